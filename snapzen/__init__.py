@@ -1,0 +1,3 @@
+"""snapzen: SnapEngage → Zendesk with a GDPR transfer ledger."""
+
+__version__ = "0.1.0"

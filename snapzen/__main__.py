@@ -1,0 +1,3 @@
+from snapzen.cli import main
+
+main()

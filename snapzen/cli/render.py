@@ -1,0 +1,76 @@
+"""Human-readable output with rich (tables on a terminal, plain text otherwise)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def print_status(report: dict[str, Any]) -> None:
+    console = Console()
+    table = Table(title=f"snapzen status — {report['database']}")
+    for column in (
+        "widget",
+        "cursor",
+        "pending",
+        "pushing",
+        "synced",
+        "withheld",
+        "failed",
+        "ignored",
+        "oldest unsynced",
+    ):
+        table.add_column(column)
+    for widget, info in report["widgets"].items():
+        counts = info["counts"]
+        table.add_row(
+            widget,
+            info["cursor"] or "-",
+            *(
+                str(counts[s])
+                for s in ("pending", "pushing", "synced", "withheld", "failed", "ignored")
+            ),
+            _age(info["oldest_unsynced_age_seconds"]),
+        )
+    console.print(table)
+    if report["withheld_by_reason"]:
+        console.print(
+            "withheld by reason: "
+            + ", ".join(
+                f"{reason}={n}" for reason, n in sorted(report["withheld_by_reason"].items())
+            )
+        )
+    console.print(
+        f"ledger rows: {report['ledger_rows']}; raw payloads held: "
+        f"{report['raw_payloads_held']} (oldest {_age(report['raw_oldest_age_seconds'])})"
+    )
+    if report["at_risk_count"]:
+        console.print(
+            f"[bold red]{report['at_risk_count']} case(s) at risk of SnapEngage's "
+            f"deletion (unsynced for more than {report['deadline_days']} days)[/]"
+        )
+    for failure in report["failed"][:10]:
+        console.print(
+            f"failed {failure['case_id']} (attempts {failure['attempts']}): {failure['error']}"
+        )
+    run = report["last_run"]
+    if run:
+        console.print(
+            f"last run {run['run_id']} ({run['kind']}, {run['actor']}): {run['outcome']} "
+            f"at {run['finished_at'] or run['started_at']}; fetched {run['fetched']}, "
+            f"created {run['created']}, withheld {run['withheld']}, failed {run['failed']}"
+        )
+    else:
+        console.print("no run yet")

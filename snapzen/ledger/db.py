@@ -1,0 +1,48 @@
+"""Opening the database and running one atomic transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+from snapzen.ledger.schema import migrate
+
+
+def open_db(path: Path | str, *, read_only: bool = False) -> sqlite_utils.Database:
+    """Open (and migrate, unless read-only) the snapzen database at ``path``."""
+    if read_only:
+        uri = f"file:{Path(path).resolve()}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        return sqlite_utils.Database(conn)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+    db = sqlite_utils.Database(conn)
+    # WAL lets auditors read while a sync writes; secure_delete overwrites deleted bytes so
+    # purged raw payloads (personal data) do not linger in free pages of the file.
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA secure_delete=ON")
+    db.execute("PRAGMA foreign_keys=ON")
+    migrate(db)
+    return db
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
+    """One atomic write. Use raw ``conn.execute`` inside: sqlite-utils' table helpers commit on
+    their own (``with conn:``), which would split the transaction."""
+    conn = db.conn
+    if conn.in_transaction:
+        raise RuntimeError("nested transaction")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.rollback()
+        raise
+    else:
+        conn.commit()

@@ -1,0 +1,408 @@
+"""The `cases` outbox, cursors (`state`) and `runs`: every state change of a case is one of
+these functions, each a single transaction, so a crash leaves the row in a state that
+recovery knows how to finish.
+
+    pending ──push──▶ pushing ──job result──▶ synced      (+ transfer row, same transaction)
+       │                 │        └──item error──▶ failed ──(next run, attempts left)──▶ pending
+       │                 └──crash / ambiguous──▶ recovery: job re-read or external_id lookup
+       ├──decision──▶ withheld   (terminal; reason recorded; never sent)
+       └──type───────▶ ignored    (terminal; e.g. offline messages when not synced)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+
+from snapzen.ledger.chain import append_event
+from snapzen.ledger.db import transaction
+
+TERMINAL = ("synced", "withheld", "ignored")
+UNSETTLED = ("pending", "pushing")
+
+
+def now_iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class StagedCase:
+    """What the pipeline learned from one raw case before staging it."""
+
+    case_id: str
+    widget_id: str
+    raw_json: str
+    started_at: datetime | None
+    case_type: str | None
+    error: str | None = None  # set when the payload is unusable; staged as failed
+
+
+@dataclass(frozen=True)
+class ReadyCase:
+    case_id: str
+    widget_id: str
+    raw_json: str
+    attempts: int
+
+
+def synthetic_case_id(raw_json: str) -> str:
+    """A stable id for a payload that came without one, so it is still recorded."""
+    return "invalid:" + hashlib.sha256(raw_json.encode("utf-8", "replace")).hexdigest()[:24]
+
+
+def stage(db: sqlite_utils.Database, cases: Sequence[StagedCase], now: datetime) -> int:
+    """Upsert one page of cases in one transaction; returns how many rows were new.
+
+    Cases still pending or failed get their payload refreshed (late survey data, a chat that
+    was still running); pushing and terminal cases are never touched by a re-fetch.
+    """
+    stamp = now_iso(now)
+    new = 0
+    with transaction(db) as conn:
+        for case in cases:
+            day = case.started_at.astimezone(UTC).date().isoformat() if case.started_at else None
+            started = now_iso(case.started_at) if case.started_at else None
+            status = "failed" if case.error else "pending"
+            exists = conn.execute(
+                "SELECT 1 FROM cases WHERE case_id = ?", (case.case_id,)
+            ).fetchone()
+            conn.execute(
+                """INSERT INTO cases (case_id, widget_id, day, case_type, started_at, status,
+                       error, raw, first_seen_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(case_id) DO UPDATE SET
+                       raw = excluded.raw, day = excluded.day, started_at = excluded.started_at,
+                       case_type = excluded.case_type, updated_at = excluded.updated_at
+                   WHERE cases.status IN ('pending', 'failed') AND cases.raw IS NOT NULL""",
+                (
+                    case.case_id,
+                    case.widget_id,
+                    day,
+                    case.case_type,
+                    started,
+                    status,
+                    case.error,
+                    case.raw_json,
+                    stamp,
+                    stamp,
+                ),
+            )
+            new += 0 if exists else 1
+    return new
+
+
+def requeue_failed(db: sqlite_utils.Database, max_attempts: int, now: datetime) -> int:
+    """Failed cases with attempts left go back to pending at the start of a run."""
+    with transaction(db) as conn:
+        cursor = conn.execute(
+            """UPDATE cases SET status = 'pending', updated_at = ?
+               WHERE status = 'failed' AND attempts < ? AND raw IS NOT NULL
+                 AND case_id NOT LIKE 'invalid:%'""",
+            (now_iso(now), max_attempts),
+        )
+        return cursor.rowcount
+
+
+def ready_cases(
+    db: sqlite_utils.Database,
+    settled_before: datetime,
+    limit: int,
+    *,
+    widget: str | None = None,
+    exclude: Sequence[str] = (),
+) -> list[ReadyCase]:
+    """Pending cases whose chat started before ``settled_before`` (finished), oldest first."""
+    sql = """SELECT case_id, widget_id, raw, attempts FROM cases
+             WHERE status = 'pending' AND started_at IS NOT NULL AND started_at <= ?"""
+    params: list[Any] = [now_iso(settled_before)]
+    if exclude:
+        sql += f" AND case_id NOT IN ({', '.join('?' for _ in exclude)})"
+        params.extend(exclude)
+    if widget:
+        sql += " AND widget_id = ?"
+        params.append(widget)
+    sql += " ORDER BY started_at, case_id LIMIT ?"
+    params.append(limit)
+    return [ReadyCase(r[0], r[1], r[2], r[3]) for r in db.execute(sql, params).fetchall()]
+
+
+def set_terminal_many(
+    db: sqlite_utils.Database,
+    items: Iterable[tuple[str, str, str | None, str | None, str | None]],
+    now: datetime,
+) -> None:
+    """(case_id, status, outcome, reason, subject_ref) with status withheld or ignored:
+    terminal without a push, so the raw payload leaves the database in the same write."""
+    stamp = now_iso(now)
+    with transaction(db) as conn:
+        for case_id, status, outcome, reason, subject in items:
+            if status not in ("withheld", "ignored"):
+                raise ValueError(f"not a terminal status without push: {status}")
+            conn.execute(
+                """UPDATE cases SET status = ?, outcome = ?, reason = ?, subject_ref = ?,
+                       error = NULL, raw = NULL, raw_purged_at = ?, updated_at = ?
+                   WHERE case_id = ?""",
+                (status, outcome, reason, subject, stamp, stamp, case_id),
+            )
+
+
+def mark_failed(
+    db: sqlite_utils.Database,
+    failures: Mapping[str, str],
+    now: datetime,
+    *,
+    count_attempt: bool = True,
+) -> None:
+    """Record per-case failures (one line each); attempts grow so retries are bounded."""
+    stamp = now_iso(now)
+    with transaction(db) as conn:
+        for case_id, error in failures.items():
+            conn.execute(
+                """UPDATE cases SET status = 'failed', error = ?, attempts = attempts + ?,
+                       batch_id = NULL, job_id = NULL, updated_at = ?
+                   WHERE case_id = ?""",
+                (error[:500], 1 if count_attempt else 0, stamp, case_id),
+            )
+
+
+def mark_pushing(
+    db: sqlite_utils.Database,
+    batch_id: str,
+    drafts: Mapping[str, Mapping[str, Any]],
+    now: datetime,
+    run_id: str,
+) -> None:
+    """Write-ahead intent: these cases are about to be POSTed as ``batch_id``.
+
+    ``drafts`` maps case id → {outcome, legal_basis, subject_ref, transfer (ledger fields or
+    None), batch_index}; stored so recovery can finish the case without re-deciding."""
+    stamp = now_iso(now)
+    with transaction(db) as conn:
+        for case_id, draft in drafts.items():
+            conn.execute(
+                """UPDATE cases SET status = 'pushing', batch_id = ?, job_id = NULL,
+                       pushed_at = ?, outcome = ?, legal_basis = ?, subject_ref = ?,
+                       transfer_draft = ?, updated_at = ?, run_id = ?
+                   WHERE case_id = ?""",
+                (
+                    batch_id,
+                    stamp,
+                    draft["outcome"],
+                    draft["legal_basis"],
+                    draft["subject_ref"],
+                    json.dumps(draft, sort_keys=True, default=str),
+                    stamp,
+                    run_id,
+                    case_id,
+                ),
+            )
+
+
+def set_job_id(db: sqlite_utils.Database, batch_id: str, job_id: str) -> None:
+    with transaction(db) as conn:
+        conn.execute(
+            "UPDATE cases SET job_id = ? WHERE batch_id = ? AND status = 'pushing'",
+            (job_id, batch_id),
+        )
+
+
+@dataclass(frozen=True)
+class PushingBatch:
+    batch_id: str
+    job_id: str | None
+    pushed_at: datetime
+    case_ids: list[str]  # in batch index order
+
+
+def pushing_batches(db: sqlite_utils.Database) -> list[PushingBatch]:
+    rows = db.execute(
+        """SELECT batch_id, job_id, pushed_at, case_id, transfer_draft FROM cases
+           WHERE status = 'pushing' ORDER BY batch_id"""
+    ).fetchall()
+    grouped: dict[str, list[tuple[int, str]]] = {}
+    meta: dict[str, tuple[str | None, str]] = {}
+    for batch_id, job_id, pushed_at, case_id, draft in rows:
+        index = json.loads(draft).get("batch_index", 0) if draft else 0
+        grouped.setdefault(batch_id, []).append((index, case_id))
+        meta[batch_id] = (job_id, pushed_at)
+    return [
+        PushingBatch(
+            batch_id=batch_id,
+            job_id=meta[batch_id][0],
+            pushed_at=datetime.fromisoformat(meta[batch_id][1].replace("Z", "+00:00")),
+            case_ids=[case_id for _, case_id in sorted(members)],
+        )
+        for batch_id, members in grouped.items()
+    ]
+
+
+def back_to_pending(db: sqlite_utils.Database, case_ids: Iterable[str], now: datetime) -> None:
+    """Recovery proved the POST never created these tickets: they go out again."""
+    stamp = now_iso(now)
+    with transaction(db) as conn:
+        for case_id in case_ids:
+            conn.execute(
+                """UPDATE cases SET status = 'pending', batch_id = NULL, job_id = NULL,
+                       updated_at = ? WHERE case_id = ? AND status = 'pushing'""",
+                (stamp, case_id),
+            )
+
+
+def record_synced(
+    db: sqlite_utils.Database,
+    synced: Mapping[str, int],
+    now: datetime,
+    *,
+    run_id: str,
+    actor: str,
+) -> int:
+    """Mark cases synced with their ticket ids and append their transfer rows, all in ONE
+    transaction: either both the status and the ledger row exist, or neither does.
+    Returns the number of ledger rows appended."""
+    stamp = now_iso(now)
+    appended = 0
+    with transaction(db) as conn:
+        for case_id, ticket_id in synced.items():
+            row = conn.execute(
+                "SELECT status, transfer_draft FROM cases WHERE case_id = ?", (case_id,)
+            ).fetchone()
+            if row is None or row[0] == "synced":
+                continue  # already recorded (e.g. by an earlier recovery)
+            draft = json.loads(row[1]) if row[1] else {}
+            transfer = draft.get("transfer")
+            if transfer:
+                fields = dict(transfer)
+                fields.update(
+                    ticket_id=ticket_id,
+                    transferred_at=stamp,
+                    run_id=run_id,
+                    actor=actor,
+                    case_id=case_id,
+                    event="transfer",
+                )
+                append_event(conn, fields)
+                appended += 1
+            conn.execute(
+                """UPDATE cases SET status = 'synced', ticket_id = ?, synced_at = ?, error = NULL,
+                       raw = NULL, raw_purged_at = ?, updated_at = ?
+                   WHERE case_id = ?""",
+                (ticket_id, stamp, stamp, stamp, case_id),
+            )
+    return appended
+
+
+# ---------------------------------------------------------------- cursors
+
+
+def get_cursor(db: sqlite_utils.Database, widget_id: str) -> date | None:
+    row = db.execute("SELECT cursor_day FROM state WHERE widget_id = ?", (widget_id,)).fetchone()
+    return date.fromisoformat(row[0]) if row and row[0] else None
+
+
+def advance_cursor(
+    db: sqlite_utils.Database, widget_id: str, fetched_until: date, max_attempts: int, now: datetime
+) -> date:
+    """Move the cursor to the first day that still has an unfinished case (or past the window).
+
+    Unfinished = pending, pushing, or failed with attempts left. Failed cases that exhausted
+    their attempts keep their payload for `snapzen retry` and do not hold the cursor."""
+    row = db.execute(
+        """SELECT MIN(day) FROM cases WHERE widget_id = ? AND day IS NOT NULL AND (
+               status IN ('pending', 'pushing') OR (status = 'failed' AND attempts < ?))""",
+        (widget_id, max_attempts),
+    ).fetchone()
+    holding = date.fromisoformat(row[0]) if row and row[0] else None
+    candidate = min(holding, fetched_until) if holding else fetched_until
+    current = get_cursor(db, widget_id)
+    new = max(candidate, current) if current else candidate
+    with transaction(db) as conn:
+        conn.execute(
+            """INSERT INTO state (widget_id, cursor_day, updated_at) VALUES (?, ?, ?)
+               ON CONFLICT(widget_id) DO UPDATE SET cursor_day = excluded.cursor_day,
+                   updated_at = excluded.updated_at""",
+            (widget_id, new.isoformat(), now_iso(now)),
+        )
+    return new
+
+
+# ---------------------------------------------------------------- runs
+
+
+def start_run(
+    db: sqlite_utils.Database,
+    run_id: str,
+    kind: str,
+    actor: str,
+    now: datetime,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    with transaction(db) as conn:
+        conn.execute(
+            """INSERT INTO runs (run_id, kind, actor, started_at, outcome, details)
+               VALUES (?, ?, ?, ?, 'running', ?)""",
+            (run_id, kind, actor, now_iso(now), json.dumps(dict(details or {}), default=str)),
+        )
+
+
+def finish_run(
+    db: sqlite_utils.Database,
+    run_id: str,
+    now: datetime,
+    *,
+    outcome: str,
+    exit_code: int,
+    counts: Mapping[str, int],
+    error: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    with transaction(db) as conn:
+        conn.execute(
+            """UPDATE runs SET finished_at = ?, outcome = ?, exit_code = ?, fetched = ?,
+                   created = ?, withheld = ?, failed = ?, error = ?,
+                   details = COALESCE(?, details)
+               WHERE run_id = ?""",
+            (
+                now_iso(now),
+                outcome,
+                exit_code,
+                counts.get("fetched", 0),
+                counts.get("created", 0),
+                counts.get("withheld", 0),
+                counts.get("failed", 0),
+                error,
+                json.dumps(dict(details), default=str) if details is not None else None,
+                run_id,
+            ),
+        )
+
+
+def at_risk_cases(db: sqlite_utils.Database, older_than: datetime) -> list[dict[str, Any]]:
+    """Unsynced, not withheld cases whose chat started before ``older_than``."""
+    rows = db.execute(
+        """SELECT case_id, widget_id, started_at, status FROM cases
+           WHERE status IN ('pending', 'pushing', 'failed') AND started_at IS NOT NULL
+             AND started_at <= ? ORDER BY started_at""",
+        (now_iso(older_than),),
+    ).fetchall()
+    return [
+        dict(zip(("case_id", "widget_id", "started_at", "status"), r, strict=True)) for r in rows
+    ]
+
+
+def iter_rows(
+    db: sqlite_utils.Database, sql: str, params: Sequence[Any] = ()
+) -> Iterator[dict[str, Any]]:
+    cursor = db.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    for row in cursor:
+        yield dict(zip(names, row, strict=True))
+
+
+def days_between(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]

@@ -1,0 +1,127 @@
+"""Schema migrations, applied in order on every open (PRAGMA user_version tracks progress).
+
+Hand-written because sqlite-utils has no migration runner of its own; each step is a plain
+function so a reviewer sees exactly which DDL ran, and steps never change once released.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+APPEND_ONLY_TRIGGERS = """
+CREATE TRIGGER IF NOT EXISTS transfers_no_update BEFORE UPDATE ON transfers
+BEGIN SELECT RAISE(ABORT, 'transfers is append-only: UPDATE refused'); END;
+CREATE TRIGGER IF NOT EXISTS transfers_no_delete BEFORE DELETE ON transfers
+BEGIN SELECT RAISE(ABORT, 'transfers is append-only: DELETE refused'); END;
+"""
+
+
+def _v1_initial(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS cases (
+            case_id TEXT PRIMARY KEY,
+            widget_id TEXT NOT NULL,
+            day TEXT,                    -- UTC day the chat started (YYYY-MM-DD)
+            case_type TEXT,
+            started_at TEXT,
+            ended_at TEXT,
+            status TEXT NOT NULL CHECK (status IN
+                ('pending','pushing','synced','withheld','failed','ignored')),
+            outcome TEXT,                -- eligible / withheld / not_restricted
+            legal_basis TEXT,
+            reason TEXT,                 -- why withheld / ignored
+            error TEXT,                  -- last failure, one line
+            attempts INTEGER NOT NULL DEFAULT 0,
+            ticket_id INTEGER,
+            batch_id TEXT,
+            job_id TEXT,
+            pushed_at TEXT,
+            synced_at TEXT,
+            subject_ref TEXT,            -- HMAC of the visitor email (for Art. 15/17 lookups)
+            transfer_draft TEXT,         -- JSON: ledger fields prepared before the push
+            raw TEXT,                    -- SnapEngage payload; NULL once the case is terminal
+            raw_purged_at TEXT,
+            first_seen_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            run_id TEXT
+        );
+        CREATE INDEX IF NOT EXISTS cases_status ON cases(status);
+        CREATE INDEX IF NOT EXISTS cases_widget_day ON cases(widget_id, day);
+        CREATE INDEX IF NOT EXISTS cases_batch ON cases(batch_id);
+        CREATE INDEX IF NOT EXISTS cases_ticket ON cases(ticket_id);
+        CREATE INDEX IF NOT EXISTS cases_subject ON cases(subject_ref);
+
+        CREATE TABLE IF NOT EXISTS transfers (
+            seq INTEGER PRIMARY KEY,
+            event TEXT NOT NULL DEFAULT 'transfer',   -- transfer / expired / erased
+            case_id TEXT NOT NULL,
+            widget_id TEXT,
+            subject_ref TEXT,            -- HMAC-SHA256(ledger key, lower(email)); never the email
+            origin_country TEXT,
+            recipient TEXT,
+            destination_country TEXT,
+            legal_basis TEXT,
+            mechanism_ref TEXT,
+            consent_variable TEXT,
+            consent_value TEXT,
+            consent_source TEXT,
+            consent_observed_at TEXT,
+            data_categories TEXT,        -- JSON list
+            redactions TEXT,             -- JSON {category: count}
+            ticket_id INTEGER,
+            transferred_at TEXT NOT NULL,
+            retention_until TEXT,
+            run_id TEXT,
+            actor TEXT,
+            details TEXT,                -- JSON, for later events
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL UNIQUE
+        );
+        CREATE INDEX IF NOT EXISTS transfers_subject ON transfers(subject_ref);
+        CREATE INDEX IF NOT EXISTS transfers_time ON transfers(transferred_at);
+        CREATE INDEX IF NOT EXISTS transfers_case ON transfers(case_id);
+        CREATE INDEX IF NOT EXISTS transfers_ticket ON transfers(ticket_id);
+        CREATE INDEX IF NOT EXISTS transfers_retention ON transfers(retention_until);
+
+        CREATE TABLE IF NOT EXISTS state (
+            widget_id TEXT PRIMARY KEY,
+            cursor_day TEXT,             -- every case on days before this is terminal
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE IF NOT EXISTS runs (
+            run_id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,          -- sync / backfill / retry / retention / erase
+            actor TEXT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            outcome TEXT,                -- running / ok / partial / aborted
+            exit_code INTEGER,
+            fetched INTEGER DEFAULT 0,
+            created INTEGER DEFAULT 0,
+            withheld INTEGER DEFAULT 0,
+            failed INTEGER DEFAULT 0,
+            details TEXT,                -- JSON
+            error TEXT
+        );
+        """
+    )
+    db.executescript(APPEND_ONLY_TRIGGERS)
+
+
+# Append new steps at the end; never edit or reorder a released one.
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial]
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Apply pending steps; returns the resulting schema version."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    for number, step in enumerate(MIGRATIONS, start=1):
+        if number > version:
+            step(db)
+            db.execute(f"PRAGMA user_version = {number}")
+            version = number
+    return version

@@ -1,0 +1,341 @@
+"""Data shapes: a tolerant model of what SnapEngage sends, strict models of what we send Zendesk.
+
+SnapEngage documents little (see reference/snapengage-api.md §6), so the case model accepts
+unknown fields, treats every field but ``id`` as optional, and copes with epoch seconds or
+milliseconds. The Zendesk import payload is strict (``extra="forbid"``): a typo there would be
+silently dropped by Zendesk, so we want it to fail in our tests instead.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from snapzen.errors import InvalidRecordError
+
+# Epoch values above this are milliseconds (this many seconds is the year 5138).
+_MS_THRESHOLD = 100_000_000_000
+
+
+def epoch_to_datetime(value: Any) -> datetime | None:
+    """Epoch seconds or milliseconds (int, float or numeric string) → aware UTC datetime."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            return None
+        try:
+            value = float(value)
+        except ValueError:
+            return _parse_iso(value)
+    if not isinstance(value, int | float) or value != value or value <= 0:  # NaN, negatives
+        return None
+    seconds = value / 1000 if value >= _MS_THRESHOLD else value
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _parse_iso(text: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class Lenient(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+def _none_to_empty_list(value: Any) -> Any:
+    return [] if value is None else value
+
+
+def _stringish(value: Any) -> Any:
+    """Numbers and booleans sent where text is expected become text; other junk becomes None."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return str(value).lower() if isinstance(value, bool) else str(value)
+    return None
+
+
+class NameValue(Lenient):
+    name: str | None = None
+    value: str | None = None
+
+    _coerce = field_validator("name", "value", mode="before")(_stringish)
+
+
+class TranscriptEntry(Lenient):
+    id: str | None = None
+    alias: str | None = None
+    message: str | None = None
+    date: Any = None
+    date_seconds: Any = None
+    date_milliseconds: Any = None
+
+    _coerce = field_validator("id", "alias", "message", mode="before")(_stringish)
+
+    @property
+    def at(self) -> datetime | None:
+        return (
+            epoch_to_datetime(self.date_milliseconds)
+            or epoch_to_datetime(self.date_seconds)
+            or epoch_to_datetime(self.date)
+        )
+
+    @property
+    def is_visitor(self) -> bool:
+        # SnapEngage leaves the author id blank for the visitor (reference §6.3).
+        return not (self.id or "").strip()
+
+
+class RequesterDetails(Lenient):
+    name: str | None = None
+    emails: list[Any] = Field(default_factory=list)
+
+    _coerce = field_validator("name", mode="before")(_stringish)
+    _lists = field_validator("emails", mode="before")(_none_to_empty_list)
+
+
+class SnapEngageCase(Lenient):
+    """One case from the Logs API. Only ``id`` is required."""
+
+    id: str = Field(min_length=1, max_length=200)
+    type: str | None = None
+    requested_by: str | None = None
+    requester_details: RequesterDetails | None = None
+    description: str | None = None
+    created_at_date: Any = None
+    created_at_seconds: Any = None
+    created_at_milliseconds: Any = None
+    chat_duration: Any = None
+    country_code: str | None = None
+    chat_agent_alias: str | None = None
+    widget_id: str | None = None
+    transcripts: list[TranscriptEntry] = Field(default_factory=list)
+    javascript_variables: list[NameValue] = Field(default_factory=list)
+    operator_variables: list[NameValue] = Field(default_factory=list)
+    labels: list[NameValue] = Field(default_factory=list)
+
+    _coerce = field_validator(
+        "type",
+        "requested_by",
+        "description",
+        "country_code",
+        "chat_agent_alias",
+        "widget_id",
+        mode="before",
+    )(_stringish)
+    _lists = field_validator(
+        "transcripts", "javascript_variables", "operator_variables", "labels", mode="before"
+    )(_none_to_empty_list)
+
+    @field_validator("requester_details", mode="before")
+    @classmethod
+    def _details(cls, value: Any) -> Any:
+        return value if isinstance(value, dict) else None
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+    @property
+    def started_at(self) -> datetime | None:
+        return (
+            epoch_to_datetime(self.created_at_milliseconds)
+            or epoch_to_datetime(self.created_at_seconds)
+            or epoch_to_datetime(self.created_at_date)
+        )
+
+    @property
+    def ended_at(self) -> datetime | None:
+        """Start + chat_duration, else the last transcript line, else the start."""
+        start = self.started_at
+        if start is None:
+            return None
+        duration = _as_number(self.chat_duration)
+        last_line = max((t.at for t in self.transcripts if t.at is not None), default=None)
+        candidates = [start]
+        if duration is not None and duration > 0:
+            from datetime import timedelta
+
+            candidates.append(start + timedelta(seconds=duration))
+        if last_line is not None:
+            candidates.append(last_line)
+        return max(candidates)
+
+    @property
+    def visitor_name(self) -> str:
+        name = (self.requester_details.name if self.requester_details else None) or ""
+        return name.strip()
+
+    @property
+    def visitor_email(self) -> str | None:
+        """The first email we were given (not validated here)."""
+        if self.requested_by and self.requested_by.strip():
+            return self.requested_by.strip()
+        if self.requester_details:
+            for email in self.requester_details.emails:
+                if isinstance(email, str) and email.strip():
+                    return email.strip()
+        return None
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def parse_case(raw: Any) -> SnapEngageCase:
+    """Validate one raw case; InvalidRecordError names the first bad field (never its value)."""
+    if not isinstance(raw, dict):
+        raise InvalidRecordError(f"case is a {type(raw).__name__}, not an object")
+    try:
+        return SnapEngageCase.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "case"
+        raise InvalidRecordError(f"field {where}: {first['msg']}") from None
+
+
+EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+
+
+def is_valid_email(value: str | None) -> bool:
+    """A pragmatic syntax check (what Zendesk would accept), not RFC 5322 in full."""
+    if not value or len(value) > 254 or ".." in value:
+        return False
+    return bool(EMAIL_RE.match(value)) and len(value.split("@", 1)[0]) <= 64
+
+
+# ---------------------------------------------------------------- decisions
+
+
+class LegalBasis(StrEnum):
+    ART45 = "art45"
+    ART46 = "art46"
+    ART49_1A = "art49_1a"
+    ART49_1B = "art49_1b"
+    NOT_RESTRICTED = "not_restricted"
+
+    @property
+    def tag(self) -> str:
+        return f"gdpr_{self.value}"
+
+
+class Outcome(StrEnum):
+    ELIGIBLE = "eligible"
+    WITHHELD = "withheld"
+    NOT_RESTRICTED = "not_restricted"
+
+
+class ConsentEvidence(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    source: Literal["javascript_variables", "operator_variables", "labels"]
+    variable: str
+    value: str
+    observed_at: datetime | None = None
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    outcome: Outcome
+    basis: LegalBasis | None = None
+    reason: str | None = None
+    evidence: ConsentEvidence | None = None
+    origin_country: str | None = None
+
+    @property
+    def transfers(self) -> bool:
+        return self.outcome in (Outcome.ELIGIBLE, Outcome.NOT_RESTRICTED)
+
+    @property
+    def restricted(self) -> bool:
+        return self.outcome != Outcome.NOT_RESTRICTED
+
+
+# ---------------------------------------------------------------- Zendesk import payload
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ImportRequester(Strict):
+    name: str = Field(min_length=1, max_length=255)
+    email: str | None = None
+
+
+class ImportComment(Strict):
+    value: str = Field(min_length=1)
+    public: bool = False
+    created_at: str
+    author_id: int | None = None
+
+
+class ImportTicket(Strict):
+    external_id: str
+    subject: str = Field(min_length=1, max_length=255)
+    requester: ImportRequester
+    created_at: str
+    updated_at: str
+    solved_at: str | None = None
+    status: Literal["new", "open", "pending", "hold", "solved", "closed"]
+    comments: list[ImportComment] = Field(min_length=1, max_length=5000)
+    tags: list[str]
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: list[str]) -> list[str]:
+        for tag in tags:
+            if not re.fullmatch(r"[a-z0-9_:\-]+", tag):
+                raise ValueError(f"tag {tag!r} has characters Zendesk would split or alter")
+        return tags
+
+
+class JobResult(Lenient):
+    index: int | None = None
+    id: int | None = None
+    error: str | None = None
+    details: str | None = None
+    success: bool | None = None
+    status: str | None = None
+
+
+class JobStatus(Lenient):
+    id: str
+    status: str
+    total: int | None = None
+    progress: int | None = None
+    message: str | None = None
+    results: list[JobResult] | dict[str, Any] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed", "killed")
+
+    @property
+    def result_items(self) -> list[JobResult]:
+        return self.results if isinstance(self.results, list) else []

@@ -1,0 +1,527 @@
+"""One sync pass (DESIGN.md "Pipeline"), and the only module that decides what an error means
+for the run: abort (FatalError), record and go on (RecordError), or leave for recovery
+(AmbiguousWriteError).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+
+import sqlite_utils
+
+from snapzen.consent import decide
+from snapzen.errors import AmbiguousWriteError, InvalidRecordError, NotFoundError, RecordError
+from snapzen.ledger import outbox
+from snapzen.ledger.chain import subject_ref
+from snapzen.log import get_logger
+from snapzen.models import (
+    Decision,
+    ImportTicket,
+    JobStatus,
+    LegalBasis,
+    Outcome,
+    SnapEngageCase,
+    parse_case,
+)
+from snapzen.redaction import DETECTOR_VERSION, Redactor
+from snapzen.settings import LegalMechanism, Settings
+from snapzen.transform import build_ticket, external_id
+
+log = get_logger("snapzen.pipeline")
+
+
+class Page(Protocol):
+    widget_id: str
+    number: int
+    cases: list[Any]
+
+
+class Source(Protocol):
+    def iter_pages(self, widget_id: str, start: date, end: date) -> Iterator[Any]: ...
+
+
+class Sink(Protocol):
+    def submit_import(self, tickets: Sequence[ImportTicket]) -> JobStatus: ...
+    def job_statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]: ...
+    def find_ticket_ids(self, external_id: str) -> list[int]: ...
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Counts:
+    fetched: int = 0
+    new: int = 0
+    created: int = 0
+    withheld: int = 0
+    ignored: int = 0
+    failed: int = 0
+    ambiguous: int = 0
+    recovered: int = 0
+    ledger_rows: int = 0
+    batches: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class PassResult:
+    run_id: str
+    counts: Counts
+    at_risk: list[dict[str, Any]] = field(default_factory=list)
+    failed_total: int = 0
+    unresolved: int = 0
+    cursors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if (self.at_risk or self.failed_total or self.unresolved) else 0
+
+
+@dataclass
+class _Batch:
+    batch_id: str
+    case_ids: list[str]
+
+
+@dataclass
+class _Prepared:
+    """One ready case turned into either a ticket to send or a terminal outcome."""
+
+    case_id: str
+    ticket: ImportTicket | None = None
+    draft: dict[str, Any] | None = None
+    terminal: tuple[str, str | None, str | None, str | None] | None = (
+        None  # status, outcome, reason, subject
+    )
+    error: str | None = None
+
+
+CrashHook = Callable[[str], None]
+
+
+class Pipeline:
+    """Wires source, sink and ledger together; all time and sleeping is injectable."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: sqlite_utils.Database,
+        source: Source,
+        sink: Sink,
+        *,
+        ledger_key: bytes,
+        run_id: str,
+        actor: str,
+        clock: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+        crash_hook: CrashHook | None = None,
+        progress: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.source = source
+        self.sink = sink
+        self.key = ledger_key
+        self.run_id = run_id
+        self.actor = actor
+        self.clock = clock
+        self.sleep = sleep
+        self.crash_hook = crash_hook or (lambda _point: None)
+        self.progress = progress or (lambda _what, _n: None)
+        self.redactor = Redactor.from_config(
+            settings.redaction.enabled, settings.redaction.extra_patterns
+        )
+        self.counts = Counts()
+
+    # ------------------------------------------------------------ the pass
+
+    def sync(self, widgets: Sequence[str] | None = None) -> PassResult:
+        """Recover, fetch every widget's window, push, advance cursors, check the deadline."""
+        widgets = list(widgets or self.settings.snapengage.widgets)
+        self.recover()
+        outbox.requeue_failed(self.db, self.settings.pipeline.max_attempts, self.clock())
+        today = self.clock().date()
+        for widget in widgets:
+            start = self.window_start(widget, today)
+            self.fetch(widget, start, today)
+        self.push_ready()
+        cursors = {
+            widget: outbox.advance_cursor(
+                self.db, widget, today, self.settings.pipeline.max_attempts, self.clock()
+            ).isoformat()
+            for widget in widgets
+        }
+        return self.result(cursors)
+
+    def result(self, cursors: dict[str, str] | None = None) -> PassResult:
+        deadline = self.clock() - timedelta(days=self.settings.pipeline.deadline_days)
+        at_risk = outbox.at_risk_cases(self.db, deadline)
+        for case in at_risk[:20]:
+            log.error(
+                "deletion_deadline_at_risk",
+                case_id=case["case_id"],
+                widget_id=case["widget_id"],
+                started_at=case["started_at"],
+                status=case["status"],
+            )
+        failed_total = self.db.execute(
+            "SELECT COUNT(*) FROM cases WHERE status='failed'"
+        ).fetchone()[0]
+        unresolved = self.db.execute(
+            "SELECT COUNT(*) FROM cases WHERE status='pushing'"
+        ).fetchone()[0]
+        return PassResult(
+            run_id=self.run_id,
+            counts=self.counts,
+            at_risk=at_risk,
+            failed_total=int(failed_total),
+            unresolved=int(unresolved),
+            cursors=cursors or {},
+        )
+
+    def window_start(self, widget: str, today: date) -> date:
+        """Cursor minus the overlap (late survey data), never before what SnapEngage holds."""
+        oldest_held = today - timedelta(days=self.settings.snapengage.retention_days)
+        cursor = outbox.get_cursor(self.db, widget)
+        if cursor is None:
+            return oldest_held
+        return max(oldest_held, cursor - timedelta(days=self.settings.snapengage.overlap_days))
+
+    # ------------------------------------------------------------ fetch + stage
+
+    def fetch(self, widget: str, start: date, end: date) -> int:
+        """Stream pages into the outbox; one transaction per page, nothing held in memory."""
+        fetched = 0
+        log.info("fetch_window", widget_id=widget, start=start.isoformat(), end=end.isoformat())
+        for page in self.source.iter_pages(widget, start, end):
+            staged = [self.stage_one(widget, raw) for raw in page.cases]
+            self.counts.new += outbox.stage(self.db, staged, self.clock())
+            fetched += len(staged)
+            self.counts.fetched += len(staged)
+            self.progress("fetched", len(staged))
+        log.info("fetched", widget_id=widget, cases=fetched)
+        return fetched
+
+    @staticmethod
+    def stage_one(widget: str, raw: Any) -> outbox.StagedCase:
+        raw_json = json.dumps(raw, ensure_ascii=False, default=str)
+        try:
+            case = parse_case(raw)
+        except InvalidRecordError as exc:
+            case_id = raw.get("id") if isinstance(raw, dict) else None
+            usable_id = case_id if isinstance(case_id, str) and 0 < len(case_id) <= 200 else None
+            return outbox.StagedCase(
+                case_id=usable_id or outbox.synthetic_case_id(raw_json),
+                widget_id=widget,
+                raw_json=raw_json,
+                started_at=None,
+                case_type=None,
+                error=f"invalid SnapEngage case: {exc}",
+            )
+        error = None if case.started_at else "invalid SnapEngage case: no usable start time"
+        return outbox.StagedCase(
+            case_id=case.id,
+            widget_id=widget,
+            raw_json=raw_json,
+            started_at=case.started_at,
+            case_type=case.type,
+            error=error,
+        )
+
+    # ------------------------------------------------------------ decide + transform
+
+    def prepare(self, ready: outbox.ReadyCase, batch_index: int) -> _Prepared:
+        try:
+            case = parse_case(json.loads(ready.raw_json))
+        except (InvalidRecordError, ValueError) as exc:
+            return _Prepared(ready.case_id, error=f"invalid SnapEngage case: {exc}")
+        subject = subject_ref(self.key, case.visitor_email)
+        kind = (case.type or "").strip().lower()
+        allowed = {"chat"} | ({"offline"} if self.settings.snapengage.include_offline else set())
+        if kind not in allowed:
+            reason = f"type_{kind or 'missing'}_not_synced"
+            return _Prepared(ready.case_id, terminal=("ignored", None, reason, subject))
+        decision = decide(case, ready.widget_id, self.settings.consent)
+        if decision.outcome is Outcome.WITHHELD:
+            return _Prepared(
+                ready.case_id,
+                terminal=("withheld", decision.outcome.value, decision.reason, subject),
+            )
+        try:
+            draft = build_ticket(case, decision, self.settings, self.redactor.redact)
+        except (ValueError, RecordError) as exc:
+            return _Prepared(ready.case_id, error=f"cannot build ticket: {_one_line(exc)}")
+        transfer = self.transfer_fields(
+            case, ready.widget_id, decision, subject, draft.redactions, draft.retention_until
+        )
+        return _Prepared(
+            ready.case_id,
+            ticket=draft.ticket,
+            draft={
+                "batch_index": batch_index,
+                "outcome": decision.outcome.value,
+                "legal_basis": (decision.basis or LegalBasis.NOT_RESTRICTED).value,
+                "subject_ref": subject,
+                "transfer": transfer,
+                "retention_until": draft.retention_until.isoformat()
+                if draft.retention_until
+                else None,
+            },
+        )
+
+    def transfer_fields(
+        self,
+        case: SnapEngageCase,
+        widget: str,
+        decision: Decision,
+        subject: str | None,
+        redactions: dict[str, int],
+        retention: date | None,
+    ) -> dict[str, Any] | None:
+        """The ledger row of a restricted transfer (None when the visitor is outside the region)."""
+        if not decision.restricted:
+            return None
+        consent = self.settings.consent
+        mechanism_ref = None
+        if decision.basis in (LegalBasis.ART45, LegalBasis.ART46):
+            mechanism_ref = consent.mechanism_ref
+        elif decision.basis is LegalBasis.ART49_1B:
+            mechanism_ref = f"contract necessity configured for widget {widget}"
+        evidence = decision.evidence
+        return {
+            "widget_id": widget,
+            "subject_ref": subject,
+            "origin_country": decision.origin_country or "unknown",
+            "recipient": self.settings.transfer.recipient,
+            "destination_country": self.settings.transfer.destination_country,
+            "legal_basis": decision.basis.value if decision.basis else None,
+            "mechanism_ref": mechanism_ref,
+            "consent_variable": evidence.variable if evidence else None,
+            "consent_value": evidence.value if evidence else None,
+            "consent_source": evidence.source if evidence else None,
+            "consent_observed_at": evidence.observed_at.isoformat()
+            if evidence and evidence.observed_at
+            else None,
+            "data_categories": list(self.settings.transfer.data_categories),
+            "redactions": {"detector": DETECTOR_VERSION, "counts": redactions},
+            "retention_until": retention.isoformat() if retention else None,
+        }
+
+    # ------------------------------------------------------------ push
+
+    def next_batch(self) -> tuple[_Batch, list[ImportTicket], dict[str, dict[str, Any]]] | None:
+        """Take ready cases until a batch is full; terminal outcomes are written on the way.
+
+        Every case read here either joins the batch (excluded from the next query) or leaves
+        'pending' (withheld, ignored, failed), so the loop always progresses. Returns None
+        when nothing is ready."""
+        size = self.settings.zendesk.batch_size
+        settled_before = self.clock() - timedelta(minutes=self.settings.snapengage.settle_minutes)
+        tickets: list[ImportTicket] = []
+        drafts: dict[str, dict[str, Any]] = {}
+        while len(tickets) < size:
+            ready = outbox.ready_cases(
+                self.db, settled_before, size - len(tickets), exclude=list(drafts)
+            )
+            if not ready:
+                break
+            terminal: list[tuple[str, str, str | None, str | None, str | None]] = []
+            failures: dict[str, str] = {}
+            for item in ready:
+                prepared = self.prepare(item, len(tickets))
+                if prepared.ticket is not None and prepared.draft is not None:
+                    tickets.append(prepared.ticket)
+                    drafts[item.case_id] = prepared.draft
+                elif prepared.terminal is not None:
+                    terminal.append((item.case_id, *prepared.terminal))
+                else:
+                    failures[item.case_id] = prepared.error or "unknown preparation error"
+            self._write_outcomes(terminal, failures)
+        if not tickets:
+            return None
+        batch = _Batch(batch_id=uuid.uuid4().hex, case_ids=list(drafts))
+        return batch, tickets, drafts
+
+    def _write_outcomes(
+        self,
+        terminal: list[tuple[str, str, str | None, str | None, str | None]],
+        failures: dict[str, str],
+    ) -> None:
+        now = self.clock()
+        if terminal:
+            outbox.set_terminal_many(self.db, terminal, now)
+            for _, status, _, reason, _ in terminal:
+                if status == "withheld":
+                    self.counts.withheld += 1
+                else:
+                    self.counts.ignored += 1
+                log.debug("case_terminal", status=status, reason=reason)
+        if failures:
+            outbox.mark_failed(self.db, failures, now)
+            self.counts.failed += len(failures)
+            for case_id, error in failures.items():
+                log.warning("case_failed", case_id=case_id, error=error)
+
+    def push_ready(self) -> None:
+        """Send ready cases in batches, keeping several import jobs in flight at once."""
+        max_in_flight = self.settings.zendesk.max_jobs_in_flight
+        in_flight: dict[str, tuple[_Batch, float]] = {}
+        exhausted = False
+        while True:
+            while not exhausted and len(in_flight) < max_in_flight:
+                prepared = self.next_batch()
+                if prepared is None:
+                    exhausted = True
+                    break
+                batch, tickets, drafts = prepared
+                job_id = self.submit(batch, tickets, drafts)
+                if job_id is not None:
+                    in_flight[job_id] = (batch, time.monotonic())
+            if not in_flight:
+                return
+            self.sleep(self.settings.zendesk.job_poll_seconds)
+            self.poll(in_flight)
+
+    def submit(
+        self, batch: _Batch, tickets: list[ImportTicket], drafts: dict[str, dict[str, Any]]
+    ) -> str | None:
+        outbox.mark_pushing(self.db, batch.batch_id, drafts, self.clock(), self.run_id)
+        self.counts.batches += 1
+        self.crash_hook("before_post")
+        try:
+            job = self.sink.submit_import(tickets)
+        except AmbiguousWriteError as exc:
+            # The POST may have created the job. Leave the batch 'pushing' without a job id:
+            # recovery looks the tickets up by external_id after the grace period.
+            self.counts.ambiguous += len(batch.case_ids)
+            log.warning(
+                "import_ambiguous",
+                batch_id=batch.batch_id,
+                cases=len(batch.case_ids),
+                error=_one_line(exc),
+            )
+            return None
+        self.crash_hook("after_post")
+        outbox.set_job_id(self.db, batch.batch_id, job.id)
+        log.info("import_submitted", batch_id=batch.batch_id, job_id=job.id, tickets=len(tickets))
+        return job.id
+
+    def poll(self, in_flight: dict[str, tuple[_Batch, float]]) -> None:
+        statuses = self.sink.job_statuses(list(in_flight))
+        timeout = self.settings.zendesk.job_timeout_seconds
+        for job_id, (batch, started) in list(in_flight.items()):
+            status = statuses.get(job_id)
+            if status is not None and status.finished:
+                self.crash_hook("after_job")
+                self.apply_job(batch.case_ids, status)
+                del in_flight[job_id]
+            elif time.monotonic() - started > timeout:
+                # Still queued after the timeout: leave it 'pushing' with its job id; the
+                # next run re-reads the job (Zendesk keeps job statuses for hours).
+                log.error("job_timeout", job_id=job_id, batch_id=batch.batch_id)
+                del in_flight[job_id]
+
+    def apply_job(self, case_ids: Sequence[str], status: JobStatus) -> None:
+        """Map a finished job's per-index results back to cases and record them."""
+        by_index = {r.index: r for r in status.result_items if r.index is not None}
+        synced: dict[str, int] = {}
+        failures: dict[str, str] = {}
+        unknown: list[str] = []
+        for index, case_id in enumerate(case_ids):
+            result = by_index.get(index)
+            if result is not None and result.id is not None and not result.error:
+                synced[case_id] = int(result.id)
+            elif result is not None and (result.error or result.details):
+                failures[case_id] = _one_line(f"Zendesk: {result.error}: {result.details}")
+            else:
+                unknown.append(case_id)
+        for case_id in unknown:
+            found = self.lookup(case_id)
+            if found is not None:
+                synced[case_id] = found
+            else:
+                failures[case_id] = _one_line(
+                    f"Zendesk job {status.id} {status.status} without a result for this ticket"
+                    + (f": {status.message}" if status.message else "")
+                )
+        self.record(synced)
+        if failures:
+            outbox.mark_failed(self.db, failures, self.clock())
+            self.counts.failed += len(failures)
+            for case_id, error in failures.items():
+                log.warning("case_failed", case_id=case_id, error=error)
+
+    def record(self, synced: dict[str, int]) -> None:
+        if not synced:
+            return
+        rows = outbox.record_synced(
+            self.db, synced, self.clock(), run_id=self.run_id, actor=self.actor
+        )
+        self.counts.created += len(synced)
+        self.counts.ledger_rows += rows
+        self.progress("created", len(synced))
+
+    def lookup(self, case_id: str) -> int | None:
+        try:
+            ids = self.sink.find_ticket_ids(external_id(case_id))
+        except NotFoundError:
+            return None
+        if len(ids) > 1:
+            log.error("duplicate_tickets_found", case_id=case_id, ticket_ids=sorted(ids))
+        return min(ids) if ids else None
+
+    # ------------------------------------------------------------ recovery
+
+    def recover(self) -> None:
+        """Finish batches a crash (or an ambiguous POST) left 'pushing'."""
+        grace = timedelta(seconds=self.settings.zendesk.recovery_grace_seconds)
+        now = self.clock()
+        for batch in outbox.pushing_batches(self.db):
+            if batch.job_id:
+                status = self.sink.job_statuses([batch.job_id]).get(batch.job_id)
+                if status is not None and not status.finished:
+                    log.info("recovery_job_running", job_id=batch.job_id)
+                    continue
+                if status is not None:
+                    self.apply_job(batch.case_ids, status)
+                    self.counts.recovered += len(batch.case_ids)
+                    continue
+            elif now - batch.pushed_at < grace:
+                log.info(
+                    "recovery_waiting_grace", batch_id=batch.batch_id, cases=len(batch.case_ids)
+                )
+                continue
+            self.recover_by_lookup(batch.case_ids)
+
+    def recover_by_lookup(self, case_ids: Iterable[str]) -> None:
+        synced: dict[str, int] = {}
+        missing: list[str] = []
+        for case_id in case_ids:
+            found = self.lookup(case_id)
+            if found is None:
+                missing.append(case_id)
+            else:
+                synced[case_id] = found
+        self.record(synced)
+        self.counts.recovered += len(synced)
+        if missing:
+            outbox.back_to_pending(self.db, missing, self.clock())
+        log.info("recovered_by_lookup", found=len(synced), requeued=len(missing))
+
+
+def _one_line(value: object) -> str:
+    return " ".join(str(value).split())[:500]
+
+
+def mechanism_for(settings: Settings) -> LegalMechanism | None:
+    return settings.consent.mechanism

@@ -1,0 +1,152 @@
+"""Composition root: build the real clients from settings and run a pass under the writer
+lock, with a `runs` row that says how it ended. The CLI and the scheduler call these.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from snapzen import errors
+from snapzen.http import HttpClient
+from snapzen.ledger import outbox
+from snapzen.ledger.db import open_db
+from snapzen.lock import writer_lock
+from snapzen.log import bind_run, get_logger, new_run_id
+from snapzen.pipeline import CrashHook, PassResult, Pipeline, Sink, Source, utcnow
+from snapzen.settings import Settings, require_ledger_key, require_sync_settings
+from snapzen.snapengage import SnapEngageClient
+from snapzen.zendesk import ZendeskClient
+
+log = get_logger("snapzen.service")
+
+
+@dataclass
+class Clients:
+    source: Source
+    sink: Sink
+
+
+def build_clients(settings: Settings, sleep: Callable[[float], None] = time.sleep) -> Clients:
+    source = SnapEngageClient(
+        settings.snapengage, HttpClient(settings.http, service="snapengage", sleep=sleep)
+    )
+    sink = ZendeskClient(
+        settings.zendesk, HttpClient(settings.http, service="zendesk", sleep=sleep), sleep=sleep
+    )
+    return Clients(source=source, sink=sink)
+
+
+@contextmanager
+def locked_db(settings: Settings, *, wait: bool = False) -> Iterator[sqlite_utils.Database]:
+    with writer_lock(settings.ledger.path, wait=wait):
+        db = open_db(settings.ledger.path)
+        try:
+            yield db
+        finally:
+            db.conn.close()
+
+
+def run_pass(
+    settings: Settings,
+    kind: str,
+    body: Callable[[Pipeline], PassResult],
+    *,
+    actor: str | None = None,
+    wait: bool = False,
+    clients: Clients | None = None,
+    crash_hook: CrashHook | None = None,
+    progress: Callable[[str, int], None] | None = None,
+    details: dict[str, Any] | None = None,
+) -> PassResult:
+    """Lock, record the run, execute ``body`` on a fresh Pipeline, record how it ended.
+
+    A FatalError propagates (exit 1) after the run row says 'aborted'; cursors are only
+    advanced inside ``body`` after everything before them succeeded."""
+    require_sync_settings(settings)
+    key = require_ledger_key(settings)
+    clients = clients or build_clients(settings)
+    run_id = new_run_id()
+    actor = actor or settings.pipeline.actor
+    bind_run(run_id, kind)
+    with locked_db(settings, wait=wait) as db:
+        outbox.start_run(db, run_id, kind, actor, utcnow(), details)
+        pipeline = Pipeline(
+            settings,
+            db,
+            clients.source,
+            clients.sink,
+            ledger_key=key,
+            run_id=run_id,
+            actor=actor,
+            crash_hook=crash_hook,
+            progress=progress,
+        )
+        log.info("run_started", actor=actor, widgets=len(settings.snapengage.widgets))
+        try:
+            result = body(pipeline)
+        except errors.SnapzenError as exc:
+            outbox.finish_run(
+                db,
+                run_id,
+                utcnow(),
+                outcome="aborted",
+                exit_code=errors.EXIT_ABORTED,
+                counts=pipeline.counts.as_dict(),
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            log.error(
+                "run_aborted",
+                error_type=type(exc).__name__,
+                error=str(exc),
+                **pipeline.counts.as_dict(),
+            )
+            raise
+        except BaseException:
+            outbox.finish_run(
+                db,
+                run_id,
+                utcnow(),
+                outcome="aborted",
+                exit_code=errors.EXIT_ABORTED,
+                counts=pipeline.counts.as_dict(),
+                error="interrupted",
+            )
+            raise
+        outcome = "ok" if result.exit_code == 0 else "partial"
+        outbox.finish_run(
+            db,
+            run_id,
+            utcnow(),
+            outcome=outcome,
+            exit_code=result.exit_code,
+            counts=pipeline.counts.as_dict(),
+            details={
+                **(details or {}),
+                "at_risk": len(result.at_risk),
+                "failed_total": result.failed_total,
+                "unresolved": result.unresolved,
+                "cursors": result.cursors,
+            },
+        )
+        log_level = log.info if result.exit_code == 0 else log.error
+        log_level(
+            "run_finished",
+            outcome=outcome,
+            at_risk=len(result.at_risk),
+            failed_total=result.failed_total,
+            unresolved=result.unresolved,
+            **pipeline.counts.as_dict(),
+        )
+        return result
+
+
+def sync(
+    settings: Settings, *, wait: bool = False, widgets: Sequence[str] | None = None, **kwargs: Any
+) -> PassResult:
+    return run_pass(settings, "sync", lambda p: p.sync(widgets), wait=wait, **kwargs)

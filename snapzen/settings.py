@@ -1,0 +1,420 @@
+"""Configuration: a TOML file overridden by ``SNAPZEN_<SECTION>__<FIELD>`` environment variables.
+
+Secrets (``SecretStr`` fields) come only from the environment or from files in the secrets
+directory (``/run/secrets`` by default, or ``SNAPZEN_SECRETS_DIR``), one file per secret, named
+after its environment variable in lower case (``snapzen_zendesk__api_token``). A secret found in
+the TOML file is refused: config files end up in git and in backups.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from snapzen.errors import ConfigError
+
+ENV_PREFIX = "SNAPZEN_"
+CONFIG_ENV = "SNAPZEN_CONFIG"
+SECRETS_DIR_ENV = "SNAPZEN_SECRETS_DIR"
+DEFAULT_SECRETS_DIR = Path("/run/secrets")
+
+# EEA (EU 27 + Iceland, Liechtenstein, Norway) and the United Kingdom.
+EEA_AND_UK = [
+    "AT",
+    "BE",
+    "BG",
+    "HR",
+    "CY",
+    "CZ",
+    "DK",
+    "EE",
+    "FI",
+    "FR",
+    "DE",
+    "GR",
+    "HU",
+    "IE",
+    "IT",
+    "LV",
+    "LT",
+    "LU",
+    "MT",
+    "NL",
+    "PL",
+    "PT",
+    "RO",
+    "SK",
+    "SI",
+    "ES",
+    "SE",
+    "IS",
+    "LI",
+    "NO",
+    "GB",
+]
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split_list(value: Any) -> Any:
+    """Accept a JSON list (already decoded), a TOML list, or a comma-separated string."""
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith("["):
+            import json
+
+            try:
+                return json.loads(stripped)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a valid JSON list: {exc.msg}") from None
+        return [item.strip() for item in stripped.split(",") if item.strip()]
+    return value
+
+
+def _check_base_url(url: str) -> str:
+    """https only, except loopback hosts (the sandbox, tests)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http(s) URL")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ValueError("must use https (plain http is allowed only for loopback hosts)")
+    return url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class SnapEngageSettings(Section):
+    base_url: str = "https://www.snapengage.com"
+    org_id: str = ""
+    api_token: SecretStr | None = None
+    widgets: CommaList = Field(default_factory=list)
+    include_offline: bool = False
+    settle_minutes: int = Field(default=30, ge=5)
+    overlap_days: int = Field(default=2, ge=0, le=30)
+    retention_days: int = Field(default=60, ge=1)
+    timezone: str = "Etc/UTC"
+    page_pause_ms: int = Field(default=0, ge=0)
+
+    _split_widgets = field_validator("widgets", mode="before")(_split_list)
+
+    @field_validator("base_url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        return _check_base_url(value)
+
+
+class ZendeskAuth(StrEnum):
+    API_TOKEN = "api_token"
+    OAUTH_TOKEN = "oauth_token"
+    OAUTH_CLIENT_CREDENTIALS = "oauth_client_credentials"
+
+
+class ZendeskSettings(Section):
+    subdomain: str = ""
+    base_url: str = ""
+    email: str = ""
+    api_token: SecretStr | None = None
+    oauth_access_token: SecretStr | None = None
+    oauth_client_id: str = ""
+    oauth_client_secret: SecretStr | None = None
+    oauth_scope: str = "tickets:read tickets:write"
+    batch_size: int = Field(default=100, ge=1, le=100)
+    max_jobs_in_flight: int = Field(default=10, ge=1, le=30)
+    ticket_status: Literal["new", "open", "pending", "hold", "solved", "closed"] = "solved"
+    archive_immediately: bool = False
+    comment_max_chars: int = Field(default=60_000, ge=1_000, le=1_000_000)
+    comment_author_id: int | None = None
+    job_poll_seconds: float = Field(default=1.0, gt=0)
+    job_timeout_seconds: float = Field(default=1800.0, gt=0)
+    recovery_grace_seconds: float = Field(default=600.0, ge=0)
+    requests_per_minute: int | None = Field(default=None, ge=1)
+
+    @field_validator("base_url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        return _check_base_url(value) if value else value
+
+    @model_validator(mode="after")
+    def _derive_base_url(self) -> ZendeskSettings:
+        if not self.base_url and self.subdomain:
+            self.base_url = f"https://{self.subdomain}.zendesk.com"
+        return self
+
+    @property
+    def auth_mode(self) -> ZendeskAuth | None:
+        if self.oauth_access_token is not None:
+            return ZendeskAuth.OAUTH_TOKEN
+        if self.oauth_client_id and self.oauth_client_secret is not None:
+            return ZendeskAuth.OAUTH_CLIENT_CREDENTIALS
+        if self.email and self.api_token is not None:
+            return ZendeskAuth.API_TOKEN
+        return None
+
+
+class LegalMechanism(StrEnum):
+    ART45 = "art45"
+    ART46 = "art46"
+
+
+class ConsentSettings(Section):
+    variable: str = "gdpr_consent"
+    accepted_values: CommaList = Field(
+        default_factory=lambda: ["yes", "true", "1", "accepted", "on"]
+    )
+    restricted_countries: CommaList = Field(default_factory=lambda: list(EEA_AND_UK))
+    contract_widgets: CommaList = Field(default_factory=list)
+    mechanism: LegalMechanism | None = None
+    mechanism_ref: str = ""
+
+    _split = field_validator(
+        "accepted_values", "restricted_countries", "contract_widgets", mode="before"
+    )(_split_list)
+
+    @field_validator("accepted_values")
+    @classmethod
+    def _lower(cls, values: list[str]) -> list[str]:
+        return [v.strip().lower() for v in values]
+
+    @field_validator("restricted_countries")
+    @classmethod
+    def _upper(cls, values: list[str]) -> list[str]:
+        return [v.strip().upper() for v in values]
+
+    @model_validator(mode="after")
+    def _mechanism_needs_ref(self) -> ConsentSettings:
+        if self.mechanism is not None and not self.mechanism_ref.strip():
+            raise ValueError(
+                "consent.mechanism_ref must name the adequacy decision or safeguard"
+                " (e.g. 'EU-US DPF' or 'SCC 2021/914 module 2') when consent.mechanism is set"
+            )
+        return self
+
+
+class TransferSettings(Section):
+    recipient: str = "Zendesk, Inc."
+    destination_country: str = "US"
+    data_categories: CommaList = Field(
+        default_factory=lambda: ["contact_data", "chat_content", "location"]
+    )
+    retention_years: int = Field(default=2, ge=1, le=10)
+
+    _split = field_validator("data_categories", mode="before")(_split_list)
+
+
+class LedgerSettings(Section):
+    path: Path = Path("snapzen.db")
+    key: SecretStr | None = None
+
+
+class PipelineSettings(Section):
+    deadline_days: int = Field(default=50, ge=1)
+    max_attempts: int = Field(default=5, ge=1)
+    actor: str = "cron"
+
+
+class RedactionSettings(Section):
+    enabled: CommaList = Field(default_factory=lambda: ["card"])
+    extra_patterns: dict[str, str] = Field(default_factory=dict)
+
+    _split = field_validator("enabled", mode="before")(_split_list)
+
+
+class HttpSettings(Section):
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=6, ge=1, le=20)
+    max_wait_seconds: float = Field(default=120.0, gt=0)
+    backoff_base_seconds: float = Field(default=0.5, gt=0)
+
+
+class LogSettings(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "json"
+
+
+class ScheduleSettings(Section):
+    every: str = "15m"
+    retention_sweep_at: str = "03:30"
+
+    @field_validator("every")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        parse_interval(value)
+        return value
+
+
+def parse_interval(text: str) -> timedelta:
+    """'90s', '15m', '2h', '1d' → timedelta."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = text.strip().lower()
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit() or int(text[:-1]) <= 0:
+        raise ValueError(f"{text!r} is not an interval like 30s, 15m, 2h or 1d")
+    return timedelta(seconds=int(text[:-1]) * units[text[-1]])
+
+
+SECRET_FIELDS = {
+    ("snapengage", "api_token"),
+    ("zendesk", "api_token"),
+    ("zendesk", "oauth_access_token"),
+    ("zendesk", "oauth_client_secret"),
+    ("ledger", "key"),
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    snapengage: SnapEngageSettings = Field(default_factory=SnapEngageSettings)
+    zendesk: ZendeskSettings = Field(default_factory=ZendeskSettings)
+    consent: ConsentSettings = Field(default_factory=ConsentSettings)
+    transfer: TransferSettings = Field(default_factory=TransferSettings)
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    redaction: RedactionSettings = Field(default_factory=RedactionSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # init (the TOML file, passed in by load_settings) < secrets dir < environment.
+        return (env_settings, _SecretsDirSource(settings_cls), init_settings)
+
+
+class _SecretsDirSource(PydanticBaseSettingsSource):
+    """Reads ``<secrets dir>/snapzen_<section>__<field>`` files for the secret fields only.
+
+    Written by hand because pydantic-settings' own secrets source does not map nested
+    ``__`` names onto sub-models; this covers exactly the fields listed in SECRET_FIELDS.
+    """
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        directory = Path(os.environ.get(SECRETS_DIR_ENV, DEFAULT_SECRETS_DIR))
+        found: dict[str, Any] = {}
+        if not directory.is_dir():
+            return found
+        for section, name in SECRET_FIELDS:
+            path = directory / f"{ENV_PREFIX.lower()}{section}__{name}"
+            if path.is_file():
+                found.setdefault(section, {})[name] = path.read_text(encoding="utf-8").strip()
+        return found
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    for section, name in SECRET_FIELDS:
+        if isinstance(data.get(section), Mapping) and name in data[section]:
+            env_name = f"{ENV_PREFIX}{section.upper()}__{name.upper()}"
+            raise ConfigError(
+                f"{section}.{name} must not be in the config file {path}; "
+                f"set {env_name} or put it in the secrets directory"
+            )
+    return data
+
+
+def load_settings(config_path: Path | str | None = None) -> Settings:
+    """Build Settings or raise ConfigError with one line naming the bad setting."""
+    if config_path is None and os.environ.get(CONFIG_ENV):
+        config_path = os.environ[CONFIG_ENV]
+    file_values = _read_toml(Path(config_path)) if config_path else {}
+    try:
+        return Settings(**file_values)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """First problem as one line: setting name (and env var), then what is wrong."""
+    error = exc.errors()[0]
+    location = [str(part) for part in error["loc"]]
+    dotted = ".".join(location) or "settings"
+    env_name = ENV_PREFIX + "__".join(part.upper() for part in location)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"setting {dotted} ({env_name}): {message}{more}"
+
+
+def require_sync_settings(settings: Settings) -> None:
+    """Everything `sync` needs before the first network call; ConfigError names what is missing."""
+    se, zd = settings.snapengage, settings.zendesk
+    missing = [
+        (not se.org_id, "snapengage.org_id", "SNAPZEN_SNAPENGAGE__ORG_ID"),
+        (se.api_token is None, "snapengage.api_token", "SNAPZEN_SNAPENGAGE__API_TOKEN"),
+        (not se.widgets, "snapengage.widgets", "SNAPZEN_SNAPENGAGE__WIDGETS"),
+        (not zd.base_url, "zendesk.subdomain or zendesk.base_url", "SNAPZEN_ZENDESK__SUBDOMAIN"),
+        (settings.ledger.key is None, "ledger.key", "SNAPZEN_LEDGER__KEY"),
+    ]
+    for is_missing, name, env_name in missing:
+        if is_missing:
+            raise ConfigError(f"setting {name} is required (set {env_name})")
+    if zd.auth_mode is None:
+        raise ConfigError(
+            "setting zendesk credentials are required: set SNAPZEN_ZENDESK__EMAIL with "
+            "SNAPZEN_ZENDESK__API_TOKEN, or SNAPZEN_ZENDESK__OAUTH_ACCESS_TOKEN, or "
+            "SNAPZEN_ZENDESK__OAUTH_CLIENT_ID with SNAPZEN_ZENDESK__OAUTH_CLIENT_SECRET"
+        )
+    key = settings.ledger.key
+    if key is not None and len(key.get_secret_value()) < 16:
+        raise ConfigError("setting ledger.key (SNAPZEN_LEDGER__KEY) must be at least 16 characters")
+
+
+def require_ledger_key(settings: Settings) -> bytes:
+    key = settings.ledger.key
+    if key is None or not key.get_secret_value():
+        raise ConfigError("setting ledger.key is required (set SNAPZEN_LEDGER__KEY)")
+    return key.get_secret_value().encode("utf-8")

@@ -1,0 +1,99 @@
+"""What `snapzen status` reports, computed from the database alone (no network)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+
+from snapzen.ledger import outbox
+from snapzen.settings import Settings
+
+STATUSES = ("pending", "pushing", "synced", "withheld", "failed", "ignored")
+
+
+def _age_seconds(iso: str | None, now: datetime) -> float | None:
+    if not iso:
+        return None
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return round((now - moment).total_seconds(), 1)
+
+
+def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime) -> dict[str, Any]:
+    widgets = list(
+        dict.fromkeys(
+            [
+                *settings.snapengage.widgets,
+                *(r[0] for r in db.execute("SELECT DISTINCT widget_id FROM cases")),
+            ]
+        )
+    )
+    per_widget: dict[str, Any] = {}
+    for widget in widgets:
+        counts = dict.fromkeys(STATUSES, 0)
+        for status, number in db.execute(
+            "SELECT status, COUNT(*) FROM cases WHERE widget_id = ? GROUP BY status", (widget,)
+        ):
+            counts[status] = number
+        oldest = db.execute(
+            """SELECT MIN(started_at) FROM cases WHERE widget_id = ?
+               AND status IN ('pending','pushing','failed')""",
+            (widget,),
+        ).fetchone()[0]
+        cursor = outbox.get_cursor(db, widget)
+        per_widget[widget] = {
+            "cursor": cursor.isoformat() if cursor else None,
+            "counts": counts,
+            "oldest_unsynced_started_at": oldest,
+            "oldest_unsynced_age_seconds": _age_seconds(oldest, now),
+        }
+    withheld_by_reason = dict(
+        db.execute(
+            "SELECT reason, COUNT(*) FROM cases WHERE status='withheld' GROUP BY reason"
+        ).fetchall()
+    )
+    failed = [
+        dict(zip(("case_id", "widget_id", "attempts", "error"), row, strict=True))
+        for row in db.execute(
+            """SELECT case_id, widget_id, attempts, error FROM cases WHERE status='failed'
+               ORDER BY updated_at DESC LIMIT 50"""
+        )
+    ]
+    exhausted = db.execute(
+        "SELECT COUNT(*) FROM cases WHERE status='failed' AND attempts >= ?",
+        (settings.pipeline.max_attempts,),
+    ).fetchone()[0]
+    raw_held, raw_oldest = db.execute(
+        "SELECT COUNT(*), MIN(first_seen_at) FROM cases WHERE raw IS NOT NULL"
+    ).fetchone()
+    deadline = now - timedelta(days=settings.pipeline.deadline_days)
+    at_risk = outbox.at_risk_cases(db, deadline)
+    last_run_row = db.execute("SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1")
+    names = [d[0] for d in last_run_row.description]
+    last = last_run_row.fetchone()
+    last_run = dict(zip(names, last, strict=True)) if last else None
+    if last_run and last_run.get("details"):
+        last_run["details"] = json.loads(last_run["details"])
+    ledger_rows = db.execute("SELECT COUNT(*) FROM transfers").fetchone()[0]
+    return {
+        "generated_at": outbox.now_iso(now),
+        "database": str(settings.ledger.path),
+        "widgets": per_widget,
+        "withheld_by_reason": withheld_by_reason,
+        "failed": failed,
+        "failed_exhausted": exhausted,
+        "raw_payloads_held": raw_held,
+        "raw_oldest_age_seconds": _age_seconds(raw_oldest, now),
+        "deadline_days": settings.pipeline.deadline_days,
+        "at_risk": at_risk[:100],
+        "at_risk_count": len(at_risk),
+        "ledger_rows": ledger_rows,
+        "last_run": last_run,
+    }
+
+
+def status_exit_code(report: dict[str, Any]) -> int:
+    """3 when something needs a human: cases at risk of deletion, or failures."""
+    return 3 if report["at_risk_count"] or report["failed"] else 0

@@ -1,0 +1,178 @@
+"""Pure transform: a SnapEngage case and its decision → the Zendesk ticket-import payload.
+
+No I/O here. Personal data is only reshaped (and redacted), never logged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from snapzen.models import (
+    Decision,
+    ImportComment,
+    ImportRequester,
+    ImportTicket,
+    LegalBasis,
+    SnapEngageCase,
+    is_valid_email,
+)
+from snapzen.redaction import RedactionResult
+from snapzen.settings import Settings
+
+EXTERNAL_ID_PREFIX = "snapengage:"
+VISITOR_LABEL = "Visitor"
+OPERATOR_LABEL = "Operator"
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+Redact = Callable[[str], RedactionResult]
+
+
+def external_id(case_id: str) -> str:
+    return f"{EXTERNAL_ID_PREFIX}{case_id}"
+
+
+def clean_text(text: str | None) -> str:
+    """Make text safe to send: no lone surrogates (bad \\u escapes), no control characters."""
+    if not text:
+        return ""
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return _CONTROL_CHARS.sub("", text)
+
+
+def add_years(day: date, years: int) -> date:
+    """Same month and day ``years`` later; 29 February becomes 28 February."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+def retention_until(started_at: datetime, years: int) -> date:
+    return add_years(started_at.astimezone(UTC).date(), years)
+
+
+def expiry_tag(started_at: datetime, years: int) -> str:
+    end = retention_until(started_at, years)
+    return f"expires_{end.year:04d}_{end.month:02d}"
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class TicketDraft:
+    """The payload plus what the ledger needs to know about how it was made."""
+
+    ticket: ImportTicket
+    redactions: dict[str, int] = field(default_factory=dict)
+    retention_until: date | None = None
+
+
+def transcript_lines(
+    case: SnapEngageCase, redact: Redact, counts: dict[str, int]
+) -> Iterator[tuple[datetime | None, str]]:
+    """``[HH:MM:SS] alias: message`` per transcript entry, in time order, redacted."""
+    entries = sorted(
+        enumerate(case.transcripts),
+        key=lambda pair: (pair[1].at or datetime.min.replace(tzinfo=UTC), pair[0]),
+    )
+    for _, entry in entries:
+        moment = entry.at
+        stamp = moment.strftime("%H:%M:%S") if moment else "--:--:--"
+        if entry.is_visitor:
+            speaker = VISITOR_LABEL
+        else:
+            speaker = clean_text(entry.alias).strip() or OPERATOR_LABEL
+        message = _redacted(clean_text(entry.message), redact, counts)
+        yield moment, f"[{stamp}] {speaker}: {message}"
+
+
+def _redacted(text: str, redact: Redact, counts: dict[str, int]) -> str:
+    if not text:
+        return text
+    result = redact(text)
+    for category, number in result.counts.items():
+        counts[category] = counts.get(category, 0) + number
+    return result.text
+
+
+def split_comments(
+    lines: Iterator[tuple[datetime | None, str]], limit: int, start: datetime
+) -> list[tuple[datetime, str]]:
+    """Pack lines into comments of at most ``limit`` characters; a longer line is cut."""
+    parts: list[tuple[datetime, list[str], int]] = []
+    for moment, line in lines:
+        pieces = [line[i : i + limit] for i in range(0, len(line), limit)] or [""]
+        for piece in pieces:
+            if not parts or parts[-1][2] + len(piece) + 1 > limit:
+                parts.append((moment or start, [], 0))
+            when, bucket, size = parts[-1]
+            bucket.append(piece)
+            parts[-1] = (when, bucket, size + len(piece) + 1)
+    return [(when, "\n".join(bucket)) for when, bucket, _ in parts]
+
+
+def build_ticket(
+    case: SnapEngageCase, decision: Decision, settings: Settings, redact: Redact
+) -> TicketDraft:
+    """Map one finished case to an import payload. Raises ValueError if the case has no start."""
+    started = case.started_at
+    if started is None:
+        raise ValueError("case has no usable start time")
+    ended = case.ended_at or started
+    zendesk = settings.zendesk
+    counts: dict[str, int] = {}
+
+    name = clean_text(case.visitor_name).strip()[:200]
+    email = case.visitor_email
+    requester = ImportRequester(
+        name=name or (email if is_valid_email(email) else None) or "SnapEngage visitor",
+        email=email.lower() if email and is_valid_email(email) else None,
+    )
+
+    lines = list(transcript_lines(case, redact, counts))
+    if not lines:
+        # Offline messages carry the text in `description` and have no transcript.
+        first = _redacted(clean_text(case.description), redact, counts).strip()
+        lines = (
+            [(started, f"[{started.strftime('%H:%M:%S')}] {VISITOR_LABEL}: {first}")]
+            if first
+            else []
+        )
+    header = f"SnapEngage {clean_text(case.type) or 'chat'} transcript, case {case.id}"
+    body_limit = zendesk.comment_max_chars - 40  # room for the header and part label
+    packed = split_comments(iter(lines), body_limit, started) or [(started, "(no messages)")]
+    comments = []
+    for number, (moment, text) in enumerate(packed, start=1):
+        label = f" (part {number}/{len(packed)})" if len(packed) > 1 else ""
+        comments.append(
+            ImportComment(
+                value=f"{header}{label}\n\n{text}",
+                public=False,
+                created_at=iso(max(moment, started)),
+                author_id=zendesk.comment_author_id,
+            )
+        )
+
+    basis = decision.basis or LegalBasis.NOT_RESTRICTED
+    years = settings.transfer.retention_years
+    subject = f"Chat with {requester.name} on {started.strftime('%Y-%m-%d')}"
+    solved = zendesk.ticket_status in ("solved", "closed")
+    ticket = ImportTicket(
+        external_id=external_id(case.id),
+        subject=subject[:255],
+        requester=requester,
+        created_at=iso(started),
+        updated_at=iso(ended),
+        solved_at=iso(ended) if solved else None,
+        status=zendesk.ticket_status,
+        comments=comments,
+        tags=["snapengage", expiry_tag(started, years), basis.tag],
+    )
+    return TicketDraft(
+        ticket=ticket, redactions=counts, retention_until=retention_until(started, years)
+    )

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import responses
+
+from snapzen.settings import Settings, load_settings
+from tests import fakes
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's SNAPZEN_* variables or /run/secrets."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("SNAPZEN_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("SNAPZEN_SECRETS_DIR", str(tmp_path / "no-secrets"))
+
+
+@pytest.fixture
+def sync_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Environment for a sync against the `responses` fakes; returns the ledger path."""
+    ledger = tmp_path / "snapzen.db"
+    values = {
+        "SNAPZEN_SNAPENGAGE__BASE_URL": fakes.SE_BASE,
+        "SNAPZEN_SNAPENGAGE__ORG_ID": fakes.ORG,
+        "SNAPZEN_SNAPENGAGE__API_TOKEN": fakes.SE_TOKEN,
+        "SNAPZEN_SNAPENGAGE__WIDGETS": "w1,w2",
+        "SNAPZEN_ZENDESK__BASE_URL": fakes.ZD_BASE,
+        "SNAPZEN_ZENDESK__EMAIL": fakes.ZD_EMAIL,
+        "SNAPZEN_ZENDESK__API_TOKEN": fakes.ZD_TOKEN,
+        "SNAPZEN_ZENDESK__JOB_POLL_SECONDS": "0.001",
+        "SNAPZEN_ZENDESK__RECOVERY_GRACE_SECONDS": "0",
+        "SNAPZEN_HTTP__BACKOFF_BASE_SECONDS": "0.001",
+        "SNAPZEN_HTTP__MAX_WAIT_SECONDS": "0.01",
+        "SNAPZEN_LEDGER__PATH": str(ledger),
+        "SNAPZEN_LEDGER__KEY": fakes.LEDGER_KEY,
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return ledger
+
+
+@pytest.fixture
+def settings(sync_env: Path) -> Settings:
+    return load_settings()
+
+
+@pytest.fixture
+def apis() -> Iterator[fakes.FakeApis]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield fakes.FakeApis(rsps)

@@ -1,0 +1,238 @@
+"""Stateful fakes of the two APIs behind `responses` (unit level; the sandbox does end to end).
+
+They keep real state (cases by widget, jobs, tickets), so tests assert on outcomes such as
+"exactly one ticket per case", not on which mock was called.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import responses
+
+SE_BASE = "https://se.test"
+ZD_BASE = "https://zd.test"
+ORG = "1234567890123456"
+SE_TOKEN = "se-secret-token-abcdef0123456789"
+ZD_EMAIL = "admin@company.test"
+ZD_TOKEN = "zd-secret-token-9876543210"
+LEDGER_KEY = "ledger-key-0123456789abcdef"
+
+
+def make_case(
+    case_id: str,
+    *,
+    started: datetime,
+    country: str | None = "DE",
+    consent: str | None = "yes",
+    email: str | None = "visitor@example.org",
+    name: str = "Visitor Name",
+    kind: str = "chat",
+    widget: str = "w1",
+    messages: list[tuple[str, str]] | None = None,
+    consent_in: str = "javascript_variables",
+) -> dict[str, Any]:
+    ms = int(started.timestamp() * 1000)
+    lines = messages or [("", "Hello, I need help"), ("Agent Smith", "Sure, how can I help?")]
+    transcripts = []
+    for offset, (alias, message) in enumerate(lines):
+        at = ms + offset * 30_000
+        transcripts.append(
+            {
+                "id": "" if not alias else "wc:agent@company.test",
+                "alias": alias,
+                "message": message,
+                "date": at // 1000,
+                "date_seconds": at // 1000,
+                "date_milliseconds": at,
+            }
+        )
+    case: dict[str, Any] = {
+        "id": case_id,
+        "url": f"https://www.snapengage.com/viewcase?c={case_id}",
+        "type": kind,
+        "requested_by": email,
+        "requester_details": {"name": name, "emails": [email] if email else []},
+        "description": lines[0][1],
+        "created_at_date": ms,
+        "created_at_seconds": ms // 1000,
+        "created_at_milliseconds": ms,
+        "country_code": country,
+        "chat_duration": 60 * len(lines),
+        "widget_id": widget,
+        "transcripts": transcripts,
+        "javascript_variables": [],
+        "operator_variables": [],
+        "labels": [],
+    }
+    if consent is not None:
+        case[consent_in] = [{"name": "gdpr_consent", "value": consent}]
+    return case
+
+
+@dataclass
+class Job:
+    id: str
+    tickets: list[dict[str, Any]]
+    results: list[dict[str, Any]] = field(default_factory=list)
+    polls_until_done: int = 1
+    polls: int = 0
+    applied: bool = False
+
+
+class FakeApis:
+    """SnapEngage logs + Zendesk import/jobs/lookup, with real state."""
+
+    def __init__(self, rsps: responses.RequestsMock, *, page_size: int = 100) -> None:
+        self.rsps = rsps
+        self.page_size = page_size
+        self.cases: dict[str, list[dict[str, Any]]] = {}
+        self.tickets: list[dict[str, Any]] = []
+        self.jobs: dict[str, Job] = {}
+        self.item_errors: dict[str, str] = {}  # external_id -> error details
+        self.fail_post_after_accept = 0  # the next N POSTs create the job, then answer 500
+        self.fail_post_before_accept = 0  # the next N POSTs answer 500 without creating anything
+        self.polls_until_done = 1
+        self.requests: dict[str, int] = {}
+        self._register()
+
+    # --------------------------------------------------------------- plumbing
+    def _count(self, name: str) -> None:
+        self.requests[name] = self.requests.get(name, 0) + 1
+
+    def _register(self) -> None:
+        self.rsps.add_callback(
+            responses.GET, re.compile(rf"{SE_BASE}/api/v2/{ORG}/logs.*"), callback=self._logs
+        )
+        self.rsps.add_callback(
+            responses.POST, f"{ZD_BASE}/api/v2/imports/tickets/create_many", callback=self._create
+        )
+        self.rsps.add_callback(
+            responses.GET,
+            re.compile(rf"{ZD_BASE}/api/v2/job_statuses/show_many.*"),
+            callback=self._show_many,
+        )
+        self.rsps.add_callback(
+            responses.GET, re.compile(rf"{ZD_BASE}/api/v2/tickets\?.*"), callback=self._lookup
+        )
+
+    def add_cases(self, widget: str, cases: list[dict[str, Any]]) -> None:
+        self.cases.setdefault(widget, []).extend(cases)
+
+    # --------------------------------------------------------------- SnapEngage
+    def _logs(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self._count("logs")
+        if request.headers.get("Authorization") != SE_TOKEN:
+            return 401, {}, json.dumps({"error": "unauthorized"})
+        query = parse_qs(urlsplit(request.url).query)
+        widget = query["widgetId"][0]
+        start = date.fromisoformat(query["start"][0])
+        end = date.fromisoformat(query["end"][0])
+        offset = int(query.get("next", ["0"])[0])
+        chosen = [
+            c
+            for c in self.cases.get(widget, [])
+            if not isinstance(c, dict)
+            or not isinstance(c.get("created_at_milliseconds"), int)
+            or start
+            <= datetime.fromtimestamp(c["created_at_milliseconds"] / 1000, UTC).date()
+            <= end
+        ]
+        page = chosen[offset : offset + self.page_size]
+        more = offset + self.page_size < len(chosen)
+        link = (
+            f"{SE_BASE}/api/v2/{ORG}/logs?widgetId={widget}&start={start}&end={end}"
+            f"&next={offset + self.page_size}"
+            if more
+            else ""
+        )
+        return 200, {}, json.dumps({"cases": page, "linkToNextSetOfResults": link})
+
+    # --------------------------------------------------------------- Zendesk
+    def _authorised(self, request: Any) -> bool:
+        return str(request.headers.get("Authorization", "")).startswith(("Basic ", "Bearer "))
+
+    def _create(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self._count("create_many")
+        if not self._authorised(request):
+            return 401, {}, "Couldn't authenticate you"
+        if self.fail_post_before_accept:
+            self.fail_post_before_accept -= 1
+            return 500, {}, "boom"
+        tickets = json.loads(request.body)["tickets"]
+        job = Job(
+            id=f"job{len(self.jobs) + 1}", tickets=tickets, polls_until_done=self.polls_until_done
+        )
+        self.jobs[job.id] = job
+        if self.fail_post_after_accept:
+            self.fail_post_after_accept -= 1
+            return 500, {}, "Internal error after accepting"
+        return 200, self._headers(), json.dumps({"job_status": self._job_json(job)})
+
+    def _headers(self) -> dict[str, str]:
+        return {"X-Rate-Limit": "700", "X-Rate-Limit-Remaining": "650"}
+
+    def run_job(self, job: Job) -> None:
+        if job.applied:
+            return
+        job.applied = True
+        for index, ticket in enumerate(job.tickets):
+            error = self.item_errors.get(ticket["external_id"])
+            if error:
+                job.results.append(
+                    {"index": index, "error": "TicketCreateFailed", "details": error}
+                )
+                continue
+            ticket_id = len(self.tickets) + 1
+            self.tickets.append({**ticket, "id": ticket_id})
+            job.results.append({"index": index, "id": ticket_id})
+
+    def _job_json(self, job: Job) -> dict[str, Any]:
+        done = job.polls >= job.polls_until_done
+        if done:
+            self.run_job(job)
+        return {
+            "id": job.id,
+            "status": "completed" if done else "queued",
+            "total": len(job.tickets),
+            "progress": len(job.tickets) if done else 0,
+            "results": job.results if done else None,
+        }
+
+    def _show_many(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self._count("show_many")
+        ids = parse_qs(urlsplit(request.url).query)["ids"][0].split(",")
+        statuses = []
+        for job_id in ids:
+            job = self.jobs.get(job_id)
+            if job is None:
+                continue
+            job.polls += 1
+            statuses.append(self._job_json(job))
+        return 200, self._headers(), json.dumps({"job_statuses": statuses})
+
+    def _lookup(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self._count("lookup")
+        wanted = parse_qs(urlsplit(request.url).query)["external_id"][0]
+        found = [t for t in self.tickets if t["external_id"] == wanted]
+        return 200, self._headers(), json.dumps({"tickets": found, "count": len(found)})
+
+    def complete_all_jobs(self) -> None:
+        for job in self.jobs.values():
+            job.polls = max(job.polls, job.polls_until_done)
+            self.run_job(job)
+
+    def tickets_by_external_id(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for ticket in self.tickets:
+            counts[ticket["external_id"]] = counts.get(ticket["external_id"], 0) + 1
+        return counts
+
+
+def recent(minutes_ago: int = 120, now: datetime | None = None) -> datetime:
+    return (now or datetime.now(UTC)) - timedelta(minutes=minutes_ago)

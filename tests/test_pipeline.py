@@ -1,0 +1,249 @@
+"""The sync pass against stateful fakes: outcomes, exactly-once at every crash point, cursors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlite_utils
+
+from snapzen import service
+from snapzen.ledger.chain import GENESIS, row_hash
+from snapzen.ledger.db import open_db
+from snapzen.settings import Settings
+from tests.fakes import FakeApis, make_case, recent
+
+
+class SimulatedCrash(BaseException):
+    """Stands in for SIGKILL: not an Exception, so nothing in snapzen may catch it."""
+
+
+def crash_at(point: str):
+    def hook(reached: str) -> None:
+        if reached == point:
+            raise SimulatedCrash(point)
+
+    return hook
+
+
+def mixed_cases() -> dict[str, list[dict]]:
+    t = recent(180)
+    return {
+        "w1": [
+            make_case("eu-consent", started=t, country="DE", consent="yes"),
+            make_case(
+                "eu-consent-upper", started=t, country="fr", consent=" TRUE ", consent_in="labels"
+            ),
+            make_case("eu-refused", started=t, country="DE", consent="no"),
+            make_case("eu-none", started=t, country="IT", consent=None),
+            make_case("us-visitor", started=t, country="US", consent=None),
+            make_case("unknown-country", started=t, country=None, consent=None),
+            make_case("bad-email", started=t, country="GB", consent="1", email="not-an-email"),
+            make_case("offline-1", started=t, country="DE", consent="yes", kind="offline"),
+            make_case("in-progress", started=recent(1), country="DE", consent="yes"),
+        ],
+        "w2": [
+            make_case(f"w2-{i}", started=t - timedelta(minutes=i), widget="w2") for i in range(150)
+        ],
+    }
+
+
+def load(apis: FakeApis) -> None:
+    for widget, cases in mixed_cases().items():
+        apis.add_cases(widget, cases)
+
+
+def statuses(db: sqlite_utils.Database) -> dict[str, str]:
+    return dict(db.execute("SELECT case_id, status FROM cases").fetchall())
+
+
+def chain_ok(db: sqlite_utils.Database) -> bool:
+    prev = GENESIS
+    names = None
+    cursor = db.execute("SELECT * FROM transfers ORDER BY seq")
+    names = [d[0] for d in cursor.description]
+    for values in cursor:
+        row = dict(zip(names, values, strict=True))
+        if row["prev_hash"] != prev or row_hash(row) != row["hash"]:
+            return False
+        prev = row["hash"]
+    return True
+
+
+ELIGIBLE = {"eu-consent", "eu-consent-upper", "us-visitor", "bad-email"} | {
+    f"w2-{i}" for i in range(150)
+}
+RESTRICTED_ELIGIBLE = ELIGIBLE - {"us-visitor"}
+
+
+def test_full_sync_outcomes(settings: Settings, apis: FakeApis) -> None:
+    load(apis)
+    result = service.sync(settings)
+    db = open_db(settings.ledger.path)
+    st = statuses(db)
+
+    assert {c for c, s in st.items() if s == "synced"} == ELIGIBLE
+    assert st["eu-refused"] == st["eu-none"] == st["unknown-country"] == "withheld"
+    assert st["offline-1"] == "ignored"
+    assert st["in-progress"] == "pending"  # not finished yet: waits for settle_minutes
+    reasons = dict(db.execute("SELECT case_id, reason FROM cases WHERE status='withheld'"))
+    assert reasons == {
+        "eu-refused": "consent_refused",
+        "eu-none": "no_consent_recorded",
+        "unknown-country": "no_consent_recorded",
+    }
+
+    counts = apis.tickets_by_external_id()
+    assert set(counts) == {f"snapengage:{c}" for c in ELIGIBLE}
+    assert set(counts.values()) == {1}
+    by_ext = {t["external_id"]: t for t in apis.tickets}
+    assert "gdpr_not_restricted" in by_ext["snapengage:us-visitor"]["tags"]
+    assert "gdpr_art49_1a" in by_ext["snapengage:eu-consent"]["tags"]
+    assert by_ext["snapengage:bad-email"]["requester"] == {"name": "Visitor Name"}
+
+    ledger = db.execute("SELECT case_id, legal_basis, subject_ref FROM transfers").fetchall()
+    assert {r[0] for r in ledger} == RESTRICTED_ELIGIBLE
+    assert all(r[1] == "art49_1a" for r in ledger)
+    dumped = "\n".join(str(r) for r in db.execute("SELECT * FROM transfers"))
+    assert "visitor@example.org" not in dumped
+    assert chain_ok(db)
+
+    # Terminal cases no longer hold their raw payload; the running chat still does.
+    held = {r[0] for r in db.execute("SELECT case_id FROM cases WHERE raw IS NOT NULL")}
+    assert held == {"in-progress"}
+    assert result.exit_code == 0
+    assert result.counts.created == len(ELIGIBLE)
+
+
+def test_second_sync_creates_nothing(settings: Settings, apis: FakeApis) -> None:
+    load(apis)
+    service.sync(settings)
+    posts = apis.requests["create_many"]
+    result = service.sync(settings)
+    assert result.counts.created == 0
+    assert apis.requests["create_many"] == posts
+    assert set(apis.tickets_by_external_id().values()) == {1}
+
+
+@pytest.mark.parametrize("point", ["before_post", "after_post", "after_job"])
+def test_crash_at_each_point_then_rerun_is_exactly_once(
+    settings: Settings, apis: FakeApis, point: str
+) -> None:
+    load(apis)
+    with pytest.raises(SimulatedCrash):
+        service.sync(settings, crash_hook=crash_at(point))
+    # Whatever Zendesk accepted before the crash finishes in the meantime.
+    apis.complete_all_jobs()
+    result = service.sync(settings)
+
+    counts = apis.tickets_by_external_id()
+    assert set(counts) == {f"snapengage:{c}" for c in ELIGIBLE}, "a chat was lost"
+    assert set(counts.values()) == {1}, "a ticket was created twice"
+    db = open_db(settings.ledger.path)
+    assert {r[0] for r in db.execute("SELECT case_id FROM transfers")} == RESTRICTED_ELIGIBLE
+    assert db.execute("SELECT COUNT(*) FROM transfers").fetchone()[0] == len(RESTRICTED_ELIGIBLE)
+    assert chain_ok(db)
+    assert result.unresolved == 0
+    run_outcomes = [r[0] for r in db.execute("SELECT outcome FROM runs ORDER BY started_at")]
+    assert run_outcomes[0] == "aborted"
+
+
+def test_ambiguous_post_waits_for_grace_then_recovers(
+    settings: Settings, apis: FakeApis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apis.add_cases("w1", [make_case(f"c{i}", started=recent(200)) for i in range(5)])
+    apis.fail_post_after_accept = 1  # Zendesk created the job but we saw a 500
+    first = service.sync(settings)
+    assert first.unresolved == 5 and first.exit_code == 3
+
+    # Within the grace period nothing is re-sent (the job may still be queued).
+    graced = settings.model_copy(deep=True)
+    graced.zendesk.recovery_grace_seconds = 3600
+    posts = apis.requests["create_many"]
+    service.sync(graced)
+    assert apis.requests["create_many"] == posts
+
+    apis.complete_all_jobs()
+    second = service.sync(settings)
+    assert second.counts.recovered == 5
+    assert set(apis.tickets_by_external_id().values()) == {1}
+    assert len(apis.tickets) == 5
+
+
+def test_post_failure_before_accept_is_resent_once(settings: Settings, apis: FakeApis) -> None:
+    apis.add_cases("w1", [make_case(f"c{i}", started=recent(200)) for i in range(3)])
+    apis.fail_post_before_accept = 1
+    service.sync(settings)  # ambiguous: nothing created, cases stay pushing
+    service.sync(settings)  # lookup finds nothing → pending → pushed again
+    assert len(apis.tickets) == 3
+    assert set(apis.tickets_by_external_id().values()) == {1}
+
+
+def test_item_error_fails_one_case_rest_proceed_and_retries_are_bounded(
+    settings: Settings, apis: FakeApis
+) -> None:
+    apis.add_cases("w1", [make_case(f"c{i}", started=recent(200)) for i in range(4)])
+    apis.item_errors["snapengage:c2"] = "Requester: Email is invalid"
+    result = service.sync(settings)
+    db = open_db(settings.ledger.path)
+    row = db.execute("SELECT status, attempts, error FROM cases WHERE case_id='c2'").fetchone()
+    assert row[0] == "failed" and row[1] == 1
+    assert "Requester: Email is invalid" in row[2]
+    assert result.exit_code == 3
+    assert len(apis.tickets) == 3
+
+    for _ in range(settings.pipeline.max_attempts + 2):
+        service.sync(settings)
+    attempts = db.execute("SELECT attempts FROM cases WHERE case_id='c2'").fetchone()[0]
+    assert attempts == settings.pipeline.max_attempts  # then it waits for `snapzen retry`
+    assert len(apis.tickets) == 3
+
+
+def test_cursor_stops_at_first_unfinished_day(settings: Settings, apis: FakeApis) -> None:
+    now = datetime.now(UTC)
+    old = now - timedelta(days=3)
+    apis.add_cases(
+        "w1", [make_case("old-fail", started=old), make_case("new", started=recent(200))]
+    )
+    apis.item_errors["snapengage:old-fail"] = "Description: cannot be blank"
+    service.sync(settings)
+    db = open_db(settings.ledger.path)
+    cursor = db.execute("SELECT cursor_day FROM state WHERE widget_id='w1'").fetchone()[0]
+    assert cursor == old.date().isoformat()
+    cursor_w2 = db.execute("SELECT cursor_day FROM state WHERE widget_id='w2'").fetchone()[0]
+    assert cursor_w2 == now.date().isoformat()
+
+
+def test_deadline_at_risk_exits_3(settings: Settings, apis: FakeApis) -> None:
+    apis.add_cases("w1", [make_case("ancient", started=datetime.now(UTC) - timedelta(days=55))])
+    apis.item_errors["snapengage:ancient"] = "Requester: Email is invalid"
+    result = service.sync(settings)
+    assert [c["case_id"] for c in result.at_risk] == ["ancient"]
+    assert result.exit_code == 3
+
+
+def test_malformed_cases_are_recorded_not_fatal(settings: Settings, apis: FakeApis) -> None:
+    apis.add_cases(
+        "w1",
+        [
+            "not an object",
+            {"id": None, "type": "chat"},
+            {"id": "no-start", "type": "chat", "transcripts": None},
+            {
+                "id": "bad-types",
+                "type": "chat",
+                "created_at_milliseconds": "soon",
+                "transcripts": [{"message": 5}],
+                "labels": "x",
+            },
+            make_case("good", started=recent(200)),
+        ],
+    )
+    result = service.sync(settings)
+    db = open_db(settings.ledger.path)
+    st = statuses(db)
+    assert st["good"] == "synced"
+    failed = dict(db.execute("SELECT case_id, error FROM cases WHERE status='failed'").fetchall())
+    assert len(failed) == 4
+    assert all(err and err.startswith("invalid SnapEngage case") for err in failed.values())
+    assert result.exit_code == 3
