@@ -63,7 +63,8 @@ def decide(case: SnapEngageCase, widget_id: str, policy: ConsentSettings) -> Dec
         return Decision(outcome=Outcome.ELIGIBLE, basis=LegalBasis.ART46, origin_country=country)
 
     evidence = find_consent(case, policy.variable)
-    if evidence is not None and evidence.value.strip().lower() in policy.accepted_values:
+    # Case-insensitive but otherwise exact: " yes " or "yes please" is not clear consent.
+    if evidence is not None and evidence.value.lower() in policy.accepted_values:
         return Decision(
             outcome=Outcome.ELIGIBLE,
             basis=LegalBasis.ART49_1A,

@@ -32,7 +32,7 @@ def mixed_cases() -> dict[str, list[dict]]:
         "w1": [
             make_case("eu-consent", started=t, country="DE", consent="yes"),
             make_case(
-                "eu-consent-upper", started=t, country="fr", consent=" TRUE ", consent_in="labels"
+                "eu-consent-upper", started=t, country="fr", consent="TRUE", consent_in="labels"
             ),
             make_case("eu-refused", started=t, country="DE", consent="no"),
             make_case("eu-none", started=t, country="IT", consent=None),

@@ -1,0 +1,193 @@
+"""``snapzen sandbox``: run and inspect the loopback emulator of both APIs."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import requests
+import typer
+
+from snapzen.sandbox import Sandbox, SandboxConfig
+
+app = typer.Typer(
+    help="Run and inspect the loopback emulator of the SnapEngage and Zendesk APIs.",
+    no_args_is_help=True,
+)
+
+_DEFAULTS = SandboxConfig()
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _write_ready_file(path: Path, sb: Sandbox) -> None:
+    # Write then rename, so a script polling for the file never reads half a JSON document.
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"base_url": sb.base_url, "env": sb.env()}, indent=2))
+    tmp.replace(path)
+
+
+@app.command()
+def serve(
+    chats: Annotated[int, typer.Option(help="Number of synthetic chats to generate.")] = (
+        _DEFAULTS.chats
+    ),
+    widgets: Annotated[int, typer.Option(help="Number of SnapEngage widgets.")] = _DEFAULTS.widgets,
+    days: Annotated[int, typer.Option(help="Spread chats over this many past days.")] = (
+        _DEFAULTS.days
+    ),
+    seed: Annotated[int, typer.Option(help="Seed for the synthetic data and faults.")] = (
+        _DEFAULTS.seed
+    ),
+    eu_share: Annotated[
+        float, typer.Option(help="Share of visitors in the EEA/UK (0-1).")
+    ] = _DEFAULTS.eu_share,
+    consent_share: Annotated[
+        float, typer.Option(help="Share of chats with accepted gdpr_consent (0-1).")
+    ] = _DEFAULTS.consent_share,
+    latency_ms: Annotated[int, typer.Option(help="Latency added to every API request.")] = (
+        _DEFAULTS.latency_ms
+    ),
+    rate_limit: Annotated[
+        int, typer.Option(help="Zendesk requests allowed per rate window (per minute).")
+    ] = _DEFAULTS.rate_limit_per_minute,
+    rate_window: Annotated[
+        float, typer.Option(help="Length of the rate-limit window in seconds.")
+    ] = _DEFAULTS.rate_window_seconds,
+    job_seconds: Annotated[
+        float, typer.Option(help="Time a Zendesk job takes from queued to completed.")
+    ] = _DEFAULTS.job_seconds,
+    max_jobs: Annotated[
+        int, typer.Option(help="Queued/working Zendesk jobs allowed before TooManyJobs.")
+    ] = _DEFAULTS.max_jobs_in_flight,
+    page_size: Annotated[int, typer.Option(help="SnapEngage cases per page.")] = (
+        _DEFAULTS.page_size
+    ),
+    fault_rate: Annotated[
+        float, typer.Option(help="Share of API requests that fail (500/502/503/timeout/bad JSON).")
+    ] = _DEFAULTS.fault_rate,
+    timeout_share: Annotated[
+        float, typer.Option(help="Share of injected faults that are slow timeouts.")
+    ] = _DEFAULTS.timeout_share,
+    fault_timeout: Annotated[
+        float, typer.Option(help="Seconds a 'timeout' fault stalls before answering.")
+    ] = _DEFAULTS.fault_timeout_seconds,
+    long_transcripts: Annotated[
+        int, typer.Option(help="Huge hostile transcripts to include (0-2).")
+    ] = _DEFAULTS.long_transcripts,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = _DEFAULTS.host,
+    port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free port.")] = 0,
+    allow_nonlocal: Annotated[
+        bool, typer.Option(help="Allow listening on a non-loopback interface.")
+    ] = False,
+    ready_file: Annotated[
+        Path | None,
+        typer.Option(help="Write {base_url, env} as JSON here once the server is listening."),
+    ] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option(help="Stop after this many seconds (default: run until SIGINT/SIGTERM)."),
+    ] = None,
+) -> None:
+    """Start the sandbox and print its URL plus `export` lines that point snapzen at it."""
+    if not _is_loopback(host) and not allow_nonlocal:
+        # The sandbox serves fake credentials and personal-looking data with no real auth.
+        typer.echo(
+            f"refusing to listen on non-loopback host {host!r}; pass --allow-nonlocal to override",
+            err=True,
+        )
+        raise typer.Exit(2)
+    try:
+        cfg = SandboxConfig(
+            chats=chats,
+            widgets=widgets,
+            days=days,
+            seed=seed,
+            eu_share=eu_share,
+            consent_share=consent_share,
+            latency_ms=latency_ms,
+            rate_limit_per_minute=rate_limit,
+            rate_window_seconds=rate_window,
+            job_seconds=job_seconds,
+            max_jobs_in_flight=max_jobs,
+            page_size=page_size,
+            fault_rate=fault_rate,
+            timeout_share=timeout_share,
+            fault_timeout_seconds=fault_timeout,
+            long_transcripts=long_transcripts,
+            host=host,
+            port=port,
+        )
+    except ValueError as exc:
+        typer.echo(f"invalid sandbox settings: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with Sandbox(cfg) as sb:
+            typer.echo(f"sandbox listening on {sb.base_url}")
+            for name, value in sb.env().items():
+                typer.echo(f"export {name}={value}")
+            sys.stdout.flush()
+            if ready_file is not None:
+                _write_ready_file(ready_file, sb)
+            stop.wait(timeout=duration)
+            typer.echo("sandbox stopping", err=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _default_url() -> str | None:
+    url = os.environ.get("SNAPZEN_SANDBOX_URL")
+    if url:
+        return url
+    zendesk = os.environ.get("SNAPZEN_ZENDESK__BASE_URL", "")
+    return zendesk.removesuffix("/zendesk") if zendesk.endswith("/zendesk") else None
+
+
+@app.command()
+def dump(
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="Sandbox base URL (default: $SNAPZEN_SANDBOX_URL, or derived from "
+            "$SNAPZEN_ZENDESK__BASE_URL)."
+        ),
+    ] = None,
+    what: Annotated[str, typer.Option(help="What to print: state, tickets or truth.")] = "state",
+) -> None:
+    """Print the inspection JSON (state, tickets or truth) of a running sandbox."""
+    if what not in ("state", "tickets", "truth"):
+        typer.echo("--what must be one of: state, tickets, truth", err=True)
+        raise typer.Exit(2)
+    base = url or _default_url()
+    if not base:
+        typer.echo("no sandbox URL: pass --url or set SNAPZEN_SANDBOX_URL", err=True)
+        raise typer.Exit(2)
+    try:
+        response = requests.get(f"{base.rstrip('/')}/_sandbox/{what}", timeout=30)
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        typer.echo(f"cannot read the sandbox at {base}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps(response.json(), indent=2, ensure_ascii=False))

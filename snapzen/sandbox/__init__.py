@@ -1,0 +1,18 @@
+"""Loopback emulator of the SnapEngage Logs API and the Zendesk ticket-import API.
+
+Used by the demo, end-to-end tests and benchmarks::
+
+    with Sandbox(SandboxConfig(chats=300, seed=1)) as sb:
+        env = sb.env()   # point snapzen at it
+        ...
+        sb.state(), sb.tickets(), sb.truth()
+
+Module map: ``config`` (settings), ``data`` (synthetic cases + truth), ``snapengage_api`` and
+``zendesk_api``/``zendesk_store`` (the two fake services), ``ratelimit`` and ``faults`` (transport
+behaviour), ``app`` (WSGI routing and middleware), ``server`` (the threaded loopback server).
+"""
+
+from snapzen.sandbox.config import EEA_UK, FAULT_KINDS, SandboxConfig
+from snapzen.sandbox.server import Sandbox
+
+__all__ = ["EEA_UK", "FAULT_KINDS", "Sandbox", "SandboxConfig"]

@@ -1,0 +1,83 @@
+"""Settings of the loopback emulator: sizes, pacing, faults and the fixed sandbox credentials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# Restricted origin region used for the ground truth (EEA + UK). Kept here, not imported from the
+# consent module, so the emulator's "truth" is an independent oracle for end-to-end tests.
+EEA_UK: frozenset[str] = frozenset({
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
+    "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO", "GB",
+})  # fmt: skip
+
+FAULT_KINDS: tuple[str, ...] = (
+    "http_500",
+    "http_502",
+    "http_503_retry_after",
+    "http_503",
+    "timeout",
+    "malformed_json",
+)
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Everything that shapes one sandbox run; defaults give a realistic, fault-free demo."""
+
+    # Synthetic SnapEngage data
+    chats: int = 300
+    widgets: int = 2
+    days: int = 7
+    seed: int = 1
+    eu_share: float = 0.6
+    consent_share: float = 0.5
+    # Hostile extremes (a 2,000-line transcript, a >70,000-character message); 0 disables them so
+    # tiny test data sets stay tiny.
+    long_transcripts: int = 2
+    # Moment the generated chats end at; None = when the Sandbox starts. Fixing it makes two runs
+    # byte-identical, which the determinism tests rely on.
+    anchor: datetime | None = None
+    retention_days: int = 60
+    page_size: int = 100
+
+    # Transport behaviour
+    latency_ms: int = 0
+    rate_limit_per_minute: int = 700
+    rate_window_seconds: float = 60.0
+    job_seconds: float = 0.2
+    job_retention_seconds: float = 86400.0
+    max_jobs_in_flight: int = 30
+    oauth_token_ttl_seconds: int = 1800
+
+    # Faults (applied to /snapengage and /zendesk, never to /_sandbox or OAuth)
+    fault_rate: float = 0.0
+    timeout_share: float = 0.1
+    fault_kinds: tuple[str, ...] = field(default=FAULT_KINDS)
+    fault_timeout_seconds: float = 2.0
+
+    # Network
+    host: str = "127.0.0.1"
+    port: int = 0
+
+    # Fixed credentials: fake values, safe to print, only valid against this emulator.
+    org_id: str = "1234567890123456"
+    snapengage_token: str = "sandbox-se-token-0123456789abcdef"
+    zendesk_email: str = "admin@sandbox.example"
+    zendesk_token: str = "sandbox-zd-token-0123456789"
+    oauth_client_id: str = "snapzen-sandbox"
+    oauth_client_secret: str = "sandbox-oauth-secret-0123"
+
+    def __post_init__(self) -> None:
+        unknown = set(self.fault_kinds) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; choose from {FAULT_KINDS}")
+        for name in ("eu_share", "consent_share", "fault_rate", "timeout_share"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {value}")
+        if self.chats < 0 or self.widgets < 1 or self.days < 1:
+            raise ValueError("chats must be >= 0, widgets >= 1 and days >= 1")
+        if self.page_size < 1 or self.rate_limit_per_minute < 1 or self.rate_window_seconds <= 0:
+            raise ValueError("page_size, rate_limit_per_minute and rate_window_seconds must be > 0")

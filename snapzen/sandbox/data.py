@@ -1,0 +1,367 @@
+"""Deterministic, deliberately hostile synthetic SnapEngage cases plus their ground truth.
+
+Everything is drawn from one ``random.Random(seed)`` and one seeded Faker, relative to an anchor
+time, so a seed and an anchor fully determine the data set.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from random import Random
+from typing import Any
+
+from faker import Faker
+
+from snapzen.sandbox.config import EEA_UK, SandboxConfig
+from snapzen.sandbox.validation import is_valid_email
+
+Case = dict[str, Any]
+
+_LOCALES = [
+    "en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "pl_PL", "pt_BR", "ja_JP", "ar_AA", "he_IL",
+]  # fmt: skip
+
+_COUNTRY_NAMES: dict[str, str] = {
+    "AT": "Austria", "BE": "Belgium", "BG": "Bulgaria", "HR": "Croatia", "CY": "Cyprus",
+    "CZ": "Czechia", "DK": "Denmark", "EE": "Estonia", "FI": "Finland", "FR": "France",
+    "DE": "Germany", "GR": "Greece", "HU": "Hungary", "IE": "Ireland", "IT": "Italy",
+    "LV": "Latvia", "LT": "Lithuania", "LU": "Luxembourg", "MT": "Malta", "NL": "Netherlands",
+    "PL": "Poland", "PT": "Portugal", "RO": "Romania", "SK": "Slovakia", "SI": "Slovenia",
+    "ES": "Spain", "SE": "Sweden", "IS": "Iceland", "LI": "Liechtenstein", "NO": "Norway",
+    "GB": "United Kingdom", "US": "United States", "BR": "Brazil", "JP": "Japan", "IN": "India",
+    "CA": "Canada", "AU": "Australia", "CH": "Switzerland", "TR": "Türkiye", "MX": "Mexico",
+    "ZA": "South Africa", "KR": "South Korea", "AR": "Argentina", "NG": "Nigeria",
+}  # fmt: skip
+# Weighted towards big markets; Switzerland is here on purpose: adequate, but not EEA.
+_RESTRICTED = [
+    "DE", "DE", "FR", "FR", "GB", "GB", "NL", "ES", "IT", "PL", "SE", "IE", "AT",
+    "BE", "PT", "NO", "IS", "LI", "DK", "FI", "CZ", "RO", "GR", "HU", "MT", "CY",
+]  # fmt: skip
+_OUTSIDE = [
+    "US", "US", "US", "BR", "JP", "IN", "CA", "AU", "CH", "TR", "MX", "ZA", "KR", "AR", "NG",
+]  # fmt: skip
+
+_ACCEPTED = ["yes", "true", "1", "accepted", "on", "YES", "True", "On", "Accepted", "TRUE"]
+_REFUSED = ["no", "false", "0", "declined", "No", "FALSE", "Declined", "off"]
+# "  YES " counts as odd: accepted values match case-insensitively but exactly (no trimming).
+_ODD: list[str | None] = ["maybe", "", "  YES ", None, "y", "yes please", "👍", "null"]
+_ACCEPTED_SET = {"yes", "true", "1", "accepted", "on"}
+_REFUSED_SET = {"no", "false", "0", "declined", "off"}
+
+_INVALID_EMAILS = ["not-an-email", "a@b", "x@@y.com", "john doe@example.com", "@example.com",
+                   "trailing.dot@example.", "ünïcødé@@mail"]  # fmt: skip
+
+_HOSTILE_SNIPPETS = [
+    "<script>alert('xss')</script>",
+    "<b>bold</b> &amp; <i>entities</i> &lt;3",
+    "Emoji storm 🙂🔥🚀👩‍👩‍👧‍👦",
+    "مرحبا، أحتاج مساعدة في طلبي رقم ١٢٣",
+    "שלום, יש לי בעיה עם החשבון שלי",
+    "line one\nline two\r\nline three\n\n  indented",
+    "[12:00:00] Agent: this line pretends to be a transcript header",
+    "zero\u200bwidth\u200fmarks and a tab\tinside",
+    "' OR 1=1; DROP TABLE cases; --",
+    '```json\n{"not": "real"}\n```',
+]
+_BROWSERS = [
+    ("Chrome", "Windows", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+     "(KHTML, like Gecko) Chrome/124.0 Safari/537.36"),
+    ("Firefox", "Linux", "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"),
+    ("Safari", "iOS", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+     "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"),
+    ("Edge", "Windows", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Edg/124.0"),
+]  # fmt: skip
+_LANGS = ["en-us,en;q=0.5", "de-de,de;q=0.9,en;q=0.5", "fr-FR", "ar", "he-IL", "ja", "pt-BR", ""]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Generated widgets and cases (sorted by created time then id) with one truth row per case."""
+
+    anchor: datetime
+    widget_ids: list[str]
+    cases: list[Case]
+    truth: list[dict[str, Any]]
+
+
+def _uuid(rng: Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def classify_region(country_code: object) -> str:
+    """Return "restricted", "outside" or "unknown" for a raw country code value."""
+    if not isinstance(country_code, str) or not country_code.strip():
+        return "unknown"
+    code = country_code.strip().upper()
+    if code == "UK":
+        code = "GB"
+    if code in EEA_UK:
+        return "restricted"
+    if code in _COUNTRY_NAMES:
+        return "outside"
+    return "unknown"
+
+
+def classify_consent(value: object, present: bool) -> str:
+    """Return "accepted", "refused", "odd" or "absent" for a raw gdpr_consent value."""
+    if not present:
+        return "absent"
+    if isinstance(value, str) and value.lower() in _ACCEPTED_SET:
+        return "accepted"
+    if isinstance(value, str) and value.lower() in _REFUSED_SET:
+        return "refused"
+    return "odd"
+
+
+class _Generator:
+    def __init__(self, cfg: SandboxConfig, anchor: datetime) -> None:
+        self.cfg = cfg
+        self.anchor = anchor
+        self.rng = Random(cfg.seed)
+        self.fake = Faker(_LOCALES)
+        self.fake.seed_instance(cfg.seed)
+        self.agents = [
+            (
+                f"wc:{self.fake['en_US'].user_name()}@support.example",
+                self.fake["en_US"].first_name(),
+            )
+            for _ in range(5)
+        ]
+
+    def name(self) -> str:
+        rng, roll = self.rng, self.rng.random()
+        if roll < 0.06:
+            return ""
+        if roll < 0.18:
+            return self.fake[rng.choice(["ar_AA", "he_IL"])].name()
+        if roll < 0.26:
+            return f"{self.fake['en_US'].first_name()} {rng.choice(['🦄', '🎉', '👩🏽‍💻', '✨'])}"
+        if roll < 0.29:
+            return f"<b>{self.fake['en_US'].name()}</b>"
+        if roll < 0.31:
+            return " ".join(self.fake["de_DE"].name() for _ in range(12))
+        return self.fake[rng.choice(_LOCALES)].name()
+
+    def email(self) -> str | None:
+        roll = self.rng.random()
+        if roll < 0.07:
+            return None
+        if roll < 0.10:
+            return ""
+        if roll < 0.20:
+            return self.rng.choice(_INVALID_EMAILS)
+        address = self.fake["en_US"].email()
+        if self.rng.random() < 0.1:
+            address = address.upper()
+        return str(address)
+
+    def country(self) -> tuple[bool, Any, str]:
+        """(present, raw value, region) for the visitor's geo-IP country code."""
+        rng, roll = self.rng, self.rng.random()
+        cfg = self.cfg
+        if roll < cfg.eu_share:
+            code = rng.choice(_RESTRICTED)
+            if code == "GB" and rng.random() < 0.3:
+                code = "UK"
+            elif rng.random() < 0.05:
+                code = code.lower()
+            return True, code, "restricted"
+        if roll < cfg.eu_share + (1 - cfg.eu_share) * 0.15:
+            present, raw = rng.choice([(False, None), (True, ""), (True, "XX"), (True, None)])
+            return present, raw, "unknown"
+        return True, rng.choice(_OUTSIDE), "outside"
+
+    def consent(self) -> tuple[str, Any]:
+        rng, roll = self.rng, self.rng.random()
+        if roll < self.cfg.consent_share:
+            return "accepted", rng.choice(_ACCEPTED)
+        rest = rng.random()
+        if rest < 0.4:
+            return "refused", rng.choice(_REFUSED)
+        if rest < 0.65:
+            return "odd", rng.choice(_ODD)
+        return "absent", None
+
+    def message(self) -> str:
+        if self.rng.random() < 0.2:
+            return self.rng.choice(_HOSTILE_SNIPPETS)
+        return str(self.fake[self.rng.choice(_LOCALES)].sentence(nb_words=self.rng.randint(3, 18)))
+
+    def transcript(self, start_s: int, count: int, agent: tuple[str, str] | None) -> list[Case]:
+        entries: list[Case] = []
+        t = start_s
+        author, alias = agent if agent else ("", "")
+        for i in range(count):
+            visitor = not author or i % 2 == 0
+            entries.append(
+                _entry(t, "" if visitor else author, "" if visitor else alias, self.message())
+            )
+            t += self.rng.randint(2, 90)
+        return entries
+
+    def case(self, index: int, widget_id: str, kind: str) -> tuple[Case, dict[str, Any]]:
+        rng = self.rng
+        case_id = _uuid(rng)
+        offline = kind == "offline"
+        in_progress = kind == "in_progress"
+        agent = None if offline else rng.choice(self.agents)
+        agent_id, agent_alias = agent if agent else ("", "")
+        if kind == "long_lines":
+            n_messages = 2000
+        elif in_progress:
+            n_messages = rng.randint(1, 3)
+        elif offline:
+            n_messages = 1
+        else:
+            n_messages = rng.randint(2, 20)
+        if in_progress:
+            created = self.anchor - timedelta(seconds=rng.uniform(20, 280))
+        else:
+            max_age = self.cfg.days * 86400.0
+            span = n_messages * 92 + 600.0
+            created = self.anchor - timedelta(seconds=rng.uniform(min(span, max_age), max_age))
+        created_ms = int(created.timestamp() * 1000)
+        start_s = created_ms // 1000
+        transcripts = self.transcript(start_s, n_messages, agent)
+        if kind == "long_message" and transcripts:
+            base = "Pasted log: " + "".join(self.message() + " " for _ in range(40))
+            long_text = (base * (72_000 // len(base) + 1))[:72_500]
+            transcripts[0]["message"] = long_text
+
+        name = self.name()
+        email = self.email()
+        present, country_code, region = self.country()
+        consent, consent_value = self.consent()
+        browser, os_name, user_agent = rng.choice(_BROWSERS)
+        js_vars: list[Case] = [{"name": "plan", "value": rng.choice(["free", "pro", "enterprise"])}]
+        op_vars: list[Case] = []
+        labels: list[Case] = []
+        if rng.random() < 0.3:
+            labels.append({"name": "topic", "value": rng.choice(["billing", "bug", "sales"])})
+        if consent != "absent":
+            target = rng.choices([js_vars, op_vars, labels], weights=[2, 1, 1])[0]
+            target.append({"name": "gdpr_consent", "value": consent_value})
+
+        last_s = transcripts[-1]["date_seconds"] if transcripts else start_s
+        case: Case = {
+            "id": case_id,
+            "url": f"https://www.snapengage.com/viewcase?c={case_id}",
+            "type": "offline" if offline else "chat",
+            "requested_by": email,
+            "requester_details": {
+                "name": name,
+                "emails": [email] if email else [],
+                "phones": [self.fake["en_US"].phone_number()] if rng.random() < 0.3 else [],
+                "social_profile_links": [],
+                "age": None,
+            },
+            "description": transcripts[0]["message"] if transcripts else "",
+            "created_at_date": created_ms,
+            "created_at_seconds": start_s,
+            "created_at_milliseconds": created_ms,
+            "proactive_chat": rng.random() < 0.2,
+            "page_url": f"https://shop.example/{self.fake['en_US'].uri_path()}",
+            "referrer_url": rng.choice(["", "https://www.google.com/", "https://news.example/"]),
+            "entry_url": "https://shop.example/",
+            "ip_address": self.fake["en_US"].ipv4_public()
+            if rng.random() < 0.8
+            else self.fake["en_US"].ipv6(),
+            "user_agent": user_agent,
+            "browser": browser,
+            "os": os_name,
+            "country": _COUNTRY_NAMES.get(str(country_code).upper(), "")
+            if country_code
+            else country_code,
+            "region": "",
+            "city": self.fake["en_US"].city() if region != "unknown" else "",
+            "latitude": round(rng.uniform(-60, 70), 4),
+            "longitude": round(rng.uniform(-170, 170), 4),
+            "source_id": rng.choice([1, 2, 3]),
+            "language_code": rng.choice(_LANGS),
+            "chat_waittime": 0 if offline else rng.randint(0, 240),
+            "chat_agent_id": agent_id,
+            "chat_agent_alias": agent_alias,
+            "destination_url": "",
+            "transcripts": transcripts,
+            "javascript_variables": js_vars,
+            "operator_variables": op_vars,
+            "labels": labels,
+            "widget_id": widget_id,
+        }
+        if present:
+            case["country_code"] = country_code
+        if offline:
+            case["chat_duration"] = 0
+        elif in_progress:
+            # A live chat has no final length yet: either no field at all, or a zero.
+            if rng.random() < 0.5:
+                case["chat_duration"] = 0
+        else:
+            case["chat_duration"] = max(1, last_s - start_s + rng.randint(5, 120))
+            if rng.random() < 0.3:
+                case["survey_score"] = rng.choice([0, 20, 40, 60, 80, 100])
+                case["survey_comments"] = self.message()
+        truth = {
+            "id": case_id,
+            "widget_id": widget_id,
+            "type": case["type"],
+            "created_at": datetime.fromtimestamp(created_ms / 1000, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "in_progress": in_progress,
+            "country_code": country_code,
+            "region": region,
+            "consent": consent,
+            "email_valid": is_valid_email(email),
+        }
+        return case, truth
+
+
+def _entry(t: int, author: str, alias: str, message: str) -> Case:
+    return {
+        "id": author,
+        "alias": alias,
+        "message": message,
+        "date": t,
+        "date_seconds": t,
+        "date_milliseconds": t * 1000,
+        "translations": None,
+    }
+
+
+def generate(cfg: SandboxConfig, anchor: datetime) -> Dataset:
+    """Build the data set for *cfg*, with chats ending at *anchor* (an aware UTC datetime)."""
+    gen = _Generator(cfg, anchor)
+    rng = gen.rng
+    widget_ids = [_uuid(rng) for _ in range(cfg.widgets)]
+    kinds = ["chat"] * cfg.chats
+    slots = list(range(cfg.chats))
+    rng.shuffle(slots)
+    # A few special cases at deterministic positions: in-progress chats, offline messages and
+    # the huge transcripts that break naive comment builders.
+    n_live = min(len(slots), max(1, cfg.chats // 100)) if cfg.chats >= 3 else 0
+    n_offline = max(1, cfg.chats * 8 // 100) if cfg.chats >= 5 else 0
+    special = (
+        ["in_progress"] * n_live
+        + ["offline"] * n_offline
+        + ["long_lines", "long_message"][: cfg.long_transcripts]
+    )
+    for slot, kind in zip(slots, special, strict=False):
+        kinds[slot] = kind
+    cases: list[Case] = []
+    truth: list[dict[str, Any]] = []
+    for i, kind in enumerate(kinds):
+        case, row = gen.case(i, rng.choice(widget_ids), kind)
+        cases.append(case)
+        truth.append(row)
+    order = sorted(
+        range(len(cases)), key=lambda i: (cases[i]["created_at_milliseconds"], cases[i]["id"])
+    )
+    return Dataset(
+        anchor=anchor,
+        widget_ids=widget_ids,
+        cases=[cases[i] for i in order],
+        truth=[truth[i] for i in order],
+    )

@@ -1,0 +1,129 @@
+"""``Sandbox``: runs the emulator on a loopback port in a background thread."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from snapzen.sandbox.app import SandboxApp
+from snapzen.sandbox.config import SandboxConfig
+from snapzen.sandbox.data import generate
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Drops werkzeug's per-request access log (benchmarks make thousands of requests) and speaks
+    HTTP/1.1 so pooled clients keep their connections alive, as they would with the real APIs."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+
+class Sandbox:
+    """A running emulator of the SnapEngage Logs API and the Zendesk ticket-import API.
+
+    The server starts in the constructor (so ``Sandbox(cfg)`` alone is usable), and ``stop()`` is
+    idempotent; ``with Sandbox(cfg) as sb:`` stops it on exit.
+    """
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
+        self.started_at = datetime.now(UTC)
+        self.dataset = generate(self.config, self.config.anchor or self.started_at)
+        self.app = SandboxApp(self.config, self.dataset)
+        self._server: BaseWSGIServer = make_server(
+            self.config.host,
+            self.config.port,
+            self.app,
+            threaded=True,
+            request_handler=_QuietHandler,
+        )
+        host = self.config.host
+        self.port: int = self._server.server_port
+        self.base_url = f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+        self.app.store.base_url = self.base_url
+        self._stopped = False
+        self._stop_lock = threading.Lock()
+        # A short poll interval makes stop() return in ~50 ms instead of werkzeug's 0.5 s.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"snapzen-sandbox-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> Sandbox:
+        """No-op kept for symmetry: the server is already running after construction."""
+        if self._stopped:
+            raise RuntimeError("this Sandbox was stopped; create a new one")
+        return self
+
+    def stop(self) -> None:
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    @property
+    def running(self) -> bool:
+        return not self._stopped
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ---- addresses and credentials -------------------------------------------------------------
+    @property
+    def snapengage_base_url(self) -> str:
+        return self.base_url + "/snapengage"
+
+    @property
+    def zendesk_base_url(self) -> str:
+        return self.base_url + "/zendesk"
+
+    @property
+    def widget_ids(self) -> list[str]:
+        return list(self.dataset.widget_ids)
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point snapzen at this sandbox."""
+        cfg = self.config
+        return {
+            "SNAPZEN_SNAPENGAGE__BASE_URL": self.snapengage_base_url,
+            "SNAPZEN_SNAPENGAGE__ORG_ID": cfg.org_id,
+            "SNAPZEN_SNAPENGAGE__API_TOKEN": cfg.snapengage_token,
+            "SNAPZEN_SNAPENGAGE__WIDGETS": ",".join(self.dataset.widget_ids),
+            "SNAPZEN_ZENDESK__BASE_URL": self.zendesk_base_url,
+            "SNAPZEN_ZENDESK__EMAIL": cfg.zendesk_email,
+            "SNAPZEN_ZENDESK__API_TOKEN": cfg.zendesk_token,
+        }
+
+    # ---- inspection (same data as the /_sandbox endpoints, without HTTP) -----------------------
+    def state(self) -> dict[str, Any]:
+        return self.app.state()
+
+    def truth(self) -> list[dict[str, Any]]:
+        return self.app.truth()
+
+    def tickets(self) -> list[dict[str, Any]]:
+        return self.app.store.inspect_tickets()
+
+    def reset_counters(self) -> None:
+        self.app.reset_counters()

@@ -1,0 +1,121 @@
+"""Fake SnapEngage Logs API v2: ``GET /api/v2/{orgId}/logs`` with token auth and paging."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from werkzeug.wrappers import Request, Response
+
+from snapzen.sandbox.config import SandboxConfig
+from snapzen.sandbox.data import Case, Dataset
+from snapzen.sandbox.responses import error, json_response
+
+_Key = tuple[int, str]
+
+
+def _encode_cursor(key: _Key) -> str:
+    raw = f"{key[0]}:{key[1]}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(token: str) -> _Key | None:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        millis, case_id = raw.split(":", 1)
+        return int(millis), case_id
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def _parse_day(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value).date()
+    except ValueError:
+        return None
+
+
+def _key(case: Case) -> _Key:
+    return int(case["created_at_milliseconds"]), str(case["id"])
+
+
+class SnapEngageApi:
+    """Serves the generated cases. The data set is immutable, so no locking is needed."""
+
+    def __init__(
+        self, cfg: SandboxConfig, dataset: Dataset, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.cfg = cfg
+        self._clock = clock
+        self._by_widget: dict[str, list[Case]] = {w: [] for w in dataset.widget_ids}
+        for case in dataset.cases:  # already in (created, id) order
+            self._by_widget[case["widget_id"]].append(case)
+
+    def logs(self, request: Request, org_id: str) -> Response:
+        # The real API wants the raw token; "Bearer <token>" is a classic client bug, so refuse it.
+        if request.headers.get("Authorization") != self.cfg.snapengage_token:
+            return error(401, "Unauthorized", "Missing or invalid API token")
+        if org_id != self.cfg.org_id:
+            return error(404, "NotFound", "Unknown organization")
+        args = request.args
+        start, end = _parse_day(args.get("start")), _parse_day(args.get("end"))
+        if start is None or end is None:
+            return error(400, "BadRequest", "start and end are required ISO 8601 dates")
+        tz_name = args.get("timezone") or "Etc/UTC"
+        try:
+            tz = ZoneInfo(tz_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            return error(400, "BadRequest", f"Unknown timezone {tz_name!r}")
+        widgets = [w for w in (args.get("widgetId") or "").split(",") if w]
+        token = args.get("next")
+        cursor: _Key | None = None
+        if token is not None:
+            if len(widgets) != 1:
+                return error(400, "BadRequest", "next only works with a single widgetId")
+            cursor = _decode_cursor(token)
+            if cursor is None:
+                return error(400, "BadRequest", "Invalid next token")
+
+        # end is inclusive: the whole of that calendar day in the requested timezone.
+        lo = int(datetime.combine(start, datetime.min.time(), tz).timestamp() * 1000)
+        hi = int(
+            datetime.combine(end + timedelta(days=1), datetime.min.time(), tz).timestamp() * 1000
+        )
+        # SnapEngage purges old logs: anything older than the retention is gone, measured at the
+        # moment the request is served.
+        lo = max(lo, int((self._clock() - self.cfg.retention_days * 86400) * 1000))
+
+        sources = (
+            [self._by_widget.get(w, []) for w in widgets]
+            if widgets
+            else list(self._by_widget.values())
+        )
+        selected = sorted(
+            (
+                c
+                for src in sources
+                for c in src
+                if lo <= c["created_at_milliseconds"] < hi and (cursor is None or _key(c) > cursor)
+            ),
+            key=_key,
+        )
+        page = selected[: self.cfg.page_size]
+        link = ""
+        # Paging only works for one widget (documented); several widgets are silently capped to
+        # one page, as the real API does.
+        if len(widgets) == 1 and len(selected) > len(page):
+            params = [(k, v) for k, v in args.items(multi=True) if k != "next"]
+            params.append(("next", _encode_cursor(_key(page[-1]))))
+            link = f"{request.host_url.rstrip('/')}{request.path}?{urlencode(params)}"
+        return json_response({"cases": page, "linkToNextSetOfResults": link})

@@ -1,0 +1,261 @@
+"""Fake Zendesk ticket-import API: auth, imports, job statuses, lookup and deletion endpoints."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from snapzen.sandbox.config import SandboxConfig
+from snapzen.sandbox.responses import error, json_response
+from snapzen.sandbox.zendesk_store import JsonDict, ZendeskStore, iso_utc, validate_ticket
+
+MAX_BATCH = 100
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _json_body(request: Request) -> Any:
+    try:
+        return json.loads(request.get_data(as_text=True) or "null")
+    except ValueError:
+        return None
+
+
+def _parse_ids(request: Request) -> list[int] | Response:
+    raw = request.args.get("ids", "")
+    try:
+        ids = [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        return error(400, "InvalidValue", "ids must be a comma-separated list of integers")
+    if not ids:
+        return error(400, "InvalidValue", "ids is required")
+    if len(ids) > MAX_BATCH:
+        return error(400, "TooManyValues", f"at most {MAX_BATCH} ids per request, got {len(ids)}")
+    return ids
+
+
+class ZendeskApi:
+    def __init__(self, cfg: SandboxConfig, store: ZendeskStore) -> None:
+        self.cfg = cfg
+        self.store = store
+
+    # ---- auth ----------------------------------------------------------------------------------
+    def authenticated(self, request: Request) -> bool:
+        auth = request.authorization
+        if auth is None:
+            return False
+        if auth.type == "basic":
+            return (
+                auth.username == f"{self.cfg.zendesk_email}/token"
+                and auth.password == self.cfg.zendesk_token
+            )
+        if auth.type == "bearer" and auth.token:
+            return self.store.token_valid(auth.token)
+        return False
+
+    def oauth_token(self, request: Request) -> Response:
+        body = _json_body(request) if request.is_json else None
+        params: dict[str, Any] = body if isinstance(body, dict) else dict(request.form.items())
+        client_id, client_secret = params.get("client_id"), params.get("client_secret")
+        auth = request.authorization
+        if auth is not None and auth.type == "basic" and not client_id:
+            client_id, client_secret = auth.username, auth.password
+        if params.get("grant_type") != "client_credentials":
+            return json_response({"error": "unsupported_grant_type"}, 400)
+        if client_id != self.cfg.oauth_client_id or client_secret != self.cfg.oauth_client_secret:
+            return json_response({"error": "invalid_client"}, 401)
+        scope = params.get("scope") or "read write"
+        if isinstance(scope, list):
+            scope = " ".join(str(s) for s in scope)
+        return json_response(
+            {
+                "access_token": self.store.new_token(),
+                "token_type": "bearer",
+                "expires_in": self.cfg.oauth_token_ttl_seconds,
+                "scope": str(scope),
+            }
+        )
+
+    # ---- jobs ----------------------------------------------------------------------------------
+    def _too_many_jobs(self, now: float) -> Response | None:
+        flying = self.store.in_flight(now)
+        if len(flying) < self.cfg.max_jobs_in_flight:
+            return None
+        wait = max(1, math.ceil(min(j.done_at for j in flying) - now))
+        response = json_response(
+            {
+                "error": "TooManyJobs",
+                "description": "Too many TicketImportJob jobs are currently queued or running. "
+                "Try again later.",
+                "current_job_ids": [j.id for j in flying],
+            },
+            429,
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
+
+    def _start_job(
+        self, kind: str, job_type: str, items: list[Any], archive: bool = False
+    ) -> Response:
+        # Check and enqueue under one lock so concurrent clients cannot overshoot the cap.
+        with self.store.lock:
+            now = self.store.tick()
+            refused = self._too_many_jobs(now)
+            if refused is not None:
+                return refused
+            job = self.store.add_job(kind, job_type, items, archive)
+            return json_response({"job_status": self.store.render_job(job, now)})
+
+    def job_status(self, request: Request, job_id: str) -> Response:
+        now = self.store.tick()
+        with self.store.lock:
+            job = self.store.jobs.get(job_id)
+            if job is None:
+                return error(404, "RecordNotFound", "Not found")
+            return json_response({"job_status": self.store.render_job(job, now)})
+
+    def job_statuses_show_many(self, request: Request) -> Response:
+        ids = [i for i in request.args.get("ids", "").split(",") if i.strip()]
+        now = self.store.tick()
+        with self.store.lock:
+            found = [self.store.jobs[i.strip()] for i in ids if i.strip() in self.store.jobs]
+            return json_response({"job_statuses": [self.store.render_job(j, now) for j in found]})
+
+    def job_statuses_list(self, request: Request) -> Response:
+        now = self.store.tick()
+        with self.store.lock:
+            jobs = sorted(self.store.jobs.values(), key=lambda j: j.created, reverse=True)[:100]
+            return json_response(
+                {
+                    "job_statuses": [self.store.render_job(j, now) for j in jobs],
+                    "next_page": None,
+                    "previous_page": None,
+                }
+            )
+
+    # ---- imports -------------------------------------------------------------------------------
+    def import_ticket(self, request: Request) -> Response:
+        body = _json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("ticket"), dict):
+            return error(400, "InvalidJSON", 'body must be {"ticket": {...}}')
+        item: JsonDict = body["ticket"]
+        problem = validate_ticket(item)
+        if problem:
+            return json_response(
+                {
+                    "error": "RecordInvalid",
+                    "description": "Record validation errors",
+                    "details": {"base": [{"description": problem, "error": "InvalidValue"}]},
+                },
+                422,
+            )
+        self.store.tick()
+        archive = _truthy(request.args.get("archive_immediately"))
+        record = self.store.create_ticket(item, archive, None)
+        return json_response({"ticket": record.data}, 201)
+
+    def import_create_many(self, request: Request) -> Response:
+        body = _json_body(request)
+        tickets = body.get("tickets") if isinstance(body, dict) else None
+        if not isinstance(tickets, list) or not tickets:
+            return error(400, "InvalidJSON", 'body must be {"tickets": [...]} with 1-100 items')
+        if len(tickets) > MAX_BATCH:
+            return error(
+                400,
+                "TooManyValues",
+                f"create_many accepts at most {MAX_BATCH} tickets per request, got {len(tickets)}",
+            )
+        archive = _truthy(request.args.get("archive_immediately"))
+        return self._start_job("import", "bulk_import_tickets", tickets, archive)
+
+    # ---- tickets -------------------------------------------------------------------------------
+    def tickets_list(self, request: Request) -> Response:
+        self.store.tick()
+        external_id = request.args.get("external_id")
+        with self.store.lock:
+            # Archived and deleted tickets are invisible to this endpoint (documented), which is
+            # what makes a dedup lookup after archive_immediately give a false negative.
+            visible = [
+                r.data
+                for r in self.store.tickets.values()
+                if r.deleted_at is None and not r.archived
+            ]
+            if external_id is not None:
+                matches = [t for t in visible if t.get("external_id") == external_id]
+                return json_response(
+                    {
+                        "tickets": matches,
+                        "next_page": None,
+                        "previous_page": None,
+                        "count": len(matches),
+                    }
+                )
+            try:
+                page = max(1, int(request.args.get("page", "1")))
+                per_page = min(MAX_BATCH, max(1, int(request.args.get("per_page", "100"))))
+            except ValueError:
+                return error(400, "InvalidValue", "page and per_page must be integers")
+            chunk = visible[(page - 1) * per_page : page * per_page]
+            more = page * per_page < len(visible)
+            base = f"{self.store.base_url}/zendesk/api/v2/tickets.json?per_page={per_page}"
+            return json_response(
+                {
+                    "tickets": chunk,
+                    "next_page": f"{base}&page={page + 1}" if more else None,
+                    "previous_page": f"{base}&page={page - 1}" if page > 1 else None,
+                    "count": len(visible),
+                }
+            )
+
+    def ticket_show(self, request: Request, ticket_id: int) -> Response:
+        self.store.tick()
+        with self.store.lock:
+            record = self.store.tickets.get(ticket_id)
+            if record is None or record.deleted_at is not None:
+                return error(404, "RecordNotFound", "Not found")
+            return json_response({"ticket": record.data})
+
+    def ticket_delete(self, request: Request, ticket_id: int) -> Response:
+        now = self.store.tick()
+        with self.store.lock:
+            record = self.store.tickets.get(ticket_id)
+            if record is None or record.deleted_at is not None:
+                return error(404, "RecordNotFound", "Not found")
+            record.deleted_at = iso_utc(now)
+        return Response(status=204)
+
+    def tickets_destroy_many(self, request: Request) -> Response:
+        ids = _parse_ids(request)
+        if isinstance(ids, Response):
+            return ids
+        return self._start_job("destroy", "bulk_delete_tickets", ids)
+
+    def deleted_tickets_list(self, request: Request) -> Response:
+        self.store.tick()
+        with self.store.lock:
+            rows = [
+                {
+                    "id": r.data["id"],
+                    "subject": r.data.get("subject"),
+                    "description": r.data.get("description"),
+                    "deleted_at": r.deleted_at,
+                    "previous_state": r.data.get("status"),
+                    "actor": {"id": 1, "name": self.cfg.zendesk_email},
+                }
+                for r in self.store.tickets.values()
+                if r.deleted_at is not None
+            ]
+        return json_response(
+            {"deleted_tickets": rows, "next_page": None, "previous_page": None, "count": len(rows)}
+        )
+
+    def deleted_tickets_destroy_many(self, request: Request) -> Response:
+        ids = _parse_ids(request)
+        if isinstance(ids, Response):
+            return ids
+        return self._start_job("purge", "bulk_permanent_delete_tickets", ids)

@@ -1,0 +1,348 @@
+"""State of the fake Zendesk account: tickets, users, background jobs and OAuth tokens.
+
+Jobs have no worker thread: a job's status is a pure function of the clock (queued, then working,
+then completed after ``job_seconds``), and its effects are applied lazily, in creation order, by
+``tick()`` at the start of every store operation. That keeps the emulator deterministic and free
+of background threads while still giving clients a real asynchronous lifecycle to poll.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from snapzen.sandbox.config import SandboxConfig
+from snapzen.sandbox.validation import is_valid_email
+
+JsonDict = dict[str, Any]
+_STATUSES = {"new", "open", "pending", "hold", "solved", "closed"}
+# Share of job_seconds spent "queued" before a job turns "working".
+_QUEUED_FRACTION = 0.3
+
+
+def iso_utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass
+class TicketRecord:
+    data: JsonDict
+    archived: bool = False
+    deleted_at: str | None = None
+    job_id: str | None = None
+
+
+@dataclass
+class Job:
+    id: str
+    kind: str  # "import" | "destroy" | "purge"
+    job_type: str
+    items: list[Any]
+    archive: bool
+    created: float
+    working_at: float
+    done_at: float
+    applied: bool = False
+    results: Any = None
+    message: str | None = None
+
+
+@dataclass
+class _Users:
+    by_email: dict[str, int] = field(default_factory=dict)
+    next_id: int = 10_000_001
+
+
+def validate_ticket(item: object) -> str | None:
+    """Return Zendesk's per-item error details for an invalid import item, else None."""
+    if not isinstance(item, dict):
+        return "Ticket: must be an object"
+    comments = item.get("comments")
+    comment = item.get("comment")
+    if isinstance(comments, list) and comments:
+        candidates = comments
+    elif isinstance(comment, dict):
+        candidates = [comment]
+    else:
+        return "Description: cannot be blank"
+    if not all(isinstance(c, dict) for c in candidates):
+        return "Comments: must be objects"
+    if not any(_comment_body(c) for c in candidates):
+        return "Description: cannot be blank"
+    if len(candidates) > 5000:
+        return "Comments: a ticket can contain up to 5000 comments"
+    requester = item.get("requester")
+    if requester is not None:
+        if not isinstance(requester, dict):
+            return "Requester: is invalid"
+        email = requester.get("email")
+        if email is not None and not is_valid_email(email):
+            return "Requester: Email is invalid"
+        if email is None and not str(requester.get("name") or "").strip():
+            return "Requester: Name is too short (minimum is 1 character)"
+    status = item.get("status")
+    if status is not None and status not in _STATUSES:
+        return f"Status: {status} is not valid"
+    return None
+
+
+def _comment_body(comment: JsonDict) -> str:
+    for key in ("body", "value", "html_body"):
+        value = comment.get(key)
+        if isinstance(value, str) and value.strip():
+            return value
+    return ""
+
+
+class ZendeskStore:
+    def __init__(self, cfg: SandboxConfig, clock: Callable[[], float] = time.time) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.base_url = "http://127.0.0.1"  # set by the server once the port is known
+        self.lock = threading.RLock()
+        self.tickets: dict[int, TicketRecord] = {}
+        self.purged: set[int] = set()
+        self.jobs: dict[str, Job] = {}
+        self.tokens: dict[str, float] = {}
+        self._users = _Users()
+        self._next_ticket = 1
+        self._next_comment = 900_000_001
+
+    # ---- clock-driven job progress -------------------------------------------------------------
+    def tick(self) -> float:
+        """Apply every job whose time has come; drop job statuses past retention. Returns now."""
+        now = self.clock()
+        with self.lock:
+            for job in self.jobs.values():
+                if not job.applied and job.done_at <= now:
+                    self._apply(job, now)
+            expired = [
+                j.id
+                for j in self.jobs.values()
+                if j.applied and now - j.created > self.cfg.job_retention_seconds
+            ]
+            for job_id in expired:
+                del self.jobs[job_id]
+        return now
+
+    def in_flight(self, now: float) -> list[Job]:
+        with self.lock:
+            return [j for j in self.jobs.values() if j.done_at > now]
+
+    def job_state(self, job: Job, now: float) -> str:
+        if now < job.working_at:
+            return "queued"
+        if now < job.done_at:
+            return "working"
+        return "completed"
+
+    def render_job(self, job: Job, now: float) -> JsonDict:
+        status = self.job_state(job, now)
+        total: int | None = len(job.items)
+        progress: int | None
+        if status == "queued":
+            progress = 0
+        elif status == "working":
+            span = max(job.done_at - job.working_at, 1e-9)
+            progress = min(len(job.items) - 1, int(len(job.items) * (now - job.working_at) / span))
+            progress = max(progress, 0)
+        else:
+            progress = len(job.items)
+        if job.kind == "purge":
+            # Documented shape for permanent deletion: results {"success": true}, no counts.
+            total = progress = None
+        return {
+            "id": job.id,
+            "url": f"{self.base_url}/zendesk/api/v2/job_statuses/{job.id}.json",
+            "job_type": job.job_type,
+            "status": status,
+            "total": total,
+            "progress": progress,
+            "message": job.message if status == "completed" else None,
+            "results": job.results if status == "completed" else None,
+        }
+
+    def add_job(self, kind: str, job_type: str, items: list[Any], archive: bool = False) -> Job:
+        now = self.clock()
+        seconds = max(self.cfg.job_seconds, 0.0)
+        job = Job(
+            id=secrets.token_hex(16),
+            kind=kind,
+            job_type=job_type,
+            items=copy.deepcopy(items),
+            archive=archive,
+            created=now,
+            working_at=now + seconds * _QUEUED_FRACTION,
+            done_at=now + seconds,
+        )
+        with self.lock:
+            self.jobs[job.id] = job
+        return job
+
+    def _apply(self, job: Job, now: float) -> None:
+        results: Any
+        if job.kind == "import":
+            results = []
+            for index, item in enumerate(job.items):
+                problem = validate_ticket(item)
+                if problem:
+                    results.append(
+                        {"index": index, "error": "TicketCreateFailed", "details": problem}
+                    )
+                else:
+                    record = self.create_ticket(item, job.archive, job.id)
+                    results.append({"index": index, "id": record.data["id"]})
+            job.message = f"Completed at {iso_utc(now)}"
+        elif job.kind == "destroy":
+            results = []
+            for ticket_id in job.items:
+                found = self.tickets.get(ticket_id)
+                if found is None:
+                    results.append(
+                        {
+                            "id": ticket_id,
+                            "action": "delete",
+                            "success": False,
+                            "status": "NotFound",
+                            "errors": "Ticket not found",
+                        }
+                    )
+                elif found.deleted_at is not None:
+                    results.append(
+                        {
+                            "id": ticket_id,
+                            "action": "delete",
+                            "success": True,
+                            "status": "AlreadyDeleted",
+                        }
+                    )
+                else:
+                    found.deleted_at = iso_utc(now)
+                    results.append(
+                        {"id": ticket_id, "action": "delete", "success": True, "status": "Deleted"}
+                    )
+            job.message = f"Completed at {iso_utc(now)}"
+        else:  # purge: permanently delete soft-deleted tickets; others are left alone
+            for ticket_id in job.items:
+                gone = self.tickets.get(ticket_id)
+                if gone is not None and gone.deleted_at is not None:
+                    del self.tickets[ticket_id]
+                    self.purged.add(ticket_id)
+            results = {"success": True}
+        job.results = results
+        job.applied = True
+
+    # ---- tickets -------------------------------------------------------------------------------
+    def _user_id(self, requester: JsonDict | None) -> int:
+        users = self._users
+        email = requester.get("email") if requester else None
+        if isinstance(email, str) and email.lower() in users.by_email:
+            return users.by_email[email.lower()]
+        user_id = users.next_id
+        users.next_id += 1
+        if isinstance(email, str):
+            users.by_email[email.lower()] = user_id
+        return user_id
+
+    def create_ticket(self, item: JsonDict, archive: bool, job_id: str | None) -> TicketRecord:
+        """Create a ticket from an already validated import item (caller holds the lock)."""
+        now_iso = iso_utc(self.clock())
+        with self.lock:
+            ticket_id = self._next_ticket
+            self._next_ticket += 1
+            data: JsonDict = copy.deepcopy(item)
+            raw_comments = data.pop("comments", None) or [data.pop("comment")]
+            data.pop("comment", None)
+            requester = data.get("requester")
+            author = self._user_id(requester if isinstance(requester, dict) else None)
+            comments = []
+            for raw in raw_comments:
+                comment = dict(raw)
+                comment.setdefault("public", True)
+                comment.setdefault("author_id", author)
+                comment.setdefault("created_at", data.get("created_at") or now_iso)
+                comment["id"] = self._next_comment
+                comment["type"] = "Comment"
+                comment["body"] = _comment_body(raw)
+                self._next_comment += 1
+                comments.append(comment)
+            data.update(
+                id=ticket_id,
+                url=f"{self.base_url}/zendesk/api/v2/tickets/{ticket_id}.json",
+                requester_id=data.get("requester_id") or author,
+                submitter_id=data.get("submitter_id") or author,
+                status=data.get("status") or "new",
+                created_at=data.get("created_at") or now_iso,
+                tags=list(data.get("tags") or []),
+                comments=comments,
+                description=comments[0]["body"],
+                external_id=data.get("external_id"),
+            )
+            data.setdefault("updated_at", data["created_at"])
+            data.setdefault("via", {"channel": "api"})
+            record = TicketRecord(
+                data=data, archived=archive and data["status"] == "closed", job_id=job_id
+            )
+            self.tickets[ticket_id] = record
+            return record
+
+    def new_token(self) -> str:
+        token = secrets.token_hex(24)
+        with self.lock:
+            self.tokens[token] = self.clock() + self.cfg.oauth_token_ttl_seconds
+        return token
+
+    def token_valid(self, token: str) -> bool:
+        with self.lock:
+            expiry = self.tokens.get(token)
+        return expiry is not None and self.clock() < expiry
+
+    # ---- inspection ----------------------------------------------------------------------------
+    def inspect_tickets(self) -> list[JsonDict]:
+        self.tick()
+        with self.lock:
+            return [
+                {
+                    **copy.deepcopy(r.data),
+                    "archived": r.archived,
+                    "deleted": r.deleted_at is not None,
+                    "deleted_at": r.deleted_at,
+                    "job_id": r.job_id,
+                }
+                for r in self.tickets.values()
+            ]
+
+    def stats(self) -> JsonDict:
+        now = self.tick()
+        with self.lock:
+            live = [r for r in self.tickets.values() if r.deleted_at is None]
+            by_ext = Counter(
+                r.data.get("external_id") for r in live if r.data.get("external_id") is not None
+            )
+            jobs_by_status = Counter(self.job_state(j, now) for j in self.jobs.values())
+            jobs_by_type = Counter(j.job_type for j in self.jobs.values())
+            return {
+                "tickets": {
+                    "total": len(live),
+                    "by_status": dict(Counter(str(r.data.get("status")) for r in live)),
+                    "archived": sum(1 for r in live if r.archived),
+                },
+                "tickets_count": len(live),
+                "deleted_tickets_count": len(self.tickets) - len(live),
+                "purged_tickets_count": len(self.purged),
+                # The one number an end-to-end test cares most about: it must stay empty.
+                "duplicate_external_ids": sorted(k for k, n in by_ext.items() if n > 1),
+                "jobs": {
+                    "total": len(self.jobs),
+                    "by_status": dict(jobs_by_status),
+                    "by_type": dict(jobs_by_type),
+                    "in_flight": len(self.in_flight(now)),
+                },
+            }

@@ -1,0 +1,144 @@
+"""Configuration: TOML + environment, secrets only from env or the secrets directory, and one
+clear line (exit 2) naming the bad setting before any network call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import responses
+from typer.testing import CliRunner
+
+from snapzen.cli import app
+from snapzen.errors import ConfigError
+from snapzen.settings import load_settings, parse_interval
+
+runner = CliRunner()
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_toml_then_environment_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write(tmp_path / "c.toml", """
+[snapengage]
+org_id = "111"
+widgets = ["a", "b"]
+[zendesk]
+subdomain = "acme"
+[consent]
+contract_widgets = ["b"]
+""")
+    monkeypatch.setenv("SNAPZEN_SNAPENGAGE__ORG_ID", "222")
+    settings = load_settings(config)
+    assert settings.snapengage.org_id == "222"
+    assert settings.snapengage.widgets == ["a", "b"]
+    assert settings.zendesk.base_url == "https://acme.zendesk.com"
+    assert settings.consent.contract_widgets == ["b"]
+
+
+@pytest.mark.parametrize("value", ["w1,w2", " w1 , w2 ", '["w1","w2"]'])
+def test_widgets_from_env_as_list_or_csv(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("SNAPZEN_SNAPENGAGE__WIDGETS", value)
+    assert load_settings().snapengage.widgets == ["w1", "w2"]
+
+
+def test_config_env_var_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write(tmp_path / "c.toml", '[ledger]\npath = "/data/x.db"\n')
+    monkeypatch.setenv("SNAPZEN_CONFIG", str(config))
+    assert str(load_settings().ledger.path) == "/data/x.db"
+
+
+def test_secret_in_toml_is_refused(tmp_path: Path) -> None:
+    config = write(tmp_path / "c.toml", '[zendesk]\napi_token = "abc"\n')
+    with pytest.raises(ConfigError, match="zendesk.api_token must not be in the config file"):
+        load_settings(config)
+
+
+def test_secrets_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "snapzen_zendesk__api_token").write_text("from-file\n")
+    (secrets / "snapzen_ledger__key").write_text("k" * 32)
+    monkeypatch.setenv("SNAPZEN_SECRETS_DIR", str(secrets))
+    settings = load_settings()
+    assert settings.zendesk.api_token is not None
+    assert settings.zendesk.api_token.get_secret_value() == "from-file"
+    assert "from-file" not in repr(settings)
+    monkeypatch.setenv("SNAPZEN_ZENDESK__API_TOKEN", "from-env")
+    assert load_settings().zendesk.api_token.get_secret_value() == "from-env"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://www.snapengage.com", True),
+        ("http://127.0.0.1:8080", True),
+        ("http://localhost:9", True),
+        ("http://[::1]:9", True),
+        ("http://snapengage.example.com", False),
+        ("ftp://x", False),
+        ("not a url", False),
+    ],
+)
+def test_base_url_https_unless_loopback(monkeypatch: pytest.MonkeyPatch, url: str, ok: bool) -> None:
+    monkeypatch.setenv("SNAPZEN_SNAPENGAGE__BASE_URL", url)
+    if ok:
+        load_settings()
+    else:
+        with pytest.raises(ConfigError, match="snapengage.base_url"):
+            load_settings()
+
+
+def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SNAPZEN_ZENDESK__BATCH_SIZE", "500")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert "zendesk.batch_size (SNAPZEN_ZENDESK__BATCH_SIZE)" in str(err.value)
+
+
+def test_mechanism_needs_a_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SNAPZEN_CONSENT__MECHANISM", "art46")
+    with pytest.raises(ConfigError, match="mechanism_ref"):
+        load_settings()
+
+
+def test_parse_interval() -> None:
+    assert parse_interval("15m").total_seconds() == 900
+    assert parse_interval("2h").total_seconds() == 7200
+    with pytest.raises(ValueError):
+        parse_interval("15 minutes")
+
+
+@responses.activate  # any HTTP call would raise ConnectionError: none may happen
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({}, "snapengage.org_id"),
+        ({"SNAPZEN_SNAPENGAGE__ORG_ID": "1"}, "snapengage.api_token"),
+        ({"SNAPZEN_SNAPENGAGE__ORG_ID": "1", "SNAPZEN_SNAPENGAGE__API_TOKEN": "t",
+          "SNAPZEN_SNAPENGAGE__WIDGETS": "w", "SNAPZEN_ZENDESK__SUBDOMAIN": "acme",
+          "SNAPZEN_LEDGER__KEY": "k" * 20}, "zendesk credentials"),
+        ({"SNAPZEN_HTTP__TIMEOUT_SECONDS": "-1"}, "http.timeout_seconds"),
+    ],
+)
+def test_sync_with_bad_config_exits_2_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], named: str
+) -> None:
+    monkeypatch.setenv("SNAPZEN_LEDGER__PATH", str(tmp_path / "x.db"))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = runner.invoke(app, ["sync"])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and named in lines[0]
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_missing_config_file_exits_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["sync", "--config", str(tmp_path / "nope.toml")])
+    assert result.exit_code == 2
+    assert "does not exist" in result.stderr
