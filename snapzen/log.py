@@ -30,6 +30,11 @@ def _scrub_text(text: str) -> str:
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, "[secret]")
+    return scrub_personal(text)
+
+
+def scrub_personal(text: str) -> str:
+    """Replace email addresses (e.g. echoed back in an API error) with a placeholder."""
     return _EMAIL_RE.sub("[email]", text)
 
 

@@ -16,10 +16,16 @@ from typing import Any, Protocol
 import sqlite_utils
 
 from snapzen.consent import decide
-from snapzen.errors import AmbiguousWriteError, InvalidRecordError, NotFoundError, RecordError
+from snapzen.errors import (
+    AmbiguousWriteError,
+    InvalidRecordError,
+    NotFoundError,
+    RecordError,
+    SnapzenError,
+)
 from snapzen.ledger import outbox
 from snapzen.ledger.chain import subject_ref
-from snapzen.log import get_logger
+from snapzen.log import get_logger, scrub_personal
 from snapzen.models import (
     Decision,
     ImportTicket,
@@ -34,6 +40,10 @@ from snapzen.settings import LegalMechanism, Settings
 from snapzen.transform import build_ticket, external_id
 
 log = get_logger("snapzen.pipeline")
+
+# After a stop request, in-flight import jobs get this long to report before the pass returns
+# and leaves them 'pushing' with their job ids for the next run's recovery (always safe).
+STOP_GRACE_SECONDS = 5.0
 
 
 class Page(Protocol):
@@ -81,6 +91,7 @@ class PassResult:
     failed_total: int = 0
     unresolved: int = 0
     cursors: dict[str, str] = field(default_factory=dict)
+    interrupted: bool = False  # a stop request ended the pass early (cursors not advanced)
 
     @property
     def exit_code(self) -> int:
@@ -126,6 +137,7 @@ class Pipeline:
         sleep: Callable[[float], None] = time.sleep,
         crash_hook: CrashHook | None = None,
         progress: Callable[[str, int], None] | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -142,6 +154,18 @@ class Pipeline:
             settings.redaction.enabled, settings.redaction.extra_patterns
         )
         self.counts = Counts()
+        self.should_stop = stop or (lambda: False)
+        self.interrupted = False
+        self._stop_seen = 0.0
+
+    def stopping(self) -> bool:
+        """True once a stop was requested (SIGTERM/Ctrl-C): finish the batch in hand, start
+        nothing new. Checked between pages and batches, never inside a transaction."""
+        if not self.interrupted and self.should_stop():
+            self.interrupted = True
+            self._stop_seen = time.monotonic()
+            log.warning("stop_requested", **self.counts.as_dict())
+        return self.interrupted
 
     # ------------------------------------------------------------ the pass
 
@@ -152,9 +176,15 @@ class Pipeline:
         outbox.requeue_failed(self.db, self.settings.pipeline.max_attempts, self.clock())
         today = self.clock().date()
         for widget in widgets:
+            if self.stopping():
+                break
             start = self.window_start(widget, today)
             self.fetch(widget, start, today)
         self.push_ready()
+        if self.interrupted:
+            # Windows may be half fetched: leave every cursor where it was; the next pass
+            # refetches (staging is idempotent) and nothing is skipped.
+            return self.result()
         cursors = {
             widget: outbox.advance_cursor(
                 self.db, widget, today, self.settings.pipeline.max_attempts, self.clock()
@@ -187,6 +217,7 @@ class Pipeline:
             failed_total=int(failed_total),
             unresolved=int(unresolved),
             cursors=cursors or {},
+            interrupted=self.interrupted,
         )
 
     def window_start(self, widget: str, today: date) -> date:
@@ -209,6 +240,8 @@ class Pipeline:
             fetched += len(staged)
             self.counts.fetched += len(staged)
             self.progress("fetched", len(staged))
+            if self.stopping():
+                break
         log.info("fetched", widget_id=widget, cases=fetched)
         return fetched
 
@@ -378,7 +411,7 @@ class Pipeline:
         in_flight: dict[str, tuple[_Batch, float]] = {}
         exhausted = False
         while True:
-            while not exhausted and len(in_flight) < max_in_flight:
+            while not exhausted and len(in_flight) < max_in_flight and not self.stopping():
                 prepared = self.next_batch()
                 if prepared is None:
                     exhausted = True
@@ -391,6 +424,13 @@ class Pipeline:
                 return
             self.sleep(self.settings.zendesk.job_poll_seconds)
             self.poll(in_flight)
+            if (
+                in_flight
+                and self.interrupted
+                and time.monotonic() - self._stop_seen > STOP_GRACE_SECONDS
+            ):
+                log.warning("stop_leaving_jobs_for_recovery", jobs=len(in_flight))
+                return
 
     def submit(
         self, batch: _Batch, tickets: list[ImportTicket], drafts: dict[str, dict[str, Any]]
@@ -411,6 +451,11 @@ class Pipeline:
                 error=_one_line(exc),
             )
             return None
+        except SnapzenError:
+            # Refused outright (4xx, auth, 429 budget spent): Zendesk did not act, so the
+            # cases can go out again at once rather than waiting for recovery's lookup.
+            outbox.back_to_pending(self.db, batch.case_ids, self.clock())
+            raise
         self.crash_hook("after_post")
         outbox.set_job_id(self.db, batch.batch_id, job.id)
         log.info("import_submitted", batch_id=batch.batch_id, job_id=job.id, tickets=len(tickets))
@@ -520,7 +565,8 @@ class Pipeline:
 
 
 def _one_line(value: object) -> str:
-    return " ".join(str(value).split())[:500]
+    """Errors are stored and shown to ops: one line, bounded, no email addresses."""
+    return scrub_personal(" ".join(str(value).split()))[:500]
 
 
 def mechanism_for(settings: Settings) -> LegalMechanism | None:

@@ -108,7 +108,7 @@ def split_comments(
     for moment, line in lines:
         pieces = [line[i : i + limit] for i in range(0, len(line), limit)] or [""]
         for piece in pieces:
-            if not parts or parts[-1][2] + len(piece) + 1 > limit:
+            if not parts or (parts[-1][1] and parts[-1][2] + len(piece) + 1 > limit):
                 parts.append((moment or start, [], 0))
             when, bucket, size = parts[-1]
             bucket.append(piece)
@@ -144,7 +144,8 @@ def build_ticket(
             else []
         )
     header = f"SnapEngage {clean_text(case.type) or 'chat'} transcript, case {case.id}"
-    body_limit = zendesk.comment_max_chars - 40  # room for the header and part label
+    # Room for the header, the widest part label and the blank line between them.
+    body_limit = zendesk.comment_max_chars - len(header) - len(" (part 99999/99999)") - 2
     packed = split_comments(iter(lines), body_limit, started) or [(started, "(no messages)")]
     comments = []
     for number, (moment, text) in enumerate(packed, start=1):

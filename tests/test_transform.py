@@ -1,0 +1,118 @@
+"""Case → Zendesk import payload: ticket shape, requester, transcript lines, splitting, tags."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from snapzen.consent import decide
+from snapzen.models import ImportTicket, LegalBasis, parse_case
+from snapzen.redaction import Redactor
+from snapzen.settings import Settings
+from snapzen.transform import build_ticket, clean_text, expiry_tag, retention_until
+from tests.fakes import make_case
+
+START = datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC)
+REDACT = Redactor.from_config(["card"]).redact
+
+
+def ticket_for(raw: dict, settings: Settings | None = None) -> ImportTicket:
+    settings = settings or Settings()
+    case = parse_case(raw)
+    decision = decide(case, "w1", settings.consent)
+    return build_ticket(case, decision, settings, REDACT).ticket
+
+
+def test_ticket_shape() -> None:
+    t = ticket_for(make_case("abc", started=START, name="Zoë Ünal", email="Zoe@Example.org"))
+    assert t.external_id == "snapengage:abc"
+    assert t.subject == "Chat with Zoë Ünal on 2026-03-14"
+    assert t.requester.model_dump() == {"name": "Zoë Ünal", "email": "zoe@example.org"}
+    assert t.created_at == "2026-03-14T09:26:53Z"
+    assert t.solved_at == t.updated_at == "2026-03-14T09:28:53Z"  # start + chat_duration
+    assert t.status == "solved"
+    assert t.tags == ["snapengage", "expires_2028_03", "gdpr_art49_1a"]
+    assert len(t.comments) == 1 and t.comments[0].public is False
+    body = t.comments[0].value
+    assert "[09:26:53] Visitor: Hello, I need help" in body
+    assert "[09:27:23] Agent Smith: Sure, how can I help?" in body
+
+
+@pytest.mark.parametrize("email", ["not-an-email", "a@b", "x@@y.com", "", None, "a b@c.de"])
+def test_invalid_email_gives_name_only_requester(email: str | None) -> None:
+    t = ticket_for(make_case("abc", started=START, email=email, name="Ann"))
+    assert t.requester.model_dump() == {"name": "Ann", "email": None}
+
+
+def test_nameless_visitor_still_has_a_requester_name() -> None:
+    t = ticket_for(make_case("abc", started=START, name="", email=None))
+    assert t.requester.name == "SnapEngage visitor"
+
+
+def test_expiry_counts_two_years_from_chat_start() -> None:
+    leap = datetime(2024, 2, 29, 23, 59, tzinfo=UTC)
+    assert retention_until(leap, 2).isoformat() == "2026-02-28"
+    assert expiry_tag(leap, 2) == "expires_2026_02"
+    assert expiry_tag(datetime(2026, 12, 31, 23, 0, tzinfo=UTC), 2) == "expires_2028_12"
+
+
+def test_not_restricted_basis_tag() -> None:
+    t = ticket_for(make_case("abc", started=START, country="US", consent=None))
+    assert LegalBasis.NOT_RESTRICTED.tag in t.tags
+
+
+def test_long_transcript_is_split_across_comments_without_losing_lines() -> None:
+    settings = Settings()
+    settings.zendesk.comment_max_chars = 2_000
+    messages = [("" if i % 2 else "Op", f"line {i} " + "x" * 150) for i in range(200)]
+    messages.append(("", "y" * 5_000))  # one line longer than a whole comment
+    t = ticket_for(make_case("abc", started=START, messages=messages), settings)
+    assert len(t.comments) > 10
+    assert all(len(c.value) <= 2_000 for c in t.comments)
+    assert all("(part " in c.value for c in t.comments)
+    joined = "".join(c.value for c in t.comments)
+    for i in range(200):
+        assert f"line {i} " in joined
+    assert joined.count("y") >= 5_000
+
+
+def test_hostile_text_is_made_safe_but_kept() -> None:
+    messages = [("", "<script>alert(1)</script> مرحبا 😀\x00\x07 \ud800 end")]
+    t = ticket_for(make_case("abc", started=START, messages=messages))
+    body = t.comments[0].value
+    assert "<script>alert(1)</script> مرحبا 😀" in body
+    assert "\x00" not in body and "\x07" not in body and "\ud800" not in body
+    body.encode("utf-8")  # would raise on a lone surrogate
+
+
+def test_clean_text() -> None:
+    assert clean_text("a\tb\nc\x1bd") == "a\tb\ncd"
+    assert clean_text(None) == ""
+
+
+def test_card_numbers_are_redacted_in_comments() -> None:
+    settings = Settings()
+    raw = make_case("abc", started=START, messages=[("", "my card is 4111 1111 1111 1111 ok")])
+    case = parse_case(raw)
+    draft = build_ticket(case, decide(case, "w1", settings.consent), settings, REDACT)
+    assert "4111" not in draft.ticket.comments[0].value
+    assert "[REDACTED:card]" in draft.ticket.comments[0].value
+    assert draft.redactions == {"card": 1}
+
+
+def test_offline_message_uses_description() -> None:
+    raw = make_case("abc", started=START, kind="offline")
+    raw["transcripts"] = []
+    raw["description"] = "Please call me back"
+    t = ticket_for(raw)
+    assert "Visitor: Please call me back" in t.comments[0].value
+
+
+def test_import_payload_is_strict() -> None:
+    good = ticket_for(make_case("abc", started=START)).model_dump()
+    with pytest.raises(ValidationError):
+        ImportTicket.model_validate({**good, "extra_field": 1})
+    with pytest.raises(ValidationError):
+        ImportTicket.model_validate({**good, "tags": ["two words"]})
