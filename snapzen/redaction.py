@@ -1,0 +1,558 @@
+"""Redaction of personal and payment data before a transcript leaves for Zendesk.
+
+Data minimisation (GDPR Art. 5(1)(c)): values that the support ticket does not
+need (payment card numbers, and optionally IBANs, e-mail addresses and national
+identifiers) are replaced by a visible marker ``[REDACTED:<category>]`` so the
+agent can see that something was removed, and the per-category counts are
+recorded in the transfer ledger together with :data:`DETECTOR_VERSION`.
+
+Why hand-written: no maintained library detects card numbers in free text with
+Luhn + issuer prefix + issuer length checks without pulling in heavy NLP stacks
+(Presidio needs spaCy models); the rules below are small, auditable and pure.
+
+This module is pure: no I/O and no logging. Matched values never leave
+:meth:`Redactor.redact` except as markers and counts.
+
+Overlap policy
+--------------
+Every rule reports spans on the *original* text; spans are then merged: any
+spans that overlap are unioned into one span (so no character matched by any
+rule survives) and replaced by a single marker whose category is that of the
+earliest rule, in :class:`Redactor` rule order, among the merged spans; it
+counts as one redacted value. Spans that merely touch stay separate.
+
+Text that already contains markers (e.g. a message redacted before) is
+protected: candidate spans overlapping an existing marker are ignored, and a
+card digit run directly touching a marker is treated as glued to it, as it was
+to the value the marker replaced. Together with repeating passes until nothing
+is found, this makes :meth:`Redactor.redact` idempotent.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from types import MappingProxyType
+
+__all__ = [
+    "BUILTIN_RULES",
+    "DETECTOR_VERSION",
+    "RedactionResult",
+    "RedactionRule",
+    "Redactor",
+    "card_issuer",
+    "iban_valid",
+    "luhn_valid",
+    "merge_counts",
+]
+
+# Bump whenever detection behaviour changes: the ledger stores it next to the
+# counts so an auditor can tell which rules produced them.
+DETECTOR_VERSION = "snapzen-redaction/1"
+
+Span = tuple[int, int]
+
+_CATEGORY_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# Anything we could have produced ourselves; see "Overlap policy" above.
+_MARKER_RE = re.compile(r"\[REDACTED:[A-Za-z0-9_.-]{1,64}\]")
+
+
+def _marker(category: str) -> str:
+    return f"[REDACTED:{category}]"
+
+
+# --------------------------------------------------------------------------
+# Payment cards
+# --------------------------------------------------------------------------
+
+# Issuer (IIN) prefix table. Source: the project brief, which follows the
+# "Payment card number" IIN table on Wikipedia (ISO/IEC 7812-1 based, 2024).
+# Each row: issuer, lowest prefix, highest prefix (same number of digits),
+# allowed total lengths.
+#
+# Overlaps: Discover 622126-622925 lies inside UnionPay 62, and Discover 6011,
+# 644-649 and 65 as well as UnionPay 62 lie inside the broad Maestro 56-69.
+# card_issuer() resolves them by trying longer (more specific) prefixes first
+# and returning the first row whose prefix *and* length both fit, so e.g. a
+# 16-digit 6011... is "discover" while a 12-digit 6011... falls through to
+# "maestro". For detection only "some row fits" matters.
+#
+# Deliberately not covered (known gaps): Mir 2200-2204, RuPay, Verve, Troy,
+# and other national schemes outside the brief's table.
+_RANGE_16_19 = frozenset(range(16, 20))
+_IIN_ROWS: tuple[tuple[str, str, str, frozenset[int]], ...] = (
+    ("visa", "4", "4", frozenset({13, 16, 19})),
+    ("mastercard", "51", "55", frozenset({16})),
+    ("mastercard", "2221", "2720", frozenset({16})),
+    ("amex", "34", "34", frozenset({15})),
+    ("amex", "37", "37", frozenset({15})),
+    ("discover", "6011", "6011", _RANGE_16_19),
+    ("discover", "644", "649", _RANGE_16_19),
+    ("discover", "65", "65", _RANGE_16_19),
+    ("discover", "622126", "622925", _RANGE_16_19),
+    ("jcb", "3528", "3589", _RANGE_16_19),
+    ("diners", "300", "305", frozenset(range(14, 20))),
+    ("diners", "36", "36", frozenset(range(14, 20))),
+    ("diners", "38", "39", frozenset(range(14, 20))),
+    ("unionpay", "62", "62", _RANGE_16_19),
+    ("maestro", "50", "50", frozenset(range(12, 20))),
+    ("maestro", "56", "69", frozenset(range(12, 20))),
+)
+# Most specific prefix first; sorted() is stable so table order breaks ties.
+_IIN_TABLE = tuple(sorted(_IIN_ROWS, key=lambda row: -len(row[1])))
+_CARD_MIN_DIGITS = 12
+_CARD_MAX_DIGITS = 19
+
+
+def _is_ascii_digits(value: str) -> bool:
+    return value.isascii() and value.isdigit()
+
+
+def luhn_valid(digits: str) -> bool:
+    """Return True if ``digits`` (ASCII digits only, non-empty) passes the Luhn check."""
+    if not _is_ascii_digits(digits):
+        return False
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if position % 2 == 1:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def card_issuer(digits: str) -> str | None:
+    """Return the issuer whose prefix and length rules fit ``digits``, else None.
+
+    Only prefix and length are checked here; Luhn is :func:`luhn_valid`.
+    """
+    if not _is_ascii_digits(digits):
+        return None
+    length = len(digits)
+    for issuer, low, high, lengths in _IIN_TABLE:
+        # Equal-width digit strings compare like the integers they spell.
+        if length in lengths and low <= digits[: len(low)] <= high:
+            return issuer
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _card_lengths(prefix: str) -> frozenset[int]:
+    """All lengths some issuer allows for numbers starting with ``prefix``.
+
+    ``prefix`` has 6 digits (the longest IIN in the table), so a number d of
+    12-19 digits satisfies ``card_issuer(d) is not None`` exactly when
+    ``len(d) in _card_lengths(d[:6])``. Computing it once per candidate start
+    keeps the scan cheap on long digit/space runs.
+    """
+    lengths: set[int] = set()
+    for _, low, high, allowed in _IIN_TABLE:
+        if low <= prefix[: len(low)] <= high:
+            lengths |= allowed
+    return frozenset(lengths)
+
+
+# A maximal run of ASCII digit groups joined by single spaces or hyphens. Every
+# repetition must start with a separator, so there is exactly one way to match
+# a run and no lookaround for the engine to backtrack into: linear time. The
+# boundary and grouping logic lives in Python (_CardRule.find) instead.
+_DIGIT_RUN_RE = re.compile(r"[0-9]+(?:[ -][0-9]+)*")
+_DIGIT_GROUP_RE = re.compile(r"[0-9]+")
+# Separators that glue a digit run to a neighbouring digit (decimals, times,
+# dates, IP addresses, thousands separators): "1.4111...", "12:30", "01/05".
+_NUMERIC_PUNCTUATION = frozenset(".,/:")
+
+
+# --------------------------------------------------------------------------
+# IBAN (ISO 13616)
+# --------------------------------------------------------------------------
+
+# IBAN length per country. Source: SWIFT IBAN Registry (ISO 13616), as mirrored
+# by e.g. IbanNet's SupportedCountries table. Countries absent here are not
+# detected (known gap until the table is updated).
+_IBAN_LENGTHS: Mapping[str, int] = MappingProxyType(
+    {
+        "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16,
+        "BG": 22, "BH": 22, "BI": 27, "BR": 29, "BY": 28, "CH": 21, "CR": 22,
+        "CY": 28, "CZ": 24, "DE": 22, "DJ": 27, "DK": 18, "DO": 28, "EE": 20,
+        "EG": 29, "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27, "GB": 22,
+        "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HN": 28, "HR": 21,
+        "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30,
+        "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20,
+        "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MN": 20,
+        "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18, "NO": 15, "OM": 23,
+        "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22,
+        "RU": 33, "SA": 24, "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24,
+        "SM": 27, "SO": 23, "ST": 25, "SV": 28, "TL": 23, "TN": 24, "TR": 26,
+        "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
+    }
+)  # fmt: skip
+_IBAN_SHAPE_RE = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}")
+# Electronic form (no spaces) or paper form (groups of four separated by single
+# spaces, ISO 13616-1 section 5). Bounded quantifiers only. Greedy: the paper
+# form may run on into following groups; _iban_spans() cuts it to the
+# country's length.
+_IBAN_CANDIDATE_RE = re.compile(
+    r"(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}"
+    r"(?:[A-Z0-9]{11,30}|(?:\x20[A-Z0-9]{4}){2,7}(?:\x20[A-Z0-9]{1,3})?)"
+    r"(?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
+
+
+def iban_valid(value: str) -> bool:
+    """ISO 13616 check: known country, that country's length, mod-97 == 1.
+
+    Spaces are ignored and letters may be in either case.
+    """
+    compact = value.replace(" ", "").upper()
+    if not compact.isascii() or _IBAN_SHAPE_RE.fullmatch(compact) is None:
+        return False
+    if _IBAN_LENGTHS.get(compact[:2]) != len(compact):
+        return False
+    rearranged = compact[4:] + compact[:4]
+    # int(c, 36) maps 0-9 to themselves and A-Z to 10-35, as ISO 7064 requires.
+    return int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1
+
+
+def _iban_spans(text: str) -> Iterator[Span]:
+    pos = 0
+    while (match := _IBAN_CANDIDATE_RE.search(text, pos)) is not None:
+        raw = match.group()
+        expected = _IBAN_LENGTHS.get(raw[:2].upper())
+        end = None
+        if expected is not None:
+            seen = 0
+            for offset, char in enumerate(raw):
+                if char != " ":
+                    seen += 1
+                    if seen == expected:
+                        end = offset + 1
+                        break
+        # The cut must fall between groups, never inside one.
+        if end is not None and (end == len(raw) or raw[end] == " ") and iban_valid(raw[:end]):
+            span = (match.start(), match.start() + end)
+            yield span
+            pos = span[1]
+        else:
+            pos = match.start() + 1
+
+
+# --------------------------------------------------------------------------
+# Rules
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RedactionRule:
+    """A category, a compiled pattern and an optional validator of the matched text.
+
+    ``name`` is the category shown in the marker and used as the counts key.
+    Empty matches are ignored. Subclasses may override :meth:`find` when a
+    regular expression alone cannot express the rule (cards, IBANs).
+    """
+
+    name: str
+    pattern: re.Pattern[str]
+    validator: Callable[[str], bool] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if _CATEGORY_RE.fullmatch(self.name) is None:
+            raise ValueError(
+                f"invalid redaction rule name {self.name!r}: "
+                "use 1-64 characters from A-Z, a-z, 0-9, '_', '.', '-'"
+            )
+
+    def find(self, text: str) -> Iterator[Span]:
+        """Yield (start, end) spans of ``text`` that this rule redacts."""
+        for match in self.pattern.finditer(text):
+            start, end = match.span()
+            if start == end:
+                continue
+            if self.validator is None or self.validator(match.group()):
+                yield start, end
+
+
+@dataclass(frozen=True)
+class _IbanRule(RedactionRule):
+    def find(self, text: str) -> Iterator[Span]:
+        return _iban_spans(text)
+
+
+def _glued_before(text: str, start: int, marker_ends: frozenset[int]) -> bool:
+    if start == 0:
+        return False
+    char = text[start - 1]
+    if char.isalnum() or char == "_":
+        return True  # "x4111...", "GB82": part of a word or code
+    if char == "+":
+        return True  # "+44 20 ...": international phone numbers
+    if char in _NUMERIC_PUNCTUATION and start >= 2 and text[start - 2].isdigit():
+        return True  # "1.4111...", "12:30", "01/05/2024"
+    return start in marker_ends
+
+
+def _glued_after(text: str, end: int, marker_starts: frozenset[int]) -> bool:
+    if end == len(text):
+        return False
+    char = text[end]
+    if char.isalnum() or char == "_":
+        return True
+    if char in _NUMERIC_PUNCTUATION and end + 1 < len(text) and text[end + 1].isdigit():
+        return True
+    return end in marker_starts
+
+
+@dataclass(frozen=True)
+class _CardRule(RedactionRule):
+    """Payment card numbers: Luhn + issuer prefix + issuer length, with boundaries.
+
+    A *run* is a maximal sequence of ASCII digit groups joined by single spaces
+    or hyphens. Groups joined by hyphens form an indivisible *unit* (so a
+    hyphenated UUID, date or reference is never cut into a card); units are
+    separated by spaces. A card is a contiguous sequence of units holding 12-19
+    digits that passes the issuer table and Luhn. Per run we take the leftmost start,
+    and from it the longest valid sequence, then continue after it. This finds
+    "4111 1111 1111 1111 12/25" (card then expiry) but never a card inside a
+    longer unseparated digit string, because a single group cannot be split.
+
+    A unit is excluded if it is glued to its surroundings (see _glued_before /
+    _glued_after: letters, '+', numeric punctuation, existing markers) or lies
+    in a valid IBAN, whether or not the IBAN rule is enabled.
+    """
+
+    def find(self, text: str) -> Iterator[Span]:
+        iban_spans = list(_iban_spans(text))
+        iban_starts = [start for start, _ in iban_spans]
+        markers = [m.span() for m in _MARKER_RE.finditer(text)]
+        marker_starts = frozenset(start for start, _ in markers)
+        marker_ends = frozenset(end for _, end in markers)
+        for run in _DIGIT_RUN_RE.finditer(text):
+            if run.end() - run.start() < _CARD_MIN_DIGITS:
+                continue  # too few characters to hold 12 digits
+            units = _split_units(text, run)
+            usable = [True] * len(units)
+            if _glued_before(text, run.start(), marker_ends):
+                usable[0] = False
+            if _glued_after(text, run.end(), marker_starts):
+                usable[-1] = False
+            for index, (start, end, _) in enumerate(units):
+                if _overlaps(iban_spans, iban_starts, start, end):
+                    usable[index] = False
+            yield from _cards_in_units(units, usable)
+
+
+def _overlaps(spans: Sequence[Span], starts: Sequence[int], start: int, end: int) -> bool:
+    """Whether [start, end) overlaps any of ``spans`` (sorted, non-overlapping)."""
+    pos = bisect_right(starts, start) - 1
+    if pos >= 0 and spans[pos][1] > start:
+        return True
+    return pos + 1 < len(spans) and spans[pos + 1][0] < end
+
+
+def _split_units(text: str, run: re.Match[str]) -> list[tuple[int, int, str]]:
+    """Split a digit run into hyphen-joined units: (start, end, digits)."""
+    units: list[tuple[int, int, str]] = []
+    unit_start = run.start()
+    unit_digits: list[str] = []
+    for group in _DIGIT_GROUP_RE.finditer(text, run.start(), run.end()):
+        unit_digits.append(group.group())
+        if group.end() == run.end() or text[group.end()] == " ":
+            units.append((unit_start, group.end(), "".join(unit_digits)))
+            unit_start = group.end() + 1
+            unit_digits = []
+    return units
+
+
+def _cards_in_units(
+    units: Sequence[tuple[int, int, str]], usable: Sequence[bool]
+) -> Iterator[Span]:
+    """Leftmost start, then longest valid card, then continue after it."""
+    index = 0
+    while index < len(units):
+        best: int | None = None
+        digits = ""
+        lengths: frozenset[int] | None = None
+        last = index
+        # At most 19 digits per candidate, so at most 19 units are tried per
+        # start and at most 8 Luhn checks (Maestro's 12-19) run per start:
+        # linear in the run length overall.
+        while last < len(units) and usable[last]:
+            digits += units[last][2]
+            if len(digits) > _CARD_MAX_DIGITS:
+                break
+            if lengths is None and len(digits) >= 6:
+                lengths = _card_lengths(digits[:6])
+                if not lengths:
+                    break  # no issuer starts like this
+            if lengths is not None and len(digits) in lengths and luhn_valid(digits):
+                best = last
+            last += 1
+        if best is None:
+            index += 1
+        else:
+            yield units[index][0], units[best][1]
+            index = best + 1
+
+
+# E-mail: pragmatic, not RFC 5322. The look-behind pins the start to the
+# beginning of a local-part token, so each character is scanned by at most one
+# attempt (no quadratic rescans on long words without '@').
+_EMAIL_RE = re.compile(
+    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,63}"
+)
+# UK National Insurance number (HMRC NIM39110): two prefix letters (first not
+# D F I Q U V; second not D F I O Q U V; BG GB KN NK NT TN ZZ never issued),
+# six digits, suffix A-D. Optional single spaces as printed: "AB 12 34 56 C".
+_UK_NINO_RE = re.compile(
+    r"(?<![A-Za-z0-9])(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
+    r"\x20?[0-9]{2}\x20?[0-9]{2}\x20?[0-9]{2}\x20?[A-D](?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
+# US Social Security number, hyphenated form only (the bare 9-digit form is too
+# ambiguous in chat). SSA never issues area 000, 666 or 900-999, group 00 or
+# serial 0000.
+_US_SSN_RE = re.compile(
+    r"(?<![A-Za-z0-9-])(?!000|666|9[0-9]{2})[0-9]{3}-(?!00)[0-9]{2}-(?!0000)[0-9]{4}"
+    r"(?![A-Za-z0-9-])"
+)
+
+# Rules the config can switch on by name. Instances are immutable and shared.
+BUILTIN_RULES: Mapping[str, RedactionRule] = MappingProxyType(
+    {
+        "card": _CardRule("card", _DIGIT_RUN_RE),
+        "iban": _IbanRule("iban", _IBAN_CANDIDATE_RE),
+        "email": RedactionRule("email", _EMAIL_RE),
+        "uk_nino": RedactionRule("uk_nino", _UK_NINO_RE),
+        "us_ssn": RedactionRule("us_ssn", _US_SSN_RE),
+    }
+)
+
+
+# --------------------------------------------------------------------------
+# Redactor
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RedactionResult:
+    """Redacted text and, per category, how many values were replaced.
+
+    Categories with nothing redacted are absent from ``counts``.
+    """
+
+    text: str
+    counts: Mapping[str, int]
+
+
+def merge_counts(results: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """Sum per-category counts, e.g. over all messages of one transcript."""
+    total: dict[str, int] = {}
+    for counts in results:
+        for category, count in counts.items():
+            total[category] = total.get(category, 0) + count
+    return total
+
+
+class Redactor:
+    """Applies rules to text; see the module docstring for the overlap policy."""
+
+    def __init__(self, rules: Sequence[RedactionRule]) -> None:
+        self._rules: tuple[RedactionRule, ...] = tuple(rules)
+
+    @property
+    def rules(self) -> tuple[RedactionRule, ...]:
+        return self._rules
+
+    @classmethod
+    def from_config(
+        cls,
+        enabled: Sequence[str] = ("card",),
+        extra_patterns: Mapping[str, str] | None = None,
+    ) -> Redactor:
+        """Build from config: built-in rule names, then user ``{name: regex}``.
+
+        Rule priority (for overlaps) is ``enabled`` order, then ``extra_patterns``
+        order. Raises ValueError naming the offending rule or pattern.
+        """
+        if isinstance(enabled, str):
+            raise TypeError("enabled must be a sequence of rule names, not a single string")
+        rules: list[RedactionRule] = []
+        seen: set[str] = set()
+        for name in enabled:
+            rule = BUILTIN_RULES.get(name)
+            if rule is None:
+                known = ", ".join(sorted(BUILTIN_RULES))
+                raise ValueError(f"unknown redaction rule {name!r} (known rules: {known})")
+            if name not in seen:
+                seen.add(name)
+                rules.append(rule)
+        for name, source in (extra_patterns or {}).items():
+            if name in BUILTIN_RULES:
+                raise ValueError(
+                    f"redaction pattern {name!r} clashes with the built-in rule of that name"
+                )
+            try:
+                compiled = re.compile(source)
+            except re.error as exc:
+                raise ValueError(f"invalid regex for redaction pattern {name!r}: {exc}") from None
+            if compiled.fullmatch("") is not None:
+                raise ValueError(f"redaction pattern {name!r} matches the empty string")
+            rules.append(RedactionRule(name, compiled))  # validates the name
+        return cls(rules)
+
+    def redact(self, text: str) -> RedactionResult:
+        """Replace every detected value by ``[REDACTED:<category>]``.
+
+        Passes are repeated until one finds nothing, so ``redact`` is idempotent
+        by construction even when a replacement changes a neighbour's context
+        (e.g. an SSN that was glued to an e-mail address). This terminates: a
+        pass only replaces characters outside existing markers, so their
+        number strictly decreases. In practice there are one or two passes.
+        """
+        counts: dict[str, int] = {}
+        current = text
+        while True:
+            current, found = self._redact_once(current)
+            if not found:
+                return RedactionResult(current, MappingProxyType(counts))
+            for category, count in found.items():
+                counts[category] = counts.get(category, 0) + count
+
+    def _redact_once(self, text: str) -> tuple[str, dict[str, int]]:
+        protected = [m.span() for m in _MARKER_RE.finditer(text)]
+        protected_starts = [start for start, _ in protected]
+        candidates: list[tuple[int, int, int]] = []
+        for priority, rule in enumerate(self._rules):
+            for start, end in rule.find(text):
+                if not _overlaps(protected, protected_starts, start, end):
+                    candidates.append((start, end, priority))
+        if not candidates:
+            return text, {}
+
+        candidates.sort()
+        merged: list[list[int]] = []
+        for start, end, priority in candidates:
+            if merged and start < merged[-1][1]:
+                last = merged[-1]
+                last[1] = max(last[1], end)
+                last[2] = min(last[2], priority)
+            else:
+                merged.append([start, end, priority])
+
+        pieces: list[str] = []
+        counts: dict[str, int] = {}
+        cursor = 0
+        for start, end, priority in merged:
+            category = self._rules[priority].name
+            pieces.append(text[cursor:start])
+            pieces.append(_marker(category))
+            counts[category] = counts.get(category, 0) + 1
+            cursor = end
+        pieces.append(text[cursor:])
+        return "".join(pieces), counts
