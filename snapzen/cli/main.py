@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import sys
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 from snapzen import errors
 from snapzen.cli.common import ConfigOption, echo_json, handle_errors, settings_from
+from snapzen.log import get_logger
+
+log = get_logger("snapzen.cli")
+
+
+class StatusFormat(StrEnum):
+    table = "table"
+    json = "json"
+    prometheus = "prometheus"
+
 
 app = typer.Typer(
     name="snapzen",
@@ -48,9 +60,12 @@ def sync(
         f"recovered {c.recovered}, ledger rows {c.ledger_rows}"
     )
     if result.at_risk:
+        named = ", ".join(r["case_id"] for r in result.at_risk[:10])
+        more = f" (+{len(result.at_risk) - 10} more)" if len(result.at_risk) > 10 else ""
         typer.echo(
             f"WARNING: {len(result.at_risk)} unsynced case(s) are older than "
-            f"{settings.pipeline.deadline_days} days and at risk of SnapEngage's deletion",
+            f"{settings.pipeline.deadline_days} days and at risk of SnapEngage's deletion: "
+            f"{named}{more}",
             err=True,
         )
     if result.failed_total:
@@ -62,34 +77,77 @@ def sync(
 @handle_errors
 def status(
     config: ConfigOption = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print JSON (same as --format json).")
+    ] = False,
+    output_format: Annotated[
+        StatusFormat, typer.Option("--format", help="table, json, or prometheus text.")
+    ] = StatusFormat.table,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Health check: one line; exit 0 healthy, 1 unhealthy (no run completed within "
+            "3 intervals, last run aborted, cases at risk, database unreadable).",
+        ),
+    ] = False,
 ) -> None:
     """Per widget: cursor, case counts, oldest unsynced age; failures; last run. No network.
 
     Exits 3 when cases are at risk of SnapEngage's deletion or have failed.
     """
-    from snapzen.ledger.db import open_db
     from snapzen.pipeline import utcnow
-    from snapzen.status import collect_status, status_exit_code
 
     settings = settings_from(config)
+    if check:
+        from snapzen.metrics import check_health
+
+        health = check_health(settings.ledger.path, settings, utcnow())
+        typer.echo(health.message if health.ok else f"unhealthy: {health.message}")
+        raise typer.Exit(0 if health.ok else 1)
+
+    from snapzen.ledger.db import open_db
+    from snapzen.status import collect_status, status_exit_code
+
     if not settings.ledger.path.exists():
         raise errors.ConfigError(f"ledger database {settings.ledger.path} does not exist yet")
     db = open_db(settings.ledger.path)
     report = collect_status(db, settings, utcnow())
-    if json_output:
+    for case in report["at_risk"][:20]:
+        log.error(
+            "deletion_deadline_at_risk",
+            case_id=case["case_id"],
+            widget_id=case["widget_id"],
+            started_at=case["started_at"],
+            status=case["status"],
+        )
+    if json_output or output_format is StatusFormat.json:
         echo_json(report)
+    elif output_format is StatusFormat.prometheus:
+        from snapzen.metrics import render_prometheus
+
+        sys.stdout.write(render_prometheus(report))
     else:
         from snapzen.cli.render import print_status
 
         print_status(report)
+        if report["at_risk"]:
+            named = ", ".join(case["case_id"] for case in report["at_risk"][:10])
+            typer.echo(f"at risk: {named}", err=True)
     raise typer.Exit(status_exit_code(report))
 
 
 def _register_subapps() -> None:
+    from snapzen.cli import ledger as ledger_cli
+    from snapzen.cli import retention as retention_cli
     from snapzen.cli import sandbox as sandbox_cli
 
     app.add_typer(sandbox_cli.app, name="sandbox")
+    app.add_typer(ledger_cli.app, name="ledger")
+    from snapzen.cli import ops
+
+    ops.register(app)  # after `ledger`: it adds `ledger backup` to that group
+    app.add_typer(retention_cli.app, name="retention")
 
 
 _register_subapps()

@@ -112,8 +112,41 @@ def _v1_initial(db: sqlite_utils.Database) -> None:
     db.executescript(APPEND_ONLY_TRIGGERS)
 
 
+def _v2_backfill_windows(db: sqlite_utils.Database) -> None:
+    """Finished `snapzen backfill` windows (one widget, one UTC day), so a rerun skips them."""
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS backfill_windows (
+            widget_id TEXT NOT NULL,
+            day TEXT NOT NULL,           -- YYYY-MM-DD (UTC)
+            run_id TEXT,
+            actor TEXT,
+            fetched INTEGER NOT NULL DEFAULT 0,
+            finished_at TEXT NOT NULL,
+            PRIMARY KEY (widget_id, day)
+        );
+        """
+    )
+
+
+def _v3_case_expiry(db: sqlite_utils.Database) -> None:
+    """cases.expired_at: set (with the `expired` ledger event, in one transaction) once the
+    retention sweep saw Zendesk confirm the ticket's deletion; makes the sweep rerunnable."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(cases)").fetchall()}
+    if "expired_at" not in columns:  # idempotent: two processes may race to migrate
+        db.execute("ALTER TABLE cases ADD COLUMN expired_at TEXT")
+    db.execute(
+        """CREATE INDEX IF NOT EXISTS cases_expiry_due ON cases(day)
+           WHERE status = 'synced' AND expired_at IS NULL"""
+    )
+
+
 # Append new steps at the end; never edit or reorder a released one.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _v1_initial,
+    _v2_backfill_windows,
+    _v3_case_expiry,
+]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

@@ -1,0 +1,435 @@
+"""`snapzen backfill`: fetch and push a date range, one UTC day at a time.
+
+- A *window* is one widget on one day. Each day's windows run as one pass (`runs` row, kind
+  'backfill', with the actor) under the writer lock, which is released between days and
+  left free for a moment, so the cron `sync` (or `run`) gets its turns during a long backfill.
+- Finished windows are recorded in `backfill_windows` and skipped by a rerun: after Ctrl-C or
+  a crash, the same command resumes. Only days before today are recorded, since today's
+  chats are still arriving.
+- Exactly-once comes from the outbox (one ticket per case id, whoever pushes it), so a backfill
+  and a sync over the same days never create a ticket twice.
+- ``dry_run`` works on a throwaway copy of the ledger with a sink that records instead of
+  posting: it reads SnapEngage, and writes nothing to Zendesk or to the real ledger.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+import sqlite_utils
+
+from snapzen import errors, service
+from snapzen.backup import backup_ledger
+from snapzen.ledger.db import open_db, transaction
+from snapzen.ledger.outbox import now_iso
+from snapzen.log import get_logger
+from snapzen.models import ImportTicket, JobResult, JobStatus
+from snapzen.pipeline import Counts, CrashHook, PassResult, Pipeline, utcnow
+from snapzen.scheduler import LOCK_POLL_SECONDS, patiently
+from snapzen.settings import Settings
+
+log = get_logger("snapzen.backfill")
+
+# Pause between days with the lock released: a `sync --wait` or `run` polls the lock every
+# 0.05 s, so this is long enough for it to take its turn and short enough not to slow us.
+TURN_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class BackfillPlan:
+    since: date
+    until: date
+    widgets: list[str]
+    today: date
+
+    @property
+    def days(self) -> list[date]:
+        return [self.since + timedelta(days=i) for i in range((self.until - self.since).days + 1)]
+
+    @property
+    def windows(self) -> list[tuple[str, str]]:
+        """(widget, day) pairs in the order they run: oldest day first, nearest SnapEngage's
+        deletion."""
+        return [(w, d.isoformat()) for d in self.days for w in self.widgets]
+
+
+def plan_backfill(
+    settings: Settings,
+    since: date,
+    until: date,
+    widgets: Sequence[str] | None = None,
+    *,
+    today: date | None = None,
+) -> BackfillPlan:
+    """Validate the range before any network call; ConfigError (exit 2) says what is wrong."""
+    today = today or utcnow().date()
+    oldest = today - timedelta(days=settings.snapengage.retention_days)
+    if since > until:
+        raise errors.ConfigError(f"--since {since} is after --until {until}")
+    if until > today:
+        raise errors.ConfigError(f"--until {until} is in the future (today is {today} UTC)")
+    if since < oldest:
+        raise errors.ConfigError(
+            f"--since {since} is older than SnapEngage keeps chats "
+            f"({settings.snapengage.retention_days} days): the oldest day it still holds is "
+            f"{oldest}"
+        )
+    configured = list(settings.snapengage.widgets)
+    chosen = list(dict.fromkeys(widgets)) if widgets else configured
+    unknown = [w for w in chosen if w not in configured]
+    if unknown:
+        raise errors.ConfigError(
+            f"widget {unknown[0]} is not configured (snapengage.widgets: "
+            f"{', '.join(configured) or 'none'})"
+        )
+    if not chosen:
+        raise errors.ConfigError(
+            "setting snapengage.widgets is required (set SNAPZEN_SNAPENGAGE__WIDGETS)"
+        )
+    return BackfillPlan(since=since, until=until, widgets=chosen, today=today)
+
+
+# ---------------------------------------------------------------- finished windows
+
+
+def finished_windows(db: sqlite_utils.Database, plan: BackfillPlan) -> set[tuple[str, str]]:
+    if "backfill_windows" not in db.table_names():
+        return set()  # a read-only open of a database from before the migration
+    rows = db.execute(
+        "SELECT widget_id, day FROM backfill_windows WHERE day BETWEEN ? AND ?",
+        (plan.since.isoformat(), plan.until.isoformat()),
+    ).fetchall()
+    wanted = set(plan.windows)
+    return {(r[0], r[1]) for r in rows} & wanted
+
+
+def mark_finished(
+    db: sqlite_utils.Database,
+    windows: dict[str, int],
+    day: date,
+    *,
+    run_id: str,
+    actor: str,
+    now: datetime,
+) -> None:
+    """Record ``{widget: fetched}`` for ``day`` as finished, in one transaction."""
+    with transaction(db) as conn:
+        for widget, fetched in windows.items():
+            conn.execute(
+                """INSERT INTO backfill_windows (widget_id, day, run_id, actor, fetched,
+                       finished_at) VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(widget_id, day) DO UPDATE SET run_id = excluded.run_id,
+                       actor = excluded.actor, fetched = excluded.fetched,
+                       finished_at = excluded.finished_at""",
+                (widget, day.isoformat(), run_id, actor, fetched, now_iso(now)),
+            )
+
+
+# ---------------------------------------------------------------- progress + result
+
+
+class BackfillProgress(Protocol):
+    """What the CLI shows; the library only reports."""
+
+    def start(self, total: int, skipped: int) -> None: ...
+    def tick(self, what: str, n: int) -> None: ...
+    def window_done(self, day: date, widgets: Sequence[str], counts: Counts) -> None: ...
+    def finish(self) -> None: ...
+
+
+class NoProgress:
+    def start(self, total: int, skipped: int) -> None:
+        pass
+
+    def tick(self, what: str, n: int) -> None:
+        pass
+
+    def window_done(self, day: date, widgets: Sequence[str], counts: Counts) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+@dataclass
+class DryRunReport:
+    would_create: list[str] = field(default_factory=list)  # case ids
+    would_withhold: dict[str, str] = field(default_factory=dict)  # case id -> reason
+    would_ignore: dict[str, str] = field(default_factory=dict)  # case id -> reason
+
+
+@dataclass
+class BackfillResult:
+    plan: BackfillPlan
+    windows_total: int
+    windows_skipped: int
+    windows_done: int = 0
+    counts: Counts = field(default_factory=Counts)
+    interrupted: bool = False
+    last: PassResult | None = None
+    dry_run: DryRunReport | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return errors.EXIT_ABORTED
+        return self.last.exit_code if self.last is not None else errors.EXIT_OK
+
+
+def _add(total: Counts, more: Counts) -> None:
+    for name, value in more.as_dict().items():
+        setattr(total, name, getattr(total, name) + value)
+
+
+# ---------------------------------------------------------------- the run
+
+
+def run_backfill(
+    settings: Settings,
+    plan: BackfillPlan,
+    *,
+    actor: str | None = None,
+    wait: bool = False,
+    dry_run: bool = False,
+    clients: service.Clients | None = None,
+    stop: threading.Event | None = None,
+    progress: BackfillProgress | None = None,
+    crash_hook: CrashHook | None = None,
+    turn_seconds: float = TURN_SECONDS,
+) -> BackfillResult:
+    """Run (or preview) the plan; raises LockHeld when the first day cannot get the lock and
+    ``wait`` is False, like `sync`."""
+    stop = stop or threading.Event()
+    progress = progress or NoProgress()
+    if dry_run:
+        return _dry_run(settings, plan, clients=clients, stop=stop, progress=progress)
+    return _run(
+        settings,
+        plan,
+        actor=actor,
+        wait=wait,
+        clients=clients,
+        stop=stop,
+        progress=progress,
+        crash_hook=crash_hook,
+        turn_seconds=turn_seconds,
+    )
+
+
+def _run(
+    settings: Settings,
+    plan: BackfillPlan,
+    *,
+    actor: str | None,
+    wait: bool,
+    clients: service.Clients | None,
+    stop: threading.Event,
+    progress: BackfillProgress,
+    crash_hook: CrashHook | None,
+    turn_seconds: float,
+) -> BackfillResult:
+    clients = clients or service.build_clients(settings)
+    done = _already_finished(settings, plan)
+    result = BackfillResult(plan, windows_total=len(plan.windows), windows_skipped=len(done))
+    progress.start(result.windows_total, result.windows_skipped)
+    todo = [
+        (day, [w for w in plan.widgets if (w, day.isoformat()) not in done]) for day in plan.days
+    ]
+    todo = [(day, widgets) for day, widgets in todo if widgets]
+    try:
+        for index, (day, widgets) in enumerate(todo):
+            if stop.is_set():
+                result.interrupted = True
+                break
+            if index:
+                stop.wait(turn_seconds)  # the lock is free: let a waiting sync have its turn
+            run_day = functools.partial(
+                service.run_pass,
+                settings,
+                "backfill",
+                _day_body(day, widgets, record=day < plan.today),
+                actor=actor,
+                clients=clients,
+                crash_hook=crash_hook,
+                progress=progress.tick,
+                stop=stop.is_set,
+                details={"backfill": {"day": day.isoformat(), "widgets": widgets}},
+            )
+            if index == 0 and not wait:
+                # Same contract as `sync`: another run holds the lock → say so and exit 0.
+                last = run_day()
+            else:
+                # Later days wait for their turn (the cron sync may be in between), in short
+                # slices so that Ctrl-C is still noticed.
+                got = patiently(
+                    functools.partial(run_day, wait=True, lock_timeout=LOCK_POLL_SECONDS),
+                    stop,
+                    None,
+                )
+                if got is None:
+                    result.interrupted = True
+                    break
+                last = got
+            result.last = last
+            _add(result.counts, last.counts)
+            if last.interrupted:
+                result.interrupted = True
+                break
+            result.windows_done += len(widgets)
+            progress.window_done(day, widgets, last.counts)
+    finally:
+        progress.finish()
+    log.info(
+        "backfill_finished",
+        windows_done=result.windows_done,
+        windows_skipped=result.windows_skipped,
+        interrupted=result.interrupted,
+        **result.counts.as_dict(),
+    )
+    return result
+
+
+def _already_finished(settings: Settings, plan: BackfillPlan) -> set[tuple[str, str]]:
+    if not settings.ledger.path.exists():
+        return set()
+    db = open_db(settings.ledger.path, read_only=True)
+    try:
+        return finished_windows(db, plan)
+    finally:
+        db.conn.close()
+
+
+def _day_body(
+    day: date, widgets: Sequence[str], *, record: bool
+) -> Callable[[Pipeline], PassResult]:
+    def body(pipeline: Pipeline) -> PassResult:
+        pipeline.recover()
+        fetched: dict[str, int] = {}
+        for widget in widgets:
+            if pipeline.stopping():
+                break
+            fetched[widget] = pipeline.fetch(widget, day, day)
+        pipeline.push_ready()
+        if record and not pipeline.interrupted:
+            mark_finished(
+                pipeline.db,
+                fetched,
+                day,
+                run_id=pipeline.run_id,
+                actor=pipeline.actor,
+                now=pipeline.clock(),
+            )
+        return pipeline.result()
+
+    return body
+
+
+# ---------------------------------------------------------------- dry run
+
+
+class RecordingSink:
+    """A Zendesk stand-in for --dry-run: every import 'succeeds' at once and is only recorded.
+    Ticket ids are negative so nothing could mistake them for real ones."""
+
+    def __init__(self) -> None:
+        self.tickets: list[ImportTicket] = []
+        self.jobs: dict[str, JobStatus] = {}
+        self._ids = itertools.count(1)
+
+    def submit_import(self, tickets: Sequence[ImportTicket]) -> JobStatus:
+        results = []
+        for index, ticket in enumerate(tickets):
+            self.tickets.append(ticket)
+            results.append(JobResult(index=index, id=-next(self._ids)))
+        job = JobStatus(
+            id=f"dry-run-{len(self.jobs) + 1}",
+            status="completed",
+            total=len(tickets),
+            progress=len(tickets),
+            results=results,
+        )
+        self.jobs[job.id] = job
+        return job
+
+    def job_statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        return {job_id: self.jobs[job_id] for job_id in job_ids if job_id in self.jobs}
+
+    def find_ticket_ids(self, external_id: str) -> list[int]:
+        return []
+
+
+@contextmanager
+def _throwaway_copy(settings: Settings) -> Iterator[Settings]:
+    """Settings pointing at a temporary copy of the ledger (or an empty one), so the preview
+    sees what is already synced, skips finished windows, and leaves the real file untouched."""
+    with tempfile.TemporaryDirectory(prefix="snapzen-dry-run-") as tmp:
+        copy = Path(tmp) / "dry-run.db"
+        if settings.ledger.path.exists():
+            backup_ledger(settings.ledger.path, copy)
+        dry = settings.model_copy(deep=True)
+        dry.ledger.path = copy
+        dry.zendesk.job_poll_seconds = 0.001  # the recording sink finishes jobs at once
+        yield dry
+
+
+def _dry_run(
+    settings: Settings,
+    plan: BackfillPlan,
+    *,
+    clients: service.Clients | None,
+    stop: threading.Event,
+    progress: BackfillProgress,
+) -> BackfillResult:
+    source = (clients or service.build_clients(settings)).source
+    sink = RecordingSink()
+    with _throwaway_copy(settings) as dry:
+        before = _terminal_ids(dry.ledger.path)
+        result = _run(
+            dry,
+            plan,
+            actor="dry-run",
+            wait=True,
+            clients=service.Clients(source=source, sink=sink),
+            stop=stop,
+            progress=progress,
+            crash_hook=None,
+            turn_seconds=0,
+        )
+        report = DryRunReport(
+            would_create=[t.external_id.removeprefix("snapengage:") for t in sink.tickets]
+        )
+        db = open_db(dry.ledger.path, read_only=True)
+        try:
+            for case_id, status, reason in db.execute(
+                "SELECT case_id, status, reason FROM cases WHERE status IN ('withheld', 'ignored')"
+            ):
+                if case_id in before:
+                    continue
+                target = report.would_withhold if status == "withheld" else report.would_ignore
+                target[case_id] = reason or ""
+        finally:
+            db.conn.close()
+    result.dry_run = report
+    return result
+
+
+def _terminal_ids(path: Path) -> set[str]:
+    if not path.exists():
+        return set()
+    db = open_db(path, read_only=True)
+    try:
+        return {
+            r[0]
+            for r in db.execute("SELECT case_id FROM cases WHERE status IN ('withheld', 'ignored')")
+        }
+    finally:
+        db.conn.close()

@@ -1,0 +1,71 @@
+"""`snapzen ledger backup FILE`: a consistent copy of the live database.
+
+SQLite's online backup API copies page by page under SQLite's own locking, so it is safe
+while a sync writes (WAL mode) and never yields a torn file, unlike `cp`. The copy is then
+opened on its own and must hold as many transfer rows as the source did when copied.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from snapzen.errors import ConfigError, FatalError
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    path: Path
+    transfers: int
+    bytes: int
+
+
+def _transfer_count(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM transfers").fetchone()[0])
+
+
+def backup_ledger(source: Path, dest: Path, *, overwrite: bool = False) -> BackupResult:
+    """Copy ``source`` to ``dest`` with the online backup API, then verify the copy."""
+    if not source.exists():
+        raise ConfigError(f"ledger database {source} does not exist")
+    if dest.exists() and not overwrite:
+        raise ConfigError(f"{dest} already exists (use --overwrite to replace it)")
+    if dest.resolve() == source.resolve():
+        raise ConfigError("the backup file must not be the ledger database itself")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # Copy into a temporary name and rename at the end: a crash never leaves a half backup
+    # under the name a restore script would pick up.
+    partial = dest.with_name(dest.name + ".partial")
+    partial.unlink(missing_ok=True)
+    src = sqlite3.connect(f"file:{source.resolve()}?mode=ro", uri=True)
+    try:
+        copy = sqlite3.connect(str(partial))
+        try:
+            # One read transaction around count + copy, so the count is the copied snapshot's.
+            src.execute("BEGIN")
+            expected = _transfer_count(src)
+            src.backup(copy)
+            src.execute("COMMIT")
+            # A standalone file: no -wal/-shm companions needed to restore it.
+            copy.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            copy.close()
+    except sqlite3.Error as exc:
+        partial.unlink(missing_ok=True)
+        raise FatalError(f"backup of {source} failed: {exc}") from exc
+    finally:
+        src.close()
+    check = sqlite3.connect(f"file:{partial.resolve()}?mode=ro", uri=True)
+    try:
+        ok = check.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        got = _transfer_count(check)
+    finally:
+        check.close()
+    if not ok or got != expected:
+        partial.unlink(missing_ok=True)
+        raise FatalError(
+            f"backup verification failed: copy has {got} transfer rows, source {expected}"
+        )
+    partial.replace(dest)
+    return BackupResult(path=dest, transfers=got, bytes=dest.stat().st_size)

@@ -1,0 +1,339 @@
+"""Operations commands: `run` (the scheduled service), `backfill`, `retry`, `ledger backup`.
+
+Thin over snapzen.scheduler, snapzen.backfill, snapzen.retry and snapzen.backup; `register`
+adds them to the top-level app (called from snapzen.cli.main).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from snapzen import errors
+from snapzen.cli.common import ConfigOption, handle_errors, settings_from
+from snapzen.pipeline import Counts
+from snapzen.scheduler import DailyJob
+from snapzen.settings import Settings, parse_interval
+
+WaitOption = Annotated[
+    bool,
+    typer.Option("--wait", help="Wait for another running snapzen to finish instead of exiting 0."),
+]
+ActorOption = Annotated[
+    str | None,
+    typer.Option("--actor", help="Who runs this, recorded in the runs table (default: $USER)."),
+]
+
+
+def _actor(given: str | None, settings: Settings) -> str:
+    import getpass
+
+    if given:
+        return given
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (arbitrary container uid)
+        return settings.pipeline.actor
+
+
+# ---------------------------------------------------------------- run
+
+
+def retention_job(settings: Settings) -> DailyJob | None:
+    """The once-a-day job of `snapzen run` (at schedule.retention_sweep_at, local time; the
+    image runs in UTC). Hook for the retention sweep (snapzen.retention): return a callable
+    that takes the writer lock itself, e.g. ``lambda: retention.sweep(settings)``."""
+    return None
+
+
+def run(
+    config: ConfigOption = None,
+    every: Annotated[
+        str | None,
+        typer.Option("--every", help="Interval between passes, e.g. 15m (default: settings)."),
+    ] = None,
+) -> None:
+    """Run as a service: one sync pass now, then one every interval, until SIGTERM/SIGINT.
+
+    Each pass takes the writer lock for its own duration, so `backfill`, `retry` and manual
+    `sync` get turns between passes. On SIGTERM or Ctrl-C the pass in hand finishes its batch
+    and the process exits 0 within seconds.
+    """
+    from snapzen.scheduler import Scheduler, stop_on_signals, sync_pass
+    from snapzen.settings import require_ledger_key, require_sync_settings
+
+    settings = settings_from(config)
+    try:
+        interval = parse_interval(every or settings.schedule.every)
+    except ValueError as exc:
+        raise errors.ConfigError(f"--every: {exc}") from None
+    require_sync_settings(settings)  # exit 2 now, not a failed pass every interval
+    require_ledger_key(settings)
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        scheduler = Scheduler(
+            sync_pass(settings, stop, patience=interval),
+            interval,
+            stop=stop,
+            daily=retention_job(settings),
+            daily_at=settings.schedule.retention_sweep_at,
+        )
+        code = scheduler.run()
+    typer.echo(f"snapzen run: stopped after {scheduler.passes} pass(es)", err=True)
+    raise typer.Exit(code)
+
+
+# ---------------------------------------------------------------- backfill
+
+
+class JsonProgress:
+    """Progress as JSON lines on stderr (not a terminal: CI, kubectl logs), at most one line
+    per ``every`` seconds, plus the last one."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        self.every = every
+        self.total = self.done = 0
+        self.fetched = self.created = 0
+        self._last = 0.0
+
+    def _emit(self, day: date | None = None, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < self.every:
+            return
+        self._last = now
+        line = {
+            "event": "backfill_progress",
+            "windows_done": self.done,
+            "windows_total": self.total,
+            "fetched": self.fetched,
+            "created": self.created,
+            "day": day.isoformat() if day else None,
+            "timestamp": datetime.now().astimezone().isoformat(timespec="seconds"),
+        }
+        sys.stderr.write(json.dumps(line) + "\n")
+        sys.stderr.flush()
+
+    def start(self, total: int, skipped: int) -> None:
+        self.total, self.done = total, skipped
+        self._emit(force=True)
+
+    def tick(self, what: str, n: int) -> None:
+        if what == "fetched":
+            self.fetched += n
+        elif what == "created":
+            self.created += n
+
+    def window_done(self, day: date, widgets: Sequence[str], counts: Counts) -> None:
+        self.done += len(widgets)
+        self._emit(day, force=self.done >= self.total)
+
+    def finish(self) -> None:
+        pass
+
+
+class RichProgress:
+    """A progress bar over windows on a terminal, with live fetched/created counts."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self.bar = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self.task: Any = None
+        self.fetched = self.created = 0
+
+    def _describe(self, day: date | None = None) -> str:
+        where = f"{day} " if day else ""
+        return f"backfill {where}fetched {self.fetched} created {self.created}"
+
+    def start(self, total: int, skipped: int) -> None:
+        self.bar.start()
+        self.task = self.bar.add_task(self._describe(), total=total, completed=skipped)
+
+    def tick(self, what: str, n: int) -> None:
+        if what == "fetched":
+            self.fetched += n
+        elif what == "created":
+            self.created += n
+        self.bar.update(self.task, description=self._describe())
+
+    def window_done(self, day: date, widgets: Sequence[str], counts: Counts) -> None:
+        self.bar.update(self.task, advance=len(widgets), description=self._describe(day))
+
+    def finish(self) -> None:
+        self.bar.stop()
+
+
+def _listing(ids: Sequence[str], limit: int = 50) -> str:
+    shown = ", ".join(ids[:limit])
+    return shown + (f" (+{len(ids) - limit} more)" if len(ids) > limit else "")
+
+
+def backfill(
+    since: Annotated[
+        datetime, typer.Option("--since", formats=["%Y-%m-%d"], help="First day (UTC), inclusive.")
+    ],
+    until: Annotated[
+        datetime, typer.Option("--until", formats=["%Y-%m-%d"], help="Last day (UTC), inclusive.")
+    ],
+    config: ConfigOption = None,
+    widget: Annotated[
+        list[str] | None, typer.Option("--widget", "-w", help="Only this widget (repeatable).")
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Show what would be created and withheld; write nothing anywhere."
+        ),
+    ] = False,
+    actor: ActorOption = None,
+    wait: WaitOption = False,
+    progress_every: Annotated[
+        float,
+        typer.Option(
+            "--progress-every", help="Seconds between JSON progress lines (not a terminal)."
+        ),
+    ] = 10.0,
+) -> None:
+    """Fetch and import a date range, one day at a time; rerun the same command to resume.
+
+    Days already finished are skipped. The writer lock is taken per day, so the cron sync
+    keeps running in between. Dates must be within SnapEngage's retention and not in the
+    future. Exit codes as for `sync`; 1 also when interrupted (rerun to resume).
+    """
+    from snapzen.backfill import BackfillProgress, plan_backfill, run_backfill
+    from snapzen.scheduler import stop_on_signals
+    from snapzen.settings import require_ledger_key, require_sync_settings
+
+    settings = settings_from(config)
+    plan = plan_backfill(settings, since.date(), until.date(), widget or None)
+    require_sync_settings(settings)
+    require_ledger_key(settings)
+    progress: BackfillProgress = (
+        RichProgress() if sys.stderr.isatty() else JsonProgress(every=progress_every)
+    )
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        result = run_backfill(
+            settings,
+            plan,
+            actor=_actor(actor, settings),
+            wait=wait,
+            dry_run=dry_run,
+            stop=stop,
+            progress=progress,
+        )
+    c = result.counts
+    label = "dry run" if dry_run else "backfill"
+    typer.echo(
+        f"{label} {plan.since}..{plan.until} ({', '.join(plan.widgets)}): "
+        f"{result.windows_total} window(s), {result.windows_skipped} already finished, "
+        f"{result.windows_done} done; fetched {c.fetched}, created {c.created}, "
+        f"withheld {c.withheld}, ignored {c.ignored}, failed {c.failed}, "
+        f"ledger rows {c.ledger_rows}"
+    )
+    if result.dry_run is not None:
+        report = result.dry_run
+        typer.echo(f"would create {len(report.would_create)} ticket(s): ")
+        if report.would_create:
+            typer.echo("  " + _listing(report.would_create))
+        typer.echo(f"would withhold {len(report.would_withhold)} case(s)")
+        for reason in sorted(set(report.would_withhold.values())):
+            ids = sorted(k for k, v in report.would_withhold.items() if v == reason)
+            typer.echo(f"  {reason}: {_listing(ids)}")
+        if report.would_ignore:
+            typer.echo(f"would ignore {len(report.would_ignore)} case(s)")
+        typer.echo("dry run: nothing was written to Zendesk or to the ledger")
+    if result.interrupted:
+        typer.echo("snapzen: backfill interrupted; run the same command again to resume", err=True)
+    elif result.last is not None and result.last.at_risk:
+        typer.echo(
+            f"WARNING: {len(result.last.at_risk)} unsynced case(s) are at risk of SnapEngage's "
+            f"deletion: {_listing([r['case_id'] for r in result.last.at_risk], 10)}",
+            err=True,
+        )
+    raise typer.Exit(result.exit_code)
+
+
+# ---------------------------------------------------------------- retry
+
+
+def retry(
+    config: ConfigOption = None,
+    case: Annotated[
+        list[str] | None, typer.Option("--case", help="A failed case id (repeatable).")
+    ] = None,
+    all_failed: Annotated[
+        bool, typer.Option("--all-failed", help="Every failed case with a payload.")
+    ] = False,
+    actor: ActorOption = None,
+    wait: WaitOption = False,
+) -> None:
+    """Reset failed cases (attempts exhausted) to pending and push them now.
+
+    One pass under the writer lock, recorded in `runs` (kind retry) with the actor. Exit
+    codes as for `sync`.
+    """
+    from snapzen.retry import retry as retry_cases
+
+    if bool(case) == all_failed:
+        raise errors.ConfigError("give either --case ID (repeatable) or --all-failed")
+    settings = settings_from(config)
+    outcome = retry_cases(
+        settings, None if all_failed else list(case or []), actor=_actor(actor, settings), wait=wait
+    )
+    result = outcome.result
+    if not outcome.requeued:
+        typer.echo("retry: no failed case to retry")
+    elif result is not None:
+        typer.echo(
+            f"retry {result.run_id}: requeued {len(outcome.requeued)}, created "
+            f"{result.counts.created}, failed again {result.counts.failed}"
+        )
+        if result.failed_total:
+            typer.echo(f"{result.failed_total} case(s) failed; see `snapzen status`", err=True)
+    raise typer.Exit(outcome.exit_code)
+
+
+# ---------------------------------------------------------------- ledger backup
+
+
+def backup(
+    file: Annotated[Path, typer.Argument(help="Where to write the copy (a new file).")],
+    config: ConfigOption = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace FILE.")] = False,
+) -> None:
+    """Copy the ledger database with SQLite's online backup API (safe while a sync runs),
+    then check the copy opens and holds the same number of transfer rows."""
+    from snapzen.backup import backup_ledger
+
+    settings = settings_from(config)
+    done = backup_ledger(settings.ledger.path, file, overwrite=overwrite)
+    typer.echo(
+        f"backup {done.path}: {done.transfers} transfer row(s), {done.bytes} bytes, verified"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add `run`, `backfill`, `retry` to ``app``, and `backup` to its `ledger` group."""
+    app.command("run")(handle_errors(run))
+    app.command("backfill")(handle_errors(backfill))
+    app.command("retry")(handle_errors(retry))
+    for group in app.registered_groups:
+        if group.name == "ledger" and group.typer_instance is not None:
+            group.typer_instance.command("backup")(handle_errors(backup))

@@ -1,0 +1,208 @@
+"""What monitoring reads: `status --format prometheus` (text exposition format 0.0.4) and
+`status --check` (a container health check). Both come from the database alone: no network,
+no lock, read-only, so a scrape never waits for or disturbs a running sync.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from snapzen.ledger import outbox
+from snapzen.settings import Settings, parse_interval
+from snapzen.status import STATUSES
+
+RUN_OUTCOMES = ("running", "ok", "partial", "aborted")
+# A run that ended (ok/partial) did its job; 'partial' problems (failures, deadline) have
+# their own checks and metrics.
+COMPLETED = ("ok", "partial")
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(labels: dict[str, str]) -> str:
+    if not labels:
+        return ""
+    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
+
+
+def _number(value: float | int) -> str:
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+class _Exposition:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def family(
+        self,
+        name: str,
+        help_text: str,
+        samples: Iterable[tuple[dict[str, str], float | int]],
+        kind: str = "gauge",
+    ) -> None:
+        self.lines.append(f"# HELP {name} {help_text}")
+        self.lines.append(f"# TYPE {name} {kind}")
+        for labels, value in samples:
+            self.lines.append(f"{name}{_labels(labels)} {_number(value)}")
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def _epoch(iso: str | None) -> float | None:
+    if not iso:
+        return None
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def render_prometheus(report: dict[str, Any]) -> str:
+    """Prometheus text format from a `collect_status` report."""
+    out = _Exposition()
+    widgets: dict[str, Any] = report["widgets"]
+    out.family(
+        "snapzen_cases",
+        "Cases in the outbox by status and widget.",
+        (
+            ({"widget": widget, "status": status}, info["counts"].get(status, 0))
+            for widget, info in widgets.items()
+            for status in STATUSES
+        ),
+    )
+    out.family(
+        "snapzen_oldest_unsynced_age_seconds",
+        "Age of the oldest pending, pushing or failed chat per widget (0 when none).",
+        (
+            ({"widget": widget}, info["oldest_unsynced_age_seconds"] or 0.0)
+            for widget, info in widgets.items()
+        ),
+    )
+    out.family(
+        "snapzen_cases_at_risk",
+        "Unsynced chats older than deadline_days, at risk of SnapEngage's deletion.",
+        [({}, report["at_risk_count"])],
+    )
+    out.family(
+        "snapzen_deadline_days",
+        "Configured age at which an unsynced chat counts as at risk.",
+        [({}, report["deadline_days"])],
+    )
+    out.family(
+        "snapzen_cases_failed_exhausted",
+        "Failed cases that used all their attempts and need `snapzen retry`.",
+        [({}, report["failed_exhausted"])],
+    )
+    out.family(
+        "snapzen_raw_payloads_held",
+        "Cases whose raw SnapEngage payload (personal data) is still stored.",
+        [({}, report["raw_payloads_held"])],
+    )
+    out.family(
+        "snapzen_ledger_rows",
+        "Rows in the append-only transfers ledger.",
+        [({}, report["ledger_rows"])],
+    )
+    run = report.get("last_run") or {}
+    started = _epoch(run.get("started_at"))
+    finished = _epoch(run.get("finished_at"))
+    out.family(
+        "snapzen_last_run_timestamp_seconds",
+        "Unix time the last run finished (started, while it runs); 0 before the first run.",
+        [({}, finished or started or 0.0)],
+    )
+    out.family(
+        "snapzen_last_run_outcome",
+        "1 for the outcome of the last run (running, ok, partial, aborted), else 0.",
+        (({"outcome": o}, 1 if run.get("outcome") == o else 0) for o in RUN_OUTCOMES),
+    )
+    out.family(
+        "snapzen_last_run_exit_code",
+        "Exit code of the last finished run (-1 while running or before the first run).",
+        [({}, run["exit_code"] if run.get("exit_code") is not None else -1)],
+    )
+    out.family(
+        "snapzen_last_run_duration_seconds",
+        "Wall time of the last finished run (0 while running or before the first run).",
+        [({}, round(finished - started, 3) if finished and started else 0.0)],
+    )
+    return out.text()
+
+
+# ---------------------------------------------------------------- health check
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    message: str
+
+
+def check_health(path: Path, settings: Settings, now: datetime) -> Health:
+    """Fast, read-only verdict for a HEALTHCHECK. Unhealthy (with one line) when the database
+    is missing or unreadable, the last finished run aborted, no run completed within three
+    schedule intervals, or chats are at risk of SnapEngage's deletion."""
+    if not path.exists():
+        return Health(False, f"ledger database {path} does not exist")
+    try:
+        conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error as exc:
+        return Health(False, f"ledger database {path} cannot be opened: {exc}")
+    try:
+        return _verdict(conn, settings, now)
+    except sqlite3.Error as exc:
+        return Health(False, f"ledger database {path} is unreadable: {exc}")
+    finally:
+        conn.close()
+
+
+def _verdict(conn: sqlite3.Connection, settings: Settings, now: datetime) -> Health:
+    last = conn.execute(
+        """SELECT run_id, kind, outcome, error, finished_at FROM runs
+           WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, rowid DESC LIMIT 1"""
+    ).fetchone()
+    if last is not None and last[2] == "aborted":
+        return Health(False, f"last run {last[0]} ({last[1]}) aborted: {last[3] or 'no reason'}")
+    window = 3 * parse_interval(settings.schedule.every)
+    completed = conn.execute(
+        f"""SELECT MAX(finished_at) FROM runs
+            WHERE outcome IN ({", ".join("?" for _ in COMPLETED)})""",
+        COMPLETED,
+    ).fetchone()[0]
+    if completed is None:
+        return Health(False, "no run has completed yet")
+    age = now - datetime.fromisoformat(completed.replace("Z", "+00:00"))
+    if age > window:
+        return Health(
+            False,
+            f"no run completed in {_span(age)} (more than 3 x schedule.every "
+            f"{settings.schedule.every})",
+        )
+    deadline = now - timedelta(days=settings.pipeline.deadline_days)
+    at_risk, oldest = conn.execute(
+        """SELECT COUNT(*), MIN(case_id) FROM cases
+           WHERE status IN ('pending', 'pushing', 'failed') AND started_at IS NOT NULL
+             AND started_at <= ?""",
+        (outbox.now_iso(deadline),),
+    ).fetchone()
+    if at_risk:
+        return Health(
+            False,
+            f"{at_risk} case(s) unsynced for more than {settings.pipeline.deadline_days} days "
+            f"are at risk of SnapEngage's deletion (e.g. {oldest})",
+        )
+    return Health(True, f"healthy: last run completed {_span(age)} ago")
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds / 3600:.1f}h"

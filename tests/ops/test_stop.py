@@ -1,0 +1,32 @@
+"""A stop request mid-pass (SIGTERM to `run`, Ctrl-C to `backfill`): the batch in hand
+finishes, nothing new starts, cursors stay, and the next pass completes exactly once."""
+
+from __future__ import annotations
+
+from snapzen import service
+from snapzen.ledger.db import open_db
+from snapzen.settings import Settings
+from tests.fakes import FakeApis, make_case, recent
+
+
+def test_stop_finishes_the_batch_in_hand_and_the_next_pass_does_the_rest(
+    settings: Settings, apis: FakeApis
+) -> None:
+    apis.add_cases("w1", [make_case(f"c{i:03}", started=recent(200)) for i in range(250)])
+    settings.zendesk.max_jobs_in_flight = 1
+    created: list[int] = []
+
+    first = service.sync(
+        settings,
+        stop=lambda: bool(created),
+        progress=lambda what, n: created.append(n) if what == "created" else None,
+    )
+    assert first.interrupted and first.exit_code == 0
+    assert first.counts.created == 100  # exactly the batch that was in flight
+    db = open_db(settings.ledger.path)
+    assert db.execute("SELECT COUNT(*) FROM state").fetchone()[0] == 0  # cursors untouched
+    assert db.execute("SELECT COUNT(*) FROM cases WHERE status='pending'").fetchone()[0] == 150
+
+    second = service.sync(settings)
+    assert second.counts.created == 150 and not second.interrupted
+    assert len(apis.tickets) == 250 and set(apis.tickets_by_external_id().values()) == {1}
