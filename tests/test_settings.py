@@ -22,7 +22,9 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_toml_then_environment_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = write(tmp_path / "c.toml", """
+    config = write(
+        tmp_path / "c.toml",
+        """
 [snapengage]
 org_id = "111"
 widgets = ["a", "b"]
@@ -30,7 +32,8 @@ widgets = ["a", "b"]
 subdomain = "acme"
 [consent]
 contract_widgets = ["b"]
-""")
+""",
+    )
     monkeypatch.setenv("SNAPZEN_SNAPENGAGE__ORG_ID", "222")
     settings = load_settings(config)
     assert settings.snapengage.org_id == "222"
@@ -53,7 +56,7 @@ def test_config_env_var_names_the_file(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_secret_in_toml_is_refused(tmp_path: Path) -> None:
     config = write(tmp_path / "c.toml", '[zendesk]\napi_token = "abc"\n')
-    with pytest.raises(ConfigError, match="zendesk.api_token must not be in the config file"):
+    with pytest.raises(ConfigError, match=r"zendesk\.api_token must not be in the config file"):
         load_settings(config)
 
 
@@ -83,12 +86,14 @@ def test_secrets_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         ("not a url", False),
     ],
 )
-def test_base_url_https_unless_loopback(monkeypatch: pytest.MonkeyPatch, url: str, ok: bool) -> None:
+def test_base_url_https_unless_loopback(
+    monkeypatch: pytest.MonkeyPatch, url: str, ok: bool
+) -> None:
     monkeypatch.setenv("SNAPZEN_SNAPENGAGE__BASE_URL", url)
     if ok:
         load_settings()
     else:
-        with pytest.raises(ConfigError, match="snapengage.base_url"):
+        with pytest.raises(ConfigError, match=r"snapengage\.base_url"):
             load_settings()
 
 
@@ -118,9 +123,16 @@ def test_parse_interval() -> None:
     [
         ({}, "snapengage.org_id"),
         ({"SNAPZEN_SNAPENGAGE__ORG_ID": "1"}, "snapengage.api_token"),
-        ({"SNAPZEN_SNAPENGAGE__ORG_ID": "1", "SNAPZEN_SNAPENGAGE__API_TOKEN": "t",
-          "SNAPZEN_SNAPENGAGE__WIDGETS": "w", "SNAPZEN_ZENDESK__SUBDOMAIN": "acme",
-          "SNAPZEN_LEDGER__KEY": "k" * 20}, "zendesk credentials"),
+        (
+            {
+                "SNAPZEN_SNAPENGAGE__ORG_ID": "1",
+                "SNAPZEN_SNAPENGAGE__API_TOKEN": "t",
+                "SNAPZEN_SNAPENGAGE__WIDGETS": "w",
+                "SNAPZEN_ZENDESK__SUBDOMAIN": "acme",
+                "SNAPZEN_LEDGER__KEY": "k" * 20,
+            },
+            "zendesk credentials",
+        ),
         ({"SNAPZEN_HTTP__TIMEOUT_SECONDS": "-1"}, "http.timeout_seconds"),
     ],
 )
