@@ -35,6 +35,7 @@ from pydantic_settings import (
 )
 
 from snapzen.errors import ConfigError
+from snapzen.redaction import Redactor
 
 ENV_PREFIX = "SNAPZEN_"
 CONFIG_ENV = "SNAPZEN_CONFIG"
@@ -231,6 +232,9 @@ class TransferSettings(Section):
         default_factory=lambda: ["contact_data", "chat_content", "location"]
     )
     retention_years: int = Field(default=2, ge=1, le=10)
+    # Retention sweep: also empty Zendesk's deleted-tickets bin at once instead of waiting out
+    # its 30-day scrub (`snapzen retention sweep --purge/--no-purge` overrides it).
+    purge_on_expiry: bool = False
 
     _split = field_validator("data_categories", mode="before")(_split_list)
 
@@ -251,6 +255,20 @@ class RedactionSettings(Section):
     extra_patterns: dict[str, str] = Field(default_factory=dict)
 
     _split = field_validator("enabled", mode="before")(_split_list)
+
+    # Checked here, not when the pipeline starts, so a typo fails before the lock and any
+    # network call with exit 2 and one line naming the rule.
+    @field_validator("enabled")
+    @classmethod
+    def _known_rules(cls, values: list[str]) -> list[str]:
+        Redactor.from_config(values, None)  # ValueError names the unknown rule
+        return values
+
+    @field_validator("extra_patterns")
+    @classmethod
+    def _valid_patterns(cls, patterns: dict[str, str]) -> dict[str, str]:
+        Redactor.from_config((), patterns)  # ValueError names the bad pattern
+        return patterns
 
 
 class HttpSettings(Section):

@@ -1,0 +1,96 @@
+"""``snapzen retention``: delete Zendesk tickets whose retention has ended (snapzen.retention)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from snapzen.cli.common import ConfigOption, echo_json, handle_errors, settings_from
+
+app = typer.Typer(
+    help="Retention: delete the Zendesk tickets whose retention period has ended.",
+    no_args_is_help=True,
+)
+
+
+@app.command()
+@handle_errors
+def sweep(
+    config: ConfigOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list what is due; no Zendesk call, no write.")
+    ] = False,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            formats=["%Y-%m-%d"],
+            help="Count retention as ended by this day (YYYY-MM-DD; default today, UTC). "
+            "A future day needs --dry-run.",
+        ),
+    ] = None,
+    purge: Annotated[
+        bool | None,
+        typer.Option(
+            "--purge/--no-purge",
+            help="Also permanently delete at once (deleted_tickets/destroy_many) instead of "
+            "waiting out Zendesk's 30 days. Default: transfer.purge_on_expiry.",
+        ),
+    ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="Wait for another running snapzen instead of exiting 0."),
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Delete (in batches of up to 100) every ticket snapzen created whose retention ended,
+    from snapzen's own records, and append an `expired` ledger event per ticket.
+
+    Safe to rerun and to interrupt. Exit codes: 0 done, 1 aborted, 2 configuration error,
+    3 finished but some tickets were not confirmed deleted (or not purged); rerun later.
+    """
+    from snapzen.retention import run_sweep
+
+    settings = settings_from(config)
+    result = run_sweep(
+        settings,
+        as_of=as_of.date() if as_of else None,
+        dry_run=dry_run,
+        purge=purge,
+        wait=wait,
+    )
+    if json_output:
+        echo_json(result.as_dict())
+    elif result.dry_run:
+        typer.echo(
+            f"retention sweep (dry run, as of {result.as_of}): {result.due} ticket(s) due "
+            f"for deletion{' and purge' if result.purge else ''}"
+        )
+        for due in result.planned[:50]:
+            typer.echo(
+                f"  ticket {due.ticket_id}  case {due.case_id}  widget {due.widget_id}  "
+                f"retention ended {due.retention_until}"
+            )
+        if result.due > 50:
+            typer.echo(f"  … and {result.due - 50} more (use --json for up to 1000)")
+    else:
+        typer.echo(
+            f"retention sweep {result.run_id} (as of {result.as_of}): due {result.due}, "
+            f"deleted {result.deleted}, already gone {result.already_gone}, "
+            f"purged {result.purged}, failed {result.failed}, "
+            f"previously erased {result.previously_erased}, ledger events {result.recorded}"
+        )
+    if result.failed:
+        typer.echo(
+            f"{result.failed} ticket(s) not confirmed deleted; the next sweep retries them",
+            err=True,
+        )
+    if result.purge_failed:
+        typer.echo(
+            f"{result.purge_failed} deleted ticket(s) not purged; Zendesk scrubs them "
+            "within 30 days",
+            err=True,
+        )
+    raise typer.Exit(result.exit_code)

@@ -1,0 +1,570 @@
+"""Retention sweep: delete the Zendesk tickets whose retention has ended and record each one.
+
+Every ticket snapzen created (restricted transfer or not) is kept for
+``transfer.retention_years`` counted from the chat start (``transform.retention_until``, the
+same rule as the ``expires_YYYY_MM`` tag). Zendesk deletion schedules cannot express that
+(reference/zendesk-api.md §17 item 9), so the sweep is driven by snapzen's own records:
+
+1. **Plan** from the ``cases`` table (synced, ticket id known, ``expired_at`` NULL, retention
+   ended on or before ``as_of``), oldest first, a page at a time. No Zendesk search.
+2. **Delete** each batch (≤100 ids) with ``DELETE tickets/destroy_many`` and wait for the job.
+   Deleted now, or already gone (a 404 for the batch is split until the missing ids are
+   isolated; a per-item ``NotFound`` result) → done. A failed or unfinished job, or any other
+   per-item error → not done, retried by the next sweep (exit 3).
+3. **Purge** (optional): ``DELETE deleted_tickets/destroy_many`` for the done ids, instead of
+   waiting out Zendesk's 30-day scrub. Best effort: a failure is recorded as ``purged: false``
+   (exit 3) because the ticket is deleted either way.
+4. **Record** per batch, in ONE transaction: an ``expired`` ledger event per ticket and
+   ``cases.expired_at``. Only after Zendesk confirmed, so the ledger never claims a deletion
+   that did not happen.
+
+Rerun and interrupt safety: a case is only skipped once ``expired_at`` is set, and that is
+written in the same transaction as its ledger event, so no ticket gets two events and none is
+forgotten. An interruption after Zendesk deleted a batch but before the record means the next
+sweep sends the ids again, Zendesk answers "not found", which counts as done, and the event is
+written then (``already_gone: true``). A ticket erased earlier (Art. 17, ``erased`` event) is
+only marked, not deleted or recorded again.
+
+Ledger events carry ids, dates and flags only: never the email, name or transcript.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+
+import sqlite_utils
+
+from snapzen.errors import ConfigError, NotFoundError, RecordError, SnapzenError
+from snapzen.ledger import outbox
+from snapzen.ledger.chain import append_event
+from snapzen.ledger.db import open_db, transaction
+from snapzen.log import bind_run, get_logger, new_run_id
+from snapzen.models import JobStatus
+from snapzen.settings import Settings
+from snapzen.transform import add_years, retention_until
+
+log = get_logger("snapzen.retention")
+
+RUN_KIND = "retention"
+MAX_BATCH = 100  # destroy_many and deleted_tickets/destroy_many take at most 100 ids
+# Per-item statuses of a destroy job that mean "this ticket no longer exists" (the sandbox
+# and Zendesk's bulk job results); the retention goal holds for those.
+_GONE_STATUSES = frozenset({"notfound", "not_found", "recordnotfound"})
+
+CrashHook = Callable[[str], None]
+_COUNT_NAMES = (
+    "due",
+    "deleted",
+    "already_gone",
+    "purged",
+    "purge_failed",
+    "failed",
+    "recorded",
+    "previously_erased",
+    "batches",
+)
+
+
+class TicketDeletionApi(Protocol):
+    """The part of ``snapzen.zendesk.ZendeskClient`` the sweep needs."""
+
+    def destroy_tickets(self, ticket_ids: Sequence[int]) -> JobStatus: ...
+
+    def purge_deleted_tickets(self, ticket_ids: Sequence[int]) -> JobStatus: ...
+
+    def wait_for_jobs(
+        self, job_ids: Sequence[str], *, timeout: float | None = None
+    ) -> dict[str, JobStatus]: ...
+
+
+# ---------------------------------------------------------------- pure rules
+
+
+def retention_ended(started_at: datetime, years: int, as_of: date) -> bool:
+    """True when the retention of a chat that started at ``started_at`` ended by ``as_of``."""
+    return retention_until(started_at, years) <= as_of
+
+
+def latest_due_day(as_of: date, years: int) -> date:
+    """The latest chat day that can be due by ``as_of``: a cheap SQL pre-filter.
+
+    One day past ``as_of`` minus ``years`` because a chat on 29 February is due on 28 February
+    ``years`` later; ``retention_ended`` then decides exactly."""
+    return add_years(as_of, -years) + timedelta(days=1)
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class DueTicket:
+    """One case whose ticket is due for deletion (ids and dates only)."""
+
+    case_id: str
+    ticket_id: int
+    widget_id: str
+    subject_ref: str | None
+    started_at: str
+    retention_until: str
+
+
+@dataclass
+class SweepResult:
+    as_of: date
+    dry_run: bool
+    purge: bool
+    run_id: str | None = None
+    due: int = 0  # tickets due for deletion (planned, in a dry run)
+    deleted: int = 0  # deleted by this sweep
+    already_gone: int = 0  # Zendesk no longer had them: counted as done
+    purged: int = 0
+    purge_failed: int = 0
+    failed: int = 0  # not confirmed deleted: the next sweep tries again
+    recorded: int = 0  # `expired` ledger events appended
+    previously_erased: int = 0  # deleted by an Art. 17 erasure before: only marked
+    batches: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)  # case_id, ticket_id, reason
+    planned: list[DueTicket] = field(default_factory=list)  # dry run only (first 1000)
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if (self.failed or self.purge_failed) else 0
+
+    def counts(self) -> dict[str, int]:
+        return {name: int(getattr(self, name)) for name in _COUNT_NAMES}
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["as_of"] = self.as_of.isoformat()
+        data["exit_code"] = self.exit_code
+        return data
+
+
+@dataclass
+class _Outcome:
+    """What Zendesk said about one ticket id in this sweep."""
+
+    done: bool = False
+    already_gone: bool = False
+    purged: bool = False
+    purge: str | None = None  # how the purge ended, when one was asked for
+    reason: str | None = None  # why it is not done
+
+
+# ---------------------------------------------------------------- planning
+
+
+def iter_due(
+    db: sqlite_utils.Database, as_of: date, years: int, page_size: int = 500
+) -> Iterator[DueTicket]:
+    """Synced cases with a ticket whose retention ended by ``as_of``, oldest first.
+
+    Keyset-paged so a first sweep over years of chats never holds them all in memory, and so
+    cases that fail this sweep (still unexpired) are not read again."""
+    cutoff = latest_due_day(as_of, years).isoformat()
+    columns = {row[1] for row in db.execute("PRAGMA table_info(cases)").fetchall()}
+    # A dry run opens read-only and so cannot migrate: before the migration nothing expired.
+    not_expired = "AND expired_at IS NULL" if "expired_at" in columns else ""
+    last: tuple[str, str] = ("", "")
+    while True:
+        rows = db.execute(
+            f"""SELECT case_id, ticket_id, widget_id, subject_ref, started_at FROM cases
+               WHERE status = 'synced' {not_expired} AND ticket_id IS NOT NULL
+                 AND started_at IS NOT NULL AND day <= ?
+                 AND (started_at, case_id) > (?, ?)
+               ORDER BY started_at, case_id LIMIT ?""",
+            (cutoff, *last, page_size),
+        ).fetchall()
+        if not rows:
+            return
+        for case_id, ticket_id, widget_id, subject, started in rows:
+            moment = datetime.fromisoformat(str(started).replace("Z", "+00:00"))
+            if retention_ended(moment, years, as_of):
+                yield DueTicket(
+                    case_id=str(case_id),
+                    ticket_id=int(ticket_id),
+                    widget_id=str(widget_id),
+                    subject_ref=subject,
+                    started_at=str(started),
+                    retention_until=retention_until(moment, years).isoformat(),
+                )
+        last = (str(rows[-1][4]), str(rows[-1][0]))
+
+
+def _batches(items: Iterator[DueTicket], size: int) -> Iterator[list[DueTicket]]:
+    batch: list[DueTicket] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# ---------------------------------------------------------------- Zendesk side
+
+
+class _Deleter:
+    """Soft delete, then (optionally) purge, one batch; returns an outcome per ticket id."""
+
+    def __init__(self, api: TicketDeletionApi, timeout: float | None) -> None:
+        self.api = api
+        self.timeout = timeout
+
+    def delete(self, ids: list[int], purge: bool) -> dict[int, _Outcome]:
+        outcomes = {ticket_id: _Outcome() for ticket_id in ids}
+        self._soft_delete(ids, outcomes)
+        done = [ticket_id for ticket_id, o in outcomes.items() if o.done]
+        if purge and done:
+            self._purge(done, outcomes)
+        return outcomes
+
+    def _finished(self, job: JobStatus) -> JobStatus:
+        if job.finished:
+            return job
+        return self.api.wait_for_jobs([job.id], timeout=self.timeout).get(job.id, job)
+
+    def _soft_delete(self, ids: list[int], outcomes: dict[int, _Outcome]) -> None:
+        try:
+            job = self._finished(self.api.destroy_tickets(ids))
+        except NotFoundError:
+            # Zendesk may refuse the whole call when one id is unknown: halve until the
+            # missing ids stand alone. A missing ticket is already deleted, which is the goal.
+            if len(ids) == 1:
+                outcomes[ids[0]].done = outcomes[ids[0]].already_gone = True
+                return
+            middle = len(ids) // 2
+            self._soft_delete(ids[:middle], outcomes)
+            self._soft_delete(ids[middle:], outcomes)
+            return
+        except RecordError as exc:
+            for ticket_id in ids:
+                outcomes[ticket_id].reason = f"destroy_many refused: {type(exc).__name__}"
+            return
+        if job.status != "completed":
+            for ticket_id in ids:
+                outcomes[ticket_id].reason = f"destroy_many job {job.id} {job.status}" + (
+                    " (still running at timeout)" if not job.finished else ""
+                )
+            return
+        by_id = {r.id: r for r in job.result_items if r.id is not None}
+        for ticket_id in ids:
+            item = by_id.get(ticket_id)
+            outcome = outcomes[ticket_id]
+            if item is None or item.success or (item.success is None and not item.error):
+                # A completed job without a per-ticket failure deleted it.
+                outcome.done = True
+                outcome.already_gone = bool(item and (item.status or "") == "AlreadyDeleted")
+            elif _is_gone(item.status, item.error):
+                outcome.done = outcome.already_gone = True
+            else:
+                outcome.reason = _one_line(
+                    f"destroy_many item failed: {item.status or ''} {item.error or ''}"
+                )
+
+    def _purge(self, ids: list[int], outcomes: dict[int, _Outcome]) -> None:
+        try:
+            job = self._finished(self.api.purge_deleted_tickets(ids))
+        except NotFoundError:
+            if len(ids) == 1:
+                outcomes[ids[0]].purge = "not_found"
+                return
+            middle = len(ids) // 2
+            self._purge(ids[:middle], outcomes)
+            self._purge(ids[middle:], outcomes)
+            return
+        except SnapzenError as exc:
+            # Best effort: the tickets are deleted; Zendesk scrubs them within 30 days anyway.
+            log.warning("retention_purge_failed", tickets=len(ids), error=type(exc).__name__)
+            for ticket_id in ids:
+                outcomes[ticket_id].purge = f"error: {type(exc).__name__}"
+            return
+        # deleted_tickets/destroy_many answers {"success": true} for the whole job, not per id.
+        for ticket_id in ids:
+            outcomes[ticket_id].purged = job.status == "completed"
+            outcomes[ticket_id].purge = job.status if job.finished else "timeout"
+
+
+def _is_gone(status: str | None, error: str | None) -> bool:
+    text = f"{status or ''} {error or ''}".lower()
+    return (status or "").lower().replace(" ", "") in _GONE_STATUSES or "not found" in text
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:300]
+
+
+# ---------------------------------------------------------------- recording
+
+
+def _previously_deleted(db: sqlite_utils.Database, ticket_ids: Sequence[int]) -> dict[int, str]:
+    """Ticket ids that already have an erased/expired event (e.g. an Art. 17 erasure)."""
+    if not ticket_ids:
+        return {}
+    marks = ", ".join("?" for _ in ticket_ids)
+    rows = db.execute(
+        f"""SELECT ticket_id, event FROM transfers
+            WHERE event IN ('erased', 'expired') AND ticket_id IN ({marks})""",
+        list(ticket_ids),
+    ).fetchall()
+    return {int(ticket_id): str(event) for ticket_id, event in rows}
+
+
+def _record(
+    db: sqlite_utils.Database,
+    items: Sequence[tuple[DueTicket, _Outcome]],
+    marked_only: Sequence[DueTicket],
+    *,
+    now: datetime,
+    run_id: str,
+    actor: str,
+    years: int,
+    purge: bool,
+) -> int:
+    """One transaction: an `expired` event and `expired_at` per done case. Returns events."""
+    stamp = outbox.now_iso(now)
+    appended = 0
+    with transaction(db) as conn:
+        for due, outcome in items:
+            claimed = conn.execute(
+                """UPDATE cases SET expired_at = ?, updated_at = ?
+                   WHERE case_id = ? AND expired_at IS NULL""",
+                (stamp, stamp, due.case_id),
+            ).rowcount
+            if not claimed:
+                continue  # recorded already; never a second event
+            transfer = conn.execute(
+                "SELECT seq FROM transfers WHERE case_id = ? AND event = 'transfer' LIMIT 1",
+                (due.case_id,),
+            ).fetchone()
+            details: dict[str, Any] = {
+                "purged": outcome.purged,
+                "already_gone": outcome.already_gone,
+                "retention_years": years,
+                "started_on": due.started_at[:10],
+                "restricted_transfer": transfer is not None,
+                "transfer_seq": int(transfer[0]) if transfer else None,
+            }
+            if purge:
+                details["purge"] = outcome.purge
+            append_event(
+                conn,
+                {
+                    "event": "expired",
+                    "case_id": due.case_id,
+                    "widget_id": due.widget_id,
+                    "subject_ref": due.subject_ref,
+                    "ticket_id": due.ticket_id,
+                    "transferred_at": stamp,  # the event time; the column is NOT NULL
+                    "retention_until": due.retention_until,
+                    "run_id": run_id,
+                    "actor": actor,
+                    "details": details,
+                },
+            )
+            appended += 1
+        for due in marked_only:
+            conn.execute(
+                """UPDATE cases SET expired_at = ?, updated_at = ?
+                   WHERE case_id = ? AND expired_at IS NULL""",
+                (stamp, stamp, due.case_id),
+            )
+    return appended
+
+
+# ---------------------------------------------------------------- the sweep
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_deletion_api(
+    settings: Settings, sleep: Callable[[float], None] = time.sleep
+) -> TicketDeletionApi:
+    """The real Zendesk client; raises ConfigError (exit 2) before any network call."""
+    from snapzen.http import HttpClient
+    from snapzen.zendesk import ZendeskClient
+
+    return ZendeskClient(
+        settings.zendesk, HttpClient(settings.http, service="zendesk", sleep=sleep), sleep=sleep
+    )
+
+
+def run_sweep(
+    settings: Settings,
+    *,
+    as_of: date | None = None,
+    dry_run: bool = False,
+    purge: bool | None = None,
+    api: TicketDeletionApi | None = None,
+    actor: str | None = None,
+    wait: bool = False,
+    clock: Callable[[], datetime] = _utcnow,
+    crash_hook: CrashHook | None = None,
+) -> SweepResult:
+    """Delete every ticket whose retention ended by ``as_of`` (default today, UTC).
+
+    ``purge`` None means ``settings.transfer.purge_on_expiry``. A dry run only plans: no lock,
+    no Zendesk, no writes. Raises ConfigError (bad as_of, missing Zendesk settings), LockHeld
+    (another writer), or a FatalError after the ``runs`` row says 'aborted'; batches recorded
+    before an abort stay recorded.
+    """
+    today = clock().astimezone(UTC).date()
+    as_of = as_of or today
+    purge = settings.transfer.purge_on_expiry if purge is None else purge
+    years = settings.transfer.retention_years
+    result = SweepResult(as_of=as_of, dry_run=dry_run, purge=purge)
+    if as_of > today and not dry_run:
+        # Looking ahead is for planning; deleting a ticket before its retention ends is not
+        # something a typo should be able to do.
+        raise ConfigError(f"--as-of {as_of.isoformat()} is in the future; only --dry-run may")
+    if dry_run:
+        return _plan_only(settings, result, years)
+
+    api = api or build_deletion_api(settings)
+    hook = crash_hook or (lambda _point: None)
+    size = min(settings.zendesk.batch_size, MAX_BATCH)
+    run_id = new_run_id()
+    actor = actor or settings.pipeline.actor
+    result.run_id = run_id
+    bind_run(run_id, RUN_KIND)
+    # Imported here: service is the composition root and pulls in the sync's clients.
+    from snapzen.service import locked_db
+
+    with locked_db(settings, wait=wait) as db:
+        outbox.start_run(
+            db, run_id, RUN_KIND, actor, clock(), {"as_of": as_of.isoformat(), "purge": purge}
+        )
+        log.info("retention_sweep_started", as_of=as_of.isoformat(), purge=purge)
+        try:
+            _sweep(
+                db,
+                api,
+                result,
+                settings,
+                size=size,
+                years=years,
+                actor=actor,
+                clock=clock,
+                hook=hook,
+            )
+        except BaseException as exc:
+            error = f"{type(exc).__name__}: {exc}" if isinstance(exc, Exception) else "interrupted"
+            outbox.finish_run(
+                db,
+                run_id,
+                clock(),
+                outcome="aborted",
+                exit_code=1,
+                counts={"fetched": result.due, "failed": result.failed},
+                error=_one_line(error),
+                details={"as_of": as_of.isoformat(), "purge": purge, **result.counts()},
+            )
+            log.error("retention_sweep_aborted", error_type=type(exc).__name__, **result.counts())
+            raise
+        outbox.finish_run(
+            db,
+            run_id,
+            clock(),
+            outcome="ok" if result.exit_code == 0 else "partial",
+            exit_code=result.exit_code,
+            counts={"fetched": result.due, "failed": result.failed},
+            details={
+                "as_of": as_of.isoformat(),
+                "purge": purge,
+                **result.counts(),
+                "failures": result.failures[:50],
+            },
+        )
+    (log.info if result.exit_code == 0 else log.error)(
+        "retention_sweep_finished", **result.counts()
+    )
+    return result
+
+
+def _plan_only(settings: Settings, result: SweepResult, years: int) -> SweepResult:
+    path = settings.ledger.path
+    if not path.exists():
+        raise ConfigError(f"ledger database {path} does not exist yet")
+    # Read-only and without the lock: a dry run may look while a sync writes (WAL).
+    db = open_db(path, read_only=True)
+    try:
+        for due in iter_due(db, result.as_of, years):
+            result.due += 1
+            if len(result.planned) < 1000:
+                result.planned.append(due)
+    finally:
+        db.conn.close()
+    return result
+
+
+def _sweep(
+    db: sqlite_utils.Database,
+    api: TicketDeletionApi,
+    result: SweepResult,
+    settings: Settings,
+    *,
+    size: int,
+    years: int,
+    actor: str,
+    clock: Callable[[], datetime],
+    hook: CrashHook,
+) -> None:
+    deleter = _Deleter(api, settings.zendesk.job_timeout_seconds)
+    assert result.run_id is not None
+    for batch in _batches(iter_due(db, result.as_of, years), size):
+        result.due += len(batch)
+        # Tickets the ledger already records as deleted (an Art. 17 erasure; or an `expired`
+        # event, which cannot lack expired_at, but then marking is all that is left to do).
+        earlier = _previously_deleted(db, [due.ticket_id for due in batch])
+        marked_only = [due for due in batch if due.ticket_id in earlier]
+        to_delete = [due for due in batch if due.ticket_id not in earlier]
+        result.previously_erased += sum(1 for d in batch if earlier.get(d.ticket_id) == "erased")
+
+        outcomes: dict[int, _Outcome] = {}
+        ids = list(dict.fromkeys(due.ticket_id for due in to_delete))
+        if ids:
+            result.batches += 1
+            outcomes = deleter.delete(ids, result.purge)
+        hook("after_delete")
+        done = [(due, outcomes[due.ticket_id]) for due in to_delete if outcomes[due.ticket_id].done]
+        for due in to_delete:
+            outcome = outcomes[due.ticket_id]
+            if not outcome.done:
+                result.failed += 1
+                result.failures.append(
+                    {"case_id": due.case_id, "ticket_id": due.ticket_id, "reason": outcome.reason}
+                )
+                log.warning(
+                    "retention_delete_failed",
+                    case_id=due.case_id,
+                    ticket_id=due.ticket_id,
+                    reason=outcome.reason,
+                )
+        result.recorded += _record(
+            db,
+            done,
+            marked_only,
+            now=clock(),
+            run_id=result.run_id,
+            actor=actor,
+            years=years,
+            purge=result.purge,
+        )
+        for _, outcome in done:
+            if outcome.already_gone:
+                result.already_gone += 1
+            else:
+                result.deleted += 1
+            if result.purge:
+                if outcome.purged:
+                    result.purged += 1
+                elif not outcome.already_gone:
+                    result.purge_failed += 1
+        log.info("retention_batch", tickets=len(ids), done=len(done), recorded=result.recorded)
