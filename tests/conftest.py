@@ -21,6 +21,16 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("SNAPZEN_SECRETS_DIR", str(tmp_path / "no-secrets"))
 
 
+@pytest.fixture(autouse=True)
+def _reset_logging() -> Iterator[None]:
+    """A CLI test configures structlog; start every test from the defaults again."""
+    yield
+    import structlog
+
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+
+
 @pytest.fixture
 def sync_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Environment for a sync against the `responses` fakes; returns the ledger path."""

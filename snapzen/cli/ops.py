@@ -49,9 +49,14 @@ def _actor(given: str | None, settings: Settings) -> str:
 
 def retention_job(settings: Settings) -> DailyJob | None:
     """The once-a-day job of `snapzen run` (at schedule.retention_sweep_at, local time; the
-    image runs in UTC). Hook for the retention sweep (snapzen.retention): return a callable
-    that takes the writer lock itself, e.g. ``lambda: retention.sweep(settings)``."""
-    return None
+    image runs in UTC): the retention sweep, which takes the writer lock itself. It waits for
+    the lock (a backfill releases it between days) rather than skipping a whole day."""
+    from snapzen.retention import run_sweep
+
+    def sweep() -> object:
+        return run_sweep(settings, actor="scheduler", wait=True)
+
+    return sweep
 
 
 def run(
