@@ -1,0 +1,498 @@
+"""`snapzen ledger …`: auditor commands over the transfer ledger.
+
+Each command opens the database, calls one library function (snapzen.ledger.audit, verify,
+erase, web) and prints. Emails given to `subject`/`erase` are turned into their HMAC
+reference at once and never printed, logged or stored.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, TextIO
+
+import sqlite_utils
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from snapzen import errors
+from snapzen.cli.common import ConfigOption, echo_json, fail, handle_errors, settings_from
+from snapzen.ledger import audit, erase, verify, web
+from snapzen.ledger.chain import subject_ref
+from snapzen.ledger.db import open_db
+from snapzen.settings import Settings, require_ledger_key
+
+app = typer.Typer(
+    help="Audit the GDPR transfer ledger: list, export, report, subject access, erasure, "
+    "checkpoints, verification and a read-only web UI.",
+    no_args_is_help=True,
+)
+
+TABLE_LIMIT = 1000  # a terminal table of a million rows helps nobody; csv/json stream all
+TABLE_COLUMNS = (
+    "seq", "event", "transferred_at", "widget_id", "origin_country", "recipient",
+    "destination_country", "legal_basis", "ticket_id", "retention_until", "subject_ref",
+)  # fmt: skip
+
+
+class ListFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    jsonl = "jsonl"
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+Since = Annotated[
+    str | None, typer.Option(help="From this UTC date (YYYY-MM-DD) or ISO time, inclusive.")
+]
+Until = Annotated[
+    str | None, typer.Option(help="Up to this UTC date (whole day) or ISO time, inclusive.")
+]
+Widget = Annotated[str | None, typer.Option(help="Only this SnapEngage widget id.")]
+Country = Annotated[str | None, typer.Option(help="Only this visitor origin country (ISO).")]
+Basis = Annotated[
+    str | None, typer.Option(help="Only this legal basis: art45, art46, art49_1a, art49_1b.")
+]
+Ticket = Annotated[int | None, typer.Option(help="Only this Zendesk ticket id.")]
+Event = Annotated[str | None, typer.Option(help="Only this event: transfer, erased, expired.")]
+Email = Annotated[
+    str,
+    typer.Option(
+        help="The data subject's email ('-' reads it from stdin, keeping it out of shell "
+        "history). Only its HMAC reference is used."
+    ),
+]
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _settings(config: Path | None) -> Settings:
+    return settings_from(config)
+
+
+def _open_read(settings: Settings) -> sqlite_utils.Database:
+    path = Path(settings.ledger.path)
+    if not path.is_file():
+        raise errors.ConfigError(
+            f"ledger database {path} does not exist (set SNAPZEN_LEDGER__PATH)"
+        )
+    return open_db(path, read_only=True)
+
+
+def _open_write(settings: Settings) -> sqlite_utils.Database:
+    path = Path(settings.ledger.path)
+    if not path.is_file():
+        raise errors.ConfigError(
+            f"ledger database {path} does not exist (set SNAPZEN_LEDGER__PATH)"
+        )
+    return open_db(path)
+
+
+def _subject(settings: Settings, email: str) -> str:
+    if email == "-":
+        email = sys.stdin.readline()
+    ref = subject_ref(require_ledger_key(settings), email)
+    if ref is None:
+        raise errors.ConfigError("--email is empty")
+    return ref
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _print_table(rows: Iterable[dict[str, Any]], columns: Iterable[str], title: str) -> int:
+    names = list(columns)
+    table = Table(title=title)
+    for name in names:
+        table.add_column(name, overflow="fold")
+    count = 0
+    for row in rows:
+        table.add_row(*(_cell(row.get(name)) for name in names))
+        count += 1
+    Console().print(table)
+    return count
+
+
+def _emit(
+    rows: Iterator[dict[str, Any]],
+    fmt: ListFormat,
+    *,
+    columns: Iterable[str],
+    table_columns: Iterable[str],
+    title: str,
+) -> int:
+    if fmt is ListFormat.table:
+        return _print_table(rows, table_columns, title)
+    return audit.write_rows(rows, sys.stdout, fmt.value, columns)  # type: ignore[arg-type]
+
+
+@contextmanager
+def _atomic_text(path: Path) -> Iterator[TextIO]:
+    """Write next to ``path`` and rename at the end: no half-written export on a crash."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+@app.command("list")
+@handle_errors
+def list_(
+    since: Since = None,
+    until: Until = None,
+    widget: Widget = None,
+    country: Country = None,
+    basis: Basis = None,
+    ticket: Ticket = None,
+    event: Event = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = (
+        ListFormat.table
+    ),
+    limit: Annotated[
+        int | None,
+        typer.Option(help=f"At most this many rows (table format defaults to {TABLE_LIMIT})."),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """List ledger rows in chain order, filtered; csv/json/jsonl stream every match."""
+    filters = audit.Filters.from_cli(
+        since=since, until=until, widget=widget, country=country, basis=basis, ticket=ticket,
+        event=event,
+    )  # fmt: skip
+    if fmt is ListFormat.table and limit is None:
+        limit = TABLE_LIMIT
+    db = _open_read(_settings(config))
+    rows = audit.iter_transfers(db.conn, filters, limit=limit)
+    count = _emit(
+        rows, fmt, columns=audit.COLUMNS, table_columns=TABLE_COLUMNS, title="Ledger rows"
+    )
+    if fmt is ListFormat.table and count == limit:
+        typer.echo(f"(first {limit} rows; use --limit or --format csv for more)", err=True)
+
+
+@app.command()
+@handle_errors
+def export(
+    file: Annotated[Path, typer.Argument(help="Output file ('-' for stdout).")],
+    since: Since = None,
+    until: Until = None,
+    widget: Widget = None,
+    country: Country = None,
+    basis: Basis = None,
+    ticket: Ticket = None,
+    event: Event = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="csv, json or jsonl (default: from the extension, csv)."),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Stream every (matching) ledger row to FILE in constant memory."""
+    filters = audit.Filters.from_cli(
+        since=since, until=until, widget=widget, country=country, basis=basis, ticket=ticket,
+        event=event,
+    )  # fmt: skip
+    kind = audit.format_for_path(str(file), fmt)
+    db = _open_read(_settings(config))
+    rows = audit.iter_transfers(db.conn, filters)
+    if str(file) == "-":
+        audit.write_rows(rows, sys.stdout, kind, audit.COLUMNS)
+        return
+    with _atomic_text(file) as handle:
+        count = audit.write_rows(rows, handle, kind, audit.COLUMNS)
+    typer.echo(f"exported {count} rows to {file} ({kind})", err=True)
+
+
+@app.command()
+@handle_errors
+def report(
+    since: Since = None,
+    until: Until = None,
+    widget: Widget = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="Output format.")] = (
+        ReportFormat.table
+    ),
+    horizon_days: Annotated[
+        int, typer.Option(help="Show retention ending within this many days.", min=1)
+    ] = audit.EXPIRY_HORIZON_DAYS,
+    art49_max_months: Annotated[
+        int, typer.Option(help="Warn when an Art. 49 basis is used in more distinct months.")
+    ] = audit.ART49_MAX_MONTHS,
+    art49_max_per_month: Annotated[
+        int, typer.Option(help="Warn when an Art. 49 basis exceeds this many in one month.")
+    ] = audit.ART49_MAX_PER_MONTH,
+    config: ConfigOption = None,
+) -> None:
+    """Art. 30-style summary: transfers by month, destination, basis and origin; withheld
+    chats; retention ending soon; a warning when Art. 49 carries regular transfers."""
+    filters = audit.Filters.from_cli(since=since, until=until, widget=widget)
+    db = _open_read(_settings(config))
+    result = audit.build_report(
+        db.conn,
+        filters,
+        horizon_days=horizon_days,
+        art49_max_months=art49_max_months,
+        art49_max_per_month=art49_max_per_month,
+    )
+    if fmt is ReportFormat.json:
+        echo_json(result.to_dict())
+    else:
+        _print_report(result)
+
+
+def _print_report(result: audit.Report) -> None:
+    console = Console()
+    window = f"{result.since or 'start'} → {result.until or 'now'} (until exclusive)"
+    console.print(f"[bold]Transfer ledger report[/bold]  window: {window}")
+    console.print(
+        f"transfers: {result.transfers}   events: {result.events}   "
+        f"ledger head seq: {result.head_seq}   generated: {result.generated_at}"
+    )
+    bases = sorted({k for m in result.by_month for k in m} - {"month", "transfers"})
+    _table(console, "Transfers by month", result.by_month, ["month", "transfers", *bases])
+    _table(console, "By recipient and destination (Art. 30(1)(d),(e))", result.by_destination)
+    _table(console, "By legal basis and mechanism", result.by_basis)
+    _table(console, "By origin country", result.by_origin)
+    _table(console, "Withheld chats by reason", result.withheld)
+    _table(
+        console,
+        f"Retention ending by {result.expiring_until} ({result.expiring_horizon_days} days): "
+        f"{result.expiring_total} tickets",
+        result.expiring_by_month,
+    )
+    warning = result.art49_warning()
+    if warning:
+        console.print(f"[bold red]{warning}[/bold red]")
+    elif result.art49:
+        console.print("Art. 49 derogations: used occasionally (below the warning thresholds).")
+
+
+def _table(
+    console: Console, title: str, rows: list[dict[str, Any]], columns: list[str] | None = None
+) -> None:
+    names = columns or (list(rows[0]) if rows else [])
+    table = Table(title=title)
+    for name in names:
+        table.add_column(name)
+    for row in rows:
+        table.add_row(*(_cell(row.get(name)) for name in names))
+    if not rows:
+        console.print(f"{title}: none")
+    else:
+        console.print(table)
+
+
+@app.command()
+@handle_errors
+def subject(
+    email: Email,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = (
+        ListFormat.table
+    ),
+    config: ConfigOption = None,
+) -> None:
+    """Every transfer of one person (Art. 15(1)(c),(d),(2)): recipients, countries, basis,
+    retention. Found through the HMAC reference; the email itself is never printed."""
+    settings = _settings(config)
+    ref = _subject(settings, email)
+    db = _open_read(settings)
+    rows = audit.subject_transfers(db.conn, ref)
+    if fmt is ListFormat.table:
+        typer.echo(f"subject_ref: {ref}")
+    count = _emit(
+        rows,
+        fmt,
+        columns=audit.SUBJECT_COLUMNS,
+        table_columns=audit.SUBJECT_COLUMNS[:11],
+        title="Transfers of this data subject",
+    )
+    if count == 0:
+        typer.echo(
+            "no ledger rows for this subject (chats outside the restricted region are not "
+            "recorded as transfers)",
+            err=True,
+        )
+
+
+def _make_deleter(settings: Settings) -> erase.TicketDeleter:
+    """The real Zendesk adapter, built only when erasing for real."""
+    from snapzen.http import HttpClient
+    from snapzen.zendesk import ZendeskClient
+
+    client = ZendeskClient(settings.zendesk, HttpClient(settings.http, service="zendesk"))
+    return erase.ZendeskTicketDeleter(client, timeout=settings.zendesk.job_timeout_seconds)
+
+
+def _writer_lock(settings: Settings, wait_seconds: float) -> Any:
+    from snapzen.lock import writer_lock
+
+    return writer_lock(settings.ledger.path, wait=True, timeout=wait_seconds)
+
+
+@app.command("erase")
+@handle_errors
+def erase_(
+    email: Email,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list the tickets that would be deleted.")
+    ] = False,
+    actor: Annotated[str, typer.Option(help="Who asked for it (recorded).")] = "cli",
+    lock_wait: Annotated[
+        float,
+        typer.Option(help="Seconds to wait for a running sync to release the writer lock."),
+    ] = 300.0,
+    config: ConfigOption = None,
+) -> None:
+    """Art. 17: delete the person's Zendesk tickets and append `erased` events (chain stays
+    valid; no email stored). Safe to rerun: erased tickets are skipped."""
+    settings = _settings(config)
+    ref = _subject(settings, email)
+    db = _open_write(settings)
+    deleter = None if dry_run else _make_deleter(settings)
+    # A dry run only reads; a real erasure appends to the chain, so it queues behind a sync.
+    lock = None if dry_run else _writer_lock(settings, lock_wait)
+    try:
+        result = erase.erase_subject(db, ref, deleter, dry_run=dry_run, lock=lock, actor=actor)
+    except errors.LockHeld as exc:
+        # Not the usual "exit 0, nothing to do": the erasure request is still outstanding.
+        fail(f"erasure NOT done: {exc}", errors.EXIT_ABORTED)
+        raise  # unreachable: fail() exits
+    plan = result.plan
+    typer.echo(f"subject_ref: {ref}")
+    typer.echo(
+        f"transfers: {plan.transfers}; tickets to delete: {len(plan.to_delete)}; "
+        f"already erased/expired: {len(plan.already_erased)}; "
+        f"transfers without a ticket: {len(plan.without_ticket)}"
+    )
+    if dry_run:
+        for target in plan.to_delete:
+            typer.echo(f"would delete ticket {target.ticket_id} (case {target.case_id})")
+        return
+    typer.echo(f"deleted: {len(result.deleted)}; ledger events: {result.event_seqs}")
+    if result.failed:
+        typer.echo(f"NOT deleted (rerun later): {result.failed}", err=True)
+        raise typer.Exit(errors.EXIT_PARTIAL)
+
+
+@app.command()
+@handle_errors
+def checkpoint(
+    file: Annotated[Path, typer.Argument(help="Where to write the signed checkpoint (JSON).")],
+    config: ConfigOption = None,
+) -> None:
+    """Write the signed chain head (seq, hash, time, HMAC under the ledger key); keep the
+    file off this machine."""
+    settings = _settings(config)
+    key = require_ledger_key(settings)
+    db = _open_read(settings)
+    try:
+        signed = verify.make_checkpoint(db.conn, key)
+    except verify.LedgerTampered as exc:
+        typer.echo(f"snapzen: ledger TAMPERED, not signing: {exc}", err=True)
+        raise typer.Exit(errors.EXIT_ABORTED) from None
+    verify.write_checkpoint(file, signed)
+    typer.echo(f"checkpoint written to {file}: seq {signed.seq}, hash {signed.hash}")
+
+
+@app.command("verify")
+@handle_errors
+def verify_(
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoint",
+            help="Signed checkpoint to compare with (repeatable); catches truncation and "
+            "rewrites that recomputed every later hash.",
+        ),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Recompute the hash chain; exit 1 naming the first bad row, 0 when intact."""
+    settings = _settings(config)
+    files = checkpoint or []
+    key = require_ledger_key(settings) if files else b""
+    loaded = [(path, verify.read_checkpoint(path)) for path in files]
+    db = _open_read(settings)
+    good = []
+    bad_signatures = []
+    for path, point in loaded:
+        problem = verify.signature_problem(point, key, path)
+        if problem is None:
+            good.append(point)
+        else:
+            bad_signatures.append(problem)
+    result = verify.verify_ledger(db.conn, good)
+    result.problems.extend(bad_signatures)
+    first = result.first_problem
+    if first is not None:
+        typer.echo(f"snapzen: ledger TAMPERED: first bad row {first.line()}", err=True)
+        for other in result.problems:
+            if other is not first:
+                typer.echo(f"snapzen: also: {other.line()}", err=True)
+        raise typer.Exit(errors.EXIT_ABORTED)
+    typer.echo(
+        f"ledger OK: {result.rows} rows, head seq {result.head_seq}, hash {result.head_hash}"
+        + (f"; {result.checkpoints_checked} checkpoint(s) match" if files else "")
+    )
+
+
+@app.command()
+@handle_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8001,
+    workdir: Annotated[
+        Path | None,
+        typer.Option(help="Keep the sanitized snapshot and metadata here (default: a temp dir)."),
+    ] = None,
+    sql_time_limit_ms: Annotated[int, typer.Option(help="Datasette SQL time limit.")] = 5000,
+    prepare_only: Annotated[
+        bool,
+        typer.Option("--prepare-only", help="Write snapshot + metadata, print the command, exit."),
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Open a read-only (immutable) Datasette on a snapshot without raw payloads, with
+    column descriptions and canned queries."""
+    settings = _settings(config)
+    _open_read(settings).conn.close()  # same existence check and message as other commands
+    if importlib.util.find_spec("datasette") is None:
+        raise errors.ConfigError("datasette is not installed: pip install 'snapzen[audit]'")
+    with tempfile.TemporaryDirectory(prefix="snapzen-serve-") as tmp:
+        target = workdir or Path(tmp)
+        snapshot, metadata, sha = web.prepare(Path(settings.ledger.path), target)
+        command = web.serve_command(
+            snapshot, metadata, host=host, port=port, sql_time_limit_ms=sql_time_limit_ms
+        )
+        typer.echo(f"snapshot {snapshot} sha256 {sha}", err=True)
+        if prepare_only:
+            typer.echo(" ".join(command))
+            if workdir is None:
+                typer.echo("(temp dir removed; pass --workdir to keep the files)", err=True)
+            return
+        typer.echo(f"serving read-only at http://{host}:{port}/{web.DB_NAME}", err=True)
+        raise typer.Exit(web.run(command))

@@ -1,0 +1,263 @@
+"""Art. 17 erasure of one data subject: delete their Zendesk tickets, then record it.
+
+The ledger is append-only, so erasure never edits a transfer row: each deleted ticket gets a
+new ``erased`` event (same subject_ref, case_id, ticket_id; ``details.transfer_seq`` points at
+the original transfer). The chain stays valid and no email is stored, only its HMAC.
+
+Order matters: tickets are deleted first and recorded after, so the ledger never claims an
+erasure that did not happen. If recording fails after a deletion, a rerun finds the ticket
+already gone (counted as deleted) and records it then; already-erased tickets are skipped.
+
+Limit: only restricted transfers have ledger rows. Chats of the same person that were not
+restricted (visitor outside the EEA/UK) have no transfer row and no subject_ref anywhere, so
+they are not found here.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import sqlite_utils
+
+from snapzen.errors import NotFoundError, SnapzenError
+from snapzen.ledger.chain import append_event
+from snapzen.ledger.db import transaction
+from snapzen.log import get_logger
+from snapzen.models import JobStatus
+
+log = get_logger(__name__)
+
+MAX_BATCH = 100  # Zendesk destroy_many takes at most 100 ids
+
+
+class TicketDeleter(Protocol):
+    def delete_tickets(self, ticket_ids: Sequence[int]) -> set[int]:
+        """Delete these tickets; return the ids now gone (deleted now or already absent)."""
+        ...
+
+
+@dataclass(frozen=True)
+class TicketTarget:
+    ticket_id: int
+    case_id: str
+    widget_id: str | None
+    recipient: str | None
+    destination_country: str | None
+    transfer_seq: int
+
+
+@dataclass
+class ErasurePlan:
+    subject_ref: str
+    transfers: int = 0
+    to_delete: list[TicketTarget] = field(default_factory=list)
+    already_erased: list[int] = field(default_factory=list)  # erased or expired before
+    without_ticket: list[str] = field(default_factory=list)  # case ids with no ticket id
+
+
+@dataclass
+class ErasureResult:
+    plan: ErasurePlan
+    dry_run: bool
+    deleted: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    event_seqs: list[int] = field(default_factory=list)
+    run_id: str | None = None
+    aborted: bool = False  # the deleter raised; what was deleted before is still recorded
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed and not self.aborted
+
+
+def plan_erasure(db: sqlite_utils.Database, subject_ref: str) -> ErasurePlan:
+    """What erasing this subject would delete (uses the subject_ref index)."""
+    plan = ErasurePlan(subject_ref=subject_ref)
+    done: set[int] = set()
+    targets: dict[int, TicketTarget] = {}
+    rows = db.conn.execute(
+        """SELECT seq, event, case_id, widget_id, recipient, destination_country, ticket_id
+           FROM transfers WHERE subject_ref = ? ORDER BY seq""",
+        (subject_ref,),
+    )
+    for seq, event, case_id, widget_id, recipient, destination, ticket_id in rows:
+        if event in ("erased", "expired"):
+            if ticket_id is not None:
+                done.add(int(ticket_id))
+            continue
+        plan.transfers += 1
+        if ticket_id is None:
+            plan.without_ticket.append(str(case_id))
+        elif int(ticket_id) not in targets:
+            targets[int(ticket_id)] = TicketTarget(
+                int(ticket_id), str(case_id), widget_id, recipient, destination, int(seq)
+            )
+    plan.to_delete = [t for tid, t in targets.items() if tid not in done]
+    plan.already_erased = sorted(done & set(targets))
+    return plan
+
+
+def erase_subject(
+    db: sqlite_utils.Database,
+    subject_ref: str,
+    deleter: TicketDeleter | None,
+    *,
+    dry_run: bool = False,
+    lock: AbstractContextManager[Any] | None = None,
+    actor: str = "cli",
+    reason: str = "art17_request",
+    now: datetime | None = None,
+    batch_size: int = MAX_BATCH,
+) -> ErasureResult:
+    """Delete the subject's tickets (≤100 per call) and append one erased event per ticket.
+
+    ``lock`` is the writer lock (snapzen.lock.writer_lock) so erasure never interleaves with
+    a sync appending to the same chain; planning happens inside it so the plan is current.
+    """
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise ValueError(f"batch_size must be 1..{MAX_BATCH}")
+    with lock if lock is not None else nullcontext():
+        plan = plan_erasure(db, subject_ref)
+        result = ErasureResult(plan=plan, dry_run=dry_run)
+        if dry_run or not plan.to_delete:
+            return result
+        if deleter is None:
+            raise ValueError("a TicketDeleter is required unless dry_run")
+        by_id = {target.ticket_id: target for target in plan.to_delete}
+        ids = list(by_id)
+        try:
+            for start in range(0, len(ids), batch_size):
+                batch = ids[start : start + batch_size]
+                gone = deleter.delete_tickets(batch)
+                result.deleted.extend(tid for tid in batch if tid in gone)
+                result.failed.extend(tid for tid in batch if tid not in gone)
+        except BaseException:
+            result.aborted = True
+            raise
+        finally:
+            # Record whatever was deleted even if a later batch raised: those tickets are gone.
+            if result.deleted:
+                _record(db, result, [by_id[tid] for tid in result.deleted], actor, reason, now)
+        return result
+
+
+def _record(
+    db: sqlite_utils.Database,
+    result: ErasureResult,
+    targets: list[TicketTarget],
+    actor: str,
+    reason: str,
+    now: datetime | None,
+) -> None:
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    run_id = f"erase-{uuid.uuid4().hex[:12]}"
+    result.run_id = run_id
+    with transaction(db) as conn:
+        for target in targets:
+            row = append_event(
+                conn,
+                {
+                    "event": "erased",
+                    "case_id": target.case_id,
+                    "widget_id": target.widget_id,
+                    "subject_ref": result.plan.subject_ref,
+                    "recipient": target.recipient,
+                    "destination_country": target.destination_country,
+                    "ticket_id": target.ticket_id,
+                    "transferred_at": stamp,  # the event time; the column is NOT NULL
+                    "run_id": run_id,
+                    "actor": actor,
+                    "details": {
+                        "reason": reason,
+                        "ticket_deleted": True,
+                        "transfer_seq": target.transfer_seq,
+                    },
+                },
+            )
+            result.event_seqs.append(int(row["seq"]))
+        conn.execute(
+            """INSERT INTO runs (run_id, kind, actor, started_at, finished_at, outcome,
+                                 exit_code, details)
+               VALUES (?, 'erase', ?, ?, ?, ?, ?, ?)""",
+            (
+                run_id,
+                actor,
+                stamp,
+                stamp,
+                "ok" if result.complete else ("aborted" if result.aborted else "partial"),
+                0 if result.complete else 3,
+                json.dumps({"erased": len(targets), "failed": len(result.failed)}),
+            ),
+        )
+
+
+# --- the Zendesk adapter ------------------------------------------------------------------
+
+
+class BulkTicketApi(Protocol):
+    """The part of snapzen.zendesk.ZendeskClient erasure needs (kept structural so the
+    ledger package does not import the sink)."""
+
+    def destroy_tickets(self, ticket_ids: Sequence[int]) -> JobStatus: ...
+
+    def purge_deleted_tickets(self, ticket_ids: Sequence[int]) -> JobStatus: ...
+
+    def wait_for_jobs(
+        self, job_ids: Sequence[str], *, timeout: float | None = None
+    ) -> dict[str, JobStatus]: ...
+
+
+class ZendeskTicketDeleter:
+    """Soft-delete (destroy_many) then permanently delete (deleted_tickets/destroy_many).
+
+    A batch answered 404 is split until the missing ids are isolated: a ticket that no longer
+    exists counts as deleted. A job that fails or does not finish in time leaves its ids
+    undeleted (reported, exit 3; a rerun retries them). The permanent delete is best effort:
+    Zendesk scrubs soft-deleted tickets after 30 days anyway.
+    """
+
+    def __init__(self, api: BulkTicketApi, *, timeout: float | None = None) -> None:
+        self._api = api
+        self._timeout = timeout
+
+    def delete_tickets(self, ticket_ids: Sequence[int]) -> set[int]:
+        gone: set[int] = set()
+        soft_deleted: list[int] = []
+        self._soft_delete(list(ticket_ids), gone, soft_deleted)
+        if soft_deleted:
+            self._purge(soft_deleted)
+        return gone
+
+    def _soft_delete(self, ids: list[int], gone: set[int], soft_deleted: list[int]) -> None:
+        if not ids:
+            return
+        try:
+            job = self._api.destroy_tickets(ids)
+        except NotFoundError:
+            if len(ids) == 1:
+                gone.add(ids[0])  # already deleted: the erasure goal holds
+                return
+            middle = len(ids) // 2
+            self._soft_delete(ids[:middle], gone, soft_deleted)
+            self._soft_delete(ids[middle:], gone, soft_deleted)
+            return
+        if self._job_completed(job):
+            gone.update(ids)
+            soft_deleted.extend(ids)
+
+    def _purge(self, ids: list[int]) -> None:
+        try:
+            self._job_completed(self._api.purge_deleted_tickets(ids))
+        except SnapzenError as exc:
+            log.warning("ledger.erase.purge_failed", tickets=len(ids), error=type(exc).__name__)
+
+    def _job_completed(self, job: JobStatus) -> bool:
+        if not job.finished:
+            job = self._api.wait_for_jobs([job.id], timeout=self._timeout).get(job.id, job)
+        return job.status == "completed"

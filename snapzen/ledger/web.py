@@ -1,0 +1,301 @@
+"""Read-only auditor web UI: Datasette over a sanitized snapshot of the ledger.
+
+Why a snapshot rather than the live file: ``cases.raw`` holds SnapEngage payloads (names,
+emails, transcripts) until a case is terminal. Datasette can hide a table from its index but
+not a column from arbitrary SQL, so the only reliable way to keep ``raw`` out of reach is to
+serve a copy without it. The copy is taken with SQLite's online backup API (consistent even
+while a sync writes), the column is dropped and the file VACUUMed so the bytes are gone, and
+Datasette serves it with ``-i`` (immutable: no writes possible, not even through SQL). The
+snapshot's SHA-256 is printed so an auditor can tie what they saw to a checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+DB_NAME = "ledger"  # Datasette names the database after the file stem: /ledger
+HIDDEN_COLUMNS = {"cases": ("raw",)}  # personal data that never leaves the live file
+
+TABLE_DESCRIPTIONS = {
+    "transfers": (
+        "Append-only, hash-chained record of every restricted cross-border transfer of an "
+        "EEA/UK visitor's chat to Zendesk, plus later erasure/expiry events (never edits)."
+    ),
+    "cases": "Staging outbox: one row per SnapEngage case and its sync status (raw payload "
+    "removed from this copy).",
+    "runs": "One row per snapzen run (sync, backfill, retry, retention, erase).",
+    "state": "Per-widget cursor: every case on days before cursor_day is in a terminal state.",
+    "backfill_windows": "Finished `snapzen backfill` windows (widget, UTC day) a rerun skips.",
+}
+
+COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
+    "transfers": {
+        "seq": "Position in the hash chain (1, 2, 3, … without gaps).",
+        "event": "transfer = chat sent to Zendesk; erased = ticket deleted on an Art. 17 "
+        "request; expired = ticket deleted at the end of retention.",
+        "case_id": "SnapEngage case id of the chat.",
+        "widget_id": "SnapEngage widget the chat came through.",
+        "subject_ref": "Pseudonymous data-subject key: HMAC-SHA256 of the lower-cased email "
+        "under the ledger key (never the email). Use the by_subject query.",
+        "origin_country": "Visitor country (ISO 3166 alpha-2) reported by SnapEngage.",
+        "recipient": "Who received the data (the importer, e.g. Zendesk, Inc.).",
+        "destination_country": "Third country the data went to (Zendesk hosting region).",
+        "legal_basis": "Chapter V basis: art45 adequacy, art46 safeguards, art49_1a explicit "
+        "consent, art49_1b contract necessity.",
+        "mechanism_ref": "The adequacy decision or safeguard relied on (e.g. SCC module).",
+        "consent_variable": "Chat variable that carried the consent answer (Art. 49(1)(a)).",
+        "consent_value": "The consent answer as recorded.",
+        "consent_source": "Where the consent was found (javascript/operator variables, labels).",
+        "consent_observed_at": "When the consent evidence was observed (UTC).",
+        "data_categories": "JSON list of personal-data categories transferred.",
+        "redactions": "JSON {category: count} of values redacted before sending (no values).",
+        "ticket_id": "Zendesk ticket id that holds the transcript.",
+        "transferred_at": "Time of the event (UTC, ISO 8601): the transfer, or the erasure.",
+        "retention_until": "Date the ticket is due for deletion (storage period, Art. 15(1)(d)).",
+        "run_id": "snapzen run that wrote the row (see runs).",
+        "actor": "Who ran it: cron or a named engineer.",
+        "details": "JSON details of later events, e.g. erasure reason and transfer_seq.",
+        "prev_hash": "Hash of the previous row (64 zeros for the first).",
+        "hash": "SHA-256 over prev_hash and this row's canonical JSON (tamper evidence).",
+    },
+    "cases": {
+        "case_id": "SnapEngage case id.",
+        "widget_id": "SnapEngage widget.",
+        "day": "UTC day the chat started (YYYY-MM-DD).",
+        "case_type": "SnapEngage case type (chat, offline).",
+        "started_at": "Chat start (UTC).",
+        "ended_at": "Chat end (UTC).",
+        "status": "pending, pushing, synced, withheld, failed or ignored.",
+        "outcome": "Consent decision: eligible, withheld or not_restricted.",
+        "legal_basis": "Chapter V basis chosen for the transfer (if eligible).",
+        "reason": "Why the chat was withheld or ignored.",
+        "error": "Last failure, one line.",
+        "attempts": "Push attempts so far.",
+        "ticket_id": "Zendesk ticket id once synced.",
+        "batch_id": "Push batch (write-ahead intent).",
+        "job_id": "Zendesk import job id.",
+        "pushed_at": "When the batch was pushed (UTC).",
+        "synced_at": "When the ticket was confirmed (UTC).",
+        "raw_purged_at": "When the raw SnapEngage payload was deleted (UTC).",
+        "first_seen_at": "When snapzen first staged the case (UTC).",
+        "updated_at": "Last status change (UTC).",
+        "run_id": "Run that last changed the case.",
+        "transfer_draft": "JSON ledger fields prepared before the push (pseudonymous).",
+        "expired_at": "When the retention sweep saw Zendesk confirm the ticket's deletion "
+        "(UTC); matches an `expired` ledger event.",
+    },
+    "runs": {
+        "run_id": "Run id.",
+        "kind": "sync, backfill, retry, retention or erase.",
+        "actor": "cron or a named engineer.",
+        "started_at": "Start (UTC).",
+        "finished_at": "End (UTC).",
+        "outcome": "running, ok, partial or aborted.",
+        "exit_code": "Process exit code.",
+        "fetched": "Cases fetched.",
+        "created": "Tickets created.",
+        "withheld": "Chats withheld.",
+        "failed": "Cases failed.",
+        "details": "JSON counts and notes.",
+        "error": "Why the run aborted, one line.",
+    },
+    "state": {
+        "widget_id": "SnapEngage widget.",
+        "cursor_day": "Every case on days before this one is in a terminal state.",
+        "updated_at": "Last cursor move (UTC).",
+    },
+    "backfill_windows": {
+        "widget_id": "SnapEngage widget.",
+        "day": "UTC day fetched (YYYY-MM-DD).",
+        "run_id": "Backfill run that finished the window.",
+        "actor": "Who ran the backfill.",
+        "fetched": "Cases fetched for that day.",
+        "finished_at": "When the window finished (UTC).",
+    },
+}
+
+_SUBJECT_COLUMNS = (
+    "seq, event, transferred_at, recipient, destination_country, legal_basis, mechanism_ref, "
+    "data_categories, retention_until, ticket_id, case_id, origin_country, details"
+)
+CANNED_QUERIES: dict[str, dict[str, Any]] = {
+    "by_subject": {
+        "title": "Transfers of one data subject (Art. 15)",
+        "description": "Paste the subject_ref (`snapzen ledger subject --email … --format json` "
+        "prints it): recipients, third country, basis/safeguard and storage period.",
+        "sql": f"SELECT {_SUBJECT_COLUMNS} FROM transfers WHERE subject_ref = :subject_ref "
+        "ORDER BY seq",
+    },
+    "by_month": {
+        "title": "Transfers by month and legal basis",
+        "sql": "SELECT substr(transferred_at, 1, 7) AS month, legal_basis, count(*) AS transfers "
+        "FROM transfers WHERE event = 'transfer' GROUP BY month, legal_basis ORDER BY month",
+    },
+    "by_basis": {
+        "title": "Transfers by legal basis and mechanism (Art. 30(1)(e))",
+        "description": "Art. 49 derogations in many months are regular transfers, which EDPB "
+        "Guidelines 2/2018 do not see as covered by a derogation.",
+        "sql": "SELECT legal_basis, mechanism_ref, count(*) AS transfers, "
+        "count(DISTINCT substr(transferred_at, 1, 7)) AS months, "
+        "min(transferred_at) AS first, max(transferred_at) AS last "
+        "FROM transfers WHERE event = 'transfer' GROUP BY legal_basis, mechanism_ref "
+        "ORDER BY transfers DESC",
+    },
+    "expiring_soon": {
+        "title": "Retention ending within :days days",
+        "description": "Transfers whose ticket is due for deletion soon and was not yet "
+        "erased or expired.",
+        "sql": "SELECT t.seq, t.ticket_id, t.case_id, t.retention_until, t.recipient, "
+        "t.legal_basis FROM transfers t WHERE t.event = 'transfer' "
+        "AND t.retention_until >= date('now') "
+        "AND t.retention_until <= date('now', '+' || CAST(:days AS INTEGER) || ' days') "
+        "AND NOT EXISTS (SELECT 1 FROM transfers e WHERE e.ticket_id = t.ticket_id "
+        "AND e.event IN ('expired', 'erased')) ORDER BY t.retention_until, t.seq",
+    },
+    "withheld": {
+        "title": "Withheld chats by reason and month",
+        "description": "Chats not transferred because no lawful transfer basis applied.",
+        "sql": "SELECT coalesce(reason, '(none)') AS reason, substr(day, 1, 7) AS month, "
+        "widget_id, count(*) AS cases FROM cases WHERE status = 'withheld' "
+        "GROUP BY 1, 2, 3 ORDER BY month, cases DESC",
+    },
+}
+
+
+def make_snapshot(source: Path, dest: Path) -> str:
+    """Copy ``source`` to ``dest`` without the hidden columns; return the file's SHA-256."""
+    dest.unlink(missing_ok=True)
+    src = sqlite3.connect(f"file:{Path(source).resolve()}?mode=ro", uri=True)
+    out = sqlite3.connect(str(dest))
+    try:
+        src.backup(out)
+        out.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+        for table, columns in HIDDEN_COLUMNS.items():
+            present = {row[1] for row in out.execute(f"PRAGMA table_info({table})")}
+            for column in columns:
+                if column in present:
+                    out.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        out.commit()
+        out.execute("VACUUM")  # rewrite the file so no dropped bytes survive in free pages
+    finally:
+        out.close()
+        src.close()
+    return file_sha256(dest)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _schema_comments(conn: sqlite3.Connection, table: str) -> dict[str, str]:
+    """`-- comment` after a column in CREATE TABLE: the fallback for columns added later."""
+    row = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).fetchone()
+    comments: dict[str, str] = {}
+    for line in (row[0] if row else "").splitlines():
+        match = re.match(r"\s*(\w+)\s+[A-Z].*?--\s*(.+)$", line)
+        if match:
+            comments[match.group(1)] = match.group(2).strip()
+    return comments
+
+
+def column_descriptions(conn: sqlite3.Connection, table: str) -> dict[str, str]:
+    """A description for every column present: ours first, then the schema's comment."""
+    written = COLUMN_DESCRIPTIONS.get(table, {})
+    comments = _schema_comments(conn, table)
+    described = {}
+    for row in conn.execute(f"PRAGMA table_info({table})"):
+        name = str(row[1])
+        described[name] = written.get(name) or comments.get(name) or "(undocumented column)"
+    return described
+
+
+def build_metadata(snapshot: Path, *, sha256: str | None = None) -> dict[str, Any]:
+    conn = sqlite3.connect(f"file:{Path(snapshot).resolve()}?mode=ro", uri=True)
+    try:
+        names = [
+            str(row[0])
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        tables: dict[str, dict[str, Any]] = {
+            table: {
+                "description": TABLE_DESCRIPTIONS.get(table, "(undocumented table)"),
+                "columns": column_descriptions(conn, table),
+            }
+            for table in names
+        }
+    finally:
+        conn.close()
+    tables["transfers"]["sort_desc"] = "seq"
+    snapshot_note = f" Snapshot SHA-256: {sha256}." if sha256 else ""
+    return {
+        "title": "snapzen transfer ledger",
+        "description": (
+            "Read-only record of cross-border transfers of EEA/UK visitors' chats to Zendesk "
+            "(GDPR Art. 30 / Art. 15 evidence). No raw personal data: subjects appear only as "
+            "HMAC references. Served immutable; verify integrity with `snapzen ledger verify "
+            "--checkpoint FILE`." + snapshot_note
+        ),
+        "databases": {
+            DB_NAME: {
+                "description": "Sanitized snapshot of the snapzen ledger.",
+                "tables": tables,
+                "queries": CANNED_QUERIES,
+            }
+        },
+    }
+
+
+def serve_command(
+    snapshot: Path,
+    metadata: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8001,
+    sql_time_limit_ms: int = 5000,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """`datasette serve -i` (immutable) — run with this interpreter so the venv's is used."""
+    return [
+        sys.executable, "-m", "datasette", "serve",
+        "-i", str(snapshot),
+        "--metadata", str(metadata),
+        "--host", host,
+        "--port", str(port),
+        # Report queries scan the whole table; 1 s (the default) is too short at 1M rows.
+        "--setting", "sql_time_limit_ms", str(sql_time_limit_ms),
+        *extra,
+    ]  # fmt: skip
+
+
+def prepare(source: Path, workdir: Path) -> tuple[Path, Path, str]:
+    """Snapshot + metadata file in ``workdir``; returns (snapshot, metadata, sha256)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    snapshot = workdir / f"{DB_NAME}.db"
+    sha = make_snapshot(source, snapshot)
+    metadata = workdir / "metadata.json"
+    metadata.write_text(json.dumps(build_metadata(snapshot, sha256=sha), indent=2) + "\n")
+    return snapshot, metadata, sha
+
+
+def run(command: list[str]) -> int:
+    """Run Datasette in the foreground until it exits (Ctrl-C stops it)."""
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 0

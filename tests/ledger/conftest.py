@@ -1,0 +1,86 @@
+"""A real SQLite ledger built through append_event (no mocks), and a tampering helper."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlite_utils
+
+from snapzen.ledger.chain import append_event, subject_ref
+from snapzen.ledger.db import open_db, transaction
+
+KEY_TEXT = "test-ledger-key-0123456789abcdef"
+KEY = KEY_TEXT.encode()
+ALICE = "Alice@Example.com"
+BOB = "bob@example.org"
+
+
+def transfer_fields(i: int, **overrides: Any) -> dict[str, Any]:
+    """The i-th transfer: months cycle through 2024-01..2024-06, tickets are 1000+i."""
+    month = 1 + i % 6
+    fields: dict[str, Any] = {
+        "event": "transfer",
+        "case_id": f"case-{i}",
+        "widget_id": "w1" if i % 2 else "w2",
+        "subject_ref": subject_ref(KEY, ALICE if i % 3 == 0 else f"visitor{i}@example.net"),
+        "origin_country": ("DE", "FR", "IE")[i % 3],
+        "recipient": "Zendesk, Inc.",
+        "destination_country": "US",
+        "legal_basis": "art46",
+        "mechanism_ref": "SCC 2021/914 module 2",
+        "data_categories": ["contact_data", "chat_content"],
+        "redactions": {"card": 0},
+        "ticket_id": 1000 + i,
+        "transferred_at": f"2024-{month:02d}-{1 + i % 27:02d}T10:00:00Z",
+        "retention_until": f"2026-{month:02d}-01",
+        "run_id": "run-1",
+        "actor": "cron",
+    }
+    fields.update(overrides)
+    return fields
+
+
+def append(db: sqlite_utils.Database, rows: Iterable[dict[str, Any]]) -> None:
+    with transaction(db) as conn:
+        for fields in rows:
+            append_event(conn, fields)
+
+
+@pytest.fixture
+def ledger_path(tmp_path: Path) -> Path:
+    path = tmp_path / "ledger.db"
+    db = open_db(path)
+    append(db, (transfer_fields(i) for i in range(1, 11)))  # seq 1..10
+    db.conn.close()
+    return path
+
+
+@pytest.fixture
+def db(ledger_path: Path) -> sqlite_utils.Database:
+    return open_db(ledger_path)
+
+
+Tamper = Callable[..., None]
+
+
+@pytest.fixture
+def tamper(ledger_path: Path) -> Tamper:
+    """Run SQL on the ledger file directly, append-only triggers dropped (as an attacker)."""
+
+    def run(*statements: str | tuple[str, Iterable[Any]]) -> None:
+        conn = sqlite3.connect(ledger_path)
+        conn.execute("DROP TRIGGER IF EXISTS transfers_no_update")
+        conn.execute("DROP TRIGGER IF EXISTS transfers_no_delete")
+        for statement in statements:
+            if isinstance(statement, tuple):
+                conn.execute(statement[0], tuple(statement[1]))
+            else:
+                conn.execute(statement)
+        conn.commit()
+        conn.close()
+
+    return run

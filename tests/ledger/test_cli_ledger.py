@@ -1,0 +1,249 @@
+"""`snapzen ledger …` through Typer's CliRunner with settings from the environment."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from snapzen.cli import ledger as ledger_cli
+from snapzen.cli.main import app as main_app
+from snapzen.ledger import erase
+from snapzen.ledger.db import open_db
+from snapzen.settings import Settings
+from tests.ledger.conftest import ALICE, KEY_TEXT, Tamper, append, transfer_fields
+
+runner = CliRunner()
+COMMANDS = ["list", "export", "report", "subject", "erase", "checkpoint", "verify", "serve"]
+
+
+@pytest.fixture(autouse=True)
+def env(monkeypatch: pytest.MonkeyPatch, ledger_path: Path) -> None:
+    monkeypatch.setenv("SNAPZEN_LEDGER__PATH", str(ledger_path))
+    monkeypatch.setenv("SNAPZEN_LEDGER__KEY", KEY_TEXT)
+    monkeypatch.setenv("SNAPZEN_LOG__LEVEL", "warning")
+
+
+def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(ledger_cli.app, list(args), input=input)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_is_documented(command: str) -> None:
+    code, out, _ = run(command, "--help")
+    assert code == 0 and "Usage" in out
+    doc = ledger_cli.app.registered_commands[COMMANDS.index(command)].callback.__doc__
+    assert doc and doc.strip()
+
+
+def test_registered_under_the_main_app() -> None:
+    result = runner.invoke(main_app, ["ledger", "--help"])
+    assert result.exit_code == 0
+    for command in COMMANDS:
+        assert command in result.stdout
+
+
+def test_list_formats() -> None:
+    code, out, _ = run("list", "--format", "json", "--widget", "w1")
+    assert code == 0 and [r["seq"] for r in json.loads(out)] == [1, 3, 5, 7, 9]
+    code, out, _ = run("list", "--format", "csv", "--country", "IE")
+    assert [r["seq"] for r in csv.DictReader(io.StringIO(out))] == ["2", "5", "8"]
+    code, out, _ = run(
+        "list", "--format", "jsonl", "--since", "2024-04-01", "--until", "2024-04-30"
+    )
+    assert [json.loads(line)["seq"] for line in out.splitlines()] == [3, 9]
+    code, out, _ = run("list", "--ticket", "1005")
+    assert code == 0 and "1005" in out
+
+
+def test_list_table_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ledger_cli, "TABLE_LIMIT", 4)
+    code, _, err = run("list")
+    assert code == 0 and "first 4 rows" in err
+
+
+def test_bad_option_values_exit_2() -> None:
+    assert run("list", "--basis", "art6")[0] == 2
+    assert run("list", "--since", "yesterday")[0] == 2
+    assert run("list", "--format", "xml")[0] == 2
+
+
+def test_missing_database_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SNAPZEN_LEDGER__PATH", str(tmp_path / "nope.db"))
+    code, _, err = run("list")
+    assert code == 2 and "does not exist" in err
+    assert not (tmp_path / "nope.db").exists()
+
+
+@pytest.mark.parametrize(("name", "kind"), [("out.csv", "csv"), ("out.jsonl", "jsonl")])
+def test_export(tmp_path: Path, name: str, kind: str) -> None:
+    target = tmp_path / "exports" / name
+    code, _, err = run("export", str(target))
+    assert code == 0 and f"exported 10 rows to {target} ({kind})" in err
+    text = target.read_text()
+    if kind == "csv":
+        assert len(list(csv.DictReader(io.StringIO(text)))) == 10
+    else:
+        assert len(text.splitlines()) == 10
+
+
+def test_report_json_and_table() -> None:
+    code, out, _ = run("report", "--format", "json", "--since", "2024-01-01")
+    body = json.loads(out)
+    assert code == 0 and body["transfers"] == 10 and body["art49_warning"] is None
+    code, out, _ = run("report")
+    assert code == 0 and "Transfers by month" in out and "Withheld chats" in out
+
+
+def test_report_warns_about_regular_art49(ledger_path: Path) -> None:
+    db = open_db(ledger_path)
+    append(db, [transfer_fields(20 + i, legal_basis="art49_1a") for i in range(3)])
+    db.conn.close()
+    code, out, _ = run("report")
+    assert code == 0 and "WARNING: Art. 49" in out and "EDPB" in out
+    code, out, _ = run("report", "--format", "json", "--art49-max-months", "5")
+    assert json.loads(out)["art49_warning"] is None
+
+
+def test_subject_never_prints_the_email() -> None:
+    code, out, err = run("subject", "--email", ALICE, "--format", "json")
+    assert code == 0 and [r["seq"] for r in json.loads(out)] == [3, 6, 9]
+    assert "alice" not in (out + err).lower()
+    code, out, err = run("subject", "--email", "-", input=f"{ALICE}\n")
+    assert code == 0 and "subject_ref:" in out and "alice" not in (out + err).lower()
+
+
+def test_subject_without_rows() -> None:
+    code, out, err = run("subject", "--email", "nobody@example.com", "--format", "jsonl")
+    assert code == 0 and out == "" and "no ledger rows" in err
+
+
+def test_subject_needs_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SNAPZEN_LEDGER__KEY")
+    code, _, err = run("subject", "--email", ALICE)
+    assert code == 2 and "SNAPZEN_LEDGER__KEY" in err
+
+
+class FakeDeleter:
+    def __init__(self) -> None:
+        self.deleted: list[int] = []
+
+    def delete_tickets(self, ticket_ids: Sequence[int]) -> set[int]:
+        self.deleted.extend(ticket_ids)
+        return set(ticket_ids)
+
+
+def test_erase_dry_run_then_for_real(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeDeleter()
+
+    def make(settings: Settings) -> erase.TicketDeleter:
+        return fake
+
+    monkeypatch.setattr(ledger_cli, "_make_deleter", make)
+    code, out, err = run("erase", "--email", ALICE, "--dry-run")
+    assert code == 0 and "would delete ticket 1003" in out and fake.deleted == []
+    code, out, err = run("erase", "--email", ALICE, "--actor", "dpo")
+    assert code == 0 and sorted(fake.deleted) == [1003, 1006, 1009]
+    assert "deleted: 3" in out and "alice" not in (out + err).lower()
+    code, out, _ = run("erase", "--email", ALICE)
+    assert code == 0 and "tickets to delete: 0" in out
+    assert run("verify")[0] == 0
+
+
+def test_erase_partial_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Refusing(FakeDeleter):
+        def delete_tickets(self, ticket_ids: Sequence[int]) -> set[int]:
+            return {t for t in ticket_ids if t != 1006}
+
+    monkeypatch.setattr(ledger_cli, "_make_deleter", lambda settings: Refusing())
+    code, _, err = run("erase", "--email", ALICE)
+    assert code == 3 and "1006" in err
+
+
+def test_checkpoint_and_verify(tmp_path: Path, tamper: Tamper) -> None:
+    point = tmp_path / "head.json"
+    code, out, _ = run("checkpoint", str(point))
+    assert code == 0 and "seq 10" in out and json.loads(point.read_text())["seq"] == 10
+    code, out, _ = run("verify", "--checkpoint", str(point))
+    assert code == 0 and "ledger OK: 10 rows" in out and "1 checkpoint(s) match" in out
+    tamper("UPDATE transfers SET legal_basis = 'art45' WHERE seq = 7")
+    code, _, err = run("verify")
+    assert code == 1
+    assert "ledger TAMPERED: first bad row seq 7: row content does not match its hash" in err
+
+
+def test_verify_detects_truncation_only_with_checkpoint(tmp_path: Path, tamper: Tamper) -> None:
+    point = tmp_path / "head.json"
+    run("checkpoint", str(point))
+    tamper("DELETE FROM transfers WHERE seq = 10")
+    assert run("verify")[0] == 0
+    code, _, err = run("verify", "--checkpoint", str(point))
+    assert code == 1 and "first bad row seq 10" in err
+
+
+def test_verify_forged_checkpoint_exits_1(tmp_path: Path) -> None:
+    point = tmp_path / "head.json"
+    run("checkpoint", str(point))
+    data = json.loads(point.read_text())
+    data["hash"] = "f" * 64
+    point.write_text(json.dumps(data))
+    code, _, err = run("verify", "--checkpoint", str(point))
+    assert code == 1 and "signature does not verify" in err
+
+
+def test_verify_bad_checkpoint_file_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    code, _, err = run("verify", "--checkpoint", str(bad))
+    assert code == 2 and "bad.json" in err
+    assert run("verify", "--checkpoint", str(tmp_path / "missing.json"))[0] == 2
+
+
+def test_checkpoint_refuses_a_tampered_ledger(tmp_path: Path, tamper: Tamper) -> None:
+    tamper("DELETE FROM transfers WHERE seq = 2")
+    code, _, err = run("checkpoint", str(tmp_path / "head.json"))
+    assert code == 1 and "seq 2" in err and not (tmp_path / "head.json").exists()
+
+
+def test_serve_prepare_only(tmp_path: Path, ledger_path: Path) -> None:
+    conn = sqlite3.connect(ledger_path)
+    conn.execute(
+        "INSERT INTO cases (case_id, widget_id, status, raw, first_seen_at, updated_at) "
+        "VALUES ('c1', 'w1', 'pending', '{\"email\": \"carol@example.com\"}', 'x', 'x')"
+    )
+    conn.commit()
+    conn.close()
+    work = tmp_path / "web"
+    code, out, err = run("serve", "--prepare-only", "--workdir", str(work), "--port", "9999")
+    assert code == 0 and "-i" in out.split() and "9999" in out.split()
+    assert "sha256" in err
+    snapshot = (work / "ledger.db").read_bytes()
+    assert b"carol@example.com" not in snapshot
+    metadata = json.loads((work / "metadata.json").read_text())
+    assert "by_subject" in metadata["databases"]["ledger"]["queries"]
+
+
+def test_typer_app_is_a_typer() -> None:
+    assert isinstance(ledger_cli.app, typer.Typer)
+
+
+def test_erase_waits_for_the_writer_lock_and_fails_loudly(
+    monkeypatch: pytest.MonkeyPatch, ledger_path: Path
+) -> None:
+    from snapzen.lock import writer_lock
+
+    monkeypatch.setattr(ledger_cli, "_make_deleter", lambda settings: FakeDeleter())
+    with writer_lock(ledger_path):
+        code, _, err = run("erase", "--email", ALICE, "--lock-wait", "0")
+        assert code == 1 and "erasure NOT done" in err
+        assert run("erase", "--email", ALICE, "--dry-run")[0] == 0  # reads need no lock

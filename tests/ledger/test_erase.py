@@ -1,0 +1,214 @@
+"""Art. 17 erasure against a stateful fake Zendesk, and the real adapter over a fake API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from snapzen.errors import NotFoundError, ServerError
+from snapzen.ledger import erase, verify
+from snapzen.ledger.chain import subject_ref
+from snapzen.ledger.db import open_db
+from snapzen.models import JobStatus
+from tests.ledger.conftest import ALICE, KEY, append, transfer_fields
+
+ALICE_REF = subject_ref(KEY, ALICE) or ""
+ALICE_TICKETS = [1003, 1006, 1009]
+
+
+class FakeZendesk:
+    """Tickets exist until deleted; a deleted or unknown ticket counts as gone."""
+
+    def __init__(self, tickets: Sequence[int], *, refuse: Sequence[int] = ()) -> None:
+        self.tickets = set(tickets)
+        self.refuse = set(refuse)
+        self.calls: list[list[int]] = []
+
+    def delete_tickets(self, ticket_ids: Sequence[int]) -> set[int]:
+        assert 1 <= len(ticket_ids) <= 100
+        self.calls.append(list(ticket_ids))
+        gone = {t for t in ticket_ids if t not in self.refuse}
+        self.tickets -= gone
+        return gone
+
+
+@pytest.fixture
+def zendesk() -> FakeZendesk:
+    return FakeZendesk(range(1001, 1011))
+
+
+def chain_ok(db: sqlite_utils.Database) -> bool:
+    return verify.verify_ledger(db.conn).ok
+
+
+def erased_rows(db: sqlite_utils.Database) -> list[dict[str, object]]:
+    return list(db.query("SELECT * FROM transfers WHERE event = 'erased' ORDER BY seq"))
+
+
+def test_dry_run_changes_nothing(db: sqlite_utils.Database, zendesk: FakeZendesk) -> None:
+    result = erase.erase_subject(db, ALICE_REF, zendesk, dry_run=True)
+    assert [t.ticket_id for t in result.plan.to_delete] == ALICE_TICKETS
+    assert zendesk.calls == [] and erased_rows(db) == []
+
+
+def test_erase_deletes_tickets_and_appends_events(
+    db: sqlite_utils.Database, zendesk: FakeZendesk, ledger_path: Path
+) -> None:
+    result = erase.erase_subject(db, ALICE_REF, zendesk, actor="dpo")
+    assert result.complete and sorted(result.deleted) == ALICE_TICKETS
+    assert not zendesk.tickets & set(ALICE_TICKETS)
+    rows = erased_rows(db)
+    assert [r["ticket_id"] for r in rows] == ALICE_TICKETS
+    assert [r["seq"] for r in rows] == result.event_seqs == [11, 12, 13]
+    assert {r["subject_ref"] for r in rows} == {ALICE_REF}
+    assert rows[0]["case_id"] == "case-3" and rows[0]["actor"] == "dpo"
+    assert '"transfer_seq":3' in str(rows[0]["details"])
+    assert '"reason":"art17_request"' in str(rows[0]["details"])
+    assert chain_ok(db)
+    run = db.execute("SELECT kind, outcome FROM runs WHERE run_id = ?", (result.run_id,))
+    assert run.fetchone() == ("erase", "ok")
+    db.conn.close()
+    raw = b"".join(p.read_bytes() for p in ledger_path.parent.glob("ledger.db*"))
+    assert b"alice" not in raw.lower()  # the email never reaches the file (or its WAL)
+
+
+def test_rerun_is_a_no_op(db: sqlite_utils.Database, zendesk: FakeZendesk) -> None:
+    erase.erase_subject(db, ALICE_REF, zendesk)
+    again = erase.erase_subject(db, ALICE_REF, zendesk)
+    assert again.plan.to_delete == [] and again.plan.already_erased == ALICE_TICKETS
+    assert len(zendesk.calls) == 1 and len(erased_rows(db)) == 3
+
+
+def test_ticket_already_gone_counts_as_deleted(db: sqlite_utils.Database) -> None:
+    zendesk = FakeZendesk([1006])  # 1003 and 1009 were deleted by hand in Zendesk
+    result = erase.erase_subject(db, ALICE_REF, zendesk)
+    assert sorted(result.deleted) == ALICE_TICKETS and result.complete
+
+
+def test_partial_failure_is_reported_and_finished_by_a_rerun(db: sqlite_utils.Database) -> None:
+    zendesk = FakeZendesk(range(1001, 1011), refuse=[1006])
+    result = erase.erase_subject(db, ALICE_REF, zendesk)
+    assert result.failed == [1006] and not result.complete
+    assert [r["ticket_id"] for r in erased_rows(db)] == [1003, 1009]
+    run = db.execute("SELECT outcome, exit_code FROM runs WHERE run_id = ?", (result.run_id,))
+    assert run.fetchone() == ("partial", 3)
+    zendesk.refuse.clear()
+    again = erase.erase_subject(db, ALICE_REF, zendesk)
+    assert again.deleted == [1006] and again.complete
+    assert chain_ok(db)
+
+
+def test_deleter_crash_still_records_what_was_deleted(db: sqlite_utils.Database) -> None:
+    append(db, [transfer_fields(100 + i, subject_ref=ALICE_REF) for i in range(150)])
+    zendesk = FakeZendesk(range(1000, 2000))
+    original = zendesk.delete_tickets
+
+    def flaky(ids: Sequence[int]) -> set[int]:
+        if len(zendesk.calls) == 1:
+            raise ServerError("zendesk 503")
+        return original(ids)
+
+    zendesk.delete_tickets = flaky  # type: ignore[method-assign,assignment]
+    with pytest.raises(ServerError):
+        erase.erase_subject(db, ALICE_REF, zendesk)
+    assert len(erased_rows(db)) == 100  # the first batch is gone, so it is on record
+    assert chain_ok(db)
+
+
+def test_batches_of_at_most_100(db: sqlite_utils.Database) -> None:
+    append(db, [transfer_fields(100 + i, subject_ref=ALICE_REF) for i in range(250)])
+    zendesk = FakeZendesk(range(1000, 2000))
+    result = erase.erase_subject(db, ALICE_REF, zendesk)
+    assert [len(c) for c in zendesk.calls] == [100, 100, 53]
+    assert len(result.deleted) == 253 and chain_ok(db)
+
+
+def test_lock_is_held_while_planning_and_erasing(
+    db: sqlite_utils.Database, zendesk: FakeZendesk
+) -> None:
+    seen: list[str] = []
+
+    @contextmanager
+    def lock() -> Iterator[None]:
+        seen.append("acquired")
+        yield
+        seen.append(f"released after {len(zendesk.calls)} calls")
+
+    erase.erase_subject(db, ALICE_REF, zendesk, lock=lock())
+    assert seen == ["acquired", "released after 1 calls"]
+
+
+def test_unknown_subject_does_nothing(db: sqlite_utils.Database, zendesk: FakeZendesk) -> None:
+    result = erase.erase_subject(db, "0" * 64, zendesk)
+    assert result.plan.transfers == 0 and zendesk.calls == [] and result.complete
+
+
+def test_expired_tickets_are_not_deleted_again(
+    db: sqlite_utils.Database, zendesk: FakeZendesk
+) -> None:
+    append(db, [transfer_fields(40, event="expired", ticket_id=1003, subject_ref=ALICE_REF)])
+    result = erase.erase_subject(db, ALICE_REF, zendesk)
+    assert sorted(result.deleted) == [1006, 1009] and result.plan.already_erased == [1003]
+
+
+# --- the Zendesk adapter ------------------------------------------------------------------
+
+
+class FakeBulkApi:
+    """destroy_many answers 404 when any id is unknown (worst case), else a job."""
+
+    def __init__(self, tickets: set[int], *, job_status: str = "completed") -> None:
+        self.tickets = tickets
+        self.deleted: set[int] = set()
+        self.purged: list[int] = []
+        self.job_status = job_status
+        self.destroy_calls = 0
+
+    def destroy_tickets(self, ticket_ids: Sequence[int]) -> JobStatus:
+        self.destroy_calls += 1
+        if any(t not in self.tickets for t in ticket_ids):
+            raise NotFoundError("zendesk DELETE /api/v2/tickets/destroy_many: 404")
+        if self.job_status == "completed":
+            self.tickets -= set(ticket_ids)
+            self.deleted |= set(ticket_ids)
+        return JobStatus(id=f"job{self.destroy_calls}", status="queued")
+
+    def purge_deleted_tickets(self, ticket_ids: Sequence[int]) -> JobStatus:
+        self.purged.extend(ticket_ids)
+        return JobStatus(id="purge", status="completed")
+
+    def wait_for_jobs(
+        self, job_ids: Sequence[str], *, timeout: float | None = None
+    ) -> dict[str, JobStatus]:
+        return {j: JobStatus(id=j, status=self.job_status) for j in job_ids}
+
+
+def test_adapter_soft_deletes_then_purges() -> None:
+    api = FakeBulkApi({1, 2, 3})
+    assert erase.ZendeskTicketDeleter(api).delete_tickets([1, 2, 3]) == {1, 2, 3}
+    assert api.deleted == {1, 2, 3} and sorted(api.purged) == [1, 2, 3]
+
+
+def test_adapter_treats_missing_tickets_as_gone() -> None:
+    api = FakeBulkApi({1, 3, 4})
+    gone = erase.ZendeskTicketDeleter(api).delete_tickets([1, 2, 3, 4])
+    assert gone == {1, 2, 3, 4} and api.deleted == {1, 3, 4}
+    assert 2 not in api.purged
+
+
+def test_adapter_failed_job_deletes_nothing() -> None:
+    api = FakeBulkApi({1, 2}, job_status="failed")
+    assert erase.ZendeskTicketDeleter(api).delete_tickets([1, 2]) == set()
+    assert api.purged == []
+
+
+def test_erase_with_adapter_end_to_end(db: sqlite_utils.Database, ledger_path: Path) -> None:
+    api = FakeBulkApi({1003, 1009})  # 1006 already deleted in Zendesk
+    result = erase.erase_subject(db, ALICE_REF, erase.ZendeskTicketDeleter(api))
+    assert sorted(result.deleted) == ALICE_TICKETS
+    reopened = open_db(ledger_path, read_only=True)
+    assert verify.verify_ledger(reopened.conn).ok
