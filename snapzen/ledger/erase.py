@@ -8,9 +8,9 @@ Order matters: tickets are deleted first and recorded after, so the ledger never
 erasure that did not happen. If recording fails after a deletion, a rerun finds the ticket
 already gone (counted as deleted) and records it then; already-erased tickets are skipped.
 
-Limit: only restricted transfers have ledger rows. Chats of the same person that were not
-restricted (visitor outside the EEA/UK) have no transfer row and no subject_ref anywhere, so
-they are not found here.
+Chats of the same person that were not restricted transfers (visitor outside the EEA/UK)
+have no transfer row; they are found through ``cases.subject_ref`` (the same HMAC, stored when
+the case was pushed) and get an ``erased`` event too, with ``transfer_seq`` null.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class TicketTarget:
     widget_id: str | None
     recipient: str | None
     destination_country: str | None
-    transfer_seq: int
+    transfer_seq: int | None  # None: not a restricted transfer, found through `cases`
 
 
 @dataclass
@@ -98,6 +98,20 @@ def plan_erasure(db: sqlite_utils.Database, subject_ref: str) -> ErasurePlan:
             targets[int(ticket_id)] = TicketTarget(
                 int(ticket_id), str(case_id), widget_id, recipient, destination, int(seq)
             )
+    # Tickets of this person that were not restricted transfers: only `cases` knows them.
+    cases = db.conn.execute(
+        """SELECT case_id, widget_id, ticket_id, expired_at FROM cases
+           WHERE subject_ref = ? AND ticket_id IS NOT NULL ORDER BY ticket_id""",
+        (subject_ref,),
+    )
+    for case_id, widget_id, ticket_id, expired_at in cases:
+        if int(ticket_id) in targets:
+            continue
+        if expired_at:
+            done.add(int(ticket_id))
+        targets[int(ticket_id)] = TicketTarget(
+            int(ticket_id), str(case_id), widget_id, None, None, None
+        )
     plan.to_delete = [t for tid, t in targets.items() if tid not in done]
     plan.already_erased = sorted(done & set(targets))
     return plan

@@ -212,3 +212,22 @@ def test_erase_with_adapter_end_to_end(db: sqlite_utils.Database, ledger_path: P
     assert sorted(result.deleted) == ALICE_TICKETS
     reopened = open_db(ledger_path, read_only=True)
     assert verify.verify_ledger(reopened.conn).ok
+
+
+def test_erase_also_finds_unrestricted_tickets_through_cases(
+    db: sqlite_utils.Database, zendesk: FakeZendesk
+) -> None:
+    """A visitor from outside the EEA/UK has no transfer row, but their ticket is theirs."""
+    stamp = "2026-01-01T00:00:00Z"
+    db.execute(
+        """INSERT INTO cases (case_id, widget_id, status, subject_ref, ticket_id,
+               first_seen_at, updated_at) VALUES ('us-chat', 'w1', 'synced', ?, 1010, ?, ?)""",
+        (ALICE_REF, stamp, stamp),
+    )
+    db.conn.commit()
+    result = erase.erase_subject(db, ALICE_REF, zendesk)
+    assert sorted(result.deleted) == [*ALICE_TICKETS, 1010]
+    rows = {r["ticket_id"]: r for r in erased_rows(db)}
+    assert rows[1010]["case_id"] == "us-chat"
+    assert '"transfer_seq":null' in str(rows[1010]["details"])
+    assert chain_ok(db)
