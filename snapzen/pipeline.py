@@ -6,6 +6,7 @@ for the run: abort (FatalError), record and go on (RecordError), or leave for re
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -248,6 +249,12 @@ class Pipeline:
     @staticmethod
     def stage_one(widget: str, raw: Any) -> outbox.StagedCase:
         raw_json = json.dumps(raw, ensure_ascii=False, default=str)
+        if not _utf8_safe(raw_json):
+            # A JSON "\ud800" escape decodes to a lone surrogate that no UTF-8 store accepts:
+            # SQLite raised mid-page, aborting every run on that page. Replace them with U+FFFD
+            # once, here, so the ledger, the ids and the ticket sent to Zendesk are all clean.
+            raw = _replace_lone_surrogates(raw)
+            raw_json = json.dumps(raw, ensure_ascii=False, default=str)
         try:
             case = parse_case(raw)
         except InvalidRecordError as exc:
@@ -562,6 +569,27 @@ class Pipeline:
         if missing:
             outbox.back_to_pending(self.db, missing, self.clock())
         log.info("recovered_by_lookup", found=len(synced), requeued=len(missing))
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _utf8_safe(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _replace_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_replace_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def _one_line(value: object) -> str:

@@ -1,0 +1,239 @@
+"""`make demo`: the whole product in under a minute, on loopback only.
+
+Starts the sandbox (both APIs) on a free 127.0.0.1 port, runs the real ``snapzen sync`` CLI
+against it in a subprocess (exactly what cron would run), runs it a second time to show that
+nothing is created twice, checks the outcome against the sandbox's ground truth, verifies the
+ledger with ``snapzen ledger verify`` and prints a short summary. The ledger stays in a temporary
+directory so it can be explored afterwards with the printed environment lines.
+
+Exit code 0 when every check passed, 1 when one failed (a duplicate ticket, a second sync that
+created something, a broken chain, a sync that did not finish cleanly).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from snapzen.sandbox import Sandbox, SandboxConfig
+
+# The default settle time: a chat that started less than this long ago may still be running.
+SETTLE = timedelta(minutes=30)
+CLI_TIMEOUT_SECONDS = 120.0  # a hung sync must not hang `make demo`
+
+
+@dataclass
+class DemoResult:
+    workdir: Path
+    ledger: Path
+    env: dict[str, str]  # the SNAPZEN_* lines a user needs to explore the ledger
+    tickets: int = 0
+    second_created: int = 0
+    withheld_by_reason: dict[str, int] = field(default_factory=dict)
+    status_counts: dict[str, int] = field(default_factory=dict)
+    ledger_rows: int = 0
+    chain_ok: bool = False
+    duplicates: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def _cli(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "snapzen", *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_SECONDS,
+        check=False,
+    )
+
+
+def _child_env(sb: Sandbox, workdir: Path, ledger: Path, key: str) -> dict[str, str]:
+    # The developer's own SNAPZEN_* settings (a production config!) must not leak into the demo.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNAPZEN_")}
+    env.update(sb.env())
+    env.update(
+        SNAPZEN_LEDGER__PATH=str(ledger),
+        SNAPZEN_LEDGER__KEY=key,
+        SNAPZEN_SECRETS_DIR=str(workdir / "secrets"),  # empty: ignore any /run/secrets
+        SNAPZEN_ZENDESK__JOB_POLL_SECONDS="0.2",  # the sandbox's jobs take 0.2 s, not minutes
+        SNAPZEN_LOG__LEVEL="warning",  # the summary is the demo's output, not the JSON log
+    )
+    return env
+
+
+def _eligible(row: Mapping[str, Any]) -> bool:
+    """DESIGN.md consent policy with default settings, in the sandbox truth's own terms."""
+    if row["type"] != "chat" or row["in_progress"]:
+        return False
+    return bool(row["region"] == "outside" or row["consent"] == "accepted")
+
+
+def _created(row: Mapping[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(row["created_at"]).replace("Z", "+00:00"))
+
+
+def _newly_settled(truth: list[dict[str, Any]], first: datetime, second: datetime) -> int:
+    """Eligible chats that crossed the settle line between the two syncs (may get a ticket in
+    the second one without that being a duplicate); almost always zero."""
+    return sum(1 for r in truth if _eligible(r) and first - SETTLE < _created(r) <= second - SETTLE)
+
+
+def _truth_problems(truth: list[dict[str, Any]], tickets: set[str], first: datetime) -> list[str]:
+    """Compare the tickets with the sandbox's ground truth: none for a withheld or ignored chat,
+    one for every eligible chat that was finished before the first sync began."""
+    by_id = {f"snapengage:{r['id']}": r for r in truth}
+    unexpected = [ext for ext in tickets if ext not in by_id or not _eligible(by_id[ext])]
+    missing = [
+        ext
+        for ext, r in by_id.items()
+        if _eligible(r) and _created(r) <= first - SETTLE and ext not in tickets
+    ]
+    problems = []
+    if unexpected:
+        problems.append(f"{len(unexpected)} ticket(s) for chats without a basis: {unexpected[:3]}")
+    if missing:
+        problems.append(f"{len(missing)} eligible chat(s) without a ticket: {missing[:3]}")
+    return problems
+
+
+def _read_ledger(ledger: Path, result: DemoResult) -> None:
+    uri = f"file:{ledger}?mode=ro"
+    with sqlite3.connect(uri, uri=True) as conn:
+        result.status_counts = {
+            str(s): int(n)
+            for s, n in conn.execute("SELECT status, COUNT(*) FROM cases GROUP BY status")
+        }
+        result.withheld_by_reason = {
+            str(r): int(n)
+            for r, n in conn.execute(
+                "SELECT reason, COUNT(*) FROM cases WHERE status='withheld' GROUP BY reason"
+            )
+        }
+        result.ledger_rows = int(conn.execute("SELECT COUNT(*) FROM transfers").fetchone()[0])
+
+
+def run_demo(
+    *,
+    chats: int = 300,
+    seed: int = 1,
+    workdir: Path | None = None,
+    say: Callable[[str], None] = print,
+) -> DemoResult:
+    """Run the demo; every check that fails is listed in ``result.failures``."""
+    began = time.monotonic()
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="snapzen-demo-"))
+    ledger = workdir / "snapzen.db"
+    key = "demo-" + secrets.token_hex(16)  # a throwaway key for a throwaway ledger
+    with Sandbox(SandboxConfig(chats=chats, seed=seed)) as sb:
+        env = _child_env(sb, workdir, ledger, key)
+        result = DemoResult(
+            workdir=workdir,
+            ledger=ledger,
+            env={"SNAPZEN_LEDGER__PATH": str(ledger), "SNAPZEN_LEDGER__KEY": key},
+        )
+        say(f"sandbox: SnapEngage + Zendesk emulator on {sb.base_url} ({chats} chats)")
+
+        first_at = datetime.now(UTC)
+        first = _cli(env, "sync")
+        say(f"$ snapzen sync\n  {first.stdout.strip()}")
+        if first.returncode != 0:
+            result.failures.append(f"first sync exited {first.returncode}: {first.stderr[-500:]}")
+        tickets_after_first = sb.state()["tickets_count"]
+
+        second_at = datetime.now(UTC)
+        second = _cli(env, "sync")
+        say(f"$ snapzen sync   # again: must create nothing\n  {second.stdout.strip()}")
+        if second.returncode != 0:
+            result.failures.append(f"second sync exited {second.returncode}: {second.stderr}")
+        state = sb.state()
+        result.tickets = int(state["tickets_count"])
+        result.second_created = result.tickets - int(tickets_after_first)
+        result.duplicates = list(state["duplicate_external_ids"])
+        if result.second_created > _newly_settled(sb.truth(), first_at, second_at):
+            result.failures.append(f"second sync created {result.second_created} ticket(s)")
+        if result.duplicates:
+            result.failures.append(f"duplicate tickets in Zendesk: {result.duplicates[:5]}")
+        external_ids = {str(t["external_id"]) for t in sb.tickets() if not t["deleted"]}
+        result.failures += _truth_problems(sb.truth(), external_ids, first_at)
+
+        verified = _cli(env, "ledger", "verify")
+        say(f"$ snapzen ledger verify\n  {(verified.stdout or verified.stderr).strip()}")
+        result.chain_ok = verified.returncode == 0
+        if not result.chain_ok:
+            result.failures.append(f"ledger verify exited {verified.returncode}")
+
+        _read_ledger(ledger, result)
+        if result.status_counts.get("synced", 0) != result.tickets:
+            result.failures.append(
+                f"{result.status_counts.get('synced', 0)} case(s) marked synced but "
+                f"{result.tickets} ticket(s) in Zendesk"
+            )
+    result.seconds = time.monotonic() - began
+    return result
+
+
+def _snapzen_command() -> str:
+    """`snapzen` when it is on PATH, else the virtualenv's script (make demo does not activate)."""
+    import shutil
+
+    script = Path(sys.executable).parent / "snapzen"
+    if shutil.which("snapzen") == str(script) or not script.exists():
+        return "snapzen"
+    return str(script)
+
+
+def summary(result: DemoResult) -> str:
+    withheld = sum(result.withheld_by_reason.values())
+    reasons = ", ".join(f"{r} {n}" for r, n in sorted(result.withheld_by_reason.items()))
+    counts = result.status_counts
+    lines = [
+        "",
+        "summary",
+        f"  tickets created in Zendesk : {result.tickets} (second sync: {result.second_created})",
+        f"  chats withheld (no basis)  : {withheld}" + (f" — {reasons}" if reasons else ""),
+        f"  ignored (offline messages) : {counts.get('ignored', 0)}",
+        f"  waiting (still settling)   : {counts.get('pending', 0)}",
+        f"  failed                     : {counts.get('failed', 0)}",
+        f"  ledger rows (EU transfers) : {result.ledger_rows}",
+        f"  chain verified             : {'yes' if result.chain_ok else 'NO'}",
+        f"  duplicate tickets          : {len(result.duplicates)}",
+        f"  wall time                  : {result.seconds:.1f} s",
+        "",
+        f"The ledger is kept in {result.workdir}. Explore it with:",
+        *(f"  export {name}={value}" for name, value in result.env.items()),
+        *(
+            f"  {_snapzen_command()} {command}"
+            for command in ("status", "ledger list", "ledger verify")
+        ),
+    ]
+    if result.failures:
+        lines += ["", "DEMO CHECKS FAILED:", *(f"  - {f}" for f in result.failures)]
+    else:
+        lines += ["", "demo OK: every check passed"]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    result = run_demo()
+    print(summary(result))
+    sys.exit(0 if result.ok else 1)
+
+
+if __name__ == "__main__":
+    main()
