@@ -10,12 +10,15 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import requests
 import typer
 
-from snapzen.sandbox import Sandbox, SandboxConfig
+from snapzen.sandbox.config import SandboxConfig
+
+if TYPE_CHECKING:
+    from snapzen.sandbox.server import Sandbox
 
 app = typer.Typer(
     help="Run and inspect the loopback emulator of the SnapEngage and Zendesk APIs.",
@@ -143,6 +146,8 @@ def serve(
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        from snapzen.sandbox.server import Sandbox
+
         with Sandbox(cfg) as sb:
             typer.echo(f"sandbox listening on {sb.base_url}")
             for name, value in sb.env().items():

@@ -12,7 +12,21 @@ Module map: ``config`` (settings), ``data`` (synthetic cases + truth), ``snapeng
 behaviour), ``app`` (WSGI routing and middleware), ``server`` (the threaded loopback server).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from snapzen.sandbox.config import EEA_UK, FAULT_KINDS, SandboxConfig
-from snapzen.sandbox.server import Sandbox
+
+if TYPE_CHECKING:
+    from snapzen.sandbox.server import Sandbox
 
 __all__ = ["EEA_UK", "FAULT_KINDS", "Sandbox", "SandboxConfig"]
+
+
+def __getattr__(name: str) -> Any:
+    # The server pulls in werkzeug and faker (~0.25 s). Import it on first use so every
+    # `snapzen` command (the CLI registers the sandbox sub-app) does not pay for it.
+    if name == "Sandbox":
+        from snapzen.sandbox.server import Sandbox
+
+        return Sandbox
+    raise AttributeError(name)
