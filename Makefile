@@ -23,6 +23,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check snapzen tests bench
 	$(BIN)/ruff format --check snapzen tests bench
 	$(BIN)/mypy snapzen
+	$(BIN)/hadolint Dockerfile
 
 demo: $(STAMP)
 	$(BIN)/python -m snapzen.demo
