@@ -112,7 +112,11 @@ def run_pass(
         log.info("run_started", actor=actor, widgets=len(settings.snapengage.widgets))
         try:
             result = body(pipeline)
-        except errors.SnapzenError as exc:
+        except BaseException as exc:
+            # Any way out but a result (error, Ctrl-C, a crash hook) leaves an 'aborted' row:
+            # cursors were not advanced, and recovery finishes whatever was in flight.
+            known = isinstance(exc, errors.SnapzenError)
+            error = f"{type(exc).__name__}: {exc}" if known else "interrupted"
             outbox.finish_run(
                 db,
                 run_id,
@@ -120,25 +124,15 @@ def run_pass(
                 outcome="aborted",
                 exit_code=errors.EXIT_ABORTED,
                 counts=pipeline.counts.as_dict(),
-                error=f"{type(exc).__name__}: {exc}",
+                error=error,
             )
-            log.error(
-                "run_aborted",
-                error_type=type(exc).__name__,
-                error=str(exc),
-                **pipeline.counts.as_dict(),
-            )
-            raise
-        except BaseException:
-            outbox.finish_run(
-                db,
-                run_id,
-                utcnow(),
-                outcome="aborted",
-                exit_code=errors.EXIT_ABORTED,
-                counts=pipeline.counts.as_dict(),
-                error="interrupted",
-            )
+            if known:
+                log.error(
+                    "run_aborted",
+                    error_type=type(exc).__name__,
+                    error=str(exc),
+                    **pipeline.counts.as_dict(),
+                )
             raise
         outcome = "ok" if result.exit_code == 0 else "partial"
         outbox.finish_run(

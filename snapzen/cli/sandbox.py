@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import signal
@@ -16,6 +15,7 @@ import requests
 import typer
 
 from snapzen.sandbox.config import SandboxConfig
+from snapzen.settings import is_loopback
 
 if TYPE_CHECKING:
     from snapzen.sandbox.server import Sandbox
@@ -26,15 +26,6 @@ app = typer.Typer(
 )
 
 _DEFAULTS = SandboxConfig()
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _write_ready_file(path: Path, sb: Sandbox) -> None:
@@ -107,7 +98,7 @@ def serve(
     ] = None,
 ) -> None:
     """Start the sandbox and print its URL plus `export` lines that point snapzen at it."""
-    if not _is_loopback(host) and not allow_nonlocal:
+    if not is_loopback(host) and not allow_nonlocal:
         # The sandbox serves fake credentials and personal-looking data with no real auth.
         typer.echo(
             f"refusing to listen on non-loopback host {host!r}; pass --allow-nonlocal to override",
