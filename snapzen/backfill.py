@@ -313,11 +313,9 @@ def _day_body(
 ) -> Callable[[Pipeline], PassResult]:
     def body(pipeline: Pipeline) -> PassResult:
         pipeline.recover()
-        fetched: dict[str, int] = {}
-        for widget in widgets:
-            if pipeline.stopping():
-                break
-            fetched[widget] = pipeline.fetch(widget, day, day)
+        # The day's widgets are fetched concurrently, with full batches pushed as pages
+        # arrive (Pipeline.fetch_windows); push_ready then sends the rest and drains.
+        fetched = pipeline.fetch_windows([(widget, day, day) for widget in widgets])
         pipeline.push_ready()
         if record and not pipeline.interrupted:
             mark_finished(

@@ -5,8 +5,11 @@ for the run: abort (FatalError), record and go on (RecordError), or leave for re
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -45,6 +48,13 @@ log = get_logger("snapzen.pipeline")
 # After a stop request, in-flight import jobs get this long to report before the pass returns
 # and leaves them 'pushing' with their job ids for the next run's recovery (always safe).
 STOP_GRACE_SECONDS = 5.0
+
+# Concurrent fetching (`fetch_windows`): at most this many SnapEngage windows are read at once,
+# each in its own thread doing HTTP and JSON decoding only (the database stays on the pass's
+# thread), with at most PAGE_QUEUE_DEPTH pages waiting to be staged, so memory stays bounded
+# whatever the size of a backfill.
+FETCH_THREADS = 4
+PAGE_QUEUE_DEPTH = 8
 
 
 class Page(Protocol):
@@ -158,6 +168,11 @@ class Pipeline:
         self.should_stop = stop or (lambda: False)
         self.interrupted = False
         self._stop_seen = 0.0
+        # Import jobs in flight, shared by fetch_windows (which submits full batches while
+        # pages still arrive) and push_ready (which flushes and drains), so fetching and
+        # pushing overlap instead of running one after the other.
+        self._in_flight: dict[str, tuple[_Batch, float]] = {}
+        self._next_poll: float | None = None
 
     def stopping(self) -> bool:
         """True once a stop was requested (SIGTERM/Ctrl-C): finish the batch in hand, start
@@ -176,11 +191,8 @@ class Pipeline:
         self.recover()
         outbox.requeue_failed(self.db, self.settings.pipeline.max_attempts, self.clock())
         today = self.clock().date()
-        for widget in widgets:
-            if self.stopping():
-                break
-            start = self.window_start(widget, today)
-            self.fetch(widget, start, today)
+        # Widgets are fetched concurrently and full batches pushed while pages still arrive.
+        self.fetch_windows([(w, self.window_start(w, today), today) for w in widgets])
         self.push_ready()
         if self.interrupted:
             # Windows may be half fetched: leave every cursor where it was; the next pass
@@ -244,6 +256,38 @@ class Pipeline:
             if self.stopping():
                 break
         log.info("fetched", widget_id=widget, cases=fetched)
+        return fetched
+
+    def fetch_windows(self, windows: Sequence[tuple[str, date, date]]) -> dict[str, int]:
+        """Fetch several (widget, start, end) windows at once and push while they arrive.
+
+        Pages come from up to FETCH_THREADS background readers; this thread stages each page
+        (one transaction, as ``fetch``), submits a batch whenever a full one is ready and a job
+        slot is free, and polls jobs when due. Partial batches and the drain are left to
+        ``push_ready``. Exactly-once is unchanged: staging is an idempotent upsert that never
+        touches a pushing or terminal case, and every push goes through ``submit``.
+        Returns cases fetched per widget."""
+        fetched = dict.fromkeys((w for w, _, _ in windows), 0)
+        if not windows:
+            return fetched
+        for widget, start, end in windows:
+            log.info("fetch_window", widget_id=widget, start=start.isoformat(), end=end.isoformat())
+        with _PageFeed(self.source, windows) as feed:
+            while not feed.finished and not self.stopping():
+                # Wake for a page, a due poll, or (at least twice a second) a stop request.
+                item = feed.get(min(self._poll_wait(), 0.5) if self._in_flight else 0.5)
+                if item is not None:
+                    widget, page = item
+                    staged = [self.stage_one(widget, raw) for raw in page.cases]
+                    self.counts.new += outbox.stage(self.db, staged, self.clock())
+                    fetched[widget] += len(staged)
+                    self.counts.fetched += len(staged)
+                    self.progress("fetched", len(staged))
+                self._fill(full_only=True)
+                if self._in_flight and self._poll_wait() <= 0:
+                    self.poll(self._in_flight)
+        for widget, count in fetched.items():
+            log.info("fetched", widget_id=widget, cases=count)
         return fetched
 
     @staticmethod
@@ -366,7 +410,7 @@ class Pipeline:
         'pending' (withheld, ignored, failed), so the loop always progresses. Returns None
         when nothing is ready."""
         size = self.settings.zendesk.batch_size
-        settled_before = self.clock() - timedelta(minutes=self.settings.snapengage.settle_minutes)
+        settled_before = self._settled_before()
         tickets: list[ImportTicket] = []
         drafts: dict[str, dict[str, Any]] = {}
         while len(tickets) < size:
@@ -414,22 +458,14 @@ class Pipeline:
 
     def push_ready(self) -> None:
         """Send ready cases in batches, keeping several import jobs in flight at once."""
-        max_in_flight = self.settings.zendesk.max_jobs_in_flight
-        in_flight: dict[str, tuple[_Batch, float]] = {}
-        exhausted = False
+        in_flight = self._in_flight
         while True:
-            while not exhausted and len(in_flight) < max_in_flight and not self.stopping():
-                prepared = self.next_batch()
-                if prepared is None:
-                    exhausted = True
-                    break
-                batch, tickets, drafts = prepared
-                job_id = self.submit(batch, tickets, drafts)
-                if job_id is not None:
-                    in_flight[job_id] = (batch, time.monotonic())
+            self._fill(full_only=False)
             if not in_flight:
                 return
-            self.sleep(self.settings.zendesk.job_poll_seconds)
+            wait = self._poll_wait()
+            if wait > 0:
+                self.sleep(wait)
             self.poll(in_flight)
             if (
                 in_flight
@@ -438,6 +474,38 @@ class Pipeline:
             ):
                 log.warning("stop_leaving_jobs_for_recovery", jobs=len(in_flight))
                 return
+
+    def _fill(self, *, full_only: bool) -> None:
+        """Submit batches while a job slot is free. With ``full_only`` (fetch still running)
+        only when at least two batches' worth of cases are pending, so pushing early never
+        splits what would have been one full batch into two requests."""
+        size = self.settings.zendesk.batch_size
+        while len(self._in_flight) < self.settings.zendesk.max_jobs_in_flight:
+            if self.stopping():
+                return
+            if full_only and outbox.count_ready(self.db, self._settled_before(), 2 * size) < (
+                2 * size
+            ):
+                return
+            prepared = self.next_batch()
+            if prepared is None:
+                return
+            batch, tickets, drafts = prepared
+            job_id = self.submit(batch, tickets, drafts)
+            if job_id is not None:
+                self._in_flight[job_id] = (batch, time.monotonic())
+                if self._next_poll is None:
+                    self._next_poll = time.monotonic() + self.settings.zendesk.job_poll_seconds
+
+    def _poll_wait(self) -> float:
+        """Seconds until in-flight jobs are due a poll: every job_poll_seconds, counted from
+        the previous poll (or the first submit), not from the end of the last batch sent."""
+        if self._next_poll is None:
+            self._next_poll = time.monotonic() + self.settings.zendesk.job_poll_seconds
+        return max(0.0, self._next_poll - time.monotonic())
+
+    def _settled_before(self) -> datetime:
+        return self.clock() - timedelta(minutes=self.settings.snapengage.settle_minutes)
 
     def submit(
         self, batch: _Batch, tickets: list[ImportTicket], drafts: dict[str, dict[str, Any]]
@@ -469,6 +537,9 @@ class Pipeline:
         return job.id
 
     def poll(self, in_flight: dict[str, tuple[_Batch, float]]) -> None:
+        # One show_many for every job in flight (up to 100 per request), then not again for
+        # job_poll_seconds: each poll spends rate-limit budget that imports could use.
+        self._next_poll = time.monotonic() + self.settings.zendesk.job_poll_seconds
         statuses = self.sink.job_statuses(list(in_flight))
         timeout = self.settings.zendesk.job_timeout_seconds
         for job_id, (batch, started) in list(in_flight.items()):
@@ -569,6 +640,83 @@ class Pipeline:
         if missing:
             outbox.back_to_pending(self.db, missing, self.clock())
         log.info("recovered_by_lookup", found=len(synced), requeued=len(missing))
+
+
+class _PageFeed:
+    """Background readers for ``Pipeline.fetch_windows``: each thread takes the next window,
+    iterates its pages and hands them over through a bounded queue. A reader's exception is
+    handed over too and re-raised on the pass's thread. Leaving the ``with`` block (normally,
+    on an error, or on a simulated crash) tells the readers to stop and waits for them."""
+
+    _WINDOW_DONE = object()
+
+    def __init__(self, source: Source, windows: Sequence[tuple[str, date, date]]) -> None:
+        self._source = source
+        self._windows: queue.SimpleQueue[tuple[str, date, date]] = queue.SimpleQueue()
+        for window in windows:
+            self._windows.put(window)
+        self._pending = len(windows)
+        self._pages: queue.Queue[object] = queue.Queue(maxsize=PAGE_QUEUE_DEPTH)
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._read, name=f"snapzen-fetch-{i}", daemon=True)
+            for i in range(min(FETCH_THREADS, len(windows)))
+        ]
+
+    def __enter__(self) -> _PageFeed:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        while any(t.is_alive() for t in self._threads):
+            with contextlib.suppress(queue.Empty):  # unblock a reader waiting to put a page
+                self._pages.get(timeout=0.05)
+
+    @property
+    def finished(self) -> bool:
+        """Every window read to its end and every page handed over."""
+        return self._pending == 0
+
+    def get(self, timeout: float | None) -> tuple[str, Any] | None:
+        """The next (widget, page), or None when ``timeout`` passed without one (or a window
+        just ended)."""
+        try:
+            item = self._pages.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if item is self._WINDOW_DONE:
+            self._pending -= 1
+            return None
+        if isinstance(item, BaseException):
+            raise item
+        assert isinstance(item, tuple)
+        return item
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._pages.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                widget, start, end = self._windows.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                for page in self._source.iter_pages(widget, start, end):
+                    if not self._put((widget, page)):
+                        return
+            except BaseException as exc:  # handed to the pass's thread, which decides
+                self._put(exc)
+                return
+            self._put(self._WINDOW_DONE)
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")

@@ -132,6 +132,18 @@ def ready_cases(
     return [ReadyCase(r[0], r[1], r[2], r[3]) for r in db.execute(sql, params).fetchall()]
 
 
+def count_ready(db: sqlite_utils.Database, settled_before: datetime, cap: int) -> int:
+    """How many cases ``ready_cases`` could return, counting no further than ``cap``
+    (cheap: walks the cases_ready index; lets a pass push while still fetching
+    without sending half-empty batches)."""
+    row = db.execute(
+        """SELECT COUNT(*) FROM (SELECT 1 FROM cases WHERE status = 'pending'
+               AND started_at IS NOT NULL AND started_at <= ? LIMIT ?)""",
+        (now_iso(settled_before), cap),
+    ).fetchone()
+    return int(row[0])
+
+
 def set_terminal_many(
     db: sqlite_utils.Database,
     items: Iterable[tuple[str, str, str | None, str | None, str | None]],

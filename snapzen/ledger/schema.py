@@ -141,11 +141,20 @@ def _v3_case_expiry(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v4_pending_ready_index(db: sqlite_utils.Database) -> None:
+    """Index for ``outbox.ready_cases`` (pending, settled, ``ORDER BY started_at, case_id``):
+    without it every batch sorted all pending rows found through cases_status, which grows
+    with a backfill's size. (Not a partial index: the planner kept choosing cases_status
+    over one, and a temp B-tree sort with it.)"""
+    db.execute("CREATE INDEX IF NOT EXISTS cases_ready ON cases(status, started_at, case_id)")
+
+
 # Append new steps at the end; never edit or reorder a released one.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_initial,
     _v2_backfill_windows,
     _v3_case_expiry,
+    _v4_pending_ready_index,
 ]
 
 

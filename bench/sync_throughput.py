@@ -1,0 +1,396 @@
+"""Sync throughput: the real `snapzen backfill` CLI against the loopback sandbox.
+
+    .venv/bin/python bench/sync_throughput.py --chats 10000 [--label after] [--write]
+
+Starts a Sandbox (127.0.0.1 only) with a fixed per-request latency, a Zendesk rate limit, a
+job duration and N chats over 4 widgets, then runs ``python -m snapzen backfill --since D
+--until D`` as a subprocess with production settings (only paths, keys and the log level are
+set), so the peak RSS measured is the snapzen process's own (psutil polling the child, and
+not ``ru_maxrss``, which counts the pre-exec fork of this 1 GB process as the child's).
+
+Prints wall time, chats/s, Zendesk and SnapEngage requests per chat, 429s, peak RSS and the
+lower bound on wall time implied by the rate limit, the latency and the job duration (see
+``lower_bound``). With ``--write`` the run is upserted (by label and size) into the table of
+the ``## Sync throughput`` section of bench/RESULTS.md; other sections, and this section's
+``### Notes``, are left as they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from snapzen.sandbox import Sandbox, SandboxConfig  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+SECTION = "## Sync throughput"
+LEDGER_KEY = "bench-ledger-key-0123456789abcdef"
+PAGE_SIZE = 100  # SnapEngage page size (sandbox default, and the real API's)
+BATCH = 100  # Zendesk create_many maximum
+JOB_CAP = 30  # Zendesk's queued-or-running job cap
+MAX_RUN_SECONDS = 3600.0  # the benchmark never waits longer than this for the CLI
+RSS_POLL_SECONDS = 0.02
+
+
+@dataclass
+class Bound:
+    tickets: int
+    imports: int
+    zendesk_min: int
+    rate_s: float
+    fetch_pages: int
+    fetch_s: float
+    cap_s: float
+    job_s: float
+    latency_s: float
+    total_s: float
+
+
+def lower_bound(
+    tickets: int,
+    pages_per_widget: list[int],
+    *,
+    rpm: int,
+    latency_s: float,
+    job_s: float,
+    window_s: float = 60.0,
+) -> Bound:
+    """The wall time no client could beat on this workload.
+
+    - Zendesk: at least ``imports = ceil(T/100)`` create_many calls plus one job_statuses poll
+      (``Z = imports + 1``). The budget is a fixed window of R requests: the first R go at once,
+      every further R needs one more window, so ``t_rate = (ceil(Z/R) - 1) * 60 s``.
+    - Job cap: at most 30 jobs queued or running, each taking ``t_job``, so
+      ``t_cap = (ceil(imports/30) - 1) * t_job`` before the last wave can start.
+    - SnapEngage: a widget's pages are a chain (each next link comes from the page before it);
+      widgets are independent, so ``t_fetch = max_w pages_w * L``.
+    - These three overlap (pushing starts after the first page; rate and job waits run while
+      fetching), so the bound is their maximum, plus the last job's own ``t_job`` and the
+      latency of its submit and of the poll that sees it finished (``2L``):
+
+          bound = max(t_rate, t_cap, t_fetch) + t_job + 2L
+    """
+    imports = math.ceil(tickets / BATCH)
+    zendesk_min = imports + 1
+    rate_s = max(0, math.ceil(zendesk_min / rpm) - 1) * window_s
+    cap_s = max(0, math.ceil(imports / JOB_CAP) - 1) * job_s
+    fetch_pages = max(pages_per_widget, default=0)
+    fetch_s = fetch_pages * latency_s
+    total = max(rate_s, cap_s, fetch_s) + (job_s + 2 * latency_s if imports else 0.0)
+    return Bound(
+        tickets=tickets,
+        imports=imports,
+        zendesk_min=zendesk_min,
+        rate_s=rate_s,
+        fetch_pages=fetch_pages,
+        fetch_s=fetch_s,
+        cap_s=cap_s,
+        job_s=job_s,
+        latency_s=latency_s,
+        total_s=total,
+    )
+
+
+@dataclass
+class Run:
+    label: str
+    chats: int
+    days: int
+    wall_s: float
+    exit_code: int
+    fetched: int
+    tickets: int
+    zendesk_requests: int
+    snapengage_requests: int
+    responses_429: int
+    duplicates: int
+    peak_rss_mb: float
+    bound: Bound
+    zendesk_by_endpoint: dict[str, int]
+
+    @property
+    def chats_per_s(self) -> float:
+        return self.chats / self.wall_s if self.wall_s else 0.0
+
+    @property
+    def ratio(self) -> float:
+        return self.wall_s / self.bound.total_s if self.bound.total_s else math.inf
+
+
+def _pages_per_widget(sb: Sandbox, since: str, until: str) -> list[int]:
+    """SnapEngage pages one widget needs when fetched one UTC day at a time, as backfill does
+    (a page holds 100 cases of one widget and one query)."""
+    per: Counter[tuple[str, str]] = Counter()
+    for case in sb.dataset.cases:
+        day = datetime.fromtimestamp(case["created_at_milliseconds"] / 1000, UTC).date()
+        if since <= day.isoformat() <= until:
+            per[(case["widget_id"], day.isoformat())] += 1
+    pages: Counter[str] = Counter()
+    for (widget, _), n in per.items():
+        pages[widget] += max(1, math.ceil(n / PAGE_SIZE))
+    return list(pages.values())
+
+
+def _run_cli(
+    env: dict[str, str], args: list[str], profile: str | None = None
+) -> tuple[int, float, float, str, str]:
+    """Run the CLI; returns (exit code, wall seconds, peak RSS MB, stdout, stderr).
+
+    With ``profile`` the CLI runs under ``py-spy record`` (flat raw stacks into that file);
+    the RSS figure is then py-spy's, so profiled runs are not for the table."""
+    command = [sys.executable, "-m", "snapzen", *args]
+    if profile:
+        spy = str(Path(sys.executable).with_name("py-spy"))
+        command = [spy, "record", "--format", "raw", "-r", "200", "-o", profile, "--", *command]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, env=env, stdout=out, stderr=err, cwd=ROOT)
+        proc = psutil.Process(child.pid)
+        peak = 0
+        deadline = started + MAX_RUN_SECONDS
+        while child.poll() is None:
+            if time.perf_counter() > deadline:
+                child.kill()
+                child.wait()
+                raise SystemExit(f"snapzen backfill did not finish in {MAX_RUN_SECONDS:.0f} s")
+            with contextlib.suppress(psutil.Error):
+                peak = max(peak, proc.memory_info().rss)
+            time.sleep(RSS_POLL_SECONDS)
+        wall = time.perf_counter() - started
+        # Not getrusage(RUSAGE_CHILDREN).ru_maxrss: the child is forked from this process,
+        # which holds the whole synthetic data set (about 1 GB at 100,000 chats), and that
+        # pre-exec moment counted as the child's peak. psutil sees only the snapzen process.
+        out.seek(0)
+        err.seek(0)
+        return (
+            child.returncode,
+            wall,
+            peak / 2**20,
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+        )
+
+
+def run(args: argparse.Namespace) -> Run:
+    # Chats end at today's midnight (UTC), so every one is settled and in a past day that the
+    # backfill records as finished: the range is the `days` days before today.
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    cfg = SandboxConfig(
+        chats=args.chats,
+        widgets=args.widgets,
+        days=args.days,
+        seed=args.seed,
+        eu_share=args.eu_share,
+        consent_share=args.consent_share,
+        long_transcripts=0,
+        anchor=today - timedelta(seconds=1),
+        latency_ms=args.latency_ms,
+        rate_limit_per_minute=args.rpm,
+        job_seconds=args.job_seconds,
+        host="127.0.0.1",
+    )
+    since = (today - timedelta(days=args.days)).date().isoformat()
+    until = (today - timedelta(days=1)).date().isoformat()
+    print(f"generating {args.chats:,} chats over {args.widgets} widgets, {args.days} days ...")
+    with Sandbox(cfg) as sb, tempfile.TemporaryDirectory(prefix="snapzen-bench-") as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SNAPZEN_")}
+        env.update(sb.env())
+        env.update(
+            SNAPZEN_LEDGER__PATH=str(Path(tmp) / "ledger.db"),
+            SNAPZEN_LEDGER__KEY=LEDGER_KEY,
+            SNAPZEN_SECRETS_DIR=str(Path(tmp) / "no-secrets"),
+            SNAPZEN_LOG__LEVEL="warning",
+        )
+        for item in args.set or []:
+            name, _, value = item.partition("=")
+            env[name] = value
+        pages = _pages_per_widget(sb, since, until)
+        sb.reset_counters()  # the limiter's window and the counters start with the CLI
+        sb.app.limiter = type(sb.app.limiter)(args.rpm, cfg.rate_window_seconds)
+        print(f"running snapzen backfill --since {since} --until {until} ...")
+        code, wall, rss, stdout, stderr = _run_cli(
+            env,
+            ["backfill", "--since", since, "--until", until, "--progress-every", "3600"],
+            args.py_spy,
+        )
+        state = sb.state()
+        if code not in (0, 3):
+            print(stdout, stderr, sep="\n", file=sys.stderr)
+            raise SystemExit(f"snapzen backfill exited {code}")
+        requests: dict[str, int] = state["requests"]
+        zendesk = {k: v for k, v in requests.items() if k.startswith("zendesk.")}
+        fetched = _fetched(stdout)
+        tickets = int(state["tickets_count"])
+        bound = lower_bound(
+            tickets,
+            pages,
+            rpm=args.rpm,
+            latency_s=args.latency_ms / 1000,
+            job_s=args.job_seconds,
+            window_s=cfg.rate_window_seconds,
+        )
+        return Run(
+            label=args.label,
+            chats=args.chats,
+            days=args.days,
+            wall_s=wall,
+            exit_code=code,
+            fetched=fetched,
+            tickets=tickets,
+            zendesk_requests=sum(zendesk.values()),
+            snapengage_requests=requests.get("snapengage.logs", 0),
+            responses_429=int(state["responses_429"]),
+            duplicates=len(state["duplicate_external_ids"]),
+            peak_rss_mb=rss,
+            bound=bound,
+            zendesk_by_endpoint=zendesk,
+        )
+
+
+def _fetched(stdout: str) -> int:
+    found = re.search(r"fetched (\d+)", stdout)
+    return int(found.group(1)) if found else 0
+
+
+def report(r: Run, args: argparse.Namespace) -> str:
+    b = r.bound
+    per = r.fetched or r.chats
+    lines = [
+        f"chats {r.chats:,} ({r.fetched:,} fetched, {r.tickets:,} tickets created), "
+        f"{args.widgets} widgets, {r.days} days, latency {args.latency_ms} ms, "
+        f"{args.rpm} requests/min, job {args.job_seconds:g} s   [{r.label}]",
+        f"  wall time              {r.wall_s:8.1f} s   (exit {r.exit_code})",
+        f"  chats per second       {r.chats_per_s:8.0f}",
+        f"  zendesk requests/chat  {r.zendesk_requests / per:8.4f}   "
+        f"({r.zendesk_requests:,}: {json.dumps(r.zendesk_by_endpoint, sort_keys=True)})",
+        f"  snapengage req/chat    {r.snapengage_requests / per:8.4f}   "
+        f"({r.snapengage_requests:,})",
+        f"  429s received          {r.responses_429:8d}",
+        f"  duplicate tickets      {r.duplicates:8d}",
+        f"  peak RSS (snapzen)     {r.peak_rss_mb:8.1f} MB",
+        f"  lower bound            {b.total_s:8.1f} s   = max(t_rate {b.rate_s:.1f}, "
+        f"t_cap {b.cap_s:.1f}, t_fetch {b.fetch_s:.1f}) + t_job {b.job_s:g} + 2L "
+        f"{2 * b.latency_s:.2f}",
+        f"      imports = ceil({b.tickets:,}/100) = {b.imports}; Z = imports + 1 poll = "
+        f"{b.zendesk_min}; t_rate = (ceil(Z/{args.rpm}) - 1) x 60 s; "
+        f"t_cap = (ceil(imports/30) - 1) x t_job; t_fetch = {b.fetch_pages} pages x L",
+        f"  wall / bound           {r.ratio:8.2f}x",
+    ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- RESULTS.md
+
+HEADER = "| run | chats | days | tickets | wall s | chats/s | bound s | wall/bound | ZD req/chat | SE req/chat | 429s | dupes | peak RSS MB |"  # noqa: E501
+RULE = "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+
+
+def _row(r: Run) -> str:
+    per = r.fetched or r.chats
+    return (
+        f"| {r.label} | {r.chats:,} | {r.days} | {r.tickets:,} | {r.wall_s:.1f} | "
+        f"{r.chats_per_s:.0f} | {r.bound.total_s:.1f} | {r.ratio:.2f}× | "
+        f"{r.zendesk_requests / per:.4f} | {r.snapengage_requests / per:.4f} | "
+        f"{r.responses_429} | {r.duplicates} | {r.peak_rss_mb:.0f} |"
+    )
+
+
+def write_results(r: Run, args: argparse.Namespace) -> None:
+    """Upsert this run's row (by label and chats) into the section's table; keep the notes."""
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmarks\n\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    found = pattern.search(text)
+    old = found.group(0) if found else ""
+    rows = [line for line in old.splitlines() if line.startswith("| ") and "| run |" not in line]
+    key = f"| {r.label} | {r.chats:,} |"
+    rows = [line for line in rows if not line.startswith(key)] + [_row(r)]
+    rows.sort(key=lambda line: (line.split("|")[1].strip(), line.split("|")[2].strip()))
+    notes = old[old.index("### Notes") :].rstrip("\n") if "### Notes" in old else ""
+    section = [
+        SECTION,
+        "",
+        f"`bench/sync_throughput.py` (real `snapzen backfill` CLI in a subprocess against the "
+        f"loopback sandbox): {args.widgets} widgets, latency {args.latency_ms} ms per request, "
+        f"{args.rpm} Zendesk requests/min, jobs take {args.job_seconds:g} s, sandbox eu_share "
+        f"{args.eu_share:g}, consent_share {args.consent_share:g}, no long transcripts; "
+        f"production settings otherwise. Last run {datetime.now(UTC):%Y-%m-%d}, Python "
+        f"{platform.python_version()}, {os.cpu_count()} CPUs.",
+        "",
+        "Lower bound on wall time (what no client could beat on the workload):",
+        "",
+        "    imports = ceil(tickets / 100);  Z = imports + 1 job_statuses poll",
+        "    t_rate  = (ceil(Z / R) - 1) x 60 s        fixed window of R requests/min",
+        "    t_cap   = (ceil(imports / 30) - 1) x t_job  at most 30 jobs queued or running",
+        "    t_fetch = max over widgets of its SnapEngage pages x L   (a widget's pages: a chain)",
+        "    bound   = max(t_rate, t_cap, t_fetch) + t_job + 2L",
+        "",
+        "The three terms overlap (pushing starts after the first page; rate-limit and job waits",
+        "run while fetching), so only the largest counts; the last job's own duration and the",
+        "latency of its submit and of the poll that sees it finish come after all of them.",
+        "Requests per chat are over every chat fetched (tickets are the eligible share).",
+        "",
+        HEADER,
+        RULE,
+        *rows,
+        "",
+    ]
+    if notes:
+        section += [notes, ""]
+    block = "\n".join(section)
+    if found:
+        text = text[: found.start()] + block + "\n" + text[found.end() :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    RESULTS.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--chats", type=int, default=10_000)
+    parser.add_argument("--widgets", type=int, default=4)
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--rpm", type=int, default=700)
+    parser.add_argument("--job-seconds", type=float, default=1.0)
+    parser.add_argument("--eu-share", type=float, default=0.6)
+    parser.add_argument("--consent-share", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--label", default="current")
+    parser.add_argument(
+        "--set", action="append", metavar="SNAPZEN_X=V", help="extra env for the CLI"
+    )
+    parser.add_argument("--py-spy", metavar="FILE", help="profile the CLI with py-spy (raw)")
+    parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
+    parser.add_argument("--json", action="store_true", help="also print the run as JSON")
+    args = parser.parse_args()
+    if not 1 <= args.days <= 59:
+        parser.error("--days must be between 1 and 59 (SnapEngage keeps 60)")
+    result = run(args)
+    print(report(result, args))
+    if args.json:
+        print(json.dumps({**asdict(result), "chats_per_s": result.chats_per_s}, default=str))
+    if args.write:
+        write_results(result, args)
+        print(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
