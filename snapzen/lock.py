@@ -12,7 +12,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from snapzen.errors import LockHeld
+from snapzen.errors import ConfigError, LockHeld
 
 
 def lock_path(db_path: Path | str) -> Path:
@@ -24,13 +24,17 @@ def lock_path(db_path: Path | str) -> Path:
 def writer_lock(db_path: Path | str, *, wait: bool = False, timeout: float = -1) -> Iterator[None]:
     """Hold the writer lock; raise LockHeld at once (or after ``timeout`` s when waiting)."""
     path = lock_path(db_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(path))
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=timeout if wait else 0)
-    except Timeout:
+    except Timeout:  # first: filelock's Timeout is itself an OSError
         raise LockHeld(
             f"another snapzen run holds the lock {path}; nothing to do (use --wait to queue)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"setting ledger.path ({db_path}): cannot create the lock: {exc}"
         ) from None
     try:
         yield

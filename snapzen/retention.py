@@ -491,7 +491,7 @@ def run_sweep(
 def _plan_only(settings: Settings, result: SweepResult, years: int) -> SweepResult:
     path = settings.ledger.path
     if not path.exists():
-        raise ConfigError(f"ledger database {path} does not exist yet")
+        raise ConfigError(f"setting ledger.path ({path}): no database there yet (run sync first)")
     # Read-only and without the lock: a dry run may look while a sync writes (WAL).
     db = open_db(path, read_only=True)
     try:

@@ -31,14 +31,19 @@ def requeue(db: sqlite_utils.Database, case_ids: Sequence[str] | None, now: date
         if case_ids is None:
             rows = conn.execute(
                 """SELECT case_id FROM cases WHERE status = 'failed' AND raw IS NOT NULL
-                   AND case_id NOT LIKE 'invalid:%' ORDER BY case_id"""
+                   AND started_at IS NOT NULL AND case_id NOT LIKE 'invalid:%'
+                   ORDER BY case_id"""
             ).fetchall()
             chosen = [r[0] for r in rows]
         else:
             chosen = []
             for case_id in case_ids:
                 row = conn.execute(
-                    "SELECT status, raw IS NOT NULL FROM cases WHERE case_id = ?", (case_id,)
+                    # A case without a start time can never be sent (it would sit in pending,
+                    # unseen by the deadline check): only a fresh SnapEngage copy can fix it.
+                    "SELECT status, raw IS NOT NULL AND started_at IS NOT NULL FROM cases"
+                    " WHERE case_id = ?",
+                    (case_id,),
                 ).fetchone()
                 _refuse(case_id, row)
                 chosen.append(case_id)
@@ -72,7 +77,9 @@ def retry(
 ) -> RetryResult:
     """Requeue ``case_ids`` (None: all failed) and push them in one locked, recorded pass."""
     if not settings.ledger.path.exists():
-        raise ConfigError(f"ledger database {settings.ledger.path} does not exist yet")
+        raise ConfigError(
+            f"setting ledger.path ({settings.ledger.path}): no database there yet (run sync first)"
+        )
     if case_ids is not None:
         # Refuse a bad id before taking the lock or writing a `runs` row (exit 2, one line);
         # the same checks run again under the lock, where they count.

@@ -18,7 +18,7 @@ from snapzen.http import HttpClient
 from snapzen.ledger import outbox
 from snapzen.ledger.db import open_db
 from snapzen.lock import writer_lock
-from snapzen.log import bind_run, get_logger, new_run_id
+from snapzen.log import bind_run, get_logger, new_run_id, scrub_personal
 from snapzen.pipeline import CrashHook, PassResult, Pipeline, Sink, Source, utcnow
 from snapzen.settings import Settings, require_ledger_key, require_sync_settings
 from snapzen.snapengage import SnapEngageClient
@@ -116,7 +116,8 @@ def run_pass(
             # Any way out but a result (error, Ctrl-C, a crash hook) leaves an 'aborted' row:
             # cursors were not advanced, and recovery finishes whatever was in flight.
             known = isinstance(exc, errors.SnapzenError)
-            error = f"{type(exc).__name__}: {exc}" if known else "interrupted"
+            # runs.error is read by ops and auditors: no email an API may have echoed back.
+            error = f"{type(exc).__name__}: {scrub_personal(str(exc))}" if known else "interrupted"
             outbox.finish_run(
                 db,
                 run_id,

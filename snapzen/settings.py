@@ -34,6 +34,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from snapzen.countries import normalise_country
 from snapzen.errors import ConfigError
 from snapzen.redaction import Redactor
 
@@ -132,6 +133,14 @@ class SnapEngageSettings(Section):
 
     _split_widgets = field_validator("widgets", mode="before")(_split_list)
 
+    @model_validator(mode="after")
+    def _overlap_covers_timezone(self) -> SnapEngageSettings:
+        # Cursors are UTC days; SnapEngage reads start/end in `timezone`. Without a day of
+        # overlap a zone west of UTC could leave hours between two runs' windows unread.
+        if self.timezone not in ("Etc/UTC", "UTC") and self.overlap_days < 1:
+            raise ValueError("overlap_days must be at least 1 when timezone is not UTC")
+        return self
+
     @field_validator("base_url")
     @classmethod
     def _https(cls, value: str) -> str:
@@ -214,8 +223,18 @@ class ConsentSettings(Section):
 
     @field_validator("restricted_countries")
     @classmethod
-    def _upper(cls, values: list[str]) -> list[str]:
-        return [v.strip().upper() for v in values]
+    def _countries(cls, values: list[str]) -> list[str]:
+        # Normalised exactly as visitors' codes are (UK → GB, EL → GR): otherwise "UK" here
+        # would never match a visitor and those chats would leave without a basis.
+        if not values:
+            raise ValueError("must list at least one country (an empty list restricts nobody)")
+        codes = []
+        for value in values:
+            code = normalise_country(value)
+            if code is None:
+                raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
+            codes.append(code)
+        return codes
 
     @model_validator(mode="after")
     def _mechanism_needs_ref(self) -> ConsentSettings:

@@ -103,3 +103,17 @@ def test_every_command_has_help() -> None:
         assert (command.help or "").strip(), f"{' '.join(path)} has no help text"
         seen.append(" ".join(path))
     assert {"sync", "status"} <= set(seen)
+
+
+def test_unusable_ledger_path_is_one_line_exit_2(sync_env: Path, monkeypatch, tmp_path) -> None:
+    not_a_db = tmp_path / "junk.db"
+    not_a_db.write_bytes(b"this is not sqlite" * 100)
+    for path in ("/proc/nope/x.db", str(tmp_path), str(not_a_db)):
+        monkeypatch.setenv("SNAPZEN_LEDGER__PATH", path)
+        for args in (["sync"], ["status"], ["ledger", "verify"]):
+            result = runner.invoke(app, args)
+            assert result.exit_code == 2, (path, args, result.output)
+            assert "Traceback" not in result.output
+            lines = [x for x in result.stderr.splitlines() if x.startswith("snapzen")]
+            assert len(lines) == 1, (path, args, result.stderr)
+            assert "ledger.path" in lines[0] or "LEDGER__PATH" in lines[0], lines

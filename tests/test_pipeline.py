@@ -247,3 +247,32 @@ def test_malformed_cases_are_recorded_not_fatal(settings: Settings, apis: FakeAp
     assert len(failed) == 4
     assert all(err and err.startswith("invalid SnapEngage case") for err in failed.values())
     assert result.exit_code == 3
+
+
+def test_case_without_start_stays_failed_and_reported(settings: Settings, apis: FakeApis) -> None:
+    """A payload with an id but no usable start must not slip into 'pending' where no
+    check sees it (it would be lost silently at SnapEngage's deletion)."""
+    apis.add_cases("w1", [{"id": "no-start", "type": "chat", "transcripts": []}])
+    for _ in range(3):
+        result = service.sync(settings)
+        assert result.exit_code == 3
+    db = open_db(settings.ledger.path)
+    assert statuses(db)["no-start"] == "failed"
+
+
+def test_broken_refetch_keeps_the_known_start(settings: Settings, apis: FakeApis) -> None:
+    case = make_case("later-broken", started=recent(5))  # not settled yet: stays pending
+    apis.add_cases("w1", [case])
+    service.sync(settings)
+    broken = {
+        **case,
+        "created_at_milliseconds": "junk",
+        "created_at_seconds": None,
+        "created_at_date": None,
+        "labels": "not a list",
+    }
+    apis.cases["w1"] = [broken]
+    service.sync(settings)
+    db = open_db(settings.ledger.path)
+    row = db.execute("SELECT started_at, day FROM cases WHERE case_id='later-broken'").fetchone()
+    assert row[0] is not None and row[1] is not None

@@ -154,3 +154,30 @@ def test_missing_config_file_exits_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["sync", "--config", str(tmp_path / "nope.toml")])
     assert result.exit_code == 2
     assert "does not exist" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("DE,FR,UK,EL", ["DE", "FR", "GB", "GR"]), (" gb , de ", ["GB", "DE"])],
+)
+def test_restricted_countries_are_normalised_like_visitors(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: list[str]
+) -> None:
+    monkeypatch.setenv("SNAPZEN_CONSENT__RESTRICTED_COUNTRIES", value)
+    assert load_settings().consent.restricted_countries == expected
+
+
+@pytest.mark.parametrize("value", ["", "DE,Germany", "DE,XX"])
+def test_restricted_countries_refuses_empty_or_junk(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("SNAPZEN_CONSENT__RESTRICTED_COUNTRIES", value)
+    with pytest.raises(ConfigError, match=r"consent\.restricted_countries"):
+        load_settings()
+
+
+def test_non_utc_timezone_needs_overlap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SNAPZEN_SNAPENGAGE__TIMEZONE", "America/New_York")
+    monkeypatch.setenv("SNAPZEN_SNAPENGAGE__OVERLAP_DAYS", "0")
+    with pytest.raises(ConfigError, match="overlap_days"):
+        load_settings()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 
 from snapzen import errors
-from snapzen.log import configure_logging, register_secret
+from snapzen.log import configure_logging, register_secret, scrub_personal
 from snapzen.settings import SECRET_FIELDS, Settings, load_settings
 
 P = ParamSpec("P")
@@ -60,6 +61,10 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(errors.EXIT_OK) from None
         except errors.SnapzenError as exc:
             fail(f"{type(exc).__name__}: {exc}", errors.EXIT_ABORTED)
+        except (sqlite3.Error, OSError) as exc:
+            # Disk full, database locked for too long, a file vanished mid-run: one line, no
+            # traceback; the run row (if any) already says 'aborted'.
+            fail(f"{type(exc).__name__}: {scrub_personal(str(exc))}", errors.EXIT_ABORTED)
         except KeyboardInterrupt:
             typer.echo("snapzen: interrupted", err=True)
             raise typer.Exit(errors.EXIT_ABORTED) from None

@@ -110,7 +110,9 @@ def status(
     from snapzen.status import collect_status, status_exit_code
 
     if not settings.ledger.path.exists():
-        raise errors.ConfigError(f"ledger database {settings.ledger.path} does not exist yet")
+        raise errors.ConfigError(
+            f"setting ledger.path ({settings.ledger.path}): no database there yet (run sync first)"
+        )
     db = open_db(settings.ledger.path)
     report = collect_status(db, settings, utcnow())
     for case in report["at_risk"][:20]:

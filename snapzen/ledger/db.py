@@ -9,16 +9,32 @@ from pathlib import Path
 
 import sqlite_utils
 
+from snapzen.errors import ConfigError
 from snapzen.ledger.schema import migrate
 
 
 def open_db(path: Path | str, *, read_only: bool = False) -> sqlite_utils.Database:
-    """Open (and migrate, unless read-only) the snapzen database at ``path``."""
+    """Open (and migrate, unless read-only) the snapzen database at ``path``.
+
+    A path that cannot be a database (missing directory we may not create, a directory, a
+    file that is not SQLite) is a configuration problem: ConfigError naming ledger.path."""
+    try:
+        return _open(Path(path), read_only)
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigError(
+            f"setting ledger.path ({path}): cannot open the database: {exc}"
+        ) from None
+
+
+def _open(path: Path, read_only: bool) -> sqlite_utils.Database:
     if read_only:
-        uri = f"file:{Path(path).resolve()}?mode=ro"
+        if not path.is_file():
+            raise FileNotFoundError("no such file")
+        uri = f"file:{path.resolve()}?mode=ro"
         conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # "not a database" now
         return sqlite_utils.Database(conn)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
     db = sqlite_utils.Database(conn)
     # WAL lets auditors read while a sync writes; secure_delete overwrites deleted bytes so

@@ -77,7 +77,11 @@ def stage(db: sqlite_utils.Database, cases: Sequence[StagedCase], now: datetime)
                        error, raw, first_seen_at, updated_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT(case_id) DO UPDATE SET
-                       raw = excluded.raw, day = excluded.day, started_at = excluded.started_at,
+                       raw = excluded.raw,
+                       -- a later, broken copy of a case must not erase the start we knew:
+                       -- without it the case would drop out of the cursor and deadline checks
+                       day = COALESCE(excluded.day, cases.day),
+                       started_at = COALESCE(excluded.started_at, cases.started_at),
                        case_type = excluded.case_type, updated_at = excluded.updated_at
                    WHERE cases.status IN ('pending', 'failed') AND cases.raw IS NOT NULL""",
                 (
@@ -103,7 +107,7 @@ def requeue_failed(db: sqlite_utils.Database, max_attempts: int, now: datetime) 
         cursor = conn.execute(
             """UPDATE cases SET status = 'pending', updated_at = ?
                WHERE status = 'failed' AND attempts < ? AND raw IS NOT NULL
-                 AND case_id NOT LIKE 'invalid:%'""",
+                 AND started_at IS NOT NULL AND case_id NOT LIKE 'invalid:%'""",
             (now_iso(now), max_attempts),
         )
         return cursor.rowcount
