@@ -180,6 +180,19 @@ class ZendeskSettings(Section):
     def _https(cls, value: str) -> str:
         return _check_base_url(value) if value else value
 
+    @field_validator("archive_immediately")
+    @classmethod
+    def _not_archived(cls, value: bool) -> bool:
+        # Crash recovery finds tickets with GET /tickets?external_id=, which excludes archived
+        # tickets (reference/zendesk-api.md §9): with archiving on, a lost job answer would be
+        # taken for "not created" and the chat sent twice.
+        if value:
+            raise ValueError(
+                "is not supported: archived tickets are invisible to the external_id lookup "
+                "that crash recovery relies on, so duplicates could follow"
+            )
+        return value
+
     @model_validator(mode="after")
     def _derive_base_url(self) -> ZendeskSettings:
         if not self.base_url and self.subdomain:

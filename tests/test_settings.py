@@ -181,3 +181,9 @@ def test_non_utc_timezone_needs_overlap(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("SNAPZEN_SNAPENGAGE__OVERLAP_DAYS", "0")
     with pytest.raises(ConfigError, match="overlap_days"):
         load_settings()
+
+
+def test_archive_immediately_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SNAPZEN_ZENDESK__ARCHIVE_IMMEDIATELY", "true")
+    with pytest.raises(ConfigError, match=r"zendesk\.archive_immediately.*external_id lookup"):
+        load_settings()
