@@ -1,11 +1,16 @@
-"""`snapzen backfill`: fetch and push a date range, one UTC day at a time.
+"""`snapzen backfill`: fetch and push a date range, oldest UTC day first.
 
-- A *window* is one widget on one day. Each day's windows run as one pass (`runs` row, kind
-  'backfill', with the actor) under the writer lock, which is released between days and
-  left free for a moment, so the cron `sync` (or `run`) gets its turns during a long backfill.
-- Finished windows are recorded in `backfill_windows` and skipped by a rerun: after Ctrl-C or
-  a crash, the same command resumes. Only days before today are recorded, since today's
-  chats are still arriving.
+- A *window* is one widget on one day. Consecutive days run as one pass per *slice* (`runs`
+  row, kind 'backfill', with the actor and the days it covered) under the writer lock: the
+  pass takes day after day (each day's widgets fetched concurrently) until ``slice_seconds``
+  have passed, pushing as cases become ready without draining between days, then drains
+  and records the slice's days. The lock is released between slices and left free for a
+  moment, so the cron `sync` (or `run`) gets its turns during a long backfill.
+  ``slice_seconds=0`` is one pass per day.
+- Finished windows are recorded in `backfill_windows` (at the end of a slice, only when its
+  pass was not interrupted) and skipped by a rerun: after Ctrl-C or a crash, the same command
+  resumes, redoing the interrupted slice's days (idempotent). Only days before today are
+  recorded, since today's chats are still arriving.
 - Exactly-once comes from the outbox (one ticket per case id, whoever pushes it), so a backfill
   and a sync over the same days never create a ticket twice.
 - ``dry_run`` works on a throwaway copy of the ledger with a sink that records instead of
@@ -18,12 +23,13 @@ import functools
 import itertools
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlite_utils
 
@@ -39,9 +45,13 @@ from snapzen.settings import Settings
 
 log = get_logger("snapzen.backfill")
 
-# Pause between days with the lock released: a `sync --wait` or `run` polls the lock every
+# Pause between slices with the lock released: a `sync --wait` or `run` polls the lock every
 # 0.05 s, so this is long enough for it to take its turn and short enough not to slow us.
 TURN_SECONDS = 0.2
+
+# A slice (one pass under the lock) takes further days until it has run this long; then it
+# drains and releases the lock. The cron sync waits at most about this long (plus a drain).
+SLICE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -205,13 +215,21 @@ def run_backfill(
     progress: BackfillProgress | None = None,
     crash_hook: CrashHook | None = None,
     turn_seconds: float = TURN_SECONDS,
+    slice_seconds: float = SLICE_SECONDS,
 ) -> BackfillResult:
-    """Run (or preview) the plan; raises LockHeld when the first day cannot get the lock and
-    ``wait`` is False, like `sync`."""
+    """Run (or preview) the plan; raises LockHeld when the first slice cannot get the lock
+    and ``wait`` is False, like `sync`."""
     stop = stop or threading.Event()
     progress = progress or NoProgress()
     if dry_run:
-        return _dry_run(settings, plan, clients=clients, stop=stop, progress=progress)
+        return _dry_run(
+            settings,
+            plan,
+            clients=clients,
+            stop=stop,
+            progress=progress,
+            slice_seconds=slice_seconds,
+        )
     return _run(
         settings,
         plan,
@@ -222,7 +240,15 @@ def run_backfill(
         progress=progress,
         crash_hook=crash_hook,
         turn_seconds=turn_seconds,
+        slice_seconds=slice_seconds,
     )
+
+
+@dataclass
+class _Slice:
+    """What one slice's pass did: the days it completed (with cases fetched per widget)."""
+
+    days: list[tuple[date, list[str]]] = field(default_factory=list)
 
 
 def _run(
@@ -236,6 +262,7 @@ def _run(
     progress: BackfillProgress,
     crash_hook: CrashHook | None,
     turn_seconds: float,
+    slice_seconds: float = SLICE_SECONDS,
 ) -> BackfillResult:
     clients = clients or service.build_clients(settings)
     done = _already_finished(settings, plan)
@@ -244,34 +271,37 @@ def _run(
     todo = [
         (day, [w for w in plan.widgets if (w, day.isoformat()) not in done]) for day in plan.days
     ]
-    todo = [(day, widgets) for day, widgets in todo if widgets]
+    remaining = [(day, widgets) for day, widgets in todo if widgets]
     try:
-        for index, (day, widgets) in enumerate(todo):
+        first = True
+        while remaining:
             if stop.is_set():
                 result.interrupted = True
                 break
-            if index:
+            if not first:
                 stop.wait(turn_seconds)  # the lock is free: let a waiting sync have its turn
-            run_day = functools.partial(
+            taken = _Slice()
+            details = {"backfill": {"days": [], "slice_seconds": slice_seconds}}
+            run_slice = functools.partial(
                 service.run_pass,
                 settings,
                 "backfill",
-                _day_body(day, widgets, record=day < plan.today),
+                _slice_body(remaining, taken, details, plan.today, slice_seconds),
                 actor=actor,
                 clients=clients,
                 crash_hook=crash_hook,
                 progress=progress.tick,
                 stop=stop.is_set,
-                details={"backfill": {"day": day.isoformat(), "widgets": widgets}},
+                details=details,
             )
-            if index == 0 and not wait:
+            if first and not wait:
                 # Same contract as `sync`: another run holds the lock → say so and exit 0.
-                last = run_day()
+                last = run_slice()
             else:
-                # Later days wait for their turn (the cron sync may be in between), in short
-                # slices so that Ctrl-C is still noticed.
+                # Later slices wait for their turn (the cron sync may be in between), in short
+                # waits so that Ctrl-C is still noticed.
                 got = patiently(
-                    functools.partial(run_day, wait=True, lock_timeout=LOCK_POLL_SECONDS),
+                    functools.partial(run_slice, wait=True, lock_timeout=LOCK_POLL_SECONDS),
                     stop,
                     None,
                 )
@@ -279,13 +309,16 @@ def _run(
                     result.interrupted = True
                     break
                 last = got
+            first = False
             result.last = last
             _add(result.counts, last.counts)
             if last.interrupted:
-                result.interrupted = True
+                result.interrupted = True  # nothing of this slice was recorded: redone on rerun
                 break
-            result.windows_done += len(widgets)
-            progress.window_done(day, widgets, last.counts)
+            for day, widgets in taken.days:
+                result.windows_done += len(widgets)
+                progress.window_done(day, widgets, last.counts)
+            remaining = remaining[len(taken.days) :]
     finally:
         progress.finish()
     log.info(
@@ -308,24 +341,46 @@ def _already_finished(settings: Settings, plan: BackfillPlan) -> set[tuple[str, 
         db.conn.close()
 
 
-def _day_body(
-    day: date, widgets: Sequence[str], *, record: bool
+def _slice_body(
+    remaining: Sequence[tuple[date, list[str]]],
+    taken: _Slice,
+    details: dict[str, Any],
+    today: date,
+    slice_seconds: float,
 ) -> Callable[[Pipeline], PassResult]:
+    """One pass over as many of ``remaining`` days (oldest first) as fit in ``slice_seconds``
+    (at least one). Each day's widgets are fetched concurrently, full batches pushed as pages
+    arrive (Pipeline.fetch_windows); jobs stay in flight across days and partial batches
+    carry over to the next day, so nothing waits for a drain until the slice ends. Then
+    push_ready sends the rest and drains, and only an uninterrupted pass records its days
+    (days before ``today``) in backfill_windows. ``taken`` and ``details`` tell the caller
+    and the `runs` row which days the pass covered."""
+
     def body(pipeline: Pipeline) -> PassResult:
+        started = time.monotonic()
+        taken.days.clear()
         pipeline.recover()
-        # The day's widgets are fetched concurrently, with full batches pushed as pages
-        # arrive (Pipeline.fetch_windows); push_ready then sends the rest and drains.
-        fetched = pipeline.fetch_windows([(widget, day, day) for widget in widgets])
+        fetched: list[dict[str, int]] = []
+        for day, widgets in remaining:
+            if taken.days and time.monotonic() - started >= slice_seconds:
+                break
+            fetched.append(pipeline.fetch_windows([(widget, day, day) for widget in widgets]))
+            taken.days.append((day, widgets))
+            details["backfill"]["days"].append(day.isoformat())
+            if pipeline.interrupted:
+                break
         pipeline.push_ready()
-        if record and not pipeline.interrupted:
-            mark_finished(
-                pipeline.db,
-                fetched,
-                day,
-                run_id=pipeline.run_id,
-                actor=pipeline.actor,
-                now=pipeline.clock(),
-            )
+        if not pipeline.interrupted:
+            for (day, _), counts in zip(taken.days, fetched, strict=True):
+                if day < today:
+                    mark_finished(
+                        pipeline.db,
+                        counts,
+                        day,
+                        run_id=pipeline.run_id,
+                        actor=pipeline.actor,
+                        now=pipeline.clock(),
+                    )
         return pipeline.result()
 
     return body
@@ -386,6 +441,7 @@ def _dry_run(
     clients: service.Clients | None,
     stop: threading.Event,
     progress: BackfillProgress,
+    slice_seconds: float = SLICE_SECONDS,
 ) -> BackfillResult:
     source = (clients or service.build_clients(settings)).source
     sink = RecordingSink()
@@ -401,6 +457,7 @@ def _dry_run(
             progress=progress,
             crash_hook=None,
             turn_seconds=0,
+            slice_seconds=slice_seconds,
         )
         report = DryRunReport(
             would_create=[t.external_id.removeprefix("snapengage:") for t in sink.tickets]

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
@@ -55,6 +56,13 @@ STOP_GRACE_SECONDS = 5.0
 # whatever the size of a backfill.
 FETCH_THREADS = 4
 PAGE_QUEUE_DEPTH = 8
+
+# Submitting (`_fill`): one worker thread does the create_many POST (HTTP only) while the
+# pass's thread prepares the next batch, so a batch's preparation overlaps the previous POST's
+# latency. At most one POST is outstanding; every database write stays on the pass's thread.
+# While a POST is outstanding the pass's thread waits for pages at most this long, so that its
+# answer (the job id) is stored promptly.
+POST_CHECK_SECONDS = 0.02
 
 
 class Page(Protocol):
@@ -173,6 +181,13 @@ class Pipeline:
         # pushing overlap instead of running one after the other.
         self._in_flight: dict[str, tuple[_Batch, float]] = {}
         self._next_poll: float | None = None
+        # The one create_many POST handed to the submit worker and not yet answered: its batch
+        # is already 'pushing' (intent committed); the answer is applied by ``_collect`` on
+        # this thread. Invariant: no other sink call is made while it is outstanding (every
+        # path to ``poll``, ``recover`` or a lookup collects first), so the Zendesk client is
+        # never used by two threads at once.
+        self._posting: tuple[_Batch, int, Future[JobStatus]] | None = None
+        self._poster: ThreadPoolExecutor | None = None
 
     def stopping(self) -> bool:
         """True once a stop was requested (SIGTERM/Ctrl-C): finish the batch in hand, start
@@ -274,8 +289,15 @@ class Pipeline:
             log.info("fetch_window", widget_id=widget, start=start.isoformat(), end=end.isoformat())
         with _PageFeed(self.source, windows) as feed:
             while not feed.finished and not self.stopping():
-                # Wake for a page, a due poll, or (at least twice a second) a stop request.
-                item = feed.get(min(self._poll_wait(), 0.5) if self._in_flight else 0.5)
+                # Wake for a page, a due poll, a POST's answer, or (at least twice a second)
+                # a stop request.
+                wait = min(self._poll_wait(), 0.5) if self._in_flight else 0.5
+                if self._posting is not None:
+                    if self._posting[2].done():
+                        self._collect()
+                    else:
+                        wait = min(wait, POST_CHECK_SECONDS)
+                item = feed.get(wait)
                 if item is not None:
                     widget, page = item
                     staged = [self.stage_one(widget, raw) for raw in page.cases]
@@ -459,8 +481,15 @@ class Pipeline:
     def push_ready(self) -> None:
         """Send ready cases in batches, keeping several import jobs in flight at once."""
         in_flight = self._in_flight
+        try:
+            self._drain(in_flight)
+        finally:
+            self._close_poster()
+
+    def _drain(self, in_flight: dict[str, tuple[_Batch, float]]) -> None:
         while True:
             self._fill(full_only=False)
+            self._collect()  # nothing more to prepare: take the last POST's answer now
             if not in_flight:
                 return
             wait = self._poll_wait()
@@ -478,9 +507,19 @@ class Pipeline:
     def _fill(self, *, full_only: bool) -> None:
         """Submit batches while a job slot is free. With ``full_only`` (fetch still running)
         only when at least two batches' worth of cases are pending, so pushing early never
-        splits what would have been one full batch into two requests."""
+        splits what would have been one full batch into two requests.
+
+        The next batch is prepared while the previous POST is still out (on the submit
+        worker); then that POST's answer is applied and the new batch goes out. So per batch
+        the writes are in today's order: terminal outcomes, intent ('pushing'), POST, job id.
+        An outstanding POST counts against ``max_jobs_in_flight``; it may still be out when
+        this returns (``_collect``, called before any poll and by ``push_ready``, finishes it).
+        """
         size = self.settings.zendesk.batch_size
-        while len(self._in_flight) < self.settings.zendesk.max_jobs_in_flight:
+        while (
+            len(self._in_flight) + (self._posting is not None)
+            < self.settings.zendesk.max_jobs_in_flight
+        ):
             if self.stopping():
                 return
             if full_only and outbox.count_ready(self.db, self._settled_before(), 2 * size) < (
@@ -490,12 +529,8 @@ class Pipeline:
             prepared = self.next_batch()
             if prepared is None:
                 return
-            batch, tickets, drafts = prepared
-            job_id = self.submit(batch, tickets, drafts)
-            if job_id is not None:
-                self._in_flight[job_id] = (batch, time.monotonic())
-                if self._next_poll is None:
-                    self._next_poll = time.monotonic() + self.settings.zendesk.job_poll_seconds
+            self._collect()
+            self._post(*prepared)
 
     def _poll_wait(self) -> float:
         """Seconds until in-flight jobs are due a poll: every job_poll_seconds, counted from
@@ -510,11 +545,34 @@ class Pipeline:
     def submit(
         self, batch: _Batch, tickets: list[ImportTicket], drafts: dict[str, dict[str, Any]]
     ) -> str | None:
+        """Send one batch and wait for the answer (intent, POST, job id); returns the job id,
+        or None when the POST was ambiguous. ``_fill`` does the same in two halves."""
+        self._collect()
+        self._post(batch, tickets, drafts)
+        return self._collect()
+
+    def _post(
+        self, batch: _Batch, tickets: list[ImportTicket], drafts: dict[str, dict[str, Any]]
+    ) -> None:
+        """Write the intent, then hand the POST to the submit worker (HTTP only)."""
+        assert self._posting is None, "one POST at a time"
         outbox.mark_pushing(self.db, batch.batch_id, drafts, self.clock(), self.run_id)
         self.counts.batches += 1
         self.crash_hook("before_post")
+        if self._poster is None:
+            self._poster = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapzen-submit")
+        self._posting = (batch, len(tickets), self._poster.submit(self.sink.submit_import, tickets))
+
+    def _collect(self) -> str | None:
+        """Wait for the outstanding POST (if any) and record its outcome on this thread:
+        job id stored and the job counted in flight; ambiguous → left 'pushing' for recovery;
+        refused → back to pending, and the error ends the pass as before."""
+        if self._posting is None:
+            return None
+        batch, count, future = self._posting
+        self._posting = None
         try:
-            job = self.sink.submit_import(tickets)
+            job = future.result()
         except AmbiguousWriteError as exc:
             # The POST may have created the job. Leave the batch 'pushing' without a job id:
             # recovery looks the tickets up by external_id after the grace period.
@@ -533,10 +591,20 @@ class Pipeline:
             raise
         self.crash_hook("after_post")
         outbox.set_job_id(self.db, batch.batch_id, job.id)
-        log.info("import_submitted", batch_id=batch.batch_id, job_id=job.id, tickets=len(tickets))
+        log.info("import_submitted", batch_id=batch.batch_id, job_id=job.id, tickets=count)
+        self._in_flight[job.id] = (batch, time.monotonic())
+        if self._next_poll is None:
+            self._next_poll = time.monotonic() + self.settings.zendesk.job_poll_seconds
         return job.id
 
+    def _close_poster(self) -> None:
+        """Stop the submit worker once nothing is outstanding (it is started again on need)."""
+        if self._poster is not None and self._posting is None:
+            self._poster.shutdown(wait=True)
+            self._poster = None
+
     def poll(self, in_flight: dict[str, tuple[_Batch, float]]) -> None:
+        self._collect()  # no sink call while a POST is out; its job joins this poll
         # One show_many for every job in flight (up to 100 per request), then not again for
         # job_poll_seconds: each poll spends rate-limit budget that imports could use.
         self._next_poll = time.monotonic() + self.settings.zendesk.job_poll_seconds
@@ -607,6 +675,7 @@ class Pipeline:
 
     def recover(self) -> None:
         """Finish batches a crash (or an ambiguous POST) left 'pushing'."""
+        self._collect()  # (nothing is outstanding at the start of a pass; kept as a guard)
         grace = timedelta(seconds=self.settings.zendesk.recovery_grace_seconds)
         now = self.clock()
         for batch in outbox.pushing_batches(self.db):

@@ -4,6 +4,7 @@ No timings are asserted: these check what is sent and recorded, not how fast."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -106,3 +107,82 @@ def test_a_reader_error_aborts_the_pass_and_keeps_cursors(
     apis.add_cases("w1", [make_case("ok-1", started=recent(300))])
     service.sync(settings)
     assert apis.tickets_by_external_id() == {"snapengage:ok-1": 1}
+
+
+class _WatchingSink:
+    """Wraps the real Zendesk client: checks that no two sink calls ever overlap (the submit
+    worker and the pass's thread take turns), that a batch is 'pushing' in the ledger before
+    its POST leaves, and how many jobs (answered or not) are out at each POST."""
+
+    def __init__(self, inner: Any, ledger: Path) -> None:
+        self.inner = inner
+        self.ledger = ledger
+        self.active = 0
+        self.overlaps = 0
+        self.threads: set[str] = set()
+        self.unfinished: set[str] = set()
+        self.out_at_post: list[int] = []
+        self.not_pushing_at_post = 0
+
+    def _enter(self) -> None:
+        self.active += 1
+        self.overlaps += self.active > 1
+        self.threads.add(threading.current_thread().name)
+
+    def submit_import(self, tickets: Any) -> Any:
+        self._enter()
+        try:
+            self.out_at_post.append(len(self.unfinished) + 1)
+            db = open_db(self.ledger, read_only=True)
+            try:
+                for ticket in tickets:
+                    case_id = ticket.external_id.removeprefix("snapengage:")
+                    row = db.execute("SELECT status FROM cases WHERE case_id = ?", (case_id,))
+                    self.not_pushing_at_post += row.fetchone()[0] != "pushing"
+            finally:
+                db.conn.close()
+            job = self.inner.submit_import(tickets)
+            self.unfinished.add(job.id)
+            return job
+        finally:
+            self.active -= 1
+
+    def job_statuses(self, job_ids: Any) -> Any:
+        self._enter()
+        try:
+            found = self.inner.job_statuses(job_ids)
+            self.unfinished -= {j for j, s in found.items() if s.finished}
+            return found
+        finally:
+            self.active -= 1
+
+    def find_ticket_ids(self, external_id: str) -> list[int]:
+        self._enter()
+        try:
+            return self.inner.find_ticket_ids(external_id)
+        finally:
+            self.active -= 1
+
+
+@pytest.mark.parametrize("max_jobs", [1, 2, 5])
+def test_posts_run_on_the_submit_worker_one_at_a_time_within_the_job_cap(
+    settings: Settings, apis: FakeApis, max_jobs: int
+) -> None:
+    settings.zendesk.max_jobs_in_flight = max_jobs
+    apis.polls_until_done = 2  # jobs stay queued for a poll, so slots really fill up
+    for widget in ("w1", "w2"):
+        apis.add_cases(
+            widget,
+            [make_case(f"{widget}-{i}", started=recent(300), widget=widget) for i in range(450)],
+        )
+    clients = service.build_clients(settings)
+    sink = _WatchingSink(clients.sink, settings.ledger.path)
+    result = service.sync(settings, clients=service.Clients(source=clients.source, sink=sink))
+
+    assert result.exit_code == 0 and result.counts.created == 900
+    assert set(apis.tickets_by_external_id().values()) == {1} and len(apis.tickets) == 900
+    assert sink.overlaps == 0, "two Zendesk calls were in progress at once"
+    assert sink.not_pushing_at_post == 0, "a POST left before its intent was committed"
+    assert any(name.startswith("snapzen-submit") for name in sink.threads)
+    assert max(sink.out_at_post) <= max_jobs  # the POST being sent counts against the cap
+    assert not [t for t in threading.enumerate() if t.name.startswith("snapzen-submit")]

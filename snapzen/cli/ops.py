@@ -50,7 +50,7 @@ def _actor(given: str | None, settings: Settings) -> str:
 def retention_job(settings: Settings) -> DailyJob | None:
     """The once-a-day job of `snapzen run` (at schedule.retention_sweep_at, local time; the
     image runs in UTC): the retention sweep, which takes the writer lock itself. It waits for
-    the lock (a backfill releases it between days) rather than skipping a whole day."""
+    the lock (a backfill releases it between slices) rather than skipping a whole day."""
     from snapzen.retention import run_sweep
 
     def sweep() -> object:
@@ -214,12 +214,26 @@ def backfill(
             "--progress-every", help="Seconds between JSON progress lines (not a terminal)."
         ),
     ] = 10.0,
+    slice_seconds: Annotated[
+        float,
+        typer.Option(
+            "--slice",
+            min=0.0,
+            metavar="SECONDS",
+            help="Run consecutive days in one pass under the writer lock until this long has "
+            "passed, then drain, record those days and release the lock for the cron sync. "
+            "One `runs` row per slice; 0 = one pass per day.",
+        ),
+    ] = 60.0,
 ) -> None:
-    """Fetch and import a date range, one day at a time; rerun the same command to resume.
+    """Fetch and import a date range, oldest day first; rerun the same command to resume.
 
-    Days already finished are skipped. The writer lock is taken per day, so the cron sync
-    keeps running in between. Dates must be within SnapEngage's retention and not in the
-    future. Exit codes as for `sync`; 1 also when interrupted (rerun to resume).
+    Days already finished are skipped. Days run in slices of about --slice seconds, each one
+    pass (and one `runs` row) under the writer lock, released between slices so the cron sync
+    keeps running in between. A slice's days are recorded as finished only when the slice
+    completes; an interrupted slice is redone by the rerun (nothing is created twice). Dates
+    must be within SnapEngage's retention and not in the future. Exit codes as for `sync`; 1
+    also when interrupted (rerun to resume).
     """
     from snapzen.backfill import BackfillProgress, plan_backfill, run_backfill
     from snapzen.scheduler import stop_on_signals
@@ -242,6 +256,7 @@ def backfill(
             dry_run=dry_run,
             stop=stop,
             progress=progress,
+            slice_seconds=slice_seconds,
         )
     c = result.counts
     label = "dry run" if dry_run else "backfill"

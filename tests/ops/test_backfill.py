@@ -74,8 +74,11 @@ def test_backfill_creates_each_case_once_records_windows_and_actor(
     assert set(apis.tickets_by_external_id().values()) == {1}
 
     db = open_db(settings.ledger.path)
-    runs = db.execute("SELECT kind, actor, outcome FROM runs").fetchall()
-    assert runs == [("backfill", "alice", "ok")] * 3  # one pass (and lock turn) per day
+    runs = db.execute("SELECT kind, actor, outcome, details FROM runs").fetchall()
+    # One pass (and lock turn) per slice: these three small days fit in one (--slice 60).
+    assert [r[:3] for r in runs] == [("backfill", "alice", "ok")]
+    days = [(TODAY - timedelta(days=n)).isoformat() for n in (5, 4, 3)]
+    assert json.loads(runs[0][3])["backfill"]["days"] == days
     windows = db.execute("SELECT widget_id, day FROM backfill_windows").fetchall()
     assert len(windows) == 6
     withheld = dict(db.execute("SELECT case_id, reason FROM cases WHERE status='withheld'"))
@@ -107,7 +110,20 @@ class SimulatedCrash(BaseException):
     pass
 
 
+def test_slice_zero_is_one_pass_per_day(sync_env: Path, apis: FakeApis) -> None:
+    load_days(apis, range(3, 6))
+    since, until = (TODAY - timedelta(days=5)).isoformat(), (TODAY - timedelta(days=3)).isoformat()
+    code, out, _ = cli("backfill", "--since", since, "--until", until, "--slice", "0")
+    assert code == 0 and "6 done" in out
+    db = open_db(sync_env)
+    details = [json.loads(r[0]) for r in db.execute("SELECT details FROM runs ORDER BY rowid")]
+    assert [d["backfill"]["days"] for d in details] == [
+        [(TODAY - timedelta(days=n)).isoformat()] for n in (5, 4, 3)
+    ]
+
+
 def test_resumes_after_a_crash_skipping_finished_days(settings: Settings, apis: FakeApis) -> None:
+    """One pass per day (slice 0): the crash in the third day's pass leaves two days done."""
     eligible = load_days(apis, range(2, 6))
     plan = plan_backfill(settings, TODAY - timedelta(days=5), TODAY - timedelta(days=2))
     posts = []
@@ -119,7 +135,7 @@ def test_resumes_after_a_crash_skipping_finished_days(settings: Settings, apis: 
                 raise SimulatedCrash
 
     with pytest.raises(SimulatedCrash):
-        run_backfill(settings, plan, crash_hook=crash_on_third_post)
+        run_backfill(settings, plan, crash_hook=crash_on_third_post, slice_seconds=0)
     db = open_db(settings.ledger.path)
     assert db.execute("SELECT COUNT(DISTINCT day) FROM backfill_windows").fetchone()[0] == 2
     apis.complete_all_jobs()  # Zendesk finished the job we never heard back about
@@ -128,6 +144,42 @@ def test_resumes_after_a_crash_skipping_finished_days(settings: Settings, apis: 
     assert result.windows_skipped == 4 and result.windows_done == 4
     assert set(apis.tickets_by_external_id()) == {f"snapengage:{c}" for c in eligible}
     assert set(apis.tickets_by_external_id().values()) == {1}
+
+
+@pytest.mark.parametrize("point", ["before_post", "after_post", "after_job"])
+def test_a_crash_mid_slice_records_no_day_and_the_rerun_redoes_the_slice_once(
+    settings: Settings, apis: FakeApis, point: str
+) -> None:
+    """Several days in one slice, batches (and jobs) spanning days: a crash at any point of
+    the second POST's life leaves no day recorded; the rerun redoes them all, exactly once."""
+    eligible = set()
+    for n in range(2, 6):  # 120 eligible cases a day: batches of 100 straddle the days
+        ids = [f"d{n}-{i}" for i in range(120)]
+        apis.add_cases("w1", [make_case(c, started=noon(n)) for c in ids])
+        eligible.update(ids)
+    plan = plan_backfill(settings, TODAY - timedelta(days=5), TODAY - timedelta(days=2))
+    seen: list[str] = []
+
+    def crash_on_second(reached: str) -> None:
+        seen.append(reached)
+        if reached == point and seen.count(point) == 2:
+            raise SimulatedCrash(point)
+
+    with pytest.raises(SimulatedCrash):
+        run_backfill(settings, plan, crash_hook=crash_on_second)
+    db = open_db(settings.ledger.path)
+    assert db.execute("SELECT COUNT(*) FROM backfill_windows").fetchone()[0] == 0
+    apis.complete_all_jobs()
+
+    result = run_backfill(settings, plan)
+    assert result.windows_skipped == 0 and result.windows_done == 8
+    assert not result.interrupted and result.exit_code == 0
+    counts = apis.tickets_by_external_id()
+    assert set(counts) == {f"snapengage:{c}" for c in eligible}, "a chat was lost"
+    assert set(counts.values()) == {1}, "a ticket was created twice"
+    transfers = db.execute("SELECT COUNT(DISTINCT case_id), COUNT(*) FROM transfers").fetchone()
+    assert transfers == (len(eligible), len(eligible))
+    assert db.execute("SELECT COUNT(*) FROM cases WHERE status = 'pushing'").fetchone()[0] == 0
 
 
 def test_stop_request_finishes_the_day_in_hand_then_a_rerun_resumes(
@@ -145,12 +197,48 @@ def test_stop_request_finishes_the_day_in_hand_then_a_rerun_resumes(
         def window_done(self, day: date, widgets: object, counts: object) -> None:
             stop.set()  # Ctrl-C during the first day
 
-    first = run_backfill(settings, plan, stop=stop, progress=StopAfterFirstDay())
+    # One pass per day (slice 0), so the stop lands between days.
+    first = run_backfill(settings, plan, stop=stop, progress=StopAfterFirstDay(), slice_seconds=0)
     assert first.interrupted and first.exit_code == 1
     assert first.windows_done == 2  # the day in hand (both widgets) finished and was recorded
 
     second = run_backfill(settings, plan)
     assert second.windows_skipped == 2 and second.windows_done == 6
+    assert set(apis.tickets_by_external_id()) == {f"snapengage:{c}" for c in eligible}
+    assert set(apis.tickets_by_external_id().values()) == {1}
+
+
+def test_stop_mid_slice_records_none_of_its_days_and_a_rerun_redoes_them(
+    settings: Settings, apis: FakeApis
+) -> None:
+    eligible = load_days(apis, range(2, 6))
+    plan = plan_backfill(settings, TODAY - timedelta(days=5), TODAY - timedelta(days=2))
+    stop = threading.Event()
+
+    def stop_on_second_page(what: str, n: int) -> None:
+        if what == "fetched" and stop_on_second_page.pages == 1:  # type: ignore[attr-defined]
+            stop.set()
+        stop_on_second_page.pages += 1  # type: ignore[attr-defined]
+
+    stop_on_second_page.pages = 0  # type: ignore[attr-defined]
+
+    class Ticks:
+        def start(self, total: int, skipped: int) -> None: ...
+        def finish(self) -> None: ...
+        def window_done(self, day: date, widgets: object, counts: object) -> None: ...
+
+        def tick(self, what: str, n: int) -> None:
+            stop_on_second_page(what, n)
+
+    first = run_backfill(settings, plan, stop=stop, progress=Ticks())
+    assert first.interrupted and first.exit_code == 1 and first.windows_done == 0
+    db = open_db(settings.ledger.path)
+    assert db.execute("SELECT COUNT(*) FROM backfill_windows").fetchone()[0] == 0
+    details = json.loads(db.execute("SELECT details FROM runs").fetchone()[0])
+    assert details["interrupted"] is True
+
+    second = run_backfill(settings, plan)
+    assert second.windows_skipped == 0 and second.windows_done == 8
     assert set(apis.tickets_by_external_id()) == {f"snapengage:{c}" for c in eligible}
     assert set(apis.tickets_by_external_id().values()) == {1}
 
