@@ -23,10 +23,13 @@ import sqlite_utils
 from snapzen.consent import decide
 from snapzen.errors import (
     AmbiguousWriteError,
+    BadRequestError,
     InvalidRecordError,
-    NotFoundError,
+    RateLimitedError,
     RecordError,
+    RetriesExhausted,
     SnapzenError,
+    TooManyJobsError,
 )
 from snapzen.ledger import outbox
 from snapzen.ledger.chain import subject_ref
@@ -180,6 +183,8 @@ class Pipeline:
         # pages still arrive) and push_ready (which flushes and drains), so fetching and
         # pushing overlap instead of running one after the other.
         self._in_flight: dict[str, tuple[_Batch, float]] = {}
+        # Set when Zendesk answered TooManyJobs; cleared when one of our jobs finishes.
+        self._job_cap_hit = False
         self._next_poll: float | None = None
         # The one create_many POST handed to the submit worker and not yet answered: its batch
         # is already 'pushing' (intent committed); the answer is applied by ``_collect`` on
@@ -312,8 +317,7 @@ class Pipeline:
             log.info("fetched", widget_id=widget, cases=count)
         return fetched
 
-    @staticmethod
-    def stage_one(widget: str, raw: Any) -> outbox.StagedCase:
+    def stage_one(self, widget: str, raw: Any) -> outbox.StagedCase:
         raw_json = json.dumps(raw, ensure_ascii=False, default=str)
         if not _utf8_safe(raw_json):
             # A JSON "\ud800" escape decodes to a lone surrogate that no UTF-8 store accepts:
@@ -342,6 +346,8 @@ class Pipeline:
             started_at=case.started_at,
             case_type=case.type,
             error=error,
+            # Known from the first fetch, so an Art. 17 erasure also finds unsent chats.
+            subject_ref=subject_ref(self.key, case.visitor_email),
         )
 
     # ------------------------------------------------------------ decide + transform
@@ -435,19 +441,29 @@ class Pipeline:
         settled_before = self._settled_before()
         tickets: list[ImportTicket] = []
         drafts: dict[str, dict[str, Any]] = {}
-        while len(tickets) < size:
+        deferred: list[str] = []
+        solo = False
+        while len(tickets) < size and not solo:
             ready = outbox.ready_cases(
-                self.db, settled_before, size - len(tickets), exclude=list(drafts)
+                self.db, settled_before, size - len(tickets), exclude=[*drafts, *deferred]
             )
             if not ready:
                 break
             terminal: list[tuple[str, str, str | None, str | None, str | None]] = []
             failures: dict[str, str] = {}
             for item in ready:
+                # A case that failed before goes out alone: if its ticket is what Zendesk
+                # refuses (even a whole-request 4xx), it no longer takes 99 others down.
+                if item.attempts > 0 and tickets:
+                    deferred.append(item.case_id)
+                    continue
                 prepared = self.prepare(item, len(tickets))
                 if prepared.ticket is not None and prepared.draft is not None:
                     tickets.append(prepared.ticket)
                     drafts[item.case_id] = prepared.draft
+                    if item.attempts > 0:
+                        solo = True
+                        break
                 elif prepared.terminal is not None:
                     terminal.append((item.case_id, *prepared.terminal))
                 else:
@@ -520,7 +536,7 @@ class Pipeline:
             len(self._in_flight) + (self._posting is not None)
             < self.settings.zendesk.max_jobs_in_flight
         ):
-            if self.stopping():
+            if self.stopping() or self._job_cap_hit:
                 return
             if full_only and outbox.count_ready(self.db, self._settled_before(), 2 * size) < (
                 2 * size
@@ -584,18 +600,53 @@ class Pipeline:
                 error=_one_line(exc),
             )
             return None
+        except (InvalidRecordError, BadRequestError) as exc:
+            # Zendesk refused the whole request as invalid (400/413/422): it did not act.
+            # Failing the batch (attempts + 1) instead of aborting keeps one bad ticket from
+            # blocking every run; the cases retry one by one (next_batch), isolating it.
+            failures = {
+                case_id: _one_line(f"Zendesk refused the batch: {exc}")
+                for case_id in batch.case_ids
+            }
+            outbox.mark_failed(self.db, failures, self.clock())
+            self.counts.failed += len(failures)
+            log.warning(
+                "import_refused", batch_id=batch.batch_id, cases=len(failures), error=_one_line(exc)
+            )
+            return None
+        except (RateLimitedError, RetriesExhausted) as exc:
+            if not _is_job_cap(exc):
+                outbox.back_to_pending(self.db, batch.case_ids, self.clock())
+                raise
+            # Zendesk's 30-job cap is full (other integrations share it): not an outage. Put
+            # the batch back and stop submitting until one of our jobs finishes.
+            outbox.back_to_pending(self.db, batch.case_ids, self.clock())
+            self._job_cap_hit = True
+            log.warning("job_cap_reached", batch_id=batch.batch_id, in_flight=len(self._in_flight))
+            return None
         except SnapzenError:
-            # Refused outright (4xx, auth, 429 budget spent): Zendesk did not act, so the
-            # cases can go out again at once rather than waiting for recovery's lookup.
+            # Refused outright (auth, other 4xx, 429 budget spent): Zendesk did not act, so
+            # the cases can go out again at once rather than waiting for recovery's lookup.
             outbox.back_to_pending(self.db, batch.case_ids, self.clock())
             raise
         self.crash_hook("after_post")
         outbox.set_job_id(self.db, batch.batch_id, job.id)
+        self.crash_hook("after_job_id")
         log.info("import_submitted", batch_id=batch.batch_id, job_id=job.id, tickets=count)
         self._in_flight[job.id] = (batch, time.monotonic())
         if self._next_poll is None:
             self._next_poll = time.monotonic() + self.settings.zendesk.job_poll_seconds
         return job.id
+
+    def close(self, *, collect: bool = True) -> None:
+        """End of a pass, however it ended: record the answer of a POST still out (so its job
+        id is stored rather than left to the lookup), then stop the submit worker."""
+        if collect and self._posting is not None:
+            try:
+                self._collect()
+            except SnapzenError as exc:
+                log.warning("close_collect_failed", error=_one_line(exc))
+        self._close_poster()
 
     def _close_poster(self) -> None:
         """Stop the submit worker once nothing is outstanding (it is started again on need)."""
@@ -616,6 +667,7 @@ class Pipeline:
                 self.crash_hook("after_job")
                 self.apply_job(batch.case_ids, status)
                 del in_flight[job_id]
+                self._job_cap_hit = False  # one of ours finished: a slot is free again
             elif time.monotonic() - started > timeout:
                 # Still queued after the timeout: leave it 'pushing' with its job id; the
                 # next run re-reads the job (Zendesk keeps job statuses for hours).
@@ -663,10 +715,9 @@ class Pipeline:
         self.progress("created", len(synced))
 
     def lookup(self, case_id: str) -> int | None:
-        try:
-            ids = self.sink.find_ticket_ids(external_id(case_id))
-        except NotFoundError:
-            return None
+        # No try/except: the list endpoint answers an empty list for "none"; a 404 means a
+        # wrong base URL or a missing role, and taking it as "absent" would resend the chat.
+        ids = self.sink.find_ticket_ids(external_id(case_id))
         if len(ids) > 1:
             log.error("duplicate_tickets_found", case_id=case_id, ticket_ids=sorted(ids))
         return min(ids) if ids else None
@@ -688,7 +739,9 @@ class Pipeline:
                     self.apply_job(batch.case_ids, status)
                     self.counts.recovered += len(batch.case_ids)
                     continue
-            elif now - batch.pushed_at < grace:
+            # No job id, or one Zendesk does not show (show_many is known to miss jobs): the
+            # job may still be queued, so a lookup miss proves nothing until the grace passes.
+            if now - batch.pushed_at < grace:
                 log.info(
                     "recovery_waiting_grace", batch_id=batch.batch_id, cases=len(batch.case_ids)
                 )
@@ -807,6 +860,16 @@ def _replace_lone_surrogates(value: Any) -> Any:
     if isinstance(value, dict):
         return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
     return value
+
+
+def _is_job_cap(exc: BaseException) -> bool:
+    """TooManyJobs itself, or the retry budget spent on it."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, TooManyJobsError):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def _one_line(value: object) -> str:

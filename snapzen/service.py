@@ -5,6 +5,7 @@ lock, with a `runs` row that says how it ended. The CLI and the scheduler call t
 from __future__ import annotations
 
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -111,7 +112,14 @@ def run_pass(
         )
         log.info("run_started", actor=actor, widgets=len(settings.snapengage.widgets))
         try:
-            result = body(pipeline)
+            try:
+                result = body(pipeline)
+            finally:
+                # A POST still out when the pass ended (an error elsewhere) gets its answer
+                # recorded, so its batch keeps a job id instead of waiting for the lookup.
+                # Not on Ctrl-C or a crash: the user wants out, recovery handles it.
+                exc_now = sys.exc_info()[1]
+                pipeline.close(collect=exc_now is None or isinstance(exc_now, Exception))
         except BaseException as exc:
             # Any way out but a result (error, Ctrl-C, a crash hook) leaves an 'aborted' row:
             # cursors were not advanced, and recovery finishes whatever was in flight.

@@ -172,7 +172,7 @@ class ZendeskSettings(Section):
     comment_author_id: int | None = None
     job_poll_seconds: float = Field(default=1.0, gt=0)
     job_timeout_seconds: float = Field(default=1800.0, gt=0)
-    recovery_grace_seconds: float = Field(default=600.0, ge=0)
+    recovery_grace_seconds: float = Field(default=3600.0, ge=0)
     requests_per_minute: int | None = Field(default=None, ge=1)
 
     @field_validator("base_url")

@@ -98,6 +98,9 @@ class FakeApis:
         self.fail_post_after_accept = 0  # the next N POSTs create the job, then answer 500
         self.fail_post_before_accept = 0  # the next N POSTs answer 500 without creating anything
         self.polls_until_done = 1
+        self.reject_batches_with: set[str] = set()  # external ids that make a POST answer 422
+        self.job_cap: int | None = None  # unfinished jobs allowed before TooManyJobs
+        self.hide_jobs = False  # show_many omits every job (Zendesk is known to miss some)
         self.requests: dict[str, int] = {}
         self._register()
 
@@ -165,6 +168,13 @@ class FakeApis:
             self.fail_post_before_accept -= 1
             return 500, {}, "boom"
         tickets = json.loads(request.body)["tickets"]
+        if self.reject_batches_with & {t["external_id"] for t in tickets}:
+            body = {"error": "RecordInvalid", "description": "Record validation errors"}
+            return 422, {}, json.dumps(body)
+        unfinished = sum(1 for j in self.jobs.values() if not j.applied)
+        if self.job_cap is not None and unfinished >= self.job_cap:
+            body = {"error": "TooManyJobs", "description": "Too many jobs queued or running"}
+            return 429, {"Retry-After": "0"}, json.dumps(body)
         job = Job(
             id=f"job{len(self.jobs) + 1}", tickets=tickets, polls_until_done=self.polls_until_done
         )
@@ -210,7 +220,7 @@ class FakeApis:
         statuses = []
         for job_id in ids:
             job = self.jobs.get(job_id)
-            if job is None:
+            if job is None or self.hide_jobs:
                 continue
             job.polls += 1
             statuses.append(self._job_json(job))

@@ -125,7 +125,7 @@ def test_second_sync_creates_nothing(settings: Settings, apis: FakeApis) -> None
     assert set(apis.tickets_by_external_id().values()) == {1}
 
 
-@pytest.mark.parametrize("point", ["before_post", "after_post", "after_job"])
+@pytest.mark.parametrize("point", ["before_post", "after_post", "after_job_id", "after_job"])
 def test_crash_at_each_point_then_rerun_is_exactly_once(
     settings: Settings, apis: FakeApis, point: str
 ) -> None:
@@ -276,3 +276,73 @@ def test_broken_refetch_keeps_the_known_start(settings: Settings, apis: FakeApis
     db = open_db(settings.ledger.path)
     row = db.execute("SELECT started_at, day FROM cases WHERE case_id='later-broken'").fetchone()
     assert row[0] is not None and row[1] is not None
+
+
+def test_whole_batch_refusal_fails_the_batch_then_isolates_the_bad_ticket(
+    settings: Settings, apis: FakeApis
+) -> None:
+    apis.add_cases("w1", [make_case(f"c{i}", started=recent(200)) for i in range(5)])
+    apis.reject_batches_with = {"snapengage:c3"}
+    first = service.sync(settings)  # 422 for the whole batch: recorded, not an abort
+    assert first.exit_code == 3 and apis.tickets == []
+    db = open_db(settings.ledger.path)
+    assert set(statuses(db).values()) == {"failed"}
+    assert db.execute("SELECT cursor_day FROM state WHERE widget_id='w1'").fetchone()
+
+    service.sync(settings)  # retried one by one: only the bad one fails again
+    assert sorted(t["external_id"] for t in apis.tickets) == [
+        f"snapengage:c{i}" for i in (0, 1, 2, 4)
+    ]
+    assert {c: s for c, s in statuses(db).items() if s != "synced"} == {"c3": "failed"}
+
+
+def test_job_cap_pauses_submitting_instead_of_aborting(
+    settings: Settings, apis: FakeApis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    capped = settings.model_copy(deep=True)
+    capped.zendesk.batch_size = 5
+    apis.add_cases("w1", [make_case(f"c{i}", started=recent(200)) for i in range(30)])
+    apis.job_cap = 2  # another integration holds the other 28 slots
+    result = service.sync(capped)
+    assert result.exit_code == 0
+    assert len(apis.tickets) == 30
+    assert set(apis.tickets_by_external_id().values()) == {1}
+
+
+def test_job_id_zendesk_no_longer_shows_waits_for_grace_before_lookup(
+    settings: Settings, apis: FakeApis
+) -> None:
+    apis.add_cases("w1", [make_case(f"c{i}", started=recent(200)) for i in range(3)])
+    apis.polls_until_done = 10**6  # the job stays queued
+    with pytest.raises(SimulatedCrash):
+        service.sync(settings, crash_hook=crash_at("after_job_id"))
+    apis.hide_jobs = True  # show_many omits the stored job id
+
+    graced = settings.model_copy(deep=True)
+    graced.zendesk.recovery_grace_seconds = 3600
+    posts = apis.requests["create_many"]
+    service.sync(graced)  # must not take "not shown" for "gone" and resend
+    assert apis.requests["create_many"] == posts
+
+    apis.complete_all_jobs()  # the queued job ran after all
+    service.sync(settings)
+    assert len(apis.tickets) == 3
+    assert set(apis.tickets_by_external_id().values()) == {1}
+
+
+def test_erasure_withholds_chats_not_sent_yet(settings: Settings, apis: FakeApis) -> None:
+    from snapzen.ledger import erase
+    from snapzen.ledger.chain import subject_ref
+
+    apis.add_cases("w1", [make_case("mine", started=recent(200), email="erase.me@example.org")])
+    apis.item_errors["snapengage:mine"] = "Requester: Email is invalid"
+    service.sync(settings)  # failed once: not in Zendesk, attempts left
+    db = open_db(settings.ledger.path)
+    ref = subject_ref(settings.ledger.key.get_secret_value().encode(), "Erase.Me@example.org")
+    result = erase.erase_subject(db, ref or "", None)
+    assert result.plan.unsent == ["mine"]
+    apis.item_errors.clear()
+    service.sync(settings)
+    assert apis.tickets == []
+    row = db.execute("SELECT status, reason, raw FROM cases WHERE case_id='mine'").fetchone()
+    assert row == ("withheld", "erased_art17", None)

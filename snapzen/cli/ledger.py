@@ -386,8 +386,15 @@ def erase_(
     typer.echo(
         f"transfers: {plan.transfers}; tickets to delete: {len(plan.to_delete)}; "
         f"already erased/expired: {len(plan.already_erased)}; "
-        f"transfers without a ticket: {len(plan.without_ticket)}"
+        f"transfers without a ticket: {len(plan.without_ticket)}; "
+        f"unsent chats {'to withhold' if dry_run else 'withheld'}: {len(plan.unsent)}"
     )
+    if plan.in_flight:
+        typer.echo(
+            f"{len(plan.in_flight)} chat(s) of this person are being sent right now: run "
+            "`snapzen sync`, then this erase again",
+            err=True,
+        )
     if dry_run:
         for target in plan.to_delete:
             typer.echo(f"would delete ticket {target.ticket_id} (case {target.case_id})")
@@ -395,6 +402,8 @@ def erase_(
     typer.echo(f"deleted: {len(result.deleted)}; ledger events: {result.event_seqs}")
     if result.failed:
         typer.echo(f"NOT deleted (rerun later): {result.failed}", err=True)
+        raise typer.Exit(errors.EXIT_PARTIAL)
+    if plan.in_flight:
         raise typer.Exit(errors.EXIT_PARTIAL)
 
 

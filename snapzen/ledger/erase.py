@@ -59,6 +59,8 @@ class ErasurePlan:
     to_delete: list[TicketTarget] = field(default_factory=list)
     already_erased: list[int] = field(default_factory=list)  # erased or expired before
     without_ticket: list[str] = field(default_factory=list)  # case ids with no ticket id
+    unsent: list[str] = field(default_factory=list)  # pending/failed: withheld by the erasure
+    in_flight: list[str] = field(default_factory=list)  # pushing: erase again after a sync
 
 
 @dataclass
@@ -113,6 +115,13 @@ def plan_erasure(db: sqlite_utils.Database, subject_ref: str) -> ErasurePlan:
             int(ticket_id), str(case_id), widget_id, None, None, None
         )
     plan.to_delete = [t for tid, t in targets.items() if tid not in done]
+    # Chats of this person not sent yet: the erasure must stop them from ever being sent.
+    for case_id, status in db.conn.execute(
+        """SELECT case_id, status FROM cases WHERE subject_ref = ?
+           AND status IN ('pending', 'failed', 'pushing') ORDER BY case_id""",
+        (subject_ref,),
+    ):
+        (plan.in_flight if status == "pushing" else plan.unsent).append(str(case_id))
     plan.already_erased = sorted(done & set(targets))
     return plan
 
@@ -139,7 +148,11 @@ def erase_subject(
     with lock if lock is not None else nullcontext():
         plan = plan_erasure(db, subject_ref)
         result = ErasureResult(plan=plan, dry_run=dry_run)
-        if dry_run or not plan.to_delete:
+        if dry_run:
+            return result
+        if plan.unsent:
+            _withhold_unsent(db, plan.unsent, now)
+        if not plan.to_delete:
             return result
         if deleter is None:
             raise ValueError("a TicketDeleter is required unless dry_run")
@@ -159,6 +172,20 @@ def erase_subject(
             if result.deleted:
                 _record(db, result, [by_id[tid] for tid in result.deleted], actor, reason, now)
         return result
+
+
+def _withhold_unsent(db: sqlite_utils.Database, case_ids: list[str], now: datetime | None) -> None:
+    """Pending or failed chats of an erased person become withheld (never sent) and lose
+    their raw payload now; a re-fetch cannot revive them (terminal cases are not updated)."""
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with transaction(db) as conn:
+        for case_id in case_ids:
+            conn.execute(
+                """UPDATE cases SET status = 'withheld', reason = 'erased_art17', raw = NULL,
+                       raw_purged_at = ?, updated_at = ?, error = NULL
+                   WHERE case_id = ? AND status IN ('pending', 'failed')""",
+                (stamp, stamp, case_id),
+            )
 
 
 def _record(

@@ -41,6 +41,7 @@ class StagedCase:
     started_at: datetime | None
     case_type: str | None
     error: str | None = None  # set when the payload is unusable; staged as failed
+    subject_ref: str | None = None  # HMAC of the visitor email, for Art. 15/17 lookups
 
 
 @dataclass(frozen=True)
@@ -74,15 +75,16 @@ def stage(db: sqlite_utils.Database, cases: Sequence[StagedCase], now: datetime)
             ).fetchone()
             conn.execute(
                 """INSERT INTO cases (case_id, widget_id, day, case_type, started_at, status,
-                       error, raw, first_seen_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       error, raw, first_seen_at, updated_at, subject_ref)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT(case_id) DO UPDATE SET
                        raw = excluded.raw,
                        -- a later, broken copy of a case must not erase the start we knew:
                        -- without it the case would drop out of the cursor and deadline checks
                        day = COALESCE(excluded.day, cases.day),
                        started_at = COALESCE(excluded.started_at, cases.started_at),
-                       case_type = excluded.case_type, updated_at = excluded.updated_at
+                       case_type = excluded.case_type, updated_at = excluded.updated_at,
+                       subject_ref = COALESCE(excluded.subject_ref, cases.subject_ref)
                    WHERE cases.status IN ('pending', 'failed') AND cases.raw IS NOT NULL""",
                 (
                     case.case_id,
@@ -95,6 +97,7 @@ def stage(db: sqlite_utils.Database, cases: Sequence[StagedCase], now: datetime)
                     case.raw_json,
                     stamp,
                     stamp,
+                    case.subject_ref,
                 ),
             )
             new += 0 if exists else 1
