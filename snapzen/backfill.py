@@ -394,14 +394,16 @@ class RecordingSink:
     Ticket ids are negative so nothing could mistake them for real ones."""
 
     def __init__(self) -> None:
-        self.tickets: list[ImportTicket] = []
+        # Only the external ids are kept (not the tickets with their transcripts), and a job
+        # is forgotten once read: a dry run over a large range stays in bounded memory.
+        self.external_ids: list[str] = []
         self.jobs: dict[str, JobStatus] = {}
         self._ids = itertools.count(1)
 
     def submit_import(self, tickets: Sequence[ImportTicket]) -> JobStatus:
         results = []
         for index, ticket in enumerate(tickets):
-            self.tickets.append(ticket)
+            self.external_ids.append(ticket.external_id)
             results.append(JobResult(index=index, id=-next(self._ids)))
         job = JobStatus(
             id=f"dry-run-{len(self.jobs) + 1}",
@@ -414,7 +416,7 @@ class RecordingSink:
         return job
 
     def job_statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
-        return {job_id: self.jobs[job_id] for job_id in job_ids if job_id in self.jobs}
+        return {job_id: self.jobs.pop(job_id) for job_id in job_ids if job_id in self.jobs}
 
     def find_ticket_ids(self, external_id: str) -> list[int]:
         return []
@@ -460,7 +462,7 @@ def _dry_run(
             slice_seconds=slice_seconds,
         )
         report = DryRunReport(
-            would_create=[t.external_id.removeprefix("snapengage:") for t in sink.tickets]
+            would_create=[e.removeprefix("snapengage:") for e in sink.external_ids]
         )
         db = open_db(dry.ledger.path, read_only=True)
         try:
