@@ -20,19 +20,18 @@ def _age(seconds: float | None) -> str:
 
 def print_status(report: dict[str, Any]) -> None:
     console = Console()
-    table = Table(title=f"snapzen status — {report['database']}")
-    for column in (
-        "widget",
-        "cursor",
-        "pending",
-        "pushing",
-        "synced",
-        "withheld",
-        "failed",
-        "ignored",
-        "oldest unsynced",
-    ):
-        table.add_column(column)
+    table = Table(
+        title=f"snapzen status — {report['database']}",
+        caption="pend pending · push pushing · sync synced · held withheld · fail failed · "
+        "ign ignored · oldest: age of the oldest unsynced chat",
+    )
+    # Widget ids are UUIDs: let them fold so the counts stay readable on an 80-column terminal.
+    table.add_column("widget", overflow="fold", min_width=10)
+    table.add_column("cursor", no_wrap=True)
+    # Short headers (pending, pushing, synced, withheld, failed, ignored; oldest unsynced).
+    for column in ("pend", "push", "sync", "held", "fail", "ign"):
+        table.add_column(column, no_wrap=True, justify="right")
+    table.add_column("oldest", no_wrap=True)
     for widget, info in report["widgets"].items():
         counts = info["counts"]
         table.add_row(
