@@ -125,6 +125,8 @@ class Run:
     peak_rss_mb: float
     bound: Bound
     zendesk_by_endpoint: dict[str, int]
+    cpu_s: float = 0.0  # snapzen process, user + system
+    sandbox_cpu_s: float = 0.0  # the benchmark process (mostly the sandbox) during the run
 
     @property
     def chats_per_s(self) -> float:
@@ -150,18 +152,26 @@ def _pages_per_widget(sb: Sandbox, since: str, until: str) -> list[int]:
 
 
 def _run_cli(
-    env: dict[str, str], args: list[str], profile: str | None = None
-) -> tuple[int, float, float, str, str]:
-    """Run the CLI; returns (exit code, wall seconds, peak RSS MB, stdout, stderr).
+    env: dict[str, str], args: list[str], profile: str | None = None, idle: bool = False
+) -> tuple[int, float, float, float, float, str, str]:
+    """Run the CLI; returns (exit code, wall seconds, peak RSS MB, snapzen CPU seconds, this
+    process's CPU seconds meanwhile (the sandbox serving it), stdout, stderr).
+
+    The snapzen CPU figure is its user + system time at the last poll before it exited
+    (within RSS_POLL_SECONDS of the end); under py-spy it is py-spy's own, so not comparable.
 
     With ``profile`` the CLI runs under ``py-spy record`` (flat raw stacks into that file);
     the RSS figure is then py-spy's, so profiled runs are not for the table."""
     command = [sys.executable, "-m", "snapzen", *args]
     if profile:
         spy = str(Path(sys.executable).with_name("py-spy"))
-        command = [spy, "record", "--format", "raw", "-r", "200", "-o", profile, "--", *command]
+        extra = ["--idle", "--threads"] if idle else []
+        command = [spy, "record", "--format", "raw", "-r", "200", *extra, "-o", profile, "--"]
+        command += [sys.executable, "-m", "snapzen", *args]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
+        own_cpu = time.process_time()
+        cpu = 0.0
         child = subprocess.Popen(command, env=env, stdout=out, stderr=err, cwd=ROOT)
         proc = psutil.Process(child.pid)
         peak = 0
@@ -173,8 +183,11 @@ def _run_cli(
                 raise SystemExit(f"snapzen backfill did not finish in {MAX_RUN_SECONDS:.0f} s")
             with contextlib.suppress(psutil.Error):
                 peak = max(peak, proc.memory_info().rss)
+                times = proc.cpu_times()
+                cpu = times.user + times.system
             time.sleep(RSS_POLL_SECONDS)
         wall = time.perf_counter() - started
+        sandbox_cpu = time.process_time() - own_cpu
         # Not getrusage(RUSAGE_CHILDREN).ru_maxrss: the child is forked from this process,
         # which holds the whole synthetic data set (about 1 GB at 100,000 chats), and that
         # pre-exec moment counted as the child's peak. psutil sees only the snapzen process.
@@ -184,6 +197,8 @@ def _run_cli(
             child.returncode,
             wall,
             peak / 2**20,
+            cpu,
+            sandbox_cpu,
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
         )
@@ -226,12 +241,15 @@ def run(args: argparse.Namespace) -> Run:
         sb.reset_counters()  # the limiter's window and the counters start with the CLI
         sb.app.limiter = type(sb.app.limiter)(args.rpm, cfg.rate_window_seconds)
         print(f"running snapzen backfill --since {since} --until {until} ...")
-        code, wall, rss, stdout, stderr = _run_cli(
+        code, wall, rss, cpu, sandbox_cpu, stdout, stderr = _run_cli(
             env,
             ["backfill", "--since", since, "--until", until, "--progress-every", "3600"],
             args.py_spy,
+            args.py_spy_idle,
         )
         state = sb.state()
+        if args.keep_log:
+            Path(args.keep_log).write_text(stderr)
         if code not in (0, 3):
             print(stdout, stderr, sep="\n", file=sys.stderr)
             raise SystemExit(f"snapzen backfill exited {code}")
@@ -262,6 +280,8 @@ def run(args: argparse.Namespace) -> Run:
             peak_rss_mb=rss,
             bound=bound,
             zendesk_by_endpoint=zendesk,
+            cpu_s=cpu,
+            sandbox_cpu_s=sandbox_cpu,
         )
 
 
@@ -286,6 +306,8 @@ def report(r: Run, args: argparse.Namespace) -> str:
         f"  429s received          {r.responses_429:8d}",
         f"  duplicate tickets      {r.duplicates:8d}",
         f"  peak RSS (snapzen)     {r.peak_rss_mb:8.1f} MB",
+        f"  CPU snapzen / sandbox  {r.cpu_s:8.1f} s / {r.sandbox_cpu_s:.1f} s   "
+        f"({r.cpu_s / per * 1000:.2f} ms a chat in snapzen, all threads)",
         f"  lower bound            {b.total_s:8.1f} s   = max(t_rate {b.rate_s:.1f}, "
         f"t_cap {b.cap_s:.1f}, t_fetch {b.fetch_s:.1f}) + t_job {b.job_s:g} + 2L "
         f"{2 * b.latency_s:.2f}",
@@ -378,6 +400,14 @@ def main() -> None:
         "--set", action="append", metavar="SNAPZEN_X=V", help="extra env for the CLI"
     )
     parser.add_argument("--py-spy", metavar="FILE", help="profile the CLI with py-spy (raw)")
+    parser.add_argument(
+        "--keep-log", metavar="FILE", help="save the CLI's log (stderr) to FILE (see --set)"
+    )
+    parser.add_argument(
+        "--py-spy-idle",
+        action="store_true",
+        help="with --py-spy: also sample waiting threads, one stack root per thread",
+    )
     parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
     parser.add_argument("--json", action="store_true", help="also print the run as JSON")
     args = parser.parse_args()

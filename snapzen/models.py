@@ -162,11 +162,18 @@ class SnapEngageCase(Lenient):
     @property
     def ended_at(self) -> datetime | None:
         """Start + chat_duration, else the last transcript line, else the start."""
-        start = self.started_at
+        return self.ended_at_from(self.started_at, [t.at for t in self.transcripts])
+
+    def ended_at_from(
+        self, start: datetime | None, line_times: list[datetime | None]
+    ) -> datetime | None:
+        """``ended_at`` given ``started_at`` and each transcript entry's ``at`` (in any
+        order), for callers that already computed them (each ``at`` parses up to three
+        epoch fields)."""
         if start is None:
             return None
         duration = _as_number(self.chat_duration)
-        last_line = max((t.at for t in self.transcripts if t.at is not None), default=None)
+        last_line = max((at for at in line_times if at is not None), default=None)
         candidates = [start]
         if duration is not None and duration > 0:
             from datetime import timedelta

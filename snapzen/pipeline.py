@@ -67,6 +67,12 @@ PAGE_QUEUE_DEPTH = 8
 # answer (the job id) is stored promptly.
 POST_CHECK_SECONDS = 0.02
 
+# Parse once: ``stage_one`` keeps the case it validated (with its raw JSON and subject ref) so
+# that ``prepare``, usually a moment later in the same pass, need not decode and validate the
+# stored payload again. Used only when the stored raw JSON is the very text staged (checked),
+# and bounded (oldest dropped first) so a long backlog cannot grow memory; a miss just parses.
+PARSED_CACHE_SIZE = 2000
+
 
 class Page(Protocol):
     widget_id: str
@@ -193,6 +199,8 @@ class Pipeline:
         # never used by two threads at once.
         self._posting: tuple[_Batch, int, Future[JobStatus]] | None = None
         self._poster: ThreadPoolExecutor | None = None
+        # case id -> (raw JSON as staged, the case parsed from it, its subject ref).
+        self._parsed: dict[str, tuple[str, SnapEngageCase, str | None]] = {}
 
     def stopping(self) -> bool:
         """True once a stop was requested (SIGTERM/Ctrl-C): finish the batch in hand, start
@@ -318,7 +326,14 @@ class Pipeline:
         return fetched
 
     def stage_one(self, widget: str, raw: Any) -> outbox.StagedCase:
-        raw_json = json.dumps(raw, ensure_ascii=False, default=str)
+        try:
+            # Plain JSON values (what SnapEngage sends): the text is then the same as with
+            # default=str, and parsing it back would give the very case parsed below.
+            raw_json = _ENCODE(raw)
+            json_native = True
+        except TypeError:
+            raw_json = json.dumps(raw, ensure_ascii=False, default=str)
+            json_native = False
         if not _utf8_safe(raw_json):
             # A JSON "\ud800" escape decodes to a lone surrogate that no UTF-8 store accepts:
             # SQLite raised mid-page, aborting every run on that page. Replace them with U+FFFD
@@ -338,26 +353,47 @@ class Pipeline:
                 case_type=None,
                 error=f"invalid SnapEngage case: {exc}",
             )
-        error = None if case.started_at else "invalid SnapEngage case: no usable start time"
+        started_at = case.started_at
+        error = None if started_at else "invalid SnapEngage case: no usable start time"
+        # Known from the first fetch, so an Art. 17 erasure also finds unsent chats.
+        subject = subject_ref(self.key, case.visitor_email)
+        if json_native and error is None:
+            self._remember(case.id, raw_json, case, subject)
         return outbox.StagedCase(
             case_id=case.id,
             widget_id=widget,
             raw_json=raw_json,
-            started_at=case.started_at,
+            started_at=started_at,
             case_type=case.type,
             error=error,
-            # Known from the first fetch, so an Art. 17 erasure also finds unsent chats.
-            subject_ref=subject_ref(self.key, case.visitor_email),
+            subject_ref=subject,
         )
+
+    def _remember(
+        self, case_id: str, raw_json: str, case: SnapEngageCase, subject: str | None
+    ) -> None:
+        parsed = self._parsed
+        parsed.pop(case_id, None)  # re-staged: now the newest
+        parsed[case_id] = (raw_json, case, subject)
+        if len(parsed) > PARSED_CACHE_SIZE:
+            del parsed[next(iter(parsed))]
+
+    def _parsed_case(self, ready: outbox.ReadyCase) -> tuple[SnapEngageCase, str | None]:
+        """The case as ``parse_case(json.loads(ready.raw_json))`` and its subject ref, from
+        what staging kept when the stored text is the one it staged. Raises as parsing does."""
+        kept = self._parsed.pop(ready.case_id, None)
+        if kept is not None and kept[0] == ready.raw_json:
+            return kept[1], kept[2]
+        case = parse_case(json.loads(ready.raw_json))
+        return case, subject_ref(self.key, case.visitor_email)
 
     # ------------------------------------------------------------ decide + transform
 
     def prepare(self, ready: outbox.ReadyCase, batch_index: int) -> _Prepared:
         try:
-            case = parse_case(json.loads(ready.raw_json))
+            case, subject = self._parsed_case(ready)
         except (InvalidRecordError, ValueError) as exc:
             return _Prepared(ready.case_id, error=f"invalid SnapEngage case: {exc}")
-        subject = subject_ref(self.key, case.visitor_email)
         kind = (case.type or "").strip().lower()
         allowed = {"chat"} | ({"offline"} if self.settings.snapengage.include_offline else set())
         if kind not in allowed:
@@ -655,17 +691,32 @@ class Pipeline:
             self._poster = None
 
     def poll(self, in_flight: dict[str, tuple[_Batch, float]]) -> None:
+        """Poll the jobs in flight and record those that finished."""
+        self._record_results(*self._poll_jobs(in_flight))
+
+    def _poll_jobs(
+        self, in_flight: dict[str, tuple[_Batch, float]]
+    ) -> tuple[dict[str, int], dict[str, str]]:
+        """One show_many for the jobs in flight; finished jobs leave ``in_flight`` and their
+        results are returned (synced case -> ticket id, failed case -> error), not written."""
         self._collect()  # no sink call while a POST is out; its job joins this poll
         # One show_many for every job in flight (up to 100 per request), then not again for
         # job_poll_seconds: each poll spends rate-limit budget that imports could use.
         self._next_poll = time.monotonic() + self.settings.zendesk.job_poll_seconds
         statuses = self.sink.job_statuses(list(in_flight))
         timeout = self.settings.zendesk.job_timeout_seconds
+        # Every job this poll found finished is recorded in one transaction (one commit, not
+        # one per job): a crash before it leaves them all 'pushing' with their job ids, which
+        # recovery re-reads, exactly as for a crash before any single job's record.
+        synced: dict[str, int] = {}
+        failures: dict[str, str] = {}
         for job_id, (batch, started) in list(in_flight.items()):
             status = statuses.get(job_id)
             if status is not None and status.finished:
                 self.crash_hook("after_job")
-                self.apply_job(batch.case_ids, status)
+                job_synced, job_failures = self.resolve_job(batch.case_ids, status)
+                synced.update(job_synced)
+                failures.update(job_failures)
                 del in_flight[job_id]
                 self._job_cap_hit = False  # one of ours finished: a slot is free again
             elif time.monotonic() - started > timeout:
@@ -673,9 +724,17 @@ class Pipeline:
                 # next run re-reads the job (Zendesk keeps job statuses for hours).
                 log.error("job_timeout", job_id=job_id, batch_id=batch.batch_id)
                 del in_flight[job_id]
+        return synced, failures
 
     def apply_job(self, case_ids: Sequence[str], status: JobStatus) -> None:
         """Map a finished job's per-index results back to cases and record them."""
+        self._record_results(*self.resolve_job(case_ids, status))
+
+    def resolve_job(
+        self, case_ids: Sequence[str], status: JobStatus
+    ) -> tuple[dict[str, int], dict[str, str]]:
+        """A finished job's per-index results mapped back to cases (looking up the tickets of
+        results it lacks): (synced case -> ticket id, failed case -> error). Writes nothing."""
         by_index = {r.index: r for r in status.result_items if r.index is not None}
         synced: dict[str, int] = {}
         failures: dict[str, str] = {}
@@ -697,6 +756,9 @@ class Pipeline:
                     f"Zendesk job {status.id} {status.status} without a result for this ticket"
                     + (f": {status.message}" if status.message else "")
                 )
+        return synced, failures
+
+    def _record_results(self, synced: dict[str, int], failures: dict[str, str]) -> None:
         self.record(synced)
         if failures:
             outbox.mark_failed(self.db, failures, self.clock())
@@ -842,6 +904,9 @@ class _PageFeed:
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# json.dumps(value, ensure_ascii=False) without building an encoder per call; raises
+# TypeError for values JSON cannot hold (stage_one then falls back to default=str).
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _utf8_safe(text: str) -> bool:

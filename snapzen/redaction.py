@@ -163,6 +163,9 @@ def _card_lengths(prefix: str) -> frozenset[int]:
 # boundary and grouping logic lives in Python (_CardRule.find) instead.
 _DIGIT_RUN_RE = re.compile(r"[0-9]+(?:[ -][0-9]+)*")
 _DIGIT_GROUP_RE = re.compile(r"[0-9]+")
+# Twelve ASCII digits, each joined to the next by at most one separator of a run: matches
+# somewhere in a text exactly when one of its digit runs holds at least _CARD_MIN_DIGITS digits.
+_CARD_PREFILTER_RE = re.compile(r"[0-9](?:[ -]?[0-9]){11}")
 # Separators that glue a digit run to a neighbouring digit (decimals, times,
 # dates, IP addresses, thousands separators): "1.4111...", "12:30", "01/05".
 _NUMERIC_PUNCTUATION = frozenset(".,/:")
@@ -284,6 +287,14 @@ class _IbanRule(RedactionRule):
         return _iban_spans(text)
 
 
+@dataclass(frozen=True)
+class _EmailRule(RedactionRule):
+    def find(self, text: str) -> Iterator[Span]:
+        if "@" not in text:  # exact prefilter: every match of _EMAIL_RE contains '@'
+            return iter(())
+        return super().find(text)
+
+
 def _glued_before(text: str, start: int, marker_ends: frozenset[int]) -> bool:
     if start == 0:
         return False
@@ -327,14 +338,24 @@ class _CardRule(RedactionRule):
     """
 
     def find(self, text: str) -> Iterator[Span]:
-        iban_spans = list(_iban_spans(text))
-        iban_starts = [start for start, _ in iban_spans]
-        markers = [m.span() for m in _MARKER_RE.finditer(text)]
-        marker_starts = frozenset(start for start, _ in markers)
-        marker_ends = frozenset(end for _, end in markers)
+        # Prefilter (exact): a card needs 12 digits inside one run, and a run holds 12 digits
+        # exactly when some substring matches _CARD_PREFILTER_RE. Most chat lines have none,
+        # so the IBAN and marker scans below are skipped for them.
+        if _CARD_PREFILTER_RE.search(text) is None:
+            return
+        iban_spans: list[Span] | None = None
+        iban_starts: list[int] = []
+        marker_starts: frozenset[int] = frozenset()
+        marker_ends: frozenset[int] = frozenset()
         for run in _DIGIT_RUN_RE.finditer(text):
             if run.end() - run.start() < _CARD_MIN_DIGITS:
                 continue  # too few characters to hold 12 digits
+            if iban_spans is None:  # computed once, for the first run that could hold a card
+                iban_spans = list(_iban_spans(text))
+                iban_starts = [start for start, _ in iban_spans]
+                markers = [m.span() for m in _MARKER_RE.finditer(text)]
+                marker_starts = frozenset(start for start, _ in markers)
+                marker_ends = frozenset(end for _, end in markers)
             units = _split_units(text, run)
             usable = [True] * len(units)
             if _glued_before(text, run.start(), marker_ends):
@@ -427,7 +448,7 @@ BUILTIN_RULES: Mapping[str, RedactionRule] = MappingProxyType(
     {
         "card": _CardRule("card", _DIGIT_RUN_RE),
         "iban": _IbanRule("iban", _IBAN_CANDIDATE_RE),
-        "email": RedactionRule("email", _EMAIL_RE),
+        "email": _EmailRule("email", _EMAIL_RE),
         "uk_nino": RedactionRule("uk_nino", _UK_NINO_RE),
         "us_ssn": RedactionRule("us_ssn", _US_SSN_RE),
     }
@@ -525,7 +546,8 @@ class Redactor:
                 counts[category] = counts.get(category, 0) + count
 
     def _redact_once(self, text: str) -> tuple[str, dict[str, int]]:
-        protected = [m.span() for m in _MARKER_RE.finditer(text)]
+        # Every marker starts with "[REDACTED:", so without it there is nothing to protect.
+        protected = [m.span() for m in _MARKER_RE.finditer(text)] if "[REDACTED:" in text else []
         protected_starts = [start for start, _ in protected]
         candidates: list[tuple[int, int, int]] = []
         for priority, rule in enumerate(self._rules):

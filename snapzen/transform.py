@@ -38,6 +38,8 @@ def clean_text(text: str | None) -> str:
     """Make text safe to send: no lone surrogates (bad \\u escapes), no control characters."""
     if not text:
         return ""
+    if text.isascii() and text.isprintable():
+        return text  # fast path: no surrogates and no control characters to remove
     text = text.encode("utf-8", "replace").decode("utf-8")
     return _CONTROL_CHARS.sub("", text)
 
@@ -72,16 +74,24 @@ class TicketDraft:
     retention_until: date | None = None
 
 
+_NO_TIME = datetime.min.replace(tzinfo=UTC)
+
+
 def transcript_lines(
-    case: SnapEngageCase, redact: Redact, counts: dict[str, int]
+    case: SnapEngageCase,
+    redact: Redact,
+    counts: dict[str, int],
+    line_times: list[datetime | None] | None = None,
 ) -> Iterator[tuple[datetime | None, str]]:
-    """``[HH:MM:SS] alias: message`` per transcript entry, in time order, redacted."""
-    entries = sorted(
-        enumerate(case.transcripts),
-        key=lambda pair: (pair[1].at or datetime.min.replace(tzinfo=UTC), pair[0]),
-    )
-    for _, entry in entries:
-        moment = entry.at
+    """``[HH:MM:SS] alias: message`` per transcript entry, in time order, redacted.
+
+    ``line_times``: each entry's ``at``, when the caller computed them already."""
+    if line_times is None:
+        line_times = [entry.at for entry in case.transcripts]
+    order = sorted(range(len(case.transcripts)), key=lambda i: (line_times[i] or _NO_TIME, i))
+    for index in order:
+        entry = case.transcripts[index]
+        moment = line_times[index]
         stamp = moment.strftime("%H:%M:%S") if moment else "--:--:--"
         if entry.is_visitor:
             speaker = VISITOR_LABEL
@@ -123,7 +133,8 @@ def build_ticket(
     started = case.started_at
     if started is None:
         raise ValueError("case has no usable start time")
-    ended = case.ended_at or started
+    line_times = [entry.at for entry in case.transcripts]  # computed once per entry
+    ended = case.ended_at_from(started, line_times) or started
     zendesk = settings.zendesk
     counts: dict[str, int] = {}
 
@@ -134,7 +145,7 @@ def build_ticket(
         email=email.lower() if email and is_valid_email(email) else None,
     )
 
-    lines = list(transcript_lines(case, redact, counts))
+    lines = list(transcript_lines(case, redact, counts, line_times))
     if not lines:
         # Offline messages carry the text in `description` and have no transcript.
         first = _redacted(clean_text(case.description), redact, counts).strip()

@@ -642,3 +642,53 @@ def test_digits_glued_to_a_marker_count_as_glued() -> None:
     redactor = Redactor.from_config(["card", "email"])
     assert redactor.redact("a@b.cc4111111111111111").text == "[REDACTED:email]4111111111111111"
     assert cards_only().redact("[REDACTED:card]4111111111111111").counts == {}
+
+
+# --- prefilters (performance only): the output must be exactly what the full scan gives ---
+
+_NO_PREFILTER = re.compile("")  # matches every text: the full scan always runs
+
+
+def _full_scan(redactor: Redactor, text: str) -> RedactionResult:
+    """``redactor.redact(text)`` with the card and e-mail prefilters switched off."""
+    saved_card = redaction._CARD_PREFILTER_RE
+    saved_email = redaction._EmailRule.find
+    redaction._CARD_PREFILTER_RE = _NO_PREFILTER
+    redaction._EmailRule.find = RedactionRule.find  # type: ignore[method-assign]
+    try:
+        return redactor.redact(text)
+    finally:
+        redaction._CARD_PREFILTER_RE = saved_card
+        redaction._EmailRule.find = saved_email  # type: ignore[method-assign]
+
+
+PREFILTER_TEXT = st.one_of(
+    MESSY_TEXT,
+    st.text(alphabet="0123456789 -\n@a.b", max_size=60),
+    st.text(st.characters(codec="utf-8"), max_size=60),
+)
+
+
+@settings(max_examples=500)
+@given(text=PREFILTER_TEXT)
+def test_property_prefilters_change_nothing(text: str) -> None:
+    for redactor in (cards_only(), everything()):
+        assert redactor.redact(text) == _full_scan(redactor, text)
+
+
+@settings(max_examples=500)
+@given(text=PREFILTER_TEXT)
+def test_property_card_prefilter_is_exact(text: str) -> None:
+    # It matches exactly when some digit run holds at least 12 digits.
+    most = max(
+        (len(ascii_digits(run.group())) for run in redaction._DIGIT_RUN_RE.finditer(text)),
+        default=0,
+    )
+    assert (redaction._CARD_PREFILTER_RE.search(text) is not None) == (most >= 12)
+
+
+def test_prefilters_skip_texts_that_cannot_match() -> None:
+    assert list(BUILTIN_RULES["card"].find("order 1234-5678 on 2024-01-05 at 12:30")) == []
+    assert list(BUILTIN_RULES["email"].find("no address here")) == []
+    assert list(BUILTIN_RULES["email"].find("mail a@b.com")) == [(5, 12)]
+    assert cards_only().redact("4111 1111 1111 1111").text == CARD

@@ -64,44 +64,55 @@ def stage(db: sqlite_utils.Database, cases: Sequence[StagedCase], now: datetime)
     was still running); pushing and terminal cases are never touched by a re-fetch.
     """
     stamp = now_iso(now)
-    new = 0
-    with transaction(db) as conn:
-        for case in cases:
-            day = case.started_at.astimezone(UTC).date().isoformat() if case.started_at else None
-            started = now_iso(case.started_at) if case.started_at else None
-            status = "failed" if case.error else "pending"
-            exists = conn.execute(
-                "SELECT 1 FROM cases WHERE case_id = ?", (case.case_id,)
-            ).fetchone()
-            conn.execute(
-                """INSERT INTO cases (case_id, widget_id, day, case_type, started_at, status,
-                       error, raw, first_seen_at, updated_at, subject_ref)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(case_id) DO UPDATE SET
-                       raw = excluded.raw,
-                       -- a later, broken copy of a case must not erase the start we knew:
-                       -- without it the case would drop out of the cursor and deadline checks
-                       day = COALESCE(excluded.day, cases.day),
-                       started_at = COALESCE(excluded.started_at, cases.started_at),
-                       case_type = excluded.case_type, updated_at = excluded.updated_at,
-                       subject_ref = COALESCE(excluded.subject_ref, cases.subject_ref)
-                   WHERE cases.status IN ('pending', 'failed') AND cases.raw IS NOT NULL""",
-                (
-                    case.case_id,
-                    case.widget_id,
-                    day,
-                    case.case_type,
-                    started,
-                    status,
-                    case.error,
-                    case.raw_json,
-                    stamp,
-                    stamp,
-                    case.subject_ref,
-                ),
+    rows = []
+    for case in cases:
+        started_at = case.started_at
+        rows.append(
+            (
+                case.case_id,
+                case.widget_id,
+                started_at.astimezone(UTC).date().isoformat() if started_at else None,
+                case.case_type,
+                now_iso(started_at) if started_at else None,
+                "failed" if case.error else "pending",
+                case.error,
+                case.raw_json,
+                stamp,
+                stamp,
+                case.subject_ref,
             )
-            new += 0 if exists else 1
-    return new
+        )
+    ids = list(dict.fromkeys(case.case_id for case in cases))
+    with transaction(db) as conn:
+        # One lookup per chunk of ids instead of one per case; a case id seen twice in the
+        # page counts as new at most once, as with a lookup before each upsert.
+        known: set[str] = set()
+        for offset in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[offset : offset + _IDS_PER_QUERY]
+            marks = ", ".join("?" for _ in chunk)
+            known.update(
+                row[0]
+                for row in conn.execute(
+                    f"SELECT case_id FROM cases WHERE case_id IN ({marks})", chunk
+                )
+            )
+        conn.executemany(_STAGE_SQL, rows)
+    return len(ids) - len(known)
+
+
+_IDS_PER_QUERY = 500  # well under SQLite's bound on host parameters
+_STAGE_SQL = """INSERT INTO cases (case_id, widget_id, day, case_type, started_at, status,
+           error, raw, first_seen_at, updated_at, subject_ref)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(case_id) DO UPDATE SET
+           raw = excluded.raw,
+           -- a later, broken copy of a case must not erase the start we knew:
+           -- without it the case would drop out of the cursor and deadline checks
+           day = COALESCE(excluded.day, cases.day),
+           started_at = COALESCE(excluded.started_at, cases.started_at),
+           case_type = excluded.case_type, updated_at = excluded.updated_at,
+           subject_ref = COALESCE(excluded.subject_ref, cases.subject_ref)
+       WHERE cases.status IN ('pending', 'failed') AND cases.raw IS NOT NULL"""
 
 
 def requeue_failed(db: sqlite_utils.Database, max_attempts: int, now: datetime) -> int:
@@ -202,25 +213,28 @@ def mark_pushing(
     ``drafts`` maps case id → {outcome, legal_basis, subject_ref, transfer (ledger fields or
     None), batch_index}; stored so recovery can finish the case without re-deciding."""
     stamp = now_iso(now)
+    rows = [
+        (
+            batch_id,
+            stamp,
+            draft["outcome"],
+            draft["legal_basis"],
+            draft["subject_ref"],
+            json.dumps(draft, sort_keys=True, default=str),
+            stamp,
+            run_id,
+            case_id,
+        )
+        for case_id, draft in drafts.items()
+    ]
     with transaction(db) as conn:
-        for case_id, draft in drafts.items():
-            conn.execute(
-                """UPDATE cases SET status = 'pushing', batch_id = ?, job_id = NULL,
-                       pushed_at = ?, outcome = ?, legal_basis = ?, subject_ref = ?,
-                       transfer_draft = ?, updated_at = ?, run_id = ?
-                   WHERE case_id = ?""",
-                (
-                    batch_id,
-                    stamp,
-                    draft["outcome"],
-                    draft["legal_basis"],
-                    draft["subject_ref"],
-                    json.dumps(draft, sort_keys=True, default=str),
-                    stamp,
-                    run_id,
-                    case_id,
-                ),
-            )
+        conn.executemany(
+            """UPDATE cases SET status = 'pushing', batch_id = ?, job_id = NULL,
+                   pushed_at = ?, outcome = ?, legal_basis = ?, subject_ref = ?,
+                   transfer_draft = ?, updated_at = ?, run_id = ?
+               WHERE case_id = ?""",
+            rows,
+        )
 
 
 def set_job_id(db: sqlite_utils.Database, batch_id: str, job_id: str) -> None:
