@@ -341,7 +341,13 @@ def write_results(r: Run, args: argparse.Namespace) -> None:
     pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
     found = pattern.search(text)
     old = found.group(0) if found else ""
-    rows = [line for line in old.splitlines() if line.startswith("| ") and "| run |" not in line]
+    # Only the results table's rows (13 cells), not tables quoted in the notes further down.
+    head = old.split("### Notes", 1)[0]
+    rows = [
+        line
+        for line in head.splitlines()
+        if line.startswith("| ") and "| run |" not in line and line.count("|") == 14
+    ]
     key = f"| {r.label} | {r.chats:,} |"
     rows = [line for line in rows if not line.startswith(key)] + [_row(r)]
     rows.sort(key=lambda line: (line.split("|")[1].strip(), line.split("|")[2].strip()))

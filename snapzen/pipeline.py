@@ -12,6 +12,7 @@ import re
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -60,9 +61,10 @@ STOP_GRACE_SECONDS = 5.0
 FETCH_THREADS = 4
 PAGE_QUEUE_DEPTH = 8
 
-# Submitting (`_fill`): one worker thread does the create_many POST (HTTP only) while the
-# pass's thread prepares the next batch, so a batch's preparation overlaps the previous POST's
-# latency. At most one POST is outstanding; every database write stays on the pass's thread.
+# Submitting (`_fill`): up to zendesk.max_concurrent_posts worker threads do create_many POSTs
+# (HTTP only) while the pass's thread prepares the next batch, so preparation and several POSTs'
+# latency overlap. Every database write stays on the pass's thread: each batch's intent is
+# committed before its POST is handed over, and its answer is recorded here, oldest first.
 # While a POST is outstanding the pass's thread waits for pages at most this long, so that its
 # answer (the job id) is stored promptly.
 POST_CHECK_SECONDS = 0.02
@@ -71,7 +73,9 @@ POST_CHECK_SECONDS = 0.02
 # that ``prepare``, usually a moment later in the same pass, need not decode and validate the
 # stored payload again. Used only when the stored raw JSON is the very text staged (checked),
 # and bounded (oldest dropped first) so a long backlog cannot grow memory; a miss just parses.
-PARSED_CACHE_SIZE = 2000
+# Parsed pydantic cases are large: at 2000 entries peak RSS reached ~150 MB in the throughput
+# bench; 400 (four batches) kept it near 100 MB with the same wall time.
+PARSED_CACHE_SIZE = 400
 
 
 class Page(Protocol):
@@ -192,13 +196,21 @@ class Pipeline:
         # Set when Zendesk answered TooManyJobs; cleared when one of our jobs finishes.
         self._job_cap_hit = False
         self._next_poll: float | None = None
-        # The one create_many POST handed to the submit worker and not yet answered: its batch
-        # is already 'pushing' (intent committed); the answer is applied by ``_collect`` on
-        # this thread. Invariant: no other sink call is made while it is outstanding (every
-        # path to ``poll``, ``recover`` or a lookup collects first), so the Zendesk client is
-        # never used by two threads at once.
-        self._posting: tuple[_Batch, int, Future[JobStatus]] | None = None
+        # create_many POSTs handed to the submit workers and not yet answered, oldest first
+        # (at most zendesk.max_concurrent_posts): each batch is already 'pushing' (intent
+        # committed); answers are applied by ``_collect`` on this thread in submission order.
+        # Invariant: no other sink call (poll, lookup, recovery) is made while any POST is
+        # outstanding (every path to them collects first); only POSTs overlap each other,
+        # which ZendeskClient supports (locked pacer and auth, per-call status).
+        self._posting: deque[_Posting] = deque()
         self._poster: ThreadPoolExecutor | None = None
+        # job id -> when its POST was answered (monotonic), for timing the drain's last poll;
+        # and the shortest "POST sent -> seen finished" seen so far, an upper bound on how
+        # long a job takes (a job was created after its POST left, finished before the poll
+        # that saw it was answered).
+        self._answered_at: dict[str, float] = {}
+        self._sent_at: dict[str, float] = {}
+        self._job_seconds: float | None = None
         # case id -> (raw JSON as staged, the case parsed from it, its subject ref).
         self._parsed: dict[str, tuple[str, SnapEngageCase, str | None]] = {}
 
@@ -305,10 +317,9 @@ class Pipeline:
                 # Wake for a page, a due poll, a POST's answer, or (at least twice a second)
                 # a stop request.
                 wait = min(self._poll_wait(), 0.5) if self._in_flight else 0.5
-                if self._posting is not None:
-                    if self._posting[2].done():
-                        self._collect()
-                    else:
+                if self._posting:
+                    self._collect_done()
+                    if self._posting:
                         wait = min(wait, POST_CHECK_SECONDS)
                 item = feed.get(wait)
                 if item is not None:
@@ -544,7 +555,7 @@ class Pipeline:
             self._collect()  # nothing more to prepare: take the last POST's answer now
             if not in_flight:
                 return
-            wait = self._poll_wait()
+            wait = self._drain_wait()
             if wait > 0:
                 self.sleep(wait)
             self.poll(in_flight)
@@ -561,17 +572,15 @@ class Pipeline:
         only when at least two batches' worth of cases are pending, so pushing early never
         splits what would have been one full batch into two requests.
 
-        The next batch is prepared while the previous POST is still out (on the submit
-        worker); then that POST's answer is applied and the new batch goes out. So per batch
-        the writes are in today's order: terminal outcomes, intent ('pushing'), POST, job id.
-        An outstanding POST counts against ``max_jobs_in_flight``; it may still be out when
-        this returns (``_collect``, called before any poll and by ``push_ready``, finishes it).
+        The next batch is prepared while earlier POSTs are still out (on the submit workers);
+        answers already in are applied, and the oldest is waited for only when
+        ``max_concurrent_posts`` are out; then the new batch goes out. So per batch the writes
+        are in today's order: terminal outcomes, intent ('pushing'), POST, job id. Outstanding
+        POSTs count against ``max_jobs_in_flight``; they may still be out when this returns
+        (``_collect``, called before any poll and by ``push_ready``, finishes them).
         """
         size = self.settings.zendesk.batch_size
-        while (
-            len(self._in_flight) + (self._posting is not None)
-            < self.settings.zendesk.max_jobs_in_flight
-        ):
+        while len(self._in_flight) + len(self._posting) < self.settings.zendesk.max_jobs_in_flight:
             if self.stopping() or self._job_cap_hit:
                 return
             if full_only and outbox.count_ready(self.db, self._settled_before(), 2 * size) < (
@@ -581,8 +590,31 @@ class Pipeline:
             prepared = self.next_batch()
             if prepared is None:
                 return
-            self._collect()
+            self._collect_done()
+            while len(self._posting) >= self._max_posts:
+                self._collect_one()  # the oldest: its answer is due first
             self._post(*prepared)
+
+    @property
+    def _max_posts(self) -> int:
+        return max(1, self.settings.zendesk.max_concurrent_posts)
+
+    def _drain_wait(self) -> float:
+        """Seconds until the drain's next poll: the regular ``_poll_wait``, or earlier when
+        the last job in flight is due before it (its POST's answer plus the shortest job
+        duration seen). At most one such early poll per job: after a poll every job's due
+        time lies in the past, so the regular cadence applies again."""
+        wait = self._poll_wait()
+        if self._job_seconds is None or not self._in_flight:
+            return wait
+        answered = [self._answered_at.get(j) for j in self._in_flight]
+        if any(a is None for a in answered):
+            return wait
+        due = max(a for a in answered if a is not None) + self._job_seconds
+        last_poll = (self._next_poll or 0.0) - self.settings.zendesk.job_poll_seconds
+        if due <= last_poll:  # already polled after it was due: keep the cadence
+            return wait
+        return max(0.0, min(wait, due - time.monotonic()))
 
     def _poll_wait(self) -> float:
         """Seconds until in-flight jobs are due a poll: every job_poll_seconds, counted from
@@ -607,24 +639,42 @@ class Pipeline:
         self, batch: _Batch, tickets: list[ImportTicket], drafts: dict[str, dict[str, Any]]
     ) -> None:
         """Write the intent, then hand the POST to the submit worker (HTTP only)."""
-        assert self._posting is None, "one POST at a time"
+        assert len(self._posting) < self._max_posts, "too many POSTs outstanding"
         outbox.mark_pushing(self.db, batch.batch_id, drafts, self.clock(), self.run_id)
         self.counts.batches += 1
         self.crash_hook("before_post")
         if self._poster is None:
-            self._poster = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapzen-submit")
-        self._posting = (batch, len(tickets), self._poster.submit(self.sink.submit_import, tickets))
+            self._poster = ThreadPoolExecutor(
+                max_workers=self._max_posts, thread_name_prefix="snapzen-submit"
+            )
+        sent = time.monotonic()
+        future = self._poster.submit(_timed, self.sink.submit_import, tickets)
+        self._posting.append(_Posting(batch, len(tickets), future, sent))
 
     def _collect(self) -> str | None:
-        """Wait for the outstanding POST (if any) and record its outcome on this thread:
+        """Wait for every outstanding POST and record each outcome (``_collect_one``), oldest
+        first; returns the last one's job id. An error stops here: the POSTs after it stay
+        outstanding (``close`` records them)."""
+        job_id = None
+        while self._posting:
+            job_id = self._collect_one()
+        return job_id
+
+    def _collect_done(self) -> None:
+        """Record the answers already in, oldest first, without waiting."""
+        while self._posting and self._posting[0].future.done():
+            self._collect_one()
+
+    def _collect_one(self) -> str | None:
+        """Wait for the oldest outstanding POST (if any) and record its outcome on this thread:
         job id stored and the job counted in flight; ambiguous → left 'pushing' for recovery;
         refused → back to pending, and the error ends the pass as before."""
-        if self._posting is None:
+        if not self._posting:
             return None
-        batch, count, future = self._posting
-        self._posting = None
+        posting = self._posting.popleft()
+        batch, count = posting.batch, posting.count
         try:
-            job = future.result()
+            job, answered = posting.future.result()
         except AmbiguousWriteError as exc:
             # The POST may have created the job. Leave the batch 'pushing' without a job id:
             # recovery looks the tickets up by external_id after the grace period.
@@ -670,6 +720,8 @@ class Pipeline:
         self.crash_hook("after_job_id")
         log.info("import_submitted", batch_id=batch.batch_id, job_id=job.id, tickets=count)
         self._in_flight[job.id] = (batch, time.monotonic())
+        self._answered_at[job.id] = answered
+        self._sent_at[job.id] = posting.sent
         if self._next_poll is None:
             self._next_poll = time.monotonic() + self.settings.zendesk.job_poll_seconds
         return job.id
@@ -677,16 +729,24 @@ class Pipeline:
     def close(self, *, collect: bool = True) -> None:
         """End of a pass, however it ended: record the answer of a POST still out (so its job
         id is stored rather than left to the lookup), then stop the submit worker."""
-        if collect and self._posting is not None:
+        while collect and self._posting:
             try:
-                self._collect()
+                self._collect_one()
             except SnapzenError as exc:
                 log.warning("close_collect_failed", error=_one_line(exc))
+        if self._posting:
+            # Not collected (Ctrl-C or a crash): their batches stay 'pushing' without job ids
+            # for recovery, as if the process had died; wait for the requests to end, so no
+            # request of this pass is still in progress when it returns.
+            for posting in self._posting:
+                with contextlib.suppress(Exception):
+                    posting.future.result()
+            self._posting.clear()
         self._close_poster()
 
     def _close_poster(self) -> None:
-        """Stop the submit worker once nothing is outstanding (it is started again on need)."""
-        if self._poster is not None and self._posting is None:
+        """Stop the submit workers once nothing is outstanding (started again on need)."""
+        if self._poster is not None and not self._posting:
             self._poster.shutdown(wait=True)
             self._poster = None
 
@@ -704,6 +764,7 @@ class Pipeline:
         # job_poll_seconds: each poll spends rate-limit budget that imports could use.
         self._next_poll = time.monotonic() + self.settings.zendesk.job_poll_seconds
         statuses = self.sink.job_statuses(list(in_flight))
+        seen_at = time.monotonic()
         timeout = self.settings.zendesk.job_timeout_seconds
         # Every job this poll found finished is recorded in one transaction (one commit, not
         # one per job): a crash before it leaves them all 'pushing' with their job ids, which
@@ -714,6 +775,7 @@ class Pipeline:
             status = statuses.get(job_id)
             if status is not None and status.finished:
                 self.crash_hook("after_job")
+                self._note_job_time(job_id, seen_at)
                 job_synced, job_failures = self.resolve_job(batch.case_ids, status)
                 synced.update(job_synced)
                 failures.update(job_failures)
@@ -724,7 +786,16 @@ class Pipeline:
                 # next run re-reads the job (Zendesk keeps job statuses for hours).
                 log.error("job_timeout", job_id=job_id, batch_id=batch.batch_id)
                 del in_flight[job_id]
+                self._answered_at.pop(job_id, None)
+                self._sent_at.pop(job_id, None)
         return synced, failures
+
+    def _note_job_time(self, job_id: str, seen_at: float) -> None:
+        self._answered_at.pop(job_id, None)
+        sent = self._sent_at.pop(job_id, None)
+        if sent is not None:
+            took = seen_at - sent
+            self._job_seconds = took if self._job_seconds is None else min(self._job_seconds, took)
 
     def apply_job(self, case_ids: Sequence[str], status: JobStatus) -> None:
         """Map a finished job's per-index results back to cases and record them."""
@@ -824,6 +895,25 @@ class Pipeline:
         if missing:
             outbox.back_to_pending(self.db, missing, self.clock())
         log.info("recovered_by_lookup", found=len(synced), requeued=len(missing))
+
+
+@dataclass
+class _Posting:
+    """A create_many POST handed to a submit worker: its batch ('pushing'), ticket count, the
+    answer (job status, when it came) and when it was handed over (monotonic)."""
+
+    batch: _Batch
+    count: int
+    future: Future[tuple[JobStatus, float]]
+    sent: float
+
+
+def _timed(
+    submit: Callable[[Sequence[ImportTicket]], JobStatus], tickets: Sequence[ImportTicket]
+) -> tuple[JobStatus, float]:
+    """Run on a submit worker: the POST, and the monotonic time its answer came."""
+    job = submit(tickets)
+    return job, time.monotonic()
 
 
 class _PageFeed:

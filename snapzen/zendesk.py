@@ -127,6 +127,19 @@ class RateLimitPacer:
             now = self._clock()
             return max(self._header_delay(now), self._rpm_delay(now))
 
+    def take(self) -> float:
+        """``delay`` and ``record_request`` as one step, for callers on several threads:
+        0 when the request may leave now (and it is counted), else the seconds to wait
+        before asking again."""
+        with self._lock:
+            now = self._clock()
+            wait = max(self._header_delay(now), self._rpm_delay(now))
+            if wait <= 0:
+                self._sent.append(now)
+                if self._remaining is not None:
+                    self._remaining -= 1
+            return wait
+
     def record_request(self) -> None:
         """Note a request leaving now (counts against our cap and the last known budget)."""
         with self._lock:
@@ -322,6 +335,10 @@ def _check_count(what: str, items: Sequence[Any], limit: int) -> None:
 
 
 class ZendeskClient:
+    """Safe for concurrent use (the pipeline sends several create_many POSTs at once): the
+    pacer and the OAuth token are locked, and each call reads the HTTP status of its own
+    responses (no shared "last status")."""
+
     ABSENT_POLLS_BEFORE_GIVING_UP = 3
 
     def __init__(
@@ -342,7 +359,6 @@ class ZendeskClient:
         self._auth = build_auth(settings, http, clock)
         self.pacer = RateLimitPacer(clock=clock, requests_per_minute=settings.requests_per_minute)
         self._inflight_remaining: int | None = None
-        self._last_status: int | None = None
 
     # -- endpoints
 
@@ -458,24 +474,33 @@ class ZendeskClient:
         # Plain concatenation, not urljoin: an absolute path would drop a base_url path prefix
         # (e.g. a proxy or the sandbox at http://127.0.0.1:PORT/zendesk).
         url = path_or_url if "://" in path_or_url else self._base + path_or_url
+        statuses: list[int] = []  # this call's response statuses, every attempt
         try:
-            return self._send(method, url, idempotent=idempotent, **kwargs)
+            return self._send(method, url, statuses, idempotent=idempotent, **kwargs)
         except AuthError:
             # Only a 401 from the API itself means "token refused"; a 403 is a role problem and
             # a failed token request has no API status at all.
-            if self._last_status != 401 or not self._auth.renew_after_unauthorized():
+            last = statuses[-1] if statuses else None
+            if last != 401 or not self._auth.renew_after_unauthorized():
                 raise
             # A 401 means the server refused before acting, so even the POST may be repeated.
             log.info("zendesk.token_renewed_after_401", method=method)
-            return self._send(method, url, idempotent=idempotent, **kwargs)
+            return self._send(method, url, [], idempotent=idempotent, **kwargs)
 
-    def _send(self, method: str, url: str, *, idempotent: bool, **kwargs: Any) -> Any:
-        wait = self.pacer.delay()
+    def _send(
+        self, method: str, url: str, statuses: list[int], *, idempotent: bool, **kwargs: Any
+    ) -> Any:
+        """Pace, then send; ``statuses`` receives the status of every response (attempt)."""
+        wait = self.pacer.take()  # 0: counted and may go now (one locked step)
         if wait > 0:
             log.info("zendesk.pacing", wait=round(wait, 3), remaining=self.pacer.remaining)
             self._sleep(wait)
-        self.pacer.record_request()
-        self._last_status = None
+            self.pacer.record_request()
+
+        def observe(response: requests.Response, *args: Any, **kw: Any) -> requests.Response:
+            statuses.append(response.status_code)
+            return self._observe(response)
+
         headers = {"Accept": "application/json", "Content-Type": "application/json"}
         return self._http.request_json(
             method,
@@ -483,7 +508,7 @@ class ZendeskClient:
             idempotent=idempotent,
             auth=self._auth,
             headers=headers,
-            hooks={"response": [self._observe]},
+            hooks={"response": [observe]},
             **kwargs,
         )
 
@@ -495,7 +520,6 @@ class ZendeskClient:
         )
         if "remaining" in inflight:
             self._inflight_remaining = inflight["remaining"]
-        self._last_status = response.status_code
         return response
 
     def _next_page(self, link: Any, seen: set[str]) -> str | None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -102,26 +104,40 @@ class FakeApis:
         self.job_cap: int | None = None  # unfinished jobs allowed before TooManyJobs
         self.hide_jobs = False  # show_many omits every job (Zendesk is known to miss some)
         self.requests: dict[str, int] = {}
+        # The pipeline sends several POSTs at once (submit workers): one request at a time
+        # here, as a real server's state would be consistent.
+        self._lock = threading.Lock()
         self._register()
 
     # --------------------------------------------------------------- plumbing
     def _count(self, name: str) -> None:
         self.requests[name] = self.requests.get(name, 0) + 1
 
+    def _serial(self, callback: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def locked(request: Any) -> Any:
+            with self._lock:
+                return callback(request)
+
+        return locked
+
     def _register(self) -> None:
         self.rsps.add_callback(
             responses.GET, re.compile(rf"{SE_BASE}/api/v2/{ORG}/logs.*"), callback=self._logs
         )
         self.rsps.add_callback(
-            responses.POST, f"{ZD_BASE}/api/v2/imports/tickets/create_many", callback=self._create
+            responses.POST,
+            f"{ZD_BASE}/api/v2/imports/tickets/create_many",
+            callback=self._serial(self._create),
         )
         self.rsps.add_callback(
             responses.GET,
             re.compile(rf"{ZD_BASE}/api/v2/job_statuses/show_many.*"),
-            callback=self._show_many,
+            callback=self._serial(self._show_many),
         )
         self.rsps.add_callback(
-            responses.GET, re.compile(rf"{ZD_BASE}/api/v2/tickets\?.*"), callback=self._lookup
+            responses.GET,
+            re.compile(rf"{ZD_BASE}/api/v2/tickets\?.*"),
+            callback=self._serial(self._lookup),
         )
 
     def add_cases(self, widget: str, cases: list[dict[str, Any]]) -> None:

@@ -5,6 +5,7 @@ No timings are asserted: these check what is sent and recorded, not how fast."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -110,29 +111,48 @@ def test_a_reader_error_aborts_the_pass_and_keeps_cursors(
 
 
 class _WatchingSink:
-    """Wraps the real Zendesk client: checks that no two sink calls ever overlap (the submit
-    worker and the pass's thread take turns), that a batch is 'pushing' in the ledger before
-    its POST leaves, and how many jobs (answered or not) are out at each POST."""
+    """Wraps the real Zendesk client: checks that no call other than a POST ever overlaps
+    another call (POSTs may overlap each other, up to max_concurrent_posts; polls and lookups
+    wait for them), that a batch is 'pushing' in the ledger before its POST leaves, and how
+    many jobs (answered or not) are out at each POST."""
 
     def __init__(self, inner: Any, ledger: Path) -> None:
         self.inner = inner
         self.ledger = ledger
-        self.active = 0
-        self.overlaps = 0
+        self.lock = threading.Lock()
+        self.posts = 0  # POSTs in progress
+        self.others = 0  # other calls in progress
+        self.overlaps = 0  # a non-POST call overlapping any other call
+        self.max_posts = 0
         self.threads: set[str] = set()
         self.unfinished: set[str] = set()
+        self.posting = 0  # POSTs entered and not yet answered with a job id
         self.out_at_post: list[int] = []
         self.not_pushing_at_post = 0
 
-    def _enter(self) -> None:
-        self.active += 1
-        self.overlaps += self.active > 1
-        self.threads.add(threading.current_thread().name)
+    def _enter(self, post: bool) -> None:
+        with self.lock:
+            if post:
+                self.posts += 1
+                self.overlaps += self.others > 0
+                self.max_posts = max(self.max_posts, self.posts)
+                self.posting += 1
+                self.out_at_post.append(len(self.unfinished) + self.posting)
+            else:
+                self.others += 1
+                self.overlaps += self.posts > 0 or self.others > 1
+            self.threads.add(threading.current_thread().name)
+
+    def _leave(self, post: bool) -> None:
+        with self.lock:
+            if post:
+                self.posts -= 1
+            else:
+                self.others -= 1
 
     def submit_import(self, tickets: Any) -> Any:
-        self._enter()
+        self._enter(True)
         try:
-            self.out_at_post.append(len(self.unfinished) + 1)
             db = open_db(self.ledger, read_only=True)
             try:
                 for ticket in tickets:
@@ -141,34 +161,41 @@ class _WatchingSink:
                     self.not_pushing_at_post += row.fetchone()[0] != "pushing"
             finally:
                 db.conn.close()
+            time.sleep(0.005)  # long enough for the next POST to start meanwhile
             job = self.inner.submit_import(tickets)
-            self.unfinished.add(job.id)
+            with self.lock:
+                self.unfinished.add(job.id)
+                self.posting -= 1
             return job
         finally:
-            self.active -= 1
+            self._leave(True)
 
     def job_statuses(self, job_ids: Any) -> Any:
-        self._enter()
+        self._enter(False)
         try:
             found = self.inner.job_statuses(job_ids)
-            self.unfinished -= {j for j, s in found.items() if s.finished}
+            with self.lock:
+                self.unfinished -= {j for j, s in found.items() if s.finished}
             return found
         finally:
-            self.active -= 1
+            self._leave(False)
 
     def find_ticket_ids(self, external_id: str) -> list[int]:
-        self._enter()
+        self._enter(False)
         try:
             return self.inner.find_ticket_ids(external_id)
         finally:
-            self.active -= 1
+            self._leave(False)
 
 
-@pytest.mark.parametrize("max_jobs", [1, 2, 5])
-def test_posts_run_on_the_submit_worker_one_at_a_time_within_the_job_cap(
-    settings: Settings, apis: FakeApis, max_jobs: int
+@pytest.mark.parametrize(
+    ("max_jobs", "max_posts"), [(1, 1), (2, 1), (5, 1), (1, 2), (2, 2), (5, 2), (5, 4)]
+)
+def test_posts_run_on_submit_workers_within_the_post_and_job_caps(
+    settings: Settings, apis: FakeApis, max_jobs: int, max_posts: int
 ) -> None:
     settings.zendesk.max_jobs_in_flight = max_jobs
+    settings.zendesk.max_concurrent_posts = max_posts
     apis.polls_until_done = 2  # jobs stay queued for a poll, so slots really fill up
     for widget in ("w1", "w2"):
         apis.add_cases(
@@ -181,8 +208,57 @@ def test_posts_run_on_the_submit_worker_one_at_a_time_within_the_job_cap(
 
     assert result.exit_code == 0 and result.counts.created == 900
     assert set(apis.tickets_by_external_id().values()) == {1} and len(apis.tickets) == 900
-    assert sink.overlaps == 0, "two Zendesk calls were in progress at once"
+    assert sink.overlaps == 0, "a poll or lookup ran while another Zendesk call was out"
+    assert sink.max_posts <= min(max_posts, max_jobs)
     assert sink.not_pushing_at_post == 0, "a POST left before its intent was committed"
     assert any(name.startswith("snapzen-submit") for name in sink.threads)
     assert max(sink.out_at_post) <= max_jobs  # the POST being sent counts against the cap
     assert not [t for t in threading.enumerate() if t.name.startswith("snapzen-submit")]
+
+
+class _BarrierSink:
+    """The first two POSTs each wait until the other has started: they pass only if both are
+    out at once (a timeout breaks the barrier and fails the POST)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.barrier = threading.Barrier(2, timeout=5)
+        self.posts = 0
+        self.lock = threading.Lock()
+
+    def submit_import(self, tickets: Any) -> Any:
+        with self.lock:
+            self.posts += 1
+            first_two = self.posts <= 2
+        if first_two:
+            self.barrier.wait()
+        return self.inner.submit_import(tickets)
+
+    def job_statuses(self, job_ids: Any) -> Any:
+        return self.inner.job_statuses(job_ids)
+
+    def find_ticket_ids(self, external_id: str) -> list[int]:
+        return self.inner.find_ticket_ids(external_id)
+
+
+def test_two_posts_are_out_at_once_with_max_concurrent_posts_2(
+    settings: Settings, apis: FakeApis
+) -> None:
+    settings.zendesk.max_concurrent_posts = 2
+    apis.add_cases("w1", [make_case(f"c{i}", started=recent(300)) for i in range(350)])
+    clients = service.build_clients(settings)
+    sink = _BarrierSink(clients.sink)
+    result = service.sync(settings, clients=service.Clients(source=clients.source, sink=sink))
+    assert result.exit_code == 0 and result.counts.created == 350
+    assert not sink.barrier.broken
+    assert set(apis.tickets_by_external_id().values()) == {1} and len(apis.tickets) == 350
+
+
+def test_one_post_at_a_time_with_max_concurrent_posts_1(settings: Settings, apis: FakeApis) -> None:
+    settings.zendesk.max_concurrent_posts = 1
+    apis.add_cases("w1", [make_case(f"c{i}", started=recent(300)) for i in range(350)])
+    clients = service.build_clients(settings)
+    sink = _WatchingSink(clients.sink, settings.ledger.path)
+    result = service.sync(settings, clients=service.Clients(source=clients.source, sink=sink))
+    assert result.exit_code == 0 and result.counts.created == 350
+    assert sink.max_posts == 1 and sink.overlaps == 0

@@ -507,6 +507,16 @@ def test_pacer_ignores_junk_headers(clock: FakeClock) -> None:
     assert pacer.delay() == 0
 
 
+def test_pacer_take_checks_and_counts_in_one_step(clock: FakeClock) -> None:
+    # Several submit workers share the pacer: a slot is either taken (0) or not (the wait).
+    pacer = RateLimitPacer(clock=clock, requests_per_minute=3)
+    assert [pacer.take() for _ in range(3)] == [0, 0, 0]
+    assert pacer.take() == pytest.approx(60)
+    assert pacer.take() == pytest.approx(60)  # a refused take is not counted
+    clock.now += 60
+    assert pacer.take() == 0
+
+
 def test_pacer_requests_per_minute_cap(clock: FakeClock) -> None:
     pacer = RateLimitPacer(clock=clock, requests_per_minute=3)
     for _ in range(3):
