@@ -8,7 +8,7 @@ import pytest
 import sqlite_utils
 
 from snapzen import service
-from snapzen.ledger.chain import GENESIS, row_hash
+from snapzen.ledger import verify
 from snapzen.ledger.db import open_db
 from snapzen.settings import Settings
 from tests.fakes import FakeApis, make_case, recent
@@ -58,16 +58,7 @@ def statuses(db: sqlite_utils.Database) -> dict[str, str]:
 
 
 def chain_ok(db: sqlite_utils.Database) -> bool:
-    prev = GENESIS
-    names = None
-    cursor = db.execute("SELECT * FROM transfers ORDER BY seq")
-    names = [d[0] for d in cursor.description]
-    for values in cursor:
-        row = dict(zip(names, values, strict=True))
-        if row["prev_hash"] != prev or row_hash(row) != row["hash"]:
-            return False
-        prev = row["hash"]
-    return True
+    return verify.verify_ledger(db.conn).ok
 
 
 ELIGIBLE = {"eu-consent", "eu-consent-upper", "us-visitor", "bad-email"} | {

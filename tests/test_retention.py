@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from snapzen import service
 from snapzen.cli.main import app
 from snapzen.errors import AuthError, ConfigError
-from snapzen.ledger.chain import GENESIS, row_hash
+from snapzen.ledger import verify
 from snapzen.ledger.db import open_db
 from snapzen.lock import writer_lock
 from snapzen.retention import latest_due_day, retention_ended, run_sweep
@@ -231,15 +231,7 @@ def expired_events(db: sqlite_utils.Database) -> list[dict[str, Any]]:
 
 
 def chain_ok(db: sqlite_utils.Database) -> bool:
-    prev = GENESIS
-    cursor = db.execute("SELECT * FROM transfers ORDER BY seq")
-    names = [d[0] for d in cursor.description]
-    for values in cursor:
-        row = dict(zip(names, values, strict=True))
-        if row["prev_hash"] != prev or row_hash(row) != row["hash"]:
-            return False
-        prev = row["hash"]
-    return True
+    return verify.verify_ledger(db.conn).ok
 
 
 def synced(settings: Settings, zd: DeletionApis) -> sqlite_utils.Database:

@@ -8,14 +8,12 @@ reference at once and never printed, logged or stored.
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any
 
 import sqlite_utils
 import typer
@@ -23,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from snapzen import errors
+from snapzen.atomic import atomic_text
 from snapzen.cli.common import ConfigOption, echo_json, fail, handle_errors, settings_from
 from snapzen.ledger import audit, erase, verify, web
 from snapzen.ledger.chain import subject_ref
@@ -140,22 +139,6 @@ def _emit(
     return audit.write_rows(rows, sys.stdout, fmt.value, columns)  # type: ignore[arg-type]
 
 
-@contextmanager
-def _atomic_text(path: Path) -> Iterator[TextIO]:
-    """Write next to ``path`` and rename at the end: no half-written export on a crash."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # --- commands -----------------------------------------------------------------------------
 
 
@@ -222,7 +205,7 @@ def export(
     if str(file) == "-":
         audit.write_rows(rows, sys.stdout, kind, audit.COLUMNS)
         return
-    with _atomic_text(file) as handle:
+    with atomic_text(file) as handle:
         count = audit.write_rows(rows, handle, kind, audit.COLUMNS)
     typer.echo(f"exported {count} rows to {file} ({kind})", err=True)
 

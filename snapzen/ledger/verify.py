@@ -16,15 +16,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import sqlite3
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from snapzen.atomic import atomic_text
 from snapzen.errors import ConfigError
 from snapzen.ledger.chain import CHAINED_COLUMNS, GENESIS, row_hash
 
@@ -244,19 +243,8 @@ class LedgerTampered(Exception):
 
 def write_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
     """Write atomically (temp file in the same directory, fsync, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(asdict(checkpoint), indent=2, sort_keys=True) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_text(Path(path)) as handle:
+        handle.write(json.dumps(asdict(checkpoint), indent=2, sort_keys=True) + "\n")
 
 
 def read_checkpoint(path: Path) -> Checkpoint:
