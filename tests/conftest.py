@@ -5,9 +5,18 @@ from pathlib import Path
 
 import pytest
 import responses
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from snapzen.settings import Settings, load_settings
 from tests import fakes
+
+# No wall-clock deadlines in property tests: timing is measured in bench/, not asserted here,
+# and a loaded 2-core CI machine must not turn a slow example into a failure.
+hypothesis_settings.register_profile(
+    "snapzen", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("snapzen")
 
 
 @pytest.fixture(autouse=True)
