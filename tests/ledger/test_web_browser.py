@@ -184,7 +184,14 @@ def test_canned_query_runs_and_csv_downloads(served: dict[str, Any], browser: An
     field.clear()
     field.send_keys(ALICE_REF)
     browser.find_element(By.CSS_SELECTOR, "form.sql input[type=submit]").click()
-    rows = browser.find_elements(By.CSS_SELECTOR, "table.rows-and-columns tbody tr")
+    # The click starts a navigation: wait (bounded) for the result page's rows, or the check
+    # could read the old page while the new one loads.
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    selector = "table.rows-and-columns tbody tr"
+    rows = WebDriverWait(browser, 20).until(
+        lambda driver: driver.find_elements(By.CSS_SELECTOR, selector)
+    )
     assert len(rows) == 4  # transfers 3, 6, 9, 12 belong to Alice
     assert "1006" in _text(browser)
 
