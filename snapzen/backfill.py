@@ -399,6 +399,9 @@ class RecordingSink:
         self.external_ids: list[str] = []
         self.jobs: dict[str, JobStatus] = {}
         self._ids = itertools.count(1)
+        # A counter, not len(self.jobs): two submit workers may call at once, and jobs are
+        # forgotten once read, so a length could hand out the same id twice.
+        self._job_ids = itertools.count(1)
 
     def submit_import(self, tickets: Sequence[ImportTicket]) -> JobStatus:
         results = []
@@ -406,7 +409,7 @@ class RecordingSink:
             self.external_ids.append(ticket.external_id)
             results.append(JobResult(index=index, id=-next(self._ids)))
         job = JobStatus(
-            id=f"dry-run-{len(self.jobs) + 1}",
+            id=f"dry-run-{next(self._job_ids)}",
             status="completed",
             total=len(tickets),
             progress=len(tickets),

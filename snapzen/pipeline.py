@@ -69,6 +69,9 @@ PAGE_QUEUE_DEPTH = 8
 # answer (the job id) is stored promptly.
 POST_CHECK_SECONDS = 0.02
 
+# How often one drain waits for Zendesk's job cap to free up when none of our jobs runs.
+MAX_CAP_WAITS = 30
+
 # Parse once: ``stage_one`` keeps the case it validated (with its raw JSON and subject ref) so
 # that ``prepare``, usually a moment later in the same pass, need not decode and validate the
 # stored payload again. Used only when the stored raw JSON is the very text staged (checked),
@@ -193,8 +196,10 @@ class Pipeline:
         # pages still arrive) and push_ready (which flushes and drains), so fetching and
         # pushing overlap instead of running one after the other.
         self._in_flight: dict[str, tuple[_Batch, float]] = {}
-        # Set when Zendesk answered TooManyJobs; cleared when one of our jobs finishes.
-        self._job_cap_hit = False
+        # After Zendesk answered TooManyJobs: no new POST before this (monotonic) time; reset
+        # when one of our jobs finishes. _cap_waits bounds how often a drain waits for it.
+        self._job_cap_until = 0.0
+        self._cap_waits = 0
         self._next_poll: float | None = None
         # create_many POSTs handed to the submit workers and not yet answered, oldest first
         # (at most zendesk.max_concurrent_posts): each batch is already 'pushing' (intent
@@ -554,6 +559,14 @@ class Pipeline:
             self._fill(full_only=False)
             self._collect()  # nothing more to prepare: take the last POST's answer now
             if not in_flight:
+                blocked = self._job_cap_until - time.monotonic()
+                if blocked > 0 and self._cap_waits < MAX_CAP_WAITS and not self.stopping():
+                    # Other integrations hold Zendesk's job slots and none of ours is
+                    # running: wait a poll interval and try again (bounded; what is left
+                    # stays pending for the next pass, its deadline still watched).
+                    self._cap_waits += 1
+                    self.sleep(blocked)
+                    continue
                 return
             wait = self._drain_wait()
             if wait > 0:
@@ -581,7 +594,7 @@ class Pipeline:
         """
         size = self.settings.zendesk.batch_size
         while len(self._in_flight) + len(self._posting) < self.settings.zendesk.max_jobs_in_flight:
-            if self.stopping() or self._job_cap_hit:
+            if self.stopping() or time.monotonic() < self._job_cap_until:
                 return
             if full_only and outbox.count_ready(self.db, self._settled_before(), 2 * size) < (
                 2 * size
@@ -707,7 +720,9 @@ class Pipeline:
             # Zendesk's 30-job cap is full (other integrations share it): not an outage. Put
             # the batch back and stop submitting until one of our jobs finishes.
             outbox.back_to_pending(self.db, batch.case_ids, self.clock())
-            self._job_cap_hit = True
+            # Try again after a poll interval, or sooner when one of our jobs finishes (the
+            # cap may be held by other integrations while none of ours is running).
+            self._job_cap_until = time.monotonic() + self.settings.zendesk.job_poll_seconds
             log.warning("job_cap_reached", batch_id=batch.batch_id, in_flight=len(self._in_flight))
             return None
         except SnapzenError:
@@ -729,20 +744,23 @@ class Pipeline:
     def close(self, *, collect: bool = True) -> None:
         """End of a pass, however it ended: record the answer of a POST still out (so its job
         id is stored rather than left to the lookup), then stop the submit worker."""
-        while collect and self._posting:
-            try:
-                self._collect_one()
-            except SnapzenError as exc:
-                log.warning("close_collect_failed", error=_one_line(exc))
-        if self._posting:
-            # Not collected (Ctrl-C or a crash): their batches stay 'pushing' without job ids
-            # for recovery, as if the process had died; wait for the requests to end, so no
-            # request of this pass is still in progress when it returns.
-            for posting in self._posting:
-                with contextlib.suppress(Exception):
-                    posting.future.result()
-            self._posting.clear()
-        self._close_poster()
+        try:
+            while collect and self._posting:
+                try:
+                    self._collect_one()
+                except Exception as exc:  # the pass is already failing: keep its own error
+                    log.warning("close_collect_failed", error=_one_line(exc))
+                    break
+        finally:
+            if self._posting:
+                # Not collected (Ctrl-C, a crash, or a failure above): their batches stay
+                # 'pushing' without job ids for recovery, as if the process had died; wait for
+                # the requests to end, so none of this pass is in progress when it returns.
+                for posting in self._posting:
+                    with contextlib.suppress(Exception):
+                        posting.future.result()
+                self._posting.clear()
+            self._close_poster()
 
     def _close_poster(self) -> None:
         """Stop the submit workers once nothing is outstanding (started again on need)."""
@@ -780,7 +798,7 @@ class Pipeline:
                 synced.update(job_synced)
                 failures.update(job_failures)
                 del in_flight[job_id]
-                self._job_cap_hit = False  # one of ours finished: a slot is free again
+                self._job_cap_until = 0.0  # one of ours finished: a slot is free again
             elif time.monotonic() - started > timeout:
                 # Still queued after the timeout: leave it 'pushing' with its job id; the
                 # next run re-reads the job (Zendesk keeps job statuses for hours).

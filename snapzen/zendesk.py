@@ -38,6 +38,9 @@ from snapzen.settings import ZendeskAuth, ZendeskSettings
 
 log = get_logger(__name__)
 
+# Most pacing waits one caller may do before sending regardless (see ZendeskClient._send).
+_PACING_ROUNDS = 20
+
 MAX_IDS_PER_CALL = 100  # show_many, destroy_many and create_many all cap at 100
 API_TOKEN_SUNSET = "2027-04-30"
 
@@ -491,10 +494,16 @@ class ZendeskClient:
         self, method: str, url: str, statuses: list[int], *, idempotent: bool, **kwargs: Any
     ) -> Any:
         """Pace, then send; ``statuses`` receives the status of every response (attempt)."""
-        wait = self.pacer.take()  # 0: counted and may go now (one locked step)
-        if wait > 0:
+        # Ask again after each wait (two submit workers may both have been told to wait);
+        # take() counts the request in the same locked step that grants it. Bounded: after
+        # many waits the request is counted and goes, and a 429 would be retried anyway.
+        for _ in range(_PACING_ROUNDS):
+            wait = self.pacer.take()  # 0: counted and may go now
+            if wait <= 0:
+                break
             log.info("zendesk.pacing", wait=round(wait, 3), remaining=self.pacer.remaining)
             self._sleep(wait)
+        else:
             self.pacer.record_request()
 
         def observe(response: requests.Response, *args: Any, **kw: Any) -> requests.Response:

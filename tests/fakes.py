@@ -102,6 +102,7 @@ class FakeApis:
         self.polls_until_done = 1
         self.reject_batches_with: set[str] = set()  # external ids that make a POST answer 422
         self.job_cap: int | None = None  # unfinished jobs allowed before TooManyJobs
+        self.too_many_jobs_next = 0  # the next N POSTs get TooManyJobs (others hold the cap)
         self.hide_jobs = False  # show_many omits every job (Zendesk is known to miss some)
         self.requests: dict[str, int] = {}
         # The pipeline sends several POSTs at once (submit workers): one request at a time
@@ -188,6 +189,10 @@ class FakeApis:
             body = {"error": "RecordInvalid", "description": "Record validation errors"}
             return 422, {}, json.dumps(body)
         unfinished = sum(1 for j in self.jobs.values() if not j.applied)
+        if self.too_many_jobs_next:
+            self.too_many_jobs_next -= 1
+            body = {"error": "TooManyJobs", "description": "Too many jobs queued or running"}
+            return 429, {"Retry-After": "0"}, json.dumps(body)
         if self.job_cap is not None and unfinished >= self.job_cap:
             body = {"error": "TooManyJobs", "description": "Too many jobs queued or running"}
             return 429, {"Retry-After": "0"}, json.dumps(body)

@@ -337,3 +337,14 @@ def test_erasure_withholds_chats_not_sent_yet(settings: Settings, apis: FakeApis
     assert apis.tickets == []
     row = db.execute("SELECT status, reason, raw FROM cases WHERE case_id='mine'").fetchone()
     assert row == ("withheld", "erased_art17", None)
+
+
+def test_job_cap_held_by_others_is_waited_out_in_the_same_pass(
+    settings: Settings, apis: FakeApis
+) -> None:
+    apis.add_cases("w1", [make_case(f"c{i}", started=recent(200)) for i in range(3)])
+    # More refusals than one POST's retry budget: the pass must wait, not give up.
+    apis.too_many_jobs_next = settings.http.max_attempts + 2
+    result = service.sync(settings)
+    assert result.exit_code == 0
+    assert len(apis.tickets) == 3
