@@ -330,6 +330,26 @@ def retry(
     raise typer.Exit(outcome.exit_code)
 
 
+def dismiss(
+    case: Annotated[list[str], typer.Option("--case", help="A failed case id (repeatable).")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why it will never be sent (kept in the ledger).")
+    ],
+    config: ConfigOption = None,
+    actor: ActorOption = None,
+    wait: WaitOption = False,
+) -> None:
+    """Give up on failed cases for good: they become `ignored` with your reason, their raw
+    payload is purged and a `runs` row records who decided. Use when `retry` cannot help
+    (e.g. a payload without a usable start time); afterwards `sync` stops exiting 3 for them.
+    """
+    from snapzen.dismiss import dismiss as dismiss_cases
+
+    settings = settings_from(config)
+    run_id = dismiss_cases(settings, case, reason=reason, actor=_actor(actor, settings), wait=wait)
+    typer.echo(f"dismiss {run_id}: {len(case)} case(s) marked ignored")
+
+
 # ---------------------------------------------------------------- ledger backup
 
 
@@ -350,10 +370,11 @@ def backup(
 
 
 def register(app: typer.Typer) -> None:
-    """Add `run`, `backfill`, `retry` to ``app``, and `backup` to its `ledger` group."""
+    """Add `run`, `backfill`, `retry`, `dismiss` to ``app``, and `backup` to its `ledger` group."""
     app.command("run")(handle_errors(run))
     app.command("backfill")(handle_errors(backfill))
     app.command("retry")(handle_errors(retry))
+    app.command("dismiss")(handle_errors(dismiss))
     for group in app.registered_groups:
         if group.name == "ledger" and group.typer_instance is not None:
             group.typer_instance.command("backup")(handle_errors(backup))
