@@ -45,7 +45,7 @@ from snapzen.models import (
     parse_case,
 )
 from snapzen.redaction import DETECTOR_VERSION, Redactor
-from snapzen.settings import LegalMechanism, Settings
+from snapzen.settings import Settings
 from snapzen.transform import build_ticket, external_id
 
 log = get_logger("snapzen.pipeline")
@@ -254,14 +254,7 @@ class Pipeline:
     def result(self, cursors: dict[str, str] | None = None) -> PassResult:
         deadline = self.clock() - timedelta(days=self.settings.pipeline.deadline_days)
         at_risk = outbox.at_risk_cases(self.db, deadline)
-        for case in at_risk[:20]:
-            log.error(
-                "deletion_deadline_at_risk",
-                case_id=case["case_id"],
-                widget_id=case["widget_id"],
-                started_at=case["started_at"],
-                status=case["status"],
-            )
+        log_at_risk(at_risk)
         failed_total = self.db.execute(
             "SELECT COUNT(*) FROM cases WHERE status='failed'"
         ).fetchone()[0]
@@ -287,21 +280,6 @@ class Pipeline:
         return max(oldest_held, cursor - timedelta(days=self.settings.snapengage.overlap_days))
 
     # ------------------------------------------------------------ fetch + stage
-
-    def fetch(self, widget: str, start: date, end: date) -> int:
-        """Stream pages into the outbox; one transaction per page, nothing held in memory."""
-        fetched = 0
-        log.info("fetch_window", widget_id=widget, start=start.isoformat(), end=end.isoformat())
-        for page in self.source.iter_pages(widget, start, end):
-            staged = [self.stage_one(widget, raw) for raw in page.cases]
-            self.counts.new += outbox.stage(self.db, staged, self.clock())
-            fetched += len(staged)
-            self.counts.fetched += len(staged)
-            self.progress("fetched", len(staged))
-            if self.stopping():
-                break
-        log.info("fetched", widget_id=widget, cases=fetched)
-        return fetched
 
     def fetch_windows(self, windows: Sequence[tuple[str, date, date]]) -> dict[str, int]:
         """Fetch several (widget, start, end) windows at once and push while they arrive.
@@ -638,15 +616,6 @@ class Pipeline:
 
     def _settled_before(self) -> datetime:
         return self.clock() - timedelta(minutes=self.settings.snapengage.settle_minutes)
-
-    def submit(
-        self, batch: _Batch, tickets: list[ImportTicket], drafts: dict[str, dict[str, Any]]
-    ) -> str | None:
-        """Send one batch and wait for the answer (intent, POST, job id); returns the job id,
-        or None when the POST was ambiguous. ``_fill`` does the same in two halves."""
-        self._collect()
-        self._post(batch, tickets, drafts)
-        return self._collect()
 
     def _post(
         self, batch: _Batch, tickets: list[ImportTicket], drafts: dict[str, dict[str, Any]]
@@ -1045,10 +1014,18 @@ def _is_job_cap(exc: BaseException) -> bool:
     return False
 
 
+def log_at_risk(at_risk: Sequence[dict[str, Any]], limit: int = 20) -> None:
+    """One error line per chat at risk of SnapEngage's deletion (the first ``limit``)."""
+    for case in at_risk[:limit]:
+        log.error(
+            "deletion_deadline_at_risk",
+            case_id=case["case_id"],
+            widget_id=case["widget_id"],
+            started_at=case["started_at"],
+            status=case["status"],
+        )
+
+
 def _one_line(value: object) -> str:
     """Errors are stored and shown to ops: one line, bounded, no email addresses."""
     return scrub_personal(" ".join(str(value).split()))[:500]
-
-
-def mechanism_for(settings: Settings) -> LegalMechanism | None:
-    return settings.consent.mechanism

@@ -10,9 +10,6 @@ import typer
 
 from snapzen import errors
 from snapzen.cli.common import ConfigOption, echo_json, handle_errors, settings_from
-from snapzen.log import get_logger
-
-log = get_logger("snapzen.cli")
 
 
 class StatusFormat(StrEnum):
@@ -107,6 +104,7 @@ def status(
         raise typer.Exit(0 if health.ok else 1)
 
     from snapzen.ledger.db import open_db
+    from snapzen.pipeline import log_at_risk
     from snapzen.status import collect_status, status_exit_code
 
     if not settings.ledger.path.exists():
@@ -115,14 +113,7 @@ def status(
         )
     db = open_db(settings.ledger.path)
     report = collect_status(db, settings, utcnow())
-    for case in report["at_risk"][:20]:
-        log.error(
-            "deletion_deadline_at_risk",
-            case_id=case["case_id"],
-            widget_id=case["widget_id"],
-            started_at=case["started_at"],
-            status=case["status"],
-        )
+    log_at_risk(report["at_risk"])
     if json_output or output_format is StatusFormat.json:
         echo_json(report)
     elif output_format is StatusFormat.prometheus:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlite_utils
@@ -426,16 +426,3 @@ def at_risk_cases(db: sqlite_utils.Database, older_than: datetime) -> list[dict[
     return [
         dict(zip(("case_id", "widget_id", "started_at", "status"), r, strict=True)) for r in rows
     ]
-
-
-def iter_rows(
-    db: sqlite_utils.Database, sql: str, params: Sequence[Any] = ()
-) -> Iterator[dict[str, Any]]:
-    cursor = db.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    for row in cursor:
-        yield dict(zip(names, row, strict=True))
-
-
-def days_between(start: date, end: date) -> list[date]:
-    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
