@@ -42,7 +42,7 @@ from snapzen.errors import ConfigError, NotFoundError, RecordError, SnapzenError
 from snapzen.ledger import outbox
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import open_db, transaction
-from snapzen.log import bind_run, get_logger, new_run_id
+from snapzen.log import bind_run, get_logger, new_run_id, scrub_personal
 from snapzen.models import JobStatus
 from snapzen.settings import Settings
 from snapzen.transform import add_years, retention_until
@@ -455,7 +455,12 @@ def run_sweep(
                 hook=hook,
             )
         except BaseException as exc:
-            error = f"{type(exc).__name__}: {exc}" if isinstance(exc, Exception) else "interrupted"
+            # As in service.run_pass: runs.error is read by people, so no echoed emails.
+            error = (
+                f"{type(exc).__name__}: {scrub_personal(str(exc))}"
+                if isinstance(exc, Exception)
+                else "interrupted"
+            )
             outbox.finish_run(
                 db,
                 run_id,
