@@ -7,13 +7,14 @@ same rule as the ``expires_YYYY_MM`` tag). Zendesk deletion schedules cannot exp
 
 1. **Plan** from the ``cases`` table (synced, ticket id known, ``expired_at`` NULL, retention
    ended on or before ``as_of``), oldest first, a page at a time. No Zendesk search.
-2. **Delete** each batch (≤100 ids) with ``DELETE tickets/destroy_many`` and wait for the job.
-   Deleted now, or already gone (a 404 for the batch is split until the missing ids are
-   isolated; a per-item ``NotFound`` result) → done. A failed or unfinished job, or any other
+2. **Delete** each batch (≤100 ids) through ``snapzen.ticket_deletion`` (shared with the
+   Art. 17 erasure): ``DELETE tickets/destroy_many``, then wait for the job. Deleted now, or
+   already gone (a 404 for the batch is split until the missing ids are isolated; a per-item
+   ``NotFound`` or ``AlreadyDeleted`` result) → done. A failed or unfinished job, or any other
    per-item error → not done, retried by the next sweep (exit 3).
-3. **Purge** (optional): ``DELETE deleted_tickets/destroy_many`` for the done ids, instead of
-   waiting out Zendesk's 30-day scrub. Best effort: a failure is recorded as ``purged: false``
-   (exit 3) because the ticket is deleted either way.
+3. **Purge** (optional): ``DELETE deleted_tickets/destroy_many`` for the tickets in Zendesk's
+   trash, instead of waiting out its 30-day scrub. Best effort: a failure is recorded as
+   ``purged: false`` (exit 3) because the ticket is deleted either way.
 4. **Record** per batch, in ONE transaction: an ``expired`` ledger event per ticket and
    ``cases.expired_at``. Only after Zendesk confirmed, so the ledger never claims a deletion
    that did not happen.
@@ -34,26 +35,27 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import sqlite_utils
 
-from snapzen.errors import ConfigError, NotFoundError, RecordError, SnapzenError
+from snapzen.errors import ConfigError
 from snapzen.ledger import outbox
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import open_db, transaction
 from snapzen.log import bind_run, get_logger, new_run_id, scrub_personal
-from snapzen.models import JobStatus
 from snapzen.settings import Settings
+from snapzen.ticket_deletion import (
+    MAX_BATCH,
+    BulkTicketDeleter,
+    DeletionOutcome,
+    TicketDeletionApi,
+)
 from snapzen.transform import add_years, retention_until
 
 log = get_logger("snapzen.retention")
 
 RUN_KIND = "retention"
-MAX_BATCH = 100  # destroy_many and deleted_tickets/destroy_many take at most 100 ids
-# Per-item statuses of a destroy job that mean "this ticket no longer exists" (the sandbox
-# and Zendesk's bulk job results); the retention goal holds for those.
-_GONE_STATUSES = frozenset({"notfound", "not_found", "recordnotfound"})
 
 CrashHook = Callable[[str], None]
 _COUNT_NAMES = (
@@ -67,18 +69,6 @@ _COUNT_NAMES = (
     "previously_erased",
     "batches",
 )
-
-
-class TicketDeletionApi(Protocol):
-    """The part of ``snapzen.zendesk.ZendeskClient`` the sweep needs."""
-
-    def destroy_tickets(self, ticket_ids: Sequence[int]) -> JobStatus: ...
-
-    def purge_deleted_tickets(self, ticket_ids: Sequence[int]) -> JobStatus: ...
-
-    def wait_for_jobs(
-        self, job_ids: Sequence[str], *, timeout: float | None = None
-    ) -> dict[str, JobStatus]: ...
 
 
 # ---------------------------------------------------------------- pure rules
@@ -144,17 +134,6 @@ class SweepResult:
         return data
 
 
-@dataclass
-class _Outcome:
-    """What Zendesk said about one ticket id in this sweep."""
-
-    done: bool = False
-    already_gone: bool = False
-    purged: bool = False
-    purge: str | None = None  # how the purge ended, when one was asked for
-    reason: str | None = None  # why it is not done
-
-
 # ---------------------------------------------------------------- planning
 
 
@@ -206,99 +185,6 @@ def _batches(items: Iterator[DueTicket], size: int) -> Iterator[list[DueTicket]]
         yield batch
 
 
-# ---------------------------------------------------------------- Zendesk side
-
-
-class _Deleter:
-    """Soft delete, then (optionally) purge, one batch; returns an outcome per ticket id."""
-
-    def __init__(self, api: TicketDeletionApi, timeout: float | None) -> None:
-        self.api = api
-        self.timeout = timeout
-
-    def delete(self, ids: list[int], purge: bool) -> dict[int, _Outcome]:
-        outcomes = {ticket_id: _Outcome() for ticket_id in ids}
-        self._soft_delete(ids, outcomes)
-        done = [ticket_id for ticket_id, o in outcomes.items() if o.done]
-        if purge and done:
-            self._purge(done, outcomes)
-        return outcomes
-
-    def _finished(self, job: JobStatus) -> JobStatus:
-        if job.finished:
-            return job
-        return self.api.wait_for_jobs([job.id], timeout=self.timeout).get(job.id, job)
-
-    def _soft_delete(self, ids: list[int], outcomes: dict[int, _Outcome]) -> None:
-        try:
-            job = self._finished(self.api.destroy_tickets(ids))
-        except NotFoundError:
-            # Zendesk may refuse the whole call when one id is unknown: halve until the
-            # missing ids stand alone. A missing ticket is already deleted, which is the goal.
-            if len(ids) == 1:
-                outcomes[ids[0]].done = outcomes[ids[0]].already_gone = True
-                return
-            middle = len(ids) // 2
-            self._soft_delete(ids[:middle], outcomes)
-            self._soft_delete(ids[middle:], outcomes)
-            return
-        except RecordError as exc:
-            for ticket_id in ids:
-                outcomes[ticket_id].reason = f"destroy_many refused: {type(exc).__name__}"
-            return
-        if job.status != "completed":
-            for ticket_id in ids:
-                outcomes[ticket_id].reason = f"destroy_many job {job.id} {job.status}" + (
-                    " (still running at timeout)" if not job.finished else ""
-                )
-            return
-        by_id = {r.id: r for r in job.result_items if r.id is not None}
-        for ticket_id in ids:
-            item = by_id.get(ticket_id)
-            outcome = outcomes[ticket_id]
-            if item is None or item.success or (item.success is None and not item.error):
-                # A completed job without a per-ticket failure deleted it.
-                outcome.done = True
-                outcome.already_gone = bool(item and (item.status or "") == "AlreadyDeleted")
-            elif _is_gone(item.status, item.error):
-                outcome.done = outcome.already_gone = True
-            else:
-                outcome.reason = _one_line(
-                    f"destroy_many item failed: {item.status or ''} {item.error or ''}"
-                )
-
-    def _purge(self, ids: list[int], outcomes: dict[int, _Outcome]) -> None:
-        try:
-            job = self._finished(self.api.purge_deleted_tickets(ids))
-        except NotFoundError:
-            if len(ids) == 1:
-                outcomes[ids[0]].purge = "not_found"
-                return
-            middle = len(ids) // 2
-            self._purge(ids[:middle], outcomes)
-            self._purge(ids[middle:], outcomes)
-            return
-        except SnapzenError as exc:
-            # Best effort: the tickets are deleted; Zendesk scrubs them within 30 days anyway.
-            log.warning("retention_purge_failed", tickets=len(ids), error=type(exc).__name__)
-            for ticket_id in ids:
-                outcomes[ticket_id].purge = f"error: {type(exc).__name__}"
-            return
-        # deleted_tickets/destroy_many answers {"success": true} for the whole job, not per id.
-        for ticket_id in ids:
-            outcomes[ticket_id].purged = job.status == "completed"
-            outcomes[ticket_id].purge = job.status if job.finished else "timeout"
-
-
-def _is_gone(status: str | None, error: str | None) -> bool:
-    text = f"{status or ''} {error or ''}".lower()
-    return (status or "").lower().replace(" ", "") in _GONE_STATUSES or "not found" in text
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:300]
-
-
 # ---------------------------------------------------------------- recording
 
 
@@ -317,7 +203,7 @@ def _previously_deleted(db: sqlite_utils.Database, ticket_ids: Sequence[int]) ->
 
 def _record(
     db: sqlite_utils.Database,
-    items: Sequence[tuple[DueTicket, _Outcome]],
+    items: Sequence[tuple[DueTicket, DeletionOutcome]],
     marked_only: Sequence[DueTicket],
     *,
     now: datetime,
@@ -351,7 +237,7 @@ def _record(
                 "transfer_seq": int(transfer[0]) if transfer else None,
             }
             if purge:
-                details["purge"] = outcome.purge
+                details["purge"] = outcome.purge_status
             append_event(
                 conn,
                 {
@@ -382,6 +268,10 @@ def _record(
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:300]
 
 
 def build_deletion_api(
@@ -521,7 +411,7 @@ def _sweep(
     clock: Callable[[], datetime],
     hook: CrashHook,
 ) -> None:
-    deleter = _Deleter(api, settings.zendesk.job_timeout_seconds)
+    deleter = BulkTicketDeleter(api, timeout=settings.zendesk.job_timeout_seconds)
     assert result.run_id is not None
     for batch in _batches(iter_due(db, result.as_of, years), size):
         result.due += len(batch)
@@ -532,16 +422,16 @@ def _sweep(
         to_delete = [due for due in batch if due.ticket_id not in earlier]
         result.previously_erased += sum(1 for d in batch if earlier.get(d.ticket_id) == "erased")
 
-        outcomes: dict[int, _Outcome] = {}
+        outcomes: dict[int, DeletionOutcome] = {}
         ids = list(dict.fromkeys(due.ticket_id for due in to_delete))
         if ids:
             result.batches += 1
-            outcomes = deleter.delete(ids, result.purge)
+            outcomes = deleter.delete(ids, purge=result.purge)
         hook("after_delete")
-        done = [(due, outcomes[due.ticket_id]) for due in to_delete if outcomes[due.ticket_id].done]
+        done = [(due, outcomes[due.ticket_id]) for due in to_delete if outcomes[due.ticket_id].gone]
         for due in to_delete:
             outcome = outcomes[due.ticket_id]
-            if not outcome.done:
+            if not outcome.gone:
                 result.failed += 1
                 result.failures.append(
                     {"case_id": due.case_id, "ticket_id": due.ticket_id, "reason": outcome.reason}

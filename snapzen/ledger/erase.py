@@ -25,15 +25,12 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
-from snapzen.errors import NotFoundError, SnapzenError
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
 from snapzen.log import get_logger
-from snapzen.models import JobStatus
+from snapzen.ticket_deletion import MAX_BATCH, BulkTicketDeleter, TicketDeletionApi
 
 log = get_logger(__name__)
-
-MAX_BATCH = 100  # Zendesk destroy_many takes at most 100 ids
 
 
 class TicketDeleter(Protocol):
@@ -241,64 +238,24 @@ def _record(
 # --- the Zendesk adapter ------------------------------------------------------------------
 
 
-class BulkTicketApi(Protocol):
-    """The part of snapzen.zendesk.ZendeskClient erasure needs (kept structural so the
-    ledger package does not import the sink)."""
-
-    def destroy_tickets(self, ticket_ids: Sequence[int]) -> JobStatus: ...
-
-    def purge_deleted_tickets(self, ticket_ids: Sequence[int]) -> JobStatus: ...
-
-    def wait_for_jobs(
-        self, job_ids: Sequence[str], *, timeout: float | None = None
-    ) -> dict[str, JobStatus]: ...
-
-
 class ZendeskTicketDeleter:
-    """Soft-delete (destroy_many) then permanently delete (deleted_tickets/destroy_many).
+    """The real ``TicketDeleter``: ``snapzen.ticket_deletion`` with the purge always on.
 
-    A batch answered 404 is split until the missing ids are isolated: a ticket that no longer
-    exists counts as deleted. A job that fails or does not finish in time leaves its ids
-    undeleted (reported, exit 3; a rerun retries them). The permanent delete is best effort:
-    Zendesk scrubs soft-deleted tickets after 30 days anyway.
+    Erasure wants no copy left, so it always asks for the permanent delete too; that stays
+    best effort (Zendesk scrubs its trash within 30 days anyway), so only the soft delete
+    decides whether a ticket counts as erased. "Gone" is deleted now or already gone: either
+    way the ticket no longer exists as a live ticket, which is what Art. 17 requires.
     """
 
-    def __init__(self, api: BulkTicketApi, *, timeout: float | None = None) -> None:
-        self._api = api
-        self._timeout = timeout
+    def __init__(self, api: TicketDeletionApi, *, timeout: float | None = None) -> None:
+        self._deleter = BulkTicketDeleter(api, timeout=timeout)
 
     def delete_tickets(self, ticket_ids: Sequence[int]) -> set[int]:
-        gone: set[int] = set()
-        soft_deleted: list[int] = []
-        self._soft_delete(list(ticket_ids), gone, soft_deleted)
-        if soft_deleted:
-            self._purge(soft_deleted)
-        return gone
-
-    def _soft_delete(self, ids: list[int], gone: set[int], soft_deleted: list[int]) -> None:
-        if not ids:
-            return
-        try:
-            job = self._api.destroy_tickets(ids)
-        except NotFoundError:
-            if len(ids) == 1:
-                gone.add(ids[0])  # already deleted: the erasure goal holds
-                return
-            middle = len(ids) // 2
-            self._soft_delete(ids[:middle], gone, soft_deleted)
-            self._soft_delete(ids[middle:], gone, soft_deleted)
-            return
-        if self._job_completed(job):
-            gone.update(ids)
-            soft_deleted.extend(ids)
-
-    def _purge(self, ids: list[int]) -> None:
-        try:
-            self._job_completed(self._api.purge_deleted_tickets(ids))
-        except SnapzenError as exc:
-            log.warning("ledger.erase.purge_failed", tickets=len(ids), error=type(exc).__name__)
-
-    def _job_completed(self, job: JobStatus) -> bool:
-        if not job.finished:
-            job = self._api.wait_for_jobs([job.id], timeout=self._timeout).get(job.id, job)
-        return job.status == "completed"
+        outcomes = self._deleter.delete(ticket_ids, purge=True)
+        for ticket_id, outcome in outcomes.items():
+            if not outcome.gone:
+                # The CLI reports only the ids; the reason is for whoever reruns it.
+                log.warning(
+                    "ledger.erase.delete_failed", ticket_id=ticket_id, reason=outcome.reason
+                )
+        return {ticket_id for ticket_id, outcome in outcomes.items() if outcome.gone}

@@ -1,0 +1,165 @@
+"""Delete Zendesk tickets in bulk and say, per ticket, what happened.
+
+Shared by the retention sweep (``snapzen.retention``) and the Art. 17 erasure
+(``snapzen.ledger.erase``), which differ only in what they record afterwards.
+
+1. **Soft delete** with ``DELETE tickets/destroy_many`` (≤100 ids) and wait for the job. A 404
+   for the whole call is split until the missing ids stand alone; a missing ticket, like a
+   per-item ``NotFound`` or ``AlreadyDeleted`` result, is *already gone*, which is the goal of
+   both callers. A failed or unfinished job, a refused call (a ``RecordError``) or any other
+   per-item error leaves the ticket not deleted, with a one-line reason; the caller retries.
+   Other errors (auth, retries exhausted) propagate: the run cannot go on.
+2. **Purge** (optional) with ``DELETE deleted_tickets/destroy_many`` for the tickets Zendesk
+   confirmed are in its trash (deleted now, or ``AlreadyDeleted``). Best effort: a failure is
+   reported in the outcome, the soft delete still counts, and Zendesk scrubs the trash within
+   30 days anyway.
+
+Kept structural (a Protocol, no import of ``snapzen.zendesk``) so the ledger package can use it
+without importing the sink.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from snapzen.errors import NotFoundError, RecordError, SnapzenError
+from snapzen.log import get_logger, scrub_personal
+from snapzen.models import JobResult, JobStatus
+
+log = get_logger("snapzen.ticket_deletion")
+
+MAX_BATCH = 100  # destroy_many and deleted_tickets/destroy_many take at most 100 ids
+# Per-item statuses of a destroy job that mean "this ticket no longer exists" (the sandbox
+# and Zendesk's bulk job results).
+_GONE_STATUSES = frozenset({"notfound", "not_found", "recordnotfound"})
+_IN_TRASH_STATUS = "AlreadyDeleted"
+
+
+class TicketDeletionApi(Protocol):
+    """The part of ``snapzen.zendesk.ZendeskClient`` that deleting tickets needs."""
+
+    def destroy_tickets(self, ticket_ids: Sequence[int]) -> JobStatus: ...
+
+    def purge_deleted_tickets(self, ticket_ids: Sequence[int]) -> JobStatus: ...
+
+    def wait_for_jobs(
+        self, job_ids: Sequence[str], *, timeout: float | None = None
+    ) -> dict[str, JobStatus]: ...
+
+
+@dataclass
+class DeletionOutcome:
+    """What Zendesk said about one ticket id."""
+
+    deleted: bool = False  # soft-deleted by this call
+    already_gone: bool = False  # Zendesk no longer had it live (missing, or in its trash)
+    purged: bool = False  # permanently deleted too
+    purge_status: str | None = None  # how the purge ended; None when none was attempted
+    reason: str | None = None  # one line: why it is not gone
+
+    @property
+    def gone(self) -> bool:
+        """The goal of both callers: the ticket no longer exists as a live ticket."""
+        return self.deleted or self.already_gone
+
+
+class BulkTicketDeleter:
+    """Soft delete, then optionally purge, tickets; returns an outcome per ticket id."""
+
+    def __init__(self, api: TicketDeletionApi, *, timeout: float | None = None) -> None:
+        self._api = api
+        self._timeout = timeout  # None: the client's own job timeout
+
+    def delete(self, ticket_ids: Sequence[int], *, purge: bool) -> dict[int, DeletionOutcome]:
+        """Delete these tickets (any number; sent ≤100 per call). Empty input: no call."""
+        ids = list(dict.fromkeys(ticket_ids))
+        outcomes = {ticket_id: DeletionOutcome() for ticket_id in ids}
+        for start in range(0, len(ids), MAX_BATCH):
+            in_trash = self._soft_delete(ids[start : start + MAX_BATCH], outcomes)
+            if purge and in_trash:
+                self._purge(in_trash, outcomes)
+        return outcomes
+
+    def _finished(self, job: JobStatus) -> JobStatus:
+        if job.finished:
+            return job
+        return self._api.wait_for_jobs([job.id], timeout=self._timeout).get(job.id, job)
+
+    def _soft_delete(self, ids: list[int], outcomes: dict[int, DeletionOutcome]) -> list[int]:
+        """Soft delete ``ids``; returns those now in Zendesk's trash (purge candidates)."""
+        try:
+            job = self._finished(self._api.destroy_tickets(ids))
+        except NotFoundError:
+            # Zendesk may refuse the whole call when one id is unknown: halve until the
+            # missing ids stand alone. A missing ticket is gone, which is the goal; it is not
+            # known to be in the trash, so it is not purged (purging needs a soft delete).
+            if len(ids) == 1:
+                outcomes[ids[0]].already_gone = True
+                return []
+            middle = len(ids) // 2
+            in_trash = self._soft_delete(ids[:middle], outcomes)
+            return in_trash + self._soft_delete(ids[middle:], outcomes)
+        except RecordError as exc:
+            _fail(ids, outcomes, f"destroy_many refused: {type(exc).__name__}")
+            return []
+        if job.status != "completed":
+            still = "" if job.finished else " (still running at timeout)"
+            _fail(ids, outcomes, f"destroy_many job {job.id} {job.status}{still}")
+            return []
+        by_id = {item.id: item for item in job.result_items if item.id is not None}
+        return [t for t in ids if _apply_item(by_id.get(t), outcomes[t])]
+
+    def _purge(self, ids: list[int], outcomes: dict[int, DeletionOutcome]) -> None:
+        try:
+            job = self._finished(self._api.purge_deleted_tickets(ids))
+        except NotFoundError:
+            if len(ids) == 1:
+                outcomes[ids[0]].purge_status = "not_found"
+                return
+            middle = len(ids) // 2
+            self._purge(ids[:middle], outcomes)
+            self._purge(ids[middle:], outcomes)
+            return
+        except SnapzenError as exc:
+            # Best effort: the tickets are deleted; Zendesk scrubs them within 30 days anyway.
+            log.warning("ticket_purge_failed", tickets=len(ids), error=type(exc).__name__)
+            for ticket_id in ids:
+                outcomes[ticket_id].purge_status = f"error: {type(exc).__name__}"
+            return
+        # deleted_tickets/destroy_many answers {"success": true} for the whole job, not per id.
+        for ticket_id in ids:
+            outcomes[ticket_id].purged = job.status == "completed"
+            outcomes[ticket_id].purge_status = job.status if job.finished else "timeout"
+
+
+def _apply_item(item: JobResult | None, outcome: DeletionOutcome) -> bool:
+    """Read one per-item result of a completed destroy job; True when it is in the trash."""
+    if item is None or item.success or (item.success is None and not item.error):
+        # A completed job without a per-ticket failure deleted it (or found it deleted).
+        if item is not None and (item.status or "") == _IN_TRASH_STATUS:
+            outcome.already_gone = True
+        else:
+            outcome.deleted = True
+        return True
+    if _is_gone(item.status, item.error):
+        outcome.already_gone = True
+        return False
+    outcome.reason = _one_line(f"destroy_many item failed: {item.status or ''} {item.error or ''}")
+    return False
+
+
+def _fail(ids: list[int], outcomes: dict[int, DeletionOutcome], reason: str) -> None:
+    for ticket_id in ids:
+        outcomes[ticket_id].reason = reason
+
+
+def _is_gone(status: str | None, error: str | None) -> bool:
+    text = f"{status or ''} {error or ''}".lower()
+    return (status or "").lower().replace(" ", "") in _GONE_STATUSES or "not found" in text
+
+
+def _one_line(text: str) -> str:
+    # Zendesk's per-item errors may quote what it was given: no email address is kept.
+    return scrub_personal(" ".join(text.split()))[:300]
