@@ -7,13 +7,14 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
 from snapzen import errors
-from snapzen.log import configure_logging, register_secret, scrub_personal
-from snapzen.settings import SECRET_FIELDS, Settings, load_settings
+
+if TYPE_CHECKING:
+    from snapzen.settings import Settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -32,6 +33,11 @@ ConfigOption = Annotated[
 
 def settings_from(config: Path | None) -> Settings:
     """Load settings, set up logging, and register every secret with the log scrubber."""
+    # Imported here, not at module level: pydantic-settings and structlog (which pulls in
+    # rich) cost ~0.2 s of start-up that `--help` and argument errors should not pay.
+    from snapzen.log import configure_logging, register_secret
+    from snapzen.settings import SECRET_FIELDS, load_settings
+
     settings = load_settings(config)
     configure_logging(settings.log.level, settings.log.format)
     for section, name in SECRET_FIELDS:
@@ -64,6 +70,8 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         except (sqlite3.Error, OSError) as exc:
             # Disk full, database locked for too long, a file vanished mid-run: one line, no
             # traceback; the run row (if any) already says 'aborted'.
+            from snapzen.log import scrub_personal  # lazy: start-up time (see settings_from)
+
             fail(f"{type(exc).__name__}: {scrub_personal(str(exc))}", errors.EXIT_ABORTED)
         except KeyboardInterrupt:
             typer.echo("snapzen: interrupted", err=True)

@@ -13,20 +13,26 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import sqlite_utils
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from snapzen import errors
 from snapzen.atomic import atomic_text
 from snapzen.cli.common import ConfigOption, echo_json, fail, handle_errors, settings_from
-from snapzen.ledger import audit, erase, verify, web
+from snapzen.ledger import audit  # stdlib only; its constants are option defaults
 from snapzen.ledger.chain import subject_ref
-from snapzen.ledger.db import open_db
-from snapzen.settings import Settings, require_ledger_key
+
+# rich, sqlite_utils, the settings and the ledger's erase/verify/web/db modules (erase pulls
+# in the pydantic models) are imported inside the functions that use them: every `snapzen`
+# invocation, cron runs included, imports this module just to register its commands, and
+# those imports would add ~0.1 s to its start-up.
+if TYPE_CHECKING:
+    import sqlite_utils
+    from rich.console import Console
+
+    from snapzen.ledger import erase
+    from snapzen.settings import Settings
 
 app = typer.Typer(
     help="Audit the GDPR transfer ledger: list, export, report, subject access, erasure, "
@@ -83,6 +89,8 @@ def _settings(config: Path | None) -> Settings:
 
 
 def _open_read(settings: Settings) -> sqlite_utils.Database:
+    from snapzen.ledger.db import open_db  # lazy: start-up time (sqlite_utils)
+
     path = Path(settings.ledger.path)
     if not path.is_file():
         raise errors.ConfigError(
@@ -92,6 +100,8 @@ def _open_read(settings: Settings) -> sqlite_utils.Database:
 
 
 def _open_write(settings: Settings) -> sqlite_utils.Database:
+    from snapzen.ledger.db import open_db  # lazy: start-up time (sqlite_utils)
+
     path = Path(settings.ledger.path)
     if not path.is_file():
         raise errors.ConfigError(
@@ -101,6 +111,8 @@ def _open_write(settings: Settings) -> sqlite_utils.Database:
 
 
 def _subject(settings: Settings, email: str) -> str:
+    from snapzen.settings import require_ledger_key  # lazy: start-up time (pydantic-settings)
+
     if email == "-":
         email = sys.stdin.readline()
     ref = subject_ref(require_ledger_key(settings), email)
@@ -114,6 +126,9 @@ def _cell(value: Any) -> str:
 
 
 def _print_table(rows: Iterable[dict[str, Any]], columns: Iterable[str], title: str) -> int:
+    from rich.console import Console  # lazy: start-up time (only table output needs rich)
+    from rich.table import Table
+
     names = list(columns)
     table = Table(title=title)
     for name in names:
@@ -248,6 +263,8 @@ def report(
 
 
 def _print_report(result: audit.Report) -> None:
+    from rich.console import Console  # lazy: start-up time (only table output needs rich)
+
     console = Console()
     window = f"{result.since or 'start'} → {result.until or 'now'} (until exclusive)"
     console.print(f"[bold]Transfer ledger report[/bold]  window: {window}")
@@ -277,6 +294,8 @@ def _print_report(result: audit.Report) -> None:
 def _table(
     console: Console, title: str, rows: list[dict[str, Any]], columns: list[str] | None = None
 ) -> None:
+    from rich.table import Table  # lazy: start-up time
+
     names = columns or (list(rows[0]) if rows else [])
     table = Table(title=title)
     for name in names:
@@ -324,6 +343,7 @@ def subject(
 def _make_deleter(settings: Settings) -> erase.TicketDeleter:
     """The real Zendesk adapter, built only when erasing for real."""
     from snapzen.http import HttpClient
+    from snapzen.ledger import erase  # lazy: start-up time (see erase_)
     from snapzen.zendesk import ZendeskClient
 
     client = ZendeskClient(settings.zendesk, HttpClient(settings.http, service="zendesk"))
@@ -352,6 +372,8 @@ def erase_(
 ) -> None:
     """Art. 17: delete the person's Zendesk tickets and append `erased` events (chain stays
     valid; no email stored). Safe to rerun: erased tickets are skipped."""
+    from snapzen.ledger import erase  # lazy: start-up time (imports the pydantic models)
+
     settings = _settings(config)
     ref = _subject(settings, email)
     db = _open_write(settings)
@@ -398,6 +420,9 @@ def checkpoint(
 ) -> None:
     """Write the signed chain head (seq, hash, time, HMAC under the ledger key); keep the
     file off this machine."""
+    from snapzen.ledger import verify  # lazy: start-up time
+    from snapzen.settings import require_ledger_key  # lazy: start-up time (pydantic-settings)
+
     settings = _settings(config)
     key = require_ledger_key(settings)
     db = _open_read(settings)
@@ -424,6 +449,9 @@ def verify_(
     config: ConfigOption = None,
 ) -> None:
     """Recompute the hash chain; exit 1 naming the first bad row, 0 when intact."""
+    from snapzen.ledger import verify  # lazy: start-up time
+    from snapzen.settings import require_ledger_key  # lazy: start-up time (pydantic-settings)
+
     settings = _settings(config)
     files = checkpoint or []
     key = require_ledger_key(settings) if files else b""
@@ -470,6 +498,8 @@ def serve(
 ) -> None:
     """Open a read-only (immutable) Datasette on a snapshot without raw payloads, with
     column descriptions and canned queries."""
+    from snapzen.ledger import web  # lazy: start-up time
+
     settings = _settings(config)
     _open_read(settings).conn.close()  # same existence check and message as other commands
     if importlib.util.find_spec("datasette") is None:

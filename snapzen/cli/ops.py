@@ -13,15 +13,20 @@ import time
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from snapzen import errors
 from snapzen.cli.common import ConfigOption, handle_errors, settings_from
-from snapzen.pipeline import Counts
-from snapzen.scheduler import DailyJob
-from snapzen.settings import Settings, parse_interval
+
+# The pipeline, scheduler and settings modules (pydantic, sqlite_utils, structlog, requests)
+# are imported inside the commands that run them: every `snapzen` invocation imports this
+# module to register its commands, and those imports would add ~0.1 s to its start-up.
+if TYPE_CHECKING:
+    from snapzen.pipeline import Counts
+    from snapzen.scheduler import DailyJob
+    from snapzen.settings import Settings
 
 WaitOption = Annotated[
     bool,
@@ -73,7 +78,7 @@ def run(
     and the process exits 0 within seconds.
     """
     from snapzen.scheduler import Scheduler, stop_on_signals, sync_pass
-    from snapzen.settings import require_ledger_key, require_sync_settings
+    from snapzen.settings import parse_interval, require_ledger_key, require_sync_settings
 
     settings = settings_from(config)
     try:

@@ -11,11 +11,13 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
-import requests
 import typer
 
+# Only the (dataclass) config is imported here, for the option defaults. The server (werkzeug,
+# faker), requests and the settings (pydantic-settings) are imported inside the commands:
+# every `snapzen` invocation imports this module to register them, so they would cost every
+# cron run start-up time.
 from snapzen.sandbox.config import SandboxConfig
-from snapzen.settings import is_loopback
 
 if TYPE_CHECKING:
     from snapzen.sandbox.server import Sandbox
@@ -98,6 +100,8 @@ def serve(
     ] = None,
 ) -> None:
     """Start the sandbox and print its URL plus `export` lines that point snapzen at it."""
+    from snapzen.settings import is_loopback  # lazy: start-up time (pydantic-settings)
+
     if not is_loopback(host) and not allow_nonlocal:
         # The sandbox serves fake credentials and personal-looking data with no real auth.
         typer.echo(
@@ -137,7 +141,7 @@ def serve(
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        from snapzen.sandbox.server import Sandbox
+        from snapzen.sandbox.server import Sandbox  # lazy: start-up time (werkzeug, faker)
 
         with Sandbox(cfg) as sb:
             typer.echo(f"sandbox listening on {sb.base_url}")
@@ -173,6 +177,8 @@ def dump(
     what: Annotated[str, typer.Option(help="What to print: state, tickets or truth.")] = "state",
 ) -> None:
     """Print the inspection JSON (state, tickets or truth) of a running sandbox."""
+    import requests  # lazy: start-up time
+
     if what not in ("state", "tickets", "truth"):
         typer.echo("--what must be one of: state, tickets, truth", err=True)
         raise typer.Exit(2)
