@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
+import heapq
+import itertools
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -61,6 +64,25 @@ class SnapEngageApi:
         self._by_widget: dict[str, list[Case]] = {w: [] for w in dataset.widget_ids}
         for case in dataset.cases:  # already in (created, id) order
             self._by_widget[case["widget_id"]].append(case)
+        # Each widget's sort keys, for finding a page by bisection: scanning and sorting a
+        # widget's cases for every page made the emulator's CPU grow with the data set
+        # (41 s at 100,000 chats), taken from snapzen on the benchmark's shared two cores.
+        self._keys: dict[str, list[_Key]] = {
+            w: [_key(c) for c in cases] for w, cases in self._by_widget.items()
+        }
+        assert all(keys == sorted(keys) for keys in self._keys.values()), "cases out of order"
+
+    def _window(self, widget: str, lo: int, hi: int, cursor: _Key | None, limit: int) -> list[Case]:
+        """Up to ``limit`` of the widget's cases created in [lo, hi) and after ``cursor``, in
+        (created, id) order."""
+        keys = self._keys.get(widget)
+        if not keys:
+            return []
+        first = bisect.bisect_left(keys, lo, key=lambda k: k[0])
+        if cursor is not None:
+            first = max(first, bisect.bisect_right(keys, cursor))
+        end = bisect.bisect_left(keys, hi, key=lambda k: k[0])
+        return self._by_widget[widget][first : min(end, first + limit)]
 
     def logs(self, request: Request, org_id: str) -> Response:
         # The real API wants the raw token; "Bearer <token>" is a classic client bug, so refuse it.
@@ -96,20 +118,11 @@ class SnapEngageApi:
         # moment the request is served.
         lo = max(lo, int((self._clock() - self.cfg.retention_days * 86400) * 1000))
 
-        sources = (
-            [self._by_widget.get(w, []) for w in widgets]
-            if widgets
-            else list(self._by_widget.values())
-        )
-        selected = sorted(
-            (
-                c
-                for src in sources
-                for c in src
-                if lo <= c["created_at_milliseconds"] < hi and (cursor is None or _key(c) > cursor)
-            ),
-            key=_key,
-        )
+        names = widgets or list(self._by_widget)
+        # One more than a page: enough to tell whether a next page exists.
+        wanted = self.cfg.page_size + 1
+        ranges = [self._window(w, lo, hi, cursor, wanted) for w in names]
+        selected = list(itertools.islice(heapq.merge(*ranges, key=_key), wanted))
         page = selected[: self.cfg.page_size]
         link = ""
         # Paging only works for one widget (documented); several widgets are silently capped to

@@ -91,6 +91,8 @@ def test_several_widgets_are_not_paged(sb: Sandbox) -> None:
     body = _get(sb, _logs_url(sb, start=str(start), end=str(end))).json()
     assert len(body["cases"]) == 100
     assert body["linkToNextSetOfResults"] == ""
+    # The first page of every widget's cases merged in (created, id) order.
+    assert [c["id"] for c in body["cases"]] == [t["id"] for t in sb.truth()][:100]
 
 
 def test_end_date_is_inclusive(sb: Sandbox) -> None:
