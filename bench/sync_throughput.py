@@ -152,7 +152,11 @@ def _pages_per_widget(sb: Sandbox, since: str, until: str) -> list[int]:
 
 
 def _run_cli(
-    env: dict[str, str], args: list[str], profile: str | None = None, idle: bool = False
+    env: dict[str, str],
+    args: list[str],
+    profile: str | None = None,
+    idle: bool = False,
+    gil: bool = False,
 ) -> tuple[int, float, float, float, float, str, str]:
     """Run the CLI; returns (exit code, wall seconds, peak RSS MB, snapzen CPU seconds, this
     process's CPU seconds meanwhile (the sandbox serving it), stdout, stderr).
@@ -166,6 +170,9 @@ def _run_cli(
     if profile:
         spy = str(Path(sys.executable).with_name("py-spy"))
         extra = ["--idle", "--threads"] if idle else []
+        # --gil samples only the thread holding the GIL: a CPU profile of the Python code,
+        # without the threads that are merely waiting for the GIL.
+        extra += ["--gil"] if gil else []
         command = [spy, "record", "--format", "raw", "-r", "200", *extra, "-o", profile, "--"]
         command += [sys.executable, "-m", "snapzen", *args]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -246,6 +253,7 @@ def run(args: argparse.Namespace) -> Run:
             ["backfill", "--since", since, "--until", until, "--progress-every", "3600"],
             args.py_spy,
             args.py_spy_idle,
+            args.py_spy_gil,
         )
         state = sb.state()
         if args.keep_log:
@@ -408,6 +416,11 @@ def main() -> None:
     parser.add_argument("--py-spy", metavar="FILE", help="profile the CLI with py-spy (raw)")
     parser.add_argument(
         "--keep-log", metavar="FILE", help="save the CLI's log (stderr) to FILE (see --set)"
+    )
+    parser.add_argument(
+        "--py-spy-gil",
+        action="store_true",
+        help="with --py-spy: sample only the thread holding the GIL (CPU profile)",
     )
     parser.add_argument(
         "--py-spy-idle",

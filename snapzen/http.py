@@ -106,6 +106,10 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, seconds)
 
 
+def _non_finite_as_null(name: str) -> None:
+    return None
+
+
 def _json_body(response: requests.Response) -> Any:
     """The body as JSON, or None: error bodies may be text/plain or HTML."""
     try:
@@ -269,7 +273,9 @@ class HttpClient:
         AmbiguousWriteError for a non-idempotent request, which the server may have acted on)."""
         response = self.request(method, url, idempotent=idempotent, **kwargs)
         try:
-            return response.json()
+            # NaN and Infinity are not JSON; read as null, they cannot reach a stored case
+            # (whose JSON text would hold null) as a float that a later parse would not see.
+            return response.json(parse_constant=_non_finite_as_null)
         except ValueError as exc:  # JSONDecodeError, and UnicodeDecodeError via ValueError
             endpoint = f"{method.upper()} {redact_url(response.url or url)}"
             if not idempotent:

@@ -11,9 +11,17 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import core_schema
 
 from snapzen.errors import InvalidRecordError
 
@@ -51,7 +59,9 @@ def _parse_iso(text: str) -> datetime | None:
 
 
 class Lenient(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    # Unknown fields are accepted and dropped: the raw case is stored as received, and
+    # keeping a copy of every extra field in each model cost ~15 % of validation time.
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
 def _none_to_empty_list(value: Any) -> Any:
@@ -67,22 +77,42 @@ def _stringish(value: Any) -> Any:
     return None
 
 
-class NameValue(Lenient):
-    name: str | None = None
-    value: str | None = None
+class _StringishSchema:
+    """``str | None`` that turns other values into text or None (``_stringish``).
 
-    _coerce = field_validator("name", "value", mode="before")(_stringish)
+    A before-validator would call Python for every field of every transcript line; this
+    union lets pydantic-core accept a string or null by itself, left to right, and calls
+    ``_stringish`` only for the odd value (validation ~20 % faster, bench/RESULTS.md v6)."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.union_schema(
+            [
+                core_schema.str_schema(strict=True),
+                core_schema.none_schema(),
+                core_schema.no_info_plain_validator_function(_stringish),
+            ],
+            mode="left_to_right",
+        )
+
+
+Text = Annotated[str | None, _StringishSchema]
+
+
+class NameValue(Lenient):
+    name: Text = None
+    value: Text = None
 
 
 class TranscriptEntry(Lenient):
-    id: str | None = None
-    alias: str | None = None
-    message: str | None = None
+    id: Text = None
+    alias: Text = None
+    message: Text = None
     date: Any = None
     date_seconds: Any = None
     date_milliseconds: Any = None
-
-    _coerce = field_validator("id", "alias", "message", mode="before")(_stringish)
 
     @property
     def at(self) -> datetime | None:
@@ -99,10 +129,9 @@ class TranscriptEntry(Lenient):
 
 
 class RequesterDetails(Lenient):
-    name: str | None = None
+    name: Text = None
     emails: list[Any] = Field(default_factory=list)
 
-    _coerce = field_validator("name", mode="before")(_stringish)
     _lists = field_validator("emails", mode="before")(_none_to_empty_list)
 
 
@@ -110,31 +139,22 @@ class SnapEngageCase(Lenient):
     """One case from the Logs API. Only ``id`` is required."""
 
     id: str = Field(min_length=1, max_length=200)
-    type: str | None = None
-    requested_by: str | None = None
+    type: Text = None
+    requested_by: Text = None
     requester_details: RequesterDetails | None = None
-    description: str | None = None
+    description: Text = None
     created_at_date: Any = None
     created_at_seconds: Any = None
     created_at_milliseconds: Any = None
     chat_duration: Any = None
-    country_code: str | None = None
-    chat_agent_alias: str | None = None
-    widget_id: str | None = None
+    country_code: Text = None
+    chat_agent_alias: Text = None
+    widget_id: Text = None
     transcripts: list[TranscriptEntry] = Field(default_factory=list)
     javascript_variables: list[NameValue] = Field(default_factory=list)
     operator_variables: list[NameValue] = Field(default_factory=list)
     labels: list[NameValue] = Field(default_factory=list)
 
-    _coerce = field_validator(
-        "type",
-        "requested_by",
-        "description",
-        "country_code",
-        "chat_agent_alias",
-        "widget_id",
-        mode="before",
-    )(_stringish)
     _lists = field_validator(
         "transcripts", "javascript_variables", "operator_variables", "labels", mode="before"
     )(_none_to_empty_list)

@@ -57,6 +57,7 @@ Span = tuple[int, int]
 
 _CATEGORY_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Anything we could have produced ourselves; see "Overlap policy" above.
+_NO_COUNTS: Mapping[str, int] = MappingProxyType({})
 _MARKER_RE = re.compile(r"\[REDACTED:[A-Za-z0-9_.-]{1,64}\]")
 
 
@@ -271,6 +272,11 @@ class RedactionRule:
                 "use 1-64 characters from A-Z, a-z, 0-9, '_', '.', '-'"
             )
 
+    def may_match(self, text: str) -> bool:
+        """False only when :meth:`find` surely yields nothing for ``text`` (a cheap, exact
+        necessary condition; most chat lines hold nothing to redact)."""
+        return True
+
     def find(self, text: str) -> Iterator[Span]:
         """Yield (start, end) spans of ``text`` that this rule redacts."""
         for match in self.pattern.finditer(text):
@@ -289,6 +295,9 @@ class _IbanRule(RedactionRule):
 
 @dataclass(frozen=True)
 class _EmailRule(RedactionRule):
+    def may_match(self, text: str) -> bool:
+        return "@" in text  # every match of _EMAIL_RE contains '@'
+
     def find(self, text: str) -> Iterator[Span]:
         if "@" not in text:  # exact prefilter: every match of _EMAIL_RE contains '@'
             return iter(())
@@ -336,6 +345,9 @@ class _CardRule(RedactionRule):
     _glued_after: letters, '+', numeric punctuation, existing markers) or lies
     in a valid IBAN, whether or not the IBAN rule is enabled.
     """
+
+    def may_match(self, text: str) -> bool:
+        return _CARD_PREFILTER_RE.search(text) is not None  # see find()
 
     def find(self, text: str) -> Iterator[Span]:
         # Prefilter (exact): a card needs 12 digits inside one run, and a run holds 12 digits
@@ -536,6 +548,11 @@ class Redactor:
         pass only replaces characters outside existing markers, so their
         number strictly decreases. In practice there are one or two passes.
         """
+        for rule in self._rules:
+            if rule.may_match(text):
+                break
+        else:  # no rule can match: the first pass would find nothing (the usual chat line)
+            return RedactionResult(text, _NO_COUNTS)
         counts: dict[str, int] = {}
         current = text
         while True:

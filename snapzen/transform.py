@@ -62,7 +62,15 @@ def expiry_tag(started_at: datetime, years: int) -> str:
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``%Y-%m-%dT%H:%M:%SZ`` in UTC. Formatted by hand: ``strftime`` was the largest single
+    cost of building a ticket (several calls per transcript line)."""
+    utc = moment.astimezone(UTC)
+    return f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{clock_time(utc)}Z"
+
+
+def clock_time(moment: datetime) -> str:
+    """``%H:%M:%S`` of ``moment`` as it is (no time zone change), without ``strftime``."""
+    return f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
 
 
 @dataclass
@@ -92,7 +100,7 @@ def transcript_lines(
     for index in order:
         entry = case.transcripts[index]
         moment = line_times[index]
-        stamp = moment.strftime("%H:%M:%S") if moment else "--:--:--"
+        stamp = clock_time(moment) if moment else "--:--:--"
         if entry.is_visitor:
             speaker = VISITOR_LABEL
         else:
@@ -149,11 +157,7 @@ def build_ticket(
     if not lines:
         # Offline messages carry the text in `description` and have no transcript.
         first = _redacted(clean_text(case.description), redact, counts).strip()
-        lines = (
-            [(started, f"[{started.strftime('%H:%M:%S')}] {VISITOR_LABEL}: {first}")]
-            if first
-            else []
-        )
+        lines = [(started, f"[{clock_time(started)}] {VISITOR_LABEL}: {first}")] if first else []
     header = f"SnapEngage {clean_text(case.type) or 'chat'} transcript, case {case.id}"
     # Room for the header, the widest part label and the blank line between them.
     body_limit = zendesk.comment_max_chars - len(header) - len(" (part 99999/99999)") - 2

@@ -23,6 +23,7 @@ import requests
 from pydantic import ValidationError
 from requests.auth import AuthBase
 
+from snapzen import jsoncodec
 from snapzen.errors import (
     AmbiguousWriteError,
     AuthError,
@@ -365,18 +366,24 @@ class ZendeskClient:
 
     # -- endpoints
 
+    def submit_delay(self) -> float:
+        """Seconds before the next request may leave without waiting in the pacer."""
+        return self.pacer.delay()
+
     def submit_import(self, tickets: Sequence[ImportTicket]) -> JobStatus:
         """Queue one create_many import job; never retried blindly (see snapzen.http)."""
         _check_count("submit_import", tickets, self._settings.batch_size)
         params = {"archive_immediately": "true"} if self._settings.archive_immediately else None
-        body = {"tickets": [t.model_dump(mode="json", exclude_none=True) for t in tickets]}
+        body = jsoncodec.dumps_bytes(
+            {"tickets": [t.model_dump(mode="json", exclude_none=True) for t in tickets]}
+        )
         endpoint = "POST /api/v2/imports/tickets/create_many"
         answer = self._call(
             "POST",
             "/api/v2/imports/tickets/create_many",
             idempotent=False,
             params=params,
-            json=body,
+            data=body,  # the Content-Type header is set by _send
         )
         try:
             return self._job_status(answer, endpoint)

@@ -653,13 +653,16 @@ def _full_scan(redactor: Redactor, text: str) -> RedactionResult:
     """``redactor.redact(text)`` with the card and e-mail prefilters switched off."""
     saved_card = redaction._CARD_PREFILTER_RE
     saved_email = redaction._EmailRule.find
+    saved_email_may = redaction._EmailRule.may_match
     redaction._CARD_PREFILTER_RE = _NO_PREFILTER
     redaction._EmailRule.find = RedactionRule.find  # type: ignore[method-assign]
+    redaction._EmailRule.may_match = RedactionRule.may_match  # type: ignore[method-assign]
     try:
         return redactor.redact(text)
     finally:
         redaction._CARD_PREFILTER_RE = saved_card
         redaction._EmailRule.find = saved_email  # type: ignore[method-assign]
+        redaction._EmailRule.may_match = saved_email_may  # type: ignore[method-assign]
 
 
 PREFILTER_TEXT = st.one_of(
@@ -685,6 +688,16 @@ def test_property_card_prefilter_is_exact(text: str) -> None:
         default=0,
     )
     assert (redaction._CARD_PREFILTER_RE.search(text) is not None) == (most >= 12)
+
+
+def test_may_match_is_false_only_where_find_yields_nothing() -> None:
+    for name, rule in BUILTIN_RULES.items():
+        for text in ("order 1234-5678", "mail a@b.com", "4111 1111 1111 1111", "GB82 WEST"):
+            if not rule.may_match(text):
+                assert list(rule.find(text)) == [], (name, text)
+    assert not BUILTIN_RULES["card"].may_match("order 1234-5678 on 2024-01-05")
+    assert not BUILTIN_RULES["email"].may_match("no address here")
+    assert cards_only().redact("nothing here").counts == {}
 
 
 def test_prefilters_skip_texts_that_cannot_match() -> None:
