@@ -32,6 +32,7 @@ from snapzen.errors import (
     SnapzenError,
     TooManyJobsError,
 )
+from snapzen.jsoncodec import dumps_text
 from snapzen.ledger import outbox
 from snapzen.ledger.chain import subject_ref
 from snapzen.log import get_logger, scrub_personal
@@ -79,6 +80,9 @@ MAX_CAP_WAITS = 30
 # Parsed pydantic cases are large: at 2000 entries peak RSS reached ~150 MB in the throughput
 # bench; 400 (four batches) kept it near 100 MB with the same wall time.
 PARSED_CACHE_SIZE = 400
+# An early poll (see next_poll_at) comes at least this fraction of job_poll_seconds after the
+# previous poll: at the default 1 s, at most 4 polls a second while a job slot is awaited.
+EARLY_POLL_MIN_GAP = 0.25
 
 
 class Page(Protocol):
@@ -93,6 +97,10 @@ class Source(Protocol):
 
 class Sink(Protocol):
     def submit_import(self, tickets: Sequence[ImportTicket]) -> JobStatus: ...
+    def submit_delay(self) -> float:
+        """Seconds before a request may leave without waiting for the rate limit (0: now)."""
+        ...
+
     def job_statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]: ...
     def find_ticket_ids(self, external_id: str) -> list[int]: ...
 
@@ -201,6 +209,7 @@ class Pipeline:
         self._job_cap_until = 0.0
         self._cap_waits = 0
         self._next_poll: float | None = None
+        self._last_poll = float("-inf")  # when the last poll was sent (monotonic)
         # create_many POSTs handed to the submit workers and not yet answered, oldest first
         # (at most zendesk.max_concurrent_posts): each batch is already 'pushing' (intent
         # committed); answers are applied by ``_collect`` on this thread in submission order.
@@ -209,7 +218,7 @@ class Pipeline:
         # which ZendeskClient supports (locked pacer and auth, per-call status).
         self._posting: deque[_Posting] = deque()
         self._poster: ThreadPoolExecutor | None = None
-        # job id -> when its POST was answered (monotonic), for timing the drain's last poll;
+        # job id -> when its POST was answered (monotonic), for timing early polls;
         # and the shortest "POST sent -> seen finished" seen so far, an upper bound on how
         # long a job takes (a job was created after its POST left, finished before the poll
         # that saw it was answered).
@@ -304,6 +313,9 @@ class Pipeline:
                     self._collect_done()
                     if self._posting:
                         wait = min(wait, POST_CHECK_SECONDS)
+                paused = self._rate_paused()
+                if paused > 0:
+                    wait = min(wait, paused)  # submit as soon as the budget returns
                 item = feed.get(wait)
                 if item is not None:
                     widget, page = item
@@ -313,7 +325,9 @@ class Pipeline:
                     self.counts.fetched += len(staged)
                     self.progress("fetched", len(staged))
                 self._fill(full_only=True)
-                if self._in_flight and self._poll_wait() <= 0:
+                # While the rate budget is spent a poll would only wait in the pacer: the
+                # jobs are looked at once it returns.
+                if self._in_flight and self._poll_wait() <= 0 and self._rate_paused() <= 0:
                     self.poll(self._in_flight)
         for widget, count in fetched.items():
             log.info("fetched", widget_id=widget, cases=count)
@@ -323,7 +337,7 @@ class Pipeline:
         try:
             # Plain JSON values (what SnapEngage sends): the text is then the same as with
             # default=str, and parsing it back would give the very case parsed below.
-            raw_json = _ENCODE(raw)
+            raw_json = dumps_text(raw)
             json_native = True
         except TypeError:
             raw_json = json.dumps(raw, ensure_ascii=False, default=str)
@@ -339,8 +353,11 @@ class Pipeline:
         except InvalidRecordError as exc:
             case_id = raw.get("id") if isinstance(raw, dict) else None
             usable_id = case_id if isinstance(case_id, str) and 0 < len(case_id) <= 200 else None
+            # The synthetic id hashes the standard library's text, whatever the stored text's
+            # encoder: ids of invalid cases staged by earlier versions stay the same.
+            stable_text = json.dumps(raw, ensure_ascii=False, default=str)
             return outbox.StagedCase(
-                case_id=usable_id or outbox.synthetic_case_id(raw_json),
+                case_id=usable_id or outbox.synthetic_case_id(stable_text),
                 widget_id=widget,
                 raw_json=raw_json,
                 started_at=None,
@@ -536,6 +553,15 @@ class Pipeline:
         while True:
             self._fill(full_only=False)
             self._collect()  # nothing more to prepare: take the last POST's answer now
+            paused = self._rate_paused()
+            if paused > 0 and not self.stopping() and self._ready_left():
+                # The rate budget is spent and cases wait: sleep until it returns, polling
+                # meanwhile only when due (a poll would wait in the pacer anyway).
+                wait = min(paused, self._poll_wait()) if in_flight else paused
+                self.sleep(max(wait, POST_CHECK_SECONDS))
+                if in_flight and self._poll_wait() <= 0 and self._rate_paused() <= 0:
+                    self.poll(in_flight)
+                continue
             if not in_flight:
                 blocked = self._job_cap_until - time.monotonic()
                 if blocked > 0 and self._cap_waits < MAX_CAP_WAITS and not self.stopping():
@@ -546,7 +572,9 @@ class Pipeline:
                     self.sleep(blocked)
                     continue
                 return
-            wait = self._drain_wait()
+            # Nothing left to submit unless every slot is taken: then the first job to
+            # finish frees one, else the last one ends the pass.
+            wait = self._poll_wait(draining=not self._slots_taken())
             if wait > 0:
                 self.sleep(wait)
             self.poll(in_flight)
@@ -574,6 +602,8 @@ class Pipeline:
         while len(self._in_flight) + len(self._posting) < self.settings.zendesk.max_jobs_in_flight:
             if self.stopping() or time.monotonic() < self._job_cap_until:
                 return
+            if self._rate_paused() > 0:
+                return
             if full_only and outbox.count_ready(self.db, self._settled_before(), 2 * size) < (
                 2 * size
             ):
@@ -586,33 +616,48 @@ class Pipeline:
                 self._collect_one()  # the oldest: its answer is due first
             self._post(*prepared)
 
+    def _rate_paused(self) -> float:
+        """Seconds until Zendesk's rate budget allows the next request (0: now).
+
+        While it is spent, no batch is handed to a submit worker (it would sleep in the
+        pacer, holding the pass's thread at ``_collect_one``): the pass goes on fetching and
+        staging instead, and submits when the window resets. At 100,000 chats this turned an
+        11 s idle wait per spent window into staging time (bench/RESULTS.md, v6)."""
+        return self.sink.submit_delay()
+
     @property
     def _max_posts(self) -> int:
         return max(1, self.settings.zendesk.max_concurrent_posts)
 
-    def _drain_wait(self) -> float:
-        """Seconds until the drain's next poll: the regular ``_poll_wait``, or earlier when
-        the last job in flight is due before it (its POST's answer plus the shortest job
-        duration seen). At most one such early poll per job: after a poll every job's due
-        time lies in the past, so the regular cadence applies again."""
-        wait = self._poll_wait()
-        if self._job_seconds is None or not self._in_flight:
-            return wait
-        answered = [self._answered_at.get(j) for j in self._in_flight]
-        if any(a is None for a in answered):
-            return wait
-        due = max(a for a in answered if a is not None) + self._job_seconds
-        last_poll = (self._next_poll or 0.0) - self.settings.zendesk.job_poll_seconds
-        if due <= last_poll:  # already polled after it was due: keep the cadence
-            return wait
-        return max(0.0, min(wait, due - time.monotonic()))
-
-    def _poll_wait(self) -> float:
-        """Seconds until in-flight jobs are due a poll: every job_poll_seconds, counted from
-        the previous poll (or the first submit), not from the end of the last batch sent."""
+    def _poll_wait(self, *, draining: bool = False) -> float:
+        """Seconds until the jobs in flight are due a poll (``next_poll_at``): on the
+        ``job_poll_seconds`` cadence, or earlier when a job slot is awaited (every slot taken,
+        or ``draining``: nothing left to submit) and a job is due before then."""
+        now = time.monotonic()
         if self._next_poll is None:
-            self._next_poll = time.monotonic() + self.settings.zendesk.job_poll_seconds
-        return max(0.0, self._next_poll - time.monotonic())
+            self._next_poll = now + self.settings.zendesk.job_poll_seconds
+        answered = [self._answered_at[j] for j in self._in_flight if j in self._answered_at]
+        waiting_for = None
+        if draining:
+            waiting_for = "last"
+        elif self._slots_taken():
+            waiting_for = "first"
+        at = next_poll_at(
+            regular=self._next_poll,
+            last_poll=self._last_poll,
+            job_seconds=self._job_seconds,
+            answered=answered if len(answered) == len(self._in_flight) else None,
+            waiting_for=waiting_for,
+            min_gap=self.settings.zendesk.job_poll_seconds * EARLY_POLL_MIN_GAP,
+        )
+        return max(0.0, at - now)
+
+    def _ready_left(self) -> bool:
+        return outbox.count_ready(self.db, self._settled_before(), 1) > 0
+
+    def _slots_taken(self) -> bool:
+        taken = len(self._in_flight) + len(self._posting)
+        return taken >= self.settings.zendesk.max_jobs_in_flight
 
     def _settled_before(self) -> datetime:
         return self.clock() - timedelta(minutes=self.settings.snapengage.settle_minutes)
@@ -750,6 +795,7 @@ class Pipeline:
         # One show_many for every job in flight (up to 100 per request), then not again for
         # job_poll_seconds: each poll spends rate-limit budget that imports could use.
         self._next_poll = time.monotonic() + self.settings.zendesk.job_poll_seconds
+        self._last_poll = time.monotonic()
         statuses = self.sink.job_statuses(list(in_flight))
         seen_at = time.monotonic()
         timeout = self.settings.zendesk.job_timeout_seconds
@@ -981,9 +1027,39 @@ class _PageFeed:
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-# json.dumps(value, ensure_ascii=False) without building an encoder per call; raises
-# TypeError for values JSON cannot hold (stage_one then falls back to default=str).
-_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def next_poll_at(
+    *,
+    regular: float,
+    last_poll: float,
+    job_seconds: float | None,
+    answered: Sequence[float] | None,
+    waiting_for: str | None,
+    min_gap: float,
+) -> float:
+    """When to poll the jobs in flight next (monotonic seconds).
+
+    ``regular`` is the ``job_poll_seconds`` cadence; polling less often saves rate-limit
+    budget for imports. When the pass is waiting for a job (``waiting_for`` "first": every
+    slot is taken, so the first job to finish frees one; "last": nothing is left to submit,
+    so the last job ends the pass), the cadence alone loses up to one interval each time:
+    at 10,000 chats the pass sat idle ~2.5 s at the 25-job cap waiting for 1 s polls
+    (bench/RESULTS.md, v6). Then the poll is due when that job is: its POST's answer
+    (``answered``) plus ``job_seconds``, the shortest "POST sent -> seen finished" so far
+    (an upper bound on a job's run time). A job polled after it was due and still running
+    is late: it is polled again ``min_gap`` after the last poll. Never sooner than
+    ``min_gap`` after the last poll, so early polls spend at most 1/min_gap requests a
+    second, and never later than the cadence.
+    """
+    if waiting_for is None or job_seconds is None or not answered:
+        return regular
+    answer = max(answered) if waiting_for == "last" else min(answered)
+    due = answer + job_seconds
+    earliest = last_poll + min_gap
+    if due <= last_poll:  # already polled after it was due: it is late, look again soon
+        due = earliest
+    return min(regular, max(due, earliest))
 
 
 def _utf8_safe(text: str) -> bool:

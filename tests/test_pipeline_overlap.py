@@ -170,6 +170,9 @@ class _WatchingSink:
         finally:
             self._leave(True)
 
+    def submit_delay(self) -> float:
+        return float(self.inner.submit_delay())
+
     def job_statuses(self, job_ids: Any) -> Any:
         self._enter(False)
         try:
@@ -234,6 +237,9 @@ class _BarrierSink:
             self.barrier.wait()
         return self.inner.submit_import(tickets)
 
+    def submit_delay(self) -> float:
+        return float(self.inner.submit_delay())
+
     def job_statuses(self, job_ids: Any) -> Any:
         return self.inner.job_statuses(job_ids)
 
@@ -262,3 +268,80 @@ def test_one_post_at_a_time_with_max_concurrent_posts_1(settings: Settings, apis
     result = service.sync(settings, clients=service.Clients(source=clients.source, sink=sink))
     assert result.exit_code == 0 and result.counts.created == 350
     assert sink.max_posts == 1 and sink.overlaps == 0
+
+
+class _BudgetSink:
+    """A rate budget of ``budget`` imports per window: once spent, ``submit_delay`` reports a
+    pause of ``pause`` seconds. Records POSTs made while paused, and how many cases were
+    staged when each pause began and when it ended (read from the ledger)."""
+
+    def __init__(self, inner: Any, ledger: Path, budget: int, pause: float) -> None:
+        self.inner = inner
+        self.ledger = ledger
+        self.budget = budget
+        self.left = budget
+        self.pause = pause
+        self.reset_at: float | None = None
+        self.posts_while_paused = 0
+        self.staged_at_pause: list[tuple[int, int]] = []  # (at start, at end)
+        self.lock = threading.Lock()
+
+    def _staged(self) -> int:
+        db = open_db(self.ledger, read_only=True)
+        try:
+            return int(db.execute("SELECT count(*) FROM cases").fetchone()[0])
+        finally:
+            db.conn.close()
+
+    def submit_delay(self) -> float:
+        with self.lock:
+            if self.reset_at is None:
+                return 0.0
+            left = self.reset_at - time.monotonic()
+            if left > 0:
+                return left
+            self.reset_at, self.left = None, self.budget
+            start = self.staged_at_pause.pop()[0]
+            self.staged_at_pause.append((start, self._staged()))
+            return 0.0
+
+    def submit_import(self, tickets: Any) -> Any:
+        with self.lock:
+            if self.reset_at is not None and time.monotonic() < self.reset_at:
+                self.posts_while_paused += 1
+            self.left -= 1
+            if self.left <= 0 and self.reset_at is None:
+                self.reset_at = time.monotonic() + self.pause
+                self.staged_at_pause.append((self._staged(), -1))
+        return self.inner.submit_import(tickets)
+
+    def job_statuses(self, job_ids: Any) -> Any:
+        return self.inner.job_statuses(job_ids)
+
+    def find_ticket_ids(self, external_id: str) -> list[int]:
+        return self.inner.find_ticket_ids(external_id)
+
+
+def test_a_spent_rate_budget_pauses_submits_while_fetching_goes_on(
+    settings: Settings, apis: FakeApis
+) -> None:
+    settings.zendesk.max_concurrent_posts = 1
+    settings.snapengage.widgets = ["w1", "w2", "w3"]
+    for widget in settings.snapengage.widgets:
+        apis.add_cases(
+            widget,
+            [make_case(f"{widget}-{i}", started=recent(300), widget=widget) for i in range(400)],
+        )
+    clients = service.build_clients(settings)
+    sink = _BudgetSink(clients.sink, settings.ledger.path, budget=3, pause=0.3)
+    result = service.sync(settings, clients=service.Clients(source=clients.source, sink=sink))
+
+    assert result.exit_code == 0 and result.counts.created == 1200
+    assert set(apis.tickets_by_external_id().values()) == {1} and len(apis.tickets) == 1200
+    # Submits wait for the budget: at most the one POST already handed over when it ran out.
+    assert len(sink.staged_at_pause) >= 3
+    assert sink.posts_while_paused <= len(sink.staged_at_pause)
+    # The pass went on staging pages while submits were paused (the first pause comes after
+    # the first batches, long before every page is in).
+    start, end = sink.staged_at_pause[0]
+    assert start < 1200 and end > start

@@ -1,0 +1,92 @@
+"""When the pass polls its import jobs (``snapzen.pipeline.next_poll_at``).
+
+The cadence (``job_poll_seconds``) saves rate-limit budget; a pass waiting for a job slot or
+for its last job polls when that job is due instead, never more often than ``min_gap``."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from snapzen.pipeline import next_poll_at
+
+GAP = 0.25
+
+
+def when(
+    *,
+    waiting_for: str | None,
+    answered: list[float] | None,
+    job_seconds: float | None = 1.0,
+    regular: float = 10.0,
+    last_poll: float = 9.0,
+) -> float:
+    return next_poll_at(
+        regular=regular,
+        last_poll=last_poll,
+        job_seconds=job_seconds,
+        answered=answered,
+        waiting_for=waiting_for,
+        min_gap=GAP,
+    )
+
+
+def test_not_waiting_for_a_slot_keeps_the_cadence() -> None:
+    assert when(waiting_for=None, answered=[9.0]) == 10.0
+
+
+def test_unknown_job_duration_keeps_the_cadence() -> None:
+    # Before any job was seen finished there is nothing to time an early poll by.
+    assert when(waiting_for="first", answered=[9.0], job_seconds=None) == 10.0
+    assert when(waiting_for="last", answered=None) == 10.0
+
+
+def test_all_slots_taken_polls_when_the_first_job_is_due() -> None:
+    # Jobs answered at 9.1 and 9.4, 0.5 s each: the first is due at 9.6, before the cadence.
+    assert when(waiting_for="first", answered=[9.4, 9.1], job_seconds=0.5) == 9.6
+
+
+def test_draining_polls_when_the_last_job_is_due() -> None:
+    assert when(waiting_for="last", answered=[9.1, 9.4], job_seconds=0.5) == 9.9
+
+
+def test_never_sooner_than_the_minimum_gap_after_the_last_poll() -> None:
+    # Due at 9.1, but the last poll was at 9.0: not before 9.25.
+    assert when(waiting_for="first", answered=[8.6], job_seconds=0.5) == 9.0 + GAP
+
+
+def test_a_late_job_is_looked_at_again_after_the_gap() -> None:
+    # Due at 8.5, polled at 9.0 and still running: again at 9.25, not at the 10.0 cadence.
+    assert when(waiting_for="first", answered=[7.5], job_seconds=1.0) == 9.0 + GAP
+
+
+def test_never_later_than_the_cadence() -> None:
+    assert when(waiting_for="last", answered=[9.5], job_seconds=5.0) == 10.0
+
+
+@given(
+    regular=st.floats(0, 100),
+    last_poll=st.floats(-100, 100),
+    job_seconds=st.none() | st.floats(0, 50),
+    answered=st.none() | st.lists(st.floats(-100, 100), min_size=1, max_size=30),
+    waiting_for=st.sampled_from([None, "first", "last"]),
+)
+def test_property_bounded_by_the_cadence_and_the_gap(
+    regular: float,
+    last_poll: float,
+    job_seconds: float | None,
+    answered: list[float] | None,
+    waiting_for: str | None,
+) -> None:
+    at = next_poll_at(
+        regular=regular,
+        last_poll=last_poll,
+        job_seconds=job_seconds,
+        answered=answered,
+        waiting_for=waiting_for,
+        min_gap=GAP,
+    )
+    assert at <= regular  # the cadence is the latest a poll may come
+    if at < regular:  # an early poll: only while waiting, and never within the gap
+        assert waiting_for is not None
+        assert at >= last_poll + GAP
