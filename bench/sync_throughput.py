@@ -5,8 +5,9 @@
 Starts a Sandbox (127.0.0.1 only) with a fixed per-request latency, a Zendesk rate limit, a
 job duration and N chats over 4 widgets, then runs ``python -m snapzen backfill --since D
 --until D`` as a subprocess with production settings (only paths, keys and the log level are
-set), so the peak RSS measured is the snapzen process's own (psutil polling the child, and
-not ``ru_maxrss``, which counts the pre-exec fork of this 1 GB process as the child's).
+set), so the peak RSS measured is snapzen's own: psutil polling the CLI process and its
+children (the ticket worker), summed; not ``ru_maxrss``, which counts the pre-exec fork of
+this 1 GB process as the child's. The CPU figure is likewise summed over that process tree.
 
 Prints wall time, chats/s, Zendesk and SnapEngage requests per chat, 429s, peak RSS and the
 lower bound on wall time implied by the rate limit, the latency and the job duration (see
@@ -182,16 +183,25 @@ def _run_cli(
         child = subprocess.Popen(command, env=env, stdout=out, stderr=err, cwd=ROOT)
         proc = psutil.Process(child.pid)
         peak = 0
+        cpu_by_pid: dict[int, float] = {}
         deadline = started + MAX_RUN_SECONDS
         while child.poll() is None:
             if time.perf_counter() > deadline:
                 child.kill()
                 child.wait()
                 raise SystemExit(f"snapzen backfill did not finish in {MAX_RUN_SECONDS:.0f} s")
+            # The whole process tree: snapzen and its ticket worker (and multiprocessing's
+            # resource tracker), summed, since together they are what the machine must hold.
+            rss = 0
             with contextlib.suppress(psutil.Error):
-                peak = max(peak, proc.memory_info().rss)
-                times = proc.cpu_times()
-                cpu = times.user + times.system
+                tree = [proc, *proc.children(recursive=True)]
+                for member in tree:
+                    with contextlib.suppress(psutil.Error):
+                        rss += member.memory_info().rss
+                        times = member.cpu_times()
+                        cpu_by_pid[member.pid] = times.user + times.system
+            peak = max(peak, rss)
+            cpu = sum(cpu_by_pid.values())
             time.sleep(RSS_POLL_SECONDS)
         wall = time.perf_counter() - started
         sandbox_cpu = time.process_time() - own_cpu
@@ -313,9 +323,9 @@ def report(r: Run, args: argparse.Namespace) -> str:
         f"({r.snapengage_requests:,})",
         f"  429s received          {r.responses_429:8d}",
         f"  duplicate tickets      {r.duplicates:8d}",
-        f"  peak RSS (snapzen)     {r.peak_rss_mb:8.1f} MB",
+        f"  peak RSS (snapzen)     {r.peak_rss_mb:8.1f} MB   (all its processes)",
         f"  CPU snapzen / sandbox  {r.cpu_s:8.1f} s / {r.sandbox_cpu_s:.1f} s   "
-        f"({r.cpu_s / per * 1000:.2f} ms a chat in snapzen, all threads)",
+        f"({r.cpu_s / per * 1000:.2f} ms a chat in snapzen, all threads and processes)",
         f"  lower bound            {b.total_s:8.1f} s   = max(t_rate {b.rate_s:.1f}, "
         f"t_cap {b.cap_s:.1f}, t_fetch {b.fetch_s:.1f}) + t_job {b.job_s:g} + 2L "
         f"{2 * b.latency_s:.2f}",

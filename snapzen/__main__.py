@@ -1,3 +1,4 @@
 from snapzen.cli import main
 
-main()
+if __name__ == "__main__":  # a spawned ticket worker imports this module too
+    main()

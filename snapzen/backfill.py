@@ -349,9 +349,10 @@ def _slice_body(
     slice_seconds: float,
 ) -> Callable[[Pipeline], PassResult]:
     """One pass over as many of ``remaining`` days (oldest first) as fit in ``slice_seconds``
-    (at least one). Each day's widgets are fetched concurrently, full batches pushed as pages
-    arrive (Pipeline.fetch_windows); jobs stay in flight across days and partial batches
-    carry over to the next day, so nothing waits for a drain until the slice ends. Then
+    (at least one). Each day's widgets are fetched concurrently, the next day's as soon as
+    readers are free, full batches pushed as pages arrive (Pipeline.fetch_window_groups);
+    jobs stay in flight across days and partial batches carry over to the next day, so
+    nothing waits for a drain until the slice ends. Then
     push_ready sends the rest and drains, and only an uninterrupted pass records its days
     (days before ``today``) in backfill_windows. ``taken`` and ``details`` tell the caller
     and the `runs` row which days the pass covered."""
@@ -360,22 +361,27 @@ def _slice_body(
         started = time.monotonic()
         taken.days.clear()
         pipeline.recover()
-        fetched: list[dict[str, int]] = []
-        for day, widgets in remaining:
-            if taken.days and time.monotonic() - started >= slice_seconds:
-                break
-            fetched.append(pipeline.fetch_windows([(widget, day, day) for widget in widgets]))
-            taken.days.append((day, widgets))
-            details["backfill"]["days"].append(day.isoformat())
-            if pipeline.interrupted:
-                break
+
+        def days() -> Iterator[list[tuple[str, date, date]]]:
+            # Taken when the readers need more work, so the next day is read while this
+            # one is still being staged and pushed.
+            for day, widgets in remaining:
+                if taken.days and time.monotonic() - started >= slice_seconds:
+                    return
+                if pipeline.interrupted:
+                    return
+                taken.days.append((day, widgets))
+                details["backfill"]["days"].append(day.isoformat())
+                yield [(widget, day, day) for widget in widgets]
+
+        fetched = pipeline.fetch_window_groups(days())
         pipeline.push_ready()
         if not pipeline.interrupted:
-            for (day, _), counts in zip(taken.days, fetched, strict=True):
+            for day, widgets in taken.days:
                 if day < today:
                     mark_finished(
                         pipeline.db,
-                        counts,
+                        {widget: fetched.get((widget, day, day), 0) for widget in widgets},
                         day,
                         run_id=pipeline.run_id,
                         actor=pipeline.actor,

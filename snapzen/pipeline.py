@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
-import re
 import threading
 import time
 import uuid
@@ -21,33 +20,27 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
-from snapzen.consent import decide
 from snapzen.errors import (
     AmbiguousWriteError,
     BadRequestError,
     InvalidRecordError,
     RateLimitedError,
-    RecordError,
     RetriesExhausted,
     SnapzenError,
     TooManyJobsError,
 )
-from snapzen.jsoncodec import dumps_text
 from snapzen.ledger import outbox
 from snapzen.ledger.chain import subject_ref
-from snapzen.log import get_logger, scrub_personal
+from snapzen.log import get_logger
 from snapzen.models import (
-    Decision,
     ImportTicket,
     JobStatus,
-    LegalBasis,
-    Outcome,
     SnapEngageCase,
     parse_case,
 )
-from snapzen.redaction import DETECTOR_VERSION, Redactor
+from snapzen.prepare import CasePreparer, Prepared, one_line
 from snapzen.settings import Settings
-from snapzen.transform import build_ticket, external_id
+from snapzen.transform import external_id
 
 log = get_logger("snapzen.pipeline")
 
@@ -81,8 +74,8 @@ MAX_CAP_WAITS = 30
 # bench; 400 (four batches) kept it near 100 MB with the same wall time.
 PARSED_CACHE_SIZE = 400
 # An early poll (see next_poll_at) comes at least this fraction of job_poll_seconds after the
-# previous poll: at the default 1 s, at most 4 polls a second while a job slot is awaited.
-EARLY_POLL_MIN_GAP = 0.25
+# previous poll: at the default 1 s, at most ~7 polls a second while a job slot is awaited.
+EARLY_POLL_MIN_GAP = 0.15
 
 
 class Page(Protocol):
@@ -147,20 +140,9 @@ class _Batch:
     case_ids: list[str]
 
 
-@dataclass
-class _Prepared:
-    """One ready case turned into either a ticket to send or a terminal outcome."""
-
-    case_id: str
-    ticket: ImportTicket | None = None
-    draft: dict[str, Any] | None = None
-    terminal: tuple[str, str | None, str | None, str | None] | None = (
-        None  # status, outcome, reason, subject
-    )
-    error: str | None = None
-
-
 CrashHook = Callable[[str], None]
+# (widget id, first day, last day): a SnapEngage window.
+Window = tuple[str, date, date]
 
 
 class Pipeline:
@@ -193,9 +175,7 @@ class Pipeline:
         self.sleep = sleep
         self.crash_hook = crash_hook or (lambda _point: None)
         self.progress = progress or (lambda _what, _n: None)
-        self.redactor = Redactor.from_config(
-            settings.redaction.enabled, settings.redaction.extra_patterns
-        )
+        self.preparer = CasePreparer(settings, ledger_key)
         self.counts = Counts()
         self.should_stop = stop or (lambda: False)
         self.interrupted = False
@@ -213,17 +193,16 @@ class Pipeline:
         # create_many POSTs handed to the submit workers and not yet answered, oldest first
         # (at most zendesk.max_concurrent_posts): each batch is already 'pushing' (intent
         # committed); answers are applied by ``_collect`` on this thread in submission order.
-        # Invariant: no other sink call (poll, lookup, recovery) is made while any POST is
-        # outstanding (every path to them collects first); only POSTs overlap each other,
-        # which ZendeskClient supports (locked pacer and auth, per-call status).
+        # Polls and their lookups may run while POSTs are out (ZendeskClient supports
+        # concurrent calls: locked pacer and auth, per-call status); recovery runs before
+        # any POST of the pass.
         self._posting: deque[_Posting] = deque()
         self._poster: ThreadPoolExecutor | None = None
-        # job id -> when its POST was answered (monotonic), for timing early polls;
-        # and the shortest "POST sent -> seen finished" seen so far, an upper bound on how
-        # long a job takes (a job was created after its POST left, finished before the poll
-        # that saw it was answered).
+        # job id -> when its POST was answered (monotonic), for timing early polls; and the
+        # shortest "POST answered -> seen finished" so far: how long after its answer a job
+        # can be expected done (the job was created before the answer, finished before the
+        # poll that saw it was answered).
         self._answered_at: dict[str, float] = {}
-        self._sent_at: dict[str, float] = {}
         self._job_seconds: float | None = None
         # case id -> (raw JSON as staged, the case parsed from it, its subject ref).
         self._parsed: dict[str, tuple[str, SnapEngageCase, str | None]] = {}
@@ -290,22 +269,53 @@ class Pipeline:
 
     # ------------------------------------------------------------ fetch + stage
 
-    def fetch_windows(self, windows: Sequence[tuple[str, date, date]]) -> dict[str, int]:
-        """Fetch several (widget, start, end) windows at once and push while they arrive.
+    def fetch_windows(self, windows: Sequence[Window]) -> dict[str, int]:
+        """``fetch_window_groups`` for one group; returns cases fetched per widget."""
+        fetched = dict.fromkeys((w for w, _, _ in windows), 0)
+        for (widget, _, _), count in self.fetch_window_groups([windows]).items():
+            fetched[widget] += count
+        return fetched
+
+    def fetch_window_groups(self, groups: Iterable[Sequence[Window]]) -> dict[Window, int]:
+        """Fetch (widget, start, end) windows, several at once, and push while they arrive.
 
         Pages come from up to FETCH_THREADS background readers; this thread stages each page
-        (one transaction, as ``fetch``), submits a batch whenever a full one is ready and a job
-        slot is free, and polls jobs when due. Partial batches and the drain are left to
-        ``push_ready``. Exactly-once is unchanged: staging is an idempotent upsert that never
-        touches a pushing or terminal case, and every push goes through ``submit``.
-        Returns cases fetched per widget."""
-        fetched = dict.fromkeys((w for w, _, _ in windows), 0)
-        if not windows:
-            return fetched
-        for widget, start, end in windows:
-            log.info("fetch_window", widget_id=widget, start=start.isoformat(), end=end.isoformat())
-        with _PageFeed(self.source, windows) as feed:
-            while not feed.finished and not self.stopping():
+        (one transaction per page), submits a batch
+        whenever a full one is ready and a job slot is free, and polls jobs when due. Partial
+        batches and the drain are left to ``push_ready``. Exactly-once is unchanged: staging
+        is an idempotent upsert that never touches a pushing or terminal case, and every push
+        goes through ``_post``.
+
+        ``groups`` (a backfill's days) are taken one at a time, whenever fewer windows wait
+        than there are readers, so reading runs on across group boundaries instead of
+        waiting for the last page of each. A group is taken only if the pass is not stopping.
+        Returns cases fetched per window taken."""
+        fetched: dict[Window, int] = {}
+        pending_groups: Iterator[Sequence[Window]] | None = iter(groups)
+        with _PageFeed(self.source) as feed:
+
+            def top_up() -> None:
+                nonlocal pending_groups
+                while pending_groups is not None and feed.queued < FETCH_THREADS:
+                    if self.stopping():
+                        pending_groups = None
+                        return
+                    group = next(pending_groups, None)
+                    if group is None:
+                        pending_groups = None
+                        return
+                    for widget, start, end in group:
+                        fetched.setdefault((widget, start, end), 0)
+                        log.info(
+                            "fetch_window",
+                            widget_id=widget,
+                            start=start.isoformat(),
+                            end=end.isoformat(),
+                        )
+                    feed.add(group)
+
+            top_up()
+            while (pending_groups is not None or not feed.finished) and not self.stopping():
                 # Wake for a page, a due poll, a POST's answer, or (at least twice a second)
                 # a stop request.
                 wait = min(self._poll_wait(), 0.5) if self._in_flight else 0.5
@@ -318,67 +328,38 @@ class Pipeline:
                     wait = min(wait, paused)  # submit as soon as the budget returns
                 item = feed.get(wait)
                 if item is not None:
-                    widget, page = item
-                    staged = [self.stage_one(widget, raw) for raw in page.cases]
-                    self.counts.new += outbox.stage(self.db, staged, self.clock())
-                    fetched[widget] += len(staged)
-                    self.counts.fetched += len(staged)
-                    self.progress("fetched", len(staged))
+                    window, page = item
+                    self._stage_page(fetched, window, page.cases)
                 self._fill(full_only=True)
                 # While the rate budget is spent a poll would only wait in the pacer: the
                 # jobs are looked at once it returns.
                 if self._in_flight and self._poll_wait() <= 0 and self._rate_paused() <= 0:
-                    self.poll(self._in_flight)
-        for widget, count in fetched.items():
+                    self.poll(self._in_flight, refill=True)
+                top_up()
+        per_widget: dict[str, int] = {}
+        for (widget, _, _), count in fetched.items():
+            per_widget[widget] = per_widget.get(widget, 0) + count
+        for widget, count in per_widget.items():
             log.info("fetched", widget_id=widget, cases=count)
         return fetched
 
+    def _stage_page(self, fetched: dict[Window, int], window: Window, cases: list[Any]) -> None:
+        """Stage one page in one transaction."""
+        staged = [self.stage_one(window[0], raw) for raw in cases]
+        self.counts.new += outbox.stage(self.db, staged, self.clock())
+        fetched[window] += len(staged)
+        self.counts.fetched += len(staged)
+        self.progress("fetched", len(staged))
+
     def stage_one(self, widget: str, raw: Any) -> outbox.StagedCase:
-        try:
-            # Plain JSON values (what SnapEngage sends): the text is then the same as with
-            # default=str, and parsing it back would give the very case parsed below.
-            raw_json = dumps_text(raw)
-            json_native = True
-        except TypeError:
-            raw_json = json.dumps(raw, ensure_ascii=False, default=str)
-            json_native = False
-        if not _utf8_safe(raw_json):
-            # A JSON "\ud800" escape decodes to a lone surrogate that no UTF-8 store accepts:
-            # SQLite raised mid-page, aborting every run on that page. Replace them with U+FFFD
-            # once, here, so the ledger, the ids and the ticket sent to Zendesk are all clean.
-            raw = _replace_lone_surrogates(raw)
-            raw_json = json.dumps(raw, ensure_ascii=False, default=str)
-        try:
-            case = parse_case(raw)
-        except InvalidRecordError as exc:
-            case_id = raw.get("id") if isinstance(raw, dict) else None
-            usable_id = case_id if isinstance(case_id, str) and 0 < len(case_id) <= 200 else None
-            # The synthetic id hashes the standard library's text, whatever the stored text's
-            # encoder: ids of invalid cases staged by earlier versions stay the same.
-            stable_text = json.dumps(raw, ensure_ascii=False, default=str)
-            return outbox.StagedCase(
-                case_id=usable_id or outbox.synthetic_case_id(stable_text),
-                widget_id=widget,
-                raw_json=raw_json,
-                started_at=None,
-                case_type=None,
-                error=f"invalid SnapEngage case: {exc}",
+        """Validate and encode one raw case for ``outbox.stage`` (``CasePreparer.stage``);
+        the validated case is kept for ``prepare`` (parse once)."""
+        staged = self.preparer.stage(widget, raw)
+        if staged.case is not None:
+            self._remember(
+                staged.row.case_id, staged.row.raw_json, staged.case, staged.row.subject_ref
             )
-        started_at = case.started_at
-        error = None if started_at else "invalid SnapEngage case: no usable start time"
-        # Known from the first fetch, so an Art. 17 erasure also finds unsent chats.
-        subject = subject_ref(self.key, case.visitor_email)
-        if json_native and error is None:
-            self._remember(case.id, raw_json, case, subject)
-        return outbox.StagedCase(
-            case_id=case.id,
-            widget_id=widget,
-            raw_json=raw_json,
-            started_at=started_at,
-            case_type=case.type,
-            error=error,
-            subject_ref=subject,
-        )
+        return staged.row
 
     def _remember(
         self, case_id: str, raw_json: str, case: SnapEngageCase, subject: str | None
@@ -400,81 +381,17 @@ class Pipeline:
 
     # ------------------------------------------------------------ decide + transform
 
-    def prepare(self, ready: outbox.ReadyCase, batch_index: int) -> _Prepared:
+    def prepare(self, ready: outbox.ReadyCase, batch_index: int) -> Prepared:
+        """A ready case as a ticket (its draft with ``batch_index``), a terminal outcome or
+        an error (``CasePreparer.prepare``)."""
         try:
             case, subject = self._parsed_case(ready)
         except (InvalidRecordError, ValueError) as exc:
-            return _Prepared(ready.case_id, error=f"invalid SnapEngage case: {exc}")
-        kind = (case.type or "").strip().lower()
-        allowed = {"chat"} | ({"offline"} if self.settings.snapengage.include_offline else set())
-        if kind not in allowed:
-            reason = f"type_{kind or 'missing'}_not_synced"
-            return _Prepared(ready.case_id, terminal=("ignored", None, reason, subject))
-        decision = decide(case, ready.widget_id, self.settings.consent)
-        if decision.outcome is Outcome.WITHHELD:
-            return _Prepared(
-                ready.case_id,
-                terminal=("withheld", decision.outcome.value, decision.reason, subject),
-            )
-        try:
-            draft = build_ticket(case, decision, self.settings, self.redactor.redact)
-        except (ValueError, RecordError) as exc:
-            return _Prepared(ready.case_id, error=f"cannot build ticket: {_one_line(exc)}")
-        transfer = self.transfer_fields(
-            case, ready.widget_id, decision, subject, draft.redactions, draft.retention_until
-        )
-        return _Prepared(
-            ready.case_id,
-            ticket=draft.ticket,
-            draft={
-                "batch_index": batch_index,
-                "outcome": decision.outcome.value,
-                "legal_basis": (decision.basis or LegalBasis.NOT_RESTRICTED).value,
-                "subject_ref": subject,
-                "transfer": transfer,
-                "retention_until": draft.retention_until.isoformat()
-                if draft.retention_until
-                else None,
-            },
-        )
-
-    def transfer_fields(
-        self,
-        case: SnapEngageCase,
-        widget: str,
-        decision: Decision,
-        subject: str | None,
-        redactions: dict[str, int],
-        retention: date | None,
-    ) -> dict[str, Any] | None:
-        """The ledger row of a restricted transfer (None when the visitor is outside the region)."""
-        if not decision.restricted:
-            return None
-        consent = self.settings.consent
-        mechanism_ref = None
-        if decision.basis in (LegalBasis.ART45, LegalBasis.ART46):
-            mechanism_ref = consent.mechanism_ref
-        elif decision.basis is LegalBasis.ART49_1B:
-            mechanism_ref = f"contract necessity configured for widget {widget}"
-        evidence = decision.evidence
-        return {
-            "widget_id": widget,
-            "subject_ref": subject,
-            "origin_country": decision.origin_country or "unknown",
-            "recipient": self.settings.transfer.recipient,
-            "destination_country": self.settings.transfer.destination_country,
-            "legal_basis": decision.basis.value if decision.basis else None,
-            "mechanism_ref": mechanism_ref,
-            "consent_variable": evidence.variable if evidence else None,
-            "consent_value": evidence.value if evidence else None,
-            "consent_source": evidence.source if evidence else None,
-            "consent_observed_at": evidence.observed_at.isoformat()
-            if evidence and evidence.observed_at
-            else None,
-            "data_categories": list(self.settings.transfer.data_categories),
-            "redactions": {"detector": DETECTOR_VERSION, "counts": redactions},
-            "retention_until": retention.isoformat() if retention else None,
-        }
+            return Prepared(ready.case_id, error=f"invalid SnapEngage case: {exc}")
+        prepared = self.preparer.prepare(ready.case_id, ready.widget_id, case, subject)
+        if prepared.draft is not None:
+            prepared.draft = {"batch_index": batch_index, **prepared.draft}
+        return prepared
 
     # ------------------------------------------------------------ push
 
@@ -577,7 +494,7 @@ class Pipeline:
             wait = self._poll_wait(draining=not self._slots_taken())
             if wait > 0:
                 self.sleep(wait)
-            self.poll(in_flight)
+            self.poll(in_flight, refill=False)
             if (
                 in_flight
                 and self.interrupted
@@ -615,6 +532,10 @@ class Pipeline:
             while len(self._posting) >= self._max_posts:
                 self._collect_one()  # the oldest: its answer is due first
             self._post(*prepared)
+            # A refill can take a while (a batch every few tens of ms): jobs finishing
+            # meanwhile are seen, and their slots refilled, without waiting for its end.
+            if self._in_flight and self._poll_wait() <= 0 and self._rate_paused() <= 0:
+                self.poll(self._in_flight)
 
     def _rate_paused(self) -> float:
         """Seconds until Zendesk's rate budget allows the next request (0: now).
@@ -674,9 +595,8 @@ class Pipeline:
             self._poster = ThreadPoolExecutor(
                 max_workers=self._max_posts, thread_name_prefix="snapzen-submit"
             )
-        sent = time.monotonic()
         future = self._poster.submit(_timed, self.sink.submit_import, tickets)
-        self._posting.append(_Posting(batch, len(tickets), future, sent))
+        self._posting.append(_Posting(batch, len(tickets), future, time.monotonic()))
 
     def _collect(self) -> str | None:
         """Wait for every outstanding POST and record each outcome (``_collect_one``), oldest
@@ -710,7 +630,7 @@ class Pipeline:
                 "import_ambiguous",
                 batch_id=batch.batch_id,
                 cases=len(batch.case_ids),
-                error=_one_line(exc),
+                error=one_line(exc),
             )
             return None
         except (InvalidRecordError, BadRequestError) as exc:
@@ -718,13 +638,12 @@ class Pipeline:
             # Failing the batch (attempts + 1) instead of aborting keeps one bad ticket from
             # blocking every run; the cases retry one by one (next_batch), isolating it.
             failures = {
-                case_id: _one_line(f"Zendesk refused the batch: {exc}")
-                for case_id in batch.case_ids
+                case_id: one_line(f"Zendesk refused the batch: {exc}") for case_id in batch.case_ids
             }
             outbox.mark_failed(self.db, failures, self.clock())
             self.counts.failed += len(failures)
             log.warning(
-                "import_refused", batch_id=batch.batch_id, cases=len(failures), error=_one_line(exc)
+                "import_refused", batch_id=batch.batch_id, cases=len(failures), error=one_line(exc)
             )
             return None
         except (RateLimitedError, RetriesExhausted) as exc:
@@ -747,10 +666,15 @@ class Pipeline:
         self.crash_hook("after_post")
         outbox.set_job_id(self.db, batch.batch_id, job.id)
         self.crash_hook("after_job_id")
-        log.info("import_submitted", batch_id=batch.batch_id, job_id=job.id, tickets=count)
+        log.info(
+            "import_submitted",
+            batch_id=batch.batch_id,
+            job_id=job.id,
+            tickets=count,
+            post_seconds=round(answered - posting.sent, 3),  # Zendesk's answer time
+        )
         self._in_flight[job.id] = (batch, time.monotonic())
         self._answered_at[job.id] = answered
-        self._sent_at[job.id] = posting.sent
         if self._next_poll is None:
             self._next_poll = time.monotonic() + self.settings.zendesk.job_poll_seconds
         return job.id
@@ -763,7 +687,7 @@ class Pipeline:
                 try:
                     self._collect_one()
                 except Exception as exc:  # the pass is already failing: keep its own error
-                    log.warning("close_collect_failed", error=_one_line(exc))
+                    log.warning("close_collect_failed", error=one_line(exc))
                     break
         finally:
             if self._posting:
@@ -782,21 +706,36 @@ class Pipeline:
             self._poster.shutdown(wait=True)
             self._poster = None
 
-    def poll(self, in_flight: dict[str, tuple[_Batch, float]]) -> None:
-        """Poll the jobs in flight and record those that finished."""
-        self._record_results(*self._poll_jobs(in_flight))
+    def poll(
+        self, in_flight: dict[str, tuple[_Batch, float]], *, refill: bool | None = None
+    ) -> None:
+        """Poll the jobs in flight and record those that finished.
+
+        With ``refill`` (the ``full_only`` of ``_fill``) the job slots they freed are filled
+        before their results are written: writing ~1,000 synced cases takes long enough
+        that the next POSTs' latency should overlap it rather than follow it. A crash in
+        between leaves those jobs 'pushing' with their job ids, as a crash before the write
+        always did; recovery re-reads them."""
+        synced, failures = self._poll_jobs(in_flight)
+        if refill is not None and (synced or failures):
+            self._fill(full_only=refill)
+        self._record_results(synced, failures)
 
     def _poll_jobs(
         self, in_flight: dict[str, tuple[_Batch, float]]
     ) -> tuple[dict[str, int], dict[str, str]]:
         """One show_many for the jobs in flight; finished jobs leave ``in_flight`` and their
         results are returned (synced case -> ticket id, failed case -> error), not written."""
-        self._collect()  # no sink call while a POST is out; its job joins this poll
+        # POSTs may still be out (ZendeskClient is safe for concurrent calls): those answered
+        # join this poll, the others a later one. Waiting for them all here held every poll
+        # (and so every freed job slot) behind the POSTs of a refill.
+        self._collect_done()
         # One show_many for every job in flight (up to 100 per request), then not again for
         # job_poll_seconds: each poll spends rate-limit budget that imports could use.
         self._next_poll = time.monotonic() + self.settings.zendesk.job_poll_seconds
         self._last_poll = time.monotonic()
-        statuses = self.sink.job_statuses(list(in_flight))
+        polled = list(in_flight)
+        statuses = self.sink.job_statuses(polled)
         seen_at = time.monotonic()
         timeout = self.settings.zendesk.job_timeout_seconds
         # Every job this poll found finished is recorded in one transaction (one commit, not
@@ -820,14 +759,18 @@ class Pipeline:
                 log.error("job_timeout", job_id=job_id, batch_id=batch.batch_id)
                 del in_flight[job_id]
                 self._answered_at.pop(job_id, None)
-                self._sent_at.pop(job_id, None)
+        log.debug(
+            "jobs_polled",
+            polled=len(statuses),
+            finished=len(polled) - len(in_flight),
+            in_flight=len(in_flight),
+        )
         return synced, failures
 
     def _note_job_time(self, job_id: str, seen_at: float) -> None:
-        self._answered_at.pop(job_id, None)
-        sent = self._sent_at.pop(job_id, None)
-        if sent is not None:
-            took = seen_at - sent
+        answered = self._answered_at.pop(job_id, None)
+        if answered is not None:
+            took = seen_at - answered
             self._job_seconds = took if self._job_seconds is None else min(self._job_seconds, took)
 
     def apply_job(self, case_ids: Sequence[str], status: JobStatus) -> None:
@@ -848,7 +791,7 @@ class Pipeline:
             if result is not None and result.id is not None and not result.error:
                 synced[case_id] = int(result.id)
             elif result is not None and (result.error or result.details):
-                failures[case_id] = _one_line(f"Zendesk: {result.error}: {result.details}")
+                failures[case_id] = one_line(f"Zendesk: {result.error}: {result.details}")
             else:
                 unknown.append(case_id)
         for case_id in unknown:
@@ -856,7 +799,7 @@ class Pipeline:
             if found is not None:
                 synced[case_id] = found
             else:
-                failures[case_id] = _one_line(
+                failures[case_id] = one_line(
                     f"Zendesk job {status.id} {status.status} without a result for this ticket"
                     + (f": {status.message}" if status.message else "")
                 )
@@ -950,29 +893,24 @@ def _timed(
 
 
 class _PageFeed:
-    """Background readers for ``Pipeline.fetch_windows``: each thread takes the next window,
-    iterates its pages and hands them over through a bounded queue. A reader's exception is
-    handed over too and re-raised on the pass's thread. Leaving the ``with`` block (normally,
-    on an error, or on a simulated crash) tells the readers to stop and waits for them."""
+    """Background readers for ``Pipeline.fetch_window_groups``: each thread takes the next
+    window, iterates its pages and hands them over through a bounded queue. Windows can be
+    added while it runs (``add``); readers are started as needed, up to FETCH_THREADS. A
+    reader's exception is handed over too and re-raised on the pass's thread. Leaving the
+    ``with`` block (normally, on an error, or on a simulated crash) tells the readers to stop
+    and waits for them."""
 
     _WINDOW_DONE = object()
 
-    def __init__(self, source: Source, windows: Sequence[tuple[str, date, date]]) -> None:
+    def __init__(self, source: Source) -> None:
         self._source = source
-        self._windows: queue.SimpleQueue[tuple[str, date, date]] = queue.SimpleQueue()
-        for window in windows:
-            self._windows.put(window)
-        self._pending = len(windows)
+        self._windows: queue.SimpleQueue[Window] = queue.SimpleQueue()
+        self._pending = 0
         self._pages: queue.Queue[object] = queue.Queue(maxsize=PAGE_QUEUE_DEPTH)
         self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._read, name=f"snapzen-fetch-{i}", daemon=True)
-            for i in range(min(FETCH_THREADS, len(windows)))
-        ]
+        self._threads: list[threading.Thread] = []
 
     def __enter__(self) -> _PageFeed:
-        for thread in self._threads:
-            thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -981,13 +919,31 @@ class _PageFeed:
             with contextlib.suppress(queue.Empty):  # unblock a reader waiting to put a page
                 self._pages.get(timeout=0.05)
 
+    def add(self, windows: Sequence[Window]) -> None:
+        for window in windows:
+            self._windows.put(window)
+        self._pending += len(windows)
+        # A reader ends when it finds no window left; start readers for the new ones.
+        self._threads = [t for t in self._threads if t.is_alive()]
+        while len(self._threads) < min(FETCH_THREADS, self.queued):
+            thread = threading.Thread(
+                target=self._read, name=f"snapzen-fetch-{len(self._threads)}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    @property
+    def queued(self) -> int:
+        """Windows added and not yet taken by a reader."""
+        return self._windows.qsize()
+
     @property
     def finished(self) -> bool:
-        """Every window read to its end and every page handed over."""
+        """Every window added was read to its end and every page handed over."""
         return self._pending == 0
 
-    def get(self, timeout: float | None) -> tuple[str, Any] | None:
-        """The next (widget, page), or None when ``timeout`` passed without one (or a window
+    def get(self, timeout: float | None) -> tuple[Window, Any] | None:
+        """The next (window, page), or None when ``timeout`` passed without one (or a window
         just ended)."""
         try:
             item = self._pages.get(timeout=timeout)
@@ -1013,20 +969,17 @@ class _PageFeed:
     def _read(self) -> None:
         while not self._stop.is_set():
             try:
-                widget, start, end = self._windows.get_nowait()
+                window = self._windows.get_nowait()
             except queue.Empty:
                 return
             try:
-                for page in self._source.iter_pages(widget, start, end):
-                    if not self._put((widget, page)):
+                for page in self._source.iter_pages(*window):
+                    if not self._put((window, page)):
                         return
             except BaseException as exc:  # handed to the pass's thread, which decides
                 self._put(exc)
                 return
             self._put(self._WINDOW_DONE)
-
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def next_poll_at(
@@ -1046,8 +999,8 @@ def next_poll_at(
     so the last job ends the pass), the cadence alone loses up to one interval each time:
     at 10,000 chats the pass sat idle ~2.5 s at the 25-job cap waiting for 1 s polls
     (bench/RESULTS.md, v6). Then the poll is due when that job is: its POST's answer
-    (``answered``) plus ``job_seconds``, the shortest "POST sent -> seen finished" so far
-    (an upper bound on a job's run time). A job polled after it was due and still running
+    (``answered``) plus ``job_seconds``, the shortest "POST answered -> seen finished" so
+    far. A job polled after it was due and still running
     is late: it is polled again ``min_gap`` after the last poll. Never sooner than
     ``min_gap`` after the last poll, so early polls spend at most 1/min_gap requests a
     second, and never later than the cadence.
@@ -1060,24 +1013,6 @@ def next_poll_at(
     if due <= last_poll:  # already polled after it was due: it is late, look again soon
         due = earliest
     return min(regular, max(due, earliest))
-
-
-def _utf8_safe(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _replace_lone_surrogates(value: Any) -> Any:
-    if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [_replace_lone_surrogates(v) for v in value]
-    if isinstance(value, dict):
-        return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
-    return value
 
 
 def _is_job_cap(exc: BaseException) -> bool:
@@ -1100,8 +1035,3 @@ def log_at_risk(at_risk: Sequence[dict[str, Any]], limit: int = 20) -> None:
             started_at=case["started_at"],
             status=case["status"],
         )
-
-
-def _one_line(value: object) -> str:
-    """Errors are stored and shown to ops: one line, bounded, no email addresses."""
-    return scrub_personal(" ".join(str(value).split()))[:500]

@@ -1,0 +1,212 @@
+"""The pure part of handling one case: stage it (validate, store as JSON) and prepare it
+(consent decision, ticket, ledger fields). No database, no network, no clock: the pipeline
+does the I/O around it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from snapzen.consent import decide
+from snapzen.errors import InvalidRecordError, RecordError
+from snapzen.jsoncodec import dumps_text
+from snapzen.ledger import outbox
+from snapzen.ledger.chain import subject_ref
+from snapzen.log import scrub_personal
+from snapzen.models import (
+    Decision,
+    ImportTicket,
+    LegalBasis,
+    Outcome,
+    SnapEngageCase,
+    parse_case,
+)
+from snapzen.redaction import DETECTOR_VERSION, Redactor
+from snapzen.settings import Settings
+from snapzen.transform import build_ticket
+
+# status, outcome, reason, subject ref
+Terminal = tuple[str, str | None, str | None, str | None]
+
+
+@dataclass
+class Prepared:
+    """One case turned into a ticket to send (with its ``draft``: what the ledger records),
+    a terminal outcome (withheld, ignored), or an error. ``draft`` has no ``batch_index``:
+    the batch sets it."""
+
+    case_id: str
+    ticket: ImportTicket | None = None
+    draft: dict[str, Any] | None = None
+    terminal: Terminal | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A staged case; ``case`` is its validated model when the stored ``raw_json`` parses
+    back to exactly that case (plain JSON values, no error), else None."""
+
+    row: outbox.StagedCase
+    case: SnapEngageCase | None
+
+
+class CasePreparer:
+    def __init__(self, settings: Settings, ledger_key: bytes) -> None:
+        self.settings = settings
+        self.key = ledger_key
+        self.redactor = Redactor.from_config(
+            settings.redaction.enabled, settings.redaction.extra_patterns
+        )
+
+    # ------------------------------------------------------------ stage
+
+    def stage(self, widget: str, raw: Any) -> Staged:
+        try:
+            # Plain JSON values (what SnapEngage sends): the text is then the same as with
+            # default=str, and parsing it back would give the very case parsed below.
+            raw_json = dumps_text(raw)
+            json_native = True
+        except TypeError:
+            raw_json = json.dumps(raw, ensure_ascii=False, default=str)
+            json_native = False
+        if not _utf8_safe(raw_json):
+            # A JSON "\ud800" escape decodes to a lone surrogate that no UTF-8 store accepts:
+            # SQLite raised mid-page, aborting every run on that page. Replace them with U+FFFD
+            # once, here, so the ledger, the ids and the ticket sent to Zendesk are all clean.
+            raw = _replace_lone_surrogates(raw)
+            raw_json = json.dumps(raw, ensure_ascii=False, default=str)
+        try:
+            case = parse_case(raw)
+        except InvalidRecordError as exc:
+            case_id = raw.get("id") if isinstance(raw, dict) else None
+            usable_id = case_id if isinstance(case_id, str) and 0 < len(case_id) <= 200 else None
+            # The synthetic id hashes the standard library's text, whatever the stored text's
+            # encoder: ids of invalid cases staged by earlier versions stay the same.
+            stable_text = json.dumps(raw, ensure_ascii=False, default=str)
+            row = outbox.StagedCase(
+                case_id=usable_id or outbox.synthetic_case_id(stable_text),
+                widget_id=widget,
+                raw_json=raw_json,
+                started_at=None,
+                case_type=None,
+                error=f"invalid SnapEngage case: {exc}",
+            )
+            return Staged(row, None)
+        started_at = case.started_at
+        error = None if started_at else "invalid SnapEngage case: no usable start time"
+        row = outbox.StagedCase(
+            case_id=case.id,
+            widget_id=widget,
+            raw_json=raw_json,
+            started_at=started_at,
+            case_type=case.type,
+            error=error,
+            # Known from the first fetch, so an Art. 17 erasure also finds unsent chats.
+            subject_ref=subject_ref(self.key, case.visitor_email),
+        )
+        return Staged(row, case if json_native and error is None else None)
+
+    # ------------------------------------------------------------ decide + transform
+
+    def prepare(
+        self, case_id: str, widget: str, case: SnapEngageCase, subject: str | None
+    ) -> Prepared:
+        kind = (case.type or "").strip().lower()
+        allowed = {"chat"} | ({"offline"} if self.settings.snapengage.include_offline else set())
+        if kind not in allowed:
+            reason = f"type_{kind or 'missing'}_not_synced"
+            return Prepared(case_id, terminal=("ignored", None, reason, subject))
+        decision = decide(case, widget, self.settings.consent)
+        if decision.outcome is Outcome.WITHHELD:
+            return Prepared(
+                case_id, terminal=("withheld", decision.outcome.value, decision.reason, subject)
+            )
+        try:
+            draft = build_ticket(case, decision, self.settings, self.redactor.redact)
+        except (ValueError, RecordError) as exc:
+            return Prepared(case_id, error=f"cannot build ticket: {one_line(exc)}")
+        transfer = self.transfer_fields(
+            case, widget, decision, subject, draft.redactions, draft.retention_until
+        )
+        return Prepared(
+            case_id,
+            ticket=draft.ticket,
+            draft={
+                "outcome": decision.outcome.value,
+                "legal_basis": (decision.basis or LegalBasis.NOT_RESTRICTED).value,
+                "subject_ref": subject,
+                "transfer": transfer,
+                "retention_until": draft.retention_until.isoformat()
+                if draft.retention_until
+                else None,
+            },
+        )
+
+    def transfer_fields(
+        self,
+        case: SnapEngageCase,
+        widget: str,
+        decision: Decision,
+        subject: str | None,
+        redactions: dict[str, int],
+        retention: date | None,
+    ) -> dict[str, Any] | None:
+        """The ledger row of a restricted transfer (None when the visitor is outside the region)."""
+        if not decision.restricted:
+            return None
+        consent = self.settings.consent
+        mechanism_ref = None
+        if decision.basis in (LegalBasis.ART45, LegalBasis.ART46):
+            mechanism_ref = consent.mechanism_ref
+        elif decision.basis is LegalBasis.ART49_1B:
+            mechanism_ref = f"contract necessity configured for widget {widget}"
+        evidence = decision.evidence
+        return {
+            "widget_id": widget,
+            "subject_ref": subject,
+            "origin_country": decision.origin_country or "unknown",
+            "recipient": self.settings.transfer.recipient,
+            "destination_country": self.settings.transfer.destination_country,
+            "legal_basis": decision.basis.value if decision.basis else None,
+            "mechanism_ref": mechanism_ref,
+            "consent_variable": evidence.variable if evidence else None,
+            "consent_value": evidence.value if evidence else None,
+            "consent_source": evidence.source if evidence else None,
+            "consent_observed_at": evidence.observed_at.isoformat()
+            if evidence and evidence.observed_at
+            else None,
+            "data_categories": list(self.settings.transfer.data_categories),
+            "redactions": {"detector": DETECTOR_VERSION, "counts": redactions},
+            "retention_until": retention.isoformat() if retention else None,
+        }
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _utf8_safe(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _replace_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_replace_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
+    return value
+
+
+def one_line(value: object) -> str:
+    """Errors are stored and shown to ops: one line, bounded, no email addresses."""
+    return scrub_personal(" ".join(str(value).split()))[:500]
