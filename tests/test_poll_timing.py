@@ -78,13 +78,12 @@ def test_property_bounded_by_the_cadence_and_the_gap(
     answered: list[float] | None,
     waiting_for: str | None,
 ) -> None:
-    at = next_poll_at(
+    at = when(
+        waiting_for=waiting_for,
+        answered=answered,
+        job_seconds=job_seconds,
         regular=regular,
         last_poll=last_poll,
-        job_seconds=job_seconds,
-        answered=answered,
-        waiting_for=waiting_for,
-        min_gap=GAP,
     )
     assert at <= regular  # the cadence is the latest a poll may come
     if at < regular:  # an early poll: only while waiting, and never within the gap
