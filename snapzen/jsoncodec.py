@@ -24,13 +24,16 @@ def dumps_text(value: Any) -> str:
     """``json.dumps(value, ensure_ascii=False)`` for plain JSON values, compact.
 
     Raises TypeError for what JSON cannot hold (as ``json`` does) and for strings with lone
-    surrogates (``json`` would let them through and UTF-8 storage would then refuse them)."""
+    surrogates (``json`` would let them through and UTF-8 storage would then refuse them).
+    NaN and infinities are written as null (orjson cannot refuse them): values decoded by
+    ``snapzen.http`` never hold them, it reads them as null already."""
     return orjson.dumps(value, option=_STRICT).decode("utf-8")
 
 
 def dumps_bytes(value: Any) -> bytes:
     """An HTTP body: UTF-8 JSON bytes; falls back to ``json`` (ASCII escapes) for what
-    orjson refuses, so a body that encoded before still encodes."""
+    orjson refuses, so a body that encoded before still encodes. NaN and infinities become
+    null (ticket payloads hold no floats)."""
     try:
         return orjson.dumps(value, option=_STRICT)
     except TypeError:

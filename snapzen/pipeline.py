@@ -318,15 +318,18 @@ class Pipeline:
             while (pending_groups is not None or not feed.finished) and not self.stopping():
                 # Wake for a page, a due poll, a POST's answer, or (at least twice a second)
                 # a stop request.
-                wait = min(self._poll_wait(), 0.5) if self._in_flight else 0.5
+                paused = self._rate_paused()
+                if paused > 0:
+                    # No poll is made while the budget is spent (it would wait in the pacer),
+                    # so a due poll must not shorten the wait: that spun at full CPU.
+                    wait = min(paused, 0.5)  # submit as soon as the budget returns
+                else:
+                    wait = min(self._poll_wait(), 0.5) if self._in_flight else 0.5
                 if self._posting:
                     self._collect_done()
                     if self._posting:
                         wait = min(wait, POST_CHECK_SECONDS)
-                paused = self._rate_paused()
-                if paused > 0:
-                    wait = min(wait, paused)  # submit as soon as the budget returns
-                item = feed.get(wait)
+                item = feed.get(max(wait, 0.001))
                 if item is not None:
                     window, page = item
                     self._stage_page(fetched, window, page.cases)
@@ -472,12 +475,10 @@ class Pipeline:
             self._collect()  # nothing more to prepare: take the last POST's answer now
             paused = self._rate_paused()
             if paused > 0 and not self.stopping() and self._ready_left():
-                # The rate budget is spent and cases wait: sleep until it returns, polling
-                # meanwhile only when due (a poll would wait in the pacer anyway).
-                wait = min(paused, self._poll_wait()) if in_flight else paused
-                self.sleep(max(wait, POST_CHECK_SECONDS))
-                if in_flight and self._poll_wait() <= 0 and self._rate_paused() <= 0:
-                    self.poll(in_flight)
+                # The rate budget is spent and cases wait: sleep until it returns (no poll
+                # meanwhile: it would wait in the pacer), in short sleeps so that a stop
+                # request is seen.
+                self.sleep(max(min(paused, 0.5), POST_CHECK_SECONDS))
                 continue
             if not in_flight:
                 blocked = self._job_cap_until - time.monotonic()
@@ -513,7 +514,8 @@ class Pipeline:
         ``max_concurrent_posts`` are out; then the new batch goes out. So per batch the writes
         are in today's order: terminal outcomes, intent ('pushing'), POST, job id. Outstanding
         POSTs count against ``max_jobs_in_flight``; they may still be out when this returns
-        (``_collect``, called before any poll and by ``push_ready``, finishes them).
+        (polls take the answers already in; ``push_ready`` and ``close`` wait for the rest).
+        A poll that falls due during a refill is made between two POSTs.
         """
         size = self.settings.zendesk.batch_size
         while len(self._in_flight) + len(self._posting) < self.settings.zendesk.max_jobs_in_flight:
@@ -595,8 +597,9 @@ class Pipeline:
             self._poster = ThreadPoolExecutor(
                 max_workers=self._max_posts, thread_name_prefix="snapzen-submit"
             )
+        sent = time.monotonic()
         future = self._poster.submit(_timed, self.sink.submit_import, tickets)
-        self._posting.append(_Posting(batch, len(tickets), future, time.monotonic()))
+        self._posting.append(_Posting(batch, len(tickets), future, sent))
 
     def _collect(self) -> str | None:
         """Wait for every outstanding POST and record each outcome (``_collect_one``), oldest
@@ -717,9 +720,12 @@ class Pipeline:
         between leaves those jobs 'pushing' with their job ids, as a crash before the write
         always did; recovery re-reads them."""
         synced, failures = self._poll_jobs(in_flight)
-        if refill is not None and (synced or failures):
-            self._fill(full_only=refill)
-        self._record_results(synced, failures)
+        try:
+            if refill is not None and (synced or failures):
+                self._fill(full_only=refill)
+        finally:
+            # Zendesk's results are facts: written even when the refill failed.
+            self._record_results(synced, failures)
 
     def _poll_jobs(
         self, in_flight: dict[str, tuple[_Batch, float]]
@@ -895,10 +901,11 @@ def _timed(
 class _PageFeed:
     """Background readers for ``Pipeline.fetch_window_groups``: each thread takes the next
     window, iterates its pages and hands them over through a bounded queue. Windows can be
-    added while it runs (``add``); readers are started as needed, up to FETCH_THREADS. A
-    reader's exception is handed over too and re-raised on the pass's thread. Leaving the
-    ``with`` block (normally, on an error, or on a simulated crash) tells the readers to stop
-    and waits for them."""
+    added while it runs (``add``); readers are started as needed, up to FETCH_THREADS, and
+    wait for more windows until the feed closes. A reader's exception is handed over too and
+    re-raised on the pass's thread (that reader stops; the pass fails). Leaving the ``with``
+    block (normally, on an error, or on a simulated crash) tells the readers to stop and
+    waits for them."""
 
     _WINDOW_DONE = object()
 
@@ -923,9 +930,9 @@ class _PageFeed:
         for window in windows:
             self._windows.put(window)
         self._pending += len(windows)
-        # A reader ends when it finds no window left; start readers for the new ones.
-        self._threads = [t for t in self._threads if t.is_alive()]
-        while len(self._threads) < min(FETCH_THREADS, self.queued):
+        # Readers live until the feed closes, waiting for windows: one that ended when the
+        # queue ran dry could miss windows added at that moment, which were then never read.
+        while len(self._threads) < min(FETCH_THREADS, self._pending):
             thread = threading.Thread(
                 target=self._read, name=f"snapzen-fetch-{len(self._threads)}", daemon=True
             )
@@ -969,9 +976,9 @@ class _PageFeed:
     def _read(self) -> None:
         while not self._stop.is_set():
             try:
-                window = self._windows.get_nowait()
+                window = self._windows.get(timeout=0.05)
             except queue.Empty:
-                return
+                continue  # none yet: more may be added until the feed closes
             try:
                 for page in self._source.iter_pages(*window):
                     if not self._put((window, page)):
@@ -1000,8 +1007,8 @@ def next_poll_at(
     at 10,000 chats the pass sat idle ~2.5 s at the 25-job cap waiting for 1 s polls
     (bench/RESULTS.md, v6). Then the poll is due when that job is: its POST's answer
     (``answered``) plus ``job_seconds``, the shortest "POST answered -> seen finished" so
-    far. A job polled after it was due and still running
-    is late: it is polled again ``min_gap`` after the last poll. Never sooner than
+    far. A job polled after it was due and still running is late: it is polled again after
+    as long as it is already late (at least ``min_gap``). Never sooner than
     ``min_gap`` after the last poll, so early polls spend at most 1/min_gap requests a
     second, and never later than the cadence.
     """
@@ -1010,8 +1017,12 @@ def next_poll_at(
     answer = max(answered) if waiting_for == "last" else min(answered)
     due = answer + job_seconds
     earliest = last_poll + min_gap
-    if due <= last_poll:  # already polled after it was due: it is late, look again soon
-        due = earliest
+    if due <= last_poll:
+        # Already polled after it was due: it is late. Look again after as long again as
+        # it is late (at least min_gap): a job much slower than the fastest seen, or an
+        # estimate from one quick job, backs off to the cadence within a few polls instead
+        # of polling every min_gap.
+        due = last_poll + max(min_gap, last_poll - due)
     return min(regular, max(due, earliest))
 
 

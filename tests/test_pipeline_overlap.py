@@ -347,3 +347,88 @@ def test_a_spent_rate_budget_pauses_submits_while_fetching_goes_on(
     # the first batches, long before every page is in).
     start, end = sink.staged_at_pause[0]
     assert start < 1200 and end > start
+
+
+class _DaySource:
+    """One page of ``per_window`` cases for every (widget, day) window."""
+
+    def __init__(self, per_window: int) -> None:
+        self.per_window = per_window
+        self.read: list[tuple[str, date]] = []
+
+    def iter_pages(self, widget_id: str, start: date, end: date) -> Iterator[_Page]:
+        self.read.append((widget_id, start))
+        cases = [
+            make_case(f"{widget_id}-{start}-{i}", started=recent(300), widget=widget_id)
+            for i in range(self.per_window)
+        ]
+        yield _Page(widget_id, 1, cases)
+
+
+def test_window_groups_added_after_the_readers_ran_dry_are_still_read(
+    settings: Settings,
+) -> None:
+    from snapzen.pipeline import _PageFeed
+
+    source = _DaySource(per_window=1)
+    day = date(2026, 11, 1)
+    with _PageFeed(source) as feed:
+        for round_ in range(20):
+            feed.add([(f"w{n}", day + timedelta(days=round_), day) for n in range(3)])
+            pages = 0
+            for _ in range(1000):  # bounded: a stranded window fails, not hangs
+                item = feed.get(0.05)
+                pages += item is not None
+                if feed.finished:
+                    break
+            assert feed.finished and pages == 3, f"round {round_}: a window was never read"
+            # The readers wait for more windows instead of ending: none can miss an add.
+            assert all(thread.is_alive() for thread in feed._threads)
+    assert len(source.read) == 60
+
+
+class _NoSubmits:
+    """A sink for a pass that must not submit (settle_minutes keeps every case back)."""
+
+    def submit_delay(self) -> float:
+        return 0.0
+
+    def submit_import(self, tickets: Any) -> Any:
+        raise AssertionError("nothing should be submitted")
+
+
+def test_fetch_window_groups_counts_per_window_and_takes_no_group_once_stopping(
+    settings: Settings,
+) -> None:
+    from snapzen.ledger.db import open_db as open_ledger
+    from snapzen.pipeline import Pipeline
+
+    db = open_ledger(settings.ledger.path)
+    source = _DaySource(per_window=2)
+    stop = threading.Event()
+    pipeline = Pipeline(
+        settings,
+        db,
+        source,
+        _NoSubmits(),  # type: ignore[arg-type]
+        ledger_key=b"k" * 32,
+        run_id="r1",
+        actor="test",
+        stop=stop.is_set,
+    )
+    settings.snapengage.settle_minutes = 10_000  # nothing is ready to push
+    days = [date(2026, 11, 1) + timedelta(days=n) for n in range(3)]
+    taken: list[date] = []
+
+    def groups() -> Iterator[list[tuple[str, date, date]]]:
+        for day in days:
+            taken.append(day)
+            yield [("w1", day, day), ("w2", day, day)]
+
+    fetched = pipeline.fetch_window_groups(groups())
+    assert fetched == {(w, d, d): 2 for d in days for w in ("w1", "w2")}
+    assert pipeline.counts.fetched == 12 and taken == days
+
+    stop.set()
+    more = pipeline.fetch_window_groups(groups())
+    assert more == {} and taken == days  # a stopping pass takes no new day

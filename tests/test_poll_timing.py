@@ -55,9 +55,34 @@ def test_never_sooner_than_the_minimum_gap_after_the_last_poll() -> None:
     assert when(waiting_for="first", answered=[8.6], job_seconds=0.5) == 9.0 + GAP
 
 
-def test_a_late_job_is_looked_at_again_after_the_gap() -> None:
-    # Due at 8.5, polled at 9.0 and still running: again at 9.25, not at the 10.0 cadence.
-    assert when(waiting_for="first", answered=[7.5], job_seconds=1.0) == 9.0 + GAP
+def test_a_just_late_job_is_looked_at_again_after_the_gap() -> None:
+    # Due at 8.9, polled at 9.0 and still running: again at 9.25, not at the 10.0 cadence.
+    assert when(waiting_for="first", answered=[7.9], job_seconds=1.0) == 9.0 + GAP
+
+
+def test_a_late_job_backs_off_by_how_late_it_is() -> None:
+    # Due at 8.5, still running at 9.0 (0.5 s late): again at 9.5, then the cadence.
+    assert when(waiting_for="first", answered=[7.5], job_seconds=1.0) == 9.5
+    assert when(waiting_for="first", answered=[7.0], job_seconds=1.0, regular=10.5) == 10.0
+    assert when(waiting_for="first", answered=[1.0], job_seconds=1.0) == 10.0  # the cadence
+
+
+def test_one_quick_job_does_not_make_polls_run_every_gap() -> None:
+    # Jobs take 20 s but one took 0.4 s: follow the early polls of one slow job through 20 s.
+    polls, last, regular_every = 0, 0.0, 1.0
+    answered = 0.0
+    while True:
+        at = when(
+            waiting_for="first",
+            answered=[answered],
+            job_seconds=0.4,
+            regular=last + regular_every,
+            last_poll=last,
+        )
+        if at >= 20.0:
+            break
+        polls, last = polls + 1, at
+    assert polls <= 25  # ~1 a second at the cadence, plus a few early ones (not 20 / 0.25)
 
 
 def test_never_later_than_the_cadence() -> None:

@@ -70,7 +70,8 @@ class SnapEngageApi:
         self._keys: dict[str, list[_Key]] = {
             w: [_key(c) for c in cases] for w, cases in self._by_widget.items()
         }
-        assert all(keys == sorted(keys) for keys in self._keys.values()), "cases out of order"
+        if any(keys != sorted(keys) for keys in self._keys.values()):
+            raise ValueError("sandbox data set: cases are not in (created, id) order")
 
     def _window(self, widget: str, lo: int, hi: int, cursor: _Key | None, limit: int) -> list[Case]:
         """Up to ``limit`` of the widget's cases created in [lo, hi) and after ``cursor``, in
