@@ -412,19 +412,41 @@ def erase_(
         raise typer.Exit(errors.EXIT_PARTIAL)
 
 
+KeyFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-file",
+        help="Sign/check with the auditors' own key (a file of at least 16 characters, e.g. "
+        "`openssl rand -hex 32 > auditor.key`, kept by the auditors) instead of the ledger key, "
+        "so that whoever runs snapzen cannot forge a checkpoint.",
+    ),
+]
+
+
+def _checkpoint_key(settings: Any, key_file: Path | None) -> tuple[bytes, str]:
+    """The key checkpoints are signed with, and its name for messages (never its value)."""
+    from snapzen.ledger import verify  # lazy: start-up time
+    from snapzen.settings import require_ledger_key  # lazy: start-up time (pydantic-settings)
+
+    if key_file is None:
+        return require_ledger_key(settings), "the ledger key"
+    ledger_key = settings.ledger.key.get_secret_value().encode() if settings.ledger.key else None
+    return verify.read_key_file(key_file, ledger_key), f"the key in {key_file}"
+
+
 @app.command()
 @handle_errors
 def checkpoint(
     file: Annotated[Path, typer.Argument(help="Where to write the signed checkpoint (JSON).")],
+    key_file: KeyFileOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Write the signed chain head (seq, hash, time, HMAC under the ledger key); keep the
-    file off this machine."""
+    """Write the signed chain head (seq, hash, time, HMAC under the ledger key or the
+    auditors' --key-file); keep the file off this machine."""
     from snapzen.ledger import verify  # lazy: start-up time
-    from snapzen.settings import require_ledger_key  # lazy: start-up time (pydantic-settings)
 
     settings = _settings(config)
-    key = require_ledger_key(settings)
+    key, _ = _checkpoint_key(settings, key_file)
     db = _open_read(settings)
     try:
         signed = verify.make_checkpoint(db.conn, key)
@@ -446,21 +468,21 @@ def verify_(
             "rewrites that recomputed every later hash.",
         ),
     ] = None,
+    key_file: KeyFileOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Recompute the hash chain; exit 1 naming the first bad row, 0 when intact."""
     from snapzen.ledger import verify  # lazy: start-up time
-    from snapzen.settings import require_ledger_key  # lazy: start-up time (pydantic-settings)
 
     settings = _settings(config)
     files = checkpoint or []
-    key = require_ledger_key(settings) if files else b""
+    key, key_name = _checkpoint_key(settings, key_file) if files else (b"", "")
     loaded = [(path, verify.read_checkpoint(path)) for path in files]
     db = _open_read(settings)
     good = []
     bad_signatures = []
     for path, point in loaded:
-        problem = verify.signature_problem(point, key, path)
+        problem = verify.signature_problem(point, key, path, key_name)
         if problem is None:
             good.append(point)
         else:

@@ -3,7 +3,8 @@
 The chain alone proves that the rows are consistent with each other; it cannot prove that
 nobody rebuilt it, because the hash is unkeyed and whoever can write the file can recompute
 every later hash. A checkpoint closes that gap: ``(seq, hash, row_count)`` of the head,
-HMAC-signed under the ledger key and kept off the machine. A later ``verify`` then checks that
+HMAC-signed under the ledger key, or better under a key only the auditors hold
+(``read_key_file``), and kept off the machine. A later ``verify`` then checks that
 row ``seq`` still carries exactly that hash, which fails for any rewrite at or before it,
 and for a ledger truncated below it.
 
@@ -280,13 +281,38 @@ def _int(value: Any) -> int:
     return value
 
 
-def signature_problem(checkpoint: Checkpoint, key: bytes, path: Path | str) -> Problem | None:
+def signature_problem(
+    checkpoint: Checkpoint, key: bytes, path: Path | str, key_name: str = "the ledger key"
+) -> Problem | None:
     """A forged or altered checkpoint is evidence of tampering (exit 1), not a usage error."""
     if hmac.compare_digest(sign(key, checkpoint), checkpoint.signature):
         return None
     return Problem(
         checkpoint.seq,
         "bad_signature",
-        f"checkpoint {path} signature does not verify under the ledger key "
+        f"checkpoint {path} signature does not verify under {key_name} "
         "(forged or altered checkpoint, or signed with another key)",
     )
+
+
+MIN_KEY_CHARS = 16
+
+
+def read_key_file(path: Path, ledger_key: bytes | None) -> bytes:
+    """The auditors' checkpoint key: the file's text, surrounding whitespace removed.
+
+    Signing checkpoints with a key only the auditors hold means the operator, who holds the
+    ledger key, cannot forge one (reference gdpr-and-audit.md §4.7, item 6). Refused (exit
+    2, one line, never the key) when unreadable, shorter than MIN_KEY_CHARS characters, or
+    equal to the ledger key, which would give that protection away."""
+    try:
+        key = path.read_text(encoding="utf-8").strip().encode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read key file {path}: {type(exc).__name__}") from None
+    if len(key) < MIN_KEY_CHARS:
+        raise ConfigError(f"key file {path} holds fewer than {MIN_KEY_CHARS} characters")
+    if ledger_key is not None and hmac.compare_digest(key, ledger_key):
+        raise ConfigError(
+            f"key file {path} holds the ledger key; the auditors' key must be their own"
+        )
+    return key

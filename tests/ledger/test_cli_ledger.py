@@ -247,3 +247,50 @@ def test_erase_waits_for_the_writer_lock_and_fails_loudly(
         code, _, err = run("erase", "--email", ALICE, "--lock-wait", "0")
         assert code == 1 and "erasure NOT done" in err
         assert run("erase", "--email", ALICE, "--dry-run")[0] == 0  # reads need no lock
+
+
+def test_checkpoint_with_the_auditors_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    auditor = tmp_path / "auditor.key"
+    auditor.write_text("a" * 64 + "\n")
+    point = tmp_path / "head.json"
+    code, out, _ = run("checkpoint", str(point), "--key-file", str(auditor))
+    assert code == 0 and "seq 10" in out
+    code, out, _ = run("verify", "--checkpoint", str(point), "--key-file", str(auditor))
+    assert code == 0 and "1 checkpoint(s) match" in out
+    # The auditors verify without the ledger key: they need not hold it.
+    monkeypatch.delenv("SNAPZEN_LEDGER__KEY")
+    code, out, _ = run("verify", "--checkpoint", str(point), "--key-file", str(auditor))
+    assert code == 0 and "1 checkpoint(s) match" in out
+
+
+def test_a_checkpoint_forged_with_the_ledger_key_fails_under_the_auditors_key(
+    tmp_path: Path,
+) -> None:
+    auditor = tmp_path / "auditor.key"
+    auditor.write_text("b" * 40)
+    forged = tmp_path / "forged.json"
+    run("checkpoint", str(forged))  # what an operator holding only the ledger key can make
+    code, _, err = run("verify", "--checkpoint", str(forged), "--key-file", str(auditor))
+    assert code == 1
+    assert f"signature does not verify under the key in {auditor}" in err
+    assert "b" * 40 not in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("short", "fewer than 16 characters"),
+        (KEY_TEXT, "holds the ledger key"),
+        (None, "cannot read key file"),
+    ],
+)
+def test_a_bad_key_file_exits_2_without_showing_the_key(
+    tmp_path: Path, content: str | None, message: str
+) -> None:
+    key_file = tmp_path / "auditor.key"
+    if content is not None:
+        key_file.write_text(content)
+    code, _, err = run("checkpoint", str(tmp_path / "head.json"), "--key-file", str(key_file))
+    assert code == 2 and message in err
+    assert KEY_TEXT not in err
+    assert not (tmp_path / "head.json").exists()
