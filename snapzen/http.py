@@ -39,7 +39,7 @@ from tenacity import (
 )
 from urllib3.exceptions import NewConnectionError
 
-from snapzen import __version__
+from snapzen import __version__, jsoncodec
 from snapzen.errors import (
     AmbiguousWriteError,
     AuthError,
@@ -104,10 +104,6 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN / inf
         return None
     return max(0.0, seconds)
-
-
-def _non_finite_as_null(name: str) -> None:
-    return None
 
 
 def _json_body(response: requests.Response) -> Any:
@@ -273,9 +269,9 @@ class HttpClient:
         AmbiguousWriteError for a non-idempotent request, which the server may have acted on)."""
         response = self.request(method, url, idempotent=idempotent, **kwargs)
         try:
-            # NaN and Infinity are not JSON; read as null, they cannot reach a stored case
-            # (whose JSON text would hold null) as a float that a later parse would not see.
-            return response.json(parse_constant=_non_finite_as_null)
+            # NaN and Infinity (not JSON, but read as before) come back as NonFinite floats,
+            # which the stored-case encoder refuses, so they are stored as json wrote them.
+            return response.json(parse_constant=jsoncodec.parse_constant)
         except ValueError as exc:  # JSONDecodeError, and UnicodeDecodeError via ValueError
             endpoint = f"{method.upper()} {redact_url(response.url or url)}"
             if not idempotent:

@@ -16,24 +16,40 @@ from typing import Any
 import orjson
 
 # Values orjson would turn into JSON on its own but the standard library refuses: refuse
-# them too (TypeError), so callers keep detecting "not a plain JSON value".
-_STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+# them too (TypeError), so callers keep detecting "not a plain JSON value". Subclasses of
+# builtins are refused as well: that is how a NonFinite is kept from orjson.
+_STRICT = (
+    orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+class NonFinite(float):
+    """A NaN or infinity read from JSON text (``NaN``, ``Infinity``: not JSON, but ``json``
+    reads them). A float like any other, except that ``dumps_text`` refuses it (orjson would
+    silently write null), so such a value is stored by ``json`` as before: ``NaN``."""
+
+
+def parse_constant(name: str) -> NonFinite:
+    """``json.loads(..., parse_constant=parse_constant)``: NaN/Infinity as ``NonFinite``."""
+    return NonFinite(float(name))
 
 
 def dumps_text(value: Any) -> str:
     """``json.dumps(value, ensure_ascii=False)`` for plain JSON values, compact.
 
-    Raises TypeError for what JSON cannot hold (as ``json`` does) and for strings with lone
-    surrogates (``json`` would let them through and UTF-8 storage would then refuse them).
-    NaN and infinities are written as null (orjson cannot refuse them): values decoded by
-    ``snapzen.http`` never hold them, it reads them as null already."""
+    Raises TypeError for what JSON cannot hold (as ``json`` does), for strings with lone
+    surrogates (``json`` would let them through and UTF-8 storage would then refuse them) and
+    for ``NonFinite`` values. A plain float NaN is written as null (orjson cannot refuse it):
+    values decoded by ``snapzen.http`` hold ``NonFinite`` instead."""
     return orjson.dumps(value, option=_STRICT).decode("utf-8")
 
 
 def dumps_bytes(value: Any) -> bytes:
     """An HTTP body: UTF-8 JSON bytes; falls back to ``json`` (ASCII escapes) for what
-    orjson refuses, so a body that encoded before still encodes. NaN and infinities become
-    null (ticket payloads hold no floats)."""
+    orjson refuses, so a body that encoded before still encodes (and one with a NaN is
+    refused as before)."""
     try:
         return orjson.dumps(value, option=_STRICT)
     except TypeError:

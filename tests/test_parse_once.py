@@ -93,3 +93,25 @@ def test_stage_counts_a_case_id_repeated_in_a_page_once(settings: Settings) -> N
     raw = make_case("c1", started=recent(180))
     assert stage(p, raw, make_case("c2", started=recent(180)), raw) == 2
     assert stage(p, raw) == 0
+
+
+def test_nan_from_a_response_is_stored_as_json_wrote_it(settings: Settings) -> None:
+    import json
+
+    from snapzen import jsoncodec
+    from snapzen.prepare import CasePreparer
+
+    preparer = CasePreparer(settings, KEY)
+    invalid = json.loads(
+        '{"id": null, "chat_duration": NaN}', parse_constant=jsoncodec.parse_constant
+    )
+    staged = preparer.stage("w1", invalid)
+    # The synthetic id is the one earlier versions gave this payload (NaN written as NaN).
+    assert staged.row.case_id == outbox.synthetic_case_id(
+        json.dumps(invalid, ensure_ascii=False, default=str)
+    )
+    text = '{"id": "c1", "type": "chat", "created_at_seconds": 1795932516, "country_code": NaN}'
+    valid = json.loads(text, parse_constant=jsoncodec.parse_constant)
+    staged = preparer.stage("w1", valid)
+    assert "NaN" in staged.row.raw_json  # not orjson's silent null
+    assert staged.case is None  # not kept for parse-once: prepared from the stored text
