@@ -331,6 +331,18 @@ def build_auth(
 # ---------------------------------------------------------------- client
 
 
+def _has_email(user: Any, wanted: str) -> bool:
+    email = user.get("email") if isinstance(user, dict) else None
+    return isinstance(email, str) and email.strip().lower() == wanted
+
+
+def _user_summary(user: dict[str, Any]) -> dict[str, Any]:
+    # Only what erasure decides on; the name and other profile fields are not kept.
+    if not isinstance(user.get("id"), int):
+        raise ProtocolError("zendesk GET /api/v2/users/search: a user has no id")
+    return {"id": user["id"], "role": user.get("role"), "email": user.get("email")}
+
+
 def _check_count(what: str, items: Sequence[Any], limit: int) -> None:
     if not items:
         raise ValueError(f"{what}: nothing to send")
@@ -464,6 +476,33 @@ class ZendeskClient:
         """Permanently delete up to 100 soft-deleted tickets (a background job)."""
         return self._destroy("/api/v2/deleted_tickets/destroy_many", ticket_ids)
 
+    def find_users_by_email(self, email: str) -> list[dict[str, Any]]:
+        """Users whose primary email is ``email`` (case-insensitive): id, role and email only.
+
+        Search Users matches partial values too (name, notes, other addresses), so only exact
+        matches are kept; the query value never reaches a log line (``redact_url``)."""
+        wanted = email.strip().lower()
+        found: list[dict[str, Any]] = []
+        url: str | None = "/api/v2/users/search"
+        params: dict[str, str] | None = {"query": email.strip()}
+        seen: set[str] = set()
+        while url:
+            answer = self._call("GET", url, params=params)
+            users = answer.get("users") if isinstance(answer, dict) else None
+            if not isinstance(users, list):
+                raise ProtocolError("zendesk GET /api/v2/users/search: no users list")
+            found.extend(_user_summary(u) for u in users if _has_email(u, wanted))
+            url, params = self._next_page(answer.get("next_page"), seen), None
+        return found
+
+    def delete_user(self, user_id: int) -> None:
+        """Soft-delete one user (404 raises ``NotFoundError``: already gone)."""
+        self._call("DELETE", f"/api/v2/users/{int(user_id)}", body=False)
+
+    def purge_deleted_user(self, user_id: int) -> None:
+        """Permanently delete a soft-deleted user (404: never soft-deleted, or already purged)."""
+        self._call("DELETE", f"/api/v2/deleted_users/{int(user_id)}", body=False)
+
     @property
     def inflight_jobs_remaining(self) -> int | None:
         """How many more background jobs Zendesk would accept, from the last response seen."""
@@ -478,15 +517,23 @@ class ZendeskClient:
         return self._job_status(answer, f"DELETE {path}")
 
     def _call(
-        self, method: str, path_or_url: str, *, idempotent: bool = True, **kwargs: Any
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        idempotent: bool = True,
+        body: bool = True,
+        **kwargs: Any,
     ) -> Any:
-        """Pace, authenticate and send; on a 401 renew a renewable token and try once more."""
+        """Pace, authenticate and send; on a 401 renew a renewable token and try once more.
+
+        ``body=False``: the answer's body is not read (a DELETE may answer 204 with none)."""
         # Plain concatenation, not urljoin: an absolute path would drop a base_url path prefix
         # (e.g. a proxy or the sandbox at http://127.0.0.1:PORT/zendesk).
         url = path_or_url if "://" in path_or_url else self._base + path_or_url
         statuses: list[int] = []  # this call's response statuses, every attempt
         try:
-            return self._send(method, url, statuses, idempotent=idempotent, **kwargs)
+            return self._send(method, url, statuses, idempotent=idempotent, body=body, **kwargs)
         except AuthError:
             # Only a 401 from the API itself means "token refused"; a 403 is a role problem and
             # a failed token request has no API status at all.
@@ -495,10 +542,17 @@ class ZendeskClient:
                 raise
             # A 401 means the server refused before acting, so even the POST may be repeated.
             log.info("zendesk.token_renewed_after_401", method=method)
-            return self._send(method, url, [], idempotent=idempotent, **kwargs)
+            return self._send(method, url, [], idempotent=idempotent, body=body, **kwargs)
 
     def _send(
-        self, method: str, url: str, statuses: list[int], *, idempotent: bool, **kwargs: Any
+        self,
+        method: str,
+        url: str,
+        statuses: list[int],
+        *,
+        idempotent: bool,
+        body: bool = True,
+        **kwargs: Any,
     ) -> Any:
         """Pace, then send; ``statuses`` receives the status of every response (attempt)."""
         # Ask again after each wait (two submit workers may both have been told to wait);
@@ -518,7 +572,8 @@ class ZendeskClient:
             return self._observe(response)
 
         headers = {"Accept": "application/json", "Content-Type": "application/json"}
-        return self._http.request_json(
+        send = self._http.request_json if body else self._http.request
+        return send(
             method,
             url,
             idempotent=idempotent,

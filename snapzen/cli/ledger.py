@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
     from snapzen.ledger import erase
     from snapzen.settings import Settings
+    from snapzen.user_erasure import UserErasure
+    from snapzen.zendesk import ZendeskClient
 
 app = typer.Typer(
     help="Audit the GDPR transfer ledger: list, export, report, subject access, erasure, "
@@ -110,11 +112,15 @@ def _open_write(settings: Settings) -> sqlite_utils.Database:
     return open_db(path)
 
 
+def _read_email(email: str) -> str:
+    """The --email value, read from stdin for '-' (read once: stdin cannot be re-read)."""
+    return sys.stdin.readline() if email == "-" else email
+
+
 def _subject(settings: Settings, email: str) -> str:
     from snapzen.settings import require_ledger_key  # lazy: start-up time (pydantic-settings)
 
-    if email == "-":
-        email = sys.stdin.readline()
+    email = _read_email(email)
     ref = subject_ref(require_ledger_key(settings), email)
     if ref is None:
         raise errors.ConfigError("--email is empty")
@@ -340,14 +346,26 @@ def subject(
         )
 
 
-def _make_deleter(settings: Settings) -> erase.TicketDeleter:
-    """The real Zendesk adapter, built only when erasing for real."""
-    from snapzen.http import HttpClient
-    from snapzen.ledger import erase  # lazy: start-up time (see erase_)
+def _zendesk_client(settings: Settings) -> ZendeskClient:
+    from snapzen.http import HttpClient  # lazy: start-up time (requests, tenacity)
     from snapzen.zendesk import ZendeskClient
 
-    client = ZendeskClient(settings.zendesk, HttpClient(settings.http, service="zendesk"))
+    return ZendeskClient(settings.zendesk, HttpClient(settings.http, service="zendesk"))
+
+
+def _make_deleter(settings: Settings) -> erase.TicketDeleter:
+    """The real Zendesk adapter, built only when erasing for real."""
+    from snapzen.ledger import erase  # lazy: start-up time (see erase_)
+
+    client = _zendesk_client(settings)
     return erase.ZendeskTicketDeleter(client, timeout=settings.zendesk.job_timeout_seconds)
+
+
+def _make_user_eraser(settings: Settings, email: str) -> erase.UserEraser:
+    """The real Zendesk user eraser, bound to the email (which goes no further than it)."""
+    from snapzen.user_erasure import ZendeskUserEraser  # lazy: start-up time
+
+    return ZendeskUserEraser(_zendesk_client(settings), email.strip())
 
 
 def _writer_lock(settings: Settings, wait_seconds: float) -> Any:
@@ -368,6 +386,17 @@ def erase_(
         float,
         typer.Option(help="Seconds to wait for a running sync to release the writer lock."),
     ] = 300.0,
+    delete_user: Annotated[
+        bool,
+        typer.Option(
+            "--delete-user",
+            help="Also permanently delete the person's Zendesk end-user profile (name, email), "
+            "found by exact email, once all their tickets are gone. Opt-in: the profile may "
+            "hold data kept on other grounds (e.g. tickets not from chat). Agents and admins "
+            "are never deleted (reported, exit 3). With --dry-run the profile is looked up "
+            "(read-only) and the user ids that would be deleted are printed.",
+        ),
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Art. 17: delete the person's Zendesk tickets and append `erased` events (chain stays
@@ -375,13 +404,17 @@ def erase_(
     from snapzen.ledger import erase  # lazy: start-up time (imports the pydantic models)
 
     settings = _settings(config)
+    email = _read_email(email)
     ref = _subject(settings, email)
     db = _open_write(settings)
     deleter = None if dry_run else _make_deleter(settings)
+    users = _make_user_eraser(settings, email) if delete_user else None
     # A dry run only reads; a real erasure appends to the chain, so it queues behind a sync.
     lock = None if dry_run else _writer_lock(settings, lock_wait)
     try:
-        result = erase.erase_subject(db, ref, deleter, dry_run=dry_run, lock=lock, actor=actor)
+        result = erase.erase_subject(
+            db, ref, deleter, dry_run=dry_run, lock=lock, actor=actor, users=users
+        )
     except errors.LockHeld as exc:
         # Not the usual "exit 0, nothing to do": the erasure request is still outstanding.
         fail(f"erasure NOT done: {exc}", errors.EXIT_ABORTED)
@@ -403,13 +436,34 @@ def erase_(
     if dry_run:
         for target in plan.to_delete:
             typer.echo(f"would delete ticket {target.ticket_id} (case {target.case_id})")
+        if result.users is not None:
+            _print_users(result.users, dry_run=True)
         return
     typer.echo(f"deleted: {len(result.deleted)}; ledger events: {result.event_seqs}")
     if result.failed:
         typer.echo(f"NOT deleted (rerun later): {result.failed}", err=True)
+    if delete_user:
+        if result.users is None:
+            typer.echo("Zendesk user NOT deleted: tickets of this person remain; rerun", err=True)
+        else:
+            _print_users(result.users, dry_run=False)
+    if not result.complete or plan.in_flight:
         raise typer.Exit(errors.EXIT_PARTIAL)
-    if plan.in_flight:
-        raise typer.Exit(errors.EXIT_PARTIAL)
+
+
+def _print_users(users: UserErasure, *, dry_run: bool) -> None:
+    """User ids only: the email and name are never printed."""
+    if dry_run:
+        for user_id in users.to_delete:
+            typer.echo(f"would delete Zendesk user {user_id}")
+    else:
+        typer.echo(f"Zendesk users deleted: {users.deleted}")
+    if not users.to_delete and not users.refused:
+        typer.echo("no Zendesk end-user profile with this email")
+    for user_id in users.refused:
+        typer.echo(f"Zendesk user {user_id} is not an end-user: NOT deleted", err=True)
+    for user_id, reason in users.failed.items():
+        typer.echo(f"Zendesk user {user_id} NOT deleted: {reason}; rerun later", err=True)
 
 
 KeyFileOption = Annotated[

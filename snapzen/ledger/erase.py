@@ -11,6 +11,11 @@ already gone (counted as deleted) and records it then; already-erased tickets ar
 Chats of the same person that were not restricted transfers (visitor outside the EEA/UK)
 have no transfer row; they are found through ``cases.subject_ref`` (the same HMAC, stored when
 the case was pushed) and get an ``erased`` event too, with ``transfer_seq`` null.
+
+Optionally (``users``, the CLI's ``--delete-user``) the person's Zendesk end-user profile is
+deleted too, but only once every one of their tickets is gone: a profile deleted while a
+ticket remains (or is being sent) would be recreated or orphan that ticket. The run row then
+counts the profiles deleted; user ids and emails are not stored.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
 from snapzen.log import get_logger
 from snapzen.ticket_deletion import MAX_BATCH, BulkTicketDeleter, TicketDeletionApi
+from snapzen.user_erasure import UserErasure
 
 log = get_logger(__name__)
 
@@ -36,6 +42,19 @@ log = get_logger(__name__)
 class TicketDeleter(Protocol):
     def delete_tickets(self, ticket_ids: Sequence[int]) -> set[int]:
         """Delete these tickets; return the ids now gone (deleted now or already absent)."""
+        ...
+
+
+class UserEraser(Protocol):
+    """Deletes the subject's Zendesk user profile(s); bound to their email by the caller, so
+    this module never sees the address (``snapzen.user_erasure.ZendeskUserEraser``)."""
+
+    def plan(self) -> UserErasure:
+        """Read-only: which profiles would be deleted or refused."""
+        ...
+
+    def erase(self) -> UserErasure:
+        """Delete the end-user profile(s); report refusals and failures by user id."""
         ...
 
 
@@ -69,10 +88,20 @@ class ErasureResult:
     event_seqs: list[int] = field(default_factory=list)
     run_id: str | None = None
     aborted: bool = False  # the deleter raised; what was deleted before is still recorded
+    # Only with a UserEraser: the lookup (dry run) or what was deleted; None when skipped.
+    users: UserErasure | None = None
+    users_requested: bool = False
+
+    @property
+    def tickets_complete(self) -> bool:
+        return not self.failed and not self.aborted
 
     @property
     def complete(self) -> bool:
-        return not self.failed and not self.aborted
+        if not self.users_requested or self.dry_run:
+            return self.tickets_complete
+        # Asked for but skipped (tickets left) counts as not done: the rerun finishes it.
+        return self.tickets_complete and self.users is not None and self.users.complete
 
 
 def plan_erasure(db: sqlite_utils.Database, subject_ref: str) -> ErasurePlan:
@@ -134,8 +163,10 @@ def erase_subject(
     reason: str = "art17_request",
     now: datetime | None = None,
     batch_size: int = MAX_BATCH,
+    users: UserEraser | None = None,
 ) -> ErasureResult:
-    """Delete the subject's tickets (≤100 per call) and append one erased event per ticket.
+    """Delete the subject's tickets (≤100 per call) and append one erased event per ticket;
+    with ``users``, then delete their Zendesk end-user profile (see the module docstring).
 
     ``lock`` is the writer lock (snapzen.lock.writer_lock) so erasure never interleaves with
     a sync appending to the same chain; planning happens inside it so the plan is current.
@@ -144,31 +175,39 @@ def erase_subject(
         raise ValueError(f"batch_size must be 1..{MAX_BATCH}")
     with lock if lock is not None else nullcontext():
         plan = plan_erasure(db, subject_ref)
-        result = ErasureResult(plan=plan, dry_run=dry_run)
+        result = ErasureResult(plan=plan, dry_run=dry_run, users_requested=users is not None)
         if dry_run:
+            result.users = users.plan() if users is not None else None
             return result
         if plan.unsent:
             _withhold_unsent(db, plan.unsent, now)
-        if not plan.to_delete:
-            return result
-        if deleter is None:
+        if plan.to_delete and deleter is None:
             raise ValueError("a TicketDeleter is required unless dry_run")
         by_id = {target.ticket_id: target for target in plan.to_delete}
-        ids = list(by_id)
         try:
-            for start in range(0, len(ids), batch_size):
-                batch = ids[start : start + batch_size]
-                gone = deleter.delete_tickets(batch)
-                result.deleted.extend(tid for tid in batch if tid in gone)
-                result.failed.extend(tid for tid in batch if tid not in gone)
+            if deleter is not None:
+                _delete_tickets(deleter, list(by_id), batch_size, result)
+            # Only when every ticket is gone and none is being sent right now (see above).
+            if users is not None and result.tickets_complete and not plan.in_flight:
+                result.users = users.erase()
         except BaseException:
             result.aborted = True
             raise
         finally:
-            # Record whatever was deleted even if a later batch raised: those tickets are gone.
-            if result.deleted:
+            # Record whatever was deleted even if a later step raised: those tickets are gone.
+            if result.deleted or (result.users is not None and result.users.touched):
                 _record(db, result, [by_id[tid] for tid in result.deleted], actor, reason, now)
         return result
+
+
+def _delete_tickets(
+    deleter: TicketDeleter, ids: list[int], batch_size: int, result: ErasureResult
+) -> None:
+    for start in range(0, len(ids), batch_size):
+        batch = ids[start : start + batch_size]
+        gone = deleter.delete_tickets(batch)
+        result.deleted.extend(tid for tid in batch if tid in gone)
+        result.failed.extend(tid for tid in batch if tid not in gone)
 
 
 def _withhold_unsent(db: sqlite_utils.Database, case_ids: list[str], now: datetime | None) -> None:
@@ -230,9 +269,21 @@ def _record(
                 stamp,
                 "ok" if result.complete else ("aborted" if result.aborted else "partial"),
                 0 if result.complete else 3,
-                json.dumps({"erased": len(targets), "failed": len(result.failed)}),
+                json.dumps(_run_details(result, len(targets))),
             ),
         )
+
+
+def _run_details(result: ErasureResult, erased: int) -> dict[str, int]:
+    details = {"erased": erased, "failed": len(result.failed)}
+    if result.users_requested:
+        # Counts only: user ids and emails stay out of the ledger.
+        users = result.users
+        details["zendesk_users_deleted"] = len(users.deleted) if users else 0
+        details["zendesk_users_not_deleted"] = (
+            len(users.refused) + len(users.failed) if users else 0
+        )
+    return details
 
 
 # --- the Zendesk adapter ------------------------------------------------------------------

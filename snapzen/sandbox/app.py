@@ -60,6 +60,13 @@ URL_MAP = Map(
             endpoint="zendesk.deleted_tickets_destroy_many",
             methods=["DELETE"],
         ),
+        Rule(f"{_ZD}/users/search", endpoint="zendesk.users_search", methods=["GET"]),
+        Rule(f"{_ZD}/users/<int:user_id>", endpoint="zendesk.user_delete", methods=["DELETE"]),
+        Rule(
+            f"{_ZD}/deleted_users/<int:user_id>",
+            endpoint="zendesk.deleted_user_delete",
+            methods=["DELETE"],
+        ),
         Rule("/_sandbox/state", endpoint="_sandbox.state", methods=["GET"]),
         Rule("/_sandbox/tickets", endpoint="_sandbox.tickets", methods=["GET"]),
         Rule("/_sandbox/truth", endpoint="_sandbox.truth", methods=["GET"]),

@@ -1,4 +1,5 @@
-"""Fake Zendesk ticket-import API: auth, imports, job statuses, lookup and deletion endpoints."""
+"""Fake Zendesk ticket-import API: auth, imports, job statuses, lookup and deletion endpoints,
+and the user search and deletion an Art. 17 erasure needs."""
 
 from __future__ import annotations
 
@@ -259,3 +260,31 @@ class ZendeskApi:
         if isinstance(ids, Response):
             return ids
         return self._start_job("purge", "bulk_permanent_delete_tickets", ids)
+
+    # ---- users ---------------------------------------------------------------------------------
+    def users_search(self, request: Request) -> Response:
+        # Real Search Users also matches names, notes and partial values; exact email is the
+        # subset snapzen relies on (it filters for the exact address itself anyway).
+        self.store.tick()
+        query = (request.args.get("query") or "").strip()
+        if not query:
+            return error(400, "InvalidValue", "query is required")
+        users = self.store.search_users(query)
+        return json_response(
+            {"users": users, "next_page": None, "previous_page": None, "count": len(users)}
+        )
+
+    def user_delete(self, request: Request, user_id: int) -> Response:
+        self.store.tick()
+        user = self.store.soft_delete_user(user_id)
+        if user is None:
+            return error(404, "RecordNotFound", "Not found")
+        return json_response({"user": user})
+
+    def deleted_user_delete(self, request: Request, user_id: int) -> Response:
+        self.store.tick()
+        if not self.store.purge_user(user_id):
+            return error(404, "RecordNotFound", "Not found")
+        return json_response(
+            {"deleted_user": {"id": user_id, "name": "Permanently Deleted User", "email": None}}
+        )

@@ -54,9 +54,32 @@ class Job:
     message: str | None = None
 
 
+END_USER = "end-user"
+
+
+@dataclass
+class UserRecord:
+    id: int
+    email: str | None
+    name: str | None
+    role: str = END_USER
+    deleted: bool = False  # soft-deleted: gone from search, still in deleted_users
+
+    def render(self) -> JsonDict:
+        return {
+            "id": self.id,
+            "email": self.email,
+            "name": self.name,
+            "role": self.role,
+            "active": not self.deleted,
+        }
+
+
 @dataclass
 class _Users:
-    by_email: dict[str, int] = field(default_factory=dict)
+    by_email: dict[str, int] = field(default_factory=dict)  # live (not soft-deleted) users
+    records: dict[int, UserRecord] = field(default_factory=dict)  # live and soft-deleted
+    purged: set[int] = field(default_factory=set)
     next_id: int = 10_000_001
 
 
@@ -241,17 +264,64 @@ class ZendeskStore:
         job.results = results
         job.applied = True
 
-    # ---- tickets -------------------------------------------------------------------------------
+    # ---- users ---------------------------------------------------------------------------------
     def _user_id(self, requester: JsonDict | None) -> int:
-        users = self._users
+        """The requester's user, created on first sight (as a ticket import does)."""
         email = requester.get("email") if requester else None
-        if isinstance(email, str) and email.lower() in users.by_email:
-            return users.by_email[email.lower()]
-        user_id = users.next_id
-        users.next_id += 1
-        if isinstance(email, str):
-            users.by_email[email.lower()] = user_id
-        return user_id
+        name = requester.get("name") if requester else None
+        with self.lock:
+            if isinstance(email, str) and email.lower() in self._users.by_email:
+                return self._users.by_email[email.lower()]
+            return self.add_user(
+                email if isinstance(email, str) else None,
+                name=name if isinstance(name, str) else None,
+            )
+
+    def add_user(self, email: str | None, *, name: str | None = None, role: str = END_USER) -> int:
+        """Create a user (tests register agents/admins this way); returns its id."""
+        with self.lock:
+            users = self._users
+            user_id = users.next_id
+            users.next_id += 1
+            users.records[user_id] = UserRecord(user_id, email, name, role)
+            if email is not None:
+                users.by_email[email.lower()] = user_id
+            return user_id
+
+    def search_users(self, email: str) -> list[JsonDict]:
+        """Live users with exactly this email (case-insensitive); soft-deleted ones are hidden."""
+        with self.lock:
+            user_id = self._users.by_email.get(email.strip().lower())
+            return [] if user_id is None else [self._users.records[user_id].render()]
+
+    def soft_delete_user(self, user_id: int) -> JsonDict | None:
+        """Soft delete; None when unknown or already deleted (the API answers 404)."""
+        with self.lock:
+            record = self._users.records.get(user_id)
+            if record is None or record.deleted:
+                return None
+            record.deleted = True
+            if record.email is not None:
+                self._users.by_email.pop(record.email.lower(), None)
+            return record.render()
+
+    def purge_user(self, user_id: int) -> bool:
+        """Permanently delete a soft-deleted user; False (404) unless soft-deleted first."""
+        with self.lock:
+            record = self._users.records.get(user_id)
+            if record is None or not record.deleted:
+                return False
+            del self._users.records[user_id]
+            self._users.purged.add(user_id)
+            return True
+
+    def inspect_users(self) -> list[JsonDict]:
+        with self.lock:
+            live = [r.render() for r in self._users.records.values()]
+            purged = [{"id": i, "purged": True} for i in sorted(self._users.purged)]
+            return live + purged
+
+    # ---- tickets -------------------------------------------------------------------------------
 
     def create_ticket(self, item: JsonDict, archive: bool, job_id: str | None) -> TicketRecord:
         """Create a ticket from an already validated import item (caller holds the lock)."""

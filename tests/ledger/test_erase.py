@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,11 +10,12 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from snapzen.errors import NotFoundError, ServerError
+from snapzen.errors import AuthError, InvalidRecordError, NotFoundError, ServerError
 from snapzen.ledger import erase, verify
 from snapzen.ledger.chain import subject_ref
 from snapzen.ledger.db import open_db
 from snapzen.models import JobStatus
+from snapzen.user_erasure import ZendeskUserEraser
 from tests.ledger.conftest import ALICE, KEY, append, transfer_fields
 
 ALICE_REF = subject_ref(KEY, ALICE) or ""
@@ -231,3 +233,183 @@ def test_erase_also_finds_unrestricted_tickets_through_cases(
     assert rows[1010]["case_id"] == "us-chat"
     assert '"transfer_seq":null' in str(rows[1010]["details"])
     assert chain_ok(db)
+
+
+# --- the Zendesk user profile (--delete-user) ---------------------------------------------
+
+
+class FakeUserApi:
+    """Users live, soft-deleted (trash) or purged; search reads a separate index, which may
+    lag (Zendesk's search index does), so a user may be listed after it was deleted."""
+
+    def __init__(self) -> None:
+        self.live: dict[int, dict[str, object]] = {}
+        self.trash: set[int] = set()
+        self.purged: set[int] = set()
+        self.index: list[dict[str, object]] = []
+        self.refuse: dict[int, Exception] = {}
+        self.calls: list[tuple[str, int]] = []
+
+    def add(self, user_id: int, email: str, role: str = "end-user") -> None:
+        user: dict[str, object] = {"id": user_id, "email": email, "role": role}
+        self.live[user_id] = user
+        self.index.append(user)
+
+    def find_users_by_email(self, email: str) -> list[dict[str, object]]:
+        self.calls.append(("search", 0))
+        return [dict(u) for u in self.index if str(u["email"]).lower() == email.lower()]
+
+    def delete_user(self, user_id: int) -> None:
+        self.calls.append(("delete", user_id))
+        if user_id in self.refuse:
+            raise self.refuse[user_id]
+        if user_id not in self.live:
+            raise NotFoundError("zendesk DELETE /api/v2/users/{id}: 404")
+        del self.live[user_id]
+        self.trash.add(user_id)
+        self.index = [u for u in self.index if u["id"] != user_id]
+
+    def purge_deleted_user(self, user_id: int) -> None:
+        self.calls.append(("purge", user_id))
+        if user_id not in self.trash:
+            raise NotFoundError("zendesk DELETE /api/v2/deleted_users/{id}: 404")
+        self.trash.discard(user_id)
+        self.purged.add(user_id)
+
+
+@pytest.fixture
+def users() -> FakeUserApi:
+    api = FakeUserApi()
+    api.add(77, "alice@example.com")
+    api.add(88, "bob@example.org")
+    return api
+
+
+def eraser(api: FakeUserApi, email: str = ALICE) -> ZendeskUserEraser:
+    return ZendeskUserEraser(api, email)
+
+
+def run_details(db: sqlite_utils.Database, run_id: str | None) -> tuple[str, int, dict[str, int]]:
+    row = db.execute(
+        "SELECT outcome, exit_code, details FROM runs WHERE run_id = ?", (run_id,)
+    ).fetchone()
+    return row[0], row[1], json.loads(row[2])
+
+
+def test_end_user_is_deleted_then_purged_after_the_tickets(
+    db: sqlite_utils.Database, zendesk: FakeZendesk, users: FakeUserApi, ledger_path: Path
+) -> None:
+    result = erase.erase_subject(db, ALICE_REF, zendesk, users=eraser(users))
+    assert result.complete and sorted(result.deleted) == ALICE_TICKETS
+    assert users.calls == [("search", 0), ("delete", 77), ("purge", 77)]
+    assert users.purged == {77} and 88 in users.live
+    assert result.users is not None and result.users.deleted == [77]
+    outcome, code, details = run_details(db, result.run_id)
+    assert (outcome, code) == ("ok", 0)
+    assert details == {
+        "erased": 3, "failed": 0, "zendesk_users_deleted": 1, "zendesk_users_not_deleted": 0
+    }  # fmt: skip
+    db.conn.close()
+    raw = b"".join(p.read_bytes() for p in ledger_path.parent.glob("ledger.db*"))
+    assert b"alice" not in raw.lower()
+
+
+def test_without_users_the_run_details_are_unchanged(
+    db: sqlite_utils.Database, zendesk: FakeZendesk
+) -> None:
+    result = erase.erase_subject(db, ALICE_REF, zendesk)
+    assert result.users is None and result.complete
+    assert run_details(db, result.run_id)[2] == {"erased": 3, "failed": 0}
+
+
+def test_agent_is_refused_and_the_erasure_is_partial(
+    db: sqlite_utils.Database, zendesk: FakeZendesk
+) -> None:
+    api = FakeUserApi()
+    api.add(5, ALICE.upper(), role="agent")
+    result = erase.erase_subject(db, ALICE_REF, zendesk, users=eraser(api))
+    assert result.users is not None and result.users.refused == [5]
+    assert 5 in api.live and ("delete", 5) not in api.calls
+    assert not result.complete and sorted(result.deleted) == ALICE_TICKETS
+    outcome, code, details = run_details(db, result.run_id)
+    assert (outcome, code) == ("partial", 3)
+    assert details["zendesk_users_deleted"] == 0 and details["zendesk_users_not_deleted"] == 1
+
+
+def test_404_on_delete_and_purge_counts_as_done(db: sqlite_utils.Database) -> None:
+    api = FakeUserApi()
+    api.index.append({"id": 9, "email": ALICE, "role": "end-user"})  # stale search index
+    result = eraser(api).erase()
+    assert result.deleted == [9] and result.complete
+    assert api.calls == [("search", 0), ("delete", 9), ("purge", 9)]
+
+
+def test_refusal_is_reported_by_id_without_personal_data(
+    db: sqlite_utils.Database, zendesk: FakeZendesk, users: FakeUserApi
+) -> None:
+    users.refuse[77] = InvalidRecordError("422: Alice Example <alice@example.com> cannot go")
+    result = erase.erase_subject(db, ALICE_REF, zendesk, users=eraser(users))
+    assert result.users is not None and list(result.users.failed) == [77]
+    reason = result.users.failed[77]
+    assert "InvalidRecordError" in reason and "alice" not in reason.lower()
+    assert 77 in users.live and ("purge", 77) not in users.calls
+    assert not result.complete
+    assert run_details(db, result.run_id)[:2] == ("partial", 3)
+    # The rerun (refusal lifted) deletes the profile; the tickets are not deleted again.
+    users.refuse.clear()
+    again = erase.erase_subject(db, ALICE_REF, zendesk, users=eraser(users))
+    assert again.complete and again.deleted == [] and users.purged == {77}
+    assert run_details(db, again.run_id)[2]["zendesk_users_deleted"] == 1
+
+
+def test_user_untouched_while_a_ticket_failed(
+    db: sqlite_utils.Database, users: FakeUserApi
+) -> None:
+    zendesk = FakeZendesk(range(1001, 1011), refuse=[1006])
+    result = erase.erase_subject(db, ALICE_REF, zendesk, users=eraser(users))
+    assert result.failed == [1006] and result.users is None and not result.complete
+    assert users.calls == [] and 77 in users.live
+    assert run_details(db, result.run_id)[2]["zendesk_users_deleted"] == 0
+
+
+def test_user_untouched_while_a_chat_is_being_sent(
+    db: sqlite_utils.Database, zendesk: FakeZendesk, users: FakeUserApi
+) -> None:
+    stamp = "2026-01-01T00:00:00Z"
+    db.execute(
+        """INSERT INTO cases (case_id, widget_id, status, subject_ref, first_seen_at,
+               updated_at) VALUES ('flying', 'w1', 'pushing', ?, ?, ?)""",
+        (ALICE_REF, stamp, stamp),
+    )
+    db.conn.commit()
+    result = erase.erase_subject(db, ALICE_REF, zendesk, users=eraser(users))
+    assert result.users is None and users.calls == [] and not result.complete
+
+
+def test_auth_error_propagates_and_the_tickets_stay_recorded(
+    db: sqlite_utils.Database, zendesk: FakeZendesk, users: FakeUserApi
+) -> None:
+    users.refuse[77] = AuthError("zendesk refused our role or permissions")
+    with pytest.raises(AuthError):
+        erase.erase_subject(db, ALICE_REF, zendesk, users=eraser(users))
+    assert len(erased_rows(db)) == 3 and chain_ok(db)
+    assert db.execute("SELECT outcome FROM runs WHERE kind = 'erase'").fetchone() == ("aborted",)
+
+
+def test_dry_run_only_looks_the_user_up(
+    db: sqlite_utils.Database, zendesk: FakeZendesk, users: FakeUserApi
+) -> None:
+    result = erase.erase_subject(db, ALICE_REF, None, dry_run=True, users=eraser(users))
+    assert result.users is not None and result.users.to_delete == [77]
+    assert users.calls == [("search", 0)] and 77 in users.live and zendesk.calls == []
+
+
+def test_rerun_after_full_erasure_is_a_no_op(
+    db: sqlite_utils.Database, zendesk: FakeZendesk, users: FakeUserApi
+) -> None:
+    erase.erase_subject(db, ALICE_REF, zendesk, users=eraser(users))
+    runs = db.execute("SELECT COUNT(*) FROM runs").fetchone()
+    again = erase.erase_subject(db, ALICE_REF, zendesk, users=eraser(users))
+    assert again.complete and again.users is not None and again.users.to_delete == []
+    assert db.execute("SELECT COUNT(*) FROM runs").fetchone() == runs
+    assert users.calls[-1] == ("search", 0)

@@ -273,3 +273,47 @@ def test_too_many_jobs() -> None:
         state = sb.state()
         assert state["too_many_jobs_429"] == 1 and state["responses_429"] == 1
         assert state["jobs"]["in_flight"] == 2
+
+
+def test_users_search_delete_and_purge(sb: Sandbox, http: requests.Session) -> None:
+    _create_many(
+        http, sb, [_ticket("usr-1", requester={"name": "Uma", "email": "Uma@Example.com"})]
+    )
+    agent_id = sb.app.store.add_user("agent@example.com", name="Agent", role="agent")
+    base = f"{sb.zendesk_base_url}/api/v2"
+    found = http.get(
+        f"{base}/users/search.json", params={"query": "uma@example.COM"}, timeout=TIMEOUT
+    ).json()
+    assert found["count"] == 1 and found["next_page"] is None
+    user = found["users"][0]
+    assert user["email"] == "Uma@Example.com" and user["role"] == "end-user"
+    agent = http.get(f"{base}/users/search", params={"query": "agent@example.com"}, timeout=10)
+    assert [(u["id"], u["role"]) for u in agent.json()["users"]] == [(agent_id, "agent")]
+    assert http.get(f"{base}/users/search", timeout=TIMEOUT).status_code == 400
+
+    # Permanent deletion needs the soft delete first.
+    assert http.delete(f"{base}/deleted_users/{user['id']}", timeout=TIMEOUT).status_code == 404
+    soft = http.delete(f"{base}/users/{user['id']}", timeout=TIMEOUT)
+    assert soft.status_code == 200 and soft.json()["user"]["active"] is False
+    assert http.delete(f"{base}/users/{user['id']}", timeout=TIMEOUT).status_code == 404
+    gone = http.get(f"{base}/users/search", params={"query": "uma@example.com"}, timeout=10)
+    assert gone.json()["users"] == []
+    purge = http.delete(f"{base}/deleted_users/{user['id']}.json", timeout=TIMEOUT)
+    assert purge.status_code == 200
+    assert purge.json()["deleted_user"]["name"] == "Permanently Deleted User"
+    assert http.delete(f"{base}/deleted_users/{user['id']}", timeout=TIMEOUT).status_code == 404
+    assert {"id": user["id"], "purged": True} in sb.app.store.inspect_users()
+    assert http.delete(f"{base}/users/424242", timeout=TIMEOUT).status_code == 404
+    # A new import with that address creates a new profile, as after a real deletion.
+    _create_many(
+        http, sb, [_ticket("usr-2", requester={"name": "Uma", "email": "uma@example.com"})]
+    )
+    again = http.get(f"{base}/users/search", params={"query": "uma@example.com"}, timeout=10)
+    assert [u["id"] for u in again.json()["users"]] != [user["id"]]
+
+
+def test_user_endpoints_need_auth(sb: Sandbox) -> None:
+    base = f"{sb.zendesk_base_url}/api/v2"
+    assert requests.get(f"{base}/users/search?query=x", timeout=TIMEOUT).status_code == 401
+    assert requests.delete(f"{base}/users/1", timeout=TIMEOUT).status_code == 401
+    assert requests.delete(f"{base}/deleted_users/1", timeout=TIMEOUT).status_code == 401

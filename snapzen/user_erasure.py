@@ -1,0 +1,108 @@
+"""Delete a data subject's Zendesk end-user profile (opt-in part of the Art. 17 erasure).
+
+snapzen creates the profile (name and email) through the import's ``requester``, so erasing
+the person's tickets leaves it behind. ``ZendeskUserEraser`` finds it by exact email, then
+soft-deletes it (``DELETE users/{id}``) and permanently deletes it (``DELETE
+deleted_users/{id}``; Zendesk requires the soft delete first, reference §11.2).
+
+Rules:
+
+- only ``end-user`` profiles are ever deleted: an agent or admin with that address is refused
+  and reported (deleting a staff account is never what an erasure request means);
+- a 404 on either call is "already done" (deleted by hand, or by an earlier run);
+- a refusal (422 or another 4xx) is reported by user id with the error class only, since
+  Zendesk may quote the name or email back; auth and transport errors propagate (the run
+  cannot go on, as for tickets).
+
+The email is held only in memory: results and messages carry user ids, never the address.
+Kept structural (a Protocol, no import of ``snapzen.zendesk``) like ``snapzen.ticket_deletion``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from snapzen.errors import BadRequestError, NotFoundError, RecordError
+from snapzen.log import get_logger
+
+log = get_logger("snapzen.user_erasure")
+
+END_USER = "end-user"
+
+
+class UserDeletionApi(Protocol):
+    """The part of ``snapzen.zendesk.ZendeskClient`` that deleting a user needs."""
+
+    def find_users_by_email(self, email: str) -> list[dict[str, Any]]: ...
+
+    def delete_user(self, user_id: int) -> None: ...
+
+    def purge_deleted_user(self, user_id: int) -> None: ...
+
+
+@dataclass
+class UserErasure:
+    """What happened to the profiles found for one email (user ids only)."""
+
+    to_delete: list[int] = field(default_factory=list)  # end-users found
+    refused: list[int] = field(default_factory=list)  # agents/admins: never deleted
+    deleted: list[int] = field(default_factory=list)  # now gone (deleted now or before)
+    failed: dict[int, str] = field(default_factory=dict)  # user id -> one-line reason
+
+    @property
+    def complete(self) -> bool:
+        return not self.refused and not self.failed
+
+    @property
+    def touched(self) -> bool:
+        """Anything found at all: worth a line in the ledger's run record."""
+        return bool(self.to_delete or self.refused)
+
+
+class ZendeskUserEraser:
+    """Finds and deletes the end-user profile(s) of one email address."""
+
+    def __init__(self, api: UserDeletionApi, email: str) -> None:
+        self._api = api
+        self._email = email
+
+    def plan(self) -> UserErasure:
+        """Look the profiles up (read-only): which would be deleted, which refused."""
+        result = UserErasure()
+        for user in self._api.find_users_by_email(self._email):
+            user_id = int(user["id"])
+            bucket = result.to_delete if user.get("role") == END_USER else result.refused
+            if user_id not in bucket:
+                bucket.append(user_id)
+        return result
+
+    def erase(self) -> UserErasure:
+        result = self.plan()
+        for user_id in result.refused:
+            log.warning("user_erasure.refused_not_end_user", user_id=user_id)
+        for user_id in result.to_delete:
+            reason = self._delete(user_id)
+            if reason is None:
+                result.deleted.append(user_id)
+            else:
+                result.failed[user_id] = reason
+                log.warning("user_erasure.failed", user_id=user_id, reason=reason)
+        return result
+
+    def _delete(self, user_id: int) -> str | None:
+        """Soft delete then purge; None when the profile is gone, else why not."""
+        steps: list[tuple[str, Callable[[int], None]]] = [
+            ("DELETE users/{id}", self._api.delete_user),
+            ("DELETE deleted_users/{id}", self._api.purge_deleted_user),
+        ]
+        for name, step in steps:
+            try:
+                step(user_id)
+            except NotFoundError:
+                continue  # already soft-deleted / already purged: that step's goal holds
+            except (RecordError, BadRequestError) as exc:
+                # The class only: Zendesk's details may quote the person's name or email.
+                return f"{name} refused ({type(exc).__name__})"
+        return None
