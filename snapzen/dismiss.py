@@ -18,7 +18,7 @@ from snapzen import service
 from snapzen.errors import ConfigError
 from snapzen.ledger.db import transaction
 from snapzen.ledger.outbox import now_iso
-from snapzen.log import scrub_personal
+from snapzen.log import one_line
 from snapzen.pipeline import utcnow
 from snapzen.settings import Settings
 
@@ -34,7 +34,7 @@ def dismiss(
 ) -> str:
     """Mark failed cases ignored with ``reason``; returns the run id. ConfigError (exit 2)
     for an unknown id, a case that is not failed, or an empty reason."""
-    reason = scrub_personal(" ".join(reason.split()))[:200]
+    reason = one_line(reason, 200)
     if not reason:
         raise ConfigError("--reason is required: say why these cases will never be sent")
     if not case_ids:

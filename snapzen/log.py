@@ -38,6 +38,12 @@ def scrub_personal(text: str) -> str:
     return _EMAIL_RE.sub("[email]", text)
 
 
+def one_line(value: object, limit: int = 500) -> str:
+    """Text stored in the ledger or shown to ops (errors, reasons): one line, at most
+    ``limit`` characters, no email addresses."""
+    return scrub_personal(" ".join(str(value).split()))[:limit]
+
+
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
         return _scrub_text(value)

@@ -31,14 +31,14 @@ from snapzen.errors import (
 )
 from snapzen.ledger import outbox
 from snapzen.ledger.chain import subject_ref
-from snapzen.log import get_logger
+from snapzen.log import get_logger, one_line
 from snapzen.models import (
     ImportTicket,
     JobStatus,
     SnapEngageCase,
     parse_case,
 )
-from snapzen.prepare import CasePreparer, Prepared, one_line
+from snapzen.prepare import CasePreparer, Prepared
 from snapzen.settings import Settings
 from snapzen.transform import external_id
 
@@ -271,10 +271,8 @@ class Pipeline:
 
     def fetch_windows(self, windows: Sequence[Window]) -> dict[str, int]:
         """``fetch_window_groups`` for one group; returns cases fetched per widget."""
-        fetched = dict.fromkeys((w for w, _, _ in windows), 0)
-        for (widget, _, _), count in self.fetch_window_groups([windows]).items():
-            fetched[widget] += count
-        return fetched
+        fetched = self.fetch_window_groups([windows])
+        return _per_widget(fetched, (widget for widget, _, _ in windows))
 
     def fetch_window_groups(self, groups: Iterable[Sequence[Window]]) -> dict[Window, int]:
         """Fetch (widget, start, end) windows, several at once, and push while they arrive.
@@ -339,10 +337,7 @@ class Pipeline:
                 if self._in_flight and self._poll_wait() <= 0 and self._rate_paused() <= 0:
                     self.poll(self._in_flight, refill=True)
                 top_up()
-        per_widget: dict[str, int] = {}
-        for (widget, _, _), count in fetched.items():
-            per_widget[widget] = per_widget.get(widget, 0) + count
-        for widget, count in per_widget.items():
+        for widget, count in _per_widget(fetched).items():
             log.info("fetched", widget_id=widget, cases=count)
         return fetched
 
@@ -987,6 +982,14 @@ class _PageFeed:
                 self._put(exc)
                 return
             self._put(self._WINDOW_DONE)
+
+
+def _per_widget(fetched: dict[Window, int], widgets: Iterable[str] = ()) -> dict[str, int]:
+    """Cases fetched per widget (every one of ``widgets`` listed, 0 if none were)."""
+    totals = dict.fromkeys(widgets, 0)
+    for (widget, _, _), count in fetched.items():
+        totals[widget] = totals.get(widget, 0) + count
+    return totals
 
 
 def next_poll_at(

@@ -16,7 +16,7 @@ from snapzen.errors import InvalidRecordError, RecordError
 from snapzen.jsoncodec import dumps_text
 from snapzen.ledger import outbox
 from snapzen.ledger.chain import subject_ref
-from snapzen.log import scrub_personal
+from snapzen.log import one_line
 from snapzen.models import (
     Decision,
     ImportTicket,
@@ -205,8 +205,3 @@ def _replace_lone_surrogates(value: Any) -> Any:
     if isinstance(value, dict):
         return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
     return value
-
-
-def one_line(value: object) -> str:
-    """Errors are stored and shown to ops: one line, bounded, no email addresses."""
-    return scrub_personal(" ".join(str(value).split()))[:500]

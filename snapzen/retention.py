@@ -43,7 +43,7 @@ from snapzen.errors import ConfigError
 from snapzen.ledger import outbox
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import open_db, transaction
-from snapzen.log import bind_run, get_logger, new_run_id, scrub_personal
+from snapzen.log import bind_run, get_logger, new_run_id, one_line
 from snapzen.settings import Settings
 from snapzen.ticket_deletion import (
     MAX_BATCH,
@@ -270,10 +270,6 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:300]
-
-
 def build_deletion_api(
     settings: Settings, sleep: Callable[[float], None] = time.sleep
 ) -> TicketDeletionApi:
@@ -345,12 +341,9 @@ def run_sweep(
                 hook=hook,
             )
         except BaseException as exc:
-            # As in service.run_pass: runs.error is read by people, so no echoed emails.
-            error = (
-                f"{type(exc).__name__}: {scrub_personal(str(exc))}"
-                if isinstance(exc, Exception)
-                else "interrupted"
-            )
+            # As in service.run_pass: runs.error is read by people, so no echoed emails
+            # (one_line scrubs them).
+            error = f"{type(exc).__name__}: {exc}" if isinstance(exc, Exception) else "interrupted"
             outbox.finish_run(
                 db,
                 run_id,
@@ -358,7 +351,7 @@ def run_sweep(
                 outcome="aborted",
                 exit_code=1,
                 counts={"fetched": result.due, "failed": result.failed},
-                error=_one_line(error),
+                error=one_line(error, 300),
                 details={"as_of": as_of.isoformat(), "purge": purge, **result.counts()},
             )
             log.error("retention_sweep_aborted", error_type=type(exc).__name__, **result.counts())

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from snapzen.errors import NotFoundError, RecordError, SnapzenError
-from snapzen.log import get_logger, scrub_personal
+from snapzen.log import get_logger, one_line
 from snapzen.models import JobResult, JobStatus
 
 log = get_logger("snapzen.ticket_deletion")
@@ -146,7 +146,10 @@ def _apply_item(item: JobResult | None, outcome: DeletionOutcome) -> bool:
     if _is_gone(item.status, item.error):
         outcome.already_gone = True
         return False
-    outcome.reason = _one_line(f"destroy_many item failed: {item.status or ''} {item.error or ''}")
+    # Zendesk's per-item errors may quote what it was given: no email address is kept.
+    outcome.reason = one_line(
+        f"destroy_many item failed: {item.status or ''} {item.error or ''}", 300
+    )
     return False
 
 
@@ -158,8 +161,3 @@ def _fail(ids: list[int], outcomes: dict[int, DeletionOutcome], reason: str) -> 
 def _is_gone(status: str | None, error: str | None) -> bool:
     text = f"{status or ''} {error or ''}".lower()
     return (status or "").lower().replace(" ", "") in _GONE_STATUSES or "not found" in text
-
-
-def _one_line(text: str) -> str:
-    # Zendesk's per-item errors may quote what it was given: no email address is kept.
-    return scrub_personal(" ".join(text.split()))[:300]
