@@ -32,10 +32,12 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture(autouse=True)
 def _reset_logging() -> Iterator[None]:
-    """A CLI test configures structlog; start every test from the defaults again."""
-    yield
+    """A CLI test points structlog at CliRunner's stderr, which is closed after invoke():
+    every test starts and ends with structlog's defaults, so none logs to a closed stream."""
     import structlog
 
+    structlog.reset_defaults()
+    yield
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
 

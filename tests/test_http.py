@@ -10,7 +10,6 @@ from email.utils import format_datetime
 import pytest
 import requests
 import responses
-import structlog
 from structlog.testing import capture_logs
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 from urllib3.exceptions import ProtocolError as Urllib3Protocol
@@ -34,13 +33,6 @@ from snapzen.settings import HttpSettings
 
 URL = "https://api.example.test/api/v2/things"
 TOKEN = "tok-3f9a1c2e7b6d4058a1c2e7b6d4058a1c"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_structlog() -> None:
-    # Other test modules (CLI) configure structlog to print to a captured stderr that pytest
-    # later closes; start from structlog's defaults so our retry/pacing log lines can print.
-    structlog.reset_defaults()
 
 
 class Sleeps(list[float]):

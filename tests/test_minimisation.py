@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from typer.testing import CliRunner
 
 from snapzen import service
@@ -24,15 +23,6 @@ MARKER = "MINIMISE-ME-5f1c9e2a-transcript"
 EMAIL = "unique.person.8c31@example.org"
 IP = "198.51.100.173"
 PERSONAL = (MARKER, EMAIL, IP)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_logging() -> Iterator[None]:
-    """The CLI points structlog at CliRunner's stderr, which is closed after invoke(); reset
-    on both sides so neither an earlier CLI test nor ours leaves logging on a closed stream."""
-    structlog.reset_defaults()
-    yield
-    structlog.reset_defaults()
 
 
 def marked_case(case_id: str, minutes_ago: int) -> dict[str, Any]:

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 from typer.testing import CliRunner
 
 from snapzen import service
@@ -25,15 +23,6 @@ CARD = "4111 1111 1111 1111"  # Visa test number (Luhn-valid)
 CARD_2 = "5555-5555-5555-4444"  # Mastercard test number, hyphenated
 IBAN = "GB82 WEST 1234 5698 7654 32"  # the ISO 13616 example, paper form
 SECRETS = (CARD, CARD_2, IBAN)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_logging() -> Iterator[None]:
-    """The CLI points structlog at CliRunner's stderr, which is closed after invoke(); reset
-    on both sides so neither an earlier CLI test nor ours leaves logging on a closed stream."""
-    structlog.reset_defaults()
-    yield
-    structlog.reset_defaults()
 
 
 def compact(text: str) -> str:

@@ -14,7 +14,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 import sqlite_utils
-import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -173,15 +172,6 @@ TODAY = NOW.date()
 def days_ago(days: int, hour: int = 12) -> datetime:
     day = TODAY - timedelta(days=days)
     return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_logging() -> Any:
-    """The CLI points structlog at CliRunner's stderr, which is closed after invoke(); reset
-    on both sides so neither an earlier CLI test nor ours leaves logging on a closed stream."""
-    structlog.reset_defaults()
-    yield
-    structlog.reset_defaults()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from datetime import date
 
 import pytest
 import responses
-import structlog
 from pydantic import SecretStr
 from responses import matchers
 
@@ -21,13 +20,6 @@ TOKEN = "0123456789abcdef0123456789abcdef"
 WIDGET = "5b1f0a3c-7d2e-4f6a-9b8c-0d1e2f3a4b5c"
 LOGS = f"{BASE}/api/v2/{ORG}/logs"
 START, END = date(2026, 1, 1), date(2026, 1, 3)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_structlog() -> None:
-    # Other test modules (CLI) configure structlog to print to a captured stderr that pytest
-    # later closes; start from structlog's defaults so our retry/pacing log lines can print.
-    structlog.reset_defaults()
 
 
 class Sleeps(list[float]):

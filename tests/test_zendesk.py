@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import responses
-import structlog
 from pydantic import SecretStr
 from responses import matchers
 from structlog.testing import capture_logs
@@ -29,13 +28,6 @@ ACCESS_2 = "access-token-two-8e4f3a2b"
 IMPORT = f"{BASE}/api/v2/imports/tickets/create_many"
 SHOW_MANY = f"{BASE}/api/v2/job_statuses/show_many"
 TOKENS = f"{BASE}/oauth/tokens"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_structlog() -> None:
-    # Other test modules (CLI) configure structlog to print to a captured stderr that pytest
-    # later closes; start from structlog's defaults so our retry/pacing log lines can print.
-    structlog.reset_defaults()
 
 
 class FakeClock:
