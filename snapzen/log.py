@@ -8,7 +8,6 @@ value registered with ``register_secret`` is replaced wherever it appears in an 
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import uuid
 from collections.abc import MutableMapping
@@ -16,8 +15,19 @@ from typing import Any
 
 import structlog
 
+from snapzen.scrub import one_line, scrub_personal
+
+__all__ = [
+    "bind_run",
+    "configure_logging",
+    "get_logger",
+    "new_run_id",
+    "one_line",
+    "register_secret",
+    "scrub_personal",
+]
+
 _secrets: set[str] = set()
-_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 
 
 def register_secret(value: str | None) -> None:
@@ -31,17 +41,6 @@ def _scrub_text(text: str) -> str:
         if secret in text:
             text = text.replace(secret, "[secret]")
     return scrub_personal(text)
-
-
-def scrub_personal(text: str) -> str:
-    """Replace email addresses (e.g. echoed back in an API error) with a placeholder."""
-    return _EMAIL_RE.sub("[email]", text)
-
-
-def one_line(value: object, limit: int = 500) -> str:
-    """Text stored in the ledger or shown to ops (errors, reasons): one line, at most
-    ``limit`` characters, no email addresses."""
-    return scrub_personal(" ".join(str(value).split()))[:limit]
 
 
 def _scrub(value: Any) -> Any:

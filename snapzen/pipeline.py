@@ -39,6 +39,7 @@ from snapzen.models import (
     parse_case,
 )
 from snapzen.prepare import CasePreparer, Prepared
+from snapzen.prepare_worker import PrepareWorker, RequestFailed, WorkerError
 from snapzen.settings import Settings
 from snapzen.transform import external_id
 
@@ -73,6 +74,10 @@ MAX_CAP_WAITS = 30
 # Parsed pydantic cases are large: at 2000 entries peak RSS reached ~150 MB in the throughput
 # bench; 400 (four batches) kept it near 100 MB with the same wall time.
 PARSED_CACHE_SIZE = 400
+# With a prepare worker (snapzen.prepare_worker) this many batches' worth of cases are
+# prepared, or being prepared, ahead of the batch being filled: enough to refill the job slots
+# a poll frees without waiting for the worker, few enough to hold little memory (~1 MB each).
+PREPARE_AHEAD_BATCHES = 6
 # An early poll (see next_poll_at) comes at least this fraction of job_poll_seconds after the
 # previous poll: at the default 1 s, at most ~7 polls a second while a job slot is awaited.
 EARLY_POLL_MIN_GAP = 0.15
@@ -140,6 +145,9 @@ class _Batch:
     case_ids: list[str]
 
 
+_Ready = tuple[outbox.ReadyCase, Prepared]  # a case taken for a batch, and its preparation
+
+
 CrashHook = Callable[[str], None]
 # (widget id, first day, last day): a SnapEngage window.
 Window = tuple[str, date, date]
@@ -163,6 +171,7 @@ class Pipeline:
         crash_hook: CrashHook | None = None,
         progress: Callable[[str, int], None] | None = None,
         stop: Callable[[], bool] | None = None,
+        prepare_worker: PrepareWorker | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -206,6 +215,15 @@ class Pipeline:
         self._job_seconds: float | None = None
         # case id -> (raw JSON as staged, the case parsed from it, its subject ref).
         self._parsed: dict[str, tuple[str, SnapEngageCase, str | None]] = {}
+        # Preparing ahead in a second process (``_take_prepared``), when one is given: the
+        # pairs ready to use, in selection order; the requests out to the worker, oldest
+        # first; the case ids in either (no selection takes them twice); and those re-staged
+        # since they were selected (their preparation is dropped). The caller owns the worker.
+        self._worker = prepare_worker
+        self._prepared: deque[_Ready] = deque()
+        self._requested: deque[list[outbox.ReadyCase]] = deque()
+        self._reserved: set[str] = set()
+        self._stale: set[str] = set()
 
     def stopping(self) -> bool:
         """True once a stop was requested (SIGTERM/Ctrl-C): finish the batch in hand, start
@@ -345,6 +363,8 @@ class Pipeline:
         """Stage one page in one transaction."""
         staged = [self.stage_one(window[0], raw) for raw in cases]
         self.counts.new += outbox.stage(self.db, staged, self.clock())
+        if self._reserved:
+            self._stale.update(row.case_id for row in staged if row.case_id in self._reserved)
         fetched[window] += len(staged)
         self.counts.fetched += len(staged)
         self.progress("fetched", len(staged))
@@ -353,7 +373,7 @@ class Pipeline:
         """Validate and encode one raw case for ``outbox.stage`` (``CasePreparer.stage``);
         the validated case is kept for ``prepare`` (parse once)."""
         staged = self.preparer.stage(widget, raw)
-        if staged.case is not None:
+        if staged.case is not None and self._worker is None:
             self._remember(
                 staged.row.case_id, staged.row.raw_json, staged.case, staged.row.subject_ref
             )
@@ -382,55 +402,176 @@ class Pipeline:
     def prepare(self, ready: outbox.ReadyCase, batch_index: int) -> Prepared:
         """A ready case as a ticket (its draft with ``batch_index``), a terminal outcome or
         an error (``CasePreparer.prepare``)."""
+        prepared = self._prepare_here(ready)
+        if prepared.draft is not None:
+            prepared.draft = {"batch_index": batch_index, **prepared.draft}
+        return prepared
+
+    def _prepare_here(self, ready: outbox.ReadyCase) -> Prepared:
+        """``prepare`` on this thread, without a batch index."""
         try:
             case, subject = self._parsed_case(ready)
         except (InvalidRecordError, ValueError) as exc:
             return Prepared(ready.case_id, error=f"invalid SnapEngage case: {exc}")
-        prepared = self.preparer.prepare(ready.case_id, ready.widget_id, case, subject)
-        if prepared.draft is not None:
-            prepared.draft = {"batch_index": batch_index, **prepared.draft}
-        return prepared
+        return self.preparer.prepare(ready.case_id, ready.widget_id, case, subject)
+
+    # ------------------------------------------------------------ prepared ahead (worker)
+
+    def _take_prepared(self, limit: int, exclude: Sequence[str]) -> list[_Ready]:
+        """Up to ``limit`` ready cases with their preparation, oldest selected first; none
+        of ``exclude``. [] when nothing is ready.
+
+        Without a prepare worker, selected and prepared here and now. With one, taken from
+        what it prepared ahead (``_request_ahead``): the worker prepares the next batches
+        while this thread stages, posts and polls. A case re-staged since it was selected
+        is dropped from that (``_stale``): its new payload is selected and prepared again."""
+        taken: list[_Ready] = []
+        while len(taken) < limit:
+            if self._prepared:
+                pair = self._prepared.popleft()
+                self._reserved.discard(pair[0].case_id)
+                if pair[0].case_id in self._stale:
+                    self._stale.discard(pair[0].case_id)
+                    continue
+                taken.append(pair)
+                continue
+            busy = [*exclude, *(item.case_id for item, _ in taken)]
+            if self._worker is None:
+                ready = outbox.ready_cases(
+                    self.db, self._settled_before(), limit - len(taken), exclude=busy
+                )
+                taken.extend((item, self._prepare_here(item)) for item in ready)
+                break
+            if not self._requested:
+                self._request_ahead(busy)
+                if not self._requested:
+                    break
+            if not self._worker.answered and not self._worker.has_answer():
+                # Still starting (importing: a few tenths of a second): rather than wait,
+                # prepare here what it was not asked for.
+                ready = outbox.ready_cases(
+                    self.db,
+                    self._settled_before(),
+                    limit - len(taken),
+                    exclude=[*busy, *self._reserved],
+                )
+                if ready:
+                    taken.extend((item, self._prepare_here(item)) for item in ready)
+                    continue
+            self._receive_prepared()
+        if self._worker is not None:
+            self._request_ahead([*exclude, *(item.case_id for item, _ in taken)])
+        return taken
+
+    def _give_back(self, pairs: Sequence[_Ready]) -> None:
+        """Prepared cases taken but not used in this batch: first in line for the next."""
+        for pair in reversed(pairs):
+            self._prepared.appendleft(pair)
+            self._reserved.add(pair[0].case_id)
+
+    def _request_ahead(self, exclude: Sequence[str]) -> None:
+        """Keep PREPARE_AHEAD_BATCHES batches' worth of cases prepared or being prepared by
+        the worker; the cases asked for are reserved (no other selection takes them)."""
+        worker = self._worker
+        if worker is None:
+            return
+        size = self.settings.zendesk.batch_size
+        have = len(self._prepared) + sum(len(chunk) for chunk in self._requested)
+        want = PREPARE_AHEAD_BATCHES * size - have
+        if want <= 0:
+            return
+        ready = outbox.ready_cases(
+            self.db, self._settled_before(), want, exclude=[*self._reserved, *exclude]
+        )
+        for offset in range(0, len(ready), size):
+            chunk = ready[offset : offset + size]
+            try:
+                worker.submit([(item.case_id, item.widget_id) for item in chunk])
+            except WorkerError as exc:
+                self._worker_failed(exc)
+                return
+            self._requested.append(chunk)
+            self._reserved.update(item.case_id for item in chunk)
+
+    def _receive_prepared(self) -> None:
+        """The worker's answer to the oldest request, into ``_prepared`` (prepared here
+        instead if the worker refused it or failed)."""
+        chunk = self._requested.popleft()
+        worker = self._worker
+        assert worker is not None, "a request is out only while the worker is in use"
+        try:
+            results = worker.receive()
+            if [prepared.case_id for prepared in results] != [item.case_id for item in chunk]:
+                raise WorkerError("prepare worker answered for other cases")
+        except RequestFailed as exc:
+            log.warning("prepare_worker_request_failed", cases=len(chunk), error=one_line(exc))
+            results = [self._prepare_here(item) for item in chunk]
+        except WorkerError as exc:
+            self._requested.appendleft(chunk)
+            self._worker_failed(exc)
+            return
+        self._prepared.extend(zip(chunk, results, strict=True))
+
+    def _worker_failed(self, exc: WorkerError) -> None:
+        """Stop using the worker for the rest of the pass; what it was asked for is prepared
+        here, in order. Nothing is lost: the worker never writes."""
+        log.warning("prepare_worker_failed", error=one_line(exc))
+        self._worker = None
+        while self._requested:
+            chunk = self._requested.popleft()
+            self._prepared.extend((item, self._prepare_here(item)) for item in chunk)
+
+    def _drop_prepared(self) -> None:
+        """Forget what was prepared ahead (end of the pass): those cases are still pending,
+        untouched."""
+        self._prepared.clear()
+        self._requested.clear()
+        self._reserved.clear()
+        self._stale.clear()
 
     # ------------------------------------------------------------ push
 
     def next_batch(self) -> tuple[_Batch, list[ImportTicket], dict[str, dict[str, Any]]] | None:
         """Take ready cases until a batch is full; terminal outcomes are written on the way.
 
-        Every case read here either joins the batch (excluded from the next query) or leaves
-        'pending' (withheld, ignored, failed), so the loop always progresses. Returns None
-        when nothing is ready."""
+        Every case taken here either joins the batch (excluded from the next query), leaves
+        'pending' (withheld, ignored, failed), or is given back for the next batch (a retry
+        that must go alone), so the loop always progresses. Returns None when nothing is
+        ready."""
         size = self.settings.zendesk.batch_size
-        settled_before = self._settled_before()
         tickets: list[ImportTicket] = []
         drafts: dict[str, dict[str, Any]] = {}
-        deferred: list[str] = []
+        deferred: list[_Ready] = []
         solo = False
         while len(tickets) < size and not solo:
-            ready = outbox.ready_cases(
-                self.db, settled_before, size - len(tickets), exclude=[*drafts, *deferred]
+            ready = self._take_prepared(
+                size - len(tickets), exclude=[*drafts, *(item.case_id for item, _ in deferred)]
             )
             if not ready:
                 break
             terminal: list[tuple[str, str, str | None, str | None, str | None]] = []
             failures: dict[str, str] = {}
-            for item in ready:
+            for position, (item, prepared) in enumerate(ready):
                 # A case that failed before goes out alone: if its ticket is what Zendesk
                 # refuses (even a whole-request 4xx), it no longer takes 99 others down.
                 if item.attempts > 0 and tickets:
-                    deferred.append(item.case_id)
+                    deferred.append((item, prepared))
                     continue
-                prepared = self.prepare(item, len(tickets))
                 if prepared.ticket is not None and prepared.draft is not None:
                     tickets.append(prepared.ticket)
-                    drafts[item.case_id] = prepared.draft
+                    drafts[item.case_id] = {"batch_index": len(drafts), **prepared.draft}
                     if item.attempts > 0:
                         solo = True
+                        self._give_back(ready[position + 1 :])
                         break
                 elif prepared.terminal is not None:
                     terminal.append((item.case_id, *prepared.terminal))
                 else:
                     failures[item.case_id] = prepared.error or "unknown preparation error"
             self._write_outcomes(terminal, failures)
+        # A deferred retry leads the next batch (alone), instead of waiting behind every
+        # case prepared ahead of it.
+        self._give_back(deferred)
         if not tickets:
             return None
         batch = _Batch(batch_id=uuid.uuid4().hex, case_ids=list(drafts))
@@ -697,6 +838,7 @@ class Pipeline:
                         posting.future.result()
                 self._posting.clear()
             self._close_poster()
+            self._drop_prepared()
 
     def _close_poster(self) -> None:
         """Stop the submit workers once nothing is outstanding (started again on need)."""

@@ -9,14 +9,12 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from snapzen.consent import decide
 from snapzen.errors import InvalidRecordError, RecordError
 from snapzen.jsoncodec import dumps_text
-from snapzen.ledger import outbox
 from snapzen.ledger.chain import subject_ref
-from snapzen.log import one_line
 from snapzen.models import (
     Decision,
     ImportTicket,
@@ -26,8 +24,12 @@ from snapzen.models import (
     parse_case,
 )
 from snapzen.redaction import DETECTOR_VERSION, Redactor
+from snapzen.scrub import one_line
 from snapzen.settings import Settings
 from snapzen.transform import build_ticket
+
+if TYPE_CHECKING:
+    from snapzen.ledger import outbox
 
 # status, outcome, reason, subject ref
 Terminal = tuple[str, str | None, str | None, str | None]
@@ -66,6 +68,10 @@ class CasePreparer:
     # ------------------------------------------------------------ stage
 
     def stage(self, widget: str, raw: Any) -> Staged:
+        # Imported here: the prepare worker process imports this module but never stages,
+        # and the outbox brings sqlite-utils (and click, dateutil...) into its memory.
+        from snapzen.ledger import outbox
+
         try:
             # Plain JSON values (what SnapEngage sends): the text is then the same as with
             # default=str, and parsing it back would give the very case parsed below.
@@ -112,6 +118,15 @@ class CasePreparer:
         return Staged(row, case if json_native and error is None else None)
 
     # ------------------------------------------------------------ decide + transform
+
+    def prepare_stored(self, case_id: str, widget: str, raw_json: str) -> Prepared:
+        """``prepare`` for a case as stored (its raw JSON text): decoded and validated here;
+        a payload that no longer parses is an error, not an exception."""
+        try:
+            case = parse_case(json.loads(raw_json))
+        except (InvalidRecordError, ValueError) as exc:
+            return Prepared(case_id, error=f"invalid SnapEngage case: {exc}")
+        return self.prepare(case_id, widget, case, subject_ref(self.key, case.visitor_email))
 
     def prepare(
         self, case_id: str, widget: str, case: SnapEngageCase, subject: str | None

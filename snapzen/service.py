@@ -19,8 +19,9 @@ from snapzen.http import HttpClient
 from snapzen.ledger import outbox
 from snapzen.ledger.db import open_db
 from snapzen.lock import writer_lock
-from snapzen.log import bind_run, get_logger, new_run_id, scrub_personal
+from snapzen.log import bind_run, get_logger, new_run_id, one_line, scrub_personal
 from snapzen.pipeline import CrashHook, PassResult, Pipeline, Sink, Source, utcnow
+from snapzen.prepare_worker import PrepareWorker, WorkerError
 from snapzen.settings import Settings, require_ledger_key, require_sync_settings
 from snapzen.snapengage import SnapEngageClient
 from snapzen.zendesk import ZendeskClient
@@ -72,6 +73,25 @@ def checkpoint_wal(db: sqlite_utils.Database) -> None:
         log.warning("wal_checkpoint_incomplete", reason="a reader holds an old snapshot")
 
 
+@contextmanager
+def prepare_worker(settings: Settings, key: bytes) -> Iterator[PrepareWorker | None]:
+    """The pass's prepare worker (``pipeline.prepare_process``), stopped when the pass ends.
+    One that cannot start is not an error: the pass prepares on its own thread."""
+    if not settings.pipeline.prepare_process:
+        yield None
+        return
+    try:
+        worker = PrepareWorker.start(settings, key)
+    except WorkerError as exc:
+        log.warning("prepare_worker_unavailable", error=one_line(exc))
+        yield None
+        return
+    try:
+        yield worker
+    finally:
+        worker.close()
+
+
 def run_pass(
     settings: Settings,
     kind: str,
@@ -96,7 +116,10 @@ def run_pass(
     run_id = new_run_id()
     actor = actor or settings.pipeline.actor
     bind_run(run_id, kind)
-    with locked_db(settings, wait=wait, lock_timeout=lock_timeout) as db:
+    with (
+        locked_db(settings, wait=wait, lock_timeout=lock_timeout) as db,
+        prepare_worker(settings, key) as worker,
+    ):
         outbox.start_run(db, run_id, kind, actor, utcnow(), details)
         pipeline = Pipeline(
             settings,
@@ -109,6 +132,7 @@ def run_pass(
             crash_hook=crash_hook,
             progress=progress,
             stop=stop,
+            prepare_worker=worker,
         )
         log.info("run_started", actor=actor, widgets=len(settings.snapengage.widgets))
         try:

@@ -1,0 +1,241 @@
+"""A second process that prepares stored cases (``CasePreparer.prepare_stored``: decode,
+validate, decide consent, build the ticket), so that the pass's thread keeps only the I/O.
+
+Why a process: preparing is pure Python (~200 µs a case with its decoding), and the GIL lets
+one thread run Python at a time. At 10,000 chats the pass's thread was busy on one core for
+most of the run while the other core was half idle (bench/RESULTS.md, v7).
+
+Why by hand: ``multiprocessing``'s spawn start method would re-import snapzen's CLI module in
+the child and start a resource-tracker process (a first version doing so reached 166 MB of
+RSS across snapzen's processes); fork would copy the parent's heap. Here the child is a plain
+``python -m snapzen.prepare_worker FD`` importing only what preparing needs, talking over a
+socket pair with ``multiprocessing.connection`` (pickled, length-prefixed frames).
+
+Protocol, one request at a time in each direction, answered in order:
+    parent -> child  ("init", settings, ledger_key, database path)   once, first
+    parent -> child  [(case id, widget id), ...]                     a request
+    child -> parent  ("ok", [Prepared, ...])  same order and length, or ("error", one line)
+The child reads each case's stored payload from the database itself (read-only: WAL lets it
+read while the parent writes), so a request is a few KB: the parent's send can never block
+on a full socket while the child is blocked sending it a reply.
+
+Nothing here writes the database: a request whose answer is lost costs only its work, and the
+parent can always prepare the same cases itself (what it does when the child fails).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from snapzen.errors import SnapzenError
+
+if TYPE_CHECKING:
+    from snapzen.prepare import Prepared
+    from snapzen.settings import Settings
+
+# A request's answer taking longer than this means the child is stuck: it is stopped and the
+# parent prepares the cases itself. (A request is at most a few batches: normally ~20 ms.)
+REPLY_TIMEOUT_SECONDS = 60.0
+# How long ``close`` waits for the child to exit after its socket closed, before killing it.
+EXIT_WAIT_SECONDS = 2.0
+_IDS_PER_QUERY = 500  # well under SQLite's bound on host parameters
+
+
+class WorkerError(SnapzenError):
+    """The prepare worker cannot be used (did not start, died, stuck, answered nonsense);
+    the pass prepares the cases itself. Never fatal."""
+
+
+class RequestFailed(WorkerError):
+    """The worker refused one request (an unexpected error while preparing it); it is still
+    usable. Preparing those cases in the pass's thread shows the real error."""
+
+
+class PrepareWorker:
+    """The parent's handle on one child process."""
+
+    def __init__(self, process: subprocess.Popen[bytes], conn: Connection) -> None:
+        self._process = process
+        self._conn = conn
+        self._waiting = 0  # requests sent and not yet answered
+        self.answered = 0  # requests answered so far (0: maybe still starting)
+
+    @classmethod
+    def start(cls, settings: Settings, ledger_key: bytes) -> PrepareWorker:
+        """Start the child and send it what it needs; WorkerError if that fails."""
+        ours, theirs = socket.socketpair()
+        conn = Connection(ours.detach())
+        child_fd = theirs.detach()
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "snapzen.prepare_worker", str(child_fd)],
+                pass_fds=(child_fd,),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                close_fds=True,
+                # Its own process group: Ctrl-C in a terminal reaches the pass, which decides
+                # how to end; this process ends when the pass closes the socket (or dies).
+                process_group=0,
+            )
+        except OSError as exc:
+            conn.close()
+            raise WorkerError(f"cannot start the prepare worker: {exc}") from None
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(child_fd)  # the child's copy is its own now
+        worker = cls(process, conn)
+        try:
+            conn.send(("init", settings, ledger_key, str(settings.ledger.path)))
+        except (OSError, ValueError) as exc:
+            worker.close()
+            raise WorkerError(f"cannot reach the prepare worker: {exc}") from None
+        return worker
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    def submit(self, cases: Sequence[tuple[str, str]]) -> None:
+        """Ask for ``(case id, widget id)`` pairs to be prepared; answered by ``receive``."""
+        try:
+            self._conn.send(list(cases))
+        except (OSError, ValueError) as exc:
+            raise WorkerError(f"prepare worker unreachable: {exc}") from None
+        self._waiting += 1
+
+    def has_answer(self) -> bool:
+        """True when ``receive`` would not wait (an answer, or the end, is there)."""
+        try:
+            return self._waiting > 0 and self._conn.poll(0)
+        except (OSError, ValueError):
+            return True  # receive will say what is wrong
+
+    def receive(self, timeout: float = REPLY_TIMEOUT_SECONDS) -> list[Prepared]:
+        """The oldest request's answer. RequestFailed: that request only; WorkerError: the
+        worker is gone (stop using it)."""
+        if self._waiting <= 0:
+            raise WorkerError("no request is waiting for an answer")
+        try:
+            if not self._conn.poll(timeout):
+                raise WorkerError(f"prepare worker gave no answer within {timeout:.0f} s")
+            reply = self._conn.recv()
+        except (EOFError, OSError) as exc:
+            code = self._process.poll()
+            raise WorkerError(
+                f"prepare worker stopped (exit code {code})" if code is not None else str(exc)
+            ) from None
+        self._waiting -= 1
+        self.answered += 1
+        if isinstance(reply, tuple) and len(reply) == 2 and reply[0] == "ok":
+            return list(reply[1])
+        if isinstance(reply, tuple) and len(reply) == 2 and reply[0] == "error":
+            raise RequestFailed(f"prepare worker: {reply[1]}")
+        raise WorkerError("prepare worker sent an unreadable answer")
+
+    def close(self) -> None:
+        """Stop the child (closing the socket is its signal to exit); kill it if it lingers."""
+        self._conn.close()
+        try:
+            self._process.wait(timeout=EXIT_WAIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+# ---------------------------------------------------------------- the child
+
+
+def serve(conn: Connection) -> None:
+    """Answer requests until the parent closes the socket (or dies: the same EOF)."""
+    from snapzen.prepare import CasePreparer
+    from snapzen.scrub import one_line
+
+    try:
+        message = conn.recv()
+    except (EOFError, OSError):
+        return
+    _, settings, key, db_path = message
+    preparer = CasePreparer(settings, key)
+    db = _open_read_only(Path(db_path))
+    try:
+        while True:
+            try:
+                request = conn.recv()
+            except (EOFError, OSError):  # closed, or reset with our answer unread: the end
+                return
+            try:
+                reply: tuple[str, Any] = ("ok", _prepare(preparer, db, request))
+            except Exception as exc:  # one request fails, the worker goes on
+                # one_line scrubs emails; no traceback (pydantic errors quote input values).
+                reply = ("error", one_line(f"{type(exc).__name__}: {exc}"))
+            try:
+                conn.send(reply)
+            except (OSError, ValueError):
+                return
+    finally:
+        db.close()
+
+
+def _prepare(
+    preparer: Any, db: sqlite3.Connection, request: Sequence[tuple[str, str]]
+) -> list[Prepared]:
+    ids = [case_id for case_id, _ in request]
+    stored: dict[str, str] = {}
+    for offset in range(0, len(ids), _IDS_PER_QUERY):
+        chunk = ids[offset : offset + _IDS_PER_QUERY]
+        marks = ", ".join("?" for _ in chunk)
+        stored.update(
+            db.execute(
+                f"SELECT case_id, raw FROM cases WHERE case_id IN ({marks}) AND raw IS NOT NULL",
+                chunk,
+            ).fetchall()
+        )
+    missing = [case_id for case_id in ids if case_id not in stored]
+    if missing:
+        # The parent selected them as pending with a payload a moment ago: something else
+        # changed them. Refuse the request; the parent prepares from what it read.
+        raise LookupError(f"{len(missing)} case(s) have no stored payload")
+    return [
+        preparer.prepare_stored(case_id, widget, stored[case_id]) for case_id, widget in request
+    ]
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    # Read-only, and never the one to create or migrate the file (the parent did).
+    return sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1 or not args[0].isdigit():
+        print("usage: python -m snapzen.prepare_worker FD (started by snapzen)", file=sys.stderr)
+        return 2
+    # Started in its own process group (a terminal's Ctrl-C does not reach it); a SIGINT
+    # sent to it anyway is ignored too: it ends when the parent closes the socket.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    conn = Connection(int(args[0]))
+    try:
+        serve(conn)
+    except Exception as exc:  # e.g. an init message this version cannot read
+        from snapzen.scrub import one_line
+
+        # One line, no traceback: the parent logs that it prepares on its own from now on.
+        print(f"snapzen prepare worker: {one_line(exc)}", file=sys.stderr)
+        return 1
+    finally:
+        conn.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

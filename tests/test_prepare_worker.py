@@ -1,0 +1,239 @@
+"""The prepare worker process (snapzen.prepare_worker): it prepares exactly what the pass's
+thread would, a case re-staged after it was prepared ahead goes out as re-staged, and a worker
+that cannot start, refuses a request or dies loses and duplicates nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from snapzen import service
+from snapzen.ledger import outbox
+from snapzen.ledger.db import open_db
+from snapzen.pipeline import Pipeline
+from snapzen.prepare import CasePreparer, Prepared
+from snapzen.prepare_worker import PrepareWorker, RequestFailed, WorkerError
+from snapzen.settings import Settings
+from tests.fakes import FakeApis, make_case, recent
+
+KEY = b"k" * 32
+
+CASES = [
+    make_case("eu-consent", started=recent(190), country="DE", consent="yes"),
+    make_case("eu-refused", started=recent(189), country="DE", consent="no"),
+    make_case("us", started=recent(188), country="US", consent=None),
+    make_case("offline", started=recent(187), kind="offline"),
+    make_case(
+        "card", started=recent(186), messages=[("", "my card 4111 1111 1111 1111 thanks")]
+    ),
+    make_case("bad-email", started=recent(185), country="GB", consent="1", email="nope"),
+]
+
+
+def new_pipeline(settings: Settings, db: Any, worker: Any = None) -> Pipeline:
+    return Pipeline(
+        settings,
+        db,
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        ledger_key=KEY,
+        run_id="r1",
+        actor="test",
+        prepare_worker=worker,
+    )
+
+
+def stage_page(p: Pipeline, *raws: dict[str, Any]) -> None:
+    """Stage as a fetched page is staged (the pass's own path, which notes re-staging)."""
+    day = datetime.now(UTC).date()
+    window = ("w1", day, day)
+    p._stage_page({window: 0}, window, list(raws))
+
+
+def many(n: int) -> list[dict[str, Any]]:
+    return [make_case(f"c{i:03d}", started=recent(300 - i % 100)) for i in range(n)]
+
+
+def take(p: Pipeline) -> Any:
+    """The next batch, its intent written as ``_post`` writes it (so its cases leave
+    'pending')."""
+    batch = p.next_batch()
+    if batch is not None:
+        outbox.mark_pushing(p.db, batch[0].batch_id, batch[2], datetime.now(UTC), "r1")
+    return batch
+
+
+@pytest.fixture
+def worker(settings: Settings) -> Any:
+    started = PrepareWorker.start(settings, KEY)
+    yield started
+    started.close()
+
+
+def test_the_worker_prepares_exactly_what_the_pass_thread_prepares(
+    settings: Settings, worker: PrepareWorker
+) -> None:
+    db = open_db(settings.ledger.path)
+    stage_page(new_pipeline(settings, db), *CASES)
+    ready = outbox.ready_cases(db, datetime.now(UTC), 100)
+    assert {r.case_id for r in ready} == {raw["id"] for raw in CASES}
+
+    worker.submit([(r.case_id, r.widget_id) for r in ready])
+    got = worker.receive()
+
+    here = CasePreparer(settings, KEY)
+    assert got == [here.prepare_stored(r.case_id, r.widget_id, r.raw_json) for r in ready]
+    by_id = {p.case_id: p for p in got}
+    assert by_id["eu-refused"].terminal is not None  # withheld, not a ticket
+    assert by_id["offline"].terminal is not None  # ignored
+    assert by_id["card"].ticket is not None
+    assert "4111 1111 1111 1111" not in by_id["card"].ticket.model_dump_json()
+
+
+def _sync_tickets(settings: Settings, apis: FakeApis, ledger: Path, *, worker: bool) -> Any:
+    apis.tickets.clear()
+    apis.jobs.clear()
+    changed = settings.model_copy(
+        update={
+            "pipeline": settings.pipeline.model_copy(update={"prepare_process": worker}),
+            "ledger": settings.ledger.model_copy(update={"path": ledger}),
+        }
+    )
+    result = service.sync(changed)
+    tickets = {t["external_id"]: {k: v for k, v in t.items() if k != "id"} for t in apis.tickets}
+    db = open_db(ledger)
+    transfers = sorted(
+        db.execute(
+            "SELECT case_id, legal_basis, subject_ref, origin_country, consent_value, redactions "
+            "FROM transfers"
+        ).fetchall()
+    )
+    status = dict(db.execute("SELECT case_id, status || ':' || COALESCE(reason, '') FROM cases"))
+    return result.counts.as_dict(), tickets, transfers, status
+
+
+def test_a_pass_with_the_worker_sends_and_records_what_one_without_it_does(
+    settings: Settings, apis: FakeApis, tmp_path: Path
+) -> None:
+    apis.add_cases("w1", [*CASES, *many(230)])
+    without = _sync_tickets(settings, apis, tmp_path / "a.db", worker=False)
+    with_worker = _sync_tickets(settings, apis, tmp_path / "b.db", worker=True)
+    assert with_worker == without
+    counts, tickets, transfers, _ = with_worker
+    assert counts["created"] == len(tickets) == 234  # 230 + eu-consent, us, card, bad-email
+    assert len(transfers) == 233  # every EU or unknown-origin ticket; "us" is not restricted
+
+
+def test_a_case_restaged_after_it_was_prepared_ahead_goes_out_as_restaged(
+    settings: Settings, worker: PrepareWorker
+) -> None:
+    db = open_db(settings.ledger.path)
+    p = new_pipeline(settings, db, worker)
+    first = make_case("c1", started=recent(180), messages=[("", "old text")])
+    stage_page(p, make_case("c0", started=recent(190)), first)
+    [(item, _)] = p._take_prepared(1, exclude=[])  # c0; c1 is prepared ahead meanwhile
+    assert item.case_id == "c0"
+    assert "c1" in p._reserved
+    later = make_case("c1", started=recent(180), messages=[("", "new text")])
+    stage_page(p, later)  # a later fetch refreshed c1's payload
+    [(item, prepared)] = p._take_prepared(1, exclude=["c0"])
+    assert item.case_id == "c1"
+    assert prepared.ticket is not None
+    text = prepared.ticket.comments[0].value
+    assert "new text" in text and "old text" not in text
+
+
+def test_a_killed_worker_is_replaced_by_the_pass_thread_and_no_case_is_lost_or_doubled(
+    settings: Settings, worker: PrepareWorker
+) -> None:
+    db = open_db(settings.ledger.path)
+    p = new_pipeline(settings, db, worker)
+    stage_page(p, *many(250))
+    batches = [take(p)]
+    assert batches[0] is not None
+    worker._process.kill()
+    worker._process.wait()
+    with capture_logs() as logs:
+        while (batch := take(p)) is not None:
+            batches.append(batch)
+    sent = [case_id for batch, _, _ in batches for case_id in batch.case_ids]
+    assert sorted(sent) == sorted(f"c{i:03d}" for i in range(250))  # once each
+    assert [e["event"] for e in logs].count("prepare_worker_failed") == 1
+    assert p._worker is None
+
+
+class RefusingWorker:
+    """A stateful fake: prepares like the real worker, but refuses the first request."""
+
+    def __init__(self, settings: Settings, db: Any) -> None:
+        self.preparer = CasePreparer(settings, KEY)
+        self.db = db
+        self.asked: list[list[tuple[str, str]]] = []
+        self.answered = 1  # started: no stealing
+
+    def has_answer(self) -> bool:
+        return bool(self.asked)
+
+    def submit(self, cases: list[tuple[str, str]]) -> None:
+        self.asked.append(list(cases))
+
+    def receive(self, timeout: float = 60) -> list[Prepared]:
+        cases = self.asked.pop(0)
+        if not hasattr(self, "refused"):
+            self.refused = True
+            raise RequestFailed("prepare worker: ValueError: boom")
+        raw = dict(self.db.execute("SELECT case_id, raw FROM cases"))
+        return [self.preparer.prepare_stored(c, w, raw[c]) for c, w in cases]
+
+
+def test_a_refused_request_is_prepared_on_the_pass_thread(settings: Settings) -> None:
+    db = open_db(settings.ledger.path)
+    fake = RefusingWorker(settings, db)
+    p = new_pipeline(settings, db, fake)
+    stage_page(p, *many(150))
+    with capture_logs() as logs:
+        first = take(p)
+        second = take(p)
+    assert first is not None and second is not None
+    assert len(first[1]) == 100 and len(second[1]) == 50
+    assert sorted(first[0].case_ids + second[0].case_ids) == [f"c{i:03d}" for i in range(150)]
+    assert "prepare_worker_request_failed" in [e["event"] for e in logs]
+    assert p._worker is fake  # still in use: only that request was refused
+
+
+def test_a_worker_that_cannot_start_leaves_the_pass_to_prepare_alone(
+    settings: Settings, apis: FakeApis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python3")
+    with pytest.raises(WorkerError, match="cannot start the prepare worker"):
+        PrepareWorker.start(settings, KEY)
+    apis.add_cases("w1", CASES)
+    with capture_logs() as logs:
+        result = service.sync(settings)
+    assert result.counts.created == 4
+    assert "prepare_worker_unavailable" in [e["event"] for e in logs]
+
+
+def test_the_worker_ignores_ctrl_c_and_exits_when_the_pass_closes_it(
+    settings: Settings, worker: PrepareWorker
+) -> None:
+    db = open_db(settings.ledger.path)
+    stage_page(new_pipeline(settings, db), CASES[0])
+    # Its own process group: a terminal's Ctrl-C goes to the pass only.
+    assert os.getpgid(worker._process.pid) != os.getpgid(0)
+    for _ in range(2):
+        worker.submit([("eu-consent", "w1")])
+        [prepared] = worker.receive()
+        assert prepared.ticket is not None
+        worker._process.send_signal(signal.SIGINT)  # and a SIGINT sent to it is ignored
+        time.sleep(0.1)
+    worker.close()
+    assert worker._process.returncode == 0
