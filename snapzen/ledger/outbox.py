@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import orjson
 import sqlite_utils
 
-from snapzen.ledger.chain import append_event
+from snapzen.ledger.chain import append_events, plain_json
 from snapzen.ledger.db import transaction
 
 TERMINAL = ("synced", "withheld", "ignored")
@@ -220,7 +221,7 @@ def mark_pushing(
             draft["outcome"],
             draft["legal_basis"],
             draft["subject_ref"],
-            json.dumps(draft, sort_keys=True, default=str),
+            draft_text(draft),
             stamp,
             run_id,
             case_id,
@@ -235,6 +236,19 @@ def mark_pushing(
                WHERE case_id = ?""",
             rows,
         )
+
+
+def draft_text(draft: Mapping[str, Any]) -> str:
+    """The stored ``transfer_draft``: JSON that reads back (``json.loads``) as the value
+    ``json.dumps(draft, sort_keys=True, default=str)`` reads back as. Only that value is
+    used, never the text; orjson writes it ~10x faster for plain JSON values (``plain_json``),
+    ``json`` the rest (floats, dates, enums and other ``default=str`` cases)."""
+    if type(draft) is dict and plain_json(draft):
+        try:
+            return orjson.dumps(draft, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+        except orjson.JSONEncodeError:
+            pass  # an int beyond 64 bits, a lone surrogate
+    return json.dumps(draft, sort_keys=True, default=str)
 
 
 def set_job_id(db: sqlite_utils.Database, batch_id: str, job_id: str) -> None:
@@ -299,12 +313,23 @@ def record_synced(
     transaction: either both the status and the ledger row exist, or neither does.
     Returns the number of ledger rows appended."""
     stamp = now_iso(now)
-    appended = 0
+    ids = list(synced)
     with transaction(db) as conn:
+        # One lookup per chunk of ids and one statement for all updates; the ledger rows are
+        # appended in the order of ``synced``, exactly as one append_event per case would.
+        found: dict[str, tuple[str, str | None]] = {}
+        for offset in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[offset : offset + _IDS_PER_QUERY]
+            marks = ", ".join("?" for _ in chunk)
+            for case_id, status, draft_json in conn.execute(
+                f"SELECT case_id, status, transfer_draft FROM cases WHERE case_id IN ({marks})",
+                chunk,
+            ):
+                found[case_id] = (status, draft_json)
+        events: list[dict[str, Any]] = []
+        updates: list[tuple[int, str, str, str, str]] = []
         for case_id, ticket_id in synced.items():
-            row = conn.execute(
-                "SELECT status, transfer_draft FROM cases WHERE case_id = ?", (case_id,)
-            ).fetchone()
+            row = found.get(case_id)
             if row is None or row[0] == "synced":
                 continue  # already recorded (e.g. by an earlier recovery)
             draft = json.loads(row[1]) if row[1] else {}
@@ -319,15 +344,17 @@ def record_synced(
                     case_id=case_id,
                     event="transfer",
                 )
-                append_event(conn, fields)
-                appended += 1
-            conn.execute(
-                """UPDATE cases SET status = 'synced', ticket_id = ?, synced_at = ?, error = NULL,
-                       raw = NULL, raw_purged_at = ?, updated_at = ?
-                   WHERE case_id = ?""",
-                (ticket_id, stamp, stamp, stamp, case_id),
-            )
-    return appended
+                events.append(fields)
+            updates.append((ticket_id, stamp, stamp, stamp, case_id))
+        # Updates first: the pages the purged payloads free are reused by the ledger rows.
+        conn.executemany(
+            """UPDATE cases SET status = 'synced', ticket_id = ?, synced_at = ?, error = NULL,
+                   raw = NULL, raw_purged_at = ?, updated_at = ?
+               WHERE case_id = ?""",
+            updates,
+        )
+        append_events(conn, events)
+    return len(events)
 
 
 # ---------------------------------------------------------------- cursors
