@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from datetime import UTC, datetime
 from types import TracebackType
@@ -12,6 +13,35 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from snapzen.sandbox.app import SandboxApp
 from snapzen.sandbox.config import SandboxConfig
 from snapzen.sandbox.data import generate
+
+_heap_lock = threading.Lock()
+_heap_holders = 0  # running sandboxes that froze the heap
+
+
+def _freeze_heap() -> bool:
+    """Move every object tracked so far, above all the generated data set, out of the cyclic
+    garbage collector's reach (``gc.freeze``) until the last running sandbox stops.
+
+    The data set is large, long-lived and never changes, yet every full collection walked it
+    again: at 10,000 chats the two that fell within a backfill took ~0.19 s of the emulator's
+    CPU (ten times that at 100,000), taken from snapzen on the benchmark's shared cores.
+    Frozen objects are still freed by reference counting; only cyclic garbage among them waits
+    for ``_thaw_heap``. A host process that froze objects itself is left alone."""
+    global _heap_holders
+    with _heap_lock:
+        if _heap_holders == 0 and gc.get_freeze_count() > 0:
+            return False
+        gc.freeze()
+        _heap_holders += 1
+        return True
+
+
+def _thaw_heap() -> None:
+    global _heap_holders
+    with _heap_lock:
+        _heap_holders -= 1
+        if _heap_holders == 0:
+            gc.unfreeze()
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -49,6 +79,7 @@ class Sandbox:
         self.app.store.base_url = self.base_url
         self._stopped = False
         self._stop_lock = threading.Lock()
+        self._froze_heap = _freeze_heap()
         # A short poll interval makes stop() return in ~50 ms instead of werkzeug's 0.5 s.
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -73,6 +104,8 @@ class Sandbox:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+        if self._froze_heap:
+            _thaw_heap()
 
     @property
     def running(self) -> bool:

@@ -3,14 +3,13 @@ and the user search and deletion an Art. 17 erasure needs."""
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
 from snapzen.sandbox.config import SandboxConfig
-from snapzen.sandbox.responses import error, json_response
+from snapzen.sandbox.responses import error, json_response, loads
 from snapzen.sandbox.zendesk_store import JsonDict, ZendeskStore, iso_utc, validate_ticket
 
 MAX_BATCH = 100
@@ -22,7 +21,7 @@ def _truthy(value: str | None) -> bool:
 
 def _json_body(request: Request) -> Any:
     try:
-        return json.loads(request.get_data(as_text=True) or "null")
+        return loads(request.get_data())
     except ValueError:
         return None
 

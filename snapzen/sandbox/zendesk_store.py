@@ -119,7 +119,9 @@ def validate_ticket(item: object) -> str | None:
 def _comment_body(comment: JsonDict) -> str:
     for key in ("body", "value", "html_body"):
         value = comment.get(key)
-        if isinstance(value, str) and value.strip():
+        # Not blank: the same test as value.strip() (one whitespace predicate), without the
+        # copy of a long body.
+        if isinstance(value, str) and value and not value.isspace():
             return value
     return ""
 
@@ -324,12 +326,17 @@ class ZendeskStore:
     # ---- tickets -------------------------------------------------------------------------------
 
     def create_ticket(self, item: JsonDict, archive: bool, job_id: str | None) -> TicketRecord:
-        """Create a ticket from an already validated import item (caller holds the lock)."""
+        """Create a ticket from an already validated import item (caller holds the lock).
+
+        The ticket takes over ``item``'s nested values: callers hand over a freshly parsed
+        request body (or a job's items, which nothing reads after the job is applied), and
+        nothing here mutates them: comments and tags are new objects. (A deep copy here was
+        the emulator's largest cost per imported ticket.)"""
         now_iso = iso_utc(self.clock())
         with self.lock:
             ticket_id = self._next_ticket
             self._next_ticket += 1
-            data: JsonDict = copy.deepcopy(item)
+            data: JsonDict = dict(item)
             raw_comments = data.pop("comments", None) or [data.pop("comment")]
             data.pop("comment", None)
             requester = data.get("requester")
