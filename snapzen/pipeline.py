@@ -347,8 +347,19 @@ class Pipeline:
                         wait = min(wait, POST_CHECK_SECONDS)
                 item = feed.get(max(wait, 0.001))
                 if item is not None:
-                    window, page = item
-                    self._stage_page(fetched, window, page.cases)
+                    # Every page already waiting is staged now, not one per turn of this
+                    # loop: the backlog of ready cases, not the loop's pace, then sets how
+                    # fast job slots are refilled (one page a turn held submits to the
+                    # readers' pace at 10,000 chats), and the readers never wait on a full
+                    # queue. A poll falling due stops it.
+                    self._stage_page(fetched, *_window_cases(item))
+                    for _ in range(PAGE_QUEUE_DEPTH - 1):
+                        if self._in_flight and self._poll_wait() <= 0:
+                            break
+                        waiting = feed.more(1)
+                        if not waiting:
+                            break
+                        self._stage_page(fetched, *_window_cases(waiting[0]))
                 self._fill(full_only=True)
                 # While the rate budget is spent a poll would only wait in the pacer: the
                 # jobs are looked at once it returns.
@@ -1101,6 +1112,16 @@ class _PageFeed:
         assert isinstance(item, tuple)
         return item
 
+    def more(self, limit: int) -> list[tuple[Window, Any]]:
+        """Pages already waiting (at most ``limit``), without waiting for any; the end of
+        a window is noted on the way, as by ``get``."""
+        pages: list[tuple[Window, Any]] = []
+        while len(pages) < limit and not self._pages.empty():
+            item = self.get(0)
+            if item is not None:
+                pages.append(item)
+        return pages
+
     def _put(self, item: object) -> bool:
         while not self._stop.is_set():
             try:
@@ -1124,6 +1145,11 @@ class _PageFeed:
                 self._put(exc)
                 return
             self._put(self._WINDOW_DONE)
+
+
+def _window_cases(item: tuple[Window, Any]) -> tuple[Window, list[Any]]:
+    window, page = item
+    return window, page.cases
 
 
 def _per_widget(fetched: dict[Window, int], widgets: Iterable[str] = ()) -> dict[str, int]:
