@@ -402,10 +402,15 @@ class Pipeline:
     def _parsed_case(self, ready: outbox.ReadyCase) -> tuple[SnapEngageCase, str | None]:
         """The case as ``parse_case(json.loads(ready.raw_json))`` and its subject ref, from
         what staging kept when the stored text is the one it staged. Raises as parsing does."""
+        raw_json = ready.raw_json
+        if raw_json is None:  # selected for the worker, which reads payloads itself
+            raw_json = outbox.stored_payload(self.db, ready.case_id)
+            if raw_json is None:
+                raise ValueError("its stored payload is gone")
         kept = self._parsed.pop(ready.case_id, None)
-        if kept is not None and kept[0] == ready.raw_json:
+        if kept is not None and kept[0] == raw_json:
             return kept[1], kept[2]
-        case = parse_case(json.loads(ready.raw_json))
+        case = parse_case(json.loads(raw_json))
         return case, subject_ref(self.key, case.visitor_email)
 
     # ------------------------------------------------------------ decide + transform
@@ -491,8 +496,14 @@ class Pipeline:
         want = PREPARE_AHEAD_BATCHES * size - have
         if want <= 0:
             return
+        # Without payloads: the worker reads them from the database (~4 KB a case not read,
+        # and not held here, bench/RESULTS.md v7).
         ready = outbox.ready_cases(
-            self.db, self._settled_before(), want, exclude=[*self._reserved, *exclude]
+            self.db,
+            self._settled_before(),
+            want,
+            exclude=[*self._reserved, *exclude],
+            with_raw=False,
         )
         for offset in range(0, len(ready), size):
             chunk = ready[offset : offset + size]

@@ -49,7 +49,7 @@ class StagedCase:
 class ReadyCase:
     case_id: str
     widget_id: str
-    raw_json: str
+    raw_json: str | None  # None when selected without it (``ready_cases(with_raw=False)``)
     attempts: int
 
 
@@ -135,9 +135,12 @@ def ready_cases(
     *,
     widget: str | None = None,
     exclude: Sequence[str] = (),
+    with_raw: bool = True,
 ) -> list[ReadyCase]:
-    """Pending cases whose chat started before ``settled_before`` (finished), oldest first."""
-    sql = """SELECT case_id, widget_id, raw, attempts FROM cases
+    """Pending cases whose chat started before ``settled_before`` (finished), oldest first;
+    without their payloads when ``with_raw`` is False (``stored_payload`` reads one later)."""
+    payload = "raw" if with_raw else "NULL"
+    sql = f"""SELECT case_id, widget_id, {payload}, attempts FROM cases
              WHERE status = 'pending' AND started_at IS NOT NULL AND started_at <= ?"""
     params: list[Any] = [now_iso(settled_before)]
     if exclude:
@@ -149,6 +152,12 @@ def ready_cases(
     sql += " ORDER BY started_at, case_id LIMIT ?"
     params.append(limit)
     return [ReadyCase(r[0], r[1], r[2], r[3]) for r in db.execute(sql, params).fetchall()]
+
+
+def stored_payload(db: sqlite_utils.Database, case_id: str) -> str | None:
+    """A case's stored raw JSON (None once purged)."""
+    row = db.execute("SELECT raw FROM cases WHERE case_id = ?", (case_id,)).fetchone()
+    return None if row is None else row[0]
 
 
 def count_ready(db: sqlite_utils.Database, settled_before: datetime, cap: int) -> int:
