@@ -265,6 +265,7 @@ def _run(
     slice_seconds: float = SLICE_SECONDS,
 ) -> BackfillResult:
     clients = clients or service.build_clients(settings)
+    settings = backfill_settings(settings)
     done = _already_finished(settings, plan)
     result = BackfillResult(plan, windows_total=len(plan.windows), windows_skipped=len(done))
     progress.start(result.windows_total, result.windows_skipped)
@@ -329,6 +330,15 @@ def _run(
         **result.counts.as_dict(),
     )
     return result
+
+
+def backfill_settings(settings: Settings) -> Settings:
+    """``settings`` for a backfill's passes: ``zendesk.backfill_max_jobs_in_flight`` import
+    jobs in flight instead of ``max_jobs_in_flight`` (the cron sync's, with headroom)."""
+    zendesk = settings.zendesk.model_copy(
+        update={"max_jobs_in_flight": settings.zendesk.backfill_max_jobs_in_flight}
+    )
+    return settings.model_copy(update={"zendesk": zendesk})
 
 
 def _already_finished(settings: Settings, plan: BackfillPlan) -> set[tuple[str, str]]:

@@ -166,6 +166,11 @@ class ZendeskSettings(Section):
     # 25 of Zendesk's 30-job account cap (10 before): with 1 s jobs, 10 in flight could not
     # keep up with a 700 rpm budget; 5 stay free for other integrations on the account.
     max_jobs_in_flight: int = Field(default=25, ge=1, le=30)
+    # What `snapzen backfill` uses instead: all 30 by default. A backfill is run by hand, once,
+    # and with 25 it cannot finish within 1.3x of the rate/job bound (bench/RESULTS.md, v7).
+    # Another integration importing at the same moment then gets TooManyJobs (snapzen itself
+    # waits for a slot when that happens): lower this for such an account.
+    backfill_max_jobs_in_flight: int = Field(default=30, ge=1, le=30)
     # create_many POSTs outstanding at once (each on its own submit worker connection); every
     # one of them counts against max_jobs_in_flight. 4 (2 before): refilling freed job slots
     # was bound by POST latency at 2 (bench/RESULTS.md, v6).

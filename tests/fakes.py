@@ -104,6 +104,7 @@ class FakeApis:
         self.job_cap: int | None = None  # unfinished jobs allowed before TooManyJobs
         self.too_many_jobs_next = 0  # the next N POSTs get TooManyJobs (others hold the cap)
         self.hide_jobs = False  # show_many omits every job (Zendesk is known to miss some)
+        self.peak_unfinished = 0  # most jobs queued or running at once, seen by a POST
         self.requests: dict[str, int] = {}
         # The pipeline sends several POSTs at once (submit workers): one request at a time
         # here, as a real server's state would be consistent.
@@ -189,6 +190,7 @@ class FakeApis:
             body = {"error": "RecordInvalid", "description": "Record validation errors"}
             return 422, {}, json.dumps(body)
         unfinished = sum(1 for j in self.jobs.values() if not j.applied)
+        self.peak_unfinished = max(self.peak_unfinished, unfinished + 1)
         if self.too_many_jobs_next:
             self.too_many_jobs_next -= 1
             body = {"error": "TooManyJobs", "description": "Too many jobs queued or running"}

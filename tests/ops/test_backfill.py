@@ -106,6 +106,24 @@ def test_backfill_and_sync_over_the_same_days_never_double_create(
     assert set(counts.values()) == {1}
 
 
+def test_a_backfill_takes_zendesks_whole_job_cap_and_a_sync_leaves_headroom(
+    sync_env: Path, apis: FakeApis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One ticket per job and jobs that finish only after many polls: the slots fill up.
+    monkeypatch.setenv("SNAPZEN_ZENDESK__BATCH_SIZE", "1")
+    apis.polls_until_done = 40
+    load_days(apis, range(3, 4), per_day=40)
+    day = (TODAY - timedelta(days=3)).isoformat()
+    code, out, _ = cli("backfill", "--since", day, "--until", day)
+    assert code == 0, out
+    assert apis.peak_unfinished == 30  # zendesk.backfill_max_jobs_in_flight
+    apis.peak_unfinished = 0
+    load_days(apis, range(1, 2), per_day=40)
+    code, out, _ = cli("sync")
+    assert code == 0, out
+    assert apis.peak_unfinished == 25  # zendesk.max_jobs_in_flight
+
+
 class SimulatedCrash(BaseException):
     pass
 
