@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import sqlite_utils
 
@@ -81,6 +81,10 @@ PREPARE_AHEAD_BATCHES = 6
 # An early poll (see next_poll_at) comes at least this fraction of job_poll_seconds after the
 # previous poll: at the default 1 s, at most ~7 polls a second while a job slot is awaited.
 EARLY_POLL_MIN_GAP = 0.15
+# Polling early costs requests. While the rate window has this many to spare beyond the imports
+# the pass already knows it must send, a job is polled when it is due whether or not every
+# slot is taken (a poll is then free); otherwise only when a slot is awaited (bench, v7).
+EARLY_POLL_SPARE = 50
 
 
 class Page(Protocol):
@@ -97,6 +101,10 @@ class Sink(Protocol):
     def submit_import(self, tickets: Sequence[ImportTicket]) -> JobStatus: ...
     def submit_delay(self) -> float:
         """Seconds before a request may leave without waiting for the rate limit (0: now)."""
+        ...
+
+    def spare_requests(self) -> int | None:
+        """Requests the current rate window still allows (None: unknown)."""
         ...
 
     def job_statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]: ...
@@ -149,6 +157,8 @@ _Ready = tuple[outbox.ReadyCase, Prepared]  # a case taken for a batch, and its 
 
 
 CrashHook = Callable[[str], None]
+_Arg = TypeVar("_Arg")
+_Answer = TypeVar("_Answer")
 # (widget id, first day, last day): a SnapEngage window.
 Window = tuple[str, date, date]
 
@@ -212,6 +222,9 @@ class Pipeline:
         # can be expected done (the job was created before the answer, finished before the
         # poll that saw it was answered).
         self._answered_at: dict[str, float] = {}
+        # The poll out on the poller thread (one at a time; its results are applied here).
+        self._polling: _Polling | None = None
+        self._poller: ThreadPoolExecutor | None = None
         self._job_seconds: float | None = None
         # case id -> (raw JSON as staged, the case parsed from it, its subject ref).
         self._parsed: dict[str, tuple[str, SnapEngageCase, str | None]] = {}
@@ -345,6 +358,8 @@ class Pipeline:
                     self._collect_done()
                     if self._posting:
                         wait = min(wait, POST_CHECK_SECONDS)
+                if self._polling is not None:
+                    wait = min(wait, POST_CHECK_SECONDS)  # its answer frees job slots
                 item = feed.get(max(wait, 0.001))
                 if item is not None:
                     # Every page already waiting is staged now, not one per turn of this
@@ -354,17 +369,14 @@ class Pipeline:
                     # queue. A poll falling due stops it.
                     self._stage_page(fetched, *_window_cases(item))
                     for _ in range(PAGE_QUEUE_DEPTH - 1):
-                        if self._in_flight and self._poll_wait() <= 0:
+                        if self._poll_due() or self._poll_answered():
                             break
                         waiting = feed.more(1)
                         if not waiting:
                             break
                         self._stage_page(fetched, *_window_cases(waiting[0]))
                 self._fill(full_only=True)
-                # While the rate budget is spent a poll would only wait in the pacer: the
-                # jobs are looked at once it returns.
-                if self._in_flight and self._poll_wait() <= 0 and self._rate_paused() <= 0:
-                    self.poll(self._in_flight, refill=True)
+                self._poll_step(refill=True)
                 top_up()
         for widget, count in _per_widget(fetched).items():
             log.info("fetched", widget_id=widget, cases=count)
@@ -653,7 +665,7 @@ class Pipeline:
             wait = self._poll_wait(draining=not self._slots_taken())
             if wait > 0:
                 self.sleep(wait)
-            self.poll(in_flight, refill=False)
+            self.poll(refill=False)
             if (
                 in_flight
                 and self.interrupted
@@ -694,8 +706,7 @@ class Pipeline:
             self._post(*prepared)
             # A refill can take a while (a batch every few tens of ms): jobs finishing
             # meanwhile are seen, and their slots refilled, without waiting for its end.
-            if self._in_flight and self._poll_wait() <= 0 and self._rate_paused() <= 0:
-                self.poll(self._in_flight)
+            self._poll_step(refill=None)
 
     def _rate_paused(self) -> float:
         """Seconds until Zendesk's rate budget allows the next request (0: now).
@@ -721,7 +732,7 @@ class Pipeline:
         waiting_for = None
         if draining:
             waiting_for = "last"
-        elif self._slots_taken():
+        elif self._slots_taken() or self._early_polls_affordable():
             waiting_for = "first"
         at = next_poll_at(
             regular=self._next_poll,
@@ -732,6 +743,21 @@ class Pipeline:
             min_gap=self.settings.zendesk.job_poll_seconds * EARLY_POLL_MIN_GAP,
         )
         return max(0.0, at - now)
+
+    def _early_polls_affordable(self) -> bool:
+        """Whether the rate window can pay for polling each job as soon as it is due: it has
+        EARLY_POLL_SPARE requests to spare beyond the imports this pass knows it must still
+        send (cases it fetched that are not yet sent, decided or failed)."""
+        spare = self.sink.spare_requests()
+        if spare is None:
+            return False
+        counts = self.counts
+        out = sum(len(batch.case_ids) for batch, _ in self._in_flight.values())
+        out += sum(posting.count for posting in self._posting)
+        unsent = counts.fetched - counts.created - counts.withheld - counts.ignored
+        unsent -= counts.failed + out
+        imports = -(-max(0, unsent) // self.settings.zendesk.batch_size)
+        return spare - imports > EARLY_POLL_SPARE
 
     def _ready_left(self) -> bool:
         return outbox.count_ready(self.db, self._settled_before(), 1) > 0
@@ -861,6 +887,18 @@ class Pipeline:
                 self._posting.clear()
             self._close_poster()
             self._drop_prepared()
+            self._close_poller()
+
+    def _close_poller(self) -> None:
+        """Stop the poller. A poll still out (an error or a stop ended the pass) is waited
+        for and not applied: its jobs stay 'pushing' with their ids, for recovery."""
+        if self._polling is not None:
+            with contextlib.suppress(Exception):
+                self._polling.future.result()
+            self._polling = None
+        if self._poller is not None:
+            self._poller.shutdown(wait=True)
+            self._poller = None
 
     def _close_poster(self) -> None:
         """Stop the submit workers once nothing is outstanding (started again on need)."""
@@ -868,17 +906,66 @@ class Pipeline:
             self._poster.shutdown(wait=True)
             self._poster = None
 
-    def poll(
-        self, in_flight: dict[str, tuple[_Batch, float]], *, refill: bool | None = None
-    ) -> None:
-        """Poll the jobs in flight and record those that finished.
+    def poll(self, *, refill: bool | None = None) -> None:
+        """Poll the jobs in flight, wait for the answer and record those that finished (the
+        poll already out, if one is)."""
+        if self._polling is None:
+            self._start_poll()
+        self._finish_poll(refill=refill)
+
+    def _poll_due(self) -> bool:
+        """A poll may start: jobs in flight, none out, due, and the rate budget not spent
+        (while it is, a poll would only wait in the pacer: jobs are looked at once it
+        returns)."""
+        return (
+            bool(self._in_flight)
+            and self._polling is None
+            and self._poll_wait() <= 0
+            and self._rate_paused() <= 0
+        )
+
+    def _poll_answered(self) -> bool:
+        return self._polling is not None and self._polling.future.done()
+
+    def _poll_step(self, *, refill: bool | None) -> None:
+        """Between other work: apply the poll's answer if it came, start one if due."""
+        if self._poll_answered():
+            self._finish_poll(refill=refill)
+        if self._poll_due():
+            self._start_poll()
+
+    def _start_poll(self) -> None:
+        """Send one show_many for every job in flight on the poller thread (HTTP only): the
+        pass stages, prepares and posts while it is out (~60 ms each at 50 ms latency, a
+        poll every ~0.15 s near the job cap). One poll at a time; lookups never overlap it
+        (they run here, while a poll's answer is applied)."""
+        # POSTs may still be out (ZendeskClient is safe for concurrent calls): those answered
+        # join this poll, the others a later one.
+        self._collect_done()
+        # Then not again for job_poll_seconds unless a job is due (next_poll_at): each poll
+        # spends rate-limit budget that imports could use.
+        now = time.monotonic()
+        self._next_poll = now + self.settings.zendesk.job_poll_seconds
+        self._last_poll = now
+        polled = list(self._in_flight)
+        if self._poller is None:
+            self._poller = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapzen-poll")
+        future = self._poller.submit(_timed, self.sink.job_statuses, polled)
+        self._polling = _Polling(future, polled)
+
+    def _finish_poll(self, *, refill: bool | None) -> None:
+        """Apply the answer of the poll out (waiting for it): finished jobs leave the slots.
 
         With ``refill`` (the ``full_only`` of ``_fill``) the job slots they freed are filled
         before their results are written: writing ~1,000 synced cases takes long enough
         that the next POSTs' latency should overlap it rather than follow it. A crash in
         between leaves those jobs 'pushing' with their job ids, as a crash before the write
         always did; recovery re-reads them."""
-        synced, failures = self._poll_jobs(in_flight)
+        polling = self._polling
+        assert polling is not None, "no poll is out"
+        self._polling = None
+        statuses, seen_at = polling.future.result()
+        synced, failures = self._poll_results(polling.polled, statuses, seen_at)
         try:
             if refill is not None and (synced or failures):
                 self._fill(full_only=refill)
@@ -886,29 +973,23 @@ class Pipeline:
             # Zendesk's results are facts: written even when the refill failed.
             self._record_results(synced, failures)
 
-    def _poll_jobs(
-        self, in_flight: dict[str, tuple[_Batch, float]]
+    def _poll_results(
+        self, polled: Sequence[str], statuses: dict[str, JobStatus], seen_at: float
     ) -> tuple[dict[str, int], dict[str, str]]:
-        """One show_many for the jobs in flight; finished jobs leave ``in_flight`` and their
-        results are returned (synced case -> ticket id, failed case -> error), not written."""
-        # POSTs may still be out (ZendeskClient is safe for concurrent calls): those answered
-        # join this poll, the others a later one. Waiting for them all here held every poll
-        # (and so every freed job slot) behind the POSTs of a refill.
-        self._collect_done()
-        # One show_many for every job in flight (up to 100 per request), then not again for
-        # job_poll_seconds: each poll spends rate-limit budget that imports could use.
-        self._next_poll = time.monotonic() + self.settings.zendesk.job_poll_seconds
-        self._last_poll = time.monotonic()
-        polled = list(in_flight)
-        statuses = self.sink.job_statuses(polled)
-        seen_at = time.monotonic()
+        """Finished jobs of a poll leave ``_in_flight``; their results are returned (synced
+        case -> ticket id, failed case -> error), not written."""
+        in_flight = self._in_flight
         timeout = self.settings.zendesk.job_timeout_seconds
         # Every job this poll found finished is recorded in one transaction (one commit, not
         # one per job): a crash before it leaves them all 'pushing' with their job ids, which
         # recovery re-reads, exactly as for a crash before any single job's record.
         synced: dict[str, int] = {}
         failures: dict[str, str] = {}
-        for job_id, (batch, started) in list(in_flight.items()):
+        finished = 0
+        for job_id in polled:
+            if job_id not in in_flight:
+                continue
+            batch, started = in_flight[job_id]
             status = statuses.get(job_id)
             if status is not None and status.finished:
                 self.crash_hook("after_job")
@@ -917,6 +998,7 @@ class Pipeline:
                 synced.update(job_synced)
                 failures.update(job_failures)
                 del in_flight[job_id]
+                finished += 1
                 self._job_cap_until = 0.0  # one of ours finished: a slot is free again
             elif time.monotonic() - started > timeout:
                 # Still queued after the timeout: leave it 'pushing' with its job id; the
@@ -927,7 +1009,7 @@ class Pipeline:
         log.debug(
             "jobs_polled",
             polled=len(statuses),
-            finished=len(polled) - len(in_flight),
+            finished=finished,
             in_flight=len(in_flight),
         )
         return synced, failures
@@ -1049,12 +1131,20 @@ class _Posting:
     sent: float
 
 
-def _timed(
-    submit: Callable[[Sequence[ImportTicket]], JobStatus], tickets: Sequence[ImportTicket]
-) -> tuple[JobStatus, float]:
-    """Run on a submit worker: the POST, and the monotonic time its answer came."""
-    job = submit(tickets)
-    return job, time.monotonic()
+def _timed(call: Callable[[_Arg], _Answer], arg: _Arg) -> tuple[_Answer, float]:
+    """Run on a submit worker or the poller: the request, and the monotonic time its answer
+    came."""
+    answer = call(arg)
+    return answer, time.monotonic()
+
+
+@dataclass
+class _Polling:
+    """A show_many out on the poller thread: its answer (statuses, when it came) and the
+    jobs it asked about."""
+
+    future: Future[tuple[dict[str, JobStatus], float]]
+    polled: list[str]
 
 
 class _PageFeed:

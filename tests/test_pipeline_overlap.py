@@ -175,6 +175,9 @@ class _WatchingSink:
     def submit_delay(self) -> float:
         return float(self.inner.submit_delay())
 
+    def spare_requests(self) -> int | None:
+        return self.inner.spare_requests()  # type: ignore[no-any-return]
+
     def job_statuses(self, job_ids: Any) -> Any:
         self._enter(False)
         try:
@@ -242,6 +245,9 @@ class _BarrierSink:
     def submit_delay(self) -> float:
         return float(self.inner.submit_delay())
 
+    def spare_requests(self) -> int | None:
+        return self.inner.spare_requests()  # type: ignore[no-any-return]
+
     def job_statuses(self, job_ids: Any) -> Any:
         return self.inner.job_statuses(job_ids)
 
@@ -294,6 +300,9 @@ class _BudgetSink:
             return int(db.execute("SELECT count(*) FROM cases").fetchone()[0])
         finally:
             db.conn.close()
+
+    def spare_requests(self) -> int | None:
+        return None
 
     def submit_delay(self) -> float:
         with self.lock:
@@ -392,6 +401,9 @@ class _NoSubmits:
 
     def submit_delay(self) -> float:
         return 0.0
+
+    def spare_requests(self) -> int | None:
+        return None
 
     def submit_import(self, tickets: Any) -> Any:
         raise AssertionError("nothing should be submitted")
