@@ -77,7 +77,7 @@ PARSED_CACHE_SIZE = 400
 # With a prepare worker (snapzen.prepare_worker) this many batches' worth of cases are
 # prepared, or being prepared, ahead of the batch being filled: enough to refill the job slots
 # a poll frees without waiting for the worker, few enough to hold little memory (~1 MB each).
-PREPARE_AHEAD_BATCHES = 6
+PREPARE_AHEAD_BATCHES = 15
 # An early poll (see next_poll_at) comes at least this fraction of job_poll_seconds after the
 # previous poll: at the default 1 s, at most ~7 polls a second while a job slot is awaited.
 EARLY_POLL_MIN_GAP = 0.15
