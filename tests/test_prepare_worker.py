@@ -237,3 +237,41 @@ def test_the_worker_ignores_ctrl_c_and_exits_when_the_pass_closes_it(
         time.sleep(0.1)
     worker.close()
     assert worker._process.returncode == 0
+
+
+class SlowWorker(RefusingWorker):
+    """Answers only when ``release`` says so (as a busy worker would)."""
+
+    def __init__(self, settings: Settings, db: Any) -> None:
+        super().__init__(settings, db)
+        self.refused = True  # no refusal here
+        self.release = 0
+
+    def has_answer(self) -> bool:
+        return bool(self.asked) and self.release > 0
+
+    def receive(self, timeout: float = 60) -> list[Prepared]:
+        self.release -= 1
+        return super().receive(timeout)
+
+
+def test_while_fetching_a_batch_the_worker_has_not_prepared_is_not_waited_for(
+    settings: Settings,
+) -> None:
+    db = open_db(settings.ledger.path)
+    slow = SlowWorker(settings, db)
+    p = new_pipeline(settings, db, slow)
+    cases = many(250)
+    stage_page(p, *cases[:150])  # asked for as 100 + 50
+    slow.release = 2
+    first = take(p)
+    assert first is not None and len(first[1]) == 100
+    stage_page(p, *cases[150:])  # asked for as one more request, not answered yet
+    # The 50 answered cases cannot fill a batch: given back, not sent half-empty or lost.
+    assert p.next_batch(wait=False) is None
+    assert len(p._prepared) == 50 and p._requested
+    slow.release = 10
+    rest = [take(p), take(p)]
+    assert [len(batch[1]) for batch in rest if batch] == [100, 50]
+    sent = first[0].case_ids + [c for batch in rest if batch for c in batch[0].case_ids]
+    assert sorted(sent) == [f"c{i:03d}" for i in range(250)]  # each exactly once
