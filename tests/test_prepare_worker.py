@@ -31,9 +31,7 @@ CASES = [
     make_case("eu-refused", started=recent(189), country="DE", consent="no"),
     make_case("us", started=recent(188), country="US", consent=None),
     make_case("offline", started=recent(187), kind="offline"),
-    make_case(
-        "card", started=recent(186), messages=[("", "my card 4111 1111 1111 1111 thanks")]
-    ),
+    make_case("card", started=recent(186), messages=[("", "my card 4111 1111 1111 1111 thanks")]),
     make_case("bad-email", started=recent(185), country="GB", consent="1", email="nope"),
 ]
 
