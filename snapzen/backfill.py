@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -40,8 +40,9 @@ from snapzen.ledger.outbox import now_iso
 from snapzen.log import get_logger
 from snapzen.models import ImportTicket, JobResult, JobStatus
 from snapzen.pipeline import Counts, CrashHook, PassResult, Pipeline, utcnow
+from snapzen.prepare_worker import PrepareWorker
 from snapzen.scheduler import LOCK_POLL_SECONDS, patiently
-from snapzen.settings import Settings
+from snapzen.settings import Settings, require_ledger_key
 
 log = get_logger("snapzen.backfill")
 
@@ -273,6 +274,47 @@ def _run(
         (day, [w for w in plan.widgets if (w, day.isoformat()) not in done]) for day in plan.days
     ]
     remaining = [(day, widgets) for day, widgets in todo if widgets]
+    # One prepare worker for every slice: started once, while this process is still small
+    # (starting a process copies it for a moment, and a slice's pass is short).
+    worker_scope: AbstractContextManager[PrepareWorker | None] = (
+        service.prepare_worker(settings, require_ledger_key(settings))
+        if remaining
+        else nullcontext()
+    )
+    with worker_scope as worker:
+        _run_slices(
+            settings,
+            plan,
+            remaining,
+            result,
+            actor,
+            wait,
+            clients,
+            stop,
+            progress,
+            crash_hook,
+            turn_seconds,
+            slice_seconds,
+            worker,
+        )
+    return result
+
+
+def _run_slices(
+    settings: Settings,
+    plan: BackfillPlan,
+    remaining: list[tuple[date, list[str]]],
+    result: BackfillResult,
+    actor: str | None,
+    wait: bool,
+    clients: service.Clients,
+    stop: threading.Event,
+    progress: BackfillProgress,
+    crash_hook: CrashHook | None,
+    turn_seconds: float,
+    slice_seconds: float,
+    worker: PrepareWorker | None,
+) -> None:
     try:
         first = True
         while remaining:
@@ -294,6 +336,7 @@ def _run(
                 progress=progress.tick,
                 stop=stop.is_set,
                 details=details,
+                worker=worker,
             )
             if first and not wait:
                 # Same contract as `sync`: another run holds the lock → say so and exit 0.
@@ -329,7 +372,6 @@ def _run(
         interrupted=result.interrupted,
         **result.counts.as_dict(),
     )
-    return result
 
 
 def backfill_settings(settings: Settings) -> Settings:

@@ -32,6 +32,7 @@ from snapzen.errors import (
 from snapzen.ledger import outbox
 from snapzen.ledger.chain import subject_ref
 from snapzen.log import get_logger, one_line
+from snapzen.memory import release_free_memory
 from snapzen.models import (
     ImportTicket,
     JobStatus,
@@ -573,7 +574,13 @@ class Pipeline:
 
     def _drop_prepared(self) -> None:
         """Forget what was prepared ahead (end of the pass): those cases are still pending,
-        untouched."""
+        untouched. Answers the worker still owes are read and dropped, so that a next pass
+        sharing the worker (a backfill's slices) gets only its own."""
+        if self._worker is not None and self._requested:
+            try:
+                self._worker.discard_answers()
+            except WorkerError as exc:
+                log.warning("prepare_worker_failed", error=one_line(exc))
         self._prepared.clear()
         self._requested.clear()
         self._reserved.clear()
@@ -1006,6 +1013,7 @@ class Pipeline:
         finally:
             # Zendesk's results are facts: written even when the refill failed.
             self._record_results(synced, failures)
+        release_free_memory()
 
     def _poll_results(
         self, polled: Sequence[str], statuses: dict[str, JobStatus], seen_at: float

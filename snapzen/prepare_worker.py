@@ -142,6 +142,15 @@ class PrepareWorker:
             raise RequestFailed(f"prepare worker: {reply[1]}")
         raise WorkerError("prepare worker sent an unreadable answer")
 
+    def discard_answers(self, timeout: float = REPLY_TIMEOUT_SECONDS) -> None:
+        """Read and drop the answers still owed (a pass ended with requests out), so the
+        next pass using this worker gets its own. WorkerError if that fails."""
+        while self._waiting > 0:
+            try:
+                self.receive(timeout)
+            except RequestFailed:
+                continue
+
     def close(self) -> None:
         """Stop the child (closing the socket is its signal to exit); kill it if it lingers."""
         self._conn.close()

@@ -75,9 +75,15 @@ def checkpoint_wal(db: sqlite_utils.Database) -> None:
 
 
 @contextmanager
-def prepare_worker(settings: Settings, key: bytes) -> Iterator[PrepareWorker | None]:
-    """The pass's prepare worker (``pipeline.prepare_process``), stopped when the pass ends.
-    One that cannot start is not an error: the pass prepares on its own thread."""
+def prepare_worker(
+    settings: Settings, key: bytes, *, shared: PrepareWorker | None = None
+) -> Iterator[PrepareWorker | None]:
+    """A prepare worker (``pipeline.prepare_process``), stopped on leaving; ``shared`` (one
+    the caller owns) is used as it is. One that cannot start is not an error: the pass
+    prepares on its own thread."""
+    if shared is not None:
+        yield shared
+        return
     if not settings.pipeline.prepare_process:
         yield None
         return
@@ -129,8 +135,12 @@ def run_pass(
     details: dict[str, Any] | None = None,
     stop: Callable[[], bool] | None = None,
     lock_timeout: float = -1,
+    worker: PrepareWorker | None = None,
 ) -> PassResult:
     """Lock, record the run, execute ``body`` on a fresh Pipeline, record how it ended.
+
+    ``worker``: a prepare worker the caller owns (a backfill shares one between its slices);
+    without one, the pass starts its own (``pipeline.prepare_process``) and stops it after.
 
     A FatalError propagates (exit 1) after the run row says 'aborted'; cursors are only
     advanced inside ``body`` after everything before them succeeded."""
@@ -142,7 +152,7 @@ def run_pass(
     bind_run(run_id, kind)
     with (
         locked_db(settings, wait=wait, lock_timeout=lock_timeout) as db,
-        prepare_worker(settings, key) as worker,
+        prepare_worker(settings, key, shared=worker) as worker,
         pass_tuning(),
     ):
         outbox.start_run(db, run_id, kind, actor, utcnow(), details)
