@@ -38,7 +38,7 @@ from snapzen.backup import backup_ledger
 from snapzen.ledger.db import open_db, transaction
 from snapzen.ledger.outbox import now_iso
 from snapzen.log import get_logger
-from snapzen.models import ImportTicket, JobResult, JobStatus
+from snapzen.models import EncodedTicket, ImportTicket, JobResult, JobStatus
 from snapzen.pipeline import Counts, CrashHook, PassResult, Pipeline, utcnow
 from snapzen.prepare_worker import PrepareWorker
 from snapzen.scheduler import LOCK_POLL_SECONDS, patiently
@@ -461,7 +461,7 @@ class RecordingSink:
         # forgotten once read, so a length could hand out the same id twice.
         self._job_ids = itertools.count(1)
 
-    def submit_import(self, tickets: Sequence[ImportTicket]) -> JobStatus:
+    def submit_import(self, tickets: Sequence[ImportTicket | EncodedTicket]) -> JobStatus:
         results = []
         for index, ticket in enumerate(tickets):
             self.external_ids.append(ticket.external_id)

@@ -34,6 +34,7 @@ from snapzen.ledger.chain import subject_ref
 from snapzen.log import get_logger, one_line
 from snapzen.memory import release_free_memory
 from snapzen.models import (
+    EncodedTicket,
     ImportTicket,
     JobStatus,
     SnapEngageCase,
@@ -102,7 +103,7 @@ class Source(Protocol):
 
 
 class Sink(Protocol):
-    def submit_import(self, tickets: Sequence[ImportTicket]) -> JobStatus: ...
+    def submit_import(self, tickets: Sequence[ImportTicket | EncodedTicket]) -> JobStatus: ...
     def submit_delay(self) -> float:
         """Seconds before a request may leave without waiting for the rate limit (0: now)."""
         ...
@@ -158,6 +159,7 @@ class _Batch:
 
 
 _Ready = tuple[outbox.ReadyCase, Prepared]  # a case taken for a batch, and its preparation
+_Ticket = ImportTicket | EncodedTicket  # EncodedTicket: as the prepare worker sends it
 
 
 CrashHook = Callable[[str], None]
@@ -590,7 +592,7 @@ class Pipeline:
 
     def next_batch(
         self, *, wait: bool = True
-    ) -> tuple[_Batch, list[ImportTicket], dict[str, dict[str, Any]]] | None:
+    ) -> tuple[_Batch, list[_Ticket], dict[str, dict[str, Any]]] | None:
         """Take ready cases until a batch is full; terminal outcomes are written on the way.
 
         Every case taken here either joins the batch (excluded from the next query), leaves
@@ -599,7 +601,7 @@ class Pipeline:
         ready, and without ``wait`` also when filling the batch would mean waiting for the
         prepare worker (what was taken is given back: the pass stages pages meanwhile)."""
         size = self.settings.zendesk.batch_size
-        tickets: list[ImportTicket] = []
+        tickets: list[_Ticket] = []
         drafts: dict[str, dict[str, Any]] = {}
         joined: list[_Ready] = []
         deferred: list[_Ready] = []
@@ -811,7 +813,7 @@ class Pipeline:
         return self.clock() - timedelta(minutes=self.settings.snapengage.settle_minutes)
 
     def _post(
-        self, batch: _Batch, tickets: list[ImportTicket], drafts: dict[str, dict[str, Any]]
+        self, batch: _Batch, tickets: list[_Ticket], drafts: dict[str, dict[str, Any]]
     ) -> None:
         """Write the intent, then hand the POST to the submit worker (HTTP only)."""
         assert len(self._posting) < self._max_posts, "too many POSTs outstanding"

@@ -18,6 +18,7 @@ from snapzen.jsoncodec import dumps_text
 from snapzen.ledger.chain import subject_ref
 from snapzen.models import (
     Decision,
+    EncodedTicket,
     ImportTicket,
     LegalBasis,
     Outcome,
@@ -43,7 +44,7 @@ class Prepared:
     the batch sets it."""
 
     case_id: str
-    ticket: ImportTicket | None = None
+    ticket: ImportTicket | EncodedTicket | None = None
     draft: dict[str, Any] | None = None
     terminal: Terminal | None = None
     error: str | None = None

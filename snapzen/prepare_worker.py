@@ -215,8 +215,19 @@ def _prepare(
         # changed them. Refuse the request; the parent prepares from what it read.
         raise LookupError(f"{len(missing)} case(s) have no stored payload")
     return [
-        preparer.prepare_stored(case_id, widget, stored[case_id]) for case_id, widget in request
+        _encoded(preparer.prepare_stored(case_id, widget, stored[case_id]))
+        for case_id, widget in request
     ]
+
+
+def _encoded(prepared: Prepared) -> Prepared:
+    """The ticket sent back as its JSON (``EncodedTicket``): far smaller to hold, and not
+    encoded again by the pass."""
+    from snapzen.models import EncodedTicket, ImportTicket
+
+    if isinstance(prepared.ticket, ImportTicket):
+        prepared.ticket = EncodedTicket.of(prepared.ticket)
+    return prepared
 
 
 def _open_read_only(path: Path) -> sqlite3.Connection:

@@ -23,7 +23,6 @@ import requests
 from pydantic import ValidationError
 from requests.auth import AuthBase
 
-from snapzen import jsoncodec
 from snapzen.errors import (
     AmbiguousWriteError,
     AuthError,
@@ -34,7 +33,7 @@ from snapzen.errors import (
 )
 from snapzen.http import HttpClient, header_value
 from snapzen.log import get_logger, register_secret
-from snapzen.models import ImportTicket, JobStatus
+from snapzen.models import EncodedTicket, ImportTicket, JobStatus, ticket_json
 from snapzen.settings import ZendeskAuth, ZendeskSettings
 
 log = get_logger(__name__)
@@ -359,6 +358,12 @@ def _user_summary(user: dict[str, Any]) -> dict[str, Any]:
     return {"id": user["id"], "role": user.get("role"), "email": user.get("email")}
 
 
+def create_many_body(tickets: Sequence[ImportTicket | EncodedTicket]) -> bytes:
+    """``{"tickets":[...]}`` around each ticket's JSON: the very bytes ``jsoncodec.dumps_bytes``
+    writes for the whole body, without encoding again what the prepare worker encoded."""
+    return b'{"tickets":[' + b",".join(ticket_json(t) for t in tickets) + b"]}"
+
+
 def _check_count(what: str, items: Sequence[Any], limit: int) -> None:
     if not items:
         raise ValueError(f"{what}: nothing to send")
@@ -402,13 +407,11 @@ class ZendeskClient:
         """Requests the current rate window still allows (``RateLimitPacer.spare``)."""
         return self.pacer.spare()
 
-    def submit_import(self, tickets: Sequence[ImportTicket]) -> JobStatus:
+    def submit_import(self, tickets: Sequence[ImportTicket | EncodedTicket]) -> JobStatus:
         """Queue one create_many import job; never retried blindly (see snapzen.http)."""
         _check_count("submit_import", tickets, self._settings.batch_size)
         params = {"archive_immediately": "true"} if self._settings.archive_immediately else None
-        body = jsoncodec.dumps_bytes(
-            {"tickets": [t.model_dump(mode="json", exclude_none=True) for t in tickets]}
-        )
+        body = create_many_body(tickets)
         endpoint = "POST /api/v2/imports/tickets/create_many"
         answer = self._call(
             "POST",

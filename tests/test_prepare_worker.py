@@ -4,6 +4,7 @@ that cannot start, refuses a request or dies loses and duplicates nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -16,12 +17,15 @@ import pytest
 from structlog.testing import capture_logs
 
 from snapzen import service
+from snapzen.jsoncodec import dumps_bytes
 from snapzen.ledger import outbox
 from snapzen.ledger.db import open_db
+from snapzen.models import EncodedTicket, ImportTicket, ticket_json
 from snapzen.pipeline import Pipeline
 from snapzen.prepare import CasePreparer, Prepared
 from snapzen.prepare_worker import PrepareWorker, RequestFailed, WorkerError
 from snapzen.settings import Settings
+from snapzen.zendesk import create_many_body
 from tests.fakes import FakeApis, make_case, recent
 
 KEY = b"k" * 32
@@ -88,12 +92,16 @@ def test_the_worker_prepares_exactly_what_the_pass_thread_prepares(
     got = worker.receive()
 
     here = CasePreparer(settings, KEY)
-    assert got == [here.prepare_stored(r.case_id, r.widget_id, r.raw_json) for r in ready]
+    expected = [here.prepare_stored(r.case_id, r.widget_id, r.raw_json) for r in ready]
+    for prepared in expected:  # the worker sends tickets encoded, as they are posted
+        if isinstance(prepared.ticket, ImportTicket):
+            prepared.ticket = EncodedTicket.of(prepared.ticket)
+    assert got == expected
     by_id = {p.case_id: p for p in got}
     assert by_id["eu-refused"].terminal is not None  # withheld, not a ticket
     assert by_id["offline"].terminal is not None  # ignored
     assert by_id["card"].ticket is not None
-    assert "4111 1111 1111 1111" not in by_id["card"].ticket.model_dump_json()
+    assert b"4111 1111 1111 1111" not in ticket_json(by_id["card"].ticket)
 
 
 def _sync_tickets(settings: Settings, apis: FakeApis, ledger: Path, *, worker: bool) -> Any:
@@ -145,7 +153,7 @@ def test_a_case_restaged_after_it_was_prepared_ahead_goes_out_as_restaged(
     [(item, prepared)] = p._take_prepared(1, exclude=["c0"])
     assert item.case_id == "c1"
     assert prepared.ticket is not None
-    text = prepared.ticket.comments[0].value
+    text = json.loads(ticket_json(prepared.ticket))["comments"][0]["value"]
     assert "new text" in text and "old text" not in text
 
 
@@ -273,3 +281,21 @@ def test_while_fetching_a_batch_the_worker_has_not_prepared_is_not_waited_for(
     assert [len(batch[1]) for batch in rest if batch] == [100, 50]
     sent = first[0].case_ids + [c for batch in rest if batch for c in batch[0].case_ids]
     assert sorted(sent) == [f"c{i:03d}" for i in range(250)]  # each exactly once
+
+
+def test_encoded_tickets_make_the_create_many_body_models_make(settings: Settings) -> None:
+    db = open_db(settings.ledger.path)
+    stage_page(new_pipeline(settings, db), *CASES)
+    here = CasePreparer(settings, KEY)
+    ready = outbox.ready_cases(db, datetime.now(UTC), 100)
+    models = [
+        t
+        for t in (here.prepare_stored(r.case_id, r.widget_id, r.raw_json).ticket for r in ready)
+        if isinstance(t, ImportTicket)
+    ]
+    assert len(models) == 4
+    whole = dumps_bytes({"tickets": [t.model_dump(mode="json", exclude_none=True) for t in models]})
+    assert create_many_body(models) == whole  # what the client sent before, byte for byte
+    assert create_many_body([EncodedTicket.of(t) for t in models]) == whole
+    mixed = [EncodedTicket.of(models[0]), *models[1:]]
+    assert create_many_body(mixed) == whole
