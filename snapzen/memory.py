@@ -3,8 +3,9 @@
 glibc gives each thread that allocates its own malloc arena (up to 8 per core), and an arena
 keeps the peak of what its thread once held. A pass has up to nine such threads (the pass's,
 four page readers, four submit workers), each briefly holding a page or an import body of
-~0.5-1 MB: at 100,000 chats the arenas added ~8 MB to the peak RSS of the pass's process
-(bench/RESULTS.md, v7). Two arenas are enough for threads that mostly wait on sockets.
+~0.5-1 MB: at 100,000 chats the extra arenas held ~10-20 MB of the pass's process's peak RSS
+(bench/RESULTS.md, v7). One arena is enough for threads that mostly wait on sockets (two:
+~8 MB more at 100,000 chats, no faster).
 
 By hand (ctypes): the standard library has no binding for mallopt, and the environment
 variable (MALLOC_ARENA_MAX) must be set before the process starts, which a cron line or a
@@ -19,7 +20,7 @@ import time
 from typing import Any
 
 M_ARENA_MAX = -8  # glibc's malloc.h
-PASS_MALLOC_ARENAS = 2
+PASS_MALLOC_ARENAS = 1
 
 
 def limit_malloc_arenas(arenas: int = PASS_MALLOC_ARENAS) -> bool:

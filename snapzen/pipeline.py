@@ -56,7 +56,7 @@ STOP_GRACE_SECONDS = 5.0
 # thread), with at most PAGE_QUEUE_DEPTH pages waiting to be staged, so memory stays bounded
 # whatever the size of a backfill.
 FETCH_THREADS = 4
-PAGE_QUEUE_DEPTH = 8
+PAGE_QUEUE_DEPTH = 6
 
 # Submitting (`_fill`): up to zendesk.max_concurrent_posts worker threads do create_many POSTs
 # (HTTP only) while the pass's thread prepares the next batch, so preparation and several POSTs'
@@ -81,8 +81,9 @@ MAX_CAP_WAITS = 30
 PARSED_CACHE_SIZE = 400
 # With a prepare worker (snapzen.prepare_worker) this many batches' worth of cases are
 # prepared, or being prepared, ahead of the batch being filled: enough to refill the job slots
-# a poll frees without waiting for the worker, few enough to hold little memory (~1 MB each).
-PREPARE_AHEAD_BATCHES = 15
+# a poll frees without waiting for the worker, few enough to hold little memory (~0.2 MB
+# each, tickets encoded).
+PREPARE_AHEAD_BATCHES = 8
 # An early poll (see next_poll_at) comes at least this fraction of job_poll_seconds after the
 # previous poll: at the default 1 s, at most ~7 polls a second while a job slot is awaited.
 EARLY_POLL_MIN_GAP = 0.15

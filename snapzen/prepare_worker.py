@@ -231,8 +231,11 @@ def _encoded(prepared: Prepared) -> Prepared:
 
 
 def _open_read_only(path: Path) -> sqlite3.Connection:
-    # Read-only, and never the one to create or migrate the file (the parent did).
-    return sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+    # Read-only, and never the one to create or migrate the file (the parent did). Each
+    # payload is read once: a page cache (2 MB by default) would only hold memory.
+    conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+    conn.execute("PRAGMA cache_size = -256")
+    return conn
 
 
 def main(argv: Sequence[str] | None = None) -> int:

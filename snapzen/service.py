@@ -105,8 +105,8 @@ PASS_SWITCH_INTERVAL = 0.0005
 
 @contextmanager
 def pass_tuning() -> Iterator[None]:
-    """A shorter GIL switch interval while a pass runs (restored after), and at most two
-    malloc arenas for its threads (``snapzen.memory``).
+    """A shorter GIL switch interval while a pass runs (restored after), and one malloc
+    arena for its threads (``snapzen.memory``).
 
     The pass's thread releases the GIL hundreds of times (every SQLite commit, every socket
     call); each time a reader or submit thread decoding or encoding JSON may keep it for up
@@ -114,7 +114,7 @@ def pass_tuning() -> Iterator[None]:
     instead of 5 ms took ~0.3 s off the wall time (bench/RESULTS.md, v7)."""
     before = sys.getswitchinterval()
     sys.setswitchinterval(PASS_SWITCH_INTERVAL)
-    # Not restored (it only caps arenas made from now on): the pass's threads share two.
+    # Not restored (it only caps arenas made from now on): the pass's threads share one.
     limit_malloc_arenas()
     try:
         yield
