@@ -267,6 +267,7 @@ def _run(
 ) -> BackfillResult:
     clients = clients or service.build_clients(settings)
     settings = backfill_settings(settings)
+    key = require_ledger_key(settings)  # before the progress bar starts: exit 2 cleanly
     done = _already_finished(settings, plan)
     result = BackfillResult(plan, windows_total=len(plan.windows), windows_skipped=len(done))
     progress.start(result.windows_total, result.windows_skipped)
@@ -277,9 +278,7 @@ def _run(
     # One prepare worker for every slice: started once, while this process is still small
     # (starting a process copies it for a moment, and a slice's pass is short).
     worker_scope: AbstractContextManager[PrepareWorker | None] = (
-        service.prepare_worker(settings, require_ledger_key(settings))
-        if remaining
-        else nullcontext()
+        service.prepare_worker(settings, key) if remaining else nullcontext()
     )
     with worker_scope as worker:
         _run_slices(

@@ -367,7 +367,7 @@ class Pipeline:
                         wait = min(wait, POST_CHECK_SECONDS)
                 if self._polling is not None:
                     wait = min(wait, POST_CHECK_SECONDS)  # its answer frees job slots
-                if self._requested and self._in_flight_count() < self._max_jobs:
+                if self._requested and paused <= 0 and self._in_flight_count() < self._max_jobs:
                     wait = min(wait, WORKER_CHECK_SECONDS)  # a batch may be prepared
                 item = feed.get(max(wait, 0.001))
                 if item is not None:
@@ -459,7 +459,8 @@ class Pipeline:
     ) -> list[_Ready] | None:
         """Up to ``limit`` ready cases with their preparation, oldest selected first; none
         of ``exclude``. [] when nothing is ready. Without ``wait``: None (and nothing taken)
-        when that would mean waiting for the worker.
+        when that would mean waiting for a started worker (while it is still starting, this
+        thread prepares what it was not asked for, or waits for its first answer).
 
         Without a prepare worker, selected and prepared here and now. With one, taken from
         what it prepared ahead (``_request_ahead``): the worker prepares the next batches
@@ -484,8 +485,13 @@ class Pipeline:
                 break
             if not self._requested:
                 self._request_ahead(busy)
+                if self._worker is None or self._prepared:
+                    continue  # it failed (this thread prepares now), or answered meanwhile
                 if not self._requested:
                     break
+            if self._worker.stuck():
+                self._worker_failed(WorkerError("prepare worker gave no answer in time"))
+                continue
             answer_in = self._worker.has_answer()
             if not wait and not answer_in and self._worker.answered:
                 self._give_back(taken)
@@ -570,20 +576,27 @@ class Pipeline:
         """Stop using the worker for the rest of the pass; what it was asked for is prepared
         here, in order. Nothing is lost: the worker never writes."""
         log.warning("prepare_worker_failed", error=one_line(exc))
+        if self._worker is not None:
+            self._worker.abandon()  # answers may be out of step: nobody uses it again
         self._worker = None
         while self._requested:
             chunk = self._requested.popleft()
             self._prepared.extend((item, self._prepare_here(item)) for item in chunk)
 
-    def _drop_prepared(self) -> None:
+    def _drop_prepared(self, *, collect: bool = True) -> None:
         """Forget what was prepared ahead (end of the pass): those cases are still pending,
         untouched. Answers the worker still owes are read and dropped, so that a next pass
-        sharing the worker (a backfill's slices) gets only its own."""
+        sharing the worker (a backfill's slices) gets only its own; not on Ctrl-C or a crash
+        (``collect`` False: no waiting then), where the worker is given up instead."""
         if self._worker is not None and self._requested:
-            try:
-                self._worker.discard_answers()
-            except WorkerError as exc:
-                log.warning("prepare_worker_failed", error=one_line(exc))
+            if not collect:
+                self._worker.abandon()
+            else:
+                try:
+                    self._worker.discard_answers()
+                except WorkerError as exc:
+                    log.warning("prepare_worker_failed", error=one_line(exc))
+                    self._worker.abandon()
         self._prepared.clear()
         self._requested.clear()
         self._reserved.clear()
@@ -929,9 +942,11 @@ class Pipeline:
                     with contextlib.suppress(Exception):
                         posting.future.result()
                 self._posting.clear()
-            self._close_poster()
-            self._drop_prepared()
-            self._close_poller()
+            try:
+                self._close_poster()
+                self._drop_prepared(collect=collect)
+            finally:
+                self._close_poller()
 
     def _close_poller(self) -> None:
         """Stop the poller. A poll still out (an error or a stop ended the pass) is waited

@@ -11,13 +11,15 @@ RSS across snapzen's processes); fork would copy the parent's heap. Here the chi
 ``python -m snapzen.prepare_worker FD`` importing only what preparing needs, talking over a
 socket pair with ``multiprocessing.connection`` (pickled, length-prefixed frames).
 
-Protocol, one request at a time in each direction, answered in order:
+Protocol: requests answered in order, each answer naming its request's number:
     parent -> child  ("init", settings, ledger_key, database path)   once, first
-    parent -> child  [(case id, widget id), ...]                     a request
-    child -> parent  ("ok", [Prepared, ...])  same order and length, or ("error", one line)
+    parent -> child  (number, [(case id, widget id), ...])           a request
+    child -> parent  (number, "ok", [Prepared, ...])  same order and length,
+                     or (number, "error", one line)
 The child reads each case's stored payload from the database itself (read-only: WAL lets it
-read while the parent writes), so a request is a few KB: the parent's send can never block
-on a full socket while the child is blocked sending it a reply.
+read while the parent writes), so a request is a few KB and at most a few are out at once
+(pipeline.PREPARE_AHEAD_BATCHES, ~7 KB each): far below a socket's buffer, so the parent's send
+never blocks while the child is blocked sending it an answer.
 
 Nothing here writes the database: a request whose answer is lost costs only its work, and the
 parent can always prepare the same cases itself (what it does when the child fails).
@@ -32,6 +34,8 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
+from collections import deque
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -67,8 +71,12 @@ class PrepareWorker:
     def __init__(self, process: subprocess.Popen[bytes], conn: Connection) -> None:
         self._process = process
         self._conn = conn
-        self._waiting = 0  # requests sent and not yet answered
+        self._sent_at: deque[float] = deque()  # when each unanswered request was sent
+        self._number = 0  # of the last request sent
         self.answered = 0  # requests answered so far (0: maybe still starting)
+        # Set once anything went wrong: the answers may be out of step with the requests,
+        # so nobody may use it again (a backfill's later slices prepare on their own).
+        self.broken = False
 
     @classmethod
     def start(cls, settings: Settings, ledger_key: bytes) -> PrepareWorker:
@@ -103,53 +111,79 @@ class PrepareWorker:
 
     @property
     def waiting(self) -> int:
-        return self._waiting
+        return len(self._sent_at)
+
+    def stuck(self) -> bool:
+        """The oldest request has waited REPLY_TIMEOUT_SECONDS without an answer."""
+        return bool(self._sent_at) and time.monotonic() - self._sent_at[0] > REPLY_TIMEOUT_SECONDS
 
     def submit(self, cases: Sequence[tuple[str, str]]) -> None:
         """Ask for ``(case id, widget id)`` pairs to be prepared; answered by ``receive``."""
+        if self.broken:
+            raise WorkerError("prepare worker out of use after an earlier failure")
         try:
-            self._conn.send(list(cases))
+            self._conn.send((self._number + 1, list(cases)))
         except (OSError, ValueError) as exc:
+            self.broken = True
             raise WorkerError(f"prepare worker unreachable: {exc}") from None
-        self._waiting += 1
+        self._number += 1
+        self._sent_at.append(time.monotonic())
 
     def has_answer(self) -> bool:
         """True when ``receive`` would not wait (an answer, or the end, is there)."""
         try:
-            return self._waiting > 0 and self._conn.poll(0)
+            return bool(self._sent_at) and self._conn.poll(0)
         except (OSError, ValueError):
             return True  # receive will say what is wrong
 
     def receive(self, timeout: float = REPLY_TIMEOUT_SECONDS) -> list[Prepared]:
         """The oldest request's answer. RequestFailed: that request only; WorkerError: the
-        worker is gone (stop using it)."""
-        if self._waiting <= 0:
-            raise WorkerError("no request is waiting for an answer")
+        worker is gone or out of step (it is then ``broken``: stop using it)."""
+        if not self._sent_at or self.broken:
+            raise WorkerError("no answer can be read from the prepare worker")
+        expected = self._number - len(self._sent_at) + 1
         try:
             if not self._conn.poll(timeout):
                 raise WorkerError(f"prepare worker gave no answer within {timeout:.0f} s")
             reply = self._conn.recv()
+        except WorkerError:
+            self.broken = True
+            raise
         except (EOFError, OSError) as exc:
+            self.broken = True
             code = self._process.poll()
             raise WorkerError(
                 f"prepare worker stopped (exit code {code})" if code is not None else str(exc)
             ) from None
-        self._waiting -= 1
+        except BaseException:  # unpicklable answer, Ctrl-C in the middle of one: out of step
+            self.broken = True
+            raise
+        self._sent_at.popleft()
         self.answered += 1
-        if isinstance(reply, tuple) and len(reply) == 2 and reply[0] == "ok":
-            return list(reply[1])
-        if isinstance(reply, tuple) and len(reply) == 2 and reply[0] == "error":
-            raise RequestFailed(f"prepare worker: {reply[1]}")
+        if not (isinstance(reply, tuple) and len(reply) == 3 and reply[0] == expected):
+            self.broken = True
+            raise WorkerError("prepare worker sent an answer out of step")
+        if reply[1] == "ok":
+            return list(reply[2])
+        if reply[1] == "error":
+            raise RequestFailed(f"prepare worker: {reply[2]}")
+        self.broken = True
         raise WorkerError("prepare worker sent an unreadable answer")
 
     def discard_answers(self, timeout: float = REPLY_TIMEOUT_SECONDS) -> None:
         """Read and drop the answers still owed (a pass ended with requests out), so the
         next pass using this worker gets its own. WorkerError if that fails."""
-        while self._waiting > 0:
+        while self._sent_at:
             try:
                 self.receive(timeout)
             except RequestFailed:
                 continue
+
+    def abandon(self) -> None:
+        """Out of use for good (the pass gave up on it): marked broken, process stopped."""
+        self.broken = True
+        with contextlib.suppress(OSError):
+            self._process.kill()
 
     def close(self) -> None:
         """Stop the child (closing the socket is its signal to exit); kill it if it lingers."""
@@ -175,24 +209,29 @@ def serve(conn: Connection) -> None:
         return
     _, settings, key, db_path = message
     preparer = CasePreparer(settings, key)
-    db = _open_read_only(Path(db_path))
+    # Opened on the first request: a first backfill creates the database file only when its
+    # first pass starts, which may be after this process is up.
+    db: sqlite3.Connection | None = None
     try:
         while True:
             try:
-                request = conn.recv()
+                number, request = conn.recv()
             except (EOFError, OSError):  # closed, or reset with our answer unread: the end
                 return
             try:
-                reply: tuple[str, Any] = ("ok", _prepare(preparer, db, request))
+                if db is None:
+                    db = _open_read_only(Path(db_path))
+                reply: tuple[int, str, Any] = (number, "ok", _prepare(preparer, db, request))
             except Exception as exc:  # one request fails, the worker goes on
                 # one_line scrubs emails; no traceback (pydantic errors quote input values).
-                reply = ("error", one_line(f"{type(exc).__name__}: {exc}"))
+                reply = (number, "error", one_line(f"{type(exc).__name__}: {exc}"))
             try:
                 conn.send(reply)
             except (OSError, ValueError):
                 return
     finally:
-        db.close()
+        if db is not None:
+            db.close()
 
 
 def _prepare(

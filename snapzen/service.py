@@ -82,7 +82,8 @@ def prepare_worker(
     the caller owns) is used as it is. One that cannot start is not an error: the pass
     prepares on its own thread."""
     if shared is not None:
-        yield shared
+        # One a failure put out of use (answers maybe out of step): prepare on the thread.
+        yield None if shared.broken else shared
         return
     if not settings.pipeline.prepare_process:
         yield None

@@ -188,6 +188,12 @@ class RefusingWorker:
     def has_answer(self) -> bool:
         return bool(self.asked)
 
+    def stuck(self) -> bool:
+        return False
+
+    def abandon(self) -> None:
+        raise AssertionError("a refused request must not put the worker out of use")
+
     def submit(self, cases: list[tuple[str, str]]) -> None:
         self.asked.append(list(cases))
 
@@ -299,3 +305,32 @@ def test_encoded_tickets_make_the_create_many_body_models_make(settings: Setting
     assert create_many_body([EncodedTicket.of(t) for t in models]) == whole
     mixed = [EncodedTicket.of(models[0]), *models[1:]]
     assert create_many_body(mixed) == whole
+
+
+class UnreachableWorker(RefusingWorker):
+    """A worker whose socket broke: every request fails to go out."""
+
+    def __init__(self, settings: Settings, db: Any) -> None:
+        super().__init__(settings, db)
+        self.abandoned = False
+
+    def submit(self, cases: list[tuple[str, str]]) -> None:
+        raise WorkerError("prepare worker unreachable: [Errno 32] Broken pipe")
+
+    def abandon(self) -> None:
+        self.abandoned = True
+
+
+def test_a_worker_that_cannot_be_asked_leaves_full_batches_to_the_pass_thread(
+    settings: Settings,
+) -> None:
+    db = open_db(settings.ledger.path)
+    broken = UnreachableWorker(settings, db)
+    p = new_pipeline(settings, db, broken)
+    stage_page(p, *many(150))
+    with capture_logs() as logs:
+        first, second = take(p), take(p)
+    assert first is not None and second is not None
+    assert [len(first[1]), len(second[1])] == [100, 50]  # full batches, not cut short
+    assert "prepare_worker_failed" in [e["event"] for e in logs]
+    assert broken.abandoned and p._worker is None
