@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 import sqlite_utils
 
+from snapzen.errors import FatalError
 from snapzen.ledger.chain import append_events, plain_json
 from snapzen.ledger.db import transaction
 
@@ -238,13 +239,21 @@ def mark_pushing(
         for case_id, draft in drafts.items()
     ]
     with transaction(db) as conn:
-        conn.executemany(
+        cursor = conn.executemany(
             """UPDATE cases SET status = 'pushing', batch_id = ?, job_id = NULL,
                    pushed_at = ?, outcome = ?, legal_basis = ?, subject_ref = ?,
                    transfer_draft = ?, updated_at = ?, run_id = ?
-               WHERE case_id = ?""",
+               WHERE case_id = ? AND status = 'pending'""",
             rows,
         )
+        # Cases are prepared ahead of their batch (snapzen.prepare_worker): one that is no
+        # longer pending here (a bug, or a writer ignoring the lock) could be a second ticket.
+        # Nothing is written and nothing sent; the run aborts and the next one decides again.
+        if cursor.rowcount != len(rows):
+            raise FatalError(
+                f"batch {batch_id}: {len(rows) - cursor.rowcount} of its {len(rows)} cases are "
+                "no longer pending; nothing was sent"
+            )
 
 
 def draft_text(draft: Mapping[str, Any]) -> str:
