@@ -6,7 +6,6 @@ for the run: abort (FatalError), record and go on (RecordError), or leave for re
 from __future__ import annotations
 
 import contextlib
-import json
 import queue
 import threading
 import time
@@ -30,7 +29,6 @@ from snapzen.errors import (
     TooManyJobsError,
 )
 from snapzen.ledger import outbox
-from snapzen.ledger.chain import subject_ref
 from snapzen.log import get_logger, one_line
 from snapzen.memory import release_free_memory
 from snapzen.models import (
@@ -38,7 +36,6 @@ from snapzen.models import (
     ImportTicket,
     JobStatus,
     SnapEngageCase,
-    parse_case,
 )
 from snapzen.prepare import CasePreparer, Prepared
 from snapzen.prepare_worker import PrepareWorker, RequestFailed, WorkerError
@@ -73,7 +70,7 @@ WORKER_CHECK_SECONDS = 0.005
 MAX_CAP_WAITS = 30
 
 # Parse once: ``stage_one`` keeps the case it validated (with its raw JSON and subject ref) so
-# that ``prepare``, usually a moment later in the same pass, need not decode and validate the
+# that ``_prepare_here``, usually a moment later in the same pass, need not decode and validate the
 # stored payload again. Used only when the stored raw JSON is the very text staged (checked),
 # and bounded (oldest dropped first) so a long backlog cannot grow memory; a miss just parses.
 # Parsed pydantic cases are large: at 2000 entries peak RSS reached ~150 MB in the throughput
@@ -403,7 +400,7 @@ class Pipeline:
 
     def stage_one(self, widget: str, raw: Any) -> outbox.StagedCase:
         """Validate and encode one raw case for ``outbox.stage`` (``CasePreparer.stage``);
-        the validated case is kept for ``prepare`` (parse once)."""
+        the validated case is kept for ``_prepare_here`` (parse once)."""
         staged = self.preparer.stage(widget, raw)
         if staged.case is not None and self._worker is None:
             self._remember(
@@ -420,37 +417,23 @@ class Pipeline:
         if len(parsed) > PARSED_CACHE_SIZE:
             del parsed[next(iter(parsed))]
 
-    def _parsed_case(self, ready: outbox.ReadyCase) -> tuple[SnapEngageCase, str | None]:
-        """The case as ``parse_case(json.loads(ready.raw_json))`` and its subject ref, from
-        what staging kept when the stored text is the one it staged. Raises as parsing does."""
+    # ------------------------------------------------------------ decide + transform
+
+    def _prepare_here(self, ready: outbox.ReadyCase) -> Prepared:
+        """A ready case as a ticket (its draft without a batch index), a terminal outcome or
+        an error, on this thread: from the case staging kept when the stored text is the one
+        it staged (parse once), else ``CasePreparer.prepare_stored`` as the worker does."""
         raw_json = ready.raw_json
         if raw_json is None:  # selected for the worker, which reads payloads itself
             raw_json = outbox.stored_payload(self.db, ready.case_id)
             if raw_json is None:
-                raise ValueError("its stored payload is gone")
+                return Prepared(
+                    ready.case_id, error="invalid SnapEngage case: its stored payload is gone"
+                )
         kept = self._parsed.pop(ready.case_id, None)
         if kept is not None and kept[0] == raw_json:
-            return kept[1], kept[2]
-        case = parse_case(json.loads(raw_json))
-        return case, subject_ref(self.key, case.visitor_email)
-
-    # ------------------------------------------------------------ decide + transform
-
-    def prepare(self, ready: outbox.ReadyCase, batch_index: int) -> Prepared:
-        """A ready case as a ticket (its draft with ``batch_index``), a terminal outcome or
-        an error (``CasePreparer.prepare``)."""
-        prepared = self._prepare_here(ready)
-        if prepared.draft is not None:
-            prepared.draft = {"batch_index": batch_index, **prepared.draft}
-        return prepared
-
-    def _prepare_here(self, ready: outbox.ReadyCase) -> Prepared:
-        """``prepare`` on this thread, without a batch index."""
-        try:
-            case, subject = self._parsed_case(ready)
-        except (InvalidRecordError, ValueError) as exc:
-            return Prepared(ready.case_id, error=f"invalid SnapEngage case: {exc}")
-        return self.preparer.prepare(ready.case_id, ready.widget_id, case, subject)
+            return self.preparer.prepare(ready.case_id, ready.widget_id, kept[1], kept[2])
+        return self.preparer.prepare_stored(ready.case_id, ready.widget_id, raw_json)
 
     # ------------------------------------------------------------ prepared ahead (worker)
 
@@ -478,10 +461,7 @@ class Pipeline:
                 continue
             busy = [*exclude, *(item.case_id for item, _ in taken)]
             if self._worker is None:
-                ready = outbox.ready_cases(
-                    self.db, self._settled_before(), limit - len(taken), exclude=busy
-                )
-                taken.extend((item, self._prepare_here(item)) for item in ready)
+                taken.extend(self._select_and_prepare_here(limit - len(taken), busy))
                 break
             if not self._requested:
                 self._request_ahead(busy)
@@ -499,19 +479,19 @@ class Pipeline:
             if not self._worker.answered and not answer_in:
                 # Still starting (importing: a few tenths of a second): rather than wait,
                 # prepare here what it was not asked for.
-                ready = outbox.ready_cases(
-                    self.db,
-                    self._settled_before(),
-                    limit - len(taken),
-                    exclude=[*busy, *self._reserved],
-                )
-                if ready:
-                    taken.extend((item, self._prepare_here(item)) for item in ready)
+                here = self._select_and_prepare_here(limit - len(taken), [*busy, *self._reserved])
+                if here:
+                    taken.extend(here)
                     continue
             self._receive_prepared()
         if self._worker is not None:
             self._request_ahead([*exclude, *(item.case_id for item, _ in taken)])
         return taken
+
+    def _select_and_prepare_here(self, limit: int, exclude: Sequence[str]) -> list[_Ready]:
+        """Up to ``limit`` ready cases (none of ``exclude``), prepared on this thread."""
+        ready = outbox.ready_cases(self.db, self._settled_before(), limit, exclude=exclude)
+        return [(item, self._prepare_here(item)) for item in ready]
 
     def _give_back(self, pairs: Sequence[_Ready]) -> None:
         """Prepared cases taken but not used in this batch: first in line for the next."""

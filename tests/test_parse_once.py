@@ -26,7 +26,7 @@ def prepared(p: Pipeline, case_id: str) -> tuple[dict[str, Any] | None, Any]:
     [ready] = [
         r for r in outbox.ready_cases(p.db, p._settled_before(), 100) if r.case_id == case_id
     ]
-    result = p.prepare(ready, 0)
+    result = p._prepare_here(ready)
     ticket = result.ticket.model_dump(mode="json") if result.ticket else None
     return ticket, (result.draft, result.terminal, result.error)
 
