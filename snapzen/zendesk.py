@@ -15,7 +15,7 @@ import base64
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -477,18 +477,13 @@ class ZendeskClient:
     def find_ticket_ids(self, external_id: str) -> list[int]:
         """Ids of (non-archived) tickets with this external_id; usually zero or one."""
         ids: list[int] = []
-        url: str | None = "/api/v2/tickets"
-        params: dict[str, str] | None = {"external_id": external_id}
-        seen: set[str] = set()
-        while url:
-            answer = self._call("GET", url, params=params)
-            tickets = answer.get("tickets") if isinstance(answer, dict) else None
-            if not isinstance(tickets, list):
-                raise ProtocolError("zendesk GET /api/v2/tickets?external_id=…: no tickets list")
+        pages = self._pages(
+            "/api/v2/tickets", {"external_id": external_id}, "tickets", "?external_id=…"
+        )
+        for tickets in pages:
             ids.extend(
                 t["id"] for t in tickets if isinstance(t, dict) and isinstance(t.get("id"), int)
             )
-            url, params = self._next_page(answer.get("next_page"), seen), None
         return ids
 
     def destroy_tickets(self, ticket_ids: Sequence[int]) -> JobStatus:
@@ -506,16 +501,8 @@ class ZendeskClient:
         matches are kept; the query value never reaches a log line (``redact_url``)."""
         wanted = email.strip().lower()
         found: list[dict[str, Any]] = []
-        url: str | None = "/api/v2/users/search"
-        params: dict[str, str] | None = {"query": email.strip()}
-        seen: set[str] = set()
-        while url:
-            answer = self._call("GET", url, params=params)
-            users = answer.get("users") if isinstance(answer, dict) else None
-            if not isinstance(users, list):
-                raise ProtocolError("zendesk GET /api/v2/users/search: no users list")
+        for users in self._pages("/api/v2/users/search", {"query": email.strip()}, "users"):
             found.extend(_user_summary(u) for u in users if _has_email(u, wanted))
-            url, params = self._next_page(answer.get("next_page"), seen), None
         return found
 
     def delete_user(self, user_id: int) -> None:
@@ -615,6 +602,22 @@ class ZendeskClient:
         if "remaining" in inflight:
             self._inflight_remaining = inflight["remaining"]
         return response
+
+    def _pages(
+        self, path: str, params: dict[str, str], key: str, shown_query: str = ""
+    ) -> Iterator[list[Any]]:
+        """The ``key`` list of each page of a paginated GET, following ``next_page``.
+        ``shown_query`` stands for the query in the error (never its value)."""
+        url: str | None = path
+        query: dict[str, str] | None = params
+        seen: set[str] = set()
+        while url:
+            answer = self._call("GET", url, params=query)
+            items = answer.get(key) if isinstance(answer, dict) else None
+            if not isinstance(items, list):
+                raise ProtocolError(f"zendesk GET {path}{shown_query}: no {key} list")
+            yield items
+            url, query = self._next_page(answer.get("next_page"), seen), None
 
     def _next_page(self, link: Any, seen: set[str]) -> str | None:
         if not isinstance(link, str) or not link:
