@@ -23,20 +23,27 @@ M_ARENA_MAX = -8  # glibc's malloc.h
 PASS_MALLOC_ARENAS = 1
 
 
-def limit_malloc_arenas(arenas: int = PASS_MALLOC_ARENAS) -> bool:
-    """Cap the number of malloc arenas (glibc only; arenas already made are kept). Returns
-    whether the C library took the setting."""
+def _glibc(name: str, *argtypes: Any) -> Any:
+    """The C library's function ``name`` (returning int), or None where there is none (not
+    Linux, or not glibc: musl has neither mallopt nor malloc_trim): nothing to tune then."""
     if not sys.platform.startswith("linux"):
-        return False
+        return None
     try:
         # The process's own symbols (libc is linked in), not ctypes.util.find_library: that
         # runs ldconfig in a forked copy of this process, itself ~50 MB of RSS for a moment.
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt): nothing to tune
-        return False
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt.restype = ctypes.c_int
-    return bool(mallopt(M_ARENA_MAX, arenas))
+        function = getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = argtypes
+    function.restype = ctypes.c_int
+    return function
+
+
+def limit_malloc_arenas(arenas: int = PASS_MALLOC_ARENAS) -> bool:
+    """Cap the number of malloc arenas (glibc only; arenas already made are kept). Returns
+    whether the C library took the setting."""
+    mallopt = _glibc("mallopt", ctypes.c_int, ctypes.c_int)
+    return mallopt is not None and bool(mallopt(M_ARENA_MAX, arenas))
 
 
 _trim: Any = None
@@ -55,11 +62,6 @@ def release_free_memory() -> None:
         return
     _last_trim = now
     if _trim is None:
-        try:
-            _trim = ctypes.CDLL(None).malloc_trim
-            _trim.argtypes = (ctypes.c_size_t,)
-            _trim.restype = ctypes.c_int
-        except (OSError, AttributeError):  # not glibc
-            _trim = False
+        _trim = _glibc("malloc_trim", ctypes.c_size_t) or False
     if _trim:
         _trim(0)

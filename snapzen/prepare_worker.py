@@ -42,9 +42,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from snapzen.errors import SnapzenError
+from snapzen.models import EncodedTicket, ImportTicket
+from snapzen.prepare import CasePreparer, Prepared
+from snapzen.scrub import one_line
 
 if TYPE_CHECKING:
-    from snapzen.prepare import Prepared
     from snapzen.settings import Settings
 
 # A request's answer taking longer than this means the child is stuck: it is stopped and the
@@ -200,9 +202,6 @@ class PrepareWorker:
 
 def serve(conn: Connection) -> None:
     """Answer requests until the parent closes the socket (or dies: the same EOF)."""
-    from snapzen.prepare import CasePreparer
-    from snapzen.scrub import one_line
-
     try:
         message = conn.recv()
     except (EOFError, OSError):
@@ -235,7 +234,7 @@ def serve(conn: Connection) -> None:
 
 
 def _prepare(
-    preparer: Any, db: sqlite3.Connection, request: Sequence[tuple[str, str]]
+    preparer: CasePreparer, db: sqlite3.Connection, request: Sequence[tuple[str, str]]
 ) -> list[Prepared]:
     ids = [case_id for case_id, _ in request]
     stored: dict[str, str] = {}
@@ -262,8 +261,6 @@ def _prepare(
 def _encoded(prepared: Prepared) -> Prepared:
     """The ticket sent back as its JSON (``EncodedTicket``): far smaller to hold, and not
     encoded again by the pass."""
-    from snapzen.models import EncodedTicket, ImportTicket
-
     if isinstance(prepared.ticket, ImportTicket):
         prepared.ticket = EncodedTicket.of(prepared.ticket)
     return prepared
@@ -289,8 +286,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         serve(conn)
     except Exception as exc:  # e.g. an init message this version cannot read
-        from snapzen.scrub import one_line
-
         # One line, no traceback: the parent logs that it prepares on its own from now on.
         print(f"snapzen prepare worker: {one_line(exc)}", file=sys.stderr)
         return 1
