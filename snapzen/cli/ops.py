@@ -239,6 +239,11 @@ def backfill(
     completes; an interrupted slice is redone by the rerun (nothing is created twice). Dates
     must be within SnapEngage's retention and not in the future. Exit codes as for `sync`; 1
     also when interrupted (rerun to resume).
+
+    A backfill keeps up to zendesk.backfill_max_jobs_in_flight import jobs running (30,
+    Zendesk's whole cap per account; `sync` keeps 25): set
+    SNAPZEN_ZENDESK__BACKFILL_MAX_JOBS_IN_FLIGHT=25 when another integration imports tickets
+    into the account at the same time.
     """
     from snapzen.backfill import BackfillProgress, plan_backfill, run_backfill
     from snapzen.scheduler import stop_on_signals
