@@ -21,6 +21,13 @@ read while the parent writes), so a request is a few KB and at most a few are ou
 (pipeline.PREPARE_AHEAD_BATCHES, ~7 KB each): far below a socket's buffer, so the parent's send
 never blocks while the child is blocked sending it an answer.
 
+Answers are large (a batch of encoded tickets, ~0.3 MB at 100 chats), larger than a socket
+pair's default buffer (~0.2 MB on Linux). A thread in the parent (``_read_answers``) takes each
+one off the socket as it comes, so the child is never blocked sending while the pass's thread
+is busy elsewhere: read only when the pass needed a batch, the child spent ~45 % of a 10,000-
+chat run blocked in ``send`` and ran only about one batch ahead instead of
+PREPARE_AHEAD_BATCHES (bench/RESULTS.md, v8). The frames are unpickled on the pass's thread.
+
 Nothing here writes the database: a request whose answer is lost costs only its work, and the
 parent can always prepare the same cases itself (what it does when the child fails).
 """
@@ -34,10 +41,12 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +88,30 @@ class PrepareWorker:
         # Set once anything went wrong: the answers may be out of step with the requests,
         # so nobody may use it again (a backfill's later slices prepare on their own).
         self.broken = False
+        # Answers read off the socket by _read_answers, not yet taken by receive (raw
+        # pickled frames, oldest first); _ended: how reading ended (EOF, a socket error).
+        self._frames: deque[bytes] = deque()
+        self._ended: BaseException | None = None
+        self._arrived = threading.Condition()
+        self._reader = threading.Thread(
+            target=self._read_answers, name="snapzen-prepare-answers", daemon=True
+        )
+        self._reader.start()
+
+    def _read_answers(self) -> None:
+        """On its own thread: every answer frame into ``_frames`` as soon as it arrives
+        (the read waits without the GIL), until the child closes or the socket does."""
+        while True:
+            try:
+                frame = self._conn.recv_bytes()
+            except BaseException as exc:  # EOF, closed or reset socket: nothing more comes
+                with self._arrived:
+                    self._ended = exc
+                    self._arrived.notify_all()
+                return
+            with self._arrived:
+                self._frames.append(frame)
+                self._arrived.notify_all()
 
     @classmethod
     def start(cls, settings: Settings, ledger_key: bytes) -> PrepareWorker:
@@ -133,10 +166,14 @@ class PrepareWorker:
 
     def has_answer(self) -> bool:
         """True when ``receive`` would not wait (an answer, or the end, is there)."""
-        try:
-            return bool(self._sent_at) and self._conn.poll(0)
-        except (OSError, ValueError):
-            return True  # receive will say what is wrong
+        with self._arrived:
+            return bool(self._sent_at) and (bool(self._frames) or self._ended is not None)
+
+    @property
+    def answers_waiting(self) -> int:
+        """Answers the child has sent that ``receive`` has not taken yet."""
+        with self._arrived:
+            return len(self._frames)
 
     def receive(self, timeout: float = REPLY_TIMEOUT_SECONDS) -> list[Prepared]:
         """The oldest request's answer. RequestFailed: that request only; WorkerError: the
@@ -144,19 +181,24 @@ class PrepareWorker:
         if not self._sent_at or self.broken:
             raise WorkerError("no answer can be read from the prepare worker")
         expected = self._number - len(self._sent_at) + 1
-        try:
-            if not self._conn.poll(timeout):
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: self._frames or self._ended is not None, timeout):
+                self.broken = True
                 raise WorkerError(f"prepare worker gave no answer within {timeout:.0f} s")
-            reply = self._conn.recv()
-        except WorkerError:
+            frame = self._frames.popleft() if self._frames else None
+        if frame is None:
             self.broken = True
-            raise
-        except (EOFError, OSError) as exc:
-            self.broken = True
+            # The child's exit is what ended the socket, usually: wait a moment for its code.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout=0.2)
             code = self._process.poll()
             raise WorkerError(
-                f"prepare worker stopped (exit code {code})" if code is not None else str(exc)
-            ) from None
+                f"prepare worker stopped (exit code {code})"
+                if code is not None
+                else one_line(f"prepare worker unreachable: {self._ended!r}")
+            )
+        try:
+            reply = ForkingPickler.loads(frame)
         except BaseException:  # unpicklable answer, Ctrl-C in the middle of one: out of step
             self.broken = True
             raise
@@ -188,7 +230,15 @@ class PrepareWorker:
             self._process.kill()
 
     def close(self) -> None:
-        """Stop the child (closing the socket is its signal to exit); kill it if it lingers."""
+        """Stop the child (the end of its socket is its signal to exit); kill it if it
+        lingers. The socket is shut down before it is closed: a close alone would neither
+        wake the answer reader blocked in its read nor show the child the end."""
+        with (
+            contextlib.suppress(OSError, ValueError),
+            socket.socket(fileno=os.dup(self._conn.fileno())) as end,
+        ):
+            end.shutdown(socket.SHUT_RDWR)
+        self._reader.join(timeout=EXIT_WAIT_SECONDS)
         self._conn.close()
         try:
             self._process.wait(timeout=EXIT_WAIT_SECONDS)

@@ -334,3 +334,54 @@ def test_a_worker_that_cannot_be_asked_leaves_full_batches_to_the_pass_thread(
     assert [len(first[1]), len(second[1])] == [100, 50]  # full batches, not cut short
     assert "prepare_worker_failed" in [e["event"] for e in logs]
     assert broken.abandoned and p._worker is None
+
+
+def test_the_worker_runs_ahead_while_the_pass_reads_none_of_its_answers(
+    settings: Settings, worker: PrepareWorker
+) -> None:
+    """Its answers (a batch of encoded tickets, larger than a socket pair's buffer) are taken
+    off the socket as they come: the child prepares every request sent, not one or two, while
+    the pass's thread is busy elsewhere; then they are received in order, unchanged."""
+    db = open_db(settings.ledger.path)
+    # Long transcripts: each answer is far above the ~0.2 MB a socket pair buffers.
+    long_chat = [("", "word " * 2_000), ("Agent Smith", "answer " * 2_000)] * 3
+    raws = [
+        make_case(f"big{i:03d}", started=recent(300 - i), messages=long_chat) for i in range(60)
+    ]
+    stage_page(new_pipeline(settings, db), *raws)
+    ready = outbox.ready_cases(db, datetime.now(UTC), 100)
+    chunks = [ready[offset : offset + 10] for offset in range(0, len(ready), 10)]
+    for chunk in chunks:
+        worker.submit([(r.case_id, r.widget_id) for r in chunk])
+    for _ in range(500):  # bounded: a child blocked on a full socket fails here, not hangs
+        if worker.answers_waiting == len(chunks):
+            break
+        time.sleep(0.02)
+    assert worker.answers_waiting == len(chunks), "the worker did not answer every request"
+
+    got = [worker.receive() for _ in chunks]
+    assert [[p.case_id for p in answer] for answer in got] == [
+        [r.case_id for r in chunk] for chunk in chunks
+    ]
+    sizes = [sum(len(ticket_json(p.ticket)) for p in answer if p.ticket) for answer in got]
+    assert min(sizes) > 300_000
+    worker.close()
+    assert worker._process.returncode == 0
+
+
+def test_a_worker_that_dies_with_requests_out_is_reported_not_waited_for(
+    settings: Settings, worker: PrepareWorker
+) -> None:
+    db = open_db(settings.ledger.path)
+    stage_page(new_pipeline(settings, db), CASES[0])
+    worker.submit([("eu-consent", "w1")])
+    worker.receive()
+    worker._process.send_signal(signal.SIGSTOP)  # the next request stays unanswered
+    worker.submit([("eu-consent", "w1")])
+    worker._process.kill()
+    worker._process.wait()
+    started = time.monotonic()
+    with pytest.raises(WorkerError, match="stopped"):
+        worker.receive(timeout=30)
+    assert time.monotonic() - started < 5
+    assert worker.broken
