@@ -85,7 +85,9 @@ def stage(db: sqlite_utils.Database, cases: Sequence[StagedCase], now: datetime)
             )
         )
     ids = list(dict.fromkeys(case.case_id for case in cases))
-    with transaction(db) as conn:
+    # Not synced on its own (db.transaction): a page lost to a power cut is fetched again
+    # (the cursor only moves in a later, synced commit).
+    with transaction(db, durable=False) as conn:
         # One lookup per chunk of ids instead of one per case; a case id seen twice in the
         # page counts as new at most once, as with a lookup before each upsert.
         known: set[str] = set()
@@ -181,7 +183,9 @@ def set_terminal_many(
     """(case_id, status, outcome, reason, subject_ref) with status withheld or ignored:
     terminal without a push, so the raw payload leaves the database in the same write."""
     stamp = now_iso(now)
-    with transaction(db) as conn:
+    # Not synced on its own (db.transaction): lost to a power cut, the case is pending again
+    # and decided again; nothing left the machine for it.
+    with transaction(db, durable=False) as conn:
         for case_id, status, outcome, reason, subject in items:
             if status not in ("withheld", "ignored"):
                 raise ValueError(f"not a terminal status without push: {status}")
@@ -270,7 +274,9 @@ def draft_text(draft: Mapping[str, Any]) -> str:
 
 
 def set_job_id(db: sqlite_utils.Database, batch_id: str, job_id: str) -> None:
-    with transaction(db) as conn:
+    # Not synced on its own (db.transaction): lost to a power cut, the batch is 'pushing'
+    # without a job id, which recovery settles by looking its tickets up by external id.
+    with transaction(db, durable=False) as conn:
         conn.execute(
             "UPDATE cases SET job_id = ? WHERE batch_id = ? AND status = 'pushing'",
             (job_id, batch_id),

@@ -1,0 +1,87 @@
+"""Which commits are synced to disk on their own: every one, except the writes the next pass
+repairs by itself when a power cut loses them (a staged page, a job id, a withheld or ignored
+decision). The intent before a POST and the ledger rows are always synced."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from snapzen.ledger import outbox
+from snapzen.ledger.db import open_db, transaction
+from snapzen.settings import Settings
+
+FULL, NORMAL = 2, 1  # PRAGMA synchronous values
+INSERT = "INSERT INTO state (widget_id, cursor_day, updated_at) VALUES (?, NULL, 'x')"
+
+
+def _synchronous(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA synchronous").fetchone()[0])
+
+
+def test_an_unsynced_transaction_commits_and_leaves_the_connection_synced(
+    settings: Settings,
+) -> None:
+    db = open_db(settings.ledger.path)
+    assert _synchronous(db.conn) == FULL
+    with transaction(db, durable=False) as conn:
+        assert _synchronous(conn) == NORMAL
+        conn.execute(INSERT, ("w",))
+    assert _synchronous(db.conn) == FULL
+    with pytest.raises(ZeroDivisionError), transaction(db, durable=False) as conn:
+        conn.execute(INSERT, ("v",))
+        raise ZeroDivisionError
+    assert _synchronous(db.conn) == FULL
+    # Committed (seen by another connection), and the failed one rolled back.
+    other = sqlite3.connect(settings.ledger.path)
+    assert other.execute("SELECT widget_id FROM state").fetchall() == [("w",)]
+    other.close()
+    with transaction(db) as conn:
+        assert _synchronous(conn) == FULL
+
+
+def _staged(case_id: str) -> outbox.StagedCase:
+    return outbox.StagedCase(
+        case_id=case_id,
+        widget_id="w1",
+        raw_json="{}",
+        started_at=datetime(2026, 11, 1, 12, tzinfo=UTC),
+        case_type="chat",
+    )
+
+
+def test_only_writes_the_next_pass_repairs_skip_their_own_sync(settings: Settings) -> None:
+    db = open_db(settings.ledger.path)
+    now = datetime.now(UTC)
+    statements: list[str] = []
+    db.conn.set_trace_callback(statements.append)
+
+    def synced(write: Callable[[], object]) -> bool:
+        """Whether ``write`` committed with synchronous=FULL in effect."""
+        statements.clear()
+        write()
+        begin = next(i for i, s in enumerate(statements) if s.startswith("BEGIN"))
+        return "PRAGMA synchronous=NORMAL" not in statements[:begin]
+
+    assert not synced(lambda: outbox.stage(db, [_staged(f"c{i}") for i in range(4)], now))
+    assert not synced(
+        lambda: outbox.set_terminal_many(db, [("c3", "ignored", "ignored", "offline", None)], now)
+    )
+    draft = {"outcome": "eligible", "legal_basis": "art49_1a", "subject_ref": None}
+    drafts = {
+        "c0": {**draft, "batch_index": 0, "transfer": {"legal_basis": "art49_1a"}},
+        "c1": {**draft, "batch_index": 1, "transfer": None},
+    }
+    assert synced(lambda: outbox.mark_pushing(db, "b1", drafts, now, "r1"))
+    assert not synced(lambda: outbox.set_job_id(db, "b1", "job1"))
+    ticket_ids = {"c0": 10, "c1": 11}
+    assert synced(lambda: outbox.record_synced(db, ticket_ids, now, run_id="r1", actor="t"))
+    assert synced(lambda: outbox.mark_failed(db, {"c2": "Zendesk refused it"}, now))
+    db.conn.set_trace_callback(None)
+
+    rows = dict(db.execute("SELECT case_id, status FROM cases").fetchall())
+    assert rows == {"c0": "synced", "c1": "synced", "c2": "failed", "c3": "ignored"}
+    assert db.execute("SELECT COUNT(*) FROM transfers").fetchone()[0] == 1
