@@ -37,7 +37,7 @@ from snapzen.models import (
     JobStatus,
     SnapEngageCase,
 )
-from snapzen.prepare import CasePreparer, Prepared
+from snapzen.prepare import CasePreparer, Prepared, Staged
 from snapzen.prepare_worker import PrepareWorker, RequestFailed, WorkerError
 from snapzen.settings import Settings
 from snapzen.transform import external_id
@@ -78,9 +78,11 @@ MAX_CAP_WAITS = 30
 PARSED_CACHE_SIZE = 400
 # With a prepare worker (snapzen.prepare_worker) this many batches' worth of cases are
 # prepared, or being prepared, ahead of the batch being filled: enough to refill the job slots
-# a poll frees without waiting for the worker, few enough to hold little memory (~0.2 MB
-# each, tickets encoded).
-PREPARE_AHEAD_BATCHES = 8
+# a poll frees without waiting for the worker, few enough to hold little memory (~1 MB each
+# once answered: the frame, then the prepared cases with their encoded tickets). 8 held
+# ~10 MB more at the same wall time once the answers no longer waited in the socket
+# (bench/RESULTS.md, v8).
+PREPARE_AHEAD_BATCHES = 4
 # An early poll (see next_poll_at) comes at least this fraction of job_poll_seconds after the
 # previous poll: at the default 1 s, at most ~7 polls a second while a job slot is awaited.
 EARLY_POLL_MIN_GAP = 0.15
@@ -325,7 +327,7 @@ class Pipeline:
         Returns cases fetched per window taken."""
         fetched: dict[Window, int] = {}
         pending_groups: Iterator[Sequence[Window]] | None = iter(groups)
-        with _PageFeed(self.source) as feed:
+        with _PageFeed(self.source, self._stage_for_feed) as feed:
 
             def top_up() -> None:
                 nonlocal pending_groups
@@ -373,14 +375,14 @@ class Pipeline:
                     # fast job slots are refilled (one page a turn held submits to the
                     # readers' pace at 10,000 chats), and the readers never wait on a full
                     # queue. A poll falling due stops it.
-                    self._stage_page(fetched, *_window_cases(item))
+                    self._store_page(fetched, *item)
                     for _ in range(PAGE_QUEUE_DEPTH - 1):
                         if self._poll_due() or self._poll_answered():
                             break
                         waiting = feed.more(1)
                         if not waiting:
                             break
-                        self._stage_page(fetched, *_window_cases(waiting[0]))
+                        self._store_page(fetched, *waiting[0])
                 self._fill(full_only=True)
                 self._poll_step(refill=True)
                 top_up()
@@ -389,19 +391,34 @@ class Pipeline:
         return fetched
 
     def _stage_page(self, fetched: dict[Window, int], window: Window, cases: list[Any]) -> None:
-        """Stage one page in one transaction."""
-        staged = [self.stage_one(window[0], raw) for raw in cases]
-        self.counts.new += outbox.stage(self.db, staged, self.clock())
+        """Stage one page of raw cases (validated here) in one transaction."""
+        self._store_page(fetched, window, [self.preparer.stage(window[0], raw) for raw in cases])
+
+    def _stage_for_feed(self, widget: str, raw: Any) -> Staged:
+        """``CasePreparer.stage`` on a reader thread (``_PageFeed``): validating and encoding
+        a page there, while the pass's thread writes, posts and polls, took ~0.4 s of its
+        work at 10,000 chats (bench/RESULTS.md, v8). The validated case is kept only for a
+        pass preparing here (parse once); with a worker it would only hold memory."""
+        staged = self.preparer.stage(widget, raw)
+        return staged if self._worker is None else Staged(staged.row, None)
+
+    def _store_page(self, fetched: dict[Window, int], window: Window, page: list[Staged]) -> None:
+        """Store one staged page in one transaction."""
+        rows = [self._kept(staged) for staged in page]
+        self.counts.new += outbox.stage(self.db, rows, self.clock())
         if self._reserved:
-            self._stale.update(row.case_id for row in staged if row.case_id in self._reserved)
-        fetched[window] += len(staged)
-        self.counts.fetched += len(staged)
-        self.progress("fetched", len(staged))
+            self._stale.update(row.case_id for row in rows if row.case_id in self._reserved)
+        fetched[window] += len(rows)
+        self.counts.fetched += len(rows)
+        self.progress("fetched", len(rows))
 
     def stage_one(self, widget: str, raw: Any) -> outbox.StagedCase:
         """Validate and encode one raw case for ``outbox.stage`` (``CasePreparer.stage``);
         the validated case is kept for ``_prepare_here`` (parse once)."""
-        staged = self.preparer.stage(widget, raw)
+        return self._kept(self.preparer.stage(widget, raw))
+
+    def _kept(self, staged: Staged) -> outbox.StagedCase:
+        """The row to store; its validated case kept for ``_prepare_here`` (parse once)."""
         if staged.case is not None and self._worker is None:
             self._remember(
                 staged.row.case_id, staged.row.raw_json, staged.case, staged.row.subject_ref
@@ -1198,8 +1215,11 @@ class _PageFeed:
 
     _WINDOW_DONE = object()
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, stage: Callable[[str, Any], Any] | None = None) -> None:
         self._source = source
+        # Applied by the reader to each case of a page (widget id, raw case) before the page
+        # is handed over; without it the page's raw cases are handed over as they came.
+        self._stage = stage
         self._windows: queue.SimpleQueue[Window] = queue.SimpleQueue()
         self._pending = 0
         self._pages: queue.Queue[object] = queue.Queue(maxsize=PAGE_QUEUE_DEPTH)
@@ -1238,9 +1258,9 @@ class _PageFeed:
         """Every window added was read to its end and every page handed over."""
         return self._pending == 0
 
-    def get(self, timeout: float | None) -> tuple[Window, Any] | None:
-        """The next (window, page), or None when ``timeout`` passed without one (or a window
-        just ended)."""
+    def get(self, timeout: float | None) -> tuple[Window, list[Any]] | None:
+        """The next (window, its page's cases, staged if the feed stages), or None when
+        ``timeout`` passed without one (or a window just ended)."""
         try:
             item = self._pages.get(timeout=timeout)
         except queue.Empty:
@@ -1253,10 +1273,10 @@ class _PageFeed:
         assert isinstance(item, tuple)
         return item
 
-    def more(self, limit: int) -> list[tuple[Window, Any]]:
+    def more(self, limit: int) -> list[tuple[Window, list[Any]]]:
         """Pages already waiting (at most ``limit``), without waiting for any; the end of
         a window is noted on the way, as by ``get``."""
-        pages: list[tuple[Window, Any]] = []
+        pages: list[tuple[Window, list[Any]]] = []
         while len(pages) < limit and not self._pages.empty():
             item = self.get(0)
             if item is not None:
@@ -1280,17 +1300,15 @@ class _PageFeed:
                 continue  # none yet: more may be added until the feed closes
             try:
                 for page in self._source.iter_pages(*window):
-                    if not self._put((window, page)):
+                    cases = page.cases
+                    if self._stage is not None:
+                        cases = [self._stage(window[0], raw) for raw in cases]
+                    if not self._put((window, cases)):
                         return
             except BaseException as exc:  # handed to the pass's thread, which decides
                 self._put(exc)
                 return
             self._put(self._WINDOW_DONE)
-
-
-def _window_cases(item: tuple[Window, Any]) -> tuple[Window, list[Any]]:
-    window, page = item
-    return window, page.cases
 
 
 def _per_widget(fetched: dict[Window, int], widgets: Iterable[str] = ()) -> dict[str, int]:

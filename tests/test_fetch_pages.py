@@ -3,8 +3,14 @@ readers have queued in one turn (``fetch_window_groups``), and none may be dropp
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
+import pytest
+
 from snapzen import service
 from snapzen.ledger.db import open_db
+from snapzen.prepare import CasePreparer
 from snapzen.settings import Settings
 from tests.fakes import FakeApis, make_case, recent
 
@@ -29,3 +35,30 @@ def test_many_small_pages_waiting_at_once_are_all_staged_and_synced(
     db = open_db(settings.ledger.path)
     assert db.execute("SELECT COUNT(*) FROM cases WHERE status = 'synced'").fetchone()[0] == 300
     assert set(apis.tickets_by_external_id().values()) == {1}
+
+
+def test_pages_are_validated_on_the_reader_threads_and_stored_by_the_pass(
+    settings: Settings, apis: FakeApis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staging's CPU (decode checks, validation, encoding) runs where the page was read, off
+    the pass's thread; a case that fails validation is still stored, failed, with its reason."""
+    stage = CasePreparer.stage
+    threads: set[str] = set()
+
+    def spy(self: CasePreparer, widget: str, raw: Any) -> Any:
+        threads.add(threading.current_thread().name)
+        return stage(self, widget, raw)
+
+    monkeypatch.setattr(CasePreparer, "stage", spy)
+    cases = [make_case(f"w1-{i:03d}", started=recent(200 + i)) for i in range(40)]
+    cases[7]["transcripts"] = "not a list"
+    apis.add_cases("w1", cases)
+    result = service.sync(settings)
+    assert threads and all(name.startswith("snapzen-fetch-") for name in threads)
+    assert result.counts.fetched == 40
+    assert result.counts.created == 39
+    db = open_db(settings.ledger.path)
+    status, error = db.execute(
+        "SELECT status, error FROM cases WHERE case_id = 'w1-007'"
+    ).fetchone()
+    assert status == "failed" and "invalid SnapEngage case" in error
