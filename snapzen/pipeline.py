@@ -86,6 +86,9 @@ PREPARE_AHEAD_BATCHES = 4
 # An early poll (see next_poll_at) comes at least this fraction of job_poll_seconds after the
 # previous poll: at the default 1 s, at most ~7 polls a second while a job slot is awaited.
 EARLY_POLL_MIN_GAP = 0.15
+# The same while draining (nothing left to submit) with requests to spare: no other work then
+# competes for the pass's thread, and the last job's poll ends the pass.
+DRAIN_POLL_MIN_GAP = 0.05
 # Polling early costs requests. While the rate window has this many to spare beyond the imports
 # the pass already knows it must send, a job is polled when it is due whether or not every
 # slot is taken (a poll is then free); otherwise only when a slot is awaited (bench, v7).
@@ -778,17 +781,25 @@ class Pipeline:
             self._next_poll = now + self.settings.zendesk.job_poll_seconds
         answered = [self._answered_at[j] for j in self._in_flight if j in self._answered_at]
         waiting_for = None
-        if draining:
+        affordable = self._early_polls_affordable()
+        if draining and not affordable:
             waiting_for = "last"
-        elif self._slots_taken() or self._early_polls_affordable():
+        elif draining or affordable or self._slots_taken():
+            # Draining with requests to spare: each job is polled as it comes due, so its
+            # cases are recorded while the last jobs run, not all after the last one (at
+            # 10,000 chats, 2,500 cases recorded then took ~0.17 s of the pass's end).
             waiting_for = "first"
+        # Nothing else runs while draining: with requests to spare, a job still running when
+        # polled is looked at again sooner (DRAIN_POLL_MIN_GAP), its slot's end being the
+        # pass's end.
+        gap = DRAIN_POLL_MIN_GAP if draining and affordable else EARLY_POLL_MIN_GAP
         at = next_poll_at(
             regular=self._next_poll,
             last_poll=self._last_poll,
             job_seconds=self._job_seconds,
             answered=answered if len(answered) == len(self._in_flight) else None,
             waiting_for=waiting_for,
-            min_gap=self.settings.zendesk.job_poll_seconds * EARLY_POLL_MIN_GAP,
+            min_gap=self.settings.zendesk.job_poll_seconds * gap,
         )
         return max(0.0, at - now)
 

@@ -5,10 +5,15 @@ for its last job polls when that job is due instead, never more often than ``min
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from snapzen.pipeline import next_poll_at
+from snapzen.ledger.db import open_db
+from snapzen.pipeline import Pipeline, _Batch, next_poll_at
+from snapzen.settings import Settings
 
 GAP = 0.25
 
@@ -114,3 +119,50 @@ def test_property_bounded_by_the_cadence_and_the_gap(
     if at < regular:  # an early poll: only while waiting, and never within the gap
         assert waiting_for is not None
         assert at >= last_poll + GAP
+
+
+class _Sink:
+    def __init__(self, spare: int | None) -> None:
+        self.spare = spare
+
+    def spare_requests(self) -> int | None:
+        return self.spare
+
+
+def _draining_pass(settings: Settings, db_path: Path, spare: int | None) -> Pipeline:
+    """A pass with nothing left to submit and three jobs out, answered 0.6, 0.3 and 0.0 s
+    ago, each taking 1 s: due in 0.4, 0.7 and 1.0 s."""
+    slow_cadence = settings.model_copy(
+        update={"zendesk": settings.zendesk.model_copy(update={"job_poll_seconds": 5.0})}
+    )
+    pipeline = Pipeline(
+        slow_cadence,
+        open_db(db_path),
+        None,  # type: ignore[arg-type]
+        _Sink(spare),  # type: ignore[arg-type]
+        ledger_key=b"k" * 32,
+        run_id="r1",
+        actor="test",
+    )
+    now = time.monotonic()
+    for n, ago in enumerate((0.6, 0.3, 0.0)):
+        pipeline._in_flight[f"job{n}"] = (_Batch(f"b{n}", [f"c{n}"]), now - ago)
+        pipeline._answered_at[f"job{n}"] = now - ago
+    pipeline._job_seconds = 1.0
+    return pipeline
+
+
+def test_a_drain_with_requests_to_spare_polls_each_job_as_it_comes_due(
+    settings: Settings,
+) -> None:
+    """So its cases are recorded while the last jobs still run, not all after the last."""
+    pipeline = _draining_pass(settings, settings.ledger.path, spare=600)
+    assert 0.3 < pipeline._poll_wait(draining=True) < 0.45
+
+
+def test_a_drain_short_of_requests_polls_once_when_the_last_job_is_due(
+    settings: Settings,
+) -> None:
+    for spare in (None, 10):  # no rate-limit headers seen, or the window nearly spent
+        pipeline = _draining_pass(settings, settings.ledger.path, spare=spare)
+        assert 0.9 < pipeline._poll_wait(draining=True) <= 1.0
