@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from snapzen.ledger.db import open_db
+from snapzen.models import JobResult, JobStatus
 from snapzen.pipeline import Pipeline, _Batch, next_poll_at
 from snapzen.settings import Settings
 
@@ -122,11 +125,21 @@ def test_property_bounded_by_the_cadence_and_the_gap(
 
 
 class _Sink:
+    """Rate-limit headroom as given; every job polled is done, answered ``round_trip`` later."""
+
     def __init__(self, spare: int | None) -> None:
         self.spare = spare
+        self.round_trip = 0.0
 
     def spare_requests(self) -> int | None:
         return self.spare
+
+    def job_statuses(self, job_ids: list[str]) -> dict[str, JobStatus]:
+        time.sleep(self.round_trip)
+        return {
+            job: JobStatus(id=job, status="completed", results=[JobResult(index=0, id=7)])
+            for job in job_ids
+        }
 
 
 def _draining_pass(settings: Settings, db_path: Path, spare: int | None) -> Pipeline:
@@ -166,3 +179,25 @@ def test_a_drain_short_of_requests_polls_once_when_the_last_job_is_due(
     for spare in (None, 10):  # no rate-limit headers seen, or the window nearly spent
         pipeline = _draining_pass(settings, settings.ledger.path, spare=spare)
         assert 0.9 < pipeline._poll_wait(draining=True) <= 1.0
+
+
+def test_a_job_is_expected_done_when_the_poll_that_found_it_was_sent(
+    settings: Settings,
+) -> None:
+    """How long after its POST's answer a job can be polled: from the poll's sending, not
+    from its answer, which comes a round trip later (early polls then reach Zendesk when the
+    job ends instead of one latency after)."""
+    pipeline = _draining_pass(settings, settings.ledger.path, spare=600)
+    pipeline._job_seconds = None
+    for job in ("job1", "job2"):
+        del pipeline._in_flight[job]
+    sink: Any = pipeline.sink
+    sink.round_trip = 0.3
+    sent = time.monotonic()
+    pipeline._start_poll()
+    pipeline._finish_poll(refill=None)
+    pipeline._close_poller()
+    assert "job0" not in pipeline._in_flight
+    # Answered 0.6 s before the poll was sent; the answer came 0.3 s later still.
+    assert pipeline._job_seconds == pytest.approx(0.6, abs=0.05)
+    assert time.monotonic() - sent >= 0.3
