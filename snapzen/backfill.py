@@ -425,7 +425,11 @@ def _slice_body(
                 details["backfill"]["days"].append(day.isoformat())
                 yield [(widget, day, day) for widget in widgets]
 
-        fetched = pipeline.fetch_window_groups(days())
+        # At most every remaining window (the slice may end sooner): what the pass sizes its
+        # early polls against (Pipeline._poll_budget).
+        fetched = pipeline.fetch_window_groups(
+            days(), expected_windows=sum(len(widgets) for _, widgets in remaining)
+        )
         pipeline.push_ready()
         if not pipeline.interrupted:
             for day, widgets in taken.days:

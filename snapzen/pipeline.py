@@ -237,6 +237,7 @@ class Pipeline:
         self._polling: _Polling | None = None
         self._poller: ThreadPoolExecutor | None = None
         self._job_seconds: float | None = None
+        self._fetch_progress = _FetchProgress()
         # case id -> (raw JSON as staged, the case parsed from it, its subject ref).
         self._parsed: dict[str, tuple[str, SnapEngageCase, str | None]] = {}
         # Preparing ahead in a second process (``_take_prepared``), when one is given: the
@@ -313,10 +314,12 @@ class Pipeline:
 
     def fetch_windows(self, windows: Sequence[Window]) -> dict[str, int]:
         """``fetch_window_groups`` for one group; returns cases fetched per widget."""
-        fetched = self.fetch_window_groups([windows])
+        fetched = self.fetch_window_groups([windows], expected_windows=len(windows))
         return _per_widget(fetched, (widget for widget, _, _ in windows))
 
-    def fetch_window_groups(self, groups: Iterable[Sequence[Window]]) -> dict[Window, int]:
+    def fetch_window_groups(
+        self, groups: Iterable[Sequence[Window]], *, expected_windows: int | None = None
+    ) -> dict[Window, int]:
         """Fetch (widget, start, end) windows, several at once, and push while they arrive.
 
         Pages come from up to FETCH_THREADS background readers; this thread stages each page
@@ -329,8 +332,11 @@ class Pipeline:
         ``groups`` (a backfill's days) are taken one at a time, whenever fewer windows wait
         than there are readers, so reading runs on across group boundaries instead of
         waiting for the last page of each. A group is taken only if the pass is not stopping.
-        Returns cases fetched per window taken."""
+        ``expected_windows``: how many windows ``groups`` holds at most, if known; with it
+        the cases still to come are estimated (``_poll_budget``). Returns cases fetched per
+        window taken."""
         fetched: dict[Window, int] = {}
+        self._fetch_progress = _FetchProgress(expected_windows)
         pending_groups: Iterator[Sequence[Window]] | None = iter(groups)
         with _PageFeed(self.source, self._stage_for_feed) as feed:
 
@@ -388,9 +394,12 @@ class Pipeline:
                         if not waiting:
                             break
                         self._store_page(fetched, *waiting[0])
+                for window in feed.take_ended():
+                    self._fetch_progress.window_ended(fetched[window])
                 self._fill(full_only=True)
                 self._poll_step(refill=True)
                 top_up()
+        self._fetch_progress = _FetchProgress()
         for widget, count in _per_widget(fetched).items():
             log.info("fetched", widget_id=widget, cases=count)
         return fetched
@@ -414,6 +423,7 @@ class Pipeline:
         if self._reserved:
             self._stale.update(row.case_id for row in rows if row.case_id in self._reserved)
         fetched[window] += len(rows)
+        self._fetch_progress.fetched += len(rows)
         self.counts.fetched += len(rows)
         self.progress("fetched", len(rows))
 
@@ -776,24 +786,32 @@ class Pipeline:
 
     def _poll_wait(self, *, draining: bool = False) -> float:
         """Seconds until the jobs in flight are due a poll (``next_poll_at``): on the
-        ``job_poll_seconds`` cadence, or earlier when a job slot is awaited (every slot taken,
-        or ``draining``: nothing left to submit) and a job is due before then."""
+        ``job_poll_seconds`` cadence, or earlier, when each job is due, while the rate window
+        has requests to spare (``_poll_budget``), or while a job slot is awaited and the
+        window's budget is unknown. Draining (nothing left to submit) without requests to
+        spare: once, when the last job is due."""
         now = time.monotonic()
         if self._next_poll is None:
             self._next_poll = now + self.settings.zendesk.job_poll_seconds
         answered = [self._answered_at[j] for j in self._in_flight if j in self._answered_at]
+        budget = self._poll_budget()
         waiting_for = None
-        affordable = self._early_polls_affordable()
-        if draining and not affordable:
-            waiting_for = "last"
-        elif draining or affordable or self._slots_taken():
-            # Draining with requests to spare: each job is polled as it comes due, so its
-            # cases are recorded while the last jobs run, not all after the last one (at
-            # 10,000 chats, 2,500 cases recorded then took ~0.17 s of the pass's end).
-            waiting_for = "first"
         gap = EARLY_POLL_MIN_GAP
-        if affordable:
+        if budget == "spare":
+            # Draining too: each job polled as it comes due has its cases recorded while the
+            # last jobs run, not all after the last one (at 10,000 chats, 2,500 cases
+            # recorded then took ~0.17 s of the pass's end).
+            waiting_for = "first"
             gap = DRAIN_POLL_MIN_GAP if draining else SPARE_POLL_MIN_GAP
+        elif draining:
+            waiting_for = "last"
+        elif budget == "unknown" and self._slots_taken():
+            waiting_for = "first"
+        # "short": the imports this pass knows of already need more than the window has left,
+        # so a slot freed sooner would only spend the window sooner and then wait for its
+        # reset; each early poll would instead take an import's place in it and push that
+        # import past the reset. At 100,000 chats ~150 early polls in the first window cost
+        # ~3 s (bench/RESULTS.md, v8): the cadence it is.
         at = next_poll_at(
             regular=self._next_poll,
             last_poll=self._last_poll,
@@ -804,20 +822,26 @@ class Pipeline:
         )
         return max(0.0, at - now)
 
-    def _early_polls_affordable(self) -> bool:
-        """Whether the rate window can pay for polling each job as soon as it is due: it has
-        EARLY_POLL_SPARE requests to spare beyond the imports this pass knows it must still
-        send (cases it fetched that are not yet sent, decided or failed)."""
+    def _poll_budget(self) -> str:
+        """Whether the rate window can pay for polling each job as soon as it is due:
+        "spare" when it has EARLY_POLL_SPARE requests to spare beyond the imports this pass
+        knows it must still send (cases it fetched that are not yet sent, decided or failed),
+        "short" when it has not, "unknown" before Zendesk's rate-limit headers were seen."""
         spare = self.sink.spare_requests()
         if spare is None:
-            return False
+            return "unknown"
         counts = self.counts
         out = sum(len(batch.case_ids) for batch, _ in self._in_flight.values())
         out += sum(posting.count for posting in self._posting)
         unsent = counts.fetched - counts.created - counts.withheld - counts.ignored
         unsent -= counts.failed + out
+        # And the cases the fetch has yet to bring, estimated from the windows it finished: at
+        # 100,000 chats the cases fetched and not yet sent were never more than a few
+        # batches (staging keeps pace with sending), so the first window looked affordable
+        # throughout and its early polls displaced ~150 imports past its reset.
+        unsent += self._fetch_progress.still_to_come()
         imports = -(-max(0, unsent) // self.settings.zendesk.batch_size)
-        return spare - imports > EARLY_POLL_SPARE
+        return "spare" if spare - imports > EARLY_POLL_SPARE else "short"
 
     def _ready_left(self) -> bool:
         return outbox.count_ready(self.db, self._settled_before(), 1) > 0
@@ -1212,6 +1236,30 @@ def _timed(call: Callable[[_Arg], _Answer], arg: _Arg) -> tuple[_Answer, float]:
 
 
 @dataclass
+class _FetchProgress:
+    """A fetch's progress, to estimate the cases it has yet to bring (``_poll_budget``):
+    the windows read to their end give the average per window."""
+
+    expected: int | None = None  # windows the fetch reads at most; None: not known
+    fetched: int = 0  # cases fetched so far
+    ended: int = 0  # windows read to their end
+    ended_cases: int = 0  # cases fetched in those
+
+    def window_ended(self, cases: int) -> None:
+        self.ended += 1
+        self.ended_cases += cases
+
+    def still_to_come(self) -> int:
+        """Cases the windows not yet read to their end should still bring (0 while no
+        window has ended, or when the number of windows is not known)."""
+        if not self.expected or not self.ended or self.ended >= self.expected:
+            return 0
+        average = self.ended_cases / self.ended
+        in_unfinished = self.fetched - self.ended_cases
+        return max(0, round(average * (self.expected - self.ended)) - in_unfinished)
+
+
+@dataclass
 class _Polling:
     """A show_many out on the poller thread: its answer (statuses, when it came) and the
     jobs it asked about."""
@@ -1219,6 +1267,13 @@ class _Polling:
     future: Future[tuple[dict[str, JobStatus], float]]
     polled: list[str]
     sent: float  # monotonic: when it was handed to the poller
+
+
+@dataclass(frozen=True)
+class _WindowEnd:
+    """Handed over by a reader after a window's last page."""
+
+    window: Window
 
 
 class _PageFeed:
@@ -1230,8 +1285,6 @@ class _PageFeed:
     block (normally, on an error, or on a simulated crash) tells the readers to stop and
     waits for them."""
 
-    _WINDOW_DONE = object()
-
     def __init__(self, source: Source, stage: Callable[[str, Any], Any] | None = None) -> None:
         self._source = source
         # Applied by the reader to each case of a page (widget id, raw case) before the page
@@ -1242,6 +1295,7 @@ class _PageFeed:
         self._pages: queue.Queue[object] = queue.Queue(maxsize=PAGE_QUEUE_DEPTH)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._ended: list[Window] = []  # windows read to their end, not yet taken
 
     def __enter__(self) -> _PageFeed:
         return self
@@ -1275,6 +1329,11 @@ class _PageFeed:
         """Every window added was read to its end and every page handed over."""
         return self._pending == 0
 
+    def take_ended(self) -> list[Window]:
+        """The windows read to their end since the last call (their last page taken)."""
+        ended, self._ended = self._ended, []
+        return ended
+
     def get(self, timeout: float | None) -> tuple[Window, list[Any]] | None:
         """The next (window, its page's cases, staged if the feed stages), or None when
         ``timeout`` passed without one (or a window just ended)."""
@@ -1282,8 +1341,9 @@ class _PageFeed:
             item = self._pages.get(timeout=timeout)
         except queue.Empty:
             return None
-        if item is self._WINDOW_DONE:
+        if isinstance(item, _WindowEnd):
             self._pending -= 1
+            self._ended.append(item.window)
             return None
         if isinstance(item, BaseException):
             raise item
@@ -1325,7 +1385,7 @@ class _PageFeed:
             except BaseException as exc:  # handed to the pass's thread, which decides
                 self._put(exc)
                 return
-            self._put(self._WINDOW_DONE)
+            self._put(_WindowEnd(window))
 
 
 def _per_widget(fetched: dict[Window, int], widgets: Iterable[str] = ()) -> dict[str, int]:

@@ -395,6 +395,9 @@ def test_window_groups_added_after_the_readers_ran_dry_are_still_read(
                 if feed.finished:
                     break
             assert feed.finished and pages == 3, f"round {round_}: a window was never read"
+            # Each window's end is reported once, after its last page.
+            ended = {window for window, _, _ in feed.take_ended()}
+            assert ended == {"w0", "w1", "w2"} and feed.take_ended() == []
             # The readers wait for more windows instead of ending: none can miss an add.
             assert all(thread.is_alive() for thread in feed._threads)
     assert len(source.read) == 60

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from snapzen.ledger.db import open_db
 from snapzen.models import JobResult, JobStatus
-from snapzen.pipeline import Pipeline, _Batch, next_poll_at
+from snapzen.pipeline import Pipeline, _Batch, _FetchProgress, next_poll_at
 from snapzen.settings import Settings
 
 GAP = 0.25
@@ -201,3 +201,45 @@ def test_a_job_is_expected_done_when_the_poll_that_found_it_was_sent(
     # Answered 0.6 s before the poll was sent; the answer came 0.3 s later still.
     assert pipeline._job_seconds == pytest.approx(0.6, abs=0.05)
     assert time.monotonic() - sent >= 0.3
+
+
+def test_the_cases_a_fetch_has_yet_to_bring_are_estimated_from_the_windows_it_finished() -> None:
+    progress = _FetchProgress(expected=28)
+    progress.fetched = 900
+    assert progress.still_to_come() == 0  # no window ended yet: nothing to go on
+    for cases in (350, 370):
+        progress.window_ended(cases)
+    # 26 windows left at ~360 each, less the 180 already fetched from those under way.
+    assert progress.still_to_come() == 360 * 26 - 180
+    assert _FetchProgress(expected=None, fetched=5, ended=1, ended_cases=5).still_to_come() == 0
+    done = _FetchProgress(expected=2, fetched=10, ended=2, ended_cases=10)
+    assert done.still_to_come() == 0
+
+
+def _submitting_pass(settings: Settings, spare: int) -> Pipeline:
+    """Every one of the 25 job slots taken, fetching under way: 2 of 28 windows read, 720
+    cases fetched, all of them sent."""
+    pipeline = _draining_pass(settings, settings.ledger.path, spare=spare)
+    now = time.monotonic()
+    for n in range(3, 25):
+        pipeline._in_flight[f"job{n}"] = (_Batch(f"b{n}", [f"c{n}"]), now)
+        pipeline._answered_at[f"job{n}"] = now
+    pipeline.counts.fetched = pipeline.counts.created = 720
+    pipeline._fetch_progress = _FetchProgress(expected=28, fetched=720)
+    pipeline._fetch_progress.window_ended(360)
+    pipeline._fetch_progress.window_ended(360)
+    return pipeline
+
+
+def test_a_window_too_small_for_the_imports_to_come_is_not_spent_on_early_polls(
+    settings: Settings,
+) -> None:
+    """~94 imports are still to come (26 windows of ~360 cases): a window with 100 requests
+    left cannot spare polls, so even with every slot taken the pass polls at the cadence
+    (5 s here) rather than when the first job is due (in 0.4 s)."""
+    short = _submitting_pass(settings, spare=100)
+    assert short._poll_budget() == "short"
+    assert short._poll_wait() > 4.0
+    plenty = _submitting_pass(settings, spare=600)
+    assert plenty._poll_budget() == "spare"
+    assert 0.3 < plenty._poll_wait() < 0.45
