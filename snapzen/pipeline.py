@@ -1378,6 +1378,7 @@ class _PageFeed:
             try:
                 for page in self._source.iter_pages(*window):
                     cases = page.cases
+                    del page  # with a stage function, only the staged page is kept
                     if self._stage is not None:
                         cases = [self._stage(window[0], raw) for raw in cases]
                     if not self._put((window, cases)):

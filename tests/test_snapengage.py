@@ -238,3 +238,24 @@ def test_missing_token_is_a_config_error() -> None:
     settings = SnapEngageSettings(base_url=BASE, org_id=ORG)
     with pytest.raises(ConfigError, match="SNAPZEN_SNAPENGAGE__API_TOKEN"):
         SnapEngageClient(settings, HttpClient(HttpSettings(), service="snapengage"))
+
+
+@responses.activate
+def test_a_page_handed_over_is_not_kept_by_the_paging_while_it_waits() -> None:
+    """The reader holding a page (waiting to hand it over) is the page's only owner: the
+    suspended paging keeps neither the page nor its decoded body, so a reader that staged the
+    page and dropped the raw cases frees them (~2 MB a page)."""
+    responses.add(
+        responses.GET,
+        LOGS,
+        json={"cases": [{"id": "c1"}], "linkToNextSetOfResults": next_link(2)},
+    )
+    pages = make_client().iter_pages(WIDGET, START, END)
+    page = next(pages)
+    assert page.cases == [{"id": "c1"}]
+    frame = pages.gi_frame
+    assert frame is not None
+    held = list(frame.f_locals.values())
+    assert all(value is not page and value is not page.cases for value in held)
+    assert not any(isinstance(value, dict) and "cases" in value for value in held)
+    pages.close()
