@@ -28,7 +28,12 @@ def test_stop_finishes_the_batch_in_hand_and_the_next_pass_does_the_rest(
     assert first.counts.created == 100  # exactly the batch that was in flight
     db = open_db(settings.ledger.path)
     assert db.execute("SELECT COUNT(*) FROM state").fetchone()[0] == 0  # cursors untouched
-    assert db.execute("SELECT COUNT(*) FROM cases WHERE status='pending'").fetchone()[0] == 150
+    # Only the batch in flight left 'pending'. Pages still on their way when the stop came
+    # are not stored (pages are staged on the reader threads, so how many were is timing):
+    # the next pass fetches them again, the cursors not having moved.
+    statuses = dict(db.execute("SELECT status, COUNT(*) FROM cases GROUP BY status").fetchall())
+    assert statuses.pop("synced") == 100
+    assert set(statuses) <= {"pending"} and statuses.get("pending", 0) <= 150
 
     second = service.sync(settings)
     assert second.counts.created == 150 and not second.interrupted
