@@ -17,6 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import responses
 
+from snapzen.ledger import outbox
+
 SE_BASE = "https://se.test"
 ZD_BASE = "https://zd.test"
 ORG = "1234567890123456"
@@ -269,3 +271,15 @@ class FakeApis:
 
 def recent(minutes_ago: int = 120, now: datetime | None = None) -> datetime:
     return (now or datetime.now(UTC)) - timedelta(minutes=minutes_ago)
+
+
+def staged_case(case_id: str) -> outbox.StagedCase:
+    """A minimal staged row (widget w1, a chat started 2026-11-01 12:00 UTC), for tests that
+    write the outbox directly."""
+    return outbox.StagedCase(
+        case_id=case_id,
+        widget_id="w1",
+        raw_json="{}",
+        started_at=datetime(2026, 11, 1, 12, tzinfo=UTC),
+        case_type="chat",
+    )

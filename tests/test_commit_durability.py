@@ -13,6 +13,7 @@ import pytest
 from snapzen.ledger import outbox
 from snapzen.ledger.db import open_db, transaction
 from snapzen.settings import Settings
+from tests.fakes import staged_case
 
 FULL, NORMAL = 2, 1  # PRAGMA synchronous values
 INSERT = "INSERT INTO state (widget_id, cursor_day, updated_at) VALUES (?, NULL, 'x')"
@@ -43,16 +44,6 @@ def test_an_unsynced_transaction_commits_and_leaves_the_connection_synced(
         assert _synchronous(conn) == FULL
 
 
-def _staged(case_id: str) -> outbox.StagedCase:
-    return outbox.StagedCase(
-        case_id=case_id,
-        widget_id="w1",
-        raw_json="{}",
-        started_at=datetime(2026, 11, 1, 12, tzinfo=UTC),
-        case_type="chat",
-    )
-
-
 def test_only_writes_the_next_pass_repairs_skip_their_own_sync(settings: Settings) -> None:
     db = open_db(settings.ledger.path)
     now = datetime.now(UTC)
@@ -66,7 +57,7 @@ def test_only_writes_the_next_pass_repairs_skip_their_own_sync(settings: Setting
         begin = next(i for i, s in enumerate(statements) if s.startswith("BEGIN"))
         return "PRAGMA synchronous=NORMAL" not in statements[:begin]
 
-    assert not synced(lambda: outbox.stage(db, [_staged(f"c{i}") for i in range(4)], now))
+    assert not synced(lambda: outbox.stage(db, [staged_case(f"c{i}") for i in range(4)], now))
     assert not synced(
         lambda: outbox.set_terminal_many(db, [("c3", "ignored", "ignored", "offline", None)], now)
     )

@@ -11,16 +11,7 @@ from snapzen.errors import FatalError
 from snapzen.ledger import outbox
 from snapzen.ledger.db import open_db
 from snapzen.settings import Settings
-
-
-def _staged(case_id: str) -> outbox.StagedCase:
-    return outbox.StagedCase(
-        case_id=case_id,
-        widget_id="w1",
-        raw_json="{}",
-        started_at=datetime(2026, 11, 1, 12, tzinfo=UTC),
-        case_type="chat",
-    )
+from tests.fakes import staged_case
 
 
 def _draft(index: int) -> dict[str, object]:
@@ -38,7 +29,7 @@ def test_intent_for_a_case_no_longer_pending_writes_nothing_and_aborts(
 ) -> None:
     db = open_db(settings.ledger.path)
     now = datetime.now(UTC)
-    outbox.stage(db, [_staged("a"), _staged("b")], now)
+    outbox.stage(db, [staged_case("a"), staged_case("b")], now)
     outbox.mark_pushing(db, "batch-1", {"a": _draft(0)}, now, "run-1")
     outbox.record_synced(db, {"a": 101}, now, run_id="run-1", actor="test")
 
