@@ -338,47 +338,53 @@ def record_synced(
     Returns the number of ledger rows appended."""
     stamp = now_iso(now)
     ids = list(synced)
+    appended = 0
     with transaction(db) as conn:
-        # One lookup per chunk of ids and one statement for all updates; the ledger rows are
-        # appended in the order of ``synced``, exactly as one append_event per case would.
-        found: dict[str, tuple[str, str | None]] = {}
+        # A chunk of ids at a time (one lookup, one statement for its updates, its ledger rows
+        # appended in the order of ``synced``, exactly as one append_event per case would),
+        # all in the one transaction: a poll that finds 25 jobs done records 2,500 cases, and
+        # building all their rows at once held ~5 MB more at the peak (bench/RESULTS.md v8).
         for offset in range(0, len(ids), _IDS_PER_QUERY):
             chunk = ids[offset : offset + _IDS_PER_QUERY]
             marks = ", ".join("?" for _ in chunk)
-            for case_id, status, draft_json in conn.execute(
-                f"SELECT case_id, status, transfer_draft FROM cases WHERE case_id IN ({marks})",
-                chunk,
-            ):
-                found[case_id] = (status, draft_json)
-        events: list[dict[str, Any]] = []
-        updates: list[tuple[int, str, str, str, str]] = []
-        for case_id, ticket_id in synced.items():
-            row = found.get(case_id)
-            if row is None or row[0] == "synced":
-                continue  # already recorded (e.g. by an earlier recovery)
-            draft = json.loads(row[1]) if row[1] else {}
-            transfer = draft.get("transfer")
-            if transfer:
-                fields = dict(transfer)
-                fields.update(
-                    ticket_id=ticket_id,
-                    transferred_at=stamp,
-                    run_id=run_id,
-                    actor=actor,
-                    case_id=case_id,
-                    event="transfer",
+            found: dict[str, tuple[str, str | None]] = {
+                case_id: (status, draft_json)
+                for case_id, status, draft_json in conn.execute(
+                    f"SELECT case_id, status, transfer_draft FROM cases WHERE case_id IN ({marks})",
+                    chunk,
                 )
-                events.append(fields)
-            updates.append((ticket_id, stamp, stamp, stamp, case_id))
-        # Updates first: the pages the purged payloads free are reused by the ledger rows.
-        conn.executemany(
-            """UPDATE cases SET status = 'synced', ticket_id = ?, synced_at = ?, error = NULL,
-                   raw = NULL, raw_purged_at = ?, updated_at = ?
-               WHERE case_id = ?""",
-            updates,
-        )
-        append_events(conn, events)
-    return len(events)
+            }
+            events: list[dict[str, Any]] = []
+            updates: list[tuple[int, str, str, str, str]] = []
+            for case_id in chunk:
+                row = found.get(case_id)
+                if row is None or row[0] == "synced":
+                    continue  # already recorded (e.g. by an earlier recovery)
+                ticket_id = synced[case_id]
+                draft = json.loads(row[1]) if row[1] else {}
+                transfer = draft.get("transfer")
+                if transfer:
+                    fields = dict(transfer)
+                    fields.update(
+                        ticket_id=ticket_id,
+                        transferred_at=stamp,
+                        run_id=run_id,
+                        actor=actor,
+                        case_id=case_id,
+                        event="transfer",
+                    )
+                    events.append(fields)
+                updates.append((ticket_id, stamp, stamp, stamp, case_id))
+            # Updates first: the pages the purged payloads free are reused by the ledger rows.
+            conn.executemany(
+                """UPDATE cases SET status = 'synced', ticket_id = ?, synced_at = ?,
+                       error = NULL, raw = NULL, raw_purged_at = ?, updated_at = ?
+                   WHERE case_id = ?""",
+                updates,
+            )
+            append_events(conn, events)
+            appended += len(events)
+    return appended
 
 
 # ---------------------------------------------------------------- cursors
