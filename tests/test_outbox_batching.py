@@ -286,17 +286,21 @@ def test_record_synced_writes_what_the_row_by_row_code_wrote(
         assert _dump(new) == _dump(old)
 
 
-def test_record_synced_is_one_transaction(tmp_path: Path) -> None:
-    db = _build(tmp_path / "l.db", 20, ledger_rows=2)
+@pytest.mark.parametrize(("cases", "bogus"), [(20, 18), (1203, 1100)])
+def test_record_synced_is_one_transaction(tmp_path: Path, cases: int, bogus: int) -> None:
+    """Even when its rows are built a chunk at a time: a refusal in the last chunk leaves
+    the earlier chunks unwritten too."""
+    db = _build(tmp_path / "l.db", cases, ledger_rows=2)
     with transaction(db) as conn:  # a draft the ledger refuses, late in the mapping
         conn.execute(
             """UPDATE cases SET transfer_draft = '{"transfer": {"bogus_column": 1}}'
-               WHERE case_id = 'case-00018'"""
+               WHERE case_id = ?""",
+            (f"case-{bogus:05d}",),
         )
     before = _dump(db)
     with pytest.raises(ValueError, match="bogus_column"):
         outbox.record_synced(
-            db, {f"case-{i:05d}": i for i in range(20)}, NOW, run_id="r", actor="a"
+            db, {f"case-{i:05d}": i for i in range(cases)}, NOW, run_id="r", actor="a"
         )
     assert _dump(db) == before
 
