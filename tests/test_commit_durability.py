@@ -51,11 +51,14 @@ def test_only_writes_the_next_pass_repairs_skip_their_own_sync(settings: Setting
     db.conn.set_trace_callback(statements.append)
 
     def synced(write: Callable[[], object]) -> bool:
-        """Whether ``write`` committed with synchronous=FULL in effect."""
+        """Whether ``write`` committed with synchronous=FULL in effect (the level last set
+        before its BEGIN, on this connection)."""
         statements.clear()
         write()
         begin = next(i for i, s in enumerate(statements) if s.startswith("BEGIN"))
-        return "PRAGMA synchronous=NORMAL" not in statements[:begin]
+        levels = [s for s in statements[:begin] if s.startswith("PRAGMA synchronous")]
+        assert levels, "every transaction sets its level"
+        return levels[-1] == "PRAGMA synchronous=FULL"
 
     assert not synced(lambda: outbox.stage(db, [staged_case(f"c{i}") for i in range(4)], now))
     assert not synced(
@@ -76,3 +79,27 @@ def test_only_writes_the_next_pass_repairs_skip_their_own_sync(settings: Setting
     rows = dict(db.execute("SELECT case_id, status FROM cases").fetchall())
     assert rows == {"c0": "synced", "c1": "synced", "c2": "failed", "c3": "ignored"}
     assert db.execute("SELECT COUNT(*) FROM transfers").fetchone()[0] == 1
+
+
+def test_a_commit_sqlite_refuses_raises_its_own_error_and_leaves_nothing_unsynced(
+    settings: Settings,
+) -> None:
+    """A deferred constraint fails at COMMIT, which leaves SQLite's transaction open: it is
+    rolled back, the constraint's error is the one raised, and the next durable write is
+    synced."""
+    db = open_db(settings.ledger.path)
+    db.conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    db.conn.execute(
+        "CREATE TABLE child (parent_id REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
+    )
+    with (
+        pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"),
+        transaction(db, durable=False) as conn,
+    ):
+        conn.execute("INSERT INTO child VALUES (42)")
+    assert not db.conn.in_transaction
+    assert db.execute("SELECT COUNT(*) FROM child").fetchone()[0] == 0
+    assert _synchronous(db.conn) == FULL
+    with transaction(db) as conn:
+        assert _synchronous(conn) == FULL
+        conn.execute(INSERT, ("w",))

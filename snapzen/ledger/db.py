@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,8 +71,9 @@ def transaction(db: sqlite_utils.Database, *, durable: bool = True) -> Iterator[
     conn = db.conn
     if conn.in_transaction:
         raise RuntimeError("nested transaction")
-    if not durable:
-        conn.execute(f"PRAGMA synchronous={UNSYNCED}")  # outside a transaction, or ignored
+    # Set before every transaction, durable ones too (a statement without disk I/O), so no
+    # earlier failure can leave a durable commit unsynced.
+    conn.execute(f"PRAGMA synchronous={DURABLE if durable else UNSYNCED}")
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -79,8 +81,18 @@ def transaction(db: sqlite_utils.Database, *, durable: bool = True) -> Iterator[
         except BaseException:
             conn.rollback()
             raise
-        else:
+        try:
             conn.commit()
+        except BaseException:
+            # A commit SQLite refused (a deferred constraint, a full disk) can leave the
+            # transaction open: roll it back, and raise the commit's own error.
+            if conn.in_transaction:
+                conn.rollback()
+            raise
     finally:
-        if not durable:
-            conn.execute(f"PRAGMA synchronous={DURABLE}")
+        if not durable and not conn.in_transaction:
+            # Writes made outside this helper (sqlite-utils commits on its own) stay synced;
+            # a failure here must not hide the transaction's own error (and the next
+            # transaction sets its level anyway).
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute(f"PRAGMA synchronous={DURABLE}")
