@@ -237,6 +237,7 @@ class Pipeline:
         self._polling: _Polling | None = None
         self._poller: ThreadPoolExecutor | None = None
         self._job_seconds: float | None = None
+        self._poll_round_trip = float("inf")  # the shortest poll round trip so far
         self._fetch_progress = _FetchProgress()
         # case id -> (raw JSON as staged, the case parsed from it, its subject ref).
         self._parsed: dict[str, tuple[str, SnapEngageCase, str | None]] = {}
@@ -343,12 +344,11 @@ class Pipeline:
             def top_up() -> None:
                 nonlocal pending_groups
                 while pending_groups is not None and feed.queued < FETCH_THREADS:
-                    if self.stopping():
-                        pending_groups = None
-                        return
-                    group = next(pending_groups, None)
+                    group = None if self.stopping() else next(pending_groups, None)
                     if group is None:
                         pending_groups = None
+                        # No more windows than those taken (a backfill slice ends early).
+                        self._fetch_progress.expected = len(fetched)
                         return
                     for widget, start, end in group:
                         fetched.setdefault((widget, start, end), 0)
@@ -1056,8 +1056,14 @@ class Pipeline:
         polling = self._polling
         assert polling is not None, "no poll is out"
         self._polling = None
-        statuses, _ = polling.future.result()
-        synced, failures = self._poll_results(polling.polled, statuses, polling.sent)
+        statuses, answered = polling.future.result()
+        # When the request left: handed over at ``sent``, unless it waited (the pacer, a
+        # retry's backoff) and left later. Its shortest round trip so far bounds that: a
+        # later departure would make jobs look shorter than they are, for the whole pass.
+        round_trip = answered - polling.sent
+        self._poll_round_trip = min(self._poll_round_trip, round_trip)
+        left = max(polling.sent, answered - self._poll_round_trip)
+        synced, failures = self._poll_results(polling.polled, statuses, left)
         try:
             if refill is not None and (synced or failures):
                 self._fill(full_only=refill)

@@ -451,3 +451,38 @@ def test_fetch_window_groups_counts_per_window_and_takes_no_group_once_stopping(
     stop.set()
     more = pipeline.fetch_window_groups(groups())
     assert more == {} and taken == days  # a stopping pass takes no new day
+
+
+def test_the_fetch_expects_no_more_windows_than_it_took_once_its_groups_end(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backfill slice announces every remaining window but may take only a few: once its
+    groups end, the estimate of cases still to come counts only the windows taken."""
+    from snapzen.ledger.db import open_db as open_ledger
+    from snapzen.pipeline import Pipeline
+
+    pipeline = Pipeline(
+        settings,
+        open_ledger(settings.ledger.path),
+        _DaySource(per_window=2),
+        _NoSubmits(),  # type: ignore[arg-type]
+        ledger_key=b"k" * 32,
+        run_id="r1",
+        actor="test",
+    )
+    settings.snapengage.settle_minutes = 10_000  # nothing is ready to push
+    seen: list[tuple[int | None, int]] = []
+    step = Pipeline._poll_step
+
+    def spy(self: Pipeline, *, refill: bool | None) -> None:
+        progress = self._fetch_progress
+        seen.append((progress.expected, progress.still_to_come()))
+        step(self, refill=refill)
+
+    monkeypatch.setattr(Pipeline, "_poll_step", spy)
+    day = date(2026, 11, 1)
+    pipeline.fetch_window_groups([[("w1", day, day), ("w2", day, day)]], expected_windows=100)
+    # Its one group was taken at once: from then on two windows are expected, not 100, and
+    # once both are read nothing more is to come (with 100 it would be ~196 cases).
+    assert seen and {expected for expected, _ in seen} == {2}
+    assert seen[-1] == (2, 0)

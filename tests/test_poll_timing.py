@@ -243,3 +243,27 @@ def test_a_window_too_small_for_the_imports_to_come_is_not_spent_on_early_polls(
     plenty = _submitting_pass(settings, spare=600)
     assert plenty._poll_budget() == "spare"
     assert 0.3 < plenty._poll_wait() < 0.45
+
+
+def test_a_poll_that_waited_before_leaving_does_not_make_jobs_look_shorter(
+    settings: Settings,
+) -> None:
+    """A poll held back (the pacer, a retry's backoff) left later than it was handed over:
+    its departure is taken as its answer less the shortest round trip seen, so the job it
+    found done is not taken for 0.35 s shorter than it was."""
+    pipeline = _draining_pass(settings, settings.ledger.path, spare=600)
+    sink: Any = pipeline.sink
+    for job in ("job1", "job2"):
+        del pipeline._in_flight[job]
+    sink.round_trip = 0.05
+    pipeline._start_poll()
+    pipeline._finish_poll(refill=None)  # a quick poll: the shortest round trip, ~0.05 s
+    pipeline._job_seconds = None
+    now = time.monotonic()
+    pipeline._in_flight["job3"] = (_Batch("b3", ["c3"]), now - 0.6)
+    pipeline._answered_at["job3"] = now - 0.6
+    sink.round_trip = 0.4  # this one waited ~0.35 s before it left
+    pipeline._start_poll()
+    pipeline._finish_poll(refill=None)
+    pipeline._close_poller()
+    assert pipeline._job_seconds == pytest.approx(0.95, abs=0.05)
