@@ -361,19 +361,19 @@ def record_synced(
                 if row is None or row[0] == "synced":
                     continue  # already recorded (e.g. by an earlier recovery)
                 ticket_id = synced[case_id]
-                draft = json.loads(row[1]) if row[1] else {}
-                transfer = draft.get("transfer")
+                transfer = json.loads(row[1]).get("transfer") if row[1] else None
                 if transfer:
-                    fields = dict(transfer)
-                    fields.update(
-                        ticket_id=ticket_id,
-                        transferred_at=stamp,
-                        run_id=run_id,
-                        actor=actor,
-                        case_id=case_id,
-                        event="transfer",
+                    events.append(
+                        {
+                            **transfer,
+                            "ticket_id": ticket_id,
+                            "transferred_at": stamp,
+                            "run_id": run_id,
+                            "actor": actor,
+                            "case_id": case_id,
+                            "event": "transfer",
+                        }
                     )
-                    events.append(fields)
                 updates.append((ticket_id, stamp, stamp, stamp, case_id))
             # Updates first: the pages the purged payloads free are reused by the ledger rows.
             conn.executemany(
