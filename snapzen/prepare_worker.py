@@ -149,8 +149,14 @@ class PrepareWorker:
         return len(self._sent_at)
 
     def stuck(self) -> bool:
-        """The oldest request has waited REPLY_TIMEOUT_SECONDS without an answer."""
-        return bool(self._sent_at) and time.monotonic() - self._sent_at[0] > REPLY_TIMEOUT_SECONDS
+        """The oldest request without an answer has waited REPLY_TIMEOUT_SECONDS. Answers
+        that came and wait to be taken do not count (a pass paused by the rate limit may
+        leave them there a while)."""
+        with self._arrived:
+            answered = len(self._frames)
+        if answered >= len(self._sent_at):
+            return False
+        return time.monotonic() - self._sent_at[answered] > REPLY_TIMEOUT_SECONDS
 
     def submit(self, cases: Sequence[tuple[str, str]]) -> None:
         """Ask for ``(case id, widget id)`` pairs to be prepared; answered by ``receive``."""

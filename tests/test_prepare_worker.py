@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from snapzen import service
+from snapzen import prepare_worker, service
 from snapzen.jsoncodec import dumps_bytes
 from snapzen.ledger import outbox
 from snapzen.ledger.db import open_db
@@ -385,3 +385,30 @@ def test_a_worker_that_dies_with_requests_out_is_reported_not_waited_for(
         worker.receive(timeout=30)
     assert time.monotonic() - started < 5
     assert worker.broken
+
+
+def test_answers_left_waiting_do_not_make_the_worker_look_stuck(
+    settings: Settings, worker: PrepareWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass paused by the rate limit may leave an answer untaken for a long time: only a
+    request still unanswered after the timeout means the worker is stuck."""
+    db = open_db(settings.ledger.path)
+    stage_page(new_pipeline(settings, db), CASES[0])
+    worker.submit([("eu-consent", "w1")])
+    for _ in range(500):  # bounded
+        if worker.answers_waiting:
+            break
+        time.sleep(0.01)
+    assert worker.answers_waiting == 1
+    later = time.monotonic() + 2 * prepare_worker.REPLY_TIMEOUT_SECONDS
+    monkeypatch.setattr(prepare_worker.time, "monotonic", lambda: later)
+    assert not worker.stuck()  # answered, just not taken
+    monkeypatch.undo()
+    worker._process.send_signal(signal.SIGSTOP)  # the next request gets no answer
+    worker.submit([("eu-consent", "w1")])
+    later = time.monotonic() + 2 * prepare_worker.REPLY_TIMEOUT_SECONDS
+    monkeypatch.setattr(prepare_worker.time, "monotonic", lambda: later)
+    assert worker.stuck()
+    monkeypatch.undo()
+    worker._process.send_signal(signal.SIGCONT)
+    assert [p.case_id for p in worker.receive()] == ["eu-consent"]
