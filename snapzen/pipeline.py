@@ -69,7 +69,7 @@ WORKER_CHECK_SECONDS = 0.005
 # How often one drain waits for Zendesk's job cap to free up when none of our jobs runs.
 MAX_CAP_WAITS = 30
 
-# Parse once: ``stage_one`` keeps the case it validated (with its raw JSON and subject ref) so
+# Parse once: ``_kept`` keeps the case staging validated (with its raw JSON and subject ref) so
 # that ``_prepare_here``, usually a moment later in the same pass, need not decode and validate the
 # stored payload again. Used only when the stored raw JSON is the very text staged (checked),
 # and bounded (oldest dropped first) so a long backlog cannot grow memory; a miss just parses.
@@ -404,10 +404,6 @@ class Pipeline:
             log.info("fetched", widget_id=widget, cases=count)
         return fetched
 
-    def _stage_page(self, fetched: dict[Window, int], window: Window, cases: list[Any]) -> None:
-        """Stage one page of raw cases (validated here) in one transaction."""
-        self._store_page(fetched, window, [self.preparer.stage(window[0], raw) for raw in cases])
-
     def _stage_for_feed(self, widget: str, raw: Any) -> Staged:
         """``CasePreparer.stage`` on a reader thread (``_PageFeed``): validating and encoding
         a page there, while the pass's thread writes, posts and polls, took ~0.4 s of its
@@ -426,11 +422,6 @@ class Pipeline:
         self._fetch_progress.fetched += len(rows)
         self.counts.fetched += len(rows)
         self.progress("fetched", len(rows))
-
-    def stage_one(self, widget: str, raw: Any) -> outbox.StagedCase:
-        """Validate and encode one raw case for ``outbox.stage`` (``CasePreparer.stage``);
-        the validated case is kept for ``_prepare_here`` (parse once)."""
-        return self._kept(self.preparer.stage(widget, raw))
 
     def _kept(self, staged: Staged) -> outbox.StagedCase:
         """The row to store; its validated case kept for ``_prepare_here`` (parse once)."""

@@ -32,12 +32,6 @@ class LogsPage:
     next_url: str | None
 
 
-def _handed_over(holder: list[LogsPage]) -> LogsPage:
-    """The page, no longer referenced by the caller's frame (its only reference was the
-    list)."""
-    return holder.pop()
-
-
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -91,9 +85,9 @@ class SnapEngageClient:
             # is suspended here: a reader blocked handing a staged page over would otherwise
             # keep its raw cases too (~2 MB a page; at 100,000 chats the readers sat blocked
             # for most of the first minute, bench/RESULTS.md v8).
-            holder = [page]
+            holder = [page]  # its only reference once popped, as it is yielded
             del body, page
-            yield _handed_over(holder)
+            yield holder.pop()
             if next_url is None:
                 return
             url = self._checked_next(next_url, widget_id, number, followed)

@@ -200,7 +200,7 @@ def _clean(value: Any) -> Any:
 
 
 def _identity(raw: Any) -> str:
-    """The case id snapzen stores a received payload under (see Pipeline.stage_one)."""
+    """The case id snapzen stores a received payload under (see CasePreparer.stage)."""
     raw = _clean(raw)
     if isinstance(raw, dict):
         case_id = raw.get("id")

@@ -32,7 +32,9 @@ def prepared(p: Pipeline, case_id: str) -> tuple[dict[str, Any] | None, Any]:
 
 
 def stage(p: Pipeline, *raws: dict[str, Any]) -> int:
-    return outbox.stage(p.db, [p.stage_one("w1", raw) for raw in raws], datetime.now(UTC))
+    """Staged as a fetched page is: validated as the readers do, stored by the pass."""
+    rows = [p._kept(p._stage_for_feed("w1", raw)) for raw in raws]
+    return outbox.stage(p.db, rows, datetime.now(UTC))
 
 
 CASES = [

@@ -57,7 +57,7 @@ def stage_page(p: Pipeline, *raws: dict[str, Any]) -> None:
     """Stage as a fetched page is staged (the pass's own path, which notes re-staging)."""
     day = datetime.now(UTC).date()
     window = ("w1", day, day)
-    p._stage_page({window: 0}, window, list(raws))
+    p._store_page({window: 0}, window, [p._stage_for_feed("w1", raw) for raw in raws])
 
 
 def many(n: int) -> list[dict[str, Any]]:
