@@ -8,7 +8,7 @@ import responses
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
-from snapzen.settings import Settings, load_settings
+from snapzen.support.settings import Settings, load_settings
 from tests import fakes
 
 # No wall-clock deadlines in property tests: timing is measured in bench/, not asserted here,

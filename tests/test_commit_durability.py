@@ -12,7 +12,7 @@ import pytest
 
 from snapzen.ledger import outbox
 from snapzen.ledger.db import open_db, transaction
-from snapzen.settings import Settings
+from snapzen.support.settings import Settings
 from tests.fakes import staged_case
 
 FULL, NORMAL = 2, 1  # PRAGMA synchronous values

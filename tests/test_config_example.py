@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from snapzen.settings import Settings, load_settings
+from snapzen.support.settings import Settings, load_settings
 
 EXAMPLE = Path(__file__).parent.parent / "config" / "snapzen.example.toml"
 

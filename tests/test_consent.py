@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from snapzen.consent import decide
-from snapzen.models import LegalBasis, Outcome, parse_case
-from snapzen.settings import ConsentSettings
+from snapzen.policy.consent import decide
+from snapzen.policy.models import LegalBasis, Outcome, parse_case
+from snapzen.support.settings import ConsentSettings
 from tests.fakes import make_case, recent
 
 POLICY = ConsentSettings(contract_widgets=["contract-widget"])

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from snapzen import service
+from snapzen.commands import service
 from snapzen.ledger.db import open_db
-from snapzen.prepare import CasePreparer
-from snapzen.settings import Settings
+from snapzen.support.settings import Settings
+from snapzen.sync.prepare import CasePreparer
 from tests.fakes import FakeApis, make_case, recent
 
 

@@ -30,14 +30,14 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from snapzen import service
 from snapzen.cli import app
-from snapzen.consent import decide
+from snapzen.commands import service
 from snapzen.ledger.db import open_db
 from snapzen.ledger.outbox import synthetic_case_id
-from snapzen.log import configure_logging
-from snapzen.models import Outcome, parse_case
-from snapzen.settings import ConsentSettings, Settings
+from snapzen.policy.consent import decide
+from snapzen.policy.models import Outcome, parse_case
+from snapzen.support.log import configure_logging
+from snapzen.support.settings import ConsentSettings, Settings
 from tests.fakes import FakeApis, make_case, recent
 
 SETTLE = timedelta(minutes=30)

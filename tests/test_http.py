@@ -1,4 +1,4 @@
-"""snapzen.http: the status → error table, Retry-After, the retry budget and the POST rules."""
+"""snapzen.clients.http: the status → error table, Retry-After, the retry budget, the POST rules."""
 
 from __future__ import annotations
 
@@ -14,7 +14,14 @@ from structlog.testing import capture_logs
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 from urllib3.exceptions import ProtocolError as Urllib3Protocol
 
-from snapzen.errors import (
+from snapzen.clients.http import (
+    DEFAULT_USER_AGENT,
+    HttpClient,
+    classify,
+    parse_retry_after,
+    redact_url,
+)
+from snapzen.support.errors import (
     AmbiguousWriteError,
     AuthError,
     BadRequestError,
@@ -28,8 +35,7 @@ from snapzen.errors import (
     TooManyJobsError,
     TransientNetworkError,
 )
-from snapzen.http import DEFAULT_USER_AGENT, HttpClient, classify, parse_retry_after, redact_url
-from snapzen.settings import HttpSettings
+from snapzen.support.settings import HttpSettings
 
 URL = "https://api.example.test/api/v2/things"
 TOKEN = "tok-3f9a1c2e7b6d4058a1c2e7b6d4058a1c"

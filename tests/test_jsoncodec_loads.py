@@ -1,9 +1,9 @@
 """jsoncodec.loads and the HTTP body decoder: orjson's speed, json's values and errors.
 
 The reference is what the client did before: ``json.loads(..., parse_constant=...)`` for
-``jsoncodec.loads`` and ``Response.json(parse_constant=...)`` for ``snapzen.http``. Values are
-compared type-aware (int vs float vs bool, NonFinite vs float, the sign of -0.0, key order)
-and failures by exception class and message.
+``jsoncodec.loads`` and ``Response.json(parse_constant=...)`` for ``snapzen.clients.http``.
+Values are compared type-aware (int vs float vs bool, NonFinite vs float, the sign of -0.0,
+key order) and failures by exception class and message.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from snapzen import http, jsoncodec
-from snapzen.errors import ProtocolError
-from snapzen.http import HttpClient
-from snapzen.jsoncodec import NonFinite
-from snapzen.settings import HttpSettings
+from snapzen.clients import http
+from snapzen.clients.http import HttpClient
+from snapzen.support import jsoncodec
+from snapzen.support.errors import ProtocolError
+from snapzen.support.jsoncodec import NonFinite
+from snapzen.support.settings import HttpSettings
 
 # ---------------------------------------------------------------- comparison
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from snapzen import service
 from snapzen.cli.main import app
+from snapzen.commands import service
 from snapzen.ledger.db import open_db
-from snapzen.settings import Settings
+from snapzen.support.settings import Settings
 from tests.fakes import FakeApis, make_case, recent
 
 MARKER = "MINIMISE-ME-5f1c9e2a-transcript"

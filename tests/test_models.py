@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from snapzen.errors import InvalidRecordError
-from snapzen.models import epoch_to_datetime, is_valid_email, parse_case
+from snapzen.policy.models import epoch_to_datetime, is_valid_email, parse_case
+from snapzen.support.errors import InvalidRecordError
 
 MOMENT = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from snapzen.errors import FatalError
 from snapzen.ledger import outbox
 from snapzen.ledger.db import open_db
-from snapzen.settings import Settings
+from snapzen.support.errors import FatalError
+from snapzen.support.settings import Settings
 from tests.fakes import staged_case
 
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from snapzen import pipeline as pipeline_module
 from snapzen.ledger import outbox
 from snapzen.ledger.db import open_db
-from snapzen.pipeline import Pipeline
-from snapzen.settings import Settings
+from snapzen.support.settings import Settings
+from snapzen.sync import pipeline as pipeline_module
+from snapzen.sync.pipeline import Pipeline
 from tests.fakes import make_case, recent
 
 KEY = b"k" * 32
@@ -100,8 +100,8 @@ def test_stage_counts_a_case_id_repeated_in_a_page_once(settings: Settings) -> N
 def test_nan_from_a_response_is_stored_as_json_wrote_it(settings: Settings) -> None:
     import json
 
-    from snapzen import jsoncodec
-    from snapzen.prepare import CasePreparer
+    from snapzen.support import jsoncodec
+    from snapzen.sync.prepare import CasePreparer
 
     preparer = CasePreparer(settings, KEY)
     invalid = json.loads(

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlite_utils
 
-from snapzen import service
+from snapzen.commands import service
 from snapzen.ledger import verify
 from snapzen.ledger.db import open_db
-from snapzen.settings import Settings
+from snapzen.support.settings import Settings
 from tests.fakes import FakeApis, make_case, recent
 
 
@@ -322,7 +322,7 @@ def test_job_id_zendesk_no_longer_shows_waits_for_grace_before_lookup(
 
 
 def test_erasure_withholds_chats_not_sent_yet(settings: Settings, apis: FakeApis) -> None:
-    from snapzen.ledger import erase
+    from snapzen.commands import erase
     from snapzen.ledger.chain import subject_ref
 
     apis.add_cases("w1", [make_case("mine", started=recent(200), email="erase.me@example.org")])

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from snapzen import service
-from snapzen.errors import ProtocolError
+from snapzen.commands import service
 from snapzen.ledger import outbox
 from snapzen.ledger.db import open_db
-from snapzen.settings import Settings
+from snapzen.support.errors import ProtocolError
+from snapzen.support.settings import Settings
 from tests.fakes import FakeApis, make_case, recent
 
 
@@ -381,7 +381,7 @@ class _DaySource:
 def test_window_groups_added_after_the_readers_ran_dry_are_still_read(
     settings: Settings,
 ) -> None:
-    from snapzen.pipeline import _PageFeed
+    from snapzen.sync.pipeline import _PageFeed
 
     source = _DaySource(per_window=1)
     day = date(2026, 11, 1)
@@ -420,7 +420,7 @@ def test_fetch_window_groups_counts_per_window_and_takes_no_group_once_stopping(
     settings: Settings,
 ) -> None:
     from snapzen.ledger.db import open_db as open_ledger
-    from snapzen.pipeline import Pipeline
+    from snapzen.sync.pipeline import Pipeline
 
     db = open_ledger(settings.ledger.path)
     source = _DaySource(per_window=2)
@@ -459,7 +459,7 @@ def test_the_fetch_expects_no_more_windows_than_it_took_once_its_groups_end(
     """A backfill slice announces every remaining window but may take only a few: once its
     groups end, the estimate of cases still to come counts only the windows taken."""
     from snapzen.ledger.db import open_db as open_ledger
-    from snapzen.pipeline import Pipeline
+    from snapzen.sync.pipeline import Pipeline
 
     pipeline = Pipeline(
         settings,

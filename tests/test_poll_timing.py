@@ -1,4 +1,4 @@
-"""When the pass polls its import jobs (``snapzen.pipeline.next_poll_at``).
+"""When the pass polls its import jobs (``snapzen.sync.pipeline.next_poll_at``).
 
 The cadence (``job_poll_seconds``) saves rate-limit budget; a pass waiting for a job slot or
 for its last job polls when that job is due instead, never more often than ``min_gap``."""
@@ -14,9 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from snapzen.ledger.db import open_db
-from snapzen.models import JobResult, JobStatus
-from snapzen.pipeline import Pipeline, _Batch, _FetchProgress, next_poll_at
-from snapzen.settings import Settings
+from snapzen.policy.models import JobResult, JobStatus
+from snapzen.support.settings import Settings
+from snapzen.sync.pipeline import Pipeline, _Batch, _FetchProgress, next_poll_at
 
 GAP = 0.25
 

@@ -1,4 +1,4 @@
-"""The prepare worker process (snapzen.prepare_worker): it prepares exactly what the pass's
+"""The prepare worker process (snapzen.sync.prepare_worker): it prepares exactly what the pass's
 thread would, a case re-staged after it was prepared ahead goes out as re-staged, and a worker
 that cannot start, refuses a request or dies loses and duplicates nothing."""
 
@@ -16,16 +16,17 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from snapzen import prepare_worker, service
-from snapzen.jsoncodec import dumps_bytes
+from snapzen.clients.zendesk import create_many_body
+from snapzen.commands import service
 from snapzen.ledger import outbox
 from snapzen.ledger.db import open_db
-from snapzen.models import EncodedTicket, ImportTicket, ticket_json
-from snapzen.pipeline import Pipeline
-from snapzen.prepare import CasePreparer, Prepared
-from snapzen.prepare_worker import PrepareWorker, RequestFailed, WorkerError
-from snapzen.settings import Settings
-from snapzen.zendesk import create_many_body
+from snapzen.policy.models import EncodedTicket, ImportTicket, ticket_json
+from snapzen.support.jsoncodec import dumps_bytes
+from snapzen.support.settings import Settings
+from snapzen.sync import prepare_worker
+from snapzen.sync.pipeline import Pipeline
+from snapzen.sync.prepare import CasePreparer, Prepared
+from snapzen.sync.prepare_worker import PrepareWorker, RequestFailed, WorkerError
 from tests.fakes import FakeApis, make_case, recent
 
 KEY = b"k" * 32

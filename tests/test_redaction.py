@@ -1,4 +1,4 @@
-"""Tests for snapzen.redaction (card, IBAN, e-mail, national-id redaction)."""
+"""Tests for snapzen.policy.redaction (card, IBAN, e-mail, national-id redaction)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from snapzen import redaction
-from snapzen.redaction import (
+from snapzen.policy import redaction
+from snapzen.policy.redaction import (
     BUILTIN_RULES,
     DETECTOR_VERSION,
     RedactionResult,

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from snapzen import service
 from snapzen.cli.main import app
-from snapzen.errors import ConfigError
+from snapzen.commands import service
 from snapzen.ledger.db import open_db
-from snapzen.redaction import DETECTOR_VERSION
-from snapzen.settings import load_settings
+from snapzen.policy.redaction import DETECTOR_VERSION
+from snapzen.support.errors import ConfigError
+from snapzen.support.settings import load_settings
 from tests.fakes import FakeApis, make_case, recent
 
 CARD = "4111 1111 1111 1111"  # Visa test number (Luhn-valid)

@@ -18,15 +18,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from snapzen import service
 from snapzen.cli.main import app
-from snapzen.errors import AuthError, ConfigError
+from snapzen.commands import service
+from snapzen.commands.retention import latest_due_day, retention_ended, run_sweep
 from snapzen.ledger import verify
 from snapzen.ledger.db import open_db
-from snapzen.lock import writer_lock
-from snapzen.retention import latest_due_day, retention_ended, run_sweep
-from snapzen.settings import Settings, load_settings
-from snapzen.transform import add_years, retention_until
+from snapzen.policy.transform import add_years, retention_until
+from snapzen.support.errors import AuthError, ConfigError
+from snapzen.support.lock import writer_lock
+from snapzen.support.settings import Settings, load_settings
 from tests.fakes import ZD_BASE, FakeApis, make_case
 
 # ---------------------------------------------------------------- fake Zendesk deletion
@@ -447,7 +447,7 @@ def test_previously_erased_ticket_is_only_marked(old_settings: Settings, zd: Del
 
     db = synced(old_settings, zd)
     ids = tickets_of(db)
-    with transaction(db) as conn:  # what snapzen.ledger.erase records for an Art. 17 request
+    with transaction(db) as conn:  # what snapzen.commands.erase records for an Art. 17 request
         append_event(
             conn,
             {

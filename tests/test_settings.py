@@ -10,8 +10,8 @@ import responses
 from typer.testing import CliRunner
 
 from snapzen.cli import app
-from snapzen.errors import ConfigError
-from snapzen.settings import load_settings, parse_interval
+from snapzen.support.errors import ConfigError
+from snapzen.support.settings import load_settings, parse_interval
 
 runner = CliRunner()
 

@@ -1,4 +1,4 @@
-"""snapzen.snapengage: request shape, paging, loop/host guards, streaming."""
+"""snapzen.clients.snapengage: request shape, paging, loop/host guards, streaming."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import responses
 from pydantic import SecretStr
 from responses import matchers
 
-from snapzen.errors import AuthError, ConfigError, PaginationLoopError, ProtocolError
-from snapzen.http import HttpClient
-from snapzen.settings import HttpSettings, SnapEngageSettings
-from snapzen.snapengage import LogsPage, SnapEngageClient
+from snapzen.clients.http import HttpClient
+from snapzen.clients.snapengage import LogsPage, SnapEngageClient
+from snapzen.support.errors import AuthError, ConfigError, PaginationLoopError, ProtocolError
+from snapzen.support.settings import HttpSettings, SnapEngageSettings
 
 BASE = "https://www.snapengage.com"
 ORG = "1234567890123456"

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from snapzen.errors import AuthError, InvalidRecordError, NotFoundError, ServerError
-from snapzen.models import JobStatus
-from snapzen.ticket_deletion import BulkTicketDeleter, DeletionOutcome
+from snapzen.clients.ticket_deletion import BulkTicketDeleter, DeletionOutcome
+from snapzen.policy.models import JobStatus
+from snapzen.support.errors import AuthError, InvalidRecordError, NotFoundError, ServerError
 
 
 class FakeDeletionApi:

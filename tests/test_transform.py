@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from snapzen.consent import decide
-from snapzen.models import ImportTicket, LegalBasis, parse_case
-from snapzen.redaction import Redactor
-from snapzen.settings import Settings
-from snapzen.transform import build_ticket, clean_text, expiry_tag, retention_until
+from snapzen.policy.consent import decide
+from snapzen.policy.models import ImportTicket, LegalBasis, parse_case
+from snapzen.policy.redaction import Redactor
+from snapzen.policy.transform import build_ticket, clean_text, expiry_tag, retention_until
+from snapzen.support.settings import Settings
 from tests.fakes import make_case
 
 START = datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC)

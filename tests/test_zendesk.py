@@ -1,4 +1,4 @@
-"""snapzen.zendesk: import/job/lookup/delete endpoints, auth modes, rate-limit pacing."""
+"""snapzen.clients.zendesk: import/job/lookup/delete endpoints, auth modes, rate-limit pacing."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from pydantic import SecretStr
 from responses import matchers
 from structlog.testing import capture_logs
 
-from snapzen import zendesk as zendesk_module
-from snapzen.errors import AmbiguousWriteError, AuthError, ConfigError
-from snapzen.http import HttpClient
-from snapzen.models import ImportComment, ImportRequester, ImportTicket
-from snapzen.settings import HttpSettings, ZendeskSettings
-from snapzen.zendesk import RateLimitPacer, ZendeskClient, parse_budget_header
+from snapzen.clients import zendesk as zendesk_module
+from snapzen.clients.http import HttpClient
+from snapzen.clients.zendesk import RateLimitPacer, ZendeskClient, parse_budget_header
+from snapzen.policy.models import ImportComment, ImportRequester, ImportTicket
+from snapzen.support.errors import AmbiguousWriteError, AuthError, ConfigError
+from snapzen.support.settings import HttpSettings, ZendeskSettings
 
 BASE = "https://acme.zendesk.com"
 EMAIL = "ops@acme.example"

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
-from snapzen import errors
+from snapzen.support import errors
 
 if TYPE_CHECKING:
-    from snapzen.settings import Settings
+    from snapzen.support.settings import Settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -35,8 +35,8 @@ def settings_from(config: Path | None) -> Settings:
     """Load settings, set up logging, and register every secret with the log scrubber."""
     # Imported here, not at module level: pydantic-settings and structlog (which pulls in
     # rich) cost ~0.2 s of start-up that `--help` and argument errors should not pay.
-    from snapzen.log import configure_logging, register_secret
-    from snapzen.settings import SECRET_FIELDS, load_settings
+    from snapzen.support.log import configure_logging, register_secret
+    from snapzen.support.settings import SECRET_FIELDS, load_settings
 
     settings = load_settings(config)
     configure_logging(settings.log.level, settings.log.format)
@@ -70,7 +70,9 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         except (sqlite3.Error, OSError) as exc:
             # Disk full, database locked for too long, a file vanished mid-run: one line, no
             # traceback; the run row (if any) already says 'aborted'.
-            from snapzen.log import scrub_personal  # lazy: start-up time (see settings_from)
+            from snapzen.support.log import (
+                scrub_personal,  # lazy: start-up time (see settings_from)
+            )
 
             fail(f"{type(exc).__name__}: {scrub_personal(str(exc))}", errors.EXIT_ABORTED)
         except KeyboardInterrupt:

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from snapzen import errors
-from snapzen.atomic import atomic_text
 from snapzen.cli.common import ConfigOption, echo_json, fail, handle_errors, settings_from
 from snapzen.ledger import audit  # stdlib only; its constants are option defaults
 from snapzen.ledger.chain import subject_ref
+from snapzen.support import errors
+from snapzen.support.atomic import atomic_text
 
 # rich, sqlite_utils, the settings and the ledger's erase/verify/web/db modules (erase pulls
 # in the pydantic models) are imported inside the functions that use them: every `snapzen`
@@ -31,10 +31,10 @@ if TYPE_CHECKING:
     import sqlite_utils
     from rich.console import Console
 
-    from snapzen.ledger import erase
-    from snapzen.settings import Settings
-    from snapzen.user_erasure import UserErasure
-    from snapzen.zendesk import ZendeskClient
+    from snapzen.clients.user_erasure import UserErasure
+    from snapzen.clients.zendesk import ZendeskClient
+    from snapzen.commands import erase
+    from snapzen.support.settings import Settings
 
 app = typer.Typer(
     help="Audit the GDPR transfer ledger: list, export, report, subject access, erasure, "
@@ -118,7 +118,9 @@ def _read_email(email: str) -> str:
 
 
 def _subject(settings: Settings, email: str) -> str:
-    from snapzen.settings import require_ledger_key  # lazy: start-up time (pydantic-settings)
+    from snapzen.support.settings import (
+        require_ledger_key,  # lazy: start-up time (pydantic-settings)
+    )
 
     email = _read_email(email)
     ref = subject_ref(require_ledger_key(settings), email)
@@ -347,15 +349,15 @@ def subject(
 
 
 def _zendesk_client(settings: Settings) -> ZendeskClient:
-    from snapzen.http import HttpClient  # lazy: start-up time (requests, tenacity)
-    from snapzen.zendesk import ZendeskClient
+    from snapzen.clients.http import HttpClient  # lazy: start-up time (requests, tenacity)
+    from snapzen.clients.zendesk import ZendeskClient
 
     return ZendeskClient(settings.zendesk, HttpClient(settings.http, service="zendesk"))
 
 
 def _make_deleter(settings: Settings) -> erase.TicketDeleter:
     """The real Zendesk adapter, built only when erasing for real."""
-    from snapzen.ledger import erase  # lazy: start-up time (see erase_)
+    from snapzen.commands import erase  # lazy: start-up time (see erase_)
 
     client = _zendesk_client(settings)
     return erase.ZendeskTicketDeleter(client, timeout=settings.zendesk.job_timeout_seconds)
@@ -363,13 +365,13 @@ def _make_deleter(settings: Settings) -> erase.TicketDeleter:
 
 def _make_user_eraser(settings: Settings, email: str) -> erase.UserEraser:
     """The real Zendesk user eraser, bound to the email (which goes no further than it)."""
-    from snapzen.user_erasure import ZendeskUserEraser  # lazy: start-up time
+    from snapzen.clients.user_erasure import ZendeskUserEraser  # lazy: start-up time
 
     return ZendeskUserEraser(_zendesk_client(settings), email.strip())
 
 
 def _writer_lock(settings: Settings, wait_seconds: float) -> Any:
-    from snapzen.lock import writer_lock
+    from snapzen.support.lock import writer_lock
 
     return writer_lock(settings.ledger.path, wait=True, timeout=wait_seconds)
 
@@ -401,7 +403,7 @@ def erase_(
 ) -> None:
     """Art. 17: delete the person's Zendesk tickets and append `erased` events (chain stays
     valid; no email stored). Safe to rerun: erased tickets are skipped."""
-    from snapzen.ledger import erase  # lazy: start-up time (imports the pydantic models)
+    from snapzen.commands import erase  # lazy: start-up time (imports the pydantic models)
 
     settings = _settings(config)
     email = _read_email(email)
@@ -480,7 +482,9 @@ KeyFileOption = Annotated[
 def _checkpoint_key(settings: Any, key_file: Path | None) -> tuple[bytes, str]:
     """The key checkpoints are signed with, and its name for messages (never its value)."""
     from snapzen.ledger import verify  # lazy: start-up time
-    from snapzen.settings import require_ledger_key  # lazy: start-up time (pydantic-settings)
+    from snapzen.support.settings import (
+        require_ledger_key,  # lazy: start-up time (pydantic-settings)
+    )
 
     if key_file is None:
         return require_ledger_key(settings), "the ledger key"

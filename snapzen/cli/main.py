@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from snapzen import errors
 from snapzen.cli.common import ConfigOption, echo_json, handle_errors, settings_from
+from snapzen.support import errors
 
 
 class StatusFormat(StrEnum):
@@ -46,7 +46,7 @@ def sync(
     Exit codes: 0 done, 1 aborted (cursor not advanced), 2 configuration error,
     3 finished but some cases failed or are at risk of SnapEngage's deletion.
     """
-    from snapzen import service
+    from snapzen.commands import service
 
     settings = settings_from(config)
     result = service.sync(settings, wait=wait, widgets=widget or None)
@@ -93,19 +93,19 @@ def status(
 
     Exits 3 when cases are at risk of SnapEngage's deletion or have failed.
     """
-    from snapzen.pipeline import utcnow
+    from snapzen.sync.pipeline import utcnow
 
     settings = settings_from(config)
     if check:
-        from snapzen.metrics import check_health
+        from snapzen.commands.metrics import check_health
 
         health = check_health(settings.ledger.path, settings, utcnow())
         typer.echo(health.message if health.ok else f"unhealthy: {health.message}")
         raise typer.Exit(0 if health.ok else 1)
 
+    from snapzen.commands.status import collect_status, status_exit_code
     from snapzen.ledger.db import open_db
-    from snapzen.pipeline import log_at_risk
-    from snapzen.status import collect_status, status_exit_code
+    from snapzen.sync.pipeline import log_at_risk
 
     if not settings.ledger.path.exists():
         raise errors.ConfigError(
@@ -117,7 +117,7 @@ def status(
     if json_output or output_format is StatusFormat.json:
         echo_json(report)
     elif output_format is StatusFormat.prometheus:
-        from snapzen.metrics import render_prometheus
+        from snapzen.commands.metrics import render_prometheus
 
         sys.stdout.write(render_prometheus(report))
     else:

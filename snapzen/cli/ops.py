@@ -1,6 +1,6 @@
 """Operations commands: `run` (the scheduled service), `backfill`, `retry`, `ledger backup`.
 
-Thin over snapzen.scheduler, snapzen.backfill, snapzen.retry and snapzen.backup; `register`
+Thin over snapzen.commands.scheduler, .backfill, .retry and .backup; `register`
 adds them to the top-level app (called from snapzen.cli.main).
 """
 
@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from snapzen import errors
 from snapzen.cli.common import ConfigOption, handle_errors, settings_from
+from snapzen.support import errors
 
 # The pipeline, scheduler and settings modules (pydantic, sqlite_utils, structlog, requests)
 # are imported inside the commands that run them: every `snapzen` invocation imports this
 # module to register its commands, and those imports would add ~0.1 s to its start-up.
 if TYPE_CHECKING:
-    from snapzen.pipeline import Counts
-    from snapzen.scheduler import DailyJob
-    from snapzen.settings import Settings
+    from snapzen.commands.scheduler import DailyJob
+    from snapzen.support.settings import Settings
+    from snapzen.sync.pipeline import Counts
 
 WaitOption = Annotated[
     bool,
@@ -56,7 +56,7 @@ def retention_job(settings: Settings) -> DailyJob | None:
     """The once-a-day job of `snapzen run` (at schedule.retention_sweep_at, local time; the
     image runs in UTC): the retention sweep, which takes the writer lock itself. It waits for
     the lock (a backfill releases it between slices) rather than skipping a whole day."""
-    from snapzen.retention import run_sweep
+    from snapzen.commands.retention import run_sweep
 
     def sweep() -> object:
         return run_sweep(settings, actor="scheduler", wait=True)
@@ -77,8 +77,8 @@ def run(
     `sync` get turns between passes. On SIGTERM or Ctrl-C the pass in hand finishes its batch
     and the process exits 0 within seconds.
     """
-    from snapzen.scheduler import Scheduler, stop_on_signals, sync_pass
-    from snapzen.settings import parse_interval, require_ledger_key, require_sync_settings
+    from snapzen.commands.scheduler import Scheduler, stop_on_signals, sync_pass
+    from snapzen.support.settings import parse_interval, require_ledger_key, require_sync_settings
 
     settings = settings_from(config)
     try:
@@ -245,9 +245,9 @@ def backfill(
     SNAPZEN_ZENDESK__BACKFILL_MAX_JOBS_IN_FLIGHT=25 when another integration imports tickets
     into the account at the same time.
     """
-    from snapzen.backfill import BackfillProgress, plan_backfill, run_backfill
-    from snapzen.scheduler import stop_on_signals
-    from snapzen.settings import require_ledger_key, require_sync_settings
+    from snapzen.commands.backfill import BackfillProgress, plan_backfill, run_backfill
+    from snapzen.commands.scheduler import stop_on_signals
+    from snapzen.support.settings import require_ledger_key, require_sync_settings
 
     settings = settings_from(config)
     plan = plan_backfill(settings, since.date(), until.date(), widget or None)
@@ -319,7 +319,7 @@ def retry(
     One pass under the writer lock, recorded in `runs` (kind retry) with the actor. Exit
     codes as for `sync`.
     """
-    from snapzen.retry import retry as retry_cases
+    from snapzen.commands.retry import retry as retry_cases
 
     if bool(case) == all_failed:
         raise errors.ConfigError("give either --case ID (repeatable) or --all-failed")
@@ -353,7 +353,7 @@ def dismiss(
     payload is purged and a `runs` row records who decided. Use when `retry` cannot help
     (e.g. a payload without a usable start time); afterwards `sync` stops exiting 3 for them.
     """
-    from snapzen.dismiss import dismiss as dismiss_cases
+    from snapzen.commands.dismiss import dismiss as dismiss_cases
 
     settings = settings_from(config)
     run_id = dismiss_cases(settings, case, reason=reason, actor=_actor(actor, settings), wait=wait)
@@ -370,7 +370,7 @@ def backup(
 ) -> None:
     """Copy the ledger database with SQLite's online backup API (safe while a sync runs),
     then check the copy opens and holds the same number of transfer rows."""
-    from snapzen.backup import backup_ledger
+    from snapzen.commands.backup import backup_ledger
 
     settings = settings_from(config)
     done = backup_ledger(settings.ledger.path, file, overwrite=overwrite)

@@ -1,4 +1,7 @@
-"""``snapzen retention``: delete Zendesk tickets whose retention has ended (snapzen.retention)."""
+"""``snapzen retention``: delete Zendesk tickets whose retention has ended.
+
+Thin over snapzen.commands.retention.
+"""
 
 from __future__ import annotations
 
@@ -51,7 +54,7 @@ def sweep(
     Safe to rerun and to interrupt. Exit codes: 0 done, 1 aborted, 2 configuration error,
     3 finished but some tickets were not confirmed deleted (or not purged); rerun later.
     """
-    from snapzen.retention import run_sweep
+    from snapzen.commands.retention import run_sweep
 
     settings = settings_from(config)
     result = run_sweep(

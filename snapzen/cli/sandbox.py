@@ -100,7 +100,7 @@ def serve(
     ] = None,
 ) -> None:
     """Start the sandbox and print its URL plus `export` lines that point snapzen at it."""
-    from snapzen.settings import is_loopback  # lazy: start-up time (pydantic-settings)
+    from snapzen.support.settings import is_loopback  # lazy: start-up time (pydantic-settings)
 
     if not is_loopback(host) and not allow_nonlocal:
         # The sandbox serves fake credentials and personal-looking data with no real auth.

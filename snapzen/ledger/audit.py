@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, TextIO
 
-from snapzen.errors import ConfigError
+from snapzen.support.errors import ConfigError
 
 # Every column of `transfers`, in schema order; listing and export show all of them.
 COLUMNS = (

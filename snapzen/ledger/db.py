@@ -10,8 +10,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from snapzen.errors import ConfigError
 from snapzen.ledger.schema import migrate
+from snapzen.support.errors import ConfigError
 
 
 def open_db(path: Path | str, *, read_only: bool = False) -> sqlite_utils.Database:

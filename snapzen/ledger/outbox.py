@@ -21,9 +21,9 @@ from typing import Any
 import orjson
 import sqlite_utils
 
-from snapzen.errors import FatalError
 from snapzen.ledger.chain import append_events, plain_json
 from snapzen.ledger.db import transaction
+from snapzen.support.errors import FatalError
 
 TERMINAL = ("synced", "withheld", "ignored")
 UNSETTLED = ("pending", "pushing")
@@ -250,7 +250,7 @@ def mark_pushing(
                WHERE case_id = ? AND status = 'pending'""",
             rows,
         )
-        # Cases are prepared ahead of their batch (snapzen.prepare_worker): one that is no
+        # Cases are prepared ahead of their batch (snapzen.sync.prepare_worker): one that is no
         # longer pending here (a bug, or a writer ignoring the lock) could be a second ticket.
         # Nothing is written and nothing sent; the run aborts and the next one decides again.
         if cursor.rowcount != len(rows):

@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from snapzen.atomic import atomic_text
-from snapzen.errors import ConfigError
 from snapzen.ledger.chain import CHAINED_COLUMNS, GENESIS, row_hash
+from snapzen.support.atomic import atomic_text
+from snapzen.support.errors import ConfigError
 
 CHECKPOINT_VERSION = 1
 # Signed with the other fields: the ledger key also makes subject references (HMAC of an

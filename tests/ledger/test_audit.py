@@ -10,10 +10,10 @@ from datetime import date
 import pytest
 import sqlite_utils
 
-from snapzen.errors import ConfigError
 from snapzen.ledger import audit
 from snapzen.ledger.chain import subject_ref
 from snapzen.ledger.db import transaction
+from snapzen.support.errors import ConfigError
 from tests.ledger.conftest import ALICE, KEY, append, transfer_fields
 
 

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from snapzen.cli import ledger as ledger_cli
 from snapzen.cli.main import app as main_app
-from snapzen.ledger import erase
+from snapzen.commands import erase
 from snapzen.ledger.db import open_db
-from snapzen.settings import Settings
+from snapzen.support.settings import Settings
 from tests.ledger.conftest import ALICE, KEY_TEXT, Tamper, append, transfer_fields
 
 runner = CliRunner()
@@ -240,7 +240,7 @@ def test_typer_app_is_a_typer() -> None:
 def test_erase_waits_for_the_writer_lock_and_fails_loudly(
     monkeypatch: pytest.MonkeyPatch, ledger_path: Path
 ) -> None:
-    from snapzen.lock import writer_lock
+    from snapzen.support.lock import writer_lock
 
     monkeypatch.setattr(ledger_cli, "_make_deleter", lambda settings: FakeDeleter())
     with writer_lock(ledger_path):

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from snapzen.errors import AuthError, InvalidRecordError, NotFoundError, ServerError
-from snapzen.ledger import erase, verify
+from snapzen.clients.user_erasure import ZendeskUserEraser
+from snapzen.commands import erase
+from snapzen.ledger import verify
 from snapzen.ledger.chain import subject_ref
 from snapzen.ledger.db import open_db
-from snapzen.models import JobStatus
-from snapzen.user_erasure import ZendeskUserEraser
+from snapzen.policy.models import JobStatus
+from snapzen.support.errors import AuthError, InvalidRecordError, NotFoundError, ServerError
 from tests.ledger.conftest import ALICE, KEY, append, transfer_fields
 
 ALICE_REF = subject_ref(KEY, ALICE) or ""

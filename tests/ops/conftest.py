@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from snapzen.log import configure_logging
+from snapzen.support.log import configure_logging
 
 
 @pytest.fixture(autouse=True)

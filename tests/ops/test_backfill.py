@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from snapzen import service
-from snapzen.backfill import plan_backfill, run_backfill
 from snapzen.cli.main import app
+from snapzen.commands import service
+from snapzen.commands.backfill import plan_backfill, run_backfill
 from snapzen.ledger.db import open_db
-from snapzen.settings import Settings
+from snapzen.support.settings import Settings
 from tests.fakes import FakeApis, make_case
 
 TODAY = datetime.now(UTC).date()

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from snapzen import retention
 from snapzen.cli.ops import retention_job
-from snapzen.settings import Settings
+from snapzen.commands import retention
+from snapzen.support.settings import Settings
 
 
 def test_daily_job_is_the_retention_sweep_waiting_for_the_lock(

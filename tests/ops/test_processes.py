@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from snapzen.lock import writer_lock
 from snapzen.sandbox import Sandbox, SandboxConfig
+from snapzen.support.lock import writer_lock
 from tests.fakes import LEDGER_KEY
 
 pytestmark = pytest.mark.e2e

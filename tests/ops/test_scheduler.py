@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from snapzen import errors
-from snapzen.scheduler import Scheduler, patiently, stop_on_signals
+from snapzen.commands.scheduler import Scheduler, patiently, stop_on_signals
+from snapzen.support import errors
 
 START = datetime(2024, 5, 1, 3, 0, 0)
 EVERY = timedelta(minutes=15)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from snapzen import service
 from snapzen.cli.main import app
+from snapzen.commands import service
 from snapzen.ledger.db import open_db
-from snapzen.settings import Settings
+from snapzen.support.settings import Settings
 from tests.fakes import FakeApis, make_case, recent
 
 

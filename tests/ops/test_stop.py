@@ -3,9 +3,9 @@ finishes, nothing new starts, cursors stay, and the next pass completes exactly 
 
 from __future__ import annotations
 
-from snapzen import service
+from snapzen.commands import service
 from snapzen.ledger.db import open_db
-from snapzen.settings import Settings
+from snapzen.support.settings import Settings
 from tests.fakes import FakeApis, make_case, recent
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from snapzen.models import (
+from snapzen.policy.models import (
     Decision,
     ImportComment,
     ImportRequester,
@@ -19,8 +19,8 @@ from snapzen.models import (
     SnapEngageCase,
     is_valid_email,
 )
-from snapzen.redaction import RedactionResult
-from snapzen.settings import Settings
+from snapzen.policy.redaction import RedactionResult
+from snapzen.support.settings import Settings
 
 EXTERNAL_ID_PREFIX = "snapengage:"
 VISITOR_LABEL = "Visitor"

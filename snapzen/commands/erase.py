@@ -30,11 +30,11 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
+from snapzen.clients.ticket_deletion import MAX_BATCH, BulkTicketDeleter, TicketDeletionApi
+from snapzen.clients.user_erasure import UserErasure
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
-from snapzen.log import get_logger
-from snapzen.ticket_deletion import MAX_BATCH, BulkTicketDeleter, TicketDeletionApi
-from snapzen.user_erasure import UserErasure
+from snapzen.support.log import get_logger
 
 log = get_logger(__name__)
 
@@ -47,7 +47,7 @@ class TicketDeleter(Protocol):
 
 class UserEraser(Protocol):
     """Deletes the subject's Zendesk user profile(s); bound to their email by the caller, so
-    this module never sees the address (``snapzen.user_erasure.ZendeskUserEraser``)."""
+    this module never sees the address (``snapzen.clients.user_erasure.ZendeskUserEraser``)."""
 
     def plan(self) -> UserErasure:
         """Read-only: which profiles would be deleted or refused."""
@@ -168,7 +168,7 @@ def erase_subject(
     """Delete the subject's tickets (≤100 per call) and append one erased event per ticket;
     with ``users``, then delete their Zendesk end-user profile (see the module docstring).
 
-    ``lock`` is the writer lock (snapzen.lock.writer_lock) so erasure never interleaves with
+    ``lock`` is the writer lock (snapzen.support.lock.writer_lock) so erasure never interleaves with
     a sync appending to the same chain; planning happens inside it so the plan is current.
     """
     if not 1 <= batch_size <= MAX_BATCH:
@@ -290,7 +290,7 @@ def _run_details(result: ErasureResult, erased: int) -> dict[str, int]:
 
 
 class ZendeskTicketDeleter:
-    """The real ``TicketDeleter``: ``snapzen.ticket_deletion`` with the purge always on.
+    """The real ``TicketDeleter``: ``snapzen.clients.ticket_deletion`` with the purge always on.
 
     Erasure wants no copy left, so it always asks for the permanent delete too; that stays
     best effort (Zendesk scrubs its trash within 30 days anyway), so only the soft delete

@@ -33,18 +33,19 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
-from snapzen import errors, service
-from snapzen.backup import backup_ledger
+from snapzen.commands import service
+from snapzen.commands.backup import backup_ledger
+from snapzen.commands.scheduler import LOCK_POLL_SECONDS, patiently
 from snapzen.ledger.db import open_db, transaction
 from snapzen.ledger.outbox import now_iso
-from snapzen.log import get_logger
-from snapzen.models import EncodedTicket, ImportTicket, JobResult, JobStatus
-from snapzen.pipeline import Counts, CrashHook, PassResult, Pipeline, utcnow
-from snapzen.prepare_worker import PrepareWorker
-from snapzen.scheduler import LOCK_POLL_SECONDS, patiently
-from snapzen.settings import Settings, require_ledger_key
+from snapzen.policy.models import EncodedTicket, ImportTicket, JobResult, JobStatus
+from snapzen.support import errors
+from snapzen.support.log import get_logger
+from snapzen.support.settings import Settings, require_ledger_key
+from snapzen.sync.pipeline import Counts, CrashHook, PassResult, Pipeline, utcnow
+from snapzen.sync.prepare_worker import PrepareWorker
 
-log = get_logger("snapzen.backfill")
+log = get_logger("snapzen.commands.backfill")
 
 # Pause between slices with the lock released: a `sync --wait` or `run` polls the lock every
 # 0.05 s, so this is long enough for it to take its turn and short enough not to slow us.

@@ -14,13 +14,13 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from snapzen import service
-from snapzen.errors import ConfigError
+from snapzen.commands import service
 from snapzen.ledger.db import transaction
 from snapzen.ledger.outbox import now_iso
-from snapzen.log import one_line
-from snapzen.pipeline import utcnow
-from snapzen.settings import Settings
+from snapzen.support.errors import ConfigError
+from snapzen.support.log import one_line
+from snapzen.support.settings import Settings
+from snapzen.sync.pipeline import utcnow
 
 
 def dismiss(

@@ -21,8 +21,8 @@
         ├── InvalidRecordError   422, or a payload that fails validation
         └── NotFoundError        404 on a single resource
 
-Third-party exceptions (requests, pydantic) are converted at one boundary (snapzen.http,
-snapzen.models) with ``raise ... from exc`` so callers only ever catch these.
+Third-party exceptions (requests, pydantic) are converted at one boundary (snapzen.clients.http,
+snapzen.policy.models) with ``raise ... from exc`` so callers only ever catch these.
 Messages never carry secrets or personal data: they name the setting, endpoint or case id.
 """
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from snapzen.errors import ConfigError, LockHeld
+from snapzen.support.errors import ConfigError, LockHeld
 
 
 def lock_path(db_path: Path | str) -> Path:

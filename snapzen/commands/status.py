@@ -9,7 +9,7 @@ from typing import Any
 import sqlite_utils
 
 from snapzen.ledger import outbox
-from snapzen.settings import Settings
+from snapzen.support.settings import Settings
 
 STATUSES = ("pending", "pushing", "synced", "withheld", "failed", "ignored")
 

@@ -14,10 +14,10 @@ from datetime import date
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from snapzen.errors import ConfigError, PaginationLoopError, ProtocolError
-from snapzen.http import HttpClient
-from snapzen.log import get_logger, register_secret
-from snapzen.settings import SnapEngageSettings
+from snapzen.clients.http import HttpClient
+from snapzen.support.errors import ConfigError, PaginationLoopError, ProtocolError
+from snapzen.support.log import get_logger, register_secret
+from snapzen.support.settings import SnapEngageSettings
 
 log = get_logger(__name__)
 

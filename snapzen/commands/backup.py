@@ -11,7 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from snapzen.errors import ConfigError, FatalError
+from snapzen.support.errors import ConfigError, FatalError
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The one HTTP boundary: a requests session, a response classifier and one retry policy.
 
-Everything the APIs can do wrong is turned into a ``snapzen.errors`` exception here, so the
+Everything the APIs can do wrong is turned into a ``snapzen.support.errors`` exception here, so the
 source, the sink and the pipeline never see a ``requests`` or ``tenacity`` exception.
 
 Retry rules (one tenacity policy for every request):
@@ -40,8 +40,9 @@ from tenacity import (
 )
 from urllib3.exceptions import NewConnectionError
 
-from snapzen import __version__, jsoncodec
-from snapzen.errors import (
+from snapzen import __version__
+from snapzen.support import jsoncodec
+from snapzen.support.errors import (
     AmbiguousWriteError,
     AuthError,
     BadRequestError,
@@ -57,8 +58,8 @@ from snapzen.errors import (
     TooManyJobsError,
     TransientNetworkError,
 )
-from snapzen.log import get_logger
-from snapzen.settings import HttpSettings
+from snapzen.support.log import get_logger
+from snapzen.support.settings import HttpSettings
 
 log = get_logger(__name__)
 

@@ -11,12 +11,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from snapzen import jsoncodec
-from snapzen.consent import decide
-from snapzen.errors import InvalidRecordError, RecordError
-from snapzen.jsoncodec import dumps_text
 from snapzen.ledger.chain import subject_ref
-from snapzen.models import (
+from snapzen.policy.consent import decide
+from snapzen.policy.models import (
     Decision,
     EncodedTicket,
     ImportTicket,
@@ -25,10 +22,13 @@ from snapzen.models import (
     SnapEngageCase,
     parse_case,
 )
-from snapzen.redaction import DETECTOR_VERSION, Redactor
-from snapzen.scrub import one_line
-from snapzen.settings import Settings
-from snapzen.transform import build_ticket
+from snapzen.policy.redaction import DETECTOR_VERSION, Redactor
+from snapzen.policy.transform import build_ticket
+from snapzen.support import jsoncodec
+from snapzen.support.errors import InvalidRecordError, RecordError
+from snapzen.support.jsoncodec import dumps_text
+from snapzen.support.scrub import one_line
+from snapzen.support.settings import Settings
 
 if TYPE_CHECKING:
     from snapzen.ledger import outbox

@@ -61,7 +61,7 @@ def dumps_text(value: Any) -> str:
     Raises TypeError for what JSON cannot hold (as ``json`` does), for strings with lone
     surrogates (``json`` would let them through and UTF-8 storage would then refuse them) and
     for ``NonFinite`` values. A plain float NaN is written as null (orjson cannot refuse it):
-    values decoded by ``snapzen.http`` hold ``NonFinite`` instead."""
+    values decoded by ``snapzen.clients.http`` hold ``NonFinite`` instead."""
     return orjson.dumps(value, option=_STRICT).decode("utf-8")
 
 
@@ -112,7 +112,7 @@ def loads(data: bytes | str, *, fallback: Callable[[], Any] | None = None) -> An
 
     ``fallback`` replaces that ``json.loads`` call for the texts orjson does not answer, for a
     caller whose reference decoding is another one that agrees with it on every text orjson
-    reads (``snapzen.http``: ``Response.json`` on a body it reads as UTF-8)."""
+    reads (``snapzen.clients.http``: ``Response.json`` on a body it reads as UTF-8)."""
     if type(data) is bytes:
         value = _via_orjson(data)
     elif type(data) is str:

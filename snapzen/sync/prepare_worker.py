@@ -8,7 +8,7 @@ most of the run while the other core was half idle (bench/RESULTS.md, v7).
 Why by hand: ``multiprocessing``'s spawn start method would re-import snapzen's CLI module in
 the child and start a resource-tracker process (a first version doing so reached 166 MB of
 RSS across snapzen's processes); fork would copy the parent's heap. Here the child is a plain
-``python -m snapzen.prepare_worker FD`` importing only what preparing needs, talking over a
+``python -m snapzen.sync.prepare_worker FD`` importing only what preparing needs, talking over a
 socket pair with ``multiprocessing.connection`` (pickled, length-prefixed frames).
 
 Protocol: requests answered in order, each answer naming its request's number:
@@ -50,13 +50,13 @@ from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from snapzen.errors import SnapzenError
-from snapzen.models import EncodedTicket, ImportTicket
-from snapzen.prepare import CasePreparer, Prepared
-from snapzen.scrub import one_line
+from snapzen.policy.models import EncodedTicket, ImportTicket
+from snapzen.support.errors import SnapzenError
+from snapzen.support.scrub import one_line
+from snapzen.sync.prepare import CasePreparer, Prepared
 
 if TYPE_CHECKING:
-    from snapzen.settings import Settings
+    from snapzen.support.settings import Settings
 
 # A request's answer taking longer than this means the child is stuck: it is stopped and the
 # parent prepares the cases itself. (A request is at most a few batches: normally ~20 ms.)
@@ -121,7 +121,7 @@ class PrepareWorker:
         child_fd = theirs.detach()
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", "snapzen.prepare_worker", str(child_fd)],
+                [sys.executable, "-m", "snapzen.sync.prepare_worker", str(child_fd)],
                 pass_fds=(child_fd,),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -333,7 +333,9 @@ def _open_read_only(path: Path) -> sqlite3.Connection:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1 or not args[0].isdigit():
-        print("usage: python -m snapzen.prepare_worker FD (started by snapzen)", file=sys.stderr)
+        print(
+            "usage: python -m snapzen.sync.prepare_worker FD (started by snapzen)", file=sys.stderr
+        )
         return 2
     # Started in its own process group (a terminal's Ctrl-C does not reach it); a SIGINT
     # sent to it anyway is ignored too: it ends when the parent closes the socket.

@@ -1,7 +1,7 @@
 """Delete Zendesk tickets in bulk and say, per ticket, what happened.
 
-Shared by the retention sweep (``snapzen.retention``) and the Art. 17 erasure
-(``snapzen.ledger.erase``), which differ only in what they record afterwards.
+Shared by the retention sweep (``snapzen.commands.retention``) and the Art. 17 erasure
+(``snapzen.commands.erase``), which differ only in what they record afterwards.
 
 1. **Soft delete** with ``DELETE tickets/destroy_many`` (≤100 ids) and wait for the job. A 404
    for the whole call is split until the missing ids stand alone; a missing ticket, like a
@@ -14,8 +14,8 @@ Shared by the retention sweep (``snapzen.retention``) and the Art. 17 erasure
    reported in the outcome, the soft delete still counts, and Zendesk scrubs the trash within
    30 days anyway.
 
-Kept structural (a Protocol, no import of ``snapzen.zendesk``) so the ledger package can use it
-without importing the sink.
+Kept structural (a Protocol, no import of ``snapzen.clients.zendesk``) so its callers can use
+it without importing the sink.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from snapzen.errors import NotFoundError, RecordError, SnapzenError
-from snapzen.log import get_logger, one_line
-from snapzen.models import JobResult, JobStatus
+from snapzen.policy.models import JobResult, JobStatus
+from snapzen.support.errors import NotFoundError, RecordError, SnapzenError
+from snapzen.support.log import get_logger, one_line
 
-log = get_logger("snapzen.ticket_deletion")
+log = get_logger("snapzen.clients.ticket_deletion")
 
 MAX_BATCH = 100  # destroy_many and deleted_tickets/destroy_many take at most 100 ids
 # Per-item statuses of a destroy job that mean "this ticket no longer exists" (the sandbox
@@ -38,7 +38,7 @@ _IN_TRASH_STATUS = "AlreadyDeleted"
 
 
 class TicketDeletionApi(Protocol):
-    """The part of ``snapzen.zendesk.ZendeskClient`` that deleting tickets needs."""
+    """The part of ``snapzen.clients.zendesk.ZendeskClient`` that deleting tickets needs."""
 
     def destroy_tickets(self, ticket_ids: Sequence[int]) -> JobStatus: ...
 

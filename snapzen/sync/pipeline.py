@@ -19,7 +19,15 @@ from typing import Any, Protocol, TypeVar
 
 import sqlite_utils
 
-from snapzen.errors import (
+from snapzen.ledger import outbox
+from snapzen.policy.models import (
+    EncodedTicket,
+    ImportTicket,
+    JobStatus,
+    SnapEngageCase,
+)
+from snapzen.policy.transform import external_id
+from snapzen.support.errors import (
     AmbiguousWriteError,
     BadRequestError,
     InvalidRecordError,
@@ -28,21 +36,13 @@ from snapzen.errors import (
     SnapzenError,
     TooManyJobsError,
 )
-from snapzen.ledger import outbox
-from snapzen.log import get_logger, one_line
-from snapzen.memory import release_free_memory
-from snapzen.models import (
-    EncodedTicket,
-    ImportTicket,
-    JobStatus,
-    SnapEngageCase,
-)
-from snapzen.prepare import CasePreparer, Prepared, Staged
-from snapzen.prepare_worker import PrepareWorker, RequestFailed, WorkerError
-from snapzen.settings import Settings
-from snapzen.transform import external_id
+from snapzen.support.log import get_logger, one_line
+from snapzen.support.memory import release_free_memory
+from snapzen.support.settings import Settings
+from snapzen.sync.prepare import CasePreparer, Prepared, Staged
+from snapzen.sync.prepare_worker import PrepareWorker, RequestFailed, WorkerError
 
-log = get_logger("snapzen.pipeline")
+log = get_logger("snapzen.sync.pipeline")
 
 # After a stop request, in-flight import jobs get this long to report before the pass returns
 # and leaves them 'pushing' with their job ids for the next run's recovery (always safe).
@@ -76,7 +76,7 @@ MAX_CAP_WAITS = 30
 # Parsed pydantic cases are large: at 2000 entries peak RSS reached ~150 MB in the throughput
 # bench; 400 (four batches) kept it near 100 MB with the same wall time.
 PARSED_CACHE_SIZE = 400
-# With a prepare worker (snapzen.prepare_worker) this many batches' worth of cases are
+# With a prepare worker (snapzen.sync.prepare_worker) this many batches' worth of cases are
 # prepared, or being prepared, ahead of the batch being filled: enough to refill the job slots
 # a poll frees without waiting for the worker, few enough to hold little memory (~1 MB each
 # once answered: the frame, then the prepared cases with their encoded tickets). 8 held

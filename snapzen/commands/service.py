@@ -14,20 +14,20 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen import errors
-from snapzen.http import HttpClient
+from snapzen.clients.http import HttpClient
+from snapzen.clients.snapengage import SnapEngageClient
+from snapzen.clients.zendesk import ZendeskClient
 from snapzen.ledger import outbox
 from snapzen.ledger.db import open_db
-from snapzen.lock import writer_lock
-from snapzen.log import bind_run, get_logger, new_run_id, one_line, scrub_personal
-from snapzen.memory import limit_malloc_arenas
-from snapzen.pipeline import CrashHook, PassResult, Pipeline, Sink, Source, utcnow
-from snapzen.prepare_worker import PrepareWorker, WorkerError
-from snapzen.settings import Settings, require_ledger_key, require_sync_settings
-from snapzen.snapengage import SnapEngageClient
-from snapzen.zendesk import ZendeskClient
+from snapzen.support import errors
+from snapzen.support.lock import writer_lock
+from snapzen.support.log import bind_run, get_logger, new_run_id, one_line, scrub_personal
+from snapzen.support.memory import limit_malloc_arenas
+from snapzen.support.settings import Settings, require_ledger_key, require_sync_settings
+from snapzen.sync.pipeline import CrashHook, PassResult, Pipeline, Sink, Source, utcnow
+from snapzen.sync.prepare_worker import PrepareWorker, WorkerError
 
-log = get_logger("snapzen.service")
+log = get_logger("snapzen.commands.service")
 
 
 @dataclass
@@ -107,7 +107,7 @@ PASS_SWITCH_INTERVAL = 0.0005
 @contextmanager
 def pass_tuning() -> Iterator[None]:
     """A shorter GIL switch interval while a pass runs (restored after), and one malloc
-    arena for its threads (``snapzen.memory``).
+    arena for its threads (``snapzen.support.memory``).
 
     The pass's thread releases the GIL hundreds of times (every SQLite commit, every socket
     call); each time a reader or submit thread decoding or encoding JSON may keep it for up

@@ -9,8 +9,8 @@ as restricted because we cannot show it is not.
 
 from __future__ import annotations
 
-from snapzen.countries import normalise_country
-from snapzen.models import (
+from snapzen.policy.countries import normalise_country
+from snapzen.policy.models import (
     ConsentEvidence,
     Decision,
     LegalBasis,
@@ -18,7 +18,7 @@ from snapzen.models import (
     Outcome,
     SnapEngageCase,
 )
-from snapzen.settings import ConsentSettings, LegalMechanism
+from snapzen.support.settings import ConsentSettings, LegalMechanism
 
 _SOURCES = ("javascript_variables", "operator_variables", "labels")
 

@@ -15,7 +15,8 @@ Rules:
   cannot go on, as for tickets).
 
 The email is held only in memory: results and messages carry user ids, never the address.
-Kept structural (a Protocol, no import of ``snapzen.zendesk``) like ``snapzen.ticket_deletion``.
+Kept structural (a Protocol, no import of ``snapzen.clients.zendesk``) like
+``snapzen.clients.ticket_deletion``.
 """
 
 from __future__ import annotations
@@ -24,16 +25,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from snapzen.errors import BadRequestError, NotFoundError, RecordError
-from snapzen.log import get_logger
+from snapzen.support.errors import BadRequestError, NotFoundError, RecordError
+from snapzen.support.log import get_logger
 
-log = get_logger("snapzen.user_erasure")
+log = get_logger("snapzen.clients.user_erasure")
 
 END_USER = "end-user"
 
 
 class UserDeletionApi(Protocol):
-    """The part of ``snapzen.zendesk.ZendeskClient`` that deleting a user needs."""
+    """The part of ``snapzen.clients.zendesk.ZendeskClient`` that deleting a user needs."""
 
     def find_users_by_email(self, email: str) -> list[dict[str, Any]]: ...
 

@@ -24,8 +24,8 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
-from snapzen.errors import InvalidRecordError
-from snapzen.jsoncodec import dumps_bytes
+from snapzen.support.errors import InvalidRecordError
+from snapzen.support.jsoncodec import dumps_bytes
 
 # Epoch values above this are milliseconds (this many seconds is the year 5138).
 _MS_THRESHOLD = 100_000_000_000

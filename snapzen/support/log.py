@@ -14,7 +14,7 @@ from collections.abc import MutableMapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from snapzen.scrub import one_line, scrub_personal
+from snapzen.support.scrub import one_line, scrub_personal
 
 
 def _import_structlog() -> ModuleType:

@@ -7,7 +7,7 @@ same rule as the ``expires_YYYY_MM`` tag). Zendesk deletion schedules cannot exp
 
 1. **Plan** from the ``cases`` table (synced, ticket id known, ``expired_at`` NULL, retention
    ended on or before ``as_of``), oldest first, a page at a time. No Zendesk search.
-2. **Delete** each batch (≤100 ids) through ``snapzen.ticket_deletion`` (shared with the
+2. **Delete** each batch (≤100 ids) through ``snapzen.clients.ticket_deletion`` (shared with the
    Art. 17 erasure): ``DELETE tickets/destroy_many``, then wait for the job. Deleted now, or
    already gone (a 404 for the batch is split until the missing ids are isolated; a per-item
    ``NotFound`` or ``AlreadyDeleted`` result) → done. A failed or unfinished job, or any other
@@ -39,21 +39,21 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.errors import ConfigError
-from snapzen.ledger import outbox
-from snapzen.ledger.chain import append_event
-from snapzen.ledger.db import open_db, transaction
-from snapzen.log import bind_run, get_logger, new_run_id, one_line
-from snapzen.settings import Settings
-from snapzen.ticket_deletion import (
+from snapzen.clients.ticket_deletion import (
     MAX_BATCH,
     BulkTicketDeleter,
     DeletionOutcome,
     TicketDeletionApi,
 )
-from snapzen.transform import add_years, retention_until
+from snapzen.ledger import outbox
+from snapzen.ledger.chain import append_event
+from snapzen.ledger.db import open_db, transaction
+from snapzen.policy.transform import add_years, retention_until
+from snapzen.support.errors import ConfigError
+from snapzen.support.log import bind_run, get_logger, new_run_id, one_line
+from snapzen.support.settings import Settings
 
-log = get_logger("snapzen.retention")
+log = get_logger("snapzen.commands.retention")
 
 RUN_KIND = "retention"
 
@@ -274,8 +274,8 @@ def build_deletion_api(
     settings: Settings, sleep: Callable[[float], None] = time.sleep
 ) -> TicketDeletionApi:
     """The real Zendesk client; raises ConfigError (exit 2) before any network call."""
-    from snapzen.http import HttpClient
-    from snapzen.zendesk import ZendeskClient
+    from snapzen.clients.http import HttpClient
+    from snapzen.clients.zendesk import ZendeskClient
 
     return ZendeskClient(
         settings.zendesk, HttpClient(settings.http, service="zendesk", sleep=sleep), sleep=sleep
@@ -321,7 +321,7 @@ def run_sweep(
     result.run_id = run_id
     bind_run(run_id, RUN_KIND)
     # Imported here: service is the composition root and pulls in the sync's clients.
-    from snapzen.service import locked_db
+    from snapzen.commands.service import locked_db
 
     with locked_db(settings, wait=wait) as db:
         outbox.start_run(

@@ -14,12 +14,12 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen import service
-from snapzen.errors import ConfigError
+from snapzen.commands import service
 from snapzen.ledger.db import open_db, transaction
 from snapzen.ledger.outbox import now_iso
-from snapzen.pipeline import PassResult, Pipeline
-from snapzen.settings import Settings
+from snapzen.support.errors import ConfigError
+from snapzen.support.settings import Settings
+from snapzen.sync.pipeline import PassResult, Pipeline
 
 
 def requeue(db: sqlite_utils.Database, case_ids: Sequence[str] | None, now: datetime) -> list[str]:

@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from snapzen.commands.status import STATUSES
 from snapzen.ledger import outbox
-from snapzen.settings import Settings, parse_interval
-from snapzen.status import STATUSES
+from snapzen.support.settings import Settings, parse_interval
 
 RUN_OUTCOMES = ("running", "ok", "partial", "aborted")
 # A run that ended (ok/partial) did its job; 'partial' problems (failures, deadline) have

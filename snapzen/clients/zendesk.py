@@ -23,7 +23,9 @@ import requests
 from pydantic import ValidationError
 from requests.auth import AuthBase
 
-from snapzen.errors import (
+from snapzen.clients.http import HttpClient, header_value
+from snapzen.policy.models import EncodedTicket, ImportTicket, JobStatus, ticket_json
+from snapzen.support.errors import (
     AmbiguousWriteError,
     AuthError,
     ConfigError,
@@ -31,10 +33,8 @@ from snapzen.errors import (
     ProtocolError,
     SnapzenError,
 )
-from snapzen.http import HttpClient, header_value
-from snapzen.log import get_logger, register_secret
-from snapzen.models import EncodedTicket, ImportTicket, JobStatus, ticket_json
-from snapzen.settings import ZendeskAuth, ZendeskSettings
+from snapzen.support.log import get_logger, register_secret
+from snapzen.support.settings import ZendeskAuth, ZendeskSettings
 
 log = get_logger(__name__)
 
@@ -408,7 +408,7 @@ class ZendeskClient:
         return self.pacer.spare()
 
     def submit_import(self, tickets: Sequence[ImportTicket | EncodedTicket]) -> JobStatus:
-        """Queue one create_many import job; never retried blindly (see snapzen.http)."""
+        """Queue one create_many import job; never retried blindly (see snapzen.clients.http)."""
         _check_count("submit_import", tickets, self._settings.batch_size)
         params = {"archive_immediately": "true"} if self._settings.archive_immediately else None
         body = create_many_body(tickets)

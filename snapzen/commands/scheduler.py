@@ -24,11 +24,12 @@ from typing import Any, TypeVar
 
 import schedule
 
-from snapzen import errors, service
-from snapzen.log import get_logger
-from snapzen.settings import Settings
+from snapzen.commands import service
+from snapzen.support import errors
+from snapzen.support.log import get_logger
+from snapzen.support.settings import Settings
 
-log = get_logger("snapzen.scheduler")
+log = get_logger("snapzen.commands.scheduler")
 
 T = TypeVar("T")
 PassFn = Callable[[], int]

@@ -34,9 +34,9 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from snapzen.countries import normalise_country
-from snapzen.errors import ConfigError
-from snapzen.redaction import Redactor
+from snapzen.policy.countries import normalise_country
+from snapzen.policy.redaction import Redactor
+from snapzen.support.errors import ConfigError
 
 ENV_PREFIX = "SNAPZEN_"
 CONFIG_ENV = "SNAPZEN_CONFIG"

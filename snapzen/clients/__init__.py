@@ -1,0 +1,1 @@
+"""Clients: HTTP transport and the SnapEngage (source) and Zendesk (sink) APIs. No database here."""

@@ -1,0 +1,1 @@
+"""Policy: pure domain logic (models, consent, transform, redaction, countries). No I/O."""

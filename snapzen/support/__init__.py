@@ -1,0 +1,1 @@
+"""Support: settings, logging, errors and small utilities every layer may use."""

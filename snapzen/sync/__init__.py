@@ -1,0 +1,1 @@
+"""The sync engine: the pass that fetches, prepares, submits, polls and records."""
