@@ -141,9 +141,7 @@ def serve(
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        from snapzen.sandbox.server import Sandbox  # lazy: start-up time (werkzeug, faker)
-
-        with Sandbox(cfg) as sb:
+        with _sandbox_class()(cfg) as sb:
             typer.echo(f"sandbox listening on {sb.base_url}")
             for name, value in sb.env().items():
                 typer.echo(f"export {name}={value}")
@@ -193,3 +191,15 @@ def dump(
         typer.echo(f"cannot read the sandbox at {base}: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(json.dumps(response.json(), indent=2, ensure_ascii=False))
+
+
+def _sandbox_class() -> type[Sandbox]:
+    """The server, imported on use (werkzeug and faker cost start-up time and are an extra)."""
+    from snapzen.support.errors import ConfigError
+
+    try:
+        from snapzen.sandbox.server import Sandbox
+    except ConfigError as exc:  # the `sandbox` extra is not installed
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return Sandbox
