@@ -56,6 +56,20 @@ class ListFormat(StrEnum):
     jsonl = "jsonl"
 
 
+class EraseReason(StrEnum):
+    art17 = "art17"
+    consent_withdrawn = "consent_withdrawn"
+    objection = "objection"
+
+
+# --reason → the `reason` in each `erased` event (art17 keeps the name earlier rows carry).
+ERASE_REASONS = {
+    "art17": "art17_request",
+    "consent_withdrawn": "consent_withdrawn",
+    "objection": "objection",
+}
+
+
 class ReportFormat(StrEnum):
     table = "table"
     json = "json"
@@ -399,11 +413,30 @@ def erase_(
             "(read-only) and the user ids that would be deleted are printed.",
         ),
     ] = False,
+    reason: Annotated[
+        EraseReason,
+        typer.Option(
+            "--reason",
+            help="The request answered: art17 (erasure, Art. 17(1)), consent_withdrawn "
+            "(Art. 7(3)) or objection (Art. 21); journalled with its Art. 12(3) deadline.",
+        ),
+    ] = EraseReason.art17,
+    received: Annotated[
+        str | None,
+        typer.Option(
+            "--received", help="Day the request was received (YYYY-MM-DD; default today, UTC)."
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Art. 17: delete the person's Zendesk tickets and append `erased` events (chain stays
-    valid; no email stored). Safe to rerun: erased tickets are skipped."""
+    valid; no email stored); journal the request (even when nothing is found) and the
+    erasure (in the erasure journal outside the database, re-applied after a restore).
+    Tickets under a legal hold are kept. Safe to rerun: erased tickets are skipped."""
+    from snapzen.cli.ledger_rights import received_day
     from snapzen.commands import erase  # lazy: start-up time (imports the pydantic models)
+    from snapzen.commands.erase_request import RequestInfo
+    from snapzen.ledger import requests
 
     settings = _settings(config)
     email = _read_email(email)
@@ -413,10 +446,17 @@ def erase_(
     users = _make_user_eraser(settings, email) if delete_user else None
     # A dry run only reads; a real erasure appends to the chain, so it queues behind a sync.
     lock = None if dry_run else _writer_lock(settings, lock_wait)
+    request = RequestInfo(
+        request_id=requests.new_request_id(),
+        kind=requests.REASON_KINDS[reason.value],
+        received_on=received_day(received),
+        journal=settings.ledger.erasure_journal_path,
+    )
     try:
         result = erase.erase_subject(
-            db, ref, deleter, dry_run=dry_run, lock=lock, actor=actor, users=users
-        )
+            db, ref, deleter, dry_run=dry_run, lock=lock, actor=actor, users=users,
+            reason=ERASE_REASONS[reason.value], request=None if dry_run else request,
+        )  # fmt: skip
     except errors.LockHeld as exc:
         # Not the usual "exit 0, nothing to do": the erasure request is still outstanding.
         fail(f"erasure NOT done: {exc}", errors.EXIT_ABORTED)
@@ -429,6 +469,14 @@ def erase_(
         f"transfers without a ticket: {len(plan.without_ticket)}; "
         f"unsent chats {'to withhold' if dry_run else 'withheld'}: {len(plan.unsent)}"
     )
+    if plan.held:
+        typer.echo(
+            f"kept under a legal hold: tickets {plan.held}"
+            + (" (the person is held: nothing erased)" if plan.subject_held else ""),
+            err=True,
+        )
+    if not dry_run:
+        typer.echo(f"request {request.request_id} ({request.kind}) journalled")
     if plan.in_flight:
         typer.echo(
             f"{len(plan.in_flight)} chat(s) of this person are being sent right now: run "
@@ -513,6 +561,14 @@ def checkpoint(
         raise typer.Exit(errors.EXIT_ABORTED) from None
     verify.write_checkpoint(file, signed)
     typer.echo(f"checkpoint written to {file}: seq {signed.seq}, hash {signed.hash}")
+    # The erasure journal travels with every checkpoint: a restore re-applies it
+    # (snapzen.ledger.erasure_journal), so it must survive the machine too.
+    journal = settings.ledger.erasure_journal_path
+    if journal.exists():
+        copy = file.with_name(file.name + ".erasures.jsonl")
+        with atomic_text(copy) as handle:
+            handle.write(journal.read_text(encoding="utf-8"))
+        typer.echo(f"erasure journal copied to {copy}")
 
 
 @app.command("verify")

@@ -137,6 +137,9 @@ def _register_subapps() -> None:
 
     app.add_typer(sandbox_cli.app, name="sandbox")
     app.add_typer(ledger_cli.app, name="ledger")
+    from snapzen.cli import ledger_rights
+
+    ledger_rights.register(ledger_cli.app)  # access, requests, hold, reapply-erasures
     from snapzen.cli import ops
 
     ops.register(app)  # after `ledger`: it adds `ledger backup` to that group

@@ -46,6 +46,17 @@ def sweep(
         bool,
         typer.Option("--wait", help="Wait for another running snapzen instead of exiting 0."),
     ] = False,
+    reconcile: Annotated[
+        bool,
+        typer.Option(
+            "--reconcile",
+            help="Also search Zendesk for tickets tagged expires_YYYY_MM with a month already "
+            "over that the database does not know (archived ones too), and delete them.",
+        ),
+    ] = False,
+    reconcile_months: Annotated[
+        int, typer.Option(help="How many past months of expires_ tags --reconcile searches.")
+    ] = 36,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Delete (in batches of up to 100) every ticket snapzen created whose retention ended,
@@ -63,6 +74,8 @@ def sweep(
         dry_run=dry_run,
         purge=purge,
         wait=wait,
+        reconcile=reconcile,
+        reconcile_months=reconcile_months,
     )
     if json_output:
         echo_json(result.as_dict())
@@ -83,8 +96,16 @@ def sweep(
             f"retention sweep {result.run_id} (as of {result.as_of}): due {result.due}, "
             f"deleted {result.deleted}, already gone {result.already_gone}, "
             f"purged {result.purged}, failed {result.failed}, "
-            f"previously erased {result.previously_erased}, ledger events {result.recorded}"
+            f"previously erased {result.previously_erased}, ledger events {result.recorded}, "
+            f"held {result.held}"
         )
+        if result.reconciled is not None:
+            r = result.reconciled
+            typer.echo(
+                f"reconcile: {r['months']} month(s) searched; unknown expired tickets "
+                f"{r['found']}, deleted {r['deleted']}, already gone {r['already_gone']}, "
+                f"held {r['held']}, failed {r['failed']}"
+            )
     if result.failed:
         typer.echo(
             f"{result.failed} ticket(s) not confirmed deleted; the next sweep retries them",

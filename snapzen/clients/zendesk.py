@@ -29,6 +29,7 @@ from snapzen.support.errors import (
     AmbiguousWriteError,
     AuthError,
     ConfigError,
+    NotFoundError,
     PaginationLoopError,
     ProtocolError,
     SnapzenError,
@@ -485,6 +486,36 @@ class ZendeskClient:
                 t["id"] for t in tickets if isinstance(t, dict) and isinstance(t.get("id"), int)
             )
         return ids
+
+    def show_ticket(self, ticket_id: int) -> dict[str, Any] | None:
+        """One ticket by id, archived ones included; None once deleted (404)."""
+        try:
+            answer = self._call("GET", f"/api/v2/tickets/{int(ticket_id)}")
+        except NotFoundError:
+            return None
+        ticket = answer.get("ticket") if isinstance(answer, dict) else None
+        if not isinstance(ticket, dict):
+            raise ProtocolError("zendesk GET tickets/{id}: no ticket object")
+        return ticket
+
+    def ticket_comments(self, ticket_id: int) -> list[dict[str, Any]] | None:
+        """Every comment of a ticket (archived ones included); None once deleted (404)."""
+        found: list[dict[str, Any]] = []
+        try:
+            path = f"/api/v2/tickets/{int(ticket_id)}/comments"
+            for comments in self._pages(path, {}, "comments"):
+                found.extend(c for c in comments if isinstance(c, dict))
+        except NotFoundError:
+            return None
+        return found
+
+    def search_tickets(self, query: str) -> Iterator[dict[str, Any]]:
+        """Tickets matching a Search API query (archived included; deleted not; the index
+        lags writes by minutes). At most 1,000 results per query, a Zendesk limit."""
+        for results in self._pages("/api/v2/search", {"query": query}, "results", "?query=…"):
+            for item in results:
+                if isinstance(item, dict) and item.get("result_type", "ticket") == "ticket":
+                    yield item
 
     def destroy_tickets(self, ticket_ids: Sequence[int]) -> JobStatus:
         """Soft-delete up to 100 tickets (a background job)."""

@@ -32,6 +32,8 @@ import sqlite_utils
 
 from snapzen.clients.ticket_deletion import MAX_BATCH, BulkTicketDeleter, TicketDeletionApi
 from snapzen.clients.user_erasure import UserErasure
+from snapzen.commands.erase_request import RequestInfo, close_request
+from snapzen.ledger import holds
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
 from snapzen.support.log import get_logger
@@ -77,6 +79,8 @@ class ErasurePlan:
     without_ticket: list[str] = field(default_factory=list)  # case ids with no ticket id
     unsent: list[str] = field(default_factory=list)  # pending/failed: withheld by the erasure
     in_flight: list[str] = field(default_factory=list)  # pushing: erase again after a sync
+    held: list[int] = field(default_factory=list)  # under a legal hold: kept (Art. 17(3)(e))
+    subject_held: bool = False  # the whole person is held: nothing deleted or withheld
 
 
 @dataclass
@@ -164,17 +168,23 @@ def erase_subject(
     now: datetime | None = None,
     batch_size: int = MAX_BATCH,
     users: UserEraser | None = None,
+    request: RequestInfo | None = None,
 ) -> ErasureResult:
     """Delete the subject's tickets (≤100 per call) and append one erased event per ticket;
     with ``users``, then delete their Zendesk end-user profile (see the module docstring).
 
     ``lock`` is the writer lock (snapzen.support.lock.writer_lock) so erasure never interleaves with
     a sync appending to the same chain; planning happens inside it so the plan is current.
+    Tickets under a legal hold (snapzen.ledger.holds) are kept and listed in ``plan.held``.
+    With ``request`` the erasure is journalled (erase_request): a ``request`` event with its
+    Art. 12(3) deadline and outcome, even when nothing was found, and a line in the erasure
+    journal kept outside the database (so a restored backup can re-apply it).
     """
     if not 1 <= batch_size <= MAX_BATCH:
         raise ValueError(f"batch_size must be 1..{MAX_BATCH}")
     with lock if lock is not None else nullcontext():
         plan = plan_erasure(db, subject_ref)
+        _apply_holds(db, plan)
         result = ErasureResult(plan=plan, dry_run=dry_run, users_requested=users is not None)
         if dry_run:
             result.users = users.plan() if users is not None else None
@@ -197,7 +207,23 @@ def erase_subject(
             # Record whatever was deleted even if a later step raised: those tickets are gone.
             if result.deleted or (result.users is not None and result.users.touched):
                 _record(db, result, [by_id[tid] for tid in result.deleted], actor, reason, now)
+            if request is not None:
+                close_request(db, request, result, actor=actor, reason=reason, now=now)
         return result
+
+
+def _apply_holds(db: sqlite_utils.Database, plan: ErasurePlan) -> None:
+    """Held tickets stay; a held person keeps everything, unsent chats included."""
+    active = holds.active(db.conn)
+    if active.held(subject=plan.subject_ref):
+        plan.subject_held = True
+        plan.held = [t.ticket_id for t in plan.to_delete]
+        plan.to_delete, plan.unsent = [], []
+        return
+    kept = [t for t in plan.to_delete if active.held(case_id=t.case_id, ticket_id=t.ticket_id)]
+    plan.held = [t.ticket_id for t in kept]
+    plan.to_delete = [t for t in plan.to_delete if t not in kept]
+    plan.unsent = [c for c in plan.unsent if c not in active.cases]
 
 
 def _delete_tickets(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -101,7 +102,29 @@ def stage(db: sqlite_utils.Database, cases: Sequence[StagedCase], now: datetime)
                 )
             )
         conn.executemany(_STAGE_SQL, rows)
+        _withhold_erased(conn, cases, stamp)
     return len(ids) - len(known)
+
+
+def _withhold_erased(conn: sqlite3.Connection, cases: Sequence[StagedCase], stamp: str) -> None:
+    """A chat of a person erased under Art. 17 that started before the erasure is never sent,
+    even when fetched after the erasure or after a restored backup (erased_subjects is rebuilt
+    from the erasure journal). One cheap probe when nobody was erased."""
+    refs = list({case.subject_ref for case in cases if case.subject_ref})
+    if not refs or conn.execute("SELECT 1 FROM erased_subjects LIMIT 1").fetchone() is None:
+        return
+    for offset in range(0, len(refs), _IDS_PER_QUERY):
+        chunk = refs[offset : offset + _IDS_PER_QUERY]
+        marks = ", ".join("?" for _ in chunk)
+        conn.execute(
+            f"""UPDATE cases SET status = 'withheld', reason = 'erased_art17', raw = NULL,
+                    raw_purged_at = ?, updated_at = ?, error = NULL
+                FROM erased_subjects e
+                WHERE e.subject_ref = cases.subject_ref AND cases.subject_ref IN ({marks})
+                  AND cases.status IN ('pending', 'failed')
+                  AND (cases.started_at IS NULL OR cases.started_at <= e.erased_at)""",
+            [stamp, stamp, *chunk],
+        )
 
 
 _IDS_PER_QUERY = 500  # well under SQLite's bound on host parameters

@@ -149,12 +149,28 @@ def _v4_pending_ready_index(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS cases_ready ON cases(status, started_at, case_id)")
 
 
+def _v5_erased_subjects(db: sqlite_utils.Database) -> None:
+    """Subjects erased under Art. 17 (their HMAC only): a chat of theirs that started before
+    the erasure is withheld when staged, even one fetched again after a restored backup.
+    Rebuilt from the erasure journal by ``snapzen.ledger.erasure_journal.reapply``."""
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS erased_subjects (
+            subject_ref TEXT PRIMARY KEY,
+            erased_at TEXT NOT NULL,     -- chats started up to here are never sent
+            request_id TEXT
+        );
+        """
+    )
+
+
 # Append new steps at the end; never edit or reorder a released one.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_initial,
     _v2_backfill_windows,
     _v3_case_expiry,
     _v4_pending_ready_index,
+    _v5_erased_subjects,
 ]
 
 

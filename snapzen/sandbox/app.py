@@ -52,6 +52,12 @@ URL_MAP = Map(
         ),
         Rule(f"{_ZD}/tickets/<int:ticket_id>", endpoint="zendesk.ticket_show", methods=["GET"]),
         Rule(
+            f"{_ZD}/tickets/<int:ticket_id>/comments",
+            endpoint="zendesk.ticket_comments",
+            methods=["GET"],
+        ),
+        Rule(f"{_ZD}/search", endpoint="zendesk.search", methods=["GET"]),
+        Rule(
             f"{_ZD}/tickets/<int:ticket_id>", endpoint="zendesk.ticket_delete", methods=["DELETE"]
         ),
         Rule(f"{_ZD}/deleted_tickets", endpoint="zendesk.deleted_tickets_list", methods=["GET"]),

@@ -50,6 +50,11 @@ class SandboxConfig:
     job_retention_seconds: float = 86400.0
     max_jobs_in_flight: int = 30
     oauth_token_ttl_seconds: int = 1800
+    # Zendesk archives solved/closed tickets (~120 days after closing; a Zendesk sandbox after
+    # 3 days). Here: this many seconds after the ticket was created; None never archives.
+    # Archived tickets leave List Tickets and deleted_tickets, and stay readable by id and
+    # through search.
+    archive_after_seconds: float | None = None
 
     # Faults (applied to /snapengage and /zendesk, never to /_sandbox or OAuth)
     fault_rate: float = 0.0
@@ -79,5 +84,7 @@ class SandboxConfig:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
         if self.chats < 0 or self.widgets < 1 or self.days < 1:
             raise ValueError("chats must be >= 0, widgets >= 1 and days >= 1")
+        if self.archive_after_seconds is not None and self.archive_after_seconds < 0:
+            raise ValueError("archive_after_seconds must be >= 0")
         if self.page_size < 1 or self.rate_limit_per_minute < 1 or self.rate_window_seconds <= 0:
             raise ValueError("page_size, rate_limit_per_minute and rate_window_seconds must be > 0")

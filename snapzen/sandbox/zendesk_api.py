@@ -8,6 +8,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from snapzen.sandbox import zendesk_search
 from snapzen.sandbox.config import SandboxConfig
 from snapzen.sandbox.responses import error, json_response, loads
 from snapzen.sandbox.zendesk_store import JsonDict, ZendeskStore, iso_utc, validate_ticket
@@ -220,6 +221,12 @@ class ZendeskApi:
                 return error(404, "RecordNotFound", "Not found")
             return json_response({"ticket": record.data})
 
+    def ticket_comments(self, request: Request, ticket_id: int) -> Response:
+        return zendesk_search.comments(self.store, ticket_id)
+
+    def search(self, request: Request) -> Response:
+        return zendesk_search.search(self.store, request)
+
     def ticket_delete(self, request: Request, ticket_id: int) -> Response:
         now = self.store.tick()
         with self.store.lock:
@@ -248,7 +255,8 @@ class ZendeskApi:
                     "actor": {"id": 1, "name": self.cfg.zendesk_email},
                 }
                 for r in self.store.tickets.values()
-                if r.deleted_at is not None
+                # "all deleted (and not yet archived) tickets": archived ones never show here
+                if r.deleted_at is not None and not r.archived
             ]
         return json_response(
             {"deleted_tickets": rows, "next_page": None, "previous_page": None, "count": len(rows)}

@@ -37,6 +37,7 @@ class TicketRecord:
     archived: bool = False
     deleted_at: str | None = None
     job_id: str | None = None
+    created_ts: float = 0.0  # sandbox clock at creation: the age archiving counts from
 
 
 @dataclass
@@ -155,7 +156,22 @@ class ZendeskStore:
             ]
             for job_id in expired:
                 del self.jobs[job_id]
+            self._archive_due(now)
         return now
+
+    def _archive_due(self, now: float) -> None:
+        """Archive live solved/closed tickets older than ``archive_after_seconds``."""
+        after = self.cfg.archive_after_seconds
+        if after is None:
+            return
+        for record in self.tickets.values():
+            if (
+                not record.archived
+                and record.deleted_at is None
+                and record.data.get("status") in ("solved", "closed")
+                and now - record.created_ts >= after
+            ):
+                record.archived = True
 
     def in_flight(self, now: float) -> list[Job]:
         with self.lock:
@@ -259,7 +275,9 @@ class ZendeskStore:
         else:  # purge: permanently delete soft-deleted tickets; others are left alone
             for ticket_id in job.items:
                 gone = self.tickets.get(ticket_id)
-                if gone is not None and gone.deleted_at is not None:
+                # An archived ticket is not in deleted_tickets, so its purge cannot go through
+                # there (whether Zendesk does is unconfirmed): it stays deleted, unpurged.
+                if gone is not None and gone.deleted_at is not None and not gone.archived:
                     del self.tickets[ticket_id]
                     self.purged.add(ticket_id)
             results = {"success": True}
@@ -367,7 +385,10 @@ class ZendeskStore:
             data.setdefault("updated_at", data["created_at"])
             data.setdefault("via", {"channel": "api"})
             record = TicketRecord(
-                data=data, archived=archive and data["status"] == "closed", job_id=job_id
+                data=data,
+                archived=archive and data["status"] == "closed",
+                job_id=job_id,
+                created_ts=self.clock(),
             )
             self.tickets[ticket_id] = record
             return record

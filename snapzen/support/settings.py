@@ -285,6 +285,37 @@ class TransferSettings(Section):
 class LedgerSettings(Section):
     path: Path = Path("snapzen.db")
     key: SecretStr | None = None
+    # Erasure journal: one line per Art. 17 erasure, kept OUTSIDE the database so that a
+    # restored backup can be brought back up to date (`snapzen ledger reapply-erasures`).
+    # None: next to the database, `<path>.erasures.jsonl`.
+    erasure_journal: Path | None = None
+
+    @property
+    def erasure_journal_path(self) -> Path:
+        return self.erasure_journal or self.path.with_name(self.path.name + ".erasures.jsonl")
+
+
+class RecordSettings(Section):
+    """What an access pack tells the person (Art. 15(1)(a)-(h), 15(2)); the same facts as
+    the Art. 30 record of processing. Only the fields the access pack reads are defined
+    here; the record may grow more (each a plain string or list)."""
+
+    controller: str = ""
+    dpo: str = ""
+    purposes: CommaList = Field(default_factory=lambda: ["customer support chat archiving"])
+    # Recipients beyond transfer.recipient (processors, sub-processors).
+    recipients: CommaList = Field(default_factory=list)
+    retention: str = ""  # empty: described from transfer.retention_years
+    safeguards: str = ""  # empty: consent.mechanism_ref when set
+    source: str = "the website chat (SnapEngage) you used"
+    rights: str = (
+        "You may ask for rectification or erasure, restriction of processing, or object to "
+        "it; where processing rests on consent you may withdraw it at any time."
+    )
+    complaint: str = "You may lodge a complaint with a supervisory authority."
+    automated_decisions: str = "No automated decision-making or profiling is applied."
+
+    _split = field_validator("purposes", "recipients", mode="before")(_split_list)
 
 
 class PipelineSettings(Section):
@@ -377,6 +408,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    record: RecordSettings = Field(default_factory=RecordSettings)
 
     @classmethod
     def settings_customise_sources(
