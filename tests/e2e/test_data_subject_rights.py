@@ -209,3 +209,65 @@ def test_requests_list_open_first_and_deadline_clamps_month_end() -> None:
     assert deadline(date(2026, 1, 31)) == date(2026, 2, 28)
     assert deadline(date(2028, 1, 31)) == date(2028, 2, 29)
     assert deadline(date(2026, 12, 15)) == date(2027, 1, 15)
+
+
+def test_reconcile_deletes_expired_tickets_the_database_does_not_know(
+    make_sandbox: Any, tmp_path: Path
+) -> None:
+    """`retention sweep --reconcile` finds them by expires_YYYY_MM (archived ones too), keeps
+    held ones and the current month's; archived tickets leave List Tickets and
+    deleted_tickets but stay readable by id."""
+    sb = make_sandbox(chats=4, seed=9, archive_after_seconds=0.2)
+    ledger = tmp_path / "ledger.db"
+    env = cli_env(sb, ledger)
+    assert snapzen(env, "sync").returncode == 0
+    store = sb.app.store
+    today = datetime.now(UTC).date()
+    past = "expires_2020_03"
+    this_month = f"expires_{today.year:04d}_{today.month:02d}"
+
+    def ticket(tag: str, ext: str) -> int:
+        item = {"comment": {"body": "hi"}, "status": "solved", "tags": [tag], "external_id": ext}
+        with store.lock:
+            return int(store.create_ticket(item, False, None).data["id"])
+
+    lost, held, current = (
+        ticket(past, "snapengage:lost"),
+        ticket(past, "x:2"),
+        ticket(this_month, "x:3"),
+    )
+    time.sleep(0.3)
+    http = requests_session(sb)
+    listed = {t["id"] for t in http.get(f"{sb.zendesk_base_url}/api/v2/tickets").json()["tickets"]}
+    assert lost not in listed and any(t["archived"] for t in sb.tickets() if t["id"] == lost)
+    assert http.get(f"{sb.zendesk_base_url}/api/v2/tickets/{lost}").status_code == 200
+
+    assert snapzen(env, "ledger", "hold", "add", "--ticket", str(held),
+                   "--reason", "litigation").returncode == 0  # fmt: skip
+    done = snapzen(env, "retention", "sweep", "--reconcile", "--reconcile-months", "90",
+                   "--purge", "--json")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout)
+    assert result["reconciled"]["deleted"] == 1 and result["reconciled"]["held"] == 1
+    state = {t["id"]: t for t in sb.tickets()}
+    assert state[lost]["deleted"] and not state[held]["deleted"]
+    assert not state[current]["deleted"]
+    # Archived: not in the deleted-tickets list, and (unconfirmed for Zendesk) not purged.
+    trash = http.get(f"{sb.zendesk_base_url}/api/v2/deleted_tickets").json()["deleted_tickets"]
+    assert lost not in {t["id"] for t in trash}
+    [event] = [e for e in _events(ledger, "expired") if e["ticket_id"] == lost]
+    assert event["case_id"] == "lost" and json.loads(event["details"])["tag"] == past
+    again = json.loads(
+        snapzen(
+            env, "retention", "sweep", "--reconcile", "--reconcile-months", "90", "--json"
+        ).stdout
+    )
+    assert again["reconciled"]["found"] == 0
+
+
+def requests_session(sb: Any) -> Any:
+    import requests
+
+    session = requests.Session()
+    session.auth = (f"{sb.config.zendesk_email}/token", sb.config.zendesk_token)
+    return session
