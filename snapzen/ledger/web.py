@@ -34,13 +34,17 @@ TABLE_DESCRIPTIONS = {
     "runs": "One row per snapzen run (sync, backfill, retry, retention, erase).",
     "state": "Per-widget cursor: every case on days before cursor_day is in a terminal state.",
     "backfill_windows": "Finished `snapzen backfill` windows (widget, UTC day) a rerun skips.",
+    "erased_subjects": "People erased under Art. 17 (HMAC only): their chats that started "
+    "before the erasure are never sent, even after a restore.",
 }
 
 COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
     "transfers": {
         "seq": "Position in the hash chain (1, 2, 3, … without gaps).",
         "event": "transfer = chat sent to Zendesk; erased = ticket deleted on an Art. 17 "
-        "request; expired = ticket deleted at the end of retention.",
+        "request; expired = ticket deleted at the end of retention; request = a data-subject "
+        "request (case_id holds its id); access_provided = an access pack handed over; "
+        "hold_added / hold_removed = a legal hold.",
         "case_id": "SnapEngage case id of the chat.",
         "widget_id": "SnapEngage widget the chat came through.",
         "subject_ref": "Pseudonymous data-subject key: HMAC-SHA256 of the lower-cased email "
@@ -119,6 +123,11 @@ COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "actor": "Who ran the backfill.",
         "fetched": "Cases fetched for that day.",
         "finished_at": "When the window finished (UTC).",
+    },
+    "erased_subjects": {
+        "subject_ref": "HMAC of the erased person's email (never the email).",
+        "erased_at": "Time of the (latest) erasure; chats started up to here are withheld.",
+        "request_id": "The request in the journal (`request` events) that erased them.",
     },
 }
 
