@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from snapzen.clients import http
 from snapzen.clients.http import HttpClient
 from snapzen.support import jsoncodec
-from snapzen.support.errors import ProtocolError
+from snapzen.support.errors import RetriesExhausted, ServerError
 from snapzen.support.jsoncodec import NonFinite
 from snapzen.support.settings import HttpSettings
 
@@ -367,6 +367,7 @@ def test_client_reads_big_ids_nan_and_refuses_junk_as_before() -> None:
     assert type(case["d"]) is NonFinite
     assert case["t"] == "\ud800"
     responses.add(responses.GET, URL, body=b"<html>oops</html>", content_type="application/json")
-    with pytest.raises(ProtocolError, match="not JSON") as info:
+    with pytest.raises(RetriesExhausted, match="not JSON") as info:
         client.get_json(URL)
-    assert isinstance(info.value.__cause__, requests.exceptions.JSONDecodeError)
+    assert isinstance(info.value.__cause__, ServerError)  # retried like a 5xx
+    assert isinstance(info.value.__cause__.__cause__, requests.exceptions.JSONDecodeError)

@@ -14,7 +14,9 @@ Retry rules (one tenacity policy for every request):
   before the request was sent. Any other failure that could have happened after the server
   acted (5xx even with ``Retry-After``, read timeout, reset, 409, malformed 2xx body) raises
   ``AmbiguousWriteError`` at once: the caller's outbox recovers it by lookup;
-- definite rejections (401/403, 404, 422, other 4xx) are never retried, whatever the method.
+- definite rejections (401/403, 404, 422, other 4xx) are never retried, whatever the method;
+- a 2xx body that cannot be decoded (malformed or truncated JSON) is retried like a 5xx for
+  an idempotent request (a GET is safe to repeat), and is ambiguous for a non-idempotent one.
 """
 
 from __future__ import annotations
@@ -179,7 +181,7 @@ def _describe_body(body: Any) -> str:
     parts = []
     code = _error_code(body)
     if code:
-        parts.append(code)
+        parts.append(_safe_text(code))
     for key in ("description", "details"):
         if body.get(key):
             parts.append(f"{key}: {_safe_text(body[key])}")
@@ -215,11 +217,15 @@ def classify(response: requests.Response, *, service: str | None = None) -> Snap
     if status >= 500:
         return ServerError(f"{where}{suffix}", retry_after)
     if status in (401, 403):
-        what = "credentials" if status == 401 else "role or permissions"
-        return AuthError(
-            f"{where}: {service} refused our {what}; check the {service} API token and the "
-            "role of the account it belongs to"
+        # The server's own reason is kept (scrubbed of emails): "Forbidden" for a token whose
+        # OAuth scope does not cover the endpoint reads differently from a role problem.
+        hint = (
+            f"{service} refused our credentials; check the {service} API token or OAuth token"
+            if status == 401
+            else f"{service} refused this request; check the role of the account and, for "
+            "OAuth, that the token's scope covers this endpoint"
         )
+        return AuthError(f"{where}: {hint}{suffix}")
     if status == 404:
         return NotFoundError(f"{where} (not found){suffix}")
     if status == 409:
@@ -282,12 +288,20 @@ class HttpClient:
         self, method: str, url: str, *, idempotent: bool = True, **kwargs: Any
     ) -> requests.Response:
         """Send with retries; return a 1xx–3xx response or raise a snapzen error."""
+        response: requests.Response = self._send(method, url, idempotent, False, kwargs)
+        return response
+
+    def _send(
+        self, method: str, url: str, idempotent: bool, decode: bool, kwargs: dict[str, Any]
+    ) -> Any:
+        """The retry loop around one request; with ``decode`` each attempt also decodes the
+        body, and the decoded JSON is returned instead of the response."""
         method = method.upper()
         kwargs.setdefault(
             "timeout", (self.settings.connect_timeout_seconds, self.settings.timeout_seconds)
         )
         kwargs["headers"] = {"User-Agent": self.user_agent, **(kwargs.get("headers") or {})}
-        attempt = _Attempt(self, method, url, idempotent, kwargs)
+        attempt = _Attempt(self, method, url, idempotent, kwargs, decode=decode)
         retrying = Retrying(
             retry=retry_if_exception_type(RetriableError),
             wait=self._wait,
@@ -305,21 +319,19 @@ class HttpClient:
             ) from last
 
     def request_json(self, method: str, url: str, *, idempotent: bool = True, **kwargs: Any) -> Any:
-        """``request`` and decode the body; an undecodable 2xx body is a ProtocolError (or
-        AmbiguousWriteError for a non-idempotent request, which the server may have acted on)."""
+        """``request`` and decode the body. An undecodable 2xx body is retried like a 5xx for
+        an idempotent request (``RetriesExhausted`` once attempts run out); for a
+        non-idempotent one, which the server may have acted on, it is an AmbiguousWriteError."""
+        if idempotent:
+            return self._send(method, url, True, True, kwargs)
         response = self.request(method, url, idempotent=idempotent, **kwargs)
         try:
             return _decode_body(response)
         except ValueError as exc:  # JSONDecodeError, and UnicodeDecodeError via ValueError
             endpoint = f"{method.upper()} {redact_url(response.url or url)}"
-            if not idempotent:
-                raise AmbiguousWriteError(
-                    f"{self.service} {endpoint}: the write may have succeeded but its answer "
-                    f"(HTTP {response.status_code}) is not JSON"
-                ) from exc
-            raise ProtocolError(
-                f"{self.service} {endpoint} answered HTTP {response.status_code} with a body "
-                "that is not JSON"
+            raise AmbiguousWriteError(
+                f"{self.service} {endpoint}: the write may have succeeded but its answer "
+                f"(HTTP {response.status_code}) is not JSON"
             ) from exc
 
     def get_json(self, url: str, **kwargs: Any) -> Any:
@@ -349,8 +361,11 @@ class _Attempt:
         url: str,
         idempotent: bool,
         kwargs: dict[str, Any],
+        *,
+        decode: bool = False,
     ) -> None:
         self.client = client
+        self.decode = decode
         self.method = method
         self.url = url
         self.idempotent = idempotent
@@ -358,7 +373,7 @@ class _Attempt:
         self.endpoint = f"{method} {redact_url(_full_url(url, kwargs.get('params')))}"
         self.last_status: int | None = None
 
-    def __call__(self) -> requests.Response:
+    def __call__(self) -> Any:
         self.last_status = None
         try:
             response = self.client.session.request(self.method, self.url, **self.kwargs)
@@ -368,13 +383,24 @@ class _Attempt:
         self.endpoint = _endpoint_of(response) if response.url else self.endpoint
         error = classify(response, service=self.client.service)
         if error is None:
-            return response
+            return self._decoded(response) if self.decode else response
         if not self.idempotent and not _write_certainly_not_applied(error, response):
             raise AmbiguousWriteError(
                 f"{self.client.service} {self.endpoint}: the write may have taken effect "
                 f"(HTTP {response.status_code}); not retried, recover by lookup"
             ) from error
         raise error
+
+    def _decoded(self, response: requests.Response) -> Any:
+        """The body as JSON; a malformed or truncated one is a retriable error (like a 5xx:
+        a proxy cut the answer short, or the server sent half of it)."""
+        try:
+            return _decode_body(response)
+        except ValueError as exc:
+            raise ServerError(
+                f"{self.client.service} {self.endpoint} answered HTTP {response.status_code} "
+                "with a body that is not JSON (malformed or truncated)"
+            ) from exc
 
     def _network_error(self, exc: requests.exceptions.RequestException) -> SnapzenError:
         name = type(exc).__name__

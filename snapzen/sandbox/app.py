@@ -45,6 +45,8 @@ URL_MAP = Map(
         ),
         Rule(f"{_ZD}/job_statuses/<job_id>", endpoint="zendesk.job_status", methods=["GET"]),
         Rule(f"{_ZD}/tickets", endpoint="zendesk.tickets_list", methods=["GET"]),
+        Rule(f"{_ZD}/tickets/show_many", endpoint="zendesk.tickets_show_many", methods=["GET"]),
+        Rule(f"{_ZD}/users/me", endpoint="zendesk.users_me", methods=["GET"]),
         Rule(
             f"{_ZD}/tickets/destroy_many",
             endpoint="zendesk.tickets_destroy_many",
@@ -93,6 +95,9 @@ class SandboxApp:
         self.snapengage = SnapEngageApi(cfg, dataset)
         self.zendesk = ZendeskApi(cfg, self.store)
         self.limiter = FixedWindowLimiter(cfg.rate_limit_per_minute, cfg.rate_window_seconds)
+        self.index_limiter = FixedWindowLimiter(
+            cfg.tickets_index_per_minute, cfg.rate_window_seconds
+        )
         self.faults = FaultInjector(cfg)
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
@@ -172,7 +177,8 @@ class SandboxApp:
 
     def _zendesk(self, request: Request, endpoint: str, args: dict[str, Any]) -> Response:
         decision = self.limiter.hit()
-        if not decision.allowed:
+        index = self.index_limiter.hit() if endpoint == "zendesk.tickets_list" else None
+        if not decision.allowed or (index is not None and not index.allowed):
             response = self._rate_limited()
         elif endpoint in ("not_found", "method_not_allowed"):
             response = self._unrouted(endpoint)
@@ -180,7 +186,8 @@ class SandboxApp:
             mutating = request.method in ("POST", "PUT", "DELETE")
             response = self._faulted(request, endpoint, args, mutating)
         if response.status_code == 429 and response.headers.get("Retry-After") is None:
-            response.headers["Retry-After"] = str(decision.reset_seconds)
+            spent = index if index is not None and not index.allowed else decision
+            response.headers["Retry-After"] = str(spent.reset_seconds)
         if (
             endpoint
             in (
@@ -198,9 +205,16 @@ class SandboxApp:
         headers = response.headers
         headers["X-Rate-Limit"] = str(decision.limit)
         headers["X-Rate-Limit-Remaining"] = str(decision.remaining)
-        headers["ratelimit-limit"] = str(decision.limit)
-        headers["ratelimit-remaining"] = str(decision.remaining)
-        headers["ratelimit-reset"] = str(decision.reset_seconds)
+        if self.cfg.rate_header_style == "2024":
+            headers["ratelimit-limit"] = str(decision.limit)
+            headers["ratelimit-remaining"] = str(decision.remaining)
+            headers["ratelimit-reset"] = str(decision.reset_seconds)
+        else:
+            headers["rate-limit-reset"] = str(decision.reset_seconds)
+        if index is not None:
+            headers["zendesk-ratelimit-tickets-index"] = (
+                f"total={index.limit}; remaining={index.remaining}; resets={index.reset_seconds}"
+            )
         headers["zendesk-ratelimit-inflight-jobs"] = (
             f"total={self.cfg.max_jobs_in_flight}; remaining={remaining_jobs}; resets=60"
         )

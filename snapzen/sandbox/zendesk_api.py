@@ -130,7 +130,12 @@ class ZendeskApi:
     def job_statuses_list(self, request: Request) -> Response:
         now = self.store.tick()
         with self.store.lock:
-            jobs = sorted(self.store.jobs.values(), key=lambda j: j.created, reverse=True)[:100]
+            # Zendesk sorts by completion, then creation, newest first: unfinished jobs (no
+            # completion yet) lead, which is what lets a client see "none of ours is queued".
+            jobs = sorted(
+                self.store.jobs.values(),
+                key=lambda j: (self.store.job_state(j, now) == "completed", -j.created),
+            )[:100]
             return json_response(
                 {
                     "job_statuses": [self.store.render_job(j, now) for j in jobs],
@@ -145,7 +150,7 @@ class ZendeskApi:
         if not isinstance(body, dict) or not isinstance(body.get("ticket"), dict):
             return error(400, "InvalidJSON", 'body must be {"ticket": {...}}')
         item: JsonDict = body["ticket"]
-        problem = validate_ticket(item)
+        problem = validate_ticket(item, strict_requester=self.cfg.strict_requester)
         if problem:
             return json_response(
                 {
@@ -213,6 +218,22 @@ class ZendeskApi:
                 }
             )
 
+    def tickets_show_many(self, request: Request) -> Response:
+        # Live and archived tickets; unknown and deleted ids are left out without an error.
+        ids = _parse_ids(request)
+        if isinstance(ids, Response):
+            return ids
+        self.store.tick()
+        with self.store.lock:
+            found = [
+                self.store.tickets[i].data
+                for i in dict.fromkeys(ids)
+                if i in self.store.tickets and self.store.tickets[i].deleted_at is None
+            ]
+        return json_response(
+            {"tickets": found, "next_page": None, "previous_page": None, "count": len(found)}
+        )
+
     def ticket_show(self, request: Request, ticket_id: int) -> Response:
         self.store.tick()
         with self.store.lock:
@@ -269,6 +290,13 @@ class ZendeskApi:
         return self._start_job("purge", "bulk_permanent_delete_tickets", ids)
 
     # ---- users ---------------------------------------------------------------------------------
+    def users_me(self, request: Request) -> Response:
+        # The authenticated user; the caller checked the credentials (a 401 otherwise).
+        self.store.tick()
+        with self.store.lock:
+            user = self.store.user_record(self.store.api_user_id)
+        return json_response({"user": user})
+
     def users_search(self, request: Request) -> Response:
         # Real Search Users also matches names, notes and partial values; exact email is the
         # subset snapzen relies on (it filters for the exact address itself anyway).

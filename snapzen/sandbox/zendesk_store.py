@@ -84,8 +84,16 @@ class _Users:
     next_id: int = 10_000_001
 
 
-def validate_ticket(item: object) -> str | None:
-    """Return Zendesk's per-item error details for an invalid import item, else None."""
+# Zendesk refuses a comment body over about 64 KB of UTF-8 ("depending on your encoding"),
+# whatever its length in characters.
+COMMENT_MAX_BYTES = 65_536
+
+
+def validate_ticket(item: object, *, strict_requester: bool = False) -> str | None:
+    """Return Zendesk's per-item error details for an invalid import item, else None.
+
+    ``strict_requester``: refuse a requester without an email, as an account whose settings
+    do not create users from a name alone does."""
     if not isinstance(item, dict):
         return "Ticket: must be an object"
     comments = item.get("comments")
@@ -102,7 +110,14 @@ def validate_ticket(item: object) -> str | None:
         return "Description: cannot be blank"
     if len(candidates) > 5000:
         return "Comments: a ticket can contain up to 5000 comments"
+    if any(len(_comment_body(c).encode("utf-8")) > COMMENT_MAX_BYTES for c in candidates):
+        return "Comment: body is too long"
     requester = item.get("requester")
+    requester_id = item.get("requester_id")
+    if requester_id is not None and not isinstance(requester_id, int):
+        return "Requester: is invalid"
+    if requester is None and requester_id is None and strict_requester:
+        return "Requester: cannot be blank"
     if requester is not None:
         if not isinstance(requester, dict):
             return "Requester: is invalid"
@@ -111,6 +126,8 @@ def validate_ticket(item: object) -> str | None:
             return "Requester: Email is invalid"
         if email is None and not str(requester.get("name") or "").strip():
             return "Requester: Name is too short (minimum is 1 character)"
+        if email is None and strict_requester:
+            return "Requester: Email cannot be blank"
     status = item.get("status")
     if status is not None and status not in _STATUSES:
         return f"Status: {status} is not valid"
@@ -140,6 +157,9 @@ class ZendeskStore:
         self._users = _Users()
         self._next_ticket = 1
         self._next_comment = 900_000_001
+        # The account the API credentials belong to: GET users/me answers with it, and a
+        # comment imported without author_id is written by it (Zendesk's documented default).
+        self.api_user_id = self.add_user(cfg.zendesk_email, name="Sandbox Admin", role="admin")
 
     # ---- clock-driven job progress -------------------------------------------------------------
     def tick(self) -> float:
@@ -234,7 +254,7 @@ class ZendeskStore:
         if job.kind == "import":
             results = []
             for index, item in enumerate(job.items):
-                problem = validate_ticket(item)
+                problem = validate_ticket(item, strict_requester=self.cfg.strict_requester)
                 if problem:
                     results.append(
                         {"index": index, "error": "TicketCreateFailed", "details": problem}
@@ -308,6 +328,17 @@ class ZendeskStore:
                 users.by_email[email.lower()] = user_id
             return user_id
 
+    def user_record(self, user_id: int) -> JsonDict:
+        """One user as GET users/{id} shows it (the caller knows it exists)."""
+        with self.lock:
+            user = self._users.records[user_id]
+            return {
+                **user.render(),
+                "url": f"{self.base_url}/zendesk/api/v2/users/{user_id}.json",
+                "verified": True,
+                "suspended": False,
+            }
+
     def search_users(self, email: str) -> list[JsonDict]:
         """Live users with exactly this email (case-insensitive); soft-deleted ones are hidden."""
         with self.lock:
@@ -358,12 +389,14 @@ class ZendeskStore:
             raw_comments = data.pop("comments", None) or [data.pop("comment")]
             data.pop("comment", None)
             requester = data.get("requester")
-            author = self._user_id(requester if isinstance(requester, dict) else None)
+            author = data.get("requester_id") or self._user_id(
+                requester if isinstance(requester, dict) else None
+            )
             comments = []
             for raw in raw_comments:
                 comment = dict(raw)
                 comment.setdefault("public", True)
-                comment.setdefault("author_id", author)
+                comment.setdefault("author_id", self.api_user_id)
                 comment.setdefault("created_at", data.get("created_at") or now_iso)
                 comment["id"] = self._next_comment
                 comment["type"] = "Comment"

@@ -161,7 +161,9 @@ class ZendeskSettings(Section):
     oauth_access_token: SecretStr | None = None
     oauth_client_id: str = ""
     oauth_client_secret: SecretStr | None = None
-    oauth_scope: str = "tickets:read tickets:write"
+    # Erasure searches and deletes users (users:*); imports, job statuses, lookups and ticket
+    # deletion need tickets:*. A token without a scope an endpoint needs gets 403 Forbidden.
+    oauth_scope: str = "tickets:read tickets:write users:read users:write"
     batch_size: int = Field(default=100, ge=1, le=100)
     # 25 of Zendesk's 30-job account cap (10 before): with 1 s jobs, 10 in flight could not
     # keep up with a 700 rpm budget; 5 stay free for other integrations on the account.
@@ -177,8 +179,16 @@ class ZendeskSettings(Section):
     max_concurrent_posts: int = Field(default=4, ge=1, le=4)
     ticket_status: Literal["new", "open", "pending", "hold", "solved", "closed"] = "solved"
     archive_immediately: bool = False
-    comment_max_chars: int = Field(default=60_000, ge=1_000, le=1_000_000)
+    # Zendesk limits a comment by size (~64 KB), not by characters: parts are cut by UTF-8 bytes.
+    comment_max_bytes: int = Field(default=60_000, ge=1_000, le=1_000_000)
+    # Deprecated and ignored (a character count says nothing about size); kept so an older
+    # config file still loads.
+    comment_max_chars: int | None = Field(default=None, ge=1_000, le=1_000_000)
+    # None: Zendesk makes the authenticated user (the API account) the comments' author.
     comment_author_id: int | None = None
+    # An existing Zendesk user that chats without a valid visitor email are imported under.
+    # None: a name-only requester is sent, which some accounts refuse.
+    anonymous_requester_id: int | None = Field(default=None, ge=1)
     job_poll_seconds: float = Field(default=1.0, gt=0)
     job_timeout_seconds: float = Field(default=1800.0, gt=0)
     recovery_grace_seconds: float = Field(default=3600.0, ge=0)
