@@ -106,6 +106,7 @@ class FakeApis:
         self.job_cap: int | None = None  # unfinished jobs allowed before TooManyJobs
         self.too_many_jobs_next = 0  # the next N POSTs get TooManyJobs (others hold the cap)
         self.hide_jobs = False  # show_many omits every job (Zendesk is known to miss some)
+        self.reject_credentials = False  # users/me (and only it) answers 401
         self.peak_unfinished = 0  # most jobs queued or running at once, seen by a POST
         self.requests: dict[str, int] = {}
         # The pipeline sends several POSTs at once (submit workers): one request at a time
@@ -142,6 +143,19 @@ class FakeApis:
             responses.GET,
             re.compile(rf"{ZD_BASE}/api/v2/tickets\?.*"),
             callback=self._serial(self._lookup),
+        )
+        self.rsps.add_callback(
+            responses.GET,
+            re.compile(rf"{ZD_BASE}/api/v2/tickets/show_many.*"),
+            callback=self._serial(self._show_tickets),
+        )
+        self.rsps.add_callback(
+            responses.GET,
+            re.compile(rf"{ZD_BASE}/api/v2/job_statuses(\.json)?(\?.*)?$"),
+            callback=self._serial(self._list_jobs),
+        )
+        self.rsps.add_callback(
+            responses.GET, f"{ZD_BASE}/api/v2/users/me", callback=self._serial(self._me)
         )
 
     def add_cases(self, widget: str, cases: list[dict[str, Any]]) -> None:
@@ -256,6 +270,31 @@ class FakeApis:
         wanted = parse_qs(urlsplit(request.url).query)["external_id"][0]
         found = [t for t in self.tickets if t["external_id"] == wanted]
         return 200, self._headers(), json.dumps({"tickets": found, "count": len(found)})
+
+    def _show_tickets(self, request: Any) -> tuple[int, dict[str, str], str]:
+        # Zendesk answers the tickets it has and silently leaves out unknown ids.
+        self._count("tickets_show_many")
+        wanted = {int(i) for i in parse_qs(urlsplit(request.url).query)["ids"][0].split(",")}
+        found = [t for t in self.tickets if t["id"] in wanted]
+        body = {"tickets": found, "next_page": None, "previous_page": None, "count": len(found)}
+        return 200, self._headers(), json.dumps(body)
+
+    def _list_jobs(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self._count("job_statuses_list")
+        unfinished = [
+            {"id": j.id, "job_type": "bulk_import_tickets", "status": "queued", "total": 1}
+            for j in self.jobs.values()
+            if not j.applied  # listed even when show_many misses it (hide_jobs)
+        ]
+        body = {"job_statuses": unfinished, "next_page": None, "previous_page": None}
+        return 200, self._headers(), json.dumps(body)
+
+    def _me(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self._count("users_me")
+        if not self._authorised(request) or self.reject_credentials:
+            return 401, {}, json.dumps({"error": "Couldn't authenticate you"})
+        user = {"id": 9001, "name": "Integration", "role": "admin", "email": "api@acme.example"}
+        return 200, self._headers(), json.dumps({"user": user})
 
     def complete_all_jobs(self) -> None:
         for job in self.jobs.values():

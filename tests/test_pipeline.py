@@ -139,26 +139,39 @@ def test_crash_at_each_point_then_rerun_is_exactly_once(
     assert run_outcomes[0] == "aborted"
 
 
-def test_ambiguous_post_waits_for_grace_then_recovers(
-    settings: Settings, apis: FakeApis, monkeypatch: pytest.MonkeyPatch
+def test_ambiguous_post_waits_while_a_job_is_queued_then_recovers_before_the_grace(
+    settings: Settings, apis: FakeApis
 ) -> None:
     apis.add_cases("w1", [make_case(f"c{i}", started=recent(200)) for i in range(5)])
     apis.fail_post_after_accept = 1  # Zendesk created the job but we saw a 500
+    settings.zendesk.recovery_grace_seconds = 3600
     first = service.sync(settings)
-    assert first.unresolved == 5 and first.exit_code == 3
+    # Inside the grace the cases are work in progress: reported, not an alert.
+    assert (first.in_progress, first.unresolved, first.exit_code) == (5, 0, 0)
 
-    # Within the grace period nothing is re-sent (the job may still be queued).
-    graced = settings.model_copy(deep=True)
-    graced.zendesk.recovery_grace_seconds = 3600
+    # While Zendesk lists a queued import job nothing is re-sent (it may be ours).
     posts = apis.requests["create_many"]
-    service.sync(graced)
+    waiting = service.sync(settings)
     assert apis.requests["create_many"] == posts
+    assert waiting.in_progress == 5 and waiting.exit_code == 0
 
+    # Once no import job is queued or working, the lookup is conclusive: no hour's wait.
     apis.complete_all_jobs()
     second = service.sync(settings)
     assert second.counts.recovered == 5
+    assert (second.in_progress, second.unresolved, second.exit_code) == (0, 0, 0)
     assert set(apis.tickets_by_external_id().values()) == {1}
     assert len(apis.tickets) == 5
+
+
+def test_case_still_unresolved_after_the_grace_is_an_alert(
+    settings: Settings, apis: FakeApis
+) -> None:
+    apis.add_cases("w1", [make_case(f"c{i}", started=recent(200)) for i in range(2)])
+    apis.fail_post_after_accept = 1
+    settings.zendesk.recovery_grace_seconds = 0
+    result = service.sync(settings)
+    assert (result.in_progress, result.unresolved, result.exit_code) == (0, 2, 3)
 
 
 def test_post_failure_before_accept_is_resent_once(settings: Settings, apis: FakeApis) -> None:

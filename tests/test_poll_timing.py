@@ -135,11 +135,17 @@ class _Sink:
         return self.spare
 
     def job_statuses(self, job_ids: list[str]) -> dict[str, JobStatus]:
+        # Job "jobN" holds case "cN", whose ticket is N + 1.
         time.sleep(self.round_trip)
         return {
-            job: JobStatus(id=job, status="completed", results=[JobResult(index=0, id=7)])
+            job: JobStatus(
+                id=job, status="completed", results=[JobResult(index=0, id=int(job[3:]) + 1)]
+            )
             for job in job_ids
         }
+
+    def show_tickets(self, ticket_ids: list[int]) -> dict[int, str | None]:
+        return {t: f"snapengage:c{t - 1}" for t in ticket_ids}
 
 
 def _draining_pass(settings: Settings, db_path: Path, spare: int | None) -> Pipeline:

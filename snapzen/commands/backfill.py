@@ -492,6 +492,15 @@ class RecordingSink:
     def find_ticket_ids(self, external_id: str) -> list[int]:
         return []
 
+    def show_tickets(self, ticket_ids: Sequence[int]) -> dict[int, str | None]:
+        # Ticket -n is the n-th import recorded (ids count down from -1).
+        return {
+            t: self.external_ids[-t - 1] for t in ticket_ids if 0 < -t <= len(self.external_ids)
+        }
+
+    def unfinished_jobs(self) -> list[JobStatus]:
+        return []  # every job finishes at once
+
 
 @contextmanager
 def _throwaway_copy(settings: Settings) -> Iterator[Settings]:

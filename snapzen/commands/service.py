@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import sqlite_utils
 
@@ -28,6 +28,23 @@ from snapzen.sync.pipeline import CrashHook, PassResult, Pipeline, Sink, Source,
 from snapzen.sync.prepare_worker import PrepareWorker, WorkerError
 
 log = get_logger("snapzen.commands.service")
+
+
+@runtime_checkable
+class CredentialCheck(Protocol):
+    """A sink that can prove its credentials with one cheap call (``GET users/me``)."""
+
+    def check_credentials(self) -> dict[str, Any]: ...
+
+
+def check_credentials(sink: object) -> None:
+    """At the start of every pass: a wrong or expired token aborts the pass (exit 1, one
+    line, an 'aborted' run that turns `status --check` unhealthy) even when nothing is due,
+    instead of exiting 0 until the day a chat is. Sinks without credentials (the dry run's
+    stand-in) have nothing to check."""
+    if isinstance(sink, CredentialCheck):
+        user = sink.check_credentials()
+        log.info("zendesk_credentials_ok", user_id=user.get("id"), role=user.get("role"))
 
 
 @dataclass
@@ -173,6 +190,7 @@ def run_pass(
         log.info("run_started", actor=actor, widgets=len(settings.snapengage.widgets))
         try:
             try:
+                check_credentials(clients.sink)
                 result = body(pipeline)
             finally:
                 # A POST still out when the pass ended (an error elsewhere) gets its answer
@@ -216,6 +234,7 @@ def run_pass(
                 "at_risk": len(result.at_risk),
                 "failed_total": result.failed_total,
                 "unresolved": result.unresolved,
+                "in_progress": result.in_progress,
                 "cursors": result.cursors,
                 "interrupted": result.interrupted,
             },

@@ -390,6 +390,7 @@ class JobResult(Lenient):
 class JobStatus(Lenient):
     id: str
     status: str
+    job_type: str | None = None
     total: int | None = None
     progress: int | None = None
     message: str | None = None

@@ -41,6 +41,7 @@ from snapzen.support.memory import release_free_memory
 from snapzen.support.settings import Settings
 from snapzen.sync.prepare import CasePreparer, Prepared, Staged
 from snapzen.sync.prepare_worker import PrepareWorker, RequestFailed, WorkerError
+from snapzen.sync.results_check import check_results, lookup_is_conclusive, unresolved_counts
 
 log = get_logger("snapzen.sync.pipeline")
 
@@ -120,6 +121,13 @@ class Sink(Protocol):
 
     def job_statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]: ...
     def find_ticket_ids(self, external_id: str) -> list[int]: ...
+    def show_tickets(self, ticket_ids: Sequence[int]) -> dict[int, str | None]:
+        """Ticket id -> external_id of the tickets Zendesk has (results_check)."""
+        ...
+
+    def unfinished_jobs(self) -> list[JobStatus]:
+        """Background jobs still queued or working (results_check.lookup_is_conclusive)."""
+        ...
 
 
 def utcnow() -> datetime:
@@ -149,7 +157,8 @@ class PassResult:
     counts: Counts
     at_risk: list[dict[str, Any]] = field(default_factory=list)
     failed_total: int = 0
-    unresolved: int = 0
+    unresolved: int = 0  # 'pushing' longer than zendesk.recovery_grace_seconds: an alert
+    in_progress: int = 0  # 'pushing' inside the grace: work in progress, not a failure
     cursors: dict[str, str] = field(default_factory=dict)
     interrupted: bool = False  # a stop request ended the pass early (cursors not advanced)
 
@@ -290,15 +299,15 @@ class Pipeline:
         failed_total = self.db.execute(
             "SELECT COUNT(*) FROM cases WHERE status='failed'"
         ).fetchone()[0]
-        unresolved = self.db.execute(
-            "SELECT COUNT(*) FROM cases WHERE status='pushing'"
-        ).fetchone()[0]
+        grace = timedelta(seconds=self.settings.zendesk.recovery_grace_seconds)
+        in_progress, unresolved = unresolved_counts(self.db, self.clock(), grace)
         return PassResult(
             run_id=self.run_id,
             counts=self.counts,
             at_risk=at_risk,
             failed_total=int(failed_total),
-            unresolved=int(unresolved),
+            unresolved=unresolved,
+            in_progress=in_progress,
             cursors=cursors or {},
             interrupted=self.interrupted,
         )
@@ -1123,19 +1132,10 @@ class Pipeline:
     ) -> tuple[dict[str, int], dict[str, str]]:
         """A finished job's per-index results mapped back to cases (looking up the tickets of
         results it lacks): (synced case -> ticket id, failed case -> error). Writes nothing."""
-        by_index = {r.index: r for r in status.result_items if r.index is not None}
-        synced: dict[str, int] = {}
-        failures: dict[str, str] = {}
-        unknown: list[str] = []
-        for index, case_id in enumerate(case_ids):
-            result = by_index.get(index)
-            if result is not None and result.id is not None and not result.error:
-                synced[case_id] = int(result.id)
-            elif result is not None and (result.error or result.details):
-                failures[case_id] = one_line(f"Zendesk: {result.error}: {result.details}")
-            else:
-                unknown.append(case_id)
-        for case_id in unknown:
+        # A result's ticket is recorded only once its external_id was read back as the case's.
+        checked = check_results(case_ids, status, self.sink.show_tickets)
+        synced, failures = checked.synced, checked.failures
+        for case_id in checked.unknown:
             found = self.lookup(case_id)
             if found is not None:
                 synced[case_id] = found
@@ -1179,6 +1179,7 @@ class Pipeline:
         self._collect()  # (nothing is outstanding at the start of a pass; kept as a guard)
         grace = timedelta(seconds=self.settings.zendesk.recovery_grace_seconds)
         now = self.clock()
+        conclusive: list[bool] = []  # asked once per pass, when first needed
         for batch in outbox.pushing_batches(self.db):
             if batch.job_id:
                 status = self.sink.job_statuses([batch.job_id]).get(batch.job_id)
@@ -1191,7 +1192,7 @@ class Pipeline:
                     continue
             # No job id, or one Zendesk does not show (show_many is known to miss jobs): the
             # job may still be queued, so a lookup miss proves nothing until the grace passes.
-            if now - batch.pushed_at < grace:
+            if now - batch.pushed_at < grace and not _conclusive(self.sink, conclusive):
                 log.info(
                     "recovery_waiting_grace", batch_id=batch.batch_id, cases=len(batch.case_ids)
                 )
@@ -1429,6 +1430,14 @@ def next_poll_at(
         # of polling every min_gap.
         due = last_poll + max(min_gap, last_poll - due)
     return min(regular, max(due, earliest))
+
+
+def _conclusive(sink: Sink, memo: list[bool]) -> bool:
+    """Whether Zendesk lists no unfinished import job (asked once; ``memo`` keeps it)."""
+    if not memo:
+        memo.append(lookup_is_conclusive(sink.unfinished_jobs()))
+        log.info("recovery_jobs_listed", conclusive=memo[0])
+    return memo[0]
 
 
 def _is_job_cap(exc: BaseException) -> bool:
