@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,14 +36,19 @@ from snapzen.commands.erase_request import RequestInfo, close_request
 from snapzen.ledger import holds
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
+from snapzen.policy.transform import external_id
 from snapzen.support.log import get_logger
 
 log = get_logger(__name__)
 
 
 class TicketDeleter(Protocol):
-    def delete_tickets(self, ticket_ids: Sequence[int]) -> set[int]:
-        """Delete these tickets; return the ids now gone (deleted now or already absent)."""
+    def delete_tickets(
+        self, ticket_ids: Sequence[int], expected: Mapping[int, str] | None = None
+    ) -> set[int]:
+        """Delete these tickets; return the ids now gone (deleted now or already absent).
+        ``expected``: ticket id -> its case's external_id; a ticket carrying another one is
+        not deleted (and not returned)."""
         ...
 
 
@@ -196,7 +201,8 @@ def erase_subject(
         by_id = {target.ticket_id: target for target in plan.to_delete}
         try:
             if deleter is not None:
-                _delete_tickets(deleter, list(by_id), batch_size, result)
+                expected = {tid: external_id(t.case_id) for tid, t in by_id.items()}
+                _delete_tickets(deleter, list(by_id), batch_size, result, expected)
             # Only when every ticket is gone and none is being sent right now (see above).
             if users is not None and result.tickets_complete and not plan.in_flight:
                 result.users = users.erase()
@@ -227,11 +233,15 @@ def _apply_holds(db: sqlite_utils.Database, plan: ErasurePlan) -> None:
 
 
 def _delete_tickets(
-    deleter: TicketDeleter, ids: list[int], batch_size: int, result: ErasureResult
+    deleter: TicketDeleter,
+    ids: list[int],
+    batch_size: int,
+    result: ErasureResult,
+    expected: Mapping[int, str],
 ) -> None:
     for start in range(0, len(ids), batch_size):
         batch = ids[start : start + batch_size]
-        gone = deleter.delete_tickets(batch)
+        gone = deleter.delete_tickets(batch, {t: expected[t] for t in batch if t in expected})
         result.deleted.extend(tid for tid in batch if tid in gone)
         result.failed.extend(tid for tid in batch if tid not in gone)
 
@@ -327,8 +337,10 @@ class ZendeskTicketDeleter:
     def __init__(self, api: TicketDeletionApi, *, timeout: float | None = None) -> None:
         self._deleter = BulkTicketDeleter(api, timeout=timeout)
 
-    def delete_tickets(self, ticket_ids: Sequence[int]) -> set[int]:
-        outcomes = self._deleter.delete(ticket_ids, purge=True)
+    def delete_tickets(
+        self, ticket_ids: Sequence[int], expected: Mapping[int, str] | None = None
+    ) -> set[int]:
+        outcomes = self._deleter.delete(ticket_ids, purge=True, expected=expected)
         for ticket_id, outcome in outcomes.items():
             if not outcome.gone:
                 # The CLI reports only the ids; the reason is for whoever reruns it.

@@ -48,7 +48,7 @@ from snapzen.clients.ticket_deletion import (
 from snapzen.ledger import holds, outbox
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import open_db, transaction
-from snapzen.policy.transform import add_years, retention_until
+from snapzen.policy.transform import add_years, external_id, retention_until
 from snapzen.support.errors import ConfigError
 from snapzen.support.log import bind_run, get_logger, new_run_id, one_line
 from snapzen.support.settings import Settings
@@ -481,7 +481,9 @@ def _sweep(
         ids = list(dict.fromkeys(due.ticket_id for due in to_delete))
         if ids:
             result.batches += 1
-            outcomes = deleter.delete(ids, purge=result.purge)
+            # Each ticket is deleted only if it still carries its own case's external_id.
+            expected = {due.ticket_id: external_id(due.case_id) for due in to_delete}
+            outcomes = deleter.delete(ids, purge=result.purge, expected=expected)
         hook("after_delete")
         done = [(due, outcomes[due.ticket_id]) for due in to_delete if outcomes[due.ticket_id].gone]
         for due in to_delete:
