@@ -107,6 +107,7 @@ class FakeApis:
         self.too_many_jobs_next = 0  # the next N POSTs get TooManyJobs (others hold the cap)
         self.hide_jobs = False  # show_many omits every job (Zendesk is known to miss some)
         self.reject_credentials = False  # users/me (and only it) answers 401
+        self.shift_results = False  # job results name the tickets out of step by one
         self.peak_unfinished = 0  # most jobs queued or running at once, seen by a POST
         self.requests: dict[str, int] = {}
         # The pipeline sends several POSTs at once (submit workers): one request at a time
@@ -240,6 +241,11 @@ class FakeApis:
             ticket_id = len(self.tickets) + 1
             self.tickets.append({**ticket, "id": ticket_id})
             job.results.append({"index": index, "id": ticket_id})
+        if self.shift_results and len(job.results) > 1:
+            # Results out of step by one: each index names the next item's ticket.
+            ids = [r.get("id") for r in job.results]
+            for result, ticket_id in zip(job.results, ids[1:] + ids[:1], strict=True):
+                result["id"] = ticket_id
 
     def _job_json(self, job: Job) -> dict[str, Any]:
         done = job.polls >= job.polls_until_done

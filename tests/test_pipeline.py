@@ -361,3 +361,69 @@ def test_job_cap_held_by_others_is_waited_out_in_the_same_pass(
     result = service.sync(settings)
     assert result.exit_code == 0
     assert len(apis.tickets) == 3
+
+
+# ---------------------------------------------------------------- meeting the real Zendesk
+
+
+def test_results_out_of_step_record_every_case_with_its_own_ticket(
+    settings: Settings, apis: FakeApis
+) -> None:
+    apis.add_cases("w1", [make_case(f"c{i}", started=recent(200)) for i in range(6)])
+    apis.shift_results = True
+    result = service.sync(settings)
+    assert result.counts.created == 6 and result.exit_code == 0
+    db = open_db(settings.ledger.path)
+    recorded = dict(db.execute("SELECT case_id, ticket_id FROM cases").fetchall())
+    truth = {t["external_id"].removeprefix("snapengage:"): t["id"] for t in apis.tickets}
+    assert recorded == truth  # no case holds another case's ticket
+    assert len(apis.tickets) == 6  # and nothing was sent twice
+    assert apis.requests["tickets_show_many"] >= 1
+    assert chain_ok(db)
+
+
+def test_wrong_token_aborts_the_pass_even_when_nothing_is_due(
+    settings: Settings, apis: FakeApis
+) -> None:
+    from snapzen.commands.metrics import check_health
+    from snapzen.support.errors import AuthError
+
+    assert service.sync(settings).exit_code == 0  # healthy, nothing due
+    apis.reject_credentials = True
+    with pytest.raises(AuthError, match="Couldn't authenticate you"):
+        service.sync(settings)
+    assert apis.requests.get("create_many", 0) == 0
+    db = open_db(settings.ledger.path)
+    outcome, error = db.execute(
+        "SELECT outcome, error FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1"
+    ).fetchone()
+    assert outcome == "aborted" and "AuthError" in error
+    health = check_health(settings.ledger.path, settings, datetime.now(UTC))
+    assert not health.ok and "AuthError" in health.message
+
+
+def test_refused_name_only_requester_names_the_setting_in_the_reason_and_status(
+    settings: Settings, apis: FakeApis
+) -> None:
+    from snapzen.commands.status import collect_status
+
+    apis.add_cases("w1", [make_case("anon", started=recent(200), email="not-an-email")])
+    apis.item_errors["snapengage:anon"] = "Requester: Email cannot be blank"
+    service.sync(settings)
+    db = open_db(settings.ledger.path)
+    (error,) = db.execute("SELECT error FROM cases WHERE case_id='anon'").fetchone()
+    assert "Requester: Email cannot be blank" in error
+    assert "zendesk.anonymous_requester_id" in error
+    report = collect_status(db, settings, datetime.now(UTC))
+    assert "zendesk.anonymous_requester_id" in report["failed"][0]["error"]
+
+
+def test_anonymous_requester_id_imports_chats_without_email_under_that_user(
+    settings: Settings, apis: FakeApis
+) -> None:
+    settings.zendesk.anonymous_requester_id = 777
+    apis.add_cases("w1", [make_case("anon", started=recent(200), email="", name="Ann")])
+    assert service.sync(settings).counts.created == 1
+    (sent,) = apis.tickets
+    assert sent["requester_id"] == 777 and "requester" not in sent
+    assert "Ann" in sent["subject"]

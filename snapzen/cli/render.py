@@ -60,6 +60,16 @@ def print_status(report: dict[str, Any]) -> None:
             f"[bold red]{report['at_risk_count']} case(s) at risk of SnapEngage's "
             f"deletion (unsynced for more than {report['deadline_days']} days)[/]"
         )
+    if report.get("imports_in_progress"):
+        console.print(
+            f"{report['imports_in_progress']} case(s) imported with no answer yet: in progress, "
+            "resolved by lookup once Zendesk shows no import job queued"
+        )
+    if report.get("imports_unresolved"):
+        console.print(
+            f"[bold red]{report['imports_unresolved']} case(s) still unresolved after "
+            "zendesk.recovery_grace_seconds[/]"
+        )
     for failure in report["failed"][:10]:
         console.print(
             f"failed {failure['case_id']} (attempts {failure['attempts']}): {failure['error']}"

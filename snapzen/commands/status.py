@@ -10,6 +10,7 @@ import sqlite_utils
 
 from snapzen.ledger import outbox
 from snapzen.support.settings import Settings
+from snapzen.sync.results_check import unresolved_counts
 
 STATUSES = ("pending", "pushing", "synced", "withheld", "failed", "ignored")
 
@@ -77,6 +78,10 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
     if last_run and last_run.get("details"):
         last_run["details"] = json.loads(last_run["details"])
     ledger_rows = db.execute("SELECT COUNT(*) FROM transfers").fetchone()[0]
+    # Imports whose answer was lost: inside the recovery grace they are work in progress,
+    # after it they need a look.
+    grace = timedelta(seconds=settings.zendesk.recovery_grace_seconds)
+    in_progress, unresolved = unresolved_counts(db, now, grace)
     return {
         "generated_at": outbox.now_iso(now),
         "database": str(settings.ledger.path),
@@ -90,10 +95,14 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
         "at_risk": at_risk[:100],
         "at_risk_count": len(at_risk),
         "ledger_rows": ledger_rows,
+        "imports_in_progress": in_progress,
+        "imports_unresolved": unresolved,
         "last_run": last_run,
     }
 
 
 def status_exit_code(report: dict[str, Any]) -> int:
-    """3 when something needs a human: cases at risk of deletion, or failures."""
-    return 3 if report["at_risk_count"] or report["failed"] else 0
+    """3 when something needs a human: cases at risk of deletion, failures, or imports still
+    unresolved after the recovery grace."""
+    needs_a_look = report["at_risk_count"] or report["failed"] or report.get("imports_unresolved")
+    return 3 if needs_a_look else 0
