@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -138,7 +138,9 @@ class FakeDeleter:
     def __init__(self) -> None:
         self.deleted: list[int] = []
 
-    def delete_tickets(self, ticket_ids: Sequence[int]) -> set[int]:
+    def delete_tickets(
+        self, ticket_ids: Sequence[int], expected: Mapping[int, str] | None = None
+    ) -> set[int]:
         self.deleted.extend(ticket_ids)
         return set(ticket_ids)
 
@@ -162,7 +164,9 @@ def test_erase_dry_run_then_for_real(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_erase_partial_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
     class Refusing(FakeDeleter):
-        def delete_tickets(self, ticket_ids: Sequence[int]) -> set[int]:
+        def delete_tickets(
+            self, ticket_ids: Sequence[int], expected: Mapping[int, str] | None = None
+        ) -> set[int]:
             return {t for t in ticket_ids if t != 1006}
 
     monkeypatch.setattr(ledger_cli, "_make_deleter", lambda settings: Refusing())
