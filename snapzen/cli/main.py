@@ -8,7 +8,17 @@ from typing import Annotated
 
 import typer
 
-from snapzen.cli.common import ConfigOption, echo_json, handle_errors, settings_from
+from snapzen.cli.common import (
+    GLOBAL,
+    ConfigOption,
+    JsonFlag,
+    WaitOption,
+    echo_json,
+    handle_errors,
+    pick_format,
+    settings_from,
+)
+from snapzen.cli.helptext import SnapzenGroup
 from snapzen.support import errors
 
 
@@ -20,16 +30,53 @@ class StatusFormat(StrEnum):
 
 app = typer.Typer(
     name="snapzen",
+    cls=SnapzenGroup,
     help="Sync finished SnapEngage chats into Zendesk with a GDPR transfer ledger.",
+    epilog="Shell completion: snapzen --install-completion (bash, zsh, fish, PowerShell).",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 
-WaitOption = Annotated[
-    bool,
-    typer.Option("--wait", help="Wait for another running snapzen to finish instead of exiting 0."),
-]
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            shown = version("snapzen")
+        except PackageNotFoundError:  # run from a source tree without installing
+            from snapzen import __version__ as shown
+        typer.echo(f"snapzen {shown}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    config: ConfigOption = None,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, show_default=False, help="Debug logs.")
+    ] = 0,
+    quiet: Annotated[
+        int,
+        typer.Option(
+            "--quiet", "-q", count=True, show_default=False, help="Warnings and errors only; no progress output."
+        ),
+    ] = 0,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Sync finished SnapEngage chats into Zendesk with a GDPR transfer ledger.
+
+    Options given here apply to every command; a command's own --config wins.
+    """
+    if verbose and quiet:
+        raise typer.BadParameter("give -v or -q, not both", param_hint="-v/-q")
+    GLOBAL.config = config
+    GLOBAL.verbosity = verbose - quiet
 
 
 @app.command()
@@ -74,12 +121,11 @@ def sync(
 @handle_errors
 def status(
     config: ConfigOption = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print JSON (same as --format json).")
-    ] = False,
+    json_output: JsonFlag = False,
     output_format: Annotated[
-        StatusFormat, typer.Option("--format", help="table, json, or prometheus text.")
-    ] = StatusFormat.table,
+        StatusFormat | None,
+        typer.Option("--format", help="table, json, or prometheus text (default: table)."),
+    ] = None,
     check: Annotated[
         bool,
         typer.Option(
@@ -95,6 +141,7 @@ def status(
     """
     from snapzen.sync.pipeline import utcnow
 
+    shown = pick_format(output_format, json_output, StatusFormat.table, StatusFormat.json)
     settings = settings_from(config)
     if check:
         from snapzen.commands.metrics import check_health
@@ -114,9 +161,9 @@ def status(
     db = open_db(settings.ledger.path)
     report = collect_status(db, settings, utcnow())
     log_at_risk(report["at_risk"])
-    if json_output or output_format is StatusFormat.json:
+    if shown is StatusFormat.json:
         echo_json(report)
-    elif output_format is StatusFormat.prometheus:
+    elif shown is StatusFormat.prometheus:
         from snapzen.commands.metrics import render_prometheus
 
         sys.stdout.write(render_prometheus(report))

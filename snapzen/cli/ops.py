@@ -104,91 +104,6 @@ def run(
 # ---------------------------------------------------------------- backfill
 
 
-class JsonProgress:
-    """Progress as JSON lines on stderr (not a terminal: CI, kubectl logs), at most one line
-    per ``every`` seconds, plus the last one."""
-
-    def __init__(self, every: float = 10.0) -> None:
-        self.every = every
-        self.total = self.done = 0
-        self.fetched = self.created = 0
-        self._last = 0.0
-
-    def _emit(self, day: date | None = None, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last < self.every:
-            return
-        self._last = now
-        line = {
-            "event": "backfill_progress",
-            "windows_done": self.done,
-            "windows_total": self.total,
-            "fetched": self.fetched,
-            "created": self.created,
-            "day": day.isoformat() if day else None,
-            "timestamp": datetime.now().astimezone().isoformat(timespec="seconds"),
-        }
-        sys.stderr.write(json.dumps(line) + "\n")
-        sys.stderr.flush()
-
-    def start(self, total: int, skipped: int) -> None:
-        self.total, self.done = total, skipped
-        self._emit(force=True)
-
-    def tick(self, what: str, n: int) -> None:
-        if what == "fetched":
-            self.fetched += n
-        elif what == "created":
-            self.created += n
-
-    def window_done(self, day: date, widgets: Sequence[str], counts: Counts) -> None:
-        self.done += len(widgets)
-        self._emit(day, force=self.done >= self.total)
-
-    def finish(self) -> None:
-        pass
-
-
-class RichProgress:
-    """A progress bar over windows on a terminal, with live fetched/created counts."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        self.bar = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=False,
-        )
-        self.task: Any = None
-        self.fetched = self.created = 0
-
-    def _describe(self, day: date | None = None) -> str:
-        where = f"{day} " if day else ""
-        return f"backfill {where}fetched {self.fetched} created {self.created}"
-
-    def start(self, total: int, skipped: int) -> None:
-        self.bar.start()
-        self.task = self.bar.add_task(self._describe(), total=total, completed=skipped)
-
-    def tick(self, what: str, n: int) -> None:
-        if what == "fetched":
-            self.fetched += n
-        elif what == "created":
-            self.created += n
-        self.bar.update(self.task, description=self._describe())
-
-    def window_done(self, day: date, widgets: Sequence[str], counts: Counts) -> None:
-        self.bar.update(self.task, advance=len(widgets), description=self._describe(day))
-
-    def finish(self) -> None:
-        self.bar.stop()
-
-
 def _listing(ids: Sequence[str], limit: int = 50) -> str:
     shown = ", ".join(ids[:limit])
     return shown + (f" (+{len(ids) - limit} more)" if len(ids) > limit else "")
@@ -216,9 +131,22 @@ def backfill(
     progress_every: Annotated[
         float,
         typer.Option(
-            "--progress-every", help="Seconds between JSON progress lines (not a terminal)."
+            "--progress-every",
+            min=0.0,
+            metavar="SECONDS",
+            help="Seconds between JSON progress lines when stderr is not a terminal "
+            "(0: one per change).",
         ),
     ] = 10.0,
+    log_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--log-file",
+            metavar="FILE",
+            help="On a terminal, where log lines go while the progress bar is shown "
+            "(appended; default: snapzen-backfill.log beside the ledger).",
+        ),
+    ] = None,
     slice_seconds: Annotated[
         float,
         typer.Option(
@@ -245,6 +173,8 @@ def backfill(
     SNAPZEN_ZENDESK__BACKFILL_MAX_JOBS_IN_FLIGHT=25 when another integration imports tickets
     into the account at the same time.
     """
+    from snapzen.cli.progress import CountingFile, JsonProgress, RichProgress
+    from snapzen.cli.progress import log_file as progress_log_file
     from snapzen.commands.backfill import BackfillProgress, plan_backfill, run_backfill
     from snapzen.commands.scheduler import stop_on_signals
     from snapzen.support.settings import require_ledger_key, require_sync_settings
@@ -253,11 +183,18 @@ def backfill(
     plan = plan_backfill(settings, since.date(), until.date(), widget or None)
     require_sync_settings(settings)
     require_ledger_key(settings)
+    on_terminal = sys.stderr.isatty() and not quiet()
     progress: BackfillProgress = (
-        RichProgress() if sys.stderr.isatty() else JsonProgress(every=progress_every)
+        RichProgress() if on_terminal else JsonProgress(every=progress_every)
+    )
+    logs_path = log_file or settings.ledger.path.parent / "snapzen-backfill.log"
+    logs: AbstractContextManager[CountingFile | None] = (
+        progress_log_file(logs_path) if on_terminal else nullcontext()
     )
     stop = threading.Event()
-    with stop_on_signals(stop):
+    with stop_on_signals(stop), logs as written:
+        if written is not None:
+            typer.echo(f"logs: {logs_path} (while the progress bar is shown)", err=True)
         result = run_backfill(
             settings,
             plan,
@@ -268,6 +205,8 @@ def backfill(
             progress=progress,
             slice_seconds=slice_seconds,
         )
+    if written is not None and written.problems:
+        typer.echo(f"{written.problems} warning(s)/error(s) logged in {logs_path}", err=True)
     c = result.counts
     label = "dry run" if dry_run else "backfill"
     typer.echo(

@@ -153,6 +153,8 @@ class BackfillProgress(Protocol):
     """What the CLI shows; the library only reports."""
 
     def start(self, total: int, skipped: int) -> None: ...
+    # what: "fetched" / "created" (cases, as they happen), "window" (a widget-day read to
+    # its end; recorded as finished only when its slice completes: window_done).
     def tick(self, what: str, n: int) -> None: ...
     def window_done(self, day: date, widgets: Sequence[str], counts: Counts) -> None: ...
     def finish(self) -> None: ...
@@ -361,7 +363,7 @@ def _run_slices(
                 break
             for day, widgets in taken.days:
                 result.windows_done += len(widgets)
-                progress.window_done(day, widgets, last.counts)
+                progress.window_done(day, widgets, result.counts)  # totals so far
             remaining = remaining[len(taken.days) :]
     finally:
         progress.finish()

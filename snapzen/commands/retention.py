@@ -50,7 +50,7 @@ from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import open_db, transaction
 from snapzen.policy.transform import add_years, external_id, retention_until
 from snapzen.support.errors import ConfigError
-from snapzen.support.log import bind_run, get_logger, new_run_id, one_line
+from snapzen.support.log import bound_run, get_logger, new_run_id, one_line
 from snapzen.support.settings import Settings
 
 log = get_logger("snapzen.commands.retention")
@@ -340,11 +340,10 @@ def run_sweep(
     run_id = new_run_id()
     actor = actor or settings.pipeline.actor
     result.run_id = run_id
-    bind_run(run_id, RUN_KIND)
     # Imported here: service is the composition root and pulls in the sync's clients.
     from snapzen.commands.service import locked_db
 
-    with locked_db(settings, wait=wait) as db:
+    with bound_run(run_id, RUN_KIND), locked_db(settings, wait=wait) as db:
         outbox.start_run(
             db, run_id, RUN_KIND, actor, clock(), {"as_of": as_of.isoformat(), "purge": purge}
         )

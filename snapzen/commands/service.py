@@ -21,7 +21,7 @@ from snapzen.ledger import outbox
 from snapzen.ledger.db import open_db
 from snapzen.support import errors
 from snapzen.support.lock import writer_lock
-from snapzen.support.log import bind_run, get_logger, new_run_id, one_line, scrub_personal
+from snapzen.support.log import bound_run, get_logger, new_run_id, one_line, scrub_personal
 from snapzen.support.memory import limit_malloc_arenas
 from snapzen.support.settings import Settings, require_ledger_key, require_sync_settings
 from snapzen.sync.pipeline import CrashHook, PassResult, Pipeline, Sink, Source, utcnow
@@ -167,8 +167,8 @@ def run_pass(
     clients = clients or build_clients(settings)
     run_id = new_run_id()
     actor = actor or settings.pipeline.actor
-    bind_run(run_id, kind)
     with (
+        bound_run(run_id, kind),  # every line of the pass, on every thread, carries run_id
         locked_db(settings, wait=wait, lock_timeout=lock_timeout) as db,
         prepare_worker(settings, key, shared=worker) as worker,
         pass_tuning(),

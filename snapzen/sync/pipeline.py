@@ -405,6 +405,7 @@ class Pipeline:
                         self._store_page(fetched, *waiting[0])
                 for window in feed.take_ended():
                     self._fetch_progress.window_ended(fetched[window])
+                    self.progress("window", 1)  # read to its end: a backfill's bar moves
                 self._fill(full_only=True)
                 self._poll_step(refill=True)
                 top_up()
