@@ -41,7 +41,9 @@ EXAMPLES: dict[str, list[str]] = {
         "snapzen ledger erase --email - --wait --actor dpo < request.txt",
     ],
     "ledger checkpoint": ["snapzen ledger checkpoint head-2026-01.json --key-file auditor.key"],
-    "ledger verify": ["snapzen ledger verify --checkpoint head-2026-01.json --key-file auditor.key"],
+    "ledger verify": [
+        "snapzen ledger verify --checkpoint head-2026-01.json --key-file auditor.key"
+    ],
     "ledger serve": [
         "snapzen ledger serve",
         "snapzen ledger serve --host 0.0.0.0 --port 8001",

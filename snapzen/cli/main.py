@@ -59,7 +59,11 @@ def main_options(
     quiet: Annotated[
         int,
         typer.Option(
-            "--quiet", "-q", count=True, show_default=False, help="Warnings and errors only; no progress output."
+            "--quiet",
+            "-q",
+            count=True,
+            show_default=False,
+            help="Warnings and errors only; no progress output.",
         ),
     ] = 0,
     version: Annotated[

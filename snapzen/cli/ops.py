@@ -6,48 +6,35 @@ adds them to the top-level app (called from snapzen.cli.main).
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
-import time
 from collections.abc import Sequence
-from datetime import date, datetime
+from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from snapzen.cli.common import ConfigOption, handle_errors, settings_from
+from snapzen.cli.common import (
+    ActorOption,
+    ConfigOption,
+    OverwriteOption,
+    WaitOption,
+    actor_name,
+    handle_errors,
+    quiet,
+    settings_from,
+)
 from snapzen.support import errors
 
 # The pipeline, scheduler and settings modules (pydantic, sqlite_utils, structlog, requests)
 # are imported inside the commands that run them: every `snapzen` invocation imports this
 # module to register its commands, and those imports would add ~0.1 s to its start-up.
 if TYPE_CHECKING:
+    from snapzen.cli.progress import CountingFile
     from snapzen.commands.scheduler import DailyJob
     from snapzen.support.settings import Settings
-    from snapzen.sync.pipeline import Counts
-
-WaitOption = Annotated[
-    bool,
-    typer.Option("--wait", help="Wait for another running snapzen to finish instead of exiting 0."),
-]
-ActorOption = Annotated[
-    str | None,
-    typer.Option("--actor", help="Who runs this, recorded in the runs table (default: $USER)."),
-]
-
-
-def _actor(given: str | None, settings: Settings) -> str:
-    import getpass
-
-    if given:
-        return given
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (arbitrary container uid)
-        return settings.pipeline.actor
-
 
 # ---------------------------------------------------------------- run
 
@@ -173,7 +160,7 @@ def backfill(
     SNAPZEN_ZENDESK__BACKFILL_MAX_JOBS_IN_FLIGHT=25 when another integration imports tickets
     into the account at the same time.
     """
-    from snapzen.cli.progress import CountingFile, JsonProgress, RichProgress
+    from snapzen.cli.progress import JsonProgress, RichProgress
     from snapzen.cli.progress import log_file as progress_log_file
     from snapzen.commands.backfill import BackfillProgress, plan_backfill, run_backfill
     from snapzen.commands.scheduler import stop_on_signals
@@ -198,7 +185,7 @@ def backfill(
         result = run_backfill(
             settings,
             plan,
-            actor=_actor(actor, settings),
+            actor=actor_name(actor, settings),
             wait=wait,
             dry_run=dry_run,
             stop=stop,
@@ -264,7 +251,10 @@ def retry(
         raise errors.ConfigError("give either --case ID (repeatable) or --all-failed")
     settings = settings_from(config)
     outcome = retry_cases(
-        settings, None if all_failed else list(case or []), actor=_actor(actor, settings), wait=wait
+        settings,
+        None if all_failed else list(case or []),
+        actor=actor_name(actor, settings),
+        wait=wait,
     )
     result = outcome.result
     if not outcome.requeued:
@@ -295,7 +285,9 @@ def dismiss(
     from snapzen.commands.dismiss import dismiss as dismiss_cases
 
     settings = settings_from(config)
-    run_id = dismiss_cases(settings, case, reason=reason, actor=_actor(actor, settings), wait=wait)
+    run_id = dismiss_cases(
+        settings, case, reason=reason, actor=actor_name(actor, settings), wait=wait
+    )
     typer.echo(f"dismiss {run_id}: {len(case)} case(s) marked ignored")
 
 
@@ -305,7 +297,7 @@ def dismiss(
 def backup(
     file: Annotated[Path, typer.Argument(help="Where to write the copy (a new file).")],
     config: ConfigOption = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace FILE.")] = False,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Copy the ledger database with SQLite's online backup API (safe while a sync runs),
     then check the copy opens and holds the same number of transfer rows."""
