@@ -695,12 +695,22 @@ def serve(
     settings = _settings(config)
     _open_read(settings).conn.close()  # same existence check and message as other commands
     if importlib.util.find_spec("datasette") is None:
-        raise errors.ConfigError("datasette is not installed: pip install 'snapzen[audit]'")
+        raise errors.ConfigError(
+            "datasette is not installed: pip install 'snapzen[audit]'; the container image "
+            "leaves it out: build the auditors' image of docs/cli.md (`ledger serve`)"
+        )
+    from snapzen.cli.serve import run_until_signalled, write_plugin
+
     with tempfile.TemporaryDirectory(prefix="snapzen-serve-") as tmp:
         target = workdir or Path(tmp)
         snapshot, metadata, sha = web.prepare(Path(settings.ledger.path), target)
         command = web.serve_command(
-            snapshot, metadata, host=host, port=port, sql_time_limit_ms=sql_time_limit_ms
+            snapshot,
+            metadata,
+            host=host,
+            port=port,
+            sql_time_limit_ms=sql_time_limit_ms,
+            extra=["--plugins-dir", str(write_plugin(target))],
         )
         typer.echo(f"snapshot {snapshot} sha256 {sha}", err=True)
         if prepare_only:
@@ -709,4 +719,5 @@ def serve(
                 typer.echo("(temp dir removed; pass --workdir to keep the files)", err=True)
             return
         typer.echo(f"serving read-only at http://{host}:{port}/{web.DB_NAME}", err=True)
-        raise typer.Exit(web.run(command))
+        code = run_until_signalled(command)  # SIGTERM/Ctrl-C: Datasette stopped, tmp removed
+    raise typer.Exit(code)
