@@ -36,6 +36,7 @@ from pydantic_settings import (
 
 from snapzen.policy.countries import normalise_country
 from snapzen.policy.redaction import Redactor
+from snapzen.support import setting_checks
 from snapzen.support.errors import ConfigError
 
 ENV_PREFIX = "SNAPZEN_"
@@ -132,6 +133,7 @@ class SnapEngageSettings(Section):
     page_pause_ms: int = Field(default=0, ge=0)
 
     _split_widgets = field_validator("widgets", mode="before")(_split_list)
+    _widget_ids = field_validator("widgets")(setting_checks.check_widgets)
 
     @model_validator(mode="after")
     def _overlap_covers_timezone(self) -> SnapEngageSettings:
@@ -199,6 +201,9 @@ class ZendeskSettings(Section):
     def _https(cls, value: str) -> str:
         return _check_base_url(value) if value else value
 
+    _subdomain = field_validator("subdomain")(setting_checks.check_subdomain)
+    _email = field_validator("email")(setting_checks.check_email)
+
     @field_validator("archive_immediately")
     @classmethod
     def _not_archived(cls, value: bool) -> bool:
@@ -247,6 +252,7 @@ class ConsentSettings(Section):
     _split = field_validator(
         "accepted_values", "restricted_countries", "contract_widgets", mode="before"
     )(_split_list)
+    _widget_ids = field_validator("contract_widgets")(setting_checks.check_widgets)
 
     @field_validator("accepted_values")
     @classmethod
@@ -391,6 +397,14 @@ def parse_interval(text: str) -> timedelta:
     return timedelta(seconds=int(text[:-1]) * units[text[-1]])
 
 
+# Secrets that travel in an HTTP header (Authorization) or request body as text.
+HEADER_SECRETS = {
+    ("snapengage", "api_token"),
+    ("zendesk", "api_token"),
+    ("zendesk", "oauth_access_token"),
+    ("zendesk", "oauth_client_secret"),
+}
+
 SECRET_FIELDS = {
     ("snapengage", "api_token"),
     ("zendesk", "api_token"),
@@ -432,6 +446,26 @@ class Settings(BaseSettings):
         # init (the TOML file, passed in by load_settings) < secrets dir < environment.
         return (env_settings, _SecretsDirSource(settings_cls), init_settings)
 
+    @model_validator(mode="after")
+    def _can_work(self) -> Settings:
+        """Checks across sections, and secrets that could never be sent: refused at load
+        (exit 2, the setting named, the value never shown) rather than as a traceback from
+        the HTTP library on the first request."""
+        for section, name in sorted(HEADER_SECRETS):
+            secret = getattr(getattr(self, section), name)
+            problem = secret and setting_checks.header_problem(secret.get_secret_value())
+            if problem:
+                where = setting_checks.env_name((section, name))
+                raise ValueError(f"setting {section}.{name} ({where}): {problem}")
+        deadline, retention = self.pipeline.deadline_days, self.snapengage.retention_days
+        if deadline >= retention:
+            raise ValueError(
+                f"setting pipeline.deadline_days ({deadline}) must be below "
+                f"snapengage.retention_days ({retention}): a chat unsynced for that long is "
+                "already deleted by SnapEngage, so the warning would come too late"
+            )
+        return self
+
 
 class _SecretsDirSource(PydanticBaseSettingsSource):
     """Reads ``<secrets dir>/snapzen_<section>__<field>`` files for the secret fields only.
@@ -451,7 +485,9 @@ class _SecretsDirSource(PydanticBaseSettingsSource):
         for section, name in SECRET_FIELDS:
             path = directory / f"{ENV_PREFIX.lower()}{section}__{name}"
             if path.is_file():
-                found.setdefault(section, {})[name] = path.read_text(encoding="utf-8").strip()
+                # utf-8-sig and strip: editors add a BOM and a final newline to such files.
+                text = path.read_text(encoding="utf-8-sig").strip().lstrip("\ufeff")
+                found.setdefault(section, {})[name] = text
         return found
 
 
@@ -478,21 +514,26 @@ def load_settings(config_path: Path | str | None = None) -> Settings:
     if config_path is None and os.environ.get(CONFIG_ENV):
         config_path = os.environ[CONFIG_ENV]
     file_values = _read_toml(Path(config_path)) if config_path else {}
+    problems = setting_checks.unknown_env_sections(Settings, os.environ)
     try:
-        return Settings(**file_values)
+        settings = Settings(**file_values)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc)) from None
+        problems += setting_checks.describe_errors(exc, Settings, file_values)
+    if problems:
+        raise ConfigError(_one_message(problems))
+    return settings
+
+
+def _one_message(problems: list[str]) -> str:
+    """One line for one problem; all of them, one per line, when there are several."""
+    if len(problems) == 1:
+        return problems[0]
+    return f"{len(problems)} problems in the settings:\n  " + "\n  ".join(problems)
 
 
 def describe_validation_error(exc: ValidationError) -> str:
-    """First problem as one line: setting name (and env var), then what is wrong."""
-    error = exc.errors()[0]
-    location = [str(part) for part in error["loc"]]
-    dotted = ".".join(location) or "settings"
-    env_name = ENV_PREFIX + "__".join(part.upper() for part in location)
-    message = str(error["msg"]).removeprefix("Value error, ")
-    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"setting {dotted} ({env_name}): {message}{more}"
+    """Every problem, each naming its setting (kept for callers validating a dict)."""
+    return _one_message(setting_checks.describe_errors(exc, Settings, {}))
 
 
 def require_sync_settings(settings: Settings) -> None:
