@@ -191,7 +191,9 @@ def _emit(
         from snapzen.cli.tables import print_rows
 
         return print_rows(rows, list(table_columns), title)
-    return audit.write_rows(rows, sys.stdout, fmt.value, columns)  # type: ignore[arg-type]
+    names = list(columns)
+    picked = ({name: row.get(name) for name in names} for row in rows)  # --columns: only those
+    return audit.write_rows(picked, sys.stdout, fmt.value, names)  # type: ignore[arg-type]
 
 
 EXPORT_SUFFIXES = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
