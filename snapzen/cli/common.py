@@ -46,6 +46,12 @@ class GlobalOptions:
 GLOBAL = GlobalOptions()
 
 
+def reset_globals() -> None:
+    """Called when the top-level command ends: the next invocation in the same process
+    (tests, embedding) starts from the defaults."""
+    GLOBAL.config, GLOBAL.verbosity = None, 0
+
+
 def quiet() -> bool:
     return GLOBAL.verbosity < 0
 

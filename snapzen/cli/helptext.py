@@ -50,6 +50,7 @@ EXAMPLES: dict[str, list[str]] = {
     ],
     "ledger backup": ["snapzen ledger backup /backups/snapzen-$(date +%F).db"],
     "sandbox serve": ["snapzen sandbox serve --ready-file /tmp/sandbox.env"],
+    "sandbox dump": ["snapzen sandbox dump --what tickets", "snapzen sandbox dump --url URL"],
 }
 
 

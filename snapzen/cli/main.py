@@ -16,6 +16,7 @@ from snapzen.cli.common import (
     echo_json,
     handle_errors,
     pick_format,
+    reset_globals,
     settings_from,
 )
 from snapzen.cli.helptext import SnapzenGroup
@@ -52,6 +53,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
+    ctx: typer.Context,
     config: ConfigOption = None,
     verbose: Annotated[
         int, typer.Option("--verbose", "-v", count=True, show_default=False, help="Debug logs.")
@@ -81,6 +83,7 @@ def main_options(
         raise typer.BadParameter("give -v or -q, not both", param_hint="-v/-q")
     GLOBAL.config = config
     GLOBAL.verbosity = verbose - quiet
+    ctx.call_on_close(reset_globals)
 
 
 @app.command()
