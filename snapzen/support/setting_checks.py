@@ -38,10 +38,9 @@ def check_subdomain(value: str) -> str:
     for prefix in ("https://", "http://"):
         lowered = lowered.removeprefix(prefix)
     lowered = lowered.rstrip("/")
-    if lowered.endswith(".zendesk.com") and _SUBDOMAIN.match(lowered.removesuffix(".zendesk.com")):
-        raise ValueError(
-            f"must be just the subdomain: write {lowered.removesuffix('.zendesk.com')!r}, not {value!r}"
-        )
+    bare = lowered.removesuffix(".zendesk.com")
+    if bare != lowered and _SUBDOMAIN.match(bare):
+        raise ValueError(f"must be just the subdomain: write {bare!r}, not {value!r}")
     if "." in lowered or "/" in lowered:
         raise ValueError(
             f"{value!r} is not a Zendesk subdomain (the 'acme' of acme.zendesk.com); for a "
