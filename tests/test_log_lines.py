@@ -42,3 +42,28 @@ def test_once_per_process() -> None:
     assert once("test.deprecated_token", "zendesk") is True
     assert once("test.deprecated_token", "zendesk") is False
     assert once("test.deprecated_token", "snapengage") is True
+
+
+def test_a_warning_every_pass_would_repeat_is_logged_once(tmp_path: object) -> None:
+    import sqlite3
+
+    import sqlite_utils
+
+    from snapzen.commands.service import checkpoint_wal
+
+    configure_logging("info", "json")
+    path = f"{tmp_path}/wal.db"
+    db = sqlite_utils.Database(path)
+    db.conn.execute("PRAGMA journal_mode=WAL")
+    db.conn.execute("PRAGMA busy_timeout=0")  # the checkpoint gives up at once
+    db["t"].insert({"a": 1})
+    reader = sqlite3.connect(path)
+    reader.execute("BEGIN")
+    reader.execute("SELECT * FROM t").fetchall()  # an auditor's open snapshot
+    db["t"].insert({"a": 2})
+    out = io.StringIO()
+    with logs_to(out):
+        for _ in range(3):  # three passes of `snapzen run`
+            checkpoint_wal(db)
+    events = [line["event"] for line in lines(out.getvalue())]
+    assert events.count("wal_checkpoint_incomplete") == 1

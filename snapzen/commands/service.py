@@ -21,7 +21,14 @@ from snapzen.ledger import outbox
 from snapzen.ledger.db import open_db
 from snapzen.support import errors
 from snapzen.support.lock import writer_lock
-from snapzen.support.log import bound_run, get_logger, new_run_id, one_line, scrub_personal
+from snapzen.support.log import (
+    bound_run,
+    get_logger,
+    new_run_id,
+    once,
+    one_line,
+    scrub_personal,
+)
 from snapzen.support.memory import limit_malloc_arenas
 from snapzen.support.settings import Settings, require_ledger_key, require_sync_settings
 from snapzen.sync.pipeline import CrashHook, PassResult, Pipeline, Sink, Source, utcnow
@@ -88,7 +95,9 @@ def checkpoint_wal(db: sqlite_utils.Database) -> None:
         log.warning("wal_checkpoint_failed", error=str(exc))
         return
     if busy:
-        log.warning("wal_checkpoint_incomplete", reason="a reader holds an old snapshot")
+        # Every pass while an auditor's Datasette is open: a warning once, then debug.
+        warn = log.warning if once("wal_checkpoint_incomplete") else log.debug
+        warn("wal_checkpoint_incomplete", reason="a reader holds an old snapshot")
 
 
 @contextmanager
@@ -108,7 +117,9 @@ def prepare_worker(
     try:
         worker = PrepareWorker.start(settings, key)
     except WorkerError as exc:
-        log.warning("prepare_worker_unavailable", error=one_line(exc))
+        # The same cause every pass of `snapzen run`: a warning once per process, then debug.
+        warn = log.warning if once("prepare_worker_unavailable", one_line(exc)) else log.debug
+        warn("prepare_worker_unavailable", error=one_line(exc))
         yield None
         return
     try:
