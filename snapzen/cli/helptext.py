@@ -48,6 +48,22 @@ EXAMPLES: dict[str, list[str]] = {
         "snapzen ledger serve",
         "snapzen ledger serve --host 0.0.0.0 --port 8001",
     ],
+    "ledger access": [
+        "snapzen ledger access --email - --out pack-2026-02-01/ < request.txt",
+        "snapzen ledger access --case CASE_ID --out pack/ --received 2026-01-28",
+    ],
+    "ledger requests": ["snapzen ledger requests", "snapzen ledger requests --json"],
+    "ledger hold": [
+        "snapzen ledger hold add --ticket 1234 --reason 'litigation 2026-07'",
+        "snapzen ledger hold list",
+    ],
+    "ledger hold add": ["snapzen ledger hold add --email - --reason 'litigation' < email.txt"],
+    "ledger hold remove": ["snapzen ledger hold remove --ticket 1234 --reason 'case closed'"],
+    "ledger hold list": ["snapzen ledger hold list", "snapzen ledger hold list --json"],
+    "ledger reapply-erasures": [
+        "snapzen ledger reapply-erasures",
+        "snapzen ledger reapply-erasures --journal /backups/erasures.jsonl --wait",
+    ],
     "ledger backup": ["snapzen ledger backup /backups/snapzen-$(date +%F).db"],
     "sandbox serve": ["snapzen sandbox serve --ready-file /tmp/sandbox.env"],
     "sandbox dump": ["snapzen sandbox dump --what tickets", "snapzen sandbox dump --url URL"],

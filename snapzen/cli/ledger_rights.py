@@ -8,12 +8,25 @@ are turned into their HMAC reference at once and never printed, logged or stored
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from snapzen.cli.common import ConfigOption, echo_json, fail, handle_errors
+from snapzen.cli.common import (
+    ActorOption,
+    ConfigOption,
+    JsonFlag,
+    OverwriteOption,
+    WaitOption,
+    actor_name,
+    echo_json,
+    fail,
+    handle_errors,
+    new_file,
+    pick_format,
+)
 from snapzen.support import errors
 
 Received = Annotated[
@@ -32,10 +45,40 @@ EmailOpt = Annotated[
                  "reference is kept."),
 ]  # fmt: skip
 Reason = Annotated[str, typer.Option("--reason", help="Why (recorded in the chain).")]
-Actor = Annotated[str, typer.Option(help="Who (recorded).")]
 LockWait = Annotated[
-    float, typer.Option(help="Seconds to wait for a running sync to release the writer lock.")
+    float | None,
+    typer.Option(
+        "--lock-wait",
+        hidden=True,  # before --wait; kept so scripts keep working
+        help="Seconds to wait for a running sync to release the writer lock.",
+    ),
 ]
+
+
+class ListFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+FormatOpt = Annotated[ListFormat | None, typer.Option("--format", help="table (default) or json.")]
+
+
+def _json(fmt: ListFormat | None, json_flag: bool) -> bool:
+    return pick_format(fmt, json_flag, ListFormat.table, ListFormat.json) is ListFormat.json
+
+
+def lock_seconds(wait: bool, lock_wait: float | None) -> float:
+    """--wait: as long as it takes; without it, at once (the --lock-wait seconds if given)."""
+    return lock_wait if lock_wait is not None else (-1 if wait else 0)
+
+
+def not_done(what: str) -> None:
+    """A request is still outstanding when the lock is held: exit 1, not "nothing to do"."""
+    fail(
+        f"{what} NOT done: another snapzen run holds the writer lock; rerun with --wait to "
+        "queue behind it",
+        errors.EXIT_ABORTED,
+    )
 
 
 def received_day(text: str | None) -> date:
@@ -64,8 +107,10 @@ def register(app: typer.Typer) -> None:
         ticket: TicketOpt = None,
         email: EmailOpt = None,
         received: Received = None,
-        actor: Annotated[str, typer.Option(help="Who provides it (recorded).")] = "cli",
-        lock_wait: LockWait = 300.0,
+        actor: ActorOption = None,
+        wait: WaitOption = False,
+        lock_wait: LockWait = None,
+        overwrite: OverwriteOption = False,
         config: ConfigOption = None,
     ) -> None:
         """Art. 15/20 access pack: DIR/subject.json and DIR/subject.html with every ticket and
@@ -75,16 +120,23 @@ def register(app: typer.Typer) -> None:
         from snapzen.commands.access import write_pack
 
         _one_target(case, ticket, email)
+        for name in ("subject.json", "subject.html"):  # evidence: never replaced silently
+            new_file(out / name, overwrite)
         settings = base._settings(config)
         raw_email = base._read_email(email) if email is not None else None
         ref = base._subject(settings, raw_email) if raw_email is not None else None
         day = received_day(received)
         db = base._open_write(settings)
-        with base._writer_lock(settings, lock_wait):
-            result = write_pack(
-                db, settings, base._zendesk_client(settings), out, subject_ref=ref,
-                case_id=case, ticket_id=ticket, email=raw_email, received_on=day, actor=actor,
-            )  # fmt: skip
+        try:
+            lock = base._writer_lock(settings, lock_seconds(wait, lock_wait))
+            with lock:
+                result = write_pack(
+                    db, settings, base._zendesk_client(settings), out, subject_ref=ref,
+                    case_id=case, ticket_id=ticket, email=raw_email, received_on=day,
+                    actor=actor_name(actor, settings),
+                )  # fmt: skip
+        except errors.LockHeld:
+            not_done("access pack")
         typer.echo(
             f"access pack {result.request_id}: {result.tickets} ticket(s), "
             f"{len(result.case_ids)} chat(s); {result.json_path} sha256 {result.sha256_json}; "
@@ -99,7 +151,8 @@ def register(app: typer.Typer) -> None:
     @app.command("requests")
     @handle_errors
     def requests_(
-        json_output: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+        fmt: FormatOpt = None,
+        json_output: JsonFlag = False,
         config: ConfigOption = None,
     ) -> None:
         """Data-subject requests (access, erasure, withdrawal, objection): open ones first,
@@ -109,7 +162,7 @@ def register(app: typer.Typer) -> None:
         db = base._open_read(base._settings(config))
         found = requests.list_requests(db.conn)
         today = datetime.now(UTC).date()
-        if json_output:
+        if _json(fmt, json_output):
             echo_json([{**r.as_dict(), "overdue": r.overdue(today)} for r in found])
             return
         for r in found:
@@ -126,7 +179,7 @@ def register(app: typer.Typer) -> None:
 
     def _hold_change(
         add: bool, case: str | None, ticket: int | None, email: str | None, reason: str,
-        actor: str, config: Path | None,
+        actor: str | None, wait: bool, config: Path | None,
     ) -> None:  # fmt: skip
         from snapzen.ledger import holds
         from snapzen.ledger.db import transaction
@@ -137,8 +190,13 @@ def register(app: typer.Typer) -> None:
         target = holds.target_for(case_id=case, ticket_id=ticket, subject=ref)
         db = base._open_write(settings)
         change = holds.add if add else holds.remove
-        with base._writer_lock(settings, 300.0), transaction(db) as conn:
-            row = change(conn, target, reason, actor=actor, now=datetime.now(UTC))
+        try:
+            with base._writer_lock(settings, lock_seconds(wait, None)), transaction(db) as conn:
+                row = change(
+                    conn, target, reason, actor=actor_name(actor, settings), now=datetime.now(UTC)
+                )
+        except errors.LockHeld:
+            not_done("hold change")
         shown = f"subject:{ref}" if ref else target
         if row is None:
             typer.echo(f"{shown}: {'already held' if add else 'no active hold'}; nothing recorded")
@@ -149,31 +207,32 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def hold_add(
         reason: Reason, case: CaseOpt = None, ticket: TicketOpt = None, email: EmailOpt = None,
-        actor: Actor = "cli", config: ConfigOption = None,
+        actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
     ) -> None:  # fmt: skip
         """Place a legal hold (Art. 17(3)(e)) on a case, a ticket or all of a person's."""
-        _hold_change(True, case, ticket, email, reason, actor, config)
+        _hold_change(True, case, ticket, email, reason, actor, wait, config)
 
     @hold_app.command("remove")
     @handle_errors
     def hold_remove(
         reason: Reason, case: CaseOpt = None, ticket: TicketOpt = None, email: EmailOpt = None,
-        actor: Actor = "cli", config: ConfigOption = None,
+        actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
     ) -> None:  # fmt: skip
         """Lift a hold; the next sweep deletes what is due."""
-        _hold_change(False, case, ticket, email, reason, actor, config)
+        _hold_change(False, case, ticket, email, reason, actor, wait, config)
 
     @hold_app.command("list")
     @handle_errors
     def hold_list(
-        json_output: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+        fmt: FormatOpt = None,
+        json_output: JsonFlag = False,
         config: ConfigOption = None,
     ) -> None:
         """Active holds, oldest first."""
         from snapzen.ledger import holds
 
         active = holds.active(base._open_read(base._settings(config)).conn)
-        if json_output:
+        if _json(fmt, json_output):
             echo_json([h.as_dict() for h in active.holds])
             return
         for h in active.holds:
@@ -188,7 +247,8 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option(help="Erasure journal (default: ledger.erasure_journal)."),
         ] = None,
-        lock_wait: LockWait = 300.0,
+        wait: WaitOption = False,
+        lock_wait: LockWait = None,
         config: ConfigOption = None,
     ) -> None:
         """After restoring a backup: re-apply every erasure in the journal (withhold the
@@ -203,8 +263,11 @@ def register(app: typer.Typer) -> None:
             fail(f"erasure journal damaged, nothing applied: {exc}", errors.EXIT_ABORTED)
             raise  # unreachable
         db = base._open_write(settings)
-        with base._writer_lock(settings, lock_wait):
-            result = erasure_journal.reapply(db, entries)
+        try:
+            with base._writer_lock(settings, lock_seconds(wait, lock_wait)):
+                result = erasure_journal.reapply(db, entries)
+        except errors.LockHeld:
+            not_done("re-applying the erasure journal")
         typer.echo(_reapplied(result.as_dict(), path))
         if result.in_flight:
             typer.echo(
