@@ -356,9 +356,9 @@ def report(
     if pick_format(fmt, json_flag, ReportFormat.table, ReportFormat.json) is ReportFormat.json:
         echo_json(result.to_dict())
     else:
-        from snapzen.cli.report_text import report_lines
+        from snapzen.cli.report_text import report_lines, wrapped
 
-        for line in report_lines(result):
+        for line in wrapped(report_lines(result)):
             typer.echo(line)
 
 

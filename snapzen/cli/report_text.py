@@ -75,8 +75,8 @@ def report_lines(result: Report) -> list[str]:
         lines += ["", "Where the visitors were:"]
         lines.append(
             "  "
-            + ", ".join(
-                f"{row['origin_country'] or 'unknown'} {int(row['transfers']):,}"
+            + ", ".join(  # NBSP keeps "FR 69" on one line when wrapped (undone there)
+                f"{row['origin_country'] or 'unknown'}\u00a0{int(row['transfers']):,}"
                 for row in result.by_origin
             )
         )
@@ -100,6 +100,19 @@ def report_lines(result: Report) -> list[str]:
     )  # fmt: skip
     lines += ["", *_art49_lines(result)]
     return lines
+
+
+def wrapped(lines: list[str], width: int = 80) -> list[str]:
+    """Each sentence wrapped at ``width``, continuation lines indented under their item."""
+    import textwrap
+
+    out: list[str] = []
+    for line in lines:
+        indent = " " * (len(line) - len(line.lstrip(" ")))
+        more = indent + "  " if indent else ""
+        parts = textwrap.wrap(line, width, subsequent_indent=more, break_on_hyphens=False)
+        out += [part.replace("\u00a0", " ") for part in parts] or [""]
+    return out
 
 
 def _art49_lines(result: Report) -> list[str]:

@@ -81,6 +81,7 @@ def test_report_is_plain_sentences_without_python_reprs(ledger_path: Path) -> No
     assert "ledger entries: 20 transfers" in out
     assert "Art. 49(1)(a) consent: 10 transfers in 1 month (busiest" in out
     assert "1 months" not in out and "Zendesk, Inc. in US: 20 transfers" in out
+    assert max(len(line) for line in out.splitlines()) <= 80
 
 
 def test_export_refuses_to_overwrite_and_checks_the_file_type(tmp_path: Path) -> None:
