@@ -172,3 +172,20 @@ def new_file(path: Path, overwrite: bool) -> None:
     """Evidence files (exports, checkpoints, backups) are never replaced silently."""
     if str(path) != "-" and path.exists() and not overwrite:
         raise errors.ConfigError(f"{path} exists; pass --overwrite to replace it")
+
+
+class SummaryFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+SummaryFormatOption = Annotated[
+    SummaryFormat | None,
+    typer.Option("--format", help="table (one line; default) or json (the counts, for scripts)."),
+]
+
+
+def summary_json(fmt: SummaryFormat | None, json_flag: bool) -> bool:
+    return pick_format(fmt, json_flag, SummaryFormat.table, SummaryFormat.json) is (
+        SummaryFormat.json
+    )

@@ -12,12 +12,14 @@ from snapzen.cli.common import (
     GLOBAL,
     ConfigOption,
     JsonFlag,
+    SummaryFormatOption,
     WaitOption,
     echo_json,
     handle_errors,
     pick_format,
     reset_globals,
     settings_from,
+    summary_json,
 )
 from snapzen.cli.helptext import SnapzenGroup
 from snapzen.support import errors
@@ -94,6 +96,8 @@ def sync(
     widget: Annotated[
         list[str] | None, typer.Option("--widget", "-w", help="Only this widget (repeatable).")
     ] = None,
+    fmt: SummaryFormatOption = None,
+    json_output: JsonFlag = False,
 ) -> None:
     """One pass: recover, fetch finished chats, decide consent, import to Zendesk, record.
 
@@ -102,14 +106,26 @@ def sync(
     """
     from snapzen.commands import service
 
+    as_json = summary_json(fmt, json_output)
     settings = settings_from(config)
     result = service.sync(settings, wait=wait, widgets=widget or None)
     c = result.counts
-    typer.echo(
-        f"sync {result.run_id}: fetched {c.fetched}, created {c.created}, withheld {c.withheld}, "
-        f"ignored {c.ignored}, failed {c.failed}, ambiguous {c.ambiguous}, "
-        f"recovered {c.recovered}, ledger rows {c.ledger_rows}"
-    )
+    if as_json:
+        echo_json(
+            {
+                "run_id": result.run_id,
+                **c.as_dict(),
+                "at_risk": [r["case_id"] for r in result.at_risk],
+                "failed_total": result.failed_total,
+                "exit_code": result.exit_code,
+            }
+        )
+    else:
+        typer.echo(
+            f"sync {result.run_id}: fetched {c.fetched}, created {c.created}, "
+            f"withheld {c.withheld}, ignored {c.ignored}, failed {c.failed}, "
+            f"ambiguous {c.ambiguous}, recovered {c.recovered}, ledger rows {c.ledger_rows}"
+        )
     if result.at_risk:
         named = ", ".join(r["case_id"] for r in result.at_risk[:10])
         more = f" (+{len(result.at_risk) - 10} more)" if len(result.at_risk) > 10 else ""

@@ -12,19 +12,23 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from snapzen.cli.common import (
     ActorOption,
     ConfigOption,
+    JsonFlag,
     OverwriteOption,
+    SummaryFormatOption,
     WaitOption,
     actor_name,
+    echo_json,
     handle_errors,
     quiet,
     settings_from,
+    summary_json,
 )
 from snapzen.support import errors
 
@@ -91,6 +95,28 @@ def run(
 # ---------------------------------------------------------------- backfill
 
 
+def _backfill_summary(result: Any, plan: Any) -> dict[str, Any]:
+    report = result.dry_run
+    return {
+        "since": plan.since.isoformat(),
+        "until": plan.until.isoformat(),
+        "widgets": list(plan.widgets),
+        "windows_total": result.windows_total,
+        "windows_skipped": result.windows_skipped,
+        "windows_done": result.windows_done,
+        **result.counts.as_dict(),
+        "interrupted": result.interrupted,
+        "dry_run": None
+        if report is None
+        else {
+            "would_create": report.would_create,
+            "would_withhold": report.would_withhold,
+            "would_ignore": report.would_ignore,
+        },
+        "exit_code": result.exit_code,
+    }
+
+
 def _listing(ids: Sequence[str], limit: int = 50) -> str:
     shown = ", ".join(ids[:limit])
     return shown + (f" (+{len(ids) - limit} more)" if len(ids) > limit else "")
@@ -125,6 +151,8 @@ def backfill(
             "(0: one per change).",
         ),
     ] = 10.0,
+    fmt: SummaryFormatOption = None,
+    json_output: JsonFlag = False,
     log_file: Annotated[
         Path | None,
         typer.Option(
@@ -166,6 +194,7 @@ def backfill(
     from snapzen.commands.scheduler import stop_on_signals
     from snapzen.support.settings import require_ledger_key, require_sync_settings
 
+    as_json = summary_json(fmt, json_output)
     settings = settings_from(config)
     plan = plan_backfill(settings, since.date(), until.date(), widget or None)
     require_sync_settings(settings)
@@ -196,6 +225,9 @@ def backfill(
         typer.echo(f"{written.problems} warning(s)/error(s) logged in {logs_path}", err=True)
     c = result.counts
     label = "dry run" if dry_run else "backfill"
+    if as_json:
+        echo_json(_backfill_summary(result, plan))
+        raise typer.Exit(result.exit_code)
     typer.echo(
         f"{label} {plan.since}..{plan.until} ({', '.join(plan.widgets)}): "
         f"{result.windows_total} window(s), {result.windows_skipped} already finished, "
@@ -239,6 +271,8 @@ def retry(
     ] = False,
     actor: ActorOption = None,
     wait: WaitOption = False,
+    fmt: SummaryFormatOption = None,
+    json_output: JsonFlag = False,
 ) -> None:
     """Reset failed cases (attempts exhausted) to pending and push them now.
 
@@ -249,6 +283,7 @@ def retry(
 
     if bool(case) == all_failed:
         raise errors.ConfigError("give either --case ID (repeatable) or --all-failed")
+    as_json = summary_json(fmt, json_output)
     settings = settings_from(config)
     outcome = retry_cases(
         settings,
@@ -257,7 +292,16 @@ def retry(
         wait=wait,
     )
     result = outcome.result
-    if not outcome.requeued:
+    if as_json:
+        echo_json(
+            {
+                "run_id": result.run_id if result is not None else None,
+                "requeued": list(outcome.requeued),
+                **(result.counts.as_dict() if result is not None else {}),
+                "exit_code": outcome.exit_code,
+            }
+        )
+    elif not outcome.requeued:
         typer.echo("retry: no failed case to retry")
     elif result is not None:
         typer.echo(

@@ -101,3 +101,17 @@ def test_cli_progress_lines_count_every_window(sync_env: Path, apis: FakeApis) -
     assert {line["windows_done"] for line in lines} == {0, 1, 2, 3, 4}
     assert all(line["level"] == "info" and line["timestamp"].endswith("Z") for line in lines)
     assert lines[-1]["created"] == 2 and lines[-1]["windows_recorded"] == 4
+
+
+def test_sync_and_backfill_summaries_as_json(sync_env: Path, apis: FakeApis) -> None:
+    load_days(apis, range(2, 4), per_day=1)
+    since, until = (TODAY - timedelta(days=3)).isoformat(), (TODAY - timedelta(days=2)).isoformat()
+    code, out, _ = cli("backfill", "--since", since, "--until", until, "--json")
+    body = json.loads(out)
+    assert code == 0 and body["windows_done"] == 4 and body["created"] == 2
+    assert body["dry_run"] is None and body["exit_code"] == 0
+    code, out, _ = cli("sync", "--format", "json")
+    body = json.loads(out)
+    assert code == 0 and body["created"] == 0 and body["at_risk"] == [] and body["run_id"]
+    code, _, err = cli("sync", "--json", "--format", "table")
+    assert code == 2 and "disagree" in err
