@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,6 +27,15 @@ SE_TOKEN = "se-secret-token-abcdef0123456789"
 ZD_EMAIL = "admin@company.test"
 ZD_TOKEN = "zd-secret-token-9876543210"
 LEDGER_KEY = "ledger-key-0123456789abcdef"
+
+
+def create_ledger(path: Path | str, key: str = LEDGER_KEY) -> Path:
+    """What `snapzen init` does, for tests: an empty ledger bound to ``key`` (no command
+    creates one implicitly any more). Returns the path."""
+    from snapzen.ledger.db import create_ledger as create
+
+    create(Path(path), key.encode("utf-8"), datetime.now(UTC)).conn.close()
+    return Path(path)
 
 
 def make_case(

@@ -23,7 +23,7 @@ from tests.fakes import FakeApis, make_case, recent
 
 
 def test_ready_cases_use_the_ready_index_without_a_sort(tmp_path: Path) -> None:
-    db = open_db(tmp_path / "x.db")
+    db = open_db(tmp_path / "x.db", create=True)
     assert "cases_ready" in {i.name for i in db["cases"].indexes}
     plan = " ".join(
         str(row[3])

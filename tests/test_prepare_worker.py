@@ -27,6 +27,7 @@ from snapzen.sync import prepare_worker
 from snapzen.sync.pipeline import Pipeline
 from snapzen.sync.prepare import CasePreparer, Prepared
 from snapzen.sync.prepare_worker import PrepareWorker, RequestFailed, WorkerError
+from tests import fakes
 from tests.fakes import FakeApis, make_case, recent
 
 KEY = b"k" * 32
@@ -108,6 +109,8 @@ def test_the_worker_prepares_exactly_what_the_pass_thread_prepares(
 def _sync_tickets(settings: Settings, apis: FakeApis, ledger: Path, *, worker: bool) -> Any:
     apis.tickets.clear()
     apis.jobs.clear()
+    if not ledger.exists():
+        fakes.create_ledger(ledger)
     changed = settings.model_copy(
         update={
             "pipeline": settings.pipeline.model_copy(update={"prepare_process": worker}),

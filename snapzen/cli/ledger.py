@@ -137,25 +137,15 @@ def _settings(config: Path | None) -> Settings:
 
 
 def _open_read(settings: Settings) -> sqlite_utils.Database:
-    from snapzen.ledger.db import open_db  # lazy: start-up time (sqlite_utils)
+    from snapzen.ledger.db import open_ledger  # lazy: start-up time (sqlite_utils)
 
-    path = Path(settings.ledger.path)
-    if not path.is_file():
-        raise errors.ConfigError(
-            f"ledger database {path} does not exist (set SNAPZEN_LEDGER__PATH)"
-        )
-    return open_db(path, read_only=True)
+    return open_ledger(settings.ledger, read_only=True)
 
 
 def _open_write(settings: Settings) -> sqlite_utils.Database:
-    from snapzen.ledger.db import open_db  # lazy: start-up time (sqlite_utils)
+    from snapzen.ledger.db import open_ledger  # lazy: start-up time (sqlite_utils)
 
-    path = Path(settings.ledger.path)
-    if not path.is_file():
-        raise errors.ConfigError(
-            f"ledger database {path} does not exist (set SNAPZEN_LEDGER__PATH)"
-        )
-    return open_db(path)
+    return open_ledger(settings.ledger)
 
 
 def _read_email(email: str) -> str:

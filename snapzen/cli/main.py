@@ -22,7 +22,6 @@ from snapzen.cli.common import (
     summary_json,
 )
 from snapzen.cli.helptext import SnapzenGroup
-from snapzen.support import errors
 
 
 class StatusFormat(StrEnum):
@@ -174,14 +173,10 @@ def status(
         raise typer.Exit(0 if health.ok else 1)
 
     from snapzen.commands.status import collect_status, status_exit_code
-    from snapzen.ledger.db import open_db
+    from snapzen.ledger.db import open_ledger
     from snapzen.sync.pipeline import log_at_risk
 
-    if not settings.ledger.path.exists():
-        raise errors.ConfigError(
-            f"setting ledger.path ({settings.ledger.path}): no database there yet (run sync first)"
-        )
-    db = open_db(settings.ledger.path)
+    db = open_ledger(settings.ledger)
     report = collect_status(db, settings, utcnow())
     log_at_risk(report["at_risk"])
     if shown is StatusFormat.json:

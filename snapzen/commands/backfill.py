@@ -36,7 +36,7 @@ import sqlite_utils
 from snapzen.commands import service
 from snapzen.commands.backup import backup_ledger
 from snapzen.commands.scheduler import LOCK_POLL_SECONDS, patiently
-from snapzen.ledger.db import open_db, transaction
+from snapzen.ledger.db import ensure_ledger, open_db, open_ledger, transaction
 from snapzen.ledger.outbox import now_iso
 from snapzen.policy.models import EncodedTicket, ImportTicket, JobResult, JobStatus
 from snapzen.support import errors
@@ -386,9 +386,7 @@ def backfill_settings(settings: Settings) -> Settings:
 
 
 def _already_finished(settings: Settings, plan: BackfillPlan) -> set[tuple[str, str]]:
-    if not settings.ledger.path.exists():
-        return set()
-    db = open_db(settings.ledger.path, read_only=True)
+    db = open_ledger(settings.ledger, read_only=True)  # a missing ledger is refused here
     try:
         return finished_windows(db, plan)
     finally:
@@ -510,8 +508,8 @@ def _throwaway_copy(settings: Settings) -> Iterator[Settings]:
     sees what is already synced, skips finished windows, and leaves the real file untouched."""
     with tempfile.TemporaryDirectory(prefix="snapzen-dry-run-") as tmp:
         copy = Path(tmp) / "dry-run.db"
-        if settings.ledger.path.exists():
-            backup_ledger(settings.ledger.path, copy)
+        ensure_ledger(settings.ledger.path)
+        backup_ledger(settings.ledger.path, copy)
         dry = settings.model_copy(deep=True)
         dry.ledger.path = copy
         dry.zendesk.job_poll_seconds = 0.001  # the recording sink finishes jobs at once

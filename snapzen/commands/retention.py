@@ -47,7 +47,7 @@ from snapzen.clients.ticket_deletion import (
 )
 from snapzen.ledger import holds, outbox
 from snapzen.ledger.chain import append_event
-from snapzen.ledger.db import open_db, transaction
+from snapzen.ledger.db import open_ledger, transaction
 from snapzen.policy.transform import add_years, external_id, retention_until
 from snapzen.support.errors import ConfigError
 from snapzen.support.log import bound_run, get_logger, new_run_id, one_line
@@ -425,11 +425,8 @@ def _reconcile(
 
 
 def _plan_only(settings: Settings, result: SweepResult, years: int) -> SweepResult:
-    path = settings.ledger.path
-    if not path.exists():
-        raise ConfigError(f"setting ledger.path ({path}): no database there yet (run sync first)")
     # Read-only and without the lock: a dry run may look while a sync writes (WAL).
-    db = open_db(path, read_only=True)
+    db = open_ledger(settings.ledger, read_only=True)
     try:
         columns = {row[1] for row in db.execute("PRAGMA table_info(transfers)").fetchall()}
         active = holds.active(db.conn) if columns else holds.HoldSet()

@@ -18,7 +18,7 @@ from snapzen.clients.http import HttpClient
 from snapzen.clients.snapengage import SnapEngageClient
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.ledger import outbox
-from snapzen.ledger.db import open_db
+from snapzen.ledger.db import ensure_ledger, open_ledger
 from snapzen.support import errors
 from snapzen.support.lock import writer_lock
 from snapzen.support.log import (
@@ -74,8 +74,9 @@ def build_clients(settings: Settings, sleep: Callable[[float], None] = time.slee
 def locked_db(
     settings: Settings, *, wait: bool = False, lock_timeout: float = -1
 ) -> Iterator[sqlite_utils.Database]:
+    ensure_ledger(settings.ledger.path)  # before the lock: its file would be created first
     with writer_lock(settings.ledger.path, wait=wait, timeout=lock_timeout):
-        db = open_db(settings.ledger.path)
+        db = open_ledger(settings.ledger)
         try:
             yield db
         finally:
