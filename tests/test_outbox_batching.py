@@ -306,7 +306,10 @@ def test_record_synced_is_one_transaction(tmp_path: Path, cases: int, bogus: int
 
 
 def test_append_events_equals_append_event_per_row(tmp_path: Path) -> None:
-    one, many = open_db(tmp_path / "one.db", create=True), open_db(tmp_path / "many.db", create=True)
+    one, many = (
+        open_db(tmp_path / "one.db", create=True),
+        open_db(tmp_path / "many.db", create=True),
+    )
     events = [
         {
             "case_id": f"c{i}",

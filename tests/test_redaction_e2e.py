@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -163,7 +164,8 @@ def test_invalid_redaction_config_exits_2_with_one_line_before_any_call(
     for name in names:
         assert name in lines[0]
     assert apis.requests == {}  # no network call
-    assert not sync_env.exists()  # not even the database was touched
+    with sqlite3.connect(sync_env) as conn:  # not even a runs row was written
+        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
 
 
 def test_invalid_redaction_config_is_a_config_error_in_the_library(

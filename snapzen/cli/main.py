@@ -208,6 +208,9 @@ def _register_subapps() -> None:
     from snapzen.cli import ops
 
     ops.register(app)  # after `ledger`: it adds `ledger backup` to that group
+    from snapzen.cli import lifecycle
+
+    lifecycle.register(app)  # after `ledger`: it adds `ledger restore` to that group
     app.add_typer(retention_cli.app, name="retention")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -74,6 +75,14 @@ def print_status(report: dict[str, Any]) -> None:
         console.print(
             f"failed {failure['case_id']} (attempts {failure['attempts']}): {failure['error']}"
         )
+    for flag in report.get("flagged", [])[:10]:
+        tickets = ", ".join(str(t) for t in flag["ticket_ids"])
+        console.print(
+            f"[bold red]flagged[/] {escape(flag['case_id'])}: {flag['kind']} "
+            f"(tickets {tickets}; found by {flag['source']}); nothing was deleted"
+        )
+    if len(report.get("flagged", [])) > 10:
+        console.print(f"... {len(report['flagged']) - 10} more flagged case(s): status --json")
     run = report["last_run"]
     if run:
         console.print(

@@ -30,6 +30,7 @@ from snapzen.clients.zendesk_auth import (
     ZendeskAuthBase,
     build_auth,
 )
+from snapzen.clients.zendesk_export import BulkReads
 from snapzen.policy.models import EncodedTicket, ImportTicket, JobStatus, ticket_json
 from snapzen.support.errors import (
     AmbiguousWriteError,
@@ -94,7 +95,7 @@ def _check_count(what: str, items: Sequence[Any], limit: int) -> None:
         raise ValueError(f"{what}: {len(items)} items, at most {limit} per call")
 
 
-class ZendeskClient:
+class ZendeskClient(BulkReads):
     """Safe for concurrent use (the pipeline sends several create_many POSTs at once): the
     pacer and the OAuth token are locked, and each call reads the HTTP status of its own
     responses (no shared "last status")."""

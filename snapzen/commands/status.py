@@ -9,6 +9,7 @@ from typing import Any
 import sqlite_utils
 
 from snapzen.ledger import outbox
+from snapzen.ledger.flags import open_flags
 from snapzen.support.settings import Settings
 from snapzen.sync.results_check import unresolved_counts
 
@@ -98,11 +99,17 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
         "imports_in_progress": in_progress,
         "imports_unresolved": unresolved,
         "last_run": last_run,
+        "flagged": open_flags(db),  # cases a person must decide (several tickets, ...)
     }
 
 
 def status_exit_code(report: dict[str, Any]) -> int:
-    """3 when something needs a human: cases at risk of deletion, failures, or imports still
-    unresolved after the recovery grace."""
-    needs_a_look = report["at_risk_count"] or report["failed"] or report.get("imports_unresolved")
+    """3 when something needs a human: cases at risk of deletion, failures, imports still
+    unresolved after the recovery grace, or cases flagged (several tickets for one case)."""
+    needs_a_look = (
+        report["at_risk_count"]
+        or report["failed"]
+        or report.get("imports_unresolved")
+        or report.get("flagged")
+    )
     return 3 if needs_a_look else 0

@@ -40,7 +40,7 @@ def open_db(
     path = Path(path)
     fresh = create and not path.exists()
     if fresh:
-        _create_file(path)
+        create_file(path)
     else:
         _diagnose(path, read_only)
     try:
@@ -78,7 +78,7 @@ class LedgerError(ConfigError):
     schema...): exit 2, one line with the path and the fix."""
 
 
-def _create_file(path: Path) -> None:
+def create_file(path: Path) -> None:
     # 0600 before SQLite sees it: the file holds raw payloads of pending chats, and SQLite
     # gives the -wal and -shm files it creates the database file's mode.
     try:

@@ -21,6 +21,7 @@ from snapzen.sandbox.ratelimit import FixedWindowLimiter
 from snapzen.sandbox.responses import error, json_response
 from snapzen.sandbox.snapengage_api import SnapEngageApi
 from snapzen.sandbox.zendesk_api import ZendeskApi
+from snapzen.sandbox.zendesk_export import ZendeskExportApi
 from snapzen.sandbox.zendesk_store import ZendeskStore
 
 if TYPE_CHECKING:
@@ -69,6 +70,12 @@ URL_MAP = Map(
             methods=["DELETE"],
         ),
         Rule(f"{_ZD}/users/search", endpoint="zendesk.users_search", methods=["GET"]),
+        Rule(f"{_ZD}/search/export", endpoint="zdexport.search_export", methods=["GET"]),
+        Rule(
+            f"{_ZD}/incremental/tickets/cursor",
+            endpoint="zdexport.incremental_tickets",
+            methods=["GET"],
+        ),
         Rule(f"{_ZD}/users/<int:user_id>", endpoint="zendesk.user_delete", methods=["DELETE"]),
         Rule(
             f"{_ZD}/deleted_users/<int:user_id>",
@@ -94,6 +101,7 @@ class SandboxApp:
         self.store = ZendeskStore(cfg)
         self.snapengage = SnapEngageApi(cfg, dataset)
         self.zendesk = ZendeskApi(cfg, self.store)
+        self.export = ZendeskExportApi(cfg, self.store)
         self.limiter = FixedWindowLimiter(cfg.rate_limit_per_minute, cfg.rate_window_seconds)
         self.index_limiter = FixedWindowLimiter(
             cfg.tickets_index_per_minute, cfg.rate_window_seconds
@@ -258,7 +266,8 @@ class SandboxApp:
             return self.snapengage.logs(request, **args)
         if endpoint not in _NO_AUTH and not self.zendesk.authenticated(request):
             return json_response({"error": "Couldn't authenticate you"}, 401)
-        handler: Callable[..., Response] = getattr(self.zendesk, endpoint.split(".", 1)[1])
+        owner: object = self.export if endpoint.startswith("zdexport.") else self.zendesk
+        handler: Callable[..., Response] = getattr(owner, endpoint.split(".", 1)[1])
         return handler(request, **args)
 
     def _inspection(self, endpoint: str) -> Response:

@@ -49,6 +49,10 @@ class SandboxConfig:
     job_seconds: float = 0.2
     job_retention_seconds: float = 86400.0
     max_jobs_in_flight: int = 30
+    # Bulk reads (reconciliation): Zendesk's own budgets and the incremental export's page size.
+    search_export_rate_per_minute: int = 100
+    incremental_export_rate_per_minute: int = 10
+    export_page_size: int = 1000
     oauth_token_ttl_seconds: int = 1800
     # Zendesk archives solved/closed tickets (~120 days after closing; a Zendesk sandbox after
     # 3 days). Here: this many seconds after the ticket was created; None never archives.

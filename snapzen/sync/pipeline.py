@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 import sqlite_utils
 
 from snapzen.ledger import outbox
+from snapzen.ledger.flags import flag_duplicates
 from snapzen.policy.models import (
     EncodedTicket,
     ImportTicket,
@@ -1132,7 +1133,8 @@ class Pipeline:
         self, case_ids: Sequence[str], status: JobStatus
     ) -> tuple[dict[str, int], dict[str, str]]:
         """A finished job's per-index results mapped back to cases (looking up the tickets of
-        results it lacks): (synced case -> ticket id, failed case -> error). Writes nothing."""
+        results it lacks): (synced case -> ticket id, failed case -> error). Writes nothing but
+        the flag of a case found with several tickets."""
         # A result's ticket is recorded only once its external_id was read back as the case's.
         checked = check_results(case_ids, status, self.sink.show_tickets)
         synced, failures = checked.synced, checked.failures
@@ -1170,7 +1172,10 @@ class Pipeline:
         # wrong base URL or a missing role, and taking it as "absent" would resend the chat.
         ids = self.sink.find_ticket_ids(external_id(case_id))
         if len(ids) > 1:
+            # Not a silent pick: the case is flagged for a person (`status` shows every
+            # ticket id) and none is deleted; the ledger records the first one created.
             log.error("duplicate_tickets_found", case_id=case_id, ticket_ids=sorted(ids))
+            flag_duplicates(self.db, case_id, ids, self.clock(), source="recovery")
         return min(ids) if ids else None
 
     # ------------------------------------------------------------ recovery
