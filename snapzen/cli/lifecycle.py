@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import click
 import typer
 
 from snapzen.cli.common import ConfigOption, handle_errors, settings_from
@@ -13,11 +13,16 @@ from snapzen.cli.common import ConfigOption, handle_errors, settings_from
 if TYPE_CHECKING:  # not at run time: start-up time of every command
     from snapzen.commands.reconcile import ReconcileResult
 
+
+class ViaChoice(StrEnum):  # commands.reconcile.Via, without importing it at start-up
+    incremental = "incremental"
+    search = "search"
+
+
 ViaOption = Annotated[
-    str,
+    ViaChoice,
     typer.Option(
         "--via",
-        click_type=click.Choice(["incremental", "search"]),
         help="How to list Zendesk's snapengage tickets: the incremental ticket export "
         "(every ticket, no indexing delay, 10 requests/min) or search export (100/min; "
         "tickets from the last minutes may be missing).",
@@ -34,7 +39,7 @@ def init(
             "retention window and more) as synced, so no sync creates them again.",
         ),
     ] = False,
-    via: ViaOption = "incremental",
+    via: ViaOption = ViaChoice.incremental,
     config: ConfigOption = None,
 ) -> None:
     """Create the ledger at ledger.path, bound to ledger.key. Refuses if one exists.
@@ -48,7 +53,7 @@ def init(
     from snapzen.commands.reconcile import Via
 
     settings = settings_from(config)
-    result = init_ledger(settings, adopt=adopt, via=Via(via))
+    result = init_ledger(settings, adopt=adopt, via=Via(via.value))
     typer.echo(f"created ledger {result.path} (id {result.ledger_id})")
     if result.adoption is not None:
         _echo_reconciled(result.adoption)
@@ -58,7 +63,7 @@ def restore(
     backup: Annotated[
         Path, typer.Argument(help="A file written by `snapzen ledger backup`.", metavar="BACKUP")
     ],
-    via: ViaOption = "incremental",
+    via: ViaOption = ViaChoice.incremental,
     config: ConfigOption = None,
 ) -> None:
     """Put a verified backup in place and catch up with Zendesk since it was taken.
@@ -72,7 +77,7 @@ def restore(
     from snapzen.commands.restore import restore_ledger  # lazy: start-up time
 
     settings = settings_from(config)
-    result = restore_ledger(settings, backup, via=Via(via))
+    result = restore_ledger(settings, backup, via=Via(via.value))
     seq, digest = result.backup_head
     typer.echo(f"restored {backup} into {result.path} (backup head: seq {seq}, {digest[:16]}…)")
     if result.replaced is not None:

@@ -78,7 +78,7 @@ def restore_ledger(
 
 def check_backup(backup: Path, key: bytes) -> tuple[tuple[int, str], datetime | None]:
     """The backup's chain head and newest recorded time; LedgerError when it cannot be used."""
-    db = open_db(backup, read_only=True, key=key)  # missing, corrupt, another key, newer
+    db = open_db(backup, read_only=True, key=key, label="backup")  # corrupt, other key...
     try:
         conn = db.conn
         integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
@@ -127,7 +127,9 @@ def _restore_locked(
     remove_db_files(staging)
     try:
         _copy(backup, staging)
-        db = open_db(staging, key=key)  # migrates an older backup; binds an unbound one
+        db = open_db(
+            staging, key=key, label="backup"
+        )  # migrates an older backup; binds an unbound one
         try:
             # The whole retention window when the backup holds no time at all.
             since = (newest or now - timedelta(days=60)) - RESTORE_MARGIN

@@ -28,6 +28,7 @@ def open_db(
     create: bool = False,
     key: bytes | None = None,
     timeout: float = 30.0,
+    label: str = "ledger.path",
 ) -> sqlite_utils.Database:
     """Open (and migrate, unless read-only) the snapzen ledger at ``path``.
 
@@ -35,9 +36,17 @@ def open_db(
     created an empty ledger by itself would import every chat again. ``create=True`` is for
     ``snapzen init`` (through ``create_ledger``) and tests only. With ``key`` the ledger must
     have been made with that key (its fingerprint); a ledger written by a newer snapzen is
-    refused before anything is written to it. Every problem is one line naming the path and
-    the fix."""
-    path = Path(path)
+    refused before anything is written to it. Every problem is one line naming the setting
+    (``label``), the path and the fix."""
+    try:
+        return _open_checked(Path(path), read_only, create, key, timeout)
+    except LedgerError as exc:
+        raise LedgerError(f"{label}: {exc}") from None
+
+
+def _open_checked(
+    path: Path, read_only: bool, create: bool, key: bytes | None, timeout: float
+) -> sqlite_utils.Database:
     fresh = create and not path.exists()
     if fresh:
         create_file(path)
@@ -98,7 +107,7 @@ def _diagnose(path: Path, read_only: bool) -> None:
     "disk I/O error") do not say which of these it is."""
     if path.is_dir():
         raise LedgerError(
-            f"ledger.path {path} is a directory, not a ledger file: set ledger.path to a "
+            f"{path} is a directory, not a ledger file: set ledger.path to a "
             f"file in it (e.g. {path / 'snapzen.db'})"
         )
     if not path.exists():
@@ -257,4 +266,14 @@ def configured_key(ledger: LedgerSettings) -> bytes | None:
 def ensure_ledger(path: Path | str) -> None:
     """Refuse a missing or unusable ledger before a command takes the writer lock (whose
     ``.lock`` file would otherwise be the first thing it creates)."""
-    _diagnose(Path(path), read_only=False)
+    try:
+        _diagnose(Path(path), read_only=False)
+    except LedgerError as exc:
+        raise LedgerError(f"ledger.path: {exc}") from None
+
+
+def check_ledger(ledger: LedgerSettings) -> None:
+    """Everything ``open_ledger`` refuses (missing, another key, newer schema...), read-only:
+    for a long-running service, before its loop, so a bad ledger is exit 2 and not an error
+    logged every pass."""
+    open_ledger(ledger, read_only=True).conn.close()

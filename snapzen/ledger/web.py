@@ -36,6 +36,10 @@ TABLE_DESCRIPTIONS = {
     "backfill_windows": "Finished `snapzen backfill` windows (widget, UTC day) a rerun skips.",
     "erased_subjects": "People erased under Art. 17 (HMAC only): their chats that started "
     "before the erasure are never sent, even after a restore.",
+    "ledger_meta": "The ledger's identity: id, creation time, fingerprint of its key (an HMAC "
+    "derived from the key, never the key).",
+    "case_flags": "Cases a person must decide (e.g. several Zendesk tickets with one "
+    "external_id); nothing is deleted automatically.",
 }
 
 COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
@@ -128,6 +132,19 @@ COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "subject_ref": "HMAC of the erased person's email (never the email).",
         "erased_at": "Time of the (latest) erasure; chats started up to here are withheld.",
         "request_id": "The request in the journal (`request` events) that erased them.",
+    },
+    "ledger_meta": {
+        "name": "ledger_id, created_at, key_fingerprint or bound_by.",
+        "value": "Its value (the key fingerprint is an HMAC derived from the key).",
+    },
+    "case_flags": {
+        "case_id": "SnapEngage case id.",
+        "kind": "duplicate_tickets, ticket_mismatch or ticket_for_withheld.",
+        "ticket_ids": "JSON list of the Zendesk tickets found.",
+        "source": "What found it: init --adopt, restore or recovery.",
+        "details": "JSON, more about the finding.",
+        "flagged_at": "When it was flagged (UTC).",
+        "resolved_at": "When a person resolved it (empty: open).",
     },
 }
 

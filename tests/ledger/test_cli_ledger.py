@@ -81,7 +81,7 @@ def test_missing_database_is_a_config_error(
 ) -> None:
     monkeypatch.setenv("SNAPZEN_LEDGER__PATH", str(tmp_path / "nope.db"))
     code, _, err = run("list")
-    assert code == 2 and "does not exist" in err
+    assert code == 2 and "no ledger at" in err and "snapzen init" in err
     assert not (tmp_path / "nope.db").exists()
 
 
