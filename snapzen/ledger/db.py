@@ -115,6 +115,13 @@ def _diagnose(path: Path, read_only: bool) -> None:
             f"no ledger at {path}: create it with `snapzen init` (`snapzen init --adopt` if "
             "this Zendesk already has snapengage tickets), or set ledger.path to the existing one"
         )
+    if path.stat().st_size == 0:
+        # `touch`, a failed copy: not a ledger. Opening it would make it one (WAL writes a
+        # header at once): the implicit creation `snapzen init` exists to prevent.
+        raise LedgerError(
+            f"{path} is an empty file, not a ledger: remove it and create the ledger with "
+            "`snapzen init`, or set ledger.path to the existing one"
+        )
     if not os.access(path, os.R_OK):
         raise LedgerError(
             f"cannot read the ledger {path} (permission denied): run snapzen as the user that "
