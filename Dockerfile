@@ -1,4 +1,6 @@
 # snapzen: `snapzen run` as a long-running service (default), or any other command, e.g.
+#   docker run --rm -v snapzen-data:/data --env-file snapzen.env IMAGE init   (once: creates
+#   the ledger; `init --adopt` when Zendesk already has snapzen's tickets)
 #   docker run --rm -v snapzen-data:/data --env-file snapzen.env IMAGE sync
 # The install step below is the same command as `make image-install`, which CI can run on
 # machines without a container engine; tests/ops/test_image.py keeps the two in lockstep.

@@ -298,8 +298,16 @@ class TransferSettings(Section):
     _split = field_validator("data_categories", mode="before")(_split_list)
 
 
+def default_ledger_path() -> Path:
+    """$XDG_DATA_HOME/snapzen/snapzen.db (~/.local/share/... without it): absolute, so the
+    ledger a command opens does not depend on the directory it was started from. The image
+    sets /data/snapzen.db."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "snapzen" / "snapzen.db"
+
+
 class LedgerSettings(Section):
-    path: Path = Path("snapzen.db")
+    path: Path = Field(default_factory=default_ledger_path)
     key: SecretStr | None = None
     # Erasure journal: one line per Art. 17 erasure, kept OUTSIDE the database so that a
     # restored backup can be brought back up to date (`snapzen ledger reapply-erasures`).
