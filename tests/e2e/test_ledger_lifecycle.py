@@ -123,6 +123,7 @@ def test_wrong_key_refused_by_every_command_that_opens_the_ledger(
     backup = tmp_path / "b.db"
     commands = [
         ["sync"],
+        ["run", "--every", "1h"],
         ["backfill", "--since", _YESTERDAY, "--until", _YESTERDAY],
         ["retry", "--all-failed"],
         ["dismiss", "--case", "x", "--reason", "test"],
