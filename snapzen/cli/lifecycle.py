@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -57,6 +57,8 @@ def init(
     typer.echo(f"created ledger {result.path} (id {result.ledger_id})")
     if result.adoption is not None:
         _echo_reconciled(result.adoption)
+    if result.erasures is not None:
+        _echo_erasures(result.erasures.as_dict())
 
 
 def restore(
@@ -83,6 +85,20 @@ def restore(
     if result.replaced is not None:
         typer.echo(f"the previous file was kept as {result.replaced}")
     _echo_reconciled(result.reconciliation)
+    _echo_erasures(result.erasures.as_dict())
+
+
+def _echo_erasures(done: dict[str, Any]) -> None:
+    typer.echo(
+        f"erasure journal: {done['entries']} erasure(s) re-applied, {done['withheld']} chat(s) "
+        f"withheld, {done['events']} erased event(s) appended"
+    )
+    if done["in_flight"]:
+        typer.echo(
+            f"{len(done['in_flight'])} chat(s) of erased people were being sent when the backup "
+            "was taken: run `snapzen sync`, then `snapzen ledger erase` for them again",
+            err=True,
+        )
 
 
 def _echo_reconciled(found: ReconcileResult) -> None:

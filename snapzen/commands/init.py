@@ -21,10 +21,12 @@ from snapzen.commands.reconcile import (
     ReconcileResult,
     TicketExport,
     Via,
+    reapply_erasures,
     reconcile,
     zendesk_export,
 )
 from snapzen.ledger.db import LedgerError, create_ledger
+from snapzen.ledger.erasure_journal import ReapplyResult
 from snapzen.ledger.meta import read_meta
 from snapzen.support.settings import Settings, require_ledger_key
 
@@ -38,6 +40,7 @@ class InitResult:
     path: Path
     ledger_id: str
     adoption: ReconcileResult | None = None
+    erasures: ReapplyResult | None = None  # the erasure journal re-applied (with --adopt)
 
 
 def init_ledger(
@@ -66,7 +69,7 @@ def init_ledger(
         db = create_ledger(partial, key, now)
         try:
             ledger_id = read_meta(db.conn)["ledger_id"]
-            adoption = None
+            adoption = erasures = None
             if adopt:
                 assert sink is not None
                 since = now - timedelta(days=settings.snapengage.retention_days) - ADOPT_MARGIN
@@ -80,6 +83,8 @@ def init_ledger(
                     run_id=f"adopt-{uuid.uuid4().hex[:12]}",
                     via=via,
                 )
+                # Erasures made with the lost ledger must hold for the new one too.
+                erasures = reapply_erasures(db, settings.ledger.erasure_journal_path, now)
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             db.conn.close()
@@ -92,7 +97,7 @@ def init_ledger(
             ) from None
     finally:
         remove_db_files(partial)
-    return InitResult(path=path, ledger_id=ledger_id, adoption=adoption)
+    return InitResult(path=path, ledger_id=ledger_id, adoption=adoption, erasures=erasures)
 
 
 def remove_db_files(path: Path) -> None:

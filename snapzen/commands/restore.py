@@ -23,12 +23,14 @@ from snapzen.commands.reconcile import (
     ReconcileResult,
     TicketExport,
     Via,
+    reapply_erasures,
     reconcile,
     zendesk_export,
 )
 from snapzen.ledger.adopt import record_restored
 from snapzen.ledger.chain import chain_head
 from snapzen.ledger.db import LedgerError, create_file, open_db
+from snapzen.ledger.erasure_journal import ReapplyResult
 from snapzen.ledger.verify import verify_ledger
 from snapzen.support.errors import LockHeld
 from snapzen.support.lock import writer_lock
@@ -45,6 +47,7 @@ class RestoreResult:
     backup_head: tuple[int, str]
     replaced: Path | None
     reconciliation: ReconcileResult
+    erasures: ReapplyResult
 
 
 def restore_ledger(
@@ -67,8 +70,9 @@ def restore_ledger(
     try:
         with writer_lock(path):
             return _restore_locked(
-                path, backup, key, head, newest, sink=export, via=via, now=now, actor=actor
-            )
+                path, backup, key, head, newest, sink=export, via=via, now=now, actor=actor,
+                journal=settings.ledger.erasure_journal_path,
+            )  # fmt: skip
     except LockHeld:
         raise LedgerError(
             f"another snapzen process holds the writer lock of {path}: stop it (or let it "
@@ -122,6 +126,7 @@ def _restore_locked(
     via: Via,
     now: datetime,
     actor: str,
+    journal: Path,
 ) -> RestoreResult:
     staging = path.with_name(path.name + ".restoring")
     remove_db_files(staging)
@@ -151,6 +156,8 @@ def _restore_locked(
                 db, sink, since=since, now=now, source="restore", actor=actor,
                 run_id=run_id, via=via,
             )  # fmt: skip
+            # A backup does not know the erasures made after it (the journal does).
+            erasures = reapply_erasures(db, journal, now)
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             db.conn.close()
@@ -162,7 +169,9 @@ def _restore_locked(
         os.replace(staging, path)
     finally:
         remove_db_files(staging)
-    return RestoreResult(path=path, backup_head=head, replaced=replaced, reconciliation=result)
+    return RestoreResult(
+        path=path, backup_head=head, replaced=replaced, reconciliation=result, erasures=erasures
+    )
 
 
 def _copy(backup: Path, dest: Path) -> None:

@@ -26,7 +26,7 @@ def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
     """Every ``ledger_meta`` value; empty for a ledger older than the table."""
     try:
         rows = conn.execute("SELECT name, value FROM ledger_meta").fetchall()
-    except sqlite3.OperationalError:  # no such table: schema before v5
+    except sqlite3.OperationalError:  # no such table: schema before v6
         return {}
     return {str(name): str(value) for name, value in rows}
 
