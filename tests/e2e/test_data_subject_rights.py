@@ -17,7 +17,14 @@ import pytest
 
 from snapzen.ledger.chain import subject_ref
 from snapzen.ledger.requests import deadline
-from tests.e2e.conftest import LEDGER_KEY, chain_problems, cli_env, snapzen, verify_cli
+from tests.e2e.conftest import (
+    LEDGER_KEY,
+    chain_problems,
+    cli_env,
+    init_ledger,
+    snapzen,
+    verify_cli,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -64,6 +71,7 @@ def test_access_pack_includes_archived_tickets_and_is_journalled(
     sb = make_sandbox(chats=40, seed=5, archive_after_seconds=0.5)
     ledger = tmp_path / "ledger.db"
     env = cli_env(sb, ledger)
+    init_ledger(env)
     assert snapzen(env, "sync").returncode == 0
     email, _case, tickets = _synced_person(sb, ledger)
     time.sleep(0.7)  # the sandbox archives solved tickets after 0.5 s
@@ -103,6 +111,7 @@ def test_erase_by_reason_nothing_found_and_held_tickets(make_sandbox: Any, tmp_p
     sb = make_sandbox(chats=40, seed=6, archive_after_seconds=0.3)
     ledger = tmp_path / "ledger.db"
     env = cli_env(sb, ledger)
+    init_ledger(env)
     assert snapzen(env, "sync").returncode == 0
     time.sleep(0.5)
 
@@ -153,6 +162,7 @@ def test_erasure_survives_restoring_an_older_backup(make_sandbox: Any, tmp_path:
     sb = make_sandbox(chats=40, seed=8)
     ledger = tmp_path / "ledger.db"
     env = cli_env(sb, ledger)
+    init_ledger(env)
     assert snapzen(env, "sync").returncode == 0
     email, _case, tickets = _synced_person(sb, ledger)
     ref = subject_ref(LEDGER_KEY.encode(), email)
@@ -220,6 +230,7 @@ def test_reconcile_deletes_expired_tickets_the_database_does_not_know(
     sb = make_sandbox(chats=4, seed=9, archive_after_seconds=0.2)
     ledger = tmp_path / "ledger.db"
     env = cli_env(sb, ledger)
+    init_ledger(env)
     assert snapzen(env, "sync").returncode == 0
     store = sb.app.store
     today = datetime.now(UTC).date()

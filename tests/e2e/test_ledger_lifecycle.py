@@ -185,3 +185,36 @@ def test_missing_ledger_is_refused_and_nothing_created(
     assert len(lines) == 1 and str(ledger) in lines[0] and "snapzen init" in lines[0], lines
     assert not ledger.parent.exists()
     assert sb.state()["tickets_count"] == 0
+
+
+def test_restore_reapplies_erasures_made_after_the_backup(
+    make_sandbox: Any, tmp_path: Path
+) -> None:
+    from tests.e2e.test_data_subject_rights import _synced_person
+
+    sb = make_sandbox(chats=40, seed=8)
+    ledger = tmp_path / "ledger.db"
+    env = cli_env(sb, ledger)
+    assert snapzen(env, "init").returncode == 0
+    assert snapzen(env, "sync").returncode == 0
+    email, _case, tickets = _synced_person(sb, ledger)
+    backup = tmp_path / "backup.db"
+    assert snapzen(env, "ledger", "backup", str(backup)).returncode == 0
+    erased = snapzen(env, "ledger", "erase", "--email", email)
+    assert erased.returncode == 0, erased.stderr
+
+    restored = snapzen(env, "ledger", "restore", str(backup))
+    assert restored.returncode == 0, restored.stderr
+    assert "1 erasure(s) re-applied" in restored.stdout, restored.stdout
+    erased_events = _events(ledger, "erased")
+    assert sorted(e[1] for e in erased_events) == sorted(tickets)
+    # The deleted tickets are not adopted back, and a sync sends nothing of the person again.
+    adopted_tickets = {e[1] for e in _events(ledger, "adopted")}
+    assert not adopted_tickets & set(tickets)
+    before = {t["id"] for t in sb.tickets()}
+    assert snapzen(env, "sync").returncode == 0
+    person = {c["id"] for c in sb.app.dataset.cases if c.get("requested_by") == email}
+    new = [t for t in sb.tickets() if t["id"] not in before]
+    assert not [t for t in new if t["external_id"].removeprefix("snapengage:") in person]
+    _no_duplicates(sb)
+    assert verify_cli(env).returncode == 0
