@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import cli_env, snapzen, status_json
+from tests.e2e.conftest import cli_env, init_ledger, snapzen, status_json
 
 pytestmark = pytest.mark.e2e
 
@@ -21,6 +21,7 @@ def test_strict_account_refuses_name_only_requesters_until_the_setting_is_given(
     assert no_email, "the data set must contain chats without a valid email"
     ledger = tmp_path / "ledger.db"
     env = cli_env(sb, ledger)
+    init_ledger(env)
     first = snapzen(env, "sync")
     assert first.returncode == 3, first.stdout + first.stderr
     failed = status_json(env)["failed"]
@@ -41,6 +42,7 @@ def test_strict_account_refuses_name_only_requesters_until_the_setting_is_given(
 def test_wrong_token_fails_the_pass_when_nothing_is_due(make_sandbox: Any, tmp_path: Path) -> None:
     sb = make_sandbox(chats=0)
     ledger = tmp_path / "ledger.db"
+    init_ledger(cli_env(sb, ledger))
     good = snapzen(cli_env(sb, ledger), "sync")
     assert good.returncode == 0, good.stdout + good.stderr
     env = cli_env(sb, ledger, SNAPZEN_ZENDESK__API_TOKEN="expired-token-0000")
