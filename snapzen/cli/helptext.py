@@ -65,7 +65,12 @@ EXAMPLES: dict[str, list[str]] = {
         "snapzen ledger reapply-erasures --journal /backups/erasures.jsonl --wait",
     ],
     "ledger backup": ["snapzen ledger backup /backups/snapzen-$(date +%F).db"],
-    "sandbox serve": ["snapzen sandbox serve --ready-file /tmp/sandbox.env"],
+    "ledger restore": ["snapzen ledger restore /backups/snapzen-2026-12-01.db"],
+    "init": ["snapzen init", "snapzen init --adopt"],
+    "sandbox serve": [
+        "snapzen sandbox serve --ready-file /tmp/sandbox.env",
+        'eval "$(snapzen sandbox serve --detach --ready-file /tmp/sandbox.json)"',
+    ],
     "sandbox dump": ["snapzen sandbox dump --what tickets", "snapzen sandbox dump --url URL"],
 }
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from snapzen.cli.common import ConfigOption, handle_errors, settings_from
+from snapzen.cli.common import ActorOption, ConfigOption, actor_name, handle_errors, settings_from
 
 if TYPE_CHECKING:  # not at run time: start-up time of every command
     from snapzen.commands.reconcile import ReconcileResult
@@ -40,20 +40,21 @@ def init(
         ),
     ] = False,
     via: ViaOption = ViaChoice.incremental,
+    actor: ActorOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Create the ledger at ledger.path, bound to ledger.key. Refuses if one exists.
 
     No other command creates a ledger. Use --adopt when this Zendesk already has tickets
     from snapzen (a lost or new ledger file).
-
-    Example: snapzen init --adopt
     """
     from snapzen.commands.init import init_ledger  # lazy: start-up time
     from snapzen.commands.reconcile import Via
 
     settings = settings_from(config)
-    result = init_ledger(settings, adopt=adopt, via=Via(via.value))
+    result = init_ledger(
+        settings, adopt=adopt, via=Via(via.value), actor=actor_name(actor, settings)
+    )
     typer.echo(f"created ledger {result.path} (id {result.ledger_id})")
     if result.adoption is not None:
         _echo_reconciled(result.adoption)
@@ -66,20 +67,19 @@ def restore(
         Path, typer.Argument(help="A file written by `snapzen ledger backup`.", metavar="BACKUP")
     ],
     via: ViaOption = ViaChoice.incremental,
+    actor: ActorOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Put a verified backup in place and catch up with Zendesk since it was taken.
 
     Refused while another snapzen holds the writer lock. The file it replaces is kept as
     <ledger>.replaced-<time>. Appends a `restored` event naming the backup's chain head.
-
-    Example: snapzen ledger restore /backups/snapzen-2026-12-01.db
     """
     from snapzen.commands.reconcile import Via
     from snapzen.commands.restore import restore_ledger  # lazy: start-up time
 
     settings = settings_from(config)
-    result = restore_ledger(settings, backup, via=Via(via.value))
+    result = restore_ledger(settings, backup, via=Via(via.value), actor=actor_name(actor, settings))
     seq, digest = result.backup_head
     typer.echo(f"restored {backup} into {result.path} (backup head: seq {seq}, {digest[:16]}…)")
     if result.replaced is not None:

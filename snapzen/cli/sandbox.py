@@ -112,10 +112,7 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Start the sandbox and print its URL plus `export` lines that point snapzen at it.
-
-    Example: eval "$(snapzen sandbox serve --detach --ready-file /tmp/sb.json)"
-    """
+    """Start the sandbox and print its URL plus `export` lines that point snapzen at it."""
     if detach:
         options = {
             "--chats": chats, "--widgets": widgets, "--days": days, "--seed": seed,
