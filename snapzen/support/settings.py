@@ -307,7 +307,11 @@ def default_ledger_path() -> Path:
 
 
 class LedgerSettings(Section):
-    path: Path = Field(default_factory=default_ledger_path)
+    path: Path = Field(
+        default_factory=default_ledger_path,
+        # How docs show it: the value itself depends on who runs the doc generator.
+        json_schema_extra={"shown_default": "$XDG_DATA_HOME/snapzen/snapzen.db"},
+    )
     key: SecretStr | None = None
     # Erasure journal: one line per Art. 17 erasure, kept OUTSIDE the database so that a
     # restored backup can be brought back up to date (`snapzen ledger reapply-erasures`).

@@ -137,6 +137,9 @@ def render(example: Path = EXAMPLE) -> str:
             default = "secret: environment or secrets file" if secret else _shown(
                 field.get_default(call_default_factory=True)
             )  # fmt: skip
+            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+            if "shown_default" in extra:  # a default computed where it runs (a home directory)
+                default = str(extra["shown_default"])
             cells = [
                 f"`{section}.{name}`",
                 f"`{env_name((section, name))}`",
