@@ -370,6 +370,12 @@ class HttpSettings(Section):
     max_attempts: int = Field(default=6, ge=1, le=20)
     max_wait_seconds: float = Field(default=120.0, gt=0)
     backoff_base_seconds: float = Field(default=0.5, gt=0)
+    # One attempt, connect to last body byte: a server dripping a byte per read timeout would
+    # otherwise hold the run (and its lock) for as long as it likes.
+    total_timeout_seconds: float = Field(default=300.0, gt=0)
+    # A larger body is refused as it streams in, never read whole into memory (a SnapEngage
+    # page is ~2 MB; Zendesk pages are smaller).
+    max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
 
 class LogSettings(Section):
