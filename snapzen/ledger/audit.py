@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, TextIO
 
+from snapzen.ledger.csv_cells import neutralise_row
 from snapzen.support.errors import ConfigError
 
 # Every column of `transfers`, in schema order; listing and export show all of them.
@@ -172,10 +173,14 @@ def write_rows(
     names = list(columns)
     count = 0
     if fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
+        # Text quoted always: with a "\n" line terminator, minimal quoting leaves a bare CR in a
+        # cell unquoted, and readers split the row there.
+        writer = csv.DictWriter(
+            out, fieldnames=names, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC
+        )
         writer.writeheader()
         for row in rows:
-            writer.writerow(row)
+            writer.writerow(neutralise_row(row))
             count += 1
     elif fmt == "jsonl":
         for row in rows:
