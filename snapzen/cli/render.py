@@ -99,6 +99,8 @@ def print_status(report: dict[str, Any]) -> None:
             f"failed {safe(failure['case_id'])} (attempts {failure['attempts']}): "
             f"{safe(failure['error'])}"
         )
+    if report.get("clock_warning"):
+        out.print(f"[bold red]clock: {safe(report['clock_warning'])}[/]")
     run = report["last_run"]
     if run:
         out.print(

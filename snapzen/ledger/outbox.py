@@ -23,6 +23,7 @@ import orjson
 import sqlite_utils
 
 from snapzen.ledger.chain import append_events, plain_json
+from snapzen.ledger.cursor_rules import next_cursor, utc_day
 from snapzen.ledger.db import transaction
 from snapzen.support.errors import FatalError
 
@@ -420,8 +421,10 @@ def get_cursor(db: sqlite_utils.Database, widget_id: str) -> date | None:
 
 def advance_cursor(
     db: sqlite_utils.Database, widget_id: str, fetched_until: date, max_attempts: int, now: datetime
-) -> date:
-    """Move the cursor to the first day that still has an unfinished case (or past the window).
+) -> date | None:
+    """Move the cursor to the first day that still has an unfinished case (or past the window),
+    never past the newest chat read nor past today UTC (``cursor_rules.next_cursor``); None
+    while no chat was ever read for the widget.
 
     Unfinished = pending, pushing, or failed with attempts left. Failed cases that exhausted
     their attempts keep their payload for `snapzen retry` and do not hold the cursor."""
@@ -431,9 +434,21 @@ def advance_cursor(
         (widget_id, max_attempts),
     ).fetchone()
     holding = date.fromisoformat(row[0]) if row and row[0] else None
-    candidate = min(holding, fetched_until) if holding else fetched_until
+    today = utc_day(now)
+    newest = db.execute(
+        "SELECT MAX(day) FROM cases WHERE widget_id = ? AND day IS NOT NULL AND day <= ?",
+        (widget_id, today.isoformat()),
+    ).fetchone()
     current = get_cursor(db, widget_id)
-    new = max(candidate, current) if current else candidate
+    new = next_cursor(
+        current=current,
+        fetched_until=fetched_until,
+        holding=holding,
+        newest_read=date.fromisoformat(newest[0]) if newest and newest[0] else None,
+        today=today,
+    )
+    if new is None:
+        return None
     with transaction(db) as conn:
         conn.execute(
             """INSERT INTO state (widget_id, cursor_day, updated_at) VALUES (?, ?, ?)

@@ -294,6 +294,9 @@ class TransferSettings(Section):
     # Retention sweep: also empty Zendesk's deleted-tickets bin at once instead of waiting out
     # its 30-day scrub (`snapzen retention sweep --purge/--no-purge` overrides it).
     purge_on_expiry: bool = False
+    # The retention sweep deletes nothing while the clock reads more than this many days past
+    # the latest run the ledger recorded: a clock years ahead would otherwise expire everything.
+    clock_margin_days: int = Field(default=30, ge=1, le=3650)
 
     _split = field_validator("data_categories", mode="before")(_split_list)
 
