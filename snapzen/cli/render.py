@@ -99,6 +99,11 @@ def print_status(report: dict[str, Any]) -> None:
             f"failed {safe(failure['case_id'])} (attempts {failure['attempts']}): "
             f"{safe(failure['error'])}"
         )
+    for chat in report.get("future_dated", [])[:10]:
+        out.print(
+            f"[bold red]dated in the future: {safe(chat['case_id'])} "
+            f"({safe(chat['widget_id'])}) started {safe(chat['started_at'])}, {chat['status']}[/]"
+        )
     if report.get("clock_warning"):
         out.print(f"[bold red]clock: {safe(report['clock_warning'])}[/]")
     run = report["last_run"]

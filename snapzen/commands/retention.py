@@ -352,6 +352,11 @@ def run_sweep(
     as_of = as_of or today
     purge = settings.transfer.purge_on_expiry if purge is None else purge
     years = settings.transfer.retention_years
+    try:
+        latest_due_day(as_of, years)
+    except (ValueError, OverflowError):
+        # 0001-01-01 minus the retention years is before year 1: one line, not a traceback.
+        raise ConfigError(f"--as-of {as_of.isoformat()} is out of range") from None
     result = SweepResult(as_of=as_of, dry_run=dry_run, purge=purge)
     if as_of > today and not dry_run:
         # Looking ahead is for planning; deleting a ticket before its retention ends is not

@@ -9,7 +9,7 @@ from typing import Any
 import sqlite_utils
 
 from snapzen.ledger import outbox
-from snapzen.ledger.cursor_rules import check_clock
+from snapzen.ledger.cursor_rules import FUTURE_SKEW, check_clock
 from snapzen.support.settings import Settings
 from snapzen.sync.results_check import unresolved_counts
 
@@ -84,6 +84,17 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
     grace = timedelta(seconds=settings.zendesk.recovery_grace_seconds)
     in_progress, unresolved = unresolved_counts(db, now, grace)
     clock_warning = _clock_warning(db, now)
+    # Unfinished chats dated in the future: they would sit pending for ever with a negative
+    # age and a healthy status (a source clock, or ours, is wrong).
+    future = [
+        dict(zip(("case_id", "widget_id", "started_at", "status"), row, strict=True))
+        for row in db.execute(
+            """SELECT case_id, widget_id, started_at, status FROM cases
+               WHERE status IN ('pending', 'pushing', 'failed') AND started_at > ?
+               ORDER BY started_at LIMIT 100""",
+            (outbox.now_iso(now + FUTURE_SKEW),),
+        )
+    ]
     return {
         "generated_at": outbox.now_iso(now),
         "database": str(settings.ledger.path),
@@ -101,6 +112,7 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
         "imports_unresolved": unresolved,
         "last_run": last_run,
         "clock_warning": clock_warning,
+        "future_dated": future,
     }
 
 
@@ -133,7 +145,12 @@ def _when(iso: str | None) -> datetime | None:
 
 
 def status_exit_code(report: dict[str, Any]) -> int:
-    """3 when something needs a human: cases at risk of deletion, failures, or imports still
-    unresolved after the recovery grace."""
-    needs_a_look = report["at_risk_count"] or report["failed"] or report.get("imports_unresolved")
+    """3 when something needs a human: cases at risk of deletion, failures, imports still
+    unresolved after the recovery grace, or unfinished chats dated in the future."""
+    needs_a_look = (
+        report["at_risk_count"]
+        or report["failed"]
+        or report.get("imports_unresolved")
+        or report.get("future_dated")
+    )
     return 3 if needs_a_look else 0

@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+# A chat may be dated a little ahead of our clock (two clocks); beyond this it is flagged.
+FUTURE_SKEW = timedelta(hours=1)
+
 # A run may start a little "before" the previous one (NTP steps, two hosts): not worth a shout.
 CLOCK_BEHIND_TOLERANCE = timedelta(minutes=5)
 

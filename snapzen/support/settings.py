@@ -403,7 +403,13 @@ def parse_interval(text: str) -> timedelta:
     text = text.strip().lower()
     if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit() or int(text[:-1]) <= 0:
         raise ValueError(f"{text!r} is not an interval like 30s, 15m, 2h or 1d")
-    return timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    seconds = int(text[:-1]) * units[text[-1]]
+    if seconds > _LONGEST_INTERVAL:  # timedelta and the scheduler overflow long before 99999999d
+        raise ValueError(f"{text!r} is longer than the longest interval, 366d")
+    return timedelta(seconds=seconds)
+
+
+_LONGEST_INTERVAL = 366 * 86400
 
 
 # Secrets that travel in an HTTP header (Authorization) or request body as text.
