@@ -98,3 +98,11 @@ def deletion_clock_error(
         "system clock; if it is right, run `snapzen sync` first or raise "
         "retention.clock_margin_days"
     )
+
+
+UTC_TIMEZONE = "Etc/UTC"
+
+
+def is_utc(timezone: str) -> bool:
+    """Does SnapEngage, asked with this ``timezone``, return whole UTC days?"""
+    return timezone.strip() in ("Etc/UTC", "UTC", "Etc/GMT", "GMT", "Etc/Zulu", "Zulu")
