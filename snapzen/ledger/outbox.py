@@ -46,6 +46,9 @@ class StagedCase:
     case_type: str | None
     error: str | None = None  # set when the payload is unusable; staged as failed
     subject_ref: str | None = None  # HMAC of the visitor email, for Art. 15/17 lookups
+    # The payload carries a value for the consent variable: a case withheld for lack of one
+    # is decided again (consent captured at the end of a chat arrives in a later fetch).
+    consent_seen: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,14 @@ def stage(db: sqlite_utils.Database, cases: Sequence[StagedCase], now: datetime)
                     f"SELECT case_id FROM cases WHERE case_id IN ({marks})", chunk
                 )
             )
+        conn.executemany(
+            _REDECIDE_SQL,
+            [
+                (case.raw_json, stamp, case.case_id)
+                for case in cases
+                if case.consent_seen and case.error is None
+            ],
+        )
         conn.executemany(_STAGE_SQL, rows)
         _withhold_erased(conn, cases, stamp)
     return len(ids) - len(known)
@@ -126,6 +137,14 @@ def _withhold_erased(conn: sqlite3.Connection, cases: Sequence[StagedCase], stam
                   AND (cases.started_at IS NULL OR cases.started_at <= e.erased_at)""",
             [stamp, stamp, *chunk],
         )
+
+
+# Withheld only because no consent value was present, and now one is: pending again with the
+# new payload, so the pass decides it again and records whatever it decides then. Withheld
+# for any other reason (refused, not accepted) stays final.
+_REDECIDE_SQL = """UPDATE cases SET status = 'pending', outcome = NULL, reason = NULL,
+           raw = ?, raw_purged_at = NULL, updated_at = ?
+       WHERE case_id = ? AND status = 'withheld' AND reason = 'no_consent_recorded'"""
 
 
 _IDS_PER_QUERY = 500  # well under SQLite's bound on host parameters
