@@ -96,7 +96,7 @@ def deletion_clock_error(
         f"{margin.days} day(s) after the newest time the ledger has seen "
         f"({newest_seen.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}); refusing to delete. Check the "
         "system clock; if it is right, run `snapzen sync` first or raise "
-        "retention.clock_margin_days"
+        "transfer.clock_margin_days"
     )
 
 
