@@ -15,9 +15,11 @@ runner = CliRunner()
 
 
 def _row(ledger: Path, case_id: str) -> tuple[str, str | None, str | None]:
-    row = open_db(ledger).execute(
-        "SELECT status, reason, raw FROM cases WHERE case_id = ?", (case_id,)
-    ).fetchone()
+    row = (
+        open_db(ledger)
+        .execute("SELECT status, reason, raw FROM cases WHERE case_id = ?", (case_id,))
+        .fetchone()
+    )
     return row[0], row[1], row[2]
 
 
@@ -45,9 +47,13 @@ def test_a_late_consent_value_turns_a_withheld_case_into_a_transfer(
     assert _row(sync_env, "late")[:2] == ("synced", None)
     assert _row(sync_env, "refused")[:2] == ("withheld", "consent_refused")
     assert [t["external_id"] for t in apis.tickets] == ["snapengage:late"]
-    transfers = open_db(sync_env).execute(
-        "SELECT case_id, legal_basis, consent_value FROM transfers WHERE event = 'transfer'"
-    ).fetchall()
+    transfers = (
+        open_db(sync_env)
+        .execute(
+            "SELECT case_id, legal_basis, consent_value FROM transfers WHERE event = 'transfer'"
+        )
+        .fetchall()
+    )
     assert transfers == [("late", "art49_1a", "yes")]
 
 
