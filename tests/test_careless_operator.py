@@ -33,6 +33,7 @@ def _one_line_exit_2(args: list[str]) -> str:
         ["backfill", "--since", "2026-01-01", "--until", "2026-01-02", "-w", "w1", "-w", "nope"],
         ["ledger", "list", "--widget", "nope"],
         ["ledger", "export", "-", "--widget", "nope"],
+        ["ledger", "report", "--widget", "nope"],
     ],
 )
 def test_unknown_widget_is_refused_before_any_state(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from snapzen.cli import app
+from snapzen.cli.tables import print_rows
 from tests.fakes import FakeApis, make_case, recent
 
 runner = CliRunner()
@@ -45,8 +47,14 @@ def test_status_and_ledger_tables_print_markup_in_data_literally(
     assert _flat(ERROR) in _flat(status.stdout)
     assert "\x1b]8;" not in status.stdout  # no OSC 8 hyperlink
 
-    listing = runner.invoke(app, ["ledger", "subject", "--email", EMAIL], env={"COLUMNS": "600"})
-    assert listing.exit_code == 0, listing.output
-    assert _flat(HOSTILE_ID) in _flat(listing.stdout)
-    assert _flat(LINKED_ID) in _flat(listing.stdout)
-    assert "\x1b]8;" not in listing.stdout
+
+def test_terminal_tables_show_markup_in_cells_literally(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    rows = [{"case_id": HOSTILE_ID, "consent_value": LINKED_ID}, {"case_id": ERROR}]
+    assert print_rows(rows, ["case_id", "consent_value"], "[bold]t[/]", plain=False) == 2
+    shown = capsys.readouterr().out
+    for text in (HOSTILE_ID, LINKED_ID, "[bold]t[/]"):
+        assert _flat(text) in _flat(shown)
+    assert "\x1b]8;" not in shown

@@ -361,7 +361,9 @@ def report(
     """Art. 30-style summary: transfers by month, destination, basis and origin; withheld
     chats; retention ending soon; a warning when Art. 49 carries regular transfers."""
     filters = audit.Filters.from_cli(since=since, until=until, widget=widget)
-    db = _open_read(_settings(config))
+    settings = _settings(config)
+    db = _open_read(settings)
+    _known_widget(settings, db, widget)
     result = audit.build_report(
         db.conn,
         filters,
