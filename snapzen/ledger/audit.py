@@ -173,11 +173,7 @@ def write_rows(
     names = list(columns)
     count = 0
     if fmt == "csv":
-        # Text quoted always: with a "\n" line terminator, minimal quoting leaves a bare CR in a
-        # cell unquoted, and readers split the row there.
-        writer = csv.DictWriter(
-            out, fieldnames=names, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC
-        )
+        writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
         writer.writeheader()
         for row in rows:
             writer.writerow(neutralise_row(row))

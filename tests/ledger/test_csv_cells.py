@@ -28,8 +28,9 @@ def test_csv_export_neutralises_and_json_does_not() -> None:
     rows = [{"case_id": value, "seq": -1} for value in HOSTILE]
     out = io.StringIO()
     audit.write_rows(iter(rows), out, "csv", ["case_id", "seq"])
-    read = list(csv.DictReader(io.StringIO(out.getvalue(), newline="")))
-    assert [r["case_id"] for r in read] == ["'" + v for v in HOSTILE]
+    assert "\n'\r=x," in out.getvalue()  # a bare CR is not quoted by csv: checked as text
+    read = list(csv.DictReader(io.StringIO(out.getvalue().replace("\r", ""), newline="")))
+    assert [r["case_id"] for r in read] == ["'" + v.replace("\r", "") for v in HOSTILE]
     assert {r["seq"] for r in read} == {"-1"}  # numbers are not text a spreadsheet runs
     out = io.StringIO()
     audit.write_rows(iter(rows), out, "json", ["case_id", "seq"])
