@@ -37,5 +37,7 @@ VOLUME ["/data"]
 # Reads the database only (no network, no lock): exit 1 with one line when unhealthy.
 HEALTHCHECK --interval=1m --timeout=30s --start-period=10m --retries=3 \
     CMD ["snapzen", "status", "--check"]
-ENTRYPOINT ["snapzen"]
+# umask 077: everything snapzen creates under /data (ledger, -wal/-shm, backups, exports,
+# checkpoints) is readable by its owner only; the code also sets 0600 on the files it makes.
+ENTRYPOINT ["/bin/sh", "-c", "umask 077 && exec snapzen \"$@\"", "snapzen"]
 CMD ["run"]

@@ -80,6 +80,21 @@ def settings_from(config: Path | None) -> Settings:
     return settings
 
 
+def known_widgets(settings: Settings, given: list[str] | None) -> list[str] | None:
+    """``--widget`` values, each one of ``snapengage.widgets``; ConfigError (exit 2) naming
+    the first that is not: a typo must not fetch, or write state for, an unknown widget."""
+    if not given:
+        return None
+    configured = set(settings.snapengage.widgets)
+    for widget in given:
+        if widget not in configured:
+            raise errors.ConfigError(
+                f"--widget {widget!r} is not one of snapengage.widgets "
+                f"({', '.join(sorted(configured)) or 'none configured'})"
+            )
+    return list(given)
+
+
 def fail(message: str, code: int) -> None:
     """One clean line on stderr, then exit with ``code``."""
     typer.echo(f"snapzen: error: {message}", err=True)

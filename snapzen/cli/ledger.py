@@ -136,6 +136,18 @@ def _settings(config: Path | None) -> Settings:
     return settings_from(config)
 
 
+def _known_widget(settings: Settings, db: sqlite_utils.Database, widget: str | None) -> None:
+    """A ``--widget`` filter names a configured widget or one the ledger holds rows of (an
+    audit may ask about a widget since removed); anything else is a typo: exit 2."""
+    if widget is None or widget in settings.snapengage.widgets:
+        return
+    if db.execute("SELECT 1 FROM transfers WHERE widget_id = ? LIMIT 1", (widget,)).fetchone():
+        return
+    raise errors.ConfigError(
+        f"--widget {widget!r} is neither one of snapengage.widgets nor in the ledger"
+    )
+
+
 def _open_read(settings: Settings) -> sqlite_utils.Database:
     from snapzen.ledger.db import open_ledger  # lazy: start-up time (sqlite_utils)
 
@@ -254,7 +266,9 @@ def list_(
     )  # fmt: skip
     if fmt is ListFormat.table and limit is None:
         limit = TABLE_LIMIT
-    db = _open_read(_settings(config))
+    settings = _settings(config)
+    db = _open_read(settings)
+    _known_widget(settings, db, widget)
     rows = audit.iter_transfers(db.conn, filters, limit=limit)
     count = _emit(
         rows,
@@ -301,7 +315,9 @@ def export(
         fmt = "json"
     kind = export_format(str(file), fmt)
     new_file(file, overwrite)
-    db = _open_read(_settings(config))
+    settings = _settings(config)
+    db = _open_read(settings)
+    _known_widget(settings, db, widget)
     rows = audit.iter_transfers(db.conn, filters)
     if str(file) == "-":
         audit.write_rows(rows, sys.stdout, kind, audit.COLUMNS)
@@ -335,7 +351,9 @@ def report(
     """Art. 30-style summary: transfers by month, destination, basis and origin; withheld
     chats; retention ending soon; a warning when Art. 49 carries regular transfers."""
     filters = audit.Filters.from_cli(since=since, until=until, widget=widget)
-    db = _open_read(_settings(config))
+    settings = _settings(config)
+    db = _open_read(settings)
+    _known_widget(settings, db, widget)
     result = audit.build_report(
         db.conn,
         filters,

@@ -16,6 +16,7 @@ from snapzen.cli.common import (
     WaitOption,
     echo_json,
     handle_errors,
+    known_widgets,
     pick_format,
     reset_globals,
     settings_from,
@@ -107,7 +108,7 @@ def sync(
 
     as_json = summary_json(fmt, json_output)
     settings = settings_from(config)
-    result = service.sync(settings, wait=wait, widgets=widget or None)
+    result = service.sync(settings, wait=wait, widgets=known_widgets(settings, widget))
     c = result.counts
     if as_json:
         echo_json(

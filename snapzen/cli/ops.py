@@ -26,6 +26,7 @@ from snapzen.cli.common import (
     actor_name,
     echo_json,
     handle_errors,
+    known_widgets,
     quiet,
     settings_from,
     summary_json,
@@ -196,7 +197,7 @@ def backfill(
 
     as_json = summary_json(fmt, json_output)
     settings = settings_from(config)
-    plan = plan_backfill(settings, since.date(), until.date(), widget or None)
+    plan = plan_backfill(settings, since.date(), until.date(), known_widgets(settings, widget))
     require_sync_settings(settings)
     require_ledger_key(settings)
     on_terminal = sys.stderr.isatty() and not quiet()

@@ -102,13 +102,17 @@ def print_rows(
             sys.stdout.write(text + "\n")
         return len(cells)
     from rich import box  # lazy: start-up time (only terminal tables need rich)
-    from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    from snapzen.cli.render import console
+
+    # Text cells: data is shown as it is, never read as rich markup ("[/]" crashed, "[link=…]"
+    # became a hyperlink).
+    table = Table(title=Text(title), box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
     for header in headers:
-        table.add_column(header, no_wrap=True, overflow="ellipsis")
+        table.add_column(Text(header), no_wrap=True, overflow="ellipsis")
     for values in cells:
-        table.add_row(*values)
-    Console().print(table)
+        table.add_row(*(Text(value) for value in values))
+    console().print(table)
     return len(cells)

@@ -40,9 +40,11 @@ from tenacity import (
     retry_if_exception_type,
     stop_after_attempt,
 )
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import DecodeError, NewConnectionError, ReadTimeoutError
+from urllib3.exceptions import ProtocolError as Urllib3ProtocolError
 
 from snapzen import __version__
+from snapzen.clients.origin import CredentialSafeSession, require_origin
 from snapzen.support import jsoncodec
 from snapzen.support.errors import (
     AmbiguousWriteError,
@@ -279,8 +281,15 @@ class HttpClient:
         self.service = service
         # Public so sources can pace pages with the same (injectable) sleep.
         self.sleep = sleep
-        self.session = session or requests.Session()
+        self.session = session or CredentialSafeSession()
         self.user_agent = user_agent
+        # Set by the API client that adds credentials: every URL is checked against it first.
+        self.credential_base: str | None = None
+
+    def restrict_credentials_to(self, base_url: str) -> None:
+        """Refuse (OriginError) any request whose URL, as sent, is not on ``base_url``'s
+        scheme, host and port: the API client adds its token to every request."""
+        self.credential_base = base_url
 
     # -- public API
 
@@ -297,9 +306,11 @@ class HttpClient:
         """The retry loop around one request; with ``decode`` each attempt also decodes the
         body, and the decoded JSON is returned instead of the response."""
         method = method.upper()
-        kwargs.setdefault(
-            "timeout", (self.settings.connect_timeout_seconds, self.settings.timeout_seconds)
-        )
+        if self.credential_base is not None:
+            require_origin(url, self.credential_base, what=f"{self.service} {method} URL")
+        read_timeout = min(self.settings.timeout_seconds, self.settings.total_timeout_seconds)
+        kwargs.setdefault("timeout", (self.settings.connect_timeout_seconds, read_timeout))
+        kwargs["stream"] = True  # the body is read by _read_bounded, under the deadline and cap
         kwargs["headers"] = {"User-Agent": self.user_agent, **(kwargs.get("headers") or {})}
         attempt = _Attempt(self, method, url, idempotent, kwargs, decode=decode)
         retrying = Retrying(
@@ -375,8 +386,19 @@ class _Attempt:
 
     def __call__(self) -> Any:
         self.last_status = None
+        settings = self.client.settings
+        deadline = time.monotonic() + settings.total_timeout_seconds
         try:
             response = self.client.session.request(self.method, self.url, **self.kwargs)
+            _read_bounded(response, deadline, settings.max_response_bytes)
+        except _BodyTooLarge as exc:
+            raise self._refused(str(exc)) from None
+        except _DeadlinePassed:
+            raise self._refused(
+                f"no complete answer within http.total_timeout_seconds "
+                f"({settings.total_timeout_seconds:g} s)",
+                transient=True,
+            ) from None
         except requests.exceptions.RequestException as exc:
             raise self._network_error(exc) from exc
         self.last_status = response.status_code
@@ -401,6 +423,15 @@ class _Attempt:
                 f"{self.client.service} {self.endpoint} answered HTTP {response.status_code} "
                 "with a body that is not JSON (malformed or truncated)"
             ) from exc
+
+    def _refused(self, why: str, *, transient: bool = False) -> SnapzenError:
+        """A body cut off by the cap or the deadline: the request may have been acted on."""
+        where = f"{self.client.service} {self.endpoint}"
+        if not self.idempotent:
+            return AmbiguousWriteError(f"{where}: {why}; not retried, recover by lookup")
+        if transient:
+            return TransientNetworkError(f"{where}: {why}")
+        return ProtocolError(f"{where}: {why}")
 
     def _network_error(self, exc: requests.exceptions.RequestException) -> SnapzenError:
         name = type(exc).__name__
@@ -438,6 +469,69 @@ class _Attempt:
             attempt=retry_state.attempt_number,
             wait=round(wait, 3) if wait is not None else None,
         )
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _DeadlinePassed(Exception):
+    pass
+
+
+_CHUNK = 64 * 1024
+
+
+def _read_bounded(response: requests.Response, deadline: float, limit: int) -> None:
+    """Read the streamed body into ``response`` (so ``.content`` works as usual), refusing a
+    declared or actual size over ``limit`` and giving up at ``deadline`` (monotonic).
+
+    ``read1`` returns whatever one socket read brings, so a server dripping a byte at a time
+    is checked against the deadline after every byte, not once per 64 KiB. The header phase
+    is bounded by the read timeout, which ``request`` keeps within the deadline."""
+    try:
+        declared = int(response.headers.get("Content-Length") or -1)
+    except ValueError:
+        declared = -1
+    if declared > limit:
+        response.close()
+        raise _BodyTooLarge(
+            f"answered with a {declared}-byte body, over http.max_response_bytes ({limit}); "
+            "refused unread"
+        )
+    raw = response.raw
+    if raw is None or getattr(response, "_content_consumed", False):
+        return  # already read (a test double): nothing left to bound
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                raise _DeadlinePassed
+            chunk = raw.read1(_CHUNK, decode_content=True)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                raise _BodyTooLarge(
+                    f"answered with a body over http.max_response_bytes ({limit} bytes); "
+                    "refused after reading that much"
+                )
+            chunks.append(chunk)
+    except (_BodyTooLarge, _DeadlinePassed):
+        response.close()
+        raise
+    except ReadTimeoutError as exc:  # mapped as Response.iter_content maps them
+        response.close()
+        raise requests.exceptions.ConnectionError(exc) from exc
+    except DecodeError as exc:
+        response.close()
+        raise requests.exceptions.ContentDecodingError(exc) from exc
+    except (Urllib3ProtocolError, OSError) as exc:
+        response.close()
+        raise requests.exceptions.ChunkedEncodingError(exc) from exc
+    response._content = b"".join(chunks)
+    response._content_consumed = True  # type: ignore[attr-defined]
 
 
 def _write_certainly_not_applied(error: SnapzenError, response: requests.Response) -> bool:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 from pydantic import ValidationError
 
 from snapzen.clients.http import HttpClient, header_value
+from snapzen.clients.origin import require_origin
 from snapzen.clients.pacing import (
     TICKETS_INDEX_HEADER,
     ListBudget,
@@ -117,6 +118,8 @@ class ZendeskClient(BulkReads):
         self._clock = clock
         self._sleep = sleep
         self._base = settings.base_url.rstrip("/")
+        # Every request carries the token (or client secret): only ever to this origin.
+        http.restrict_credentials_to(self._base)
         self._auth = build_auth(settings, http, clock)
         self.pacer = RateLimitPacer(clock=clock, requests_per_minute=settings.requests_per_minute)
         # List Tickets' own 100/minute budget, which the external_id lookups spend.
@@ -451,10 +454,9 @@ class ZendeskClient(BulkReads):
     def _next_page(self, link: Any, seen: set[str]) -> str | None:
         if not isinstance(link, str) or not link:
             return None
-        url = urljoin(self._base + "/", link)
-        base = urlsplit(self._base)
-        if urlsplit(url)[:2] != base[:2]:
-            raise ProtocolError("zendesk next_page link points outside zendesk.base_url")
+        url = require_origin(
+            urljoin(self._base + "/", link), self._base, what="zendesk next_page link"
+        )
         if url in seen:
             raise PaginationLoopError("zendesk next_page link repeats an earlier one")
         seen.add(url)

@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlite_utils
@@ -47,8 +48,10 @@ from snapzen.clients.ticket_deletion import (
 )
 from snapzen.ledger import holds, outbox
 from snapzen.ledger.chain import append_event
+from snapzen.ledger.cursor_rules import deletion_clock_error
 from snapzen.ledger.db import open_ledger, transaction
 from snapzen.policy.transform import add_years, external_id, retention_until
+from snapzen.support import clock
 from snapzen.support.errors import ConfigError
 from snapzen.support.log import bound_run, get_logger, new_run_id, one_line
 from snapzen.support.settings import Settings
@@ -286,7 +289,30 @@ def _record(
 
 
 def _utcnow() -> datetime:
-    return datetime.now(UTC)
+    return clock.utcnow()
+
+
+def newest_time_seen(db: sqlite_utils.Database) -> datetime | None:
+    """The newest run start the ledger recorded (syncs run every few minutes, each recording
+    its start), or None before any run. Not the newest chat: a widget that stopped chatting
+    still has tickets to expire for years, and the sweep must keep running for them."""
+    row = db.execute("SELECT MAX(started_at) FROM runs").fetchone()
+    return datetime.fromisoformat(row[0].replace("Z", "+00:00")) if row and row[0] else None
+
+
+def refuse_on_wrong_clock(settings: Settings, now: datetime) -> None:
+    """ConfigError when the clock is beyond the newest time seen by more than the margin."""
+    if not Path(settings.ledger.path).exists():
+        return
+    db = open_ledger(settings.ledger, read_only=True)
+    try:
+        newest = newest_time_seen(db)
+    finally:
+        db.conn.close()
+    margin = timedelta(days=settings.transfer.clock_margin_days)
+    why = deletion_clock_error(now, newest, margin)
+    if why:
+        raise ConfigError(why)
 
 
 def build_deletion_api(
@@ -326,6 +352,11 @@ def run_sweep(
     as_of = as_of or today
     purge = settings.transfer.purge_on_expiry if purge is None else purge
     years = settings.transfer.retention_years
+    try:
+        latest_due_day(as_of, years)
+    except (ValueError, OverflowError):
+        # 0001-01-01 minus the retention years is before year 1: one line, not a traceback.
+        raise ConfigError(f"--as-of {as_of.isoformat()} is out of range") from None
     result = SweepResult(as_of=as_of, dry_run=dry_run, purge=purge)
     if as_of > today and not dry_run:
         # Looking ahead is for planning; deleting a ticket before its retention ends is not
@@ -333,6 +364,7 @@ def run_sweep(
         raise ConfigError(f"--as-of {as_of.isoformat()} is in the future; only --dry-run may")
     if dry_run:
         return _plan_only(settings, result, years)
+    refuse_on_wrong_clock(settings, clock())
 
     api = api or build_deletion_api(settings)
     hook = crash_hook or (lambda _point: None)

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from snapzen.support.atomic import create_private
+
 DB_NAME = "ledger"  # Datasette names the database after the file stem: /ledger
 HIDDEN_COLUMNS = {"cases": ("raw",)}  # personal data that never leaves the live file
 
@@ -198,7 +200,7 @@ CANNED_QUERIES: dict[str, dict[str, Any]] = {
 
 def make_snapshot(source: Path, dest: Path) -> str:
     """Copy ``source`` to ``dest`` without the hidden columns; return the file's SHA-256."""
-    dest.unlink(missing_ok=True)
+    create_private(dest)  # 0600 before the copy: it holds ledger rows
     src = sqlite3.connect(f"file:{Path(source).resolve()}?mode=ro", uri=True)
     out = sqlite3.connect(str(dest))
     try:

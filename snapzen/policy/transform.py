@@ -131,7 +131,9 @@ def build_ticket(
     zendesk = settings.zendesk
     counts: dict[str, int] = {}
 
-    name = clean_text(case.visitor_name).strip()[:200]
+    # The name is free text the visitor typed (a card number went in it): it becomes the
+    # requester's name and the subject, so it is redacted like the transcript.
+    name = _redacted(clean_text(case.visitor_name), redact, counts).strip()[:200]
     email = case.visitor_email
     valid = bool(email) and is_valid_email(email)
     display = name or (email if valid else None) or "SnapEngage visitor"

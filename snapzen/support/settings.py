@@ -294,6 +294,9 @@ class TransferSettings(Section):
     # Retention sweep: also empty Zendesk's deleted-tickets bin at once instead of waiting out
     # its 30-day scrub (`snapzen retention sweep --purge/--no-purge` overrides it).
     purge_on_expiry: bool = False
+    # The retention sweep deletes nothing while the clock reads more than this many days past
+    # the latest run the ledger recorded: a clock years ahead would otherwise expire everything.
+    clock_margin_days: int = Field(default=30, ge=1, le=3650)
 
     _split = field_validator("data_categories", mode="before")(_split_list)
 
@@ -382,6 +385,12 @@ class HttpSettings(Section):
     max_attempts: int = Field(default=6, ge=1, le=20)
     max_wait_seconds: float = Field(default=120.0, gt=0)
     backoff_base_seconds: float = Field(default=0.5, gt=0)
+    # One attempt, connect to last body byte: a server dripping a byte per read timeout would
+    # otherwise hold the run (and its lock) for as long as it likes.
+    total_timeout_seconds: float = Field(default=300.0, gt=0)
+    # A larger body is refused as it streams in, never read whole into memory (a SnapEngage
+    # page is ~2 MB; Zendesk pages are smaller).
+    max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
 
 class LogSettings(Section):
@@ -406,7 +415,13 @@ def parse_interval(text: str) -> timedelta:
     text = text.strip().lower()
     if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit() or int(text[:-1]) <= 0:
         raise ValueError(f"{text!r} is not an interval like 30s, 15m, 2h or 1d")
-    return timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    seconds = int(text[:-1]) * units[text[-1]]
+    if seconds > _LONGEST_INTERVAL:  # timedelta and the scheduler overflow long before 99999999d
+        raise ValueError(f"{text!r} is longer than the longest interval, 366d")
+    return timedelta(seconds=seconds)
+
+
+_LONGEST_INTERVAL = 366 * 86400
 
 
 # Secrets that travel in an HTTP header (Authorization) or request body as text.

@@ -14,12 +14,13 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 import sqlite_utils
 
 from snapzen.ledger import outbox
+from snapzen.ledger.cursor_rules import fetch_window
 from snapzen.ledger.flags import flag_duplicates
 from snapzen.policy.models import (
     EncodedTicket,
@@ -28,6 +29,7 @@ from snapzen.policy.models import (
     SnapEngageCase,
 )
 from snapzen.policy.transform import external_id
+from snapzen.support import clock
 from snapzen.support.errors import (
     AmbiguousWriteError,
     BadRequestError,
@@ -40,6 +42,7 @@ from snapzen.support.errors import (
 from snapzen.support.log import get_logger, one_line
 from snapzen.support.memory import release_free_memory
 from snapzen.support.settings import Settings
+from snapzen.sync.clock_guard import advance_cursors, warn_if_clock_behind
 from snapzen.sync.prepare import CasePreparer, Prepared, Staged
 from snapzen.sync.prepare_worker import PrepareWorker, RequestFailed, WorkerError
 from snapzen.sync.results_check import check_results, lookup_is_conclusive, unresolved_counts
@@ -132,7 +135,7 @@ class Sink(Protocol):
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return clock.utcnow()  # the process clock (with its test offset hook)
 
 
 @dataclass
@@ -277,20 +280,17 @@ class Pipeline:
         widgets = list(widgets or self.settings.snapengage.widgets)
         self.recover()
         outbox.requeue_failed(self.db, self.settings.pipeline.max_attempts, self.clock())
-        today = self.clock().date()
+        today = warn_if_clock_behind(self.db, self.clock(), self.run_id)
         # Widgets are fetched concurrently and full batches pushed while pages still arrive.
-        self.fetch_windows([(w, self.window_start(w, today), today) for w in widgets])
+        self.fetch_windows([(w, *self.window(w, today)) for w in widgets])
         self.push_ready()
         if self.interrupted:
             # Windows may be half fetched: leave every cursor where it was; the next pass
             # refetches (staging is idempotent) and nothing is skipped.
             return self.result()
-        cursors = {
-            widget: outbox.advance_cursor(
-                self.db, widget, today, self.settings.pipeline.max_attempts, self.clock()
-            ).isoformat()
-            for widget in widgets
-        }
+        cursors = advance_cursors(
+            self.db, widgets, today, self.settings.pipeline.max_attempts, self.clock()
+        )
         return self.result(cursors)
 
     def result(self, cursors: dict[str, str] | None = None) -> PassResult:
@@ -315,11 +315,16 @@ class Pipeline:
 
     def window_start(self, widget: str, today: date) -> date:
         """Cursor minus the overlap (late survey data), never before what SnapEngage holds."""
-        oldest_held = today - timedelta(days=self.settings.snapengage.retention_days)
-        cursor = outbox.get_cursor(self.db, widget)
-        if cursor is None:
-            return oldest_held
-        return max(oldest_held, cursor - timedelta(days=self.settings.snapengage.overlap_days))
+        return self.window(widget, today)[0]
+
+    def window(self, widget: str, today: date) -> tuple[date, date]:
+        """(first, last) day to fetch: ``cursor_rules.fetch_window`` on the stored cursor."""
+        return fetch_window(
+            cursor=outbox.get_cursor(self.db, widget),
+            today=today,
+            overlap_days=self.settings.snapengage.overlap_days,
+            retention_days=self.settings.snapengage.retention_days,
+        )
 
     # ------------------------------------------------------------ fetch + stage
 
