@@ -2,12 +2,13 @@
 
     .venv/bin/python bench/ledger_bench.py [--rows 1000000] [--batch 1000] [--keep DIR]
 
-Builds a ledger through the real ``append_event`` path (one transaction per batch, as the
+Builds a ledger through the real ``append_events`` path (one transaction per batch, as the
 sync records a Zendesk job's tickets), then measures:
 
 - verify: ``verify_chain`` over every row, and the same time as a ratio of a plain SHA-256
-  pass over exactly the bytes verify hashes (prev_hash + "\\n" + canonical JSON per row,
-  streamed to a scratch file first and read back from the page cache);
+  pass over exactly the bytes verify hashes (prev_hash + "\\n" + the row's canonical JSON,
+  as chain.V2_HASHED_SQL builds it, streamed to a scratch file first and read back from the
+  page cache);
 - query latency (median of repeated runs) for listing by subject, by day and month ranges,
   by ticket, and the Art. 30 report;
 - export: RSS before and after streaming every row to CSV and JSONL, to show it is flat.
@@ -39,7 +40,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from snapzen.ledger import audit, verify
-from snapzen.ledger.chain import CHAINED_COLUMNS, append_event, canonical_json
+from snapzen.ledger.chain import V2_HASHED_SQL, append_events
 from snapzen.ledger.db import open_db, transaction
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -79,8 +80,8 @@ def build(path: Path, rows: int, batch: int) -> float:
     started = time.perf_counter()
     for first in range(1, rows + 1, batch):
         with transaction(db) as conn:
-            for i in range(first, min(first + batch, rows + 1)):
-                append_event(conn, fields_for(i, rows))
+            last = min(first + batch, rows + 1)
+            append_events(conn, (fields_for(i, rows) for i in range(first, last)))
     elapsed = time.perf_counter() - started
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.execute("ANALYZE")  # what `PRAGMA optimize` would give a long-lived ledger
@@ -101,11 +102,9 @@ def median_ms(func: Callable[[], Any], repeat: int = 7) -> float:
 
 def sha256_baseline(conn: sqlite3.Connection, scratch: Path) -> tuple[float, int]:
     """Plain SHA-256 over exactly the bytes verify hashes, read back from a scratch file."""
-    columns = [*CHAINED_COLUMNS]
     with scratch.open("wb") as out:
-        for values in conn.execute(f"SELECT {', '.join(columns)} FROM transfers ORDER BY seq"):
-            row = dict(zip(columns, values, strict=True))
-            out.write(str(row["prev_hash"]).encode() + b"\n" + canonical_json(row).encode())
+        for (hashed,) in conn.execute(f"SELECT {V2_HASHED_SQL} FROM transfers ORDER BY seq"):
+            out.write(hashed)
     size = scratch.stat().st_size
 
     def hash_file() -> None:
@@ -212,7 +211,7 @@ def run(rows: int, batch: int, workdir: Path) -> list[str]:
         "| measure | figure |",
         "|---|---|",
         f"| rows | {rows:,} ({db_mb:.0f} MB database file) |",
-        f"| insert via `append_event`, {batch} rows per transaction | "
+        f"| insert via `append_events`, {batch} rows per transaction | "
         f"{rows / insert_s:,.0f} rows/s ({insert_s:.1f} s) |",
         f"| verify (`verify_chain`, whole chain) | {verify_s:.2f} s "
         f"({rows / verify_s:,.0f} rows/s) |",

@@ -1,12 +1,12 @@
-"""Verifying the transfer ledger's hash chain, and signed checkpoints of its head.
+"""Verifying the ledger's hash chain, and checkpoints of its head.
 
 The chain alone proves that the rows are consistent with each other; it cannot prove that
 nobody rebuilt it, because the hash is unkeyed and whoever can write the file can recompute
-every later hash. A checkpoint closes that gap: ``(seq, hash, row_count)`` of the head,
-HMAC-signed under the ledger key, or better under a key only the auditors hold
-(``read_key_file``), and kept off the machine. A later ``verify`` then checks that
-row ``seq`` still carries exactly that hash, which fails for any rewrite at or before it,
-and for a ledger truncated below it.
+every later hash, nor that nobody deleted the newest rows. A checkpoint closes that gap:
+``(seq, hash, row_count)`` of the head, signed with Ed25519 (``snapzen.ledger.checkpoint``;
+version 1 files were HMACs, still read), kept off the machine. A later ``verify`` then checks
+that row ``seq`` still carries exactly that hash, which fails for any rewrite at or before
+it, and for a ledger truncated below it.
 
 Verification streams the table in seq order (one row in memory at a time) and stops at the
 first broken row, because every later row depends on it and further reports would be noise.
@@ -24,7 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from snapzen.ledger.chain import CHAINED_COLUMNS, GENESIS, row_hash
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from snapzen.ledger import checkpoint as signed
+from snapzen.ledger.chain import CHAINED_COLUMNS, GENESIS, V2_HASHED_SQL, row_hash
 from snapzen.support.atomic import atomic_text
 from snapzen.support.errors import ConfigError
 
@@ -92,35 +95,87 @@ def sign(key: bytes, checkpoint: Checkpoint) -> str:
 
 
 def _stream_rows(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
-    """Every row in seq order; sqlite3 cursors fetch lazily, so memory stays flat."""
+    """Every version-1 row in seq order; sqlite3 cursors fetch lazily, so memory stays flat."""
     columns = [*CHAINED_COLUMNS, "hash"]
-    cursor = conn.execute(f"SELECT {', '.join(columns)} FROM transfers ORDER BY seq")
+    cursor = conn.execute(
+        f"SELECT {', '.join(columns)} FROM transfers WHERE chain_version IS NULL ORDER BY seq"
+    )
     for values in cursor:
         yield dict(zip(columns, values, strict=True))
+
+
+_ALL_SQL = (
+    f"SELECT seq, prev_hash, hash, chain_version, CASE WHEN chain_version = 2 THEN "
+    f"{V2_HASHED_SQL} END FROM transfers ORDER BY seq"
+)
 
 
 def verify_chain(conn: sqlite3.Connection) -> VerifyResult:
     """Recompute the chain from GENESIS; stop at the first bad row.
 
-    Checks per row, in this order so the message names the most likely attack:
-    seq continuity (a gap is a deletion, a repeat/step back an insertion), the link to the
-    previous row's hash (deleted/inserted/reordered rows), then the row's own hash (edits).
+    Version-2 rows come with the bytes their hash covers, rebuilt by SQLite, so the loop
+    only hashes and compares; version-1 rows (written before the format was versioned) are
+    rebuilt in Python from a second cursor in the same seq order. Checks per row, in this
+    order so the message names the most likely attack: seq continuity (a gap is a deletion,
+    a repeat/step back an insertion), the link to the previous row's hash (deleted/inserted/
+    reordered rows), then the row's own hash (edits).
     """
     result = VerifyResult()
     expected_seq = 1
     prev_hash = GENESIS
     before_prev_hash: str | None = None  # to tell an inserted row from a reordered one
-    for row in _stream_rows(conn):
-        seq = int(row["seq"])
-        problem = _check_row(row, seq, expected_seq, prev_hash, before_prev_hash)
-        if problem is not None:
-            result.problems.append(problem)
-            return result
+    legacy = _stream_rows(conn)
+    seen_v2 = False
+    sha256 = hashlib.sha256
+    for seq, row_prev, stored, version, hashed in conn.execute(_ALL_SQL):
+        if version == 2 and seq == expected_seq and row_prev == prev_hash:
+            if sha256(hashed).hexdigest() != stored:
+                result.problems.append(_edited(seq))
+                return result
+            seen_v2 = True
+        else:
+            problem = _slow_check(
+                legacy, seq, row_prev, stored, version, expected_seq, prev_hash, before_prev_hash
+            )
+            if problem is None and version is None and seen_v2:
+                problem = Problem(
+                    seq, "inserted", "a version-1 row after version-2 rows (old format forged)"
+                )
+            if problem is not None:
+                result.problems.append(problem)
+                return result
         result.rows += 1
-        result.head_seq, result.head_hash = seq, str(row["hash"])
-        before_prev_hash, prev_hash = prev_hash, str(row["hash"])
+        before_prev_hash, prev_hash = prev_hash, stored
         expected_seq = seq + 1
+    if result.rows:
+        result.head_seq, result.head_hash = expected_seq - 1, prev_hash
     return result
+
+
+def _slow_check(
+    legacy: Iterator[dict[str, Any]],
+    seq: int,
+    row_prev: str,
+    stored: str,
+    version: int | None,
+    expected_seq: int,
+    prev_hash: str,
+    before_prev_hash: str | None,
+) -> Problem | None:
+    """A version-1 row, or a version-2 row out of sequence or off its link."""
+    if version is None:
+        row = next(legacy)  # the same seq: both cursors walk the rowid in order
+        return _check_row(row, seq, expected_seq, prev_hash, before_prev_hash)
+    if version != 2:
+        return Problem(seq, "edited", f"unknown chain version {version!r}")
+    row = {"seq": seq, "prev_hash": row_prev, "hash": stored, "chain_version": 2}
+    return _check_row(row, seq, expected_seq, prev_hash, before_prev_hash)
+
+
+def _edited(seq: int) -> Problem:
+    return Problem(
+        seq, "edited", "row content does not match its hash (row edited, or a forged row put here)"
+    )
 
 
 def _check_row(
@@ -153,16 +208,14 @@ def _check_row(
             f"(a row was deleted, inserted or reordered here, or seq {seq - 1} was rewritten "
             "with a recomputed hash)",
         )
-    if row_hash(row) != row["hash"]:
-        return Problem(
-            seq,
-            "edited",
-            "row content does not match its hash (row edited, or a forged row put here)",
-        )
+    if row.get("chain_version") is None and row_hash(row) != row["hash"]:
+        return _edited(seq)
     return None
 
 
-def check_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint) -> Problem | None:
+def check_checkpoint(
+    conn: sqlite3.Connection, checkpoint: Checkpoint | signed.SignedCheckpoint
+) -> Problem | None:
     """Row ``checkpoint.seq`` must exist with exactly the signed hash."""
     row = conn.execute("SELECT hash FROM transfers WHERE seq = ?", (checkpoint.seq,)).fetchone()
     if row is None:
@@ -192,7 +245,10 @@ def check_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint) -> Proble
     return None
 
 
-def verify_ledger(conn: sqlite3.Connection, checkpoints: Sequence[Checkpoint] = ()) -> VerifyResult:
+def verify_ledger(
+    conn: sqlite3.Connection,
+    checkpoints: Sequence[Checkpoint | signed.SignedCheckpoint] = (),
+) -> VerifyResult:
     """Chain plus checkpoints, read inside one transaction so both see the same snapshot."""
     started = not conn.in_transaction
     if started:
@@ -234,6 +290,26 @@ def make_checkpoint(
     return Checkpoint(**{**unsigned.signed_fields(), "signature": sign(key, unsigned)})
 
 
+def make_signed_checkpoint(
+    conn: sqlite3.Connection,
+    key: Ed25519PrivateKey,
+    *,
+    created_at: str | None = None,
+) -> signed.SignedCheckpoint:
+    """Sign the current head with Ed25519. Refuses to sign a broken chain."""
+    result = verify_ledger(conn)
+    problem = result.first_problem
+    if problem is not None:
+        raise LedgerTampered(problem)
+    unsigned = signed.SignedCheckpoint(
+        seq=result.head_seq,
+        hash=result.head_hash,
+        row_count=result.rows,
+        created_at=created_at or utc_now(),
+    )
+    return unsigned.signed_by(key)
+
+
 class LedgerTampered(Exception):
     """Raised where a broken chain must stop an operation (exit 1)."""
 
@@ -242,13 +318,16 @@ class LedgerTampered(Exception):
         self.problem = problem
 
 
-def write_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
-    """Write atomically (temp file in the same directory, fsync, rename)."""
+def write_checkpoint(path: Path, checkpoint: Checkpoint | signed.SignedCheckpoint) -> None:
+    """Write atomically (temp file in the same directory, created 0600, fsync, rename)."""
     with atomic_text(Path(path)) as handle:
-        handle.write(json.dumps(asdict(checkpoint), indent=2, sort_keys=True) + "\n")
+        if isinstance(checkpoint, signed.SignedCheckpoint):
+            handle.write(checkpoint.to_json())
+        else:
+            handle.write(json.dumps(asdict(checkpoint), indent=2, sort_keys=True) + "\n")
 
 
-def read_checkpoint(path: Path) -> Checkpoint:
+def read_checkpoint(path: Path) -> Checkpoint | signed.SignedCheckpoint:
     """Parse a checkpoint file; CheckpointError (exit 2) when unreadable or malformed."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -256,8 +335,13 @@ def read_checkpoint(path: Path) -> Checkpoint:
         raise CheckpointError(f"checkpoint file {path} does not exist") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"checkpoint file {path} is not readable JSON: {exc}") from None
+    if isinstance(data, dict) and data.get("version") == signed.VERSION:
+        try:
+            return signed.parse(data, path)
+        except ConfigError as exc:
+            raise CheckpointError(str(exc)) from None
     if not isinstance(data, dict) or data.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"checkpoint file {path}: not a version-1 snapzen checkpoint")
+        raise CheckpointError(f"checkpoint file {path}: not a snapzen checkpoint (version 1 or 2)")
     try:
         checkpoint = Checkpoint(
             seq=_int(data["seq"]),

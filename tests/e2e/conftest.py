@@ -95,10 +95,12 @@ def parse_iso(text: str) -> datetime:
 
 
 def eligible(row: Mapping[str, Any]) -> bool:
-    """DESIGN.md "Consent policy" with default settings, restated from the truth's own terms."""
+    """The consent policy with default settings and the sandbox's UK controller, restated
+    from the truth's own terms: every chat is restricted; consent counts only from the
+    visitor's page (javascript_variables)."""
     if row["type"] != "chat" or row["in_progress"]:
         return False
-    return row["region"] == "outside" or row["consent"] == "accepted"
+    return bool(row["consent"] == "accepted" and row["consent_source"] == "javascript_variables")
 
 
 @dataclass(frozen=True)
@@ -134,8 +136,7 @@ def expected(truth: list[dict[str, Any]], first_start: datetime, last_start: dat
             must.add(row["id"])
         elif created <= hi:
             may.add(row["id"])
-        if row["region"] != "outside":
-            restricted.add(row["id"])
+        restricted.add(row["id"])  # a UK controller: every chat sent to the US
     return Expected(frozenset(must), frozenset(may), frozenset(restricted))
 
 
@@ -147,7 +148,9 @@ def ledger_case_ids(ledger: Path) -> Counter[str]:
     import sqlite3
 
     with sqlite3.connect(ledger) as conn:
-        return Counter(r[0] for r in conn.execute("SELECT case_id FROM transfers"))
+        return Counter(
+            r[0] for r in conn.execute("SELECT case_id FROM transfers WHERE event = 'transfer'")
+        )
 
 
 def chain_problems(ledger: Path) -> list[str]:

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from snapzen.ledger import verify
-from snapzen.ledger.chain import CHAINED_COLUMNS, GENESIS, row_hash
+from snapzen.ledger.chain import CHAINED_COLUMNS, GENESIS, hash_for, row_hash
 from snapzen.ledger.db import open_db
 from tests.ledger.conftest import KEY, Tamper, append, transfer_fields
 
@@ -46,9 +46,9 @@ def rechain_from(path: Path, start: int) -> None:
     prev_hash = prev[0] if prev else "0" * 64
     rows = conn.execute("SELECT * FROM transfers WHERE seq >= ? ORDER BY seq", (start,))
     for row in rows.fetchall():
-        fields = {c: row[c] for c in CHAINED_COLUMNS}
+        fields = {c: row[c] for c in (*CHAINED_COLUMNS, "chain_version")}
         fields["prev_hash"] = prev_hash
-        new_hash = row_hash(fields)
+        new_hash = hash_for(conn, fields)
         conn.execute(
             "UPDATE transfers SET prev_hash = ?, hash = ? WHERE seq = ?",
             (prev_hash, new_hash, row["seq"]),
