@@ -208,5 +208,5 @@ def test_missing_controller_country_fails_naming_the_setting(
 def test_moved_transfer_settings_name_their_new_place(tmp_path: Path) -> None:
     config = tmp_path / "old.toml"
     config.write_text('[transfer]\ndestination_country = "US"\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match="consent.destination_country"):
+    with pytest.raises(ConfigError, match=r"consent\.destination_country"):
         load_settings(config)
