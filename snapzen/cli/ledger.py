@@ -381,8 +381,11 @@ def report(
     ] = audit.ART49_MAX_PER_MONTH,
     config: ConfigOption = None,
 ) -> None:
-    """Art. 30-style summary: transfers by month, destination, basis and origin; withheld
+    """The Art. 30(1) record of this processing (from the [record] settings and what the
+    ledger shows was sent), then transfers by month, destination, basis and origin; withheld
     chats; retention ending soon; a warning when Art. 49 carries regular transfers."""
+    from snapzen.ledger.record import art30_record  # lazy: start-up time
+
     filters = audit.Filters.from_cli(since=since, until=until, widget=widget)
     settings = _settings(config)
     db = _open_read(settings)
@@ -394,13 +397,30 @@ def report(
         art49_max_months=art49_max_months,
         art49_max_per_month=art49_max_per_month,
     )
+    where, params = filters.where()
+    record = art30_record(db.conn, settings.record, settings.consent, where, params)
     if pick_format(fmt, json_flag, ReportFormat.table, ReportFormat.json) is ReportFormat.json:
-        echo_json(result.to_dict())
+        echo_json({"art30_record": record, **result.to_dict()})
     else:
         from snapzen.cli.report_text import report_lines, wrapped
 
+        _print_record(record)
         for line in wrapped(report_lines(result)):
             typer.echo(line)
+
+
+def _print_record(record: dict[str, Any]) -> None:
+    """The Art. 30(1) record, fields in the article's order; plain text (no markup)."""
+    from snapzen.ledger.record import LABELS  # lazy: start-up time
+
+    typer.echo("Record of processing activities, Art. 30(1): chat transcripts to Zendesk")
+    for key, label in LABELS.items():
+        value = record[key]
+        text = "; ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+        typer.echo(f"  {label}: {text or '(none)'}")
+    typer.echo("  (e) Transfers to third countries, with their safeguards:")
+    for row in record["e_transfers"] or [{"recipient": "(none in this window)"}]:
+        typer.echo("    " + ", ".join(f"{k}={v}" for k, v in row.items() if v is not None))
 
 
 @app.command()
