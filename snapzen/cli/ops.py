@@ -350,9 +350,7 @@ def backup(
 
     settings = settings_from(config)
     done = backup_ledger(settings.ledger.path, file, overwrite=overwrite)
-    typer.echo(
-        f"backup {done.path}: {done.transfers} ledger row(s), {done.bytes} bytes, verified"
-    )
+    typer.echo(f"backup {done.path}: {done.transfers} ledger row(s), {done.bytes} bytes, verified")
 
 
 def register(app: typer.Typer) -> None:

@@ -131,15 +131,26 @@ def _withhold_erased(conn: sqlite3.Connection, cases: Sequence[StagedCase], stam
     for offset in range(0, len(refs), _IDS_PER_QUERY):
         chunk = refs[offset : offset + _IDS_PER_QUERY]
         marks = ", ".join("?" for _ in chunk)
-        conn.execute(
+        withheld = conn.execute(
             f"""UPDATE cases SET status = 'withheld', reason = 'erased_art17', raw = NULL,
                     raw_purged_at = ?, updated_at = ?, error = NULL
                 FROM erased_subjects e
                 WHERE e.subject_ref = cases.subject_ref AND cases.subject_ref IN ({marks})
                   AND cases.status IN ('pending', 'failed')
-                  AND (cases.started_at IS NULL OR cases.started_at <= e.erased_at)""",
+                  AND (cases.started_at IS NULL OR cases.started_at <= e.erased_at)
+                RETURNING cases.case_id, cases.subject_ref""",
             [stamp, stamp, *chunk],
-        )
+        ).fetchall()
+        decisions.record(conn, erased_withheld(withheld, stamp))
+
+
+def erased_withheld(cases: Iterable[tuple[str, str]], stamp: str) -> list[dict[str, Any]]:
+    """Withheld decisions for (case_id, subject_ref) of chats of an erased person."""
+    details = {"reason": "erased_art17"}
+    return [
+        decisions.decision("withheld", case_id, stamp, subject_ref=ref, details=details)
+        for case_id, ref in cases
+    ]
 
 
 # Withheld only because no consent value was present, and now one is: pending again with the

@@ -51,14 +51,15 @@ def art30_record(
     ]
     return {
         "a_controller": record.controller or NOT_SET,
-        "a_controller_contact": record.controller_contact or NOT_SET,
         "a_controller_country": consent.controller_country,
         "a_representative": record.representative or NOT_SET,
-        "a_dpo_contact": record.dpo_contact or NOT_SET,
+        "a_dpo": record.dpo or NOT_SET,
         "b_purposes": list(record.purposes),
         "c_data_subjects": list(record.data_subjects),
         "c_personal_data_sent": categories,
-        "d_recipients": sorted({str(t["recipient"]) for t in transfers} | {consent.recipient}),
+        "d_recipients": sorted(
+            {str(t["recipient"]) for t in transfers} | {consent.recipient, *record.recipients}
+        ),
         "e_configured_destination": consent.destination_country,
         "e_transfers": transfers,
         "f_retention": record.retention or NOT_SET,
@@ -67,11 +68,10 @@ def art30_record(
 
 
 LABELS = {
-    "a_controller": "(a) Controller",
-    "a_controller_contact": "(a) Controller contact",
+    "a_controller": "(a) Controller (name and contact)",
     "a_controller_country": "(a) Controller established in",
     "a_representative": "(a) Representative",
-    "a_dpo_contact": "(a) DPO contact",
+    "a_dpo": "(a) DPO contact",
     "b_purposes": "(b) Purposes",
     "c_data_subjects": "(c) Categories of data subjects",
     "c_personal_data_sent": "(c) Categories of personal data sent",

@@ -13,7 +13,6 @@ from tests.e2e.conftest import (
     cli_env,
     expected,
     init_ledger,
-    ledger_case_ids,
     now_utc,
     parse_iso,
     snapzen,

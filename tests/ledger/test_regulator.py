@@ -241,13 +241,13 @@ def test_a_reference_shared_by_several_people_must_be_narrowed(
 
 def test_report_is_an_art30_record(synced: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SNAPZEN_RECORD__CONTROLLER", "Seed Company Ltd")
-    monkeypatch.setenv("SNAPZEN_RECORD__DPO_CONTACT", "dpo@seed.example")
+    monkeypatch.setenv("SNAPZEN_RECORD__DPO", "dpo@seed.example")
     monkeypatch.setenv("SNAPZEN_RECORD__SECURITY_MEASURES", "TLS,ledger file 0600")
     code, out, err = run("report", "--format", "json")
     assert code == 0, err
     record = json.loads(out)["art30_record"]
     assert record["a_controller"] == "Seed Company Ltd"
-    assert record["a_dpo_contact"] == "dpo@seed.example"
+    assert record["a_dpo"] == "dpo@seed.example"
     assert record["a_controller_country"] == "US"
     assert record["c_personal_data_sent"] == ["chat_content", "contact_data", "identity"]
     assert record["d_recipients"] == ["Zendesk, Inc."]
