@@ -8,8 +8,7 @@ version 1 files were HMACs, still read), kept off the machine. A later ``verify`
 that row ``seq`` still carries exactly that hash, which fails for any rewrite at or before
 it, and for a ledger truncated below it.
 
-Verification streams the table in seq order (one row in memory at a time) and stops at the
-first broken row, because every later row depends on it and further reports would be noise.
+The chain itself is recomputed by ``snapzen.ledger.chain_check`` (re-exported here).
 """
 
 from __future__ import annotations
@@ -18,8 +17,8 @@ import hashlib
 import hmac
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,9 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from snapzen.ledger import checkpoint as signed
-from snapzen.ledger.chain import CHAINED_COLUMNS, GENESIS, V2_HASHED_SQL, row_hash
+from snapzen.ledger.chain_check import Problem as Problem
+from snapzen.ledger.chain_check import VerifyResult as VerifyResult
+from snapzen.ledger.chain_check import verify_chain as verify_chain
 from snapzen.support.atomic import atomic_text
 from snapzen.support.errors import ConfigError
 
@@ -39,18 +40,6 @@ CHECKPOINT_KIND = "snapzen-ledger-checkpoint"
 
 class CheckpointError(ConfigError):
     """The checkpoint file cannot be read or is malformed (exit 2)."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    """The first point where the ledger stops matching its chain or a checkpoint."""
-
-    seq: int
-    kind: str  # edited | missing | inserted | relinked | truncated | diverged | bad_signature
-    message: str
-
-    def line(self) -> str:
-        return f"seq {self.seq}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -69,148 +58,12 @@ class Checkpoint:
         return body
 
 
-@dataclass
-class VerifyResult:
-    rows: int = 0
-    head_seq: int = 0
-    head_hash: str = GENESIS
-    checkpoints_checked: int = 0
-    problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    @property
-    def first_problem(self) -> Problem | None:
-        return min(self.problems, key=lambda p: p.seq) if self.problems else None
-
-
 def _canonical(body: dict[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def sign(key: bytes, checkpoint: Checkpoint) -> str:
     return hmac.new(key, _canonical(checkpoint.signed_fields()), hashlib.sha256).hexdigest()
-
-
-def _stream_rows(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
-    """Every version-1 row in seq order; sqlite3 cursors fetch lazily, so memory stays flat."""
-    columns = [*CHAINED_COLUMNS, "hash"]
-    cursor = conn.execute(
-        f"SELECT {', '.join(columns)} FROM transfers WHERE chain_version IS NULL ORDER BY seq"
-    )
-    for values in cursor:
-        yield dict(zip(columns, values, strict=True))
-
-
-_ALL_SQL = (
-    f"SELECT seq, prev_hash, hash, chain_version, CASE WHEN chain_version = 2 THEN "
-    f"{V2_HASHED_SQL} END FROM transfers ORDER BY seq"
-)
-
-
-def verify_chain(conn: sqlite3.Connection) -> VerifyResult:
-    """Recompute the chain from GENESIS; stop at the first bad row.
-
-    Version-2 rows come with the bytes their hash covers, rebuilt by SQLite, so the loop
-    only hashes and compares; version-1 rows (written before the format was versioned) are
-    rebuilt in Python from a second cursor in the same seq order. Checks per row, in this
-    order so the message names the most likely attack: seq continuity (a gap is a deletion,
-    a repeat/step back an insertion), the link to the previous row's hash (deleted/inserted/
-    reordered rows), then the row's own hash (edits).
-    """
-    result = VerifyResult()
-    expected_seq = 1
-    prev_hash = GENESIS
-    before_prev_hash: str | None = None  # to tell an inserted row from a reordered one
-    legacy = _stream_rows(conn)
-    seen_v2 = False
-    sha256 = hashlib.sha256
-    for seq, row_prev, stored, version, hashed in conn.execute(_ALL_SQL):
-        if version == 2 and seq == expected_seq and row_prev == prev_hash:
-            if sha256(hashed).hexdigest() != stored:
-                result.problems.append(_edited(seq))
-                return result
-            seen_v2 = True
-        else:
-            problem = _slow_check(
-                legacy, seq, row_prev, stored, version, expected_seq, prev_hash, before_prev_hash
-            )
-            if problem is None and version is None and seen_v2:
-                problem = Problem(
-                    seq, "inserted", "a version-1 row after version-2 rows (old format forged)"
-                )
-            if problem is not None:
-                result.problems.append(problem)
-                return result
-        result.rows += 1
-        before_prev_hash, prev_hash = prev_hash, stored
-        expected_seq = seq + 1
-    if result.rows:
-        result.head_seq, result.head_hash = expected_seq - 1, prev_hash
-    return result
-
-
-def _slow_check(
-    legacy: Iterator[dict[str, Any]],
-    seq: int,
-    row_prev: str,
-    stored: str,
-    version: int | None,
-    expected_seq: int,
-    prev_hash: str,
-    before_prev_hash: str | None,
-) -> Problem | None:
-    """A version-1 row, or a version-2 row out of sequence or off its link."""
-    if version is None:
-        row = next(legacy)  # the same seq: both cursors walk the rowid in order
-        return _check_row(row, seq, expected_seq, prev_hash, before_prev_hash)
-    if version != 2:
-        return Problem(seq, "edited", f"unknown chain version {version!r}")
-    row = {"seq": seq, "prev_hash": row_prev, "hash": stored, "chain_version": 2}
-    return _check_row(row, seq, expected_seq, prev_hash, before_prev_hash)
-
-
-def _edited(seq: int) -> Problem:
-    return Problem(
-        seq, "edited", "row content does not match its hash (row edited, or a forged row put here)"
-    )
-
-
-def _check_row(
-    row: dict[str, Any],
-    seq: int,
-    expected_seq: int,
-    prev_hash: str,
-    before_prev_hash: str | None,
-) -> Problem | None:
-    if seq > expected_seq:
-        missing = (
-            f"seq {expected_seq}" if seq == expected_seq + 1 else f"seq {expected_seq}–{seq - 1}"
-        )
-        return Problem(
-            expected_seq, "missing", f"row missing ({missing} deleted; next row is seq {seq})"
-        )
-    if seq < expected_seq:  # cannot happen with INTEGER PRIMARY KEY, but stay defensive
-        return Problem(seq, "inserted", f"unexpected sequence number (expected {expected_seq})")
-    if row["prev_hash"] != prev_hash:
-        if before_prev_hash is not None and row["prev_hash"] == before_prev_hash:
-            return Problem(
-                seq - 1,
-                "inserted",
-                f"row inserted (seq {seq} links to seq {seq - 2}, skipping seq {seq - 1})",
-            )
-        return Problem(
-            seq,
-            "relinked",
-            f"prev_hash does not match the hash of seq {seq - 1} "
-            f"(a row was deleted, inserted or reordered here, or seq {seq - 1} was rewritten "
-            "with a recomputed hash)",
-        )
-    if row.get("chain_version") is None and row_hash(row) != row["hash"]:
-        return _edited(seq)
-    return None
 
 
 def check_checkpoint(
