@@ -245,3 +245,28 @@ def test_any_single_field_edit_is_detected(
         conn.execute(f"UPDATE transfers SET {column} = ? WHERE seq = ?", (old, seq))
         conn.commit()
         conn.close()
+
+
+def test_parallel_ranges_agree_with_the_single_pass(ledger_path: Path, tamper: Tamper) -> None:
+    """Several processes, one seq range each: the same answer as one pass, and any broken
+    row sends the check back to the single pass, which names it."""
+    from snapzen.ledger import chain_check
+
+    db = open_db(ledger_path)
+    append(db, (transfer_fields(i) for i in range(11, 41)))
+    db.conn.close()
+    reader = open_db(ledger_path, read_only=True)
+    whole = chain_check.walk_chain(reader.conn)
+    split = chain_check.verify_chain(reader.conn, parallel_min_rows=2)
+    assert (split.ok, split.rows, split.head_seq, split.head_hash) == (
+        True,
+        40,
+        whole.head_seq,
+        whole.head_hash,
+    )
+    reader.conn.close()
+    tamper("UPDATE transfers SET origin_country = 'US' WHERE seq = 33")
+    broken = chain_check.verify_chain(
+        open_db(ledger_path, read_only=True).conn, parallel_min_rows=2
+    )
+    assert (first(broken).seq, first(broken).kind) == (33, "edited")
