@@ -184,6 +184,9 @@ def test_erasure_survives_restoring_an_older_backup(make_sandbox: Any, tmp_path:
     # Disaster: the database is lost, the backup from before the erasure comes back, and the
     # erasure journal with it comes from the checkpoint's copy.
     ledger.unlink()
+    # Its WAL goes with it: a stale -wal beside the restored file would be replayed into it.
+    for suffix in ("-wal", "-shm"):
+        Path(str(ledger) + suffix).unlink(missing_ok=True)
     journal.unlink()
     shutil.copy(backup, ledger)
     shutil.copy(shipped, journal)
