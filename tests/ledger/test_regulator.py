@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +178,9 @@ class FakeDeleter:
     def __init__(self) -> None:
         self.deleted: list[int] = []
 
-    def delete_tickets(self, ticket_ids: Sequence[int]) -> set[int]:
+    def delete_tickets(
+        self, ticket_ids: Sequence[int], expected: Mapping[int, str] | None = None
+    ) -> set[int]:
         self.deleted.extend(ticket_ids)
         return set(ticket_ids)
 
