@@ -410,17 +410,26 @@ def report(
 
 
 def _print_record(record: dict[str, Any]) -> None:
-    """The Art. 30(1) record, fields in the article's order; plain text (no markup)."""
+    """The Art. 30(1) record, fields in the article's order; plain sentences (no markup)."""
+    from snapzen.cli.report_text import wrapped
     from snapzen.ledger.record import LABELS  # lazy: start-up time
 
-    typer.echo("Record of processing activities, Art. 30(1): chat transcripts to Zendesk")
+    lines = ["Record of processing activities, Art. 30(1): chat transcripts to Zendesk."]
     for key, label in LABELS.items():
         value = record[key]
         text = "; ".join(str(v) for v in value) if isinstance(value, list) else str(value)
-        typer.echo(f"  {label}: {text or '(none)'}")
-    typer.echo("  (e) Transfers to third countries, with their safeguards:")
-    for row in record["e_transfers"] or [{"recipient": "(none in this window)"}]:
-        typer.echo("    " + ", ".join(f"{k}={v}" for k, v in row.items() if v is not None))
+        lines.append(f"  {label}: {text or '(none)'}.")
+    lines.append("  (e) Transfers to third countries, with their safeguards:")
+    for row in record["e_transfers"]:
+        ref = f" ({row['mechanism_ref']})" if row["mechanism_ref"] else ""
+        lines.append(
+            f"    {row['recipient']} in {row['destination_country']}: {row['transfers']} "
+            f"transfers under {row['legal_basis']}{ref}."
+        )
+    if not record["e_transfers"]:
+        lines.append("    none in this window.")
+    for line in wrapped(lines):
+        typer.echo(line)
 
 
 @app.command()
