@@ -286,7 +286,10 @@ class ConsentEvidence(BaseModel):
     source: Literal["javascript_variables", "operator_variables", "labels"]
     variable: str
     value: str
+    # When consent was given, if a source says so; None otherwise. Never the chat's start.
     observed_at: datetime | None = None
+    receipt: str | None = None  # the consent tool's receipt id (consent.receipt_variable)
+    notice_version: str | None = None  # the notice shown (consent.notice_version_variable)
 
 
 class Decision(BaseModel):
@@ -296,6 +299,7 @@ class Decision(BaseModel):
     reason: str | None = None
     evidence: ConsentEvidence | None = None
     origin_country: str | None = None
+    mechanism_ref: str | None = None  # the Art. 45 decision / Art. 46 safeguard relied on
 
     @property
     def transfers(self) -> bool:

@@ -650,7 +650,7 @@ class Pipeline:
                 return None
             if not ready:
                 break
-            terminal: list[tuple[str, str, str | None, str | None, str | None]] = []
+            terminal: list[tuple[Any, ...]] = []
             failures: dict[str, str] = {}
             for position, (item, prepared) in enumerate(ready):
                 # A case that failed before goes out alone: if its ticket is what Zendesk
@@ -681,20 +681,22 @@ class Pipeline:
 
     def _write_outcomes(
         self,
-        terminal: list[tuple[str, str, str | None, str | None, str | None]],
+        terminal: list[tuple[Any, ...]],
         failures: dict[str, str],
     ) -> None:
         now = self.clock()
         if terminal:
             outbox.set_terminal_many(self.db, terminal, now)
-            for _, status, _, reason, _ in terminal:
+            for _, status, _, reason, *_ in terminal:
                 if status == "withheld":
                     self.counts.withheld += 1
                 else:
                     self.counts.ignored += 1
                 log.debug("case_terminal", status=status, reason=reason)
         if failures:
-            outbox.mark_failed(self.db, failures, now)
+            outbox.mark_failed(
+                self.db, failures, now, max_attempts=self.settings.pipeline.max_attempts
+            )
             self.counts.failed += len(failures)
             for case_id, error in failures.items():
                 log.warning("case_failed", case_id=case_id, error=error)
@@ -924,7 +926,9 @@ class Pipeline:
             failures = {
                 case_id: one_line(f"Zendesk refused the batch: {exc}") for case_id in batch.case_ids
             }
-            outbox.mark_failed(self.db, failures, self.clock())
+            outbox.mark_failed(
+                self.db, failures, self.clock(), max_attempts=self.settings.pipeline.max_attempts
+            )
             self.counts.failed += len(failures)
             log.warning(
                 "import_refused", batch_id=batch.batch_id, cases=len(failures), error=one_line(exc)
@@ -1157,7 +1161,9 @@ class Pipeline:
     def _record_results(self, synced: dict[str, int], failures: dict[str, str]) -> None:
         self.record(synced)
         if failures:
-            outbox.mark_failed(self.db, failures, self.clock())
+            outbox.mark_failed(
+                self.db, failures, self.clock(), max_attempts=self.settings.pipeline.max_attempts
+            )
             self.counts.failed += len(failures)
             for case_id, error in failures.items():
                 log.warning("case_failed", case_id=case_id, error=error)
