@@ -3,7 +3,7 @@
 Each example serves one page holding two well-formed chats and a few hostile cases through the
 stateful `responses` fakes, runs ``service.sync`` on a fresh ledger, and checks:
 
-- the pass ends with exit code 0 or 3 (DESIGN.md), never an exception;
+- the pass ends with exit code 0 or 3 (docs/cli.md), never an exception;
 - both good chats get exactly one ticket (one bad case must not sink its page);
 - every hostile case is recorded in a state that carries its reason: synced, withheld/ignored
   with a reason, failed with an error, or pending only while it has not settled yet;

@@ -1,6 +1,6 @@
 """Data shapes: a tolerant model of what SnapEngage sends, strict models of what we send Zendesk.
 
-SnapEngage documents little (see reference/snapengage-api.md §6), so the case model accepts
+SnapEngage documents few of the fields it sends and their types, so the case model accepts
 unknown fields, treats every field but ``id`` as optional, and copes with epoch seconds or
 milliseconds. The Zendesk import payload is strict (``extra="forbid"``): a typo there would be
 silently dropped by Zendesk, so we want it to fail in our tests instead.

@@ -208,8 +208,8 @@ class ZendeskSettings(Section):
     @classmethod
     def _not_archived(cls, value: bool) -> bool:
         # Crash recovery finds tickets with GET /tickets?external_id=, which excludes archived
-        # tickets (reference/zendesk-api.md §9): with archiving on, a lost job answer would be
-        # taken for "not created" and the chat sent twice.
+        # tickets (docs/data-subject-rights.md, Archived tickets): with archiving on, a lost job
+        # answer would be taken for "not created" and the chat sent twice.
         if value:
             raise ValueError(
                 "is not supported: archived tickets are invisible to the external_id lookup "

@@ -1,4 +1,4 @@
-"""One sync pass (DESIGN.md "Pipeline"), and the only module that decides what an error means
+"""One sync pass (docs/pipeline.md), and the only module that decides what an error means
 for the run: abort (FatalError), record and go on (RecordError), or leave for recovery
 (AmbiguousWriteError).
 """
