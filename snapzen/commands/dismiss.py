@@ -9,15 +9,14 @@ silently.
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
 from snapzen.commands import service
-from snapzen.ledger import decisions
+from snapzen.ledger import runs, transitions
 from snapzen.ledger.db import ensure_ledger, transaction
 from snapzen.ledger.outbox import now_iso
+from snapzen.ledger.status import CaseStatus
 from snapzen.support.errors import ConfigError
 from snapzen.support.log import one_line
 from snapzen.support.settings import Settings
@@ -41,45 +40,24 @@ def dismiss(
     if not case_ids:
         raise ConfigError("give at least one --case ID")
     ensure_ledger(settings.ledger.path)
-    run_id = f"dismiss-{uuid.uuid4().hex[:12]}"
+    run_id = runs.new_run_id("dismiss")
     stamp = now_iso(now or utcnow())
     with service.locked_db(settings, wait=wait) as db, transaction(db) as conn:
         for case_id in case_ids:
             row = conn.execute("SELECT status FROM cases WHERE case_id = ?", (case_id,)).fetchone()
             if row is None:
                 raise ConfigError(f"case {case_id} is not in the ledger database")
-            if row[0] != "failed":
+            if row[0] != CaseStatus.FAILED:
                 raise ConfigError(f"case {case_id} is {row[0]}, not failed; nothing to dismiss")
-        for case_id in case_ids:
-            conn.execute(
-                """UPDATE cases SET status = 'ignored', reason = ?, raw = NULL,
-                       raw_purged_at = ?, updated_at = ? WHERE case_id = ?""",
-                (f"dismissed: {reason}", stamp, stamp, case_id),
-            )
-        decisions.record(
+        transitions.dismiss_failed(conn, case_ids, reason, stamp, run_id=run_id, actor=actor)
+        runs.record_finished_run(
             conn,
-            [
-                decisions.decision(
-                    "dismissed",
-                    case_id,
-                    stamp,
-                    run_id=run_id,
-                    actor=actor,
-                    details={"reason": reason},
-                )
-                for case_id in case_ids
-            ],
+            run_id,
+            "dismiss",
+            actor,
+            stamp,
+            outcome="ok",
+            exit_code=0,
+            details={"cases": list(case_ids)[:100], "reason": reason},
         )
-        conn.execute(
-            """INSERT INTO runs (run_id, kind, actor, started_at, finished_at, outcome,
-                   exit_code, details) VALUES (?, 'dismiss', ?, ?, ?, 'ok', 0, ?)""",
-            (
-                run_id,
-                actor,
-                stamp,
-                stamp,
-                json.dumps({"cases": list(case_ids)[:100], "reason": reason}),
-            ),
-        )
-        decisions.record_run(conn, run_id, stamp)
     return run_id

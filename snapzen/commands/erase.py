@@ -20,8 +20,6 @@ counts the profiles deleted; user ids and emails are not stored.
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -33,7 +31,7 @@ import sqlite_utils
 from snapzen.clients.ticket_deletion import MAX_BATCH, BulkTicketDeleter, TicketDeletionApi
 from snapzen.clients.user_erasure import UserErasure
 from snapzen.commands.erase_request import RequestInfo, close_request
-from snapzen.ledger import collisions, decisions, holds
+from snapzen.ledger import collisions, holds, runs, transitions
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
 from snapzen.policy.transform import external_id
@@ -264,22 +262,10 @@ def _delete_tickets(
 
 
 def _withhold_unsent(db: sqlite_utils.Database, case_ids: list[str], now: datetime | None) -> None:
-    """Pending or failed chats of an erased person become withheld (never sent) and lose
-    their raw payload now; a re-fetch cannot revive them (terminal cases are not updated)."""
+    """Pending or failed chats of an erased person become withheld (never sent)."""
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     with transaction(db) as conn:
-        withheld = []
-        for case_id in case_ids:
-            changed = conn.execute(
-                """UPDATE cases SET status = 'withheld', reason = 'erased_art17', raw = NULL,
-                       raw_purged_at = ?, updated_at = ?, error = NULL
-                   WHERE case_id = ? AND status IN ('pending', 'failed')""",
-                (stamp, stamp, case_id),
-            ).rowcount
-            if changed:
-                details = {"reason": "erased_art17"}
-                withheld.append(decisions.decision("withheld", case_id, stamp, details=details))
-        decisions.record(conn, withheld)
+        transitions.withhold_for_erasure(conn, case_ids, stamp)
 
 
 def _record(
@@ -291,7 +277,7 @@ def _record(
     now: datetime | None,
 ) -> None:
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    run_id = f"erase-{uuid.uuid4().hex[:12]}"
+    run_id = runs.new_run_id("erase")
     result.run_id = run_id
     with transaction(db) as conn:
         for target in targets:
@@ -316,21 +302,17 @@ def _record(
                 },
             )
             result.event_seqs.append(int(row["seq"]))
-        conn.execute(
-            """INSERT INTO runs (run_id, kind, actor, started_at, finished_at, outcome,
-                                 exit_code, details)
-               VALUES (?, 'erase', ?, ?, ?, ?, ?, ?)""",
-            (
-                run_id,
-                actor,
-                stamp,
-                stamp,
-                "ok" if result.complete else ("aborted" if result.aborted else "partial"),
-                0 if result.complete else 3,
-                json.dumps(_run_details(result, len(targets))),
-            ),
+        complete = result.complete
+        runs.record_finished_run(
+            conn,
+            run_id,
+            "erase",
+            actor,
+            stamp,
+            outcome="ok" if complete else ("aborted" if result.aborted else "partial"),
+            exit_code=0 if complete else 3,
+            details=_run_details(result, len(targets)),
         )
-        decisions.record_run(conn, run_id, stamp)
 
 
 def _run_details(result: ErasureResult, erased: int) -> dict[str, int]:

@@ -12,7 +12,6 @@ failed adoption (network, credentials) leaves nothing at ``ledger.path`` and can
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +27,7 @@ from snapzen.commands.reconcile import (
 from snapzen.ledger.db import LedgerError, create_ledger
 from snapzen.ledger.erasure_journal import ReapplyResult
 from snapzen.ledger.meta import read_meta
+from snapzen.ledger.runs import new_run_id
 from snapzen.support.settings import Settings, require_ledger_key
 
 # Beyond SnapEngage's retention: a chat fetched on its last day may have been imported a day
@@ -80,7 +80,7 @@ def init_ledger(
                     now=now,
                     source="init --adopt",
                     actor=actor,
-                    run_id=f"adopt-{uuid.uuid4().hex[:12]}",
+                    run_id=new_run_id("adopt"),
                     via=via,
                 )
                 # Erasures made with the lost ledger must hold for the new one too.

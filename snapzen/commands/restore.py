@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +30,7 @@ from snapzen.ledger.adopt import record_restored
 from snapzen.ledger.chain import chain_head
 from snapzen.ledger.db import LedgerError, create_file, open_db
 from snapzen.ledger.erasure_journal import ReapplyResult
+from snapzen.ledger.runs import new_run_id
 from snapzen.ledger.verify import verify_ledger
 from snapzen.support.errors import LockHeld
 from snapzen.support.lock import writer_lock
@@ -138,7 +138,7 @@ def _restore_locked(
         try:
             # The whole retention window when the backup holds no time at all.
             since = (newest or now - timedelta(days=60)) - RESTORE_MARGIN
-            run_id = f"restore-{uuid.uuid4().hex[:12]}"
+            run_id = new_run_id("restore")
             replaced = _aside_name(path, now) if path.exists() else None
             record_restored(
                 db,

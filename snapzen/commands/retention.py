@@ -47,14 +47,14 @@ from snapzen.clients.ticket_deletion import (
     DeletionOutcome,
     TicketDeletionApi,
 )
-from snapzen.ledger import holds, outbox
+from snapzen.ledger import holds, outbox, runs, transitions
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.cursor_rules import deletion_clock_error
 from snapzen.ledger.db import open_ledger, transaction
 from snapzen.policy.transform import add_years, external_id, retention_until
 from snapzen.support import clock
 from snapzen.support.errors import ConfigError
-from snapzen.support.log import bound_run, get_logger, new_run_id, one_line
+from snapzen.support.log import bound_run, get_logger, one_line
 from snapzen.support.settings import Settings
 
 log = get_logger("snapzen.commands.retention")
@@ -239,12 +239,7 @@ def _record(
     appended = 0
     with transaction(db) as conn:
         for due, outcome in items:
-            claimed = conn.execute(
-                """UPDATE cases SET expired_at = ?, updated_at = ?
-                   WHERE case_id = ? AND expired_at IS NULL""",
-                (stamp, stamp, due.case_id),
-            ).rowcount
-            if not claimed:
+            if not transitions.mark_expired(conn, due.case_id, stamp):
                 continue  # recorded already; never a second event
             transfer = conn.execute(
                 "SELECT seq FROM transfers WHERE case_id = ? AND event = 'transfer' LIMIT 1",
@@ -278,11 +273,7 @@ def _record(
             )
             appended += 1
         for due in marked_only:
-            conn.execute(
-                """UPDATE cases SET expired_at = ?, updated_at = ?
-                   WHERE case_id = ? AND expired_at IS NULL""",
-                (stamp, stamp, due.case_id),
-            )
+            transitions.mark_expired(conn, due.case_id, stamp)
     return appended
 
 
@@ -370,7 +361,7 @@ def run_sweep(
     api = api or build_deletion_api(settings)
     hook = crash_hook or (lambda _point: None)
     size = min(settings.zendesk.batch_size, MAX_BATCH)
-    run_id = new_run_id()
+    run_id = runs.new_run_id(RUN_KIND)
     actor = actor or settings.pipeline.actor
     result.run_id = run_id
     # Imported here: service is the composition root and pulls in the sync's clients.

@@ -15,6 +15,7 @@ from typing import Any
 import sqlite_utils
 
 from snapzen.commands import service
+from snapzen.ledger import transitions
 from snapzen.ledger.db import ensure_ledger, open_ledger, transaction
 from snapzen.ledger.outbox import now_iso
 from snapzen.support.errors import ConfigError
@@ -48,12 +49,7 @@ def requeue(db: sqlite_utils.Database, case_ids: Sequence[str] | None, now: date
                 _refuse(case_id, row)
                 chosen.append(case_id)
         stamp = now_iso(now)
-        for case_id in chosen:
-            conn.execute(
-                """UPDATE cases SET status = 'pending', attempts = 0, batch_id = NULL,
-                       job_id = NULL, updated_at = ? WHERE case_id = ?""",
-                (stamp, case_id),
-            )
+        transitions.reset_for_retry(conn, chosen, stamp)
     return chosen
 
 

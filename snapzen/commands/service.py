@@ -17,14 +17,13 @@ import sqlite_utils
 from snapzen.clients.http import HttpClient
 from snapzen.clients.snapengage import SnapEngageClient
 from snapzen.clients.zendesk import ZendeskClient
-from snapzen.ledger import outbox
+from snapzen.ledger import outbox, runs
 from snapzen.ledger.db import ensure_ledger, open_ledger
 from snapzen.support import errors
 from snapzen.support.lock import writer_lock
 from snapzen.support.log import (
     bound_run,
     get_logger,
-    new_run_id,
     once,
     one_line,
     scrub_personal,
@@ -177,7 +176,7 @@ def run_pass(
     require_sync_settings(settings)
     key = require_ledger_key(settings)
     clients = clients or build_clients(settings)
-    run_id = new_run_id()
+    run_id = runs.new_run_id(kind)
     actor = actor or settings.pipeline.actor
     with (
         bound_run(run_id, kind),  # every line of the pass, on every thread, carries run_id

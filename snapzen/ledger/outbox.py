@@ -26,6 +26,8 @@ from snapzen.ledger import decisions
 from snapzen.ledger.chain import append_events, plain_json
 from snapzen.ledger.cursor_rules import next_cursor, utc_day
 from snapzen.ledger.db import transaction
+from snapzen.ledger.runs import finish_run as finish_run  # re-exported: the pass calls these
+from snapzen.ledger.runs import start_run as start_run
 from snapzen.support.errors import FatalError
 
 TERMINAL = ("synced", "withheld", "ignored")
@@ -540,55 +542,7 @@ def advance_cursor(
 
 
 # ---------------------------------------------------------------- runs
-
-
-def start_run(
-    db: sqlite_utils.Database,
-    run_id: str,
-    kind: str,
-    actor: str,
-    now: datetime,
-    details: Mapping[str, Any] | None = None,
-) -> None:
-    with transaction(db) as conn:
-        conn.execute(
-            """INSERT INTO runs (run_id, kind, actor, started_at, outcome, details)
-               VALUES (?, ?, ?, ?, 'running', ?)""",
-            (run_id, kind, actor, now_iso(now), json.dumps(dict(details or {}), default=str)),
-        )
-
-
-def finish_run(
-    db: sqlite_utils.Database,
-    run_id: str,
-    now: datetime,
-    *,
-    outcome: str,
-    exit_code: int,
-    counts: Mapping[str, int],
-    error: str | None = None,
-    details: Mapping[str, Any] | None = None,
-) -> None:
-    with transaction(db) as conn:
-        conn.execute(
-            """UPDATE runs SET finished_at = ?, outcome = ?, exit_code = ?, fetched = ?,
-                   created = ?, withheld = ?, failed = ?, error = ?,
-                   details = COALESCE(?, details)
-               WHERE run_id = ?""",
-            (
-                now_iso(now),
-                outcome,
-                exit_code,
-                counts.get("fetched", 0),
-                counts.get("created", 0),
-                counts.get("withheld", 0),
-                counts.get("failed", 0),
-                error,
-                json.dumps(dict(details), default=str) if details is not None else None,
-                run_id,
-            ),
-        )
-        decisions.record_run(conn, run_id, now_iso(now))
+# start_run / finish_run live in snapzen.ledger.runs (imported above for existing callers).
 
 
 def at_risk_cases(db: sqlite_utils.Database, older_than: datetime) -> list[dict[str, Any]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-import uuid
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from types import ModuleType
@@ -51,7 +50,6 @@ __all__ = [
     "current_run",
     "get_logger",
     "logs_to",
-    "new_run_id",
     "once",
     "one_line",
     "register_secret",
@@ -159,10 +157,6 @@ def logs_to(stream: TextIO) -> Iterator[None]:
         yield
     finally:
         _target = previous
-
-
-def new_run_id() -> str:
-    return uuid.uuid4().hex[:12]
 
 
 def bind_run(run_id: str, kind: str) -> None:

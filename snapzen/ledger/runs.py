@@ -1,0 +1,112 @@
+"""The ``runs`` table and the one run-id scheme every command uses.
+
+A run id is ``<kind>-<12 hex>`` (``sync-3f9c0a1b2c4d``, ``erase-…``, ``restore-…``): the kind
+makes a run id found in a log line or a ledger event readable on its own, and 48 random bits
+keep ids unique without coordination between processes. ``new_run_id`` is the only place
+that makes one.
+
+A long run (a pass, a retention sweep) is ``start_run`` then ``finish_run``, each its own
+transaction, so a crash leaves a row saying 'running'. A one-shot command that changes the
+ledger in a single transaction (erase, dismiss) records its finished row with
+``record_finished_run`` inside that transaction. Either way the finished row is chained
+(``decisions.record_run``) in the transaction that finished it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlite_utils
+
+from snapzen.ledger import decisions
+from snapzen.ledger.db import transaction
+
+_KIND = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+def new_run_id(kind: str) -> str:
+    """A fresh run id for a run of ``kind`` (the same word as ``runs.kind``)."""
+    if not _KIND.fullmatch(kind):
+        raise ValueError(f"not a run kind: {kind!r}")
+    return f"{kind}-{uuid.uuid4().hex[:12]}"
+
+
+def stamp(moment: datetime) -> str:
+    """The ledger's UTC timestamp text (seconds, ``Z``)."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def start_run(
+    db: sqlite_utils.Database,
+    run_id: str,
+    kind: str,
+    actor: str,
+    now: datetime,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    with transaction(db) as conn:
+        conn.execute(
+            """INSERT INTO runs (run_id, kind, actor, started_at, outcome, details)
+               VALUES (?, ?, ?, ?, 'running', ?)""",
+            (run_id, kind, actor, stamp(now), json.dumps(dict(details or {}), default=str)),
+        )
+
+
+def finish_run(
+    db: sqlite_utils.Database,
+    run_id: str,
+    now: datetime,
+    *,
+    outcome: str,
+    exit_code: int,
+    counts: Mapping[str, int],
+    error: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    with transaction(db) as conn:
+        conn.execute(
+            """UPDATE runs SET finished_at = ?, outcome = ?, exit_code = ?, fetched = ?,
+                   created = ?, withheld = ?, failed = ?, error = ?,
+                   details = COALESCE(?, details)
+               WHERE run_id = ?""",
+            (
+                stamp(now),
+                outcome,
+                exit_code,
+                counts.get("fetched", 0),
+                counts.get("created", 0),
+                counts.get("withheld", 0),
+                counts.get("failed", 0),
+                error,
+                json.dumps(dict(details), default=str) if details is not None else None,
+                run_id,
+            ),
+        )
+        decisions.record_run(conn, run_id, stamp(now))
+
+
+def record_finished_run(
+    conn: sqlite3.Connection,
+    run_id: str,
+    kind: str,
+    actor: str,
+    at: str,
+    *,
+    outcome: str,
+    exit_code: int,
+    details: Mapping[str, Any],
+) -> None:
+    """A run that started and finished at ``at``, in the caller's transaction, chained."""
+    conn.execute(
+        """INSERT INTO runs (run_id, kind, actor, started_at, finished_at, outcome,
+                             exit_code, details)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+        (run_id, kind, actor, at, at, outcome, exit_code, json.dumps(dict(details))),
+    )
+    decisions.record_run(conn, run_id, at)

@@ -1,0 +1,26 @@
+"""The statuses a case moves through in the ``cases`` outbox.
+
+A ``StrEnum``: each member *is* its string, so the values written to SQLite, compared in SQL
+and shown in JSON stay exactly the words the schema's CHECK constraint and existing ledgers
+use. Only ``snapzen.ledger`` changes a case's status (see ``snapzen.ledger.transitions`` and
+``snapzen.ledger.outbox``); everyone else reads it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CaseStatus(StrEnum):
+    PENDING = "pending"  # staged, waiting to be sent (or retried)
+    PUSHING = "pushing"  # in a Zendesk import job; recovery settles it after a crash
+    SYNCED = "synced"  # a ticket exists (terminal)
+    FAILED = "failed"  # last attempt failed; retried while attempts are left
+    WITHHELD = "withheld"  # decided never to send (terminal; reason recorded)
+    IGNORED = "ignored"  # not a chat snapzen sends, or dismissed by a person (terminal)
+
+
+TERMINAL: tuple[CaseStatus, ...] = (CaseStatus.SYNCED, CaseStatus.WITHHELD, CaseStatus.IGNORED)
+UNSETTLED: tuple[CaseStatus, ...] = (CaseStatus.PENDING, CaseStatus.PUSHING)
+# Not sent and not being sent: the only statuses a person's decision may still change.
+UNSENT: tuple[CaseStatus, ...] = (CaseStatus.PENDING, CaseStatus.FAILED)
