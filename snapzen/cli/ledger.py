@@ -43,6 +43,7 @@ from snapzen.support.atomic import atomic_text
 if TYPE_CHECKING:
     import sqlite_utils
 
+    from snapzen.clients.ticket_deletion import TicketDeleter
     from snapzen.clients.user_erasure import UserErasure
     from snapzen.clients.zendesk import ZendeskClient
     from snapzen.commands import erase
@@ -488,12 +489,12 @@ def _zendesk_client(settings: Settings) -> ZendeskClient:
     return ZendeskClient(settings.zendesk, HttpClient(settings.http, service="zendesk"))
 
 
-def _make_deleter(settings: Settings) -> erase.TicketDeleter:
-    """The real Zendesk adapter, built only when erasing for real."""
-    from snapzen.commands import erase  # lazy: start-up time (see erase_)
+def _make_deleter(settings: Settings) -> TicketDeleter:
+    """The Zendesk ticket deleter the retention sweep uses too, built only when erasing."""
+    from snapzen.clients.ticket_deletion import BulkTicketDeleter  # lazy: start-up time
 
     client = _zendesk_client(settings)
-    return erase.ZendeskTicketDeleter(client, timeout=settings.zendesk.job_timeout_seconds)
+    return BulkTicketDeleter(client, timeout=settings.zendesk.job_timeout_seconds)
 
 
 def _make_user_eraser(settings: Settings, email: str) -> erase.UserEraser:

@@ -57,6 +57,18 @@ class TicketDeletionApi(Protocol):
     ) -> dict[str, JobStatus]: ...
 
 
+class TicketDeleter(Protocol):
+    """What the retention sweep and the erasure call: ``BulkTicketDeleter``, or a test fake."""
+
+    def delete(
+        self,
+        ticket_ids: Sequence[int],
+        *,
+        purge: bool,
+        expected: Mapping[int, str] | None = None,
+    ) -> dict[int, DeletionOutcome]: ...
+
+
 @dataclass
 class DeletionOutcome:
     """What Zendesk said about one ticket id."""

@@ -20,7 +20,7 @@ counts the profiles deleted; user ids and emails are not stored.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
-from snapzen.clients.ticket_deletion import MAX_BATCH, BulkTicketDeleter, TicketDeletionApi
+from snapzen.clients.ticket_deletion import MAX_BATCH, DeletionOutcome, TicketDeleter
 from snapzen.clients.user_erasure import UserErasure
 from snapzen.commands.erase_request import RequestInfo, close_request
 from snapzen.ledger import collisions, holds, runs, transitions
@@ -38,16 +38,6 @@ from snapzen.policy.transform import external_id
 from snapzen.support.log import get_logger
 
 log = get_logger(__name__)
-
-
-class TicketDeleter(Protocol):
-    def delete_tickets(
-        self, ticket_ids: Sequence[int], expected: Mapping[int, str] | None = None
-    ) -> set[int]:
-        """Delete these tickets; return the ids now gone (deleted now or already absent).
-        ``expected``: ticket id -> its case's external_id; a ticket carrying another one is
-        not deleted (and not returned)."""
-        ...
 
 
 class UserEraser(Protocol):
@@ -92,6 +82,8 @@ class ErasureResult:
     dry_run: bool
     deleted: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
+    # What the deleter said per ticket id (the retention sweep reads the same shape).
+    outcomes: dict[int, DeletionOutcome] = field(default_factory=dict)
     event_seqs: list[int] = field(default_factory=list)
     run_id: str | None = None
     aborted: bool = False  # the deleter raised; what was deleted before is still recorded
@@ -254,11 +246,25 @@ def _delete_tickets(
     result: ErasureResult,
     expected: Mapping[int, str],
 ) -> None:
+    """Erasure wants no copy left, so it always asks for the purge too; that stays best effort
+    (Zendesk scrubs its trash within 30 days anyway), so only ``gone`` (deleted now or already
+    gone: no live ticket either way, which is what Art. 17 requires) decides."""
     for start in range(0, len(ids), batch_size):
         batch = ids[start : start + batch_size]
-        gone = deleter.delete_tickets(batch, {t: expected[t] for t in batch if t in expected})
-        result.deleted.extend(tid for tid in batch if tid in gone)
-        result.failed.extend(tid for tid in batch if tid not in gone)
+        outcomes = deleter.delete(
+            batch, purge=True, expected={t: expected[t] for t in batch if t in expected}
+        )
+        for ticket_id in batch:
+            outcome = outcomes.get(ticket_id, DeletionOutcome(reason="no outcome reported"))
+            result.outcomes[ticket_id] = outcome
+            if outcome.gone:
+                result.deleted.append(ticket_id)
+            else:
+                result.failed.append(ticket_id)
+                # The CLI reports only the ids; the reason is for whoever reruns it.
+                log.warning(
+                    "ledger.erase.delete_failed", ticket_id=ticket_id, reason=outcome.reason
+                )
 
 
 def _withhold_unsent(db: sqlite_utils.Database, case_ids: list[str], now: datetime | None) -> None:
@@ -325,31 +331,3 @@ def _run_details(result: ErasureResult, erased: int) -> dict[str, int]:
             len(users.refused) + len(users.failed) if users else 0
         )
     return details
-
-
-# --- the Zendesk adapter ------------------------------------------------------------------
-
-
-class ZendeskTicketDeleter:
-    """The real ``TicketDeleter``: ``snapzen.clients.ticket_deletion`` with the purge always on.
-
-    Erasure wants no copy left, so it always asks for the permanent delete too; that stays
-    best effort (Zendesk scrubs its trash within 30 days anyway), so only the soft delete
-    decides whether a ticket counts as erased. "Gone" is deleted now or already gone: either
-    way the ticket no longer exists as a live ticket, which is what Art. 17 requires.
-    """
-
-    def __init__(self, api: TicketDeletionApi, *, timeout: float | None = None) -> None:
-        self._deleter = BulkTicketDeleter(api, timeout=timeout)
-
-    def delete_tickets(
-        self, ticket_ids: Sequence[int], expected: Mapping[int, str] | None = None
-    ) -> set[int]:
-        outcomes = self._deleter.delete(ticket_ids, purge=True, expected=expected)
-        for ticket_id, outcome in outcomes.items():
-            if not outcome.gone:
-                # The CLI reports only the ids; the reason is for whoever reruns it.
-                log.warning(
-                    "ledger.erase.delete_failed", ticket_id=ticket_id, reason=outcome.reason
-                )
-        return {ticket_id for ticket_id, outcome in outcomes.items() if outcome.gone}

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from snapzen.cli import ledger as ledger_cli
 from snapzen.cli.main import app as main_app
-from snapzen.commands import erase
+from snapzen.clients.ticket_deletion import DeletionOutcome, TicketDeleter
 from snapzen.ledger.db import open_db
 from snapzen.support.settings import Settings
 from tests.ledger.conftest import ALICE, KEY, KEY_TEXT, Tamper, append, transfer_fields
@@ -140,17 +140,21 @@ class FakeDeleter:
     def __init__(self) -> None:
         self.deleted: list[int] = []
 
-    def delete_tickets(
-        self, ticket_ids: Sequence[int], expected: Mapping[int, str] | None = None
-    ) -> set[int]:
+    def delete(
+        self,
+        ticket_ids: Sequence[int],
+        *,
+        purge: bool,
+        expected: Mapping[int, str] | None = None,
+    ) -> dict[int, DeletionOutcome]:
         self.deleted.extend(ticket_ids)
-        return set(ticket_ids)
+        return {t: DeletionOutcome(deleted=True) for t in ticket_ids}
 
 
 def test_erase_dry_run_then_for_real(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeDeleter()
 
-    def make(settings: Settings) -> erase.TicketDeleter:
+    def make(settings: Settings) -> TicketDeleter:
         return fake
 
     monkeypatch.setattr(ledger_cli, "_make_deleter", make)
@@ -166,10 +170,14 @@ def test_erase_dry_run_then_for_real(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_erase_partial_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
     class Refusing(FakeDeleter):
-        def delete_tickets(
-            self, ticket_ids: Sequence[int], expected: Mapping[int, str] | None = None
-        ) -> set[int]:
-            return {t for t in ticket_ids if t != 1006}
+        def delete(
+            self,
+            ticket_ids: Sequence[int],
+            *,
+            purge: bool,
+            expected: Mapping[int, str] | None = None,
+        ) -> dict[int, DeletionOutcome]:
+            return {t: DeletionOutcome(deleted=t != 1006) for t in ticket_ids}
 
     monkeypatch.setattr(ledger_cli, "_make_deleter", lambda settings: Refusing())
     code, _, err = run("erase", "--email", ALICE)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
+from snapzen.clients.ticket_deletion import BulkTicketDeleter, DeletionOutcome
 from snapzen.clients.user_erasure import ZendeskUserEraser
 from snapzen.commands import erase
 from snapzen.ledger import verify
@@ -32,15 +33,27 @@ class FakeZendesk:
         self.calls: list[list[int]] = []
         self.expected: dict[int, str] = {}
 
-    def delete_tickets(
-        self, ticket_ids: Sequence[int], expected: Mapping[int, str] | None = None
-    ) -> set[int]:
+    def delete(
+        self,
+        ticket_ids: Sequence[int],
+        *,
+        purge: bool,
+        expected: Mapping[int, str] | None = None,
+    ) -> dict[int, DeletionOutcome]:
         assert 1 <= len(ticket_ids) <= 100
+        assert purge  # erasure leaves no copy in Zendesk's trash either
         self.calls.append(list(ticket_ids))
         self.expected.update(expected or {})
-        gone = {t for t in ticket_ids if t not in self.refuse}
-        self.tickets -= gone
-        return gone
+        outcomes = {}
+        for ticket_id in ticket_ids:
+            if ticket_id in self.refuse:
+                outcomes[ticket_id] = DeletionOutcome(reason="refused")
+            elif ticket_id in self.tickets:
+                outcomes[ticket_id] = DeletionOutcome(deleted=True, purged=True)
+            else:
+                outcomes[ticket_id] = DeletionOutcome(already_gone=True)
+        self.tickets -= {t for t, o in outcomes.items() if o.gone}
+        return outcomes
 
 
 @pytest.fixture
@@ -112,14 +125,16 @@ def test_partial_failure_is_reported_and_finished_by_a_rerun(db: sqlite_utils.Da
 def test_deleter_crash_still_records_what_was_deleted(db: sqlite_utils.Database) -> None:
     append(db, [transfer_fields(100 + i, subject_ref=ALICE_REF) for i in range(150)])
     zendesk = FakeZendesk(range(1000, 2000))
-    original = zendesk.delete_tickets
+    original = zendesk.delete
 
-    def flaky(ids: Sequence[int], expected: Mapping[int, str] | None = None) -> set[int]:
+    def flaky(
+        ids: Sequence[int], *, purge: bool, expected: Mapping[int, str] | None = None
+    ) -> dict[int, DeletionOutcome]:
         if len(zendesk.calls) == 1:
             raise ServerError("zendesk 503")
-        return original(ids, expected)
+        return original(ids, purge=purge, expected=expected)
 
-    zendesk.delete_tickets = flaky  # type: ignore[method-assign,assignment]
+    zendesk.delete = flaky  # type: ignore[method-assign]
     with pytest.raises(ServerError):
         erase.erase_subject(db, ALICE_REF, zendesk)
     assert len(erased_rows(db)) == 100  # the first batch is gone, so it is on record
@@ -204,25 +219,6 @@ class FakeBulkApi:
         return {j: JobStatus(id=j, status=self.job_status) for j in job_ids}
 
 
-def test_adapter_soft_deletes_then_purges() -> None:
-    api = FakeBulkApi({1, 2, 3})
-    assert erase.ZendeskTicketDeleter(api).delete_tickets([1, 2, 3]) == {1, 2, 3}
-    assert api.deleted == {1, 2, 3} and sorted(api.purged) == [1, 2, 3]
-
-
-def test_adapter_treats_missing_tickets_as_gone() -> None:
-    api = FakeBulkApi({1, 3, 4})
-    gone = erase.ZendeskTicketDeleter(api).delete_tickets([1, 2, 3, 4])
-    assert gone == {1, 2, 3, 4} and api.deleted == {1, 3, 4}
-    assert 2 not in api.purged
-
-
-def test_adapter_failed_job_deletes_nothing() -> None:
-    api = FakeBulkApi({1, 2}, job_status="failed")
-    assert erase.ZendeskTicketDeleter(api).delete_tickets([1, 2]) == set()
-    assert api.purged == []
-
-
 def _alice_external_ids(db: sqlite_utils.Database) -> dict[int, str]:
     plan = erase.erase_subject(db, ALICE_REF, None, dry_run=True).plan
     return {t.ticket_id: f"snapengage:{t.case_id}" for t in plan.to_delete}
@@ -231,10 +227,39 @@ def _alice_external_ids(db: sqlite_utils.Database) -> dict[int, str]:
 def test_erase_with_adapter_end_to_end(db: sqlite_utils.Database, ledger_path: Path) -> None:
     # 1006 already deleted in Zendesk; the others carry their cases' external_ids.
     api = FakeBulkApi({1003, 1009}, external_ids=_alice_external_ids(db))
-    result = erase.erase_subject(db, ALICE_REF, erase.ZendeskTicketDeleter(api))
+    result = erase.erase_subject(db, ALICE_REF, BulkTicketDeleter(api))
     assert sorted(result.deleted) == ALICE_TICKETS
     reopened = open_db(ledger_path, read_only=True)
     assert verify.verify_ledger(reopened.conn).ok
+
+
+def test_erase_soft_deletes_then_purges_through_the_shared_deleter(
+    db: sqlite_utils.Database,
+) -> None:
+    # The deleter the retention sweep uses; erasure always asks for the purge too.
+    api = FakeBulkApi(set(ALICE_TICKETS), external_ids=_alice_external_ids(db))
+    result = erase.erase_subject(db, ALICE_REF, BulkTicketDeleter(api))
+    assert api.deleted == set(ALICE_TICKETS) and sorted(api.purged) == ALICE_TICKETS
+    assert all(result.outcomes[t].deleted and result.outcomes[t].purged for t in ALICE_TICKETS)
+
+
+def test_erase_counts_a_missing_ticket_as_gone_and_does_not_purge_it(
+    db: sqlite_utils.Database,
+) -> None:
+    api = FakeBulkApi({1003, 1009}, external_ids=_alice_external_ids(db))
+    result = erase.erase_subject(db, ALICE_REF, BulkTicketDeleter(api))
+    assert sorted(result.deleted) == ALICE_TICKETS and result.complete
+    assert result.outcomes[1006].already_gone and 1006 not in api.purged
+
+
+def test_erase_after_a_failed_job_deletes_and_records_nothing(
+    db: sqlite_utils.Database,
+) -> None:
+    api = FakeBulkApi(set(ALICE_TICKETS), job_status="failed", external_ids=_alice_external_ids(db))
+    result = erase.erase_subject(db, ALICE_REF, BulkTicketDeleter(api))
+    assert result.deleted == [] and sorted(result.failed) == ALICE_TICKETS
+    assert api.purged == [] and erased_rows(db) == []
+    assert "job1 failed" in (result.outcomes[1003].reason or "")
 
 
 def test_erase_never_deletes_a_ticket_another_case_created(db: sqlite_utils.Database) -> None:
@@ -242,7 +267,7 @@ def test_erase_never_deletes_a_ticket_another_case_created(db: sqlite_utils.Data
     # (job results once out of step): erasing Alice must not delete someone else's ticket.
     external_ids = {**_alice_external_ids(db), 1003: "snapengage:someone-else"}
     api = FakeBulkApi({1003, 1006, 1009}, external_ids=external_ids)
-    result = erase.erase_subject(db, ALICE_REF, erase.ZendeskTicketDeleter(api))
+    result = erase.erase_subject(db, ALICE_REF, BulkTicketDeleter(api))
     assert 1003 in api.tickets and 1003 not in api.deleted
     assert result.failed == [1003] and sorted(result.deleted) == [1006, 1009]
     assert 1003 not in {r["ticket_id"] for r in erased_rows(db)}

@@ -16,7 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from snapzen.cli import ledger as ledger_cli
-from snapzen.commands import erase, service
+from snapzen.clients.ticket_deletion import DeletionOutcome, TicketDeleter
+from snapzen.commands import service
 from snapzen.ledger import verify
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import open_db, transaction
@@ -178,18 +179,22 @@ class FakeDeleter:
     def __init__(self) -> None:
         self.deleted: list[int] = []
 
-    def delete_tickets(
-        self, ticket_ids: Sequence[int], expected: Mapping[int, str] | None = None
-    ) -> set[int]:
+    def delete(
+        self,
+        ticket_ids: Sequence[int],
+        *,
+        purge: bool,
+        expected: Mapping[int, str] | None = None,
+    ) -> dict[int, DeletionOutcome]:
         self.deleted.extend(ticket_ids)
-        return set(ticket_ids)
+        return {t: DeletionOutcome(deleted=True) for t in ticket_ids}
 
 
 @pytest.fixture
 def deleter(monkeypatch: pytest.MonkeyPatch) -> FakeDeleter:
     fake = FakeDeleter()
 
-    def make(settings: Settings) -> erase.TicketDeleter:
+    def make(settings: Settings) -> TicketDeleter:
         return fake
 
     monkeypatch.setattr(ledger_cli, "_make_deleter", make)
