@@ -39,6 +39,7 @@ from snapzen.commands.scheduler import LOCK_POLL_SECONDS, patiently
 from snapzen.ledger.cursor_rules import UTC_TIMEZONE, is_utc
 from snapzen.ledger.db import ensure_ledger, open_db, open_ledger, transaction
 from snapzen.ledger.outbox import now_iso
+from snapzen.ledger.status import CaseStatus, sql_list
 from snapzen.policy.models import EncodedTicket, ImportTicket, JobResult, JobStatus
 from snapzen.support import errors
 from snapzen.support.log import get_logger
@@ -55,6 +56,9 @@ TURN_SECONDS = 0.2
 # A slice (one pass under the lock) takes further days until it has run this long; then it
 # drains and releases the lock. The cron sync waits at most about this long (plus a drain).
 SLICE_SECONDS = 60.0
+
+# Cases decided against sending (the dry run reports them).
+_DECIDED_UNSENT = sql_list((CaseStatus.WITHHELD, CaseStatus.IGNORED))
 
 
 @dataclass(frozen=True)
@@ -555,11 +559,13 @@ def _dry_run(
         db = open_db(dry.ledger.path, read_only=True)
         try:
             for case_id, status, reason in db.execute(
-                "SELECT case_id, status, reason FROM cases WHERE status IN ('withheld', 'ignored')"
+                f"SELECT case_id, status, reason FROM cases WHERE status IN {_DECIDED_UNSENT}"
             ):
                 if case_id in before:
                     continue
-                target = report.would_withhold if status == "withheld" else report.would_ignore
+                target = (
+                    report.would_withhold if status == CaseStatus.WITHHELD else report.would_ignore
+                )
                 target[case_id] = reason or ""
         finally:
             db.conn.close()
@@ -573,8 +579,7 @@ def _terminal_ids(path: Path) -> set[str]:
     db = open_db(path, read_only=True)
     try:
         return {
-            r[0]
-            for r in db.execute("SELECT case_id FROM cases WHERE status IN ('withheld', 'ignored')")
+            r[0] for r in db.execute(f"SELECT case_id FROM cases WHERE status IN {_DECIDED_UNSENT}")
         }
     finally:
         db.conn.close()

@@ -34,6 +34,7 @@ from snapzen.commands.erase_request import RequestInfo, close_request
 from snapzen.ledger import collisions, holds, runs, transitions
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
+from snapzen.ledger.status import UNSENT_OR_PUSHING, CaseStatus, sql_list
 from snapzen.policy.transform import external_id
 from snapzen.support.log import get_logger
 
@@ -151,13 +152,13 @@ def plan_erasure(
     plan.to_delete = [t for tid, t in targets.items() if tid not in done]
     # Chats of this person not sent yet: the erasure must stop them from ever being sent.
     for case_id, status in db.conn.execute(
-        """SELECT case_id, status FROM cases WHERE subject_ref = ?
-           AND status IN ('pending', 'failed', 'pushing') ORDER BY case_id""",
+        f"""SELECT case_id, status FROM cases WHERE subject_ref = ?
+           AND status IN {sql_list(UNSENT_OR_PUSHING)} ORDER BY case_id""",
         (subject_ref,),
     ):
         if not keep(str(case_id)):
             continue
-        (plan.in_flight if status == "pushing" else plan.unsent).append(str(case_id))
+        (plan.in_flight if status == CaseStatus.PUSHING else plan.unsent).append(str(case_id))
     plan.already_erased = sorted(done & set(targets))
     return plan
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from snapzen.commands.status import STATUSES
 from snapzen.ledger import outbox
+from snapzen.ledger.status import UNSENT_OR_PUSHING, sql_list
 from snapzen.support.settings import Settings, parse_interval
 
 RUN_OUTCOMES = ("running", "ok", "partial", "aborted")
@@ -185,8 +186,8 @@ def _verdict(conn: sqlite3.Connection, settings: Settings, now: datetime) -> Hea
         )
     deadline = now - timedelta(days=settings.pipeline.deadline_days)
     at_risk, oldest = conn.execute(
-        """SELECT COUNT(*), MIN(case_id) FROM cases
-           WHERE status IN ('pending', 'pushing', 'failed') AND started_at IS NOT NULL
+        f"""SELECT COUNT(*), MIN(case_id) FROM cases
+           WHERE status IN {sql_list(UNSENT_OR_PUSHING)} AND started_at IS NOT NULL
              AND started_at <= ?""",
         (outbox.now_iso(deadline),),
     ).fetchone()

@@ -51,6 +51,7 @@ from snapzen.ledger import holds, outbox, runs, transitions
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.cursor_rules import deletion_clock_error
 from snapzen.ledger.db import open_ledger, transaction
+from snapzen.ledger.status import CaseStatus
 from snapzen.policy.transform import add_years, external_id, retention_until
 from snapzen.support import clock
 from snapzen.support.errors import ConfigError
@@ -166,7 +167,7 @@ def iter_due(
                       t.retention_until
                FROM cases c LEFT JOIN transfers t ON t.case_id = c.case_id
                                                 AND t.event = 'transfer'
-               WHERE c.status = 'synced' {not_expired} AND c.ticket_id IS NOT NULL
+               WHERE c.status = '{CaseStatus.SYNCED}' {not_expired} AND c.ticket_id IS NOT NULL
                  AND c.started_at IS NOT NULL
                  AND CASE WHEN t.retention_until IS NULL THEN c.day <= ?
                           ELSE t.retention_until <= ? END

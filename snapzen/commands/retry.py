@@ -18,6 +18,7 @@ from snapzen.commands import service
 from snapzen.ledger import transitions
 from snapzen.ledger.db import ensure_ledger, open_ledger, transaction
 from snapzen.ledger.outbox import now_iso
+from snapzen.ledger.status import CaseStatus
 from snapzen.support.errors import ConfigError
 from snapzen.support.settings import Settings
 from snapzen.sync.pipeline import PassResult, Pipeline
@@ -31,9 +32,10 @@ def requeue(db: sqlite_utils.Database, case_ids: Sequence[str] | None, now: date
     with transaction(db) as conn:
         if case_ids is None:
             rows = conn.execute(
-                """SELECT case_id FROM cases WHERE status = 'failed' AND raw IS NOT NULL
+                """SELECT case_id FROM cases WHERE status = ? AND raw IS NOT NULL
                    AND started_at IS NOT NULL AND case_id NOT LIKE 'invalid:%'
-                   ORDER BY case_id"""
+                   ORDER BY case_id""",
+                (CaseStatus.FAILED,),
             ).fetchall()
             chosen = [r[0] for r in rows]
         else:
@@ -108,7 +110,7 @@ def _check_ids(db: sqlite_utils.Database, case_ids: Sequence[str]) -> None:
 def _refuse(case_id: str, row: Any) -> None:
     if row is None:
         raise ConfigError(f"case {case_id} is not in the ledger database")
-    if row[0] != "failed":
+    if row[0] != CaseStatus.FAILED:
         raise ConfigError(f"case {case_id} is {row[0]}, not failed; nothing to retry")
     if not row[1] or case_id.startswith("invalid:"):
         raise ConfigError(f"case {case_id} has no usable payload to send again")

@@ -11,10 +11,11 @@ import sqlite_utils
 from snapzen.ledger import outbox
 from snapzen.ledger.cursor_rules import FUTURE_SKEW, check_clock
 from snapzen.ledger.flags import open_flags
+from snapzen.ledger.status import UNSENT_OR_PUSHING, CaseStatus, sql_list
 from snapzen.support.settings import Settings
 from snapzen.sync.results_check import unresolved_counts
 
-STATUSES = ("pending", "pushing", "synced", "withheld", "failed", "ignored")
+STATUSES = tuple(CaseStatus)  # the report's column order is the enum's
 
 
 def _age_seconds(iso: str | None, now: datetime) -> float | None:
@@ -41,8 +42,8 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
         ):
             counts[status] = number
         oldest = db.execute(
-            """SELECT MIN(started_at) FROM cases WHERE widget_id = ?
-               AND status IN ('pending','pushing','failed')""",
+            f"""SELECT MIN(started_at) FROM cases WHERE widget_id = ?
+               AND status IN {sql_list(UNSENT_OR_PUSHING)}""",
             (widget,),
         ).fetchone()[0]
         cursor = outbox.get_cursor(db, widget)
@@ -54,19 +55,21 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
         }
     withheld_by_reason = dict(
         db.execute(
-            "SELECT reason, COUNT(*) FROM cases WHERE status='withheld' GROUP BY reason"
+            "SELECT reason, COUNT(*) FROM cases WHERE status = ? GROUP BY reason",
+            (CaseStatus.WITHHELD,),
         ).fetchall()
     )
     failed = [
         dict(zip(("case_id", "widget_id", "attempts", "error"), row, strict=True))
         for row in db.execute(
-            """SELECT case_id, widget_id, attempts, error FROM cases WHERE status='failed'
-               ORDER BY updated_at DESC LIMIT 50"""
+            """SELECT case_id, widget_id, attempts, error FROM cases WHERE status = ?
+               ORDER BY updated_at DESC LIMIT 50""",
+            (CaseStatus.FAILED,),
         )
     ]
     exhausted = db.execute(
-        "SELECT COUNT(*) FROM cases WHERE status='failed' AND attempts >= ?",
-        (settings.pipeline.max_attempts,),
+        "SELECT COUNT(*) FROM cases WHERE status = ? AND attempts >= ?",
+        (CaseStatus.FAILED, settings.pipeline.max_attempts),
     ).fetchone()[0]
     raw_held, raw_oldest = db.execute(
         "SELECT COUNT(*), MIN(first_seen_at) FROM cases WHERE raw IS NOT NULL"
@@ -90,8 +93,8 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
     future = [
         dict(zip(("case_id", "widget_id", "started_at", "status"), row, strict=True))
         for row in db.execute(
-            """SELECT case_id, widget_id, started_at, status FROM cases
-               WHERE status IN ('pending', 'pushing', 'failed') AND started_at > ?
+            f"""SELECT case_id, widget_id, started_at, status FROM cases
+               WHERE status IN {sql_list(UNSENT_OR_PUSHING)} AND started_at > ?
                ORDER BY started_at LIMIT 100""",
             (outbox.now_iso(now + FUTURE_SKEW),),
         )

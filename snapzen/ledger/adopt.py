@@ -26,6 +26,7 @@ from snapzen.ledger.flags import (
     flag_case,
 )
 from snapzen.ledger.outbox import now_iso
+from snapzen.ledger.status import CaseStatus
 
 ADOPTED_WIDGET = "(adopted)"  # the ticket does not say which widget the chat came from
 _KEPT_TAG_PREFIXES = ("gdpr_", "expires_")
@@ -118,14 +119,14 @@ def _adopt_one(
         # sync creates another.
         flag_case(conn, case_id, DUPLICATE_TICKETS, ticket_ids, now, source=source)
         counts.flagged.append(case_id)
-        if status == "synced":
+        if status == CaseStatus.SYNCED:
             return None
         first = min(tickets, key=lambda t: t.ticket_id)
         _mark_synced(conn, case_id, first.ticket_id, first, row is not None, stamp)
         counts.adopted += 1
         return _event(case_id, first.ticket_id, widget, tickets, source, duplicates=ticket_ids)
     ticket = tickets[0]
-    if status == "synced":
+    if status == CaseStatus.SYNCED:
         if known_ticket == ticket.ticket_id:
             counts.already += 1
         else:
@@ -135,7 +136,7 @@ def _adopt_one(
             )  # fmt: skip
             counts.flagged.append(case_id)
         return None
-    if status in ("withheld", "ignored"):
+    if status in (CaseStatus.WITHHELD, CaseStatus.IGNORED):
         # The ledger decided not to send it, yet Zendesk has a ticket: a person must look.
         flag_case(
             conn, case_id, TICKET_FOR_WITHHELD, [ticket.ticket_id], now, source=source,
@@ -159,22 +160,23 @@ def _mark_synced(
     reason = "adopted from Zendesk"
     if exists:  # pending, failed or pushing in this ledger, but the ticket exists
         conn.execute(
-            """UPDATE cases SET status = 'synced', ticket_id = ?, synced_at = ?, reason = ?,
+            """UPDATE cases SET status = ?, ticket_id = ?, synced_at = ?, reason = ?,
                    error = NULL, raw = NULL, raw_purged_at = ?, updated_at = ?
                WHERE case_id = ?""",
-            (ticket_id, stamp, reason, stamp, stamp, case_id),
+            (CaseStatus.SYNCED, ticket_id, stamp, reason, stamp, stamp, case_id),
         )
         return
     started = ticket.created_at
     conn.execute(
         """INSERT INTO cases (case_id, widget_id, day, started_at, status, reason, ticket_id,
                synced_at, first_seen_at, updated_at)
-           VALUES (?, ?, ?, ?, 'synced', ?, ?, ?, ?, ?)""",
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
             case_id,
             ADOPTED_WIDGET,
             started[:10] if started else None,
             started,
+            CaseStatus.SYNCED,
             reason,
             ticket_id,
             stamp,

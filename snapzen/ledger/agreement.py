@@ -18,10 +18,12 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from snapzen.ledger.decisions import CASE_EVENTS, RUN_EVENT, STATUS_AFTER, read_run, run_digest
+from snapzen.ledger.status import TERMINAL, CaseStatus, sql_list
 
 # Statuses a case may pass through after a decision that did not send it: a retry, a
 # re-decision when late consent arrives. Sending it again is then chained anew.
-_TRANSIENT = ("pending", "pushing", "failed")
+_TRANSIENT = (CaseStatus.PENDING, CaseStatus.PUSHING, CaseStatus.FAILED)
+_TERMINAL = sql_list(TERMINAL)
 _EVENTS = ", ".join(f"'{event}'" for event in CASE_EVENTS)
 
 
@@ -52,7 +54,7 @@ def check_tables(conn: sqlite3.Connection) -> Agreement:
         _unrecorded(conn, start, result)
     result.before_log = int(
         conn.execute(
-            f"""SELECT count(*) FROM cases c WHERE status IN ('synced', 'withheld', 'ignored')
+            f"""SELECT count(*) FROM cases c WHERE status IN {_TERMINAL}
                 AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.case_id = c.case_id
                                 AND t.event IN ({_EVENTS}))"""
         ).fetchone()[0]
@@ -83,7 +85,7 @@ def _check_cases(conn: sqlite3.Connection, result: Agreement) -> None:
             result.problems.append(
                 Disagreement(seq, "case_deleted", f"case {case_id} ({event}) is gone from cases")
             )
-        elif expected == "synced" and status == "synced":
+        elif expected == CaseStatus.SYNCED and status == CaseStatus.SYNCED:
             if ticket != chain_ticket:
                 result.problems.append(
                     Disagreement(
@@ -93,7 +95,7 @@ def _check_cases(conn: sqlite3.Connection, result: Agreement) -> None:
                         f"{chain_ticket} ({event})",
                     )
                 )
-        elif status != expected and (expected == "synced" or status not in _TRANSIENT):
+        elif status != expected and (expected == CaseStatus.SYNCED or status not in _TRANSIENT):
             result.problems.append(
                 Disagreement(
                     seq, "status", f"case {case_id} is {status}, the chain recorded {event}"
@@ -127,8 +129,9 @@ def _unrecorded(conn: sqlite3.Connection, start: str, result: Agreement) -> None
     """Terminal cases and finished runs since the log began that the chain never saw."""
     cases = conn.execute(
         f"""SELECT case_id, status FROM cases c
-            WHERE status IN ('synced', 'withheld', 'ignored')
-              AND (CASE status WHEN 'synced' THEN synced_at ELSE raw_purged_at END) >= ?
+            WHERE status IN {_TERMINAL}
+              AND (CASE status WHEN '{CaseStatus.SYNCED}' THEN synced_at
+                   ELSE raw_purged_at END) >= ?
               AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.case_id = c.case_id
                               AND t.event IN ({_EVENTS}))
             ORDER BY case_id LIMIT 100""",

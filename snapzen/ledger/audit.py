@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, TextIO
 
 from snapzen.ledger.csv_cells import neutralise_row
+from snapzen.ledger.status import CaseStatus
 from snapzen.support.errors import ConfigError
 
 # Every column of `transfers`, in schema order; listing and export show all of them.
@@ -401,8 +402,8 @@ def _art49_findings(
 
 def _withheld(conn: sqlite3.Connection, filters: Filters) -> list[dict[str, Any]]:
     """Withheld chats by reason, by the UTC day the chat started (the cases table's `day`)."""
-    clauses = ["status = 'withheld'"]
-    params: list[Any] = []
+    clauses = ["status = ?"]
+    params: list[Any] = [CaseStatus.WITHHELD]
     if filters.since:
         clauses.append("day >= ?")
         params.append(filters.since[:10])

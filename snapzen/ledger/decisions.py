@@ -19,16 +19,17 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from snapzen.ledger.chain import append_events
+from snapzen.ledger.status import CaseStatus
 
 # The decisions that set a case's status, and the status each leaves it in.
-STATUS_AFTER = {
-    "transfer": "synced",
-    "sent": "synced",
-    "adopted": "synced",
-    "withheld": "withheld",
-    "ignored": "ignored",
-    "dismissed": "ignored",
-    "failed": "failed",
+STATUS_AFTER: dict[str, CaseStatus] = {
+    "transfer": CaseStatus.SYNCED,
+    "sent": CaseStatus.SYNCED,
+    "adopted": CaseStatus.SYNCED,
+    "withheld": CaseStatus.WITHHELD,
+    "ignored": CaseStatus.IGNORED,
+    "dismissed": CaseStatus.IGNORED,
+    "failed": CaseStatus.FAILED,
 }
 CASE_EVENTS = tuple(STATUS_AFTER)
 RUN_EVENT = "run"

@@ -32,6 +32,8 @@ import sqlite_utils
 from snapzen.ledger import decisions, outbox
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
+from snapzen.ledger.status import UNSENT, CaseStatus
+from snapzen.ledger.transitions import ERASED_REASON
 
 VERSION = 1
 
@@ -139,20 +141,28 @@ def reapply(
             remember_subject(conn, entry.subject_ref, entry.erased_at, entry.request_id)
             result.subjects += 1
             withheld = conn.execute(
-                """UPDATE cases SET status = 'withheld', reason = 'erased_art17', raw = NULL,
+                """UPDATE cases SET status = ?, reason = ?, raw = NULL,
                        raw_purged_at = ?, updated_at = ?, error = NULL
-                   WHERE subject_ref = ? AND status IN ('pending', 'failed')
+                   WHERE subject_ref = ? AND status IN (?, ?)
                      AND (started_at IS NULL OR started_at <= ?)
                    RETURNING case_id, subject_ref""",
-                (stamp, stamp, entry.subject_ref, entry.erased_at),
+                (
+                    CaseStatus.WITHHELD,
+                    ERASED_REASON,
+                    stamp,
+                    stamp,
+                    entry.subject_ref,
+                    *UNSENT,
+                    entry.erased_at,
+                ),
             ).fetchall()
             decisions.record(conn, outbox.erased_withheld(withheld, stamp))  # chained decisions
             result.withheld += len(withheld)
             result.in_flight.extend(
                 str(row[0])
                 for row in conn.execute(
-                    "SELECT case_id FROM cases WHERE subject_ref = ? AND status = 'pushing'",
-                    (entry.subject_ref,),
+                    "SELECT case_id FROM cases WHERE subject_ref = ? AND status = ?",
+                    (entry.subject_ref, CaseStatus.PUSHING),
                 )
             )
             for ticket_id in entry.tickets:

@@ -8,6 +8,7 @@ use. Only ``snapzen.ledger`` changes a case's status (see ``snapzen.ledger.trans
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -24,3 +25,11 @@ TERMINAL: tuple[CaseStatus, ...] = (CaseStatus.SYNCED, CaseStatus.WITHHELD, Case
 UNSETTLED: tuple[CaseStatus, ...] = (CaseStatus.PENDING, CaseStatus.PUSHING)
 # Not sent and not being sent: the only statuses a person's decision may still change.
 UNSENT: tuple[CaseStatus, ...] = (CaseStatus.PENDING, CaseStatus.FAILED)
+# Not synced yet and not decided against: what the deadline and "oldest unsynced" watch.
+UNSENT_OR_PUSHING: tuple[CaseStatus, ...] = (*UNSENT, CaseStatus.PUSHING)
+
+
+def sql_list(statuses: Iterable[CaseStatus]) -> str:
+    """``('pending', 'failed')`` for an SQL ``IN``: built from the enum's own constants only
+    (never from input), so a fixed query keeps its text and the planner its index choice."""
+    return "(" + ", ".join(f"'{CaseStatus(s).value}'" for s in statuses) + ")"

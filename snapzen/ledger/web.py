@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from snapzen.ledger.status import CaseStatus
 from snapzen.support.atomic import create_private
 
 DB_NAME = "ledger"  # Datasette names the database after the file stem: /ledger
@@ -199,7 +200,7 @@ CANNED_QUERIES: dict[str, dict[str, Any]] = {
         "title": "Withheld chats by reason and month",
         "description": "Chats not transferred because no lawful transfer basis applied.",
         "sql": "SELECT coalesce(reason, '(none)') AS reason, substr(day, 1, 7) AS month, "
-        "widget_id, count(*) AS cases FROM cases WHERE status = 'withheld' "
+        f"widget_id, count(*) AS cases FROM cases WHERE status = '{CaseStatus.WITHHELD}' "
         "GROUP BY 1, 2, 3 ORDER BY month, cases DESC",
     },
 }
