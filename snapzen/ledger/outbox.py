@@ -1,6 +1,8 @@
-"""The `cases` outbox, cursors (`state`) and `runs`: every state change of a case is one of
+"""The `cases` outbox and cursors (`state`): every state change the pass makes is one of
 these functions, each a single transaction, so a crash leaves the row in a state that
-recovery knows how to finish.
+recovery knows how to finish. People's commands change a case through
+``snapzen.ledger.transitions``; run rows are ``snapzen.ledger.runs``; statuses are
+``snapzen.ledger.status.CaseStatus``.
 
     pending ──push──▶ pushing ──job result──▶ synced      (+ transfer row, same transaction)
        │                 │        └──item error──▶ failed ──(next run, attempts left)──▶ pending
@@ -28,10 +30,11 @@ from snapzen.ledger.cursor_rules import next_cursor, utc_day
 from snapzen.ledger.db import transaction
 from snapzen.ledger.runs import finish_run as finish_run  # re-exported: the pass calls these
 from snapzen.ledger.runs import start_run as start_run
+from snapzen.ledger.status import UNSENT, UNSENT_OR_PUSHING, UNSETTLED, CaseStatus, sql_list
+from snapzen.ledger.transitions import ERASED_REASON
 from snapzen.support.errors import FatalError
 
-TERMINAL = ("synced", "withheld", "ignored")
-UNSETTLED = ("pending", "pushing")
+S = CaseStatus  # short: the SQL below names a status in most statements
 
 
 def now_iso(moment: datetime) -> str:
@@ -85,7 +88,7 @@ def stage(db: sqlite_utils.Database, cases: Sequence[StagedCase], now: datetime)
                 started_at.astimezone(UTC).date().isoformat() if started_at else None,
                 case.case_type,
                 now_iso(started_at) if started_at else None,
-                "failed" if case.error else "pending",
+                S.FAILED if case.error else S.PENDING,
                 case.error,
                 case.raw_json,
                 stamp,
@@ -134,11 +137,11 @@ def _withhold_erased(conn: sqlite3.Connection, cases: Sequence[StagedCase], stam
         chunk = refs[offset : offset + _IDS_PER_QUERY]
         marks = ", ".join("?" for _ in chunk)
         withheld = conn.execute(
-            f"""UPDATE cases SET status = 'withheld', reason = 'erased_art17', raw = NULL,
+            f"""UPDATE cases SET status = '{S.WITHHELD}', reason = '{ERASED_REASON}', raw = NULL,
                     raw_purged_at = ?, updated_at = ?, error = NULL
                 FROM erased_subjects e
                 WHERE e.subject_ref = cases.subject_ref AND cases.subject_ref IN ({marks})
-                  AND cases.status IN ('pending', 'failed')
+                  AND cases.status IN {sql_list(UNSENT)}
                   AND (cases.started_at IS NULL OR cases.started_at <= e.erased_at)
                 RETURNING cases.case_id, cases.subject_ref""",
             [stamp, stamp, *chunk],
@@ -148,7 +151,7 @@ def _withhold_erased(conn: sqlite3.Connection, cases: Sequence[StagedCase], stam
 
 def erased_withheld(cases: Iterable[tuple[str, str]], stamp: str) -> list[dict[str, Any]]:
     """Withheld decisions for (case_id, subject_ref) of chats of an erased person."""
-    details = {"reason": "erased_art17"}
+    details = {"reason": ERASED_REASON}
     return [
         decisions.decision("withheld", case_id, stamp, subject_ref=ref, details=details)
         for case_id, ref in cases
@@ -158,16 +161,16 @@ def erased_withheld(cases: Iterable[tuple[str, str]], stamp: str) -> list[dict[s
 # Withheld only because no consent value was present, and now one is: pending again with the
 # new payload, so the pass decides it again and records whatever it decides then. Withheld
 # for any other reason (refused, not accepted) stays final.
-_REDECIDE_SQL = """UPDATE cases SET status = 'pending', outcome = NULL, reason = NULL,
+_REDECIDE_SQL = f"""UPDATE cases SET status = '{S.PENDING}', outcome = NULL, reason = NULL,
            raw = ?, raw_purged_at = NULL, updated_at = ?
-       WHERE case_id = ? AND status = 'withheld' AND reason = 'no_consent_recorded'
+       WHERE case_id = ? AND status = '{S.WITHHELD}' AND reason = 'no_consent_recorded'
          -- a case flagged for a person (Zendesk already holds tickets for it) waits for them
          AND NOT EXISTS (SELECT 1 FROM case_flags f
                          WHERE f.case_id = cases.case_id AND f.resolved_at IS NULL)"""
 
 
 _IDS_PER_QUERY = 500  # well under SQLite's bound on host parameters
-_STAGE_SQL = """INSERT INTO cases (case_id, widget_id, day, case_type, started_at, status,
+_STAGE_SQL = f"""INSERT INTO cases (case_id, widget_id, day, case_type, started_at, status,
            error, raw, first_seen_at, updated_at, subject_ref, name_ref)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(case_id) DO UPDATE SET
@@ -179,15 +182,15 @@ _STAGE_SQL = """INSERT INTO cases (case_id, widget_id, day, case_type, started_a
            case_type = excluded.case_type, updated_at = excluded.updated_at,
            subject_ref = COALESCE(excluded.subject_ref, cases.subject_ref),
            name_ref = COALESCE(excluded.name_ref, cases.name_ref)
-       WHERE cases.status IN ('pending', 'failed') AND cases.raw IS NOT NULL"""
+       WHERE cases.status IN {sql_list(UNSENT)} AND cases.raw IS NOT NULL"""
 
 
 def requeue_failed(db: sqlite_utils.Database, max_attempts: int, now: datetime) -> int:
     """Failed cases with attempts left go back to pending at the start of a run."""
     with transaction(db) as conn:
         cursor = conn.execute(
-            """UPDATE cases SET status = 'pending', updated_at = ?
-               WHERE status = 'failed' AND attempts < ? AND raw IS NOT NULL
+            f"""UPDATE cases SET status = '{S.PENDING}', updated_at = ?
+               WHERE status = '{S.FAILED}' AND attempts < ? AND raw IS NOT NULL
                  AND started_at IS NOT NULL AND case_id NOT LIKE 'invalid:%'""",
             (now_iso(now), max_attempts),
         )
@@ -207,7 +210,7 @@ def ready_cases(
     without their payloads when ``with_raw`` is False (``stored_payload`` reads one later)."""
     payload = "raw" if with_raw else "NULL"
     sql = f"""SELECT case_id, widget_id, {payload}, attempts FROM cases
-             WHERE status = 'pending' AND started_at IS NOT NULL AND started_at <= ?"""
+             WHERE status = '{S.PENDING}' AND started_at IS NOT NULL AND started_at <= ?"""
     params: list[Any] = [now_iso(settled_before)]
     if exclude:
         sql += f" AND case_id NOT IN ({', '.join('?' for _ in exclude)})"
@@ -231,7 +234,7 @@ def count_ready(db: sqlite_utils.Database, settled_before: datetime, cap: int) -
     (cheap: walks the cases_ready index; lets a pass push while still fetching
     without sending half-empty batches)."""
     row = db.execute(
-        """SELECT COUNT(*) FROM (SELECT 1 FROM cases WHERE status = 'pending'
+        f"""SELECT COUNT(*) FROM (SELECT 1 FROM cases WHERE status = '{S.PENDING}'
                AND started_at IS NOT NULL AND started_at <= ? LIMIT ?)""",
         (now_iso(settled_before), cap),
     ).fetchone()
@@ -253,7 +256,7 @@ def set_terminal_many(
     # and decided again, its decision row lost with it; nothing left the machine for it.
     with transaction(db, durable=False) as conn:
         for case_id, status, outcome, reason, subject, *rest in items:
-            if status not in ("withheld", "ignored"):
+            if status not in (S.WITHHELD, S.IGNORED):
                 raise ValueError(f"not a terminal status without push: {status}")
             conn.execute(
                 """UPDATE cases SET status = ?, outcome = ?, reason = ?, subject_ref = ?,
@@ -281,7 +284,7 @@ def mark_failed(
         final = []
         for case_id, error in failures.items():
             conn.execute(
-                """UPDATE cases SET status = 'failed', error = ?, attempts = attempts + ?,
+                f"""UPDATE cases SET status = '{S.FAILED}', error = ?, attempts = attempts + ?,
                        batch_id = NULL, job_id = NULL, updated_at = ?
                    WHERE case_id = ?""",
                 (error[:500], 1 if count_attempt else 0, stamp, case_id),
@@ -332,10 +335,10 @@ def mark_pushing(
     ]
     with transaction(db) as conn:
         cursor = conn.executemany(
-            """UPDATE cases SET status = 'pushing', batch_id = ?, job_id = NULL,
+            f"""UPDATE cases SET status = '{S.PUSHING}', batch_id = ?, job_id = NULL,
                    pushed_at = ?, outcome = ?, legal_basis = ?, subject_ref = ?,
                    transfer_draft = ?, updated_at = ?, run_id = ?
-               WHERE case_id = ? AND status = 'pending'""",
+               WHERE case_id = ? AND status = '{S.PENDING}'""",
             rows,
         )
         # Cases are prepared ahead of their batch (snapzen.sync.prepare_worker): one that is no
@@ -366,7 +369,7 @@ def set_job_id(db: sqlite_utils.Database, batch_id: str, job_id: str) -> None:
     # without a job id, which recovery settles by looking its tickets up by external id.
     with transaction(db, durable=False) as conn:
         conn.execute(
-            "UPDATE cases SET job_id = ? WHERE batch_id = ? AND status = 'pushing'",
+            f"UPDATE cases SET job_id = ? WHERE batch_id = ? AND status = '{S.PUSHING}'",
             (job_id, batch_id),
         )
 
@@ -381,8 +384,8 @@ class PushingBatch:
 
 def pushing_batches(db: sqlite_utils.Database) -> list[PushingBatch]:
     rows = db.execute(
-        """SELECT batch_id, job_id, pushed_at, case_id, transfer_draft FROM cases
-           WHERE status = 'pushing' ORDER BY batch_id"""
+        f"""SELECT batch_id, job_id, pushed_at, case_id, transfer_draft FROM cases
+           WHERE status = '{S.PUSHING}' ORDER BY batch_id"""
     ).fetchall()
     grouped: dict[str, list[tuple[int, str]]] = {}
     meta: dict[str, tuple[str | None, str]] = {}
@@ -407,8 +410,8 @@ def back_to_pending(db: sqlite_utils.Database, case_ids: Iterable[str], now: dat
     with transaction(db) as conn:
         for case_id in case_ids:
             conn.execute(
-                """UPDATE cases SET status = 'pending', batch_id = NULL, job_id = NULL,
-                       updated_at = ? WHERE case_id = ? AND status = 'pushing'""",
+                f"""UPDATE cases SET status = '{S.PENDING}', batch_id = NULL, job_id = NULL,
+                       updated_at = ? WHERE case_id = ? AND status = '{S.PUSHING}'""",
                 (stamp, case_id),
             )
 
@@ -447,7 +450,7 @@ def record_synced(
             updates: list[tuple[int, str, str, str, str]] = []
             for case_id in chunk:
                 row = found.get(case_id)
-                if row is None or row[0] == "synced":
+                if row is None or row[0] == S.SYNCED:
                     continue  # already recorded (e.g. by an earlier recovery)
                 ticket_id = synced[case_id]
                 draft = json.loads(row[1]) if row[1] else {}
@@ -483,7 +486,7 @@ def record_synced(
                 updates.append((ticket_id, stamp, stamp, stamp, case_id))
             # Updates first: the pages the purged payloads free are reused by the ledger rows.
             conn.executemany(
-                """UPDATE cases SET status = 'synced', ticket_id = ?, synced_at = ?,
+                f"""UPDATE cases SET status = '{S.SYNCED}', ticket_id = ?, synced_at = ?,
                        error = NULL, raw = NULL, raw_purged_at = ?, updated_at = ?
                    WHERE case_id = ?""",
                 updates,
@@ -511,8 +514,8 @@ def advance_cursor(
     Unfinished = pending, pushing, or failed with attempts left. Failed cases that exhausted
     their attempts keep their payload for `snapzen retry` and do not hold the cursor."""
     row = db.execute(
-        """SELECT MIN(day) FROM cases WHERE widget_id = ? AND day IS NOT NULL AND (
-               status IN ('pending', 'pushing') OR (status = 'failed' AND attempts < ?))""",
+        f"""SELECT MIN(day) FROM cases WHERE widget_id = ? AND day IS NOT NULL AND (
+               status IN {sql_list(UNSETTLED)} OR (status = '{S.FAILED}' AND attempts < ?))""",
         (widget_id, max_attempts),
     ).fetchone()
     holding = date.fromisoformat(row[0]) if row and row[0] else None
@@ -548,8 +551,8 @@ def advance_cursor(
 def at_risk_cases(db: sqlite_utils.Database, older_than: datetime) -> list[dict[str, Any]]:
     """Unsynced, not withheld cases whose chat started before ``older_than``."""
     rows = db.execute(
-        """SELECT case_id, widget_id, started_at, status FROM cases
-           WHERE status IN ('pending', 'pushing', 'failed') AND started_at IS NOT NULL
+        f"""SELECT case_id, widget_id, started_at, status FROM cases
+           WHERE status IN {sql_list(UNSENT_OR_PUSHING)} AND started_at IS NOT NULL
              AND started_at <= ? ORDER BY started_at""",
         (now_iso(older_than),),
     ).fetchall()
