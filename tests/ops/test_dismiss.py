@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -39,6 +40,12 @@ def test_dismissed_case_stops_the_exit_3_and_is_recorded(sync_env: Path, apis: F
     assert error and "no usable start time" in error  # the last error stays on record
     kind, actor = conn.execute("SELECT kind, actor FROM runs WHERE kind='dismiss'").fetchone()
     assert (kind, actor) == ("dismiss", "alice")
+    # One run-id scheme for the pass and the command alike: <kind>-<12 hex>.
+    runs = conn.execute("SELECT run_id, kind FROM runs ORDER BY started_at").fetchall()
+    assert [kind for _, kind in runs] == ["sync", "dismiss", "sync"]
+    assert all(re.fullmatch(rf"{kind}-[0-9a-f]{{12}}", run_id) for run_id, kind in runs)
+    chained = {r[0] for r in conn.execute("SELECT run_id FROM transfers WHERE event = 'run'")}
+    assert chained == {run_id for run_id, _ in runs}
 
 
 def test_dismiss_refuses_what_is_not_failed(sync_env: Path, apis: FakeApis) -> None:
