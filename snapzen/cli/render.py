@@ -15,6 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from snapzen.ledger.status import CaseStatus
+
 
 def console(*, stderr: bool = False) -> Console:
     """A console for data-bearing output: emoji codes are not replaced."""
@@ -60,10 +62,7 @@ def print_status(report: dict[str, Any]) -> None:
         table.add_row(
             cell(widget),
             cell(info["cursor"] or "-"),
-            *(
-                str(counts[s])
-                for s in ("pending", "pushing", "synced", "withheld", "failed", "ignored")
-            ),
+            *(str(counts[s]) for s in CaseStatus),
             _age(info["oldest_unsynced_age_seconds"]),
         )
     out.print(table)

@@ -13,11 +13,12 @@ from enum import StrEnum
 
 
 class CaseStatus(StrEnum):
+    # In the order the schema lists them; `status` reports and tables follow it.
     PENDING = "pending"  # staged, waiting to be sent (or retried)
     PUSHING = "pushing"  # in a Zendesk import job; recovery settles it after a crash
     SYNCED = "synced"  # a ticket exists (terminal)
-    FAILED = "failed"  # last attempt failed; retried while attempts are left
     WITHHELD = "withheld"  # decided never to send (terminal; reason recorded)
+    FAILED = "failed"  # last attempt failed; retried while attempts are left
     IGNORED = "ignored"  # not a chat snapzen sends, or dismissed by a person (terminal)
 
 
