@@ -100,27 +100,11 @@ def prepare_worker(
         worker.close()
 
 
-# The GIL switch interval during a pass (Python's default: 5 ms).
-PASS_SWITCH_INTERVAL = 0.0005
-
-
 @contextmanager
 def pass_tuning() -> Iterator[None]:
-    """A shorter GIL switch interval while a pass runs (restored after), and one malloc
-    arena for its threads (``snapzen.support.memory``).
-
-    The pass's thread releases the GIL hundreds of times (every SQLite commit, every socket
-    call); each time a reader or submit thread decoding or encoding JSON may keep it for up
-    to the switch interval before the pass's thread gets it back. At 10,000 chats 0.5 ms
-    instead of 5 ms took ~0.3 s off the wall time (bench/RESULTS.md, v7)."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(PASS_SWITCH_INTERVAL)
-    # Not restored (it only caps arenas made from now on): the pass's threads share one.
+    """One malloc arena for the pass's threads (``snapzen.support.memory``)."""
     limit_malloc_arenas()
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
+    yield
 
 
 def run_pass(
