@@ -22,7 +22,6 @@ from snapzen.ledger.db import open_db
 from snapzen.support import errors
 from snapzen.support.lock import writer_lock
 from snapzen.support.log import bind_run, get_logger, new_run_id, one_line, scrub_personal
-from snapzen.support.memory import limit_malloc_arenas
 from snapzen.support.settings import Settings, require_ledger_key, require_sync_settings
 from snapzen.sync.pipeline import CrashHook, PassResult, Pipeline, Sink, Source, utcnow
 from snapzen.sync.prepare_worker import PrepareWorker, WorkerError
@@ -100,13 +99,6 @@ def prepare_worker(
         worker.close()
 
 
-@contextmanager
-def pass_tuning() -> Iterator[None]:
-    """One malloc arena for the pass's threads (``snapzen.support.memory``)."""
-    limit_malloc_arenas()
-    yield
-
-
 def run_pass(
     settings: Settings,
     kind: str,
@@ -138,7 +130,6 @@ def run_pass(
     with (
         locked_db(settings, wait=wait, lock_timeout=lock_timeout) as db,
         prepare_worker(settings, key, shared=worker) as worker,
-        pass_tuning(),
     ):
         outbox.start_run(db, run_id, kind, actor, utcnow(), details)
         pipeline = Pipeline(

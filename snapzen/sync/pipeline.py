@@ -37,7 +37,6 @@ from snapzen.support.errors import (
     TooManyJobsError,
 )
 from snapzen.support.log import get_logger, one_line
-from snapzen.support.memory import release_free_memory
 from snapzen.support.settings import Settings
 from snapzen.sync.prepare import CasePreparer, Prepared, Staged
 from snapzen.sync.prepare_worker import PrepareWorker, RequestFailed, WorkerError
@@ -1061,7 +1060,6 @@ class Pipeline:
         finally:
             # Zendesk's results are facts: written even when the refill failed.
             self._record_results(synced, failures)
-        release_free_memory()
 
     def _poll_results(
         self, polled: Sequence[str], statuses: dict[str, JobStatus], sent: float
