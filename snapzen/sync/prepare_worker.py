@@ -353,11 +353,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    # Straight out, as multiprocessing's children leave: the pass waits for this exit when
-    # it closes the worker, and tearing down the interpreter (its modules, the pydantic
-    # schemas) took ~60 ms of that wait at the end of every run (bench/RESULTS.md, v8).
-    # Nothing is lost: the database was read-only and is closed, and stderr is unbuffered
-    # once flushed.
-    sys.stderr.flush()
-    os._exit(code)
+    sys.exit(main())
