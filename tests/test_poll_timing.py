@@ -176,7 +176,7 @@ def test_a_drain_with_requests_to_spare_polls_each_job_as_it_comes_due(
 def test_a_drain_short_of_requests_polls_once_when_the_last_job_is_due(
     settings: Settings,
 ) -> None:
-    for spare in (None, 10):  # no rate-limit headers seen, or the window nearly spent
+    for spare in (0,):  # the window spent: every request left is an import's
         pipeline = _draining_pass(settings, settings.ledger.path, spare=spare)
         assert 0.9 < pipeline._poll_wait(draining=True) <= 1.0
 
@@ -234,10 +234,10 @@ def _submitting_pass(settings: Settings, spare: int) -> Pipeline:
 def test_a_window_too_small_for_the_imports_to_come_is_not_spent_on_early_polls(
     settings: Settings,
 ) -> None:
-    """~94 imports are still to come (26 windows of ~360 cases): a window with 100 requests
+    """~94 imports are still to come (26 windows of ~360 cases): a window with 90 requests
     left cannot spare polls, so even with every slot taken the pass polls at the cadence
     (5 s here) rather than when the first job is due (in 0.4 s)."""
-    short = _submitting_pass(settings, spare=100)
+    short = _submitting_pass(settings, spare=90)
     assert short._poll_budget() == "short"
     assert short._poll_wait() > 4.0
     plenty = _submitting_pass(settings, spare=600)

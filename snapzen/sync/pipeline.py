@@ -82,19 +82,11 @@ PARSED_CACHE_SIZE = 400
 # ~10 MB more at the same wall time once the answers no longer waited in the socket
 # (bench/RESULTS.md, v8).
 PREPARE_AHEAD_BATCHES = 4
-# An early poll (see next_poll_at) comes at least this fraction of job_poll_seconds after the
-# previous poll: at the default 1 s, at most ~7 polls a second while a job slot is awaited.
-EARLY_POLL_MIN_GAP = 0.15
-# The same while the rate window has requests to spare (see EARLY_POLL_SPARE): a slot is then
-# refilled sooner after its job ends (0.15 -> 0.08: 10,000 chats ~0.1 s faster for ~8 more
-# polls, bench/RESULTS.md v8); and while draining (nothing left to submit), where no other
-# work competes for the pass's thread and the last job's poll ends the pass.
-SPARE_POLL_MIN_GAP = 0.08
-DRAIN_POLL_MIN_GAP = 0.05
-# Polling early costs requests. While the rate window has this many to spare beyond the imports
-# the pass already knows it must send, a job is polled when it is due whether or not every
-# slot is taken (a poll is then free); otherwise only when a slot is awaited (bench, v7).
-EARLY_POLL_SPARE = 50
+# Early polls (see next_poll_at): a job is polled when it is due, rather than on the
+# job_poll_seconds cadence, while the rate window has requests left beyond the imports the
+# pass still has to send (a poll then takes no import's place), or when the pass waits only
+# for its last job. Never sooner than this fraction of job_poll_seconds after the last poll.
+EARLY_POLL_GAP = 0.08
 
 
 class Page(Protocol):
@@ -776,46 +768,37 @@ class Pipeline:
 
     def _poll_wait(self, *, draining: bool = False) -> float:
         """Seconds until the jobs in flight are due a poll (``next_poll_at``): on the
-        ``job_poll_seconds`` cadence, or earlier, when each job is due, while the rate window
-        has requests to spare (``_poll_budget``), or while a job slot is awaited and the
-        window's budget is unknown. Draining (nothing left to submit) without requests to
-        spare: once, when the last job is due."""
+        ``job_poll_seconds`` cadence, or earlier, when each job is due, unless the rate
+        window is short of requests (``_poll_budget``). Draining (nothing left to submit)
+        while short: once, when the last job is due."""
         now = time.monotonic()
         if self._next_poll is None:
             self._next_poll = now + self.settings.zendesk.job_poll_seconds
         answered = [self._answered_at[j] for j in self._in_flight if j in self._answered_at]
-        budget = self._poll_budget()
-        waiting_for = None
-        gap = EARLY_POLL_MIN_GAP
-        if budget == "spare":
-            # Draining too: each job polled as it comes due has its cases recorded while the
-            # last jobs run, not all after the last one (at 10,000 chats, 2,500 cases
-            # recorded then took ~0.17 s of the pass's end).
-            waiting_for = "first"
-            gap = DRAIN_POLL_MIN_GAP if draining else SPARE_POLL_MIN_GAP
+        # Each early poll spends a request: only while the window can pay for it ("short":
+        # the imports still to come need more than it has left, so an early poll would push
+        # one of them past the reset; at 100,000 chats ~150 early polls in the first window
+        # cost ~3 s, bench/RESULTS.md v8). The last job of the pass is worth one early poll.
+        if self._poll_budget() != "short":
+            waiting_for: str | None = "first"
         elif draining:
             waiting_for = "last"
-        elif budget == "unknown" and self._slots_taken():
-            waiting_for = "first"
-        # "short": the imports this pass knows of already need more than the window has left,
-        # so a slot freed sooner would only spend the window sooner and then wait for its
-        # reset; each early poll would instead take an import's place in it and push that
-        # import past the reset. At 100,000 chats ~150 early polls in the first window cost
-        # ~3 s (bench/RESULTS.md, v8): the cadence it is.
+        else:
+            waiting_for = None
         at = next_poll_at(
             regular=self._next_poll,
             last_poll=self._last_poll,
             job_seconds=self._job_seconds,
             answered=answered if len(answered) == len(self._in_flight) else None,
             waiting_for=waiting_for,
-            min_gap=self.settings.zendesk.job_poll_seconds * gap,
+            min_gap=self.settings.zendesk.job_poll_seconds * EARLY_POLL_GAP,
         )
         return max(0.0, at - now)
 
     def _poll_budget(self) -> str:
         """Whether the rate window can pay for polling each job as soon as it is due:
-        "spare" when it has EARLY_POLL_SPARE requests to spare beyond the imports this pass
-        knows it must still send (cases it fetched that are not yet sent, decided or failed),
+        "spare" when it has requests to spare beyond the imports this pass knows it must
+        still send (cases it fetched that are not yet sent, decided or failed),
         "short" when it has not, "unknown" before Zendesk's rate-limit headers were seen."""
         spare = self.sink.spare_requests()
         if spare is None:
@@ -831,7 +814,7 @@ class Pipeline:
         # throughout and its early polls displaced ~150 imports past its reset.
         unsent += self._fetch_progress.still_to_come()
         imports = -(-max(0, unsent) // self.settings.zendesk.batch_size)
-        return "spare" if spare - imports > EARLY_POLL_SPARE else "short"
+        return "spare" if spare > imports else "short"
 
     def _ready_left(self) -> bool:
         return outbox.count_ready(self.db, self._settled_before(), 1) > 0
