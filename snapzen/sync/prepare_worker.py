@@ -145,6 +145,15 @@ class PrepareWorker:
         return worker
 
     @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    @property
+    def exit_code(self) -> int | None:
+        """The child's exit code once it ended and was waited for (``close``), else None."""
+        return self._process.returncode
+
+    @property
     def waiting(self) -> int:
         return len(self._sent_at)
 
