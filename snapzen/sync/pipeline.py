@@ -16,12 +16,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
 
 import sqlite_utils
 
 from snapzen.ledger import outbox
-from snapzen.support.log import get_logger, one_line
+from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
 from snapzen.sync.contracts import (
     Clock,
@@ -42,7 +41,7 @@ from snapzen.sync.prepare_worker import PrepareWorker
 from snapzen.sync.prepared import PreparedCases
 from snapzen.sync.pushing import Pusher
 from snapzen.sync.recovery import Recovery
-from snapzen.sync.results import Recorder
+from snapzen.sync.results import Recorder, log_at_risk
 from snapzen.sync.submitter import ExecutorFactory, Submitter, thread_pool
 from snapzen.sync.tuning import DEFAULT_TUNING, Tuning
 
@@ -343,32 +342,5 @@ class Pipeline:
         return self.clock() - timedelta(minutes=self.settings.snapengage.settle_minutes)
 
     def close(self, *, collect: bool = True) -> None:
-        """End of a pass, however it ended: record the answer of a POST still out (its job id
-        stored rather than left to the lookup), then stop the workers. Not ``collect``
-        (Ctrl-C, a crash): outstanding POSTs are left to recovery, as if the process died."""
-        try:
-            while collect and self.submitter.outstanding:
-                try:
-                    self.pusher.collect_one()
-                except Exception as exc:  # the pass is already failing: keep its own error
-                    log.warning("close_collect_failed", error=one_line(exc))
-                    break
-        finally:
-            self.submitter.abandon()
-            try:
-                self.submitter.shut_down()
-                self.cases.drop(collect=collect)
-            finally:
-                self.poller.close()
-
-
-def log_at_risk(at_risk: Sequence[dict[str, Any]], limit: int = 20) -> None:
-    """One error line per chat at risk of SnapEngage's deletion (the first ``limit``)."""
-    for case in at_risk[:limit]:
-        log.error(
-            "deletion_deadline_at_risk",
-            case_id=case["case_id"],
-            widget_id=case["widget_id"],
-            started_at=case["started_at"],
-            status=case["status"],
-        )
+        """End of a pass, however it ended (``Pusher.close``)."""
+        self.pusher.close(collect=collect)

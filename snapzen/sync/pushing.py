@@ -213,6 +213,25 @@ class Pusher:
     def ready_left(self) -> bool:
         return self.ready_count(1) > 0
 
+    def close(self, *, collect: bool = True) -> None:
+        """End of a pass, however it ended: record the answer of a POST still out (its job id
+        stored rather than left to the lookup), then stop the workers. Not ``collect``
+        (Ctrl-C, a crash): outstanding POSTs are left to recovery, as if the process died."""
+        try:
+            while collect and self.submitter.outstanding:
+                try:
+                    self.collect_one()
+                except Exception as exc:  # the pass is already failing: keep its own error
+                    log.warning("close_collect_failed", error=one_line(exc))
+                    break
+        finally:
+            self.submitter.abandon()
+            try:
+                self.submitter.shut_down()
+                self.cases.drop(collect=collect)
+            finally:
+                self.poller.close()
+
 
 def _is_job_cap(exc: BaseException) -> bool:
     """TooManyJobs itself, or the retry budget spent on it."""

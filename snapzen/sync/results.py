@@ -5,6 +5,7 @@ write goes through ``snapzen.ledger.outbox``; this part decides nothing about er
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import sqlite_utils
 
@@ -112,3 +113,15 @@ class Recorder:
         if len(ids) > 1:
             log.error("duplicate_tickets_found", case_id=case_id, ticket_ids=sorted(ids))
         return min(ids) if ids else None
+
+
+def log_at_risk(at_risk: Sequence[dict[str, Any]], limit: int = 20) -> None:
+    """One error line per chat at risk of SnapEngage's deletion (the first ``limit``)."""
+    for case in at_risk[:limit]:
+        log.error(
+            "deletion_deadline_at_risk",
+            case_id=case["case_id"],
+            widget_id=case["widget_id"],
+            started_at=case["started_at"],
+            status=case["status"],
+        )
