@@ -1,9 +1,11 @@
-"""One sync pass: the state machine that composes the engine's parts, and the only place
-that decides what an error means for the run: abort (a FatalError propagates), record and go
-on (a refused batch, a failed case), or leave for recovery (an ambiguous POST).
+"""One sync pass: the state machine that composes the engine's parts.
 
     recover -> requeue failed -> fetch windows, staging pages and submitting full batches
     as they arrive -> push what is left and drain the jobs -> advance cursors -> result
+
+With ``pushing`` (the submit/poll step the phases repeat) this is the only place that decides
+what an error means for the run: abort (a FatalError propagates), record and go on (a refused
+batch, a failed case), or leave for recovery (an ambiguous POST, a stop with jobs out).
 
 The parts (docs/architecture.md): ``page_feed`` (readers), ``prepared`` (cases prepared
 here or by the prepare worker), ``batches``, ``submitter`` (POSTs), ``poller`` and
@@ -246,6 +248,7 @@ class Pipeline:
 
             top_up()
             while (pending is not None or not feed.finished) and not self.stopping():
+                self.pusher.collect_done()  # POST answers in: their job ids stored promptly
                 item = feed.get(self._page_wait())
                 if item is not None:
                     # Every page already waiting is stored now, not one per turn: the backlog
@@ -253,9 +256,9 @@ class Pipeline:
                     # refilled, and readers never wait on a full queue. A due poll stops it.
                     self._store_page(fetched, *item)
                     for _ in range(self.tuning.page_queue_depth - 1):
-                        waiting = (
-                            [] if self.pusher.poll_due() or self.poller.answered() else feed.more(1)
-                        )
+                        if self.pusher.poll_due() or self.poller.answered():
+                            break
+                        waiting = feed.more(1)
                         if not waiting:
                             break
                         self._store_page(fetched, *waiting[0])
@@ -282,7 +285,6 @@ class Pipeline:
             wait = min(self.poller.wait(self.pusher.budget()), tuning.idle_wake_seconds)
         else:
             wait = tuning.idle_wake_seconds
-        self.pusher.collect_done()
         if self.submitter.outstanding or self.poller.polling:
             wait = min(wait, tuning.post_check_seconds)  # a job id to store, slots to free
         if self.cases.requests_out and paused <= 0 and not self.pusher.slots_taken():

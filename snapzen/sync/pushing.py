@@ -121,7 +121,12 @@ class Pusher:
             # batch keeps one bad ticket from blocking every run; the cases retry one by one.
             error = one_line(f"Zendesk refused the batch: {exc}")
             self.recorder.failed(dict.fromkeys(batch.case_ids, error))
-            log.warning("import_refused", batch_id=batch.batch_id, error=one_line(exc))
+            log.warning(
+                "import_refused",
+                batch_id=batch.batch_id,
+                cases=len(batch.case_ids),
+                error=one_line(exc),
+            )
             return
         if exc is not None:
             # Refused outright (job cap, auth, other 4xx, 429 budget spent): Zendesk did not
