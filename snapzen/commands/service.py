@@ -22,6 +22,7 @@ from snapzen.ledger.db import open_db
 from snapzen.support import errors
 from snapzen.support.lock import writer_lock
 from snapzen.support.log import bind_run, get_logger, new_run_id, one_line, scrub_personal
+from snapzen.support.memory import limit_malloc_arenas
 from snapzen.support.settings import Settings, require_ledger_key, require_sync_settings
 from snapzen.sync.pipeline import CrashHook, PassResult, Pipeline, Sink, Source, utcnow
 from snapzen.sync.prepare_worker import PrepareWorker, WorkerError
@@ -127,6 +128,9 @@ def run_pass(
     run_id = new_run_id()
     actor = actor or settings.pipeline.actor
     bind_run(run_id, kind)
+    # One malloc arena for the pass's threads: without it a 100,000-chat backfill peaked over
+    # 150 MB (bench/RESULTS.md, v9). Process-wide, and harmless to repeat.
+    limit_malloc_arenas()
     with (
         locked_db(settings, wait=wait, lock_timeout=lock_timeout) as db,
         prepare_worker(settings, key, shared=worker) as worker,
