@@ -235,23 +235,26 @@ def test_the_cases_a_fetch_has_yet_to_bring_are_estimated_from_the_windows_it_fi
     assert done.still_to_come() == 0
 
 
-def test_early_polls_need_a_window_with_requests_beyond_the_imports_still_to_send() -> None:
-    assert budget(None, 10_000, 100) == "unknown"  # no rate-limit headers seen yet
-    assert budget(101, 10_000, 100) == "spare"
-    assert budget(100, 10_000, 100) == "short"  # each poll would displace an import
-    assert budget(1, 0, 100) == "spare" and budget(0, 0, 100) == "short"
+def test_early_polls_need_a_window_with_requests_beyond_the_imports_and_the_cadence() -> None:
+    # 100 imports still to send; a 1 s cadence polls up to 60 times a (one-minute) window.
+    assert budget(None, 10_000, 100, 1.0) == "unknown"  # no rate-limit headers seen yet
+    assert budget(161, 10_000, 100, 1.0) == "spare"
+    assert budget(160, 10_000, 100, 1.0) == "short"  # each early poll would displace an import
+    assert budget(131, 10_000, 100, 2.0) == "spare"  # a slower cadence keeps back less
+    assert budget(61, 0, 100, 1.0) == "spare" and budget(60, 0, 100, 1.0) == "short"
 
 
 def test_a_window_too_small_for_the_imports_to_come_is_not_spent_on_early_polls() -> None:
     """Every one of 25 job slots taken, 2 of 28 windows fetched (720 cases, all sent): ~94
-    imports are still to come, so a window with 90 requests left cannot spare polls and the
-    pass polls at the cadence (5 s here) rather than when the first job is due (in 0.4 s)."""
+    imports are still to come (and a 5 s cadence's 12 polls), so a window with 100 requests
+    left cannot spare polls and the pass polls at the cadence rather than when the first job
+    is due (in 0.4 s)."""
     poller, _ = _poller((0.6, 0.3, *([0.0] * 23)))
     progress = FetchProgress(expected=28, fetched=720)
     progress.window_ended(360)
     progress.window_ended(360)
     to_come = progress.still_to_come()
-    assert budget(90, to_come, 100) == "short"
-    assert poller.wait(budget(90, to_come, 100)) == pytest.approx(5.0)
-    assert budget(600, to_come, 100) == "spare"
-    assert poller.wait(budget(600, to_come, 100)) == pytest.approx(0.4)
+    assert budget(100, to_come, 100, 5.0) == "short"
+    assert poller.wait(budget(100, to_come, 100, 5.0)) == pytest.approx(5.0)
+    assert budget(600, to_come, 100, 5.0) == "spare"
+    assert poller.wait(budget(600, to_come, 100, 5.0)) == pytest.approx(0.4)

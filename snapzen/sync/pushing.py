@@ -204,7 +204,8 @@ class Pusher:
         imports past its reset)."""
         unsent = self.counts.unsent() - self.poller.cases_out() - self.submitter.cases_out()
         unsent += self.still_to_come()
-        return rate_budget(self.sink.spare_requests(), unsent, self.zendesk.batch_size)
+        zd = self.zendesk
+        return rate_budget(self.sink.spare_requests(), unsent, zd.batch_size, zd.job_poll_seconds)
 
     def rate_paused(self) -> float:
         """Seconds until Zendesk's rate budget allows the next request (0: now). While it is

@@ -32,7 +32,8 @@ class Tuning:
 
     # Early polls (``poll_plan.next_poll_at``) come at least this fraction of
     # ``zendesk.job_poll_seconds`` after the previous poll: at most ~12 polls a second at the
-    # default 1 s, and only while the rate window can pay for them (``poll_plan.budget``).
+    # default 1 s, and only while the rate window can pay for them (``poll_plan.budget``:
+    # requests left beyond the imports still to send and the cadence's own polls).
     early_poll_gap: float = 0.08
 
     # How long the pass's thread waits for a page before looking again at its other work:
