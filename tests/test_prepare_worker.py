@@ -33,6 +33,7 @@ from snapzen.sync.prepared import PreparedCases
 from snapzen.sync.results import Recorder
 from snapzen.sync.tuning import Tuning
 from tests.fakes import FakeApis, make_case, recent
+from tests.sync_parts import FakeClock
 
 KEY = b"k" * 32
 
@@ -411,28 +412,28 @@ def test_a_worker_that_dies_with_requests_out_is_reported_not_waited_for(
     assert worker.broken
 
 
-def test_answers_left_waiting_do_not_make_the_worker_look_stuck(
-    settings: Settings, worker: PrepareWorker, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_answers_left_waiting_do_not_make_the_worker_look_stuck(settings: Settings) -> None:
     """A pass paused by the rate limit may leave an answer untaken for a long time: only a
     request still unanswered after the timeout means the worker is stuck."""
     db = open_db(settings.ledger.path)
     stage_page(new_pipeline(settings, db), CASES[0])
-    worker.submit([("eu-consent", "w1")])
-    for _ in range(500):  # bounded
-        if worker.answers_waiting:
-            break
-        time.sleep(0.01)
-    assert worker.answers_waiting == 1
-    later = time.monotonic() + 2 * prepare_worker.REPLY_TIMEOUT_SECONDS
-    monkeypatch.setattr(prepare_worker.time, "monotonic", lambda: later)
-    assert not worker.stuck()  # answered, just not taken
-    monkeypatch.undo()
-    os.kill(worker.pid, signal.SIGSTOP)  # the next request gets no answer
-    worker.submit([("eu-consent", "w1")])
-    later = time.monotonic() + 2 * prepare_worker.REPLY_TIMEOUT_SECONDS
-    monkeypatch.setattr(prepare_worker.time, "monotonic", lambda: later)
-    assert worker.stuck()
-    monkeypatch.undo()
-    os.kill(worker.pid, signal.SIGCONT)
-    assert [p.case_id for p in worker.receive()] == ["eu-consent"]
+    clock = FakeClock()
+    worker = PrepareWorker.start(settings, KEY, monotonic=clock)
+    try:
+        worker.submit([("eu-consent", "w1")])
+        for _ in range(500):  # bounded
+            if worker.answers_waiting:
+                break
+            time.sleep(0.01)
+        assert worker.answers_waiting == 1
+        clock.advance(2 * prepare_worker.REPLY_TIMEOUT_SECONDS)
+        assert not worker.stuck()  # answered, just not taken
+        os.kill(worker.pid, signal.SIGSTOP)  # the next request gets no answer
+        worker.submit([("eu-consent", "w1")])
+        assert not worker.stuck()
+        clock.advance(2 * prepare_worker.REPLY_TIMEOUT_SECONDS)
+        assert worker.stuck()
+        os.kill(worker.pid, signal.SIGCONT)
+        assert [p.case_id for p in worker.receive()] == ["eu-consent"]
+    finally:
+        worker.close()

@@ -42,7 +42,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from typing import TYPE_CHECKING
@@ -74,8 +74,14 @@ class RequestFailed(WorkerError):
 class PrepareWorker:
     """The parent's handle on one child process."""
 
-    def __init__(self, process: subprocess.Popen[bytes], conn: Connection) -> None:
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        conn: Connection,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._process = process
+        self._now = monotonic  # times the requests, for ``stuck``
         self._conn = conn
         self._sent_at: deque[float] = deque()  # when each unanswered request was sent
         self._number = 0  # of the last request sent
@@ -109,7 +115,13 @@ class PrepareWorker:
                 self._arrived.notify_all()
 
     @classmethod
-    def start(cls, settings: Settings, ledger_key: bytes) -> PrepareWorker:
+    def start(
+        cls,
+        settings: Settings,
+        ledger_key: bytes,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> PrepareWorker:
         """Start the child and send it what it needs; WorkerError if that fails."""
         ours, theirs = socket.socketpair()
         conn = Connection(ours.detach())
@@ -131,7 +143,7 @@ class PrepareWorker:
         finally:
             with contextlib.suppress(OSError):
                 os.close(child_fd)  # the child's copy is its own now
-        worker = cls(process, conn)
+        worker = cls(process, conn, monotonic)
         try:
             conn.send(("init", settings, ledger_key, str(settings.ledger.path)))
         except (OSError, ValueError) as exc:
@@ -160,7 +172,7 @@ class PrepareWorker:
             answered = len(self._frames)
         if answered >= len(self._sent_at):
             return False
-        return time.monotonic() - self._sent_at[answered] > REPLY_TIMEOUT_SECONDS
+        return self._now() - self._sent_at[answered] > REPLY_TIMEOUT_SECONDS
 
     def submit(self, cases: Sequence[tuple[str, str]]) -> None:
         """Ask for ``(case id, widget id)`` pairs to be prepared; answered by ``receive``."""
@@ -172,7 +184,7 @@ class PrepareWorker:
             self.broken = True
             raise WorkerError(f"prepare worker unreachable: {exc}") from None
         self._number += 1
-        self._sent_at.append(time.monotonic())
+        self._sent_at.append(self._now())
 
     def has_answer(self) -> bool:
         """True when ``receive`` would not wait (an answer, or the end, is there)."""
