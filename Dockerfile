@@ -1,4 +1,6 @@
 # snapzen: `snapzen run` as a long-running service (default), or any other command, e.g.
+#   docker run --rm -v snapzen-data:/data --env-file snapzen.env IMAGE init   (once: creates
+#   the ledger; `init --adopt` when Zendesk already has snapzen's tickets)
 #   docker run --rm -v snapzen-data:/data --env-file snapzen.env IMAGE sync
 # The install step below is the same command as `make image-install`, which CI can run on
 # machines without a container engine; tests/ops/test_image.py keeps the two in lockstep.
@@ -35,5 +37,7 @@ VOLUME ["/data"]
 # Reads the database only (no network, no lock): exit 1 with one line when unhealthy.
 HEALTHCHECK --interval=1m --timeout=30s --start-period=10m --retries=3 \
     CMD ["snapzen", "status", "--check"]
-ENTRYPOINT ["snapzen"]
+# umask 077: everything snapzen creates under /data (ledger, -wal/-shm, backups, exports,
+# checkpoints) is readable by its owner only; the code also sets 0600 on the files it makes.
+ENTRYPOINT ["/bin/sh", "-c", "umask 077 && exec snapzen \"$@\"", "snapzen"]
 CMD ["run"]

@@ -3,14 +3,21 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The demo needs only the package and the emulator (the sandbox extra), not the dev toolchain.
+DEMO_STAMP := $(VENV)/.demo-installed
 
-.PHONY: install test lint demo clean image-install lint-docker
+.PHONY: install test test-fast lint demo clean image-install lint-docker
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(DEMO_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[sandbox]'
+	touch $(DEMO_STAMP)
 
 install: $(STAMP)
 
@@ -19,13 +26,18 @@ test: $(STAMP)
 	@$(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
 
+# The quick loop: no end-to-end (real CLI against the sandbox) or browser tests.
+test-fast: $(STAMP)
+	@$(BIN)/python -m pytest -q -m "not e2e and not browser" $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "make test-fast: no tests were collected" >&2; exit 1; fi; exit $$rc
+
 lint: $(STAMP)
 	$(BIN)/ruff check snapzen tests bench
 	$(BIN)/ruff format --check snapzen tests bench
 	$(BIN)/mypy snapzen
 	$(BIN)/hadolint Dockerfile
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/python -m snapzen.demo
 
 # The Dockerfile's install step, run the same way outside a container (no engine needed):

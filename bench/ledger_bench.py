@@ -75,7 +75,7 @@ def fields_for(i: int, n: int) -> dict[str, Any]:
 
 
 def build(path: Path, rows: int, batch: int) -> float:
-    db = open_db(path)
+    db = open_db(path, create=True)
     started = time.perf_counter()
     for first in range(1, rows + 1, batch):
         with transaction(db) as conn:

@@ -255,6 +255,8 @@ def run(args: argparse.Namespace) -> Run:
         for item in args.set or []:
             name, _, value = item.partition("=")
             env[name] = value
+        # `snapzen init` creates the ledger (no other command does); not timed.
+        subprocess.run([sys.executable, "-m", "snapzen", "init"], env=env, check=True)
         pages = _pages_per_widget(sb, since, until)
         sb.reset_counters()  # the limiter's window and the counters start with the CLI
         sb.app.limiter = type(sb.app.limiter)(args.rpm, cfg.rate_window_seconds)

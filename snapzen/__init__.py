@@ -1,3 +1,4 @@
 """snapzen: SnapEngage → Zendesk with a GDPR transfer ledger."""
 
-__version__ = "0.1.0"
+# The one place the version lives (pyproject reads it); CHANGELOG.md says what each one changed.
+__version__ = "0.2.0.dev0"

@@ -1,6 +1,7 @@
 """`make demo`: the whole product in under a minute, on loopback only.
 
-Starts the sandbox (both APIs) on a free 127.0.0.1 port, runs the real ``snapzen sync`` CLI
+Starts the sandbox (both APIs) on a free 127.0.0.1 port, creates the ledger with the real
+``snapzen init``, runs the real ``snapzen sync`` CLI
 against it in a subprocess (exactly what cron would run), runs it a second time to show that
 nothing is created twice, checks the outcome against the sandbox's ground truth, verifies the
 ledger with ``snapzen ledger verify`` and prints a short summary. The ledger stays in a temporary
@@ -148,6 +149,13 @@ def run_demo(
             env={"SNAPZEN_LEDGER__PATH": str(ledger), "SNAPZEN_LEDGER__KEY": key},
         )
         say(f"sandbox: SnapEngage + Zendesk emulator on {sb.base_url} ({chats} chats)")
+
+        # The ledger is created on purpose, never by a sync (a wrong path would otherwise
+        # start an empty ledger and import every chat again).
+        created = _cli(env, "init")
+        say(f"$ snapzen init\n  {(created.stdout or created.stderr).strip()}")
+        if created.returncode != 0:
+            result.failures.append(f"init exited {created.returncode}: {created.stderr[-500:]}")
 
         first_at = datetime.now(UTC)
         first = _cli(env, "sync")

@@ -44,8 +44,9 @@ def _reset_logging() -> Iterator[None]:
 
 @pytest.fixture
 def sync_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """Environment for a sync against the `responses` fakes; returns the ledger path."""
-    ledger = tmp_path / "snapzen.db"
+    """Environment for a sync against the `responses` fakes, with its ledger created as
+    `snapzen init` would; returns the ledger path."""
+    ledger = fakes.create_ledger(tmp_path / "snapzen.db")
     values = {
         "SNAPZEN_SNAPENGAGE__BASE_URL": fakes.SE_BASE,
         "SNAPZEN_SNAPENGAGE__ORG_ID": fakes.ORG,

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,6 +27,15 @@ SE_TOKEN = "se-secret-token-abcdef0123456789"
 ZD_EMAIL = "admin@company.test"
 ZD_TOKEN = "zd-secret-token-9876543210"
 LEDGER_KEY = "ledger-key-0123456789abcdef"
+
+
+def create_ledger(path: Path | str, key: str = LEDGER_KEY) -> Path:
+    """What `snapzen init` does, for tests: an empty ledger bound to ``key`` (no command
+    creates one implicitly any more). Returns the path."""
+    from snapzen.ledger.db import create_ledger as create
+
+    create(Path(path), key.encode("utf-8"), datetime.now(UTC)).conn.close()
+    return Path(path)
 
 
 def make_case(
@@ -106,6 +116,8 @@ class FakeApis:
         self.job_cap: int | None = None  # unfinished jobs allowed before TooManyJobs
         self.too_many_jobs_next = 0  # the next N POSTs get TooManyJobs (others hold the cap)
         self.hide_jobs = False  # show_many omits every job (Zendesk is known to miss some)
+        self.reject_credentials = False  # users/me (and only it) answers 401
+        self.shift_results = False  # job results name the tickets out of step by one
         self.peak_unfinished = 0  # most jobs queued or running at once, seen by a POST
         self.requests: dict[str, int] = {}
         # The pipeline sends several POSTs at once (submit workers): one request at a time
@@ -142,6 +154,19 @@ class FakeApis:
             responses.GET,
             re.compile(rf"{ZD_BASE}/api/v2/tickets\?.*"),
             callback=self._serial(self._lookup),
+        )
+        self.rsps.add_callback(
+            responses.GET,
+            re.compile(rf"{ZD_BASE}/api/v2/tickets/show_many.*"),
+            callback=self._serial(self._show_tickets),
+        )
+        self.rsps.add_callback(
+            responses.GET,
+            re.compile(rf"{ZD_BASE}/api/v2/job_statuses(\.json)?(\?.*)?$"),
+            callback=self._serial(self._list_jobs),
+        )
+        self.rsps.add_callback(
+            responses.GET, f"{ZD_BASE}/api/v2/users/me", callback=self._serial(self._me)
         )
 
     def add_cases(self, widget: str, cases: list[dict[str, Any]]) -> None:
@@ -226,6 +251,11 @@ class FakeApis:
             ticket_id = len(self.tickets) + 1
             self.tickets.append({**ticket, "id": ticket_id})
             job.results.append({"index": index, "id": ticket_id})
+        if self.shift_results and len(job.results) > 1:
+            # Results out of step by one: each index names the next item's ticket.
+            ids = [r.get("id") for r in job.results]
+            for result, ticket_id in zip(job.results, ids[1:] + ids[:1], strict=True):
+                result["id"] = ticket_id
 
     def _job_json(self, job: Job) -> dict[str, Any]:
         done = job.polls >= job.polls_until_done
@@ -256,6 +286,31 @@ class FakeApis:
         wanted = parse_qs(urlsplit(request.url).query)["external_id"][0]
         found = [t for t in self.tickets if t["external_id"] == wanted]
         return 200, self._headers(), json.dumps({"tickets": found, "count": len(found)})
+
+    def _show_tickets(self, request: Any) -> tuple[int, dict[str, str], str]:
+        # Zendesk answers the tickets it has and silently leaves out unknown ids.
+        self._count("tickets_show_many")
+        wanted = {int(i) for i in parse_qs(urlsplit(request.url).query)["ids"][0].split(",")}
+        found = [t for t in self.tickets if t["id"] in wanted]
+        body = {"tickets": found, "next_page": None, "previous_page": None, "count": len(found)}
+        return 200, self._headers(), json.dumps(body)
+
+    def _list_jobs(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self._count("job_statuses_list")
+        unfinished = [
+            {"id": j.id, "job_type": "bulk_import_tickets", "status": "queued", "total": 1}
+            for j in self.jobs.values()
+            if not j.applied  # listed even when show_many misses it (hide_jobs)
+        ]
+        body = {"job_statuses": unfinished, "next_page": None, "previous_page": None}
+        return 200, self._headers(), json.dumps(body)
+
+    def _me(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self._count("users_me")
+        if not self._authorised(request) or self.reject_credentials:
+            return 401, {}, json.dumps({"error": "Couldn't authenticate you"})
+        user = {"id": 9001, "name": "Integration", "role": "admin", "email": "api@acme.example"}
+        return 200, self._headers(), json.dumps({"user": user})
 
     def complete_all_jobs(self) -> None:
         for job in self.jobs.values():

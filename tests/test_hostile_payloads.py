@@ -38,6 +38,7 @@ from snapzen.policy.consent import decide
 from snapzen.policy.models import Outcome, parse_case
 from snapzen.support.log import configure_logging
 from snapzen.support.settings import ConsentSettings, Settings
+from tests import fakes
 from tests.fakes import FakeApis, make_case, recent
 
 SETTLE = timedelta(minutes=30)
@@ -243,7 +244,7 @@ def test_hostile_cases_are_recorded_and_never_sink_the_run(
         tempfile.TemporaryDirectory() as tmp,
         responses.RequestsMock(assert_all_requests_are_fired=False) as rsps,
     ):
-        ledger = Path(tmp) / "ledger.db"
+        ledger = fakes.create_ledger(Path(tmp) / "ledger.db")
         run_settings = settings.model_copy(deep=True)
         run_settings.ledger.path = ledger
         apis = ServeEverything(rsps)

@@ -152,8 +152,25 @@ def test_auth_error_names_service_and_token_never_the_token(status: int) -> None
     text = str(error)
     assert "snapengage" in text
     assert "token" in text
-    assert "role" in text
+    assert "role" in text or status == 401
     assert TOKEN not in text
+
+
+def test_403_keeps_zendesk_reason_without_emails() -> None:
+    # A 403 as Zendesk sends it for a token lacking a scope or role: error + description.
+    body = {
+        "error": "Forbidden",
+        "description": "You do not have access to this page. Contact admin@acme.example",
+    }
+    with responses.RequestsMock() as mock:
+        mock.add(responses.GET, URL, status=403, json=body)
+        response = requests.get(URL, timeout=1)
+    error = classify(response, service="zendesk")
+    assert isinstance(error, AuthError)
+    text = str(error)
+    assert "Forbidden" in text and "You do not have access to this page" in text
+    assert "scope" in text
+    assert "admin@acme.example" not in text and "[email]" in text
 
 
 def test_retry_after_parsed_from_seconds_and_http_date() -> None:
@@ -288,11 +305,23 @@ def test_network_errors_exhaust_into_transient_cause(client: HttpClient) -> None
 
 
 @responses.activate
-def test_malformed_2xx_json_is_protocol_error_naming_endpoint(client: HttpClient) -> None:
+def test_malformed_2xx_json_on_a_get_is_retried_like_a_5xx(client: HttpClient) -> None:
+    # A truncated answer (a proxy cut it short): a GET is safe to repeat, and the next
+    # attempt's complete body is used; the run does not abort on one bad body.
+    responses.add(responses.GET, URL, body='{"tickets": [{"id": 1', status=200)
+    responses.add(responses.GET, URL, json={"tickets": [{"id": 1}]}, status=200)
+    assert client.get_json(URL) == {"tickets": [{"id": 1}]}
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_malformed_2xx_json_every_time_exhausts_retries_naming_endpoint(
+    client: HttpClient,
+) -> None:
     responses.add(responses.GET, URL, body="<html>oops</html>", status=200)
-    with pytest.raises(ProtocolError, match="GET /api/v2/things"):
+    with pytest.raises(RetriesExhausted, match=r"GET /api/v2/things.*not JSON"):
         client.get_json(URL)
-    assert len(responses.calls) == 1
+    assert len(responses.calls) == client.settings.max_attempts
 
 
 @responses.activate

@@ -7,7 +7,7 @@ import requests
 import responses
 
 from snapzen.clients.http import HttpClient
-from snapzen.support.errors import ProtocolError
+from snapzen.support.errors import RetriesExhausted, ServerError
 from snapzen.support.jsoncodec import NonFinite, dumps_text
 from snapzen.support.settings import HttpSettings
 
@@ -28,6 +28,7 @@ def test_client_reads_big_ids_nan_and_refuses_junk() -> None:
     with pytest.raises(TypeError):
         dumps_text(case)
     responses.add(responses.GET, URL, body=b"<html>oops</html>", content_type="application/json")
-    with pytest.raises(ProtocolError, match="not JSON") as info:
+    with pytest.raises(RetriesExhausted, match="not JSON") as info:
         client.get_json(URL)
-    assert isinstance(info.value.__cause__, requests.exceptions.JSONDecodeError)
+    assert isinstance(info.value.__cause__, ServerError)  # retried like a 5xx
+    assert isinstance(info.value.__cause__.__cause__, requests.exceptions.JSONDecodeError)

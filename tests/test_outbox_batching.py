@@ -225,7 +225,7 @@ def _transfer(i: int) -> dict[str, Any] | None:
 def _build(path: Path, cases: int, *, ledger_rows: int = 0) -> sqlite_utils.Database:
     """A ledger with earlier rows (a non-empty chain head) and ``cases`` cases pushing,
     some of them already synced (by an earlier recovery)."""
-    db = open_db(path)
+    db = open_db(path, create=True)
     with transaction(db) as conn:
         for i in range(ledger_rows):
             append_event(
@@ -306,7 +306,10 @@ def test_record_synced_is_one_transaction(tmp_path: Path, cases: int, bogus: int
 
 
 def test_append_events_equals_append_event_per_row(tmp_path: Path) -> None:
-    one, many = open_db(tmp_path / "one.db"), open_db(tmp_path / "many.db")
+    one, many = (
+        open_db(tmp_path / "one.db", create=True),
+        open_db(tmp_path / "many.db", create=True),
+    )
     events = [
         {
             "case_id": f"c{i}",

@@ -139,26 +139,39 @@ def test_crash_at_each_point_then_rerun_is_exactly_once(
     assert run_outcomes[0] == "aborted"
 
 
-def test_ambiguous_post_waits_for_grace_then_recovers(
-    settings: Settings, apis: FakeApis, monkeypatch: pytest.MonkeyPatch
+def test_ambiguous_post_waits_while_a_job_is_queued_then_recovers_before_the_grace(
+    settings: Settings, apis: FakeApis
 ) -> None:
     apis.add_cases("w1", [make_case(f"c{i}", started=recent(200)) for i in range(5)])
     apis.fail_post_after_accept = 1  # Zendesk created the job but we saw a 500
+    settings.zendesk.recovery_grace_seconds = 3600
     first = service.sync(settings)
-    assert first.unresolved == 5 and first.exit_code == 3
+    # Inside the grace the cases are work in progress: reported, not an alert.
+    assert (first.in_progress, first.unresolved, first.exit_code) == (5, 0, 0)
 
-    # Within the grace period nothing is re-sent (the job may still be queued).
-    graced = settings.model_copy(deep=True)
-    graced.zendesk.recovery_grace_seconds = 3600
+    # While Zendesk lists a queued import job nothing is re-sent (it may be ours).
     posts = apis.requests["create_many"]
-    service.sync(graced)
+    waiting = service.sync(settings)
     assert apis.requests["create_many"] == posts
+    assert waiting.in_progress == 5 and waiting.exit_code == 0
 
+    # Once no import job is queued or working, the lookup is conclusive: no hour's wait.
     apis.complete_all_jobs()
     second = service.sync(settings)
     assert second.counts.recovered == 5
+    assert (second.in_progress, second.unresolved, second.exit_code) == (0, 0, 0)
     assert set(apis.tickets_by_external_id().values()) == {1}
     assert len(apis.tickets) == 5
+
+
+def test_case_still_unresolved_after_the_grace_is_an_alert(
+    settings: Settings, apis: FakeApis
+) -> None:
+    apis.add_cases("w1", [make_case(f"c{i}", started=recent(200)) for i in range(2)])
+    apis.fail_post_after_accept = 1
+    settings.zendesk.recovery_grace_seconds = 0
+    result = service.sync(settings)
+    assert (result.in_progress, result.unresolved, result.exit_code) == (0, 2, 3)
 
 
 def test_post_failure_before_accept_is_resent_once(settings: Settings, apis: FakeApis) -> None:
@@ -201,8 +214,9 @@ def test_cursor_stops_at_first_unfinished_day(settings: Settings, apis: FakeApis
     db = open_db(settings.ledger.path)
     cursor = db.execute("SELECT cursor_day FROM state WHERE widget_id='w1'").fetchone()[0]
     assert cursor == old.date().isoformat()
-    cursor_w2 = db.execute("SELECT cursor_day FROM state WHERE widget_id='w2'").fetchone()[0]
-    assert cursor_w2 == now.date().isoformat()
+    # No chat was ever read for w2: no evidence to move a cursor on (a clock running ahead
+    # would otherwise carry it past real days); its window keeps starting at what is held.
+    assert db.execute("SELECT cursor_day FROM state WHERE widget_id='w2'").fetchone() is None
 
 
 def test_deadline_at_risk_exits_3(settings: Settings, apis: FakeApis) -> None:
@@ -348,3 +362,69 @@ def test_job_cap_held_by_others_is_waited_out_in_the_same_pass(
     result = service.sync(settings)
     assert result.exit_code == 0
     assert len(apis.tickets) == 3
+
+
+# ---------------------------------------------------------------- meeting the real Zendesk
+
+
+def test_results_out_of_step_record_every_case_with_its_own_ticket(
+    settings: Settings, apis: FakeApis
+) -> None:
+    apis.add_cases("w1", [make_case(f"c{i}", started=recent(200)) for i in range(6)])
+    apis.shift_results = True
+    result = service.sync(settings)
+    assert result.counts.created == 6 and result.exit_code == 0
+    db = open_db(settings.ledger.path)
+    recorded = dict(db.execute("SELECT case_id, ticket_id FROM cases").fetchall())
+    truth = {t["external_id"].removeprefix("snapengage:"): t["id"] for t in apis.tickets}
+    assert recorded == truth  # no case holds another case's ticket
+    assert len(apis.tickets) == 6  # and nothing was sent twice
+    assert apis.requests["tickets_show_many"] >= 1
+    assert chain_ok(db)
+
+
+def test_wrong_token_aborts_the_pass_even_when_nothing_is_due(
+    settings: Settings, apis: FakeApis
+) -> None:
+    from snapzen.commands.metrics import check_health
+    from snapzen.support.errors import AuthError
+
+    assert service.sync(settings).exit_code == 0  # healthy, nothing due
+    apis.reject_credentials = True
+    with pytest.raises(AuthError, match="Couldn't authenticate you"):
+        service.sync(settings)
+    assert apis.requests.get("create_many", 0) == 0
+    db = open_db(settings.ledger.path)
+    outcome, error = db.execute(
+        "SELECT outcome, error FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1"
+    ).fetchone()
+    assert outcome == "aborted" and "AuthError" in error
+    health = check_health(settings.ledger.path, settings, datetime.now(UTC))
+    assert not health.ok and "AuthError" in health.message
+
+
+def test_refused_name_only_requester_names_the_setting_in_the_reason_and_status(
+    settings: Settings, apis: FakeApis
+) -> None:
+    from snapzen.commands.status import collect_status
+
+    apis.add_cases("w1", [make_case("anon", started=recent(200), email="not-an-email")])
+    apis.item_errors["snapengage:anon"] = "Requester: Email cannot be blank"
+    service.sync(settings)
+    db = open_db(settings.ledger.path)
+    (error,) = db.execute("SELECT error FROM cases WHERE case_id='anon'").fetchone()
+    assert "Requester: Email cannot be blank" in error
+    assert "zendesk.anonymous_requester_id" in error
+    report = collect_status(db, settings, datetime.now(UTC))
+    assert "zendesk.anonymous_requester_id" in report["failed"][0]["error"]
+
+
+def test_anonymous_requester_id_imports_chats_without_email_under_that_user(
+    settings: Settings, apis: FakeApis
+) -> None:
+    settings.zendesk.anonymous_requester_id = 777
+    apis.add_cases("w1", [make_case("anon", started=recent(200), email="", name="Ann")])
+    assert service.sync(settings).counts.created == 1
+    (sent,) = apis.tickets
+    assert sent["requester_id"] == 777 and "requester" not in sent
+    assert "Ann" in sent["subject"]

@@ -23,7 +23,7 @@ from tests.fakes import FakeApis, make_case, recent
 
 
 def test_ready_cases_use_the_ready_index_without_a_sort(tmp_path: Path) -> None:
-    db = open_db(tmp_path / "x.db")
+    db = open_db(tmp_path / "x.db", create=True)
     assert "cases_ready" in {i.name for i in db["cases"].indexes}
     plan = " ".join(
         str(row[3])
@@ -195,6 +195,16 @@ class _WatchingSink:
         finally:
             self._leave(False)
 
+    def show_tickets(self, ticket_ids: Any) -> Any:
+        self._enter(False)
+        try:
+            return self.inner.show_tickets(ticket_ids)
+        finally:
+            self._leave(False)
+
+    def unfinished_jobs(self) -> Any:
+        return self.inner.unfinished_jobs()
+
 
 @pytest.mark.parametrize(
     ("max_jobs", "max_posts"), [(1, 1), (2, 1), (5, 1), (1, 2), (2, 2), (5, 2), (5, 4)]
@@ -253,6 +263,12 @@ class _BarrierSink:
 
     def find_ticket_ids(self, external_id: str) -> list[int]:
         return self.inner.find_ticket_ids(external_id)
+
+    def show_tickets(self, ticket_ids: Any) -> Any:
+        return self.inner.show_tickets(ticket_ids)
+
+    def unfinished_jobs(self) -> Any:
+        return self.inner.unfinished_jobs()
 
 
 def test_two_posts_are_out_at_once_with_max_concurrent_posts_2(
@@ -331,6 +347,12 @@ class _BudgetSink:
 
     def find_ticket_ids(self, external_id: str) -> list[int]:
         return self.inner.find_ticket_ids(external_id)
+
+    def show_tickets(self, ticket_ids: Any) -> Any:
+        return self.inner.show_tickets(ticket_ids)
+
+    def unfinished_jobs(self) -> Any:
+        return self.inner.unfinished_jobs()
 
 
 def test_a_spent_rate_budget_pauses_submits_while_fetching_goes_on(

@@ -32,6 +32,7 @@ from snapzen.sync.prepare_worker import PrepareWorker, RequestFailed, WorkerErro
 from snapzen.sync.prepared import PreparedCases
 from snapzen.sync.results import Recorder
 from snapzen.sync.tuning import Tuning
+from tests import fakes
 from tests.fakes import FakeApis, make_case, recent
 from tests.sync_parts import FakeClock
 
@@ -134,6 +135,8 @@ def test_the_worker_prepares_exactly_what_the_pass_thread_prepares(
 def _sync_tickets(settings: Settings, apis: FakeApis, ledger: Path, *, worker: bool) -> Any:
     apis.tickets.clear()
     apis.jobs.clear()
+    if not ledger.exists():
+        fakes.create_ledger(ledger)
     changed = settings.model_copy(
         update={
             "pipeline": settings.pipeline.model_copy(update={"prepare_process": worker}),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,21 @@ def test_default_rule_set_is_cards_only(sync_env: Path, apis: FakeApis) -> None:
     assert json.loads(redactions.fetchone()[0])["counts"] == {"card": 1}
 
 
+def test_a_card_typed_as_the_name_reaches_neither_subject_nor_requester(
+    sync_env: Path, apis: FakeApis
+) -> None:
+    settings = load_settings()
+    typed = "4111\u00a01111\u00a01111\u00a01111"
+    apis.add_cases("w1", [make_case("card-name", started=recent(200), name=f"Jo {typed}")])
+    service.sync(settings)
+    ticket = apis.tickets[0]
+    assert ticket["requester"]["name"] == "Jo [REDACTED:card]"
+    assert ticket["subject"].startswith("Chat with Jo [REDACTED:card] on ")
+    assert "1111" not in json.dumps(ticket)
+    redactions = open_db(settings.ledger.path).execute("SELECT redactions FROM transfers")
+    assert json.loads(redactions.fetchone()[0])["counts"] == {"card": 1}
+
+
 # ---------------------------------------------------------------- invalid configuration
 
 BAD_CONFIGS = [
@@ -163,7 +179,8 @@ def test_invalid_redaction_config_exits_2_with_one_line_before_any_call(
     for name in names:
         assert name in lines[0]
     assert apis.requests == {}  # no network call
-    assert not sync_env.exists()  # not even the database was touched
+    with sqlite3.connect(sync_env) as conn:  # not even a runs row was written
+        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
 
 
 def test_invalid_redaction_config_is_a_config_error_in_the_library(

@@ -529,3 +529,23 @@ def test_cli_missing_zendesk_credentials_exit_2_before_any_call(
     assert result.exit_code == 2
     assert "zendesk" in result.stderr.lower()
     assert "destroy_many" not in zd.requests
+
+
+def test_sweep_never_deletes_a_ticket_that_carries_another_cases_external_id(
+    old_settings: Settings, zd: DeletionApis
+) -> None:
+    db = synced(old_settings, zd)
+    ids = tickets_of(db)
+    # Zendesk shows old-eu's recorded ticket as created for another chat (results once out
+    # of step): the ledger's ticket id cannot be trusted, so it is reported, not deleted.
+    for ticket in zd.tickets:
+        if ticket["id"] == ids["old-eu"]:
+            ticket["external_id"] = "snapengage:young-eu"
+    result = run_sweep(old_settings)
+    assert (result.due, result.deleted, result.failed) == (3, 2, 1)
+    assert ids["old-eu"] in zd.live_ids()
+    assert zd.soft_deleted == {ids["old-us"], ids["boundary"]}
+    (failure,) = result.failures
+    assert failure["case_id"] == "old-eu" and "external_id" in failure["reason"]
+    assert result.exit_code != 0
+    assert "old-eu" not in {e["case_id"] for e in expired_events(open_db(old_settings.ledger.path))}

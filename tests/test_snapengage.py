@@ -11,7 +11,13 @@ from responses import matchers
 
 from snapzen.clients.http import HttpClient
 from snapzen.clients.snapengage import LogsPage, SnapEngageClient
-from snapzen.support.errors import AuthError, ConfigError, PaginationLoopError, ProtocolError
+from snapzen.support.errors import (
+    AuthError,
+    ConfigError,
+    PaginationLoopError,
+    ProtocolError,
+    RetriesExhausted,
+)
 from snapzen.support.settings import HttpSettings, SnapEngageSettings
 
 BASE = "https://www.snapengage.com"
@@ -217,9 +223,10 @@ def test_unusable_page_is_a_protocol_error(body: object, what: str) -> None:
 
 
 @responses.activate
-def test_non_json_page_is_a_protocol_error() -> None:
+def test_non_json_page_is_retried_then_fails_naming_it() -> None:
+    # A GET is safe to repeat: a body that is not JSON is retried like a 5xx.
     responses.add(responses.GET, LOGS, body="<html>login</html>", match=first_page_matchers())
-    with pytest.raises(ProtocolError, match="not JSON"):
+    with pytest.raises(RetriesExhausted, match="not JSON"):
         list(make_client().iter_pages(WIDGET, START, END))
 
 

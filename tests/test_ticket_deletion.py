@@ -34,6 +34,8 @@ class FakeDeletionApi:
         self.destroy_error: Exception | None = None
         self.purge_error: Exception | None = None
         self.scrub_before_purge: set[int] = set()  # Zendesk scrubs these between the calls
+        self.external_ids: dict[int, str] = {}  # what tickets/show_many shows per live ticket
+        self.show_calls: list[list[int]] = []
         self._jobs: dict[str, tuple[str, list[int]]] = {}
         self._results: dict[str, JobStatus] = {}
 
@@ -45,6 +47,11 @@ class FakeDeletionApi:
         if self.missing_is_404 and not set(ticket_ids) <= self.live:
             raise NotFoundError("zendesk DELETE /api/v2/tickets/destroy_many: 404")
         return self._queue("destroy", ticket_ids)
+
+    def show_tickets(self, ticket_ids: Sequence[int]) -> dict[int, str | None]:
+        assert 1 <= len(ticket_ids) <= 100
+        self.show_calls.append(list(ticket_ids))
+        return {t: self.external_ids.get(t) for t in ticket_ids if t in self.live}
 
     def purge_deleted_tickets(self, ticket_ids: Sequence[int]) -> JobStatus:
         assert 1 <= len(ticket_ids) <= 100
@@ -226,3 +233,23 @@ def test_large_input_is_sent_in_batches_of_100_and_duplicates_once() -> None:
     assert gone(outcomes) == set(range(250))
     assert [len(call) for call in api.destroy_calls] == [100, 100, 50]
     assert [len(call) for call in api.purge_calls] == [100, 100, 50]
+
+
+def test_a_ticket_carrying_another_cases_external_id_is_never_deleted() -> None:
+    api = FakeDeletionApi(live=range(1, 251), trash=[300])
+    api.external_ids = {t: f"snapengage:case{t}" for t in range(1, 251)}
+    api.external_ids[7] = "snapengage:case8"  # the ledger's id for case7 names case8's ticket
+    api.external_ids[9] = "crm-4411"  # a ticket another integration created
+    expected = {t: f"snapengage:case{t}" for t in [*range(1, 251), 300]}
+    outcomes = BulkTicketDeleter(api).delete([*range(1, 251), 300], purge=True, expected=expected)
+    # One show_many per 100 tickets, before any delete.
+    assert [len(c) for c in api.show_calls] == [100, 100, 51]
+    assert 7 in api.live and 9 in api.live
+    for ticket_id in (7, 9):
+        outcome = outcomes[ticket_id]
+        assert outcome.mismatch and not outcome.gone and outcome.reason
+        assert all(ticket_id not in call for call in api.destroy_calls)
+    assert "crm-4411" not in (outcomes[9].reason or "")
+    # Every other ticket is deleted; one in the trash (not shown live) is still found gone.
+    assert all(outcomes[t].gone for t in [*range(1, 251), 300] if t not in (7, 9))
+    assert outcomes[300].already_gone

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
 
+from snapzen.policy.comment_split import join_parts, split_by_bytes
 from snapzen.policy.consent import decide
 from snapzen.policy.models import ImportTicket, LegalBasis, parse_case
 from snapzen.policy.redaction import Redactor
-from snapzen.policy.transform import build_ticket, clean_text, expiry_tag, retention_until
+from snapzen.policy.transform import (
+    build_ticket,
+    clean_text,
+    expiry_tag,
+    retention_until,
+    transcript_lines,
+)
 from snapzen.support.settings import Settings
 from tests.fakes import make_case
 
@@ -29,6 +37,7 @@ def test_ticket_shape() -> None:
     t = ticket_for(make_case("abc", started=START, name="Zoë Ünal", email="Zoe@Example.org"))
     assert t.external_id == "snapengage:abc"
     assert t.subject == "Chat with Zoë Ünal on 2026-03-14"
+    assert t.requester is not None
     assert t.requester.model_dump() == {"name": "Zoë Ünal", "email": "zoe@example.org"}
     assert t.created_at == "2026-03-14T09:26:53Z"
     assert t.solved_at == t.updated_at == "2026-03-14T09:28:53Z"  # start + chat_duration
@@ -43,12 +52,13 @@ def test_ticket_shape() -> None:
 @pytest.mark.parametrize("email", ["not-an-email", "a@b", "x@@y.com", "", None, "a b@c.de"])
 def test_invalid_email_gives_name_only_requester(email: str | None) -> None:
     t = ticket_for(make_case("abc", started=START, email=email, name="Ann"))
+    assert t.requester is not None and t.requester_id is None
     assert t.requester.model_dump() == {"name": "Ann", "email": None}
 
 
 def test_nameless_visitor_still_has_a_requester_name() -> None:
     t = ticket_for(make_case("abc", started=START, name="", email=None))
-    assert t.requester.name == "SnapEngage visitor"
+    assert t.requester is not None and t.requester.name == "SnapEngage visitor"
 
 
 def test_expiry_counts_two_years_from_chat_start() -> None:
@@ -65,17 +75,71 @@ def test_not_restricted_basis_tag() -> None:
 
 def test_long_transcript_is_split_across_comments_without_losing_lines() -> None:
     settings = Settings()
-    settings.zendesk.comment_max_chars = 2_000
+    settings.zendesk.comment_max_bytes = 2_000
     messages = [("" if i % 2 else "Op", f"line {i} " + "x" * 150) for i in range(200)]
     messages.append(("", "y" * 5_000))  # one line longer than a whole comment
     t = ticket_for(make_case("abc", started=START, messages=messages), settings)
     assert len(t.comments) > 10
-    assert all(len(c.value) <= 2_000 for c in t.comments)
+    assert all(len(c.value.encode()) <= 2_000 for c in t.comments)
     assert all("(part " in c.value for c in t.comments)
     joined = "".join(c.value for c in t.comments)
     for i in range(200):
         assert f"line {i} " in joined
     assert joined.count("y") >= 5_000
+
+
+@pytest.mark.parametrize(
+    "word",
+    ["Здравствуйте, мне нужна помощь", "您好，我需要帮助", "مرحبا أحتاج مساعدة", "😀👍🏽👨‍👩‍👧 ok"],
+)
+def test_non_latin_transcript_is_split_by_utf8_size_and_reassembles(word: str) -> None:
+    # 60,000 characters of Cyrillic, CJK, Arabic or emoji are far over Zendesk's ~64 KB.
+    settings = Settings()
+    messages = [("" if i % 2 else "Op", f"{i} " + word * 40) for i in range(120)]
+    messages.append(("", word * 4_000))  # one message over a whole comment's size
+    case = make_case("abc", started=START, messages=messages)
+    t = ticket_for(case, settings)
+    sizes = [len(c.value.encode("utf-8")) for c in t.comments]
+    assert len(t.comments) > 1 and max(sizes) <= settings.zendesk.comment_max_bytes
+    # The parts, headers taken off, give back the whole transcript exactly.
+    parsed = parse_case(case)
+    lines = [line for _, line in transcript_lines(parsed, REDACT, {})]
+    bodies = [c.value.split("\n\n", 1)[1] for c in t.comments]
+    rebuilt = bodies[0]
+    for previous, body in itertools.pairwise(bodies):
+        # A part that ends inside a line (the long message) goes on without a line break.
+        rebuilt += ("" if not _ends_a_line(previous, lines) else "\n") + body
+    assert rebuilt == "\n".join(lines)
+
+
+def _ends_a_line(body: str, lines: list[str]) -> bool:
+    last = body.rsplit("\n", 1)[-1]
+    return any(line == last or line.endswith("\n" + last) for line in lines)
+
+
+def test_split_never_cuts_inside_a_character_and_prefers_line_ends() -> None:
+    lines = [(START, "ab"), (None, "é" * 10), (None, "😀" * 5), (None, "z")]
+    parts = split_by_bytes(lines, 12, START)
+    for part in parts:
+        assert len(part.text.encode("utf-8")) <= 12
+        part.text.encode("utf-8").decode("utf-8")  # whole characters only
+    assert join_parts(parts) == "\n".join(line for _, line in lines)
+    assert parts[0].text == "ab"  # "ab" + "\n" + 20 bytes would not fit: cut at the line end
+    assert [p.continues for p in parts].count(True) >= 2  # the long lines were cut inside
+
+
+def test_anonymous_requester_id_replaces_a_name_only_requester() -> None:
+    settings = Settings()
+    settings.zendesk.anonymous_requester_id = 4242
+    t = ticket_for(make_case("abc", started=START, email="not-an-email", name="Ann"), settings)
+    assert t.requester is None and t.requester_id == 4242
+    assert "Ann" in t.subject  # the visitor's name stays in the subject
+    body = t.model_dump(mode="json", exclude_none=True)
+    assert "requester" not in body and body["requester_id"] == 4242
+    # A valid email still makes (or finds) the visitor's own profile.
+    t = ticket_for(make_case("abc", started=START, email="ann@example.org"), settings)
+    assert t.requester is not None and t.requester.email == "ann@example.org"
+    assert t.requester_id is None
 
 
 def test_hostile_text_is_made_safe_but_kept() -> None:

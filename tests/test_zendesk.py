@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from responses import matchers
 from structlog.testing import capture_logs
 
-from snapzen.clients import zendesk as zendesk_module
+from snapzen.clients import zendesk_auth
 from snapzen.clients.http import HttpClient
 from snapzen.clients.zendesk import RateLimitPacer, ZendeskClient, parse_budget_header
 from snapzen.policy.models import ImportComment, ImportRequester, ImportTicket
@@ -301,7 +301,7 @@ def test_api_token_basic_auth_header(clock: FakeClock, sleeps: Sleeps) -> None:
 def test_api_token_mode_warns_once_per_process(
     clock: FakeClock, sleeps: Sleeps, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(zendesk_module, "_api_token_warned", False)
+    monkeypatch.setattr(zendesk_auth, "_api_token_warned", False)
     with capture_logs() as logs:
         make_client(clock, sleeps)
         make_client(clock, sleeps)
@@ -333,7 +333,7 @@ def add_token(access_token: str, expires_in: int | None = 1800) -> None:
                     "grant_type": "client_credentials",
                     "client_id": "snapzen",
                     "client_secret": CLIENT_SECRET,
-                    "scope": "tickets:read tickets:write",
+                    "scope": "tickets:read tickets:write users:read users:write",
                 }
             )
         ],

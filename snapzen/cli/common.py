@@ -1,4 +1,6 @@
-"""What every command shares: the --config option, settings loading, error → exit code mapping."""
+"""What every command shares: the --config option, settings loading, error → exit code mapping,
+and the conventions every command follows (--format with its --json alias, --wait, --actor,
+--overwrite, -q/-v from the top-level options)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ import functools
 import sqlite3
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
@@ -31,6 +35,35 @@ ConfigOption = Annotated[
 ]
 
 
+@dataclass
+class GlobalOptions:
+    """What `snapzen [-c FILE] [-q|-v] COMMAND` was given before the command."""
+
+    config: Path | None = None
+    verbosity: int = 0  # -v: +1 (debug logs); -q: -1 (warnings and errors only, no progress)
+
+
+GLOBAL = GlobalOptions()
+
+
+def reset_globals() -> None:
+    """Called when the top-level command ends: the next invocation in the same process
+    (tests, embedding) starts from the defaults."""
+    GLOBAL.config, GLOBAL.verbosity = None, 0
+
+
+def quiet() -> bool:
+    return GLOBAL.verbosity < 0
+
+
+def log_level(configured: str) -> str:
+    if GLOBAL.verbosity > 0:
+        return "debug"
+    if GLOBAL.verbosity < 0 and configured in ("debug", "info"):
+        return "warning"
+    return configured
+
+
 def settings_from(config: Path | None) -> Settings:
     """Load settings, set up logging, and register every secret with the log scrubber."""
     # Imported here, not at module level: pydantic-settings and structlog (which pulls in
@@ -38,13 +71,28 @@ def settings_from(config: Path | None) -> Settings:
     from snapzen.support.log import configure_logging, register_secret
     from snapzen.support.settings import SECRET_FIELDS, load_settings
 
-    settings = load_settings(config)
-    configure_logging(settings.log.level, settings.log.format)
+    settings = load_settings(config or GLOBAL.config)
+    configure_logging(log_level(settings.log.level), settings.log.format)
     for section, name in SECRET_FIELDS:
         secret = getattr(getattr(settings, section), name)
         if secret is not None:
             register_secret(secret.get_secret_value())
     return settings
+
+
+def known_widgets(settings: Settings, given: list[str] | None) -> list[str] | None:
+    """``--widget`` values, each one of ``snapengage.widgets``; ConfigError (exit 2) naming
+    the first that is not: a typo must not fetch, or write state for, an unknown widget."""
+    if not given:
+        return None
+    configured = set(settings.snapengage.widgets)
+    for widget in given:
+        if widget not in configured:
+            raise errors.ConfigError(
+                f"--widget {widget!r} is not one of snapengage.widgets "
+                f"({', '.join(sorted(configured)) or 'none configured'})"
+            )
+    return list(given)
 
 
 def fail(message: str, code: int) -> None:
@@ -87,3 +135,72 @@ def echo_json(payload: Any) -> None:
     import json
 
     sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+
+# --- conventions shared by every command ------------------------------------------------------
+
+WaitOption = Annotated[
+    bool,
+    typer.Option(
+        "--wait", help="Wait for another running snapzen to finish instead of exiting at once."
+    ),
+]
+ActorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--actor",
+        metavar="NAME",
+        help="Who runs this, recorded in the runs table and ledger (default: $USER).",
+    ),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
+OverwriteOption = Annotated[
+    bool, typer.Option("--overwrite", help="Replace FILE if it exists (refused otherwise).")
+]
+
+
+def actor_name(given: str | None, settings: Settings) -> str:
+    """--actor, else the login name, else pipeline.actor: the same default on every command."""
+    import getpass
+
+    if given:
+        return given
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (arbitrary container uid)
+        return settings.pipeline.actor
+
+
+F = TypeVar("F", bound=StrEnum)
+
+
+def pick_format(given: F | None, json_flag: bool, default: F, json_value: F) -> F:
+    """``--format`` with ``--json`` as its alias; both, disagreeing, is refused (exit 2)."""
+    if json_flag:
+        if given is not None and given != json_value:
+            raise errors.ConfigError(f"--json and --format {given.value} disagree: give one")
+        return json_value
+    return default if given is None else given
+
+
+def new_file(path: Path, overwrite: bool) -> None:
+    """Evidence files (exports, checkpoints, backups) are never replaced silently."""
+    if str(path) != "-" and path.exists() and not overwrite:
+        raise errors.ConfigError(f"{path} exists; pass --overwrite to replace it")
+
+
+class SummaryFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+SummaryFormatOption = Annotated[
+    SummaryFormat | None,
+    typer.Option("--format", help="table (one line; default) or json (the counts, for scripts)."),
+]
+
+
+def summary_json(fmt: SummaryFormat | None, json_flag: bool) -> bool:
+    return pick_format(fmt, json_flag, SummaryFormat.table, SummaryFormat.json) is (
+        SummaryFormat.json
+    )

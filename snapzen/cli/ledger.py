@@ -17,7 +17,20 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from snapzen.cli.common import ConfigOption, echo_json, fail, handle_errors, settings_from
+from snapzen.cli.common import (
+    ActorOption,
+    ConfigOption,
+    JsonFlag,
+    OverwriteOption,
+    WaitOption,
+    actor_name,
+    echo_json,
+    fail,
+    handle_errors,
+    new_file,
+    pick_format,
+    settings_from,
+)
 from snapzen.ledger import audit  # stdlib only; its constants are option defaults
 from snapzen.ledger.chain import subject_ref
 from snapzen.support import errors
@@ -29,7 +42,6 @@ from snapzen.support.atomic import atomic_text
 # those imports would add ~0.1 s to its start-up.
 if TYPE_CHECKING:
     import sqlite_utils
-    from rich.console import Console
 
     from snapzen.clients.user_erasure import UserErasure
     from snapzen.clients.zendesk import ZendeskClient
@@ -43,9 +55,20 @@ app = typer.Typer(
 )
 
 TABLE_LIMIT = 1000  # a terminal table of a million rows helps nobody; csv/json stream all
+# What `ledger list` shows by default: fits 80 columns with the legal basis spelled out.
+LIST_COLUMNS = (
+    "seq", "transferred_at", "event", "origin_country", "destination_country", "legal_basis",
+    "ticket_id",
+)  # fmt: skip
+# --wide: the longer set (wider than 80 columns; piped, it is still one line per row).
 TABLE_COLUMNS = (
     "seq", "event", "transferred_at", "widget_id", "origin_country", "recipient",
     "destination_country", "legal_basis", "ticket_id", "retention_until", "subject_ref",
+)  # fmt: skip
+# Art. 15(1)(c),(d),(2) at a glance: when, to whom, where, on what basis, kept how long.
+SUBJECT_TABLE = (
+    "transferred_at", "event", "recipient", "destination_country", "legal_basis",
+    "retention_until",
 )  # fmt: skip
 
 
@@ -54,6 +77,20 @@ class ListFormat(StrEnum):
     csv = "csv"
     json = "json"
     jsonl = "jsonl"
+
+
+class EraseReason(StrEnum):
+    art17 = "art17"
+    consent_withdrawn = "consent_withdrawn"
+    objection = "objection"
+
+
+# --reason → the `reason` in each `erased` event (art17 keeps the name earlier rows carry).
+ERASE_REASONS = {
+    "art17": "art17_request",
+    "consent_withdrawn": "consent_withdrawn",
+    "objection": "objection",
+}
 
 
 class ReportFormat(StrEnum):
@@ -74,6 +111,15 @@ Basis = Annotated[
 ]
 Ticket = Annotated[int | None, typer.Option(help="Only this Zendesk ticket id.")]
 Event = Annotated[str | None, typer.Option(help="Only this event: transfer, erased, expired.")]
+Columns = Annotated[
+    str | None,
+    typer.Option(
+        "--columns",
+        metavar="NAME,NAME",
+        help="Table columns, comma-separated, from the stored column names (see --wide).",
+    ),
+]
+Wide = Annotated[bool, typer.Option("--wide", help="Table: more columns (wider than 80).")]
 Email = Annotated[
     str,
     typer.Option(
@@ -90,26 +136,28 @@ def _settings(config: Path | None) -> Settings:
     return settings_from(config)
 
 
-def _open_read(settings: Settings) -> sqlite_utils.Database:
-    from snapzen.ledger.db import open_db  # lazy: start-up time (sqlite_utils)
+def _known_widget(settings: Settings, db: sqlite_utils.Database, widget: str | None) -> None:
+    """A ``--widget`` filter names a configured widget or one the ledger holds rows of (an
+    audit may ask about a widget since removed); anything else is a typo: exit 2."""
+    if widget is None or widget in settings.snapengage.widgets:
+        return
+    if db.execute("SELECT 1 FROM transfers WHERE widget_id = ? LIMIT 1", (widget,)).fetchone():
+        return
+    raise errors.ConfigError(
+        f"--widget {widget!r} is neither one of snapengage.widgets nor in the ledger"
+    )
 
-    path = Path(settings.ledger.path)
-    if not path.is_file():
-        raise errors.ConfigError(
-            f"ledger database {path} does not exist (set SNAPZEN_LEDGER__PATH)"
-        )
-    return open_db(path, read_only=True)
+
+def _open_read(settings: Settings) -> sqlite_utils.Database:
+    from snapzen.ledger.db import open_ledger  # lazy: start-up time (sqlite_utils)
+
+    return open_ledger(settings.ledger, read_only=True)
 
 
 def _open_write(settings: Settings) -> sqlite_utils.Database:
-    from snapzen.ledger.db import open_db  # lazy: start-up time (sqlite_utils)
+    from snapzen.ledger.db import open_ledger  # lazy: start-up time (sqlite_utils)
 
-    path = Path(settings.ledger.path)
-    if not path.is_file():
-        raise errors.ConfigError(
-            f"ledger database {path} does not exist (set SNAPZEN_LEDGER__PATH)"
-        )
-    return open_db(path)
+    return open_ledger(settings.ledger)
 
 
 def _read_email(email: str) -> str:
@@ -133,22 +181,6 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _print_table(rows: Iterable[dict[str, Any]], columns: Iterable[str], title: str) -> int:
-    from rich.console import Console  # lazy: start-up time (only table output needs rich)
-    from rich.table import Table
-
-    names = list(columns)
-    table = Table(title=title)
-    for name in names:
-        table.add_column(name, overflow="fold")
-    count = 0
-    for row in rows:
-        table.add_row(*(_cell(row.get(name)) for name in names))
-        count += 1
-    Console().print(table)
-    return count
-
-
 def _emit(
     rows: Iterator[dict[str, Any]],
     fmt: ListFormat,
@@ -158,8 +190,44 @@ def _emit(
     title: str,
 ) -> int:
     if fmt is ListFormat.table:
-        return _print_table(rows, table_columns, title)
-    return audit.write_rows(rows, sys.stdout, fmt.value, columns)  # type: ignore[arg-type]
+        from snapzen.cli.tables import print_rows
+
+        return print_rows(rows, list(table_columns), title)
+    names = list(columns)
+    picked = ({name: row.get(name) for name in names} for row in rows)  # --columns: only those
+    return audit.write_rows(picked, sys.stdout, fmt.value, names)  # type: ignore[arg-type]
+
+
+EXPORT_SUFFIXES = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def export_format(path: str, given: str | None) -> audit.Format:
+    """The format, checked against FILE's extension: `export t.xlsx` must not write CSV
+    into a file a spreadsheet will then refuse (or worse, misread)."""
+    if given is not None and given not in ("csv", "json", "jsonl"):
+        raise errors.ConfigError("--format must be csv, json or jsonl for an export")
+    if path == "-":
+        return given or "csv"  # type: ignore[return-value]
+    suffix = Path(path).suffix.lower()
+    by_name = EXPORT_SUFFIXES.get(suffix)
+    if by_name is None and not (given and not suffix):
+        raise errors.ConfigError(
+            f"{path}: cannot export to a {suffix or 'extension-less'} file; name it .csv, "
+            ".json or .jsonl (or give --format with a name without extension)"
+        )
+    if given and by_name and given != by_name:
+        raise errors.ConfigError(f"{path} is named {suffix} but --format is {given}: give one")
+    return by_name or given  # type: ignore[return-value]
+
+
+def _list_format(fmt: ListFormat | None, json_flag: bool) -> ListFormat:
+    return pick_format(fmt, json_flag, ListFormat.table, ListFormat.json)
+
+
+FormatOption = Annotated[
+    ListFormat | None,
+    typer.Option("--format", help="table (default; plain text when piped), csv, json, jsonl."),
+]
 
 
 # --- commands -----------------------------------------------------------------------------
@@ -175,9 +243,10 @@ def list_(
     basis: Basis = None,
     ticket: Ticket = None,
     event: Event = None,
-    fmt: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = (
-        ListFormat.table
-    ),
+    fmt: FormatOption = None,
+    json_flag: JsonFlag = False,
+    columns: Columns = None,
+    wide: Wide = False,
     limit: Annotated[
         int | None,
         typer.Option(help=f"At most this many rows (table format defaults to {TABLE_LIMIT})."),
@@ -185,16 +254,28 @@ def list_(
     config: ConfigOption = None,
 ) -> None:
     """List ledger rows in chain order, filtered; csv/json/jsonl stream every match."""
+    from snapzen.cli.tables import choose_columns
+
+    fmt = _list_format(fmt, json_flag)
+    shown = choose_columns(
+        columns, wide, default=LIST_COLUMNS, wide_set=TABLE_COLUMNS, known=audit.COLUMNS
+    )
     filters = audit.Filters.from_cli(
         since=since, until=until, widget=widget, country=country, basis=basis, ticket=ticket,
         event=event,
     )  # fmt: skip
     if fmt is ListFormat.table and limit is None:
         limit = TABLE_LIMIT
-    db = _open_read(_settings(config))
+    settings = _settings(config)
+    db = _open_read(settings)
+    _known_widget(settings, db, widget)
     rows = audit.iter_transfers(db.conn, filters, limit=limit)
     count = _emit(
-        rows, fmt, columns=audit.COLUMNS, table_columns=TABLE_COLUMNS, title="Ledger rows"
+        rows,
+        fmt,
+        columns=shown if columns or wide else audit.COLUMNS,
+        table_columns=shown,
+        title="Ledger rows",
     )
     if fmt is ListFormat.table and count == limit:
         typer.echo(f"(first {limit} rows; use --limit or --format csv for more)", err=True)
@@ -213,8 +294,14 @@ def export(
     event: Event = None,
     fmt: Annotated[
         str | None,
-        typer.Option("--format", help="csv, json or jsonl (default: from the extension, csv)."),
+        typer.Option(
+            "--format",
+            metavar="csv|json|jsonl",
+            help="Default: from FILE's extension (.csv, .json, .jsonl); needed for '-'.",
+        ),
     ] = None,
+    json_flag: JsonFlag = False,
+    overwrite: OverwriteOption = False,
     config: ConfigOption = None,
 ) -> None:
     """Stream every (matching) ledger row to FILE in constant memory."""
@@ -222,8 +309,15 @@ def export(
         since=since, until=until, widget=widget, country=country, basis=basis, ticket=ticket,
         event=event,
     )  # fmt: skip
-    kind = audit.format_for_path(str(file), fmt)
-    db = _open_read(_settings(config))
+    if json_flag:
+        if fmt not in (None, "json"):
+            raise errors.ConfigError(f"--json and --format {fmt} disagree: give one")
+        fmt = "json"
+    kind = export_format(str(file), fmt)
+    new_file(file, overwrite)
+    settings = _settings(config)
+    db = _open_read(settings)
+    _known_widget(settings, db, widget)
     rows = audit.iter_transfers(db.conn, filters)
     if str(file) == "-":
         audit.write_rows(rows, sys.stdout, kind, audit.COLUMNS)
@@ -239,9 +333,10 @@ def report(
     since: Since = None,
     until: Until = None,
     widget: Widget = None,
-    fmt: Annotated[ReportFormat, typer.Option("--format", help="Output format.")] = (
-        ReportFormat.table
-    ),
+    fmt: Annotated[
+        ReportFormat | None, typer.Option("--format", help="table (sentences; default) or json.")
+    ] = None,
+    json_flag: JsonFlag = False,
     horizon_days: Annotated[
         int, typer.Option(help="Show retention ending within this many days.", min=1)
     ] = audit.EXPIRY_HORIZON_DAYS,
@@ -256,7 +351,9 @@ def report(
     """Art. 30-style summary: transfers by month, destination, basis and origin; withheld
     chats; retention ending soon; a warning when Art. 49 carries regular transfers."""
     filters = audit.Filters.from_cli(since=since, until=until, widget=widget)
-    db = _open_read(_settings(config))
+    settings = _settings(config)
+    db = _open_read(settings)
+    _known_widget(settings, db, widget)
     result = audit.build_report(
         db.conn,
         filters,
@@ -264,80 +361,48 @@ def report(
         art49_max_months=art49_max_months,
         art49_max_per_month=art49_max_per_month,
     )
-    if fmt is ReportFormat.json:
+    if pick_format(fmt, json_flag, ReportFormat.table, ReportFormat.json) is ReportFormat.json:
         echo_json(result.to_dict())
     else:
-        _print_report(result)
+        from snapzen.cli.report_text import report_lines, wrapped
 
-
-def _print_report(result: audit.Report) -> None:
-    from rich.console import Console  # lazy: start-up time (only table output needs rich)
-
-    console = Console()
-    window = f"{result.since or 'start'} → {result.until or 'now'} (until exclusive)"
-    console.print(f"[bold]Transfer ledger report[/bold]  window: {window}")
-    console.print(
-        f"transfers: {result.transfers}   events: {result.events}   "
-        f"ledger head seq: {result.head_seq}   generated: {result.generated_at}"
-    )
-    bases = sorted({k for m in result.by_month for k in m} - {"month", "transfers"})
-    _table(console, "Transfers by month", result.by_month, ["month", "transfers", *bases])
-    _table(console, "By recipient and destination (Art. 30(1)(d),(e))", result.by_destination)
-    _table(console, "By legal basis and mechanism", result.by_basis)
-    _table(console, "By origin country", result.by_origin)
-    _table(console, "Withheld chats by reason", result.withheld)
-    _table(
-        console,
-        f"Retention ending by {result.expiring_until} ({result.expiring_horizon_days} days): "
-        f"{result.expiring_total} tickets",
-        result.expiring_by_month,
-    )
-    warning = result.art49_warning()
-    if warning:
-        console.print(f"[bold red]{warning}[/bold red]")
-    elif result.art49:
-        console.print("Art. 49 derogations: used occasionally (below the warning thresholds).")
-
-
-def _table(
-    console: Console, title: str, rows: list[dict[str, Any]], columns: list[str] | None = None
-) -> None:
-    from rich.table import Table  # lazy: start-up time
-
-    names = columns or (list(rows[0]) if rows else [])
-    table = Table(title=title)
-    for name in names:
-        table.add_column(name)
-    for row in rows:
-        table.add_row(*(_cell(row.get(name)) for name in names))
-    if not rows:
-        console.print(f"{title}: none")
-    else:
-        console.print(table)
+        for line in wrapped(report_lines(result)):
+            typer.echo(line)
 
 
 @app.command()
 @handle_errors
 def subject(
     email: Email,
-    fmt: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = (
-        ListFormat.table
-    ),
+    fmt: FormatOption = None,
+    json_flag: JsonFlag = False,
+    columns: Columns = None,
+    wide: Wide = False,
     config: ConfigOption = None,
 ) -> None:
     """Every transfer of one person (Art. 15(1)(c),(d),(2)): recipients, countries, basis,
     retention. Found through the HMAC reference; the email itself is never printed."""
+    from snapzen.cli.tables import choose_columns
+
+    fmt = _list_format(fmt, json_flag)
+    shown = choose_columns(
+        columns,
+        wide,
+        default=SUBJECT_TABLE,
+        wide_set=audit.SUBJECT_COLUMNS[:11],
+        known=audit.SUBJECT_COLUMNS,
+    )
     settings = _settings(config)
     ref = _subject(settings, email)
     db = _open_read(settings)
     rows = audit.subject_transfers(db.conn, ref)
     if fmt is ListFormat.table:
-        typer.echo(f"subject_ref: {ref}")
+        typer.echo(f"subject reference: {ref}", err=not sys.stdout.isatty())
     count = _emit(
         rows,
         fmt,
-        columns=audit.SUBJECT_COLUMNS,
-        table_columns=audit.SUBJECT_COLUMNS[:11],
+        columns=shown if columns or wide else audit.SUBJECT_COLUMNS,
+        table_columns=shown,
         title="Transfers of this data subject",
     )
     if count == 0:
@@ -383,11 +448,16 @@ def erase_(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Only list the tickets that would be deleted.")
     ] = False,
-    actor: Annotated[str, typer.Option(help="Who asked for it (recorded).")] = "cli",
+    actor: ActorOption = None,
+    wait: WaitOption = False,
     lock_wait: Annotated[
-        float,
-        typer.Option(help="Seconds to wait for a running sync to release the writer lock."),
-    ] = 300.0,
+        float | None,
+        typer.Option(
+            "--lock-wait",
+            hidden=True,  # before --wait; kept so scripts keep working
+            help="Seconds to wait for a running sync to release the writer lock.",
+        ),
+    ] = None,
     delete_user: Annotated[
         bool,
         typer.Option(
@@ -399,11 +469,30 @@ def erase_(
             "(read-only) and the user ids that would be deleted are printed.",
         ),
     ] = False,
+    reason: Annotated[
+        EraseReason,
+        typer.Option(
+            "--reason",
+            help="The request answered: art17 (erasure, Art. 17(1)), consent_withdrawn "
+            "(Art. 7(3)) or objection (Art. 21); journalled with its Art. 12(3) deadline.",
+        ),
+    ] = EraseReason.art17,
+    received: Annotated[
+        str | None,
+        typer.Option(
+            "--received", help="Day the request was received (YYYY-MM-DD; default today, UTC)."
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Art. 17: delete the person's Zendesk tickets and append `erased` events (chain stays
-    valid; no email stored). Safe to rerun: erased tickets are skipped."""
+    valid; no email stored); journal the request (even when nothing is found) and the
+    erasure (in the erasure journal outside the database, re-applied after a restore).
+    Tickets under a legal hold are kept. Safe to rerun: erased tickets are skipped."""
+    from snapzen.cli.ledger_rights import received_day
     from snapzen.commands import erase  # lazy: start-up time (imports the pydantic models)
+    from snapzen.commands.erase_request import RequestInfo
+    from snapzen.ledger import requests
 
     settings = _settings(config)
     email = _read_email(email)
@@ -412,14 +501,27 @@ def erase_(
     deleter = None if dry_run else _make_deleter(settings)
     users = _make_user_eraser(settings, email) if delete_user else None
     # A dry run only reads; a real erasure appends to the chain, so it queues behind a sync.
-    lock = None if dry_run else _writer_lock(settings, lock_wait)
+    seconds = lock_wait if lock_wait is not None else (-1 if wait else 0)
+    lock = None if dry_run else _writer_lock(settings, seconds)
+    request = RequestInfo(
+        request_id=requests.new_request_id(),
+        kind=requests.REASON_KINDS[reason.value],
+        received_on=received_day(received),
+        journal=settings.ledger.erasure_journal_path,
+    )
     try:
         result = erase.erase_subject(
-            db, ref, deleter, dry_run=dry_run, lock=lock, actor=actor, users=users
-        )
-    except errors.LockHeld as exc:
+            db, ref, deleter, dry_run=dry_run, lock=lock, actor=actor_name(actor, settings),
+            users=users, reason=ERASE_REASONS[reason.value],
+            request=None if dry_run else request,
+        )  # fmt: skip
+    except errors.LockHeld:
         # Not the usual "exit 0, nothing to do": the erasure request is still outstanding.
-        fail(f"erasure NOT done: {exc}", errors.EXIT_ABORTED)
+        fail(
+            "erasure NOT done: another snapzen run holds the writer lock; rerun with --wait "
+            "to queue behind it",
+            errors.EXIT_ABORTED,
+        )
         raise  # unreachable: fail() exits
     plan = result.plan
     typer.echo(f"subject_ref: {ref}")
@@ -429,6 +531,14 @@ def erase_(
         f"transfers without a ticket: {len(plan.without_ticket)}; "
         f"unsent chats {'to withhold' if dry_run else 'withheld'}: {len(plan.unsent)}"
     )
+    if plan.held:
+        typer.echo(
+            f"kept under a legal hold: tickets {plan.held}"
+            + (" (the person is held: nothing erased)" if plan.subject_held else ""),
+            err=True,
+        )
+    if not dry_run:
+        typer.echo(f"request {request.request_id} ({request.kind}) journalled")
     if plan.in_flight:
         typer.echo(
             f"{len(plan.in_flight)} chat(s) of this person are being sent right now: run "
@@ -497,12 +607,16 @@ def _checkpoint_key(settings: Any, key_file: Path | None) -> tuple[bytes, str]:
 def checkpoint(
     file: Annotated[Path, typer.Argument(help="Where to write the signed checkpoint (JSON).")],
     key_file: KeyFileOption = None,
+    overwrite: OverwriteOption = False,
     config: ConfigOption = None,
 ) -> None:
     """Write the signed chain head (seq, hash, time, HMAC under the ledger key or the
     auditors' --key-file); keep the file off this machine."""
     from snapzen.ledger import verify  # lazy: start-up time
 
+    if file.suffix.lower() != ".json":
+        raise errors.ConfigError(f"{file}: a checkpoint is JSON; name it *.json")
+    new_file(file, overwrite)
     settings = _settings(config)
     key, _ = _checkpoint_key(settings, key_file)
     db = _open_read(settings)
@@ -513,6 +627,14 @@ def checkpoint(
         raise typer.Exit(errors.EXIT_ABORTED) from None
     verify.write_checkpoint(file, signed)
     typer.echo(f"checkpoint written to {file}: seq {signed.seq}, hash {signed.hash}")
+    # The erasure journal travels with every checkpoint: a restore re-applies it
+    # (snapzen.ledger.erasure_journal), so it must survive the machine too.
+    journal = settings.ledger.erasure_journal_path
+    if journal.exists():
+        copy = file.with_name(file.name + ".erasures.jsonl")
+        with atomic_text(copy) as handle:
+            handle.write(journal.read_text(encoding="utf-8"))
+        typer.echo(f"erasure journal copied to {copy}")
 
 
 @app.command("verify")
@@ -583,12 +705,22 @@ def serve(
     settings = _settings(config)
     _open_read(settings).conn.close()  # same existence check and message as other commands
     if importlib.util.find_spec("datasette") is None:
-        raise errors.ConfigError("datasette is not installed: pip install 'snapzen[audit]'")
+        raise errors.ConfigError(
+            "datasette is not installed: pip install 'snapzen[audit]'; the container image "
+            "leaves it out: build the auditors' image of docs/cli.md (`ledger serve`)"
+        )
+    from snapzen.cli.serve import run_until_signalled, write_plugin
+
     with tempfile.TemporaryDirectory(prefix="snapzen-serve-") as tmp:
         target = workdir or Path(tmp)
         snapshot, metadata, sha = web.prepare(Path(settings.ledger.path), target)
         command = web.serve_command(
-            snapshot, metadata, host=host, port=port, sql_time_limit_ms=sql_time_limit_ms
+            snapshot,
+            metadata,
+            host=host,
+            port=port,
+            sql_time_limit_ms=sql_time_limit_ms,
+            extra=["--plugins-dir", str(write_plugin(target))],
         )
         typer.echo(f"snapshot {snapshot} sha256 {sha}", err=True)
         if prepare_only:
@@ -597,4 +729,5 @@ def serve(
                 typer.echo("(temp dir removed; pass --workdir to keep the files)", err=True)
             return
         typer.echo(f"serving read-only at http://{host}:{port}/{web.DB_NAME}", err=True)
-        raise typer.Exit(web.run(command))
+        code = run_until_signalled(command)  # SIGTERM/Ctrl-C: Datasette stopped, tmp removed
+    raise typer.Exit(code)

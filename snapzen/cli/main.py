@@ -8,8 +8,21 @@ from typing import Annotated
 
 import typer
 
-from snapzen.cli.common import ConfigOption, echo_json, handle_errors, settings_from
-from snapzen.support import errors
+from snapzen.cli.common import (
+    GLOBAL,
+    ConfigOption,
+    JsonFlag,
+    SummaryFormatOption,
+    WaitOption,
+    echo_json,
+    handle_errors,
+    known_widgets,
+    pick_format,
+    reset_globals,
+    settings_from,
+    summary_json,
+)
+from snapzen.cli.helptext import SnapzenGroup
 
 
 class StatusFormat(StrEnum):
@@ -20,16 +33,59 @@ class StatusFormat(StrEnum):
 
 app = typer.Typer(
     name="snapzen",
+    cls=SnapzenGroup,
     help="Sync finished SnapEngage chats into Zendesk with a GDPR transfer ledger.",
+    epilog="Shell completion: snapzen --install-completion (bash, zsh, fish, PowerShell).",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 
-WaitOption = Annotated[
-    bool,
-    typer.Option("--wait", help="Wait for another running snapzen to finish instead of exiting 0."),
-]
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            shown = version("snapzen")
+        except PackageNotFoundError:  # run from a source tree without installing
+            from snapzen import __version__ as shown
+        typer.echo(f"snapzen {shown}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, show_default=False, help="Debug logs.")
+    ] = 0,
+    quiet: Annotated[
+        int,
+        typer.Option(
+            "--quiet",
+            "-q",
+            count=True,
+            show_default=False,
+            help="Warnings and errors only; no progress output.",
+        ),
+    ] = 0,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Sync finished SnapEngage chats into Zendesk with a GDPR transfer ledger.
+
+    Options given here apply to every command; a command's own --config wins.
+    """
+    if verbose and quiet:
+        raise typer.BadParameter("give -v or -q, not both", param_hint="-v/-q")
+    GLOBAL.config = config
+    GLOBAL.verbosity = verbose - quiet
+    ctx.call_on_close(reset_globals)
 
 
 @app.command()
@@ -40,6 +96,8 @@ def sync(
     widget: Annotated[
         list[str] | None, typer.Option("--widget", "-w", help="Only this widget (repeatable).")
     ] = None,
+    fmt: SummaryFormatOption = None,
+    json_output: JsonFlag = False,
 ) -> None:
     """One pass: recover, fetch finished chats, decide consent, import to Zendesk, record.
 
@@ -48,14 +106,26 @@ def sync(
     """
     from snapzen.commands import service
 
+    as_json = summary_json(fmt, json_output)
     settings = settings_from(config)
-    result = service.sync(settings, wait=wait, widgets=widget or None)
+    result = service.sync(settings, wait=wait, widgets=known_widgets(settings, widget))
     c = result.counts
-    typer.echo(
-        f"sync {result.run_id}: fetched {c.fetched}, created {c.created}, withheld {c.withheld}, "
-        f"ignored {c.ignored}, failed {c.failed}, ambiguous {c.ambiguous}, "
-        f"recovered {c.recovered}, ledger rows {c.ledger_rows}"
-    )
+    if as_json:
+        echo_json(
+            {
+                "run_id": result.run_id,
+                **c.as_dict(),
+                "at_risk": [r["case_id"] for r in result.at_risk],
+                "failed_total": result.failed_total,
+                "exit_code": result.exit_code,
+            }
+        )
+    else:
+        typer.echo(
+            f"sync {result.run_id}: fetched {c.fetched}, created {c.created}, "
+            f"withheld {c.withheld}, ignored {c.ignored}, failed {c.failed}, "
+            f"ambiguous {c.ambiguous}, recovered {c.recovered}, ledger rows {c.ledger_rows}"
+        )
     if result.at_risk:
         named = ", ".join(r["case_id"] for r in result.at_risk[:10])
         more = f" (+{len(result.at_risk) - 10} more)" if len(result.at_risk) > 10 else ""
@@ -74,12 +144,11 @@ def sync(
 @handle_errors
 def status(
     config: ConfigOption = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print JSON (same as --format json).")
-    ] = False,
+    json_output: JsonFlag = False,
     output_format: Annotated[
-        StatusFormat, typer.Option("--format", help="table, json, or prometheus text.")
-    ] = StatusFormat.table,
+        StatusFormat | None,
+        typer.Option("--format", help="table, json, or prometheus text (default: table)."),
+    ] = None,
     check: Annotated[
         bool,
         typer.Option(
@@ -95,6 +164,7 @@ def status(
     """
     from snapzen.sync.pipeline import utcnow
 
+    shown = pick_format(output_format, json_output, StatusFormat.table, StatusFormat.json)
     settings = settings_from(config)
     if check:
         from snapzen.commands.metrics import check_health
@@ -104,19 +174,15 @@ def status(
         raise typer.Exit(0 if health.ok else 1)
 
     from snapzen.commands.status import collect_status, status_exit_code
-    from snapzen.ledger.db import open_db
+    from snapzen.ledger.db import open_ledger
     from snapzen.sync.pipeline import log_at_risk
 
-    if not settings.ledger.path.exists():
-        raise errors.ConfigError(
-            f"setting ledger.path ({settings.ledger.path}): no database there yet (run sync first)"
-        )
-    db = open_db(settings.ledger.path)
+    db = open_ledger(settings.ledger)
     report = collect_status(db, settings, utcnow())
     log_at_risk(report["at_risk"])
-    if json_output or output_format is StatusFormat.json:
+    if shown is StatusFormat.json:
         echo_json(report)
-    elif output_format is StatusFormat.prometheus:
+    elif shown is StatusFormat.prometheus:
         from snapzen.commands.metrics import render_prometheus
 
         sys.stdout.write(render_prometheus(report))
@@ -137,9 +203,15 @@ def _register_subapps() -> None:
 
     app.add_typer(sandbox_cli.app, name="sandbox")
     app.add_typer(ledger_cli.app, name="ledger")
+    from snapzen.cli import ledger_rights
+
+    ledger_rights.register(ledger_cli.app)  # access, requests, hold, reapply-erasures
     from snapzen.cli import ops
 
     ops.register(app)  # after `ledger`: it adds `ledger backup` to that group
+    from snapzen.cli import lifecycle
+
+    lifecycle.register(app)  # after `ledger`: it adds `ledger restore` to that group
     app.add_typer(retention_cli.app, name="retention")
 
 

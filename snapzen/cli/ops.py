@@ -6,48 +6,40 @@ adds them to the top-level app (called from snapzen.cli.main).
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
-import time
 from collections.abc import Sequence
-from datetime import date, datetime
+from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from snapzen.cli.common import ConfigOption, handle_errors, settings_from
+from snapzen.cli.common import (
+    ActorOption,
+    ConfigOption,
+    JsonFlag,
+    OverwriteOption,
+    SummaryFormatOption,
+    WaitOption,
+    actor_name,
+    echo_json,
+    handle_errors,
+    known_widgets,
+    quiet,
+    settings_from,
+    summary_json,
+)
 from snapzen.support import errors
 
 # The pipeline, scheduler and settings modules (pydantic, sqlite_utils, structlog, requests)
 # are imported inside the commands that run them: every `snapzen` invocation imports this
 # module to register its commands, and those imports would add ~0.1 s to its start-up.
 if TYPE_CHECKING:
+    from snapzen.cli.progress import CountingFile
     from snapzen.commands.scheduler import DailyJob
     from snapzen.support.settings import Settings
-    from snapzen.sync.pipeline import Counts
-
-WaitOption = Annotated[
-    bool,
-    typer.Option("--wait", help="Wait for another running snapzen to finish instead of exiting 0."),
-]
-ActorOption = Annotated[
-    str | None,
-    typer.Option("--actor", help="Who runs this, recorded in the runs table (default: $USER)."),
-]
-
-
-def _actor(given: str | None, settings: Settings) -> str:
-    import getpass
-
-    if given:
-        return given
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (arbitrary container uid)
-        return settings.pipeline.actor
-
 
 # ---------------------------------------------------------------- run
 
@@ -104,89 +96,26 @@ def run(
 # ---------------------------------------------------------------- backfill
 
 
-class JsonProgress:
-    """Progress as JSON lines on stderr (not a terminal: CI, kubectl logs), at most one line
-    per ``every`` seconds, plus the last one."""
-
-    def __init__(self, every: float = 10.0) -> None:
-        self.every = every
-        self.total = self.done = 0
-        self.fetched = self.created = 0
-        self._last = 0.0
-
-    def _emit(self, day: date | None = None, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last < self.every:
-            return
-        self._last = now
-        line = {
-            "event": "backfill_progress",
-            "windows_done": self.done,
-            "windows_total": self.total,
-            "fetched": self.fetched,
-            "created": self.created,
-            "day": day.isoformat() if day else None,
-            "timestamp": datetime.now().astimezone().isoformat(timespec="seconds"),
-        }
-        sys.stderr.write(json.dumps(line) + "\n")
-        sys.stderr.flush()
-
-    def start(self, total: int, skipped: int) -> None:
-        self.total, self.done = total, skipped
-        self._emit(force=True)
-
-    def tick(self, what: str, n: int) -> None:
-        if what == "fetched":
-            self.fetched += n
-        elif what == "created":
-            self.created += n
-
-    def window_done(self, day: date, widgets: Sequence[str], counts: Counts) -> None:
-        self.done += len(widgets)
-        self._emit(day, force=self.done >= self.total)
-
-    def finish(self) -> None:
-        pass
-
-
-class RichProgress:
-    """A progress bar over windows on a terminal, with live fetched/created counts."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        self.bar = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=False,
-        )
-        self.task: Any = None
-        self.fetched = self.created = 0
-
-    def _describe(self, day: date | None = None) -> str:
-        where = f"{day} " if day else ""
-        return f"backfill {where}fetched {self.fetched} created {self.created}"
-
-    def start(self, total: int, skipped: int) -> None:
-        self.bar.start()
-        self.task = self.bar.add_task(self._describe(), total=total, completed=skipped)
-
-    def tick(self, what: str, n: int) -> None:
-        if what == "fetched":
-            self.fetched += n
-        elif what == "created":
-            self.created += n
-        self.bar.update(self.task, description=self._describe())
-
-    def window_done(self, day: date, widgets: Sequence[str], counts: Counts) -> None:
-        self.bar.update(self.task, advance=len(widgets), description=self._describe(day))
-
-    def finish(self) -> None:
-        self.bar.stop()
+def _backfill_summary(result: Any, plan: Any) -> dict[str, Any]:
+    report = result.dry_run
+    return {
+        "since": plan.since.isoformat(),
+        "until": plan.until.isoformat(),
+        "widgets": list(plan.widgets),
+        "windows_total": result.windows_total,
+        "windows_skipped": result.windows_skipped,
+        "windows_done": result.windows_done,
+        **result.counts.as_dict(),
+        "interrupted": result.interrupted,
+        "dry_run": None
+        if report is None
+        else {
+            "would_create": report.would_create,
+            "would_withhold": report.would_withhold,
+            "would_ignore": report.would_ignore,
+        },
+        "exit_code": result.exit_code,
+    }
 
 
 def _listing(ids: Sequence[str], limit: int = 50) -> str:
@@ -216,9 +145,24 @@ def backfill(
     progress_every: Annotated[
         float,
         typer.Option(
-            "--progress-every", help="Seconds between JSON progress lines (not a terminal)."
+            "--progress-every",
+            min=0.0,
+            metavar="SECONDS",
+            help="Seconds between JSON progress lines when stderr is not a terminal "
+            "(0: one per change).",
         ),
     ] = 10.0,
+    fmt: SummaryFormatOption = None,
+    json_output: JsonFlag = False,
+    log_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--log-file",
+            metavar="FILE",
+            help="On a terminal, where log lines go while the progress bar is shown "
+            "(appended; default: snapzen-backfill.log beside the ledger).",
+        ),
+    ] = None,
     slice_seconds: Annotated[
         float,
         typer.Option(
@@ -245,31 +189,46 @@ def backfill(
     SNAPZEN_ZENDESK__BACKFILL_MAX_JOBS_IN_FLIGHT=25 when another integration imports tickets
     into the account at the same time.
     """
+    from snapzen.cli.progress import JsonProgress, RichProgress
+    from snapzen.cli.progress import log_file as progress_log_file
     from snapzen.commands.backfill import BackfillProgress, plan_backfill, run_backfill
     from snapzen.commands.scheduler import stop_on_signals
     from snapzen.support.settings import require_ledger_key, require_sync_settings
 
+    as_json = summary_json(fmt, json_output)
     settings = settings_from(config)
-    plan = plan_backfill(settings, since.date(), until.date(), widget or None)
+    plan = plan_backfill(settings, since.date(), until.date(), known_widgets(settings, widget))
     require_sync_settings(settings)
     require_ledger_key(settings)
+    on_terminal = sys.stderr.isatty() and not quiet()
     progress: BackfillProgress = (
-        RichProgress() if sys.stderr.isatty() else JsonProgress(every=progress_every)
+        RichProgress() if on_terminal else JsonProgress(every=progress_every)
+    )
+    logs_path = log_file or settings.ledger.path.parent / "snapzen-backfill.log"
+    logs: AbstractContextManager[CountingFile | None] = (
+        progress_log_file(logs_path) if on_terminal else nullcontext()
     )
     stop = threading.Event()
-    with stop_on_signals(stop):
+    with stop_on_signals(stop), logs as written:
+        if written is not None:
+            typer.echo(f"logs: {logs_path} (while the progress bar is shown)", err=True)
         result = run_backfill(
             settings,
             plan,
-            actor=_actor(actor, settings),
+            actor=actor_name(actor, settings),
             wait=wait,
             dry_run=dry_run,
             stop=stop,
             progress=progress,
             slice_seconds=slice_seconds,
         )
+    if written is not None and written.problems:
+        typer.echo(f"{written.problems} warning(s)/error(s) logged in {logs_path}", err=True)
     c = result.counts
     label = "dry run" if dry_run else "backfill"
+    if as_json:
+        echo_json(_backfill_summary(result, plan))
+        raise typer.Exit(result.exit_code)
     typer.echo(
         f"{label} {plan.since}..{plan.until} ({', '.join(plan.widgets)}): "
         f"{result.windows_total} window(s), {result.windows_skipped} already finished, "
@@ -313,6 +272,8 @@ def retry(
     ] = False,
     actor: ActorOption = None,
     wait: WaitOption = False,
+    fmt: SummaryFormatOption = None,
+    json_output: JsonFlag = False,
 ) -> None:
     """Reset failed cases (attempts exhausted) to pending and push them now.
 
@@ -323,12 +284,25 @@ def retry(
 
     if bool(case) == all_failed:
         raise errors.ConfigError("give either --case ID (repeatable) or --all-failed")
+    as_json = summary_json(fmt, json_output)
     settings = settings_from(config)
     outcome = retry_cases(
-        settings, None if all_failed else list(case or []), actor=_actor(actor, settings), wait=wait
+        settings,
+        None if all_failed else list(case or []),
+        actor=actor_name(actor, settings),
+        wait=wait,
     )
     result = outcome.result
-    if not outcome.requeued:
+    if as_json:
+        echo_json(
+            {
+                "run_id": result.run_id if result is not None else None,
+                "requeued": list(outcome.requeued),
+                **(result.counts.as_dict() if result is not None else {}),
+                "exit_code": outcome.exit_code,
+            }
+        )
+    elif not outcome.requeued:
         typer.echo("retry: no failed case to retry")
     elif result is not None:
         typer.echo(
@@ -356,7 +330,9 @@ def dismiss(
     from snapzen.commands.dismiss import dismiss as dismiss_cases
 
     settings = settings_from(config)
-    run_id = dismiss_cases(settings, case, reason=reason, actor=_actor(actor, settings), wait=wait)
+    run_id = dismiss_cases(
+        settings, case, reason=reason, actor=actor_name(actor, settings), wait=wait
+    )
     typer.echo(f"dismiss {run_id}: {len(case)} case(s) marked ignored")
 
 
@@ -366,7 +342,7 @@ def dismiss(
 def backup(
     file: Annotated[Path, typer.Argument(help="Where to write the copy (a new file).")],
     config: ConfigOption = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace FILE.")] = False,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Copy the ledger database with SQLite's online backup API (safe while a sync runs),
     then check the copy opens and holds the same number of transfer rows."""

@@ -1,11 +1,34 @@
-"""Human-readable output with rich (tables on a terminal, plain text otherwise)."""
+"""Human-readable output with rich (tables on a terminal, plain text otherwise).
+
+Data never reaches rich as markup: case ids, widget ids, errors and paths come from the APIs,
+the configuration or the ledger, and ``[/]`` in one crashed ``status`` while ``[link=…]``
+rendered as a hyperlink. Table cells are ``Text`` (never parsed), interpolated values go
+through ``escape``, and consoles are built with emoji codes off (``:x:`` in data stays text).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A console for data-bearing output: emoji codes are not replaced."""
+    return Console(stderr=stderr, emoji=False)
+
+
+def cell(value: Any) -> Text:
+    """A table cell that shows ``value`` literally (markup is not parsed in a Text)."""
+    return Text("" if value is None else str(value))
+
+
+def safe(value: Any) -> str:
+    """``value`` for interpolation into a markup string: brackets escaped."""
+    return escape(str(value))
 
 
 def _age(seconds: float | None) -> str:
@@ -19,9 +42,9 @@ def _age(seconds: float | None) -> str:
 
 
 def print_status(report: dict[str, Any]) -> None:
-    console = Console()
+    out = console()
     table = Table(
-        title=f"snapzen status — {report['database']}",
+        title=Text(f"snapzen status — {report['database']}"),
         caption="pend pending · push pushing · sync synced · held withheld · fail failed · "
         "ign ignored · oldest: age of the oldest unsynced chat",
     )
@@ -35,41 +58,69 @@ def print_status(report: dict[str, Any]) -> None:
     for widget, info in report["widgets"].items():
         counts = info["counts"]
         table.add_row(
-            widget,
-            info["cursor"] or "-",
+            cell(widget),
+            cell(info["cursor"] or "-"),
             *(
                 str(counts[s])
                 for s in ("pending", "pushing", "synced", "withheld", "failed", "ignored")
             ),
             _age(info["oldest_unsynced_age_seconds"]),
         )
-    console.print(table)
+    out.print(table)
     if report["withheld_by_reason"]:
-        console.print(
+        out.print(
             "withheld by reason: "
             + ", ".join(
-                f"{reason}={n}" for reason, n in sorted(report["withheld_by_reason"].items())
+                f"{safe(reason)}={n}"
+                for reason, n in sorted(report["withheld_by_reason"].items(), key=str)
             )
         )
-    console.print(
+    out.print(
         f"ledger rows: {report['ledger_rows']}; raw payloads held: "
         f"{report['raw_payloads_held']} (oldest {_age(report['raw_oldest_age_seconds'])})"
     )
     if report["at_risk_count"]:
-        console.print(
+        out.print(
             f"[bold red]{report['at_risk_count']} case(s) at risk of SnapEngage's "
             f"deletion (unsynced for more than {report['deadline_days']} days)[/]"
         )
-    for failure in report["failed"][:10]:
-        console.print(
-            f"failed {failure['case_id']} (attempts {failure['attempts']}): {failure['error']}"
+    if report.get("imports_in_progress"):
+        out.print(
+            f"{report['imports_in_progress']} case(s) imported with no answer yet: in progress, "
+            "resolved by lookup once Zendesk shows no import job queued"
         )
+    if report.get("imports_unresolved"):
+        out.print(
+            f"[bold red]{report['imports_unresolved']} case(s) still unresolved after "
+            "zendesk.recovery_grace_seconds[/]"
+        )
+    for failure in report["failed"][:10]:
+        out.print(
+            f"failed {safe(failure['case_id'])} (attempts {failure['attempts']}): "
+            f"{safe(failure['error'])}"
+        )
+    for flag in report.get("flagged", [])[:10]:
+        tickets = ", ".join(str(t) for t in flag["ticket_ids"])
+        out.print(
+            f"[bold red]flagged[/] {safe(flag['case_id'])}: {safe(flag['kind'])} "
+            f"(tickets {tickets}; found by {safe(flag['source'])}); nothing was deleted"
+        )
+    if len(report.get("flagged", [])) > 10:
+        out.print(f"... {len(report['flagged']) - 10} more flagged case(s): status --json")
+    for chat in report.get("future_dated", [])[:10]:
+        out.print(
+            f"[bold red]dated in the future: {safe(chat['case_id'])} "
+            f"({safe(chat['widget_id'])}) started {safe(chat['started_at'])}, {chat['status']}[/]"
+        )
+    if report.get("clock_warning"):
+        out.print(f"[bold red]clock: {safe(report['clock_warning'])}[/]")
     run = report["last_run"]
     if run:
-        console.print(
-            f"last run {run['run_id']} ({run['kind']}, {run['actor']}): {run['outcome']} "
-            f"at {run['finished_at'] or run['started_at']}; fetched {run['fetched']}, "
-            f"created {run['created']}, withheld {run['withheld']}, failed {run['failed']}"
+        out.print(
+            f"last run {safe(run['run_id'])} ({safe(run['kind'])}, {safe(run['actor'])}): "
+            f"{safe(run['outcome'])} at {safe(run['finished_at'] or run['started_at'])}; "
+            f"fetched {run['fetched']}, created {run['created']}, withheld {run['withheld']}, "
+            f"failed {run['failed']}"
         )
     else:
-        console.print("no run yet")
+        out.print("no run yet")

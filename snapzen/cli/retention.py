@@ -6,11 +6,28 @@ Thin over snapzen.commands.retention.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
-from snapzen.cli.common import ConfigOption, echo_json, handle_errors, settings_from
+from snapzen.cli.common import (
+    ActorOption,
+    ConfigOption,
+    JsonFlag,
+    WaitOption,
+    actor_name,
+    echo_json,
+    handle_errors,
+    pick_format,
+    settings_from,
+)
+
+
+class SweepFormat(StrEnum):
+    table = "table"
+    json = "json"
+
 
 app = typer.Typer(
     help="Retention: delete the Zendesk tickets whose retention period has ended.",
@@ -42,11 +59,23 @@ def sweep(
             "waiting out Zendesk's 30 days. Default: transfer.purge_on_expiry.",
         ),
     ] = None,
-    wait: Annotated[
+    wait: WaitOption = False,
+    actor: ActorOption = None,
+    reconcile: Annotated[
         bool,
-        typer.Option("--wait", help="Wait for another running snapzen instead of exiting 0."),
+        typer.Option(
+            "--reconcile",
+            help="Also search Zendesk for tickets tagged expires_YYYY_MM with a month already "
+            "over that the database does not know (archived ones too), and delete them.",
+        ),
     ] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    reconcile_months: Annotated[
+        int, typer.Option(help="How many past months of expires_ tags --reconcile searches.")
+    ] = 36,
+    fmt: Annotated[
+        SweepFormat | None, typer.Option("--format", help="table (default) or json.")
+    ] = None,
+    json_output: JsonFlag = False,
 ) -> None:
     """Delete (in batches of up to 100) every ticket snapzen created whose retention ended,
     from snapzen's own records, and append an `expired` ledger event per ticket.
@@ -56,6 +85,7 @@ def sweep(
     """
     from snapzen.commands.retention import run_sweep
 
+    shown = pick_format(fmt, json_output, SweepFormat.table, SweepFormat.json)
     settings = settings_from(config)
     result = run_sweep(
         settings,
@@ -63,8 +93,11 @@ def sweep(
         dry_run=dry_run,
         purge=purge,
         wait=wait,
+        reconcile=reconcile,
+        reconcile_months=reconcile_months,
+        actor=actor_name(actor, settings),
     )
-    if json_output:
+    if shown is SweepFormat.json:
         echo_json(result.as_dict())
     elif result.dry_run:
         typer.echo(
@@ -83,8 +116,16 @@ def sweep(
             f"retention sweep {result.run_id} (as of {result.as_of}): due {result.due}, "
             f"deleted {result.deleted}, already gone {result.already_gone}, "
             f"purged {result.purged}, failed {result.failed}, "
-            f"previously erased {result.previously_erased}, ledger events {result.recorded}"
+            f"previously erased {result.previously_erased}, ledger events {result.recorded}, "
+            f"held {result.held}"
         )
+        if result.reconciled is not None:
+            r = result.reconciled
+            typer.echo(
+                f"reconcile: {r['months']} month(s) searched; unknown expired tickets "
+                f"{r['found']}, deleted {r['deleted']}, already gone {r['already_gone']}, "
+                f"held {r['held']}, failed {r['failed']}"
+            )
     if result.failed:
         typer.echo(
             f"{result.failed} ticket(s) not confirmed deleted; the next sweep retries them",

@@ -28,6 +28,11 @@ app = typer.Typer(
 )
 
 _DEFAULTS = SandboxConfig()
+# A shell comment, so the output can still be eval'ed.
+NEXT_STEPS = (
+    "# next: export SNAPZEN_LEDGER__PATH=/tmp/snapzen.db SNAPZEN_LEDGER__KEY=<32+ random chars>;"
+    " snapzen init; snapzen sync"
+)
 
 
 def _write_ready_file(path: Path, sb: Sandbox) -> None:
@@ -98,8 +103,30 @@ def serve(
         float | None,
         typer.Option(help="Stop after this many seconds (default: run until SIGINT/SIGTERM)."),
     ] = None,
+    detach: Annotated[
+        bool,
+        typer.Option(
+            "--detach",
+            help="Serve in the background: return once it listens (the --ready-file is written "
+            "first) and print `export` lines for eval, plus SANDBOX_PID to stop it with kill.",
+        ),
+    ] = False,
 ) -> None:
     """Start the sandbox and print its URL plus `export` lines that point snapzen at it."""
+    if detach:
+        options = {
+            "--chats": chats, "--widgets": widgets, "--days": days, "--seed": seed,
+            "--eu-share": eu_share, "--consent-share": consent_share,
+            "--latency-ms": latency_ms, "--rate-limit": rate_limit,
+            "--rate-window": rate_window, "--job-seconds": job_seconds,
+            "--max-jobs": max_jobs, "--page-size": page_size, "--fault-rate": fault_rate,
+            "--timeout-share": timeout_share, "--fault-timeout": fault_timeout,
+            "--long-transcripts": long_transcripts, "--host": host, "--port": port,
+            "--duration": duration,
+        }  # fmt: skip
+        flags = ["--allow-nonlocal"] if allow_nonlocal else []
+        _detach(options, flags, ready_file)
+        return
     from snapzen.support.settings import is_loopback  # lazy: start-up time (pydantic-settings)
 
     if not is_loopback(host) and not allow_nonlocal:
@@ -141,12 +168,11 @@ def serve(
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        from snapzen.sandbox.server import Sandbox  # lazy: start-up time (werkzeug, faker)
-
-        with Sandbox(cfg) as sb:
+        with _sandbox_class()(cfg) as sb:
             typer.echo(f"sandbox listening on {sb.base_url}")
             for name, value in sb.env().items():
                 typer.echo(f"export {name}={value}")
+            typer.echo(NEXT_STEPS)
             sys.stdout.flush()
             if ready_file is not None:
                 _write_ready_file(ready_file, sb)
@@ -155,6 +181,41 @@ def serve(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _detach(options: dict[str, object], flags: list[str], ready_file: Path | None) -> None:
+    """Start ``sandbox serve`` (same options) in its own session and wait for its ready file:
+    a script that goes on at once would otherwise read a file that is not there yet."""
+    import shlex
+    import subprocess
+    import tempfile
+    import time
+
+    if ready_file is None:
+        ready_file = Path(tempfile.mkdtemp(prefix="snapzen-sandbox-")) / "ready.json"
+    ready_file.unlink(missing_ok=True)  # never mistake an earlier run's file for this one
+    args = [a for name, value in options.items() if value is not None for a in (name, str(value))]
+    log_path = ready_file.with_name(ready_file.name + ".log")
+    with log_path.open("wb") as log_file:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "snapzen", "sandbox", "serve", *args, *flags,
+             "--ready-file", str(ready_file)],
+            stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not ready_file.exists():
+        if child.poll() is not None or time.monotonic() > deadline:
+            if child.poll() is None:
+                child.terminate()
+            typer.echo(f"sandbox did not start; see {log_path}", err=True)
+            raise typer.Exit(1)
+        time.sleep(0.05)
+    ready = json.loads(ready_file.read_text())
+    typer.echo(f"# sandbox listening on {ready['base_url']} (pid {child.pid}, log {log_path})")
+    for name, value in ready["env"].items():
+        typer.echo(f"export {name}={shlex.quote(str(value))}")
+    typer.echo(f"SANDBOX_PID={child.pid}")
+    typer.echo(NEXT_STEPS)
 
 
 def _default_url() -> str | None:
@@ -193,3 +254,15 @@ def dump(
         typer.echo(f"cannot read the sandbox at {base}: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(json.dumps(response.json(), indent=2, ensure_ascii=False))
+
+
+def _sandbox_class() -> type[Sandbox]:
+    """The server, imported on use (werkzeug and faker cost start-up time and are an extra)."""
+    from snapzen.support.errors import ConfigError
+
+    try:
+        from snapzen.sandbox.server import Sandbox
+    except ConfigError as exc:  # the `sandbox` extra is not installed
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return Sandbox

@@ -14,7 +14,9 @@ Retry rules (one tenacity policy for every request):
   before the request was sent. Any other failure that could have happened after the server
   acted (5xx even with ``Retry-After``, read timeout, reset, 409, malformed 2xx body) raises
   ``AmbiguousWriteError`` at once: the caller's outbox recovers it by lookup;
-- definite rejections (401/403, 404, 422, other 4xx) are never retried, whatever the method.
+- definite rejections (401/403, 404, 422, other 4xx) are never retried, whatever the method;
+- a 2xx body that cannot be decoded (malformed or truncated JSON) is retried like a 5xx for
+  an idempotent request (a GET is safe to repeat), and is ambiguous for a non-idempotent one.
 """
 
 from __future__ import annotations
@@ -37,9 +39,11 @@ from tenacity import (
     retry_if_exception_type,
     stop_after_attempt,
 )
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import DecodeError, NewConnectionError, ReadTimeoutError
+from urllib3.exceptions import ProtocolError as Urllib3ProtocolError
 
 from snapzen import __version__
+from snapzen.clients.origin import CredentialSafeSession, require_origin
 from snapzen.support import jsoncodec
 from snapzen.support.errors import (
     AmbiguousWriteError,
@@ -146,7 +150,7 @@ def _describe_body(body: Any) -> str:
     parts = []
     code = _error_code(body)
     if code:
-        parts.append(code)
+        parts.append(_safe_text(code))
     for key in ("description", "details"):
         if body.get(key):
             parts.append(f"{key}: {_safe_text(body[key])}")
@@ -182,11 +186,15 @@ def classify(response: requests.Response, *, service: str | None = None) -> Snap
     if status >= 500:
         return ServerError(f"{where}{suffix}", retry_after)
     if status in (401, 403):
-        what = "credentials" if status == 401 else "role or permissions"
-        return AuthError(
-            f"{where}: {service} refused our {what}; check the {service} API token and the "
-            "role of the account it belongs to"
+        # The server's own reason is kept (scrubbed of emails): "Forbidden" for a token whose
+        # OAuth scope does not cover the endpoint reads differently from a role problem.
+        hint = (
+            f"{service} refused our credentials; check the {service} API token or OAuth token"
+            if status == 401
+            else f"{service} refused this request; check the role of the account and, for "
+            "OAuth, that the token's scope covers this endpoint"
         )
+        return AuthError(f"{where}: {hint}{suffix}")
     if status == 404:
         return NotFoundError(f"{where} (not found){suffix}")
     if status == 409:
@@ -240,8 +248,15 @@ class HttpClient:
         self.service = service
         # Public so sources can pace pages with the same (injectable) sleep.
         self.sleep = sleep
-        self.session = session or requests.Session()
+        self.session = session or CredentialSafeSession()
         self.user_agent = user_agent
+        # Set by the API client that adds credentials: every URL is checked against it first.
+        self.credential_base: str | None = None
+
+    def restrict_credentials_to(self, base_url: str) -> None:
+        """Refuse (OriginError) any request whose URL, as sent, is not on ``base_url``'s
+        scheme, host and port: the API client adds its token to every request."""
+        self.credential_base = base_url
 
     # -- public API
 
@@ -249,12 +264,22 @@ class HttpClient:
         self, method: str, url: str, *, idempotent: bool = True, **kwargs: Any
     ) -> requests.Response:
         """Send with retries; return a 1xx–3xx response or raise a snapzen error."""
+        response: requests.Response = self._send(method, url, idempotent, False, kwargs)
+        return response
+
+    def _send(
+        self, method: str, url: str, idempotent: bool, decode: bool, kwargs: dict[str, Any]
+    ) -> Any:
+        """The retry loop around one request; with ``decode`` each attempt also decodes the
+        body, and the decoded JSON is returned instead of the response."""
         method = method.upper()
-        kwargs.setdefault(
-            "timeout", (self.settings.connect_timeout_seconds, self.settings.timeout_seconds)
-        )
+        if self.credential_base is not None:
+            require_origin(url, self.credential_base, what=f"{self.service} {method} URL")
+        read_timeout = min(self.settings.timeout_seconds, self.settings.total_timeout_seconds)
+        kwargs.setdefault("timeout", (self.settings.connect_timeout_seconds, read_timeout))
+        kwargs["stream"] = True  # the body is read by _read_bounded, under the deadline and cap
         kwargs["headers"] = {"User-Agent": self.user_agent, **(kwargs.get("headers") or {})}
-        attempt = _Attempt(self, method, url, idempotent, kwargs)
+        attempt = _Attempt(self, method, url, idempotent, kwargs, decode=decode)
         retrying = Retrying(
             retry=retry_if_exception_type(RetriableError),
             wait=self._wait,
@@ -272,21 +297,19 @@ class HttpClient:
             ) from last
 
     def request_json(self, method: str, url: str, *, idempotent: bool = True, **kwargs: Any) -> Any:
-        """``request`` and decode the body; an undecodable 2xx body is a ProtocolError (or
-        AmbiguousWriteError for a non-idempotent request, which the server may have acted on)."""
+        """``request`` and decode the body. An undecodable 2xx body is retried like a 5xx for
+        an idempotent request (``RetriesExhausted`` once attempts run out); for a
+        non-idempotent one, which the server may have acted on, it is an AmbiguousWriteError."""
+        if idempotent:
+            return self._send(method, url, True, True, kwargs)
         response = self.request(method, url, idempotent=idempotent, **kwargs)
         try:
             return _decode_body(response)
         except ValueError as exc:  # JSONDecodeError, and UnicodeDecodeError via ValueError
             endpoint = f"{method.upper()} {redact_url(response.url or url)}"
-            if not idempotent:
-                raise AmbiguousWriteError(
-                    f"{self.service} {endpoint}: the write may have succeeded but its answer "
-                    f"(HTTP {response.status_code}) is not JSON"
-                ) from exc
-            raise ProtocolError(
-                f"{self.service} {endpoint} answered HTTP {response.status_code} with a body "
-                "that is not JSON"
+            raise AmbiguousWriteError(
+                f"{self.service} {endpoint}: the write may have succeeded but its answer "
+                f"(HTTP {response.status_code}) is not JSON"
             ) from exc
 
     def get_json(self, url: str, **kwargs: Any) -> Any:
@@ -316,8 +339,11 @@ class _Attempt:
         url: str,
         idempotent: bool,
         kwargs: dict[str, Any],
+        *,
+        decode: bool = False,
     ) -> None:
         self.client = client
+        self.decode = decode
         self.method = method
         self.url = url
         self.idempotent = idempotent
@@ -325,23 +351,54 @@ class _Attempt:
         self.endpoint = f"{method} {redact_url(_full_url(url, kwargs.get('params')))}"
         self.last_status: int | None = None
 
-    def __call__(self) -> requests.Response:
+    def __call__(self) -> Any:
         self.last_status = None
+        settings = self.client.settings
+        deadline = time.monotonic() + settings.total_timeout_seconds
         try:
             response = self.client.session.request(self.method, self.url, **self.kwargs)
+            _read_bounded(response, deadline, settings.max_response_bytes)
+        except _BodyTooLarge as exc:
+            raise self._refused(str(exc)) from None
+        except _DeadlinePassed:
+            raise self._refused(
+                f"no complete answer within http.total_timeout_seconds "
+                f"({settings.total_timeout_seconds:g} s)",
+                transient=True,
+            ) from None
         except requests.exceptions.RequestException as exc:
             raise self._network_error(exc) from exc
         self.last_status = response.status_code
         self.endpoint = _endpoint_of(response) if response.url else self.endpoint
         error = classify(response, service=self.client.service)
         if error is None:
-            return response
+            return self._decoded(response) if self.decode else response
         if not self.idempotent and not _write_certainly_not_applied(error, response):
             raise AmbiguousWriteError(
                 f"{self.client.service} {self.endpoint}: the write may have taken effect "
                 f"(HTTP {response.status_code}); not retried, recover by lookup"
             ) from error
         raise error
+
+    def _decoded(self, response: requests.Response) -> Any:
+        """The body as JSON; a malformed or truncated one is a retriable error (like a 5xx:
+        a proxy cut the answer short, or the server sent half of it)."""
+        try:
+            return _decode_body(response)
+        except ValueError as exc:
+            raise ServerError(
+                f"{self.client.service} {self.endpoint} answered HTTP {response.status_code} "
+                "with a body that is not JSON (malformed or truncated)"
+            ) from exc
+
+    def _refused(self, why: str, *, transient: bool = False) -> SnapzenError:
+        """A body cut off by the cap or the deadline: the request may have been acted on."""
+        where = f"{self.client.service} {self.endpoint}"
+        if not self.idempotent:
+            return AmbiguousWriteError(f"{where}: {why}; not retried, recover by lookup")
+        if transient:
+            return TransientNetworkError(f"{where}: {why}")
+        return ProtocolError(f"{where}: {why}")
 
     def _network_error(self, exc: requests.exceptions.RequestException) -> SnapzenError:
         name = type(exc).__name__
@@ -379,6 +436,69 @@ class _Attempt:
             attempt=retry_state.attempt_number,
             wait=round(wait, 3) if wait is not None else None,
         )
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _DeadlinePassed(Exception):
+    pass
+
+
+_CHUNK = 64 * 1024
+
+
+def _read_bounded(response: requests.Response, deadline: float, limit: int) -> None:
+    """Read the streamed body into ``response`` (so ``.content`` works as usual), refusing a
+    declared or actual size over ``limit`` and giving up at ``deadline`` (monotonic).
+
+    ``read1`` returns whatever one socket read brings, so a server dripping a byte at a time
+    is checked against the deadline after every byte, not once per 64 KiB. The header phase
+    is bounded by the read timeout, which ``request`` keeps within the deadline."""
+    try:
+        declared = int(response.headers.get("Content-Length") or -1)
+    except ValueError:
+        declared = -1
+    if declared > limit:
+        response.close()
+        raise _BodyTooLarge(
+            f"answered with a {declared}-byte body, over http.max_response_bytes ({limit}); "
+            "refused unread"
+        )
+    raw = response.raw
+    if raw is None or getattr(response, "_content_consumed", False):
+        return  # already read (a test double): nothing left to bound
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                raise _DeadlinePassed
+            chunk = raw.read1(_CHUNK, decode_content=True)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                raise _BodyTooLarge(
+                    f"answered with a body over http.max_response_bytes ({limit} bytes); "
+                    "refused after reading that much"
+                )
+            chunks.append(chunk)
+    except (_BodyTooLarge, _DeadlinePassed):
+        response.close()
+        raise
+    except ReadTimeoutError as exc:  # mapped as Response.iter_content maps them
+        response.close()
+        raise requests.exceptions.ConnectionError(exc) from exc
+    except DecodeError as exc:
+        response.close()
+        raise requests.exceptions.ContentDecodingError(exc) from exc
+    except (Urllib3ProtocolError, OSError) as exc:
+        response.close()
+        raise requests.exceptions.ChunkedEncodingError(exc) from exc
+    response._content = b"".join(chunks)
+    response._content_consumed = True  # type: ignore[attr-defined]
 
 
 def _write_certainly_not_applied(error: SnapzenError, response: requests.Response) -> bool:

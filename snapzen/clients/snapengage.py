@@ -12,16 +12,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from snapzen.clients.http import HttpClient
+from snapzen.clients.origin import require_origin
 from snapzen.support.errors import ConfigError, PaginationLoopError, ProtocolError
 from snapzen.support.log import get_logger, register_secret
 from snapzen.support.settings import SnapEngageSettings
 
 log = get_logger(__name__)
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -30,12 +29,6 @@ class LogsPage:
     number: int  # 1-based position of this page within one iter_pages call
     cases: list[Any]
     next_url: str | None
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
 
 
 class SnapEngageClient:
@@ -54,7 +47,8 @@ class SnapEngageClient:
         register_secret(token)
         self._headers = {"Authorization": token, "Accept": "application/json"}
         self._base = settings.base_url.rstrip("/")
-        self._origin = _origin(self._base)
+        # The token goes with every request: never anywhere but the configured origin.
+        http.restrict_credentials_to(self._base)
 
     def logs_url(self) -> str:
         return f"{self._base}/api/v2/{self._settings.org_id}/logs"
@@ -113,13 +107,9 @@ class SnapEngageClient:
 
     def _checked_next(self, link: str, widget_id: str, number: int, followed: set[str]) -> str:
         where = f"snapengage logs for widget {widget_id}, page {number}"
-        url = urljoin(self.logs_url(), link)
-        # The token goes with the request: never follow a link off the configured host.
-        if _origin(url) != self._origin:
-            raise ProtocolError(
-                f"{where}: next-page link points outside {self._origin[0]}://{self._origin[1]}; "
-                "refusing to send the API token there"
-            )
+        # Judged as requests will send it (urllib3's parser), not as urlsplit reads the text:
+        # the two disagree on forms like ``http://other\\@configured/``.
+        url = require_origin(urljoin(self.logs_url(), link), self._base, what=f"{where}: link")
         if url in followed:
             raise PaginationLoopError(f"{where}: next-page link repeats an earlier one")
         followed.add(url)

@@ -14,13 +14,19 @@ Shared by the retention sweep (``snapzen.commands.retention``) and the Art. 17 e
    reported in the outcome, the soft delete still counts, and Zendesk scrubs the trash within
    30 days anyway.
 
+0. **Check** (when the caller names each ticket's case): the tickets are read back with
+   ``tickets/show_many`` (one call per 100) and a ticket whose ``external_id`` is not the one
+   its case created is never deleted; it is reported (``mismatch``) for a human to look at.
+   The ledger's ticket id could be wrong (job results out of step, a restored backup); the
+   check keeps a retention sweep or an erasure from deleting someone else's ticket.
+
 Kept structural (a Protocol, no import of ``snapzen.clients.zendesk``) so its callers can use
 it without importing the sink.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -42,6 +48,8 @@ class TicketDeletionApi(Protocol):
 
     def destroy_tickets(self, ticket_ids: Sequence[int]) -> JobStatus: ...
 
+    def show_tickets(self, ticket_ids: Sequence[int]) -> dict[int, str | None]: ...
+
     def purge_deleted_tickets(self, ticket_ids: Sequence[int]) -> JobStatus: ...
 
     def wait_for_jobs(
@@ -58,6 +66,7 @@ class DeletionOutcome:
     purged: bool = False  # permanently deleted too
     purge_status: str | None = None  # how the purge ended; None when none was attempted
     reason: str | None = None  # one line: why it is not gone
+    mismatch: bool = False  # not deleted: the ticket's external_id is not its case's
 
     @property
     def gone(self) -> bool:
@@ -72,15 +81,52 @@ class BulkTicketDeleter:
         self._api = api
         self._timeout = timeout  # None: the client's own job timeout
 
-    def delete(self, ticket_ids: Sequence[int], *, purge: bool) -> dict[int, DeletionOutcome]:
-        """Delete these tickets (any number; sent ≤100 per call). Empty input: no call."""
+    def delete(
+        self,
+        ticket_ids: Sequence[int],
+        *,
+        purge: bool,
+        expected: Mapping[int, str] | None = None,
+    ) -> dict[int, DeletionOutcome]:
+        """Delete these tickets (any number; sent ≤100 per call). Empty input: no call.
+
+        ``expected``: ticket id -> the external_id its case created; each such ticket is
+        deleted only if Zendesk shows that external_id on it (or no longer shows it live)."""
         ids = list(dict.fromkeys(ticket_ids))
         outcomes = {ticket_id: DeletionOutcome() for ticket_id in ids}
         for start in range(0, len(ids), MAX_BATCH):
-            in_trash = self._soft_delete(ids[start : start + MAX_BATCH], outcomes)
+            batch = ids[start : start + MAX_BATCH]
+            if expected:
+                batch = self._checked(batch, expected, outcomes)
+            if not batch:
+                continue
+            in_trash = self._soft_delete(batch, outcomes)
             if purge and in_trash:
                 self._purge(in_trash, outcomes)
         return outcomes
+
+    def _checked(
+        self, ids: list[int], expected: Mapping[int, str], outcomes: dict[int, DeletionOutcome]
+    ) -> list[int]:
+        """The ids safe to delete: those whose live ticket carries the expected external_id,
+        and those Zendesk no longer shows live (the delete then finds them gone or in the
+        trash, as before). A mismatch is kept out and reported."""
+        wanted = [t for t in ids if t in expected]
+        shown = self._api.show_tickets(wanted) if wanted else {}
+        safe = []
+        for ticket_id in ids:
+            if ticket_id in shown and shown[ticket_id] != expected.get(ticket_id):
+                outcome = outcomes[ticket_id]
+                outcome.mismatch = True
+                # The value found is not quoted: it may be another integration's identifier.
+                outcome.reason = (
+                    f"not deleted: ticket {ticket_id} carries another external_id than the case "
+                    "that created it (the ledger's ticket id may be wrong); check it by hand"
+                )
+                log.error("ticket_external_id_mismatch", ticket_id=ticket_id)
+            else:
+                safe.append(ticket_id)
+        return safe
 
     def _finished(self, job: JobStatus) -> JobStatus:
         if job.finished:

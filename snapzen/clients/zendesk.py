@@ -1,346 +1,71 @@
 """Sink: Zendesk ticket import, job statuses, lookup and deletion (reference/zendesk-api.md).
 
-Three small parts, each with one job:
-
-- ``RateLimitPacer`` (pure, fake-clock testable): reads the rate-limit headers of every response
-  and says how long to wait before the next request, so a long backfill gets no 429 at all;
-- the auth classes (``requests.auth.AuthBase``): API token (basic), static OAuth bearer, and
-  OAuth client credentials with renewal before expiry and once after a 401;
-- ``ZendeskClient``: the endpoints snapzen uses, over the shared ``HttpClient`` retry policy.
+``ZendeskClient``: the endpoints snapzen uses, over the shared ``HttpClient`` retry policy,
+paced by ``snapzen.clients.pacing`` and authenticated by ``snapzen.clients.zendesk_auth``
+(both re-exported here for callers that import them from this module).
 """
 
 from __future__ import annotations
 
-import base64
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 from pydantic import ValidationError
-from requests.auth import AuthBase
 
 from snapzen.clients.http import HttpClient, header_value
+from snapzen.clients.origin import require_origin
+from snapzen.clients.pacing import (
+    TICKETS_INDEX_HEADER,
+    ListBudget,
+    RateLimitPacer,
+    parse_budget_header,
+)
+from snapzen.clients.zendesk_auth import (
+    API_TOKEN_SUNSET,
+    ApiTokenAuth,
+    BearerTokenAuth,
+    ClientCredentialsAuth,
+    ZendeskAuthBase,
+    build_auth,
+)
+from snapzen.clients.zendesk_export import BulkReads
 from snapzen.policy.models import EncodedTicket, ImportTicket, JobStatus, ticket_json
 from snapzen.support.errors import (
     AmbiguousWriteError,
     AuthError,
     ConfigError,
+    NotFoundError,
     PaginationLoopError,
     ProtocolError,
-    SnapzenError,
 )
-from snapzen.support.log import get_logger, register_secret
-from snapzen.support.settings import ZendeskAuth, ZendeskSettings
+from snapzen.support.log import get_logger
+from snapzen.support.settings import ZendeskSettings
 
 log = get_logger(__name__)
+
+__all__ = [
+    "API_TOKEN_SUNSET",
+    "ApiTokenAuth",
+    "BearerTokenAuth",
+    "ClientCredentialsAuth",
+    "ListBudget",
+    "RateLimitPacer",
+    "ZendeskAuthBase",
+    "ZendeskClient",
+    "build_auth",
+    "create_many_body",
+    "parse_budget_header",
+]
 
 # Most pacing waits one caller may do before sending regardless (see ZendeskClient._send).
 _PACING_ROUNDS = 20
 
 MAX_IDS_PER_CALL = 100  # show_many, destroy_many and create_many all cap at 100
-API_TOKEN_SUNSET = "2027-04-30"
-
-
-# ---------------------------------------------------------------- pacing
-
-
-def _parse_int(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(float(value.strip()))
-    except ValueError:
-        return None
-
-
-def parse_budget_header(value: str | None) -> dict[str, int]:
-    """``total=30; remaining=29; resets=60`` → {"total": 30, "remaining": 29, "resets": 60}."""
-    result: dict[str, int] = {}
-    for part in (value or "").replace(",", ";").split(";"):
-        key, sep, raw = part.partition("=")
-        number = _parse_int(raw) if sep else None
-        if number is not None:
-            result[key.strip().lower()] = number
-    return result
-
-
-class RateLimitPacer:
-    """Decides how long to wait before the next request from the last rate-limit headers.
-
-    Zendesk sends ``X-Rate-Limit``/``X-Rate-Limit-Remaining`` (account budget per minute) and,
-    on ticketing endpoints, ``ratelimit-reset`` (seconds until the window resets). When the
-    remaining budget falls to ``reserve`` we wait for the reset instead of spending it: the
-    reserve leaves room for other integrations sharing the account, and the 429 never comes.
-    Without a reset header the window is assumed to end a minute after it was first seen low.
-    ``requests_per_minute`` (our own cap) is enforced over a sliding 60-second window.
-    """
-
-    WINDOW_SECONDS = 60.0
-
-    def __init__(
-        self,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        requests_per_minute: int | None = None,
-        reserve: int = 5,
-    ) -> None:
-        self._clock = clock
-        self._rpm = requests_per_minute
-        self._reserve = reserve
-        self._remaining: int | None = None
-        self._reset_at: float | None = None
-        self._limit: int | None = None
-        self._sent: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    @property
-    def remaining(self) -> int | None:
-        return self._remaining
-
-    def observe(self, headers: Mapping[str, str]) -> None:
-        """Read the budget headers of a response (any status, including 429)."""
-        remaining = _parse_int(
-            header_value(headers, "X-Rate-Limit-Remaining")
-            or header_value(headers, "ratelimit-remaining")
-        )
-        if remaining is None:
-            return
-        reset = _parse_int(header_value(headers, "ratelimit-reset"))
-        limit = _parse_int(
-            header_value(headers, "X-Rate-Limit") or header_value(headers, "ratelimit-limit")
-        )
-        with self._lock:
-            now = self._clock()
-            self._remaining = remaining
-            if limit is not None and limit > 0:
-                self._limit = limit
-            if reset is not None:
-                self._reset_at = now + max(0, reset)
-            elif self._reset_at is None or self._reset_at <= now:
-                # Unknown alignment: the worst case is a full window from now.
-                self._reset_at = now + self.WINDOW_SECONDS
-
-    def delay(self) -> float:
-        """Seconds to wait before sending the next request (0 when it may go now)."""
-        with self._lock:
-            now = self._clock()
-            return max(self._header_delay(now), self._rpm_delay(now))
-
-    def take(self) -> float:
-        """``delay`` and ``record_request`` as one step, for callers on several threads:
-        0 when the request may leave now (and it is counted), else the seconds to wait
-        before asking again."""
-        with self._lock:
-            now = self._clock()
-            wait = max(self._header_delay(now), self._rpm_delay(now))
-            if wait <= 0:
-                self._sent.append(now)
-                if self._remaining is not None:
-                    self._remaining -= 1
-            return wait
-
-    def spare(self) -> int | None:
-        """Requests this window still allows beyond the reserve (our own cap included), or
-        None while no budget is known (no rate-limit header seen yet, and no cap of ours)."""
-        with self._lock:
-            now = self._clock()
-            known: list[int] = []
-            if self._remaining is not None and self._reset_at is not None:
-                if now < self._reset_at:
-                    known.append(self._remaining - self._reserve)
-                elif self._limit is not None:  # a new window has begun
-                    known.append(self._limit - self._reserve)
-            if self._rpm is not None:
-                self._rpm_delay(now)  # drops requests older than the window
-                known.append(self._rpm - len(self._sent))
-            return max(0, min(known)) if known else None
-
-    def record_request(self) -> None:
-        """Note a request leaving now (counts against our cap and the last known budget)."""
-        with self._lock:
-            now = self._clock()
-            self._sent.append(now)
-            if self._remaining is not None:
-                self._remaining -= 1
-
-    def _header_delay(self, now: float) -> float:
-        if self._remaining is None or self._reset_at is None:
-            return 0.0
-        if now >= self._reset_at:  # a new window: the old count no longer applies
-            self._remaining, self._reset_at = None, None
-            return 0.0
-        # A reserve of 5 would halve a 10-rpm legacy plan: never keep back more than a tenth.
-        reserve = self._reserve if self._limit is None else min(self._reserve, self._limit // 10)
-        if self._remaining > reserve:
-            return 0.0
-        return self._reset_at - now
-
-    def _rpm_delay(self, now: float) -> float:
-        if self._rpm is None:
-            return 0.0
-        while self._sent and self._sent[0] <= now - self.WINDOW_SECONDS:
-            self._sent.popleft()
-        if len(self._sent) < self._rpm:
-            return 0.0
-        # The (len - rpm + 1)th oldest send must leave the window before we may send.
-        return self._sent[len(self._sent) - self._rpm] + self.WINDOW_SECONDS - now
-
-
-# ---------------------------------------------------------------- auth
-
-
-class ZendeskAuthBase(AuthBase):
-    """Sets ``Authorization`` on each attempt (so a renewed token is used by retries too)."""
-
-    def header(self) -> str:
-        raise NotImplementedError
-
-    def renew_after_unauthorized(self) -> bool:
-        """Called after a 401: forget the token; True if a new one can be tried once."""
-        return False
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = self.header()
-        return request
-
-
-_api_token_warned = False
-
-
-class ApiTokenAuth(ZendeskAuthBase):
-    """``Basic base64({email}/token:{api_token})``; Zendesk retires these on 2027-04-30."""
-
-    def __init__(self, email: str, api_token: str) -> None:
-        global _api_token_warned
-        credentials = f"{email}/token:{api_token}"
-        self._header = "Basic " + base64.b64encode(credentials.encode("utf-8")).decode("ascii")
-        for secret in (api_token, credentials, self._header):
-            register_secret(secret)
-        if not _api_token_warned:  # once per process, not once per client
-            _api_token_warned = True
-            log.warning(
-                "zendesk.api_token_deprecated",
-                message=f"Zendesk deactivates all API tokens on {API_TOKEN_SUNSET}; "
-                "switch to OAuth (SNAPZEN_ZENDESK__OAUTH_CLIENT_ID/_SECRET)",
-            )
-
-    def header(self) -> str:
-        return self._header
-
-
-class BearerTokenAuth(ZendeskAuthBase):
-    """A static OAuth access token (an admin-created token that does not expire)."""
-
-    def __init__(self, access_token: str) -> None:
-        register_secret(access_token)
-        self._header = f"Bearer {access_token}"
-
-    def header(self) -> str:
-        return self._header
-
-
-class ClientCredentialsAuth(ZendeskAuthBase):
-    """OAuth client credentials: fetch a token, renew it before expiry and once after a 401.
-
-    Renewal happens at 80 % of the token's lifetime, and at least 60 s before it expires, so a
-    request never leaves with a token about to die in flight.
-    """
-
-    RENEW_FRACTION = 0.8
-    RENEW_MARGIN_SECONDS = 60.0
-
-    def __init__(
-        self,
-        *,
-        token_url: str,
-        client_id: str,
-        client_secret: str,
-        scope: str,
-        http: HttpClient,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        register_secret(client_secret)
-        self._token_url = token_url
-        self._body = {
-            "grant_type": "client_credentials",
-            "client_id": client_id,
-            "client_secret": client_secret,
-            "scope": scope,
-        }
-        self._http = http
-        self._clock = clock
-        self._token: str | None = None
-        self._renew_at: float | None = None
-        self._lock = threading.Lock()
-        self.fetch_count = 0  # observable for tests and the status command
-
-    def header(self) -> str:
-        with self._lock:
-            if self._token is None or (
-                self._renew_at is not None and self._clock() >= self._renew_at
-            ):
-                self._fetch()
-            assert self._token is not None
-            return f"Bearer {self._token}"
-
-    def renew_after_unauthorized(self) -> bool:
-        with self._lock:
-            self._token, self._renew_at = None, None
-        return True
-
-    def _fetch(self) -> None:
-        try:
-            body = self._http.request_json(
-                "POST",
-                self._token_url,
-                json=self._body,
-                headers={"Accept": "application/json", "Content-Type": "application/json"},
-            )
-        except SnapzenError as exc:
-            raise AuthError(
-                f"zendesk OAuth token request failed ({type(exc).__name__}); check "
-                "zendesk.oauth_client_id, oauth_client_secret and oauth_scope"
-            ) from exc
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
-            raise AuthError("zendesk OAuth token endpoint answered without an access_token")
-        register_secret(token)
-        self.fetch_count += 1
-        self._token = token
-        lifetime = _parse_int(str(body.get("expires_in"))) if body.get("expires_in") else None
-        if lifetime is None or lifetime <= 0:
-            self._renew_at = None  # no stated expiry: renew only when refused
-        else:
-            ahead = min(self.RENEW_FRACTION * lifetime, lifetime - self.RENEW_MARGIN_SECONDS)
-            self._renew_at = self._clock() + max(0.0, ahead)
-
-
-def build_auth(
-    settings: ZendeskSettings, http: HttpClient, clock: Callable[[], float] = time.monotonic
-) -> ZendeskAuthBase:
-    mode = settings.auth_mode
-    if mode is ZendeskAuth.OAUTH_TOKEN and settings.oauth_access_token is not None:
-        return BearerTokenAuth(settings.oauth_access_token.get_secret_value())
-    if mode is ZendeskAuth.OAUTH_CLIENT_CREDENTIALS and settings.oauth_client_secret is not None:
-        return ClientCredentialsAuth(
-            token_url=f"{settings.base_url.rstrip('/')}/oauth/tokens",
-            client_id=settings.oauth_client_id,
-            client_secret=settings.oauth_client_secret.get_secret_value(),
-            scope=settings.oauth_scope,
-            http=http,
-            clock=clock,
-        )
-    if mode is ZendeskAuth.API_TOKEN and settings.api_token is not None:
-        return ApiTokenAuth(settings.email, settings.api_token.get_secret_value())
-    raise ConfigError(
-        "setting zendesk credentials are required: SNAPZEN_ZENDESK__EMAIL with "
-        "SNAPZEN_ZENDESK__API_TOKEN, or SNAPZEN_ZENDESK__OAUTH_ACCESS_TOKEN, or "
-        "SNAPZEN_ZENDESK__OAUTH_CLIENT_ID with SNAPZEN_ZENDESK__OAUTH_CLIENT_SECRET"
-    )
+# Job statuses that mean "not finished yet" (Zendesk's list shows these first).
+_UNFINISHED = frozenset({"queued", "working"})
 
 
 # ---------------------------------------------------------------- client
@@ -371,7 +96,7 @@ def _check_count(what: str, items: Sequence[Any], limit: int) -> None:
         raise ValueError(f"{what}: {len(items)} items, at most {limit} per call")
 
 
-class ZendeskClient:
+class ZendeskClient(BulkReads):
     """Safe for concurrent use (the pipeline sends several create_many POSTs at once): the
     pacer and the OAuth token are locked, and each call reads the HTTP status of its own
     responses (no shared "last status")."""
@@ -393,8 +118,12 @@ class ZendeskClient:
         self._clock = clock
         self._sleep = sleep
         self._base = settings.base_url.rstrip("/")
+        # Every request carries the token (or client secret): only ever to this origin.
+        http.restrict_credentials_to(self._base)
         self._auth = build_auth(settings, http, clock)
         self.pacer = RateLimitPacer(clock=clock, requests_per_minute=settings.requests_per_minute)
+        # List Tickets' own 100/minute budget, which the external_id lookups spend.
+        self.tickets_index = ListBudget(TICKETS_INDEX_HEADER, clock=clock)
         self._inflight_remaining: int | None = None
 
     # -- endpoints
@@ -478,13 +207,97 @@ class ZendeskClient:
         """Ids of (non-archived) tickets with this external_id; usually zero or one."""
         ids: list[int] = []
         pages = self._pages(
-            "/api/v2/tickets", {"external_id": external_id}, "tickets", "?external_id=…"
+            "/api/v2/tickets",
+            {"external_id": external_id},
+            "tickets",
+            "?external_id=…",
+            before=self._wait_for_tickets_index,
         )
         for tickets in pages:
             ids.extend(
                 t["id"] for t in tickets if isinstance(t, dict) and isinstance(t.get("id"), int)
             )
         return ids
+
+    def show_ticket(self, ticket_id: int) -> dict[str, Any] | None:
+        """One ticket by id, archived ones included; None once deleted (404)."""
+        try:
+            answer = self._call("GET", f"/api/v2/tickets/{int(ticket_id)}")
+        except NotFoundError:
+            return None
+        ticket = answer.get("ticket") if isinstance(answer, dict) else None
+        if not isinstance(ticket, dict):
+            raise ProtocolError("zendesk GET tickets/{id}: no ticket object")
+        return ticket
+
+    def ticket_comments(self, ticket_id: int) -> list[dict[str, Any]] | None:
+        """Every comment of a ticket (archived ones included); None once deleted (404)."""
+        found: list[dict[str, Any]] = []
+        try:
+            path = f"/api/v2/tickets/{int(ticket_id)}/comments"
+            for comments in self._pages(path, {}, "comments"):
+                found.extend(c for c in comments if isinstance(c, dict))
+        except NotFoundError:
+            return None
+        return found
+
+    def search_tickets(self, query: str) -> Iterator[dict[str, Any]]:
+        """Tickets matching a Search API query (archived included; deleted not; the index
+        lags writes by minutes). At most 1,000 results per query, a Zendesk limit."""
+        for results in self._pages("/api/v2/search", {"query": query}, "results", "?query=…"):
+            for item in results:
+                if isinstance(item, dict) and item.get("result_type", "ticket") == "ticket":
+                    yield item
+
+    def check_credentials(self) -> dict[str, Any]:
+        """``GET /api/v2/users/me``: who the credentials authenticate as (id and role).
+
+        One cheap call at the start of a pass, so a wrong or expired token fails the pass even
+        when nothing is due. A refused token raises ``AuthError`` (401/403); an answer for the
+        anonymous user (``id`` null, what Zendesk shows a request it did not authenticate)
+        raises it too."""
+        answer = self._call("GET", "/api/v2/users/me")
+        user = answer.get("user") if isinstance(answer, dict) else None
+        if not isinstance(user, dict):
+            raise ProtocolError("zendesk GET /api/v2/users/me: no user in the answer")
+        if not isinstance(user.get("id"), int):
+            raise AuthError(
+                "zendesk GET /api/v2/users/me answered for an anonymous user: the credentials "
+                "were not accepted; check the Zendesk API token or OAuth token"
+            )
+        return {"id": user["id"], "role": user.get("role")}
+
+    def show_tickets(self, ticket_ids: Sequence[int]) -> dict[int, str | None]:
+        """``tickets/show_many`` (≤100 ids a call): each ticket id Zendesk has, with its
+        external_id. Unknown and deleted tickets are absent (Zendesk leaves them out)."""
+        found: dict[int, str | None] = {}
+        ids = list(dict.fromkeys(int(i) for i in ticket_ids))
+        for offset in range(0, len(ids), MAX_IDS_PER_CALL):
+            chunk = ids[offset : offset + MAX_IDS_PER_CALL]
+            answer = self._call(
+                "GET", "/api/v2/tickets/show_many", params={"ids": ",".join(map(str, chunk))}
+            )
+            items = answer.get("tickets") if isinstance(answer, dict) else None
+            if not isinstance(items, list):
+                raise ProtocolError("zendesk GET /api/v2/tickets/show_many: no tickets list")
+            for item in items:
+                if isinstance(item, dict) and isinstance(item.get("id"), int):
+                    value = item.get("external_id")
+                    found[item["id"]] = value if isinstance(value, str) else None
+        return found
+
+    def unfinished_jobs(self) -> list[JobStatus]:
+        """Background jobs of the account still queued or working (``GET job_statuses``).
+
+        Zendesk lists unfinished jobs first (sorted by completion, then creation, newest
+        first), so the first page holds them all unless more than a page is unfinished, far
+        beyond the account's 30-job cap."""
+        answer = self._call("GET", "/api/v2/job_statuses")
+        items = answer.get("job_statuses") if isinstance(answer, dict) else None
+        if not isinstance(items, list):
+            raise ProtocolError("zendesk GET /api/v2/job_statuses: no job_statuses list")
+        jobs = [self._validate_job(item, "GET /api/v2/job_statuses") for item in items]
+        return [job for job in jobs if job.status in _UNFINISHED]
 
     def destroy_tickets(self, ticket_ids: Sequence[int]) -> JobStatus:
         """Soft-delete up to 100 tickets (a background job)."""
@@ -596,6 +409,7 @@ class ZendeskClient:
     def _observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
         """Response hook: runs for every attempt, including 429s and retried ones."""
         self.pacer.observe(response.headers)
+        self.tickets_index.observe(response.headers)
         inflight = parse_budget_header(
             header_value(response.headers, "zendesk-ratelimit-inflight-jobs")
         )
@@ -603,15 +417,33 @@ class ZendeskClient:
             self._inflight_remaining = inflight["remaining"]
         return response
 
+    def _wait_for_tickets_index(self) -> None:
+        """Pace a List Tickets request by its own budget (bounded like ``_send``)."""
+        for _ in range(_PACING_ROUNDS):
+            wait = self.tickets_index.take()
+            if wait <= 0:
+                return
+            log.info("zendesk.pacing_tickets_index", wait=round(wait, 3))
+            self._sleep(wait)
+
     def _pages(
-        self, path: str, params: dict[str, str], key: str, shown_query: str = ""
+        self,
+        path: str,
+        params: dict[str, str],
+        key: str,
+        shown_query: str = "",
+        *,
+        before: Callable[[], None] | None = None,
     ) -> Iterator[list[Any]]:
         """The ``key`` list of each page of a paginated GET, following ``next_page``.
-        ``shown_query`` stands for the query in the error (never its value)."""
+        ``shown_query`` stands for the query in the error (never its value); ``before`` runs
+        before each page is asked for (an endpoint's own pacing)."""
         url: str | None = path
         query: dict[str, str] | None = params
         seen: set[str] = set()
         while url:
+            if before is not None:
+                before()
             answer = self._call("GET", url, params=query)
             items = answer.get(key) if isinstance(answer, dict) else None
             if not isinstance(items, list):
@@ -622,10 +454,9 @@ class ZendeskClient:
     def _next_page(self, link: Any, seen: set[str]) -> str | None:
         if not isinstance(link, str) or not link:
             return None
-        url = urljoin(self._base + "/", link)
-        base = urlsplit(self._base)
-        if urlsplit(url)[:2] != base[:2]:
-            raise ProtocolError("zendesk next_page link points outside zendesk.base_url")
+        url = require_origin(
+            urljoin(self._base + "/", link), self._base, what="zendesk next_page link"
+        )
         if url in seen:
             raise PaginationLoopError("zendesk next_page link repeats an earlier one")
         seen.add(url)

@@ -11,6 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from snapzen.support.atomic import create_private
 from snapzen.support.errors import ConfigError, FatalError
 
 
@@ -37,7 +38,7 @@ def backup_ledger(source: Path, dest: Path, *, overwrite: bool = False) -> Backu
     # Copy into a temporary name and rename at the end: a crash never leaves a half backup
     # under the name a restore script would pick up.
     partial = dest.with_name(dest.name + ".partial")
-    partial.unlink(missing_ok=True)
+    create_private(partial)  # 0600 before any page of the ledger is written into it
     src = sqlite3.connect(f"file:{source.resolve()}?mode=ro", uri=True)
     try:
         copy = sqlite3.connect(str(partial))

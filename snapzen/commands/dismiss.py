@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from snapzen.commands import service
-from snapzen.ledger.db import transaction
+from snapzen.ledger.db import ensure_ledger, transaction
 from snapzen.ledger.outbox import now_iso
 from snapzen.support.errors import ConfigError
 from snapzen.support.log import one_line
@@ -39,10 +39,7 @@ def dismiss(
         raise ConfigError("--reason is required: say why these cases will never be sent")
     if not case_ids:
         raise ConfigError("give at least one --case ID")
-    if not settings.ledger.path.exists():
-        raise ConfigError(
-            f"setting ledger.path ({settings.ledger.path}): no database there yet (run sync first)"
-        )
+    ensure_ledger(settings.ledger.path)
     run_id = f"dismiss-{uuid.uuid4().hex[:12]}"
     stamp = now_iso(now or utcnow())
     with service.locked_db(settings, wait=wait) as db, transaction(db) as conn:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,16 +32,23 @@ import sqlite_utils
 
 from snapzen.clients.ticket_deletion import MAX_BATCH, BulkTicketDeleter, TicketDeletionApi
 from snapzen.clients.user_erasure import UserErasure
+from snapzen.commands.erase_request import RequestInfo, close_request
+from snapzen.ledger import holds
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
+from snapzen.policy.transform import external_id
 from snapzen.support.log import get_logger
 
 log = get_logger(__name__)
 
 
 class TicketDeleter(Protocol):
-    def delete_tickets(self, ticket_ids: Sequence[int]) -> set[int]:
-        """Delete these tickets; return the ids now gone (deleted now or already absent)."""
+    def delete_tickets(
+        self, ticket_ids: Sequence[int], expected: Mapping[int, str] | None = None
+    ) -> set[int]:
+        """Delete these tickets; return the ids now gone (deleted now or already absent).
+        ``expected``: ticket id -> its case's external_id; a ticket carrying another one is
+        not deleted (and not returned)."""
         ...
 
 
@@ -77,6 +84,8 @@ class ErasurePlan:
     without_ticket: list[str] = field(default_factory=list)  # case ids with no ticket id
     unsent: list[str] = field(default_factory=list)  # pending/failed: withheld by the erasure
     in_flight: list[str] = field(default_factory=list)  # pushing: erase again after a sync
+    held: list[int] = field(default_factory=list)  # under a legal hold: kept (Art. 17(3)(e))
+    subject_held: bool = False  # the whole person is held: nothing deleted or withheld
 
 
 @dataclass
@@ -164,17 +173,23 @@ def erase_subject(
     now: datetime | None = None,
     batch_size: int = MAX_BATCH,
     users: UserEraser | None = None,
+    request: RequestInfo | None = None,
 ) -> ErasureResult:
     """Delete the subject's tickets (≤100 per call) and append one erased event per ticket;
     with ``users``, then delete their Zendesk end-user profile (see the module docstring).
 
     ``lock`` is the writer lock (snapzen.support.lock.writer_lock) so erasure never interleaves with
     a sync appending to the same chain; planning happens inside it so the plan is current.
+    Tickets under a legal hold (snapzen.ledger.holds) are kept and listed in ``plan.held``.
+    With ``request`` the erasure is journalled (erase_request): a ``request`` event with its
+    Art. 12(3) deadline and outcome, even when nothing was found, and a line in the erasure
+    journal kept outside the database (so a restored backup can re-apply it).
     """
     if not 1 <= batch_size <= MAX_BATCH:
         raise ValueError(f"batch_size must be 1..{MAX_BATCH}")
     with lock if lock is not None else nullcontext():
         plan = plan_erasure(db, subject_ref)
+        _apply_holds(db, plan)
         result = ErasureResult(plan=plan, dry_run=dry_run, users_requested=users is not None)
         if dry_run:
             result.users = users.plan() if users is not None else None
@@ -186,7 +201,8 @@ def erase_subject(
         by_id = {target.ticket_id: target for target in plan.to_delete}
         try:
             if deleter is not None:
-                _delete_tickets(deleter, list(by_id), batch_size, result)
+                expected = {tid: external_id(t.case_id) for tid, t in by_id.items()}
+                _delete_tickets(deleter, list(by_id), batch_size, result, expected)
             # Only when every ticket is gone and none is being sent right now (see above).
             if users is not None and result.tickets_complete and not plan.in_flight:
                 result.users = users.erase()
@@ -197,15 +213,35 @@ def erase_subject(
             # Record whatever was deleted even if a later step raised: those tickets are gone.
             if result.deleted or (result.users is not None and result.users.touched):
                 _record(db, result, [by_id[tid] for tid in result.deleted], actor, reason, now)
+            if request is not None:
+                close_request(db, request, result, actor=actor, reason=reason, now=now)
         return result
 
 
+def _apply_holds(db: sqlite_utils.Database, plan: ErasurePlan) -> None:
+    """Held tickets stay; a held person keeps everything, unsent chats included."""
+    active = holds.active(db.conn)
+    if active.held(subject=plan.subject_ref):
+        plan.subject_held = True
+        plan.held = [t.ticket_id for t in plan.to_delete]
+        plan.to_delete, plan.unsent = [], []
+        return
+    kept = [t for t in plan.to_delete if active.held(case_id=t.case_id, ticket_id=t.ticket_id)]
+    plan.held = [t.ticket_id for t in kept]
+    plan.to_delete = [t for t in plan.to_delete if t not in kept]
+    plan.unsent = [c for c in plan.unsent if c not in active.cases]
+
+
 def _delete_tickets(
-    deleter: TicketDeleter, ids: list[int], batch_size: int, result: ErasureResult
+    deleter: TicketDeleter,
+    ids: list[int],
+    batch_size: int,
+    result: ErasureResult,
+    expected: Mapping[int, str],
 ) -> None:
     for start in range(0, len(ids), batch_size):
         batch = ids[start : start + batch_size]
-        gone = deleter.delete_tickets(batch)
+        gone = deleter.delete_tickets(batch, {t: expected[t] for t in batch if t in expected})
         result.deleted.extend(tid for tid in batch if tid in gone)
         result.failed.extend(tid for tid in batch if tid not in gone)
 
@@ -301,8 +337,10 @@ class ZendeskTicketDeleter:
     def __init__(self, api: TicketDeletionApi, *, timeout: float | None = None) -> None:
         self._deleter = BulkTicketDeleter(api, timeout=timeout)
 
-    def delete_tickets(self, ticket_ids: Sequence[int]) -> set[int]:
-        outcomes = self._deleter.delete(ticket_ids, purge=True)
+    def delete_tickets(
+        self, ticket_ids: Sequence[int], expected: Mapping[int, str] | None = None
+    ) -> set[int]:
+        outcomes = self._deleter.delete(ticket_ids, purge=True, expected=expected)
         for ticket_id, outcome in outcomes.items():
             if not outcome.gone:
                 # The CLI reports only the ids; the reason is for whoever reruns it.

@@ -148,7 +148,7 @@ def check_health(path: Path, settings: Settings, now: datetime) -> Health:
     is missing or unreadable, the last finished run aborted, no run completed within three
     schedule intervals, or chats are at risk of SnapEngage's deletion."""
     if not path.exists():
-        return Health(False, f"ledger database {path} does not exist")
+        return Health(False, f"ledger database {path} does not exist (create it: snapzen init)")
     try:
         conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=5)
     except sqlite3.Error as exc:

@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlite_utils
@@ -45,12 +46,14 @@ from snapzen.clients.ticket_deletion import (
     DeletionOutcome,
     TicketDeletionApi,
 )
-from snapzen.ledger import outbox
+from snapzen.ledger import holds, outbox
 from snapzen.ledger.chain import append_event
-from snapzen.ledger.db import open_db, transaction
-from snapzen.policy.transform import add_years, retention_until
+from snapzen.ledger.cursor_rules import deletion_clock_error
+from snapzen.ledger.db import open_ledger, transaction
+from snapzen.policy.transform import add_years, external_id, retention_until
+from snapzen.support import clock
 from snapzen.support.errors import ConfigError
-from snapzen.support.log import bind_run, get_logger, new_run_id, one_line
+from snapzen.support.log import bound_run, get_logger, new_run_id, one_line
 from snapzen.support.settings import Settings
 
 log = get_logger("snapzen.commands.retention")
@@ -67,6 +70,7 @@ _COUNT_NAMES = (
     "failed",
     "recorded",
     "previously_erased",
+    "held",
     "batches",
 )
 
@@ -100,6 +104,7 @@ class DueTicket:
     subject_ref: str | None
     started_at: str
     retention_until: str
+    recorded: bool = False  # retention_until is the one its transfer recorded (not recomputed)
 
 
 @dataclass
@@ -116,9 +121,11 @@ class SweepResult:
     failed: int = 0  # not confirmed deleted: the next sweep tries again
     recorded: int = 0  # `expired` ledger events appended
     previously_erased: int = 0  # deleted by an Art. 17 erasure before: only marked
+    held: int = 0  # due but under a legal hold (snapzen ledger hold): kept
     batches: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)  # case_id, ticket_id, reason
     planned: list[DueTicket] = field(default_factory=list)  # dry run only (first 1000)
+    reconciled: dict[str, int] | None = None  # --reconcile: retention_reconcile counts
 
     @property
     def exit_code(self) -> int:
@@ -142,34 +149,48 @@ def iter_due(
 ) -> Iterator[DueTicket]:
     """Synced cases with a ticket whose retention ended by ``as_of``, oldest first.
 
+    A restricted transfer is due on the ``retention_until`` its ledger row recorded (what the
+    person was told, and the ticket's ``expires_YYYY_MM`` tag), whatever ``retention_years``
+    says today; other chats on ``retention_years`` counted from the chat start.
     Keyset-paged so a first sweep over years of chats never holds them all in memory, and so
     cases that fail this sweep (still unexpired) are not read again."""
     cutoff = latest_due_day(as_of, years).isoformat()
     columns = {row[1] for row in db.execute("PRAGMA table_info(cases)").fetchall()}
     # A dry run opens read-only and so cannot migrate: before the migration nothing expired.
-    not_expired = "AND expired_at IS NULL" if "expired_at" in columns else ""
+    not_expired = "AND c.expired_at IS NULL" if "expired_at" in columns else ""
     last: tuple[str, str] = ("", "")
     while True:
         rows = db.execute(
-            f"""SELECT case_id, ticket_id, widget_id, subject_ref, started_at FROM cases
-               WHERE status = 'synced' {not_expired} AND ticket_id IS NOT NULL
-                 AND started_at IS NOT NULL AND day <= ?
-                 AND (started_at, case_id) > (?, ?)
-               ORDER BY started_at, case_id LIMIT ?""",
-            (cutoff, *last, page_size),
+            f"""SELECT c.case_id, c.ticket_id, c.widget_id, c.subject_ref, c.started_at,
+                      t.retention_until
+               FROM cases c LEFT JOIN transfers t ON t.case_id = c.case_id
+                                                AND t.event = 'transfer'
+               WHERE c.status = 'synced' {not_expired} AND c.ticket_id IS NOT NULL
+                 AND c.started_at IS NOT NULL
+                 AND CASE WHEN t.retention_until IS NULL THEN c.day <= ?
+                          ELSE t.retention_until <= ? END
+                 AND (c.started_at, c.case_id) > (?, ?)
+               ORDER BY c.started_at, c.case_id LIMIT ?""",
+            (cutoff, as_of.isoformat(), *last, page_size),
         ).fetchall()
         if not rows:
             return
-        for case_id, ticket_id, widget_id, subject, started in rows:
+        for case_id, ticket_id, widget_id, subject, started, recorded in rows:
             moment = datetime.fromisoformat(str(started).replace("Z", "+00:00"))
-            if retention_ended(moment, years, as_of):
+            until = (
+                date.fromisoformat(str(recorded)[:10])
+                if recorded
+                else retention_until(moment, years)
+            )
+            if until <= as_of:
                 yield DueTicket(
                     case_id=str(case_id),
                     ticket_id=int(ticket_id),
                     widget_id=str(widget_id),
                     subject_ref=subject,
                     started_at=str(started),
-                    retention_until=retention_until(moment, years).isoformat(),
+                    retention_until=until.isoformat(),
+                    recorded=recorded is not None,
                 )
         last = (str(rows[-1][4]), str(rows[-1][0]))
 
@@ -232,6 +253,7 @@ def _record(
                 "purged": outcome.purged,
                 "already_gone": outcome.already_gone,
                 "retention_years": years,
+                "retention_source": "recorded" if due.recorded else "configured",
                 "started_on": due.started_at[:10],
                 "restricted_transfer": transfer is not None,
                 "transfer_seq": int(transfer[0]) if transfer else None,
@@ -267,7 +289,30 @@ def _record(
 
 
 def _utcnow() -> datetime:
-    return datetime.now(UTC)
+    return clock.utcnow()
+
+
+def newest_time_seen(db: sqlite_utils.Database) -> datetime | None:
+    """The newest run start the ledger recorded (syncs run every few minutes, each recording
+    its start), or None before any run. Not the newest chat: a widget that stopped chatting
+    still has tickets to expire for years, and the sweep must keep running for them."""
+    row = db.execute("SELECT MAX(started_at) FROM runs").fetchone()
+    return datetime.fromisoformat(row[0].replace("Z", "+00:00")) if row and row[0] else None
+
+
+def refuse_on_wrong_clock(settings: Settings, now: datetime) -> None:
+    """ConfigError when the clock is beyond the newest time seen by more than the margin."""
+    if not Path(settings.ledger.path).exists():
+        return
+    db = open_ledger(settings.ledger, read_only=True)
+    try:
+        newest = newest_time_seen(db)
+    finally:
+        db.conn.close()
+    margin = timedelta(days=settings.transfer.clock_margin_days)
+    why = deletion_clock_error(now, newest, margin)
+    if why:
+        raise ConfigError(why)
 
 
 def build_deletion_api(
@@ -293,6 +338,8 @@ def run_sweep(
     wait: bool = False,
     clock: Callable[[], datetime] = _utcnow,
     crash_hook: CrashHook | None = None,
+    reconcile: bool = False,
+    reconcile_months: int = 36,
 ) -> SweepResult:
     """Delete every ticket whose retention ended by ``as_of`` (default today, UTC).
 
@@ -305,6 +352,11 @@ def run_sweep(
     as_of = as_of or today
     purge = settings.transfer.purge_on_expiry if purge is None else purge
     years = settings.transfer.retention_years
+    try:
+        latest_due_day(as_of, years)
+    except (ValueError, OverflowError):
+        # 0001-01-01 minus the retention years is before year 1: one line, not a traceback.
+        raise ConfigError(f"--as-of {as_of.isoformat()} is out of range") from None
     result = SweepResult(as_of=as_of, dry_run=dry_run, purge=purge)
     if as_of > today and not dry_run:
         # Looking ahead is for planning; deleting a ticket before its retention ends is not
@@ -312,6 +364,7 @@ def run_sweep(
         raise ConfigError(f"--as-of {as_of.isoformat()} is in the future; only --dry-run may")
     if dry_run:
         return _plan_only(settings, result, years)
+    refuse_on_wrong_clock(settings, clock())
 
     api = api or build_deletion_api(settings)
     hook = crash_hook or (lambda _point: None)
@@ -319,11 +372,10 @@ def run_sweep(
     run_id = new_run_id()
     actor = actor or settings.pipeline.actor
     result.run_id = run_id
-    bind_run(run_id, RUN_KIND)
     # Imported here: service is the composition root and pulls in the sync's clients.
     from snapzen.commands.service import locked_db
 
-    with locked_db(settings, wait=wait) as db:
+    with bound_run(run_id, RUN_KIND), locked_db(settings, wait=wait) as db:
         outbox.start_run(
             db, run_id, RUN_KIND, actor, clock(), {"as_of": as_of.isoformat(), "purge": purge}
         )
@@ -340,6 +392,8 @@ def run_sweep(
                 clock=clock,
                 hook=hook,
             )
+            if reconcile:
+                _reconcile(db, api, result, settings, reconcile_months, actor, clock)
         except BaseException as exc:
             # As in service.run_pass: runs.error is read by people, so no echoed emails
             # (one_line scrubs them).
@@ -376,14 +430,42 @@ def run_sweep(
     return result
 
 
+def _reconcile(
+    db: sqlite_utils.Database,
+    api: TicketDeletionApi,
+    result: SweepResult,
+    settings: Settings,
+    months: int,
+    actor: str,
+    clock: Callable[[], datetime],
+) -> None:
+    from snapzen.commands.retention_reconcile import TicketSearch, reconcile
+
+    if not hasattr(api, "search_tickets"):
+        raise ConfigError("--reconcile needs a Zendesk client that can search")
+    assert result.run_id is not None
+    search: TicketSearch = api  # type: ignore[assignment]
+    counts = reconcile(
+        db, api, search, as_of=result.as_of, months_back=months, purge=result.purge,
+        run_id=result.run_id, actor=actor, clock=clock,
+        timeout=settings.zendesk.job_timeout_seconds,
+    )  # fmt: skip
+    result.reconciled = dict(vars(counts))
+    result.failed += counts.failed
+    result.held += counts.held
+    log.info("retention_reconciled", **result.reconciled)
+
+
 def _plan_only(settings: Settings, result: SweepResult, years: int) -> SweepResult:
-    path = settings.ledger.path
-    if not path.exists():
-        raise ConfigError(f"setting ledger.path ({path}): no database there yet (run sync first)")
     # Read-only and without the lock: a dry run may look while a sync writes (WAL).
-    db = open_db(path, read_only=True)
+    db = open_ledger(settings.ledger, read_only=True)
     try:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(transfers)").fetchall()}
+        active = holds.active(db.conn) if columns else holds.HoldSet()
         for due in iter_due(db, result.as_of, years):
+            if active.held(case_id=due.case_id, ticket_id=due.ticket_id, subject=due.subject_ref):
+                result.held += 1
+                continue
             result.due += 1
             if len(result.planned) < 1000:
                 result.planned.append(due)
@@ -406,8 +488,16 @@ def _sweep(
 ) -> None:
     deleter = BulkTicketDeleter(api, timeout=settings.zendesk.job_timeout_seconds)
     assert result.run_id is not None
+    active = holds.active(db.conn)  # a legal hold keeps a due ticket (Art. 17(3)(e))
     for batch in _batches(iter_due(db, result.as_of, years), size):
         result.due += len(batch)
+        kept = [
+            d
+            for d in batch
+            if active.held(case_id=d.case_id, ticket_id=d.ticket_id, subject=d.subject_ref)
+        ]
+        result.held += len(kept)
+        batch = [d for d in batch if d not in kept]
         # Tickets the ledger already records as deleted (an Art. 17 erasure; or an `expired`
         # event, which cannot lack expired_at, but then marking is all that is left to do).
         earlier = _previously_deleted(db, [due.ticket_id for due in batch])
@@ -419,7 +509,9 @@ def _sweep(
         ids = list(dict.fromkeys(due.ticket_id for due in to_delete))
         if ids:
             result.batches += 1
-            outcomes = deleter.delete(ids, purge=result.purge)
+            # Each ticket is deleted only if it still carries its own case's external_id.
+            expected = {due.ticket_id: external_id(due.case_id) for due in to_delete}
+            outcomes = deleter.delete(ids, purge=result.purge, expected=expected)
         hook("after_delete")
         done = [(due, outcomes[due.ticket_id]) for due in to_delete if outcomes[due.ticket_id].gone]
         for due in to_delete:

@@ -15,7 +15,7 @@ from typing import Any
 import sqlite_utils
 
 from snapzen.commands import service
-from snapzen.ledger.db import open_db, transaction
+from snapzen.ledger.db import ensure_ledger, open_ledger, transaction
 from snapzen.ledger.outbox import now_iso
 from snapzen.support.errors import ConfigError
 from snapzen.support.settings import Settings
@@ -76,14 +76,11 @@ def retry(
     **kwargs: Any,
 ) -> RetryResult:
     """Requeue ``case_ids`` (None: all failed) and push them in one locked, recorded pass."""
-    if not settings.ledger.path.exists():
-        raise ConfigError(
-            f"setting ledger.path ({settings.ledger.path}): no database there yet (run sync first)"
-        )
+    ensure_ledger(settings.ledger.path)
     if case_ids is not None:
         # Refuse a bad id before taking the lock or writing a `runs` row (exit 2, one line);
         # the same checks run again under the lock, where they count.
-        db = open_db(settings.ledger.path, read_only=True)
+        db = open_ledger(settings.ledger, read_only=True)
         try:
             _check_ids(db, case_ids)
         finally:

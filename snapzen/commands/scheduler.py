@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import schedule
 
 from snapzen.commands import service
+from snapzen.ledger.db import check_ledger
 from snapzen.support import errors
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
@@ -207,6 +208,7 @@ def sync_pass(
     Errors are logged and the service goes on (the `runs` row says 'aborted' and
     `status --check` turns unhealthy), because the next pass may well succeed (an API outage);
     a configuration error is caught before the loop starts."""
+    check_ledger(settings.ledger)  # missing, another key, newer schema: exit 2, no loop
 
     def attempt() -> int:
         result = service.sync(

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import sqlite_utils
 
@@ -18,16 +18,40 @@ from snapzen.clients.http import HttpClient
 from snapzen.clients.snapengage import SnapEngageClient
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.ledger import outbox
-from snapzen.ledger.db import open_db
+from snapzen.ledger.db import ensure_ledger, open_ledger
 from snapzen.support import errors
 from snapzen.support.lock import writer_lock
-from snapzen.support.log import bind_run, get_logger, new_run_id, one_line, scrub_personal
+from snapzen.support.log import (
+    bound_run,
+    get_logger,
+    new_run_id,
+    once,
+    one_line,
+    scrub_personal,
+)
 from snapzen.support.memory import limit_malloc_arenas
 from snapzen.support.settings import Settings, require_ledger_key, require_sync_settings
 from snapzen.sync.pipeline import CrashHook, PassResult, Pipeline, Sink, Source, utcnow
 from snapzen.sync.prepare_worker import PrepareWorker, WorkerError
 
 log = get_logger("snapzen.commands.service")
+
+
+@runtime_checkable
+class CredentialCheck(Protocol):
+    """A sink that can prove its credentials with one cheap call (``GET users/me``)."""
+
+    def check_credentials(self) -> dict[str, Any]: ...
+
+
+def check_credentials(sink: object) -> None:
+    """At the start of every pass: a wrong or expired token aborts the pass (exit 1, one
+    line, an 'aborted' run that turns `status --check` unhealthy) even when nothing is due,
+    instead of exiting 0 until the day a chat is. Sinks without credentials (the dry run's
+    stand-in) have nothing to check."""
+    if isinstance(sink, CredentialCheck):
+        user = sink.check_credentials()
+        log.info("zendesk_credentials_ok", user_id=user.get("id"), role=user.get("role"))
 
 
 @dataclass
@@ -50,8 +74,9 @@ def build_clients(settings: Settings, sleep: Callable[[float], None] = time.slee
 def locked_db(
     settings: Settings, *, wait: bool = False, lock_timeout: float = -1
 ) -> Iterator[sqlite_utils.Database]:
+    ensure_ledger(settings.ledger.path)  # before the lock: its file would be created first
     with writer_lock(settings.ledger.path, wait=wait, timeout=lock_timeout):
-        db = open_db(settings.ledger.path)
+        db = open_ledger(settings.ledger)
         try:
             yield db
         finally:
@@ -71,7 +96,9 @@ def checkpoint_wal(db: sqlite_utils.Database) -> None:
         log.warning("wal_checkpoint_failed", error=str(exc))
         return
     if busy:
-        log.warning("wal_checkpoint_incomplete", reason="a reader holds an old snapshot")
+        # Every pass while an auditor's Datasette is open: a warning once, then debug.
+        warn = log.warning if once("wal_checkpoint_incomplete") else log.debug
+        warn("wal_checkpoint_incomplete", reason="a reader holds an old snapshot")
 
 
 @contextmanager
@@ -91,7 +118,9 @@ def prepare_worker(
     try:
         worker = PrepareWorker.start(settings, key)
     except WorkerError as exc:
-        log.warning("prepare_worker_unavailable", error=one_line(exc))
+        # The same cause every pass of `snapzen run`: a warning once per process, then debug.
+        warn = log.warning if once("prepare_worker_unavailable", one_line(exc)) else log.debug
+        warn("prepare_worker_unavailable", error=one_line(exc))
         yield None
         return
     try:
@@ -127,11 +156,11 @@ def run_pass(
     clients = clients or build_clients(settings)
     run_id = new_run_id()
     actor = actor or settings.pipeline.actor
-    bind_run(run_id, kind)
     # One malloc arena for the pass's threads: without it a 100,000-chat backfill peaked over
     # 150 MB (bench/RESULTS.md, v9). Process-wide, and harmless to repeat.
     limit_malloc_arenas()
     with (
+        bound_run(run_id, kind),  # every line of the pass, on every thread, carries run_id
         locked_db(settings, wait=wait, lock_timeout=lock_timeout) as db,
         prepare_worker(settings, key, shared=worker) as worker,
     ):
@@ -152,6 +181,7 @@ def run_pass(
         log.info("run_started", actor=actor, widgets=len(settings.snapengage.widgets))
         try:
             try:
+                check_credentials(clients.sink)
                 result = body(pipeline)
             finally:
                 # A POST still out when the pass ended (an error elsewhere) gets its answer
@@ -195,6 +225,7 @@ def run_pass(
                 "at_risk": len(result.at_risk),
                 "failed_total": result.failed_total,
                 "unresolved": result.unresolved,
+                "in_progress": result.in_progress,
                 "cursors": result.cursors,
                 "interrupted": result.interrupted,
             },

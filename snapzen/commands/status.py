@@ -9,7 +9,10 @@ from typing import Any
 import sqlite_utils
 
 from snapzen.ledger import outbox
+from snapzen.ledger.cursor_rules import FUTURE_SKEW, check_clock
+from snapzen.ledger.flags import open_flags
 from snapzen.support.settings import Settings
+from snapzen.sync.results_check import unresolved_counts
 
 STATUSES = ("pending", "pushing", "synced", "withheld", "failed", "ignored")
 
@@ -77,6 +80,22 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
     if last_run and last_run.get("details"):
         last_run["details"] = json.loads(last_run["details"])
     ledger_rows = db.execute("SELECT COUNT(*) FROM transfers").fetchone()[0]
+    # Imports whose answer was lost: inside the recovery grace they are work in progress,
+    # after it they need a look.
+    grace = timedelta(seconds=settings.zendesk.recovery_grace_seconds)
+    in_progress, unresolved = unresolved_counts(db, now, grace)
+    clock_warning = _clock_warning(db, now)
+    # Unfinished chats dated in the future: they would sit pending for ever with a negative
+    # age and a healthy status (a source clock, or ours, is wrong).
+    future = [
+        dict(zip(("case_id", "widget_id", "started_at", "status"), row, strict=True))
+        for row in db.execute(
+            """SELECT case_id, widget_id, started_at, status FROM cases
+               WHERE status IN ('pending', 'pushing', 'failed') AND started_at > ?
+               ORDER BY started_at LIMIT 100""",
+            (outbox.now_iso(now + FUTURE_SKEW),),
+        )
+    ]
     return {
         "generated_at": outbox.now_iso(now),
         "database": str(settings.ledger.path),
@@ -90,10 +109,52 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
         "at_risk": at_risk[:100],
         "at_risk_count": len(at_risk),
         "ledger_rows": ledger_rows,
+        "imports_in_progress": in_progress,
+        "imports_unresolved": unresolved,
         "last_run": last_run,
+        "flagged": open_flags(db),  # cases a person must decide (several tickets, ...)
+        "clock_warning": clock_warning,
+        "future_dated": future,
     }
 
 
+def _clock_warning(db: sqlite_utils.Database, now: datetime) -> str | None:
+    """A clock that read earlier than a run already recorded: the newest run (by insertion)
+    started before an older one did, or this clock reads before the latest run start."""
+    row = db.execute("SELECT run_id, started_at FROM runs ORDER BY rowid DESC LIMIT 1").fetchone()
+    if row is None:
+        return None
+    run_id, started = row[0], _when(row[1])
+    before = _when(
+        db.execute(
+            "SELECT MAX(started_at) FROM runs WHERE rowid < (SELECT MAX(rowid) FROM runs)"
+        ).fetchone()[0]
+    )
+    latest = max(filter(None, (started, before)), default=None)
+    for moment, earlier, who in ((started, before, f"run {run_id}"), (now, latest, "the clock")):
+        behind = check_clock(moment, earlier).behind_by if moment else None
+        if behind is not None and moment is not None:
+            return (
+                f"{who} read {outbox.now_iso(moment)}, {behind} earlier than a run already "
+                "recorded: the system clock is or was wrong (cursors were not moved past real "
+                "data; check NTP)"
+            )
+    return None
+
+
+def _when(iso: str | None) -> datetime | None:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")) if iso else None
+
+
 def status_exit_code(report: dict[str, Any]) -> int:
-    """3 when something needs a human: cases at risk of deletion, or failures."""
-    return 3 if report["at_risk_count"] or report["failed"] else 0
+    """3 when something needs a human: cases at risk of deletion, failures, imports still
+    unresolved after the recovery grace, cases flagged (several tickets for one case), or
+    unfinished chats dated in the future."""
+    needs_a_look = (
+        report["at_risk_count"]
+        or report["failed"]
+        or report.get("imports_unresolved")
+        or report.get("flagged")
+        or report.get("future_dated")
+    )
+    return 3 if needs_a_look else 0

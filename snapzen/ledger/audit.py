@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, TextIO
 
+from snapzen.ledger.csv_cells import neutralise_row
 from snapzen.support.errors import ConfigError
 
 # Every column of `transfers`, in schema order; listing and export show all of them.
@@ -175,7 +176,7 @@ def write_rows(
         writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow(row)
+            writer.writerow(neutralise_row(row))
             count += 1
     elif fmt == "jsonl":
         for row in rows:

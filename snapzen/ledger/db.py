@@ -3,40 +3,169 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
-from snapzen.ledger.schema import migrate
+from snapzen.ledger.meta import bind, key_matches, read_meta
+from snapzen.ledger.schema import SCHEMA_VERSION, migrate, schema_version
 from snapzen.support.errors import ConfigError
 
+if TYPE_CHECKING:
+    from snapzen.support.settings import LedgerSettings
 
-def open_db(path: Path | str, *, read_only: bool = False) -> sqlite_utils.Database:
-    """Open (and migrate, unless read-only) the snapzen database at ``path``.
 
-    A path that cannot be a database (missing directory we may not create, a directory, a
-    file that is not SQLite) is a configuration problem: ConfigError naming ledger.path."""
+def open_db(
+    path: Path | str,
+    *,
+    read_only: bool = False,
+    create: bool = False,
+    key: bytes | None = None,
+    timeout: float = 30.0,
+    label: str = "ledger.path",
+) -> sqlite_utils.Database:
+    """Open (and migrate, unless read-only) the snapzen ledger at ``path``.
+
+    A missing file is refused (LedgerError, exit 2, naming ``snapzen init``): a command that
+    created an empty ledger by itself would import every chat again. ``create=True`` is for
+    ``snapzen init`` (through ``create_ledger``) and tests only. With ``key`` the ledger must
+    have been made with that key (its fingerprint); a ledger written by a newer snapzen is
+    refused before anything is written to it. Every problem is one line naming the setting
+    (``label``), the path and the fix."""
     try:
-        return _open(Path(path), read_only)
-    except (OSError, sqlite3.Error) as exc:
-        raise ConfigError(
-            f"setting ledger.path ({path}): cannot open the database: {exc}"
+        return _open_checked(Path(path), read_only, create, key, timeout)
+    except LedgerError as exc:
+        raise LedgerError(f"{label}: {exc}") from None
+
+
+def _open_checked(
+    path: Path, read_only: bool, create: bool, key: bytes | None, timeout: float
+) -> sqlite_utils.Database:
+    fresh = create and not path.exists()
+    if fresh:
+        create_file(path)
+    else:
+        _diagnose(path, read_only)
+    try:
+        db = _connect(path, read_only, timeout)
+    except sqlite3.Error as exc:
+        raise _sqlite_problem(path, exc) from None
+    try:
+        _check_and_migrate(db, path, read_only, key, fresh=fresh)
+    except sqlite3.Error as exc:
+        db.conn.close()
+        raise _sqlite_problem(path, exc) from None
+    except BaseException:
+        db.conn.close()
+        raise
+    return db
+
+
+def create_ledger(path: Path | str, key: bytes, now: datetime) -> sqlite_utils.Database:
+    """A new, empty ledger bound to ``key`` (refused if ``path`` exists): `snapzen init`."""
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        raise LedgerError(
+            f"a ledger already exists at {path}; nothing was changed (to replace it with a "
+            "backup use `snapzen ledger restore BACKUP`)"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    db = open_db(path, create=True)
+    with transaction(db) as conn:
+        bind(conn, key, now, origin="init")
+    return db
+
+
+class LedgerError(ConfigError):
+    """The ledger file cannot be used as it is (missing, unreadable, another key, newer
+    schema...): exit 2, one line with the path and the fix."""
+
+
+def create_file(path: Path) -> None:
+    # 0600 before SQLite sees it: the file holds raw payloads of pending chats, and SQLite
+    # gives the -wal and -shm files it creates the database file's mode.
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileNotFoundError:
+        raise LedgerError(
+            f"cannot create the ledger {path}: its directory {path.parent} does not exist"
         ) from None
+    except OSError as exc:
+        raise LedgerError(f"cannot create the ledger {path}: {exc.strerror}") from None
+    os.close(fd)
+    os.chmod(path, 0o600)  # the umask may have taken bits away, never added: be explicit
 
 
-def _open(path: Path, read_only: bool) -> sqlite_utils.Database:
+def _diagnose(path: Path, read_only: bool) -> None:
+    """Name the problem before SQLite does: its messages ("unable to open database file",
+    "disk I/O error") do not say which of these it is."""
+    if path.is_dir():
+        raise LedgerError(
+            f"{path} is a directory, not a ledger file: set ledger.path to a "
+            f"file in it (e.g. {path / 'snapzen.db'})"
+        )
+    if not path.exists():
+        raise LedgerError(
+            f"no ledger at {path}: create it with `snapzen init` (`snapzen init --adopt` if "
+            "this Zendesk already has snapengage tickets), or set ledger.path to the existing one"
+        )
+    if path.stat().st_size == 0:
+        # `touch`, a failed copy: not a ledger. Opening it would make it one (WAL writes a
+        # header at once): the implicit creation `snapzen init` exists to prevent.
+        raise LedgerError(
+            f"{path} is an empty file, not a ledger: remove it and create the ledger with "
+            "`snapzen init`, or set ledger.path to the existing one"
+        )
+    if not os.access(path, os.R_OK):
+        raise LedgerError(
+            f"cannot read the ledger {path} (permission denied): run snapzen as the user that "
+            f"owns it, or fix its owner and mode (chmod 600 {path})"
+        )
     if read_only:
-        if not path.is_file():
-            raise FileNotFoundError("no such file")
+        return
+    directory = path.parent
+    if not os.access(path, os.W_OK) or not os.access(directory, os.W_OK | os.X_OK):
+        what = path if not os.access(path, os.W_OK) else directory
+        raise LedgerError(
+            f"the ledger {path} is read-only ({what} is not writable by this user): make the "
+            "file and its directory writable by the user that runs snapzen (SQLite writes "
+            "-wal and -shm files beside it)"
+        )
+
+
+def _sqlite_problem(path: Path, exc: sqlite3.Error) -> LedgerError:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return LedgerError(
+            f"the ledger {path} is locked by another process ({text}): wait for it to end "
+            f"(find it with `fuser {path}`), then run the command again"
+        )
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return LedgerError(
+            f"{path} is not a readable snapzen ledger ({text}): put the last good backup in "
+            "place with `snapzen ledger restore BACKUP`"
+        )
+    if "readonly" in text or "read-only" in text:
+        return LedgerError(
+            f"the ledger {path} is read-only ({text}): make the file and its directory "
+            "writable by the user that runs snapzen"
+        )
+    return LedgerError(f"cannot open the ledger {path}: {text}")
+
+
+def _connect(path: Path, read_only: bool, timeout: float) -> sqlite_utils.Database:
+    if read_only:
         uri = f"file:{path.resolve()}?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        conn = sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)
         conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # "not a database" now
         return sqlite_utils.Database(conn)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+    conn = sqlite3.connect(str(path), timeout=timeout, check_same_thread=False)
     db = sqlite_utils.Database(conn)
     # WAL lets auditors read while a sync writes; secure_delete overwrites deleted bytes so
     # purged raw payloads (personal data) do not linger in free pages of the file.
@@ -44,8 +173,41 @@ def _open(path: Path, read_only: bool) -> sqlite_utils.Database:
     db.execute(f"PRAGMA synchronous={DURABLE}")
     db.execute("PRAGMA secure_delete=ON")
     db.execute("PRAGMA foreign_keys=ON")
-    migrate(db)
     return db
+
+
+def _check_and_migrate(
+    db: sqlite_utils.Database, path: Path, read_only: bool, key: bytes | None, *, fresh: bool
+) -> None:
+    version = schema_version(db)
+    if version > SCHEMA_VERSION:
+        raise LedgerError(
+            f"the ledger {path} has schema version {version}, newer than this snapzen knows "
+            f"({SCHEMA_VERSION}): upgrade snapzen; nothing was written to the ledger"
+        )
+    if version == 0 and not fresh and not _has_tables(db):
+        # An empty file (`touch`, an sqlite3 shell) is not a ledger: migrating it here would
+        # be the implicit creation `snapzen init` exists to prevent.
+        raise LedgerError(
+            f"{path} is not a snapzen ledger (an empty database): point ledger.path at the "
+            "ledger, or remove the file and create the ledger with `snapzen init`"
+        )
+    if key is not None and key_matches(read_meta(db.conn), key) is False:
+        raise LedgerError(
+            f"the ledger {path} was created with a different ledger.key: set the key it was "
+            "created with (its fingerprint does not match); nothing was written"
+        )
+    if read_only:
+        return
+    migrate(db)
+    if key is not None and "key_fingerprint" not in read_meta(db.conn):
+        # A ledger made before ledgers were bound: bind it to the first key that writes.
+        with transaction(db) as conn:
+            bind(conn, key, datetime.now(UTC), origin="first-open")
+
+
+def _has_tables(db: sqlite_utils.Database) -> bool:
+    return int(db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]) > 0
 
 
 # Every commit is synced to disk before it returns (WAL, synchronous=FULL) unless the caller
@@ -96,3 +258,29 @@ def transaction(db: sqlite_utils.Database, *, durable: bool = True) -> Iterator[
             # transaction sets its level anyway).
             with contextlib.suppress(sqlite3.Error):
                 conn.execute(f"PRAGMA synchronous={DURABLE}")
+
+
+def open_ledger(ledger: LedgerSettings, *, read_only: bool = False) -> sqlite_utils.Database:
+    """``open_db`` for the configured ledger, checked against the configured key (if set)."""
+    return open_db(ledger.path, read_only=read_only, key=configured_key(ledger))
+
+
+def configured_key(ledger: LedgerSettings) -> bytes | None:
+    secret = ledger.key.get_secret_value() if ledger.key is not None else ""
+    return secret.encode("utf-8") if secret else None
+
+
+def ensure_ledger(path: Path | str) -> None:
+    """Refuse a missing or unusable ledger before a command takes the writer lock (whose
+    ``.lock`` file would otherwise be the first thing it creates)."""
+    try:
+        _diagnose(Path(path), read_only=False)
+    except LedgerError as exc:
+        raise LedgerError(f"ledger.path: {exc}") from None
+
+
+def check_ledger(ledger: LedgerSettings) -> None:
+    """Everything ``open_ledger`` refuses (missing, another key, newer schema...), read-only:
+    for a long-running service, before its loop, so a bad ledger is exit 2 and not an error
+    logged every pass."""
+    open_ledger(ledger, read_only=True).conn.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -22,6 +23,7 @@ import orjson
 import sqlite_utils
 
 from snapzen.ledger.chain import append_events, plain_json
+from snapzen.ledger.cursor_rules import next_cursor, utc_day
 from snapzen.ledger.db import transaction
 from snapzen.support.errors import FatalError
 
@@ -44,6 +46,9 @@ class StagedCase:
     case_type: str | None
     error: str | None = None  # set when the payload is unusable; staged as failed
     subject_ref: str | None = None  # HMAC of the visitor email, for Art. 15/17 lookups
+    # The payload carries a value for the consent variable: a case withheld for lack of one
+    # is decided again (consent captured at the end of a chat arrives in a later fetch).
+    consent_seen: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,8 +105,49 @@ def stage(db: sqlite_utils.Database, cases: Sequence[StagedCase], now: datetime)
                     f"SELECT case_id FROM cases WHERE case_id IN ({marks})", chunk
                 )
             )
+        conn.executemany(
+            _REDECIDE_SQL,
+            [
+                (case.raw_json, stamp, case.case_id)
+                for case in cases
+                if case.consent_seen and case.error is None
+            ],
+        )
         conn.executemany(_STAGE_SQL, rows)
+        _withhold_erased(conn, cases, stamp)
     return len(ids) - len(known)
+
+
+def _withhold_erased(conn: sqlite3.Connection, cases: Sequence[StagedCase], stamp: str) -> None:
+    """A chat of a person erased under Art. 17 that started before the erasure is never sent,
+    even when fetched after the erasure or after a restored backup (erased_subjects is rebuilt
+    from the erasure journal). One cheap probe when nobody was erased."""
+    refs = list({case.subject_ref for case in cases if case.subject_ref})
+    if not refs or conn.execute("SELECT 1 FROM erased_subjects LIMIT 1").fetchone() is None:
+        return
+    for offset in range(0, len(refs), _IDS_PER_QUERY):
+        chunk = refs[offset : offset + _IDS_PER_QUERY]
+        marks = ", ".join("?" for _ in chunk)
+        conn.execute(
+            f"""UPDATE cases SET status = 'withheld', reason = 'erased_art17', raw = NULL,
+                    raw_purged_at = ?, updated_at = ?, error = NULL
+                FROM erased_subjects e
+                WHERE e.subject_ref = cases.subject_ref AND cases.subject_ref IN ({marks})
+                  AND cases.status IN ('pending', 'failed')
+                  AND (cases.started_at IS NULL OR cases.started_at <= e.erased_at)""",
+            [stamp, stamp, *chunk],
+        )
+
+
+# Withheld only because no consent value was present, and now one is: pending again with the
+# new payload, so the pass decides it again and records whatever it decides then. Withheld
+# for any other reason (refused, not accepted) stays final.
+_REDECIDE_SQL = """UPDATE cases SET status = 'pending', outcome = NULL, reason = NULL,
+           raw = ?, raw_purged_at = NULL, updated_at = ?
+       WHERE case_id = ? AND status = 'withheld' AND reason = 'no_consent_recorded'
+         -- a case flagged for a person (Zendesk already holds tickets for it) waits for them
+         AND NOT EXISTS (SELECT 1 FROM case_flags f
+                         WHERE f.case_id = cases.case_id AND f.resolved_at IS NULL)"""
 
 
 _IDS_PER_QUERY = 500  # well under SQLite's bound on host parameters
@@ -397,8 +443,10 @@ def get_cursor(db: sqlite_utils.Database, widget_id: str) -> date | None:
 
 def advance_cursor(
     db: sqlite_utils.Database, widget_id: str, fetched_until: date, max_attempts: int, now: datetime
-) -> date:
-    """Move the cursor to the first day that still has an unfinished case (or past the window).
+) -> date | None:
+    """Move the cursor to the first day that still has an unfinished case (or past the window),
+    never past the newest chat read nor past today UTC (``cursor_rules.next_cursor``); None
+    while no chat was ever read for the widget.
 
     Unfinished = pending, pushing, or failed with attempts left. Failed cases that exhausted
     their attempts keep their payload for `snapzen retry` and do not hold the cursor."""
@@ -408,9 +456,21 @@ def advance_cursor(
         (widget_id, max_attempts),
     ).fetchone()
     holding = date.fromisoformat(row[0]) if row and row[0] else None
-    candidate = min(holding, fetched_until) if holding else fetched_until
+    today = utc_day(now)
+    newest = db.execute(
+        "SELECT MAX(day) FROM cases WHERE widget_id = ? AND day IS NOT NULL AND day <= ?",
+        (widget_id, today.isoformat()),
+    ).fetchone()
     current = get_cursor(db, widget_id)
-    new = max(candidate, current) if current else candidate
+    new = next_cursor(
+        current=current,
+        fetched_until=fetched_until,
+        holding=holding,
+        newest_read=date.fromisoformat(newest[0]) if newest and newest[0] else None,
+        today=today,
+    )
+    if new is None:
+        return None
     with transaction(db) as conn:
         conn.execute(
             """INSERT INTO state (widget_id, cursor_day, updated_at) VALUES (?, ?, ?)

@@ -149,18 +149,66 @@ def _v4_pending_ready_index(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS cases_ready ON cases(status, started_at, case_id)")
 
 
+def _v5_erased_subjects(db: sqlite_utils.Database) -> None:
+    """Subjects erased under Art. 17 (their HMAC only): a chat of theirs that started before
+    the erasure is withheld when staged, even one fetched again after a restored backup.
+    Rebuilt from the erasure journal by ``snapzen.ledger.erasure_journal.reapply``."""
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS erased_subjects (
+            subject_ref TEXT PRIMARY KEY,
+            erased_at TEXT NOT NULL,     -- chats started up to here are never sent
+            request_id TEXT
+        );
+        """
+    )
+
+
+def _v6_identity_and_flags(db: sqlite_utils.Database) -> None:
+    """ledger_meta: the ledger's id, creation time and key fingerprint (the file is bound to
+    its key: a ledger read with another key would answer subject lookups with nothing).
+    case_flags: cases a human must look at (several tickets with one external_id), shown by
+    `status`; a flag never deletes or picks a ticket by itself."""
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS ledger_meta (
+            name TEXT PRIMARY KEY,       -- ledger_id / created_at / key_fingerprint / ...
+            value TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS case_flags (
+            case_id TEXT NOT NULL,
+            kind TEXT NOT NULL,          -- duplicate_tickets / ticket_mismatch / ...
+            ticket_ids TEXT,             -- JSON list, ascending
+            source TEXT,                 -- adopt / restore / recovery
+            details TEXT,                -- JSON
+            flagged_at TEXT NOT NULL,
+            resolved_at TEXT,
+            PRIMARY KEY (case_id, kind)
+        );
+        """
+    )
+
+
 # Append new steps at the end; never edit or reorder a released one.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_initial,
     _v2_backfill_windows,
     _v3_case_expiry,
     _v4_pending_ready_index,
+    _v5_erased_subjects,
+    _v6_identity_and_flags,
 ]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
 
 
 def migrate(db: sqlite_utils.Database) -> int:
     """Apply pending steps; returns the resulting schema version."""
-    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    version = schema_version(db)
     for number, step in enumerate(MIGRATIONS, start=1):
         if number > version:
             step(db)

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from snapzen.support.atomic import create_private
+
 DB_NAME = "ledger"  # Datasette names the database after the file stem: /ledger
 HIDDEN_COLUMNS = {"cases": ("raw",)}  # personal data that never leaves the live file
 
@@ -34,13 +36,21 @@ TABLE_DESCRIPTIONS = {
     "runs": "One row per snapzen run (sync, backfill, retry, retention, erase).",
     "state": "Per-widget cursor: every case on days before cursor_day is in a terminal state.",
     "backfill_windows": "Finished `snapzen backfill` windows (widget, UTC day) a rerun skips.",
+    "erased_subjects": "People erased under Art. 17 (HMAC only): their chats that started "
+    "before the erasure are never sent, even after a restore.",
+    "ledger_meta": "The ledger's identity: id, creation time, fingerprint of its key (an HMAC "
+    "derived from the key, never the key).",
+    "case_flags": "Cases a person must decide (e.g. several Zendesk tickets with one "
+    "external_id); nothing is deleted automatically.",
 }
 
 COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
     "transfers": {
         "seq": "Position in the hash chain (1, 2, 3, … without gaps).",
         "event": "transfer = chat sent to Zendesk; erased = ticket deleted on an Art. 17 "
-        "request; expired = ticket deleted at the end of retention.",
+        "request; expired = ticket deleted at the end of retention; request = a data-subject "
+        "request (case_id holds its id); access_provided = an access pack handed over; "
+        "hold_added / hold_removed = a legal hold.",
         "case_id": "SnapEngage case id of the chat.",
         "widget_id": "SnapEngage widget the chat came through.",
         "subject_ref": "Pseudonymous data-subject key: HMAC-SHA256 of the lower-cased email "
@@ -120,6 +130,24 @@ COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "fetched": "Cases fetched for that day.",
         "finished_at": "When the window finished (UTC).",
     },
+    "erased_subjects": {
+        "subject_ref": "HMAC of the erased person's email (never the email).",
+        "erased_at": "Time of the (latest) erasure; chats started up to here are withheld.",
+        "request_id": "The request in the journal (`request` events) that erased them.",
+    },
+    "ledger_meta": {
+        "name": "ledger_id, created_at, key_fingerprint or bound_by.",
+        "value": "Its value (the key fingerprint is an HMAC derived from the key).",
+    },
+    "case_flags": {
+        "case_id": "SnapEngage case id.",
+        "kind": "duplicate_tickets, ticket_mismatch or ticket_for_withheld.",
+        "ticket_ids": "JSON list of the Zendesk tickets found.",
+        "source": "What found it: init --adopt, restore or recovery.",
+        "details": "JSON, more about the finding.",
+        "flagged_at": "When it was flagged (UTC).",
+        "resolved_at": "When a person resolved it (empty: open).",
+    },
 }
 
 _SUBJECT_COLUMNS = (
@@ -172,7 +200,7 @@ CANNED_QUERIES: dict[str, dict[str, Any]] = {
 
 def make_snapshot(source: Path, dest: Path) -> str:
     """Copy ``source`` to ``dest`` without the hidden columns; return the file's SHA-256."""
-    dest.unlink(missing_ok=True)
+    create_private(dest)  # 0600 before the copy: it holds ledger rows
     src = sqlite3.connect(f"file:{Path(source).resolve()}?mode=ro", uri=True)
     out = sqlite3.connect(str(dest))
     try:

@@ -21,6 +21,7 @@ from pydantic import (
     GetCoreSchemaHandler,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_core import core_schema
 
@@ -327,7 +328,10 @@ class ImportComment(Strict):
 class ImportTicket(Strict):
     external_id: str
     subject: str = Field(min_length=1, max_length=255)
-    requester: ImportRequester
+    # One of the two: a requester to find or create by email (or name only), or an existing
+    # user's id (zendesk.anonymous_requester_id, for visitors without a valid email).
+    requester: ImportRequester | None = None
+    requester_id: int | None = None
     created_at: str
     updated_at: str
     solved_at: str | None = None
@@ -342,6 +346,12 @@ class ImportTicket(Strict):
             if not re.fullmatch(r"[a-z0-9_:\-]+", tag):
                 raise ValueError(f"tag {tag!r} has characters Zendesk would split or alter")
         return tags
+
+    @model_validator(mode="after")
+    def _one_requester(self) -> ImportTicket:
+        if (self.requester is None) == (self.requester_id is None):
+            raise ValueError("exactly one of requester and requester_id is required")
+        return self
 
 
 @dataclass(frozen=True)
@@ -380,6 +390,7 @@ class JobResult(Lenient):
 class JobStatus(Lenient):
     id: str
     status: str
+    job_type: str | None = None
     total: int | None = None
     progress: int | None = None
     message: str | None = None

@@ -37,6 +37,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
 
+from snapzen.policy.card_forms import (
+    LOOSE_PREFILTER_RE,
+    card_view,
+    glued_spans,
+    grouped_spans,
+    to_original,
+)
+
 __all__ = [
     "BUILTIN_RULES",
     "DETECTOR_VERSION",
@@ -347,9 +355,31 @@ class _CardRule(RedactionRule):
     """
 
     def may_match(self, text: str) -> bool:
-        return _CARD_PREFILTER_RE.search(text) is not None  # see find()
+        return LOOSE_PREFILTER_RE.search(text) is not None  # see find()
 
     def find(self, text: str) -> Iterator[Span]:
+        """Cards in ``text`` as typed: found in its normalised view (``card_forms``: NFKC,
+        any separator, brackets), reported as spans of the original characters."""
+        if LOOSE_PREFILTER_RE.search(text) is None:  # the usual chat line: no view built
+            return
+        view, where = card_view(text)
+        for span in self._find_in_view(view):
+            yield to_original(span, where)
+
+    def _find_in_view(self, text: str) -> Iterator[Span]:
+        yield from self._runs(text)
+        # Dot/slash-grouped and label-glued numbers, which the run rule leaves alone (they are
+        # decimals, dates or codes there), taken only as a whole issuer-valid Luhn card.
+        extra = [*grouped_spans(text), *glued_spans(text)]
+        if extra:
+            ibans = list(_iban_spans(text))
+            starts = [start for start, _ in ibans]
+            for (start, end), digits in extra:
+                valid = card_issuer(digits) is not None and luhn_valid(digits)
+                if valid and not _overlaps(ibans, starts, start, end):
+                    yield start, end
+
+    def _runs(self, text: str) -> Iterator[Span]:
         # Prefilter (exact): a card needs 12 digits inside one run, and a run holds 12 digits
         # exactly when some substring matches _CARD_PREFILTER_RE. Most chat lines have none,
         # so the IBAN and marker scans below are skipped for them.

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+from snapzen.policy.comment_split import split_by_bytes, utf8_size
 from snapzen.policy.models import (
     Decision,
     ImportComment,
@@ -118,22 +119,6 @@ def _redacted(text: str, redact: Redact, counts: dict[str, int]) -> str:
     return result.text
 
 
-def split_comments(
-    lines: Iterator[tuple[datetime | None, str]], limit: int, start: datetime
-) -> list[tuple[datetime, str]]:
-    """Pack lines into comments of at most ``limit`` characters; a longer line is cut."""
-    parts: list[tuple[datetime, list[str], int]] = []
-    for moment, line in lines:
-        pieces = [line[i : i + limit] for i in range(0, len(line), limit)] or [""]
-        for piece in pieces:
-            if not parts or (parts[-1][1] and parts[-1][2] + len(piece) + 1 > limit):
-                parts.append((moment or start, [], 0))
-            when, bucket, size = parts[-1]
-            bucket.append(piece)
-            parts[-1] = (when, bucket, size + len(piece) + 1)
-    return [(when, "\n".join(bucket)) for when, bucket, _ in parts]
-
-
 def build_ticket(
     case: SnapEngageCase, decision: Decision, settings: Settings, redact: Redact
 ) -> TicketDraft:
@@ -146,12 +131,21 @@ def build_ticket(
     zendesk = settings.zendesk
     counts: dict[str, int] = {}
 
-    name = clean_text(case.visitor_name).strip()[:200]
+    # The name is free text the visitor typed (a card number went in it): it becomes the
+    # requester's name and the subject, so it is redacted like the transcript.
+    name = _redacted(clean_text(case.visitor_name), redact, counts).strip()[:200]
     email = case.visitor_email
-    requester = ImportRequester(
-        name=name or (email if is_valid_email(email) else None) or "SnapEngage visitor",
-        email=email.lower() if email and is_valid_email(email) else None,
-    )
+    valid = bool(email) and is_valid_email(email)
+    display = name or (email if valid else None) or "SnapEngage visitor"
+    requester: ImportRequester | None = None
+    requester_id: int | None = None
+    if valid or zendesk.anonymous_requester_id is None:
+        requester = ImportRequester(name=display, email=email.lower() if email and valid else None)
+    else:
+        # No usable email: a name-only requester may be refused by the account (Zendesk's docs
+        # disagree on whether the email is required) and could never be found by email for
+        # erasure. The configured shared user is the requester; the name stays in the subject.
+        requester_id = zendesk.anonymous_requester_id
 
     lines = list(transcript_lines(case, redact, counts, line_times))
     if not lines:
@@ -159,9 +153,11 @@ def build_ticket(
         first = _redacted(clean_text(case.description), redact, counts).strip()
         lines = [(started, f"[{clock_time(started)}] {VISITOR_LABEL}: {first}")] if first else []
     header = f"SnapEngage {clean_text(case.type) or 'chat'} transcript, case {case.id}"
-    # Room for the header, the widest part label and the blank line between them.
-    body_limit = zendesk.comment_max_chars - len(header) - len(" (part 99999/99999)") - 2
-    packed = split_comments(iter(lines), body_limit, started) or [(started, "(no messages)")]
+    # Room (in UTF-8 bytes, Zendesk's measure) for the header, the widest part label and the
+    # blank line between them.
+    body_limit = zendesk.comment_max_bytes - utf8_size(header) - len(" (part 99999/99999)") - 2
+    parts = split_by_bytes(lines, body_limit, started)
+    packed = [(p.moment, p.text) for p in parts] or [(started, "(no messages)")]
     comments = []
     for number, (moment, text) in enumerate(packed, start=1):
         label = f" (part {number}/{len(packed)})" if len(packed) > 1 else ""
@@ -176,12 +172,13 @@ def build_ticket(
 
     basis = decision.basis or LegalBasis.NOT_RESTRICTED
     years = settings.transfer.retention_years
-    subject = f"Chat with {requester.name} on {started.strftime('%Y-%m-%d')}"
+    subject = f"Chat with {display} on {started.strftime('%Y-%m-%d')}"
     solved = zendesk.ticket_status in ("solved", "closed")
     ticket = ImportTicket(
         external_id=external_id(case.id),
         subject=subject[:255],
         requester=requester,
+        requester_id=requester_id,
         created_at=iso(started),
         updated_at=iso(ended),
         solved_at=iso(ended) if solved else None,

@@ -21,6 +21,7 @@ from snapzen.sandbox.ratelimit import FixedWindowLimiter
 from snapzen.sandbox.responses import error, json_response
 from snapzen.sandbox.snapengage_api import SnapEngageApi
 from snapzen.sandbox.zendesk_api import ZendeskApi
+from snapzen.sandbox.zendesk_export import ZendeskExportApi
 from snapzen.sandbox.zendesk_store import ZendeskStore
 
 if TYPE_CHECKING:
@@ -45,12 +46,20 @@ URL_MAP = Map(
         ),
         Rule(f"{_ZD}/job_statuses/<job_id>", endpoint="zendesk.job_status", methods=["GET"]),
         Rule(f"{_ZD}/tickets", endpoint="zendesk.tickets_list", methods=["GET"]),
+        Rule(f"{_ZD}/tickets/show_many", endpoint="zendesk.tickets_show_many", methods=["GET"]),
+        Rule(f"{_ZD}/users/me", endpoint="zendesk.users_me", methods=["GET"]),
         Rule(
             f"{_ZD}/tickets/destroy_many",
             endpoint="zendesk.tickets_destroy_many",
             methods=["DELETE"],
         ),
         Rule(f"{_ZD}/tickets/<int:ticket_id>", endpoint="zendesk.ticket_show", methods=["GET"]),
+        Rule(
+            f"{_ZD}/tickets/<int:ticket_id>/comments",
+            endpoint="zendesk.ticket_comments",
+            methods=["GET"],
+        ),
+        Rule(f"{_ZD}/search", endpoint="zendesk.search", methods=["GET"]),
         Rule(
             f"{_ZD}/tickets/<int:ticket_id>", endpoint="zendesk.ticket_delete", methods=["DELETE"]
         ),
@@ -61,6 +70,12 @@ URL_MAP = Map(
             methods=["DELETE"],
         ),
         Rule(f"{_ZD}/users/search", endpoint="zendesk.users_search", methods=["GET"]),
+        Rule(f"{_ZD}/search/export", endpoint="zdexport.search_export", methods=["GET"]),
+        Rule(
+            f"{_ZD}/incremental/tickets/cursor",
+            endpoint="zdexport.incremental_tickets",
+            methods=["GET"],
+        ),
         Rule(f"{_ZD}/users/<int:user_id>", endpoint="zendesk.user_delete", methods=["DELETE"]),
         Rule(
             f"{_ZD}/deleted_users/<int:user_id>",
@@ -86,7 +101,11 @@ class SandboxApp:
         self.store = ZendeskStore(cfg)
         self.snapengage = SnapEngageApi(cfg, dataset)
         self.zendesk = ZendeskApi(cfg, self.store)
+        self.export = ZendeskExportApi(cfg, self.store)
         self.limiter = FixedWindowLimiter(cfg.rate_limit_per_minute, cfg.rate_window_seconds)
+        self.index_limiter = FixedWindowLimiter(
+            cfg.tickets_index_per_minute, cfg.rate_window_seconds
+        )
         self.faults = FaultInjector(cfg)
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
@@ -166,7 +185,8 @@ class SandboxApp:
 
     def _zendesk(self, request: Request, endpoint: str, args: dict[str, Any]) -> Response:
         decision = self.limiter.hit()
-        if not decision.allowed:
+        index = self.index_limiter.hit() if endpoint == "zendesk.tickets_list" else None
+        if not decision.allowed or (index is not None and not index.allowed):
             response = self._rate_limited()
         elif endpoint in ("not_found", "method_not_allowed"):
             response = self._unrouted(endpoint)
@@ -174,7 +194,8 @@ class SandboxApp:
             mutating = request.method in ("POST", "PUT", "DELETE")
             response = self._faulted(request, endpoint, args, mutating)
         if response.status_code == 429 and response.headers.get("Retry-After") is None:
-            response.headers["Retry-After"] = str(decision.reset_seconds)
+            spent = index if index is not None and not index.allowed else decision
+            response.headers["Retry-After"] = str(spent.reset_seconds)
         if (
             endpoint
             in (
@@ -192,9 +213,16 @@ class SandboxApp:
         headers = response.headers
         headers["X-Rate-Limit"] = str(decision.limit)
         headers["X-Rate-Limit-Remaining"] = str(decision.remaining)
-        headers["ratelimit-limit"] = str(decision.limit)
-        headers["ratelimit-remaining"] = str(decision.remaining)
-        headers["ratelimit-reset"] = str(decision.reset_seconds)
+        if self.cfg.rate_header_style == "2024":
+            headers["ratelimit-limit"] = str(decision.limit)
+            headers["ratelimit-remaining"] = str(decision.remaining)
+            headers["ratelimit-reset"] = str(decision.reset_seconds)
+        else:
+            headers["rate-limit-reset"] = str(decision.reset_seconds)
+        if index is not None:
+            headers["zendesk-ratelimit-tickets-index"] = (
+                f"total={index.limit}; remaining={index.remaining}; resets={index.reset_seconds}"
+            )
         headers["zendesk-ratelimit-inflight-jobs"] = (
             f"total={self.cfg.max_jobs_in_flight}; remaining={remaining_jobs}; resets=60"
         )
@@ -238,7 +266,8 @@ class SandboxApp:
             return self.snapengage.logs(request, **args)
         if endpoint not in _NO_AUTH and not self.zendesk.authenticated(request):
             return json_response({"error": "Couldn't authenticate you"}, 401)
-        handler: Callable[..., Response] = getattr(self.zendesk, endpoint.split(".", 1)[1])
+        owner: object = self.export if endpoint.startswith("zdexport.") else self.zendesk
+        handler: Callable[..., Response] = getattr(owner, endpoint.split(".", 1)[1])
         return handler(request, **args)
 
     def _inspection(self, endpoint: str) -> Response:

@@ -49,7 +49,26 @@ class SandboxConfig:
     job_seconds: float = 0.2
     job_retention_seconds: float = 86400.0
     max_jobs_in_flight: int = 30
+    # Bulk reads (reconciliation): Zendesk's own budgets and the incremental export's page size.
+    search_export_rate_per_minute: int = 100
+    incremental_export_rate_per_minute: int = 10
+    export_page_size: int = 1000
     oauth_token_ttl_seconds: int = 1800
+    # Zendesk archives solved/closed tickets (~120 days after closing; a Zendesk sandbox after
+    # 3 days). Here: this many seconds after the ticket was created; None never archives.
+    # Archived tickets leave List Tickets and deleted_tickets, and stay readable by id and
+    # through search.
+    archive_after_seconds: float | None = None
+    # Refuse import items whose requester has no email ("Requester: Email cannot be blank"),
+    # as a real account may: Zendesk's docs disagree on whether a name alone is enough.
+    strict_requester: bool = False
+    # List Tickets (GET /tickets, the external_id lookup) has its own budget per window, sent
+    # as `zendesk-ratelimit-tickets-index: total=100; remaining=99; resets=43`.
+    tickets_index_per_minute: int = 100
+    # Rate-limit header spellings, as recorded from real accounts: "2024" sends
+    # ratelimit-limit/-remaining/-reset, "2023" only rate-limit-reset (hyphenated); both send
+    # X-Rate-Limit and X-Rate-Limit-Remaining.
+    rate_header_style: str = "2024"
 
     # Faults (applied to /snapengage and /zendesk, never to /_sandbox or OAuth)
     fault_rate: float = 0.0
@@ -79,5 +98,9 @@ class SandboxConfig:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
         if self.chats < 0 or self.widgets < 1 or self.days < 1:
             raise ValueError("chats must be >= 0, widgets >= 1 and days >= 1")
+        if self.archive_after_seconds is not None and self.archive_after_seconds < 0:
+            raise ValueError("archive_after_seconds must be >= 0")
+        if self.rate_header_style not in ("2023", "2024"):
+            raise ValueError("rate_header_style must be 2023 or 2024")
         if self.page_size < 1 or self.rate_limit_per_minute < 1 or self.rate_window_seconds <= 0:
             raise ValueError("page_size, rate_limit_per_minute and rate_window_seconds must be > 0")

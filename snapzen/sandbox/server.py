@@ -8,6 +8,17 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
+from snapzen.support.errors import ConfigError
+
+try:  # the emulator's dependencies are an extra: production images do not carry them
+    import faker  # noqa: F401
+    import werkzeug  # noqa: F401
+except ModuleNotFoundError as exc:
+    raise ConfigError(
+        f"the sandbox needs the 'sandbox' extra ({exc.name} is missing): "
+        "pip install 'snapzen[sandbox]'"
+    ) from exc
+
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from snapzen.sandbox.app import SandboxApp

@@ -8,6 +8,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from snapzen.sandbox import zendesk_search
 from snapzen.sandbox.config import SandboxConfig
 from snapzen.sandbox.responses import error, json_response, loads
 from snapzen.sandbox.zendesk_store import JsonDict, ZendeskStore, iso_utc, validate_ticket
@@ -129,7 +130,12 @@ class ZendeskApi:
     def job_statuses_list(self, request: Request) -> Response:
         now = self.store.tick()
         with self.store.lock:
-            jobs = sorted(self.store.jobs.values(), key=lambda j: j.created, reverse=True)[:100]
+            # Zendesk sorts by completion, then creation, newest first: unfinished jobs (no
+            # completion yet) lead, which is what lets a client see "none of ours is queued".
+            jobs = sorted(
+                self.store.jobs.values(),
+                key=lambda j: (self.store.job_state(j, now) == "completed", -j.created),
+            )[:100]
             return json_response(
                 {
                     "job_statuses": [self.store.render_job(j, now) for j in jobs],
@@ -144,7 +150,7 @@ class ZendeskApi:
         if not isinstance(body, dict) or not isinstance(body.get("ticket"), dict):
             return error(400, "InvalidJSON", 'body must be {"ticket": {...}}')
         item: JsonDict = body["ticket"]
-        problem = validate_ticket(item)
+        problem = validate_ticket(item, strict_requester=self.cfg.strict_requester)
         if problem:
             return json_response(
                 {
@@ -212,6 +218,22 @@ class ZendeskApi:
                 }
             )
 
+    def tickets_show_many(self, request: Request) -> Response:
+        # Live and archived tickets; unknown and deleted ids are left out without an error.
+        ids = _parse_ids(request)
+        if isinstance(ids, Response):
+            return ids
+        self.store.tick()
+        with self.store.lock:
+            found = [
+                self.store.tickets[i].data
+                for i in dict.fromkeys(ids)
+                if i in self.store.tickets and self.store.tickets[i].deleted_at is None
+            ]
+        return json_response(
+            {"tickets": found, "next_page": None, "previous_page": None, "count": len(found)}
+        )
+
     def ticket_show(self, request: Request, ticket_id: int) -> Response:
         self.store.tick()
         with self.store.lock:
@@ -219,6 +241,12 @@ class ZendeskApi:
             if record is None or record.deleted_at is not None:
                 return error(404, "RecordNotFound", "Not found")
             return json_response({"ticket": record.data})
+
+    def ticket_comments(self, request: Request, ticket_id: int) -> Response:
+        return zendesk_search.comments(self.store, ticket_id)
+
+    def search(self, request: Request) -> Response:
+        return zendesk_search.search(self.store, request)
 
     def ticket_delete(self, request: Request, ticket_id: int) -> Response:
         now = self.store.tick()
@@ -248,7 +276,8 @@ class ZendeskApi:
                     "actor": {"id": 1, "name": self.cfg.zendesk_email},
                 }
                 for r in self.store.tickets.values()
-                if r.deleted_at is not None
+                # "all deleted (and not yet archived) tickets": archived ones never show here
+                if r.deleted_at is not None and not r.archived
             ]
         return json_response(
             {"deleted_tickets": rows, "next_page": None, "previous_page": None, "count": len(rows)}
@@ -261,6 +290,13 @@ class ZendeskApi:
         return self._start_job("purge", "bulk_permanent_delete_tickets", ids)
 
     # ---- users ---------------------------------------------------------------------------------
+    def users_me(self, request: Request) -> Response:
+        # The authenticated user; the caller checked the credentials (a 401 otherwise).
+        self.store.tick()
+        with self.store.lock:
+            user = self.store.user_record(self.store.api_user_id)
+        return json_response({"user": user})
+
     def users_search(self, request: Request) -> Response:
         # Real Search Users also matches names, notes and partial values; exact email is the
         # subset snapzen relies on (it filters for the exact address itself anyway).

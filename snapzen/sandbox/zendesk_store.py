@@ -37,6 +37,7 @@ class TicketRecord:
     archived: bool = False
     deleted_at: str | None = None
     job_id: str | None = None
+    created_ts: float = 0.0  # sandbox clock at creation: the age archiving counts from
 
 
 @dataclass
@@ -83,8 +84,16 @@ class _Users:
     next_id: int = 10_000_001
 
 
-def validate_ticket(item: object) -> str | None:
-    """Return Zendesk's per-item error details for an invalid import item, else None."""
+# Zendesk refuses a comment body over about 64 KB of UTF-8 ("depending on your encoding"),
+# whatever its length in characters.
+COMMENT_MAX_BYTES = 65_536
+
+
+def validate_ticket(item: object, *, strict_requester: bool = False) -> str | None:
+    """Return Zendesk's per-item error details for an invalid import item, else None.
+
+    ``strict_requester``: refuse a requester without an email, as an account whose settings
+    do not create users from a name alone does."""
     if not isinstance(item, dict):
         return "Ticket: must be an object"
     comments = item.get("comments")
@@ -101,7 +110,14 @@ def validate_ticket(item: object) -> str | None:
         return "Description: cannot be blank"
     if len(candidates) > 5000:
         return "Comments: a ticket can contain up to 5000 comments"
+    if any(len(_comment_body(c).encode("utf-8")) > COMMENT_MAX_BYTES for c in candidates):
+        return "Comment: body is too long"
     requester = item.get("requester")
+    requester_id = item.get("requester_id")
+    if requester_id is not None and not isinstance(requester_id, int):
+        return "Requester: is invalid"
+    if requester is None and requester_id is None and strict_requester:
+        return "Requester: cannot be blank"
     if requester is not None:
         if not isinstance(requester, dict):
             return "Requester: is invalid"
@@ -110,6 +126,8 @@ def validate_ticket(item: object) -> str | None:
             return "Requester: Email is invalid"
         if email is None and not str(requester.get("name") or "").strip():
             return "Requester: Name is too short (minimum is 1 character)"
+        if email is None and strict_requester:
+            return "Requester: Email cannot be blank"
     status = item.get("status")
     if status is not None and status not in _STATUSES:
         return f"Status: {status} is not valid"
@@ -139,6 +157,9 @@ class ZendeskStore:
         self._users = _Users()
         self._next_ticket = 1
         self._next_comment = 900_000_001
+        # The account the API credentials belong to: GET users/me answers with it, and a
+        # comment imported without author_id is written by it (Zendesk's documented default).
+        self.api_user_id = self.add_user(cfg.zendesk_email, name="Sandbox Admin", role="admin")
 
     # ---- clock-driven job progress -------------------------------------------------------------
     def tick(self) -> float:
@@ -155,7 +176,22 @@ class ZendeskStore:
             ]
             for job_id in expired:
                 del self.jobs[job_id]
+            self._archive_due(now)
         return now
+
+    def _archive_due(self, now: float) -> None:
+        """Archive live solved/closed tickets older than ``archive_after_seconds``."""
+        after = self.cfg.archive_after_seconds
+        if after is None:
+            return
+        for record in self.tickets.values():
+            if (
+                not record.archived
+                and record.deleted_at is None
+                and record.data.get("status") in ("solved", "closed")
+                and now - record.created_ts >= after
+            ):
+                record.archived = True
 
     def in_flight(self, now: float) -> list[Job]:
         with self.lock:
@@ -218,7 +254,7 @@ class ZendeskStore:
         if job.kind == "import":
             results = []
             for index, item in enumerate(job.items):
-                problem = validate_ticket(item)
+                problem = validate_ticket(item, strict_requester=self.cfg.strict_requester)
                 if problem:
                     results.append(
                         {"index": index, "error": "TicketCreateFailed", "details": problem}
@@ -259,7 +295,9 @@ class ZendeskStore:
         else:  # purge: permanently delete soft-deleted tickets; others are left alone
             for ticket_id in job.items:
                 gone = self.tickets.get(ticket_id)
-                if gone is not None and gone.deleted_at is not None:
+                # An archived ticket is not in deleted_tickets, so its purge cannot go through
+                # there (whether Zendesk does is unconfirmed): it stays deleted, unpurged.
+                if gone is not None and gone.deleted_at is not None and not gone.archived:
                     del self.tickets[ticket_id]
                     self.purged.add(ticket_id)
             results = {"success": True}
@@ -289,6 +327,17 @@ class ZendeskStore:
             if email is not None:
                 users.by_email[email.lower()] = user_id
             return user_id
+
+    def user_record(self, user_id: int) -> JsonDict:
+        """One user as GET users/{id} shows it (the caller knows it exists)."""
+        with self.lock:
+            user = self._users.records[user_id]
+            return {
+                **user.render(),
+                "url": f"{self.base_url}/zendesk/api/v2/users/{user_id}.json",
+                "verified": True,
+                "suspended": False,
+            }
 
     def search_users(self, email: str) -> list[JsonDict]:
         """Live users with exactly this email (case-insensitive); soft-deleted ones are hidden."""
@@ -340,12 +389,14 @@ class ZendeskStore:
             raw_comments = data.pop("comments", None) or [data.pop("comment")]
             data.pop("comment", None)
             requester = data.get("requester")
-            author = self._user_id(requester if isinstance(requester, dict) else None)
+            author = data.get("requester_id") or self._user_id(
+                requester if isinstance(requester, dict) else None
+            )
             comments = []
             for raw in raw_comments:
                 comment = dict(raw)
                 comment.setdefault("public", True)
-                comment.setdefault("author_id", author)
+                comment.setdefault("author_id", self.api_user_id)
                 comment.setdefault("created_at", data.get("created_at") or now_iso)
                 comment["id"] = self._next_comment
                 comment["type"] = "Comment"
@@ -367,7 +418,10 @@ class ZendeskStore:
             data.setdefault("updated_at", data["created_at"])
             data.setdefault("via", {"channel": "api"})
             record = TicketRecord(
-                data=data, archived=archive and data["status"] == "closed", job_id=job_id
+                data=data,
+                archived=archive and data["status"] == "closed",
+                job_id=job_id,
+                created_ts=self.clock(),
             )
             self.tickets[ticket_id] = record
             return record

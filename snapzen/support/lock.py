@@ -26,7 +26,6 @@ def writer_lock(db_path: Path | str, *, wait: bool = False, timeout: float = -1)
     path = lock_path(db_path)
     lock = FileLock(str(path))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=timeout if wait else 0)
     except Timeout:  # first: filelock's Timeout is itself an OSError
         raise LockHeld(

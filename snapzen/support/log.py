@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import uuid
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from snapzen.support.scrub import one_line, scrub_personal
 
@@ -44,9 +46,13 @@ else:
 
 __all__ = [
     "bind_run",
+    "bound_run",
     "configure_logging",
+    "current_run",
     "get_logger",
+    "logs_to",
     "new_run_id",
+    "once",
     "one_line",
     "register_secret",
     "scrub_personal",
@@ -84,6 +90,35 @@ def scrub_processor(
     return {key: _scrub(value) for key, value in event_dict.items()}
 
 
+# The run this process is in (one at a time: runs hold the writer lock). Kept beside the
+# contextvars because the pass's worker threads (readers, submit and poll workers) do not
+# inherit contextvars, and their lines must carry the run id too.
+_run: dict[str, str] = {}
+# Where log lines go instead of stderr, while a progress bar owns the terminal.
+_target: TextIO | None = None
+_once_seen: set[tuple[str, str]] = set()
+_once_lock = threading.Lock()
+
+
+def add_run(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key, value in _run.items():
+        event_dict.setdefault(key, value)
+    return event_dict
+
+
+def utc_timestamp(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """ISO 8601 in UTC with a ``Z``, to the millisecond: the same shape on every line."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    event_dict["timestamp"] = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    return event_dict
+
+
 def configure_logging(level: str = "info", fmt: str = "json") -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer()
@@ -93,8 +128,9 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_run,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            utc_timestamp,
             structlog.processors.format_exc_info,
             scrub_processor,
             renderer,
@@ -110,7 +146,19 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
 
 
 def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
-    return structlog.PrintLogger(file=sys.stderr)
+    return structlog.PrintLogger(file=_target or sys.stderr)
+
+
+@contextmanager
+def logs_to(stream: TextIO) -> Iterator[None]:
+    """Send log lines to ``stream`` for the duration (a file while a progress bar is drawn
+    on the terminal: lines written under a live bar break it up and get wrapped)."""
+    global _target
+    previous, _target = _target, stream
+    try:
+        yield
+    finally:
+        _target = previous
 
 
 def new_run_id() -> str:
@@ -118,8 +166,41 @@ def new_run_id() -> str:
 
 
 def bind_run(run_id: str, kind: str) -> None:
+    """Tag every following line with the run (until ``end_run``)."""
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(run_id=run_id, run_kind=kind)
+    _run.clear()
+    _run.update(run_id=run_id, run_kind=kind)
+
+
+def end_run() -> None:
+    """Lines after a run (``scheduler_stopped``) must not carry its id."""
+    structlog.contextvars.unbind_contextvars("run_id", "run_kind")
+    _run.clear()
+
+
+def current_run() -> dict[str, str]:
+    """The run's ``run_id`` and ``run_kind`` (empty outside a run), for lines built by hand."""
+    return dict(_run)
+
+
+@contextmanager
+def bound_run(run_id: str, kind: str) -> Iterator[None]:
+    bind_run(run_id, kind)
+    try:
+        yield
+    finally:
+        end_run()
+
+
+def once(key: str, detail: str = "") -> bool:
+    """True the first time ``(key, detail)`` is seen in this process: for warnings that every
+    pass of `snapzen run` would otherwise repeat (a deprecated credential, a config smell)."""
+    with _once_lock:
+        if (key, detail) in _once_seen:
+            return False
+        _once_seen.add((key, detail))
+        return True
 
 
 def get_logger(name: str) -> Any:

@@ -36,6 +36,7 @@ from pydantic_settings import (
 
 from snapzen.policy.countries import normalise_country
 from snapzen.policy.redaction import Redactor
+from snapzen.support import setting_checks
 from snapzen.support.errors import ConfigError
 
 ENV_PREFIX = "SNAPZEN_"
@@ -132,6 +133,7 @@ class SnapEngageSettings(Section):
     page_pause_ms: int = Field(default=0, ge=0)
 
     _split_widgets = field_validator("widgets", mode="before")(_split_list)
+    _widget_ids = field_validator("widgets")(setting_checks.check_widgets)
 
     @model_validator(mode="after")
     def _overlap_covers_timezone(self) -> SnapEngageSettings:
@@ -161,7 +163,9 @@ class ZendeskSettings(Section):
     oauth_access_token: SecretStr | None = None
     oauth_client_id: str = ""
     oauth_client_secret: SecretStr | None = None
-    oauth_scope: str = "tickets:read tickets:write"
+    # Erasure searches and deletes users (users:*); imports, job statuses, lookups and ticket
+    # deletion need tickets:*. A token without a scope an endpoint needs gets 403 Forbidden.
+    oauth_scope: str = "tickets:read tickets:write users:read users:write"
     batch_size: int = Field(default=100, ge=1, le=100)
     # 25 of Zendesk's 30-job account cap (10 before): with 1 s jobs, 10 in flight could not
     # keep up with a 700 rpm budget; 5 stay free for other integrations on the account.
@@ -177,8 +181,16 @@ class ZendeskSettings(Section):
     max_concurrent_posts: int = Field(default=4, ge=1, le=4)
     ticket_status: Literal["new", "open", "pending", "hold", "solved", "closed"] = "solved"
     archive_immediately: bool = False
-    comment_max_chars: int = Field(default=60_000, ge=1_000, le=1_000_000)
+    # Zendesk limits a comment by size (~64 KB), not by characters: parts are cut by UTF-8 bytes.
+    comment_max_bytes: int = Field(default=60_000, ge=1_000, le=1_000_000)
+    # Deprecated and ignored (a character count says nothing about size); kept so an older
+    # config file still loads.
+    comment_max_chars: int | None = Field(default=None, ge=1_000, le=1_000_000)
+    # None: Zendesk makes the authenticated user (the API account) the comments' author.
     comment_author_id: int | None = None
+    # An existing Zendesk user that chats without a valid visitor email are imported under.
+    # None: a name-only requester is sent, which some accounts refuse.
+    anonymous_requester_id: int | None = Field(default=None, ge=1)
     job_poll_seconds: float = Field(default=1.0, gt=0)
     job_timeout_seconds: float = Field(default=1800.0, gt=0)
     recovery_grace_seconds: float = Field(default=3600.0, ge=0)
@@ -188,6 +200,9 @@ class ZendeskSettings(Section):
     @classmethod
     def _https(cls, value: str) -> str:
         return _check_base_url(value) if value else value
+
+    _subdomain = field_validator("subdomain")(setting_checks.check_subdomain)
+    _email = field_validator("email")(setting_checks.check_email)
 
     @field_validator("archive_immediately")
     @classmethod
@@ -237,6 +252,7 @@ class ConsentSettings(Section):
     _split = field_validator(
         "accepted_values", "restricted_countries", "contract_widgets", mode="before"
     )(_split_list)
+    _widget_ids = field_validator("contract_widgets")(setting_checks.check_widgets)
 
     @field_validator("accepted_values")
     @classmethod
@@ -278,13 +294,59 @@ class TransferSettings(Section):
     # Retention sweep: also empty Zendesk's deleted-tickets bin at once instead of waiting out
     # its 30-day scrub (`snapzen retention sweep --purge/--no-purge` overrides it).
     purge_on_expiry: bool = False
+    # The retention sweep deletes nothing while the clock reads more than this many days past
+    # the latest run the ledger recorded: a clock years ahead would otherwise expire everything.
+    clock_margin_days: int = Field(default=30, ge=1, le=3650)
 
     _split = field_validator("data_categories", mode="before")(_split_list)
 
 
+def default_ledger_path() -> Path:
+    """$XDG_DATA_HOME/snapzen/snapzen.db (~/.local/share/... without it): absolute, so the
+    ledger a command opens does not depend on the directory it was started from. The image
+    sets /data/snapzen.db."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "snapzen" / "snapzen.db"
+
+
 class LedgerSettings(Section):
-    path: Path = Path("snapzen.db")
+    path: Path = Field(
+        default_factory=default_ledger_path,
+        # How docs show it: the value itself depends on who runs the doc generator.
+        json_schema_extra={"shown_default": "$XDG_DATA_HOME/snapzen/snapzen.db"},
+    )
     key: SecretStr | None = None
+    # Erasure journal: one line per Art. 17 erasure, kept OUTSIDE the database so that a
+    # restored backup can be brought back up to date (`snapzen ledger reapply-erasures`).
+    # None: next to the database, `<path>.erasures.jsonl`.
+    erasure_journal: Path | None = None
+
+    @property
+    def erasure_journal_path(self) -> Path:
+        return self.erasure_journal or self.path.with_name(self.path.name + ".erasures.jsonl")
+
+
+class RecordSettings(Section):
+    """What an access pack tells the person (Art. 15(1)(a)-(h), 15(2)); the same facts as
+    the Art. 30 record of processing. Only the fields the access pack reads are defined
+    here; the record may grow more (each a plain string or list)."""
+
+    controller: str = ""
+    dpo: str = ""
+    purposes: CommaList = Field(default_factory=lambda: ["customer support chat archiving"])
+    # Recipients beyond transfer.recipient (processors, sub-processors).
+    recipients: CommaList = Field(default_factory=list)
+    retention: str = ""  # empty: described from transfer.retention_years
+    safeguards: str = ""  # empty: consent.mechanism_ref when set
+    source: str = "the website chat (SnapEngage) you used"
+    rights: str = (
+        "You may ask for rectification or erasure, restriction of processing, or object to "
+        "it; where processing rests on consent you may withdraw it at any time."
+    )
+    complaint: str = "You may lodge a complaint with a supervisory authority."
+    automated_decisions: str = "No automated decision-making or profiling is applied."
+
+    _split = field_validator("purposes", "recipients", mode="before")(_split_list)
 
 
 class PipelineSettings(Section):
@@ -323,6 +385,12 @@ class HttpSettings(Section):
     max_attempts: int = Field(default=6, ge=1, le=20)
     max_wait_seconds: float = Field(default=120.0, gt=0)
     backoff_base_seconds: float = Field(default=0.5, gt=0)
+    # One attempt, connect to last body byte: a server dripping a byte per read timeout would
+    # otherwise hold the run (and its lock) for as long as it likes.
+    total_timeout_seconds: float = Field(default=300.0, gt=0)
+    # A larger body is refused as it streams in, never read whole into memory (a SnapEngage
+    # page is ~2 MB; Zendesk pages are smaller).
+    max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
 
 class LogSettings(Section):
@@ -347,8 +415,22 @@ def parse_interval(text: str) -> timedelta:
     text = text.strip().lower()
     if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit() or int(text[:-1]) <= 0:
         raise ValueError(f"{text!r} is not an interval like 30s, 15m, 2h or 1d")
-    return timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    seconds = int(text[:-1]) * units[text[-1]]
+    if seconds > _LONGEST_INTERVAL:  # timedelta and the scheduler overflow long before 99999999d
+        raise ValueError(f"{text!r} is longer than the longest interval, 366d")
+    return timedelta(seconds=seconds)
 
+
+_LONGEST_INTERVAL = 366 * 86400
+
+
+# Secrets that travel in an HTTP header (Authorization) or request body as text.
+HEADER_SECRETS = {
+    ("snapengage", "api_token"),
+    ("zendesk", "api_token"),
+    ("zendesk", "oauth_access_token"),
+    ("zendesk", "oauth_client_secret"),
+}
 
 SECRET_FIELDS = {
     ("snapengage", "api_token"),
@@ -377,6 +459,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    record: RecordSettings = Field(default_factory=RecordSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -389,6 +472,26 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # init (the TOML file, passed in by load_settings) < secrets dir < environment.
         return (env_settings, _SecretsDirSource(settings_cls), init_settings)
+
+    @model_validator(mode="after")
+    def _can_work(self) -> Settings:
+        """Checks across sections, and secrets that could never be sent: refused at load
+        (exit 2, the setting named, the value never shown) rather than as a traceback from
+        the HTTP library on the first request."""
+        for section, name in sorted(HEADER_SECRETS):
+            secret = getattr(getattr(self, section), name)
+            problem = secret and setting_checks.header_problem(secret.get_secret_value())
+            if problem:
+                where = setting_checks.env_name((section, name))
+                raise ValueError(f"setting {section}.{name} ({where}): {problem}")
+        deadline, retention = self.pipeline.deadline_days, self.snapengage.retention_days
+        if deadline >= retention:
+            raise ValueError(
+                f"setting pipeline.deadline_days ({deadline}) must be below "
+                f"snapengage.retention_days ({retention}): a chat unsynced for that long is "
+                "already deleted by SnapEngage, so the warning would come too late"
+            )
+        return self
 
 
 class _SecretsDirSource(PydanticBaseSettingsSource):
@@ -409,7 +512,9 @@ class _SecretsDirSource(PydanticBaseSettingsSource):
         for section, name in SECRET_FIELDS:
             path = directory / f"{ENV_PREFIX.lower()}{section}__{name}"
             if path.is_file():
-                found.setdefault(section, {})[name] = path.read_text(encoding="utf-8").strip()
+                # utf-8-sig and strip: editors add a BOM and a final newline to such files.
+                text = path.read_text(encoding="utf-8-sig").strip().lstrip("\ufeff")
+                found.setdefault(section, {})[name] = text
         return found
 
 
@@ -436,21 +541,26 @@ def load_settings(config_path: Path | str | None = None) -> Settings:
     if config_path is None and os.environ.get(CONFIG_ENV):
         config_path = os.environ[CONFIG_ENV]
     file_values = _read_toml(Path(config_path)) if config_path else {}
+    problems = setting_checks.unknown_env_sections(Settings, os.environ)
     try:
-        return Settings(**file_values)
+        settings = Settings(**file_values)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc)) from None
+        problems += setting_checks.describe_errors(exc, Settings, file_values)
+    if problems:
+        raise ConfigError(_one_message(problems))
+    return settings
+
+
+def _one_message(problems: list[str]) -> str:
+    """One line for one problem; all of them, one per line, when there are several."""
+    if len(problems) == 1:
+        return problems[0]
+    return f"{len(problems)} problems in the settings:\n  " + "\n  ".join(problems)
 
 
 def describe_validation_error(exc: ValidationError) -> str:
-    """First problem as one line: setting name (and env var), then what is wrong."""
-    error = exc.errors()[0]
-    location = [str(part) for part in error["loc"]]
-    dotted = ".".join(location) or "settings"
-    env_name = ENV_PREFIX + "__".join(part.upper() for part in location)
-    message = str(error["msg"]).removeprefix("Value error, ")
-    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"setting {dotted} ({env_name}): {message}{more}"
+    """Every problem, each naming its setting (kept for callers validating a dict)."""
+    return _one_message(setting_checks.describe_errors(exc, Settings, {}))
 
 
 def require_sync_settings(settings: Settings) -> None:

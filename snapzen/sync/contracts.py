@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from snapzen.policy.models import EncodedTicket, ImportTicket, JobStatus
+from snapzen.support import clock
 
 # (widget id, first day, last day): a SnapEngage window.
 Window = tuple[str, date, date]
@@ -22,7 +23,7 @@ Monotonic = Callable[[], float]
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return clock.utcnow()  # the process clock (with its test offset hook)
 
 
 class Page(Protocol):
@@ -47,6 +48,13 @@ class Sink(Protocol):
 
     def job_statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]: ...
     def find_ticket_ids(self, external_id: str) -> list[int]: ...
+    def show_tickets(self, ticket_ids: Sequence[int]) -> dict[int, str | None]:
+        """Ticket id -> external_id of the tickets Zendesk has (results_check)."""
+        ...
+
+    def unfinished_jobs(self) -> list[JobStatus]:
+        """Background jobs still queued or working (results_check.lookup_is_conclusive)."""
+        ...
 
 
 @dataclass
@@ -77,7 +85,8 @@ class PassResult:
     counts: Counts
     at_risk: list[dict[str, Any]] = field(default_factory=list)
     failed_total: int = 0
-    unresolved: int = 0
+    unresolved: int = 0  # 'pushing' longer than zendesk.recovery_grace_seconds: an alert
+    in_progress: int = 0  # 'pushing' inside the grace: work in progress, not a failure
     cursors: dict[str, str] = field(default_factory=dict)
     interrupted: bool = False  # a stop request ended the pass early (cursors not advanced)
 

@@ -22,8 +22,10 @@ from datetime import date, datetime, timedelta
 import sqlite_utils
 
 from snapzen.ledger import outbox
+from snapzen.ledger.cursor_rules import fetch_window
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
+from snapzen.sync.clock_guard import advance_cursors, warn_if_clock_behind
 from snapzen.sync.contracts import (
     Clock,
     Counts,
@@ -44,6 +46,7 @@ from snapzen.sync.prepared import PreparedCases
 from snapzen.sync.pushing import Pusher
 from snapzen.sync.recovery import Recovery
 from snapzen.sync.results import Recorder, log_at_risk
+from snapzen.sync.results_check import unresolved_counts
 from snapzen.sync.submitter import ExecutorFactory, Submitter, thread_pool
 from snapzen.sync.tuning import DEFAULT_TUNING, Tuning
 
@@ -165,19 +168,16 @@ class Pipeline:
         widgets = list(widgets or self.settings.snapengage.widgets)
         self.recover()
         outbox.requeue_failed(self.db, self.settings.pipeline.max_attempts, self.clock())
-        today = self.clock().date()
-        self.fetch_windows([(w, self.window_start(w, today), today) for w in widgets])
+        today = warn_if_clock_behind(self.db, self.clock(), self.run_id)
+        self.fetch_windows([(w, *self.window(w, today)) for w in widgets])
         self.push_ready()
         if self.interrupted:
             # Windows may be half fetched: leave every cursor where it was; the next pass
             # refetches (staging is idempotent) and nothing is skipped.
             return self.result()
-        cursors = {
-            widget: outbox.advance_cursor(
-                self.db, widget, today, self.settings.pipeline.max_attempts, self.clock()
-            ).isoformat()
-            for widget in widgets
-        }
+        cursors = advance_cursors(
+            self.db, widgets, today, self.settings.pipeline.max_attempts, self.clock()
+        )
         return self.result(cursors)
 
     def recover(self) -> None:
@@ -189,24 +189,32 @@ class Pipeline:
         deadline = self.clock() - timedelta(days=self.settings.pipeline.deadline_days)
         at_risk = outbox.at_risk_cases(self.db, deadline)
         log_at_risk(at_risk)
-        count = "SELECT COUNT(*) FROM cases WHERE status=?"
+        failed = "SELECT COUNT(*) FROM cases WHERE status='failed'"
+        grace = timedelta(seconds=self.settings.zendesk.recovery_grace_seconds)
+        in_progress, unresolved = unresolved_counts(self.db, self.clock(), grace)
         return PassResult(
             run_id=self.run_id,
             counts=self.counts,
             at_risk=at_risk,
-            failed_total=int(self.db.execute(count, ["failed"]).fetchone()[0]),
-            unresolved=int(self.db.execute(count, ["pushing"]).fetchone()[0]),
+            failed_total=int(self.db.execute(failed).fetchone()[0]),
+            unresolved=unresolved,
+            in_progress=in_progress,
             cursors=cursors or {},
             interrupted=self.interrupted,
         )
 
     def window_start(self, widget: str, today: date) -> date:
         """Cursor minus the overlap (late survey data), never before what SnapEngage holds."""
-        oldest_held = today - timedelta(days=self.settings.snapengage.retention_days)
-        cursor = outbox.get_cursor(self.db, widget)
-        if cursor is None:
-            return oldest_held
-        return max(oldest_held, cursor - timedelta(days=self.settings.snapengage.overlap_days))
+        return self.window(widget, today)[0]
+
+    def window(self, widget: str, today: date) -> tuple[date, date]:
+        """(first, last) day to fetch: ``cursor_rules.fetch_window`` on the stored cursor."""
+        return fetch_window(
+            cursor=outbox.get_cursor(self.db, widget),
+            today=today,
+            overlap_days=self.settings.snapengage.overlap_days,
+            retention_days=self.settings.snapengage.retention_days,
+        )
 
     # ------------------------------------------------------------ fetching, pushing as it goes
 
@@ -264,6 +272,7 @@ class Pipeline:
                         self._store_page(fetched, *waiting[0])
                 for window in feed.take_ended():
                     self.fetch_progress.window_ended(fetched[window])
+                    self.recorder.progress("window", 1)  # read to its end: a backfill's bar moves
                 self.pusher.fill(full_only=True)
                 self.pusher.poll_step(refill=True)
                 top_up()

@@ -12,7 +12,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from snapzen.ledger.chain import subject_ref
-from snapzen.policy.consent import decide
+from snapzen.policy.consent import decide, find_consent
 from snapzen.policy.models import (
     Decision,
     EncodedTicket,
@@ -115,6 +115,7 @@ class CasePreparer:
             error=error,
             # Known from the first fetch, so an Art. 17 erasure also finds unsent chats.
             subject_ref=subject_ref(self.key, case.visitor_email),
+            consent_seen=find_consent(case, self.settings.consent.variable) is not None,
         )
         return Staged(row, case if json_native and error is None else None)
 

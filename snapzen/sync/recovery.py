@@ -4,10 +4,11 @@ one of its own submits.
 
 A batch with a job id: the job is read again (Zendesk keeps job statuses for hours) and its
 results recorded, or left while it still runs. Without a job id, or one Zendesk does not show,
-the job may still be queued: only after ``recovery_grace_seconds`` are its tickets looked up
-by external id; found ones are recorded, the rest go back to pending and are sent again.
-This is why a crash anywhere between the intent and the ledger row never loses or
-duplicates a chat (docs/architecture.md, "Exactly once").
+the job may still be queued: only after ``recovery_grace_seconds`` (or at once when Zendesk
+lists no unfinished import job) are its tickets looked up by external id; found ones are
+recorded, the rest go back to pending and are sent again. This is why a crash anywhere
+between the intent and the ledger row never loses or duplicates a chat
+(docs/architecture.md, "Exactly once").
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from snapzen.ledger import outbox
 from snapzen.support.log import get_logger
 from snapzen.sync.contracts import Clock, Counts, Sink
 from snapzen.sync.results import Recorder
+from snapzen.sync.results_check import lookup_is_conclusive
 
 log = get_logger("snapzen.sync.recovery")
 
@@ -46,6 +48,7 @@ class Recovery:
     def run(self) -> None:
         """Settle every batch left 'pushing' that can be settled now."""
         now = self.clock()
+        conclusive: list[bool] = []  # asked once per pass, when first needed
         for batch in outbox.pushing_batches(self.db):
             if batch.job_id:
                 status = self.sink.job_statuses([batch.job_id]).get(batch.job_id)
@@ -58,12 +61,20 @@ class Recovery:
                     continue
             # No job id, or one Zendesk does not show (show_many is known to miss jobs): the
             # job may still be queued, so a lookup miss proves nothing until the grace passes.
-            if now - batch.pushed_at < self.grace:
+            if now - batch.pushed_at < self.grace and not self._conclusive(conclusive):
                 log.info(
                     "recovery_waiting_grace", batch_id=batch.batch_id, cases=len(batch.case_ids)
                 )
                 continue
             self.by_lookup(batch.case_ids)
+
+    def _conclusive(self, memo: list[bool]) -> bool:
+        """Whether Zendesk lists no unfinished import job, which ends the grace at once
+        (asked once a pass; ``memo`` keeps the answer)."""
+        if not memo:
+            memo.append(lookup_is_conclusive(self.sink.unfinished_jobs()))
+            log.info("recovery_jobs_listed", conclusive=memo[0])
+        return memo[0]
 
     def by_lookup(self, case_ids: Iterable[str]) -> None:
         """Record the cases whose tickets exist; put the others back to pending."""

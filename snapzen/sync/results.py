@@ -10,10 +10,12 @@ from typing import Any
 import sqlite_utils
 
 from snapzen.ledger import outbox
+from snapzen.ledger.flags import flag_duplicates
 from snapzen.policy.models import JobStatus
 from snapzen.policy.transform import external_id
 from snapzen.support.log import get_logger, one_line
 from snapzen.sync.contracts import Clock, Counts, Sink
+from snapzen.sync.results_check import check_results
 
 log = get_logger("snapzen.sync.results")
 
@@ -81,20 +83,12 @@ class Recorder:
         self, case_ids: Sequence[str], status: JobStatus
     ) -> tuple[dict[str, int], dict[str, str]]:
         """A finished job's per-index results mapped back to cases (looking up the tickets of
-        results it lacks): (synced case -> ticket id, failed case -> error). Writes nothing."""
-        by_index = {r.index: r for r in status.result_items if r.index is not None}
-        synced: dict[str, int] = {}
-        failures: dict[str, str] = {}
-        unknown: list[str] = []
-        for index, case_id in enumerate(case_ids):
-            result = by_index.get(index)
-            if result is not None and result.id is not None and not result.error:
-                synced[case_id] = int(result.id)
-            elif result is not None and (result.error or result.details):
-                failures[case_id] = one_line(f"Zendesk: {result.error}: {result.details}")
-            else:
-                unknown.append(case_id)
-        for case_id in unknown:
+        results it lacks): (synced case -> ticket id, failed case -> error). Writes nothing but
+        the flag of a case found with several tickets."""
+        # A result's ticket is recorded only once its external_id was read back as the case's.
+        checked = check_results(case_ids, status, self.sink.show_tickets)
+        synced, failures = checked.synced, checked.failures
+        for case_id in checked.unknown:
             found = self.lookup(case_id)
             if found is not None:
                 synced[case_id] = found
@@ -111,7 +105,10 @@ class Recorder:
         # wrong base URL or a missing role, and taking it as "absent" would resend the chat.
         ids = self.sink.find_ticket_ids(external_id(case_id))
         if len(ids) > 1:
+            # Not a silent pick: the case is flagged for a person (`status` shows every
+            # ticket id) and none is deleted; the ledger records the first one created.
             log.error("duplicate_tickets_found", case_id=case_id, ticket_ids=sorted(ids))
+            flag_duplicates(self.db, case_id, ids, self.clock(), source="recovery")
         return min(ids) if ids else None
 
 

@@ -28,6 +28,7 @@ from tests.e2e.conftest import (
     assert_exactly_once,
     cli_env,
     expected,
+    init_ledger,
     now_utc,
     parse_iso,
     snapzen,
@@ -91,6 +92,7 @@ def test_ten_percent_faults_end_exactly_once(make_sandbox: Any, tmp_path: Path) 
         # Small batches: more POSTs, so more of them meet a fault.
         SNAPZEN_ZENDESK__BATCH_SIZE="5",
     )
+    init_ledger(env)
     first_start = now_utc()
     runs, last_start = sync_until_settled(env, sb)
 

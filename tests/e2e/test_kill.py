@@ -30,6 +30,7 @@ from tests.e2e.conftest import (
     cli_env,
     db_work_left,
     expected,
+    init_ledger,
     now_utc,
     snapzen,
     verify_cli,
@@ -45,12 +46,14 @@ SANDBOX: dict[str, Any] = {"chats": 60, "widgets": 2, "days": 2, "latency_ms": 5
 
 
 def _env(sb: Any, ledger: Path) -> dict[str, str]:
-    return cli_env(
+    env = cli_env(
         sb,
         ledger,
         SNAPZEN_ZENDESK__BATCH_SIZE="5",
         SNAPZEN_ZENDESK__RECOVERY_GRACE_SECONDS=str(GRACE_SECONDS),
     )
+    init_ledger(env)
+    return env
 
 
 def _phase(ledger: Path) -> str:

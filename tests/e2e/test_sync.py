@@ -12,6 +12,7 @@ from tests.e2e.conftest import (
     assert_exactly_once,
     cli_env,
     expected,
+    init_ledger,
     ledger_case_ids,
     now_utc,
     parse_iso,
@@ -29,6 +30,7 @@ def test_full_sync_then_second_sync_creates_nothing(make_sandbox: Any, tmp_path:
     sb = make_sandbox(chats=150, seed=11, long_transcripts=2, latency_ms=1)
     ledger = tmp_path / "ledger.db"
     env = cli_env(sb, ledger)
+    init_ledger(env)
 
     first_start = now_utc()
     first = snapzen(env, "sync")
@@ -63,6 +65,7 @@ def test_withheld_chats_are_recorded_with_their_reason(make_sandbox: Any, tmp_pa
     sb = make_sandbox(chats=120, seed=3)
     ledger = tmp_path / "ledger.db"
     env = cli_env(sb, ledger)
+    init_ledger(env)
     start = now_utc()
     assert snapzen(env, "sync").returncode == 0
     truth = sb.truth()

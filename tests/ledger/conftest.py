@@ -53,7 +53,7 @@ def append(db: sqlite_utils.Database, rows: Iterable[dict[str, Any]]) -> None:
 @pytest.fixture
 def ledger_path(tmp_path: Path) -> Path:
     path = tmp_path / "ledger.db"
-    db = open_db(path)
+    db = open_db(path, create=True)
     append(db, (transfer_fields(i) for i in range(1, 11)))  # seq 1..10
     db.conn.close()
     return path

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,10 +30,14 @@ class FakeZendesk:
         self.tickets = set(tickets)
         self.refuse = set(refuse)
         self.calls: list[list[int]] = []
+        self.expected: dict[int, str] = {}
 
-    def delete_tickets(self, ticket_ids: Sequence[int]) -> set[int]:
+    def delete_tickets(
+        self, ticket_ids: Sequence[int], expected: Mapping[int, str] | None = None
+    ) -> set[int]:
         assert 1 <= len(ticket_ids) <= 100
         self.calls.append(list(ticket_ids))
+        self.expected.update(expected or {})
         gone = {t for t in ticket_ids if t not in self.refuse}
         self.tickets -= gone
         return gone
@@ -110,10 +114,10 @@ def test_deleter_crash_still_records_what_was_deleted(db: sqlite_utils.Database)
     zendesk = FakeZendesk(range(1000, 2000))
     original = zendesk.delete_tickets
 
-    def flaky(ids: Sequence[int]) -> set[int]:
+    def flaky(ids: Sequence[int], expected: Mapping[int, str] | None = None) -> set[int]:
         if len(zendesk.calls) == 1:
             raise ServerError("zendesk 503")
-        return original(ids)
+        return original(ids, expected)
 
     zendesk.delete_tickets = flaky  # type: ignore[method-assign,assignment]
     with pytest.raises(ServerError):
@@ -164,8 +168,15 @@ def test_expired_tickets_are_not_deleted_again(
 class FakeBulkApi:
     """destroy_many answers 404 when any id is unknown (worst case), else a job."""
 
-    def __init__(self, tickets: set[int], *, job_status: str = "completed") -> None:
+    def __init__(
+        self,
+        tickets: set[int],
+        *,
+        job_status: str = "completed",
+        external_ids: dict[int, str] | None = None,
+    ) -> None:
         self.tickets = tickets
+        self.external_ids = external_ids or {}  # what tickets/show_many shows per live ticket
         self.deleted: set[int] = set()
         self.purged: list[int] = []
         self.job_status = job_status
@@ -179,6 +190,9 @@ class FakeBulkApi:
             self.tickets -= set(ticket_ids)
             self.deleted |= set(ticket_ids)
         return JobStatus(id=f"job{self.destroy_calls}", status="queued")
+
+    def show_tickets(self, ticket_ids: Sequence[int]) -> dict[int, str | None]:
+        return {t: self.external_ids.get(t) for t in ticket_ids if t in self.tickets}
 
     def purge_deleted_tickets(self, ticket_ids: Sequence[int]) -> JobStatus:
         self.purged.extend(ticket_ids)
@@ -209,12 +223,29 @@ def test_adapter_failed_job_deletes_nothing() -> None:
     assert api.purged == []
 
 
+def _alice_external_ids(db: sqlite_utils.Database) -> dict[int, str]:
+    plan = erase.erase_subject(db, ALICE_REF, None, dry_run=True).plan
+    return {t.ticket_id: f"snapengage:{t.case_id}" for t in plan.to_delete}
+
+
 def test_erase_with_adapter_end_to_end(db: sqlite_utils.Database, ledger_path: Path) -> None:
-    api = FakeBulkApi({1003, 1009})  # 1006 already deleted in Zendesk
+    # 1006 already deleted in Zendesk; the others carry their cases' external_ids.
+    api = FakeBulkApi({1003, 1009}, external_ids=_alice_external_ids(db))
     result = erase.erase_subject(db, ALICE_REF, erase.ZendeskTicketDeleter(api))
     assert sorted(result.deleted) == ALICE_TICKETS
     reopened = open_db(ledger_path, read_only=True)
     assert verify.verify_ledger(reopened.conn).ok
+
+
+def test_erase_never_deletes_a_ticket_another_case_created(db: sqlite_utils.Database) -> None:
+    # The ledger says 1003 is Alice's, but Zendesk shows it was created for another chat
+    # (job results once out of step): erasing Alice must not delete someone else's ticket.
+    external_ids = {**_alice_external_ids(db), 1003: "snapengage:someone-else"}
+    api = FakeBulkApi({1003, 1006, 1009}, external_ids=external_ids)
+    result = erase.erase_subject(db, ALICE_REF, erase.ZendeskTicketDeleter(api))
+    assert 1003 in api.tickets and 1003 not in api.deleted
+    assert result.failed == [1003] and sorted(result.deleted) == [1006, 1009]
+    assert 1003 not in {r["ticket_id"] for r in erased_rows(db)}
 
 
 def test_erase_also_finds_unrestricted_tickets_through_cases(

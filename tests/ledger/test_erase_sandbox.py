@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from snapzen.cli.main import app
 from snapzen.sandbox import Sandbox, SandboxConfig
+from tests.fakes import create_ledger
 
 runner = CliRunner()
 LEDGER_KEY = "sandbox-ledger-key-0123456789abcdef"
@@ -26,7 +27,9 @@ def sb(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Sandbox]:
             monkeypatch.delenv(name)
         for name, value in box.env().items():
             monkeypatch.setenv(name, value)
-        monkeypatch.setenv("SNAPZEN_LEDGER__PATH", str(tmp_path / "ledger.db"))
+        monkeypatch.setenv(
+            "SNAPZEN_LEDGER__PATH", str(create_ledger(tmp_path / "ledger.db", LEDGER_KEY))
+        )
         monkeypatch.setenv("SNAPZEN_LEDGER__KEY", LEDGER_KEY)
         monkeypatch.setenv("SNAPZEN_SECRETS_DIR", str(tmp_path / "no-secrets"))
         monkeypatch.setenv("SNAPZEN_ZENDESK__JOB_POLL_SECONDS", "0.05")

@@ -65,7 +65,7 @@ def test_intact_ledger_verifies(ledger_path: Path) -> None:
 
 
 def test_empty_ledger_verifies(tmp_path: Path) -> None:
-    open_db(tmp_path / "empty.db").conn.close()
+    open_db(tmp_path / "empty.db", create=True).conn.close()
     result = check(tmp_path / "empty.db")
     assert result.ok and result.rows == 0 and result.head_hash == GENESIS
 

@@ -41,7 +41,7 @@ RAW_SECRET = "carol.private@example.com"
 
 def test_metadata_describes_every_column(tmp_path: Path) -> None:
     source = tmp_path / "fresh.db"
-    open_db(source).conn.close()
+    open_db(source, create=True).conn.close()
     snapshot, _, _ = web.prepare(source, tmp_path / "web")
     metadata = web.build_metadata(snapshot)
     tables = metadata["databases"][web.DB_NAME]["tables"]
@@ -68,7 +68,7 @@ def test_metadata_describes_every_column(tmp_path: Path) -> None:
 
 def test_canned_queries_are_valid_read_only_sql(tmp_path: Path) -> None:
     source = tmp_path / "fresh.db"
-    open_db(source).conn.close()
+    open_db(source, create=True).conn.close()
     conn = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     for name, query in web.CANNED_QUERIES.items():
         assert "write" not in query, name

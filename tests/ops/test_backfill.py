@@ -4,6 +4,7 @@ resume after a crash or Ctrl-C, dry run, actor, progress lines."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -59,7 +60,7 @@ def test_refuses_bad_ranges_with_one_line_and_exit_2(
     assert code == 2
     assert message in err and err.count("\n") == 1
     assert apis.requests == {}  # refused before any network call
-    assert not sync_env.exists()
+    assert _runs(sync_env) == 0  # the ledger was not written to
 
 
 def test_backfill_creates_each_case_once_records_windows_and_actor(
@@ -293,3 +294,8 @@ def test_progress_is_json_lines_when_not_on_a_terminal(sync_env: Path, apis: Fak
     lines = [json.loads(x) for x in err.splitlines() if '"backfill_progress"' in x]
     assert lines[0]["windows_done"] == 0 and lines[0]["windows_total"] == 4
     assert lines[-1]["windows_done"] == 4 and lines[-1]["created"] == 2
+
+
+def _runs(ledger: Path) -> int:
+    with sqlite3.connect(ledger) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])

@@ -32,7 +32,9 @@ def test_dockerfile_promises() -> None:
     assert any("SNAPZEN_LEDGER__PATH=/data/" in x for x in runtime)
     health = next(x for x in runtime if x.startswith("HEALTHCHECK"))
     assert health.endswith('CMD ["snapzen", "status", "--check"]')
-    assert 'ENTRYPOINT ["snapzen"]' in runtime and runtime[-1] == 'CMD ["run"]'
+    entry = next(x for x in runtime if x.startswith("ENTRYPOINT "))
+    assert entry == 'ENTRYPOINT ["/bin/sh", "-c", "umask 077 && exec snapzen \\"$@\\"", "snapzen"]'
+    assert runtime[-1] == 'CMD ["run"]'
     ignored = (ROOT / ".dockerignore").read_text()
     assert ignored.splitlines()[2] == "*"  # deny by default: no .db, .venv or secrets
 
@@ -77,3 +79,19 @@ def test_make_image_install_builds_a_working_cli(tmp_path: Path) -> None:
         [str(venv / "bin" / "snapzen"), "status", "--help"], capture_output=True, text=True
     )
     assert "--check" in helped.stdout
+
+
+def test_entrypoint_sets_umask_077_and_passes_arguments(tmp_path: Path) -> None:
+    import json
+    import os
+
+    entry = next(x for x in instructions() if x.startswith("ENTRYPOINT "))
+    argv = json.loads(entry.removeprefix("ENTRYPOINT "))
+    stub = tmp_path / "snapzen"  # stands for the installed command: reports what it got
+    stub.write_text('#!/bin/sh\numask\nprintf "%s|" "$@"\n')
+    stub.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    done = subprocess.run(
+        [*argv, "ledger", "export", "a b.csv"], capture_output=True, text=True, env=env, timeout=30
+    )
+    assert done.stdout.splitlines() == ["0077", "ledger|export|a b.csv|"]

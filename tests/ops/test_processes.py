@@ -18,7 +18,7 @@ import pytest
 
 from snapzen.sandbox import Sandbox, SandboxConfig
 from snapzen.support.lock import writer_lock
-from tests.fakes import LEDGER_KEY
+from tests.fakes import LEDGER_KEY, create_ledger
 
 pytestmark = pytest.mark.e2e
 
@@ -32,6 +32,7 @@ def sandbox() -> Iterator[Sandbox]:
 @pytest.fixture
 def env(sandbox: Sandbox, tmp_path: Path) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("SNAPZEN_")}
+    create_ledger(tmp_path / "snapzen.db", LEDGER_KEY)
     return {
         **base,
         **sandbox.env(),
@@ -67,7 +68,7 @@ def test_second_process_exits_0_while_the_lock_is_held_or_waits_with_wait(
         done = subprocess.run(snapzen("sync"), env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0
         assert "another snapzen run holds the lock" in done.stderr
-        assert not db.exists()  # it wrote nothing, not even a runs row
+        assert ledger_rows(env, "SELECT * FROM runs") == []  # it wrote nothing, not a runs row
 
         waiting = subprocess.Popen(
             snapzen("sync", "--wait"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE

@@ -32,6 +32,7 @@ def synced_ledger(settings: Settings, apis: FakeApis, n: int = 3) -> None:
 
 
 def test_check_missing_database_is_unhealthy(sync_env: Path) -> None:
+    sync_env.unlink()
     code, out, _ = cli("status", "--check")
     assert code == 1
     assert out.startswith("unhealthy:") and "does not exist" in out and out.count("\n") == 1
@@ -225,5 +226,6 @@ def test_ledger_backup_copies_and_verifies(
 
 
 def test_ledger_backup_without_database(sync_env: Path, tmp_path: Path) -> None:
+    sync_env.unlink()
     code, _, err = cli("ledger", "backup", str(tmp_path / "b.db"))
     assert code == 2 and "does not exist" in err

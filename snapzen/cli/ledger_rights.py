@@ -1,0 +1,285 @@
+"""`snapzen ledger access | requests | hold | reapply-erasures`: data-subject rights.
+
+Thin over snapzen.commands.access, snapzen.ledger.requests, holds and erasure_journal. Emails
+are turned into their HMAC reference at once and never printed, logged or stored; only
+``access`` hands the email to Zendesk search (to find tickets snapzen does not know).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from snapzen.cli.common import (
+    ActorOption,
+    ConfigOption,
+    JsonFlag,
+    OverwriteOption,
+    WaitOption,
+    actor_name,
+    echo_json,
+    fail,
+    handle_errors,
+    new_file,
+    pick_format,
+)
+from snapzen.support import errors
+
+Received = Annotated[
+    str | None,
+    typer.Option(
+        "--received",
+        help="Day the request was received (YYYY-MM-DD; default today, UTC): the Art. 12(3) "
+        "deadline is one month later.",
+    ),
+]
+CaseOpt = Annotated[str | None, typer.Option("--case", help="A SnapEngage case id.")]
+TicketOpt = Annotated[int | None, typer.Option("--ticket", help="A Zendesk ticket id.")]
+EmailOpt = Annotated[
+    str | None,
+    typer.Option("--email", help="The person's email ('-' reads it from stdin); only its HMAC "
+                 "reference is kept."),
+]  # fmt: skip
+Reason = Annotated[str, typer.Option("--reason", help="Why (recorded in the chain).")]
+LockWait = Annotated[
+    float | None,
+    typer.Option(
+        "--lock-wait",
+        hidden=True,  # before --wait; kept so scripts keep working
+        help="Seconds to wait for a running sync to release the writer lock.",
+    ),
+]
+
+
+class ListFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+FormatOpt = Annotated[ListFormat | None, typer.Option("--format", help="table (default) or json.")]
+
+
+def _json(fmt: ListFormat | None, json_flag: bool) -> bool:
+    return pick_format(fmt, json_flag, ListFormat.table, ListFormat.json) is ListFormat.json
+
+
+def lock_seconds(wait: bool, lock_wait: float | None) -> float:
+    """--wait: as long as it takes; without it, at once (the --lock-wait seconds if given)."""
+    return lock_wait if lock_wait is not None else (-1 if wait else 0)
+
+
+def not_done(what: str) -> None:
+    """A request is still outstanding when the lock is held: exit 1, not "nothing to do"."""
+    fail(
+        f"{what} NOT done: another snapzen run holds the writer lock; rerun with --wait to "
+        "queue behind it",
+        errors.EXIT_ABORTED,
+    )
+
+
+def received_day(text: str | None) -> date:
+    if not text:
+        return datetime.now(UTC).date()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise errors.ConfigError(f"--received {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _one_target(case: str | None, ticket: int | None, email: str | None) -> None:
+    if sum(v is not None for v in (case, ticket, email)) != 1:
+        raise errors.ConfigError("give exactly one of --case, --ticket or --email")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands to the `ledger` group."""
+    from snapzen.cli import ledger as base
+
+    @app.command()
+    @handle_errors
+    def access(
+        out: Annotated[Path, typer.Option("--out", help="Directory for the pack's two files.")],
+        case: CaseOpt = None,
+        ticket: TicketOpt = None,
+        email: EmailOpt = None,
+        received: Received = None,
+        actor: ActorOption = None,
+        wait: WaitOption = False,
+        lock_wait: LockWait = None,
+        overwrite: OverwriteOption = False,
+        config: ConfigOption = None,
+    ) -> None:
+        """Art. 15/20 access pack: DIR/subject.json and DIR/subject.html with every ticket and
+        transcript (archived ones too), every ledger row and decision, chats not sent, and the
+        [record] information; appends `access_provided` (with the SHA-256) and journals the
+        request. Exit 3 when a ticket could not be read from Zendesk (rerun)."""
+        from snapzen.commands.access import write_pack
+
+        _one_target(case, ticket, email)
+        for name in ("subject.json", "subject.html"):  # evidence: never replaced silently
+            new_file(out / name, overwrite)
+        settings = base._settings(config)
+        raw_email = base._read_email(email) if email is not None else None
+        ref = base._subject(settings, raw_email) if raw_email is not None else None
+        day = received_day(received)
+        db = base._open_write(settings)
+        try:
+            lock = base._writer_lock(settings, lock_seconds(wait, lock_wait))
+            with lock:
+                result = write_pack(
+                    db, settings, base._zendesk_client(settings), out, subject_ref=ref,
+                    case_id=case, ticket_id=ticket, email=raw_email, received_on=day,
+                    actor=actor_name(actor, settings),
+                )  # fmt: skip
+        except errors.LockHeld:
+            not_done("access pack")
+        typer.echo(
+            f"access pack {result.request_id}: {result.tickets} ticket(s), "
+            f"{len(result.case_ids)} chat(s); {result.json_path} sha256 {result.sha256_json}; "
+            f"{result.html_path} sha256 {result.sha256_html}"
+        )
+        if not result.found:
+            typer.echo("nothing found for this person (recorded as such)", err=True)
+        if result.unreadable:
+            typer.echo(f"tickets NOT read from Zendesk (rerun): {result.unreadable}", err=True)
+            raise typer.Exit(errors.EXIT_PARTIAL)
+
+    @app.command("requests")
+    @handle_errors
+    def requests_(
+        fmt: FormatOpt = None,
+        json_output: JsonFlag = False,
+        config: ConfigOption = None,
+    ) -> None:
+        """Data-subject requests (access, erasure, withdrawal, objection): open ones first,
+        by deadline; each with the date received, Art. 12(3) deadline and outcome."""
+        from snapzen.ledger import requests
+
+        db = base._open_read(base._settings(config))
+        found = requests.list_requests(db.conn)
+        today = datetime.now(UTC).date()
+        if _json(fmt, json_output):
+            echo_json([{**r.as_dict(), "overdue": r.overdue(today)} for r in found])
+            return
+        for r in found:
+            late = "  OVERDUE" if r.overdue(today) else ""
+            typer.echo(
+                f"{r.request_id}  {r.kind:<10} {r.status:<6} received {r.received_on}  "
+                f"deadline {r.deadline}  outcome {r.outcome}{late}"
+            )
+        if not found:
+            typer.echo("no requests recorded")
+
+    hold_app = typer.Typer(help="Legal holds: keep tickets out of the sweep and erasure.")
+    app.add_typer(hold_app, name="hold")
+
+    def _hold_change(
+        add: bool, case: str | None, ticket: int | None, email: str | None, reason: str,
+        actor: str | None, wait: bool, config: Path | None,
+    ) -> None:  # fmt: skip
+        from snapzen.ledger import holds
+        from snapzen.ledger.db import transaction
+
+        _one_target(case, ticket, email)
+        settings = base._settings(config)
+        ref = base._subject(settings, email) if email is not None else None
+        target = holds.target_for(case_id=case, ticket_id=ticket, subject=ref)
+        db = base._open_write(settings)
+        change = holds.add if add else holds.remove
+        try:
+            with base._writer_lock(settings, lock_seconds(wait, None)), transaction(db) as conn:
+                row = change(
+                    conn, target, reason, actor=actor_name(actor, settings), now=datetime.now(UTC)
+                )
+        except errors.LockHeld:
+            not_done("hold change")
+        shown = f"subject:{ref}" if ref else target
+        if row is None:
+            typer.echo(f"{shown}: {'already held' if add else 'no active hold'}; nothing recorded")
+            return
+        typer.echo(f"{shown}: hold {'added' if add else 'removed'} (ledger seq {row['seq']})")
+
+    @hold_app.command("add")
+    @handle_errors
+    def hold_add(
+        reason: Reason, case: CaseOpt = None, ticket: TicketOpt = None, email: EmailOpt = None,
+        actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
+    ) -> None:  # fmt: skip
+        """Place a legal hold (Art. 17(3)(e)) on a case, a ticket or all of a person's."""
+        _hold_change(True, case, ticket, email, reason, actor, wait, config)
+
+    @hold_app.command("remove")
+    @handle_errors
+    def hold_remove(
+        reason: Reason, case: CaseOpt = None, ticket: TicketOpt = None, email: EmailOpt = None,
+        actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
+    ) -> None:  # fmt: skip
+        """Lift a hold; the next sweep deletes what is due."""
+        _hold_change(False, case, ticket, email, reason, actor, wait, config)
+
+    @hold_app.command("list")
+    @handle_errors
+    def hold_list(
+        fmt: FormatOpt = None,
+        json_output: JsonFlag = False,
+        config: ConfigOption = None,
+    ) -> None:
+        """Active holds, oldest first."""
+        from snapzen.ledger import holds
+
+        active = holds.active(base._open_read(base._settings(config)).conn)
+        if _json(fmt, json_output):
+            echo_json([h.as_dict() for h in active.holds])
+            return
+        for h in active.holds:
+            typer.echo(f"{h.target}  since {h.since}  reason: {h.reason}")
+        if not active.holds:
+            typer.echo("no active holds")
+
+    @app.command("reapply-erasures")
+    @handle_errors
+    def reapply_erasures(
+        journal: Annotated[
+            Path | None,
+            typer.Option(help="Erasure journal (default: ledger.erasure_journal)."),
+        ] = None,
+        wait: WaitOption = False,
+        lock_wait: LockWait = None,
+        config: ConfigOption = None,
+    ) -> None:
+        """After restoring a backup: re-apply every erasure in the journal (withhold the
+        erased people's chats, record their deleted tickets) before the next sync."""
+        from snapzen.ledger import erasure_journal
+
+        settings = base._settings(config)
+        path = journal or settings.ledger.erasure_journal_path
+        try:
+            entries = erasure_journal.read(path)
+        except erasure_journal.JournalDamaged as exc:
+            fail(f"erasure journal damaged, nothing applied: {exc}", errors.EXIT_ABORTED)
+            raise  # unreachable
+        db = base._open_write(settings)
+        try:
+            with base._writer_lock(settings, lock_seconds(wait, lock_wait)):
+                result = erasure_journal.reapply(db, entries)
+        except errors.LockHeld:
+            not_done("re-applying the erasure journal")
+        typer.echo(_reapplied(result.as_dict(), path))
+        if result.in_flight:
+            typer.echo(
+                f"{len(result.in_flight)} chat(s) of erased people are being sent: run "
+                "`snapzen sync`, then `snapzen ledger erase` for them again",
+                err=True,
+            )
+            raise typer.Exit(errors.EXIT_PARTIAL)
+
+
+def _reapplied(counts: dict[str, Any], path: Path) -> str:
+    return (
+        f"erasure journal {path}: {counts['entries']} erasure(s) re-applied; "
+        f"{counts['withheld']} chat(s) withheld, {counts['events']} ledger event(s) added"
+    )

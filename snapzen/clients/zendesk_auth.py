@@ -1,0 +1,172 @@
+"""Zendesk credentials as ``requests`` auth: API token (basic), static OAuth bearer, and OAuth
+client credentials with renewal before expiry and once after a 401."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from collections.abc import Callable
+
+import requests
+from requests.auth import AuthBase
+
+from snapzen.clients.http import HttpClient
+from snapzen.clients.pacing import parse_int
+from snapzen.support.errors import AuthError, ConfigError, SnapzenError
+from snapzen.support.log import get_logger, register_secret
+from snapzen.support.settings import ZendeskAuth, ZendeskSettings
+
+log = get_logger("snapzen.clients.zendesk")
+
+API_TOKEN_SUNSET = "2027-04-30"
+
+
+class ZendeskAuthBase(AuthBase):
+    """Sets ``Authorization`` on each attempt (so a renewed token is used by retries too)."""
+
+    def header(self) -> str:
+        raise NotImplementedError
+
+    def renew_after_unauthorized(self) -> bool:
+        """Called after a 401: forget the token; True if a new one can be tried once."""
+        return False
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self.header()
+        return request
+
+
+_api_token_warned = False
+
+
+class ApiTokenAuth(ZendeskAuthBase):
+    """``Basic base64({email}/token:{api_token})``; Zendesk retires these on 2027-04-30."""
+
+    def __init__(self, email: str, api_token: str) -> None:
+        global _api_token_warned
+        credentials = f"{email}/token:{api_token}"
+        self._header = "Basic " + base64.b64encode(credentials.encode("utf-8")).decode("ascii")
+        for secret in (api_token, credentials, self._header):
+            register_secret(secret)
+        if not _api_token_warned:  # once per process, not once per client
+            _api_token_warned = True
+            log.warning(
+                "zendesk.api_token_deprecated",
+                message=f"Zendesk deactivates all API tokens on {API_TOKEN_SUNSET}; "
+                "switch to OAuth (SNAPZEN_ZENDESK__OAUTH_CLIENT_ID/_SECRET)",
+            )
+
+    def header(self) -> str:
+        return self._header
+
+
+class BearerTokenAuth(ZendeskAuthBase):
+    """A static OAuth access token (an admin-created token that does not expire)."""
+
+    def __init__(self, access_token: str) -> None:
+        register_secret(access_token)
+        self._header = f"Bearer {access_token}"
+
+    def header(self) -> str:
+        return self._header
+
+
+class ClientCredentialsAuth(ZendeskAuthBase):
+    """OAuth client credentials: fetch a token, renew it before expiry and once after a 401.
+
+    Renewal happens at 80 % of the token's lifetime, and at least 60 s before it expires, so a
+    request never leaves with a token about to die in flight.
+    """
+
+    RENEW_FRACTION = 0.8
+    RENEW_MARGIN_SECONDS = 60.0
+
+    def __init__(
+        self,
+        *,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        scope: str,
+        http: HttpClient,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        register_secret(client_secret)
+        self._token_url = token_url
+        self._body = {
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "scope": scope,
+        }
+        self._http = http
+        self._clock = clock
+        self._token: str | None = None
+        self._renew_at: float | None = None
+        self._lock = threading.Lock()
+        self.fetch_count = 0  # observable for tests and the status command
+
+    def header(self) -> str:
+        with self._lock:
+            if self._token is None or (
+                self._renew_at is not None and self._clock() >= self._renew_at
+            ):
+                self._fetch()
+            assert self._token is not None
+            return f"Bearer {self._token}"
+
+    def renew_after_unauthorized(self) -> bool:
+        with self._lock:
+            self._token, self._renew_at = None, None
+        return True
+
+    def _fetch(self) -> None:
+        try:
+            body = self._http.request_json(
+                "POST",
+                self._token_url,
+                json=self._body,
+                headers={"Accept": "application/json", "Content-Type": "application/json"},
+            )
+        except SnapzenError as exc:
+            raise AuthError(
+                f"zendesk OAuth token request failed ({type(exc).__name__}); check "
+                "zendesk.oauth_client_id, oauth_client_secret and oauth_scope"
+            ) from exc
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise AuthError("zendesk OAuth token endpoint answered without an access_token")
+        register_secret(token)
+        self.fetch_count += 1
+        self._token = token
+        lifetime = parse_int(str(body.get("expires_in"))) if body.get("expires_in") else None
+        if lifetime is None or lifetime <= 0:
+            self._renew_at = None  # no stated expiry: renew only when refused
+        else:
+            ahead = min(self.RENEW_FRACTION * lifetime, lifetime - self.RENEW_MARGIN_SECONDS)
+            self._renew_at = self._clock() + max(0.0, ahead)
+
+
+def build_auth(
+    settings: ZendeskSettings, http: HttpClient, clock: Callable[[], float] = time.monotonic
+) -> ZendeskAuthBase:
+    mode = settings.auth_mode
+    if mode is ZendeskAuth.OAUTH_TOKEN and settings.oauth_access_token is not None:
+        return BearerTokenAuth(settings.oauth_access_token.get_secret_value())
+    if mode is ZendeskAuth.OAUTH_CLIENT_CREDENTIALS and settings.oauth_client_secret is not None:
+        return ClientCredentialsAuth(
+            token_url=f"{settings.base_url.rstrip('/')}/oauth/tokens",
+            client_id=settings.oauth_client_id,
+            client_secret=settings.oauth_client_secret.get_secret_value(),
+            scope=settings.oauth_scope,
+            http=http,
+            clock=clock,
+        )
+    if mode is ZendeskAuth.API_TOKEN and settings.api_token is not None:
+        return ApiTokenAuth(settings.email, settings.api_token.get_secret_value())
+    raise ConfigError(
+        "setting zendesk credentials are required: SNAPZEN_ZENDESK__EMAIL with "
+        "SNAPZEN_ZENDESK__API_TOKEN, or SNAPZEN_ZENDESK__OAUTH_ACCESS_TOKEN, or "
+        "SNAPZEN_ZENDESK__OAUTH_CLIENT_ID with SNAPZEN_ZENDESK__OAUTH_CLIENT_SECRET"
+    )

@@ -1,0 +1,335 @@
+"""``snapzen ledger access``: the access pack of one person (Art. 15, Art. 20).
+
+Found by email (its HMAC), case id or ticket id. The pack holds:
+
+- every ticket of theirs with its transcript, read from Zendesk by id (archived tickets too;
+  with an email also the tickets Zendesk search finds for them that snapzen does not know);
+  tickets the ledger records as erased or expired are listed as deleted, not fetched;
+- every ledger row about them (transfers, erasures, expiries, holds, requests, earlier
+  access packs) and every decision about their chats (withheld and why, pending, failed),
+  with the day SnapEngage deletes a chat it still holds;
+- the Art. 15(1)(a)-(h) and 15(2) information from the ``[record]`` settings.
+
+``DIR/subject.json`` is the machine-readable copy (Art. 20), ``DIR/subject.html`` the one for
+the person (static HTML, no script). Then one transaction appends an ``access_provided``
+event with both files' SHA-256 and closes the ``access`` request in the journal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import sqlite_utils
+
+from snapzen.commands.access_html import render_html
+from snapzen.ledger import requests
+from snapzen.ledger.audit import COLUMNS, decode_json_columns
+from snapzen.ledger.chain import append_event
+from snapzen.ledger.db import transaction
+from snapzen.support.atomic import atomic_text
+from snapzen.support.errors import SnapzenError
+from snapzen.support.settings import Settings
+
+FORMAT = "snapzen-access-pack/1"
+DELETED_EVENTS = ("erased", "expired")
+
+
+class TicketReader(Protocol):
+    def show_ticket(self, ticket_id: int) -> dict[str, Any] | None: ...
+
+    def ticket_comments(self, ticket_id: int) -> list[dict[str, Any]] | None: ...
+
+    def search_tickets(self, query: str) -> Iterator[dict[str, Any]]: ...
+
+
+@dataclass
+class AccessResult:
+    request_id: str
+    subject_ref: str | None
+    case_ids: list[str]
+    json_path: Path
+    html_path: Path
+    sha256_json: str
+    sha256_html: str
+    tickets: int = 0
+    unreadable: list[int] = field(default_factory=list)  # Zendesk did not answer: exit 3
+    found: bool = True
+
+    @property
+    def complete(self) -> bool:
+        return not self.unreadable
+
+
+def _rows(conn: sqlite3.Connection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cursor = conn.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def resolve(
+    conn: sqlite3.Connection,
+    *,
+    subject_ref: str | None,
+    case_id: str | None,
+    ticket_id: int | None,
+) -> tuple[str | None, list[str]]:
+    """(subject_ref, case ids) of the person: a case or ticket leads to its subject when the
+    chat carried an email, else to that one case."""
+    if subject_ref is None:
+        row = conn.execute(
+            "SELECT case_id, subject_ref FROM cases WHERE case_id = ? OR ticket_id = ?",
+            (case_id, ticket_id),
+        ).fetchone()
+        if row is None:
+            row = conn.execute(
+                "SELECT case_id, subject_ref FROM transfers WHERE case_id = ? OR ticket_id = ? "
+                "ORDER BY seq LIMIT 1",
+                (case_id, ticket_id),
+            ).fetchone()
+        if row is None:
+            return None, [case_id] if case_id else []
+        if row[1] is None:
+            return None, [str(row[0])]
+        subject_ref = str(row[1])
+    ids = {
+        str(r[0])
+        for r in conn.execute(
+            "SELECT case_id FROM cases WHERE subject_ref = ? UNION "
+            "SELECT case_id FROM transfers WHERE subject_ref = ? AND event IN "
+            "('transfer', 'erased', 'expired')",
+            (subject_ref, subject_ref),
+        )
+    }
+    return subject_ref, sorted(ids)
+
+
+def _ledger_rows(
+    conn: sqlite3.Connection, subject_ref: str | None, case_ids: list[str]
+) -> list[dict[str, Any]]:
+    marks = ", ".join("?" for _ in case_ids) or "NULL"
+    sql = (
+        f"SELECT {', '.join(COLUMNS)} FROM transfers WHERE case_id IN ({marks})"
+        + (" OR subject_ref = ?" if subject_ref else "")
+        + " ORDER BY seq"
+    )
+    params: list[Any] = [*case_ids, *([subject_ref] if subject_ref else [])]
+    return [decode_json_columns(row) for row in _rows(conn, sql, params)]
+
+
+def _chats(
+    conn: sqlite3.Connection, case_ids: list[str], se_retention_days: int
+) -> list[dict[str, Any]]:
+    marks = ", ".join("?" for _ in case_ids) or "NULL"
+    chats = _rows(
+        conn,
+        f"""SELECT case_id, widget_id, started_at, status, outcome, legal_basis, reason,
+                   ticket_id, synced_at, expired_at FROM cases WHERE case_id IN ({marks})
+            ORDER BY started_at, case_id""",
+        case_ids,
+    )
+    for chat in chats:
+        started = chat.get("started_at")
+        # SnapEngage keeps a chat `retention_days` after it started, whatever we did with it.
+        chat["snapengage_deletes_on"] = (
+            (date.fromisoformat(str(started)[:10]) + timedelta(days=se_retention_days)).isoformat()
+            if started
+            else None
+        )
+    return chats
+
+
+def _transcript(comments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "created_at": c.get("created_at"),
+            "author_id": c.get("author_id"),
+            "public": c.get("public"),
+            "body": c.get("body") or c.get("plain_body") or "",
+        }
+        for c in comments
+    ]
+
+
+def _tickets(
+    reader: TicketReader,
+    ledger: list[dict[str, Any]],
+    chats: list[dict[str, Any]],
+    email: str | None,
+    result: AccessResult,
+) -> list[dict[str, Any]]:
+    deleted = {
+        int(r["ticket_id"]): r for r in ledger if r["event"] in DELETED_EVENTS and r["ticket_id"]
+    }
+    known: dict[int, str | None] = {}
+    for row in [*ledger, *chats]:
+        if row.get("ticket_id") is not None:
+            known.setdefault(int(row["ticket_id"]), row.get("case_id"))
+    if email:
+        # Tickets snapzen does not know (created before snapzen, or a lost database).
+        for found in reader.search_tickets(f"type:ticket requester:{email.strip()}"):
+            if isinstance(found.get("id"), int):
+                known.setdefault(int(found["id"]), None)
+    out: list[dict[str, Any]] = []
+    for ticket_id, case_id in sorted(known.items()):
+        entry: dict[str, Any] = {"ticket_id": ticket_id, "case_id": case_id}
+        if ticket_id in deleted:
+            row = deleted[ticket_id]
+            entry.update(state="deleted", deleted_on=str(row["transferred_at"])[:10],
+                         deleted_because=row["event"])  # fmt: skip
+        else:
+            try:
+                ticket = reader.show_ticket(ticket_id)
+                comments = reader.ticket_comments(ticket_id) if ticket else None
+            except SnapzenError as exc:
+                result.unreadable.append(ticket_id)
+                entry.update(state="unreadable", error=type(exc).__name__)
+                out.append(entry)
+                continue
+            if ticket is None:
+                entry.update(state="not_found")
+            else:
+                entry.update(
+                    state="present",
+                    subject=ticket.get("subject"),
+                    status=ticket.get("status"),
+                    created_at=ticket.get("created_at"),
+                    tags=ticket.get("tags") or [],
+                    transcript=_transcript(comments or []),
+                )
+        out.append(entry)
+    return out
+
+
+def information(settings: Settings) -> dict[str, Any]:
+    """Art. 15(1)(a)-(h) and 15(2), from [record] and [transfer]."""
+    record, transfer = settings.record, settings.transfer
+    safeguards = record.safeguards or (settings.consent.mechanism_ref or "")
+    return {
+        "controller": record.controller,
+        "dpo": record.dpo,
+        "purposes": record.purposes,  # (a)
+        "data_categories": transfer.data_categories,  # (b)
+        "recipients": [transfer.recipient, *record.recipients],  # (c)
+        "third_country": transfer.destination_country,
+        "safeguards": safeguards,  # 15(2)
+        "retention": record.retention
+        or f"{transfer.retention_years} years from the chat's start, then deleted",  # (d)
+        "rights": record.rights,  # (e)
+        "complaint": record.complaint,  # (f)
+        "source": record.source,  # (g)
+        "automated_decisions": record.automated_decisions,  # (h)
+    }
+
+
+def build_pack(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    reader: TicketReader,
+    *,
+    subject_ref: str | None,
+    case_id: str | None = None,
+    ticket_id: int | None = None,
+    email: str | None = None,
+    request_id: str,
+    now: datetime,
+    result: AccessResult,
+) -> dict[str, Any]:
+    ref, case_ids = resolve(db.conn, subject_ref=subject_ref, case_id=case_id, ticket_id=ticket_id)
+    result.subject_ref, result.case_ids = ref, case_ids
+    ledger = _ledger_rows(db.conn, ref, case_ids)
+    chats = _chats(db.conn, case_ids, settings.snapengage.retention_days)
+    tickets = _tickets(reader, ledger, chats, email, result)
+    result.tickets = len(tickets)
+    result.found = bool(ledger or chats or tickets)
+    return {
+        "format": FORMAT,
+        "generated_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "request_id": request_id,
+        "subject_ref": ref,
+        "asked_by": {"case_id": case_id, "ticket_id": ticket_id, "email": bool(email)},
+        "information": information(settings),
+        "tickets": tickets,
+        "chats": chats,
+        "ledger": ledger,
+    }
+
+
+def write_pack(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    reader: TicketReader,
+    out_dir: Path,
+    *,
+    subject_ref: str | None = None,
+    case_id: str | None = None,
+    ticket_id: int | None = None,
+    email: str | None = None,
+    received_on: date | None = None,
+    actor: str = "cli",
+    now: datetime | None = None,
+) -> AccessResult:
+    """Build and write the pack, then record it (the caller holds the writer lock)."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    request_id = requests.new_request_id()
+    result = AccessResult(request_id, None, [], out_dir / "subject.json",
+                          out_dir / "subject.html", "", "")  # fmt: skip
+    pack = build_pack(
+        db, settings, reader, subject_ref=subject_ref, case_id=case_id, ticket_id=ticket_id,
+        email=email, request_id=request_id, now=moment, result=result,
+    )  # fmt: skip
+    json_text = json.dumps(pack, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    html_text = render_html(pack)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_text(result.json_path) as handle:
+        handle.write(json_text)
+    with atomic_text(result.html_path) as handle:
+        handle.write(html_text)
+    result.sha256_json = hashlib.sha256(json_text.encode()).hexdigest()
+    result.sha256_html = hashlib.sha256(html_text.encode()).hexdigest()
+    _record(db, result, received_on or moment.date(), actor, moment)
+    return result
+
+
+def _record(
+    db: sqlite_utils.Database, result: AccessResult, received: date, actor: str, now: datetime
+) -> None:
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    with transaction(db) as conn:
+        append_event(
+            conn,
+            {
+                "event": "access_provided",
+                "case_id": result.request_id,
+                "subject_ref": result.subject_ref,
+                "transferred_at": stamp,
+                "actor": actor,
+                "details": {
+                    "sha256_json": result.sha256_json,
+                    "sha256_html": result.sha256_html,
+                    "tickets": result.tickets,
+                    "cases": len(result.case_ids),
+                    "unreadable_tickets": len(result.unreadable),
+                },
+            },
+        )
+        requests.record(
+            conn,
+            request_id=result.request_id,
+            kind="access",
+            subject_ref=result.subject_ref,
+            received_on=received,
+            status=requests.CLOSED if result.complete else requests.OPEN,
+            outcome=("provided" if result.found else "nothing_found")
+            if result.complete
+            else "partial",
+            actor=actor,
+            now=now,
+            details={"sha256_json": result.sha256_json},
+        )

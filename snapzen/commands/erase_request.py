@@ -1,0 +1,95 @@
+"""Journalling an erasure, withdrawal or objection request (``ledger erase --reason``).
+
+After the deletions, one transaction appends the ``request`` event (date received, Art. 12(3)
+deadline, outcome and counts; open while tickets remain to delete) and remembers the subject
+in ``erased_subjects``; then one line goes to the erasure journal outside the database
+(snapzen.ledger.erasure_journal). The journal line comes last: it is idempotent to re-apply,
+and it must not claim a deletion the ledger has not recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import sqlite_utils
+
+from snapzen.ledger import erasure_journal, requests
+from snapzen.ledger.db import transaction
+
+if TYPE_CHECKING:
+    from snapzen.commands.erase import ErasureResult
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    request_id: str
+    kind: str  # erasure | withdrawal | objection (requests.REASON_KINDS)
+    received_on: date
+    journal: Path | None  # None: no journal file (tests of the erasure alone)
+
+
+def outcome_of(result: ErasureResult) -> tuple[str, str]:
+    """(status, outcome) of the request after this erasure run."""
+    plan = result.plan
+    if not result.complete or plan.in_flight:
+        return requests.OPEN, "partial"
+    if plan.subject_held:
+        return requests.CLOSED, "refused_legal_hold"
+    found = plan.to_delete or plan.already_erased or plan.unsent or plan.held
+    if not found and not result.deleted:
+        return requests.CLOSED, "nothing_found"
+    return requests.CLOSED, "erased_partly_held" if plan.held else "erased"
+
+
+def close_request(
+    db: sqlite_utils.Database,
+    request: RequestInfo,
+    result: ErasureResult,
+    *,
+    actor: str,
+    reason: str,
+    now: datetime | None,
+) -> None:
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    plan = result.plan
+    status, outcome = outcome_of(result)
+    with transaction(db) as conn:
+        requests.record(
+            conn,
+            request_id=request.request_id,
+            kind=request.kind,
+            subject_ref=plan.subject_ref,
+            received_on=request.received_on,
+            status=status,
+            outcome=outcome,
+            actor=actor,
+            now=moment,
+            details={
+                "reason": reason,
+                "tickets_deleted": len(result.deleted),
+                "tickets_failed": len(result.failed),
+                "tickets_held": len(plan.held),
+                "already_erased": len(plan.already_erased),
+                "chats_withheld": len(plan.unsent),
+                "chats_in_flight": len(plan.in_flight),
+                "erase_run_id": result.run_id,
+            },
+        )
+        if not plan.subject_held:
+            erasure_journal.remember_subject(conn, plan.subject_ref, stamp, request.request_id)
+    if request.journal is not None and not plan.subject_held:
+        erasure_journal.append(
+            request.journal,
+            erasure_journal.JournalEntry(
+                request_id=request.request_id,
+                subject_ref=plan.subject_ref,
+                erased_at=stamp,
+                reason=reason,
+                tickets=sorted(set(result.deleted) | set(plan.already_erased)),
+                cases=list(plan.unsent),
+            ),
+        )

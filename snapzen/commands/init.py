@@ -1,0 +1,106 @@
+"""`snapzen init [--adopt]`: the only way a ledger comes into being.
+
+A sync never creates its ledger: a mistyped path, a lost volume or another working directory
+would otherwise start an empty one and import every chat of the retention window again.
+``--adopt`` first records every `snapengage:` ticket Zendesk already holds (for at least
+SnapEngage's retention window), so the first sync creates none of them twice.
+
+The new ledger is built under a temporary name and linked into place only when complete: a
+failed adoption (network, credentials) leaves nothing at ``ledger.path`` and can be rerun.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from snapzen.commands.reconcile import (
+    ReconcileResult,
+    TicketExport,
+    Via,
+    reapply_erasures,
+    reconcile,
+    zendesk_export,
+)
+from snapzen.ledger.db import LedgerError, create_ledger
+from snapzen.ledger.erasure_journal import ReapplyResult
+from snapzen.ledger.meta import read_meta
+from snapzen.support.settings import Settings, require_ledger_key
+
+# Beyond SnapEngage's retention: a chat fetched on its last day may have been imported a day
+# or two later, and a day more costs one or two export requests.
+ADOPT_MARGIN = timedelta(days=7)
+
+
+@dataclass
+class InitResult:
+    path: Path
+    ledger_id: str
+    adoption: ReconcileResult | None = None
+    erasures: ReapplyResult | None = None  # the erasure journal re-applied (with --adopt)
+
+
+def init_ledger(
+    settings: Settings,
+    *,
+    adopt: bool = False,
+    via: Via = Via.incremental,
+    sink: TicketExport | None = None,
+    now: datetime | None = None,
+    actor: str = "cli",
+) -> InitResult:
+    key = require_ledger_key(settings)
+    path = Path(settings.ledger.path)
+    now = now or datetime.now(UTC)
+    if path.exists() or path.is_symlink():
+        raise LedgerError(
+            f"a ledger already exists at {path}; nothing was changed (to replace it with a "
+            "backup use `snapzen ledger restore BACKUP`)"
+        )
+    if adopt and sink is None:
+        sink = zendesk_export(settings)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    partial = path.with_name(path.name + ".init-partial")
+    remove_db_files(partial)  # a leftover of an init that failed
+    try:
+        db = create_ledger(partial, key, now)
+        try:
+            ledger_id = read_meta(db.conn)["ledger_id"]
+            adoption = erasures = None
+            if adopt:
+                assert sink is not None
+                since = now - timedelta(days=settings.snapengage.retention_days) - ADOPT_MARGIN
+                adoption = reconcile(
+                    db,
+                    sink,
+                    since=since,
+                    now=now,
+                    source="init --adopt",
+                    actor=actor,
+                    run_id=f"adopt-{uuid.uuid4().hex[:12]}",
+                    via=via,
+                )
+                # Erasures made with the lost ledger must hold for the new one too.
+                erasures = reapply_erasures(db, settings.ledger.erasure_journal_path, now)
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            db.conn.close()
+        # link, not rename: refuses (EEXIST) if another init won the race meanwhile.
+        try:
+            os.link(partial, path)
+        except FileExistsError:
+            raise LedgerError(
+                f"a ledger appeared at {path} while this init ran; nothing was changed"
+            ) from None
+    finally:
+        remove_db_files(partial)
+    return InitResult(path=path, ledger_id=ledger_id, adoption=adoption, erasures=erasures)
+
+
+def remove_db_files(path: Path) -> None:
+    """Remove a database file and its -wal/-shm companions (never the live ledger's)."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)

@@ -1,0 +1,152 @@
+"""Reconciliation with Zendesk: find every `snapengage:` ticket and record it in the ledger.
+
+Used by `snapzen init --adopt` (a new ledger for a Zendesk that already has tickets) and by
+`snapzen ledger restore` (for everything since the backup). One lookup per case by
+external_id would spend List Tickets' 100-a-minute budget (hours for a busy account); the
+bulk reads bring a thousand tickets per request:
+- ``incremental`` (default): the cursor-based Incremental Ticket Export, every ticket changed
+  since a time, archived ones included and with no indexing delay (10 requests a minute);
+- ``search``: Export Search Results for the ``snapengage`` tag (100 requests a minute, but a
+  ticket from the last few minutes may not be indexed yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+import sqlite_utils
+
+from snapzen.ledger import erasure_journal
+from snapzen.ledger.adopt import AdoptCounts, FoundTicket, record_adoptions
+from snapzen.ledger.db import LedgerError
+from snapzen.ledger.erasure_journal import ReapplyResult
+from snapzen.support.log import get_logger
+from snapzen.support.settings import Settings
+
+log = get_logger("snapzen.commands.reconcile")
+
+EXTERNAL_PREFIX = "snapengage:"
+# Zendesk refuses an incremental start_time less than a minute ago.
+_MIN_AGE = timedelta(seconds=61)
+
+
+class Via(StrEnum):
+    incremental = "incremental"
+    search = "search"
+
+
+class TicketExport(Protocol):
+    def incremental_tickets(self, start_time: int) -> Iterator[list[dict[str, Any]]]: ...
+    def search_export(
+        self, query: str, page_size: int = 1000
+    ) -> Iterator[list[dict[str, Any]]]: ...
+
+
+@dataclass
+class ReconcileResult:
+    since: datetime
+    via: Via
+    pages: int = 0
+    tickets_seen: int = 0  # tickets read (any external id)
+    cases_found: int = 0  # distinct snapengage cases with a live ticket
+    counts: AdoptCounts = field(default_factory=AdoptCounts)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "since": self.since.isoformat(timespec="seconds"),
+            "via": self.via.value,
+            "pages": self.pages,
+            "tickets_seen": self.tickets_seen,
+            "cases_found": self.cases_found,
+            **self.counts.as_dict(),
+        }
+
+
+def find_tickets(
+    sink: TicketExport, since: datetime, now: datetime, via: Via = Via.incremental
+) -> tuple[dict[str, list[FoundTicket]], ReconcileResult]:
+    """Live `snapengage:` tickets, by case id (a ticket read twice counts once: its last
+    state wins, so one deleted since is left out)."""
+    result = ReconcileResult(since=since, via=via)
+    latest: dict[int, dict[str, Any]] = {}
+    if via is Via.incremental:
+        start = min(since, now - _MIN_AGE)
+        pages = sink.incremental_tickets(int(start.timestamp()))
+    else:
+        pages = sink.search_export("type:ticket tags:snapengage")
+    for page in pages:
+        result.pages += 1
+        result.tickets_seen += len(page)
+        for ticket in page:
+            ticket_id = ticket.get("id")
+            external = ticket.get("external_id")
+            ours = isinstance(external, str) and external.startswith(EXTERNAL_PREFIX)
+            if isinstance(ticket_id, int) and ours:
+                latest[ticket_id] = ticket
+    found: dict[str, list[FoundTicket]] = {}
+    for ticket_id, ticket in sorted(latest.items()):
+        if ticket.get("status") == "deleted":
+            continue
+        case_id = str(ticket["external_id"]).removeprefix(EXTERNAL_PREFIX)
+        tags = ticket.get("tags") if isinstance(ticket.get("tags"), list) else []
+        created = ticket.get("created_at")
+        found.setdefault(case_id, []).append(
+            FoundTicket(
+                ticket_id=ticket_id,
+                created_at=created if isinstance(created, str) else None,
+                tags=tuple(str(t) for t in tags or ()),
+            )
+        )
+    result.cases_found = len(found)
+    return found, result
+
+
+def reconcile(
+    db: sqlite_utils.Database,
+    sink: TicketExport,
+    *,
+    since: datetime,
+    now: datetime,
+    source: str,
+    actor: str,
+    run_id: str,
+    via: Via = Via.incremental,
+) -> ReconcileResult:
+    """Find the tickets (network first, nothing written yet), then record them at once."""
+    found, result = find_tickets(sink, since, now, via)
+    result.counts = record_adoptions(db, found, now, source=source, actor=actor, run_id=run_id)
+    log.info("reconciled", source=source, **result.as_dict())
+    if result.counts.flagged:
+        log.error(
+            "reconcile_flagged_cases",
+            cases=len(result.counts.flagged),
+            first=result.counts.flagged[:10],
+        )
+    return result
+
+
+def zendesk_export(settings: Settings) -> TicketExport:
+    """The Zendesk client, for its bulk reads (lazy imports: the HTTP stack)."""
+    from snapzen.clients.http import HttpClient
+    from snapzen.clients.zendesk import ZendeskClient
+
+    return ZendeskClient(settings.zendesk, HttpClient(settings.http, service="zendesk"))
+
+
+def reapply_erasures(db: sqlite_utils.Database, journal: Path, now: datetime) -> ReapplyResult:
+    """Bring a new or restored ledger up to date with the erasure journal (a file outside the
+    database): a backup or a fresh ledger does not know who was erased since, and a sync
+    would send their chats again. A damaged journal is refused (nothing applied)."""
+    try:
+        entries = erasure_journal.read(journal)
+    except erasure_journal.JournalDamaged as exc:
+        raise LedgerError(
+            f"erasure journal {journal} is damaged ({exc}); nothing was changed: repair it "
+            "from the newest checkpoint's copy, then run the command again"
+        ) from None
+    return erasure_journal.reapply(db, entries, now=now)

@@ -1,0 +1,130 @@
+"""``retention sweep --reconcile``: expired tickets Zendesk holds that the ledger does not know.
+
+Every ticket snapzen creates carries ``expires_YYYY_MM`` (the month its retention ends), so a
+ticket whose month is over is due even when the local database lost it (a restore from an old
+backup, a database started afresh, a second installation). Search finds them, archived ones
+included (List Tickets does not); tickets the database knows are left to the normal sweep,
+which decides on their recorded ``retention_until``. The current month is never searched: the
+tag does not say which day in it the retention ends.
+
+Search lags writes by minutes, so a ticket deleted moments ago may still be found: tickets
+with an ``erased``/``expired`` event are skipped. Holds apply as in the sweep. Each ticket
+deleted gets an ``expired`` event with ``details.reconciled`` and the tag it was found by.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Protocol
+
+import sqlite_utils
+
+from snapzen.clients.ticket_deletion import MAX_BATCH, BulkTicketDeleter, TicketDeletionApi
+from snapzen.ledger import holds, outbox
+from snapzen.ledger.chain import append_event
+from snapzen.ledger.db import transaction
+
+
+class TicketSearch(Protocol):
+    def search_tickets(self, query: str) -> Iterator[dict[str, Any]]: ...
+
+
+@dataclass
+class ReconcileCounts:
+    months: int = 0
+    found: int = 0  # expired-tagged tickets the database does not know
+    deleted: int = 0
+    already_gone: int = 0
+    held: int = 0
+    failed: int = 0
+
+
+def expired_tags(as_of: date, months_back: int) -> list[str]:
+    """Tags of the ``months_back`` whole months before ``as_of``'s month, newest first."""
+    year, month = as_of.year, as_of.month
+    tags = []
+    for _ in range(months_back):
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+        tags.append(f"expires_{year:04d}_{month:02d}")
+    return tags
+
+
+def _unknown(db: sqlite_utils.Database, ticket_id: int) -> bool:
+    conn = db.conn
+    if conn.execute("SELECT 1 FROM cases WHERE ticket_id = ?", (ticket_id,)).fetchone():
+        return False
+    return not conn.execute(
+        "SELECT 1 FROM transfers WHERE ticket_id = ? AND event IN "
+        "('transfer', 'erased', 'expired') LIMIT 1",
+        (ticket_id,),
+    ).fetchone()
+
+
+def reconcile(
+    db: sqlite_utils.Database,
+    api: TicketDeletionApi,
+    search: TicketSearch,
+    *,
+    as_of: date,
+    months_back: int,
+    purge: bool,
+    run_id: str,
+    actor: str,
+    clock: Callable[[], datetime],
+    timeout: float | None,
+) -> ReconcileCounts:
+    counts = ReconcileCounts()
+    active = holds.active(db.conn)
+    found: dict[int, tuple[str, str | None]] = {}  # ticket id -> (tag, external id)
+    for tag in expired_tags(as_of, months_back):
+        counts.months += 1
+        for ticket in search.search_tickets(f"type:ticket tags:{tag}"):
+            ticket_id = ticket.get("id")
+            if not isinstance(ticket_id, int) or ticket_id in found:
+                continue
+            if tag not in (ticket.get("tags") or []) or not _unknown(db, ticket_id):
+                continue
+            external = ticket.get("external_id")
+            case_id = str(external).removeprefix("snapengage:") if external else None
+            if active.held(ticket_id=ticket_id, case_id=case_id):
+                counts.held += 1
+                continue
+            found[ticket_id] = (tag, case_id)
+    counts.found = len(found)
+    deleter = BulkTicketDeleter(api, timeout=timeout)
+    ids = list(found)
+    for start in range(0, len(ids), MAX_BATCH):
+        batch = ids[start : start + MAX_BATCH]
+        outcomes = deleter.delete(batch, purge=purge)
+        stamp = outbox.now_iso(clock())
+        with transaction(db) as conn:
+            for ticket_id in batch:
+                outcome = outcomes[ticket_id]
+                if not outcome.gone:
+                    counts.failed += 1
+                    continue
+                if outcome.already_gone:
+                    counts.already_gone += 1
+                else:
+                    counts.deleted += 1
+                tag, case_id = found[ticket_id]
+                append_event(
+                    conn,
+                    {
+                        "event": "expired",
+                        "case_id": case_id or f"ticket:{ticket_id}",
+                        "ticket_id": ticket_id,
+                        "transferred_at": stamp,
+                        "run_id": run_id,
+                        "actor": actor,
+                        "details": {
+                            "reconciled": True,
+                            "tag": tag,
+                            "purged": outcome.purged,
+                            "already_gone": outcome.already_gone,
+                        },
+                    },
+                )
+    return counts

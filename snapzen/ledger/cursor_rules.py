@@ -1,0 +1,108 @@
+"""Rules that keep a wrong local clock from moving state: pure functions, no I/O.
+
+The local clock is the one input snapzen cannot check against anything else, and one run with
+it days ahead used to move every cursor into the future for good (later windows started after
+their end and fetched nothing, exit 0). So a cursor advances on evidence only: never past the
+newest chat actually read nor past today (UTC); a window never starts after its end; deletion
+is refused when the clock is far beyond the newest time the ledger has seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+# A chat may be dated a little ahead of our clock (two clocks); beyond this it is flagged.
+FUTURE_SKEW = timedelta(hours=1)
+
+# A run may start a little "before" the previous one (NTP steps, two hosts): not worth a shout.
+CLOCK_BEHIND_TOLERANCE = timedelta(minutes=5)
+
+
+def utc_day(moment: datetime) -> date:
+    """The UTC calendar day of ``moment`` (a naive datetime is taken as UTC)."""
+    if moment.tzinfo is None:
+        return moment.date()
+    return moment.astimezone(UTC).date()
+
+
+def next_cursor(
+    *,
+    current: date | None,
+    fetched_until: date,
+    holding: date | None,
+    newest_read: date | None,
+    today: date,
+) -> date | None:
+    """Where a widget's cursor goes after a complete pass.
+
+    ``holding``: the first day with an unfinished case; ``newest_read``: the newest day of a
+    chat the ledger holds for the widget (dated no later than ``today``). The cursor moves
+    forward as before (never behind ``holding``), but is then capped at ``newest_read`` and
+    ``today``: a pass whose clock ran ahead cannot move it beyond real data, and a cursor
+    already in the future (left by such a run) is brought back. With no chat read yet the
+    cursor does not advance (None stays None: the next window starts at what SnapEngage holds).
+    """
+    candidate = min(holding, fetched_until) if holding else fetched_until
+    new = max(candidate, current) if current else candidate
+    if newest_read is None:
+        return min(current, today) if current else None
+    return min(new, newest_read, today)
+
+
+def fetch_window(
+    *, cursor: date | None, today: date, overlap_days: int, retention_days: int
+) -> tuple[date, date]:
+    """(first day, last day) to fetch: the cursor minus the overlap, never before what
+    SnapEngage still holds; never starting after its end. A clock reading earlier than the
+    cursor still fetches from the cursor minus the overlap up to the cursor (nothing skipped).
+    """
+    oldest_held = today - timedelta(days=retention_days)
+    if cursor is None:
+        return oldest_held, today
+    end = max(today, cursor)
+    start = max(oldest_held, cursor - timedelta(days=overlap_days))
+    return min(start, end), end
+
+
+@dataclass(frozen=True)
+class ClockCheck:
+    behind_by: timedelta | None  # the clock reads earlier than the last recorded run
+
+    @property
+    def ok(self) -> bool:
+        return self.behind_by is None
+
+
+def check_clock(now: datetime, last_recorded: datetime | None) -> ClockCheck:
+    """Does ``now`` read earlier than the latest run start already recorded?"""
+    if last_recorded is None or now >= last_recorded - CLOCK_BEHIND_TOLERANCE:
+        return ClockCheck(behind_by=None)
+    return ClockCheck(behind_by=last_recorded - now)
+
+
+def deletion_clock_error(
+    now: datetime, newest_seen: datetime | None, margin: timedelta
+) -> str | None:
+    """Why a deletion must not run with this clock, or None when it may.
+
+    ``newest_seen``: the newest time the ledger recorded (the latest run start). A clock more
+    than ``margin`` beyond it is more likely wrong than the ledger idle that long; deleting
+    on it would destroy tickets years early."""
+    if newest_seen is None or now - newest_seen <= margin:
+        return None
+    return (
+        f"the clock reads {now.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}, more than "
+        f"{margin.days} day(s) after the newest time the ledger has seen "
+        f"({newest_seen.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}); refusing to delete. Check the "
+        "system clock; if it is right, run `snapzen sync` first or raise "
+        "transfer.clock_margin_days"
+    )
+
+
+UTC_TIMEZONE = "Etc/UTC"
+
+
+def is_utc(timezone: str) -> bool:
+    """Does SnapEngage, asked with this ``timezone``, return whole UTC days?"""
+    return timezone.strip() in ("Etc/UTC", "UTC", "Etc/GMT", "GMT", "Etc/Zulu", "Zulu")

@@ -1,0 +1,166 @@
+"""Checks that settings can work, and messages that say which setting, as it was written.
+
+The settings model (snapzen.support.settings) attaches the value checks below; the loader
+turns pydantic's ValidationError into one line per problem with ``describe_errors``: the name
+as the user wrote it (``[zendesk] subdomian`` in the file, or ``SNAPZEN_ZENDESK__SUBDOMIAN``
+in the environment), every unknown key at once, and a "did you mean" when one is close.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+ENV_PREFIX = "SNAPZEN_"
+# Variables that are not settings but share the prefix.
+NOT_SETTINGS = {"SNAPZEN_CONFIG", "SNAPZEN_SECRETS_DIR"}
+
+_SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# SnapEngage widget ids are UUIDs; ids are also used in URLs and file names, so any other
+# shape is limited to letters, digits, '-' and '_'.
+_WIDGET = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def env_name(location: tuple[str, ...] | list[str]) -> str:
+    return ENV_PREFIX + "__".join(part.upper() for part in location)
+
+
+def check_subdomain(value: str) -> str:
+    """``acme``, not ``acme.zendesk.com`` (which became ``acme.zendesk.com.zendesk.com``)."""
+    value = value.strip()
+    if not value:
+        return value
+    lowered = value.lower()
+    for prefix in ("https://", "http://"):
+        lowered = lowered.removeprefix(prefix)
+    lowered = lowered.rstrip("/")
+    bare = lowered.removesuffix(".zendesk.com")
+    if bare != lowered and _SUBDOMAIN.match(bare):
+        raise ValueError(f"must be just the subdomain: write {bare!r}, not {value!r}")
+    if "." in lowered or "/" in lowered:
+        raise ValueError(
+            f"{value!r} is not a Zendesk subdomain (the 'acme' of acme.zendesk.com); for a "
+            "host of your own set zendesk.base_url = 'https://…' instead"
+        )
+    if not _SUBDOMAIN.match(lowered):
+        raise ValueError(f"{value!r} is not a subdomain: letters, digits and '-' only")
+    return lowered
+
+
+def check_email(value: str) -> str:
+    if not value.strip():
+        return ""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        # The shape only: no DNS lookup at load, and reserved domains (example.com, .test)
+        # are fine for the sandbox and for tests.
+        checked = validate_email(
+            value.strip(),
+            check_deliverability=False,
+            globally_deliverable=False,
+            test_environment=True,
+        )
+        return checked.normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"is not an email address: {exc}") from None
+
+
+def check_widgets(values: list[str]) -> list[str]:
+    seen: set[str] = set()
+    for value in values:
+        if not _WIDGET.match(value):
+            raise ValueError(
+                f"{value!r} is not a widget id (a UUID such as "
+                "'1a2b3c4d-0000-4000-8000-123456789abc', from the Get the Code tab)"
+            )
+        if value in seen:
+            raise ValueError(f"{value!r} is listed twice")
+        seen.add(value)
+    return values
+
+
+def header_problem(value: str) -> str | None:
+    """Why ``value`` cannot be sent in an HTTP header (requests encodes headers as Latin-1;
+    a BOM or a newline would fail there, or split the header), or None."""
+    if "\ufeff" in value:
+        return "starts with or contains a byte-order mark (saved as 'UTF-8 with BOM'?)"
+    if any(ch in value for ch in "\r\n"):
+        return "contains a line break"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        return "contains a control character"
+    if any(ord(ch) > 255 for ch in value):
+        return "contains characters that cannot be sent in an HTTP header (not Latin-1)"
+    return None
+
+
+def _fields(model: type[BaseModel], location: tuple[str, ...]) -> list[str]:
+    current: Any = model
+    for part in location:
+        field = current.model_fields.get(part) if hasattr(current, "model_fields") else None
+        if field is None:
+            return []
+        current = field.annotation
+    return list(current.model_fields) if hasattr(current, "model_fields") else []
+
+
+def _written(location: tuple[str, ...], file_values: Mapping[str, Any]) -> str:
+    """The name as the user wrote it: a file key (section.key) or the environment variable."""
+    node: Any = file_values
+    for part in location:
+        if not isinstance(node, Mapping) or part not in node:
+            return env_name(location)
+        node = node[part]
+    return ".".join(location) + " (config file)"
+
+
+def _suggest(name: str, known: list[str], section: tuple[str, ...], env: bool) -> str:
+    close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
+    if not close:
+        return ""
+    if env:
+        return f"; did you mean {env_name((*section, close[0]))}?"
+    return f"; did you mean {'.'.join((*section, close[0]))}?"
+
+
+def describe_errors(
+    exc: ValidationError, model: type[BaseModel], file_values: Mapping[str, Any]
+) -> list[str]:
+    """One line per problem, every unknown key included."""
+    lines = []
+    for error in exc.errors():
+        location = tuple(str(part) for part in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if not location:
+            lines.append(message)  # a check across settings names them itself
+            continue
+        written = _written(location, file_values)
+        if error["type"] == "extra_forbidden":
+            from_env = not written.endswith("(config file)")
+            hint = _suggest(location[-1], _fields(model, location[:-1]), location[:-1], from_env)
+            lines.append(f"unknown setting {written}{hint}")
+        else:
+            dotted = ".".join(location)
+            lines.append(f"setting {dotted} ({written.removesuffix(' (config file)')}): {message}")
+    return lines
+
+
+def unknown_env_sections(model: type[BaseModel], environ: Mapping[str, str]) -> list[str]:
+    """``SNAPZEN_PIPLINE__X``: a section pydantic silently ignores in the environment."""
+    sections = list(model.model_fields)
+    lines = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in NOT_SETTINGS or "__" not in upper:
+            continue
+        section = upper.removeprefix(ENV_PREFIX).split("__", 1)[0].lower()
+        if section in sections:
+            continue
+        close = difflib.get_close_matches(section, sections, n=1, cutoff=0.6)
+        hint = f"; did you mean SNAPZEN_{close[0].upper()}__…?" if close else ""
+        lines.append(f"unknown setting {name} (no section {section!r}){hint}")
+    return lines

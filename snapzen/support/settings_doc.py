@@ -1,0 +1,156 @@
+"""docs/configuration.md, generated from the settings model and the commented example config.
+
+The model gives every setting, its environment variable, type and default; the comments
+above each key in config/snapzen.example.toml give what it does (one source for both, so the
+two cannot drift: tests/test_settings_doc.py regenerates and compares).
+
+    python -m snapzen.support.settings_doc > docs/configuration.md
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from snapzen.support.setting_checks import env_name
+from snapzen.support.settings import SECRET_FIELDS, Settings
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "snapzen.example.toml"
+
+SECRET_NOTES = {
+    ("snapengage", "api_token"): "SnapEngage API token (Admin Dashboard → My Account → API "
+    "Token). Required for sync.",
+    ("zendesk", "api_token"): "Zendesk API token, with zendesk.email. Zendesk deactivates all "
+    "API tokens on 2027-04-30: prefer OAuth.",
+    ("zendesk", "oauth_access_token"): "A static Zendesk OAuth access token.",
+    ("zendesk", "oauth_client_secret"): "OAuth client secret, with zendesk.oauth_client_id "
+    "(tokens renewed automatically).",
+    ("ledger", "key"): "HMAC key of the ledger (subject references, checkpoints): at least 16 "
+    "characters, kept safe; losing it makes subject lookups impossible.",
+}
+
+# Settings the example config lists without a comment of their own.
+PLAIN_NOTES = {
+    ("http", "timeout_seconds"): "Seconds to wait for an answer to one HTTP request.",
+}
+
+CHECKS = """\
+## What is checked at load
+
+Every problem is reported at once, one line each, named as you wrote it (`zendesk.subdomian
+(config file)` or `SNAPZEN_ZENDESK__SUBDOMIAN`), with a "did you mean" when a known name is
+close; snapzen then exits 2 before any network call.
+
+- Unknown keys, in the file or as `SNAPZEN_<SECTION>__<KEY>` variables (an unknown section in
+  the environment too).
+- `zendesk.subdomain` is the subdomain only: `acme`, not `acme.zendesk.com` (the message
+  gives the fix); a host of your own goes in `zendesk.base_url`.
+- `zendesk.email` must be an email address (its shape; no DNS lookup).
+- `snapengage.widgets` and `consent.contract_widgets`: widget ids (UUIDs from the SnapEngage
+  Get the Code tab; letters, digits, `-` and `_`), each listed once.
+- `pipeline.deadline_days` must be below `snapengage.retention_days`: the at-risk warning has
+  to come before SnapEngage deletes the chat.
+- Secrets sent in an HTTP header (the API tokens, OAuth token and secret) must not contain a
+  byte-order mark, a line break, a control character or characters outside Latin-1: such a
+  value is refused naming the setting (never showing the value). A secret *file* may end
+  with a newline and start with a BOM (editors add them): both are stripped.
+- Secrets are never accepted from the config file.
+"""
+
+
+def _descriptions(example: Path) -> dict[tuple[str, str], str]:
+    """The comment block above each ``key = value`` of the example config."""
+    found: dict[tuple[str, str], str] = {}
+    section = ""
+    comment: list[str] = []
+    previous = ""  # the key just above, when no blank line or comment came between
+    for raw in example.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        # An optional key shown commented out (`# requests_per_minute = 600`), or a table.
+        line = re.sub(r"^#\s*(?=[a-z_]+ = )", "", line)
+        table = re.fullmatch(r"\[([a-z_]+)\.([a-z_]+)\]", line)
+        if table:
+            line = f"{table.group(2)} = {{}}"
+        header = re.fullmatch(r"\[([a-z_]+)\]", line)
+        if header:
+            section, comment, previous = header.group(1), [], ""
+        elif line.startswith("#"):
+            comment.append(line.lstrip("#").strip())
+        elif "=" in line and section:
+            key = line.split("=", 1)[0].strip()
+            text = " ".join(part for part in comment if part)
+            # Keys grouped under one comment (subdomain / base_url) share it.
+            found[(section, key)] = text or (f"See `{section}.{previous}`." if previous else "")
+            comment, previous = [], key
+        elif not line:
+            comment, previous = [], ""
+    return found
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "(empty)"
+    if isinstance(value, dict):
+        return "(empty)" if not value else ", ".join(f"{k}={v}" for k, v in value.items())
+    text = str(getattr(value, "value", value))
+    return text if text else '""'
+
+
+def _type(annotation: Any) -> str:
+    text = str(annotation)
+    for noise in ("typing.", "pydantic.types.", "snapzen.support.settings.", "pathlib."):
+        text = text.replace(noise, "")
+    return re.sub(r"<class '([^']+)'>", r"\1", text).replace("|", "or")
+
+
+def render(example: Path = EXAMPLE) -> str:
+    notes = _descriptions(example)
+    out = [
+        "# Configuration",
+        "",
+        "<!-- Generated by `python -m snapzen.support.settings_doc`; edit the comments in",
+        "config/snapzen.example.toml or the settings model instead. -->",
+        "",
+        "snapzen reads a TOML file (`snapzen --config FILE COMMAND`, or `SNAPZEN_CONFIG`), then",
+        "environment variables `SNAPZEN_<SECTION>__<KEY>`, which win. Secrets come only from the",
+        "environment or from files in `/run/secrets` (or `SNAPZEN_SECRETS_DIR`), one per secret,",
+        "named like the variable in lower case (`snapzen_zendesk__api_token`). Lists can be",
+        "given in the environment as JSON or comma-separated.",
+        "",
+        "Start from `config/snapzen.example.toml`, which lists every setting with its default.",
+        "",
+        CHECKS,
+    ]
+    for section, section_field in Settings.model_fields.items():
+        model: Any = section_field.annotation
+        out += [f"## [{section}]", "", "| setting | environment variable | type | default | "
+                "what it does |", "|---|---|---|---|---|"]  # fmt: skip
+        for name, field in model.model_fields.items():
+            secret = (section, name) in SECRET_FIELDS
+            note = (SECRET_NOTES if secret else notes).get((section, name)) or PLAIN_NOTES.get(
+                (section, name)
+            )
+            default = "secret: environment or secrets file" if secret else _shown(
+                field.get_default(call_default_factory=True)
+            )  # fmt: skip
+            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+            if "shown_default" in extra:  # a default computed where it runs (a home directory)
+                default = str(extra["shown_default"])
+            cells = [
+                f"`{section}.{name}`",
+                f"`{env_name((section, name))}`",
+                _type(field.annotation),
+                default,
+                (note or "-").replace("|", "\\|"),
+            ]
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())

@@ -1,0 +1,121 @@
+"""Checks between Zendesk's answers and the ledger (pure, or one query; no HTTP of their own).
+
+- ``check_results``: a finished import job's results are matched by ``index`` only, and nothing
+  in them names the external_id. With results shifted by one, every case recorded someone
+  else's ticket (and a later erasure or expiry would delete it). So the tickets the results
+  name are read back (``tickets/show_many``, one call per 100) and a case is recorded only
+  with the ticket whose ``external_id`` is its own.
+- ``failure_reason``: one line for a failed item; a requester refusal names the setting that
+  avoids it.
+- ``lookup_is_conclusive``: an ambiguous import (5xx or timeout on the POST) can be settled by
+  the external_id lookup as soon as Zendesk lists no unfinished import job, instead of after
+  ``recovery_grace_seconds``.
+- ``unresolved_counts``: cases still 'pushing' inside the grace (work in progress) and after it
+  (an alert).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlite_utils
+
+from snapzen.ledger import outbox
+from snapzen.policy.models import JobResult, JobStatus
+from snapzen.policy.transform import external_id
+from snapzen.support.log import get_logger, one_line
+
+log = get_logger("snapzen.sync.results_check")
+
+# Job types of ticket imports (create_many through the import endpoint, and the plain one).
+IMPORT_JOB_TYPES = frozenset({"bulk_import_tickets", "bulk_create_tickets"})
+REQUESTER_HINT = (
+    "set zendesk.anonymous_requester_id (SNAPZEN_ZENDESK__ANONYMOUS_REQUESTER_ID) to import "
+    "chats without a valid visitor email under one existing user"
+)
+
+ShowTickets = Callable[[Sequence[int]], dict[int, str | None]]
+
+
+@dataclass
+class ResultCheck:
+    """What a finished job's results come to, once the named tickets were read back."""
+
+    synced: dict[str, int] = field(default_factory=dict)  # case -> its own ticket
+    failures: dict[str, str] = field(default_factory=dict)  # case -> reason
+    unknown: list[str] = field(default_factory=list)  # no usable result: look it up
+    # (case, ticket id the result named, that ticket's external_id): never recorded.
+    mismatched: list[tuple[str, int, str | None]] = field(default_factory=list)
+
+
+def failure_reason(result: JobResult) -> str:
+    """``Zendesk: <error>: <details>``; a refused requester also names the setting."""
+    text = f"Zendesk: {result.error}: {result.details}"
+    if "requester" in f"{result.error} {result.details}".lower():
+        text += f" ({REQUESTER_HINT})"
+    return one_line(text)
+
+
+def check_results(case_ids: Sequence[str], status: JobStatus, show: ShowTickets) -> ResultCheck:
+    """Map a finished job's per-index results to cases, trusting a ticket id only after the
+    ticket's external_id was read back and found to be the case's own."""
+    check = ResultCheck()
+    by_index = {r.index: r for r in status.result_items if r.index is not None}
+    named: dict[str, int] = {}
+    for index, case_id in enumerate(case_ids):
+        result = by_index.get(index)
+        if result is not None and result.id is not None and not result.error:
+            named[case_id] = int(result.id)
+        elif result is not None and (result.error or result.details):
+            check.failures[case_id] = failure_reason(result)
+        else:
+            check.unknown.append(case_id)
+    if not named:
+        return check
+    shown = show(list(named.values()))
+    owner = {ext: ticket for ticket, ext in shown.items() if ext is not None}
+    for case_id, ticket_id in named.items():
+        wanted = external_id(case_id)
+        if shown.get(ticket_id) == wanted:
+            check.synced[case_id] = ticket_id
+            continue
+        check.mismatched.append((case_id, ticket_id, shown.get(ticket_id)))
+        if wanted in owner:
+            # Results out of step: the case's own ticket is among those the job named.
+            check.synced[case_id] = owner[wanted]
+        else:
+            check.unknown.append(case_id)
+    if check.mismatched:
+        log.error(
+            "job_result_mismatch",
+            job_id=status.id,
+            mismatched=len(check.mismatched),
+            examples=[
+                {"case_id": c, "ticket_id": t, "external_id": e} for c, t, e in check.mismatched[:5]
+            ],
+        )
+    return check
+
+
+def lookup_is_conclusive(unfinished: Sequence[JobStatus]) -> bool:
+    """True when no import job is queued or working: a ticket an ambiguous POST created
+    exists by now, so an external_id lookup that finds none proves it was never created."""
+    return not any(
+        (job.job_type or "") in IMPORT_JOB_TYPES or not job.job_type for job in unfinished
+    )
+
+
+def unresolved_counts(
+    db: sqlite_utils.Database, now: datetime, grace: timedelta
+) -> tuple[int, int]:
+    """(cases 'pushing' inside the recovery grace, cases 'pushing' longer than it)."""
+    cutoff = outbox.now_iso(now - grace)
+    within, overdue = db.execute(
+        """SELECT COALESCE(SUM(pushed_at > ?), 0),
+                  COALESCE(SUM(pushed_at IS NULL OR pushed_at <= ?), 0)
+           FROM cases WHERE status = 'pushing'""",
+        (cutoff, cutoff),
+    ).fetchone()
+    return int(within), int(overdue)

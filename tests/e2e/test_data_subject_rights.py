@@ -1,0 +1,284 @@
+"""Data-subject rights end to end, with the real CLI against the sandbox: access packs
+(archived tickets included), the request journal, legal holds, and an erasure that survives
+restoring a backup taken before it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from snapzen.ledger.chain import subject_ref
+from snapzen.ledger.requests import deadline
+from tests.e2e.conftest import (
+    LEDGER_KEY,
+    chain_problems,
+    cli_env,
+    init_ledger,
+    snapzen,
+    verify_cli,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def _synced_person(sb: Any, ledger: Path) -> tuple[str, str, list[int]]:
+    """(email, case id, ticket ids) of a visitor with a ticket, found through the ledger."""
+    emails = {c["id"]: c.get("requested_by") for c in sb.app.dataset.cases}
+    with sqlite3.connect(ledger) as conn:
+        rows = conn.execute(
+            "SELECT case_id, subject_ref, ticket_id FROM cases WHERE status = 'synced' "
+            "AND subject_ref IS NOT NULL AND ticket_id IS NOT NULL ORDER BY case_id"
+        ).fetchall()
+        for case_id, ref, _ticket in rows:
+            email = emails.get(case_id)
+            if email and subject_ref(LEDGER_KEY.encode(), email) == ref:
+                tickets = [
+                    int(r[0])
+                    for r in conn.execute(
+                        "SELECT ticket_id FROM cases WHERE subject_ref = ? AND ticket_id "
+                        "IS NOT NULL",
+                        (ref,),
+                    )
+                ]
+                return email, case_id, tickets
+    raise AssertionError("no synced visitor with an email")
+
+
+def _events(ledger: Path, event: str) -> list[dict[str, Any]]:
+    with sqlite3.connect(ledger) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute("SELECT * FROM transfers WHERE event = ?", (event,))]
+
+
+def _requests(env: dict[str, str]) -> list[dict[str, Any]]:
+    done = snapzen(env, "ledger", "requests", "--json")
+    assert done.returncode == 0, done.stderr
+    found: list[dict[str, Any]] = json.loads(done.stdout)
+    return found
+
+
+def test_access_pack_includes_archived_tickets_and_is_journalled(
+    make_sandbox: Any, tmp_path: Path
+) -> None:
+    sb = make_sandbox(chats=40, seed=5, archive_after_seconds=0.5)
+    ledger = tmp_path / "ledger.db"
+    env = cli_env(sb, ledger)
+    init_ledger(env)
+    assert snapzen(env, "sync").returncode == 0
+    email, _case, tickets = _synced_person(sb, ledger)
+    time.sleep(0.7)  # the sandbox archives solved tickets after 0.5 s
+    archived = {t["id"] for t in sb.tickets() if t["archived"]}
+    assert set(tickets) <= archived, "the person's tickets must be archived for this test"
+
+    out = tmp_path / "pack"
+    done = snapzen(env, "ledger", "access", "--email", email, "--out", str(out),
+                   "--received", "2026-01-31")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert email not in done.stdout + done.stderr
+    pack = json.loads((out / "subject.json").read_text())
+    by_id = {t["ticket_id"]: t for t in pack["tickets"]}
+    assert set(tickets) <= set(by_id)
+    for ticket_id in tickets:
+        entry = by_id[ticket_id]
+        assert entry["state"] == "present"
+        zendesk = next(t for t in sb.tickets() if t["id"] == ticket_id)
+        assert [c["body"] for c in entry["transcript"]] == [c["body"] for c in zendesk["comments"]]
+    assert pack["information"]["recipients"][0] == "Zendesk, Inc."
+    assert any(row["event"] == "transfer" for row in pack["ledger"]) or pack["chats"]
+    html = (out / "subject.html").read_text()
+    assert "<script" not in html.lower() and "Your personal data" in html
+
+    provided = _events(ledger, "access_provided")
+    assert len(provided) == 1
+    details = json.loads(provided[0]["details"])
+    assert details["sha256_json"] == hashlib.sha256((out / "subject.json").read_bytes()).hexdigest()
+    assert details["sha256_html"] == hashlib.sha256(html.encode()).hexdigest()
+    [request] = _requests(env)
+    assert request["kind"] == "access" and request["status"] == "closed"
+    assert request["received_on"] == "2026-01-31" and request["deadline"] == "2026-02-28"
+    assert chain_problems(ledger) == []
+
+
+def test_erase_by_reason_nothing_found_and_held_tickets(make_sandbox: Any, tmp_path: Path) -> None:
+    sb = make_sandbox(chats=40, seed=6, archive_after_seconds=0.3)
+    ledger = tmp_path / "ledger.db"
+    env = cli_env(sb, ledger)
+    init_ledger(env)
+    assert snapzen(env, "sync").returncode == 0
+    time.sleep(0.5)
+
+    # Nobody with this address: still journalled, with its reason and deadline.
+    nobody = snapzen(env, "ledger", "erase", "--email", "nobody@example.org",
+                     "--reason", "objection")  # fmt: skip
+    assert nobody.returncode == 0, nobody.stderr
+    [objection] = _requests(env)
+    assert objection["kind"] == "objection" and objection["outcome"] == "nothing_found"
+    today = datetime.now(UTC).date()
+    assert objection["deadline"] == deadline(today).isoformat()
+
+    # A held ticket survives the erasure; the rest of the person's (archived) tickets go.
+    email, _case, tickets = _synced_person(sb, ledger)
+    held = tickets[0]
+    added = snapzen(env, "ledger", "hold", "add", "--ticket", str(held), "--reason", "claim 7")
+    assert added.returncode == 0, added.stderr
+    listed = json.loads(snapzen(env, "ledger", "hold", "list", "--json").stdout)
+    assert [h["target"] for h in listed] == [f"ticket:{held}"]
+    done = snapzen(env, "ledger", "erase", "--email", email, "--reason", "consent_withdrawn")
+    assert done.returncode == 0, done.stdout + done.stderr
+    live = {t["id"]: t for t in sb.tickets()}
+    assert not live[held]["deleted"]
+    assert all(live[t]["deleted"] for t in tickets if t != held)
+    requests = _requests(env)
+    withdrawal = next(r for r in requests if r["kind"] == "withdrawal")
+    assert withdrawal["outcome"] == "erased_partly_held"
+    assert withdrawal["details"]["tickets_held"] == 1
+    assert withdrawal["details"]["reason"] == "consent_withdrawn"
+    erased = _events(ledger, "erased")
+    assert len(erased) == len(tickets) - 1
+    assert {json.loads(e["details"])["reason"] for e in erased} <= {"consent_withdrawn"}
+
+    # Lifted, the next erasure deletes it and the chain records both hold events.
+    assert snapzen(env, "ledger", "hold", "remove", "--ticket", str(held),
+                   "--reason", "settled").returncode == 0  # fmt: skip
+    again = snapzen(env, "ledger", "erase", "--email", email)
+    assert again.returncode == 0, again.stderr
+    assert next(t for t in sb.tickets() if t["id"] == held)["deleted"]
+    last = [json.loads(e["details"]) for e in _events(ledger, "erased") if e["ticket_id"] == held]
+    assert [d["reason"] for d in last] == ["art17_request"]
+    assert len(_events(ledger, "hold_added")) == len(_events(ledger, "hold_removed")) == 1
+    assert verify_cli(env).returncode == 0
+
+
+def test_erasure_survives_restoring_an_older_backup(make_sandbox: Any, tmp_path: Path) -> None:
+    """backup → erase → restore → reapply-erasures → sync: nothing of the person returns."""
+    sb = make_sandbox(chats=40, seed=8)
+    ledger = tmp_path / "ledger.db"
+    env = cli_env(sb, ledger)
+    init_ledger(env)
+    assert snapzen(env, "sync").returncode == 0
+    email, _case, tickets = _synced_person(sb, ledger)
+    ref = subject_ref(LEDGER_KEY.encode(), email)
+    backup = tmp_path / "backup.db"
+    assert snapzen(env, "ledger", "backup", str(backup)).returncode == 0
+
+    done = snapzen(env, "ledger", "erase", "--email", email)
+    assert done.returncode == 0, done.stdout + done.stderr
+    journal = Path(str(ledger) + ".erasures.jsonl")
+    assert journal.exists() and ref in journal.read_text() and email not in journal.read_text()
+    checkpoint = tmp_path / "off-machine" / "cp.json"
+    assert snapzen(env, "ledger", "checkpoint", str(checkpoint)).returncode == 0
+    shipped = checkpoint.with_name("cp.json.erasures.jsonl")
+    assert shipped.read_text() == journal.read_text()
+
+    # Disaster: the database is lost, the backup from before the erasure comes back, and the
+    # erasure journal with it comes from the checkpoint's copy.
+    ledger.unlink()
+    journal.unlink()
+    shutil.copy(backup, ledger)
+    shutil.copy(shipped, journal)
+    with sqlite3.connect(ledger) as conn:  # the restored cases know nothing of the erasure
+        assert (
+            conn.execute("SELECT count(*) FROM transfers WHERE event = 'erased'").fetchone()[0] == 0
+        )
+        # Lose the person's cases too, as a backup older than their chats would: the next sync
+        # fetches them again from SnapEngage.
+        conn.execute("DELETE FROM cases WHERE subject_ref = ?", (ref,))
+        conn.execute("UPDATE state SET cursor_day = NULL")
+    reapplied = snapzen(env, "ledger", "reapply-erasures")
+    assert reapplied.returncode == 0, reapplied.stdout + reapplied.stderr
+    assert "1 erasure(s) re-applied" in reapplied.stdout
+
+    before = {t["id"] for t in sb.tickets()}
+    synced = snapzen(env, "sync")
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    new = [t for t in sb.tickets() if t["id"] not in before]
+    person = {c["id"] for c in sb.app.dataset.cases if c.get("requested_by") == email}
+    assert not [t for t in new if t["external_id"].removeprefix("snapengage:") in person]
+    assert all(t["deleted"] for t in sb.tickets() if t["id"] in tickets)
+    with sqlite3.connect(ledger) as conn:
+        statuses = {
+            r[0] for r in conn.execute("SELECT status FROM cases WHERE subject_ref = ?", (ref,))
+        }
+        assert statuses <= {"withheld", "ignored"}, statuses
+        erased = conn.execute(
+            "SELECT count(*) FROM transfers WHERE event = 'erased' AND subject_ref = ?", (ref,)
+        ).fetchone()[0]
+    assert erased == len(tickets)
+    assert verify_cli(env).returncode == 0
+
+
+def test_requests_list_open_first_and_deadline_clamps_month_end() -> None:
+    assert deadline(date(2026, 1, 31)) == date(2026, 2, 28)
+    assert deadline(date(2028, 1, 31)) == date(2028, 2, 29)
+    assert deadline(date(2026, 12, 15)) == date(2027, 1, 15)
+
+
+def test_reconcile_deletes_expired_tickets_the_database_does_not_know(
+    make_sandbox: Any, tmp_path: Path
+) -> None:
+    """`retention sweep --reconcile` finds them by expires_YYYY_MM (archived ones too), keeps
+    held ones and the current month's; archived tickets leave List Tickets and
+    deleted_tickets but stay readable by id."""
+    sb = make_sandbox(chats=4, seed=9, archive_after_seconds=0.2)
+    ledger = tmp_path / "ledger.db"
+    env = cli_env(sb, ledger)
+    init_ledger(env)
+    assert snapzen(env, "sync").returncode == 0
+    store = sb.app.store
+    today = datetime.now(UTC).date()
+    past = "expires_2020_03"
+    this_month = f"expires_{today.year:04d}_{today.month:02d}"
+
+    def ticket(tag: str, ext: str) -> int:
+        item = {"comment": {"body": "hi"}, "status": "solved", "tags": [tag], "external_id": ext}
+        with store.lock:
+            return int(store.create_ticket(item, False, None).data["id"])
+
+    lost, held, current = (
+        ticket(past, "snapengage:lost"),
+        ticket(past, "x:2"),
+        ticket(this_month, "x:3"),
+    )
+    time.sleep(0.3)
+    http = requests_session(sb)
+    listed = {t["id"] for t in http.get(f"{sb.zendesk_base_url}/api/v2/tickets").json()["tickets"]}
+    assert lost not in listed and any(t["archived"] for t in sb.tickets() if t["id"] == lost)
+    assert http.get(f"{sb.zendesk_base_url}/api/v2/tickets/{lost}").status_code == 200
+
+    assert snapzen(env, "ledger", "hold", "add", "--ticket", str(held),
+                   "--reason", "litigation").returncode == 0  # fmt: skip
+    done = snapzen(env, "retention", "sweep", "--reconcile", "--reconcile-months", "90",
+                   "--purge", "--json")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout)
+    assert result["reconciled"]["deleted"] == 1 and result["reconciled"]["held"] == 1
+    state = {t["id"]: t for t in sb.tickets()}
+    assert state[lost]["deleted"] and not state[held]["deleted"]
+    assert not state[current]["deleted"]
+    # Archived: not in the deleted-tickets list, and (unconfirmed for Zendesk) not purged.
+    trash = http.get(f"{sb.zendesk_base_url}/api/v2/deleted_tickets").json()["deleted_tickets"]
+    assert lost not in {t["id"] for t in trash}
+    [event] = [e for e in _events(ledger, "expired") if e["ticket_id"] == lost]
+    assert event["case_id"] == "lost" and json.loads(event["details"])["tag"] == past
+    again = json.loads(
+        snapzen(
+            env, "retention", "sweep", "--reconcile", "--reconcile-months", "90", "--json"
+        ).stdout
+    )
+    assert again["reconciled"]["found"] == 0
+
+
+def requests_session(sb: Any) -> Any:
+    import requests
+
+    session = requests.Session()
+    session.auth = (f"{sb.config.zendesk_email}/token", sb.config.zendesk_token)
+    return session

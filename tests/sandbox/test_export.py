@@ -1,0 +1,158 @@
+"""Bulk reads for reconciliation: the sandbox's search export and cursor-based incremental
+ticket export (paging, budgets), the client methods that read them, and find_tickets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+from pydantic import SecretStr
+
+from snapzen.clients.http import HttpClient
+from snapzen.clients.zendesk import ZendeskClient
+from snapzen.commands.reconcile import Via, find_tickets
+from snapzen.sandbox import Sandbox, SandboxConfig
+from snapzen.support.settings import HttpSettings, ZendeskSettings
+
+TIMEOUT = 10
+
+
+class Clock:
+    """Monotonic time that moves only when the client sleeps (pacing is then exact)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def _ticket(external_id: str | None, tags: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "external_id": external_id,
+        "subject": "chat",
+        "requester": {"name": "V", "email": "v@example.com"},
+        "status": "solved",
+        "created_at": "2026-11-30T10:00:00Z",
+        "tags": tags if tags is not None else ["snapengage"],
+        "comments": [{"body": "hi", "public": False}],
+    }
+
+
+@pytest.fixture
+def sb() -> Iterator[Sandbox]:
+    with Sandbox(SandboxConfig(chats=0, export_page_size=2)) as box:
+        yield box
+
+
+@pytest.fixture
+def http(sb: Sandbox) -> requests.Session:
+    session = requests.Session()
+    session.auth = (f"{sb.config.zendesk_email}/token", sb.config.zendesk_token)
+    return session
+
+
+def _create(http: requests.Session, sb: Sandbox, ticket: dict[str, Any]) -> int:
+    done = http.post(
+        f"{sb.zendesk_base_url}/api/v2/imports/tickets", json={"ticket": ticket}, timeout=TIMEOUT
+    )
+    assert done.status_code == 201, done.text
+    return int(done.json()["ticket"]["id"])
+
+
+def _client(sb: Sandbox, clock: Clock) -> ZendeskClient:
+    settings = ZendeskSettings(
+        base_url=sb.zendesk_base_url,
+        email=sb.config.zendesk_email,
+        api_token=SecretStr(sb.config.zendesk_token),
+    )
+    http = HttpClient(HttpSettings(max_attempts=3), service="zendesk", sleep=clock.sleep)
+    return ZendeskClient(settings, http, clock=clock, sleep=clock.sleep)
+
+
+def _seed(http: requests.Session, sb: Sandbox) -> dict[str, int]:
+    ids = {
+        "a": _create(http, sb, _ticket("snapengage:a")),
+        "b1": _create(http, sb, _ticket("snapengage:b")),
+        "b2": _create(http, sb, _ticket("snapengage:b")),  # a second ticket for one case
+        "other": _create(http, sb, _ticket("crm:42", tags=["crm"])),
+        "gone": _create(http, sb, _ticket("snapengage:gone")),
+    }
+    assert http.delete(
+        f"{sb.zendesk_base_url}/api/v2/tickets/{ids['gone']}.json", timeout=TIMEOUT
+    ).ok
+    return ids
+
+
+def test_incremental_export_pages_to_end_of_stream_paced_at_ten_a_minute(
+    sb: Sandbox, http: requests.Session
+) -> None:
+    ids = _seed(http, sb)
+    clock = Clock()
+    pages = list(_client(sb, clock).incremental_tickets(int(time.time()) - 3600))
+    assert [len(p) for p in pages] == [2, 2, 1]  # export_page_size=2, every ticket once
+    got = [t["id"] for page in pages for t in page]
+    assert sorted(got) == sorted(ids.values())
+    gone = next(t for page in pages for t in page if t["id"] == ids["gone"])
+    assert gone["status"] == "deleted"  # deleted tickets are in the export, marked
+    # 10 requests a minute: 6 s between requests, none before the first.
+    assert clock.slept == [pytest.approx(6.0), pytest.approx(6.0)]
+
+
+def test_incremental_export_refuses_a_start_time_less_than_a_minute_ago(
+    sb: Sandbox, http: requests.Session
+) -> None:
+    answer = http.get(
+        f"{sb.zendesk_base_url}/api/v2/incremental/tickets/cursor.json",
+        params={"start_time": int(time.time())},
+        timeout=TIMEOUT,
+    )
+    assert answer.status_code == 400
+
+
+def test_incremental_export_has_its_own_budget_with_retry_after() -> None:
+    with Sandbox(SandboxConfig(chats=0, incremental_export_rate_per_minute=2)) as box:
+        session = requests.Session()
+        session.auth = (f"{box.config.zendesk_email}/token", box.config.zendesk_token)
+        url = f"{box.zendesk_base_url}/api/v2/incremental/tickets/cursor.json"
+        params = {"start_time": int(time.time()) - 3600}
+        codes = [session.get(url, params=params, timeout=TIMEOUT) for _ in range(3)]
+        assert [c.status_code for c in codes] == [200, 200, 429]
+        assert int(codes[2].headers["Retry-After"]) >= 1
+        assert codes[2].json()["error"] == "APIRateLimitExceeded"
+        # Other endpoints keep the account budget.
+        assert session.get(f"{box.zendesk_base_url}/api/v2/tickets.json", timeout=TIMEOUT).ok
+
+
+def test_search_export_follows_links_next_and_leaves_out_deleted(
+    sb: Sandbox, http: requests.Session
+) -> None:
+    ids = _seed(http, sb)
+    clock = Clock()
+    pages = list(_client(sb, clock).search_export("type:ticket tags:snapengage", page_size=2))
+    got = sorted(t["id"] for page in pages for t in page)
+    assert got == sorted([ids["a"], ids["b1"], ids["b2"]])
+    assert [len(p) for p in pages] == [2, 1]
+    assert clock.slept == [pytest.approx(0.6)]  # 100 requests a minute
+
+
+def test_find_tickets_groups_by_case_and_skips_deleted_and_foreign(
+    sb: Sandbox, http: requests.Session
+) -> None:
+    ids = _seed(http, sb)
+    now = datetime.now(UTC)
+    for via in (Via.incremental, Via.search):
+        found, result = find_tickets(_client(sb, Clock()), now - timedelta(days=1), now, via)
+        assert set(found) == {"a", "b"}
+        assert [t.ticket_id for t in found["b"]] == sorted([ids["b1"], ids["b2"]])
+        assert found["a"][0].created_at == "2026-11-30T10:00:00Z"
+        assert result.cases_found == 2

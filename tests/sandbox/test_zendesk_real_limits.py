@@ -1,0 +1,148 @@
+"""The fake Zendesk where real accounts are strict: comment size in bytes, requesters without
+an email, users/me, tickets/show_many, the job_statuses list, and header spellings."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from snapzen.sandbox import Sandbox, SandboxConfig
+
+TIMEOUT = 10
+
+
+def _session(sb: Sandbox) -> requests.Session:
+    session = requests.Session()
+    session.auth = (f"{sb.config.zendesk_email}/token", sb.config.zendesk_token)
+    return session
+
+
+@pytest.fixture(scope="module")
+def strict() -> Iterator[Sandbox]:
+    config = SandboxConfig(
+        chats=0, job_seconds=0.05, strict_requester=True, tickets_index_per_minute=3
+    )
+    with Sandbox(config) as box:
+        yield box
+
+
+def _ticket(external_id: str, body: str, requester: dict[str, Any] | None) -> dict[str, Any]:
+    ticket: dict[str, Any] = {
+        "external_id": external_id,
+        "subject": f"Chat {external_id}",
+        "status": "solved",
+        "created_at": "2030-01-01T10:00:00Z",
+        "comments": [{"body": body, "public": False}],
+    }
+    if requester is not None:
+        ticket["requester"] = requester
+    return ticket
+
+
+def _import(sb: Sandbox, tickets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    http = _session(sb)
+    posted = http.post(
+        f"{sb.zendesk_base_url}/api/v2/imports/tickets/create_many",
+        json={"tickets": tickets},
+        timeout=TIMEOUT,
+    )
+    assert posted.status_code == 200, posted.text
+    job_id = posted.json()["job_status"]["id"]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        status = http.get(
+            f"{sb.zendesk_base_url}/api/v2/job_statuses/{job_id}", timeout=TIMEOUT
+        ).json()["job_status"]
+        if status["status"] == "completed":
+            return list(status["results"])
+        time.sleep(0.02)
+    raise AssertionError("job did not complete")
+
+
+def test_comment_size_is_limited_in_bytes_not_characters(strict: Sandbox) -> None:
+    email = {"name": "Ann", "email": "ann@example.org"}
+    cyrillic = "Ж" * 40_000  # 40,000 characters, 80,000 bytes
+    ascii_ok = "x" * 60_000
+    results = _import(strict, [_ticket("b:1", cyrillic, email), _ticket("b:2", ascii_ok, email)])
+    assert results[0] == {
+        "index": 0,
+        "error": "TicketCreateFailed",
+        "details": "Comment: body is too long",
+    }
+    assert "id" in results[1]
+
+
+def test_strict_mode_refuses_a_requester_without_email_but_takes_requester_id(
+    strict: Sandbox,
+) -> None:
+    me = _session(strict).get(f"{strict.zendesk_base_url}/api/v2/users/me", timeout=TIMEOUT)
+    shared_user = me.json()["user"]["id"]
+    named = _ticket("r:1", "hi", {"name": "Ann"})
+    by_id = {**_ticket("r:2", "hi", None), "requester_id": shared_user}
+    results = _import(strict, [named, by_id])
+    assert results[0]["error"] == "TicketCreateFailed"
+    assert results[0]["details"] == "Requester: Email cannot be blank"
+    assert "id" in results[1]
+    shown = _session(strict).get(
+        f"{strict.zendesk_base_url}/api/v2/tickets/show_many",
+        params={"ids": f"{results[1]['id']},999999"},
+        timeout=TIMEOUT,
+    )
+    body = shown.json()
+    assert set(body) >= {"tickets", "next_page", "previous_page", "count"}
+    (ticket,) = body["tickets"]  # the unknown id is left out, not an error
+    assert ticket["external_id"] == "r:2" and ticket["requester_id"] == shared_user
+    # A comment imported without author_id is written by the authenticated user.
+    assert ticket["comments"][0]["author_id"] == shared_user
+
+
+def test_users_me_answers_the_authenticated_user_and_401_otherwise(strict: Sandbox) -> None:
+    url = f"{strict.zendesk_base_url}/api/v2/users/me"
+    me = _session(strict).get(url, timeout=TIMEOUT).json()["user"]
+    assert isinstance(me["id"], int) and me["role"] == "admin"
+    assert me["email"] == strict.config.zendesk_email
+    refused = requests.get(url, auth=("x/token", "wrong"), timeout=TIMEOUT)
+    assert refused.status_code == 401
+    assert refused.json() == {"error": "Couldn't authenticate you"}
+
+
+def test_job_statuses_list_shows_unfinished_jobs_first(strict: Sandbox) -> None:
+    _import(strict, [_ticket("j:1", "hi", {"name": "A", "email": "a@example.org"})])
+    http = _session(strict)
+    posted = http.post(
+        f"{strict.zendesk_base_url}/api/v2/imports/tickets/create_many",
+        json={"tickets": [_ticket("j:2", "hi", {"name": "B", "email": "b@example.org"})]},
+        timeout=TIMEOUT,
+    ).json()["job_status"]
+    listed = http.get(f"{strict.zendesk_base_url}/api/v2/job_statuses", timeout=TIMEOUT).json()
+    first = listed["job_statuses"][0]
+    assert first["id"] == posted["id"] and first["status"] in ("queued", "working")
+    assert first["job_type"] == "bulk_import_tickets"
+
+
+def test_list_tickets_has_its_own_budget_header_and_429(strict: Sandbox) -> None:
+    http = _session(strict)
+    url = f"{strict.zendesk_base_url}/api/v2/tickets"
+    seen = []
+    for _ in range(5):
+        response = http.get(url, params={"external_id": "none"}, timeout=TIMEOUT)
+        seen.append(response.status_code)
+        if response.status_code == 200:
+            budget = response.headers["zendesk-ratelimit-tickets-index"]
+            assert budget.startswith("total=3; remaining=")
+    assert 429 in seen  # a fourth lookup in the window is refused
+    assert response.headers["Retry-After"]
+    # Other endpoints keep the account budget.
+    assert http.get(f"{strict.zendesk_base_url}/api/v2/users/me", timeout=TIMEOUT).ok
+
+
+def test_2023_header_spelling() -> None:
+    with Sandbox(SandboxConfig(chats=0, rate_header_style="2023")) as box:
+        response = _session(box).get(f"{box.zendesk_base_url}/api/v2/users/me", timeout=TIMEOUT)
+    headers = response.headers
+    assert headers["X-Rate-Limit-Remaining"] and headers["rate-limit-reset"]
+    assert "ratelimit-reset" not in headers
