@@ -2,9 +2,9 @@
 
 Every case is stored as JSON text and every import batch is encoded: at 10,000 chats the
 standard library's encoder took ~0.35 s of the pass's CPU; orjson does the same work about
-4x faster. Decoding stays with the standard library (``json``): a faster decoder would need
-its own proof that it reads every text as ``json`` does, and measured it bought under 5 %
-of a 100,000-chat backfill (bench/RESULTS.md, v9).
+4x faster. Decoding stays with the standard library (``json``): an orjson decoder needed its
+own proof that it reads every text as ``json`` does, and a 100,000-chat backfill used the same
+CPU without it (bench/RESULTS.md, v9).
 """
 
 from __future__ import annotations
