@@ -79,10 +79,12 @@ def _child_env(sb: Sandbox, workdir: Path, ledger: Path, key: str) -> dict[str, 
 
 
 def _eligible(row: Mapping[str, Any]) -> bool:
-    """DESIGN.md consent policy with default settings, in the sandbox truth's own terms."""
+    """The consent policy with default settings and the demo's UK controller, in the sandbox
+    truth's own terms: every chat is a restricted transfer, sent only with consent set by the
+    visitor's page."""
     if row["type"] != "chat" or row["in_progress"]:
         return False
-    return bool(row["region"] == "outside" or row["consent"] == "accepted")
+    return bool(row["consent"] == "accepted" and row["consent_source"] == "javascript_variables")
 
 
 def _created(row: Mapping[str, Any]) -> datetime:

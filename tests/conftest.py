@@ -28,6 +28,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith("SNAPZEN_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("SNAPZEN_SECRETS_DIR", str(tmp_path / "no-secrets"))
+    # Required setting. A controller outside the EEA/UK (Art. 3(2): the visitor's country
+    # decides), which most tests are written around; tests of the Art. 3(1) case (and of the
+    # setting's absence) set or remove it themselves.
+    monkeypatch.setenv("SNAPZEN_CONSENT__CONTROLLER_COUNTRY", "US")
 
 
 @pytest.fixture(autouse=True)

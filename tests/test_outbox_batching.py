@@ -49,20 +49,32 @@ def _reference_row_hash(row: Mapping[str, Any]) -> str:
     return digest.hexdigest()
 
 
+# Chain version 2: the bytes are SQLite's json_object over these columns, in this order.
+_V2 = (*CHAINED_COLUMNS[:-1], "chain_version", "prev_hash")
+
+
+def _reference_v2_hash(conn: sqlite3.Connection, row: Mapping[str, Any]) -> str:
+    pairs = ", ".join(f"'{column}', ?" for column in _V2)
+    sql = f"SELECT CAST(? || char(10) || json_object({pairs}) AS BLOB)"
+    hashed = conn.execute(sql, [row["prev_hash"], *(row[c] for c in _V2)]).fetchone()[0]
+    return hashlib.sha256(hashed).hexdigest()
+
+
 def _reference_append_event(conn: sqlite3.Connection, fields: Mapping[str, Any]) -> None:
     unknown = set(fields) - set(CHAINED_COLUMNS)
     if unknown:
         raise ValueError(f"unknown transfer columns: {sorted(unknown)}")
     head = conn.execute("SELECT seq, hash FROM transfers ORDER BY seq DESC LIMIT 1").fetchone()
     last_seq, last_hash = (int(head[0]), str(head[1])) if head else (0, GENESIS)
-    row: dict[str, Any] = {column: None for column in CHAINED_COLUMNS}
+    row: dict[str, Any] = {column: None for column in _V2}
     for column, value in fields.items():
         row[column] = _reference_text(value) if isinstance(value, list | dict) else value
     row["event"] = row["event"] or "transfer"
     row["seq"] = last_seq + 1
     row["prev_hash"] = last_hash
-    row["hash"] = _reference_row_hash(row)
-    columns = [*CHAINED_COLUMNS, "hash"]
+    row["chain_version"] = 2
+    row["hash"] = _reference_v2_hash(conn, row)
+    columns = [*_V2, "hash"]
     conn.execute(
         f"INSERT INTO transfers ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
         [row[c] for c in columns],
@@ -77,7 +89,8 @@ def _reference_record_synced(
     with transaction(db) as conn:
         for case_id, ticket_id in synced.items():
             row = conn.execute(
-                "SELECT status, transfer_draft FROM cases WHERE case_id = ?", (case_id,)
+                "SELECT status, transfer_draft, widget_id FROM cases WHERE case_id = ?",
+                (case_id,),
             ).fetchone()
             if row is None or row[0] == "synced":
                 continue
@@ -94,7 +107,21 @@ def _reference_record_synced(
                     event="transfer",
                 )
                 _reference_append_event(conn, fields)
-                appended += 1
+            else:  # sent, not a restricted transfer: the decision is chained too
+                sent = {
+                    "event": "sent",
+                    "case_id": case_id,
+                    "transferred_at": stamp,
+                    "details": {"reason": draft.get("not_restricted_reason")},
+                    "widget_id": row[2],
+                    "ticket_id": ticket_id,
+                    "subject_ref": draft.get("subject_ref"),
+                    "run_id": run_id,
+                    "actor": actor,
+                    "legal_basis": draft.get("legal_basis"),
+                }
+                _reference_append_event(conn, sent)
+            appended += 1
             conn.execute(
                 """UPDATE cases SET status = 'synced', ticket_id = ?, synced_at = ?, error = NULL,
                        raw = NULL, raw_purged_at = ?, updated_at = ?

@@ -32,7 +32,12 @@ def mixed_cases() -> dict[str, list[dict]]:
         "w1": [
             make_case("eu-consent", started=t, country="DE", consent="yes"),
             make_case(
-                "eu-consent-upper", started=t, country="fr", consent="TRUE", consent_in="labels"
+                # In the visitor's page: consent in labels (set by agents) no longer counts
+                # by default (tests/ledger/test_regulator.py).
+                "eu-consent-upper",
+                started=t,
+                country="fr",
+                consent="TRUE",
             ),
             make_case("eu-refused", started=t, country="DE", consent="no"),
             make_case("eu-none", started=t, country="IT", consent=None),
@@ -92,7 +97,9 @@ def test_full_sync_outcomes(settings: Settings, apis: FakeApis) -> None:
     assert "gdpr_art49_1a" in by_ext["snapengage:eu-consent"]["tags"]
     assert by_ext["snapengage:bad-email"]["requester"] == {"name": "Visitor Name"}
 
-    ledger = db.execute("SELECT case_id, legal_basis, subject_ref FROM transfers").fetchall()
+    ledger = db.execute(
+        "SELECT case_id, legal_basis, subject_ref FROM transfers WHERE event = 'transfer'"
+    ).fetchall()
     assert {r[0] for r in ledger} == RESTRICTED_ELIGIBLE
     assert all(r[1] == "art49_1a" for r in ledger)
     dumped = "\n".join(str(r) for r in db.execute("SELECT * FROM transfers"))
@@ -131,8 +138,9 @@ def test_crash_at_each_point_then_rerun_is_exactly_once(
     assert set(counts) == {f"snapengage:{c}" for c in ELIGIBLE}, "a chat was lost"
     assert set(counts.values()) == {1}, "a ticket was created twice"
     db = open_db(settings.ledger.path)
-    assert {r[0] for r in db.execute("SELECT case_id FROM transfers")} == RESTRICTED_ELIGIBLE
-    assert db.execute("SELECT COUNT(*) FROM transfers").fetchone()[0] == len(RESTRICTED_ELIGIBLE)
+    transfers = "SELECT case_id FROM transfers WHERE event = 'transfer'"
+    assert {r[0] for r in db.execute(transfers)} == RESTRICTED_ELIGIBLE
+    assert len(db.execute(transfers).fetchall()) == len(RESTRICTED_ELIGIBLE)
     assert chain_ok(db)
     assert result.unresolved == 0
     run_outcomes = [r[0] for r in db.execute("SELECT outcome FROM runs ORDER BY started_at")]

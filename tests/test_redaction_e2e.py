@@ -97,7 +97,9 @@ def test_default_rule_set_is_cards_only(sync_env: Path, apis: FakeApis) -> None:
     service.sync(settings)
     comment = apis.tickets[0]["comments"][0]["value"]
     assert IBAN in comment and CARD not in comment and "[REDACTED:card]" in comment
-    redactions = open_db(settings.ledger.path).execute("SELECT redactions FROM transfers")
+    redactions = open_db(settings.ledger.path).execute(
+        "SELECT redactions FROM transfers WHERE event = 'transfer'"
+    )
     assert json.loads(redactions.fetchone()[0])["counts"] == {"card": 1}
 
 

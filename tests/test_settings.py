@@ -187,3 +187,26 @@ def test_archive_immediately_is_refused(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("SNAPZEN_ZENDESK__ARCHIVE_IMMEDIATELY", "true")
     with pytest.raises(ConfigError, match=r"zendesk\.archive_immediately.*external_id lookup"):
         load_settings()
+
+
+def test_missing_controller_country_fails_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Configs written before the setting existed fail at start, naming it."""
+    monkeypatch.delenv("SNAPZEN_CONSENT__CONTROLLER_COUNTRY")
+    config = tmp_path / "old.toml"
+    config.write_text('[consent]\nvariable = "gdpr_consent"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    message = str(caught.value)
+    assert "consent.controller_country" in message
+    assert "SNAPZEN_CONSENT__CONTROLLER_COUNTRY" in message
+    monkeypatch.setenv("SNAPZEN_CONSENT__CONTROLLER_COUNTRY", "ie")
+    assert load_settings(config).consent.controller_country == "IE"
+
+
+def test_moved_transfer_settings_name_their_new_place(tmp_path: Path) -> None:
+    config = tmp_path / "old.toml"
+    config.write_text('[transfer]\ndestination_country = "US"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"consent\.destination_country"):
+        load_settings(config)

@@ -102,7 +102,7 @@ def fail(message: str, code: int) -> None:
 
 
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Map the error hierarchy to the exit codes of DESIGN.md; no tracebacks for users."""
+    """Map the error hierarchy to the exit codes in docs/cli.md; no tracebacks for users."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:

@@ -40,9 +40,12 @@ EXAMPLES: dict[str, list[str]] = {
         "snapzen ledger erase --email person@example.com --dry-run",
         "snapzen ledger erase --email - --wait --actor dpo < request.txt",
     ],
-    "ledger checkpoint": ["snapzen ledger checkpoint head-2026-01.json --key-file auditor.key"],
+    "ledger keygen": ["snapzen ledger keygen operator.pem operator.pub.pem"],
+    "ledger checkpoint": ["snapzen ledger checkpoint head-2026-01.json --signing-key operator.pem"],
+    "ledger cosign": ["snapzen ledger cosign head-2026-01.json --signing-key auditor.pem"],
     "ledger verify": [
-        "snapzen ledger verify --checkpoint head-2026-01.json --key-file auditor.key"
+        "snapzen ledger verify",
+        "snapzen ledger verify --checkpoint head-2026-01.json --public-key operator.pub.pem",
     ],
     "ledger serve": [
         "snapzen ledger serve",

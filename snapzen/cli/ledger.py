@@ -173,8 +173,41 @@ def _subject(settings: Settings, email: str) -> str:
     email = _read_email(email)
     ref = subject_ref(require_ledger_key(settings), email)
     if ref is None:
-        raise errors.ConfigError("--email is empty")
+        # No reference is ever made from an invalid address, so nothing is recorded under it.
+        raise errors.ConfigError(
+            "--email is not a valid email address: no chats are filed under it"
+        )
     return ref
+
+
+CaseIds = Annotated[
+    list[str] | None,
+    typer.Option("--case", help="Only this chat (case id) of the subject; repeatable."),
+]
+TicketIds = Annotated[
+    list[int] | None,
+    typer.Option("--ticket", help="Only this Zendesk ticket of the subject; repeatable."),
+]
+
+
+def _narrow(
+    conn: Any, ref: str, case_ids: list[str] | None, ticket_ids: list[int] | None
+) -> set[str] | None:
+    """The chats a subject request covers; exit 2 listing the candidate chats (ids and
+    dates, never names) when the reference belongs to several people."""
+    from snapzen.ledger import collisions  # lazy: start-up time
+
+    try:
+        return collisions.select_cases(conn, ref, case_ids or (), ticket_ids or ())
+    except collisions.SubjectCollision as exc:
+        typer.echo(f"snapzen: {exc}; candidate chats:", err=True)
+        for item in exc.candidates:
+            typer.echo(
+                f"  --case {item.case_id}  ticket {_cell(item.ticket_id) or '-'}  "
+                f"started {_cell(item.started_at) or '-'}  widget {_cell(item.widget_id)}",
+                err=True,
+            )
+        raise typer.Exit(errors.EXIT_USAGE) from None
 
 
 def _cell(value: Any) -> str:
@@ -348,8 +381,11 @@ def report(
     ] = audit.ART49_MAX_PER_MONTH,
     config: ConfigOption = None,
 ) -> None:
-    """Art. 30-style summary: transfers by month, destination, basis and origin; withheld
+    """The Art. 30(1) record of this processing (from the [record] settings and what the
+    ledger shows was sent), then transfers by month, destination, basis and origin; withheld
     chats; retention ending soon; a warning when Art. 49 carries regular transfers."""
+    from snapzen.ledger.record import art30_record  # lazy: start-up time
+
     filters = audit.Filters.from_cli(since=since, until=until, widget=widget)
     settings = _settings(config)
     db = _open_read(settings)
@@ -361,13 +397,39 @@ def report(
         art49_max_months=art49_max_months,
         art49_max_per_month=art49_max_per_month,
     )
+    where, params = filters.where()
+    record = art30_record(db.conn, settings.record, settings.consent, where, params)
     if pick_format(fmt, json_flag, ReportFormat.table, ReportFormat.json) is ReportFormat.json:
-        echo_json(result.to_dict())
+        echo_json({"art30_record": record, **result.to_dict()})
     else:
         from snapzen.cli.report_text import report_lines, wrapped
 
+        _print_record(record)
         for line in wrapped(report_lines(result)):
             typer.echo(line)
+
+
+def _print_record(record: dict[str, Any]) -> None:
+    """The Art. 30(1) record, fields in the article's order; plain sentences (no markup)."""
+    from snapzen.cli.report_text import wrapped
+    from snapzen.ledger.record import LABELS  # lazy: start-up time
+
+    lines = ["Record of processing activities, Art. 30(1): chat transcripts to Zendesk."]
+    for key, label in LABELS.items():
+        value = record[key]
+        text = "; ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+        lines.append(f"  {label}: {text or '(none)'}.")
+    lines.append("  (e) Transfers to third countries, with their safeguards:")
+    for row in record["e_transfers"]:
+        ref = f" ({row['mechanism_ref']})" if row["mechanism_ref"] else ""
+        lines.append(
+            f"    {row['recipient']} in {row['destination_country']}: {row['transfers']} "
+            f"transfers under {row['legal_basis']}{ref}."
+        )
+    if not record["e_transfers"]:
+        lines.append("    none in this window.")
+    for line in wrapped(lines):
+        typer.echo(line)
 
 
 @app.command()
@@ -378,10 +440,13 @@ def subject(
     json_flag: JsonFlag = False,
     columns: Columns = None,
     wide: Wide = False,
+    case: CaseIds = None,
+    ticket: TicketIds = None,
     config: ConfigOption = None,
 ) -> None:
     """Every transfer of one person (Art. 15(1)(c),(d),(2)): recipients, countries, basis,
-    retention. Found through the HMAC reference; the email itself is never printed."""
+    retention. Found through the HMAC reference; the email itself is never printed. A
+    reference several people used is refused (exit 2) until narrowed by --case/--ticket."""
     from snapzen.cli.tables import choose_columns
 
     fmt = _list_format(fmt, json_flag)
@@ -395,7 +460,10 @@ def subject(
     settings = _settings(config)
     ref = _subject(settings, email)
     db = _open_read(settings)
+    selected = _narrow(db.conn, ref, case, ticket)
     rows = audit.subject_transfers(db.conn, ref)
+    if selected is not None:
+        rows = (row for row in rows if row["case_id"] in selected)
     if fmt is ListFormat.table:
         typer.echo(f"subject reference: {ref}", err=not sys.stdout.isatty())
     count = _emit(
@@ -483,6 +551,8 @@ def erase_(
             "--received", help="Day the request was received (YYYY-MM-DD; default today, UTC)."
         ),
     ] = None,
+    case: CaseIds = None,
+    ticket: TicketIds = None,
     config: ConfigOption = None,
 ) -> None:
     """Art. 17: delete the person's Zendesk tickets and append `erased` events (chain stays
@@ -498,6 +568,12 @@ def erase_(
     email = _read_email(email)
     ref = _subject(settings, email)
     db = _open_write(settings)
+    selected = _narrow(db.conn, ref, case, ticket)  # exit 2 before any deletion
+    if selected is not None and delete_user:
+        raise errors.ConfigError(
+            "--delete-user with --case/--ticket: the Zendesk profile of this email may be "
+            "another person's too; delete it by hand once you know whose it is"
+        )
     deleter = None if dry_run else _make_deleter(settings)
     users = _make_user_eraser(settings, email) if delete_user else None
     # A dry run only reads; a real erasure appends to the chain, so it queues behind a sync.
@@ -514,6 +590,7 @@ def erase_(
             db, ref, deleter, dry_run=dry_run, lock=lock, actor=actor_name(actor, settings),
             users=users, reason=ERASE_REASONS[reason.value],
             request=None if dry_run else request,
+            only_cases=selected,
         )  # fmt: skip
     except errors.LockHeld:
         # Not the usual "exit 0, nothing to do": the erasure request is still outstanding.
@@ -578,108 +655,8 @@ def _print_users(users: UserErasure, *, dry_run: bool) -> None:
         typer.echo(f"Zendesk user {user_id} NOT deleted: {reason}; rerun later", err=True)
 
 
-KeyFileOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--key-file",
-        help="Sign/check with the auditors' own key (a file of at least 16 characters, e.g. "
-        "`openssl rand -hex 32 > auditor.key`, kept by the auditors) instead of the ledger key, "
-        "so that whoever runs snapzen cannot forge a checkpoint.",
-    ),
-]
-
-
-def _checkpoint_key(settings: Any, key_file: Path | None) -> tuple[bytes, str]:
-    """The key checkpoints are signed with, and its name for messages (never its value)."""
-    from snapzen.ledger import verify  # lazy: start-up time
-    from snapzen.support.settings import (
-        require_ledger_key,  # lazy: start-up time (pydantic-settings)
-    )
-
-    if key_file is None:
-        return require_ledger_key(settings), "the ledger key"
-    ledger_key = settings.ledger.key.get_secret_value().encode() if settings.ledger.key else None
-    return verify.read_key_file(key_file, ledger_key), f"the key in {key_file}"
-
-
-@app.command()
-@handle_errors
-def checkpoint(
-    file: Annotated[Path, typer.Argument(help="Where to write the signed checkpoint (JSON).")],
-    key_file: KeyFileOption = None,
-    overwrite: OverwriteOption = False,
-    config: ConfigOption = None,
-) -> None:
-    """Write the signed chain head (seq, hash, time, HMAC under the ledger key or the
-    auditors' --key-file); keep the file off this machine."""
-    from snapzen.ledger import verify  # lazy: start-up time
-
-    if file.suffix.lower() != ".json":
-        raise errors.ConfigError(f"{file}: a checkpoint is JSON; name it *.json")
-    new_file(file, overwrite)
-    settings = _settings(config)
-    key, _ = _checkpoint_key(settings, key_file)
-    db = _open_read(settings)
-    try:
-        signed = verify.make_checkpoint(db.conn, key)
-    except verify.LedgerTampered as exc:
-        typer.echo(f"snapzen: ledger TAMPERED, not signing: {exc}", err=True)
-        raise typer.Exit(errors.EXIT_ABORTED) from None
-    verify.write_checkpoint(file, signed)
-    typer.echo(f"checkpoint written to {file}: seq {signed.seq}, hash {signed.hash}")
-    # The erasure journal travels with every checkpoint: a restore re-applies it
-    # (snapzen.ledger.erasure_journal), so it must survive the machine too.
-    journal = settings.ledger.erasure_journal_path
-    if journal.exists():
-        copy = file.with_name(file.name + ".erasures.jsonl")
-        with atomic_text(copy) as handle:
-            handle.write(journal.read_text(encoding="utf-8"))
-        typer.echo(f"erasure journal copied to {copy}")
-
-
-@app.command("verify")
-@handle_errors
-def verify_(
-    checkpoint: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--checkpoint",
-            help="Signed checkpoint to compare with (repeatable); catches truncation and "
-            "rewrites that recomputed every later hash.",
-        ),
-    ] = None,
-    key_file: KeyFileOption = None,
-    config: ConfigOption = None,
-) -> None:
-    """Recompute the hash chain; exit 1 naming the first bad row, 0 when intact."""
-    from snapzen.ledger import verify  # lazy: start-up time
-
-    settings = _settings(config)
-    files = checkpoint or []
-    key, key_name = _checkpoint_key(settings, key_file) if files else (b"", "")
-    loaded = [(path, verify.read_checkpoint(path)) for path in files]
-    db = _open_read(settings)
-    good = []
-    bad_signatures = []
-    for path, point in loaded:
-        problem = verify.signature_problem(point, key, path, key_name)
-        if problem is None:
-            good.append(point)
-        else:
-            bad_signatures.append(problem)
-    result = verify.verify_ledger(db.conn, good)
-    result.problems.extend(bad_signatures)
-    first = result.first_problem
-    if first is not None:
-        typer.echo(f"snapzen: ledger TAMPERED: first bad row {first.line()}", err=True)
-        for other in result.problems:
-            if other is not first:
-                typer.echo(f"snapzen: also: {other.line()}", err=True)
-        raise typer.Exit(errors.EXIT_ABORTED)
-    typer.echo(
-        f"ledger OK: {result.rows} rows, head seq {result.head_seq}, hash {result.head_hash}"
-        + (f"; {result.checkpoints_checked} checkpoint(s) match" if files else "")
-    )
+# `checkpoint`, `cosign`, `keygen` and `verify`: snapzen.cli.ledger_evidence (registered at the
+# end of this module).
 
 
 @app.command()
@@ -731,3 +708,6 @@ def serve(
         typer.echo(f"serving read-only at http://{host}:{port}/{web.DB_NAME}", err=True)
         code = run_until_signalled(command)  # SIGTERM/Ctrl-C: Datasette stopped, tmp removed
     raise typer.Exit(code)
+
+
+from snapzen.cli import ledger_evidence  # noqa: E402,F401  (registers its commands on `app`)

@@ -345,14 +345,12 @@ def backup(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Copy the ledger database with SQLite's online backup API (safe while a sync runs),
-    then check the copy opens and holds the same number of transfer rows."""
+    then check the copy opens and holds the same number of ledger rows."""
     from snapzen.commands.backup import backup_ledger
 
     settings = settings_from(config)
     done = backup_ledger(settings.ledger.path, file, overwrite=overwrite)
-    typer.echo(
-        f"backup {done.path}: {done.transfers} transfer row(s), {done.bytes} bytes, verified"
-    )
+    typer.echo(f"backup {done.path}: {done.transfers} ledger row(s), {done.bytes} bytes, verified")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""Sink: Zendesk ticket import, job statuses, lookup and deletion (reference/zendesk-api.md).
+"""Sink: Zendesk ticket import, job statuses, lookup and deletion (docs/zendesk.md).
 
 ``ZendeskClient``: the endpoints snapzen uses, over the shared ``HttpClient`` retry policy,
 paced by ``snapzen.clients.pacing`` and authenticated by ``snapzen.clients.zendesk_auth``

@@ -33,6 +33,7 @@ from snapzen.ledger import requests
 from snapzen.ledger.audit import COLUMNS, decode_json_columns
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
+from snapzen.policy.transform import SENT_CATEGORIES
 from snapzen.support.atomic import atomic_text
 from snapzen.support.errors import SnapzenError
 from snapzen.support.settings import Settings
@@ -208,16 +209,17 @@ def _tickets(
 
 
 def information(settings: Settings) -> dict[str, Any]:
-    """Art. 15(1)(a)-(h) and 15(2), from [record] and [transfer]."""
-    record, transfer = settings.record, settings.transfer
-    safeguards = record.safeguards or (settings.consent.mechanism_ref or "")
+    """Art. 15(1)(a)-(h) and 15(2), from [record], [consent] and [transfer]."""
+    record, transfer, consent = settings.record, settings.transfer, settings.consent
+    configured = consent.safeguard()
+    safeguards = record.safeguards or (configured.ref if configured else "")
     return {
         "controller": record.controller,
         "dpo": record.dpo,
         "purposes": record.purposes,  # (a)
-        "data_categories": transfer.data_categories,  # (b)
-        "recipients": [transfer.recipient, *record.recipients],  # (c)
-        "third_country": transfer.destination_country,
+        "data_categories": list(SENT_CATEGORIES),  # (b)
+        "recipients": [consent.recipient, *record.recipients],  # (c)
+        "third_country": consent.destination_country,
         "safeguards": safeguards,  # 15(2)
         "retention": record.retention
         or f"{transfer.retention_years} years from the chat's start, then deleted",  # (d)

@@ -2,7 +2,7 @@
 
 SQLite's online backup API copies page by page under SQLite's own locking, so it is safe
 while a sync writes (WAL mode) and never yields a torn file, unlike `cp`. The copy is then
-opened on its own and must hold as many transfer rows as the source did when copied.
+opened on its own and must hold as many ledger rows as the source did when copied.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def backup_ledger(source: Path, dest: Path, *, overwrite: bool = False) -> Backu
     if not ok or got != expected:
         partial.unlink(missing_ok=True)
         raise FatalError(
-            f"backup verification failed: copy has {got} transfer rows, source {expected}"
+            f"backup verification failed: copy has {got} ledger rows, source {expected}"
         )
     partial.replace(dest)
     return BackupResult(path=dest, transfers=got, bytes=dest.stat().st_size)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from snapzen.commands import service
+from snapzen.ledger import decisions
 from snapzen.ledger.db import ensure_ledger, transaction
 from snapzen.ledger.outbox import now_iso
 from snapzen.support.errors import ConfigError
@@ -55,6 +56,20 @@ def dismiss(
                        raw_purged_at = ?, updated_at = ? WHERE case_id = ?""",
                 (f"dismissed: {reason}", stamp, stamp, case_id),
             )
+        decisions.record(
+            conn,
+            [
+                decisions.decision(
+                    "dismissed",
+                    case_id,
+                    stamp,
+                    run_id=run_id,
+                    actor=actor,
+                    details={"reason": reason},
+                )
+                for case_id in case_ids
+            ],
+        )
         conn.execute(
             """INSERT INTO runs (run_id, kind, actor, started_at, finished_at, outcome,
                    exit_code, details) VALUES (?, 'dismiss', ?, ?, ?, 'ok', 0, ?)""",
@@ -66,4 +81,5 @@ def dismiss(
                 json.dumps({"cases": list(case_ids)[:100], "reason": reason}),
             ),
         )
+        decisions.record_run(conn, run_id, stamp)
     return run_id

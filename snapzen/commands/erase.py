@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,7 +33,7 @@ import sqlite_utils
 from snapzen.clients.ticket_deletion import MAX_BATCH, BulkTicketDeleter, TicketDeletionApi
 from snapzen.clients.user_erasure import UserErasure
 from snapzen.commands.erase_request import RequestInfo, close_request
-from snapzen.ledger import holds
+from snapzen.ledger import collisions, decisions, holds
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
 from snapzen.policy.transform import external_id
@@ -113,9 +113,16 @@ class ErasureResult:
         return self.tickets_complete and self.users is not None and self.users.complete
 
 
-def plan_erasure(db: sqlite_utils.Database, subject_ref: str) -> ErasurePlan:
-    """What erasing this subject would delete (uses the subject_ref index)."""
+def plan_erasure(
+    db: sqlite_utils.Database, subject_ref: str, only_cases: Collection[str] | None = None
+) -> ErasurePlan:
+    """What erasing this subject would delete (uses the subject_ref index); with
+    ``only_cases``, only those chats of the subject (a reference shared by several people)."""
     plan = ErasurePlan(subject_ref=subject_ref)
+
+    def keep(case_id: str) -> bool:
+        return only_cases is None or case_id in only_cases
+
     done: set[int] = set()
     targets: dict[int, TicketTarget] = {}
     rows = db.conn.execute(
@@ -124,6 +131,8 @@ def plan_erasure(db: sqlite_utils.Database, subject_ref: str) -> ErasurePlan:
         (subject_ref,),
     )
     for seq, event, case_id, widget_id, recipient, destination, ticket_id in rows:
+        if not keep(str(case_id)) or event not in ("transfer", "erased", "expired"):
+            continue  # other people's chats; decisions that sent nothing restricted
         if event in ("erased", "expired"):
             if ticket_id is not None:
                 done.add(int(ticket_id))
@@ -142,7 +151,7 @@ def plan_erasure(db: sqlite_utils.Database, subject_ref: str) -> ErasurePlan:
         (subject_ref,),
     )
     for case_id, widget_id, ticket_id, expired_at in cases:
-        if int(ticket_id) in targets:
+        if int(ticket_id) in targets or not keep(str(case_id)):
             continue
         if expired_at:
             done.add(int(ticket_id))
@@ -156,6 +165,8 @@ def plan_erasure(db: sqlite_utils.Database, subject_ref: str) -> ErasurePlan:
            AND status IN ('pending', 'failed', 'pushing') ORDER BY case_id""",
         (subject_ref,),
     ):
+        if not keep(str(case_id)):
+            continue
         (plan.in_flight if status == "pushing" else plan.unsent).append(str(case_id))
     plan.already_erased = sorted(done & set(targets))
     return plan
@@ -174,6 +185,7 @@ def erase_subject(
     batch_size: int = MAX_BATCH,
     users: UserEraser | None = None,
     request: RequestInfo | None = None,
+    only_cases: Collection[str] | None = None,
 ) -> ErasureResult:
     """Delete the subject's tickets (≤100 per call) and append one erased event per ticket;
     with ``users``, then delete their Zendesk end-user profile (see the module docstring).
@@ -184,11 +196,16 @@ def erase_subject(
     With ``request`` the erasure is journalled (erase_request): a ``request`` event with its
     Art. 12(3) deadline and outcome, even when nothing was found, and a line in the erasure
     journal kept outside the database (so a restored backup can re-apply it).
+
+    A reference used by several people (collisions.SubjectCollision, exit 2) is refused
+    unless ``only_cases`` names the chats to erase: nothing is deleted or withheld then.
     """
     if not 1 <= batch_size <= MAX_BATCH:
         raise ValueError(f"batch_size must be 1..{MAX_BATCH}")
     with lock if lock is not None else nullcontext():
-        plan = plan_erasure(db, subject_ref)
+        if only_cases is None:
+            collisions.select_cases(db.conn, subject_ref)  # raises on a shared reference
+        plan = plan_erasure(db, subject_ref, only_cases)
         _apply_holds(db, plan)
         result = ErasureResult(plan=plan, dry_run=dry_run, users_requested=users is not None)
         if dry_run:
@@ -251,13 +268,18 @@ def _withhold_unsent(db: sqlite_utils.Database, case_ids: list[str], now: dateti
     their raw payload now; a re-fetch cannot revive them (terminal cases are not updated)."""
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     with transaction(db) as conn:
+        withheld = []
         for case_id in case_ids:
-            conn.execute(
+            changed = conn.execute(
                 """UPDATE cases SET status = 'withheld', reason = 'erased_art17', raw = NULL,
                        raw_purged_at = ?, updated_at = ?, error = NULL
                    WHERE case_id = ? AND status IN ('pending', 'failed')""",
                 (stamp, stamp, case_id),
-            )
+            ).rowcount
+            if changed:
+                details = {"reason": "erased_art17"}
+                withheld.append(decisions.decision("withheld", case_id, stamp, details=details))
+        decisions.record(conn, withheld)
 
 
 def _record(
@@ -308,6 +330,7 @@ def _record(
                 json.dumps(_run_details(result, len(targets))),
             ),
         )
+        decisions.record_run(conn, run_id, stamp)
 
 
 def _run_details(result: ErasureResult, erased: int) -> dict[str, int]:

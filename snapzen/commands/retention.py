@@ -3,7 +3,8 @@
 Every ticket snapzen created (restricted transfer or not) is kept for
 ``transfer.retention_years`` counted from the chat start (``transform.retention_until``, the
 same rule as the ``expires_YYYY_MM`` tag). Zendesk deletion schedules cannot express that
-(reference/zendesk-api.md §17 item 9), so the sweep is driven by snapzen's own records:
+(they act only on archived tickets and restart on every edit), so the sweep is driven by
+snapzen's own records:
 
 1. **Plan** from the ``cases`` table (synced, ticket id known, ``expired_at`` NULL, retention
    ended on or before ``as_of``), oldest first, a page at a time. No Zendesk search.

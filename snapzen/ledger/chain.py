@@ -1,21 +1,30 @@
-"""The transfer ledger's hash chain: canonical row hashing and appending.
+"""The ledger's hash chain: canonical row hashing and appending. The format is versioned
+(``chain_version``; rows written before it existed are NULL = version 1), and every version
+stays verifiable:
 
-hash = SHA-256( prev_hash || "\\n" || canonical JSON of the row without ``hash`` )
-where the canonical JSON has sorted keys, no spaces, UTF-8 (``ensure_ascii=False``) and
-includes ``seq`` and ``prev_hash``, so reordering, insertion, deletion or edits all break it.
-The first row's prev_hash is GENESIS.
+- version 1: hash = SHA-256( prev_hash || "\\n" || canonical JSON of the row without
+  ``hash`` ), the JSON with sorted keys, no spaces, UTF-8 (``ensure_ascii=False``).
+- version 2 (written now): hash = SHA-256( prev_hash || "\\n" || SQLite's ``json_object``
+  over ``V2_COLUMNS`` in that order ). SQLite builds the bytes, in C, both when appending and
+  when verifying, so verification no longer spends ~10 us of Python per row rebuilding them
+  (1,000,000 rows: 14.9 s before), and an auditor can recompute every hash with the
+  ``sqlite3`` shell and ``sha256sum`` alone (``V2_HASHED_SQL``).
+
+Both include ``seq`` and ``prev_hash``, so reordering, insertion, deletion or edits all break
+it. The first row's prev_hash is GENESIS.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
+
+from snapzen.ledger.subjects import subject_ref as subject_ref  # re-exported: older callers
 
 GENESIS = "0" * 64
 
@@ -119,11 +128,43 @@ def _orjson_scalars(body: dict[str, Any]) -> bytes | None:
     return None
 
 
-def subject_ref(key: bytes, email: str | None) -> str | None:
-    """Pseudonymous subject key: HMAC-SHA256 of the lower-cased, trimmed email."""
-    if not email or not email.strip():
+CHAIN_VERSION = 2
+V2_COLUMNS = (*CHAINED_COLUMNS[:-1], "chain_version", "prev_hash")
+_INT_COLUMNS = frozenset({"seq", "ticket_id", "chain_version"})
+V2_BODY_SQL = "json_object(" + ", ".join(f"'{c}', {c}" for c in V2_COLUMNS) + ")"
+# The exact bytes a version-2 row's hash covers, read from its stored columns.
+V2_HASHED_SQL = f"CAST(prev_hash || char(10) || {V2_BODY_SQL} AS BLOB)"
+_V2_FROM_PARAMS_SQL = (
+    "SELECT CAST(? || char(10) || json_object("
+    + ", ".join(f"'{c}', ?" for c in V2_COLUMNS)
+    + ") AS BLOB)"
+)
+
+
+def _bound(column: str, value: Any) -> Any:
+    """The value as the column stores it (INTEGER or TEXT affinity), so the bytes hashed at
+    append are the bytes SQLite rebuilds from the stored row at verify."""
+    if value is None:
         return None
-    return hmac.new(key, email.strip().lower().encode("utf-8"), hashlib.sha256).hexdigest()
+    if column in _INT_COLUMNS:
+        if isinstance(value, bool) or not isinstance(value, int):
+            value = int(value)  # ValueError for a non-integer ticket id
+        return value
+    if isinstance(value, list | dict):
+        return _container_text(value)
+    return value if type(value) is str else str(value)
+
+
+def v2_hash(conn: sqlite3.Connection, row: Mapping[str, Any]) -> str:
+    """The version-2 hash of ``row`` (its V2_COLUMNS), built by SQLite as verify will."""
+    params = [row.get("prev_hash"), *(row.get(column) for column in V2_COLUMNS)]
+    hashed = conn.execute(_V2_FROM_PARAMS_SQL, params).fetchone()[0]
+    return hashlib.sha256(hashed).hexdigest()
+
+
+def hash_for(conn: sqlite3.Connection, row: Mapping[str, Any]) -> str:
+    """The hash ``row`` must carry under its own chain version."""
+    return row_hash(row) if row.get("chain_version") is None else v2_hash(conn, row)
 
 
 def chain_head(conn: sqlite3.Connection) -> tuple[int, str]:
@@ -148,7 +189,8 @@ def append_events(
     (seq, prev_hash, hash) as ``append_event`` called once per event, but the chain head is
     read once and the rows are inserted with one statement. Returns the stored rows.
 
-    Nothing is inserted when an event has an unknown column (ValueError)."""
+    Rows are written in the current chain version (``CHAIN_VERSION``). Nothing is inserted
+    when an event has an unknown column (ValueError)."""
     rows: list[dict[str, Any]] = []
     last_seq, last_hash = -1, ""
     for fields in events:
@@ -157,16 +199,15 @@ def append_events(
             raise ValueError(f"unknown transfer columns: {sorted(unknown)}")
         if not rows:
             last_seq, last_hash = chain_head(conn)
-        row: dict[str, Any] = dict.fromkeys(CHAINED_COLUMNS)
+        row: dict[str, Any] = dict.fromkeys(_STORED_COLUMNS)
         for column, value in fields.items():
-            if isinstance(value, list | dict):
-                value = _container_text(value)
-            row[column] = value
+            row[column] = _bound(column, value)
         row["event"] = row["event"] or "transfer"
         last_seq += 1
         row["seq"] = last_seq
         row["prev_hash"] = last_hash
-        row["hash"] = last_hash = row_hash(row)
+        row["chain_version"] = CHAIN_VERSION
+        row["hash"] = last_hash = v2_hash(conn, row)
         rows.append(row)
     if rows:
         conn.executemany(_INSERT_SQL, [[row[c] for c in _STORED_COLUMNS] for row in rows])
@@ -184,7 +225,7 @@ def _container_text(value: list[Any] | dict[Any, Any]) -> str:
 
 
 _CHAINED_SET = frozenset(CHAINED_COLUMNS)
-_STORED_COLUMNS = (*CHAINED_COLUMNS, "hash")
+_STORED_COLUMNS = (*V2_COLUMNS, "hash")
 _INSERT_SQL = (
     f"INSERT INTO transfers ({', '.join(_STORED_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in _STORED_COLUMNS)})"

@@ -29,6 +29,7 @@ from typing import Any
 
 import sqlite_utils
 
+from snapzen.ledger import decisions, outbox
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
 
@@ -137,13 +138,16 @@ def reapply(
             result.entries += 1
             remember_subject(conn, entry.subject_ref, entry.erased_at, entry.request_id)
             result.subjects += 1
-            result.withheld += conn.execute(
+            withheld = conn.execute(
                 """UPDATE cases SET status = 'withheld', reason = 'erased_art17', raw = NULL,
                        raw_purged_at = ?, updated_at = ?, error = NULL
                    WHERE subject_ref = ? AND status IN ('pending', 'failed')
-                     AND (started_at IS NULL OR started_at <= ?)""",
+                     AND (started_at IS NULL OR started_at <= ?)
+                   RETURNING case_id, subject_ref""",
                 (stamp, stamp, entry.subject_ref, entry.erased_at),
-            ).rowcount
+            ).fetchall()
+            decisions.record(conn, outbox.erased_withheld(withheld, stamp))  # chained decisions
+            result.withheld += len(withheld)
             result.in_flight.extend(
                 str(row[0])
                 for row in conn.execute(

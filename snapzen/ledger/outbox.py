@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 import sqlite_utils
 
+from snapzen.ledger import decisions
 from snapzen.ledger.chain import append_events, plain_json
 from snapzen.ledger.cursor_rules import next_cursor, utc_day
 from snapzen.ledger.db import transaction
@@ -49,6 +50,7 @@ class StagedCase:
     # The payload carries a value for the consent variable: a case withheld for lack of one
     # is decided again (consent captured at the end of a chat arrives in a later fetch).
     consent_seen: bool = False
+    name_ref: str | None = None  # HMAC of the visitor's name: tells people on one email apart
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ def stage(db: sqlite_utils.Database, cases: Sequence[StagedCase], now: datetime)
                 stamp,
                 stamp,
                 case.subject_ref,
+                case.name_ref,
             )
         )
     ids = list(dict.fromkeys(case.case_id for case in cases))
@@ -128,15 +131,26 @@ def _withhold_erased(conn: sqlite3.Connection, cases: Sequence[StagedCase], stam
     for offset in range(0, len(refs), _IDS_PER_QUERY):
         chunk = refs[offset : offset + _IDS_PER_QUERY]
         marks = ", ".join("?" for _ in chunk)
-        conn.execute(
+        withheld = conn.execute(
             f"""UPDATE cases SET status = 'withheld', reason = 'erased_art17', raw = NULL,
                     raw_purged_at = ?, updated_at = ?, error = NULL
                 FROM erased_subjects e
                 WHERE e.subject_ref = cases.subject_ref AND cases.subject_ref IN ({marks})
                   AND cases.status IN ('pending', 'failed')
-                  AND (cases.started_at IS NULL OR cases.started_at <= e.erased_at)""",
+                  AND (cases.started_at IS NULL OR cases.started_at <= e.erased_at)
+                RETURNING cases.case_id, cases.subject_ref""",
             [stamp, stamp, *chunk],
-        )
+        ).fetchall()
+        decisions.record(conn, erased_withheld(withheld, stamp))
+
+
+def erased_withheld(cases: Iterable[tuple[str, str]], stamp: str) -> list[dict[str, Any]]:
+    """Withheld decisions for (case_id, subject_ref) of chats of an erased person."""
+    details = {"reason": "erased_art17"}
+    return [
+        decisions.decision("withheld", case_id, stamp, subject_ref=ref, details=details)
+        for case_id, ref in cases
+    ]
 
 
 # Withheld only because no consent value was present, and now one is: pending again with the
@@ -152,8 +166,8 @@ _REDECIDE_SQL = """UPDATE cases SET status = 'pending', outcome = NULL, reason =
 
 _IDS_PER_QUERY = 500  # well under SQLite's bound on host parameters
 _STAGE_SQL = """INSERT INTO cases (case_id, widget_id, day, case_type, started_at, status,
-           error, raw, first_seen_at, updated_at, subject_ref)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           error, raw, first_seen_at, updated_at, subject_ref, name_ref)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(case_id) DO UPDATE SET
            raw = excluded.raw,
            -- a later, broken copy of a case must not erase the start we knew:
@@ -161,7 +175,8 @@ _STAGE_SQL = """INSERT INTO cases (case_id, widget_id, day, case_type, started_a
            day = COALESCE(excluded.day, cases.day),
            started_at = COALESCE(excluded.started_at, cases.started_at),
            case_type = excluded.case_type, updated_at = excluded.updated_at,
-           subject_ref = COALESCE(excluded.subject_ref, cases.subject_ref)
+           subject_ref = COALESCE(excluded.subject_ref, cases.subject_ref),
+           name_ref = COALESCE(excluded.name_ref, cases.name_ref)
        WHERE cases.status IN ('pending', 'failed') AND cases.raw IS NOT NULL"""
 
 
@@ -223,16 +238,19 @@ def count_ready(db: sqlite_utils.Database, settled_before: datetime, cap: int) -
 
 def set_terminal_many(
     db: sqlite_utils.Database,
-    items: Iterable[tuple[str, str, str | None, str | None, str | None]],
+    items: Iterable[tuple[Any, ...]],
     now: datetime,
 ) -> None:
-    """(case_id, status, outcome, reason, subject_ref) with status withheld or ignored:
-    terminal without a push, so the raw payload leaves the database in the same write."""
+    """(case_id, status, outcome, reason, subject_ref[, facts]) with status withheld or
+    ignored: terminal without a push, so the raw payload leaves the database in the same
+    write, and the decision is chained in it (``facts``: more columns for that row, e.g.
+    origin_country and the consent evidence)."""
     stamp = now_iso(now)
+    rows = []
     # Not synced on its own (db.transaction): lost to a power cut, the case is pending again
-    # and decided again; nothing left the machine for it.
+    # and decided again, its decision row lost with it; nothing left the machine for it.
     with transaction(db, durable=False) as conn:
-        for case_id, status, outcome, reason, subject in items:
+        for case_id, status, outcome, reason, subject, *rest in items:
             if status not in ("withheld", "ignored"):
                 raise ValueError(f"not a terminal status without push: {status}")
             conn.execute(
@@ -241,6 +259,9 @@ def set_terminal_many(
                    WHERE case_id = ?""",
                 (status, outcome, reason, subject, stamp, stamp, case_id),
             )
+            facts: Mapping[str, Any] = rest[0] if rest else {}
+            rows.append((case_id, status, outcome, reason, subject, facts))
+        decisions.record(conn, decisions.terminal_decisions(rows, stamp))
 
 
 def mark_failed(
@@ -249,10 +270,13 @@ def mark_failed(
     now: datetime,
     *,
     count_attempt: bool = True,
+    max_attempts: int | None = None,
 ) -> None:
-    """Record per-case failures (one line each); attempts grow so retries are bounded."""
+    """Record per-case failures (one line each); attempts grow so retries are bounded. A
+    case whose attempts reach ``max_attempts`` failed for good: that decision is chained."""
     stamp = now_iso(now)
     with transaction(db) as conn:
+        final = []
         for case_id, error in failures.items():
             conn.execute(
                 """UPDATE cases SET status = 'failed', error = ?, attempts = attempts + ?,
@@ -260,6 +284,22 @@ def mark_failed(
                    WHERE case_id = ?""",
                 (error[:500], 1 if count_attempt else 0, stamp, case_id),
             )
+            row = conn.execute(
+                "SELECT attempts, widget_id, subject_ref FROM cases WHERE case_id = ?",
+                (case_id,),
+            ).fetchone()
+            if max_attempts is not None and row is not None and row[0] >= max_attempts:
+                final.append(
+                    decisions.decision(
+                        "failed",
+                        case_id,
+                        stamp,
+                        widget_id=row[1],
+                        subject_ref=row[2],
+                        details={"attempts": row[0], "error": error[:200]},
+                    )
+                )
+        decisions.record(conn, final)
 
 
 def mark_pushing(
@@ -393,10 +433,11 @@ def record_synced(
         for offset in range(0, len(ids), _IDS_PER_QUERY):
             chunk = ids[offset : offset + _IDS_PER_QUERY]
             marks = ", ".join("?" for _ in chunk)
-            found: dict[str, tuple[str, str | None]] = {
-                case_id: (status, draft_json)
-                for case_id, status, draft_json in conn.execute(
-                    f"SELECT case_id, status, transfer_draft FROM cases WHERE case_id IN ({marks})",
+            found: dict[str, tuple[str, str | None, str]] = {
+                case_id: (status, draft_json, widget_id)
+                for case_id, status, draft_json, widget_id in conn.execute(
+                    "SELECT case_id, status, transfer_draft, widget_id FROM cases "
+                    f"WHERE case_id IN ({marks})",
                     chunk,
                 )
             }
@@ -407,8 +448,25 @@ def record_synced(
                 if row is None or row[0] == "synced":
                     continue  # already recorded (e.g. by an earlier recovery)
                 ticket_id = synced[case_id]
-                transfer = json.loads(row[1]).get("transfer") if row[1] else None
-                if transfer:
+                draft = json.loads(row[1]) if row[1] else {}
+                transfer = draft.get("transfer")
+                if not transfer:
+                    # Sent, but not a restricted transfer: still a decision to chain.
+                    events.append(
+                        decisions.decision(
+                            "sent",
+                            case_id,
+                            stamp,
+                            widget_id=row[2],
+                            ticket_id=ticket_id,
+                            subject_ref=draft.get("subject_ref"),
+                            run_id=run_id,
+                            actor=actor,
+                            legal_basis=draft.get("legal_basis"),
+                            details={"reason": draft.get("not_restricted_reason")},
+                        )
+                    )
+                else:
                     events.append(
                         {
                             **transfer,
@@ -530,6 +588,7 @@ def finish_run(
                 run_id,
             ),
         )
+        decisions.record_run(conn, run_id, now_iso(now))
 
 
 def at_risk_cases(db: sqlite_utils.Database, older_than: datetime) -> list[dict[str, Any]]:

@@ -189,6 +189,20 @@ def _v6_identity_and_flags(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v7_decision_log(db: sqlite_utils.Database) -> None:
+    """transfers.chain_version (NULL: rows hashed by the version-1 rule, see ledger.chain);
+    cases.name_ref (HMAC of the visitor's name, tells people sharing one email apart).
+    The table keeps its name: every decision about a case is chained there now, not only
+    transfers, and renaming it would break auditors' saved queries."""
+    transfer_columns = {row[1] for row in db.execute("PRAGMA table_info(transfers)").fetchall()}
+    if "chain_version" not in transfer_columns:  # idempotent: two processes may race
+        db.execute("ALTER TABLE transfers ADD COLUMN chain_version INTEGER")
+    case_columns = {row[1] for row in db.execute("PRAGMA table_info(cases)").fetchall()}
+    if "name_ref" not in case_columns:
+        db.execute("ALTER TABLE cases ADD COLUMN name_ref TEXT")
+    db.execute("CREATE INDEX IF NOT EXISTS transfers_event ON transfers(event, case_id)")
+
+
 # Append new steps at the end; never edit or reorder a released one.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_initial,
@@ -197,6 +211,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v4_pending_ready_index,
     _v5_erased_subjects,
     _v6_identity_and_flags,
+    _v7_decision_log,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,15 +1,14 @@
-"""Verifying the transfer ledger's hash chain, and signed checkpoints of its head.
+"""Verifying the ledger's hash chain, and checkpoints of its head.
 
 The chain alone proves that the rows are consistent with each other; it cannot prove that
 nobody rebuilt it, because the hash is unkeyed and whoever can write the file can recompute
-every later hash. A checkpoint closes that gap: ``(seq, hash, row_count)`` of the head,
-HMAC-signed under the ledger key, or better under a key only the auditors hold
-(``read_key_file``), and kept off the machine. A later ``verify`` then checks that
-row ``seq`` still carries exactly that hash, which fails for any rewrite at or before it,
-and for a ledger truncated below it.
+every later hash, nor that nobody deleted the newest rows. A checkpoint closes that gap:
+``(seq, hash, row_count)`` of the head, signed with Ed25519 (``snapzen.ledger.checkpoint``;
+version 1 files were HMACs, still read), kept off the machine. A later ``verify`` then checks
+that row ``seq`` still carries exactly that hash, which fails for any rewrite at or before
+it, and for a ledger truncated below it.
 
-Verification streams the table in seq order (one row in memory at a time) and stops at the
-first broken row, because every later row depends on it and further reports would be noise.
+The chain itself is recomputed by ``snapzen.ledger.chain_check`` (re-exported here).
 """
 
 from __future__ import annotations
@@ -18,13 +17,18 @@ import hashlib
 import hmac
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from snapzen.ledger.chain import CHAINED_COLUMNS, GENESIS, row_hash
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from snapzen.ledger import checkpoint as signed
+from snapzen.ledger.chain_check import Problem as Problem
+from snapzen.ledger.chain_check import VerifyResult as VerifyResult
+from snapzen.ledger.chain_check import verify_chain as verify_chain
 from snapzen.support.atomic import atomic_text
 from snapzen.support.errors import ConfigError
 
@@ -36,18 +40,6 @@ CHECKPOINT_KIND = "snapzen-ledger-checkpoint"
 
 class CheckpointError(ConfigError):
     """The checkpoint file cannot be read or is malformed (exit 2)."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    """The first point where the ledger stops matching its chain or a checkpoint."""
-
-    seq: int
-    kind: str  # edited | missing | inserted | relinked | truncated | diverged | bad_signature
-    message: str
-
-    def line(self) -> str:
-        return f"seq {self.seq}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -66,23 +58,6 @@ class Checkpoint:
         return body
 
 
-@dataclass
-class VerifyResult:
-    rows: int = 0
-    head_seq: int = 0
-    head_hash: str = GENESIS
-    checkpoints_checked: int = 0
-    problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    @property
-    def first_problem(self) -> Problem | None:
-        return min(self.problems, key=lambda p: p.seq) if self.problems else None
-
-
 def _canonical(body: dict[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -91,78 +66,9 @@ def sign(key: bytes, checkpoint: Checkpoint) -> str:
     return hmac.new(key, _canonical(checkpoint.signed_fields()), hashlib.sha256).hexdigest()
 
 
-def _stream_rows(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
-    """Every row in seq order; sqlite3 cursors fetch lazily, so memory stays flat."""
-    columns = [*CHAINED_COLUMNS, "hash"]
-    cursor = conn.execute(f"SELECT {', '.join(columns)} FROM transfers ORDER BY seq")
-    for values in cursor:
-        yield dict(zip(columns, values, strict=True))
-
-
-def verify_chain(conn: sqlite3.Connection) -> VerifyResult:
-    """Recompute the chain from GENESIS; stop at the first bad row.
-
-    Checks per row, in this order so the message names the most likely attack:
-    seq continuity (a gap is a deletion, a repeat/step back an insertion), the link to the
-    previous row's hash (deleted/inserted/reordered rows), then the row's own hash (edits).
-    """
-    result = VerifyResult()
-    expected_seq = 1
-    prev_hash = GENESIS
-    before_prev_hash: str | None = None  # to tell an inserted row from a reordered one
-    for row in _stream_rows(conn):
-        seq = int(row["seq"])
-        problem = _check_row(row, seq, expected_seq, prev_hash, before_prev_hash)
-        if problem is not None:
-            result.problems.append(problem)
-            return result
-        result.rows += 1
-        result.head_seq, result.head_hash = seq, str(row["hash"])
-        before_prev_hash, prev_hash = prev_hash, str(row["hash"])
-        expected_seq = seq + 1
-    return result
-
-
-def _check_row(
-    row: dict[str, Any],
-    seq: int,
-    expected_seq: int,
-    prev_hash: str,
-    before_prev_hash: str | None,
+def check_checkpoint(
+    conn: sqlite3.Connection, checkpoint: Checkpoint | signed.SignedCheckpoint
 ) -> Problem | None:
-    if seq > expected_seq:
-        missing = (
-            f"seq {expected_seq}" if seq == expected_seq + 1 else f"seq {expected_seq}–{seq - 1}"
-        )
-        return Problem(
-            expected_seq, "missing", f"row missing ({missing} deleted; next row is seq {seq})"
-        )
-    if seq < expected_seq:  # cannot happen with INTEGER PRIMARY KEY, but stay defensive
-        return Problem(seq, "inserted", f"unexpected sequence number (expected {expected_seq})")
-    if row["prev_hash"] != prev_hash:
-        if before_prev_hash is not None and row["prev_hash"] == before_prev_hash:
-            return Problem(
-                seq - 1,
-                "inserted",
-                f"row inserted (seq {seq} links to seq {seq - 2}, skipping seq {seq - 1})",
-            )
-        return Problem(
-            seq,
-            "relinked",
-            f"prev_hash does not match the hash of seq {seq - 1} "
-            f"(a row was deleted, inserted or reordered here, or seq {seq - 1} was rewritten "
-            "with a recomputed hash)",
-        )
-    if row_hash(row) != row["hash"]:
-        return Problem(
-            seq,
-            "edited",
-            "row content does not match its hash (row edited, or a forged row put here)",
-        )
-    return None
-
-
-def check_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint) -> Problem | None:
     """Row ``checkpoint.seq`` must exist with exactly the signed hash."""
     row = conn.execute("SELECT hash FROM transfers WHERE seq = ?", (checkpoint.seq,)).fetchone()
     if row is None:
@@ -192,7 +98,10 @@ def check_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint) -> Proble
     return None
 
 
-def verify_ledger(conn: sqlite3.Connection, checkpoints: Sequence[Checkpoint] = ()) -> VerifyResult:
+def verify_ledger(
+    conn: sqlite3.Connection,
+    checkpoints: Sequence[Checkpoint | signed.SignedCheckpoint] = (),
+) -> VerifyResult:
     """Chain plus checkpoints, read inside one transaction so both see the same snapshot."""
     started = not conn.in_transaction
     if started:
@@ -234,6 +143,26 @@ def make_checkpoint(
     return Checkpoint(**{**unsigned.signed_fields(), "signature": sign(key, unsigned)})
 
 
+def make_signed_checkpoint(
+    conn: sqlite3.Connection,
+    key: Ed25519PrivateKey,
+    *,
+    created_at: str | None = None,
+) -> signed.SignedCheckpoint:
+    """Sign the current head with Ed25519. Refuses to sign a broken chain."""
+    result = verify_ledger(conn)
+    problem = result.first_problem
+    if problem is not None:
+        raise LedgerTampered(problem)
+    unsigned = signed.SignedCheckpoint(
+        seq=result.head_seq,
+        hash=result.head_hash,
+        row_count=result.rows,
+        created_at=created_at or utc_now(),
+    )
+    return unsigned.signed_by(key)
+
+
 class LedgerTampered(Exception):
     """Raised where a broken chain must stop an operation (exit 1)."""
 
@@ -242,13 +171,16 @@ class LedgerTampered(Exception):
         self.problem = problem
 
 
-def write_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
-    """Write atomically (temp file in the same directory, fsync, rename)."""
+def write_checkpoint(path: Path, checkpoint: Checkpoint | signed.SignedCheckpoint) -> None:
+    """Write atomically (temp file in the same directory, created 0600, fsync, rename)."""
     with atomic_text(Path(path)) as handle:
-        handle.write(json.dumps(asdict(checkpoint), indent=2, sort_keys=True) + "\n")
+        if isinstance(checkpoint, signed.SignedCheckpoint):
+            handle.write(checkpoint.to_json())
+        else:
+            handle.write(json.dumps(asdict(checkpoint), indent=2, sort_keys=True) + "\n")
 
 
-def read_checkpoint(path: Path) -> Checkpoint:
+def read_checkpoint(path: Path) -> Checkpoint | signed.SignedCheckpoint:
     """Parse a checkpoint file; CheckpointError (exit 2) when unreadable or malformed."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -256,8 +188,13 @@ def read_checkpoint(path: Path) -> Checkpoint:
         raise CheckpointError(f"checkpoint file {path} does not exist") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"checkpoint file {path} is not readable JSON: {exc}") from None
+    if isinstance(data, dict) and data.get("version") == signed.VERSION:
+        try:
+            return signed.parse(data, path)
+        except ConfigError as exc:
+            raise CheckpointError(str(exc)) from None
     if not isinstance(data, dict) or data.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"checkpoint file {path}: not a version-1 snapzen checkpoint")
+        raise CheckpointError(f"checkpoint file {path}: not a snapzen checkpoint (version 1 or 2)")
     try:
         checkpoint = Checkpoint(
             seq=_int(data["seq"]),

@@ -47,10 +47,12 @@ TABLE_DESCRIPTIONS = {
 COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
     "transfers": {
         "seq": "Position in the hash chain (1, 2, 3, … without gaps).",
-        "event": "transfer = chat sent to Zendesk; erased = ticket deleted on an Art. 17 "
-        "request; expired = ticket deleted at the end of retention; request = a data-subject "
-        "request (case_id holds its id); access_provided = an access pack handed over; "
-        "hold_added / hold_removed = a legal hold.",
+        "event": "The decision or event: transfer = a restricted transfer sent to Zendesk; "
+        "sent = sent, not a restricted transfer; withheld / ignored / failed / dismissed = "
+        "not sent, and why (details.reason); erased = ticket deleted on an Art. 17 request; "
+        "expired = ticket deleted at the end of retention; run = a finished run (digest); "
+        "request = a data-subject request (case_id holds its id); access_provided = an "
+        "access pack handed over; hold_added / hold_removed = a legal hold.",
         "case_id": "SnapEngage case id of the chat.",
         "widget_id": "SnapEngage widget the chat came through.",
         "subject_ref": "Pseudonymous data-subject key: HMAC-SHA256 of the lower-cased email "
@@ -64,7 +66,8 @@ COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "consent_variable": "Chat variable that carried the consent answer (Art. 49(1)(a)).",
         "consent_value": "The consent answer as recorded.",
         "consent_source": "Where the consent was found (javascript/operator variables, labels).",
-        "consent_observed_at": "When the consent evidence was observed (UTC).",
+        "consent_observed_at": "When consent was given, if a source said so (the chat's start "
+        "is details.chat_started_at, not this). Rows before the decision log held the chat start.",
         "data_categories": "JSON list of personal-data categories transferred.",
         "redactions": "JSON {category: count} of values redacted before sending (no values).",
         "ticket_id": "Zendesk ticket id that holds the transcript.",
@@ -75,6 +78,8 @@ COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "details": "JSON details of later events, e.g. erasure reason and transfer_seq.",
         "prev_hash": "Hash of the previous row (64 zeros for the first).",
         "hash": "SHA-256 over prev_hash and this row's canonical JSON (tamper evidence).",
+        "chain_version": "How the hash is computed: empty = version 1 (Python JSON), 2 = "
+        "SQLite json_object (docs/auditing.md).",
     },
     "cases": {
         "case_id": "SnapEngage case id.",
@@ -101,6 +106,8 @@ COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "transfer_draft": "JSON ledger fields prepared before the push (pseudonymous).",
         "expired_at": "When the retention sweep saw Zendesk confirm the ticket's deletion "
         "(UTC); matches an `expired` ledger event.",
+        "name_ref": "HMAC of the visitor's name (never the name): tells people who typed "
+        "the same email apart (subject access and erasure refuse such a reference).",
     },
     "runs": {
         "run_id": "Run id.",

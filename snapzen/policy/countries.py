@@ -1,24 +1,35 @@
-"""Country codes as the consent policy reads them (shared by the policy and its settings)."""
+"""Country codes as the consent policy reads them (shared by the policy and its settings).
+
+Only codes ISO 3166-1 officially assigns are taken at face value, from pycountry's maintained
+table: two letters are not a country. User-assigned codes (AA, QM-QZ, XA-XZ, ZZ; geo-IP
+services send XX or ZZ for "unknown"), "EU", unassigned pairs and non-ASCII letters (full-width
+"ＤＥ" upper-cases to letters too) name no country we can show is outside the restricted area,
+so they are unknown, which the policy treats as restricted.
+"""
 
 from __future__ import annotations
 
-# Some sites send "UK"; ISO 3166 says GB.
-_COUNTRY_ALIASES = {"UK": "GB", "EL": "GR"}
-# Two letters that name no country: ISO 3166-1 user-assigned codes (AA, QM-QZ, XA-XZ, ZZ; geo-IP
-# services send "XX" or "ZZ" for "unknown") and "EU" (geo-IP for "somewhere in Europe"). Taken at
-# face value they are "not in the restricted list", i.e. an EU visitor's chat would be exported
-# without a basis; they must count as unknown, hence restricted. XK (Kosovo by convention) stays.
-_NOT_A_COUNTRY = (
-    {"AA", "ZZ", "EU"}
-    | {f"Q{c}" for c in "MNOPQRSTUVWXYZ"}
-    | {f"X{c}" for c in "ABCDEFGHIJLMNOPQRSTUVWXYZ"}
-)
+from functools import cache
+
+import pycountry
+
+# Some sites send "UK" and Greece's EU code "EL"; ISO 3166 says GB and GR. IC (Canary Islands)
+# and EA (Ceuta, Melilla) are exceptionally reserved codes of Spanish territory in the EU, FX
+# (metropolitan France) of France: read at face value they looked "not restricted".
+_ALIASES = {"UK": "GB", "EL": "GR", "IC": "ES", "EA": "ES", "FX": "FR"}
+
+
+@cache
+def _assigned() -> frozenset[str]:
+    return frozenset(country.alpha_2 for country in pycountry.countries)
 
 
 def normalise_country(code: str | None) -> str | None:
+    """The ISO 3166-1 alpha-2 code ``code`` stands for, or None when it names no country."""
     if code is None:
         return None
-    cleaned = code.strip().upper()
-    if len(cleaned) != 2 or not cleaned.isalpha() or cleaned in _NOT_A_COUNTRY:
+    cleaned = code.strip()
+    if len(cleaned) != 2 or not cleaned.isascii() or not cleaned.isalpha():
         return None
-    return _COUNTRY_ALIASES.get(cleaned, cleaned)
+    cleaned = _ALIASES.get(cleaned.upper(), cleaned.upper())
+    return cleaned if cleaned in _assigned() else None

@@ -1,6 +1,6 @@
 """Data shapes: a tolerant model of what SnapEngage sends, strict models of what we send Zendesk.
 
-SnapEngage documents little (see reference/snapengage-api.md §6), so the case model accepts
+SnapEngage documents few of the fields it sends and their types, so the case model accepts
 unknown fields, treats every field but ``id`` as optional, and copes with epoch seconds or
 milliseconds. The Zendesk import payload is strict (``extra="forbid"``): a typo there would be
 silently dropped by Zendesk, so we want it to fail in our tests instead.
@@ -286,7 +286,10 @@ class ConsentEvidence(BaseModel):
     source: Literal["javascript_variables", "operator_variables", "labels"]
     variable: str
     value: str
+    # When consent was given, if a source says so; None otherwise. Never the chat's start.
     observed_at: datetime | None = None
+    receipt: str | None = None  # the consent tool's receipt id (consent.receipt_variable)
+    notice_version: str | None = None  # the notice shown (consent.notice_version_variable)
 
 
 class Decision(BaseModel):
@@ -296,6 +299,7 @@ class Decision(BaseModel):
     reason: str | None = None
     evidence: ConsentEvidence | None = None
     origin_country: str | None = None
+    mechanism_ref: str | None = None  # the Art. 45 decision / Art. 46 safeguard relied on
 
     @property
     def transfers(self) -> bool:

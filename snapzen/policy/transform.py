@@ -81,6 +81,8 @@ class TicketDraft:
     ticket: ImportTicket
     redactions: dict[str, int] = field(default_factory=dict)
     retention_until: date | None = None
+    # The categories of personal data this ticket carries (SENT_CATEGORIES, in that order).
+    categories: list[str] = field(default_factory=lambda: ["chat_content"])
 
 
 _NO_TIME = datetime.min.replace(tzinfo=UTC)
@@ -119,6 +121,12 @@ def _redacted(text: str, redact: Redact, counts: dict[str, int]) -> str:
     return result.text
 
 
+PLACEHOLDER_NAME = "SnapEngage visitor"  # the requester's name when the visitor gave none
+# What a ticket can carry about the visitor: their name (requester, subject), their email
+# (requester, when valid), the chat. Each ledger row lists those its ticket carries.
+SENT_CATEGORIES = ("identity", "contact_data", "chat_content")
+
+
 def build_ticket(
     case: SnapEngageCase, decision: Decision, settings: Settings, redact: Redact
 ) -> TicketDraft:
@@ -136,7 +144,7 @@ def build_ticket(
     name = _redacted(clean_text(case.visitor_name), redact, counts).strip()[:200]
     email = case.visitor_email
     valid = bool(email) and is_valid_email(email)
-    display = name or (email if valid else None) or "SnapEngage visitor"
+    display = name or (email if valid else None) or PLACEHOLDER_NAME
     requester: ImportRequester | None = None
     requester_id: int | None = None
     if valid or zendesk.anonymous_requester_id is None:
@@ -186,6 +194,12 @@ def build_ticket(
         comments=comments,
         tags=["snapengage", expiry_tag(started, years), basis.tag],
     )
+    # The name goes out in the requester and subject, a valid email in the requester (or the
+    # subject, when it stands for the name); the anonymous requester carries neither.
+    sent = {"identity": bool(name), "contact_data": valid, "chat_content": True}
     return TicketDraft(
-        ticket=ticket, redactions=counts, retention_until=retention_until(started, years)
+        ticket=ticket,
+        redactions=counts,
+        retention_until=retention_until(started, years),
+        categories=[category for category in SENT_CATEGORIES if sent[category]],
     )

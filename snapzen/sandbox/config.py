@@ -33,6 +33,9 @@ class SandboxConfig:
     seed: int = 1
     eu_share: float = 0.6
     consent_share: float = 0.5
+    # Where the demo company (the controller) is established: the UK, so every chat it sends
+    # to Zendesk in the US is a restricted transfer (consent.controller_country).
+    controller_country: str = "GB"
     # Hostile extremes (a 2,000-line transcript, a >70,000-character message); 0 disables them so
     # tiny test data sets stay tiny.
     long_transcripts: int = 2

@@ -240,9 +240,17 @@ class _Generator:
         labels: list[Case] = []
         if rng.random() < 0.3:
             labels.append({"name": "topic", "value": rng.choice(["billing", "bug", "sales"])})
+        consent_source = None
         if consent != "absent":
             target = rng.choices([js_vars, op_vars, labels], weights=[2, 1, 1])[0]
             target.append({"name": "gdpr_consent", "value": consent_value})
+            consent_source = (
+                "javascript_variables"
+                if target is js_vars
+                else "operator_variables"
+                if target is op_vars
+                else "labels"
+            )
 
         last_s = transcripts[-1]["date_seconds"] if transcripts else start_s
         case: Case = {
@@ -314,6 +322,8 @@ class _Generator:
             "country_code": country_code,
             "region": region,
             "consent": consent,
+            # Where the value sits: only the visitor's page counts by default, not agents'.
+            "consent_source": consent_source,
             "email_valid": is_valid_email(email),
         }
         return case, truth

@@ -157,6 +157,7 @@ class Sandbox:
             "SNAPZEN_ZENDESK__BASE_URL": self.zendesk_base_url,
             "SNAPZEN_ZENDESK__EMAIL": cfg.zendesk_email,
             "SNAPZEN_ZENDESK__API_TOKEN": cfg.zendesk_token,
+            "SNAPZEN_CONSENT__CONTROLLER_COUNTRY": cfg.controller_country,
         }
 
     # ---- inspection (same data as the /_sandbox endpoints, without HTTP) -----------------------

@@ -208,8 +208,8 @@ class ZendeskSettings(Section):
     @classmethod
     def _not_archived(cls, value: bool) -> bool:
         # Crash recovery finds tickets with GET /tickets?external_id=, which excludes archived
-        # tickets (reference/zendesk-api.md §9): with archiving on, a lost job answer would be
-        # taken for "not created" and the chat sent twice.
+        # tickets (docs/data-subject-rights.md, Archived tickets): with archiving on, a lost job
+        # answer would be taken for "not created" and the chat sent twice.
         if value:
             raise ValueError(
                 "is not supported: archived tickets are invisible to the external_id lookup "
@@ -239,20 +239,77 @@ class LegalMechanism(StrEnum):
     ART46 = "art46"
 
 
+CONSENT_SOURCES = ("javascript_variables", "operator_variables", "labels")
+
+
+class Safeguard(Section):
+    """An Art. 45 adequacy decision or Art. 46 safeguard covering one destination country."""
+
+    mechanism: LegalMechanism
+    ref: str = Field(min_length=1)
+
+
+def _country(value: str, what: str) -> str:
+    code = normalise_country(value)
+    if code is None:
+        raise ValueError(f"{value!r} is not an officially assigned ISO 3166-1 alpha-2 {what}")
+    return code
+
+
 class ConsentSettings(Section):
+    # Where the controller is established decides what is a transfer (Art. 3, EDPB Guidelines
+    # 05/2021): no default, because guessing it wrong exports chats without a basis.
+    controller_country: str | None = None
+    destination_country: str = "US"
+    recipient: str = Field(default="Zendesk, Inc.", min_length=1)
     variable: str = "gdpr_consent"
     accepted_values: CommaList = Field(
         default_factory=lambda: ["yes", "true", "1", "accepted", "on"]
     )
+    # Only the visitor's page (javascript_variables) by default: operator variables and labels
+    # are set by agents, and an agent's note is not the visitor's consent.
+    sources: CommaList = Field(default_factory=lambda: ["javascript_variables"])
+    receipt_variable: str = ""
+    notice_version_variable: str = ""
     restricted_countries: CommaList = Field(default_factory=lambda: list(EEA_AND_UK))
     contract_widgets: CommaList = Field(default_factory=list)
+    safeguards: dict[str, Safeguard] = Field(default_factory=dict)
+    # Kept from before per-destination safeguards: applies to ``destination_country``.
     mechanism: LegalMechanism | None = None
     mechanism_ref: str = ""
 
     _split = field_validator(
-        "accepted_values", "restricted_countries", "contract_widgets", mode="before"
+        "accepted_values", "restricted_countries", "contract_widgets", "sources", mode="before"
     )(_split_list)
     _widget_ids = field_validator("contract_widgets")(setting_checks.check_widgets)
+
+    @field_validator("controller_country")
+    @classmethod
+    def _controller(cls, value: str | None) -> str:
+        if value is None or not value.strip():
+            raise ValueError(
+                "is required: the ISO 3166-1 alpha-2 country where the controller is "
+                "established (e.g. GB, IE, US); it decides which chats are restricted transfers"
+            )
+        return _country(value, "country code")
+
+    @field_validator("destination_country")
+    @classmethod
+    def _destination(cls, value: str) -> str:
+        return _country(value, "country code")
+
+    @field_validator("safeguards")
+    @classmethod
+    def _safeguard_countries(cls, value: dict[str, Safeguard]) -> dict[str, Safeguard]:
+        return {_country(code, "country code"): safeguard for code, safeguard in value.items()}
+
+    @field_validator("sources")
+    @classmethod
+    def _sources(cls, values: list[str]) -> list[str]:
+        unknown = [v for v in values if v not in CONSENT_SOURCES]
+        if unknown or not values:
+            raise ValueError(f"must list some of {', '.join(CONSENT_SOURCES)} (got {unknown})")
+        return list(dict.fromkeys(values))
 
     @field_validator("accepted_values")
     @classmethod
@@ -266,13 +323,7 @@ class ConsentSettings(Section):
         # would never match a visitor and those chats would leave without a basis.
         if not values:
             raise ValueError("must list at least one country (an empty list restricts nobody)")
-        codes = []
-        for value in values:
-            code = normalise_country(value)
-            if code is None:
-                raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
-            codes.append(code)
-        return codes
+        return [_country(value, "country code") for value in values]
 
     @model_validator(mode="after")
     def _mechanism_needs_ref(self) -> ConsentSettings:
@@ -283,13 +334,30 @@ class ConsentSettings(Section):
             )
         return self
 
+    def safeguard(self) -> Safeguard | None:
+        """The Art. 45/46 basis configured for the destination, if any."""
+        found = self.safeguards.get(self.destination_country)
+        if found is None and self.mechanism is not None:
+            found = Safeguard(mechanism=self.mechanism, ref=self.mechanism_ref)
+        return found
+
+    @property
+    def controller_in_area(self) -> bool:
+        return self.controller_country in self.restricted_countries
+
+    @property
+    def destination_in_area(self) -> bool:
+        return self.destination_country in self.restricted_countries
+
+
+_MOVED_TO_CONSENT = {
+    "recipient": "consent.recipient",
+    "destination_country": "consent.destination_country",
+    "data_categories": "nothing: data categories are now derived from what each ticket carries",
+}
+
 
 class TransferSettings(Section):
-    recipient: str = "Zendesk, Inc."
-    destination_country: str = "US"
-    data_categories: CommaList = Field(
-        default_factory=lambda: ["contact_data", "chat_content", "location"]
-    )
     retention_years: int = Field(default=2, ge=1, le=10)
     # Retention sweep: also empty Zendesk's deleted-tickets bin at once instead of waiting out
     # its 30-day scrub (`snapzen retention sweep --purge/--no-purge` overrides it).
@@ -298,7 +366,15 @@ class TransferSettings(Section):
     # the latest run the ledger recorded: a clock years ahead would otherwise expire everything.
     clock_margin_days: int = Field(default=30, ge=1, le=3650)
 
-    _split = field_validator("data_categories", mode="before")(_split_list)
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        # Named, not just "extra input": an old config must say where its setting went.
+        if isinstance(data, Mapping):
+            for name, target in _MOVED_TO_CONSENT.items():
+                if name in data:
+                    raise ValueError(f"transfer.{name} was replaced by {target}")
+        return data
 
 
 def default_ledger_path() -> Path:
@@ -327,14 +403,16 @@ class LedgerSettings(Section):
 
 
 class RecordSettings(Section):
-    """What an access pack tells the person (Art. 15(1)(a)-(h), 15(2)); the same facts as
-    the Art. 30 record of processing. Only the fields the access pack reads are defined
-    here; the record may grow more (each a plain string or list)."""
+    """What an access pack tells the person (Art. 15(1)(a)-(h), 15(2)), and the Art. 30(1)
+    record of processing `snapzen ledger report` prints (snapzen.ledger.record)."""
 
     controller: str = ""
+    representative: str = ""  # Art. 27 representative
     dpo: str = ""
     purposes: CommaList = Field(default_factory=lambda: ["customer support chat archiving"])
-    # Recipients beyond transfer.recipient (processors, sub-processors).
+    data_subjects: CommaList = Field(default_factory=lambda: ["website chat visitors"])
+    security_measures: CommaList = Field(default_factory=list)  # Art. 30(1)(g)
+    # Recipients beyond consent.recipient (processors, sub-processors).
     recipients: CommaList = Field(default_factory=list)
     retention: str = ""  # empty: described from transfer.retention_years
     safeguards: str = ""  # empty: consent.mechanism_ref when set
@@ -346,7 +424,9 @@ class RecordSettings(Section):
     complaint: str = "You may lodge a complaint with a supervisory authority."
     automated_decisions: str = "No automated decision-making or profiling is applied."
 
-    _split = field_validator("purposes", "recipients", mode="before")(_split_list)
+    _split = field_validator(
+        "purposes", "recipients", "data_subjects", "security_measures", mode="before"
+    )(_split_list)
 
 
 class PipelineSettings(Section):
@@ -451,15 +531,17 @@ class Settings(BaseSettings):
 
     snapengage: SnapEngageSettings = Field(default_factory=SnapEngageSettings)
     zendesk: ZendeskSettings = Field(default_factory=ZendeskSettings)
-    consent: ConsentSettings = Field(default_factory=ConsentSettings)
+    # default {} rather than a factory: validated like a file's section, so a missing
+    # controller_country is reported as consent.controller_country.
+    consent: ConsentSettings = Field(default_factory=dict)  # type: ignore[assignment]
     transfer: TransferSettings = Field(default_factory=TransferSettings)
+    record: RecordSettings = Field(default_factory=RecordSettings)
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     redaction: RedactionSettings = Field(default_factory=RedactionSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
-    record: RecordSettings = Field(default_factory=RecordSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,4 +1,5 @@
-"""One sync pass: the state machine that composes the engine's parts.
+"""One sync pass (docs/pipeline.md, docs/architecture.md): the state machine that composes
+the engine's parts.
 
     recover -> requeue failed -> fetch windows, staging pages and submitting full batches
     as they arrive -> push what is left and drain the jobs -> advance cursors -> result
@@ -100,6 +101,7 @@ class Pipeline:
             run_id=run_id,
             actor=actor,
             progress=progress or (lambda _what, _n: None),
+            max_attempts=settings.pipeline.max_attempts,
         )
         self.cases = PreparedCases(
             db,

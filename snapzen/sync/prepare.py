@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from snapzen.ledger.chain import subject_ref
+from snapzen.ledger.subjects import name_ref, subject_ref
 from snapzen.policy.consent import decide, find_consent
 from snapzen.policy.models import (
     Decision,
@@ -32,8 +32,8 @@ from snapzen.support.settings import Settings
 if TYPE_CHECKING:
     from snapzen.ledger import outbox
 
-# status, outcome, reason, subject ref
-Terminal = tuple[str, str | None, str | None, str | None]
+# status, outcome, reason, subject ref, facts for the decision's ledger row
+Terminal = tuple[str, str | None, str | None, str | None, dict[str, Any]]
 
 
 @dataclass
@@ -106,6 +106,7 @@ class CasePreparer:
             return Staged(row, None)
         started_at = case.started_at
         error = None if started_at else "invalid SnapEngage case: no usable start time"
+        subject = subject_ref(self.key, case.visitor_email)
         row = outbox.StagedCase(
             case_id=case.id,
             widget_id=widget,
@@ -114,8 +115,9 @@ class CasePreparer:
             case_type=case.type,
             error=error,
             # Known from the first fetch, so an Art. 17 erasure also finds unsent chats.
-            subject_ref=subject_ref(self.key, case.visitor_email),
-            consent_seen=find_consent(case, self.settings.consent.variable) is not None,
+            subject_ref=subject,
+            name_ref=name_ref(self.key, case.visitor_name) if subject else None,
+            consent_seen=find_consent(case, self.settings.consent) is not None,
         )
         return Staged(row, case if json_native and error is None else None)
 
@@ -137,18 +139,27 @@ class CasePreparer:
         allowed = {"chat"} | ({"offline"} if self.settings.snapengage.include_offline else set())
         if kind not in allowed:
             reason = f"type_{kind or 'missing'}_not_synced"
-            return Prepared(case_id, terminal=("ignored", None, reason, subject))
+            facts = {"widget_id": widget}
+            return Prepared(case_id, terminal=("ignored", None, reason, subject, facts))
         decision = decide(case, widget, self.settings.consent)
         if decision.outcome is Outcome.WITHHELD:
+            facts = self.decision_facts(case, widget, decision)
             return Prepared(
-                case_id, terminal=("withheld", decision.outcome.value, decision.reason, subject)
+                case_id,
+                terminal=("withheld", decision.outcome.value, decision.reason, subject, facts),
             )
         try:
             draft = build_ticket(case, decision, self.settings, self.redactor.redact)
         except (ValueError, RecordError) as exc:
             return Prepared(case_id, error=f"cannot build ticket: {one_line(exc)}")
         transfer = self.transfer_fields(
-            case, widget, decision, subject, draft.redactions, draft.retention_until
+            case,
+            widget,
+            decision,
+            subject,
+            draft.redactions,
+            draft.retention_until,
+            draft.categories,
         )
         return Prepared(
             case_id,
@@ -158,6 +169,7 @@ class CasePreparer:
                 "legal_basis": (decision.basis or LegalBasis.NOT_RESTRICTED).value,
                 "subject_ref": subject,
                 "transfer": transfer,
+                "not_restricted_reason": None if decision.restricted else decision.reason,
                 "retention_until": draft.retention_until.isoformat()
                 if draft.retention_until
                 else None,
@@ -172,34 +184,51 @@ class CasePreparer:
         subject: str | None,
         redactions: dict[str, int],
         retention: date | None,
+        categories: list[str],
     ) -> dict[str, Any] | None:
-        """The ledger row of a restricted transfer (None when the visitor is outside the region)."""
+        """The ledger row of a restricted transfer (None when it is not one)."""
         if not decision.restricted:
             return None
+        return {
+            **self.decision_facts(case, widget, decision),
+            "subject_ref": subject,
+            "legal_basis": decision.basis.value if decision.basis else None,
+            "mechanism_ref": decision.mechanism_ref,
+            "data_categories": categories,
+            "redactions": {"detector": DETECTOR_VERSION, "counts": redactions},
+            "retention_until": retention.isoformat() if retention else None,
+        }
+
+    def decision_facts(
+        self, case: SnapEngageCase, widget: str, decision: Decision
+    ) -> dict[str, Any]:
+        """What a decision row records besides its outcome: where the visitor was (a fact,
+        not what decided it when the controller is in the area), who would receive the chat
+        and where, and the consent evidence with its source. ``consent_observed_at`` stays
+        empty unless a source says when consent was given; the chat's start, which is not
+        that moment, is recorded under its own name."""
         consent = self.settings.consent
-        mechanism_ref = None
-        if decision.basis in (LegalBasis.ART45, LegalBasis.ART46):
-            mechanism_ref = consent.mechanism_ref
-        elif decision.basis is LegalBasis.ART49_1B:
-            mechanism_ref = f"contract necessity configured for widget {widget}"
         evidence = decision.evidence
+        started = case.started_at
+        details: dict[str, Any] = {
+            "chat_started_at": started.isoformat() if started else None,
+            "controller_country": consent.controller_country,
+        }
+        if evidence is not None:
+            details["consent_receipt"] = evidence.receipt
+            details["notice_version"] = evidence.notice_version
         return {
             "widget_id": widget,
-            "subject_ref": subject,
             "origin_country": decision.origin_country or "unknown",
-            "recipient": self.settings.transfer.recipient,
-            "destination_country": self.settings.transfer.destination_country,
-            "legal_basis": decision.basis.value if decision.basis else None,
-            "mechanism_ref": mechanism_ref,
+            "recipient": consent.recipient,
+            "destination_country": consent.destination_country,
             "consent_variable": evidence.variable if evidence else None,
             "consent_value": evidence.value if evidence else None,
             "consent_source": evidence.source if evidence else None,
             "consent_observed_at": evidence.observed_at.isoformat()
             if evidence and evidence.observed_at
             else None,
-            "data_categories": list(self.settings.transfer.data_categories),
-            "redactions": {"detector": DETECTOR_VERSION, "counts": redactions},
-            "retention_until": retention.isoformat() if retention else None,
+            "details": details,
         }
 
 

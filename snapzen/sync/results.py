@@ -19,8 +19,9 @@ from snapzen.sync.results_check import check_results
 
 log = get_logger("snapzen.sync.results")
 
-# case id, status ('withheld' / 'ignored'), outcome, reason, subject ref
-TerminalRow = tuple[str, str, str | None, str | None, str | None]
+# case id, status ('withheld' / 'ignored'), outcome, reason, subject ref, facts for the
+# decision's ledger row
+TerminalRow = tuple[Any, ...]
 
 
 class Recorder:
@@ -34,6 +35,7 @@ class Recorder:
         run_id: str,
         actor: str,
         progress: Callable[[str, int], None],
+        max_attempts: int | None = None,
     ) -> None:
         self.db = db
         self.sink = sink
@@ -42,6 +44,7 @@ class Recorder:
         self.run_id = run_id
         self.actor = actor
         self.progress = progress
+        self.max_attempts = max_attempts  # a failure's attempt counts against it
 
     def synced(self, synced: dict[str, int]) -> None:
         """Cases whose tickets exist (case -> ticket id): 'synced', with their ledger rows."""
@@ -58,7 +61,7 @@ class Recorder:
         """Cases that failed (case -> error): retried by a later pass up to max_attempts."""
         if not failures:
             return
-        outbox.mark_failed(self.db, failures, self.clock())
+        outbox.mark_failed(self.db, failures, self.clock(), max_attempts=self.max_attempts)
         self.counts.failed += len(failures)
         for case_id, error in failures.items():
             log.warning("case_failed", case_id=case_id, error=error)
@@ -72,7 +75,7 @@ class Recorder:
         if not rows:
             return
         outbox.set_terminal_many(self.db, list(rows), self.clock())
-        for _, status, _, reason, _ in rows:
+        for _, status, _, reason, *_ in rows:
             if status == "withheld":
                 self.counts.withheld += 1
             else:

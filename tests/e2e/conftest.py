@@ -95,10 +95,12 @@ def parse_iso(text: str) -> datetime:
 
 
 def eligible(row: Mapping[str, Any]) -> bool:
-    """DESIGN.md "Consent policy" with default settings, restated from the truth's own terms."""
+    """The consent policy with default settings and the sandbox's UK controller, restated
+    from the truth's own terms: every chat is restricted; consent counts only from the
+    visitor's page (javascript_variables)."""
     if row["type"] != "chat" or row["in_progress"]:
         return False
-    return row["region"] == "outside" or row["consent"] == "accepted"
+    return bool(row["consent"] == "accepted" and row["consent_source"] == "javascript_variables")
 
 
 @dataclass(frozen=True)
@@ -134,8 +136,7 @@ def expected(truth: list[dict[str, Any]], first_start: datetime, last_start: dat
             must.add(row["id"])
         elif created <= hi:
             may.add(row["id"])
-        if row["region"] != "outside":
-            restricted.add(row["id"])
+        restricted.add(row["id"])  # a UK controller: every chat sent to the US
     return Expected(frozenset(must), frozenset(may), frozenset(restricted))
 
 
@@ -147,7 +148,33 @@ def ledger_case_ids(ledger: Path) -> Counter[str]:
     import sqlite3
 
     with sqlite3.connect(ledger) as conn:
-        return Counter(r[0] for r in conn.execute("SELECT case_id FROM transfers"))
+        return Counter(
+            r[0] for r in conn.execute("SELECT case_id FROM transfers WHERE event = 'transfer'")
+        )
+
+
+def _hash(conn: Any, row: dict[str, Any]) -> str:
+    """Version 1 (chain_version NULL): chain.row_hash; version 2: SHA-256 of prev_hash, a
+    newline and SQLite's json_object over the row's columns in schema order (spelled out
+    here, not taken from snapzen)."""
+    if row["chain_version"] is None:
+        return row_hash(row)
+    import hashlib
+
+    columns = [
+        "seq", "event", "case_id", "widget_id", "subject_ref", "origin_country", "recipient",
+        "destination_country", "legal_basis", "mechanism_ref", "consent_variable",
+        "consent_value", "consent_source", "consent_observed_at", "data_categories",
+        "redactions", "ticket_id", "transferred_at", "retention_until", "run_id", "actor",
+        "details", "chain_version", "prev_hash",
+    ]  # fmt: skip
+    pairs = ", ".join(f"'{c}', {c}" for c in columns)
+    hashed = conn.execute(
+        f"SELECT CAST(prev_hash || char(10) || json_object({pairs}) AS BLOB) FROM transfers "
+        "WHERE seq = ?",
+        (row["seq"],),
+    ).fetchone()[0]
+    return hashlib.sha256(hashed).hexdigest()
 
 
 def chain_problems(ledger: Path) -> list[str]:
@@ -166,7 +193,7 @@ def chain_problems(ledger: Path) -> list[str]:
                 problems.append(f"seq {row['seq']}: expected {expected_seq}")
             if row["prev_hash"] != prev:
                 problems.append(f"seq {row['seq']}: prev_hash does not link")
-            if row_hash(row) != row["hash"]:
+            if _hash(conn, row) != row["hash"]:
                 problems.append(f"seq {row['seq']}: hash mismatch")
             prev = row["hash"]
     return problems

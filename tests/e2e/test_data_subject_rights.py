@@ -174,13 +174,19 @@ def test_erasure_survives_restoring_an_older_backup(make_sandbox: Any, tmp_path:
     journal = Path(str(ledger) + ".erasures.jsonl")
     assert journal.exists() and ref in journal.read_text() and email not in journal.read_text()
     checkpoint = tmp_path / "off-machine" / "cp.json"
-    assert snapzen(env, "ledger", "checkpoint", str(checkpoint)).returncode == 0
+    key, public = tmp_path / "operator.pem", tmp_path / "operator.pub.pem"
+    assert snapzen(env, "ledger", "keygen", str(key), str(public)).returncode == 0
+    signed = snapzen(env, "ledger", "checkpoint", str(checkpoint), "--signing-key", str(key))
+    assert signed.returncode == 0
     shipped = checkpoint.with_name("cp.json.erasures.jsonl")
     assert shipped.read_text() == journal.read_text()
 
     # Disaster: the database is lost, the backup from before the erasure comes back, and the
     # erasure journal with it comes from the checkpoint's copy.
     ledger.unlink()
+    # Its WAL goes with it: a stale -wal beside the restored file would be replayed into it.
+    for suffix in ("-wal", "-shm"):
+        Path(str(ledger) + suffix).unlink(missing_ok=True)
     journal.unlink()
     shutil.copy(backup, ledger)
     shutil.copy(shipped, journal)

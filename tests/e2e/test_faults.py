@@ -73,7 +73,7 @@ def sync_until_settled(env: dict[str, str], sb: Any) -> tuple[int, Any]:
 
 def test_ten_percent_faults_end_exactly_once(make_sandbox: Any, tmp_path: Path) -> None:
     sb = make_sandbox(
-        chats=200,
+        chats=400,  # the UK controller sends only chats with consent: ~1 in 4
         widgets=3,
         page_size=20,  # more SnapEngage pages, so fetches meet faults too
         seed=4,  # this seed exposed a re-POST after "503 + Retry-After" (duplicates)

@@ -45,9 +45,22 @@ def transfer_fields(i: int, **overrides: Any) -> dict[str, Any]:
 
 
 def append(db: sqlite_utils.Database, rows: Iterable[dict[str, Any]]) -> None:
+    """Append the rows; a transfer also gets its synced ``cases`` row, as the sync writes
+    both in one transaction (verify checks that the two agree)."""
     with transaction(db) as conn:
         for fields in rows:
             append_event(conn, fields)
+            if fields.get("event", "transfer") == "transfer":
+                stamp = fields["transferred_at"]
+                conn.execute(
+                    """INSERT OR IGNORE INTO cases (case_id, widget_id, status, ticket_id,
+                           subject_ref, first_seen_at, updated_at, synced_at)
+                       VALUES (?, ?, 'synced', ?, ?, ?, ?, ?)""",
+                    (
+                        fields["case_id"], fields.get("widget_id") or "w1",
+                        fields.get("ticket_id"), fields.get("subject_ref"), stamp, stamp, stamp,
+                    ),
+                )  # fmt: skip
 
 
 @pytest.fixture

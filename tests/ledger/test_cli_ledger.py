@@ -18,7 +18,7 @@ from snapzen.cli.main import app as main_app
 from snapzen.commands import erase
 from snapzen.ledger.db import open_db
 from snapzen.support.settings import Settings
-from tests.ledger.conftest import ALICE, KEY_TEXT, Tamper, append, transfer_fields
+from tests.ledger.conftest import ALICE, KEY, KEY_TEXT, Tamper, append, transfer_fields
 
 runner = CliRunner()
 COMMANDS = ["list", "export", "report", "subject", "erase", "checkpoint", "verify", "serve"]
@@ -176,11 +176,21 @@ def test_erase_partial_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
     assert code == 3 and "1006" in err
 
 
+def keypair(tmp_path: Path, name: str = "operator") -> tuple[Path, Path]:
+    private, public = tmp_path / f"{name}.pem", tmp_path / f"{name}.pub.pem"
+    code, out, _ = run("keygen", str(private), str(public))
+    assert code == 0 and "sha256:" in out
+    assert private.stat().st_mode & 0o777 == 0o600
+    return private, public
+
+
 def test_checkpoint_and_verify(tmp_path: Path, tamper: Tamper) -> None:
+    private, public = keypair(tmp_path)
     point = tmp_path / "head.json"
-    code, out, _ = run("checkpoint", str(point))
+    code, out, _ = run("checkpoint", str(point), "--signing-key", str(private))
     assert code == 0 and "seq 10" in out and json.loads(point.read_text())["seq"] == 10
-    code, out, _ = run("verify", "--checkpoint", str(point))
+    assert json.loads(point.read_text())["signatures"][0]["key_fingerprint"].startswith("sha256:")
+    code, out, _ = run("verify", "--checkpoint", str(point), "--public-key", str(public))
     assert code == 0 and "ledger OK: 10 rows" in out and "1 checkpoint(s) match" in out
     tamper("UPDATE transfers SET legal_basis = 'art45' WHERE seq = 7")
     code, _, err = run("verify")
@@ -188,23 +198,60 @@ def test_checkpoint_and_verify(tmp_path: Path, tamper: Tamper) -> None:
     assert "ledger TAMPERED: first bad row seq 7: row content does not match its hash" in err
 
 
-def test_verify_detects_truncation_only_with_checkpoint(tmp_path: Path, tamper: Tamper) -> None:
+def test_verify_needs_no_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A regulator holds the public key and the checkpoint, never the ledger key."""
+    private, public = keypair(tmp_path)
     point = tmp_path / "head.json"
-    run("checkpoint", str(point))
+    run("checkpoint", str(point), "--signing-key", str(private))
+    monkeypatch.delenv("SNAPZEN_LEDGER__KEY")
+    code, out, err = run("verify", "--checkpoint", str(point), "--public-key", str(public))
+    assert code == 0 and "1 checkpoint(s) match" in out, err
+
+
+def test_verify_detects_truncation_only_with_checkpoint(tmp_path: Path, tamper: Tamper) -> None:
+    private, public = keypair(tmp_path)
+    point = tmp_path / "head.json"
+    run("checkpoint", str(point), "--signing-key", str(private))
     tamper("DELETE FROM transfers WHERE seq = 10")
-    assert run("verify")[0] == 0
-    code, _, err = run("verify", "--checkpoint", str(point))
+    code, _, err = run("verify")  # the case row still says synced: named
+    assert code == 1 and "case-10 is synced: no decision in the chain" in err
+    tamper("DELETE FROM cases WHERE case_id = 'case-10'")  # a thorough attacker
+    code, out, _ = run("verify")
+    assert code == 0 and "only a checkpoint" in out  # says what it cannot see
+    code, _, err = run("verify", "--checkpoint", str(point), "--public-key", str(public))
     assert code == 1 and "first bad row seq 10" in err
 
 
 def test_verify_forged_checkpoint_exits_1(tmp_path: Path) -> None:
+    private, public = keypair(tmp_path)
     point = tmp_path / "head.json"
-    run("checkpoint", str(point))
+    run("checkpoint", str(point), "--signing-key", str(private))
     data = json.loads(point.read_text())
     data["hash"] = "f" * 64
     point.write_text(json.dumps(data))
-    code, _, err = run("verify", "--checkpoint", str(point))
+    code, _, err = run("verify", "--checkpoint", str(point), "--public-key", str(public))
     assert code == 1 and "signature does not verify" in err
+
+
+def test_a_checkpoint_under_another_key_is_reported_as_such(tmp_path: Path) -> None:
+    private, _ = keypair(tmp_path)
+    _, other_public = keypair(tmp_path, "someone-else")
+    point = tmp_path / "head.json"
+    run("checkpoint", str(point), "--signing-key", str(private))
+    code, _, err = run("verify", "--checkpoint", str(point), "--public-key", str(other_public))
+    assert code == 2 and "another key" in err and "TAMPERED" not in err
+
+
+def test_auditors_cosign_and_verify_with_their_own_key(tmp_path: Path) -> None:
+    private, _ = keypair(tmp_path)
+    auditor_private, auditor_public = keypair(tmp_path, "auditor")
+    point = tmp_path / "head.json"
+    run("checkpoint", str(point), "--signing-key", str(private))
+    code, out, _ = run("cosign", str(point), "--signing-key", str(auditor_private))
+    assert code == 0 and "co-signed" in out
+    assert len(json.loads(point.read_text())["signatures"]) == 2
+    code, out, _ = run("verify", "--checkpoint", str(point), "--public-key", str(auditor_public))
+    assert code == 0 and "1 checkpoint(s) match" in out
 
 
 def test_verify_bad_checkpoint_file_exits_2(tmp_path: Path) -> None:
@@ -216,8 +263,9 @@ def test_verify_bad_checkpoint_file_exits_2(tmp_path: Path) -> None:
 
 
 def test_checkpoint_refuses_a_tampered_ledger(tmp_path: Path, tamper: Tamper) -> None:
+    private, _ = keypair(tmp_path)
     tamper("DELETE FROM transfers WHERE seq = 2")
-    code, _, err = run("checkpoint", str(tmp_path / "head.json"))
+    code, _, err = run("checkpoint", str(tmp_path / "head.json"), "--signing-key", str(private))
     assert code == 1 and "seq 2" in err and not (tmp_path / "head.json").exists()
 
 
@@ -270,16 +318,28 @@ def test_checkpoint_with_the_auditors_key(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_a_checkpoint_forged_with_the_ledger_key_fails_under_the_auditors_key(
-    tmp_path: Path,
+    tmp_path: Path, ledger_path: Path
 ) -> None:
     auditor = tmp_path / "auditor.key"
     auditor.write_text("b" * 40)
-    forged = tmp_path / "forged.json"
-    run("checkpoint", str(forged))  # what an operator holding only the ledger key can make
+    # What an operator holding only the ledger key can make (version 1, HMAC).
+    forged = _legacy_checkpoint(tmp_path, ledger_path)
     code, _, err = run("verify", "--checkpoint", str(forged), "--key-file", str(auditor))
     assert code == 1
     assert f"signature does not verify under the key in {auditor}" in err
     assert "b" * 40 not in err
+
+
+def _legacy_checkpoint(tmp_path: Path, ledger_path: Path) -> Path:
+    """A version-1 checkpoint under the ledger key, as the code before Ed25519 wrote it."""
+    from snapzen.ledger import verify
+
+    db = open_db(ledger_path, read_only=True)
+    made = verify.make_checkpoint(db.conn, KEY)
+    db.conn.close()
+    path = tmp_path / "legacy.json"
+    verify.write_checkpoint(path, made)
+    return path
 
 
 @pytest.mark.parametrize(

@@ -100,13 +100,16 @@ def test_export_refuses_to_overwrite_and_checks_the_file_type(tmp_path: Path) ->
 
 
 def test_checkpoint_is_never_overwritten_silently(tmp_path: Path) -> None:
+    key = tmp_path / "operator.pem"
+    assert run("ledger", "keygen", str(key), str(tmp_path / "operator.pub.pem"))[0] == 0
     target = tmp_path / "head.json"
-    assert run("ledger", "checkpoint", str(target))[0] == 0
+    sign = ("--signing-key", str(key))
+    assert run("ledger", "checkpoint", str(target), *sign)[0] == 0
     before = target.read_text()
-    code, _, err = run("ledger", "checkpoint", str(target))
+    code, _, err = run("ledger", "checkpoint", str(target), *sign)
     assert code == 2 and "--overwrite" in err and target.read_text() == before
-    assert run("ledger", "checkpoint", str(target), "--overwrite")[0] == 0
-    code, _, err = run("ledger", "checkpoint", str(tmp_path / "head.txt"))
+    assert run("ledger", "checkpoint", str(target), "--overwrite", *sign)[0] == 0
+    code, _, err = run("ledger", "checkpoint", str(tmp_path / "head.txt"), *sign)
     assert code == 2 and "JSON" in err
 
 

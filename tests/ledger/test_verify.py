@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from snapzen.ledger import verify
-from snapzen.ledger.chain import CHAINED_COLUMNS, GENESIS, row_hash
+from snapzen.ledger.chain import CHAINED_COLUMNS, GENESIS, hash_for, row_hash
 from snapzen.ledger.db import open_db
 from tests.ledger.conftest import KEY, Tamper, append, transfer_fields
 
@@ -46,9 +46,9 @@ def rechain_from(path: Path, start: int) -> None:
     prev_hash = prev[0] if prev else "0" * 64
     rows = conn.execute("SELECT * FROM transfers WHERE seq >= ? ORDER BY seq", (start,))
     for row in rows.fetchall():
-        fields = {c: row[c] for c in CHAINED_COLUMNS}
+        fields = {c: row[c] for c in (*CHAINED_COLUMNS, "chain_version")}
         fields["prev_hash"] = prev_hash
-        new_hash = row_hash(fields)
+        new_hash = hash_for(conn, fields)
         conn.execute(
             "UPDATE transfers SET prev_hash = ?, hash = ? WHERE seq = ?",
             (prev_hash, new_hash, row["seq"]),
@@ -245,3 +245,28 @@ def test_any_single_field_edit_is_detected(
         conn.execute(f"UPDATE transfers SET {column} = ? WHERE seq = ?", (old, seq))
         conn.commit()
         conn.close()
+
+
+def test_parallel_ranges_agree_with_the_single_pass(ledger_path: Path, tamper: Tamper) -> None:
+    """Several processes, one seq range each: the same answer as one pass, and any broken
+    row sends the check back to the single pass, which names it."""
+    from snapzen.ledger import chain_check
+
+    db = open_db(ledger_path)
+    append(db, (transfer_fields(i) for i in range(11, 41)))
+    db.conn.close()
+    reader = open_db(ledger_path, read_only=True)
+    whole = chain_check.walk_chain(reader.conn)
+    split = chain_check.verify_chain(reader.conn, parallel_min_rows=2)
+    assert (split.ok, split.rows, split.head_seq, split.head_hash) == (
+        True,
+        40,
+        whole.head_seq,
+        whole.head_hash,
+    )
+    reader.conn.close()
+    tamper("UPDATE transfers SET origin_country = 'US' WHERE seq = 33")
+    broken = chain_check.verify_chain(
+        open_db(ledger_path, read_only=True).conn, parallel_min_rows=2
+    )
+    assert (first(broken).seq, first(broken).kind) == (33, "edited")

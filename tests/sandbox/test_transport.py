@@ -183,7 +183,9 @@ def test_state_counts_requests_and_stop_is_idempotent() -> None:
             "SNAPZEN_ZENDESK__BASE_URL",
             "SNAPZEN_ZENDESK__EMAIL",
             "SNAPZEN_ZENDESK__API_TOKEN",
+            "SNAPZEN_CONSENT__CONTROLLER_COUNTRY",
         }
+        assert sb.env()["SNAPZEN_CONSENT__CONTROLLER_COUNTRY"] == "GB"  # the UK demo company
         assert sb.base_url.startswith("http://127.0.0.1:")
     finally:
         sb.stop()
