@@ -11,29 +11,35 @@ import pytest
 from snapzen.ledger import outbox
 from snapzen.ledger.db import open_db
 from snapzen.support.settings import Settings
-from snapzen.sync import pipeline as pipeline_module
-from snapzen.sync.pipeline import Pipeline
+from snapzen.sync.prepare import CasePreparer
+from snapzen.sync.prepared import PreparedCases
+from snapzen.sync.tuning import Tuning
 from tests.fakes import make_case, recent
 
 KEY = b"k" * 32
 
 
-def new_pipeline(settings: Settings, db: Any) -> Pipeline:
-    return Pipeline(settings, db, None, None, ledger_key=KEY, run_id="r1", actor="test")  # type: ignore[arg-type]
+def new_pipeline(settings: Settings, db: Any, cache_size: int = 400) -> PreparedCases:
+    """The part of the pass that stages and prepares cases, without a prepare worker."""
+    return PreparedCases(
+        db,
+        CasePreparer(settings, KEY),
+        batch_size=100,
+        settled_before=lambda: datetime.now(UTC),
+        tuning=Tuning(parsed_cache_size=cache_size),
+    )
 
 
-def prepared(p: Pipeline, case_id: str) -> tuple[dict[str, Any] | None, Any]:
-    [ready] = [
-        r for r in outbox.ready_cases(p.db, p._settled_before(), 100) if r.case_id == case_id
-    ]
-    result = p._prepare_here(ready)
+def prepared(p: PreparedCases, case_id: str) -> tuple[dict[str, Any] | None, Any]:
+    [ready] = [r for r in outbox.ready_cases(p.db, p.settled_before(), 100) if r.case_id == case_id]
+    result = p.prepare_here(ready)
     ticket = result.ticket.model_dump(mode="json") if result.ticket else None
     return ticket, (result.draft, result.terminal, result.error)
 
 
-def stage(p: Pipeline, *raws: dict[str, Any]) -> int:
+def stage(p: PreparedCases, *raws: dict[str, Any]) -> int:
     """Staged as a fetched page is: validated as the readers do, stored by the pass."""
-    rows = [p._kept(p._stage_for_feed("w1", raw)) for raw in raws]
+    rows = p.stored([p.stage("w1", raw) for raw in raws])
     return outbox.stage(p.db, rows, datetime.now(UTC))
 
 
@@ -51,10 +57,10 @@ def test_kept_case_prepares_exactly_like_a_fresh_parse(settings: Settings, raw: 
     db = open_db(settings.ledger.path)
     kept = new_pipeline(settings, db)
     stage(kept, raw)
-    assert raw["id"] in kept._parsed
+    assert raw["id"] in kept.parsed
     fresh = new_pipeline(settings, db)  # nothing kept: parses the stored JSON
     assert prepared(fresh, raw["id"]) == prepared(kept, raw["id"])
-    assert raw["id"] not in kept._parsed  # used once
+    assert raw["id"] not in kept.parsed  # used once
 
 
 def test_a_payload_changed_since_staging_is_parsed_again(settings: Settings) -> None:
@@ -76,16 +82,15 @@ def test_values_json_cannot_hold_are_not_kept(settings: Settings) -> None:
     raw["created_at_date"] = datetime(2020, 1, 1, tzinfo=UTC)  # stored as text (default=str)
     p = new_pipeline(settings, db)
     stage(p, raw)
-    assert "c1" not in p._parsed
+    assert "c1" not in p.parsed
     assert prepared(p, "c1") == prepared(new_pipeline(settings, db), "c1")
 
 
-def test_kept_cases_are_bounded(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pipeline_module, "PARSED_CACHE_SIZE", 3)
+def test_kept_cases_are_bounded(settings: Settings) -> None:
     db = open_db(settings.ledger.path)
-    p = new_pipeline(settings, db)
+    p = new_pipeline(settings, db, cache_size=3)
     stage(p, *(make_case(f"c{i}", started=recent(180)) for i in range(5)))
-    assert list(p._parsed) == ["c2", "c3", "c4"]  # oldest dropped first
+    assert p.parsed.ids() == ["c2", "c3", "c4"]  # oldest dropped first
     assert prepared(p, "c0") == prepared(new_pipeline(settings, db), "c0")
 
 

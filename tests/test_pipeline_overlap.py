@@ -403,11 +403,11 @@ class _DaySource:
 def test_window_groups_added_after_the_readers_ran_dry_are_still_read(
     settings: Settings,
 ) -> None:
-    from snapzen.sync.pipeline import _PageFeed
+    from snapzen.sync.page_feed import PageFeed
 
     source = _DaySource(per_window=1)
     day = date(2026, 11, 1)
-    with _PageFeed(source) as feed:
+    with PageFeed(source) as feed:
         for round_ in range(20):
             feed.add([(f"w{n}", day + timedelta(days=round_), day) for n in range(3)])
             pages = 0
@@ -421,7 +421,7 @@ def test_window_groups_added_after_the_readers_ran_dry_are_still_read(
             ended = {window for window, _, _ in feed.take_ended()}
             assert ended == {"w0", "w1", "w2"} and feed.take_ended() == []
             # The readers wait for more windows instead of ending: none can miss an add.
-            assert all(thread.is_alive() for thread in feed._threads)
+            assert feed.readers_alive == 3
     assert len(source.read) == 60
 
 
@@ -476,7 +476,7 @@ def test_fetch_window_groups_counts_per_window_and_takes_no_group_once_stopping(
 
 
 def test_the_fetch_expects_no_more_windows_than_it_took_once_its_groups_end(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
 ) -> None:
     """A backfill slice announces every remaining window but may take only a few: once its
     groups end, the estimate of cases still to come counts only the windows taken."""
@@ -494,14 +494,15 @@ def test_the_fetch_expects_no_more_windows_than_it_took_once_its_groups_end(
     )
     settings.snapengage.settle_minutes = 10_000  # nothing is ready to push
     seen: list[tuple[int | None, int]] = []
-    step = Pipeline._poll_step
+    sink: Any = pipeline.sink
 
-    def spy(self: Pipeline, *, refill: bool | None) -> None:
-        progress = self._fetch_progress
+    def spare_requests() -> int | None:
+        # Asked each turn of the fetch loop, when the pass weighs an early poll.
+        progress = pipeline.fetch_progress
         seen.append((progress.expected, progress.still_to_come()))
-        step(self, refill=refill)
+        return None
 
-    monkeypatch.setattr(Pipeline, "_poll_step", spy)
+    sink.spare_requests = spare_requests
     day = date(2026, 11, 1)
     pipeline.fetch_window_groups([[("w1", day, day), ("w2", day, day)]], expected_windows=100)
     # Its one group was taken at once: from then on two windows are expected, not 100, and

@@ -1,22 +1,23 @@
-"""When the pass polls its import jobs (``snapzen.sync.pipeline.next_poll_at``).
+"""When the pass polls its import jobs (``snapzen.sync.poll_plan``), on a fake clock.
 
-The cadence (``job_poll_seconds``) saves rate-limit budget; a pass waiting for a job slot or
-for its last job polls when that job is due instead, never more often than ``min_gap``."""
+The cadence (``job_poll_seconds``) saves rate-limit budget; while the rate window can pay for
+it, or for the pass's last job, a job is polled when it is due, never more often than
+``min_gap``."""
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from snapzen.ledger.db import open_db
 from snapzen.policy.models import JobResult, JobStatus
-from snapzen.support.settings import Settings
-from snapzen.sync.pipeline import Pipeline, _Batch, _FetchProgress, next_poll_at
+from snapzen.sync.contracts import Batch
+from snapzen.sync.page_feed import FetchProgress
+from snapzen.sync.poll_plan import PollPlan, budget, next_poll_at
+from snapzen.sync.poller import Poller
+from tests.sync_parts import FakeClock, inline_executor
 
 GAP = 0.25
 
@@ -125,151 +126,135 @@ def test_property_bounded_by_the_cadence_and_the_gap(
 
 
 class _Sink:
-    """Rate-limit headroom as given; every job polled is done, answered ``round_trip`` later."""
+    """Every job polled is done; the answer comes ``round_trip`` seconds (fake) after the
+    poll leaves, which itself leaves ``held`` seconds after it was handed over."""
 
-    def __init__(self, spare: int | None) -> None:
-        self.spare = spare
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
         self.round_trip = 0.0
-
-    def spare_requests(self) -> int | None:
-        return self.spare
+        self.held = 0.0
 
     def job_statuses(self, job_ids: list[str]) -> dict[str, JobStatus]:
-        # Job "jobN" holds case "cN", whose ticket is N + 1.
-        time.sleep(self.round_trip)
+        self.clock.advance(self.held + self.round_trip)
         return {
-            job: JobStatus(
-                id=job, status="completed", results=[JobResult(index=0, id=int(job[3:]) + 1)]
-            )
+            job: JobStatus(id=job, status="completed", results=[JobResult(index=0, id=7)])
             for job in job_ids
         }
 
-    def show_tickets(self, ticket_ids: list[int]) -> dict[int, str | None]:
-        return {t: f"snapengage:c{t - 1}" for t in ticket_ids}
+
+def _resolve(case_ids: object, status: JobStatus) -> tuple[dict[str, int], dict[str, str]]:
+    return {"c": 7}, {}
 
 
-def _draining_pass(settings: Settings, db_path: Path, spare: int | None) -> Pipeline:
-    """A pass with nothing left to submit and three jobs out, answered 0.6, 0.3 and 0.0 s
-    ago, each taking 1 s: due in 0.4, 0.7 and 1.0 s."""
-    slow_cadence = settings.model_copy(
-        update={"zendesk": settings.zendesk.model_copy(update={"job_poll_seconds": 5.0})}
+def _poller(jobs_ago: tuple[float, ...], cadence: float = 5.0) -> tuple[Poller, FakeClock]:
+    """Jobs in flight whose POSTs were answered ``jobs_ago`` seconds ago, each taking 1 s."""
+    clock = FakeClock()
+    plan = PollPlan(cadence, 0.08, clock)
+    poller = Poller(
+        _Sink(clock),  # type: ignore[arg-type]
+        _resolve,
+        plan,
+        monotonic=clock,
+        job_timeout=600.0,
+        crash_hook=lambda _point: None,
+        executor_factory=inline_executor,
     )
-    pipeline = Pipeline(
-        slow_cadence,
-        open_db(db_path),
-        None,  # type: ignore[arg-type]
-        _Sink(spare),  # type: ignore[arg-type]
-        ledger_key=b"k" * 32,
-        run_id="r1",
-        actor="test",
-    )
-    now = time.monotonic()
-    for n, ago in enumerate((0.6, 0.3, 0.0)):
-        pipeline._in_flight[f"job{n}"] = (_Batch(f"b{n}", [f"c{n}"]), now - ago)
-        pipeline._answered_at[f"job{n}"] = now - ago
-    pipeline._job_seconds = 1.0
-    return pipeline
+    for n, ago in enumerate(jobs_ago):
+        poller.add(f"job{n}", Batch(f"b{n}", [f"c{n}"]), clock() - ago)
+    plan.job_seconds = 1.0
+    return poller, clock
 
 
-def test_a_drain_with_requests_to_spare_polls_each_job_as_it_comes_due(
-    settings: Settings,
-) -> None:
+def test_a_drain_with_requests_to_spare_polls_each_job_as_it_comes_due() -> None:
     """So its cases are recorded while the last jobs still run, not all after the last."""
-    pipeline = _draining_pass(settings, settings.ledger.path, spare=600)
-    assert 0.3 < pipeline._poll_wait(draining=True) < 0.45
+    poller, _ = _poller((0.6, 0.3, 0.0))
+    assert poller.wait("spare", draining=True) == pytest.approx(0.4)
+    assert poller.wait("unknown", draining=True) == pytest.approx(0.4)
 
 
-def test_a_drain_short_of_requests_polls_once_when_the_last_job_is_due(
-    settings: Settings,
-) -> None:
-    for spare in (None, 10):  # no rate-limit headers seen, or the window nearly spent
-        pipeline = _draining_pass(settings, settings.ledger.path, spare=spare)
-        assert 0.9 < pipeline._poll_wait(draining=True) <= 1.0
+def test_a_drain_short_of_requests_polls_once_when_the_last_job_is_due() -> None:
+    poller, _ = _poller((0.6, 0.3, 0.0))
+    assert poller.wait("short", draining=True) == pytest.approx(1.0)
+    assert poller.wait("short") == pytest.approx(5.0)  # not draining: the cadence
 
 
-def test_a_job_is_expected_done_when_the_poll_that_found_it_was_sent(
-    settings: Settings,
-) -> None:
+def test_a_job_is_expected_done_when_the_poll_that_found_it_was_sent() -> None:
     """How long after its POST's answer a job can be polled: from the poll's sending, not
     from its answer, which comes a round trip later (early polls then reach Zendesk when the
     job ends instead of one latency after)."""
-    pipeline = _draining_pass(settings, settings.ledger.path, spare=600)
-    pipeline._job_seconds = None
-    for job in ("job1", "job2"):
-        del pipeline._in_flight[job]
-    sink: Any = pipeline.sink
+    poller, _ = _poller((0.6,))
+    poller.plan.job_seconds = None
+    sink: Any = poller.sink
     sink.round_trip = 0.3
-    sent = time.monotonic()
-    pipeline._start_poll()
-    pipeline._finish_poll(refill=None)
-    pipeline._close_poller()
-    assert "job0" not in pipeline._in_flight
+    poller.start()
+    found = poller.finish()
+    assert found.finished == 1 and not poller.jobs
     # Answered 0.6 s before the poll was sent; the answer came 0.3 s later still.
-    assert pipeline._job_seconds == pytest.approx(0.6, abs=0.05)
-    assert time.monotonic() - sent >= 0.3
+    assert poller.plan.job_seconds == pytest.approx(0.6)
+
+
+def test_a_poll_that_waited_before_leaving_does_not_make_jobs_look_shorter() -> None:
+    """A poll held back (the pacer, a retry's backoff) left later than it was handed over:
+    its departure is taken as its answer less the shortest round trip seen, so the job it
+    found done is not taken for 0.35 s shorter than it was."""
+    poller, clock = _poller((0.6,))
+    sink: Any = poller.sink
+    sink.round_trip = 0.05
+    poller.start()
+    poller.finish()  # a quick poll: the shortest round trip, 0.05 s
+    poller.plan.job_seconds = None
+    poller.add("job9", Batch("b9", ["c9"]), clock() - 0.6)
+    sink.held = 0.35  # this one waited 0.35 s before it left
+    poller.start()
+    poller.finish()
+    assert poller.plan.job_seconds == pytest.approx(0.95)
+
+
+def test_a_job_still_queued_after_the_timeout_is_left_for_recovery() -> None:
+    poller, clock = _poller((0.0,))
+    poller.job_timeout = 10.0
+    sink: Any = poller.sink
+    sink.job_statuses = lambda jobs: {j: JobStatus(id=j, status="queued") for j in jobs}
+    poller.start()
+    assert poller.finish().finished == 0 and "job0" in poller.jobs
+    clock.advance(11.0)
+    poller.start()
+    assert poller.finish().finished == 0 and not poller.jobs  # let go, not recorded
 
 
 def test_the_cases_a_fetch_has_yet_to_bring_are_estimated_from_the_windows_it_finished() -> None:
-    progress = _FetchProgress(expected=28)
+    progress = FetchProgress(expected=28)
     progress.fetched = 900
     assert progress.still_to_come() == 0  # no window ended yet: nothing to go on
     for cases in (350, 370):
         progress.window_ended(cases)
     # 26 windows left at ~360 each, less the 180 already fetched from those under way.
     assert progress.still_to_come() == 360 * 26 - 180
-    assert _FetchProgress(expected=None, fetched=5, ended=1, ended_cases=5).still_to_come() == 0
-    done = _FetchProgress(expected=2, fetched=10, ended=2, ended_cases=10)
+    assert FetchProgress(expected=None, fetched=5, ended=1, ended_cases=5).still_to_come() == 0
+    done = FetchProgress(expected=2, fetched=10, ended=2, ended_cases=10)
     assert done.still_to_come() == 0
 
 
-def _submitting_pass(settings: Settings, spare: int) -> Pipeline:
-    """Every one of the 25 job slots taken, fetching under way: 2 of 28 windows read, 720
-    cases fetched, all of them sent."""
-    pipeline = _draining_pass(settings, settings.ledger.path, spare=spare)
-    now = time.monotonic()
-    for n in range(3, 25):
-        pipeline._in_flight[f"job{n}"] = (_Batch(f"b{n}", [f"c{n}"]), now)
-        pipeline._answered_at[f"job{n}"] = now
-    pipeline.counts.fetched = pipeline.counts.created = 720
-    pipeline._fetch_progress = _FetchProgress(expected=28, fetched=720)
-    pipeline._fetch_progress.window_ended(360)
-    pipeline._fetch_progress.window_ended(360)
-    return pipeline
+def test_early_polls_need_a_window_with_requests_beyond_the_imports_and_the_cadence() -> None:
+    # 100 imports still to send; a 1 s cadence polls up to 60 times a (one-minute) window.
+    assert budget(None, 10_000, 100, 1.0) == "unknown"  # no rate-limit headers seen yet
+    assert budget(161, 10_000, 100, 1.0) == "spare"
+    assert budget(160, 10_000, 100, 1.0) == "short"  # each early poll would displace an import
+    assert budget(131, 10_000, 100, 2.0) == "spare"  # a slower cadence keeps back less
+    assert budget(61, 0, 100, 1.0) == "spare" and budget(60, 0, 100, 1.0) == "short"
 
 
-def test_a_window_too_small_for_the_imports_to_come_is_not_spent_on_early_polls(
-    settings: Settings,
-) -> None:
-    """~94 imports are still to come (26 windows of ~360 cases): a window with 100 requests
-    left cannot spare polls, so even with every slot taken the pass polls at the cadence
-    (5 s here) rather than when the first job is due (in 0.4 s)."""
-    short = _submitting_pass(settings, spare=100)
-    assert short._poll_budget() == "short"
-    assert short._poll_wait() > 4.0
-    plenty = _submitting_pass(settings, spare=600)
-    assert plenty._poll_budget() == "spare"
-    assert 0.3 < plenty._poll_wait() < 0.45
-
-
-def test_a_poll_that_waited_before_leaving_does_not_make_jobs_look_shorter(
-    settings: Settings,
-) -> None:
-    """A poll held back (the pacer, a retry's backoff) left later than it was handed over:
-    its departure is taken as its answer less the shortest round trip seen, so the job it
-    found done is not taken for 0.35 s shorter than it was."""
-    pipeline = _draining_pass(settings, settings.ledger.path, spare=600)
-    sink: Any = pipeline.sink
-    for job in ("job1", "job2"):
-        del pipeline._in_flight[job]
-    sink.round_trip = 0.05
-    pipeline._start_poll()
-    pipeline._finish_poll(refill=None)  # a quick poll: the shortest round trip, ~0.05 s
-    pipeline._job_seconds = None
-    now = time.monotonic()
-    pipeline._in_flight["job3"] = (_Batch("b3", ["c3"]), now - 0.6)
-    pipeline._answered_at["job3"] = now - 0.6
-    sink.round_trip = 0.4  # this one waited ~0.35 s before it left
-    pipeline._start_poll()
-    pipeline._finish_poll(refill=None)
-    pipeline._close_poller()
-    assert pipeline._job_seconds == pytest.approx(0.95, abs=0.05)
+def test_a_window_too_small_for_the_imports_to_come_is_not_spent_on_early_polls() -> None:
+    """Every one of 25 job slots taken, 2 of 28 windows fetched (720 cases, all sent): ~94
+    imports are still to come (and a 5 s cadence's 12 polls), so a window with 100 requests
+    left cannot spare polls and the pass polls at the cadence rather than when the first job
+    is due (in 0.4 s)."""
+    poller, _ = _poller((0.6, 0.3, *([0.0] * 23)))
+    progress = FetchProgress(expected=28, fetched=720)
+    progress.window_ended(360)
+    progress.window_ended(360)
+    to_come = progress.still_to_come()
+    assert budget(100, to_come, 100, 5.0) == "short"
+    assert poller.wait(budget(100, to_come, 100, 5.0)) == pytest.approx(5.0)
+    assert budget(600, to_come, 100, 5.0) == "spare"
+    assert poller.wait(budget(600, to_come, 100, 5.0)) == pytest.approx(0.4)

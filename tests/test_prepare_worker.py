@@ -9,7 +9,8 @@ import os
 import signal
 import sys
 import time
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,16 @@ from snapzen.policy.models import EncodedTicket, ImportTicket, ticket_json
 from snapzen.support.jsoncodec import dumps_bytes
 from snapzen.support.settings import Settings
 from snapzen.sync import prepare_worker
-from snapzen.sync.pipeline import Pipeline
+from snapzen.sync.batches import next_batch
+from snapzen.sync.contracts import Counts
 from snapzen.sync.prepare import CasePreparer, Prepared
 from snapzen.sync.prepare_worker import PrepareWorker, RequestFailed, WorkerError
+from snapzen.sync.prepared import PreparedCases
+from snapzen.sync.results import Recorder
+from snapzen.sync.tuning import Tuning
 from tests import fakes
 from tests.fakes import FakeApis, make_case, recent
+from tests.sync_parts import FakeClock
 
 KEY = b"k" * 32
 
@@ -42,32 +48,52 @@ CASES = [
 ]
 
 
-def new_pipeline(settings: Settings, db: Any, worker: Any = None) -> Pipeline:
-    return Pipeline(
-        settings,
+@dataclass
+class Parts:
+    """The parts of the pass that select, prepare and batch cases, without its threads."""
+
+    db: Any
+    cases: PreparedCases
+    recorder: Recorder
+
+    def next_batch(self, *, wait: bool = True) -> Any:
+        filled = next_batch(self.cases, self.recorder, 100, wait=wait)
+        return None if filled is None else (filled.batch, filled.tickets, filled.drafts)
+
+
+def new_pipeline(settings: Settings, db: Any, worker: Any = None) -> Parts:
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    def settled_before() -> datetime:
+        return now() - timedelta(minutes=settings.snapengage.settle_minutes)
+
+    cases = PreparedCases(
         db,
-        None,  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
-        ledger_key=KEY,
-        run_id="r1",
-        actor="test",
-        prepare_worker=worker,
+        CasePreparer(settings, KEY),
+        batch_size=100,
+        settled_before=settled_before,
+        tuning=Tuning(),
+        worker=worker,
     )
+    recorder = Recorder(
+        db, None, Counts(), clock=now, run_id="r1", actor="test", progress=lambda _w, _n: None
+    )  # type: ignore[arg-type]
+    return Parts(db, cases, recorder)
 
 
-def stage_page(p: Pipeline, *raws: dict[str, Any]) -> None:
+def stage_page(p: Parts, *raws: dict[str, Any]) -> None:
     """Stage as a fetched page is staged (the pass's own path, which notes re-staging)."""
-    day = datetime.now(UTC).date()
-    window = ("w1", day, day)
-    p._store_page({window: 0}, window, [p._stage_for_feed("w1", raw) for raw in raws])
+    rows = p.cases.stored([p.cases.stage("w1", raw) for raw in raws])
+    outbox.stage(p.db, rows, datetime.now(UTC))
 
 
 def many(n: int) -> list[dict[str, Any]]:
     return [make_case(f"c{i:03d}", started=recent(300 - i % 100)) for i in range(n)]
 
 
-def take(p: Pipeline) -> Any:
-    """The next batch, its intent written as ``_post`` writes it (so its cases leave
+def take(p: Parts) -> Any:
+    """The next batch, its intent written as the submitter writes it (so its cases leave
     'pending')."""
     batch = p.next_batch()
     if batch is not None:
@@ -149,12 +175,12 @@ def test_a_case_restaged_after_it_was_prepared_ahead_goes_out_as_restaged(
     p = new_pipeline(settings, db, worker)
     first = make_case("c1", started=recent(180), messages=[("", "old text")])
     stage_page(p, make_case("c0", started=recent(190)), first)
-    [(item, _)] = p._take_prepared(1, exclude=[])  # c0; c1 is prepared ahead meanwhile
+    [(item, _)] = p.cases.take(1, exclude=[])  # c0; c1 is prepared ahead meanwhile
     assert item.case_id == "c0"
-    assert "c1" in p._reserved
+    assert p.cases.reserved("c1")
     later = make_case("c1", started=recent(180), messages=[("", "new text")])
     stage_page(p, later)  # a later fetch refreshed c1's payload
-    [(item, prepared)] = p._take_prepared(1, exclude=["c0"])
+    [(item, prepared)] = p.cases.take(1, exclude=["c0"])
     assert item.case_id == "c1"
     assert prepared.ticket is not None
     text = json.loads(ticket_json(prepared.ticket))["comments"][0]["value"]
@@ -169,15 +195,14 @@ def test_a_killed_worker_is_replaced_by_the_pass_thread_and_no_case_is_lost_or_d
     stage_page(p, *many(250))
     batches = [take(p)]
     assert batches[0] is not None
-    worker._process.kill()
-    worker._process.wait()
+    os.kill(worker.pid, signal.SIGKILL)
     with capture_logs() as logs:
         while (batch := take(p)) is not None:
             batches.append(batch)
     sent = [case_id for batch, _, _ in batches for case_id in batch.case_ids]
     assert sorted(sent) == sorted(f"c{i:03d}" for i in range(250))  # once each
     assert [e["event"] for e in logs].count("prepare_worker_failed") == 1
-    assert p._worker is None
+    assert p.cases.worker is None
 
 
 class RefusingWorker:
@@ -222,7 +247,7 @@ def test_a_refused_request_is_prepared_on_the_pass_thread(settings: Settings) ->
     assert len(first[1]) == 100 and len(second[1]) == 50
     assert sorted(first[0].case_ids + second[0].case_ids) == [f"c{i:03d}" for i in range(150)]
     assert "prepare_worker_request_failed" in [e["event"] for e in logs]
-    assert p._worker is fake  # still in use: only that request was refused
+    assert p.cases.worker is fake  # still in use: only that request was refused
 
 
 def test_a_worker_that_cannot_start_leaves_the_pass_to_prepare_alone(
@@ -244,15 +269,15 @@ def test_the_worker_ignores_ctrl_c_and_exits_when_the_pass_closes_it(
     db = open_db(settings.ledger.path)
     stage_page(new_pipeline(settings, db), CASES[0])
     # Its own process group: a terminal's Ctrl-C goes to the pass only.
-    assert os.getpgid(worker._process.pid) != os.getpgid(0)
+    assert os.getpgid(worker.pid) != os.getpgid(0)
     for _ in range(2):
         worker.submit([("eu-consent", "w1")])
         [prepared] = worker.receive()
         assert prepared.ticket is not None
-        worker._process.send_signal(signal.SIGINT)  # and a SIGINT sent to it is ignored
+        os.kill(worker.pid, signal.SIGINT)  # and a SIGINT sent to it is ignored
         time.sleep(0.1)
     worker.close()
-    assert worker._process.returncode == 0
+    assert worker.exit_code == 0
 
 
 class SlowWorker(RefusingWorker):
@@ -285,7 +310,7 @@ def test_while_fetching_a_batch_the_worker_has_not_prepared_is_not_waited_for(
     stage_page(p, *cases[150:])  # asked for as one more request, not answered yet
     # The 50 answered cases cannot fill a batch: given back, not sent half-empty or lost.
     assert p.next_batch(wait=False) is None
-    assert len(p._prepared) == 50 and p._requested
+    assert p.cases.ready_ahead == 50 and p.cases.requests_out
     slow.release = 10
     rest = [take(p), take(p)]
     assert [len(batch[1]) for batch in rest if batch] == [100, 50]
@@ -337,7 +362,7 @@ def test_a_worker_that_cannot_be_asked_leaves_full_batches_to_the_pass_thread(
     assert first is not None and second is not None
     assert [len(first[1]), len(second[1])] == [100, 50]  # full batches, not cut short
     assert "prepare_worker_failed" in [e["event"] for e in logs]
-    assert broken.abandoned and p._worker is None
+    assert broken.abandoned and p.cases.worker is None
 
 
 def test_the_worker_runs_ahead_while_the_pass_reads_none_of_its_answers(
@@ -370,7 +395,7 @@ def test_the_worker_runs_ahead_while_the_pass_reads_none_of_its_answers(
     sizes = [sum(len(ticket_json(p.ticket)) for p in answer if p.ticket) for answer in got]
     assert min(sizes) > 300_000
     worker.close()
-    assert worker._process.returncode == 0
+    assert worker.exit_code == 0
 
 
 def test_a_worker_that_dies_with_requests_out_is_reported_not_waited_for(
@@ -380,10 +405,9 @@ def test_a_worker_that_dies_with_requests_out_is_reported_not_waited_for(
     stage_page(new_pipeline(settings, db), CASES[0])
     worker.submit([("eu-consent", "w1")])
     worker.receive()
-    worker._process.send_signal(signal.SIGSTOP)  # the next request stays unanswered
+    os.kill(worker.pid, signal.SIGSTOP)  # the next request stays unanswered
     worker.submit([("eu-consent", "w1")])
-    worker._process.kill()
-    worker._process.wait()
+    os.kill(worker.pid, signal.SIGKILL)
     started = time.monotonic()
     with pytest.raises(WorkerError, match="stopped"):
         worker.receive(timeout=30)
@@ -391,28 +415,28 @@ def test_a_worker_that_dies_with_requests_out_is_reported_not_waited_for(
     assert worker.broken
 
 
-def test_answers_left_waiting_do_not_make_the_worker_look_stuck(
-    settings: Settings, worker: PrepareWorker, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_answers_left_waiting_do_not_make_the_worker_look_stuck(settings: Settings) -> None:
     """A pass paused by the rate limit may leave an answer untaken for a long time: only a
     request still unanswered after the timeout means the worker is stuck."""
     db = open_db(settings.ledger.path)
     stage_page(new_pipeline(settings, db), CASES[0])
-    worker.submit([("eu-consent", "w1")])
-    for _ in range(500):  # bounded
-        if worker.answers_waiting:
-            break
-        time.sleep(0.01)
-    assert worker.answers_waiting == 1
-    later = time.monotonic() + 2 * prepare_worker.REPLY_TIMEOUT_SECONDS
-    monkeypatch.setattr(prepare_worker.time, "monotonic", lambda: later)
-    assert not worker.stuck()  # answered, just not taken
-    monkeypatch.undo()
-    worker._process.send_signal(signal.SIGSTOP)  # the next request gets no answer
-    worker.submit([("eu-consent", "w1")])
-    later = time.monotonic() + 2 * prepare_worker.REPLY_TIMEOUT_SECONDS
-    monkeypatch.setattr(prepare_worker.time, "monotonic", lambda: later)
-    assert worker.stuck()
-    monkeypatch.undo()
-    worker._process.send_signal(signal.SIGCONT)
-    assert [p.case_id for p in worker.receive()] == ["eu-consent"]
+    clock = FakeClock()
+    worker = PrepareWorker.start(settings, KEY, monotonic=clock)
+    try:
+        worker.submit([("eu-consent", "w1")])
+        for _ in range(500):  # bounded
+            if worker.answers_waiting:
+                break
+            time.sleep(0.01)
+        assert worker.answers_waiting == 1
+        clock.advance(2 * prepare_worker.REPLY_TIMEOUT_SECONDS)
+        assert not worker.stuck()  # answered, just not taken
+        os.kill(worker.pid, signal.SIGSTOP)  # the next request gets no answer
+        worker.submit([("eu-consent", "w1")])
+        assert not worker.stuck()
+        clock.advance(2 * prepare_worker.REPLY_TIMEOUT_SECONDS)
+        assert worker.stuck()
+        os.kill(worker.pid, signal.SIGCONT)
+        assert [p.case_id for p in worker.receive()] == ["eu-consent"]
+    finally:
+        worker.close()

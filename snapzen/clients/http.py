@@ -21,7 +21,6 @@ Retry rules (one tenacity policy for every request):
 
 from __future__ import annotations
 
-import codecs
 import json
 import random
 import re
@@ -120,42 +119,10 @@ def _json_body(response: requests.Response) -> Any:
         return None
 
 
-# Codecs that read an ASCII-only body exactly as UTF-8 does (requests gives text/* without a
-# charset ISO-8859-1).
-_ASCII_AS_UTF8 = frozenset({"ascii", "iso8859-1", "cp1252"})
-# How Response.json picks a codec when the response declares none (untyped in types-requests).
-_guess_json_utf: Callable[[bytes], str | None] = requests.utils.guess_json_utf
-
-
-def _read_as_utf8(response: requests.Response, content: bytes) -> bool:
-    """Does ``Response.json`` read this body as ``content.decode("utf-8")`` whenever that
-    succeeds (the only bodies orjson reads)? Its rules (requests 2.x): with no declared
-    encoding, bodies over 3 bytes are decoded as the codec ``guess_json_utf`` names (shorter
-    ones go through charset detection); with one, as ``str(content, encoding, "replace")``."""
-    encoding = response.encoding
-    if encoding is None:
-        return len(content) > 3 and _guess_json_utf(content) == "utf-8"
-    try:
-        name = codecs.lookup(encoding).name
-    except LookupError:
-        return False
-    return name == "utf-8" or (name in _ASCII_AS_UTF8 and content.isascii())
-
-
 def _decode_body(response: requests.Response) -> Any:
-    """``response.json(parse_constant=jsoncodec.parse_constant)``, the decoding this client
-    has always used: NaN and Infinity (not JSON, but read) come back as NonFinite floats,
-    which the stored-case encoder refuses, so they are stored as json wrote them. A body read
-    as UTF-8 goes through ``jsoncodec.loads``, which answers with orjson when that gives the
-    same value and calls ``response.json`` for the rest (so its errors are unchanged)."""
-
-    def reference() -> Any:
-        return response.json(parse_constant=jsoncodec.parse_constant)
-
-    content = response.content
-    if isinstance(content, bytes) and _read_as_utf8(response, content):
-        return jsoncodec.loads(content, fallback=reference)
-    return reference()
+    """The body as JSON: NaN and Infinity (not JSON, but read) come back as NonFinite floats,
+    which the stored-case encoder refuses, so they are stored as json wrote them."""
+    return response.json(parse_constant=jsoncodec.parse_constant)
 
 
 def _error_code(body: Any) -> str | None:

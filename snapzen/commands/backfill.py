@@ -438,7 +438,7 @@ def _slice_body(
                 yield [(widget, day, day) for widget in widgets]
 
         # At most every remaining window (the slice may end sooner): what the pass sizes its
-        # early polls against (Pipeline._poll_budget).
+        # early polls against (snapzen.sync.poll_plan.budget).
         fetched = pipeline.fetch_window_groups(
             days(), expected_windows=sum(len(widgets) for _, widgets in remaining)
         )

@@ -128,29 +128,6 @@ def prepare_worker(
         worker.close()
 
 
-# The GIL switch interval during a pass (Python's default: 5 ms).
-PASS_SWITCH_INTERVAL = 0.0005
-
-
-@contextmanager
-def pass_tuning() -> Iterator[None]:
-    """A shorter GIL switch interval while a pass runs (restored after), and one malloc
-    arena for its threads (``snapzen.support.memory``).
-
-    The pass's thread releases the GIL hundreds of times (every SQLite commit, every socket
-    call); each time a reader or submit thread decoding or encoding JSON may keep it for up
-    to the switch interval before the pass's thread gets it back. At 10,000 chats 0.5 ms
-    instead of 5 ms took ~0.3 s off the wall time (bench/RESULTS.md, v7)."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(PASS_SWITCH_INTERVAL)
-    # Not restored (it only caps arenas made from now on): the pass's threads share one.
-    limit_malloc_arenas()
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
-
-
 def run_pass(
     settings: Settings,
     kind: str,
@@ -178,11 +155,13 @@ def run_pass(
     clients = clients or build_clients(settings)
     run_id = runs.new_run_id(kind)
     actor = actor or settings.pipeline.actor
+    # One malloc arena for the pass's threads: without it a 100,000-chat backfill peaked over
+    # 150 MB (bench/RESULTS.md, v9). Process-wide, and harmless to repeat.
+    limit_malloc_arenas()
     with (
         bound_run(run_id, kind),  # every line of the pass, on every thread, carries run_id
         locked_db(settings, wait=wait, lock_timeout=lock_timeout) as db,
         prepare_worker(settings, key, shared=worker) as worker,
-        pass_tuning(),
     ):
         outbox.start_run(db, run_id, kind, actor, utcnow(), details)
         pipeline = Pipeline(

@@ -4,8 +4,9 @@ glibc gives each thread that allocates its own malloc arena (up to 8 per core), 
 keeps the peak of what its thread once held. A pass has up to ten such threads (the pass's,
 four page readers, four submit workers, the poller), each briefly holding a page or an
 import body of ~0.5-1 MB: at 100,000 chats the extra arenas held ~10-20 MB of the peak RSS
-of the pass's process (bench/RESULTS.md, v7). One arena is enough for threads that mostly
-wait on sockets (two: ~8 MB more at 100,000 chats, no faster).
+of the pass's process (bench/RESULTS.md, v7; v9: without this module a 100,000-chat backfill
+peaked at 153 MB against 139 MB with it, over the 150 MB bound). One arena is enough for
+threads that mostly wait on sockets (two: ~8 MB more at 100,000 chats, no faster).
 
 By hand (ctypes): the standard library has no binding for mallopt, and the environment
 variable (MALLOC_ARENA_MAX) must be set before the process starts, which a cron line or a

@@ -8,7 +8,7 @@ most of the run while the other core was half idle (bench/RESULTS.md, v7).
 Why by hand: ``multiprocessing``'s spawn start method would re-import snapzen's CLI module in
 the child and start a resource-tracker process (a first version doing so reached 166 MB of
 RSS across snapzen's processes); fork would copy the parent's heap. Here the child is a plain
-``python -m snapzen.sync.prepare_worker FD`` importing only what preparing needs, talking over a
+``python -m snapzen.sync.prepare_child FD`` importing only what preparing needs, talking over a
 socket pair with ``multiprocessing.connection`` (pickled, length-prefixed frames).
 
 Protocol: requests answered in order, each answer naming its request's number:
@@ -18,7 +18,7 @@ Protocol: requests answered in order, each answer naming its request's number:
                      or (number, "error", one line)
 The child reads each case's stored payload from the database itself (read-only: WAL lets it
 read while the parent writes), so a request is a few KB and at most a few are out at once
-(pipeline.PREPARE_AHEAD_BATCHES, ~7 KB each): far below a socket's buffer, so the parent's send
+(``Tuning.prepare_ahead_batches``, ~7 KB each): far below a socket's buffer, so the parent's send
 never blocks while the child is blocked sending it an answer.
 
 Answers are large (a batch of encoded tickets, ~0.3 MB at 100 chats), larger than a socket
@@ -26,7 +26,7 @@ pair's default buffer (~0.2 MB on Linux). A thread in the parent (``_read_answer
 one off the socket as it comes, so the child is never blocked sending while the pass's thread
 is busy elsewhere: read only when the pass needed a batch, the child spent ~45 % of a 10,000-
 chat run blocked in ``send`` and ran only about one batch ahead instead of
-PREPARE_AHEAD_BATCHES (bench/RESULTS.md, v8). The frames are unpickled on the pass's thread.
+``prepare_ahead_batches`` (bench/RESULTS.md, v8). The frames are unpickled on the pass's thread.
 
 Nothing here writes the database: a request whose answer is lost costs only its work, and the
 parent can always prepare the same cases itself (what it does when the child fails).
@@ -36,24 +36,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from snapzen.policy.models import EncodedTicket, ImportTicket
 from snapzen.support.errors import SnapzenError
 from snapzen.support.scrub import one_line
-from snapzen.sync.prepare import CasePreparer, Prepared
+from snapzen.sync.prepare import Prepared
 
 if TYPE_CHECKING:
     from snapzen.support.settings import Settings
@@ -63,7 +59,6 @@ if TYPE_CHECKING:
 REPLY_TIMEOUT_SECONDS = 60.0
 # How long ``close`` waits for the child to exit after its socket closed, before killing it.
 EXIT_WAIT_SECONDS = 2.0
-_IDS_PER_QUERY = 500  # well under SQLite's bound on host parameters
 
 
 class WorkerError(SnapzenError):
@@ -79,8 +74,14 @@ class RequestFailed(WorkerError):
 class PrepareWorker:
     """The parent's handle on one child process."""
 
-    def __init__(self, process: subprocess.Popen[bytes], conn: Connection) -> None:
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        conn: Connection,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._process = process
+        self._now = monotonic  # times the requests, for ``stuck``
         self._conn = conn
         self._sent_at: deque[float] = deque()  # when each unanswered request was sent
         self._number = 0  # of the last request sent
@@ -114,14 +115,20 @@ class PrepareWorker:
                 self._arrived.notify_all()
 
     @classmethod
-    def start(cls, settings: Settings, ledger_key: bytes) -> PrepareWorker:
+    def start(
+        cls,
+        settings: Settings,
+        ledger_key: bytes,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> PrepareWorker:
         """Start the child and send it what it needs; WorkerError if that fails."""
         ours, theirs = socket.socketpair()
         conn = Connection(ours.detach())
         child_fd = theirs.detach()
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", "snapzen.sync.prepare_worker", str(child_fd)],
+                [sys.executable, "-m", "snapzen.sync.prepare_child", str(child_fd)],
                 pass_fds=(child_fd,),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -136,13 +143,22 @@ class PrepareWorker:
         finally:
             with contextlib.suppress(OSError):
                 os.close(child_fd)  # the child's copy is its own now
-        worker = cls(process, conn)
+        worker = cls(process, conn, monotonic)
         try:
             conn.send(("init", settings, ledger_key, str(settings.ledger.path)))
         except (OSError, ValueError) as exc:
             worker.close()
             raise WorkerError(f"cannot reach the prepare worker: {exc}") from None
         return worker
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    @property
+    def exit_code(self) -> int | None:
+        """The child's exit code once it ended and was waited for (``close``), else None."""
+        return self._process.returncode
 
     @property
     def waiting(self) -> int:
@@ -156,7 +172,7 @@ class PrepareWorker:
             answered = len(self._frames)
         if answered >= len(self._sent_at):
             return False
-        return time.monotonic() - self._sent_at[answered] > REPLY_TIMEOUT_SECONDS
+        return self._now() - self._sent_at[answered] > REPLY_TIMEOUT_SECONDS
 
     def submit(self, cases: Sequence[tuple[str, str]]) -> None:
         """Ask for ``(case id, widget id)`` pairs to be prepared; answered by ``receive``."""
@@ -168,7 +184,7 @@ class PrepareWorker:
             self.broken = True
             raise WorkerError(f"prepare worker unreachable: {exc}") from None
         self._number += 1
-        self._sent_at.append(time.monotonic())
+        self._sent_at.append(self._now())
 
     def has_answer(self) -> bool:
         """True when ``receive`` would not wait (an answer, or the end, is there)."""
@@ -251,113 +267,3 @@ class PrepareWorker:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
-
-
-# ---------------------------------------------------------------- the child
-
-
-def serve(conn: Connection) -> None:
-    """Answer requests until the parent closes the socket (or dies: the same EOF)."""
-    try:
-        message = conn.recv()
-    except (EOFError, OSError):
-        return
-    _, settings, key, db_path = message
-    preparer = CasePreparer(settings, key)
-    # Opened on the first request: a first backfill creates the database file only when its
-    # first pass starts, which may be after this process is up.
-    db: sqlite3.Connection | None = None
-    try:
-        while True:
-            try:
-                number, request = conn.recv()
-            except (EOFError, OSError):  # closed, or reset with our answer unread: the end
-                return
-            try:
-                if db is None:
-                    db = _open_read_only(Path(db_path))
-                reply: tuple[int, str, Any] = (number, "ok", _prepare(preparer, db, request))
-            except Exception as exc:  # one request fails, the worker goes on
-                # one_line scrubs emails; no traceback (pydantic errors quote input values).
-                reply = (number, "error", one_line(f"{type(exc).__name__}: {exc}"))
-            try:
-                conn.send(reply)
-            except (OSError, ValueError):
-                return
-    finally:
-        if db is not None:
-            db.close()
-
-
-def _prepare(
-    preparer: CasePreparer, db: sqlite3.Connection, request: Sequence[tuple[str, str]]
-) -> list[Prepared]:
-    ids = [case_id for case_id, _ in request]
-    stored: dict[str, str] = {}
-    for offset in range(0, len(ids), _IDS_PER_QUERY):
-        chunk = ids[offset : offset + _IDS_PER_QUERY]
-        marks = ", ".join("?" for _ in chunk)
-        stored.update(
-            db.execute(
-                f"SELECT case_id, raw FROM cases WHERE case_id IN ({marks}) AND raw IS NOT NULL",
-                chunk,
-            ).fetchall()
-        )
-    missing = [case_id for case_id in ids if case_id not in stored]
-    if missing:
-        # The parent selected them as pending with a payload a moment ago: something else
-        # changed them. Refuse the request; the parent prepares from what it read.
-        raise LookupError(f"{len(missing)} case(s) have no stored payload")
-    return [
-        _encoded(preparer.prepare_stored(case_id, widget, stored[case_id]))
-        for case_id, widget in request
-    ]
-
-
-def _encoded(prepared: Prepared) -> Prepared:
-    """The ticket sent back as its JSON (``EncodedTicket``): far smaller to hold, and not
-    encoded again by the pass."""
-    if isinstance(prepared.ticket, ImportTicket):
-        prepared.ticket = EncodedTicket.of(prepared.ticket)
-    return prepared
-
-
-def _open_read_only(path: Path) -> sqlite3.Connection:
-    # Read-only, and never the one to create or migrate the file (the parent did). Each
-    # payload is read once: a page cache (2 MB by default) would only hold memory.
-    conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
-    conn.execute("PRAGMA cache_size = -256")
-    return conn
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1 or not args[0].isdigit():
-        print(
-            "usage: python -m snapzen.sync.prepare_worker FD (started by snapzen)", file=sys.stderr
-        )
-        return 2
-    # Started in its own process group (a terminal's Ctrl-C does not reach it); a SIGINT
-    # sent to it anyway is ignored too: it ends when the parent closes the socket.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    conn = Connection(int(args[0]))
-    try:
-        serve(conn)
-    except Exception as exc:  # e.g. an init message this version cannot read
-        # One line, no traceback: the parent logs that it prepares on its own from now on.
-        print(f"snapzen prepare worker: {one_line(exc)}", file=sys.stderr)
-        return 1
-    finally:
-        conn.close()
-    return 0
-
-
-if __name__ == "__main__":
-    code = main()
-    # Straight out, as multiprocessing's children leave: the pass waits for this exit when
-    # it closes the worker, and tearing down the interpreter (its modules, the pydantic
-    # schemas) took ~60 ms of that wait at the end of every run (bench/RESULTS.md, v8).
-    # Nothing is lost: the database was read-only and is closed, and stderr is unbuffered
-    # once flushed.
-    sys.stderr.flush()
-    os._exit(code)

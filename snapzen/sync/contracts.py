@@ -1,0 +1,104 @@
+"""What the sync engine's parts share: the ports it talks through (source, sink), the pass's
+counts and result, and the small value types handed between parts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from snapzen.policy.models import EncodedTicket, ImportTicket, JobStatus
+from snapzen.support import clock
+
+# (widget id, first day, last day): a SnapEngage window.
+Window = tuple[str, date, date]
+# A ticket as the pass sends it (EncodedTicket: already JSON, as the prepare worker sends it).
+Ticket = ImportTicket | EncodedTicket
+CrashHook = Callable[[str], None]
+# Wall-clock time (ledger timestamps, settle and grace periods) and monotonic seconds (waits,
+# poll timing): both injected, so every timing rule can be driven by a fake clock.
+Clock = Callable[[], datetime]
+Monotonic = Callable[[], float]
+
+
+def utcnow() -> datetime:
+    return clock.utcnow()  # the process clock (with its test offset hook)
+
+
+class Page(Protocol):
+    widget_id: str
+    number: int
+    cases: list[Any]
+
+
+class Source(Protocol):
+    def iter_pages(self, widget_id: str, start: date, end: date) -> Iterator[Any]: ...
+
+
+class Sink(Protocol):
+    def submit_import(self, tickets: Sequence[Ticket]) -> JobStatus: ...
+    def submit_delay(self) -> float:
+        """Seconds before a request may leave without waiting for the rate limit (0: now)."""
+        ...
+
+    def spare_requests(self) -> int | None:
+        """Requests the current rate window still allows (None: unknown)."""
+        ...
+
+    def job_statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]: ...
+    def find_ticket_ids(self, external_id: str) -> list[int]: ...
+    def show_tickets(self, ticket_ids: Sequence[int]) -> dict[int, str | None]:
+        """Ticket id -> external_id of the tickets Zendesk has (results_check)."""
+        ...
+
+    def unfinished_jobs(self) -> list[JobStatus]:
+        """Background jobs still queued or working (results_check.lookup_is_conclusive)."""
+        ...
+
+
+@dataclass
+class Counts:
+    fetched: int = 0
+    new: int = 0
+    created: int = 0
+    withheld: int = 0
+    ignored: int = 0
+    failed: int = 0
+    ambiguous: int = 0
+    recovered: int = 0
+    ledger_rows: int = 0
+    batches: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+    def unsent(self) -> int:
+        """Cases fetched that are not yet created, decided or failed (some may be out)."""
+        done = self.created + self.withheld + self.ignored + self.failed
+        return self.fetched - done
+
+
+@dataclass
+class PassResult:
+    run_id: str
+    counts: Counts
+    at_risk: list[dict[str, Any]] = field(default_factory=list)
+    failed_total: int = 0
+    unresolved: int = 0  # 'pushing' longer than zendesk.recovery_grace_seconds: an alert
+    in_progress: int = 0  # 'pushing' inside the grace: work in progress, not a failure
+    cursors: dict[str, str] = field(default_factory=dict)
+    interrupted: bool = False  # a stop request ended the pass early (cursors not advanced)
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if (self.at_risk or self.failed_total or self.unresolved) else 0
+
+
+@dataclass
+class Batch:
+    """One create_many request's cases, in ticket order (a job result's index is the
+    position here)."""
+
+    batch_id: str
+    case_ids: list[str]
