@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from snapzen.clients.user_erasure import UserErasure
     from snapzen.clients.zendesk import ZendeskClient
     from snapzen.commands import erase
+    from snapzen.ledger import collisions
     from snapzen.support.settings import Settings
 
 app = typer.Typer(
@@ -200,14 +201,20 @@ def _narrow(
     try:
         return collisions.select_cases(conn, ref, case_ids or (), ticket_ids or ())
     except collisions.SubjectCollision as exc:
-        typer.echo(f"snapzen: {exc}; candidate chats:", err=True)
-        for item in exc.candidates:
-            typer.echo(
-                f"  --case {item.case_id}  ticket {_cell(item.ticket_id) or '-'}  "
-                f"started {_cell(item.started_at) or '-'}  widget {_cell(item.widget_id)}",
-                err=True,
-            )
-        raise typer.Exit(errors.EXIT_USAGE) from None
+        refuse_shared(exc)
+        raise  # unreachable: refuse_shared exits
+
+
+def refuse_shared(exc: collisions.SubjectCollision) -> NoReturn:
+    """Exit 2 with the candidate chats of a shared reference: ids and dates, never names."""
+    typer.echo(f"snapzen: {exc}; candidate chats:", err=True)
+    for item in exc.candidates:
+        typer.echo(
+            f"  --case {item.case_id}  ticket {_cell(item.ticket_id) or '-'}  "
+            f"started {_cell(item.started_at) or '-'}  widget {_cell(item.widget_id)}",
+            err=True,
+        )
+    raise typer.Exit(errors.EXIT_USAGE)
 
 
 def _cell(value: Any) -> str:
