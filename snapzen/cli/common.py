@@ -137,6 +137,25 @@ def echo_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def echo_json_line(payload: Any) -> None:
+    """One compact JSON object per line, flushed: for output that streams (`run`)."""
+    import json
+
+    sys.stdout.write(json.dumps(payload, sort_keys=True, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def pass_summary(result: Any) -> dict[str, Any]:
+    """What `sync --format json` prints for a pass (and `run --format json` for each)."""
+    return {
+        "run_id": result.run_id,
+        **result.counts.as_dict(),
+        "at_risk": [r["case_id"] for r in result.at_risk],
+        "failed_total": result.failed_total,
+        "exit_code": result.exit_code,
+    }
+
+
 # --- conventions shared by every command ------------------------------------------------------
 
 WaitOption = Annotated[

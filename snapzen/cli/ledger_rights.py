@@ -182,10 +182,11 @@ def register(app: typer.Typer) -> None:
         by deadline; each with the date received, Art. 12(3) deadline and outcome."""
         from snapzen.ledger import requests
 
+        as_json = _json(fmt, json_output)  # a usage error before the ledger is opened
         db = base._open_read(base._settings(config))
         found = requests.list_requests(db.conn)
         today = datetime.now(UTC).date()
-        if _json(fmt, json_output):
+        if as_json:
             echo_json([{**r.as_dict(), "overdue": r.overdue(today)} for r in found])
             return
         for r in found:
@@ -254,8 +255,9 @@ def register(app: typer.Typer) -> None:
         """Active holds, oldest first."""
         from snapzen.ledger import holds
 
+        as_json = _json(fmt, json_output)  # a usage error before the ledger is opened
         active = holds.active(base._open_read(base._settings(config)).conn)
-        if _json(fmt, json_output):
+        if as_json:
             echo_json([h.as_dict() for h in active.holds])
             return
         for h in active.holds:
