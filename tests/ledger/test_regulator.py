@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from snapzen.cli import ledger as ledger_cli
+from snapzen.cli import ledger_subject
 from snapzen.commands import erase, service
 from snapzen.ledger import verify
 from snapzen.ledger.chain import append_event
@@ -192,7 +193,7 @@ def deleter(monkeypatch: pytest.MonkeyPatch) -> FakeDeleter:
     def make(settings: Settings) -> erase.TicketDeleter:
         return fake
 
-    monkeypatch.setattr(ledger_cli, "_make_deleter", make)
+    monkeypatch.setattr(ledger_subject, "_make_deleter", make)
     return fake
 
 
