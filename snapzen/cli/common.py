@@ -68,10 +68,11 @@ def settings_from(config: Path | None) -> Settings:
     """Load settings, set up logging, and register every secret with the log scrubber."""
     # Imported here, not at module level: pydantic-settings and structlog (which pulls in
     # rich) cost ~0.2 s of start-up that `--help` and argument errors should not pay.
+    from snapzen.policy.setting_checks import CHECKS
     from snapzen.support.log import configure_logging, register_secret
     from snapzen.support.settings import SECRET_FIELDS, load_settings
 
-    settings = load_settings(config or GLOBAL.config)
+    settings = load_settings(config or GLOBAL.config, checks=CHECKS)
     configure_logging(log_level(settings.log.level), settings.log.format)
     for section, name in SECRET_FIELDS:
         secret = getattr(getattr(settings, section), name)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -34,10 +35,25 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from snapzen.policy.countries import normalise_country
-from snapzen.policy.redaction import Redactor
 from snapzen.support import setting_checks
+from snapzen.support.countries import normalise_country
 from snapzen.support.errors import ConfigError
+
+# A check of one setting's value that needs the code using it (the redaction rules live in the
+# policy layer, above this one): raises ValueError with the reason. The caller of load_settings
+# passes them, keyed by the setting's dotted name (the CLI passes snapzen.policy.setting_checks);
+# they run inside pydantic's validation, so a problem is reported with the others, naming the
+# setting and where it was written.
+ValueCheck = Callable[[Any], object]
+_VALUE_CHECKS: ContextVar[Mapping[str, ValueCheck]] = ContextVar("snapzen_value_checks")
+
+
+def _checked(setting: str, value: Any) -> Any:
+    check = _VALUE_CHECKS.get({}).get(setting)
+    if check is not None:
+        check(value)
+    return value
+
 
 ENV_PREFIX = "SNAPZEN_"
 CONFIG_ENV = "SNAPZEN_CONFIG"
@@ -444,19 +460,18 @@ class RedactionSettings(Section):
 
     _split = field_validator("enabled", mode="before")(_split_list)
 
-    # Checked here, not when the pipeline starts, so a typo fails before the lock and any
-    # network call with exit 2 and one line naming the rule.
+    # Checked at load, not when the pipeline starts, so a typo fails before the lock and any
+    # network call with exit 2 and one line naming the rule: by the redaction code itself, which
+    # the caller of load_settings hands in (see ValueCheck).
     @field_validator("enabled")
     @classmethod
     def _known_rules(cls, values: list[str]) -> list[str]:
-        Redactor.from_config(values, None)  # ValueError names the unknown rule
-        return values
+        return list(_checked("redaction.enabled", values))
 
     @field_validator("extra_patterns")
     @classmethod
     def _valid_patterns(cls, patterns: dict[str, str]) -> dict[str, str]:
-        Redactor.from_config((), patterns)  # ValueError names the bad pattern
-        return patterns
+        return dict(_checked("redaction.extra_patterns", patterns))
 
 
 class HttpSettings(Section):
@@ -618,16 +633,22 @@ def _read_toml(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_settings(config_path: Path | str | None = None) -> Settings:
-    """Build Settings or raise ConfigError with one line naming the bad setting."""
+def load_settings(
+    config_path: Path | str | None = None, checks: Mapping[str, ValueCheck] | None = None
+) -> Settings:
+    """Build Settings or raise ConfigError with one line naming the bad setting. ``checks``:
+    value checks by the code that uses a setting (see ValueCheck), run with pydantic's own."""
     if config_path is None and os.environ.get(CONFIG_ENV):
         config_path = os.environ[CONFIG_ENV]
     file_values = _read_toml(Path(config_path)) if config_path else {}
     problems = setting_checks.unknown_env_sections(Settings, os.environ)
+    token = _VALUE_CHECKS.set(checks or {})
     try:
         settings = Settings(**file_values)
     except ValidationError as exc:
         problems += setting_checks.describe_errors(exc, Settings, file_values)
+    finally:
+        _VALUE_CHECKS.reset(token)
     if problems:
         raise ConfigError(_one_message(problems))
     return settings
