@@ -60,6 +60,22 @@ def test_sync_exit_0_when_all_done(sync_env: Path, apis: FakeApis) -> None:
     assert result.exit_code == 0, result.output
 
 
+def test_sync_records_the_actor_given_or_the_login_name(
+    sync_env: Path, apis: FakeApis, monkeypatch
+) -> None:
+    import sqlite3
+
+    seed(apis)
+    assert runner.invoke(app, ["sync", "--actor", "ops-bob"]).exit_code == 0
+    monkeypatch.setattr("getpass.getuser", lambda: "login-carol")
+    assert runner.invoke(app, ["sync"]).exit_code == 0
+    with sqlite3.connect(sync_env) as conn:
+        actors = [
+            r[0] for r in conn.execute("SELECT actor FROM runs WHERE kind = 'sync' ORDER BY rowid")
+        ]
+    assert actors == ["ops-bob", "login-carol"]
+
+
 def test_auth_failure_aborts_with_exit_1_and_cursor_unchanged(
     sync_env: Path, apis: FakeApis, monkeypatch
 ) -> None:

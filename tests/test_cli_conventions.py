@@ -74,3 +74,31 @@ def test_quiet_and_verbose_set_the_log_level_for_that_invocation_only(
 def test_shell_completion_is_offered() -> None:
     result = runner.invoke(app, ["--help"], env={"COLUMNS": "100"})
     assert "--install-completion" in result.stdout and "--show-completion" in result.stdout
+
+
+# Commands that change state record who ran them; commands that end on a summary print it as
+# a table (text) or JSON for scripts, with --json as the alias.
+RECORD_AN_ACTOR = ("sync", "backfill", "retry", "dismiss", "retention sweep", "ledger erase",
+                   "ledger access")  # fmt: skip
+PRINT_A_SUMMARY = {  # command: the options it needs to get as far as reading --format
+    "sync": [], "status": [], "run": [], "retry": ["--all-failed"], "retention sweep": [],
+    "ledger requests": [], "ledger hold list": [],
+    "backfill": ["--since", "2026-01-01", "--until", "2026-01-02"],
+    "dismiss": ["--case", "CASE", "--reason", "why"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("path", RECORD_AN_ACTOR)
+def test_commands_that_write_take_actor(path: str) -> None:
+    result = runner.invoke(app, [*path.split(), "--help"], env={"COLUMNS": "200"})
+    assert "--actor" in result.stdout, f"`snapzen {path}` records a run without --actor"
+
+
+@pytest.mark.parametrize("path", PRINT_A_SUMMARY)
+def test_summaries_take_format_table_or_json_and_the_json_alias(path: str) -> None:
+    result = runner.invoke(app, [*path.split(), "--help"], env={"COLUMNS": "200"})
+    assert "--format" in result.stdout and "--json" in result.stdout, path
+    both = runner.invoke(
+        app, [*path.split(), *PRINT_A_SUMMARY[path], "--json", "--format", "table"]
+    )
+    assert both.exit_code == 2 and "disagree" in both.stderr, path

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from snapzen.policy.consent import decide
-from snapzen.policy.countries import normalise_country
 from snapzen.policy.models import Outcome, parse_case
+from snapzen.support.countries import normalise_country
 from snapzen.support.settings import ConsentSettings
 from tests.fakes import make_case, recent
 

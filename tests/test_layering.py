@@ -33,11 +33,6 @@ ALLOWED: dict[str, set[str]] = {
 }
 
 
-# Known and scheduled for removal: settings validates country codes and redaction rules by calling
-# the policy code that uses them. Each entry is "module -> imported layer".
-KNOWN_EXCEPTIONS = {"snapzen/support/settings.py -> policy"}
-
-
 def _layer(path: Path) -> str:
     parts = path.relative_to(PACKAGE).parts
     return parts[0] if len(parts) > 1 else parts[0].removesuffix(".py")
@@ -68,9 +63,7 @@ def _violations() -> list[str]:
             found.append(f"{path.relative_to(PACKAGE.parent)}: unknown layer {layer!r}")
             continue
         for line, target in _imports(path):
-            if target == layer or target in allowed:
-                continue
-            if f"{path.relative_to(PACKAGE.parent)} -> {target}" not in KNOWN_EXCEPTIONS:
+            if target != layer and target not in allowed:
                 found.append(f"{path.relative_to(PACKAGE.parent)}:{line}: {layer} -> {target}")
     return found
 

@@ -188,6 +188,14 @@ def test_invalid_redaction_config_exits_2_with_one_line_before_any_call(
 def test_invalid_redaction_config_is_a_config_error_in_the_library(
     sync_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A library caller hands load_settings the policy's checks, as the CLI does."""
+    from snapzen.policy.setting_checks import CHECKS
+
     monkeypatch.setenv("SNAPZEN_REDACTION__ENABLED", "nope")
-    with pytest.raises(ConfigError, match=r"redaction\.enabled.*'nope'"):
-        load_settings()
+    monkeypatch.setenv("SNAPZEN_CONSENT__DESTINATION_COUNTRY", "QQ")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(checks=CHECKS)
+    # Reported with pydantic's own problems, each naming its setting and where it was set.
+    message = str(raised.value)
+    assert "setting redaction.enabled (SNAPZEN_REDACTION__ENABLED): unknown redaction" in message
+    assert "setting consent.destination_country (SNAPZEN_CONSENT__DESTINATION_COUNTRY)" in message

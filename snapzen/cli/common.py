@@ -68,10 +68,11 @@ def settings_from(config: Path | None) -> Settings:
     """Load settings, set up logging, and register every secret with the log scrubber."""
     # Imported here, not at module level: pydantic-settings and structlog (which pulls in
     # rich) cost ~0.2 s of start-up that `--help` and argument errors should not pay.
+    from snapzen.policy.setting_checks import CHECKS
     from snapzen.support.log import configure_logging, register_secret
     from snapzen.support.settings import SECRET_FIELDS, load_settings
 
-    settings = load_settings(config or GLOBAL.config)
+    settings = load_settings(config or GLOBAL.config, checks=CHECKS)
     configure_logging(log_level(settings.log.level), settings.log.format)
     for section, name in SECRET_FIELDS:
         secret = getattr(getattr(settings, section), name)
@@ -135,6 +136,25 @@ def echo_json(payload: Any) -> None:
     import json
 
     sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def echo_json_line(payload: Any) -> None:
+    """One compact JSON object per line, flushed: for output that streams (`run`)."""
+    import json
+
+    sys.stdout.write(json.dumps(payload, sort_keys=True, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def pass_summary(result: Any) -> dict[str, Any]:
+    """What `sync --format json` prints for a pass (and `run --format json` for each)."""
+    return {
+        "run_id": result.run_id,
+        **result.counts.as_dict(),
+        "at_risk": [r["case_id"] for r in result.at_risk],
+        "failed_total": result.failed_total,
+        "exit_code": result.exit_code,
+    }
 
 
 # --- conventions shared by every command ------------------------------------------------------

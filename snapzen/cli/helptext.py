@@ -13,15 +13,21 @@ from typer.core import TyperGroup
 # Examples shown under each command's help, keyed by the command's path. A command missing
 # here is caught by a test (every command has an example).
 EXAMPLES: dict[str, list[str]] = {
-    "sync": ["snapzen sync", "snapzen -c /etc/snapzen.toml sync --wait --widget WIDGET_ID"],
+    "sync": [
+        "snapzen sync",
+        "snapzen -c /etc/snapzen.toml sync --wait --widget WIDGET_ID --actor cron",
+    ],
     "status": ["snapzen status", "snapzen status --check", "snapzen status --format prometheus"],
-    "run": ["snapzen run", "snapzen run --every 5m"],
+    "run": ["snapzen run", "snapzen run --every 5m --format json"],
     "backfill": [
         "snapzen backfill --since 2026-01-01 --until 2026-01-31 --dry-run",
         "snapzen backfill --since 2026-01-01 --until 2026-01-31 --wait",
     ],
     "retry": ["snapzen retry --all-failed", "snapzen retry --case CASE_ID --wait"],
-    "dismiss": ["snapzen dismiss --case CASE_ID --reason 'no start time in the payload'"],
+    "dismiss": [
+        "snapzen dismiss --case CASE_ID --reason 'no start time in the payload'",
+        "snapzen dismiss --case CASE_ID --reason 'test chat' --format json",
+    ],
     "retention sweep": ["snapzen retention sweep --dry-run", "snapzen retention sweep --json"],
     "ledger list": [
         "snapzen ledger list --since 2026-01-01 --basis art49_1a",

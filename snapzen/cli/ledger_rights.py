@@ -44,6 +44,16 @@ EmailOpt = Annotated[
     typer.Option("--email", help="The person's email ('-' reads it from stdin); only its HMAC "
                  "reference is kept."),
 ]  # fmt: skip
+AccessCases = Annotated[
+    list[str] | None,
+    typer.Option("--case", help="A SnapEngage case id; with --email, only this chat of "
+                 "theirs (repeatable)."),
+]  # fmt: skip
+AccessTickets = Annotated[
+    list[int] | None,
+    typer.Option("--ticket", help="A Zendesk ticket id; with --email, only this ticket of "
+                 "theirs (repeatable)."),
+]  # fmt: skip
 Reason = Annotated[str, typer.Option("--reason", help="Why (recorded in the chain).")]
 LockWait = Annotated[
     float | None,
@@ -90,6 +100,13 @@ def received_day(text: str | None) -> date:
         raise errors.ConfigError(f"--received {text!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _access_target(cases: list[str], tickets: list[int], email: str | None) -> None:
+    """One case or one ticket; or an email, narrowed by any --case/--ticket of that person
+    (needed when several people used it)."""
+    if email is None and len(cases) + len(tickets) != 1:
+        raise errors.ConfigError("give --email, or exactly one --case or --ticket")
+
+
 def _one_target(case: str | None, ticket: int | None, email: str | None) -> None:
     if sum(v is not None for v in (case, ticket, email)) != 1:
         raise errors.ConfigError("give exactly one of --case, --ticket or --email")
@@ -103,8 +120,8 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def access(
         out: Annotated[Path, typer.Option("--out", help="Directory for the pack's two files.")],
-        case: CaseOpt = None,
-        ticket: TicketOpt = None,
+        case: AccessCases = None,
+        ticket: AccessTickets = None,
         email: EmailOpt = None,
         received: Received = None,
         actor: ActorOption = None,
@@ -116,10 +133,14 @@ def register(app: typer.Typer) -> None:
         """Art. 15/20 access pack: DIR/subject.json and DIR/subject.html with every ticket and
         transcript (archived ones too), every ledger row and decision, chats not sent, and the
         [record] information; appends `access_provided` (with the SHA-256) and journals the
-        request. Exit 3 when a ticket could not be read from Zendesk (rerun)."""
+        request. Exit 3 when a ticket could not be read from Zendesk (rerun). An email several
+        people used is refused (exit 2, candidate chats listed) until narrowed by --case or
+        --ticket, as for erasure."""
         from snapzen.commands.access import write_pack
+        from snapzen.ledger import collisions
 
-        _one_target(case, ticket, email)
+        cases, tickets = case or [], ticket or []
+        _access_target(cases, tickets, email)
         for name in ("subject.json", "subject.html"):  # evidence: never replaced silently
             new_file(out / name, overwrite)
         settings = base._settings(config)
@@ -132,11 +153,13 @@ def register(app: typer.Typer) -> None:
             with lock:
                 result = write_pack(
                     db, settings, base._zendesk_client(settings), out, subject_ref=ref,
-                    case_id=case, ticket_id=ticket, email=raw_email, received_on=day,
+                    case_ids=cases, ticket_ids=tickets, email=raw_email, received_on=day,
                     actor=actor_name(actor, settings),
                 )  # fmt: skip
         except errors.LockHeld:
             not_done("access pack")
+        except collisions.SubjectCollision as exc:  # nothing written or recorded
+            base.refuse_shared(exc)
         typer.echo(
             f"access pack {result.request_id}: {result.tickets} ticket(s), "
             f"{len(result.case_ids)} chat(s); {result.json_path} sha256 {result.sha256_json}; "
@@ -159,10 +182,11 @@ def register(app: typer.Typer) -> None:
         by deadline; each with the date received, Art. 12(3) deadline and outcome."""
         from snapzen.ledger import requests
 
+        as_json = _json(fmt, json_output)  # a usage error before the ledger is opened
         db = base._open_read(base._settings(config))
         found = requests.list_requests(db.conn)
         today = datetime.now(UTC).date()
-        if _json(fmt, json_output):
+        if as_json:
             echo_json([{**r.as_dict(), "overdue": r.overdue(today)} for r in found])
             return
         for r in found:
@@ -231,8 +255,9 @@ def register(app: typer.Typer) -> None:
         """Active holds, oldest first."""
         from snapzen.ledger import holds
 
+        as_json = _json(fmt, json_output)  # a usage error before the ledger is opened
         active = holds.active(base._open_read(base._settings(config)).conn)
-        if _json(fmt, json_output):
+        if as_json:
             echo_json([h.as_dict() for h in active.holds])
             return
         for h in active.holds:

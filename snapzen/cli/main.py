@@ -10,13 +10,16 @@ import typer
 
 from snapzen.cli.common import (
     GLOBAL,
+    ActorOption,
     ConfigOption,
     JsonFlag,
     SummaryFormatOption,
     WaitOption,
+    actor_name,
     echo_json,
     handle_errors,
     known_widgets,
+    pass_summary,
     pick_format,
     reset_globals,
     settings_from,
@@ -98,6 +101,7 @@ def sync(
     ] = None,
     fmt: SummaryFormatOption = None,
     json_output: JsonFlag = False,
+    actor: ActorOption = None,
 ) -> None:
     """One pass: recover, fetch finished chats, decide consent, import to Zendesk, record.
 
@@ -108,18 +112,15 @@ def sync(
 
     as_json = summary_json(fmt, json_output)
     settings = settings_from(config)
-    result = service.sync(settings, wait=wait, widgets=known_widgets(settings, widget))
+    result = service.sync(
+        settings,
+        wait=wait,
+        widgets=known_widgets(settings, widget),
+        actor=actor_name(actor, settings),
+    )
     c = result.counts
     if as_json:
-        echo_json(
-            {
-                "run_id": result.run_id,
-                **c.as_dict(),
-                "at_risk": [r["case_id"] for r in result.at_risk],
-                "failed_total": result.failed_total,
-                "exit_code": result.exit_code,
-            }
-        )
+        echo_json(pass_summary(result))
     else:
         typer.echo(
             f"sync {result.run_id}: fetched {c.fetched}, created {c.created}, "

@@ -21,12 +21,15 @@ from snapzen.cli.common import (
     ConfigOption,
     JsonFlag,
     OverwriteOption,
+    SummaryFormat,
     SummaryFormatOption,
     WaitOption,
     actor_name,
     echo_json,
+    echo_json_line,
     handle_errors,
     known_widgets,
+    pass_summary,
     quiet,
     settings_from,
     summary_json,
@@ -62,6 +65,15 @@ def run(
         str | None,
         typer.Option("--every", help="Interval between passes, e.g. 15m (default: settings)."),
     ] = None,
+    fmt: Annotated[
+        SummaryFormat | None,
+        typer.Option(
+            "--format",
+            help="table (default: the logs only) or json (one line per pass, as `sync "
+            "--format json` prints it, then one with the number of passes).",
+        ),
+    ] = None,
+    json_output: JsonFlag = False,
 ) -> None:
     """Run as a service: one sync pass now, then one every interval, until SIGTERM/SIGINT.
 
@@ -72,6 +84,7 @@ def run(
     from snapzen.commands.scheduler import Scheduler, stop_on_signals, sync_pass
     from snapzen.support.settings import parse_interval, require_ledger_key, require_sync_settings
 
+    as_json = summary_json(fmt, json_output)
     settings = settings_from(config)
     try:
         interval = parse_interval(every or settings.schedule.every)
@@ -82,7 +95,12 @@ def run(
     stop = threading.Event()
     with stop_on_signals(stop):
         scheduler = Scheduler(
-            sync_pass(settings, stop, patience=interval),
+            sync_pass(
+                settings,
+                stop,
+                patience=interval,
+                report=(lambda result: echo_json_line(pass_summary(result))) if as_json else None,
+            ),
             interval,
             stop=stop,
             daily=retention_job(settings),
@@ -90,6 +108,8 @@ def run(
         )
         code = scheduler.run()
     typer.echo(f"snapzen run: stopped after {scheduler.passes} pass(es)", err=True)
+    if as_json:
+        echo_json_line({"stopped_after_passes": scheduler.passes, "exit_code": code})
     raise typer.Exit(code)
 
 
@@ -322,6 +342,8 @@ def dismiss(
     config: ConfigOption = None,
     actor: ActorOption = None,
     wait: WaitOption = False,
+    fmt: SummaryFormatOption = None,
+    json_output: JsonFlag = False,
 ) -> None:
     """Give up on failed cases for good: they become `ignored` with your reason, their raw
     payload is purged and a `runs` row records who decided. Use when `retry` cannot help
@@ -329,11 +351,14 @@ def dismiss(
     """
     from snapzen.commands.dismiss import dismiss as dismiss_cases
 
+    as_json = summary_json(fmt, json_output)
     settings = settings_from(config)
-    run_id = dismiss_cases(
-        settings, case, reason=reason, actor=actor_name(actor, settings), wait=wait
-    )
-    typer.echo(f"dismiss {run_id}: {len(case)} case(s) marked ignored")
+    who = actor_name(actor, settings)
+    run_id = dismiss_cases(settings, case, reason=reason, actor=who, wait=wait)
+    if as_json:
+        echo_json({"run_id": run_id, "dismissed": list(case), "actor": who})
+    else:
+        typer.echo(f"dismiss {run_id}: {len(case)} case(s) marked ignored")
 
 
 # ---------------------------------------------------------------- ledger backup

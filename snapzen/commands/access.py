@@ -1,6 +1,7 @@
 """``snapzen ledger access``: the access pack of one person (Art. 15, Art. 20).
 
-Found by email (its HMAC), case id or ticket id. The pack holds:
+Found by email (its HMAC), case id or ticket id; an email several people used is narrowed
+to named chats first, as for erasure (snapzen.ledger.collisions). The pack holds:
 
 - every ticket of theirs with its transcript, read from Zendesk by id (archived tickets too;
   with an email also the tickets Zendesk search finds for them that snapzen does not know);
@@ -20,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import Any, Protocol
 import sqlite_utils
 
 from snapzen.commands.access_html import render_html
-from snapzen.ledger import requests
+from snapzen.ledger import collisions, requests
 from snapzen.ledger.audit import COLUMNS, decode_json_columns
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
@@ -74,31 +75,57 @@ def _rows(conn: sqlite3.Connection, sql: str, params: list[Any]) -> list[dict[st
     return [dict(zip(names, row, strict=True)) for row in cursor]
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Whose data a pack covers. ``narrowed``: the email reference is shared by several
+    people, so only these chats are theirs: nothing filed under the reference alone (other
+    chats, holds, requests) and no Zendesk search by the email goes into the pack."""
+
+    subject_ref: str | None
+    case_ids: list[str]
+    narrowed: bool = False
+
+
 def resolve(
     conn: sqlite3.Connection,
     *,
     subject_ref: str | None,
-    case_id: str | None,
-    ticket_id: int | None,
-) -> tuple[str | None, list[str]]:
-    """(subject_ref, case ids) of the person: a case or ticket leads to its subject when the
-    chat carried an email, else to that one case."""
-    if subject_ref is None:
+    case_ids: Sequence[str] = (),
+    ticket_ids: Sequence[int] = (),
+) -> Scope:
+    """The chats of the person asking. By email (its reference): all chats filed under it,
+    or only the named cases/tickets; a reference several people used raises
+    collisions.SubjectCollision (exit 2) until narrowed, as erasure does. By one case or
+    ticket: the chat leads to its subject when it carried an email, unless that email is
+    shared, when the pack covers that chat alone."""
+    if subject_ref is not None:
+        selected = collisions.select_cases(conn, subject_ref, case_ids, ticket_ids)
+        if selected is not None:
+            return Scope(subject_ref, sorted(selected), narrowed=True)
+        return Scope(subject_ref, _subject_cases(conn, subject_ref))
+    case_id = case_ids[0] if case_ids else None
+    ticket_id = ticket_ids[0] if ticket_ids else None
+    row = conn.execute(
+        "SELECT case_id, subject_ref FROM cases WHERE case_id = ? OR ticket_id = ?",
+        (case_id, ticket_id),
+    ).fetchone()
+    if row is None:
         row = conn.execute(
-            "SELECT case_id, subject_ref FROM cases WHERE case_id = ? OR ticket_id = ?",
+            "SELECT case_id, subject_ref FROM transfers WHERE case_id = ? OR ticket_id = ? "
+            "ORDER BY seq LIMIT 1",
             (case_id, ticket_id),
         ).fetchone()
-        if row is None:
-            row = conn.execute(
-                "SELECT case_id, subject_ref FROM transfers WHERE case_id = ? OR ticket_id = ? "
-                "ORDER BY seq LIMIT 1",
-                (case_id, ticket_id),
-            ).fetchone()
-        if row is None:
-            return None, [case_id] if case_id else []
-        if row[1] is None:
-            return None, [str(row[0])]
-        subject_ref = str(row[1])
+    if row is None:
+        return Scope(None, [case_id] if case_id else [])
+    if row[1] is None:
+        return Scope(None, [str(row[0])])
+    ref = str(row[1])
+    if collisions.people(conn, ref) > 1:
+        return Scope(ref, [str(row[0])], narrowed=True)
+    return Scope(ref, _subject_cases(conn, ref))
+
+
+def _subject_cases(conn: sqlite3.Connection, subject_ref: str) -> list[str]:
     ids = {
         str(r[0])
         for r in conn.execute(
@@ -108,7 +135,7 @@ def resolve(
             (subject_ref, subject_ref),
         )
     }
-    return subject_ref, sorted(ids)
+    return sorted(ids)
 
 
 def _ledger_rows(
@@ -236,18 +263,21 @@ def build_pack(
     reader: TicketReader,
     *,
     subject_ref: str | None,
-    case_id: str | None = None,
-    ticket_id: int | None = None,
+    case_ids: Sequence[str] = (),
+    ticket_ids: Sequence[int] = (),
     email: str | None = None,
     request_id: str,
     now: datetime,
     result: AccessResult,
 ) -> dict[str, Any]:
-    ref, case_ids = resolve(db.conn, subject_ref=subject_ref, case_id=case_id, ticket_id=ticket_id)
-    result.subject_ref, result.case_ids = ref, case_ids
-    ledger = _ledger_rows(db.conn, ref, case_ids)
-    chats = _chats(db.conn, case_ids, settings.snapengage.retention_days)
-    tickets = _tickets(reader, ledger, chats, email, result)
+    scope = resolve(db.conn, subject_ref=subject_ref, case_ids=case_ids, ticket_ids=ticket_ids)
+    ref = scope.subject_ref
+    result.subject_ref, result.case_ids = ref, scope.case_ids
+    # Narrowed: the reference (and the Zendesk requester behind the email) is shared, so
+    # rows filed under it alone and tickets found by the email may be someone else's.
+    ledger = _ledger_rows(db.conn, None if scope.narrowed else ref, scope.case_ids)
+    chats = _chats(db.conn, scope.case_ids, settings.snapengage.retention_days)
+    tickets = _tickets(reader, ledger, chats, None if scope.narrowed else email, result)
     result.tickets = len(tickets)
     result.found = bool(ledger or chats or tickets)
     return {
@@ -255,7 +285,12 @@ def build_pack(
         "generated_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "request_id": request_id,
         "subject_ref": ref,
-        "asked_by": {"case_id": case_id, "ticket_id": ticket_id, "email": bool(email)},
+        "asked_by": {
+            "case_ids": list(case_ids),
+            "ticket_ids": list(ticket_ids),
+            "email": bool(email),
+            "narrowed_to_chats": scope.narrowed,
+        },
         "information": information(settings),
         "tickets": tickets,
         "chats": chats,
@@ -270,20 +305,22 @@ def write_pack(
     out_dir: Path,
     *,
     subject_ref: str | None = None,
-    case_id: str | None = None,
-    ticket_id: int | None = None,
+    case_ids: Sequence[str] = (),
+    ticket_ids: Sequence[int] = (),
     email: str | None = None,
     received_on: date | None = None,
     actor: str = "cli",
     now: datetime | None = None,
 ) -> AccessResult:
-    """Build and write the pack, then record it (the caller holds the writer lock)."""
+    """Build and write the pack, then record it (the caller holds the writer lock). A shared
+    email reference not narrowed by case or ticket raises collisions.SubjectCollision before
+    anything is written or recorded."""
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     request_id = requests.new_request_id()
     result = AccessResult(request_id, None, [], out_dir / "subject.json",
                           out_dir / "subject.html", "", "")  # fmt: skip
     pack = build_pack(
-        db, settings, reader, subject_ref=subject_ref, case_id=case_id, ticket_id=ticket_id,
+        db, settings, reader, subject_ref=subject_ref, case_ids=case_ids, ticket_ids=ticket_ids,
         email=email, request_id=request_id, now=moment, result=result,
     )  # fmt: skip
     json_text = json.dumps(pack, indent=2, ensure_ascii=False, sort_keys=True) + "\n"

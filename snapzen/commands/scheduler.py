@@ -20,7 +20,7 @@ import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import schedule
 
@@ -29,6 +29,9 @@ from snapzen.ledger.db import check_ledger
 from snapzen.support import errors
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
+
+if TYPE_CHECKING:
+    from snapzen.sync.pipeline import PassResult
 
 log = get_logger("snapzen.commands.scheduler")
 
@@ -202,18 +205,22 @@ def sync_pass(
     *,
     patience: dt.timedelta | None = None,
     clients: service.Clients | None = None,
+    report: Callable[[PassResult], None] | None = None,
 ) -> PassFn:
     """The scheduled job: one `sync` pass under the writer lock, as an exit code.
 
     Errors are logged and the service goes on (the `runs` row says 'aborted' and
     `status --check` turns unhealthy), because the next pass may well succeed (an API outage);
-    a configuration error is caught before the loop starts."""
+    a configuration error is caught before the loop starts. ``report`` sees each finished
+    pass (`run --format json` prints it)."""
     check_ledger(settings.ledger)  # missing, another key, newer schema: exit 2, no loop
 
     def attempt() -> int:
         result = service.sync(
             settings, wait=True, lock_timeout=LOCK_POLL_SECONDS, stop=stop.is_set, clients=clients
         )
+        if report is not None:
+            report(result)
         return result.exit_code
 
     def run_one() -> int:

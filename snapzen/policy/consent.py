@@ -14,7 +14,6 @@ widgets configured for it → otherwise withheld, with the reason recorded.
 
 from __future__ import annotations
 
-from snapzen.policy.countries import normalise_country
 from snapzen.policy.models import (
     ConsentEvidence,
     Decision,
@@ -23,6 +22,7 @@ from snapzen.policy.models import (
     Outcome,
     SnapEngageCase,
 )
+from snapzen.support.countries import normalise_country
 from snapzen.support.settings import ConsentSettings, LegalMechanism
 
 MAX_VALUE_CHARS = 200

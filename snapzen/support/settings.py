@@ -11,16 +11,15 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -29,72 +28,37 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
-    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
-from snapzen.policy.countries import normalise_country
-from snapzen.policy.redaction import Redactor
 from snapzen.support import setting_checks
 from snapzen.support.errors import ConfigError
+from snapzen.support.settings_base import CommaList, Section, split_list
+from snapzen.support.settings_gdpr import ConsentSettings as ConsentSettings
+from snapzen.support.settings_gdpr import LegalMechanism as LegalMechanism
+from snapzen.support.settings_gdpr import RecordSettings
+
+# A check of one setting's value that needs the code using it (the redaction rules live in the
+# policy layer, above this one): raises ValueError with the reason. The caller of load_settings
+# passes them, keyed by the setting's dotted name (the CLI passes snapzen.policy.setting_checks);
+# they run inside pydantic's validation, so a problem is reported with the others, naming the
+# setting and where it was written.
+ValueCheck = Callable[[Any], object]
+_VALUE_CHECKS: ContextVar[Mapping[str, ValueCheck]] = ContextVar("snapzen_value_checks")
+
+
+def _checked(setting: str, value: Any) -> Any:
+    check = _VALUE_CHECKS.get({}).get(setting)
+    if check is not None:
+        check(value)
+    return value
+
 
 ENV_PREFIX = "SNAPZEN_"
 CONFIG_ENV = "SNAPZEN_CONFIG"
 SECRETS_DIR_ENV = "SNAPZEN_SECRETS_DIR"
 DEFAULT_SECRETS_DIR = Path("/run/secrets")
-
-# EEA (EU 27 + Iceland, Liechtenstein, Norway) and the United Kingdom.
-EEA_AND_UK = [
-    "AT",
-    "BE",
-    "BG",
-    "HR",
-    "CY",
-    "CZ",
-    "DK",
-    "EE",
-    "FI",
-    "FR",
-    "DE",
-    "GR",
-    "HU",
-    "IE",
-    "IT",
-    "LV",
-    "LT",
-    "LU",
-    "MT",
-    "NL",
-    "PL",
-    "PT",
-    "RO",
-    "SK",
-    "SI",
-    "ES",
-    "SE",
-    "IS",
-    "LI",
-    "NO",
-    "GB",
-]
-
-CommaList = Annotated[list[str], NoDecode]
-
-
-def _split_list(value: Any) -> Any:
-    """Accept a JSON list (already decoded), a TOML list, or a comma-separated string."""
-    if isinstance(value, str):
-        stripped = value.strip()
-        if stripped.startswith("["):
-            import json
-
-            try:
-                return json.loads(stripped)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"not a valid JSON list: {exc.msg}") from None
-        return [item.strip() for item in stripped.split(",") if item.strip()]
-    return value
 
 
 def _check_base_url(url: str) -> str:
@@ -116,10 +80,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
-
 class SnapEngageSettings(Section):
     base_url: str = "https://www.snapengage.com"
     org_id: str = ""
@@ -132,7 +92,7 @@ class SnapEngageSettings(Section):
     timezone: str = "Etc/UTC"
     page_pause_ms: int = Field(default=0, ge=0)
 
-    _split_widgets = field_validator("widgets", mode="before")(_split_list)
+    _split_widgets = field_validator("widgets", mode="before")(split_list)
     _widget_ids = field_validator("widgets")(setting_checks.check_widgets)
 
     @model_validator(mode="after")
@@ -234,122 +194,6 @@ class ZendeskSettings(Section):
         return None
 
 
-class LegalMechanism(StrEnum):
-    ART45 = "art45"
-    ART46 = "art46"
-
-
-CONSENT_SOURCES = ("javascript_variables", "operator_variables", "labels")
-
-
-class Safeguard(Section):
-    """An Art. 45 adequacy decision or Art. 46 safeguard covering one destination country."""
-
-    mechanism: LegalMechanism
-    ref: str = Field(min_length=1)
-
-
-def _country(value: str, what: str) -> str:
-    code = normalise_country(value)
-    if code is None:
-        raise ValueError(f"{value!r} is not an officially assigned ISO 3166-1 alpha-2 {what}")
-    return code
-
-
-class ConsentSettings(Section):
-    # Where the controller is established decides what is a transfer (Art. 3, EDPB Guidelines
-    # 05/2021): no default, because guessing it wrong exports chats without a basis.
-    controller_country: str | None = None
-    destination_country: str = "US"
-    recipient: str = Field(default="Zendesk, Inc.", min_length=1)
-    variable: str = "gdpr_consent"
-    accepted_values: CommaList = Field(
-        default_factory=lambda: ["yes", "true", "1", "accepted", "on"]
-    )
-    # Only the visitor's page (javascript_variables) by default: operator variables and labels
-    # are set by agents, and an agent's note is not the visitor's consent.
-    sources: CommaList = Field(default_factory=lambda: ["javascript_variables"])
-    receipt_variable: str = ""
-    notice_version_variable: str = ""
-    restricted_countries: CommaList = Field(default_factory=lambda: list(EEA_AND_UK))
-    contract_widgets: CommaList = Field(default_factory=list)
-    safeguards: dict[str, Safeguard] = Field(default_factory=dict)
-    # Kept from before per-destination safeguards: applies to ``destination_country``.
-    mechanism: LegalMechanism | None = None
-    mechanism_ref: str = ""
-
-    _split = field_validator(
-        "accepted_values", "restricted_countries", "contract_widgets", "sources", mode="before"
-    )(_split_list)
-    _widget_ids = field_validator("contract_widgets")(setting_checks.check_widgets)
-
-    @field_validator("controller_country")
-    @classmethod
-    def _controller(cls, value: str | None) -> str:
-        if value is None or not value.strip():
-            raise ValueError(
-                "is required: the ISO 3166-1 alpha-2 country where the controller is "
-                "established (e.g. GB, IE, US); it decides which chats are restricted transfers"
-            )
-        return _country(value, "country code")
-
-    @field_validator("destination_country")
-    @classmethod
-    def _destination(cls, value: str) -> str:
-        return _country(value, "country code")
-
-    @field_validator("safeguards")
-    @classmethod
-    def _safeguard_countries(cls, value: dict[str, Safeguard]) -> dict[str, Safeguard]:
-        return {_country(code, "country code"): safeguard for code, safeguard in value.items()}
-
-    @field_validator("sources")
-    @classmethod
-    def _sources(cls, values: list[str]) -> list[str]:
-        unknown = [v for v in values if v not in CONSENT_SOURCES]
-        if unknown or not values:
-            raise ValueError(f"must list some of {', '.join(CONSENT_SOURCES)} (got {unknown})")
-        return list(dict.fromkeys(values))
-
-    @field_validator("accepted_values")
-    @classmethod
-    def _lower(cls, values: list[str]) -> list[str]:
-        return [v.strip().lower() for v in values]
-
-    @field_validator("restricted_countries")
-    @classmethod
-    def _countries(cls, values: list[str]) -> list[str]:
-        # Normalised exactly as visitors' codes are (UK → GB, EL → GR): otherwise "UK" here
-        # would never match a visitor and those chats would leave without a basis.
-        if not values:
-            raise ValueError("must list at least one country (an empty list restricts nobody)")
-        return [_country(value, "country code") for value in values]
-
-    @model_validator(mode="after")
-    def _mechanism_needs_ref(self) -> ConsentSettings:
-        if self.mechanism is not None and not self.mechanism_ref.strip():
-            raise ValueError(
-                "consent.mechanism_ref must name the adequacy decision or safeguard"
-                " (e.g. 'EU-US DPF' or 'SCC 2021/914 module 2') when consent.mechanism is set"
-            )
-        return self
-
-    def safeguard(self) -> Safeguard | None:
-        """The Art. 45/46 basis configured for the destination, if any."""
-        found = self.safeguards.get(self.destination_country)
-        if found is None and self.mechanism is not None:
-            found = Safeguard(mechanism=self.mechanism, ref=self.mechanism_ref)
-        return found
-
-    @property
-    def controller_in_area(self) -> bool:
-        return self.controller_country in self.restricted_countries
-
-    @property
-    def destination_in_area(self) -> bool:
-        return self.destination_country in self.restricted_countries
-
-
 _MOVED_TO_CONSENT = {
     "recipient": "consent.recipient",
     "destination_country": "consent.destination_country",
@@ -402,33 +246,6 @@ class LedgerSettings(Section):
         return self.erasure_journal or self.path.with_name(self.path.name + ".erasures.jsonl")
 
 
-class RecordSettings(Section):
-    """What an access pack tells the person (Art. 15(1)(a)-(h), 15(2)), and the Art. 30(1)
-    record of processing `snapzen ledger report` prints (snapzen.ledger.record)."""
-
-    controller: str = ""
-    representative: str = ""  # Art. 27 representative
-    dpo: str = ""
-    purposes: CommaList = Field(default_factory=lambda: ["customer support chat archiving"])
-    data_subjects: CommaList = Field(default_factory=lambda: ["website chat visitors"])
-    security_measures: CommaList = Field(default_factory=list)  # Art. 30(1)(g)
-    # Recipients beyond consent.recipient (processors, sub-processors).
-    recipients: CommaList = Field(default_factory=list)
-    retention: str = ""  # empty: described from transfer.retention_years
-    safeguards: str = ""  # empty: consent.mechanism_ref when set
-    source: str = "the website chat (SnapEngage) you used"
-    rights: str = (
-        "You may ask for rectification or erasure, restriction of processing, or object to "
-        "it; where processing rests on consent you may withdraw it at any time."
-    )
-    complaint: str = "You may lodge a complaint with a supervisory authority."
-    automated_decisions: str = "No automated decision-making or profiling is applied."
-
-    _split = field_validator(
-        "purposes", "recipients", "data_subjects", "security_measures", mode="before"
-    )(_split_list)
-
-
 class PipelineSettings(Section):
     deadline_days: int = Field(default=50, ge=1)
     max_attempts: int = Field(default=5, ge=1)
@@ -442,21 +259,20 @@ class RedactionSettings(Section):
     enabled: CommaList = Field(default_factory=lambda: ["card"])
     extra_patterns: dict[str, str] = Field(default_factory=dict)
 
-    _split = field_validator("enabled", mode="before")(_split_list)
+    _split = field_validator("enabled", mode="before")(split_list)
 
-    # Checked here, not when the pipeline starts, so a typo fails before the lock and any
-    # network call with exit 2 and one line naming the rule.
+    # Checked at load, not when the pipeline starts, so a typo fails before the lock and any
+    # network call with exit 2 and one line naming the rule: by the redaction code itself, which
+    # the caller of load_settings hands in (see ValueCheck).
     @field_validator("enabled")
     @classmethod
     def _known_rules(cls, values: list[str]) -> list[str]:
-        Redactor.from_config(values, None)  # ValueError names the unknown rule
-        return values
+        return list(_checked("redaction.enabled", values))
 
     @field_validator("extra_patterns")
     @classmethod
     def _valid_patterns(cls, patterns: dict[str, str]) -> dict[str, str]:
-        Redactor.from_config((), patterns)  # ValueError names the bad pattern
-        return patterns
+        return dict(_checked("redaction.extra_patterns", patterns))
 
 
 class HttpSettings(Section):
@@ -618,16 +434,22 @@ def _read_toml(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_settings(config_path: Path | str | None = None) -> Settings:
-    """Build Settings or raise ConfigError with one line naming the bad setting."""
+def load_settings(
+    config_path: Path | str | None = None, checks: Mapping[str, ValueCheck] | None = None
+) -> Settings:
+    """Build Settings or raise ConfigError with one line naming the bad setting. ``checks``:
+    value checks by the code that uses a setting (see ValueCheck), run with pydantic's own."""
     if config_path is None and os.environ.get(CONFIG_ENV):
         config_path = os.environ[CONFIG_ENV]
     file_values = _read_toml(Path(config_path)) if config_path else {}
     problems = setting_checks.unknown_env_sections(Settings, os.environ)
+    token = _VALUE_CHECKS.set(checks or {})
     try:
         settings = Settings(**file_values)
     except ValidationError as exc:
         problems += setting_checks.describe_errors(exc, Settings, file_values)
+    finally:
+        _VALUE_CHECKS.reset(token)
     if problems:
         raise ConfigError(_one_message(problems))
     return settings

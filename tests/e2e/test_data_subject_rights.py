@@ -288,3 +288,82 @@ def requests_session(sb: Any) -> Any:
     session = requests.Session()
     session.auth = (f"{sb.config.zendesk_email}/token", sb.config.zendesk_token)
     return session
+
+
+def _share_an_email(sb: Any) -> tuple[str, str, str]:
+    """Give a second eligible visitor (another name) the first one's email, as a family
+    mailbox would: (email, first case, second case). Settled chats only (an hour old)."""
+    from tests.e2e.conftest import eligible
+
+    hour_ago = datetime.now(UTC).timestamp() - 3600
+    picked = [
+        row["id"]
+        for row in sb.app.dataset.truth
+        if eligible(row) and row["email_valid"]
+        and datetime.fromisoformat(row["created_at"].replace("Z", "+00:00")).timestamp()
+        < hour_ago
+    ][:2]  # fmt: skip
+    assert len(picked) == 2, "the data set needs two settled, eligible chats with an email"
+    cases = {c["id"]: c for c in sb.app.dataset.cases}
+    first, second = cases[picked[0]], cases[picked[1]]
+    assert first["requester_details"]["name"] != second["requester_details"]["name"]
+    email = str(first["requested_by"])
+    second["requested_by"] = email
+    second["requester_details"]["emails"] = [email]
+    return email, picked[0], picked[1]
+
+
+def test_access_by_a_shared_email_is_refused_until_narrowed(
+    make_sandbox: Any, tmp_path: Path
+) -> None:
+    """Issue 17: an access pack for an email two people used would hand one of them the
+    other's transcripts; like erasure it is refused (exit 2, candidates listed, nothing
+    written or recorded) until narrowed, and then holds only the chosen person's chats."""
+    sb = make_sandbox(chats=40, seed=5)
+    email, mine, theirs = _share_an_email(sb)
+    ledger = tmp_path / "ledger.db"
+    env = cli_env(sb, ledger)
+    init_ledger(env)
+    assert snapzen(env, "sync").returncode == 0
+    with sqlite3.connect(ledger) as conn:
+        found = dict(
+            conn.execute(
+                "SELECT case_id, ticket_id FROM cases WHERE case_id IN (?, ?) AND subject_ref = ?",
+                (mine, theirs, subject_ref(LEDGER_KEY.encode(), email)),
+            ).fetchall()
+        )
+    assert set(found) == {mine, theirs} and None not in found.values()
+
+    out = tmp_path / "pack"
+    refused = snapzen(env, "ledger", "access", "--email", email, "--out", str(out))
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "2 different people" in refused.stderr
+    assert f"--case {mine}" in refused.stderr and f"--case {theirs}" in refused.stderr
+    assert email not in refused.stdout + refused.stderr
+    assert not out.exists() and _events(ledger, "access_provided") == [] == _requests(env)
+
+    # A case that is not under the reference is refused, as erasure refuses it.
+    stranger = snapzen(env, "ledger", "access", "--email", email, "--case", "no-such-case",
+                       "--out", str(out))  # fmt: skip
+    assert stranger.returncode == 2 and "not a chat of this email reference" in stranger.stderr
+
+    done = snapzen(env, "ledger", "access", "--email", email, "--ticket", str(found[mine]),
+                   "--out", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    pack = json.loads((out / "subject.json").read_text())
+    # Zendesk search by the email finds both tickets (one requester); only mine is in the pack.
+    assert [t["ticket_id"] for t in pack["tickets"]] == [found[mine]]
+    assert [c["case_id"] for c in pack["chats"]] == [mine]
+    assert {row["case_id"] for row in pack["ledger"]} == {mine}
+    assert pack["asked_by"]["narrowed_to_chats"] is True
+    assert theirs not in (out / "subject.html").read_text()
+
+    # By the other person's case alone: their chat only, never mine.
+    other = tmp_path / "other"
+    by_case = snapzen(env, "ledger", "access", "--case", theirs, "--out", str(other))
+    assert by_case.returncode == 0, by_case.stdout + by_case.stderr
+    pack = json.loads((other / "subject.json").read_text())
+    assert [t["ticket_id"] for t in pack["tickets"]] == [found[theirs]]
+    assert mine not in (other / "subject.json").read_text()
+    assert len(_events(ledger, "access_provided")) == len(_requests(env)) == 2
+    assert chain_problems(ledger) == []

@@ -14,6 +14,7 @@ import typer
 from typer.testing import CliRunner
 
 from snapzen.cli import ledger as ledger_cli
+from snapzen.cli import ledger_queries, ledger_subject
 from snapzen.cli.main import app as main_app
 from snapzen.clients.ticket_deletion import DeletionOutcome, TicketDeleter
 from snapzen.ledger.db import open_db
@@ -65,7 +66,7 @@ def test_list_formats() -> None:
 
 
 def test_list_table_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ledger_cli, "TABLE_LIMIT", 4)
+    monkeypatch.setattr(ledger_queries, "TABLE_LIMIT", 4)
     code, _, err = run("list")
     assert code == 0 and "first 4 rows" in err
 
@@ -157,7 +158,7 @@ def test_erase_dry_run_then_for_real(monkeypatch: pytest.MonkeyPatch) -> None:
     def make(settings: Settings) -> TicketDeleter:
         return fake
 
-    monkeypatch.setattr(ledger_cli, "_make_deleter", make)
+    monkeypatch.setattr(ledger_subject, "_make_deleter", make)
     code, out, err = run("erase", "--email", ALICE, "--dry-run")
     assert code == 0 and "would delete ticket 1003" in out and fake.deleted == []
     code, out, err = run("erase", "--email", ALICE, "--actor", "dpo")
@@ -179,7 +180,7 @@ def test_erase_partial_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
         ) -> dict[int, DeletionOutcome]:
             return {t: DeletionOutcome(deleted=t != 1006) for t in ticket_ids}
 
-    monkeypatch.setattr(ledger_cli, "_make_deleter", lambda settings: Refusing())
+    monkeypatch.setattr(ledger_subject, "_make_deleter", lambda settings: Refusing())
     code, _, err = run("erase", "--email", ALICE)
     assert code == 3 and "1006" in err
 
@@ -304,7 +305,7 @@ def test_erase_waits_for_the_writer_lock_and_fails_loudly(
 ) -> None:
     from snapzen.support.lock import writer_lock
 
-    monkeypatch.setattr(ledger_cli, "_make_deleter", lambda settings: FakeDeleter())
+    monkeypatch.setattr(ledger_subject, "_make_deleter", lambda settings: FakeDeleter())
     with writer_lock(ledger_path):
         code, _, err = run("erase", "--email", ALICE, "--lock-wait", "0")
         assert code == 1 and "erasure NOT done" in err

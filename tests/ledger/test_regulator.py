@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from snapzen.cli import ledger as ledger_cli
+from snapzen.cli import ledger_subject
 from snapzen.clients.ticket_deletion import DeletionOutcome, TicketDeleter
 from snapzen.commands import service
 from snapzen.ledger import verify
@@ -197,7 +198,7 @@ def deleter(monkeypatch: pytest.MonkeyPatch) -> FakeDeleter:
     def make(settings: Settings) -> TicketDeleter:
         return fake
 
-    monkeypatch.setattr(ledger_cli, "_make_deleter", make)
+    monkeypatch.setattr(ledger_subject, "_make_deleter", make)
     return fake
 
 

@@ -48,6 +48,23 @@ def test_dismissed_case_stops_the_exit_3_and_is_recorded(sync_env: Path, apis: F
     assert chained == {run_id for run_id, _ in runs}
 
 
+def test_dismiss_summary_as_json(sync_env: Path, apis: FakeApis) -> None:
+    apis.add_cases("w1", [{"id": "no-start", "type": "chat"}])
+    assert runner.invoke(app, ["sync"]).exit_code == 3
+    result = runner.invoke(
+        app, ["dismiss", "--case", "no-start", "--reason", "x", "--actor", "al", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["dismissed"] == ["no-start"] and body["actor"] == "al"
+    import sqlite3
+
+    with sqlite3.connect(sync_env) as conn:
+        assert conn.execute("SELECT run_id FROM runs WHERE kind='dismiss'").fetchone() == (
+            body["run_id"],
+        )
+
+
 def test_dismiss_refuses_what_is_not_failed(sync_env: Path, apis: FakeApis) -> None:
     apis.add_cases("w1", [make_case("ok", started=recent(200))])
     runner.invoke(app, ["sync"])

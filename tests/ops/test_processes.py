@@ -3,6 +3,7 @@ a backfill racing a sync, and `run` stopping cleanly on SIGTERM."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -115,7 +116,10 @@ def test_backfill_and_sync_processes_race_without_duplicates(
 
 def test_run_passes_then_exits_0_soon_after_sigterm(sandbox: Sandbox, env: dict[str, str]) -> None:
     proc = subprocess.Popen(
-        snapzen("run", "--every", "1h"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        snapzen("run", "--every", "1h", "--format", "json"),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 60
@@ -135,10 +139,16 @@ def test_run_passes_then_exits_0_soon_after_sigterm(sandbox: Sandbox, env: dict[
         assert len(ledger_rows(env, "SELECT * FROM runs")) == 1  # one pass at start, then idle
         sent = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=15)
+        out, err = proc.communicate(timeout=15)
         assert proc.returncode == 0, err.decode()[-2000:]
         assert time.monotonic() - sent < 5
         assert b"stopped after 1 pass(es)" in err
+        # --format json: one line per pass (as `sync --format json`), then the stop.
+        first, last = (json.loads(line) for line in out.splitlines())
+        [(run_id, created)] = ledger_rows(env, "SELECT run_id, created FROM runs")
+        assert (first["run_id"], first["created"]) == (run_id, created)
+        assert created > 0 and first["exit_code"] in (0, 3)
+        assert last == {"stopped_after_passes": 1, "exit_code": 0}
     finally:
         if proc.poll() is None:
             proc.kill()

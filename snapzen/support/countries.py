@@ -1,4 +1,5 @@
-"""Country codes as the consent policy reads them (shared by the policy and its settings).
+"""Country codes as the consent policy reads them: a pure table (pycountry's), shared by the
+policy, which classifies visitors' codes, and the settings, which check configured ones.
 
 Only codes ISO 3166-1 officially assigns are taken at face value, from pycountry's maintained
 table: two letters are not a country. User-assigned codes (AA, QM-QZ, XA-XZ, ZZ; geo-IP
