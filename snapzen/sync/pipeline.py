@@ -24,6 +24,7 @@ import sqlite_utils
 
 from snapzen.ledger import outbox
 from snapzen.ledger.cursor_rules import fetch_window
+from snapzen.ledger.status import CaseStatus
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
 from snapzen.sync.clock_guard import advance_cursors, warn_if_clock_behind
@@ -191,7 +192,7 @@ class Pipeline:
         deadline = self.clock() - timedelta(days=self.settings.pipeline.deadline_days)
         at_risk = outbox.at_risk_cases(self.db, deadline)
         log_at_risk(at_risk)
-        failed = "SELECT COUNT(*) FROM cases WHERE status='failed'"
+        failed = f"SELECT COUNT(*) FROM cases WHERE status='{CaseStatus.FAILED}'"
         grace = timedelta(seconds=self.settings.zendesk.recovery_grace_seconds)
         in_progress, unresolved = unresolved_counts(self.db, self.clock(), grace)
         return PassResult(

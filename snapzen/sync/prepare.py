@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from snapzen.ledger.status import CaseStatus
 from snapzen.ledger.subjects import name_ref, subject_ref
 from snapzen.policy.consent import decide, find_consent
 from snapzen.policy.models import (
@@ -140,13 +141,13 @@ class CasePreparer:
         if kind not in allowed:
             reason = f"type_{kind or 'missing'}_not_synced"
             facts = {"widget_id": widget}
-            return Prepared(case_id, terminal=("ignored", None, reason, subject, facts))
+            return Prepared(case_id, terminal=(CaseStatus.IGNORED, None, reason, subject, facts))
         decision = decide(case, widget, self.settings.consent)
         if decision.outcome is Outcome.WITHHELD:
             facts = self.decision_facts(case, widget, decision)
+            outcome, reason = decision.outcome.value, decision.reason
             return Prepared(
-                case_id,
-                terminal=("withheld", decision.outcome.value, decision.reason, subject, facts),
+                case_id, terminal=(CaseStatus.WITHHELD, outcome, reason, subject, facts)
             )
         try:
             draft = build_ticket(case, decision, self.settings, self.redactor.redact)

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 import sqlite_utils
 
 from snapzen.ledger import outbox
+from snapzen.ledger.status import CaseStatus
 from snapzen.policy.models import JobResult, JobStatus
 from snapzen.policy.transform import external_id
 from snapzen.support.log import get_logger, one_line
@@ -115,7 +116,7 @@ def unresolved_counts(
     within, overdue = db.execute(
         """SELECT COALESCE(SUM(pushed_at > ?), 0),
                   COALESCE(SUM(pushed_at IS NULL OR pushed_at <= ?), 0)
-           FROM cases WHERE status = 'pushing'""",
-        (cutoff, cutoff),
+           FROM cases WHERE status = ?""",
+        (cutoff, cutoff, CaseStatus.PUSHING),
     ).fetchone()
     return int(within), int(overdue)
