@@ -145,10 +145,8 @@ class CasePreparer:
         decision = decide(case, widget, self.settings.consent)
         if decision.outcome is Outcome.WITHHELD:
             facts = self.decision_facts(case, widget, decision)
-            outcome, reason = decision.outcome.value, decision.reason
-            return Prepared(
-                case_id, terminal=(CaseStatus.WITHHELD, outcome, reason, subject, facts)
-            )
+            outcome, why = decision.outcome.value, decision.reason
+            return Prepared(case_id, terminal=(CaseStatus.WITHHELD, outcome, why, subject, facts))
         try:
             draft = build_ticket(case, decision, self.settings, self.redactor.redact)
         except (ValueError, RecordError) as exc:
