@@ -2,7 +2,7 @@
 
 ``GET {base}/api/v2/{orgId}/logs?widgetId=W&start=D&end=D&timezone=TZ`` with the raw token as
 ``Authorization`` (no prefix), then ``linkToNextSetOfResults`` followed verbatim until it is
-missing or empty (docs/pipeline.md, step 4). Case items are passed through raw: the
+missing or empty (docs/architecture.md, step 4). Case items are passed through raw: the
 pipeline validates each one and records the bad ones instead of aborting the page.
 """
 

@@ -1,4 +1,4 @@
-"""One sync pass (docs/pipeline.md, docs/architecture.md): the state machine that composes
+"""One sync pass (docs/architecture.md): the state machine that composes
 the engine's parts.
 
     recover -> requeue failed -> fetch windows, staging pages and submitting full batches
