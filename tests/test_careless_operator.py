@@ -65,7 +65,10 @@ def test_a_chat_dated_in_the_future_is_flagged_by_status(sync_env: Path, apis: F
     # SnapEngage returned it for today's window (the fake filters on milliseconds only).
     future["created_at_seconds"] = future.pop("created_at_milliseconds") // 1000
     apis.add_cases("w1", [make_case("now", started=recent(3600)), future])
-    runner.invoke(app, ["sync"])
+    synced = runner.invoke(app, ["sync", "--format", "json"])
+    # The pass itself says so (exit 3, one error line naming the case), not only `status`.
+    assert synced.exit_code == 3, synced.output
+    assert "chat_dated_in_the_future" in synced.output and '"2100"' in synced.output
     status = runner.invoke(app, ["status", "--json"])
     report = json.loads(status.stdout)
     assert [c["case_id"] for c in report["future_dated"]] == ["2100"]

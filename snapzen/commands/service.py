@@ -225,6 +225,7 @@ def run_pass(
                 "failed_total": result.failed_total,
                 "unresolved": result.unresolved,
                 "in_progress": result.in_progress,
+                "future_dated": len(result.future_dated),
                 "cursors": result.cursors,
                 "interrupted": result.interrupted,
             },

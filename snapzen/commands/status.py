@@ -8,8 +8,8 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger import outbox
-from snapzen.ledger.cursor_rules import FUTURE_SKEW, check_clock
+from snapzen.ledger import alerts, outbox
+from snapzen.ledger.cursor_rules import check_clock
 from snapzen.ledger.flags import open_flags
 from snapzen.ledger.status import UNSENT_OR_PUSHING, CaseStatus, sql_list
 from snapzen.support.settings import Settings
@@ -75,7 +75,7 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
         "SELECT COUNT(*), MIN(first_seen_at) FROM cases WHERE raw IS NOT NULL"
     ).fetchone()
     deadline = now - timedelta(days=settings.pipeline.deadline_days)
-    at_risk = outbox.at_risk_cases(db, deadline)
+    at_risk = alerts.at_risk_cases(db, deadline)
     last_run_row = db.execute("SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1")
     names = [d[0] for d in last_run_row.description]
     last = last_run_row.fetchone()
@@ -90,15 +90,7 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
     clock_warning = _clock_warning(db, now)
     # Unfinished chats dated in the future: they would sit pending for ever with a negative
     # age and a healthy status (a source clock, or ours, is wrong).
-    future = [
-        dict(zip(("case_id", "widget_id", "started_at", "status"), row, strict=True))
-        for row in db.execute(
-            f"""SELECT case_id, widget_id, started_at, status FROM cases
-               WHERE status IN {sql_list(UNSENT_OR_PUSHING)} AND started_at > ?
-               ORDER BY started_at LIMIT 100""",
-            (outbox.now_iso(now + FUTURE_SKEW),),
-        )
-    ]
+    future = alerts.future_dated_cases(db, now)
     return {
         "generated_at": outbox.now_iso(now),
         "database": str(settings.ledger.path),

@@ -30,7 +30,7 @@ from snapzen.ledger.cursor_rules import next_cursor, utc_day
 from snapzen.ledger.db import transaction
 from snapzen.ledger.runs import finish_run as finish_run  # re-exported: the pass calls these
 from snapzen.ledger.runs import start_run as start_run
-from snapzen.ledger.status import UNSENT, UNSENT_OR_PUSHING, UNSETTLED, CaseStatus, sql_list
+from snapzen.ledger.status import UNSENT, UNSETTLED, CaseStatus, sql_list
 from snapzen.ledger.transitions import ERASED_REASON
 from snapzen.support.errors import FatalError
 
@@ -546,16 +546,3 @@ def advance_cursor(
 
 # ---------------------------------------------------------------- runs
 # start_run / finish_run live in snapzen.ledger.runs (imported above for existing callers).
-
-
-def at_risk_cases(db: sqlite_utils.Database, older_than: datetime) -> list[dict[str, Any]]:
-    """Unsynced, not withheld cases whose chat started before ``older_than``."""
-    rows = db.execute(
-        f"""SELECT case_id, widget_id, started_at, status FROM cases
-           WHERE status IN {sql_list(UNSENT_OR_PUSHING)} AND started_at IS NOT NULL
-             AND started_at <= ? ORDER BY started_at""",
-        (now_iso(older_than),),
-    ).fetchall()
-    return [
-        dict(zip(("case_id", "widget_id", "started_at", "status"), r, strict=True)) for r in rows
-    ]

@@ -87,12 +87,15 @@ class PassResult:
     failed_total: int = 0
     unresolved: int = 0  # 'pushing' longer than zendesk.recovery_grace_seconds: an alert
     in_progress: int = 0  # 'pushing' inside the grace: work in progress, not a failure
+    # Unfinished chats dated beyond the clock skew: they would wait for ever (a wrong clock).
+    future_dated: list[dict[str, Any]] = field(default_factory=list)
     cursors: dict[str, str] = field(default_factory=dict)
     interrupted: bool = False  # a stop request ended the pass early (cursors not advanced)
 
     @property
     def exit_code(self) -> int:
-        return 3 if (self.at_risk or self.failed_total or self.unresolved) else 0
+        needs_a_look = self.at_risk or self.failed_total or self.unresolved or self.future_dated
+        return 3 if needs_a_look else 0
 
 
 @dataclass

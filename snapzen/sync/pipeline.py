@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 
 import sqlite_utils
 
-from snapzen.ledger import outbox
+from snapzen.ledger import alerts, outbox
 from snapzen.ledger.cursor_rules import fetch_window
 from snapzen.ledger.status import CaseStatus
 from snapzen.support.log import get_logger
@@ -47,7 +47,7 @@ from snapzen.sync.prepare_worker import PrepareWorker
 from snapzen.sync.prepared import PreparedCases
 from snapzen.sync.pushing import Pusher
 from snapzen.sync.recovery import Recovery
-from snapzen.sync.results import Recorder, log_at_risk
+from snapzen.sync.results import Recorder, log_at_risk, log_future_dated
 from snapzen.sync.results_check import unresolved_counts
 from snapzen.sync.submitter import ExecutorFactory, Submitter, thread_pool
 from snapzen.sync.tuning import DEFAULT_TUNING, Tuning
@@ -190,8 +190,10 @@ class Pipeline:
 
     def result(self, cursors: dict[str, str] | None = None) -> PassResult:
         deadline = self.clock() - timedelta(days=self.settings.pipeline.deadline_days)
-        at_risk = outbox.at_risk_cases(self.db, deadline)
+        at_risk = alerts.at_risk_cases(self.db, deadline)
         log_at_risk(at_risk)
+        future_dated = alerts.future_dated_cases(self.db, self.clock())
+        log_future_dated(future_dated)
         failed = f"SELECT COUNT(*) FROM cases WHERE status='{CaseStatus.FAILED}'"
         grace = timedelta(seconds=self.settings.zendesk.recovery_grace_seconds)
         in_progress, unresolved = unresolved_counts(self.db, self.clock(), grace)
@@ -202,6 +204,7 @@ class Pipeline:
             failed_total=int(self.db.execute(failed).fetchone()[0]),
             unresolved=unresolved,
             in_progress=in_progress,
+            future_dated=future_dated,
             cursors=cursors or {},
             interrupted=self.interrupted,
         )

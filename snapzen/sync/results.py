@@ -115,6 +115,18 @@ class Recorder:
         return min(ids) if ids else None
 
 
+def log_future_dated(cases: Sequence[dict[str, Any]], limit: int = 20) -> None:
+    """One error line per unfinished chat dated in the future (the first ``limit``): a clock,
+    ours or SnapEngage's, is wrong, and the chat would otherwise wait silently."""
+    for case in cases[:limit]:
+        log.error(
+            "chat_dated_in_the_future",
+            case_id=case["case_id"],
+            widget_id=case["widget_id"],
+            started_at=case["started_at"],
+        )
+
+
 def log_at_risk(at_risk: Sequence[dict[str, Any]], limit: int = 20) -> None:
     """One error line per chat at risk of SnapEngage's deletion (the first ``limit``)."""
     for case in at_risk[:limit]:

@@ -1,0 +1,43 @@
+"""Chats that need a person's look, read from the outbox: those at risk of SnapEngage's
+deletion (unsent past the deadline) and those dated in the future (a wrong clock, ours or the
+source's: such a chat would otherwise sit pending for ever with a negative age).
+
+Both feed the pass's exit code (3) and `snapzen status`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from snapzen.ledger.cursor_rules import FUTURE_SKEW
+from snapzen.ledger.outbox import now_iso
+from snapzen.ledger.status import UNSENT_OR_PUSHING, sql_list
+
+_COLUMNS = ("case_id", "widget_id", "started_at", "status")
+
+
+def at_risk_cases(db: sqlite_utils.Database, older_than: datetime) -> list[dict[str, Any]]:
+    """Unsynced, not withheld cases whose chat started before ``older_than``."""
+    rows = db.execute(
+        f"""SELECT case_id, widget_id, started_at, status FROM cases
+           WHERE status IN {sql_list(UNSENT_OR_PUSHING)} AND started_at IS NOT NULL
+             AND started_at <= ? ORDER BY started_at""",
+        (now_iso(older_than),),
+    ).fetchall()
+    return [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
+
+
+def future_dated_cases(
+    db: sqlite_utils.Database, now: datetime, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Unfinished cases whose chat starts more than ``FUTURE_SKEW`` after ``now``."""
+    rows = db.execute(
+        f"""SELECT case_id, widget_id, started_at, status FROM cases
+           WHERE status IN {sql_list(UNSENT_OR_PUSHING)} AND started_at > ?
+           ORDER BY started_at LIMIT ?""",
+        (now_iso(now + FUTURE_SKEW), limit),
+    ).fetchall()
+    return [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
