@@ -20,7 +20,12 @@ from pydantic import SecretStr
 from snapzen.clients.http import HttpClient
 from snapzen.clients.origin import CredentialSafeSession, OriginError, origin_of, require_origin
 from snapzen.clients.snapengage import SnapEngageClient
-from snapzen.support.errors import ProtocolError, RetriesExhausted, TransientNetworkError
+from snapzen.support.errors import (
+    AmbiguousWriteError,
+    ProtocolError,
+    RetriesExhausted,
+    TransientNetworkError,
+)
 from snapzen.support.settings import HttpSettings, SnapEngageSettings
 
 BASE = "http://127.0.0.1:18081"
@@ -120,6 +125,9 @@ def serve() -> Iterator[Callable[[Handler], str]]:
             def do_GET(self) -> None:
                 handle(self)
 
+            def do_POST(self) -> None:
+                handle(self)
+
             def log_message(self, *args: Any) -> None:
                 pass
 
@@ -187,6 +195,38 @@ def test_a_dripping_server_is_cut_off_at_the_total_deadline(
     assert isinstance(caught.value.__cause__, TransientNetworkError)
     assert "total_timeout_seconds" in str(caught.value)
     assert time.monotonic() - started < 3  # each byte came well within the read timeout
+
+
+def _drip_headers(h: BaseHTTPRequestHandler) -> None:
+    """The status line and headers one byte at a time: each read comes well within the read
+    timeout, so only a deadline on the whole answer stops it."""
+    head = b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-Pad-%d: x\r\n" % n for n in range(200))
+    try:
+        for byte in head:
+            h.wfile.write(bytes([byte]))
+            h.wfile.flush()
+            time.sleep(0.05)
+    except OSError:
+        pass  # the client gave up: that is the point
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_server_dripping_its_headers_is_cut_off_at_the_total_deadline(
+    serve: Callable[[Handler], str], method: str
+) -> None:
+    url = serve(_drip_headers)
+    settings = HttpSettings(max_attempts=1, timeout_seconds=5, total_timeout_seconds=0.6)
+    client = HttpClient(settings, service="zendesk")
+    started = time.monotonic()
+    if method == "GET":
+        with pytest.raises(RetriesExhausted) as caught:
+            client.get_json(url)
+        assert isinstance(caught.value.__cause__, TransientNetworkError)
+    else:  # a write cut off may have been applied: never retried, left for the lookup
+        with pytest.raises(AmbiguousWriteError) as caught:
+            client.request("POST", url, idempotent=False, json={})
+    assert "total_timeout_seconds" in str(caught.value)
+    assert time.monotonic() - started < 2.5  # the headers alone would take ~180 s
 
 
 def test_a_declared_oversized_body_is_refused_unread(serve: Callable[[Handler], str]) -> None:

@@ -43,6 +43,7 @@ from urllib3.exceptions import DecodeError, NewConnectionError, ReadTimeoutError
 from urllib3.exceptions import ProtocolError as Urllib3ProtocolError
 
 from snapzen import __version__
+from snapzen.clients.deadline import answer_deadline
 from snapzen.clients.origin import CredentialSafeSession, require_origin
 from snapzen.support import jsoncodec
 from snapzen.support.errors import (
@@ -356,7 +357,8 @@ class _Attempt:
         settings = self.client.settings
         deadline = time.monotonic() + settings.total_timeout_seconds
         try:
-            response = self.client.session.request(self.method, self.url, **self.kwargs)
+            with answer_deadline(deadline):  # the status line and headers, under the deadline
+                response = self.client.session.request(self.method, self.url, **self.kwargs)
             _read_bounded(response, deadline, settings.max_response_bytes)
         except _BodyTooLarge as exc:
             raise self._refused(str(exc)) from None
@@ -367,6 +369,12 @@ class _Attempt:
                 transient=True,
             ) from None
         except requests.exceptions.RequestException as exc:
+            if time.monotonic() >= deadline:  # cut by answer_deadline, not by the server
+                raise self._refused(
+                    f"no complete answer within http.total_timeout_seconds "
+                    f"({settings.total_timeout_seconds:g} s)",
+                    transient=True,
+                ) from None
             raise self._network_error(exc) from exc
         self.last_status = response.status_code
         self.endpoint = _endpoint_of(response) if response.url else self.endpoint
@@ -455,7 +463,7 @@ def _read_bounded(response: requests.Response, deadline: float, limit: int) -> N
 
     ``read1`` returns whatever one socket read brings, so a server dripping a byte at a time
     is checked against the deadline after every byte, not once per 64 KiB. The header phase
-    is bounded by the read timeout, which ``request`` keeps within the deadline."""
+    is bounded by ``answer_deadline`` (snapzen.clients.deadline)."""
     try:
         declared = int(response.headers.get("Content-Length") or -1)
     except ValueError:

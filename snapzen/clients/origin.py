@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import requests
 from urllib3.util import parse_url
 
+from snapzen.clients.deadline import DeadlineAdapter
 from snapzen.support.errors import ProtocolError
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -82,7 +83,13 @@ def require_origin(url: str, base: str, *, what: str) -> str:
 
 
 class CredentialSafeSession(requests.Session):
-    """A session whose redirects never carry ``Authorization`` to another origin."""
+    """A session whose redirects never carry ``Authorization`` to another origin, and whose
+    connections honour ``snapzen.clients.deadline.answer_deadline`` (headers included)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        for prefix in ("https://", "http://"):
+            self.mount(prefix, DeadlineAdapter())
 
     def should_strip_auth(self, old_url: str, new_url: str) -> bool:
         old, new = origin_of(old_url), origin_of(new_url)
