@@ -13,10 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from snapzen.policy.models import JobResult, JobStatus
+from snapzen.policy.transform import external_id
 from snapzen.sync.contracts import Batch
 from snapzen.sync.page_feed import FetchProgress
 from snapzen.sync.poll_plan import PollPlan, budget, next_poll_at
 from snapzen.sync.poller import Poller
+from snapzen.sync.results_check import ResultCheck
 from tests.sync_parts import FakeClock, inline_executor
 
 GAP = 0.25
@@ -136,14 +138,20 @@ class _Sink:
 
     def job_statuses(self, job_ids: list[str]) -> dict[str, JobStatus]:
         self.clock.advance(self.held + self.round_trip)
+        # Job "jobN" made ticket 100 + N for its one case, "cN".
         return {
-            job: JobStatus(id=job, status="completed", results=[JobResult(index=0, id=7)])
+            job: JobStatus(
+                id=job, status="completed", results=[JobResult(index=0, id=100 + int(job[3:]))]
+            )
             for job in job_ids
         }
 
+    def show_tickets(self, ticket_ids: list[int]) -> dict[int, str | None]:
+        return {t: external_id(f"c{t - 100}") for t in ticket_ids}
 
-def _resolve(case_ids: object, status: JobStatus) -> tuple[dict[str, int], dict[str, str]]:
-    return {"c": 7}, {}
+
+def _resolve(status: JobStatus, checked: ResultCheck) -> tuple[dict[str, int], dict[str, str]]:
+    return checked.synced, checked.failures
 
 
 def _poller(jobs_ago: tuple[float, ...], cadence: float = 5.0) -> tuple[Poller, FakeClock]:

@@ -126,7 +126,7 @@ class Pipeline:
         plan = PollPlan(zd.job_poll_seconds, tuning.early_poll_gap, monotonic)
         self.poller = Poller(
             sink,
-            self.recorder.resolve_job,
+            self.recorder.resolve_checked,
             plan,
             monotonic=monotonic,
             job_timeout=zd.job_timeout_seconds,

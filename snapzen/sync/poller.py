@@ -1,7 +1,8 @@
 """The import jobs in flight, and polling them: one show_many for every job at a time, sent on
-the poller thread (HTTP only) while the pass stages, prepares and posts; its answer is
-taken back on the pass's thread (``finish``), which writes the results. When to poll is
-``poll_plan``'s rule.
+the poller thread (HTTP only) while the pass stages, prepares and posts. The same thread reads
+back the tickets of the jobs it finds finished (``tickets/show_many``, ``check_results``), so
+the pass's thread, taking the answer back (``finish``), only matches and writes. When to poll
+is ``poll_plan``'s rule.
 
 Threads are made by ``executor_factory``; a test passes an inline executor and drives the
 part without any.
@@ -10,30 +11,66 @@ part without any.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 
 from snapzen.policy.models import JobStatus
-from snapzen.support.log import get_logger
+from snapzen.support.errors import RetriableError, RetriesExhausted
+from snapzen.support.log import get_logger, one_line
 from snapzen.sync.contracts import Batch, CrashHook, Monotonic, Sink
 from snapzen.sync.poll_plan import Budget, PollPlan
-from snapzen.sync.submitter import ExecutorFactory, thread_pool, timed
+from snapzen.sync.results_check import ResultCheck, check_results
+from snapzen.sync.submitter import ExecutorFactory, thread_pool
 
 log = get_logger("snapzen.sync.poller")
 
-# A finished job's results mapped back to cases (``Recorder.resolve_job``).
-Resolve = Callable[[Sequence[str], JobStatus], tuple[dict[str, int], dict[str, str]]]
+# A finished job's read-back results mapped to cases (``Recorder.resolve_checked``).
+Resolve = Callable[[JobStatus, ResultCheck], tuple[dict[str, int], dict[str, str]]]
+
+# A read-back failing with these (the client already retried) leaves its job in flight for
+# the next poll; any other error (a refused token, an answer of the wrong shape) fails the
+# pass, as a failed job_statuses does, and its jobs stay 'pushing' for recovery.
+READ_BACK_LATER = (RetriableError, RetriesExhausted)
+
+
+@dataclass
+class PollAnswer:
+    """What the poller thread found: the statuses, when they came (the read-backs come after,
+    and must not make the poll look slower to ``poll_plan``), and the read-back results of the
+    finished jobs whose tickets could be read."""
+
+    statuses: dict[str, JobStatus]
+    answered: float
+    checked: dict[str, ResultCheck] = field(default_factory=dict)
 
 
 @dataclass
 class Polling:
-    """A show_many out on the poller thread: its answer (statuses, when it came), the jobs it
-    asked about, and when it was handed over."""
+    """A poll out on the poller thread: its answer to come, the jobs it asked about, and when
+    it was handed over."""
 
-    future: Future[tuple[dict[str, JobStatus], float]]
+    future: Future[PollAnswer]
     polled: list[str]
     sent: float
+
+
+def poll_jobs(sink: Sink, monotonic: Monotonic, polled: Mapping[str, Sequence[str]]) -> PollAnswer:
+    """Run on the poller thread (HTTP only, no ledger): the statuses of the jobs ``polled``
+    (job id -> its cases in ticket order), then one read-back of each finished job's tickets."""
+    statuses = sink.job_statuses(list(polled))
+    answer = PollAnswer(statuses, monotonic())
+    for job_id, case_ids in polled.items():
+        status = statuses.get(job_id)
+        if status is None or not status.finished:
+            continue
+        try:
+            answer.checked[job_id] = check_results(case_ids, status, sink.show_tickets)
+        except READ_BACK_LATER as exc:
+            # Not recorded without its read-back: the job stays in flight for the next poll
+            # (or, past job_timeout, 'pushing' for recovery).
+            log.warning("job_read_back_failed", job_id=job_id, error=one_line(exc))
+    return answer
 
 
 @dataclass
@@ -95,24 +132,27 @@ class Poller:
         return bool(self.jobs) and self._polling is None and self.wait(budget) <= 0
 
     def start(self) -> None:
-        """Send one show_many for every job in flight."""
+        """Send one show_many for every job in flight (and the read-backs of those found
+        finished)."""
         assert self._polling is None, "one poll at a time"
-        polled = list(self.jobs)
+        # A copy: the poller thread never reads ``jobs``, which this thread changes.
+        polled = {job_id: batch.case_ids for job_id, (batch, _) in self.jobs.items()}
         sent = self.plan.poll_sent()
         if self._executor is None:
             self._executor = self._executor_factory(1, "snapzen-poll")
-        future = self._executor.submit(timed, self.monotonic, self.sink.job_statuses, polled)
-        self._polling = Polling(future, polled, sent)
+        future = self._executor.submit(poll_jobs, self.sink, self.monotonic, polled)
+        self._polling = Polling(future, list(polled), sent)
 
     def finish(self) -> PollResults:
-        """The answer of the poll out (waiting for it): finished jobs leave the slots and their
-        results are returned; a job still queued after ``job_timeout`` is let go, left
-        'pushing' with its job id for the next run (Zendesk keeps job statuses for hours)."""
+        """The answer of the poll out (waiting for it): finished jobs whose tickets were read
+        back leave the slots and their results are returned; a job still queued (or not read
+        back) after ``job_timeout`` is let go, left 'pushing' with its job id for the next run
+        (Zendesk keeps job statuses for hours)."""
         polling = self._polling
         assert polling is not None, "no poll is out"
         self._polling = None
-        statuses, answered = polling.future.result()
-        left = self.plan.poll_answered(polling.sent, answered)
+        answer = polling.future.result()
+        left = self.plan.poll_answered(polling.sent, answer.answered)
         # Every job this poll found finished is recorded in one transaction by the caller: a
         # crash before it leaves them all 'pushing' with their job ids, which recovery
         # re-reads, exactly as for a crash before any single job's record.
@@ -121,11 +161,11 @@ class Poller:
             if job_id not in self.jobs:
                 continue
             batch, started = self.jobs[job_id]
-            status = statuses.get(job_id)
-            if status is not None and status.finished:
+            checked = answer.checked.get(job_id)
+            if checked is not None:
                 self.crash_hook("after_job")
                 self.plan.job_finished(job_id, left)
-                synced, failures = self.resolve(batch.case_ids, status)
+                synced, failures = self.resolve(answer.statuses[job_id], checked)
                 results.synced.update(synced)
                 results.failures.update(failures)
                 del self.jobs[job_id]
@@ -135,7 +175,10 @@ class Poller:
                 del self.jobs[job_id]
                 self.plan.forget(job_id)
         log.debug(
-            "jobs_polled", polled=len(statuses), finished=results.finished, in_flight=len(self.jobs)
+            "jobs_polled",
+            polled=len(answer.statuses),
+            finished=results.finished,
+            in_flight=len(self.jobs),
         )
         return results
 
