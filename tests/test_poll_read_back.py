@@ -20,23 +20,36 @@ from tests.sync_parts import FakeClock
 
 
 class HeldExecutor(Executor):
-    """The poller's thread, stood still: what it is handed runs only at ``run()``."""
+    """The poller's threads, stood still: what the pass hands them runs only at ``run()``
+    (and what that work hands on, the read-backs, runs at once within it)."""
 
     def __init__(self) -> None:
         self.held: list[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]] = []
+        self.running = False
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
-        self.held.append((future, fn, args))
+        if self.running:
+            _settle(future, fn, args)
+        else:
+            self.held.append((future, fn, args))
         return future
 
     def run(self) -> None:
         held, self.held = self.held, []
-        for future, fn, args in held:
-            try:
-                future.set_result(fn(*args))
-            except BaseException as exc:
-                future.set_exception(exc)
+        self.running = True
+        try:
+            for future, fn, args in held:
+                _settle(future, fn, args)
+        finally:
+            self.running = False
+
+
+def _settle(future: Future[Any], fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        future.set_result(fn(*args))
+    except BaseException as exc:
+        future.set_exception(exc)
 
 
 class _Sink:
