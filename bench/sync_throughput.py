@@ -85,9 +85,11 @@ def lower_bound(
 ) -> Bound:
     """The wall time no client could beat on this workload.
 
-    - Zendesk: at least ``imports = ceil(T/100)`` create_many calls plus one job_statuses poll
-      (``Z = imports + 1``). The budget is a fixed window of R requests: the first R go at once,
-      every further R needs one more window, so ``t_rate = (ceil(Z/R) - 1) * 60 s``.
+    - Zendesk: at least ``imports = ceil(T/100)`` create_many calls, as many
+      ``tickets/show_many`` read-backs of their results (one per job of <=100 tickets, since
+      v10's rows) and one job_statuses poll (``Z = 2 x imports + 1``). The budget is a fixed
+      window of R requests: the first R go at once, every further R needs one more window,
+      so ``t_rate = (ceil(Z/R) - 1) * 60 s``.
     - Job cap: at most 30 jobs queued or running, each taking ``t_job``, so
       ``t_cap = (ceil(imports/30) - 1) * t_job`` before the last wave can start.
     - SnapEngage: a widget's pages are a chain (each next link comes from the page before it);
@@ -99,7 +101,7 @@ def lower_bound(
           bound = max(t_rate, t_cap, t_fetch) + t_job + 2L
     """
     imports = math.ceil(tickets / BATCH)
-    zendesk_min = imports + 1
+    zendesk_min = 2 * imports + 1  # create_many + its read-back, per job; one poll
     rate_s = max(0, math.ceil(zendesk_min / rpm) - 1) * window_s
     cap_s = max(0, math.ceil(imports / JOB_CAP) - 1) * job_s
     fetch_pages = max(pages_per_widget, default=0)
@@ -345,7 +347,7 @@ def report(r: Run, args: argparse.Namespace) -> str:
         f"  lower bound            {b.total_s:8.1f} s   = max(t_rate {b.rate_s:.1f}, "
         f"t_cap {b.cap_s:.1f}, t_fetch {b.fetch_s:.1f}) + t_job {b.job_s:g} + 2L "
         f"{2 * b.latency_s:.2f}",
-        f"      imports = ceil({b.tickets:,}/100) = {b.imports}; Z = imports + 1 poll = "
+        f"      imports = ceil({b.tickets:,}/100) = {b.imports}; Z = 2 x imports + 1 poll = "
         f"{b.zendesk_min}; t_rate = (ceil(Z/{args.rpm}) - 1) x 60 s; "
         f"t_cap = (ceil(imports/30) - 1) x t_job; t_fetch = {b.fetch_pages} pages x L",
         f"  wall / bound           {r.ratio:8.2f}x",
@@ -399,7 +401,8 @@ def write_results(r: Run, args: argparse.Namespace) -> None:
         "",
         "Lower bound on wall time (what no client could beat on the workload):",
         "",
-        "    imports = ceil(tickets / 100);  Z = imports + 1 job_statuses poll",
+        "    imports = ceil(tickets / 100);  Z = 2 x imports (create_many, its read-back) + 1 poll",
+        "    (rows before v10 had no read-back: their bound used Z = imports + 1)",
         "    t_rate  = (ceil(Z / R) - 1) x 60 s        fixed window of R requests/min",
         "    t_cap   = (ceil(imports / 30) - 1) x t_job  at most 30 jobs queued or running",
         "    t_fetch = max over widgets of its SnapEngage pages x L   (a widget's pages: a chain)",
