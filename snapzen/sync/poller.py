@@ -63,8 +63,9 @@ def poll_jobs(
 ) -> PollAnswer:
     """Run on the poller thread (HTTP only, no ledger): the statuses of the jobs ``polled``
     (job id -> its cases in ticket order), then the read-back of each finished job's tickets,
-    several at once on ``readers``: one after another they took ~90 ms each, 30 jobs
-    finishing together held their slots ~2.7 s (bench/RESULTS.md, v10)."""
+    several at once on ``readers``: one after another (each a round trip and 100 whole
+    tickets to decode), 30 jobs finishing together held their slots for 30 of them
+    (bench/RESULTS.md, v10)."""
     statuses = sink.job_statuses(list(polled))
     answer = PollAnswer(statuses, monotonic())
     reading = {
