@@ -86,7 +86,7 @@ def _free_port() -> int:
 
 def _build_source(path: Path) -> None:
     soon = (datetime.now(UTC).date() + timedelta(days=30)).isoformat()
-    db = open_db(path)
+    db = open_db(path, create=True)  # a test ledger built row by row, as `init` would start it
     append(db, (transfer_fields(i) for i in range(1, 13)))
     append(db, [transfer_fields(13, retention_until=soon, ticket_id=5013)])
     with transaction(db) as conn:
