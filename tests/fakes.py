@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import responses
 
+from snapzen.clients.ticket_deletion import DeletionOutcome
 from snapzen.ledger import outbox
 
 SE_BASE = "https://se.test"
@@ -338,3 +339,20 @@ def staged_case(case_id: str) -> outbox.StagedCase:
         started_at=datetime(2026, 11, 1, 12, tzinfo=UTC),
         case_type="chat",
     )
+
+
+class FakeDeleter:
+    """A ticket deleter that deletes every ticket it is given and remembers which."""
+
+    def __init__(self) -> None:
+        self.deleted: list[int] = []
+
+    def delete(
+        self,
+        ticket_ids: Sequence[int],
+        *,
+        purge: bool,
+        expected: Mapping[int, str] | None = None,
+    ) -> dict[int, DeletionOutcome]:
+        self.deleted.extend(ticket_ids)
+        return {t: DeletionOutcome(deleted=True) for t in ticket_ids}

@@ -19,6 +19,7 @@ from snapzen.cli.main import app as main_app
 from snapzen.clients.ticket_deletion import DeletionOutcome, TicketDeleter
 from snapzen.ledger.db import open_db
 from snapzen.support.settings import Settings
+from tests.fakes import FakeDeleter
 from tests.ledger.conftest import ALICE, KEY, KEY_TEXT, Tamper, append, transfer_fields
 
 runner = CliRunner()
@@ -135,21 +136,6 @@ def test_subject_needs_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SNAPZEN_LEDGER__KEY")
     code, _, err = run("subject", "--email", ALICE)
     assert code == 2 and "SNAPZEN_LEDGER__KEY" in err
-
-
-class FakeDeleter:
-    def __init__(self) -> None:
-        self.deleted: list[int] = []
-
-    def delete(
-        self,
-        ticket_ids: Sequence[int],
-        *,
-        purge: bool,
-        expected: Mapping[int, str] | None = None,
-    ) -> dict[int, DeletionOutcome]:
-        self.deleted.extend(ticket_ids)
-        return {t: DeletionOutcome(deleted=True) for t in ticket_ids}
 
 
 def test_erase_dry_run_then_for_real(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,13 @@ from typer.testing import CliRunner
 
 from snapzen.cli import ledger as ledger_cli
 from snapzen.cli import ledger_subject
-from snapzen.clients.ticket_deletion import DeletionOutcome, TicketDeleter
+from snapzen.clients.ticket_deletion import TicketDeleter
 from snapzen.commands import service
 from snapzen.ledger import verify
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import open_db, transaction
 from snapzen.support.settings import Settings, load_settings
-from tests.fakes import FakeApis, make_case, recent
+from tests.fakes import FakeApis, FakeDeleter, make_case, recent
 
 runner = CliRunner()
 FIXTURE_V1 = Path(__file__).parent.parent / "fixtures" / "ledger_v1.db"
@@ -174,21 +174,6 @@ def test_a_ledger_written_before_the_versioned_chain_stays_verifiable(tmp_path: 
         conn.execute("UPDATE transfers SET origin_country = 'US' WHERE seq = 3")
     problem = verify.verify_chain(open_db(path, read_only=True).conn).first_problem
     assert problem is not None and (problem.seq, problem.kind) == (3, "edited")
-
-
-class FakeDeleter:
-    def __init__(self) -> None:
-        self.deleted: list[int] = []
-
-    def delete(
-        self,
-        ticket_ids: Sequence[int],
-        *,
-        purge: bool,
-        expected: Mapping[int, str] | None = None,
-    ) -> dict[int, DeletionOutcome]:
-        self.deleted.extend(ticket_ids)
-        return {t: DeletionOutcome(deleted=True) for t in ticket_ids}
 
 
 @pytest.fixture
