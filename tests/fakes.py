@@ -342,10 +342,12 @@ def staged_case(case_id: str) -> outbox.StagedCase:
 
 
 class FakeDeleter:
-    """A ticket deleter that deletes every ticket it is given and remembers which."""
+    """A ticket deleter that deletes every ticket it is given (except those in ``refuse``,
+    which Zendesk refuses) and remembers which."""
 
-    def __init__(self) -> None:
+    def __init__(self, refuse: Sequence[int] = ()) -> None:
         self.deleted: list[int] = []
+        self.refuse = set(refuse)
 
     def delete(
         self,
@@ -354,5 +356,5 @@ class FakeDeleter:
         purge: bool,
         expected: Mapping[int, str] | None = None,
     ) -> dict[int, DeletionOutcome]:
-        self.deleted.extend(ticket_ids)
-        return {t: DeletionOutcome(deleted=True) for t in ticket_ids}
+        self.deleted.extend(t for t in ticket_ids if t not in self.refuse)
+        return {t: DeletionOutcome(deleted=t not in self.refuse) for t in ticket_ids}

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from typer.testing import CliRunner
 from snapzen.cli import ledger as ledger_cli
 from snapzen.cli import ledger_queries, ledger_subject
 from snapzen.cli.main import app as main_app
-from snapzen.clients.ticket_deletion import DeletionOutcome, TicketDeleter
+from snapzen.clients.ticket_deletion import TicketDeleter
 from snapzen.ledger.db import open_db
 from snapzen.support.settings import Settings
 from tests.fakes import FakeDeleter
@@ -156,17 +155,8 @@ def test_erase_dry_run_then_for_real(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_erase_partial_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
-    class Refusing(FakeDeleter):
-        def delete(
-            self,
-            ticket_ids: Sequence[int],
-            *,
-            purge: bool,
-            expected: Mapping[int, str] | None = None,
-        ) -> dict[int, DeletionOutcome]:
-            return {t: DeletionOutcome(deleted=t != 1006) for t in ticket_ids}
-
-    monkeypatch.setattr(ledger_subject, "_make_deleter", lambda settings: Refusing())
+    refusing = FakeDeleter(refuse=[1006])
+    monkeypatch.setattr(ledger_subject, "_make_deleter", lambda settings: refusing)
     code, _, err = run("erase", "--email", ALICE)
     assert code == 3 and "1006" in err
 
