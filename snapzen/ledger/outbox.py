@@ -542,7 +542,3 @@ def advance_cursor(
             (widget_id, new.isoformat(), now_iso(now)),
         )
     return new
-
-
-# ---------------------------------------------------------------- runs
-# start_run / finish_run live in snapzen.ledger.runs (imported above for existing callers).
