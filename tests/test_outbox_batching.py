@@ -49,15 +49,9 @@ def _reference_row_hash(row: Mapping[str, Any]) -> str:
     return digest.hexdigest()
 
 
-# Chain version 2: the bytes are SQLite's json_object over these columns, in this order.
-_V2 = (*CHAINED_COLUMNS[:-1], "chain_version", "prev_hash")
-
-
-def _reference_v2_hash(conn: sqlite3.Connection, row: Mapping[str, Any]) -> str:
-    pairs = ", ".join(f"'{column}', ?" for column in _V2)
-    sql = f"SELECT CAST(? || char(10) || json_object({pairs}) AS BLOB)"
-    hashed = conn.execute(sql, [row["prev_hash"], *(row[c] for c in _V2)]).fetchone()[0]
-    return hashlib.sha256(hashed).hexdigest()
+# Chain version 3: the record is the JSON object of every non-empty column but seq, prev_hash
+# and hash, in schema order, without spaces; the hash covers prev_hash, seq and the record.
+_CONTENT = CHAINED_COLUMNS[1:-1]
 
 
 def _reference_append_event(conn: sqlite3.Connection, fields: Mapping[str, Any]) -> None:
@@ -66,18 +60,19 @@ def _reference_append_event(conn: sqlite3.Connection, fields: Mapping[str, Any])
         raise ValueError(f"unknown transfer columns: {sorted(unknown)}")
     head = conn.execute("SELECT seq, hash FROM transfers ORDER BY seq DESC LIMIT 1").fetchone()
     last_seq, last_hash = (int(head[0]), str(head[1])) if head else (0, GENESIS)
-    row: dict[str, Any] = {column: None for column in _V2}
+    content: dict[str, Any] = {column: None for column in _CONTENT}
     for column, value in fields.items():
-        row[column] = _reference_text(value) if isinstance(value, list | dict) else value
-    row["event"] = row["event"] or "transfer"
-    row["seq"] = last_seq + 1
-    row["prev_hash"] = last_hash
-    row["chain_version"] = 2
-    row["hash"] = _reference_v2_hash(conn, row)
-    columns = [*_V2, "hash"]
+        if column in content:
+            content[column] = _reference_text(value) if isinstance(value, list | dict) else value
+    content["event"] = content["event"] or "transfer"
+    present = {column: value for column, value in content.items() if value is not None}
+    record = json.dumps(present, separators=(",", ":"), ensure_ascii=False)
+    seq = last_seq + 1
+    hashed = f"{last_hash}\n{seq}\n{record}".encode()
     conn.execute(
-        f"INSERT INTO transfers ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
-        [row[c] for c in columns],
+        "INSERT INTO transfers (seq, prev_hash, hash, chain_version, record) "
+        "VALUES (?, ?, ?, 3, ?)",
+        (seq, last_hash, hashlib.sha256(hashed).hexdigest(), record),
     )
 
 

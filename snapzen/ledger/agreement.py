@@ -63,9 +63,9 @@ def check_tables(conn: sqlite3.Connection) -> Agreement:
 
 
 def log_start(conn: sqlite3.Connection) -> str | None:
-    """When the decision log began: the first row written in chain version 2."""
+    """When the decision log began: the first row written in chain version 2 or later."""
     row = conn.execute(
-        "SELECT transferred_at FROM transfers WHERE chain_version = 2 ORDER BY seq LIMIT 1"
+        "SELECT transferred_at FROM transfers WHERE chain_version >= 2 ORDER BY seq LIMIT 1"
     ).fetchone()
     return None if row is None else str(row[0])
 

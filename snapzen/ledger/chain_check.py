@@ -1,9 +1,10 @@
 """Recomputing the ledger's hash chain, row by row, in seq order.
 
 The table is streamed (one row in memory at a time) and the check stops at the first broken
-row, because every later row depends on it and further reports would be noise. Version-2
-rows come with the exact bytes their hash covers, rebuilt by SQLite (chain.V2_HASHED_SQL), so
-the loop only hashes and compares; version-1 rows are rebuilt in Python.
+row, because every later row depends on it and further reports would be noise. Each row
+comes with its stored record, the bytes its hash covers (chain.hashed_bytes), so the loop
+only hashes and compares. A ledger from before schema 8 opened read-only (a backup, say) has
+no records: its version-2 bytes are rebuilt by SQLite and its version-1 bytes in Python.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from snapzen.ledger.chain import CHAINED_COLUMNS, GENESIS, V2_HASHED_SQL, row_hash
+from snapzen.ledger.chain import CHAIN_VERSION, GENESIS, hashed_bytes
+from snapzen.ledger.chain_legacy import CHAINED_COLUMNS, V2_BODY_SQL, row_hash
+from snapzen.ledger.transfers_table import TRANSFERS_SQL, has_records, table_sql
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,8 @@ class Problem:
     """The first point where the ledger stops matching its chain or a checkpoint."""
 
     seq: int
-    kind: str  # edited | missing | inserted | relinked | truncated | diverged | bad_signature
+    # edited | missing | inserted | relinked | truncated | diverged | bad_signature | altered
+    kind: str
     message: str
 
     def line(self) -> str:
@@ -49,20 +53,47 @@ class VerifyResult:
         return min(self.problems, key=lambda p: p.seq) if self.problems else None
 
 
-def _stream_rows(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
-    """Every version-1 row in seq order; sqlite3 cursors fetch lazily, so memory stays flat."""
+# Per row: seq, prev_hash, hash, chain_version, the hashed record (bytes), and whether the
+# seq/prev_hash/chain_version inside a version-1 or -2 record are the row's own (a version-3
+# record holds neither: they are hashed beside it).
+_RECORD_ROWS_SQL = (
+    "SELECT seq, prev_hash, hash, chain_version, CAST(record AS BLOB), "
+    f"CASE WHEN chain_version IS {CHAIN_VERSION} THEN 1 ELSE "
+    "(json_extract(record, '$.seq') IS seq AND json_extract(record, '$.prev_hash') IS prev_hash"
+    " AND json_extract(record, '$.chain_version') IS chain_version) END FROM transfers"
+)
+_OLD_ROWS_SQL = (
+    "SELECT seq, prev_hash, hash, chain_version, CASE WHEN chain_version = 2 THEN "
+    f"CAST({V2_BODY_SQL} AS BLOB) END, 1 FROM transfers"
+)
+_RANK = {None: 1, 2: 2, CHAIN_VERSION: CHAIN_VERSION}  # versions in the order they were written
+
+
+def _rows_sql(conn: sqlite3.Connection) -> str:
+    return _RECORD_ROWS_SQL if has_records(conn) else _OLD_ROWS_SQL
+
+
+def _altered(conn: sqlite3.Connection) -> Problem | None:
+    """The table must still derive every column from the hashed records."""
+    if has_records(conn) and table_sql(conn) != TRANSFERS_SQL:
+        return Problem(
+            0,
+            "altered",
+            "the transfers table was redefined: its columns may no longer be the hashed "
+            "records (compare its SQL in sqlite_master with docs/auditing.md)",
+        )
+    return None
+
+
+def _stream_old_v1_rows(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
+    """A pre-schema-8 ledger's version-1 rows in seq order (streamed: memory stays flat)."""
     columns = [*CHAINED_COLUMNS, "hash"]
+    if has_records(conn):
+        return iter(())
     cursor = conn.execute(
         f"SELECT {', '.join(columns)} FROM transfers WHERE chain_version IS NULL ORDER BY seq"
     )
-    for values in cursor:
-        yield dict(zip(columns, values, strict=True))
-
-
-_ALL_SQL = (
-    f"SELECT seq, prev_hash, hash, chain_version, CASE WHEN chain_version = 2 THEN "
-    f"{V2_HASHED_SQL} END FROM transfers ORDER BY seq"
-)
+    return (dict(zip(columns, values, strict=True)) for values in cursor)
 
 
 # Large ledgers are checked in seq ranges by several processes at once (each row's check
@@ -70,10 +101,6 @@ _ALL_SQL = (
 # Below this many rows the processes' start costs more than they save.
 PARALLEL_MIN_ROWS = 200_000
 MAX_WORKERS = 4
-_RANGE_SQL = (
-    f"SELECT seq, prev_hash, hash, chain_version, CASE WHEN chain_version = 2 THEN "
-    f"{V2_HASHED_SQL} END FROM transfers WHERE seq BETWEEN ? AND ? ORDER BY seq"
-)
 
 
 def verify_chain(
@@ -81,11 +108,14 @@ def verify_chain(
 ) -> VerifyResult:
     """Recompute the chain from GENESIS; stop at the first bad row.
 
-    A large, intact, all-version-2 ledger in a file is checked by up to MAX_WORKERS
-    processes, one seq range each; anything else, or any doubt in a range (a version-1 row,
-    a gap, a broken link or hash), is walked by ``walk_chain`` in one pass, which names the
+    A large, intact, all-version-3 ledger in a file is checked by up to MAX_WORKERS
+    processes, one seq range each; anything else, or any doubt in a range (an older row, a
+    gap, a broken link or hash), is walked by ``walk_chain`` in one pass, which names the
     first bad row exactly.
     """
+    altered = _altered(conn)
+    if altered is not None:
+        return VerifyResult(problems=[altered])
     fast = _parallel(conn, parallel_min_rows)
     return fast if fast is not None else walk_chain(conn)
 
@@ -102,6 +132,8 @@ def _parallel(conn: sqlite3.Connection, min_rows: int) -> VerifyResult | None:
     path = _database_file(conn)
     lo, hi = conn.execute("SELECT min(seq), max(seq) FROM transfers").fetchone()
     if workers < 2 or path is None or lo is None or hi - lo + 1 < min_rows:
+        return None
+    if not has_records(conn):
         return None
     try:
         context = multiprocessing.get_context("fork")
@@ -123,17 +155,25 @@ def _parallel(conn: sqlite3.Connection, min_rows: int) -> VerifyResult | None:
     return VerifyResult(rows=rows, head_seq=hi, head_hash=expected_prev)
 
 
+_RANGE_SQL = (
+    "SELECT seq, prev_hash, hash, chain_version, CAST(record AS BLOB) FROM transfers "
+    "WHERE seq BETWEEN ? AND ? ORDER BY seq"
+)
+
+
 def _check_range(path: str, lo: int, hi: int) -> tuple[bool, int, str | None, str]:
     """(all fine, rows, the first row's prev_hash, the last row's hash) for seq lo..hi, all
-    version 2; any doubt answers "not fine" and the caller walks the whole chain."""
+    version 3; any doubt answers "not fine" and the caller walks the whole chain."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     sha256 = hashlib.sha256
     expected, prev, first_prev = lo, "", None
     try:
-        for seq, row_prev, stored, version, hashed in conn.execute(_RANGE_SQL, (lo, hi)):
-            if version != 2 or seq != expected or (first_prev is not None and row_prev != prev):
+        for seq, row_prev, stored, version, record in conn.execute(_RANGE_SQL, (lo, hi)):
+            if version != CHAIN_VERSION or seq != expected:
                 return False, 0, None, ""
-            if sha256(hashed).hexdigest() != stored:
+            if first_prev is not None and row_prev != prev:
+                return False, 0, None, ""
+            if sha256(b"%s\n%d\n%s" % (row_prev.encode(), seq, record)).hexdigest() != stored:
                 return False, 0, None, ""
             if first_prev is None:
                 first_prev = row_prev
@@ -146,37 +186,43 @@ def _check_range(path: str, lo: int, hi: int) -> tuple[bool, int, str | None, st
 def walk_chain(conn: sqlite3.Connection) -> VerifyResult:
     """Recompute the chain from GENESIS in one pass; stop at the first bad row.
 
-    Version-2 rows come with the bytes their hash covers, rebuilt by SQLite, so the loop
-    only hashes and compares; version-1 rows (written before the format was versioned) are
-    rebuilt in Python from a second cursor in the same seq order. Checks per row, in this
-    order so the message names the most likely attack: seq continuity (a gap is a deletion,
-    a repeat/step back an insertion), the link to the previous row's hash (deleted/inserted/
-    reordered rows), then the row's own hash (edits).
+    Checks per row, in this order so the message names the most likely attack: seq
+    continuity (a gap is a deletion, a repeat/step back an insertion), the link to the
+    previous row's hash (deleted/inserted/reordered rows), then the row's own hash (edits).
+    Versions only ever go up along the chain: an older-format row after a newer one is a
+    forgery in a format easier to fake.
     """
     result = VerifyResult()
     expected_seq = 1
     prev_hash = GENESIS
     before_prev_hash: str | None = None  # to tell an inserted row from a reordered one
-    legacy = _stream_rows(conn)
-    seen_v2 = False
+    old_v1_rows = _stream_old_v1_rows(conn)
+    newest = 0
     sha256 = hashlib.sha256
-    for seq, row_prev, stored, version, hashed in conn.execute(_ALL_SQL):
-        if version == 2 and seq == expected_seq and row_prev == prev_hash:
-            if sha256(hashed).hexdigest() != stored:
+    for seq, row_prev, stored, version, record, consistent in conn.execute(
+        _rows_sql(conn) + " ORDER BY seq"
+    ):
+        if version == CHAIN_VERSION and seq == expected_seq and row_prev == prev_hash:
+            if sha256(b"%s\n%d\n%s" % (row_prev.encode(), seq, record)).hexdigest() != stored:
                 result.problems.append(_edited(seq))
                 return result
-            seen_v2 = True
+            newest = CHAIN_VERSION
         else:
-            problem = _slow_check(
-                legacy, seq, row_prev, stored, version, expected_seq, prev_hash, before_prev_hash
-            )
-            if problem is None and version is None and seen_v2:
+            problem = _link_problem(seq, row_prev, expected_seq, prev_hash, before_prev_hash)
+            if problem is None:
+                problem = _content_problem(old_v1_rows, seq, row_prev, stored, version, record)
+            if problem is None and _RANK.get(version, 0) < newest:
                 problem = Problem(
-                    seq, "inserted", "a version-1 row after version-2 rows (old format forged)"
+                    seq, "inserted", "an older-format row after newer ones (old format forged)"
+                )
+            if problem is None and not consistent:
+                problem = Problem(
+                    seq, "edited", "the record's seq, prev_hash or chain_version is not the row's"
                 )
             if problem is not None:
                 result.problems.append(problem)
                 return result
+            newest = max(newest, _RANK[version])
         result.rows += 1
         before_prev_hash, prev_hash = prev_hash, stored
         expected_seq = seq + 1
@@ -185,24 +231,23 @@ def walk_chain(conn: sqlite3.Connection) -> VerifyResult:
     return result
 
 
-def _slow_check(
-    legacy: Iterator[dict[str, Any]],
+def _content_problem(
+    old_v1_rows: Iterator[dict[str, Any]],
     seq: int,
     row_prev: str,
     stored: str,
     version: int | None,
-    expected_seq: int,
-    prev_hash: str,
-    before_prev_hash: str | None,
+    record: bytes | None,
 ) -> Problem | None:
-    """A version-1 row, or a version-2 row out of sequence or off its link."""
-    if version is None:
-        row = next(legacy)  # the same seq: both cursors walk the rowid in order
-        return _check_row(row, seq, expected_seq, prev_hash, before_prev_hash)
-    if version != 2:
+    """The row's hash against its bytes, for a row off the fast path."""
+    if version not in _RANK:
         return Problem(seq, "edited", f"unknown chain version {version!r}")
-    row = {"seq": seq, "prev_hash": row_prev, "hash": stored, "chain_version": 2}
-    return _check_row(row, seq, expected_seq, prev_hash, before_prev_hash)
+    if record is None and version is None:
+        return None if row_hash(next(old_v1_rows)) == stored else _edited(seq)
+    if record is None:
+        return Problem(seq, "edited", f"a version-{version} row without its record")
+    digest = hashlib.sha256(hashed_bytes(seq, row_prev, version, record)).hexdigest()
+    return None if digest == stored else _edited(seq)
 
 
 def _edited(seq: int) -> Problem:
@@ -211,12 +256,8 @@ def _edited(seq: int) -> Problem:
     )
 
 
-def _check_row(
-    row: dict[str, Any],
-    seq: int,
-    expected_seq: int,
-    prev_hash: str,
-    before_prev_hash: str | None,
+def _link_problem(
+    seq: int, row_prev: str, expected_seq: int, prev_hash: str, before_prev_hash: str | None
 ) -> Problem | None:
     if seq > expected_seq:
         missing = (
@@ -227,8 +268,8 @@ def _check_row(
         )
     if seq < expected_seq:  # cannot happen with INTEGER PRIMARY KEY, but stay defensive
         return Problem(seq, "inserted", f"unexpected sequence number (expected {expected_seq})")
-    if row["prev_hash"] != prev_hash:
-        if before_prev_hash is not None and row["prev_hash"] == before_prev_hash:
+    if row_prev != prev_hash:
+        if before_prev_hash is not None and row_prev == before_prev_hash:
             return Problem(
                 seq - 1,
                 "inserted",
@@ -241,6 +282,4 @@ def _check_row(
             f"(a row was deleted, inserted or reordered here, or seq {seq - 1} was rewritten "
             "with a recomputed hash)",
         )
-    if row.get("chain_version") is None and row_hash(row) != row["hash"]:
-        return _edited(seq)
     return None

@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from snapzen.ledger.transfers_table import rebuild_with_records
+
 APPEND_ONLY_TRIGGERS = """
 CREATE TRIGGER IF NOT EXISTS transfers_no_update BEFORE UPDATE ON transfers
 BEGIN SELECT RAISE(ABORT, 'transfers is append-only: UPDATE refused'); END;
@@ -203,6 +205,13 @@ def _v7_decision_log(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS transfers_event ON transfers(event, case_id)")
 
 
+def _v8_records(db: sqlite_utils.Database) -> None:
+    """transfers.record: each row stores the JSON its hash covers, and the columns are
+    generated from it (ledger.transfers_table), so verify hashes stored bytes instead of
+    rebuilding them. Old rows get the exact JSON their version hashed."""
+    rebuild_with_records(db.conn)
+
+
 # Append new steps at the end; never edit or reorder a released one.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_initial,
@@ -212,6 +221,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v5_erased_subjects,
     _v6_identity_and_flags,
     _v7_decision_log,
+    _v8_records,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -78,9 +78,10 @@ COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "actor": "Who ran it: cron or a named engineer.",
         "details": "JSON details of later events, e.g. erasure reason and transfer_seq.",
         "prev_hash": "Hash of the previous row (64 zeros for the first).",
-        "hash": "SHA-256 over prev_hash and this row's canonical JSON (tamper evidence).",
-        "chain_version": "How the hash is computed: empty = version 1 (Python JSON), 2 = "
-        "SQLite json_object (docs/auditing.md).",
+        "hash": "SHA-256 over prev_hash, seq and this row's record (tamper evidence).",
+        "chain_version": "How the hash is computed: 3 = over prev_hash, seq and record; "
+        "empty (1) and 2 = over prev_hash and record (docs/auditing.md).",
+        "record": "The JSON the hash covers; every other column is read from it.",
     },
     "cases": {
         "case_id": "SnapEngage case id.",

@@ -154,12 +154,17 @@ def ledger_case_ids(ledger: Path) -> Counter[str]:
 
 
 def _hash(conn: Any, row: dict[str, Any]) -> str:
-    """Version 1 (chain_version NULL): chain.row_hash; version 2: SHA-256 of prev_hash, a
-    newline and SQLite's json_object over the row's columns in schema order (spelled out
-    here, not taken from snapzen)."""
+    """Version 3: SHA-256 of prev_hash, seq and the stored record; version 1 (chain_version
+    NULL): chain.row_hash; version 2: SHA-256 of prev_hash, a newline and SQLite's
+    json_object over the row's columns in schema order (spelled out here, not taken from
+    snapzen)."""
+    import hashlib
+
+    if row["chain_version"] == 3:  # prev_hash, seq and the stored record, newline-separated
+        hashed = f"{row['prev_hash']}\n{row['seq']}\n{row['record']}".encode()
+        return hashlib.sha256(hashed).hexdigest()
     if row["chain_version"] is None:
         return row_hash(row)
-    import hashlib
 
     columns = [
         "seq", "event", "case_id", "widget_id", "subject_ref", "origin_country", "recipient",

@@ -80,6 +80,13 @@ def db(ledger_path: Path) -> sqlite_utils.Database:
 Tamper = Callable[..., None]
 
 
+def edit(seq: int, **values: str) -> str:
+    """The SQL an attacker runs to change values of row ``seq``: the columns are generated
+    from the row's record, so the record is what gets edited."""
+    changes = ", ".join(f"'$.{column}', '{value}'" for column, value in values.items())
+    return f"UPDATE transfers SET record = json_set(record, {changes}) WHERE seq = {seq}"
+
+
 @pytest.fixture
 def tamper(ledger_path: Path) -> Tamper:
     """Run SQL on the ledger file directly, append-only triggers dropped (as an attacker)."""

@@ -19,7 +19,7 @@ from snapzen.clients.ticket_deletion import TicketDeleter
 from snapzen.ledger.db import open_db
 from snapzen.support.settings import Settings
 from tests.fakes import FakeDeleter
-from tests.ledger.conftest import ALICE, KEY, KEY_TEXT, Tamper, append, transfer_fields
+from tests.ledger.conftest import ALICE, KEY, KEY_TEXT, Tamper, append, edit, transfer_fields
 
 runner = CliRunner()
 COMMANDS = ["list", "export", "report", "subject", "erase", "checkpoint", "verify", "serve"]
@@ -177,7 +177,7 @@ def test_checkpoint_and_verify(tmp_path: Path, tamper: Tamper) -> None:
     assert json.loads(point.read_text())["signatures"][0]["key_fingerprint"].startswith("sha256:")
     code, out, _ = run("verify", "--checkpoint", str(point), "--public-key", str(public))
     assert code == 0 and "ledger OK: 10 rows" in out and "1 checkpoint(s) match" in out
-    tamper("UPDATE transfers SET legal_basis = 'art45' WHERE seq = 7")
+    tamper(edit(7, legal_basis="art45"))
     code, _, err = run("verify")
     assert code == 1
     assert "ledger TAMPERED: first bad row seq 7: row content does not match its hash" in err

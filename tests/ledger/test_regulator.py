@@ -167,11 +167,13 @@ def test_a_ledger_written_before_the_versioned_chain_stays_verifiable(tmp_path: 
     result = verify.verify_chain(db.conn)
     assert (result.ok, result.rows, result.head_seq) == (True, 7, 7)
     versions = db.execute("SELECT chain_version FROM transfers ORDER BY seq").fetchall()
-    assert [v[0] for v in versions] == [None] * 6 + [2]
+    assert [v[0] for v in versions] == [None] * 6 + [3]
     db.conn.close()
     with sqlite3.connect(path) as conn:
         conn.execute("DROP TRIGGER transfers_no_update")
-        conn.execute("UPDATE transfers SET origin_country = 'US' WHERE seq = 3")
+        conn.execute(
+            "UPDATE transfers SET record = json_set(record, '$.origin_country', 'US') WHERE seq = 3"
+        )
     problem = verify.verify_chain(open_db(path, read_only=True).conn).first_problem
     assert problem is not None and (problem.seq, problem.kind) == (3, "edited")
 

@@ -12,9 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from snapzen.ledger import verify
-from snapzen.ledger.chain import CHAINED_COLUMNS, GENESIS, hash_for, row_hash
+from snapzen.ledger.chain import CHAINED_COLUMNS, GENESIS, row_digest
 from snapzen.ledger.db import open_db
-from tests.ledger.conftest import KEY, Tamper, append, transfer_fields
+from snapzen.ledger.transfers_table import RECORD_COLUMNS
+from tests.ledger.conftest import KEY, Tamper, append, edit, transfer_fields
 
 
 def check(path: Path, *checkpoints: verify.Checkpoint) -> verify.VerifyResult:
@@ -46,9 +47,7 @@ def rechain_from(path: Path, start: int) -> None:
     prev_hash = prev[0] if prev else "0" * 64
     rows = conn.execute("SELECT * FROM transfers WHERE seq >= ? ORDER BY seq", (start,))
     for row in rows.fetchall():
-        fields = {c: row[c] for c in (*CHAINED_COLUMNS, "chain_version")}
-        fields["prev_hash"] = prev_hash
-        new_hash = hash_for(conn, fields)
+        new_hash = row_digest(row["seq"], prev_hash, row["chain_version"], row["record"])
         conn.execute(
             "UPDATE transfers SET prev_hash = ?, hash = ? WHERE seq = ?",
             (prev_hash, new_hash, row["seq"]),
@@ -71,14 +70,14 @@ def test_empty_ledger_verifies(tmp_path: Path) -> None:
 
 
 def test_edit_middle_row(ledger_path: Path, tamper: Tamper) -> None:
-    tamper("UPDATE transfers SET legal_basis = 'art45' WHERE seq = 5")
+    tamper(edit(5, legal_basis="art45"))
     problem = first(check(ledger_path))
     assert (problem.seq, problem.kind) == (5, "edited")
     assert "seq 5" in problem.line()
 
 
 def test_edit_last_row(ledger_path: Path, tamper: Tamper) -> None:
-    tamper("UPDATE transfers SET retention_until = '2099-01-01' WHERE seq = 10")
+    tamper(edit(10, retention_until="2099-01-01"))
     assert (first(check(ledger_path)).seq, first(check(ledger_path)).kind) == (10, "edited")
 
 
@@ -119,11 +118,12 @@ def test_insert_row_in_the_middle(ledger_path: Path, tamper: Tamper) -> None:
     conn = sqlite3.connect(ledger_path)
     prev_hash = conn.execute("SELECT hash FROM transfers WHERE seq = 5").fetchone()[0]
     conn.close()
-    forged: dict[str, Any] = {c: None for c in CHAINED_COLUMNS}
-    forged.update(transfer_fields(99, data_categories='["chat_content"]', redactions="{}"))
-    forged.update(seq=6, prev_hash=prev_hash)
-    forged["hash"] = row_hash(forged)
-    columns = [*CHAINED_COLUMNS, "hash"]
+    content: dict[str, Any] = dict.fromkeys(RECORD_COLUMNS)
+    content.update(transfer_fields(99, data_categories='["chat_content"]', redactions="{}"))
+    record = json.dumps(content)
+    forged = {"seq": 6, "prev_hash": prev_hash, "chain_version": 3, "record": record}
+    forged["hash"] = row_digest(6, prev_hash, 3, record)
+    columns = list(forged)
     marks = ", ".join("?" * len(columns))
     tamper(
         "UPDATE transfers SET seq = seq + 100 WHERE seq >= 6",
@@ -139,8 +139,9 @@ def test_insert_row_in_the_middle(ledger_path: Path, tamper: Tamper) -> None:
 
 def test_insert_row_at_the_end_with_a_made_up_hash(ledger_path: Path, tamper: Tamper) -> None:
     tamper(
-        "INSERT INTO transfers (seq, event, case_id, transferred_at, prev_hash, hash) "
-        "VALUES (11, 'transfer', 'case-x', '2024-07-01T00:00:00Z', 'ab', 'cd')"
+        "INSERT INTO transfers (seq, prev_hash, hash, chain_version, record) VALUES (11, 'ab', "
+        "'cd', 3, json_object('event', 'transfer', 'case_id', 'case-x', 'transferred_at', "
+        "'2024-07-01T00:00:00Z'))"
     )
     assert first(check(ledger_path)).seq == 11
 
@@ -149,7 +150,7 @@ def test_rewrite_and_recompute_every_later_hash_is_caught_by_the_checkpoint(
     ledger_path: Path, tamper: Tamper
 ) -> None:
     point = signed_head(ledger_path)
-    tamper("UPDATE transfers SET legal_basis = 'art45', mechanism_ref = 'DPF' WHERE seq = 3")
+    tamper(edit(3, legal_basis="art45", mechanism_ref="DPF"))
     rechain_from(ledger_path, 3)
     assert check(ledger_path).ok  # a consistent forgery: only the checkpoint can tell
     problem = first(check(ledger_path, point))
@@ -172,7 +173,7 @@ def test_rewrite_after_the_checkpoint_seq_is_still_a_chain_break(
     db = open_db(ledger_path)
     append(db, [transfer_fields(11), transfer_fields(12)])
     db.conn.close()
-    tamper("UPDATE transfers SET origin_country = 'US' WHERE seq = 12")
+    tamper(edit(12, origin_country="US"))
     assert first(check(ledger_path, point)).seq == 12
 
 
@@ -214,7 +215,7 @@ def test_missing_checkpoint_file(tmp_path: Path) -> None:
 
 
 def test_make_checkpoint_refuses_a_broken_chain(ledger_path: Path, tamper: Tamper) -> None:
-    tamper("UPDATE transfers SET actor = 'mallory' WHERE seq = 2")
+    tamper(edit(2, actor="mallory"))
     with pytest.raises(verify.LedgerTampered, match="seq 2"):
         signed_head(ledger_path)
 
@@ -235,14 +236,16 @@ def test_any_single_field_edit_is_detected(
     if old == value:
         conn.close()
         return
-    conn.execute(f"UPDATE transfers SET {column} = ? WHERE seq = ?", (value, seq))
+    record = conn.execute("SELECT record FROM transfers WHERE seq = ?", (seq,)).fetchone()[0]
+    edit = f"UPDATE transfers SET record = json_set(record, '$.{column}', ?) WHERE seq = ?"
+    conn.execute(edit, (value, seq))
     conn.commit()
     stored = conn.execute(f"SELECT {column} FROM transfers WHERE seq = ?", (seq,)).fetchone()[0]
     try:
-        if stored != old:  # column affinity may turn '1005' back into 1005: no edit then
+        if stored != old:  # the column's affinity may turn '1005' back into 1005: no edit
             assert first(check(ledger_path)).seq == seq
     finally:
-        conn.execute(f"UPDATE transfers SET {column} = ? WHERE seq = ?", (old, seq))
+        conn.execute("UPDATE transfers SET record = ? WHERE seq = ?", (record, seq))
         conn.commit()
         conn.close()
 
@@ -265,7 +268,7 @@ def test_parallel_ranges_agree_with_the_single_pass(ledger_path: Path, tamper: T
         whole.head_hash,
     )
     reader.conn.close()
-    tamper("UPDATE transfers SET origin_country = 'US' WHERE seq = 33")
+    tamper(edit(33, origin_country="US"))
     broken = chain_check.verify_chain(
         open_db(ledger_path, read_only=True).conn, parallel_min_rows=2
     )
