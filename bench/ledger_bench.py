@@ -39,7 +39,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from snapzen.ledger import audit, verify
+from snapzen.ledger import agreement, audit, verify
 from snapzen.ledger.chain import V3_HASHED_SQL, append_events
 from snapzen.ledger.chain_check import walk_chain
 from snapzen.ledger.db import open_db, transaction
@@ -76,18 +76,35 @@ def fields_for(i: int, n: int) -> dict[str, Any]:
     }
 
 
+# Each transfer's case, as the sync leaves it (synced, with its ticket): what `ledger verify`
+# compares with the chain. Written beside the rows, in the same transaction, as the sync does.
+_CASE_SQL = """INSERT INTO cases (case_id, widget_id, status, ticket_id, subject_ref,
+                                  first_seen_at, updated_at, synced_at)
+               VALUES (?, ?, 'synced', ?, ?, ?, ?, ?)"""
+
+
 def build(path: Path, rows: int, batch: int) -> float:
+    """Seconds spent appending the ledger rows (the cases rows are not timed)."""
     db = open_db(path, create=True)
-    started = time.perf_counter()
+    elapsed = 0.0
     for first in range(1, rows + 1, batch):
         with transaction(db) as conn:
             last = min(first + batch, rows + 1)
-            append_events(conn, (fields_for(i, rows) for i in range(first, last)))
-    elapsed = time.perf_counter() - started
+            fields = [fields_for(i, rows) for i in range(first, last)]
+            started = time.perf_counter()
+            append_events(conn, fields)
+            elapsed += time.perf_counter() - started
+            conn.executemany(_CASE_SQL, [_case_values(f) for f in fields])
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.execute("ANALYZE")  # what `PRAGMA optimize` would give a long-lived ledger
     db.conn.close()
     return elapsed
+
+
+def _case_values(fields: dict[str, Any]) -> tuple[Any, ...]:
+    stamp = fields["transferred_at"]
+    return (fields["case_id"], fields["widget_id"], fields["ticket_id"], fields["subject_ref"],
+            stamp, stamp, stamp)  # fmt: skip
 
 
 def timed(func: Callable[[], Any]) -> tuple[float, Any]:
@@ -162,6 +179,9 @@ def run(rows: int, batch: int, workdir: Path) -> list[str]:
     assert result.ok and result.rows == rows, result.first_problem
     walk_s, walked = timed(lambda: walk_chain(conn))
     assert walked.ok and walked.rows == rows, walked.first_problem
+    tables_s, tables = timed(lambda: agreement.check_tables(conn))
+    assert not tables.problems and tables.cases_checked == rows, tables.problems[:3]
+    command_s, _ = timed(lambda: (verify.verify_ledger(conn), agreement.check_tables(conn)))
     sha_s, hashed_bytes = sha256_baseline(conn, workdir / "canonical.bin")
     file_sha_s = timed(lambda: hashlib.file_digest(path.open("rb"), "sha256"))[0]
     ratio = verify_s / sha_s
@@ -169,6 +189,10 @@ def run(rows: int, batch: int, workdir: Path) -> list[str]:
         f"verify: {verify_s:.2f} s ({rows / verify_s:,.0f} rows/s; one process: {walk_s:.2f} s, "
         f"{walk_s / sha_s:.1f}×); SHA-256 of the same {hashed_bytes / 2**20:.0f} MB: "
         f"{sha_s:.3f} s → ratio {ratio:.1f}×"
+    )
+    print(
+        f"cases and runs against the chain ({rows:,} cases): {tables_s:.2f} s; "
+        f"`ledger verify`'s checks together: {command_s:.2f} s"
     )
 
     subject = hashlib.sha256(f"subject-{rows // 3 % SUBJECTS}".encode()).hexdigest()
@@ -215,7 +239,7 @@ def run(rows: int, batch: int, workdir: Path) -> list[str]:
         "",
         "| measure | figure |",
         "|---|---|",
-        f"| rows | {rows:,} ({db_mb:.0f} MB database file) |",
+        f"| rows | {rows:,}, each with its synced case ({db_mb:.0f} MB database file) |",
         f"| insert via `append_events`, {batch} rows per transaction | "
         f"{rows / insert_s:,.0f} rows/s ({insert_s:.1f} s) |",
         f"| verify (`verify_chain`, whole chain, seq ranges in parallel) | {verify_s:.2f} s "
@@ -224,6 +248,9 @@ def run(rows: int, batch: int, workdir: Path) -> list[str]:
         f"| plain SHA-256 over the same {hashed_bytes / 2**20:.0f} MB verify hashes | "
         f"{sha_s:.3f} s → verify is **{verify_s / sha_s:.1f}×** that "
         f"({walk_s / sha_s:.1f}× in one process) |",
+        f"| cases and runs against the chain (`agreement.check_tables`, {rows:,} synced cases) "
+        f"| {tables_s:.2f} s |",
+        f"| `ledger verify`'s checks together (chain, then the tables) | {command_s:.2f} s |",
         f"| SHA-256 of the database file ({db_mb:.0f} MB), for scale | {file_sha_s:.3f} s |",
         f"| Art. 30 report over the whole ledger | {report_ms:.0f} ms |",
         "",

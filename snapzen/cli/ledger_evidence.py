@@ -230,6 +230,12 @@ def verify_(
                 f"snapzen: working tables disagree with the chain: {disagreement.line()}",
                 err=True,
             )
+        if tables.unlisted:
+            typer.echo(
+                f"snapzen: more disagreements than these {len(tables.problems)} were found "
+                "and are not listed",
+                err=True,
+            )
         raise typer.Exit(errors.EXIT_ABORTED)
     typer.echo(
         f"ledger OK: {result.rows} rows, head seq {result.head_seq}, hash {result.head_hash}"

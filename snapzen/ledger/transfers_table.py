@@ -49,7 +49,8 @@ TRANSFERS_SQL = (
 INDEXES = (
     "CREATE INDEX transfers_subject ON transfers(subject_ref)",
     "CREATE INDEX transfers_time ON transfers(transferred_at)",
-    "CREATE INDEX transfers_case ON transfers(case_id)",
+    # A case's rows, and (covering) its latest decision for `ledger verify`'s agreement check.
+    "CREATE INDEX transfers_decision ON transfers(case_id, event, ticket_id)",
     "CREATE INDEX transfers_ticket ON transfers(ticket_id)",
     "CREATE INDEX transfers_retention ON transfers(retention_until)",
     "CREATE INDEX transfers_event ON transfers(event, case_id)",

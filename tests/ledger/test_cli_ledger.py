@@ -345,3 +345,17 @@ def test_a_bad_key_file_exits_2_without_showing_the_key(
     assert code == 2 and message in err
     assert KEY_TEXT not in err
     assert not (tmp_path / "head.json").exists()
+
+
+def test_verify_lists_at_most_a_hundred_disagreements(ledger_path: Path, tamper: Tamper) -> None:
+    """A cases table emptied (or swapped for another ledger's) names the first 100 and says
+    there are more, instead of a line per case."""
+    db = open_db(ledger_path)
+    append(db, (transfer_fields(i) for i in range(11, 131)))  # 130 synced cases in all
+    db.conn.close()
+    tamper("DELETE FROM cases")
+    code, _, err = run("verify")
+    lines = err.strip().splitlines()
+    assert code == 1
+    assert sum("is gone from cases" in line for line in lines) == 100
+    assert lines[-1] == "snapzen: more disagreements than these 100 were found and are not listed"
