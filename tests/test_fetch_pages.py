@@ -54,7 +54,7 @@ def test_pages_are_validated_on_the_reader_threads_and_stored_by_the_pass(
     cases[7]["transcripts"] = "not a list"
     apis.add_cases("w1", cases)
     result = service.sync(settings)
-    assert threads and all(name.startswith("snapzen-fetch-") for name in threads)
+    assert threads and all(name.startswith("snapzen-fetch") for name in threads)
     assert result.counts.fetched == 40
     assert result.counts.created == 39
     db = open_db(settings.ledger.path)

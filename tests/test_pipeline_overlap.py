@@ -111,8 +111,8 @@ def test_a_reader_error_aborts_the_pass_and_keeps_cursors(
 
 
 class _WatchingSink:
-    """Wraps the real Zendesk client: checks that calls other than POSTs (polls, lookups)
-    never overlap each other (they all come from the pass's thread), how many POSTs are out at
+    """Wraps the real Zendesk client: checks that calls other than POSTs and read-backs (polls,
+    lookups) never overlap each other, how many POSTs are out at
     once and whether a poll ran while POSTs were out, that a batch is 'pushing' in the ledger
     before its POST leaves, and how many jobs (answered or not) are out at each POST."""
 
@@ -196,11 +196,11 @@ class _WatchingSink:
             self._leave(False)
 
     def show_tickets(self, ticket_ids: Any) -> Any:
-        self._enter(False)
-        try:
-            return self.inner.show_tickets(ticket_ids)
-        finally:
-            self._leave(False)
+        # Read-backs run on the poller's read-back threads, several at once by design
+        # (Tuning.read_back_threads): not counted among the calls that must not overlap.
+        with self.lock:
+            self.threads.add(threading.current_thread().name)
+        return self.inner.show_tickets(ticket_ids)
 
     def unfinished_jobs(self) -> Any:
         return self.inner.unfinished_jobs()
@@ -420,8 +420,6 @@ def test_window_groups_added_after_the_readers_ran_dry_are_still_read(
             # Each window's end is reported once, after its last page.
             ended = {window for window, _, _ in feed.take_ended()}
             assert ended == {"w0", "w1", "w2"} and feed.take_ended() == []
-            # The readers wait for more windows instead of ending: none can miss an add.
-            assert feed.readers_alive == 3
     assert len(source.read) == 60
 
 

@@ -173,6 +173,7 @@ def test_a_pass_runs_to_its_end_with_no_submit_or_poll_thread_on_a_fake_clock(
         monotonic=clock,
         sleep=clock.advance,
         crash_hook=hook,
+        tuning=Tuning(page_queue_depth=0),  # inline readers: nothing drains the queue meanwhile
         executor_factory=inline_executor,
     )
     try:
@@ -181,9 +182,7 @@ def test_a_pass_runs_to_its_end_with_no_submit_or_poll_thread_on_a_fake_clock(
         pipeline.close()
     assert result.counts.created == 250 and result.exit_code == 0
     assert set(statuses(db).values()) == {"synced"}
-    assert threads and not any(
-        name.startswith(("snapzen-submit", "snapzen-poll")) for name in threads
-    )
+    assert threads and not any(name.startswith("snapzen-") for name in threads)
     # The drain waited on the fake clock, on the poll cadence: no wall-clock sleep.
     assert clock() > 1000.0
 
@@ -191,3 +190,51 @@ def test_a_pass_runs_to_its_end_with_no_submit_or_poll_thread_on_a_fake_clock(
 def test_tuning_is_one_frozen_object() -> None:
     with pytest.raises(AttributeError):
         Tuning().early_poll_gap = 0.5  # type: ignore[misc]
+
+
+class _Pages:
+    """A SnapEngage source of ``pages`` pages per window; a window named "bad" fails after
+    its first page."""
+
+    def __init__(self, pages: int) -> None:
+        self.pages = pages
+
+    def iter_pages(self, widget_id: str, start: Any, end: Any) -> Any:
+        for number in range(1, self.pages + 1):
+            if widget_id == "bad" and number == 2:
+                raise RuntimeError("SnapEngage answered 500 twice")
+            yield _Page(widget_id, [f"{widget_id}-{number}-{i}" for i in range(3)])
+
+
+class _Page:
+    def __init__(self, widget_id: str, cases: list[str]) -> None:
+        self.widget_id, self.cases = widget_id, cases
+
+
+def test_the_page_feed_reads_stages_and_ends_windows_without_a_thread() -> None:
+    from snapzen.sync.page_feed import PageFeed
+
+    day = datetime(2026, 11, 1, tzinfo=UTC).date()
+    staged: list[tuple[str, str]] = []
+
+    def stage(widget: str, raw: str) -> str:
+        staged.append((widget, raw))
+        return raw.upper()
+
+    before = threading.active_count()
+    tuning = Tuning(page_queue_depth=0)  # read inline: nothing drains the queue meanwhile
+    with PageFeed(_Pages(2), stage, tuning, inline_executor) as feed:
+        feed.add([("w1", day, day), ("w2", day, day)])
+        assert feed.queued == 0 and threading.active_count() == before
+        pages = feed.more(10)
+        assert [(window[0], cases[0]) for window, cases in pages] == [
+            ("w1", "W1-1-0"), ("w1", "W1-2-0"), ("w2", "W2-1-0"), ("w2", "W2-2-0"),
+        ]  # fmt: skip
+        assert feed.finished and {w[0] for w in feed.take_ended()} == {"w1", "w2"}
+        assert len(staged) == 12  # each case staged once, by the reader
+
+        feed.add([("bad", day, day)])
+        assert feed.get(0) is not None  # its first page still comes
+        with pytest.raises(RuntimeError, match="500 twice"):
+            feed.get(0)  # then the reader's error, re-raised on the pass's thread
+        assert not feed.finished  # the failed window never ended

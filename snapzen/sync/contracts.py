@@ -4,6 +4,7 @@ counts and result, and the small value types handed between parts."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -20,6 +21,13 @@ CrashHook = Callable[[str], None]
 # poll timing): both injected, so every timing rule can be driven by a fake clock.
 Clock = Callable[[], datetime]
 Monotonic = Callable[[], float]
+# Worker threads come from one of these (workers, thread name prefix), so a test can hand a
+# part an inline executor and drive it with no thread at all.
+ExecutorFactory = Callable[[int, str], Executor]
+
+
+def thread_pool(workers: int, name: str) -> Executor:
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
 
 
 def utcnow() -> datetime:

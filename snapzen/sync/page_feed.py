@@ -13,10 +13,11 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from snapzen.sync.contracts import Source, Window
+from snapzen.sync.contracts import ExecutorFactory, Source, Window, thread_pool
 from snapzen.sync.tuning import DEFAULT_TUNING, Tuning
 
 
@@ -52,30 +53,33 @@ class WindowEnd:
 
 
 class PageFeed:
-    """Background readers for ``Pipeline.fetch_window_groups``: each thread takes the next
-    window, iterates its pages and hands them over through a bounded queue. Windows can be
-    added while it runs (``add``); readers are started as needed, up to ``fetch_threads``, and
-    wait for more windows until the feed closes. A reader's exception is handed over too and
-    re-raised on the pass's thread (that reader stops; the pass fails). Leaving the ``with``
-    block (normally, on an error, or on a simulated crash) tells the readers to stop and
-    waits for them."""
+    """Background readers for ``Pipeline.fetch_window_groups``: each window added is one task
+    on an executor of ``fetch_threads`` workers (from ``executor_factory``; a test passes an
+    inline one and reads without threads), which iterates the window's pages and hands them
+    over through a bounded queue. Windows can be added while it runs (``add``). A reader's
+    exception is handed over too and re-raised on the pass's thread (that window stops; the
+    pass fails). Leaving the ``with`` block (normally, on an error, or on a simulated crash)
+    tells the readers to stop and waits for them."""
 
     def __init__(
         self,
         source: Source,
         stage: Callable[[str, Any], Any] | None = None,
         tuning: Tuning = DEFAULT_TUNING,
+        executor_factory: ExecutorFactory = thread_pool,
     ) -> None:
         self._source = source
-        self._threads_max = tuning.fetch_threads
         # Applied by the reader to each case of a page (widget id, raw case) before the page
         # is handed over; without it the page's raw cases are handed over as they came.
         self._stage = stage
-        self._windows: queue.SimpleQueue[Window] = queue.SimpleQueue()
-        self._pending = 0
+        self._pending = 0  # windows added whose end the pass's thread has not seen yet
+        self._waiting = 0  # windows added that no reader has started (shared: a lock)
+        self._lock = threading.Lock()
+        # maxsize 0 is unbounded: only for a test that reads inline (nothing would drain it).
         self._pages: queue.Queue[object] = queue.Queue(maxsize=tuning.page_queue_depth)
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._executor = executor_factory(tuning.fetch_threads, "snapzen-fetch")
+        self._tasks: list[Future[None]] = []
         self._ended: list[Window] = []  # windows read to their end, not yet taken
 
     def __enter__(self) -> PageFeed:
@@ -83,32 +87,23 @@ class PageFeed:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        while any(t.is_alive() for t in self._threads):
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        while not all(task.done() for task in self._tasks):
             with contextlib.suppress(queue.Empty):  # unblock a reader waiting to put a page
                 self._pages.get(timeout=0.05)
 
     def add(self, windows: Sequence[Window]) -> None:
-        for window in windows:
-            self._windows.put(window)
+        with self._lock:
+            self._waiting += len(windows)
         self._pending += len(windows)
-        # Readers live until the feed closes, waiting for windows: one that ended when the
-        # queue ran dry could miss windows added at that moment, which were then never read.
-        while len(self._threads) < min(self._threads_max, self._pending):
-            thread = threading.Thread(
-                target=self._read, name=f"snapzen-fetch-{len(self._threads)}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
+        for window in windows:
+            self._tasks.append(self._executor.submit(self._read, window))
 
     @property
     def queued(self) -> int:
         """Windows added and not yet taken by a reader."""
-        return self._windows.qsize()
-
-    @property
-    def readers_alive(self) -> int:
-        """Reader threads still running (they wait for windows until the feed closes)."""
-        return sum(thread.is_alive() for thread in self._threads)
+        with self._lock:
+            return self._waiting
 
     @property
     def finished(self) -> bool:
@@ -155,24 +150,24 @@ class PageFeed:
                 continue
         return False
 
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            try:
-                window = self._windows.get(timeout=0.05)
-            except queue.Empty:
-                continue  # none yet: more may be added until the feed closes
-            try:
-                for page in self._source.iter_pages(*window):
-                    cases = page.cases
-                    del page  # with a stage function, only the staged page is kept
-                    if self._stage is not None:
-                        cases = [self._stage(window[0], raw) for raw in cases]
-                    if not self._put((window, cases)):
-                        return
-            except BaseException as exc:  # handed to the pass's thread, which decides
-                self._put(exc)
-                return
-            self._put(WindowEnd(window))
+    def _read(self, window: Window) -> None:
+        """One window, on a reader: its pages, then its end (or the error that stopped it)."""
+        with self._lock:
+            self._waiting -= 1
+        if self._stop.is_set():
+            return
+        try:
+            for page in self._source.iter_pages(*window):
+                cases = page.cases
+                del page  # with a stage function, only the staged page is kept
+                if self._stage is not None:
+                    cases = [self._stage(window[0], raw) for raw in cases]
+                if not self._put((window, cases)):
+                    return
+        except BaseException as exc:  # handed to the pass's thread, which decides
+            self._put(exc)
+            return
+        self._put(WindowEnd(window))
 
 
 def per_widget(fetched: dict[Window, int], widgets: Iterable[str] = ()) -> dict[str, int]:

@@ -32,11 +32,13 @@ from snapzen.sync.contracts import (
     Clock,
     Counts,
     CrashHook,
+    ExecutorFactory,
     Monotonic,
     PassResult,
     Sink,
     Source,
     Window,
+    thread_pool,
     utcnow,
 )
 from snapzen.sync.page_feed import FetchProgress, PageFeed, per_widget
@@ -49,7 +51,7 @@ from snapzen.sync.pushing import Pusher
 from snapzen.sync.recovery import Recovery
 from snapzen.sync.results import Recorder, log_at_risk, log_future_dated
 from snapzen.sync.results_check import unresolved_counts
-from snapzen.sync.submitter import ExecutorFactory, Submitter, thread_pool
+from snapzen.sync.submitter import Submitter
 from snapzen.sync.tuning import DEFAULT_TUNING, Tuning
 
 __all__ = ["Counts", "CrashHook", "PassResult", "Pipeline", "Sink", "Source", "Window"]
@@ -85,6 +87,7 @@ class Pipeline:
         self.run_id, self.actor = run_id, actor
         self.clock, self.sleep, self.monotonic = clock, sleep, monotonic
         self.tuning = tuning
+        self._executor_factory = executor_factory
         self.should_stop = stop or (lambda: False)
         self.interrupted = False
         self._stop_seen = 0.0
@@ -245,7 +248,7 @@ class Pipeline:
         fetched: dict[Window, int] = {}
         self.fetch_progress = FetchProgress(expected_windows)
         pending: Iterator[Sequence[Window]] | None = iter(groups)
-        with PageFeed(self.source, self.cases.stage, self.tuning) as feed:
+        with PageFeed(self.source, self.cases.stage, self.tuning, self._executor_factory) as feed:
 
             def top_up() -> None:
                 nonlocal pending

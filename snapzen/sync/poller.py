@@ -18,10 +18,16 @@ from dataclasses import dataclass, field
 from snapzen.policy.models import JobStatus
 from snapzen.support.errors import RetriableError, RetriesExhausted
 from snapzen.support.log import get_logger, one_line
-from snapzen.sync.contracts import Batch, CrashHook, Monotonic, Sink
+from snapzen.sync.contracts import (
+    Batch,
+    CrashHook,
+    ExecutorFactory,
+    Monotonic,
+    Sink,
+    thread_pool,
+)
 from snapzen.sync.poll_plan import Budget, PollPlan
 from snapzen.sync.results_check import ResultCheck, check_results
-from snapzen.sync.submitter import ExecutorFactory, thread_pool
 
 log = get_logger("snapzen.sync.poller")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -22,15 +22,20 @@ from snapzen.ledger import outbox
 from snapzen.policy.models import JobStatus
 from snapzen.support.errors import SnapzenError
 from snapzen.sync.batches import FilledBatch
-from snapzen.sync.contracts import Batch, Clock, Counts, CrashHook, Monotonic, Sink, Ticket
+from snapzen.sync.contracts import (
+    Batch,
+    Clock,
+    Counts,
+    CrashHook,
+    ExecutorFactory,
+    Monotonic,
+    Sink,
+    Ticket,
+    thread_pool,
+)
 
-ExecutorFactory = Callable[[int, str], Executor]  # (workers, thread name prefix)
 _Arg = TypeVar("_Arg")
 _Answer = TypeVar("_Answer")
-
-
-def thread_pool(workers: int, name: str) -> Executor:
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
 
 
 def timed(
