@@ -163,7 +163,7 @@ class ZendeskApi:
         self.store.tick()
         archive = _truthy(request.args.get("archive_immediately"))
         record = self.store.create_ticket(item, archive, None)
-        return json_response({"ticket": record.data}, 201)
+        return json_response({"ticket": record.shown()}, 201)
 
     def import_create_many(self, request: Request) -> Response:
         body = _json_body(request)
@@ -187,7 +187,7 @@ class ZendeskApi:
             # Archived and deleted tickets are invisible to this endpoint (documented), which is
             # what makes a dedup lookup after archive_immediately give a false negative.
             visible = [
-                r.data
+                r.shown()
                 for r in self.store.tickets.values()
                 if r.deleted_at is None and not r.archived
             ]
@@ -226,7 +226,7 @@ class ZendeskApi:
         self.store.tick()
         with self.store.lock:
             found = [
-                self.store.tickets[i].data
+                self.store.tickets[i].shown()
                 for i in dict.fromkeys(ids)
                 if i in self.store.tickets and self.store.tickets[i].deleted_at is None
             ]
@@ -240,7 +240,7 @@ class ZendeskApi:
             record = self.store.tickets.get(ticket_id)
             if record is None or record.deleted_at is not None:
                 return error(404, "RecordNotFound", "Not found")
-            return json_response({"ticket": record.data})
+            return json_response({"ticket": record.shown()})
 
     def ticket_comments(self, request: Request, ticket_id: int) -> Response:
         return zendesk_search.comments(self.store, ticket_id)

@@ -185,12 +185,11 @@ def _matches(record: TicketRecord, term: tuple[str, str, str]) -> bool:
 
 
 def _as_result(record: TicketRecord) -> dict[str, Any]:
-    data = {k: v for k, v in record.data.items() if k != "comments"}
-    return {**data, "result_type": "ticket"}
+    return {**record.shown(), "result_type": "ticket"}
 
 
 def _as_exported(record: TicketRecord) -> dict[str, Any]:
-    data = {k: v for k, v in record.data.items() if k != "comments"}
+    data = record.shown()
     if record.deleted_at is not None:
         data["status"] = "deleted"
     data["generated_timestamp"] = int(record.created_ts)  # creation: the sandbox never edits

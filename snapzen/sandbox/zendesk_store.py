@@ -39,6 +39,11 @@ class TicketRecord:
     job_id: str | None = None
     created_ts: float = 0.0  # sandbox clock at creation: the age archiving counts from
 
+    def shown(self) -> JsonDict:
+        """The ticket as Zendesk's API shows it: a Ticket object has no comments (they are
+        at tickets/{id}/comments; the first one's body is the ``description``)."""
+        return {key: value for key, value in self.data.items() if key != "comments"}
+
 
 @dataclass
 class Job:
