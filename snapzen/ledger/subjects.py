@@ -22,14 +22,15 @@ import email_validator
 from email_validator import EmailNotValidError, validate_email
 
 # The common address, recognised by hand before email-validator is asked. The validator costs
-# ~21 us a call (measured: 20,000 plain addresses, email-validator 2.4, this machine), ~10 % of
-# the pass's CPU when every staged case is checked, and its lru_cache rarely hits (addresses are
-# unique). What this pattern accepts is a subset of what the validator accepts (property test:
-# tests/ledger/test_subjects.py): an ASCII dot-atom local part (RFC 5322 atext, no quoting, no
-# leading, trailing or double dot), and a domain of LDH labels (1-63 characters, no hyphen at
-# either end and none doubled, so no Punycode "xn--" label nor the "ab--" labels the validator
-# refuses) under an alphabetic TLD. Everything else (Unicode, quoting, brackets, numeric TLDs,
-# special-use names) still goes through the validator.
+# ~21 us a call (20,000 plain addresses, email-validator 2.4, measured on the benchmark's
+# machine) and runs for every staged case, on the page readers and again in the prepare worker:
+# ~10 % of the pass's process's CPU samples at 10,000 chats, and its lru_cache rarely hits since
+# addresses are unique (bench/RESULTS.md v11). This pattern accepts a subset of what the
+# validator accepts (hypothesis tests: tests/ledger/test_subjects.py): an ASCII dot-atom local
+# part (RFC 5322 atext; no quoting, no leading, trailing or doubled dot) and a domain of LDH
+# labels of 1-63 characters (no hyphen at either end) under an alphabetic TLD, with no doubled
+# hyphen (so no Punycode "xn--" label, nor the "ab--" labels the validator refuses). Anything
+# else (Unicode, quoting, brackets, numeric TLDs, special-use names) goes to the validator.
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _COMMON_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}")
