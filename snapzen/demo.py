@@ -148,7 +148,17 @@ def run_demo(
         result = DemoResult(
             workdir=workdir,
             ledger=ledger,
-            env={"SNAPZEN_LEDGER__PATH": str(ledger), "SNAPZEN_LEDGER__KEY": key},
+            # Every setting a ledger command needs: the file, its key, and the controller's
+            # country (required by every command, so that none runs on a wrong reading of
+            # which chats were transfers).
+            env={
+                name: env[name]
+                for name in (
+                    "SNAPZEN_LEDGER__PATH",
+                    "SNAPZEN_LEDGER__KEY",
+                    "SNAPZEN_CONSENT__CONTROLLER_COUNTRY",
+                )
+            },
         )
         say(f"sandbox: SnapEngage + Zendesk emulator on {sb.base_url} ({chats} chats)")
 
