@@ -218,3 +218,28 @@ def test_restore_reapplies_erasures_made_after_the_backup(
     assert not [t for t in new if t["external_id"].removeprefix("snapengage:") in person]
     _no_duplicates(sb)
     assert verify_cli(env).returncode == 0
+
+
+def test_a_backup_from_before_schema_8_is_checked_as_it_is_then_restored_migrated(
+    make_sandbox: Any, tmp_path: Path
+) -> None:
+    """A backup written by the previous release (schema 7: version-1 and -2 rows, no stored
+    records): restore checks its chain read-only, then migrates the copy it puts in place."""
+    sb = make_sandbox(chats=30, seed=23)
+    ledger = tmp_path / "ledger.db"
+    env = cli_env(sb, ledger)
+    assert snapzen(env, "init").returncode == 0
+    backup = tmp_path / "old-backup.db"
+    backup.write_bytes((Path(__file__).parent.parent / "fixtures" / "ledger_v7.db").read_bytes())
+    with sqlite3.connect(backup) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 7
+
+    restored = snapzen(env, "ledger", "restore", str(backup))
+    assert restored.returncode == 0, restored.stderr
+    with sqlite3.connect(ledger) as conn:
+        versions = [row[0] for row in conn.execute("SELECT chain_version FROM transfers")]
+        assert conn.execute("PRAGMA user_version").fetchone()[0] >= 8
+    assert versions[:8] == [None] * 6 + [2, 2] and set(versions[8:]) == {3}
+    assert verify_cli(env).returncode == 0
+    with sqlite3.connect(backup) as conn:  # the backup itself is left as it was
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 7

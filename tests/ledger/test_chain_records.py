@@ -17,8 +17,10 @@ from snapzen.ledger.db import open_db, transaction
 from snapzen.ledger.transfers_table import has_records
 from tests.ledger.conftest import Tamper
 
-# Written by the code before schema 8 (tests/fixtures/ledger_v1.db migrated to schema 7,
-# then two version-2 rows appended): six version-1 rows and two version-2 rows.
+# Written by the code before schema 8 (commit cdb41f1): tests/fixtures/ledger_v1.db opened
+# (migrated to schema 7), two decisions appended with its append_event (a transfer with
+# non-ASCII details, a withheld case), and the cases rows the chain names. Six version-1 rows
+# and two version-2 rows.
 FIXTURE_V7 = Path(__file__).parent.parent / "fixtures" / "ledger_v7.db"
 SELECT_ALL = f"SELECT {', '.join(CHAINED_COLUMNS)}, hash, chain_version FROM transfers ORDER BY seq"
 
