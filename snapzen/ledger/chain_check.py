@@ -108,10 +108,10 @@ def verify_chain(
 ) -> VerifyResult:
     """Recompute the chain from GENESIS; stop at the first bad row.
 
-    A large, intact, all-version-3 ledger in a file is checked by up to MAX_WORKERS
-    processes, one seq range each; anything else, or any doubt in a range (an older row, a
-    gap, a broken link or hash), is walked by ``walk_chain`` in one pass, which names the
-    first bad row exactly.
+    A large ledger in a file (schema 8: every row with its record) is checked by up to
+    MAX_WORKERS processes, one seq range each; anything else, or any doubt in a range (a gap,
+    a broken link or hash, a version going down), is walked by ``walk_chain`` in one pass,
+    which names the first bad row exactly.
     """
     altered = _altered(conn)
     if altered is not None:
@@ -145,42 +145,64 @@ def _parallel(conn: sqlite3.Connection, min_rows: int) -> VerifyResult | None:
         parts = list(pool.map(_check_range, [path] * len(bounds), *zip(*bounds, strict=True)))
     expected_prev = GENESIS
     rows = 0
-    for (start, _), (ok, count, first_prev, last_hash) in zip(bounds, parts, strict=True):
-        if not ok or first_prev != expected_prev or (start == lo and lo != 1):
+    newest = 0
+    for (start, _), part in zip(bounds, parts, strict=True):
+        if part is None or part.first_prev != expected_prev or (start == lo and lo != 1):
             return None
-        rows += count
-        expected_prev = last_hash
+        if part.oldest < newest:  # versions only go up along the chain, across ranges too
+            return None
+        rows += part.rows
+        expected_prev, newest = part.last_hash, part.newest
     if rows != hi - lo + 1:
         return None
     return VerifyResult(rows=rows, head_seq=hi, head_hash=expected_prev)
 
 
-_RANGE_SQL = (
-    "SELECT seq, prev_hash, hash, chain_version, CAST(record AS BLOB) FROM transfers "
-    "WHERE seq BETWEEN ? AND ? ORDER BY seq"
-)
+@dataclass(frozen=True)
+class _Range:
+    """A seq range found intact: its size, its ends' links, the chain versions it holds."""
+
+    rows: int
+    first_prev: str
+    last_hash: str
+    oldest: int  # rank of the first row's version (_RANK)
+    newest: int  # rank of the last row's version
 
 
-def _check_range(path: str, lo: int, hi: int) -> tuple[bool, int, str | None, str]:
-    """(all fine, rows, the first row's prev_hash, the last row's hash) for seq lo..hi, all
-    version 3; any doubt answers "not fine" and the caller walks the whole chain."""
+_RANGE_SQL = _RECORD_ROWS_SQL + " WHERE seq BETWEEN ? AND ? ORDER BY seq"
+
+
+def _check_range(path: str, lo: int, hi: int) -> _Range | None:
+    """Seq lo..hi checked as ``walk_chain`` checks them (each row of any version against its
+    stored record); None at any doubt, and the caller walks the whole chain, which names the
+    first bad row."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     sha256 = hashlib.sha256
     expected, prev, first_prev = lo, "", None
+    oldest = newest = 0
     try:
-        for seq, row_prev, stored, version, record in conn.execute(_RANGE_SQL, (lo, hi)):
-            if version != CHAIN_VERSION or seq != expected:
-                return False, 0, None, ""
-            if first_prev is not None and row_prev != prev:
-                return False, 0, None, ""
-            if sha256(b"%s\n%d\n%s" % (row_prev.encode(), seq, record)).hexdigest() != stored:
-                return False, 0, None, ""
+        for seq, row_prev, stored, version, record, consistent in conn.execute(
+            _RANGE_SQL, (lo, hi)
+        ):
+            if seq != expected or (first_prev is not None and row_prev != prev):
+                return None
+            if version == CHAIN_VERSION:  # the common case, inline
+                hashed = b"%s\n%d\n%s" % (row_prev.encode(), seq, record)
+            elif version in _RANK and consistent:
+                hashed = hashed_bytes(seq, row_prev, version, record)
+            else:
+                return None
+            rank = _RANK[version]
+            if rank < newest or sha256(hashed).hexdigest() != stored:
+                return None
             if first_prev is None:
-                first_prev = row_prev
-            prev, expected = stored, seq + 1
+                first_prev, oldest = row_prev, rank
+            prev, expected, newest = stored, seq + 1, rank
     finally:
         conn.close()
-    return expected == hi + 1, hi - lo + 1, first_prev, prev
+    if expected != hi + 1 or first_prev is None:
+        return None
+    return _Range(hi - lo + 1, first_prev, prev, oldest, newest)
 
 
 def walk_chain(conn: sqlite3.Connection) -> VerifyResult:
