@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from snapzen.sandbox import Sandbox, SandboxConfig
+from snapzen.support.sqlite_uri import read_only_uri
 
 # The default settle time: a chat that started less than this long ago may still be running.
 SETTLE = timedelta(minutes=30)
@@ -116,8 +117,7 @@ def _truth_problems(truth: list[dict[str, Any]], tickets: set[str], first: datet
 
 
 def _read_ledger(ledger: Path, result: DemoResult) -> None:
-    uri = f"file:{ledger}?mode=ro"
-    with sqlite3.connect(uri, uri=True) as conn:
+    with sqlite3.connect(read_only_uri(ledger), uri=True) as conn:
         result.status_counts = {
             str(s): int(n)
             for s, n in conn.execute("SELECT status, COUNT(*) FROM cases GROUP BY status")

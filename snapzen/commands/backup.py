@@ -13,6 +13,7 @@ from pathlib import Path
 
 from snapzen.support.atomic import create_private
 from snapzen.support.errors import ConfigError, FatalError
+from snapzen.support.sqlite_uri import read_only_uri
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def backup_ledger(source: Path, dest: Path, *, overwrite: bool = False) -> Backu
     # under the name a restore script would pick up.
     partial = dest.with_name(dest.name + ".partial")
     create_private(partial)  # 0600 before any page of the ledger is written into it
-    src = sqlite3.connect(f"file:{source.resolve()}?mode=ro", uri=True)
+    src = sqlite3.connect(read_only_uri(source), uri=True)
     try:
         copy = sqlite3.connect(str(partial))
         try:
@@ -57,7 +58,7 @@ def backup_ledger(source: Path, dest: Path, *, overwrite: bool = False) -> Backu
         raise FatalError(f"backup of {source} failed: {exc}") from exc
     finally:
         src.close()
-    check = sqlite3.connect(f"file:{partial.resolve()}?mode=ro", uri=True)
+    check = sqlite3.connect(read_only_uri(partial), uri=True)
     try:
         ok = check.execute("PRAGMA quick_check").fetchone()[0] == "ok"
         got = _transfer_count(check)

@@ -16,6 +16,7 @@ from snapzen.commands.status import STATUSES
 from snapzen.ledger import outbox
 from snapzen.ledger.status import UNSENT_OR_PUSHING, sql_list
 from snapzen.support.settings import Settings, parse_interval
+from snapzen.support.sqlite_uri import read_only_uri
 
 RUN_OUTCOMES = ("running", "ok", "partial", "aborted")
 # A run that ended (ok/partial) did its job; 'partial' problems (failures, deadline) have
@@ -151,7 +152,7 @@ def check_health(path: Path, settings: Settings, now: datetime) -> Health:
     if not path.exists():
         return Health(False, f"ledger database {path} does not exist (create it: snapzen init)")
     try:
-        conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=5)
+        conn = sqlite3.connect(read_only_uri(path), uri=True, timeout=5)
     except sqlite3.Error as exc:
         return Health(False, f"ledger database {path} cannot be opened: {exc}")
     try:

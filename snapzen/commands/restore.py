@@ -35,6 +35,7 @@ from snapzen.ledger.verify import verify_ledger
 from snapzen.support.errors import LockHeld
 from snapzen.support.lock import writer_lock
 from snapzen.support.settings import Settings, require_ledger_key
+from snapzen.support.sqlite_uri import read_only_uri
 
 # Tickets whose job finished just after the backup's newest record, clocks a little apart:
 # a day more costs an export request or two.
@@ -177,7 +178,7 @@ def _restore_locked(
 def _copy(backup: Path, dest: Path) -> None:
     """SQLite's backup API into a 0600 file (a copy of a WAL file set is not a database)."""
     create_file(dest)
-    src = sqlite3.connect(f"file:{backup.resolve()}?mode=ro", uri=True)
+    src = sqlite3.connect(read_only_uri(backup), uri=True)
     try:
         copy = sqlite3.connect(str(dest))
         try:

@@ -20,7 +20,13 @@ from typing import Any
 
 from snapzen.ledger.chain import CHAIN_VERSION, GENESIS, hashed_bytes
 from snapzen.ledger.chain_legacy import CHAINED_COLUMNS, V2_BODY_SQL, row_hash
-from snapzen.ledger.transfers_table import TRANSFERS_SQL, has_records, table_sql
+from snapzen.ledger.transfers_table import (
+    RECORDS_SCHEMA,
+    TRANSFERS_SQL,
+    has_records,
+    table_sql,
+)
+from snapzen.support.sqlite_uri import read_only_uri
 
 
 @dataclass(frozen=True)
@@ -58,9 +64,9 @@ class VerifyResult:
 # record holds neither: they are hashed beside it).
 _RECORD_ROWS_SQL = (
     "SELECT seq, prev_hash, hash, chain_version, CAST(record AS BLOB), "
-    f"CASE WHEN chain_version IS {CHAIN_VERSION} THEN 1 ELSE "
+    f"CASE WHEN chain_version IS {CHAIN_VERSION} THEN 1 WHEN json_valid(record) THEN "
     "(json_extract(record, '$.seq') IS seq AND json_extract(record, '$.prev_hash') IS prev_hash"
-    " AND json_extract(record, '$.chain_version') IS chain_version) END FROM transfers"
+    " AND json_extract(record, '$.chain_version') IS chain_version) ELSE 0 END FROM transfers"
 )
 _OLD_ROWS_SQL = (
     "SELECT seq, prev_hash, hash, chain_version, CASE WHEN chain_version = 2 THEN "
@@ -74,8 +80,10 @@ def _rows_sql(conn: sqlite3.Connection) -> str:
 
 
 def _altered(conn: sqlite3.Connection) -> Problem | None:
-    """The table must still derive every column from the hashed records."""
-    if has_records(conn) and table_sql(conn) != TRANSFERS_SQL:
+    """The table must still derive every column from the hashed records: a ledger at schema 8
+    or later, or any table with a record column, must have snapzen's own definition."""
+    schema = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if (has_records(conn) or schema >= RECORDS_SCHEMA) and table_sql(conn) != TRANSFERS_SQL:
         return Problem(
             0,
             "altered",
@@ -176,7 +184,7 @@ def _check_range(path: str, lo: int, hi: int) -> _Range | None:
     """Seq lo..hi checked as ``walk_chain`` checks them (each row of any version against its
     stored record); None at any doubt, and the caller walks the whole chain, which names the
     first bad row."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = sqlite3.connect(read_only_uri(path), uri=True)
     sha256 = hashlib.sha256
     expected, prev, first_prev = lo, "", None
     oldest = newest = 0

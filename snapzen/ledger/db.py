@@ -16,6 +16,7 @@ import sqlite_utils
 from snapzen.ledger.meta import bind, key_matches, read_meta
 from snapzen.ledger.schema import SCHEMA_VERSION, migrate, schema_version
 from snapzen.support.errors import ConfigError
+from snapzen.support.sqlite_uri import read_only_uri
 
 if TYPE_CHECKING:
     from snapzen.support.settings import LedgerSettings
@@ -161,7 +162,7 @@ def _sqlite_problem(path: Path, exc: sqlite3.Error) -> LedgerError:
 
 def _connect(path: Path, read_only: bool, timeout: float) -> sqlite_utils.Database:
     if read_only:
-        uri = f"file:{path.resolve()}?mode=ro"
+        uri = read_only_uri(path)
         conn = sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)
         conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # "not a database" now
         return sqlite_utils.Database(conn)

@@ -66,9 +66,15 @@ APPEND_ONLY_TRIGGERS = (
 )
 
 
+# The schema version (PRAGMA user_version) from which `transfers` has this form.
+RECORDS_SCHEMA = 8
+
+
 def has_records(conn: sqlite3.Connection) -> bool:
-    """True for a schema-8 table (rows carry their record), False for an older one."""
-    return any(row[1] == "record" for row in conn.execute("PRAGMA table_info(transfers)"))
+    """True for a schema-8 table (rows carry their record), False for an older one. Column
+    names compare as SQLite compares them: without case."""
+    columns = conn.execute("PRAGMA table_info(transfers)")
+    return any(str(row[1]).lower() == "record" for row in columns)
 
 
 def table_sql(conn: sqlite3.Connection) -> str | None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from snapzen.ledger.status import CaseStatus
 from snapzen.support.atomic import create_private
+from snapzen.support.sqlite_uri import read_only_uri
 
 DB_NAME = "ledger"  # Datasette names the database after the file stem: /ledger
 HIDDEN_COLUMNS = {"cases": ("raw",)}  # personal data that never leaves the live file
@@ -210,7 +211,7 @@ CANNED_QUERIES: dict[str, dict[str, Any]] = {
 def make_snapshot(source: Path, dest: Path) -> str:
     """Copy ``source`` to ``dest`` without the hidden columns; return the file's SHA-256."""
     create_private(dest)  # 0600 before the copy: it holds ledger rows
-    src = sqlite3.connect(f"file:{Path(source).resolve()}?mode=ro", uri=True)
+    src = sqlite3.connect(read_only_uri(source), uri=True)
     out = sqlite3.connect(str(dest))
     try:
         src.backup(out)
@@ -261,7 +262,7 @@ def column_descriptions(conn: sqlite3.Connection, table: str) -> dict[str, str]:
 
 
 def build_metadata(snapshot: Path, *, sha256: str | None = None) -> dict[str, Any]:
-    conn = sqlite3.connect(f"file:{Path(snapshot).resolve()}?mode=ro", uri=True)
+    conn = sqlite3.connect(read_only_uri(snapshot), uri=True)
     try:
         names = [
             str(row[0])

@@ -15,6 +15,7 @@ from typing import Any
 
 from snapzen.policy.models import EncodedTicket, ImportTicket
 from snapzen.support.scrub import one_line
+from snapzen.support.sqlite_uri import read_only_uri
 from snapzen.sync.prepare import CasePreparer, Prepared
 
 _IDS_PER_QUERY = 500  # well under SQLite's bound on host parameters
@@ -89,7 +90,7 @@ def _encoded(prepared: Prepared) -> Prepared:
 def _open_read_only(path: Path) -> sqlite3.Connection:
     # Read-only, and never the one to create or migrate the file (the parent did). Each
     # payload is read once: a page cache (2 MB by default) would only hold memory.
-    conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+    conn = sqlite3.connect(read_only_uri(path), uri=True)
     conn.execute("PRAGMA cache_size = -256")
     return conn
 

@@ -168,12 +168,6 @@ def _decoy_pair(tmp_path: Path, rows: int) -> Path:
     return real
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the range processes open f'file:{path}?mode=ro' without percent-encoding the "
-    "path: '%xx', '?' or '#' in it sends them to another file (fix: Path(path).as_uri() + "
-    "'?mode=ro')",
-)
 def test_parallel_ranges_check_the_file_the_connection_has_open(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -185,12 +179,6 @@ def test_parallel_ranges_check_the_file_the_connection_has_open(
     assert problem is not None and problem.seq == 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open_db(read_only=True), which `ledger verify/list/report` use, builds the same "
-    "unencoded URI: they read another file than the sync writes (fix: "
-    "path.resolve().as_uri() + '?mode=ro' in ledger.db._connect)",
-)
 def test_a_read_only_open_reads_the_ledger_at_its_path(tmp_path: Path) -> None:
     real = _decoy_pair(tmp_path, rows=10)
     result, _ = _check(real)
@@ -233,12 +221,6 @@ def test_a_case_first_seen_after_the_log_began_cannot_be_backdated(ledger_path: 
 # --- undetected as such: verify crashes instead of naming the row --------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="has_records compares the column name case-sensitively: a `Record` column skips "
-    "the 'altered' check and walk_chain dies on a None record (TypeError) (fix: compare "
-    "lower-cased names, and treat a schema-8 ledger's table as altered whatever it holds)",
-)
 def test_a_table_whose_record_column_was_renamed_is_reported_as_altered(
     ledger_path: Path,
 ) -> None:
@@ -248,12 +230,6 @@ def test_a_table_whose_record_column_was_renamed_is_reported_as_altered(
     assert problem is not None and problem.kind == "altered"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a record that is not JSON (stored under a looser table SQL, then restored) makes "
-    "the legacy consistency SQL raise 'malformed JSON': verify crashes instead of naming "
-    "the row (fix: CASE WHEN json_valid(record) ... ELSE 0 in _RECORD_ROWS_SQL)",
-)
 def test_a_record_that_is_not_json_is_named(ledger_path: Path) -> None:
     # Relabelled to version 1 with record = "1\n" + record, the row's hash still matches:
     # only the check that a legacy record holds the row's seq/prev_hash stands in the way.
