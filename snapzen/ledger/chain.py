@@ -29,6 +29,7 @@ from snapzen.ledger.chain_legacy import SORTED, json_text
 from snapzen.ledger.chain_legacy import canonical_json as canonical_json  # re-exported
 from snapzen.ledger.chain_legacy import plain_json as plain_json  # re-exported: outbox
 from snapzen.ledger.chain_legacy import row_hash as row_hash  # re-exported: version 1
+from snapzen.ledger.db import LedgerError
 from snapzen.ledger.subjects import subject_ref as subject_ref  # re-exported: older callers
 from snapzen.ledger.transfers_table import RECORD_COLUMNS
 
@@ -99,7 +100,14 @@ def append_events(
         last_hash = row["hash"]
         rows.append(row)
     if rows:
-        conn.executemany(_INSERT_SQL, [[row[c] for c in _STORED] for row in rows])
+        stored = conn.executemany(_INSERT_SQL, [[row[c] for c in _STORED] for row in rows])
+        if stored.rowcount != len(rows):
+            # A trigger planted on the table (RAISE(IGNORE)) can drop a row silently; its
+            # seq would then be handed to the next row and the chain would look whole.
+            raise LedgerError(
+                f"the ledger stored {stored.rowcount} of the {len(rows)} rows appended "
+                "(a trigger on transfers?); nothing was recorded: run `snapzen ledger verify`"
+            )
     return rows
 
 

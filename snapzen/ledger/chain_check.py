@@ -23,6 +23,7 @@ from snapzen.ledger.chain_legacy import CHAINED_COLUMNS, V2_BODY_SQL, row_hash
 from snapzen.ledger.transfers_table import (
     RECORDS_SCHEMA,
     TRANSFERS_SQL,
+    foreign_objects,
     has_records,
     table_sql,
 )
@@ -83,12 +84,22 @@ def _altered(conn: sqlite3.Connection) -> Problem | None:
     """The table must still derive every column from the hashed records: a ledger at schema 8
     or later, or any table with a record column, must have snapzen's own definition."""
     schema = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if (has_records(conn) or schema >= RECORDS_SCHEMA) and table_sql(conn) != TRANSFERS_SQL:
+    if not has_records(conn) and schema < RECORDS_SCHEMA:
+        return None  # a ledger from before schema 8 (a backup, read-only) keeps its old form
+    if table_sql(conn) != TRANSFERS_SQL:
         return Problem(
             0,
             "altered",
             "the transfers table was redefined: its columns may no longer be the hashed "
             "records (compare its SQL in sqlite_master with docs/auditing.md)",
+        )
+    foreign = foreign_objects(conn)
+    if foreign:
+        return Problem(
+            0,
+            "altered",
+            f"{', '.join(foreign)} on transfers is not snapzen's: a trigger can drop or rewrite "
+            "appended rows and an index can answer with values the records do not hold",
         )
     return None
 

@@ -77,6 +77,36 @@ def has_records(conn: sqlite3.Connection) -> bool:
     return any(str(row[1]).lower() == "record" for row in columns)
 
 
+def foreign_objects(conn: sqlite3.Connection) -> list[str]:
+    """Triggers and indexes on `transfers` that are not snapzen's own (by name and SQL). A
+    trigger can swallow or rewrite the rows snapzen appends, and an index rebuilt under a
+    forged definition answers queries with values the records do not hold; snapzen's own
+    may be missing (the chain still shows any edit they would have refused)."""
+    return [
+        f"{kind} {name}"
+        for kind, name, sql in conn.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'transfers' "
+            "AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY name"
+        )
+        if _OWN_OBJECTS.get(name) != sql
+    ]
+
+
+def _own_objects() -> dict[str, str]:
+    """Our indexes' and triggers' SQL as SQLite stores it (it drops IF NOT EXISTS)."""
+    memory = sqlite3.connect(":memory:")
+    try:
+        for statement in (TRANSFERS_SQL, *INDEXES, *APPEND_ONLY_TRIGGERS):
+            memory.execute(statement)
+        rows = memory.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type IN ('index', 'trigger') "
+            "AND sql IS NOT NULL"
+        )
+        return {str(name): str(sql) for name, sql in rows}
+    finally:
+        memory.close()
+
+
 def table_sql(conn: sqlite3.Connection) -> str | None:
     row = conn.execute(
         "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'transfers'"
@@ -122,3 +152,6 @@ def rebuild_with_records(conn: sqlite3.Connection) -> None:
     except BaseException:
         conn.rollback()
         raise
+
+
+_OWN_OBJECTS = _own_objects()

@@ -172,3 +172,20 @@ def test_a_version_going_down_between_ranges_is_still_caught(
     reader.conn.close()
     problem = result.first_problem
     assert problem is not None and (problem.seq, problem.kind) == (11, "inserted")
+
+
+def test_a_trigger_or_index_planted_on_the_table_is_reported(
+    ledger_path: Path, tamper: Tamper
+) -> None:
+    tamper(
+        "CREATE TRIGGER transfers_keep BEFORE INSERT ON transfers "
+        "WHEN json_extract(NEW.record, '$.event') = 'erased' BEGIN SELECT RAISE(IGNORE); END"
+    )
+    problem = problem_of(ledger_path)
+    assert problem is not None and problem.kind == "altered"
+    assert "trigger transfers_keep" in problem.message
+    # Dropping snapzen's own (the append-only triggers) is not an alteration by itself:
+    # what they would have refused, the chain shows.
+    tamper("DROP TRIGGER transfers_keep", "CREATE INDEX mine ON transfers(origin_country)")
+    problem = problem_of(ledger_path)
+    assert problem is not None and "index mine" in problem.message
