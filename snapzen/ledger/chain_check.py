@@ -36,6 +36,7 @@ class Problem:
 
     seq: int
     # edited | missing | inserted | relinked | truncated | diverged | bad_signature | altered
+    # | damaged (SQLite's integrity check, ``verify --thorough``)
     kind: str
     message: str
 

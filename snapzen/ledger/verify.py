@@ -101,12 +101,24 @@ def check_checkpoint(
 def verify_ledger(
     conn: sqlite3.Connection,
     checkpoints: Sequence[Checkpoint | signed.SignedCheckpoint] = (),
+    *,
+    thorough: bool = False,
 ) -> VerifyResult:
-    """Chain plus checkpoints, read inside one transaction so both see the same snapshot."""
+    """Chain plus checkpoints, read inside one transaction so both see the same snapshot.
+
+    ``thorough``: also SQLite's ``PRAGMA integrity_check`` of the whole file, which compares
+    every index with its table. An index rebuilt while the table's definition was forged
+    (``writable_schema``), then the definition put back, leaves records, hashes and schema
+    intact yet answers subject and case lookups with other rows; only this sees it. It reads
+    every page and recomputes every indexed value: ~30 s per 1,000,000 ledger rows, so it is
+    asked for, not run each time."""
     started = not conn.in_transaction
     if started:
         conn.execute("BEGIN")
     try:
+        result = _integrity_problems(conn) if thorough else VerifyResult()
+        if not result.ok:
+            return result
         result = verify_chain(conn)
         for checkpoint in checkpoints:
             result.checkpoints_checked += 1
@@ -117,6 +129,22 @@ def verify_ledger(
         if started:
             conn.rollback()
     return result
+
+
+def _integrity_problems(conn: sqlite3.Connection) -> VerifyResult:
+    lines = [str(row[0]) for row in conn.execute("PRAGMA integrity_check(20)")]
+    if lines == ["ok"]:
+        return VerifyResult()
+    return VerifyResult(
+        problems=[
+            Problem(
+                0,
+                "damaged",
+                f"SQLite's integrity check: {'; '.join(lines[:5])}"
+                + (f" (and {len(lines) - 5} more)" if len(lines) > 5 else ""),
+            )
+        ]
+    )
 
 
 # --- checkpoint files ---------------------------------------------------------------

@@ -359,3 +359,18 @@ def test_verify_lists_at_most_a_hundred_disagreements(ledger_path: Path, tamper:
     assert code == 1
     assert sum("is gone from cases" in line for line in lines) == 100
     assert lines[-1] == "snapzen: more disagreements than these 100 were found and are not listed"
+
+
+def test_verify_thorough_runs_the_integrity_check_and_a_redefined_index_is_named(
+    ledger_path: Path,
+) -> None:
+    code, out, _ = run("verify", "--thorough")
+    assert code == 0 and "SQLite integrity check ok" in out
+    with sqlite3.connect(ledger_path) as conn:  # an index that no longer matches its table
+        conn.execute("PRAGMA writable_schema=ON")
+        conn.execute(
+            "UPDATE sqlite_master SET sql = replace(sql, '(ticket_id)', '(retention_until)') "
+            "WHERE name = 'transfers_ticket'"
+        )
+    code, out, err = run("verify")
+    assert code == 1 and "index transfers_ticket on transfers is not snapzen's" in err
