@@ -18,6 +18,7 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from snapzen.ledger.decisions import CASE_EVENTS, RUN_EVENT, STATUS_AFTER, read_run, run_digest
+from snapzen.ledger.meta import read_meta
 from snapzen.ledger.status import TERMINAL, CaseStatus, sql_list
 
 # Statuses a case may pass through after a decision that did not send it: a retry, a
@@ -135,10 +136,17 @@ def _check_runs(conn: sqlite3.Connection, result: Agreement) -> None:
 
 
 def _undecided_cases(conn: sqlite3.Connection, start: str | None, result: Agreement) -> None:
-    """Terminal cases with no decision in the chain, in one scan: named when decided since
-    the decision log began (the chain should have recorded them), counted otherwise."""
+    """Terminal cases with no decision in the chain, in one scan: named when they cannot have
+    been decided before the decision log began, counted otherwise.
+
+    A ledger made by `snapzen init` had the log from its first row: every such case is
+    named. An older ledger (bound on first open) had cases decided before the log, which the
+    chain cannot vouch for; a case is counted as one of those only when both its decision
+    time (synced_at, or raw_purged_at) and its first sighting are before the log began (or
+    unknown), so backdating one of the two working-table dates is not enough to hide it."""
+    from_the_start = read_meta(conn).get("bound_by") == "init"
     cases = conn.execute(
-        f"""SELECT case_id, status,
+        f"""SELECT case_id, status, first_seen_at,
                    CASE status WHEN '{CaseStatus.SYNCED}' THEN synced_at ELSE raw_purged_at END
             FROM cases c
             WHERE status IN {_TERMINAL}
@@ -146,8 +154,11 @@ def _undecided_cases(conn: sqlite3.Connection, start: str | None, result: Agreem
                               AND t.event IN ({_EVENTS}))
             ORDER BY case_id"""
     )
-    for case_id, status, decided_at in cases:
-        if start is not None and decided_at is not None and decided_at >= start:
+    for case_id, status, first_seen, decided_at in cases:
+        after = start is not None and any(
+            stamp is not None and stamp >= start for stamp in (first_seen, decided_at)
+        )
+        if from_the_start or after:
             result.add(
                 Disagreement(
                     0, "unrecorded", f"case {case_id} is {status}: no decision in the chain"

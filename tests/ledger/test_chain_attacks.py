@@ -4,10 +4,10 @@ The threat model (docs/auditing.md): truncating the newest rows or rebuilding th
 with fresh hashes needs a signed checkpoint to be caught; anything else that makes the ledger
 show other values, or drops, inserts or reorders rows, must be caught by plain verify.
 
-Tests marked xfail(strict=True) are attacks that currently go unnoticed: each first shows
-that the attack works (the ledger shows or does something else), then asserts what should
-catch it. When a fix lands the test passes, strict xfail turns that into a failure, and the
-marker comes off.
+Each test first shows that the attack works on what it targets (the ledger shows or does
+something else), then asserts what catches it: plain verify, `verify --thorough` (SQLite's
+integrity check, for indexes), the append itself, or the agreement check. Written as strict
+xfails by a red-team review; each marker came off with its fix.
 """
 
 from __future__ import annotations
@@ -179,12 +179,6 @@ def test_a_read_only_open_reads_the_ledger_at_its_path(tmp_path: Path) -> None:
 # --- undetected: the agreement check trusts the working table's own dates ------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a terminal case with no decision row is judged by its synced_at/raw_purged_at, "
-    "which the attacker sets (NULL or before the log): counted 'decided before the decision "
-    "log' although first_seen_at is after it (fix: judge by first_seen_at, and NULL as after)",
-)
 def test_a_case_first_seen_after_the_log_began_cannot_be_backdated(ledger_path: Path) -> None:
     with closing(sqlite3.connect(ledger_path)) as conn:
         start = agreement.log_start(conn)
@@ -309,3 +303,31 @@ def test_parallel_ranges_name_the_same_legacy_row_as_the_single_pass(
     finally:
         reader.conn.close()
     assert whole is not None and split == whole
+
+
+def test_a_ledger_made_by_init_names_every_undecided_case_whatever_its_dates(
+    tmp_path: Path,
+) -> None:
+    """`snapzen init` ledgers had the decision log from their first row: no case of theirs
+    was decided before it, so no working-table date can excuse a missing decision."""
+    from datetime import UTC, datetime
+
+    from snapzen.ledger.db import create_ledger
+
+    path = tmp_path / "init.db"
+    db = create_ledger(path, KEY, datetime(2024, 1, 1, tzinfo=UTC))
+    append(db, (transfer_fields(i) for i in range(1, 4)))
+    db.conn.close()
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute(
+            """INSERT INTO cases (case_id, widget_id, status, ticket_id, synced_at,
+                   first_seen_at, updated_at)
+               VALUES ('case-old', 'w1', 'synced', 4242, '2020-01-01T00:00:00Z',
+                   '2020-01-01T00:00:00Z', '2020-01-01T00:00:00Z')"""
+        )
+        conn.commit()
+    _, tables = _check(path)
+    assert [p.message for p in tables.problems] == [
+        "case case-old is synced: no decision in the chain"
+    ]
+    assert tables.before_log == 0
