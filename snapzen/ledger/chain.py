@@ -29,9 +29,9 @@ from snapzen.ledger.chain_legacy import SORTED, json_text
 from snapzen.ledger.chain_legacy import canonical_json as canonical_json  # re-exported
 from snapzen.ledger.chain_legacy import plain_json as plain_json  # re-exported: outbox
 from snapzen.ledger.chain_legacy import row_hash as row_hash  # re-exported: version 1
-from snapzen.ledger.db import LedgerError
 from snapzen.ledger.subjects import subject_ref as subject_ref  # re-exported: older callers
 from snapzen.ledger.transfers_table import RECORD_COLUMNS
+from snapzen.support.errors import FatalError
 
 GENESIS = "0" * 64
 CHAIN_VERSION = 3
@@ -104,7 +104,7 @@ def append_events(
         if stored.rowcount != len(rows):
             # A trigger planted on the table (RAISE(IGNORE)) can drop a row silently; its
             # seq would then be handed to the next row and the chain would look whole.
-            raise LedgerError(
+            raise FatalError(
                 f"the ledger stored {stored.rowcount} of the {len(rows)} rows appended "
                 "(a trigger on transfers?); nothing was recorded: run `snapzen ledger verify`"
             )

@@ -24,6 +24,7 @@ from snapzen.ledger import agreement, audit, chain_check, verify
 from snapzen.ledger.chain import append_event, subject_ref
 from snapzen.ledger.db import LedgerError, open_db, transaction
 from snapzen.ledger.transfers_table import TRANSFERS_SQL
+from snapzen.support.errors import FatalError
 from tests.ledger.conftest import ALICE, KEY, Tamper, append, edit, transfer_fields
 
 FIXTURE_V7 = Path(__file__).parent.parent / "fixtures" / "ledger_v7.db"
@@ -128,7 +129,7 @@ def test_a_trigger_swallowing_appended_rows_is_caught(ledger_path: Path) -> None
             append_event(
                 conn, {"event": "expired", "case_id": "case-4", "transferred_at": "2024-08-02"}
             )
-    except (sqlite3.Error, RuntimeError, ValueError, LedgerError):
+    except (sqlite3.Error, RuntimeError, ValueError, FatalError):
         refused = True
     finally:
         kept = db.conn.execute("SELECT seq, event FROM transfers WHERE seq > 10").fetchall()
