@@ -52,6 +52,7 @@ EXAMPLES: dict[str, list[str]] = {
     "ledger verify": [
         "snapzen ledger verify",
         "snapzen ledger verify --checkpoint head-2026-01.json --public-key operator.pub.pem",
+        "snapzen ledger verify --thorough   # before handing the ledger or a copy to anyone",
     ],
     "ledger serve": [
         "snapzen ledger serve",
