@@ -93,7 +93,7 @@ def append_events(
         # Empty columns are left out: json_extract reads a missing key as NULL.
         record = orjson.dumps({key: value for key, value in content.items() if value is not None})
         last_seq += 1
-        digest = hashlib.sha256(b"%s\n%d\n%s" % (last_hash.encode("ascii"), last_seq, record))
+        digest = hashlib.sha256(hashed_bytes(last_seq, last_hash, CHAIN_VERSION, record))
         row = {"seq": last_seq, **content, "prev_hash": last_hash, "hash": digest.hexdigest()}
         row["chain_version"] = CHAIN_VERSION
         row["record"] = record.decode("utf-8")

@@ -206,13 +206,10 @@ def _check_range(path: str, lo: int, hi: int) -> _Range | None:
         ):
             if seq != expected or (first_prev is not None and row_prev != prev):
                 return None
-            if version == CHAIN_VERSION:  # the common case, inline
-                hashed = b"%s\n%d\n%s" % (row_prev.encode(), seq, record)
-            elif version in _RANK and consistent:
-                hashed = hashed_bytes(seq, row_prev, version, record)
-            else:
+            if version not in _RANK or not consistent:
                 return None
             rank = _RANK[version]
+            hashed = hashed_bytes(seq, row_prev, version, record)
             if rank < newest or sha256(hashed).hexdigest() != stored:
                 return None
             if first_prev is None:
@@ -245,7 +242,7 @@ def walk_chain(conn: sqlite3.Connection) -> VerifyResult:
         _rows_sql(conn) + " ORDER BY seq"
     ):
         if version == CHAIN_VERSION and seq == expected_seq and row_prev == prev_hash:
-            if sha256(b"%s\n%d\n%s" % (row_prev.encode(), seq, record)).hexdigest() != stored:
+            if sha256(hashed_bytes(seq, row_prev, version, record)).hexdigest() != stored:
                 result.problems.append(_edited(seq))
                 return result
             newest = CHAIN_VERSION
