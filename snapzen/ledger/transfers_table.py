@@ -16,6 +16,7 @@ Only ``seq``, ``prev_hash``, ``hash``, ``chain_version`` and ``record`` are stor
 from __future__ import annotations
 
 import sqlite3
+from functools import cache
 
 from snapzen.ledger.chain_legacy import CHAINED_COLUMNS, V2_BODY_SQL, canonical_json
 
@@ -88,12 +89,14 @@ def foreign_objects(conn: sqlite3.Connection) -> list[str]:
             "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'transfers' "
             "AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY name"
         )
-        if _OWN_OBJECTS.get(name) != sql
+        if _own_objects().get(name) != sql
     ]
 
 
+@cache
 def _own_objects() -> dict[str, str]:
-    """Our indexes' and triggers' SQL as SQLite stores it (it drops IF NOT EXISTS)."""
+    """Our indexes' and triggers' SQL as SQLite stores it (it drops IF NOT EXISTS); built on
+    first use, not when the CLI imports the ledger package."""
     memory = sqlite3.connect(":memory:")
     try:
         for statement in (TRANSFERS_SQL, *INDEXES, *APPEND_ONLY_TRIGGERS):
@@ -152,6 +155,3 @@ def rebuild_with_records(conn: sqlite3.Connection) -> None:
     except BaseException:
         conn.rollback()
         raise
-
-
-_OWN_OBJECTS = _own_objects()
