@@ -10,6 +10,7 @@ CPU without it (bench/RESULTS.md, v9).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -28,6 +29,24 @@ class NonFinite(float):
     """A NaN or infinity read from JSON text (``NaN``, ``Infinity``: not JSON, but ``json``
     reads them). A float like any other, except that ``dumps_text`` refuses it (orjson would
     silently write null), so such a value is stored by ``json`` as before: ``NaN``."""
+
+
+class NestedTooDeep(ValueError):
+    """JSON text nested deeper than the decoder can follow (``json`` raises RecursionError)."""
+
+
+def loads_untrusted(decode: Callable[[], Any]) -> Any:
+    """Run ``decode`` (a ``json.loads`` of an API's answer) as the boundary for text from
+    outside: JSON nested deeper than the interpreter's recursion limit (100,000 ``[`` in a
+    row) raises ``NestedTooDeep``, a ValueError like any malformed JSON, instead of a
+    RecursionError with a traceback as long as the nesting. ``from None``: the
+    RecursionError's own chain is never printed."""
+    try:
+        return decode()
+    except RecursionError:
+        raise NestedTooDeep(
+            "JSON nested deeper than snapzen reads (the decoder's recursion limit)"
+        ) from None
 
 
 def parse_constant(name: str) -> NonFinite:
