@@ -167,7 +167,7 @@ def test_a_redirect_to_another_port_is_refused_before_anything_reaches_it(
 
     base = serve(redirecting)
     http = HttpClient(HttpSettings(max_attempts=1), service="snapengage")
-    with pytest.raises(RedirectRefusedError, match="HTTP 302 redirecting to http://127.0.0.1"):
+    with pytest.raises(RedirectRefusedError, match=r"HTTP 302 redirecting to http://127\.0\.0\.1"):
         http.get_json(f"{base}/start", headers={"Authorization": TOKEN})
     assert seen == []  # not even without the token: tests/test_redirects.py has every status
 

@@ -120,7 +120,7 @@ def _json_body(response: requests.Response) -> Any:
     """The body as JSON, or None: error bodies may be text/plain or HTML."""
     try:
         return jsoncodec.loads_untrusted(lambda: json.loads(response.content or b""))
-    except ValueError:  # malformed, nested too deep, or not UTF-8 (UnicodeDecodeError)
+    except ValueError:  # malformed, unreadable (UnreadableJson) or not UTF-8
         return None
 
 
@@ -427,11 +427,11 @@ class _Attempt:
         a proxy cut the answer short, or the server sent half of it)."""
         try:
             return _decode_body(response)
-        except jsoncodec.NestedTooDeep:
+        except jsoncodec.UnreadableJson as exc:
             # Not a cut-off answer: asking again brings the same text back.
             raise ProtocolError(
                 f"{self.client.service} {self.endpoint} answered HTTP {response.status_code} "
-                "with JSON nested too deeply to read; refused"
+                f"with {exc}; refused"
             ) from None
         except ValueError as exc:
             raise ServerError(

@@ -31,22 +31,26 @@ class NonFinite(float):
     silently write null), so such a value is stored by ``json`` as before: ``NaN``."""
 
 
-class NestedTooDeep(ValueError):
-    """JSON text nested deeper than the decoder can follow (``json`` raises RecursionError)."""
+class UnreadableJson(ValueError):
+    """JSON text that no second attempt would read either: nested deeper than the decoder's
+    recursion limit, or a number too long to convert. Its message says which."""
 
 
 def loads_untrusted(decode: Callable[[], Any]) -> Any:
-    """Run ``decode`` (a ``json.loads`` of an API's answer) as the boundary for text from
-    outside: JSON nested deeper than the interpreter's recursion limit (100,000 ``[`` in a
-    row) raises ``NestedTooDeep``, a ValueError like any malformed JSON, instead of a
-    RecursionError with a traceback as long as the nesting. ``from None``: the
-    RecursionError's own chain is never printed."""
+    """Run ``decode`` (a ``json.loads`` of an API's answer): the boundary for JSON text from
+    outside. Malformed text raises ``json.JSONDecodeError`` as usual; text no attempt can
+    read raises ``UnreadableJson`` (a ValueError too) instead of what the standard library
+    raises for it: a RecursionError with a traceback as long as the nesting (100,000 ``[``
+    in a row), or int()'s 4,300-digit ValueError. ``from None``: their chains, which are
+    that long traceback, are never kept."""
     try:
         return decode()
     except RecursionError:
-        raise NestedTooDeep(
-            "JSON nested deeper than snapzen reads (the decoder's recursion limit)"
-        ) from None
+        raise UnreadableJson("JSON nested too deeply to read") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise
+    except ValueError:  # a number over int()'s digit limit (the only other ValueError)
+        raise UnreadableJson("JSON holding a number too long to read") from None
 
 
 def parse_constant(name: str) -> NonFinite:
