@@ -9,25 +9,33 @@ crafted next-page link that redirects are each tried with every status.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+import responses
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
+from snapzen.cli import app
 from snapzen.clients.http import HttpClient
 from snapzen.clients.origin import CredentialSafeSession
 from snapzen.clients.redirects import MAX_SAME_ORIGIN_REDIRECTS, RedirectRefusedError
 from snapzen.clients.snapengage import SnapEngageClient
 from snapzen.clients.zendesk import ZendeskClient
+from snapzen.ledger.db import open_db
 from snapzen.policy.models import ImportComment, ImportRequester, ImportTicket
 from snapzen.support.errors import AmbiguousWriteError, FatalError, ProtocolError
 from snapzen.support.settings import HttpSettings, SnapEngageSettings, ZendeskSettings
+from tests import fakes
+from tests.fakes import make_case, recent
 
 STATUSES = (301, 302, 303, 307, 308)
 SE_TOKEN = "se-token-3f9a0c1d2e4b5a6978c0d1e2f3a4b5c6"
@@ -330,3 +338,44 @@ def test_the_session_itself_follows_nothing(two: tuple[Server, Server]) -> None:
         here.url, data=b"body", headers={"Authorization": SE_TOKEN}, timeout=5
     )
     assert answer.status_code == 308 and other.received == []
+
+
+# ---------------------------------------------------------------- through a whole sync
+
+
+class RedirectingImports(fakes.FakeApis):
+    """The stateful fakes, with the import POST answering a redirect to another host."""
+
+    status = 307
+
+    def _create(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self._count("create_many")
+        return self.status, {"Location": f"{OTHER}/api/v2/imports/tickets/create_many"}, ""
+
+
+OTHER = "https://other.test"
+
+
+@pytest.mark.parametrize("status", STATUSES)
+def test_a_sync_whose_import_post_is_redirected_sends_nothing_elsewhere(
+    sync_env: Path, status: int
+) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        elsewhere = rsps.add(responses.POST, re.compile(rf"{OTHER}/.*"), json={})
+        apis = RedirectingImports(rsps)
+        apis.status = status
+        apis.add_cases("w1", [make_case(f"c{n}", started=recent(200)) for n in range(3)])
+        result = CliRunner().invoke(app, ["sync"])
+        assert elsewhere.call_count == 0
+    assert apis.requests["create_many"] == 1  # never repeated, never followed
+    db = open_db(sync_env)
+    statuses = {row[0] for row in db.execute("SELECT status FROM cases")}
+    db.conn.close()
+    errors = [ln for ln in result.output.splitlines() if ln.startswith("snapzen: error:")]
+    if status == 303:  # may answer a write that was done: left for recovery by lookup
+        assert statuses == {"pushing"} and errors == []
+    else:  # the server did not take it: the cases go out again next run
+        assert result.exit_code == 1 and statuses == {"pending"}
+        [line] = errors
+        assert f"HTTP {status} redirecting to https://other.test:443; not followed" in line
+    assert "Traceback" not in result.output and fakes.ZD_TOKEN not in result.output
