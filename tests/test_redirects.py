@@ -323,6 +323,33 @@ def test_a_write_is_not_redirected_even_to_its_own_origin(servers: Callable[[], 
     assert [r.method for r in here.received] == ["DELETE"]
 
 
+@pytest.mark.parametrize(
+    "form",
+    [
+        "{other}\\@{here_authority}/x",  # urllib3 ends the authority at the backslash
+        "{other_scheme}//user:pw@{here_authority}/x",  # userinfo, even on the right host
+        "//{other_authority}/x",  # scheme-relative
+    ],
+)
+def test_a_location_disguised_as_the_origin_is_refused(
+    form: str, two: tuple[Server, Server]
+) -> None:
+    here, other = two
+    here_authority, other_authority = here.url[7:], other.url[7:]
+    target = form.format(
+        other=other.url,
+        other_scheme="http:",
+        here_authority=here_authority,
+        other_authority=other_authority,
+    )
+    here.route = lambda r: _redirect(302, target)
+    pages = _snapengage(here.url).iter_pages("w1", date(2026, 1, 1), date(2026, 1, 2))
+    with pytest.raises(RedirectRefusedError, match="HTTP 302 redirecting to") as caught:
+        next(pages)
+    assert other.received == [] and len(here.received) == 1
+    assert "pw" not in str(caught.value) and "/x" not in str(caught.value)
+
+
 def test_a_redirect_without_location_is_refused(servers: Callable[[], Server]) -> None:
     here = servers()
     here.route = lambda r: (302, {}, b"")
