@@ -28,6 +28,8 @@ from snapzen.ledger.db import LedgerError, create_ledger
 from snapzen.ledger.erasure_journal import ReapplyResult
 from snapzen.ledger.meta import read_meta
 from snapzen.ledger.runs import new_run_id
+from snapzen.support.errors import LockHeld
+from snapzen.support.lock import writer_lock
 from snapzen.support.settings import Settings, require_ledger_key
 
 # Beyond SnapEngage's retention: a chat fetched on its last day may have been imported a day
@@ -63,6 +65,33 @@ def init_ledger(
     if adopt and sink is None:
         sink = zendesk_export(settings)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        with writer_lock(path):  # first, as every writer: never beside a running restore
+            return _init_locked(settings, path, key, adopt=adopt, via=via, sink=sink,
+                                now=now, actor=actor)  # fmt: skip
+    except LockHeld:
+        raise LedgerError(
+            f"another snapzen process holds the writer lock of {path}: let it finish, then "
+            "run `snapzen init` again; nothing was changed"
+        ) from None
+
+
+def _init_locked(
+    settings: Settings,
+    path: Path,
+    key: bytes,
+    *,
+    adopt: bool,
+    via: Via,
+    sink: TicketExport | None,
+    now: datetime,
+    actor: str,
+) -> InitResult:
+    if path.exists() or path.is_symlink():  # again, now that no restore can be under way
+        raise LedgerError(
+            f"a ledger already exists at {path}; nothing was changed (to replace it with a "
+            "backup use `snapzen ledger restore BACKUP`)"
+        )
     partial = path.with_name(path.name + ".init-partial")
     remove_db_files(partial)  # a leftover of an init that failed
     try:

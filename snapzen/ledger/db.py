@@ -16,6 +16,7 @@ import sqlite_utils
 from snapzen.ledger.meta import bind, key_matches, read_meta
 from snapzen.ledger.schema import SCHEMA_VERSION, migrate, schema_version
 from snapzen.support.errors import ConfigError
+from snapzen.support.lock import holds_writer_lock
 from snapzen.support.sqlite_uri import read_only_uri
 
 if TYPE_CHECKING:
@@ -262,7 +263,17 @@ def transaction(db: sqlite_utils.Database, *, durable: bool = True) -> Iterator[
 
 
 def open_ledger(ledger: LedgerSettings, *, read_only: bool = False) -> sqlite_utils.Database:
-    """``open_db`` for the configured ledger, checked against the configured key (if set)."""
+    """``open_db`` for the configured ledger, checked against the configured key (if set).
+
+    To write, this process must hold the writer lock (snapzen.ledger.locked.locked_ledger
+    takes it, then calls this): a connection opened before the lock was granted may belong
+    to a file a restore has since moved aside, and its writes would be lost to the live
+    ledger. A caller that forgets is a bug, refused before anything is opened."""
+    if not read_only and not holds_writer_lock(ledger.path):
+        raise RuntimeError(
+            f"{ledger.path} opened for writing without the writer lock: use "
+            "snapzen.ledger.locked.locked_ledger"
+        )
     return open_db(ledger.path, read_only=read_only, key=configured_key(ledger))
 
 
