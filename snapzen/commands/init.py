@@ -65,33 +65,6 @@ def init_ledger(
     if adopt and sink is None:
         sink = zendesk_export(settings)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        with writer_lock(path):  # first, as every writer: never beside a running restore
-            return _init_locked(settings, path, key, adopt=adopt, via=via, sink=sink,
-                                now=now, actor=actor)  # fmt: skip
-    except LockHeld:
-        raise LedgerError(
-            f"another snapzen process holds the writer lock of {path}: let it finish, then "
-            "run `snapzen init` again; nothing was changed"
-        ) from None
-
-
-def _init_locked(
-    settings: Settings,
-    path: Path,
-    key: bytes,
-    *,
-    adopt: bool,
-    via: Via,
-    sink: TicketExport | None,
-    now: datetime,
-    actor: str,
-) -> InitResult:
-    if path.exists() or path.is_symlink():  # again, now that no restore can be under way
-        raise LedgerError(
-            f"a ledger already exists at {path}; nothing was changed (to replace it with a "
-            "backup use `snapzen ledger restore BACKUP`)"
-        )
     partial = path.with_name(path.name + ".init-partial")
     remove_db_files(partial)  # a leftover of an init that failed
     try:
@@ -117,12 +90,19 @@ def _init_locked(
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             db.conn.close()
-        # link, not rename: refuses (EEXIST) if another init won the race meanwhile.
+        # link, not rename: refuses (EEXIST) if another init won the race meanwhile. Under
+        # the writer lock, as every write to ledger.path: never beside a running restore.
         try:
-            os.link(partial, path)
+            with writer_lock(path):
+                os.link(partial, path)
         except FileExistsError:
             raise LedgerError(
                 f"a ledger appeared at {path} while this init ran; nothing was changed"
+            ) from None
+        except LockHeld:
+            raise LedgerError(
+                f"another snapzen process holds the writer lock of {path}: let it finish, "
+                "then run `snapzen init` again; nothing was changed"
             ) from None
     finally:
         remove_db_files(partial)
