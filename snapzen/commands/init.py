@@ -28,6 +28,7 @@ from snapzen.ledger.db import LedgerError, create_ledger
 from snapzen.ledger.erasure_journal import ReapplyResult
 from snapzen.ledger.meta import read_meta
 from snapzen.ledger.runs import new_run_id
+from snapzen.support.atomic import private_dir
 from snapzen.support.errors import LockHeld
 from snapzen.support.lock import writer_lock
 from snapzen.support.settings import Settings, require_ledger_key
@@ -64,7 +65,7 @@ def init_ledger(
         )
     if adopt and sink is None:
         sink = zendesk_export(settings)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     partial = path.with_name(path.name + ".init-partial")
     remove_db_files(partial)  # a leftover of an init that failed
     try:

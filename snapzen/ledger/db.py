@@ -15,6 +15,7 @@ import sqlite_utils
 
 from snapzen.ledger.meta import bind, key_matches, read_meta
 from snapzen.ledger.schema import SCHEMA_VERSION, migrate, schema_version
+from snapzen.support.atomic import private_dir
 from snapzen.support.errors import ConfigError
 from snapzen.support.lock import holds_writer_lock
 from snapzen.support.sqlite_uri import read_only_uri
@@ -77,7 +78,7 @@ def create_ledger(path: Path | str, key: bytes, now: datetime) -> sqlite_utils.D
             f"a ledger already exists at {path}; nothing was changed (to replace it with a "
             "backup use `snapzen ledger restore BACKUP`)"
         )
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     db = open_db(path, create=True)
     with transaction(db) as conn:
         bind(conn, key, now, origin="init")

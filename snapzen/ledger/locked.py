@@ -10,14 +10,17 @@ open the ledger for writing unless this process holds its lock.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlite_utils
 
 from snapzen.ledger.db import ensure_ledger, open_ledger
+from snapzen.support.atomic import PRIVATE_MODE
 from snapzen.support.lock import writer_lock
 from snapzen.support.log import get_logger, once
 
@@ -41,10 +44,24 @@ def locked_ledger(
     with writer_lock(ledger.path, wait=wait, timeout=timeout):
         db = open_ledger(ledger)  # now, not before: a restore may have swapped the file
         try:
+            narrow_modes(ledger.path)
             yield db
         finally:
             checkpoint_wal(db)
             db.conn.close()
+
+
+def narrow_modes(path: Path | str) -> None:
+    """The ledger and its -wal/-shm 0600, as every file snapzen writes: one an older snapzen
+    (or a copy by hand) left readable by others holds raw payloads and personal data."""
+    for suffix in ("", "-wal", "-shm"):
+        name = Path(f"{path}{suffix}")
+        try:
+            if name.stat().st_mode & 0o777 != PRIVATE_MODE:
+                os.chmod(name, PRIVATE_MODE)
+                log.warning("ledger_file_mode_narrowed", file=str(name), mode="0600")
+        except OSError:
+            continue  # absent (no -wal yet), or another user's: nothing to narrow here
 
 
 def checkpoint_wal(db: sqlite_utils.Database) -> None:
