@@ -187,3 +187,20 @@ def test_init_refuses_while_another_holds_the_lock(
     assert not fresh.exists()
     assert CliRunner().invoke(app, ["init"]).exit_code == 0
     assert fresh.exists()
+
+
+def test_the_ledger_is_opened_to_write_only_under_its_lock(ledger: Path) -> None:
+    """The rule in code: `open_ledger` refuses a write open by a process without the lock,
+    so a command that forgets fails in every test that runs it, not only here."""
+    from snapzen.ledger.db import open_ledger
+    from snapzen.ledger.locked import locked_ledger
+    from snapzen.support.settings import Settings
+
+    settings = Settings()
+    with pytest.raises(RuntimeError, match="without the writer lock"):
+        open_ledger(settings.ledger)
+    open_ledger(settings.ledger, read_only=True).conn.close()  # readers need no lock
+    with locked_ledger(settings.ledger) as db:
+        assert holds_writer_lock(ledger)
+        db.execute("SELECT COUNT(*) FROM transfers").fetchone()
+    assert not holds_writer_lock(ledger)

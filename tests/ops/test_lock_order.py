@@ -62,6 +62,14 @@ def snapzen(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
+def dump(path: Path) -> list[str]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
 def chain_rows(path: Path) -> list[str]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
@@ -171,3 +179,20 @@ def test_access_pack_queued_behind_a_restore_is_recorded_in_the_live_ledger(
     assert chain_rows(aside) == before
     listed = snapzen(env, "ledger", "requests", "--json")
     assert [r["kind"] for r in json.loads(listed.stdout)] == ["access"]
+
+
+@pytest.mark.parametrize("command", [["sync"], ["retention", "sweep"]])
+def test_a_pass_queued_behind_a_restore_records_its_run_in_the_live_ledger(
+    env: dict[str, str], tmp_path: Path, command: list[str]
+) -> None:
+    live = Path(env["SNAPZEN_LEDGER__PATH"])
+    before = dump(live)
+    done, aside = queued_behind_a_restore(env, tmp_path, *command)
+    assert done.returncode == 0, done.stderr
+    assert dump(aside) == before  # the replaced file is as the restore found it
+    conn = sqlite3.connect(f"file:{live}?mode=ro", uri=True)
+    try:
+        kinds = [r[0] for r in conn.execute("SELECT kind FROM runs")]
+    finally:
+        conn.close()
+    assert kinds == ["sync" if command == ["sync"] else "retention"]
