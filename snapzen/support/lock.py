@@ -43,7 +43,8 @@ def holds_writer_lock(db_path: Path | str) -> bool:
 def writer_lock(db_path: Path | str, *, wait: bool = False, timeout: float = -1) -> Iterator[None]:
     """Hold the writer lock; raise LockHeld at once (or after ``timeout`` s when waiting).
 
-    When it has to wait, one ``writer_lock_waiting`` log line says so (info), before waiting."""
+    When it has to wait, a ``writer_lock_waiting`` log line says so (info, once per process;
+    then debug), before waiting."""
     path = lock_path(db_path)
     lock = FileLock(str(path), mode=PRIVATE_MODE)
     try:
@@ -52,9 +53,13 @@ def writer_lock(db_path: Path | str, *, wait: bool = False, timeout: float = -1)
         except Timeout:
             if not wait or timeout == 0:
                 raise
-            from snapzen.support.log import get_logger  # lazy: start-up time (structlog)
+            from snapzen.support.log import get_logger, once  # lazy: start-up (structlog)
 
-            get_logger("snapzen.support.lock").info("writer_lock_waiting", lock=str(path))
+            # `run` waits in 1 s slices (to notice SIGTERM): said once, then at debug.
+            log = get_logger("snapzen.support.lock")
+            (log.info if once("writer_lock_waiting", str(path)) else log.debug)(
+                "writer_lock_waiting", lock=str(path)
+            )
             lock.acquire(timeout=timeout)
     except Timeout:  # first: filelock's Timeout is itself an OSError
         raise LockHeld(
