@@ -16,7 +16,7 @@ import typer
 from snapzen.cli.common import ConfigOption, OverwriteOption, handle_errors, new_file
 from snapzen.cli.ledger import _open_read, _settings, app
 from snapzen.support import errors
-from snapzen.support.atomic import atomic_text
+from snapzen.support.atomic import atomic_text, write_private
 
 if TYPE_CHECKING:
     from snapzen.ledger import verify
@@ -63,7 +63,7 @@ def keygen(
         raise errors.ConfigError(f"{private} exists; not overwriting a key")
     key = signed.generate()
     signed.write_private_key(private, key)
-    public.write_bytes(signed.public_pem(key.public_key()))
+    write_private(public, signed.public_pem(key.public_key()))  # 0600 as every file written
     typer.echo(f"key {signed.fingerprint_of(key.public_key())}: {private} (private), {public}")
 
 

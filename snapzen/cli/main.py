@@ -178,7 +178,7 @@ def status(
     from snapzen.ledger.db import open_ledger
     from snapzen.sync.pipeline import log_at_risk
 
-    db = open_ledger(settings.ledger)
+    db = open_ledger(settings.ledger, read_only=True)  # a reader: no lock, no write
     report = collect_status(db, settings, utcnow())
     log_at_risk(report["at_risk"])
     if shown is StatusFormat.json:

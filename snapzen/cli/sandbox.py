@@ -37,8 +37,11 @@ NEXT_STEPS = (
 
 def _write_ready_file(path: Path, sb: Sandbox) -> None:
     # Write then rename, so a script polling for the file never reads half a JSON document.
+    # 0600: it holds the sandbox's credentials (SNAPZEN_* settings).
+    from snapzen.support.atomic import write_private
+
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"base_url": sb.base_url, "env": sb.env()}, indent=2))
+    write_private(tmp, json.dumps({"base_url": sb.base_url, "env": sb.env()}, indent=2))
     tmp.replace(path)
 
 
@@ -196,7 +199,9 @@ def _detach(options: dict[str, object], flags: list[str], ready_file: Path | Non
     ready_file.unlink(missing_ok=True)  # never mistake an earlier run's file for this one
     args = [a for name, value in options.items() if value is not None for a in (name, str(value))]
     log_path = ready_file.with_name(ready_file.name + ".log")
-    with log_path.open("wb") as log_file:
+    from snapzen.support.atomic import open_private_binary
+
+    with open_private_binary(log_path) as log_file:
         child = subprocess.Popen(
             [sys.executable, "-m", "snapzen", "sandbox", "serve", *args, *flags,
              "--ready-file", str(ready_file)],

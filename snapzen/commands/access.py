@@ -35,7 +35,7 @@ from snapzen.ledger.audit import COLUMNS, decode_json_columns
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
 from snapzen.policy.transform import SENT_CATEGORIES
-from snapzen.support.atomic import atomic_text
+from snapzen.support.atomic import atomic_text, private_dir
 from snapzen.support.errors import SnapzenError
 from snapzen.support.settings import Settings
 
@@ -325,7 +325,7 @@ def write_pack(
     )  # fmt: skip
     json_text = json.dumps(pack, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
     html_text = render_html(pack)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir)
     with atomic_text(result.json_path) as handle:
         handle.write(json_text)
     with atomic_text(result.html_path) as handle:

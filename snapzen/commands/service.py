@@ -4,7 +4,6 @@ lock, with a `runs` row that says how it ended. The CLI and the scheduler call t
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -18,9 +17,8 @@ from snapzen.clients.http import HttpClient
 from snapzen.clients.snapengage import SnapEngageClient
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.ledger import outbox, runs
-from snapzen.ledger.db import ensure_ledger, open_ledger
+from snapzen.ledger.locked import locked_ledger
 from snapzen.support import errors
-from snapzen.support.lock import writer_lock
 from snapzen.support.log import (
     bound_run,
     get_logger,
@@ -73,31 +71,9 @@ def build_clients(settings: Settings, sleep: Callable[[float], None] = time.slee
 def locked_db(
     settings: Settings, *, wait: bool = False, lock_timeout: float = -1
 ) -> Iterator[sqlite_utils.Database]:
-    ensure_ledger(settings.ledger.path)  # before the lock: its file would be created first
-    with writer_lock(settings.ledger.path, wait=wait, timeout=lock_timeout):
-        db = open_ledger(settings.ledger)
-        try:
-            yield db
-        finally:
-            checkpoint_wal(db)
-            db.conn.close()
-
-
-def checkpoint_wal(db: sqlite_utils.Database) -> None:
-    """Copy the WAL into the database file and truncate it to zero bytes.
-
-    In WAL mode the old page images, including raw payloads the run just purged, stay in the
-    ``-wal`` file until a checkpoint; SQLite only does one itself when the last connection
-    closes, which never happens while a reader (Datasette, an auditor's shell) is attached."""
-    try:
-        busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    except sqlite3.Error as exc:
-        log.warning("wal_checkpoint_failed", error=str(exc))
-        return
-    if busy:
-        # Every pass while an auditor's Datasette is open: a warning once, then debug.
-        warn = log.warning if once("wal_checkpoint_incomplete") else log.debug
-        warn("wal_checkpoint_incomplete", reason="a reader holds an old snapshot")
+    """The ledger under the writer lock, locked before it is opened (ledger.locked)."""
+    with locked_ledger(settings.ledger, wait=wait, timeout=lock_timeout) as db:
+        yield db
 
 
 @contextmanager
