@@ -156,7 +156,8 @@ def run_demo(
                 for name in (
                     "SNAPZEN_LEDGER__PATH",
                     "SNAPZEN_LEDGER__KEY",
-                    "SNAPZEN_CONSENT__CONTROLLER_COUNTRY",
+                    "SNAPZEN_TRANSFER__CONTROLLER_COUNTRY",
+                    "SNAPZEN_CONSENT__NOTICES",
                 )
             },
         )

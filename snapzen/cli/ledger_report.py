@@ -55,7 +55,7 @@ def report(
         art49_max_per_month=art49_max_per_month,
     )
     where, params = filters.where()
-    record = art30_record(db.conn, settings.record, settings.consent, where, params)
+    record = art30_record(db.conn, settings.record, settings.transfer, where, params)
     if pick_format(fmt, json_flag, ReportFormat.table, ReportFormat.json) is ReportFormat.json:
         echo_json({"art30_record": record, **result.to_dict()})
     else:

@@ -18,11 +18,11 @@ NOT_SET = "(not set)"
 def art30_record(
     conn: sqlite3.Connection,
     record: Any,
-    consent: Any,
+    transfer: Any,
     where: str = "",
     params: list[Any] | None = None,
 ) -> dict[str, Any]:
-    """``record``: the RecordSettings; ``consent``: the ConsentSettings; ``where``/``params``:
+    """``record``: the RecordSettings; ``transfer``: the TransferSettings; ``where``/``params``:
     a WHERE clause over transfers (audit.Filters.where) limiting the figures' window."""
     params = list(params or [])
     scope = f"{where} AND" if where else " WHERE"
@@ -51,16 +51,20 @@ def art30_record(
     ]
     return {
         "a_controller": record.controller or NOT_SET,
-        "a_controller_country": consent.controller_country,
+        "a_controller_country": transfer.controller_country,
+        "a_regime": " or ".join(r.label for r in transfer.regimes_possible)
+        + ("" if transfer.regime else " (by the visitor's location, Art. 3(2))"),
         "a_representative": record.representative or NOT_SET,
         "a_dpo": record.dpo or NOT_SET,
         "b_purposes": list(record.purposes),
         "c_data_subjects": list(record.data_subjects),
         "c_personal_data_sent": categories,
         "d_recipients": sorted(
-            {str(t["recipient"]) for t in transfers} | {consent.recipient, *record.recipients}
+            {str(t["recipient"]) for t in transfers}
+            | {r.name for r in transfer.recipients}
+            | set(record.recipients)
         ),
-        "e_configured_destination": consent.destination_country,
+        "e_recipient_bases": transfer.describe_recipients(),
         "e_transfers": transfers,
         "f_retention": record.retention or NOT_SET,
         "g_security_measures": list(record.security_measures) or [NOT_SET],
@@ -70,13 +74,14 @@ def art30_record(
 LABELS = {
     "a_controller": "(a) Controller (name and contact)",
     "a_controller_country": "(a) Controller established in",
+    "a_regime": "(a) Regime",
     "a_representative": "(a) Representative",
     "a_dpo": "(a) DPO contact",
     "b_purposes": "(b) Purposes",
     "c_data_subjects": "(c) Categories of data subjects",
     "c_personal_data_sent": "(c) Categories of personal data sent",
     "d_recipients": "(d) Recipients",
-    "e_configured_destination": "(e) Destination (configured)",
+    "e_recipient_bases": "(e) Recipients and the basis of each transfer",
     "f_retention": "(f) Time limits for erasure",
     "g_security_measures": "(g) Security measures",
 }

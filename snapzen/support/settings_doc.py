@@ -103,7 +103,8 @@ def _shown(value: Any) -> str:
 def _type(annotation: Any) -> str:
     text = str(annotation)
     for noise in ("typing.", "pydantic.types.", "snapzen.support.settings.",
-                  "snapzen.support.settings_gdpr.", "pathlib."):  # fmt: skip
+                  "snapzen.support.settings_gdpr.",
+                  "snapzen.support.settings_transfer.", "pathlib."):  # fmt: skip
         text = text.replace(noise, "")
     return re.sub(r"<class '([^']+)'>", r"\1", text).replace("|", "or")
 
