@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the decision table reads one row per line)
 """The transfer decision as a table, per regime and per basis (docs/auditing.md has the same
 table for a DPO): controller country × visitor country × recipient and its basis × consent
 evidence × contract evidence → outcome, basis, reason, regime."""

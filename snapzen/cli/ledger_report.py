@@ -85,5 +85,11 @@ def _print_record(record: dict[str, Any]) -> None:
         )
     if not record["e_transfers"]:
         lines.append("    none in this window.")
+    for recipient, count in record["e_derogations"].items():
+        lines.append(
+            f"  WARNING: {count} transfer(s) to {recipient} rest on an Art. 49 derogation "
+            "(per chat: explicit consent or contract), the exception (EDPB 2/2018); give the "
+            "recipient an adequacy or safeguards basis in transfer.recipients."
+        )
     for line in wrapped(lines):
         typer.echo(line)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from snapzen.ledger.derogations import DEROGATION_BASES
+
 NOT_SET = "(not set)"
 
 
@@ -49,6 +51,11 @@ def art30_record(
             params,
         )
     ]
+    derogated: dict[str, int] = {}
+    for row in transfers:
+        if row["legal_basis"] in DEROGATION_BASES:
+            name = str(row["recipient"])
+            derogated[name] = derogated.get(name, 0) + int(row["transfers"])
     return {
         "a_controller": record.controller or NOT_SET,
         "a_controller_country": transfer.controller_country,
@@ -66,6 +73,7 @@ def art30_record(
         ),
         "e_recipient_bases": transfer.describe_recipients(),
         "e_transfers": transfers,
+        "e_derogations": derogated,
         "f_retention": record.retention or NOT_SET,
         "g_security_measures": list(record.security_measures) or [NOT_SET],
     }

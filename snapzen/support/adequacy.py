@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 # EU 27 + Iceland, Liechtenstein, Norway.
-EEA = frozenset(
-    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO"
-    .split()
-)  # fmt: skip
+EEA = frozenset({
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT",
+    "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO",
+})  # fmt: skip
 UK = frozenset({"GB"})
 
 

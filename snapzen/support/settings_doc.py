@@ -48,8 +48,17 @@ close; snapzen then exits 2 before any network call.
 - `zendesk.subdomain` is the subdomain only: `acme`, not `acme.zendesk.com` (the message
   gives the fix); a host of your own goes in `zendesk.base_url`.
 - `zendesk.email` must be an email address (its shape; no DNS lookup).
-- `snapengage.widgets` and `consent.contract_widgets`: widget ids (UUIDs from the SnapEngage
-  Get the Code tab; letters, digits, `-` and `_`), each listed once.
+- `snapengage.widgets`: widget ids (UUIDs from the SnapEngage Get the Code tab; letters,
+  digits, `-` and `_`), each listed once.
+- `transfer.controller_country` is required. Each of `transfer.recipients` must have a basis
+  that holds under the regime: `adequacy` only for a country on the shipped UK or EU adequacy
+  list (with `certification` and `checked_on` where the list is partial, as for the US),
+  `safeguards` with an instrument valid under the regime, its `reference` and `tra_date`;
+  exactly one recipient has `system = "zendesk"`. The message names the fix.
+- The old transfer keys of `[consent]` (`controller_country`, `destination_country`,
+  `recipient`, `safeguards`, `mechanism`, `mechanism_ref`, `restricted_countries`,
+  `contract_widgets`) fail saying where each went.
+- `consent.notices`: each value a SHA-256 hex digest.
 - `pipeline.deadline_days` must be below `snapengage.retention_days`: the at-risk warning has
   to come before SnapEngage deletes the chat.
 - Secrets sent in an HTTP header (the API tokens, OAuth token and secret) must not contain a
@@ -93,11 +102,19 @@ def _shown(value: Any) -> str:
     if value is None:
         return "(none)"
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value) or "(empty)"
+        return ", ".join(_item(v) for v in value) or "(empty)"
     if isinstance(value, dict):
         return "(empty)" if not value else ", ".join(f"{k}={v}" for k, v in value.items())
     text = str(getattr(value, "value", value))
     return text if text else '""'
+
+
+def _item(value: Any) -> str:
+    """A list item; a model (a recipient) as its non-empty fields."""
+    if hasattr(value, "model_dump"):
+        fields = value.model_dump(mode="json", exclude_defaults=False)
+        return "{" + ", ".join(f"{k}={v}" for k, v in fields.items() if v) + "}"
+    return str(value)
 
 
 def _type(annotation: Any) -> str:

@@ -114,9 +114,7 @@ class Recipient(Section):
 def _default_recipients() -> list[Recipient]:
     # The safer basis by default: a derogation, so nothing leaves without each chat's own
     # explicit consent (or contract evidence) until a basis is configured.
-    return [
-        Recipient(name="Zendesk, Inc.", country="US", system="zendesk", basis="derogation")  # type: ignore[arg-type]
-    ]
+    return [Recipient(name="Zendesk, Inc.", country="US", system="zendesk", basis="derogation")]
 
 
 _BASIS_WORDS = {
@@ -251,11 +249,11 @@ def basis_problem(recipient: Recipient, regime: Regime) -> str | None:
                 f"{entry.condition}: set certification (the recipient's listing or reference) "
                 "and checked_on (the date you checked it)"
             )
-    if recipient.basis is TransferBasis.SAFEGUARDS:
-        if regime not in SAFEGUARD_INSTRUMENTS[recipient.instrument]:
-            valid = [name for name, held in SAFEGUARD_INSTRUMENTS.items() if regime in held]
-            return (
-                f"instrument {recipient.instrument} is not a {regime.label} safeguard; use "
-                f"{' or '.join(valid)}"
-            )
+    held = SAFEGUARD_INSTRUMENTS.get(recipient.instrument, frozenset())
+    if recipient.basis is TransferBasis.SAFEGUARDS and regime not in held:
+        valid = [name for name, under in SAFEGUARD_INSTRUMENTS.items() if regime in under]
+        return (
+            f"instrument {recipient.instrument} is not a {regime.label} safeguard; use "
+            f"{' or '.join(valid)}"
+        )
     return None
