@@ -3,6 +3,7 @@ clear line (exit 2) naming the bad setting before any network call."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -306,3 +307,53 @@ def test_require_evidence_defaults_on_and_reads_the_environment(
     assert load_settings().consent.require_evidence is True
     monkeypatch.setenv("SNAPZEN_CONSENT__REQUIRE_EVIDENCE", "false")
     assert load_settings().consent.require_evidence is False
+
+
+W1, W2 = "1a2b3c4d-0000-4000-8000-000000000001", "1a2b3c4d-0000-4000-8000-000000000002"
+
+
+def test_clients_decide_their_widgets_and_the_rest_is_the_companys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clients = [{"name": "Laden GmbH", "controller_country": "de", "widgets": [W1]}]
+    monkeypatch.setenv("SNAPZEN_CLIENTS", json.dumps(clients))
+    settings = load_settings()
+    client, transfer = settings.transfer_for(W1)
+    assert (client, transfer.controller_country, transfer.regime) == ("Laden GmbH", "DE", "eu_gdpr")
+    assert settings.transfer_for(W2) == (None, settings.transfer)
+
+
+@pytest.mark.parametrize(
+    ("clients", "problem"),
+    [
+        (
+            [
+                {"name": "A", "controller_country": "GB", "widgets": [W1]},
+                {"name": "B", "controller_country": "GB", "widgets": [W1]},
+            ],
+            "belongs to both 'A' and 'B'",
+        ),
+        ([{"name": "A", "widgets": [W1]}], "client 'A': controller_country: is required"),
+        (
+            [
+                {
+                    "name": "A",
+                    "controller_country": "GB",
+                    "widgets": [W1],
+                    "recipients": [{"name": "Z", "country": "AU", "system": "zendesk",
+                                    "basis": "adequacy"}],
+                }
+            ],
+            "client 'A': recipients: transfer.recipients 'Z': AU is not on the UK GDPR",
+        ),
+        ([{"name": "A", "controller_country": "GB"}], "client 'A' needs its widgets"),
+    ],
+)  # fmt: skip
+def test_clients_are_checked_at_load(
+    monkeypatch: pytest.MonkeyPatch, clients: list[dict[str, object]], problem: str
+) -> None:
+    monkeypatch.setenv("SNAPZEN_CLIENTS", json.dumps(clients))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "setting clients" in str(caught.value)
+    assert problem in str(caught.value)

@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -35,6 +36,8 @@ from pydantic_settings import (
 from snapzen.support import setting_checks
 from snapzen.support.errors import ConfigError
 from snapzen.support.settings_base import CommaList, Section, split_list
+from snapzen.support.settings_clients import Client as Client
+from snapzen.support.settings_clients import check_clients, client_of, parse_clients
 from snapzen.support.settings_gdpr import ConsentSettings as ConsentSettings
 from snapzen.support.settings_gdpr import RecordSettings
 from snapzen.support.settings_transfer import Recipient as Recipient
@@ -332,6 +335,16 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    # Processor mode (issue 26): each client the controller of its widgets' chats.
+    clients: Annotated[list[Client], NoDecode] = Field(default_factory=list)
+
+    _clients_json = field_validator("clients", mode="before")(parse_clients)
+    _clients_ok = field_validator("clients")(check_clients)
+
+    def transfer_for(self, widget: str) -> tuple[str | None, TransferSettings]:
+        """(client name or None, the transfer settings deciding ``widget``'s chats)."""
+        client = client_of(self.clients, widget)
+        return (None, self.transfer) if client is None else (client.name, client.transfer)
 
     @classmethod
     def settings_customise_sources(

@@ -78,7 +78,10 @@ def _descriptions(example: Path) -> dict[tuple[str, str], str]:
     for raw in example.read_text(encoding="utf-8").splitlines():
         line = raw.strip()
         # An optional key shown commented out (`# requests_per_minute = 600`), or a table.
-        line = re.sub(r"^#\s*(?=[a-z_]+ = )", "", line)
+        line = re.sub(r"^#\s*(?=[a-z_]+ = |\[\[)", "", line)
+        listed = re.fullmatch(r"\[\[([a-z_]+)\]\]", line)  # an array of tables: its own section
+        if listed:
+            line = f"[{listed.group(1)}]"
         table = re.fullmatch(r"\[([a-z_]+)\.([a-z_]+)\]", line)
         if table:
             line = f"{table.group(2)} = {{}}"
@@ -146,6 +149,9 @@ def render(example: Path = EXAMPLE) -> str:
     ]
     for section, section_field in Settings.model_fields.items():
         model: Any = section_field.annotation
+        if not hasattr(model, "model_fields"):  # a list of tables: [[clients]]
+            out += _list_section(section, model.__args__[0], notes)
+            continue
         out += [f"## [{section}]", "", "| setting | environment variable | type | default | "
                 "what it does |", "|---|---|---|---|---|"]  # fmt: skip
         for name, field in model.model_fields.items():
@@ -169,6 +175,30 @@ def render(example: Path = EXAMPLE) -> str:
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)
+
+
+def _list_section(section: str, model: Any, notes: dict[tuple[str, str], str]) -> list[str]:
+    """An array of tables (`[[clients]]`): one table of its keys; the environment gives the
+    whole list as JSON."""
+    out = [
+        f"## [[{section}]]",
+        "",
+        f"A list: `[[{section}]]` tables in the file, or `{env_name((section,)).rstrip('_')}` "
+        "as a JSON list of objects with these keys.",
+        "",
+        "| key | type | default | what it does |",
+        "|---|---|---|---|",
+    ]
+    for name, field in model.model_fields.items():
+        if name.startswith("_"):
+            continue
+        default = "required" if field.is_required() else _shown(
+            field.get_default(call_default_factory=True)
+        )  # fmt: skip
+        note = (notes.get((section, name)) or "-").replace("|", "\\|")
+        out.append(f"| `{name}` | {_type(field.annotation)} | {default} | {note} |")
+    out.append("")
+    return out
 
 
 if __name__ == "__main__":

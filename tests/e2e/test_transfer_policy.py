@@ -156,3 +156,60 @@ def test_consent_without_a_receipt_is_withheld(make_sandbox: Any, tmp_path: Path
     reasons = {r["case_id"]: r["details"]["reason"] for r in rows if r["event"] == "withheld"}
     assert accepted & set(reasons)
     assert {reasons[case] for case in accepted & set(reasons)} == {"consent_without_evidence"}
+
+
+def test_two_clients_with_different_controllers_get_two_art30_2_records(
+    make_sandbox: Any, tmp_path: Path
+) -> None:
+    """Processor mode: the company runs chat for a UK client (Zendesk under UK adequacy) and
+    a German one (no basis configured: derogations). Each widget's chats are decided under its
+    client's regime, the rows name the client, and each client has its own record."""
+    sb = make_sandbox(chats=60, seed=5)
+    uk_widget, de_widget = sb.widget_ids
+    clients = [
+        {
+            "name": "Shop UK Ltd",
+            "contact": "privacy@shop-uk.example",
+            "controller_country": "GB",
+            "widgets": [uk_widget],
+            "recipients": [DPF_ZENDESK],
+        },
+        {"name": "Laden GmbH", "controller_country": "DE", "widgets": [de_widget]},
+    ]
+    ledger = tmp_path / "snapzen.db"
+    env = cli_env(sb, ledger, SNAPZEN_CLIENTS=json.dumps(clients))
+    init_ledger(env)
+    done = snapzen(env, "sync")
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(ledger) as conn:
+        by_widget = dict(
+            conn.execute(
+                "SELECT widget_id, json_group_array(DISTINCT json_extract(details, '$.client') "
+                "|| ' ' || json_extract(details, '$.regime')) FROM transfers "
+                "WHERE event IN ('transfer', 'withheld') GROUP BY widget_id"
+            ).fetchall()
+        )
+    assert json.loads(by_widget[uk_widget]) == ["Shop UK Ltd uk_gdpr"]
+    assert json.loads(by_widget[de_widget]) == ["Laden GmbH eu_gdpr"]
+
+    records = {}
+    for name in ("Shop UK Ltd", "Laden GmbH"):
+        shown = snapzen(env, "ledger", "report", "--client", name, "--format", "json")
+        assert shown.returncode == 0, shown.stderr
+        records[name] = json.loads(shown.stdout)["art30_2_record"]
+    uk, de = records["Shop UK Ltd"], records["Laden GmbH"]
+    assert (uk["a_controller"], uk["a_controller_country"]) == ("Shop UK Ltd", "GB")
+    assert uk["a_controller_contact"] == "privacy@shop-uk.example"
+    assert {t["legal_basis"] for t in uk["c_transfers"]} == {"art45"}
+    assert (de["a_controller"], de["a_controller_country"]) == ("Laden GmbH", "DE")
+    assert {t["legal_basis"] for t in de["c_transfers"]} <= {"art49_1a"}
+    assert "Art. 49 derogation only" in de["c_recipient_bases"][0]
+
+    own = snapzen(env, "ledger", "report", "--format", "json")
+    assert own.returncode == 0, own.stderr
+    record = json.loads(own.stdout)["art30_record"]
+    assert record["e_transfers"] == []  # every chat was a client's
+    assert [c["client"] for c in record["clients"]] == ["Shop UK Ltd", "Laden GmbH"]
+    unknown = snapzen(env, "ledger", "report", "--client", "Nobody")
+    assert unknown.returncode == 2
+    assert "no such client" in unknown.stderr
