@@ -35,6 +35,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("SNAPZEN_TRANSFER__CONTROLLER_COUNTRY", "US")
     # The notice the fake pages show (tests.fakes.make_case sends its version and a receipt).
     monkeypatch.setenv("SNAPZEN_CONSENT__NOTICES", json.dumps(fakes.NOTICES))
+    # A complete Art. 30 record: `ledger report` refuses without one (tests of that refusal
+    # remove them).
+    for name, value in fakes.RECORD_ENV.items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture(autouse=True)

@@ -32,6 +32,13 @@ LEDGER_KEY = "ledger-key-0123456789abcdef"
 NOTICE_VERSION = "v1"
 NOTICE_SHA256 = "5" * 64
 NOTICES = {NOTICE_VERSION: NOTICE_SHA256}
+# A complete Art. 30 record (`ledger report` refuses without one).
+RECORD_ENV = {
+    "SNAPZEN_RECORD__CONTROLLER": "Test Company Ltd",
+    "SNAPZEN_RECORD__CONTACT": "privacy@company.test",
+    "SNAPZEN_RECORD__LAWFUL_BASIS": "Art. 6(1)(f) legitimate interests",
+    "SNAPZEN_RECORD__SECURITY_MEASURES": "TLS to both APIs,ledger file 0600",
+}
 
 
 def create_ledger(path: Path | str, key: str = LEDGER_KEY) -> Path:

@@ -63,6 +63,7 @@ def report(
         art49_max_per_month=art49_max_per_month,
     )
     where, params = filters.where()
+    _require_record(settings, client)
     as_json = pick_format(fmt, json_flag, ReportFormat.table, ReportFormat.json)
     if client is not None:
         _client_report(db.conn, settings, client, where, params, as_json is ReportFormat.json)
@@ -70,7 +71,14 @@ def report(
     from snapzen.ledger.client_record import client_summary, scoped
 
     own_where, own_params = scoped(where, params, None) if settings.clients else (where, params)
-    record = art30_record(db.conn, settings.record, settings.transfer, own_where, own_params)
+    record = art30_record(
+        db.conn,
+        settings.record,
+        settings.transfer,
+        own_where,
+        own_params,
+        snapengage_days=settings.snapengage.retention_days,
+    )
     if settings.clients:
         record["clients"] = client_summary(db.conn, settings.clients, where, params)
     if as_json is ReportFormat.json:
@@ -81,6 +89,23 @@ def report(
         _print_record(record)
         for line in wrapped(report_lines(result)):
             typer.echo(line)
+
+
+def _require_record(settings: Any, client: str | None) -> None:
+    """Exit 2, listing them, while mandatory Art. 30 fields are empty: a record with holes
+    is not one to hand a regulator."""
+    from snapzen.ledger.record import missing_fields
+    from snapzen.support.errors import ConfigError
+
+    missing = missing_fields(settings.record, processor=client is not None)
+    if client is not None:
+        found = next((c for c in settings.clients if c.name == client), None)
+        if found is not None and not found.contact.strip():
+            missing.append(f"clients[{client}].contact (SNAPZEN_CLIENTS)")
+    if missing:
+        raise ConfigError(
+            "ledger report: the Art. 30 record lacks mandatory fields: " + "; ".join(missing)
+        )
 
 
 def _client_report(

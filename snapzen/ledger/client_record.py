@@ -51,6 +51,7 @@ def art30_2_record(
     transfer = client.transfer
     return {
         "a_processor": record.controller or NOT_SET,
+        "a_processor_contact": record.contact or NOT_SET,
         "a_processor_dpo": record.dpo or NOT_SET,
         "a_controller": client.name,
         "a_controller_contact": client.contact or NOT_SET,
@@ -66,7 +67,8 @@ def art30_2_record(
 
 
 LABELS_30_2 = {
-    "a_processor": "(a) Processor (name and contact)",
+    "a_processor": "(a) Processor",
+    "a_processor_contact": "(a) Processor's contact",
     "a_processor_dpo": "(a) Processor's DPO",
     "a_controller": "(a) Controller",
     "a_controller_contact": "(a) Controller's contact",

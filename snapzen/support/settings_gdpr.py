@@ -121,6 +121,10 @@ class RecordSettings(Section):
     record of processing `snapzen ledger report` prints (snapzen.ledger.record)."""
 
     controller: str = ""
+    contact: str = ""  # the controller's contact details (Art. 30(1)(a)); required by the report
+    # The Art. 6 basis of the processing itself (e.g. "Art. 6(1)(f) legitimate interests:
+    # keeping a record of support conversations"); required by the report.
+    lawful_basis: str = ""
     representative: str = ""  # Art. 27 representative
     dpo: str = ""
     purposes: CommaList = Field(default_factory=lambda: ["customer support chat archiving"])
@@ -129,6 +133,8 @@ class RecordSettings(Section):
     # Recipients beyond transfer.recipients that receive no transfer (processors in the area).
     recipients: CommaList = Field(default_factory=list)
     retention: str = ""  # empty: described from transfer.retention_years
+    # How long the ledger itself (a processing activity of its own) is kept; empty: described.
+    ledger_retention: str = ""
     safeguards: str = ""  # empty: described from transfer.recipients
     source: str = "the website chat (SnapEngage) you used"
     rights: str = (

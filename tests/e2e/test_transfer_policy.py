@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.conftest import cli_env, init_ledger, snapzen, status_json
+from tests.fakes import RECORD_ENV
 
 DPF_ZENDESK = {
     "name": "Zendesk, Inc.",
@@ -108,12 +109,21 @@ def test_uk_controller_with_an_irish_recipient_is_a_restricted_transfer_under_uk
         assert (row["destination_country"], row["legal_basis"]) == ("IE", "art45")
         assert row["mechanism_ref"] == "UK GDPR: DPA 2018 Sch. 21 para. 5 (EEA states)"
         assert row["details"]["regime"] == "uk_gdpr"
-    report = snapzen(env, "ledger", "report", "--format", "json")
+    # A record with holes is refused, naming each missing field.
+    refused = snapzen(env, "ledger", "report")
+    assert refused.returncode == 2
+    for field in ("record.controller", "record.contact", "record.lawful_basis"):
+        assert field in refused.stderr
+    assert "record.security_measures (SNAPZEN_RECORD__SECURITY_MEASURES)" in refused.stderr
+    report = snapzen({**env, **RECORD_ENV}, "ledger", "report", "--format", "json")
     assert report.returncode == 0, report.stderr
     record = json.loads(report.stdout)["art30_record"]
     assert {(t["destination_country"], t["legal_basis"]) for t in record["e_transfers"]} == {
         ("IE", "art45")
     }
+    assert record["b_lawful_basis"] == RECORD_ENV["SNAPZEN_RECORD__LAWFUL_BASIS"]
+    assert record["f_retention"].startswith("Zendesk tickets: 2 years from the chat's start")
+    assert "processing activity of its own" in record["f_ledger_retention"]
 
 
 def test_a_refusal_wins_over_the_chats_own_contract_evidence(
@@ -174,10 +184,15 @@ def test_two_clients_with_different_controllers_get_two_art30_2_records(
             "widgets": [uk_widget],
             "recipients": [DPF_ZENDESK],
         },
-        {"name": "Laden GmbH", "controller_country": "DE", "widgets": [de_widget]},
+        {
+            "name": "Laden GmbH",
+            "contact": "datenschutz@laden.example",
+            "controller_country": "DE",
+            "widgets": [de_widget],
+        },
     ]
     ledger = tmp_path / "snapzen.db"
-    env = cli_env(sb, ledger, SNAPZEN_CLIENTS=json.dumps(clients))
+    env = cli_env(sb, ledger, SNAPZEN_CLIENTS=json.dumps(clients), **RECORD_ENV)
     init_ledger(env)
     done = snapzen(env, "sync")
     assert done.returncode == 0, done.stderr
@@ -210,6 +225,13 @@ def test_two_clients_with_different_controllers_get_two_art30_2_records(
     record = json.loads(own.stdout)["art30_record"]
     assert record["e_transfers"] == []  # every chat was a client's
     assert [c["client"] for c in record["clients"]] == ["Shop UK Ltd", "Laden GmbH"]
+    # Without the client's contact on file, its Art. 30(2) record is refused.
+    no_contact = json.dumps([clients[0], {**clients[1], "contact": ""}])
+    uncontactable = snapzen(
+        {**env, "SNAPZEN_CLIENTS": no_contact}, "ledger", "report", "--client", "Laden GmbH"
+    )
+    assert uncontactable.returncode == 2
+    assert "clients[Laden GmbH].contact" in uncontactable.stderr
     unknown = snapzen(env, "ledger", "report", "--client", "Nobody")
     assert unknown.returncode == 2
     assert "no such client" in unknown.stderr
