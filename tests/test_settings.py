@@ -357,3 +357,11 @@ def test_clients_are_checked_at_load(
         load_settings()
     assert "setting clients" in str(caught.value)
     assert problem in str(caught.value)
+
+
+def test_a_clients_widget_must_be_one_snapzen_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SNAPZEN_SNAPENGAGE__WIDGETS", W2)
+    clients = [{"name": "A", "controller_country": "GB", "widgets": [W1]}]
+    monkeypatch.setenv("SNAPZEN_CLIENTS", json.dumps(clients))
+    with pytest.raises(ConfigError, match=f"{W1} of a client are not in snapengage.widgets"):
+        load_settings()

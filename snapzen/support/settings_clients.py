@@ -8,7 +8,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from snapzen.support import setting_checks
 from snapzen.support.settings_base import CommaList, Section, split_list
@@ -64,7 +71,7 @@ def parse_clients(value: Any) -> Any:
     return value
 
 
-def check_clients(clients: list[Client]) -> list[Client]:
+def check_clients(clients: list[Client], info: ValidationInfo) -> list[Client]:
     names = [client.name for client in clients]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
@@ -78,6 +85,14 @@ def check_clients(clients: list[Client]) -> list[Client]:
                     "a widget has at most one controller"
                 )
             owner[widget] = client.name
+    snapengage = info.data.get("snapengage")
+    synced = set(getattr(snapengage, "widgets", None) or [])
+    stray = sorted(widget for widget in owner if synced and widget not in synced)
+    if stray:
+        raise ValueError(
+            f"widget(s) {', '.join(stray)} of a client are not in snapengage.widgets, so none "
+            "of their chats would be read"
+        )
     return clients
 
 
