@@ -28,6 +28,17 @@ SE_TOKEN = "se-secret-token-abcdef0123456789"
 ZD_EMAIL = "admin@company.test"
 ZD_TOKEN = "zd-secret-token-9876543210"
 LEDGER_KEY = "ledger-key-0123456789abcdef"
+# The consent notice the fake pages show (consent.notices; tests/conftest.py sets it).
+NOTICE_VERSION = "v1"
+NOTICE_SHA256 = "5" * 64
+NOTICES = {NOTICE_VERSION: NOTICE_SHA256}
+# A complete Art. 30 record (`ledger report` refuses without one).
+RECORD_ENV = {
+    "SNAPZEN_RECORD__CONTROLLER": "Test Company Ltd",
+    "SNAPZEN_RECORD__CONTACT": "privacy@company.test",
+    "SNAPZEN_RECORD__LAWFUL_BASIS": "Art. 6(1)(f) legitimate interests",
+    "SNAPZEN_RECORD__SECURITY_MEASURES": "TLS to both APIs,ledger file 0600",
+}
 
 
 def create_ledger(path: Path | str, key: str = LEDGER_KEY) -> Path:
@@ -51,7 +62,13 @@ def make_case(
     widget: str = "w1",
     messages: list[tuple[str, str]] | None = None,
     consent_in: str = "javascript_variables",
+    receipt: str | None = "rcpt-1",
+    notice_version: str | None = NOTICE_VERSION,
+    extra: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
+    """A SnapEngage case; with ``consent``, the consent tool's ``receipt`` and the
+    ``notice_version`` shown sit beside it (None leaves one out); ``extra`` pairs go in the
+    page's javascript_variables."""
     ms = int(started.timestamp() * 1000)
     lines = messages or [("", "Hello, I need help"), ("Agent Smith", "Sure, how can I help?")]
     transcripts = []
@@ -86,7 +103,13 @@ def make_case(
         "labels": [],
     }
     if consent is not None:
-        case[consent_in] = [{"name": "gdpr_consent", "value": consent}]
+        pairs = [{"name": "gdpr_consent", "value": consent}]
+        if receipt is not None:
+            pairs.append({"name": "gdpr_consent_receipt", "value": receipt})
+        if notice_version is not None:
+            pairs.append({"name": "gdpr_notice_version", "value": notice_version})
+        case[consent_in] = pairs
+    case["javascript_variables"] += [{"name": n, "value": v} for n, v in extra]
     return case
 
 

@@ -94,8 +94,6 @@ def test_emails_and_widget_ids_are_validated(monkeypatch: pytest.MonkeyPatch) ->
         assert "setting snapengage.widgets (SNAPZEN_SNAPENGAGE__WIDGETS)" in refused()
     monkeypatch.setenv("SNAPZEN_SNAPENGAGE__WIDGETS", f"{UUID},w2")
     assert load_settings().snapengage.widgets == [UUID, "w2"]
-    monkeypatch.setenv("SNAPZEN_CONSENT__CONTRACT_WIDGETS", "https://x")
-    assert "setting consent.contract_widgets" in refused()
 
 
 @pytest.mark.parametrize(

@@ -127,6 +127,10 @@ def sync(
             f"withheld {c.withheld}, ignored {c.ignored}, failed {c.failed}, "
             f"ambiguous {c.ambiguous}, recovered {c.recovered}, ledger rows {c.ledger_rows}"
         )
+    from snapzen.ledger.derogations import warning_line
+
+    for recipient, count in result.derogations.items():
+        typer.echo(warning_line(recipient, count), err=True)
     if result.at_risk:
         named = ", ".join(r["case_id"] for r in result.at_risk[:10])
         more = f" (+{len(result.at_risk) - 10} more)" if len(result.at_risk) > 10 else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -174,7 +175,7 @@ def serve(
         with _sandbox_class()(cfg) as sb:
             typer.echo(f"sandbox listening on {sb.base_url}")
             for name, value in sb.env().items():
-                typer.echo(f"export {name}={value}")
+                typer.echo(f"export {name}={shlex.quote(value)}")
             typer.echo(NEXT_STEPS)
             sys.stdout.flush()
             if ready_file is not None:

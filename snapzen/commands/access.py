@@ -237,17 +237,18 @@ def _tickets(
 
 def information(settings: Settings) -> dict[str, Any]:
     """Art. 15(1)(a)-(h) and 15(2), from [record], [consent] and [transfer]."""
-    record, transfer, consent = settings.record, settings.transfer, settings.consent
-    configured = consent.safeguard()
-    safeguards = record.safeguards or (configured.ref if configured else "")
+    record, transfer = settings.record, settings.transfer
+    # Every recipient actually used, SnapEngage included (CJEU C-154/21), with its basis.
+    bases = transfer.describe_recipients()
     return {
         "controller": record.controller,
         "dpo": record.dpo,
         "purposes": record.purposes,  # (a)
         "data_categories": list(SENT_CATEGORIES),  # (b)
-        "recipients": [consent.recipient, *record.recipients],  # (c)
-        "third_country": consent.destination_country,
-        "safeguards": safeguards,  # 15(2)
+        "recipients": [*(r.name for r in transfer.recipients), *record.recipients],  # (c)
+        "third_country": transfer.zendesk.country,
+        "third_countries": sorted({r.country for r in transfer.recipients}),
+        "safeguards": record.safeguards or "; ".join(bases),  # 15(2)
         "retention": record.retention
         or f"{transfer.retention_years} years from the chat's start, then deleted",  # (d)
         "rights": record.rights,  # (e)

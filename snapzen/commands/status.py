@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger import alerts, outbox
+from snapzen.ledger import alerts, derogations, outbox
 from snapzen.ledger.cursor_rules import check_clock
 from snapzen.ledger.flags import open_flags
 from snapzen.ledger.status import UNSENT_OR_PUSHING, CaseStatus, sql_list
@@ -83,6 +83,8 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
     if last_run and last_run.get("details"):
         last_run["details"] = json.loads(last_run["details"])
     ledger_rows = db.execute("SELECT COUNT(*) FROM transfers").fetchone()[0]
+    # Art. 49 is the exception: its use shows in status, by recipient (all time, last run).
+    derogated_last = derogations.by_recipient(db.conn, last_run["run_id"]) if last_run else {}
     # Imports whose answer was lost: inside the recovery grace they are work in progress,
     # after it they need a look.
     grace = timedelta(seconds=settings.zendesk.recovery_grace_seconds)
@@ -107,6 +109,8 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
         "imports_in_progress": in_progress,
         "imports_unresolved": unresolved,
         "last_run": last_run,
+        "derogation_transfers": derogations.by_recipient(db.conn),
+        "derogation_transfers_last_run": derogated_last,
         "flagged": open_flags(db),  # cases a person must decide (several tickets, ...)
         "clock_warning": clock_warning,
         "future_dated": future,

@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -35,9 +36,12 @@ from pydantic_settings import (
 from snapzen.support import setting_checks
 from snapzen.support.errors import ConfigError
 from snapzen.support.settings_base import CommaList, Section, split_list
+from snapzen.support.settings_clients import Client as Client
+from snapzen.support.settings_clients import check_clients, client_of, parse_clients
 from snapzen.support.settings_gdpr import ConsentSettings as ConsentSettings
-from snapzen.support.settings_gdpr import LegalMechanism as LegalMechanism
 from snapzen.support.settings_gdpr import RecordSettings
+from snapzen.support.settings_transfer import Recipient as Recipient
+from snapzen.support.settings_transfer import TransferSettings as TransferSettings
 
 # A check of one setting's value that needs the code using it (the redaction rules live in the
 # policy layer, above this one): raises ValueError with the reason. The caller of load_settings
@@ -194,33 +198,6 @@ class ZendeskSettings(Section):
         return None
 
 
-_MOVED_TO_CONSENT = {
-    "recipient": "consent.recipient",
-    "destination_country": "consent.destination_country",
-    "data_categories": "nothing: data categories are now derived from what each ticket carries",
-}
-
-
-class TransferSettings(Section):
-    retention_years: int = Field(default=2, ge=1, le=10)
-    # Retention sweep: also empty Zendesk's deleted-tickets bin at once instead of waiting out
-    # its 30-day scrub (`snapzen retention sweep --purge/--no-purge` overrides it).
-    purge_on_expiry: bool = False
-    # The retention sweep deletes nothing while the clock reads more than this many days past
-    # the latest run the ledger recorded: a clock years ahead would otherwise expire everything.
-    clock_margin_days: int = Field(default=30, ge=1, le=3650)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _moved(cls, data: Any) -> Any:
-        # Named, not just "extra input": an old config must say where its setting went.
-        if isinstance(data, Mapping):
-            for name, target in _MOVED_TO_CONSENT.items():
-                if name in data:
-                    raise ValueError(f"transfer.{name} was replaced by {target}")
-        return data
-
-
 def default_ledger_path() -> Path:
     """$XDG_DATA_HOME/snapzen/snapzen.db (~/.local/share/... without it): absolute, so the
     ledger a command opens does not depend on the directory it was started from. The image
@@ -347,10 +324,10 @@ class Settings(BaseSettings):
 
     snapengage: SnapEngageSettings = Field(default_factory=SnapEngageSettings)
     zendesk: ZendeskSettings = Field(default_factory=ZendeskSettings)
+    consent: ConsentSettings = Field(default_factory=ConsentSettings)
     # default {} rather than a factory: validated like a file's section, so a missing
-    # controller_country is reported as consent.controller_country.
-    consent: ConsentSettings = Field(default_factory=dict)  # type: ignore[assignment]
-    transfer: TransferSettings = Field(default_factory=TransferSettings)
+    # controller_country is reported as transfer.controller_country.
+    transfer: TransferSettings = Field(default_factory=dict)  # type: ignore[assignment]
     record: RecordSettings = Field(default_factory=RecordSettings)
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
@@ -358,6 +335,16 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    # Processor mode (issue 26): each client the controller of its widgets' chats.
+    clients: Annotated[list[Client], NoDecode] = Field(default_factory=list)
+
+    _clients_json = field_validator("clients", mode="before")(parse_clients)
+    _clients_ok = field_validator("clients")(check_clients)
+
+    def transfer_for(self, widget: str) -> tuple[str | None, TransferSettings]:
+        """(client name or None, the transfer settings deciding ``widget``'s chats)."""
+        client = client_of(self.clients, widget)
+        return (None, self.transfer) if client is None else (client.name, client.transfer)
 
     @classmethod
     def settings_customise_sources(

@@ -183,9 +183,10 @@ def test_state_counts_requests_and_stop_is_idempotent() -> None:
             "SNAPZEN_ZENDESK__BASE_URL",
             "SNAPZEN_ZENDESK__EMAIL",
             "SNAPZEN_ZENDESK__API_TOKEN",
-            "SNAPZEN_CONSENT__CONTROLLER_COUNTRY",
+            "SNAPZEN_TRANSFER__CONTROLLER_COUNTRY",
+            "SNAPZEN_CONSENT__NOTICES",
         }
-        assert sb.env()["SNAPZEN_CONSENT__CONTROLLER_COUNTRY"] == "GB"  # the UK demo company
+        assert sb.env()["SNAPZEN_TRANSFER__CONTROLLER_COUNTRY"] == "GB"  # the UK demo company
         assert sb.base_url.startswith("http://127.0.0.1:")
     finally:
         sb.stop()
