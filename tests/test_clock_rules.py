@@ -184,3 +184,17 @@ def test_sweep_with_the_clock_years_ahead_deletes_nothing(
     again = runner.invoke(app, ["retention", "sweep"])
     assert again.exit_code == 1 and "refusing to delete" in again.stderr
     assert not [c for c in apis.rsps.calls if "destroy_many" in str(c.request.url)]
+
+
+def test_a_clock_behind_zendesk_is_reported_and_the_pass_goes_on(
+    sync_env: Path, apis: FakeApis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind cannot delete early nor make a chat look finished: a warning naming both
+    clocks, and the pass runs (its run recorded)."""
+    apis.add_cases("w1", [make_case("old", started=recent(3 * 24 * 60))])
+    monkeypatch.setenv(OFFSET_VARIABLE, str(-86400))
+    behind = runner.invoke(app, ["sync"])
+    assert behind.exit_code in (0, 3), behind.output
+    [warned] = [e for e in _events(behind.stderr) if e["event"] == "clock_behind_zendesk"]
+    assert warned["level"] == "warning" and 86390 <= int(str(warned["behind_seconds"])) <= 86410
+    assert _runs(sync_env) == 1 and [t["external_id"] for t in apis.tickets] == ["snapengage:old"]
