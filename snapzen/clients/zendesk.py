@@ -17,12 +17,14 @@ from urllib.parse import urljoin
 import requests
 from pydantic import ValidationError
 
-from snapzen.clients.http import HttpClient, header_value
+from snapzen.clients.http import HttpClient
 from snapzen.clients.origin import require_origin
 from snapzen.clients.pacing import (
-    TICKETS_INDEX_HEADER,
+    INFLIGHT_JOBS_HEADERS,
+    TICKETS_INDEX_HEADERS,
     ListBudget,
     RateLimitPacer,
+    first_header,
     parse_budget_header,
 )
 from snapzen.clients.zendesk_auth import (
@@ -136,7 +138,7 @@ class ZendeskClient(BulkReads):
         self._auth = build_auth(settings, http, clock)
         self.pacer = RateLimitPacer(clock=clock, requests_per_minute=settings.requests_per_minute)
         # List Tickets' own 100/minute budget, which the external_id lookups spend.
-        self.tickets_index = ListBudget(TICKETS_INDEX_HEADER, clock=clock)
+        self.tickets_index = ListBudget(TICKETS_INDEX_HEADERS, clock=clock)
         self._inflight_remaining: int | None = None
         self._server_time: datetime | None = None
 
@@ -429,9 +431,7 @@ class ZendeskClient(BulkReads):
         """Response hook: runs for every attempt, including 429s and retried ones."""
         self.pacer.observe(response.headers)
         self.tickets_index.observe(response.headers)
-        inflight = parse_budget_header(
-            header_value(response.headers, "zendesk-ratelimit-inflight-jobs")
-        )
+        inflight = parse_budget_header(first_header(response.headers, INFLIGHT_JOBS_HEADERS))
         if "remaining" in inflight:
             self._inflight_remaining = inflight["remaining"]
         self._server_time = _http_date(header_value(response.headers, "Date"))
