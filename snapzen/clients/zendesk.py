@@ -434,7 +434,7 @@ class ZendeskClient(BulkReads):
         inflight = parse_budget_header(first_header(response.headers, INFLIGHT_JOBS_HEADERS))
         if "remaining" in inflight:
             self._inflight_remaining = inflight["remaining"]
-        self._server_time = _http_date(header_value(response.headers, "Date"))
+        self._server_time = _http_date(response.headers.get("Date"))  # case-insensitive
         return response
 
     def _wait_for_tickets_index(self) -> None:
