@@ -8,7 +8,15 @@ from typing import Annotated, Any
 import typer
 
 from snapzen.cli.common import ConfigOption, JsonFlag, echo_json, handle_errors, pick_format
-from snapzen.cli.ledger import Since, Until, Widget, _known_widget, _open_read, _settings, app
+from snapzen.cli.ledger import (
+    Since,
+    Until,
+    Widget,
+    _evidence_settings,
+    _known_widget,
+    _open_read,
+    app,
+)
 from snapzen.ledger import audit  # stdlib only; its constants are option defaults
 
 
@@ -44,7 +52,7 @@ def report(
     from snapzen.ledger.record import art30_record  # lazy: start-up time
 
     filters = audit.Filters.from_cli(since=since, until=until, widget=widget)
-    settings = _settings(config)
+    settings = _evidence_settings(config)
     db = _open_read(settings)
     _known_widget(settings, db, widget)
     result = audit.build_report(
@@ -55,7 +63,9 @@ def report(
         art49_max_per_month=art49_max_per_month,
     )
     where, params = filters.where()
-    record = art30_record(db.conn, settings.record, settings.consent, where, params)
+    record = art30_record(
+        db.conn, settings.record, settings.consent, where, params, transfer=settings.transfer
+    )
     if pick_format(fmt, json_flag, ReportFormat.table, ReportFormat.json) is ReportFormat.json:
         echo_json({"art30_record": record, **result.to_dict()})
     else:

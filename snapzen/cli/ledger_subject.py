@@ -23,6 +23,7 @@ from snapzen.cli.ledger import (
     CaseIds,
     Email,
     TicketIds,
+    _evidence_settings,
     _narrow,
     _open_read,
     _open_write,
@@ -98,7 +99,7 @@ def subject(
         wide_set=audit.SUBJECT_COLUMNS[:11],
         known=audit.SUBJECT_COLUMNS,
     )
-    settings = _settings(config)
+    settings = _evidence_settings(config)
     ref = _subject(settings, email)
     db = _open_read(settings)
     selected = _narrow(db.conn, ref, case, ticket)

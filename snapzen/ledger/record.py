@@ -15,15 +15,29 @@ from typing import Any
 NOT_SET = "(not set)"
 
 
+def retention_statement(record: Any, transfer: Any) -> str:
+    """How long the chats are kept, in one sentence, for the Art. 30(1)(f) record and the
+    access pack's Art. 15(1)(d) alike: ``[record] retention`` as written, or, when it is
+    empty, what the retention settings apply (``transfer.retention_years`` from the chat's
+    start, the ticket's ``expires_YYYY_MM`` tag, then the retention sweep deletes it)."""
+    if record.retention.strip():
+        return str(record.retention.strip())
+    years = int(transfer.retention_years)
+    return f"{years} year{'' if years == 1 else 's'} from the chat's start, then deleted"
+
+
 def art30_record(
     conn: sqlite3.Connection,
     record: Any,
     consent: Any,
     where: str = "",
     params: list[Any] | None = None,
+    *,
+    transfer: Any,
 ) -> dict[str, Any]:
     """``record``: the RecordSettings; ``consent``: the ConsentSettings; ``where``/``params``:
-    a WHERE clause over transfers (audit.Filters.where) limiting the figures' window."""
+    a WHERE clause over transfers (audit.Filters.where) limiting the figures' window;
+    ``transfer``: the TransferSettings (the retention, when ``record.retention`` is empty)."""
     params = list(params or [])
     scope = f"{where} AND" if where else " WHERE"
     categories = [
@@ -51,7 +65,7 @@ def art30_record(
     ]
     return {
         "a_controller": record.controller or NOT_SET,
-        "a_controller_country": consent.controller_country,
+        "a_controller_country": consent.controller_country or NOT_SET,
         "a_representative": record.representative or NOT_SET,
         "a_dpo": record.dpo or NOT_SET,
         "b_purposes": list(record.purposes),
@@ -62,7 +76,7 @@ def art30_record(
         ),
         "e_configured_destination": consent.destination_country,
         "e_transfers": transfers,
-        "f_retention": record.retention or NOT_SET,
+        "f_retention": retention_statement(record, transfer),
         "g_security_measures": list(record.security_measures) or [NOT_SET],
     }
 

@@ -34,6 +34,7 @@ from pydantic_settings import (
 
 from snapzen.support import setting_checks
 from snapzen.support.errors import ConfigError
+from snapzen.support.setting_origin import Origins
 from snapzen.support.settings_base import CommaList, Section, split_list
 from snapzen.support.settings_gdpr import ConsentSettings as ConsentSettings
 from snapzen.support.settings_gdpr import LegalMechanism as LegalMechanism
@@ -71,6 +72,15 @@ def _check_base_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def _sendable(value: SecretStr | None) -> SecretStr | None:
+    """A secret sent in an HTTP header: refused at load (the value never shown) rather than
+    as a traceback from the HTTP library on the first request."""
+    problem = value is not None and setting_checks.header_problem(value.get_secret_value())
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -94,6 +104,7 @@ class SnapEngageSettings(Section):
 
     _split_widgets = field_validator("widgets", mode="before")(split_list)
     _widget_ids = field_validator("widgets")(setting_checks.check_widgets)
+    _token = field_validator("api_token")(_sendable)
 
     @model_validator(mode="after")
     def _overlap_covers_timezone(self) -> SnapEngageSettings:
@@ -163,6 +174,7 @@ class ZendeskSettings(Section):
 
     _subdomain = field_validator("subdomain")(setting_checks.check_subdomain)
     _email = field_validator("email")(setting_checks.check_email)
+    _secrets = field_validator("api_token", "oauth_access_token", "oauth_client_secret")(_sendable)
 
     @field_validator("archive_immediately")
     @classmethod
@@ -320,14 +332,6 @@ def parse_interval(text: str) -> timedelta:
 _LONGEST_INTERVAL = 366 * 86400
 
 
-# Secrets that travel in an HTTP header (Authorization) or request body as text.
-HEADER_SECRETS = {
-    ("snapengage", "api_token"),
-    ("zendesk", "api_token"),
-    ("zendesk", "oauth_access_token"),
-    ("zendesk", "oauth_client_secret"),
-}
-
 SECRET_FIELDS = {
     ("snapengage", "api_token"),
     ("zendesk", "api_token"),
@@ -371,25 +375,18 @@ class Settings(BaseSettings):
         # init (the TOML file, passed in by load_settings) < secrets dir < environment.
         return (env_settings, _SecretsDirSource(settings_cls), init_settings)
 
-    @model_validator(mode="after")
-    def _can_work(self) -> Settings:
-        """Checks across sections, and secrets that could never be sent: refused at load
-        (exit 2, the setting named, the value never shown) rather than as a traceback from
-        the HTTP library on the first request."""
-        for section, name in sorted(HEADER_SECRETS):
-            secret = getattr(getattr(self, section), name)
-            problem = secret and setting_checks.header_problem(secret.get_secret_value())
-            if problem:
-                where = setting_checks.env_name((section, name))
-                raise ValueError(f"setting {section}.{name} ({where}): {problem}")
-        deadline, retention = self.pipeline.deadline_days, self.snapengage.retention_days
-        if deadline >= retention:
-            raise ValueError(
-                f"setting pipeline.deadline_days ({deadline}) must be below "
-                f"snapengage.retention_days ({retention}): a chat unsynced for that long is "
-                "already deleted by SnapEngage, so the warning would come too late"
-            )
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _skip_sections(cls, data: Any) -> Any:
+        """While load_settings looks past sections that failed (see load_settings), they
+        hold their unvalidated defaults instead of what was given."""
+        skipped = _SKIPPED.get(frozenset())
+        if not skipped or not isinstance(data, Mapping):
+            return data
+        data = {key: value for key, value in data.items() if key not in skipped}
+        for section in skipped & set(cls.model_fields):
+            data[section] = cls.model_fields[section].annotation.model_construct()  # type: ignore[union-attr]
+        return data
 
 
 class _SecretsDirSource(PydanticBaseSettingsSource):
@@ -416,14 +413,23 @@ class _SecretsDirSource(PydanticBaseSettingsSource):
         return found
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path, given: str) -> dict[str, Any]:
+    """The config file; ConfigError naming it, and how it was named (``--config`` or
+    SNAPZEN_CONFIG), when it is missing, unreadable, not TOML or holds a secret."""
+    where = f"config file {path} (from {given})"
     try:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
+        raise ConfigError(f"{where} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{where} is a directory, not a TOML file") from None
+    except OSError as exc:
+        raise ConfigError(f"{where} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        raise ConfigError(f"{where} is not valid TOML: {exc}") from None
     for section, name in SECRET_FIELDS:
         if isinstance(data.get(section), Mapping) and name in data[section]:
             env_name = f"{ENV_PREFIX}{section.upper()}__{name.upper()}"
@@ -434,25 +440,89 @@ def _read_toml(path: Path) -> dict[str, Any]:
     return data
 
 
+class Needs(StrEnum):
+    """What a command needs of the settings: every problem in a needed section, and every
+    requirement of the command, is reported together (one line each), then exit 2."""
+
+    EVIDENCE = "evidence"  # read-only evidence commands: the ledger file (and its key)
+    ALL = "all"  # every section valid
+    SYNC = "sync"  # every section valid, and what a pass needs to reach both APIs
+
+
+# What a read-only evidence command reads: problems elsewhere do not stop it (an auditor
+# holds the ledger file, perhaps a public key and the ledger key, and no sync settings).
+EVIDENCE_SECTIONS = frozenset({"ledger", "log"})
+
+# Sections load_settings looks past (replaced by their defaults) while it collects problems.
+_SKIPPED: ContextVar[frozenset[str]] = ContextVar("snapzen_skipped_sections")
+
+
+def origins_of(config: str | None, file_values: Mapping[str, Any]) -> Origins:
+    return Origins(
+        file=config,
+        file_values=file_values,
+        environ=dict(os.environ),
+        secrets_dir=Path(os.environ.get(SECRETS_DIR_ENV) or DEFAULT_SECRETS_DIR),
+        secret_fields=frozenset(SECRET_FIELDS),
+    )
+
+
 def load_settings(
-    config_path: Path | str | None = None, checks: Mapping[str, ValueCheck] | None = None
+    config_path: Path | str | None = None,
+    checks: Mapping[str, ValueCheck] | None = None,
+    *,
+    needs: Needs = Needs.ALL,
 ) -> Settings:
-    """Build Settings or raise ConfigError with one line naming the bad setting. ``checks``:
-    value checks by the code that uses a setting (see ValueCheck), run with pydantic's own."""
-    if config_path is None and os.environ.get(CONFIG_ENV):
-        config_path = os.environ[CONFIG_ENV]
-    file_values = _read_toml(Path(config_path)) if config_path else {}
+    """Build Settings or raise ConfigError listing every problem, one line each, each naming
+    the setting as it was given. ``config_path``: the file named with --config, which wins
+    over SNAPZEN_CONFIG; ``checks``: value checks by the code that uses a setting (see
+    ValueCheck), run with pydantic's own; ``needs``: what the command needs (see Needs)."""
+    given = "--config"
+    if not config_path and os.environ.get(CONFIG_ENV):
+        config_path, given = os.environ[CONFIG_ENV], CONFIG_ENV
+    file_values = _read_toml(Path(config_path), given) if config_path else {}
+    origins = origins_of(str(config_path) if config_path else None, file_values)
     problems = setting_checks.unknown_env_sections(Settings, os.environ)
-    token = _VALUE_CHECKS.set(checks or {})
-    try:
-        settings = Settings(**file_values)
-    except ValidationError as exc:
-        problems += setting_checks.describe_errors(exc, Settings, file_values)
-    finally:
-        _VALUE_CHECKS.reset(token)
+    settings, found, skipped = _build(file_values, checks or {}, origins)
+    needed = EVIDENCE_SECTIONS if needs is Needs.EVIDENCE else frozenset(Settings.model_fields)
+    found += setting_checks.cross_problems(settings, skipped, origins)
+    if needs is Needs.SYNC:
+        found += setting_checks.sync_requirements(settings, skipped, origins)
+    for sections, line in found:
+        # An unknown section in the file is reported whatever the command needs.
+        if not sections or sections & needed or not sections & set(Settings.model_fields):
+            problems.append(line)
     if problems:
-        raise ConfigError(_one_message(problems))
+        raise ConfigError(_one_message(list(dict.fromkeys(problems))))
     return settings
+
+
+def _build(
+    file_values: Mapping[str, Any], checks: Mapping[str, ValueCheck], origins: Origins
+) -> tuple[Settings, list[setting_checks.Found], frozenset[str]]:
+    """Settings, with every problem found on the way, each with the sections it is about,
+    and the sections that failed (replaced by their defaults in the Settings returned).
+
+    pydantic reports every problem of the fields at once, but nothing of a section beyond
+    a failing one: after a failure, the failing sections are set aside and the rest is
+    validated again, so that a command that does not need them still gets its settings."""
+    skipped: frozenset[str] = frozenset()
+    found: list[setting_checks.Found] = []
+    for _ in range(len(Settings.model_fields) + 2):
+        token, skip = _VALUE_CHECKS.set(checks), _SKIPPED.set(skipped)
+        try:
+            return Settings(**file_values), found, skipped
+        except ValidationError as exc:
+            more = setting_checks.describe_errors(exc, Settings, origins)
+            found += more
+            failed = frozenset(section for sections, _ in more for section in sections)
+            if not failed or failed <= skipped:
+                raise ConfigError(_one_message([line for _, line in found])) from None
+            skipped |= failed
+        finally:
+            _VALUE_CHECKS.reset(token)
+            _SKIPPED.reset(skip)
+    raise AssertionError("unreachable: each pass sets aside at least one more section")
 
 
 def _one_message(problems: list[str]) -> str:
@@ -464,35 +534,20 @@ def _one_message(problems: list[str]) -> str:
 
 def describe_validation_error(exc: ValidationError) -> str:
     """Every problem, each naming its setting (kept for callers validating a dict)."""
-    return _one_message(setting_checks.describe_errors(exc, Settings, {}))
+    lines = setting_checks.describe_errors(exc, Settings, origins_of(None, {}))
+    return _one_message([line for _, line in lines])
 
 
 def require_sync_settings(settings: Settings) -> None:
-    """Everything `sync` needs before the first network call; ConfigError names what is missing."""
-    se, zd = settings.snapengage, settings.zendesk
-    missing = [
-        (not se.org_id, "snapengage.org_id", "SNAPZEN_SNAPENGAGE__ORG_ID"),
-        (se.api_token is None, "snapengage.api_token", "SNAPZEN_SNAPENGAGE__API_TOKEN"),
-        (not se.widgets, "snapengage.widgets", "SNAPZEN_SNAPENGAGE__WIDGETS"),
-        (not zd.base_url, "zendesk.subdomain or zendesk.base_url", "SNAPZEN_ZENDESK__SUBDOMAIN"),
-        (settings.ledger.key is None, "ledger.key", "SNAPZEN_LEDGER__KEY"),
-    ]
-    for is_missing, name, env_name in missing:
-        if is_missing:
-            raise ConfigError(f"setting {name} is required (set {env_name})")
-    if zd.auth_mode is None:
-        raise ConfigError(
-            "setting zendesk credentials are required: set SNAPZEN_ZENDESK__EMAIL with "
-            "SNAPZEN_ZENDESK__API_TOKEN, or SNAPZEN_ZENDESK__OAUTH_ACCESS_TOKEN, or "
-            "SNAPZEN_ZENDESK__OAUTH_CLIENT_ID with SNAPZEN_ZENDESK__OAUTH_CLIENT_SECRET"
-        )
-    key = settings.ledger.key
-    if key is not None and len(key.get_secret_value()) < 16:
-        raise ConfigError("setting ledger.key (SNAPZEN_LEDGER__KEY) must be at least 16 characters")
+    """Everything `sync` needs before the first network call; ConfigError naming all that is
+    missing (the CLI checks this at load, with load_settings(needs=Needs.SYNC))."""
+    found = setting_checks.sync_requirements(settings, frozenset(), origins_of(None, {}))
+    if found:
+        raise ConfigError(_one_message([line for _, line in found]))
 
 
 def require_ledger_key(settings: Settings) -> bytes:
     key = settings.ledger.key
     if key is None or not key.get_secret_value():
-        raise ConfigError("setting ledger.key is required (set SNAPZEN_LEDGER__KEY)")
+        raise ConfigError(origins_of(None, {}).describe(("ledger", "key"), "is required"))
     return key.get_secret_value().encode("utf-8")
