@@ -64,7 +64,8 @@ def _settings(config: Path | None) -> Settings:
 
 
 def _evidence_settings(config: Path | None) -> Settings:
-    """For the read-only evidence commands (list, export, report, subject, serve, verify):
+    """For the read-only evidence commands (list, export, report, subject, serve, verify,
+    checkpoint):
     only the ledger settings must hold (an auditor may have the file, a public key and the
     ledger key, and no sync settings); other sections are used where they load."""
     from snapzen.support.settings import Needs  # lazy: start-up time (pydantic-settings)

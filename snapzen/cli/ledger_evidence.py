@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from snapzen.cli.common import ConfigOption, OverwriteOption, handle_errors, new_file
-from snapzen.cli.ledger import _evidence_settings, _open_read, _settings, app
+from snapzen.cli.ledger import _evidence_settings, _open_read, app
 from snapzen.support import errors
 from snapzen.support.atomic import atomic_text
 
@@ -84,7 +84,7 @@ def checkpoint(
     if file.suffix.lower() != ".json":
         raise errors.ConfigError(f"{file}: a checkpoint is JSON; name it *.json")
     new_file(file, overwrite)
-    settings = _settings(config)
+    settings = _evidence_settings(config)  # reads the ledger and a key: no sync settings
     if signing_key is None and key_file is None:
         raise errors.ConfigError(
             "--signing-key FILE is required (an Ed25519 private key: `snapzen ledger keygen`)"
