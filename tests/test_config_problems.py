@@ -125,3 +125,19 @@ def test_status_asks_only_for_what_it_needs(
         "restricted transfers; set SNAPZEN_CONSENT__CONTROLLER_COUNTRY or "
         "consent.controller_country in the config file"
     ]
+
+
+def test_secrets_in_the_file_are_refused_with_the_file_s_other_problems(tmp_path: Path) -> None:
+    prod = tmp_path / "prod.toml"
+    prod.write_text(
+        '[zendesk]\napi_token = "XYZZY"\nbatch_size = 500\n[ledger]\nkey = "PLUGH"\n',
+        encoding="utf-8",
+    )
+    lines = problems(["--config", str(prod), "status"])
+    assert lines == [
+        f"ledger.key must not be in the config file {prod}; set SNAPZEN_LEDGER__KEY or put it "
+        "in the secrets directory",
+        f"zendesk.api_token must not be in the config file {prod}; set "
+        "SNAPZEN_ZENDESK__API_TOKEN or put it in the secrets directory",
+        f"setting zendesk.batch_size in {prod}: Input should be less than or equal to 100",
+    ]

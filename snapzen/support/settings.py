@@ -430,14 +430,21 @@ def _read_toml(path: Path, given: str) -> dict[str, Any]:
         raise ConfigError(f"{where} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{where} is not valid TOML: {exc}") from None
-    for section, name in SECRET_FIELDS:
-        if isinstance(data.get(section), Mapping) and name in data[section]:
-            env_name = f"{ENV_PREFIX}{section.upper()}__{name.upper()}"
-            raise ConfigError(
-                f"{section}.{name} must not be in the config file {path}; "
-                f"set {env_name} or put it in the secrets directory"
-            )
     return data
+
+
+def _secrets_in_file(data: dict[str, Any], path: str) -> list[str]:
+    """Secrets found in the config file, each refused (and dropped, so that the rest of the
+    file is still checked): config files end up in git and in backups."""
+    found = []
+    for section, name in sorted(SECRET_FIELDS):
+        if isinstance(data.get(section), Mapping) and name in data[section]:
+            data[section] = {k: v for k, v in data[section].items() if k != name}
+            found.append(
+                f"{section}.{name} must not be in the config file {path}; set "
+                f"{setting_checks.env_name((section, name))} or put it in the secrets directory"
+            )
+    return found
 
 
 class Needs(StrEnum):
@@ -482,7 +489,8 @@ def load_settings(
         config_path, given = os.environ[CONFIG_ENV], CONFIG_ENV
     file_values = _read_toml(Path(config_path), given) if config_path else {}
     origins = origins_of(str(config_path) if config_path else None, file_values)
-    problems = setting_checks.unknown_env_sections(Settings, os.environ)
+    problems = _secrets_in_file(file_values, str(config_path))
+    problems += setting_checks.unknown_env_sections(Settings, os.environ)
     settings, found, skipped = _build(file_values, checks or {}, origins)
     needed = EVIDENCE_SECTIONS if needs is Needs.EVIDENCE else frozenset(Settings.model_fields)
     found += setting_checks.cross_problems(settings, skipped, origins)
