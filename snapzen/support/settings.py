@@ -3,14 +3,14 @@
 Secrets (``SecretStr`` fields) come only from the environment or from files in the secrets
 directory (``/run/secrets`` by default, or ``SNAPZEN_SECRETS_DIR``), one file per secret, named
 after its environment variable in lower case (``snapzen_zendesk__api_token``). A secret found in
-the TOML file is refused: config files end up in git and in backups.
+the TOML file is refused: config files end up in git and in backups (the file and the
+secrets directory are read by snapzen.support.settings_sources).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-import tomllib
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from datetime import timedelta
@@ -39,6 +39,17 @@ from snapzen.support.settings_base import CommaList, Section, split_list
 from snapzen.support.settings_gdpr import ConsentSettings as ConsentSettings
 from snapzen.support.settings_gdpr import LegalMechanism as LegalMechanism
 from snapzen.support.settings_gdpr import RecordSettings
+from snapzen.support.settings_sources import CONFIG_ENV as CONFIG_ENV
+from snapzen.support.settings_sources import DEFAULT_SECRETS_DIR as DEFAULT_SECRETS_DIR
+from snapzen.support.settings_sources import ENV_PREFIX as ENV_PREFIX
+from snapzen.support.settings_sources import SECRET_FIELDS as SECRET_FIELDS
+from snapzen.support.settings_sources import SECRETS_DIR_ENV as SECRETS_DIR_ENV
+from snapzen.support.settings_sources import (
+    SecretsDirSource,
+    origins_of,
+    read_toml,
+    secrets_in_file,
+)
 
 # A check of one setting's value that needs the code using it (the redaction rules live in the
 # policy layer, above this one): raises ValueError with the reason. The caller of load_settings
@@ -54,12 +65,6 @@ def _checked(setting: str, value: Any) -> Any:
     if check is not None:
         check(value)
     return value
-
-
-ENV_PREFIX = "SNAPZEN_"
-CONFIG_ENV = "SNAPZEN_CONFIG"
-SECRETS_DIR_ENV = "SNAPZEN_SECRETS_DIR"
-DEFAULT_SECRETS_DIR = Path("/run/secrets")
 
 
 def _check_base_url(url: str) -> str:
@@ -332,15 +337,6 @@ def parse_interval(text: str) -> timedelta:
 _LONGEST_INTERVAL = 366 * 86400
 
 
-SECRET_FIELDS = {
-    ("snapengage", "api_token"),
-    ("zendesk", "api_token"),
-    ("zendesk", "oauth_access_token"),
-    ("zendesk", "oauth_client_secret"),
-    ("ledger", "key"),
-}
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -373,7 +369,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # init (the TOML file, passed in by load_settings) < secrets dir < environment.
-        return (env_settings, _SecretsDirSource(settings_cls), init_settings)
+        return (env_settings, SecretsDirSource(settings_cls), init_settings)
 
     @model_validator(mode="before")
     @classmethod
@@ -387,64 +383,6 @@ class Settings(BaseSettings):
         for section in skipped & set(cls.model_fields):
             data[section] = cls.model_fields[section].annotation.model_construct()  # type: ignore[union-attr]
         return data
-
-
-class _SecretsDirSource(PydanticBaseSettingsSource):
-    """Reads ``<secrets dir>/snapzen_<section>__<field>`` files for the secret fields only.
-
-    Written by hand because pydantic-settings' own secrets source does not map nested
-    ``__`` names onto sub-models; this covers exactly the fields listed in SECRET_FIELDS.
-    """
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        directory = Path(os.environ.get(SECRETS_DIR_ENV, DEFAULT_SECRETS_DIR))
-        found: dict[str, Any] = {}
-        if not directory.is_dir():
-            return found
-        for section, name in SECRET_FIELDS:
-            path = directory / f"{ENV_PREFIX.lower()}{section}__{name}"
-            if path.is_file():
-                # utf-8-sig and strip: editors add a BOM and a final newline to such files.
-                text = path.read_text(encoding="utf-8-sig").strip().lstrip("\ufeff")
-                found.setdefault(section, {})[name] = text
-        return found
-
-
-def _read_toml(path: Path, given: str) -> dict[str, Any]:
-    """The config file; ConfigError naming it, and how it was named (``--config`` or
-    SNAPZEN_CONFIG), when it is missing, unreadable, not TOML or holds a secret."""
-    where = f"config file {path} (from {given})"
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{where} does not exist") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{where} is a directory, not a TOML file") from None
-    except OSError as exc:
-        raise ConfigError(f"{where} cannot be read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{where} is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where} is not valid TOML: {exc}") from None
-    return data
-
-
-def _secrets_in_file(data: dict[str, Any], path: str) -> list[str]:
-    """Secrets found in the config file, each refused (and dropped, so that the rest of the
-    file is still checked): config files end up in git and in backups."""
-    found = []
-    for section, name in sorted(SECRET_FIELDS):
-        if isinstance(data.get(section), Mapping) and name in data[section]:
-            data[section] = {k: v for k, v in data[section].items() if k != name}
-            found.append(
-                f"{section}.{name} must not be in the config file {path}; set "
-                f"{setting_checks.env_name((section, name))} or put it in the secrets directory"
-            )
-    return found
 
 
 class Needs(StrEnum):
@@ -464,16 +402,6 @@ EVIDENCE_SECTIONS = frozenset({"ledger", "log"})
 _SKIPPED: ContextVar[frozenset[str]] = ContextVar("snapzen_skipped_sections")
 
 
-def origins_of(config: str | None, file_values: Mapping[str, Any]) -> Origins:
-    return Origins(
-        file=config,
-        file_values=file_values,
-        environ=dict(os.environ),
-        secrets_dir=Path(os.environ.get(SECRETS_DIR_ENV) or DEFAULT_SECRETS_DIR),
-        secret_fields=frozenset(SECRET_FIELDS),
-    )
-
-
 def load_settings(
     config_path: Path | str | None = None,
     checks: Mapping[str, ValueCheck] | None = None,
@@ -487,9 +415,9 @@ def load_settings(
     given = "--config"
     if not config_path and os.environ.get(CONFIG_ENV):
         config_path, given = os.environ[CONFIG_ENV], CONFIG_ENV
-    file_values = _read_toml(Path(config_path), given) if config_path else {}
+    file_values = read_toml(Path(config_path), given) if config_path else {}
     origins = origins_of(str(config_path) if config_path else None, file_values)
-    problems = _secrets_in_file(file_values, str(config_path))
+    problems = secrets_in_file(file_values, str(config_path))
     problems += setting_checks.unknown_env_sections(Settings, os.environ)
     settings, found, skipped = _build(file_values, checks or {}, origins)
     needed = EVIDENCE_SECTIONS if needs is Needs.EVIDENCE else frozenset(Settings.model_fields)
