@@ -141,3 +141,22 @@ def test_secrets_in_the_file_are_refused_with_the_file_s_other_problems(tmp_path
         "SNAPZEN_ZENDESK__API_TOKEN or put it in the secrets directory",
         f"setting zendesk.batch_size in {prod}: Input should be less than or equal to 100",
     ]
+
+
+@responses.activate
+def test_a_bad_value_does_not_hide_what_else_its_section_lacks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SNAPZEN_LEDGER__PATH", str(tmp_path / "x.db"))
+    monkeypatch.setenv("SNAPZEN_SNAPENGAGE__WIDGETS", "b@d")
+    monkeypatch.setenv("SNAPZEN_ZENDESK__SUBDOMAIN", "acme")
+    monkeypatch.setenv("SNAPZEN_ZENDESK__EMAIL", "not-an-email")
+    lines = problems(["sync"])
+    assert lines[0].startswith("setting snapengage.widgets (SNAPZEN_SNAPENGAGE__WIDGETS): ")
+    assert lines[1].startswith("setting zendesk.email (SNAPZEN_ZENDESK__EMAIL): is not an email")
+    # The rest of both sections is still checked: what is missing there is listed too, and
+    # neither the failed widgets nor the subdomain given is reported as missing.
+    assert any(line.startswith("setting snapengage.org_id is required") for line in lines)
+    assert any(line.startswith("setting snapengage.api_token is required") for line in lines)
+    assert not any("widgets is required" in line or "subdomain" in line for line in lines)
+    assert not any("credentials" in line for line in lines)  # the email given was bad

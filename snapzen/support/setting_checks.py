@@ -119,6 +119,14 @@ def _suggest(name: str, known: list[str], section: tuple[str, ...], env: bool) -
 # A problem found in the settings: the sections it is about (empty: about none in
 # particular), and its line, naming each setting as it was given.
 Found = tuple[frozenset[str], str]
+# Settings that failed their own checks, by section: field names, "" for the section as a
+# whole. Checks that read one of them are not made (its problem is reported already).
+Failed = Mapping[str, frozenset[str]]
+
+
+def _has_failed(failed: Failed, section: str, name: str) -> bool:
+    fields = failed.get(section, frozenset())
+    return "" in fields or name in fields
 
 
 def describe_errors(exc: ValidationError, model: type[BaseModel], origins: Origins) -> list[Found]:
@@ -142,9 +150,11 @@ def describe_errors(exc: ValidationError, model: type[BaseModel], origins: Origi
     return lines
 
 
-def cross_problems(settings: Any, skipped: frozenset[str], origins: Origins) -> list[Found]:
-    """Checks across sections (not made when a section they read failed on its own)."""
-    if skipped & {"pipeline", "snapengage"}:
+def cross_problems(settings: Any, failed: Failed, origins: Origins) -> list[Found]:
+    """Checks across sections (not made when a setting they read failed on its own)."""
+    if _has_failed(failed, "pipeline", "deadline_days") or _has_failed(
+        failed, "snapengage", "retention_days"
+    ):
         return []
     deadline, retention = settings.pipeline.deadline_days, settings.snapengage.retention_days
     if deadline < retention:
@@ -166,16 +176,16 @@ _ZENDESK_CREDENTIALS = (
 )
 
 
-def sync_requirements(settings: Any, skipped: frozenset[str], origins: Origins) -> list[Found]:
+def sync_requirements(settings: Any, failed: Failed, origins: Origins) -> list[Found]:
     """What a pass needs before its first network call, every missing piece at once (the
-    sections that failed on their own are not looked at again)."""
+    settings that failed on their own are not looked at again)."""
     se, zd, ledger = settings.snapengage, settings.zendesk, settings.ledger
     missing: list[tuple[bool, tuple[str, str], str]] = [
         (not se.org_id, ("snapengage", "org_id"), "is required"),
         (se.api_token is None, ("snapengage", "api_token"), "is required"),
         (not se.widgets, ("snapengage", "widgets"), "is required (at least one widget id)"),
         (
-            not zd.base_url,
+            not zd.base_url and not _has_failed(failed, "zendesk", "base_url"),
             ("zendesk", "subdomain"),
             "is required (or zendesk.base_url, for a host of your own)",
         ),
@@ -189,9 +199,16 @@ def sync_requirements(settings: Any, skipped: frozenset[str], origins: Origins) 
     found = [
         (frozenset(location[:1]), origins.describe(location, problem))
         for is_missing, location, problem in missing
-        if is_missing and location[0] not in skipped
+        if is_missing and not _has_failed(failed, *location)
     ]
-    if "zendesk" not in skipped and zd.auth_mode is None:
+    credentials = (
+        "email",
+        "api_token",
+        "oauth_access_token",
+        "oauth_client_id",
+        "oauth_client_secret",
+    )
+    if zd.auth_mode is None and not any(_has_failed(failed, "zendesk", n) for n in credentials):
         where = origins.secrets_dir
         secrets = "" if where.is_dir() else ", which does not exist"
         found.append(

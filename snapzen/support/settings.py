@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from contextvars import ContextVar
 from datetime import timedelta
 from enum import StrEnum
@@ -374,15 +375,30 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _skip_sections(cls, data: Any) -> Any:
-        """While load_settings looks past sections that failed (see load_settings), they
-        hold their unvalidated defaults instead of what was given."""
-        skipped = _SKIPPED.get(frozenset())
-        if not skipped or not isinstance(data, Mapping):
+        """While load_settings looks past settings that failed (see _build), a section
+        holding one is rebuilt from the rest of what was given, each value checked on its
+        own; the failed ones keep their (unchecked) defaults."""
+        failed = _FAILED.get({})
+        if not failed or not isinstance(data, Mapping):
             return data
-        data = {key: value for key, value in data.items() if key not in skipped}
-        for section in skipped & set(cls.model_fields):
-            data[section] = cls.model_fields[section].annotation.model_construct()  # type: ignore[union-attr]
-        return data
+        rebuilt = {key: value for key, value in data.items() if key not in failed}
+        for section, fields in failed.items():
+            if section in cls.model_fields:
+                model: Any = cls.model_fields[section].annotation
+                rebuilt[section] = _rebuilt(model, data.get(section), fields)
+        return rebuilt
+
+
+def _rebuilt(model: Any, given: Any, failed: frozenset[str]) -> Any:
+    section = model.model_construct()
+    if "" in failed or not isinstance(given, Mapping):
+        return section  # the section as a whole failed (a check across its fields)
+    for name, value in given.items():
+        if name in model.model_fields and name not in failed:
+            # A value that fails alone was reported already, with the section's others.
+            with suppress(ValidationError):
+                model.__pydantic_validator__.validate_assignment(section, name, value)
+    return section
 
 
 class Needs(StrEnum):
@@ -398,8 +414,8 @@ class Needs(StrEnum):
 # holds the ledger file, perhaps a public key and the ledger key, and no sync settings).
 EVIDENCE_SECTIONS = frozenset({"ledger", "log"})
 
-# Sections load_settings looks past (replaced by their defaults) while it collects problems.
-_SKIPPED: ContextVar[frozenset[str]] = ContextVar("snapzen_skipped_sections")
+# Settings load_settings looks past while it collects problems (see _build).
+_FAILED: ContextVar[setting_checks.Failed] = ContextVar("snapzen_failed_settings")
 
 
 def load_settings(
@@ -419,11 +435,11 @@ def load_settings(
     origins = origins_of(str(config_path) if config_path else None, file_values)
     problems = secrets_in_file(file_values, str(config_path))
     problems += setting_checks.unknown_env_sections(Settings, os.environ)
-    settings, found, skipped = _build(file_values, checks or {}, origins)
+    settings, found, failed = _build(file_values, checks or {}, origins)
     needed = EVIDENCE_SECTIONS if needs is Needs.EVIDENCE else frozenset(Settings.model_fields)
-    found += setting_checks.cross_problems(settings, skipped, origins)
+    found += setting_checks.cross_problems(settings, failed, origins)
     if needs is Needs.SYNC:
-        found += setting_checks.sync_requirements(settings, skipped, origins)
+        found += setting_checks.sync_requirements(settings, failed, origins)
     for sections, line in found:
         # An unknown section in the file is reported whatever the command needs.
         if not sections or sections & needed or not sections & set(Settings.model_fields):
@@ -435,30 +451,35 @@ def load_settings(
 
 def _build(
     file_values: Mapping[str, Any], checks: Mapping[str, ValueCheck], origins: Origins
-) -> tuple[Settings, list[setting_checks.Found], frozenset[str]]:
-    """Settings, with every problem found on the way, each with the sections it is about,
-    and the sections that failed (replaced by their defaults in the Settings returned).
+) -> tuple[Settings, list[setting_checks.Found], setting_checks.Failed]:
+    """Settings, with every problem found on the way (each with the sections it is about),
+    and the settings that failed, by section ("" for a section as a whole): in the Settings
+    returned they hold their unchecked defaults.
 
-    pydantic reports every problem of the fields at once, but nothing of a section beyond
-    a failing one: after a failure, the failing sections are set aside and the rest is
-    validated again, so that a command that does not need them still gets its settings."""
-    skipped: frozenset[str] = frozenset()
+    pydantic reports every problem of the fields at once, but nothing of a section beyond a
+    failing field: after a failure the failed settings are set aside and the rest is built
+    again, so that checks across sections and each command's requirements can be reported
+    in the same run, and a command that does not need a section still gets its settings."""
+    failed: dict[str, frozenset[str]] = {}
     found: list[setting_checks.Found] = []
     for _ in range(len(Settings.model_fields) + 2):
-        token, skip = _VALUE_CHECKS.set(checks), _SKIPPED.set(skipped)
+        token, skip = _VALUE_CHECKS.set(checks), _FAILED.set(failed)
         try:
-            return Settings(**file_values), found, skipped
+            return Settings(**file_values), found, failed
         except ValidationError as exc:
-            more = setting_checks.describe_errors(exc, Settings, origins)
-            found += more
-            failed = frozenset(section for sections, _ in more for section in sections)
-            if not failed or failed <= skipped:
+            found += setting_checks.describe_errors(exc, Settings, origins)
+            before = dict(failed)
+            for error in exc.errors():
+                location = [str(part) for part in error["loc"]]
+                if location:
+                    field = location[1] if len(location) > 1 else ""
+                    failed[location[0]] = failed.get(location[0], frozenset()) | {field}
+            if failed == before:  # nothing more to set aside: say what was found
                 raise ConfigError(_one_message([line for _, line in found])) from None
-            skipped |= failed
         finally:
             _VALUE_CHECKS.reset(token)
-            _SKIPPED.reset(skip)
-    raise AssertionError("unreachable: each pass sets aside at least one more section")
+            _FAILED.reset(skip)
+    raise AssertionError("unreachable: each pass sets aside at least one more setting")
 
 
 def _one_message(problems: list[str]) -> str:
@@ -477,7 +498,7 @@ def describe_validation_error(exc: ValidationError) -> str:
 def require_sync_settings(settings: Settings) -> None:
     """Everything `sync` needs before the first network call; ConfigError naming all that is
     missing (the CLI checks this at load, with load_settings(needs=Needs.SYNC))."""
-    found = setting_checks.sync_requirements(settings, frozenset(), origins_of(None, {}))
+    found = setting_checks.sync_requirements(settings, {}, origins_of(None, {}))
     if found:
         raise ConfigError(_one_message([line for _, line in found]))
 

@@ -112,3 +112,16 @@ def test_an_altered_checkpoint_file_is_reported_as_a_bad_file(tmp_path: Path) ->
     assert f"bad checkpoint file: checkpoint {point} signature does not verify" in err
     assert "first bad row" not in err and "TAMPERED" not in err
     assert "the ledger itself verifies (10 rows, head seq 10)" in err
+
+
+def test_a_section_with_a_bad_value_still_gives_its_good_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The report reads [transfer] where it loads: a bad value beside the retention does not
+    stop it, nor turn the configured retention back into the default."""
+    monkeypatch.setenv("SNAPZEN_TRANSFER__RETENTION_YEARS", "3")
+    monkeypatch.setenv("SNAPZEN_TRANSFER__CLOCK_MARGIN_DAYS", "0")
+    code, out, err = snapzen("ledger", "report", "--format", "json")
+    assert code == 0, err
+    retention = json.loads(out)["art30_record"]["f_retention"]
+    assert retention == "3 years from the chat's start, then deleted"
