@@ -34,6 +34,7 @@ from snapzen.ledger import collisions, requests
 from snapzen.ledger.audit import COLUMNS, decode_json_columns
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
+from snapzen.ledger.record import retention_statement
 from snapzen.policy.transform import SENT_CATEGORIES
 from snapzen.support.atomic import atomic_text, private_dir
 from snapzen.support.errors import SnapzenError
@@ -249,8 +250,7 @@ def information(settings: Settings) -> dict[str, Any]:
         "third_country": transfer.zendesk.country,
         "third_countries": sorted({r.country for r in transfer.recipients}),
         "safeguards": record.safeguards or "; ".join(bases),  # 15(2)
-        "retention": record.retention
-        or f"{transfer.retention_years} years from the chat's start, then deleted",  # (d)
+        "retention": retention_statement(record, transfer),  # (d), as `ledger report` (f)
         "rights": record.rights,  # (e)
         "complaint": record.complaint,  # (f)
         "source": record.source,  # (g)
