@@ -30,14 +30,14 @@ from typing import Any, Protocol
 import sqlite_utils
 
 from snapzen.commands.access_html import render_html
-from snapzen.ledger import collisions, requests
+from snapzen.ledger import collisions, erasure_journal, requests
 from snapzen.ledger.audit import COLUMNS, decode_json_columns
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
 from snapzen.policy.transform import SENT_CATEGORIES
 from snapzen.support.atomic import atomic_text
 from snapzen.support.errors import SnapzenError
-from snapzen.support.settings import Settings
+from snapzen.support.settings import Settings, require_ledger_key
 
 FORMAT = "snapzen-access-pack/1"
 DELETED_EVENTS = ("erased", "expired")
@@ -332,13 +332,17 @@ def write_pack(
         handle.write(html_text)
     result.sha256_json = hashlib.sha256(json_text.encode()).hexdigest()
     result.sha256_html = hashlib.sha256(html_text.encode()).hexdigest()
-    _record(db, result, received_on or moment.date(), actor, moment)
+    row = _record(db, result, received_on or moment.date(), actor, moment)
+    if settings.ledger.key is not None:  # the request survives a restore (rights journal)
+        erasure_journal.append_requests(
+            settings.ledger.erasure_journal_path, require_ledger_key(settings), [row]
+        )
     return result
 
 
 def _record(
     db: sqlite_utils.Database, result: AccessResult, received: date, actor: str, now: datetime
-) -> None:
+) -> dict[str, Any]:
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     with transaction(db) as conn:
         append_event(
@@ -358,7 +362,7 @@ def _record(
                 },
             },
         )
-        requests.record(
+        return requests.record(
             conn,
             request_id=result.request_id,
             kind="access",
