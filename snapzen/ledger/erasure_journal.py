@@ -29,6 +29,7 @@ from snapzen.ledger.journal_file import GENESIS as GENESIS
 from snapzen.ledger.journal_file import JournalDamaged as JournalDamaged
 from snapzen.ledger.requests import ERASURE_KINDS
 from snapzen.ledger.requests import EVENT as REQUEST_EVENT
+from snapzen.support.atomic import atomic_text
 
 ERASURE, REQUEST, STATEMENT = "erasure", "request", "statement"
 
@@ -235,3 +236,20 @@ def ledger_erasures(conn: sqlite3.Connection) -> list[JournalEntry]:
             tickets = sorted({t for _, at, t in erased.get(str(ref), []) if at <= str(erased_at)})
             found[key] = JournalEntry(key[0], key[1], str(erased_at), "erased_subjects", tickets)
     return list(found.values())
+
+
+def copy_for_checkpoint(
+    live: Path, copy: Path, key: bytes | None, known: Iterable[JournalEntry]
+) -> tuple[int, str] | None:
+    """Copy the journal next to a checkpoint (0600) and return the copy's head (line count,
+    last MAC) for the checkpoint to sign; None when there is no journal. With the ledger key,
+    an old-format journal is migrated first and every MAC is checked; a damaged journal is
+    refused (JournalDamaged), as a broken chain is never signed."""
+    if not live.is_file():
+        return None
+    if key is not None:
+        migrate(live, key, known)
+    text = live.read_text(encoding="utf-8")
+    with atomic_text(copy) as handle:
+        handle.write(text)
+    return journal_file.head(journal_file.read(copy, key, accept_old=lambda _: True))
