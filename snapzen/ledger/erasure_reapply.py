@@ -33,6 +33,7 @@ from snapzen.ledger import erasure_journal as journal
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
 from snapzen.ledger.erasure_journal import JournalEntry, RequestLine
+from snapzen.ledger.meta import chain_binding
 from snapzen.ledger.status import UNSENT, CaseStatus, sql_list
 from snapzen.ledger.transitions import ERASED_REASON
 from snapzen.support.errors import ConfigError
@@ -227,6 +228,8 @@ def restore_union(
     """Apply the journal united with the replaced ledger's own erasures and requests (the
     caller holds the writer lock, before any sync runs on ``db``); then complete the live
     journal with what only the replaced ledger knew, so the next restore has it too."""
+    with transaction(db) as conn:  # a ledger bound before bindings were chained
+        chain_binding(conn, now, command)
     old_erasures, old_requests = _replaced_record(replaced)
     vouched = [*old_erasures, *journal.ledger_erasures(db.conn)]
     sources = [p for p in {choice.path, choice.live} if p is not None and p.is_file()]
