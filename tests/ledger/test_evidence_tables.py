@@ -75,9 +75,9 @@ def test_another_keys_backup_without_its_binding_row_is_still_refused(tmp_path: 
     create_ledger(other, b"another-ledger-key-0123456789", NOW).conn.close()
     with sqlite3.connect(other) as conn:  # hide the binding the opener compares
         conn.execute("DELETE FROM ledger_meta")
-    with pytest.raises(LedgerError, match="different ledger.key"):
+    with pytest.raises(LedgerError, match=r"different ledger\.key"):
         open_db(other, read_only=True, key=KEY)
-    with pytest.raises(LedgerError, match="different ledger.key"):
+    with pytest.raises(LedgerError, match=r"different ledger\.key"):
         open_db(other, key=KEY)  # nor bound anew by a writer
     with sqlite3.connect(other) as conn:
         assert conn.execute("SELECT count(*) FROM ledger_meta").fetchone() == (0,)

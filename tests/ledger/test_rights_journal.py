@@ -235,7 +235,7 @@ def test_restore_unites_the_journal_with_the_replaced_ledgers_erasures(
 
 def test_no_journal_is_refused_unless_given_or_stated(tmp_path: Path) -> None:
     live = tmp_path / "ledger.db.erasures.jsonl"
-    with pytest.raises(ConfigError, match="--erasure-journal FILE.*--no-erasure-journal"):
+    with pytest.raises(ConfigError, match=r"--erasure-journal FILE.*--no-erasure-journal"):
         choose(live, KEY, None, False, "init --adopt")
     with pytest.raises(ConfigError, match="not both"):
         choose(live, KEY, live, True, "init --adopt")
