@@ -85,6 +85,7 @@ def read(
         return []
     lines: list[Line] = []
     prev = GENESIS
+    parsed = []
     for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not text.strip():
             raise JournalDamaged(f"{path}: line {number}: empty line (edited journal)")
@@ -94,11 +95,13 @@ def read(
             raise JournalDamaged(f"{path}: line {number}: not a journal line") from None
         if not isinstance(data, dict):
             raise JournalDamaged(f"{path}: line {number}: not a journal line")
-        old = "sha256" in data and "mac" not in data
-        if lines and lines[-1].old != old:
+        parsed.append((number, data, "sha256" in data and "mac" not in data))
+    keyed = any(not old for _, _, old in parsed)
+    for number, data, old in parsed:
+        if old and keyed:
             raise JournalDamaged(
-                f"{path}: line {number}: old-format (unkeyed) and keyed lines mixed: an "
-                "edited journal"
+                f"{path}: line {number}: an old-format (unkeyed) line in a keyed journal: "
+                "forged or edited"
             )
         if old:
             lines.append(_old_line(path, number, data, accept_old))

@@ -100,7 +100,7 @@ def _sha(text: str) -> str:
         (lambda lines: [lines[0], lines[2]], "line 2: breaks the chain"),
         (lambda lines: [lines[0], lines[2], lines[1]], "line 2: breaks the chain"),
         (lambda lines: [lines[1], lines[0], lines[2]], "line 1: breaks the chain"),
-        (_forge_plain_hash, "line 2: old-format"),
+        (_forge_plain_hash, "line 2: an old-format"),
         (_forge_mac_as_hash, "line 2: its MAC does not verify"),
     ],
     ids=["deleted", "reordered", "first-moved", "forged-plain-hash", "forged-mac"],
