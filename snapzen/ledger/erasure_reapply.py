@@ -290,9 +290,7 @@ def _complete_live(
     migrated first: the ledger's own erasures vouch for its lines)."""
     if choice.live.is_file():
         journal.migrate(choice.live, choice.key, vouched)
-    for entry in erasures.values():
-        if entry.key() not in in_live:
-            journal.append(choice.live, choice.key, entry)
-    rows = [line for key, line in requests.items() if key not in in_live]
-    if rows:
-        journal_file.append(choice.live, choice.key, journal.REQUEST, [r.body() for r in rows])
+    missing = [e.body() for e in erasures.values() if e.key() not in in_live]
+    journal_file.append(choice.live, choice.key, journal.ERASURE, missing)
+    rows = [line.body() for key, line in requests.items() if key not in in_live]
+    journal_file.append(choice.live, choice.key, journal.REQUEST, rows)
