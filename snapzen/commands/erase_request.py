@@ -103,6 +103,7 @@ def close_request(
         )
         if not plan.subject_held and narrowed is None:
             remember_subject(conn, plan.subject_ref, stamp, request.request_id)
+        widgets = erasure_journal.widgets_of(conn, narrowed or [])
     if request.journal is None or request.journal_key is None:
         return
     if not plan.subject_held:
@@ -117,6 +118,7 @@ def close_request(
                 tickets=sorted(set(result.deleted) | set(plan.already_erased)),
                 cases=narrowed if narrowed is not None else list(plan.unsent),
                 narrowed=narrowed is not None,
+                widgets=widgets,
             ),
         )
     erasure_journal.append_requests(request.journal, request.journal_key, [row])

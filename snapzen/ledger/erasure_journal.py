@@ -44,6 +44,7 @@ class JournalEntry:
     cases: list[str] = field(default_factory=list)  # withheld (never sent) by the erasure
     # True: only ``cases`` (and ``tickets``) were erased, not everyone under subject_ref
     narrowed: bool = False
+    widgets: dict[str, str] = field(default_factory=dict)  # narrowed: case id -> widget id
 
     def body(self) -> dict[str, Any]:
         return {"v": 1, **asdict(self)}
@@ -58,6 +59,7 @@ class JournalEntry:
             tickets=[int(t) for t in body.get("tickets", [])],
             cases=[str(c) for c in body.get("cases", [])],
             narrowed=bool(body.get("narrowed", False)),
+            widgets={str(k): str(v) for k, v in dict(body.get("widgets", {})).items()},
         )
 
     def key(self) -> tuple[str, str]:
@@ -193,6 +195,17 @@ def ledger_requests(conn: sqlite3.Connection) -> list[RequestLine]:
     return [request_line(dict(zip(names, row, strict=True))) for row in rows]
 
 
+def widgets_of(conn: sqlite3.Connection, case_ids: Iterable[str]) -> dict[str, str]:
+    """The widget of each case the ledger knows (a narrowed erasure's chats, so a restore
+    can withhold one the restored ledger has never seen)."""
+    wanted = list(case_ids)
+    marks = ", ".join("?" for _ in wanted)
+    if not wanted:
+        return {}
+    rows = conn.execute(f"SELECT case_id, widget_id FROM cases WHERE case_id IN ({marks})", wanted)
+    return {str(case_id): str(widget) for case_id, widget in rows}
+
+
 def ledger_erasures(conn: sqlite3.Connection) -> list[JournalEntry]:
     """The erasures a ledger knows of itself: its chained erasure requests (not refused by a
     legal hold), and its ``erased_subjects`` rows; each with the tickets its chain records
@@ -221,7 +234,7 @@ def ledger_erasures(conn: sqlite3.Connection) -> list[JournalEntry]:
         )
         entry = JournalEntry(
             line.request_id, line.subject_ref, line.at, str(details.get("reason", "")),
-            tickets, cases, narrowed,
+            tickets, cases, narrowed, widgets_of(conn, cases),
         )  # fmt: skip
         found[entry.key()] = entry  # the latest event of a request wins
     try:

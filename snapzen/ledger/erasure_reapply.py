@@ -154,6 +154,8 @@ def _apply_erasure(
            RETURNING case_id, subject_ref""",
         [CaseStatus.WITHHELD, ERASED_REASON, stamp, stamp, *params, *dated_params],
     ).fetchall()
+    if entry.narrowed:  # a chat the ledger has never seen: withheld before it is fetched
+        withheld += _placeholders(conn, entry, stamp)
     decisions.record(conn, outbox.erased_withheld(withheld, stamp))  # chained decisions
     result.withheld += len(withheld)
     pushing = conn.execute(
@@ -186,6 +188,22 @@ def _apply_erasure(
             },
         )
         result.events += 1
+
+
+def _placeholders(conn: sqlite3.Connection, entry: JournalEntry, stamp: str) -> list[Any]:
+    """Withheld rows for the narrowed erasure's chats the ledger lacks (a backup older than
+    them): staging never updates a withheld case, so a later fetch cannot send them."""
+    added: list[Any] = []
+    for case_id in entry.cases:
+        added += conn.execute(
+            f"""INSERT INTO cases (case_id, widget_id, status, reason, subject_ref,
+                   raw_purged_at, first_seen_at, updated_at)
+               VALUES (?, ?, '{CaseStatus.WITHHELD}', ?, ?, ?, ?, ?)
+               ON CONFLICT(case_id) DO NOTHING RETURNING case_id, subject_ref""",
+            (case_id, entry.widgets.get(case_id, ""), ERASED_REASON, entry.subject_ref,
+             stamp, stamp, stamp),
+        ).fetchall()  # fmt: skip
+    return added
 
 
 def _recorded(conn: sqlite3.Connection, ticket_id: int) -> bool:

@@ -18,7 +18,7 @@ import sqlite_utils
 from snapzen.commands import erase
 from snapzen.commands.erase_request import RequestInfo
 from snapzen.ledger import checkpoint as signed
-from snapzen.ledger import erasure_journal, journal_file, requests, verify
+from snapzen.ledger import agreement, erasure_journal, journal_file, requests, verify
 from snapzen.ledger.db import open_db, transaction
 from snapzen.ledger.erasure_journal import JournalDamaged, JournalEntry
 from snapzen.ledger.erasure_reapply import JournalChoice, choose, reapply, restore_union
@@ -181,6 +181,14 @@ def test_a_narrowed_erasure_journals_its_chats_only(
     status = db.execute("SELECT status FROM cases WHERE case_id = 'case-other'").fetchone()
     assert status == ("pending",)
     assert verify.verify_ledger(db.conn).ok
+    # A ledger that never saw the chat (a backup older than it) withholds it before a fetch
+    # could send it again, and nothing else of the reference.
+    older = open_db(tmp_path / "older.db", create=True)
+    assert reapply(older, [entry], now=NOW).withheld == 1
+    rows = older.execute("SELECT case_id, widget_id, status, reason FROM cases").fetchall()
+    assert rows == [("case-3", "w1", "withheld", "erased_art17")]
+    assert older.execute("SELECT count(*) FROM erased_subjects").fetchone() == (0,)
+    assert agreement.check_tables(older.conn).problems == []
 
 
 def test_requests_and_erasures_come_back_on_an_older_copy(
