@@ -17,8 +17,8 @@ import sqlite_utils
 
 from snapzen.commands import erase
 from snapzen.commands.erase_request import RequestInfo
-from snapzen.ledger import checkpoint as signed
 from snapzen.ledger import agreement, erasure_journal, journal_file, requests, verify
+from snapzen.ledger import checkpoint as signed
 from snapzen.ledger.db import open_db, transaction
 from snapzen.ledger.erasure_journal import JournalDamaged, JournalEntry
 from snapzen.ledger.erasure_reapply import JournalChoice, choose, reapply, restore_union
