@@ -13,7 +13,7 @@ from snapzen.commands import erase
 from snapzen.commands.erase_request import RequestInfo
 from snapzen.ledger import agreement, flags, verify
 from snapzen.ledger.db import LedgerError, create_ledger, open_db
-from snapzen.ledger.meta import read_meta
+from snapzen.ledger.meta import key_fingerprint, read_meta
 from tests.ledger.conftest import KEY, append, transfer_fields
 from tests.ledger.test_erase import ALICE_REF, FakeZendesk
 
@@ -88,3 +88,29 @@ def test_the_chained_binding_decides_over_an_edited_table(bound: Path) -> None:
         conn.execute("UPDATE ledger_meta SET value = 'forged' WHERE name = 'key_fingerprint'")
         assert read_meta(conn)["key_fingerprint"] != "forged"
     open_db(bound, key=KEY).conn.close()  # the right key still opens it
+
+
+def test_a_binding_made_before_it_was_chained_is_chained_at_the_next_write(
+    bound: Path,
+) -> None:
+    with sqlite3.connect(bound) as conn:  # `init` chains it as the ledger's first row
+        assert conn.execute(
+            "SELECT seq FROM transfers WHERE event = 'ledger_bound'"
+        ).fetchall() == [(1,)]
+    older = bound.with_name("older.db")  # bound by an older snapzen: the table only
+    open_db(older, create=True).conn.close()
+    with sqlite3.connect(older) as conn:
+        conn.executemany(
+            "INSERT INTO ledger_meta (name, value) VALUES (?, ?)",
+            [("ledger_id", "id-1"), ("key_fingerprint", key_fingerprint(KEY, "id-1")),
+             ("bound_by", "init")],
+        )  # fmt: skip
+    open_db(older, key=KEY).conn.close()  # a writer chains it, once
+    open_db(older, key=KEY).conn.close()
+    with sqlite3.connect(older) as conn:
+        count = conn.execute("SELECT count(*) FROM transfers WHERE event = 'ledger_bound'")
+        assert count.fetchone() == (1,)
+        conn.execute("DELETE FROM ledger_meta WHERE name = 'key_fingerprint'")
+    assert [kind for kind, _ in _kinds(older)] == ["ledger_meta"]
+    with pytest.raises(LedgerError, match="different"):
+        open_db(older, key=b"another-ledger-key-0123456789")
