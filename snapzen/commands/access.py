@@ -316,6 +316,10 @@ def write_pack(
     email reference not narrowed by case or ticket raises collisions.SubjectCollision before
     anything is written or recorded."""
     moment = (now or datetime.now(UTC)).astimezone(UTC)
+    journal = settings.ledger.erasure_journal_path
+    key = require_ledger_key(settings) if settings.ledger.key is not None else None
+    if key is not None:  # an edited journal refuses the request before anything is written
+        erasure_journal.prepare(journal, key, db.conn)
     request_id = requests.new_request_id()
     result = AccessResult(request_id, None, [], out_dir / "subject.json",
                           out_dir / "subject.html", "", "")  # fmt: skip
@@ -333,10 +337,8 @@ def write_pack(
     result.sha256_json = hashlib.sha256(json_text.encode()).hexdigest()
     result.sha256_html = hashlib.sha256(html_text.encode()).hexdigest()
     row = _record(db, result, received_on or moment.date(), actor, moment)
-    if settings.ledger.key is not None:  # the request survives a restore (rights journal)
-        erasure_journal.append_requests(
-            settings.ledger.erasure_journal_path, require_ledger_key(settings), [row]
-        )
+    if key is not None:  # the request survives a restore (rights journal)
+        erasure_journal.append_requests(journal, key, [row])
     return result
 
 

@@ -42,9 +42,7 @@ def check_journal(db: sqlite_utils.Database, request: RequestInfo) -> None:
         return
     if request.journal_key is None:
         raise ValueError("a journal needs the ledger key (journal_key)")
-    known = erasure_journal.ledger_erasures(db.conn)
-    erasure_journal.migrate(request.journal, request.journal_key, known)
-    erasure_journal.read(request.journal, request.journal_key, known=known)
+    erasure_journal.prepare(request.journal, request.journal_key, db.conn)
 
 
 def outcome_of(result: ErasureResult) -> tuple[str, str]:

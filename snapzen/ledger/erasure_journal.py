@@ -181,6 +181,15 @@ def migrate(path: Path, key: bytes, known: Iterable[JournalEntry]) -> int:
     )
 
 
+def prepare(path: Path, key: bytes, conn: sqlite3.Connection) -> Contents:
+    """Before a command that will append: the journal must take the line (JournalDamaged,
+    exit 2, naming the bad line, before anything is done); an old-format journal is
+    migrated once, its lines vouched for by this ledger's own erasures."""
+    known = ledger_erasures(conn)
+    migrate(path, key, known)
+    return read(path, key, known=known)
+
+
 # --- the ledger's own record, for the union with the journal -------------------------------
 
 

@@ -276,3 +276,18 @@ def test_the_checkpoint_signs_the_journal_head(db: sqlite_utils.Database, tmp_pa
     data["journal_lines"] = 2  # the checkpoint edited to match: its signature breaks
     forged = signed.parse(data, out)
     assert not signed.check_signature(forged, key.public_key())
+
+
+def test_the_next_erasure_migrates_an_old_format_journal_then_appends(
+    db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    scratch = tmp_path / "scratch.jsonl"
+    _erase_alice(db, scratch)
+    own = erasure_journal.read(scratch, KEY).erasures[0]
+    path = tmp_path / "old.jsonl"
+    _old_format(path, [own])
+    _erase_alice(db, path)  # a rerun: a second request for the same person
+    contents = erasure_journal.read(path, KEY)  # keyed throughout now
+    assert [e.request_id for e in contents.erasures][0] == own.request_id
+    assert len(contents.erasures) == 2 and len(contents.requests) == 1
+    assert "sha256" not in path.read_text()
