@@ -288,6 +288,6 @@ def test_the_next_erasure_migrates_an_old_format_journal_then_appends(
     _old_format(path, [own])
     _erase_alice(db, path)  # a rerun: a second request for the same person
     contents = erasure_journal.read(path, KEY)  # keyed throughout now
-    assert [e.request_id for e in contents.erasures][0] == own.request_id
+    assert contents.erasures[0].request_id == own.request_id
     assert len(contents.erasures) == 2 and len(contents.requests) == 1
     assert "sha256" not in path.read_text()
