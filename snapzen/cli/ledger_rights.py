@@ -276,8 +276,9 @@ def register(app: typer.Typer) -> None:
         lock_wait: LockWait = None,
         config: ConfigOption = None,
     ) -> None:
-        """After restoring a backup: re-apply every erasure in the journal (withhold the
-        erased people's chats, record their deleted tickets) before the next sync."""
+        """After restoring a backup by hand: re-apply every erasure and request in the journal
+        (withhold the erased people's chats, record their deleted tickets, re-append request
+        events) before the next sync. An edited journal is refused (exit 2, naming the line)."""
         from snapzen.ledger import erasure_journal, erasure_reapply
         from snapzen.support.settings import require_ledger_key
 
