@@ -191,6 +191,7 @@ def erase_(
     from snapzen.commands import erase  # lazy: start-up time (imports the pydantic models)
     from snapzen.commands.erase_request import RequestInfo
     from snapzen.ledger import requests
+    from snapzen.support.settings import require_ledger_key
 
     settings = _settings(config)
     email = _read_email(email)
@@ -216,6 +217,7 @@ def erase_(
         kind=requests.REASON_KINDS[reason.value],
         received_on=received_day(received),
         journal=settings.ledger.erasure_journal_path,
+        journal_key=require_ledger_key(settings),
     )
     try:
         with _open_read(settings) if dry_run else _locked(settings, seconds) as db:
