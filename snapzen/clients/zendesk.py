@@ -78,6 +78,10 @@ def _has_email(user: Any, wanted: str) -> bool:
     return isinstance(email, str) and email.strip().lower() == wanted
 
 
+def _ticket_id(item: Any) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("id"), int)
+
+
 def _user_summary(user: dict[str, Any]) -> dict[str, Any]:
     # Only what erasure decides on; the name and other profile fields are not kept.
     if not isinstance(user.get("id"), int):
@@ -319,6 +323,22 @@ class ZendeskClient(BulkReads):
         for users in self._pages("/api/v2/users/search", {"query": email.strip()}, "users"):
             found.extend(_user_summary(u) for u in users if _has_email(u, wanted))
         return found
+
+    def user_ticket_ids(self, user_id: int) -> list[int]:
+        """Every ticket naming the user as requester, CC or submitter, newest data first:
+        ``users/{id}/tickets/requested``, ``users/{id}/tickets/ccd`` and a search for
+        ``submitter:{id}`` (soft-deleted tickets are not listed; a 404 means no such user)."""
+        found: dict[int, None] = {}
+        for how in ("requested", "ccd"):
+            try:
+                for page in self._pages(f"/api/v2/users/{int(user_id)}/tickets/{how}", {}, "tickets"):
+                    found.update((int(t["id"]), None) for t in page if _ticket_id(t))
+            except NotFoundError:
+                return []
+        for ticket in self.search_tickets(f"type:ticket submitter:{int(user_id)}"):
+            if _ticket_id(ticket):
+                found[int(ticket["id"])] = None
+        return sorted(found)
 
     def delete_user(self, user_id: int) -> None:
         """Soft-delete one user (404 raises ``NotFoundError``: already gone)."""
