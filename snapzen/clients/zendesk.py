@@ -331,7 +331,9 @@ class ZendeskClient(BulkReads):
         found: dict[int, None] = {}
         for how in ("requested", "ccd"):
             try:
-                for page in self._pages(f"/api/v2/users/{int(user_id)}/tickets/{how}", {}, "tickets"):
+                for page in self._pages(
+                    f"/api/v2/users/{int(user_id)}/tickets/{how}", {}, "tickets"
+                ):
                     found.update((int(t["id"]), None) for t in page if _ticket_id(t))
             except NotFoundError:
                 return []

@@ -71,10 +71,15 @@ class Response:
             "zendesk_profile": self.profile,
             "remains": self.remains,
             "art19_recipients": [
-                {"recipient": n.recipient, "status": n.status, "on": n.on, "how": n.how,
-                 "ledger_seq": n.seq}
+                {
+                    "recipient": n.recipient,
+                    "status": n.status,
+                    "on": n.on,
+                    "how": n.how,
+                    "ledger_seq": n.seq,
+                }
                 for n in self.recipients
-            ],  # fmt: skip
+            ],
         }
 
 
@@ -94,9 +99,7 @@ def build(
     response.withheld_chats = list(plan.unsent)
     response.held_tickets = sorted(plan.held)
     response.failed_tickets = sorted(result.failed)
-    at_snapengage = [
-        c for c in chats if c.started_on + timedelta(days=snapengage_days) >= today
-    ]
+    at_snapengage = [c for c in chats if c.started_on + timedelta(days=snapengage_days) >= today]
     for chat in at_snapengage:
         until = chat.started_on + timedelta(days=snapengage_days)
         response.remains.append({
@@ -114,7 +117,8 @@ def build(
                 "until": (today + timedelta(days=ZENDESK_TRASH_DAYS)).isoformat(),
                 "why": "deleted; Zendesk scrubs deleted tickets after 30 days",
             })  # fmt: skip
-    foreign = sorted({t for tickets in (users.blocked if users else {}).values() for t in tickets})
+    named = {t for tickets in (users.blocked if users else {}).values() for t in tickets}
+    foreign = sorted(named - set(plan.held) - {t.ticket_id for t in plan.to_delete})
     for ticket_id in foreign:
         response.remains.append({
             "where": "Zendesk", "what": "ticket not created by snapzen", "id": ticket_id,
