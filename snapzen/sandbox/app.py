@@ -77,6 +77,7 @@ URL_MAP = Map(
             methods=["GET"],
         ),
         Rule(f"{_ZD}/users/<int:user_id>", endpoint="zendesk.user_delete", methods=["DELETE"]),
+        Rule(f"{_ZD}/users/<int:user_id>", endpoint="zendesk.user_show", methods=["GET"]),
         Rule(
             f"{_ZD}/users/<int:user_id>/tickets/requested",
             endpoint="zendesk.user_tickets_requested",

@@ -325,6 +325,12 @@ class ZendeskApi:
             {"tickets": tickets, "next_page": None, "previous_page": None, "count": len(tickets)}
         )
 
+    def user_show(self, request: Request, user_id: int) -> Response:
+        self.store.tick()
+        if not self.store.user_exists(user_id):
+            return error(404, "RecordNotFound", "Not found")
+        return json_response({"user": self.store.user_record(user_id)})
+
     def user_delete(self, request: Request, user_id: int) -> Response:
         self.store.tick()
         user = self.store.soft_delete_user(user_id)
