@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from snapzen.support import clock, errors
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    import sqlite_utils
+
     from snapzen.clients.user_erasure import UserErasure
     from snapzen.commands.erase import ErasureResult, UserEraser
     from snapzen.support.settings import Settings
@@ -38,26 +42,21 @@ def lookup_profile(make: Callable[[], UserEraser]) -> UserErasure | None:
 
 def write_response(
     settings: Settings,
-    db: object,
+    db: sqlite_utils.Database,
     result: ErasureResult,
     *,
     request_id: str,
     out: Path | None,
     actor: str,
     lookup: UserErasure | None,
-    lock: object,
+    lock: AbstractContextManager[Any],
 ) -> None:
     """Chain the Art. 19 notices (under the writer lock) and write the two files."""
-    from contextlib import AbstractContextManager
-    from typing import Any, cast
-
-    import sqlite_utils
-
     from snapzen.commands import erasure_response
 
-    with cast(AbstractContextManager[Any], lock):
+    with lock:
         response, path = erasure_response.respond(
-            cast(sqlite_utils.Database, db), result, request_id=request_id,
+            db, result, request_id=request_id,
             out_dir=out or default_dir(settings),
             snapengage_days=settings.snapengage.retention_days,
             actor=actor, now=clock.utcnow(), lookup=lookup,

@@ -351,7 +351,8 @@ def run_sweep(
     """Delete every ticket whose retention ended by ``as_of`` (default today, UTC).
 
     ``purge`` None means ``settings.transfer.purge_on_expiry``. A dry run only plans: no lock,
-    no Zendesk, no writes. Raises ConfigError (bad as_of, missing Zendesk settings), LockHeld
+    no writes; it reads Zendesk only to say which end-user profiles the sweep would delete
+    (retention_profiles). Raises ConfigError (bad as_of, missing Zendesk settings), LockHeld
     (another writer), or a FatalError after the ``runs`` row says 'aborted'; batches recorded
     before an abort stay recorded.
     """

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from snapzen.clients.user_erasure import END_USER
-from snapzen.support.errors import NotFoundError, RecordError, SnapzenError
+from snapzen.support.errors import NotFoundError, SnapzenError
 from snapzen.support.log import get_logger
 
 if TYPE_CHECKING:
@@ -90,10 +90,15 @@ def delete_ticketless(
     zendesk: ProfileApi = api  # type: ignore[assignment]
     gone = set(leaving)
     for user_id in sorted(set(users)):
-        user = zendesk.show_user(user_id)
-        if user is None or user.get("role") != END_USER:
-            continue  # already deleted, or staff: never deleted by a sweep
-        tickets = [t for t in zendesk.user_ticket_ids(user_id) if t not in gone]
+        try:
+            user = zendesk.show_user(user_id)
+            if user is None or user.get("role") != END_USER:
+                continue  # already deleted, or staff: never deleted by a sweep
+            tickets = [t for t in zendesk.user_ticket_ids(user_id) if t not in gone]
+        except SnapzenError as exc:
+            # The tickets are deleted and recorded; one unreadable profile stops nothing else.
+            result.failed[user_id] = f"lookup failed ({type(exc).__name__})"
+            continue
         if tickets:
             result.kept[user_id] = tickets
             continue
@@ -118,7 +123,7 @@ def _delete(api: ProfileApi, user_id: int) -> str | None:
             step(user_id)
         except NotFoundError:
             continue
-        except (RecordError, SnapzenError) as exc:
+        except SnapzenError as exc:
             # The class only: Zendesk's details may quote the person's name or email.
             return f"{name} refused ({type(exc).__name__})"
     return None
