@@ -23,6 +23,9 @@ from tests.test_retention import DUE, DeletionApis, expired_events, synced, tick
 def old_settings(sync_env: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     # As in test_retention: the fake SnapEngage hands out chats older than 2 years.
     monkeypatch.setenv("SNAPZEN_SNAPENGAGE__RETENTION_DAYS", "1000")
+    # These tests read Zendesk's deleted bin after a sweep: purge only where a test asks
+    # (the default purges; test_purge_is_the_default checks it).
+    monkeypatch.setenv("SNAPZEN_TRANSFER__PURGE_ON_EXPIRY", "false")
     return load_settings()
 
 

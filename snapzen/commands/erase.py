@@ -336,4 +336,6 @@ def _run_details(result: ErasureResult, erased: int) -> dict[str, int]:
         details["zendesk_users_not_deleted"] = (
             len(users.refused) + len(users.failed) if users else 0
         )
+        if users is not None and users.blocked:
+            details["zendesk_users_kept"] = len(users.blocked)  # other tickets name them
     return details
