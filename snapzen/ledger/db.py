@@ -113,8 +113,9 @@ def _diagnose(path: Path, read_only: bool) -> None:
         )
     if not path.exists():
         raise LedgerError(
-            f"no ledger at {path}: create it with `snapzen init` (`snapzen init --adopt` if "
-            "this Zendesk already has snapengage tickets), or set ledger.path to the existing one"
+            f"no ledger at {path}: if Zendesk already holds snapzen's tickets (a lost or moved "
+            "ledger) create it with `snapzen init --adopt` or restore a backup; on a first "
+            "install `snapzen init`; or set ledger.path to the existing one"
         )
     if path.stat().st_size == 0:
         # `touch`, a failed copy: not a ledger. Opening it would make it one (WAL writes a
