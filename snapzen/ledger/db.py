@@ -7,7 +7,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -202,10 +202,9 @@ def _check_and_migrate(
     if read_only:
         return
     migrate(db)
-    if key is not None and "key_fingerprint" not in read_meta(db.conn):
-        # A ledger made before ledgers were bound: bind it to the first key that writes.
-        with transaction(db) as conn:
-            bind(conn, key, datetime.now(UTC), origin="first-open")
+    # A ledger made before ledgers were bound stays unbound here: only `snapzen init` and
+    # `snapzen ledger restore` bind a file to a key (issue 23), never a command that opens it
+    # (a status or a read of an old backup would otherwise bind it to whatever key is set).
 
 
 def _has_tables(db: sqlite_utils.Database) -> bool:
