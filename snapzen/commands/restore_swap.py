@@ -11,8 +11,8 @@ damaged ledger that plain verify may not notice). So the steps are, under the wr
    zero bytes (refused if a reader keeps it from finishing: stop `ledger serve`);
 3. ``aside``: the old main file gets a second name, ``<ledger>.replaced-<UTC time>-<random>``
    (a hard link, or an exclusive copy where links are not supported; never overwriting an
-   earlier one); a ``-wal`` that could not be emptied (the old file is damaged) is given
-   one the same way first;
+   earlier one); a non-empty ``-wal`` got one before step 2, kept when step 2 could not
+   empty it (a damaged old file), removed when it did;
 4. ``companions``: the old ``-wal`` (now empty, or kept aside) and ``-shm`` are removed;
 5. ``swap``: one ``rename`` puts the new file at ``ledger.path``; the directory is fsynced.
 
@@ -66,9 +66,20 @@ def swap_in(prepared: Path, path: Path, aside: Path | None) -> Path | None:
     if path.exists():
         if aside is None:
             raise LedgerError(f"a ledger appeared at {path} during the restore; nothing changed")
-        emptied = _checkpoint(path)
+        wal, kept_wal = Path(f"{path}-wal"), Path(f"{aside}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            # A second name first: SQLite removes the -wal of a file it cannot read as a
+            # WAL database, and that log may hold the old ledger's last transactions.
+            _exclusive(wal, kept_wal)
+        try:
+            emptied = _checkpoint(path)
+        except LedgerError:  # a reader: the log is still in place, the extra name is not needed
+            kept_wal.unlink(missing_ok=True)
+            raise
+        if emptied:  # folded into the main file (the link shares the truncated inode)
+            kept_wal.unlink(missing_ok=True)
         crash_point("checkpoint")
-        replaced = _link_aside(path, aside, keep_wal=not emptied)
+        replaced = _link_aside(path, aside)
         crash_point("aside")
         for suffix in ("-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -105,20 +116,22 @@ def _checkpoint(path: Path) -> bool:
     return True
 
 
-def _link_aside(path: Path, aside: Path, *, keep_wal: bool) -> Path:
-    """A second name for the old file (and its WAL when it could not be emptied), created
-    exclusively: an existing file of that name is never replaced."""
-    try:
-        if keep_wal:  # the WAL first: the main file's name is what marks the set done
-            _second_name(Path(f"{path}-wal"), Path(f"{aside}-wal"))
-        _second_name(path, aside)
-    except FileExistsError:
-        raise LedgerError(
-            f"{aside} already exists: it is never overwritten; nothing was changed, run the "
-            "restore again"
-        ) from None
+def _link_aside(path: Path, aside: Path) -> Path:
+    """A second name for the old file, created exclusively (an existing file of that name
+    is never replaced)."""
+    _exclusive(path, aside)
     _fsync_dir(path.parent)
     return aside
+
+
+def _exclusive(source: Path, dest: Path) -> None:
+    try:
+        _second_name(source, dest)
+    except FileExistsError:
+        raise LedgerError(
+            f"{dest} already exists: it is never overwritten; nothing was changed, run the "
+            "restore again"
+        ) from None
 
 
 def _second_name(source: Path, dest: Path) -> None:
