@@ -58,17 +58,9 @@ def _pushing(ledger: Path) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def test_restore_after_a_sync_killed_after_its_post_creates_nothing_twice(
-    make_sandbox: Any, tmp_path: Path
-) -> None:
-    # Jobs long enough that the restore, started right after the kill, finds them running.
-    sb = make_sandbox(chats=60, seed=31, job_seconds=2 * JOB_SECONDS)
-    ledger = tmp_path / "ledger.db"
-    env = _env(sb, ledger)
-    assert snapzen(env, "init").returncode == 0
-    backup = tmp_path / "backup.db"
-    assert snapzen(env, "ledger", "backup", str(backup)).returncode == 0
-
+def _kill_after_a_post(env: dict[str, str], ledger: Path) -> tuple[int, int]:
+    """Start `snapzen sync` and SIGKILL it once an import POST was answered (a case pushing
+    with its job id): (cases pushing, of which with a job id) as the killed run left them."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "snapzen", "sync"],
         env=env,
@@ -85,6 +77,21 @@ def test_restore_after_a_sync_killed_after_its_post_creates_nothing_twice(
         proc.wait(timeout=30)
     pushing, with_job = _pushing(ledger)
     assert with_job > 0, "the kill must land after an import POST was answered"
+    return pushing, with_job
+
+
+def test_restore_after_a_sync_killed_after_its_post_creates_nothing_twice(
+    make_sandbox: Any, tmp_path: Path
+) -> None:
+    # Jobs long enough that the restore, started right after the kill, finds them running.
+    sb = make_sandbox(chats=60, seed=31, job_seconds=2 * JOB_SECONDS)
+    ledger = tmp_path / "ledger.db"
+    env = _env(sb, ledger)
+    assert snapzen(env, "init").returncode == 0
+    backup = tmp_path / "backup.db"
+    assert snapzen(env, "ledger", "backup", str(backup)).returncode == 0
+
+    pushing, with_job = _kill_after_a_post(env, ledger)
     assert sb.state()["jobs"]["in_flight"] > 0, "its job is still running in Zendesk"
 
     restored = snapzen(env, "ledger", "restore", str(backup))
@@ -136,6 +143,30 @@ def test_restore_right_after_a_sync_with_ambiguous_imports_creates_nothing_twice
     again = snapzen(env, "sync")
     assert again.returncode == 0, again.stdout + again.stderr
     assert _no_duplicates(sb) >= pushing
+    assert verify_cli(env).returncode == 0
+
+
+def test_adopt_while_a_killed_syncs_imports_still_run_creates_nothing_twice(
+    make_sandbox: Any, tmp_path: Path
+) -> None:
+    sb = make_sandbox(chats=60, seed=37, job_seconds=2 * JOB_SECONDS)
+    first = tmp_path / "first.db"
+    assert snapzen(_env(sb, first), "init").returncode == 0
+    _kill_after_a_post(_env(sb, first), first)
+    assert sb.state()["jobs"]["in_flight"] > 0
+
+    lost = tmp_path / "new" / "snapzen.db"  # the ledger is lost with the machine
+    env = _env(sb, lost)
+    adopted = snapzen(env, "init", "--adopt")
+    assert adopted.returncode == 0, adopted.stderr
+    assert "waiting for import jobs" in adopted.stderr
+    assert sb.state()["jobs"]["in_flight"] == 0
+    in_zendesk = _no_duplicates(sb)
+    assert f"adopted {in_zendesk}" in adopted.stdout, adopted.stdout
+
+    again = snapzen(env, "sync")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _no_duplicates(sb) >= in_zendesk
     assert verify_cli(env).returncode == 0
 
 
