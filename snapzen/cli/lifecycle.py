@@ -127,8 +127,9 @@ def _echo_reconciled(found: ReconcileResult) -> None:
     )
     if found.in_flight:
         typer.echo(
-            f"the replaced ledger had {found.in_flight} case(s) in flight: their jobs were "
-            f"waited for; {found.looked_up} found by external_id beyond the bulk read"
+            f"{found.in_flight} case(s) in flight in the replaced ledger or the backup: "
+            f"their jobs were waited for; {found.looked_up} found by external_id beyond the "
+            "bulk read"
         )
     if counts.flagged:
         typer.echo(

@@ -59,6 +59,16 @@ class InFlight:
     earliest: datetime | None = None  # the oldest unfinished case's first sight
     readable: bool = True  # False: the replaced file could not be read (damaged, other key)
 
+    def merged(self, other: InFlight) -> InFlight:
+        """Both ledgers' unfinished work (this one's job id wins for a case in both)."""
+        earliest = [t for t in (self.earliest, other.earliest) if t is not None]
+        return InFlight(
+            pushing={**other.pushing, **self.pushing},
+            pushed_at={**other.pushed_at, **self.pushed_at},
+            earliest=min(earliest) if earliest else None,
+            readable=self.readable,
+        )
+
     @property
     def job_ids(self) -> list[str]:
         return sorted({j for j in self.pushing.values() if j})

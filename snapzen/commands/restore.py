@@ -177,7 +177,9 @@ class _Restore:
         try:
             _copy(self.backup, staging)
             head = check_copy(staging, self.backup, self.key, self.now)
-            work = read_in_flight(self.path, self.key)
+            # What the replaced ledger had not finished, and what the backup itself had in
+            # flight when it was taken (its own job ids).
+            work = read_in_flight(self.path, self.key).merged(read_in_flight(staging, self.key))
             db = open_db(staging, key=self.key, label="backup")
             try:
                 result, erasures, aside = self._catch_up(db, sink, via, head, work)
@@ -209,7 +211,7 @@ class _Restore:
             details={
                 "reconciled_since": since.isoformat(timespec="seconds"),
                 "replaced": aside.name if aside else None,
-                "replaced_in_flight": len(work.pushing),
+                "in_flight": len(work.pushing),
                 "replaced_readable": work.readable,
             },
             actor=self.actor,

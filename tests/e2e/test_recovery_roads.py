@@ -96,7 +96,7 @@ def test_restore_after_a_sync_killed_after_its_post_creates_nothing_twice(
 
     restored = snapzen(env, "ledger", "restore", str(backup))
     assert restored.returncode == 0, restored.stderr
-    assert f"had {pushing} case(s) in flight" in restored.stdout, restored.stdout
+    assert f"{pushing} case(s) in flight in the replaced ledger" in restored.stdout, restored.stdout
     assert "waiting for import jobs" in restored.stderr
     after_restore = _no_duplicates(sb)
     assert after_restore >= with_job
@@ -137,7 +137,7 @@ def test_restore_right_after_a_sync_with_ambiguous_imports_creates_nothing_twice
 
     restored = snapzen(env, "ledger", "restore", str(backup))
     assert restored.returncode == 0, restored.stderr
-    assert f"had {pushing} case(s) in flight" in restored.stdout, restored.stdout
+    assert f"{pushing} case(s) in flight in the replaced ledger" in restored.stdout, restored.stdout
     assert _no_duplicates(sb) == pushing  # every ambiguous import did create its ticket
 
     again = snapzen(env, "sync")
