@@ -170,3 +170,12 @@ def test_references_come_from_the_replaced_ledger_first_then_the_ticket() -> Non
     assert out["ann"][0].name_ref == name_ref(KEY, "Ann") != out["bob"][0].name_ref
     assert (out["nobody"][0].subject_ref, out["nobody"][0].name_ref) == (None, None)
     assert users.asked == [[7, 8]]  # one request for every requester
+
+
+def test_the_backups_own_in_flight_cases_join_the_replaced_ledgers() -> None:
+    old = NOW - timedelta(days=2)
+    replaced = InFlight(pushing={"a": "j1"}, earliest=NOW)
+    backup = InFlight(pushing={"a": None, "b": "j0"}, pushed_at={"a": old}, earliest=old)
+    work = replaced.merged(backup)
+    assert work.pushing == {"a": "j1", "b": "j0"} and work.job_ids == ["j0", "j1"]
+    assert work.earliest == old
