@@ -194,6 +194,11 @@ class FakeApis:
         self.rsps.add_callback(
             responses.GET, f"{ZD_BASE}/api/v2/users/me", callback=self._serial(self._me)
         )
+        self.rsps.add_callback(
+            responses.GET,
+            re.compile(rf"{ZD_BASE}/api/v2/search/count.*"),
+            callback=self._serial(self._search_count),
+        )
 
     def add_cases(self, widget: str, cases: list[dict[str, Any]]) -> None:
         self.cases.setdefault(widget, []).extend(cases)
@@ -334,6 +339,12 @@ class FakeApis:
         ]
         body = {"job_statuses": unfinished, "next_page": None, "previous_page": None}
         return 200, self._headers(), json.dumps(body)
+
+    def _search_count(self, request: Any) -> tuple[int, dict[str, str], str]:
+        # The one query snapzen counts: `type:ticket tags:snapengage` (first-pass guard).
+        self._count("search_count")
+        found = [t for t in self.tickets if "snapengage" in (t.get("tags") or [])]
+        return 200, self._headers(), json.dumps({"count": len(found)})
 
     def _me(self, request: Any) -> tuple[int, dict[str, str], str]:
         self._count("users_me")

@@ -74,6 +74,7 @@ def init(
     result = init_ledger(
         settings, adopt=adopt, via=Via(via.value), actor=actor_name(actor, settings),
         erasure_journal=erasure_journal, no_erasure_journal=no_erasure_journal,
+        progress=_progress,
     )  # fmt: skip
     typer.echo(f"created ledger {result.path} (id {result.ledger_id})")
     if result.adoption is not None:
@@ -94,8 +95,10 @@ def restore(
 ) -> None:
     """Put a verified backup in place and catch up with Zendesk since it was taken.
 
-    Refused while another snapzen holds the writer lock. The file it replaces is kept as
-    <ledger>.replaced-<time>. Appends a `restored` event naming the backup's chain head.
+    Refused while another snapzen holds the writer lock. Imports the replaced ledger left in
+    flight are waited for first. The file it replaces is kept as
+    <ledger>.replaced-<time>-<random>. Appends a `restored` event naming the backup's chain
+    head.
     """
     from snapzen.commands.reconcile import Via
     from snapzen.commands.restore import restore_ledger  # lazy: start-up time
@@ -104,6 +107,7 @@ def restore(
     result = restore_ledger(
         settings, backup, via=Via(via.value), actor=actor_name(actor, settings),
         erasure_journal=erasure_journal, no_erasure_journal=no_erasure_journal,
+        progress=_progress,
     )  # fmt: skip
     seq, digest = result.backup_head
     typer.echo(f"restored {backup} into {result.path} (backup head: seq {seq}, {digest[:16]}…)")
@@ -111,6 +115,10 @@ def restore(
         typer.echo(f"the previous file was kept as {result.replaced}")
     _echo_reconciled(result.reconciliation)
     _echo_erasures(result.erasures.as_dict())
+
+
+def _progress(message: str) -> None:
+    typer.echo(message, err=True)
 
 
 def _echo_erasures(done: dict[str, Any]) -> None:
@@ -137,6 +145,12 @@ def _echo_reconciled(found: ReconcileResult) -> None:
         f"adopted {counts.adopted}, already recorded {counts.already}, "
         f"flagged {len(counts.flagged)}"
     )
+    if found.in_flight:
+        typer.echo(
+            f"{found.in_flight} case(s) in flight in the replaced ledger or the backup: "
+            f"their jobs were waited for; {found.looked_up} found by external_id beyond the "
+            "bulk read"
+        )
     if counts.flagged:
         typer.echo(
             f"{len(counts.flagged)} case(s) need a person (several tickets with one external "

@@ -7,7 +7,7 @@ reconciliation waits between pages instead of collecting 429s.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from snapzen.support.errors import ProtocolError
@@ -77,6 +77,37 @@ class BulkReads:
             if link is None:
                 raise ProtocolError("zendesk search export: has_more without links.next")
             url, params = link, None
+
+    def search_count(self, query: str) -> int:
+        """``GET /api/v2/search/count``: how many results ``query`` has (one request)."""
+        answer = self._call("GET", "/api/v2/search/count", params={"query": query})
+        count = answer.get("count") if isinstance(answer, dict) else None
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise ProtocolError("zendesk GET /api/v2/search/count: no count in the answer")
+        return count
+
+    def show_users(self, user_ids: Sequence[int]) -> dict[int, tuple[str | None, str | None]]:
+        """``users/show_many`` (100 ids a call): each user Zendesk has, as (email, name).
+        Reconciliation derives the subject reference of an adopted ticket from its
+        requester's email; the values never reach a log line."""
+        found: dict[int, tuple[str | None, str | None]] = {}
+        ids = list(dict.fromkeys(int(i) for i in user_ids))
+        for offset in range(0, len(ids), 100):
+            chunk = ids[offset : offset + 100]
+            answer = self._call(
+                "GET", "/api/v2/users/show_many", params={"ids": ",".join(map(str, chunk))}
+            )
+            users = answer.get("users") if isinstance(answer, dict) else None
+            if not isinstance(users, list):
+                raise ProtocolError("zendesk GET /api/v2/users/show_many: no users list")
+            for user in users:
+                if isinstance(user, dict) and isinstance(user.get("id"), int):
+                    email, name = user.get("email"), user.get("name")
+                    found[user["id"]] = (
+                        email if isinstance(email, str) else None,
+                        name if isinstance(name, str) else None,
+                    )
+        return found
 
     def _export_pace(self, endpoint: str, per_minute: int) -> None:
         # Per client (the mixin has no __init__ of its own): endpoint -> last request time.

@@ -2,8 +2,11 @@
 
 A sync never creates its ledger: a mistyped path, a lost volume or another working directory
 would otherwise start an empty one and import every chat of the retention window again.
-``--adopt`` first records every `snapengage:` ticket Zendesk already holds (for at least
-SnapEngage's retention window), so the first sync creates none of them twice.
+For the same reason a plain ``init`` asks Zendesk first how many snapengage tickets it holds
+(commands.first_pass) and refuses, exit 2, when there are any. ``--adopt`` first waits for the
+import jobs Zendesk lists as unfinished (commands.inflight), then records every `snapengage:`
+ticket Zendesk holds (for at least SnapEngage's retention window) with its person's
+references, so the first sync creates none of them twice.
 
 The new ledger is built under a temporary name and linked into place only when complete: a
 failed adoption (network, credentials) leaves nothing at ``ledger.path`` and can be rerun.
@@ -12,10 +15,13 @@ failed adoption (network, credentials) leaves nothing at ``ledger.path`` and can
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from snapzen.commands.first_pass import refuse_init
+from snapzen.commands.inflight import waiting_for
 from snapzen.commands.reconcile import ReconcileResult, TicketExport, Via, reconcile, zendesk_export
 from snapzen.ledger.db import LedgerError, create_ledger
 from snapzen.ledger.erasure_reapply import ReapplyResult, choose, restore_union
@@ -25,7 +31,10 @@ from snapzen.ledger.runs import new_run_id
 from snapzen.support.atomic import private_dir
 from snapzen.support.errors import LockHeld
 from snapzen.support.lock import writer_lock
+from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings, require_ledger_key
+
+log = get_logger("snapzen.commands.init")
 
 # Beyond SnapEngage's retention: a chat fetched on its last day may have been imported a day
 # or two later, and a day more costs one or two export requests.
@@ -50,6 +59,7 @@ def init_ledger(
     actor: str = "cli",
     erasure_journal: Path | None = None,
     no_erasure_journal: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> InitResult:
     key = require_ledger_key(settings)
     path = Path(settings.ledger.path)
@@ -65,8 +75,10 @@ def init_ledger(
         journal = choose(live, key, erasure_journal, no_erasure_journal, "init --adopt")
     elif erasure_journal is not None or no_erasure_journal:
         raise LedgerError("--erasure-journal and --no-erasure-journal go with --adopt")
-    if adopt and sink is None:
+    if sink is None:
         sink = zendesk_export(settings)
+    if not adopt:
+        refuse_init(sink)  # one request: snapzen's tickets in Zendesk need --adopt
     private_dir(path.parent)
     partial = path.with_name(path.name + ".init-partial")
     remove_db_files(partial)  # a leftover of an init that failed
@@ -86,7 +98,9 @@ def init_ledger(
                     source="init --adopt",
                     actor=actor,
                     run_id=new_run_id("adopt"),
+                    key=key,
                     via=via,
+                    waiting=waiting_for(settings, progress or _log_progress),
                 )
                 # Erasures and requests made with the lost ledger hold for the new one too.
                 assert journal is not None
@@ -115,6 +129,10 @@ def init_ledger(
     if not adopt:
         create_empty(live)  # a journal exists from the start: a missing one means lost
     return InitResult(path=path, ledger_id=ledger_id, adoption=adoption, erasures=erasures)
+
+
+def _log_progress(message: str) -> None:
+    log.info("init_progress", message=message)
 
 
 def remove_db_files(path: Path) -> None:

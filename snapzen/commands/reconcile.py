@@ -12,7 +12,7 @@ bulk reads bring a thousand tickets per request:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -20,6 +20,8 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
+from snapzen.commands.inflight import InFlight, JobReads, Waiting, look_up, settle_jobs
+from snapzen.commands.requesters import Refs, UserReads, with_references
 from snapzen.ledger.adopt import AdoptCounts, FoundTicket, record_adoptions
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
@@ -36,11 +38,12 @@ class Via(StrEnum):
     search = "search"
 
 
-class TicketExport(Protocol):
+class TicketExport(JobReads, UserReads, Protocol):
     def incremental_tickets(self, start_time: int) -> Iterator[list[dict[str, Any]]]: ...
     def search_export(
         self, query: str, page_size: int = 1000
     ) -> Iterator[list[dict[str, Any]]]: ...
+    def show_ticket(self, ticket_id: int) -> dict[str, Any] | None: ...
 
 
 @dataclass
@@ -50,6 +53,8 @@ class ReconcileResult:
     pages: int = 0
     tickets_seen: int = 0  # tickets read (any external id)
     cases_found: int = 0  # distinct snapengage cases with a live ticket
+    in_flight: int = 0  # cases the replaced ledger had left pushing
+    looked_up: int = 0  # of those, found by external_id after the bulk read missed them
     counts: AdoptCounts = field(default_factory=AdoptCounts)
 
     def as_dict(self) -> dict[str, Any]:
@@ -59,15 +64,17 @@ class ReconcileResult:
             "pages": self.pages,
             "tickets_seen": self.tickets_seen,
             "cases_found": self.cases_found,
+            "in_flight": self.in_flight,
+            "looked_up": self.looked_up,
             **self.counts.as_dict(),
         }
 
 
 def find_tickets(
     sink: TicketExport, since: datetime, now: datetime, via: Via = Via.incremental
-) -> tuple[dict[str, list[FoundTicket]], ReconcileResult]:
+) -> tuple[dict[str, list[FoundTicket]], ReconcileResult, dict[int, dict[str, Any]]]:
     """Live `snapengage:` tickets, by case id (a ticket read twice counts once: its last
-    state wins, so one deleted since is left out)."""
+    state wins, so one deleted since is left out), the result, and the tickets by id."""
     result = ReconcileResult(since=since, via=via)
     latest: dict[int, dict[str, Any]] = {}
     if via is Via.incremental:
@@ -89,17 +96,40 @@ def find_tickets(
         if ticket.get("status") == "deleted":
             continue
         case_id = str(ticket["external_id"]).removeprefix(EXTERNAL_PREFIX)
-        tags = ticket.get("tags") if isinstance(ticket.get("tags"), list) else []
-        created = ticket.get("created_at")
-        found.setdefault(case_id, []).append(
-            FoundTicket(
-                ticket_id=ticket_id,
-                created_at=created if isinstance(created, str) else None,
-                tags=tuple(str(t) for t in tags or ()),
-            )
-        )
+        found.setdefault(case_id, []).append(_found(ticket_id, ticket))
     result.cases_found = len(found)
-    return found, result
+    return found, result, latest
+
+
+def _found(ticket_id: int, ticket: dict[str, Any]) -> FoundTicket:
+    tags = ticket.get("tags") if isinstance(ticket.get("tags"), list) else []
+    created = ticket.get("created_at")
+    return FoundTicket(
+        ticket_id=ticket_id,
+        created_at=created if isinstance(created, str) else None,
+        tags=tuple(str(t) for t in tags or ()),
+    )
+
+
+def _look_up_missed(
+    sink: TicketExport,
+    work: InFlight,
+    found: dict[str, list[FoundTicket]],
+    raw: dict[int, dict[str, Any]],
+) -> int:
+    """The in-flight cases the bulk read did not show, looked up by external_id (a search
+    export lags; a ticket may sit outside the window): each ticket found is read by id."""
+    missed = sorted(set(work.pushing) - set(found))
+    added = 0
+    for case_id, ticket_ids in look_up(sink, missed, EXTERNAL_PREFIX).items():
+        for ticket_id in ticket_ids:
+            ticket = sink.show_ticket(ticket_id)
+            if ticket is None or ticket.get("external_id") != EXTERNAL_PREFIX + case_id:
+                continue
+            raw[ticket_id] = ticket
+            found.setdefault(case_id, []).append(_found(ticket_id, ticket))
+        added += case_id in found
+    return added
 
 
 def reconcile(
@@ -111,10 +141,27 @@ def reconcile(
     source: str,
     actor: str,
     run_id: str,
+    key: bytes,
     via: Via = Via.incremental,
+    work: InFlight | None = None,
+    waiting: Waiting | None = None,
+    known: Callable[[Sequence[str]], Refs] | None = None,
 ) -> ReconcileResult:
-    """Find the tickets (network first, nothing written yet), then record them at once."""
-    found, result = find_tickets(sink, since, now, via)
+    """Settle the imports in flight, find the tickets (network first, nothing written yet),
+    then record them at once with their people's references.
+
+    ``work``: what the replaced ledger had not finished (restore; empty for adoption, where
+    Zendesk's list of unfinished jobs is all there is); ``waiting`` bounds the wait for those
+    jobs (None: no wait, for tests of the recording alone); ``known`` gives the replaced
+    ledger's references of a case."""
+    work = work or InFlight()
+    if waiting is not None:
+        settle_jobs(sink, work, waiting)
+    found, result, raw = find_tickets(sink, since, now, via)
+    result.in_flight = len(work.pushing)
+    result.looked_up = _look_up_missed(sink, work, found, raw)
+    result.cases_found = len(found)
+    found = with_references(found, raw, key, sink, known)
     result.counts = record_adoptions(db, found, now, source=source, actor=actor, run_id=run_id)
     log.info("reconciled", source=source, **result.as_dict())
     if result.counts.flagged:

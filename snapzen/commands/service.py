@@ -17,6 +17,7 @@ import sqlite_utils
 from snapzen.clients.http import HttpClient
 from snapzen.clients.snapengage import SnapEngageClient
 from snapzen.clients.zendesk import ZendeskClient
+from snapzen.commands.first_pass import refuse_first_pass
 from snapzen.ledger import outbox, runs
 from snapzen.ledger.locked import locked_ledger
 from snapzen.support import errors
@@ -163,6 +164,8 @@ def run_pass(
         prepare_worker(settings, key, shared=worker) as worker,
     ):
         checked = _preflight(clients.sink)
+        # A ledger that never synced meets a Zendesk full of snapzen's tickets: exit 2.
+        refuse_first_pass(db.conn, clients.sink, settings.ledger.path)
         outbox.start_run(db, run_id, kind, actor, utcnow(), details)
         pipeline = Pipeline(
             settings,

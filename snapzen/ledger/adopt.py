@@ -40,6 +40,11 @@ class FoundTicket:
     ticket_id: int
     created_at: str | None
     tags: tuple[str, ...] = ()
+    # Who the ticket is about, as HMAC references under the ledger key (never the email or
+    # the name): from the replaced ledger's own case, or from the ticket's requester email
+    # and the name in its subject. None when neither says (no valid email).
+    subject_ref: str | None = None
+    name_ref: str | None = None
 
 
 @dataclass
@@ -159,18 +164,24 @@ def _mark_synced(
 ) -> None:
     reason = "adopted from Zendesk"
     if exists:  # pending, failed or pushing in this ledger, but the ticket exists
+        # The staged case's own references win (made from the SnapEngage chat itself).
         conn.execute(
             """UPDATE cases SET status = ?, ticket_id = ?, synced_at = ?, reason = ?,
-                   error = NULL, raw = NULL, raw_purged_at = ?, updated_at = ?
+                   error = NULL, raw = NULL, raw_purged_at = ?, updated_at = ?,
+                   subject_ref = COALESCE(subject_ref, ?),
+                   name_ref = CASE WHEN subject_ref IS NULL THEN ? ELSE name_ref END
                WHERE case_id = ?""",
-            (CaseStatus.SYNCED, ticket_id, stamp, reason, stamp, stamp, case_id),
-        )
+            (
+                CaseStatus.SYNCED, ticket_id, stamp, reason, stamp, stamp,
+                ticket.subject_ref, ticket.name_ref, case_id,
+            ),
+        )  # fmt: skip
         return
     started = ticket.created_at
     conn.execute(
         """INSERT INTO cases (case_id, widget_id, day, started_at, status, reason, ticket_id,
-               synced_at, first_seen_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               synced_at, first_seen_at, updated_at, subject_ref, name_ref)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
             case_id,
             ADOPTED_WIDGET,
@@ -182,6 +193,8 @@ def _mark_synced(
             stamp,
             stamp,
             stamp,
+            ticket.subject_ref,
+            ticket.name_ref,
         ),
     )
 
@@ -205,8 +218,10 @@ def _event(
     }
     if duplicates:
         details["ticket_ids"] = duplicates
+    recorded = next((t for t in tickets if t.ticket_id == ticket_id), tickets[0])
     return {
         "event": "adopted",
+        "subject_ref": recorded.subject_ref,
         "case_id": case_id,
         "widget_id": None if widget == ADOPTED_WIDGET else widget,
         "ticket_id": ticket_id,

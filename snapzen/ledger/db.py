@@ -115,8 +115,9 @@ def _diagnose(path: Path, read_only: bool) -> None:
         )
     if not path.exists():
         raise LedgerError(
-            f"no ledger at {path}: create it with `snapzen init` (`snapzen init --adopt` if "
-            "this Zendesk already has snapengage tickets), or set ledger.path to the existing one"
+            f"no ledger at {path}: if Zendesk already holds snapzen's tickets (a lost or moved "
+            "ledger) create it with `snapzen init --adopt` or restore a backup; on a first "
+            "install `snapzen init`; or set ledger.path to the existing one"
         )
     if path.stat().st_size == 0:
         # `touch`, a failed copy: not a ledger. Opening it would make it one (WAL writes a
@@ -203,11 +204,14 @@ def _check_and_migrate(
     if read_only:
         return
     migrate(db)
-    if key is not None and "key_fingerprint" not in read_meta(db.conn):
-        # A ledger made before ledgers were bound: bind it to the first key that writes.
-        with transaction(db) as conn:
-            bind(conn, key, datetime.now(UTC), origin="first-open")
-    elif key is not None and chained_binding(db.conn) is None:
+    # A ledger made before ledgers were bound stays unbound here: only `snapzen init` and
+    # `snapzen ledger restore` bind a file to a key (issue 23), never a command that opens it
+    # (a status or a read of an old backup would otherwise bind it to whatever key is set).
+    if (
+        key is not None
+        and "key_fingerprint" in read_meta(db.conn)
+        and chained_binding(db.conn) is None
+    ):
         # Bound before bindings were chained: chain it once, so the table alone no longer decides.
         with transaction(db) as conn:
             chain_binding(conn, datetime.now(UTC), "first-open")

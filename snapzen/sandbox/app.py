@@ -60,6 +60,7 @@ URL_MAP = Map(
             methods=["GET"],
         ),
         Rule(f"{_ZD}/search", endpoint="zendesk.search", methods=["GET"]),
+        Rule(f"{_ZD}/search/count", endpoint="zendesk.search_count", methods=["GET"]),
         Rule(
             f"{_ZD}/tickets/<int:ticket_id>", endpoint="zendesk.ticket_delete", methods=["DELETE"]
         ),
@@ -70,6 +71,7 @@ URL_MAP = Map(
             methods=["DELETE"],
         ),
         Rule(f"{_ZD}/users/search", endpoint="zendesk.users_search", methods=["GET"]),
+        Rule(f"{_ZD}/users/show_many", endpoint="zendesk.users_show_many", methods=["GET"]),
         Rule(f"{_ZD}/search/export", endpoint="zdexport.search_export", methods=["GET"]),
         Rule(
             f"{_ZD}/incremental/tickets/cursor",

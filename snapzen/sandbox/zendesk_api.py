@@ -248,6 +248,9 @@ class ZendeskApi:
     def search(self, request: Request) -> Response:
         return zendesk_search.search(self.store, request)
 
+    def search_count(self, request: Request) -> Response:
+        return zendesk_search.count(self.store, request)
+
     def ticket_delete(self, request: Request, ticket_id: int) -> Response:
         now = self.store.tick()
         with self.store.lock:
@@ -330,6 +333,14 @@ class ZendeskApi:
         if not self.store.user_exists(user_id):
             return error(404, "RecordNotFound", "Not found")
         return json_response({"user": self.store.user_record(user_id)})
+
+    def users_show_many(self, request: Request) -> Response:
+        # Live and soft-deleted users alike, as Zendesk's show_many; unknown ids are left out.
+        self.store.tick()
+        ids = _parse_ids(request)
+        if isinstance(ids, Response):
+            return ids
+        return json_response({"users": self.store.show_users(ids)})
 
     def user_delete(self, request: Request, user_id: int) -> Response:
         self.store.tick()

@@ -34,8 +34,7 @@ def _matches(store: ZendeskStore, data: JsonDict, terms: list[tuple[str, str]]) 
     return True
 
 
-def search(store: ZendeskStore, request: Request) -> Response:
-    store.tick()
+def _terms(request: Request) -> list[tuple[str, str]] | Response:
     query = (request.args.get("query") or "").strip()
     if not query:
         return error(400, "InvalidValue", "query is required")
@@ -48,6 +47,30 @@ def search(store: ZendeskStore, request: Request) -> Response:
             return error(400, "InvalidValue", "sandbox search finds tickets only")
         if key != "type":
             terms.append((key, value))
+    return terms
+
+
+def count(store: ZendeskStore, request: Request) -> Response:
+    """``GET search/count``: the number of results, uncapped (deleted tickets excluded)."""
+    store.tick()
+    terms = _terms(request)
+    if isinstance(terms, Response):
+        return terms
+    with store.lock:
+        total = sum(
+            1
+            for r in store.tickets.values()
+            if r.deleted_at is None and _matches(store, r.data, terms)
+        )
+    return json_response({"count": total})
+
+
+def search(store: ZendeskStore, request: Request) -> Response:
+    store.tick()
+    query = (request.args.get("query") or "").strip()
+    terms = _terms(request)
+    if isinstance(terms, Response):
+        return terms
     try:
         page = max(1, int(request.args.get("page", "1")))
     except ValueError:

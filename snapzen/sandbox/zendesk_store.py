@@ -344,6 +344,16 @@ class ZendeskStore:
                 "suspended": False,
             }
 
+    def show_users(self, user_ids: list[int]) -> list[JsonDict]:
+        """The users with these ids that were not purged, as users/show_many shows them."""
+        with self.lock:
+            records = self._users.records
+            return [
+                records[i].render()
+                for i in user_ids
+                if i in records and i not in self._users.purged
+            ]
+
     def search_users(self, email: str) -> list[JsonDict]:
         """Live users with exactly this email (case-insensitive); soft-deleted ones are hidden."""
         with self.lock:

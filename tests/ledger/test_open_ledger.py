@@ -74,18 +74,23 @@ def test_another_key_is_refused_read_and_write_and_nothing_written(tmp_path: Pat
     open_db(path, key=KEY).conn.close()  # the right key opens it
 
 
-def test_a_ledger_made_before_binding_is_bound_to_the_first_key_that_writes(
+def test_a_ledger_made_before_binding_is_bound_by_restore_never_by_an_open(
     tmp_path: Path,
 ) -> None:
+    from snapzen.commands.restore import check_copy
+
     path = tmp_path / "old.db"
     db = open_db(path, create=True)  # as the old code did: no identity yet
     db.execute("DELETE FROM ledger_meta")
     db.conn.commit()
     db.conn.close()
-    open_db(path, key=KEY).conn.close()
+    for read_only in (True, False):  # neither a read nor a writing open binds it
+        open_db(path, key=KEY, read_only=read_only).conn.close()
+        assert "key_fingerprint" not in read_meta(open_db(path, read_only=True).conn)
+    check_copy(path, path, KEY, NOW)  # what `ledger restore` does to the copy it puts in place
     with pytest.raises(LedgerError, match=r"different ledger\.key"):
         open_db(path, key=b"other")
-    assert read_meta(open_db(path).conn)["bound_by"] == "first-open"
+    assert read_meta(open_db(path).conn)["bound_by"] == "restore"
 
 
 def test_newer_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:

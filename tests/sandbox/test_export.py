@@ -151,8 +151,20 @@ def test_find_tickets_groups_by_case_and_skips_deleted_and_foreign(
     ids = _seed(http, sb)
     now = datetime.now(UTC)
     for via in (Via.incremental, Via.search):
-        found, result = find_tickets(_client(sb, Clock()), now - timedelta(days=1), now, via)
+        found, result, _ = find_tickets(_client(sb, Clock()), now - timedelta(days=1), now, via)
         assert set(found) == {"a", "b"}
         assert [t.ticket_id for t in found["b"]] == sorted([ids["b1"], ids["b2"]])
         assert found["a"][0].created_at == "2026-11-30T10:00:00Z"
         assert result.cases_found == 2
+
+
+def test_search_count_counts_live_snapengage_tickets_and_users_are_shown_by_id(
+    sb: Sandbox, http: requests.Session
+) -> None:
+    ids = _seed(http, sb)
+    client = _client(sb, Clock())
+    assert client.search_count("type:ticket tags:snapengage") == 3  # not the deleted one
+    assert client.search_count("type:ticket tags:nothing-has-it") == 0
+    requester = next(t["requester_id"] for t in sb.tickets() if t["id"] == ids["a"])
+    shown = client.show_users([requester, 999_999_999])
+    assert shown == {requester: ("v@example.com", "V")}  # unknown ids are left out

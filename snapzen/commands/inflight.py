@@ -1,0 +1,237 @@
+"""Imports in flight, settled before a restore or an adoption records what Zendesk holds.
+
+A reconciliation reads Zendesk once. An import job that is still queued or working at that
+moment (a sync killed after its POST, an ambiguous POST whose job Zendesk had not started)
+creates its tickets a few seconds later: the reconciliation missed them, the restored or new
+ledger has those cases pending or absent, and the next sync imports them a second time.
+
+So, before anything is read or recorded:
+- the replaced ledger (restore) is read for every case it had not finished: the cases left
+  ``pushing`` with their job ids and push times, and the earliest time of any unfinished case
+  (the reconciled window must reach back to it);
+- every stored job id is polled until Zendesk reports it finished (or no longer shows it);
+- Zendesk's list of unfinished jobs is polled until no import job is queued or working (an
+  ambiguous POST left no job id; for adoption Zendesk is the only record), unless every case
+  without a job id was pushed longer ago than ``recovery_grace_seconds``;
+- bounded by ``zendesk.job_timeout_seconds``: past it the command refuses, changing nothing.
+After the bulk read, the in-flight cases it did not find are looked up by ``external_id``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from snapzen.ledger.db import LedgerError, open_db
+from snapzen.ledger.status import CaseStatus
+from snapzen.policy.models import JobStatus
+from snapzen.support.clock import utcnow
+from snapzen.support.log import get_logger
+from snapzen.support.settings import Settings
+from snapzen.sync.results_check import lookup_is_conclusive
+
+log = get_logger("snapzen.commands.inflight")
+
+# Cases a ledger had not finished: a ticket may exist for them that the ledger does not name.
+_UNFINISHED = (CaseStatus.PENDING, CaseStatus.PUSHING, CaseStatus.FAILED)
+# A stored job id Zendesk no longer shows (expired, or show_many missed it) after this many
+# polls is given up on: the listing of unfinished jobs and the lookups decide instead.
+_ABSENT_POLLS = 3
+
+
+class JobReads(Protocol):
+    def job_statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]: ...
+    def unfinished_jobs(self) -> list[JobStatus]: ...
+    def find_ticket_ids(self, external_id: str) -> list[int]: ...
+
+
+@dataclass
+class InFlight:
+    """What the replaced ledger had not finished."""
+
+    pushing: dict[str, str | None] = field(default_factory=dict)  # case id -> job id
+    pushed_at: dict[str, datetime | None] = field(default_factory=dict)  # pushing, no job id
+    earliest: datetime | None = None  # the oldest unfinished case's first sight
+    readable: bool = True  # False: the replaced file could not be read (damaged, other key)
+
+    def merged(self, other: InFlight) -> InFlight:
+        """Both ledgers' unfinished work (this one's job id wins for a case in both)."""
+        earliest = [t for t in (self.earliest, other.earliest) if t is not None]
+        return InFlight(
+            pushing={**other.pushing, **self.pushing},
+            pushed_at={**other.pushed_at, **self.pushed_at},
+            earliest=min(earliest) if earliest else None,
+            readable=self.readable,
+        )
+
+    @property
+    def job_ids(self) -> list[str]:
+        return sorted({j for j in self.pushing.values() if j})
+
+
+def read_in_flight(path: Path, key: bytes) -> InFlight:
+    """The replaced ledger's unfinished cases (read-only; nothing is written to it)."""
+    found = InFlight()
+    if not path.exists():
+        return found
+    try:
+        db = open_db(path, read_only=True, key=key, label="replaced ledger")
+    except LedgerError as exc:
+        log.warning("restore_replaced_unreadable", error=str(exc))
+        found.readable = False
+        return found
+    try:
+        _read(db.conn, found)
+    except sqlite3.Error as exc:
+        log.warning("restore_replaced_unreadable", error=str(exc))
+        found.readable = False
+    finally:
+        db.conn.close()
+    return found
+
+
+def _read(conn: sqlite3.Connection, found: InFlight) -> None:
+    marks = ", ".join("?" for _ in _UNFINISHED)
+    rows = conn.execute(
+        "SELECT case_id, job_id, pushed_at FROM cases WHERE status = ?", (CaseStatus.PUSHING,)
+    )
+    for case_id, job_id, pushed_at in rows:
+        found.pushing[case_id] = job_id or None
+        if not job_id:
+            found.pushed_at[case_id] = _parse(pushed_at)
+    earliest = conn.execute(
+        f"""SELECT MIN(COALESCE(first_seen_at, pushed_at)) FROM cases
+            WHERE status IN ({marks})""",
+        [str(s) for s in _UNFINISHED],
+    ).fetchone()[0]
+    found.earliest = _parse(earliest)
+
+
+def replaced_refs(
+    path: Path, key: bytes, case_ids: Sequence[str]
+) -> dict[str, tuple[str, str | None]]:
+    """The subject and name references the replaced ledger kept for ``case_ids``: a case
+    synced after the backup was staged there from its SnapEngage chat, with both."""
+    refs: dict[str, tuple[str, str | None]] = {}
+    if not case_ids or not path.exists():
+        return refs
+    try:
+        db = open_db(path, read_only=True, key=key, label="replaced ledger")
+    except LedgerError:
+        return refs
+    try:
+        columns = {row[1] for row in db.conn.execute("PRAGMA table_info(cases)")}
+        name = "name_ref" if "name_ref" in columns else "NULL"
+        ids = list(case_ids)
+        for offset in range(0, len(ids), 500):
+            chunk = ids[offset : offset + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for case_id, subject, named in db.conn.execute(
+                f"""SELECT case_id, subject_ref, {name} FROM cases
+                    WHERE subject_ref IS NOT NULL AND case_id IN ({marks})""",
+                chunk,
+            ):
+                refs[case_id] = (subject, named)
+    except sqlite3.Error:
+        return refs
+    finally:
+        db.conn.close()
+    return refs
+
+
+def _parse(text: object) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+@dataclass
+class Waiting:
+    """How settle_jobs waits: the bound, the poll interval, the clock and a progress line."""
+
+    timeout: float
+    poll: float
+    grace: timedelta
+    now: Callable[[], datetime]
+    progress: Callable[[str], None]
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+
+
+def waiting_for(settings: Settings, progress: Callable[[str], None]) -> Waiting:
+    """The wait bounded by zendesk.job_timeout_seconds, polled every job_poll_seconds."""
+    zendesk = settings.zendesk
+    return Waiting(
+        timeout=zendesk.job_timeout_seconds,
+        poll=zendesk.job_poll_seconds,
+        grace=timedelta(seconds=zendesk.recovery_grace_seconds),
+        now=utcnow,
+        progress=progress,
+    )
+
+
+def settle_jobs(sink: JobReads, work: InFlight, waiting: Waiting) -> int:
+    """Wait until no import that could still create a ticket is unfinished; the number of
+    polls. LedgerError (nothing changed) when ``waiting.timeout`` passes first."""
+    deadline = waiting.monotonic() + waiting.timeout
+    pending = work.job_ids
+    absent: dict[str, int] = {}
+    polls = 0
+    while True:
+        polls += 1
+        if pending:
+            seen = sink.job_statuses(pending)
+            for job_id in pending:
+                absent[job_id] = 0 if job_id in seen else absent.get(job_id, 0) + 1
+            pending = [
+                j
+                for j in pending
+                if not (j in seen and seen[j].finished) and absent[j] < _ABSENT_POLLS
+            ]
+        listed = sink.unfinished_jobs()
+        quiet = lookup_is_conclusive(listed)
+        if not pending and (quiet or _grace_passed(work, waiting)):
+            if polls > 1:
+                waiting.progress("every import job in flight has finished")
+            return polls
+        if waiting.monotonic() + waiting.poll > deadline:
+            raise LedgerError(
+                f"import jobs are still running in Zendesk after {waiting.timeout:.0f} s "
+                f"({len(pending)} of this ledger's, {len(listed)} listed unfinished): their "
+                "tickets would be created twice; nothing was changed, run the command again "
+                "once they finish (zendesk.job_timeout_seconds bounds the wait)"
+            )
+        if polls == 1 or polls % 10 == 0:
+            waiting.progress(
+                f"waiting for import jobs in flight to finish: {len(pending)} of this "
+                f"ledger's, {len(listed)} listed unfinished by Zendesk"
+            )
+        waiting.sleep(waiting.poll)
+
+
+def _grace_passed(work: InFlight, waiting: Waiting) -> bool:
+    """Every ambiguous push (no job id) is older than the recovery grace: its job, if any,
+    ran long ago. Never true for adoption (no ledger says when anything was pushed)."""
+    if not work.pushed_at:
+        return False
+    cutoff = waiting.now() - waiting.grace
+    return all(at is not None and at <= cutoff for at in work.pushed_at.values())
+
+
+def look_up(sink: JobReads, case_ids: Sequence[str], prefix: str) -> dict[str, list[int]]:
+    """Tickets found by external_id for ``case_ids`` (cases with none are left out)."""
+    found: dict[str, list[int]] = {}
+    for case_id in case_ids:
+        ids = sink.find_ticket_ids(prefix + case_id)
+        if ids:
+            found[case_id] = sorted(set(ids))
+    log.info("inflight_looked_up", cases=len(case_ids), found=len(found))
+    return found

@@ -1,0 +1,166 @@
+"""Putting a prepared ledger file in place of the live one, so that a crash at any moment
+leaves either the old ledger or the new one whole at ``ledger.path``.
+
+SQLite ties a ``-wal`` file to its database by name only: a new file renamed in while the old
+one's ``-wal`` still holds frames gets those frames replayed onto it at the next open (a
+damaged ledger that plain verify may not notice). So the steps are, under the writer lock:
+
+1. ``prepared``: the new file is complete and standalone (checkpointed, rollback journal mode,
+   no ``-wal``), fsynced, beside the ledger (the caller's work);
+2. ``checkpoint``: the old ledger's WAL is checkpointed into its main file and truncated to
+   zero bytes (refused if a reader keeps it from finishing: stop `ledger serve`);
+3. ``aside``: the old main file gets a second name, ``<ledger>.replaced-<UTC time>-<random>``
+   (a hard link, or an exclusive copy where links are not supported; never overwriting an
+   earlier one); a non-empty ``-wal`` got one before step 2, kept when step 2 could not
+   empty it (a damaged old file), removed when it did;
+4. ``companions``: the old ``-wal`` (now empty, or kept aside) and ``-shm`` are removed;
+5. ``swap``: one ``rename`` puts the new file at ``ledger.path``; the directory is fsynced.
+
+A crash before step 5 leaves the old ledger at its path (its WAL already in the main file); a
+crash after it, the new one. A leftover ``.restoring`` file is removed by the next restore.
+
+``SNAPZEN_TEST_CRASH_AT=<step>`` ends the process at that step (``os._exit``, as a SIGKILL
+would): the crash-safety tests use it; it is never needed in production.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from snapzen.ledger.db import LedgerError
+from snapzen.support.log import get_logger
+
+log = get_logger("snapzen.commands.restore_swap")
+
+CRASH_VARIABLE = "SNAPZEN_TEST_CRASH_AT"
+STEPS = ("prepared", "checkpoint", "aside", "companions", "swap", "swapped")
+
+
+def crash_point(step: str) -> None:
+    """End the process here when the crash-safety tests ask for it."""
+    if os.environ.get(CRASH_VARIABLE) == step:
+        os._exit(137)
+
+
+def make_standalone(path: Path) -> None:
+    """Fold a prepared file's WAL into it and leave it in rollback-journal mode, fsynced:
+    one file that is a whole database on its own."""
+    conn = sqlite3.connect(str(path))
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        conn.close()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    _fsync(path)
+
+
+def swap_in(prepared: Path, path: Path, aside: Path | None) -> Path | None:
+    """Put ``prepared`` at ``path``; the old file's new name, ``aside`` (None when there was
+    no old file). ``aside`` must not exist: an earlier replaced file is never overwritten."""
+    crash_point("prepared")
+    replaced = None
+    if path.exists():
+        if aside is None:
+            raise LedgerError(f"a ledger appeared at {path} during the restore; nothing changed")
+        wal, kept_wal = Path(f"{path}-wal"), Path(f"{aside}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            # A second name first: SQLite removes the -wal of a file it cannot read as a
+            # WAL database, and that log may hold the old ledger's last transactions.
+            _exclusive(wal, kept_wal)
+        try:
+            emptied = _checkpoint(path)
+        except LedgerError:  # a reader: the log is still in place, the extra name is not needed
+            kept_wal.unlink(missing_ok=True)
+            raise
+        if emptied:  # folded into the main file (the link shares the truncated inode)
+            kept_wal.unlink(missing_ok=True)
+        crash_point("checkpoint")
+        replaced = _link_aside(path, aside)
+        crash_point("aside")
+        for suffix in ("-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        _fsync_dir(path.parent)
+        crash_point("companions")
+    crash_point("swap")
+    os.replace(prepared, path)
+    _fsync_dir(path.parent)
+    crash_point("swapped")
+    return replaced
+
+
+def _checkpoint(path: Path) -> bool:
+    """Checkpoint the old ledger's WAL into its main file and truncate it; True when the WAL
+    is now empty (or absent). A ledger too damaged to open keeps its WAL (aside)."""
+    wal = Path(f"{path}-wal")
+    if not wal.exists() or wal.stat().st_size == 0:
+        return True
+    try:
+        conn = sqlite3.connect(str(path), timeout=5.0)
+        try:
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        log.warning("restore_old_wal_kept", error=str(exc))
+        return False
+    if busy or (wal.exists() and wal.stat().st_size > 0):
+        raise LedgerError(
+            f"another process is reading {path} (`snapzen ledger serve`, an sqlite3 shell?): "
+            "its write-ahead log cannot be folded into the file while it reads; stop it and "
+            "run the restore again (nothing was changed)"
+        )
+    return True
+
+
+def _link_aside(path: Path, aside: Path) -> Path:
+    """A second name for the old file, created exclusively (an existing file of that name
+    is never replaced)."""
+    _exclusive(path, aside)
+    _fsync_dir(path.parent)
+    return aside
+
+
+def _exclusive(source: Path, dest: Path) -> None:
+    try:
+        _second_name(source, dest)
+    except FileExistsError:
+        raise LedgerError(
+            f"{dest} already exists: it is never overwritten; nothing was changed, run the "
+            "restore again"
+        ) from None
+
+
+def _second_name(source: Path, dest: Path) -> None:
+    """``dest`` names ``source``'s content; never replaces an existing ``dest``."""
+    try:
+        os.link(source, dest)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: an exclusive copy instead
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        fd = os.open(dest, flags, 0o600)
+        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+            while block := src.read(1 << 20):
+                out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
