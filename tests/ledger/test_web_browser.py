@@ -101,6 +101,7 @@ def _build_source(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    _require_browser()  # no server started for tests that will skip
     base = tmp_path_factory.mktemp("serve")
     source = base / "snapzen.db"
     _build_source(source)
@@ -127,10 +128,33 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         log.close()
 
 
+def missing_browser_parts(chromium: Path = CHROMIUM, chromedriver: Path = CHROMEDRIVER) -> str:
+    """What the browser tests lack on this machine ("" when nothing): each of chromium and
+    chromedriver is a separate Debian package, so either can be installed without the other."""
+    missing = [str(path) for path in (chromium, chromedriver) if not path.exists()]
+    return " and ".join(missing)
+
+
+def _require_browser() -> None:
+    missing = missing_browser_parts()
+    if missing:
+        pytest.skip(f"{missing} absent (apt-get install -y chromium chromium-driver)")
+    pytest.importorskip("selenium")
+
+
+def test_browser_tests_name_what_is_missing(tmp_path: Path) -> None:
+    present = tmp_path / "chromium"
+    present.touch()
+    absent = tmp_path / "chromedriver"
+    assert missing_browser_parts(present, absent) == str(absent)
+    assert missing_browser_parts(absent, absent) == f"{absent} and {absent}"
+    absent.touch()
+    assert missing_browser_parts(present, absent) == ""
+
+
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent (apt-get install -y chromium chromium-driver)")
+    _require_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
