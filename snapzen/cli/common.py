@@ -153,6 +153,7 @@ def pass_summary(result: Any) -> dict[str, Any]:
         **result.counts.as_dict(),
         "at_risk": [r["case_id"] for r in result.at_risk],
         "failed_total": result.failed_total,
+        "interrupted": result.interrupted,
         "exit_code": result.exit_code,
     }
 

@@ -246,6 +246,8 @@ def backfill(
         typer.echo(f"{written.problems} warning(s)/error(s) logged in {logs_path}", err=True)
     c = result.counts
     label = "dry run" if dry_run else "backfill"
+    if result.interrupted:
+        label += " (interrupted)"
     if as_json:
         echo_json(_backfill_summary(result, plan))
         raise typer.Exit(result.exit_code)

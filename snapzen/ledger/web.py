@@ -118,14 +118,16 @@ COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "actor": "cron or a named engineer.",
         "started_at": "Start (UTC).",
         "finished_at": "End (UTC).",
-        "outcome": "running, ok, partial or aborted.",
-        "exit_code": "Process exit code.",
+        "outcome": "running, ok, partial (some cases failed or at risk), interrupted "
+        "(stopped by SIGTERM or Ctrl-C before it finished) or aborted (an error).",
+        "exit_code": "The exit code the command ended with (0 ok, 1 interrupted or aborted, "
+        "2 configuration error, 3 partial).",
         "fetched": "Cases fetched.",
         "created": "Tickets created.",
         "withheld": "Chats withheld.",
         "failed": "Cases failed.",
         "details": "JSON counts and notes.",
-        "error": "Why the run aborted, one line.",
+        "error": "Why the run aborted or was interrupted, one line.",
     },
     "state": {
         "widget_id": "SnapEngage widget.",

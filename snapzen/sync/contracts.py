@@ -102,6 +102,8 @@ class PassResult:
 
     @property
     def exit_code(self) -> int:
+        if self.interrupted:
+            return 1  # stopped before it finished (errors.EXIT_ABORTED): the rerun does the rest
         needs_a_look = self.at_risk or self.failed_total or self.unresolved or self.future_dated
         return 3 if needs_a_look else 0
 
