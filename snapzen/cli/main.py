@@ -230,4 +230,7 @@ _register_subapps()
 
 
 def main() -> None:
-    app()
+    from snapzen.cli.streams import closing_quietly
+
+    with closing_quietly():  # `snapzen ledger list | head` ends quietly
+        app()

@@ -65,10 +65,19 @@ def test_list_formats() -> None:
     assert code == 0 and "1005" in out
 
 
-def test_list_table_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_list_table_is_capped_only_on_a_terminal_and_says_so_on_stdout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(ledger_queries, "TABLE_LIMIT", 4)
-    code, _, err = run("list")
-    assert code == 0 and "first 4 rows" in err
+    code, out, err = run("list")  # CliRunner's stdout is not a terminal: every row
+    assert code == 0 and len(out.splitlines()) == 1 + 10 and "first" not in out + err
+    monkeypatch.setattr(ledger_queries, "on_terminal", lambda: True)
+    code, out, err = run("list")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 1 + 4 + 1 and "the first 4 rows" in lines[-1]
+    assert err == ""
+    code, out, _ = run("list", "--limit", "10")  # asked for: no note, nothing cut
+    assert len(out.splitlines()) == 1 + 10 and "first" not in out
 
 
 def test_bad_option_values_exit_2() -> None:
