@@ -20,6 +20,7 @@ from snapzen.cli.common import (
 )
 from snapzen.cli.ledger import Since, Until, Widget, _known_widget, _open_read, _settings, app
 from snapzen.ledger import audit  # stdlib only; its constants are option defaults
+from snapzen.ledger.events import Event as LedgerEvent
 from snapzen.support import errors
 from snapzen.support.atomic import atomic_text
 
@@ -55,7 +56,16 @@ Basis = Annotated[
     str | None, typer.Option(help="Only this legal basis: art45, art46, art49_1a, art49_1b.")
 ]
 Ticket = Annotated[int | None, typer.Option(help="Only this Zendesk ticket id.")]
-Event = Annotated[str | None, typer.Option(help="Only this event: transfer, erased, expired.")]
+EventOption = Annotated[
+    LedgerEvent | None,
+    typer.Option(
+        "--event",
+        metavar="EVENT",
+        help="Only rows of this event (snapzen.ledger.events): "
+        + ", ".join(e.value for e in LedgerEvent)
+        + ".",
+    ),
+]
 Columns = Annotated[
     str | None,
     typer.Option(
@@ -127,7 +137,7 @@ def list_(
     country: Country = None,
     basis: Basis = None,
     ticket: Ticket = None,
-    event: Event = None,
+    event: EventOption = None,
     fmt: FormatOption = None,
     json_flag: JsonFlag = False,
     columns: Columns = None,
@@ -152,7 +162,7 @@ def list_(
     )
     filters = audit.Filters.from_cli(
         since=since, until=until, widget=widget, country=country, basis=basis, ticket=ticket,
-        event=event,
+        event=event.value if event else None,
     )  # fmt: skip
     capped = fmt is ListFormat.table and limit is None and on_terminal()
     settings = _settings(config)
@@ -189,7 +199,7 @@ def export(
     country: Country = None,
     basis: Basis = None,
     ticket: Ticket = None,
-    event: Event = None,
+    event: EventOption = None,
     fmt: Annotated[
         str | None,
         typer.Option(
@@ -205,7 +215,7 @@ def export(
     """Stream every (matching) ledger row to FILE in constant memory."""
     filters = audit.Filters.from_cli(
         since=since, until=until, widget=widget, country=country, basis=basis, ticket=ticket,
-        event=event,
+        event=event.value if event else None,
     )  # fmt: skip
     if json_flag:
         if fmt not in (None, "json"):

@@ -133,7 +133,8 @@ def sync(
         typer.echo(
             f"sync {result.run_id}: fetched {c.fetched}, created {c.created}, "
             f"withheld {c.withheld}, ignored {c.ignored}, failed {c.failed}, "
-            f"ambiguous {c.ambiguous}, recovered {c.recovered}, ledger rows {c.ledger_rows}"
+            f"ambiguous {c.ambiguous}, recovered {c.recovered}; ledger: decisions "
+            f"{c.decisions} (transfers {c.transfers})"
         )
     if result.at_risk:
         named = ", ".join(r["case_id"] for r in result.at_risk[:10])

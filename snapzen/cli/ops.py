@@ -255,8 +255,8 @@ def backfill(
         f"{label} {plan.since}..{plan.until} ({', '.join(plan.widgets)}): "
         f"{result.windows_total} window(s), {result.windows_skipped} already finished, "
         f"{result.windows_done} done; fetched {c.fetched}, created {c.created}, "
-        f"withheld {c.withheld}, ignored {c.ignored}, failed {c.failed}, "
-        f"ledger rows {c.ledger_rows}"
+        f"withheld {c.withheld}, ignored {c.ignored}, failed {c.failed}; "
+        f"ledger: decisions {c.decisions} (transfers {c.transfers})"
     )
     if result.dry_run is not None:
         report = result.dry_run

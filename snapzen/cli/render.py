@@ -75,7 +75,8 @@ def print_status(report: dict[str, Any]) -> None:
             )
         )
     out.print(
-        f"ledger rows: {report['ledger_rows']}; raw payloads held: "
+        f"ledger rows: {report['ledger_rows']} (decisions {report['decisions']}, transfers "
+        f"{report['transfers']}); raw payloads held: "
         f"{report['raw_payloads_held']} (oldest {_age(report['raw_oldest_age_seconds'])})"
     )
     if report["at_risk_count"]:

@@ -106,8 +106,18 @@ def render_prometheus(report: dict[str, Any]) -> str:
     )
     out.family(
         "snapzen_ledger_rows",
-        "Rows in the append-only transfers ledger.",
+        "Ledger rows: every row of the chained ledger, whatever its event.",
         [({}, report["ledger_rows"])],
+    )
+    out.family(
+        "snapzen_ledger_decisions",
+        "Ledger rows that record what became of a chat (transfer, sent, withheld, ignored, ...).",
+        [({}, report["decisions"])],
+    )
+    out.family(
+        "snapzen_ledger_transfers",
+        "Ledger rows that are restricted transfers (event transfer), a subset of the decisions.",
+        [({}, report["transfers"])],
     )
     run = report.get("last_run") or {}
     started = _epoch(run.get("started_at"))

@@ -75,7 +75,10 @@ class Counts:
     failed: int = 0
     ambiguous: int = 0
     recovered: int = 0
-    ledger_rows: int = 0
+    # Ledger rows this pass appended (docs/cli.md, "Counts"): decisions about cases (transfer,
+    # sent, withheld, ignored, failed, ...), and of those the restricted transfers.
+    decisions: int = 0
+    transfers: int = 0
     batches: int = 0
 
     def as_dict(self) -> dict[str, int]:

@@ -66,6 +66,20 @@ def test_metadata_describes_every_column(tmp_path: Path) -> None:
     }  # fmt: skip
 
 
+def test_titles_and_descriptions_say_what_tables_and_queries_hold(tmp_path: Path) -> None:
+    # issue 24: the table with every event was "the record of every restricted transfer",
+    # and a query title showed its raw parameter (":days").
+    from snapzen.ledger.events import Event
+
+    for name, query in web.CANNED_QUERIES.items():
+        assert ":" not in query["title"].split("(")[0], name  # no raw :parameter
+    described = web.TABLE_DESCRIPTIONS["transfers"]
+    assert "every restricted" not in described and "every other" in described
+    event_text = web.COLUMN_DESCRIPTIONS["transfers"]["event"]
+    assert all(f"{event.value} = " in event_text for event in Event)
+    assert web.CANNED_QUERIES["by_subject"]["title"].startswith("Every ledger row")
+
+
 def test_canned_queries_are_valid_read_only_sql(tmp_path: Path) -> None:
     source = tmp_path / "fresh.db"
     open_db(source, create=True).conn.close()
@@ -190,7 +204,7 @@ def _text(driver: Any) -> str:
 @pytest.mark.browser
 def test_page_loads_with_metadata(served: dict[str, Any], browser: Any) -> None:
     browser.get(served["url"] + "/")
-    assert "snapzen transfer ledger" in browser.title
+    assert "snapzen ledger" in browser.title
     browser.get(served["url"] + "/ledger")
     assert "Sanitized snapshot of the snapzen ledger" in _text(browser)
     for query in ("by_subject", "by_month", "by_basis", "expiring_soon", "withheld"):
