@@ -156,7 +156,7 @@ def reapply(
                     entry.erased_at,
                 ),
             ).fetchall()
-            decisions.record(conn, outbox.erased_withheld(withheld, stamp))  # chained decisions
+            decisions.record(conn, outbox.erased_withheld(withheld, stamp, actor=actor))  # chained
             result.withheld += len(withheld)
             result.in_flight.extend(
                 str(row[0])
