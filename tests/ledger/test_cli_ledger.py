@@ -185,7 +185,7 @@ def test_checkpoint_and_verify(tmp_path: Path, tamper: Tamper) -> None:
     assert code == 0 and "seq 10" in out and json.loads(point.read_text())["seq"] == 10
     assert json.loads(point.read_text())["signatures"][0]["key_fingerprint"].startswith("sha256:")
     code, out, _ = run("verify", "--checkpoint", str(point), "--public-key", str(public))
-    assert code == 0 and "ledger OK: 10 rows" in out and "1 checkpoint(s) match" in out
+    assert code == 0 and "ledger OK: 10 ledger rows" in out and "1 checkpoint(s) match" in out
     tamper(edit(7, legal_basis="art45"))
     code, _, err = run("verify")
     assert code == 1
