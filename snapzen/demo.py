@@ -13,8 +13,10 @@ created something, a broken chain, a sync that did not finish cleanly).
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -65,6 +67,39 @@ def _cli(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
+# The seed's company, a UK live-chat business: Zendesk in the US (certified to the Data
+# Privacy Framework and its UK Extension: UK adequacy, the "UK-US data bridge"), SnapEngage in
+# the US under standard clauses, and support servers in Australia (no adequacy anywhere).
+DEMO_RECIPIENTS = [
+    {
+        "name": "Zendesk, Inc.",
+        "country": "US",
+        "system": "zendesk",
+        "basis": "adequacy",
+        "certification": "Data Privacy Framework list: Zendesk, Inc. (with the UK Extension)",
+        "checked_on": "2026-12-01",
+    },
+    {
+        "name": "SnapEngage (Mio Inc.)",
+        "country": "US",
+        "system": "snapengage",
+        "basis": "safeguards",
+        "instrument": "idta",
+        "reference": "SnapEngage DPA with the UK IDTA",
+        "tra_date": "2026-11-15",
+    },
+    {
+        "name": "Support staff servers, Sydney",
+        "country": "AU",
+        "system": "other",
+        "basis": "safeguards",
+        "instrument": "idta",
+        "reference": "Intra-group IDTA",
+        "tra_date": "2026-11-15",
+    },
+]
+
+
 def _child_env(sb: Sandbox, workdir: Path, ledger: Path, key: str) -> dict[str, str]:
     # The developer's own SNAPZEN_* settings (a production config!) must not leak into the demo.
     env = {k: v for k, v in os.environ.items() if not k.startswith("SNAPZEN_")}
@@ -75,17 +110,18 @@ def _child_env(sb: Sandbox, workdir: Path, ledger: Path, key: str) -> dict[str, 
         SNAPZEN_SECRETS_DIR=str(workdir / "secrets"),  # empty: ignore any /run/secrets
         SNAPZEN_ZENDESK__JOB_POLL_SECONDS="0.2",  # the sandbox's jobs take 0.2 s, not minutes
         SNAPZEN_LOG__LEVEL="warning",  # the summary is the demo's output, not the JSON log
+        SNAPZEN_TRANSFER__RECIPIENTS=json.dumps(DEMO_RECIPIENTS),
     )
     return env
 
 
 def _eligible(row: Mapping[str, Any]) -> bool:
-    """The consent policy with default settings and the demo's UK controller, in the sandbox
-    truth's own terms: every chat is a restricted transfer, sent only with consent set by the
-    visitor's page."""
+    """The transfer policy for the demo's UK controller and its adequacy-based Zendesk
+    recipient, in the sandbox truth's own terms: every chat is a restricted transfer under UK
+    adequacy, needing no consent, but a refusal set by the visitor's page withholds it."""
     if row["type"] != "chat" or row["in_progress"]:
         return False
-    return bool(row["consent"] == "accepted" and row["consent_source"] == "javascript_variables")
+    return not (row["consent"] == "refused" and row["consent_source"] == "javascript_variables")
 
 
 def _created(row: Mapping[str, Any]) -> datetime:
@@ -156,7 +192,9 @@ def run_demo(
                 for name in (
                     "SNAPZEN_LEDGER__PATH",
                     "SNAPZEN_LEDGER__KEY",
-                    "SNAPZEN_CONSENT__CONTROLLER_COUNTRY",
+                    "SNAPZEN_TRANSFER__CONTROLLER_COUNTRY",
+                    "SNAPZEN_CONSENT__NOTICES",
+                    "SNAPZEN_TRANSFER__RECIPIENTS",
                 )
             },
         )
@@ -226,7 +264,7 @@ def summary(result: DemoResult) -> str:
         "",
         "summary",
         f"  tickets created in Zendesk : {result.tickets} (second sync: {result.second_created})",
-        f"  chats withheld (no basis)  : {withheld}" + (f" — {reasons}" if reasons else ""),
+        f"  chats withheld             : {withheld}" + (f" — {reasons}" if reasons else ""),
         f"  ignored (offline messages) : {counts.get('ignored', 0)}",
         f"  waiting (still settling)   : {counts.get('pending', 0)}",
         f"  failed                     : {counts.get('failed', 0)}",
@@ -236,7 +274,7 @@ def summary(result: DemoResult) -> str:
         f"  wall time                  : {result.seconds:.1f} s",
         "",
         f"The ledger is kept in {result.workdir}. Explore it with:",
-        *(f"  export {name}={value}" for name, value in result.env.items()),
+        *(f"  export {name}={shlex.quote(value)}" for name, value in result.env.items()),
         *(
             f"  {_snapzen_command()} {command}"
             for command in ("status", "ledger list", "ledger verify")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +35,13 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # Required setting. A controller outside the EEA/UK (Art. 3(2): the visitor's country
     # decides), which most tests are written around; tests of the Art. 3(1) case (and of the
     # setting's absence) set or remove it themselves.
-    monkeypatch.setenv("SNAPZEN_CONSENT__CONTROLLER_COUNTRY", "US")
+    monkeypatch.setenv("SNAPZEN_TRANSFER__CONTROLLER_COUNTRY", "US")
+    # The notice the fake pages show (tests.fakes.make_case sends its version and a receipt).
+    monkeypatch.setenv("SNAPZEN_CONSENT__NOTICES", json.dumps(fakes.NOTICES))
+    # A complete Art. 30 record: `ledger report` refuses without one (tests of that refusal
+    # remove them).
+    for name, value in fakes.RECORD_ENV.items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -28,6 +29,17 @@ SE_TOKEN = "se-secret-token-abcdef0123456789"
 ZD_EMAIL = "admin@company.test"
 ZD_TOKEN = "zd-secret-token-9876543210"
 LEDGER_KEY = "ledger-key-0123456789abcdef"
+# The consent notice the fake pages show (consent.notices; tests/conftest.py sets it).
+NOTICE_VERSION = "v1"
+NOTICE_SHA256 = "5" * 64
+NOTICES = {NOTICE_VERSION: NOTICE_SHA256}
+# A complete Art. 30 record (`ledger report` refuses without one).
+RECORD_ENV = {
+    "SNAPZEN_RECORD__CONTROLLER": "Test Company Ltd",
+    "SNAPZEN_RECORD__CONTACT": "privacy@company.test",
+    "SNAPZEN_RECORD__LAWFUL_BASIS": "Art. 6(1)(f) legitimate interests",
+    "SNAPZEN_RECORD__SECURITY_MEASURES": "TLS to both APIs,ledger file 0600",
+}
 
 
 def create_ledger(path: Path | str, key: str = LEDGER_KEY) -> Path:
@@ -51,7 +63,13 @@ def make_case(
     widget: str = "w1",
     messages: list[tuple[str, str]] | None = None,
     consent_in: str = "javascript_variables",
+    receipt: str | None = "rcpt-1",
+    notice_version: str | None = NOTICE_VERSION,
+    extra: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
+    """A SnapEngage case; with ``consent``, the consent tool's ``receipt`` and the
+    ``notice_version`` shown sit beside it (None leaves one out); ``extra`` pairs go in the
+    page's javascript_variables."""
     ms = int(started.timestamp() * 1000)
     lines = messages or [("", "Hello, I need help"), ("Agent Smith", "Sure, how can I help?")]
     transcripts = []
@@ -86,7 +104,13 @@ def make_case(
         "labels": [],
     }
     if consent is not None:
-        case[consent_in] = [{"name": "gdpr_consent", "value": consent}]
+        pairs = [{"name": "gdpr_consent", "value": consent}]
+        if receipt is not None:
+            pairs.append({"name": "gdpr_consent_receipt", "value": receipt})
+        if notice_version is not None:
+            pairs.append({"name": "gdpr_notice_version", "value": notice_version})
+        case[consent_in] = pairs
+    case["javascript_variables"] += [{"name": n, "value": v} for n, v in extra]
     return case
 
 
@@ -118,6 +142,7 @@ class FakeApis:
         self.too_many_jobs_next = 0  # the next N POSTs get TooManyJobs (others hold the cap)
         self.hide_jobs = False  # show_many omits every job (Zendesk is known to miss some)
         self.reject_credentials = False  # users/me (and only it) answers 401
+        self.send_date = True  # False: answers without a Date header (a proxy that drops it)
         self.shift_results = False  # job results name the tickets out of step by one
         self.peak_unfinished = 0  # most jobs queued or running at once, seen by a POST
         self.requests: dict[str, int] = {}
@@ -236,7 +261,11 @@ class FakeApis:
         return 200, self._headers(), json.dumps({"job_status": self._job_json(job)})
 
     def _headers(self) -> dict[str, str]:
-        return {"X-Rate-Limit": "700", "X-Rate-Limit-Remaining": "650"}
+        # Date as every HTTP server sends it (from the real clock): the clock guard's evidence.
+        headers = {"X-Rate-Limit": "700", "X-Rate-Limit-Remaining": "650"}
+        if self.send_date:
+            headers["Date"] = formatdate(usegmt=True)
+        return headers
 
     def run_job(self, job: Job) -> None:
         if job.applied:

@@ -9,7 +9,7 @@ import pytest
 from snapzen.policy.consent import decide
 from snapzen.policy.models import Outcome, parse_case
 from snapzen.support.countries import normalise_country
-from snapzen.support.settings import ConsentSettings
+from snapzen.support.settings import ConsentSettings, TransferSettings
 from tests.fakes import make_case, recent
 
 
@@ -44,12 +44,16 @@ def test_such_visitors_without_consent_are_withheld(code: str) -> None:
     """A controller outside the area (so the visitor's country decides): none of these may
     pass as a country outside the EEA."""
     case = parse_case(make_case("c1", started=recent(), country=code, consent=None))
-    decision = decide(case, "w", ConsentSettings(controller_country="US"))
+    policy = TransferSettings(controller_country="US")
+    decision = decide(case, "w", ConsentSettings(), policy)
     assert (decision.outcome, decision.reason) == (Outcome.WITHHELD, "no_consent_recorded")
 
 
 def test_settings_refuse_codes_that_name_no_country() -> None:
     with pytest.raises(ValueError, match="officially assigned"):
-        ConsentSettings(controller_country="XK")
+        TransferSettings(controller_country="XK")
     with pytest.raises(ValueError, match="officially assigned"):
-        ConsentSettings(controller_country="GB", destination_country="ZZ")
+        TransferSettings(
+            controller_country="GB",
+            recipients=[{"name": "Z", "country": "ZZ", "system": "zendesk"}],  # type: ignore[list-item]
+        )

@@ -37,7 +37,7 @@ from snapzen.ledger.outbox import synthetic_case_id
 from snapzen.policy.consent import decide
 from snapzen.policy.models import Outcome, parse_case
 from snapzen.support.log import configure_logging
-from snapzen.support.settings import ConsentSettings, Settings
+from snapzen.support.settings import ConsentSettings, Settings, TransferSettings
 from tests import fakes
 from tests.fakes import FakeApis, make_case, recent
 
@@ -336,7 +336,7 @@ def test_placeholder_country_codes_count_as_unknown(code: str) -> None:
     hence restricted, so a refused consent withholds the chat. Found by tests/e2e/test_sync.py
     (the sandbox's "XX" visitors with refused consent were exported to Zendesk)."""
     case = parse_case(make_case("c1", started=recent(), country=code, consent="no"))
-    decision = decide(case, "w1", ConsentSettings(controller_country="US"))
+    decision = decide(case, "w1", ConsentSettings(), TransferSettings(controller_country="US"))
     assert decision.outcome is Outcome.WITHHELD
     assert decision.reason == "consent_refused"
 
@@ -346,5 +346,5 @@ def test_real_country_codes_outside_the_region_are_still_not_restricted() -> Non
     # like every user-assigned code (tests/test_countries.py).
     for code in ("US", "CH", "JP"):
         case = parse_case(make_case("c1", started=recent(), country=code, consent=None))
-        policy = ConsentSettings(controller_country="US")
-        assert decide(case, "w1", policy).outcome is Outcome.NOT_RESTRICTED
+        policy = TransferSettings(controller_country="US")
+        assert decide(case, "w1", ConsentSettings(), policy).outcome is Outcome.NOT_RESTRICTED

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from snapzen.cli.main import app
 from snapzen.commands import service
+from snapzen.ledger import locked
 from snapzen.ledger.db import open_db
 from snapzen.support.settings import Settings
 from tests.fakes import FakeApis, make_case, recent
@@ -100,7 +101,7 @@ def test_control_without_checkpoint_the_wal_keeps_purged_bytes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Why the run ends with wal_checkpoint(TRUNCATE): without it the purge is not enough."""
-    monkeypatch.setattr(service, "checkpoint_wal", lambda db: None)
+    monkeypatch.setattr(locked, "checkpoint_wal", lambda db: None)
     apis.add_cases("w1", [marked_case("marked", 200)])
     service.sync(settings)
     files = disk_bytes(settings.ledger.path)

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from snapzen.clients.http import HttpClient
 from snapzen.clients.origin import CredentialSafeSession, OriginError, origin_of, require_origin
+from snapzen.clients.redirects import RedirectRefusedError
 from snapzen.clients.snapengage import SnapEngageClient
 from snapzen.support.errors import (
     AmbiguousWriteError,
@@ -143,7 +144,7 @@ def serve() -> Iterator[Callable[[Handler], str]]:
         server.server_close()
 
 
-def test_a_redirect_to_another_port_arrives_without_the_token(
+def test_a_redirect_to_another_port_is_refused_before_anything_reaches_it(
     serve: Callable[[Handler], str],
 ) -> None:
     seen: list[str | None] = []
@@ -166,8 +167,9 @@ def test_a_redirect_to_another_port_arrives_without_the_token(
 
     base = serve(redirecting)
     http = HttpClient(HttpSettings(max_attempts=1), service="snapengage")
-    http.get_json(f"{base}/start", headers={"Authorization": TOKEN})
-    assert seen == [None]
+    with pytest.raises(RedirectRefusedError, match=r"HTTP 302 redirecting to http://127\.0\.0\.1"):
+        http.get_json(f"{base}/start", headers={"Authorization": TOKEN})
+    assert seen == []  # not even without the token: tests/test_redirects.py has every status
 
 
 def _drip(h: BaseHTTPRequestHandler) -> None:

@@ -294,9 +294,12 @@ PATHOLOGICAL = [
 
 @pytest.mark.parametrize("text", PATHOLOGICAL, ids=range(len(PATHOLOGICAL)))
 def test_pathological_inputs_finish_quickly(text: str) -> None:
+    # Catastrophic backtracking on 70,000 characters takes hours (quadratic is ~5e9 steps); a
+    # linear scan takes well under a second. The bound is generous so that a loaded 2-core CI
+    # machine never fails it by chance, yet any super-linear rule still does.
     start = time.perf_counter()
     everything().redact(text)
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 30.0
 
 
 def test_card_scan_work_is_linear(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -192,10 +192,10 @@ def test_invalid_redaction_config_is_a_config_error_in_the_library(
     from snapzen.policy.setting_checks import CHECKS
 
     monkeypatch.setenv("SNAPZEN_REDACTION__ENABLED", "nope")
-    monkeypatch.setenv("SNAPZEN_CONSENT__DESTINATION_COUNTRY", "QQ")
+    monkeypatch.setenv("SNAPZEN_TRANSFER__CONTROLLER_COUNTRY", "QQ")
     with pytest.raises(ConfigError) as raised:
         load_settings(checks=CHECKS)
     # Reported with pydantic's own problems, each naming its setting and where it was set.
     message = str(raised.value)
     assert "setting redaction.enabled (SNAPZEN_REDACTION__ENABLED): unknown redaction" in message
-    assert "setting consent.destination_country (SNAPZEN_CONSENT__DESTINATION_COUNTRY)" in message
+    assert "setting transfer.controller_country (SNAPZEN_TRANSFER__CONTROLLER_COUNTRY)" in message

@@ -1,8 +1,8 @@
 """`snapzen ledger …`: auditor commands over the transfer ledger.
 
-This module holds the `ledger` group and what its commands share (opening the ledger, the
-subject reference, the shared-email guard, the Zendesk client, the writer lock); the
-commands live by job in ledger_queries (list, export), ledger_report (report),
+This module holds the `ledger` group and what its commands share (opening the ledger to read,
+or under the writer lock to write; the subject reference, the shared-email guard, the Zendesk
+client); the commands live by job in ledger_queries (list, export), ledger_report (report),
 ledger_subject (subject, erase), ledger_web (serve) and ledger_evidence (keygen, checkpoint,
 cosign, verify), each registered at the end of this module. Each opens the database, calls
 one library function and prints. Emails are turned into their HMAC reference at once and
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -63,6 +64,16 @@ def _settings(config: Path | None) -> Settings:
     return settings_from(config)
 
 
+def _evidence_settings(config: Path | None) -> Settings:
+    """For the read-only evidence commands (list, export, report, subject, serve, verify,
+    checkpoint):
+    only the ledger settings must hold (an auditor may have the file, a public key and the
+    ledger key, and no sync settings); other sections are used where they load."""
+    from snapzen.support.settings import Needs  # lazy: start-up time (pydantic-settings)
+
+    return settings_from(config, Needs.EVIDENCE)
+
+
 def _known_widget(settings: Settings, db: sqlite_utils.Database, widget: str | None) -> None:
     """A ``--widget`` filter names a configured widget or one the ledger holds rows of (an
     audit may ask about a widget since removed); anything else is a typo: exit 2."""
@@ -79,12 +90,6 @@ def _open_read(settings: Settings) -> sqlite_utils.Database:
     from snapzen.ledger.db import open_ledger  # lazy: start-up time (sqlite_utils)
 
     return open_ledger(settings.ledger, read_only=True)
-
-
-def _open_write(settings: Settings) -> sqlite_utils.Database:
-    from snapzen.ledger.db import open_ledger  # lazy: start-up time (sqlite_utils)
-
-    return open_ledger(settings.ledger)
 
 
 def _read_email(email: str) -> str:
@@ -154,10 +159,15 @@ def _zendesk_client(settings: Settings) -> ZendeskClient:
     return ZendeskClient(settings.zendesk, HttpClient(settings.http, service="zendesk"))
 
 
-def _writer_lock(settings: Settings, wait_seconds: float) -> Any:
-    from snapzen.support.lock import writer_lock
+def _locked(
+    settings: Settings, wait_seconds: float
+) -> AbstractContextManager[sqlite_utils.Database]:
+    """The ledger opened for writing once the writer lock is held (never before: a command
+    queued behind a restore must write into the restored file): ``wait_seconds`` -1 waits as
+    long as it takes, 0 not at all (LockHeld)."""
+    from snapzen.ledger.locked import locked_ledger  # lazy: start-up time (sqlite_utils)
 
-    return writer_lock(settings.ledger.path, wait=True, timeout=wait_seconds)
+    return locked_ledger(settings.ledger, wait=wait_seconds != 0, timeout=wait_seconds)
 
 
 # The commands, registered on `app` as each module is imported, in the order `snapzen ledger

@@ -18,7 +18,15 @@ from snapzen.cli.common import (
     new_file,
     pick_format,
 )
-from snapzen.cli.ledger import Since, Until, Widget, _known_widget, _open_read, _settings, app
+from snapzen.cli.ledger import (
+    Since,
+    Until,
+    Widget,
+    _evidence_settings,
+    _known_widget,
+    _open_read,
+    app,
+)
 from snapzen.ledger import audit  # stdlib only; its constants are option defaults
 from snapzen.ledger.events import Event as LedgerEvent
 from snapzen.support import errors
@@ -165,7 +173,7 @@ def list_(
         event=event.value if event else None,
     )  # fmt: skip
     capped = fmt is ListFormat.table and limit is None and on_terminal()
-    settings = _settings(config)
+    settings = _evidence_settings(config)
     db = _open_read(settings)
     _known_widget(settings, db, widget)
     # One row past the cap tells "exactly 1,000" from "more than 1,000".
@@ -223,7 +231,7 @@ def export(
         fmt = "json"
     kind = export_format(str(file), fmt)
     new_file(file, overwrite)
-    settings = _settings(config)
+    settings = _evidence_settings(config)
     db = _open_read(settings)
     _known_widget(settings, db, widget)
     rows = audit.iter_transfers(db.conn, filters)

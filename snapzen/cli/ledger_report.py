@@ -8,7 +8,15 @@ from typing import Annotated, Any
 import typer
 
 from snapzen.cli.common import ConfigOption, JsonFlag, echo_json, handle_errors, pick_format
-from snapzen.cli.ledger import Since, Until, Widget, _known_widget, _open_read, _settings, app
+from snapzen.cli.ledger import (
+    Since,
+    Until,
+    Widget,
+    _evidence_settings,
+    _known_widget,
+    _open_read,
+    app,
+)
 from snapzen.ledger import audit  # stdlib only; its constants are option defaults
 
 
@@ -36,6 +44,14 @@ def report(
     art49_max_per_month: Annotated[
         int, typer.Option(help="Warn when an Art. 49 basis exceeds this many in one month.")
     ] = audit.ART49_MAX_PER_MONTH,
+    client: Annotated[
+        str | None,
+        typer.Option(
+            "--client",
+            metavar="NAME",
+            help="The Art. 30(2) record kept for this client (processor mode, [[clients]]).",
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """The Art. 30(1) record of this processing (from the [record] settings and what the
@@ -44,7 +60,7 @@ def report(
     from snapzen.ledger.record import art30_record  # lazy: start-up time
 
     filters = audit.Filters.from_cli(since=since, until=until, widget=widget)
-    settings = _settings(config)
+    settings = _evidence_settings(config)
     db = _open_read(settings)
     _known_widget(settings, db, widget)
     result = audit.build_report(
@@ -55,8 +71,25 @@ def report(
         art49_max_per_month=art49_max_per_month,
     )
     where, params = filters.where()
-    record = art30_record(db.conn, settings.record, settings.consent, where, params)
-    if pick_format(fmt, json_flag, ReportFormat.table, ReportFormat.json) is ReportFormat.json:
+    _require_record(settings, client)
+    as_json = pick_format(fmt, json_flag, ReportFormat.table, ReportFormat.json)
+    if client is not None:
+        _client_report(db.conn, settings, client, where, params, as_json is ReportFormat.json)
+        return
+    from snapzen.ledger.client_record import client_summary, scoped
+
+    own_where, own_params = scoped(where, params, None) if settings.clients else (where, params)
+    record = art30_record(
+        db.conn,
+        settings.record,
+        settings.transfer,
+        own_where,
+        own_params,
+        snapengage_days=settings.snapengage.retention_days,
+    )
+    if settings.clients:
+        record["clients"] = client_summary(db.conn, settings.clients, where, params)
+    if as_json is ReportFormat.json:
         echo_json({"art30_record": record, **result.to_dict()})
     else:
         from snapzen.cli.report_text import report_lines, wrapped
@@ -64,6 +97,59 @@ def report(
         _print_record(record)
         for line in wrapped(report_lines(result)):
             typer.echo(line)
+
+
+def _require_record(settings: Any, client: str | None) -> None:
+    """Exit 2, listing them, while mandatory Art. 30 fields are empty: a record with holes
+    is not one to hand a regulator."""
+    from snapzen.ledger.record import missing_fields
+    from snapzen.support.errors import ConfigError
+
+    missing = missing_fields(settings.record, processor=client is not None)
+    if not settings.transfer.controller_country:
+        # Read-only commands load without the sync settings; the record still needs this one.
+        missing.insert(0, "transfer.controller_country (SNAPZEN_TRANSFER__CONTROLLER_COUNTRY)")
+    if client is not None:
+        found = next((c for c in settings.clients if c.name == client), None)
+        if found is not None and not found.contact.strip():
+            missing.append(f"clients[{client}].contact (SNAPZEN_CLIENTS)")
+    if missing:
+        raise ConfigError(
+            "ledger report: the Art. 30 record lacks mandatory fields: " + "; ".join(missing)
+        )
+
+
+def _client_report(
+    conn: Any, settings: Any, name: str, where: str, params: list[Any], as_json: bool
+) -> None:
+    from snapzen.cli.report_text import wrapped
+    from snapzen.ledger.client_record import LABELS_30_2, art30_2_record
+    from snapzen.support.errors import ConfigError
+
+    found = next((c for c in settings.clients if c.name == name), None)
+    if found is None:
+        known = ", ".join(c.name for c in settings.clients) or "none configured"
+        raise ConfigError(f"--client {name!r}: no such client in [[clients]] (known: {known})")
+    record = art30_2_record(conn, settings.record, found, where, params)
+    if as_json:
+        echo_json({"art30_2_record": record})
+        return
+    lines = [f"Record of processing activities, Art. 30(2): processing for {name}."]
+    for key, label in LABELS_30_2.items():
+        value = record[key]
+        text = "; ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+        lines.append(f"  {label}: {text or '(none)'}.")
+    lines.append("  (c) Transfers to third countries, with their safeguards:")
+    for row in record["c_transfers"]:
+        ref = f" ({row['mechanism_ref']})" if row["mechanism_ref"] else ""
+        lines.append(
+            f"    {row['recipient']} in {row['destination_country']}: {row['transfers']} "
+            f"transfers under {row['legal_basis']}{ref}."
+        )
+    if not record["c_transfers"]:
+        lines.append("    none in this window.")
+    for line in wrapped(lines):
+        typer.echo(line)
 
 
 def _print_record(record: dict[str, Any]) -> None:
@@ -85,5 +171,19 @@ def _print_record(record: dict[str, Any]) -> None:
         )
     if not record["e_transfers"]:
         lines.append("    none in this window.")
+    for summary in record.get("clients", []):
+        lines.append(
+            f"  Processed for client {summary['client']} (controller established in "
+            f"{summary['controller_country']}): {summary['transfers']} transfers, "
+            f"{summary['sent_not_restricted']} sent without a restricted transfer, "
+            f"{summary['withheld']} withheld; its own record: ledger report --client "
+            f"{summary['client']!r}."
+        )
+    for recipient, count in record["e_derogations"].items():
+        lines.append(
+            f"  WARNING: {count} transfer(s) to {recipient} rest on an Art. 49 derogation "
+            "(per chat: explicit consent or contract), the exception (EDPB 2/2018); give the "
+            "recipient an adequacy or safeguards basis in transfer.recipients."
+        )
     for line in wrapped(lines):
         typer.echo(line)

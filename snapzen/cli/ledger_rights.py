@@ -147,10 +147,8 @@ def register(app: typer.Typer) -> None:
         raw_email = base._read_email(email) if email is not None else None
         ref = base._subject(settings, raw_email) if raw_email is not None else None
         day = received_day(received)
-        db = base._open_write(settings)
         try:
-            lock = base._writer_lock(settings, lock_seconds(wait, lock_wait))
-            with lock:
+            with base._locked(settings, lock_seconds(wait, lock_wait)) as db:
                 result = write_pack(
                     db, settings, base._zendesk_client(settings), out, subject_ref=ref,
                     case_ids=cases, ticket_ids=tickets, email=raw_email, received_on=day,
@@ -212,10 +210,9 @@ def register(app: typer.Typer) -> None:
         settings = base._settings(config)
         ref = base._subject(settings, email) if email is not None else None
         target = holds.target_for(case_id=case, ticket_id=ticket, subject=ref)
-        db = base._open_write(settings)
         change = holds.add if add else holds.remove
         try:
-            with base._writer_lock(settings, lock_seconds(wait, None)), transaction(db) as conn:
+            with base._locked(settings, lock_seconds(wait, None)) as db, transaction(db) as conn:
                 row = change(
                     conn, target, reason, actor=actor_name(actor, settings), now=datetime.now(UTC)
                 )
@@ -287,9 +284,8 @@ def register(app: typer.Typer) -> None:
         except erasure_journal.JournalDamaged as exc:
             fail(f"erasure journal damaged, nothing applied: {exc}", errors.EXIT_ABORTED)
             raise  # unreachable
-        db = base._open_write(settings)
         try:
-            with base._writer_lock(settings, lock_seconds(wait, lock_wait)):
+            with base._locked(settings, lock_seconds(wait, lock_wait)) as db:
                 result = erasure_journal.reapply(db, entries)
         except errors.LockHeld:
             not_done("re-applying the erasure journal")

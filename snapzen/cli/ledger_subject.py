@@ -23,13 +23,13 @@ from snapzen.cli.ledger import (
     CaseIds,
     Email,
     TicketIds,
+    _evidence_settings,
+    _locked,
     _narrow,
     _open_read,
-    _open_write,
     _read_email,
     _settings,
     _subject,
-    _writer_lock,
     _zendesk_client,
     app,
 )
@@ -98,7 +98,7 @@ def subject(
         wide_set=audit.SUBJECT_COLUMNS[:11],
         known=audit.SUBJECT_COLUMNS,
     )
-    settings = _settings(config)
+    settings = _evidence_settings(config)
     ref = _subject(settings, email)
     db = _open_read(settings)
     selected = _narrow(db.conn, ref, case, ticket)
@@ -195,8 +195,13 @@ def erase_(
     settings = _settings(config)
     email = _read_email(email)
     ref = _subject(settings, email)
-    db = _open_write(settings)
-    selected = _narrow(db.conn, ref, case, ticket)  # exit 2 before any deletion
+    # Refuse a shared reference (exit 2) before queueing for the lock; decided again on the
+    # ledger opened under the lock, which is the one erased.
+    reader = _open_read(settings)
+    try:
+        selected = _narrow(reader.conn, ref, case, ticket)
+    finally:
+        reader.conn.close()
     if selected is not None and delete_user:
         raise errors.ConfigError(
             "--delete-user with --case/--ticket: the Zendesk profile of this email may be "
@@ -206,7 +211,6 @@ def erase_(
     users = _make_user_eraser(settings, email) if delete_user else None
     # A dry run only reads; a real erasure appends to the chain, so it queues behind a sync.
     seconds = lock_wait if lock_wait is not None else (-1 if wait else 0)
-    lock = None if dry_run else _writer_lock(settings, seconds)
     request = RequestInfo(
         request_id=requests.new_request_id(),
         kind=requests.REASON_KINDS[reason.value],
@@ -214,12 +218,15 @@ def erase_(
         journal=settings.ledger.erasure_journal_path,
     )
     try:
-        result = erase.erase_subject(
-            db, ref, deleter, dry_run=dry_run, lock=lock, actor=actor_name(actor, settings),
-            users=users, reason=ERASE_REASONS[reason.value],
-            request=None if dry_run else request,
-            only_cases=selected,
-        )  # fmt: skip
+        with _open_read(settings) if dry_run else _locked(settings, seconds) as db:
+            if not dry_run:
+                selected = _narrow(db.conn, ref, case, ticket)
+            result = erase.erase_subject(
+                db, ref, deleter, dry_run=dry_run, actor=actor_name(actor, settings),
+                users=users, reason=ERASE_REASONS[reason.value],
+                request=None if dry_run else request,
+                only_cases=selected,
+            )  # fmt: skip
     except errors.LockHeld:
         # Not the usual "exit 0, nothing to do": the erasure request is still outstanding.
         fail(

@@ -112,9 +112,10 @@ def sync(
 
     from snapzen.commands import service
     from snapzen.commands.scheduler import stop_on_signals
+    from snapzen.support.settings import Needs
 
     as_json = summary_json(fmt, json_output)
-    settings = settings_from(config)
+    settings = settings_from(config, Needs.SYNC)
     stop = threading.Event()
     # SIGTERM or Ctrl-C: the batch in hand finishes, the run is recorded 'interrupted' and the
     # process exits 1 (a second signal kills it at once).
@@ -136,6 +137,10 @@ def sync(
             f"ambiguous {c.ambiguous}, recovered {c.recovered}; ledger: decisions "
             f"{c.decisions} (transfers {c.transfers})"
         )
+    from snapzen.ledger.derogations import warning_line
+
+    for recipient, count in result.derogations.items():
+        typer.echo(warning_line(recipient, count), err=True)
     if result.at_risk:
         named = ", ".join(r["case_id"] for r in result.at_risk[:10])
         more = f" (+{len(result.at_risk) - 10} more)" if len(result.at_risk) > 10 else ""
@@ -189,7 +194,7 @@ def status(
     from snapzen.ledger.db import open_ledger
     from snapzen.sync.pipeline import log_at_risk
 
-    db = open_ledger(settings.ledger)
+    db = open_ledger(settings.ledger, read_only=True)  # a reader: no lock, no write
     report = collect_status(db, settings, utcnow())
     log_at_risk(report["at_risk"])
     if shown is StatusFormat.json:

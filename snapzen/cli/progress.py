@@ -190,9 +190,10 @@ class CountingFile:
 @contextmanager
 def log_file(path: Path) -> Iterator[CountingFile]:
     """Log lines appended to ``path`` while the bar is drawn."""
+    from snapzen.support.atomic import open_private
     from snapzen.support.log import logs_to
 
-    with path.open("a", encoding="utf-8") as handle:
+    with open_private(path) as handle:  # 0600: log lines may name cases
         counting = CountingFile(handle)
         with logs_to(counting):  # type: ignore[arg-type]
             yield counting

@@ -79,6 +79,13 @@ def print_status(report: dict[str, Any]) -> None:
         f"{report['transfers']}); raw payloads held: "
         f"{report['raw_payloads_held']} (oldest {_age(report['raw_oldest_age_seconds'])})"
     )
+    for recipient, count in report.get("derogation_transfers", {}).items():
+        last = report.get("derogation_transfers_last_run", {}).get(recipient, 0)
+        out.print(
+            f"[bold yellow]{count} transfer(s) to {safe(recipient)} under an Art. 49 "
+            f"derogation ({last} in the last run): the exception, not a basis for regular "
+            "transfers[/]"
+        )
     if report["at_risk_count"]:
         out.print(
             f"[bold red]{report['at_risk_count']} case(s) at risk of SnapEngage's "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -37,8 +38,11 @@ NEXT_STEPS = (
 
 def _write_ready_file(path: Path, sb: Sandbox) -> None:
     # Write then rename, so a script polling for the file never reads half a JSON document.
+    # 0600: it holds the sandbox's credentials (SNAPZEN_* settings).
+    from snapzen.support.atomic import write_private
+
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"base_url": sb.base_url, "env": sb.env()}, indent=2))
+    write_private(tmp, json.dumps({"base_url": sb.base_url, "env": sb.env()}, indent=2))
     tmp.replace(path)
 
 
@@ -171,7 +175,7 @@ def serve(
         with _sandbox_class()(cfg) as sb:
             typer.echo(f"sandbox listening on {sb.base_url}")
             for name, value in sb.env().items():
-                typer.echo(f"export {name}={value}")
+                typer.echo(f"export {name}={shlex.quote(value)}")
             typer.echo(NEXT_STEPS)
             sys.stdout.flush()
             if ready_file is not None:
@@ -196,7 +200,9 @@ def _detach(options: dict[str, object], flags: list[str], ready_file: Path | Non
     ready_file.unlink(missing_ok=True)  # never mistake an earlier run's file for this one
     args = [a for name, value in options.items() if value is not None for a in (name, str(value))]
     log_path = ready_file.with_name(ready_file.name + ".log")
-    with log_path.open("wb") as log_file:
+    from snapzen.support.atomic import open_private_binary
+
+    with open_private_binary(log_path) as log_file:
         child = subprocess.Popen(
             [sys.executable, "-m", "snapzen", "sandbox", "serve", *args, *flags,
              "--ready-file", str(ready_file)],

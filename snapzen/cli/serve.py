@@ -55,8 +55,10 @@ STOP_GRACE_SECONDS = 10.0
 def write_plugin(workdir: Path) -> Path:
     """The plugins directory to pass to ``datasette serve --plugins-dir``."""
     plugins = workdir / "plugins"
-    plugins.mkdir(parents=True, exist_ok=True)
-    (plugins / "snapzen_read_only.py").write_text(READ_ONLY_PLUGIN, encoding="utf-8")
+    from snapzen.support.atomic import private_dir, write_private
+
+    private_dir(plugins)
+    write_private(plugins / "snapzen_read_only.py", READ_ONLY_PLUGIN)
     return plugins
 
 

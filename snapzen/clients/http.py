@@ -16,7 +16,10 @@ Retry rules (one tenacity policy for every request):
   ``AmbiguousWriteError`` at once: the caller's outbox recovers it by lookup;
 - definite rejections (401/403, 404, 422, other 4xx) are never retried, whatever the method;
 - a 2xx body that cannot be decoded (malformed or truncated JSON) is retried like a 5xx for
-  an idempotent request (a GET is safe to repeat), and is ambiguous for a non-idempotent one.
+  an idempotent request (a GET is safe to repeat), and is ambiguous for a non-idempotent one;
+  JSON nested deeper than the decoder goes is a ProtocolError (repeating cannot help);
+- redirects are never followed by requests: a GET follows its own origin a few hops, every
+  other redirect is refused before anything is sent to its target (snapzen.clients.redirects).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from urllib3.exceptions import ProtocolError as Urllib3ProtocolError
 from snapzen import __version__
 from snapzen.clients.deadline import answer_deadline
 from snapzen.clients.origin import CredentialSafeSession, require_origin
+from snapzen.clients.redirects import RedirectRefusedError, next_hop
 from snapzen.support import jsoncodec
 from snapzen.support.errors import (
     AmbiguousWriteError,
@@ -115,15 +119,16 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 def _json_body(response: requests.Response) -> Any:
     """The body as JSON, or None: error bodies may be text/plain or HTML."""
     try:
-        return json.loads(response.content or b"")
-    except (ValueError, UnicodeDecodeError):
+        return jsoncodec.loads_untrusted(lambda: json.loads(response.content or b""))
+    except ValueError:  # malformed, unreadable (UnreadableJson) or not UTF-8
         return None
 
 
 def _decode_body(response: requests.Response) -> Any:
     """The body as JSON: NaN and Infinity (not JSON, but read) come back as NonFinite floats,
-    which the stored-case encoder refuses, so they are stored as json wrote them."""
-    return response.json(parse_constant=jsoncodec.parse_constant)
+    which the stored-case encoder refuses, so they are stored as json wrote them. Anything
+    undecodable, pathological nesting included, raises a ValueError."""
+    return jsoncodec.loads_untrusted(lambda: response.json(parse_constant=jsoncodec.parse_constant))
 
 
 def _error_code(body: Any) -> str | None:
@@ -279,6 +284,7 @@ class HttpClient:
         read_timeout = min(self.settings.timeout_seconds, self.settings.total_timeout_seconds)
         kwargs.setdefault("timeout", (self.settings.connect_timeout_seconds, read_timeout))
         kwargs["stream"] = True  # the body is read by _read_bounded, under the deadline and cap
+        kwargs["allow_redirects"] = False  # _Attempt decides (snapzen.clients.redirects)
         kwargs["headers"] = {"User-Agent": self.user_agent, **(kwargs.get("headers") or {})}
         attempt = _Attempt(self, method, url, idempotent, kwargs, decode=decode)
         retrying = Retrying(
@@ -354,11 +360,49 @@ class _Attempt:
 
     def __call__(self) -> Any:
         self.last_status = None
+        deadline = time.monotonic() + self.client.settings.total_timeout_seconds
+        response = self._exchange(self.url, self.kwargs, deadline)
+        # Redirects (snapzen.clients.redirects): a GET follows its own origin a few hops, under
+        # the same deadline, with no query of its own (the target carries its own); anything
+        # else raises here, before a byte goes to the target.
+        hops = 0
+        while (target := self._next_hop(response, hops)) is not None:
+            hops += 1
+            response.close()
+            response = self._exchange(target, _without_params(self.kwargs), deadline)
+        self.last_status = response.status_code
+        self.endpoint = _endpoint_of(response) if response.url else self.endpoint
+        error = classify(response, service=self.client.service)
+        if error is None:
+            return self._decoded(response) if self.decode else response
+        if not self.idempotent and not _write_certainly_not_applied(error, response):
+            raise AmbiguousWriteError(
+                f"{self.client.service} {self.endpoint}: the write may have taken effect "
+                f"(HTTP {response.status_code}); not retried, recover by lookup"
+            ) from error
+        raise error
+
+    def _next_hop(self, response: requests.Response, hops: int) -> str | None:
+        """The same-origin URL a GET is redirected to; None for an answer that is not a
+        redirect; RedirectRefusedError (or, for a write answered 303 "see other", which may
+        mean it was done, AmbiguousWriteError) for every redirect that is not followed."""
+        where = f"{self.client.service} {_endpoint_of(response)}"
+        try:
+            return next_hop(self.method, response, hops, where)
+        except RedirectRefusedError as exc:
+            response.close()
+            if not self.idempotent and response.status_code == 303:
+                raise AmbiguousWriteError(
+                    f"{exc}; the write may have taken effect, recover by lookup"
+                ) from exc
+            raise
+
+    def _exchange(self, url: str, kwargs: dict[str, Any], deadline: float) -> requests.Response:
+        """One request and its bounded body (no redirect followed), network errors mapped."""
         settings = self.client.settings
-        deadline = time.monotonic() + settings.total_timeout_seconds
         try:
             with answer_deadline(deadline):  # the status line and headers, under the deadline
-                response = self.client.session.request(self.method, self.url, **self.kwargs)
+                response = self.client.session.request(self.method, url, **kwargs)
             _read_bounded(response, deadline, settings.max_response_bytes)
         except _BodyTooLarge as exc:
             raise self._refused(str(exc)) from None
@@ -376,23 +420,19 @@ class _Attempt:
                     transient=True,
                 ) from None
             raise self._network_error(exc) from exc
-        self.last_status = response.status_code
-        self.endpoint = _endpoint_of(response) if response.url else self.endpoint
-        error = classify(response, service=self.client.service)
-        if error is None:
-            return self._decoded(response) if self.decode else response
-        if not self.idempotent and not _write_certainly_not_applied(error, response):
-            raise AmbiguousWriteError(
-                f"{self.client.service} {self.endpoint}: the write may have taken effect "
-                f"(HTTP {response.status_code}); not retried, recover by lookup"
-            ) from error
-        raise error
+        return response
 
     def _decoded(self, response: requests.Response) -> Any:
         """The body as JSON; a malformed or truncated one is a retriable error (like a 5xx:
         a proxy cut the answer short, or the server sent half of it)."""
         try:
             return _decode_body(response)
+        except jsoncodec.UnreadableJson as exc:
+            # Not a cut-off answer: asking again brings the same text back.
+            raise ProtocolError(
+                f"{self.client.service} {self.endpoint} answered HTTP {response.status_code} "
+                f"with {exc}; refused"
+            ) from None
         except ValueError as exc:
             raise ServerError(
                 f"{self.client.service} {self.endpoint} answered HTTP {response.status_code} "
@@ -519,6 +559,11 @@ def _write_certainly_not_applied(error: SnapzenError, response: requests.Respons
     # in the sandbox's fault test. Recovery by external_id lookup is slower but exactly-once.
     # Definite rejections (401/403/404/422/other 4xx) are raised as they are, never retried.
     return not isinstance(error, RetriableError)
+
+
+def _without_params(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The request's options for a redirected GET: the target URL carries its own query."""
+    return {key: value for key, value in kwargs.items() if key != "params"}
 
 
 def _full_url(url: str, params: Any) -> str:

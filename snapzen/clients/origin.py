@@ -8,9 +8,13 @@ give exactly the configured scheme, host and port, and the URL must carry no use
 so ``http://good\\@evil/``, ``http://good@evil/``, ``http://good:443@evil/`` and friends are
 all refused before any byte (and the token) leaves.
 
-Redirects are the other way a token travels: ``CredentialSafeSession`` drops the
-``Authorization`` header on any redirect that changes scheme, host or port (requests itself
-keeps it on an http -> https upgrade of the same host, and on some port changes).
+Redirects are the other way a token travels. ``snapzen.clients.http`` sends every request with
+``allow_redirects=False`` and decides itself (``snapzen.clients.redirects``: same-origin GETs
+only). ``CredentialSafeSession`` is the second line: it reports no redirect target to requests'
+own machinery, so even a call with ``allow_redirects=True`` follows nothing (and requests
+never reads a redirect's body outside the size cap), and should anything rebuild a redirected
+request it drops the ``Authorization`` header on any change of scheme, host or port (requests
+itself keeps it on an http -> https upgrade of the same host, and on some port changes).
 """
 
 from __future__ import annotations
@@ -83,13 +87,18 @@ def require_origin(url: str, base: str, *, what: str) -> str:
 
 
 class CredentialSafeSession(requests.Session):
-    """A session whose redirects never carry ``Authorization`` to another origin, and whose
-    connections honour ``snapzen.clients.deadline.answer_deadline`` (headers included)."""
+    """A session that follows no redirect on its own, never carries ``Authorization`` to
+    another origin, and whose connections honour
+    ``snapzen.clients.deadline.answer_deadline`` (headers included)."""
 
     def __init__(self) -> None:
         super().__init__()
         for prefix in ("https://", "http://"):
             self.mount(prefix, DeadlineAdapter())
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        """None: requests follows no redirect; snapzen.clients.http decides on each one."""
+        return None
 
     def should_strip_auth(self, old_url: str, new_url: str) -> bool:
         old, new = origin_of(old_url), origin_of(new_url)

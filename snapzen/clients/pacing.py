@@ -4,7 +4,11 @@
 - ``ListBudget``: an endpoint's own budget, sent as ``total=100; remaining=99; resets=43``
   (List Tickets, which the external_id lookups spend: 100 a minute, whatever the plan).
 
-Header names are read in every spelling seen in recorded traffic from real accounts.
+Header names are read in every spelling seen in recorded traffic from real accounts: the 2024
+recordings write ``ratelimit`` as one word (``ratelimit-reset``,
+``zendesk-ratelimit-tickets-index``), the 2023 ones hyphenate it (``rate-limit-reset``,
+``zendesk-rate-limit-tickets-index``); both send ``X-Rate-Limit``/``X-Rate-Limit-Remaining``.
+Each value below lists both spellings (docs/zendesk.md, "Rate limits").
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from snapzen.clients.http import header_value
 REMAINING_HEADERS = ("X-Rate-Limit-Remaining", "ratelimit-remaining", "rate-limit-remaining")
 LIMIT_HEADERS = ("X-Rate-Limit", "ratelimit-limit", "rate-limit-limit")
 RESET_HEADERS = ("ratelimit-reset", "rate-limit-reset", "X-Rate-Limit-Reset")
-TICKETS_INDEX_HEADER = "zendesk-ratelimit-tickets-index"
+# Endpoint budgets (``total=…; remaining=…; resets=…``).
+TICKETS_INDEX_HEADERS = ("zendesk-ratelimit-tickets-index", "zendesk-rate-limit-tickets-index")
+INFLIGHT_JOBS_HEADERS = ("zendesk-ratelimit-inflight-jobs", "zendesk-rate-limit-inflight-jobs")
 
 
 def first_header(headers: Mapping[str, str], names: Sequence[str]) -> str | None:
@@ -178,9 +184,14 @@ class ListBudget:
     long to wait so the lookups stop at ``reserve`` instead of being refused."""
 
     def __init__(
-        self, header: str, *, clock: Callable[[], float] = time.monotonic, reserve: int = 2
+        self,
+        header: str | Sequence[str],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        reserve: int = 2,
     ) -> None:
-        self.header = header
+        # Every spelling of the header, tried in order (a str is one spelling).
+        self.headers: tuple[str, ...] = (header,) if isinstance(header, str) else tuple(header)
         self._clock = clock
         self._reserve = reserve
         self._remaining: int | None = None
@@ -192,7 +203,7 @@ class ListBudget:
         return self._remaining
 
     def observe(self, headers: Mapping[str, str]) -> None:
-        budget = parse_budget_header(header_value(headers, self.header))
+        budget = parse_budget_header(first_header(headers, self.headers))
         if "remaining" not in budget:
             return
         with self._lock:

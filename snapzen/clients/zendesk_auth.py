@@ -13,6 +13,7 @@ from requests.auth import AuthBase
 
 from snapzen.clients.http import HttpClient
 from snapzen.clients.pacing import parse_int
+from snapzen.clients.redirects import RedirectRefusedError
 from snapzen.support.errors import AuthError, ConfigError, SnapzenError
 from snapzen.support.log import get_logger, register_secret
 from snapzen.support.settings import ZendeskAuth, ZendeskSettings
@@ -129,6 +130,8 @@ class ClientCredentialsAuth(ZendeskAuthBase):
                 json=self._body,
                 headers={"Accept": "application/json", "Content-Type": "application/json"},
             )
+        except RedirectRefusedError:
+            raise  # says itself what was refused, and where to
         except SnapzenError as exc:
             raise AuthError(
                 f"zendesk OAuth token request failed ({type(exc).__name__}); check "

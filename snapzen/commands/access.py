@@ -34,8 +34,9 @@ from snapzen.ledger import collisions, requests
 from snapzen.ledger.audit import COLUMNS, decode_json_columns
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
+from snapzen.ledger.record import retention_statement
 from snapzen.policy.transform import SENT_CATEGORIES
-from snapzen.support.atomic import atomic_text
+from snapzen.support.atomic import atomic_text, private_dir
 from snapzen.support.errors import SnapzenError
 from snapzen.support.settings import Settings
 
@@ -237,19 +238,19 @@ def _tickets(
 
 def information(settings: Settings) -> dict[str, Any]:
     """Art. 15(1)(a)-(h) and 15(2), from [record], [consent] and [transfer]."""
-    record, transfer, consent = settings.record, settings.transfer, settings.consent
-    configured = consent.safeguard()
-    safeguards = record.safeguards or (configured.ref if configured else "")
+    record, transfer = settings.record, settings.transfer
+    # Every recipient actually used, SnapEngage included (CJEU C-154/21), with its basis.
+    bases = transfer.describe_recipients()
     return {
         "controller": record.controller,
         "dpo": record.dpo,
         "purposes": record.purposes,  # (a)
         "data_categories": list(SENT_CATEGORIES),  # (b)
-        "recipients": [consent.recipient, *record.recipients],  # (c)
-        "third_country": consent.destination_country,
-        "safeguards": safeguards,  # 15(2)
-        "retention": record.retention
-        or f"{transfer.retention_years} years from the chat's start, then deleted",  # (d)
+        "recipients": [*(r.name for r in transfer.recipients), *record.recipients],  # (c)
+        "third_country": transfer.zendesk.country,
+        "third_countries": sorted({r.country for r in transfer.recipients}),
+        "safeguards": record.safeguards or "; ".join(bases),  # 15(2)
+        "retention": retention_statement(record, transfer),  # (d), as `ledger report` (f)
         "rights": record.rights,  # (e)
         "complaint": record.complaint,  # (f)
         "source": record.source,  # (g)
@@ -325,7 +326,7 @@ def write_pack(
     )  # fmt: skip
     json_text = json.dumps(pack, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
     html_text = render_html(pack)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir)
     with atomic_text(result.json_path) as handle:
         handle.write(json_text)
     with atomic_text(result.html_path) as handle:

@@ -11,7 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from snapzen.support.atomic import create_private
+from snapzen.support.atomic import create_private, private_dir
 from snapzen.support.errors import ConfigError, FatalError
 from snapzen.support.sqlite_uri import read_only_uri
 
@@ -35,7 +35,7 @@ def backup_ledger(source: Path, dest: Path, *, overwrite: bool = False) -> Backu
         raise ConfigError(f"{dest} already exists (use --overwrite to replace it)")
     if dest.resolve() == source.resolve():
         raise ConfigError("the backup file must not be the ledger database itself")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(dest.parent)
     # Copy into a temporary name and rename at the end: a crash never leaves a half backup
     # under the name a restore script would pick up.
     partial = dest.with_name(dest.name + ".partial")

@@ -28,6 +28,9 @@ from snapzen.ledger.db import LedgerError, create_ledger
 from snapzen.ledger.erasure_journal import ReapplyResult
 from snapzen.ledger.meta import read_meta
 from snapzen.ledger.runs import new_run_id
+from snapzen.support.atomic import private_dir
+from snapzen.support.errors import LockHeld
+from snapzen.support.lock import writer_lock
 from snapzen.support.settings import Settings, require_ledger_key
 
 # Beyond SnapEngage's retention: a chat fetched on its last day may have been imported a day
@@ -62,7 +65,7 @@ def init_ledger(
         )
     if adopt and sink is None:
         sink = zendesk_export(settings)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     partial = path.with_name(path.name + ".init-partial")
     remove_db_files(partial)  # a leftover of an init that failed
     try:
@@ -88,12 +91,19 @@ def init_ledger(
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             db.conn.close()
-        # link, not rename: refuses (EEXIST) if another init won the race meanwhile.
+        # link, not rename: refuses (EEXIST) if another init won the race meanwhile. Under
+        # the writer lock, as every write to ledger.path: never beside a running restore.
         try:
-            os.link(partial, path)
+            with writer_lock(path):
+                os.link(partial, path)
         except FileExistsError:
             raise LedgerError(
                 f"a ledger appeared at {path} while this init ran; nothing was changed"
+            ) from None
+        except LockHeld:
+            raise LedgerError(
+                f"another snapzen process holds the writer lock of {path}: let it finish, "
+                "then run `snapzen init` again; nothing was changed"
             ) from None
     finally:
         remove_db_files(partial)

@@ -119,6 +119,16 @@ def render_prometheus(report: dict[str, Any]) -> str:
         "Ledger rows that are restricted transfers (event transfer), a subset of the decisions.",
         [({}, report["transfers"])],
     )
+    out.family(
+        "snapzen_derogation_transfers",
+        "Transfers sent under an Art. 49 derogation, by recipient (all time; the exception).",
+        (({"recipient": r}, n) for r, n in report.get("derogation_transfers", {}).items()),
+    )
+    out.family(
+        "snapzen_derogation_transfers_last_run",
+        "Transfers the last run sent under an Art. 49 derogation, by recipient.",
+        (({"recipient": r}, n) for r, n in report.get("derogation_transfers_last_run", {}).items()),
+    )
     run = report.get("last_run") or {}
     started = _epoch(run.get("started_at"))
     finished = _epoch(run.get("finished_at"))

@@ -4,12 +4,12 @@ lock, with a `runs` row that says how it ended. The CLI and the scheduler call t
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 import sqlite_utils
@@ -18,9 +18,8 @@ from snapzen.clients.http import HttpClient
 from snapzen.clients.snapengage import SnapEngageClient
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.ledger import outbox, runs
-from snapzen.ledger.db import ensure_ledger, open_ledger
+from snapzen.ledger.locked import locked_ledger
 from snapzen.support import errors
-from snapzen.support.lock import writer_lock
 from snapzen.support.log import (
     bound_run,
     get_logger,
@@ -30,6 +29,7 @@ from snapzen.support.log import (
 )
 from snapzen.support.memory import limit_malloc_arenas
 from snapzen.support.settings import Settings, require_ledger_key, require_sync_settings
+from snapzen.sync.clock_guard import ClockAheadError, ServerClock, require_clock_agrees
 from snapzen.sync.pipeline import CrashHook, PassResult, Pipeline, Sink, Source, utcnow
 from snapzen.sync.prepare_worker import PrepareWorker, WorkerError
 
@@ -43,14 +43,22 @@ class CredentialCheck(Protocol):
     def check_credentials(self) -> dict[str, Any]: ...
 
 
-def check_credentials(sink: object) -> None:
+def check_credentials(sink: object, clock: Callable[[], datetime] = utcnow) -> None:
     """At the start of every pass: a wrong or expired token aborts the pass (exit 1, one
     line, an 'aborted' run that turns `status --check` unhealthy) even when nothing is due,
     instead of exiting 0 until the day a chat is. Sinks without credentials (the dry run's
-    stand-in) have nothing to check."""
+    stand-in) have nothing to check.
+
+    The same answer's ``Date`` then checks the clock (``clock_guard``): a clock ahead of
+    Zendesk's raises ClockAheadError before anything is fetched or decided, so no chat still
+    in progress looks finished."""
     if isinstance(sink, CredentialCheck):
         user = sink.check_credentials()
         log.info("zendesk_credentials_ok", user_id=user.get("id"), role=user.get("role"))
+        if isinstance(sink, ServerClock):
+            require_clock_agrees(
+                clock(), sink.server_time(), action="sync or backfill", need_evidence=False
+            )
 
 
 @dataclass
@@ -73,31 +81,9 @@ def build_clients(settings: Settings, sleep: Callable[[float], None] = time.slee
 def locked_db(
     settings: Settings, *, wait: bool = False, lock_timeout: float = -1
 ) -> Iterator[sqlite_utils.Database]:
-    ensure_ledger(settings.ledger.path)  # before the lock: its file would be created first
-    with writer_lock(settings.ledger.path, wait=wait, timeout=lock_timeout):
-        db = open_ledger(settings.ledger)
-        try:
-            yield db
-        finally:
-            checkpoint_wal(db)
-            db.conn.close()
-
-
-def checkpoint_wal(db: sqlite_utils.Database) -> None:
-    """Copy the WAL into the database file and truncate it to zero bytes.
-
-    In WAL mode the old page images, including raw payloads the run just purged, stay in the
-    ``-wal`` file until a checkpoint; SQLite only does one itself when the last connection
-    closes, which never happens while a reader (Datasette, an auditor's shell) is attached."""
-    try:
-        busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    except sqlite3.Error as exc:
-        log.warning("wal_checkpoint_failed", error=str(exc))
-        return
-    if busy:
-        # Every pass while an auditor's Datasette is open: a warning once, then debug.
-        warn = log.warning if once("wal_checkpoint_incomplete") else log.debug
-        warn("wal_checkpoint_incomplete", reason="a reader holds an old snapshot")
+    """The ledger under the writer lock, locked before it is opened (ledger.locked)."""
+    with locked_ledger(settings.ledger, wait=wait, timeout=lock_timeout) as db:
+        yield db
 
 
 @contextmanager
@@ -126,6 +112,19 @@ def prepare_worker(
         yield worker
     finally:
         worker.close()
+
+
+def _preflight(sink: object) -> errors.SnapzenError | None:
+    """The credential and clock check, before the run is recorded. A clock ahead of
+    Zendesk's raises at once: recording the run would write its wrong start time into the
+    ledger. Any other failure is returned, to be recorded as an 'aborted' run."""
+    try:
+        check_credentials(sink)
+    except ClockAheadError:
+        raise
+    except errors.SnapzenError as exc:
+        return exc
+    return None
 
 
 def run_pass(
@@ -163,6 +162,7 @@ def run_pass(
         locked_db(settings, wait=wait, lock_timeout=lock_timeout) as db,
         prepare_worker(settings, key, shared=worker) as worker,
     ):
+        checked = _preflight(clients.sink)
         outbox.start_run(db, run_id, kind, actor, utcnow(), details)
         pipeline = Pipeline(
             settings,
@@ -180,7 +180,8 @@ def run_pass(
         log.info("run_started", actor=actor, widgets=len(settings.snapengage.widgets))
         try:
             try:
-                check_credentials(clients.sink)
+                if checked is not None:
+                    raise checked
                 result = body(pipeline)
             finally:
                 # A POST still out when the pass ended (an error elsewhere) gets its answer

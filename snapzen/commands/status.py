@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger import alerts, outbox
+from snapzen.ledger import alerts, derogations, outbox
 from snapzen.ledger.cursor_rules import check_clock
 from snapzen.ledger.events import DECISIONS_SQL, Event
 from snapzen.ledger.flags import open_flags
@@ -90,6 +90,8 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
                    COUNT(*) FILTER (WHERE event = ?) FROM transfers""",
         (Event.TRANSFER.value,),
     ).fetchone()
+    # Art. 49 is the exception: its use shows in status, by recipient (all time, last run).
+    derogated_last = derogations.by_recipient(db.conn, last_run["run_id"]) if last_run else {}
     # Imports whose answer was lost: inside the recovery grace they are work in progress,
     # after it they need a look.
     grace = timedelta(seconds=settings.zendesk.recovery_grace_seconds)
@@ -116,6 +118,8 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
         "imports_in_progress": in_progress,
         "imports_unresolved": unresolved,
         "last_run": last_run,
+        "derogation_transfers": derogations.by_recipient(db.conn),
+        "derogation_transfers_last_run": derogated_last,
         "flagged": open_flags(db),  # cases a person must decide (several tickets, ...)
         "clock_warning": clock_warning,
         "future_dated": future,

@@ -145,6 +145,7 @@ def write_private_key(path: Path, key: Ed25519PrivateKey) -> None:
         serialization.NoEncryption(),
     )
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.fchmod(descriptor, 0o600)  # exactly 0600, whatever the umask
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(pem)
 

@@ -15,7 +15,9 @@ import sqlite_utils
 
 from snapzen.ledger.meta import bind, key_matches, read_meta
 from snapzen.ledger.schema import SCHEMA_VERSION, migrate, schema_version
+from snapzen.support.atomic import private_dir
 from snapzen.support.errors import ConfigError
+from snapzen.support.lock import holds_writer_lock
 from snapzen.support.sqlite_uri import read_only_uri
 
 if TYPE_CHECKING:
@@ -76,7 +78,7 @@ def create_ledger(path: Path | str, key: bytes, now: datetime) -> sqlite_utils.D
             f"a ledger already exists at {path}; nothing was changed (to replace it with a "
             "backup use `snapzen ledger restore BACKUP`)"
         )
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     db = open_db(path, create=True)
     with transaction(db) as conn:
         bind(conn, key, now, origin="init")
@@ -262,7 +264,17 @@ def transaction(db: sqlite_utils.Database, *, durable: bool = True) -> Iterator[
 
 
 def open_ledger(ledger: LedgerSettings, *, read_only: bool = False) -> sqlite_utils.Database:
-    """``open_db`` for the configured ledger, checked against the configured key (if set)."""
+    """``open_db`` for the configured ledger, checked against the configured key (if set).
+
+    To write, this process must hold the writer lock (snapzen.ledger.locked.locked_ledger
+    takes it, then calls this): a connection opened before the lock was granted may belong
+    to a file a restore has since moved aside, and its writes would be lost to the live
+    ledger. A caller that forgets is a bug, refused before anything is opened."""
+    if not read_only and not holds_writer_lock(ledger.path):
+        raise RuntimeError(
+            f"{ledger.path} opened for writing without the writer lock: use "
+            "snapzen.ledger.locked.locked_ledger"
+        )
     return open_db(ledger.path, read_only=read_only, key=configured_key(ledger))
 
 

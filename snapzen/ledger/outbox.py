@@ -518,7 +518,12 @@ def record_synced_counted(
                             run_id=run_id,
                             actor=actor,
                             legal_basis=draft.get("legal_basis"),
-                            details={"reason": draft.get("not_restricted_reason")},
+                            details={
+                                "reason": draft.get("not_restricted_reason"),
+                                # Since issue 26: the regime and the controller's country,
+                                # so "not restricted" is explainable from the row.
+                                **(draft.get("not_restricted_facts") or {}),
+                            },
                         )
                     )
                 else:

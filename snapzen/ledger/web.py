@@ -23,7 +23,7 @@ from typing import Any
 
 from snapzen.ledger.events import describe_all
 from snapzen.ledger.status import CaseStatus
-from snapzen.support.atomic import create_private
+from snapzen.support.atomic import create_private, private_dir, write_private
 from snapzen.support.sqlite_uri import read_only_uri
 
 DB_NAME = "ledger"  # Datasette names the database after the file stem: /ledger
@@ -330,11 +330,11 @@ def serve_command(
 
 def prepare(source: Path, workdir: Path) -> tuple[Path, Path, str]:
     """Snapshot + metadata file in ``workdir``; returns (snapshot, metadata, sha256)."""
-    workdir.mkdir(parents=True, exist_ok=True)
+    private_dir(workdir)
     snapshot = workdir / f"{DB_NAME}.db"
     sha = make_snapshot(source, snapshot)
     metadata = workdir / "metadata.json"
-    metadata.write_text(json.dumps(build_metadata(snapshot, sha256=sha), indent=2) + "\n")
+    write_private(metadata, json.dumps(build_metadata(snapshot, sha256=sha), indent=2) + "\n")
     return snapshot, metadata, sha
 
 

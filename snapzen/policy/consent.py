@@ -1,18 +1,24 @@
-"""The consent policy (GDPR Art. 3, 44–49) as one pure function: case + settings → Decision.
+"""The transfer decision (UK GDPR and EU GDPR Art. 3, 44–49) as one pure function:
+case + settings → Decision. docs/auditing.md has the same table for a DPO to check.
 
-What makes a restricted transfer is the exporter, not the visitor (Art. 3, EDPB Guidelines
-05/2021): a controller established in the restricted area (EEA + UK by default) transfers every
-chat it sends to a destination outside that area, wherever the visitor sat. A controller
-established elsewhere is bound only for people in the area (Art. 3(2)), so then the visitor's
-country decides, and an unknown or malformed country counts as restricted because we cannot
-show it is not. A destination inside the area is no transfer at all.
-
-Order of bases: a configured Art. 45 adequacy decision or Art. 46 safeguard for the
-destination → explicit consent, Art. 49(1)(a) → contract necessity, Art. 49(1)(b), only for
-widgets configured for it → otherwise withheld, with the reason recorded.
+1. The regime: the controller's establishment picks it (UK GDPR for GB, EU GDPR for an EEA
+   country); for a controller elsewhere the visitor's country decides (Art. 3(2)), an unknown
+   or malformed country bringing both regimes because we cannot show it brings neither, and
+   a visitor outside both areas none (not restricted).
+2. Under each regime any recipient outside its area is a restricted transfer (a UK
+   controller's recipient in Ireland too, covered by the UK adequacy regulations); a
+   recipient inside every applicable area is no transfer.
+3. A recorded refusal withholds the chat whatever else applies (EDPB 05/2020: a refused
+   consent cannot be replaced by another basis).
+4. The recipient's adequacy or safeguards basis (checked against the shipped lists at load).
+5. A derogation only when the recipient has neither: explicit consent, Art. 49(1)(a), with its
+   receipt and a listed notice version when ``consent.require_evidence``; then contract
+   necessity, Art. 49(1)(b), only with the chat's own contract evidence; else withheld.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from snapzen.policy.models import (
     ConsentEvidence,
@@ -22,8 +28,10 @@ from snapzen.policy.models import (
     Outcome,
     SnapEngageCase,
 )
+from snapzen.support.adequacy import Regime, regimes_of_visitor
 from snapzen.support.countries import normalise_country
-from snapzen.support.settings import ConsentSettings, LegalMechanism
+from snapzen.support.settings import ConsentSettings, TransferSettings
+from snapzen.support.settings_transfer import TransferBasis
 
 MAX_VALUE_CHARS = 200
 
@@ -44,77 +52,122 @@ def _lookup(case: SnapEngageCase, sources: list[str], variable: str) -> tuple[st
 
 def find_consent(case: SnapEngageCase, policy: ConsentSettings) -> ConsentEvidence | None:
     """The consent value from the configured sources only, with its receipt and notice
-    version when those variables are configured (looked up in the same sources)."""
+    version (looked up in the same sources) and the notice's listed hash."""
     source, name, value = _lookup(case, policy.sources, policy.variable)
     if not source:
         return None
-    receipt = _lookup(case, policy.sources, policy.receipt_variable)[2]
-    notice = _lookup(case, policy.sources, policy.notice_version_variable)[2]
+    receipt = _lookup(case, policy.sources, policy.receipt_variable)[2].strip()
+    notice = _lookup(case, policy.sources, policy.notice_version_variable)[2].strip()
     return ConsentEvidence(
         source=source,  # one of CONSENT_SOURCES (validated in the settings)
         variable=name,
         value=value,
         receipt=receipt or None,
         notice_version=notice or None,
+        notice_sha256=policy.notices.get(notice) if notice else None,
     )
 
 
-def restricted(country: str | None, policy: ConsentSettings) -> str | None:
-    """Why a chat from ``country`` is NOT a restricted transfer, or None when it is."""
-    if policy.destination_in_area:
-        return "destination_in_area"
-    if policy.controller_in_area:
-        return None  # Art. 3(1): every chat, wherever the visitor is
-    if country is not None and country not in policy.restricted_countries:
-        return "controller_and_visitor_outside_area"
+def regimes(country: str | None, transfer: TransferSettings) -> tuple[Regime, ...]:
+    """The regimes a chat from ``country`` falls under (empty: none, not restricted)."""
+    own = transfer.regime
+    return (own,) if own is not None else regimes_of_visitor(country)
+
+
+def regime_name(applied: tuple[Regime, ...]) -> str | None:
+    return "+".join(regime.value for regime in applied) or None
+
+
+def _consent_problem(evidence: ConsentEvidence, policy: ConsentSettings) -> str | None:
+    """Why an accepted consent value does not count as informed explicit consent."""
+    if evidence.notice_version and policy.notices and evidence.notice_sha256 is None:
+        return "notice_version_not_listed"
+    if not policy.require_evidence:
+        return None
+    if not evidence.receipt or not evidence.notice_version:
+        return "consent_without_evidence"
+    if evidence.notice_sha256 is None:
+        return "notice_version_not_listed"
     return None
 
 
-def decide(case: SnapEngageCase, widget_id: str, policy: ConsentSettings) -> Decision:
+def decide(
+    case: SnapEngageCase, widget_id: str, consent: ConsentSettings, transfer: TransferSettings
+) -> Decision:
+    """``widget_id`` is recorded by the caller; no basis depends on the widget any more."""
+    del widget_id
     country = normalise_country(case.country_code)
-    not_restricted = restricted(country, policy)
-    if not_restricted is not None:
+    applied = regimes(country, transfer)
+    recipient = transfer.zendesk
+    if not applied:
         return Decision(
             outcome=Outcome.NOT_RESTRICTED,
             basis=LegalBasis.NOT_RESTRICTED,
-            reason=not_restricted,
+            reason="controller_and_visitor_outside_area",
             origin_country=country,
         )
-
-    safeguard = policy.safeguard()
-    if safeguard is not None:
-        art45 = safeguard.mechanism is LegalMechanism.ART45
-        basis = LegalBasis.ART45 if art45 else LegalBasis.ART46
+    restricted_under = tuple(r for r in applied if recipient.country not in r.area)
+    if not restricted_under:
         return Decision(
-            outcome=Outcome.ELIGIBLE,
-            basis=basis,
+            outcome=Outcome.NOT_RESTRICTED,
+            basis=LegalBasis.NOT_RESTRICTED,
+            reason="destination_in_area",
             origin_country=country,
-            mechanism_ref=safeguard.ref,
+            regime=regime_name(applied),
         )
-
-    evidence = find_consent(case, policy)
-    # Case-insensitive but otherwise exact: " yes " or "yes please" is not clear consent.
-    if evidence is not None and evidence.value.lower() in policy.accepted_values:
+    common: dict[str, Any] = {
+        "origin_country": country,
+        "regime": regime_name(restricted_under),
+    }
+    facts = recipient.evidence()
+    evidence = find_consent(case, consent)
+    if evidence is not None and evidence.value.strip().lower() in consent.refused_values:
         return Decision(
-            outcome=Outcome.ELIGIBLE,
-            basis=LegalBasis.ART49_1A,
+            outcome=Outcome.WITHHELD,
+            reason="consent_refused",
             evidence=evidence,
-            origin_country=country,
+            facts=facts,
+            **common,
         )
-    if widget_id in policy.contract_widgets:
+    if recipient.basis is not TransferBasis.DEROGATION:
+        adequacy = recipient.basis is TransferBasis.ADEQUACY
+        return Decision(
+            outcome=Outcome.ELIGIBLE,
+            basis=LegalBasis.ART45 if adequacy else LegalBasis.ART46,
+            evidence=evidence,
+            mechanism_ref=recipient.mechanism(restricted_under),
+            facts=facts,
+            **common,
+        )
+
+    problem = None
+    # Case-insensitive but otherwise exact: " yes " or "yes please" is not clear consent.
+    if evidence is not None and evidence.value.lower() in consent.accepted_values:
+        problem = _consent_problem(evidence, consent)
+        if problem is None:
+            if evidence.notice_sha256:
+                facts["notice_sha256"] = evidence.notice_sha256
+            return Decision(
+                outcome=Outcome.ELIGIBLE,
+                basis=LegalBasis.ART49_1A,
+                evidence=evidence,
+                facts=facts,
+                **common,
+            )
+    contract = _lookup(case, consent.sources, consent.contract_variable)
+    if contract[0] and contract[2].strip():
+        facts["contract_variable"] = contract[1]
+        facts["contract_reference"] = contract[2].strip()
         return Decision(
             outcome=Outcome.ELIGIBLE,
             basis=LegalBasis.ART49_1B,
             evidence=evidence,
-            origin_country=country,
-            mechanism_ref=f"contract necessity configured for widget {widget_id}",
+            mechanism_ref=f"contract evidence {contract[1]}={contract[2].strip()}",
+            facts=facts,
+            **common,
         )
-    if evidence is None:
-        reason = "no_consent_recorded"
-    elif evidence.value.strip().lower() in {"no", "false", "0", "declined", "refused", "off"}:
-        reason = "consent_refused"
-    else:
-        reason = "consent_value_not_accepted"
+    if problem is None:
+        problem = "no_consent_recorded" if evidence is None else "consent_value_not_accepted"
     return Decision(
-        outcome=Outcome.WITHHELD, reason=reason, evidence=evidence, origin_country=country
+        outcome=Outcome.WITHHELD, reason=problem, evidence=evidence, facts=facts, **common
     )

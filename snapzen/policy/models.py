@@ -290,6 +290,7 @@ class ConsentEvidence(BaseModel):
     observed_at: datetime | None = None
     receipt: str | None = None  # the consent tool's receipt id (consent.receipt_variable)
     notice_version: str | None = None  # the notice shown (consent.notice_version_variable)
+    notice_sha256: str | None = None  # its text's hash, from consent.notices
 
 
 class Decision(BaseModel):
@@ -300,6 +301,12 @@ class Decision(BaseModel):
     evidence: ConsentEvidence | None = None
     origin_country: str | None = None
     mechanism_ref: str | None = None  # the Art. 45 decision / Art. 46 safeguard relied on
+    # The regime(s) the chat fell under ("uk_gdpr", "eu_gdpr", "uk_gdpr+eu_gdpr" for an
+    # unknown visitor of a controller elsewhere); None when none applies.
+    regime: str | None = None
+    # What else explains the decision from its row alone: the recipient's basis and evidence,
+    # the contract reference, the notice's SHA-256 (snapzen.policy.consent).
+    facts: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def transfers(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -11,6 +12,15 @@ EEA_UK: frozenset[str] = frozenset({
     "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
     "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO", "GB",
 })  # fmt: skip
+
+# The consent notice the demo company's page shows (its version is sent with each consent
+# answer, with a receipt id); snapzen is told its text's SHA-256 (consent.notices).
+NOTICE_VERSION = "2026-01"
+NOTICE_TEXT = (
+    "Your chat is stored by Zendesk, Inc. in the United States, a country without an adequacy "
+    "finding for all recipients: US authorities may access it and you may have fewer remedies."
+)
+NOTICES = {NOTICE_VERSION: hashlib.sha256(NOTICE_TEXT.encode("utf-8")).hexdigest()}
 
 FAULT_KINDS: tuple[str, ...] = (
     "http_500",
@@ -34,7 +44,7 @@ class SandboxConfig:
     eu_share: float = 0.6
     consent_share: float = 0.5
     # Where the demo company (the controller) is established: the UK, so every chat it sends
-    # to Zendesk in the US is a restricted transfer (consent.controller_country).
+    # to Zendesk in the US is a restricted transfer (transfer.controller_country).
     controller_country: str = "GB"
     # Hostile extremes (a 2,000-line transcript, a >70,000-character message); 0 disables them so
     # tiny test data sets stay tiny.

@@ -14,7 +14,7 @@ from typing import Any
 
 from faker import Faker
 
-from snapzen.sandbox.config import EEA_UK, SandboxConfig
+from snapzen.sandbox.config import EEA_UK, NOTICE_VERSION, SandboxConfig
 from snapzen.sandbox.validation import is_valid_email
 
 Case = dict[str, Any]
@@ -244,6 +244,10 @@ class _Generator:
         if consent != "absent":
             target = rng.choices([js_vars, op_vars, labels], weights=[2, 1, 1])[0]
             target.append({"name": "gdpr_consent", "value": consent_value})
+            # The consent tool's receipt and the notice shown, beside every answer (no draw
+            # from the generator: the data sets stay what they were).
+            target.append({"name": "gdpr_consent_receipt", "value": f"rcpt-{case_id[:8]}"})
+            target.append({"name": "gdpr_notice_version", "value": NOTICE_VERSION})
             consent_source = (
                 "javascript_variables"
                 if target is js_vars

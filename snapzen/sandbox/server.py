@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import threading
 from datetime import UTC, datetime
 from types import TracebackType
@@ -22,7 +23,7 @@ except ModuleNotFoundError as exc:
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from snapzen.sandbox.app import SandboxApp
-from snapzen.sandbox.config import SandboxConfig
+from snapzen.sandbox.config import NOTICES, SandboxConfig
 from snapzen.sandbox.data import generate
 
 _heap_lock = threading.Lock()
@@ -157,7 +158,8 @@ class Sandbox:
             "SNAPZEN_ZENDESK__BASE_URL": self.zendesk_base_url,
             "SNAPZEN_ZENDESK__EMAIL": cfg.zendesk_email,
             "SNAPZEN_ZENDESK__API_TOKEN": cfg.zendesk_token,
-            "SNAPZEN_CONSENT__CONTROLLER_COUNTRY": cfg.controller_country,
+            "SNAPZEN_TRANSFER__CONTROLLER_COUNTRY": cfg.controller_country,
+            "SNAPZEN_CONSENT__NOTICES": json.dumps(NOTICES),
         }
 
     # ---- inspection (same data as the /_sandbox endpoints, without HTTP) -----------------------

@@ -1,8 +1,11 @@
 """Writing a file so that readers see the old one or the complete new one, never a half;
-and creating the files that hold ledger data readable by their owner only (0600).
+and creating every file snapzen writes readable by its owner only (0600), every directory it
+creates 0700.
 
 Exports, checkpoints and backups carry the ledger's rows (backups also raw payloads of pending
-chats): their mode is set explicitly, not left to whatever umask the operator's shell has.
+chats), logs and access packs personal data: their mode is set explicitly (``fchmod``/
+``chmod`` after creating), not left to whatever umask the operator's shell has; umask 000
+would otherwise make them world-writable, and 022 world-readable.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 PRIVATE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
 
 
 def create_private(path: Path) -> None:
@@ -35,7 +39,7 @@ def atomic_text(path: Path) -> Iterator[TextIO]:
     """Write next to ``path`` (same directory, so the rename is atomic), fsync, then rename;
     on any error the temporary file is removed and ``path`` is untouched."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         os.fchmod(fd, PRIVATE_MODE)  # mkstemp's default today; stated, as the files hold data
@@ -47,3 +51,58 @@ def atomic_text(path: Path) -> Iterator[TextIO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def private_dir(path: Path) -> None:
+    """Create ``path`` and any missing parent, each 0700; directories that exist are left
+    as they are (the operator's own)."""
+    path = Path(path)
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        if path.parent == path:
+            break
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=PRIVATE_DIR_MODE)
+        except FileExistsError:
+            if not directory.is_dir():
+                raise
+            continue  # made meanwhile by another process: theirs
+        os.chmod(directory, PRIVATE_DIR_MODE)  # mkdir's mode is narrowed by the umask only
+
+
+def write_private(path: Path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` (created or truncated), the file 0600 whatever the umask."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd = os.open(Path(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_MODE)
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _private_fd(path: Path, append: bool) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    fd = os.open(Path(path), flags, PRIVATE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_MODE)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_private(path: Path, *, append: bool = True) -> TextIO:
+    """A text file opened to write (appending, or truncated), 0600 whatever the umask: for
+    logs, which may carry what a run logged about people's chats."""
+    return os.fdopen(_private_fd(path, append), "a" if append else "w", encoding="utf-8")
+
+
+def open_private_binary(path: Path, *, append: bool = False) -> BinaryIO:
+    """``open_private`` in binary mode (truncating unless ``append``)."""
+    return os.fdopen(_private_fd(path, append), "ab" if append else "wb")

@@ -10,6 +10,7 @@ CPU without it (bench/RESULTS.md, v9).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -28,6 +29,28 @@ class NonFinite(float):
     """A NaN or infinity read from JSON text (``NaN``, ``Infinity``: not JSON, but ``json``
     reads them). A float like any other, except that ``dumps_text`` refuses it (orjson would
     silently write null), so such a value is stored by ``json`` as before: ``NaN``."""
+
+
+class UnreadableJson(ValueError):
+    """JSON text that no second attempt would read either: nested deeper than the decoder's
+    recursion limit, or a number too long to convert. Its message says which."""
+
+
+def loads_untrusted(decode: Callable[[], Any]) -> Any:
+    """Run ``decode`` (a ``json.loads`` of an API's answer): the boundary for JSON text from
+    outside. Malformed text raises ``json.JSONDecodeError`` as usual; text no attempt can
+    read raises ``UnreadableJson`` (a ValueError too) instead of what the standard library
+    raises for it: a RecursionError with a traceback as long as the nesting (100,000 ``[``
+    in a row), or int()'s 4,300-digit ValueError. ``from None``: their chains, which are
+    that long traceback, are never kept."""
+    try:
+        return decode()
+    except RecursionError:
+        raise UnreadableJson("JSON nested too deeply to read") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise
+    except ValueError:  # a number over int()'s digit limit (the only other ValueError)
+        raise UnreadableJson("JSON holding a number too long to read") from None
 
 
 def parse_constant(name: str) -> NonFinite:

@@ -39,17 +39,40 @@ PLAIN_NOTES = {
 CHECKS = """\
 ## What is checked at load
 
-Every problem is reported at once, one line each, named as you wrote it (`zendesk.subdomian
-(config file)` or `SNAPZEN_ZENDESK__SUBDOMIAN`), with a "did you mean" when a known name is
-close; snapzen then exits 2 before any network call.
+Every problem is reported in one run, one line each, named as you gave it: the file key
+(`zendesk.subdomian in prod.toml`), the environment variable (`SNAPZEN_ZENDESK__SUBDOMIAN`),
+or the secrets file (`secrets file /run/secrets/snapzen_zendesk__api_token`), with a "did you
+mean" when a known name is close. A required setting given nowhere is named with the ways to
+give it: its variable, the file key, or for a secret the file looked for in the secrets
+directory (and that the directory does not exist, when it does not). snapzen then exits 2
+before any network call.
 
+- The config file: `--config FILE`, before or after the command, wins over `SNAPZEN_CONFIG`;
+  a missing, unreadable or invalid file named either way exits 2 naming it.
 - Unknown keys, in the file or as `SNAPZEN_<SECTION>__<KEY>` variables (an unknown section in
   the environment too).
+- `transfer.controller_country` is required by every command that decides or sends: the
+  example config leaves it empty, so a copied file refuses to start until someone decides it.
+- `sync`, `run` and `backfill` also need `snapengage.org_id`, `snapengage.api_token`,
+  `snapengage.widgets`, `zendesk.subdomain` (or `zendesk.base_url`), Zendesk credentials and
+  `ledger.key` (at least 16 characters): every one missing is listed in the same run.
+- The read-only evidence commands (`ledger verify`, `list`, `export`, `report`, `subject`,
+  `serve`) need only the `[ledger]` settings (and `ledger.key` where a subject is looked up):
+  problems in other sections do not stop them (docs/auditing.md).
 - `zendesk.subdomain` is the subdomain only: `acme`, not `acme.zendesk.com` (the message
   gives the fix); a host of your own goes in `zendesk.base_url`.
 - `zendesk.email` must be an email address (its shape; no DNS lookup).
-- `snapengage.widgets` and `consent.contract_widgets`: widget ids (UUIDs from the SnapEngage
-  Get the Code tab; letters, digits, `-` and `_`), each listed once.
+- `snapengage.widgets`: widget ids (UUIDs from the SnapEngage Get the Code tab; letters,
+  digits, `-` and `_`), each listed once.
+- `transfer.controller_country` is required. Each of `transfer.recipients` must have a basis
+  that holds under the regime: `adequacy` only for a country on the shipped UK or EU adequacy
+  list (with `certification` and `checked_on` where the list is partial, as for the US),
+  `safeguards` with an instrument valid under the regime, its `reference` and `tra_date`;
+  exactly one recipient has `system = "zendesk"`. The message names the fix.
+- The old transfer keys of `[consent]` (`controller_country`, `destination_country`,
+  `recipient`, `safeguards`, `mechanism`, `mechanism_ref`, `restricted_countries`,
+  `contract_widgets`) fail saying where each went.
+- `consent.notices`: each value a SHA-256 hex digest.
 - `pipeline.deadline_days` must be below `snapengage.retention_days`: the at-risk warning has
   to come before SnapEngage deletes the chat.
 - Secrets sent in an HTTP header (the API tokens, OAuth token and secret) must not contain a
@@ -69,7 +92,10 @@ def _descriptions(example: Path) -> dict[tuple[str, str], str]:
     for raw in example.read_text(encoding="utf-8").splitlines():
         line = raw.strip()
         # An optional key shown commented out (`# requests_per_minute = 600`), or a table.
-        line = re.sub(r"^#\s*(?=[a-z_]+ = )", "", line)
+        line = re.sub(r"^#\s*(?=[a-z_]+ = |\[\[)", "", line)
+        listed = re.fullmatch(r"\[\[([a-z_]+)\]\]", line)  # an array of tables: its own section
+        if listed:
+            line = f"[{listed.group(1)}]"
         table = re.fullmatch(r"\[([a-z_]+)\.([a-z_]+)\]", line)
         if table:
             line = f"{table.group(2)} = {{}}"
@@ -93,17 +119,26 @@ def _shown(value: Any) -> str:
     if value is None:
         return "(none)"
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value) or "(empty)"
+        return ", ".join(_item(v) for v in value) or "(empty)"
     if isinstance(value, dict):
         return "(empty)" if not value else ", ".join(f"{k}={v}" for k, v in value.items())
     text = str(getattr(value, "value", value))
     return text if text else '""'
 
 
+def _item(value: Any) -> str:
+    """A list item; a model (a recipient) as its non-empty fields."""
+    if hasattr(value, "model_dump"):
+        fields = value.model_dump(mode="json", exclude_defaults=False)
+        return "{" + ", ".join(f"{k}={v}" for k, v in fields.items() if v) + "}"
+    return str(value)
+
+
 def _type(annotation: Any) -> str:
     text = str(annotation)
     for noise in ("typing.", "pydantic.types.", "snapzen.support.settings.",
-                  "snapzen.support.settings_gdpr.", "pathlib."):  # fmt: skip
+                  "snapzen.support.settings_gdpr.",
+                  "snapzen.support.settings_transfer.", "pathlib."):  # fmt: skip
         text = text.replace(noise, "")
     return re.sub(r"<class '([^']+)'>", r"\1", text).replace("|", "or")
 
@@ -128,6 +163,9 @@ def render(example: Path = EXAMPLE) -> str:
     ]
     for section, section_field in Settings.model_fields.items():
         model: Any = section_field.annotation
+        if not hasattr(model, "model_fields"):  # a list of tables: [[clients]]
+            out += _list_section(section, model.__args__[0], notes)
+            continue
         out += [f"## [{section}]", "", "| setting | environment variable | type | default | "
                 "what it does |", "|---|---|---|---|---|"]  # fmt: skip
         for name, field in model.model_fields.items():
@@ -151,6 +189,30 @@ def render(example: Path = EXAMPLE) -> str:
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)
+
+
+def _list_section(section: str, model: Any, notes: dict[tuple[str, str], str]) -> list[str]:
+    """An array of tables (`[[clients]]`): one table of its keys; the environment gives the
+    whole list as JSON."""
+    out = [
+        f"## [[{section}]]",
+        "",
+        f"A list: `[[{section}]]` tables in the file, or `{env_name((section,)).rstrip('_')}` "
+        "as a JSON list of objects with these keys.",
+        "",
+        "| key | type | default | what it does |",
+        "|---|---|---|---|",
+    ]
+    for name, field in model.model_fields.items():
+        if name.startswith("_"):
+            continue
+        default = "required" if field.is_required() else _shown(
+            field.get_default(call_default_factory=True)
+        )  # fmt: skip
+        note = (notes.get((section, name)) or "-").replace("|", "\\|")
+        out.append(f"| `{name}` | {_type(field.annotation)} | {default} | {note} |")
+    out.append("")
+    return out
 
 
 if __name__ == "__main__":

@@ -1,121 +1,76 @@
-"""The GDPR sections of the settings: `[consent]` (where the controller is, what is restricted,
-whose consent counts, the safeguards per destination) and `[record]` (the Art. 15 and Art. 30
-information). Country codes are checked against snapzen.support.countries, as visitors' are."""
+"""The GDPR sections of the settings: `[consent]` (whose consent counts, the evidence that it
+was informed, the per-chat contract evidence) and `[record]` (the Art. 15 and Art. 30
+information). Where the controller is and who receives the chats: `[transfer]`
+(snapzen.support.settings_transfer)."""
 
 from __future__ import annotations
 
-from enum import StrEnum
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
 
-from snapzen.support import setting_checks
-from snapzen.support.countries import normalise_country
 from snapzen.support.settings_base import CommaList, Section, split_list
-
-# EEA (EU 27 + Iceland, Liechtenstein, Norway) and the United Kingdom.
-EEA_AND_UK = [
-    "AT",
-    "BE",
-    "BG",
-    "HR",
-    "CY",
-    "CZ",
-    "DK",
-    "EE",
-    "FI",
-    "FR",
-    "DE",
-    "GR",
-    "HU",
-    "IE",
-    "IT",
-    "LV",
-    "LT",
-    "LU",
-    "MT",
-    "NL",
-    "PL",
-    "PT",
-    "RO",
-    "SK",
-    "SI",
-    "ES",
-    "SE",
-    "IS",
-    "LI",
-    "NO",
-    "GB",
-]
-
-
-class LegalMechanism(StrEnum):
-    ART45 = "art45"
-    ART46 = "art46"
-
 
 CONSENT_SOURCES = ("javascript_variables", "operator_variables", "labels")
 
+# Where each transfer key of `[consent]` went (issue 26): an old config fails at load saying so.
+MOVED_FROM_CONSENT = {
+    "controller_country": "transfer.controller_country",
+    "destination_country": "transfer.recipients (the country of the zendesk recipient)",
+    "recipient": "transfer.recipients (the name of the zendesk recipient)",
+    "safeguards": "transfer.recipients (basis = 'adequacy' or 'safeguards', with its evidence)",
+    "mechanism": "transfer.recipients (basis = 'adequacy' or 'safeguards')",
+    "mechanism_ref": "transfer.recipients (instrument, certification or reference)",
+    "restricted_countries": "transfer.controller_country (the regime: UK GDPR for GB, "
+    "EU GDPR for an EEA country, the visitor's location elsewhere)",
+    "contract_widgets": "consent.contract_variable (each chat's own contract evidence, never "
+    "a whole widget)",
+}
 
-class Safeguard(Section):
-    """An Art. 45 adequacy decision or Art. 46 safeguard covering one destination country."""
+# A recorded refusal: withheld whatever other basis exists (EDPB Guidelines 05/2020).
+REFUSED_VALUES = ("no", "false", "0", "declined", "refused", "off", "rejected", "denied")
 
-    mechanism: LegalMechanism
-    ref: str = Field(min_length=1)
-
-
-def _country(value: str, what: str) -> str:
-    code = normalise_country(value)
-    if code is None:
-        raise ValueError(f"{value!r} is not an officially assigned ISO 3166-1 alpha-2 {what}")
-    return code
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class ConsentSettings(Section):
-    # Where the controller is established decides what is a transfer (Art. 3, EDPB Guidelines
-    # 05/2021): no default, because guessing it wrong exports chats without a basis.
-    controller_country: str | None = None
-    destination_country: str = "US"
-    recipient: str = Field(default="Zendesk, Inc.", min_length=1)
+    """Whose consent counts and what shows it was informed (Art. 49(1)(a), EDPB 2/2018), and
+    the per-chat contract evidence for Art. 49(1)(b). Used only for a recipient whose basis is
+    a derogation; a refusal recorded here withholds a chat under any basis."""
+
     variable: str = "gdpr_consent"
     accepted_values: CommaList = Field(
         default_factory=lambda: ["yes", "true", "1", "accepted", "on"]
     )
+    refused_values: CommaList = Field(default_factory=lambda: list(REFUSED_VALUES))
     # Only the visitor's page (javascript_variables) by default: operator variables and labels
     # are set by agents, and an agent's note is not the visitor's consent.
     sources: CommaList = Field(default_factory=lambda: ["javascript_variables"])
-    receipt_variable: str = ""
-    notice_version_variable: str = ""
-    restricted_countries: CommaList = Field(default_factory=lambda: list(EEA_AND_UK))
-    contract_widgets: CommaList = Field(default_factory=list)
-    safeguards: dict[str, Safeguard] = Field(default_factory=dict)
-    # Kept from before per-destination safeguards: applies to ``destination_country``.
-    mechanism: LegalMechanism | None = None
-    mechanism_ref: str = ""
+    receipt_variable: str = "gdpr_consent_receipt"
+    notice_version_variable: str = "gdpr_notice_version"
+    # Art. 49(1)(a) counts only with a receipt id and a notice version listed in ``notices``.
+    require_evidence: bool = True
+    # notice version -> SHA-256 (hex) of the notice text the visitor was shown.
+    notices: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    # The page variable carrying the chat's own contract evidence (an order reference); empty:
+    # Art. 49(1)(b) never applies.
+    contract_variable: str = ""
 
-    _split = field_validator(
-        "accepted_values", "restricted_countries", "contract_widgets", "sources", mode="before"
-    )(split_list)
-    _widget_ids = field_validator("contract_widgets")(setting_checks.check_widgets)
+    _split = field_validator("accepted_values", "refused_values", "sources", mode="before")(
+        split_list
+    )
 
-    @field_validator("controller_country")
+    @model_validator(mode="before")
     @classmethod
-    def _controller(cls, value: str | None) -> str:
-        if value is None or not value.strip():
-            raise ValueError(
-                "is required: the ISO 3166-1 alpha-2 country where the controller is "
-                "established (e.g. GB, IE, US); it decides which chats are restricted transfers"
-            )
-        return _country(value, "country code")
-
-    @field_validator("destination_country")
-    @classmethod
-    def _destination(cls, value: str) -> str:
-        return _country(value, "country code")
-
-    @field_validator("safeguards")
-    @classmethod
-    def _safeguard_countries(cls, value: dict[str, Safeguard]) -> dict[str, Safeguard]:
-        return {_country(code, "country code"): safeguard for code, safeguard in value.items()}
+    def _moved(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            for name, target in MOVED_FROM_CONSENT.items():
+                if name in data:
+                    raise ValueError(f"consent.{name} moved to {target}")
+        return data
 
     @field_validator("sources")
     @classmethod
@@ -125,43 +80,40 @@ class ConsentSettings(Section):
             raise ValueError(f"must list some of {', '.join(CONSENT_SOURCES)} (got {unknown})")
         return list(dict.fromkeys(values))
 
-    @field_validator("accepted_values")
+    @field_validator("accepted_values", "refused_values")
     @classmethod
     def _lower(cls, values: list[str]) -> list[str]:
         return [v.strip().lower() for v in values]
 
-    @field_validator("restricted_countries")
+    @field_validator("notices", mode="before")
     @classmethod
-    def _countries(cls, values: list[str]) -> list[str]:
-        # Normalised exactly as visitors' codes are (UK → GB, EL → GR): otherwise "UK" here
-        # would never match a visitor and those chats would leave without a basis.
-        if not values:
-            raise ValueError("must list at least one country (an empty list restricts nobody)")
-        return [_country(value, "country code") for value in values]
+    def _notices_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            import json
+
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a valid JSON object: {exc.msg}") from None
+        return value
+
+    @field_validator("notices")
+    @classmethod
+    def _hashes(cls, value: dict[str, str]) -> dict[str, str]:
+        for version, digest in value.items():
+            if not _SHA256.fullmatch(digest.strip().lower()):
+                raise ValueError(
+                    f"notice {version!r}: {digest!r} is not a SHA-256 hex digest of the notice "
+                    "text (sha256sum notice.txt)"
+                )
+        return {version: digest.strip().lower() for version, digest in value.items()}
 
     @model_validator(mode="after")
-    def _mechanism_needs_ref(self) -> ConsentSettings:
-        if self.mechanism is not None and not self.mechanism_ref.strip():
-            raise ValueError(
-                "consent.mechanism_ref must name the adequacy decision or safeguard"
-                " (e.g. 'EU-US DPF' or 'SCC 2021/914 module 2') when consent.mechanism is set"
-            )
+    def _values_apart(self) -> ConsentSettings:
+        both = sorted(set(self.accepted_values) & set(self.refused_values))
+        if both:
+            raise ValueError(f"consent values {both} are both accepted and refused")
         return self
-
-    def safeguard(self) -> Safeguard | None:
-        """The Art. 45/46 basis configured for the destination, if any."""
-        found = self.safeguards.get(self.destination_country)
-        if found is None and self.mechanism is not None:
-            found = Safeguard(mechanism=self.mechanism, ref=self.mechanism_ref)
-        return found
-
-    @property
-    def controller_in_area(self) -> bool:
-        return self.controller_country in self.restricted_countries
-
-    @property
-    def destination_in_area(self) -> bool:
-        return self.destination_country in self.restricted_countries
 
 
 class RecordSettings(Section):
@@ -169,15 +121,21 @@ class RecordSettings(Section):
     record of processing `snapzen ledger report` prints (snapzen.ledger.record)."""
 
     controller: str = ""
+    contact: str = ""  # the controller's contact details (Art. 30(1)(a)); required by the report
+    # The Art. 6 basis of the processing itself (e.g. "Art. 6(1)(f) legitimate interests:
+    # keeping a record of support conversations"); required by the report.
+    lawful_basis: str = ""
     representative: str = ""  # Art. 27 representative
     dpo: str = ""
     purposes: CommaList = Field(default_factory=lambda: ["customer support chat archiving"])
     data_subjects: CommaList = Field(default_factory=lambda: ["website chat visitors"])
     security_measures: CommaList = Field(default_factory=list)  # Art. 30(1)(g)
-    # Recipients beyond consent.recipient (processors, sub-processors).
+    # Recipients beyond transfer.recipients that receive no transfer (processors in the area).
     recipients: CommaList = Field(default_factory=list)
     retention: str = ""  # empty: described from transfer.retention_years
-    safeguards: str = ""  # empty: consent.mechanism_ref when set
+    # How long the ledger itself (a processing activity of its own) is kept; empty: described.
+    ledger_retention: str = ""
+    safeguards: str = ""  # empty: described from transfer.recipients
     source: str = "the website chat (SnapEngage) you used"
     rights: str = (
         "You may ask for rectification or erasure, restriction of processing, or object to "

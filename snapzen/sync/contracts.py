@@ -102,6 +102,8 @@ class PassResult:
     future_dated: list[dict[str, Any]] = field(default_factory=list)
     cursors: dict[str, str] = field(default_factory=dict)
     interrupted: bool = False  # a stop request ended the pass early (cursors not advanced)
+    # Recipient -> chats this pass sent under an Art. 49 derogation (warned about, always).
+    derogations: dict[str, int] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:

@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 
 import sqlite_utils
 
-from snapzen.ledger import alerts, outbox
+from snapzen.ledger import alerts, derogations, outbox
 from snapzen.ledger.cursor_rules import fetch_window
 from snapzen.ledger.status import CaseStatus
 from snapzen.support.log import get_logger
@@ -201,8 +201,12 @@ class Pipeline:
         failed = f"SELECT COUNT(*) FROM cases WHERE status='{CaseStatus.FAILED}'"
         grace = timedelta(seconds=self.settings.zendesk.recovery_grace_seconds)
         in_progress, unresolved = unresolved_counts(self.db, self.clock(), grace)
+        derogated = derogations.by_recipient(self.db.conn, self.run_id)
+        for recipient, count in derogated.items():
+            log.warning("derogation_transfers", recipient=recipient, count=count)
         return PassResult(
             run_id=self.run_id,
+            derogations=derogated,
             counts=self.counts,
             at_risk=at_risk,
             failed_total=int(self.db.execute(failed).fetchone()[0]),

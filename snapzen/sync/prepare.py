@@ -142,7 +142,9 @@ class CasePreparer:
             reason = f"type_{kind or 'missing'}_not_synced"
             facts = {"widget_id": widget}
             return Prepared(case_id, terminal=(CaseStatus.IGNORED, None, reason, subject, facts))
-        decision = decide(case, widget, self.settings.consent)
+        decision = decide(
+            case, widget, self.settings.consent, self.settings.transfer_for(widget)[1]
+        )
         if decision.outcome is Outcome.WITHHELD:
             facts = self.decision_facts(case, widget, decision)
             outcome, why = decision.outcome.value, decision.reason
@@ -169,11 +171,24 @@ class CasePreparer:
                 "subject_ref": subject,
                 "transfer": transfer,
                 "not_restricted_reason": None if decision.restricted else decision.reason,
+                "not_restricted_facts": None
+                if decision.restricted
+                else self.not_restricted_facts(widget, decision),
                 "retention_until": draft.retention_until.isoformat()
                 if draft.retention_until
                 else None,
             },
         )
+
+    def not_restricted_facts(self, widget: str, decision: Decision) -> dict[str, Any]:
+        client, transfer = self.settings.transfer_for(widget)
+        facts: dict[str, Any] = {
+            "regime": decision.regime,
+            "controller_country": transfer.controller_country,
+        }
+        if client is not None:
+            facts["client"] = client
+        return facts
 
     def transfer_fields(
         self,
@@ -206,21 +221,29 @@ class CasePreparer:
         and where, and the consent evidence with its source. ``consent_observed_at`` stays
         empty unless a source says when consent was given; the chat's start, which is not
         that moment, is recorded under its own name."""
-        consent = self.settings.consent
+        client, transfer = self.settings.transfer_for(widget)
+        recipient = transfer.zendesk
         evidence = decision.evidence
         started = case.started_at
         details: dict[str, Any] = {
             "chat_started_at": started.isoformat() if started else None,
-            "controller_country": consent.controller_country,
+            "controller_country": transfer.controller_country,
         }
+        if client is not None:  # processor mode: the client is the controller
+            details["client"] = client
+        # Added with issue 26 (older rows lack them): the regime, the recipient's basis and
+        # its evidence, the contract reference, the notice's hash.
+        if decision.regime:
+            details["regime"] = decision.regime
+        details.update(decision.facts)
         if evidence is not None:
             details["consent_receipt"] = evidence.receipt
             details["notice_version"] = evidence.notice_version
         return {
             "widget_id": widget,
             "origin_country": decision.origin_country or "unknown",
-            "recipient": consent.recipient,
-            "destination_country": consent.destination_country,
+            "recipient": recipient.name,
+            "destination_country": recipient.country,
             "consent_variable": evidence.variable if evidence else None,
             "consent_value": evidence.value if evidence else None,
             "consent_source": evidence.source if evidence else None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ def test_the_demo_passes_and_the_commands_it_prints_work(tmp_path: Path) -> None
     assert result.ok, result.failures
     text = summary(result)
     for name, value in result.env.items():
-        assert f"export {name}={value}" in text
+        assert f"export {name}={shlex.quote(value)}" in text
     # The user's shell: only what the demo printed (no SNAPZEN_* of the developer's own).
     env = {k: v for k, v in os.environ.items() if not k.startswith("SNAPZEN_")}
     env.update(result.env)

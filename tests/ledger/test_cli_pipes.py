@@ -36,7 +36,7 @@ def _env(ledger: Path) -> dict[str, str]:
         SNAPZEN_LEDGER__KEY=KEY_TEXT,
         SNAPZEN_SECRETS_DIR=str(ledger.parent / "no-secrets"),
         SNAPZEN_LOG__LEVEL="warning",
-        SNAPZEN_CONSENT__CONTROLLER_COUNTRY="US",
+        SNAPZEN_TRANSFER__CONTROLLER_COUNTRY="US",
     )
     return env
 

@@ -55,7 +55,7 @@ def sync(apis: FakeApis, cases: list[dict[str, Any]]) -> Settings:
 def test_irish_controller_every_ticket_has_its_transfer_row(
     sync_env: Path, monkeypatch: pytest.MonkeyPatch, apis: FakeApis
 ) -> None:
-    monkeypatch.setenv("SNAPZEN_CONSENT__CONTROLLER_COUNTRY", "IE")
+    monkeypatch.setenv("SNAPZEN_TRANSFER__CONTROLLER_COUNTRY", "IE")
     sync(
         apis,
         [
@@ -103,7 +103,7 @@ def test_irish_controller_every_ticket_has_its_transfer_row(
 def test_operator_variable_consent_counts_only_when_configured(
     sync_env: Path, monkeypatch: pytest.MonkeyPatch, apis: FakeApis
 ) -> None:
-    monkeypatch.setenv("SNAPZEN_CONSENT__CONTROLLER_COUNTRY", "GB")
+    monkeypatch.setenv("SNAPZEN_TRANSFER__CONTROLLER_COUNTRY", "GB")
     monkeypatch.setenv("SNAPZEN_CONSENT__SOURCES", "javascript_variables,operator_variables")
     sync(apis, [make_case("op", started=recent(), consent="yes", consent_in="operator_variables")])
     assert rows(sync_env, "SELECT consent_source FROM transfers WHERE event = 'transfer'") == [
@@ -257,4 +257,4 @@ def test_report_is_an_art30_record(synced: Path, monkeypatch: pytest.MonkeyPatch
     ]
     assert record["g_security_measures"] == ["TLS", "ledger file 0600"]
     code, out, _ = run("report")
-    assert code == 0 and "(b) Purposes" in out and "(not set)" in out  # retention unset
+    assert code == 0 and "(b) Purposes" in out and "(not set)" in out  # representative unset

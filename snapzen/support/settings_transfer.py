@@ -1,0 +1,259 @@
+"""The `[transfer]` section: where the controller is established (which decides the regime),
+every recipient of the chats with the basis each transfer rests on, and the retention of what
+snapzen sends. A recipient's basis is checked against the regime's shipped adequacy list or
+standard clauses at load (snapzen.support.adequacy): a basis that cannot hold is refused with
+exit 2, naming the fix, before any chat is sent on it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+from snapzen.support.adequacy import (
+    ADEQUACY,
+    SAFEGUARD_INSTRUMENTS,
+    Adequacy,
+    Regime,
+    regime_of_controller,
+)
+from snapzen.support.countries import normalise_country
+from snapzen.support.settings_base import Section
+
+
+class RecipientSystem(StrEnum):
+    ZENDESK = "zendesk"  # the one snapzen sends to
+    SNAPENGAGE = "snapengage"  # holds every chat before snapzen reads it; recorded, reported
+    OTHER = "other"  # recorded and reported, never sent to by snapzen
+
+
+class TransferBasis(StrEnum):
+    ADEQUACY = "adequacy"  # Art. 45 / UK adequacy regulations
+    SAFEGUARDS = "safeguards"  # Art. 46 standard clauses
+    DEROGATION = "derogation"  # Art. 49: per chat, consent or contract; else withheld
+
+
+def country_code(value: str, what: str = "country code") -> str:
+    code = normalise_country(value)
+    if code is None:
+        raise ValueError(f"{value!r} is not an officially assigned ISO 3166-1 alpha-2 {what}")
+    return code
+
+
+class Recipient(Section):
+    name: str = Field(min_length=1)
+    country: str
+    system: RecipientSystem = RecipientSystem.OTHER
+    basis: TransferBasis = TransferBasis.DEROGATION
+    # adequacy: the instrument (optional; the shipped list's is recorded) and, for a partial
+    # entry (US: the Data Privacy Framework), the certification reference and the date checked.
+    # safeguards: the instrument (eu_sccs, idta, uk_addendum), its reference, the date of the
+    # transfer risk assessment.
+    instrument: str = ""
+    certification: str = ""
+    checked_on: date | None = None
+    reference: str = ""
+    tra_date: date | None = None
+
+    _country = field_validator("country")(country_code)
+
+    @model_validator(mode="after")
+    def _evidence(self) -> Recipient:
+        if self.basis is TransferBasis.SAFEGUARDS:
+            known = ", ".join(SAFEGUARD_INSTRUMENTS)
+            if self.instrument.strip().lower() not in SAFEGUARD_INSTRUMENTS:
+                raise ValueError(
+                    f"recipient {self.name!r}: basis safeguards needs instrument, one of {known}"
+                )
+            if not self.reference.strip() or self.tra_date is None:
+                raise ValueError(
+                    f"recipient {self.name!r}: basis safeguards needs reference (the signed "
+                    "clauses) and tra_date (the date of the transfer risk assessment)"
+                )
+            self.instrument = self.instrument.strip().lower()
+        return self
+
+    def adequacy(self, regime: Regime) -> Adequacy | None:
+        return ADEQUACY[regime].get(self.country)
+
+    def mechanism(self, regimes: tuple[Regime, ...]) -> str:
+        """What the row records as the mechanism relied on under ``regimes``."""
+        if self.basis is TransferBasis.ADEQUACY:
+            parts = []
+            for regime in regimes:
+                entry = self.adequacy(regime)
+                text = f"{regime.label}: {entry.instrument if entry else self.instrument}"
+                if entry is not None and entry.partial:
+                    text += f" (certification {self.certification}, checked {self.checked_on})"
+                parts.append(text)
+            return "; ".join(parts)
+        if self.basis is TransferBasis.SAFEGUARDS:
+            return f"{self.instrument} {self.reference} (TRA {self.tra_date})"
+        return ""
+
+    def evidence(self) -> dict[str, Any]:
+        """The recipient's basis and evidence, as a decision row records them."""
+        facts: dict[str, Any] = {
+            "recipient_system": self.system.value,
+            "recipient_basis": self.basis.value,
+        }
+        for name in ("instrument", "certification", "reference"):
+            if getattr(self, name):
+                facts[name] = getattr(self, name)
+        for name in ("checked_on", "tra_date"):
+            if getattr(self, name) is not None:
+                facts[name] = getattr(self, name).isoformat()
+        return facts
+
+
+def _default_recipients() -> list[Recipient]:
+    # The safer basis by default: a derogation, so nothing leaves without each chat's own
+    # explicit consent (or contract evidence) until a basis is configured.
+    return [Recipient(name="Zendesk, Inc.", country="US", system="zendesk", basis="derogation")]
+
+
+_BASIS_WORDS = {
+    TransferBasis.ADEQUACY: "adequacy",
+    TransferBasis.SAFEGUARDS: "standard clauses",
+    TransferBasis.DEROGATION: "Art. 49 derogation only (per chat: explicit consent or "
+    "contract evidence)",
+}
+
+_MOVED_OUT = {
+    "recipient": "transfer.recipients (the name of the zendesk recipient)",
+    "destination_country": "transfer.recipients (the country of the zendesk recipient)",
+    "data_categories": "nothing: data categories are now derived from what each ticket carries",
+}
+
+
+class TransferSettings(Section):
+    # Where the controller is established decides the regime (UK GDPR for GB, EU GDPR for an
+    # EEA country, the visitor's location elsewhere): no default, guessing it wrong exports
+    # chats without a basis.
+    controller_country: str | None = None
+    recipients: Annotated[list[Recipient], NoDecode] = Field(default_factory=_default_recipients)
+    retention_years: int = Field(default=2, ge=1, le=10)
+    # Retention sweep: also empty Zendesk's deleted-tickets bin at once instead of waiting out
+    # its 30-day scrub (`snapzen retention sweep --purge/--no-purge` overrides it).
+    purge_on_expiry: bool = False
+    # The retention sweep deletes nothing while the clock reads more than this many days past
+    # the latest run the ledger recorded: a clock years ahead would otherwise expire everything.
+    clock_margin_days: int = Field(default=30, ge=1, le=3650)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        # Named, not just "extra input": an old config must say where its setting went.
+        if isinstance(data, Mapping):
+            for name, target in _MOVED_OUT.items():
+                if name in data:
+                    raise ValueError(f"transfer.{name} was replaced by {target}")
+        return data
+
+    @field_validator("recipients", mode="before")
+    @classmethod
+    def _recipients_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a valid JSON list of recipients: {exc.msg}") from None
+        return value
+
+    @field_validator("controller_country")
+    @classmethod
+    def _controller(cls, value: str | None) -> str:
+        if value is None or not value.strip():
+            raise ValueError(
+                "is required: the ISO 3166-1 alpha-2 country where the controller is "
+                "established (e.g. GB, IE, US); it decides the regime (UK GDPR, EU GDPR) and "
+                "which chats are restricted transfers"
+            )
+        return country_code(value)
+
+    @model_validator(mode="after")
+    def _bases_hold(self) -> TransferSettings:
+        zendesk = [r for r in self.recipients if r.system is RecipientSystem.ZENDESK]
+        if len(zendesk) != 1:
+            raise ValueError(
+                "transfer.recipients must name exactly one recipient with system = "
+                f"'zendesk' (the one snapzen sends to), found {len(zendesk)}"
+            )
+        if self.controller_country is None:
+            return self  # reported by its own validator
+        for recipient in self.recipients:
+            for regime in self.regimes_possible:
+                problem = basis_problem(recipient, regime)
+                if problem:
+                    raise ValueError(f"transfer.recipients {recipient.name!r}: {problem}")
+        return self
+
+    @property
+    def regime(self) -> Regime | None:
+        """The controller's regime; None for a controller outside the UK and the EEA."""
+        return regime_of_controller(self.controller_country or "")
+
+    @property
+    def regimes_possible(self) -> tuple[Regime, ...]:
+        """Every regime a chat may fall under: the controller's, or both for a controller
+        elsewhere (its visitors may be in the UK or the EEA)."""
+        regime = self.regime
+        return (regime,) if regime is not None else (Regime.UK_GDPR, Regime.EU_GDPR)
+
+    def describe_recipients(self) -> list[str]:
+        """Each recipient, its country and the basis of the transfer to it, as a sentence."""
+        out = []
+        for recipient in self.recipients:
+            under = tuple(r for r in self.regimes_possible if recipient.country not in r.area)
+            text = f"{recipient.name} ({recipient.country}, {recipient.system.value}): "
+            if not under:
+                out.append(text + "no restricted transfer (inside the area)")
+                continue
+            shown = recipient.mechanism(under)
+            out.append(text + _BASIS_WORDS[recipient.basis] + (f", {shown}" if shown else ""))
+        return out
+
+    @property
+    def zendesk(self) -> Recipient:
+        return next(r for r in self.recipients if r.system is RecipientSystem.ZENDESK)
+
+
+def basis_problem(recipient: Recipient, regime: Regime) -> str | None:
+    """Why ``recipient``'s basis cannot hold under ``regime`` (None when it can, or when the
+    recipient is inside the regime's area and so no restricted transfer)."""
+    if recipient.country in regime.area:
+        return None
+    if recipient.basis is TransferBasis.ADEQUACY:
+        entry = recipient.adequacy(regime)
+        if entry is None:
+            return (
+                f"{recipient.country} is not on the {regime.label} adequacy list shipped with "
+                "snapzen; set basis = 'safeguards' (instrument, reference, tra_date) or "
+                "'derogation' (per-chat explicit consent or contract evidence)"
+            )
+        wanted = recipient.instrument.strip().lower()
+        if wanted and wanted not in entry.instrument.lower():
+            return (
+                f"instrument {recipient.instrument!r} is not the {regime.label} adequacy "
+                f"instrument for {recipient.country} ({entry.instrument}); leave it empty or "
+                "name that one"
+            )
+        if entry.partial and (not recipient.certification.strip() or not recipient.checked_on):
+            return (
+                f"the {regime.label} adequacy for {recipient.country} covers only "
+                f"{entry.condition}: set certification (the recipient's listing or reference) "
+                "and checked_on (the date you checked it)"
+            )
+    held = SAFEGUARD_INSTRUMENTS.get(recipient.instrument, frozenset())
+    if recipient.basis is TransferBasis.SAFEGUARDS and regime not in held:
+        valid = [name for name, under in SAFEGUARD_INSTRUMENTS.items() if regime in under]
+        return (
+            f"instrument {recipient.instrument} is not a {regime.label} safeguard; use "
+            f"{' or '.join(valid)}"
+        )
+    return None
