@@ -141,6 +141,11 @@ def test_runnable_documented_commands_run_against_the_sandbox(
         SNAPZEN_SECRETS_DIR=str(tmp_path / "no-secrets"),
         SNAPZEN_ZENDESK__JOB_POLL_SECONDS="0.05",
         SNAPZEN_LOG__LEVEL="warning",
+        # What an operator fills in before `ledger report` prints an Art. 30 record.
+        SNAPZEN_RECORD__CONTROLLER="Example Ltd",
+        SNAPZEN_RECORD__CONTACT="dpo@example.com",
+        SNAPZEN_RECORD__LAWFUL_BASIS="Art. 6(1)(b) contract",
+        SNAPZEN_RECORD__SECURITY_MEASURES="TLS; ledger file 0600",
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     )
     ran: list[str] = []
