@@ -30,6 +30,10 @@ class Event(StrEnum):
     HOLD_ADDED = "hold_added"
     HOLD_REMOVED = "hold_removed"
     RESTORED = "restored"
+    LEDGER_BOUND = "ledger_bound"
+    CASE_FLAGGED = "case_flagged"
+    RECIPIENT_NOTICE = "recipient_notice"
+    OPERATOR_STATEMENT = "operator_statement"
 
 
 MEANING: dict[Event, str] = {
@@ -50,6 +54,11 @@ MEANING: dict[Event, str] = {
     Event.HOLD_ADDED: "a legal hold placed",
     Event.HOLD_REMOVED: "a legal hold lifted",
     Event.RESTORED: "the ledger restored from a backup (`ledger restore`)",
+    Event.LEDGER_BOUND: "the ledger bound to its key (`snapzen init`, or a later binding)",
+    Event.CASE_FLAGGED: "a case a person must decide (e.g. several tickets for one chat)",
+    Event.RECIPIENT_NOTICE: "an Art. 19 notice to a recipient of an erased person's data",
+    Event.OPERATOR_STATEMENT: "a statement an operator recorded (e.g. about an erasure "
+    "reapplied from the journal)",
 }
 
 # What became of a chat: the decisions counted as such in every summary.

@@ -30,6 +30,7 @@ def test_every_event_the_code_appends_is_listed() -> None:
     for path in SOURCE.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         appended |= set(re.findall(r'"event":\s*"([a-z_]+)"', text))
+        appended |= set(re.findall(r'^[A-Z_]*EVENT\s*=\s*"([a-z_]+)"', text, re.M))
         appended |= set(re.findall(r'decisions\.decision\(\s*"([a-z_]+)"', text))
     assert appended - {e.value for e in Event} == set()
     assert set(DECISION_NAMES) == set(decisions.STATUS_AFTER)
@@ -59,7 +60,9 @@ def test_every_decision_row_names_its_run_and_actor(settings: Settings, apis: Fa
     )
     result = service.sync(settings, actor="dana")
     conn = sqlite3.connect(settings.ledger.path)
-    rows = conn.execute("SELECT event, run_id, actor FROM transfers").fetchall()
+    rows = conn.execute(
+        "SELECT event, run_id, actor FROM transfers WHERE event != 'ledger_bound'"
+    ).fetchall()
     by_event = {event: (run_id, actor) for event, run_id, actor in rows}
     assert {"transfer", "withheld", "ignored", "run"} <= set(by_event)
     assert set(by_event.values()) == {(result.run_id, "dana")}
@@ -67,15 +70,18 @@ def test_every_decision_row_names_its_run_and_actor(settings: Settings, apis: Fa
     # The same words and numbers everywhere: the pass appended 3 decisions, 1 a transfer.
     assert (result.counts.decisions, result.counts.transfers) == (3, 1)
     status = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
-    assert (status["ledger_rows"], status["decisions"], status["transfers"]) == (4, 3, 1)
+    # Ledger rows: the 3 decisions, the run, and the row binding the ledger to its key.
+    total = conn.execute("SELECT COUNT(*) FROM transfers").fetchone()[0]
+    assert total == len(rows) + 1
+    assert (status["ledger_rows"], status["decisions"], status["transfers"]) == (total, 3, 1)
     metrics = runner.invoke(app, ["status", "--format", "prometheus"]).stdout
     for line in (
-        "snapzen_ledger_rows 4",
+        f"snapzen_ledger_rows {total}",
         "snapzen_ledger_decisions 3",
         "snapzen_ledger_transfers 1",
     ):
         assert line in metrics.splitlines()
     verify = runner.invoke(app, ["ledger", "verify"])
-    assert "ledger OK: 4 ledger rows" in verify.stdout
+    assert f"ledger OK: {total} ledger rows" in verify.stdout
     summary = runner.invoke(app, ["sync"]).stdout  # a second pass: nothing new
     assert "ledger: decisions 0 (transfers 0)" in summary and "ledger rows" not in summary
