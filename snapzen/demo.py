@@ -268,7 +268,7 @@ def summary(result: DemoResult) -> str:
         f"  ignored (offline messages) : {counts.get('ignored', 0)}",
         f"  waiting (still settling)   : {counts.get('pending', 0)}",
         f"  failed                     : {counts.get('failed', 0)}",
-        f"  ledger rows (decisions)    : {result.ledger_rows}",
+        f"  ledger rows                : {result.ledger_rows}",
         f"  chain verified             : {'yes' if result.chain_ok else 'NO'}",
         f"  duplicate tickets          : {len(result.duplicates)}",
         f"  wall time                  : {result.seconds:.1f} s",

@@ -587,6 +587,24 @@ def test_property_generated_cards_are_redacted(
     assert digits not in ascii_digits(result.text)  # (e) no original digits survive
 
 
+@pytest.mark.parametrize("figure", ["\u00b2", "\u2082", "\u2461"])  # ², ₂, ②
+def test_superscript_after_a_card_is_not_taken_into_it(figure: str) -> None:
+    # Found by the property test above (issue 24): NFKC folds "²" to "2", and
+    # 6011000000000194 followed by a 2 is itself a valid 17-digit Discover number, so the
+    # footnote mark was redacted with the card. Only decimal digits (full-width)
+    # are read as digits; superscripts, subscripts and circled figures stay text.
+    text = f"card 6011000000000194 {figure} see note"
+    assert luhn_valid("6011000000000194" + "2") and card_issuer("60110000000001942")
+    result = cards_only().redact(text)
+    assert result.text == f"card {CARD} {figure} see note"
+    assert result.counts == {"card": 1}
+
+
+def test_full_width_digits_are_still_read_as_digits() -> None:
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in "6011000000000194")
+    assert cards_only().redact(f"cc {full_width} \u00b2").text == f"cc {CARD} \u00b2"
+
+
 @given(card=formatted_cards(), prefix=NO_DIGIT_TEXT, suffix=NO_DIGIT_TEXT)
 def test_property_card_digits_never_survive_with_all_rules(
     card: tuple[str, str], prefix: str, suffix: str
@@ -733,3 +751,15 @@ def test_prefilters_skip_texts_that_cannot_match() -> None:
     assert list(BUILTIN_RULES["email"].find("no address here")) == []
     assert list(BUILTIN_RULES["email"].find("mail a@b.com")) == [(5, 12)]
     assert cards_only().redact("4111 1111 1111 1111").text == CARD
+
+
+def test_property_tests_are_derandomized_unless_exploring() -> None:
+    # issue 24: a seed-dependent counterexample made `make test` pass or fail by chance. The
+    # default profile (tests/conftest.py) replays the same examples on every run.
+    import os
+
+    from hypothesis import settings as current
+
+    if os.environ.get("HYPOTHESIS_PROFILE", "snapzen") == "snapzen":
+        assert current.default.derandomize
+        assert current.default.database is None

@@ -100,9 +100,13 @@ def known_widgets(settings: Settings, given: list[str] | None) -> list[str] | No
     return list(given)
 
 
-def fail(message: str, code: int) -> None:
-    """One clean line on stderr, then exit with ``code``."""
+def fail(message: str, code: int, outcome: str = "error") -> None:
+    """One clean line on stderr (and, for a command asked for JSON, a JSON document on stdout
+    saying the same), then exit with ``code``."""
+    from snapzen.cli import streams
+
     typer.echo(f"snapzen: error: {message}", err=True)
+    streams.outcome_json(outcome, message, code)
     raise typer.Exit(code)
 
 
@@ -111,16 +115,24 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from snapzen.cli import streams
+
+        streams.reset()
         try:
             return func(*args, **kwargs)
         except errors.ConfigError as exc:
             fail(str(exc), errors.EXIT_USAGE)
         except errors.LockHeld as exc:
             typer.echo(f"snapzen: {exc}", err=True)
+            streams.outcome_json("skipped", str(exc), errors.EXIT_OK)
             raise typer.Exit(errors.EXIT_OK) from None
         except errors.SnapzenError as exc:
             fail(f"{type(exc).__name__}: {exc}", errors.EXIT_ABORTED)
         except (sqlite3.Error, OSError) as exc:
+            if isinstance(exc, BrokenPipeError) and streams.stdout_closed():
+                # The reader of stdout went away (`| head`): end quietly, as coreutils do.
+                streams.silence_stdout()
+                raise typer.Exit(streams.EXIT_CLOSED_PIPE) from None
             # Disk full, database locked for too long, a file vanished mid-run: one line, no
             # traceback; the run row (if any) already says 'aborted'.
             from snapzen.support.log import (
@@ -130,6 +142,7 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             fail(f"{type(exc).__name__}: {scrub_personal(str(exc))}", errors.EXIT_ABORTED)
         except KeyboardInterrupt:
             typer.echo("snapzen: interrupted", err=True)
+            streams.outcome_json("interrupted", "interrupted", errors.EXIT_ABORTED)
             raise typer.Exit(errors.EXIT_ABORTED) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -158,6 +171,7 @@ def pass_summary(result: Any) -> dict[str, Any]:
         "at_risk": [r["case_id"] for r in result.at_risk],
         "failed_total": result.failed_total,
         "derogations": dict(getattr(result, "derogations", {})),
+        "interrupted": result.interrupted,
         "exit_code": result.exit_code,
     }
 
@@ -201,11 +215,16 @@ F = TypeVar("F", bound=StrEnum)
 
 def pick_format(given: F | None, json_flag: bool, default: F, json_value: F) -> F:
     """``--format`` with ``--json`` as its alias; both, disagreeing, is refused (exit 2)."""
+    from snapzen.cli import streams
+
     if json_flag:
         if given is not None and given != json_value:
             raise errors.ConfigError(f"--json and --format {given.value} disagree: give one")
-        return json_value
-    return default if given is None else given
+        chosen = json_value
+    else:
+        chosen = default if given is None else given
+    streams.mark_json(chosen == json_value)
+    return chosen
 
 
 def new_file(path: Path, overwrite: bool) -> None:

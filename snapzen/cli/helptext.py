@@ -6,6 +6,8 @@ added later get the same treatment without repeating it in each option.
 
 from __future__ import annotations
 
+import inspect
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, get_args, get_origin
 
 from typer.core import TyperGroup
@@ -19,9 +21,11 @@ EXAMPLES: dict[str, list[str]] = {
     ],
     "status": ["snapzen status", "snapzen status --check", "snapzen status --format prometheus"],
     "run": ["snapzen run", "snapzen run --every 5m --format json"],
+    # {week_ago} and {yesterday}: UTC dates filled in when the help is shown, so the example
+    # is inside SnapEngage's 60-day window whenever it is pasted.
     "backfill": [
-        "snapzen backfill --since 2026-01-01 --until 2026-01-31 --dry-run",
-        "snapzen backfill --since 2026-01-01 --until 2026-01-31 --wait",
+        "snapzen backfill --since {week_ago} --until {yesterday} --dry-run",
+        "snapzen backfill --since {week_ago} --until {yesterday} --wait",
     ],
     "retry": ["snapzen retry --all-failed", "snapzen retry --case CASE_ID --wait"],
     "dismiss": [
@@ -83,6 +87,14 @@ EXAMPLES: dict[str, list[str]] = {
     ],
     "sandbox dump": ["snapzen sandbox dump --what tickets", "snapzen sandbox dump --url URL"],
 }
+
+
+def example_text(line: str, today: date | None = None) -> str:
+    """An example with its relative dates filled in (UTC)."""
+    today = today or datetime.now(UTC).date()
+    return line.replace("{week_ago}", (today - timedelta(days=7)).isoformat()).replace(
+        "{yesterday}", (today - timedelta(days=1)).isoformat()
+    )
 
 
 def _base(annotation: Any) -> Any:
@@ -149,10 +161,25 @@ def _help_option_without_placeholder(command: Any) -> None:
     command.get_help_option = get_help_option
 
 
+def reflow(text: str) -> str:
+    """A docstring's paragraphs as single lines, so help wraps at the terminal's width only
+    (the source wraps at 100 columns). Paragraphs whose lines are a list or indented (code,
+    examples) keep their line breaks."""
+    paragraphs = [p.strip("\n") for p in inspect.cleandoc(text).split("\n\n")]
+    kept = []
+    for paragraph in paragraphs:
+        lines = paragraph.splitlines()
+        structured = any(line.startswith((" ", "-", "*", "$", "|", "```")) for line in lines)
+        kept.append(paragraph if structured else " ".join(line.strip() for line in lines))
+    return "\n\n".join(kept)
+
+
 def _polish(command: Any, path: str) -> None:
+    if command.help:
+        command.help = reflow(command.help)
     _fix(command.params)
     _help_option_without_placeholder(command)
-    examples = EXAMPLES.get(path)
+    examples = [example_text(line) for line in EXAMPLES.get(path, [])]
     if examples and not command.epilog:
         # Rich help keeps single line breaks only between paragraphs: one example per line.
         command.epilog = "Examples:\n\n" + "\n\n".join(f"  $ {line}" for line in examples)
@@ -165,6 +192,8 @@ class SnapzenGroup(TyperGroup):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.help:
+            self.help = reflow(self.help)
         for name, sub in self.commands.items():
             _polish(sub, name)
         _help_option_without_placeholder(self)

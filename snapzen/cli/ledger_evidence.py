@@ -287,7 +287,7 @@ def verify_(
             )
         raise typer.Exit(errors.EXIT_ABORTED)
     typer.echo(
-        f"ledger OK: {result.rows} rows, head seq {result.head_seq}, hash {result.head_hash}"
+        f"ledger OK: {result.rows} ledger rows, head seq {result.head_seq}, hash {result.head_hash}"
         + (f"; {result.checkpoints_checked} checkpoint(s) match" if files else "")
         + ("; SQLite integrity check ok (every index agrees with its table)" if thorough else "")
     )

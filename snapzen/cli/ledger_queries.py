@@ -28,10 +28,13 @@ from snapzen.cli.ledger import (
     app,
 )
 from snapzen.ledger import audit  # stdlib only; its constants are option defaults
+from snapzen.ledger.events import Event as LedgerEvent
 from snapzen.support import errors
 from snapzen.support.atomic import atomic_text
 
-TABLE_LIMIT = 1000  # a terminal table of a million rows helps nobody; csv/json stream all
+# A table drawn on a terminal stops here (a million rows on a screen help nobody) and says so
+# on stdout; piped or redirected output, and csv/json/jsonl, have no cap but --limit.
+TABLE_LIMIT = 1000
 # What `ledger list` shows by default: fits 80 columns with the legal basis spelled out.
 LIST_COLUMNS = (
     "seq", "transferred_at", "event", "origin_country", "destination_country", "legal_basis",
@@ -42,6 +45,11 @@ TABLE_COLUMNS = (
     "seq", "event", "transferred_at", "widget_id", "origin_country", "recipient",
     "destination_country", "legal_basis", "ticket_id", "retention_until", "subject_ref",
 )  # fmt: skip
+
+
+def on_terminal() -> bool:
+    """Whether stdout is a terminal (a person reading), not a pipe or a file."""
+    return sys.stdout.isatty()
 
 
 class ListFormat(StrEnum):
@@ -56,7 +64,16 @@ Basis = Annotated[
     str | None, typer.Option(help="Only this legal basis: art45, art46, art49_1a, art49_1b.")
 ]
 Ticket = Annotated[int | None, typer.Option(help="Only this Zendesk ticket id.")]
-Event = Annotated[str | None, typer.Option(help="Only this event: transfer, erased, expired.")]
+EventOption = Annotated[
+    LedgerEvent | None,
+    typer.Option(
+        "--event",
+        metavar="EVENT",
+        help="Only rows of this event (snapzen.ledger.events): "
+        + ", ".join(e.value for e in LedgerEvent)
+        + ".",
+    ),
+]
 Columns = Annotated[
     str | None,
     typer.Option(
@@ -113,7 +130,9 @@ def _list_format(fmt: ListFormat | None, json_flag: bool) -> ListFormat:
 
 FormatOption = Annotated[
     ListFormat | None,
-    typer.Option("--format", help="table (default; plain text when piped), csv, json, jsonl."),
+    typer.Option(
+        "--format", help="table (default; plain text when piped or redirected), csv, json, jsonl."
+    ),
 ]
 
 
@@ -126,18 +145,23 @@ def list_(
     country: Country = None,
     basis: Basis = None,
     ticket: Ticket = None,
-    event: Event = None,
+    event: EventOption = None,
     fmt: FormatOption = None,
     json_flag: JsonFlag = False,
     columns: Columns = None,
     wide: Wide = False,
     limit: Annotated[
         int | None,
-        typer.Option(help=f"At most this many rows (table format defaults to {TABLE_LIMIT})."),
+        typer.Option(
+            min=1,
+            help=f"At most this many rows (a table on a terminal shows {TABLE_LIMIT} unless "
+            "given; piped or redirected output has no cap).",
+        ),
     ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """List ledger rows in chain order, filtered; csv/json/jsonl stream every match."""
+    """List ledger rows in chain order, filtered; piped, redirected, csv, json and jsonl output
+    give every match."""
     from snapzen.cli.tables import choose_columns
 
     fmt = _list_format(fmt, json_flag)
@@ -146,23 +170,31 @@ def list_(
     )
     filters = audit.Filters.from_cli(
         since=since, until=until, widget=widget, country=country, basis=basis, ticket=ticket,
-        event=event,
+        event=event.value if event else None,
     )  # fmt: skip
-    if fmt is ListFormat.table and limit is None:
-        limit = TABLE_LIMIT
+    capped = fmt is ListFormat.table and limit is None and on_terminal()
     settings = _evidence_settings(config)
     db = _open_read(settings)
     _known_widget(settings, db, widget)
-    rows = audit.iter_transfers(db.conn, filters, limit=limit)
-    count = _emit(
+    # One row past the cap tells "exactly 1,000" from "more than 1,000".
+    rows = audit.iter_transfers(db.conn, filters, limit=TABLE_LIMIT + 1 if capped else limit)
+    more = False
+    if capped:
+        first = list(rows)
+        more = len(first) > TABLE_LIMIT
+        rows = iter(first[:TABLE_LIMIT])
+    _emit(
         rows,
         fmt,
         columns=shown if columns or wide else audit.COLUMNS,
         table_columns=shown,
         title="Ledger rows",
     )
-    if fmt is ListFormat.table and count == limit:
-        typer.echo(f"(first {limit} rows; use --limit or --format csv for more)", err=True)
+    if more:
+        typer.echo(
+            f"(the first {TABLE_LIMIT:,} rows on this terminal; more match: --limit N, or pipe "
+            "or redirect the output, or --format csv, for all)"
+        )
 
 
 @app.command()
@@ -175,7 +207,7 @@ def export(
     country: Country = None,
     basis: Basis = None,
     ticket: Ticket = None,
-    event: Event = None,
+    event: EventOption = None,
     fmt: Annotated[
         str | None,
         typer.Option(
@@ -191,7 +223,7 @@ def export(
     """Stream every (matching) ledger row to FILE in constant memory."""
     filters = audit.Filters.from_cli(
         since=since, until=until, widget=widget, country=country, basis=basis, ticket=ticket,
-        event=event,
+        event=event.value if event else None,
     )  # fmt: skip
     if json_flag:
         if fmt not in (None, "json"):

@@ -105,20 +105,28 @@ def sync(
 ) -> None:
     """One pass: recover, fetch finished chats, decide consent, import to Zendesk, record.
 
-    Exit codes: 0 done, 1 aborted (cursor not advanced), 2 configuration error,
+    Exit codes: 0 done, 1 aborted or interrupted (cursor not advanced), 2 configuration error,
     3 finished but some cases failed or are at risk of SnapEngage's deletion.
     """
+    import threading
+
     from snapzen.commands import service
+    from snapzen.commands.scheduler import stop_on_signals
     from snapzen.support.settings import Needs
 
     as_json = summary_json(fmt, json_output)
     settings = settings_from(config, Needs.SYNC)
-    result = service.sync(
-        settings,
-        wait=wait,
-        widgets=known_widgets(settings, widget),
-        actor=actor_name(actor, settings),
-    )
+    stop = threading.Event()
+    # SIGTERM or Ctrl-C: the batch in hand finishes, the run is recorded 'interrupted' and the
+    # process exits 1 (a second signal kills it at once).
+    with stop_on_signals(stop):
+        result = service.sync(
+            settings,
+            wait=wait,
+            widgets=known_widgets(settings, widget),
+            actor=actor_name(actor, settings),
+            stop=stop.is_set,
+        )
     c = result.counts
     if as_json:
         echo_json(pass_summary(result))
@@ -126,7 +134,8 @@ def sync(
         typer.echo(
             f"sync {result.run_id}: fetched {c.fetched}, created {c.created}, "
             f"withheld {c.withheld}, ignored {c.ignored}, failed {c.failed}, "
-            f"ambiguous {c.ambiguous}, recovered {c.recovered}, ledger rows {c.ledger_rows}"
+            f"ambiguous {c.ambiguous}, recovered {c.recovered}; ledger: decisions "
+            f"{c.decisions} (transfers {c.transfers})"
         )
     from snapzen.ledger.derogations import warning_line
 
@@ -143,6 +152,8 @@ def sync(
         )
     if result.failed_total:
         typer.echo(f"{result.failed_total} case(s) failed; see `snapzen status`", err=True)
+    if result.interrupted:
+        typer.echo("snapzen: sync interrupted; the next sync does the rest", err=True)
     raise typer.Exit(result.exit_code)
 
 
@@ -225,4 +236,7 @@ _register_subapps()
 
 
 def main() -> None:
-    app()
+    from snapzen.cli.streams import closing_quietly
+
+    with closing_quietly():  # `snapzen ledger list | head` ends quietly
+        app()

@@ -143,7 +143,8 @@ def _backfill_summary(result: Any, plan: Any) -> dict[str, Any]:
     }
 
 
-def _listing(ids: Sequence[str], limit: int = 50) -> str:
+def _listing(ids: Sequence[str], limit: int = 5) -> str:
+    """A few ids and how many more: a summary line, not a dump (--format json lists all)."""
     shown = ", ".join(ids[:limit])
     return shown + (f" (+{len(ids) - limit} more)" if len(ids) > limit else "")
 
@@ -251,28 +252,39 @@ def backfill(
         typer.echo(f"{written.problems} warning(s)/error(s) logged in {logs_path}", err=True)
     c = result.counts
     label = "dry run" if dry_run else "backfill"
+    if result.interrupted:
+        label += " (interrupted)"
     if as_json:
         echo_json(_backfill_summary(result, plan))
         raise typer.Exit(result.exit_code)
-    typer.echo(
+    windows = (
         f"{label} {plan.since}..{plan.until} ({', '.join(plan.widgets)}): "
         f"{result.windows_total} window(s), {result.windows_skipped} already finished, "
-        f"{result.windows_done} done; fetched {c.fetched}, created {c.created}, "
-        f"withheld {c.withheld}, ignored {c.ignored}, failed {c.failed}, "
-        f"ledger rows {c.ledger_rows}"
+        f"{result.windows_done} done; fetched {c.fetched}"
     )
-    if result.dry_run is not None:
+    if result.dry_run is None:
+        typer.echo(
+            f"{windows}, created {c.created}, withheld {c.withheld}, ignored {c.ignored}, "
+            f"failed {c.failed}; ledger: decisions {c.decisions} (transfers {c.transfers})"
+        )
+    else:
+        # Nothing happened: the conditional, and a few ids per line (--format json: all).
         report = result.dry_run
-        typer.echo(f"would create {len(report.would_create)} ticket(s): ")
+        typer.echo(
+            f"{windows}; would create {len(report.would_create)} ticket(s), would withhold "
+            f"{len(report.would_withhold)}, would ignore {len(report.would_ignore)}"
+        )
         if report.would_create:
-            typer.echo("  " + _listing(report.would_create))
-        typer.echo(f"would withhold {len(report.would_withhold)} case(s)")
+            typer.echo(f"  would create: {_listing(report.would_create)}")
         for reason in sorted(set(report.would_withhold.values())):
             ids = sorted(k for k, v in report.would_withhold.items() if v == reason)
-            typer.echo(f"  {reason}: {_listing(ids)}")
+            typer.echo(f"  would withhold ({reason or 'no reason'}, {len(ids)}): {_listing(ids)}")
         if report.would_ignore:
-            typer.echo(f"would ignore {len(report.would_ignore)} case(s)")
-        typer.echo("dry run: nothing was written to Zendesk or to the ledger")
+            typer.echo(f"  would ignore: {_listing(sorted(report.would_ignore))}")
+        typer.echo(
+            "dry run: nothing was written to Zendesk or to the ledger "
+            "(--format json lists every case id)"
+        )
     if result.interrupted:
         typer.echo("snapzen: backfill interrupted; run the same command again to resume", err=True)
     elif result.last is not None and result.last.at_risk:

@@ -1,8 +1,10 @@
 """Backfill progress: a bar on a terminal, JSON log lines at a fixed interval otherwise.
 
 Both count windows (one widget on one day) as each is read to its end, and cases fetched and
-tickets created as they happen (``tick`` from the pass); ``window_done`` (a slice recorded)
-brings the counts in line with the backfill's own totals, so the last state shown is right.
+tickets created as they happen (``tick`` from the pass), and name the day being read
+(``day_started``); ``window_done`` (a slice recorded) brings the counts in line with the
+backfill's own totals. Nothing shown ever goes backwards: an interrupted slice's windows stay
+counted as read (``windows_done``) while ``windows_recorded`` says what a rerun will skip.
 """
 
 from __future__ import annotations
@@ -41,15 +43,21 @@ class Tally:
         elif what == "window":
             self.done = min(self.total, self.done + n)
 
+    def day_started(self, day: date) -> None:
+        """The pass began reading ``day`` (days run oldest first)."""
+        self.day = max(self.day, day) if self.day else day
+
     def window_done(self, day: date, widgets: Sequence[str], counts: Counts) -> None:
         self.recorded += len(widgets)
         self.done = max(self.done, self.recorded)
-        self.day = day
-        self.fetched, self.created = counts.fetched, counts.created
+        self.day = max(self.day, day) if self.day else day
+        # The backfill's own totals; never below what the ticks already showed.
+        self.fetched = max(self.fetched, counts.fetched)
+        self.created = max(self.created, counts.created)
 
     def finish(self) -> None:
-        # An interrupted slice read windows that were not recorded: the rerun redoes them.
-        self.done = self.recorded
+        """Nothing to change: an interrupted slice's windows were read (done) but not recorded
+        (the rerun redoes them), which ``recorded`` already says; the bar does not go back."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +101,11 @@ class JsonProgress(Tally):
 
     def tick(self, what: str, n: int) -> None:
         super().tick(what, n)
+        if self.every <= 0:
+            self._emit()
+
+    def day_started(self, day: date) -> None:
+        super().day_started(day)
         if self.every <= 0:
             self._emit()
 
@@ -142,6 +155,10 @@ class RichProgress(Tally):
 
     def tick(self, what: str, n: int) -> None:
         super().tick(what, n)
+        self._show()
+
+    def day_started(self, day: date) -> None:
+        super().day_started(day)
         self._show()
 
     def window_done(self, day: date, widgets: Sequence[str], counts: Counts) -> None:

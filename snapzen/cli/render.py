@@ -75,7 +75,8 @@ def print_status(report: dict[str, Any]) -> None:
             )
         )
     out.print(
-        f"ledger rows: {report['ledger_rows']}; raw payloads held: "
+        f"ledger rows: {report['ledger_rows']} (decisions {report['decisions']}, transfers "
+        f"{report['transfers']}); raw payloads held: "
         f"{report['raw_payloads_held']} (oldest {_age(report['raw_oldest_age_seconds'])})"
     )
     for recipient, count in report.get("derogation_transfers", {}).items():
@@ -122,9 +123,11 @@ def print_status(report: dict[str, Any]) -> None:
         out.print(f"[bold red]clock: {safe(report['clock_warning'])}[/]")
     run = report["last_run"]
     if run:
+        exit_note = "" if run.get("exit_code") is None else f" (exit code {run['exit_code']})"
         out.print(
             f"last run {safe(run['run_id'])} ({safe(run['kind'])}, {safe(run['actor'])}): "
-            f"{safe(run['outcome'])} at {safe(run['finished_at'] or run['started_at'])}; "
+            f"{safe(run['outcome'])}{exit_note} "
+            f"at {safe(run['finished_at'] or run['started_at'])}; "
             f"fetched {run['fetched']}, created {run['created']}, withheld {run['withheld']}, "
             f"failed {run['failed']}"
         )

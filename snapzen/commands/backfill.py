@@ -161,6 +161,7 @@ class BackfillProgress(Protocol):
     # what: "fetched" / "created" (cases, as they happen), "window" (a widget-day read to
     # its end; recorded as finished only when its slice completes: window_done).
     def tick(self, what: str, n: int) -> None: ...
+    def day_started(self, day: date) -> None: ...  # the pass began reading this day
     def window_done(self, day: date, widgets: Sequence[str], counts: Counts) -> None: ...
     def finish(self) -> None: ...
 
@@ -170,6 +171,9 @@ class NoProgress:
         pass
 
     def tick(self, what: str, n: int) -> None:
+        pass
+
+    def day_started(self, day: date) -> None:
         pass
 
     def window_done(self, day: date, widgets: Sequence[str], counts: Counts) -> None:
@@ -336,7 +340,9 @@ def _run_slices(
                 service.run_pass,
                 settings,
                 "backfill",
-                _slice_body(remaining, taken, details, plan.today, slice_seconds),
+                _slice_body(
+                    remaining, taken, details, plan.today, slice_seconds, progress.day_started
+                ),
                 actor=actor,
                 clients=clients,
                 crash_hook=crash_hook,
@@ -410,6 +416,7 @@ def _slice_body(
     details: dict[str, Any],
     today: date,
     slice_seconds: float,
+    day_started: Callable[[date], None],
 ) -> Callable[[Pipeline], PassResult]:
     """One pass over as many of ``remaining`` days (oldest first) as fit in ``slice_seconds``
     (at least one). Each day's widgets are fetched concurrently, the next day's as soon as
@@ -435,6 +442,7 @@ def _slice_body(
                     return
                 taken.days.append((day, widgets))
                 details["backfill"]["days"].append(day.isoformat())
+                day_started(day)
                 yield [(widget, day, day) for widget in widgets]
 
         # At most every remaining window (the slice may end sooner): what the pass sizes its

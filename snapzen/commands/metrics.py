@@ -13,15 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from snapzen.commands.status import STATUSES
-from snapzen.ledger import outbox
+from snapzen.ledger import outbox, runs
 from snapzen.ledger.status import UNSENT_OR_PUSHING, sql_list
 from snapzen.support.settings import Settings, parse_interval
 from snapzen.support.sqlite_uri import read_only_uri
 
-RUN_OUTCOMES = ("running", "ok", "partial", "aborted")
-# A run that ended (ok/partial) did its job; 'partial' problems (failures, deadline) have
-# their own checks and metrics.
-COMPLETED = ("ok", "partial")
+# The run outcomes and which of them did their job: one list (snapzen.ledger.runs).
+RUN_OUTCOMES = runs.RUN_OUTCOMES
+COMPLETED = runs.COMPLETED_OUTCOMES
 
 
 def _escape(value: str) -> str:
@@ -107,8 +106,18 @@ def render_prometheus(report: dict[str, Any]) -> str:
     )
     out.family(
         "snapzen_ledger_rows",
-        "Rows in the append-only transfers ledger.",
+        "Ledger rows: every row of the chained ledger, whatever its event.",
         [({}, report["ledger_rows"])],
+    )
+    out.family(
+        "snapzen_ledger_decisions",
+        "Ledger rows that record what became of a chat (transfer, sent, withheld, ignored, ...).",
+        [({}, report["decisions"])],
+    )
+    out.family(
+        "snapzen_ledger_transfers",
+        "Ledger rows that are restricted transfers (event transfer), a subset of the decisions.",
+        [({}, report["transfers"])],
     )
     out.family(
         "snapzen_derogation_transfers",
@@ -130,7 +139,7 @@ def render_prometheus(report: dict[str, Any]) -> str:
     )
     out.family(
         "snapzen_last_run_outcome",
-        "1 for the outcome of the last run (running, ok, partial, aborted), else 0.",
+        f"1 for the outcome of the last run ({', '.join(RUN_OUTCOMES)}), else 0.",
         (({"outcome": o}, 1 if run.get("outcome") == o else 0) for o in RUN_OUTCOMES),
     )
     out.family(
@@ -157,8 +166,9 @@ class Health:
 
 def check_health(path: Path, settings: Settings, now: datetime) -> Health:
     """Fast, read-only verdict for a HEALTHCHECK. Unhealthy (with one line) when the database
-    is missing or unreadable, the last finished run aborted, no run completed within three
-    schedule intervals, or chats are at risk of SnapEngage's deletion."""
+    is missing or unreadable, the last finished run aborted or was interrupted, no run
+    completed within three schedule intervals, or chats are at risk of SnapEngage's
+    deletion."""
     if not path.exists():
         return Health(False, f"ledger database {path} does not exist (create it: snapzen init)")
     try:
@@ -180,6 +190,12 @@ def _verdict(conn: sqlite3.Connection, settings: Settings, now: datetime) -> Hea
     ).fetchone()
     if last is not None and last[2] == "aborted":
         return Health(False, f"last run {last[0]} ({last[1]}) aborted: {last[3] or 'no reason'}")
+    if last is not None and last[2] == "interrupted":
+        return Health(
+            False,
+            f"last run {last[0]} ({last[1]}) was interrupted before it finished (exit code 1): "
+            "the next run, or the same command again, does the rest",
+        )
     window = 3 * parse_interval(settings.schedule.every)
     completed = conn.execute(
         f"""SELECT MAX(finished_at) FROM runs

@@ -56,7 +56,7 @@ from snapzen.ledger.db import open_ledger, transaction
 from snapzen.ledger.status import CaseStatus
 from snapzen.policy.transform import add_years, external_id, retention_until
 from snapzen.support import clock
-from snapzen.support.errors import ConfigError
+from snapzen.support.errors import ConfigError, exit_code_of
 from snapzen.support.log import bound_run, get_logger, one_line
 from snapzen.support.settings import Settings
 from snapzen.sync.clock_guard import check_against_zendesk
@@ -419,8 +419,8 @@ def run_sweep(
                 db,
                 run_id,
                 clock(),
-                outcome="aborted",
-                exit_code=1,
+                outcome="interrupted" if isinstance(exc, KeyboardInterrupt) else "aborted",
+                exit_code=exit_code_of(exc),
                 counts={"fetched": result.due, "failed": result.failed},
                 error=one_line(error, 300),
                 details={"as_of": as_of.isoformat(), "purge": purge, **result.counts()},

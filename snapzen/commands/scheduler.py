@@ -13,6 +13,7 @@ then the loop returns 0. Time is injectable (``clock`` and ``wait``) so tests ne
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import signal
 import threading
@@ -169,8 +170,17 @@ def stop_on_signals(
             signal.signal(signum, previous.get(signum, signal.SIG_DFL))
             signal.raise_signal(signum)
             return
-        log.warning("stop_signal_received", signal=signal.Signals(signum).name)
         stop.set()
+        # Not logged here: the handler runs between two bytecodes of the main thread, which may
+        # be inside a log write holding the logger's lock (a deadlock seen with Ctrl-C during
+        # a sync). A thread of its own waits for that lock instead.
+        threading.Thread(
+            target=contextvars.copy_context().run,  # keeps the run id bound to the line
+            args=(log.warning, "stop_signal_received"),
+            kwargs={"signal": signal.Signals(signum).name},
+            name="stop-signal-log",
+            daemon=True,
+        ).start()
 
     for signum in signals:
         previous[signum] = signal.signal(signum, handler)

@@ -193,8 +193,9 @@ def run_pass(
                 exc_now = sys.exc_info()[1]
                 pipeline.close(collect=exc_now is None or isinstance(exc_now, Exception))
         except BaseException as exc:
-            # Any way out but a result (error, Ctrl-C, a crash hook) leaves an 'aborted' row:
-            # cursors were not advanced, and recovery finishes whatever was in flight.
+            # Any way out but a result leaves an 'interrupted' (Ctrl-C) or 'aborted' (an error,
+            # a crash hook) row with the exit code the process ends with: cursors were not
+            # advanced, and recovery finishes whatever was in flight.
             known = isinstance(exc, errors.SnapzenError)
             # runs.error is read by ops and auditors: no email an API may have echoed back.
             error = f"{type(exc).__name__}: {scrub_personal(str(exc))}" if known else "interrupted"
@@ -202,8 +203,8 @@ def run_pass(
                 db,
                 run_id,
                 utcnow(),
-                outcome="aborted",
-                exit_code=errors.EXIT_ABORTED,
+                outcome="interrupted" if isinstance(exc, KeyboardInterrupt) else "aborted",
+                exit_code=errors.exit_code_of(exc),
                 counts=pipeline.counts.as_dict(),
                 error=error,
             )
@@ -215,7 +216,7 @@ def run_pass(
                     **pipeline.counts.as_dict(),
                 )
             raise
-        outcome = "ok" if result.exit_code == 0 else "partial"
+        outcome = runs.ended_outcome(result.exit_code, interrupted=result.interrupted)
         outbox.finish_run(
             db,
             run_id,
@@ -235,6 +236,7 @@ def run_pass(
             },
         )
         log_level = log.info if result.exit_code == 0 else log.error
+        log_level = log.warning if result.interrupted else log_level
         log_level(
             "run_finished",
             outcome=outcome,

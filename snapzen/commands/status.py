@@ -10,6 +10,7 @@ import sqlite_utils
 
 from snapzen.ledger import alerts, derogations, outbox
 from snapzen.ledger.cursor_rules import check_clock
+from snapzen.ledger.events import DECISIONS_SQL, Event
 from snapzen.ledger.flags import open_flags
 from snapzen.ledger.status import UNSENT_OR_PUSHING, CaseStatus, sql_list
 from snapzen.support.settings import Settings
@@ -82,7 +83,13 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
     last_run = dict(zip(names, last, strict=True)) if last else None
     if last_run and last_run.get("details"):
         last_run["details"] = json.loads(last_run["details"])
-    ledger_rows = db.execute("SELECT COUNT(*) FROM transfers").fetchone()[0]
+    # The three counts of docs/cli.md ("Counts"): every ledger row, the decisions among
+    # them, and the restricted transfers among those.
+    ledger_rows, decision_rows, transfer_rows = db.execute(
+        f"""SELECT COUNT(*), COUNT(*) FILTER (WHERE event IN {DECISIONS_SQL}),
+                   COUNT(*) FILTER (WHERE event = ?) FROM transfers""",
+        (Event.TRANSFER.value,),
+    ).fetchone()
     # Art. 49 is the exception: its use shows in status, by recipient (all time, last run).
     derogated_last = derogations.by_recipient(db.conn, last_run["run_id"]) if last_run else {}
     # Imports whose answer was lost: inside the recovery grace they are work in progress,
@@ -106,6 +113,8 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
         "at_risk": at_risk[:100],
         "at_risk_count": len(at_risk),
         "ledger_rows": ledger_rows,
+        "decisions": decision_rows,
+        "transfers": transfer_rows,
         "imports_in_progress": in_progress,
         "imports_unresolved": unresolved,
         "last_run": last_run,

@@ -64,12 +64,18 @@ def record(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> list[
 def terminal_decisions(
     items: Iterable[tuple[str, str, str | None, str | None, str | None, Mapping[str, Any]]],
     stamp: str,
+    *,
+    run_id: str | None = None,
+    actor: str | None = None,
 ) -> list[dict[str, Any]]:
     """Rows for cases made terminal without a push: (case_id, status, outcome, reason,
-    subject_ref, facts); ``facts`` may carry widget_id, origin_country and consent fields."""
+    subject_ref, facts); ``facts`` may carry widget_id, origin_country and consent fields.
+    Every row carries the ``run_id`` and ``actor`` of the run that decided."""
     rows = []
     for case_id, status, outcome, reason, subject, facts in items:
         columns = {k: v for k, v in facts.items() if k != "details"}
+        columns.setdefault("run_id", run_id)
+        columns.setdefault("actor", actor)
         details = {"reason": reason, "outcome": outcome, **dict(facts.get("details") or {})}
         rows.append(
             decision(status, case_id, stamp, subject_ref=subject, details=details, **columns)

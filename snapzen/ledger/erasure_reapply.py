@@ -156,7 +156,7 @@ def _apply_erasure(
     ).fetchall()
     if entry.narrowed:  # a chat the ledger has never seen: withheld before it is fetched
         withheld += _placeholders(conn, entry, stamp)
-    decisions.record(conn, outbox.erased_withheld(withheld, stamp))  # chained decisions
+    decisions.record(conn, outbox.erased_withheld(withheld, stamp, actor=actor))  # chained
     result.withheld += len(withheld)
     pushing = conn.execute(
         f"SELECT case_id FROM cases WHERE {scope} AND status = ?", [*params, CaseStatus.PUSHING]

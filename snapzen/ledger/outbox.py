@@ -71,8 +71,17 @@ def synthetic_case_id(raw_json: str) -> str:
     return "invalid:" + hashlib.sha256(raw_json.encode("utf-8", "replace")).hexdigest()[:24]
 
 
-def stage(db: sqlite_utils.Database, cases: Sequence[StagedCase], now: datetime) -> int:
-    """Upsert one page of cases in one transaction; returns how many rows were new.
+def stage(
+    db: sqlite_utils.Database,
+    cases: Sequence[StagedCase],
+    now: datetime,
+    *,
+    run_id: str | None = None,
+    actor: str | None = None,
+) -> int:
+    """Upsert one page of cases in one transaction; returns how many rows were new. A chat
+    of an erased person is withheld at once, its decision row carrying ``run_id`` and
+    ``actor``.
 
     Cases still pending or failed get their payload refreshed (late survey data, a chat that
     was still running); pushing and terminal cases are never touched by a re-fetch.
@@ -122,11 +131,17 @@ def stage(db: sqlite_utils.Database, cases: Sequence[StagedCase], now: datetime)
             ],
         )
         conn.executemany(_STAGE_SQL, rows)
-        _withhold_erased(conn, cases, stamp)
+        _withhold_erased(conn, cases, stamp, run_id, actor)
     return len(ids) - len(known)
 
 
-def _withhold_erased(conn: sqlite3.Connection, cases: Sequence[StagedCase], stamp: str) -> None:
+def _withhold_erased(
+    conn: sqlite3.Connection,
+    cases: Sequence[StagedCase],
+    stamp: str,
+    run_id: str | None,
+    actor: str | None,
+) -> None:
     """A chat of a person erased under Art. 17 that started before the erasure is never sent,
     even when fetched after the erasure or after a restored backup (erased_subjects is rebuilt
     from the erasure journal). One cheap probe when nobody was erased."""
@@ -146,16 +161,25 @@ def _withhold_erased(conn: sqlite3.Connection, cases: Sequence[StagedCase], stam
                 RETURNING cases.case_id, cases.subject_ref""",
             [stamp, stamp, *chunk],
         ).fetchall()
-        decisions.record(conn, erased_withheld(withheld, stamp))
+        decisions.record(conn, erased_withheld(withheld, stamp, run_id=run_id, actor=actor))
 
 
-def erased_withheld(cases: Iterable[tuple[str, str]], stamp: str) -> list[dict[str, Any]]:
+def erased_withheld(
+    cases: Iterable[tuple[str, str]],
+    stamp: str,
+    *,
+    run_id: str | None = None,
+    actor: str | None = None,
+) -> list[dict[str, Any]]:
     """Withheld decisions for (case_id, subject_ref) of chats of an erased person."""
     details = {"reason": ERASED_REASON}
     return [
-        decisions.decision("withheld", case_id, stamp, subject_ref=ref, details=details)
+        decisions.decision(
+            "withheld", case_id, stamp, subject_ref=ref, details=details, run_id=run_id,
+            actor=actor,
+        )
         for case_id, ref in cases
-    ]
+    ]  # fmt: skip
 
 
 # Withheld only because no consent value was present, and now one is: pending again with the
@@ -245,11 +269,15 @@ def set_terminal_many(
     db: sqlite_utils.Database,
     items: Iterable[tuple[Any, ...]],
     now: datetime,
-) -> None:
+    *,
+    run_id: str | None = None,
+    actor: str | None = None,
+) -> int:
     """(case_id, status, outcome, reason, subject_ref[, facts]) with status withheld or
     ignored: terminal without a push, so the raw payload leaves the database in the same
     write, and the decision is chained in it (``facts``: more columns for that row, e.g.
-    origin_country and the consent evidence)."""
+    origin_country and the consent evidence). ``run_id`` and ``actor``: the run that decided,
+    carried by every decision row. Returns the number of decision rows appended."""
     stamp = now_iso(now)
     rows = []
     # Not synced on its own (db.transaction): lost to a power cut, the case is pending again
@@ -266,7 +294,10 @@ def set_terminal_many(
             )
             facts: Mapping[str, Any] = rest[0] if rest else {}
             rows.append((case_id, status, outcome, reason, subject, facts))
-        decisions.record(conn, decisions.terminal_decisions(rows, stamp))
+        decisions.record(
+            conn, decisions.terminal_decisions(rows, stamp, run_id=run_id, actor=actor)
+        )
+    return len(rows)
 
 
 def mark_failed(
@@ -276,9 +307,12 @@ def mark_failed(
     *,
     count_attempt: bool = True,
     max_attempts: int | None = None,
-) -> None:
+    run_id: str | None = None,
+    actor: str | None = None,
+) -> int:
     """Record per-case failures (one line each); attempts grow so retries are bounded. A
-    case whose attempts reach ``max_attempts`` failed for good: that decision is chained."""
+    case whose attempts reach ``max_attempts`` failed for good: that decision is chained,
+    with ``run_id`` and ``actor``. Returns the number of decision rows appended."""
     stamp = now_iso(now)
     with transaction(db) as conn:
         final = []
@@ -301,10 +335,13 @@ def mark_failed(
                         stamp,
                         widget_id=row[1],
                         subject_ref=row[2],
+                        run_id=run_id,
+                        actor=actor,
                         details={"attempts": row[0], "error": error[:200]},
                     )
                 )
         decisions.record(conn, final)
+    return len(final)
 
 
 def mark_pushing(
@@ -426,10 +463,23 @@ def record_synced(
 ) -> int:
     """Mark cases synced with their ticket ids and append their transfer rows, all in ONE
     transaction: either both the status and the ledger row exist, or neither does.
-    Returns the number of ledger rows appended."""
+    Returns the number of ledger rows (decisions: `transfer` or `sent`) appended."""
+    return record_synced_counted(db, synced, now, run_id=run_id, actor=actor)[0]
+
+
+def record_synced_counted(
+    db: sqlite_utils.Database,
+    synced: Mapping[str, int],
+    now: datetime,
+    *,
+    run_id: str,
+    actor: str,
+) -> tuple[int, int]:
+    """``record_synced``, returning (decision rows appended, of which `transfer` rows)."""
     stamp = now_iso(now)
     ids = list(synced)
     appended = 0
+    transfers = 0
     with transaction(db) as conn:
         # A chunk of ids at a time (one lookup, one statement for its updates, its ledger rows
         # appended in the order of ``synced``, exactly as one append_event per case would),
@@ -498,7 +548,8 @@ def record_synced(
             )
             append_events(conn, events)
             appended += len(events)
-    return appended
+            transfers += sum(1 for event in events if event["event"] == "transfer")
+    return appended, transfers
 
 
 # ---------------------------------------------------------------- cursors

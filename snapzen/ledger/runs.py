@@ -29,6 +29,26 @@ from snapzen.ledger.db import transaction
 
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
+# How a run ended (``runs.outcome``), the one list `status`, the metrics, `status --check` and
+# the auditor UI read:
+#   running      started, not finished (or the process died without a word: SIGKILL, power)
+#   ok           finished, nothing needs a look (exit code 0)
+#   partial      finished, some cases failed or are at risk (exit code 3)
+#   interrupted  stopped on request (SIGTERM, SIGINT/Ctrl-C) before it finished; cursors and
+#                a backfill's days were not advanced, so the next run or the same command
+#                redoes the rest (exit code 1)
+#   aborted      ended by an error (exit code 1, or 2 for a configuration error)
+RUN_OUTCOMES = ("running", "ok", "partial", "interrupted", "aborted")
+# Outcomes of a run that did its job; 'partial' problems have their own checks and metrics.
+COMPLETED_OUTCOMES = ("ok", "partial")
+
+
+def ended_outcome(exit_code: int, *, interrupted: bool = False) -> str:
+    """The outcome of a run that returned (did not raise) with ``exit_code``."""
+    if interrupted:
+        return "interrupted"
+    return "ok" if exit_code == 0 else "partial"
+
 
 def new_run_id(kind: str) -> str:
     """A fresh run id for a run of ``kind`` (the same word as ``runs.kind``)."""

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from snapzen.ledger.events import describe_all
 from snapzen.ledger.status import CaseStatus
 from snapzen.support.atomic import create_private, private_dir, write_private
 from snapzen.support.sqlite_uri import read_only_uri
@@ -30,12 +31,17 @@ HIDDEN_COLUMNS = {"cases": ("raw",)}  # personal data that never leaves the live
 
 TABLE_DESCRIPTIONS = {
     "transfers": (
-        "Append-only, hash-chained record of every restricted cross-border transfer of an "
-        "EEA/UK visitor's chat to Zendesk, plus later erasure/expiry events (never edits)."
+        "The ledger: append-only, hash-chained rows (never edited), one per event (the event "
+        "column): restricted transfers of chats to Zendesk (event transfer), every other "
+        "decision about a chat (sent, withheld, ignored, failed, dismissed, adopted), ticket "
+        "erasures and expiries, finished runs, data-subject requests, access packs and legal "
+        "holds. 'Ledger rows' counts all of them, 'decisions' the rows about chats, "
+        "'transfers' the restricted transfers."
     ),
     "cases": "Staging outbox: one row per SnapEngage case and its sync status (raw payload "
     "removed from this copy).",
-    "runs": "One row per snapzen run (sync, backfill, retry, retention, erase).",
+    "runs": "One row per snapzen run (kind: sync, backfill, retry, retention, erase, ...) and "
+    "how it ended.",
     "state": "Per-widget cursor: every case on days before cursor_day is in a terminal state.",
     "backfill_windows": "Finished `snapzen backfill` windows (widget, UTC day) a rerun skips.",
     "erased_subjects": "People erased under Art. 17 (HMAC only): their chats that started "
@@ -49,12 +55,7 @@ TABLE_DESCRIPTIONS = {
 COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
     "transfers": {
         "seq": "Position in the hash chain (1, 2, 3, … without gaps).",
-        "event": "The decision or event: transfer = a restricted transfer sent to Zendesk; "
-        "sent = sent, not a restricted transfer; withheld / ignored / failed / dismissed = "
-        "not sent, and why (details.reason); erased = ticket deleted on an Art. 17 request; "
-        "expired = ticket deleted at the end of retention; run = a finished run (digest); "
-        "request = a data-subject request (case_id holds its id); access_provided = an "
-        "access pack handed over; hold_added / hold_removed = a legal hold.",
+        "event": "What the row records: " + describe_all() + ".",
         "case_id": "SnapEngage case id of the chat.",
         "widget_id": "SnapEngage widget the chat came through.",
         "subject_ref": "Pseudonymous data-subject key: HMAC-SHA256 of the lower-cased email "
@@ -118,14 +119,16 @@ COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "actor": "cron or a named engineer.",
         "started_at": "Start (UTC).",
         "finished_at": "End (UTC).",
-        "outcome": "running, ok, partial or aborted.",
-        "exit_code": "Process exit code.",
+        "outcome": "running, ok, partial (some cases failed or at risk), interrupted "
+        "(stopped by SIGTERM or Ctrl-C before it finished) or aborted (an error).",
+        "exit_code": "The exit code the command ended with (0 ok, 1 interrupted or aborted, "
+        "2 configuration error, 3 partial).",
         "fetched": "Cases fetched.",
         "created": "Tickets created.",
         "withheld": "Chats withheld.",
         "failed": "Cases failed.",
         "details": "JSON counts and notes.",
-        "error": "Why the run aborted, one line.",
+        "error": "Why the run aborted or was interrupted, one line.",
     },
     "state": {
         "widget_id": "SnapEngage widget.",
@@ -166,19 +169,21 @@ _SUBJECT_COLUMNS = (
 )
 CANNED_QUERIES: dict[str, dict[str, Any]] = {
     "by_subject": {
-        "title": "Transfers of one data subject (Art. 15)",
+        "title": "Every ledger row of one data subject (Art. 15)",
         "description": "Paste the subject_ref (`snapzen ledger subject --email … --format json` "
-        "prints it): recipients, third country, basis/safeguard and storage period.",
+        "prints it): the person's transfers (recipients, third country, basis/safeguard and "
+        "storage period) and every other event about their chats (withheld, erased, "
+        "expired, ...).",
         "sql": f"SELECT {_SUBJECT_COLUMNS} FROM transfers WHERE subject_ref = :subject_ref "
         "ORDER BY seq",
     },
     "by_month": {
-        "title": "Transfers by month and legal basis",
+        "title": "Restricted transfers by month and legal basis",
         "sql": "SELECT substr(transferred_at, 1, 7) AS month, legal_basis, count(*) AS transfers "
         "FROM transfers WHERE event = 'transfer' GROUP BY month, legal_basis ORDER BY month",
     },
     "by_basis": {
-        "title": "Transfers by legal basis and mechanism (Art. 30(1)(e))",
+        "title": "Restricted transfers by legal basis and mechanism (Art. 30(1)(e))",
         "description": "Art. 49 derogations in many months are regular transfers, which EDPB "
         "Guidelines 2/2018 do not see as covered by a derogation.",
         "sql": "SELECT legal_basis, mechanism_ref, count(*) AS transfers, "
@@ -188,9 +193,9 @@ CANNED_QUERIES: dict[str, dict[str, Any]] = {
         "ORDER BY transfers DESC",
     },
     "expiring_soon": {
-        "title": "Retention ending within :days days",
-        "description": "Transfers whose ticket is due for deletion soon and was not yet "
-        "erased or expired.",
+        "title": "Transfers whose retention ends soon",
+        "description": "Restricted transfers whose ticket is due for deletion within the "
+        "number of days given below (days) and was not yet erased or expired.",
         "sql": "SELECT t.seq, t.ticket_id, t.case_id, t.retention_until, t.recipient, "
         "t.legal_basis FROM transfers t WHERE t.event = 'transfer' "
         "AND t.retention_until >= date('now') "
@@ -200,7 +205,8 @@ CANNED_QUERIES: dict[str, dict[str, Any]] = {
     },
     "withheld": {
         "title": "Withheld chats by reason and month",
-        "description": "Chats not transferred because no lawful transfer basis applied.",
+        "description": "Chats not sent, counted by the reason recorded (no consent value, "
+        "consent refused, a person erased under Art. 17, ...), month and widget.",
         "sql": "SELECT coalesce(reason, '(none)') AS reason, substr(day, 1, 7) AS month, "
         f"widget_id, count(*) AS cases FROM cases WHERE status = '{CaseStatus.WITHHELD}' "
         "GROUP BY 1, 2, 3 ORDER BY month, cases DESC",
@@ -282,10 +288,11 @@ def build_metadata(snapshot: Path, *, sha256: str | None = None) -> dict[str, An
     tables["transfers"]["sort_desc"] = "seq"
     snapshot_note = f" Snapshot SHA-256: {sha256}." if sha256 else ""
     return {
-        "title": "snapzen transfer ledger",
+        "title": "snapzen ledger",
         "description": (
-            "Read-only record of cross-border transfers of EEA/UK visitors' chats to Zendesk "
-            "(GDPR Art. 30 / Art. 15 evidence). No raw personal data: subjects appear only as "
+            "Read-only record of what snapzen did with visitors' chats: every restricted "
+            "transfer to Zendesk and every other decision and event, with the runs that made "
+            "them (GDPR Art. 30 / Art. 15 evidence). No raw personal data: subjects appear only as "
             "HMAC references. Served immutable; verify integrity with `snapzen ledger verify "
             "--checkpoint FILE`." + snapshot_note
         ),

@@ -28,9 +28,15 @@ LOOSE_PREFILTER_RE = re.compile(r"\d(?:\D{0,3}\d){11}")
 
 
 def _fold(char: str) -> str:
-    """NFKC of one character when that is one character (full-width digits), else itself."""
+    """NFKC of one character when that is one character (full-width digits), else itself.
+
+    Only a decimal digit (``isdecimal``: full-width digits) may fold to a digit: a
+    superscript, subscript or circled figure ("²", "₃", "①") is a footnote or an exponent, not
+    part of a number a person typed, so it stays as it is and never extends a card."""
     folded = unicodedata.normalize("NFKC", char)
-    return folded if len(folded) == 1 else char
+    if len(folded) != 1 or (folded.isdigit() and not char.isdecimal()):
+        return char
+    return folded
 
 
 # Separators that may stand between the groups of a card: any whitespace (NBSP, tab, thin

@@ -113,3 +113,13 @@ EXIT_OK = 0
 EXIT_ABORTED = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
+
+
+def exit_code_of(exc: BaseException) -> int:
+    """The exit code a command ends with when ``exc`` escapes it (snapzen.cli.common's
+    mapping), so a `runs` row can record the code the process really exits with."""
+    if isinstance(exc, ConfigError):
+        return EXIT_USAGE
+    if isinstance(exc, LockHeld):
+        return EXIT_OK
+    return EXIT_ABORTED

@@ -75,7 +75,10 @@ class Counts:
     failed: int = 0
     ambiguous: int = 0
     recovered: int = 0
-    ledger_rows: int = 0
+    # Ledger rows this pass appended (docs/cli.md, "Counts"): decisions about cases (transfer,
+    # sent, withheld, ignored, failed, ...), and of those the restricted transfers.
+    decisions: int = 0
+    transfers: int = 0
     batches: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -104,6 +107,8 @@ class PassResult:
 
     @property
     def exit_code(self) -> int:
+        if self.interrupted:
+            return 1  # stopped before it finished (errors.EXIT_ABORTED): the rerun does the rest
         needs_a_look = self.at_risk or self.failed_total or self.unresolved or self.future_dated
         return 3 if needs_a_look else 0
 

@@ -317,7 +317,9 @@ class Pipeline:
     def _store_page(self, fetched: dict[Window, int], window: Window, page: list[Staged]) -> None:
         """Store one staged page in one transaction."""
         rows = self.cases.stored(page)
-        self.counts.new += outbox.stage(self.db, rows, self.clock())
+        self.counts.new += outbox.stage(
+            self.db, rows, self.clock(), run_id=self.run_id, actor=self.actor
+        )
         fetched[window] += len(rows)
         self.fetch_progress.fetched += len(rows)
         self.counts.fetched += len(rows)

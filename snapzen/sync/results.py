@@ -50,18 +50,26 @@ class Recorder:
         """Cases whose tickets exist (case -> ticket id): 'synced', with their ledger rows."""
         if not synced:
             return
-        rows = outbox.record_synced(
+        rows, transfers = outbox.record_synced_counted(
             self.db, synced, self.clock(), run_id=self.run_id, actor=self.actor
         )
         self.counts.created += len(synced)
-        self.counts.ledger_rows += rows
+        self.counts.decisions += rows
+        self.counts.transfers += transfers
         self.progress("created", len(synced))
 
     def failed(self, failures: dict[str, str]) -> None:
         """Cases that failed (case -> error): retried by a later pass up to max_attempts."""
         if not failures:
             return
-        outbox.mark_failed(self.db, failures, self.clock(), max_attempts=self.max_attempts)
+        self.counts.decisions += outbox.mark_failed(
+            self.db,
+            failures,
+            self.clock(),
+            max_attempts=self.max_attempts,
+            run_id=self.run_id,
+            actor=self.actor,
+        )
         self.counts.failed += len(failures)
         for case_id, error in failures.items():
             log.warning("case_failed", case_id=case_id, error=error)
@@ -74,7 +82,9 @@ class Recorder:
         """Cases decided without a ticket: withheld (consent) or ignored (not a chat)."""
         if not rows:
             return
-        outbox.set_terminal_many(self.db, list(rows), self.clock())
+        self.counts.decisions += outbox.set_terminal_many(
+            self.db, list(rows), self.clock(), run_id=self.run_id, actor=self.actor
+        )
         for _, status, _, reason, *_ in rows:
             if status == "withheld":
                 self.counts.withheld += 1

@@ -65,10 +65,19 @@ def test_list_formats() -> None:
     assert code == 0 and "1005" in out
 
 
-def test_list_table_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_list_table_is_capped_only_on_a_terminal_and_says_so_on_stdout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(ledger_queries, "TABLE_LIMIT", 4)
-    code, _, err = run("list")
-    assert code == 0 and "first 4 rows" in err
+    code, out, err = run("list")  # CliRunner's stdout is not a terminal: every row
+    assert code == 0 and len(out.splitlines()) == 1 + 10 and "first" not in out + err
+    monkeypatch.setattr(ledger_queries, "on_terminal", lambda: True)
+    code, out, err = run("list")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 1 + 4 + 1 and "the first 4 rows" in lines[-1]
+    assert err == ""
+    code, out, _ = run("list", "--limit", "10")  # asked for: no note, nothing cut
+    assert len(out.splitlines()) == 1 + 10 and "first" not in out
 
 
 def test_bad_option_values_exit_2() -> None:
@@ -176,7 +185,7 @@ def test_checkpoint_and_verify(tmp_path: Path, tamper: Tamper) -> None:
     assert code == 0 and "seq 10" in out and json.loads(point.read_text())["seq"] == 10
     assert json.loads(point.read_text())["signatures"][0]["key_fingerprint"].startswith("sha256:")
     code, out, _ = run("verify", "--checkpoint", str(point), "--public-key", str(public))
-    assert code == 0 and "ledger OK: 10 rows" in out and "1 checkpoint(s) match" in out
+    assert code == 0 and "ledger OK: 10 ledger rows" in out and "1 checkpoint(s) match" in out
     tamper(edit(7, legal_basis="art45"))
     code, _, err = run("verify")
     assert code == 1

@@ -66,6 +66,20 @@ def test_metadata_describes_every_column(tmp_path: Path) -> None:
     }  # fmt: skip
 
 
+def test_titles_and_descriptions_say_what_tables_and_queries_hold(tmp_path: Path) -> None:
+    # issue 24: the table with every event was "the record of every restricted transfer",
+    # and a query title showed its raw parameter (":days").
+    from snapzen.ledger.events import Event
+
+    for name, query in web.CANNED_QUERIES.items():
+        assert ":" not in query["title"].split("(")[0], name  # no raw :parameter
+    described = web.TABLE_DESCRIPTIONS["transfers"]
+    assert "every restricted" not in described and "every other" in described
+    event_text = web.COLUMN_DESCRIPTIONS["transfers"]["event"]
+    assert all(f"{event.value} = " in event_text for event in Event)
+    assert web.CANNED_QUERIES["by_subject"]["title"].startswith("Every ledger row")
+
+
 def test_canned_queries_are_valid_read_only_sql(tmp_path: Path) -> None:
     source = tmp_path / "fresh.db"
     open_db(source, create=True).conn.close()
@@ -101,6 +115,7 @@ def _build_source(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    _require_browser()  # no server started for tests that will skip
     base = tmp_path_factory.mktemp("serve")
     source = base / "snapzen.db"
     _build_source(source)
@@ -127,10 +142,33 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         log.close()
 
 
+def missing_browser_parts(chromium: Path = CHROMIUM, chromedriver: Path = CHROMEDRIVER) -> str:
+    """What the browser tests lack on this machine ("" when nothing): each of chromium and
+    chromedriver is a separate Debian package, so either can be installed without the other."""
+    missing = [str(path) for path in (chromium, chromedriver) if not path.exists()]
+    return " and ".join(missing)
+
+
+def _require_browser() -> None:
+    missing = missing_browser_parts()
+    if missing:
+        pytest.skip(f"{missing} absent (apt-get install -y chromium chromium-driver)")
+    pytest.importorskip("selenium")
+
+
+def test_browser_tests_name_what_is_missing(tmp_path: Path) -> None:
+    present = tmp_path / "chromium"
+    present.touch()
+    absent = tmp_path / "chromedriver"
+    assert missing_browser_parts(present, absent) == str(absent)
+    assert missing_browser_parts(absent, absent) == f"{absent} and {absent}"
+    absent.touch()
+    assert missing_browser_parts(present, absent) == ""
+
+
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent (apt-get install -y chromium chromium-driver)")
+    _require_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -166,7 +204,7 @@ def _text(driver: Any) -> str:
 @pytest.mark.browser
 def test_page_loads_with_metadata(served: dict[str, Any], browser: Any) -> None:
     browser.get(served["url"] + "/")
-    assert "snapzen transfer ledger" in browser.title
+    assert "snapzen ledger" in browser.title
     browser.get(served["url"] + "/ledger")
     assert "Sanitized snapshot of the snapzen ledger" in _text(browser)
     for query in ("by_subject", "by_month", "by_basis", "expiring_soon", "withheld"):

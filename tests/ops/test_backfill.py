@@ -213,6 +213,7 @@ def test_stop_request_finishes_the_day_in_hand_then_a_rerun_resumes(
     class StopAfterFirstDay:
         def start(self, total: int, skipped: int) -> None: ...
         def tick(self, what: str, n: int) -> None: ...
+        def day_started(self, day: date) -> None: ...
         def finish(self) -> None: ...
 
         def window_done(self, day: date, widgets: object, counts: object) -> None:
@@ -246,6 +247,7 @@ def test_stop_mid_slice_records_none_of_its_days_and_a_rerun_redoes_them(
     class Ticks:
         def start(self, total: int, skipped: int) -> None: ...
         def finish(self) -> None: ...
+        def day_started(self, day: date) -> None: ...
         def window_done(self, day: date, widgets: object, counts: object) -> None: ...
 
         def tick(self, what: str, n: int) -> None:
@@ -271,15 +273,25 @@ def test_dry_run_writes_nothing_and_lists_what_would_happen(
     service.sync(settings)  # the real ledger already has these days synced...
     apis.add_cases("w1", [make_case("new-one", started=noon(4))])  # ...except a late arrival
     apis.add_cases("w2", [make_case("new-no", started=noon(4), widget="w2", consent=None)])
+    late = [make_case(f"late-{i:02}", started=noon(3)) for i in range(12)]
+    apis.add_cases("w1", late)
     ledger_before = settings.ledger.path.read_bytes()
     posts_before = apis.requests["create_many"]
 
     since, until = (TODAY - timedelta(days=4)).isoformat(), (TODAY - timedelta(days=3)).isoformat()
     code, out, _ = cli("backfill", "--since", since, "--until", until, "--dry-run")
     assert code == 0, out
-    assert "would create 1 ticket(s)" in out and "new-one" in out
-    assert "would withhold 1 case(s)" in out and "no_consent_recorded: new-no" in out
+    # The conditional (nothing was created), and a summary of the ids, not a dump of them.
+    summary = out.splitlines()[0]
+    assert "would create 13 ticket(s), would withhold 1, would ignore 0" in summary
+    assert "created" not in summary.replace("would create", "")
+    assert "  would create: late-00" in out or "  would create: new-one" in out
+    assert "(+8 more)" in out and sum(out.count(f"late-{i:02}") for i in range(12)) <= 5
+    assert "would withhold (no_consent_recorded, 1): new-no" in out
     assert "nothing was written" in out
+    code, out, _ = cli("backfill", "--since", since, "--until", until, "--dry-run", "--json")
+    body = json.loads(out)["dry_run"]
+    assert len(body["would_create"]) == 13 and list(body["would_withhold"]) == ["new-no"]
     assert apis.requests["create_many"] == posts_before
     db = open_db(settings.ledger.path)
     assert db.execute("SELECT COUNT(*) FROM cases WHERE case_id LIKE 'new-%'").fetchone()[0] == 0

@@ -115,3 +115,26 @@ def test_sync_and_backfill_summaries_as_json(sync_env: Path, apis: FakeApis) -> 
     assert code == 0 and body["created"] == 0 and body["at_risk"] == [] and body["run_id"]
     code, _, err = cli("sync", "--json", "--format", "table")
     assert code == 2 and "disagree" in err
+
+
+def test_an_interrupted_slice_leaves_the_bar_where_it_was() -> None:
+    # issue 24: SIGTERM mid-slice made the bar jump back to 0/30 (done reset to recorded).
+    tally = Tally()
+    tally.start(30, 0)
+    tally.day_started(TODAY - timedelta(days=3))
+    for _ in range(7):
+        tally.tick("window", 1)
+    tally.tick("created", 12)
+    tally.day_started(TODAY - timedelta(days=2))
+    tally.finish()  # interrupted: nothing of the slice was recorded
+    assert tally.as_dict() == {
+        "windows_done": 7,
+        "windows_recorded": 0,
+        "windows_total": 30,
+        "fetched": 0,
+        "created": 12,
+        "day": (TODAY - timedelta(days=2)).isoformat(),
+    }
+    # A recorded slice's totals never pull a live count down.
+    tally.window_done(TODAY - timedelta(days=3), ["w1"], Counts(fetched=5, created=10))
+    assert (tally.created, tally.fetched, tally.done) == (12, 5, 7)

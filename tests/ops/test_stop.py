@@ -24,9 +24,14 @@ def test_stop_finishes_the_batch_in_hand_and_the_next_pass_does_the_rest(
         stop=lambda: apis.requests.get("create_many", 0) >= 1,
         progress=lambda what, n: created.append(n) if what == "created" else None,
     )
-    assert first.interrupted and first.exit_code == 0
+    # Interrupted is not done: exit 1, and the run row says so with the same code (issue 24).
+    assert first.interrupted and first.exit_code == 1
     assert first.counts.created == 100  # exactly the batch that was in flight
     db = open_db(settings.ledger.path)
+    row = db.execute(
+        "SELECT outcome, exit_code, created FROM runs WHERE run_id = ?", [first.run_id]
+    )
+    assert row.fetchone() == ("interrupted", 1, 100)
     assert db.execute("SELECT COUNT(*) FROM state").fetchone()[0] == 0  # cursors untouched
     # Only the batch in flight left 'pending'. Pages still on their way when the stop came
     # are not stored (pages are staged on the reader threads, so how many were is timing):

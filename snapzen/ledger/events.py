@@ -1,0 +1,81 @@
+"""Every kind of row the ledger (the chained ``transfers`` table) holds, in one place.
+
+``ledger list --event`` offers and accepts exactly these, the auditor UI describes the
+``event`` column from them, and tests/ledger/test_events.py fails when code appends an event
+not listed here. The words used for counts (docs/cli.md, "Counts"):
+
+- **ledger rows**: every row of the ledger, whatever its event;
+- **decisions**: the rows that record what became of a chat (``DECISIONS``);
+- **transfers**: the decisions that are restricted transfers (``transfer``), a subset.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Event(StrEnum):
+    TRANSFER = "transfer"
+    SENT = "sent"
+    ADOPTED = "adopted"
+    WITHHELD = "withheld"
+    IGNORED = "ignored"
+    DISMISSED = "dismissed"
+    FAILED = "failed"
+    ERASED = "erased"
+    EXPIRED = "expired"
+    RUN = "run"
+    REQUEST = "request"
+    ACCESS_PROVIDED = "access_provided"
+    HOLD_ADDED = "hold_added"
+    HOLD_REMOVED = "hold_removed"
+    RESTORED = "restored"
+    LEDGER_BOUND = "ledger_bound"
+    CASE_FLAGGED = "case_flagged"
+    RECIPIENT_NOTICE = "recipient_notice"
+    OPERATOR_STATEMENT = "operator_statement"
+
+
+MEANING: dict[Event, str] = {
+    Event.TRANSFER: "a restricted transfer: a chat sent to Zendesk outside the EEA/UK, with "
+    "its legal basis",
+    Event.SENT: "a chat sent to Zendesk that is not a restricted transfer",
+    Event.ADOPTED: "a ticket found in Zendesk whose transfer this ledger does not record "
+    "(after a restore from an older backup), adopted with that evidence",
+    Event.WITHHELD: "a chat not sent, and why (details.reason: no consent, refused, erased)",
+    Event.IGNORED: "a case that is not a chat to send (offline message, test, ...)",
+    Event.DISMISSED: "a failed case given up for good by `snapzen dismiss`, with the reason",
+    Event.FAILED: "a case that used all its attempts",
+    Event.ERASED: "a ticket deleted on an Art. 17 erasure request",
+    Event.EXPIRED: "a ticket deleted at the end of its retention",
+    Event.RUN: "a finished run (a digest of its `runs` row)",
+    Event.REQUEST: "a data-subject request received or answered (case_id holds its id)",
+    Event.ACCESS_PROVIDED: "an access pack handed over (Art. 15)",
+    Event.HOLD_ADDED: "a legal hold placed",
+    Event.HOLD_REMOVED: "a legal hold lifted",
+    Event.RESTORED: "the ledger restored from a backup (`ledger restore`)",
+    Event.LEDGER_BOUND: "the ledger bound to its key (`snapzen init`, or a later binding)",
+    Event.CASE_FLAGGED: "a case a person must decide (e.g. several tickets for one chat)",
+    Event.RECIPIENT_NOTICE: "an Art. 19 notice to a recipient of an erased person's data",
+    Event.OPERATOR_STATEMENT: "a statement an operator recorded (e.g. about an erasure "
+    "reapplied from the journal)",
+}
+
+# What became of a chat: the decisions counted as such in every summary.
+DECISIONS: tuple[Event, ...] = (
+    Event.TRANSFER,
+    Event.SENT,
+    Event.ADOPTED,
+    Event.WITHHELD,
+    Event.IGNORED,
+    Event.DISMISSED,
+    Event.FAILED,
+)
+DECISION_NAMES: tuple[str, ...] = tuple(str(event) for event in DECISIONS)
+# The same as an SQL list: ('transfer', 'sent', ...) (fixed words, no user input).
+DECISIONS_SQL = "(" + ", ".join(f"'{name}'" for name in DECISION_NAMES) + ")"
+
+
+def describe_all() -> str:
+    """``name = meaning; ...`` for help texts and the auditor UI."""
+    return "; ".join(f"{event.value} = {MEANING[event]}" for event in Event)
