@@ -94,9 +94,10 @@ def _se_case(case_id: str, message: str) -> dict[str, Any]:
 def ledger(tmp_path: Path) -> Path:
     path = tmp_path / "ledger.db"
     db = open_db(path, create=True)
-    append(db, [transfer_fields(1, case_id="c-sent", subject_ref=REF, ticket_id=1001,
-                                legal_basis="art45", transferred_at="2026-11-20T10:05:00Z",
-                                mechanism_ref="UK GDPR: SI 2023/1028 (UK-US data bridge)")])  # fmt: skip
+    sent = transfer_fields(1, case_id="c-sent", subject_ref=REF, ticket_id=1001,
+                           legal_basis="art45", transferred_at="2026-11-20T10:05:00Z",
+                           mechanism_ref="UK GDPR: SI 2023/1028 (UK-US data bridge)")  # fmt: skip
+    append(db, [sent])
     with transaction(db) as conn:
         conn.execute("UPDATE cases SET started_at = '2026-11-20T10:00:00Z' WHERE case_id = ?",
                      ("c-sent",))  # fmt: skip
