@@ -110,6 +110,8 @@ def test_a_transfer_reads_as_a_sentence_naming_recipient_country_and_safeguard()
     assert text.startswith("Your chat was sent to Zendesk, Inc. in the United States, under "
                            "the UK-US data bridge")  # fmt: skip
     assert "adequacy" in text and "art45" not in text and "certification" not in text
+    kept = words.event_sentence({**row, "retention_until": "2028-11-20"})
+    assert kept.endswith("It is kept there until 20 November 2028, then deleted.")
     consent = words.event_sentence({**row, "legal_basis": "art49_1a", "mechanism_ref": None})
     assert "you explicitly agreed" in consent and "art49" not in consent
 
@@ -130,3 +132,8 @@ def test_erasure_and_request_events_carry_their_reason() -> None:
     assert erased == "Your ticket number 115 was deleted because you withdrew your consent."
     asked = words.event_sentence({"event": "request", "details": {"kind": "access"}})
     assert asked == "Your request (a copy of your data) was recorded."
+
+
+def test_dates_read_as_dates() -> None:
+    assert words.day("2027-01-24") == "24 January 2027"
+    assert words.moment("2026-11-25T08:00:00Z") == "25 November 2026 at 08:00 UTC"

@@ -107,17 +107,19 @@ def _snapengage_copy(copy: dict[str, Any]) -> str:
 
 
 def _chat(chat: dict[str, Any], ledger: list[dict[str, Any]]) -> str:
-    started = _e(str(chat.get("started_at") or "")[:16].replace("T", " at "))
+    started = _e(words.moment(chat.get("started_at")))
     what = words.status_sentence(chat.get("status"))
     if chat.get("reason") and chat.get("status") in ("withheld", "ignored"):
         what = words.reason_sentence(chat.get("reason"))
     events = [
-        f"{_e(str(r.get('transferred_at'))[:10])}: {_e(words.event_sentence(r))}"
+        f"{_e(words.day(r.get('transferred_at')))}: {_e(words.event_sentence(r))}"
         for r in ledger
         if r.get("case_id") == chat.get("case_id")
     ]
     state = chat.get("snapengage_copy_state")
-    held = words.COPY_STATES.get(str(state), "").format(until=_e(chat.get("snapengage_deletes_on")))
+    held = words.COPY_STATES.get(str(state), "").format(
+        until=_e(words.day(chat.get("snapengage_deletes_on")))
+    )
     copy = chat.get("snapengage_copy")
     return (
         f"<h3>Chat started {started} (SnapEngage reference {_e(chat.get('case_id'))})</h3>"
@@ -138,9 +140,10 @@ def _ticket(ticket: dict[str, Any]) -> str:
         f"[{_plain(c.get('created_at'))}] {_plain(c.get('body'))}"
         for c in ticket.get("transcript") or []
     )
+    created = _e(words.moment(ticket.get("created_at")))
     return (
-        f"<h3>{title}</h3><p>{state} Created {_e(ticket.get('created_at'))}; its status in "
-        f"Zendesk: {_e(ticket.get('status'))}.</p><pre>{escape(lines)}</pre>"
+        f"<h3>{title}</h3><p>{state} Created {created}; its status in Zendesk: "
+        f"{_e(ticket.get('status'))}.</p><pre>{escape(lines)}</pre>"
     )
 
 
@@ -162,7 +165,7 @@ def render_html(pack: dict[str, Any]) -> str:
     chat_ids = {c.get("case_id") for c in chats}
     tickets = "".join(_ticket(t) for t in pack.get("tickets") or []) or "<p>None.</p>"
     other = [
-        f"{_e(str(r.get('transferred_at'))[:10])}: {_e(words.event_sentence(r))}"
+        f"{_e(words.day(r.get('transferred_at')))}: {_e(words.event_sentence(r))}"
         for r in ledger
         if r.get("case_id") not in chat_ids
     ]
@@ -171,7 +174,7 @@ def render_html(pack: dict[str, Any]) -> str:
         f"<title>Your data</title><style>{_STYLE}</style></head><body>"
         f"<h1>Your personal data held by {_e(info.get('controller'))}</h1>"
         f"<p>This is the copy of your personal data you asked for, prepared on "
-        f"{_e(str(pack.get('generated_at'))[:10])}. The file subject.json that comes with "
+        f"{_e(words.day(pack.get('generated_at')))}. The file subject.json that comes with "
         "it holds the same data in a form a computer can read, which you may give to "
         "another organisation.</p>"
         f"{_about(info)}"

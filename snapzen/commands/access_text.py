@@ -9,6 +9,7 @@ one is missing. Pure functions, no I/O.
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 # Where a recipient is; codes not listed are shown as "the country with code XX".
@@ -95,6 +96,9 @@ EVENTS = {
     "access_provided": "A copy of your data was prepared for you.",
 }
 
+# Events after which a ticket holds the chat until the row's retention_until.
+KEPT_EVENTS = ("transfer", "sent", "adopted")
+
 # Request kinds and outcomes (ledger.requests, commands.erase_request).
 REQUEST_KINDS = {
     "access": "a copy of your data",
@@ -166,6 +170,23 @@ _CHECKED = re.compile(r"\s*\(certification [^()]*\)")
 _NAMED = re.compile(r"\(([^()]+)\)\s*$")
 
 
+def day(value: Any) -> str:
+    """``2027-01-24`` (or a timestamp) -> ``24 January 2027``; anything else as it is."""
+    text = str(value or "")
+    try:
+        parsed = date.fromisoformat(text[:10])
+    except ValueError:
+        return text
+    return f"{parsed.day} {parsed.strftime('%B')} {parsed.year}"
+
+
+def moment(value: Any) -> str:
+    """``2026-11-25T08:00:00Z`` -> ``25 November 2026 at 08:00 UTC``."""
+    text = str(value or "")
+    clock = text[11:16] if len(text) >= 16 and text[10] == "T" else ""
+    return day(text) + (f" at {clock} UTC" if clock else "")
+
+
 def country_name(code: str | None) -> str:
     if not code:
         return "a country we could not determine"
@@ -214,21 +235,27 @@ def event_sentence(row: dict[str, Any]) -> str:
     event = str(row.get("event") or "")
     template = EVENTS.get(event, "A record our staff will explain on request.")
     ticket = row.get("ticket_id")
-    return template.format(
-        recipient=row.get("recipient") or "our support system",
-        country=country_name(row.get("destination_country")),
-        basis=basis_sentence(row.get("legal_basis"), row.get("mechanism_ref")),
-        reason=reason_sentence(details.get("reason")),
-        ticket=f"number {ticket}" if ticket else "",
-        erase_reason=ERASE_REASONS.get(str(details.get("reason")), "because you asked us to"),
-        kind=REQUEST_KINDS.get(str(details.get("kind")), "a request about your data"),
-    ).replace("  ", " ")
+    kept = ""
+    if event in KEPT_EVENTS and row.get("retention_until"):
+        kept = f" It is kept there until {day(row['retention_until'])}, then deleted."
+    return (
+        template.format(
+            recipient=row.get("recipient") or "our support system",
+            country=country_name(row.get("destination_country")),
+            basis=basis_sentence(row.get("legal_basis"), row.get("mechanism_ref")),
+            reason=reason_sentence(details.get("reason")),
+            ticket=f"number {ticket}" if ticket else "",
+            erase_reason=ERASE_REASONS.get(str(details.get("reason")), "because you asked us to"),
+            kind=REQUEST_KINDS.get(str(details.get("kind")), "a request about your data"),
+        ).replace("  ", " ")
+        + kept
+    )
 
 
 def ticket_state_sentence(ticket: dict[str, Any]) -> str:
     template = TICKET_STATES.get(str(ticket.get("state")), "Its state is unknown.")
     why = DELETED_BECAUSE.get(str(ticket.get("deleted_because")), "")
-    return template.format(deleted_on=ticket.get("deleted_on") or "", why=why).replace(" .", ".")
+    return template.format(deleted_on=day(ticket.get("deleted_on")), why=why).replace(" .", ".")
 
 
 def field_label(name: str) -> str:
