@@ -1,18 +1,18 @@
 """``snapzen ledger access``: the access pack of one person (Art. 15, Art. 20).
 
 Found by email (its HMAC), case id or ticket id; an email several people used is narrowed
-to named chats first, as for erasure (snapzen.ledger.collisions). The pack holds:
+to named chats first, as for erasure (snapzen.ledger.collisions). Refused (ConfigError, exit
+2) while the Art. 15 information is incomplete (access_checks). The pack holds:
 
-- every ticket of theirs with its transcript, read from Zendesk by id (archived tickets too;
-  with an email also the tickets Zendesk search finds for them that snapzen does not know);
-  tickets the ledger records as erased or expired are listed as deleted, not fetched;
-- every ledger row about them (transfers, erasures, expiries, holds, requests, earlier
-  access packs) and every decision about their chats (withheld and why, pending, failed),
-  with the day SnapEngage deletes a chat it still holds;
-- the Art. 15(1)(a)-(h) and 15(2) information from the ``[record]`` settings.
+- every ticket of theirs with its transcript, read from Zendesk by id (access_tickets);
+  tickets Zendesk search finds by the email that snapzen did not create are only listed for
+  review until included by id after it; erased or expired tickets are listed as deleted;
+- every ledger row about them and every decision about their chats, with the day SnapEngage
+  deletes each, and SnapEngage's own copy of each chat it still holds (access_snapengage);
+- the Art. 15(1)(a)-(h) and 15(2) information, every recipient used (access_info).
 
-``DIR/subject.json`` is the machine-readable copy (Art. 20), ``DIR/subject.html`` the one for
-the person (static HTML, no script). Then one transaction appends an ``access_provided``
+``DIR/subject.json`` is the machine-readable copy (Art. 20, with the ledger's codes),
+``DIR/subject.html`` the one for the person, in sentences (access_html, access_text). Then one transaction appends an ``access_provided``
 event with both files' SHA-256 and closes the ``access`` request in the journal.
 """
 
