@@ -12,8 +12,9 @@ to named chats first, as for erasure (snapzen.ledger.collisions). Refused (Confi
 - the Art. 15(1)(a)-(h) and 15(2) information, every recipient used (access_info).
 
 ``DIR/subject.json`` is the machine-readable copy (Art. 20, with the ledger's codes),
-``DIR/subject.html`` the one for the person, in sentences (access_html, access_text). Then one transaction appends an ``access_provided``
-event with both files' SHA-256 and closes the ``access`` request in the journal.
+``DIR/subject.html`` the one for the person, in sentences (access_html, access_text). Then
+one transaction appends an ``access_provided`` event with both files' SHA-256 and closes the
+``access`` request in the journal.
 """
 
 from __future__ import annotations
