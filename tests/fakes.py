@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -141,6 +142,7 @@ class FakeApis:
         self.too_many_jobs_next = 0  # the next N POSTs get TooManyJobs (others hold the cap)
         self.hide_jobs = False  # show_many omits every job (Zendesk is known to miss some)
         self.reject_credentials = False  # users/me (and only it) answers 401
+        self.send_date = True  # False: answers without a Date header (a proxy that drops it)
         self.shift_results = False  # job results name the tickets out of step by one
         self.peak_unfinished = 0  # most jobs queued or running at once, seen by a POST
         self.requests: dict[str, int] = {}
@@ -259,7 +261,11 @@ class FakeApis:
         return 200, self._headers(), json.dumps({"job_status": self._job_json(job)})
 
     def _headers(self) -> dict[str, str]:
-        return {"X-Rate-Limit": "700", "X-Rate-Limit-Remaining": "650"}
+        # Date as every HTTP server sends it (from the real clock): the clock guard's evidence.
+        headers = {"X-Rate-Limit": "700", "X-Rate-Limit-Remaining": "650"}
+        if self.send_date:
+            headers["Date"] = formatdate(usegmt=True)
+        return headers
 
     def run_job(self, job: Job) -> None:
         if job.applied:

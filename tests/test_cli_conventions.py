@@ -53,7 +53,7 @@ def test_config_before_the_command_is_used(tmp_path: Path) -> None:
     for args in (["-c", str(config), "status"], ["--config", str(config), "status"],
                  ["status", "-c", str(config)]):  # fmt: skip
         result = runner.invoke(app, args)
-        assert result.exit_code == 2 and "zendesk.subdomian (config file)" in result.stderr
+        assert result.exit_code == 2 and f"zendesk.subdomian in {config};" in result.stderr
 
 
 def test_quiet_and_verbose_set_the_log_level_for_that_invocation_only(

@@ -4,6 +4,7 @@ far past the ledger, and a clock behind the last run warns loudly but still fetc
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -107,13 +108,47 @@ def _events(stderr: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
 
 
-def test_one_run_ten_days_ahead_then_a_normal_run_fetches_every_new_chat(
+def _runs(ledger: Path) -> int:
+    with sqlite3.connect(ledger) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+
+
+def test_a_sync_ten_days_ahead_of_zendesk_refuses_and_records_nothing(
     sync_env: Path, apis: FakeApis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Zendesk's Date says the clock is wrong: exit 1, one line, before anything is fetched
+    or sent, and no run row (its start would be a time in the future). The next pass under
+    the right clock sends every chat and has nothing to complain about."""
+    apis.add_cases("w1", [make_case("before", started=recent(3600))])
+    apis.add_cases("w1", [make_case("ending", started=recent(10))])  # 10 min: not settled
+    monkeypatch.setenv(OFFSET_VARIABLE, str(10 * 86400))
+    ahead = runner.invoke(app, ["sync"])
+    assert ahead.exit_code == 1, ahead.output
+    [line] = [x for x in ahead.stderr.splitlines() if x.startswith("snapzen: error")]
+    assert "ClockAheadError" in line and "10 days ahead of Zendesk's" in line
+    assert apis.tickets == [] and apis.requests.get("logs", 0) == 0
+    assert _runs(sync_env) == 0
+
+    monkeypatch.delenv(OFFSET_VARIABLE)
+    apis.add_cases("w1", [make_case(f"after{i}", started=recent(60 + i)) for i in range(3)])
+    normal = runner.invoke(app, ["sync"])
+    assert normal.exit_code == 0, normal.output
+    sent = {t["external_id"].split(":")[-1] for t in apis.tickets}
+    assert sent == {"before", "after0", "after1", "after2"}  # "ending" is still settling
+    assert not [e for e in _events(normal.stderr) if e["event"] == "clock_behind_last_run"]
+
+
+def test_without_a_date_header_a_sync_ahead_still_keeps_cursors_on_evidence(
+    sync_env: Path, apis: FakeApis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No Date to compare with (a proxy dropped it): the pass warns and goes on, and the
+    cursor rules still keep the cursor on real data, so the next normal run misses nothing."""
+    apis.send_date = False
     apis.add_cases("w1", [make_case("before", started=recent(3600))])
     monkeypatch.setenv(OFFSET_VARIABLE, str(10 * 86400))
     ahead = runner.invoke(app, ["sync"])
     assert ahead.exit_code == 0, ahead.output
+    assert [e for e in _events(ahead.stderr) if e["event"] == "clock_unchecked"]
     shown = runner.invoke(app, ["status", "--json"])
     assert shown.stdout.startswith("{"), (shown.exit_code, shown.output, shown.exception)
     report = json.loads(shown.stdout)
@@ -140,6 +175,26 @@ def test_sweep_with_the_clock_years_ahead_deletes_nothing(
     assert runner.invoke(app, ["sync"]).exit_code == 0
     monkeypatch.setenv(OFFSET_VARIABLE, str(3 * 366 * 86400))
     sweep = runner.invoke(app, ["retention", "sweep"])
-    assert sweep.exit_code == 2, sweep.output
-    assert "refusing to delete" in sweep.stderr
+    assert sweep.exit_code == 1, sweep.output
+    assert "ahead of Zendesk's" in sweep.stderr and "refusing to delete" in sweep.stderr
     assert apis.tickets and not getattr(apis, "deleted", None)
+
+    # The one sync the old message asked for: refused too, so it cannot vouch for the clock.
+    assert runner.invoke(app, ["sync"]).exit_code == 1
+    again = runner.invoke(app, ["retention", "sweep"])
+    assert again.exit_code == 1 and "refusing to delete" in again.stderr
+    assert not [c for c in apis.rsps.calls if "destroy_many" in str(c.request.url)]
+
+
+def test_a_clock_behind_zendesk_is_reported_and_the_pass_goes_on(
+    sync_env: Path, apis: FakeApis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind cannot delete early nor make a chat look finished: a warning naming both
+    clocks, and the pass runs (its run recorded)."""
+    apis.add_cases("w1", [make_case("old", started=recent(3 * 24 * 60))])
+    monkeypatch.setenv(OFFSET_VARIABLE, str(-86400))
+    behind = runner.invoke(app, ["sync"])
+    assert behind.exit_code in (0, 3), behind.output
+    [warned] = [e for e in _events(behind.stderr) if e["event"] == "clock_behind_zendesk"]
+    assert warned["level"] == "warning" and 86390 <= int(str(warned["behind_seconds"])) <= 86410
+    assert _runs(sync_env) == 1 and [t["external_id"] for t in apis.tickets] == ["snapengage:old"]

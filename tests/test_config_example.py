@@ -5,6 +5,9 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import pytest
+
+from snapzen.support.errors import ConfigError
 from snapzen.support.settings import Settings, load_settings
 
 EXAMPLE = Path(__file__).parent.parent / "config" / "snapzen.example.toml"
@@ -26,3 +29,18 @@ def test_example_config_documents_every_setting() -> None:
         for name in sub_model.model_fields:  # type: ignore[union-attr]
             mentioned = name in parsed.get(section, {}) or f"{name} =" in text or name in text
             assert mentioned, f"{section}.{name} is not documented in {EXAMPLE.name}"
+
+
+def test_a_copied_example_refuses_to_start_until_controller_country_is_decided(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The most important legal setting is never decided by a shipped value."""
+    assert 'controller_country = ""' in EXAMPLE.read_text(encoding="utf-8")
+    monkeypatch.delenv("SNAPZEN_TRANSFER__CONTROLLER_COUNTRY")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(EXAMPLE)
+    assert str(caught.value).startswith(
+        f"setting transfer.controller_country in {EXAMPLE}: is required"
+    )
+    monkeypatch.setenv("SNAPZEN_TRANSFER__CONTROLLER_COUNTRY", "GB")
+    assert load_settings(EXAMPLE).transfer.controller_country == "GB"

@@ -112,35 +112,56 @@ def test_parse_interval() -> None:
         parse_interval("15 minutes")
 
 
+SYNC_NEEDS = {
+    "SNAPZEN_SNAPENGAGE__ORG_ID": "1",
+    "SNAPZEN_SNAPENGAGE__API_TOKEN": "t",
+    "SNAPZEN_SNAPENGAGE__WIDGETS": "w",
+    "SNAPZEN_ZENDESK__SUBDOMAIN": "acme",
+    "SNAPZEN_LEDGER__KEY": "k" * 20,
+}
+
+
 @responses.activate  # any HTTP call would raise ConnectionError: none may happen
 @pytest.mark.parametrize(
     ("env", "named"),
     [
-        ({}, "snapengage.org_id"),
-        ({"SNAPZEN_SNAPENGAGE__ORG_ID": "1"}, "snapengage.api_token"),
         (
-            {
-                "SNAPZEN_SNAPENGAGE__ORG_ID": "1",
-                "SNAPZEN_SNAPENGAGE__API_TOKEN": "t",
-                "SNAPZEN_SNAPENGAGE__WIDGETS": "w",
-                "SNAPZEN_ZENDESK__SUBDOMAIN": "acme",
-                "SNAPZEN_LEDGER__KEY": "k" * 20,
-            },
-            "zendesk credentials",
+            {},
+            [
+                "setting snapengage.org_id is required; set SNAPZEN_SNAPENGAGE__ORG_ID",
+                "setting snapengage.api_token is required; set SNAPZEN_SNAPENGAGE__API_TOKEN",
+                "setting snapengage.widgets is required",
+                "setting zendesk.subdomain is required",
+                "setting ledger.key is required; set SNAPZEN_LEDGER__KEY",
+                "zendesk credentials are required",
+            ],
         ),
-        ({"SNAPZEN_HTTP__TIMEOUT_SECONDS": "-1"}, "http.timeout_seconds"),
+        (SYNC_NEEDS, ["zendesk credentials are required"]),
+        (
+            {**SYNC_NEEDS, "SNAPZEN_HTTP__TIMEOUT_SECONDS": "-1", "SNAPZEN_LEDGER__KEY": "short"},
+            [
+                "setting http.timeout_seconds (SNAPZEN_HTTP__TIMEOUT_SECONDS): ",
+                "setting ledger.key (SNAPZEN_LEDGER__KEY): must be at least 16 characters",
+                "zendesk credentials are required",
+            ],
+        ),
     ],
 )
-def test_sync_with_bad_config_exits_2_with_one_line(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], named: str
+def test_sync_with_bad_config_exits_2_listing_every_problem_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], named: list[str]
 ) -> None:
     monkeypatch.setenv("SNAPZEN_LEDGER__PATH", str(tmp_path / "x.db"))
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     result = runner.invoke(app, ["sync"])
     assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and named in lines[0]
+    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    problems = lines[1:] if len(named) > 1 else [lines[0].removeprefix("snapzen: error: ")]
+    assert len(problems) == len(named), lines
+    for line, expected in zip(problems, named, strict=True):
+        assert line.startswith(expected), (line, expected)
+    if len(named) > 1:
+        assert lines[0] == f"snapzen: error: {len(named)} problems in the settings:"
     assert "Traceback" not in result.output
     assert not (tmp_path / "x.db").exists()
 

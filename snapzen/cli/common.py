@@ -18,7 +18,7 @@ import typer
 from snapzen.support import errors
 
 if TYPE_CHECKING:
-    from snapzen.support.settings import Settings
+    from snapzen.support.settings import Needs, Settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -28,9 +28,10 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         "-c",
-        help="TOML config file (default: $SNAPZEN_CONFIG; environment variables override it).",
-        envvar="SNAPZEN_CONFIG",
-        show_envvar=True,
+        # Not read from SNAPZEN_CONFIG here (no envvar=): load_settings falls back to it only
+        # when no --config was given, before or after the command, so a named file always wins.
+        help="TOML config file; wins over $SNAPZEN_CONFIG (environment variables override "
+        "its values).",
     ),
 ]
 
@@ -64,15 +65,18 @@ def log_level(configured: str) -> str:
     return configured
 
 
-def settings_from(config: Path | None) -> Settings:
-    """Load settings, set up logging, and register every secret with the log scrubber."""
+def settings_from(config: Path | None, needs: Needs | None = None) -> Settings:
+    """Load settings, set up logging, and register every secret with the log scrubber.
+    ``config``: the command's own --config, which wins over the one given before the
+    command, which wins over $SNAPZEN_CONFIG. ``needs``: what the command needs (default:
+    every section valid; see snapzen.support.settings.Needs)."""
     # Imported here, not at module level: pydantic-settings and structlog (which pulls in
     # rich) cost ~0.2 s of start-up that `--help` and argument errors should not pay.
     from snapzen.policy.setting_checks import CHECKS
     from snapzen.support.log import configure_logging, register_secret
-    from snapzen.support.settings import SECRET_FIELDS, load_settings
+    from snapzen.support.settings import SECRET_FIELDS, Needs, load_settings
 
-    settings = load_settings(config or GLOBAL.config, checks=CHECKS)
+    settings = load_settings(config or GLOBAL.config, checks=CHECKS, needs=needs or Needs.ALL)
     configure_logging(log_level(settings.log.level), settings.log.format)
     for section, name in SECRET_FIELDS:
         secret = getattr(getattr(settings, section), name)

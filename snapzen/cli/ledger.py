@@ -64,6 +64,16 @@ def _settings(config: Path | None) -> Settings:
     return settings_from(config)
 
 
+def _evidence_settings(config: Path | None) -> Settings:
+    """For the read-only evidence commands (list, export, report, subject, serve, verify,
+    checkpoint):
+    only the ledger settings must hold (an auditor may have the file, a public key and the
+    ledger key, and no sync settings); other sections are used where they load."""
+    from snapzen.support.settings import Needs  # lazy: start-up time (pydantic-settings)
+
+    return settings_from(config, Needs.EVIDENCE)
+
+
 def _known_widget(settings: Settings, db: sqlite_utils.Database, widget: str | None) -> None:
     """A ``--widget`` filter names a configured widget or one the ledger holds rows of (an
     audit may ask about a widget since removed); anything else is a typo: exit 2."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from snapzen.cli.common import ConfigOption, OverwriteOption, handle_errors, new_file
-from snapzen.cli.ledger import _open_read, _settings, app
+from snapzen.cli.ledger import _evidence_settings, _open_read, app
 from snapzen.support import errors
 from snapzen.support.atomic import atomic_text, write_private
 
@@ -84,7 +84,7 @@ def checkpoint(
     if file.suffix.lower() != ".json":
         raise errors.ConfigError(f"{file}: a checkpoint is JSON; name it *.json")
     new_file(file, overwrite)
-    settings = _settings(config)
+    settings = _evidence_settings(config)  # reads the ledger and a key: no sync settings
     if signing_key is None and key_file is None:
         raise errors.ConfigError(
             "--signing-key FILE is required (an Ed25519 private key: `snapzen ledger keygen`)"
@@ -220,15 +220,25 @@ def verify_(
     the first bad row, 0 when intact."""
     from snapzen.ledger import agreement, verify  # lazy: start-up time
 
-    settings = _settings(config)
+    settings = _evidence_settings(config)
     files = checkpoint or []
     loaded = [(path, verify.read_checkpoint(path)) for path in files]
     good, bad_signatures = _signature_problems(loaded, public_key or [], settings, key_file)
     db = _open_read(settings)
     result = verify.verify_ledger(db.conn, good, thorough=thorough)
-    result.problems.extend(bad_signatures)
     tables = agreement.check_tables(db.conn)
     first = result.first_problem
+    for bad in bad_signatures:
+        # The file, not the ledger: an altered checkpoint proves nothing either way.
+        typer.echo(f"snapzen: bad checkpoint file: {bad.message}", err=True)
+    if bad_signatures and first is None and not tables.problems:
+        typer.echo(
+            f"snapzen: the ledger itself verifies ({result.rows} rows, head seq "
+            f"{result.head_seq}) but was not compared with that checkpoint; ask for an "
+            "unaltered copy",
+            err=True,
+        )
+        raise typer.Exit(errors.EXIT_ABORTED)
     if first is not None or tables.problems:
         if first is not None:
             typer.echo(f"snapzen: ledger TAMPERED: first bad row {first.line()}", err=True)

@@ -18,7 +18,15 @@ from snapzen.cli.common import (
     new_file,
     pick_format,
 )
-from snapzen.cli.ledger import Since, Until, Widget, _known_widget, _open_read, _settings, app
+from snapzen.cli.ledger import (
+    Since,
+    Until,
+    Widget,
+    _evidence_settings,
+    _known_widget,
+    _open_read,
+    app,
+)
 from snapzen.ledger import audit  # stdlib only; its constants are option defaults
 from snapzen.support import errors
 from snapzen.support.atomic import atomic_text
@@ -142,7 +150,7 @@ def list_(
     )  # fmt: skip
     if fmt is ListFormat.table and limit is None:
         limit = TABLE_LIMIT
-    settings = _settings(config)
+    settings = _evidence_settings(config)
     db = _open_read(settings)
     _known_widget(settings, db, widget)
     rows = audit.iter_transfers(db.conn, filters, limit=limit)
@@ -191,7 +199,7 @@ def export(
         fmt = "json"
     kind = export_format(str(file), fmt)
     new_file(file, overwrite)
-    settings = _settings(config)
+    settings = _evidence_settings(config)
     db = _open_read(settings)
     _known_widget(settings, db, widget)
     rows = audit.iter_transfers(db.conn, filters)

@@ -8,7 +8,15 @@ from typing import Annotated, Any
 import typer
 
 from snapzen.cli.common import ConfigOption, JsonFlag, echo_json, handle_errors, pick_format
-from snapzen.cli.ledger import Since, Until, Widget, _known_widget, _open_read, _settings, app
+from snapzen.cli.ledger import (
+    Since,
+    Until,
+    Widget,
+    _evidence_settings,
+    _known_widget,
+    _open_read,
+    app,
+)
 from snapzen.ledger import audit  # stdlib only; its constants are option defaults
 
 
@@ -52,7 +60,7 @@ def report(
     from snapzen.ledger.record import art30_record  # lazy: start-up time
 
     filters = audit.Filters.from_cli(since=since, until=until, widget=widget)
-    settings = _settings(config)
+    settings = _evidence_settings(config)
     db = _open_read(settings)
     _known_widget(settings, db, widget)
     result = audit.build_report(
@@ -98,6 +106,9 @@ def _require_record(settings: Any, client: str | None) -> None:
     from snapzen.support.errors import ConfigError
 
     missing = missing_fields(settings.record, processor=client is not None)
+    if not settings.transfer.controller_country:
+        # Read-only commands load without the sync settings; the record still needs this one.
+        missing.insert(0, "transfer.controller_country (SNAPZEN_TRANSFER__CONTROLLER_COUNTRY)")
     if client is not None:
         found = next((c for c in settings.clients if c.name == client), None)
         if found is not None and not found.contact.strip():

@@ -23,6 +23,7 @@ from snapzen.cli.ledger import (
     CaseIds,
     Email,
     TicketIds,
+    _evidence_settings,
     _locked,
     _narrow,
     _open_read,
@@ -97,7 +98,7 @@ def subject(
         wide_set=audit.SUBJECT_COLUMNS[:11],
         known=audit.SUBJECT_COLUMNS,
     )
-    settings = _settings(config)
+    settings = _evidence_settings(config)
     ref = _subject(settings, email)
     db = _open_read(settings)
     selected = _narrow(db.conn, ref, case, ticket)

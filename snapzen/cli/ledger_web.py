@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from snapzen.cli.common import ConfigOption, handle_errors
-from snapzen.cli.ledger import _open_read, _settings, app
+from snapzen.cli.ledger import _evidence_settings, _open_read, app
 from snapzen.support import errors
 
 
@@ -34,7 +34,7 @@ def serve(
     column descriptions and canned queries."""
     from snapzen.ledger import web  # lazy: start-up time
 
-    settings = _settings(config)
+    settings = _evidence_settings(config)
     _open_read(settings).conn.close()  # same existence check and message as other commands
     if importlib.util.find_spec("datasette") is None:
         raise errors.ConfigError(

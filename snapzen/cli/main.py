@@ -109,9 +109,10 @@ def sync(
     3 finished but some cases failed or are at risk of SnapEngage's deletion.
     """
     from snapzen.commands import service
+    from snapzen.support.settings import Needs
 
     as_json = summary_json(fmt, json_output)
-    settings = settings_from(config)
+    settings = settings_from(config, Needs.SYNC)
     result = service.sync(
         settings,
         wait=wait,

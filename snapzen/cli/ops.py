@@ -82,10 +82,15 @@ def run(
     and the process exits 0 within seconds.
     """
     from snapzen.commands.scheduler import Scheduler, stop_on_signals, sync_pass
-    from snapzen.support.settings import parse_interval, require_ledger_key, require_sync_settings
+    from snapzen.support.settings import (
+        Needs,
+        parse_interval,
+        require_ledger_key,
+        require_sync_settings,
+    )
 
     as_json = summary_json(fmt, json_output)
-    settings = settings_from(config)
+    settings = settings_from(config, Needs.SYNC)
     try:
         interval = parse_interval(every or settings.schedule.every)
     except ValueError as exc:
@@ -213,10 +218,10 @@ def backfill(
     from snapzen.cli.progress import log_file as progress_log_file
     from snapzen.commands.backfill import BackfillProgress, plan_backfill, run_backfill
     from snapzen.commands.scheduler import stop_on_signals
-    from snapzen.support.settings import require_ledger_key, require_sync_settings
+    from snapzen.support.settings import Needs, require_ledger_key, require_sync_settings
 
     as_json = summary_json(fmt, json_output)
-    settings = settings_from(config)
+    settings = settings_from(config, Needs.SYNC)
     plan = plan_backfill(settings, since.date(), until.date(), known_widgets(settings, widget))
     require_sync_settings(settings)
     require_ledger_key(settings)

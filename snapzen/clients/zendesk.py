@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin
 
@@ -91,6 +93,17 @@ def create_many_body(tickets: Sequence[ImportTicket | EncodedTicket]) -> bytes:
     return b'{"tickets":[' + b",".join(ticket_json(t) for t in tickets) + b"]}"
 
 
+def _http_date(value: str | None) -> datetime | None:
+    """An HTTP ``Date`` header as an aware UTC datetime; None when absent or junk."""
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def _check_count(what: str, items: Sequence[Any], limit: int) -> None:
     if not items:
         raise ValueError(f"{what}: nothing to send")
@@ -127,8 +140,14 @@ class ZendeskClient(BulkReads):
         # List Tickets' own 100/minute budget, which the external_id lookups spend.
         self.tickets_index = ListBudget(TICKETS_INDEX_HEADERS, clock=clock)
         self._inflight_remaining: int | None = None
+        self._server_time: datetime | None = None
 
     # -- endpoints
+
+    def server_time(self) -> datetime | None:
+        """Zendesk's clock: the ``Date`` header of the newest answer (None before any, or when
+        it had none that parses). Evidence the local clock cannot make (sync.clock_guard)."""
+        return self._server_time
 
     def submit_delay(self) -> float:
         """Seconds before the next request may leave without waiting in the pacer."""
@@ -415,6 +434,7 @@ class ZendeskClient(BulkReads):
         inflight = parse_budget_header(first_header(response.headers, INFLIGHT_JOBS_HEADERS))
         if "remaining" in inflight:
             self._inflight_remaining = inflight["remaining"]
+        self._server_time = _http_date(response.headers.get("Date"))  # case-insensitive
         return response
 
     def _wait_for_tickets_index(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from snapzen.ledger.record import retention_statement
 from snapzen.policy.transform import SENT_CATEGORIES
 from snapzen.support.adequacy import Regime
 from snapzen.support.settings import Settings
@@ -69,8 +70,7 @@ def information(settings: Settings) -> dict[str, Any]:
         "third_countries": sorted({r.country for r in transfer.recipients}),
         "safeguards_written": record.safeguards,
         "safeguards": record.safeguards or "; ".join(transfer.describe_recipients()),  # 15(2)
-        "retention": record.retention
-        or f"{transfer.retention_years} years from the chat's start, then deleted",  # (d)
+        "retention": retention_statement(record, transfer),  # (d), as `ledger report` (f)
         "snapengage_retention_days": settings.snapengage.retention_days,
         "rights": record.rights,  # (e)
         "complaint": record.complaint,  # (f)

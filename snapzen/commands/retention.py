@@ -57,6 +57,7 @@ from snapzen.support import clock
 from snapzen.support.errors import ConfigError
 from snapzen.support.log import bound_run, get_logger, one_line
 from snapzen.support.settings import Settings
+from snapzen.sync.clock_guard import check_against_zendesk
 
 log = get_logger("snapzen.commands.retention")
 
@@ -288,7 +289,12 @@ def _utcnow() -> datetime:
 def newest_time_seen(db: sqlite_utils.Database) -> datetime | None:
     """The newest run start the ledger recorded (syncs run every few minutes, each recording
     its start), or None before any run. Not the newest chat: a widget that stopped chatting
-    still has tickets to expire for years, and the sweep must keep running for them."""
+    still has tickets to expire for years, and the sweep must keep running for them.
+
+    A second check only: snapzen wrote these rows, so they prove nothing about the clock (a
+    pass under a wrong clock used to record one in the future). The sweep's guard is Zendesk's
+    ``Date`` (``sync.clock_guard.check_against_zendesk``), and a pass under a clock ahead of
+    it records no run."""
     row = db.execute("SELECT MAX(started_at) FROM runs").fetchone()
     return datetime.fromisoformat(row[0].replace("Z", "+00:00")) if row and row[0] else None
 
@@ -357,9 +363,11 @@ def run_sweep(
         raise ConfigError(f"--as-of {as_of.isoformat()} is in the future; only --dry-run may")
     if dry_run:
         return _plan_only(settings, result, years)
-    refuse_on_wrong_clock(settings, clock())
-
     api = api or build_deletion_api(settings)
+    # The clock decides what is due: checked against Zendesk's own (a fresh GET users/me and
+    # its Date header) before anything is planned, then against the ledger's newest run.
+    check_against_zendesk(api, clock, action="delete", need_evidence=True)
+    refuse_on_wrong_clock(settings, clock())
     hook = crash_hook or (lambda _point: None)
     size = min(settings.zendesk.batch_size, MAX_BATCH)
     run_id = runs.new_run_id(RUN_KIND)

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 import sqlite_utils
@@ -28,6 +29,7 @@ from snapzen.support.log import (
 )
 from snapzen.support.memory import limit_malloc_arenas
 from snapzen.support.settings import Settings, require_ledger_key, require_sync_settings
+from snapzen.sync.clock_guard import ClockAheadError, ServerClock, require_clock_agrees
 from snapzen.sync.pipeline import CrashHook, PassResult, Pipeline, Sink, Source, utcnow
 from snapzen.sync.prepare_worker import PrepareWorker, WorkerError
 
@@ -41,14 +43,22 @@ class CredentialCheck(Protocol):
     def check_credentials(self) -> dict[str, Any]: ...
 
 
-def check_credentials(sink: object) -> None:
+def check_credentials(sink: object, clock: Callable[[], datetime] = utcnow) -> None:
     """At the start of every pass: a wrong or expired token aborts the pass (exit 1, one
     line, an 'aborted' run that turns `status --check` unhealthy) even when nothing is due,
     instead of exiting 0 until the day a chat is. Sinks without credentials (the dry run's
-    stand-in) have nothing to check."""
+    stand-in) have nothing to check.
+
+    The same answer's ``Date`` then checks the clock (``clock_guard``): a clock ahead of
+    Zendesk's raises ClockAheadError before anything is fetched or decided, so no chat still
+    in progress looks finished."""
     if isinstance(sink, CredentialCheck):
         user = sink.check_credentials()
         log.info("zendesk_credentials_ok", user_id=user.get("id"), role=user.get("role"))
+        if isinstance(sink, ServerClock):
+            require_clock_agrees(
+                clock(), sink.server_time(), action="sync or backfill", need_evidence=False
+            )
 
 
 @dataclass
@@ -104,6 +114,19 @@ def prepare_worker(
         worker.close()
 
 
+def _preflight(sink: object) -> errors.SnapzenError | None:
+    """The credential and clock check, before the run is recorded. A clock ahead of
+    Zendesk's raises at once: recording the run would write its wrong start time into the
+    ledger. Any other failure is returned, to be recorded as an 'aborted' run."""
+    try:
+        check_credentials(sink)
+    except ClockAheadError:
+        raise
+    except errors.SnapzenError as exc:
+        return exc
+    return None
+
+
 def run_pass(
     settings: Settings,
     kind: str,
@@ -139,6 +162,7 @@ def run_pass(
         locked_db(settings, wait=wait, lock_timeout=lock_timeout) as db,
         prepare_worker(settings, key, shared=worker) as worker,
     ):
+        checked = _preflight(clients.sink)
         outbox.start_run(db, run_id, kind, actor, utcnow(), details)
         pipeline = Pipeline(
             settings,
@@ -156,7 +180,8 @@ def run_pass(
         log.info("run_started", actor=actor, widgets=len(settings.snapengage.widgets))
         try:
             try:
-                check_credentials(clients.sink)
+                if checked is not None:
+                    raise checked
                 result = body(pipeline)
             finally:
                 # A POST still out when the pass ended (an error elsewhere) gets its answer

@@ -52,17 +52,22 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
-def time_limits(record: Any, transfer: Any, snapengage_days: int | None) -> str:
-    """Art. 30(1)(f), computed from the retention settings unless written out."""
-    if record.retention:
-        return str(record.retention)
-    text = (
-        f"Zendesk tickets: {transfer.retention_years} years from the chat's start, then "
-        "deleted by `snapzen retention sweep` (each transfer row records its date)"
-    )
-    if snapengage_days:
-        text += f"; SnapEngage deletes its copy after {snapengage_days} days"
-    return text
+def retention_statement(record: Any, transfer: Any) -> str:
+    """How long the chats are kept, in one sentence, for the Art. 30(1)(f) record and the
+    access pack's Art. 15(1)(d) alike: ``[record] retention`` as written, or, when it is
+    empty, what the retention settings apply (``transfer.retention_years`` from the chat's
+    start, the ticket's ``expires_YYYY_MM`` tag, then the retention sweep deletes it)."""
+    if record.retention.strip():
+        return str(record.retention.strip())
+    years = int(transfer.retention_years)
+    return f"{years} year{'' if years == 1 else 's'} from the chat's start, then deleted"
+
+
+def snapengage_retention(snapengage_days: int | None) -> str:
+    """Art. 30(1)(f) for the other copy: SnapEngage's own retention of each chat."""
+    if not snapengage_days:
+        return NOT_SET
+    return f"SnapEngage deletes its copy {snapengage_days} days after the chat"
 
 
 def art30_record(
@@ -125,7 +130,8 @@ def art30_record(
         "e_recipient_bases": transfer.describe_recipients(),
         "e_transfers": transfers,
         "e_derogations": derogated,
-        "f_retention": time_limits(record, transfer, snapengage_days),
+        "f_retention": retention_statement(record, transfer),  # as the access pack says
+        "f_snapengage_retention": snapengage_retention(snapengage_days),
         "f_ledger_retention": record.ledger_retention or LEDGER_RETENTION,
         "g_security_measures": list(record.security_measures) or [NOT_SET],
     }
@@ -145,6 +151,7 @@ LABELS = {
     "d_recipients": "(d) Recipients",
     "e_recipient_bases": "(e) Recipients and the basis of each transfer",
     "f_retention": "(f) Time limits for erasure",
+    "f_snapengage_retention": "(f) SnapEngage's copy",
     "f_ledger_retention": "(f) The ledger itself",
     "g_security_measures": "(g) Security measures",
 }

@@ -2,8 +2,8 @@
 
 The settings model (snapzen.support.settings) attaches the value checks below; the loader
 turns pydantic's ValidationError into one line per problem with ``describe_errors``: the name
-as the user wrote it (``[zendesk] subdomian`` in the file, or ``SNAPZEN_ZENDESK__SUBDOMIAN``
-in the environment), every unknown key at once, and a "did you mean" when one is close.
+as the user gave it (``zendesk.subdomian in prod.toml``, ``SNAPZEN_ZENDESK__SUBDOMIAN``, or
+the secrets file), every unknown key at once, and a "did you mean" when one is close.
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-ENV_PREFIX = "SNAPZEN_"
+from snapzen.support.setting_origin import ENV_PREFIX as ENV_PREFIX
+from snapzen.support.setting_origin import Origins
+from snapzen.support.setting_origin import env_name as env_name
+
 # Variables that are not settings but share the prefix.
 NOT_SETTINGS = {"SNAPZEN_CONFIG", "SNAPZEN_SECRETS_DIR"}
 
@@ -23,10 +26,6 @@ _SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 # SnapEngage widget ids are UUIDs; ids are also used in URLs and file names, so any other
 # shape is limited to letters, digits, '-' and '_'.
 _WIDGET = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-def env_name(location: tuple[str, ...] | list[str]) -> str:
-    return ENV_PREFIX + "__".join(part.upper() for part in location)
 
 
 def check_subdomain(value: str) -> str:
@@ -108,16 +107,6 @@ def _fields(model: type[BaseModel], location: tuple[str, ...]) -> list[str]:
     return list(current.model_fields) if hasattr(current, "model_fields") else []
 
 
-def _written(location: tuple[str, ...], file_values: Mapping[str, Any]) -> str:
-    """The name as the user wrote it: a file key (section.key) or the environment variable."""
-    node: Any = file_values
-    for part in location:
-        if not isinstance(node, Mapping) or part not in node:
-            return env_name(location)
-        node = node[part]
-    return ".".join(location) + " (config file)"
-
-
 def _suggest(name: str, known: list[str], section: tuple[str, ...], env: bool) -> str:
     close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
     if not close:
@@ -127,26 +116,109 @@ def _suggest(name: str, known: list[str], section: tuple[str, ...], env: bool) -
     return f"; did you mean {'.'.join((*section, close[0]))}?"
 
 
-def describe_errors(
-    exc: ValidationError, model: type[BaseModel], file_values: Mapping[str, Any]
-) -> list[str]:
-    """One line per problem, every unknown key included."""
-    lines = []
+# A problem found in the settings: the sections it is about (empty: about none in
+# particular), and its line, naming each setting as it was given.
+Found = tuple[frozenset[str], str]
+# Settings that failed their own checks, by section: field names, "" for the section as a
+# whole. Checks that read one of them are not made (its problem is reported already).
+Failed = Mapping[str, frozenset[str]]
+
+
+def _has_failed(failed: Failed, section: str, name: str) -> bool:
+    fields = failed.get(section, frozenset())
+    return "" in fields or name in fields
+
+
+def describe_errors(exc: ValidationError, model: type[BaseModel], origins: Origins) -> list[Found]:
+    """One line per problem, every unknown key included, each naming the setting as it was
+    given (see snapzen.support.setting_origin)."""
+    lines: list[Found] = []
     for error in exc.errors():
         location = tuple(str(part) for part in error["loc"])
         message = str(error["msg"]).removeprefix("Value error, ")
         if not location:
-            lines.append(message)  # a check across settings names them itself
+            lines.append((frozenset(), message))  # a check across settings names them itself
             continue
-        written = _written(location, file_values)
         if error["type"] == "extra_forbidden":
-            from_env = not written.endswith("(config file)")
-            hint = _suggest(location[-1], _fields(model, location[:-1]), location[:-1], from_env)
-            lines.append(f"unknown setting {written}{hint}")
+            variable = origins.env_var(location)
+            written = variable or origins.written(location) or ".".join(location)
+            known = _fields(model, location[:-1])
+            hint = _suggest(location[-1], known, location[:-1], variable is not None)
+            lines.append((frozenset(location[:1]), f"unknown setting {written}{hint}"))
         else:
-            dotted = ".".join(location)
-            lines.append(f"setting {dotted} ({written.removesuffix(' (config file)')}): {message}")
+            lines.append((frozenset(location[:1]), origins.describe(location, message)))
     return lines
+
+
+def cross_problems(settings: Any, failed: Failed, origins: Origins) -> list[Found]:
+    """Checks across sections (not made when a setting they read failed on its own)."""
+    if _has_failed(failed, "pipeline", "deadline_days") or _has_failed(
+        failed, "snapengage", "retention_days"
+    ):
+        return []
+    deadline, retention = settings.pipeline.deadline_days, settings.snapengage.retention_days
+    if deadline < retention:
+        return []
+    return [
+        (
+            frozenset({"pipeline", "snapengage"}),
+            f"{origins.name(('pipeline', 'deadline_days'))}: {deadline} must be below "
+            f"snapengage.retention_days ({retention}): a chat unsynced for that long is "
+            "already deleted by SnapEngage, so the warning would come too late",
+        )
+    ]
+
+
+_ZENDESK_CREDENTIALS = (
+    "SNAPZEN_ZENDESK__EMAIL with SNAPZEN_ZENDESK__API_TOKEN, or "
+    "SNAPZEN_ZENDESK__OAUTH_ACCESS_TOKEN, or SNAPZEN_ZENDESK__OAUTH_CLIENT_ID with "
+    "SNAPZEN_ZENDESK__OAUTH_CLIENT_SECRET"
+)
+
+
+def sync_requirements(settings: Any, failed: Failed, origins: Origins) -> list[Found]:
+    """What a pass needs before its first network call, every missing piece at once (the
+    settings that failed on their own are not looked at again)."""
+    se, zd, ledger = settings.snapengage, settings.zendesk, settings.ledger
+    missing: list[tuple[bool, tuple[str, str], str]] = [
+        (not se.org_id, ("snapengage", "org_id"), "is required"),
+        (se.api_token is None, ("snapengage", "api_token"), "is required"),
+        (not se.widgets, ("snapengage", "widgets"), "is required (at least one widget id)"),
+        (
+            not zd.base_url and not _has_failed(failed, "zendesk", "base_url"),
+            ("zendesk", "subdomain"),
+            "is required (or zendesk.base_url, for a host of your own)",
+        ),
+        (ledger.key is None, ("ledger", "key"), "is required"),
+        (
+            ledger.key is not None and len(ledger.key.get_secret_value()) < 16,
+            ("ledger", "key"),
+            "must be at least 16 characters",
+        ),
+    ]
+    found = [
+        (frozenset(location[:1]), origins.describe(location, problem))
+        for is_missing, location, problem in missing
+        if is_missing and not _has_failed(failed, *location)
+    ]
+    credentials = (
+        "email",
+        "api_token",
+        "oauth_access_token",
+        "oauth_client_id",
+        "oauth_client_secret",
+    )
+    if zd.auth_mode is None and not any(_has_failed(failed, "zendesk", n) for n in credentials):
+        where = origins.secrets_dir
+        secrets = "" if where.is_dir() else ", which does not exist"
+        found.append(
+            (
+                frozenset({"zendesk"}),
+                f"zendesk credentials are required: set {_ZENDESK_CREDENTIALS} (secrets as "
+                f"variables, or as files in the secrets directory {where}{secrets})",
+            )
+        )
+    return found
 
 
 def unknown_env_sections(model: type[BaseModel], environ: Mapping[str, str]) -> list[str]:

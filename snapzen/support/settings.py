@@ -3,15 +3,16 @@
 Secrets (``SecretStr`` fields) come only from the environment or from files in the secrets
 directory (``/run/secrets`` by default, or ``SNAPZEN_SECRETS_DIR``), one file per secret, named
 after its environment variable in lower case (``snapzen_zendesk__api_token``). A secret found in
-the TOML file is refused: config files end up in git and in backups.
+the TOML file is refused: config files end up in git and in backups (the file and the
+secrets directory are read by snapzen.support.settings_sources).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-import tomllib
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from contextvars import ContextVar
 from datetime import timedelta
 from enum import StrEnum
@@ -35,11 +36,23 @@ from pydantic_settings import (
 
 from snapzen.support import setting_checks
 from snapzen.support.errors import ConfigError
+from snapzen.support.setting_origin import Origins
 from snapzen.support.settings_base import CommaList, Section, split_list
 from snapzen.support.settings_clients import Client as Client
 from snapzen.support.settings_clients import check_clients, client_of, parse_clients
 from snapzen.support.settings_gdpr import ConsentSettings as ConsentSettings
 from snapzen.support.settings_gdpr import RecordSettings
+from snapzen.support.settings_sources import CONFIG_ENV as CONFIG_ENV
+from snapzen.support.settings_sources import DEFAULT_SECRETS_DIR as DEFAULT_SECRETS_DIR
+from snapzen.support.settings_sources import ENV_PREFIX as ENV_PREFIX
+from snapzen.support.settings_sources import SECRET_FIELDS as SECRET_FIELDS
+from snapzen.support.settings_sources import SECRETS_DIR_ENV as SECRETS_DIR_ENV
+from snapzen.support.settings_sources import (
+    SecretsDirSource,
+    origins_of,
+    read_toml,
+    secrets_in_file,
+)
 from snapzen.support.settings_transfer import Recipient as Recipient
 from snapzen.support.settings_transfer import TransferSettings as TransferSettings
 
@@ -59,12 +72,6 @@ def _checked(setting: str, value: Any) -> Any:
     return value
 
 
-ENV_PREFIX = "SNAPZEN_"
-CONFIG_ENV = "SNAPZEN_CONFIG"
-SECRETS_DIR_ENV = "SNAPZEN_SECRETS_DIR"
-DEFAULT_SECRETS_DIR = Path("/run/secrets")
-
-
 def _check_base_url(url: str) -> str:
     """https only, except loopback hosts (the sandbox, tests)."""
     parts = urlsplit(url)
@@ -73,6 +80,15 @@ def _check_base_url(url: str) -> str:
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError("must use https (plain http is allowed only for loopback hosts)")
     return url.rstrip("/")
+
+
+def _sendable(value: SecretStr | None) -> SecretStr | None:
+    """A secret sent in an HTTP header: refused at load (the value never shown) rather than
+    as a traceback from the HTTP library on the first request."""
+    problem = value is not None and setting_checks.header_problem(value.get_secret_value())
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 def is_loopback(host: str) -> bool:
@@ -98,6 +114,7 @@ class SnapEngageSettings(Section):
 
     _split_widgets = field_validator("widgets", mode="before")(split_list)
     _widget_ids = field_validator("widgets")(setting_checks.check_widgets)
+    _token = field_validator("api_token")(_sendable)
 
     @model_validator(mode="after")
     def _overlap_covers_timezone(self) -> SnapEngageSettings:
@@ -167,6 +184,7 @@ class ZendeskSettings(Section):
 
     _subdomain = field_validator("subdomain")(setting_checks.check_subdomain)
     _email = field_validator("email")(setting_checks.check_email)
+    _secrets = field_validator("api_token", "oauth_access_token", "oauth_client_secret")(_sendable)
 
     @field_validator("archive_immediately")
     @classmethod
@@ -297,23 +315,6 @@ def parse_interval(text: str) -> timedelta:
 _LONGEST_INTERVAL = 366 * 86400
 
 
-# Secrets that travel in an HTTP header (Authorization) or request body as text.
-HEADER_SECRETS = {
-    ("snapengage", "api_token"),
-    ("zendesk", "api_token"),
-    ("zendesk", "oauth_access_token"),
-    ("zendesk", "oauth_client_secret"),
-}
-
-SECRET_FIELDS = {
-    ("snapengage", "api_token"),
-    ("zendesk", "api_token"),
-    ("zendesk", "oauth_access_token"),
-    ("zendesk", "oauth_client_secret"),
-    ("ledger", "key"),
-}
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -356,90 +357,118 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # init (the TOML file, passed in by load_settings) < secrets dir < environment.
-        return (env_settings, _SecretsDirSource(settings_cls), init_settings)
+        return (env_settings, SecretsDirSource(settings_cls), init_settings)
 
-    @model_validator(mode="after")
-    def _can_work(self) -> Settings:
-        """Checks across sections, and secrets that could never be sent: refused at load
-        (exit 2, the setting named, the value never shown) rather than as a traceback from
-        the HTTP library on the first request."""
-        for section, name in sorted(HEADER_SECRETS):
-            secret = getattr(getattr(self, section), name)
-            problem = secret and setting_checks.header_problem(secret.get_secret_value())
-            if problem:
-                where = setting_checks.env_name((section, name))
-                raise ValueError(f"setting {section}.{name} ({where}): {problem}")
-        deadline, retention = self.pipeline.deadline_days, self.snapengage.retention_days
-        if deadline >= retention:
-            raise ValueError(
-                f"setting pipeline.deadline_days ({deadline}) must be below "
-                f"snapengage.retention_days ({retention}): a chat unsynced for that long is "
-                "already deleted by SnapEngage, so the warning would come too late"
-            )
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _skip_sections(cls, data: Any) -> Any:
+        """While load_settings looks past settings that failed (see _build), a section
+        holding one is rebuilt from the rest of what was given, each value checked on its
+        own; the failed ones keep their (unchecked) defaults."""
+        failed = _FAILED.get({})
+        if not failed or not isinstance(data, Mapping):
+            return data
+        rebuilt = {key: value for key, value in data.items() if key not in failed}
+        for section, fields in failed.items():
+            if section in cls.model_fields:
+                model: Any = cls.model_fields[section].annotation
+                rebuilt[section] = _rebuilt(model, data.get(section), fields)
+        return rebuilt
 
 
-class _SecretsDirSource(PydanticBaseSettingsSource):
-    """Reads ``<secrets dir>/snapzen_<section>__<field>`` files for the secret fields only.
-
-    Written by hand because pydantic-settings' own secrets source does not map nested
-    ``__`` names onto sub-models; this covers exactly the fields listed in SECRET_FIELDS.
-    """
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        directory = Path(os.environ.get(SECRETS_DIR_ENV, DEFAULT_SECRETS_DIR))
-        found: dict[str, Any] = {}
-        if not directory.is_dir():
-            return found
-        for section, name in SECRET_FIELDS:
-            path = directory / f"{ENV_PREFIX.lower()}{section}__{name}"
-            if path.is_file():
-                # utf-8-sig and strip: editors add a BOM and a final newline to such files.
-                text = path.read_text(encoding="utf-8-sig").strip().lstrip("\ufeff")
-                found.setdefault(section, {})[name] = text
-        return found
+def _rebuilt(model: Any, given: Any, failed: frozenset[str]) -> Any:
+    if not hasattr(model, "model_construct"):
+        return []  # a list section ([[clients]]) that failed: nothing of it is trusted
+    section = model.model_construct()
+    if "" in failed or not isinstance(given, Mapping):
+        return section  # the section as a whole failed (a check across its fields)
+    for name, value in given.items():
+        if name in model.model_fields and name not in failed:
+            # A value that fails alone was reported already, with the section's others.
+            with suppress(ValidationError):
+                model.__pydantic_validator__.validate_assignment(section, name, value)
+    return section
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    for section, name in SECRET_FIELDS:
-        if isinstance(data.get(section), Mapping) and name in data[section]:
-            env_name = f"{ENV_PREFIX}{section.upper()}__{name.upper()}"
-            raise ConfigError(
-                f"{section}.{name} must not be in the config file {path}; "
-                f"set {env_name} or put it in the secrets directory"
-            )
-    return data
+class Needs(StrEnum):
+    """What a command needs of the settings: every problem in a needed section, and every
+    requirement of the command, is reported together (one line each), then exit 2."""
+
+    EVIDENCE = "evidence"  # read-only evidence commands: the ledger file (and its key)
+    ALL = "all"  # every section valid
+    SYNC = "sync"  # every section valid, and what a pass needs to reach both APIs
+
+
+# What a read-only evidence command reads: problems elsewhere do not stop it (an auditor
+# holds the ledger file, perhaps a public key and the ledger key, and no sync settings).
+EVIDENCE_SECTIONS = frozenset({"ledger", "log"})
+
+# Settings load_settings looks past while it collects problems (see _build).
+_FAILED: ContextVar[setting_checks.Failed] = ContextVar("snapzen_failed_settings")
 
 
 def load_settings(
-    config_path: Path | str | None = None, checks: Mapping[str, ValueCheck] | None = None
+    config_path: Path | str | None = None,
+    checks: Mapping[str, ValueCheck] | None = None,
+    *,
+    needs: Needs = Needs.ALL,
 ) -> Settings:
-    """Build Settings or raise ConfigError with one line naming the bad setting. ``checks``:
-    value checks by the code that uses a setting (see ValueCheck), run with pydantic's own."""
-    if config_path is None and os.environ.get(CONFIG_ENV):
-        config_path = os.environ[CONFIG_ENV]
-    file_values = _read_toml(Path(config_path)) if config_path else {}
-    problems = setting_checks.unknown_env_sections(Settings, os.environ)
-    token = _VALUE_CHECKS.set(checks or {})
-    try:
-        settings = Settings(**file_values)
-    except ValidationError as exc:
-        problems += setting_checks.describe_errors(exc, Settings, file_values)
-    finally:
-        _VALUE_CHECKS.reset(token)
+    """Build Settings or raise ConfigError listing every problem, one line each, each naming
+    the setting as it was given. ``config_path``: the file named with --config, which wins
+    over SNAPZEN_CONFIG; ``checks``: value checks by the code that uses a setting (see
+    ValueCheck), run with pydantic's own; ``needs``: what the command needs (see Needs)."""
+    given = "--config"
+    if not config_path and os.environ.get(CONFIG_ENV):
+        config_path, given = os.environ[CONFIG_ENV], CONFIG_ENV
+    file_values = read_toml(Path(config_path), given) if config_path else {}
+    origins = origins_of(str(config_path) if config_path else None, file_values)
+    problems = secrets_in_file(file_values, str(config_path))
+    problems += setting_checks.unknown_env_sections(Settings, os.environ)
+    settings, found, failed = _build(file_values, checks or {}, origins)
+    needed = EVIDENCE_SECTIONS if needs is Needs.EVIDENCE else frozenset(Settings.model_fields)
+    found += setting_checks.cross_problems(settings, failed, origins)
+    if needs is Needs.SYNC:
+        found += setting_checks.sync_requirements(settings, failed, origins)
+    for sections, line in found:
+        # An unknown section in the file is reported whatever the command needs.
+        if not sections or sections & needed or not sections & set(Settings.model_fields):
+            problems.append(line)
     if problems:
-        raise ConfigError(_one_message(problems))
+        raise ConfigError(_one_message(list(dict.fromkeys(problems))))
     return settings
+
+
+def _build(
+    file_values: Mapping[str, Any], checks: Mapping[str, ValueCheck], origins: Origins
+) -> tuple[Settings, list[setting_checks.Found], setting_checks.Failed]:
+    """Settings, with every problem found on the way (each with the sections it is about),
+    and the settings that failed, by section ("" for a section as a whole): in the Settings
+    returned they hold their unchecked defaults.
+
+    pydantic reports every problem of the fields at once, but nothing of a section beyond a
+    failing field: after a failure the failed settings are set aside and the rest is built
+    again, so that checks across sections and each command's requirements can be reported
+    in the same run, and a command that does not need a section still gets its settings."""
+    failed: dict[str, frozenset[str]] = {}
+    found: list[setting_checks.Found] = []
+    for _ in range(len(Settings.model_fields) + 2):
+        token, skip = _VALUE_CHECKS.set(checks), _FAILED.set(failed)
+        try:
+            return Settings(**file_values), found, failed
+        except ValidationError as exc:
+            found += setting_checks.describe_errors(exc, Settings, origins)
+            before = dict(failed)
+            for error in exc.errors():
+                location = [str(part) for part in error["loc"]]
+                if location:
+                    field = location[1] if len(location) > 1 else ""
+                    failed[location[0]] = failed.get(location[0], frozenset()) | {field}
+            if failed == before:  # nothing more to set aside: say what was found
+                raise ConfigError(_one_message([line for _, line in found])) from None
+        finally:
+            _VALUE_CHECKS.reset(token)
+            _FAILED.reset(skip)
+    raise AssertionError("unreachable: each pass sets aside at least one more setting")
 
 
 def _one_message(problems: list[str]) -> str:
@@ -451,35 +480,20 @@ def _one_message(problems: list[str]) -> str:
 
 def describe_validation_error(exc: ValidationError) -> str:
     """Every problem, each naming its setting (kept for callers validating a dict)."""
-    return _one_message(setting_checks.describe_errors(exc, Settings, {}))
+    lines = setting_checks.describe_errors(exc, Settings, origins_of(None, {}))
+    return _one_message([line for _, line in lines])
 
 
 def require_sync_settings(settings: Settings) -> None:
-    """Everything `sync` needs before the first network call; ConfigError names what is missing."""
-    se, zd = settings.snapengage, settings.zendesk
-    missing = [
-        (not se.org_id, "snapengage.org_id", "SNAPZEN_SNAPENGAGE__ORG_ID"),
-        (se.api_token is None, "snapengage.api_token", "SNAPZEN_SNAPENGAGE__API_TOKEN"),
-        (not se.widgets, "snapengage.widgets", "SNAPZEN_SNAPENGAGE__WIDGETS"),
-        (not zd.base_url, "zendesk.subdomain or zendesk.base_url", "SNAPZEN_ZENDESK__SUBDOMAIN"),
-        (settings.ledger.key is None, "ledger.key", "SNAPZEN_LEDGER__KEY"),
-    ]
-    for is_missing, name, env_name in missing:
-        if is_missing:
-            raise ConfigError(f"setting {name} is required (set {env_name})")
-    if zd.auth_mode is None:
-        raise ConfigError(
-            "setting zendesk credentials are required: set SNAPZEN_ZENDESK__EMAIL with "
-            "SNAPZEN_ZENDESK__API_TOKEN, or SNAPZEN_ZENDESK__OAUTH_ACCESS_TOKEN, or "
-            "SNAPZEN_ZENDESK__OAUTH_CLIENT_ID with SNAPZEN_ZENDESK__OAUTH_CLIENT_SECRET"
-        )
-    key = settings.ledger.key
-    if key is not None and len(key.get_secret_value()) < 16:
-        raise ConfigError("setting ledger.key (SNAPZEN_LEDGER__KEY) must be at least 16 characters")
+    """Everything `sync` needs before the first network call; ConfigError naming all that is
+    missing (the CLI checks this at load, with load_settings(needs=Needs.SYNC))."""
+    found = setting_checks.sync_requirements(settings, {}, origins_of(None, {}))
+    if found:
+        raise ConfigError(_one_message([line for _, line in found]))
 
 
 def require_ledger_key(settings: Settings) -> bytes:
     key = settings.ledger.key
     if key is None or not key.get_secret_value():
-        raise ConfigError("setting ledger.key is required (set SNAPZEN_LEDGER__KEY)")
+        raise ConfigError(origins_of(None, {}).describe(("ledger", "key"), "is required"))
     return key.get_secret_value().encode("utf-8")

@@ -39,12 +39,26 @@ PLAIN_NOTES = {
 CHECKS = """\
 ## What is checked at load
 
-Every problem is reported at once, one line each, named as you wrote it (`zendesk.subdomian
-(config file)` or `SNAPZEN_ZENDESK__SUBDOMIAN`), with a "did you mean" when a known name is
-close; snapzen then exits 2 before any network call.
+Every problem is reported in one run, one line each, named as you gave it: the file key
+(`zendesk.subdomian in prod.toml`), the environment variable (`SNAPZEN_ZENDESK__SUBDOMIAN`),
+or the secrets file (`secrets file /run/secrets/snapzen_zendesk__api_token`), with a "did you
+mean" when a known name is close. A required setting given nowhere is named with the ways to
+give it: its variable, the file key, or for a secret the file looked for in the secrets
+directory (and that the directory does not exist, when it does not). snapzen then exits 2
+before any network call.
 
+- The config file: `--config FILE`, before or after the command, wins over `SNAPZEN_CONFIG`;
+  a missing, unreadable or invalid file named either way exits 2 naming it.
 - Unknown keys, in the file or as `SNAPZEN_<SECTION>__<KEY>` variables (an unknown section in
   the environment too).
+- `transfer.controller_country` is required by every command that decides or sends: the
+  example config leaves it empty, so a copied file refuses to start until someone decides it.
+- `sync`, `run` and `backfill` also need `snapengage.org_id`, `snapengage.api_token`,
+  `snapengage.widgets`, `zendesk.subdomain` (or `zendesk.base_url`), Zendesk credentials and
+  `ledger.key` (at least 16 characters): every one missing is listed in the same run.
+- The read-only evidence commands (`ledger verify`, `list`, `export`, `report`, `subject`,
+  `serve`) need only the `[ledger]` settings (and `ledger.key` where a subject is looked up):
+  problems in other sections do not stop them (docs/auditing.md).
 - `zendesk.subdomain` is the subdomain only: `acme`, not `acme.zendesk.com` (the message
   gives the fix); a host of your own goes in `zendesk.base_url`.
 - `zendesk.email` must be an email address (its shape; no DNS lookup).

@@ -1,21 +1,155 @@
-"""The sync pass's clock checks and cursor moves (rules in ``ledger.cursor_rules``).
+"""The clock checks of the sync pass and the retention sweep, and the pass's cursor moves
+(cursor rules in ``ledger.cursor_rules``).
 
-Kept out of the pipeline so the pass itself only calls them: one check when a pass starts
-(is the clock earlier than a run already recorded?) and one cursor move per widget at the end.
+The local clock is checked against evidence it cannot have made: the ``Date`` header of
+Zendesk's answer to the credential check (``GET users/me``), read fresh by every pass and every
+sweep. Never against the runs snapzen recorded itself: one run under a wrong clock would make
+the wrong clock look right (issue 23, item 6). ``clock_verdict`` is the pure decision;
+``require_clock_agrees`` applies it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date, datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
 
 import sqlite_utils
 
 from snapzen.ledger import outbox
 from snapzen.ledger.cursor_rules import check_clock, utc_day
+from snapzen.support.errors import FatalError
 from snapzen.support.log import get_logger
 
 log = get_logger(__name__)
+
+# How far the local clock may read ahead of Zendesk's `Date` (whole seconds, sent a moment
+# before we read our clock) before nothing is decided on it. Below the smallest
+# `snapengage.settle_minutes` (5), so a chat still in progress can never look settled; far
+# above what NTP-synced hosts differ by.
+CLOCK_SKEW_MARGIN = timedelta(minutes=2)
+
+
+class ClockAheadError(FatalError):
+    """The local clock reads ahead of Zendesk's (or cannot be checked where it must be)."""
+
+
+class Verdict(StrEnum):
+    OK = "ok"
+    AHEAD = "ahead"  # refuse: deciding on this clock deletes early / sends unfinished chats
+    BEHIND = "behind"  # harmless for deletion and settling; reported
+    UNKNOWN = "unknown"  # no evidence (no or unreadable Date header)
+
+
+@dataclass(frozen=True)
+class ClockCheckResult:
+    verdict: Verdict
+    skew: timedelta | None  # local minus Zendesk; None when unknown
+
+
+def clock_verdict(
+    local: datetime, server: datetime | None, margin: timedelta = CLOCK_SKEW_MARGIN
+) -> ClockCheckResult:
+    """Compare the local clock with Zendesk's ``Date`` (pure). Both aware; ``server`` None
+    when the answer had no usable Date. Exactly ``margin`` apart is still OK."""
+    if server is None:
+        return ClockCheckResult(Verdict.UNKNOWN, None)
+    skew = local - server
+    if skew > margin:
+        return ClockCheckResult(Verdict.AHEAD, skew)
+    if -skew > margin:
+        return ClockCheckResult(Verdict.BEHIND, skew)
+    return ClockCheckResult(Verdict.OK, skew)
+
+
+@runtime_checkable
+class ServerClock(Protocol):
+    """A Zendesk client that proves its credentials with one cheap call and remembers the
+    ``Date`` of the newest answer (``ZendeskClient``)."""
+
+    def check_credentials(self) -> dict[str, Any]: ...
+
+    def server_time(self) -> datetime | None: ...
+
+
+def _stamp(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _span(delta: timedelta) -> str:
+    seconds = abs(delta.total_seconds())
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.0f} days"
+    if seconds >= 2 * 3600:
+        return f"{seconds / 3600:.0f} hours"
+    return f"{seconds:.0f} s"
+
+
+def require_clock_agrees(
+    local: datetime,
+    server: datetime | None,
+    *,
+    action: str,
+    need_evidence: bool,
+    margin: timedelta = CLOCK_SKEW_MARGIN,
+) -> ClockCheckResult:
+    """Raise ClockAheadError when ``local`` is ahead of ``server`` by more than ``margin``
+    (or, with ``need_evidence``, when there is no Date to compare with); log a clock behind
+    or unchecked. ``action`` says what is refused, e.g. "sync" or "delete"."""
+    check = clock_verdict(local, server, margin)
+    if check.verdict is Verdict.AHEAD:
+        assert server is not None and check.skew is not None
+        log.error(
+            "clock_ahead_of_zendesk",
+            local=_stamp(local),
+            zendesk=_stamp(server),
+            ahead_seconds=round(check.skew.total_seconds()),
+            refused=action,
+        )
+        raise ClockAheadError(
+            f"the clock reads {_stamp(local)}, {_span(check.skew)} ahead of Zendesk's "
+            f"({_stamp(server)}, from its Date header); refusing to {action}. Fix the system "
+            "clock (NTP) and run again"
+        )
+    if check.verdict is Verdict.UNKNOWN:
+        if need_evidence:
+            log.error("clock_unchecked", refused=action)
+            raise ClockAheadError(
+                "Zendesk's answer had no readable Date header, so the clock cannot be checked; "
+                f"refusing to {action}. Check what sits between snapzen and Zendesk (a proxy "
+                "that drops Date)"
+            )
+        log.warning("clock_unchecked", reason="no Date header in Zendesk's answer")
+    elif check.verdict is Verdict.BEHIND:
+        assert server is not None and check.skew is not None
+        log.warning(
+            "clock_behind_zendesk",
+            local=_stamp(local),
+            zendesk=_stamp(server),
+            behind_seconds=round(-check.skew.total_seconds()),
+            hint="harmless for deletion, but check NTP",
+        )
+    return check
+
+
+def check_against_zendesk(
+    api: object, clock: Callable[[], datetime], *, action: str, need_evidence: bool
+) -> ClockCheckResult | None:
+    """One credential check on ``api`` (``GET users/me``), then its ``Date`` against
+    ``clock()``. None when ``api`` is no ServerClock (a dry run's stand-in sink) and evidence
+    is not required; with ``need_evidence`` such an api is refused too."""
+    if not isinstance(api, ServerClock):
+        if need_evidence:
+            raise ClockAheadError(
+                f"no Zendesk answer to check the clock with; refusing to {action}"
+            )
+        return None
+    api.check_credentials()
+    return require_clock_agrees(
+        clock(), api.server_time(), action=action, need_evidence=need_evidence
+    )
 
 
 def _parse(iso: str | None) -> datetime | None:

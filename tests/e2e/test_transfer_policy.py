@@ -122,7 +122,8 @@ def test_uk_controller_with_an_irish_recipient_is_a_restricted_transfer_under_uk
         ("IE", "art45")
     }
     assert record["b_lawful_basis"] == RECORD_ENV["SNAPZEN_RECORD__LAWFUL_BASIS"]
-    assert record["f_retention"].startswith("Zendesk tickets: 2 years from the chat's start")
+    assert record["f_retention"] == "2 years from the chat's start, then deleted"
+    assert record["f_snapengage_retention"].startswith("SnapEngage deletes its copy")
     assert "processing activity of its own" in record["f_ledger_retention"]
 
 

@@ -257,4 +257,4 @@ def test_report_is_an_art30_record(synced: Path, monkeypatch: pytest.MonkeyPatch
     ]
     assert record["g_security_measures"] == ["TLS", "ledger file 0600"]
     code, out, _ = run("report")
-    assert code == 0 and "(b) Purposes" in out and "(not set)" in out  # retention unset
+    assert code == 0 and "(b) Purposes" in out and "(not set)" in out  # representative unset

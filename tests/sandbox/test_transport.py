@@ -193,3 +193,32 @@ def test_state_counts_requests_and_stop_is_idempotent() -> None:
         sb.stop()
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{sb.base_url}/_sandbox/state", timeout=2)
+
+
+def test_every_answer_carries_the_real_time_in_date(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As Zendesk does: a `Date` header on every answer (errors and 429s too), from the real
+    clock, which SNAPZEN_CLOCK_OFFSET_SECONDS (the CLI's wrong-clock hook) does not move. The
+    clock guard (snapzen.sync.clock_guard) takes it as the evidence against a wrong clock."""
+    from datetime import UTC, datetime, timedelta
+    from email.utils import parsedate_to_datetime
+
+    from snapzen.support.clock import OFFSET_VARIABLE
+
+    monkeypatch.setenv(OFFSET_VARIABLE, str(3 * 366 * 86400))
+    with Sandbox(SandboxConfig(chats=1, rate_limit_per_minute=3)) as sb:
+        zd = sb.zendesk_base_url
+        before = datetime.now(UTC).replace(microsecond=0)
+        answers = [
+            requests.get(f"{zd}/api/v2/users/me", auth=_auth(sb), timeout=TIMEOUT),
+            requests.get(f"{zd}/api/v2/users/me", timeout=TIMEOUT),  # 401
+            requests.get(f"{zd}/api/v2/tickets/987654", auth=_auth(sb), timeout=TIMEOUT),
+            requests.get(f"{zd}/api/v2/users/me", auth=_auth(sb), timeout=TIMEOUT),  # 429
+            requests.get(
+                _logs(sb), headers={"Authorization": sb.config.snapengage_token}, timeout=TIMEOUT
+            ),
+        ]
+        after = datetime.now(UTC) + timedelta(seconds=1)
+    assert {r.status_code for r in answers} >= {200, 401, 404, 429}
+    for response in answers:
+        moment = parsedate_to_datetime(response.headers["Date"])
+        assert before <= moment <= after, (response.status_code, response.headers["Date"])
