@@ -105,6 +105,8 @@ REQUEST_KINDS = {
     "erasure": "erasure of your data",
     "withdrawal": "withdrawal of your consent",
     "objection": "objection to the processing",
+    "rectification": "correction of your data",
+    "restriction": "restriction of the processing",
 }
 
 # What became of a ticket in the pack (commands.access).

@@ -20,7 +20,7 @@ from snapzen.commands.access_checks import missing_for_access
 from snapzen.ledger.chain import subject_ref
 from snapzen.ledger.db import open_db, transaction
 from snapzen.ledger.record import missing_fields
-from snapzen.support.errors import ConfigError
+from snapzen.support.errors import ConfigError, RetriesExhausted
 from snapzen.support.settings import Settings, load_settings
 from tests.ledger.conftest import ALICE, KEY, append, transfer_fields
 
@@ -197,6 +197,27 @@ def test_the_page_is_for_the_person_and_the_json_keeps_the_codes(
     assert chats["c-declined"]["snapengage_copy_state"] == "included"
     # The chat of 2026-11-20 is held until 2027-01-19 (60 days) but SnapEngage did not return it.
     assert chats["c-sent"]["snapengage_copy_state"] == "not_found"
+
+
+class SnapEngageDown:
+    def iter_pages(self, widget_id: str, start: date, end: date) -> Iterator[Page]:
+        raise RetriesExhausted("snapengage logs: 503 five times")
+        yield  # a generator, as the client's is
+
+
+def test_snapengage_not_answering_leaves_the_request_open(
+    ledger: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = _pack(ledger, _settings(monkeypatch), tmp_path / "pack", chats_reader=SnapEngageDown())
+    assert not result.complete  # the CLI exits 3: rerun
+    assert sorted(result.snapengage_unreadable) == ["c-declined", "c-offline", "c-sent"]
+    html = result.html_path.read_text()
+    assert "it did not answer when we asked for its copy" in html
+    db = open_db(ledger)
+    status = db.conn.execute(
+        "SELECT json_extract(details, '$.status') FROM transfers WHERE event = 'request'"
+    ).fetchone()
+    assert status == ("open",)
 
 
 def test_foreign_ticket_listed_for_review_until_included(
