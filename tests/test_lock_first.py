@@ -69,7 +69,7 @@ def sample_args(tmp: Path) -> dict[str, list[str]]:
         "ledger requests": [],
         "ledger reapply-erasures": [],
         "ledger backup": [str(tmp / "out" / "copy.db")],
-        "ledger restore": [str(tmp / "backup.db")],
+        "ledger restore": [str(tmp / "backup.db"), "--no-erasure-journal"],
         "ledger hold add": ["--case", "c-1", "--reason", "litigation"],
         "ledger hold remove": ["--case", "c-1", "--reason", "settled"],
         "ledger hold list": [],

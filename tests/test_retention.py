@@ -179,6 +179,9 @@ def old_settings(sync_env: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     # Let the fake SnapEngage hand out chats older than 2 years so they sync as they would
     # have back then (the real API keeps 60 days; only the window differs).
     monkeypatch.setenv("SNAPZEN_SNAPENGAGE__RETENTION_DAYS", "1000")
+    # These tests read Zendesk's deleted bin after a sweep: purge only where a test asks
+    # (the default purges; test_purge_is_the_default checks it).
+    monkeypatch.setenv("SNAPZEN_TRANSFER__PURGE_ON_EXPIRY", "false")
     return load_settings()
 
 
@@ -274,7 +277,7 @@ def test_sweep_deletes_due_tickets_records_events_and_reruns_as_noop(
     assert result.recorded == 3 and result.purged == 0
     assert zd.soft_deleted == {ids[c] for c in DUE}
     assert zd.live_ids() == {ids["young-eu"], ids["recent"]}
-    assert zd.purged == set()  # purge is off by default
+    assert zd.purged == set()  # purge is off in this fixture
 
     db = open_db(old_settings.ledger.path)
     events = expired_events(db)
@@ -551,3 +554,16 @@ def test_sweep_never_deletes_a_ticket_that_carries_another_cases_external_id(
     assert failure["case_id"] == "old-eu" and "external_id" in failure["reason"]
     assert result.exit_code != 0
     assert "old-eu" not in {e["case_id"] for e in expired_events(open_db(old_settings.ledger.path))}
+
+
+def test_purge_is_the_default(
+    sync_env: Path, zd: DeletionApis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 27: expired tickets do not sit 30 more days in Zendesk's deleted bin."""
+    monkeypatch.setenv("SNAPZEN_SNAPENGAGE__RETENTION_DAYS", "1000")
+    settings = load_settings()
+    assert settings.transfer.purge_on_expiry is True
+    ids = tickets_of(synced(settings, zd))
+    result = run_sweep(settings)
+    assert (result.exit_code, result.deleted, result.purged) == (0, 3, 3)
+    assert zd.purged == {ids[c] for c in DUE} and zd.soft_deleted == set()

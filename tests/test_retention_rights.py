@@ -14,6 +14,7 @@ import responses
 from snapzen.commands.retention import run_sweep
 from snapzen.ledger import erasure_journal, holds
 from snapzen.ledger.db import open_db, transaction
+from snapzen.ledger.erasure_reapply import reapply
 from snapzen.support.settings import Settings, load_settings
 from tests.test_retention import DUE, DeletionApis, expired_events, synced, tickets_of
 
@@ -22,6 +23,9 @@ from tests.test_retention import DUE, DeletionApis, expired_events, synced, tick
 def old_settings(sync_env: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     # As in test_retention: the fake SnapEngage hands out chats older than 2 years.
     monkeypatch.setenv("SNAPZEN_SNAPENGAGE__RETENTION_DAYS", "1000")
+    # These tests read Zendesk's deleted bin after a sweep: purge only where a test asks
+    # (the default purges; test_purge_is_the_default checks it).
+    monkeypatch.setenv("SNAPZEN_TRANSFER__PURGE_ON_EXPIRY", "false")
     return load_settings()
 
 
@@ -94,10 +98,10 @@ def test_reapply_is_idempotent_and_a_damaged_journal_applies_nothing(
     ).fetchone()
     entry = erasure_journal.JournalEntry("req-1", ref, "2999-01-01T00:00:00Z", "objection",
                                          [int(ticket)], [])  # fmt: skip
-    journal = tmp_path / "j.jsonl"
-    erasure_journal.append(journal, entry)
-    first = erasure_journal.reapply(db, erasure_journal.read(journal))
-    second = erasure_journal.reapply(db, erasure_journal.read(journal))
+    journal, key = tmp_path / "j.jsonl", b"ledger-key-for-tests"
+    erasure_journal.append(journal, key, entry)
+    first = reapply(db, erasure_journal.read(journal, key).erasures)
+    second = reapply(db, erasure_journal.read(journal, key).erasures)
     assert (first.entries, first.events) == (1, 1)
     assert (second.entries, second.events) == (1, 0)
     erased = db.execute("SELECT details FROM transfers WHERE event = 'erased'").fetchall()
@@ -107,4 +111,4 @@ def test_reapply_is_idempotent_and_a_damaged_journal_applies_nothing(
     ]
     journal.write_text(journal.read_text().replace("objection", "art17_request"))
     with pytest.raises(erasure_journal.JournalDamaged, match="line 1"):
-        erasure_journal.read(journal)
+        erasure_journal.read(journal, key)

@@ -16,7 +16,7 @@ import typer
 from snapzen.cli.common import ConfigOption, OverwriteOption, handle_errors, new_file
 from snapzen.cli.ledger import _evidence_settings, _open_read, app
 from snapzen.support import errors
-from snapzen.support.atomic import atomic_text, write_private
+from snapzen.support.atomic import write_private
 
 if TYPE_CHECKING:
     from snapzen.ledger import verify
@@ -91,9 +91,15 @@ def checkpoint(
         )
     db = _open_read(settings)
     point: verify.Checkpoint | signed.SignedCheckpoint
+    # The rights journal travels with every checkpoint (a restore re-applies it,
+    # snapzen.ledger.erasure_journal) and the signature covers its head.
+    copy = file.with_name(file.name + ".erasures.jsonl")
+    journal = _journal_copy(settings, db.conn, copy)
     try:
         if signing_key is not None:
-            point = verify.make_signed_checkpoint(db.conn, signed.load_private_key(signing_key))
+            point = verify.make_signed_checkpoint(
+                db.conn, signed.load_private_key(signing_key), journal=journal
+            )
         else:
             point = verify.make_checkpoint(db.conn, _checkpoint_key(settings, key_file)[0])
     except verify.LedgerTampered as exc:
@@ -106,14 +112,17 @@ def checkpoint(
         else ""
     )
     typer.echo(f"checkpoint written to {file}: seq {point.seq}, hash {point.hash}{signer}")
-    # The erasure journal travels with every checkpoint: a restore re-applies it
-    # (snapzen.ledger.erasure_journal), so it must survive the machine too.
-    journal = settings.ledger.erasure_journal_path
-    if journal.exists():
-        copy = file.with_name(file.name + ".erasures.jsonl")
-        with atomic_text(copy) as handle:
-            handle.write(journal.read_text(encoding="utf-8"))
-        typer.echo(f"erasure journal copied to {copy}")
+    if journal is not None:
+        typer.echo(f"erasure journal copied to {copy} ({journal[0]} line(s), head signed)")
+
+
+def _journal_copy(settings: Any, conn: Any, copy: Path) -> tuple[int, str] | None:
+    from snapzen.ledger import erasure_journal  # lazy: start-up time
+
+    key = settings.ledger.key.get_secret_value().encode() if settings.ledger.key else None
+    live = settings.ledger.erasure_journal_path
+    known = erasure_journal.ledger_erasures(conn) if live.is_file() else []
+    return erasure_journal.copy_for_checkpoint(live, copy, key, known)
 
 
 @app.command()
@@ -184,6 +193,25 @@ def _signature_problems(
     return good, bad
 
 
+def _journal_problems(settings: Any, good: list[Any]) -> list[verify.Problem]:
+    """Each signed checkpoint's journal head against the journal (ledger.erasure_journal)."""
+    from snapzen.ledger import checkpoint as signed  # lazy: start-up time
+    from snapzen.ledger import journal_file, verify
+
+    key = settings.ledger.key.get_secret_value().encode() if settings.ledger.key else None
+    problems = []
+    try:  # every line's MAC and link (the links alone without the ledger key)
+        journal_file.read(settings.ledger.erasure_journal_path, key, accept_old=lambda _: True)
+    except journal_file.JournalDamaged as exc:
+        problems.append(verify.Problem(0, "journal", f"erasure journal damaged: {exc}"))
+    for point in good:
+        if isinstance(point, signed.SignedCheckpoint):
+            text = signed.journal_problem(point, settings.ledger.erasure_journal_path, key)
+            if text is not None:
+                problems.append(verify.Problem(point.seq, "journal", text))
+    return problems
+
+
 @app.command("verify")
 @handle_errors
 def verify_(
@@ -226,6 +254,7 @@ def verify_(
     good, bad_signatures = _signature_problems(loaded, public_key or [], settings, key_file)
     db = _open_read(settings)
     result = verify.verify_ledger(db.conn, good, thorough=thorough)
+    result.problems.extend(_journal_problems(settings, good))
     tables = agreement.check_tables(db.conn)
     first = result.first_problem
     for bad in bad_signatures:

@@ -284,20 +284,23 @@ def register(app: typer.Typer) -> None:
         lock_wait: LockWait = None,
         config: ConfigOption = None,
     ) -> None:
-        """After restoring a backup: re-apply every erasure in the journal (withhold the
-        erased people's chats, record their deleted tickets) before the next sync."""
-        from snapzen.ledger import erasure_journal
+        """After restoring a backup by hand: re-apply every erasure and request in the journal
+        (withhold the erased people's chats, record their deleted tickets, re-append request
+        events) before the next sync. An edited journal is refused (exit 2, naming the line)."""
+        from snapzen.ledger import erasure_journal, erasure_reapply
+        from snapzen.support.settings import require_ledger_key
 
         settings = base._settings(config)
+        key = require_ledger_key(settings)
         path = journal or settings.ledger.erasure_journal_path
         try:
-            entries = erasure_journal.read(path)
-        except erasure_journal.JournalDamaged as exc:
-            fail(f"erasure journal damaged, nothing applied: {exc}", errors.EXIT_ABORTED)
-            raise  # unreachable
-        try:
             with base._locked(settings, lock_seconds(wait, lock_wait)) as db:
-                result = erasure_journal.reapply(db, entries)
+                # An edited journal: JournalDamaged (exit 2, the line named), nothing applied.
+                known = erasure_journal.ledger_erasures(db.conn)
+                if path == settings.ledger.erasure_journal_path:
+                    erasure_journal.migrate(path, key, known)  # an old-format journal, once
+                contents = erasure_journal.read(path, key, known=known)
+                result = erasure_reapply.reapply(db, contents.erasures, requests=contents.requests)
         except errors.LockHeld:
             not_done("re-applying the erasure journal")
         typer.echo(_reapplied(result.as_dict(), path))
@@ -313,5 +316,6 @@ def register(app: typer.Typer) -> None:
 def _reapplied(counts: dict[str, Any], path: Path) -> str:
     return (
         f"erasure journal {path}: {counts['entries']} erasure(s) re-applied; "
-        f"{counts['withheld']} chat(s) withheld, {counts['events']} ledger event(s) added"
+        f"{counts['withheld']} chat(s) withheld, {counts['events']} ledger event(s) added, "
+        f"{counts['requests']} request event(s) restored"
     )

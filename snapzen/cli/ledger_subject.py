@@ -5,7 +5,9 @@ several people used is refused until narrowed (snapzen.ledger.collisions)."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Collection
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -181,6 +183,14 @@ def erase_(
     ] = None,
     case: CaseIds = None,
     ticket: TicketIds = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Directory for the erasure response to the person (erasure-response-ID.txt "
+            "and .json, 0600). Default: responses/ beside the ledger database.",
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Art. 17: delete the person's Zendesk tickets and append `erased` events (chain stays
@@ -191,6 +201,7 @@ def erase_(
     from snapzen.commands import erase  # lazy: start-up time (imports the pydantic models)
     from snapzen.commands.erase_request import RequestInfo
     from snapzen.ledger import requests
+    from snapzen.support.settings import require_ledger_key
 
     settings = _settings(config)
     email = _read_email(email)
@@ -216,6 +227,7 @@ def erase_(
         kind=requests.REASON_KINDS[reason.value],
         received_on=received_day(received),
         journal=settings.ledger.erasure_journal_path,
+        journal_key=require_ledger_key(settings),
     )
     try:
         with _open_read(settings) if dry_run else _locked(settings, seconds) as db:
@@ -261,7 +273,8 @@ def erase_(
         for target in plan.to_delete:
             typer.echo(f"would delete ticket {target.ticket_id} (case {target.case_id})")
         if result.users is not None:
-            _print_users(result.users, dry_run=True)
+            own = {t.ticket_id for t in plan.to_delete}
+            _print_users(result.users, dry_run=True, own=own)
         return
     typer.echo(f"deleted: {len(result.deleted)}; ledger events: {result.event_seqs}")
     if result.failed:
@@ -271,20 +284,40 @@ def erase_(
             typer.echo("Zendesk user NOT deleted: tickets of this person remain; rerun", err=True)
         else:
             _print_users(result.users, dry_run=False)
+    from snapzen.cli import erase_response
+
+    lookup = None
+    if selected is None and result.users is None:
+        lookup = erase_response.lookup_profile(lambda: _make_user_eraser(settings, email))
+    erase_response.write_response(
+        settings, result, request_id=request.request_id, out=out,
+        actor=actor_name(actor, settings), lookup=lookup, ledger=_locked(settings, -1),
+    )  # fmt: skip
     if not result.complete or plan.in_flight:
         raise typer.Exit(errors.EXIT_PARTIAL)
 
 
-def _print_users(users: UserErasure, *, dry_run: bool) -> None:
-    """User ids only: the email and name are never printed."""
+def _print_users(users: UserErasure, *, dry_run: bool, own: Collection[int] = ()) -> None:
+    """User ids only: the email and name are never printed. ``own``: the tickets this
+    erasure would delete (in a dry run they still name the user, but will not then)."""
+    blocked = {u: [t for t in ts if t not in own] for u, ts in users.blocked.items()}
     if dry_run:
-        for user_id in users.to_delete:
+        ready = [u for u, ts in blocked.items() if not ts]
+        for user_id in [*users.to_delete, *ready]:
             typer.echo(f"would delete Zendesk user {user_id}")
     else:
         typer.echo(f"Zendesk users deleted: {users.deleted}")
-    if not users.to_delete and not users.refused:
+    if not users.to_delete and not users.refused and not users.blocked:
         typer.echo("no Zendesk end-user profile with this email")
     for user_id in users.refused:
         typer.echo(f"Zendesk user {user_id} is not an end-user: NOT deleted", err=True)
+    for user_id, tickets in blocked.items():
+        if not tickets:
+            continue
+        typer.echo(
+            f"Zendesk user {user_id} NOT deleted: ticket(s) {tickets} still name them "
+            "(requester, CC or submitter); review those tickets first",
+            err=True,
+        )
     for user_id, reason in users.failed.items():
         typer.echo(f"Zendesk user {user_id} NOT deleted: {reason}; rerun later", err=True)

@@ -19,6 +19,23 @@ class ViaChoice(StrEnum):  # commands.reconcile.Via, without importing it at sta
     search = "search"
 
 
+JournalOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--erasure-journal",
+        metavar="FILE",
+        help="The erasure journal to re-apply (e.g. the newest checkpoint's copy, "
+        "CHECKPOINT.erasures.jsonl); default ledger.erasure_journal, which must exist.",
+    ),
+]
+NoJournalOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-erasure-journal",
+        help="There is no journal: state (recorded in the ledger's chain) that nobody was "
+        "erased and no data-subject request was made outside this ledger.",
+    ),
+]
 ViaOption = Annotated[
     ViaChoice,
     typer.Option(
@@ -40,6 +57,8 @@ def init(
         ),
     ] = False,
     via: ViaOption = ViaChoice.incremental,
+    erasure_journal: JournalOption = None,
+    no_erasure_journal: NoJournalOption = False,
     actor: ActorOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -53,8 +72,9 @@ def init(
 
     settings = settings_from(config)
     result = init_ledger(
-        settings, adopt=adopt, via=Via(via.value), actor=actor_name(actor, settings)
-    )
+        settings, adopt=adopt, via=Via(via.value), actor=actor_name(actor, settings),
+        erasure_journal=erasure_journal, no_erasure_journal=no_erasure_journal,
+    )  # fmt: skip
     typer.echo(f"created ledger {result.path} (id {result.ledger_id})")
     if result.adoption is not None:
         _echo_reconciled(result.adoption)
@@ -67,6 +87,8 @@ def restore(
         Path, typer.Argument(help="A file written by `snapzen ledger backup`.", metavar="BACKUP")
     ],
     via: ViaOption = ViaChoice.incremental,
+    erasure_journal: JournalOption = None,
+    no_erasure_journal: NoJournalOption = False,
     actor: ActorOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -79,7 +101,10 @@ def restore(
     from snapzen.commands.restore import restore_ledger  # lazy: start-up time
 
     settings = settings_from(config)
-    result = restore_ledger(settings, backup, via=Via(via.value), actor=actor_name(actor, settings))
+    result = restore_ledger(
+        settings, backup, via=Via(via.value), actor=actor_name(actor, settings),
+        erasure_journal=erasure_journal, no_erasure_journal=no_erasure_journal,
+    )  # fmt: skip
     seq, digest = result.backup_head
     typer.echo(f"restored {backup} into {result.path} (backup head: seq {seq}, {digest[:16]}…)")
     if result.replaced is not None:
@@ -91,8 +116,11 @@ def restore(
 def _echo_erasures(done: dict[str, Any]) -> None:
     typer.echo(
         f"erasure journal: {done['entries']} erasure(s) re-applied, {done['withheld']} chat(s) "
-        f"withheld, {done['events']} erased event(s) appended"
+        f"withheld, {done['events']} erased event(s) appended, {done['requests']} request "
+        f"event(s) restored ({done['from_replaced']} known only to the replaced ledger)"
     )
+    if done["no_journal"]:
+        typer.echo("no erasure journal: your statement that there is none is recorded")
     if done["in_flight"]:
         typer.echo(
             f"{len(done['in_flight'])} chat(s) of erased people were being sent when the backup "

@@ -40,7 +40,12 @@ app = typer.Typer(
 def sweep(
     config: ConfigOption = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Only list what is due; no Zendesk call, no write.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Only list what is due, would be purged, and the Zendesk end-user profiles "
+            "that would be deleted (Zendesk read-only); no write.",
+        ),
     ] = False,
     as_of: Annotated[
         datetime | None,
@@ -111,13 +116,23 @@ def sweep(
             )
         if result.due > 50:
             typer.echo(f"  … and {result.due - 50} more (use --json for up to 1000)")
+        typer.echo(
+            f"would purge {result.due if result.purge else 0} from Zendesk's deleted-tickets bin"
+        )
+        if not result.users_checked:
+            typer.echo("Zendesk end-user profiles: not checked (Zendesk could not be asked)")
+        for user_id in result.users_planned:
+            typer.echo(f"would delete Zendesk user {user_id} (no ticket names them after this)")
+        if result.users_kept:
+            typer.echo(f"{result.users_kept} Zendesk user(s) kept: other tickets name them")
     else:
         typer.echo(
             f"retention sweep {result.run_id} (as of {result.as_of}): due {result.due}, "
             f"deleted {result.deleted}, already gone {result.already_gone}, "
             f"purged {result.purged}, failed {result.failed}, "
             f"previously erased {result.previously_erased}, ledger events {result.recorded}, "
-            f"held {result.held}"
+            f"held {result.held}, Zendesk users deleted {result.users_deleted}, "
+            f"kept {result.users_kept}"
         )
         if result.reconciled is not None:
             r = result.reconciled
@@ -129,6 +144,11 @@ def sweep(
     if result.failed:
         typer.echo(
             f"{result.failed} ticket(s) not confirmed deleted; the next sweep retries them",
+            err=True,
+        )
+    if result.users_failed:
+        typer.echo(
+            f"{result.users_failed} Zendesk user profile(s) not deleted; the next sweep retries",
             err=True,
         )
     if result.purge_failed:

@@ -9,6 +9,9 @@ Rules:
 
 - only ``end-user`` profiles are ever deleted: an agent or admin with that address is refused
   and reported (deleting a staff account is never what an erasure request means);
+- a profile that any ticket still names (as requester, CC or submitter: tickets of other
+  channels, or not deleted yet) is never deleted: it is reported with those ticket ids
+  (``blocked``), since deleting it would orphan or rewrite that ticket;
 - a 404 on either call is "already done" (deleted by hand, or by an earlier run);
 - a refusal (422 or another 4xx) is reported by user id with the error class only, since
   Zendesk may quote the name or email back; auth and transport errors propagate (the run
@@ -38,6 +41,8 @@ class UserDeletionApi(Protocol):
 
     def find_users_by_email(self, email: str) -> list[dict[str, Any]]: ...
 
+    def user_ticket_ids(self, user_id: int) -> list[int]: ...
+
     def delete_user(self, user_id: int) -> None: ...
 
     def purge_deleted_user(self, user_id: int) -> None: ...
@@ -51,6 +56,8 @@ class UserErasure:
     refused: list[int] = field(default_factory=list)  # agents/admins: never deleted
     deleted: list[int] = field(default_factory=list)  # now gone (deleted now or before)
     failed: dict[int, str] = field(default_factory=dict)  # user id -> one-line reason
+    # user id -> the tickets that still name them: kept, on purpose (not a failure)
+    blocked: dict[int, list[int]] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -59,7 +66,7 @@ class UserErasure:
     @property
     def touched(self) -> bool:
         """Anything found at all: worth a line in the ledger's run record."""
-        return bool(self.to_delete or self.refused)
+        return bool(self.to_delete or self.refused or self.blocked)
 
 
 class ZendeskUserEraser:
@@ -70,19 +77,27 @@ class ZendeskUserEraser:
         self._email = email
 
     def plan(self) -> UserErasure:
-        """Look the profiles up (read-only): which would be deleted, which refused."""
+        """Look the profiles up (read-only): which would be deleted, which refused, and
+        which are kept because a ticket still names them."""
         result = UserErasure()
         for user in self._api.find_users_by_email(self._email):
             user_id = int(user["id"])
             bucket = result.to_delete if user.get("role") == END_USER else result.refused
             if user_id not in bucket:
                 bucket.append(user_id)
+        for user_id in list(result.to_delete):
+            tickets = self._api.user_ticket_ids(user_id)
+            if tickets:
+                result.blocked[user_id] = tickets
+                result.to_delete.remove(user_id)
         return result
 
     def erase(self) -> UserErasure:
         result = self.plan()
         for user_id in result.refused:
             log.warning("user_erasure.refused_not_end_user", user_id=user_id)
+        for user_id, tickets in result.blocked.items():
+            log.info("user_erasure.kept_tickets_remain", user_id=user_id, tickets=len(tickets))
         for user_id in result.to_delete:
             reason = self._delete(user_id)
             if reason is None:

@@ -80,6 +80,10 @@ def _has_email(user: Any, wanted: str) -> bool:
     return isinstance(email, str) and email.strip().lower() == wanted
 
 
+def _ticket_id(item: Any) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("id"), int)
+
+
 def _user_summary(user: dict[str, Any]) -> dict[str, Any]:
     # Only what erasure decides on; the name and other profile fields are not kept.
     if not isinstance(user.get("id"), int):
@@ -338,6 +342,47 @@ class ZendeskClient(BulkReads):
         for users in self._pages("/api/v2/users/search", {"query": email.strip()}, "users"):
             found.extend(_user_summary(u) for u in users if _has_email(u, wanted))
         return found
+
+    def ticket_requesters(self, ticket_ids: Sequence[int]) -> dict[int, int]:
+        """``tickets/show_many``: ticket id -> requester id, for the live tickets Zendesk has
+        (read before deleting them: a deleted ticket no longer shows its requester)."""
+        found: dict[int, int] = {}
+        ids = list(dict.fromkeys(int(i) for i in ticket_ids))
+        for offset in range(0, len(ids), MAX_IDS_PER_CALL):
+            chunk = ",".join(map(str, ids[offset : offset + MAX_IDS_PER_CALL]))
+            answer = self._call("GET", "/api/v2/tickets/show_many", params={"ids": chunk})
+            items = answer.get("tickets") if isinstance(answer, dict) else None
+            for item in items if isinstance(items, list) else []:
+                if _ticket_id(item) and isinstance(item.get("requester_id"), int):
+                    found[item["id"]] = item["requester_id"]
+        return found
+
+    def show_user(self, user_id: int) -> dict[str, Any] | None:
+        """``GET users/{id}``: id, role and email only; None when there is no such user."""
+        try:
+            answer = self._call("GET", f"/api/v2/users/{int(user_id)}")
+        except NotFoundError:
+            return None
+        user = answer.get("user") if isinstance(answer, dict) else None
+        return _user_summary(user) if isinstance(user, dict) else None
+
+    def user_ticket_ids(self, user_id: int) -> list[int]:
+        """Every ticket naming the user as requester, CC or submitter, newest data first:
+        ``users/{id}/tickets/requested``, ``users/{id}/tickets/ccd`` and a search for
+        ``submitter:{id}`` (soft-deleted tickets are not listed; a 404 means no such user)."""
+        found: dict[int, None] = {}
+        for how in ("requested", "ccd"):
+            try:
+                for page in self._pages(
+                    f"/api/v2/users/{int(user_id)}/tickets/{how}", {}, "tickets"
+                ):
+                    found.update((int(t["id"]), None) for t in page if _ticket_id(t))
+            except NotFoundError:
+                return []
+        for ticket in self.search_tickets(f"type:ticket submitter:{int(user_id)}"):
+            if _ticket_id(ticket):
+                found[int(ticket["id"])] = None
+        return sorted(found)
 
     def delete_user(self, user_id: int) -> None:
         """Soft-delete one user (404 raises ``NotFoundError``: already gone)."""

@@ -36,12 +36,12 @@ from snapzen.commands.access_html import render_html
 from snapzen.commands.access_info import information
 from snapzen.commands.access_snapengage import ChatReader
 from snapzen.commands.access_tickets import DELETED_EVENTS, TicketReader, read_tickets
-from snapzen.ledger import collisions, requests
+from snapzen.ledger import collisions, erasure_journal, requests
 from snapzen.ledger.audit import COLUMNS, decode_json_columns
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
 from snapzen.support.atomic import atomic_text, private_dir
-from snapzen.support.settings import Settings
+from snapzen.support.settings import Settings, require_ledger_key
 
 FORMAT = "snapzen-access-pack/1"
 __all__ = ["DELETED_EVENTS", "information", "write_pack"]
@@ -243,6 +243,10 @@ def write_pack(
     anything is written or recorded."""
     require_complete(settings)  # exit 2, nothing written or recorded
     moment = (now or datetime.now(UTC)).astimezone(UTC)
+    journal = settings.ledger.erasure_journal_path
+    key = require_ledger_key(settings) if settings.ledger.key is not None else None
+    if key is not None:  # an edited journal refuses the request before anything is written
+        erasure_journal.prepare(journal, key, db.conn)
     request_id = requests.new_request_id()
     result = AccessResult(request_id, None, [], out_dir / "subject.json",
                           out_dir / "subject.html", "", "")  # fmt: skip
@@ -260,13 +264,15 @@ def write_pack(
         handle.write(html_text)
     result.sha256_json = hashlib.sha256(json_text.encode()).hexdigest()
     result.sha256_html = hashlib.sha256(html_text.encode()).hexdigest()
-    _record(db, result, received_on or moment.date(), actor, moment)
+    row = _record(db, result, received_on or moment.date(), actor, moment)
+    if key is not None:  # the request survives a restore (rights journal)
+        erasure_journal.append_requests(journal, key, [row])
     return result
 
 
 def _record(
     db: sqlite_utils.Database, result: AccessResult, received: date, actor: str, now: datetime
-) -> None:
+) -> dict[str, Any]:
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     with transaction(db) as conn:
         append_event(
@@ -288,7 +294,7 @@ def _record(
                 },
             },
         )
-        requests.record(
+        return requests.record(
             conn,
             request_id=result.request_id,
             kind="access",

@@ -30,7 +30,7 @@ import sqlite_utils
 
 from snapzen.clients.ticket_deletion import MAX_BATCH, DeletionOutcome, TicketDeleter
 from snapzen.clients.user_erasure import UserErasure
-from snapzen.commands.erase_request import RequestInfo, close_request
+from snapzen.commands.erase_request import RequestInfo, check_journal, close_request
 from snapzen.ledger import collisions, holds, runs, transitions
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
@@ -194,6 +194,8 @@ def erase_subject(
     if not 1 <= batch_size <= MAX_BATCH:
         raise ValueError(f"batch_size must be 1..{MAX_BATCH}")
     with lock if lock is not None else nullcontext():
+        if request is not None and not dry_run:
+            check_journal(db, request)  # an edited journal: refused before any deletion
         if only_cases is None:
             collisions.select_cases(db.conn, subject_ref)  # raises on a shared reference
         plan = plan_erasure(db, subject_ref, only_cases)
@@ -222,7 +224,10 @@ def erase_subject(
             if result.deleted or (result.users is not None and result.users.touched):
                 _record(db, result, [by_id[tid] for tid in result.deleted], actor, reason, now)
             if request is not None:
-                close_request(db, request, result, actor=actor, reason=reason, now=now)
+                close_request(
+                    db, request, result, actor=actor, reason=reason, now=now,
+                    only_cases=only_cases,
+                )  # fmt: skip
         return result
 
 
@@ -331,4 +336,6 @@ def _run_details(result: ErasureResult, erased: int) -> dict[str, int]:
         details["zendesk_users_not_deleted"] = (
             len(users.refused) + len(users.failed) if users else 0
         )
+        if users is not None and users.blocked:
+            details["zendesk_users_kept"] = len(users.blocked)  # other tickets name them
     return details

@@ -9,6 +9,7 @@ and it must not claim a deletion the ledger has not recorded.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ import sqlite_utils
 
 from snapzen.ledger import erasure_journal, requests
 from snapzen.ledger.db import transaction
+from snapzen.ledger.erasure_reapply import remember_subject
 
 if TYPE_CHECKING:
     from snapzen.commands.erase import ErasureResult
@@ -29,6 +31,18 @@ class RequestInfo:
     kind: str  # erasure | withdrawal | objection (requests.REASON_KINDS)
     received_on: date
     journal: Path | None  # None: no journal file (tests of the erasure alone)
+    journal_key: bytes | None = None  # the ledger key: journal lines are keyed with it
+
+
+def check_journal(db: sqlite_utils.Database, request: RequestInfo) -> None:
+    """Before anything is deleted: the journal must take the line this erasure will append
+    (JournalDamaged, exit 2, when it was edited). An old-format journal is migrated once,
+    its lines vouched for by this ledger's own erasures."""
+    if request.journal is None:
+        return
+    if request.journal_key is None:
+        raise ValueError("a journal needs the ledger key (journal_key)")
+    erasure_journal.prepare(request.journal, request.journal_key, db.conn)
 
 
 def outcome_of(result: ErasureResult) -> tuple[str, str]:
@@ -52,13 +66,18 @@ def close_request(
     actor: str,
     reason: str,
     now: datetime | None,
+    only_cases: Collection[str] | None = None,
 ) -> None:
+    """Journal the request (chain, then the rights journal). A narrowed erasure (chats of a
+    shared email) names its chats and never marks the whole reference as erased."""
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     plan = result.plan
     status, outcome = outcome_of(result)
+    narrowed = sorted(only_cases) if only_cases is not None else None
+    scope = {"narrowed": True, "cases": narrowed} if narrowed is not None else {}
     with transaction(db) as conn:
-        requests.record(
+        row = requests.record(
             conn,
             request_id=request.request_id,
             kind=request.kind,
@@ -77,19 +96,27 @@ def close_request(
                 "chats_withheld": len(plan.unsent),
                 "chats_in_flight": len(plan.in_flight),
                 "erase_run_id": result.run_id,
+                **scope,
             },
         )
-        if not plan.subject_held:
-            erasure_journal.remember_subject(conn, plan.subject_ref, stamp, request.request_id)
-    if request.journal is not None and not plan.subject_held:
+        if not plan.subject_held and narrowed is None:
+            remember_subject(conn, plan.subject_ref, stamp, request.request_id)
+        widgets = erasure_journal.widgets_of(conn, narrowed or [])
+    if request.journal is None or request.journal_key is None:
+        return
+    if not plan.subject_held:
         erasure_journal.append(
             request.journal,
+            request.journal_key,
             erasure_journal.JournalEntry(
                 request_id=request.request_id,
                 subject_ref=plan.subject_ref,
                 erased_at=stamp,
                 reason=reason,
                 tickets=sorted(set(result.deleted) | set(plan.already_erased)),
-                cases=list(plan.unsent),
+                cases=narrowed if narrowed is not None else list(plan.unsent),
+                narrowed=narrowed is not None,
+                widgets=widgets,
             ),
         )
+    erasure_journal.append_requests(request.journal, request.journal_key, [row])

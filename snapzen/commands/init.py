@@ -16,16 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from snapzen.commands.reconcile import (
-    ReconcileResult,
-    TicketExport,
-    Via,
-    reapply_erasures,
-    reconcile,
-    zendesk_export,
-)
+from snapzen.commands.reconcile import ReconcileResult, TicketExport, Via, reconcile, zendesk_export
 from snapzen.ledger.db import LedgerError, create_ledger
-from snapzen.ledger.erasure_journal import ReapplyResult
+from snapzen.ledger.erasure_reapply import ReapplyResult, choose, restore_union
+from snapzen.ledger.journal_file import create_empty
 from snapzen.ledger.meta import read_meta
 from snapzen.ledger.runs import new_run_id
 from snapzen.support.atomic import private_dir
@@ -54,6 +48,8 @@ def init_ledger(
     sink: TicketExport | None = None,
     now: datetime | None = None,
     actor: str = "cli",
+    erasure_journal: Path | None = None,
+    no_erasure_journal: bool = False,
 ) -> InitResult:
     key = require_ledger_key(settings)
     path = Path(settings.ledger.path)
@@ -63,6 +59,12 @@ def init_ledger(
             f"a ledger already exists at {path}; nothing was changed (to replace it with a "
             "backup use `snapzen ledger restore BACKUP`)"
         )
+    live = settings.ledger.erasure_journal_path
+    journal = None
+    if adopt:
+        journal = choose(live, key, erasure_journal, no_erasure_journal, "init --adopt")
+    elif erasure_journal is not None or no_erasure_journal:
+        raise LedgerError("--erasure-journal and --no-erasure-journal go with --adopt")
     if adopt and sink is None:
         sink = zendesk_export(settings)
     private_dir(path.parent)
@@ -86,8 +88,11 @@ def init_ledger(
                     run_id=new_run_id("adopt"),
                     via=via,
                 )
-                # Erasures made with the lost ledger must hold for the new one too.
-                erasures = reapply_erasures(db, settings.ledger.erasure_journal_path, now)
+                # Erasures and requests made with the lost ledger hold for the new one too.
+                assert journal is not None
+                erasures = restore_union(
+                    db, journal, None, now=now, actor=actor, command="init --adopt"
+                )
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             db.conn.close()
@@ -107,6 +112,8 @@ def init_ledger(
             ) from None
     finally:
         remove_db_files(partial)
+    if not adopt:
+        create_empty(live)  # a journal exists from the start: a missing one means lost
     return InitResult(path=path, ledger_id=ledger_id, adoption=adoption, erasures=erasures)
 
 

@@ -16,15 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, Protocol
 
 import sqlite_utils
 
-from snapzen.ledger import erasure_journal
 from snapzen.ledger.adopt import AdoptCounts, FoundTicket, record_adoptions
-from snapzen.ledger.db import LedgerError
-from snapzen.ledger.erasure_journal import ReapplyResult
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
 
@@ -136,17 +132,3 @@ def zendesk_export(settings: Settings) -> TicketExport:
     from snapzen.clients.zendesk import ZendeskClient
 
     return ZendeskClient(settings.zendesk, HttpClient(settings.http, service="zendesk"))
-
-
-def reapply_erasures(db: sqlite_utils.Database, journal: Path, now: datetime) -> ReapplyResult:
-    """Bring a new or restored ledger up to date with the erasure journal (a file outside the
-    database): a backup or a fresh ledger does not know who was erased since, and a sync
-    would send their chats again. A damaged journal is refused (nothing applied)."""
-    try:
-        entries = erasure_journal.read(journal)
-    except erasure_journal.JournalDamaged as exc:
-        raise LedgerError(
-            f"erasure journal {journal} is damaged ({exc}); nothing was changed: repair it "
-            "from the newest checkpoint's copy, then run the command again"
-        ) from None
-    return erasure_journal.reapply(db, entries, now=now)

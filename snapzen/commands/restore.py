@@ -18,18 +18,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from snapzen.commands.init import remove_db_files
-from snapzen.commands.reconcile import (
-    ReconcileResult,
-    TicketExport,
-    Via,
-    reapply_erasures,
-    reconcile,
-    zendesk_export,
-)
+from snapzen.commands.reconcile import ReconcileResult, TicketExport, Via, reconcile, zendesk_export
 from snapzen.ledger.adopt import record_restored
 from snapzen.ledger.chain import chain_head
 from snapzen.ledger.db import LedgerError, create_file, open_db
-from snapzen.ledger.erasure_journal import ReapplyResult
+from snapzen.ledger.erasure_reapply import JournalChoice, ReapplyResult, choose, restore_union
 from snapzen.ledger.runs import new_run_id
 from snapzen.ledger.verify import verify_ledger
 from snapzen.support.errors import LockHeld
@@ -59,12 +52,18 @@ def restore_ledger(
     sink: TicketExport | None = None,
     now: datetime | None = None,
     actor: str = "cli",
+    erasure_journal: Path | None = None,
+    no_erasure_journal: bool = False,
 ) -> RestoreResult:
     key = require_ledger_key(settings)
     now = now or datetime.now(UTC)
     path = Path(settings.ledger.path)
     if backup.resolve() == path.resolve():
         raise LedgerError(f"{backup} is the ledger itself: give the backup file to restore")
+    journal = choose(
+        settings.ledger.erasure_journal_path, key, erasure_journal, no_erasure_journal,
+        "ledger restore",
+    )  # fmt: skip
     head, newest = check_backup(backup, key)
     export = sink if sink is not None else zendesk_export(settings)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -72,7 +71,7 @@ def restore_ledger(
         with writer_lock(path):
             return _restore_locked(
                 path, backup, key, head, newest, sink=export, via=via, now=now, actor=actor,
-                journal=settings.ledger.erasure_journal_path,
+                journal=journal,
             )  # fmt: skip
     except LockHeld:
         raise LedgerError(
@@ -127,7 +126,7 @@ def _restore_locked(
     via: Via,
     now: datetime,
     actor: str,
-    journal: Path,
+    journal: JournalChoice,
 ) -> RestoreResult:
     staging = path.with_name(path.name + ".restoring")
     remove_db_files(staging)
@@ -157,8 +156,12 @@ def _restore_locked(
                 db, sink, since=since, now=now, source="restore", actor=actor,
                 run_id=run_id, via=via,
             )  # fmt: skip
-            # A backup does not know the erasures made after it (the journal does).
-            erasures = reapply_erasures(db, journal, now)
+            # A backup does not know the erasures and requests made after it: the journal
+            # and the ledger it replaces do.
+            erasures = restore_union(
+                db, journal, path if path.exists() else None, now=now, actor=actor,
+                command="ledger restore",
+            )  # fmt: skip
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             db.conn.close()

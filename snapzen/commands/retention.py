@@ -47,6 +47,8 @@ from snapzen.clients.ticket_deletion import (
     DeletionOutcome,
     TicketDeletionApi,
 )
+from snapzen.commands import retention_profiles
+from snapzen.commands.retention_profiles import plan_profiles, sweep_profiles
 from snapzen.ledger import holds, outbox, runs, transitions
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.cursor_rules import deletion_clock_error
@@ -75,6 +77,9 @@ _COUNT_NAMES = (
     "previously_erased",
     "held",
     "batches",
+    "users_deleted",
+    "users_kept",
+    "users_failed",
 )
 
 
@@ -129,16 +134,25 @@ class SweepResult:
     failures: list[dict[str, Any]] = field(default_factory=list)  # case_id, ticket_id, reason
     planned: list[DueTicket] = field(default_factory=list)  # dry run only (first 1000)
     reconciled: dict[str, int] | None = None  # --reconcile: retention_reconcile counts
+    # Zendesk end-user profiles no ticket names any more (retention_profiles): deleted, or
+    # (dry run) would be; kept because a ticket still names them; not deleted after an error.
+    users_deleted: int = 0
+    users_kept: int = 0
+    users_failed: int = 0
+    users_planned: list[int] = field(default_factory=list)  # dry run: user ids to delete
+    users_checked: bool = True  # False: a dry run that could not ask Zendesk
+    requesters: set[int] = field(default_factory=set, repr=False)  # in memory only
 
     @property
     def exit_code(self) -> int:
-        return 3 if (self.failed or self.purge_failed) else 0
+        return 3 if (self.failed or self.purge_failed or self.users_failed) else 0
 
     def counts(self) -> dict[str, int]:
         return {name: int(getattr(self, name)) for name in _COUNT_NAMES}
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data.pop("requesters")
         data["as_of"] = self.as_of.isoformat()
         data["exit_code"] = self.exit_code
         return data
@@ -343,7 +357,8 @@ def run_sweep(
     """Delete every ticket whose retention ended by ``as_of`` (default today, UTC).
 
     ``purge`` None means ``settings.transfer.purge_on_expiry``. A dry run only plans: no lock,
-    no Zendesk, no writes. Raises ConfigError (bad as_of, missing Zendesk settings), LockHeld
+    no writes; it reads Zendesk only to say which end-user profiles the sweep would delete
+    (retention_profiles). Raises ConfigError (bad as_of, missing Zendesk settings), LockHeld
     (another writer), or a FatalError after the ``runs`` row says 'aborted'; batches recorded
     before an abort stay recorded.
     """
@@ -362,7 +377,7 @@ def run_sweep(
         # something a typo should be able to do.
         raise ConfigError(f"--as-of {as_of.isoformat()} is in the future; only --dry-run may")
     if dry_run:
-        return _plan_only(settings, result, years)
+        return plan_profiles(settings, _plan_only(settings, result, years), api)
     api = api or build_deletion_api(settings)
     # The clock decides what is due: checked against Zendesk's own (a fresh GET users/me and
     # its Date header) before anything is planned, then against the ledger's newest run.
@@ -395,6 +410,7 @@ def run_sweep(
             )
             if reconcile:
                 _reconcile(db, api, result, settings, reconcile_months, actor, clock)
+            sweep_profiles(api, result)
         except BaseException as exc:
             # As in service.run_pass: runs.error is read by people, so no echoed emails
             # (one_line scrubs them).
@@ -512,7 +528,11 @@ def _sweep(
             result.batches += 1
             # Each ticket is deleted only if it still carries its own case's external_id.
             expected = {due.ticket_id: external_id(due.case_id) for due in to_delete}
+            requester_of = retention_profiles.requesters(api, ids)  # before they are gone
             outcomes = deleter.delete(ids, purge=result.purge, expected=expected)
+            result.requesters.update(
+                requester_of[t] for t in ids if t in requester_of and outcomes[t].gone
+            )
         hook("after_delete")
         done = [(due, outcomes[due.ticket_id]) for due in to_delete if outcomes[due.ticket_id].gone]
         for due in to_delete:

@@ -5,7 +5,9 @@ acts on (a case marked synced is never sent; a ticket id is what the retention s
 erasure delete). Each decision is chained (``snapzen.ledger.decisions``), so ``verify`` can
 compare: a withheld case marked synced, a ``ticket_id`` pointed elsewhere, a deleted case, a
 runs row edited or deleted, or a terminal case or finished run that the chain never recorded
-(when decided after the decision log began) are each named.
+(when decided after the decision log began) are each named; so are rows deleted or edited
+in the other tables verify and restore rely on (``ledger_meta``, ``erased_subjects``,
+``case_flags``: snapzen.ledger.evidence_tables), with the table's name.
 
 Cases decided before the decision log existed have no decision row; they are counted, not
 judged, since the chain cannot say anything about them.
@@ -17,6 +19,7 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 
+from snapzen.ledger import evidence_tables
 from snapzen.ledger.decisions import CASE_EVENTS, RUN_EVENT, STATUS_AFTER, read_run, run_digest
 from snapzen.ledger.meta import read_meta
 from snapzen.ledger.status import TERMINAL, CaseStatus, sql_list
@@ -31,7 +34,9 @@ _EVENTS = ", ".join(f"'{event}'" for event in CASE_EVENTS)
 @dataclass(frozen=True)
 class Disagreement:
     seq: int  # the chain row the table contradicts (0: none)
-    kind: str  # status | ticket | case_deleted | unrecorded | run_edited | run_deleted
+    # status | ticket | case_deleted | unrecorded | run_edited | run_deleted | ledger_meta
+    # | erased_subjects | case_flags
+    kind: str
     message: str
 
     def line(self) -> str:
@@ -66,6 +71,9 @@ def check_tables(conn: sqlite3.Connection) -> Agreement:
     _undecided_cases(conn, start, result)
     if start is not None:
         _unrecorded_runs(conn, start, result)
+    evidence_tables.check(
+        conn, lambda seq, kind, message: result.add(Disagreement(seq, kind, message))
+    )
     return result
 
 

@@ -7,7 +7,10 @@ forge one. Auditors may co-sign (``snapzen ledger cosign``) with a key of their 
 the operator's machine: a checkpoint carrying their signature cannot have been made later by
 the operator alone.
 
-File format (version 2, JSON): kind, version, seq, hash, row_count, created_at, and
+File format (version 2, JSON): kind, version, seq, hash, row_count, created_at, optionally
+``journal_lines`` and ``journal_head`` (the rights journal's line count and its last line's
+MAC when the checkpoint was made: the signature covers the journal too, so a line deleted
+from its end or rewritten is caught; older checkpoints without them stay valid), and
 ``signatures``: a list of {key_fingerprint, signature}, the signature being Ed25519 over the
 canonical JSON (sorted keys, no spaces, UTF-8) of the other fields, base64-encoded. A key's
 fingerprint is ``sha256:`` + hex SHA-256 of its 32 raw public bytes.
@@ -19,7 +22,7 @@ import base64
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from snapzen.ledger import journal_file
 from snapzen.support.errors import ConfigError
 
 VERSION = 2
@@ -46,9 +50,11 @@ class SignedCheckpoint:
     row_count: int
     created_at: str
     signatures: tuple[Signature, ...] = field(default=())
+    journal_lines: int | None = None
+    journal_head: str | None = None
 
     def message(self) -> bytes:
-        body = {
+        body: dict[str, Any] = {
             "kind": KIND,
             "version": VERSION,
             "seq": self.seq,
@@ -56,6 +62,9 @@ class SignedCheckpoint:
             "row_count": self.row_count,
             "created_at": self.created_at,
         }
+        if self.journal_head is not None:
+            body["journal_lines"] = self.journal_lines
+            body["journal_head"] = self.journal_head
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
     def to_json(self) -> str:
@@ -72,13 +81,7 @@ class SignedCheckpoint:
         if any(s.key_fingerprint == fingerprint for s in self.signatures):
             return self
         raw = base64.b64encode(key.sign(self.message())).decode("ascii")
-        return SignedCheckpoint(
-            self.seq,
-            self.hash,
-            self.row_count,
-            self.created_at,
-            (*self.signatures, Signature(fingerprint, raw)),
-        )
+        return replace(self, signatures=(*self.signatures, Signature(fingerprint, raw)))
 
 
 class KeyNotUsed(ConfigError):
@@ -116,23 +119,57 @@ def fingerprint_of(public: Ed25519PublicKey) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
+def journal_problem(point: SignedCheckpoint, path: Path, key: bytes | None) -> str | None:
+    """The journal must still hold, as line ``journal_lines``, the line whose MAC the
+    checkpoint signed, and every line up to it unbroken (with ``key``, each MAC verified too);
+    None when it does, or when the checkpoint predates journal heads."""
+    if point.journal_head is None or point.journal_lines is None:
+        return None
+    if point.journal_lines == 0:
+        return None
+    if not path.is_file():
+        return (
+            f"erasure journal {path} is missing; the checkpoint signed {point.journal_lines} lines"
+        )
+    try:
+        lines = journal_file.read(path, key)
+    except journal_file.JournalDamaged as exc:
+        return f"erasure journal damaged: {exc}"
+    if len(lines) < point.journal_lines:
+        return (
+            f"erasure journal {path} ends at line {len(lines)}; the checkpoint signed line "
+            f"{point.journal_lines}: lines were deleted from its end"
+        )
+    if lines[point.journal_lines - 1].mac != point.journal_head:
+        return (
+            f"erasure journal {path}: line {point.journal_lines} is not the line the checkpoint "
+            "signed: the journal was rewritten"
+        )
+    return None
+
+
 # --- files ----------------------------------------------------------------------------------
 
 
 def parse(data: dict[str, Any], path: Path | str) -> SignedCheckpoint:
     """A version-2 checkpoint from its decoded JSON; ConfigError (exit 2) when malformed."""
     expected = {"kind", "version", "seq", "hash", "row_count", "created_at", "signatures"}
-    if set(data) != expected or data.get("kind") != KIND:
+    journal = {"journal_lines", "journal_head"}
+    if set(data) not in (expected, expected | journal) or data.get("kind") != KIND:
         raise ConfigError(f"checkpoint file {path}: unexpected or missing fields")
     try:
         signatures = tuple(
             Signature(str(item["key_fingerprint"]), str(item["signature"]))
             for item in data["signatures"]
         )
-        seq, rows = data["seq"], data["row_count"]
-        if not all(type(v) is int for v in (seq, rows)):
-            raise TypeError("seq and row_count must be integers")
-        return SignedCheckpoint(seq, str(data["hash"]), rows, str(data["created_at"]), signatures)
+        seq, rows, lines = data["seq"], data["row_count"], data.get("journal_lines", 0)
+        if not all(type(v) is int for v in (seq, rows, lines)):
+            raise TypeError("seq, row_count and journal_lines must be integers")
+        head = data.get("journal_head")
+        return SignedCheckpoint(
+            seq, str(data["hash"]), rows, str(data["created_at"]), signatures,
+            lines if head is not None else None, None if head is None else str(head),
+        )  # fmt: skip
     except (KeyError, TypeError) as exc:
         raise ConfigError(f"checkpoint file {path}: bad field {exc}") from None
 

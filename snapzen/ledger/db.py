@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import sqlite_utils
 
-from snapzen.ledger.meta import bind, key_matches, read_meta
+from snapzen.ledger.meta import bind, chain_binding, chained_binding, key_matches, read_meta
 from snapzen.ledger.schema import SCHEMA_VERSION, migrate, schema_version
 from snapzen.support.atomic import private_dir
 from snapzen.support.errors import ConfigError
@@ -207,6 +207,10 @@ def _check_and_migrate(
         # A ledger made before ledgers were bound: bind it to the first key that writes.
         with transaction(db) as conn:
             bind(conn, key, datetime.now(UTC), origin="first-open")
+    elif key is not None and chained_binding(db.conn) is None:
+        # Bound before bindings were chained: chain it once, so the table alone no longer decides.
+        with transaction(db) as conn:
+            chain_binding(conn, datetime.now(UTC), "first-open")
 
 
 def _has_tables(db: sqlite_utils.Database) -> bool:

@@ -1,41 +1,37 @@
-"""The erasure journal: Art. 17 erasures kept outside the database, so a restore keeps them.
+"""The rights journal: Art. 17 erasures and data-subject requests kept outside the database.
 
 A backup taken before an erasure knows nothing of it: restored, its pending chats of the
-erased person would be sent again, and its ledger would show their tickets as live. So every
-erasure also appends one JSON line to a file beside the database (``ledger.erasure_journal``)
-and ``snapzen ledger checkpoint`` copies that file next to each checkpoint, off the machine.
-After a restore, ``reapply`` brings the restored ledger up to date from the journal:
+erased person would be sent again, its ledger would show their tickets as live and its
+request list would lose every request made since. So every erasure and every request event
+also appends a line to a file beside the database (``ledger.erasure_journal``, 0600), and
+``snapzen ledger checkpoint`` copies that file next to each checkpoint, whose signature
+covers the journal's head. After a restore or an adoption, ``erasure_reapply`` brings the
+ledger up to date from the journal united with the replaced ledger's own record.
 
-- ``erased_subjects`` gets the person again, so a chat of theirs that started before the
-  erasure is withheld when it is fetched (``outbox.stage``) instead of sent;
-- their pending or failed chats in the restored database become withheld;
-- every ticket the journal says was deleted gets an ``erased`` event (``reapplied: true``)
-  when the restored chain lacks one, so the sweep, access packs and reports see it gone.
-
-Lines carry ids and the subject's HMAC only, never an email; each line has a SHA-256 of its
-body so a damaged line is reported rather than half-applied. Re-applying twice is harmless.
+Lines are keyed and chained (``snapzen.ledger.journal_file``): a deleted, reordered, forged
+or edited line is refused, naming it. They carry ids and the subject's HMAC only, never an
+email. An erasure narrowed to some chats of a shared email (``--case``) journals those
+chats only, never the whole reference: the other people behind it are not erased.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-from collections.abc import Iterable
+import sqlite3
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
+import orjson
 
-from snapzen.ledger import decisions, outbox
-from snapzen.ledger.chain import append_event
-from snapzen.ledger.db import transaction
-from snapzen.ledger.status import UNSENT, CaseStatus
-from snapzen.ledger.transitions import ERASED_REASON
+from snapzen.ledger import journal_file
+from snapzen.ledger.journal_file import GENESIS as GENESIS
+from snapzen.ledger.journal_file import JournalDamaged as JournalDamaged
+from snapzen.ledger.requests import ERASURE_KINDS
+from snapzen.ledger.requests import EVENT as REQUEST_EVENT
+from snapzen.support.atomic import atomic_text
 
-VERSION = 1
+ERASURE, REQUEST, STATEMENT = "erasure", "request", "statement"
 
 
 @dataclass(frozen=True)
@@ -46,157 +42,236 @@ class JournalEntry:
     reason: str
     tickets: list[int] = field(default_factory=list)
     cases: list[str] = field(default_factory=list)  # withheld (never sent) by the erasure
+    # True: only ``cases`` (and ``tickets``) were erased, not everyone under subject_ref
+    narrowed: bool = False
+    widgets: dict[str, str] = field(default_factory=dict)  # narrowed: case id -> widget id
 
-    def line(self) -> str:
-        body = json.dumps({"v": VERSION, **asdict(self)}, sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(body.encode()).hexdigest()
-        return json.dumps({"entry": json.loads(body), "sha256": digest}, sort_keys=True)
+    def body(self) -> dict[str, Any]:
+        return {"v": 1, **asdict(self)}
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> JournalEntry:
+        return cls(
+            request_id=str(body["request_id"]),
+            subject_ref=str(body["subject_ref"]),
+            erased_at=str(body["erased_at"]),
+            reason=str(body["reason"]),
+            tickets=[int(t) for t in body.get("tickets", [])],
+            cases=[str(c) for c in body.get("cases", [])],
+            narrowed=bool(body.get("narrowed", False)),
+            widgets={str(k): str(v) for k, v in dict(body.get("widgets", {})).items()},
+        )
+
+    def key(self) -> tuple[str, str]:
+        return (self.request_id, self.subject_ref)
 
 
-def append(path: Path, entry: JournalEntry) -> None:
-    """Append one line and fsync it: the erasure is not done until this is on disk."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(entry.line() + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+@dataclass(frozen=True)
+class RequestLine:
+    """One request-family event of the chain (``request`` today; pause, extend and close
+    events of a request clock later are more lines of the same shape)."""
+
+    request_id: str
+    subject_ref: str | None
+    at: str  # the event's transferred_at
+    actor: str | None
+    details: dict[str, Any]
+    event: str = REQUEST_EVENT
+
+    def body(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> RequestLine:
+        details = body.get("details")
+        if not isinstance(details, dict):
+            raise TypeError("details")
+        ref, actor = body.get("subject_ref"), body.get("actor")
+        return cls(
+            request_id=str(body["request_id"]),
+            subject_ref=None if ref is None else str(ref),
+            at=str(body["at"]),
+            actor=None if actor is None else str(actor),
+            details=dict(details),
+            event=str(body.get("event", REQUEST_EVENT)),
+        )
+
+    def identity(self) -> tuple[str, str, str, bytes]:
+        """What makes two copies of one event the same event (a re-applied copy is marked)."""
+        plain = {k: v for k, v in self.details.items() if k != "reapplied"}
+        return (self.event, self.request_id, self.at, orjson.dumps(plain, option=_SORTED))
 
 
-class JournalDamaged(ValueError):
-    """A line whose checksum does not match (edited or truncated)."""
-
-
-def read(path: Path) -> list[JournalEntry]:
-    """Every entry, in order; JournalDamaged names the first bad line. A missing file is an
-    empty journal (nobody was erased yet)."""
-    if not path.exists():
-        return []
-    entries: list[JournalEntry] = []
-    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not text.strip():
-            continue
-        try:
-            wrapper = json.loads(text)
-            body = wrapper["entry"]
-            canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
-            if hashlib.sha256(canonical.encode()).hexdigest() != wrapper["sha256"]:
-                raise JournalDamaged(f"{path}: line {number}: checksum mismatch")
-            entries.append(
-                JournalEntry(
-                    request_id=str(body["request_id"]),
-                    subject_ref=str(body["subject_ref"]),
-                    erased_at=str(body["erased_at"]),
-                    reason=str(body["reason"]),
-                    tickets=[int(t) for t in body.get("tickets", [])],
-                    cases=[str(c) for c in body.get("cases", [])],
-                )
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, JournalDamaged):
-                raise
-            raise JournalDamaged(f"{path}: line {number}: not a journal entry") from None
-    return entries
+_SORTED = orjson.OPT_SORT_KEYS
 
 
 @dataclass
-class ReapplyResult:
-    entries: int = 0
-    subjects: int = 0  # erased_subjects rows (re)written
-    withheld: int = 0  # pending/failed chats withheld again
-    events: int = 0  # `erased` events appended for tickets the restored chain lacked
-    in_flight: list[str] = field(default_factory=list)  # pushing: erase again after a sync
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+class Contents:
+    erasures: list[JournalEntry] = field(default_factory=list)
+    requests: list[RequestLine] = field(default_factory=list)
+    statements: list[dict[str, Any]] = field(default_factory=list)
+    lines: int = 0
+    head: str = GENESIS
 
 
-def remember_subject(conn: Any, subject_ref: str, erased_at: str, request_id: str) -> None:
-    """Inside the caller's transaction: later erasures move ``erased_at`` forward only."""
-    conn.execute(
-        """INSERT INTO erased_subjects (subject_ref, erased_at, request_id) VALUES (?, ?, ?)
-           ON CONFLICT(subject_ref) DO UPDATE SET erased_at = excluded.erased_at,
-               request_id = excluded.request_id
-           WHERE excluded.erased_at > erased_subjects.erased_at""",
-        (subject_ref, erased_at, request_id),
+def read(path: Path, key: bytes | None, *, known: Iterable[JournalEntry] = ()) -> Contents:
+    """The journal, verified line by line (JournalDamaged names the first bad one). Old
+    unkeyed lines are accepted only when ``known`` (the ledger's own erasures) holds them."""
+    vouched = {entry.key() for entry in known}
+
+    def accept_old(body: dict[str, Any]) -> bool:
+        return (str(body.get("request_id")), str(body.get("subject_ref"))) in vouched
+
+    lines = journal_file.read(path, key, accept_old=accept_old)
+    contents = Contents(lines=len(lines))
+    contents.head = journal_file.head(lines)[1]
+    for line in lines:
+        try:
+            if line.type == ERASURE:
+                contents.erasures.append(JournalEntry.from_body(line.entry))
+            elif line.type == REQUEST:
+                contents.requests.append(RequestLine.from_body(line.entry))
+            elif line.type == STATEMENT:
+                contents.statements.append(line.entry)
+            else:
+                raise JournalDamaged(f"{path}: line {line.number}: unknown type {line.type!r}")
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, JournalDamaged):
+                raise
+            raise JournalDamaged(f"{path}: line {line.number}: not a journal entry") from None
+    return contents
+
+
+def append(path: Path, key: bytes, entry: JournalEntry) -> None:
+    """Append one erasure line and fsync it: the erasure is not done until this is on disk."""
+    journal_file.append(path, key, ERASURE, [entry.body()])
+
+
+def append_requests(path: Path, key: bytes, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Append the request events just committed to the chain (rows as append_event returns)."""
+    journal_file.append(path, key, REQUEST, [request_line(row).body() for row in rows])
+
+
+def append_statement(path: Path, key: bytes, statement: Mapping[str, Any]) -> None:
+    journal_file.append(path, key, STATEMENT, [dict(statement)])
+
+
+def request_line(row: Mapping[str, Any]) -> RequestLine:
+    details = row.get("details")
+    if isinstance(details, str | bytes):
+        details = orjson.loads(details) if details else {}
+    return RequestLine(
+        request_id=str(row["case_id"]),
+        subject_ref=row.get("subject_ref"),
+        at=str(row["transferred_at"]),
+        actor=row.get("actor"),
+        details=dict(details or {}),
+        event=str(row.get("event") or REQUEST_EVENT),
     )
 
 
-def reapply(
-    db: sqlite_utils.Database,
-    entries: Iterable[JournalEntry],
-    *,
-    actor: str = "restore",
-    now: datetime | None = None,
-) -> ReapplyResult:
-    """Bring a (restored) ledger up to date with the erasure journal, in one transaction.
-
-    The caller holds the writer lock (a sync must not stage in between). Called by
-    ``snapzen ledger reapply-erasures``; ``ledger restore`` and ``init --adopt`` call it on
-    the database they put in place, before any sync runs on it."""
-    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    result = ReapplyResult()
-    with transaction(db) as conn:
-        for entry in entries:
-            result.entries += 1
-            remember_subject(conn, entry.subject_ref, entry.erased_at, entry.request_id)
-            result.subjects += 1
-            withheld = conn.execute(
-                """UPDATE cases SET status = ?, reason = ?, raw = NULL,
-                       raw_purged_at = ?, updated_at = ?, error = NULL
-                   WHERE subject_ref = ? AND status IN (?, ?)
-                     AND (started_at IS NULL OR started_at <= ?)
-                   RETURNING case_id, subject_ref""",
-                (
-                    CaseStatus.WITHHELD,
-                    ERASED_REASON,
-                    stamp,
-                    stamp,
-                    entry.subject_ref,
-                    *UNSENT,
-                    entry.erased_at,
-                ),
-            ).fetchall()
-            decisions.record(conn, outbox.erased_withheld(withheld, stamp))  # chained decisions
-            result.withheld += len(withheld)
-            result.in_flight.extend(
-                str(row[0])
-                for row in conn.execute(
-                    "SELECT case_id FROM cases WHERE subject_ref = ? AND status = ?",
-                    (entry.subject_ref, CaseStatus.PUSHING),
-                )
-            )
-            for ticket_id in entry.tickets:
-                if _recorded(conn, ticket_id):
-                    continue
-                case = conn.execute(
-                    "SELECT case_id, widget_id FROM cases WHERE ticket_id = ?", (ticket_id,)
-                ).fetchone()
-                append_event(
-                    conn,
-                    {
-                        "event": "erased",
-                        "case_id": str(case[0]) if case else f"ticket:{ticket_id}",
-                        "widget_id": case[1] if case else None,
-                        "subject_ref": entry.subject_ref,
-                        "ticket_id": ticket_id,
-                        "transferred_at": stamp,
-                        "actor": actor,
-                        "details": {
-                            "reason": entry.reason,
-                            "ticket_deleted": True,
-                            "reapplied": True,
-                            "erased_at": entry.erased_at,
-                            "request_id": entry.request_id,
-                        },
-                    },
-                )
-                result.events += 1
-    return result
+def migrate(path: Path, key: bytes, known: Iterable[JournalEntry]) -> int:
+    """Rewrite a version-1 journal in the keyed format, once; its lines must be the ledger's
+    own erasures (``known``), or the whole file is refused."""
+    vouched = {entry.key() for entry in known}
+    return journal_file.migrate(
+        path,
+        key,
+        lambda body: (str(body.get("request_id")), str(body.get("subject_ref"))) in vouched,
+    )
 
 
-def _recorded(conn: Any, ticket_id: int) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM transfers WHERE ticket_id = ? AND event IN ('erased', 'expired') LIMIT 1",
-        (ticket_id,),
-    ).fetchone()
-    return row is not None
+def prepare(path: Path, key: bytes, conn: sqlite3.Connection) -> Contents:
+    """Before a command that will append: the journal must take the line (JournalDamaged,
+    exit 2, naming the bad line, before anything is done); an old-format journal is
+    migrated once, its lines vouched for by this ledger's own erasures."""
+    known = ledger_erasures(conn)
+    migrate(path, key, known)
+    return read(path, key, known=known)
+
+
+# --- the ledger's own record, for the union with the journal -------------------------------
+
+
+def ledger_requests(conn: sqlite3.Connection) -> list[RequestLine]:
+    """Every request event the ledger's chain holds, in order."""
+    rows = conn.execute(
+        "SELECT case_id, subject_ref, transferred_at, actor, details, event FROM transfers "
+        "WHERE event = ? ORDER BY seq",
+        (REQUEST_EVENT,),
+    )
+    names = ("case_id", "subject_ref", "transferred_at", "actor", "details", "event")
+    return [request_line(dict(zip(names, row, strict=True))) for row in rows]
+
+
+def widgets_of(conn: sqlite3.Connection, case_ids: Iterable[str]) -> dict[str, str]:
+    """The widget of each case the ledger knows (a narrowed erasure's chats, so a restore
+    can withhold one the restored ledger has never seen)."""
+    wanted = list(case_ids)
+    marks = ", ".join("?" for _ in wanted)
+    if not wanted:
+        return {}
+    rows = conn.execute(f"SELECT case_id, widget_id FROM cases WHERE case_id IN ({marks})", wanted)
+    return {str(case_id): str(widget) for case_id, widget in rows}
+
+
+def ledger_erasures(conn: sqlite3.Connection) -> list[JournalEntry]:
+    """The erasures a ledger knows of itself: its chained erasure requests (not refused by a
+    legal hold), and its ``erased_subjects`` rows; each with the tickets its chain records
+    as erased for that person (those chats only, for a narrowed erasure)."""
+    erased: dict[str, list[tuple[str, str, int]]] = {}
+    for ref, case_id, at, ticket in conn.execute(
+        "SELECT subject_ref, case_id, transferred_at, ticket_id FROM transfers "
+        "WHERE event = 'erased' AND subject_ref IS NOT NULL AND ticket_id IS NOT NULL"
+    ):
+        erased.setdefault(str(ref), []).append((str(case_id), str(at), int(ticket)))
+    found: dict[tuple[str, str], JournalEntry] = {}
+    for line in ledger_requests(conn):
+        details = line.details
+        if details.get("kind") not in ERASURE_KINDS or line.subject_ref is None:
+            continue
+        if details.get("outcome") == "refused_legal_hold":
+            continue
+        narrowed = bool(details.get("narrowed"))
+        cases = [str(c) for c in details.get("cases", [])] if narrowed else []
+        tickets = sorted(
+            {
+                ticket
+                for case_id, at, ticket in erased.get(line.subject_ref, [])
+                if at <= line.at and (not narrowed or case_id in cases)
+            }
+        )
+        entry = JournalEntry(
+            line.request_id, line.subject_ref, line.at, str(details.get("reason", "")),
+            tickets, cases, narrowed, widgets_of(conn, cases),
+        )  # fmt: skip
+        found[entry.key()] = entry  # the latest event of a request wins
+    try:
+        rows = conn.execute(
+            "SELECT subject_ref, erased_at, request_id FROM erased_subjects"
+        ).fetchall()
+    except sqlite3.OperationalError:  # a ledger older than the table
+        rows = []
+    for ref, erased_at, request_id in rows:
+        key = (str(request_id), str(ref))
+        if key not in found:
+            tickets = sorted({t for _, at, t in erased.get(str(ref), []) if at <= str(erased_at)})
+            found[key] = JournalEntry(key[0], key[1], str(erased_at), "erased_subjects", tickets)
+    return list(found.values())
+
+
+def copy_for_checkpoint(
+    live: Path, copy: Path, key: bytes | None, known: Iterable[JournalEntry]
+) -> tuple[int, str] | None:
+    """Copy the journal next to a checkpoint (0600) and return the copy's head (line count,
+    last MAC) for the checkpoint to sign; None when there is no journal. With the ledger key,
+    an old-format journal is migrated first and every MAC is checked; a damaged journal is
+    refused (JournalDamaged), as a broken chain is never signed."""
+    if not live.is_file():
+        return None
+    if key is not None:
+        migrate(live, key, known)
+    text = live.read_text(encoding="utf-8")
+    with atomic_text(copy) as handle:
+        handle.write(text)
+    return journal_file.head(journal_file.read(copy, key, accept_old=lambda _: True))

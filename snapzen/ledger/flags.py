@@ -12,12 +12,15 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlite_utils
 
+from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
+
+FLAG_EVENT = "case_flagged"
 
 DUPLICATE_TICKETS = "duplicate_tickets"
 TICKET_MISMATCH = "ticket_mismatch"  # the ledger names a ticket Zendesk has not got
@@ -34,7 +37,24 @@ def flag_case(
     source: str,
     details: Mapping[str, Any] | None = None,
 ) -> None:
-    """Open (or refresh) the flag inside the caller's transaction; one per case and kind."""
+    """Open (or refresh) the flag inside the caller's transaction; one per case and kind.
+    A new flag, or one naming other tickets, is chained (``case_flagged``)."""
+    tickets = json.dumps(sorted(set(ticket_ids)))
+    before = conn.execute(
+        "SELECT ticket_ids, resolved_at FROM case_flags WHERE case_id = ? AND kind = ?",
+        (case_id, kind),
+    ).fetchone()
+    if before is None or before[0] != tickets or before[1] is not None:
+        append_event(
+            conn,
+            {
+                "event": FLAG_EVENT,
+                "case_id": case_id,
+                "transferred_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "actor": source,
+                "details": {"kind": kind, "ticket_ids": json.loads(tickets), "source": source},
+            },
+        )
     conn.execute(
         """INSERT INTO case_flags (case_id, kind, ticket_ids, source, details, flagged_at)
            VALUES (?, ?, ?, ?, ?, ?)
@@ -44,7 +64,7 @@ def flag_case(
         (
             case_id,
             kind,
-            json.dumps(sorted(set(ticket_ids))),
+            tickets,
             source,
             json.dumps(dict(details or {}), sort_keys=True),
             now.isoformat(timespec="seconds"),

@@ -5,6 +5,10 @@ would answer every subject lookup with nothing and key new cases with references
 find again. So the file records a fingerprint derived from the key (an HMAC of a fixed label
 and the ledger id, never the key itself, and different for every ledger so two ledgers with
 one key cannot be matched by it), and every opener compares it.
+
+The binding is also a chained ``ledger_bound`` event (id, fingerprint, how it was bound), and
+the chain is what counts: a ``ledger_meta`` row deleted or edited (so that a restore of
+another key's backup would bind it anew) changes nothing, and ``verify`` names the table.
 """
 
 from __future__ import annotations
@@ -13,8 +17,14 @@ import hashlib
 import hmac
 import sqlite3
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
+import orjson
+
+from snapzen.ledger.chain import append_event
+
+BIND_EVENT = "ledger_bound"
+BOUND = ("ledger_id", "key_fingerprint")  # what the chained binding decides
 LABEL = b"snapzen ledger key fingerprint v1\x00"
 
 
@@ -22,13 +32,64 @@ def key_fingerprint(key: bytes, ledger_id: str) -> str:
     return hmac.new(key, LABEL + ledger_id.encode("ascii"), hashlib.sha256).hexdigest()
 
 
-def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
-    """Every ``ledger_meta`` value; empty for a ledger older than the table."""
+def read_table(conn: sqlite3.Connection) -> dict[str, str]:
+    """Every ``ledger_meta`` row as stored; empty for a ledger older than the table."""
     try:
         rows = conn.execute("SELECT name, value FROM ledger_meta").fetchall()
     except sqlite3.OperationalError:  # no such table: schema before v6
         return {}
     return {str(name): str(value) for name, value in rows}
+
+
+def chained_binding(conn: sqlite3.Connection) -> tuple[int, dict[str, str]] | None:
+    """(seq, details) of the latest ``ledger_bound`` event; None when the chain has none."""
+    try:
+        row = conn.execute(
+            "SELECT seq, details FROM transfers WHERE event = ? ORDER BY seq DESC LIMIT 1",
+            (BIND_EVENT,),
+        ).fetchone()
+    except sqlite3.OperationalError:  # not a ledger at all
+        return None
+    if row is None:
+        return None
+    details = orjson.loads(row[1]) if row[1] else {}
+    return int(row[0]), {str(k): str(v) for k, v in details.items()}
+
+
+def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
+    """The ledger's identity: ``ledger_meta``, with the id and key fingerprint the chain
+    recorded taking precedence over the table's (which anyone can edit)."""
+    meta = read_table(conn)
+    chained = chained_binding(conn)
+    if chained is not None:
+        meta.update({name: chained[1][name] for name in BOUND if chained[1].get(name)})
+    return meta
+
+
+def chain_binding(conn: sqlite3.Connection, now: datetime, origin: str) -> bool:
+    """Inside the caller's transaction: append the ``ledger_bound`` event when the chain
+    lacks one and the table holds a binding (a ledger bound before bindings were chained).
+    True when an event was appended."""
+    if chained_binding(conn) is not None:
+        return False
+    table = read_table(conn)
+    if not all(table.get(name) for name in BOUND):
+        return False
+    append_event(
+        conn,
+        {
+            "event": BIND_EVENT,
+            "case_id": "ledger",
+            "transferred_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "actor": origin,
+            "details": {
+                "ledger_id": table["ledger_id"],
+                "key_fingerprint": table["key_fingerprint"],
+                "bound_by": table.get("bound_by", origin),
+            },
+        },
+    )
+    return True
 
 
 def bind(conn: sqlite3.Connection, key: bytes, now: datetime, *, origin: str) -> dict[str, str]:
@@ -47,6 +108,7 @@ def bind(conn: sqlite3.Connection, key: bytes, now: datetime, *, origin: str) ->
     conn.executemany(
         "INSERT OR IGNORE INTO ledger_meta (name, value) VALUES (?, ?)", wanted.items()
     )
+    chain_binding(conn, now, origin)
     return wanted
 
 

@@ -2,8 +2,10 @@
 
 Each request is a chain of ``request`` events sharing one request id (in ``case_id``): the
 first carries the date received and the Art. 12(3) deadline (one month later), later ones a
-new outcome. The journal is the chain itself, so "we answered on time" and "we found
-nothing for this person" can both be shown, and neither can be edited afterwards.
+new outcome. The chain holds them, so "we answered on time" and "we found nothing for this
+person" can both be shown, and neither can be edited afterwards; each event is also a line of
+the rights journal outside the database (snapzen.ledger.erasure_journal), so a restored
+backup gets back the requests made after it (re-appended with ``reapplied: true``).
 
 Only the subject's HMAC reference is stored, never the email. ``details`` holds the kind,
 dates, status (``open`` until answered) and outcome counts.
@@ -24,6 +26,7 @@ from snapzen.ledger.chain import append_event
 
 EVENT = "request"
 KINDS = ("access", "erasure", "withdrawal", "objection")
+ERASURE_KINDS = ("erasure", "withdrawal", "objection")  # answered by `ledger erase`
 # `ledger erase --reason` → the kind of request it answers (Art. 17(1)(a), 7(3), 21).
 REASON_KINDS = {"art17": "erasure", "consent_withdrawn": "withdrawal", "objection": "objection"}
 OPEN, CLOSED = "open", "closed"

@@ -176,8 +176,10 @@ def make_signed_checkpoint(
     key: Ed25519PrivateKey,
     *,
     created_at: str | None = None,
+    journal: tuple[int, str] | None = None,
 ) -> signed.SignedCheckpoint:
-    """Sign the current head with Ed25519. Refuses to sign a broken chain."""
+    """Sign the current head with Ed25519, and the rights journal's head (line count, last
+    MAC) when given. Refuses to sign a broken chain."""
     result = verify_ledger(conn)
     problem = result.first_problem
     if problem is not None:
@@ -187,6 +189,8 @@ def make_signed_checkpoint(
         hash=result.head_hash,
         row_count=result.rows,
         created_at=created_at or utc_now(),
+        journal_lines=journal[0] if journal else None,
+        journal_head=journal[1] if journal else None,
     )
     return unsigned.signed_by(key)
 

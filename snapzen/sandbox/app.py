@@ -77,6 +77,17 @@ URL_MAP = Map(
             methods=["GET"],
         ),
         Rule(f"{_ZD}/users/<int:user_id>", endpoint="zendesk.user_delete", methods=["DELETE"]),
+        Rule(f"{_ZD}/users/<int:user_id>", endpoint="zendesk.user_show", methods=["GET"]),
+        Rule(
+            f"{_ZD}/users/<int:user_id>/tickets/requested",
+            endpoint="zendesk.user_tickets_requested",
+            methods=["GET"],
+        ),
+        Rule(
+            f"{_ZD}/users/<int:user_id>/tickets/ccd",
+            endpoint="zendesk.user_tickets_ccd",
+            methods=["GET"],
+        ),
         Rule(
             f"{_ZD}/deleted_users/<int:user_id>",
             endpoint="zendesk.deleted_user_delete",

@@ -309,6 +309,28 @@ class ZendeskApi:
             {"users": users, "next_page": None, "previous_page": None, "count": len(users)}
         )
 
+    def user_tickets_requested(self, request: Request, user_id: int) -> Response:
+        return self._user_tickets(user_id, "requested")
+
+    def user_tickets_ccd(self, request: Request, user_id: int) -> Response:
+        return self._user_tickets(user_id, "ccd")
+
+    def _user_tickets(self, user_id: int, how: str) -> Response:
+        # GET users/{id}/tickets/requested|ccd: one page (the sandbox has few tickets).
+        self.store.tick()
+        if not self.store.user_exists(user_id):
+            return error(404, "RecordNotFound", "Not found")
+        tickets = self.store.user_tickets(user_id, how)
+        return json_response(
+            {"tickets": tickets, "next_page": None, "previous_page": None, "count": len(tickets)}
+        )
+
+    def user_show(self, request: Request, user_id: int) -> Response:
+        self.store.tick()
+        if not self.store.user_exists(user_id):
+            return error(404, "RecordNotFound", "Not found")
+        return json_response({"user": self.store.user_record(user_id)})
+
     def user_delete(self, request: Request, user_id: int) -> Response:
         self.store.tick()
         user = self.store.soft_delete_user(user_id)

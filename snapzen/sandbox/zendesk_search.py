@@ -25,6 +25,8 @@ def _matches(store: ZendeskStore, data: JsonDict, terms: list[tuple[str, str]]) 
             return False
         if key == "external_id" and data.get("external_id") != value:
             return False
+        if key == "submitter" and str(data.get("submitter_id")) != value:
+            return False
         if key == "requester":
             users = store.search_users(value)
             if not users or data.get("requester_id") != users[0]["id"]:
@@ -40,7 +42,7 @@ def search(store: ZendeskStore, request: Request) -> Response:
     terms: list[tuple[str, str]] = []
     for part in query.split():
         key, _, value = part.partition(":")
-        if key not in ("type", "tags", "requester", "external_id") or not value:
+        if key not in ("type", "tags", "requester", "submitter", "external_id") or not value:
             return error(400, "InvalidValue", f"sandbox search does not support {key!r}")
         if key == "type" and value != "ticket":
             return error(400, "InvalidValue", "sandbox search finds tickets only")

@@ -371,6 +371,44 @@ class ZendeskStore:
             self._users.purged.add(user_id)
             return True
 
+    def user_exists(self, user_id: int) -> bool:
+        """A live (not soft-deleted) user with this id."""
+        with self.lock:
+            record = self._users.records.get(user_id)
+            return record is not None and not record.deleted
+
+    def user_tickets(self, user_id: int, how: str) -> list[JsonDict]:
+        """Tickets naming the user, as ``users/{id}/tickets/requested|ccd`` list them: live
+        and archived ones (soft-deleted tickets are left out, as Zendesk does)."""
+        key = "requester_id" if how == "requested" else "collaborator_ids"
+        with self.lock:
+            found = []
+            for record in self.tickets.values():
+                if record.deleted_at is not None:
+                    continue
+                value = record.data.get(key)
+                named = user_id in value if isinstance(value, list) else value == user_id
+                if named:
+                    found.append(record.shown())
+            return found
+
+    def add_email_ticket(
+        self, requester_email: str, subject: str, *, cc_emails: tuple[str, ...] = ()
+    ) -> int:
+        """A ticket another channel created (an email to support), not snapzen: no
+        external_id, ``via.channel`` email, CCs as ``collaborator_ids``. Returns its id."""
+        with self.lock:
+            ccs = [self._user_id({"email": e}) for e in cc_emails]
+            item: JsonDict = {
+                "subject": subject,
+                "comment": {"body": f"{subject} (sent by email)"},
+                "requester": {"email": requester_email},
+                "collaborator_ids": ccs,
+                "via": {"channel": "email"},
+                "status": "open",
+            }
+            return int(self.create_ticket(item, False, None).data["id"])
+
     def inspect_users(self) -> list[JsonDict]:
         with self.lock:
             live = [r.render() for r in self._users.records.values()]

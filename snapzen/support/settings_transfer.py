@@ -139,8 +139,9 @@ class TransferSettings(Section):
     recipients: Annotated[list[Recipient], NoDecode] = Field(default_factory=_default_recipients)
     retention_years: int = Field(default=2, ge=1, le=10)
     # Retention sweep: also empty Zendesk's deleted-tickets bin at once instead of waiting out
-    # its 30-day scrub (`snapzen retention sweep --purge/--no-purge` overrides it).
-    purge_on_expiry: bool = False
+    # its 30-day scrub (`snapzen retention sweep --purge/--no-purge` overrides it). On by
+    # default: nothing about a person should be kept past its time (issue 27).
+    purge_on_expiry: bool = True
     # The retention sweep deletes nothing while the clock reads more than this many days past
     # the latest run the ledger recorded: a clock years ahead would otherwise expire everything.
     clock_margin_days: int = Field(default=30, ge=1, le=3650)

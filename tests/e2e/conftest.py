@@ -63,9 +63,11 @@ def init_ledger(env: Mapping[str, str]) -> Path:
     """Create the ledger of ``env`` as `snapzen init` does (in-process, to save a start-up):
     every sync needs one first. Tests of `init` itself run the real command."""
     from snapzen.ledger.db import create_ledger
+    from snapzen.ledger.journal_file import create_empty
 
     path = Path(env["SNAPZEN_LEDGER__PATH"])
     create_ledger(path, env["SNAPZEN_LEDGER__KEY"].encode("utf-8"), now_utc()).conn.close()
+    create_empty(Path(f"{path}.erasures.jsonl"))  # `init` starts the (empty) rights journal
     return path
 
 

@@ -60,7 +60,12 @@ def test_lost_ledger_sync_refused_then_adopt_creates_no_duplicate(
     assert not lost.parent.exists()
     assert _no_duplicates(sb) == created
 
-    adopted = snapzen(env2, "init", "--adopt")
+    # No erasure journal beside the new path: refused until one is given (issue 23).
+    unjournalled = snapzen(env2, "init", "--adopt")
+    assert unjournalled.returncode == 2 and "--erasure-journal" in unjournalled.stderr
+    assert not lost.exists()
+    journal = tmp_path / "first.db.erasures.jsonl"  # `init` made it, empty
+    adopted = snapzen(env2, "init", "--adopt", "--erasure-journal", str(journal))
     assert adopted.returncode == 0, adopted.stderr
     assert f"adopted {created}" in adopted.stdout, adopted.stdout
     assert len(_events(lost, "adopted")) == created

@@ -306,6 +306,7 @@ class FakeUserApi:
         self.index: list[dict[str, object]] = []
         self.refuse: dict[int, Exception] = {}
         self.calls: list[tuple[str, int]] = []
+        self.named: dict[int, list[int]] = {}  # user id -> tickets naming them (other channels)
 
     def add(self, user_id: int, email: str, role: str = "end-user") -> None:
         user: dict[str, object] = {"id": user_id, "email": email, "role": role}
@@ -315,6 +316,9 @@ class FakeUserApi:
     def find_users_by_email(self, email: str) -> list[dict[str, object]]:
         self.calls.append(("search", 0))
         return [dict(u) for u in self.index if str(u["email"]).lower() == email.lower()]
+
+    def user_ticket_ids(self, user_id: int) -> list[int]:
+        return list(self.named.get(user_id, []))
 
     def delete_user(self, user_id: int) -> None:
         self.calls.append(("delete", user_id))
@@ -470,3 +474,17 @@ def test_rerun_after_full_erasure_is_a_no_op(
     assert again.complete and again.users is not None and again.users.to_delete == []
     assert db.execute("SELECT COUNT(*) FROM runs").fetchone() == runs
     assert users.calls[-1] == ("search", 0)
+
+
+def test_a_user_another_ticket_names_is_kept_and_the_ticket_reported(
+    db: sqlite_utils.Database, zendesk: FakeZendesk, users: FakeUserApi
+) -> None:
+    users.named[77] = [901, 902]  # e.g. email tickets snapzen did not create
+    planned = eraser(users).plan()
+    assert planned.to_delete == [] and planned.blocked == {77: [901, 902]}
+    result = erase.erase_subject(db, ALICE_REF, zendesk, users=eraser(users))
+    assert sorted(result.deleted) == ALICE_TICKETS
+    assert result.users is not None and result.users.blocked == {77: [901, 902]}
+    assert ("delete", 77) not in users.calls and 77 in users.live
+    assert result.users.deleted == [] and result.complete
+    assert run_details(db, result.run_id)[2]["zendesk_users_kept"] == 1

@@ -124,11 +124,6 @@ def test_lock_file_and_a_ledger_left_world_readable(live: Path) -> None:
     _private(live, lock_path(live))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 23 item 3: the erasure journal's writer belongs to branch h-journal, where it "
-    "is created 0600; remove this marker once that branch is merged",
-)
 def test_erasure_journal(live: Path) -> None:
     cli("ledger", "erase", "--email", "gone@example.com")
     journal = Settings().ledger.erasure_journal_path

@@ -141,7 +141,7 @@ def test_prometheus_format(settings: Settings, apis: FakeApis) -> None:
         assert families.get(name) == "gauge", name
     assert 'snapzen_cases{widget="w1",status="synced"} 3' in out
     assert 'snapzen_cases{widget="w2",status="pending"} 0' in out
-    assert "snapzen_ledger_rows 4" in out  # 3 transfers and the run, chained
+    assert "snapzen_ledger_rows 5" in out  # the key binding, 3 transfers and the run
     assert 'snapzen_last_run_outcome{outcome="ok"} 1' in out
     found = re.search(r"^snapzen_last_run_timestamp_seconds (\S+)$", out, re.M)
     assert found is not None
@@ -154,7 +154,7 @@ def test_json_alias_and_format_json_agree(settings: Settings, apis: FakeApis) ->
     a = json.loads(cli("status", "--json")[1])
     b = json.loads(cli("status", "--format", "json")[1])
     a.pop("generated_at"), b.pop("generated_at")
-    assert a == b and a["ledger_rows"] == 4  # 3 transfers and the run
+    assert a == b and a["ledger_rows"] == 5  # the key binding, 3 transfers and the run
 
 
 # ---------------------------------------------------------------- retry
@@ -212,7 +212,7 @@ def test_ledger_backup_copies_and_verifies(
     target = tmp_path / "backups" / "snapzen-backup.db"
     code, out, _ = cli("ledger", "backup", str(target))
     assert code == 0, out
-    assert "5 ledger row(s)" in out and "verified" in out  # 4 transfers, 1 run
+    assert "6 ledger row(s)" in out and "verified" in out  # binding, 4 transfers, 1 run
     copy = sqlite3.connect(target)
     assert (
         copy.execute("SELECT COUNT(*) FROM transfers WHERE event = 'transfer'").fetchone()[0] == 4

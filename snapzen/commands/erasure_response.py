@@ -1,0 +1,253 @@
+"""The answer to an erasure request: what was deleted, what remains where until when, and
+who was told (Art. 17 and 19), as plain sentences for the person plus a JSON twin.
+
+``build`` is pure (facts in, response out); ``respond`` reads the ledger for the person's
+chats, records the Art. 19 notices in the chain (snapzen.ledger.notices) and writes the two
+files (0600, atomically). What remains:
+
+- **SnapEngage** keeps its own copy of each chat (transcript, IP address, location, browser,
+  pages visited) until the chat's start plus ``snapengage.retention_days``; snapzen cannot
+  delete it there, so SnapEngage is recorded as a recipient *to notify*.
+- **Zendesk's deleted-tickets bin** holds a ticket whose permanent deletion (purge) was not
+  confirmed until Zendesk scrubs it, 30 days after the deletion.
+- **Tickets snapzen did not create** (an email to support, say) that name the person stay:
+  they are listed by id for the operator to review; the Zendesk profile stays while they do.
+- **Backups**: copies of snapzen's database made before today hold the person's reference
+  (and any chat not yet sent) until they are rotated out; a restored one has this erasure
+  re-applied from the erasure journal (``snapzen ledger reapply-erasures``).
+
+Ticket ids, dates and recipient names only: no email and no name, in the files or the ledger.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlite_utils
+
+from snapzen.ledger import notices
+from snapzen.ledger.db import transaction
+from snapzen.support.atomic import atomic_text
+
+if TYPE_CHECKING:
+    from snapzen.clients.user_erasure import UserErasure
+    from snapzen.commands.erase import ErasureResult
+
+ZENDESK_TRASH_DAYS = 30  # Zendesk scrubs soft-deleted tickets after 30 days (reference §11.1)
+
+
+@dataclass(frozen=True)
+class Chat:
+    case_id: str
+    started_on: date
+
+
+@dataclass
+class Response:
+    request_id: str
+    answered_on: date
+    deleted_tickets: list[int] = field(default_factory=list)
+    withheld_chats: list[str] = field(default_factory=list)
+    held_tickets: list[int] = field(default_factory=list)
+    failed_tickets: list[int] = field(default_factory=list)
+    remains: list[dict[str, Any]] = field(default_factory=list)
+    profile: str = "not_requested"  # deleted | kept_tickets_remain | not_found | not_requested
+    recipients: list[notices.Notice] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "answered_on": self.answered_on.isoformat(),
+            "deleted": {
+                "zendesk_tickets": self.deleted_tickets,
+                "chats_never_sent": self.withheld_chats,
+                "zendesk_profile": self.profile == "deleted",
+            },
+            "not_deleted": {"legal_hold": self.held_tickets, "failed": self.failed_tickets},
+            "zendesk_profile": self.profile,
+            "remains": self.remains,
+            "art19_recipients": [
+                {
+                    "recipient": n.recipient,
+                    "status": n.status,
+                    "on": n.on,
+                    "how": n.how,
+                    "ledger_seq": n.seq,
+                }
+                for n in self.recipients
+            ],
+        }
+
+
+def build(
+    result: ErasureResult,
+    *,
+    request_id: str,
+    today: date,
+    chats: list[Chat],
+    snapengage_days: int,
+    users: UserErasure | None,
+) -> Response:
+    """The response for one erasure run (pure)."""
+    plan = result.plan
+    response = Response(request_id=request_id, answered_on=today)
+    response.deleted_tickets = sorted(result.deleted)
+    response.withheld_chats = list(plan.unsent)
+    response.held_tickets = sorted(plan.held)
+    response.failed_tickets = sorted(result.failed)
+    at_snapengage = [c for c in chats if c.started_on + timedelta(days=snapengage_days) >= today]
+    for chat in at_snapengage:
+        until = chat.started_on + timedelta(days=snapengage_days)
+        response.remains.append({
+            "where": "SnapEngage", "what": "chat", "id": chat.case_id,
+            "until": until.isoformat(),
+            "why": "SnapEngage keeps its own copy of the chat (transcript, IP address, "
+                   "location, browser, pages visited) for "
+                   f"{snapengage_days} days after it started",
+        })  # fmt: skip
+    for ticket_id in response.deleted_tickets:
+        outcome = result.outcomes.get(ticket_id)
+        if outcome is not None and not outcome.purged and not outcome.already_gone:
+            response.remains.append({
+                "where": "Zendesk deleted-tickets bin", "what": "ticket", "id": ticket_id,
+                "until": (today + timedelta(days=ZENDESK_TRASH_DAYS)).isoformat(),
+                "why": "deleted; Zendesk scrubs deleted tickets after 30 days",
+            })  # fmt: skip
+    named = {t for tickets in (users.blocked if users else {}).values() for t in tickets}
+    foreign = sorted(named - set(plan.held) - {t.ticket_id for t in plan.to_delete})
+    for ticket_id in foreign:
+        response.remains.append({
+            "where": "Zendesk", "what": "ticket not created by snapzen", "id": ticket_id,
+            "until": "until reviewed",
+            "why": "another channel created it (an email to support, say); it names you and "
+                   "is reviewed separately",
+        })  # fmt: skip
+    response.remains.append({
+        "where": "backups of snapzen's database", "what": "backup", "id": None,
+        "until": "until rotated out",
+        "why": f"backups made before {today.isoformat()} still hold a coded reference to you; "
+               "if one is ever restored, this erasure is applied again",
+    })  # fmt: skip
+    if users is not None:
+        if users.blocked:
+            response.profile = "kept_tickets_remain"
+        elif users.deleted:
+            response.profile = "deleted"
+        elif not users.to_delete and not users.refused:
+            response.profile = "not_found"
+    response.recipients = _notices(response, at_snapengage, today)
+    return response
+
+
+def _notices(response: Response, chats: list[Chat], today: date) -> list[notices.Notice]:
+    found: list[notices.Notice] = []
+    if response.deleted_tickets or response.profile == "deleted":
+        found.append(notices.Notice(
+            "Zendesk", notices.NOTIFIED, today.isoformat(),
+            "snapzen deleted the data there itself (tickets"
+            + (" and profile" if response.profile == "deleted" else "") + ")",
+        ))  # fmt: skip
+    if chats:
+        found.append(notices.Notice(
+            "SnapEngage", notices.TO_NOTIFY, today.isoformat(),
+            "snapzen cannot delete there: ask SnapEngage to erase chats "
+            + ", ".join(c.case_id for c in chats),
+        ))  # fmt: skip
+    return found
+
+
+def render_text(response: Response) -> str:
+    """Plain sentences the person can read as they are."""
+    lines = [
+        f"Your erasure request (reference {response.request_id}), answered on "
+        f"{response.answered_on.isoformat()}.",
+        "",
+        "What we deleted:",
+    ]
+    deleted = response.deleted_tickets
+    lines.append(
+        f"- {len(deleted)} support ticket(s) made from your chats ({', '.join(map(str, deleted))})"
+        if deleted
+        else "- no support ticket of yours was left to delete"
+    )
+    if response.withheld_chats:
+        lines.append(f"- {len(response.withheld_chats)} chat(s) not yet sent will never be sent")
+    if response.profile == "deleted":
+        lines.append("- your profile (name and email) in our support system, Zendesk")
+    if response.held_tickets:
+        lines.append(
+            f"We keep ticket(s) {', '.join(map(str, response.held_tickets))}: a legal claim "
+            "requires it (Art. 17(3)(e) GDPR)."
+        )
+    if response.failed_tickets:
+        lines.append(
+            f"Ticket(s) {', '.join(map(str, response.failed_tickets))} could not be deleted "
+            "yet; we are trying again."
+        )
+    lines += ["", "What still exists, where, and until when:"]
+    for item in response.remains:
+        ident = f" {item['id']}" if item["id"] is not None else ""
+        lines.append(f"- {item['where']}: {item['what']}{ident}, {item['until']} ({item['why']})")
+    if response.profile == "kept_tickets_remain":
+        lines.append(
+            "- Zendesk: your profile (name and email) stays while the tickets above name you"
+        )
+    lines += ["", "Who we told about your erasure (Art. 19 GDPR):"]
+    for notice in response.recipients:
+        told = "told" if notice.status == notices.NOTIFIED else "to be told"
+        lines.append(f"- {notice.recipient}: {told} on {notice.on} ({notice.how})")
+    if not response.recipients:
+        lines.append("- nobody: no recipient held data about you")
+    return "\n".join(lines) + "\n"
+
+
+def person_chats(db: sqlite_utils.Database, subject_ref: str) -> list[Chat]:
+    """Every chat of the person snapzen knows (sent, withheld or pending), oldest first."""
+    rows = db.execute(
+        "SELECT case_id, started_at FROM cases WHERE subject_ref = ? AND started_at IS NOT NULL "
+        "ORDER BY started_at, case_id",
+        (subject_ref,),
+    ).fetchall()
+    return [Chat(str(case_id), date.fromisoformat(str(started)[:10])) for case_id, started in rows]
+
+
+def respond(
+    db: sqlite_utils.Database,
+    result: ErasureResult,
+    *,
+    request_id: str,
+    out_dir: Path,
+    snapengage_days: int,
+    actor: str,
+    now: datetime,
+    lookup: UserErasure | None = None,
+) -> tuple[Response, Path]:
+    """Build the response, chain its Art. 19 notices, write ``erasure-response-<id>.txt``
+    and ``.json`` (0600) in ``out_dir``; returns the response and the text file's path.
+    ``lookup``: a read-only profile lookup (without ``--delete-user``), for the tickets not
+    created by snapzen that name the person."""
+    users = result.users or lookup
+    response = build(
+        result,
+        request_id=request_id,
+        today=now.astimezone(UTC).date(),
+        chats=person_chats(db, result.plan.subject_ref),
+        snapengage_days=snapengage_days,
+        users=users,
+    )
+    if response.recipients:
+        with transaction(db) as conn:
+            response.recipients = notices.record(
+                conn, response.recipients, request_id=request_id,
+                subject_ref=result.plan.subject_ref, actor=actor, now=now,
+            )  # fmt: skip
+    text_path = out_dir / f"erasure-response-{request_id}.txt"
+    with atomic_text(text_path) as handle:
+        handle.write(render_text(response))
+    with atomic_text(out_dir / f"erasure-response-{request_id}.json") as handle:
+        handle.write(json.dumps(response.as_dict(), indent=2) + "\n")
+    return response, text_path

@@ -1,0 +1,220 @@
+"""The keyed, chained line format of the rights journal (erasures and requests).
+
+Each line is one JSON object::
+
+    {"v": 2, "n": <line number>, "type": "erasure" | "request" | ..., "entry": {...},
+     "prev": <the previous line's mac, or GENESIS>, "mac": <hex HMAC-SHA256>}
+
+``mac`` is an HMAC under a sub-key of the ledger key (``journal_key``) over the canonical
+JSON of every other field, so nobody without the key can forge a line, and each line names
+the previous line's mac, so a deleted, reordered or inserted line breaks the chain at the
+line after it. The reader refuses the whole file at the first bad line, naming it: a journal
+that was edited is never half-applied.
+
+Version-1 lines (an unkeyed SHA-256 of each line, no chain) are read only when the caller
+vouches for them (``accept_old``: the ledger's own erasures say the same), and
+``migrate`` rewrites them in this format under the key, once.
+
+The sub-key depends on the ledger key only (not on one ledger file), so the journal of a
+lost ledger still verifies under the ledger created or restored to replace it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from snapzen.support.atomic import PRIVATE_MODE, atomic_text
+from snapzen.support.errors import ConfigError
+
+VERSION = 2
+GENESIS = "0" * 64
+_LABEL = b"snapzen rights journal v2\x00"
+
+
+class JournalDamaged(ConfigError):
+    """A line that is not what the journal wrote (edited, forged, deleted, reordered or
+    truncated): exit 2, naming the line; nothing is applied."""
+
+
+@dataclass(frozen=True)
+class Line:
+    number: int
+    type: str
+    entry: dict[str, Any]
+    mac: str  # for a version-1 line: its SHA-256 (it had no mac)
+    old: bool = False  # a version-1 line, accepted because the caller vouched for it
+
+
+def journal_key(ledger_key: bytes) -> bytes:
+    """The journal's own key, derived from the ledger key (never the ledger key itself)."""
+    return hmac.new(ledger_key, _LABEL, hashlib.sha256).digest()
+
+
+def _canonical(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _mac(key: bytes, body: Mapping[str, Any]) -> str:
+    return hmac.new(journal_key(key), _canonical(body), hashlib.sha256).hexdigest()
+
+
+def render(key: bytes, number: int, kind: str, entry: Mapping[str, Any], prev: str) -> str:
+    body = {"v": VERSION, "n": number, "type": kind, "entry": dict(entry), "prev": prev}
+    return json.dumps({**body, "mac": _mac(key, body)}, sort_keys=True, ensure_ascii=False)
+
+
+def read(
+    path: Path,
+    key: bytes | None,
+    *,
+    accept_old: Callable[[dict[str, Any]], bool] | None = None,
+) -> list[Line]:
+    """Every line, in order; JournalDamaged names the first bad one. A missing file is an
+    empty journal (the callers that must not take that for "nobody was erased" check).
+
+    Without ``key`` only the chain links are checked (an auditor without the ledger key sees
+    deletions and reordering, not forgeries)."""
+    if not path.exists():
+        return []
+    lines: list[Line] = []
+    prev = GENESIS
+    parsed = []
+    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not text.strip():
+            raise JournalDamaged(f"{path}: line {number}: empty line (edited journal)")
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise JournalDamaged(f"{path}: line {number}: not a journal line") from None
+        if not isinstance(data, dict):
+            raise JournalDamaged(f"{path}: line {number}: not a journal line")
+        parsed.append((number, data, "sha256" in data and "mac" not in data))
+    keyed = any(not old for _, _, old in parsed)
+    for number, data, old in parsed:
+        if old and keyed:
+            raise JournalDamaged(
+                f"{path}: line {number}: an old-format (unkeyed) line in a keyed journal: "
+                "forged or edited"
+            )
+        if old:
+            lines.append(_old_line(path, number, data, accept_old))
+            continue
+        line = _check(path, number, data, prev, key)
+        lines.append(line)
+        prev = line.mac
+    return lines
+
+
+def _check(path: Path, number: int, data: dict[str, Any], prev: str, key: bytes | None) -> Line:
+    fields = {"v", "n", "type", "entry", "prev", "mac"}
+    if set(data) != fields or data["v"] != VERSION or not isinstance(data["entry"], dict):
+        raise JournalDamaged(f"{path}: line {number}: not a journal line (fields)")
+    body = {name: data[name] for name in fields - {"mac"}}
+    if data["prev"] != prev or data["n"] != number:
+        raise JournalDamaged(
+            f"{path}: line {number}: breaks the chain (a line before it was deleted, "
+            "reordered or inserted)"
+        )
+    if key is not None and not hmac.compare_digest(_mac(key, body), str(data["mac"])):
+        raise JournalDamaged(
+            f"{path}: line {number}: its MAC does not verify under the ledger key "
+            "(forged or edited line, or a journal of another key)"
+        )
+    return Line(number, str(data["type"]), dict(data["entry"]), str(data["mac"]))
+
+
+def _old_line(
+    path: Path,
+    number: int,
+    data: dict[str, Any],
+    accept_old: Callable[[dict[str, Any]], bool] | None,
+) -> Line:
+    body = data.get("entry")
+    if not isinstance(body, dict):
+        raise JournalDamaged(f"{path}: line {number}: not a journal line")
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    if hashlib.sha256(canonical.encode()).hexdigest() != data.get("sha256"):
+        raise JournalDamaged(f"{path}: line {number}: checksum mismatch")
+    if accept_old is None or not accept_old(body):
+        raise JournalDamaged(
+            f"{path}: line {number}: an old-format (unkeyed) line the ledger's own erasures "
+            "do not confirm: it could be forged; restore the journal from a checkpoint copy, "
+            "or run `snapzen ledger reapply-erasures` on the ledger that wrote it to migrate it"
+        )
+    return Line(number, "erasure", dict(body), str(data["sha256"]), old=True)
+
+
+def head(lines: Iterable[Line]) -> tuple[int, str]:
+    """(number of keyed lines, the last one's mac); (0, GENESIS) for none."""
+    new = [line for line in lines if not line.old]
+    return (new[-1].number, new[-1].mac) if new else (0, GENESIS)
+
+
+def append(path: Path, key: bytes, kind: str, entries: Iterable[Mapping[str, Any]]) -> int:
+    """Append lines and fsync them (created 0600); returns the last line's number.
+
+    The caller holds the writer lock, so two appends never interleave. An old-format journal
+    is refused here (JournalDamaged): ``migrate`` it first."""
+    lines = read(path, key, accept_old=lambda _: True)
+    if any(line.old for line in lines):
+        raise JournalDamaged(f"{path}: old-format lines: migrate the journal first")
+    number, prev = len(lines), head(lines)[1]
+    texts: list[str] = []
+    for entry in entries:
+        number += 1
+        texts.append(render(key, number, kind, entry, prev))
+        prev = json.loads(texts[-1])["mac"]
+    if not texts:
+        return number
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_MODE)  # an older journal made 0644 becomes private too
+        os.write(fd, "".join(text + "\n" for text in texts).encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return number
+
+
+def migrate(path: Path, key: bytes, accept_old: Callable[[dict[str, Any]], bool]) -> int:
+    """Rewrite a journal holding version-1 lines in this format (atomically, 0600); only the
+    old lines ``accept_old`` vouches for are kept (any other refuses the whole file).
+    Returns how many lines were migrated (0: nothing to do)."""
+    lines = read(path, key, accept_old=accept_old)
+    if not any(line.old for line in lines):
+        return 0
+    prev = GENESIS
+    with atomic_text(path) as handle:
+        for number, line in enumerate(lines, start=1):
+            text = render(key, number, line.type, line.entry, prev)
+            prev = json.loads(text)["mac"]
+            handle.write(text + "\n")
+    return sum(line.old for line in lines)
+
+
+def write_copy(path: Path, lines: Iterable[Line], key: bytes) -> None:
+    """Write ``lines`` (already verified) as a new journal at ``path`` (atomically, 0600)."""
+    prev = GENESIS
+    with atomic_text(path) as handle:
+        for number, line in enumerate(lines, start=1):
+            text = render(key, number, line.type, line.entry, prev)
+            prev = json.loads(text)["mac"]
+            handle.write(text + "\n")
+
+
+def create_empty(path: Path) -> None:
+    """An empty journal (0600) where none exists: "nobody erased yet" stated, not assumed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_MODE)
+    finally:
+        os.close(fd)
