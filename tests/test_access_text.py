@@ -31,6 +31,13 @@ def _literals() -> tuple[set[str], set[str]]:
     for path in SOURCE.rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+                # Module constants naming an event: EVENT = "request", FLAG_EVENT = "...".
+                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+                if any(n == "EVENT" or n.endswith("_EVENT") for n in names) and isinstance(
+                    node.value.value, str
+                ):
+                    events.add(node.value.value)
             if isinstance(node, ast.Dict):
                 for key, value in zip(node.keys, node.values, strict=True):
                     if (
@@ -60,7 +67,7 @@ ALL_EVENTS = EVENTS | set(STATUS_AFTER) | {RUN_EVENT, requests.EVENT, holds.ADDE
 
 def test_the_scan_finds_the_codes_it_should() -> None:
     # Guards the scan itself: if it found nothing, the tests below would pass vacuously.
-    assert {"access_provided", "erased", "expired", "transfer"} <= EVENTS
+    assert {"access_provided", "erased", "expired", "transfer", "run", "request"} <= EVENTS
     assert {"consent_refused", "consent_without_evidence", "destination_in_area"} <= REASONS
 
 
@@ -130,6 +137,10 @@ def test_erasure_and_request_events_carry_their_reason() -> None:
         {"event": "erased", "ticket_id": 115, "details": {"reason": "consent_withdrawn"}}
     )
     assert erased == "Your ticket number 115 was deleted because you withdrew your consent."
+    told = words.event_sentence(
+        {"event": "recipient_notice", "recipient": "SnapEngage", "details": {"status": "to_notify"}}
+    )
+    assert told.startswith("SnapEngage must still be asked by us to delete your data")
     asked = words.event_sentence({"event": "request", "details": {"kind": "access"}})
     assert asked == "Your request (a copy of your data) was recorded."
 

@@ -94,6 +94,18 @@ EVENTS = {
     "hold_added": "Your data was kept beyond its usual time because of a legal claim.",
     "hold_removed": "The legal hold on your data was lifted.",
     "access_provided": "A copy of your data was prepared for you.",
+    "recipient_notice": "{notice}",
+    "case_flagged": "One of your chats was set aside for our staff to check by hand before "
+    "anything more is done with it.",
+    "ledger_bound": "Our records were sealed with their key (a technical record).",
+    "operator_statement": "Our staff recorded a statement about the erasure records.",
+}
+
+# Art. 19: whether a recipient was told of an erasure (ledger.notices, details.status).
+NOTICES = {
+    "notified": "{recipient} was told of your erasure: we deleted your data there ourselves.",
+    "to_notify": "{recipient} must still be asked by us to delete your data; we recorded "
+    "that we owe it this notice.",
 }
 
 # Events after which a ticket holds the chat until the row's retention_until.
@@ -237,6 +249,7 @@ def event_sentence(row: dict[str, Any]) -> str:
     event = str(row.get("event") or "")
     template = EVENTS.get(event, "A record our staff will explain on request.")
     ticket = row.get("ticket_id")
+    notice = NOTICES.get(str(details.get("status")), "{recipient} was told of your request.")
     kept = ""
     if event in KEPT_EVENTS and row.get("retention_until"):
         kept = f" It is kept there until {day(row['retention_until'])}, then deleted."
@@ -249,6 +262,7 @@ def event_sentence(row: dict[str, Any]) -> str:
             ticket=f"number {ticket}" if ticket else "",
             erase_reason=ERASE_REASONS.get(str(details.get("reason")), "because you asked us to"),
             kind=REQUEST_KINDS.get(str(details.get("kind")), "a request about your data"),
+            notice=notice.format(recipient=row.get("recipient") or "A recipient of your data"),
         ).replace("  ", " ")
         + kept
     )
