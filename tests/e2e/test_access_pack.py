@@ -6,6 +6,7 @@ until named with --include-ticket."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from html import escape
 from pathlib import Path
@@ -18,6 +19,11 @@ from tests.e2e.conftest import LEDGER_KEY, chain_problems, cli_env, init_ledger,
 from tests.fakes import RECORD_ENV
 
 pytestmark = pytest.mark.e2e
+# The ledger's codes, which subject.json keeps and subject.html must not show.
+LEDGER_CODES = re.compile(
+    r"\b(art45|art46|art49_1a|art49_1b|not_restricted|synced|type_[a-z]+_not_synced|"
+    r"consent_refused|no_consent_recorded|consent_value_not_accepted|seq|[0-9a-f]{64})\b"
+)
 
 
 def _person(sb: Any, ledger: Path, status: str) -> tuple[str, str]:
@@ -76,6 +82,7 @@ def test_refused_while_the_record_is_empty_then_carries_snapengages_copy_of_a_wi
     said = [line for t in served["transcripts"] for line in str(t["message"]).splitlines()]
     assert said and all(escape(line) in html for line in said)
     assert chat["reason"] not in html  # the code is in the JSON only
+    assert LEDGER_CODES.findall(html) == []
     assert "SnapEngage" in pack["information"]["recipients"]
     [request] = _requests(env)
     assert request["kind"] == "access" and request["status"] == "closed"
