@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from snapzen.cli.access_output import IncludeTickets
 from snapzen.cli.common import (
     ActorOption,
     ConfigOption,
@@ -128,6 +129,7 @@ def register(app: typer.Typer) -> None:
         wait: WaitOption = False,
         lock_wait: LockWait = None,
         overwrite: OverwriteOption = False,
+        include_ticket: IncludeTickets = None,
         config: ConfigOption = None,
     ) -> None:
         """Art. 15/20 access pack: DIR/subject.json and DIR/subject.html with every ticket and
@@ -135,8 +137,13 @@ def register(app: typer.Typer) -> None:
         [record] information; appends `access_provided` (with the SHA-256) and journals the
         request. Exit 3 when a ticket could not be read from Zendesk (rerun). An email several
         people used is refused (exit 2, candidate chats listed) until narrowed by --case or
-        --ticket, as for erasure."""
+        --ticket, as for erasure. Refused (exit 2) while a [record] field the person must be
+        told is empty. SnapEngage's own copy of each chat it still holds is included; Zendesk
+        tickets snapzen did not create are listed for review, not included, until named with
+        --include-ticket."""
+        from snapzen.cli.access_output import report_extras, snapengage_reader
         from snapzen.commands.access import write_pack
+        from snapzen.commands.access_checks import require_complete
         from snapzen.ledger import collisions
 
         cases, tickets = case or [], ticket or []
@@ -144,6 +151,7 @@ def register(app: typer.Typer) -> None:
         for name in ("subject.json", "subject.html"):  # evidence: never replaced silently
             new_file(out / name, overwrite)
         settings = base._settings(config)
+        require_complete(settings)  # exit 2 before anything is read, written or recorded
         raw_email = base._read_email(email) if email is not None else None
         ref = base._subject(settings, raw_email) if raw_email is not None else None
         day = received_day(received)
@@ -153,6 +161,7 @@ def register(app: typer.Typer) -> None:
                     db, settings, base._zendesk_client(settings), out, subject_ref=ref,
                     case_ids=cases, ticket_ids=tickets, email=raw_email, received_on=day,
                     actor=actor_name(actor, settings),
+                    chats_reader=snapengage_reader(settings), include_tickets=include_ticket or [],
                 )  # fmt: skip
         except errors.LockHeld:
             not_done("access pack")
@@ -165,8 +174,10 @@ def register(app: typer.Typer) -> None:
         )
         if not result.found:
             typer.echo("nothing found for this person (recorded as such)", err=True)
+        report_extras(result)
         if result.unreadable:
             typer.echo(f"tickets NOT read from Zendesk (rerun): {result.unreadable}", err=True)
+        if not result.complete:
             raise typer.Exit(errors.EXIT_PARTIAL)
 
     @app.command("requests")

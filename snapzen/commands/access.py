@@ -1,19 +1,20 @@
 """``snapzen ledger access``: the access pack of one person (Art. 15, Art. 20).
 
 Found by email (its HMAC), case id or ticket id; an email several people used is narrowed
-to named chats first, as for erasure (snapzen.ledger.collisions). The pack holds:
+to named chats first, as for erasure (snapzen.ledger.collisions). Refused (ConfigError, exit
+2) while the Art. 15 information is incomplete (access_checks). The pack holds:
 
-- every ticket of theirs with its transcript, read from Zendesk by id (archived tickets too;
-  with an email also the tickets Zendesk search finds for them that snapzen does not know);
-  tickets the ledger records as erased or expired are listed as deleted, not fetched;
-- every ledger row about them (transfers, erasures, expiries, holds, requests, earlier
-  access packs) and every decision about their chats (withheld and why, pending, failed),
-  with the day SnapEngage deletes a chat it still holds;
-- the Art. 15(1)(a)-(h) and 15(2) information from the ``[record]`` settings.
+- every ticket of theirs with its transcript, read from Zendesk by id (access_tickets);
+  tickets Zendesk search finds by the email that snapzen did not create are only listed for
+  review until included by id after it; erased or expired tickets are listed as deleted;
+- every ledger row about them and every decision about their chats, with the day SnapEngage
+  deletes each, and SnapEngage's own copy of each chat it still holds (access_snapengage);
+- the Art. 15(1)(a)-(h) and 15(2) information, every recipient used (access_info).
 
-``DIR/subject.json`` is the machine-readable copy (Art. 20), ``DIR/subject.html`` the one for
-the person (static HTML, no script). Then one transaction appends an ``access_provided``
-event with both files' SHA-256 and closes the ``access`` request in the journal.
+``DIR/subject.json`` is the machine-readable copy (Art. 20, with the ledger's codes),
+``DIR/subject.html`` the one for the person, in sentences (access_html, access_text). Then
+one transaction appends an ``access_provided`` event with both files' SHA-256 and closes the
+``access`` request in the journal.
 """
 
 from __future__ import annotations
@@ -21,35 +22,29 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import sqlite_utils
 
+from snapzen.commands import access_snapengage
+from snapzen.commands.access_checks import require_complete
 from snapzen.commands.access_html import render_html
+from snapzen.commands.access_info import information
+from snapzen.commands.access_snapengage import ChatReader
+from snapzen.commands.access_tickets import DELETED_EVENTS, TicketReader, read_tickets
 from snapzen.ledger import collisions, erasure_journal, requests
 from snapzen.ledger.audit import COLUMNS, decode_json_columns
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
-from snapzen.ledger.record import retention_statement
-from snapzen.policy.transform import SENT_CATEGORIES
 from snapzen.support.atomic import atomic_text, private_dir
-from snapzen.support.errors import SnapzenError
 from snapzen.support.settings import Settings, require_ledger_key
 
 FORMAT = "snapzen-access-pack/1"
-DELETED_EVENTS = ("erased", "expired")
-
-
-class TicketReader(Protocol):
-    def show_ticket(self, ticket_id: int) -> dict[str, Any] | None: ...
-
-    def ticket_comments(self, ticket_id: int) -> list[dict[str, Any]] | None: ...
-
-    def search_tickets(self, query: str) -> Iterator[dict[str, Any]]: ...
+__all__ = ["DELETED_EVENTS", "information", "write_pack"]
 
 
 @dataclass
@@ -64,10 +59,14 @@ class AccessResult:
     tickets: int = 0
     unreadable: list[int] = field(default_factory=list)  # Zendesk did not answer: exit 3
     found: bool = True
+    # Tickets Zendesk search found that snapzen did not create: listed, not in the pack.
+    for_review: list[dict[str, Any]] = field(default_factory=list)
+    snapengage_unreadable: list[str] = field(default_factory=list)  # exit 3
+    snapengage_copies: int = 0
 
     @property
     def complete(self) -> bool:
-        return not self.unreadable
+        return not self.unreadable and not self.snapengage_unreadable
 
 
 def _rows(conn: sqlite3.Connection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
@@ -174,90 +173,6 @@ def _chats(
     return chats
 
 
-def _transcript(comments: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {
-            "created_at": c.get("created_at"),
-            "author_id": c.get("author_id"),
-            "public": c.get("public"),
-            "body": c.get("body") or c.get("plain_body") or "",
-        }
-        for c in comments
-    ]
-
-
-def _tickets(
-    reader: TicketReader,
-    ledger: list[dict[str, Any]],
-    chats: list[dict[str, Any]],
-    email: str | None,
-    result: AccessResult,
-) -> list[dict[str, Any]]:
-    deleted = {
-        int(r["ticket_id"]): r for r in ledger if r["event"] in DELETED_EVENTS and r["ticket_id"]
-    }
-    known: dict[int, str | None] = {}
-    for row in [*ledger, *chats]:
-        if row.get("ticket_id") is not None:
-            known.setdefault(int(row["ticket_id"]), row.get("case_id"))
-    if email:
-        # Tickets snapzen does not know (created before snapzen, or a lost database).
-        for found in reader.search_tickets(f"type:ticket requester:{email.strip()}"):
-            if isinstance(found.get("id"), int):
-                known.setdefault(int(found["id"]), None)
-    out: list[dict[str, Any]] = []
-    for ticket_id, case_id in sorted(known.items()):
-        entry: dict[str, Any] = {"ticket_id": ticket_id, "case_id": case_id}
-        if ticket_id in deleted:
-            row = deleted[ticket_id]
-            entry.update(state="deleted", deleted_on=str(row["transferred_at"])[:10],
-                         deleted_because=row["event"])  # fmt: skip
-        else:
-            try:
-                ticket = reader.show_ticket(ticket_id)
-                comments = reader.ticket_comments(ticket_id) if ticket else None
-            except SnapzenError as exc:
-                result.unreadable.append(ticket_id)
-                entry.update(state="unreadable", error=type(exc).__name__)
-                out.append(entry)
-                continue
-            if ticket is None:
-                entry.update(state="not_found")
-            else:
-                entry.update(
-                    state="present",
-                    subject=ticket.get("subject"),
-                    status=ticket.get("status"),
-                    created_at=ticket.get("created_at"),
-                    tags=ticket.get("tags") or [],
-                    transcript=_transcript(comments or []),
-                )
-        out.append(entry)
-    return out
-
-
-def information(settings: Settings) -> dict[str, Any]:
-    """Art. 15(1)(a)-(h) and 15(2), from [record], [consent] and [transfer]."""
-    record, transfer = settings.record, settings.transfer
-    # Every recipient actually used, SnapEngage included (CJEU C-154/21), with its basis.
-    bases = transfer.describe_recipients()
-    return {
-        "controller": record.controller,
-        "dpo": record.dpo,
-        "purposes": record.purposes,  # (a)
-        "data_categories": list(SENT_CATEGORIES),  # (b)
-        "recipients": [*(r.name for r in transfer.recipients), *record.recipients],  # (c)
-        "third_country": transfer.zendesk.country,
-        "third_countries": sorted({r.country for r in transfer.recipients}),
-        "safeguards": record.safeguards or "; ".join(bases),  # 15(2)
-        "retention": retention_statement(record, transfer),  # (d), as `ledger report` (f)
-        "rights": record.rights,  # (e)
-        "complaint": record.complaint,  # (f)
-        "source": record.source,  # (g)
-        "automated_decisions": record.automated_decisions,  # (h)
-    }
-
-
 def build_pack(
     db: sqlite_utils.Database,
     settings: Settings,
@@ -270,6 +185,8 @@ def build_pack(
     request_id: str,
     now: datetime,
     result: AccessResult,
+    chats_reader: ChatReader | None = None,
+    include_tickets: Sequence[int] = (),
 ) -> dict[str, Any]:
     scope = resolve(db.conn, subject_ref=subject_ref, case_ids=case_ids, ticket_ids=ticket_ids)
     ref = scope.subject_ref
@@ -278,8 +195,14 @@ def build_pack(
     # rows filed under it alone and tickets found by the email may be someone else's.
     ledger = _ledger_rows(db.conn, None if scope.narrowed else ref, scope.case_ids)
     chats = _chats(db.conn, scope.case_ids, settings.snapengage.retention_days)
-    tickets = _tickets(reader, ledger, chats, None if scope.narrowed else email, result)
+    read = read_tickets(reader, ledger, chats, None if scope.narrowed else email, include_tickets)
+    tickets, result.unreadable, result.for_review = read.tickets, read.unreadable, read.for_review
     result.tickets = len(tickets)
+    if chats_reader is not None:  # SnapEngage's own copy of each chat it still holds
+        copies = access_snapengage.read_copies(chats_reader, chats, now.date())
+        access_snapengage.attach(chats, copies, now.date())
+        result.snapengage_unreadable = copies.unreadable
+        result.snapengage_copies = len(copies.by_case)
     result.found = bool(ledger or chats or tickets)
     return {
         "format": FORMAT,
@@ -312,10 +235,13 @@ def write_pack(
     received_on: date | None = None,
     actor: str = "cli",
     now: datetime | None = None,
+    chats_reader: ChatReader | None = None,
+    include_tickets: Sequence[int] = (),
 ) -> AccessResult:
     """Build and write the pack, then record it (the caller holds the writer lock). A shared
     email reference not narrowed by case or ticket raises collisions.SubjectCollision before
     anything is written or recorded."""
+    require_complete(settings)  # exit 2, nothing written or recorded
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     journal = settings.ledger.erasure_journal_path
     key = require_ledger_key(settings) if settings.ledger.key is not None else None
@@ -327,6 +253,7 @@ def write_pack(
     pack = build_pack(
         db, settings, reader, subject_ref=subject_ref, case_ids=case_ids, ticket_ids=ticket_ids,
         email=email, request_id=request_id, now=moment, result=result,
+        chats_reader=chats_reader, include_tickets=include_tickets,
     )  # fmt: skip
     json_text = json.dumps(pack, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
     html_text = render_html(pack)
@@ -362,6 +289,8 @@ def _record(
                     "tickets": result.tickets,
                     "cases": len(result.case_ids),
                     "unreadable_tickets": len(result.unreadable),
+                    "tickets_for_review": len(result.for_review),
+                    "snapengage_copies": result.snapengage_copies,
                 },
             },
         )

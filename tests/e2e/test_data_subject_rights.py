@@ -25,6 +25,7 @@ from tests.e2e.conftest import (
     snapzen,
     verify_cli,
 )
+from tests.fakes import RECORD_ENV
 
 pytestmark = pytest.mark.e2e
 
@@ -70,7 +71,7 @@ def test_access_pack_includes_archived_tickets_and_is_journalled(
 ) -> None:
     sb = make_sandbox(chats=40, seed=5, archive_after_seconds=0.5)
     ledger = tmp_path / "ledger.db"
-    env = cli_env(sb, ledger)
+    env = cli_env(sb, ledger, **RECORD_ENV)
     init_ledger(env)
     assert snapzen(env, "sync").returncode == 0
     email, _case, tickets = _synced_person(sb, ledger)
@@ -322,7 +323,7 @@ def test_access_by_a_shared_email_is_refused_until_narrowed(
     sb = make_sandbox(chats=40, seed=5)
     email, mine, theirs = _share_an_email(sb)
     ledger = tmp_path / "ledger.db"
-    env = cli_env(sb, ledger)
+    env = cli_env(sb, ledger, **RECORD_ENV)
     init_ledger(env)
     assert snapzen(env, "sync").returncode == 0
     with sqlite3.connect(ledger) as conn:

@@ -15,6 +15,7 @@ import pytest
 
 from tests.e2e.conftest import cli_env, snapzen, verify_cli
 from tests.e2e.test_data_subject_rights import _requests, _synced_person
+from tests.fakes import RECORD_ENV
 
 pytestmark = pytest.mark.e2e
 
@@ -133,7 +134,7 @@ def test_requests_survive_a_restore_and_verify_names_deleted_evidence(
 ) -> None:
     sb = make_sandbox(chats=40, seed=5)
     ledger = tmp_path / "ledger.db"
-    env = cli_env(sb, ledger)
+    env = cli_env(sb, ledger, **RECORD_ENV)  # access needs [record]
     assert snapzen(env, "init").returncode == 0
     assert snapzen(env, "sync").returncode == 0
     backup = tmp_path / "backup.db"

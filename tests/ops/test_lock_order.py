@@ -25,7 +25,7 @@ import pytest
 from snapzen.commands.backup import backup_ledger
 from snapzen.sandbox import Sandbox, SandboxConfig
 from snapzen.support.lock import writer_lock
-from tests.fakes import LEDGER_KEY, create_ledger
+from tests.fakes import LEDGER_KEY, RECORD_ENV, create_ledger
 
 pytestmark = pytest.mark.e2e
 
@@ -172,6 +172,7 @@ def test_access_pack_queued_behind_a_restore_is_recorded_in_the_live_ledger(
 ) -> None:
     live = Path(env["SNAPZEN_LEDGER__PATH"])
     before = chain_rows(live)
+    env = {**env, **RECORD_ENV}  # an access pack needs the [record] information
     done, aside = queued_behind_a_restore(
         env, tmp_path, "ledger", "access", "--case", "c-5", "--out", str(tmp_path / "pack")
     )

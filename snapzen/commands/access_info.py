@@ -1,0 +1,80 @@
+"""The Art. 15(1)(a)-(h) and 15(2) information of an access pack, from `[record]` and
+`[transfer]`: who the controller is, why, every recipient actually used (SnapEngage included,
+CJEU C-154/21) with its country and basis, how long, the person's rights and the regulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from snapzen.ledger.record import retention_statement
+from snapzen.policy.transform import SENT_CATEGORIES
+from snapzen.support.adequacy import Regime
+from snapzen.support.settings import Settings
+from snapzen.support.settings_transfer import RecipientSystem, TransferBasis
+
+# Where the person can complain, by the controller's regime (Art. 15(1)(f), Art. 77).
+REGULATORS = {
+    Regime.UK_GDPR: "the Information Commissioner's Office (ICO), ico.org.uk, 0303 123 1113",
+    Regime.EU_GDPR: "the data protection authority of the EU or EEA country where you live, "
+    "work, or where you think the problem happened (edpb.europa.eu lists them)",
+}
+SNAPENGAGE = "SnapEngage"
+
+
+def _recipients(settings: Settings) -> list[dict[str, Any]]:
+    transfer = settings.transfer
+    out: list[dict[str, Any]] = []
+    for recipient in transfer.recipients:
+        under = tuple(r for r in transfer.regimes_possible if recipient.country not in r.area)
+        if not under:
+            basis = "not_restricted"
+        elif recipient.basis is TransferBasis.ADEQUACY:
+            basis = "art45"
+        elif recipient.basis is TransferBasis.SAFEGUARDS:
+            basis = "art46"
+        else:
+            basis = "art49"  # per chat: consent or contract, as each transfer row records
+        out.append({
+            "name": recipient.name,
+            "system": recipient.system.value,
+            "country": recipient.country,
+            "basis": basis,
+            "mechanism": recipient.mechanism(under) if under else "",
+        })  # fmt: skip
+    if not any(r["system"] == RecipientSystem.SNAPENGAGE.value for r in out):
+        # The chat service always holds the chat first, whether or not it is configured as a
+        # recipient with its country.
+        out.append({"name": SNAPENGAGE, "system": RecipientSystem.SNAPENGAGE.value,
+                    "country": None, "basis": None, "mechanism": ""})  # fmt: skip
+    for name in settings.record.recipients:
+        out.append({"name": name, "system": "other", "country": None, "basis": None,
+                    "mechanism": ""})  # fmt: skip
+    return out
+
+
+def information(settings: Settings) -> dict[str, Any]:
+    """Art. 15(1)(a)-(h) and 15(2), from [record], [consent] and [transfer]."""
+    record, transfer = settings.record, settings.transfer
+    detail = _recipients(settings)
+    regime = transfer.regime
+    return {
+        "controller": record.controller,
+        "contact": record.contact,
+        "dpo": record.dpo,
+        "purposes": record.purposes,  # (a)
+        "lawful_basis": record.lawful_basis,
+        "data_categories": list(SENT_CATEGORIES),  # (b)
+        "recipients": [r["name"] for r in detail],  # (c)
+        "recipients_detail": detail,
+        "third_country": transfer.zendesk.country,
+        "third_countries": sorted({r.country for r in transfer.recipients}),
+        "safeguards_written": record.safeguards,
+        "safeguards": record.safeguards or "; ".join(transfer.describe_recipients()),  # 15(2)
+        "retention": retention_statement(record, transfer),  # (d), as `ledger report` (f)
+        "snapengage_retention_days": settings.snapengage.retention_days,
+        "rights": record.rights,  # (e)
+        "complaint": record.complaint,  # (f)
+        "regulator": REGULATORS[regime] if regime else " or ".join(REGULATORS.values()),
+        "source": record.source,  # (g)
+        "automated_decisions": record.automated_decisions,  # (h)
+    }

@@ -1,0 +1,278 @@
+"""Plain sentences for the person's copy of an access pack (subject.html).
+
+The ledger speaks in codes (``art49_1a``, ``synced``, ``consent_refused``); subject.json keeps
+them, the page the person reads says what they mean. Every code the ledger can hold has its
+sentence here: tests/test_access_text.py collects the codes from the source and fails when
+one is missing. Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+# Where a recipient is; codes not listed are shown as "the country with code XX".
+COUNTRY_NAMES = {
+    "US": "the United States", "GB": "the United Kingdom", "IE": "Ireland", "DE": "Germany",
+    "FR": "France", "NL": "the Netherlands", "BE": "Belgium", "ES": "Spain", "IT": "Italy",
+    "SE": "Sweden", "DK": "Denmark", "FI": "Finland", "AT": "Austria", "PL": "Poland",
+    "PT": "Portugal", "LU": "Luxembourg", "CH": "Switzerland", "NO": "Norway", "IS": "Iceland",
+    "CA": "Canada", "AU": "Australia", "NZ": "New Zealand", "JP": "Japan", "KR": "South Korea",
+    "IL": "Israel", "IN": "India", "SG": "Singapore", "BR": "Brazil", "AR": "Argentina",
+    "UY": "Uruguay", "JE": "Jersey", "GG": "Guernsey", "IM": "the Isle of Man",
+}  # fmt: skip
+
+# The basis of a transfer (policy.models.LegalBasis), as the end of "sent to X in Y ...".
+BASES = {
+    "art45": "under {instrument}: the law there is recognised as protecting your data as "
+    "well as ours (adequacy)",
+    "art46": "under {instrument}: a contract that binds the recipient to protect your data "
+    "(standard data protection clauses)",
+    "art49_1a": "because you explicitly agreed to it in the chat, after being told of the risks",
+    "art49_1b": "because it was needed for the contract between you and us",
+    # A recipient's configured basis (commands.access_info): per chat, one of the two above.
+    "art49": "only for a chat in which you explicitly agreed to it, or where it was needed "
+    "for the contract between you and us",
+    "not_restricted": "without a transfer abroad that needs special protection (it stays "
+    "where the law already protects it)",
+}
+
+# A chat's status in the outbox (ledger.status.CaseStatus).
+STATUSES = {
+    "pending": "not sent yet; it is waiting to be processed",
+    "pushing": "being sent at this moment",
+    "synced": "sent to our support system",
+    "withheld": "not sent, and it never will be",
+    "failed": "not sent yet: the last attempt did not succeed and it will be tried again",
+    "ignored": "not sent: we do not archive this kind of conversation",
+}
+
+# Why a chat was withheld, not restricted, or ignored (the ``reason`` of a decision).
+REASONS = {
+    "consent_refused": "withheld because you declined to have it sent abroad",
+    "no_consent_recorded": "withheld because you were not asked, or did not answer, whether "
+    "it could be sent abroad",
+    "consent_value_not_accepted": "withheld because your answer was not a clear yes",
+    "consent_without_evidence": "withheld because we could not show when and how you agreed",
+    "notice_version_not_listed": "withheld because we could not show which notice you were "
+    "shown when you agreed",
+    "erased_art17": "withheld because you asked us to erase your data",
+    "controller_and_visitor_outside_area": "sent without a restricted transfer: neither you "
+    "nor we are in the UK or the European Economic Area",
+    "destination_in_area": "sent without a restricted transfer: it stays where the law "
+    "already protects it",
+}
+# Reasons built from a pattern: ``type_<kind>_not_synced`` and ``dismissed: <text>``.
+TYPE_REASON = re.compile(r"^type_[a-z0-9_]*_not_synced$")
+TYPE_SENTENCE = "not sent: we do not archive this kind of conversation (for example an "
+"offline message)"
+DISMISSED_SENTENCE = "not sent: our staff set it aside after it could not be sent"
+
+# Why an erasure event was recorded (its details.reason, cli ERASE_REASONS).
+ERASE_REASONS = {
+    "art17_request": "because you asked us to erase it",
+    "consent_withdrawn": "because you withdrew your consent",
+    "objection": "because you objected to the processing",
+    "erased_art17": "because you asked us to erase it",
+}
+
+# Ledger events: what each record about you means. ``{ticket}`` / ``{recipient}`` filled in.
+EVENTS = {
+    "transfer": "Your chat was sent to {recipient} in {country}, {basis}.",
+    "sent": "Your chat was sent to {recipient}.",
+    "adopted": "A ticket that already held your chat was recorded as ours.",
+    "withheld": "Decision recorded: your chat was {reason}.",
+    "ignored": "Decision recorded: your chat was {reason}.",
+    "dismissed": "Your chat was not sent: our staff set it aside after it could not be sent.",
+    "failed": "Your chat could not be sent and will not be tried again.",
+    "erased": "Your ticket {ticket} was deleted {erase_reason}.",
+    "expired": "Your ticket {ticket} was deleted because the time we keep it had ended.",
+    "restored": "Our records were restored from a backup; your earlier erasure was applied again.",
+    "run": "A routine run of our archiving tool.",
+    "request": "Your request ({kind}) was recorded.",
+    "hold_added": "Your data was kept beyond its usual time because of a legal claim.",
+    "hold_removed": "The legal hold on your data was lifted.",
+    "access_provided": "A copy of your data was prepared for you.",
+    "recipient_notice": "{notice}",
+    "case_flagged": "One of your chats was set aside for our staff to check by hand before "
+    "anything more is done with it.",
+    "ledger_bound": "Our records were sealed with their key (a technical record).",
+    "operator_statement": "Our staff recorded a statement about the erasure records.",
+}
+
+# Art. 19: whether a recipient was told of an erasure (ledger.notices, details.status).
+NOTICES = {
+    "notified": "{recipient} was told of your erasure: we deleted your data there ourselves.",
+    "to_notify": "{recipient} must still be asked by us to delete your data; we recorded "
+    "that we owe it this notice.",
+}
+
+# Events after which a ticket holds the chat until the row's retention_until.
+KEPT_EVENTS = ("transfer", "sent", "adopted")
+
+# Request kinds and outcomes (ledger.requests, commands.erase_request).
+REQUEST_KINDS = {
+    "access": "a copy of your data",
+    "erasure": "erasure of your data",
+    "withdrawal": "withdrawal of your consent",
+    "objection": "objection to the processing",
+    "rectification": "correction of your data",
+    "restriction": "restriction of the processing",
+}
+
+# What became of a ticket in the pack (commands.access).
+TICKET_STATES = {
+    "present": "Held in our support system (Zendesk).",
+    "deleted": "Deleted on {deleted_on} {why}.",
+    "not_found": "No longer found in our support system.",
+    "unreadable": "Could not be read at this moment; we will send it to you separately.",
+}
+DELETED_BECAUSE = {
+    "erased": "because you asked us to erase it",
+    "expired": "because the time we keep it had ended",
+}
+
+# The categories of data a ticket carries (policy.transform.SENT_CATEGORIES).
+CATEGORIES = {
+    "identity": "your name",
+    "contact_data": "your email address",
+    "chat_content": "what you wrote in the chat and our replies",
+}
+
+# Whether SnapEngage's own copy of a chat is in the pack (commands.access_snapengage).
+COPY_STATES = {
+    "included": "SnapEngage, the chat service, still holds this chat until {until}; its copy "
+    "is shown below, with everything it recorded about you.",
+    "not_found": "SnapEngage should still hold this chat until {until}, but did not return "
+    "it when we asked.",
+    "unreadable": "SnapEngage still holds this chat until {until}; it did not answer when we "
+    "asked for its copy, which we will send you separately.",
+    "deleted_by_snapengage": "SnapEngage, the chat service, deleted its copy on {until}.",
+}
+
+# The SnapEngage fields as the person would name them.
+SNAPENGAGE_LABELS = {
+    "ip_address": "IP address",
+    "country": "Country (from your IP address)",
+    "country_code": "Country (from your IP address)",
+    "region": "Region (from your IP address)",
+    "city": "City (from your IP address)",
+    "latitude": "Latitude (from your IP address)",
+    "longitude": "Longitude (from your IP address)",
+    "browser": "Browser",
+    "os": "Operating system",
+    "user_agent": "Browser identification string",
+    "page_url": "Page you were on",
+    "entry_url": "Page you entered the site on",
+    "referrer_url": "Page that led you to the site",
+    "destination_url": "Page you went to",
+    "requested_by": "Email address",
+    "requester_details": "Your details",
+    "language_code": "Browser language",
+    "description": "Your first message",
+    "transcripts": "Conversation",
+}
+
+_SAFEGUARD_NAMES = {
+    "eu_sccs": "the European Commission's standard contractual clauses",
+    "idta": "the UK International Data Transfer Agreement",
+    "uk_addendum": "the UK Addendum to the European Commission's standard contractual clauses",
+}
+_REGIME_PREFIX = re.compile(r"^(UK GDPR|EU GDPR):\s*")
+_CHECKED = re.compile(r"\s*\(certification [^()]*\)")
+_NAMED = re.compile(r"\(([^()]+)\)\s*$")
+
+
+def day(value: Any) -> str:
+    """``2027-01-24`` (or a timestamp) -> ``24 January 2027``; anything else as it is."""
+    text = str(value or "")
+    try:
+        parsed = date.fromisoformat(text[:10])
+    except ValueError:
+        return text
+    return f"{parsed.day} {parsed.strftime('%B')} {parsed.year}"
+
+
+def moment(value: Any) -> str:
+    """``2026-11-25T08:00:00Z`` -> ``25 November 2026 at 08:00 UTC``."""
+    text = str(value or "")
+    clock = text[11:16] if len(text) >= 16 and text[10] == "T" else ""
+    return day(text) + (f" at {clock} UTC" if clock else "")
+
+
+def country_name(code: str | None) -> str:
+    if not code:
+        return "a country we could not determine"
+    return COUNTRY_NAMES.get(code.upper(), f"the country with code {code.upper()}")
+
+
+def instrument_name(mechanism: str | None) -> str:
+    """``UK GDPR: The ... Regulations 2023, SI 2023/1028 (UK-US data bridge) (certification
+    X, checked D)`` -> ``the UK-US data bridge``; ``idta REF (TRA D)`` -> the IDTA's name."""
+    text = (mechanism or "").split(";")[0].strip()
+    first = text.split(" ", 1)[0].lower()
+    if first in _SAFEGUARD_NAMES:
+        return _SAFEGUARD_NAMES[first]
+    text = _CHECKED.sub("", _REGIME_PREFIX.sub("", text)).strip()
+    named = _NAMED.search(text)
+    if named:
+        return f"the {named.group(1)}"
+    return text or "the applicable safeguard"
+
+
+def basis_sentence(basis: str | None, mechanism: str | None = None) -> str:
+    template = BASES.get(basis or "", "on a basis we will explain on request")
+    return template.format(instrument=instrument_name(mechanism))
+
+
+def reason_sentence(reason: str | None) -> str:
+    """Why a chat was not sent (or sent without a restricted transfer)."""
+    text = (reason or "").strip()
+    if text in REASONS:
+        return REASONS[text]
+    if TYPE_REASON.match(text):
+        return TYPE_SENTENCE
+    if text.startswith("dismissed:"):
+        return DISMISSED_SENTENCE
+    return "for a reason our staff will explain on request"
+
+
+def status_sentence(status: str | None) -> str:
+    return STATUSES.get(status or "", "in a state our staff will explain on request")
+
+
+def event_sentence(row: dict[str, Any]) -> str:
+    """One ledger row about the person, as a sentence (no sequence numbers, no hashes)."""
+    raw = row.get("details")
+    details: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    event = str(row.get("event") or "")
+    template = EVENTS.get(event, "A record our staff will explain on request.")
+    ticket = row.get("ticket_id")
+    notice = NOTICES.get(str(details.get("status")), "{recipient} was told of your request.")
+    kept = ""
+    if event in KEPT_EVENTS and row.get("retention_until"):
+        kept = f" It is kept there until {day(row['retention_until'])}, then deleted."
+    return (
+        template.format(
+            recipient=row.get("recipient") or "our support system",
+            country=country_name(row.get("destination_country")),
+            basis=basis_sentence(row.get("legal_basis"), row.get("mechanism_ref")),
+            reason=reason_sentence(details.get("reason")),
+            ticket=f"number {ticket}" if ticket else "",
+            erase_reason=ERASE_REASONS.get(str(details.get("reason")), "because you asked us to"),
+            kind=REQUEST_KINDS.get(str(details.get("kind")), "a request about your data"),
+            notice=notice.format(recipient=row.get("recipient") or "A recipient of your data"),
+        ).replace("  ", " ")
+        + kept
+    )
+
+
+def ticket_state_sentence(ticket: dict[str, Any]) -> str:
+    template = TICKET_STATES.get(str(ticket.get("state")), "Its state is unknown.")
+    why = DELETED_BECAUSE.get(str(ticket.get("deleted_because")), "")
+    return template.format(deleted_on=day(ticket.get("deleted_on")), why=why).replace(" .", ".")
+
+
+def field_label(name: str) -> str:
+    return SNAPENGAGE_LABELS.get(name, name.replace("_", " ").capitalize())

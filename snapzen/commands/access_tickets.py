@@ -1,0 +1,124 @@
+"""The Zendesk tickets of an access pack: snapzen's own, read by id, and those Zendesk search
+finds by the person's email that snapzen did not create.
+
+A ticket snapzen did not create (an email, a form, another channel) may name other people or
+hold their messages: it is listed for the operator to review and goes into the pack only when
+named with ``--include-ticket ID`` after that review (Art. 15(4))."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from snapzen.support.errors import ConfigError, SnapzenError
+
+DELETED_EVENTS = ("erased", "expired")
+
+
+class TicketReader(Protocol):
+    def show_ticket(self, ticket_id: int) -> dict[str, Any] | None: ...
+
+    def ticket_comments(self, ticket_id: int) -> list[dict[str, Any]] | None: ...
+
+    def search_tickets(self, query: str) -> Iterator[dict[str, Any]]: ...
+
+
+@dataclass
+class TicketsRead:
+    tickets: list[dict[str, Any]] = field(default_factory=list)
+    unreadable: list[int] = field(default_factory=list)  # Zendesk did not answer: exit 3
+    # Found by email search, not created by snapzen, not (yet) included: never in the pack.
+    for_review: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _transcript(comments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "created_at": c.get("created_at"),
+            "author_id": c.get("author_id"),
+            "public": c.get("public"),
+            "body": c.get("body") or c.get("plain_body") or "",
+        }
+        for c in comments
+    ]
+
+
+def _review_entry(found: dict[str, Any]) -> dict[str, Any]:
+    """What the operator needs to find the ticket; nothing of its content."""
+    raw = found.get("via")
+    via: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    return {
+        "ticket_id": int(found["id"]),
+        "created_at": found.get("created_at"),
+        "channel": via.get("channel"),
+    }
+
+
+def read_tickets(
+    reader: TicketReader,
+    ledger: list[dict[str, Any]],
+    chats: list[dict[str, Any]],
+    email: str | None,
+    include: Sequence[int] = (),
+) -> TicketsRead:
+    """Every ticket of the person: known to the ledger (deleted ones listed as such), and with
+    ``email`` those Zendesk search finds, which go to ``for_review`` unless in ``include``.
+    ConfigError when ``include`` names a ticket the search did not find for this person."""
+    out = TicketsRead()
+    deleted = {
+        int(r["ticket_id"]): r for r in ledger if r["event"] in DELETED_EVENTS and r["ticket_id"]
+    }
+    known: dict[int, str | None] = {}
+    for row in [*ledger, *chats]:
+        if row.get("ticket_id") is not None:
+            known.setdefault(int(row["ticket_id"]), row.get("case_id"))
+    foreign: dict[int, dict[str, Any]] = {}
+    if email:
+        for found in reader.search_tickets(f"type:ticket requester:{email.strip()}"):
+            if isinstance(found.get("id"), int) and int(found["id"]) not in known:
+                foreign[int(found["id"])] = found
+    stray = sorted(set(include) - set(foreign))
+    if stray:
+        raise ConfigError(
+            f"--include-ticket {', '.join(map(str, stray))}: not a ticket Zendesk search found "
+            "for this email that snapzen did not create"
+            + ("" if email else " (--include-ticket needs --email)")
+        )
+    out.for_review = [_review_entry(f) for i, f in sorted(foreign.items()) if i not in include]
+    wanted: list[tuple[int, str | None, bool]] = [
+        *((t, c, True) for t, c in known.items()),
+        *((t, None, False) for t in include),
+    ]
+    for ticket_id, case_id, ours in sorted(wanted):
+        entry: dict[str, Any] = {"ticket_id": ticket_id, "case_id": case_id,
+                                 "created_by_snapzen": ours}  # fmt: skip
+        if not ours:
+            entry["reviewed"] = True
+        if ticket_id in deleted:
+            row = deleted[ticket_id]
+            entry.update(state="deleted", deleted_on=str(row["transferred_at"])[:10],
+                         deleted_because=row["event"])  # fmt: skip
+            out.tickets.append(entry)
+            continue
+        try:
+            ticket = reader.show_ticket(ticket_id)
+            comments = reader.ticket_comments(ticket_id) if ticket else None
+        except SnapzenError as exc:
+            out.unreadable.append(ticket_id)
+            entry.update(state="unreadable", error=type(exc).__name__)
+            out.tickets.append(entry)
+            continue
+        if ticket is None:
+            entry.update(state="not_found")
+        else:
+            entry.update(
+                state="present",
+                subject=ticket.get("subject"),
+                status=ticket.get("status"),
+                created_at=ticket.get("created_at"),
+                tags=ticket.get("tags") or [],
+                transcript=_transcript(comments or []),
+            )
+        out.tickets.append(entry)
+    return out
