@@ -180,32 +180,9 @@ def register(app: typer.Typer) -> None:
         if not result.complete:
             raise typer.Exit(errors.EXIT_PARTIAL)
 
-    @app.command("requests")
-    @handle_errors
-    def requests_(
-        fmt: FormatOpt = None,
-        json_output: JsonFlag = False,
-        config: ConfigOption = None,
-    ) -> None:
-        """Data-subject requests (access, erasure, withdrawal, objection): open ones first,
-        by deadline; each with the date received, Art. 12(3) deadline and outcome."""
-        from snapzen.ledger import requests
+    from snapzen.cli import ledger_requests
 
-        as_json = _json(fmt, json_output)  # a usage error before the ledger is opened
-        db = base._open_read(base._settings(config))
-        found = requests.list_requests(db.conn)
-        today = datetime.now(UTC).date()
-        if as_json:
-            echo_json([{**r.as_dict(), "overdue": r.overdue(today)} for r in found])
-            return
-        for r in found:
-            late = "  OVERDUE" if r.overdue(today) else ""
-            typer.echo(
-                f"{r.request_id}  {r.kind:<10} {r.status:<6} received {r.received_on}  "
-                f"deadline {r.deadline}  outcome {r.outcome}{late}"
-            )
-        if not found:
-            typer.echo("no requests recorded")
+    ledger_requests.register(app)  # `ledger requests` and its clock
 
     hold_app = typer.Typer(help="Legal holds: keep tickets out of the sweep and erasure.")
     app.add_typer(hold_app, name="hold")

@@ -119,6 +119,12 @@ def print_status(report: dict[str, Any]) -> None:
             f"[bold red]dated in the future: {safe(chat['case_id'])} "
             f"({safe(chat['widget_id'])}) started {safe(chat['started_at'])}, {chat['status']}[/]"
         )
+    if report.get("requests_overdue"):
+        named = ", ".join(report["requests_overdue"][:10])
+        out.print(
+            f"[bold red]{len(report['requests_overdue'])} data-subject request(s) past their "
+            f"deadline: {safe(named)}[/] (`snapzen ledger requests`)"
+        )
     if report.get("clock_warning"):
         out.print(f"[bold red]clock: {safe(report['clock_warning'])}[/]")
     run = report["last_run"]

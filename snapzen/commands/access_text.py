@@ -91,6 +91,12 @@ EVENTS = {
     "restored": "Our records were restored from a backup; your earlier erasure was applied again.",
     "run": "A routine run of our archiving tool.",
     "request": "Your request ({kind}) was recorded.",
+    "request_paused": "We paused the time limit for your request ({kind}) while we asked you "
+    "{pause_reason}.",
+    "request_resumed": "The time limit for your request ({kind}) started again; the days it "
+    "was paused were added to it.",
+    "request_extended": "We extended the time limit for your request ({kind}) by {months} "
+    "month(s), and told you why.",
     "hold_added": "Your data was kept beyond its usual time because of a legal claim.",
     "hold_removed": "The legal hold on your data was lifted.",
     "access_provided": "A copy of your data was prepared for you.",
@@ -119,6 +125,12 @@ REQUEST_KINDS = {
     "objection": "objection to the processing",
     "rectification": "correction of your data",
     "restriction": "restriction of the processing",
+}
+
+# Why a request's clock was paused (ledger.request_clock.PAUSE_REASONS).
+PAUSE_REASONS = {
+    "identity": "to confirm your identity",
+    "clarification": "to clarify your request",
 }
 
 # What became of a ticket in the pack (commands.access).
@@ -262,6 +274,8 @@ def event_sentence(row: dict[str, Any]) -> str:
             ticket=f"number {ticket}" if ticket else "",
             erase_reason=ERASE_REASONS.get(str(details.get("reason")), "because you asked us to"),
             kind=REQUEST_KINDS.get(str(details.get("kind")), "a request about your data"),
+            pause_reason=PAUSE_REASONS.get(str(details.get("reason")), "for more information"),
+            months=details.get("months", 2),
             notice=notice.format(recipient=row.get("recipient") or "A recipient of your data"),
         ).replace("  ", " ")
         + kept

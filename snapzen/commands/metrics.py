@@ -129,6 +129,11 @@ def render_prometheus(report: dict[str, Any]) -> str:
         "Transfers the last run sent under an Art. 49 derogation, by recipient.",
         (({"recipient": r}, n) for r, n in report.get("derogation_transfers_last_run", {}).items()),
     )
+    out.family(
+        "snapzen_requests_overdue",
+        "Open data-subject requests past their Art. 12(3) deadline (`ledger requests`).",
+        [({}, len(report.get("requests_overdue", [])))],
+    )
     run = report.get("last_run") or {}
     started = _epoch(run.get("started_at"))
     finished = _epoch(run.get("finished_at"))

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger import alerts, derogations, outbox
+from snapzen.ledger import alerts, derogations, outbox, requests
 from snapzen.ledger.cursor_rules import check_clock
 from snapzen.ledger.events import DECISIONS_SQL, Event
 from snapzen.ledger.flags import open_flags
@@ -100,6 +100,9 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
     # Unfinished chats dated in the future: they would sit pending for ever with a negative
     # age and a healthy status (a source clock, or ours, is wrong).
     future = alerts.future_dated_cases(db, now)
+    # Data-subject requests past their Art. 12(3) deadline (pauses and extension counted).
+    overdue = [r.request_id for r in requests.list_requests(db.conn, today=now.date())
+               if r.overdue(now.date())]  # fmt: skip
     return {
         "generated_at": outbox.now_iso(now),
         "database": str(settings.ledger.path),
@@ -123,6 +126,7 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
         "flagged": open_flags(db),  # cases a person must decide (several tickets, ...)
         "clock_warning": clock_warning,
         "future_dated": future,
+        "requests_overdue": overdue,
     }
 
 
@@ -156,13 +160,14 @@ def _when(iso: str | None) -> datetime | None:
 
 def status_exit_code(report: dict[str, Any]) -> int:
     """3 when something needs a human: cases at risk of deletion, failures, imports still
-    unresolved after the recovery grace, cases flagged (several tickets for one case), or
-    unfinished chats dated in the future."""
+    unresolved after the recovery grace, cases flagged (several tickets for one case),
+    unfinished chats dated in the future, or data-subject requests past their deadline."""
     needs_a_look = (
         report["at_risk_count"]
         or report["failed"]
         or report.get("imports_unresolved")
         or report.get("flagged")
         or report.get("future_dated")
+        or report.get("requests_overdue")
     )
     return 3 if needs_a_look else 0

@@ -27,8 +27,9 @@ import orjson
 from snapzen.ledger import journal_file
 from snapzen.ledger.journal_file import GENESIS as GENESIS
 from snapzen.ledger.journal_file import JournalDamaged as JournalDamaged
-from snapzen.ledger.requests import ERASURE_KINDS
 from snapzen.ledger.requests import EVENT as REQUEST_EVENT
+from snapzen.ledger.requests import EVENTS as REQUEST_EVENTS
+from snapzen.ledger.requests import is_erasure_record
 from snapzen.support.atomic import atomic_text
 
 ERASURE, REQUEST, STATEMENT = "erasure", "request", "statement"
@@ -68,8 +69,8 @@ class JournalEntry:
 
 @dataclass(frozen=True)
 class RequestLine:
-    """One request-family event of the chain (``request`` today; pause, extend and close
-    events of a request clock later are more lines of the same shape)."""
+    """One request-family event of the chain (``request``, ``request_paused``,
+    ``request_resumed``, ``request_extended``: snapzen.ledger.requests.EVENTS)."""
 
     request_id: str
     subject_ref: str | None
@@ -194,11 +195,13 @@ def prepare(path: Path, key: bytes, conn: sqlite3.Connection) -> Contents:
 
 
 def ledger_requests(conn: sqlite3.Connection) -> list[RequestLine]:
-    """Every request event the ledger's chain holds, in order."""
+    """Every request event the ledger's chain holds (receipts, answers, pauses, resumptions,
+    extensions), in order."""
+    marks = ", ".join("?" for _ in REQUEST_EVENTS)
     rows = conn.execute(
         "SELECT case_id, subject_ref, transferred_at, actor, details, event FROM transfers "
-        "WHERE event = ? ORDER BY seq",
-        (REQUEST_EVENT,),
+        f"WHERE event IN ({marks}) ORDER BY seq",
+        REQUEST_EVENTS,
     )
     names = ("case_id", "subject_ref", "transferred_at", "actor", "details", "event")
     return [request_line(dict(zip(names, row, strict=True))) for row in rows]
@@ -228,9 +231,9 @@ def ledger_erasures(conn: sqlite3.Connection) -> list[JournalEntry]:
     found: dict[tuple[str, str], JournalEntry] = {}
     for line in ledger_requests(conn):
         details = line.details
-        if details.get("kind") not in ERASURE_KINDS or line.subject_ref is None:
-            continue
-        if details.get("outcome") == "refused_legal_hold":
+        if line.event != REQUEST_EVENT or not is_erasure_record(details):
+            continue  # a receipt, pause or close of the clock is not an erasure
+        if line.subject_ref is None:
             continue
         narrowed = bool(details.get("narrowed"))
         cases = [str(c) for c in details.get("cases", [])] if narrowed else []

@@ -26,6 +26,9 @@ class Event(StrEnum):
     EXPIRED = "expired"
     RUN = "run"
     REQUEST = "request"
+    REQUEST_PAUSED = "request_paused"
+    REQUEST_RESUMED = "request_resumed"
+    REQUEST_EXTENDED = "request_extended"
     ACCESS_PROVIDED = "access_provided"
     HOLD_ADDED = "hold_added"
     HOLD_REMOVED = "hold_removed"
@@ -50,6 +53,11 @@ MEANING: dict[Event, str] = {
     Event.EXPIRED: "a ticket deleted at the end of its retention",
     Event.RUN: "a finished run (a digest of its `runs` row)",
     Event.REQUEST: "a data-subject request received or answered (case_id holds its id)",
+    Event.REQUEST_PAUSED: "a request's Art. 12(3) clock stopped while the person is asked "
+    "for proof of identity or a clarification (details.reason)",
+    Event.REQUEST_RESUMED: "a request's clock restarted; the days paused move its deadline",
+    Event.REQUEST_EXTENDED: "a request's deadline extended once by up to two further months "
+    "(Art. 12(3)), with the reason told to the person",
     Event.ACCESS_PROVIDED: "an access pack handed over (Art. 15)",
     Event.HOLD_ADDED: "a legal hold placed",
     Event.HOLD_REMOVED: "a legal hold lifted",

@@ -18,8 +18,8 @@ from typing import Any
 
 from snapzen.ledger.flags import FLAG_EVENT
 from snapzen.ledger.meta import BOUND, chained_binding, read_table
-from snapzen.ledger.requests import ERASURE_KINDS
 from snapzen.ledger.requests import EVENT as REQUEST_EVENT
+from snapzen.ledger.requests import is_erasure_record
 
 # (seq, kind, message), as agreement.Disagreement takes them
 Report = Callable[[int, str, str], None]
@@ -59,9 +59,7 @@ def _erased_subjects(conn: sqlite3.Connection, report: Report) -> None:
     )
     for seq, request_id, ref, at, text in rows:
         details: dict[str, Any] = json.loads(text) if text else {}
-        if details.get("kind") not in ERASURE_KINDS or details.get("narrowed"):
-            continue
-        if details.get("outcome") == "refused_legal_hold":
+        if not is_erasure_record(details) or details.get("narrowed"):
             continue
         if ref not in latest or str(at) >= latest[ref][2]:
             latest[ref] = (int(seq), str(request_id), str(at))
