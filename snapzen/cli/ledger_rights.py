@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -29,6 +29,9 @@ from snapzen.cli.common import (
     pick_format,
 )
 from snapzen.support import errors
+
+if TYPE_CHECKING:
+    from snapzen.ledger.requests import Request
 
 Received = Annotated[
     str | None,
@@ -56,6 +59,11 @@ AccessTickets = Annotated[
                  "theirs (repeatable)."),
 ]  # fmt: skip
 Reason = Annotated[str, typer.Option("--reason", help="Why (recorded in the chain).")]
+RequestOpt = Annotated[
+    str | None,
+    typer.Option("--request", help="Answer this open request (`ledger requests open`) instead "
+                 "of recording a new one; its received date and clock apply."),
+]  # fmt: skip
 LockWait = Annotated[
     float | None,
     typer.Option(
@@ -101,6 +109,15 @@ def received_day(text: str | None) -> date:
         raise errors.ConfigError(f"--received {text!r} is not a date (YYYY-MM-DD)") from None
 
 
+def attached(db: Any, request_id: str, kinds: tuple[str, ...]) -> Request:
+    """The open request ``--request`` names (exit 2 when closed, unknown or of another
+    kind)."""
+    from snapzen.commands.request_clock import open_one
+    from snapzen.support import clock
+
+    return open_one(db, request_id, clock.utcnow(), kinds)
+
+
 def _access_target(cases: list[str], tickets: list[int], email: str | None) -> None:
     """One case or one ticket; or an email, narrowed by any --case/--ticket of that person
     (needed when several people used it)."""
@@ -130,6 +147,7 @@ def register(app: typer.Typer) -> None:
         lock_wait: LockWait = None,
         overwrite: OverwriteOption = False,
         include_ticket: IncludeTickets = None,
+        request: RequestOpt = None,
         config: ConfigOption = None,
     ) -> None:
         """Art. 15/20 access pack: DIR/subject.json and DIR/subject.html with every ticket and
@@ -155,13 +173,18 @@ def register(app: typer.Typer) -> None:
         raw_email = base._read_email(email) if email is not None else None
         ref = base._subject(settings, raw_email) if raw_email is not None else None
         day = received_day(received)
+        if request is not None and received is not None:
+            raise errors.ConfigError("--received with --request: the request has its own date")
         try:
             with base._locked(settings, lock_seconds(wait, lock_wait)) as db:
+                if request is not None:
+                    day = date.fromisoformat(attached(db, request, ("access",)).received_on)
                 result = write_pack(
                     db, settings, base._zendesk_client(settings), out, subject_ref=ref,
                     case_ids=cases, ticket_ids=tickets, email=raw_email, received_on=day,
                     actor=actor_name(actor, settings),
                     chats_reader=snapengage_reader(settings), include_tickets=include_ticket or [],
+                    request_id=request,
                 )  # fmt: skip
         except errors.LockHeld:
             not_done("access pack")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Collection
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from snapzen.clients.ticket_deletion import TicketDeleter
     from snapzen.clients.user_erasure import UserErasure
     from snapzen.commands import erase
+    from snapzen.ledger.requests import Request
     from snapzen.support.settings import Settings
 
 # Art. 15(1)(c),(d),(2) at a glance: when, to whom, where, on what basis, kept how long.
@@ -183,6 +185,14 @@ def erase_(
     ] = None,
     case: CaseIds = None,
     ticket: TicketIds = None,
+    request: Annotated[
+        str | None,
+        typer.Option(
+            "--request",
+            help="Answer this open erasure or objection request (`ledger requests "
+            "open`) instead of recording a new one; its received date and clock apply.",
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -197,7 +207,7 @@ def erase_(
     valid; no email stored); journal the request (even when nothing is found) and the
     erasure (in the erasure journal outside the database, re-applied after a restore).
     Tickets under a legal hold are kept. Safe to rerun: erased tickets are skipped."""
-    from snapzen.cli.ledger_rights import received_day
+    from snapzen.cli.ledger_rights import attached, received_day
     from snapzen.commands import erase  # lazy: start-up time (imports the pydantic models)
     from snapzen.commands.erase_request import RequestInfo
     from snapzen.ledger import requests
@@ -208,9 +218,14 @@ def erase_(
     ref = _subject(settings, email)
     # Refuse a shared reference (exit 2) before queueing for the lock; decided again on the
     # ledger opened under the lock, which is the one erased.
+    if request is not None and received is not None:
+        raise errors.ConfigError("--received with --request: the request has its own date")
     reader = _open_read(settings)
     try:
         selected = _narrow(reader.conn, ref, case, ticket)
+        answered: Request | None = None
+        if request is not None:  # exit 2 when unknown, closed or not an erasure-kind request
+            answered = attached(reader, request, requests.ERASURE_KINDS)
     finally:
         reader.conn.close()
     if selected is not None and delete_user:
@@ -222,10 +237,12 @@ def erase_(
     users = _make_user_eraser(settings, email) if delete_user else None
     # A dry run only reads; a real erasure appends to the chain, so it queues behind a sync.
     seconds = lock_wait if lock_wait is not None else (-1 if wait else 0)
-    request = RequestInfo(
-        request_id=requests.new_request_id(),
-        kind=requests.REASON_KINDS[reason.value],
-        received_on=received_day(received),
+    request_info = RequestInfo(
+        request_id=answered.request_id if answered else requests.new_request_id(),
+        kind=answered.kind if answered else requests.REASON_KINDS[reason.value],
+        received_on=(
+            date.fromisoformat(answered.received_on) if answered else received_day(received)
+        ),
         journal=settings.ledger.erasure_journal_path,
         journal_key=require_ledger_key(settings),
     )
@@ -233,10 +250,12 @@ def erase_(
         with _open_read(settings) if dry_run else _locked(settings, seconds) as db:
             if not dry_run:
                 selected = _narrow(db.conn, ref, case, ticket)
+                if answered is not None:  # still open, now that the lock is held
+                    attached(db, answered.request_id, requests.ERASURE_KINDS)
             result = erase.erase_subject(
                 db, ref, deleter, dry_run=dry_run, actor=actor_name(actor, settings),
                 users=users, reason=ERASE_REASONS[reason.value],
-                request=None if dry_run else request,
+                request=None if dry_run else request_info,
                 only_cases=selected,
             )  # fmt: skip
     except errors.LockHeld:
@@ -262,7 +281,7 @@ def erase_(
             err=True,
         )
     if not dry_run:
-        typer.echo(f"request {request.request_id} ({request.kind}) journalled")
+        typer.echo(f"request {request_info.request_id} ({request_info.kind}) journalled")
     if plan.in_flight:
         typer.echo(
             f"{len(plan.in_flight)} chat(s) of this person are being sent right now: run "
@@ -290,7 +309,7 @@ def erase_(
     if selected is None and result.users is None:
         lookup = erase_response.lookup_profile(lambda: _make_user_eraser(settings, email))
     erase_response.write_response(
-        settings, result, request_id=request.request_id, out=out,
+        settings, result, request_id=request_info.request_id, out=out,
         actor=actor_name(actor, settings), lookup=lookup, ledger=_locked(settings, -1),
     )  # fmt: skip
     if not result.complete or plan.in_flight:

@@ -237,8 +237,10 @@ def write_pack(
     now: datetime | None = None,
     chats_reader: ChatReader | None = None,
     include_tickets: Sequence[int] = (),
+    request_id: str | None = None,
 ) -> AccessResult:
-    """Build and write the pack, then record it (the caller holds the writer lock). A shared
+    """Build and write the pack, then record it (the caller holds the writer lock); with
+    ``request_id`` (an open request of `ledger requests open`) the pack answers it. A shared
     email reference not narrowed by case or ticket raises collisions.SubjectCollision before
     anything is written or recorded."""
     require_complete(settings)  # exit 2, nothing written or recorded
@@ -247,7 +249,7 @@ def write_pack(
     key = require_ledger_key(settings) if settings.ledger.key is not None else None
     if key is not None:  # an edited journal refuses the request before anything is written
         erasure_journal.prepare(journal, key, db.conn)
-    request_id = requests.new_request_id()
+    request_id = request_id or requests.new_request_id()
     result = AccessResult(request_id, None, [], out_dir / "subject.json",
                           out_dir / "subject.html", "", "")  # fmt: skip
     pack = build_pack(
