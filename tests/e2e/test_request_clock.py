@@ -164,7 +164,7 @@ def test_request_events_come_back_after_restoring_an_older_backup(
     before = _one(env, rid)
 
     restored = _ok(env, "ledger", "restore", str(backup))
-    assert "4 request event(s) restored" in restored or "request event" in restored, restored
+    assert "5 request event(s) restored" in restored, restored  # open, pause, resume, ...
     after = _one(env, rid)
     keep = ("kind", "received_on", "deadline", "status", "outcome", "closed_late",
             "extended_months")  # fmt: skip
