@@ -8,6 +8,7 @@ of it survives restoring an older backup."""
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from snapzen.ledger.request_clock import add_months
 from snapzen.support.clock import utcnow
 from tests.e2e.conftest import cli_env, init_ledger, snapzen, verify_cli
 from tests.e2e.test_data_subject_rights import _requests, _synced_person
+from tests.fakes import RECORD_ENV
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +56,7 @@ def test_open_pause_resume_extend_close_and_erase_answering_an_open_request(
 ) -> None:
     sb = make_sandbox(chats=30, seed=11)
     ledger = tmp_path / "ledger.db"
-    env = cli_env(sb, ledger)
+    env = cli_env(sb, ledger, **RECORD_ENV)  # access needs [record]
     init_ledger(env)
     assert snapzen(env, "sync").returncode == 0
     email, case, _tickets = _synced_person(sb, ledger)
@@ -98,6 +100,18 @@ def test_open_pause_resume_extend_close_and_erase_answering_an_open_request(
     refused = snapzen(env, "ledger", "requests", "resume", rid)
     assert refused.returncode == 2 and "closed on" in refused.stderr
 
+    # `ledger access --request` answers the open request: its id, its received date.
+    aid = _open(env, "--type", "access", "--received", first.isoformat(), "--case", case)
+    pack = tmp_path / "pack"
+    given = snapzen(env, "ledger", "access", "--email", email, "--out", str(pack), "--request", aid)
+    assert given.returncode == 0, given.stdout + given.stderr
+    assert f"access pack {aid}:" in given.stdout
+    provided = _one(env, aid)
+    assert (provided["status"], provided["outcome"]) == ("closed", "provided")
+    assert provided["received_on"] == first.isoformat() and provided["subject_ref"]
+    wrong = snapzen(env, "ledger", "erase", "--email", email, "--request", aid)
+    assert wrong.returncode == 2 and f"request {aid} is closed" in wrong.stderr
+
     # `ledger erase --request` answers the open request instead of recording a new one.
     eid = _open(env, "--type", "erasure", "--received", today.isoformat(), "--email", email)
     erased = snapzen(env, "ledger", "erase", "--email", email, "--request", eid)
@@ -105,10 +119,11 @@ def test_open_pause_resume_extend_close_and_erase_answering_an_open_request(
     assert f"request {eid} (erasure) journalled" in erased.stdout
     answered = _one(env, eid)
     assert (answered["status"], answered["outcome"]) == ("closed", "erased")
-    assert len(_requests(env)) == 2
+    assert len(_requests(env)) == 3
     twice = snapzen(env, "ledger", "erase", "--email", email, "--request", eid)
     assert twice.returncode == 2 and f"request {eid} is closed" in twice.stderr
     assert verify_cli(env).returncode == 0
+    shutil.rmtree(pack)  # the pack holds personal data
 
 
 def test_a_request_received_long_ago_is_overdue_in_status_and_metrics_then_closed_late(
