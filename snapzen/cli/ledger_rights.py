@@ -101,12 +101,19 @@ def not_done(what: str) -> None:
 
 
 def received_day(text: str | None) -> date:
+    """--received as a date (default today, UTC); a day in the future is refused (exit 2)."""
+    from snapzen.support import clock
+
+    today = clock.utcnow().date()
     if not text:
-        return datetime.now(UTC).date()
+        return today
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise errors.ConfigError(f"--received {text!r} is not a date (YYYY-MM-DD)") from None
+    if day > today:
+        raise errors.ConfigError(f"--received {day} is in the future (today is {today})")
+    return day
 
 
 def attached(db: Any, request_id: str, kinds: tuple[str, ...]) -> Request:

@@ -66,6 +66,9 @@ def test_open_pause_resume_extend_close_and_erase_answering_an_open_request(
     opening = ("ledger", "requests", "open", "--type", "access", "--email", email, "--received")
     future = snapzen(env, *opening, (today + timedelta(days=1)).isoformat())
     assert future.returncode == 2 and "is in the future" in future.stderr, future.stderr
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    erase_ahead = snapzen(env, "ledger", "erase", "--email", email, "--received", tomorrow)
+    assert erase_ahead.returncode == 2 and "is in the future" in erase_ahead.stderr
     early = snapzen(env, *opening, (first - timedelta(days=1)).isoformat())
     assert early.returncode == 2, early.stdout + early.stderr
     assert f"before this person's first chat in the ledger ({first})" in early.stderr
