@@ -291,3 +291,36 @@ def test_the_next_erasure_migrates_an_old_format_journal_then_appends(
     assert contents.erasures[0].request_id == own.request_id
     assert len(contents.erasures) == 2 and len(contents.requests) == 1
     assert "sha256" not in path.read_text()
+
+
+def test_an_erasure_request_only_received_erases_nobody_on_restore(
+    db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    """`ledger requests open --type erasure` then pause/close: request-clock events, never an
+    erasure: a restore re-applies them as events and withholds nobody; verify agrees."""
+    backup = _copy(db, tmp_path / "backup.db")
+    journal = tmp_path / "j.jsonl"
+    with transaction(db) as conn:
+        opened = requests.record(
+            conn, request_id="req-clock", kind="erasure", subject_ref=ALICE_REF,
+            received_on=date(2026, 11, 20), status=requests.OPEN, outcome="received",
+            actor="dpo", now=NOW, details={"via": requests.CLOCK},
+        )  # fmt: skip
+    (request,) = requests.list_requests(db.conn)
+    with transaction(db) as conn:
+        paused = requests.record_step(
+            conn, event=requests.PAUSED, request=request, actor="dpo", now=NOW,
+            details={"reason": "identity"},
+        )  # fmt: skip
+    erasure_journal.append_requests(journal, KEY, [opened, paused])
+    assert erasure_journal.ledger_erasures(db.conn) == []
+    assert verify.verify_ledger(db.conn).ok
+
+    contents = erasure_journal.read(journal, KEY)
+    assert [line.event for line in contents.requests] == ["request", "request_paused"]
+    done = reapply(backup, contents.erasures, requests=contents.requests, now=NOW)
+    assert (done.entries, done.requests, done.withheld) == (0, 2, 0)
+    (back,) = requests.list_requests(backup.conn, today=date(2026, 12, 5))
+    assert (back.status, back.deadline) == ("paused", "2026-12-24")  # 4 days paused so far
+    assert backup.execute("SELECT COUNT(*) FROM erased_subjects").fetchone() == (0,)
+    assert verify.verify_ledger(backup.conn).ok
