@@ -148,3 +148,17 @@ def test_erasure_and_request_events_carry_their_reason() -> None:
 def test_dates_read_as_dates() -> None:
     assert words.day("2027-01-24") == "24 January 2027"
     assert words.moment("2026-11-25T08:00:00Z") == "25 November 2026 at 08:00 UTC"
+
+
+def test_request_clock_events_read_as_sentences() -> None:
+    paused = words.event_sentence(
+        {"event": "request_paused", "details": {"kind": "erasure", "reason": "identity"}}
+    )
+    assert paused == (
+        "We paused the time limit for your request (erasure of your data) while we asked you "
+        "to confirm your identity."
+    )
+    extended = words.event_sentence(
+        {"event": "request_extended", "details": {"kind": "access", "months": 1}}
+    )
+    assert "by 1 month(s)" in extended and "request_" not in extended
