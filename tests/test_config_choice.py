@@ -44,7 +44,7 @@ def invoke(args: list[str]) -> tuple[int, str, str]:
 
 def test_snapzen_config_is_used_when_no_file_is_named(other: Path) -> None:
     code, out, err = invoke(["ledger", "verify"])
-    assert code == 0 and "ledger OK: 0 rows" in out, err
+    assert code == 0 and "ledger OK: 0 ledger rows" in out, err
 
 
 def test_a_named_file_wins_over_snapzen_config_in_both_positions(

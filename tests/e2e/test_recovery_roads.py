@@ -199,7 +199,11 @@ def test_adopted_cases_know_their_person_erase_and_shared_email(
 
     # The shared-email guard covers adopted cases: two names under one email, exit 2.
     out = tmp_path / "pack"
-    refused = snapzen(env, "ledger", "access", "--email", shared, "--out", str(out))
+    from tests.fakes import RECORD_ENV  # the pack's Art. 15 fields: refused otherwise
+
+    refused = snapzen(
+        {**env, **RECORD_ENV}, "ledger", "access", "--email", shared, "--out", str(out)
+    )
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "2 different people" in refused.stderr and not out.exists()
 

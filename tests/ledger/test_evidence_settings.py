@@ -55,7 +55,7 @@ def test_verify_with_the_file_and_a_public_key_only(tmp_path: Path) -> None:
         "ledger", "verify", "--checkpoint", str(point), "--public-key", str(public)
     )
     assert code == 0, err
-    assert "ledger OK: 10 rows" in out and "1 checkpoint(s) match" in out
+    assert "ledger OK: 10 ledger rows" in out and "1 checkpoint(s) match" in out
 
 
 def test_list_export_and_report_need_no_sync_settings(
