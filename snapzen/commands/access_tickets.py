@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from snapzen.policy.transform import external_id
 from snapzen.support.errors import ConfigError, SnapzenError
 
 DELETED_EVENTS = ("erased", "expired")
@@ -103,6 +104,14 @@ def read_tickets(
             continue
         try:
             ticket = reader.show_ticket(ticket_id)
+            mine = None if case_id is None else external_id(str(case_id))
+            if ticket is not None and ours and mine and ticket.get("external_id") != mine:
+                # The ledger's ticket id is not this chat's ticket: showing it could hand one
+                # person another's transcript. Named for the DPO, never included.
+                out.unreadable.append(ticket_id)
+                entry.update(state="not_this_chat", error="external_id mismatch")
+                out.tickets.append(entry)
+                continue
             comments = reader.ticket_comments(ticket_id) if ticket else None
         except SnapzenError as exc:
             out.unreadable.append(ticket_id)

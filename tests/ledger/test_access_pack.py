@@ -38,7 +38,8 @@ class Zendesk:
 
     def __init__(self) -> None:
         self.tickets = {
-            1001: {"id": 1001, "subject": "Chat with Alice", "status": "solved",
+            1001: {"id": 1001, "external_id": "snapengage:c-sent",
+                   "subject": "Chat with Alice", "status": "solved",
                    "created_at": "2026-11-20T10:00:00Z", "tags": ["gdpr_art45"]},
             7001: {"id": 7001, "subject": "Invoice question", "status": "open",
                    "created_at": "2026-10-01T09:00:00Z", "via": {"channel": "email"}},
@@ -251,3 +252,18 @@ def test_page_css_prints_on_a4_without_fixed_widths(
     css = style.group(1)
     assert "@page{size:A4" in css and "table-layout:fixed" in css
     assert re.search(r"width:\s*\d+(px|mm|cm|in|pt)", css) is None
+
+
+def test_a_ticket_whose_external_id_is_another_chats_is_never_shown(
+    ledger: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ledger's ticket id is trusted only with the chat's own external_id: a ticket
+    answering with another chat's (a mis-recorded id) is named, its transcript left out."""
+    settings = _settings(monkeypatch)
+    zendesk = Zendesk()
+    zendesk.tickets[1001]["external_id"] = "snapengage:someone-else"
+    pack = _pack(ledger, settings, tmp_path / "mismatch", zendesk=zendesk)
+    tickets = json.loads(pack.json_path.read_text())["tickets"]
+    assert [(t["ticket_id"], t["state"]) for t in tickets] == [(1001, "not_this_chat")]
+    assert "Hello, my order is late" not in pack.json_path.read_text()
+    assert "transcript" not in tickets[0]
