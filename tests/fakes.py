@@ -143,7 +143,10 @@ class FakeApis:
         self.hide_jobs = False  # show_many omits every job (Zendesk is known to miss some)
         self.reject_credentials = False  # users/me (and only it) answers 401
         self.send_date = True  # False: answers without a Date header (a proxy that drops it)
-        self.shift_results = False  # job results name the tickets out of step by one
+        # Job results in doubt: "shifted" (out of step by one, the last id named twice),
+        # "duplicate_id" (the second result names the first's ticket), "missing_index" (the
+        # last result left out); None: a clean answer.
+        self.results_fault: str | None = None
         self.peak_unfinished = 0  # most jobs queued or running at once, seen by a POST
         self.requests: dict[str, int] = {}
         # The pipeline sends several POSTs at once (submit workers): one request at a time
@@ -286,11 +289,16 @@ class FakeApis:
             ticket_id = len(self.tickets) + 1
             self.tickets.append({**ticket, "id": ticket_id})
             job.results.append({"index": index, "id": ticket_id})
-        if self.shift_results and len(job.results) > 1:
-            # Results out of step by one: each index names the next item's ticket.
+        if self.results_fault and len(job.results) > 1:
             ids = [r.get("id") for r in job.results]
-            for result, ticket_id in zip(job.results, ids[1:] + ids[:1], strict=True):
-                result["id"] = ticket_id
+            if self.results_fault == "shifted":
+                # Each index names the next item's ticket; the last one names the first's.
+                for result, ticket_id in zip(job.results, [*ids[1:], ids[1]], strict=True):
+                    result["id"] = ticket_id
+            elif self.results_fault == "duplicate_id":
+                job.results[1]["id"] = ids[0]
+            elif self.results_fault == "missing_index":
+                job.results.pop()
 
     def _job_json(self, job: Job) -> dict[str, Any]:
         done = job.polls >= job.polls_until_done

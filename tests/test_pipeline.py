@@ -375,20 +375,54 @@ def test_job_cap_held_by_others_is_waited_out_in_the_same_pass(
 # ---------------------------------------------------------------- meeting the real Zendesk
 
 
-def test_results_out_of_step_record_every_case_with_its_own_ticket(
-    settings: Settings, apis: FakeApis
-) -> None:
-    apis.add_cases("w1", [make_case(f"c{i}", started=recent(200)) for i in range(6)])
-    apis.shift_results = True
-    result = service.sync(settings)
-    assert result.counts.created == 6 and result.exit_code == 0
+def _recorded_and_truth(settings: Settings, apis: FakeApis) -> tuple[dict, dict]:
     db = open_db(settings.ledger.path)
     recorded = dict(db.execute("SELECT case_id, ticket_id FROM cases").fetchall())
     truth = {t["external_id"].removeprefix("snapengage:"): t["id"] for t in apis.tickets}
+    return recorded, truth
+
+
+def test_a_clean_job_answer_is_recorded_by_index_without_reading_tickets_back(
+    settings: Settings, apis: FakeApis
+) -> None:
+    apis.add_cases("w1", [make_case(f"c{i}", started=recent(200)) for i in range(6)])
+    result = service.sync(settings)
+    assert result.counts.created == 6 and result.exit_code == 0
+    recorded, truth = _recorded_and_truth(settings, apis)
+    assert recorded == truth
+    assert apis.requests.get("tickets_show_many", 0) == 0  # no read-back
+    assert apis.requests.get("lookup", 0) == 0  # and no lookup by external_id
+    assert apis.requests["create_many"] == 1
+
+
+@pytest.mark.parametrize("fault", ["shifted", "duplicate_id", "missing_index"])
+def test_a_job_answer_in_doubt_is_checked_by_external_id(
+    settings: Settings, apis: FakeApis, fault: str
+) -> None:
+    apis.add_cases("w1", [make_case(f"c{i}", started=recent(200)) for i in range(6)])
+    apis.results_fault = fault
+    result = service.sync(settings)
+    assert result.counts.created == 6 and result.exit_code == 0
+    recorded, truth = _recorded_and_truth(settings, apis)
     assert recorded == truth  # no case holds another case's ticket
     assert len(apis.tickets) == 6  # and nothing was sent twice
-    assert apis.requests["tickets_show_many"] >= 1
-    assert chain_ok(db)
+    assert apis.requests["tickets_show_many"] == 1  # the named tickets read back
+    # The case whose own ticket the answer does not name is looked up by its external_id.
+    assert apis.requests["lookup"] == 1
+    assert chain_ok(open_db(settings.ledger.path))
+
+
+def test_a_job_answer_with_an_error_reads_back_the_tickets_it_names(
+    settings: Settings, apis: FakeApis
+) -> None:
+    apis.add_cases("w1", [make_case(f"c{i}", started=recent(200)) for i in range(4)])
+    apis.item_errors["snapengage:c2"] = "Requester is invalid"
+    result = service.sync(settings)
+    assert result.counts.created == 3 and result.counts.failed == 1
+    recorded, truth = _recorded_and_truth(settings, apis)
+    assert {c: t for c, t in recorded.items() if t is not None} == truth
+    assert recorded["c2"] is None
+    assert apis.requests["tickets_show_many"] == 1
 
 
 def test_wrong_token_aborts_the_pass_even_when_nothing_is_due(

@@ -196,8 +196,8 @@ class _WatchingSink:
             self._leave(False)
 
     def show_tickets(self, ticket_ids: Any) -> Any:
-        # Read-backs run on the poller's read-back threads, several at once by design
-        # (Tuning.read_back_threads): not counted among the calls that must not overlap.
+        # Read-backs (of an answer in doubt) run on the poller's thread, with its poll: not
+        # counted among the calls that must not overlap.
         with self.lock:
             self.threads.add(threading.current_thread().name)
         return self.inner.show_tickets(ticket_ids)

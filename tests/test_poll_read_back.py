@@ -1,5 +1,6 @@
-"""A finished job's tickets are read back on the poller's thread, not the pass's: no thread
-here (the poll's work is held until the test runs it) and a fake clock."""
+"""A finished job's results are checked on the poller's thread, not the pass's: a clean answer
+is taken by index with no request, one in doubt has its tickets read back there. No thread here
+(the poll's work is held until the test runs it) and a fake clock."""
 
 from __future__ import annotations
 
@@ -98,7 +99,9 @@ class _Resolved:
         return checked.synced, checked.failures
 
 
-def _poller(job_timeout: float = 600.0) -> tuple[Poller, _Sink, HeldExecutor, _Resolved]:
+def _poller(
+    job_timeout: float = 600.0, *, in_doubt: bool = True
+) -> tuple[Poller, _Sink, HeldExecutor, _Resolved]:
     clock = FakeClock()
     sink = _Sink(clock)
     executor = HeldExecutor()
@@ -112,15 +115,26 @@ def _poller(job_timeout: float = 600.0) -> tuple[Poller, _Sink, HeldExecutor, _R
         crash_hook=lambda _point: None,
         executor_factory=lambda _n, _name: executor,
     )
-    # One job of two cases; Zendesk made tickets 7 and 8 for them.
-    sink.named["job1"] = [7, 8]
-    sink.tickets = {7: external_id("c0"), 8: external_id("c1")}
-    poller.add("job1", Batch("b1", ["c0", "c1"]), clock())
+    # One job of three cases; Zendesk made tickets 7, 8 and 9 for them. In doubt, its answer
+    # names ticket 8 twice (and never 9).
+    sink.named["job1"] = [7, 8, 8] if in_doubt else [7, 8, 9]
+    sink.tickets = {7: external_id("c0"), 8: external_id("c1"), 9: external_id("c2")}
+    poller.add("job1", Batch("b1", ["c0", "c1", "c2"]), clock())
     return poller, sink, executor, resolved
 
 
+def test_a_clean_answer_is_recorded_by_index_with_no_read_back() -> None:
+    poller, sink, executor, resolved = _poller(in_doubt=False)
+    poller.start()
+    executor.run()
+    found = poller.finish()
+    assert sink.calls == ["job_statuses"]
+    assert found.synced == {"c0": 7, "c1": 8, "c2": 9} and not resolved.unknown
+    assert found.finished == 1 and not poller.jobs
+
+
 def test_the_read_back_is_the_poller_threads_and_the_pass_only_matches_and_records() -> None:
-    poller, sink, executor, _ = _poller()
+    poller, sink, executor, resolved = _poller()
     poller.start()
     assert sink.calls == []  # handed over: the pass's thread goes on with other work
     executor.run()
@@ -128,6 +142,7 @@ def test_the_read_back_is_the_poller_threads_and_the_pass_only_matches_and_recor
     found = poller.finish()
     assert sink.calls == ["job_statuses", "show_tickets"]  # finish asked Zendesk nothing
     assert found.synced == {"c0": 7, "c1": 8}
+    assert resolved.unknown == ["c2"]  # its ticket was not named: looked up by external_id
     assert found.finished == 1 and not poller.jobs
 
 
@@ -138,7 +153,7 @@ def test_a_ticket_read_back_with_another_external_id_is_not_recorded() -> None:
     executor.run()
     found = poller.finish()
     assert found.synced == {"c0": 7}  # c1 is not given ticket 8
-    assert resolved.unknown == ["c1"]  # but looked up by its own external_id
+    assert resolved.unknown == ["c1", "c2"]  # but looked up by its own external_id
 
 
 def test_a_read_back_that_failed_leaves_the_job_in_flight_for_the_next_poll() -> None:

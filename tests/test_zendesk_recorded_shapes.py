@@ -159,10 +159,11 @@ def test_deletion_job_results_are_success_items(clock: FakeClock) -> None:
 
 
 @responses.activate
-def test_results_shifted_by_one_are_never_recorded_against_the_wrong_case(
+def test_results_in_doubt_are_never_recorded_against_the_wrong_case(
     clock: FakeClock,
 ) -> None:
-    """Job results carry no external_id; read back, each case gets its own ticket."""
+    """Job results carry no external_id; an answer in doubt (here shifted by one, an id
+    named twice) is read back and each case gets its own ticket."""
     client = make_client(clock)
     cases = ["c1", "c2", "c3"]
     # Zendesk created c1->501, c2->502, c3->503, but the results are shifted by one.
@@ -171,12 +172,12 @@ def test_results_shifted_by_one_are_never_recorded_against_the_wrong_case(
         [
             {"index": 0, "id": 502, "account_id": ACCOUNT},
             {"index": 1, "id": 503, "account_id": ACCOUNT},
-            {"index": 2, "id": 504, "account_id": ACCOUNT},
+            {"index": 2, "id": 503, "account_id": ACCOUNT},
         ],
         total=3,
         progress=3,
     )
-    shown = [ticket(502, "snapengage:c2"), ticket(503, "snapengage:c3")]  # 504: someone else's
+    shown = [ticket(502, "snapengage:c2"), ticket(503, "snapengage:c3")]
     responses.add(
         responses.GET,
         f"{BASE}/api/v2/tickets/show_many",
@@ -186,9 +187,25 @@ def test_results_shifted_by_one_are_never_recorded_against_the_wrong_case(
     check = check_results(cases, JobStatus.model_validate(shifted), client.show_tickets)
     assert check.synced == {"c2": 502, "c3": 503}
     assert check.unknown == ["c1"]  # looked up by external_id instead
-    assert {c for c, _, _ in check.mismatched} == {"c1", "c2", "c3"}
+    assert {c for c, _, _ in check.mismatched} == {"c1", "c2"}
     (call,) = responses.calls
-    assert "ids=502%2C503%2C504" in (call.request.url or "")
+    assert "ids=502%2C503" in (call.request.url or "")
+
+
+@responses.activate
+def test_a_clean_answer_is_taken_by_index_without_a_request(clock: FakeClock) -> None:
+    """Every index once, an id for each, no error, ids distinct: Zendesk's documented mapping."""
+    client = make_client(clock)
+    clean = job(
+        "completed",
+        [{"index": i, "id": 501 + i, "account_id": ACCOUNT} for i in (2, 0, 1)],
+        total=3,
+        progress=3,
+    )
+    check = check_results(["c1", "c2", "c3"], JobStatus.model_validate(clean), client.show_tickets)
+    assert check.synced == {"c1": 501, "c2": 502, "c3": 503}
+    assert not check.unknown and not check.failures and not check.mismatched
+    assert len(responses.calls) == 0
 
 
 @responses.activate

@@ -134,7 +134,6 @@ class Pipeline:
             monotonic=monotonic,
             job_timeout=zd.job_timeout_seconds,
             crash_hook=crash_hook,
-            read_back_threads=tuning.read_back_threads,
             executor_factory=executor_factory,
         )
         self.recovery = Recovery(

@@ -1,8 +1,8 @@
 """The import jobs in flight, and polling them: one show_many for every job at a time, sent on
-the poller thread (HTTP only) while the pass stages, prepares and posts. The same thread reads
-back the tickets of the jobs it finds finished (``tickets/show_many``, ``check_results``), so
-the pass's thread, taking the answer back (``finish``), only matches and writes. When to poll
-is ``poll_plan``'s rule.
+the poller thread (HTTP only) while the pass stages, prepares and posts. The same thread checks
+the results of the jobs it finds finished (``check_results``: a clean answer is taken by index;
+one in doubt has its tickets read back by ``tickets/show_many``), so the pass's thread, taking
+the answer back (``finish``), only matches and writes. When to poll is ``poll_plan``'s rule.
 
 Threads are made by ``executor_factory``; a test passes an inline executor and drives the
 part without any.
@@ -61,27 +61,18 @@ class Polling:
     sent: float
 
 
-def poll_jobs(
-    sink: Sink,
-    monotonic: Monotonic,
-    polled: Mapping[str, Sequence[str]],
-    readers: Executor,
-) -> PollAnswer:
+def poll_jobs(sink: Sink, monotonic: Monotonic, polled: Mapping[str, Sequence[str]]) -> PollAnswer:
     """Run on the poller thread (HTTP only, no ledger): the statuses of the jobs ``polled``
-    (job id -> its cases in ticket order), then the read-back of each finished job's tickets,
-    several at once on ``readers``: one after another (each a round trip and 100 whole
-    tickets to decode), 30 jobs finishing together held their slots for 30 of them
-    (bench/RESULTS.md, v10)."""
+    (job id -> its cases in ticket order), then each finished job's results checked (a read-back
+    only for an answer in doubt, which is rare: one after another is enough)."""
     statuses = sink.job_statuses(list(polled))
     answer = PollAnswer(statuses, monotonic())
-    reading = {
-        job_id: readers.submit(check_results, case_ids, status, sink.show_tickets)
-        for job_id, case_ids in polled.items()
-        if (status := statuses.get(job_id)) is not None and status.finished
-    }
-    for job_id, future in reading.items():
+    for job_id, case_ids in polled.items():
+        status = statuses.get(job_id)
+        if status is None or not status.finished:
+            continue
         try:
-            answer.checked[job_id] = future.result()
+            answer.checked[job_id] = check_results(case_ids, status, sink.show_tickets)
         except READ_BACK_LATER as exc:
             # Not recorded without its read-back: the job stays in flight for the next poll
             # (or, past job_timeout, 'pushing' for recovery).
@@ -109,7 +100,6 @@ class Poller:
         monotonic: Monotonic,
         job_timeout: float,
         crash_hook: CrashHook,
-        read_back_threads: int = 4,
         executor_factory: ExecutorFactory = thread_pool,
     ) -> None:
         self.sink = sink
@@ -120,8 +110,6 @@ class Poller:
         self.crash_hook = crash_hook
         self._executor_factory = executor_factory
         self._executor: Executor | None = None
-        self._read_back_threads = read_back_threads
-        self._readers: Executor | None = None
         self.jobs: dict[str, tuple[Batch, float]] = {}  # job id -> (batch, when it started)
         self._polling: Polling | None = None
 
@@ -151,16 +139,15 @@ class Poller:
         return bool(self.jobs) and self._polling is None and self.wait(budget) <= 0
 
     def start(self) -> None:
-        """Send one show_many for every job in flight (and the read-backs of those found
+        """Send one show_many for every job in flight (and check the results of those found
         finished)."""
         assert self._polling is None, "one poll at a time"
         # A copy: the poller thread never reads ``jobs``, which this thread changes.
         polled = {job_id: batch.case_ids for job_id, (batch, _) in self.jobs.items()}
         sent = self.plan.poll_sent()
-        if self._executor is None or self._readers is None:
+        if self._executor is None:
             self._executor = self._executor_factory(1, "snapzen-poll")
-            self._readers = self._executor_factory(self._read_back_threads, "snapzen-read-back")
-        future = self._executor.submit(poll_jobs, self.sink, self.monotonic, polled, self._readers)
+        future = self._executor.submit(poll_jobs, self.sink, self.monotonic, polled)
         self._polling = Polling(future, list(polled), sent)
 
     def finish(self) -> PollResults:
@@ -212,6 +199,3 @@ class Poller:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
-        if self._readers is not None:
-            self._readers.shutdown(wait=True)
-            self._readers = None

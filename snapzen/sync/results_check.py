@@ -1,10 +1,13 @@
 """Checks between Zendesk's answers and the ledger (pure, or one query; no HTTP of their own).
 
-- ``check_results``: a finished import job's results are matched by ``index`` only, and nothing
-  in them names the external_id. With results shifted by one, every case recorded someone
-  else's ticket (and a later erasure or expiry would delete it). So the tickets the results
-  name are read back (``tickets/show_many``, one call per 100) and a case is recorded only
-  with the ticket whose ``external_id`` is its own.
+- ``check_results``: a finished import job's results map to the request's tickets by
+  ``index`` (Zendesk documents it); nothing in them names the external_id. A clean answer
+  (``clean_answer``: completed, every index once, an id for each, no error, ids distinct,
+  as many as the batch) is recorded as it is, with no request of its own. Any other answer is
+  in doubt: the tickets it names are read back (``tickets/show_many``, one call per 100) and a
+  case is recorded only with the ticket whose ``external_id`` is its own; the rest are looked
+  up by external_id. Deletions and access packs check the external_id before they act, so a
+  wrong ticket id never leads to deleting or disclosing another person's ticket.
 - ``failure_reason``: one line for a failed item; a requester refusal names the setting that
   avoids it.
 - ``lookup_is_conclusive``: an ambiguous import (5xx or timeout on the POST) can be settled by
@@ -59,9 +62,32 @@ def failure_reason(result: JobResult) -> str:
     return one_line(text)
 
 
+def clean_answer(case_ids: Sequence[str], status: JobStatus) -> dict[str, int] | None:
+    """Case -> ticket id when a finished job's results are a clean answer: the job completed,
+    one result for every index of the batch (no more, none twice), each with an id and no
+    error, and no id twice. None when the answer is in doubt."""
+    items = status.result_items
+    if status.status != "completed" or len(items) != len(case_ids):
+        return None
+    ids: dict[int, int] = {}
+    for item in items:
+        if item.index is None or item.id is None or item.error or item.success is False:
+            return None
+        if not 0 <= item.index < len(case_ids) or item.index in ids:
+            return None
+        ids[item.index] = int(item.id)
+    if len(set(ids.values())) != len(ids):
+        return None
+    return {case_id: ids[index] for index, case_id in enumerate(case_ids)}
+
+
 def check_results(case_ids: Sequence[str], status: JobStatus, show: ShowTickets) -> ResultCheck:
-    """Map a finished job's per-index results to cases, trusting a ticket id only after the
-    ticket's external_id was read back and found to be the case's own."""
+    """Map a finished job's per-index results to cases: a clean answer as it is; one in doubt
+    trusting a ticket id only after the ticket's external_id was read back and found to be
+    the case's own."""
+    clean = clean_answer(case_ids, status)
+    if clean is not None:
+        return ResultCheck(synced=clean)
     check = ResultCheck()
     by_index = {r.index: r for r in status.result_items if r.index is not None}
     named: dict[str, int] = {}
@@ -75,7 +101,7 @@ def check_results(case_ids: Sequence[str], status: JobStatus, show: ShowTickets)
             check.unknown.append(case_id)
     if not named:
         return check
-    shown = show(list(named.values()))
+    shown = show(list(dict.fromkeys(named.values())))
     owner = {ext: ticket for ticket, ext in shown.items() if ext is not None}
     for case_id, ticket_id in named.items():
         wanted = external_id(case_id)

@@ -36,11 +36,6 @@ class Tuning:
     # requests left beyond the imports still to send and the cadence's own polls).
     early_poll_gap: float = 0.08
 
-    # A finished job's tickets are read back (``tickets/show_many``) on this many threads at
-    # once, so a poll that finds the whole job cap done hands it back in ~8 round trips, not
-    # 30. With 4 concurrent POSTs and the poll this stays within requests' pool of 10.
-    read_back_threads: int = 4
-
     # How long the pass's thread waits for a page before looking again at its other work:
     # a POST's answer (its job id is stored promptly), a prepared batch, a stop request.
     post_check_seconds: float = 0.02
