@@ -21,14 +21,17 @@ $(DEMO_STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# pytest-xdist workers (PYTEST_WORKERS=0 runs in one process, e.g. to debug with -x).
+PYTEST_WORKERS ?= 4
+
 # pytest exits 5 when it collected nothing: that is a failure here, not a pass.
 test: $(STAMP)
-	@$(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
 
 # The quick loop: no end-to-end (real CLI against the sandbox) or browser tests.
 test-fast: $(STAMP)
-	@$(BIN)/python -m pytest -q -m "not e2e and not browser" $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) -m "not e2e and not browser" $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test-fast: no tests were collected" >&2; exit 1; fi; exit $$rc
 
 lint: $(STAMP)
