@@ -134,20 +134,8 @@ def _client_report(
     if as_json:
         echo_json({"art30_2_record": record})
         return
-    lines = [f"Record of processing activities, Art. 30(2): processing for {name}."]
-    for key, label in LABELS_30_2.items():
-        value = record[key]
-        text = "; ".join(str(v) for v in value) if isinstance(value, list) else str(value)
-        lines.append(f"  {label}: {text or '(none)'}.")
-    lines.append("  (c) Transfers to third countries, with their safeguards:")
-    for row in record["c_transfers"]:
-        ref = f" ({row['mechanism_ref']})" if row["mechanism_ref"] else ""
-        lines.append(
-            f"    {row['recipient']} in {row['destination_country']}: {row['transfers']} "
-            f"transfers under {row['legal_basis']}{ref}."
-        )
-    if not record["c_transfers"]:
-        lines.append("    none in this window.")
+    title = f"Record of processing activities, Art. 30(2): processing for {name}."
+    lines = _record_lines(title, LABELS_30_2, record, "c_transfers", "(c)")
     for line in wrapped(lines):
         typer.echo(line)
 
@@ -157,20 +145,8 @@ def _print_record(record: dict[str, Any]) -> None:
     from snapzen.cli.report_text import wrapped
     from snapzen.ledger.record import LABELS  # lazy: start-up time
 
-    lines = ["Record of processing activities, Art. 30(1): chat transcripts to Zendesk."]
-    for key, label in LABELS.items():
-        value = record[key]
-        text = "; ".join(str(v) for v in value) if isinstance(value, list) else str(value)
-        lines.append(f"  {label}: {text or '(none)'}.")
-    lines.append("  (e) Transfers to third countries, with their safeguards:")
-    for row in record["e_transfers"]:
-        ref = f" ({row['mechanism_ref']})" if row["mechanism_ref"] else ""
-        lines.append(
-            f"    {row['recipient']} in {row['destination_country']}: {row['transfers']} "
-            f"transfers under {row['legal_basis']}{ref}."
-        )
-    if not record["e_transfers"]:
-        lines.append("    none in this window.")
+    title = "Record of processing activities, Art. 30(1): chat transcripts to Zendesk."
+    lines = _record_lines(title, LABELS, record, "e_transfers", "(e)")
     for summary in record.get("clients", []):
         lines.append(
             f"  Processed for client {summary['client']} (controller established in "
@@ -187,3 +163,25 @@ def _print_record(record: dict[str, Any]) -> None:
         )
     for line in wrapped(lines):
         typer.echo(line)
+
+
+def _record_lines(
+    title: str, labels: dict[str, str], record: dict[str, Any], transfers: str, point: str
+) -> list[str]:
+    """An Art. 30 record (1) or (2) as sentences: each labelled field, then its transfers
+    (``record[transfers]``, under the article's point ``point``) with their safeguards."""
+    lines = [title]
+    for key, label in labels.items():
+        value = record[key]
+        text = "; ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+        lines.append(f"  {label}: {text or '(none)'}.")
+    lines.append(f"  {point} Transfers to third countries, with their safeguards:")
+    for row in record[transfers]:
+        ref = f" ({row['mechanism_ref']})" if row["mechanism_ref"] else ""
+        lines.append(
+            f"    {row['recipient']} in {row['destination_country']}: {row['transfers']} "
+            f"transfers under {row['legal_basis']}{ref}."
+        )
+    if not record[transfers]:
+        lines.append("    none in this window.")
+    return lines
