@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from snapzen.ledger.record import NOT_SET
+from snapzen.ledger.record import NOT_SET, transfers_by_recipient
 
 CLIENT = "json_extract(transfers.details, '$.client')"
 
@@ -34,20 +34,7 @@ def art30_2_record(
 ) -> dict[str, Any]:
     """``record``: the company's RecordSettings (it is the processor); ``client``: a Client."""
     clause, values = scoped(where, list(params or []), client.name)
-    transfers = [
-        {
-            "recipient": recipient,
-            "destination_country": destination,
-            "legal_basis": basis,
-            "mechanism_ref": mechanism,
-            "transfers": count,
-        }
-        for recipient, destination, basis, mechanism, count in conn.execute(
-            "SELECT recipient, destination_country, legal_basis, mechanism_ref, count(*) "
-            f"FROM transfers{clause} AND event = 'transfer' GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC",
-            values,
-        )
-    ]
+    transfers = transfers_by_recipient(conn, f"{clause} AND", values)
     transfer = client.transfer
     return {
         "a_processor": record.controller or NOT_SET,

@@ -70,6 +70,27 @@ def snapengage_retention(snapengage_days: int | None) -> str:
     return f"SnapEngage deletes its copy {snapengage_days} days after the chat"
 
 
+def transfers_by_recipient(
+    conn: sqlite3.Connection, scope: str, params: list[Any]
+) -> list[dict[str, Any]]:
+    """Transfer counts by recipient, destination, basis and mechanism, most first; ``scope``
+    is " WHERE" or a WHERE clause ending in " AND" (the report's window, a client's rows)."""
+    return [
+        {
+            "recipient": recipient,
+            "destination_country": destination,
+            "legal_basis": basis,
+            "mechanism_ref": mechanism,
+            "transfers": count,
+        }
+        for recipient, destination, basis, mechanism, count in conn.execute(
+            "SELECT recipient, destination_country, legal_basis, mechanism_ref, count(*) "
+            f"FROM transfers{scope} event = 'transfer' GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC",
+            params,
+        )
+    ]
+
+
 def art30_record(
     conn: sqlite3.Connection,
     record: Any,
@@ -91,20 +112,7 @@ def art30_record(
             params,
         )
     ]
-    transfers = [
-        {
-            "recipient": recipient,
-            "destination_country": destination,
-            "legal_basis": basis,
-            "mechanism_ref": mechanism,
-            "transfers": count,
-        }
-        for recipient, destination, basis, mechanism, count in conn.execute(
-            f"SELECT recipient, destination_country, legal_basis, mechanism_ref, count(*) "
-            f"FROM transfers{scope} event = 'transfer' GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC",
-            params,
-        )
-    ]
+    transfers = transfers_by_recipient(conn, scope, params)
     derogated: dict[str, int] = {}
     for row in transfers:
         if row["legal_basis"] in DEROGATION_BASES:
