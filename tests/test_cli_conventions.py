@@ -79,10 +79,10 @@ def test_shell_completion_is_offered() -> None:
 # Commands that change state record who ran them; commands that end on a summary print it as
 # a table (text) or JSON for scripts, with --json as the alias.
 RECORD_AN_ACTOR = ("sync", "backfill", "retry", "dismiss", "retention sweep", "ledger erase",
-                   "ledger access")  # fmt: skip
+                   "ledger access", "ledger reconcile")  # fmt: skip
 PRINT_A_SUMMARY = {  # command: the options it needs to get as far as reading --format
     "sync": [], "status": [], "run": [], "retry": ["--all-failed"], "retention sweep": [],
-    "ledger requests": [], "ledger hold list": [],
+    "ledger requests": [], "ledger hold list": [], "ledger reconcile": [],
     "backfill": ["--since", "2026-01-01", "--until", "2026-01-02"],
     "dismiss": ["--case", "CASE", "--reason", "why"],
 }  # fmt: skip

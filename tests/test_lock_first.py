@@ -72,6 +72,7 @@ def sample_args(tmp: Path) -> dict[str, list[str]]:
         "ledger requests extend": ["req-1", "--reason", "many records to gather"],
         "ledger requests close": ["req-1", "--outcome", "provided"],
         "ledger reapply-erasures": [],
+        "ledger reconcile": [],
         "ledger backup": [str(tmp / "out" / "copy.db")],
         "ledger restore": [str(tmp / "backup.db"), "--no-erasure-journal"],
         "ledger hold add": ["--case", "c-1", "--reason", "litigation"],

@@ -78,6 +78,10 @@ EXAMPLES: dict[str, list[str]] = {
         "snapzen ledger reapply-erasures",
         "snapzen ledger reapply-erasures --journal /backups/erasures.jsonl --wait",
     ],
+    "ledger reconcile": [
+        "snapzen ledger reconcile",
+        "snapzen ledger reconcile --since 2026-01-01 --json",
+    ],
     "ledger backup": ["snapzen ledger backup /backups/snapzen-$(date +%F).db"],
     "ledger restore": ["snapzen ledger restore /backups/snapzen-2026-12-01.db"],
     "init": ["snapzen init", "snapzen init --adopt"],
