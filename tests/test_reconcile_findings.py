@@ -69,6 +69,16 @@ def test_absence_is_not_judged_from_an_incomplete_read_or_for_a_case_synced_sinc
     assert recent.findings == [] and recent.not_judged == 1
 
 
+def test_absence_is_not_judged_for_a_chat_older_than_the_exports_start() -> None:
+    """`--since` later than a chat: its ticket may not have changed since, so not shown."""
+    old = LedgerCase("old", "synced", 1, SYNCED_AT, False, "2026-11-01T09:00:00Z")
+    new = LedgerCase("new", "synced", 2, SYNCED_AT, False, "2026-11-20T09:00:00Z")
+    result = compare([old, new], [], since="2026-11-15T00:00:00Z")
+    assert kinds(result) == [("missing", "new", (2,))] and result.not_judged == 1
+    shown = compare([old], [ticket(1, "old", deleted=True)], since="2026-11-15T00:00:00Z")
+    assert kinds(shown) == [("missing", "old", (1,))]  # a deletion it did show is judged
+
+
 def test_a_snapengage_ticket_without_a_case_is_unknown() -> None:
     result = compare([synced("a", 1)], [ticket(1, "a"), ticket(5, "foreign"), ticket(6, "foreign")])
     assert kinds(result) == [("unknown", "foreign", (5, 6))]

@@ -163,6 +163,7 @@ def reconcile_check(
                 ledger_cases(db.conn),
                 latest.values(),
                 complete=read.complete,
+                since=runs.stamp(start),
                 export_started=runs.stamp(started),
             )
             finished = runs.stamp(now())

@@ -106,14 +106,17 @@ def compare(
     tickets: Iterable[SeenTicket],
     *,
     complete: bool = True,
+    since: str | None = None,
     export_started: str | None = None,
 ) -> Comparison:
     """Findings, by kind then case id.
 
-    ``complete``: the export was read to its end; when it was not, an absent ticket proves
-    nothing (it is counted in ``not_judged``). ``export_started`` (ISO UTC): a case synced
-    from then on may have been created after the export passed it; its absence is not judged
-    either."""
+    When a ticket is absent from the export, that proves nothing (the case is counted in
+    ``not_judged``) if the export was not read to its end (``complete`` False), or if the
+    chat started before ``since`` (ISO UTC), the time the export reads changes from (its
+    ticket may not have changed since). A ticket the export shows deleted is judged either
+    way. ``export_started`` (ISO UTC): a case synced from then on may have been created
+    after the export passed it; its absence is not judged either."""
     result = Comparison()
     latest: dict[int, SeenTicket] = {}
     for seen in tickets:
@@ -142,7 +145,8 @@ def compare(
         others = [i for i in by_case.get(case.case_id, []) if i != case.ticket_id]
         if ticket is None or ticket.deleted:
             recent = export_started is not None and (case.synced_at or "") >= export_started
-            if (ticket is None and not complete) or recent:
+            older = since is not None and (case.started_at or "") < since
+            if (ticket is None and (not complete or older)) or recent:
                 result.not_judged += 1
                 continue
             found.append(_missing(case, ticket, others))

@@ -33,6 +33,7 @@ class LedgerCase:
     ticket_id: int | None
     synced_at: str | None  # ISO UTC, when the ledger recorded the ticket
     deleted: bool = False  # its ticket was deleted by an erasure or the retention sweep
+    started_at: str | None = None  # ISO UTC, when the chat started (before its ticket was made)
 
 
 def ledger_cases(conn: sqlite3.Connection) -> Iterator[LedgerCase]:
@@ -46,11 +47,13 @@ def ledger_cases(conn: sqlite3.Connection) -> Iterator[LedgerCase]:
             DELETED_BY_SNAPZEN,
         )
     }
-    for case_id, status, ticket_id, synced_at in conn.execute(
-        "SELECT case_id, status, ticket_id, synced_at FROM cases ORDER BY case_id"
+    for case_id, status, ticket_id, synced_at, started_at in conn.execute(
+        "SELECT case_id, status, ticket_id, synced_at, started_at FROM cases ORDER BY case_id"
     ):
         ticket = int(ticket_id) if ticket_id is not None else None
-        yield LedgerCase(str(case_id), str(status), ticket, synced_at, ticket in deleted)
+        yield LedgerCase(
+            str(case_id), str(status), ticket, synced_at, ticket in deleted, started_at
+        )
 
 
 def earliest_activity(conn: sqlite3.Connection) -> str | None:
