@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
-from snapzen.commands.reconcile import zendesk_export
+from snapzen.commands.reconcile import MIN_AGE, zendesk_export
 from snapzen.commands.reconcile_findings import Comparison, SeenTicket, compare
 from snapzen.ledger import runs
 from snapzen.ledger.db import ensure_ledger, open_ledger
@@ -34,8 +34,6 @@ from snapzen.support.settings import Settings
 log = get_logger("snapzen.commands.reconcile_check")
 
 DEFAULT_MAX_REQUESTS = 1000  # a million tickets; 100 minutes at 10 requests a minute
-# Zendesk refuses an incremental start_time less than a minute ago.
-MIN_AGE = timedelta(seconds=61)
 # Before the ledger's first activity: a ticket is created after its chat started, but an
 # imported ticket's clock and ours may differ.
 MARGIN = timedelta(days=1)

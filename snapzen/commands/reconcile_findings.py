@@ -18,8 +18,7 @@ from typing import Any
 
 from snapzen.ledger.reconciliation import LedgerCase
 from snapzen.ledger.status import CaseStatus
-
-EXTERNAL_PREFIX = "snapengage:"
+from snapzen.policy.transform import EXTERNAL_ID_PREFIX as EXTERNAL_PREFIX
 
 
 class Kind(StrEnum):
