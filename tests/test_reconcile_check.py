@@ -123,7 +123,7 @@ def test_agreement_exits_0_and_status_shows_the_check(
     assert last["run_id"] == check.run_id and last["outcome"] == "ok" and last["exit_code"] == 0
     assert last["findings"] == {"missing": 0, "unknown": 0, "duplicated": 0, "wrong_case": 0}
     assert report["reconcile_due"] is False
-    assert report["last_run"]["kind"] == "reconcile"
+    assert report["last_run"]["kind"] == "sync"  # the check is an event, not a pass
 
 
 def test_findings_exit_3_are_recorded_and_an_expired_ticket_is_not_missing(

@@ -105,6 +105,7 @@ EVENTS = {
     "anything more is done with it.",
     "ledger_bound": "Our records were sealed with their key (a technical record).",
     "operator_statement": "Our staff recorded a statement about the erasure records.",
+    "reconciled": "A routine check of our records against the ticket system.",
 }
 
 # Art. 19: whether a recipient was told of an erasure (ledger.notices, details.status).

@@ -3,8 +3,8 @@
 Reads every ticket changed since the ledger's first activity through the cursor-based
 Incremental Ticket Export (1,000 tickets a request, paced at its own 10 a minute by the
 client, at most ``max_requests`` requests), then, under the writer lock, reads the ledger's
-cases, compares (snapzen.commands.reconcile_findings) and records the check as a run of kind
-``reconcile``. The export runs without the lock, so a cron sync is never held up by it; a
+cases, compares (snapzen.commands.reconcile_findings) and records the check as a chained
+``reconciled`` event. The export runs without the lock, so a cron sync is never held up by it; a
 case synced after the export began is not judged missing (it may be newer than the pages).
 """
 

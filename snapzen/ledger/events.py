@@ -37,6 +37,7 @@ class Event(StrEnum):
     CASE_FLAGGED = "case_flagged"
     RECIPIENT_NOTICE = "recipient_notice"
     OPERATOR_STATEMENT = "operator_statement"
+    RECONCILED = "reconciled"
 
 
 MEANING: dict[Event, str] = {
@@ -67,6 +68,8 @@ MEANING: dict[Event, str] = {
     Event.RECIPIENT_NOTICE: "an Art. 19 notice to a recipient of an erased person's data",
     Event.OPERATOR_STATEMENT: "a statement an operator recorded (e.g. about an erasure "
     "reapplied from the journal)",
+    Event.RECONCILED: "a check of the ledger against Zendesk (`ledger reconcile`): its "
+    "outcome and findings by kind in details",
 }
 
 # What became of a chat: the decisions counted as such in every summary.

@@ -2,9 +2,9 @@
 
 The comparison with Zendesk needs, per case: its status, the ticket the ledger names and when
 it was synced, and whether snapzen itself deleted that ticket (an ``erased`` or ``expired``
-ledger row names it: such a ticket is gone on purpose, not missing). A check is a run of kind
-``reconcile`` in ``runs`` (chained like every run), its findings counted in ``details``;
-`status` and the metrics read the latest one.
+ledger row names it: such a ticket is gone on purpose, not missing). A check is recorded as
+a chained ``reconciled`` event, its findings counted in ``details``; `status` and the
+metrics read the latest one.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from typing import Any
 import sqlite_utils
 
 from snapzen.ledger import runs
+from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
 from snapzen.ledger.events import Event
 
-RUN_KIND = "reconcile"
+RUN_KIND = "reconcile"  # the word in the check's run id and log lines (`reconcile-…`)
 # Ledger events that say snapzen deleted the ticket they name.
 DELETED_BY_SNAPZEN = (Event.ERASED.value, Event.EXPIRED.value)
 
@@ -75,31 +76,43 @@ def record_reconciliation(
     exit_code: int,
     details: Mapping[str, Any],
 ) -> None:
-    """The check's ``runs`` row (kind ``reconcile``), chained, in one transaction: 'ok' when
-    the ledger and Zendesk agree, 'partial' (exit 3) with findings or an incomplete read."""
+    """The check as one chained ``reconciled`` event about the whole ledger: its outcome
+    ('ok' when the ledger and Zendesk agree, 'partial' (exit 3) with findings or an
+    incomplete read), exit code and counts. An event, not a ``runs`` row: the check changes
+    no case, and `status`'s last run stays the last pass."""
     with transaction(db) as conn:
-        runs.record_finished_run(
-            conn, run_id, RUN_KIND, actor, at, outcome=runs.ended_outcome(exit_code),
-            exit_code=exit_code, details=details,
-        )  # fmt: skip
+        append_event(
+            conn,
+            {
+                "event": Event.RECONCILED.value,
+                "case_id": "ledger",
+                "run_id": run_id,
+                "actor": actor,
+                "transferred_at": at,
+                "details": {
+                    "outcome": runs.ended_outcome(exit_code),
+                    "exit_code": exit_code,
+                    **details,
+                },
+            },
+        )
 
 
 def last_reconciliation(conn: sqlite3.Connection) -> dict[str, Any] | None:
-    """The latest finished check: run id, when, outcome, exit code and its details."""
+    """The latest check: run id, when, outcome, exit code, findings by kind, complete."""
     row = conn.execute(
-        """SELECT run_id, finished_at, outcome, exit_code, details FROM runs
-           WHERE kind = ? AND finished_at IS NOT NULL
-           ORDER BY finished_at DESC, rowid DESC LIMIT 1""",
-        (RUN_KIND,),
+        "SELECT run_id, transferred_at, details FROM transfers WHERE event = ? "
+        "ORDER BY seq DESC LIMIT 1",
+        (Event.RECONCILED.value,),
     ).fetchone()
     if row is None:
         return None
-    details = json.loads(row[4]) if row[4] else {}
+    details = json.loads(row[2]) if row[2] else {}
     return {
         "run_id": row[0],
         "finished_at": row[1],
-        "outcome": row[2],
-        "exit_code": row[3],
+        "outcome": details.get("outcome"),
+        "exit_code": details.get("exit_code"),
         "findings": details.get("findings", {}),
         "complete": details.get("complete", True),
     }

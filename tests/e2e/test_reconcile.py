@@ -127,4 +127,4 @@ def test_reconcile_finds_each_disagreement_and_status_shows_the_check(
     metrics = snapzen(env, "status", "--format", "prometheus").stdout
     assert 'snapzen_reconcile_findings{kind="wrong_case"} 2' in metrics
     assert "snapzen_reconcile_last_run_timestamp_seconds 0" not in metrics
-    assert snapzen(env, "ledger", "verify").returncode == 0  # the checks are chained runs
+    assert snapzen(env, "ledger", "verify").returncode == 0  # each check is a chained event
