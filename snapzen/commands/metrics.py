@@ -171,7 +171,8 @@ def render_prometheus(report: dict[str, Any]) -> str:
     )
     out.family(
         "snapzen_reconcile_due",
-        "1 when no `ledger reconcile` check finished in the last 8 days, else 0.",
+        "1 when no `ledger reconcile` check finished in the last 8 days (a ledger younger "
+        "than that is not due), else 0.",
         [({}, 1 if report.get("reconcile_due") else 0)],
     )
     return out.text()
