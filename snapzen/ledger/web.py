@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from snapzen.ledger.events import describe_all
+from snapzen.ledger.period_keys import KEYED_SQL
 from snapzen.ledger.status import CaseStatus
 from snapzen.support.atomic import create_private, private_dir, write_private
 from snapzen.support.sqlite_uri import read_only_uri
@@ -174,8 +175,9 @@ CANNED_QUERIES: dict[str, dict[str, Any]] = {
         "prints it): the person's transfers (recipients, third country, basis/safeguard and "
         "storage period) and every other event about their chats (withheld, erased, "
         "expired, ...).",
-        "sql": f"SELECT {_SUBJECT_COLUMNS} FROM transfers WHERE subject_ref = :subject_ref "
-        "ORDER BY seq",
+        "sql": f"SELECT {_SUBJECT_COLUMNS} FROM transfers WHERE subject_ref IN "
+        "(SELECT chain_ref FROM subject_periods WHERE lookup_ref = :subject_ref) OR "
+        f"(subject_ref = :subject_ref AND event NOT IN {KEYED_SQL}) ORDER BY seq",
     },
     "by_month": {
         "title": "Restricted transfers by month and legal basis",
