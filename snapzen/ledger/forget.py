@@ -117,19 +117,17 @@ def forgotten(conn: sqlite3.Connection) -> dict[str, str]:
     return found
 
 
-def _delete(conn: sqlite3.Connection, period: str, hook: Hook) -> tuple[int, int, int]:
-    """(key destroyed, cases deleted, index rows deleted), inside the caller's transaction."""
+def _delete(conn: sqlite3.Connection, period: str, hook: Hook) -> tuple[int, list[str], int]:
+    """(key destroyed, case ids deleted, index rows deleted), inside the caller's
+    transaction. A case's flags stay: they are evidence tables verify compares."""
     key = conn.execute("DELETE FROM period_keys WHERE period = ?", (period,)).rowcount
     hook("after_key_destroyed")
     bounds = (period + "-01", period + "-32")
-    conn.execute(
-        "DELETE FROM case_flags WHERE case_id IN "
-        "(SELECT case_id FROM cases WHERE day >= ? AND day < ?)",
-        bounds,
-    )
-    cases = conn.execute("DELETE FROM cases WHERE day >= ? AND day < ?", bounds).rowcount
+    cases = conn.execute(
+        "DELETE FROM cases WHERE day >= ? AND day < ? RETURNING case_id", bounds
+    ).fetchall()
     refs = conn.execute("DELETE FROM subject_periods WHERE period = ?", (period,)).rowcount
-    return key, cases, refs
+    return key, sorted(str(row[0]) for row in cases), refs
 
 
 def forget_period(
@@ -145,9 +143,11 @@ def forget_period(
     """Step 2: destroy the period's key, delete its cases and index rows, chain the event."""
     with transaction(db) as conn:
         key, cases, refs = _delete(conn, period, hook or (lambda _point: None))
-        details = {
+        details: dict[str, Any] = {
             "period": period,
-            "cases_forgotten": cases,
+            "cases_forgotten": len(cases),
+            # Which `cases` rows went (verify accepts them gone); ids only, never a reference.
+            "case_ids": cases,
             "references_unlinked": refs,
             "key_destroyed": bool(key),
             "by": how,

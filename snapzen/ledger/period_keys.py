@@ -58,6 +58,11 @@ CREATE INDEX IF NOT EXISTS subject_periods_period ON subject_periods(period);
 KEYED_EVENTS: tuple[str, ...] = (*DECISION_NAMES, "expired")
 KEYED_SQL = "(" + ", ".join(f"'{name}'" for name in KEYED_EVENTS) + ")"
 _LABEL = b"chain\n"
+# The case ids whose `cases` rows a forgotten month took (snapzen.ledger.forget), in SQL.
+FORGOTTEN_CASES_SQL = (
+    "(SELECT j.value FROM transfers f, json_each(f.details, '$.case_ids') j "
+    "WHERE f.event = 'period_forgotten')"
+)
 
 
 def chain_ref(key: bytes, lookup_ref: str) -> str:

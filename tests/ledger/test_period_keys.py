@@ -131,6 +131,7 @@ def test_a_month_is_forgotten_once_every_ticket_of_it_has_expired(
     assert details == {
         "period": "2024-01",
         "cases_forgotten": 2,
+        "case_ids": ["jan-alice", "jan-bob"],
         "references_unlinked": 2,
         "key_destroyed": True,
         "by": "retention sweep",
