@@ -23,6 +23,7 @@ from snapzen.commands import service
 from snapzen.commands.retention import latest_due_day, retention_ended, run_sweep
 from snapzen.ledger import verify
 from snapzen.ledger.db import open_db
+from snapzen.ledger.forget import past_retention
 from snapzen.policy.transform import add_years, retention_until
 from snapzen.support.errors import AuthError, ConfigError
 from snapzen.support.lock import writer_lock
@@ -417,6 +418,51 @@ def test_interrupted_after_zendesk_deleted_rerun_records_each_ticket_once(
     assert sorted(e["case_id"] for e in events) == sorted(DUE)  # once each
     assert all(json.loads(e["details"])["already_gone"] for e in events)
     assert chain_ok(open_db(old_settings.ledger.path))
+
+
+def _months(db: sqlite_utils.Database) -> tuple[set[str], set[str], int]:
+    """(months with a key, months with cases, period_forgotten events)."""
+    keys = {r[0] for r in db.execute("SELECT period FROM period_keys")}
+    months = {r[0] for r in db.execute("SELECT DISTINCT substr(day, 1, 7) FROM cases")}
+    events = db.execute("SELECT COUNT(*) FROM transfers WHERE event = 'period_forgotten'")
+    return keys, months, int(events.fetchone()[0])
+
+
+@pytest.mark.parametrize("point", ["after_journal", "after_key_destroyed"])
+def test_a_sweep_killed_while_forgetting_a_month_is_finished_by_the_next(
+    old_settings: Settings, zd: DeletionApis, point: str
+) -> None:
+    """Killed after the month was journalled, or after its key was deleted but before its
+    cases were: the key, the cases and the chain are as before (one transaction), and the
+    next sweep forgets the month, once."""
+    synced(old_settings, zd)
+    db = open_db(old_settings.ledger.path)
+    keys, months, _ = _months(db)
+    live = {
+        r[0][:7]
+        for r in db.execute("SELECT day FROM cases WHERE case_id IN ('young-eu', 'recent')")
+    }
+    # Months whose last day is past retention and with no live ticket left after the sweep.
+    old = {m for m in months if past_retention(m, TODAY, 2)} - live
+    assert old and old <= keys
+
+    def crash(at: str) -> None:
+        if at == point:
+            raise SimulatedCrash(at)
+
+    with pytest.raises(SimulatedCrash):
+        run_sweep(old_settings, crash_hook=crash)
+    db = open_db(old_settings.ledger.path)
+    assert _months(db) == (keys, months, 0)  # nothing forgotten, nothing half-forgotten
+    assert db.execute("SELECT outcome FROM runs WHERE kind='retention'").fetchone()[0] == "aborted"
+
+    result = run_sweep(old_settings)
+    assert result.exit_code == 0
+    assert {m["period"] for m in result.forgotten} == old
+    db = open_db(old_settings.ledger.path)
+    assert _months(db) == (keys - old, months - old, len(old))
+    assert chain_ok(db)
+    assert run_sweep(old_settings).forgotten == []  # once
 
 
 def test_failures_are_left_for_the_next_sweep_with_exit_3(
