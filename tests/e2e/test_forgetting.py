@@ -11,6 +11,7 @@ restored after it does not bring the forgotten month back.
 from __future__ import annotations
 
 import calendar
+import json
 import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from snapzen.ledger.subjects import subject_ref
 from snapzen.policy.transform import add_years
 from tests.e2e.conftest import LEDGER_KEY, chain_problems, cli_env, init_ledger, snapzen, verify_cli
+from tests.fakes import RECORD_ENV
 
 pytestmark = pytest.mark.e2e
 YEARS = 2  # transfer.retention_years default
@@ -109,6 +111,13 @@ def test_the_sweep_forgets_a_month_and_a_restore_does_not_bring_it_back(
     assert "were forgotten on" in lookup.stderr and "per the retention policy" in lookup.stderr
     still = snapzen(env, "ledger", "subject", "--email", kept_person, "--json")
     assert still.returncode == 0 and '"case_id"' in still.stdout, still.stderr
+    # The access pack finds nothing for them either, and says why.
+    out = tmp_path / "pack"
+    access = snapzen({**env, **RECORD_ENV}, "ledger", "access", "--email", forgotten_person,
+                     "--out", str(out), "--received", today.isoformat())  # fmt: skip
+    assert access.returncode == 0, access.stdout + access.stderr
+    assert "nothing found for this person" in access.stderr
+    assert "were forgotten on" in access.stderr and forgotten_person not in access.stderr
 
     # The backup from before the sweep, restored: the journal of forgotten months wins.
     restored = snapzen(env, "ledger", "restore", str(backup), timeout=180)
@@ -116,4 +125,7 @@ def test_the_sweep_forgets_a_month_and_a_restore_does_not_bring_it_back(
     assert _periods(ledger) == (after_keys, after_months)
     assert verify_cli(env).returncode == 0 and chain_problems(ledger) == []
     again = snapzen(env, "ledger", "subject", "--email", forgotten_person, "--json")
-    assert again.stdout.strip() in ("", "[]") and "were forgotten on" in again.stderr
+    assert again.returncode == 0, again.stderr
+    # Only the person's own access request (its record is the answer's evidence): no chat.
+    rows = json.loads(again.stdout)
+    assert rows and {row["event"] for row in rows} <= {"request", "access_provided"}
