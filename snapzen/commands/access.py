@@ -120,7 +120,10 @@ def resolve(
         return Scope(None, [case_id] if case_id else [])
     if row[1] is None:
         return Scope(None, [str(row[0])])
-    ref = str(row[1])
+    # A chat row's reference is keyed by its month: back to the person's (None: forgotten).
+    ref = period_keys.lookup_of(conn, str(row[1]))
+    if ref is None:
+        return Scope(None, [str(row[0])])
     if collisions.people(conn, ref) > 1:
         return Scope(ref, [str(row[0])], narrowed=True)
     return Scope(ref, _subject_cases(conn, ref))

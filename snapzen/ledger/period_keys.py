@@ -135,6 +135,22 @@ def match(conn: sqlite3.Connection, lookup_ref: str, *, prefix: str = "") -> tup
     )
 
 
+def lookup_of(conn: sqlite3.Connection, ref: str) -> str | None:
+    """The lookup reference behind a reference read from the chain: itself when it is not a
+    month-keyed chat reference; None when its month was forgotten."""
+    if not has_tables(conn):
+        return ref
+    row = conn.execute(
+        "SELECT lookup_ref FROM subject_periods WHERE chain_ref = ? LIMIT 1", (ref,)
+    ).fetchone()
+    if row is not None:
+        return str(row[0])
+    keyed = conn.execute(
+        f"SELECT 1 FROM transfers WHERE subject_ref = ? AND event IN {KEYED_SQL} LIMIT 1", (ref,)
+    ).fetchone()
+    return None if keyed is not None else ref
+
+
 def index_legacy(conn: sqlite3.Connection) -> int:
     """Index the chat rows chained before period keys (their reference is the lookup
     reference itself) under their chat's month; returns the index rows added."""

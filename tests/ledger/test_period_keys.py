@@ -262,3 +262,17 @@ def test_legacy_references_are_indexed_under_their_month_and_forgotten_with_it(
     details = forget.forget_period(db, "2024-01", now=NOW, actor="cron", run_id=None)
     assert details["key_destroyed"] is False and details["references_unlinked"] == 1
     assert _seqs(db, BOB_REF) == ["new-bob"] and verify.verify_ledger(db.conn).ok
+
+
+def test_a_reference_read_from_a_chat_row_leads_back_to_its_person_until_forgotten(
+    two_months: sqlite_utils.Database,
+) -> None:
+    """`ledger access --case` for a chat whose cases row is gone reads the reference from the
+    chain: the month-keyed one leads back to the person while the month is kept."""
+    db = two_months
+    january = _chained(db, "jan-bob")
+    assert period_keys.lookup_of(db.conn, january) == BOB_REF
+    assert period_keys.lookup_of(db.conn, BOB_REF) == BOB_REF  # a request row's reference
+    _expire(db, "jan-alice", "jan-bob")
+    forget.forget_period(db, "2024-01", now=NOW, actor="cron", run_id=None)
+    assert period_keys.lookup_of(db.conn, january) is None
