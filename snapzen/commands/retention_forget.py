@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger import forget, holds
+from snapzen.ledger import erasure_journal, forget, holds
 from snapzen.ledger.db import configured_key
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
@@ -53,6 +53,8 @@ def forget_due(
         log.warning("retention_forget_skipped", reason="ledger.key is not set")
         return []
     path = settings.ledger.erasure_journal_path
+    if path.is_file():  # an edited journal: JournalDamaged (exit 2); an old format: migrated
+        erasure_journal.prepare(path, key, db.conn)
     done = forget.reapply(db, [path], key, now=now, actor=actor, how="retention sweep (finished)")
     held = holds.active(db.conn)
     for item in forget.plan(db.conn, as_of, settings.transfer.retention_years, held):
