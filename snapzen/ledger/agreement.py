@@ -9,6 +9,9 @@ runs row edited or deleted, or a terminal case or finished run that the chain ne
 in the other tables verify and restore rely on (``ledger_meta``, ``erased_subjects``,
 ``case_flags``: snapzen.ledger.evidence_tables), with the table's name.
 
+A case deleted because the retention sweep forgot its month is not a disagreement: the
+chained ``period_forgotten`` event lists it (snapzen.ledger.forget).
+
 Cases decided before the decision log existed have no decision row; they are counted, not
 judged, since the chain cannot say anything about them.
 """
