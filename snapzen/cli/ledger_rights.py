@@ -204,6 +204,8 @@ def register(app: typer.Typer) -> None:
         )
         if not result.found:
             typer.echo("nothing found for this person (recorded as such)", err=True)
+        if result.forgotten:
+            typer.echo(result.forgotten, err=True)
         report_extras(result)
         if result.unreadable:
             typer.echo(f"tickets NOT read from Zendesk (rerun): {result.unreadable}", err=True)

@@ -124,6 +124,10 @@ def subject(
             "recorded as transfers)",
             err=True,
         )
+        from snapzen.ledger.forget import note  # lazy: start-up time
+
+        if (why := note(db.conn)) is not None:
+            typer.echo(why, err=True)
 
 
 def _make_deleter(settings: Settings) -> TicketDeleter:

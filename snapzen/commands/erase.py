@@ -31,7 +31,7 @@ import sqlite_utils
 from snapzen.clients.ticket_deletion import MAX_BATCH, DeletionOutcome, TicketDeleter
 from snapzen.clients.user_erasure import UserErasure
 from snapzen.commands.erase_request import RequestInfo, check_journal, close_request
-from snapzen.ledger import collisions, holds, runs, transitions
+from snapzen.ledger import collisions, holds, period_keys, runs, transitions
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
 from snapzen.ledger.status import UNSENT_OR_PUSHING, CaseStatus, sql_list
@@ -116,10 +116,11 @@ def plan_erasure(
 
     done: set[int] = set()
     targets: dict[int, TicketTarget] = {}
+    chained, params = period_keys.match(db.conn, subject_ref)  # every period not forgotten
     rows = db.conn.execute(
-        """SELECT seq, event, case_id, widget_id, recipient, destination_country, ticket_id
-           FROM transfers WHERE subject_ref = ? ORDER BY seq""",
-        (subject_ref,),
+        f"""SELECT seq, event, case_id, widget_id, recipient, destination_country, ticket_id
+           FROM transfers WHERE {chained} ORDER BY seq""",
+        params,
     )
     for seq, event, case_id, widget_id, recipient, destination, ticket_id in rows:
         if not keep(str(case_id)) or event not in ("transfer", "erased", "expired"):

@@ -33,6 +33,7 @@ from snapzen.ledger.requests import is_erasure_record
 from snapzen.support.atomic import atomic_text
 
 ERASURE, REQUEST, STATEMENT = "erasure", "request", "statement"
+FORGOTTEN = "period_forgotten"  # a month of chats forgotten (snapzen.ledger.forget)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class Contents:
     erasures: list[JournalEntry] = field(default_factory=list)
     requests: list[RequestLine] = field(default_factory=list)
     statements: list[dict[str, Any]] = field(default_factory=list)
+    forgotten: list[dict[str, Any]] = field(default_factory=list)  # {period, forgotten_at}
     lines: int = 0
     head: str = GENESIS
 
@@ -134,6 +136,8 @@ def read(path: Path, key: bytes | None, *, known: Iterable[JournalEntry] = ()) -
                 contents.requests.append(RequestLine.from_body(line.entry))
             elif line.type == STATEMENT:
                 contents.statements.append(line.entry)
+            elif line.type == FORGOTTEN:
+                contents.forgotten.append({k: str(line.entry[k]) for k in ("period", "at")})
             else:
                 raise JournalDamaged(f"{path}: line {line.number}: unknown type {line.type!r}")
         except (KeyError, TypeError, ValueError) as exc:

@@ -38,6 +38,7 @@ class Event(StrEnum):
     RECIPIENT_NOTICE = "recipient_notice"
     OPERATOR_STATEMENT = "operator_statement"
     RECONCILED = "reconciled"
+    PERIOD_FORGOTTEN = "period_forgotten"
 
 
 MEANING: dict[Event, str] = {
@@ -70,6 +71,9 @@ MEANING: dict[Event, str] = {
     "reapplied from the journal)",
     Event.RECONCILED: "a check of the ledger against Zendesk (`ledger reconcile`): its "
     "outcome and findings by kind in details",
+    Event.PERIOD_FORGOTTEN: "a month of chats forgotten at the end of its retention: its "
+    "subject-reference key destroyed and its cases deleted (details.period, "
+    "details.cases_forgotten; never a reference)",
 }
 
 # What became of a chat: the decisions counted as such in every summary.
