@@ -46,12 +46,11 @@ def write_response(
     *,
     request_id: str,
     out: Path | None,
-    actor: str,
     lookup: UserErasure | None,
     ledger: AbstractContextManager[sqlite_utils.Database],
 ) -> None:
-    """Chain the Art. 19 notices (``ledger``: the ledger opened under the writer lock, the
-    lock taken first) and write the two files."""
+    """Write the two files (``ledger``: opened read-only; the erasure chained its Art. 19
+    notices in its own transaction, so no second wait for the writer lock)."""
     from snapzen.commands import erasure_response
 
     with ledger as db:
@@ -59,7 +58,7 @@ def write_response(
             db, result, request_id=request_id,
             out_dir=out or default_dir(settings),
             snapengage_days=settings.snapengage.retention_days,
-            actor=actor, now=clock.utcnow(), lookup=lookup,
+            now=clock.utcnow(), lookup=lookup,
         )  # fmt: skip
     for item in response.remains:
         ident = f" {item['id']}" if item["id"] is not None else ""

@@ -2,8 +2,9 @@
 who was told (Art. 17 and 19), as plain sentences for the person plus a JSON twin.
 
 ``build`` is pure (facts in, response out); ``respond`` reads the ledger for the person's
-chats, records the Art. 19 notices in the chain (snapzen.ledger.notices) and writes the two
-files (0600, atomically). What remains:
+chats and writes the two files (0600, atomically). The Art. 19 notices are not recorded here:
+the erasure chained them in its own transaction (snapzen.commands.erasure_notices), and the
+response lists them as recorded. What remains:
 
 - **SnapEngage** keeps its own copy of each chat (transcript, IP address, location, browser,
   pages visited) until the chat's start plus ``snapengage.retention_days``; snapzen cannot
@@ -29,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
+from snapzen.commands import erasure_notices
+from snapzen.commands.erasure_notices import Chat as Chat
 from snapzen.ledger import notices
-from snapzen.ledger.db import transaction
 from snapzen.support.atomic import atomic_text
 
 if TYPE_CHECKING:
@@ -38,12 +40,6 @@ if TYPE_CHECKING:
     from snapzen.commands.erase import ErasureResult
 
 ZENDESK_TRASH_DAYS = 30  # Zendesk scrubs soft-deleted tickets after 30 days (reference §11.1)
-
-
-@dataclass(frozen=True)
-class Chat:
-    case_id: str
-    started_on: date
 
 
 @dataclass
@@ -99,7 +95,7 @@ def build(
     response.withheld_chats = list(plan.unsent)
     response.held_tickets = sorted(plan.held)
     response.failed_tickets = sorted(result.failed)
-    at_snapengage = [c for c in chats if c.started_on + timedelta(days=snapengage_days) >= today]
+    at_snapengage = erasure_notices.at_snapengage(chats, today, snapengage_days)
     for chat in at_snapengage:
         until = chat.started_on + timedelta(days=snapengage_days)
         response.remains.append({
@@ -139,25 +135,13 @@ def build(
             response.profile = "deleted"
         elif not users.to_delete and not users.refused:
             response.profile = "not_found"
-    response.recipients = _notices(response, at_snapengage, today)
+    # As chained with the erasure; decided here only for a result that recorded none.
+    response.recipients = (
+        list(result.notices)
+        if result.notices is not None
+        else erasure_notices.decide(result, chats, today=today, snapengage_days=snapengage_days)
+    )
     return response
-
-
-def _notices(response: Response, chats: list[Chat], today: date) -> list[notices.Notice]:
-    found: list[notices.Notice] = []
-    if response.deleted_tickets or response.profile == "deleted":
-        found.append(notices.Notice(
-            "Zendesk", notices.NOTIFIED, today.isoformat(),
-            "snapzen deleted the data there itself (tickets"
-            + (" and profile" if response.profile == "deleted" else "") + ")",
-        ))  # fmt: skip
-    if chats:
-        found.append(notices.Notice(
-            "SnapEngage", notices.TO_NOTIFY, today.isoformat(),
-            "snapzen cannot delete there: ask SnapEngage to erase chats "
-            + ", ".join(c.case_id for c in chats),
-        ))  # fmt: skip
-    return found
 
 
 def render_text(response: Response) -> str:
@@ -205,16 +189,6 @@ def render_text(response: Response) -> str:
     return "\n".join(lines) + "\n"
 
 
-def person_chats(db: sqlite_utils.Database, subject_ref: str) -> list[Chat]:
-    """Every chat of the person snapzen knows (sent, withheld or pending), oldest first."""
-    rows = db.execute(
-        "SELECT case_id, started_at FROM cases WHERE subject_ref = ? AND started_at IS NOT NULL "
-        "ORDER BY started_at, case_id",
-        (subject_ref,),
-    ).fetchall()
-    return [Chat(str(case_id), date.fromisoformat(str(started)[:10])) for case_id, started in rows]
-
-
 def respond(
     db: sqlite_utils.Database,
     result: ErasureResult,
@@ -222,29 +196,23 @@ def respond(
     request_id: str,
     out_dir: Path,
     snapengage_days: int,
-    actor: str,
     now: datetime,
     lookup: UserErasure | None = None,
 ) -> tuple[Response, Path]:
-    """Build the response, chain its Art. 19 notices, write ``erasure-response-<id>.txt``
-    and ``.json`` (0600) in ``out_dir``; returns the response and the text file's path.
-    ``lookup``: a read-only profile lookup (without ``--delete-user``), for the tickets not
-    created by snapzen that name the person."""
+    """Build the response, write ``erasure-response-<id>.txt`` and ``.json`` (0600) in
+    ``out_dir``; returns the response and the text file's path. ``db`` is only read (no
+    writer lock: the erasure chained everything, its Art. 19 notices too). ``lookup``: a
+    read-only profile lookup (without ``--delete-user``), for the tickets not created by
+    snapzen that name the person."""
     users = result.users or lookup
     response = build(
         result,
         request_id=request_id,
         today=now.astimezone(UTC).date(),
-        chats=person_chats(db, result.plan.subject_ref),
+        chats=erasure_notices.person_chats(db.conn, result.plan.subject_ref),
         snapengage_days=snapengage_days,
         users=users,
     )
-    if response.recipients:
-        with transaction(db) as conn:
-            response.recipients = notices.record(
-                conn, response.recipients, request_id=request_id,
-                subject_ref=result.plan.subject_ref, actor=actor, now=now,
-            )  # fmt: skip
     text_path = out_dir / f"erasure-response-{request_id}.txt"
     with atomic_text(text_path) as handle:
         handle.write(render_text(response))

@@ -45,8 +45,10 @@ def record(
     subject_ref: str,
     actor: str,
     now: datetime,
+    rows: list[dict[str, Any]] | None = None,
 ) -> list[Notice]:
-    """Append one event per notice inside the caller's transaction; returns them with seq."""
+    """Append one event per notice inside the caller's transaction; returns them with seq
+    (and appends the rows to ``rows``, for the rights journal)."""
     stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     stored: list[Notice] = []
     for notice in notices:
@@ -65,6 +67,8 @@ def record(
                 "details": details,
             },
         )
+        if rows is not None:
+            rows.append(row)
         stored.append(Notice(notice.recipient, notice.status, notice.on, notice.how, row["seq"]))
     return stored
 
