@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import subprocess
 import sys
-import threading
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from snapzen.ledger.journal_file import create_empty
 from snapzen.support.lock import writer_lock
 from snapzen.support.settings import LedgerSettings
 from tests.fakes import LEDGER_KEY, create_ledger
+from tests.ops.queued import Queued
 
 pytestmark = pytest.mark.e2e
 
@@ -71,33 +70,20 @@ def test_a_checkpoint_waits_for_the_writer_and_signs_a_head_its_journal_agrees_w
                 actor="test", now=datetime.now(UTC),
             )  # fmt: skip
         db.conn.close()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "snapzen", "ledger", "checkpoint", str(point),
-             "--signing-key", str(tmp_path / "k.pem"), "--wait"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        queued = Queued(
+            env,
+            ["ledger", "checkpoint", str(point), "--signing-key", str(tmp_path / "k.pem"),
+             "--wait"],
+            BOUND,
         )  # fmt: skip
-        lines: queue.Queue[str | None] = queue.Queue()
-
-        def pump() -> None:
-            assert proc.stderr is not None
-            for line in proc.stderr:
-                lines.put(line)
-            lines.put(None)
-
-        threading.Thread(target=pump, daemon=True).start()
-        seen: list[str] = []
+        queued.until_waiting()
         try:
-            while (line := lines.get(timeout=BOUND)) is not None:
-                seen.append(line)
-                if "writer_lock_waiting" in line:
-                    break
-            assert line is not None, f"ended without queueing: {''.join(seen)}"
             erasure_journal.append_requests(journal, LEDGER_KEY.encode(), [row])  # done
         except BaseException:
-            proc.kill()
+            queued.kill()
             raise
-    out, _ = proc.communicate(timeout=BOUND)
-    assert proc.returncode == 0, out + "".join(seen)
+    done = queued.finish()
+    assert done.returncode == 0, done.stdout + done.stderr
     body = json.loads(point.read_text())
     assert body["seq"] == row["seq"]
     assert body["journal_lines"] == 1  # the line of the request its head holds
