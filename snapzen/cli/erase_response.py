@@ -58,7 +58,7 @@ def write_response(
             db, result, request_id=request_id,
             out_dir=out or default_dir(settings),
             snapengage_days=settings.snapengage.retention_days,
-            now=clock.utcnow(), lookup=lookup,
+            now=clock.utcnow(), lookup=lookup, settings=settings,
         )  # fmt: skip
     for item in response.remains:
         ident = f" {item['id']}" if item["id"] is not None else ""

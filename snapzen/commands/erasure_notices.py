@@ -36,16 +36,20 @@ if TYPE_CHECKING:
 class Chat:
     case_id: str
     started_on: date
+    widget_id: str | None = None
 
 
 def person_chats(conn: sqlite3.Connection, subject_ref: str) -> list[Chat]:
     """Every chat of the person snapzen knows (sent, withheld or pending), oldest first."""
     rows = conn.execute(
-        "SELECT case_id, started_at FROM cases WHERE subject_ref = ? AND started_at IS NOT NULL "
-        "ORDER BY started_at, case_id",
+        "SELECT case_id, started_at, widget_id FROM cases WHERE subject_ref = ? "
+        "AND started_at IS NOT NULL ORDER BY started_at, case_id",
         (subject_ref,),
     ).fetchall()
-    return [Chat(str(case_id), date.fromisoformat(str(started)[:10])) for case_id, started in rows]
+    return [
+        Chat(str(case_id), date.fromisoformat(str(started)[:10]), widget)
+        for case_id, started, widget in rows
+    ]
 
 
 def at_snapengage(chats: Sequence[Chat], today: date, snapengage_days: int) -> list[Chat]:

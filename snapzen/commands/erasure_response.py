@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from snapzen.commands import erasure_notices
+from snapzen.commands import controllers, erasure_notices
 from snapzen.commands.erasure_notices import Chat as Chat
 from snapzen.ledger import notices
 from snapzen.support.atomic import atomic_text
@@ -38,6 +38,7 @@ from snapzen.support.atomic import atomic_text
 if TYPE_CHECKING:
     from snapzen.clients.user_erasure import UserErasure
     from snapzen.commands.erase import ErasureResult
+    from snapzen.support.settings import Settings
 
 ZENDESK_TRASH_DAYS = 30  # Zendesk scrubs soft-deleted tickets after 30 days (reference §11.1)
 
@@ -53,11 +54,14 @@ class Response:
     remains: list[dict[str, Any]] = field(default_factory=list)
     profile: str = "not_requested"  # deleted | kept_tickets_remain | not_found | not_requested
     recipients: list[notices.Notice] = field(default_factory=list)
+    # Who answers for which chats (commands.controllers); empty: the company alone.
+    controllers: list[controllers.Controller] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "request_id": self.request_id,
             "answered_on": self.answered_on.isoformat(),
+            "controllers": [c.as_dict() for c in self.controllers],
             "deleted": {
                 "zendesk_tickets": self.deleted_tickets,
                 "chats_never_sent": self.withheld_chats,
@@ -150,8 +154,14 @@ def render_text(response: Response) -> str:
         f"Your erasure request (reference {response.request_id}), answered on "
         f"{response.answered_on.isoformat()}.",
         "",
-        "What we deleted:",
     ]
+    if any(c.client for c in response.controllers):
+        lines.append("Who is responsible for your data:")
+        for entry in response.controllers:
+            chats = f" (chats {', '.join(entry.case_ids)})" if entry.case_ids else ""
+            lines.append(f"- {controllers.sentence(entry)}{chats}")
+        lines.append("")
+    lines.append("What we deleted:")
     deleted = response.deleted_tickets
     lines.append(
         f"- {len(deleted)} support ticket(s) made from your chats ({', '.join(map(str, deleted))})"
@@ -198,21 +208,27 @@ def respond(
     snapengage_days: int,
     now: datetime,
     lookup: UserErasure | None = None,
+    settings: Settings | None = None,
 ) -> tuple[Response, Path]:
-    """Build the response, write ``erasure-response-<id>.txt`` and ``.json`` (0600) in
-    ``out_dir``; returns the response and the text file's path. ``db`` is only read (no
-    writer lock: the erasure chained everything, its Art. 19 notices too). ``lookup``: a
-    read-only profile lookup (without ``--delete-user``), for the tickets not created by
-    snapzen that name the person."""
+    """Build the response (``settings``: for the controller of each chat), write
+    ``erasure-response-<id>.txt`` and ``.json`` (0600) in ``out_dir``; returns the response
+    and the text file's path. ``db`` is only read (no writer lock: the erasure chained
+    everything, its Art. 19 notices too). ``lookup``: a read-only profile lookup (without
+    ``--delete-user``), for the tickets not created by snapzen that name the person."""
     users = result.users or lookup
+    chats = erasure_notices.person_chats(db.conn, result.plan.subject_ref)
     response = build(
         result,
         request_id=request_id,
         today=now.astimezone(UTC).date(),
-        chats=erasure_notices.person_chats(db.conn, result.plan.subject_ref),
+        chats=chats,
         snapengage_days=snapengage_days,
         users=users,
     )
+    if settings is not None:  # a client's chats: the client is their controller
+        response.controllers = controllers.group(
+            settings, [(c.case_id, c.widget_id) for c in chats]
+        )
     text_path = out_dir / f"erasure-response-{request_id}.txt"
     with atomic_text(text_path) as handle:
         handle.write(render_text(response))
