@@ -71,6 +71,7 @@ def sample_args(tmp: Path) -> dict[str, list[str]]:
         "ledger requests resume": ["req-1"],
         "ledger requests extend": ["req-1", "--reason", "many records to gather"],
         "ledger requests close": ["req-1", "--outcome", "provided"],
+        "ledger notices done": ["ntc-1", "--when", DAY],
         "ledger reapply-erasures": [],
         "ledger backup": [str(tmp / "out" / "copy.db")],
         "ledger restore": [str(tmp / "backup.db"), "--no-erasure-journal"],

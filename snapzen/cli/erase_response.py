@@ -64,5 +64,13 @@ def write_response(
         ident = f" {item['id']}" if item["id"] is not None else ""
         typer.echo(f"remains: {item['where']}: {item['what']}{ident} until {item['until']}")
     for notice in response.recipients:
-        typer.echo(f"art19: {notice.recipient} {notice.status} {notice.on} (ledger {notice.seq})")
+        typer.echo(
+            f"art19: {notice.recipient} {notice.status} {notice.on} "
+            f"(ledger {notice.seq}, notice {notice.notice_id})"
+        )
+    if any(n.status != "notified" for n in response.recipients):
+        typer.echo(
+            "Art. 19: tell each recipient `to_notify` above, then record it with "
+            "`snapzen ledger notices done NOTICE --when DATE` (open ones: `snapzen ledger notices`)"
+        )
     typer.echo(f"erasure response for the person: {path} (and .json)")

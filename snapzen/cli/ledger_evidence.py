@@ -140,6 +140,10 @@ def _checkpoint(settings: Any, file: Path, signing_key: Path | None, key_file: P
     )
     typer.echo(f"checkpoint written to {file}: seq {point.seq}, hash {point.hash}{signer}")
     if journal is not None:
+        from snapzen.commands import copies
+        from snapzen.support import clock
+
+        copies.register(settings.ledger.path, copies.JOURNAL_COPY, copy, clock.utcnow())
         typer.echo(f"erasure journal copied to {copy} ({journal[0]} line(s), head signed)")
 
 

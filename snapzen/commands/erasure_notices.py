@@ -94,8 +94,8 @@ def decide(
         for name in dict.fromkeys(others):  # each once, in settings order
             found.append(notices.Notice(
                 name, notices.TO_NOTIFY, on,
-                f"snapzen never sends to {name}: tell them to erase what they hold of chats "
-                f"{cases}{tickets}, then record it with `snapzen ledger notices done`",
+                f"snapzen never sends to {name} itself: ask {name} to erase what it holds of "
+                f"chats {cases}{tickets}",
             ))  # fmt: skip
     return found
 

@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from snapzen.commands import controllers, erasure_notices
+from snapzen.commands import controllers, copies, erasure_notices
 from snapzen.commands.erasure_notices import Chat as Chat
 from snapzen.ledger import notices
+from snapzen.ledger.requests import EVENTS as REQUEST_EVENTS
 from snapzen.support.atomic import atomic_text
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ class Response:
                     "on": n.on,
                     "how": n.how,
                     "ledger_seq": n.seq,
+                    "notice_id": n.notice_id,
                 }
                 for n in self.recipients
             ],
@@ -91,8 +93,10 @@ def build(
     chats: list[Chat],
     snapengage_days: int,
     users: UserErasure | None,
+    held_copies: list[copies.Copy] | None = None,
 ) -> Response:
-    """The response for one erasure run (pure)."""
+    """The response for one erasure run (pure). ``held_copies``: the copies of the ledger
+    that still hold the person (commands.copies); None when no register of copies exists."""
     plan = result.plan
     response = Response(request_id=request_id, answered_on=today)
     response.deleted_tickets = sorted(result.deleted)
@@ -126,12 +130,15 @@ def build(
             "why": "another channel created it (an email to support, say); it names you and "
                    "is reviewed separately",
         })  # fmt: skip
-    response.remains.append({
-        "where": "backups of snapzen's database", "what": "backup", "id": None,
-        "until": "until rotated out",
-        "why": f"backups made before {today.isoformat()} still hold a coded reference to you; "
-               "if one is ever restored, this erasure is applied again",
-    })  # fmt: skip
+    if held_copies is None:  # no register of copies: what any backup holds, generically
+        response.remains.append({
+            "where": "backups of snapzen's database", "what": "backup", "id": None,
+            "until": "until rotated out",
+            "why": f"backups made before {today.isoformat()} still hold a coded reference to "
+                   "you; if one is ever restored, this erasure is applied again",
+        })  # fmt: skip
+    for held in held_copies or []:
+        response.remains.append(_copy_remains(held))
     if users is not None:
         if users.blocked:
             response.profile = "kept_tickets_remain"
@@ -146,6 +153,47 @@ def build(
         else erasure_notices.decide(result, chats, today=today, snapengage_days=snapengage_days)
     )
     return response
+
+
+def _copy_remains(held: copies.Copy) -> dict[str, Any]:
+    made = held.made_at[:10]
+    if held.kind == copies.BACKUP:
+        why = (f"a backup of snapzen's database made on {made}, before this erasure: it holds "
+               "your chats' records and a coded reference to you; if it is ever restored, "
+               "this erasure is applied again")  # fmt: skip
+    else:
+        why = (f"a copy of our erasure journal made on {made} with a checkpoint: it holds a "
+               "coded reference to you and your earlier requests")  # fmt: skip
+    return {
+        "where": held.path,
+        "what": held.kind,
+        "id": None,
+        "made_on": made,
+        "until": "until we delete it (snapzen does not delete copies itself)",
+        "why": why,
+    }
+
+
+def held_copies(db: sqlite_utils.Database, ledger: Path, subject_ref: str,
+                now: datetime) -> list[copies.Copy] | None:  # fmt: skip
+    """The registered copies of the ledger that hold this person (None: no register)."""
+    if not copies.register_path(ledger).is_file():
+        return None
+    first = db.execute(
+        "SELECT min(first_seen_at) FROM cases WHERE subject_ref = ?", (subject_ref,)
+    ).fetchone()[0]
+    marks = ", ".join("?" for _ in REQUEST_EVENTS)
+    seen, asked = db.execute(
+        "SELECT min(CASE WHEN event IN ('transfer', 'withheld', 'ignored', 'sent', 'adopted') "
+        f"THEN transferred_at END), min(CASE WHEN event IN ({marks}) THEN transferred_at END) "
+        "FROM transfers WHERE subject_ref = ?",
+        (*REQUEST_EVENTS, subject_ref),
+    ).fetchone()
+    since = min((t for t in (first, seen) if t), default=None)
+    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return copies.holding(
+        copies.recorded(ledger), backups_since=since, journal_since=asked, before=stamp
+    )
 
 
 def render_text(response: Response) -> str:
@@ -192,8 +240,13 @@ def render_text(response: Response) -> str:
         )
     lines += ["", "Who we told about your erasure (Art. 19 GDPR):"]
     for notice in response.recipients:
-        told = "told" if notice.status == notices.NOTIFIED else "to be told"
-        lines.append(f"- {notice.recipient}: {told} on {notice.on} ({notice.how})")
+        if notice.status == notices.NOTIFIED:
+            lines.append(f"- {notice.recipient}: told on {notice.on} ({notice.how})")
+        else:
+            lines.append(
+                f"- {notice.recipient}: to be told (owed since {notice.on}); what we tell "
+                f"them: {notice.how}"
+            )
     if not response.recipients:
         lines.append("- nobody: no recipient held data about you")
     return "\n".join(lines) + "\n"
@@ -224,6 +277,11 @@ def respond(
         chats=chats,
         snapengage_days=snapengage_days,
         users=users,
+        held_copies=(
+            held_copies(db, Path(settings.ledger.path), result.plan.subject_ref, now)
+            if settings is not None
+            else None
+        ),
     )
     if settings is not None:  # a client's chats: the client is their controller
         response.controllers = controllers.group(
