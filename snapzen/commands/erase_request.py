@@ -126,8 +126,12 @@ def chain_request(
             result, chats, today=moment.date(), snapengage_days=request.snapengage_days,
             others=request.others,
         )  # fmt: skip
-        result.notices = notices.record(
-            conn, decided, request_id=request.request_id, subject_ref=plan.subject_ref,
+        # A notice already owed for the same thing (a rerun) is not owed twice: listed again.
+        owed = {(n.recipient, n.how): n for n in notices.open_notices(conn, plan.subject_ref)}
+        again = [owed[(n.recipient, n.how)] for n in decided if (n.recipient, n.how) in owed]
+        fresh = [n for n in decided if (n.recipient, n.how) not in owed]
+        result.notices = again + notices.record(
+            conn, fresh, request_id=request.request_id, subject_ref=plan.subject_ref,
             actor=actor, now=moment, rows=chained.rows,
         )  # fmt: skip
     if not plan.subject_held and narrowed is None:

@@ -108,10 +108,10 @@ def _read(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> list
     return found
 
 
-def open_notices(conn: sqlite3.Connection) -> list[Notice]:
+def open_notices(conn: sqlite3.Connection, subject_ref: str | None = None) -> list[Notice]:
     """Every notice still owed (``to_notify`` and no ``done`` event closing it), oldest
-    first."""
-    every = _read(conn, "", ())
+    first; with ``subject_ref``, this person's only."""
+    every = _read(conn, "", ()) if subject_ref is None else for_subject(conn, subject_ref)
     closed = {n.closes for n in every if n.closes}
     return [n for n in every if n.status == TO_NOTIFY and n.notice_id not in closed]
 

@@ -118,3 +118,19 @@ def test_a_chat_snapengage_no_longer_holds_gets_no_snapengage_notice(
         db, ALICE_REF, FakeZendesk(range(1001, 1011)), request=request, now=NOW
     )
     assert [n.recipient for n in result.notices or []] == ["Zendesk"]
+
+
+def test_a_rerun_does_not_owe_the_same_notice_twice_but_lists_it_again(
+    db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    _started(db, 10)
+    zendesk = FakeZendesk(range(1001, 1011))
+    journal = tmp_path / "j.jsonl"
+    first = erase.erase_subject(db, ALICE_REF, zendesk, request=_request(journal), now=NOW)
+    [owed] = [n for n in first.notices or [] if n.status == notices.TO_NOTIFY]
+    later = NOW + timedelta(days=1)
+    again = erase.erase_subject(db, ALICE_REF, zendesk, request=_request(journal), now=later)
+    assert [(n.recipient, n.notice_id) for n in again.notices or []] == [
+        ("SnapEngage", owed.notice_id)
+    ]
+    assert [n.notice_id for n in notices.open_notices(db.conn)] == [owed.notice_id]
