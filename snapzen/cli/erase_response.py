@@ -46,12 +46,11 @@ def write_response(
     *,
     request_id: str,
     out: Path | None,
-    actor: str,
     lookup: UserErasure | None,
     ledger: AbstractContextManager[sqlite_utils.Database],
 ) -> None:
-    """Chain the Art. 19 notices (``ledger``: the ledger opened under the writer lock, the
-    lock taken first) and write the two files."""
+    """Write the two files (``ledger``: opened read-only; the erasure chained its Art. 19
+    notices in its own transaction, so no second wait for the writer lock)."""
     from snapzen.commands import erasure_response
 
     with ledger as db:
@@ -59,11 +58,19 @@ def write_response(
             db, result, request_id=request_id,
             out_dir=out or default_dir(settings),
             snapengage_days=settings.snapengage.retention_days,
-            actor=actor, now=clock.utcnow(), lookup=lookup,
+            now=clock.utcnow(), lookup=lookup, settings=settings,
         )  # fmt: skip
     for item in response.remains:
         ident = f" {item['id']}" if item["id"] is not None else ""
         typer.echo(f"remains: {item['where']}: {item['what']}{ident} until {item['until']}")
     for notice in response.recipients:
-        typer.echo(f"art19: {notice.recipient} {notice.status} {notice.on} (ledger {notice.seq})")
+        typer.echo(
+            f"art19: {notice.recipient} {notice.status} {notice.on} "
+            f"(ledger {notice.seq}, notice {notice.notice_id})"
+        )
+    if any(n.status != "notified" for n in response.recipients):
+        typer.echo(
+            "Art. 19: tell each recipient `to_notify` above, then record it with "
+            "`snapzen ledger notices done NOTICE --when DATE` (open ones: `snapzen ledger notices`)"
+        )
     typer.echo(f"erasure response for the person: {path} (and .json)")

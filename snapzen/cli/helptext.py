@@ -67,6 +67,8 @@ EXAMPLES: dict[str, list[str]] = {
         "snapzen ledger access --case CASE_ID --out pack/ --received 2026-01-28",
     ],
     "ledger requests": ["snapzen ledger requests", "snapzen ledger requests --json"],
+    "ledger notices": ["snapzen ledger notices", "snapzen ledger notices --json"],
+    "ledger notices done": ["snapzen ledger notices done NOTICE_ID --when 2026-12-07"],
     "ledger hold": [
         "snapzen ledger hold add --ticket 1234 --reason 'litigation 2026-07'",
         "snapzen ledger hold list",

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from snapzen.cli.common import ConfigOption, OverwriteOption, handle_errors, new_file
+from snapzen.cli.common import (
+    ConfigOption,
+    OverwriteOption,
+    WaitOption,
+    fail,
+    handle_errors,
+    new_file,
+)
 from snapzen.cli.ledger import _evidence_settings, _open_read, app
 from snapzen.support import errors
 from snapzen.support.atomic import write_private
@@ -74,12 +81,15 @@ def checkpoint(
     signing_key: SigningKey = None,
     key_file: KeyFileOption = None,
     overwrite: OverwriteOption = False,
+    wait: WaitOption = False,
     config: ConfigOption = None,
 ) -> None:
     """Write the chain head (seq, hash, row count, time) signed with Ed25519; keep the file
-    off this machine (docs/auditing.md)."""
-    from snapzen.ledger import checkpoint as signed  # lazy: start-up time
-    from snapzen.ledger import verify
+    off this machine (docs/auditing.md). Holds the writer lock while it reads the head and
+    copies the erasure journal, so the two agree (a writer appends to the journal after its
+    commit)."""
+    from snapzen.ledger.db import ensure_ledger
+    from snapzen.support.lock import writer_lock
 
     if file.suffix.lower() != ".json":
         raise errors.ConfigError(f"{file}: a checkpoint is JSON; name it *.json")
@@ -89,6 +99,23 @@ def checkpoint(
         raise errors.ConfigError(
             "--signing-key FILE is required (an Ed25519 private key: `snapzen ledger keygen`)"
         )
+    ensure_ledger(settings.ledger.path)  # exit 2 for a missing ledger, before any .lock file
+    try:
+        with writer_lock(settings.ledger.path, wait=wait):
+            _checkpoint(settings, file, signing_key, key_file)
+    except errors.LockHeld:
+        fail(
+            "checkpoint NOT written: another snapzen run holds the writer lock; rerun with "
+            "--wait to queue behind it",
+            errors.EXIT_ABORTED,
+        )
+
+
+def _checkpoint(settings: Any, file: Path, signing_key: Path | None, key_file: Path | None) -> None:
+    """Under the writer lock: the head and the journal copy are of the same moment."""
+    from snapzen.ledger import checkpoint as signed  # lazy: start-up time
+    from snapzen.ledger import verify
+
     db = _open_read(settings)
     point: verify.Checkpoint | signed.SignedCheckpoint
     # The rights journal travels with every checkpoint (a restore re-applies it,
@@ -113,6 +140,10 @@ def checkpoint(
     )
     typer.echo(f"checkpoint written to {file}: seq {point.seq}, hash {point.hash}{signer}")
     if journal is not None:
+        from snapzen.commands import copies
+        from snapzen.support import clock
+
+        copies.register(settings.ledger.path, copies.JOURNAL_COPY, copy, clock.utcnow())
         typer.echo(f"erasure journal copied to {copy} ({journal[0]} line(s), head signed)")
 
 

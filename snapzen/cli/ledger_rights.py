@@ -215,6 +215,9 @@ def register(app: typer.Typer) -> None:
     from snapzen.cli import ledger_requests
 
     ledger_requests.register(app)  # `ledger requests` and its clock
+    from snapzen.cli import ledger_notices
+
+    ledger_notices.register(app)  # `ledger notices`: Art. 19 notices still owed
 
     hold_app = typer.Typer(help="Legal holds: keep tickets out of the sweep and erasure.")
     app.add_typer(hold_app, name="hold")

@@ -214,6 +214,7 @@ def erase_(
     from snapzen.cli.ledger_rights import attached, received_day
     from snapzen.commands import erase  # lazy: start-up time (imports the pydantic models)
     from snapzen.commands.erase_request import RequestInfo
+    from snapzen.commands.erasure_notices import other_recipients
     from snapzen.ledger import requests
     from snapzen.support.settings import require_ledger_key
 
@@ -249,6 +250,8 @@ def erase_(
         ),
         journal=settings.ledger.erasure_journal_path,
         journal_key=require_ledger_key(settings),
+        snapengage_days=settings.snapengage.retention_days,
+        others=other_recipients(settings),
     )
     try:
         with _open_read(settings) if dry_run else _locked(settings, seconds) as db:
@@ -314,7 +317,7 @@ def erase_(
         lookup = erase_response.lookup_profile(lambda: _make_user_eraser(settings, email))
     erase_response.write_response(
         settings, result, request_id=request_info.request_id, out=out,
-        actor=actor_name(actor, settings), lookup=lookup, ledger=_locked(settings, -1),
+        lookup=lookup, ledger=_open_read(settings),  # only read: the erasure chained it all
     )  # fmt: skip
     if not result.complete or plan.in_flight:
         raise typer.Exit(errors.EXIT_PARTIAL)

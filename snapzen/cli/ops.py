@@ -388,10 +388,14 @@ def backup(
 ) -> None:
     """Copy the ledger database with SQLite's online backup API (safe while a sync runs),
     then check the copy opens and holds the same number of ledger rows."""
+    from snapzen.commands import copies
     from snapzen.commands.backup import backup_ledger
+    from snapzen.support import clock
 
     settings = settings_from(config)
     done = backup_ledger(settings.ledger.path, file, overwrite=overwrite)
+    # Registered, so an erasure response names the copies that still hold the person.
+    copies.register(settings.ledger.path, copies.BACKUP, done.path, clock.utcnow())
     typer.echo(f"backup {done.path}: {done.transfers} ledger row(s), {done.bytes} bytes, verified")
 
 

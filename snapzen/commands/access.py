@@ -30,7 +30,7 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.commands import access_snapengage
+from snapzen.commands import access_snapengage, controllers
 from snapzen.commands.access_checks import require_complete
 from snapzen.commands.access_html import render_html
 from snapzen.commands.access_info import information
@@ -211,6 +211,9 @@ def build_pack(
         result.snapengage_copies = len(copies.by_case)
     result.found = bool(ledger or chats or tickets)
     result.forgotten = None if result.found else forget.note(db.conn)
+    # A client's chats are the client's (controller) to answer for; the company, its
+    # processor, answers on its behalf (commands.controllers, Art. 28(3)(e)).
+    parties = controllers.group(settings, [(c["case_id"], c.get("widget_id")) for c in chats])
     return {
         "format": FORMAT,
         "generated_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -223,6 +226,7 @@ def build_pack(
             "narrowed_to_chats": scope.narrowed,
         },
         "information": information(settings),
+        "controllers": [entry.as_dict() for entry in parties],
         "tickets": tickets,
         "chats": chats,
         "ledger": ledger,

@@ -113,6 +113,8 @@ NOTICES = {
     "notified": "{recipient} was told of your erasure: we deleted your data there ourselves.",
     "to_notify": "{recipient} must still be asked by us to delete your data; we recorded "
     "that we owe it this notice.",
+    # A ``notified`` event that closes a ``to_notify`` one (`ledger notices done`).
+    "told": "We told {recipient} of your erasure and asked it to delete your data.",
 }
 
 # Events after which a ticket holds the chat until the row's retention_until.
@@ -262,7 +264,10 @@ def event_sentence(row: dict[str, Any]) -> str:
     event = str(row.get("event") or "")
     template = EVENTS.get(event, "A record our staff will explain on request.")
     ticket = row.get("ticket_id")
-    notice = NOTICES.get(str(details.get("status")), "{recipient} was told of your request.")
+    notice = NOTICES.get(
+        "told" if details.get("closes") else str(details.get("status")),
+        "{recipient} was told of your request.",
+    )
     kept = ""
     if event in KEPT_EVENTS and row.get("retention_until"):
         kept = f" It is kept there until {day(row['retention_until'])}, then deleted."

@@ -27,6 +27,7 @@ import orjson
 from snapzen.ledger import journal_file
 from snapzen.ledger.journal_file import GENESIS as GENESIS
 from snapzen.ledger.journal_file import JournalDamaged as JournalDamaged
+from snapzen.ledger.notices import EVENT as NOTICE_EVENT
 from snapzen.ledger.requests import EVENT as REQUEST_EVENT
 from snapzen.ledger.requests import EVENTS as REQUEST_EVENTS
 from snapzen.ledger.requests import is_erasure_record
@@ -79,9 +80,13 @@ class RequestLine:
     actor: str | None
     details: dict[str, Any]
     event: str = REQUEST_EVENT
+    recipient: str | None = None  # an Art. 19 notice's (snapzen.ledger.notices)
 
     def body(self) -> dict[str, Any]:
-        return asdict(self)
+        body = asdict(self)
+        if self.recipient is None:
+            del body["recipient"]  # request lines as before notices were journalled
+        return body
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> RequestLine:
@@ -96,11 +101,14 @@ class RequestLine:
             actor=None if actor is None else str(actor),
             details=dict(details),
             event=str(body.get("event", REQUEST_EVENT)),
+            recipient=None if body.get("recipient") is None else str(body["recipient"]),
         )
 
     def identity(self) -> tuple[str, str, str, bytes]:
         """What makes two copies of one event the same event (a re-applied copy is marked)."""
         plain = {k: v for k, v in self.details.items() if k != "reapplied"}
+        if self.recipient is not None:
+            plain["@recipient"] = self.recipient
         return (self.event, self.request_id, self.at, orjson.dumps(plain, option=_SORTED))
 
 
@@ -172,6 +180,7 @@ def request_line(row: Mapping[str, Any]) -> RequestLine:
         actor=row.get("actor"),
         details=dict(details or {}),
         event=str(row.get("event") or REQUEST_EVENT),
+        recipient=row.get("recipient"),
     )
 
 
@@ -200,14 +209,15 @@ def prepare(path: Path, key: bytes, conn: sqlite3.Connection) -> Contents:
 
 def ledger_requests(conn: sqlite3.Connection) -> list[RequestLine]:
     """Every request event the ledger's chain holds (receipts, answers, pauses, resumptions,
-    extensions), in order."""
-    marks = ", ".join("?" for _ in REQUEST_EVENTS)
+    extensions) and the Art. 19 notices of its erasures, in order."""
+    events = (*REQUEST_EVENTS, NOTICE_EVENT)
+    marks = ", ".join("?" for _ in events)
     rows = conn.execute(
-        "SELECT case_id, subject_ref, transferred_at, actor, details, event FROM transfers "
-        f"WHERE event IN ({marks}) ORDER BY seq",
-        REQUEST_EVENTS,
+        "SELECT case_id, subject_ref, transferred_at, actor, details, event, recipient "
+        f"FROM transfers WHERE event IN ({marks}) ORDER BY seq",
+        events,
     )
-    names = ("case_id", "subject_ref", "transferred_at", "actor", "details", "event")
+    names = ("case_id", "subject_ref", "transferred_at", "actor", "details", "event", "recipient")
     return [request_line(dict(zip(names, row, strict=True))) for row in rows]
 
 

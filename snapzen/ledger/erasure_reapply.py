@@ -129,6 +129,7 @@ def reapply(
                     "transferred_at": line.at,  # when it happened, not when re-applied
                     "actor": line.actor or actor,
                     "details": {**line.details, "reapplied": True},
+                    **({"recipient": line.recipient} if line.recipient else {}),
                 },
             )
             result.requests += 1

@@ -404,10 +404,16 @@ class ZendeskStore:
             return found
 
     def add_email_ticket(
-        self, requester_email: str, subject: str, *, cc_emails: tuple[str, ...] = ()
+        self,
+        requester_email: str,
+        subject: str,
+        *,
+        cc_emails: tuple[str, ...] = (),
+        submitter_email: str | None = None,
     ) -> int:
         """A ticket another channel created (an email to support), not snapzen: no
-        external_id, ``via.channel`` email, CCs as ``collaborator_ids``. Returns its id."""
+        external_id, ``via.channel`` email, CCs as ``collaborator_ids``; ``submitter_email``:
+        someone who filed it for the requester (``submitter_id``). Returns its id."""
         with self.lock:
             ccs = [self._user_id({"email": e}) for e in cc_emails]
             item: JsonDict = {
@@ -418,6 +424,8 @@ class ZendeskStore:
                 "via": {"channel": "email"},
                 "status": "open",
             }
+            if submitter_email is not None:
+                item["submitter_id"] = self._user_id({"email": submitter_email})
             return int(self.create_ticket(item, False, None).data["id"])
 
     def inspect_users(self) -> list[JsonDict]:
