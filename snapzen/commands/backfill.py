@@ -41,10 +41,10 @@ from snapzen.ledger.db import ensure_ledger, open_db, open_ledger, transaction
 from snapzen.ledger.outbox import now_iso
 from snapzen.ledger.status import CaseStatus, sql_list
 from snapzen.policy.models import EncodedTicket, ImportTicket, JobResult, JobStatus
-from snapzen.support import errors
+from snapzen.support import clock, errors
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings, require_ledger_key
-from snapzen.sync.pipeline import Counts, CrashHook, PassResult, Pipeline, utcnow
+from snapzen.sync.pipeline import Counts, CrashHook, PassResult, Pipeline
 from snapzen.sync.prepare_worker import PrepareWorker
 
 log = get_logger("snapzen.commands.backfill")
@@ -88,7 +88,7 @@ def plan_backfill(
     today: date | None = None,
 ) -> BackfillPlan:
     """Validate the range before any network call; ConfigError (exit 2) says what is wrong."""
-    today = today or utcnow().date()
+    today = today or clock.today()
     oldest = today - timedelta(days=settings.snapengage.retention_days)
     if since > until:
         raise errors.ConfigError(f"--since {since} is after --until {until}")

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 import sqlite_utils
@@ -36,6 +36,7 @@ from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
 from snapzen.ledger.status import UNSENT_OR_PUSHING, CaseStatus, sql_list
 from snapzen.policy.transform import external_id
+from snapzen.support import clock
 from snapzen.support.log import get_logger
 
 log = get_logger(__name__)
@@ -275,7 +276,7 @@ def _delete_tickets(
 
 def _withhold_unsent(db: sqlite_utils.Database, case_ids: list[str], now: datetime | None) -> None:
     """Pending or failed chats of an erased person become withheld (never sent)."""
-    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = clock.format(now or clock.now())
     with transaction(db) as conn:
         transitions.withhold_for_erasure(conn, case_ids, stamp)
 
@@ -288,7 +289,7 @@ def _record(
     reason: str,
     now: datetime | None,
 ) -> None:
-    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = clock.format(now or clock.now())
     run_id = runs.new_run_id("erase")
     result.run_id = run_id
     with transaction(db) as conn:

@@ -20,6 +20,7 @@ import sqlite_utils
 from snapzen.ledger import erasure_journal, requests
 from snapzen.ledger.db import transaction
 from snapzen.ledger.erasure_reapply import remember_subject
+from snapzen.support import clock
 
 if TYPE_CHECKING:
     from snapzen.commands.erase import ErasureResult
@@ -70,8 +71,8 @@ def close_request(
 ) -> None:
     """Journal the request (chain, then the rights journal). A narrowed erasure (chats of a
     shared email) names its chats and never marks the whole reference as erased."""
-    moment = (now or datetime.now(UTC)).astimezone(UTC)
-    stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = (now or clock.now()).astimezone(UTC)
+    stamp = clock.format(moment)
     plan = result.plan
     status, outcome = outcome_of(result)
     narrowed = sorted(only_cases) if only_cases is not None else None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from snapzen.commands.first_pass import refuse_init
@@ -28,6 +28,7 @@ from snapzen.ledger.erasure_reapply import ReapplyResult, choose, restore_union
 from snapzen.ledger.journal_file import create_empty
 from snapzen.ledger.meta import read_meta
 from snapzen.ledger.runs import new_run_id
+from snapzen.support import clock
 from snapzen.support.atomic import private_dir
 from snapzen.support.errors import LockHeld
 from snapzen.support.lock import writer_lock
@@ -63,7 +64,7 @@ def init_ledger(
 ) -> InitResult:
     key = require_ledger_key(settings)
     path = Path(settings.ledger.path)
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     if path.exists() or path.is_symlink():
         raise LedgerError(
             f"a ledger already exists at {path}; nothing was changed (to replace it with a "

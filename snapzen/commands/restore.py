@@ -48,6 +48,7 @@ from snapzen.ledger.erasure_reapply import JournalChoice, ReapplyResult, choose,
 from snapzen.ledger.meta import bind, key_matches, read_meta
 from snapzen.ledger.runs import new_run_id
 from snapzen.ledger.verify import verify_ledger
+from snapzen.support import clock
 from snapzen.support.errors import LockHeld
 from snapzen.support.lock import writer_lock
 from snapzen.support.log import get_logger
@@ -83,7 +84,7 @@ def restore_ledger(
     progress: Callable[[str], None] | None = None,
 ) -> RestoreResult:
     key = require_ledger_key(settings)
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     path = Path(settings.ledger.path)
     if backup.resolve() == path.resolve():
         raise LedgerError(f"{backup} is the ledger itself: give the backup file to restore")
@@ -157,9 +158,7 @@ def _newest(conn: sqlite3.Connection) -> datetime | None:
             "SELECT MAX(transferred_at) FROM transfers",
         )
     ]
-    parsed = [
-        datetime.fromisoformat(str(s).replace("Z", "+00:00")).astimezone(UTC) for s in stamps if s
-    ]
+    parsed = [clock.parse(str(s)) for s in stamps if s]
     return max(parsed) if parsed else None
 
 

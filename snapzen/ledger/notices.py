@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from snapzen.ledger.chain import append_event
+from snapzen.support import clock
 
 EVENT = "recipient_notice"
 NOTIFIED = "notified"
@@ -47,7 +48,7 @@ def record(
     now: datetime,
 ) -> list[Notice]:
     """Append one event per notice inside the caller's transaction; returns them with seq."""
-    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = clock.format(now)
     stored: list[Notice] = []
     for notice in notices:
         if notice.status not in STATUSES:

@@ -19,13 +19,14 @@ import re
 import sqlite3
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlite_utils
 
 from snapzen.ledger import decisions
 from snapzen.ledger.db import transaction
+from snapzen.support import clock
 
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
@@ -57,9 +58,8 @@ def new_run_id(kind: str) -> str:
     return f"{kind}-{uuid.uuid4().hex[:12]}"
 
 
-def stamp(moment: datetime) -> str:
-    """The ledger's UTC timestamp text (seconds, ``Z``)."""
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+# The ledger's UTC timestamp text (seconds, ``Z``): the one format, support.clock's.
+stamp = clock.format
 
 
 def start_run(

@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
+from snapzen.support import clock
 from snapzen.support.errors import InvalidRecordError
 from snapzen.support.jsoncodec import dumps_bytes
 
@@ -55,7 +56,7 @@ def epoch_to_datetime(value: Any) -> datetime | None:
 
 def _parse_iso(text: str) -> datetime | None:
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        parsed = clock.parse(text)
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
