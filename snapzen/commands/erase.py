@@ -31,7 +31,8 @@ import sqlite_utils
 from snapzen.clients.ticket_deletion import MAX_BATCH, DeletionOutcome, TicketDeleter
 from snapzen.clients.user_erasure import UserErasure
 from snapzen.commands.erase_request import RequestInfo, check_journal, close_request
-from snapzen.ledger import collisions, holds, runs, transitions
+from snapzen.commands.run import Run, recorded_run
+from snapzen.ledger import collisions, holds, transitions
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
 from snapzen.ledger.status import UNSENT_OR_PUSHING, CaseStatus, sql_list
@@ -210,25 +211,26 @@ def erase_subject(
         if plan.to_delete and deleter is None:
             raise ValueError("a TicketDeleter is required unless dry_run")
         by_id = {target.ticket_id: target for target in plan.to_delete}
-        try:
-            if deleter is not None:
-                expected = {tid: external_id(t.case_id) for tid, t in by_id.items()}
-                _delete_tickets(deleter, list(by_id), batch_size, result, expected)
-            # Only when every ticket is gone and none is being sent right now (see above).
-            if users is not None and result.tickets_complete and not plan.in_flight:
-                result.users = users.erase()
-        except BaseException:
-            result.aborted = True
-            raise
-        finally:
-            # Record whatever was deleted even if a later step raised: those tickets are gone.
-            if result.deleted or (result.users is not None and result.users.touched):
-                _record(db, result, [by_id[tid] for tid in result.deleted], actor, reason, now)
-            if request is not None:
-                close_request(
-                    db, request, result, actor=actor, reason=reason, now=now,
-                    only_cases=only_cases,
-                )  # fmt: skip
+        with recorded_run(db, "erase", actor, now=clock.reader(now), lazy=True) as run:
+            try:
+                if deleter is not None:
+                    expected = {tid: external_id(t.case_id) for tid, t in by_id.items()}
+                    _delete_tickets(deleter, list(by_id), batch_size, result, expected)
+                # Only when every ticket is gone and none is being sent right now (see above).
+                if users is not None and result.tickets_complete and not plan.in_flight:
+                    result.users = users.erase()
+            except BaseException:
+                result.aborted = True
+                raise
+            finally:
+                # Record whatever was deleted even if a later step raised: those are gone.
+                if result.deleted or (result.users is not None and result.users.touched):
+                    _record(run, result, [by_id[tid] for tid in result.deleted], reason)
+                if request is not None:
+                    close_request(
+                        db, request, result, actor=actor, reason=reason, now=now,
+                        only_cases=only_cases,
+                    )  # fmt: skip
         return result
 
 
@@ -281,18 +283,12 @@ def _withhold_unsent(db: sqlite_utils.Database, case_ids: list[str], now: dateti
         transitions.withhold_for_erasure(conn, case_ids, stamp)
 
 
-def _record(
-    db: sqlite_utils.Database,
-    result: ErasureResult,
-    targets: list[TicketTarget],
-    actor: str,
-    reason: str,
-    now: datetime | None,
-) -> None:
-    stamp = clock.format(now or clock.now())
-    run_id = runs.new_run_id("erase")
-    result.run_id = run_id
-    with transaction(db) as conn:
+def _record(run: Run, result: ErasureResult, targets: list[TicketTarget], reason: str) -> None:
+    """One erased event per deleted ticket, in the erase run (opened here if not yet)."""
+    run.begin()
+    result.run_id = run.run_id
+    stamp = clock.format(run.now())
+    with transaction(run.db) as conn:
         for target in targets:
             row = append_event(
                 conn,
@@ -305,8 +301,8 @@ def _record(
                     "destination_country": target.destination_country,
                     "ticket_id": target.ticket_id,
                     "transferred_at": stamp,  # the event time; the column is NOT NULL
-                    "run_id": run_id,
-                    "actor": actor,
+                    "run_id": run.run_id,
+                    "actor": run.actor,
                     "details": {
                         "reason": reason,
                         "ticket_deleted": True,
@@ -315,17 +311,10 @@ def _record(
                 },
             )
             result.event_seqs.append(int(row["seq"]))
-        complete = result.complete
-        runs.record_finished_run(
-            conn,
-            run_id,
-            "erase",
-            actor,
-            stamp,
-            outcome="ok" if complete else ("aborted" if result.aborted else "partial"),
-            exit_code=0 if complete else 3,
-            details=_run_details(result, len(targets)),
-        )
+    complete = result.complete
+    run.outcome = "ok" if complete else ("aborted" if result.aborted else "partial")
+    run.exit_code = 0 if complete else 3
+    run.details = _run_details(result, len(targets))
 
 
 def _run_details(result: ErasureResult, erased: int) -> dict[str, int]:

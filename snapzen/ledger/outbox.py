@@ -28,8 +28,6 @@ from snapzen.ledger import decisions
 from snapzen.ledger.chain import append_events, plain_json
 from snapzen.ledger.cursor_rules import next_cursor, utc_day
 from snapzen.ledger.db import transaction
-from snapzen.ledger.runs import finish_run as finish_run  # re-exported: the pass calls these
-from snapzen.ledger.runs import start_run as start_run
 from snapzen.ledger.status import UNSENT, UNSETTLED, CaseStatus, sql_list
 from snapzen.ledger.transitions import ERASED_REASON
 from snapzen.support import clock

@@ -28,6 +28,7 @@ from pydantic_core import core_schema
 from snapzen.support import clock
 from snapzen.support.errors import InvalidRecordError
 from snapzen.support.jsoncodec import dumps_bytes
+from snapzen.support.settings_gdpr import ConsentSource
 
 # Epoch values above this are milliseconds (this many seconds is the year 5138).
 _MS_THRESHOLD = 100_000_000_000
@@ -284,7 +285,7 @@ class Outcome(StrEnum):
 
 class ConsentEvidence(BaseModel):
     model_config = ConfigDict(frozen=True)
-    source: Literal["javascript_variables", "operator_variables", "labels"]
+    source: ConsentSource  # support.settings_gdpr.CONSENT_SOURCES
     variable: str
     value: str
     # When consent was given, if a source says so; None otherwise. Never the chat's start.

@@ -168,10 +168,13 @@ def test_the_clock_offset_moves_everything_a_run_records(make_sandbox: Any, tmp_
         moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
         return abs(moment - their_now) < timedelta(minutes=10)
 
-    runs = _rows(ledger, "SELECT kind, started_at, finished_at FROM runs ORDER BY started_at")
-    assert [kind for kind, *_ in runs] == ["init", "sync"]
+    [created] = _rows(ledger, "SELECT value FROM ledger_meta WHERE name = 'created_at'")
+    assert at_their_time(created[0])  # `init`
+    runs = _rows(ledger, "SELECT kind, started_at, finished_at FROM runs")
+    assert [kind for kind, *_ in runs] == ["sync"]
     assert all(at_their_time(s) and at_their_time(f) for _, s, f in runs), runs
     events = _rows(ledger, "SELECT event, transferred_at FROM transfers")
-    assert {e for e, _ in events} >= {"sent"} and all(at_their_time(t) for _, t in events), events
+    assert {"ledger_bound", "transfer", "run"} <= {e for e, _ in events}, events
+    assert all(at_their_time(t) for _, t in events), events
     lines = [json.loads(x) for x in sync.stderr.splitlines() if x.startswith("{")]
     assert lines and all(at_their_time(str(line["timestamp"])) for line in lines)
