@@ -6,13 +6,18 @@ information). Where the controller is and who receives the chats: `[transfer]`
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from snapzen.support.settings_base import CommaList, Section, split_list
+from snapzen.support.settings_base import (
+    CommaList,
+    Section,
+    json_text,
+    refuse_moved,
+    split_list,
+)
 
 # The one registry of where a chat's consent may be recorded: the SnapEngage case fields read
 # for it. The settings' validation (`consent.sources`), the type of ConsentEvidence.source
@@ -70,11 +75,7 @@ class ConsentSettings(Section):
     @model_validator(mode="before")
     @classmethod
     def _moved(cls, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            for name, target in MOVED_FROM_CONSENT.items():
-                if name in data:
-                    raise ValueError(f"consent.{name} moved to {target}")
-        return data
+        return refuse_moved(data, MOVED_FROM_CONSENT, "consent.{name} moved to {target}")
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -95,14 +96,7 @@ class ConsentSettings(Section):
     @field_validator("notices", mode="before")
     @classmethod
     def _notices_json(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            import json
-
-            try:
-                return json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"not a valid JSON object: {exc.msg}") from None
-        return value
+        return json_text(value, "object")
 
     @field_validator("notices")
     @classmethod
