@@ -68,7 +68,7 @@ def flag_case(
             tickets,
             source,
             json.dumps(dict(details or {}), sort_keys=True),
-            now.isoformat(timespec="seconds"),
+            clock.format(now),
         ),
     )
 

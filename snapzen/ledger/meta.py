@@ -102,7 +102,7 @@ def bind(conn: sqlite3.Connection, key: bytes, now: datetime, *, origin: str) ->
     ledger_id = meta.get("ledger_id") or str(uuid.uuid4())
     wanted = {
         "ledger_id": ledger_id,
-        "created_at": meta.get("created_at") or now.isoformat(timespec="seconds"),
+        "created_at": meta.get("created_at") or clock.format(now),
         "key_fingerprint": meta.get("key_fingerprint") or key_fingerprint(key, ledger_id),
         "bound_by": meta.get("bound_by") or origin,
     }
