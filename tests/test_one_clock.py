@@ -31,7 +31,7 @@ PENDING_CLI = {
 }
 
 
-def wall_clock_reads(path: Path) -> list[str]:
+def wall_clock_reads(path: Path, root: Path = PACKAGE) -> list[str]:
     source = path.read_text(encoding="utf-8")
     lines = source.splitlines()
     found = []
@@ -43,9 +43,9 @@ def wall_clock_reads(path: Path) -> list[str]:
         if (name, node.attr) not in WALL_CLOCK_READS:
             continue
         line = lines[node.lineno - 1]
-        if path.is_relative_to(PACKAGE / "sandbox") and REMOTE_CLOCK in line:
+        if path.is_relative_to(root / "sandbox") and REMOTE_CLOCK in line:
             continue
-        found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {line.strip()}")
+        found.append(f"{path.relative_to(root.parent)}:{node.lineno}: {line.strip()}")
     return found
 
 
@@ -57,9 +57,7 @@ def test_wall_clock_read_only_through_support_clock() -> None:
         for hit in wall_clock_reads(path)
         if _without_line_number(hit) not in PENDING_CLI
     ]
-    assert offenders == [], "read the time through snapzen.support.clock:\n" + "\n".join(
-        offenders
-    )
+    assert offenders == [], "read the time through snapzen.support.clock:\n" + "\n".join(offenders)
 
 
 def _without_line_number(hit: str) -> str:
@@ -73,18 +71,10 @@ def test_the_rule_catches_a_direct_reading(tmp_path: Path) -> None:
         "import datetime as dt\nimport time\nfrom datetime import UTC, datetime\n"
         "a = datetime.now(UTC)\nb = dt.datetime.utcnow()\nc = time.time()\nd = time.monotonic()\n"
     )
-    assert [hit.rsplit(": ", 1)[1] for hit in _reads_outside(sneaky)] == [
+    hits = sorted(wall_clock_reads(sneaky, root=tmp_path), key=lambda h: int(h.split(":")[1]))
+    assert [hit.rsplit(": ", 1)[1] for hit in hits] == [
         "a = datetime.now(UTC)", "b = dt.datetime.utcnow()", "c = time.time()",
     ]  # fmt: skip
-
-
-def _reads_outside(path: Path) -> list[str]:
-    global PACKAGE
-    saved, PACKAGE = PACKAGE, path.parent
-    try:
-        return sorted(wall_clock_reads(path), key=lambda hit: int(hit.split(":")[1]))
-    finally:
-        PACKAGE = saved
 
 
 def test_offset_moves_now_and_today(monkeypatch: pytest.MonkeyPatch) -> None:
