@@ -24,11 +24,12 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from snapzen.sandbox import Sandbox, SandboxConfig
+from snapzen.support import clock
 from snapzen.support.sqlite_uri import read_only_uri
 
 # The default settle time: a chat that started less than this long ago may still be running.
@@ -125,7 +126,7 @@ def _eligible(row: Mapping[str, Any]) -> bool:
 
 
 def _created(row: Mapping[str, Any]) -> datetime:
-    return datetime.fromisoformat(str(row["created_at"]).replace("Z", "+00:00"))
+    return clock.parse(str(row["created_at"]))
 
 
 def _newly_settled(truth: list[dict[str, Any]], first: datetime, second: datetime) -> int:
@@ -207,14 +208,14 @@ def run_demo(
         if created.returncode != 0:
             result.failures.append(f"init exited {created.returncode}: {created.stderr[-500:]}")
 
-        first_at = datetime.now(UTC)
+        first_at = clock.now()
         first = _cli(env, "sync")
         say(f"$ snapzen sync\n  {first.stdout.strip()}")
         if first.returncode != 0:
             result.failures.append(f"first sync exited {first.returncode}: {first.stderr[-500:]}")
         tickets_after_first = sb.state()["tickets_count"]
 
-        second_at = datetime.now(UTC)
+        second_at = clock.now()
         second = _cli(env, "sync")
         say(f"$ snapzen sync   # again: must create nothing\n  {second.stdout.strip()}")
         if second.returncode != 0:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from snapzen.commands import service
-from snapzen.ledger import outbox
+from snapzen.ledger import outbox, runs
 from snapzen.ledger.db import open_db
 from snapzen.policy.models import JobStatus
 from snapzen.policy.transform import external_id
@@ -161,7 +161,7 @@ def test_a_pass_runs_to_its_end_with_no_submit_or_poll_thread_on_a_fake_clock(
         threads.update(thread.name for thread in threading.enumerate())
 
     db = open_db(settings.ledger.path)
-    outbox.start_run(db, "r1", "sync", "test", datetime.now(UTC), None)
+    runs.start_run(db, "r1", "sync", "test", datetime.now(UTC), None)
     pipeline = Pipeline(
         settings,
         db,

@@ -49,7 +49,7 @@ from snapzen import __version__
 from snapzen.clients.deadline import answer_deadline
 from snapzen.clients.origin import CredentialSafeSession, require_origin
 from snapzen.clients.redirects import RedirectRefusedError, next_hop
-from snapzen.support import jsoncodec
+from snapzen.support import clock, jsoncodec
 from snapzen.support.errors import (
     AmbiguousWriteError,
     AuthError,
@@ -110,7 +110,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+        seconds = (when - (now or clock.now())).total_seconds()
     if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN / inf
         return None
     return max(0.0, seconds)

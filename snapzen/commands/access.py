@@ -40,6 +40,7 @@ from snapzen.ledger import collisions, erasure_journal, forget, period_keys, req
 from snapzen.ledger.audit import COLUMNS, decode_json_columns
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
+from snapzen.support import clock
 from snapzen.support.atomic import atomic_text, private_dir
 from snapzen.support.settings import Settings, require_ledger_key
 
@@ -216,7 +217,7 @@ def build_pack(
     parties = controllers.group(settings, [(c["case_id"], c.get("widget_id")) for c in chats])
     return {
         "format": FORMAT,
-        "generated_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated_at": clock.format(now),
         "request_id": request_id,
         "subject_ref": ref,
         "asked_by": {
@@ -255,7 +256,7 @@ def write_pack(
     email reference not narrowed by case or ticket raises collisions.SubjectCollision before
     anything is written or recorded."""
     require_complete(settings)  # exit 2, nothing written or recorded
-    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    moment = (now or clock.now()).astimezone(UTC)
     journal = settings.ledger.erasure_journal_path
     key = require_ledger_key(settings) if settings.ledger.key is not None else None
     if key is not None:  # an edited journal refuses the request before anything is written
@@ -286,7 +287,7 @@ def write_pack(
 def _record(
     db: sqlite_utils.Database, result: AccessResult, received: date, actor: str, now: datetime
 ) -> dict[str, Any]:
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = clock.format(now)
     with transaction(db) as conn:
         append_event(
             conn,

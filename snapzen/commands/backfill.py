@@ -36,15 +36,15 @@ import sqlite_utils
 from snapzen.commands import service
 from snapzen.commands.backup import backup_ledger
 from snapzen.commands.scheduler import LOCK_POLL_SECONDS, patiently
-from snapzen.ledger.cursor_rules import UTC_TIMEZONE, is_utc
+from snapzen.ledger.cursor_rules import UTC_TIMEZONE, backfill_day_finished, oldest_held
 from snapzen.ledger.db import ensure_ledger, open_db, open_ledger, transaction
 from snapzen.ledger.outbox import now_iso
 from snapzen.ledger.status import CaseStatus, sql_list
 from snapzen.policy.models import EncodedTicket, ImportTicket, JobResult, JobStatus
-from snapzen.support import errors
+from snapzen.support import clock, errors
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings, require_ledger_key
-from snapzen.sync.pipeline import Counts, CrashHook, PassResult, Pipeline, utcnow
+from snapzen.sync.pipeline import Counts, CrashHook, PassResult, Pipeline
 from snapzen.sync.prepare_worker import PrepareWorker
 
 log = get_logger("snapzen.commands.backfill")
@@ -88,8 +88,8 @@ def plan_backfill(
     today: date | None = None,
 ) -> BackfillPlan:
     """Validate the range before any network call; ConfigError (exit 2) says what is wrong."""
-    today = today or utcnow().date()
-    oldest = today - timedelta(days=settings.snapengage.retention_days)
+    today = today or clock.today()
+    oldest = oldest_held(today, settings.snapengage.retention_days)
     if since > until:
         raise errors.ConfigError(f"--since {since} is after --until {until}")
     if until > today:
@@ -452,17 +452,17 @@ def _slice_body(
         )
         pipeline.push_ready()
         # Only whole UTC days are finished: the windows were asked in UTC (backfill_settings).
-        if not pipeline.interrupted and is_utc(pipeline.settings.snapengage.timezone):
-            for day, widgets in taken.days:
-                if day < today:
-                    mark_finished(
-                        pipeline.db,
-                        {widget: fetched.get((widget, day, day), 0) for widget in widgets},
-                        day,
-                        run_id=pipeline.run_id,
-                        actor=pipeline.actor,
-                        now=pipeline.clock(),
-                    )
+        timezone, interrupted = pipeline.settings.snapengage.timezone, pipeline.interrupted
+        for day, widgets in taken.days:
+            if backfill_day_finished(day, today, timezone=timezone, interrupted=interrupted):
+                mark_finished(
+                    pipeline.db,
+                    {widget: fetched.get((widget, day, day), 0) for widget in widgets},
+                    day,
+                    run_id=pipeline.run_id,
+                    actor=pipeline.actor,
+                    now=pipeline.clock(),
+                )
         return pipeline.result()
 
     return body

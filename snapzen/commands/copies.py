@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
+from snapzen.support import clock
 from snapzen.support.atomic import PRIVATE_MODE
 
 BACKUP = "backup"
@@ -39,7 +40,7 @@ def register(ledger: Path, kind: str, path: Path, now: datetime) -> None:
     """Append one copy to the register (created 0600)."""
     line = json.dumps({
         "kind": kind, "path": str(path.resolve()),
-        "made_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "made_at": clock.format(now),
     })  # fmt: skip
     fd = os.open(register_path(ledger), os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_MODE)
     try:

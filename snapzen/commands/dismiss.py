@@ -13,14 +13,14 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from snapzen.commands import service
-from snapzen.ledger import runs, transitions
+from snapzen.commands.run import recorded_run
+from snapzen.ledger import transitions
 from snapzen.ledger.db import ensure_ledger, transaction
-from snapzen.ledger.outbox import now_iso
 from snapzen.ledger.status import CaseStatus
+from snapzen.support import clock
 from snapzen.support.errors import ConfigError
 from snapzen.support.log import one_line
 from snapzen.support.settings import Settings
-from snapzen.sync.pipeline import utcnow
 
 
 def dismiss(
@@ -40,24 +40,21 @@ def dismiss(
     if not case_ids:
         raise ConfigError("give at least one --case ID")
     ensure_ledger(settings.ledger.path)
-    run_id = runs.new_run_id("dismiss")
-    stamp = now_iso(now or utcnow())
-    with service.locked_db(settings, wait=wait) as db, transaction(db) as conn:
+    with service.locked_db(settings, wait=wait) as db:
         for case_id in case_ids:
-            row = conn.execute("SELECT status FROM cases WHERE case_id = ?", (case_id,)).fetchone()
+            row = db.execute("SELECT status FROM cases WHERE case_id = ?", (case_id,)).fetchone()
             if row is None:
                 raise ConfigError(f"case {case_id} is not in the ledger database")
             if row[0] != CaseStatus.FAILED:
                 raise ConfigError(f"case {case_id} is {row[0]}, not failed; nothing to dismiss")
-        transitions.dismiss_failed(conn, case_ids, reason, stamp, run_id=run_id, actor=actor)
-        runs.record_finished_run(
-            conn,
-            run_id,
-            "dismiss",
-            actor,
-            stamp,
-            outcome="ok",
-            exit_code=0,
-            details={"cases": list(case_ids)[:100], "reason": reason},
-        )
-    return run_id
+        details = {"cases": list(case_ids)[:100], "reason": reason}
+        clock_now = clock.reader(now)
+        with (
+            recorded_run(db, "dismiss", actor, now=clock_now, details=details) as run,
+            transaction(db) as conn,
+        ):
+            stamp = clock.format(clock_now())
+            transitions.dismiss_failed(
+                conn, case_ids, reason, stamp, run_id=run.run_id, actor=actor
+            )
+    return run.run_id

@@ -24,7 +24,7 @@ import sqlite3
 from collections.abc import Collection, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 import sqlite_utils
@@ -37,12 +37,14 @@ from snapzen.commands.erase_request import (
     check_journal,
     journal_request,
 )
-from snapzen.ledger import collisions, holds, period_keys, runs, transitions
+from snapzen.commands.run import Run, recorded_run
+from snapzen.ledger import collisions, holds, period_keys, transitions
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
 from snapzen.ledger.notices import Notice
 from snapzen.ledger.status import UNSENT_OR_PUSHING, CaseStatus, sql_list
 from snapzen.policy.transform import external_id
+from snapzen.support import clock
 from snapzen.support.log import get_logger
 
 log = get_logger(__name__)
@@ -219,34 +221,38 @@ def erase_subject(
         if plan.to_delete and deleter is None:
             raise ValueError("a TicketDeleter is required unless dry_run")
         by_id = {target.ticket_id: target for target in plan.to_delete}
-        try:
-            if deleter is not None:
-                expected = {tid: external_id(t.case_id) for tid, t in by_id.items()}
-                _delete_tickets(deleter, list(by_id), batch_size, result, expected)
-            # Only when every ticket is gone and none is being sent right now (see above).
-            if users is not None and result.tickets_complete and not plan.in_flight:
-                result.users = users.erase()
-        except BaseException:
-            result.aborted = True
-            raise
-        finally:
-            # Record whatever was deleted even if a later step raised: those tickets are gone.
-            # One transaction: the erased events, the request and its Art. 19 notices are all
-            # in the ledger or none is (a rerun finds the tickets gone and records them then).
-            touched = result.deleted or (result.users is not None and result.users.touched)
-            chained = None
-            if touched or request is not None:
-                with transaction(db) as conn:
-                    if touched:
-                        targets = [by_id[tid] for tid in result.deleted]
-                        _record(conn, result, targets, actor, reason, now)
-                    if request is not None:
-                        chained = chain_request(
-                            conn, request, result, actor=actor, reason=reason, now=now,
-                            only_cases=only_cases,
-                        )  # fmt: skip
-            if request is not None and chained is not None:
-                journal_request(request, result, chained, reason=reason)
+        with recorded_run(db, "erase", actor, now=clock.reader(now), lazy=True) as run:
+            try:
+                if deleter is not None:
+                    expected = {tid: external_id(t.case_id) for tid, t in by_id.items()}
+                    _delete_tickets(deleter, list(by_id), batch_size, result, expected)
+                # Only when every ticket is gone and none is being sent right now (see above).
+                if users is not None and result.tickets_complete and not plan.in_flight:
+                    result.users = users.erase()
+            except BaseException:
+                result.aborted = True
+                raise
+            finally:
+                # Record whatever was deleted even if a later step raised: those are gone.
+                # One transaction: the erased events, the request and its Art. 19 notices are
+                # all in the ledger or none is (a rerun finds the tickets gone, records them).
+                touched = result.deleted or (result.users is not None and result.users.touched)
+                chained = None
+                if touched:
+                    run.begin()
+                    result.run_id = run.run_id
+                if touched or request is not None:
+                    with transaction(db) as conn:
+                        if touched:
+                            targets = [by_id[tid] for tid in result.deleted]
+                            _record(conn, run, result, targets, reason)
+                        if request is not None:
+                            chained = chain_request(
+                                conn, request, result, actor=actor, reason=reason, now=now,
+                                only_cases=only_cases,
+                            )  # fmt: skip
+                if request is not None and chained is not None:
+                    journal_request(request, result, chained, reason=reason)
         return result
 
 
@@ -294,22 +300,20 @@ def _delete_tickets(
 
 def _withhold_unsent(db: sqlite_utils.Database, case_ids: list[str], now: datetime | None) -> None:
     """Pending or failed chats of an erased person become withheld (never sent)."""
-    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = clock.format(now or clock.now())
     with transaction(db) as conn:
         transitions.withhold_for_erasure(conn, case_ids, stamp)
 
 
 def _record(
     conn: sqlite3.Connection,
+    run: Run,
     result: ErasureResult,
     targets: list[TicketTarget],
-    actor: str,
     reason: str,
-    now: datetime | None,
 ) -> None:
-    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    run_id = runs.new_run_id("erase")
-    result.run_id = run_id
+    """One erased event per deleted ticket, in the erase run, inside the caller's transaction."""
+    stamp = clock.format(run.now())
     for target in targets:
         row = append_event(
             conn,
@@ -322,8 +326,8 @@ def _record(
                 "destination_country": target.destination_country,
                 "ticket_id": target.ticket_id,
                 "transferred_at": stamp,  # the event time; the column is NOT NULL
-                "run_id": run_id,
-                "actor": actor,
+                "run_id": run.run_id,
+                "actor": run.actor,
                 "details": {
                     "reason": reason,
                     "ticket_deleted": True,
@@ -333,16 +337,9 @@ def _record(
         )
         result.event_seqs.append(int(row["seq"]))
     complete = result.complete
-    runs.record_finished_run(
-        conn,
-        run_id,
-        "erase",
-        actor,
-        stamp,
-        outcome="ok" if complete else ("aborted" if result.aborted else "partial"),
-        exit_code=0 if complete else 3,
-        details=_run_details(result, len(targets)),
-    )
+    run.outcome = "ok" if complete else ("aborted" if result.aborted else "partial")
+    run.exit_code = 0 if complete else 3
+    run.details = _run_details(result, len(targets))
 
 
 def _run_details(result: ErasureResult, erased: int) -> dict[str, int]:

@@ -24,6 +24,7 @@ import sqlite_utils
 from snapzen.commands import erasure_notices
 from snapzen.ledger import erasure_journal, notices, requests
 from snapzen.ledger.erasure_reapply import remember_subject
+from snapzen.support import clock
 
 if TYPE_CHECKING:
     from snapzen.commands.erase import ErasureResult
@@ -89,8 +90,8 @@ def chain_request(
     """Inside the erasure's transaction: the request event and its Art. 19 notices (stored
     on ``result.notices``). A narrowed erasure (chats of a shared email) names its chats and
     never marks the whole reference as erased."""
-    moment = (now or datetime.now(UTC)).astimezone(UTC)
-    stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = (now or clock.now()).astimezone(UTC)
+    stamp = clock.format(moment)
     plan = result.plan
     status, outcome = outcome_of(result)
     narrowed = sorted(only_cases) if only_cases is not None else None

@@ -34,6 +34,7 @@ from snapzen.commands import controllers, copies, erasure_notices
 from snapzen.commands.erasure_notices import Chat as Chat
 from snapzen.ledger import notices
 from snapzen.ledger.requests import EVENTS as REQUEST_EVENTS
+from snapzen.support import clock
 from snapzen.support.atomic import atomic_text
 
 if TYPE_CHECKING:
@@ -190,7 +191,7 @@ def held_copies(db: sqlite_utils.Database, ledger: Path, subject_ref: str,
         (*REQUEST_EVENTS, subject_ref),
     ).fetchone()
     since = min((t for t in (first, seen) if t), default=None)
-    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = clock.format(now)
     return copies.holding(
         copies.recorded(ledger), backups_since=since, journal_since=asked, before=stamp
     )

@@ -23,14 +23,14 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 from snapzen.ledger.db import LedgerError, open_db
 from snapzen.ledger.status import CaseStatus
 from snapzen.policy.models import JobStatus
-from snapzen.support.clock import utcnow
+from snapzen.support import clock
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
 from snapzen.sync.results_check import lookup_is_conclusive
@@ -148,7 +148,7 @@ def _parse(text: object) -> datetime | None:
     if not isinstance(text, str) or not text:
         return None
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+        return clock.parse(text)
     except ValueError:
         return None
 
@@ -173,7 +173,7 @@ def waiting_for(settings: Settings, progress: Callable[[str], None]) -> Waiting:
         timeout=zendesk.job_timeout_seconds,
         poll=zendesk.job_poll_seconds,
         grace=timedelta(seconds=zendesk.recovery_grace_seconds),
-        now=utcnow,
+        now=clock.now,
         progress=progress,
     )
 

@@ -17,17 +17,18 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from snapzen.commands.first_pass import refuse_init
 from snapzen.commands.inflight import waiting_for
 from snapzen.commands.reconcile import ReconcileResult, TicketExport, Via, reconcile, zendesk_export
+from snapzen.commands.run import recorded_run
 from snapzen.ledger.db import LedgerError, create_ledger
 from snapzen.ledger.erasure_reapply import ReapplyResult, choose, restore_union
 from snapzen.ledger.journal_file import create_empty
 from snapzen.ledger.meta import read_meta
-from snapzen.ledger.runs import new_run_id
+from snapzen.support import clock
 from snapzen.support.atomic import private_dir
 from snapzen.support.errors import LockHeld
 from snapzen.support.lock import writer_lock
@@ -63,7 +64,7 @@ def init_ledger(
 ) -> InitResult:
     key = require_ledger_key(settings)
     path = Path(settings.ledger.path)
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     if path.exists() or path.is_symlink():
         raise LedgerError(
             f"a ledger already exists at {path}; nothing was changed (to replace it with a "
@@ -87,26 +88,22 @@ def init_ledger(
         try:
             ledger_id = read_meta(db.conn)["ledger_id"]
             adoption = erasures = None
+            # Only an adoption is a run: a plain init records none, so the first pass can
+            # still tell a ledger that never synced (commands.first_pass).
             if adopt:
-                assert sink is not None
-                since = now - timedelta(days=settings.snapengage.retention_days) - ADOPT_MARGIN
-                adoption = reconcile(
-                    db,
-                    sink,
-                    since=since,
-                    now=now,
-                    source="init --adopt",
-                    actor=actor,
-                    run_id=new_run_id("adopt"),
-                    key=key,
-                    via=via,
-                    waiting=waiting_for(settings, progress or _log_progress),
-                )
-                # Erasures and requests made with the lost ledger hold for the new one too.
-                assert journal is not None
-                erasures = restore_union(
-                    db, journal, None, now=now, actor=actor, command="init --adopt"
-                )
+                assert sink is not None and journal is not None
+                with recorded_run(db, "init", actor, now=clock.reader(now)) as run:
+                    since = now - timedelta(days=settings.snapengage.retention_days) - ADOPT_MARGIN
+                    adoption = reconcile(
+                        db, sink, since=since, now=now, source="init --adopt", actor=actor,
+                        run_id=run.run_id, key=key, via=via,
+                        waiting=waiting_for(settings, progress or _log_progress),
+                    )  # fmt: skip
+                    # Erasures and requests made with the lost ledger hold for the new one too.
+                    erasures = restore_union(
+                        db, journal, None, now=now, actor=actor, command="init --adopt"
+                    )
+                    run.details.update(adoption.as_dict())
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             db.conn.close()

@@ -16,6 +16,7 @@ from snapzen.commands.reconcile_findings import Kind
 from snapzen.commands.status import STATUSES
 from snapzen.ledger import outbox, runs
 from snapzen.ledger.status import UNSENT_OR_PUSHING, sql_list
+from snapzen.support import clock
 from snapzen.support.settings import Settings, parse_interval
 from snapzen.support.sqlite_uri import read_only_uri
 
@@ -61,7 +62,7 @@ class _Exposition:
 def _epoch(iso: str | None) -> float | None:
     if not iso:
         return None
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    return clock.parse(iso).timestamp()
 
 
 def render_prometheus(report: dict[str, Any]) -> str:
@@ -227,7 +228,7 @@ def _verdict(conn: sqlite3.Connection, settings: Settings, now: datetime) -> Hea
     ).fetchone()[0]
     if completed is None:
         return Health(False, "no run has completed yet")
-    age = now - datetime.fromisoformat(completed.replace("Z", "+00:00"))
+    age = now - clock.parse(completed)
     if age > window:
         return Health(
             False,

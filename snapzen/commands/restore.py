@@ -27,7 +27,7 @@ import secrets
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +41,14 @@ from snapzen.commands.inflight import (
 from snapzen.commands.init import remove_db_files
 from snapzen.commands.reconcile import ReconcileResult, TicketExport, Via, reconcile, zendesk_export
 from snapzen.commands.restore_swap import make_standalone, swap_in
+from snapzen.commands.run import recorded_run
 from snapzen.ledger.adopt import record_restored
 from snapzen.ledger.chain import chain_head
 from snapzen.ledger.db import LedgerError, create_file, open_db, transaction
 from snapzen.ledger.erasure_reapply import JournalChoice, ReapplyResult, choose, restore_union
 from snapzen.ledger.meta import bind, key_matches, read_meta
-from snapzen.ledger.runs import new_run_id
 from snapzen.ledger.verify import verify_ledger
+from snapzen.support import clock
 from snapzen.support.errors import LockHeld
 from snapzen.support.lock import writer_lock
 from snapzen.support.log import get_logger
@@ -83,7 +84,7 @@ def restore_ledger(
     progress: Callable[[str], None] | None = None,
 ) -> RestoreResult:
     key = require_ledger_key(settings)
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     path = Path(settings.ledger.path)
     if backup.resolve() == path.resolve():
         raise LedgerError(f"{backup} is the ledger itself: give the backup file to restore")
@@ -157,9 +158,7 @@ def _newest(conn: sqlite3.Connection) -> datetime | None:
             "SELECT MAX(transferred_at) FROM transfers",
         )
     ]
-    parsed = [
-        datetime.fromisoformat(str(s).replace("Z", "+00:00")).astimezone(UTC) for s in stamps if s
-    ]
+    parsed = [clock.parse(str(s)) for s in stamps if s]
     return max(parsed) if parsed else None
 
 
@@ -203,33 +202,34 @@ class _Restore:
         # replaced ledger's oldest unfinished case when that is older.
         newest = _newest(db.conn) or self.now - timedelta(days=60)
         since = min(newest, work.earliest or newest) - RESTORE_MARGIN
-        run_id = new_run_id("restore")
         aside = _aside_name(self.path, self.now) if self.path.exists() else None
-        record_restored(
-            db,
-            self.now,
-            backup_name=self.backup.name,
-            backup_head=head,
-            details={
-                "reconciled_since": since.isoformat(timespec="seconds"),
-                "replaced": aside.name if aside else None,
-                "in_flight": len(work.pushing),
-                "replaced_readable": work.readable,
-            },
-            actor=self.actor,
-            run_id=run_id,
-        )
-        result = reconcile(
-            db, sink, since=since, now=self.now, source="restore", actor=self.actor,
-            run_id=run_id, key=self.key, via=via, work=work, waiting=self.waiting,
-            known=lambda ids: replaced_refs(self.path, self.key, ids),
-        )  # fmt: skip
-        # A backup does not know the erasures and requests made after it: the journal and
-        # the ledger it replaces do.
-        erasures = restore_union(
-            db, self.journal, self.path if self.path.exists() else None, now=self.now,
-            actor=self.actor, command="ledger restore",
-        )  # fmt: skip
+        with recorded_run(db, "restore", self.actor, now=clock.reader(self.now)) as run:
+            record_restored(
+                db,
+                self.now,
+                backup_name=self.backup.name,
+                backup_head=head,
+                details={
+                    "reconciled_since": since.isoformat(timespec="seconds"),
+                    "replaced": aside.name if aside else None,
+                    "in_flight": len(work.pushing),
+                    "replaced_readable": work.readable,
+                },
+                actor=self.actor,
+                run_id=run.run_id,
+            )
+            result = reconcile(
+                db, sink, since=since, now=self.now, source="restore", actor=self.actor,
+                run_id=run.run_id, key=self.key, via=via, work=work, waiting=self.waiting,
+                known=lambda ids: replaced_refs(self.path, self.key, ids),
+            )  # fmt: skip
+            # A backup does not know the erasures and requests made after it: the journal
+            # and the ledger it replaces do.
+            erasures = restore_union(
+                db, self.journal, self.path if self.path.exists() else None, now=self.now,
+                actor=self.actor, command="ledger restore",
+            )  # fmt: skip
+            run.details.update(result.as_dict())
         return result, erasures, aside
 
 
@@ -254,7 +254,7 @@ def _copy(backup: Path, dest: Path) -> None:
 
 def _aside_name(path: Path, now: datetime) -> Path:
     """A name no earlier replaced file has: the time and a random part."""
-    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = clock.format_compact(now)
     while True:
         aside = path.with_name(f"{path.name}.replaced-{stamp}-{secrets.token_hex(4)}")
         if not aside.exists():

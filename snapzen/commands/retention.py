@@ -50,15 +50,16 @@ from snapzen.clients.ticket_deletion import (
 from snapzen.commands import retention_profiles
 from snapzen.commands.retention_forget import forget_due, plan_forget
 from snapzen.commands.retention_profiles import plan_profiles, sweep_profiles
+from snapzen.commands.run import recorded_run
 from snapzen.ledger import holds, outbox, runs, transitions
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.cursor_rules import deletion_clock_error
 from snapzen.ledger.db import open_ledger, transaction
 from snapzen.ledger.status import CaseStatus
 from snapzen.policy.transform import add_years, external_id, retention_until
-from snapzen.support import clock
-from snapzen.support.errors import ConfigError, exit_code_of
-from snapzen.support.log import bound_run, get_logger, one_line
+from snapzen.support import clock as wall_clock
+from snapzen.support.errors import ConfigError
+from snapzen.support.log import bound_run, get_logger
 from snapzen.support.settings import Settings
 from snapzen.sync.clock_guard import check_against_zendesk
 
@@ -196,7 +197,7 @@ def iter_due(
         if not rows:
             return
         for case_id, ticket_id, widget_id, subject, started, recorded in rows:
-            moment = datetime.fromisoformat(str(started).replace("Z", "+00:00"))
+            moment = wall_clock.parse(str(started))
             until = (
                 date.fromisoformat(str(recorded)[:10])
                 if recorded
@@ -299,10 +300,6 @@ def _record(
 # ---------------------------------------------------------------- the sweep
 
 
-def _utcnow() -> datetime:
-    return clock.utcnow()
-
-
 def newest_time_seen(db: sqlite_utils.Database) -> datetime | None:
     """The newest run start the ledger recorded (syncs run every few minutes, each recording
     its start), or None before any run. Not the newest chat: a widget that stopped chatting
@@ -313,7 +310,7 @@ def newest_time_seen(db: sqlite_utils.Database) -> datetime | None:
     ``Date`` (``sync.clock_guard.check_against_zendesk``), and a pass under a clock ahead of
     it records no run."""
     row = db.execute("SELECT MAX(started_at) FROM runs").fetchone()
-    return datetime.fromisoformat(row[0].replace("Z", "+00:00")) if row and row[0] else None
+    return wall_clock.parse(row[0]) if row and row[0] else None
 
 
 def refuse_on_wrong_clock(settings: Settings, now: datetime) -> None:
@@ -352,7 +349,7 @@ def run_sweep(
     api: TicketDeletionApi | None = None,
     actor: str | None = None,
     wait: bool = False,
-    clock: Callable[[], datetime] = _utcnow,
+    clock: Callable[[], datetime] = wall_clock.now,
     crash_hook: CrashHook | None = None,
     reconcile: bool = False,
     reconcile_months: int = 36,
@@ -388,29 +385,24 @@ def run_sweep(
     refuse_on_wrong_clock(settings, clock())
     hook = crash_hook or (lambda _point: None)
     size = min(settings.zendesk.batch_size, MAX_BATCH)
-    run_id = runs.new_run_id(RUN_KIND)
     actor = actor or settings.pipeline.actor
-    result.run_id = run_id
     # Imported here: service is the composition root and pulls in the sync's clients.
     from snapzen.commands.service import locked_db
 
-    with bound_run(run_id, RUN_KIND), locked_db(settings, wait=wait) as db:
-        outbox.start_run(
-            db, run_id, RUN_KIND, actor, clock(), {"as_of": as_of.isoformat(), "purge": purge}
-        )
+    details = {"as_of": as_of.isoformat(), "purge": purge}
+    result.run_id = run_id = runs.new_run_id(RUN_KIND)
+    with (
+        bound_run(run_id, RUN_KIND),
+        locked_db(settings, wait=wait) as db,
+        recorded_run(db, RUN_KIND, actor, now=clock, details=details, run_id=run_id) as run,
+    ):
+        run.counts = lambda: {"fetched": result.due, "failed": result.failed}
         log.info("retention_sweep_started", as_of=as_of.isoformat(), purge=purge)
         try:
             _sweep(
-                db,
-                api,
-                result,
-                settings,
-                size=size,
-                years=years,
-                actor=actor,
-                clock=clock,
+                db, api, result, settings, size=size, years=years, actor=actor, clock=clock,
                 hook=hook,
-            )
+            )  # fmt: skip
             if reconcile:
                 _reconcile(db, api, result, settings, reconcile_months, actor, clock)
             sweep_profiles(api, result)
@@ -418,35 +410,11 @@ def run_sweep(
                 db, settings, as_of=as_of, now=clock(), actor=actor, run_id=run_id, hook=hook
             )
         except BaseException as exc:
-            # As in service.run_pass: runs.error is read by people, so no echoed emails
-            # (one_line scrubs them).
-            error = f"{type(exc).__name__}: {exc}" if isinstance(exc, Exception) else "interrupted"
-            outbox.finish_run(
-                db,
-                run_id,
-                clock(),
-                outcome="interrupted" if isinstance(exc, KeyboardInterrupt) else "aborted",
-                exit_code=exit_code_of(exc),
-                counts={"fetched": result.due, "failed": result.failed},
-                error=one_line(error, 300),
-                details={"as_of": as_of.isoformat(), "purge": purge, **result.counts()},
-            )
+            run.details.update(result.counts())
             log.error("retention_sweep_aborted", error_type=type(exc).__name__, **result.counts())
             raise
-        outbox.finish_run(
-            db,
-            run_id,
-            clock(),
-            outcome="ok" if result.exit_code == 0 else "partial",
-            exit_code=result.exit_code,
-            counts={"fetched": result.due, "failed": result.failed},
-            details={
-                "as_of": as_of.isoformat(),
-                "purge": purge,
-                **result.counts(),
-                "failures": result.failures[:50],
-            },
-        )
+        run.exit_code = result.exit_code
+        run.details.update(**result.counts(), failures=result.failures[:50])
     (log.info if result.exit_code == 0 else log.error)(
         "retention_sweep_finished", **result.counts()
     )

@@ -17,6 +17,7 @@ import contextvars
 import datetime as dt
 import signal
 import threading
+import time
 import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ import schedule
 
 from snapzen.commands import service
 from snapzen.ledger.db import check_ledger
+from snapzen.support import clock as wall_clock
 from snapzen.support import errors
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
@@ -50,11 +52,9 @@ def _schedule_clock(clock: Callable[[], dt.datetime] | None) -> Iterator[None]:
 
     `schedule` calls ``datetime.datetime.now()`` on its module-level ``datetime`` import and
     takes no clock argument; swapping that one reference is the only way to drive it from a
-    test clock. Production passes no clock and nothing is swapped."""
-    if clock is None:
-        yield
-        return
-    read = clock
+    test clock, or from snapzen's clock (``support.clock.local_now``, the default: the
+    process's local time moved by SNAPZEN_CLOCK_OFFSET_SECONDS)."""
+    read = clock or wall_clock.local_now
 
     class _Clocked(dt.datetime):
         @classmethod
@@ -199,12 +199,13 @@ def patiently(
 
     Returns the attempt's result, or None when it never got the lock. Waiting in short slices
     instead of one blocking acquire keeps SIGTERM responsive while another run holds the lock."""
-    deadline = None if patience is None else dt.datetime.now(dt.UTC) + patience
+    # A duration: the monotonic clock, which no wall-clock offset moves.
+    deadline = None if patience is None else time.monotonic() + patience.total_seconds()
     while not stop.is_set():
         try:
             return attempt()
         except errors.LockHeld:
-            if deadline is not None and dt.datetime.now(dt.UTC) >= deadline:
+            if deadline is not None and time.monotonic() >= deadline:
                 return None
     return None
 

@@ -18,20 +18,21 @@ from snapzen.clients.http import HttpClient
 from snapzen.clients.snapengage import SnapEngageClient
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands.first_pass import refuse_first_pass
-from snapzen.ledger import outbox, runs
+from snapzen.commands.run import recorded_run
+from snapzen.ledger import runs
 from snapzen.ledger.locked import locked_ledger
+from snapzen.support import clock as wall_clock
 from snapzen.support import errors
 from snapzen.support.log import (
     bound_run,
     get_logger,
     once,
     one_line,
-    scrub_personal,
 )
 from snapzen.support.memory import limit_malloc_arenas
 from snapzen.support.settings import Settings, require_ledger_key, require_sync_settings
 from snapzen.sync.clock_guard import ClockAheadError, ServerClock, require_clock_agrees
-from snapzen.sync.pipeline import CrashHook, PassResult, Pipeline, Sink, Source, utcnow
+from snapzen.sync.pipeline import CrashHook, PassResult, Pipeline, Sink, Source
 from snapzen.sync.prepare_worker import PrepareWorker, WorkerError
 
 log = get_logger("snapzen.commands.service")
@@ -44,7 +45,7 @@ class CredentialCheck(Protocol):
     def check_credentials(self) -> dict[str, Any]: ...
 
 
-def check_credentials(sink: object, clock: Callable[[], datetime] = utcnow) -> None:
+def check_credentials(sink: object, clock: Callable[[], datetime] = wall_clock.now) -> None:
     """At the start of every pass: a wrong or expired token aborts the pass (exit 1, one
     line, an 'aborted' run that turns `status --check` unhealthy) even when nothing is due,
     instead of exiting 0 until the day a chat is. Sinks without credentials (the dry run's
@@ -166,86 +167,61 @@ def run_pass(
         checked = _preflight(clients.sink)
         # A ledger that never synced meets a Zendesk full of snapzen's tickets: exit 2.
         refuse_first_pass(db.conn, clients.sink, settings.ledger.path)
-        outbox.start_run(db, run_id, kind, actor, utcnow(), details)
-        pipeline = Pipeline(
-            settings,
-            db,
-            clients.source,
-            clients.sink,
-            ledger_key=key,
-            run_id=run_id,
-            actor=actor,
-            crash_hook=crash_hook,
-            progress=progress,
-            stop=stop,
-            prepare_worker=worker,
-        )
-        log.info("run_started", actor=actor, widgets=len(settings.snapengage.widgets))
-        try:
+        with recorded_run(db, kind, actor, details=details, run_id=run_id) as run:
+            pipeline = Pipeline(
+                settings,
+                db,
+                clients.source,
+                clients.sink,
+                ledger_key=key,
+                run_id=run_id,
+                actor=actor,
+                crash_hook=crash_hook,
+                progress=progress,
+                stop=stop,
+                prepare_worker=worker,
+            )
+            run.counts = pipeline.counts.as_dict
+            log.info("run_started", actor=actor, widgets=len(settings.snapengage.widgets))
             try:
                 if checked is not None:
                     raise checked
-                result = body(pipeline)
-            finally:
-                # A POST still out when the pass ended (an error elsewhere) gets its answer
-                # recorded, so its batch keeps a job id instead of waiting for the lookup.
-                # Not on Ctrl-C or a crash: the user wants out, recovery handles it.
-                exc_now = sys.exc_info()[1]
-                pipeline.close(collect=exc_now is None or isinstance(exc_now, Exception))
-        except BaseException as exc:
-            # Any way out but a result leaves an 'interrupted' (Ctrl-C) or 'aborted' (an error,
-            # a crash hook) row with the exit code the process ends with: cursors were not
-            # advanced, and recovery finishes whatever was in flight.
-            known = isinstance(exc, errors.SnapzenError)
-            # runs.error is read by ops and auditors: no email an API may have echoed back.
-            error = f"{type(exc).__name__}: {scrub_personal(str(exc))}" if known else "interrupted"
-            outbox.finish_run(
-                db,
-                run_id,
-                utcnow(),
-                outcome="interrupted" if isinstance(exc, KeyboardInterrupt) else "aborted",
-                exit_code=errors.exit_code_of(exc),
-                counts=pipeline.counts.as_dict(),
-                error=error,
-            )
-            if known:
-                log.error(
-                    "run_aborted",
-                    error_type=type(exc).__name__,
-                    error=str(exc),
-                    **pipeline.counts.as_dict(),
-                )
-            raise
-        outcome = runs.ended_outcome(result.exit_code, interrupted=result.interrupted)
-        outbox.finish_run(
-            db,
-            run_id,
-            utcnow(),
-            outcome=outcome,
-            exit_code=result.exit_code,
-            counts=pipeline.counts.as_dict(),
-            details={
-                **(details or {}),
-                "at_risk": len(result.at_risk),
-                "failed_total": result.failed_total,
-                "unresolved": result.unresolved,
-                "in_progress": result.in_progress,
-                "future_dated": len(result.future_dated),
-                "cursors": result.cursors,
-                "interrupted": result.interrupted,
-            },
-        )
+                result = _body(pipeline, body)
+            except errors.SnapzenError as exc:
+                # Any way out but a result leaves an 'aborted' or 'interrupted' row (commands.run):
+                # cursors were not advanced, and recovery finishes whatever was in flight.
+                log.error("run_aborted", error_type=type(exc).__name__, error=str(exc),
+                          **pipeline.counts.as_dict())  # fmt: skip
+                raise
+            run.exit_code, run.interrupted = result.exit_code, result.interrupted
+            run.details.update(
+                at_risk=len(result.at_risk), failed_total=result.failed_total,
+                unresolved=result.unresolved, in_progress=result.in_progress,
+                future_dated=len(result.future_dated), cursors=result.cursors,
+                interrupted=result.interrupted,
+            )  # fmt: skip
         log_level = log.info if result.exit_code == 0 else log.error
         log_level = log.warning if result.interrupted else log_level
         log_level(
             "run_finished",
-            outcome=outcome,
+            outcome=runs.ended_outcome(result.exit_code, interrupted=result.interrupted),
             at_risk=len(result.at_risk),
             failed_total=result.failed_total,
             unresolved=result.unresolved,
             **pipeline.counts.as_dict(),
         )
         return result
+
+
+def _body(pipeline: Pipeline, body: Callable[[Pipeline], PassResult]) -> PassResult:
+    try:
+        return body(pipeline)
+    finally:
+        # A POST still out when the pass ended (an error elsewhere) gets its answer recorded,
+        # so its batch keeps a job id instead of waiting for the lookup. Not on Ctrl-C or a
+        # crash: the user wants out, recovery handles it.
+        exc_now = sys.exc_info()[1]
+        pipeline.close(collect=exc_now is None or isinstance(exc_now, Exception))
 
 
 def sync(

@@ -13,6 +13,7 @@ from snapzen.ledger.cursor_rules import check_clock
 from snapzen.ledger.events import DECISIONS_SQL, Event
 from snapzen.ledger.flags import open_flags
 from snapzen.ledger.status import UNSENT_OR_PUSHING, CaseStatus, sql_list
+from snapzen.support import clock
 from snapzen.support.settings import Settings
 from snapzen.sync.results_check import unresolved_counts
 
@@ -24,7 +25,7 @@ RECONCILE_DUE_AFTER = timedelta(days=8)
 def _age_seconds(iso: str | None, now: datetime) -> float | None:
     if not iso:
         return None
-    moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    moment = clock.parse(iso)
     return round((now - moment).total_seconds(), 1)
 
 
@@ -168,7 +169,7 @@ def _clock_warning(db: sqlite_utils.Database, now: datetime) -> str | None:
 
 
 def _when(iso: str | None) -> datetime | None:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")) if iso else None
+    return clock.parse(iso) if iso else None
 
 
 def status_exit_code(report: dict[str, Any]) -> int:

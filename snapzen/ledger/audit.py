@@ -13,12 +13,13 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, Literal, TextIO
 
 from snapzen.ledger import period_keys
 from snapzen.ledger.csv_cells import neutralise_row
 from snapzen.ledger.status import CaseStatus
+from snapzen.support import clock
 from snapzen.support.errors import ConfigError
 
 # Every column of `transfers`, in schema order; listing and export show all of them.
@@ -57,14 +58,12 @@ def parse_bound(text: str | None, *, end: bool) -> str | None:
     else:
         return (day + timedelta(days=1)).isoformat() if end else day.isoformat()
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = clock.parse(text)  # a naive timestamp is taken as UTC, like the ledger's
     except ValueError:
         raise ConfigError(f"{text!r} is not a date (YYYY-MM-DD) or ISO timestamp") from None
-    if moment.tzinfo is not None:  # naive timestamps are taken as UTC, like the ledger's
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = clock.format(moment)
     # `--until 2024-05-01T10:00:00Z` includes that second: compare `< stamp + 1s`.
-    return (moment + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ") if end else stamp
+    return clock.format(moment + timedelta(seconds=1)) if end else stamp
 
 
 @dataclass(frozen=True)
@@ -305,7 +304,7 @@ def build_report(
     """Summaries by month, destination, basis and origin over the window in ``filters``;
     withheld cases by reason over the same window; retention ending within the horizon
     (counted from ``today``, whole ledger, tickets not yet erased or expired)."""
-    today = today or datetime.now(UTC).date()
+    today = today or clock.today()
     transfer_filters = Filters(**{**filters.__dict__, "event": "transfer"})
     where, params = transfer_filters.where()
     month = "substr(transferred_at, 1, 7)"
@@ -344,7 +343,7 @@ def build_report(
         [today.isoformat(), expiring_until],
     )
     return Report(
-        generated_at=generated_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        generated_at=generated_at or clock.format(clock.now()),
         since=filters.since,
         until=filters.until,
         head_seq=int(conn.execute("SELECT coalesce(max(seq), 0) FROM transfers").fetchone()[0]),

@@ -1,4 +1,6 @@
-"""Rules that keep a wrong local clock from moving state: pure functions, no I/O.
+"""The cursor rules, in one place: which days a pass or a backfill reads, where a widget's
+cursor goes after it, and which backfill days count as read whole. Pure functions, no I/O
+(the cursors themselves are stored by ledger.outbox; the pass and `snapzen backfill` call these).
 
 The local clock is the one input snapzen cannot check against anything else, and one run with
 it days ahead used to move every cursor into the future for good (later windows started after
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+
+from snapzen.support import clock
 
 # A chat may be dated a little ahead of our clock (two clocks); beyond this it is flagged.
 FUTURE_SKEW = timedelta(hours=1)
@@ -50,6 +54,11 @@ def next_cursor(
     return min(new, newest_read, today)
 
 
+def oldest_held(today: date, retention_days: int) -> date:
+    """The oldest day SnapEngage still holds chats for (its retention, counted from today)."""
+    return today - timedelta(days=retention_days)
+
+
 def fetch_window(
     *, cursor: date | None, today: date, overlap_days: int, retention_days: int
 ) -> tuple[date, date]:
@@ -57,11 +66,11 @@ def fetch_window(
     SnapEngage still holds; never starting after its end. A clock reading earlier than the
     cursor still fetches from the cursor minus the overlap up to the cursor (nothing skipped).
     """
-    oldest_held = today - timedelta(days=retention_days)
+    first = oldest_held(today, retention_days)
     if cursor is None:
-        return oldest_held, today
+        return first, today
     end = max(today, cursor)
-    start = max(oldest_held, cursor - timedelta(days=overlap_days))
+    start = max(first, cursor - timedelta(days=overlap_days))
     return min(start, end), end
 
 
@@ -92,9 +101,9 @@ def deletion_clock_error(
     if newest_seen is None or now - newest_seen <= margin:
         return None
     return (
-        f"the clock reads {now.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}, more than "
+        f"the clock reads {clock.format(now)}, more than "
         f"{margin.days} day(s) after the newest time the ledger has seen "
-        f"({newest_seen.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}); refusing to delete. Check the "
+        f"({clock.format(newest_seen)}); refusing to delete. Check the "
         "system clock; if it is right, run `snapzen sync` first or raise "
         "transfer.clock_margin_days"
     )
@@ -106,3 +115,9 @@ UTC_TIMEZONE = "Etc/UTC"
 def is_utc(timezone: str) -> bool:
     """Does SnapEngage, asked with this ``timezone``, return whole UTC days?"""
     return timezone.strip() in ("Etc/UTC", "UTC", "Etc/GMT", "GMT", "Etc/Zulu", "Zulu")
+
+
+def backfill_day_finished(day: date, today: date, *, timezone: str, interrupted: bool) -> bool:
+    """Does a backfill day just read count as finished (never read again by a later
+    backfill)? Only a whole UTC day: asked in UTC, before today, the pass not stopped early."""
+    return not interrupted and is_utc(timezone) and day < today

@@ -7,7 +7,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +15,7 @@ import sqlite_utils
 
 from snapzen.ledger.meta import bind, chain_binding, chained_binding, key_matches, read_meta
 from snapzen.ledger.schema import SCHEMA_VERSION, migrate, schema_version
+from snapzen.support import clock
 from snapzen.support.atomic import private_dir
 from snapzen.support.errors import ConfigError
 from snapzen.support.lock import holds_writer_lock
@@ -214,7 +215,7 @@ def _check_and_migrate(
     ):
         # Bound before bindings were chained: chain it once, so the table alone no longer decides.
         with transaction(db) as conn:
-            chain_binding(conn, datetime.now(UTC), "first-open")
+            chain_binding(conn, clock.now(), "first-open")
 
 
 def _has_tables(db: sqlite_utils.Database) -> bool:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from snapzen.ledger.erasure_journal import JournalEntry, RequestLine
 from snapzen.ledger.meta import chain_binding
 from snapzen.ledger.status import UNSENT, CaseStatus, sql_list
 from snapzen.ledger.transitions import ERASED_REASON
+from snapzen.support import clock
 from snapzen.support.errors import ConfigError
 from snapzen.support.sqlite_uri import read_only_uri
 
@@ -109,7 +110,7 @@ def reapply(
 ) -> ReapplyResult:
     """Bring a (restored) ledger up to date with the journal, in one transaction. The caller
     holds the writer lock (a sync must not stage in between)."""
-    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = clock.format(now or clock.now())
     result = ReapplyResult()
     with transaction(db) as conn:
         for entry in entries:
@@ -293,7 +294,7 @@ def _state_no_journal(db: sqlite_utils.Database, now: datetime, actor: str, comm
             {
                 "event": STATEMENT_EVENT,
                 "case_id": "erasure-journal",
-                "transferred_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "transferred_at": clock.format(now),
                 "actor": actor,
                 "details": {
                     "command": command,

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlite_utils
 
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
+from snapzen.support import clock
 
 FLAG_EVENT = "case_flagged"
 
@@ -50,7 +51,7 @@ def flag_case(
             {
                 "event": FLAG_EVENT,
                 "case_id": case_id,
-                "transferred_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "transferred_at": clock.format(now),
                 "actor": source,
                 "details": {"kind": kind, "ticket_ids": json.loads(tickets), "source": source},
             },
@@ -67,7 +68,7 @@ def flag_case(
             tickets,
             source,
             json.dumps(dict(details or {}), sort_keys=True),
-            now.isoformat(timespec="seconds"),
+            clock.format(now),
         ),
     )
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import calendar
 import sqlite3
 from collections.abc import Callable, Collection, Iterable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +38,14 @@ from snapzen.ledger.holds import HoldSet
 from snapzen.ledger.period_keys import has_tables
 from snapzen.ledger.status import CaseStatus
 from snapzen.policy.transform import add_years
+from snapzen.support import clock
 
 Hook = Callable[[str], None]
 EVENT = str(Event.PERIOD_FORGOTTEN)
 
 
 def _stamp(now: datetime) -> str:
-    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return clock.format(now)
 
 
 def past_retention(period: str, as_of: date, years: int) -> bool:

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
 from snapzen.ledger.chain import append_event
+from snapzen.support import clock
 
 ADDED, REMOVED = "hold_added", "hold_removed"
 
@@ -81,7 +82,7 @@ def _event(
             "case_id": value if kind == "case" else target,
             "subject_ref": value if kind == "subject" else None,
             "ticket_id": int(value) if kind == "ticket" else None,
-            "transferred_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "transferred_at": clock.format(now),
             "actor": actor,
             "details": {"target": target, "reason": reason},
         },

@@ -17,11 +17,12 @@ import hashlib
 import hmac
 import sqlite3
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 import orjson
 
 from snapzen.ledger.chain import append_event
+from snapzen.support import clock
 
 BIND_EVENT = "ledger_bound"
 BOUND = ("ledger_id", "key_fingerprint")  # what the chained binding decides
@@ -80,7 +81,7 @@ def chain_binding(conn: sqlite3.Connection, now: datetime, origin: str) -> bool:
         {
             "event": BIND_EVENT,
             "case_id": "ledger",
-            "transferred_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "transferred_at": clock.format(now),
             "actor": origin,
             "details": {
                 "ledger_id": table["ledger_id"],
@@ -101,7 +102,7 @@ def bind(conn: sqlite3.Connection, key: bytes, now: datetime, *, origin: str) ->
     ledger_id = meta.get("ledger_id") or str(uuid.uuid4())
     wanted = {
         "ledger_id": ledger_id,
-        "created_at": meta.get("created_at") or now.isoformat(timespec="seconds"),
+        "created_at": meta.get("created_at") or clock.format(now),
         "key_fingerprint": meta.get("key_fingerprint") or key_fingerprint(key, ledger_id),
         "bound_by": meta.get("bound_by") or origin,
     }

@@ -20,10 +20,11 @@ import json
 import sqlite3
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from snapzen.ledger.chain import append_event
+from snapzen.support import clock
 
 EVENT = "recipient_notice"
 NOTIFIED = "notified"
@@ -55,7 +56,7 @@ def record(
 ) -> list[Notice]:
     """Append one event per notice inside the caller's transaction; returns them with seq
     (and appends the rows to ``rows``, for the rights journal)."""
-    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = clock.format(now)
     stored: list[Notice] = []
     for notice in notices:
         if notice.status not in STATUSES:

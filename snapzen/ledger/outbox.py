@@ -28,17 +28,16 @@ from snapzen.ledger import decisions
 from snapzen.ledger.chain import append_events, plain_json
 from snapzen.ledger.cursor_rules import next_cursor, utc_day
 from snapzen.ledger.db import transaction
-from snapzen.ledger.runs import finish_run as finish_run  # re-exported: the pass calls these
-from snapzen.ledger.runs import start_run as start_run
 from snapzen.ledger.status import UNSENT, UNSETTLED, CaseStatus, sql_list
 from snapzen.ledger.transitions import ERASED_REASON
+from snapzen.support import clock
 from snapzen.support.errors import FatalError
 
 S = CaseStatus  # short: the SQL below names a status in most statements
 
 
-def now_iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+# The ledger's timestamp text: the one format, support.clock's (a name many callers use).
+now_iso = clock.format
 
 
 @dataclass(frozen=True)
@@ -434,7 +433,7 @@ def pushing_batches(db: sqlite_utils.Database) -> list[PushingBatch]:
         PushingBatch(
             batch_id=batch_id,
             job_id=meta[batch_id][0],
-            pushed_at=datetime.fromisoformat(meta[batch_id][1].replace("Z", "+00:00")),
+            pushed_at=clock.parse(meta[batch_id][1]),
             case_ids=[case_id for _, case_id in sorted(members)],
         )
         for batch_id, members in grouped.items()

@@ -22,7 +22,7 @@ import sqlite3
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import orjson
@@ -30,6 +30,7 @@ import orjson
 from snapzen.ledger import request_clock
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.request_clock import ClockRefused, Step
+from snapzen.support import clock
 
 EVENT = "request"
 PAUSED, RESUMED, EXTENDED = "request_paused", "request_resumed", "request_extended"
@@ -112,10 +113,6 @@ class Request:
         return found
 
 
-def _stamp(now: datetime) -> str:
-    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def record(
     conn: sqlite3.Connection,
     *,
@@ -148,7 +145,7 @@ def record(
             "event": EVENT,
             "case_id": request_id,
             "subject_ref": subject_ref,
-            "transferred_at": _stamp(now),  # the event time; the column is NOT NULL
+            "transferred_at": clock.format(now),  # the event time; the column is NOT NULL
             "actor": actor,
             "details": body,
         },
@@ -173,7 +170,7 @@ def record_step(
             "event": event,
             "case_id": request.request_id,
             "subject_ref": request.subject_ref,
-            "transferred_at": _stamp(now),
+            "transferred_at": clock.format(now),
             "actor": actor,
             "details": {"kind": request.kind, "via": CLOCK, **details},
         },

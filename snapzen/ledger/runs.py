@@ -5,27 +5,25 @@ makes a run id found in a log line or a ledger event readable on its own, and 48
 keep ids unique without coordination between processes. ``new_run_id`` is the only place
 that makes one.
 
-A long run (a pass, a retention sweep) is ``start_run`` then ``finish_run``, each its own
-transaction, so a crash leaves a row saying 'running'. A one-shot command that changes the
-ledger in a single transaction (erase, dismiss) records its finished row with
-``record_finished_run`` inside that transaction. Either way the finished row is chained
-(``decisions.record_run``) in the transaction that finished it.
+A run is ``start_run`` then ``finish_run``, each its own transaction, so a crash leaves a row
+saying 'running'; the finished row is chained (``decisions.record_run``) in the transaction
+that finished it. Commands call these through one lifecycle, commands.run.recorded_run.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlite_utils
 
 from snapzen.ledger import decisions
 from snapzen.ledger.db import transaction
+from snapzen.support import clock
 
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
@@ -57,9 +55,8 @@ def new_run_id(kind: str) -> str:
     return f"{kind}-{uuid.uuid4().hex[:12]}"
 
 
-def stamp(moment: datetime) -> str:
-    """The ledger's UTC timestamp text (seconds, ``Z``)."""
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+# The ledger's UTC timestamp text (seconds, ``Z``): the one format, support.clock's.
+stamp = clock.format
 
 
 def start_run(
@@ -109,24 +106,3 @@ def finish_run(
             ),
         )
         decisions.record_run(conn, run_id, stamp(now))
-
-
-def record_finished_run(
-    conn: sqlite3.Connection,
-    run_id: str,
-    kind: str,
-    actor: str,
-    at: str,
-    *,
-    outcome: str,
-    exit_code: int,
-    details: Mapping[str, Any],
-) -> None:
-    """A run that started and finished at ``at``, in the caller's transaction, chained."""
-    conn.execute(
-        """INSERT INTO runs (run_id, kind, actor, started_at, finished_at, outcome,
-                             exit_code, details)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-        (run_id, kind, actor, at, at, outcome, exit_code, json.dumps(dict(details))),
-    )
-    decisions.record_run(conn, run_id, at)

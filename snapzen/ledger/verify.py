@@ -19,7 +19,6 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from snapzen.ledger import checkpoint as signed
 from snapzen.ledger.chain_check import Problem as Problem
 from snapzen.ledger.chain_check import VerifyResult as VerifyResult
 from snapzen.ledger.chain_check import verify_chain as verify_chain
+from snapzen.support import clock
 from snapzen.support.atomic import atomic_text
 from snapzen.support.errors import ConfigError
 
@@ -150,10 +150,6 @@ def _integrity_problems(conn: sqlite3.Connection) -> VerifyResult:
 # --- checkpoint files ---------------------------------------------------------------
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def make_checkpoint(
     conn: sqlite3.Connection, key: bytes, *, created_at: str | None = None
 ) -> Checkpoint:
@@ -165,7 +161,7 @@ def make_checkpoint(
     unsigned = Checkpoint(
         seq=result.head_seq,
         hash=result.head_hash,
-        created_at=created_at or utc_now(),
+        created_at=created_at or clock.format(clock.now()),
         row_count=result.rows,
     )
     return Checkpoint(**{**unsigned.signed_fields(), "signature": sign(key, unsigned)})
@@ -188,7 +184,7 @@ def make_signed_checkpoint(
         seq=result.head_seq,
         hash=result.head_hash,
         row_count=result.rows,
-        created_at=created_at or utc_now(),
+        created_at=created_at or clock.format(clock.now()),
         journal_lines=journal[0] if journal else None,
         journal_head=journal[1] if journal else None,
     )

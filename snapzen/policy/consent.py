@@ -18,6 +18,7 @@ case + settings → Decision. docs/auditing.md has the same table for a DPO to c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from snapzen.policy.models import (
@@ -31,23 +32,26 @@ from snapzen.policy.models import (
 from snapzen.support.adequacy import Regime, regimes_of_visitor
 from snapzen.support.countries import normalise_country
 from snapzen.support.settings import ConsentSettings, TransferSettings
+from snapzen.support.settings_gdpr import ConsentSource
 from snapzen.support.settings_transfer import TransferBasis
 
 MAX_VALUE_CHARS = 200
 
 
-def _lookup(case: SnapEngageCase, sources: list[str], variable: str) -> tuple[str, str, str]:
+def _lookup(
+    case: SnapEngageCase, sources: Sequence[ConsentSource], variable: str
+) -> tuple[ConsentSource | None, str, str]:
     """(source, name as sent, value) of the first pair named ``variable`` (case-insensitive)
-    in the configured sources, in their order; ("", "", "") when none."""
+    in the configured sources, in their order; (None, "", "") when none."""
     wanted = variable.strip().lower()
     if not wanted:
-        return "", "", ""
+        return None, "", ""
     for source in sources:
         pairs: list[NameValue] = getattr(case, source)
         for pair in pairs:
             if (pair.name or "").strip().lower() == wanted:
                 return source, pair.name or variable, (pair.value or "")[:MAX_VALUE_CHARS]
-    return "", "", ""
+    return None, "", ""
 
 
 def find_consent(case: SnapEngageCase, policy: ConsentSettings) -> ConsentEvidence | None:
@@ -59,7 +63,7 @@ def find_consent(case: SnapEngageCase, policy: ConsentSettings) -> ConsentEviden
     receipt = _lookup(case, policy.sources, policy.receipt_variable)[2].strip()
     notice = _lookup(case, policy.sources, policy.notice_version_variable)[2].strip()
     return ConsentEvidence(
-        source=source,  # one of CONSENT_SOURCES (validated in the settings)
+        source=source,
         variable=name,
         value=value,
         receipt=receipt or None,

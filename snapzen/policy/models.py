@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -25,11 +25,10 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
+from snapzen.support import clock
 from snapzen.support.errors import InvalidRecordError
 from snapzen.support.jsoncodec import dumps_bytes
-
-# Epoch values above this are milliseconds (this many seconds is the year 5138).
-_MS_THRESHOLD = 100_000_000_000
+from snapzen.support.settings_gdpr import ConsentSource
 
 
 def epoch_to_datetime(value: Any) -> datetime | None:
@@ -46,19 +45,17 @@ def epoch_to_datetime(value: Any) -> datetime | None:
             return _parse_iso(value)
     if not isinstance(value, int | float) or value != value or value <= 0:  # NaN, negatives
         return None
-    seconds = value / 1000 if value >= _MS_THRESHOLD else value
     try:
-        return datetime.fromtimestamp(seconds, tz=UTC)
+        return clock.from_epoch(value)
     except (OverflowError, OSError, ValueError):
         return None
 
 
 def _parse_iso(text: str) -> datetime | None:
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return clock.parse(text)  # a time with no zone is UTC
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class Lenient(BaseModel):
@@ -283,7 +280,7 @@ class Outcome(StrEnum):
 
 class ConsentEvidence(BaseModel):
     model_config = ConfigDict(frozen=True)
-    source: Literal["javascript_variables", "operator_variables", "labels"]
+    source: ConsentSource  # support.settings_gdpr.CONSENT_SOURCES
     variable: str
     value: str
     # When consent was given, if a source says so; None otherwise. Never the chat's start.

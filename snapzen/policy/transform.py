@@ -21,6 +21,7 @@ from snapzen.policy.models import (
     is_valid_email,
 )
 from snapzen.policy.redaction import RedactionResult
+from snapzen.support import clock
 from snapzen.support.settings import Settings
 
 EXTERNAL_ID_PREFIX = "snapengage:"
@@ -62,18 +63,6 @@ def expiry_tag(started_at: datetime, years: int) -> str:
     return f"expires_{end.year:04d}_{end.month:02d}"
 
 
-def iso(moment: datetime) -> str:
-    """``%Y-%m-%dT%H:%M:%SZ`` in UTC. Formatted by hand: ``strftime`` was the largest single
-    cost of building a ticket (several calls per transcript line)."""
-    utc = moment.astimezone(UTC)
-    return f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{clock_time(utc)}Z"
-
-
-def clock_time(moment: datetime) -> str:
-    """``%H:%M:%S`` of ``moment`` as it is (no time zone change), without ``strftime``."""
-    return f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
-
-
 @dataclass
 class TicketDraft:
     """The payload plus what the ledger needs to know about how it was made."""
@@ -103,7 +92,7 @@ def transcript_lines(
     for index in order:
         entry = case.transcripts[index]
         moment = line_times[index]
-        stamp = clock_time(moment) if moment else "--:--:--"
+        stamp = clock.time_of_day(moment) if moment else "--:--:--"
         if entry.is_visitor:
             speaker = VISITOR_LABEL
         else:
@@ -159,7 +148,9 @@ def build_ticket(
     if not lines:
         # Offline messages carry the text in `description` and have no transcript.
         first = _redacted(clean_text(case.description), redact, counts).strip()
-        lines = [(started, f"[{clock_time(started)}] {VISITOR_LABEL}: {first}")] if first else []
+        lines = (
+            [(started, f"[{clock.time_of_day(started)}] {VISITOR_LABEL}: {first}")] if first else []
+        )
     header = f"SnapEngage {clean_text(case.type) or 'chat'} transcript, case {case.id}"
     # Room (in UTF-8 bytes, Zendesk's measure) for the header, the widest part label and the
     # blank line between them.
@@ -173,23 +164,23 @@ def build_ticket(
             ImportComment(
                 value=f"{header}{label}\n\n{text}",
                 public=False,
-                created_at=iso(max(moment, started)),
+                created_at=clock.format(max(moment, started)),
                 author_id=zendesk.comment_author_id,
             )
         )
 
     basis = decision.basis or LegalBasis.NOT_RESTRICTED
     years = settings.transfer.retention_years
-    subject = f"Chat with {display} on {started.strftime('%Y-%m-%d')}"
+    subject = f"Chat with {display} on {started.date().isoformat()}"
     solved = zendesk.ticket_status in ("solved", "closed")
     ticket = ImportTicket(
         external_id=external_id(case.id),
         subject=subject[:255],
         requester=requester,
         requester_id=requester_id,
-        created_at=iso(started),
-        updated_at=iso(ended),
-        solved_at=iso(ended) if solved else None,
+        created_at=clock.format(started),
+        updated_at=clock.format(ended),
+        solved_at=clock.format(ended) if solved else None,
         status=zendesk.ticket_status,
         comments=comments,
         tags=["snapengage", expiry_tag(started, years), basis.tag],

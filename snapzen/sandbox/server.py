@@ -75,7 +75,7 @@ class Sandbox:
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
-        self.started_at = datetime.now(UTC)
+        self.started_at = datetime.now(UTC)  # the emulated service's own clock, not snapzen's
         self.dataset = generate(self.config, self.config.anchor or self.started_at)
         self.app = SandboxApp(self.config, self.dataset)
         self._server: BaseWSGIServer = make_server(

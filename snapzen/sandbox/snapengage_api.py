@@ -19,6 +19,9 @@ from snapzen.sandbox.config import SandboxConfig
 from snapzen.sandbox.data import Case, Dataset
 from snapzen.sandbox.responses import error, is_plain, json_response
 
+# Zendesk's and SnapEngage's clocks, which snapzen's offset does not move.
+service_time = time.time  # the emulated service's own clock, not snapzen's
+
 _Key = tuple[int, str]
 
 
@@ -57,7 +60,7 @@ class SnapEngageApi:
     """Serves the generated cases. The data set is immutable, so no locking is needed."""
 
     def __init__(
-        self, cfg: SandboxConfig, dataset: Dataset, clock: Callable[[], float] = time.time
+        self, cfg: SandboxConfig, dataset: Dataset, clock: Callable[[], float] = service_time
     ) -> None:
         self.cfg = cfg
         self._clock = clock

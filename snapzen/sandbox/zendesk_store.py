@@ -21,6 +21,9 @@ from typing import Any
 from snapzen.sandbox.config import SandboxConfig
 from snapzen.sandbox.validation import is_valid_email
 
+# Zendesk's and SnapEngage's clocks, which snapzen's offset does not move.
+service_time = time.time  # the emulated service's own clock, not snapzen's
+
 JsonDict = dict[str, Any]
 _STATUSES = {"new", "open", "pending", "hold", "solved", "closed"}
 # Share of job_seconds spent "queued" before a job turns "working".
@@ -151,7 +154,7 @@ def _comment_body(comment: JsonDict) -> str:
 
 
 class ZendeskStore:
-    def __init__(self, cfg: SandboxConfig, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, cfg: SandboxConfig, clock: Callable[[], float] = service_time) -> None:
         self.cfg = cfg
         self.clock = clock
         self.base_url = "http://127.0.0.1"  # set by the server once the port is known

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TextIO
 
+from snapzen.support import clock
 from snapzen.support.scrub import one_line, scrub_personal
 
 
@@ -110,10 +111,7 @@ def utc_timestamp(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """ISO 8601 in UTC with a ``Z``, to the millisecond: the same shape on every line."""
-    from datetime import UTC, datetime
-
-    now = datetime.now(UTC)
-    event_dict["timestamp"] = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    event_dict["timestamp"] = clock.format_millis(clock.now())
     return event_dict
 
 

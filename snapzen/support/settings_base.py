@@ -3,6 +3,7 @@ given as TOML lists, JSON lists or comma-separated strings (environment variable
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict
@@ -16,16 +17,34 @@ class Section(BaseModel):
 CommaList = Annotated[list[str], NoDecode]
 
 
+def json_text(value: Any, what: str) -> Any:
+    """A setting given as text (an environment variable) holding JSON, decoded; anything else
+    (TOML already parsed it) as it is. ValueError names ``what`` was expected."""
+    if not isinstance(value, str):
+        return value
+    import json
+
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not a valid JSON {what}: {exc.msg}") from None
+
+
+def refuse_moved(data: Any, moved: Mapping[str, str], template: str) -> Any:
+    """A section's before-validator: a key that moved elsewhere fails naming where it went
+    (``template`` formats ``name`` and ``target``), not as a bare "extra input"."""
+    if isinstance(data, Mapping):
+        for name, target in moved.items():
+            if name in data:
+                raise ValueError(template.format(name=name, target=target))
+    return data
+
+
 def split_list(value: Any) -> Any:
     """Accept a JSON list (already decoded), a TOML list, or a comma-separated string."""
     if isinstance(value, str):
         stripped = value.strip()
         if stripped.startswith("["):
-            import json
-
-            try:
-                return json.loads(stripped)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"not a valid JSON list: {exc.msg}") from None
+            return json_text(stripped, "list")
         return [item.strip() for item in stripped.split(",") if item.strip()]
     return value

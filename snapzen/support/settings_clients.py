@@ -5,7 +5,6 @@ to at most one client; a widget of no client is the company's own (controller mo
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import (
@@ -18,7 +17,7 @@ from pydantic import (
 )
 
 from snapzen.support import setting_checks
-from snapzen.support.settings_base import CommaList, Section, split_list
+from snapzen.support.settings_base import CommaList, Section, json_text, split_list
 from snapzen.support.settings_transfer import Recipient, TransferSettings
 
 
@@ -63,12 +62,7 @@ def _problem(error: Any) -> str:
 
 def parse_clients(value: Any) -> Any:
     """SNAPZEN_CLIENTS as a JSON list (a TOML file gives `[[clients]]` tables)."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not a valid JSON list of clients: {exc.msg}") from None
-    return value
+    return json_text(value, "list of clients")
 
 
 def check_clients(clients: list[Client], info: ValidationInfo) -> list[Client]:

@@ -6,15 +6,24 @@ information). Where the controller is and who receives the chats: `[transfer]`
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from snapzen.support.settings_base import CommaList, Section, split_list
+from snapzen.support.settings_base import (
+    CommaList,
+    Section,
+    json_text,
+    refuse_moved,
+    split_list,
+)
 
-CONSENT_SOURCES = ("javascript_variables", "operator_variables", "labels")
+# The one registry of where a chat's consent may be recorded: the SnapEngage case fields read
+# for it. The settings' validation (`consent.sources`), the type of ConsentEvidence.source
+# (policy.models) and the lookup (policy.consent) all derive from it.
+ConsentSource = Literal["javascript_variables", "operator_variables", "labels"]
+CONSENT_SOURCES: tuple[ConsentSource, ...] = get_args(ConsentSource)
 
 # Where each transfer key of `[consent]` went (issue 26): an old config fails at load saying so.
 MOVED_FROM_CONSENT = {
@@ -48,7 +57,9 @@ class ConsentSettings(Section):
     refused_values: CommaList = Field(default_factory=lambda: list(REFUSED_VALUES))
     # Only the visitor's page (javascript_variables) by default: operator variables and labels
     # are set by agents, and an agent's note is not the visitor's consent.
-    sources: CommaList = Field(default_factory=lambda: ["javascript_variables"])
+    sources: Annotated[list[ConsentSource], NoDecode] = Field(
+        default_factory=lambda: list(CONSENT_SOURCES[:1])
+    )
     receipt_variable: str = "gdpr_consent_receipt"
     notice_version_variable: str = "gdpr_notice_version"
     # Art. 49(1)(a) counts only with a receipt id and a notice version listed in ``notices``.
@@ -59,22 +70,19 @@ class ConsentSettings(Section):
     # Art. 49(1)(b) never applies.
     contract_variable: str = ""
 
-    _split = field_validator("accepted_values", "refused_values", "sources", mode="before")(
-        split_list
-    )
+    _split = field_validator("accepted_values", "refused_values", mode="before")(split_list)
 
     @model_validator(mode="before")
     @classmethod
     def _moved(cls, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            for name, target in MOVED_FROM_CONSENT.items():
-                if name in data:
-                    raise ValueError(f"consent.{name} moved to {target}")
-        return data
+        return refuse_moved(data, MOVED_FROM_CONSENT, "consent.{name} moved to {target}")
 
-    @field_validator("sources")
+    @field_validator("sources", mode="before")
     @classmethod
-    def _sources(cls, values: list[str]) -> list[str]:
+    def _sources(cls, value: Any) -> Any:
+        values = split_list(value)
+        if not isinstance(values, list):
+            return values  # the type check says what is wrong
         unknown = [v for v in values if v not in CONSENT_SOURCES]
         if unknown or not values:
             raise ValueError(f"must list some of {', '.join(CONSENT_SOURCES)} (got {unknown})")
@@ -88,14 +96,7 @@ class ConsentSettings(Section):
     @field_validator("notices", mode="before")
     @classmethod
     def _notices_json(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            import json
-
-            try:
-                return json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"not a valid JSON object: {exc.msg}") from None
-        return value
+        return json_text(value, "object")
 
     @field_validator("notices")
     @classmethod

@@ -6,8 +6,6 @@ exit 2, naming the fix, before any chat is sent on it."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
@@ -23,7 +21,7 @@ from snapzen.support.adequacy import (
     regime_of_controller,
 )
 from snapzen.support.countries import normalise_country
-from snapzen.support.settings_base import Section
+from snapzen.support.settings_base import Section, json_text, refuse_moved
 
 
 class RecipientSystem(StrEnum):
@@ -150,21 +148,12 @@ class TransferSettings(Section):
     @classmethod
     def _moved(cls, data: Any) -> Any:
         # Named, not just "extra input": an old config must say where its setting went.
-        if isinstance(data, Mapping):
-            for name, target in _MOVED_OUT.items():
-                if name in data:
-                    raise ValueError(f"transfer.{name} was replaced by {target}")
-        return data
+        return refuse_moved(data, _MOVED_OUT, "transfer.{name} was replaced by {target}")
 
     @field_validator("recipients", mode="before")
     @classmethod
     def _recipients_json(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                return json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"not a valid JSON list of recipients: {exc.msg}") from None
-        return value
+        return json_text(value, "list of recipients")
 
     @field_validator("controller_country")
     @classmethod

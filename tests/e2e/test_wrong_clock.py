@@ -147,3 +147,34 @@ def _run_like_the_service(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) 
     ).run()  # fmt: skip
     assert exits == [1, 1]  # every pass refused (logged), the service itself goes on
     assert len(sweeps) == 1  # the daily sweep ran, and refused
+
+
+def test_the_clock_offset_moves_everything_a_run_records(make_sandbox: Any, tmp_path: Path) -> None:
+    """One clock: a sync under a clock two days behind (allowed: behind can delete nothing
+    early) records its run, every event it appends and every log line at that clock's time,
+    not the machine's (issue 25, item 6: nothing in snapzen reads the wall clock by itself)."""
+    sb = make_sandbox(chats=30, widgets=1, seed=25)
+    ledger = tmp_path / "snapzen.db"
+    behind = cli_env(sb, ledger, SNAPZEN_LOG__LEVEL="info")
+    behind[OFFSET_VARIABLE] = str(-2 * 86400)
+    assert snapzen(behind, "init").returncode == 0
+    sync = snapzen(behind, "sync")
+    assert sync.returncode in (0, 3), sync.stderr
+    assert ticket_counts(sb), "the chats older than two days are sent"
+
+    their_now = datetime.now(UTC) - timedelta(days=2)
+
+    def at_their_time(stamp: str) -> bool:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        return abs(moment - their_now) < timedelta(minutes=10)
+
+    [created] = _rows(ledger, "SELECT value FROM ledger_meta WHERE name = 'created_at'")
+    assert at_their_time(created[0])  # `init`
+    runs = _rows(ledger, "SELECT kind, started_at, finished_at FROM runs")
+    assert [kind for kind, *_ in runs] == ["sync"]
+    assert all(at_their_time(s) and at_their_time(f) for _, s, f in runs), runs
+    events = _rows(ledger, "SELECT event, transferred_at FROM transfers")
+    assert {"ledger_bound", "transfer", "run"} <= {e for e, _ in events}, events
+    assert all(at_their_time(t) for _, t in events), events
+    lines = [json.loads(x) for x in sync.stderr.splitlines() if x.startswith("{")]
+    assert lines and all(at_their_time(str(line["timestamp"])) for line in lines)

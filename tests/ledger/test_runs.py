@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 
 import pytest
 import sqlite_utils
 
+from snapzen.commands.run import Run, recorded_run
 from snapzen.ledger import agreement, runs, verify
-from snapzen.ledger.db import transaction
 from snapzen.ledger.decisions import read_run
+from snapzen.support import clock
+from snapzen.support.errors import ConfigError
 
 
 def test_run_ids_name_their_kind_and_do_not_repeat() -> None:
@@ -26,20 +29,78 @@ def test_a_kind_that_would_garble_the_id_is_refused(kind: str) -> None:
 
 
 def test_a_one_shot_run_is_recorded_finished_and_chained(db: sqlite_utils.Database) -> None:
-    run_id = runs.new_run_id("dismiss")
-    at = runs.stamp(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
-    with transaction(db) as conn:
-        runs.record_finished_run(
-            conn, run_id, "dismiss", "dpo", at, outcome="ok", exit_code=0, details={"cases": 1}
-        )
-    row = read_run(db.conn, run_id)
+    moment = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    with recorded_run(db, "dismiss", "dpo", now=clock.reader(moment)) as run:
+        run.details["cases"] = 1
+    at = runs.stamp(moment)
+    row = read_run(db.conn, run.run_id)
     assert row is not None
     assert (row["kind"], row["started_at"], row["finished_at"]) == ("dismiss", at, at)
+    assert (row["outcome"], row["exit_code"], json.loads(row["details"])) == ("ok", 0, {"cases": 1})
     chained = db.execute(
-        "SELECT event, transferred_at FROM transfers WHERE run_id = ?", (run_id,)
+        "SELECT event, transferred_at FROM transfers WHERE run_id = ?", (run.run_id,)
     ).fetchall()
     assert chained == [("run", "2026-03-01T12:00:00Z")]
     assert verify.verify_ledger(db.conn).ok
+
+
+def _finished(db: sqlite_utils.Database, run_id: str) -> tuple[str, int, str | None]:
+    row = read_run(db.conn, run_id)
+    assert row is not None and row["finished_at"]
+    return row["outcome"], row["exit_code"], row["error"]
+
+
+def test_a_run_that_raises_records_why_and_the_exit_code_then_raises(
+    db: sqlite_utils.Database,
+) -> None:
+    """What ops and auditors read after a failed command: 'aborted', the code the process
+    exits with, the error on one line without the email address an API echoed back."""
+    started: list[Run] = []
+    with pytest.raises(ConfigError), recorded_run(db, "sync", "cron") as run:
+        started.append(run)
+        assert _running(db, run.run_id)  # the row is there while the body runs
+        raise ConfigError("zendesk said:\n  no such user alice@example.com")
+    outcome, exit_code, error = _finished(db, started[0].run_id)
+    assert (outcome, exit_code) == ("aborted", 2)
+    assert error is not None and "\n" not in error and "alice" not in error
+    assert error.startswith("ConfigError: zendesk said: no such user")
+
+
+def test_ctrl_c_records_an_interrupted_run(db: sqlite_utils.Database) -> None:
+    started: list[Run] = []
+    with pytest.raises(KeyboardInterrupt), recorded_run(db, "retention", "cron") as run:
+        started.append(run)
+        run.counts = lambda: {"fetched": 7}
+        raise KeyboardInterrupt
+    assert _finished(db, started[0].run_id) == ("interrupted", 1, "interrupted")
+    fetched = db.execute("SELECT fetched FROM runs WHERE run_id = ?", (started[0].run_id,))
+    assert fetched.fetchone() == (7,)
+
+
+def test_a_run_that_returns_records_its_exit_code(db: sqlite_utils.Database) -> None:
+    with recorded_run(db, "backfill", "cli") as partial:
+        partial.exit_code = 3
+    with recorded_run(db, "sync", "cli") as stopped:
+        stopped.exit_code, stopped.interrupted = 1, True
+    assert _finished(db, partial.run_id) == ("partial", 3, None)
+    assert _finished(db, stopped.run_id) == ("interrupted", 1, None)
+
+
+def test_a_lazy_run_that_never_began_records_nothing(db: sqlite_utils.Database) -> None:
+    before = db.execute("SELECT COUNT(*) FROM runs").fetchone()
+    with recorded_run(db, "erase", "dpo", lazy=True):
+        pass
+    with pytest.raises(RuntimeError), recorded_run(db, "erase", "dpo", lazy=True):
+        raise RuntimeError("before anything changed")
+    assert db.execute("SELECT COUNT(*) FROM runs").fetchone() == before
+    with recorded_run(db, "erase", "dpo", lazy=True) as run:
+        run.begin()
+    assert _finished(db, run.run_id) == ("ok", 0, None)
+
+
+def _running(db: sqlite_utils.Database, run_id: str) -> bool:
+    row = read_run(db.conn, run_id)
+    return row is not None and row["outcome"] == "running"
 
 
 def test_a_run_row_edited_after_it_finished_is_caught(db: sqlite_utils.Database) -> None:

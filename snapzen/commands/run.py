@@ -1,0 +1,104 @@
+"""One run lifecycle: the ``runs`` row of every command that changes the ledger.
+
+``with recorded_run(db, kind, actor) as run:`` opens the row ('running', its own transaction,
+so a crash leaves it saying so), lets the body fill in its counts, details and exit code, and
+records how it ended, chained (ledger.runs.finish_run):
+- the body returned: ``run.outcome``, or 'ok'/'partial'/'interrupted' from ``run.exit_code``
+  and ``run.interrupted`` (ledger.runs.ended_outcome);
+- an exception: 'aborted' with the exit code the process ends with (errors.exit_code_of) and
+  the error on one line with no email address (ops and auditors read it);
+- Ctrl-C (KeyboardInterrupt): 'interrupted', with the exit code the process ends with, and
+  the error says "interrupted" (a SIGTERM stops a pass between steps: it returns, interrupted).
+The exception is re-raised. A run that may turn out to change nothing (an erasure whose
+tickets are already gone) is ``lazy``: its row is opened by ``run.begin()`` when it first
+changes something, and a run never begun records nothing.
+
+Used by sync, backfill and retry (service.run_pass), the retention sweep, dismiss, erase,
+init --adopt (a plain init records no run: see commands.init) and ledger restore.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from snapzen.ledger import runs
+from snapzen.support import clock
+from snapzen.support.errors import exit_code_of
+from snapzen.support.scrub import one_line
+
+ERROR_LIMIT = 300  # characters of runs.error
+
+
+@dataclass
+class Run:
+    """A run in progress: what the body tells the lifecycle about how it went."""
+
+    db: sqlite_utils.Database
+    run_id: str
+    kind: str
+    actor: str
+    now: Callable[[], datetime]
+    details: dict[str, Any] = field(default_factory=dict)
+    # The runs columns fetched/created/withheld/failed, read when the run ends however it ends.
+    counts: Callable[[], Mapping[str, int]] = dict
+    exit_code: int = 0
+    outcome: str | None = None  # None: from exit_code and interrupted
+    interrupted: bool = False  # stopped early on request, but ended normally
+    begun: bool = False
+
+    def begin(self) -> None:
+        """Open the run's row ('running'), once."""
+        if not self.begun:
+            runs.start_run(self.db, self.run_id, self.kind, self.actor, self.now(), self.details)
+            self.begun = True
+
+
+def describe(exc: BaseException) -> str:
+    """``runs.error`` for a run that ended by ``exc``."""
+    if not isinstance(exc, Exception):
+        return "interrupted"
+    return one_line(f"{type(exc).__name__}: {exc}", ERROR_LIMIT)
+
+
+def ended_by(exc: BaseException) -> str:
+    return "interrupted" if isinstance(exc, KeyboardInterrupt) else "aborted"
+
+
+@contextmanager
+def recorded_run(
+    db: sqlite_utils.Database,
+    kind: str,
+    actor: str,
+    *,
+    now: Callable[[], datetime] = clock.now,
+    details: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+    lazy: bool = False,
+) -> Iterator[Run]:
+    """Open the run's row, yield the Run, record its end (see the module docstring)."""
+    run = Run(db, run_id or runs.new_run_id(kind), kind, actor, now, dict(details or {}))
+    if not lazy:
+        run.begin()
+    try:
+        yield run
+    except BaseException as exc:
+        if not run.begun:
+            raise
+        runs.finish_run(
+            db, run.run_id, now(), outcome=ended_by(exc), exit_code=exit_code_of(exc),
+            counts=run.counts(), error=describe(exc), details=run.details,
+        )  # fmt: skip
+        raise
+    if not run.begun:
+        return
+    outcome = run.outcome or runs.ended_outcome(run.exit_code, interrupted=run.interrupted)
+    runs.finish_run(
+        db, run.run_id, now(), outcome=outcome, exit_code=run.exit_code, counts=run.counts(),
+        details=run.details,
+    )  # fmt: skip
