@@ -85,9 +85,10 @@ def lower_bound(
 ) -> Bound:
     """The wall time no client could beat on this workload.
 
-    - Zendesk: at least ``imports = ceil(T/100)`` create_many calls, as many
-      ``tickets/show_many`` read-backs of their results (one per job of <=100 tickets, since
-      v10's rows) and one job_statuses poll (``Z = 2 x imports + 1``). The budget is a fixed
+    - Zendesk: at least ``imports = ceil(T/100)`` create_many calls and one job_statuses poll
+      (``Z = imports + 1``; a job's results are read back only when its answer is in doubt,
+      issue 25; v10-v11's rows read every job back and used ``Z = 2 x imports + 1``). The
+      budget is a fixed
       window of R requests: the first R go at once, every further R needs one more window,
       so ``t_rate = (ceil(Z/R) - 1) * 60 s``.
     - Job cap: at most 30 jobs queued or running, each taking ``t_job``, so
@@ -101,7 +102,7 @@ def lower_bound(
           bound = max(t_rate, t_cap, t_fetch) + t_job + 2L
     """
     imports = math.ceil(tickets / BATCH)
-    zendesk_min = 2 * imports + 1  # create_many + its read-back, per job; one poll
+    zendesk_min = imports + 1  # create_many per job; one poll
     rate_s = max(0, math.ceil(zendesk_min / rpm) - 1) * window_s
     cap_s = max(0, math.ceil(imports / JOB_CAP) - 1) * job_s
     fetch_pages = max(pages_per_widget, default=0)
