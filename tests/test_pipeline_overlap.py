@@ -359,10 +359,6 @@ def test_a_spent_rate_budget_pauses_submits_while_fetching_goes_on(
     settings: Settings, apis: FakeApis
 ) -> None:
     settings.zendesk.max_concurrent_posts = 1
-    # Preparing on the pass's thread: it then stages more slowly than the fakes serve pages,
-    # so the first pause comes before every page is in (with the worker, all may be staged
-    # before the three requests of budget are spent, and there is nothing left to show).
-    settings.pipeline.prepare_process = False
     settings.snapengage.widgets = ["w1", "w2", "w3"]
     for widget in settings.snapengage.widgets:
         apis.add_cases(

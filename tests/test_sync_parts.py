@@ -46,7 +46,6 @@ class _Parts:
             CasePreparer(settings, KEY),
             batch_size=100,
             settled_before=lambda: self.now,
-            tuning=Tuning(),
         )
         self.recorder = Recorder(
             self.db,

@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -45,7 +45,6 @@ from snapzen.support import errors
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings, require_ledger_key
 from snapzen.sync.pipeline import Counts, CrashHook, PassResult, Pipeline, utcnow
-from snapzen.sync.prepare_worker import PrepareWorker
 
 log = get_logger("snapzen.commands.backfill")
 
@@ -279,7 +278,7 @@ def _run(
 ) -> BackfillResult:
     settings = backfill_settings(settings)
     clients = clients or service.build_clients(settings)  # asks for UTC days (see below)
-    key = require_ledger_key(settings)  # before the progress bar starts: exit 2 cleanly
+    require_ledger_key(settings)  # before the progress bar starts: exit 2 cleanly
     done = _already_finished(settings, plan)
     result = BackfillResult(plan, windows_total=len(plan.windows), windows_skipped=len(done))
     progress.start(result.windows_total, result.windows_skipped)
@@ -287,27 +286,20 @@ def _run(
         (day, [w for w in plan.widgets if (w, day.isoformat()) not in done]) for day in plan.days
     ]
     remaining = [(day, widgets) for day, widgets in todo if widgets]
-    # One prepare worker for every slice: started once, while this process is still small
-    # (starting a process copies it for a moment, and a slice's pass is short).
-    worker_scope: AbstractContextManager[PrepareWorker | None] = (
-        service.prepare_worker(settings, key) if remaining else nullcontext()
+    _run_slices(
+        settings,
+        plan,
+        remaining,
+        result,
+        actor,
+        wait,
+        clients,
+        stop,
+        progress,
+        crash_hook,
+        turn_seconds,
+        slice_seconds,
     )
-    with worker_scope as worker:
-        _run_slices(
-            settings,
-            plan,
-            remaining,
-            result,
-            actor,
-            wait,
-            clients,
-            stop,
-            progress,
-            crash_hook,
-            turn_seconds,
-            slice_seconds,
-            worker,
-        )
     return result
 
 
@@ -324,7 +316,6 @@ def _run_slices(
     crash_hook: CrashHook | None,
     turn_seconds: float,
     slice_seconds: float,
-    worker: PrepareWorker | None,
 ) -> None:
     try:
         first = True
@@ -349,7 +340,6 @@ def _run_slices(
                 progress=progress.tick,
                 stop=stop.is_set,
                 details=details,
-                worker=worker,
             )
             if first and not wait:
                 # Same contract as `sync`: another run holds the lock → say so and exit 0.

@@ -245,9 +245,6 @@ class PipelineSettings(Section):
     deadline_days: int = Field(default=50, ge=1)
     max_attempts: int = Field(default=5, ge=1)
     actor: str = "cron"
-    # Prepare tickets (decode, consent, transcript, redaction) in a second process, so a pass
-    # uses two CPU cores; off: everything on the pass's thread (one core, less memory).
-    prepare_process: bool = True
 
 
 class RedactionSettings(Section):

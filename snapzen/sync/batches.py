@@ -19,30 +19,20 @@ class FilledBatch:
     drafts: dict[str, dict[str, Any]]  # case id -> what the ledger records (with batch_index)
 
 
-def next_batch(
-    cases: PreparedCases, recorder: Recorder, size: int, *, wait: bool = True
-) -> FilledBatch | None:
+def next_batch(cases: PreparedCases, recorder: Recorder, size: int) -> FilledBatch | None:
     """Take ready cases until a batch of ``size`` is full.
 
     Every case taken either joins the batch (excluded from the next query), leaves 'pending'
     (withheld, ignored, failed), or is given back for the next batch (a retry that must go
-    alone), so the loop always progresses. None when nothing is ready, and without ``wait``
-    also when filling the batch would mean waiting for the prepare worker (what was taken is
-    given back: the pass stages pages meanwhile)."""
+    alone), so the loop always progresses. None when nothing is ready."""
     tickets: list[Ticket] = []
     drafts: dict[str, dict[str, Any]] = {}
-    joined: list[Ready] = []
     deferred: list[Ready] = []
     solo = False
     while len(tickets) < size and not solo:
         ready = cases.take(
-            size - len(tickets),
-            exclude=[*drafts, *(item.case_id for item, _ in deferred)],
-            wait=wait,
+            size - len(tickets), exclude=[*drafts, *(item.case_id for item, _ in deferred)]
         )
-        if ready is None:
-            cases.give_back([*joined, *deferred])
-            return None
         if not ready:
             break
         terminal: list[TerminalRow] = []
@@ -56,7 +46,6 @@ def next_batch(
             if prepared.ticket is not None and prepared.draft is not None:
                 tickets.append(prepared.ticket)
                 drafts[item.case_id] = {"batch_index": len(drafts), **prepared.draft}
-                joined.append((item, prepared))
                 if item.attempts > 0:
                     solo = True
                     cases.give_back(ready[position + 1 :])

@@ -9,7 +9,7 @@ what an error means for the run: abort (a FatalError propagates), record and go 
 batch, a failed case), or leave for recovery (an ambiguous POST, a stop with jobs out).
 
 The parts (docs/architecture.md): ``page_feed`` (readers), ``prepared`` (cases prepared
-here or by the prepare worker), ``batches``, ``submitter`` (POSTs), ``poller`` and
+for a batch), ``batches``, ``submitter`` (POSTs), ``poller`` and
 ``poll_plan`` (jobs), ``results`` (writes), ``recovery``. Every database write happens on
 the pass's thread; the other threads do HTTP and decoding only.
 """
@@ -44,8 +44,7 @@ from snapzen.sync.contracts import (
 from snapzen.sync.page_feed import FetchProgress, PageFeed, per_widget
 from snapzen.sync.poll_plan import PollPlan
 from snapzen.sync.poller import Poller
-from snapzen.sync.prepare import CasePreparer, Staged
-from snapzen.sync.prepare_worker import PrepareWorker
+from snapzen.sync.prepare import CasePreparer
 from snapzen.sync.prepared import PreparedCases
 from snapzen.sync.pushing import Pusher
 from snapzen.sync.recovery import Recovery
@@ -79,7 +78,6 @@ class Pipeline:
         crash_hook: CrashHook | None = None,
         progress: Callable[[str, int], None] | None = None,
         stop: Callable[[], bool] | None = None,
-        prepare_worker: PrepareWorker | None = None,
         tuning: Tuning = DEFAULT_TUNING,
         executor_factory: ExecutorFactory = thread_pool,
     ) -> None:
@@ -112,8 +110,6 @@ class Pipeline:
             CasePreparer(settings, ledger_key),
             batch_size=zd.batch_size,
             settled_before=self._settled_before,
-            tuning=tuning,
-            worker=prepare_worker,
         )
         self.submitter = Submitter(
             db,
@@ -295,8 +291,8 @@ class Pipeline:
         return fetched
 
     def _page_wait(self) -> float:
-        """How long to wait for a page: until a poll is due, a POST's answer or a prepared
-        batch may be in, and at least twice a second (a stop request)."""
+        """How long to wait for a page: until a poll is due or a POST's answer may be in, and
+        at least twice a second (a stop request)."""
         tuning = self.tuning
         paused = self.pusher.rate_paused()
         if paused > 0:
@@ -309,11 +305,11 @@ class Pipeline:
             wait = tuning.idle_wake_seconds
         if self.submitter.outstanding or self.poller.polling:
             wait = min(wait, tuning.post_check_seconds)  # a job id to store, slots to free
-        if self.cases.requests_out and paused <= 0 and not self.pusher.slots_taken():
-            wait = min(wait, tuning.worker_check_seconds)  # a batch may be prepared
         return max(wait, 0.001)
 
-    def _store_page(self, fetched: dict[Window, int], window: Window, page: list[Staged]) -> None:
+    def _store_page(
+        self, fetched: dict[Window, int], window: Window, page: list[outbox.StagedCase]
+    ) -> None:
         """Store one staged page in one transaction."""
         rows = self.cases.stored(page)
         self.counts.new += outbox.stage(

@@ -9,8 +9,9 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from snapzen.ledger import outbox
 from snapzen.ledger.status import CaseStatus
 from snapzen.ledger.subjects import name_ref, subject_ref
 from snapzen.policy.consent import decide, find_consent
@@ -30,9 +31,6 @@ from snapzen.support.jsoncodec import dumps_text
 from snapzen.support.scrub import one_line
 from snapzen.support.settings import Settings
 
-if TYPE_CHECKING:
-    from snapzen.ledger import outbox
-
 # status, outcome, reason, subject ref, facts for the decision's ledger row
 Terminal = tuple[str, str | None, str | None, str | None, dict[str, Any]]
 
@@ -50,15 +48,6 @@ class Prepared:
     error: str | None = None
 
 
-@dataclass(frozen=True)
-class Staged:
-    """A staged case; ``case`` is its validated model when the stored ``raw_json`` parses
-    back to exactly that case (plain JSON values, no error), else None."""
-
-    row: outbox.StagedCase
-    case: SnapEngageCase | None
-
-
 class CasePreparer:
     def __init__(self, settings: Settings, ledger_key: bytes) -> None:
         self.settings = settings
@@ -69,19 +58,13 @@ class CasePreparer:
 
     # ------------------------------------------------------------ stage
 
-    def stage(self, widget: str, raw: Any) -> Staged:
-        # Imported here: the prepare worker process imports this module but never stages,
-        # and the outbox brings sqlite-utils (and click, dateutil...) into its memory.
-        from snapzen.ledger import outbox
-
+    def stage(self, widget: str, raw: Any) -> outbox.StagedCase:
         try:
             # Plain JSON values (what SnapEngage sends): the text is then the same as with
-            # default=str, and parsing it back would give the very case parsed below.
+            # default=str.
             raw_json = dumps_text(raw)
-            json_native = True
         except TypeError:
             raw_json = json.dumps(raw, ensure_ascii=False, default=str)
-            json_native = False
         if not _utf8_safe(raw_json):
             # A JSON "\ud800" escape decodes to a lone surrogate that no UTF-8 store accepts:
             # SQLite raised mid-page, aborting every run on that page. Replace them with U+FFFD
@@ -96,7 +79,7 @@ class CasePreparer:
             # The synthetic id hashes the standard library's text, whatever the stored text's
             # encoder: ids of invalid cases staged by earlier versions stay the same.
             stable_text = json.dumps(raw, ensure_ascii=False, default=str)
-            row = outbox.StagedCase(
+            return outbox.StagedCase(
                 case_id=usable_id or outbox.synthetic_case_id(stable_text),
                 widget_id=widget,
                 raw_json=raw_json,
@@ -104,11 +87,10 @@ class CasePreparer:
                 case_type=None,
                 error=f"invalid SnapEngage case: {exc}",
             )
-            return Staged(row, None)
         started_at = case.started_at
         error = None if started_at else "invalid SnapEngage case: no usable start time"
         subject = subject_ref(self.key, case.visitor_email)
-        row = outbox.StagedCase(
+        return outbox.StagedCase(
             case_id=case.id,
             widget_id=widget,
             raw_json=raw_json,
@@ -120,7 +102,6 @@ class CasePreparer:
             name_ref=name_ref(self.key, case.visitor_name) if subject else None,
             consent_seen=find_consent(case, self.settings.consent) is not None,
         )
-        return Staged(row, case if json_native and error is None else None)
 
     # ------------------------------------------------------------ decide + transform
 

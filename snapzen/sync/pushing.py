@@ -19,7 +19,6 @@ from snapzen.support.errors import (
     TooManyJobsError,
 )
 from snapzen.support.log import get_logger, one_line
-from snapzen.support.memory import release_free_memory
 from snapzen.support.settings import ZendeskSettings
 from snapzen.sync.batches import next_batch
 from snapzen.sync.contracts import Clock, Counts, CrashHook, Monotonic, Sink
@@ -74,9 +73,7 @@ class Pusher:
                 return
             if full_only and self.ready_count(2 * size) < 2 * size:
                 return
-            # While fetching never wait for the worker: staging the pages that came meanwhile
-            # is worth more (waits took ~0.9 s at 10,000 chats).
-            filled = next_batch(self.cases, self.recorder, size, wait=not full_only)
+            filled = next_batch(self.cases, self.recorder, size)
             if filled is None:
                 return
             self.collect_done()
@@ -190,9 +187,6 @@ class Pusher:
                 self.fill(full_only=refill)
         finally:
             self.recorder.results(found.synced, found.failures)  # Zendesk's facts: written
-        # Freed page and import buffers back to the OS (at most once a second): the peak RSS
-        # of a long backfill stays that of a short one (bench/RESULTS.md, v9).
-        release_free_memory()
 
     # ------------------------------------------------------------ state
 
@@ -238,7 +232,7 @@ class Pusher:
             self.submitter.abandon()
             try:
                 self.submitter.shut_down()
-                self.cases.drop(collect=collect)
+                self.cases.drop()
             finally:
                 self.poller.close()
 

@@ -20,16 +20,6 @@ class Tuning:
     fetch_threads: int = 4
     page_queue_depth: int = 6
 
-    # Parse once: staging keeps the validated case for preparing it moments later, bounded
-    # (oldest dropped first). Parsed cases are large: 2,000 reached ~150 MB peak RSS at
-    # 10,000 chats; 400 (four batches) kept ~100 MB at the same wall time (RESULTS v5).
-    parsed_cache_size: int = 400
-
-    # With a prepare worker: this many batches' worth of cases prepared, or being prepared,
-    # ahead of the batch being filled (~1 MB each once answered). Enough to refill the job
-    # slots one poll frees; 8 held ~10 MB more at the same wall time (RESULTS v8).
-    prepare_ahead_batches: int = 4
-
     # Early polls (``poll_plan.next_poll_at``) come at least this fraction of
     # ``zendesk.job_poll_seconds`` after the previous poll: at most ~12 polls a second at the
     # default 1 s, and only while the rate window can pay for them (``poll_plan.budget``:
@@ -37,9 +27,8 @@ class Tuning:
     early_poll_gap: float = 0.08
 
     # How long the pass's thread waits for a page before looking again at its other work:
-    # a POST's answer (its job id is stored promptly), a prepared batch, a stop request.
+    # a POST's answer (its job id is stored promptly), a stop request.
     post_check_seconds: float = 0.02
-    worker_check_seconds: float = 0.005
     idle_wake_seconds: float = 0.5
 
     # After a stop request, in-flight jobs get this long to report before the pass returns
