@@ -150,7 +150,7 @@ class ZendeskClient(BulkReads):
 
     def server_time(self) -> datetime | None:
         """Zendesk's clock: the ``Date`` header of the newest answer (None before any, or when
-        it had none that parses). Evidence the local clock cannot make (sync.clock_guard)."""
+        it had none that parses). Evidence the local clock cannot make (commands.clock_guard)."""
         return self._server_time
 
     def submit_delay(self) -> float:

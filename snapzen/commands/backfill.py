@@ -409,8 +409,8 @@ def _slice_body(
     day_started: Callable[[date], None],
 ) -> Callable[[Pipeline], PassResult]:
     """One pass over as many of ``remaining`` days (oldest first) as fit in ``slice_seconds``
-    (at least one). Each day's widgets are fetched concurrently, the next day's as soon as
-    readers are free, full batches pushed as pages arrive (Pipeline.fetch_window_groups);
+    (at least one). Each day's widgets are fetched page by page, full batches pushed as pages
+    arrive (Pipeline.fetch_window_groups);
     jobs stay in flight across days and partial batches carry over to the next day, so
     nothing waits for a drain until the slice ends. Then
     push_ready sends the rest and drains, and only an uninterrupted pass records its days
@@ -423,8 +423,7 @@ def _slice_body(
         pipeline.recover()
 
         def days() -> Iterator[list[tuple[str, date, date]]]:
-            # Taken when the readers need more work, so the next day is read while this
-            # one is still being staged and pushed.
+            # Taken one at a time, so a slice ends (or a stop is seen) between days.
             for day, widgets in remaining:
                 if taken.days and time.monotonic() - started >= slice_seconds:
                     return
@@ -435,11 +434,7 @@ def _slice_body(
                 day_started(day)
                 yield [(widget, day, day) for widget in widgets]
 
-        # At most every remaining window (the slice may end sooner): what the pass sizes its
-        # early polls against (snapzen.sync.poll_plan.budget).
-        fetched = pipeline.fetch_window_groups(
-            days(), expected_windows=sum(len(widgets) for _, widgets in remaining)
-        )
+        fetched = pipeline.fetch_window_groups(days())
         pipeline.push_ready()
         # Only whole UTC days are finished: the windows were asked in UTC (backfill_settings).
         if not pipeline.interrupted and is_utc(pipeline.settings.snapengage.timezone):

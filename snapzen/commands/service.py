@@ -4,7 +4,6 @@ lock, with a `runs` row that says how it ended. The CLI and the scheduler call t
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ import sqlite_utils
 from snapzen.clients.http import HttpClient
 from snapzen.clients.snapengage import SnapEngageClient
 from snapzen.clients.zendesk import ZendeskClient
+from snapzen.commands.clock_guard import ClockAheadError, ServerClock, require_clock_agrees
 from snapzen.commands.first_pass import refuse_first_pass
 from snapzen.ledger import outbox, runs
 from snapzen.ledger.locked import locked_ledger
@@ -27,7 +27,6 @@ from snapzen.support.log import (
     scrub_personal,
 )
 from snapzen.support.settings import Settings, require_ledger_key, require_sync_settings
-from snapzen.sync.clock_guard import ClockAheadError, ServerClock, require_clock_agrees
 from snapzen.sync.pipeline import CrashHook, PassResult, Pipeline, Sink, Source, utcnow
 
 log = get_logger("snapzen.commands.service")
@@ -141,16 +140,9 @@ def run_pass(
         )
         log.info("run_started", actor=actor, widgets=len(settings.snapengage.widgets))
         try:
-            try:
-                if checked is not None:
-                    raise checked
-                result = body(pipeline)
-            finally:
-                # A POST still out when the pass ended (an error elsewhere) gets its answer
-                # recorded, so its batch keeps a job id instead of waiting for the lookup.
-                # Not on Ctrl-C or a crash: the user wants out, recovery handles it.
-                exc_now = sys.exc_info()[1]
-                pipeline.close(collect=exc_now is None or isinstance(exc_now, Exception))
+            if checked is not None:
+                raise checked
+            result = body(pipeline)
         except BaseException as exc:
             # Any way out but a result leaves an 'interrupted' (Ctrl-C) or 'aborted' (an error,
             # a crash hook) row with the exit code the process ends with: cursors were not

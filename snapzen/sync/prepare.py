@@ -17,7 +17,6 @@ from snapzen.ledger.subjects import name_ref, subject_ref
 from snapzen.policy.consent import decide, find_consent
 from snapzen.policy.models import (
     Decision,
-    EncodedTicket,
     ImportTicket,
     LegalBasis,
     Outcome,
@@ -42,7 +41,7 @@ class Prepared:
     the batch sets it."""
 
     case_id: str
-    ticket: ImportTicket | EncodedTicket | None = None
+    ticket: ImportTicket | None = None
     draft: dict[str, Any] | None = None
     terminal: Terminal | None = None
     error: str | None = None
