@@ -226,9 +226,9 @@ class Pipeline:
         fetched: dict[Window, int] = {}
         pages = self._pages(groups)
         with ThreadPoolExecutor(1, "snapzen-fetch") as reader:
-            ahead = reader.submit(next, pages, None)
-            while not self.stopping() and (item := ahead.result()) is not None:
-                ahead = reader.submit(next, pages, None)
+            ahead = None if self.stopping() else reader.submit(next, pages, None)
+            while ahead is not None and (item := ahead.result()) is not None:
+                ahead = None if self.stopping() else reader.submit(next, pages, None)
                 window, rows = item
                 fetched[window] = fetched.get(window, 0) + self._store(rows or [])
                 if rows is None:  # the window was read to its end: a backfill's bar moves
