@@ -342,7 +342,7 @@ def report(r: Run, args: argparse.Namespace) -> str:
         f"{args.rpm} requests/min, job {args.job_seconds:g} s   [{r.label}]",
         f"  wall time              {r.wall_s:8.1f} s   (exit {r.exit_code})",
         f"  chats per second       {r.chats_per_s:8.0f}",
-        f"  zendesk req/ticket     {r.zendesk_requests / max(r.tickets, 1):8.4f}   (issue 25: <= 0.012)",
+        f"  zendesk req/ticket     {r.zendesk_requests / max(r.tickets, 1):8.4f}   (<= 0.012)",
         f"  zendesk requests/chat  {r.zendesk_requests / per:8.4f}   "
         f"({r.zendesk_requests:,}: {json.dumps(r.zendesk_by_endpoint, sort_keys=True)})",
         f"  snapengage req/chat    {r.snapengage_requests / per:8.4f}   "
