@@ -83,9 +83,6 @@ class Jobs:
         now = self.monotonic()
         self.flying[job_id] = InFlight(batch, now, now)
 
-    def cases_out(self) -> int:
-        return sum(len(job.batch.case_ids) for job in self.flying.values())
-
     def duration(self) -> float:
         """How long after its POST's answer a job can first be done (learned, or the guess)."""
         return min(self.took) if self.took else self.guess
