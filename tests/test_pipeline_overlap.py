@@ -216,8 +216,9 @@ def test_posts_go_out_one_at_a_time_within_the_job_cap_after_their_intent(
 
     assert result.exit_code == 0 and result.counts.created == 900
     assert set(apis.tickets_by_external_id().values()) == {1} and len(apis.tickets) == 900
-    assert sink.overlaps == 0 and sink.polls_beside_posts == 0, "Zendesk calls overlapped"
+    assert sink.overlaps == 0, "two polls or lookups ran at once"
     assert sink.max_posts == 1
+    assert "snapzen-submit" in sink.threads  # the POST on its own thread, the pass goes on
     assert sink.not_pushing_at_post == 0, "a POST left before its intent was committed"
     assert max(sink.out_at_post) <= max_jobs  # the POST being sent counts against the cap
 

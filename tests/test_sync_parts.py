@@ -20,7 +20,7 @@ from snapzen.sync.pipeline import Pipeline
 from snapzen.sync.prepare import CasePreparer
 from snapzen.sync.recovery import Recovery
 from snapzen.sync.results import Recorder
-from snapzen.sync.submit import JobCapFull, submit
+from snapzen.sync.submit import JobCapFull, post, settle
 from tests.fakes import FakeApis, make_case, recent
 from tests.sync_parts import FakeClock
 
@@ -80,7 +80,10 @@ class _Sink:
 
 
 def _submit(parts: _Parts, sink: _Sink, filled: Any) -> JobStatus | None:
-    return submit(parts.recorder, sink, filled, lambda _point: None)  # type: ignore[arg-type]
+    """The intent, the POST on its own thread, its answer taken back."""
+    answer = post(parts.recorder, sink, filled, lambda _point: None, FakeClock())  # type: ignore[arg-type]
+    settled = settle(parts.recorder, filled, answer, lambda _point: None)
+    return None if settled is None else settled[0]
 
 
 def test_the_intent_is_committed_before_the_post_and_the_job_id_after_it(

@@ -78,10 +78,10 @@ class Jobs:
         self.last_poll = -math.inf
         self.polls = 0
 
-    def add(self, job_id: str, batch: Batch) -> None:
-        """A job Zendesk accepted, its POST answered now: in flight."""
-        now = self.monotonic()
-        self.flying[job_id] = InFlight(batch, now, now)
+    def add(self, job_id: str, batch: Batch, answered: float | None = None) -> None:
+        """A job Zendesk accepted, its POST answered at ``answered`` (now if None): in flight."""
+        at = self.monotonic() if answered is None else answered
+        self.flying[job_id] = InFlight(batch, at, at)
 
     def duration(self) -> float:
         """How long after its POST's answer a job can first be done (learned, or the guess)."""

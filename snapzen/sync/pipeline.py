@@ -42,8 +42,7 @@ from snapzen.sync.jobs import Jobs
 from snapzen.sync.prepare import CasePreparer
 from snapzen.sync.recovery import Recovery
 from snapzen.sync.results import Recorder, log_at_risk, log_future_dated
-from snapzen.sync.results_check import unresolved_counts
-from snapzen.sync.submit import JobCapFull, submit
+from snapzen.sync.submit import Answer, JobCapFull, post, settle
 
 __all__ = ["Counts", "CrashHook", "PassResult", "Pipeline", "Sink", "Source", "Window"]
 __all__ += ["log_at_risk", "utcnow"]
@@ -116,6 +115,7 @@ class Pipeline:
             clock=clock,
             grace_seconds=zd.recovery_grace_seconds,
         )
+        self.posting: tuple[FilledBatch, Answer] | None = None  # the POST out, if one is
         self.cap_until = 0.0  # Zendesk's job cap was full: no POST before this (monotonic)
         self.cap_waits = 0
 
@@ -191,7 +191,7 @@ class Pipeline:
         log_future_dated(future_dated)
         failed = f"SELECT COUNT(*) FROM cases WHERE status='{CaseStatus.FAILED}'"
         grace = timedelta(seconds=self.settings.zendesk.recovery_grace_seconds)
-        in_progress, unresolved = unresolved_counts(self.db, self.clock(), grace)
+        in_progress, unresolved = alerts.unresolved_counts(self.db, self.clock(), grace)
         derogated = derogations.by_recipient(self.db.conn, self.run_id)
         for recipient, count in derogated.items():
             log.warning("derogation_transfers", recipient=recipient, count=count)
@@ -269,7 +269,9 @@ class Pipeline:
     def push(self, *, full_only: bool) -> None:
         """Submit batches while a job slot is free. With ``full_only`` (fetch still running)
         only while two batches' worth are ready, so pushing early never splits what would
-        have been one full batch."""
+        have been one full batch. The last POST may still be out on return (``collect``)."""
+        if self.posting is not None and self.posting[1].done():
+            self.collect()  # its job id stored promptly
         size = self.settings.zendesk.batch_size
         while not self.stopping() and not self.slots_taken():
             if self.monotonic() < self.cap_until:
@@ -279,20 +281,30 @@ class Pipeline:
             filled = next_batch(self.db, self.preparer, self.recorder, size, self._settled)
             if filled is None:
                 return
-            self._submit(filled)
+            self.collect()  # one POST out at a time: the previous answer first
+            if self.monotonic() < self.cap_until:
+                return  # that answer: the job cap is full (this batch's cases stay pending)
+            answer = post(self.recorder, self.sink, filled, self.crash_hook, self.monotonic)
+            self.posting = (filled, answer)
 
-    def _submit(self, filled: FilledBatch) -> None:
+    def collect(self) -> None:
+        """Take the answer of the POST out, if one is (waiting for it)."""
+        if self.posting is None:
+            return
+        filled, answer = self.posting
+        self.posting = None
         try:
-            job = submit(self.recorder, self.sink, filled, self.crash_hook)
+            job = settle(self.recorder, filled, answer, self.crash_hook)
         except JobCapFull:
             # Try again after the first poll's wait, or sooner when one of our jobs ends.
             self.cap_until = self.monotonic() + self.settings.zendesk.job_poll_seconds
             return
         if job is not None:
-            self.jobs.add(job.id, filled.batch)
+            self.jobs.add(job[0].id, filled.batch, answered=job[1])
 
     def slots_taken(self) -> bool:
-        return len(self.jobs.flying) >= self.settings.zendesk.max_jobs_in_flight
+        out = len(self.jobs.flying) + (self.posting is not None)  # the POST out counts too
+        return out >= self.settings.zendesk.max_jobs_in_flight
 
     # ------------------------------------------------------------ poll -> record
 
@@ -315,6 +327,7 @@ class Pipeline:
         sleeps until a poll is due (in short sleeps, for a stop request)."""
         while True:
             self.push(full_only=False)
+            self.collect()  # nothing more to prepare: the last POST's answer now
             ready_left = not self.stopping() and outbox.count_ready(self.db, self._settled(), 1)
             now = self.monotonic()
             if not self.jobs.flying:

@@ -6,7 +6,6 @@ does the I/O around it.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -26,7 +25,7 @@ from snapzen.policy.models import (
 from snapzen.policy.redaction import DETECTOR_VERSION, Redactor
 from snapzen.policy.transform import build_ticket
 from snapzen.support.errors import InvalidRecordError, RecordError
-from snapzen.support.jsoncodec import dumps_text
+from snapzen.support.jsoncodec import dumps_text, replace_lone_surrogates, utf8_safe
 from snapzen.support.scrub import one_line
 from snapzen.support.settings import Settings
 
@@ -64,11 +63,11 @@ class CasePreparer:
             raw_json = dumps_text(raw)
         except TypeError:
             raw_json = json.dumps(raw, ensure_ascii=False, default=str)
-        if not _utf8_safe(raw_json):
+        if not utf8_safe(raw_json):
             # A JSON "\ud800" escape decodes to a lone surrogate that no UTF-8 store accepts:
             # SQLite raised mid-page, aborting every run on that page. Replace them with U+FFFD
             # once, here, so the ledger, the ids and the ticket sent to Zendesk are all clean.
-            raw = _replace_lone_surrogates(raw)
+            raw = replace_lone_surrogates(raw)
             raw_json = json.dumps(raw, ensure_ascii=False, default=str)
         try:
             case = parse_case(raw)
@@ -232,24 +231,3 @@ class CasePreparer:
             else None,
             "details": details,
         }
-
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _utf8_safe(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _replace_lone_surrogates(value: Any) -> Any:
-    if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [_replace_lone_surrogates(v) for v in value]
-    if isinstance(value, dict):
-        return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
-    return value
