@@ -485,12 +485,6 @@ class RecordingSink:
         self.jobs[job.id] = job
         return job
 
-    def submit_delay(self) -> float:
-        return 0.0  # nothing is sent: no rate limit to wait for
-
-    def spare_requests(self) -> int | None:
-        return None  # no budget: polls keep their cadence
-
     def job_statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
         return {job_id: self.jobs.pop(job_id) for job_id in job_ids if job_id in self.jobs}
 
