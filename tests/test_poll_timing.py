@@ -179,3 +179,17 @@ def test_ninety_two_jobs_under_a_cap_of_thirty_take_few_polls() -> None:
     last_started = max(sink.started.values())
     assert len(sink.polls) <= 92 / 5
     assert done_at - (last_started + 8.0) < 1.0
+
+
+def test_a_job_queued_for_minutes_is_still_polled_every_sixteen_job_poll_seconds() -> None:
+    """The doubling stops at 16 x job_poll_seconds: a slow queue costs a poll every 16 s, and a
+    job is found done at most 16 s after it finished."""
+    jobs, sink, clock = _jobs(default=100.0, first_guess=1.0)
+    start = clock()
+    _add(jobs, sink, 0)
+    while "job0" in jobs.flying:
+        _poll_when_due(jobs, clock, need_slot=True)
+    ages = [t - start for t in sink.polls]
+    assert ages[:6] == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]
+    assert max(b - a for a, b in zip(ages, ages[1:], strict=False)) == 16.0
+    assert 100.0 <= ages[-1] < 116.0

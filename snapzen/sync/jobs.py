@@ -33,6 +33,10 @@ GAP = 0.125
 # How many of the last finished jobs the duration is taken from (one job cap's worth): one
 # quick job (a retry sent alone) stops shortening the polls' timing after as many more.
 RECENT = 30
+# A wait that grows (the guess doubling, a late job's back-off) grows to at most this many
+# times ``zendesk.job_poll_seconds`` (16 s by default): a job queued for minutes is still
+# looked at every 16 s.
+MAX_BACKOFF = 16
 # A finished job whose results must be read back (an answer in doubt) and whose read-back
 # failed with these (the client already retried) stays in flight for the next poll; any
 # other error fails the pass and its jobs stay 'pushing' for recovery.
@@ -72,6 +76,7 @@ class Jobs:
     ) -> None:
         self.sink, self.resolve = sink, resolve
         self.guess, self.job_timeout = first_guess, job_timeout
+        self.max_wait = MAX_BACKOFF * first_guess
         self.monotonic, self.crash_hook = monotonic, crash_hook
         self.flying: dict[str, InFlight] = {}  # job id -> its batch and timing, oldest first
         self.took: deque[float] = deque(maxlen=RECENT)  # POST answered -> found finished
@@ -132,8 +137,8 @@ class Jobs:
                 del self.flying[job_id]
             elif sent >= self.due(job):
                 late = sent - job.answered - (min(self.took) if self.took else 0.0)
-                job.not_before = sent + max(late, GAP * self.duration())
+                job.not_before = sent + min(max(late, GAP * self.duration()), self.max_wait)
         if oldest_running and not self.took and self.flying:
-            self.guess *= 2  # the oldest still runs and none finished yet: look later
+            self.guess = min(2 * self.guess, self.max_wait)  # none finished yet: look later
         log.debug("jobs_polled", finished=found.finished, in_flight=len(self.flying))
         return found
