@@ -4,6 +4,8 @@ busy loop (issue 25: polls timed to when jobs can finish)."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from snapzen.policy.models import JobStatus
@@ -191,5 +193,5 @@ def test_a_job_queued_for_minutes_is_still_polled_every_sixteen_job_poll_seconds
         _poll_when_due(jobs, clock, need_slot=True)
     ages = [t - start for t in sink.polls]
     assert ages[:6] == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]
-    assert max(b - a for a, b in zip(ages, ages[1:], strict=False)) == 16.0
+    assert max(b - a for a, b in itertools.pairwise(ages)) == 16.0
     assert 100.0 <= ages[-1] < 116.0
