@@ -6,7 +6,7 @@ Starts a Sandbox (127.0.0.1 only) with a fixed per-request latency, a Zendesk ra
 job duration and N chats over 4 widgets, then runs ``python -m snapzen backfill --since D
 --until D`` as a subprocess with production settings (only paths, keys, the log level and
 the consent sources are set), so the peak RSS measured is snapzen's own: psutil polling the
-CLI process and its children (the ticket worker), summed; not ``ru_maxrss``, which counts the
+CLI process and any children, summed; not ``ru_maxrss``, which counts the
 pre-exec fork of this 1 GB process as the child's. The CPU figure is likewise summed over
 that process tree.
 
@@ -138,6 +138,9 @@ class Run:
     peak_rss_mb: float
     bound: Bound
     zendesk_by_endpoint: dict[str, int]
+    # The machine's 1-minute load average before and after the CLI ran: the bench shares
+    # its two cores, and a figure means little without it.
+    load: tuple[float, float] = (0.0, 0.0)
     cpu_s: float = 0.0  # snapzen process, user + system
     sandbox_cpu_s: float = 0.0  # the benchmark process (mostly the sandbox) during the run
 
@@ -277,6 +280,7 @@ def run(args: argparse.Namespace) -> Run:
         # each start of the CLI and of its worker (~60 ms each), a cost no install pays.
         compileall.compile_dir(ROOT / "snapzen", quiet=1)
         print(f"running snapzen backfill --since {since} --until {until} ...")
+        load_before = os.getloadavg()[0]
         code, wall, rss, cpu, sandbox_cpu, stdout, stderr = _run_cli(
             env,
             ["backfill", "--since", since, "--until", until, "--progress-every", "3600"],
@@ -284,6 +288,7 @@ def run(args: argparse.Namespace) -> Run:
             args.py_spy_idle,
             args.py_spy_gil,
         )
+        load = (load_before, os.getloadavg()[0])
         state = sb.state()
         if args.keep_log:
             Path(args.keep_log).write_text(stderr)
@@ -319,6 +324,7 @@ def run(args: argparse.Namespace) -> Run:
             zendesk_by_endpoint=zendesk,
             cpu_s=cpu,
             sandbox_cpu_s=sandbox_cpu,
+            load=load,
         )
 
 
@@ -336,6 +342,7 @@ def report(r: Run, args: argparse.Namespace) -> str:
         f"{args.rpm} requests/min, job {args.job_seconds:g} s   [{r.label}]",
         f"  wall time              {r.wall_s:8.1f} s   (exit {r.exit_code})",
         f"  chats per second       {r.chats_per_s:8.0f}",
+        f"  zendesk req/ticket     {r.zendesk_requests / max(r.tickets, 1):8.4f}   (<= 0.012)",
         f"  zendesk requests/chat  {r.zendesk_requests / per:8.4f}   "
         f"({r.zendesk_requests:,}: {json.dumps(r.zendesk_by_endpoint, sort_keys=True)})",
         f"  snapengage req/chat    {r.snapengage_requests / per:8.4f}   "
@@ -348,10 +355,11 @@ def report(r: Run, args: argparse.Namespace) -> str:
         f"  lower bound            {b.total_s:8.1f} s   = max(t_rate {b.rate_s:.1f}, "
         f"t_cap {b.cap_s:.1f}, t_fetch {b.fetch_s:.1f}) + t_job {b.job_s:g} + 2L "
         f"{2 * b.latency_s:.2f}",
-        f"      imports = ceil({b.tickets:,}/100) = {b.imports}; Z = 2 x imports + 1 poll = "
+        f"      imports = ceil({b.tickets:,}/100) = {b.imports}; Z = imports + 1 poll = "
         f"{b.zendesk_min}; t_rate = (ceil(Z/{args.rpm}) - 1) x 60 s; "
         f"t_cap = (ceil(imports/30) - 1) x t_job; t_fetch = {b.fetch_pages} pages x L",
         f"  wall / bound           {r.ratio:8.2f}x",
+        f"  load average (1 min)   {r.load[0]:8.2f} before, {r.load[1]:.2f} after (2 CPUs)",
     ]
     return "\n".join(lines)
 

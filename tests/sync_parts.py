@@ -1,10 +1,6 @@
-"""Drive the sync engine's parts without threads or wall-clock time."""
+"""Drive the sync engine's parts without wall-clock time."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from concurrent.futures import Executor, Future
-from typing import Any
 
 
 class FakeClock:
@@ -18,19 +14,3 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-class InlineExecutor(Executor):
-    """Runs each call at once, on the caller's thread: a part's "worker thread" without one."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:
-            future.set_exception(exc)
-        return future
-
-
-def inline_executor(_workers: int, _name: str) -> Executor:
-    return InlineExecutor()

@@ -12,8 +12,7 @@ import responses
 
 from snapzen.clients.http import HttpClient
 from snapzen.clients.zendesk import ZendeskClient
-from snapzen.support.settings import HttpSettings, ZendeskSettings
-from snapzen.sync.clock_guard import (
+from snapzen.commands.clock_guard import (
     CLOCK_SKEW_MARGIN,
     ClockAheadError,
     Verdict,
@@ -21,6 +20,7 @@ from snapzen.sync.clock_guard import (
     clock_verdict,
     require_clock_agrees,
 )
+from snapzen.support.settings import HttpSettings, ZendeskSettings
 from tests.fakes import ZD_BASE, ZD_EMAIL, ZD_TOKEN
 
 ZENDESK = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

@@ -1,5 +1,5 @@
-"""Every fetched page is staged, however many wait at once: a pass stages all the pages its
-readers have queued in one turn (``fetch_window_groups``), and none may be dropped."""
+"""Every fetched page is staged, however small and many (``fetch_window_groups``), none
+dropped; pages are validated on the reader thread that fetched them."""
 
 from __future__ import annotations
 
@@ -18,8 +18,7 @@ from tests.fakes import FakeApis, make_case, recent
 def test_many_small_pages_waiting_at_once_are_all_staged_and_synced(
     settings: Settings, apis: FakeApis
 ) -> None:
-    # `responses` answers at once, so the readers fill the page queue (8) long before the
-    # pass's thread has staged the first page: every turn finds a full queue.
+    # `responses` answers at once: the reader always has the next page waiting.
     apis.page_size = 3
     for widget in ("w1", "w2"):
         apis.add_cases(

@@ -1,4 +1,4 @@
-"""Fetch/push overlap (Pipeline.fetch_windows), the ready-case index and count_ready.
+"""Pushing while fetching (Pipeline.fetch_window_groups), the ready-case index and count_ready.
 
 No timings are asserted: these check what is sent and recorded, not how fast."""
 
@@ -52,10 +52,10 @@ def test_count_ready_counts_pending_settled_cases_up_to_the_cap(
     assert outbox.count_ready(db, now, 0) == 0  # the cap bounds the walk
 
 
-def test_many_widgets_are_fetched_concurrently_and_synced_exactly_once(
+def test_many_widgets_are_fetched_and_synced_exactly_once(
     settings: Settings, apis: FakeApis
 ) -> None:
-    widgets = [f"w{i}" for i in range(1, 7)]  # more widgets than fetch threads
+    widgets = [f"w{i}" for i in range(1, 7)]
     settings.snapengage.widgets = widgets
     for widget in widgets:
         apis.add_cases(
@@ -172,12 +172,6 @@ class _WatchingSink:
         finally:
             self._leave(True)
 
-    def submit_delay(self) -> float:
-        return float(self.inner.submit_delay())
-
-    def spare_requests(self) -> int | None:
-        return self.inner.spare_requests()  # type: ignore[no-any-return]
-
     def job_statuses(self, job_ids: Any) -> Any:
         self._enter(False)
         try:
@@ -196,8 +190,7 @@ class _WatchingSink:
             self._leave(False)
 
     def show_tickets(self, ticket_ids: Any) -> Any:
-        # Read-backs (of an answer in doubt) run on the poller's thread, with its poll: not
-        # counted among the calls that must not overlap.
+        # Read-backs (of an answer in doubt) come within a poll: not counted apart.
         with self.lock:
             self.threads.add(threading.current_thread().name)
         return self.inner.show_tickets(ticket_ids)
@@ -206,14 +199,11 @@ class _WatchingSink:
         return self.inner.unfinished_jobs()
 
 
-@pytest.mark.parametrize(
-    ("max_jobs", "max_posts"), [(1, 1), (2, 1), (5, 1), (1, 2), (2, 2), (5, 2), (5, 4)]
-)
-def test_posts_run_on_submit_workers_within_the_post_and_job_caps(
-    settings: Settings, apis: FakeApis, max_jobs: int, max_posts: int
+@pytest.mark.parametrize("max_jobs", [1, 2, 5])
+def test_posts_go_out_one_at_a_time_within_the_job_cap_after_their_intent(
+    settings: Settings, apis: FakeApis, max_jobs: int
 ) -> None:
     settings.zendesk.max_jobs_in_flight = max_jobs
-    settings.zendesk.max_concurrent_posts = max_posts
     apis.polls_until_done = 2  # jobs stay queued for a poll, so slots really fill up
     for widget in ("w1", "w2"):
         apis.add_cases(
@@ -227,161 +217,10 @@ def test_posts_run_on_submit_workers_within_the_post_and_job_caps(
     assert result.exit_code == 0 and result.counts.created == 900
     assert set(apis.tickets_by_external_id().values()) == {1} and len(apis.tickets) == 900
     assert sink.overlaps == 0, "two polls or lookups ran at once"
-    assert sink.max_posts <= min(max_posts, max_jobs)
+    assert sink.max_posts == 1
+    assert "snapzen-submit" in sink.threads  # the POST on its own thread, the pass goes on
     assert sink.not_pushing_at_post == 0, "a POST left before its intent was committed"
-    assert any(name.startswith("snapzen-submit") for name in sink.threads)
     assert max(sink.out_at_post) <= max_jobs  # the POST being sent counts against the cap
-    assert not [t for t in threading.enumerate() if t.name.startswith("snapzen-submit")]
-
-
-class _BarrierSink:
-    """The first two POSTs each wait until the other has started: they pass only if both are
-    out at once (a timeout breaks the barrier and fails the POST)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.barrier = threading.Barrier(2, timeout=5)
-        self.posts = 0
-        self.lock = threading.Lock()
-
-    def submit_import(self, tickets: Any) -> Any:
-        with self.lock:
-            self.posts += 1
-            first_two = self.posts <= 2
-        if first_two:
-            self.barrier.wait()
-        return self.inner.submit_import(tickets)
-
-    def submit_delay(self) -> float:
-        return float(self.inner.submit_delay())
-
-    def spare_requests(self) -> int | None:
-        return self.inner.spare_requests()  # type: ignore[no-any-return]
-
-    def job_statuses(self, job_ids: Any) -> Any:
-        return self.inner.job_statuses(job_ids)
-
-    def find_ticket_ids(self, external_id: str) -> list[int]:
-        return self.inner.find_ticket_ids(external_id)
-
-    def show_tickets(self, ticket_ids: Any) -> Any:
-        return self.inner.show_tickets(ticket_ids)
-
-    def unfinished_jobs(self) -> Any:
-        return self.inner.unfinished_jobs()
-
-
-def test_two_posts_are_out_at_once_with_max_concurrent_posts_2(
-    settings: Settings, apis: FakeApis
-) -> None:
-    settings.zendesk.max_concurrent_posts = 2
-    apis.add_cases("w1", [make_case(f"c{i}", started=recent(300)) for i in range(350)])
-    clients = service.build_clients(settings)
-    sink = _BarrierSink(clients.sink)
-    result = service.sync(settings, clients=service.Clients(source=clients.source, sink=sink))
-    assert result.exit_code == 0 and result.counts.created == 350
-    assert not sink.barrier.broken
-    assert set(apis.tickets_by_external_id().values()) == {1} and len(apis.tickets) == 350
-
-
-def test_one_post_at_a_time_with_max_concurrent_posts_1(settings: Settings, apis: FakeApis) -> None:
-    settings.zendesk.max_concurrent_posts = 1
-    apis.add_cases("w1", [make_case(f"c{i}", started=recent(300)) for i in range(350)])
-    clients = service.build_clients(settings)
-    sink = _WatchingSink(clients.sink, settings.ledger.path)
-    result = service.sync(settings, clients=service.Clients(source=clients.source, sink=sink))
-    assert result.exit_code == 0 and result.counts.created == 350
-    assert sink.max_posts == 1 and sink.overlaps == 0
-
-
-class _BudgetSink:
-    """A rate budget of ``budget`` imports per window: once spent, ``submit_delay`` reports a
-    pause of ``pause`` seconds. Records POSTs made while paused, and how many cases were
-    staged when each pause began and when it ended (read from the ledger)."""
-
-    def __init__(self, inner: Any, ledger: Path, budget: int, pause: float) -> None:
-        self.inner = inner
-        self.ledger = ledger
-        self.budget = budget
-        self.left = budget
-        self.pause = pause
-        self.reset_at: float | None = None
-        self.posts_while_paused = 0
-        self.staged_at_pause: list[tuple[int, int]] = []  # (at start, at end)
-        self.lock = threading.Lock()
-
-    def _staged(self) -> int:
-        db = open_db(self.ledger, read_only=True)
-        try:
-            return int(db.execute("SELECT count(*) FROM cases").fetchone()[0])
-        finally:
-            db.conn.close()
-
-    def spare_requests(self) -> int | None:
-        return None
-
-    def submit_delay(self) -> float:
-        with self.lock:
-            if self.reset_at is None:
-                return 0.0
-            left = self.reset_at - time.monotonic()
-            if left > 0:
-                return left
-            self.reset_at, self.left = None, self.budget
-            start = self.staged_at_pause.pop()[0]
-            self.staged_at_pause.append((start, self._staged()))
-            return 0.0
-
-    def submit_import(self, tickets: Any) -> Any:
-        with self.lock:
-            if self.reset_at is not None and time.monotonic() < self.reset_at:
-                self.posts_while_paused += 1
-            self.left -= 1
-            if self.left <= 0 and self.reset_at is None:
-                self.reset_at = time.monotonic() + self.pause
-                self.staged_at_pause.append((self._staged(), -1))
-        return self.inner.submit_import(tickets)
-
-    def job_statuses(self, job_ids: Any) -> Any:
-        return self.inner.job_statuses(job_ids)
-
-    def find_ticket_ids(self, external_id: str) -> list[int]:
-        return self.inner.find_ticket_ids(external_id)
-
-    def show_tickets(self, ticket_ids: Any) -> Any:
-        return self.inner.show_tickets(ticket_ids)
-
-    def unfinished_jobs(self) -> Any:
-        return self.inner.unfinished_jobs()
-
-
-def test_a_spent_rate_budget_pauses_submits_while_fetching_goes_on(
-    settings: Settings, apis: FakeApis
-) -> None:
-    settings.zendesk.max_concurrent_posts = 1
-    # Preparing on the pass's thread: it then stages more slowly than the fakes serve pages,
-    # so the first pause comes before every page is in (with the worker, all may be staged
-    # before the three requests of budget are spent, and there is nothing left to show).
-    settings.pipeline.prepare_process = False
-    settings.snapengage.widgets = ["w1", "w2", "w3"]
-    for widget in settings.snapengage.widgets:
-        apis.add_cases(
-            widget,
-            [make_case(f"{widget}-{i}", started=recent(300), widget=widget) for i in range(400)],
-        )
-    clients = service.build_clients(settings)
-    sink = _BudgetSink(clients.sink, settings.ledger.path, budget=3, pause=0.3)
-    result = service.sync(settings, clients=service.Clients(source=clients.source, sink=sink))
-
-    assert result.exit_code == 0 and result.counts.created == 1200
-    assert set(apis.tickets_by_external_id().values()) == {1} and len(apis.tickets) == 1200
-    # Submits wait for the budget: at most the one POST already handed over when it ran out.
-    assert len(sink.staged_at_pause) >= 3
-    assert sink.posts_while_paused <= len(sink.staged_at_pause)
-    # The pass went on staging pages while submits were paused (the first pause comes after
-    # the first batches, long before every page is in).
-    start, end = sink.staged_at_pause[0]
-    assert start < 1200 and end > start
 
 
 class _DaySource:
@@ -400,37 +239,30 @@ class _DaySource:
         yield _Page(widget_id, 1, cases)
 
 
-def test_window_groups_added_after_the_readers_ran_dry_are_still_read(
-    settings: Settings,
-) -> None:
-    from snapzen.sync.page_feed import PageFeed
+def test_every_window_of_groups_taken_one_by_one_is_read_once(settings: Settings) -> None:
+    from snapzen.ledger.db import open_db as open_ledger
+    from snapzen.sync.pipeline import Pipeline
 
     source = _DaySource(per_window=1)
+    settings.snapengage.settle_minutes = 10_000  # nothing is ready to push
+    pipeline = Pipeline(
+        settings,
+        open_ledger(settings.ledger.path),
+        source,
+        _NoSubmits(),  # type: ignore[arg-type]
+        ledger_key=b"k" * 32,
+        run_id="r1",
+        actor="test",
+    )
     day = date(2026, 11, 1)
-    with PageFeed(source) as feed:
-        for round_ in range(20):
-            feed.add([(f"w{n}", day + timedelta(days=round_), day) for n in range(3)])
-            pages = 0
-            for _ in range(1000):  # bounded: a stranded window fails, not hangs
-                item = feed.get(0.05)
-                pages += item is not None
-                if feed.finished:
-                    break
-            assert feed.finished and pages == 3, f"round {round_}: a window was never read"
-            # Each window's end is reported once, after its last page.
-            ended = {window for window, _, _ in feed.take_ended()}
-            assert ended == {"w0", "w1", "w2"} and feed.take_ended() == []
-    assert len(source.read) == 60
+    groups = ([(f"w{n}", day + timedelta(days=r), day) for n in range(3)] for r in range(20))
+    fetched = pipeline.fetch_window_groups(groups)
+    assert len(fetched) == 60 and set(fetched.values()) == {1}
+    assert len(source.read) == 60 and len(set(source.read)) == 60
 
 
 class _NoSubmits:
     """A sink for a pass that must not submit (settle_minutes keeps every case back)."""
-
-    def submit_delay(self) -> float:
-        return 0.0
-
-    def spare_requests(self) -> int | None:
-        return None
 
     def submit_import(self, tickets: Any) -> Any:
         raise AssertionError("nothing should be submitted")
@@ -471,39 +303,3 @@ def test_fetch_window_groups_counts_per_window_and_takes_no_group_once_stopping(
     stop.set()
     more = pipeline.fetch_window_groups(groups())
     assert more == {} and taken == days  # a stopping pass takes no new day
-
-
-def test_the_fetch_expects_no_more_windows_than_it_took_once_its_groups_end(
-    settings: Settings,
-) -> None:
-    """A backfill slice announces every remaining window but may take only a few: once its
-    groups end, the estimate of cases still to come counts only the windows taken."""
-    from snapzen.ledger.db import open_db as open_ledger
-    from snapzen.sync.pipeline import Pipeline
-
-    pipeline = Pipeline(
-        settings,
-        open_ledger(settings.ledger.path),
-        _DaySource(per_window=2),
-        _NoSubmits(),  # type: ignore[arg-type]
-        ledger_key=b"k" * 32,
-        run_id="r1",
-        actor="test",
-    )
-    settings.snapengage.settle_minutes = 10_000  # nothing is ready to push
-    seen: list[tuple[int | None, int]] = []
-    sink: Any = pipeline.sink
-
-    def spare_requests() -> int | None:
-        # Asked each turn of the fetch loop, when the pass weighs an early poll.
-        progress = pipeline.fetch_progress
-        seen.append((progress.expected, progress.still_to_come()))
-        return None
-
-    sink.spare_requests = spare_requests
-    day = date(2026, 11, 1)
-    pipeline.fetch_window_groups([[("w1", day, day), ("w2", day, day)]], expected_windows=100)
-    # Its one group was taken at once: from then on two windows are expected, not 100, and
-    # once both are read nothing more is to come (with 100 it would be ~196 cases).
-    assert seen and {expected for expected, _ in seen} == {2}
-    assert seen[-1] == (2, 0)

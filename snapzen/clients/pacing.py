@@ -128,22 +128,6 @@ class RateLimitPacer:
                     self._remaining -= 1
             return wait
 
-    def spare(self) -> int | None:
-        """Requests this window still allows beyond the reserve (our own cap included), or
-        None while no budget is known (no rate-limit header seen yet, and no cap of ours)."""
-        with self._lock:
-            now = self._clock()
-            known: list[int] = []
-            if self._remaining is not None and self._reset_at is not None:
-                if now < self._reset_at:
-                    known.append(self._remaining - self._reserve)
-                elif self._limit is not None:  # a new window has begun
-                    known.append(self._limit - self._reserve)
-            if self._rpm is not None:
-                self._rpm_delay(now)  # drops requests older than the window
-                known.append(self._rpm - len(self._sent))
-            return max(0, min(known)) if known else None
-
     def record_request(self) -> None:
         """Note a request leaving now (counts against our cap and the last known budget)."""
         with self._lock:

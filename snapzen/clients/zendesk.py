@@ -150,16 +150,8 @@ class ZendeskClient(BulkReads):
 
     def server_time(self) -> datetime | None:
         """Zendesk's clock: the ``Date`` header of the newest answer (None before any, or when
-        it had none that parses). Evidence the local clock cannot make (sync.clock_guard)."""
+        it had none that parses). Evidence the local clock cannot make (commands.clock_guard)."""
         return self._server_time
-
-    def submit_delay(self) -> float:
-        """Seconds before the next request may leave without waiting in the pacer."""
-        return self.pacer.delay()
-
-    def spare_requests(self) -> int | None:
-        """Requests the current rate window still allows (``RateLimitPacer.spare``)."""
-        return self.pacer.spare()
 
     def submit_import(self, tickets: Sequence[ImportTicket | EncodedTicket]) -> JobStatus:
         """Queue one create_many import job; never retried blindly (see snapzen.clients.http)."""

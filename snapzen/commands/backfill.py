@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -45,7 +45,6 @@ from snapzen.support import clock, errors
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings, require_ledger_key
 from snapzen.sync.pipeline import Counts, CrashHook, PassResult, Pipeline
-from snapzen.sync.prepare_worker import PrepareWorker
 
 log = get_logger("snapzen.commands.backfill")
 
@@ -279,7 +278,7 @@ def _run(
 ) -> BackfillResult:
     settings = backfill_settings(settings)
     clients = clients or service.build_clients(settings)  # asks for UTC days (see below)
-    key = require_ledger_key(settings)  # before the progress bar starts: exit 2 cleanly
+    require_ledger_key(settings)  # before the progress bar starts: exit 2 cleanly
     done = _already_finished(settings, plan)
     result = BackfillResult(plan, windows_total=len(plan.windows), windows_skipped=len(done))
     progress.start(result.windows_total, result.windows_skipped)
@@ -287,27 +286,20 @@ def _run(
         (day, [w for w in plan.widgets if (w, day.isoformat()) not in done]) for day in plan.days
     ]
     remaining = [(day, widgets) for day, widgets in todo if widgets]
-    # One prepare worker for every slice: started once, while this process is still small
-    # (starting a process copies it for a moment, and a slice's pass is short).
-    worker_scope: AbstractContextManager[PrepareWorker | None] = (
-        service.prepare_worker(settings, key) if remaining else nullcontext()
+    _run_slices(
+        settings,
+        plan,
+        remaining,
+        result,
+        actor,
+        wait,
+        clients,
+        stop,
+        progress,
+        crash_hook,
+        turn_seconds,
+        slice_seconds,
     )
-    with worker_scope as worker:
-        _run_slices(
-            settings,
-            plan,
-            remaining,
-            result,
-            actor,
-            wait,
-            clients,
-            stop,
-            progress,
-            crash_hook,
-            turn_seconds,
-            slice_seconds,
-            worker,
-        )
     return result
 
 
@@ -324,7 +316,6 @@ def _run_slices(
     crash_hook: CrashHook | None,
     turn_seconds: float,
     slice_seconds: float,
-    worker: PrepareWorker | None,
 ) -> None:
     try:
         first = True
@@ -349,7 +340,6 @@ def _run_slices(
                 progress=progress.tick,
                 stop=stop.is_set,
                 details=details,
-                worker=worker,
             )
             if first and not wait:
                 # Same contract as `sync`: another run holds the lock → say so and exit 0.
@@ -419,8 +409,8 @@ def _slice_body(
     day_started: Callable[[date], None],
 ) -> Callable[[Pipeline], PassResult]:
     """One pass over as many of ``remaining`` days (oldest first) as fit in ``slice_seconds``
-    (at least one). Each day's widgets are fetched concurrently, the next day's as soon as
-    readers are free, full batches pushed as pages arrive (Pipeline.fetch_window_groups);
+    (at least one). Each day's widgets are fetched page by page, full batches pushed as pages
+    arrive (Pipeline.fetch_window_groups);
     jobs stay in flight across days and partial batches carry over to the next day, so
     nothing waits for a drain until the slice ends. Then
     push_ready sends the rest and drains, and only an uninterrupted pass records its days
@@ -433,8 +423,7 @@ def _slice_body(
         pipeline.recover()
 
         def days() -> Iterator[list[tuple[str, date, date]]]:
-            # Taken when the readers need more work, so the next day is read while this
-            # one is still being staged and pushed.
+            # Taken one at a time, so a slice ends (or a stop is seen) between days.
             for day, widgets in remaining:
                 if taken.days and time.monotonic() - started >= slice_seconds:
                     return
@@ -445,11 +434,7 @@ def _slice_body(
                 day_started(day)
                 yield [(widget, day, day) for widget in widgets]
 
-        # At most every remaining window (the slice may end sooner): what the pass sizes its
-        # early polls against (snapzen.sync.poll_plan.budget).
-        fetched = pipeline.fetch_window_groups(
-            days(), expected_windows=sum(len(widgets) for _, widgets in remaining)
-        )
+        fetched = pipeline.fetch_window_groups(days())
         pipeline.push_ready()
         # Only whole UTC days are finished: the windows were asked in UTC (backfill_settings).
         timezone, interrupted = pipeline.settings.snapengage.timezone, pipeline.interrupted
@@ -499,12 +484,6 @@ class RecordingSink:
         )
         self.jobs[job.id] = job
         return job
-
-    def submit_delay(self) -> float:
-        return 0.0  # nothing is sent: no rate limit to wait for
-
-    def spare_requests(self) -> int | None:
-        return None  # no budget: polls keep their cadence
 
     def job_statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
         return {job_id: self.jobs.pop(job_id) for job_id in job_ids if job_id in self.jobs}

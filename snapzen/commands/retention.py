@@ -48,6 +48,7 @@ from snapzen.clients.ticket_deletion import (
     TicketDeletionApi,
 )
 from snapzen.commands import retention_profiles
+from snapzen.commands.clock_guard import check_against_zendesk
 from snapzen.commands.retention_forget import forget_due, plan_forget
 from snapzen.commands.retention_profiles import plan_profiles, sweep_profiles
 from snapzen.commands.run import recorded_run
@@ -61,7 +62,6 @@ from snapzen.support import clock as wall_clock
 from snapzen.support.errors import ConfigError
 from snapzen.support.log import bound_run, get_logger
 from snapzen.support.settings import Settings
-from snapzen.sync.clock_guard import check_against_zendesk
 
 log = get_logger("snapzen.commands.retention")
 
@@ -307,7 +307,7 @@ def newest_time_seen(db: sqlite_utils.Database) -> datetime | None:
 
     A second check only: snapzen wrote these rows, so they prove nothing about the clock (a
     pass under a wrong clock used to record one in the future). The sweep's guard is Zendesk's
-    ``Date`` (``sync.clock_guard.check_against_zendesk``), and a pass under a clock ahead of
+    ``Date`` (``clock_guard.check_against_zendesk``), and a pass under a clock ahead of
     it records no run."""
     row = db.execute("SELECT MAX(started_at) FROM runs").fetchone()
     return wall_clock.parse(row[0]) if row and row[0] else None

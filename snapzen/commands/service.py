@@ -4,7 +4,6 @@ lock, with a `runs` row that says how it ended. The CLI and the scheduler call t
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ import sqlite_utils
 from snapzen.clients.http import HttpClient
 from snapzen.clients.snapengage import SnapEngageClient
 from snapzen.clients.zendesk import ZendeskClient
+from snapzen.commands.clock_guard import ClockAheadError, ServerClock, require_clock_agrees
 from snapzen.commands.first_pass import refuse_first_pass
 from snapzen.commands.run import recorded_run
 from snapzen.ledger import runs
@@ -26,14 +26,9 @@ from snapzen.support import errors
 from snapzen.support.log import (
     bound_run,
     get_logger,
-    once,
-    one_line,
 )
-from snapzen.support.memory import limit_malloc_arenas
 from snapzen.support.settings import Settings, require_ledger_key, require_sync_settings
-from snapzen.sync.clock_guard import ClockAheadError, ServerClock, require_clock_agrees
 from snapzen.sync.pipeline import CrashHook, PassResult, Pipeline, Sink, Source
-from snapzen.sync.prepare_worker import PrepareWorker, WorkerError
 
 log = get_logger("snapzen.commands.service")
 
@@ -88,34 +83,6 @@ def locked_db(
         yield db
 
 
-@contextmanager
-def prepare_worker(
-    settings: Settings, key: bytes, *, shared: PrepareWorker | None = None
-) -> Iterator[PrepareWorker | None]:
-    """A prepare worker (``pipeline.prepare_process``), stopped on leaving; ``shared`` (one
-    the caller owns) is used as it is. One that cannot start is not an error: the pass
-    prepares on its own thread."""
-    if shared is not None:
-        # One a failure put out of use (answers maybe out of step): prepare on the thread.
-        yield None if shared.broken else shared
-        return
-    if not settings.pipeline.prepare_process:
-        yield None
-        return
-    try:
-        worker = PrepareWorker.start(settings, key)
-    except WorkerError as exc:
-        # The same cause every pass of `snapzen run`: a warning once per process, then debug.
-        warn = log.warning if once("prepare_worker_unavailable", one_line(exc)) else log.debug
-        warn("prepare_worker_unavailable", error=one_line(exc))
-        yield None
-        return
-    try:
-        yield worker
-    finally:
-        worker.close()
-
-
 def _preflight(sink: object) -> errors.SnapzenError | None:
     """The credential and clock check, before the run is recorded. A clock ahead of
     Zendesk's raises at once: recording the run would write its wrong start time into the
@@ -142,12 +109,8 @@ def run_pass(
     details: dict[str, Any] | None = None,
     stop: Callable[[], bool] | None = None,
     lock_timeout: float = -1,
-    worker: PrepareWorker | None = None,
 ) -> PassResult:
     """Lock, record the run, execute ``body`` on a fresh Pipeline, record how it ended.
-
-    ``worker``: a prepare worker the caller owns (a backfill shares one between its slices);
-    without one, the pass starts its own (``pipeline.prepare_process``) and stops it after.
 
     A FatalError propagates (exit 1) after the run row says 'aborted'; cursors are only
     advanced inside ``body`` after everything before them succeeded."""
@@ -156,13 +119,9 @@ def run_pass(
     clients = clients or build_clients(settings)
     run_id = runs.new_run_id(kind)
     actor = actor or settings.pipeline.actor
-    # One malloc arena for the pass's threads: without it a 100,000-chat backfill peaked over
-    # 150 MB (bench/RESULTS.md, v9). Process-wide, and harmless to repeat.
-    limit_malloc_arenas()
     with (
         bound_run(run_id, kind),  # every line of the pass, on every thread, carries run_id
         locked_db(settings, wait=wait, lock_timeout=lock_timeout) as db,
-        prepare_worker(settings, key, shared=worker) as worker,
     ):
         checked = _preflight(clients.sink)
         # A ledger that never synced meets a Zendesk full of snapzen's tickets: exit 2.
@@ -179,14 +138,13 @@ def run_pass(
                 crash_hook=crash_hook,
                 progress=progress,
                 stop=stop,
-                prepare_worker=worker,
             )
             run.counts = pipeline.counts.as_dict
             log.info("run_started", actor=actor, widgets=len(settings.snapengage.widgets))
             try:
                 if checked is not None:
                     raise checked
-                result = _body(pipeline, body)
+                result = body(pipeline)
             except errors.SnapzenError as exc:
                 # Any way out but a result leaves an 'aborted' or 'interrupted' row (commands.run):
                 # cursors were not advanced, and recovery finishes whatever was in flight.
@@ -211,17 +169,6 @@ def run_pass(
             **pipeline.counts.as_dict(),
         )
         return result
-
-
-def _body(pipeline: Pipeline, body: Callable[[Pipeline], PassResult]) -> PassResult:
-    try:
-        return body(pipeline)
-    finally:
-        # A POST still out when the pass ended (an error elsewhere) gets its answer recorded,
-        # so its batch keeps a job id instead of waiting for the lookup. Not on Ctrl-C or a
-        # crash: the user wants out, recovery handles it.
-        exc_now = sys.exc_info()[1]
-        pipeline.close(collect=exc_now is None or isinstance(exc_now, Exception))
 
 
 def sync(

@@ -15,7 +15,6 @@ from snapzen.ledger.flags import open_flags
 from snapzen.ledger.status import UNSENT_OR_PUSHING, CaseStatus, sql_list
 from snapzen.support import clock
 from snapzen.support.settings import Settings
-from snapzen.sync.results_check import unresolved_counts
 
 STATUSES = tuple(CaseStatus)  # the report's column order is the enum's
 # `ledger reconcile` is suggested weekly; status says so once the last check is older.
@@ -98,7 +97,7 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
     # Imports whose answer was lost: inside the recovery grace they are work in progress,
     # after it they need a look.
     grace = timedelta(seconds=settings.zendesk.recovery_grace_seconds)
-    in_progress, unresolved = unresolved_counts(db, now, grace)
+    in_progress, unresolved = alerts.unresolved_counts(db, now, grace)
     clock_warning = _clock_warning(db, now)
     # Unfinished chats dated in the future: they would sit pending for ever with a negative
     # age and a healthy status (a source clock, or ours, is wrong).

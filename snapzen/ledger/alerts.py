@@ -2,19 +2,20 @@
 deletion (unsent past the deadline) and those dated in the future (a wrong clock, ours or the
 source's: such a chat would otherwise sit pending for ever with a negative age).
 
-Both feed the pass's exit code (3) and `snapzen status`.
+Both feed the pass's exit code (3) and `snapzen status`, as do the cases still 'pushing' after
+the recovery grace (``unresolved_counts``).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlite_utils
 
 from snapzen.ledger.cursor_rules import FUTURE_SKEW
 from snapzen.ledger.outbox import now_iso
-from snapzen.ledger.status import UNSENT_OR_PUSHING, sql_list
+from snapzen.ledger.status import UNSENT_OR_PUSHING, CaseStatus, sql_list
 
 _COLUMNS = ("case_id", "widget_id", "started_at", "status")
 
@@ -41,3 +42,17 @@ def future_dated_cases(
         (now_iso(now + FUTURE_SKEW), limit),
     ).fetchall()
     return [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
+
+
+def unresolved_counts(
+    db: sqlite_utils.Database, now: datetime, grace: timedelta
+) -> tuple[int, int]:
+    """(cases 'pushing' inside the recovery grace, cases 'pushing' longer than it)."""
+    cutoff = now_iso(now - grace)
+    within, overdue = db.execute(
+        """SELECT COALESCE(SUM(pushed_at > ?), 0),
+                  COALESCE(SUM(pushed_at IS NULL OR pushed_at <= ?), 0)
+           FROM cases WHERE status = ?""",
+        (cutoff, cutoff, CaseStatus.PUSHING),
+    ).fetchone()
+    return int(within), int(overdue)

@@ -156,10 +156,6 @@ class ZendeskSettings(Section):
     # Another integration importing at the same moment then gets TooManyJobs (snapzen itself
     # waits for a slot when that happens): lower this for such an account.
     backfill_max_jobs_in_flight: int = Field(default=30, ge=1, le=30)
-    # create_many POSTs outstanding at once (each on its own submit worker connection); every
-    # one of them counts against max_jobs_in_flight. 4 (2 before): refilling freed job slots
-    # was bound by POST latency at 2 (bench/RESULTS.md, v6).
-    max_concurrent_posts: int = Field(default=4, ge=1, le=4)
     ticket_status: Literal["new", "open", "pending", "hold", "solved", "closed"] = "solved"
     archive_immediately: bool = False
     # Zendesk limits a comment by size (~64 KB), not by characters: parts are cut by UTF-8 bytes.
@@ -245,9 +241,6 @@ class PipelineSettings(Section):
     deadline_days: int = Field(default=50, ge=1)
     max_attempts: int = Field(default=5, ge=1)
     actor: str = "cron"
-    # Prepare tickets (decode, consent, transcript, redaction) in a second process, so a pass
-    # uses two CPU cores; off: everything on the pass's thread (one core, less memory).
-    prepare_process: bool = True
 
 
 class RedactionSettings(Section):

@@ -1,65 +1,75 @@
-"""Filling one create_many batch from the prepared cases; the decisions met on the way
-(withheld, ignored, failed preparation) are written as they are met."""
+"""Decide and build: one create_many batch filled from the ready cases, each prepared
+(consent decision, ticket, ledger fields) from its stored payload when the batch is filled.
+The decisions met on the way (withheld, ignored, failed preparation) are written as they are
+met; a case taken but not used (a retry that must go alone) stays 'pending' and is selected
+again for a later batch, so what is sent is always what is stored."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from snapzen.sync.contracts import Batch, Ticket
-from snapzen.sync.prepared import PreparedCases, Ready
+import sqlite_utils
+
+from snapzen.ledger import outbox
+from snapzen.policy.models import ImportTicket
+from snapzen.sync.contracts import Batch
+from snapzen.sync.prepare import CasePreparer, Prepared
 from snapzen.sync.results import Recorder, TerminalRow
 
 
 @dataclass
 class FilledBatch:
     batch: Batch
-    tickets: list[Ticket]
+    tickets: list[ImportTicket]
     drafts: dict[str, dict[str, Any]]  # case id -> what the ledger records (with batch_index)
 
 
-def next_batch(
-    cases: PreparedCases, recorder: Recorder, size: int, *, wait: bool = True
-) -> FilledBatch | None:
-    """Take ready cases until a batch of ``size`` is full.
+def prepare(preparer: CasePreparer, ready: outbox.ReadyCase) -> Prepared:
+    """A ready case prepared from its stored payload."""
+    if ready.raw_json is None:
+        return Prepared(ready.case_id, error="invalid SnapEngage case: its stored payload is gone")
+    return preparer.prepare_stored(ready.case_id, ready.widget_id, ready.raw_json)
 
-    Every case taken either joins the batch (excluded from the next query), leaves 'pending'
-    (withheld, ignored, failed), or is given back for the next batch (a retry that must go
-    alone), so the loop always progresses. None when nothing is ready, and without ``wait``
-    also when filling the batch would mean waiting for the prepare worker (what was taken is
-    given back: the pass stages pages meanwhile)."""
-    tickets: list[Ticket] = []
+
+def next_batch(
+    db: sqlite_utils.Database,
+    preparer: CasePreparer,
+    recorder: Recorder,
+    size: int,
+    settled_before: Callable[[], datetime],
+) -> FilledBatch | None:
+    """Take ready cases until a batch of ``size`` is full; None when nothing is ready.
+
+    Every case taken either joins the batch, leaves 'pending' (withheld, ignored, failed),
+    or is passed over for this batch (excluded from the next query), so the loop always
+    progresses. A case that failed before goes out alone: if its ticket is what Zendesk
+    refuses (even a whole-request 4xx), it no longer takes 99 others down."""
+    tickets: list[ImportTicket] = []
     drafts: dict[str, dict[str, Any]] = {}
-    joined: list[Ready] = []
-    deferred: list[Ready] = []
-    solo = False
-    while len(tickets) < size and not solo:
-        ready = cases.take(
-            size - len(tickets),
-            exclude=[*drafts, *(item.case_id for item, _ in deferred)],
-            wait=wait,
+    passed_over: list[str] = []
+    while len(tickets) < size:
+        ready = outbox.ready_cases(
+            db, settled_before(), size - len(tickets), exclude=[*drafts, *passed_over]
         )
-        if ready is None:
-            cases.give_back([*joined, *deferred])
-            return None
         if not ready:
             break
         terminal: list[TerminalRow] = []
         failures: dict[str, str] = {}
-        for position, (item, prepared) in enumerate(ready):
-            # A case that failed before goes out alone: if its ticket is what Zendesk
-            # refuses (even a whole-request 4xx), it no longer takes 99 others down.
+        solo = False
+        for item in ready:
             if item.attempts > 0 and tickets:
-                deferred.append((item, prepared))
+                passed_over.append(item.case_id)  # a retry: it leads a later batch, alone
                 continue
+            prepared = prepare(preparer, item)
             if prepared.ticket is not None and prepared.draft is not None:
                 tickets.append(prepared.ticket)
                 drafts[item.case_id] = {"batch_index": len(drafts), **prepared.draft}
-                joined.append((item, prepared))
                 if item.attempts > 0:
-                    solo = True
-                    cases.give_back(ready[position + 1 :])
+                    solo = True  # the cases after it stay pending for the next batch
                     break
             elif prepared.terminal is not None:
                 terminal.append((item.case_id, *prepared.terminal))
@@ -67,9 +77,8 @@ def next_batch(
                 failures[item.case_id] = prepared.error or "unknown preparation error"
         recorder.terminal(terminal)
         recorder.failed(failures)
-    # A deferred retry leads the next batch (alone), instead of waiting behind every case
-    # prepared ahead of it.
-    cases.give_back(deferred)
+        if solo:
+            break
     if not tickets:
         return None
     return FilledBatch(Batch(uuid.uuid4().hex, list(drafts)), tickets, drafts)

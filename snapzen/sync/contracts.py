@@ -4,40 +4,24 @@ counts and result, and the small value types handed between parts."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from snapzen.policy.models import EncodedTicket, ImportTicket, JobStatus
+from snapzen.policy.models import ImportTicket, JobStatus
 from snapzen.support import clock
 
 # (widget id, first day, last day): a SnapEngage window.
 Window = tuple[str, date, date]
-# A ticket as the pass sends it (EncodedTicket: already JSON, as the prepare worker sends it).
-Ticket = ImportTicket | EncodedTicket
 CrashHook = Callable[[str], None]
 # Wall-clock time (ledger timestamps, settle and grace periods) and monotonic seconds (waits,
 # poll timing): both injected, so every timing rule can be driven by a fake clock.
 Clock = Callable[[], datetime]
 Monotonic = Callable[[], float]
-# Worker threads come from one of these (workers, thread name prefix), so a test can hand a
-# part an inline executor and drive it with no thread at all.
-ExecutorFactory = Callable[[int, str], Executor]
-
-
-def thread_pool(workers: int, name: str) -> Executor:
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
 
 
 def utcnow() -> datetime:
     return clock.utcnow()  # the process clock (with its test offset hook)
-
-
-class Page(Protocol):
-    widget_id: str
-    number: int
-    cases: list[Any]
 
 
 class Source(Protocol):
@@ -45,13 +29,8 @@ class Source(Protocol):
 
 
 class Sink(Protocol):
-    def submit_import(self, tickets: Sequence[Ticket]) -> JobStatus: ...
-    def submit_delay(self) -> float:
-        """Seconds before a request may leave without waiting for the rate limit (0: now)."""
-        ...
-
-    def spare_requests(self) -> int | None:
-        """Requests the current rate window still allows (None: unknown)."""
+    def submit_import(self, tickets: Sequence[ImportTicket]) -> JobStatus:
+        """One create_many import job (paced on Zendesk's rate-limit headers by the client)."""
         ...
 
     def job_statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]: ...
@@ -83,11 +62,6 @@ class Counts:
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
-
-    def unsent(self) -> int:
-        """Cases fetched that are not yet created, decided or failed (some may be out)."""
-        done = self.created + self.withheld + self.ignored + self.failed
-        return self.fetched - done
 
 
 @dataclass

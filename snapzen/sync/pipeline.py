@@ -1,63 +1,62 @@
-"""One sync pass (docs/architecture.md): the state machine that composes
-the engine's parts.
+"""One sync pass (docs/architecture.md, "The engine"), on one thread, as one story:
 
-    recover -> requeue failed -> fetch windows, staging pages and submitting full batches
-    as they arrive -> push what is left and drain the jobs -> advance cursors -> result
+    recover -> requeue failed -> fetch pages -> stage -> decide and build -> submit (up to
+    the job cap) -> poll -> record -> ... -> drain -> advance cursors -> result
 
-With ``pushing`` (the submit/poll step the phases repeat) this is the only place that decides
-what an error means for the run: abort (a FatalError propagates), record and go on (a refused
-batch, a failed case), or leave for recovery (an ambiguous POST, a stop with jobs out).
-
-The parts (docs/architecture.md): ``page_feed`` (readers), ``prepared`` (cases prepared
-here or by the prepare worker), ``batches``, ``submitter`` (POSTs), ``poller`` and
-``poll_plan`` (jobs), ``results`` (writes), ``recovery``. Every database write happens on
-the pass's thread; the other threads do HTTP and decoding only.
+The parts it composes are named for these steps: ``prepare`` (stage, decide and build one
+case: pure), ``batches`` (fill a batch), ``submit`` (intent, POST, job id), ``jobs`` (poll,
+timed to when jobs can finish), ``results`` (record), ``recovery``. This module is the only
+place that decides what an error means for the run: abort (an exception propagates), record
+and go on (a refused batch, a failed case), or leave for recovery (an ambiguous POST, a stop
+with jobs out). Every wait is for Zendesk's jobs: while they run, the pass fetches and stages.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 
 import sqlite_utils
 
 from snapzen.ledger import alerts, derogations, outbox
-from snapzen.ledger.cursor_rules import fetch_window
+from snapzen.ledger.cursor_rules import check_clock, fetch_window, utc_day
 from snapzen.ledger.status import CaseStatus
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
-from snapzen.sync.clock_guard import advance_cursors, warn_if_clock_behind
+from snapzen.sync.batches import FilledBatch, next_batch
 from snapzen.sync.contracts import (
     Clock,
     Counts,
     CrashHook,
-    ExecutorFactory,
     Monotonic,
     PassResult,
     Sink,
     Source,
     Window,
-    thread_pool,
     utcnow,
 )
-from snapzen.sync.page_feed import FetchProgress, PageFeed, per_widget
-from snapzen.sync.poll_plan import PollPlan
-from snapzen.sync.poller import Poller
-from snapzen.sync.prepare import CasePreparer, Staged
-from snapzen.sync.prepare_worker import PrepareWorker
-from snapzen.sync.prepared import PreparedCases
-from snapzen.sync.pushing import Pusher
+from snapzen.sync.jobs import Jobs
+from snapzen.sync.prepare import CasePreparer
 from snapzen.sync.recovery import Recovery
 from snapzen.sync.results import Recorder, log_at_risk, log_future_dated
-from snapzen.sync.results_check import unresolved_counts
-from snapzen.sync.submitter import Submitter
-from snapzen.sync.tuning import DEFAULT_TUNING, Tuning
+from snapzen.sync.submit import Answer, JobCapFull, post, settle
 
 __all__ = ["Counts", "CrashHook", "PassResult", "Pipeline", "Sink", "Source", "Window"]
 __all__ += ["log_at_risk", "utcnow"]
 
 log = get_logger("snapzen.sync.pipeline")
+
+# The longest single sleep: a stop request is seen within it.
+WAKE_SECONDS = 0.5
+# After a stop request, jobs in flight get this long to report before the pass returns and
+# leaves them 'pushing' with their job ids for the next run's recovery (always safe).
+STOP_GRACE_SECONDS = 5.0
+# How often one drain waits for Zendesk's job cap while none of our jobs runs (other
+# integrations hold it); what is left stays pending for the next pass.
+MAX_CAP_WAITS = 30
 
 
 class Pipeline:
@@ -79,24 +78,17 @@ class Pipeline:
         crash_hook: CrashHook | None = None,
         progress: Callable[[str, int], None] | None = None,
         stop: Callable[[], bool] | None = None,
-        prepare_worker: PrepareWorker | None = None,
-        tuning: Tuning = DEFAULT_TUNING,
-        executor_factory: ExecutorFactory = thread_pool,
     ) -> None:
         self.settings, self.db, self.source, self.sink = settings, db, source, sink
         self.run_id, self.actor = run_id, actor
         self.clock, self.sleep, self.monotonic = clock, sleep, monotonic
-        self.tuning = tuning
-        self._executor_factory = executor_factory
+        self.crash_hook = crash_hook or (lambda _point: None)
         self.should_stop = stop or (lambda: False)
         self.interrupted = False
-        self._stop_seen = 0.0
+        self.stop_seen = 0.0
         self.counts = Counts()
-        self.fetch_progress = FetchProgress()
-        self._cap_waits = 0  # how often this pass's drain waited for Zendesk's job cap
+        self.preparer = CasePreparer(settings, ledger_key)
         zd = settings.zendesk
-        crash_hook = crash_hook or (lambda _point: None)
-        self.crash_hook = crash_hook
         self.recorder = Recorder(
             db,
             sink,
@@ -107,34 +99,13 @@ class Pipeline:
             progress=progress or (lambda _what, _n: None),
             max_attempts=settings.pipeline.max_attempts,
         )
-        self.cases = PreparedCases(
-            db,
-            CasePreparer(settings, ledger_key),
-            batch_size=zd.batch_size,
-            settled_before=self._settled_before,
-            tuning=tuning,
-            worker=prepare_worker,
-        )
-        self.submitter = Submitter(
-            db,
+        self.jobs = Jobs(
             sink,
-            self.counts,
-            clock=clock,
-            monotonic=monotonic,
-            run_id=run_id,
-            crash_hook=crash_hook,
-            max_posts=zd.max_concurrent_posts,
-            executor_factory=executor_factory,
-        )
-        plan = PollPlan(zd.job_poll_seconds, tuning.early_poll_gap, monotonic)
-        self.poller = Poller(
-            sink,
-            self.recorder.resolve_checked,
-            plan,
-            monotonic=monotonic,
+            self.recorder.resolve_job,
+            first_guess=zd.job_poll_seconds,
             job_timeout=zd.job_timeout_seconds,
-            crash_hook=crash_hook,
-            executor_factory=executor_factory,
+            monotonic=monotonic,
+            crash_hook=self.crash_hook,
         )
         self.recovery = Recovery(
             db,
@@ -144,26 +115,16 @@ class Pipeline:
             clock=clock,
             grace_seconds=zd.recovery_grace_seconds,
         )
-        self.pusher = Pusher(
-            zd,
-            db,
-            sink,
-            self.counts,
-            (self.cases, self.recorder, self.submitter, self.poller),
-            clock=clock,
-            monotonic=monotonic,
-            crash_hook=crash_hook,
-            stopping=self.stopping,
-            settled_before=self._settled_before,
-            still_to_come=lambda: self.fetch_progress.still_to_come(),
-        )
+        self.posting: tuple[FilledBatch, Answer] | None = None  # the POST out, if one is
+        self.cap_until = 0.0  # Zendesk's job cap was full: no POST before this (monotonic)
+        self.cap_waits = 0
 
     def stopping(self) -> bool:
         """True once a stop was requested (SIGTERM/Ctrl-C): finish the batch in hand, start
         nothing new. Checked between pages and batches, never inside a transaction."""
         if not self.interrupted and self.should_stop():
             self.interrupted = True
-            self._stop_seen = self.monotonic()
+            self.stop_seen = self.monotonic()
             log.warning("stop_requested", **self.counts.as_dict())
         return self.interrupted
 
@@ -174,22 +135,53 @@ class Pipeline:
         widgets = list(widgets or self.settings.snapengage.widgets)
         self.recover()
         outbox.requeue_failed(self.db, self.settings.pipeline.max_attempts, self.clock())
-        today = warn_if_clock_behind(self.db, self.clock(), self.run_id)
+        today = self.today()
         self.fetch_windows([(w, *self.window(w, today)) for w in widgets])
         self.push_ready()
         if self.interrupted:
             # Windows may be half fetched: leave every cursor where it was; the next pass
             # refetches (staging is idempotent) and nothing is skipped.
             return self.result()
-        cursors = advance_cursors(
-            self.db, widgets, today, self.settings.pipeline.max_attempts, self.clock()
-        )
+        cursors: dict[str, str] = {}
+        for widget in widgets:  # widgets with no chat read yet keep none
+            max_attempts = self.settings.pipeline.max_attempts
+            moved = outbox.advance_cursor(self.db, widget, today, max_attempts, self.clock())
+            if moved is not None:
+                cursors[widget] = moved.isoformat()
         return self.result(cursors)
 
     def recover(self) -> None:
         """Finish batches a crash (or an ambiguous POST) left 'pushing'."""
-        self.pusher.collect()  # (nothing is outstanding at the start of a pass; kept as a guard)
         self.recovery.run()
+
+    def today(self) -> date:
+        """Today (UTC) for this pass; logs at error when the clock reads earlier than a run
+        already recorded. The pass still runs: its windows start at the cursors minus the
+        overlap (``cursor_rules.fetch_window``), so nothing is skipped; `status` shows it."""
+        now = self.clock()
+        row = self.db.execute(
+            "SELECT MAX(started_at) FROM runs WHERE run_id != ?", (self.run_id,)
+        ).fetchone()
+        last = datetime.fromisoformat(row[0].replace("Z", "+00:00")) if row and row[0] else None
+        check = check_clock(now, last)
+        if not check.ok and check.behind_by is not None and last is not None:
+            log.error(
+                "clock_behind_last_run",
+                now=outbox.now_iso(now),
+                last_run_started_at=outbox.now_iso(last),
+                behind_seconds=round(check.behind_by.total_seconds()),
+                hint="the system clock is wrong now or was wrong at the last run; check NTP",
+            )
+        return utc_day(now)
+
+    def window(self, widget: str, today: date) -> tuple[date, date]:
+        """(first, last) day to fetch: ``cursor_rules.fetch_window`` on the stored cursor."""
+        return fetch_window(
+            cursor=outbox.get_cursor(self.db, widget),
+            today=today,
+            overlap_days=self.settings.snapengage.overlap_days,
+            retention_days=self.settings.snapengage.retention_days,
+        )
 
     def result(self, cursors: dict[str, str] | None = None) -> PassResult:
         deadline = self.clock() - timedelta(days=self.settings.pipeline.deadline_days)
@@ -199,7 +191,7 @@ class Pipeline:
         log_future_dated(future_dated)
         failed = f"SELECT COUNT(*) FROM cases WHERE status='{CaseStatus.FAILED}'"
         grace = timedelta(seconds=self.settings.zendesk.recovery_grace_seconds)
-        in_progress, unresolved = unresolved_counts(self.db, self.clock(), grace)
+        in_progress, unresolved = alerts.unresolved_counts(self.db, self.clock(), grace)
         derogated = derogations.by_recipient(self.db.conn, self.run_id)
         for recipient, count in derogated.items():
             log.warning("derogation_transfers", recipient=recipient, count=count)
@@ -216,157 +208,152 @@ class Pipeline:
             interrupted=self.interrupted,
         )
 
-    def window_start(self, widget: str, today: date) -> date:
-        """Cursor minus the overlap (late survey data), never before what SnapEngage holds."""
-        return self.window(widget, today)[0]
-
-    def window(self, widget: str, today: date) -> tuple[date, date]:
-        """(first, last) day to fetch: ``cursor_rules.fetch_window`` on the stored cursor."""
-        return fetch_window(
-            cursor=outbox.get_cursor(self.db, widget),
-            today=today,
-            overlap_days=self.settings.snapengage.overlap_days,
-            retention_days=self.settings.snapengage.retention_days,
-        )
-
-    # ------------------------------------------------------------ fetching, pushing as it goes
+    # ------------------------------------------------------------ fetch pages -> stage
 
     def fetch_windows(self, windows: Sequence[Window]) -> dict[str, int]:
         """``fetch_window_groups`` for one group; returns cases fetched per widget."""
-        fetched = self.fetch_window_groups([windows], expected_windows=len(windows))
-        return per_widget(fetched, (widget for widget, _, _ in windows))
+        return per_widget(self.fetch_window_groups([windows]), (w for w, _, _ in windows))
 
-    def fetch_window_groups(
-        self, groups: Iterable[Sequence[Window]], *, expected_windows: int | None = None
-    ) -> dict[Window, int]:
-        """Fetch (widget, start, end) windows several at once, and push while they arrive:
-        this thread stores each staged page (one transaction), submits whenever two full
-        batches are ready and a job slot is free, and polls jobs when due. Partial batches
-        and the drain are left to ``push_ready``.
+    def fetch_window_groups(self, groups: Iterable[Sequence[Window]]) -> dict[Window, int]:
+        """Fetch (widget, first day, last day) windows page by page, group after group (a
+        backfill's days; no group is taken once the pass is stopping). Each page is stored in
+        one transaction; between pages, jobs are polled when due and full batches go out while
+        a job slot is free. Partial batches and the drain are left to ``push_ready``. Returns
+        cases fetched per window taken.
 
-        ``groups`` (a backfill's days) are taken one at a time whenever fewer windows wait
-        than there are readers, and only while the pass is not stopping. ``expected_windows``
-        (at most, if known) lets the cases still to come be estimated (``_budget``). Returns
-        cases fetched per window taken."""
+        The next page is fetched and validated on a reader thread while this one is handled
+        (``_pages``): the pass's thread never waits for SnapEngage and Zendesk in turn."""
         fetched: dict[Window, int] = {}
-        self.fetch_progress = FetchProgress(expected_windows)
-        pending: Iterator[Sequence[Window]] | None = iter(groups)
-        with PageFeed(self.source, self.cases.stage, self.tuning, self._executor_factory) as feed:
-
-            def top_up() -> None:
-                nonlocal pending
-                while pending is not None and feed.queued < self.tuning.fetch_threads:
-                    group = None if self.stopping() else next(pending, None)
-                    if group is None:
-                        pending = None  # no more windows than those taken
-                        self.fetch_progress.expected = len(fetched)
-                        return
-                    for window in group:
-                        fetched.setdefault(window, 0)
-                        widget, start, end = window
-                        log.info("fetch_window", widget_id=widget, start=str(start), end=str(end))
-                    feed.add(group)
-
-            top_up()
-            while (pending is not None or not feed.finished) and not self.stopping():
-                self.pusher.collect_done()  # POST answers in: their job ids stored promptly
-                item = feed.get(self._page_wait())
-                if item is not None:
-                    # Every page already waiting is stored now, not one per turn: the backlog
-                    # of ready cases, not this loop's pace, then sets how fast job slots are
-                    # refilled, and readers never wait on a full queue. A due poll stops it.
-                    self._store_page(fetched, *item)
-                    for _ in range(self.tuning.page_queue_depth - 1):
-                        if self.pusher.poll_due() or self.poller.answered():
-                            break
-                        waiting = feed.more(1)
-                        if not waiting:
-                            break
-                        self._store_page(fetched, *waiting[0])
-                for window in feed.take_ended():
-                    self.fetch_progress.window_ended(fetched[window])
-                    self.recorder.progress("window", 1)  # read to its end: a backfill's bar moves
-                self.pusher.fill(full_only=True)
-                self.pusher.poll_step(refill=True)
-                top_up()
-        self.fetch_progress = FetchProgress()
+        pages = self._pages(groups)
+        with ThreadPoolExecutor(1, "snapzen-fetch") as reader:
+            ahead = None if self.stopping() else reader.submit(next, pages, None)
+            while ahead is not None and (item := ahead.result()) is not None:
+                ahead = None if self.stopping() else reader.submit(next, pages, None)
+                window, rows = item
+                fetched[window] = fetched.get(window, 0) + self._store(rows or [])
+                if rows is None:  # the window was read to its end: a backfill's bar moves
+                    self.recorder.progress("window", 1)
+                    continue
+                if self._poll_at(need_slot=True) <= self.monotonic():  # more to come
+                    self.poll()
+                self.push(full_only=True)
         for widget, count in per_widget(fetched).items():
             log.info("fetched", widget_id=widget, cases=count)
         return fetched
 
-    def _page_wait(self) -> float:
-        """How long to wait for a page: until a poll is due, a POST's answer or a prepared
-        batch may be in, and at least twice a second (a stop request)."""
-        tuning = self.tuning
-        paused = self.pusher.rate_paused()
-        if paused > 0:
-            # No poll is made while the budget is spent (it would wait in the pacer), so a due
-            # poll must not shorten the wait: that spun at full CPU.
-            wait = min(paused, tuning.idle_wake_seconds)
-        elif self.poller.jobs:
-            wait = min(self.poller.wait(self.pusher.budget()), tuning.idle_wake_seconds)
-        else:
-            wait = tuning.idle_wake_seconds
-        if self.submitter.outstanding or self.poller.polling:
-            wait = min(wait, tuning.post_check_seconds)  # a job id to store, slots to free
-        if self.cases.requests_out and paused <= 0 and not self.pusher.slots_taken():
-            wait = min(wait, tuning.worker_check_seconds)  # a batch may be prepared
-        return max(wait, 0.001)
+    def _pages(
+        self, groups: Iterable[Sequence[Window]]
+    ) -> Iterator[tuple[Window, list[outbox.StagedCase] | None]]:
+        """Each window's pages, staged (validated: pure), then (window, None) at its end."""
+        pending = iter(groups)
+        while not self.interrupted and (group := next(pending, None)) is not None:
+            for window in group:
+                log.info("fetch_window", widget_id=window[0], start=str(window[1]))
+                for page in self.source.iter_pages(*window):
+                    yield window, [self.preparer.stage(window[0], raw) for raw in page.cases]
+                yield window, None
 
-    def _store_page(self, fetched: dict[Window, int], window: Window, page: list[Staged]) -> None:
+    def _store(self, rows: list[outbox.StagedCase]) -> int:
         """Store one staged page in one transaction."""
-        rows = self.cases.stored(page)
+        if not rows:
+            return 0
         self.counts.new += outbox.stage(
             self.db, rows, self.clock(), run_id=self.run_id, actor=self.actor
         )
-        fetched[window] += len(rows)
-        self.fetch_progress.fetched += len(rows)
         self.counts.fetched += len(rows)
         self.recorder.progress("fetched", len(rows))
+        return len(rows)
 
-    # ------------------------------------------------------------ pushing and draining
+    # ------------------------------------------------------------ decide and build -> submit
+
+    def push(self, *, full_only: bool) -> None:
+        """Submit batches while a job slot is free. With ``full_only`` (fetch still running)
+        only while two batches' worth are ready, so pushing early never splits what would
+        have been one full batch. The last POST may still be out on return (``collect``)."""
+        if self.posting is not None and self.posting[1].done():
+            self.collect()  # its job id stored promptly
+        size = self.settings.zendesk.batch_size
+        while not self.stopping() and not self.slots_taken():
+            if self.monotonic() < self.cap_until:
+                return
+            if full_only and outbox.count_ready(self.db, self._settled(), 2 * size) < 2 * size:
+                return
+            filled = next_batch(self.db, self.preparer, self.recorder, size, self._settled)
+            if filled is None:
+                return
+            self.collect()  # one POST out at a time: the previous answer first
+            if self.monotonic() < self.cap_until:
+                return  # that answer: the job cap is full (this batch's cases stay pending)
+            answer = post(self.recorder, self.sink, filled, self.crash_hook, self.monotonic)
+            self.posting = (filled, answer)
+
+    def collect(self) -> None:
+        """Take the answer of the POST out, if one is (waiting for it)."""
+        if self.posting is None:
+            return
+        filled, answer = self.posting
+        self.posting = None
+        try:
+            job = settle(self.recorder, filled, answer, self.crash_hook)
+        except JobCapFull:
+            # Try again after the first poll's wait, or sooner when one of our jobs ends.
+            self.cap_until = self.monotonic() + self.settings.zendesk.job_poll_seconds
+            return
+        if job is not None:
+            self.jobs.add(job[0].id, filled.batch, answered=job[1])
+
+    def slots_taken(self) -> bool:
+        out = len(self.jobs.flying) + (self.posting is not None)  # the POST out counts too
+        return out >= self.settings.zendesk.max_jobs_in_flight
+
+    # ------------------------------------------------------------ poll -> record
+
+    def _poll_at(self, *, need_slot: bool) -> float:
+        """When the next poll is due (monotonic; infinity with no job in flight): at the
+        oldest job's time when a slot is needed and none is free, else at the newest's."""
+        blocked = self.slots_taken() or self.monotonic() < self.cap_until
+        at = self.jobs.poll_at(need_slot=need_slot and blocked)
+        return math.inf if at is None else at
+
+    def poll(self) -> None:
+        """Poll the jobs in flight and record what finished (Zendesk's facts: written)."""
+        found = self.jobs.poll()
+        if found.finished:
+            self.cap_until = 0.0  # one of ours finished: a slot is free again
+        self.recorder.results(found.synced, found.failures)
 
     def push_ready(self) -> None:
-        """Send the ready cases left in batches, then wait for the jobs in flight."""
-        try:
-            self._drain()
-        finally:
-            self.submitter.shut_down()
-
-    def _drain(self) -> None:
+        """Send the ready cases left in batches, then wait for the jobs in flight: the pass
+        sleeps until a poll is due (in short sleeps, for a stop request)."""
         while True:
-            self.pusher.fill(full_only=False)
-            self.pusher.collect()  # nothing more to prepare: take the last POST's answer now
-            paused = self.pusher.rate_paused()
-            if paused > 0 and not self.stopping() and self.pusher.ready_left():
-                # The rate budget is spent and cases wait: sleep until it returns (no poll
-                # meanwhile: it would wait in the pacer), in short sleeps (a stop request).
-                self.sleep(max(min(paused, 0.5), self.tuning.post_check_seconds))
-                continue
-            if not self.poller.jobs:
-                blocked = self.pusher.job_cap_until - self.monotonic()
-                capped = blocked > 0 and self._cap_waits < self.tuning.max_cap_waits
-                if capped and not self.stopping():
-                    # Other integrations hold Zendesk's job slots and none of ours runs: wait
-                    # a poll interval and try again (bounded; what is left stays pending).
-                    self._cap_waits += 1
-                    self.sleep(blocked)
+            self.push(full_only=False)
+            self.collect()  # nothing more to prepare: the last POST's answer now
+            ready_left = not self.stopping() and outbox.count_ready(self.db, self._settled(), 1)
+            now = self.monotonic()
+            if not self.jobs.flying:
+                if now < self.cap_until and ready_left and self.cap_waits < MAX_CAP_WAITS:
+                    # Other integrations hold Zendesk's job slots and none of ours runs:
+                    # wait and try again (bounded; what is left stays pending).
+                    self.cap_waits += 1
+                    self.sleep(self.cap_until - now)
                     continue
                 return
-            # Nothing left to submit unless every slot is taken: then the first job to
-            # finish frees one, else the last one ends the pass.
-            wait = self.poller.wait(self.pusher.budget(), draining=not self.pusher.slots_taken())
-            if wait > 0:
-                self.sleep(wait)
-            self.pusher.poll(refill=False)
-            grace_over = self.monotonic() - self._stop_seen > self.tuning.stop_grace_seconds
-            if self.poller.jobs and self.interrupted and grace_over:
-                log.warning("stop_leaving_jobs_for_recovery", jobs=len(self.poller.jobs))
+            if self.interrupted and now - self.stop_seen > STOP_GRACE_SECONDS:
+                log.warning("stop_leaving_jobs_for_recovery", jobs=len(self.jobs.flying))
                 return
+            at = self._poll_at(need_slot=bool(ready_left))
+            if at <= now:
+                self.poll()
+            else:
+                self.sleep(min(at - now, WAKE_SECONDS))
 
-    def _settled_before(self) -> datetime:
+    def _settled(self) -> datetime:
         return self.clock() - timedelta(minutes=self.settings.snapengage.settle_minutes)
 
-    def close(self, *, collect: bool = True) -> None:
-        """End of a pass, however it ended (``Pusher.close``)."""
-        self.pusher.close(collect=collect)
+
+def per_widget(fetched: dict[Window, int], widgets: Iterable[str] = ()) -> dict[str, int]:
+    """Cases fetched per widget (every one of ``widgets`` listed, 0 if none were)."""
+    totals = dict.fromkeys(widgets, 0)
+    for (widget, _, _), count in fetched.items():
+        totals[widget] = totals.get(widget, 0) + count
+    return totals

@@ -6,17 +6,16 @@ does the I/O around it.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from snapzen.ledger import outbox
 from snapzen.ledger.status import CaseStatus
 from snapzen.ledger.subjects import name_ref, subject_ref
 from snapzen.policy.consent import decide, find_consent
 from snapzen.policy.models import (
     Decision,
-    EncodedTicket,
     ImportTicket,
     LegalBasis,
     Outcome,
@@ -26,12 +25,9 @@ from snapzen.policy.models import (
 from snapzen.policy.redaction import DETECTOR_VERSION, Redactor
 from snapzen.policy.transform import build_ticket
 from snapzen.support.errors import InvalidRecordError, RecordError
-from snapzen.support.jsoncodec import dumps_text
+from snapzen.support.jsoncodec import dumps_text, replace_lone_surrogates, utf8_safe
 from snapzen.support.scrub import one_line
 from snapzen.support.settings import Settings
-
-if TYPE_CHECKING:
-    from snapzen.ledger import outbox
 
 # status, outcome, reason, subject ref, facts for the decision's ledger row
 Terminal = tuple[str, str | None, str | None, str | None, dict[str, Any]]
@@ -44,19 +40,10 @@ class Prepared:
     the batch sets it."""
 
     case_id: str
-    ticket: ImportTicket | EncodedTicket | None = None
+    ticket: ImportTicket | None = None
     draft: dict[str, Any] | None = None
     terminal: Terminal | None = None
     error: str | None = None
-
-
-@dataclass(frozen=True)
-class Staged:
-    """A staged case; ``case`` is its validated model when the stored ``raw_json`` parses
-    back to exactly that case (plain JSON values, no error), else None."""
-
-    row: outbox.StagedCase
-    case: SnapEngageCase | None
 
 
 class CasePreparer:
@@ -69,24 +56,18 @@ class CasePreparer:
 
     # ------------------------------------------------------------ stage
 
-    def stage(self, widget: str, raw: Any) -> Staged:
-        # Imported here: the prepare worker process imports this module but never stages,
-        # and the outbox brings sqlite-utils (and click, dateutil...) into its memory.
-        from snapzen.ledger import outbox
-
+    def stage(self, widget: str, raw: Any) -> outbox.StagedCase:
         try:
             # Plain JSON values (what SnapEngage sends): the text is then the same as with
-            # default=str, and parsing it back would give the very case parsed below.
+            # default=str.
             raw_json = dumps_text(raw)
-            json_native = True
         except TypeError:
             raw_json = json.dumps(raw, ensure_ascii=False, default=str)
-            json_native = False
-        if not _utf8_safe(raw_json):
+        if not utf8_safe(raw_json):
             # A JSON "\ud800" escape decodes to a lone surrogate that no UTF-8 store accepts:
             # SQLite raised mid-page, aborting every run on that page. Replace them with U+FFFD
             # once, here, so the ledger, the ids and the ticket sent to Zendesk are all clean.
-            raw = _replace_lone_surrogates(raw)
+            raw = replace_lone_surrogates(raw)
             raw_json = json.dumps(raw, ensure_ascii=False, default=str)
         try:
             case = parse_case(raw)
@@ -96,7 +77,7 @@ class CasePreparer:
             # The synthetic id hashes the standard library's text, whatever the stored text's
             # encoder: ids of invalid cases staged by earlier versions stay the same.
             stable_text = json.dumps(raw, ensure_ascii=False, default=str)
-            row = outbox.StagedCase(
+            return outbox.StagedCase(
                 case_id=usable_id or outbox.synthetic_case_id(stable_text),
                 widget_id=widget,
                 raw_json=raw_json,
@@ -104,11 +85,10 @@ class CasePreparer:
                 case_type=None,
                 error=f"invalid SnapEngage case: {exc}",
             )
-            return Staged(row, None)
         started_at = case.started_at
         error = None if started_at else "invalid SnapEngage case: no usable start time"
         subject = subject_ref(self.key, case.visitor_email)
-        row = outbox.StagedCase(
+        return outbox.StagedCase(
             case_id=case.id,
             widget_id=widget,
             raw_json=raw_json,
@@ -120,7 +100,6 @@ class CasePreparer:
             name_ref=name_ref(self.key, case.visitor_name) if subject else None,
             consent_seen=find_consent(case, self.settings.consent) is not None,
         )
-        return Staged(row, case if json_native and error is None else None)
 
     # ------------------------------------------------------------ decide + transform
 
@@ -252,24 +231,3 @@ class CasePreparer:
             else None,
             "details": details,
         }
-
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _utf8_safe(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _replace_lone_surrogates(value: Any) -> Any:
-    if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [_replace_lone_surrogates(v) for v in value]
-    if isinstance(value, dict):
-        return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
-    return value

@@ -15,7 +15,7 @@ from snapzen.policy.models import JobStatus
 from snapzen.policy.transform import external_id
 from snapzen.support.log import get_logger, one_line
 from snapzen.sync.contracts import Clock, Counts, Sink
-from snapzen.sync.results_check import ResultCheck, check_results
+from snapzen.sync.results_check import check_results
 
 log = get_logger("snapzen.sync.results")
 
@@ -95,19 +95,11 @@ class Recorder:
     def resolve_job(
         self, case_ids: Sequence[str], status: JobStatus
     ) -> tuple[dict[str, int], dict[str, str]]:
-        """A finished job's per-index results mapped back to cases, its tickets read back
-        here (recovery; the poller reads them back on its own thread and calls
-        ``resolve_checked``)."""
-        return self.resolve_checked(status, check_results(case_ids, status, self.sink.show_tickets))
-
-    def resolve_checked(
-        self, status: JobStatus, checked: ResultCheck
-    ) -> tuple[dict[str, int], dict[str, str]]:
-        """A finished job's results once its tickets were read back (``check_results``),
-        looking up the tickets of cases it has no usable result for: (synced case -> ticket
-        id, failed case -> error). Writes nothing but the flag of a case found with several
-        tickets."""
-        # A result's ticket is recorded only once its external_id was read back as the case's.
+        """A finished job's per-index results mapped back to cases (``check_results``: a
+        clean answer as it is, one in doubt read back by external_id), looking up the tickets
+        of cases it has no usable result for: (synced case -> ticket id, failed case ->
+        error). Writes nothing but the flag of a case found with several tickets."""
+        checked = check_results(case_ids, status, self.sink.show_tickets)
         synced, failures = dict(checked.synced), dict(checked.failures)
         for case_id in checked.unknown:
             found = self.lookup(case_id)

@@ -13,20 +13,13 @@
 - ``lookup_is_conclusive``: an ambiguous import (5xx or timeout on the POST) can be settled by
   the external_id lookup as soon as Zendesk lists no unfinished import job, instead of after
   ``recovery_grace_seconds``.
-- ``unresolved_counts``: cases still 'pushing' inside the grace (work in progress) and after it
-  (an alert).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 
-import sqlite_utils
-
-from snapzen.ledger import outbox
-from snapzen.ledger.status import CaseStatus
 from snapzen.policy.models import JobResult, JobStatus
 from snapzen.policy.transform import external_id
 from snapzen.support.log import get_logger, one_line
@@ -132,17 +125,3 @@ def lookup_is_conclusive(unfinished: Sequence[JobStatus]) -> bool:
     return not any(
         (job.job_type or "") in IMPORT_JOB_TYPES or not job.job_type for job in unfinished
     )
-
-
-def unresolved_counts(
-    db: sqlite_utils.Database, now: datetime, grace: timedelta
-) -> tuple[int, int]:
-    """(cases 'pushing' inside the recovery grace, cases 'pushing' longer than it)."""
-    cutoff = outbox.now_iso(now - grace)
-    within, overdue = db.execute(
-        """SELECT COALESCE(SUM(pushed_at > ?), 0),
-                  COALESCE(SUM(pushed_at IS NULL OR pushed_at <= ?), 0)
-           FROM cases WHERE status = ?""",
-        (cutoff, cutoff, CaseStatus.PUSHING),
-    ).fetchone()
-    return int(within), int(overdue)

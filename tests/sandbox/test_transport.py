@@ -198,7 +198,7 @@ def test_state_counts_requests_and_stop_is_idempotent() -> None:
 def test_every_answer_carries_the_real_time_in_date(monkeypatch: pytest.MonkeyPatch) -> None:
     """As Zendesk does: a `Date` header on every answer (errors and 429s too), from the real
     clock, which SNAPZEN_CLOCK_OFFSET_SECONDS (the CLI's wrong-clock hook) does not move. The
-    clock guard (snapzen.sync.clock_guard) takes it as the evidence against a wrong clock."""
+    clock guard (snapzen.commands.clock_guard) takes it as the evidence against a wrong clock."""
     from datetime import UTC, datetime, timedelta
     from email.utils import parsedate_to_datetime
 

@@ -1,5 +1,5 @@
-"""The clock checks of the sync pass and the retention sweep, and the pass's cursor moves
-(cursor rules in ``ledger.cursor_rules``).
+"""The clock checks of the sync pass and the retention sweep (the pass's check against its own
+earlier runs is ``Pipeline.today``; cursor rules are in ``ledger.cursor_rules``).
 
 The local clock is checked against evidence it cannot have made: the ``Date`` header of
 Zendesk's answer to the credential check (``GET users/me``), read fresh by every pass and every
@@ -10,16 +10,12 @@ the wrong clock look right (issue 23, item 6). ``clock_verdict`` is the pure dec
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
-import sqlite_utils
-
-from snapzen.ledger import outbox
-from snapzen.ledger.cursor_rules import check_clock, utc_day
 from snapzen.support.errors import FatalError
 from snapzen.support.log import get_logger
 
@@ -150,46 +146,3 @@ def check_against_zendesk(
     return require_clock_agrees(
         clock(), api.server_time(), action=action, need_evidence=need_evidence
     )
-
-
-def _parse(iso: str | None) -> datetime | None:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")) if iso else None
-
-
-def latest_other_run(db: sqlite_utils.Database, run_id: str) -> datetime | None:
-    row = db.execute("SELECT MAX(started_at) FROM runs WHERE run_id != ?", (run_id,)).fetchone()
-    return _parse(row[0] if row else None)
-
-
-def warn_if_clock_behind(db: sqlite_utils.Database, now: datetime, run_id: str) -> date:
-    """Today (UTC) for this pass; logs at error when the clock reads earlier than a run
-    already recorded. The pass still runs: its windows start at the cursors minus the
-    overlap (``cursor_rules.fetch_window``), so nothing is skipped; `status` shows it too."""
-    last = latest_other_run(db, run_id)
-    check = check_clock(now, last)
-    if not check.ok and check.behind_by is not None and last is not None:
-        log.error(
-            "clock_behind_last_run",
-            now=outbox.now_iso(now),
-            last_run_started_at=outbox.now_iso(last),
-            behind_seconds=round(check.behind_by.total_seconds()),
-            hint="the system clock is wrong now or was wrong at the last run; check NTP",
-        )
-    return utc_day(now)
-
-
-def advance_cursors(
-    db: sqlite_utils.Database,
-    widgets: Sequence[str],
-    today: date,
-    max_attempts: int,
-    now: datetime,
-) -> dict[str, str]:
-    """Advance each widget's cursor after a complete pass; widgets with no chat read yet keep
-    none (absent from the answer)."""
-    moved: dict[str, str] = {}
-    for widget in widgets:
-        cursor = outbox.advance_cursor(db, widget, today, max_attempts, now)
-        if cursor is not None:
-            moved[widget] = cursor.isoformat()
-    return moved
