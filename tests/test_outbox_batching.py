@@ -334,6 +334,7 @@ def test_append_events_equals_append_event_per_row(tmp_path: Path) -> None:
     )
     events = [
         {
+            "event": "transfer",
             "case_id": f"c{i}",
             "ticket_id": i,
             "transferred_at": f"2025-01-0{i + 1}T00:00:00Z",
@@ -350,5 +351,5 @@ def test_append_events_equals_append_event_per_row(tmp_path: Path) -> None:
     assert [row["seq"] for row in rows] == [1, 2, 3, 4, 5]
     assert _dump(one) == _dump(many)
     with pytest.raises(ValueError, match="nope"), transaction(many) as conn:
-        append_events(conn, [{"case_id": "x", "transferred_at": "t"}, {"nope": 1}])
+        append_events(conn, [{"event": "sent", "case_id": "x", "transferred_at": "t"}, {"nope": 1}])
     assert _dump(one) == _dump(many)

@@ -38,8 +38,8 @@ from snapzen.commands.access_snapengage import ChatReader
 from snapzen.commands.access_tickets import DELETED_EVENTS, TicketReader, read_tickets
 from snapzen.ledger import collisions, erasure_journal, requests
 from snapzen.ledger.audit import COLUMNS, decode_json_columns
-from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
+from snapzen.ledger.events import Event
 from snapzen.support.atomic import atomic_text, private_dir
 from snapzen.support.settings import Settings, require_ledger_key
 
@@ -130,9 +130,8 @@ def _subject_cases(conn: sqlite3.Connection, subject_ref: str) -> list[str]:
         str(r[0])
         for r in conn.execute(
             "SELECT case_id FROM cases WHERE subject_ref = ? UNION "
-            "SELECT case_id FROM transfers WHERE subject_ref = ? AND event IN "
-            "('transfer', 'erased', 'expired')",
-            (subject_ref, subject_ref),
+            "SELECT case_id FROM transfers WHERE subject_ref = ? AND event IN (?, ?, ?)",
+            (subject_ref, subject_ref, Event.TRANSFER, Event.ERASED, Event.EXPIRED),
         )
     }
     return sorted(ids)
@@ -275,25 +274,21 @@ def write_pack(
 def _record(
     db: sqlite_utils.Database, result: AccessResult, received: date, actor: str, now: datetime
 ) -> dict[str, Any]:
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     with transaction(db) as conn:
-        append_event(
+        requests.record_access_provided(
             conn,
-            {
-                "event": "access_provided",
-                "case_id": result.request_id,
-                "subject_ref": result.subject_ref,
-                "transferred_at": stamp,
-                "actor": actor,
-                "details": {
-                    "sha256_json": result.sha256_json,
-                    "sha256_html": result.sha256_html,
-                    "tickets": result.tickets,
-                    "cases": len(result.case_ids),
-                    "unreadable_tickets": len(result.unreadable),
-                    "tickets_for_review": len(result.for_review),
-                    "snapengage_copies": result.snapengage_copies,
-                },
+            request_id=result.request_id,
+            subject_ref=result.subject_ref,
+            actor=actor,
+            now=now,
+            details={
+                "sha256_json": result.sha256_json,
+                "sha256_html": result.sha256_html,
+                "tickets": result.tickets,
+                "cases": len(result.case_ids),
+                "unreadable_tickets": len(result.unreadable),
+                "tickets_for_review": len(result.for_review),
+                "snapengage_copies": result.snapengage_copies,
             },
         )
         return requests.record(

@@ -11,10 +11,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from snapzen.ledger.events import Event
 from snapzen.policy.transform import external_id
 from snapzen.support.errors import ConfigError, SnapzenError
 
-DELETED_EVENTS = ("erased", "expired")
+DELETED_EVENTS = (Event.ERASED, Event.EXPIRED)
 
 
 class TicketReader(Protocol):

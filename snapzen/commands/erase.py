@@ -31,9 +31,9 @@ import sqlite_utils
 from snapzen.clients.ticket_deletion import MAX_BATCH, DeletionOutcome, TicketDeleter
 from snapzen.clients.user_erasure import UserErasure
 from snapzen.commands.erase_request import RequestInfo, check_journal, close_request
-from snapzen.ledger import collisions, holds, runs, transitions
-from snapzen.ledger.chain import append_event
+from snapzen.ledger import collisions, decisions, holds, runs, transitions
 from snapzen.ledger.db import transaction
+from snapzen.ledger.events import Event
 from snapzen.ledger.status import UNSENT_OR_PUSHING, CaseStatus, sql_list
 from snapzen.policy.transform import external_id
 from snapzen.support.log import get_logger
@@ -122,9 +122,9 @@ def plan_erasure(
         (subject_ref,),
     )
     for seq, event, case_id, widget_id, recipient, destination, ticket_id in rows:
-        if not keep(str(case_id)) or event not in ("transfer", "erased", "expired"):
+        if not keep(str(case_id)) or event not in (Event.TRANSFER, Event.ERASED, Event.EXPIRED):
             continue  # other people's chats; decisions that sent nothing restricted
-        if event in ("erased", "expired"):
+        if event in (Event.ERASED, Event.EXPIRED):
             if ticket_id is not None:
                 done.add(int(ticket_id))
             continue
@@ -293,26 +293,24 @@ def _record(
     result.run_id = run_id
     with transaction(db) as conn:
         for target in targets:
-            row = append_event(
-                conn,
-                {
-                    "event": "erased",
-                    "case_id": target.case_id,
-                    "widget_id": target.widget_id,
-                    "subject_ref": result.plan.subject_ref,
-                    "recipient": target.recipient,
-                    "destination_country": target.destination_country,
-                    "ticket_id": target.ticket_id,
-                    "transferred_at": stamp,  # the event time; the column is NOT NULL
-                    "run_id": run_id,
-                    "actor": actor,
-                    "details": {
-                        "reason": reason,
-                        "ticket_deleted": True,
-                        "transfer_seq": target.transfer_seq,
-                    },
+            erased = decisions.decision(
+                Event.ERASED,
+                target.case_id,
+                stamp,
+                details={
+                    "reason": reason,
+                    "ticket_deleted": True,
+                    "transfer_seq": target.transfer_seq,
                 },
+                widget_id=target.widget_id,
+                subject_ref=result.plan.subject_ref,
+                recipient=target.recipient,
+                destination_country=target.destination_country,
+                ticket_id=target.ticket_id,
+                run_id=run_id,
+                actor=actor,
             )
+            row = decisions.record(conn, [erased])[0]
             result.event_seqs.append(int(row["seq"]))
         complete = result.complete
         runs.record_finished_run(

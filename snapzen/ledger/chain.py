@@ -29,6 +29,7 @@ from snapzen.ledger.chain_legacy import SORTED, json_text
 from snapzen.ledger.chain_legacy import canonical_json as canonical_json  # re-exported
 from snapzen.ledger.chain_legacy import plain_json as plain_json  # re-exported: outbox
 from snapzen.ledger.chain_legacy import row_hash as row_hash  # re-exported: version 1
+from snapzen.ledger.events import Event
 from snapzen.ledger.subjects import subject_ref as subject_ref  # re-exported: older callers
 from snapzen.ledger.transfers_table import RECORD_COLUMNS
 from snapzen.support.errors import FatalError
@@ -61,22 +62,21 @@ def chain_head(conn: sqlite3.Connection) -> tuple[int, str]:
 
 
 def append_event(conn: sqlite3.Connection, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Append one row inside the caller's open transaction; returns the stored row.
-
-    ``fields`` holds the event's columns (no seq/prev_hash/hash). JSON-able lists and dicts
-    are stored as canonical JSON text."""
+    """``append_events`` for one row; returns the stored row."""
     return append_events(conn, (fields,))[0]
 
 
 def append_events(
     conn: sqlite3.Connection, events: Iterable[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Append several rows, in order, inside the caller's open transaction: the same rows
-    (seq, prev_hash, hash) as ``append_event`` called once per event, but the chain head is
-    read once and the rows are inserted with one statement. Returns the stored rows (their
-    columns, ``record`` and ``chain_version`` included).
+    """The one way a row enters the ledger: append ``events``, in order, inside the caller's
+    open transaction. Each holds its columns (no seq/prev_hash/hash), ``event`` an ``Event``;
+    JSON-able lists and dicts are stored as canonical JSON text. The chain head is read once
+    and the rows are inserted with one statement. Returns the stored rows (their columns,
+    ``record`` and ``chain_version`` included).
 
-    Nothing is inserted when an event has an unknown column (ValueError)."""
+    Nothing is inserted when an event has an unknown column or an event name not in
+    ``snapzen.ledger.events.Event`` (ValueError)."""
     rows: list[dict[str, Any]] = []
     last_seq, last_hash = -1, ""
     for fields in events:
@@ -89,7 +89,7 @@ def append_events(
         for column, value in fields.items():
             if column in content:
                 content[column] = _bound(column, value)
-        content["event"] = content["event"] or "transfer"
+        content["event"] = _event_name(fields.get("event"))
         # Empty columns are left out: json_extract reads a missing key as NULL.
         record = orjson.dumps({key: value for key, value in content.items() if value is not None})
         last_seq += 1
@@ -109,6 +109,16 @@ def append_events(
                 "(a trigger on transfers?); nothing was recorded: run `snapzen ledger verify`"
             )
     return rows
+
+
+def _event_name(value: Any) -> str:
+    try:
+        return Event(value).value
+    except ValueError:
+        raise ValueError(
+            f"unknown ledger event {value!r}: every event is a member of "
+            "snapzen.ledger.events.Event"
+        ) from None
 
 
 def _bound(column: str, value: Any) -> Any:

@@ -33,13 +33,14 @@ from snapzen.ledger import erasure_journal as journal
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
 from snapzen.ledger.erasure_journal import JournalEntry, RequestLine
+from snapzen.ledger.events import Event
 from snapzen.ledger.meta import chain_binding
 from snapzen.ledger.status import UNSENT, CaseStatus, sql_list
 from snapzen.ledger.transitions import ERASED_REASON
 from snapzen.support.errors import ConfigError
 from snapzen.support.sqlite_uri import read_only_uri
 
-STATEMENT_EVENT = "operator_statement"
+STATEMENT_EVENT = Event.OPERATOR_STATEMENT
 
 
 @dataclass
@@ -171,7 +172,7 @@ def _apply_erasure(
         append_event(
             conn,
             {
-                "event": "erased",
+                "event": Event.ERASED,
                 "case_id": str(case[0]) if case else f"ticket:{ticket_id}",
                 "widget_id": case[1] if case else None,
                 "subject_ref": entry.subject_ref,

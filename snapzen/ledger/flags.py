@@ -19,8 +19,9 @@ import sqlite_utils
 
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
+from snapzen.ledger.events import Event
 
-FLAG_EVENT = "case_flagged"
+FLAG_EVENT = Event.CASE_FLAGGED
 
 DUPLICATE_TICKETS = "duplicate_tickets"
 TICKET_MISMATCH = "ticket_mismatch"  # the ledger names a ticket Zendesk has not got

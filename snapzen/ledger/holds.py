@@ -19,8 +19,9 @@ from typing import Any
 import orjson
 
 from snapzen.ledger.chain import append_event
+from snapzen.ledger.events import Event
 
-ADDED, REMOVED = "hold_added", "hold_removed"
+ADDED, REMOVED = Event.HOLD_ADDED, Event.HOLD_REMOVED
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,9 @@ from datetime import UTC, datetime
 import orjson
 
 from snapzen.ledger.chain import append_event
+from snapzen.ledger.events import Event
 
-BIND_EVENT = "ledger_bound"
+BIND_EVENT = Event.LEDGER_BOUND
 BOUND = ("ledger_id", "key_fingerprint")  # what the chained binding decides
 LABEL = b"snapzen ledger key fingerprint v1\x00"
 

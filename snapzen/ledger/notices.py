@@ -21,8 +21,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from snapzen.ledger.chain import append_event
+from snapzen.ledger.events import Event
 
-EVENT = "recipient_notice"
+EVENT = Event.RECIPIENT_NOTICE
 NOTIFIED = "notified"
 TO_NOTIFY = "to_notify"
 STATUSES = (NOTIFIED, TO_NOTIFY)

@@ -28,6 +28,7 @@ from snapzen.ledger import decisions
 from snapzen.ledger.chain import append_events, plain_json
 from snapzen.ledger.cursor_rules import next_cursor, utc_day
 from snapzen.ledger.db import transaction
+from snapzen.ledger.events import Event
 from snapzen.ledger.runs import finish_run as finish_run  # re-exported: the pass calls these
 from snapzen.ledger.runs import start_run as start_run
 from snapzen.ledger.status import UNSENT, UNSETTLED, CaseStatus, sql_list
@@ -535,7 +536,7 @@ def record_synced_counted(
                             "run_id": run_id,
                             "actor": actor,
                             "case_id": case_id,
-                            "event": "transfer",
+                            "event": Event.TRANSFER,
                         }
                     )
                 updates.append((ticket_id, stamp, stamp, stamp, case_id))
@@ -548,7 +549,7 @@ def record_synced_counted(
             )
             append_events(conn, events)
             appended += len(events)
-            transfers += sum(1 for event in events if event["event"] == "transfer")
+            transfers += sum(1 for event in events if event["event"] == Event.TRANSFER)
     return appended, transfers
 
 

@@ -29,10 +29,11 @@ import orjson
 
 from snapzen.ledger import request_clock
 from snapzen.ledger.chain import append_event
+from snapzen.ledger.events import Event
 from snapzen.ledger.request_clock import ClockRefused, Step
 
-EVENT = "request"
-PAUSED, RESUMED, EXTENDED = "request_paused", "request_resumed", "request_extended"
+EVENT = Event.REQUEST
+PAUSED, RESUMED, EXTENDED = Event.REQUEST_PAUSED, Event.REQUEST_RESUMED, Event.REQUEST_EXTENDED
 EVENTS = (EVENT, PAUSED, RESUMED, EXTENDED)  # every event of a request (rights journal too)
 KINDS = ("access", "erasure", "rectification", "restriction", "withdrawal", "objection")
 OPEN_KINDS = ("access", "erasure", "rectification", "restriction", "objection")  # `open --type`
@@ -155,6 +156,30 @@ def record(
     )
 
 
+def record_access_provided(
+    conn: sqlite3.Connection,
+    *,
+    request_id: str,
+    subject_ref: str | None,
+    actor: str,
+    now: datetime,
+    details: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Append the ``access_provided`` event of an access pack handed over (Art. 15), inside
+    the caller's transaction (the one that closes the request)."""
+    return append_event(
+        conn,
+        {
+            "event": Event.ACCESS_PROVIDED,
+            "case_id": request_id,
+            "subject_ref": subject_ref,
+            "transferred_at": _stamp(now),
+            "actor": actor,
+            "details": dict(details),
+        },
+    )
+
+
 def record_step(
     conn: sqlite3.Connection,
     *,
@@ -180,7 +205,7 @@ def record_step(
     )
 
 
-_STEPS = {PAUSED: request_clock.PAUSED, RESUMED: request_clock.RESUMED}
+_STEPS: dict[str, str] = {PAUSED: request_clock.PAUSED, RESUMED: request_clock.RESUMED}
 _CORE = ("kind", "received_on", "deadline", "status", "outcome", "via")
 
 
