@@ -149,7 +149,7 @@ def _sync_tickets(settings: Settings, apis: FakeApis, ledger: Path, *, worker: b
     transfers = sorted(
         db.execute(
             "SELECT case_id, legal_basis, subject_ref, origin_country, consent_value, redactions "
-            "FROM transfers WHERE event = 'transfer'"
+            "FROM events WHERE event = 'transfer'"
         ).fetchall()
     )
     status = dict(db.execute("SELECT case_id, status || ':' || COALESCE(reason, '') FROM cases"))

@@ -218,7 +218,7 @@ def tickets_of(db: sqlite_utils.Database) -> dict[str, int]:
 
 
 def expired_events(db: sqlite_utils.Database) -> list[dict[str, Any]]:
-    cursor = db.execute("SELECT * FROM transfers WHERE event = 'expired' ORDER BY seq")
+    cursor = db.execute("SELECT * FROM events WHERE event = 'expired' ORDER BY seq")
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor]
 
@@ -267,7 +267,7 @@ def test_sweep_deletes_due_tickets_records_events_and_reruns_as_noop(
     db = synced(old_settings, zd)
     ids = tickets_of(db)
     # Each finished run is chained too (event "run"): counted apart.
-    count = "SELECT COUNT(*) FROM transfers WHERE event != 'run'"
+    count = "SELECT COUNT(*) FROM events WHERE event != 'run'"
     before = db.execute(count).fetchone()[0]
 
     result = run_sweep(old_settings)
@@ -286,7 +286,7 @@ def test_sweep_deletes_due_tickets_records_events_and_reruns_as_noop(
     for event in events:
         assert event["ticket_id"] == ids[event["case_id"]]
         assert event["run_id"] == result.run_id
-        assert event["transferred_at"].startswith(TODAY.isoformat()[:4])
+        assert event["recorded_at"].startswith(TODAY.isoformat()[:4])
         details = json.loads(event["details"])
         assert details["purged"] is False and details["already_gone"] is False
         assert details["restricted_transfer"] is (event["case_id"] != "old-us")
@@ -294,7 +294,7 @@ def test_sweep_deletes_due_tickets_records_events_and_reruns_as_noop(
     assert by_case["boundary"]["retention_until"] == TODAY.isoformat()
     assert by_case["old-eu"]["subject_ref"] and by_case["old-us"]["subject_ref"]
     # Never personal data in the ledger: no email, name or transcript text.
-    dumped = "\n".join(str(row) for row in db.execute("SELECT * FROM transfers"))
+    dumped = "\n".join(str(row) for row in db.execute("SELECT * FROM events"))
     for personal in ("visitor@example.org", "Visitor Name", "Hello, I need help"):
         assert personal not in dumped
     assert chain_ok(db)
@@ -459,7 +459,7 @@ def test_previously_erased_ticket_is_only_marked(old_settings: Settings, zd: Del
                 "event": "erased",
                 "case_id": "old-eu",
                 "ticket_id": ids["old-eu"],
-                "transferred_at": "2025-01-01T00:00:00Z",
+                "recorded_at": "2025-01-01T00:00:00Z",
                 "details": {"reason": "art17_request"},
             },
         )

@@ -111,7 +111,7 @@ def resolve(
     ).fetchone()
     if row is None:
         row = conn.execute(
-            "SELECT case_id, subject_ref FROM transfers WHERE case_id = ? OR ticket_id = ? "
+            "SELECT case_id, subject_ref FROM events WHERE case_id = ? OR ticket_id = ? "
             "ORDER BY seq LIMIT 1",
             (case_id, ticket_id),
         ).fetchone()
@@ -130,7 +130,7 @@ def _subject_cases(conn: sqlite3.Connection, subject_ref: str) -> list[str]:
         str(r[0])
         for r in conn.execute(
             "SELECT case_id FROM cases WHERE subject_ref = ? UNION "
-            "SELECT case_id FROM transfers WHERE subject_ref = ? AND event IN (?, ?, ?)",
+            "SELECT case_id FROM events WHERE subject_ref = ? AND event IN (?, ?, ?)",
             (subject_ref, subject_ref, Event.TRANSFER, Event.ERASED, Event.EXPIRED),
         )
     }
@@ -142,7 +142,7 @@ def _ledger_rows(
 ) -> list[dict[str, Any]]:
     marks = ", ".join("?" for _ in case_ids) or "NULL"
     sql = (
-        f"SELECT {', '.join(COLUMNS)} FROM transfers WHERE case_id IN ({marks})"
+        f"SELECT {', '.join(COLUMNS)} FROM events WHERE case_id IN ({marks})"
         + (" OR subject_ref = ?" if subject_ref else "")
         + " ORDER BY seq"
     )

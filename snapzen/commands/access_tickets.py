@@ -99,7 +99,7 @@ def read_tickets(
             entry["reviewed"] = True
         if ticket_id in deleted:
             row = deleted[ticket_id]
-            entry.update(state="deleted", deleted_on=str(row["transferred_at"])[:10],
+            entry.update(state="deleted", deleted_on=str(row["recorded_at"])[:10],
                          deleted_because=row["event"])  # fmt: skip
             out.tickets.append(entry)
             continue

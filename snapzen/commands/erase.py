@@ -118,7 +118,7 @@ def plan_erasure(
     targets: dict[int, TicketTarget] = {}
     rows = db.conn.execute(
         """SELECT seq, event, case_id, widget_id, recipient, destination_country, ticket_id
-           FROM transfers WHERE subject_ref = ? ORDER BY seq""",
+           FROM events WHERE subject_ref = ? ORDER BY seq""",
         (subject_ref,),
     )
     for seq, event, case_id, widget_id, recipient, destination, ticket_id in rows:

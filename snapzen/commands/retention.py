@@ -180,7 +180,7 @@ def iter_due(
         rows = db.execute(
             f"""SELECT c.case_id, c.ticket_id, c.widget_id, c.subject_ref, c.started_at,
                       t.retention_until
-               FROM cases c LEFT JOIN transfers t ON t.case_id = c.case_id
+               FROM cases c LEFT JOIN events t ON t.case_id = c.case_id
                                                 AND t.event = '{Event.TRANSFER}'
                WHERE c.status = '{CaseStatus.SYNCED}' {not_expired} AND c.ticket_id IS NOT NULL
                  AND c.started_at IS NOT NULL
@@ -232,7 +232,7 @@ def _previously_deleted(db: sqlite_utils.Database, ticket_ids: Sequence[int]) ->
         return {}
     marks = ", ".join("?" for _ in ticket_ids)
     rows = db.execute(
-        f"""SELECT ticket_id, event FROM transfers
+        f"""SELECT ticket_id, event FROM events
             WHERE event IN (?, ?) AND ticket_id IN ({marks})""",
         [Event.ERASED, Event.EXPIRED, *ticket_ids],
     ).fetchall()
@@ -258,7 +258,7 @@ def _record(
             if not transitions.mark_expired(conn, due.case_id, stamp):
                 continue  # recorded already; never a second event
             transfer = conn.execute(
-                "SELECT seq FROM transfers WHERE case_id = ? AND event = ? LIMIT 1",
+                "SELECT seq FROM events WHERE case_id = ? AND event = ? LIMIT 1",
                 (due.case_id, Event.TRANSFER),
             ).fetchone()
             details: dict[str, Any] = {

@@ -56,7 +56,7 @@ def _unknown(db: sqlite_utils.Database, ticket_id: int) -> bool:
     if conn.execute("SELECT 1 FROM cases WHERE ticket_id = ?", (ticket_id,)).fetchone():
         return False
     return not conn.execute(
-        "SELECT 1 FROM transfers WHERE ticket_id = ? AND event IN (?, ?, ?) LIMIT 1",
+        "SELECT 1 FROM events WHERE ticket_id = ? AND event IN (?, ?, ?) LIMIT 1",
         (ticket_id, Event.TRANSFER, Event.ERASED, Event.EXPIRED),
     ).fetchone()
 

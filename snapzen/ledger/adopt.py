@@ -101,7 +101,7 @@ def record_adoptions(
                 is not None
             ]
             for event in events:
-                event.update(run_id=run_id, actor=actor, transferred_at=stamp)
+                event.update(run_id=run_id, actor=actor, recorded_at=stamp)
             append_events(conn, events)
     return counts
 
@@ -248,7 +248,7 @@ def record_restored(
                 {
                     "event": Event.RESTORED,
                     "case_id": "-",
-                    "transferred_at": now_iso(now),
+                    "recorded_at": now_iso(now),
                     "run_id": run_id,
                     "actor": actor,
                     "details": {

@@ -1,8 +1,9 @@
 """The ledger's hash chain: appending rows, and the bytes each row's hash covers.
 
-Version 3 (written now, schema 8): each row stores ``record``, the JSON object of its
-non-empty content columns (``RECORD_COLUMNS``, in that order; the table's columns are
-generated from it, see ledger.transfers_table), and
+Version 3 (written now, schema 8 on): each row stores ``record``, the JSON object of its
+non-empty content columns (``RECORD_COLUMNS``, in that order, each under its record key:
+``recorded_at`` under ``transferred_at``, its name before schema 9; the table's columns are
+generated from it, see ledger.events_table), and
 
     hash = SHA-256( prev_hash || "\\n" || seq in decimal || "\\n" || record )
 
@@ -30,8 +31,8 @@ from snapzen.ledger.chain_legacy import canonical_json as canonical_json  # re-e
 from snapzen.ledger.chain_legacy import plain_json as plain_json  # re-exported: outbox
 from snapzen.ledger.chain_legacy import row_hash as row_hash  # re-exported: version 1
 from snapzen.ledger.events import Event
+from snapzen.ledger.events_table import KEY_OF, RECORD_COLUMNS
 from snapzen.ledger.subjects import subject_ref as subject_ref  # re-exported: older callers
-from snapzen.ledger.transfers_table import RECORD_COLUMNS
 from snapzen.support.errors import FatalError
 
 GENESIS = "0" * 64
@@ -57,7 +58,7 @@ def row_digest(seq: int, prev_hash: str, chain_version: int | None, record: str 
 
 def chain_head(conn: sqlite3.Connection) -> tuple[int, str]:
     """(last seq, last hash), or (0, GENESIS) for an empty ledger."""
-    row = conn.execute("SELECT seq, hash FROM transfers ORDER BY seq DESC LIMIT 1").fetchone()
+    row = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
     return (int(row[0]), str(row[1])) if row else (0, GENESIS)
 
 
@@ -82,7 +83,7 @@ def append_events(
     for fields in events:
         unknown = set(fields) - _ACCEPTED
         if unknown:
-            raise ValueError(f"unknown transfer columns: {sorted(unknown)}")
+            raise ValueError(f"unknown ledger columns: {sorted(unknown)}")
         if not rows:
             last_seq, last_hash = chain_head(conn)
         content: dict[str, Any] = dict.fromkeys(RECORD_COLUMNS)
@@ -91,7 +92,9 @@ def append_events(
                 content[column] = _bound(column, value)
         content["event"] = _event_name(fields.get("event"))
         # Empty columns are left out: json_extract reads a missing key as NULL.
-        record = orjson.dumps({key: value for key, value in content.items() if value is not None})
+        record = orjson.dumps(
+            {KEY_OF.get(col, col): value for col, value in content.items() if value is not None}
+        )
         last_seq += 1
         digest = hashlib.sha256(hashed_bytes(last_seq, last_hash, CHAIN_VERSION, record))
         row = {"seq": last_seq, **content, "prev_hash": last_hash, "hash": digest.hexdigest()}
@@ -106,7 +109,7 @@ def append_events(
             # seq would then be handed to the next row and the chain would look whole.
             raise FatalError(
                 f"the ledger stored {stored.rowcount} of the {len(rows)} rows appended "
-                "(a trigger on transfers?); nothing was recorded: run `snapzen ledger verify`"
+                "(a trigger on events?); nothing was recorded: run `snapzen ledger verify`"
             )
     return rows
 
@@ -146,8 +149,8 @@ def _container_text(value: list[Any] | dict[Any, Any]) -> str:
 
 
 # seq and prev_hash are accepted (and ignored) as before: the chain assigns them.
-_ACCEPTED = frozenset(CHAINED_COLUMNS)
+_ACCEPTED = frozenset({"seq", *RECORD_COLUMNS, "prev_hash"})
 _STORED = ("seq", "prev_hash", "hash", "chain_version", "record")
 _INSERT_SQL = (
-    f"INSERT INTO transfers ({', '.join(_STORED)}) VALUES ({', '.join('?' for _ in _STORED)})"
+    f"INSERT INTO events ({', '.join(_STORED)}) VALUES ({', '.join('?' for _ in _STORED)})"
 )

@@ -44,14 +44,14 @@ def decision(
     details: Mapping[str, Any] | None = None,
     **columns: Any,
 ) -> dict[str, Any]:
-    """One decision row's fields. ``stamp`` goes in ``transferred_at``, the event's time
+    """One decision row's fields. ``stamp`` goes in ``recorded_at``, the event's time
     (the column's name predates the decision log; NOT NULL)."""
     if event not in STATUS_AFTER and event not in (Event.ERASED, Event.EXPIRED):
         raise ValueError(f"not a decision: {event}")
     return {
         "event": event,
         "case_id": case_id,
-        "transferred_at": stamp,
+        "recorded_at": stamp,
         "details": dict(details) if details else None,
         **columns,
     }
@@ -117,7 +117,7 @@ def record_run(conn: sqlite3.Connection, run_id: str, stamp: str) -> None:
                 "case_id": f"run:{run_id}",  # NOT NULL column; a run is about no one case
                 "run_id": run_id,
                 "actor": values["actor"],
-                "transferred_at": stamp,
+                "recorded_at": stamp,
                 "details": {
                     "kind": values["kind"],
                     "outcome": values["outcome"],

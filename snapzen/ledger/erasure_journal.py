@@ -74,7 +74,7 @@ class RequestLine:
 
     request_id: str
     subject_ref: str | None
-    at: str  # the event's transferred_at
+    at: str  # the event's recorded_at
     actor: str | None
     details: dict[str, Any]
     event: str = REQUEST_EVENT
@@ -164,7 +164,7 @@ def request_line(row: Mapping[str, Any]) -> RequestLine:
     return RequestLine(
         request_id=str(row["case_id"]),
         subject_ref=row.get("subject_ref"),
-        at=str(row["transferred_at"]),
+        at=str(row["recorded_at"]),
         actor=row.get("actor"),
         details=dict(details or {}),
         event=str(row.get("event") or REQUEST_EVENT),
@@ -199,11 +199,11 @@ def ledger_requests(conn: sqlite3.Connection) -> list[RequestLine]:
     extensions), in order."""
     marks = ", ".join("?" for _ in REQUEST_EVENTS)
     rows = conn.execute(
-        "SELECT case_id, subject_ref, transferred_at, actor, details, event FROM transfers "
+        "SELECT case_id, subject_ref, recorded_at, actor, details, event FROM events "
         f"WHERE event IN ({marks}) ORDER BY seq",
         REQUEST_EVENTS,
     )
-    names = ("case_id", "subject_ref", "transferred_at", "actor", "details", "event")
+    names = ("case_id", "subject_ref", "recorded_at", "actor", "details", "event")
     return [request_line(dict(zip(names, row, strict=True))) for row in rows]
 
 
@@ -224,7 +224,7 @@ def ledger_erasures(conn: sqlite3.Connection) -> list[JournalEntry]:
     as erased for that person (those chats only, for a narrowed erasure)."""
     erased: dict[str, list[tuple[str, str, int]]] = {}
     for ref, case_id, at, ticket in conn.execute(
-        "SELECT subject_ref, case_id, transferred_at, ticket_id FROM transfers "
+        "SELECT subject_ref, case_id, recorded_at, ticket_id FROM events "
         "WHERE event = 'erased' AND subject_ref IS NOT NULL AND ticket_id IS NOT NULL"
     ):
         erased.setdefault(str(ref), []).append((str(case_id), str(at), int(ticket)))

@@ -127,7 +127,7 @@ def reapply(
                     "event": line.event,
                     "case_id": line.request_id,
                     "subject_ref": line.subject_ref,
-                    "transferred_at": line.at,  # when it happened, not when re-applied
+                    "recorded_at": line.at,  # when it happened, not when re-applied
                     "actor": line.actor or actor,
                     "details": {**line.details, "reapplied": True},
                 },
@@ -177,7 +177,7 @@ def _apply_erasure(
                 "widget_id": case[1] if case else None,
                 "subject_ref": entry.subject_ref,
                 "ticket_id": ticket_id,
-                "transferred_at": stamp,
+                "recorded_at": stamp,
                 "actor": actor,
                 "details": {
                     "reason": entry.reason,
@@ -209,7 +209,7 @@ def _placeholders(conn: sqlite3.Connection, entry: JournalEntry, stamp: str) -> 
 
 def _recorded(conn: sqlite3.Connection, ticket_id: int) -> bool:
     row = conn.execute(
-        "SELECT 1 FROM transfers WHERE ticket_id = ? AND event IN ('erased', 'expired') LIMIT 1",
+        "SELECT 1 FROM events WHERE ticket_id = ? AND event IN ('erased', 'expired') LIMIT 1",
         (ticket_id,),
     ).fetchone()
     return row is not None
@@ -287,7 +287,7 @@ def _state_no_journal(db: sqlite_utils.Database, now: datetime, actor: str, comm
             {
                 "event": STATEMENT_EVENT,
                 "case_id": "erasure-journal",
-                "transferred_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "recorded_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "actor": actor,
                 "details": {
                     "command": command,

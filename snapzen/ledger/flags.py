@@ -51,7 +51,7 @@ def flag_case(
             {
                 "event": FLAG_EVENT,
                 "case_id": case_id,
-                "transferred_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "recorded_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "actor": source,
                 "details": {"kind": kind, "ticket_ids": json.loads(tickets), "source": source},
             },

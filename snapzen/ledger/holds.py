@@ -82,7 +82,7 @@ def _event(
             "case_id": value if kind == "case" else target,
             "subject_ref": value if kind == "subject" else None,
             "ticket_id": int(value) if kind == "ticket" else None,
-            "transferred_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "recorded_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "actor": actor,
             "details": {"target": target, "reason": reason},
         },
@@ -112,8 +112,7 @@ def remove(
 def active(conn: sqlite3.Connection) -> HoldSet:
     latest: dict[str, tuple[str, Hold]] = {}
     rows = conn.execute(
-        "SELECT seq, event, transferred_at, details FROM transfers WHERE event IN (?, ?) "
-        "ORDER BY seq",
+        "SELECT seq, event, recorded_at, details FROM events WHERE event IN (?, ?) ORDER BY seq",
         (ADDED, REMOVED),
     )
     for seq, event, at, text in rows:

@@ -46,7 +46,7 @@ def chained_binding(conn: sqlite3.Connection) -> tuple[int, dict[str, str]] | No
     """(seq, details) of the latest ``ledger_bound`` event; None when the chain has none."""
     try:
         row = conn.execute(
-            "SELECT seq, details FROM transfers WHERE event = ? ORDER BY seq DESC LIMIT 1",
+            "SELECT seq, details FROM events WHERE event = ? ORDER BY seq DESC LIMIT 1",
             (BIND_EVENT,),
         ).fetchone()
     except sqlite3.OperationalError:  # not a ledger at all
@@ -81,7 +81,7 @@ def chain_binding(conn: sqlite3.Connection, now: datetime, origin: str) -> bool:
         {
             "event": BIND_EVENT,
             "case_id": "ledger",
-            "transferred_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "recorded_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "actor": origin,
             "details": {
                 "ledger_id": table["ledger_id"],

@@ -61,7 +61,7 @@ def record(
                 "case_id": request_id,
                 "subject_ref": subject_ref,
                 "recipient": notice.recipient,
-                "transferred_at": stamp,  # the event time; the column is NOT NULL
+                "recorded_at": stamp,  # the event time; the column is NOT NULL
                 "actor": actor,
                 "details": details,
             },
@@ -73,7 +73,7 @@ def record(
 def for_subject(conn: sqlite3.Connection, subject_ref: str) -> list[Notice]:
     """Every notice recorded for this subject, oldest first."""
     rows = conn.execute(
-        "SELECT seq, recipient, details FROM transfers WHERE event = ? AND subject_ref = ? "
+        "SELECT seq, recipient, details FROM events WHERE event = ? AND subject_ref = ? "
         "ORDER BY seq",
         (EVENT, subject_ref),
     ).fetchall()

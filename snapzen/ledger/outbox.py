@@ -532,7 +532,7 @@ def record_synced_counted(
                         {
                             **transfer,
                             "ticket_id": ticket_id,
-                            "transferred_at": stamp,
+                            "recorded_at": stamp,
                             "run_id": run_id,
                             "actor": actor,
                             "case_id": case_id,

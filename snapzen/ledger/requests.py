@@ -149,7 +149,7 @@ def record(
             "event": EVENT,
             "case_id": request_id,
             "subject_ref": subject_ref,
-            "transferred_at": _stamp(now),  # the event time; the column is NOT NULL
+            "recorded_at": _stamp(now),  # the event time; the column is NOT NULL
             "actor": actor,
             "details": body,
         },
@@ -173,7 +173,7 @@ def record_access_provided(
             "event": Event.ACCESS_PROVIDED,
             "case_id": request_id,
             "subject_ref": subject_ref,
-            "transferred_at": _stamp(now),
+            "recorded_at": _stamp(now),
             "actor": actor,
             "details": dict(details),
         },
@@ -198,7 +198,7 @@ def record_step(
             "event": event,
             "case_id": request.request_id,
             "subject_ref": request.subject_ref,
-            "transferred_at": _stamp(now),
+            "recorded_at": _stamp(now),
             "actor": actor,
             "details": {"kind": request.kind, "via": CLOCK, **details},
         },
@@ -227,7 +227,7 @@ def list_requests(
     then closed ones, most recent first. ``today`` dates a pause still in progress."""
     marks = ", ".join("?" for _ in EVENTS)
     sql = (
-        "SELECT seq, event, case_id, subject_ref, transferred_at, details FROM transfers "
+        "SELECT seq, event, case_id, subject_ref, recorded_at, details FROM events "
         f"WHERE event IN ({marks})"
     )
     params: list[Any] = list(EVENTS)

@@ -90,12 +90,12 @@ def test_a_clock_three_years_ahead_never_deletes(
     assert "ClockAheadError" in _error_line(backfill.stderr)
     assert ticket_counts(sb) == created
     assert _live(sb) == live and planted in live
-    assert _rows(ledger, "SELECT COUNT(*) FROM transfers WHERE event = 'expired'") == [(0,)]
+    assert _rows(ledger, "SELECT COUNT(*) FROM events WHERE event = 'expired'") == [(0,)]
 
     # `snapzen run` under the same clock: its pass at start, then its daily sweep.
     _run_like_the_service(ahead, monkeypatch)
     assert _live(sb) == live
-    assert _rows(ledger, "SELECT COUNT(*) FROM transfers WHERE event = 'expired'") == [(0,)]
+    assert _rows(ledger, "SELECT COUNT(*) FROM events WHERE event = 'expired'") == [(0,)]
     assert _rows(ledger, "SELECT run_id, started_at FROM runs") == runs
 
     # The clock right again: the sweep deletes what is due (the planted ticket), nothing else.

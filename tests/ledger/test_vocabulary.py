@@ -101,7 +101,7 @@ def test_nothing_outside_the_ledger_builds_rows_or_spells_an_event_name() -> Non
 @pytest.mark.parametrize(
     "source",
     [
-        'from snapzen.ledger.chain import append_event\nappend_event(conn, {"case_id": "c"})',
+        "from snapzen.ledger.chain import append_event",
         "chain.append_events(conn, rows)",
         'row = {"event": Event.EXPIRED, "case_id": "c"}',
         'if row["event"] in ("erased", "expired"): pass',
@@ -133,7 +133,7 @@ def test_the_check_leaves_the_vocabulary_alone(source: str) -> None:
 
 def test_the_chain_refuses_an_event_not_in_the_vocabulary(tmp_path: Path) -> None:
     db = open_db(tmp_path / "ledger.db", create=True)
-    row = {"case_id": "c1", "transferred_at": "2026-01-01T00:00:00Z"}
+    row = {"case_id": "c1", "recorded_at": "2026-01-01T00:00:00Z"}
     with transaction(db) as conn:
         with pytest.raises(ValueError, match="unknown ledger event 'transfers'"):
             append_events(conn, [{**row, "event": Event.EXPIRED}, {**row, "event": "transfers"}])
