@@ -1,8 +1,7 @@
 """The `cases` outbox and cursors (`state`): every state change the pass makes is one of
 these functions, each a single transaction, so a crash leaves the row in a state that
-recovery knows how to finish. People's commands change a case through
-``snapzen.ledger.transitions``; run rows are ``snapzen.ledger.runs``; statuses are
-``snapzen.ledger.status.CaseStatus``.
+recovery knows how to finish. People's commands change a case through the ledger's
+``transitions``; run rows are its ``runs``; statuses its ``CaseStatus``.
 
     pending ──push──▶ pushing ──job result──▶ synced      (+ transfer row, same transaction)
        │                 │        └──item error──▶ failed ──(next run, attempts left)──▶ pending
