@@ -69,7 +69,7 @@ def fields_for(i: int, n: int) -> dict[str, Any]:
         "data_categories": ["contact_data", "chat_content", "location"],
         "redactions": {"card": i % 2},
         "ticket_id": 100_000 + i,
-        "transferred_at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "recorded_at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "retention_until": (moment + timedelta(days=730)).date().isoformat(),
         "run_id": f"run-{i // 1000}",
         "actor": "cron",
@@ -102,7 +102,7 @@ def build(path: Path, rows: int, batch: int) -> float:
 
 
 def _case_values(fields: dict[str, Any]) -> tuple[Any, ...]:
-    stamp = fields["transferred_at"]
+    stamp = fields["recorded_at"]
     return (fields["case_id"], fields["widget_id"], fields["ticket_id"], fields["subject_ref"],
             stamp, stamp, stamp)  # fmt: skip
 
@@ -121,7 +121,7 @@ def median_ms(func: Callable[[], Any], repeat: int = 7) -> float:
 def sha256_baseline(conn: sqlite3.Connection, scratch: Path) -> tuple[float, int]:
     """Plain SHA-256 over exactly the bytes verify hashes, read back from a scratch file."""
     with scratch.open("wb") as out:
-        for (hashed,) in conn.execute(f"SELECT {V3_HASHED_SQL} FROM transfers ORDER BY seq"):
+        for (hashed,) in conn.execute(f"SELECT {V3_HASHED_SQL} FROM events ORDER BY seq"):
             out.write(hashed)
     size = scratch.stat().st_size
 
@@ -216,7 +216,7 @@ def run(rows: int, batch: int, workdir: Path) -> list[str]:
         all_ms = median_ms(listing(filters))
         first_ms = median_ms(listing(filters, limit=100))
         where, params = filters.where()
-        plan = query_plan(conn, f"SELECT * FROM transfers{where} ORDER BY seq", params)
+        plan = query_plan(conn, f"SELECT * FROM events{where} ORDER BY seq", params)
         latency.append((name, count, all_ms, first_ms, plan))
         print(f"{name}: {count} rows, all {all_ms:.1f} ms, first 100 {first_ms:.1f} ms [{plan}]")
     report_ms = median_ms(lambda: audit.build_report(conn), repeat=3)

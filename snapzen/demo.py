@@ -165,7 +165,7 @@ def _read_ledger(ledger: Path, result: DemoResult) -> None:
                 "SELECT reason, COUNT(*) FROM cases WHERE status='withheld' GROUP BY reason"
             )
         }
-        result.ledger_rows = int(conn.execute("SELECT COUNT(*) FROM transfers").fetchone()[0])
+        result.ledger_rows = int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
 
 def run_demo(

@@ -79,7 +79,7 @@ def test_only_writes_the_next_pass_repairs_skip_their_own_sync(settings: Setting
     rows = dict(db.execute("SELECT case_id, status FROM cases").fetchall())
     assert rows == {"c0": "synced", "c1": "synced", "c2": "failed", "c3": "ignored"}
     events = db.execute(
-        "SELECT event FROM transfers WHERE event != 'ledger_bound' ORDER BY seq"
+        "SELECT event FROM events WHERE event != 'ledger_bound' ORDER BY seq"
     ).fetchall()
     assert events == [("ignored",), ("transfer",), ("sent",)]  # decisions chained too
 

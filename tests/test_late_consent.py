@@ -49,9 +49,7 @@ def test_a_late_consent_value_turns_a_withheld_case_into_a_transfer(
     assert [t["external_id"] for t in apis.tickets] == ["snapengage:late"]
     transfers = (
         open_db(sync_env)
-        .execute(
-            "SELECT case_id, legal_basis, consent_value FROM transfers WHERE event = 'transfer'"
-        )
+        .execute("SELECT case_id, legal_basis, consent_value FROM events WHERE event = 'transfer'")
         .fetchall()
     )
     assert transfers == [("late", "art49_1a", "yes")]

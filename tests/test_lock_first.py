@@ -212,5 +212,5 @@ def test_the_ledger_is_opened_to_write_only_under_its_lock(ledger: Path) -> None
     open_ledger(settings.ledger, read_only=True).conn.close()  # readers need no lock
     with locked_ledger(settings.ledger) as db:
         assert holds_writer_lock(ledger)
-        db.execute("SELECT COUNT(*) FROM transfers").fetchone()
+        db.execute("SELECT COUNT(*) FROM events").fetchone()
     assert not holds_writer_lock(ledger)

@@ -56,11 +56,13 @@ _CONTENT = CHAINED_COLUMNS[1:-1]
 
 
 def _reference_append_event(conn: sqlite3.Connection, fields: Mapping[str, Any]) -> None:
+    # The column recorded_at is the record's transferred_at (its name before schema 9).
+    fields = {("transferred_at" if k == "recorded_at" else k): v for k, v in fields.items()}
     unknown = set(fields) - set(CHAINED_COLUMNS)
     if unknown:
         raise ValueError(f"unknown transfer columns: {sorted(unknown)}")
     fields = pseudonymize(conn, fields)  # a chat's reference keyed by its month, as chained
-    head = conn.execute("SELECT seq, hash FROM transfers ORDER BY seq DESC LIMIT 1").fetchone()
+    head = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
     last_seq, last_hash = (int(head[0]), str(head[1])) if head else (0, GENESIS)
     content: dict[str, Any] = {column: None for column in _CONTENT}
     for column, value in fields.items():
@@ -72,8 +74,7 @@ def _reference_append_event(conn: sqlite3.Connection, fields: Mapping[str, Any])
     seq = last_seq + 1
     hashed = f"{last_hash}\n{seq}\n{record}".encode()
     conn.execute(
-        "INSERT INTO transfers (seq, prev_hash, hash, chain_version, record) "
-        "VALUES (?, ?, ?, 3, ?)",
+        "INSERT INTO events (seq, prev_hash, hash, chain_version, record) VALUES (?, ?, ?, 3, ?)",
         (seq, last_hash, hashlib.sha256(hashed).hexdigest(), record),
     )
 
@@ -97,7 +98,7 @@ def _reference_record_synced(
                 fields = dict(transfer)
                 fields.update(
                     ticket_id=ticket_id,
-                    transferred_at=stamp,
+                    recorded_at=stamp,
                     run_id=run_id,
                     actor=actor,
                     case_id=case_id,
@@ -108,7 +109,7 @@ def _reference_record_synced(
                 sent = {
                     "event": "sent",
                     "case_id": case_id,
-                    "transferred_at": stamp,
+                    "recorded_at": stamp,
                     "details": {"reason": draft.get("not_restricted_reason")},
                     "widget_id": row[2],
                     "ticket_id": ticket_id,
@@ -270,7 +271,7 @@ def _build(path: Path, cases: int, *, ledger_rows: int = 0) -> sqlite_utils.Data
                 {
                     "event": "erased",
                     "case_id": f"old-{i}",
-                    "transferred_at": "2025-01-01T00:00:00Z",
+                    "recorded_at": "2025-01-01T00:00:00Z",
                     "details": {"n": i},
                 },
             )
@@ -296,7 +297,7 @@ def _build(path: Path, cases: int, *, ledger_rows: int = 0) -> sqlite_utils.Data
 
 def _dump(db: sqlite_utils.Database) -> tuple[list[Any], list[Any]]:
     return (
-        db.execute("SELECT * FROM transfers ORDER BY seq").fetchall(),
+        db.execute("SELECT * FROM events ORDER BY seq").fetchall(),
         db.execute("SELECT * FROM cases ORDER BY case_id").fetchall(),
     )
 
@@ -349,9 +350,10 @@ def test_append_events_equals_append_event_per_row(tmp_path: Path) -> None:
     )
     events = [
         {
+            "event": "transfer",
             "case_id": f"c{i}",
             "ticket_id": i,
-            "transferred_at": f"2025-01-0{i + 1}T00:00:00Z",
+            "recorded_at": f"2025-01-0{i + 1}T00:00:00Z",
             "details": {"k": [i, None, "ü"]},
         }
         for i in range(5)
@@ -365,5 +367,5 @@ def test_append_events_equals_append_event_per_row(tmp_path: Path) -> None:
     assert [row["seq"] for row in rows] == [1, 2, 3, 4, 5]
     assert _dump(one) == _dump(many)
     with pytest.raises(ValueError, match="nope"), transaction(many) as conn:
-        append_events(conn, [{"case_id": "x", "transferred_at": "t"}, {"nope": 1}])
+        append_events(conn, [{"event": "sent", "case_id": "x", "recorded_at": "t"}, {"nope": 1}])
     assert _dump(one) == _dump(many)

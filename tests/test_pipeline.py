@@ -98,11 +98,11 @@ def test_full_sync_outcomes(settings: Settings, apis: FakeApis) -> None:
     assert by_ext["snapengage:bad-email"]["requester"] == {"name": "Visitor Name"}
 
     ledger = db.execute(
-        "SELECT case_id, legal_basis, subject_ref FROM transfers WHERE event = 'transfer'"
+        "SELECT case_id, legal_basis, subject_ref FROM events WHERE event = 'transfer'"
     ).fetchall()
     assert {r[0] for r in ledger} == RESTRICTED_ELIGIBLE
     assert all(r[1] == "art49_1a" for r in ledger)
-    dumped = "\n".join(str(r) for r in db.execute("SELECT * FROM transfers"))
+    dumped = "\n".join(str(r) for r in db.execute("SELECT * FROM events"))
     assert "visitor@example.org" not in dumped
     assert chain_ok(db)
 
@@ -138,7 +138,7 @@ def test_crash_at_each_point_then_rerun_is_exactly_once(
     assert set(counts) == {f"snapengage:{c}" for c in ELIGIBLE}, "a chat was lost"
     assert set(counts.values()) == {1}, "a ticket was created twice"
     db = open_db(settings.ledger.path)
-    transfers = "SELECT case_id FROM transfers WHERE event = 'transfer'"
+    transfers = "SELECT case_id FROM events WHERE event = 'transfer'"
     assert {r[0] for r in db.execute(transfers)} == RESTRICTED_ELIGIBLE
     assert len(db.execute(transfers).fetchall()) == len(RESTRICTED_ELIGIBLE)
     assert chain_ok(db)

@@ -134,7 +134,7 @@ def test_findings_exit_3_are_recorded_and_an_expired_ticket_is_not_missing(
     # The retention sweep deleted c2's ticket: its `expired` row names it.
     with locked_ledger(settings.ledger) as db, transaction(db) as conn:
         row = {"event": "expired", "case_id": "c2", "ticket_id": synced["c2"]}
-        append_event(conn, {**row, "transferred_at": "2026-12-01T00:00:00Z"})
+        append_event(conn, {**row, "recorded_at": "2026-12-01T00:00:00Z"})
     export.extra = [{"id": 900, "external_id": "snapengage:stranger"}]
     check = run(settings, clock)
     assert check.exit_code == 3

@@ -67,13 +67,13 @@ def test_sync_sends_markers_not_values_and_ledger_counts_only(
 
     db = open_db(settings.ledger.path)
     redactions = db.execute(
-        "SELECT redactions FROM transfers WHERE case_id = 'paying' AND event = 'transfer'"
+        "SELECT redactions FROM events WHERE case_id = 'paying' AND event = 'transfer'"
     ).fetchone()[0]
     assert json.loads(redactions) == {
         "detector": DETECTOR_VERSION,
         "counts": {"card": 2, "iban": 1},
     }
-    ledger_text = "\n".join(str(row) for row in db.execute("SELECT * FROM transfers"))
+    ledger_text = "\n".join(str(row) for row in db.execute("SELECT * FROM events"))
     for value in SECRETS:
         raw, squeezed = forms(value)
         assert raw not in ledger_text and squeezed not in compact(ledger_text)
@@ -98,7 +98,7 @@ def test_default_rule_set_is_cards_only(sync_env: Path, apis: FakeApis) -> None:
     comment = apis.tickets[0]["comments"][0]["value"]
     assert IBAN in comment and CARD not in comment and "[REDACTED:card]" in comment
     redactions = open_db(settings.ledger.path).execute(
-        "SELECT redactions FROM transfers WHERE event = 'transfer'"
+        "SELECT redactions FROM events WHERE event = 'transfer'"
     )
     assert json.loads(redactions.fetchone()[0])["counts"] == {"card": 1}
 
@@ -115,7 +115,7 @@ def test_a_card_typed_as_the_name_reaches_neither_subject_nor_requester(
     assert ticket["subject"].startswith("Chat with Jo [REDACTED:card] on ")
     assert "1111" not in json.dumps(ticket)
     redactions = open_db(settings.ledger.path).execute(
-        "SELECT redactions FROM transfers WHERE event = 'transfer'"
+        "SELECT redactions FROM events WHERE event = 'transfer'"
     )
     assert json.loads(redactions.fetchone()[0])["counts"] == {"card": 1}
 

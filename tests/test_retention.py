@@ -194,7 +194,7 @@ def zd() -> Any:
 
 def forgotten_cases(db: sqlite_utils.Database) -> set[str]:
     """Cases whose month the sweep forgot (their rows deleted: snapzen.ledger.forget)."""
-    rows = db.execute("SELECT details FROM transfers WHERE event = 'period_forgotten'")
+    rows = db.execute("SELECT details FROM events WHERE event = 'period_forgotten'")
     return {case for (details,) in rows for case in json.loads(details)["case_ids"]}
 
 
@@ -225,7 +225,7 @@ def tickets_of(db: sqlite_utils.Database) -> dict[str, int]:
 
 
 def expired_events(db: sqlite_utils.Database) -> list[dict[str, Any]]:
-    cursor = db.execute("SELECT * FROM transfers WHERE event = 'expired' ORDER BY seq")
+    cursor = db.execute("SELECT * FROM events WHERE event = 'expired' ORDER BY seq")
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor]
 
@@ -274,7 +274,7 @@ def test_sweep_deletes_due_tickets_records_events_and_reruns_as_noop(
     db = synced(old_settings, zd)
     ids = tickets_of(db)
     # Each finished run is chained too (event "run"), and each month forgotten: counted apart.
-    count = "SELECT COUNT(*) FROM transfers WHERE event NOT IN ('run', 'period_forgotten')"
+    count = "SELECT COUNT(*) FROM events WHERE event NOT IN ('run', 'period_forgotten')"
     before = db.execute(count).fetchone()[0]
 
     result = run_sweep(old_settings)
@@ -293,7 +293,7 @@ def test_sweep_deletes_due_tickets_records_events_and_reruns_as_noop(
     for event in events:
         assert event["ticket_id"] == ids[event["case_id"]]
         assert event["run_id"] == result.run_id
-        assert event["transferred_at"].startswith(TODAY.isoformat()[:4])
+        assert event["recorded_at"].startswith(TODAY.isoformat()[:4])
         details = json.loads(event["details"])
         assert details["purged"] is False and details["already_gone"] is False
         assert details["restricted_transfer"] is (event["case_id"] != "old-us")
@@ -301,7 +301,7 @@ def test_sweep_deletes_due_tickets_records_events_and_reruns_as_noop(
     assert by_case["boundary"]["retention_until"] == TODAY.isoformat()
     assert by_case["old-eu"]["subject_ref"] and by_case["old-us"]["subject_ref"]
     # Never personal data in the ledger: no email, name or transcript text.
-    dumped = "\n".join(str(row) for row in db.execute("SELECT * FROM transfers"))
+    dumped = "\n".join(str(row) for row in db.execute("SELECT * FROM events"))
     for personal in ("visitor@example.org", "Visitor Name", "Hello, I need help"):
         assert personal not in dumped
     assert chain_ok(db)
@@ -424,7 +424,7 @@ def _months(db: sqlite_utils.Database) -> tuple[set[str], set[str], int]:
     """(months with a key, months with cases, period_forgotten events)."""
     keys = {r[0] for r in db.execute("SELECT period FROM period_keys")}
     months = {r[0] for r in db.execute("SELECT DISTINCT substr(day, 1, 7) FROM cases")}
-    events = db.execute("SELECT COUNT(*) FROM transfers WHERE event = 'period_forgotten'")
+    events = db.execute("SELECT COUNT(*) FROM events WHERE event = 'period_forgotten'")
     return keys, months, int(events.fetchone()[0])
 
 
@@ -516,7 +516,7 @@ def test_previously_erased_ticket_is_only_marked(old_settings: Settings, zd: Del
                 "event": "erased",
                 "case_id": "old-eu",
                 "ticket_id": ids["old-eu"],
-                "transferred_at": "2025-01-01T00:00:00Z",
+                "recorded_at": "2025-01-01T00:00:00Z",
                 "details": {"reason": "art17_request"},
             },
         )

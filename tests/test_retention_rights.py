@@ -46,7 +46,7 @@ def test_recorded_retention_until_decides_not_todays_setting(
 ) -> None:
     db = synced(old_settings, zd)  # recorded with 2 years
     recorded = dict(
-        db.execute("SELECT case_id, retention_until FROM transfers WHERE event = 'transfer'")
+        db.execute("SELECT case_id, retention_until FROM events WHERE event = 'transfer'")
     )
     # With 3 years configured now, the restricted transfers recorded as due are still due;
     # old-us (no transfer row: not restricted) follows the setting and is not.
@@ -104,7 +104,7 @@ def test_reapply_is_idempotent_and_a_damaged_journal_applies_nothing(
     second = reapply(db, erasure_journal.read(journal, key).erasures)
     assert (first.entries, first.events) == (1, 1)
     assert (second.entries, second.events) == (1, 0)
-    erased = db.execute("SELECT details FROM transfers WHERE event = 'erased'").fetchall()
+    erased = db.execute("SELECT details FROM events WHERE event = 'erased'").fetchall()
     assert len(erased) == 1 and '"reapplied":true' in erased[0][0]
     assert db.execute("SELECT erased_at FROM erased_subjects").fetchall() == [
         ("2999-01-01T00:00:00Z",)

@@ -1,4 +1,4 @@
-"""Only ``snapzen/ledger/`` writes the ledger's ``cases``, ``runs`` and ``transfers`` tables.
+"""Only ``snapzen/ledger/`` writes the ledger's ``cases``, ``runs`` and ``events`` tables.
 
 Every status change is a named function there (``snapzen.ledger.outbox`` for the pass,
 ``snapzen.ledger.transitions`` for people's commands, ``snapzen.ledger.runs`` for run rows),
@@ -18,9 +18,9 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "snapzen"
 OWNER = PACKAGE / "ledger"
-TABLES = ("cases", "runs", "transfers")
+TABLES = ("cases", "runs", "events", "transfers")  # transfers: the table before schema 9
 
-_NAME = r"""[\s"'`\[]*(?:main\s*\.\s*)?["'`\[]?(?P<table>cases|runs|transfers)\b"""
+_NAME = r"""[\s"'`\[]*(?:main\s*\.\s*)?["'`\[]?(?P<table>cases|runs|events|transfers)\b"""
 WRITE_SQL = re.compile(
     r"\b(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM"
     r"|DROP\s+TABLE(?:\s+IF\s+EXISTS)?|ALTER\s+TABLE)" + _NAME,
@@ -134,10 +134,10 @@ def dismiss(conn, db, case_id, table):
         """insert  or replace into
            runs (run_id) VALUES (?)""", ("x",))
     conn.execute(f"DELETE FROM {table}")  # not a named table: not knowable here
-    conn.execute(f"DELETE FROM transfers WHERE seq > {case_id}")
+    conn.execute(f"DELETE FROM events WHERE seq > {case_id}")
     conn.execute('UPDATE "cases" SET raw = NULL')
     db["runs"].insert({"run_id": "x"})
-    db.table("transfers").delete_where("seq > 1")
+    db.table("events").delete_where("seq > 1")
     conn.execute("SELECT status FROM cases WHERE case_id = ?", (case_id,))
     conn.execute("UPDATE case_flags SET resolved_at = ?", ("now",))
     db["cases"].count
@@ -145,10 +145,10 @@ def dismiss(conn, db, case_id, table):
     assert sorted(writes(source)) == [
         (4, "UPDATE cases"),
         (6, "insert or replace into runs"),
-        (9, "DELETE FROM transfers"),
+        (9, "DELETE FROM events"),
         (10, 'UPDATE "cases'),
         (11, "runs.insert()"),
-        (12, "transfers.delete_where()"),
+        (12, "events.delete_where()"),
     ]
 
 
@@ -161,4 +161,4 @@ def test_the_ledger_package_itself_is_where_the_writes_are() -> None:
     ]
     assert any(w.startswith("UPDATE cases") for w in owned)
     assert any(w.startswith("INSERT INTO runs") for w in owned)
-    assert any(w.startswith("INSERT INTO transfers") for w in owned)
+    assert any(w.startswith("INSERT INTO events") for w in owned)

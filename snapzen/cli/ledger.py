@@ -90,7 +90,7 @@ def _known_widget(settings: Settings, db: sqlite_utils.Database, widget: str | N
     audit may ask about a widget since removed); anything else is a typo: exit 2."""
     if widget is None or widget in settings.snapengage.widgets:
         return
-    if db.execute("SELECT 1 FROM transfers WHERE widget_id = ? LIMIT 1", (widget,)).fetchone():
+    if db.execute("SELECT 1 FROM events WHERE widget_id = ? LIMIT 1", (widget,)).fetchone():
         return
     raise errors.ConfigError(
         f"--widget {widget!r} is neither one of snapengage.widgets nor in the ledger"

@@ -37,12 +37,12 @@ from snapzen.support.atomic import atomic_text
 TABLE_LIMIT = 1000
 # What `ledger list` shows by default: fits 80 columns with the legal basis spelled out.
 LIST_COLUMNS = (
-    "seq", "transferred_at", "event", "origin_country", "destination_country", "legal_basis",
+    "seq", "recorded_at", "event", "origin_country", "destination_country", "legal_basis",
     "ticket_id",
 )  # fmt: skip
 # --wide: the longer set (wider than 80 columns; piped, it is still one line per row).
 TABLE_COLUMNS = (
-    "seq", "event", "transferred_at", "widget_id", "origin_country", "recipient",
+    "seq", "event", "recorded_at", "widget_id", "origin_country", "recipient",
     "destination_country", "legal_basis", "ticket_id", "retention_until", "subject_ref",
 )  # fmt: skip
 

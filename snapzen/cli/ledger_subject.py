@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
 # Art. 15(1)(c),(d),(2) at a glance: when, to whom, where, on what basis, kept how long.
 SUBJECT_TABLE = (
-    "transferred_at", "event", "recipient", "destination_country", "legal_basis",
+    "recorded_at", "event", "recipient", "destination_country", "legal_basis",
     "retention_until",
 )  # fmt: skip
 

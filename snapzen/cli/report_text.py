@@ -6,14 +6,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from snapzen.cli.tables import BASIS_LABELS
+from snapzen.ledger.events import Event
 
 if TYPE_CHECKING:
     from snapzen.ledger.audit import Report
 
-EVENT_NOUNS = {
-    "transfer": ("transfer", "transfers"),
-    "erased": ("erasure", "erasures"),
-    "expired": ("expiry (retention ended)", "expiries (retention ended)"),
+EVENT_NOUNS: dict[str, tuple[str, str]] = {
+    Event.TRANSFER: ("transfer", "transfers"),
+    Event.ERASED: ("erasure", "erasures"),
+    Event.EXPIRED: ("expiry (retention ended)", "expiries (retention ended)"),
 }
 
 

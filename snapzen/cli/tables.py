@@ -21,7 +21,7 @@ BASIS_LABELS = {
 }
 HEADERS = {
     "seq": "#",
-    "transferred_at": "when (UTC)",
+    "recorded_at": "when (UTC)",
     "case_id": "case",
     "widget_id": "widget",
     "subject_ref": "subject",
@@ -51,7 +51,7 @@ def cell(column: str, value: Any) -> str:
         return ""
     if column == "legal_basis":
         return BASIS_LABELS.get(str(value), str(value))
-    if column in ("transferred_at", "consent_observed_at") and isinstance(value, str):
+    if column in ("recorded_at", "consent_observed_at") and isinstance(value, str):
         return value[:16].replace("T", " ")  # 2026-01-02T10:00:05Z -> 2026-01-02 10:00
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)

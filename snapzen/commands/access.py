@@ -38,8 +38,8 @@ from snapzen.commands.access_snapengage import ChatReader
 from snapzen.commands.access_tickets import DELETED_EVENTS, TicketReader, read_tickets
 from snapzen.ledger import collisions, erasure_journal, forget, period_keys, requests
 from snapzen.ledger.audit import COLUMNS, decode_json_columns
-from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
+from snapzen.ledger.events import Event
 from snapzen.support import clock
 from snapzen.support.atomic import atomic_text, private_dir
 from snapzen.support.settings import Settings, require_ledger_key
@@ -113,7 +113,7 @@ def resolve(
     ).fetchone()
     if row is None:
         row = conn.execute(
-            "SELECT case_id, subject_ref FROM transfers WHERE case_id = ? OR ticket_id = ? "
+            "SELECT case_id, subject_ref FROM events WHERE case_id = ? OR ticket_id = ? "
             "ORDER BY seq LIMIT 1",
             (case_id, ticket_id),
         ).fetchone()
@@ -136,9 +136,8 @@ def _subject_cases(conn: sqlite3.Connection, subject_ref: str) -> list[str]:
         str(r[0])
         for r in conn.execute(
             "SELECT case_id FROM cases WHERE subject_ref = ? UNION "
-            f"SELECT case_id FROM transfers WHERE {chained} AND event IN "
-            "('transfer', 'erased', 'expired')",
-            (subject_ref, *params),
+            f"SELECT case_id FROM events WHERE {chained} AND event IN (?, ?, ?)",
+            (subject_ref, *params, Event.TRANSFER, Event.ERASED, Event.EXPIRED),
         )
     }
     return sorted(ids)
@@ -150,7 +149,7 @@ def _ledger_rows(
     marks = ", ".join("?" for _ in case_ids) or "NULL"
     chained, refs = period_keys.match(conn, subject_ref) if subject_ref else ("", [])
     sql = (
-        f"SELECT {', '.join(COLUMNS)} FROM transfers WHERE case_id IN ({marks})"
+        f"SELECT {', '.join(COLUMNS)} FROM events WHERE case_id IN ({marks})"
         + (f" OR {chained}" if subject_ref else "")
         + " ORDER BY seq"
     )
@@ -287,25 +286,21 @@ def write_pack(
 def _record(
     db: sqlite_utils.Database, result: AccessResult, received: date, actor: str, now: datetime
 ) -> dict[str, Any]:
-    stamp = clock.format(now)
     with transaction(db) as conn:
-        append_event(
+        requests.record_access_provided(
             conn,
-            {
-                "event": "access_provided",
-                "case_id": result.request_id,
-                "subject_ref": result.subject_ref,
-                "transferred_at": stamp,
-                "actor": actor,
-                "details": {
-                    "sha256_json": result.sha256_json,
-                    "sha256_html": result.sha256_html,
-                    "tickets": result.tickets,
-                    "cases": len(result.case_ids),
-                    "unreadable_tickets": len(result.unreadable),
-                    "tickets_for_review": len(result.for_review),
-                    "snapengage_copies": result.snapengage_copies,
-                },
+            request_id=result.request_id,
+            subject_ref=result.subject_ref,
+            actor=actor,
+            now=now,
+            details={
+                "sha256_json": result.sha256_json,
+                "sha256_html": result.sha256_html,
+                "tickets": result.tickets,
+                "cases": len(result.case_ids),
+                "unreadable_tickets": len(result.unreadable),
+                "tickets_for_review": len(result.for_review),
+                "snapengage_copies": result.snapengage_copies,
             },
         )
         return requests.record(

@@ -130,7 +130,7 @@ def _chat(chat: dict[str, Any], ledger: list[dict[str, Any]]) -> str:
     if chat.get("reason") and chat.get("status") in ("withheld", "ignored"):
         what = words.reason_sentence(chat.get("reason"))
     events = [
-        f"{_e(words.day(r.get('transferred_at')))}: {_e(words.event_sentence(r))}"
+        f"{_e(words.day(r.get('recorded_at')))}: {_e(words.event_sentence(r))}"
         for r in ledger
         if r.get("case_id") == chat.get("case_id")
     ]
@@ -196,7 +196,7 @@ def render_html(pack: dict[str, Any]) -> str:
     chat_ids = {c.get("case_id") for c in chats}
     tickets = "".join(_ticket(t) for t in pack.get("tickets") or []) or "<p>None.</p>"
     other = [
-        f"{_e(words.day(r.get('transferred_at')))}: {_e(words.event_sentence(r))}"
+        f"{_e(words.day(r.get('recorded_at')))}: {_e(words.event_sentence(r))}"
         for r in ledger
         if r.get("case_id") not in chat_ids
     ]

@@ -12,6 +12,8 @@ import re
 from datetime import date
 from typing import Any
 
+from snapzen.ledger.events import Event
+
 # Where a recipient is; codes not listed are shown as "the country with code XX".
 COUNTRY_NAMES = {
     "US": "the United States", "GB": "the United Kingdom", "IE": "Ireland", "DE": "Germany",
@@ -78,34 +80,35 @@ ERASE_REASONS = {
 }
 
 # Ledger events: what each record about you means. ``{ticket}`` / ``{recipient}`` filled in.
-EVENTS = {
-    "transfer": "Your chat was sent to {recipient} in {country}, {basis}.",
-    "sent": "Your chat was sent to {recipient}.",
-    "adopted": "A ticket that already held your chat was recorded as ours.",
-    "withheld": "Decision recorded: your chat was {reason}.",
-    "ignored": "Decision recorded: your chat was {reason}.",
-    "dismissed": "Your chat was not sent: our staff set it aside after it could not be sent.",
-    "failed": "Your chat could not be sent and will not be tried again.",
-    "erased": "Your ticket {ticket} was deleted {erase_reason}.",
-    "expired": "Your ticket {ticket} was deleted because the time we keep it had ended.",
-    "restored": "Our records were restored from a backup; your earlier erasure was applied again.",
-    "run": "A routine run of our archiving tool.",
-    "request": "Your request ({kind}) was recorded.",
-    "request_paused": "We paused the time limit for your request ({kind}) while we asked you "
+EVENTS: dict[str, str] = {
+    Event.TRANSFER: "Your chat was sent to {recipient} in {country}, {basis}.",
+    Event.SENT: "Your chat was sent to {recipient}.",
+    Event.ADOPTED: "A ticket that already held your chat was recorded as ours.",
+    Event.WITHHELD: "Decision recorded: your chat was {reason}.",
+    Event.IGNORED: "Decision recorded: your chat was {reason}.",
+    Event.DISMISSED: "Your chat was not sent: our staff set it aside after it could not be sent.",
+    Event.FAILED: "Your chat could not be sent and will not be tried again.",
+    Event.ERASED: "Your ticket {ticket} was deleted {erase_reason}.",
+    Event.EXPIRED: "Your ticket {ticket} was deleted because the time we keep it had ended.",
+    Event.RESTORED: "Our records were restored from a backup; your earlier erasure was applied "
+    "again.",
+    Event.RUN: "A routine run of our archiving tool.",
+    Event.REQUEST: "Your request ({kind}) was recorded.",
+    Event.REQUEST_PAUSED: "We paused the time limit for your request ({kind}) while we asked you "
     "{pause_reason}.",
-    "request_resumed": "The time limit for your request ({kind}) started again; the days it "
+    Event.REQUEST_RESUMED: "The time limit for your request ({kind}) started again; the days it "
     "was paused were added to it.",
-    "request_extended": "We extended the time limit for your request ({kind}) by {months} "
+    Event.REQUEST_EXTENDED: "We extended the time limit for your request ({kind}) by {months} "
     "month(s), and told you why.",
-    "hold_added": "Your data was kept beyond its usual time because of a legal claim.",
-    "hold_removed": "The legal hold on your data was lifted.",
-    "access_provided": "A copy of your data was prepared for you.",
-    "recipient_notice": "{notice}",
-    "case_flagged": "One of your chats was set aside for our staff to check by hand before "
+    Event.HOLD_ADDED: "Your data was kept beyond its usual time because of a legal claim.",
+    Event.HOLD_REMOVED: "The legal hold on your data was lifted.",
+    Event.ACCESS_PROVIDED: "A copy of your data was prepared for you.",
+    Event.RECIPIENT_NOTICE: "{notice}",
+    Event.CASE_FLAGGED: "One of your chats was set aside for our staff to check by hand before "
     "anything more is done with it.",
-    "ledger_bound": "Our records were sealed with their key (a technical record).",
-    "operator_statement": "Our staff recorded a statement about the erasure records.",
-    "reconciled": "A routine check of our records against the ticket system.",
+    Event.LEDGER_BOUND: "Our records were sealed with their key (a technical record).",
+    Event.OPERATOR_STATEMENT: "Our staff recorded a statement about the erasure records.",
+    Event.RECONCILED: "A routine check of our records against the ticket system.",
 }
 
 # Art. 19: whether a recipient was told of an erasure (ledger.notices, details.status).
@@ -118,7 +121,7 @@ NOTICES = {
 }
 
 # Events after which a ticket holds the chat until the row's retention_until.
-KEPT_EVENTS = ("transfer", "sent", "adopted")
+KEPT_EVENTS = (Event.TRANSFER, Event.SENT, Event.ADOPTED)
 
 # Request kinds and outcomes (ledger.requests, commands.erase_request).
 REQUEST_KINDS = {
@@ -143,9 +146,9 @@ TICKET_STATES = {
     "not_found": "No longer found in our support system.",
     "unreadable": "Could not be read at this moment; we will send it to you separately.",
 }
-DELETED_BECAUSE = {
-    "erased": "because you asked us to erase it",
-    "expired": "because the time we keep it had ended",
+DELETED_BECAUSE: dict[str, str] = {
+    Event.ERASED: "because you asked us to erase it",
+    Event.EXPIRED: "because the time we keep it had ended",
 }
 
 # The categories of data a ticket carries (policy.transform.SENT_CATEGORIES).

@@ -11,10 +11,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from snapzen.ledger.events import Event
 from snapzen.policy.transform import external_id
 from snapzen.support.errors import ConfigError, SnapzenError
 
-DELETED_EVENTS = ("erased", "expired")
+DELETED_EVENTS = (Event.ERASED, Event.EXPIRED)
 
 
 class TicketReader(Protocol):
@@ -98,7 +99,7 @@ def read_tickets(
             entry["reviewed"] = True
         if ticket_id in deleted:
             row = deleted[ticket_id]
-            entry.update(state="deleted", deleted_on=str(row["transferred_at"])[:10],
+            entry.update(state="deleted", deleted_on=str(row["recorded_at"])[:10],
                          deleted_because=row["event"])  # fmt: skip
             out.tickets.append(entry)
             continue

@@ -45,7 +45,7 @@ def mark_told(
         raise ConfigError(f"--when {when.isoformat()} is in the future (today is {today})")
     if when < date.fromisoformat(owed.on):
         raise ConfigError(f"--when {when.isoformat()} is before the notice was owed ({owed.on})")
-    subject = db.conn.execute("SELECT subject_ref FROM transfers WHERE seq = ?", (owed.seq,))
+    subject = db.conn.execute("SELECT subject_ref FROM events WHERE seq = ?", (owed.seq,))
     subject_ref = subject.fetchone()[0]
     rows: list[dict[str, Any]] = []
     told = notices.Notice(

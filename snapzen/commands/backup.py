@@ -24,7 +24,7 @@ class BackupResult:
 
 
 def _transfer_count(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT COUNT(*) FROM transfers").fetchone()[0])
+    return int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
 
 def backup_ledger(source: Path, dest: Path, *, overwrite: bool = False) -> BackupResult:

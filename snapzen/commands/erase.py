@@ -38,9 +38,9 @@ from snapzen.commands.erase_request import (
     journal_request,
 )
 from snapzen.commands.run import Run, recorded_run
-from snapzen.ledger import collisions, holds, period_keys, transitions
-from snapzen.ledger.chain import append_event
+from snapzen.ledger import collisions, decisions, holds, period_keys, transitions
 from snapzen.ledger.db import transaction
+from snapzen.ledger.events import Event
 from snapzen.ledger.notices import Notice
 from snapzen.ledger.status import UNSENT_OR_PUSHING, CaseStatus, sql_list
 from snapzen.policy.transform import external_id
@@ -130,13 +130,13 @@ def plan_erasure(
     chained, params = period_keys.match(db.conn, subject_ref)  # every period not forgotten
     rows = db.conn.execute(
         f"""SELECT seq, event, case_id, widget_id, recipient, destination_country, ticket_id
-           FROM transfers WHERE {chained} ORDER BY seq""",
+           FROM events WHERE {chained} ORDER BY seq""",
         params,
     )
     for seq, event, case_id, widget_id, recipient, destination, ticket_id in rows:
-        if not keep(str(case_id)) or event not in ("transfer", "erased", "expired"):
+        if not keep(str(case_id)) or event not in (Event.TRANSFER, Event.ERASED, Event.EXPIRED):
             continue  # other people's chats; decisions that sent nothing restricted
-        if event in ("erased", "expired"):
+        if event in (Event.ERASED, Event.EXPIRED):
             if ticket_id is not None:
                 done.add(int(ticket_id))
             continue
@@ -315,26 +315,24 @@ def _record(
     """One erased event per deleted ticket, in the erase run, inside the caller's transaction."""
     stamp = clock.format(run.now())
     for target in targets:
-        row = append_event(
-            conn,
-            {
-                "event": "erased",
-                "case_id": target.case_id,
-                "widget_id": target.widget_id,
-                "subject_ref": result.plan.subject_ref,
-                "recipient": target.recipient,
-                "destination_country": target.destination_country,
-                "ticket_id": target.ticket_id,
-                "transferred_at": stamp,  # the event time; the column is NOT NULL
-                "run_id": run.run_id,
-                "actor": run.actor,
-                "details": {
-                    "reason": reason,
-                    "ticket_deleted": True,
-                    "transfer_seq": target.transfer_seq,
-                },
+        erased = decisions.decision(
+            Event.ERASED,
+            target.case_id,
+            stamp,
+            details={
+                "reason": reason,
+                "ticket_deleted": True,
+                "transfer_seq": target.transfer_seq,
             },
+            widget_id=target.widget_id,
+            subject_ref=result.plan.subject_ref,
+            recipient=target.recipient,
+            destination_country=target.destination_country,
+            ticket_id=target.ticket_id,
+            run_id=run.run_id,
+            actor=run.actor,
         )
+        row = decisions.record(conn, [erased])[0]
         result.event_seqs.append(int(row["seq"]))
     complete = result.complete
     run.outcome = "ok" if complete else ("aborted" if result.aborted else "partial")

@@ -33,6 +33,7 @@ import sqlite_utils
 from snapzen.commands import controllers, copies, erasure_notices
 from snapzen.commands.erasure_notices import Chat as Chat
 from snapzen.ledger import notices
+from snapzen.ledger.events import Event
 from snapzen.ledger.requests import EVENTS as REQUEST_EVENTS
 from snapzen.support import clock
 from snapzen.support.atomic import atomic_text
@@ -184,11 +185,12 @@ def held_copies(db: sqlite_utils.Database, ledger: Path, subject_ref: str,
         "SELECT min(first_seen_at) FROM cases WHERE subject_ref = ?", (subject_ref,)
     ).fetchone()[0]
     marks = ", ".join("?" for _ in REQUEST_EVENTS)
+    chats = (Event.TRANSFER, Event.WITHHELD, Event.IGNORED, Event.SENT, Event.ADOPTED)
     seen, asked = db.execute(
-        "SELECT min(CASE WHEN event IN ('transfer', 'withheld', 'ignored', 'sent', 'adopted') "
-        f"THEN transferred_at END), min(CASE WHEN event IN ({marks}) THEN transferred_at END) "
-        "FROM transfers WHERE subject_ref = ?",
-        (*REQUEST_EVENTS, subject_ref),
+        "SELECT min(CASE WHEN event IN (?, ?, ?, ?, ?) THEN recorded_at END), "
+        f"min(CASE WHEN event IN ({marks}) THEN recorded_at END) "
+        "FROM events WHERE subject_ref = ?",
+        (*chats, *REQUEST_EVENTS, subject_ref),
     ).fetchone()
     since = min((t for t in (first, seen) if t), default=None)
     stamp = clock.format(now)

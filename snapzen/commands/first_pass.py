@@ -56,7 +56,7 @@ def never_synced(conn: sqlite3.Connection) -> bool:
     chains is the one event a new ledger holds)."""
     row = conn.execute(
         """SELECT NOT EXISTS (SELECT 1 FROM runs) AND NOT EXISTS (SELECT 1 FROM cases)
-                  AND NOT EXISTS (SELECT 1 FROM transfers WHERE event <> ?)""",
+                  AND NOT EXISTS (SELECT 1 FROM events WHERE event <> ?)""",
         (BIND_EVENT,),
     ).fetchone()
     return bool(row[0])

@@ -149,7 +149,11 @@ def move(
 ) -> requests.Request:
     """Pause, resume or extend a request (``event`` one of requests.PAUSED/RESUMED/EXTENDED)."""
     request = _found(db, request_id, now)
-    what = {requests.PAUSED: "paused", requests.RESUMED: "resumed", requests.EXTENDED: "extended"}
+    what: dict[str, str] = {
+        requests.PAUSED: "paused",
+        requests.RESUMED: "resumed",
+        requests.EXTENDED: "extended",
+    }
     _checked(request, Step(what[event], now.date(), int(details.get("months", 0))))
     key = _journal(db, settings)
     with transaction(db) as conn:

@@ -155,7 +155,7 @@ def _newest(conn: sqlite3.Connection) -> datetime | None:
         for sql in (
             "SELECT MAX(started_at) FROM runs",
             "SELECT MAX(updated_at) FROM cases",
-            "SELECT MAX(transferred_at) FROM transfers",
+            "SELECT MAX(recorded_at) FROM events",
         )
     ]
     parsed = [clock.parse(str(s)) for s in stamps if s]

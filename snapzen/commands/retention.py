@@ -52,10 +52,10 @@ from snapzen.commands.clock_guard import check_against_zendesk
 from snapzen.commands.retention_forget import forget_due, plan_forget
 from snapzen.commands.retention_profiles import plan_profiles, sweep_profiles
 from snapzen.commands.run import recorded_run
-from snapzen.ledger import holds, outbox, runs, transitions
-from snapzen.ledger.chain import append_event
+from snapzen.ledger import decisions, holds, outbox, runs, transitions
 from snapzen.ledger.cursor_rules import deletion_clock_error
 from snapzen.ledger.db import open_ledger, transaction
+from snapzen.ledger.events import Event
 from snapzen.ledger.status import CaseStatus
 from snapzen.policy.transform import add_years, external_id, retention_until
 from snapzen.support import clock as wall_clock
@@ -184,8 +184,8 @@ def iter_due(
         rows = db.execute(
             f"""SELECT c.case_id, c.ticket_id, c.widget_id, c.subject_ref, c.started_at,
                       t.retention_until
-               FROM cases c LEFT JOIN transfers t ON t.case_id = c.case_id
-                                                AND t.event = 'transfer'
+               FROM cases c LEFT JOIN events t ON t.case_id = c.case_id
+                                                AND t.event = '{Event.TRANSFER}'
                WHERE c.status = '{CaseStatus.SYNCED}' {not_expired} AND c.ticket_id IS NOT NULL
                  AND c.started_at IS NOT NULL
                  AND CASE WHEN t.retention_until IS NULL THEN c.day <= ?
@@ -236,9 +236,9 @@ def _previously_deleted(db: sqlite_utils.Database, ticket_ids: Sequence[int]) ->
         return {}
     marks = ", ".join("?" for _ in ticket_ids)
     rows = db.execute(
-        f"""SELECT ticket_id, event FROM transfers
-            WHERE event IN ('erased', 'expired') AND ticket_id IN ({marks})""",
-        list(ticket_ids),
+        f"""SELECT ticket_id, event FROM events
+            WHERE event IN (?, ?) AND ticket_id IN ({marks})""",
+        [Event.ERASED, Event.EXPIRED, *ticket_ids],
     ).fetchall()
     return {int(ticket_id): str(event) for ticket_id, event in rows}
 
@@ -262,8 +262,8 @@ def _record(
             if not transitions.mark_expired(conn, due.case_id, stamp):
                 continue  # recorded already; never a second event
             transfer = conn.execute(
-                "SELECT seq FROM transfers WHERE case_id = ? AND event = 'transfer' LIMIT 1",
-                (due.case_id,),
+                "SELECT seq FROM events WHERE case_id = ? AND event = ? LIMIT 1",
+                (due.case_id, Event.TRANSFER),
             ).fetchone()
             details: dict[str, Any] = {
                 "purged": outcome.purged,
@@ -276,21 +276,19 @@ def _record(
             }
             if purge:
                 details["purge"] = outcome.purge_status
-            append_event(
-                conn,
-                {
-                    "event": "expired",
-                    "case_id": due.case_id,
-                    "widget_id": due.widget_id,
-                    "subject_ref": due.subject_ref,
-                    "ticket_id": due.ticket_id,
-                    "transferred_at": stamp,  # the event time; the column is NOT NULL
-                    "retention_until": due.retention_until,
-                    "run_id": run_id,
-                    "actor": actor,
-                    "details": details,
-                },
+            expired = decisions.decision(
+                Event.EXPIRED,
+                due.case_id,
+                stamp,
+                details=details,
+                widget_id=due.widget_id,
+                subject_ref=due.subject_ref,
+                ticket_id=due.ticket_id,
+                retention_until=due.retention_until,
+                run_id=run_id,
+                actor=actor,
             )
+            decisions.record(conn, [expired])
             appended += 1
         for due in marked_only:
             transitions.mark_expired(conn, due.case_id, stamp)

@@ -22,9 +22,9 @@ from typing import Any, Protocol
 import sqlite_utils
 
 from snapzen.clients.ticket_deletion import MAX_BATCH, BulkTicketDeleter, TicketDeletionApi
-from snapzen.ledger import holds, outbox
-from snapzen.ledger.chain import append_event
+from snapzen.ledger import decisions, holds, outbox
 from snapzen.ledger.db import transaction
+from snapzen.ledger.events import Event
 
 
 class TicketSearch(Protocol):
@@ -56,9 +56,8 @@ def _unknown(db: sqlite_utils.Database, ticket_id: int) -> bool:
     if conn.execute("SELECT 1 FROM cases WHERE ticket_id = ?", (ticket_id,)).fetchone():
         return False
     return not conn.execute(
-        "SELECT 1 FROM transfers WHERE ticket_id = ? AND event IN "
-        "('transfer', 'erased', 'expired') LIMIT 1",
-        (ticket_id,),
+        "SELECT 1 FROM events WHERE ticket_id = ? AND event IN (?, ?, ?) LIMIT 1",
+        (ticket_id, Event.TRANSFER, Event.ERASED, Event.EXPIRED),
     ).fetchone()
 
 
@@ -110,21 +109,19 @@ def reconcile(
                 else:
                     counts.deleted += 1
                 tag, case_id = found[ticket_id]
-                append_event(
-                    conn,
-                    {
-                        "event": "expired",
-                        "case_id": case_id or f"ticket:{ticket_id}",
-                        "ticket_id": ticket_id,
-                        "transferred_at": stamp,
-                        "run_id": run_id,
-                        "actor": actor,
-                        "details": {
-                            "reconciled": True,
-                            "tag": tag,
-                            "purged": outcome.purged,
-                            "already_gone": outcome.already_gone,
-                        },
+                expired = decisions.decision(
+                    Event.EXPIRED,
+                    case_id or f"ticket:{ticket_id}",
+                    stamp,
+                    details={
+                        "reconciled": True,
+                        "tag": tag,
+                        "purged": outcome.purged,
+                        "already_gone": outcome.already_gone,
                     },
+                    ticket_id=ticket_id,
+                    run_id=run_id,
+                    actor=actor,
                 )
+                decisions.record(conn, [expired])
     return counts

@@ -89,7 +89,7 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
     # them, and the restricted transfers among those.
     ledger_rows, decision_rows, transfer_rows = db.execute(
         f"""SELECT COUNT(*), COUNT(*) FILTER (WHERE event IN {DECISIONS_SQL}),
-                   COUNT(*) FILTER (WHERE event = ?) FROM transfers""",
+                   COUNT(*) FILTER (WHERE event = ?) FROM events""",
         (Event.TRANSFER.value,),
     ).fetchone()
     # Art. 49 is the exception: its use shows in status, by recipient (all time, last run).

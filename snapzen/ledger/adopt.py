@@ -19,6 +19,7 @@ import sqlite_utils
 
 from snapzen.ledger.chain import append_events
 from snapzen.ledger.db import transaction
+from snapzen.ledger.events import Event
 from snapzen.ledger.flags import (
     DUPLICATE_TICKETS,
     TICKET_FOR_WITHHELD,
@@ -100,7 +101,7 @@ def record_adoptions(
                 is not None
             ]
             for event in events:
-                event.update(run_id=run_id, actor=actor, transferred_at=stamp)
+                event.update(run_id=run_id, actor=actor, recorded_at=stamp)
             append_events(conn, events)
     return counts
 
@@ -220,7 +221,7 @@ def _event(
         details["ticket_ids"] = duplicates
     recorded = next((t for t in tickets if t.ticket_id == ticket_id), tickets[0])
     return {
-        "event": "adopted",
+        "event": Event.ADOPTED,
         "subject_ref": recorded.subject_ref,
         "case_id": case_id,
         "widget_id": None if widget == ADOPTED_WIDGET else widget,
@@ -245,9 +246,9 @@ def record_restored(
             conn,
             [
                 {
-                    "event": "restored",
+                    "event": Event.RESTORED,
                     "case_id": "-",
-                    "transferred_at": now_iso(now),
+                    "recorded_at": now_iso(now),
                     "run_id": run_id,
                     "actor": actor,
                     "details": {

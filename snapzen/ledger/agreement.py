@@ -84,13 +84,13 @@ def check_tables(conn: sqlite3.Connection) -> Agreement:
 def log_start(conn: sqlite3.Connection) -> str | None:
     """When the decision log began: the first row written in chain version 2 or later."""
     row = conn.execute(
-        "SELECT transferred_at FROM transfers WHERE chain_version >= 2 ORDER BY seq LIMIT 1"
+        "SELECT recorded_at FROM events WHERE chain_version >= 2 ORDER BY seq LIMIT 1"
     ).fetchone()
     return None if row is None else str(row[0])
 
 
 # The latest decision of each case, and whether `cases` contradicts it, both in SQL: the
-# covering index transfers_decision (case_id, event, ticket_id) answers the grouping without
+# covering index events_decision (case_id, event, ticket_id) answers the grouping without
 # reading a record, and only disagreeing rows come back (1,000,000 cases: ~1 s instead of 9 s
 # for a Python loop over every row; bench/RESULTS.md, Ledger).
 _EXPECTED = (
@@ -98,7 +98,7 @@ _EXPECTED = (
     + " ".join(f"WHEN '{event}' THEN '{status}'" for event, status in STATUS_AFTER.items())
     + " END"
 )
-_LATEST = f"""(SELECT case_id, max(seq) AS seq, event, ticket_id FROM transfers
+_LATEST = f"""(SELECT case_id, max(seq) AS seq, event, ticket_id FROM events
                 WHERE event IN ({_EVENTS}) GROUP BY case_id) AS latest"""
 _DISAGREEING_SQL = f"""
     SELECT latest.seq, latest.case_id, latest.event, latest.ticket_id, c.case_id, c.status,
@@ -131,10 +131,10 @@ def _check_cases(conn: sqlite3.Connection, result: Agreement) -> None:
 def _check_runs(conn: sqlite3.Connection, result: Agreement) -> None:
     rows = conn.execute(
         f"""SELECT t.seq, t.run_id, t.details
-            FROM (SELECT case_id, max(seq) AS seq FROM transfers
+            FROM (SELECT case_id, max(seq) AS seq FROM events
                   WHERE case_id >= 'run:' AND case_id < 'run;' AND event = '{RUN_EVENT}'
                   GROUP BY case_id) AS latest
-            JOIN transfers t ON t.seq = latest.seq"""
+            JOIN events t ON t.seq = latest.seq"""
     ).fetchall()
     for seq, run_id, details in rows:
         result.runs_checked += 1
@@ -162,7 +162,7 @@ def _undecided_cases(conn: sqlite3.Connection, start: str | None, result: Agreem
                    CASE status WHEN '{CaseStatus.SYNCED}' THEN synced_at ELSE raw_purged_at END
             FROM cases c
             WHERE status IN {_TERMINAL}
-              AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.case_id = c.case_id
+              AND NOT EXISTS (SELECT 1 FROM events t WHERE t.case_id = c.case_id
                               AND t.event IN ({_EVENTS}))
             ORDER BY case_id"""
     )
@@ -184,7 +184,7 @@ def _unrecorded_runs(conn: sqlite3.Connection, start: str, result: Agreement) ->
     """Finished runs since the decision log began that the chain never saw."""
     runs = conn.execute(
         f"""SELECT run_id FROM runs r WHERE finished_at >= ? AND NOT EXISTS
-                (SELECT 1 FROM transfers t WHERE t.case_id = 'run:' || r.run_id
+                (SELECT 1 FROM events t WHERE t.case_id = 'run:' || r.run_id
                  AND t.event = '{RUN_EVENT}')
             ORDER BY run_id LIMIT 100""",
         (start,),

@@ -22,9 +22,9 @@ from snapzen.ledger.status import CaseStatus
 from snapzen.support import clock
 from snapzen.support.errors import ConfigError
 
-# Every column of `transfers`, in schema order; listing and export show all of them.
+# Every column of `events`, in schema order; listing and export show all of them.
 COLUMNS = (
-    "seq", "event", "transferred_at", "case_id", "widget_id", "subject_ref",
+    "seq", "event", "recorded_at", "case_id", "widget_id", "subject_ref",
     "origin_country", "recipient", "destination_country", "legal_basis", "mechanism_ref",
     "consent_variable", "consent_value", "consent_source", "consent_observed_at",
     "data_categories", "redactions", "ticket_id", "retention_until", "run_id", "actor",
@@ -36,14 +36,14 @@ Format = Literal["csv", "json", "jsonl"]
 
 # Answer to Art. 15(1)(c),(d) and 15(2): recipients, third country, safeguard, storage period.
 SUBJECT_COLUMNS = (
-    "seq", "event", "transferred_at", "recipient", "destination_country", "legal_basis",
+    "seq", "event", "recorded_at", "recipient", "destination_country", "legal_basis",
     "mechanism_ref", "data_categories", "retention_until", "ticket_id", "case_id",
     "origin_country", "consent_variable", "consent_value", "consent_observed_at", "details",
 )  # fmt: skip
 
 
 def parse_bound(text: str | None, *, end: bool) -> str | None:
-    """CLI date bound → an ISO string comparable with `transferred_at` (`...Z` UTC).
+    """CLI date bound → an ISO string comparable with `recorded_at` (`...Z` UTC).
 
     A bare date means the whole day: --since D starts at D, --until D ends after D (we
     return the next day and compare with `<`). A full timestamp is used as given.
@@ -106,8 +106,8 @@ class Filters:
         clauses: list[str] = []
         params: list[Any] = []
         for column, op, value in (
-            ("transferred_at", ">=", self.since),
-            ("transferred_at", "<", self.until),
+            ("recorded_at", ">=", self.since),
+            ("recorded_at", "<", self.until),
             ("widget_id", "=", self.widget),
             ("origin_country", "=", self.country),
             ("legal_basis", "=", self.basis),
@@ -134,7 +134,7 @@ def iter_transfers(
     if unknown:
         raise ValueError(f"unknown columns: {sorted(unknown)}")
     where, params = filters.where()
-    sql = f"SELECT {', '.join(names)} FROM transfers{where} ORDER BY seq"
+    sql = f"SELECT {', '.join(names)} FROM events{where} ORDER BY seq"
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
@@ -145,7 +145,7 @@ def iter_transfers(
 def subject_transfers(conn: sqlite3.Connection, ref: str) -> Iterator[dict[str, Any]]:
     """Every ledger row of one data subject (transfers and later erasure/expiry events)."""
     chained, params = period_keys.match(conn, ref)  # every period not forgotten
-    sql = f"SELECT {', '.join(SUBJECT_COLUMNS)} FROM transfers WHERE {chained} ORDER BY seq"
+    sql = f"SELECT {', '.join(SUBJECT_COLUMNS)} FROM events WHERE {chained} ORDER BY seq"
     for values in conn.execute(sql, params):
         yield dict(zip(SUBJECT_COLUMNS, values, strict=True))
 
@@ -307,11 +307,11 @@ def build_report(
     today = today or clock.today()
     transfer_filters = Filters(**{**filters.__dict__, "event": "transfer"})
     where, params = transfer_filters.where()
-    month = "substr(transferred_at, 1, 7)"
+    month = "substr(recorded_at, 1, 7)"
 
     month_basis = _rows(
         conn,
-        f"SELECT {month} AS month, legal_basis, count(*) AS n FROM transfers{where} "
+        f"SELECT {month} AS month, legal_basis, count(*) AS n FROM events{where} "
         "GROUP BY month, legal_basis ORDER BY month",
         params,
     )
@@ -327,7 +327,7 @@ def build_report(
         str(row["event"]): int(row["n"])
         for row in _rows(
             conn,
-            f"SELECT event, count(*) AS n FROM transfers{any_where} GROUP BY event",
+            f"SELECT event, count(*) AS n FROM events{any_where} GROUP BY event",
             any_params,
         )
     }
@@ -335,9 +335,9 @@ def build_report(
     expiring_by_month = _rows(
         conn,
         """SELECT substr(t.retention_until, 1, 7) AS month, count(*) AS transfers
-           FROM transfers t
+           FROM events t
            WHERE t.event = 'transfer' AND t.retention_until >= ? AND t.retention_until <= ?
-             AND NOT EXISTS (SELECT 1 FROM transfers e WHERE e.ticket_id = t.ticket_id
+             AND NOT EXISTS (SELECT 1 FROM events e WHERE e.ticket_id = t.ticket_id
                              AND e.event IN ('expired', 'erased'))
            GROUP BY month ORDER BY month""",
         [today.isoformat(), expiring_until],
@@ -346,27 +346,27 @@ def build_report(
         generated_at=generated_at or clock.format(clock.now()),
         since=filters.since,
         until=filters.until,
-        head_seq=int(conn.execute("SELECT coalesce(max(seq), 0) FROM transfers").fetchone()[0]),
+        head_seq=int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]),
         transfers=sum(entry["transfers"] for entry in by_month.values()),
         events=events,
         by_month=list(by_month.values()),
         by_destination=_rows(
             conn,
-            f"SELECT recipient, destination_country, count(*) AS transfers FROM transfers"
+            f"SELECT recipient, destination_country, count(*) AS transfers FROM events"
             f"{where} GROUP BY recipient, destination_country ORDER BY transfers DESC",
             params,
         ),
         by_basis=_rows(
             conn,
             f"SELECT legal_basis, mechanism_ref, count(*) AS transfers, "
-            f"count(DISTINCT {month}) AS months, min(transferred_at) AS first, "
-            f"max(transferred_at) AS last FROM transfers{where} "
+            f"count(DISTINCT {month}) AS months, min(recorded_at) AS first, "
+            f"max(recorded_at) AS last FROM events{where} "
             "GROUP BY legal_basis, mechanism_ref ORDER BY transfers DESC",
             params,
         ),
         by_origin=_rows(
             conn,
-            f"SELECT origin_country, count(*) AS transfers FROM transfers{where} "
+            f"SELECT origin_country, count(*) AS transfers FROM events{where} "
             "GROUP BY origin_country ORDER BY transfers DESC",
             params,
         ),

@@ -1,8 +1,9 @@
 """The ledger's hash chain: appending rows, and the bytes each row's hash covers.
 
-Version 3 (written now, schema 8): each row stores ``record``, the JSON object of its
-non-empty content columns (``RECORD_COLUMNS``, in that order; the table's columns are
-generated from it, see ledger.transfers_table), and
+Version 3 (written now, schema 8 on): each row stores ``record``, the JSON object of its
+non-empty content columns (``RECORD_COLUMNS``, in that order, each under its record key:
+``recorded_at`` under ``transferred_at``, its name before schema 9; the table's columns are
+generated from it, see ledger.events_table), and
 
     hash = SHA-256( prev_hash || "\\n" || seq in decimal || "\\n" || record )
 
@@ -29,9 +30,10 @@ from snapzen.ledger.chain_legacy import SORTED, json_text
 from snapzen.ledger.chain_legacy import canonical_json as canonical_json  # re-exported
 from snapzen.ledger.chain_legacy import plain_json as plain_json  # re-exported: outbox
 from snapzen.ledger.chain_legacy import row_hash as row_hash  # re-exported: version 1
+from snapzen.ledger.events import Event
+from snapzen.ledger.events_table import KEY_OF, RECORD_COLUMNS
 from snapzen.ledger.period_keys import pseudonymize
 from snapzen.ledger.subjects import subject_ref as subject_ref  # re-exported: older callers
-from snapzen.ledger.transfers_table import RECORD_COLUMNS
 from snapzen.support.errors import FatalError
 
 GENESIS = "0" * 64
@@ -57,33 +59,32 @@ def row_digest(seq: int, prev_hash: str, chain_version: int | None, record: str 
 
 def chain_head(conn: sqlite3.Connection) -> tuple[int, str]:
     """(last seq, last hash), or (0, GENESIS) for an empty ledger."""
-    row = conn.execute("SELECT seq, hash FROM transfers ORDER BY seq DESC LIMIT 1").fetchone()
+    row = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
     return (int(row[0]), str(row[1])) if row else (0, GENESIS)
 
 
 def append_event(conn: sqlite3.Connection, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Append one row inside the caller's open transaction; returns the stored row.
-
-    ``fields`` holds the event's columns (no seq/prev_hash/hash). JSON-able lists and dicts
-    are stored as canonical JSON text."""
+    """``append_events`` for one row; returns the stored row."""
     return append_events(conn, (fields,))[0]
 
 
 def append_events(
     conn: sqlite3.Connection, events: Iterable[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Append several rows, in order, inside the caller's open transaction: the same rows
-    (seq, prev_hash, hash) as ``append_event`` called once per event, but the chain head is
-    read once and the rows are inserted with one statement. Returns the stored rows (their
-    columns, ``record`` and ``chain_version`` included).
+    """The one way a row enters the ledger: append ``events``, in order, inside the caller's
+    open transaction. Each holds its columns (no seq/prev_hash/hash), ``event`` an ``Event``;
+    JSON-able lists and dicts are stored as canonical JSON text. The chain head is read once
+    and the rows are inserted with one statement. Returns the stored rows (their columns,
+    ``record`` and ``chain_version`` included).
 
-    Nothing is inserted when an event has an unknown column (ValueError)."""
+    Nothing is inserted when an event has an unknown column or an event name not in
+    ``snapzen.ledger.events.Event`` (ValueError)."""
     rows: list[dict[str, Any]] = []
     last_seq, last_hash = -1, ""
     for fields in events:
         unknown = set(fields) - _ACCEPTED
         if unknown:
-            raise ValueError(f"unknown transfer columns: {sorted(unknown)}")
+            raise ValueError(f"unknown ledger columns: {sorted(unknown)}")
         if not rows:
             last_seq, last_hash = chain_head(conn)
         fields = pseudonymize(conn, fields)  # a chat's person: keyed by the chat's period
@@ -91,9 +92,11 @@ def append_events(
         for column, value in fields.items():
             if column in content:
                 content[column] = _bound(column, value)
-        content["event"] = content["event"] or "transfer"
+        content["event"] = _event_name(fields.get("event"))
         # Empty columns are left out: json_extract reads a missing key as NULL.
-        record = orjson.dumps({key: value for key, value in content.items() if value is not None})
+        record = orjson.dumps(
+            {KEY_OF.get(col, col): value for col, value in content.items() if value is not None}
+        )
         last_seq += 1
         digest = hashlib.sha256(hashed_bytes(last_seq, last_hash, CHAIN_VERSION, record))
         row = {"seq": last_seq, **content, "prev_hash": last_hash, "hash": digest.hexdigest()}
@@ -108,9 +111,19 @@ def append_events(
             # seq would then be handed to the next row and the chain would look whole.
             raise FatalError(
                 f"the ledger stored {stored.rowcount} of the {len(rows)} rows appended "
-                "(a trigger on transfers?); nothing was recorded: run `snapzen ledger verify`"
+                "(a trigger on events?); nothing was recorded: run `snapzen ledger verify`"
             )
     return rows
+
+
+def _event_name(value: Any) -> str:
+    try:
+        return Event(value).value
+    except ValueError:
+        raise ValueError(
+            f"unknown ledger event {value!r}: every event is a member of "
+            "snapzen.ledger.events.Event"
+        ) from None
 
 
 def _bound(column: str, value: Any) -> Any:
@@ -138,8 +151,8 @@ def _container_text(value: list[Any] | dict[Any, Any]) -> str:
 
 
 # seq and prev_hash are accepted (and ignored) as before: the chain assigns them.
-_ACCEPTED = frozenset(CHAINED_COLUMNS)
+_ACCEPTED = frozenset({"seq", *RECORD_COLUMNS, "prev_hash"})
 _STORED = ("seq", "prev_hash", "hash", "chain_version", "record")
 _INSERT_SQL = (
-    f"INSERT INTO transfers ({', '.join(_STORED)}) VALUES ({', '.join('?' for _ in _STORED)})"
+    f"INSERT INTO events ({', '.join(_STORED)}) VALUES ({', '.join('?' for _ in _STORED)})"
 )

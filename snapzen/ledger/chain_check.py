@@ -20,13 +20,15 @@ from typing import Any
 
 from snapzen.ledger.chain import CHAIN_VERSION, GENESIS, hashed_bytes
 from snapzen.ledger.chain_legacy import CHAINED_COLUMNS, V2_BODY_SQL, row_hash
-from snapzen.ledger.transfers_table import (
-    RECORDS_SCHEMA,
-    TRANSFERS_SQL,
+from snapzen.ledger.events_table import (
+    chained_table,
+    expected_table_sql,
     foreign_objects,
     has_records,
-    table_sql,
+    stored_sql,
+    view_altered,
 )
+from snapzen.ledger.transfers_table import RECORDS_SCHEMA
 from snapzen.support.sqlite_uri import read_only_uri
 
 
@@ -68,39 +70,52 @@ _RECORD_ROWS_SQL = (
     "SELECT seq, prev_hash, hash, chain_version, CAST(record AS BLOB), "
     f"CASE WHEN chain_version IS {CHAIN_VERSION} THEN 1 WHEN json_valid(record) THEN "
     "(json_extract(record, '$.seq') IS seq AND json_extract(record, '$.prev_hash') IS prev_hash"
-    " AND json_extract(record, '$.chain_version') IS chain_version) ELSE 0 END FROM transfers"
+    " AND json_extract(record, '$.chain_version') IS chain_version) ELSE 0 END FROM main.{table}"
 )
 _OLD_ROWS_SQL = (
     "SELECT seq, prev_hash, hash, chain_version, CASE WHEN chain_version = 2 THEN "
-    f"CAST({V2_BODY_SQL} AS BLOB) END, 1 FROM transfers"
+    f"CAST({V2_BODY_SQL} AS BLOB) END, 1 FROM main.{{table}}"
 )
 _RANK = {None: 1, 2: 2, CHAIN_VERSION: CHAIN_VERSION}  # versions in the order they were written
 
 
 def _rows_sql(conn: sqlite3.Connection) -> str:
-    return _RECORD_ROWS_SQL if has_records(conn) else _OLD_ROWS_SQL
+    """The rows of the chain's table (`events`, or `transfers` before schema 9)."""
+    sql = _RECORD_ROWS_SQL if has_records(conn) else _OLD_ROWS_SQL
+    return sql.format(table=chained_table(conn))
 
 
 def _altered(conn: sqlite3.Connection) -> Problem | None:
     """The table must still derive every column from the hashed records: a ledger at schema 8
-    or later, or any table with a record column, must have snapzen's own definition."""
+    or later, or any table with a record column, must have snapzen's own definition (the
+    schema-8 `transfers` in a backup, `events` from schema 9), and `transfers`, from schema
+    9, must be snapzen's view of the restricted transfers or absent."""
     schema = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if not has_records(conn) and schema < RECORDS_SCHEMA:
         return None  # a ledger from before schema 8 (a backup, read-only) keeps its old form
-    if table_sql(conn) != TRANSFERS_SQL:
+    table = chained_table(conn)
+    found = stored_sql(conn, table)
+    if found is None or found[1] != expected_table_sql(table):
         return Problem(
             0,
             "altered",
-            "the transfers table was redefined: its columns may no longer be the hashed "
+            f"the {table} table was redefined: its columns may no longer be the hashed "
             "records (compare its SQL in sqlite_master with docs/auditing.md)",
         )
-    foreign = foreign_objects(conn)
+    foreign = foreign_objects(conn, table)
     if foreign:
         return Problem(
             0,
             "altered",
-            f"{', '.join(foreign)} on transfers is not snapzen's: a trigger can drop or rewrite "
+            f"{', '.join(foreign)} on {table} is not snapzen's: a trigger can drop or rewrite "
             "appended rows and an index can answer with values the records do not hold",
+        )
+    if table == "events" and view_altered(conn):
+        return Problem(
+            0,
+            "altered",
+            "transfers is not snapzen's view of the restricted transfers: it may show rows "
+            "the chain does not hold (compare its SQL in sqlite_master with docs/auditing.md)",
         )
     return None
 
@@ -111,7 +126,7 @@ def _stream_old_v1_rows(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
     if has_records(conn):
         return iter(())
     cursor = conn.execute(
-        f"SELECT {', '.join(columns)} FROM transfers WHERE chain_version IS NULL ORDER BY seq"
+        f"SELECT {', '.join(columns)} FROM main.transfers WHERE chain_version IS NULL ORDER BY seq"
     )
     return (dict(zip(columns, values, strict=True)) for values in cursor)
 
@@ -150,7 +165,7 @@ def _database_file(conn: sqlite3.Connection) -> str | None:
 def _parallel(conn: sqlite3.Connection, min_rows: int) -> VerifyResult | None:
     workers = min(os.cpu_count() or 1, MAX_WORKERS)
     path = _database_file(conn)
-    lo, hi = conn.execute("SELECT min(seq), max(seq) FROM transfers").fetchone()
+    lo, hi = conn.execute(f"SELECT min(seq), max(seq) FROM main.{chained_table(conn)}").fetchone()
     if workers < 2 or path is None or lo is None or hi - lo + 1 < min_rows:
         return None
     if not has_records(conn):
@@ -202,7 +217,7 @@ def _check_range(path: str, lo: int, hi: int) -> _Range | None:
     oldest = newest = 0
     try:
         for seq, row_prev, stored, version, record, consistent in conn.execute(
-            _RANGE_SQL, (lo, hi)
+            _RANGE_SQL.format(table=chained_table(conn)), (lo, hi)
         ):
             if seq != expected or (first_prev is not None and row_prev != prev):
                 return None

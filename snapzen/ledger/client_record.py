@@ -14,7 +14,7 @@ from typing import Any
 
 from snapzen.ledger.record import NOT_SET, transfers_by_recipient
 
-CLIENT = "json_extract(transfers.details, '$.client')"
+CLIENT = "json_extract(events.details, '$.client')"
 
 
 def scoped(where: str, params: list[Any], client: str | None) -> tuple[str, list[Any]]:
@@ -75,7 +75,7 @@ def client_summary(
         clause, values = scoped(where, list(params or []), client.name)
         counts = dict(
             conn.execute(
-                f"SELECT event, count(*) FROM transfers{clause} "
+                f"SELECT event, count(*) FROM events{clause} "
                 "AND event IN ('transfer', 'sent', 'withheld') GROUP BY event",
                 values,
             ).fetchall()

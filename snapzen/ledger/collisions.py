@@ -46,7 +46,7 @@ def candidates(conn: sqlite3.Connection, ref: str) -> list[Candidate]:
         f"""SELECT case_id, ticket_id, started_at, widget_id, status FROM cases
            WHERE subject_ref = ?
            UNION
-           SELECT case_id, max(ticket_id), NULL, max(widget_id), NULL FROM transfers t
+           SELECT case_id, max(ticket_id), NULL, max(widget_id), NULL FROM events t
            WHERE {chained} AND event IN ('transfer', 'sent')
              AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.case_id = t.case_id)
            GROUP BY case_id

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import sqlite_utils
 
+from snapzen.ledger.events_table import name_old_table
 from snapzen.ledger.meta import bind, chain_binding, chained_binding, key_matches, read_meta
 from snapzen.ledger.schema import SCHEMA_VERSION, migrate, schema_version
 from snapzen.support import clock
@@ -203,6 +204,7 @@ def _check_and_migrate(
             "created with (its fingerprint does not match); nothing was written"
         )
     if read_only:
+        name_old_table(db.conn)  # a ledger before schema 9 reads under today's names
         return
     migrate(db)
     # A ledger made before ledgers were bound stays unbound here: only `snapzen init` and

@@ -19,20 +19,21 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from snapzen.ledger.chain import append_events
+from snapzen.ledger.events import Event
 from snapzen.ledger.status import CaseStatus
 
 # The decisions that set a case's status, and the status each leaves it in.
 STATUS_AFTER: dict[str, CaseStatus] = {
-    "transfer": CaseStatus.SYNCED,
-    "sent": CaseStatus.SYNCED,
-    "adopted": CaseStatus.SYNCED,
-    "withheld": CaseStatus.WITHHELD,
-    "ignored": CaseStatus.IGNORED,
-    "dismissed": CaseStatus.IGNORED,
-    "failed": CaseStatus.FAILED,
+    Event.TRANSFER: CaseStatus.SYNCED,
+    Event.SENT: CaseStatus.SYNCED,
+    Event.ADOPTED: CaseStatus.SYNCED,
+    Event.WITHHELD: CaseStatus.WITHHELD,
+    Event.IGNORED: CaseStatus.IGNORED,
+    Event.DISMISSED: CaseStatus.IGNORED,
+    Event.FAILED: CaseStatus.FAILED,
 }
 CASE_EVENTS = tuple(STATUS_AFTER)
-RUN_EVENT = "run"
+RUN_EVENT = Event.RUN
 
 
 def decision(
@@ -43,14 +44,14 @@ def decision(
     details: Mapping[str, Any] | None = None,
     **columns: Any,
 ) -> dict[str, Any]:
-    """One decision row's fields. ``stamp`` goes in ``transferred_at``, the event's time
+    """One decision row's fields. ``stamp`` goes in ``recorded_at``, the event's time
     (the column's name predates the decision log; NOT NULL)."""
-    if event not in STATUS_AFTER and event not in ("erased", "expired"):
+    if event not in STATUS_AFTER and event not in (Event.ERASED, Event.EXPIRED):
         raise ValueError(f"not a decision: {event}")
     return {
         "event": event,
         "case_id": case_id,
-        "transferred_at": stamp,
+        "recorded_at": stamp,
         "details": dict(details) if details else None,
         **columns,
     }
@@ -116,7 +117,7 @@ def record_run(conn: sqlite3.Connection, run_id: str, stamp: str) -> None:
                 "case_id": f"run:{run_id}",  # NOT NULL column; a run is about no one case
                 "run_id": run_id,
                 "actor": values["actor"],
-                "transferred_at": stamp,
+                "recorded_at": stamp,
                 "details": {
                     "kind": values["kind"],
                     "outcome": values["outcome"],

@@ -9,7 +9,7 @@ import sqlite3
 DEROGATION_BASES = ("art49_1a", "art49_1b")
 
 _BY_RECIPIENT = (
-    "SELECT COALESCE(recipient, '(unknown)'), count(*) FROM transfers "
+    "SELECT COALESCE(recipient, '(unknown)'), count(*) FROM events "
     "WHERE event = 'transfer' AND legal_basis IN ('art49_1a', 'art49_1b'){extra} "
     "GROUP BY 1 ORDER BY 2 DESC, 1"
 )

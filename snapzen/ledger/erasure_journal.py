@@ -76,7 +76,7 @@ class RequestLine:
 
     request_id: str
     subject_ref: str | None
-    at: str  # the event's transferred_at
+    at: str  # the event's recorded_at
     actor: str | None
     details: dict[str, Any]
     event: str = REQUEST_EVENT
@@ -176,7 +176,7 @@ def request_line(row: Mapping[str, Any]) -> RequestLine:
     return RequestLine(
         request_id=str(row["case_id"]),
         subject_ref=row.get("subject_ref"),
-        at=str(row["transferred_at"]),
+        at=str(row["recorded_at"]),
         actor=row.get("actor"),
         details=dict(details or {}),
         event=str(row.get("event") or REQUEST_EVENT),
@@ -213,11 +213,11 @@ def ledger_requests(conn: sqlite3.Connection) -> list[RequestLine]:
     events = (*REQUEST_EVENTS, NOTICE_EVENT)
     marks = ", ".join("?" for _ in events)
     rows = conn.execute(
-        "SELECT case_id, subject_ref, transferred_at, actor, details, event, recipient "
-        f"FROM transfers WHERE event IN ({marks}) ORDER BY seq",
+        "SELECT case_id, subject_ref, recorded_at, actor, details, event, recipient "
+        f"FROM events WHERE event IN ({marks}) ORDER BY seq",
         events,
     )
-    names = ("case_id", "subject_ref", "transferred_at", "actor", "details", "event", "recipient")
+    names = ("case_id", "subject_ref", "recorded_at", "actor", "details", "event", "recipient")
     return [request_line(dict(zip(names, row, strict=True))) for row in rows]
 
 
@@ -238,7 +238,7 @@ def ledger_erasures(conn: sqlite3.Connection) -> list[JournalEntry]:
     as erased for that person (those chats only, for a narrowed erasure)."""
     erased: dict[str, list[tuple[str, str, int]]] = {}
     for ref, case_id, at, ticket in conn.execute(
-        "SELECT subject_ref, case_id, transferred_at, ticket_id FROM transfers "
+        "SELECT subject_ref, case_id, recorded_at, ticket_id FROM events "
         "WHERE event = 'erased' AND subject_ref IS NOT NULL AND ticket_id IS NOT NULL"
     ):
         erased.setdefault(str(ref), []).append((str(case_id), str(at), int(ticket)))

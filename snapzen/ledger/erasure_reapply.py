@@ -33,6 +33,7 @@ from snapzen.ledger import erasure_journal as journal
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
 from snapzen.ledger.erasure_journal import JournalEntry, RequestLine
+from snapzen.ledger.events import Event
 from snapzen.ledger.meta import chain_binding
 from snapzen.ledger.status import UNSENT, CaseStatus, sql_list
 from snapzen.ledger.transitions import ERASED_REASON
@@ -40,7 +41,7 @@ from snapzen.support import clock
 from snapzen.support.errors import ConfigError
 from snapzen.support.sqlite_uri import read_only_uri
 
-STATEMENT_EVENT = "operator_statement"
+STATEMENT_EVENT = Event.OPERATOR_STATEMENT
 
 
 @dataclass
@@ -127,7 +128,7 @@ def reapply(
                     "event": line.event,
                     "case_id": line.request_id,
                     "subject_ref": line.subject_ref,
-                    "transferred_at": line.at,  # when it happened, not when re-applied
+                    "recorded_at": line.at,  # when it happened, not when re-applied
                     "actor": line.actor or actor,
                     "details": {**line.details, "reapplied": True},
                     **({"recipient": line.recipient} if line.recipient else {}),
@@ -173,12 +174,12 @@ def _apply_erasure(
         append_event(
             conn,
             {
-                "event": "erased",
+                "event": Event.ERASED,
                 "case_id": str(case[0]) if case else f"ticket:{ticket_id}",
                 "widget_id": case[1] if case else None,
                 "subject_ref": entry.subject_ref,
                 "ticket_id": ticket_id,
-                "transferred_at": stamp,
+                "recorded_at": stamp,
                 "actor": actor,
                 "details": {
                     "reason": entry.reason,
@@ -210,7 +211,7 @@ def _placeholders(conn: sqlite3.Connection, entry: JournalEntry, stamp: str) -> 
 
 def _recorded(conn: sqlite3.Connection, ticket_id: int) -> bool:
     row = conn.execute(
-        "SELECT 1 FROM transfers WHERE ticket_id = ? AND event IN ('erased', 'expired') LIMIT 1",
+        "SELECT 1 FROM events WHERE ticket_id = ? AND event IN ('erased', 'expired') LIMIT 1",
         (ticket_id,),
     ).fetchone()
     return row is not None
@@ -294,7 +295,7 @@ def _state_no_journal(db: sqlite_utils.Database, now: datetime, actor: str, comm
             {
                 "event": STATEMENT_EVENT,
                 "case_id": "erasure-journal",
-                "transferred_at": clock.format(now),
+                "recorded_at": clock.format(now),
                 "actor": actor,
                 "details": {
                     "command": command,

@@ -1,4 +1,4 @@
-"""Every kind of row the ledger (the chained ``transfers`` table) holds, in one place.
+"""Every kind of row the ledger (the chained ``events`` table) holds, in one place.
 
 ``ledger list --event`` offers and accepts exactly these, the auditor UI describes the
 ``event`` column from them, and tests/ledger/test_events.py fails when code appends an event

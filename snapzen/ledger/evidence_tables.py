@@ -53,7 +53,7 @@ def _erased_subjects(conn: sqlite3.Connection, report: Report) -> None:
     in erased_subjects, erased at or after that request."""
     latest: dict[str, tuple[int, str, str]] = {}
     rows = conn.execute(
-        "SELECT seq, case_id, subject_ref, transferred_at, details FROM transfers "
+        "SELECT seq, case_id, subject_ref, recorded_at, details FROM events "
         "WHERE event = ? AND subject_ref IS NOT NULL ORDER BY seq",
         (REQUEST_EVENT,),
     )
@@ -91,7 +91,7 @@ def _case_flags(conn: sqlite3.Connection, report: Report) -> None:
     """Every flag the chain opened must still be in case_flags."""
     latest: dict[tuple[str, str], int] = {}
     rows = conn.execute(
-        "SELECT seq, case_id, details FROM transfers WHERE event = ? ORDER BY seq",
+        "SELECT seq, case_id, details FROM events WHERE event = ? ORDER BY seq",
         (FLAG_EVENT,),
     )
     for seq, case_id, text in rows:

@@ -19,9 +19,10 @@ import sqlite_utils
 
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
+from snapzen.ledger.events import Event
 from snapzen.support import clock
 
-FLAG_EVENT = "case_flagged"
+FLAG_EVENT = Event.CASE_FLAGGED
 
 DUPLICATE_TICKETS = "duplicate_tickets"
 TICKET_MISMATCH = "ticket_mismatch"  # the ledger names a ticket Zendesk has not got
@@ -51,7 +52,7 @@ def flag_case(
             {
                 "event": FLAG_EVENT,
                 "case_id": case_id,
-                "transferred_at": clock.format(now),
+                "recorded_at": clock.format(now),
                 "actor": source,
                 "details": {"kind": kind, "ticket_ids": json.loads(tickets), "source": source},
             },

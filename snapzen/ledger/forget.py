@@ -108,7 +108,7 @@ def plan(
 def forgotten(conn: sqlite3.Connection) -> dict[str, str]:
     """{period: day it was forgotten} from the chain (the latest event of each period)."""
     rows = conn.execute(
-        "SELECT transferred_at, details FROM transfers WHERE event = ? ORDER BY seq", (EVENT,)
+        "SELECT recorded_at, details FROM events WHERE event = ? ORDER BY seq", (EVENT,)
     ).fetchall()
     found: dict[str, str] = {}
     for at, details in rows:
@@ -158,7 +158,7 @@ def forget_period(
             {
                 "event": EVENT,
                 "case_id": f"period:{period}",
-                "transferred_at": _stamp(now),
+                "recorded_at": _stamp(now),
                 "run_id": run_id,
                 "actor": actor,
                 "details": details,

@@ -19,9 +19,10 @@ from typing import Any
 import orjson
 
 from snapzen.ledger.chain import append_event
+from snapzen.ledger.events import Event
 from snapzen.support import clock
 
-ADDED, REMOVED = "hold_added", "hold_removed"
+ADDED, REMOVED = Event.HOLD_ADDED, Event.HOLD_REMOVED
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def _event(
             "case_id": value if kind == "case" else target,
             "subject_ref": value if kind == "subject" else None,
             "ticket_id": int(value) if kind == "ticket" else None,
-            "transferred_at": clock.format(now),
+            "recorded_at": clock.format(now),
             "actor": actor,
             "details": {"target": target, "reason": reason},
         },
@@ -112,8 +113,7 @@ def remove(
 def active(conn: sqlite3.Connection) -> HoldSet:
     latest: dict[str, tuple[str, Hold]] = {}
     rows = conn.execute(
-        "SELECT seq, event, transferred_at, details FROM transfers WHERE event IN (?, ?) "
-        "ORDER BY seq",
+        "SELECT seq, event, recorded_at, details FROM events WHERE event IN (?, ?) ORDER BY seq",
         (ADDED, REMOVED),
     )
     for seq, event, at, text in rows:

@@ -22,9 +22,10 @@ from datetime import datetime
 import orjson
 
 from snapzen.ledger.chain import append_event
+from snapzen.ledger.events import Event
 from snapzen.support import clock
 
-BIND_EVENT = "ledger_bound"
+BIND_EVENT = Event.LEDGER_BOUND
 BOUND = ("ledger_id", "key_fingerprint")  # what the chained binding decides
 LABEL = b"snapzen ledger key fingerprint v1\x00"
 
@@ -46,7 +47,7 @@ def chained_binding(conn: sqlite3.Connection) -> tuple[int, dict[str, str]] | No
     """(seq, details) of the latest ``ledger_bound`` event; None when the chain has none."""
     try:
         row = conn.execute(
-            "SELECT seq, details FROM transfers WHERE event = ? ORDER BY seq DESC LIMIT 1",
+            "SELECT seq, details FROM events WHERE event = ? ORDER BY seq DESC LIMIT 1",
             (BIND_EVENT,),
         ).fetchone()
     except sqlite3.OperationalError:  # not a ledger at all
@@ -81,7 +82,7 @@ def chain_binding(conn: sqlite3.Connection, now: datetime, origin: str) -> bool:
         {
             "event": BIND_EVENT,
             "case_id": "ledger",
-            "transferred_at": clock.format(now),
+            "recorded_at": clock.format(now),
             "actor": origin,
             "details": {
                 "ledger_id": table["ledger_id"],

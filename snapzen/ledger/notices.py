@@ -24,9 +24,10 @@ from datetime import datetime
 from typing import Any
 
 from snapzen.ledger.chain import append_event
+from snapzen.ledger.events import Event
 from snapzen.support import clock
 
-EVENT = "recipient_notice"
+EVENT = Event.RECIPIENT_NOTICE
 NOTIFIED = "notified"
 TO_NOTIFY = "to_notify"
 STATUSES = (NOTIFIED, TO_NOTIFY)
@@ -74,7 +75,7 @@ def record(
                 "case_id": request_id,
                 "subject_ref": subject_ref,
                 "recipient": notice.recipient,
-                "transferred_at": stamp,  # the event time; the column is NOT NULL
+                "recorded_at": stamp,  # the event time; the column is NOT NULL
                 "actor": actor,
                 "details": details,
             },
@@ -87,8 +88,7 @@ def record(
 
 def _read(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> list[Notice]:
     rows = conn.execute(
-        "SELECT seq, recipient, details, case_id FROM transfers WHERE event = ?"
-        f"{where} ORDER BY seq",
+        f"SELECT seq, recipient, details, case_id FROM events WHERE event = ?{where} ORDER BY seq",
         (EVENT, *params),
     ).fetchall()
     found = []

@@ -1,8 +1,7 @@
 """The `cases` outbox and cursors (`state`): every state change the pass makes is one of
 these functions, each a single transaction, so a crash leaves the row in a state that
-recovery knows how to finish. People's commands change a case through
-``snapzen.ledger.transitions``; run rows are ``snapzen.ledger.runs``; statuses are
-``snapzen.ledger.status.CaseStatus``.
+recovery knows how to finish. People's commands change a case through the ledger's
+``transitions``; run rows are its ``runs``; statuses its ``CaseStatus``.
 
     pending ──push──▶ pushing ──job result──▶ synced      (+ transfer row, same transaction)
        │                 │        └──item error──▶ failed ──(next run, attempts left)──▶ pending
@@ -28,6 +27,7 @@ from snapzen.ledger import decisions
 from snapzen.ledger.chain import append_events, plain_json
 from snapzen.ledger.cursor_rules import next_cursor, utc_day
 from snapzen.ledger.db import transaction
+from snapzen.ledger.events import Event
 from snapzen.ledger.status import UNSENT, UNSETTLED, CaseStatus, sql_list
 from snapzen.ledger.transitions import ERASED_REASON
 from snapzen.support import clock
@@ -530,11 +530,11 @@ def record_synced_counted(
                         {
                             **transfer,
                             "ticket_id": ticket_id,
-                            "transferred_at": stamp,
+                            "recorded_at": stamp,
                             "run_id": run_id,
                             "actor": actor,
                             "case_id": case_id,
-                            "event": "transfer",
+                            "event": Event.TRANSFER,
                         }
                     )
                 updates.append((ticket_id, stamp, stamp, stamp, case_id))
@@ -547,7 +547,7 @@ def record_synced_counted(
             )
             append_events(conn, events)
             appended += len(events)
-            transfers += sum(1 for event in events if event["event"] == "transfer")
+            transfers += sum(1 for event in events if event["event"] == Event.TRANSFER)
     return appended, transfers
 
 

@@ -60,7 +60,7 @@ KEYED_SQL = "(" + ", ".join(f"'{name}'" for name in KEYED_EVENTS) + ")"
 _LABEL = b"chain\n"
 # The case ids whose `cases` rows a forgotten month took (snapzen.ledger.forget), in SQL.
 FORGOTTEN_CASES_SQL = (
-    "(SELECT j.value FROM transfers f, json_each(f.details, '$.case_ids') j "
+    "(SELECT j.value FROM events f, json_each(f.details, '$.case_ids') j "
     "WHERE f.event = 'period_forgotten')"
 )
 
@@ -108,7 +108,7 @@ def pseudonymize(conn: sqlite3.Connection, fields: Mapping[str, Any]) -> Mapping
         return fields
     if not has_tables(conn):
         return fields
-    at = str(fields.get("transferred_at") or "")
+    at = str(fields.get("recorded_at") or "")
     case_id = fields.get("case_id")
     period = period_of(conn, str(case_id) if case_id is not None else None, at)
     if len(period) != 7:
@@ -146,7 +146,7 @@ def lookup_of(conn: sqlite3.Connection, ref: str) -> str | None:
     if row is not None:
         return str(row[0])
     keyed = conn.execute(
-        f"SELECT 1 FROM transfers WHERE subject_ref = ? AND event IN {KEYED_SQL} LIMIT 1", (ref,)
+        f"SELECT 1 FROM events WHERE subject_ref = ? AND event IN {KEYED_SQL} LIMIT 1", (ref,)
     ).fetchone()
     return None if keyed is not None else ref
 
@@ -157,8 +157,8 @@ def index_legacy(conn: sqlite3.Connection) -> int:
     cursor = conn.execute(
         f"""INSERT OR IGNORE INTO subject_periods (chain_ref, lookup_ref, period)
             SELECT DISTINCT t.subject_ref, t.subject_ref,
-                   COALESCE(substr(c.day, 1, 7), substr(t.transferred_at, 1, 7))
-            FROM transfers t LEFT JOIN cases c ON c.case_id = t.case_id
+                   COALESCE(substr(c.day, 1, 7), substr(t.recorded_at, 1, 7))
+            FROM events t LEFT JOIN cases c ON c.case_id = t.case_id
             WHERE t.subject_ref IS NOT NULL AND t.event IN {KEYED_SQL}"""
     )
     return cursor.rowcount

@@ -43,7 +43,7 @@ def ledger_cases(conn: sqlite3.Connection) -> Iterator[LedgerCase]:
     deleted = {
         int(row[0])
         for row in conn.execute(
-            f"SELECT DISTINCT ticket_id FROM transfers WHERE event IN ({marks}) "
+            f"SELECT DISTINCT ticket_id FROM events WHERE event IN ({marks}) "
             "AND ticket_id IS NOT NULL",
             DELETED_BY_SNAPZEN,
         )
@@ -88,7 +88,7 @@ def record_reconciliation(
                 "case_id": "ledger",
                 "run_id": run_id,
                 "actor": actor,
-                "transferred_at": at,
+                "recorded_at": at,
                 "details": {
                     "outcome": runs.ended_outcome(exit_code),
                     "exit_code": exit_code,
@@ -101,8 +101,7 @@ def record_reconciliation(
 def last_reconciliation(conn: sqlite3.Connection) -> dict[str, Any] | None:
     """The latest check: run id, when, outcome, exit code, findings by kind, complete."""
     row = conn.execute(
-        "SELECT run_id, transferred_at, details FROM transfers WHERE event = ? "
-        "ORDER BY seq DESC LIMIT 1",
+        "SELECT run_id, recorded_at, details FROM events WHERE event = ? ORDER BY seq DESC LIMIT 1",
         (Event.RECONCILED.value,),
     ).fetchone()
     if row is None:

@@ -97,7 +97,7 @@ def transfers_by_recipient(
         }
         for recipient, destination, basis, mechanism, count in conn.execute(
             "SELECT recipient, destination_country, legal_basis, mechanism_ref, count(*) "
-            f"FROM transfers{scope} event = 'transfer' GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC",
+            f"FROM events{scope} event = 'transfer' GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC",
             params,
         )
     ]
@@ -118,8 +118,8 @@ def art30_record(
     categories = [
         str(row[0])
         for row in conn.execute(
-            f"SELECT DISTINCT j.value FROM transfers, json_each(transfers.data_categories) AS j"
-            f"{scope} transfers.event = 'transfer' AND json_valid(transfers.data_categories) "
+            f"SELECT DISTINCT j.value FROM events, json_each(events.data_categories) AS j"
+            f"{scope} events.event = 'transfer' AND json_valid(events.data_categories) "
             "ORDER BY 1",
             params,
         )

@@ -29,11 +29,12 @@ import orjson
 
 from snapzen.ledger import request_clock
 from snapzen.ledger.chain import append_event
+from snapzen.ledger.events import Event
 from snapzen.ledger.request_clock import ClockRefused, Step
 from snapzen.support import clock
 
-EVENT = "request"
-PAUSED, RESUMED, EXTENDED = "request_paused", "request_resumed", "request_extended"
+EVENT = Event.REQUEST
+PAUSED, RESUMED, EXTENDED = Event.REQUEST_PAUSED, Event.REQUEST_RESUMED, Event.REQUEST_EXTENDED
 EVENTS = (EVENT, PAUSED, RESUMED, EXTENDED)  # every event of a request (rights journal too)
 KINDS = ("access", "erasure", "rectification", "restriction", "withdrawal", "objection")
 OPEN_KINDS = ("access", "erasure", "rectification", "restriction", "objection")  # `open --type`
@@ -145,9 +146,33 @@ def record(
             "event": EVENT,
             "case_id": request_id,
             "subject_ref": subject_ref,
-            "transferred_at": clock.format(now),  # the event time; the column is NOT NULL
+            "recorded_at": clock.format(now),  # the event time; the column is NOT NULL
             "actor": actor,
             "details": body,
+        },
+    )
+
+
+def record_access_provided(
+    conn: sqlite3.Connection,
+    *,
+    request_id: str,
+    subject_ref: str | None,
+    actor: str,
+    now: datetime,
+    details: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Append the ``access_provided`` event of an access pack handed over (Art. 15), inside
+    the caller's transaction (the one that closes the request)."""
+    return append_event(
+        conn,
+        {
+            "event": Event.ACCESS_PROVIDED,
+            "case_id": request_id,
+            "subject_ref": subject_ref,
+            "recorded_at": clock.format(now),
+            "actor": actor,
+            "details": dict(details),
         },
     )
 
@@ -170,14 +195,14 @@ def record_step(
             "event": event,
             "case_id": request.request_id,
             "subject_ref": request.subject_ref,
-            "transferred_at": clock.format(now),
+            "recorded_at": clock.format(now),
             "actor": actor,
             "details": {"kind": request.kind, "via": CLOCK, **details},
         },
     )
 
 
-_STEPS = {PAUSED: request_clock.PAUSED, RESUMED: request_clock.RESUMED}
+_STEPS: dict[str, str] = {PAUSED: request_clock.PAUSED, RESUMED: request_clock.RESUMED}
 _CORE = ("kind", "received_on", "deadline", "status", "outcome", "via")
 
 
@@ -199,7 +224,7 @@ def list_requests(
     then closed ones, most recent first. ``today`` dates a pause still in progress."""
     marks = ", ".join("?" for _ in EVENTS)
     sql = (
-        "SELECT seq, event, case_id, subject_ref, transferred_at, details FROM transfers "
+        "SELECT seq, event, case_id, subject_ref, recorded_at, details FROM events "
         f"WHERE event IN ({marks})"
     )
     params: list[Any] = list(EVENTS)

@@ -1,7 +1,13 @@
 """Schema migrations, applied in order on every open (PRAGMA user_version tracks progress).
 
-Hand-written because sqlite-utils has no migration runner of its own; each step is a plain
-function so a reviewer sees exactly which DDL ran, and steps never change once released.
+The runner is ``migrate`` below: sqlite-utils has none (its sibling sqlite-migrate is another
+package, and its ordering by name would not be PRAGMA user_version, which every released
+ledger carries). Each step is a plain function, so a reviewer sees exactly which DDL ran;
+steps never change once released. Steps 1-8 are the SQL they ran when released. sqlite-utils
+is used where it expresses a step as snapzen needs it (step 9's view, ``create_view``); its
+``transform()`` cannot move the chained table (it rebuilds a table from ``PRAGMA
+table_info``, which leaves generated columns out, and verify compares the table's SQL word
+for word), so that move is SQL (ledger.events_table.move_to_events).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from snapzen.ledger.events_table import move_to_events
 from snapzen.ledger.transfers_table import rebuild_with_records
 
 APPEND_ONLY_TRIGGERS = """
@@ -212,7 +219,14 @@ def _v8_records(db: sqlite_utils.Database) -> None:
     rebuild_with_records(db.conn)
 
 
-def _v9_period_keys(db: sqlite_utils.Database) -> None:
+def _v9_events(db: sqlite_utils.Database) -> None:
+    """The chain's table says what it holds: `transfers` (every event, runs included)
+    becomes `events`, its ``transferred_at`` (any event's time) ``recorded_at``; `transfers`
+    is now the view of the restricted transfers. The hashed records do not change."""
+    move_to_events(db)
+
+
+def _v10_period_keys(db: sqlite_utils.Database) -> None:
     """period_keys: one random key per month of chat start, keying the chain's references
     of that month's chats; subject_periods: which chain reference belongs to which person's
     lookup reference and period. Both lose a period's rows when the retention sweep forgets
@@ -235,7 +249,8 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v6_identity_and_flags,
     _v7_decision_log,
     _v8_records,
-    _v9_period_keys,
+    _v9_events,
+    _v10_period_keys,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

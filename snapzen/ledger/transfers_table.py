@@ -1,5 +1,7 @@
-"""The `transfers` table since schema 8: each row stores the JSON ``record`` its hash covers,
-and every column an auditor reads is generated from that record.
+"""The `transfers` table of schema 8 (the chain's table until schema 9 moved it to `events`,
+see ledger.events_table): each row stores the JSON ``record`` its hash covers, and every
+column an auditor reads is generated from that record. Kept as released: the schema-8
+migration step builds this form, and verify reads a schema-8 backup in it.
 
 Why: a hash chain only proves what it covers. Before, the columns were the data and the
 hashed bytes had to be rebuilt from them at every verify (SQLite's ``json_object``, ~2.5 s
@@ -16,7 +18,6 @@ Only ``seq``, ``prev_hash``, ``hash``, ``chain_version`` and ``record`` are stor
 from __future__ import annotations
 
 import sqlite3
-from functools import cache
 
 from snapzen.ledger.chain_legacy import CHAINED_COLUMNS, V2_BODY_SQL, canonical_json
 
@@ -69,52 +70,17 @@ APPEND_ONLY_TRIGGERS = (
 
 # The schema version (PRAGMA user_version) from which `transfers` has this form.
 RECORDS_SCHEMA = 8
+TABLE = "transfers"
+# Everything the schema-8 step creates, as it creates it (verify compares a schema-8
+# ledger's triggers and indexes with these).
+STATEMENTS = (TRANSFERS_SQL, *INDEXES, *APPEND_ONLY_TRIGGERS)
 
 
 def has_records(conn: sqlite3.Connection) -> bool:
-    """True for a schema-8 table (rows carry their record), False for an older one. Column
-    names compare as SQLite compares them: without case."""
-    columns = conn.execute("PRAGMA table_info(transfers)")
+    """True once `transfers` has the record form (schema 8). Column names compare as SQLite
+    compares them: without case."""
+    columns = conn.execute("PRAGMA main.table_info(transfers)")
     return any(str(row[1]).lower() == "record" for row in columns)
-
-
-def foreign_objects(conn: sqlite3.Connection) -> list[str]:
-    """Triggers and indexes on `transfers` that are not snapzen's own (by name and SQL). A
-    trigger can swallow or rewrite the rows snapzen appends, and an index rebuilt under a
-    forged definition answers queries with values the records do not hold; snapzen's own
-    may be missing (the chain still shows any edit they would have refused)."""
-    return [
-        f"{kind} {name}"
-        for kind, name, sql in conn.execute(
-            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'transfers' "
-            "AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY name"
-        )
-        if _own_objects().get(name) != sql
-    ]
-
-
-@cache
-def _own_objects() -> dict[str, str]:
-    """Our indexes' and triggers' SQL as SQLite stores it (it drops IF NOT EXISTS); built on
-    first use, not when the CLI imports the ledger package."""
-    memory = sqlite3.connect(":memory:")
-    try:
-        for statement in (TRANSFERS_SQL, *INDEXES, *APPEND_ONLY_TRIGGERS):
-            memory.execute(statement)
-        rows = memory.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type IN ('index', 'trigger') "
-            "AND sql IS NOT NULL"
-        )
-        return {str(name): str(sql) for name, sql in rows}
-    finally:
-        memory.close()
-
-
-def table_sql(conn: sqlite3.Connection) -> str | None:
-    row = conn.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'transfers'"
-    ).fetchone()
-    return None if row is None else str(row[0])
 
 
 def rebuild_with_records(conn: sqlite3.Connection) -> None:

@@ -70,9 +70,9 @@ def check_checkpoint(
     conn: sqlite3.Connection, checkpoint: Checkpoint | signed.SignedCheckpoint
 ) -> Problem | None:
     """Row ``checkpoint.seq`` must exist with exactly the signed hash."""
-    row = conn.execute("SELECT hash FROM transfers WHERE seq = ?", (checkpoint.seq,)).fetchone()
+    row = conn.execute("SELECT hash FROM events WHERE seq = ?", (checkpoint.seq,)).fetchone()
     if row is None:
-        head = conn.execute("SELECT max(seq) FROM transfers").fetchone()[0] or 0
+        head = conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
         return Problem(
             checkpoint.seq,
             "truncated",
@@ -87,7 +87,7 @@ def check_checkpoint(
             "(later hashes recomputed); an older checkpoint narrows down where",
         )
     count = conn.execute(
-        "SELECT count(*) FROM transfers WHERE seq <= ?", (checkpoint.seq,)
+        "SELECT count(*) FROM events WHERE seq <= ?", (checkpoint.seq,)
     ).fetchone()[0]
     if count != checkpoint.row_count:
         return Problem(

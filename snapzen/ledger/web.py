@@ -32,13 +32,18 @@ DB_NAME = "ledger"  # Datasette names the database after the file stem: /ledger
 HIDDEN_COLUMNS = {"cases": ("raw",), "period_keys": ("key",)}
 
 TABLE_DESCRIPTIONS = {
-    "transfers": (
+    "events": (
         "The ledger: append-only, hash-chained rows (never edited), one per event (the event "
-        "column): restricted transfers of chats to Zendesk (event transfer), every other "
-        "decision about a chat (sent, withheld, ignored, failed, dismissed, adopted), ticket "
-        "erasures and expiries, finished runs, data-subject requests, access packs and legal "
-        "holds. 'Ledger rows' counts all of them, 'decisions' the rows about chats, "
-        "'transfers' the restricted transfers."
+        "column), each with its time (recorded_at): restricted transfers of chats to Zendesk "
+        "(event transfer), every other decision about a chat (sent, withheld, ignored, "
+        "failed, dismissed, adopted), ticket erasures and expiries, finished runs, "
+        "data-subject requests, access packs and legal holds. 'Ledger rows' counts all of "
+        "them, 'decisions' the rows about chats, 'transfers' the restricted transfers."
+    ),
+    "transfers": (
+        "The restricted transfers (Art. 30(1)(e)): a view of the events whose event is "
+        "transfer, one row per chat sent to Zendesk outside the EEA/UK, with its legal basis "
+        "and its time (transferred_at). seq and hash are the event's in the chain."
     ),
     "cases": "Staging outbox: one row per SnapEngage case and its sync status (raw payload "
     "removed from this copy).",
@@ -59,7 +64,7 @@ TABLE_DESCRIPTIONS = {
 }
 
 COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
-    "transfers": {
+    "events": {
         "seq": "Position in the hash chain (1, 2, 3, … without gaps).",
         "event": "What the row records: " + describe_all() + ".",
         "case_id": "SnapEngage case id of the chat.",
@@ -80,11 +85,13 @@ COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "data_categories": "JSON list of personal-data categories transferred.",
         "redactions": "JSON {category: count} of values redacted before sending (no values).",
         "ticket_id": "Zendesk ticket id that holds the transcript.",
-        "transferred_at": "Time of the event (UTC, ISO 8601): the transfer, or the erasure.",
+        "recorded_at": "Time of the event (UTC, ISO 8601): the transfer, the erasure, the "
+        "run's end, ... (its record keeps the key transferred_at, the column's name before "
+        "schema 9).",
         "retention_until": "Date the ticket is due for deletion (storage period, Art. 15(1)(d)).",
         "run_id": "snapzen run that wrote the row (see runs).",
         "actor": "Who ran it: cron or a named engineer.",
-        "details": "JSON details of later events, e.g. erasure reason and transfer_seq.",
+        "details": "JSON details of the event, e.g. an erasure's reason and transfer_seq.",
         "prev_hash": "Hash of the previous row (64 zeros for the first).",
         "hash": "SHA-256 over prev_hash, seq and this row's record (tamper evidence).",
         "chain_version": "How the hash is computed: 3 = over prev_hash, seq and record; "
@@ -178,8 +185,18 @@ COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
 }
 
+# The transfers view: the events' own columns, the time under the name true of transfers.
+COLUMN_DESCRIPTIONS["transfers"] = {
+    **{
+        name: text
+        for name, text in COLUMN_DESCRIPTIONS["events"].items()
+        if name not in ("event", "recorded_at", "prev_hash", "chain_version", "record")
+    },
+    "transferred_at": "Time of the transfer (UTC, ISO 8601).",
+}
+
 _SUBJECT_COLUMNS = (
-    "seq, event, transferred_at, recipient, destination_country, legal_basis, mechanism_ref, "
+    "seq, event, recorded_at, recipient, destination_country, legal_basis, mechanism_ref, "
     "data_categories, retention_until, ticket_id, case_id, origin_country, details"
 )
 CANNED_QUERIES: dict[str, dict[str, Any]] = {
@@ -189,14 +206,14 @@ CANNED_QUERIES: dict[str, dict[str, Any]] = {
         "prints it): the person's transfers (recipients, third country, basis/safeguard and "
         "storage period) and every other event about their chats (withheld, erased, "
         "expired, ...).",
-        "sql": f"SELECT {_SUBJECT_COLUMNS} FROM transfers WHERE subject_ref IN "
+        "sql": f"SELECT {_SUBJECT_COLUMNS} FROM events WHERE subject_ref IN "
         "(SELECT chain_ref FROM subject_periods WHERE lookup_ref = :subject_ref) OR "
         f"(subject_ref = :subject_ref AND event NOT IN {KEYED_SQL}) ORDER BY seq",
     },
     "by_month": {
         "title": "Restricted transfers by month and legal basis",
-        "sql": "SELECT substr(transferred_at, 1, 7) AS month, legal_basis, count(*) AS transfers "
-        "FROM transfers WHERE event = 'transfer' GROUP BY month, legal_basis ORDER BY month",
+        "sql": "SELECT substr(transferred_at, 1, 7) AS month, legal_basis, "
+        "count(*) AS transfers FROM transfers GROUP BY month, legal_basis ORDER BY month",
     },
     "by_basis": {
         "title": "Restricted transfers by legal basis and mechanism (Art. 30(1)(e))",
@@ -205,18 +222,16 @@ CANNED_QUERIES: dict[str, dict[str, Any]] = {
         "sql": "SELECT legal_basis, mechanism_ref, count(*) AS transfers, "
         "count(DISTINCT substr(transferred_at, 1, 7)) AS months, "
         "min(transferred_at) AS first, max(transferred_at) AS last "
-        "FROM transfers WHERE event = 'transfer' GROUP BY legal_basis, mechanism_ref "
-        "ORDER BY transfers DESC",
+        "FROM transfers GROUP BY legal_basis, mechanism_ref ORDER BY transfers DESC",
     },
     "expiring_soon": {
         "title": "Transfers whose retention ends soon",
         "description": "Restricted transfers whose ticket is due for deletion within the "
         "number of days given below (days) and was not yet erased or expired.",
         "sql": "SELECT t.seq, t.ticket_id, t.case_id, t.retention_until, t.recipient, "
-        "t.legal_basis FROM transfers t WHERE t.event = 'transfer' "
-        "AND t.retention_until >= date('now') "
+        "t.legal_basis FROM transfers t WHERE t.retention_until >= date('now') "
         "AND t.retention_until <= date('now', '+' || CAST(:days AS INTEGER) || ' days') "
-        "AND NOT EXISTS (SELECT 1 FROM transfers e WHERE e.ticket_id = t.ticket_id "
+        "AND NOT EXISTS (SELECT 1 FROM events e WHERE e.ticket_id = t.ticket_id "
         "AND e.event IN ('expired', 'erased')) ORDER BY t.retention_until, t.seq",
     },
     "withheld": {
@@ -277,7 +292,7 @@ def column_descriptions(conn: sqlite3.Connection, table: str) -> dict[str, str]:
     written = COLUMN_DESCRIPTIONS.get(table, {})
     comments = _schema_comments(conn, table)
     described = {}
-    for row in conn.execute(f"PRAGMA table_info({table})"):
+    for row in conn.execute(f"PRAGMA table_xinfo({table})"):  # generated columns too
         name = str(row[1])
         described[name] = written.get(name) or comments.get(name) or "(undocumented column)"
     return described
@@ -289,7 +304,8 @@ def build_metadata(snapshot: Path, *, sha256: str | None = None) -> dict[str, An
         names = [
             str(row[0])
             for row in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+                "AND name NOT LIKE 'sqlite_%'"
             )
         ]
         tables: dict[str, dict[str, Any]] = {
@@ -301,7 +317,9 @@ def build_metadata(snapshot: Path, *, sha256: str | None = None) -> dict[str, An
         }
     finally:
         conn.close()
-    tables["transfers"]["sort_desc"] = "seq"
+    for chained in ("events", "transfers"):
+        if chained in tables:
+            tables[chained]["sort_desc"] = "seq"
     snapshot_note = f" Snapshot SHA-256: {sha256}." if sha256 else ""
     return {
         "title": "snapzen ledger",

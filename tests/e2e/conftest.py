@@ -151,7 +151,7 @@ def ledger_case_ids(ledger: Path) -> Counter[str]:
 
     with sqlite3.connect(ledger) as conn:
         return Counter(
-            r[0] for r in conn.execute("SELECT case_id FROM transfers WHERE event = 'transfer'")
+            r[0] for r in conn.execute("SELECT case_id FROM events WHERE event = 'transfer'")
         )
 
 
@@ -165,8 +165,8 @@ def _hash(conn: Any, row: dict[str, Any]) -> str:
     if row["chain_version"] == 3:  # prev_hash, seq and the stored record, newline-separated
         hashed = f"{row['prev_hash']}\n{row['seq']}\n{row['record']}".encode()
         return hashlib.sha256(hashed).hexdigest()
-    if row["chain_version"] is None:
-        return row_hash(row)
+    if row["chain_version"] is None:  # its JSON keeps the name before schema 9
+        return row_hash({**row, "transferred_at": row["recorded_at"]})
 
     columns = [
         "seq", "event", "case_id", "widget_id", "subject_ref", "origin_country", "recipient",
@@ -175,9 +175,10 @@ def _hash(conn: Any, row: dict[str, Any]) -> str:
         "redactions", "ticket_id", "transferred_at", "retention_until", "run_id", "actor",
         "details", "chain_version", "prev_hash",
     ]  # fmt: skip
-    pairs = ", ".join(f"'{c}', {c}" for c in columns)
+    # The record keys are the names before schema 9: transferred_at is the column recorded_at.
+    pairs = ", ".join(f"'{c}', {'recorded_at' if c == 'transferred_at' else c}" for c in columns)
     hashed = conn.execute(
-        f"SELECT CAST(prev_hash || char(10) || json_object({pairs}) AS BLOB) FROM transfers "
+        f"SELECT CAST(prev_hash || char(10) || json_object({pairs}) AS BLOB) FROM events "
         "WHERE seq = ?",
         (row["seq"],),
     ).fetchone()[0]
@@ -192,7 +193,7 @@ def chain_problems(ledger: Path) -> list[str]:
     problems: list[str] = []
     prev = GENESIS
     with sqlite3.connect(ledger) as conn:
-        cursor = conn.execute("SELECT * FROM transfers ORDER BY seq")
+        cursor = conn.execute("SELECT * FROM events ORDER BY seq")
         names = [d[0] for d in cursor.description]
         for expected_seq, values in enumerate(cursor, start=1):
             row = dict(zip(names, values, strict=True))

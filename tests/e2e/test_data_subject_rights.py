@@ -56,7 +56,7 @@ def _synced_person(sb: Any, ledger: Path) -> tuple[str, str, list[int]]:
 def _events(ledger: Path, event: str) -> list[dict[str, Any]]:
     with sqlite3.connect(ledger) as conn:
         conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute("SELECT * FROM transfers WHERE event = ?", (event,))]
+        return [dict(r) for r in conn.execute("SELECT * FROM events WHERE event = ?", (event,))]
 
 
 def _requests(env: dict[str, str]) -> list[dict[str, Any]]:
@@ -192,9 +192,7 @@ def test_erasure_survives_restoring_an_older_backup(make_sandbox: Any, tmp_path:
     shutil.copy(backup, ledger)
     shutil.copy(shipped, journal)
     with sqlite3.connect(ledger) as conn:  # the restored cases know nothing of the erasure
-        assert (
-            conn.execute("SELECT count(*) FROM transfers WHERE event = 'erased'").fetchone()[0] == 0
-        )
+        assert conn.execute("SELECT count(*) FROM events WHERE event = 'erased'").fetchone()[0] == 0
         # Lose the person's cases too, as a backup older than their chats would: the next sync
         # fetches them again from SnapEngage.
         conn.execute("DELETE FROM cases WHERE subject_ref = ?", (ref,))
@@ -216,7 +214,7 @@ def test_erasure_survives_restoring_an_older_backup(make_sandbox: Any, tmp_path:
         }
         assert statuses <= {"withheld", "ignored"}, statuses
         erased = conn.execute(
-            "SELECT count(*) FROM transfers WHERE event = 'erased' AND subject_ref = ?", (ref,)
+            "SELECT count(*) FROM events WHERE event = 'erased' AND subject_ref = ?", (ref,)
         ).fetchone()[0]
     assert erased == len(tickets)
     assert verify_cli(env).returncode == 0

@@ -99,7 +99,7 @@ def test_the_sweep_forgets_a_month_and_a_restore_does_not_bring_it_back(
     assert verify_cli(env).returncode == 0 and chain_problems(ledger) == []
     with sqlite3.connect(ledger) as conn:
         events = conn.execute(
-            "SELECT record FROM transfers WHERE event = 'period_forgotten'"
+            "SELECT record FROM events WHERE event = 'period_forgotten'"
         ).fetchall()
     assert len(events) == len(gone)
     forgotten_ref = subject_ref(LEDGER_KEY.encode(), forgotten_person)

@@ -22,7 +22,7 @@ _YESTERDAY = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
 def _events(ledger: Path, event: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(ledger) as conn:
         return conn.execute(
-            "SELECT case_id, ticket_id, details FROM transfers WHERE event = ?", (event,)
+            "SELECT case_id, ticket_id, details FROM events WHERE event = ?", (event,)
         ).fetchall()
 
 
@@ -92,7 +92,7 @@ def test_restore_a_backup_then_sync_creates_no_duplicate(make_sandbox: Any, tmp_
     assert snapzen(env, "ledger", "backup", str(backup)).returncode == 0
     with sqlite3.connect(backup) as conn:
         head_seq, head_hash = conn.execute(
-            "SELECT seq, hash FROM transfers ORDER BY seq DESC LIMIT 1"
+            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
         ).fetchone() or (0, "0" * 64)
     assert snapzen(env, "sync").returncode == 0
     created = _no_duplicates(sb)
@@ -242,7 +242,7 @@ def test_a_backup_from_before_schema_8_is_checked_as_it_is_then_restored_migrate
     restored = snapzen(env, "ledger", "restore", str(backup))
     assert restored.returncode == 0, restored.stderr
     with sqlite3.connect(ledger) as conn:
-        versions = [row[0] for row in conn.execute("SELECT chain_version FROM transfers")]
+        versions = [row[0] for row in conn.execute("SELECT chain_version FROM events")]
         assert conn.execute("PRAGMA user_version").fetchone()[0] >= 8
     assert versions[:8] == [None] * 6 + [2, 2] and set(versions[8:]) == {3}
     assert verify_cli(env).returncode == 0

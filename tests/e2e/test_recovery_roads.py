@@ -192,7 +192,7 @@ def test_adopted_cases_know_their_person_erase_and_shared_email(
         refs = dict(conn.execute("SELECT case_id, subject_ref FROM cases"))
         named = conn.execute("SELECT COUNT(name_ref) FROM cases").fetchone()[0]
         events = conn.execute(
-            "SELECT COUNT(subject_ref) FROM transfers WHERE event = 'adopted'"
+            "SELECT COUNT(subject_ref) FROM events WHERE event = 'adopted'"
         ).fetchone()[0]
     assert refs[mine] == refs[theirs] == subject_ref(key, shared)
     assert named > 0 and events == sum(1 for r in refs.values() if r)

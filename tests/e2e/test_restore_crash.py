@@ -40,11 +40,11 @@ def _has(ledger: Path, sql: str) -> int:
 
 
 def _hold(ledger: Path) -> int:
-    return _has(ledger, "SELECT COUNT(*) FROM transfers WHERE case_id = 'only-in-the-wal'")
+    return _has(ledger, "SELECT COUNT(*) FROM events WHERE case_id = 'only-in-the-wal'")
 
 
 def _restored(ledger: Path) -> int:
-    return _has(ledger, "SELECT COUNT(*) FROM transfers WHERE event = 'restored'")
+    return _has(ledger, "SELECT COUNT(*) FROM events WHERE event = 'restored'")
 
 
 @pytest.fixture

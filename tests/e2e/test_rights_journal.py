@@ -39,7 +39,7 @@ def _lose(ledger: Path) -> None:
 def _rows(ledger: Path) -> tuple[int, int]:
     with sqlite3.connect(ledger) as conn:
         return conn.execute(
-            "SELECT (SELECT count(*) FROM transfers), (SELECT count(*) FROM erased_subjects)"
+            "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM erased_subjects)"
         ).fetchone()
 
 

@@ -93,9 +93,9 @@ def test_withheld_chats_are_recorded_with_their_reason(make_sandbox: Any, tmp_pa
     import sqlite3
 
     with sqlite3.connect(ledger) as conn:
-        chained = conn.execute("SELECT count(*) FROM transfers").fetchone()[0]
+        chained = conn.execute("SELECT count(*) FROM events").fetchone()[0]
         decided = {
-            row[0] for row in conn.execute("SELECT case_id FROM transfers WHERE event = 'withheld'")
+            row[0] for row in conn.execute("SELECT case_id FROM events WHERE event = 'withheld'")
         }
     assert report["ledger_rows"] == chained
     # "We did not send the refused chats": each has its withheld decision in the chain.

@@ -26,7 +26,7 @@ def decisions(ledger: Path) -> list[dict[str, Any]]:
         conn.row_factory = sqlite3.Row
         rows = conn.execute(
             "SELECT case_id, event, legal_basis, destination_country, mechanism_ref, "
-            "consent_value, details FROM transfers "
+            "consent_value, details FROM events "
             "WHERE event IN ('transfer', 'withheld', 'sent') ORDER BY seq"
         ).fetchall()
     out = [dict(row) for row in rows]
@@ -201,7 +201,7 @@ def test_two_clients_with_different_controllers_get_two_art30_2_records(
         by_widget = dict(
             conn.execute(
                 "SELECT widget_id, json_group_array(DISTINCT json_extract(details, '$.client') "
-                "|| ' ' || json_extract(details, '$.regime')) FROM transfers "
+                "|| ' ' || json_extract(details, '$.regime')) FROM events "
                 "WHERE event IN ('transfer', 'withheld') GROUP BY widget_id"
             ).fetchall()
         )

@@ -90,12 +90,12 @@ def test_a_clock_three_years_ahead_never_deletes(
     assert "ClockAheadError" in _error_line(backfill.stderr)
     assert ticket_counts(sb) == created
     assert _live(sb) == live and planted in live
-    assert _rows(ledger, "SELECT COUNT(*) FROM transfers WHERE event = 'expired'") == [(0,)]
+    assert _rows(ledger, "SELECT COUNT(*) FROM events WHERE event = 'expired'") == [(0,)]
 
     # `snapzen run` under the same clock: its pass at start, then its daily sweep.
     _run_like_the_service(ahead, monkeypatch)
     assert _live(sb) == live
-    assert _rows(ledger, "SELECT COUNT(*) FROM transfers WHERE event = 'expired'") == [(0,)]
+    assert _rows(ledger, "SELECT COUNT(*) FROM events WHERE event = 'expired'") == [(0,)]
     assert _rows(ledger, "SELECT run_id, started_at FROM runs") == runs
 
     # The clock right again: the sweep deletes what is due (the planted ticket), nothing else.
@@ -173,7 +173,7 @@ def test_the_clock_offset_moves_everything_a_run_records(make_sandbox: Any, tmp_
     runs = _rows(ledger, "SELECT kind, started_at, finished_at FROM runs")
     assert [kind for kind, *_ in runs] == ["sync"]
     assert all(at_their_time(s) and at_their_time(f) for _, s, f in runs), runs
-    events = _rows(ledger, "SELECT event, transferred_at FROM transfers")
+    events = _rows(ledger, "SELECT event, recorded_at FROM events")
     assert {"ledger_bound", "transfer", "run"} <= {e for e, _ in events}, events
     assert all(at_their_time(t) for _, t in events), events
     lines = [json.loads(x) for x in sync.stderr.splitlines() if x.startswith("{")]

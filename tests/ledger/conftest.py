@@ -35,7 +35,7 @@ def transfer_fields(i: int, **overrides: Any) -> dict[str, Any]:
         "data_categories": ["contact_data", "chat_content"],
         "redactions": {"card": 0},
         "ticket_id": 1000 + i,
-        "transferred_at": f"2024-{month:02d}-{1 + i % 27:02d}T10:00:00Z",
+        "recorded_at": f"2024-{month:02d}-{1 + i % 27:02d}T10:00:00Z",
         "retention_until": f"2026-{month:02d}-01",
         "run_id": "run-1",
         "actor": "cron",
@@ -51,7 +51,7 @@ def append(db: sqlite_utils.Database, rows: Iterable[dict[str, Any]]) -> None:
         for fields in rows:
             append_event(conn, fields)
             if fields.get("event", "transfer") == "transfer":
-                stamp = fields["transferred_at"]
+                stamp = fields["recorded_at"]
                 conn.execute(
                     """INSERT OR IGNORE INTO cases (case_id, widget_id, status, ticket_id,
                            subject_ref, first_seen_at, updated_at, synced_at)
@@ -84,7 +84,7 @@ def edit(seq: int, **values: str) -> str:
     """The SQL an attacker runs to change values of row ``seq``: the columns are generated
     from the row's record, so the record is what gets edited."""
     changes = ", ".join(f"'$.{column}', '{value}'" for column, value in values.items())
-    return f"UPDATE transfers SET record = json_set(record, {changes}) WHERE seq = {seq}"
+    return f"UPDATE events SET record = json_set(record, {changes}) WHERE seq = {seq}"
 
 
 @pytest.fixture
@@ -93,8 +93,8 @@ def tamper(ledger_path: Path) -> Tamper:
 
     def run(*statements: str | tuple[str, Iterable[Any]]) -> None:
         conn = sqlite3.connect(ledger_path)
-        conn.execute("DROP TRIGGER IF EXISTS transfers_no_update")
-        conn.execute("DROP TRIGGER IF EXISTS transfers_no_delete")
+        conn.execute("DROP TRIGGER IF EXISTS events_no_update")
+        conn.execute("DROP TRIGGER IF EXISTS events_no_delete")
         for statement in statements:
             if isinstance(statement, tuple):
                 conn.execute(statement[0], tuple(statement[1]))

@@ -96,7 +96,7 @@ def ledger(tmp_path: Path) -> Path:
     path = tmp_path / "ledger.db"
     db = open_db(path, create=True)
     sent = transfer_fields(1, case_id="c-sent", subject_ref=REF, ticket_id=1001,
-                           legal_basis="art45", transferred_at="2026-11-20T10:05:00Z",
+                           legal_basis="art45", recorded_at="2026-11-20T10:05:00Z",
                            mechanism_ref="UK GDPR: SI 2023/1028 (UK-US data bridge)")  # fmt: skip
     append(db, [sent])
     with transaction(db) as conn:
@@ -149,7 +149,7 @@ def test_refused_naming_each_empty_field_nothing_written_or_recorded(
         assert field in text
     assert not out.exists()
     db = open_db(ledger)
-    kinds = {r[0] for r in db.conn.execute("SELECT event FROM transfers")}
+    kinds = {r[0] for r in db.conn.execute("SELECT event FROM events")}
     assert kinds == {"transfer"}  # no access_provided, no request journalled
 
 
@@ -216,7 +216,7 @@ def test_snapengage_not_answering_leaves_the_request_open(
     assert "it did not answer when we asked for its copy" in html
     db = open_db(ledger)
     status = db.conn.execute(
-        "SELECT json_extract(details, '$.status') FROM transfers WHERE event = 'request'"
+        "SELECT json_extract(details, '$.status') FROM events WHERE event = 'request'"
     ).fetchone()
     assert status == ("open",)
 

@@ -50,7 +50,7 @@ def _pack() -> dict[str, Any]:
              "transcript": [{"created_at": "2026-11-20", "body": "link: " + LONG}]},
         ],
         "ledger": [
-            {"event": "transfer", "case_id": "other", "transferred_at": "2026-11-20T10:05:00Z",
+            {"event": "transfer", "case_id": "other", "recorded_at": "2026-11-20T10:05:00Z",
              "recipient": "Zendesk, Inc. " + LONG, "destination_country": "US",
              "legal_basis": "art45", "mechanism_ref": "SI 2023/1028 (UK-US data bridge)"},
         ],

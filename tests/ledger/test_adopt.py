@@ -41,18 +41,18 @@ def test_adoption_records_each_case_once_with_an_adopted_event(tmp_path: Path) -
     assert rows["dup"][:2] == ("synced", 13)  # the first one created, and flagged
 
     events = db.execute(
-        "SELECT case_id, ticket_id, details FROM transfers WHERE event = 'adopted' ORDER BY seq"
+        "SELECT case_id, ticket_id, details FROM events WHERE event = 'adopted' ORDER BY seq"
     ).fetchall()
     assert [e[0] for e in events] == ["dup", "new-one", "pending-one"]
     assert json.loads(events[0][2])["ticket_ids"] == [13, 14]
     assert "not in this ledger" in json.loads(events[1][2])["evidence"]
-    assert db.execute("SELECT COUNT(*) FROM transfers WHERE event='transfer'").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM events WHERE event='transfer'").fetchone()[0] == 0
     assert verify_ledger(db.conn).ok
 
-    rows = db.execute("SELECT COUNT(*) FROM transfers").fetchone()[0]
+    rows = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
     again = record_adoptions(db, found, NOW, source="test", actor="t", run_id="r2")
     assert (again.adopted, again.already) == (0, 2)  # rerunnable: nothing appended twice
-    assert db.execute("SELECT COUNT(*) FROM transfers").fetchone()[0] == rows
+    assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == rows
 
 
 def test_flags_show_in_status_and_make_it_exit_3(settings: Settings) -> None:

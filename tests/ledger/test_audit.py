@@ -110,15 +110,15 @@ def test_subject_lookup_uses_the_hmac_reference(db: sqlite_utils.Database) -> No
 @pytest.mark.parametrize(
     ("where", "index"),
     [
-        ("subject_ref = 'x'", "transfers_subject"),
-        ("transferred_at >= '2024-01-01' AND transferred_at < '2024-02-01'", "transfers_time"),
+        ("subject_ref = 'x'", "events_subject"),
+        ("recorded_at >= '2024-01-01' AND recorded_at < '2024-02-01'", "events_time"),
     ],
 )
 def test_listing_queries_use_an_index(db: sqlite_utils.Database, where: str, index: str) -> None:
     plan = " ".join(
         str(row[3])
         for row in db.conn.execute(
-            f"EXPLAIN QUERY PLAN SELECT * FROM transfers WHERE {where} ORDER BY seq"
+            f"EXPLAIN QUERY PLAN SELECT * FROM events WHERE {where} ORDER BY seq"
         )
     )
     assert index in plan, plan

@@ -23,7 +23,7 @@ import pytest
 from snapzen.ledger import agreement, audit, chain_check, verify
 from snapzen.ledger.chain import append_event, subject_ref
 from snapzen.ledger.db import LedgerError, open_db, transaction
-from snapzen.ledger.transfers_table import TRANSFERS_SQL
+from snapzen.ledger.events_table import EVENTS_SQL
 from snapzen.support.errors import FatalError
 from tests.ledger.conftest import ALICE, KEY, Tamper, append, edit, transfer_fields
 
@@ -46,26 +46,26 @@ def _set_table_sql(path: Path, sql: str) -> None:
     with closing(sqlite3.connect(path)) as conn:
         conn.execute("PRAGMA writable_schema=ON")
         conn.execute(
-            "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'transfers'", (sql,)
+            "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'events'", (sql,)
         )
         conn.commit()
 
 
 def _stale_index(path: Path, index: str, column: str, seq: int, value_sql: str) -> None:
     """Rebuild ``index`` while the table's SQL says row ``seq``'s ``column`` is
-    ``value_sql``, then put TRANSFERS_SQL back. Virtual columns are not stored, so the rows
+    ``value_sql``, then put EVENTS_SQL back. Virtual columns are not stored, so the rows
     are untouched: records, hashes and the table's SQL are all as verify expects, and only
     the index lies. Queries that use it (a filter, or a covering read) believe it."""
     original = f"json_extract(record, '$.{column}')"
-    forged = TRANSFERS_SQL.replace(
+    forged = EVENTS_SQL.replace(
         original, f"CASE WHEN seq = {seq} THEN {value_sql} ELSE {original} END"
     )
-    assert forged != TRANSFERS_SQL
+    assert forged != EVENTS_SQL
     _set_table_sql(path, forged)
     with closing(sqlite3.connect(path)) as conn:  # a new connection reads the forged SQL
         conn.execute(f"REINDEX {index}")
         conn.commit()
-    _set_table_sql(path, TRANSFERS_SQL)
+    _set_table_sql(path, EVENTS_SQL)
 
 
 # --- undetected: indexes on the generated columns ------------------------------------------
@@ -73,12 +73,12 @@ def _stale_index(path: Path, index: str, column: str, seq: int, value_sql: str) 
 
 def test_a_stale_subject_index_hiding_a_subjects_row_is_reported(ledger_path: Path) -> None:
     alice = subject_ref(KEY, ALICE)  # rows 3, 6 and 9 are Alice's
-    _stale_index(ledger_path, "transfers_subject", "subject_ref", 3, "'someone-else'")
+    _stale_index(ledger_path, "events_subject", "subject_ref", 3, "'someone-else'")
 
     db = open_db(ledger_path, read_only=True)
     try:
         answer = [row["seq"] for row in audit.subject_transfers(db.conn, alice)]
-        shown = db.conn.execute("SELECT subject_ref FROM transfers WHERE seq = 3").fetchone()[0]
+        shown = db.conn.execute("SELECT subject_ref FROM events WHERE seq = 3").fetchone()[0]
         # A chat row carries Alice's reference keyed by its month (ledger.period_keys).
         alices = {
             str(row[0])
@@ -94,25 +94,25 @@ def test_a_stale_subject_index_hiding_a_subjects_row_is_reported(ledger_path: Pa
     assert plain.ok  # records, hashes and definitions are intact: only the index lies
     problem = result.first_problem
     assert problem is not None and problem.kind == "damaged"
-    assert "transfers_subject" in problem.message
+    assert "events_subject" in problem.message
 
 
 def test_a_stale_decision_index_cannot_vouch_for_a_redirected_ticket(ledger_path: Path) -> None:
-    _stale_index(ledger_path, "transfers_decision", "ticket_id", 3, "9999")
+    _stale_index(ledger_path, "events_decision", "ticket_id", 3, "9999")
     with closing(sqlite3.connect(ledger_path)) as conn:
         conn.execute("UPDATE cases SET ticket_id = 9999 WHERE case_id = 'case-3'")
         # Steer the planner to the covering index (the index set itself stays as made).
         conn.execute("ANALYZE")
-        conn.execute("UPDATE sqlite_stat1 SET stat = '10 10 10' WHERE idx = 'transfers_event'")
+        conn.execute("UPDATE sqlite_stat1 SET stat = '10 10 10' WHERE idx = 'events_event'")
         conn.commit()
-        recorded = conn.execute("SELECT ticket_id FROM transfers WHERE seq = 3").fetchone()[0]
+        recorded = conn.execute("SELECT ticket_id FROM events WHERE seq = 3").fetchone()[0]
     plain, tables = _check(ledger_path)
     assert recorded == 1003  # the chain says ticket 1003; retention and erasure act on 9999
     assert plain.ok and not tables.problems  # the attack works against plain verify
     result, _ = _check(ledger_path, thorough=True)
     problem = result.first_problem
     assert problem is not None and problem.kind == "damaged"
-    assert "transfers_decision" in problem.message
+    assert "events_decision" in problem.message
 
 
 # --- undetected: schema objects verify does not look at ------------------------------------
@@ -121,7 +121,7 @@ def test_a_stale_decision_index_cannot_vouch_for_a_redirected_ticket(ledger_path
 def test_a_trigger_swallowing_appended_rows_is_caught(ledger_path: Path) -> None:
     with closing(sqlite3.connect(ledger_path)) as conn:
         conn.execute(
-            "CREATE TRIGGER transfers_keep BEFORE INSERT ON transfers "
+            "CREATE TRIGGER events_keep BEFORE INSERT ON events "
             "WHEN json_extract(NEW.record, '$.event') = 'erased' BEGIN SELECT RAISE(IGNORE); END"
         )
         conn.commit()
@@ -130,16 +130,16 @@ def test_a_trigger_swallowing_appended_rows_is_caught(ledger_path: Path) -> None
     try:
         with transaction(db) as conn:
             erased = append_event(
-                conn, {"event": "erased", "case_id": "case-3", "transferred_at": "2024-08-01"}
+                conn, {"event": "erased", "case_id": "case-3", "recorded_at": "2024-08-01"}
             )
         with transaction(db) as conn:
             append_event(
-                conn, {"event": "expired", "case_id": "case-4", "transferred_at": "2024-08-02"}
+                conn, {"event": "expired", "case_id": "case-4", "recorded_at": "2024-08-02"}
             )
     except (sqlite3.Error, RuntimeError, ValueError, FatalError):
         refused = True
     finally:
-        kept = db.conn.execute("SELECT seq, event FROM transfers WHERE seq > 10").fetchall()
+        kept = db.conn.execute("SELECT seq, event FROM events WHERE seq > 10").fetchall()
         db.conn.close()
     if not refused:  # the attack works: the erasure was "appended" as seq 11, never stored
         assert erased["seq"] == 11 and kept == [(11, "expired")]
@@ -161,7 +161,7 @@ def _decoy_pair(tmp_path: Path, rows: int) -> Path:
     db.conn.close()
     shutil.copy(real, tmp_path / "ab" / "ledger.db")
     with closing(sqlite3.connect(real)) as conn:
-        conn.execute("DROP TRIGGER transfers_no_update")
+        conn.execute("DROP TRIGGER events_no_update")
         conn.execute(edit(5, legal_basis="art49_1a"))
         conn.commit()
     return real
@@ -217,7 +217,7 @@ def test_a_case_first_seen_after_the_log_began_cannot_be_backdated(ledger_path: 
 def test_a_table_whose_record_column_was_renamed_is_reported_as_altered(
     ledger_path: Path,
 ) -> None:
-    _set_table_sql(ledger_path, TRANSFERS_SQL.replace("    record TEXT", "    Record TEXT"))
+    _set_table_sql(ledger_path, EVENTS_SQL.replace("    record TEXT", "    Record TEXT"))
     with closing(sqlite3.connect(ledger_path)) as conn:
         problem = chain_check.verify_chain(conn).first_problem
     assert problem is not None and problem.kind == "altered"
@@ -226,16 +226,16 @@ def test_a_table_whose_record_column_was_renamed_is_reported_as_altered(
 def test_a_record_that_is_not_json_is_named(ledger_path: Path) -> None:
     # Relabelled to version 1 with record = "1\n" + record, the row's hash still matches:
     # only the check that a legacy record holds the row's seq/prev_hash stands in the way.
-    loose = re.sub(r"json_extract\(record, '\$\.\w+'\)", "'x'", TRANSFERS_SQL)
+    loose = re.sub(r"json_extract\(record, '\$\.\w+'\)", "'x'", EVENTS_SQL)
     _set_table_sql(ledger_path, loose.replace(" CHECK (json_valid(record))", ""))
     with closing(sqlite3.connect(ledger_path)) as conn:
-        conn.execute("DROP TRIGGER transfers_no_update")
+        conn.execute("DROP TRIGGER events_no_update")
         conn.execute(
-            "UPDATE transfers SET chain_version = NULL, record = seq || char(10) || record "
+            "UPDATE events SET chain_version = NULL, record = seq || char(10) || record "
             "WHERE seq = 1"
         )
         conn.commit()
-    _set_table_sql(ledger_path, TRANSFERS_SQL)
+    _set_table_sql(ledger_path, EVENTS_SQL)
     with closing(sqlite3.connect(ledger_path)) as conn:
         problem = chain_check.walk_chain(conn).first_problem
     assert problem is not None and problem.seq == 1
@@ -248,12 +248,12 @@ def test_a_record_stored_again_as_a_blob_reads_the_same(ledger_path: Path) -> No
     """The same bytes as a BLOB keep their hash; the columns must then still show what the
     hash covers (SQLite 3.45+ reads a BLOB as JSONB first: this pins what it shows)."""
     with closing(sqlite3.connect(ledger_path)) as conn:
-        before = conn.execute("SELECT * FROM transfers WHERE seq = 5").fetchone()
-        conn.execute("DROP TRIGGER transfers_no_update")
-        conn.execute("UPDATE transfers SET record = CAST(record AS BLOB) WHERE seq = 5")
+        before = conn.execute("SELECT * FROM events WHERE seq = 5").fetchone()
+        conn.execute("DROP TRIGGER events_no_update")
+        conn.execute("UPDATE events SET record = CAST(record AS BLOB) WHERE seq = 5")
         conn.commit()
-        after = conn.execute("SELECT * FROM transfers WHERE seq = 5").fetchone()
-        kind = conn.execute("SELECT typeof(record) FROM transfers WHERE seq = 5").fetchone()[0]
+        after = conn.execute("SELECT * FROM events WHERE seq = 5").fetchone()
+        kind = conn.execute("SELECT typeof(record) FROM events WHERE seq = 5").fetchone()[0]
     assert kind == "blob"
     assert after[:-1] == before[:-1] and after[-1] == before[-1].encode()
     result, tables = _check(ledger_path)
@@ -263,14 +263,14 @@ def test_a_record_stored_again_as_a_blob_reads_the_same(ledger_path: Path) -> No
 def test_a_second_transfers_definition_in_the_schema_is_refused(
     ledger_path: Path, tamper: Tamper
 ) -> None:
-    """writable_schema: a plain-column copy of the table listed as `transfers` beside the
+    """writable_schema: a plain-column copy of the table listed as `events` beside the
     real one. SQLite refuses the schema, so nothing can show the copy's values."""
     tamper(
-        "CREATE TABLE plain AS SELECT * FROM transfers",
+        "CREATE TABLE plain AS SELECT * FROM events",
         "UPDATE plain SET legal_basis = 'art49_1a' WHERE seq = 5",
         "PRAGMA writable_schema=ON",
-        "UPDATE sqlite_master SET name = 'transfers', tbl_name = 'transfers', "
-        "sql = replace(sql, 'CREATE TABLE plain', 'CREATE TABLE transfers') "
+        "UPDATE sqlite_master SET name = 'events', tbl_name = 'events', "
+        "sql = replace(sql, 'CREATE TABLE plain', 'CREATE TABLE events') "
         "WHERE name = 'plain'",
     )
     with pytest.raises(LedgerError, match="malformed"):
@@ -280,10 +280,10 @@ def test_a_second_transfers_definition_in_the_schema_is_refused(
 @pytest.mark.parametrize(
     "statement",
     [
-        "DELETE FROM transfers WHERE seq = 4",  # a version-1 row
-        "UPDATE transfers SET chain_version = NULL WHERE seq = 8",  # version 2 relabelled 1
-        "UPDATE transfers SET chain_version = 3 WHERE seq = 2",  # version 1 relabelled 3
-        "UPDATE transfers SET prev_hash = (SELECT hash FROM transfers WHERE seq = 5) "
+        "DELETE FROM events WHERE seq = 4",  # a version-1 row
+        "UPDATE events SET chain_version = NULL WHERE seq = 8",  # version 2 relabelled 1
+        "UPDATE events SET chain_version = 3 WHERE seq = 2",  # version 1 relabelled 3
+        "UPDATE events SET prev_hash = (SELECT hash FROM events WHERE seq = 5) "
         "WHERE seq = 7",  # relinked past seq 6, across the version 1 -> 2 boundary
     ],
 )
@@ -296,11 +296,11 @@ def test_parallel_ranges_name_the_same_legacy_row_as_the_single_pass(
     db = open_db(path)
     with transaction(db) as conn:
         for i in range(12):
-            append_event(conn, {"event": "expired", "case_id": f"c{i}", "transferred_at": "x"})
+            append_event(conn, {"event": "expired", "case_id": f"c{i}", "recorded_at": "x"})
     db.conn.close()
     with closing(sqlite3.connect(path)) as conn:
-        conn.execute("DROP TRIGGER transfers_no_update")
-        conn.execute("DROP TRIGGER transfers_no_delete")
+        conn.execute("DROP TRIGGER events_no_update")
+        conn.execute("DROP TRIGGER events_no_delete")
         conn.execute(statement)
         conn.commit()
     monkeypatch.setattr(chain_check.os, "cpu_count", lambda: 2)

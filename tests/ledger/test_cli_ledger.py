@@ -206,7 +206,7 @@ def test_verify_detects_truncation_only_with_checkpoint(tmp_path: Path, tamper: 
     private, public = keypair(tmp_path)
     point = tmp_path / "head.json"
     run("checkpoint", str(point), "--signing-key", str(private))
-    tamper("DELETE FROM transfers WHERE seq = 10")
+    tamper("DELETE FROM events WHERE seq = 10")
     code, _, err = run("verify")  # the case row still says synced: named
     assert code == 1 and "case-10 is synced: no decision in the chain" in err
     tamper("DELETE FROM cases WHERE case_id = 'case-10'")  # a thorough attacker
@@ -258,7 +258,7 @@ def test_verify_bad_checkpoint_file_exits_2(tmp_path: Path) -> None:
 
 def test_checkpoint_refuses_a_tampered_ledger(tmp_path: Path, tamper: Tamper) -> None:
     private, _ = keypair(tmp_path)
-    tamper("DELETE FROM transfers WHERE seq = 2")
+    tamper("DELETE FROM events WHERE seq = 2")
     code, _, err = run("checkpoint", str(tmp_path / "head.json"), "--signing-key", str(private))
     assert code == 1 and "seq 2" in err and not (tmp_path / "head.json").exists()
 
@@ -379,7 +379,7 @@ def test_verify_thorough_runs_the_integrity_check_and_a_redefined_index_is_named
         conn.execute("PRAGMA writable_schema=ON")
         conn.execute(
             "UPDATE sqlite_master SET sql = replace(sql, '(ticket_id)', '(retention_until)') "
-            "WHERE name = 'transfers_ticket'"
+            "WHERE name = 'events_ticket'"
         )
     code, out, err = run("verify")
-    assert code == 1 and "index transfers_ticket on transfers is not snapzen's" in err
+    assert code == 1 and "index events_ticket on events is not snapzen's" in err

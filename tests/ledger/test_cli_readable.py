@@ -125,5 +125,5 @@ def test_erase_takes_wait_and_records_the_login_name_by_default(
     code, _, _ = run("ledger", "erase", "--email", ALICE, "--wait")
     assert code == 0
     conn = sqlite3.connect(ledger_path)
-    actors = {row[0] for row in conn.execute("SELECT actor FROM transfers WHERE event='erased'")}
+    actors = {row[0] for row in conn.execute("SELECT actor FROM events WHERE event='erased'")}
     assert actors == {"dpo-login"}

@@ -66,7 +66,7 @@ def chain_ok(db: sqlite_utils.Database) -> bool:
 
 
 def erased_rows(db: sqlite_utils.Database) -> list[dict[str, object]]:
-    return list(db.query("SELECT * FROM transfers WHERE event = 'erased' ORDER BY seq"))
+    return list(db.query("SELECT * FROM events WHERE event = 'erased' ORDER BY seq"))
 
 
 def test_dry_run_changes_nothing(db: sqlite_utils.Database, zendesk: FakeZendesk) -> None:

@@ -40,7 +40,7 @@ def _request(journal: Path, others: tuple[str, ...] = ()) -> RequestInfo:
 
 def _events(db: sqlite_utils.Database, event: str) -> list[tuple[Any, ...]]:
     return db.execute(
-        "SELECT case_id, recipient, details FROM transfers WHERE event = ? ORDER BY seq", (event,)
+        "SELECT case_id, recipient, details FROM events WHERE event = ? ORDER BY seq", (event,)
     ).fetchall()
 
 
@@ -72,7 +72,7 @@ def test_a_kill_before_the_commit_leaves_neither_and_the_rerun_records_both(
     told = [(case_id, recipient) for case_id, recipient, _ in _events(db, notices.EVENT)]
     assert told == [(request.request_id, "Zendesk"), (request.request_id, "SnapEngage")]
     assert [n.seq for n in result.notices or []] == [
-        r[0] for r in db.execute("SELECT seq FROM transfers WHERE event = ?", (notices.EVENT,))
+        r[0] for r in db.execute("SELECT seq FROM events WHERE event = ?", (notices.EVENT,))
     ]
     assert verify.verify_ledger(db.conn).ok
 

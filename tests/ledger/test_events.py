@@ -61,7 +61,7 @@ def test_every_decision_row_names_its_run_and_actor(settings: Settings, apis: Fa
     result = service.sync(settings, actor="dana")
     conn = sqlite3.connect(settings.ledger.path)
     rows = conn.execute(
-        "SELECT event, run_id, actor FROM transfers WHERE event != 'ledger_bound'"
+        "SELECT event, run_id, actor FROM events WHERE event != 'ledger_bound'"
     ).fetchall()
     by_event = {event: (run_id, actor) for event, run_id, actor in rows}
     assert {"transfer", "withheld", "ignored", "run"} <= set(by_event)
@@ -71,7 +71,7 @@ def test_every_decision_row_names_its_run_and_actor(settings: Settings, apis: Fa
     assert (result.counts.decisions, result.counts.transfers) == (3, 1)
     status = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
     # Ledger rows: the 3 decisions, the run, and the row binding the ledger to its key.
-    total = conn.execute("SELECT COUNT(*) FROM transfers").fetchone()[0]
+    total = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
     assert total == len(rows) + 1
     assert (status["ledger_rows"], status["decisions"], status["transfers"]) == (total, 3, 1)
     metrics = runner.invoke(app, ["status", "--format", "prometheus"]).stdout

@@ -11,8 +11,9 @@ import pytest
 
 from snapzen.commands import erase
 from snapzen.commands.erase_request import RequestInfo
-from snapzen.ledger import agreement, flags, verify
+from snapzen.ledger import agreement, verify
 from snapzen.ledger.db import LedgerError, create_ledger, open_db
+from snapzen.ledger.flags import flag_duplicates
 from snapzen.ledger.meta import key_fingerprint, read_meta
 from tests.ledger.conftest import KEY, append, transfer_fields
 from tests.ledger.test_erase import ALICE_REF, FakeZendesk
@@ -28,8 +29,8 @@ def bound(tmp_path: Path) -> Path:
     append(db, (transfer_fields(i) for i in range(1, 11)))
     request = RequestInfo("req-1", "erasure", date(2026, 11, 30), None)
     erase.erase_subject(db, ALICE_REF, FakeZendesk(range(1001, 1011)), request=request, now=NOW)
-    flags.flag_duplicates(db, "case-1", [1001, 1100], NOW, source="recovery")
-    flags.flag_duplicates(db, "case-1", [1001, 1100], NOW, source="recovery")  # a refresh
+    flag_duplicates(db, "case-1", [1001, 1100], NOW, source="recovery")
+    flag_duplicates(db, "case-1", [1001, 1100], NOW, source="recovery")  # a refresh
     assert agreement.check_tables(db.conn).problems == []
     assert verify.verify_ledger(db.conn).ok
     db.conn.close()
@@ -66,7 +67,7 @@ def test_a_deleted_or_edited_evidence_row_is_named_with_its_table(
 
 def test_a_flag_refreshed_unchanged_is_chained_once(bound: Path) -> None:
     with sqlite3.connect(bound) as conn:
-        count = conn.execute("SELECT count(*) FROM transfers WHERE event = 'case_flagged'")
+        count = conn.execute("SELECT count(*) FROM events WHERE event = 'case_flagged'")
         assert count.fetchone() == (1,)
 
 
@@ -94,9 +95,9 @@ def test_a_binding_made_before_it_was_chained_is_chained_at_the_next_write(
     bound: Path,
 ) -> None:
     with sqlite3.connect(bound) as conn:  # `init` chains it as the ledger's first row
-        assert conn.execute(
-            "SELECT seq FROM transfers WHERE event = 'ledger_bound'"
-        ).fetchall() == [(1,)]
+        assert conn.execute("SELECT seq FROM events WHERE event = 'ledger_bound'").fetchall() == [
+            (1,)
+        ]
     older = bound.with_name("older.db")  # bound by an older snapzen: the table only
     open_db(older, create=True).conn.close()
     with sqlite3.connect(older) as conn:
@@ -108,7 +109,7 @@ def test_a_binding_made_before_it_was_chained_is_chained_at_the_next_write(
     open_db(older, key=KEY).conn.close()  # a writer chains it, once
     open_db(older, key=KEY).conn.close()
     with sqlite3.connect(older) as conn:
-        count = conn.execute("SELECT count(*) FROM transfers WHERE event = 'ledger_bound'")
+        count = conn.execute("SELECT count(*) FROM events WHERE event = 'ledger_bound'")
         assert count.fetchone() == (1,)
         conn.execute("DELETE FROM ledger_meta WHERE name = 'key_fingerprint'")
     assert [kind for kind, _ in _kinds(older)] == ["ledger_meta"]

@@ -53,7 +53,7 @@ def _chat(
                 "widget_id": "w1",
                 "subject_ref": ref,
                 "ticket_id": ticket,
-                "transferred_at": stamp,
+                "recorded_at": stamp,
                 "retention_until": f"{int(day[:4]) + 2}{day[4:]}",
             },
         )
@@ -80,7 +80,7 @@ def two_months(tmp_path: Path) -> sqlite_utils.Database:
 
 def _chained(db: sqlite_utils.Database, case_id: str) -> str:
     row = db.conn.execute(
-        "SELECT subject_ref FROM transfers WHERE case_id = ? AND event = 'transfer'", (case_id,)
+        "SELECT subject_ref FROM events WHERE case_id = ? AND event = 'transfer'", (case_id,)
     ).fetchone()
     return str(row[0])
 
@@ -144,7 +144,7 @@ def test_a_month_is_forgotten_once_every_ticket_of_it_has_expired(
     assert verify.verify_ledger(db.conn).ok
     assert _seqs(db, ALICE_REF) == ["feb-alice"] and _seqs(db, BOB_REF) == []
     event = db.conn.execute(
-        "SELECT record FROM transfers WHERE event = 'period_forgotten'"
+        "SELECT record FROM events WHERE event = 'period_forgotten'"
     ).fetchone()[0]
     for reference in (ALICE_REF, BOB_REF, january_ref, _chained(db, "jan-bob")):
         assert reference not in event  # the event names the month and counts, never anyone

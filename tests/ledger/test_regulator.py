@@ -77,7 +77,7 @@ def test_irish_controller_every_ticket_has_its_transfer_row(
         sync_env,
         """SELECT case_id, ticket_id, origin_country, destination_country, legal_basis,
                   consent_source, consent_observed_at, data_categories, details
-           FROM transfers WHERE event = 'transfer' ORDER BY case_id""",
+           FROM events WHERE event = 'transfer' ORDER BY case_id""",
     )
     # Every ticket has its transfer row, with a basis, whatever the visitor's country.
     assert {r[0]: r[1] for r in transfers} == tickets
@@ -90,7 +90,7 @@ def test_irish_controller_every_ticket_has_its_transfer_row(
     withheld = dict(
         rows(
             sync_env,
-            "SELECT case_id, json_extract(details, '$.reason') FROM transfers "
+            "SELECT case_id, json_extract(details, '$.reason') FROM events "
             "WHERE event = 'withheld'",
         )
     )
@@ -106,7 +106,7 @@ def test_operator_variable_consent_counts_only_when_configured(
     monkeypatch.setenv("SNAPZEN_TRANSFER__CONTROLLER_COUNTRY", "GB")
     monkeypatch.setenv("SNAPZEN_CONSENT__SOURCES", "javascript_variables,operator_variables")
     sync(apis, [make_case("op", started=recent(), consent="yes", consent_in="operator_variables")])
-    assert rows(sync_env, "SELECT consent_source FROM transfers WHERE event = 'transfer'") == [
+    assert rows(sync_env, "SELECT consent_source FROM events WHERE event = 'transfer'") == [
         ("operator_variables",)
     ]
 
@@ -163,16 +163,16 @@ def test_a_ledger_written_before_the_versioned_chain_stays_verifiable(tmp_path: 
     result = verify.verify_chain(db.conn)
     assert (result.ok, result.rows) == (True, 6)
     with transaction(db) as conn:
-        append_event(conn, {"event": "expired", "case_id": "c2", "transferred_at": "2026-01-01"})
+        append_event(conn, {"event": "expired", "case_id": "c2", "recorded_at": "2026-01-01"})
     result = verify.verify_chain(db.conn)
     assert (result.ok, result.rows, result.head_seq) == (True, 7, 7)
-    versions = db.execute("SELECT chain_version FROM transfers ORDER BY seq").fetchall()
+    versions = db.execute("SELECT chain_version FROM events ORDER BY seq").fetchall()
     assert [v[0] for v in versions] == [None] * 6 + [3]
     db.conn.close()
     with sqlite3.connect(path) as conn:
-        conn.execute("DROP TRIGGER transfers_no_update")
+        conn.execute("DROP TRIGGER events_no_update")
         conn.execute(
-            "UPDATE transfers SET record = json_set(record, '$.origin_country', 'US') WHERE seq = 3"
+            "UPDATE events SET record = json_set(record, '$.origin_country', 'US') WHERE seq = 3"
         )
     problem = verify.verify_chain(open_db(path, read_only=True).conn).first_problem
     assert problem is not None and (problem.seq, problem.kind) == (3, "edited")

@@ -231,10 +231,10 @@ def test_restore_unites_the_journal_with_the_replaced_ledgers_erasures(
     )
     assert result.entries == 1 and result.no_journal and result.from_replaced == 2
     assert backup.execute("SELECT subject_ref FROM erased_subjects").fetchall() == [(ALICE_REF,)]
-    erased = backup.execute("SELECT count(*) FROM transfers WHERE event = 'erased'").fetchone()
+    erased = backup.execute("SELECT count(*) FROM events WHERE event = 'erased'").fetchone()
     assert erased == (3,)
     statement = backup.execute(
-        "SELECT details FROM transfers WHERE event = 'operator_statement'"
+        "SELECT details FROM events WHERE event = 'operator_statement'"
     ).fetchone()
     assert "nobody was erased" in statement[0]
     # The live journal now holds what only the replaced ledger knew, keyed and chained.

@@ -38,7 +38,7 @@ def test_a_one_shot_run_is_recorded_finished_and_chained(db: sqlite_utils.Databa
     assert (row["kind"], row["started_at"], row["finished_at"]) == ("dismiss", at, at)
     assert (row["outcome"], row["exit_code"], json.loads(row["details"])) == ("ok", 0, {"cases": 1})
     chained = db.execute(
-        "SELECT event, transferred_at FROM transfers WHERE run_id = ?", (run.run_id,)
+        "SELECT event, recorded_at FROM events WHERE run_id = ?", (run.run_id,)
     ).fetchall()
     assert chained == [("run", "2026-03-01T12:00:00Z")]
     assert verify.verify_ledger(db.conn).ok

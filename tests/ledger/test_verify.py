@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from snapzen.ledger import verify
-from snapzen.ledger.chain import CHAINED_COLUMNS, GENESIS, row_digest
+from snapzen.ledger.chain import GENESIS, row_digest
 from snapzen.ledger.db import open_db
-from snapzen.ledger.transfers_table import RECORD_COLUMNS
+from snapzen.ledger.events_table import KEY_OF, RECORD_COLUMNS
 from tests.ledger.conftest import KEY, Tamper, append, edit, transfer_fields
 
 
@@ -43,13 +43,13 @@ def rechain_from(path: Path, start: int) -> None:
     """What a capable attacker does after an edit: recompute every later prev_hash/hash."""
     conn = sqlite3.connect(path)
     conn.row_factory = sqlite3.Row
-    prev = conn.execute("SELECT hash FROM transfers WHERE seq = ?", (start - 1,)).fetchone()
+    prev = conn.execute("SELECT hash FROM events WHERE seq = ?", (start - 1,)).fetchone()
     prev_hash = prev[0] if prev else "0" * 64
-    rows = conn.execute("SELECT * FROM transfers WHERE seq >= ? ORDER BY seq", (start,))
+    rows = conn.execute("SELECT * FROM events WHERE seq >= ? ORDER BY seq", (start,))
     for row in rows.fetchall():
         new_hash = row_digest(row["seq"], prev_hash, row["chain_version"], row["record"])
         conn.execute(
-            "UPDATE transfers SET prev_hash = ?, hash = ? WHERE seq = ?",
+            "UPDATE events SET prev_hash = ?, hash = ? WHERE seq = ?",
             (prev_hash, new_hash, row["seq"]),
         )
         prev_hash = new_hash
@@ -82,22 +82,20 @@ def test_edit_last_row(ledger_path: Path, tamper: Tamper) -> None:
 
 
 def test_delete_middle_row(ledger_path: Path, tamper: Tamper) -> None:
-    tamper("DELETE FROM transfers WHERE seq = 4")
+    tamper("DELETE FROM events WHERE seq = 4")
     problem = first(check(ledger_path))
     assert (problem.seq, problem.kind) == (4, "missing")
 
 
 def test_delete_middle_row_and_renumber(ledger_path: Path, tamper: Tamper) -> None:
-    tamper(
-        "DELETE FROM transfers WHERE seq = 4", "UPDATE transfers SET seq = seq - 1 WHERE seq > 4"
-    )
+    tamper("DELETE FROM events WHERE seq = 4", "UPDATE events SET seq = seq - 1 WHERE seq > 4")
     problem = first(check(ledger_path))
     assert problem.seq == 4 and problem.kind == "relinked"
 
 
 def test_delete_last_row_is_caught_only_by_a_checkpoint(ledger_path: Path, tamper: Tamper) -> None:
     point = signed_head(ledger_path)
-    tamper("DELETE FROM transfers WHERE seq = 10")
+    tamper("DELETE FROM events WHERE seq = 10")
     assert check(ledger_path).ok  # the chain alone cannot see a truncation
     problem = first(check(ledger_path, point))
     assert (problem.seq, problem.kind) == (10, "truncated")
@@ -105,9 +103,9 @@ def test_delete_last_row_is_caught_only_by_a_checkpoint(ledger_path: Path, tampe
 
 def test_swap_two_rows(ledger_path: Path, tamper: Tamper) -> None:
     tamper(
-        "UPDATE transfers SET seq = -3 WHERE seq = 3",
-        "UPDATE transfers SET seq = 3 WHERE seq = 4",
-        "UPDATE transfers SET seq = 4 WHERE seq = -3",
+        "UPDATE events SET seq = -3 WHERE seq = 3",
+        "UPDATE events SET seq = 3 WHERE seq = 4",
+        "UPDATE events SET seq = 4 WHERE seq = -3",
     )
     problem = first(check(ledger_path))
     assert (problem.seq, problem.kind) == (3, "relinked")
@@ -116,20 +114,20 @@ def test_swap_two_rows(ledger_path: Path, tamper: Tamper) -> None:
 def test_insert_row_in_the_middle(ledger_path: Path, tamper: Tamper) -> None:
     """Make room at seq 6 and insert a self-consistent forged row chained to seq 5."""
     conn = sqlite3.connect(ledger_path)
-    prev_hash = conn.execute("SELECT hash FROM transfers WHERE seq = 5").fetchone()[0]
+    prev_hash = conn.execute("SELECT hash FROM events WHERE seq = 5").fetchone()[0]
     conn.close()
     content: dict[str, Any] = dict.fromkeys(RECORD_COLUMNS)
     content.update(transfer_fields(99, data_categories='["chat_content"]', redactions="{}"))
-    record = json.dumps(content)
+    record = json.dumps({KEY_OF.get(column, column): value for column, value in content.items()})
     forged = {"seq": 6, "prev_hash": prev_hash, "chain_version": 3, "record": record}
     forged["hash"] = row_digest(6, prev_hash, 3, record)
     columns = list(forged)
     marks = ", ".join("?" * len(columns))
     tamper(
-        "UPDATE transfers SET seq = seq + 100 WHERE seq >= 6",
-        "UPDATE transfers SET seq = seq - 99 WHERE seq >= 106",
+        "UPDATE events SET seq = seq + 100 WHERE seq >= 6",
+        "UPDATE events SET seq = seq - 99 WHERE seq >= 106",
         (
-            f"INSERT INTO transfers ({', '.join(columns)}) VALUES ({marks})",
+            f"INSERT INTO events ({', '.join(columns)}) VALUES ({marks})",
             [forged[c] for c in columns],
         ),
     )
@@ -139,7 +137,7 @@ def test_insert_row_in_the_middle(ledger_path: Path, tamper: Tamper) -> None:
 
 def test_insert_row_at_the_end_with_a_made_up_hash(ledger_path: Path, tamper: Tamper) -> None:
     tamper(
-        "INSERT INTO transfers (seq, prev_hash, hash, chain_version, record) VALUES (11, 'ab', "
+        "INSERT INTO events (seq, prev_hash, hash, chain_version, record) VALUES (11, 'ab', "
         "'cd', 3, json_object('event', 'transfer', 'case_id', 'case-x', 'transferred_at', "
         "'2024-07-01T00:00:00Z'))"
     )
@@ -220,7 +218,7 @@ def test_make_checkpoint_refuses_a_broken_chain(ledger_path: Path, tamper: Tampe
         signed_head(ledger_path)
 
 
-EDITABLE = [c for c in CHAINED_COLUMNS if c not in ("seq", "prev_hash")]
+EDITABLE = list(RECORD_COLUMNS)  # every column the record holds
 
 
 @settings(
@@ -231,21 +229,22 @@ def test_any_single_field_edit_is_detected(
     ledger_path: Path, seq: int, column: str, value: str
 ) -> None:
     conn = sqlite3.connect(ledger_path)
-    conn.execute("DROP TRIGGER IF EXISTS transfers_no_update")
-    old = conn.execute(f"SELECT {column} FROM transfers WHERE seq = ?", (seq,)).fetchone()[0]
+    conn.execute("DROP TRIGGER IF EXISTS events_no_update")
+    old = conn.execute(f"SELECT {column} FROM events WHERE seq = ?", (seq,)).fetchone()[0]
     if old == value:
         conn.close()
         return
-    record = conn.execute("SELECT record FROM transfers WHERE seq = ?", (seq,)).fetchone()[0]
-    edit = f"UPDATE transfers SET record = json_set(record, '$.{column}', ?) WHERE seq = ?"
+    record = conn.execute("SELECT record FROM events WHERE seq = ?", (seq,)).fetchone()[0]
+    key = KEY_OF.get(column, column)  # recorded_at is the record's transferred_at
+    edit = f"UPDATE events SET record = json_set(record, '$.{key}', ?) WHERE seq = ?"
     conn.execute(edit, (value, seq))
     conn.commit()
-    stored = conn.execute(f"SELECT {column} FROM transfers WHERE seq = ?", (seq,)).fetchone()[0]
+    stored = conn.execute(f"SELECT {column} FROM events WHERE seq = ?", (seq,)).fetchone()[0]
     try:
         if stored != old:  # the column's affinity may turn '1005' back into 1005: no edit
             assert first(check(ledger_path)).seq == seq
     finally:
-        conn.execute("UPDATE transfers SET record = ? WHERE seq = ?", (record, seq))
+        conn.execute("UPDATE events SET record = ? WHERE seq = ?", (record, seq))
         conn.commit()
         conn.close()
 

@@ -49,13 +49,14 @@ def test_metadata_describes_every_column(tmp_path: Path) -> None:
     names = [
         row[0]
         for row in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+            "AND name NOT LIKE 'sqlite_%'"
         )
     ]
-    assert {"transfers", "cases", "runs", "state"} <= set(names)
+    assert {"events", "transfers", "cases", "runs", "state"} <= set(names)
     for table in names:
         assert tables[table]["description"] != "(undocumented table)", table
-        columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        columns = {row[1] for row in conn.execute(f"PRAGMA table_xinfo({table})")}
         described = tables[table]["columns"]
         assert set(described) == columns, table
         undocumented = [c for c, text in described.items() if text == "(undocumented column)"]
@@ -73,9 +74,13 @@ def test_titles_and_descriptions_say_what_tables_and_queries_hold(tmp_path: Path
 
     for name, query in web.CANNED_QUERIES.items():
         assert ":" not in query["title"].split("(")[0], name  # no raw :parameter
-    described = web.TABLE_DESCRIPTIONS["transfers"]
+    described = web.TABLE_DESCRIPTIONS["events"]
     assert "every restricted" not in described and "every other" in described
-    event_text = web.COLUMN_DESCRIPTIONS["transfers"]["event"]
+    # issue 25: the table is named for what it holds; `transfers` is the view of transfers
+    assert "view" in web.TABLE_DESCRIPTIONS["transfers"]
+    assert "every other" not in web.TABLE_DESCRIPTIONS["transfers"]
+    assert "transfer" in web.COLUMN_DESCRIPTIONS["transfers"]["transferred_at"]
+    event_text = web.COLUMN_DESCRIPTIONS["events"]["event"]
     assert all(f"{event.value} = " in event_text for event in Event)
     assert web.CANNED_QUERIES["by_subject"]["title"].startswith("Every ledger row")
 
@@ -211,7 +216,7 @@ def test_page_loads_with_metadata(served: dict[str, Any], browser: Any) -> None:
         assert browser.find_elements("css selector", f'a[href$="/ledger/{query}"]'), query
     # The table page is the heaviest (every column's description): under a loaded machine
     # Chromium has handed back an empty document once; load it again, a bounded few times.
-    assert _loaded(browser, served["url"] + "/ledger/transfers", "Position in the hash chain")
+    assert _loaded(browser, served["url"] + "/ledger/events", "Position in the hash chain")
 
 
 def _loaded(browser: Any, url: str, expected: str, attempts: int = 3) -> bool:

@@ -197,7 +197,7 @@ def test_a_crash_mid_slice_records_no_day_and_the_rerun_redoes_the_slice_once(
     assert set(counts) == {f"snapengage:{c}" for c in eligible}, "a chat was lost"
     assert set(counts.values()) == {1}, "a ticket was created twice"
     transfers = db.execute(
-        "SELECT COUNT(DISTINCT case_id), COUNT(*) FROM transfers WHERE event = 'transfer'"
+        "SELECT COUNT(DISTINCT case_id), COUNT(*) FROM events WHERE event = 'transfer'"
     ).fetchone()
     assert transfers == (len(eligible), len(eligible))
     assert db.execute("SELECT COUNT(*) FROM cases WHERE status = 'pushing'").fetchone()[0] == 0

@@ -44,7 +44,7 @@ def test_dismissed_case_stops_the_exit_3_and_is_recorded(sync_env: Path, apis: F
     runs = conn.execute("SELECT run_id, kind FROM runs ORDER BY started_at").fetchall()
     assert [kind for _, kind in runs] == ["sync", "dismiss", "sync"]
     assert all(re.fullmatch(rf"{kind}-[0-9a-f]{{12}}", run_id) for run_id, kind in runs)
-    chained = {r[0] for r in conn.execute("SELECT run_id FROM transfers WHERE event = 'run'")}
+    chained = {r[0] for r in conn.execute("SELECT run_id FROM events WHERE event = 'run'")}
     assert chained == {run_id for run_id, _ in runs}
 
 

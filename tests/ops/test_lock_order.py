@@ -72,7 +72,7 @@ def dump(path: Path) -> list[str]:
 def chain_rows(path: Path) -> list[str]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return [r[0] for r in conn.execute("SELECT event FROM transfers ORDER BY seq")]
+        return [r[0] for r in conn.execute("SELECT event FROM events ORDER BY seq")]
     finally:
         conn.close()
 

@@ -214,13 +214,11 @@ def test_ledger_backup_copies_and_verifies(
     assert code == 0, out
     assert "6 ledger row(s)" in out and "verified" in out  # binding, 4 transfers, 1 run
     copy = sqlite3.connect(target)
-    assert (
-        copy.execute("SELECT COUNT(*) FROM transfers WHERE event = 'transfer'").fetchone()[0] == 4
-    )
+    assert copy.execute("SELECT COUNT(*) FROM events WHERE event = 'transfer'").fetchone()[0] == 4
     assert copy.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # one standalone file
     original = sqlite3.connect(settings.ledger.path)
-    assert copy.execute("SELECT hash FROM transfers ORDER BY seq").fetchall() == (
-        original.execute("SELECT hash FROM transfers ORDER BY seq").fetchall()
+    assert copy.execute("SELECT hash FROM events ORDER BY seq").fetchall() == (
+        original.execute("SELECT hash FROM events ORDER BY seq").fetchall()
     )
     code, _, err = cli("ledger", "backup", str(target))
     assert code == 2 and "already exists" in err
