@@ -14,9 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import sqlite_utils
 
-from snapzen.clients.http import HttpClient
-from snapzen.clients.snapengage import SnapEngageClient
-from snapzen.clients.zendesk import ZendeskClient
+from snapzen.commands.clients import snapengage_from, zendesk_from
 from snapzen.commands.first_pass import refuse_first_pass
 from snapzen.ledger import outbox, runs
 from snapzen.ledger.locked import locked_ledger
@@ -69,13 +67,9 @@ class Clients:
 
 
 def build_clients(settings: Settings, sleep: Callable[[float], None] = time.sleep) -> Clients:
-    source = SnapEngageClient(
-        settings.snapengage, HttpClient(settings.http, service="snapengage", sleep=sleep)
+    return Clients(
+        source=snapengage_from(settings, sleep=sleep), sink=zendesk_from(settings, sleep=sleep)
     )
-    sink = ZendeskClient(
-        settings.zendesk, HttpClient(settings.http, service="zendesk", sleep=sleep), sleep=sleep
-    )
-    return Clients(source=source, sink=sink)
 
 
 @contextmanager
