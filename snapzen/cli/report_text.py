@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from snapzen.cli.tables import BASIS_LABELS
 
 if TYPE_CHECKING:
-    from snapzen.ledger.audit import Report
+    from snapzen.commands.ledger_report import Report
 
 EVENT_NOUNS = {
     "transfer": ("transfer", "transfers"),

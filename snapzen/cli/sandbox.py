@@ -48,75 +48,104 @@ def _write_ready_file(path: Path, sb: Sandbox) -> None:
 
 @app.command()
 def serve(
-    chats: Annotated[int, typer.Option(help="Number of synthetic chats to generate.")] = (
-        _DEFAULTS.chats
-    ),
-    widgets: Annotated[int, typer.Option(help="Number of SnapEngage widgets.")] = _DEFAULTS.widgets,
-    days: Annotated[int, typer.Option(help="Spread chats over this many past days.")] = (
-        _DEFAULTS.days
-    ),
-    seed: Annotated[int, typer.Option(help="Seed for the synthetic data and faults.")] = (
-        _DEFAULTS.seed
-    ),
+    chats: Annotated[
+        int, typer.Option(metavar="N", help="Number of synthetic chats to generate.")
+    ] = (_DEFAULTS.chats),
+    widgets: Annotated[
+        int, typer.Option(metavar="N", help="Number of SnapEngage widgets.")
+    ] = _DEFAULTS.widgets,
+    days: Annotated[
+        int, typer.Option(metavar="N", help="Spread chats over this many past days.")
+    ] = (_DEFAULTS.days),
+    seed: Annotated[
+        int, typer.Option(metavar="N", help="Seed for the synthetic data and faults.")
+    ] = (_DEFAULTS.seed),
     eu_share: Annotated[
-        float, typer.Option(help="Share of visitors in the EEA/UK (0-1).")
+        float, typer.Option(metavar="SHARE", help="Share of visitors in the EEA/UK (0-1).")
     ] = _DEFAULTS.eu_share,
     consent_share: Annotated[
-        float, typer.Option(help="Share of chats with accepted gdpr_consent (0-1).")
+        float,
+        typer.Option(metavar="SHARE", help="Share of chats with accepted gdpr_consent (0-1)."),
     ] = _DEFAULTS.consent_share,
-    latency_ms: Annotated[int, typer.Option(help="Latency added to every API request.")] = (
-        _DEFAULTS.latency_ms
-    ),
+    latency_ms: Annotated[
+        int, typer.Option(metavar="MS", help="Latency added to every API request.")
+    ] = (_DEFAULTS.latency_ms),
     rate_limit: Annotated[
-        int, typer.Option(help="Zendesk requests allowed per rate window (per minute).")
+        int,
+        typer.Option(metavar="N", help="Zendesk requests allowed per rate window (per minute)."),
     ] = _DEFAULTS.rate_limit_per_minute,
     rate_window: Annotated[
-        float, typer.Option(help="Length of the rate-limit window in seconds.")
+        float, typer.Option(metavar="SECONDS", help="Length of the rate-limit window in seconds.")
     ] = _DEFAULTS.rate_window_seconds,
     job_seconds: Annotated[
-        float, typer.Option(help="Time a Zendesk job takes from queued to completed.")
+        float,
+        typer.Option(metavar="SECONDS", help="Time a Zendesk job takes from queued to completed."),
     ] = _DEFAULTS.job_seconds,
     max_jobs: Annotated[
-        int, typer.Option(help="Queued/working Zendesk jobs allowed before TooManyJobs.")
+        int,
+        typer.Option(metavar="N", help="Queued/working Zendesk jobs allowed before TooManyJobs."),
     ] = _DEFAULTS.max_jobs_in_flight,
-    page_size: Annotated[int, typer.Option(help="SnapEngage cases per page.")] = (
+    page_size: Annotated[int, typer.Option(metavar="N", help="SnapEngage cases per page.")] = (
         _DEFAULTS.page_size
     ),
     fault_rate: Annotated[
-        float, typer.Option(help="Share of API requests that fail (500/502/503/timeout/bad JSON).")
+        float,
+        typer.Option(
+            metavar="SHARE", help="Share of API requests that fail (500/502/503/timeout/bad JSON)."
+        ),
     ] = _DEFAULTS.fault_rate,
     timeout_share: Annotated[
-        float, typer.Option(help="Share of injected faults that are slow timeouts.")
+        float,
+        typer.Option(metavar="SHARE", help="Share of injected faults that are slow timeouts."),
     ] = _DEFAULTS.timeout_share,
     fault_timeout: Annotated[
-        float, typer.Option(help="Seconds a 'timeout' fault stalls before answering.")
+        float,
+        typer.Option(metavar="SECONDS", help="Seconds a 'timeout' fault stalls before answering."),
     ] = _DEFAULTS.fault_timeout_seconds,
     long_transcripts: Annotated[
-        int, typer.Option(help="Huge hostile transcripts to include (0-2).")
+        int, typer.Option(metavar="N", help="Huge hostile transcripts to include (0-2).")
     ] = _DEFAULTS.long_transcripts,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = _DEFAULTS.host,
-    port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free port.")] = 0,
+    host: Annotated[
+        str, typer.Option(metavar="HOST", help="Interface to listen on.")
+    ] = _DEFAULTS.host,
+    port: Annotated[
+        int, typer.Option(metavar="N", help="Port to listen on; 0 picks a free port.")
+    ] = 0,
     allow_nonlocal: Annotated[
-        bool, typer.Option(help="Allow listening on a non-loopback interface.")
+        bool, typer.Option(metavar="", help="Allow listening on a non-loopback interface.")
     ] = False,
     ready_file: Annotated[
         Path | None,
-        typer.Option(help="Write {base_url, env} as JSON here once the server is listening."),
+        typer.Option(
+            metavar="FILE", help="Write {base_url, env} as JSON here once the server is listening."
+        ),
     ] = None,
     duration: Annotated[
         float | None,
-        typer.Option(help="Stop after this many seconds (default: run until SIGINT/SIGTERM)."),
+        typer.Option(
+            metavar="SECONDS",
+            help="Stop after this many seconds (default: run until SIGINT/SIGTERM).",
+        ),
     ] = None,
     detach: Annotated[
         bool,
         typer.Option(
             "--detach",
+            metavar="",
             help="Serve in the background: return once it listens (the --ready-file is written "
             "first) and print `export` lines for eval, plus SANDBOX_PID to stop it with kill.",
         ),
     ] = False,
 ) -> None:
-    """Start the sandbox and print its URL plus `export` lines that point snapzen at it."""
+    """Start the sandbox and print its URL plus `export` lines that point snapzen at it.
+
+    Examples:
+
+    ```
+    $ snapzen sandbox serve --ready-file /tmp/sandbox.env
+    $ eval "$(snapzen sandbox serve --detach --ready-file /tmp/sandbox.json)"
+    ```
+    """
     if detach:
         options = {
             "--chats": chats, "--widgets": widgets, "--days": days, "--seed": seed,
@@ -237,13 +266,25 @@ def dump(
     url: Annotated[
         str | None,
         typer.Option(
+            metavar="URL",
             help="Sandbox base URL (default: $SNAPZEN_SANDBOX_URL, or derived from "
-            "$SNAPZEN_ZENDESK__BASE_URL)."
+            "$SNAPZEN_ZENDESK__BASE_URL).",
         ),
     ] = None,
-    what: Annotated[str, typer.Option(help="What to print: state, tickets or truth.")] = "state",
+    what: Annotated[
+        str,
+        typer.Option(metavar="state|tickets|truth", help="What to print: state, tickets or truth."),
+    ] = "state",
 ) -> None:
-    """Print the inspection JSON (state, tickets or truth) of a running sandbox."""
+    """Print the inspection JSON (state, tickets or truth) of a running sandbox.
+
+    Examples:
+
+    ```
+    $ snapzen sandbox dump --what tickets
+    $ snapzen sandbox dump --url URL
+    ```
+    """
     import requests  # lazy: start-up time
 
     if what not in ("state", "tickets", "truth"):

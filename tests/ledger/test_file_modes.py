@@ -18,9 +18,9 @@ import sqlite_utils
 from typer.testing import CliRunner
 
 from snapzen.cli import sandbox as sandbox_cli
-from snapzen.cli import serve
 from snapzen.cli.main import app
 from snapzen.cli.progress import log_file
+from snapzen.commands import auditor_ui
 from snapzen.commands.backup import backup_ledger
 from snapzen.ledger import audit, verify, web
 from snapzen.ledger.db import open_db
@@ -182,5 +182,5 @@ def test_sandbox_ready_file_and_log(sandbox: Sandbox, tmp_path: Path) -> None:
 def test_web_workdir_snapshot_metadata_and_plugin(ledger_path: Path, tmp_path: Path) -> None:
     workdir = tmp_path / "web" / "work"
     snapshot, metadata, _ = web.prepare(ledger_path, workdir)
-    plugins = serve.write_plugin(workdir)
+    plugins = auditor_ui.write_plugin(workdir)
     _private(workdir, workdir.parent, snapshot, metadata, plugins, *plugins.iterdir())

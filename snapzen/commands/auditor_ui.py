@@ -1,0 +1,132 @@
+"""`snapzen ledger serve`: a read-only Datasette over a sanitized snapshot of the ledger,
+stopped with us, and read-only at the HTTP door.
+
+Datasette runs as a child process. On SIGTERM (docker stop, systemd, kill) or SIGINT
+(Ctrl-C) we stop the child, wait for it, and return normally, so the temporary snapshot
+directory is removed by its context manager instead of being left behind with the child
+still serving it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import signal
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from snapzen.commands.ledger_open import open_read
+from snapzen.ledger import web
+from snapzen.support.atomic import private_dir, write_private
+from snapzen.support.errors import ConfigError
+from snapzen.support.settings import Settings
+
+# A Datasette plugin (loaded with --plugins-dir) answering 405 to anything but a read. An
+# immutable database refuses writes anyway, but Datasette answers a POST to a table with an
+# AssertionError and a logged traceback; this answers before Datasette sees the request.
+READ_ONLY_PLUGIN = '''"""snapzen: the auditors' UI is read-only; writes are refused at the door."""
+
+from datasette import hookimpl
+
+READS = ("GET", "HEAD", "OPTIONS")
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    def wrap(app):
+        async def read_only(scope, receive, send):
+            if scope["type"] == "http" and scope["method"] not in READS:
+                await send({
+                    "type": "http.response.start",
+                    "status": 405,
+                    "headers": [
+                        (b"content-type", b"text/plain; charset=utf-8"),
+                        (b"allow", b"GET, HEAD, OPTIONS"),
+                    ],
+                })
+                await send({
+                    "type": "http.response.body",
+                    "body": b"405: this ledger view is read-only\\n",
+                })
+                return
+            await app(scope, receive, send)
+
+        return read_only
+
+    return wrap
+'''
+
+STOP_GRACE_SECONDS = 10.0
+
+
+def write_plugin(workdir: Path) -> Path:
+    """The plugins directory to pass to ``datasette serve --plugins-dir``."""
+    plugins = workdir / "plugins"
+    private_dir(plugins)
+    write_private(plugins / "snapzen_read_only.py", READ_ONLY_PLUGIN)
+    return plugins
+
+
+def run_until_signalled(command: list[str], grace: float = STOP_GRACE_SECONDS) -> int:
+    """Run ``command`` until it exits or we get SIGTERM/SIGINT; then stop it (SIGTERM, then
+    SIGKILL after ``grace`` seconds) and return 0. Otherwise the child's exit code."""
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    watched = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, on_signal) for sig in watched}
+    try:
+        child = subprocess.Popen(command)
+        try:
+            while child.poll() is None and not stop.is_set():
+                stop.wait(0.2)
+        finally:
+            if child.poll() is None:
+                child.terminate()
+                try:
+                    child.wait(grace)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+        return 0 if stop.is_set() else int(child.returncode)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def serve(
+    settings: Settings, *, host: str, port: int, workdir: Path | None, sql_time_limit_ms: int,
+    prepare_only: bool, say: Callable[[str], None], show: Callable[[str], None],
+) -> int:  # fmt: skip
+    """Prepare the snapshot and serve it until stopped (the exit code); with
+    ``prepare_only``, ``show`` the command instead. ``say``: progress lines (stderr)."""
+    open_read(settings).conn.close()  # same existence check and message as other commands
+    if importlib.util.find_spec("datasette") is None:
+        raise ConfigError(
+            "datasette is not installed: pip install 'snapzen[audit]'; the container image "
+            "leaves it out: build the auditors' image of docs/cli.md (`ledger serve`)"
+        )
+    with tempfile.TemporaryDirectory(prefix="snapzen-serve-") as tmp:
+        target = workdir or Path(tmp)
+        snapshot, metadata, sha = web.prepare(Path(settings.ledger.path), target)
+        command = web.serve_command(
+            snapshot,
+            metadata,
+            host=host,
+            port=port,
+            sql_time_limit_ms=sql_time_limit_ms,
+            extra=["--plugins-dir", str(write_plugin(target))],
+        )
+        say(f"snapshot {snapshot} sha256 {sha}")
+        if prepare_only:
+            show(" ".join(command))
+            if workdir is None:
+                say("(temp dir removed; pass --workdir to keep the files)")
+            return 0
+        say(f"serving read-only at http://{host}:{port}/{web.DB_NAME}")
+        return run_until_signalled(command)  # SIGTERM/Ctrl-C: Datasette stopped, tmp removed
