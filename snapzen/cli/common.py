@@ -5,6 +5,8 @@ and the conventions every command follows (--format with its --json alias, --wai
 from __future__ import annotations
 
 import functools
+import getpass
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 
+from snapzen.cli import streams
 from snapzen.support import errors
 
 if TYPE_CHECKING:
@@ -105,8 +108,6 @@ def known_widgets(settings: Settings, given: list[str] | None) -> list[str] | No
 def fail(message: str, code: int, outcome: str = "error") -> NoReturn:
     """One clean line on stderr (and, for a command asked for JSON, a JSON document on stdout
     saying the same), then exit with ``code``."""
-    from snapzen.cli import streams
-
     typer.echo(f"snapzen: error: {message}", err=True)
     streams.outcome_json(outcome, message, code)
     raise typer.Exit(code)
@@ -117,8 +118,6 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from snapzen.cli import streams
-
         streams.reset()
         try:
             return func(*args, **kwargs)
@@ -152,15 +151,11 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 
 def echo_json(payload: Any) -> None:
-    import json
-
     sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def echo_json_line(payload: Any) -> None:
     """One compact JSON object per line, flushed: for output that streams (`run`)."""
-    import json
-
     sys.stdout.write(json.dumps(payload, sort_keys=True, default=str) + "\n")
     sys.stdout.flush()
 
@@ -205,8 +200,6 @@ OverwriteOption = Annotated[
 
 def actor_name(given: str | None, settings: Settings) -> str:
     """--actor, else the login name, else pipeline.actor: the same default on every command."""
-    import getpass
-
     if given:
         return given
     try:
@@ -220,8 +213,6 @@ F = TypeVar("F", bound=StrEnum)
 
 def pick_format(given: F | None, json_flag: bool, default: F, json_value: F) -> F:
     """``--format`` with ``--json`` as its alias; both, disagreeing, is refused (exit 2)."""
-    from snapzen.cli import streams
-
     if json_flag:
         if given is not None and given != json_value:
             raise errors.ConfigError(f"--json and --format {given.value} disagree: give one")

@@ -25,6 +25,8 @@ from snapzen.cli.common import (
     pick_format,
 )
 from snapzen.cli.ledger_options import Since, Until, Widget
+from snapzen.cli.report_text import report_lines, wrapped
+from snapzen.cli.tables import choose_columns, print_rows
 from snapzen.commands import ledger_terms as terms  # light: the options' names and defaults
 from snapzen.support import errors
 from snapzen.support.atomic import atomic_text
@@ -110,8 +112,6 @@ def emit(
     from snapzen.commands.ledger_queries import write_rows  # lazy: start-up time
 
     if fmt is ListFormat.table:
-        from snapzen.cli.tables import print_rows
-
         return print_rows(rows, list(table_columns), title)
     names = list(columns)
     picked = ({name: row.get(name) for name in names} for row in rows)  # --columns: only those
@@ -179,7 +179,6 @@ def list_(
     $ snapzen ledger list --wide --format csv > ledger.csv
     ```
     """
-    from snapzen.cli.tables import choose_columns
     from snapzen.commands import ledger_queries  # lazy: start-up time (sqlite_utils)
 
     fmt = list_format(fmt, json_flag)
@@ -337,16 +336,13 @@ def report(
     if as_json is ReportFormat.json:
         echo_json({"art30_record": result.record, **result.report.to_dict()})
         return
-    from snapzen.cli.report_text import report_lines, wrapped
-
     _print_record(result.record)
     for line in wrapped(report_lines(result.report)):
         typer.echo(line)
 
 
 def _print_client_record(result: ReportResult) -> None:
-    from snapzen.cli.report_text import wrapped
-    from snapzen.commands.ledger_report import LABELS_30_2
+    from snapzen.commands.ledger_report import LABELS_30_2  # lazy: start-up time (the ledger)
 
     assert result.client_record is not None
     title = f"Record of processing activities, Art. 30(2): processing for {result.client}."
@@ -357,8 +353,7 @@ def _print_client_record(result: ReportResult) -> None:
 
 def _print_record(record: dict[str, Any]) -> None:
     """The Art. 30(1) record, fields in the article's order; plain sentences (no markup)."""
-    from snapzen.cli.report_text import wrapped
-    from snapzen.commands.ledger_report import LABELS
+    from snapzen.commands.ledger_report import LABELS  # lazy: start-up time (the ledger)
 
     title = "Record of processing activities, Art. 30(1): chat transcripts to Zendesk."
     lines = _record_lines(title, LABELS, record, "e_transfers", "(e)")

@@ -129,8 +129,9 @@ def restore(
     $ snapzen ledger restore /backups/snapzen-2026-12-01.db
     ```
     """
+    # Lazy: start-up time (the ledger, the HTTP stack).
     from snapzen.commands.reconcile import Via
-    from snapzen.commands.restore import restore_ledger  # lazy: start-up time
+    from snapzen.commands.restore import restore_ledger
 
     settings = settings_from(config)
     result = restore_ledger(

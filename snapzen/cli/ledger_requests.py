@@ -23,7 +23,7 @@ from snapzen.cli.common import (
     pick_format,
     settings_from,
 )
-from snapzen.cli.ledger_options import OptionalEmail, lock_seconds, not_done
+from snapzen.cli.ledger_options import OptionalEmail, lock_seconds, not_done, read_email
 from snapzen.support import clock, errors
 
 if TYPE_CHECKING:
@@ -171,7 +171,6 @@ def open_(
     $ snapzen ledger requests open --type access --received 2026-02-01 --case CASE_ID
     ```
     """
-    from snapzen.cli.ledger_options import read_email
     from snapzen.commands import request_desk  # lazy: start-up time (sqlite_utils)
 
     given = read_email(email) if email is not None else None

@@ -33,6 +33,7 @@ from snapzen.cli.ledger_options import (
     read_email,
     refuse_shared,
 )
+from snapzen.cli.tables import choose_columns
 from snapzen.commands import ledger_terms as terms  # light: the options' names and defaults
 from snapzen.support import errors
 
@@ -77,8 +78,8 @@ def subject(
     $ snapzen ledger subject --email person@example.com --format json
     ```
     """
-    from snapzen.cli.tables import choose_columns
-    from snapzen.commands import ledger_queries  # lazy: start-up time (sqlite_utils)
+    # Lazy: start-up time (sqlite_utils, email_validator).
+    from snapzen.commands import ledger_queries
     from snapzen.commands.ledger_open import SubjectCollision
 
     fmt = list_format(fmt, json_flag)

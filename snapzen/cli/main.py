@@ -27,7 +27,7 @@ app = typer.Typer(
 
 
 def _version(value: bool) -> None:
-    if value:
+    if value:  # importlib.metadata: only for --version (it scans the installed packages)
         from importlib.metadata import PackageNotFoundError, version
 
         try:

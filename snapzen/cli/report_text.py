@@ -3,6 +3,7 @@ processing: counts with their nouns, legal bases spelled out, no Python reprs.""
 
 from __future__ import annotations
 
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 from snapzen.cli.tables import BASIS_LABELS
@@ -104,8 +105,6 @@ def report_lines(result: Report) -> list[str]:
 
 def wrapped(lines: list[str], width: int = 80) -> list[str]:
     """Each sentence wrapped at ``width``, continuation lines indented under their item."""
-    import textwrap
-
     out: list[str] = []
     for line in lines:
         indent = " " * (len(line) - len(line.lstrip(" ")))

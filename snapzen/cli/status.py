@@ -61,7 +61,8 @@ def status(
     """
     shown = pick_format(output_format, json_output, StatusFormat.table, StatusFormat.json)
     settings = settings_from(config)
-    # Lazy: start-up time (sqlite_utils and the pipeline are imported by the status modules).
+    # The commands are imported here, not at the top: they import sqlite_utils and the
+    # pipeline, start-up time every `snapzen` invocation would pay (test_startup_imports).
     if check:
         from snapzen.commands.metrics import check_health
 

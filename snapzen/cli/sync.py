@@ -33,6 +33,7 @@ from snapzen.cli.common import (
     settings_from,
     summary_json,
 )
+from snapzen.commands.ledger_terms import warning_line  # light: a sentence
 from snapzen.support import clock, errors
 
 # The commands (pydantic, sqlite_utils, structlog, requests) are imported inside the functions
@@ -99,8 +100,6 @@ def sync(
             f"ambiguous {c.ambiguous}, recovered {c.recovered}; ledger: decisions "
             f"{c.decisions} (transfers {c.transfers})"
         )
-    from snapzen.commands.ledger_terms import warning_line
-
     for recipient, count in result.derogations.items():
         typer.echo(warning_line(recipient, count), err=True)
     if result.at_risk:
