@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from snapzen.commands.retention import run_sweep
+from snapzen.commands import retention
 from snapzen.commands.scheduler import DailyJob, Scheduler, stop_on_signals, sync_pass
 from snapzen.support import errors
 from snapzen.support.settings import (
@@ -25,7 +25,7 @@ def retention_job(settings: Settings) -> DailyJob | None:
     the lock (a backfill releases it between slices) rather than skipping a whole day."""
 
     def sweep() -> object:
-        return run_sweep(settings, actor="scheduler", wait=True)
+        return retention.run_sweep(settings, actor="scheduler", wait=True)
 
     return sweep
 
