@@ -105,29 +105,52 @@ def test_shell_completion_is_offered() -> None:
     assert "--install-completion" in result.stdout and "--show-completion" in result.stdout
 
 
-# Commands that change state record who ran them; commands that end on a summary print it as
-# a table (text) or JSON for scripts, with --json as the alias.
-RECORD_AN_ACTOR = ("sync", "backfill", "retry", "dismiss", "retention sweep", "ledger erase",
-                   "ledger access")  # fmt: skip
-PRINT_A_SUMMARY = {  # command: the options it needs to get as far as reading --format
-    "sync": [], "status": [], "run": [], "retry": ["--all-failed"], "retention sweep": [],
-    "ledger requests": [], "ledger hold list": [],
+def _options(path: str) -> set[str]:
+    command = dict(_walk(typer.main.get_command(app)))[path]
+    return {name for param in getattr(command, "params", []) for name in param.opts}
+
+
+# Commands that change state take the writer lock (--wait) and record who ran them (--actor);
+# `ledger reapply-erasures` replays the actors its journal lines name.
+REPLAYS_ITS_ACTORS = {"ledger reapply-erasures"}
+# What a command needs before it reads --format (the rest need nothing).
+NEEDED_FIRST = {
+    "retry": ["--all-failed"],
     "backfill": ["--since", "2026-01-01", "--until", "2026-01-02"],
     "dismiss": ["--case", "CASE", "--reason", "why"],
-}  # fmt: skip
+    "ledger export": ["-"],
+    "ledger subject": ["--email", "person@example.com"],
+}
 
 
-@pytest.mark.parametrize("path", RECORD_AN_ACTOR)
+def writers() -> list[str]:
+    return [p for p in leaf_paths() if "--wait" in _options(p) and p not in REPLAYS_ITS_ACTORS]
+
+
+def summaries() -> list[str]:
+    """Every command that prints data for scripts: it takes --json."""
+    return [p for p in leaf_paths() if "--json" in _options(p)]
+
+
+def test_the_lists_are_read_from_the_tree() -> None:
+    assert {"sync", "backfill", "retry", "dismiss", "retention sweep", "ledger erase",
+            "ledger access", "ledger hold add"} <= set(writers())  # fmt: skip
+    assert {"sync", "status", "run", "retry", "retention sweep", "ledger requests",
+            "ledger hold list", "backfill", "dismiss",
+            "ledger list"} <= set(summaries())  # fmt: skip
+
+
+@pytest.mark.parametrize("path", writers())
 def test_commands_that_write_take_actor(path: str) -> None:
     result = runner.invoke(app, [*path.split(), "--help"], env={"COLUMNS": "200"})
     assert "--actor" in result.stdout, f"`snapzen {path}` records a run without --actor"
 
 
-@pytest.mark.parametrize("path", PRINT_A_SUMMARY)
+@pytest.mark.parametrize("path", summaries())
 def test_summaries_take_format_table_or_json_and_the_json_alias(path: str) -> None:
     result = runner.invoke(app, [*path.split(), "--help"], env={"COLUMNS": "200"})
     assert "--format" in result.stdout and "--json" in result.stdout, path
     both = runner.invoke(
-        app, [*path.split(), *PRINT_A_SUMMARY[path], "--json", "--format", "table"]
+        app, [*path.split(), *NEEDED_FIRST.get(path, []), "--json", "--format", "table"]
     )
     assert both.exit_code == 2 and "disagree" in both.stderr, path
