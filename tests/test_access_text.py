@@ -162,3 +162,13 @@ def test_request_clock_events_read_as_sentences() -> None:
         {"event": "request_extended", "details": {"kind": "access", "months": 1}}
     )
     assert "by 1 month(s)" in extended and "request_" not in extended
+
+
+def test_a_notice_recorded_as_done_reads_as_told_by_us() -> None:
+    from snapzen.commands.access_text import event_sentence
+
+    row = {"event": "recipient_notice", "recipient": "Acme CRM GmbH",
+           "details": {"status": "notified", "closes": "ntc-1", "on": "2026-12-07"}}  # fmt: skip
+    assert event_sentence(row) == (
+        "We told Acme CRM GmbH of your erasure and asked it to delete your data."
+    )

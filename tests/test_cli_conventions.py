@@ -111,8 +111,11 @@ def _options(path: str) -> set[str]:
 
 
 # Commands that change state take the writer lock (--wait) and record who ran them (--actor);
-# `ledger reapply-erasures` replays the actors its journal lines name.
-REPLAYS_ITS_ACTORS = {"ledger reapply-erasures"}
+# `ledger reapply-erasures` replays the actors its journal lines name, and `ledger checkpoint`
+# takes the lock only to read the head and the journal at one moment (it writes no row). A few
+# record without a --wait (they refuse, or take the lock themselves, when it is held).
+NO_ACTOR = {"ledger reapply-erasures", "ledger checkpoint"}
+RECORD_WITHOUT_WAIT = ["init", "ledger restore", "ledger reconcile"]
 # What a command needs before it reads --format (the rest need nothing).
 NEEDED_FIRST = {
     "retry": ["--all-failed"],
@@ -124,7 +127,8 @@ NEEDED_FIRST = {
 
 
 def writers() -> list[str]:
-    return [p for p in leaf_paths() if "--wait" in _options(p) and p not in REPLAYS_ITS_ACTORS]
+    waiting = [p for p in leaf_paths() if "--wait" in _options(p) and p not in NO_ACTOR]
+    return waiting + RECORD_WITHOUT_WAIT
 
 
 def summaries() -> list[str]:

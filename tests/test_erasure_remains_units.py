@@ -95,7 +95,9 @@ def test_response_lists_snapengage_until_its_date_the_bin_and_foreign_tickets() 
     ]  # fmt: skip
     text = erasure_response.render_text(response)
     assert "SnapEngage: chat c1, 2027-01-19" in text and "ticket not created by snapzen 900" in text
-    assert "SnapEngage: to be told on 2026-12-06" in text and "We keep ticket(s) 7" in text
+    assert (
+        "SnapEngage: to be told (owed since 2026-12-06)" in text and "We keep ticket(s) 7" in text
+    )
 
 
 def test_nothing_held_anywhere_tells_nobody() -> None:

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from snapzen.ledger import chain, outbox
 from snapzen.ledger.chain import CHAINED_COLUMNS, GENESIS, append_event, append_events
 from snapzen.ledger.db import open_db, transaction
+from snapzen.ledger.period_keys import pseudonymize
 from snapzen.ledger.verify import verify_chain
 
 NOW = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -58,6 +59,7 @@ def _reference_append_event(conn: sqlite3.Connection, fields: Mapping[str, Any])
     unknown = set(fields) - set(CHAINED_COLUMNS)
     if unknown:
         raise ValueError(f"unknown transfer columns: {sorted(unknown)}")
+    fields = pseudonymize(conn, fields)  # a chat's reference keyed by its month, as chained
     head = conn.execute("SELECT seq, hash FROM transfers ORDER BY seq DESC LIMIT 1").fetchone()
     last_seq, last_hash = (int(head[0]), str(head[1])) if head else (0, GENESIS)
     content: dict[str, Any] = {column: None for column in _CONTENT}
@@ -249,6 +251,19 @@ def _build(path: Path, cases: int, *, ledger_rows: int = 0) -> sqlite_utils.Data
     some of them already synced (by an earlier recovery)."""
     db = open_db(path, create=True)
     with transaction(db) as conn:
+        # The same month keys in every ledger built here (snapzen.ledger.period_keys makes
+        # random ones), so that two builds can be compared row for row.
+        conn.executemany(
+            "INSERT INTO period_keys (period, key, created_at) VALUES (?, ?, 'test')",
+            [
+                (
+                    f"{y}-{m:02d}",
+                    bytes(32),
+                )
+                for y in range(2024, 2028)
+                for m in range(1, 13)
+            ],
+        )
         for i in range(ledger_rows):
             append_event(
                 conn,

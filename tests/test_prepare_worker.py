@@ -148,8 +148,10 @@ def _sync_tickets(settings: Settings, apis: FakeApis, ledger: Path, *, worker: b
     db = open_db(ledger)
     transfers = sorted(
         db.execute(
-            "SELECT case_id, legal_basis, subject_ref, origin_country, consent_value, redactions "
-            "FROM transfers WHERE event = 'transfer'"
+            # The person's reference (each ledger keys chat rows by a random month key).
+            "SELECT case_id, legal_basis, (SELECT lookup_ref FROM subject_periods p "
+            "WHERE p.chain_ref = transfers.subject_ref), origin_country, consent_value, "
+            "redactions FROM transfers WHERE event = 'transfer'"
         ).fetchall()
     )
     status = dict(db.execute("SELECT case_id, status || ':' || COALESCE(reason, '') FROM cases"))

@@ -23,6 +23,7 @@ from snapzen.commands import service
 from snapzen.commands.retention import latest_due_day, retention_ended, run_sweep
 from snapzen.ledger import verify
 from snapzen.ledger.db import open_db
+from snapzen.ledger.forget import past_retention
 from snapzen.policy.transform import add_years, retention_until
 from snapzen.support.errors import AuthError, ConfigError
 from snapzen.support.lock import writer_lock
@@ -191,6 +192,12 @@ def zd() -> Any:
         yield DeletionApis(rsps)
 
 
+def forgotten_cases(db: sqlite_utils.Database) -> set[str]:
+    """Cases whose month the sweep forgot (their rows deleted: snapzen.ledger.forget)."""
+    rows = db.execute("SELECT details FROM transfers WHERE event = 'period_forgotten'")
+    return {case for (details,) in rows for case in json.loads(details)["case_ids"]}
+
+
 def exactly_two_years_ago() -> datetime:
     day = add_years(TODAY, -2)
     return datetime(day.year, day.month, day.day, 0, 30, tzinfo=UTC)
@@ -266,8 +273,8 @@ def test_sweep_deletes_due_tickets_records_events_and_reruns_as_noop(
 ) -> None:
     db = synced(old_settings, zd)
     ids = tickets_of(db)
-    # Each finished run is chained too (event "run"): counted apart.
-    count = "SELECT COUNT(*) FROM transfers WHERE event != 'run'"
+    # Each finished run is chained too (event "run"), and each month forgotten: counted apart.
+    count = "SELECT COUNT(*) FROM transfers WHERE event NOT IN ('run', 'period_forgotten')"
     before = db.execute(count).fetchone()[0]
 
     result = run_sweep(old_settings)
@@ -299,7 +306,12 @@ def test_sweep_deletes_due_tickets_records_events_and_reruns_as_noop(
         assert personal not in dumped
     assert chain_ok(db)
     expired = dict(db.execute("SELECT case_id, expired_at FROM cases WHERE expired_at IS NOT NULL"))
-    assert set(expired) == DUE
+    # Marked expired; or, its whole month expired, forgotten (its cases row deleted with it).
+    forgotten = forgotten_cases(db)
+    assert set(expired) | forgotten == DUE | {"old-withheld"} and not set(expired) & forgotten
+    # 800 days ago: every ticket of that month is gone now, so the month is forgotten with
+    # its withheld chat; the month of `boundary` (exactly two years ago) is not over yet.
+    assert {"old-eu", "old-withheld"} <= forgotten and "boundary" in expired
     run = db.execute(
         "SELECT kind, outcome, exit_code, details FROM runs WHERE run_id = ?", (result.run_id,)
     ).fetchone()
@@ -408,6 +420,51 @@ def test_interrupted_after_zendesk_deleted_rerun_records_each_ticket_once(
     assert chain_ok(open_db(old_settings.ledger.path))
 
 
+def _months(db: sqlite_utils.Database) -> tuple[set[str], set[str], int]:
+    """(months with a key, months with cases, period_forgotten events)."""
+    keys = {r[0] for r in db.execute("SELECT period FROM period_keys")}
+    months = {r[0] for r in db.execute("SELECT DISTINCT substr(day, 1, 7) FROM cases")}
+    events = db.execute("SELECT COUNT(*) FROM transfers WHERE event = 'period_forgotten'")
+    return keys, months, int(events.fetchone()[0])
+
+
+@pytest.mark.parametrize("point", ["after_journal", "after_key_destroyed"])
+def test_a_sweep_killed_while_forgetting_a_month_is_finished_by_the_next(
+    old_settings: Settings, zd: DeletionApis, point: str
+) -> None:
+    """Killed after the month was journalled, or after its key was deleted but before its
+    cases were: the key, the cases and the chain are as before (one transaction), and the
+    next sweep forgets the month, once."""
+    synced(old_settings, zd)
+    db = open_db(old_settings.ledger.path)
+    keys, months, _ = _months(db)
+    live = {
+        r[0][:7]
+        for r in db.execute("SELECT day FROM cases WHERE case_id IN ('young-eu', 'recent')")
+    }
+    # Months whose last day is past retention and with no live ticket left after the sweep.
+    old = {m for m in months if past_retention(m, TODAY, 2)} - live
+    assert old and old <= keys
+
+    def crash(at: str) -> None:
+        if at == point:
+            raise SimulatedCrash(at)
+
+    with pytest.raises(SimulatedCrash):
+        run_sweep(old_settings, crash_hook=crash)
+    db = open_db(old_settings.ledger.path)
+    assert _months(db) == (keys, months, 0)  # nothing forgotten, nothing half-forgotten
+    assert db.execute("SELECT outcome FROM runs WHERE kind='retention'").fetchone()[0] == "aborted"
+
+    result = run_sweep(old_settings)
+    assert result.exit_code == 0
+    assert {m["period"] for m in result.forgotten} == old
+    db = open_db(old_settings.ledger.path)
+    assert _months(db) == (keys - old, months - old, len(old))
+    assert chain_ok(db)
+    assert run_sweep(old_settings).forgotten == []  # once
+
+
 def test_failures_are_left_for_the_next_sweep_with_exit_3(
     old_settings: Settings, zd: DeletionApis
 ) -> None:
@@ -469,7 +526,9 @@ def test_previously_erased_ticket_is_only_marked(old_settings: Settings, zd: Del
     assert all(ids["old-eu"] not in call for call in zd.destroy_calls)
     db = open_db(old_settings.ledger.path)
     assert "old-eu" not in {e["case_id"] for e in expired_events(db)}
-    assert db.execute("SELECT expired_at FROM cases WHERE case_id='old-eu'").fetchone()[0]
+    marked = db.execute("SELECT expired_at FROM cases WHERE case_id='old-eu'").fetchone()
+    # Marked expired; or, every ticket of its month gone, its month forgotten.
+    assert (marked and marked[0]) or "old-eu" in forgotten_cases(db)
 
 
 def test_auth_failure_aborts_and_records_the_run(old_settings: Settings, zd: DeletionApis) -> None:

@@ -13,6 +13,8 @@ from snapzen.cli import (
     ledger_evidence,
     ledger_files,
     ledger_hold,
+    ledger_notices,
+    ledger_reconcile,
     ledger_requests,
     ledger_subject,
 )
@@ -27,5 +29,7 @@ app.add_typer(ledger_subject.app)  # subject, erase
 app.add_typer(ledger_evidence.app)  # keygen, checkpoint, cosign, verify
 app.add_typer(ledger_access.app)  # access
 app.add_typer(ledger_requests.app, name="requests")
+app.add_typer(ledger_notices.app, name="notices")
 app.add_typer(ledger_hold.app, name="hold")
 app.add_typer(ledger_files.app)  # reapply-erasures, backup, restore
+app.add_typer(ledger_reconcile.app)  # reconcile

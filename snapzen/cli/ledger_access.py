@@ -124,6 +124,8 @@ def access(
     )
     if not result.found:
         typer.echo("nothing found for this person (recorded as such)", err=True)
+    if result.forgotten:
+        typer.echo(result.forgotten, err=True)
     _report_extras(result)
     if result.unreadable:
         typer.echo(f"tickets NOT read from Zendesk (rerun): {result.unreadable}", err=True)

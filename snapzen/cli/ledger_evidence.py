@@ -14,7 +14,9 @@ import typer
 from snapzen.cli.common import (
     ConfigOption,
     OverwriteOption,
+    WaitOption,
     evidence_settings,
+    fail,
     handle_errors,
     new_file,
 )
@@ -76,10 +78,13 @@ def checkpoint(
     signing_key: SigningKey = None,
     key_file: KeyFileOption = None,
     overwrite: OverwriteOption = False,
+    wait: WaitOption = False,
     config: ConfigOption = None,
 ) -> None:
     """Write the chain head (seq, hash, row count, time) signed with Ed25519; keep the file
-    off this machine (docs/auditing.md).
+    off this machine (docs/auditing.md). Holds the writer lock while it reads the head and
+    copies the erasure journal, so the two agree (a writer appends to the journal after its
+    commit).
 
     Examples:
 
@@ -94,7 +99,15 @@ def checkpoint(
     new_file(file, overwrite)
     settings = evidence_settings(config)  # reads the ledger and a key: no sync settings
     try:
-        done = checkpoints.write(settings, file, signing_key=signing_key, key_file=key_file)
+        done = checkpoints.write(
+            settings, file, signing_key=signing_key, key_file=key_file, wait=wait
+        )
+    except errors.LockHeld:
+        fail(
+            "checkpoint NOT written: another snapzen run holds the writer lock; rerun with "
+            "--wait to queue behind it",
+            errors.EXIT_ABORTED,
+        )
     except checkpoints.LedgerTampered as exc:
         typer.echo(f"snapzen: ledger TAMPERED, not signing: {exc}", err=True)
         raise typer.Exit(errors.EXIT_ABORTED) from None

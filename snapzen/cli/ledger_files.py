@@ -89,7 +89,8 @@ def backup(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Copy the ledger database with SQLite's online backup API (safe while a sync runs),
-    then check the copy opens and holds the same number of ledger rows.
+    then check the copy opens and holds the same number of ledger rows; the copy is
+    registered, so an erasure response names the copies that still hold the person.
 
     Examples:
 
@@ -97,10 +98,9 @@ def backup(
     $ snapzen ledger backup /backups/snapzen-$(date +%F).db
     ```
     """
-    from snapzen.commands.backup import backup_ledger  # lazy: start-up time
+    from snapzen.commands.backup import backup_registered  # lazy: start-up time
 
-    settings = settings_from(config)
-    done = backup_ledger(settings.ledger.path, file, overwrite=overwrite)
+    done = backup_registered(settings_from(config), file, overwrite=overwrite)
     typer.echo(f"backup {done.path}: {done.transfers} ledger row(s), {done.bytes} bytes, verified")
 
 

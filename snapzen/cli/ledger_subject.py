@@ -110,6 +110,8 @@ def subject(
             "recorded as transfers)",
             err=True,
         )
+        if (why := found.forgotten()) is not None:
+            typer.echo(why, err=True)
 
 
 @app.command("erase")
@@ -262,7 +264,15 @@ def _print_response(answered: Answered) -> None:
         ident = f" {item['id']}" if item["id"] is not None else ""
         typer.echo(f"remains: {item['where']}: {item['what']}{ident} until {item['until']}")
     for notice in answered.response.recipients:
-        typer.echo(f"art19: {notice.recipient} {notice.status} {notice.on} (ledger {notice.seq})")
+        typer.echo(
+            f"art19: {notice.recipient} {notice.status} {notice.on} "
+            f"(ledger {notice.seq}, notice {notice.notice_id})"
+        )
+    if any(n.status != "notified" for n in answered.response.recipients):
+        typer.echo(
+            "Art. 19: tell each recipient `to_notify` above, then record it with "
+            "`snapzen ledger notices done NOTICE --when DATE` (open ones: `snapzen ledger notices`)"
+        )
     typer.echo(f"erasure response for the person: {answered.path} (and .json)")
 
 

@@ -127,6 +127,7 @@ def print_status(report: dict[str, Any]) -> None:
         )
     if report.get("clock_warning"):
         out.print(f"[bold red]clock: {safe(report['clock_warning'])}[/]")
+    _print_reconcile(out, report)
     run = report["last_run"]
     if run:
         exit_note = "" if run.get("exit_code") is None else f" (exit code {run['exit_code']})"
@@ -139,3 +140,19 @@ def print_status(report: dict[str, Any]) -> None:
         )
     else:
         out.print("no run yet")
+
+
+def _print_reconcile(out: Console, report: dict[str, Any]) -> None:
+    """The last `ledger reconcile` check, and a reminder when it is due (weekly)."""
+    last = report.get("last_reconcile")
+    if last:
+        found = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in last["findings"].items() if n)
+        verdict = f"findings: {found}" if found else "ledger and Zendesk agree"
+        if not last.get("complete", True):
+            verdict += " (incomplete read)"
+        out.print(
+            f"last reconcile {safe(last['run_id'])} at {safe(last['finished_at'])}: {verdict}"
+        )
+    if report.get("reconcile_due"):
+        when = "has not run for more than 8 days" if last else "has never run"
+        out.print(f"[bold yellow]reconcile {when}: run `snapzen ledger reconcile` (weekly)[/]")

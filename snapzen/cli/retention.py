@@ -139,6 +139,11 @@ def sweep(
             typer.echo(f"would delete Zendesk user {user_id} (no ticket names them after this)")
         if result.users_kept:
             typer.echo(f"{result.users_kept} Zendesk user(s) kept: other tickets name them")
+        for month in result.forgotten:
+            typer.echo(
+                f"would forget {month['period']}: its subject-reference key destroyed and its "
+                f"{month['cases']} case(s) deleted (every ticket of that month has expired)"
+            )
     else:
         typer.echo(
             f"retention sweep {result.run_id} (as of {result.as_of}): due {result.due}, "
@@ -154,6 +159,11 @@ def sweep(
                 f"reconcile: {r['months']} month(s) searched; unknown expired tickets "
                 f"{r['found']}, deleted {r['deleted']}, already gone {r['already_gone']}, "
                 f"held {r['held']}, failed {r['failed']}"
+            )
+        for month in result.forgotten:
+            typer.echo(
+                f"forgot {month['period']}: subject-reference key destroyed, "
+                f"{month['cases_forgotten']} case(s) deleted"
             )
     if result.failed:
         typer.echo(

@@ -30,13 +30,13 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.commands import access_snapengage
+from snapzen.commands import access_snapengage, controllers
 from snapzen.commands.access_checks import require_complete
 from snapzen.commands.access_html import render_html
 from snapzen.commands.access_info import information
 from snapzen.commands.access_snapengage import ChatReader
 from snapzen.commands.access_tickets import DELETED_EVENTS, TicketReader, read_tickets
-from snapzen.ledger import collisions, erasure_journal, requests
+from snapzen.ledger import collisions, erasure_journal, forget, period_keys, requests
 from snapzen.ledger.audit import COLUMNS, decode_json_columns
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
@@ -63,6 +63,7 @@ class AccessResult:
     for_review: list[dict[str, Any]] = field(default_factory=list)
     snapengage_unreadable: list[str] = field(default_factory=list)  # exit 3
     snapengage_copies: int = 0
+    forgotten: str | None = None  # nothing found: the months the retention sweep forgot
 
     @property
     def complete(self) -> bool:
@@ -119,20 +120,24 @@ def resolve(
         return Scope(None, [case_id] if case_id else [])
     if row[1] is None:
         return Scope(None, [str(row[0])])
-    ref = str(row[1])
+    # A chat row's reference is keyed by its month: back to the person's (None: forgotten).
+    ref = period_keys.lookup_of(conn, str(row[1]))
+    if ref is None:
+        return Scope(None, [str(row[0])])
     if collisions.people(conn, ref) > 1:
         return Scope(ref, [str(row[0])], narrowed=True)
     return Scope(ref, _subject_cases(conn, ref))
 
 
 def _subject_cases(conn: sqlite3.Connection, subject_ref: str) -> list[str]:
+    chained, params = period_keys.match(conn, subject_ref)  # every period not forgotten
     ids = {
         str(r[0])
         for r in conn.execute(
             "SELECT case_id FROM cases WHERE subject_ref = ? UNION "
-            "SELECT case_id FROM transfers WHERE subject_ref = ? AND event IN "
+            f"SELECT case_id FROM transfers WHERE {chained} AND event IN "
             "('transfer', 'erased', 'expired')",
-            (subject_ref, subject_ref),
+            (subject_ref, *params),
         )
     }
     return sorted(ids)
@@ -142,12 +147,13 @@ def _ledger_rows(
     conn: sqlite3.Connection, subject_ref: str | None, case_ids: list[str]
 ) -> list[dict[str, Any]]:
     marks = ", ".join("?" for _ in case_ids) or "NULL"
+    chained, refs = period_keys.match(conn, subject_ref) if subject_ref else ("", [])
     sql = (
         f"SELECT {', '.join(COLUMNS)} FROM transfers WHERE case_id IN ({marks})"
-        + (" OR subject_ref = ?" if subject_ref else "")
+        + (f" OR {chained}" if subject_ref else "")
         + " ORDER BY seq"
     )
-    params: list[Any] = [*case_ids, *([subject_ref] if subject_ref else [])]
+    params: list[Any] = [*case_ids, *refs]
     return [decode_json_columns(row) for row in _rows(conn, sql, params)]
 
 
@@ -204,6 +210,10 @@ def build_pack(
         result.snapengage_unreadable = copies.unreadable
         result.snapengage_copies = len(copies.by_case)
     result.found = bool(ledger or chats or tickets)
+    result.forgotten = None if result.found else forget.note(db.conn)
+    # A client's chats are the client's (controller) to answer for; the company, its
+    # processor, answers on its behalf (commands.controllers, Art. 28(3)(e)).
+    parties = controllers.group(settings, [(c["case_id"], c.get("widget_id")) for c in chats])
     return {
         "format": FORMAT,
         "generated_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -216,6 +226,7 @@ def build_pack(
             "narrowed_to_chats": scope.narrowed,
         },
         "information": information(settings),
+        "controllers": [entry.as_dict() for entry in parties],
         "tickets": tickets,
         "chats": chats,
         "ledger": ledger,

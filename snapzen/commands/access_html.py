@@ -11,6 +11,7 @@ from html import escape
 from typing import Any
 
 from snapzen.commands import access_text as words
+from snapzen.commands import controllers
 
 _STYLE = (
     "@page{size:A4;margin:15mm}"
@@ -68,8 +69,27 @@ def _recipient(r: dict[str, Any], info: dict[str, Any]) -> str:
     return f"{name}{where} {role}; your data goes there {_e(how)}."
 
 
-def _about(info: dict[str, Any]) -> str:
-    contact = _e(info.get("contact"))
+def _who(info: dict[str, Any], parties: list[dict[str, Any]], dpo: str) -> str:
+    """Who decides (the controller of each group of chats) and who answers."""
+    if not any(p.get("processor") for p in parties):
+        return (
+            f"<h2>Who we are</h2><p>{_e(info.get('controller'))} decides how your data is used "
+            f"(the controller). You can reach us at {_e(info.get('contact'))}.{dpo}</p>"
+        )
+    items = []
+    for party in parties:
+        chats = ", ".join(str(c) for c in party.get("case_ids") or [])
+        entry = controllers.Controller(
+            str(party["controller"]), str(party.get("contact") or ""), party.get("processor")
+        )
+        scope = f" Your chats concerned: {_e(chats)}." if chats and len(parties) > 1 else ""
+        items.append(f"{_e(controllers.sentence(entry))}{scope}")
+    return f"<h2>Who is responsible for your data</h2>{_list(items)}" + (
+        f"<p>{dpo.strip()}</p>" if dpo else ""
+    )
+
+
+def _about(info: dict[str, Any], parties: list[dict[str, Any]] | None = None) -> str:
     dpo = f" Our data protection officer: {_e(info['dpo'])}." if info.get("dpo") else ""
     purposes = _list([_e(p) for p in info.get("purposes") or []])
     kinds = _list([_e(words.CATEGORIES.get(c, "")) for c in info["data_categories"]])
@@ -77,9 +97,7 @@ def _about(info: dict[str, Any]) -> str:
     written = info.get("safeguards_written")  # the operator's own words, if any
     safeguards = f"<p>How transfers abroad are protected: {_e(written)}.</p>" if written else ""
     return (
-        f"<h2>Who we are</h2><p>{_e(info.get('controller'))} decides how your data is used "
-        f"(the controller). You can reach us at {contact}.{dpo}</p>"
-        f"<h2>Why we keep your data</h2>{purposes}"
+        _who(info, parties or [], dpo) + f"<h2>Why we keep your data</h2>{purposes}"
         f"<p>The law that allows it: {_e(info.get('lawful_basis'))}.</p>"
         f"<h2>What we keep</h2>{kinds}"
         f"<p>Where it comes from: {_e(info.get('source'))}.</p>"
@@ -147,19 +165,32 @@ def _ticket(ticket: dict[str, Any]) -> str:
     )
 
 
-def _rights(info: dict[str, Any]) -> str:
+def _rights(info: dict[str, Any], parties: list[dict[str, Any]] | None = None) -> str:
+    clients = [
+        f"For the chats {_e(', '.join(str(c) for c in p.get('case_ids') or []))}, you may "
+        f"also write to {_e(p['controller'])}, their controller, at {_e(p.get('contact'))}."
+        for p in parties or []
+        if p.get("processor")
+    ]
     return (
         "<h2>What you can do</h2>"
         f"<p>{_e(info.get('rights'))}</p>"
         "<p>You may ask us to correct anything wrong, to erase your data, to restrict what we "
         "do with it, or object to it; you may also ask again for a copy. Write to "
         f"{_e(info.get('contact'))}.</p>"
-        f"<p>{_e(info.get('complaint'))} The regulator: {_e(info.get('regulator'))}.</p>"
+        + "".join(f"<p>{line}</p>" for line in clients)
+        + f"<p>{_e(info.get('complaint'))} The regulator: {_e(info.get('regulator'))}.</p>"
     )
 
 
 def render_html(pack: dict[str, Any]) -> str:
     info = pack.get("information") or {}
+    parties = pack.get("controllers") or []
+    held_by = (
+        " and ".join(str(p["controller"]) for p in parties)
+        if any(p.get("processor") for p in parties)
+        else info.get("controller")
+    )
     ledger = pack.get("ledger") or []
     chats = pack.get("chats") or []
     chat_ids = {c.get("case_id") for c in chats}
@@ -172,17 +203,17 @@ def render_html(pack: dict[str, Any]) -> str:
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>Your data</title><style>{_STYLE}</style></head><body>"
-        f"<h1>Your personal data held by {_e(info.get('controller'))}</h1>"
+        f"<h1>Your personal data held by {_e(held_by)}</h1>"
         f"<p>This is the copy of your personal data you asked for, prepared on "
         f"{_e(words.day(pack.get('generated_at')))}. The file subject.json that comes with "
         "it holds the same data in a form a computer can read, which you may give to "
         "another organisation.</p>"
-        f"{_about(info)}"
+        f"{_about(info, parties)}"
         "<h2>Your chats</h2>"
         + ("".join(_chat(c, ledger) for c in chats) or "<p>None.</p>")
         + f"<h2>Your tickets and their messages</h2>{tickets}"
         "<h2>Other records about you</h2>"
         + (_list(other) or "<p>None.</p>")
-        + _rights(info)
+        + _rights(info, parties)
         + "</body></html>\n"
     )

@@ -105,6 +105,7 @@ EVENTS = {
     "anything more is done with it.",
     "ledger_bound": "Our records were sealed with their key (a technical record).",
     "operator_statement": "Our staff recorded a statement about the erasure records.",
+    "reconciled": "A routine check of our records against the ticket system.",
 }
 
 # Art. 19: whether a recipient was told of an erasure (ledger.notices, details.status).
@@ -112,6 +113,8 @@ NOTICES = {
     "notified": "{recipient} was told of your erasure: we deleted your data there ourselves.",
     "to_notify": "{recipient} must still be asked by us to delete your data; we recorded "
     "that we owe it this notice.",
+    # A ``notified`` event that closes a ``to_notify`` one (`ledger notices done`).
+    "told": "We told {recipient} of your erasure and asked it to delete your data.",
 }
 
 # Events after which a ticket holds the chat until the row's retention_until.
@@ -261,7 +264,10 @@ def event_sentence(row: dict[str, Any]) -> str:
     event = str(row.get("event") or "")
     template = EVENTS.get(event, "A record our staff will explain on request.")
     ticket = row.get("ticket_id")
-    notice = NOTICES.get(str(details.get("status")), "{recipient} was told of your request.")
+    notice = NOTICES.get(
+        "told" if details.get("closes") else str(details.get("status")),
+        "{recipient} was told of your request.",
+    )
     kept = ""
     if event in KEPT_EVENTS and row.get("retention_until"):
         kept = f" It is kept there until {day(row['retention_until'])}, then deleted."

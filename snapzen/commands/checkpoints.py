@@ -12,12 +12,16 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from snapzen.commands import copies
 from snapzen.commands.ledger_open import open_read
 from snapzen.ledger import checkpoint as signed
 from snapzen.ledger import erasure_journal, verify
+from snapzen.ledger.db import ensure_ledger
 from snapzen.ledger.verify import LedgerTampered as LedgerTampered  # for the CLI
+from snapzen.support import clock
 from snapzen.support.atomic import write_private
 from snapzen.support.errors import ConfigError
+from snapzen.support.lock import writer_lock
 from snapzen.support.settings import Settings, require_ledger_key
 
 
@@ -58,14 +62,25 @@ def _journal_copy(
 
 
 def write(
-    settings: Settings, file: Path, *, signing_key: Path | None, key_file: Path | None
-) -> Written:
+    settings: Settings, file: Path, *, signing_key: Path | None, key_file: Path | None,
+    wait: bool = False,
+) -> Written:  # fmt: skip
     """Write the chain head (seq, hash, row count, time), signed; LedgerTampered when the
-    chain does not verify (nothing is signed then)."""
+    chain does not verify (nothing is signed then). Under the writer lock (LockHeld without
+    ``wait`` when another snapzen holds it), so the head and the erasure journal's copy are of
+    the same moment (a writer appends to the journal after its commit)."""
     if signing_key is None and key_file is None:
         raise ConfigError(
             "--signing-key FILE is required (an Ed25519 private key: `snapzen ledger keygen`)"
         )
+    ensure_ledger(settings.ledger.path)  # exit 2 for a missing ledger, before any .lock file
+    with writer_lock(settings.ledger.path, wait=wait):
+        return _write(settings, file, signing_key, key_file)
+
+
+def _write(
+    settings: Settings, file: Path, signing_key: Path | None, key_file: Path | None
+) -> Written:
     db = open_read(settings)
     point: verify.Checkpoint | signed.SignedCheckpoint
     # The rights journal travels with every checkpoint (a restore re-applies it,
@@ -79,6 +94,8 @@ def write(
     else:
         point = verify.make_checkpoint(db.conn, checkpoint_key(settings, key_file)[0])
     verify.write_checkpoint(file, point)
+    if journal is not None:  # an erasure response names the copies that hold the person
+        copies.register(settings.ledger.path, copies.JOURNAL_COPY, copy, clock.utcnow())
     signer = (
         point.signatures[0].key_fingerprint if isinstance(point, signed.SignedCheckpoint) else None
     )

@@ -20,6 +20,7 @@ counts the profiles deleted; user ids and emails are not stored.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Collection, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -30,10 +31,16 @@ import sqlite_utils
 
 from snapzen.clients.ticket_deletion import MAX_BATCH, DeletionOutcome, TicketDeleter
 from snapzen.clients.user_erasure import UserErasure
-from snapzen.commands.erase_request import RequestInfo, check_journal, close_request
-from snapzen.ledger import collisions, holds, runs, transitions
+from snapzen.commands.erase_request import (
+    RequestInfo,
+    chain_request,
+    check_journal,
+    journal_request,
+)
+from snapzen.ledger import collisions, holds, period_keys, runs, transitions
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import transaction
+from snapzen.ledger.notices import Notice
 from snapzen.ledger.status import UNSENT_OR_PUSHING, CaseStatus, sql_list
 from snapzen.policy.transform import external_id
 from snapzen.support.log import get_logger
@@ -91,6 +98,8 @@ class ErasureResult:
     # Only with a UserEraser: the lookup (dry run) or what was deleted; None when skipped.
     users: UserErasure | None = None
     users_requested: bool = False
+    # The Art. 19 notices chained with the erasure (erase_request.chain_request), with seq.
+    notices: list[Notice] | None = None
 
     @property
     def tickets_complete(self) -> bool:
@@ -116,10 +125,11 @@ def plan_erasure(
 
     done: set[int] = set()
     targets: dict[int, TicketTarget] = {}
+    chained, params = period_keys.match(db.conn, subject_ref)  # every period not forgotten
     rows = db.conn.execute(
-        """SELECT seq, event, case_id, widget_id, recipient, destination_country, ticket_id
-           FROM transfers WHERE subject_ref = ? ORDER BY seq""",
-        (subject_ref,),
+        f"""SELECT seq, event, case_id, widget_id, recipient, destination_country, ticket_id
+           FROM transfers WHERE {chained} ORDER BY seq""",
+        params,
     )
     for seq, event, case_id, widget_id, recipient, destination, ticket_id in rows:
         if not keep(str(case_id)) or event not in ("transfer", "erased", "expired"):
@@ -221,13 +231,22 @@ def erase_subject(
             raise
         finally:
             # Record whatever was deleted even if a later step raised: those tickets are gone.
-            if result.deleted or (result.users is not None and result.users.touched):
-                _record(db, result, [by_id[tid] for tid in result.deleted], actor, reason, now)
-            if request is not None:
-                close_request(
-                    db, request, result, actor=actor, reason=reason, now=now,
-                    only_cases=only_cases,
-                )  # fmt: skip
+            # One transaction: the erased events, the request and its Art. 19 notices are all
+            # in the ledger or none is (a rerun finds the tickets gone and records them then).
+            touched = result.deleted or (result.users is not None and result.users.touched)
+            chained = None
+            if touched or request is not None:
+                with transaction(db) as conn:
+                    if touched:
+                        targets = [by_id[tid] for tid in result.deleted]
+                        _record(conn, result, targets, actor, reason, now)
+                    if request is not None:
+                        chained = chain_request(
+                            conn, request, result, actor=actor, reason=reason, now=now,
+                            only_cases=only_cases,
+                        )  # fmt: skip
+            if request is not None and chained is not None:
+                journal_request(request, result, chained, reason=reason)
         return result
 
 
@@ -281,7 +300,7 @@ def _withhold_unsent(db: sqlite_utils.Database, case_ids: list[str], now: dateti
 
 
 def _record(
-    db: sqlite_utils.Database,
+    conn: sqlite3.Connection,
     result: ErasureResult,
     targets: list[TicketTarget],
     actor: str,
@@ -291,40 +310,39 @@ def _record(
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     run_id = runs.new_run_id("erase")
     result.run_id = run_id
-    with transaction(db) as conn:
-        for target in targets:
-            row = append_event(
-                conn,
-                {
-                    "event": "erased",
-                    "case_id": target.case_id,
-                    "widget_id": target.widget_id,
-                    "subject_ref": result.plan.subject_ref,
-                    "recipient": target.recipient,
-                    "destination_country": target.destination_country,
-                    "ticket_id": target.ticket_id,
-                    "transferred_at": stamp,  # the event time; the column is NOT NULL
-                    "run_id": run_id,
-                    "actor": actor,
-                    "details": {
-                        "reason": reason,
-                        "ticket_deleted": True,
-                        "transfer_seq": target.transfer_seq,
-                    },
-                },
-            )
-            result.event_seqs.append(int(row["seq"]))
-        complete = result.complete
-        runs.record_finished_run(
+    for target in targets:
+        row = append_event(
             conn,
-            run_id,
-            "erase",
-            actor,
-            stamp,
-            outcome="ok" if complete else ("aborted" if result.aborted else "partial"),
-            exit_code=0 if complete else 3,
-            details=_run_details(result, len(targets)),
+            {
+                "event": "erased",
+                "case_id": target.case_id,
+                "widget_id": target.widget_id,
+                "subject_ref": result.plan.subject_ref,
+                "recipient": target.recipient,
+                "destination_country": target.destination_country,
+                "ticket_id": target.ticket_id,
+                "transferred_at": stamp,  # the event time; the column is NOT NULL
+                "run_id": run_id,
+                "actor": actor,
+                "details": {
+                    "reason": reason,
+                    "ticket_deleted": True,
+                    "transfer_seq": target.transfer_seq,
+                },
+            },
         )
+        result.event_seqs.append(int(row["seq"]))
+    complete = result.complete
+    runs.record_finished_run(
+        conn,
+        run_id,
+        "erase",
+        actor,
+        stamp,
+        outcome="ok" if complete else ("aborted" if result.aborted else "partial"),
+        exit_code=0 if complete else 3,
+        details=_run_details(result, len(targets)),
+    )
 
 
 def _run_details(result: ErasureResult, erased: int) -> dict[str, int]:

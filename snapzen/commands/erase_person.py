@@ -2,8 +2,9 @@
 
 Refuse a shared reference (exit 2) before queueing for the lock, then, under the lock, decide
 again on the ledger that is erased, delete the tickets and journal the request
-(snapzen.commands.erase, .erase_request); then write the response for the person with its
-Art. 19 notices (snapzen.commands.erasure_response). A dry run only reads.
+(snapzen.commands.erase, .erase_request), its Art. 19 notices chained in the same
+transaction; then write the response for the person (snapzen.commands.erasure_response). A
+dry run only reads.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from snapzen.clients.user_erasure import UserErasure as UserErasure  # for the C
 from snapzen.commands import clients
 from snapzen.commands.erase import ErasureResult, erase_subject
 from snapzen.commands.erase_request import RequestInfo
+from snapzen.commands.erasure_notices import other_recipients
 from snapzen.commands.erasure_response import Response, respond
 from snapzen.commands.ledger_open import (
     attached,
@@ -112,6 +114,8 @@ def erase_person(
         ),
         journal=settings.ledger.erasure_journal_path,
         journal_key=require_ledger_key(settings),
+        snapengage_days=settings.snapengage.retention_days,
+        others=other_recipients(settings),
     )
     # A dry run only reads; a real erasure appends to the chain, so it queues behind a sync.
     with open_read(settings) if dry_run else locked(settings, wait_seconds) as db:
@@ -131,10 +135,13 @@ def erase_person(
     lookup, failed = None, None
     if selected is None and result.users is None:
         lookup, failed = _lookup(settings, email)
-    with locked(settings, -1) as db:  # the Art. 19 notices are chained: the lock first
+    db = open_read(settings)  # only read: the erasure chained it all, its Art. 19 notices too
+    try:
         response, path = respond(
             db, result, request_id=info.request_id, out_dir=response_dir(settings, out),
-            snapengage_days=settings.snapengage.retention_days, actor=actor,
-            now=clock.utcnow(), lookup=lookup,
+            snapengage_days=settings.snapengage.retention_days, now=clock.utcnow(),
+            lookup=lookup, settings=settings,
         )  # fmt: skip
+    finally:
+        db.conn.close()
     return Answered(erased, response, path, failed)

@@ -1,24 +1,28 @@
 """Journalling an erasure, withdrawal or objection request (``ledger erase --reason``).
 
-After the deletions, one transaction appends the ``request`` event (date received, Art. 12(3)
-deadline, outcome and counts; open while tickets remain to delete) and remembers the subject
-in ``erased_subjects``; then one line goes to the erasure journal outside the database
-(snapzen.ledger.erasure_journal). The journal line comes last: it is idempotent to re-apply,
-and it must not claim a deletion the ledger has not recorded.
+After the deletions, the erasure's own transaction (snapzen.commands.erase: its ``erased``
+events and run row) also appends the ``request`` event (date received, Art. 12(3) deadline,
+outcome and counts; open while tickets remain to delete), the Art. 19 notices
+(snapzen.commands.erasure_notices) and remembers the subject in ``erased_subjects``; then
+lines go to the erasure journal outside the database (snapzen.ledger.erasure_journal): the
+erasure, the request and its notices (so a restored backup gets them back). The journal comes
+last: it is idempotent to re-apply, and it must not claim a deletion the ledger has not
+recorded.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from snapzen.ledger import erasure_journal, requests
-from snapzen.ledger.db import transaction
+from snapzen.commands import erasure_notices
+from snapzen.ledger import erasure_journal, notices, requests
 from snapzen.ledger.erasure_reapply import remember_subject
 
 if TYPE_CHECKING:
@@ -32,6 +36,20 @@ class RequestInfo:
     received_on: date
     journal: Path | None  # None: no journal file (tests of the erasure alone)
     journal_key: bytes | None = None  # the ledger key: journal lines are keyed with it
+    # Art. 19 (erasure_notices): SnapEngage's retention in days; None records no notices
+    # (tests of the erasure alone). ``others``: the recipients of kind other, by name.
+    snapengage_days: int | None = None
+    others: tuple[str, ...] = ()
+
+
+@dataclass
+class Chained:
+    """What the erasure's transaction appended for the request, for the journal after it."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)  # request, then its notices
+    widgets: dict[str, str] = field(default_factory=dict)
+    stamp: str = ""
+    narrowed: list[str] | None = None
 
 
 def check_journal(db: sqlite_utils.Database, request: RequestInfo) -> None:
@@ -58,8 +76,8 @@ def outcome_of(result: ErasureResult) -> tuple[str, str]:
     return requests.CLOSED, "erased_partly_held" if plan.held else "erased"
 
 
-def close_request(
-    db: sqlite_utils.Database,
+def chain_request(
+    conn: sqlite3.Connection,
     request: RequestInfo,
     result: ErasureResult,
     *,
@@ -67,43 +85,69 @@ def close_request(
     reason: str,
     now: datetime | None,
     only_cases: Collection[str] | None = None,
-) -> None:
-    """Journal the request (chain, then the rights journal). A narrowed erasure (chats of a
-    shared email) names its chats and never marks the whole reference as erased."""
+) -> Chained:
+    """Inside the erasure's transaction: the request event and its Art. 19 notices (stored
+    on ``result.notices``). A narrowed erasure (chats of a shared email) names its chats and
+    never marks the whole reference as erased."""
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     plan = result.plan
     status, outcome = outcome_of(result)
     narrowed = sorted(only_cases) if only_cases is not None else None
     scope = {"narrowed": True, "cases": narrowed} if narrowed is not None else {}
-    with transaction(db) as conn:
-        row = requests.record(
-            conn,
-            request_id=request.request_id,
-            kind=request.kind,
-            subject_ref=plan.subject_ref,
-            received_on=request.received_on,
-            status=status,
-            outcome=outcome,
-            actor=actor,
-            now=moment,
-            details={
-                "reason": reason,
-                "tickets_deleted": len(result.deleted),
-                "tickets_failed": len(result.failed),
-                "tickets_held": len(plan.held),
-                "already_erased": len(plan.already_erased),
-                "chats_withheld": len(plan.unsent),
-                "chats_in_flight": len(plan.in_flight),
-                "erase_run_id": result.run_id,
-                **scope,
-            },
-        )
-        if not plan.subject_held and narrowed is None:
-            remember_subject(conn, plan.subject_ref, stamp, request.request_id)
-        widgets = erasure_journal.widgets_of(conn, narrowed or [])
+    row = requests.record(
+        conn,
+        request_id=request.request_id,
+        kind=request.kind,
+        subject_ref=plan.subject_ref,
+        received_on=request.received_on,
+        status=status,
+        outcome=outcome,
+        actor=actor,
+        now=moment,
+        details={
+            "reason": reason,
+            "tickets_deleted": len(result.deleted),
+            "tickets_failed": len(result.failed),
+            "tickets_held": len(plan.held),
+            "already_erased": len(plan.already_erased),
+            "chats_withheld": len(plan.unsent),
+            "chats_in_flight": len(plan.in_flight),
+            "erase_run_id": result.run_id,
+            **scope,
+        },
+    )
+    chained = Chained(rows=[row], stamp=stamp, narrowed=narrowed)
+    if request.snapengage_days is not None:
+        chats = erasure_notices.person_chats(conn, plan.subject_ref)
+        if narrowed is not None:
+            chats = [c for c in chats if c.case_id in narrowed]
+        decided = erasure_notices.decide(
+            result, chats, today=moment.date(), snapengage_days=request.snapengage_days,
+            others=request.others,
+        )  # fmt: skip
+        # A notice already owed for the same thing (a rerun) is not owed twice: listed again.
+        owed = {(n.recipient, n.how): n for n in notices.open_notices(conn, plan.subject_ref)}
+        again = [owed[(n.recipient, n.how)] for n in decided if (n.recipient, n.how) in owed]
+        fresh = [n for n in decided if (n.recipient, n.how) not in owed]
+        result.notices = again + notices.record(
+            conn, fresh, request_id=request.request_id, subject_ref=plan.subject_ref,
+            actor=actor, now=moment, rows=chained.rows,
+        )  # fmt: skip
+    if not plan.subject_held and narrowed is None:
+        remember_subject(conn, plan.subject_ref, stamp, request.request_id)
+    chained.widgets = erasure_journal.widgets_of(conn, narrowed or [])
+    return chained
+
+
+def journal_request(
+    request: RequestInfo, result: ErasureResult, chained: Chained, *, reason: str
+) -> None:
+    """After the commit: the erasure, its request and notices in the rights journal."""
     if request.journal is None or request.journal_key is None:
         return
+    plan = result.plan
+    narrowed = chained.narrowed
     if not plan.subject_held:
         erasure_journal.append(
             request.journal,
@@ -111,12 +155,12 @@ def close_request(
             erasure_journal.JournalEntry(
                 request_id=request.request_id,
                 subject_ref=plan.subject_ref,
-                erased_at=stamp,
+                erased_at=chained.stamp,
                 reason=reason,
                 tickets=sorted(set(result.deleted) | set(plan.already_erased)),
                 cases=narrowed if narrowed is not None else list(plan.unsent),
                 narrowed=narrowed is not None,
-                widgets=widgets,
+                widgets=chained.widgets,
             ),
         )
-    erasure_journal.append_requests(request.journal, request.journal_key, [row])
+    erasure_journal.append_requests(request.journal, request.journal_key, chained.rows)

@@ -2,8 +2,9 @@
 who was told (Art. 17 and 19), as plain sentences for the person plus a JSON twin.
 
 ``build`` is pure (facts in, response out); ``respond`` reads the ledger for the person's
-chats, records the Art. 19 notices in the chain (snapzen.ledger.notices) and writes the two
-files (0600, atomically). What remains:
+chats and writes the two files (0600, atomically). The Art. 19 notices are not recorded here:
+the erasure chained them in its own transaction (snapzen.commands.erasure_notices), and the
+response lists them as recorded. What remains:
 
 - **SnapEngage** keeps its own copy of each chat (transcript, IP address, location, browser,
   pages visited) until the chat's start plus ``snapengage.retention_days``; snapzen cannot
@@ -29,21 +30,18 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
+from snapzen.commands import controllers, copies, erasure_notices
+from snapzen.commands.erasure_notices import Chat as Chat
 from snapzen.ledger import notices
-from snapzen.ledger.db import transaction
+from snapzen.ledger.requests import EVENTS as REQUEST_EVENTS
 from snapzen.support.atomic import atomic_text
 
 if TYPE_CHECKING:
     from snapzen.clients.user_erasure import UserErasure
     from snapzen.commands.erase import ErasureResult
+    from snapzen.support.settings import Settings
 
 ZENDESK_TRASH_DAYS = 30  # Zendesk scrubs soft-deleted tickets after 30 days (reference §11.1)
-
-
-@dataclass(frozen=True)
-class Chat:
-    case_id: str
-    started_on: date
 
 
 @dataclass
@@ -57,11 +55,14 @@ class Response:
     remains: list[dict[str, Any]] = field(default_factory=list)
     profile: str = "not_requested"  # deleted | kept_tickets_remain | not_found | not_requested
     recipients: list[notices.Notice] = field(default_factory=list)
+    # Who answers for which chats (commands.controllers); empty: the company alone.
+    controllers: list[controllers.Controller] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "request_id": self.request_id,
             "answered_on": self.answered_on.isoformat(),
+            "controllers": [c.as_dict() for c in self.controllers],
             "deleted": {
                 "zendesk_tickets": self.deleted_tickets,
                 "chats_never_sent": self.withheld_chats,
@@ -77,6 +78,7 @@ class Response:
                     "on": n.on,
                     "how": n.how,
                     "ledger_seq": n.seq,
+                    "notice_id": n.notice_id,
                 }
                 for n in self.recipients
             ],
@@ -91,15 +93,17 @@ def build(
     chats: list[Chat],
     snapengage_days: int,
     users: UserErasure | None,
+    held_copies: list[copies.Copy] | None = None,
 ) -> Response:
-    """The response for one erasure run (pure)."""
+    """The response for one erasure run (pure). ``held_copies``: the copies of the ledger
+    that still hold the person (commands.copies); None when no register of copies exists."""
     plan = result.plan
     response = Response(request_id=request_id, answered_on=today)
     response.deleted_tickets = sorted(result.deleted)
     response.withheld_chats = list(plan.unsent)
     response.held_tickets = sorted(plan.held)
     response.failed_tickets = sorted(result.failed)
-    at_snapengage = [c for c in chats if c.started_on + timedelta(days=snapengage_days) >= today]
+    at_snapengage = erasure_notices.at_snapengage(chats, today, snapengage_days)
     for chat in at_snapengage:
         until = chat.started_on + timedelta(days=snapengage_days)
         response.remains.append({
@@ -126,12 +130,15 @@ def build(
             "why": "another channel created it (an email to support, say); it names you and "
                    "is reviewed separately",
         })  # fmt: skip
-    response.remains.append({
-        "where": "backups of snapzen's database", "what": "backup", "id": None,
-        "until": "until rotated out",
-        "why": f"backups made before {today.isoformat()} still hold a coded reference to you; "
-               "if one is ever restored, this erasure is applied again",
-    })  # fmt: skip
+    if held_copies is None:  # no register of copies: what any backup holds, generically
+        response.remains.append({
+            "where": "backups of snapzen's database", "what": "backup", "id": None,
+            "until": "until rotated out",
+            "why": f"backups made before {today.isoformat()} still hold a coded reference to "
+                   "you; if one is ever restored, this erasure is applied again",
+        })  # fmt: skip
+    for held in held_copies or []:
+        response.remains.append(_copy_remains(held))
     if users is not None:
         if users.blocked:
             response.profile = "kept_tickets_remain"
@@ -139,25 +146,54 @@ def build(
             response.profile = "deleted"
         elif not users.to_delete and not users.refused:
             response.profile = "not_found"
-    response.recipients = _notices(response, at_snapengage, today)
+    # As chained with the erasure; decided here only for a result that recorded none.
+    response.recipients = (
+        list(result.notices)
+        if result.notices is not None
+        else erasure_notices.decide(result, chats, today=today, snapengage_days=snapengage_days)
+    )
     return response
 
 
-def _notices(response: Response, chats: list[Chat], today: date) -> list[notices.Notice]:
-    found: list[notices.Notice] = []
-    if response.deleted_tickets or response.profile == "deleted":
-        found.append(notices.Notice(
-            "Zendesk", notices.NOTIFIED, today.isoformat(),
-            "snapzen deleted the data there itself (tickets"
-            + (" and profile" if response.profile == "deleted" else "") + ")",
-        ))  # fmt: skip
-    if chats:
-        found.append(notices.Notice(
-            "SnapEngage", notices.TO_NOTIFY, today.isoformat(),
-            "snapzen cannot delete there: ask SnapEngage to erase chats "
-            + ", ".join(c.case_id for c in chats),
-        ))  # fmt: skip
-    return found
+def _copy_remains(held: copies.Copy) -> dict[str, Any]:
+    made = held.made_at[:10]
+    if held.kind == copies.BACKUP:
+        why = (f"a backup of snapzen's database made on {made}, before this erasure: it holds "
+               "your chats' records and a coded reference to you; if it is ever restored, "
+               "this erasure is applied again")  # fmt: skip
+    else:
+        why = (f"a copy of our erasure journal made on {made} with a checkpoint: it holds a "
+               "coded reference to you and your earlier requests")  # fmt: skip
+    return {
+        "where": held.path,
+        "what": held.kind,
+        "id": None,
+        "made_on": made,
+        "until": "until we delete it (snapzen does not delete copies itself)",
+        "why": why,
+    }
+
+
+def held_copies(db: sqlite_utils.Database, ledger: Path, subject_ref: str,
+                now: datetime) -> list[copies.Copy] | None:  # fmt: skip
+    """The registered copies of the ledger that hold this person (None: no register)."""
+    if not copies.register_path(ledger).is_file():
+        return None
+    first = db.execute(
+        "SELECT min(first_seen_at) FROM cases WHERE subject_ref = ?", (subject_ref,)
+    ).fetchone()[0]
+    marks = ", ".join("?" for _ in REQUEST_EVENTS)
+    seen, asked = db.execute(
+        "SELECT min(CASE WHEN event IN ('transfer', 'withheld', 'ignored', 'sent', 'adopted') "
+        f"THEN transferred_at END), min(CASE WHEN event IN ({marks}) THEN transferred_at END) "
+        "FROM transfers WHERE subject_ref = ?",
+        (*REQUEST_EVENTS, subject_ref),
+    ).fetchone()
+    since = min((t for t in (first, seen) if t), default=None)
+    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return copies.holding(
+        copies.recorded(ledger), backups_since=since, journal_since=asked, before=stamp
+    )
 
 
 def render_text(response: Response) -> str:
@@ -166,8 +202,14 @@ def render_text(response: Response) -> str:
         f"Your erasure request (reference {response.request_id}), answered on "
         f"{response.answered_on.isoformat()}.",
         "",
-        "What we deleted:",
     ]
+    if any(c.client for c in response.controllers):
+        lines.append("Who is responsible for your data:")
+        for entry in response.controllers:
+            chats = f" (chats {', '.join(entry.case_ids)})" if entry.case_ids else ""
+            lines.append(f"- {controllers.sentence(entry)}{chats}")
+        lines.append("")
+    lines.append("What we deleted:")
     deleted = response.deleted_tickets
     lines.append(
         f"- {len(deleted)} support ticket(s) made from your chats ({', '.join(map(str, deleted))})"
@@ -198,21 +240,16 @@ def render_text(response: Response) -> str:
         )
     lines += ["", "Who we told about your erasure (Art. 19 GDPR):"]
     for notice in response.recipients:
-        told = "told" if notice.status == notices.NOTIFIED else "to be told"
-        lines.append(f"- {notice.recipient}: {told} on {notice.on} ({notice.how})")
+        if notice.status == notices.NOTIFIED:
+            lines.append(f"- {notice.recipient}: told on {notice.on} ({notice.how})")
+        else:
+            lines.append(
+                f"- {notice.recipient}: to be told (owed since {notice.on}); what we tell "
+                f"them: {notice.how}"
+            )
     if not response.recipients:
         lines.append("- nobody: no recipient held data about you")
     return "\n".join(lines) + "\n"
-
-
-def person_chats(db: sqlite_utils.Database, subject_ref: str) -> list[Chat]:
-    """Every chat of the person snapzen knows (sent, withheld or pending), oldest first."""
-    rows = db.execute(
-        "SELECT case_id, started_at FROM cases WHERE subject_ref = ? AND started_at IS NOT NULL "
-        "ORDER BY started_at, case_id",
-        (subject_ref,),
-    ).fetchall()
-    return [Chat(str(case_id), date.fromisoformat(str(started)[:10])) for case_id, started in rows]
 
 
 def respond(
@@ -222,29 +259,34 @@ def respond(
     request_id: str,
     out_dir: Path,
     snapengage_days: int,
-    actor: str,
     now: datetime,
     lookup: UserErasure | None = None,
+    settings: Settings | None = None,
 ) -> tuple[Response, Path]:
-    """Build the response, chain its Art. 19 notices, write ``erasure-response-<id>.txt``
-    and ``.json`` (0600) in ``out_dir``; returns the response and the text file's path.
-    ``lookup``: a read-only profile lookup (without ``--delete-user``), for the tickets not
-    created by snapzen that name the person."""
+    """Build the response (``settings``: for the controller of each chat), write
+    ``erasure-response-<id>.txt`` and ``.json`` (0600) in ``out_dir``; returns the response
+    and the text file's path. ``db`` is only read (no writer lock: the erasure chained
+    everything, its Art. 19 notices too). ``lookup``: a read-only profile lookup (without
+    ``--delete-user``), for the tickets not created by snapzen that name the person."""
     users = result.users or lookup
+    chats = erasure_notices.person_chats(db.conn, result.plan.subject_ref)
     response = build(
         result,
         request_id=request_id,
         today=now.astimezone(UTC).date(),
-        chats=person_chats(db, result.plan.subject_ref),
+        chats=chats,
         snapengage_days=snapengage_days,
         users=users,
+        held_copies=(
+            held_copies(db, Path(settings.ledger.path), result.plan.subject_ref, now)
+            if settings is not None
+            else None
+        ),
     )
-    if response.recipients:
-        with transaction(db) as conn:
-            response.recipients = notices.record(
-                conn, response.recipients, request_id=request_id,
-                subject_ref=result.plan.subject_ref, actor=actor, now=now,
-            )  # fmt: skip
+    if settings is not None:  # a client's chats: the client is their controller
+        response.controllers = controllers.group(
+            settings, [(c.case_id, c.widget_id) for c in chats]
+        )
     text_path = out_dir / f"erasure-response-{request_id}.txt"
     with atomic_text(text_path) as handle:
         handle.write(render_text(response))

@@ -6,7 +6,7 @@ the CLI renders them (a table, or csv/json/jsonl through ``write_rows``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +14,7 @@ from snapzen.commands.ledger_open import known_widget, narrow, open_read, subjec
 from snapzen.ledger import audit
 from snapzen.ledger.audit import Filters as Filters
 from snapzen.ledger.audit import write_rows as write_rows  # csv, json, jsonl, streamed
+from snapzen.ledger.forget import note
 from snapzen.support.settings import Settings
 
 
@@ -48,6 +49,8 @@ def ledger_rows(
 class SubjectRows:
     ref: str  # the HMAC reference, printed instead of the email
     rows: Iterator[dict[str, Any]]
+    # Why nothing may be found: the months the ledger has forgotten (None: none forgotten).
+    forgotten: Callable[[], str | None]
 
 
 def subject_rows(
@@ -61,4 +64,4 @@ def subject_rows(
     rows = audit.subject_transfers(db.conn, ref)
     if selected is not None:
         rows = (row for row in rows if row["case_id"] in selected)
-    return SubjectRows(ref=ref, rows=rows)
+    return SubjectRows(ref=ref, rows=rows, forgotten=lambda: note(db.conn))

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from snapzen.commands.reconcile_findings import Kind
 from snapzen.commands.status import STATUSES
 from snapzen.ledger import outbox, runs
 from snapzen.ledger.status import UNSENT_OR_PUSHING, sql_list
@@ -156,6 +157,23 @@ def render_prometheus(report: dict[str, Any]) -> str:
         "snapzen_last_run_duration_seconds",
         "Wall time of the last finished run (0 while running or before the first run).",
         [({}, round(finished - started, 3) if finished and started else 0.0)],
+    )
+    checked = report.get("last_reconcile") or {}
+    out.family(
+        "snapzen_reconcile_last_run_timestamp_seconds",
+        "Unix time the last `ledger reconcile` check finished; 0 before the first.",
+        [({}, _epoch(checked.get("finished_at")) or 0.0)],
+    )
+    out.family(
+        "snapzen_reconcile_findings",
+        "Findings of the last `ledger reconcile` check, by kind (0 before the first).",
+        (({"kind": k.value}, (checked.get("findings") or {}).get(k.value, 0)) for k in Kind),
+    )
+    out.family(
+        "snapzen_reconcile_due",
+        "1 when no `ledger reconcile` check finished in the last 8 days (a ledger younger "
+        "than that is not due), else 0.",
+        [({}, 1 if report.get("reconcile_due") else 0)],
     )
     return out.text()
 

@@ -30,7 +30,7 @@ log = get_logger("snapzen.commands.reconcile")
 
 EXTERNAL_PREFIX = "snapengage:"
 # Zendesk refuses an incremental start_time less than a minute ago.
-_MIN_AGE = timedelta(seconds=61)
+MIN_AGE = timedelta(seconds=61)
 
 
 class Via(StrEnum):
@@ -78,7 +78,7 @@ def find_tickets(
     result = ReconcileResult(since=since, via=via)
     latest: dict[int, dict[str, Any]] = {}
     if via is Via.incremental:
-        start = min(since, now - _MIN_AGE)
+        start = min(since, now - MIN_AGE)
         pages = sink.incremental_tickets(int(start.timestamp()))
     else:
         pages = sink.search_export("type:ticket tags:snapengage")

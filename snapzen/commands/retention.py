@@ -48,6 +48,7 @@ from snapzen.clients.ticket_deletion import (
 )
 from snapzen.commands import retention_profiles
 from snapzen.commands.clients import ticket_deleter_from, zendesk_from
+from snapzen.commands.retention_forget import forget_due, plan_forget
 from snapzen.commands.retention_profiles import plan_profiles, sweep_profiles
 from snapzen.ledger import holds, outbox, runs, transitions
 from snapzen.ledger.chain import append_event
@@ -141,6 +142,8 @@ class SweepResult:
     users_failed: int = 0
     users_planned: list[int] = field(default_factory=list)  # dry run: user ids to delete
     users_checked: bool = True  # False: a dry run that could not ask Zendesk
+    # Months forgotten (retention_forget): {period, cases_forgotten, ...}; dry run {period, cases}
+    forgotten: list[dict[str, Any]] = field(default_factory=list)
     requesters: set[int] = field(default_factory=set, repr=False)  # in memory only
 
     @property
@@ -406,6 +409,9 @@ def run_sweep(
             if reconcile:
                 _reconcile(db, api, result, settings, reconcile_months, actor, clock)
             sweep_profiles(api, result)
+            result.forgotten = forget_due(
+                db, settings, as_of=as_of, now=clock(), actor=actor, run_id=run_id, hook=hook
+            )
         except BaseException as exc:
             # As in service.run_pass: runs.error is read by people, so no echoed emails
             # (one_line scrubs them).
@@ -474,13 +480,16 @@ def _plan_only(settings: Settings, result: SweepResult, years: int) -> SweepResu
     try:
         columns = {row[1] for row in db.execute("PRAGMA table_info(transfers)").fetchall()}
         active = holds.active(db.conn) if columns else holds.HoldSet()
+        due_ids: set[str] = set()
         for due in iter_due(db, result.as_of, years):
             if active.held(case_id=due.case_id, ticket_id=due.ticket_id, subject=due.subject_ref):
                 result.held += 1
                 continue
             result.due += 1
+            due_ids.add(due.case_id)
             if len(result.planned) < 1000:
                 result.planned.append(due)
+        result.forgotten = plan_forget(db.conn, settings, result.as_of, active, due_ids)
     finally:
         db.conn.close()
     return result

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger import alerts, derogations, outbox, requests
+from snapzen.ledger import alerts, derogations, outbox, reconciliation, requests
 from snapzen.ledger.cursor_rules import check_clock
 from snapzen.ledger.db import open_ledger
 from snapzen.ledger.events import DECISIONS_SQL, Event
@@ -19,6 +19,8 @@ from snapzen.sync.pipeline import log_at_risk
 from snapzen.sync.results_check import unresolved_counts
 
 STATUSES = tuple(CaseStatus)  # the report's column order is the enum's
+# `ledger reconcile` is suggested weekly; status says so once the last check is older.
+RECONCILE_DUE_AFTER = timedelta(days=8)
 
 
 def _age_seconds(iso: str | None, now: datetime) -> float | None:
@@ -129,7 +131,18 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
         "clock_warning": clock_warning,
         "future_dated": future,
         "requests_overdue": overdue,
+        **_reconcile(db, now),
     }
+
+
+def _reconcile(db: sqlite_utils.Database, now: datetime) -> dict[str, Any]:
+    """The last `ledger reconcile` check, and whether one is due: the last is older than
+    RECONCILE_DUE_AFTER, or none ran and the ledger's first activity is."""
+    last = reconciliation.last_reconciliation(db.conn)
+    since = last["finished_at"] if last else reconciliation.earliest_activity(db.conn)
+    age = _age_seconds(since, now)
+    due = age is not None and age > RECONCILE_DUE_AFTER.total_seconds()
+    return {"last_reconcile": last, "reconcile_due": due}
 
 
 def _clock_warning(db: sqlite_utils.Database, now: datetime) -> str | None:

@@ -9,6 +9,9 @@ runs row edited or deleted, or a terminal case or finished run that the chain ne
 in the other tables verify and restore rely on (``ledger_meta``, ``erased_subjects``,
 ``case_flags``: snapzen.ledger.evidence_tables), with the table's name.
 
+A case deleted because the retention sweep forgot its month is not a disagreement: the
+chained ``period_forgotten`` event lists it (snapzen.ledger.forget).
+
 Cases decided before the decision log existed have no decision row; they are counted, not
 judged, since the chain cannot say anything about them.
 """
@@ -22,6 +25,7 @@ from dataclasses import dataclass, field
 from snapzen.ledger import evidence_tables
 from snapzen.ledger.decisions import CASE_EVENTS, RUN_EVENT, STATUS_AFTER, read_run, run_digest
 from snapzen.ledger.meta import read_meta
+from snapzen.ledger.period_keys import FORGOTTEN_CASES_SQL
 from snapzen.ledger.status import TERMINAL, CaseStatus, sql_list
 
 # Statuses a case may pass through after a decision that did not send it: a retry, a
@@ -100,7 +104,7 @@ _DISAGREEING_SQL = f"""
     SELECT latest.seq, latest.case_id, latest.event, latest.ticket_id, c.case_id, c.status,
            c.ticket_id
     FROM {_LATEST} LEFT JOIN cases c ON c.case_id = latest.case_id
-    WHERE c.case_id IS NULL
+    WHERE (c.case_id IS NULL AND latest.case_id NOT IN {FORGOTTEN_CASES_SQL})
        OR ({_EXPECTED} = '{CaseStatus.SYNCED}' AND c.status = '{CaseStatus.SYNCED}'
            AND latest.ticket_id IS NOT c.ticket_id)
        OR (c.status != {_EXPECTED}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, TextIO
 
+from snapzen.ledger import period_keys
 from snapzen.ledger.csv_cells import neutralise_row
 from snapzen.ledger.status import CaseStatus
 from snapzen.support.errors import ConfigError
@@ -144,7 +145,10 @@ def iter_transfers(
 
 def subject_transfers(conn: sqlite3.Connection, ref: str) -> Iterator[dict[str, Any]]:
     """Every ledger row of one data subject (transfers and later erasure/expiry events)."""
-    return iter_transfers(conn, Filters(subject_ref=ref), columns=SUBJECT_COLUMNS)
+    chained, params = period_keys.match(conn, ref)  # every period not forgotten
+    sql = f"SELECT {', '.join(SUBJECT_COLUMNS)} FROM transfers WHERE {chained} ORDER BY seq"
+    for values in conn.execute(sql, params):
+        yield dict(zip(SUBJECT_COLUMNS, values, strict=True))
 
 
 # --- writers ------------------------------------------------------------------------------

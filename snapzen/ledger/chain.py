@@ -29,6 +29,7 @@ from snapzen.ledger.chain_legacy import SORTED, json_text
 from snapzen.ledger.chain_legacy import canonical_json as canonical_json  # re-exported
 from snapzen.ledger.chain_legacy import plain_json as plain_json  # re-exported: outbox
 from snapzen.ledger.chain_legacy import row_hash as row_hash  # re-exported: version 1
+from snapzen.ledger.period_keys import pseudonymize
 from snapzen.ledger.subjects import subject_ref as subject_ref  # re-exported: older callers
 from snapzen.ledger.transfers_table import RECORD_COLUMNS
 from snapzen.support.errors import FatalError
@@ -85,6 +86,7 @@ def append_events(
             raise ValueError(f"unknown transfer columns: {sorted(unknown)}")
         if not rows:
             last_seq, last_hash = chain_head(conn)
+        fields = pseudonymize(conn, fields)  # a chat's person: keyed by the chat's period
         content: dict[str, Any] = dict.fromkeys(RECORD_COLUMNS)
         for column, value in fields.items():
             if column in content:

@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from snapzen.ledger import period_keys
 from snapzen.support.errors import ConfigError
 
 
@@ -40,16 +41,17 @@ class SubjectCollision(ConfigError):
 
 def candidates(conn: sqlite3.Connection, ref: str) -> list[Candidate]:
     """Every chat under the reference: staged cases, and ledger rows whose case is gone."""
+    chained, params = period_keys.match(conn, ref, prefix="t.")  # every period not forgotten
     rows = conn.execute(
-        """SELECT case_id, ticket_id, started_at, widget_id, status FROM cases
+        f"""SELECT case_id, ticket_id, started_at, widget_id, status FROM cases
            WHERE subject_ref = ?
            UNION
            SELECT case_id, max(ticket_id), NULL, max(widget_id), NULL FROM transfers t
-           WHERE subject_ref = ? AND event IN ('transfer', 'sent')
+           WHERE {chained} AND event IN ('transfer', 'sent')
              AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.case_id = t.case_id)
            GROUP BY case_id
            ORDER BY 3, 1""",
-        (ref, ref),
+        (ref, *params),
     )
     return [Candidate(*row) for row in rows]
 

@@ -27,12 +27,14 @@ import orjson
 from snapzen.ledger import journal_file
 from snapzen.ledger.journal_file import GENESIS as GENESIS
 from snapzen.ledger.journal_file import JournalDamaged as JournalDamaged
+from snapzen.ledger.notices import EVENT as NOTICE_EVENT
 from snapzen.ledger.requests import EVENT as REQUEST_EVENT
 from snapzen.ledger.requests import EVENTS as REQUEST_EVENTS
 from snapzen.ledger.requests import is_erasure_record
 from snapzen.support.atomic import atomic_text
 
 ERASURE, REQUEST, STATEMENT = "erasure", "request", "statement"
+FORGOTTEN = "period_forgotten"  # a month of chats forgotten (snapzen.ledger.forget)
 
 
 @dataclass(frozen=True)
@@ -78,9 +80,13 @@ class RequestLine:
     actor: str | None
     details: dict[str, Any]
     event: str = REQUEST_EVENT
+    recipient: str | None = None  # an Art. 19 notice's (snapzen.ledger.notices)
 
     def body(self) -> dict[str, Any]:
-        return asdict(self)
+        body = asdict(self)
+        if self.recipient is None:
+            del body["recipient"]  # request lines as before notices were journalled
+        return body
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> RequestLine:
@@ -95,11 +101,14 @@ class RequestLine:
             actor=None if actor is None else str(actor),
             details=dict(details),
             event=str(body.get("event", REQUEST_EVENT)),
+            recipient=None if body.get("recipient") is None else str(body["recipient"]),
         )
 
     def identity(self) -> tuple[str, str, str, bytes]:
         """What makes two copies of one event the same event (a re-applied copy is marked)."""
         plain = {k: v for k, v in self.details.items() if k != "reapplied"}
+        if self.recipient is not None:
+            plain["@recipient"] = self.recipient
         return (self.event, self.request_id, self.at, orjson.dumps(plain, option=_SORTED))
 
 
@@ -111,6 +120,7 @@ class Contents:
     erasures: list[JournalEntry] = field(default_factory=list)
     requests: list[RequestLine] = field(default_factory=list)
     statements: list[dict[str, Any]] = field(default_factory=list)
+    forgotten: list[dict[str, Any]] = field(default_factory=list)  # {period, forgotten_at}
     lines: int = 0
     head: str = GENESIS
 
@@ -134,6 +144,8 @@ def read(path: Path, key: bytes | None, *, known: Iterable[JournalEntry] = ()) -
                 contents.requests.append(RequestLine.from_body(line.entry))
             elif line.type == STATEMENT:
                 contents.statements.append(line.entry)
+            elif line.type == FORGOTTEN:
+                contents.forgotten.append({k: str(line.entry[k]) for k in ("period", "at")})
             else:
                 raise JournalDamaged(f"{path}: line {line.number}: unknown type {line.type!r}")
         except (KeyError, TypeError, ValueError) as exc:
@@ -168,6 +180,7 @@ def request_line(row: Mapping[str, Any]) -> RequestLine:
         actor=row.get("actor"),
         details=dict(details or {}),
         event=str(row.get("event") or REQUEST_EVENT),
+        recipient=row.get("recipient"),
     )
 
 
@@ -196,14 +209,15 @@ def prepare(path: Path, key: bytes, conn: sqlite3.Connection) -> Contents:
 
 def ledger_requests(conn: sqlite3.Connection) -> list[RequestLine]:
     """Every request event the ledger's chain holds (receipts, answers, pauses, resumptions,
-    extensions), in order."""
-    marks = ", ".join("?" for _ in REQUEST_EVENTS)
+    extensions) and the Art. 19 notices of its erasures, in order."""
+    events = (*REQUEST_EVENTS, NOTICE_EVENT)
+    marks = ", ".join("?" for _ in events)
     rows = conn.execute(
-        "SELECT case_id, subject_ref, transferred_at, actor, details, event FROM transfers "
-        f"WHERE event IN ({marks}) ORDER BY seq",
-        REQUEST_EVENTS,
+        "SELECT case_id, subject_ref, transferred_at, actor, details, event, recipient "
+        f"FROM transfers WHERE event IN ({marks}) ORDER BY seq",
+        events,
     )
-    names = ("case_id", "subject_ref", "transferred_at", "actor", "details", "event")
+    names = ("case_id", "subject_ref", "transferred_at", "actor", "details", "event", "recipient")
     return [request_line(dict(zip(names, row, strict=True))) for row in rows]
 
 

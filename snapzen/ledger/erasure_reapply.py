@@ -129,6 +129,7 @@ def reapply(
                     "transferred_at": line.at,  # when it happened, not when re-applied
                     "actor": line.actor or actor,
                     "details": {**line.details, "reapplied": True},
+                    **({"recipient": line.recipient} if line.recipient else {}),
                 },
             )
             result.requests += 1
@@ -276,6 +277,12 @@ def restore_union(
         result.no_journal = True
         _state_no_journal(db, now, actor, command)
     _complete_live(choice, vouched, erasures, requests, in_live)
+    from snapzen.ledger import forget  # a month forgotten stays forgotten (the journal wins)
+
+    forget.reapply(
+        db, sources, choice.key, now=now, actor=actor, how=command, live=choice.live,
+        also=forget.chained_in(replaced),
+    )  # fmt: skip
     return result
 
 

@@ -37,6 +37,8 @@ class Event(StrEnum):
     CASE_FLAGGED = "case_flagged"
     RECIPIENT_NOTICE = "recipient_notice"
     OPERATOR_STATEMENT = "operator_statement"
+    RECONCILED = "reconciled"
+    PERIOD_FORGOTTEN = "period_forgotten"
 
 
 MEANING: dict[Event, str] = {
@@ -67,6 +69,11 @@ MEANING: dict[Event, str] = {
     Event.RECIPIENT_NOTICE: "an Art. 19 notice to a recipient of an erased person's data",
     Event.OPERATOR_STATEMENT: "a statement an operator recorded (e.g. about an erasure "
     "reapplied from the journal)",
+    Event.RECONCILED: "a check of the ledger against Zendesk (`ledger reconcile`): its "
+    "outcome and findings by kind in details",
+    Event.PERIOD_FORGOTTEN: "a month of chats forgotten at the end of its retention: its "
+    "subject-reference key destroyed and its cases deleted (details.period, "
+    "details.cases_forgotten; never a reference)",
 }
 
 # What became of a chat: the decisions counted as such in every summary.

@@ -34,6 +34,18 @@ LEDGER_RETENTION = (
 )
 
 
+def ledger_retention(transfer: Any) -> str:
+    """Art. 30(1)(f) for the ledger: what it keeps, and when it forgets each month's people."""
+    years = int(transfer.retention_years)
+    return (
+        f"{LEDGER_RETENTION}. A chat's rows reference its person under a key of the month the "
+        f"chat started; once every ticket of that month has expired ({years} "
+        f"year{'' if years == 1 else 's'} from the chat's start), the retention sweep destroys "
+        "the month's key and deletes its working rows (a chained `period_forgotten` event): "
+        "the rows stay in the chain, linked to nobody"
+    )
+
+
 # For an Art. 30(2) record (the company as processor): its own name, contact and measures.
 MANDATORY_30_2 = ("controller", "contact", "security_measures")
 
@@ -140,7 +152,7 @@ def art30_record(
         "e_derogations": derogated,
         "f_retention": retention_statement(record, transfer),  # as the access pack says
         "f_snapengage_retention": snapengage_retention(snapengage_days),
-        "f_ledger_retention": record.ledger_retention or LEDGER_RETENTION,
+        "f_ledger_retention": record.ledger_retention or ledger_retention(transfer),
         "g_security_measures": list(record.security_measures) or [NOT_SET],
     }
 

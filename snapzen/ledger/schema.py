@@ -212,6 +212,19 @@ def _v8_records(db: sqlite_utils.Database) -> None:
     rebuild_with_records(db.conn)
 
 
+def _v9_period_keys(db: sqlite_utils.Database) -> None:
+    """period_keys: one random key per month of chat start, keying the chain's references
+    of that month's chats; subject_periods: which chain reference belongs to which person's
+    lookup reference and period. Both lose a period's rows when the retention sweep forgets
+    it (snapzen.ledger.forget). References chained before this step are indexed here as
+    their own lookup reference (the legacy scheme: keyed by the ledger key itself)."""
+    from snapzen.ledger.period_keys import CREATE_SQL, index_legacy
+
+    db.executescript(CREATE_SQL)
+    with db.conn:  # an INSERT: committed here, as the DDL above is
+        index_legacy(db.conn)
+
+
 # Append new steps at the end; never edit or reorder a released one.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_initial,
@@ -222,6 +235,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v6_identity_and_flags,
     _v7_decision_log,
     _v8_records,
+    _v9_period_keys,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

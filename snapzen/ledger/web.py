@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from snapzen.ledger.events import describe_all
+from snapzen.ledger.period_keys import KEYED_SQL
 from snapzen.ledger.status import CaseStatus
 from snapzen.support.atomic import create_private, private_dir, write_private
 from snapzen.support.sqlite_uri import read_only_uri
 
 DB_NAME = "ledger"  # Datasette names the database after the file stem: /ledger
-HIDDEN_COLUMNS = {"cases": ("raw",)}  # personal data that never leaves the live file
+# Personal data, and key material, that never leave the live file.
+HIDDEN_COLUMNS = {"cases": ("raw",), "period_keys": ("key",)}
 
 TABLE_DESCRIPTIONS = {
     "transfers": (
@@ -50,6 +52,10 @@ TABLE_DESCRIPTIONS = {
     "derived from the key, never the key).",
     "case_flags": "Cases a person must decide (e.g. several Zendesk tickets with one "
     "external_id); nothing is deleted automatically.",
+    "period_keys": "The months (of chat start) whose subject-reference key still exists (the "
+    "key itself is not in this copy); a month's row goes when the retention sweep forgets it.",
+    "subject_periods": "Which chained reference of a chat is which person's lookup reference, "
+    "per month; a forgotten month's rows are deleted, so its chain rows link to nobody.",
 }
 
 COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
@@ -161,6 +167,15 @@ COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "flagged_at": "When it was flagged (UTC).",
         "resolved_at": "When a person resolved it (empty: open).",
     },
+    "period_keys": {
+        "period": "YYYY-MM: the UTC month of chat start the key covers.",
+        "created_at": "When the month's first chat was recorded (UTC).",
+    },
+    "subject_periods": {
+        "chain_ref": "subject_ref as chained on the month's chat rows (HMAC under its key).",
+        "lookup_ref": "The person's reference (cases.subject_ref: HMAC of the email).",
+        "period": "YYYY-MM: the month it belongs to.",
+    },
 }
 
 _SUBJECT_COLUMNS = (
@@ -174,8 +189,9 @@ CANNED_QUERIES: dict[str, dict[str, Any]] = {
         "prints it): the person's transfers (recipients, third country, basis/safeguard and "
         "storage period) and every other event about their chats (withheld, erased, "
         "expired, ...).",
-        "sql": f"SELECT {_SUBJECT_COLUMNS} FROM transfers WHERE subject_ref = :subject_ref "
-        "ORDER BY seq",
+        "sql": f"SELECT {_SUBJECT_COLUMNS} FROM transfers WHERE subject_ref IN "
+        "(SELECT chain_ref FROM subject_periods WHERE lookup_ref = :subject_ref) OR "
+        f"(subject_ref = :subject_ref AND event NOT IN {KEYED_SQL}) ORDER BY seq",
     },
     "by_month": {
         "title": "Restricted transfers by month and legal basis",

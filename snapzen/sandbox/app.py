@@ -54,6 +54,7 @@ URL_MAP = Map(
             methods=["DELETE"],
         ),
         Rule(f"{_ZD}/tickets/<int:ticket_id>", endpoint="zendesk.ticket_show", methods=["GET"]),
+        Rule(f"{_ZD}/tickets/<int:ticket_id>", endpoint="zendesk.ticket_update", methods=["PUT"]),
         Rule(
             f"{_ZD}/tickets/<int:ticket_id>/comments",
             endpoint="zendesk.ticket_comments",

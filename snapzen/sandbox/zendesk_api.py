@@ -11,7 +11,7 @@ from werkzeug.wrappers import Request, Response
 from snapzen.sandbox import zendesk_search
 from snapzen.sandbox.config import SandboxConfig
 from snapzen.sandbox.responses import error, json_response, loads
-from snapzen.sandbox.zendesk_store import JsonDict, ZendeskStore, iso_utc, validate_ticket
+from snapzen.sandbox.zendesk_store import JsonDict, ZendeskStore, validate_ticket
 
 MAX_BATCH = 100
 
@@ -257,8 +257,28 @@ class ZendeskApi:
             record = self.store.tickets.get(ticket_id)
             if record is None or record.deleted_at is not None:
                 return error(404, "RecordNotFound", "Not found")
-            record.deleted_at = iso_utc(now)
+            self.store.soft_delete(record, now)
         return Response(status=204)
+
+    def ticket_update(self, request: Request, ticket_id: int) -> Response:
+        """``PUT tickets/{id}`` with ``{"ticket": {...}}``: what an agent or a script may
+        change here (external_id, subject, status, tags); a closed ticket is refused."""
+        body = _json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("ticket"), dict):
+            return error(400, "InvalidJSON", 'body must be {"ticket": {...}}')
+        done = self.store.update_ticket(ticket_id, body["ticket"])
+        if done is None:
+            return error(404, "RecordNotFound", "Not found")
+        if isinstance(done, str):
+            return json_response(
+                {
+                    "error": "RecordInvalid",
+                    "description": "Record validation errors",
+                    "details": {"base": [{"description": done, "error": "InvalidValue"}]},
+                },
+                422,
+            )
+        return json_response({"ticket": done.shown(), "audit": {"ticket_id": ticket_id}})
 
     def tickets_destroy_many(self, request: Request) -> Response:
         ids = _parse_ids(request)

@@ -6,7 +6,8 @@ What reconciliation relies on, as the reference describes them:
   result cap; 100 requests a minute per account; archived tickets included, deleted ones not;
 - incremental export (``GET /api/v2/incremental/tickets/cursor?start_time=…`` then
   ``?cursor=…``): every ticket changed since ``start_time`` (archived and deleted ones
-  too, deleted with status ``deleted``), ``after_cursor``, ``after_url``, ``end_of_stream``;
+  too, deleted with status ``deleted``), in the order they last changed (an update or a
+  deletion shows a ticket again, later), ``after_cursor``, ``after_url``, ``end_of_stream``;
   ``start_time`` at least one minute in the past; 10 requests a minute.
 Each has its own per-minute budget (a 429 with Retry-After and Zendesk's body), on top of the
 account budget the app counts for every request.
@@ -122,7 +123,7 @@ class ZendeskExportApi:
         size = self.cfg.export_page_size
         with self.store.lock:
             changed = sorted(
-                ((r.created_ts, int(r.data["id"]), r) for r in self.store.tickets.values()),
+                ((r.changed_ts, int(r.data["id"]), r) for r in self.store.tickets.values()),
                 key=lambda item: (item[0], item[1]),
             )
             if cursor_text:  # strictly after the last ticket handed out
@@ -192,5 +193,5 @@ def _as_exported(record: TicketRecord) -> dict[str, Any]:
     data = record.shown()
     if record.deleted_at is not None:
         data["status"] = "deleted"
-    data["generated_timestamp"] = int(record.created_ts)  # creation: the sandbox never edits
+    data["generated_timestamp"] = int(record.changed_ts)  # created, updated or deleted
     return data

@@ -38,6 +38,7 @@ class TicketRecord:
     deleted_at: str | None = None
     job_id: str | None = None
     created_ts: float = 0.0  # sandbox clock at creation: the age archiving counts from
+    changed_ts: float = 0.0  # sandbox clock at the last change (the export's order)
 
     def shown(self) -> JsonDict:
         """The ticket as Zendesk's API shows it: a Ticket object has no comments (they are
@@ -292,7 +293,7 @@ class ZendeskStore:
                         }
                     )
                 else:
-                    found.deleted_at = iso_utc(now)
+                    self.soft_delete(found, now)
                     results.append(
                         {"id": ticket_id, "action": "delete", "success": True, "status": "Deleted"}
                     )
@@ -403,10 +404,16 @@ class ZendeskStore:
             return found
 
     def add_email_ticket(
-        self, requester_email: str, subject: str, *, cc_emails: tuple[str, ...] = ()
+        self,
+        requester_email: str,
+        subject: str,
+        *,
+        cc_emails: tuple[str, ...] = (),
+        submitter_email: str | None = None,
     ) -> int:
         """A ticket another channel created (an email to support), not snapzen: no
-        external_id, ``via.channel`` email, CCs as ``collaborator_ids``. Returns its id."""
+        external_id, ``via.channel`` email, CCs as ``collaborator_ids``; ``submitter_email``:
+        someone who filed it for the requester (``submitter_id``). Returns its id."""
         with self.lock:
             ccs = [self._user_id({"email": e}) for e in cc_emails]
             item: JsonDict = {
@@ -417,6 +424,8 @@ class ZendeskStore:
                 "via": {"channel": "email"},
                 "status": "open",
             }
+            if submitter_email is not None:
+                item["submitter_id"] = self._user_id({"email": submitter_email})
             return int(self.create_ticket(item, False, None).data["id"])
 
     def inspect_users(self) -> list[JsonDict]:
@@ -476,7 +485,33 @@ class ZendeskStore:
                 job_id=job_id,
                 created_ts=self.clock(),
             )
+            record.changed_ts = record.created_ts
             self.tickets[ticket_id] = record
+            return record
+
+    def soft_delete(self, record: TicketRecord, now: float) -> None:
+        """Into deleted_tickets (caller holds the lock); the export shows it as deleted."""
+        record.deleted_at = iso_utc(now)
+        record.changed_ts = now
+
+    def update_ticket(self, ticket_id: int, fields: JsonDict) -> TicketRecord | str | None:
+        """``PUT tickets/{id}``: the ticket, None when there is no live one, or why Zendesk
+        refuses the update (a closed ticket cannot be updated)."""
+        now = self.tick()
+        with self.lock:
+            record = self.tickets.get(ticket_id)
+            if record is None or record.deleted_at is not None:
+                return None
+            if record.archived or record.data.get("status") == "closed":
+                return "Status: closed prevents ticket update"
+            status = fields.get("status", record.data.get("status"))
+            if status not in _STATUSES:
+                return f"Status: {status} is not valid"
+            for name in ("external_id", "subject", "status", "tags"):
+                if name in fields:
+                    record.data[name] = fields[name]
+            record.data["updated_at"] = iso_utc(now)
+            record.changed_ts = now
             return record
 
     def new_token(self) -> str:

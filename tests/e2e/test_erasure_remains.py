@@ -155,3 +155,30 @@ def test_sweep_purges_the_bin_and_deletes_ticketless_profiles_dry_run_first(
     assert _live_user(sb, keep_email) == keep_id
     assert not next(t for t in sb.tickets() if t["id"] == foreign)["deleted"]
     assert verify_cli(env).returncode == 0
+
+
+def test_a_ticket_the_person_only_submitted_keeps_their_profile_in_erasure(
+    make_sandbox: Any, tmp_path: Path
+) -> None:
+    """Item 2: any ticket naming the person stops `--delete-user`, one they only submitted
+    for someone else included (another channel: an email forwarded on a colleague's behalf)."""
+    sb = make_sandbox(chats=30, seed=5)
+    ledger = tmp_path / "ledger.db"
+    env = cli_env(sb, ledger)
+    init_ledger(env)
+    assert snapzen(env, "sync").returncode == 0
+    email, _case, tickets = _synced_person(sb, ledger)
+    user_id = _live_user(sb, email)
+    assert user_id is not None
+    filed = sb.app.store.add_email_ticket(
+        "colleague@example.net", "Filed for a colleague", submitter_email=email
+    )
+    out = tmp_path / "out"
+    kept = snapzen(env, "ledger", "erase", "--email", email, "--delete-user", "--out", str(out))
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert f"Zendesk user {user_id} NOT deleted: ticket(s) [{filed}]" in kept.stderr
+    assert _live_user(sb, email) == user_id and set(tickets) <= sb.app.store.purged
+    text, data, _path = _response(out)
+    assert data["zendesk_profile"] == "kept_tickets_remain"
+    assert ("Zendesk", filed) in {(r["where"], r["id"]) for r in data["remains"]}
+    assert f"ticket not created by snapzen {filed}" in text

@@ -79,11 +79,18 @@ def test_a_stale_subject_index_hiding_a_subjects_row_is_reported(ledger_path: Pa
     try:
         answer = [row["seq"] for row in audit.subject_transfers(db.conn, alice)]
         shown = db.conn.execute("SELECT subject_ref FROM transfers WHERE seq = 3").fetchone()[0]
+        # A chat row carries Alice's reference keyed by its month (ledger.period_keys).
+        alices = {
+            str(row[0])
+            for row in db.conn.execute(
+                "SELECT chain_ref FROM subject_periods WHERE lookup_ref = ?", (alice,)
+            )
+        }
         plain = verify.verify_ledger(db.conn)
         result = verify.verify_ledger(db.conn, thorough=True)
     finally:
         db.conn.close()
-    assert shown == alice and answer == [6, 9]  # the attack works: row 3 left out
+    assert shown in alices and answer == [6, 9]  # the attack works: row 3 left out
     assert plain.ok  # records, hashes and definitions are intact: only the index lies
     problem = result.first_problem
     assert problem is not None and problem.kind == "damaged"

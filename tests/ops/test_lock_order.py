@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import sqlite3
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from snapzen.commands.backup import backup_ledger
 from snapzen.sandbox import Sandbox, SandboxConfig
 from snapzen.support.lock import writer_lock
 from tests.fakes import LEDGER_KEY, RECORD_ENV, create_ledger
+from tests.ops.queued import Queued
 
 pytestmark = pytest.mark.e2e
 
@@ -99,39 +98,14 @@ def queued_behind_a_restore(env: dict[str, str], tmp_path: Path, *args: str) -> 
     backup = tmp_path / "backup.db"
     backup_ledger(live, backup)
     with writer_lock(live):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "snapzen", *args, "--wait"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        lines: queue.Queue[str | None] = queue.Queue()
-
-        def pump() -> None:
-            assert proc.stderr is not None
-            for line in proc.stderr:
-                lines.put(line)
-            lines.put(None)
-
-        threading.Thread(target=pump, daemon=True).start()
-        seen: list[str] = []
+        queued = Queued(env, [*args, "--wait"], BOUND)
+        queued.until_waiting()
         try:
-            while True:
-                line = lines.get(timeout=BOUND)
-                assert line is not None, f"ended without queueing: {''.join(seen)}"
-                seen.append(line)
-                if "writer_lock_waiting" in line:
-                    break
             aside = swap_in(live, backup)
         except BaseException:
-            proc.kill()
+            queued.kill()
             raise
-    out, _ = proc.communicate(timeout=BOUND)
-    rest = []
-    while (line := lines.get(timeout=BOUND)) is not None:
-        rest.append(line)
-    done = subprocess.CompletedProcess(proc.args, proc.returncode, out, "".join(seen + rest))
+    done = queued.finish()
     return done, aside
 
 

@@ -108,6 +108,35 @@ def test_incremental_export_pages_to_end_of_stream_paced_at_ten_a_minute(
     assert clock.slept == [pytest.approx(6.0), pytest.approx(6.0)]
 
 
+def test_an_updated_or_deleted_ticket_comes_again_later_in_the_export(
+    sb: Sandbox, http: requests.Session
+) -> None:
+    """The export is in the order tickets last changed: an edit (PUT tickets/{id}) or a
+    deletion shows a ticket again after those that did not change, with its new state."""
+    first, second, third = (_create(http, sb, _ticket(f"snapengage:{c}")) for c in "xyz")
+    url = f"{sb.zendesk_base_url}/api/v2/tickets"
+    edited = http.put(
+        f"{url}/{first}.json", json={"ticket": {"external_id": "snapengage:w"}}, timeout=TIMEOUT
+    )
+    assert edited.status_code == 200 and edited.json()["ticket"]["external_id"] == "snapengage:w"
+    assert http.delete(f"{url}/{second}.json", timeout=TIMEOUT).status_code == 204
+    pages = list(_client(sb, Clock()).incremental_tickets(int(time.time()) - 3600))
+    shown = [(t["id"], t["external_id"], t["status"]) for page in pages for t in page]
+    assert shown == [
+        (third, "snapengage:z", "solved"),
+        (first, "snapengage:w", "solved"),
+        (second, "snapengage:y", "deleted"),
+    ]
+    # Zendesk refuses to update a closed ticket, and a deleted one is not found.
+    closed = _create(http, sb, {**_ticket("snapengage:c"), "status": "closed"})
+    refused = http.put(
+        f"{url}/{closed}.json", json={"ticket": {"external_id": "x"}}, timeout=TIMEOUT
+    )
+    assert refused.status_code == 422 and refused.json()["error"] == "RecordInvalid"
+    gone = http.put(f"{url}/{second}.json", json={"ticket": {"status": "open"}}, timeout=TIMEOUT)
+    assert gone.status_code == 404
+
+
 def test_incremental_export_refuses_a_start_time_less_than_a_minute_ago(
     sb: Sandbox, http: requests.Session
 ) -> None:

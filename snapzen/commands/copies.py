@@ -1,0 +1,79 @@
+"""The register of copies snapzen makes of the ledger: each `ledger backup` and each erasure
+journal copy `ledger checkpoint` writes, with its path and when it was made.
+
+A copy made after a person's first record and before their erasure still holds them (a
+backup: their chats' rows and reference; a journal copy: their earlier requests), and the
+erasure cannot reach it. So the erasure response names each such copy, by path and date,
+and says until when it stays (snapzen does not delete copies: until the operator does; one
+no longer at its path is not listed). The register is a file beside the ledger
+(``<ledger>.copies.jsonl``, 0600, one JSON line per copy): outside the database, so a restore
+keeps it. Paths and times only: no personal data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from snapzen.support.atomic import PRIVATE_MODE
+
+BACKUP = "backup"
+JOURNAL_COPY = "checkpoint journal copy"
+
+
+@dataclass(frozen=True)
+class Copy:
+    kind: str  # backup | checkpoint journal copy
+    path: str
+    made_at: str  # YYYY-MM-DDTHH:MM:SSZ
+
+
+def register_path(ledger: Path) -> Path:
+    return ledger.with_name(ledger.name + ".copies.jsonl")
+
+
+def register(ledger: Path, kind: str, path: Path, now: datetime) -> None:
+    """Append one copy to the register (created 0600)."""
+    line = json.dumps({
+        "kind": kind, "path": str(path.resolve()),
+        "made_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    })  # fmt: skip
+    fd = os.open(register_path(ledger), os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_MODE)
+    try:
+        os.write(fd, (line + "\n").encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def recorded(ledger: Path) -> list[Copy]:
+    """Every copy in the register, oldest first; a line that does not parse is skipped."""
+    path = register_path(ledger)
+    if not path.is_file():
+        return []
+    found = []
+    for text in path.read_text(encoding="utf-8").splitlines():
+        try:
+            body = json.loads(text)
+            found.append(Copy(str(body["kind"]), str(body["path"]), str(body["made_at"])))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
+def holding(copies: list[Copy], *, backups_since: str | None, journal_since: str | None,
+            before: str) -> list[Copy]:  # fmt: skip
+    """The copies still at their path that hold the person: backups made since their first
+    record (``backups_since``), journal copies since their first request (``journal_since``),
+    both before ``before`` (the erasure). Timestamps compare as ISO text."""
+    kept = []
+    for copy in copies:
+        since = backups_since if copy.kind == BACKUP else journal_since
+        if since is None or not since <= copy.made_at < before:
+            continue
+        if Path(copy.path).exists():
+            kept.append(copy)
+    return kept
