@@ -1,6 +1,10 @@
 """The packages' dependencies point one way: cli -> commands -> sync -> {clients, ledger} -> policy
 -> support (sandbox beside, for the demo, the CLI and tests only).
 
+The CLI is thin: it parses arguments, calls one function in snapzen.commands and renders the
+result. It imports only commands, support and the sandbox (its own `sandbox` group); it holds
+no SQL and builds no API client (snapzen.commands.clients does, from settings).
+
 Read from the source with ``ast`` (every import, lazy ones inside functions too), so a new import
 against the layering fails here rather than in review. A package may import itself and anything
 listed for it below; nothing else of snapzen's.
@@ -9,6 +13,7 @@ listed for it below; nothing else of snapzen's.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "sync": {"ledger", "policy", "support"},
     "commands": {"sync", "clients", "ledger", "policy", "support"},
     "sandbox": {"support"},
-    "cli": {"commands", "sync", "clients", "ledger", "policy", "support", "sandbox", "__init__"},
+    "cli": {"commands", "support", "sandbox", "__init__"},
     "demo": {"sandbox", "cli", "support"},
     "__main__": {"cli"},
     "__init__": set(),
@@ -88,3 +93,51 @@ def test_the_check_catches_an_upward_import(
     )
     monkeypatch.setattr(__import__(__name__, fromlist=["PACKAGE"]), "PACKAGE", fake)
     assert _violations() == ["snapzen/ledger/bad.py:2: ledger -> clients"]
+
+
+CLI = PACKAGE / "cli"
+# Storage modules the CLI never imports (commands open the ledger).
+STORAGE_MODULES = {"sqlite3", "sqlite_utils"}
+# What building an API client, or running SQL, looks like in the source.
+CONSTRUCTION = re.compile(
+    r"\b(?:\w+Client|\w+Deleter|\w+Eraser|HttpClient)\(|\.execute(?:many)?\(|\bopen_ledger\("
+)
+
+
+def _cli_violations(root: Path) -> list[str]:
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        name = path.relative_to(root.parent.parent)
+        for node in ast.walk(ast.parse(text)):
+            modules: list[str] = []
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                modules = [node.module]
+            for module in modules:
+                if module.split(".")[0] in STORAGE_MODULES:
+                    found.append(f"{name}:{node.lineno}: imports {module}")
+        for number, line in enumerate(text.splitlines(), 1):
+            if CONSTRUCTION.search(line):
+                found.append(f"{name}:{number}: {line.strip()}")
+    return found
+
+
+def test_the_cli_runs_no_sql_and_builds_no_client() -> None:
+    assert _cli_violations(CLI) == []
+
+
+def test_the_cli_check_catches_sql_and_a_client(tmp_path: Path) -> None:
+    cli = tmp_path / "snapzen" / "cli"
+    cli.mkdir(parents=True)
+    (cli / "bad.py").write_text(
+        "import sqlite3\n\n\ndef f(db, s):\n    db.execute('SELECT 1')\n"
+        "    return ZendeskClient(s.zendesk, HttpClient(s.http))\n",
+        encoding="utf-8",
+    )
+    assert _cli_violations(cli) == [
+        "snapzen/cli/bad.py:1: imports sqlite3",
+        "snapzen/cli/bad.py:5: db.execute('SELECT 1')",
+        "snapzen/cli/bad.py:6: return ZendeskClient(s.zendesk, HttpClient(s.http))",
+    ]

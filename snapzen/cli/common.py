@@ -5,16 +5,18 @@ and the conventions every command follows (--format with its --json alias, --wai
 from __future__ import annotations
 
 import functools
-import sqlite3
+import getpass
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 
+from snapzen.cli import streams
 from snapzen.support import errors
 
 if TYPE_CHECKING:
@@ -28,6 +30,7 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         "-c",
+        metavar="FILE",
         # Not read from SNAPZEN_CONFIG here (no envvar=): load_settings falls back to it only
         # when no --config was given, before or after the command, so a named file always wins.
         help="TOML config file; wins over $SNAPZEN_CONFIG (environment variables override "
@@ -72,17 +75,19 @@ def settings_from(config: Path | None, needs: Needs | None = None) -> Settings:
     every section valid; see snapzen.support.settings.Needs)."""
     # Imported here, not at module level: pydantic-settings and structlog (which pulls in
     # rich) cost ~0.2 s of start-up that `--help` and argument errors should not pay.
-    from snapzen.policy.setting_checks import CHECKS
-    from snapzen.support.log import configure_logging, register_secret
-    from snapzen.support.settings import SECRET_FIELDS, Needs, load_settings
+    from snapzen.commands import configure
+    from snapzen.support.settings import Needs
 
-    settings = load_settings(config or GLOBAL.config, checks=CHECKS, needs=needs or Needs.ALL)
-    configure_logging(log_level(settings.log.level), settings.log.format)
-    for section, name in SECRET_FIELDS:
-        secret = getattr(getattr(settings, section), name)
-        if secret is not None:
-            register_secret(secret.get_secret_value())
-    return settings
+    return configure.load(config or GLOBAL.config, needs or Needs.ALL, log_level)
+
+
+def evidence_settings(config: Path | None) -> Settings:
+    """For the read-only evidence commands (list, export, report, subject, serve, verify,
+    checkpoint): only the ledger settings must hold (an auditor may have the file, a public key
+    and the ledger key, and no sync settings); other sections are used where they load."""
+    from snapzen.support.settings import Needs  # lazy: start-up time (see settings_from)
+
+    return settings_from(config, Needs.EVIDENCE)
 
 
 def known_widgets(settings: Settings, given: list[str] | None) -> list[str] | None:
@@ -100,11 +105,9 @@ def known_widgets(settings: Settings, given: list[str] | None) -> list[str] | No
     return list(given)
 
 
-def fail(message: str, code: int, outcome: str = "error") -> None:
+def fail(message: str, code: int, outcome: str = "error") -> NoReturn:
     """One clean line on stderr (and, for a command asked for JSON, a JSON document on stdout
     saying the same), then exit with ``code``."""
-    from snapzen.cli import streams
-
     typer.echo(f"snapzen: error: {message}", err=True)
     streams.outcome_json(outcome, message, code)
     raise typer.Exit(code)
@@ -115,8 +118,6 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from snapzen.cli import streams
-
         streams.reset()
         try:
             return func(*args, **kwargs)
@@ -128,7 +129,7 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(errors.EXIT_OK) from None
         except errors.SnapzenError as exc:
             fail(f"{type(exc).__name__}: {exc}", errors.EXIT_ABORTED)
-        except (sqlite3.Error, OSError) as exc:
+        except errors.ENVIRONMENT_ERRORS as exc:
             if isinstance(exc, BrokenPipeError) and streams.stdout_closed():
                 # The reader of stdout went away (`| head`): end quietly, as coreutils do.
                 streams.silence_stdout()
@@ -150,15 +151,11 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 
 def echo_json(payload: Any) -> None:
-    import json
-
     sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def echo_json_line(payload: Any) -> None:
     """One compact JSON object per line, flushed: for output that streams (`run`)."""
-    import json
-
     sys.stdout.write(json.dumps(payload, sort_keys=True, default=str) + "\n")
     sys.stdout.flush()
 
@@ -181,7 +178,9 @@ def pass_summary(result: Any) -> dict[str, Any]:
 WaitOption = Annotated[
     bool,
     typer.Option(
-        "--wait", help="Wait for another running snapzen to finish instead of exiting at once."
+        "--wait",
+        metavar="",
+        help="Wait for another running snapzen to finish instead of exiting at once.",
     ),
 ]
 ActorOption = Annotated[
@@ -192,16 +191,15 @@ ActorOption = Annotated[
         help="Who runs this, recorded in the runs table and ledger (default: $USER).",
     ),
 ]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
+JsonFlag = Annotated[bool, typer.Option("--json", metavar="", help="Same as --format json.")]
 OverwriteOption = Annotated[
-    bool, typer.Option("--overwrite", help="Replace FILE if it exists (refused otherwise).")
+    bool,
+    typer.Option("--overwrite", metavar="", help="Replace FILE if it exists (refused otherwise)."),
 ]
 
 
 def actor_name(given: str | None, settings: Settings) -> str:
     """--actor, else the login name, else pipeline.actor: the same default on every command."""
-    import getpass
-
     if given:
         return given
     try:
@@ -215,8 +213,6 @@ F = TypeVar("F", bound=StrEnum)
 
 def pick_format(given: F | None, json_flag: bool, default: F, json_value: F) -> F:
     """``--format`` with ``--json`` as its alias; both, disagreeing, is refused (exit 2)."""
-    from snapzen.cli import streams
-
     if json_flag:
         if given is not None and given != json_value:
             raise errors.ConfigError(f"--json and --format {given.value} disagree: give one")

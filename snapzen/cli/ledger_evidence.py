@@ -1,15 +1,13 @@
 """`snapzen ledger keygen | checkpoint | cosign | verify`: evidence an auditor can check.
 
-Checkpoints are signed with Ed25519 (snapzen.ledger.checkpoint): the operator signs with a
-private key, auditors verify with the public key alone and may co-sign with a key of their
-own. Version-1 checkpoints (HMACs under the ledger key or an auditors' --key-file) are still
-read, and still written with --key-file, so existing routines keep working.
+Thin over snapzen.commands.checkpoints and .verification: the operator signs checkpoints with
+an Ed25519 private key, auditors verify with the public key alone and may co-sign.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -17,21 +15,20 @@ from snapzen.cli.common import (
     ConfigOption,
     OverwriteOption,
     WaitOption,
+    evidence_settings,
     fail,
     handle_errors,
     new_file,
 )
-from snapzen.cli.ledger import _evidence_settings, _open_read, app
 from snapzen.support import errors
-from snapzen.support.atomic import write_private
 
-if TYPE_CHECKING:
-    from snapzen.ledger import verify
+app = typer.Typer()
 
 KeyFileOption = Annotated[
     Path | None,
     typer.Option(
         "--key-file",
+        metavar="FILE",
         help="Version-1 checkpoints: an HMAC key file (at least 16 characters) instead of "
         "the ledger key. New checkpoints should use --signing-key / --public-key.",
     ),
@@ -40,44 +37,44 @@ SigningKey = Annotated[
     Path | None,
     typer.Option(
         "--signing-key",
+        metavar="FILE",
         help="Ed25519 private key (PEM, PKCS#8: `snapzen ledger keygen` or `openssl genpkey "
         "-algorithm ed25519`).",
     ),
 ]
 
 
-def _checkpoint_key(settings: Any, key_file: Path | None) -> tuple[bytes, str]:
-    """The HMAC key of a version-1 checkpoint, and its name for messages (never its value)."""
-    from snapzen.ledger import verify  # lazy: start-up time
-    from snapzen.support.settings import require_ledger_key  # lazy: start-up time
-
-    if key_file is None:
-        return require_ledger_key(settings), "the ledger key"
-    ledger_key = settings.ledger.key.get_secret_value().encode() if settings.ledger.key else None
-    return verify.read_key_file(key_file, ledger_key), f"the key in {key_file}"
-
-
 @app.command()
 @handle_errors
 def keygen(
-    private: Annotated[Path, typer.Argument(help="Private key to create (0600, PEM).")],
-    public: Annotated[Path, typer.Argument(help="Public key to write (PEM), for auditors.")],
+    private: Annotated[
+        Path, typer.Argument(metavar="PRIVATE", help="Private key to create (0600, PEM).")
+    ],
+    public: Annotated[
+        Path, typer.Argument(metavar="PUBLIC", help="Public key to write (PEM), for auditors.")
+    ],
 ) -> None:
-    """Create an Ed25519 key pair for signing checkpoints; give auditors the public key."""
-    from snapzen.ledger import checkpoint as signed  # lazy: start-up time (cryptography)
+    """Create an Ed25519 key pair for signing checkpoints; give auditors the public key.
 
-    if private.exists():
-        raise errors.ConfigError(f"{private} exists; not overwriting a key")
-    key = signed.generate()
-    signed.write_private_key(private, key)
-    write_private(public, signed.public_pem(key.public_key()))  # 0600 as every file written
-    typer.echo(f"key {signed.fingerprint_of(key.public_key())}: {private} (private), {public}")
+    Examples:
+
+    ```
+    $ snapzen ledger keygen operator.pem operator.pub.pem
+    ```
+    """
+    from snapzen.commands import checkpoints  # lazy: start-up time (cryptography)
+
+    fingerprint = checkpoints.keygen(private, public)
+    typer.echo(f"key {fingerprint}: {private} (private), {public}")
 
 
 @app.command()
 @handle_errors
 def checkpoint(
-    file: Annotated[Path, typer.Argument(help="Where to write the signed checkpoint (JSON).")],
+    file: Annotated[
+        Path,
+        typer.Argument(metavar="FILE", help="Where to write the signed checkpoint (JSON)."),
+    ],
     signing_key: SigningKey = None,
     key_file: KeyFileOption = None,
     overwrite: OverwriteOption = False,
@@ -87,160 +84,63 @@ def checkpoint(
     """Write the chain head (seq, hash, row count, time) signed with Ed25519; keep the file
     off this machine (docs/auditing.md). Holds the writer lock while it reads the head and
     copies the erasure journal, so the two agree (a writer appends to the journal after its
-    commit)."""
-    from snapzen.ledger.db import ensure_ledger
-    from snapzen.support.lock import writer_lock
+    commit).
+
+    Examples:
+
+    ```
+    $ snapzen ledger checkpoint head-2026-01.json --signing-key operator.pem
+    ```
+    """
+    from snapzen.commands import checkpoints  # lazy: start-up time (cryptography)
 
     if file.suffix.lower() != ".json":
         raise errors.ConfigError(f"{file}: a checkpoint is JSON; name it *.json")
     new_file(file, overwrite)
-    settings = _evidence_settings(config)  # reads the ledger and a key: no sync settings
-    if signing_key is None and key_file is None:
-        raise errors.ConfigError(
-            "--signing-key FILE is required (an Ed25519 private key: `snapzen ledger keygen`)"
-        )
-    ensure_ledger(settings.ledger.path)  # exit 2 for a missing ledger, before any .lock file
+    settings = evidence_settings(config)  # reads the ledger and a key: no sync settings
     try:
-        with writer_lock(settings.ledger.path, wait=wait):
-            _checkpoint(settings, file, signing_key, key_file)
+        done = checkpoints.write(
+            settings, file, signing_key=signing_key, key_file=key_file, wait=wait
+        )
     except errors.LockHeld:
         fail(
             "checkpoint NOT written: another snapzen run holds the writer lock; rerun with "
             "--wait to queue behind it",
             errors.EXIT_ABORTED,
         )
-
-
-def _checkpoint(settings: Any, file: Path, signing_key: Path | None, key_file: Path | None) -> None:
-    """Under the writer lock: the head and the journal copy are of the same moment."""
-    from snapzen.ledger import checkpoint as signed  # lazy: start-up time
-    from snapzen.ledger import verify
-
-    db = _open_read(settings)
-    point: verify.Checkpoint | signed.SignedCheckpoint
-    # The rights journal travels with every checkpoint (a restore re-applies it,
-    # snapzen.ledger.erasure_journal) and the signature covers its head.
-    copy = file.with_name(file.name + ".erasures.jsonl")
-    journal = _journal_copy(settings, db.conn, copy)
-    try:
-        if signing_key is not None:
-            point = verify.make_signed_checkpoint(
-                db.conn, signed.load_private_key(signing_key), journal=journal
-            )
-        else:
-            point = verify.make_checkpoint(db.conn, _checkpoint_key(settings, key_file)[0])
-    except verify.LedgerTampered as exc:
+    except checkpoints.LedgerTampered as exc:
         typer.echo(f"snapzen: ledger TAMPERED, not signing: {exc}", err=True)
         raise typer.Exit(errors.EXIT_ABORTED) from None
-    verify.write_checkpoint(file, point)
-    signer = (
-        f"; key {point.signatures[0].key_fingerprint}"
-        if isinstance(point, signed.SignedCheckpoint)
-        else ""
-    )
-    typer.echo(f"checkpoint written to {file}: seq {point.seq}, hash {point.hash}{signer}")
-    if journal is not None:
-        from snapzen.commands import copies
-        from snapzen.support import clock
-
-        copies.register(settings.ledger.path, copies.JOURNAL_COPY, copy, clock.utcnow())
-        typer.echo(f"erasure journal copied to {copy} ({journal[0]} line(s), head signed)")
-
-
-def _journal_copy(settings: Any, conn: Any, copy: Path) -> tuple[int, str] | None:
-    from snapzen.ledger import erasure_journal  # lazy: start-up time
-
-    key = settings.ledger.key.get_secret_value().encode() if settings.ledger.key else None
-    live = settings.ledger.erasure_journal_path
-    known = erasure_journal.ledger_erasures(conn) if live.is_file() else []
-    return erasure_journal.copy_for_checkpoint(live, copy, key, known)
+    signer = f"; key {done.signer}" if done.signer else ""
+    typer.echo(f"checkpoint written to {file}: seq {done.seq}, hash {done.hash}{signer}")
+    if done.journal is not None:
+        typer.echo(
+            f"erasure journal copied to {done.journal_copy} ({done.journal[0]} line(s), "
+            "head signed)"
+        )
 
 
 @app.command()
 @handle_errors
 def cosign(
-    file: Annotated[Path, typer.Argument(help="A signed checkpoint to add a signature to.")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="A signed checkpoint to add a signature to.")
+    ],
     signing_key: SigningKey = None,
 ) -> None:
     """Add the auditors' own Ed25519 signature to a checkpoint (no ledger needed): run it
-    where the auditors' key lives, when the checkpoint is handed over."""
-    from snapzen.ledger import checkpoint as signed  # lazy: start-up time
-    from snapzen.ledger import verify
+    where the auditors' key lives, when the checkpoint is handed over.
 
-    if signing_key is None:
-        raise errors.ConfigError("--signing-key FILE is required (the auditors' private key)")
-    point = verify.read_checkpoint(file)
-    if not isinstance(point, signed.SignedCheckpoint):
-        raise errors.ConfigError(f"{file} is a version-1 (HMAC) checkpoint; it cannot be co-signed")
-    key = signed.load_private_key(signing_key)
-    verify.write_checkpoint(file, point.signed_by(key))
-    typer.echo(f"{file}: co-signed by {signed.fingerprint_of(key.public_key())}")
+    Examples:
 
+    ```
+    $ snapzen ledger cosign head-2026-01.json --signing-key auditor.pem
+    ```
+    """
+    from snapzen.commands import checkpoints  # lazy: start-up time (cryptography)
 
-def _signature_problems(
-    loaded: list[tuple[Path, Any]], public_keys: list[Path], settings: Any, key_file: Path | None
-) -> tuple[list[Any], list[verify.Problem]]:
-    """Checkpoints whose signature holds, and problems for those that are forged. A
-    checkpoint signed by none of the given keys is a usage error (exit 2), not tampering."""
-    from snapzen.ledger import checkpoint as signed  # lazy: start-up time
-    from snapzen.ledger import verify
-
-    publics = [(path, signed.load_public_key(path)) for path in public_keys]
-    good: list[Any] = []
-    bad: list[verify.Problem] = []
-    hmac_key: tuple[bytes, str] | None = None
-    for path, point in loaded:
-        if isinstance(point, signed.SignedCheckpoint):
-            if not publics:
-                raise errors.ConfigError(f"checkpoint {path} is signed: give --public-key FILE")
-            verdicts = []
-            for _, public in publics:
-                try:
-                    verdicts.append(signed.check_signature(point, public))
-                except signed.KeyNotUsed:
-                    continue
-            if not verdicts:
-                names = ", ".join(str(p) for p, _ in publics)
-                signers = ", ".join(s.key_fingerprint for s in point.signatures)
-                raise errors.ConfigError(
-                    f"checkpoint {path} is signed by another key ({signers}), not by {names}: "
-                    "nothing to say about tampering; ask for the right public key"
-                )
-            if all(verdicts):
-                good.append(point)
-            else:
-                bad.append(
-                    verify.Problem(
-                        point.seq,
-                        "bad_signature",
-                        f"checkpoint {path} signature does not verify under its key "
-                        "(forged or altered checkpoint)",
-                    )
-                )
-        else:
-            hmac_key = hmac_key or _checkpoint_key(settings, key_file)
-            problem = verify.signature_problem(point, hmac_key[0], path, hmac_key[1])
-            (bad.append(problem) if problem else good.append(point))
-    return good, bad
-
-
-def _journal_problems(settings: Any, good: list[Any]) -> list[verify.Problem]:
-    """Each signed checkpoint's journal head against the journal (ledger.erasure_journal)."""
-    from snapzen.ledger import checkpoint as signed  # lazy: start-up time
-    from snapzen.ledger import journal_file, verify
-
-    key = settings.ledger.key.get_secret_value().encode() if settings.ledger.key else None
-    problems = []
-    try:  # every line's MAC and link (the links alone without the ledger key)
-        journal_file.read(settings.ledger.erasure_journal_path, key, accept_old=lambda _: True)
-    except journal_file.JournalDamaged as exc:
-        problems.append(verify.Problem(0, "journal", f"erasure journal damaged: {exc}"))
-    for point in good:
-        if isinstance(point, signed.SignedCheckpoint):
-            text = signed.journal_problem(point, settings.ledger.erasure_journal_path, key)
-            if text is not None:
-                problems.append(verify.Problem(point.seq, "journal", text))
-    return problems
+    fingerprint = checkpoints.cosign(file, signing_key)
+    typer.echo(f"{file}: co-signed by {fingerprint}")
 
 
 @app.command("verify")
@@ -250,6 +150,7 @@ def verify_(
         list[Path] | None,
         typer.Option(
             "--checkpoint",
+            metavar="FILE",
             help="Signed checkpoint to compare with (repeatable); catches truncation and "
             "rewrites that recomputed every later hash.",
         ),
@@ -258,6 +159,7 @@ def verify_(
         list[Path] | None,
         typer.Option(
             "--public-key",
+            metavar="FILE",
             help="Ed25519 public key (PEM) a checkpoint must be signed by (repeatable: the "
             "operator's, or the auditors' co-signing key). No secret is needed.",
         ),
@@ -267,6 +169,7 @@ def verify_(
         bool,
         typer.Option(
             "--thorough",
+            metavar="",
             help="Also run SQLite's integrity check of the whole file, every index against "
             "its table (~30 s per million rows): an index rebuilt under a forged definition "
             "answers subject and case lookups with rows the chain does not hold. Run it "
@@ -276,17 +179,23 @@ def verify_(
     config: ConfigOption = None,
 ) -> None:
     """Recompute the hash chain and check that cases and runs agree with it; exit 1 naming
-    the first bad row, 0 when intact."""
-    from snapzen.ledger import agreement, verify  # lazy: start-up time
+    the first bad row, 0 when intact.
 
-    settings = _evidence_settings(config)
-    files = checkpoint or []
-    loaded = [(path, verify.read_checkpoint(path)) for path in files]
-    good, bad_signatures = _signature_problems(loaded, public_key or [], settings, key_file)
-    db = _open_read(settings)
-    result = verify.verify_ledger(db.conn, good, thorough=thorough)
-    result.problems.extend(_journal_problems(settings, good))
-    tables = agreement.check_tables(db.conn)
+    Examples:
+
+    ```
+    $ snapzen ledger verify
+    $ snapzen ledger verify --checkpoint head-2026-01.json --public-key operator.pub.pem
+    $ snapzen ledger verify --thorough   # before handing the ledger or a copy to anyone
+    ```
+    """
+    from snapzen.commands.verification import verify_ledger  # lazy: start-up time
+
+    verdict = verify_ledger(
+        evidence_settings(config), checkpoint or [], public_key or [], key_file=key_file,
+        thorough=thorough,
+    )  # fmt: skip
+    result, tables, bad_signatures = verdict.chain, verdict.tables, verdict.bad_signatures
     first = result.first_problem
     for bad in bad_signatures:
         # The file, not the ledger: an altered checkpoint proves nothing either way.
@@ -317,9 +226,10 @@ def verify_(
                 err=True,
             )
         raise typer.Exit(errors.EXIT_ABORTED)
+    given = verdict.checkpoints_given
     typer.echo(
         f"ledger OK: {result.rows} ledger rows, head seq {result.head_seq}, hash {result.head_hash}"
-        + (f"; {result.checkpoints_checked} checkpoint(s) match" if files else "")
+        + (f"; {result.checkpoints_checked} checkpoint(s) match" if given else "")
         + ("; SQLite integrity check ok (every index agrees with its table)" if thorough else "")
     )
     typer.echo(
@@ -327,7 +237,7 @@ def verify_(
         f"{tables.runs_checked} runs checked"
         + (f"; {tables.before_log} decided before the decision log" if tables.before_log else "")
     )
-    if not files:
+    if not given:
         typer.echo(
             "note: rows deleted from the end of the chain leave it consistent; only a "
             "checkpoint kept elsewhere (--checkpoint FILE --public-key FILE) can show that"

@@ -1,7 +1,6 @@
 """`snapzen ledger requests [open | pause | resume | extend | close]`: the request clock.
 
-Thin over snapzen.commands.request_clock (writing, under the writer lock) and
-snapzen.ledger.requests (the listing). Emails become their HMAC reference at once.
+Thin over snapzen.commands.request_desk. Emails become their HMAC reference at once.
 """
 
 from __future__ import annotations
@@ -9,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,21 +20,22 @@ from snapzen.cli.common import (
     actor_name,
     echo_json,
     handle_errors,
+    pick_format,
+    settings_from,
 )
-from snapzen.cli.ledger_rights import (
-    EmailOpt,
-    ListFormat,
-    lock_seconds,
-    not_done,
-    received_day,
-)
+from snapzen.cli.ledger_options import OptionalEmail, lock_seconds, not_done, read_email
 from snapzen.support import clock, errors
 
 if TYPE_CHECKING:
-    import sqlite_utils
-
-    from snapzen.ledger.requests import Request
+    from snapzen.commands.request_desk import Request
     from snapzen.support.settings import Settings
+
+app = typer.Typer(invoke_without_command=True)
+
+
+class ListFormat(StrEnum):
+    table = "table"
+    json = "json"
 
 
 class RequestType(StrEnum):
@@ -63,7 +63,10 @@ class Outcome(StrEnum):
     withdrawn_by_person = "withdrawn_by_person"
 
 
-RequestId = Annotated[str, typer.Argument(help="The request id (req-…, see `ledger requests`).")]
+RequestId = Annotated[
+    str,
+    typer.Argument(metavar="REQUEST", help="The request id (req-…, see `ledger requests`)."),
+]
 
 
 def show(request: Request, today: date) -> str:
@@ -83,159 +86,205 @@ def show(request: Request, today: date) -> str:
     )
 
 
-def register(app: typer.Typer) -> None:
-    """Add the `requests` group to the `ledger` group."""
-    from snapzen.cli import ledger as base
+@app.callback()
+@handle_errors
+def listing(
+    ctx: typer.Context,
+    fmt: Annotated[
+        ListFormat | None, typer.Option("--format", help="table (default) or json.")
+    ] = None,
+    json_output: JsonFlag = False,
+    config: ConfigOption = None,
+) -> None:
+    """Data-subject requests and their Art. 12(3) clock: list (default), open, pause, resume,
+    extend, close.
 
-    group = typer.Typer(
-        help="Data-subject requests and their Art. 12(3) clock: list (default), open, pause, "
-        "resume, extend, close.",
-        invoke_without_command=True,
-    )
-    app.add_typer(group, name="requests")
+    Without a command: every request, open ones first, by deadline; status (open, paused,
+    closed), date received, deadline (moved by pauses and the extension), outcome, OVERDUE
+    for an open request past its deadline and CLOSED LATE for one answered after it (for
+    ever).
 
-    @group.callback()
-    @handle_errors
-    def listing(
-        ctx: typer.Context,
-        fmt: Annotated[
-            ListFormat | None, typer.Option("--format", help="table (default) or json.")
-        ] = None,
-        json_output: JsonFlag = False,
-        config: ConfigOption = None,
-    ) -> None:
-        """Every request: open ones first, by deadline; status (open, paused, closed), date
-        received, deadline (moved by pauses and the extension), outcome, OVERDUE for an open
-        request past its deadline and CLOSED LATE for one answered after it (for ever)."""
-        if ctx.invoked_subcommand is not None:
-            return
-        from snapzen.cli.ledger_rights import _json
-        from snapzen.ledger import requests
+    Examples:
 
-        as_json = _json(fmt, json_output)
-        db = base._open_read(base._settings(config))
-        today = clock.utcnow().date()
-        found = requests.list_requests(db.conn, today=today)
-        if as_json:
-            echo_json([r.as_dict(today) for r in found])
-            return
-        for r in found:
-            typer.echo(show(r, today))
-        if not found:
-            typer.echo("no requests recorded")
+    ```
+    $ snapzen ledger requests
+    $ snapzen ledger requests --json
+    $ snapzen ledger requests open --type erasure --received 2026-02-01 --email - < email.txt
+    ```
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from snapzen.commands import request_desk  # lazy: start-up time (sqlite_utils)
 
-    def write(
-        config: Any, actor: str | None, wait: bool, what: str,
-        act: Callable[[sqlite_utils.Database, Settings, str], Request],
-    ) -> None:  # fmt: skip
-        settings = base._settings(config)
-        try:
-            with base._locked(settings, lock_seconds(wait, None)) as db:
-                request = act(db, settings, actor_name(actor, settings))
-        except errors.LockHeld:
-            not_done(what)
-        typer.echo(show(request, clock.utcnow().date()))
+    as_json = pick_format(fmt, json_output, ListFormat.table, ListFormat.json) is ListFormat.json
+    today = clock.utcnow().date()
+    found = request_desk.listing(settings_from(config), today)
+    if as_json:
+        echo_json([r.as_dict(today) for r in found])
+        return
+    for r in found:
+        typer.echo(show(r, today))
+    if not found:
+        typer.echo("no requests recorded")
 
-    @group.command("open")
-    @handle_errors
-    def open_(
-        kind: Annotated[RequestType, typer.Option("--type", help="What the person asks for.")],
-        received: Annotated[
-            str, typer.Option("--received", help="Day the request arrived (YYYY-MM-DD).")
-        ],
-        email: EmailOpt = None,
-        case: Annotated[str | None, typer.Option("--case", help="A SnapEngage case id.")] = None,
-        ticket: Annotated[int | None, typer.Option("--ticket", help="A Zendesk ticket id.")] = None,
-        actor: ActorOption = None,
-        wait: WaitOption = False,
-        config: ConfigOption = None,
-    ) -> None:
-        """Record a request as received: its deadline is one month later. Refused (exit 2) when
-        received in the future or before the person's first chat in the ledger."""
-        from snapzen.commands import request_clock as cmd
 
-        day = received_day(received)
-        settings = base._settings(config)
-        ref = base._subject(settings, email) if email is not None else None
-        target = cmd.Target(subject_ref=ref, case_id=case, ticket_id=ticket)
+def _write(
+    config: ConfigOption, actor: str | None, wait: bool, what: str,
+    act: Callable[[Settings, str, float], Request],
+) -> None:  # fmt: skip
+    """One step under the writer lock, then the request as it now stands."""
+    settings = settings_from(config)
+    try:
+        request = act(settings, actor_name(actor, settings), lock_seconds(wait))
+    except errors.LockHeld:
+        not_done(what)
+    typer.echo(show(request, clock.utcnow().date()))
 
-        def act(db: sqlite_utils.Database, s: Settings, who: str) -> Request:
-            return cmd.open_request(
-                db, s, kind=kind.value, received=day, target=target, actor=who, now=clock.utcnow()
-            )
 
-        write(config, actor, wait, "opening the request", act)
+@app.command("open")
+@handle_errors
+def open_(
+    kind: Annotated[RequestType, typer.Option("--type", help="What the person asks for.")],
+    received: Annotated[
+        str,
+        typer.Option(
+            "--received", metavar="YYYY-MM-DD", help="Day the request arrived (YYYY-MM-DD)."
+        ),
+    ],
+    email: OptionalEmail = None,
+    case: Annotated[
+        str | None, typer.Option("--case", metavar="ID", help="A SnapEngage case id.")
+    ] = None,
+    ticket: Annotated[
+        int | None, typer.Option("--ticket", metavar="ID", help="A Zendesk ticket id.")
+    ] = None,
+    actor: ActorOption = None,
+    wait: WaitOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Record a request as received: its deadline is one month later. Refused (exit 2) when
+    received in the future or before the person's first chat in the ledger.
 
-    def step(
-        request_id: str, event: str, details: dict[str, Any], actor: str | None, wait: bool,
-        config: Any,
-    ) -> None:  # fmt: skip
-        from snapzen.commands import request_clock as cmd
+    Examples:
 
-        def act(db: sqlite_utils.Database, s: Settings, who: str) -> Request:
-            return cmd.move(
-                db, s, request_id, event=event, details=details, actor=who, now=clock.utcnow()
-            )
+    ```
+    $ snapzen ledger requests open --type access --received 2026-02-01 --case CASE_ID
+    ```
+    """
+    from snapzen.commands import request_desk  # lazy: start-up time (sqlite_utils)
 
-        write(config, actor, wait, f"{event.replace('_', ' ')}", act)
+    given = read_email(email) if email is not None else None
+    _write(
+        config, actor, wait, "opening the request",
+        lambda settings, who, seconds: request_desk.open_request(
+            settings, kind=kind.value, received=received, email=given, case=case,
+            ticket=ticket, actor=who, wait_seconds=seconds,
+        ),
+    )  # fmt: skip
 
-    @group.command("pause")
-    @handle_errors
-    def pause(
-        request_id: RequestId,
-        reason: Annotated[PauseReason, typer.Option("--reason", help="What the person owes.")],
-        actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
-    ) -> None:  # fmt: skip
-        """Stop the clock while the person is asked for proof of identity or a clarification;
-        the days paused are added to the deadline."""
-        from snapzen.ledger.requests import PAUSED
 
-        step(request_id, PAUSED, {"reason": reason.value}, actor, wait, config)
+def _step(
+    request_id: str, step: str, details: dict[str, object], actor: str | None, wait: bool,
+    config: ConfigOption,
+) -> None:  # fmt: skip
+    from snapzen.commands import request_desk  # lazy: start-up time (sqlite_utils)
 
-    @group.command("resume")
-    @handle_errors
-    def resume(
-        request_id: RequestId,
-        actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
-    ) -> None:  # fmt: skip
-        """Restart a paused request's clock."""
-        from snapzen.ledger.requests import RESUMED
+    event = request_desk.STEPS[step]
+    _write(
+        config, actor, wait, event.replace("_", " "),
+        lambda settings, who, seconds: request_desk.move(
+            settings, request_id, event=event, details=details, actor=who, wait_seconds=seconds
+        ),
+    )  # fmt: skip
 
-        step(request_id, RESUMED, {}, actor, wait, config)
 
-    @group.command("extend")
-    @handle_errors
-    def extend(
-        request_id: RequestId,
-        reason: Annotated[str, typer.Option("--reason", help="Why (told to the person).")],
-        months: Annotated[
-            int, typer.Option("--months", min=1, max=2, help="Further months (1 or 2).")
-        ] = 2,
-        actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
-    ) -> None:  # fmt: skip
-        """Art. 12(3): extend the deadline once, by up to two further months, before it passes;
-        the reason is recorded (tell the person within the first month)."""
-        from snapzen.ledger.requests import EXTENDED
+@app.command("pause")
+@handle_errors
+def pause(
+    request_id: RequestId,
+    reason: Annotated[PauseReason, typer.Option("--reason", help="What the person owes.")],
+    actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
+) -> None:  # fmt: skip
+    """Stop the clock while the person is asked for proof of identity or a clarification;
+    the days paused are added to the deadline.
 
-        if not reason.strip():
-            raise errors.ConfigError("--reason is empty: the person must be told why")
-        step(request_id, EXTENDED, {"reason": reason, "months": months}, actor, wait, config)
+    Examples:
 
-    @group.command("close")
-    @handle_errors
-    def close(
-        request_id: RequestId,
-        outcome: Annotated[Outcome, typer.Option("--outcome", help="How it was answered.")],
-        note: Annotated[str | None, typer.Option(help="A note (no personal data).")] = None,
-        actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
-    ) -> None:  # fmt: skip
-        """Record the answer: the clock stops for good; answered after the deadline, the
-        request is CLOSED LATE for ever."""
-        from snapzen.commands import request_clock as cmd
+    ```
+    $ snapzen ledger requests pause REQUEST_ID --reason identity
+    ```
+    """
+    _step(request_id, "paused", {"reason": reason.value}, actor, wait, config)
 
-        def act(db: sqlite_utils.Database, s: Settings, who: str) -> Request:
-            return cmd.close(
-                db, s, request_id, outcome=outcome.value, note=note, actor=who, now=clock.utcnow()
-            )
 
-        write(config, actor, wait, "closing the request", act)
+@app.command("resume")
+@handle_errors
+def resume(
+    request_id: RequestId,
+    actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
+) -> None:  # fmt: skip
+    """Restart a paused request's clock.
+
+    Examples:
+
+    ```
+    $ snapzen ledger requests resume REQUEST_ID
+    ```
+    """
+    _step(request_id, "resumed", {}, actor, wait, config)
+
+
+@app.command("extend")
+@handle_errors
+def extend(
+    request_id: RequestId,
+    reason: Annotated[
+        str, typer.Option("--reason", metavar="TEXT", help="Why (told to the person).")
+    ],
+    months: Annotated[
+        int, typer.Option("--months", min=1, max=2, metavar="N", help="Further months (1 or 2).")
+    ] = 2,
+    actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
+) -> None:  # fmt: skip
+    """Art. 12(3): extend the deadline once, by up to two further months, before it passes;
+    the reason is recorded (tell the person within the first month).
+
+    Examples:
+
+    ```
+    $ snapzen ledger requests extend REQUEST_ID --months 2 --reason 'many requests at once'
+    ```
+    """
+    if not reason.strip():
+        raise errors.ConfigError("--reason is empty: the person must be told why")
+    _step(request_id, "extended", {"reason": reason, "months": months}, actor, wait, config)
+
+
+@app.command("close")
+@handle_errors
+def close(
+    request_id: RequestId,
+    outcome: Annotated[Outcome, typer.Option("--outcome", help="How it was answered.")],
+    note: Annotated[
+        str | None, typer.Option(metavar="TEXT", help="A note (no personal data).")
+    ] = None,
+    actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
+) -> None:  # fmt: skip
+    """Record the answer: the clock stops for good; answered after the deadline, the
+    request is CLOSED LATE for ever.
+
+    Examples:
+
+    ```
+    $ snapzen ledger requests close REQUEST_ID --outcome provided
+    ```
+    """
+    from snapzen.commands import request_desk  # lazy: start-up time (sqlite_utils)
+
+    _write(
+        config, actor, wait, "closing the request",
+        lambda settings, who, seconds: request_desk.close(
+            settings, request_id, outcome=outcome.value, note=note, actor=who,
+            wait_seconds=seconds,
+        ),
+    )  # fmt: skip

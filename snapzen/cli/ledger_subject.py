@@ -1,12 +1,11 @@
 """`snapzen ledger subject | erase`: one person's transfers (Art. 15) and their erasure
-(Art. 17, withdrawal, objection). Emails become their HMAC reference at once; a reference
-several people used is refused until narrowed (snapzen.ledger.collisions)."""
+(Art. 17, withdrawal, objection). Thin over snapzen.commands.ledger_queries and
+.erase_person; a reference several people used is refused until narrowed."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Collection
-from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -19,42 +18,29 @@ from snapzen.cli.common import (
     JsonFlag,
     WaitOption,
     actor_name,
-    fail,
+    evidence_settings,
     handle_errors,
+    settings_from,
 )
-from snapzen.cli.ledger import (
+from snapzen.cli.ledger_audit import Columns, FormatOption, ListFormat, Wide, emit, list_format
+from snapzen.cli.ledger_options import (
     CaseIds,
     Email,
+    LockWait,
     TicketIds,
-    _evidence_settings,
-    _locked,
-    _narrow,
-    _open_read,
-    _read_email,
-    _settings,
-    _subject,
-    _zendesk_client,
-    app,
+    lock_seconds,
+    not_done,
+    read_email,
+    refuse_shared,
 )
-from snapzen.cli.ledger_queries import (
-    Columns,
-    FormatOption,
-    ListFormat,
-    Wide,
-    _emit,
-    _list_format,
-)
-from snapzen.ledger import audit
+from snapzen.cli.tables import choose_columns
+from snapzen.commands import ledger_terms as terms  # light: the options' names and defaults
 from snapzen.support import errors
 
-# The erase command and the Zendesk user eraser pull in the pydantic models: imported when
-# erasing, not when `snapzen` starts.
 if TYPE_CHECKING:
-    from snapzen.clients.ticket_deletion import TicketDeleter
-    from snapzen.clients.user_erasure import UserErasure
-    from snapzen.commands import erase
-    from snapzen.ledger.requests import Request
-    from snapzen.support.settings import Settings
+    from snapzen.commands.erase_person import Answered, Erased, UserErasure
+
+app = typer.Typer()
 
 # Art. 15(1)(c),(d),(2) at a glance: when, to whom, where, on what basis, kept how long.
 SUBJECT_TABLE = (
@@ -67,14 +53,6 @@ class EraseReason(StrEnum):
     art17 = "art17"
     consent_withdrawn = "consent_withdrawn"
     objection = "objection"
-
-
-# --reason → the `reason` in each `erased` event (art17 keeps the name earlier rows carry).
-ERASE_REASONS = {
-    "art17": "art17_request",
-    "consent_withdrawn": "consent_withdrawn",
-    "objection": "objection",
-}
 
 
 @app.command()
@@ -91,30 +69,38 @@ def subject(
 ) -> None:
     """Every transfer of one person (Art. 15(1)(c),(d),(2)): recipients, countries, basis,
     retention. Found through the HMAC reference; the email itself is never printed. A
-    reference several people used is refused (exit 2) until narrowed by --case/--ticket."""
-    from snapzen.cli.tables import choose_columns
+    reference several people used is refused (exit 2) until narrowed by --case/--ticket.
 
-    fmt = _list_format(fmt, json_flag)
+    Examples:
+
+    ```
+    $ printf '%s' person@example.com | snapzen ledger subject --email -
+    $ snapzen ledger subject --email person@example.com --format json
+    ```
+    """
+    # Lazy: start-up time (sqlite_utils, email_validator).
+    from snapzen.commands import ledger_queries
+    from snapzen.commands.ledger_open import SubjectCollision
+
+    fmt = list_format(fmt, json_flag)
     shown = choose_columns(
         columns,
         wide,
         default=SUBJECT_TABLE,
-        wide_set=audit.SUBJECT_COLUMNS[:11],
-        known=audit.SUBJECT_COLUMNS,
+        wide_set=terms.SUBJECT_COLUMNS[:11],
+        known=terms.SUBJECT_COLUMNS,
     )
-    settings = _evidence_settings(config)
-    ref = _subject(settings, email)
-    db = _open_read(settings)
-    selected = _narrow(db.conn, ref, case, ticket)
-    rows = audit.subject_transfers(db.conn, ref)
-    if selected is not None:
-        rows = (row for row in rows if row["case_id"] in selected)
+    settings = evidence_settings(config)
+    try:
+        found = ledger_queries.subject_rows(settings, read_email(email), case, ticket)
+    except SubjectCollision as exc:
+        refuse_shared(exc)
     if fmt is ListFormat.table:
-        typer.echo(f"subject reference: {ref}", err=not sys.stdout.isatty())
-    count = _emit(
-        rows,
+        typer.echo(f"subject reference: {found.ref}", err=not sys.stdout.isatty())
+    count = emit(
+        found.rows,
         fmt,
-        columns=shown if columns or wide else audit.SUBJECT_COLUMNS,
+        columns=shown if columns or wide else terms.SUBJECT_COLUMNS,
         table_columns=shown,
         title="Transfers of this data subject",
     )
@@ -124,25 +110,8 @@ def subject(
             "recorded as transfers)",
             err=True,
         )
-        from snapzen.ledger.forget import note  # lazy: start-up time
-
-        if (why := note(db.conn)) is not None:
+        if (why := found.forgotten()) is not None:
             typer.echo(why, err=True)
-
-
-def _make_deleter(settings: Settings) -> TicketDeleter:
-    """The Zendesk ticket deleter the retention sweep uses too, built only when erasing."""
-    from snapzen.clients.ticket_deletion import BulkTicketDeleter  # lazy: start-up time
-
-    client = _zendesk_client(settings)
-    return BulkTicketDeleter(client, timeout=settings.zendesk.job_timeout_seconds)
-
-
-def _make_user_eraser(settings: Settings, email: str) -> erase.UserEraser:
-    """The real Zendesk user eraser, bound to the email (which goes no further than it)."""
-    from snapzen.clients.user_erasure import ZendeskUserEraser  # lazy: start-up time
-
-    return ZendeskUserEraser(_zendesk_client(settings), email.strip())
 
 
 @app.command("erase")
@@ -150,22 +119,17 @@ def _make_user_eraser(settings: Settings, email: str) -> erase.UserEraser:
 def erase_(
     email: Email,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Only list the tickets that would be deleted.")
+        bool,
+        typer.Option("--dry-run", metavar="", help="Only list the tickets that would be deleted."),
     ] = False,
     actor: ActorOption = None,
     wait: WaitOption = False,
-    lock_wait: Annotated[
-        float | None,
-        typer.Option(
-            "--lock-wait",
-            hidden=True,  # before --wait; kept so scripts keep working
-            help="Seconds to wait for a running sync to release the writer lock.",
-        ),
-    ] = None,
+    lock_wait: LockWait = None,
     delete_user: Annotated[
         bool,
         typer.Option(
             "--delete-user",
+            metavar="",
             help="Also permanently delete the person's Zendesk end-user profile (name, email), "
             "found by exact email, once all their tickets are gone. Opt-in: the profile may "
             "hold data kept on other grounds (e.g. tickets not from chat). Agents and admins "
@@ -184,7 +148,9 @@ def erase_(
     received: Annotated[
         str | None,
         typer.Option(
-            "--received", help="Day the request was received (YYYY-MM-DD; default today, UTC)."
+            "--received",
+            metavar="YYYY-MM-DD",
+            help="Day the request was received (YYYY-MM-DD; default today, UTC).",
         ),
     ] = None,
     case: CaseIds = None,
@@ -193,6 +159,7 @@ def erase_(
         str | None,
         typer.Option(
             "--request",
+            metavar="ID",
             help="Answer this open erasure or objection request (`ledger requests "
             "open`) instead of recording a new one; its received date and clock apply.",
         ),
@@ -201,6 +168,7 @@ def erase_(
         Path | None,
         typer.Option(
             "--out",
+            metavar="DIR",
             help="Directory for the erasure response to the person (erasure-response-ID.txt "
             "and .json, 0600). Default: responses/ beside the ledger database.",
         ),
@@ -210,71 +178,41 @@ def erase_(
     """Art. 17: delete the person's Zendesk tickets and append `erased` events (chain stays
     valid; no email stored); journal the request (even when nothing is found) and the
     erasure (in the erasure journal outside the database, re-applied after a restore).
-    Tickets under a legal hold are kept. Safe to rerun: erased tickets are skipped."""
-    from snapzen.cli.ledger_rights import attached, received_day
-    from snapzen.commands import erase  # lazy: start-up time (imports the pydantic models)
-    from snapzen.commands.erase_request import RequestInfo
-    from snapzen.commands.erasure_notices import other_recipients
-    from snapzen.ledger import requests
-    from snapzen.support.settings import require_ledger_key
+    Tickets under a legal hold are kept. Safe to rerun: erased tickets are skipped.
 
-    settings = _settings(config)
-    email = _read_email(email)
-    ref = _subject(settings, email)
-    # Refuse a shared reference (exit 2) before queueing for the lock; decided again on the
-    # ledger opened under the lock, which is the one erased.
-    if request is not None and received is not None:
-        raise errors.ConfigError("--received with --request: the request has its own date")
-    reader = _open_read(settings)
+    Examples:
+
+    ```
+    $ snapzen ledger erase --email person@example.com --dry-run
+    $ snapzen ledger erase --email - --wait --actor dpo < request.txt
+    ```
+    """
+    # Lazy: start-up time (the erasure imports the pydantic models and the HTTP stack).
+    from snapzen.commands.erase_person import erase_person
+    from snapzen.commands.ledger_open import SubjectCollision
+
+    settings = settings_from(config)
     try:
-        selected = _narrow(reader.conn, ref, case, ticket)
-        answered: Request | None = None
-        if request is not None:  # exit 2 when unknown, closed or not an erasure-kind request
-            answered = attached(reader, request, requests.ERASURE_KINDS)
-    finally:
-        reader.conn.close()
-    if selected is not None and delete_user:
-        raise errors.ConfigError(
-            "--delete-user with --case/--ticket: the Zendesk profile of this email may be "
-            "another person's too; delete it by hand once you know whose it is"
-        )
-    deleter = None if dry_run else _make_deleter(settings)
-    users = _make_user_eraser(settings, email) if delete_user else None
-    # A dry run only reads; a real erasure appends to the chain, so it queues behind a sync.
-    seconds = lock_wait if lock_wait is not None else (-1 if wait else 0)
-    request_info = RequestInfo(
-        request_id=answered.request_id if answered else requests.new_request_id(),
-        kind=answered.kind if answered else requests.REASON_KINDS[reason.value],
-        received_on=(
-            date.fromisoformat(answered.received_on) if answered else received_day(received)
-        ),
-        journal=settings.ledger.erasure_journal_path,
-        journal_key=require_ledger_key(settings),
-        snapengage_days=settings.snapengage.retention_days,
-        others=other_recipients(settings),
-    )
-    try:
-        with _open_read(settings) if dry_run else _locked(settings, seconds) as db:
-            if not dry_run:
-                selected = _narrow(db.conn, ref, case, ticket)
-                if answered is not None:  # still open, now that the lock is held
-                    attached(db, answered.request_id, requests.ERASURE_KINDS)
-            result = erase.erase_subject(
-                db, ref, deleter, dry_run=dry_run, actor=actor_name(actor, settings),
-                users=users, reason=ERASE_REASONS[reason.value],
-                request=None if dry_run else request_info,
-                only_cases=selected,
-            )  # fmt: skip
+        answered = erase_person(
+            settings, read_email(email), dry_run=dry_run, actor=actor_name(actor, settings),
+            wait_seconds=lock_seconds(wait, lock_wait), delete_user=delete_user,
+            reason=reason.value, received=received, cases=case, tickets=ticket,
+            request=request, out=out, on_erased=_print_erased,
+        )  # fmt: skip
+    except SubjectCollision as exc:
+        refuse_shared(exc)
     except errors.LockHeld:
         # Not the usual "exit 0, nothing to do": the erasure request is still outstanding.
-        fail(
-            "erasure NOT done: another snapzen run holds the writer lock; rerun with --wait "
-            "to queue behind it",
-            errors.EXIT_ABORTED,
-        )
-        raise  # unreachable: fail() exits
-    plan = result.plan
-    typer.echo(f"subject_ref: {ref}")
+        not_done("erasure")
+    _print_response(answered)
+    if answered.exit_partial:
+        raise typer.Exit(errors.EXIT_PARTIAL)
+
+
+def _print_erased(erased: Erased) -> None:
+    """What the erasure did (or, dry, would do): the plan, the deletions, the profiles."""
+    result, plan, dry_run = erased.result, erased.result.plan, erased.result.dry_run
+    typer.echo(f"subject_ref: {erased.ref}")
     typer.echo(
         f"transfers: {plan.transfers}; tickets to delete: {len(plan.to_delete)}; "
         f"already erased/expired: {len(plan.already_erased)}; "
@@ -288,7 +226,7 @@ def erase_(
             err=True,
         )
     if not dry_run:
-        typer.echo(f"request {request_info.request_id} ({request_info.kind}) journalled")
+        typer.echo(f"request {erased.request.request_id} ({erased.request.kind}) journalled")
     if plan.in_flight:
         typer.echo(
             f"{len(plan.in_flight)} chat(s) of this person are being sent right now: run "
@@ -305,22 +243,37 @@ def erase_(
     typer.echo(f"deleted: {len(result.deleted)}; ledger events: {result.event_seqs}")
     if result.failed:
         typer.echo(f"NOT deleted (rerun later): {result.failed}", err=True)
-    if delete_user:
+    if erased.delete_user:
         if result.users is None:
             typer.echo("Zendesk user NOT deleted: tickets of this person remain; rerun", err=True)
         else:
             _print_users(result.users, dry_run=False)
-    from snapzen.cli import erase_response
 
-    lookup = None
-    if selected is None and result.users is None:
-        lookup = erase_response.lookup_profile(lambda: _make_user_eraser(settings, email))
-    erase_response.write_response(
-        settings, result, request_id=request_info.request_id, out=out,
-        lookup=lookup, ledger=_open_read(settings),  # only read: the erasure chained it all
-    )  # fmt: skip
-    if not result.complete or plan.in_flight:
-        raise typer.Exit(errors.EXIT_PARTIAL)
+
+def _print_response(answered: Answered) -> None:
+    """The response written for the person: what remains where, who was told (Art. 19)."""
+    if answered.lookup_failed is not None:
+        typer.echo(
+            f"could not list Zendesk tickets not created by snapzen ({answered.lookup_failed}); "
+            "the response does not list them: rerun this erase to complete it",
+            err=True,
+        )
+    if answered.response is None:
+        return
+    for item in answered.response.remains:
+        ident = f" {item['id']}" if item["id"] is not None else ""
+        typer.echo(f"remains: {item['where']}: {item['what']}{ident} until {item['until']}")
+    for notice in answered.response.recipients:
+        typer.echo(
+            f"art19: {notice.recipient} {notice.status} {notice.on} "
+            f"(ledger {notice.seq}, notice {notice.notice_id})"
+        )
+    if any(n.status != "notified" for n in answered.response.recipients):
+        typer.echo(
+            "Art. 19: tell each recipient `to_notify` above, then record it with "
+            "`snapzen ledger notices done NOTICE --when DATE` (open ones: `snapzen ledger notices`)"
+        )
+    typer.echo(f"erasure response for the person: {answered.path} (and .json)")
 
 
 def _print_users(users: UserErasure, *, dry_run: bool, own: Collection[int] = ()) -> None:

@@ -15,10 +15,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, Protocol, TextIO
 
-if TYPE_CHECKING:
-    from snapzen.sync.pipeline import Counts
+
+class Counts(Protocol):
+    """What the progress shows of a pass's counts (snapzen.sync.pipeline.Counts)."""
+
+    fetched: int
+    created: int
 
 
 @dataclass

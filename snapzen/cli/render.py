@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from snapzen.ledger.status import CaseStatus
+from snapzen.commands.ledger_terms import CaseStatus
 
 
 def console(*, stderr: bool = False) -> Console:

@@ -3,13 +3,14 @@ processing: counts with their nouns, legal bases spelled out, no Python reprs.""
 
 from __future__ import annotations
 
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 from snapzen.cli.tables import BASIS_LABELS
 from snapzen.ledger.events import Event
 
 if TYPE_CHECKING:
-    from snapzen.ledger.audit import Report
+    from snapzen.commands.ledger_report import Report
 
 EVENT_NOUNS: dict[str, tuple[str, str]] = {
     Event.TRANSFER: ("transfer", "transfers"),
@@ -105,8 +106,6 @@ def report_lines(result: Report) -> list[str]:
 
 def wrapped(lines: list[str], width: int = 80) -> list[str]:
     """Each sentence wrapped at ``width``, continuation lines indented under their item."""
-    import textwrap
-
     out: list[str] = []
     for line in lines:
         indent = " " * (len(line) - len(line.lstrip(" ")))

@@ -43,6 +43,7 @@ def sweep(
         bool,
         typer.Option(
             "--dry-run",
+            metavar="",
             help="Only list what is due, would be purged, and the Zendesk end-user profiles "
             "that would be deleted (Zendesk read-only); no write.",
         ),
@@ -52,6 +53,7 @@ def sweep(
         typer.Option(
             "--as-of",
             formats=["%Y-%m-%d"],
+            metavar="YYYY-MM-DD",
             help="Count retention as ended by this day (YYYY-MM-DD; default today, UTC). "
             "A future day needs --dry-run.",
         ),
@@ -60,6 +62,7 @@ def sweep(
         bool | None,
         typer.Option(
             "--purge/--no-purge",
+            metavar="",
             help="Also permanently delete at once (deleted_tickets/destroy_many) instead of "
             "waiting out Zendesk's 30 days. Default: transfer.purge_on_expiry.",
         ),
@@ -70,12 +73,16 @@ def sweep(
         bool,
         typer.Option(
             "--reconcile",
+            metavar="",
             help="Also search Zendesk for tickets tagged expires_YYYY_MM with a month already "
             "over that the database does not know (archived ones too), and delete them.",
         ),
     ] = False,
     reconcile_months: Annotated[
-        int, typer.Option(help="How many past months of expires_ tags --reconcile searches.")
+        int,
+        typer.Option(
+            metavar="N", help="How many past months of expires_ tags --reconcile searches."
+        ),
     ] = 36,
     fmt: Annotated[
         SweepFormat | None, typer.Option("--format", help="table (default) or json.")
@@ -87,8 +94,15 @@ def sweep(
 
     Safe to rerun and to interrupt. Exit codes: 0 done, 1 aborted, 2 configuration error,
     3 finished but some tickets were not confirmed deleted (or not purged); rerun later.
+
+    Examples:
+
+    ```
+    $ snapzen retention sweep --dry-run
+    $ snapzen retention sweep --json
+    ```
     """
-    from snapzen.commands.retention import run_sweep
+    from snapzen.commands.retention import run_sweep  # lazy: start-up time
 
     shown = pick_format(fmt, json_output, SweepFormat.table, SweepFormat.json)
     settings = settings_from(config)

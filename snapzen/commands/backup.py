@@ -11,8 +11,11 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from snapzen.commands import copies
+from snapzen.support import clock
 from snapzen.support.atomic import create_private, private_dir
 from snapzen.support.errors import ConfigError, FatalError
+from snapzen.support.settings import Settings
 from snapzen.support.sqlite_uri import read_only_uri
 
 
@@ -71,3 +74,11 @@ def backup_ledger(source: Path, dest: Path, *, overwrite: bool = False) -> Backu
         )
     partial.replace(dest)
     return BackupResult(path=dest, transfers=got, bytes=dest.stat().st_size)
+
+
+def backup_registered(settings: Settings, dest: Path, *, overwrite: bool = False) -> BackupResult:
+    """`snapzen ledger backup`: the copy, registered so an erasure response names the copies
+    that still hold the person (snapzen.commands.copies)."""
+    done = backup_ledger(settings.ledger.path, dest, overwrite=overwrite)
+    copies.register(settings.ledger.path, copies.BACKUP, done.path, clock.utcnow())
+    return done

@@ -175,7 +175,6 @@ def reconcile(
 
 def zendesk_export(settings: Settings) -> TicketExport:
     """The Zendesk client, for its bulk reads (lazy imports: the HTTP stack)."""
-    from snapzen.clients.http import HttpClient
-    from snapzen.clients.zendesk import ZendeskClient
+    from snapzen.commands.clients import zendesk_from
 
-    return ZendeskClient(settings.zendesk, HttpClient(settings.http, service="zendesk"))
+    return zendesk_from(settings)

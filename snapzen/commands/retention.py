@@ -43,11 +43,11 @@ import sqlite_utils
 
 from snapzen.clients.ticket_deletion import (
     MAX_BATCH,
-    BulkTicketDeleter,
     DeletionOutcome,
     TicketDeletionApi,
 )
 from snapzen.commands import retention_profiles
+from snapzen.commands.clients import ticket_deleter_from, zendesk_from
 from snapzen.commands.clock_guard import check_against_zendesk
 from snapzen.commands.retention_forget import forget_due, plan_forget
 from snapzen.commands.retention_profiles import plan_profiles, sweep_profiles
@@ -330,12 +330,7 @@ def build_deletion_api(
     settings: Settings, sleep: Callable[[float], None] = time.sleep
 ) -> TicketDeletionApi:
     """The real Zendesk client; raises ConfigError (exit 2) before any network call."""
-    from snapzen.clients.http import HttpClient
-    from snapzen.clients.zendesk import ZendeskClient
-
-    return ZendeskClient(
-        settings.zendesk, HttpClient(settings.http, service="zendesk", sleep=sleep), sleep=sleep
-    )
+    return zendesk_from(settings, sleep=sleep)
 
 
 def run_sweep(
@@ -478,7 +473,7 @@ def _sweep(
     clock: Callable[[], datetime],
     hook: CrashHook,
 ) -> None:
-    deleter = BulkTicketDeleter(api, timeout=settings.zendesk.job_timeout_seconds)
+    deleter = ticket_deleter_from(settings, api)
     assert result.run_id is not None
     active = holds.active(db.conn)  # a legal hold keeps a due ticket (Art. 17(3)(e))
     for batch in _batches(iter_due(db, result.as_of, years), size):

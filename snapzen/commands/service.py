@@ -13,9 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import sqlite_utils
 
-from snapzen.clients.http import HttpClient
-from snapzen.clients.snapengage import SnapEngageClient
-from snapzen.clients.zendesk import ZendeskClient
+from snapzen.commands.clients import snapengage_from, zendesk_from
 from snapzen.commands.clock_guard import ClockAheadError, ServerClock, require_clock_agrees
 from snapzen.commands.first_pass import refuse_first_pass
 from snapzen.commands.run import recorded_run
@@ -65,13 +63,9 @@ class Clients:
 
 
 def build_clients(settings: Settings, sleep: Callable[[float], None] = time.sleep) -> Clients:
-    source = SnapEngageClient(
-        settings.snapengage, HttpClient(settings.http, service="snapengage", sleep=sleep)
+    return Clients(
+        source=snapengage_from(settings, sleep=sleep), sink=zendesk_from(settings, sleep=sleep)
     )
-    sink = ZendeskClient(
-        settings.zendesk, HttpClient(settings.http, service="zendesk", sleep=sleep), sleep=sleep
-    )
-    return Clients(source=source, sink=sink)
 
 
 @contextmanager

@@ -10,11 +10,13 @@ import sqlite_utils
 
 from snapzen.ledger import alerts, derogations, outbox, reconciliation, requests
 from snapzen.ledger.cursor_rules import check_clock
+from snapzen.ledger.db import open_ledger
 from snapzen.ledger.events import DECISIONS_SQL, Event
 from snapzen.ledger.flags import open_flags
 from snapzen.ledger.status import UNSENT_OR_PUSHING, CaseStatus, sql_list
 from snapzen.support import clock
 from snapzen.support.settings import Settings
+from snapzen.sync.results import log_at_risk
 
 STATUSES = tuple(CaseStatus)  # the report's column order is the enum's
 # `ledger reconcile` is suggested weekly; status says so once the last check is older.
@@ -184,3 +186,11 @@ def status_exit_code(report: dict[str, Any]) -> int:
         or report.get("requests_overdue")
     )
     return 3 if needs_a_look else 0
+
+
+def read_status(settings: Settings, now: datetime) -> dict[str, Any]:
+    """`snapzen status`: the report from the ledger opened read-only (a reader: no lock, no
+    write); cases at risk are logged as well."""
+    report = collect_status(open_ledger(settings.ledger, read_only=True), settings, now)
+    log_at_risk(report["at_risk"])
+    return report

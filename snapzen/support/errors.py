@@ -28,6 +28,8 @@ Messages never carry secrets or personal data: they name the setting, endpoint o
 
 from __future__ import annotations
 
+import sqlite3
+
 
 class SnapzenError(Exception):
     """Base of every error snapzen raises on purpose."""
@@ -108,6 +110,10 @@ class InvalidRecordError(RecordError):
 class NotFoundError(RecordError):
     """HTTP 404 on a single resource."""
 
+
+# What the machine, not snapzen, got wrong: disk full, the database locked for too long, a file
+# vanished mid-run. The CLI reports them in one line (exit 1), without a traceback.
+ENVIRONMENT_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, OSError)
 
 EXIT_OK = 0
 EXIT_ABORTED = 1

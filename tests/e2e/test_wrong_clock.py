@@ -107,9 +107,10 @@ def test_a_clock_three_years_ahead_never_deletes(
 
 
 def _run_like_the_service(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """What `snapzen run` does (cli.ops.run): the scheduler with the sync pass and the daily
-    sweep, driven by a schedule clock that makes the sweep due right after the first pass."""
-    from snapzen.cli.ops import retention_job
+    """What `snapzen run` does (commands.run_service): the scheduler with the sync pass and the
+    daily sweep, driven by a schedule clock that makes the sweep due right after the first
+    pass."""
+    from snapzen.commands.run_service import retention_job
     from snapzen.commands.scheduler import Scheduler, sync_pass
     from snapzen.support.settings import load_settings
 

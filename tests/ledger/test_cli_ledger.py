@@ -13,9 +13,10 @@ import typer
 from typer.testing import CliRunner
 
 from snapzen.cli import ledger as ledger_cli
-from snapzen.cli import ledger_queries, ledger_subject
+from snapzen.cli import ledger_audit
 from snapzen.cli.main import app as main_app
 from snapzen.clients.ticket_deletion import TicketDeleter
+from snapzen.commands import clients
 from snapzen.ledger.db import open_db
 from snapzen.support.settings import Settings
 from tests.fakes import FakeDeleter
@@ -41,7 +42,7 @@ def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
 def test_every_command_is_documented(command: str) -> None:
     code, out, _ = run(command, "--help")
     assert code == 0 and "Usage" in out
-    doc = ledger_cli.app.registered_commands[COMMANDS.index(command)].callback.__doc__
+    doc = typer.main.get_command(ledger_cli.app).commands[command].callback.__doc__  # type: ignore[attr-defined]
     assert doc and doc.strip()
 
 
@@ -68,10 +69,10 @@ def test_list_formats() -> None:
 def test_list_table_is_capped_only_on_a_terminal_and_says_so_on_stdout(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(ledger_queries, "TABLE_LIMIT", 4)
+    monkeypatch.setattr(ledger_audit, "TABLE_LIMIT", 4)
     code, out, err = run("list")  # CliRunner's stdout is not a terminal: every row
     assert code == 0 and len(out.splitlines()) == 1 + 10 and "first" not in out + err
-    monkeypatch.setattr(ledger_queries, "on_terminal", lambda: True)
+    monkeypatch.setattr(ledger_audit, "on_terminal", lambda: True)
     code, out, err = run("list")
     lines = out.splitlines()
     assert code == 0 and len(lines) == 1 + 4 + 1 and "the first 4 rows" in lines[-1]
@@ -152,7 +153,7 @@ def test_erase_dry_run_then_for_real(monkeypatch: pytest.MonkeyPatch) -> None:
     def make(settings: Settings) -> TicketDeleter:
         return fake
 
-    monkeypatch.setattr(ledger_subject, "_make_deleter", make)
+    monkeypatch.setattr(clients, "ticket_deleter_from", make)
     code, out, err = run("erase", "--email", ALICE, "--dry-run")
     assert code == 0 and "would delete ticket 1003" in out and fake.deleted == []
     code, out, err = run("erase", "--email", ALICE, "--actor", "dpo")
@@ -165,7 +166,7 @@ def test_erase_dry_run_then_for_real(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_erase_partial_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
     refusing = FakeDeleter(refuse=[1006])
-    monkeypatch.setattr(ledger_subject, "_make_deleter", lambda settings: refusing)
+    monkeypatch.setattr(clients, "ticket_deleter_from", lambda settings: refusing)
     code, _, err = run("erase", "--email", ALICE)
     assert code == 3 and "1006" in err
 
@@ -290,7 +291,7 @@ def test_erase_waits_for_the_writer_lock_and_fails_loudly(
 ) -> None:
     from snapzen.support.lock import writer_lock
 
-    monkeypatch.setattr(ledger_subject, "_make_deleter", lambda settings: FakeDeleter())
+    monkeypatch.setattr(clients, "ticket_deleter_from", lambda settings: FakeDeleter())
     with writer_lock(ledger_path):
         code, _, err = run("erase", "--email", ALICE, "--lock-wait", "0")
         assert code == 1 and "erasure NOT done" in err

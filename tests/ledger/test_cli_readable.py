@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from snapzen.cli import ledger_subject
 from snapzen.cli.main import app
+from snapzen.commands import clients
 from snapzen.ledger.db import open_db
 from snapzen.support.lock import writer_lock
 from tests.ledger.conftest import ALICE, KEY_TEXT, append, transfer_fields
@@ -116,7 +116,7 @@ def test_checkpoint_is_never_overwritten_silently(tmp_path: Path) -> None:
 def test_erase_takes_wait_and_records_the_login_name_by_default(
     monkeypatch: pytest.MonkeyPatch, ledger_path: Path
 ) -> None:
-    monkeypatch.setattr(ledger_subject, "_make_deleter", lambda settings: FakeDeleter())
+    monkeypatch.setattr(clients, "ticket_deleter_from", lambda settings: FakeDeleter())
     monkeypatch.setenv("USER", "dpo-login")
     monkeypatch.setenv("LOGNAME", "dpo-login")
     with writer_lock(ledger_path):

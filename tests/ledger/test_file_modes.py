@@ -17,14 +17,13 @@ import pytest
 import sqlite_utils
 from typer.testing import CliRunner
 
-from snapzen.cli import sandbox as sandbox_cli
-from snapzen.cli import serve
 from snapzen.cli.main import app
 from snapzen.cli.progress import log_file
+from snapzen.commands import auditor_ui
 from snapzen.commands.backup import backup_ledger
 from snapzen.ledger import audit, verify, web
 from snapzen.ledger.db import open_db
-from snapzen.sandbox import Sandbox, SandboxConfig
+from snapzen.sandbox import Sandbox, SandboxConfig, control
 from snapzen.support.atomic import atomic_text, open_private_binary
 from snapzen.support.lock import lock_path
 from snapzen.support.settings import Settings
@@ -172,7 +171,7 @@ def test_backfill_log_file(tmp_path: Path) -> None:
 
 def test_sandbox_ready_file_and_log(sandbox: Sandbox, tmp_path: Path) -> None:
     ready = tmp_path / "ready.json"
-    sandbox_cli._write_ready_file(ready, sandbox)
+    control.write_ready_file(ready, sandbox)
     _private(ready)
     with open_private_binary(tmp_path / "ready.json.log") as log:
         log.write(b"started\n")
@@ -182,5 +181,5 @@ def test_sandbox_ready_file_and_log(sandbox: Sandbox, tmp_path: Path) -> None:
 def test_web_workdir_snapshot_metadata_and_plugin(ledger_path: Path, tmp_path: Path) -> None:
     workdir = tmp_path / "web" / "work"
     snapshot, metadata, _ = web.prepare(ledger_path, workdir)
-    plugins = serve.write_plugin(workdir)
+    plugins = auditor_ui.write_plugin(workdir)
     _private(workdir, workdir.parent, snapshot, metadata, plugins, *plugins.iterdir())

@@ -16,9 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from snapzen.cli import ledger as ledger_cli
-from snapzen.cli import ledger_subject
 from snapzen.clients.ticket_deletion import TicketDeleter
-from snapzen.commands import service
+from snapzen.commands import clients, service
 from snapzen.ledger import verify
 from snapzen.ledger.chain import append_event
 from snapzen.ledger.db import open_db, transaction
@@ -185,7 +184,7 @@ def deleter(monkeypatch: pytest.MonkeyPatch) -> FakeDeleter:
     def make(settings: Settings) -> TicketDeleter:
         return fake
 
-    monkeypatch.setattr(ledger_subject, "_make_deleter", make)
+    monkeypatch.setattr(clients, "ticket_deleter_from", make)
     return fake
 
 

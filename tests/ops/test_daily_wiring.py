@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from snapzen.cli.ops import retention_job
 from snapzen.commands import retention
+from snapzen.commands.run_service import retention_job
 from snapzen.support.settings import Settings
 
 

@@ -1,7 +1,7 @@
-"""Operations commands: `run` (the scheduled service), `backfill`, `retry`, `ledger backup`.
+"""`snapzen sync | run | backfill | retry | dismiss`: the commands that run passes.
 
-Thin over snapzen.commands.scheduler, .backfill, .retry and .backup; `register`
-adds them to the top-level app (called from snapzen.cli.main).
+Each parses its options, calls one function of snapzen.commands (service, run_service,
+backfill, retry, dismiss) and prints what it returns.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,7 +20,6 @@ from snapzen.cli.common import (
     ActorOption,
     ConfigOption,
     JsonFlag,
-    OverwriteOption,
     SummaryFormat,
     SummaryFormatOption,
     WaitOption,
@@ -34,36 +33,102 @@ from snapzen.cli.common import (
     settings_from,
     summary_json,
 )
-from snapzen.support import errors
+from snapzen.commands.ledger_terms import warning_line  # light: a sentence
+from snapzen.support import clock, errors
 
-# The pipeline, scheduler and settings modules (pydantic, sqlite_utils, structlog, requests)
-# are imported inside the commands that run them: every `snapzen` invocation imports this
-# module to register its commands, and those imports would add ~0.1 s to its start-up.
+# The commands (pydantic, sqlite_utils, structlog, requests) are imported inside the functions
+# that run them: every `snapzen` invocation imports this module to register its commands, and
+# those imports would add ~0.1 s to its start-up (tests/test_startup_imports.py).
 if TYPE_CHECKING:
     from snapzen.cli.progress import CountingFile
-    from snapzen.commands.scheduler import DailyJob
-    from snapzen.support.settings import Settings
+    from snapzen.commands.backfill import BackfillProgress
 
-# ---------------------------------------------------------------- run
+app = typer.Typer()
 
-
-def retention_job(settings: Settings) -> DailyJob | None:
-    """The once-a-day job of `snapzen run` (at schedule.retention_sweep_at, local time; the
-    image runs in UTC): the retention sweep, which takes the writer lock itself. It waits for
-    the lock (a backfill releases it between slices) rather than skipping a whole day."""
-    from snapzen.commands.retention import run_sweep
-
-    def sweep() -> object:
-        return run_sweep(settings, actor="scheduler", wait=True)
-
-    return sweep
+WidgetOption = Annotated[
+    list[str] | None,
+    typer.Option("--widget", "-w", metavar="ID", help="Only this widget (repeatable)."),
+]
 
 
+@app.command()
+@handle_errors
+def sync(
+    config: ConfigOption = None,
+    wait: WaitOption = False,
+    widget: WidgetOption = None,
+    fmt: SummaryFormatOption = None,
+    json_output: JsonFlag = False,
+    actor: ActorOption = None,
+) -> None:
+    """One pass: recover, fetch finished chats, decide consent, import to Zendesk, record.
+
+    Exit codes: 0 done, 1 aborted or interrupted (cursor not advanced), 2 configuration error,
+    3 finished but some cases failed or are at risk of SnapEngage's deletion.
+
+    Examples:
+
+    ```
+    $ snapzen sync
+    $ snapzen -c /etc/snapzen.toml sync --wait --widget WIDGET_ID --actor cron
+    ```
+    """
+    from snapzen.commands import service  # lazy: start-up time (see the imports above)
+    from snapzen.commands.scheduler import stop_on_signals
+    from snapzen.support.settings import Needs
+
+    as_json = summary_json(fmt, json_output)
+    settings = settings_from(config, Needs.SYNC)
+    stop = threading.Event()
+    # SIGTERM or Ctrl-C: the batch in hand finishes, the run is recorded 'interrupted' and the
+    # process exits 1 (a second signal kills it at once).
+    with stop_on_signals(stop):
+        result = service.sync(
+            settings,
+            wait=wait,
+            widgets=known_widgets(settings, widget),
+            actor=actor_name(actor, settings),
+            stop=stop.is_set,
+        )
+    c = result.counts
+    if as_json:
+        echo_json(pass_summary(result))
+    else:
+        typer.echo(
+            f"sync {result.run_id}: fetched {c.fetched}, created {c.created}, "
+            f"withheld {c.withheld}, ignored {c.ignored}, failed {c.failed}, "
+            f"ambiguous {c.ambiguous}, recovered {c.recovered}; ledger: decisions "
+            f"{c.decisions} (transfers {c.transfers})"
+        )
+    for recipient, count in result.derogations.items():
+        typer.echo(warning_line(recipient, count), err=True)
+    if result.at_risk:
+        named = ", ".join(r["case_id"] for r in result.at_risk[:10])
+        more = f" (+{len(result.at_risk) - 10} more)" if len(result.at_risk) > 10 else ""
+        typer.echo(
+            f"WARNING: {len(result.at_risk)} unsynced case(s) are older than "
+            f"{settings.pipeline.deadline_days} days and at risk of SnapEngage's deletion: "
+            f"{named}{more}",
+            err=True,
+        )
+    if result.failed_total:
+        typer.echo(f"{result.failed_total} case(s) failed; see `snapzen status`", err=True)
+    if result.interrupted:
+        typer.echo("snapzen: sync interrupted; the next sync does the rest", err=True)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+@handle_errors
 def run(
     config: ConfigOption = None,
     every: Annotated[
         str | None,
-        typer.Option("--every", help="Interval between passes, e.g. 15m (default: settings)."),
+        typer.Option(
+            "--every",
+            metavar="INTERVAL",
+            help="Interval between passes, e.g. 15m (default: settings).",
+        ),
     ] = None,
     fmt: Annotated[
         SummaryFormat | None,
@@ -80,45 +145,28 @@ def run(
     Each pass takes the writer lock for its own duration, so `backfill`, `retry` and manual
     `sync` get turns between passes. On SIGTERM or Ctrl-C the pass in hand finishes its batch
     and the process exits 0 within seconds.
+
+    Examples:
+
+    ```
+    $ snapzen run
+    $ snapzen run --every 5m --format json
+    ```
     """
-    from snapzen.commands.scheduler import Scheduler, stop_on_signals, sync_pass
-    from snapzen.support.settings import (
-        Needs,
-        parse_interval,
-        require_ledger_key,
-        require_sync_settings,
-    )
+    from snapzen.commands.run_service import run_service  # lazy: start-up time
+    from snapzen.support.settings import Needs
 
     as_json = summary_json(fmt, json_output)
     settings = settings_from(config, Needs.SYNC)
-    try:
-        interval = parse_interval(every or settings.schedule.every)
-    except ValueError as exc:
-        raise errors.ConfigError(f"--every: {exc}") from None
-    require_sync_settings(settings)  # exit 2 now, not a failed pass every interval
-    require_ledger_key(settings)
-    stop = threading.Event()
-    with stop_on_signals(stop):
-        scheduler = Scheduler(
-            sync_pass(
-                settings,
-                stop,
-                patience=interval,
-                report=(lambda result: echo_json_line(pass_summary(result))) if as_json else None,
-            ),
-            interval,
-            stop=stop,
-            daily=retention_job(settings),
-            daily_at=settings.schedule.retention_sweep_at,
-        )
-        code = scheduler.run()
-    typer.echo(f"snapzen run: stopped after {scheduler.passes} pass(es)", err=True)
+    stopped = run_service(
+        settings,
+        every,
+        report=(lambda result: echo_json_line(pass_summary(result))) if as_json else None,
+    )
+    typer.echo(f"snapzen run: stopped after {stopped.passes} pass(es)", err=True)
     if as_json:
-        echo_json_line({"stopped_after_passes": scheduler.passes, "exit_code": code})
-    raise typer.Exit(code)
-
-
-# ---------------------------------------------------------------- backfill
+        echo_json_line({"stopped_after_passes": stopped.passes, "exit_code": stopped.exit_code})
+    raise typer.Exit(stopped.exit_code)
 
 
 def _backfill_summary(result: Any, plan: Any) -> dict[str, Any]:
@@ -149,21 +197,41 @@ def _listing(ids: Sequence[str], limit: int = 5) -> str:
     return shown + (f" (+{len(ids) - limit} more)" if len(ids) > limit else "")
 
 
+_TODAY = clock.utcnow().date()  # the examples' dates: inside SnapEngage's 60-day window
+_WEEK_AGO, _YESTERDAY = _TODAY - timedelta(days=7), _TODAY - timedelta(days=1)
+
+
+@app.command(
+    epilog="Examples:\n\n```\n"
+    f"$ snapzen backfill --since {_WEEK_AGO} --until {_YESTERDAY} --dry-run\n"
+    f"$ snapzen backfill --since {_WEEK_AGO} --until {_YESTERDAY} --wait\n"
+    "```"
+)
+@handle_errors
 def backfill(
     since: Annotated[
-        datetime, typer.Option("--since", formats=["%Y-%m-%d"], help="First day (UTC), inclusive.")
+        datetime,
+        typer.Option(
+            "--since",
+            formats=["%Y-%m-%d"],
+            metavar="YYYY-MM-DD",
+            help="First day (UTC), inclusive.",
+        ),
     ],
     until: Annotated[
-        datetime, typer.Option("--until", formats=["%Y-%m-%d"], help="Last day (UTC), inclusive.")
+        datetime,
+        typer.Option(
+            "--until", formats=["%Y-%m-%d"], metavar="YYYY-MM-DD", help="Last day (UTC), inclusive."
+        ),
     ],
     config: ConfigOption = None,
-    widget: Annotated[
-        list[str] | None, typer.Option("--widget", "-w", help="Only this widget (repeatable).")
-    ] = None,
+    widget: WidgetOption = None,
     dry_run: Annotated[
         bool,
         typer.Option(
-            "--dry-run", help="Show what would be created and withheld; write nothing anywhere."
+            "--dry-run",
+            metavar="",
+            help="Show what would be created and withheld; write nothing anywhere.",
         ),
     ] = False,
     actor: ActorOption = None,
@@ -215,9 +283,9 @@ def backfill(
     SNAPZEN_ZENDESK__BACKFILL_MAX_JOBS_IN_FLIGHT=25 when another integration imports tickets
     into the account at the same time.
     """
-    from snapzen.cli.progress import JsonProgress, RichProgress
+    from snapzen.cli.progress import JsonProgress, RichProgress  # lazy: start-up time (rich)
     from snapzen.cli.progress import log_file as progress_log_file
-    from snapzen.commands.backfill import BackfillProgress, plan_backfill, run_backfill
+    from snapzen.commands.backfill import plan_backfill, run_backfill
     from snapzen.commands.scheduler import stop_on_signals
     from snapzen.support.settings import Needs, require_ledger_key, require_sync_settings
 
@@ -296,16 +364,17 @@ def backfill(
     raise typer.Exit(result.exit_code)
 
 
-# ---------------------------------------------------------------- retry
-
-
+@app.command()
+@handle_errors
 def retry(
     config: ConfigOption = None,
     case: Annotated[
-        list[str] | None, typer.Option("--case", help="A failed case id (repeatable).")
+        list[str] | None,
+        typer.Option("--case", metavar="ID", help="A failed case id (repeatable)."),
     ] = None,
     all_failed: Annotated[
-        bool, typer.Option("--all-failed", help="Every failed case with a payload.")
+        bool,
+        typer.Option("--all-failed", metavar="", help="Every failed case with a payload."),
     ] = False,
     actor: ActorOption = None,
     wait: WaitOption = False,
@@ -316,8 +385,15 @@ def retry(
 
     One pass under the writer lock, recorded in `runs` (kind retry) with the actor. Exit
     codes as for `sync`.
+
+    Examples:
+
+    ```
+    $ snapzen retry --all-failed
+    $ snapzen retry --case CASE_ID --wait
+    ```
     """
-    from snapzen.commands.retry import retry as retry_cases
+    from snapzen.commands.retry import retry as retry_cases  # lazy: start-up time
 
     if bool(case) == all_failed:
         raise errors.ConfigError("give either --case ID (repeatable) or --all-failed")
@@ -351,10 +427,17 @@ def retry(
     raise typer.Exit(outcome.exit_code)
 
 
+@app.command()
+@handle_errors
 def dismiss(
-    case: Annotated[list[str], typer.Option("--case", help="A failed case id (repeatable).")],
+    case: Annotated[
+        list[str], typer.Option("--case", metavar="ID", help="A failed case id (repeatable).")
+    ],
     reason: Annotated[
-        str, typer.Option("--reason", help="Why it will never be sent (kept in the ledger).")
+        str,
+        typer.Option(
+            "--reason", metavar="TEXT", help="Why it will never be sent (kept in the ledger)."
+        ),
     ],
     config: ConfigOption = None,
     actor: ActorOption = None,
@@ -365,8 +448,15 @@ def dismiss(
     """Give up on failed cases for good: they become `ignored` with your reason, their raw
     payload is purged and a `runs` row records who decided. Use when `retry` cannot help
     (e.g. a payload without a usable start time); afterwards `sync` stops exiting 3 for them.
+
+    Examples:
+
+    ```
+    $ snapzen dismiss --case CASE_ID --reason 'no start time in the payload'
+    $ snapzen dismiss --case CASE_ID --reason 'test chat' --format json
+    ```
     """
-    from snapzen.commands.dismiss import dismiss as dismiss_cases
+    from snapzen.commands.dismiss import dismiss as dismiss_cases  # lazy: start-up time
 
     as_json = summary_json(fmt, json_output)
     settings = settings_from(config)
@@ -376,35 +466,3 @@ def dismiss(
         echo_json({"run_id": run_id, "dismissed": list(case), "actor": who})
     else:
         typer.echo(f"dismiss {run_id}: {len(case)} case(s) marked ignored")
-
-
-# ---------------------------------------------------------------- ledger backup
-
-
-def backup(
-    file: Annotated[Path, typer.Argument(help="Where to write the copy (a new file).")],
-    config: ConfigOption = None,
-    overwrite: OverwriteOption = False,
-) -> None:
-    """Copy the ledger database with SQLite's online backup API (safe while a sync runs),
-    then check the copy opens and holds the same number of ledger rows."""
-    from snapzen.commands import copies
-    from snapzen.commands.backup import backup_ledger
-    from snapzen.support import clock
-
-    settings = settings_from(config)
-    done = backup_ledger(settings.ledger.path, file, overwrite=overwrite)
-    # Registered, so an erasure response names the copies that still hold the person.
-    copies.register(settings.ledger.path, copies.BACKUP, done.path, clock.utcnow())
-    typer.echo(f"backup {done.path}: {done.transfers} ledger row(s), {done.bytes} bytes, verified")
-
-
-def register(app: typer.Typer) -> None:
-    """Add `run`, `backfill`, `retry`, `dismiss` to ``app``, and `backup` to its `ledger` group."""
-    app.command("run")(handle_errors(run))
-    app.command("backfill")(handle_errors(backfill))
-    app.command("retry")(handle_errors(retry))
-    app.command("dismiss")(handle_errors(dismiss))
-    for group in app.registered_groups:
-        if group.name == "ledger" and group.typer_instance is not None:
-            group.typer_instance.command("backup")(handle_errors(backup))

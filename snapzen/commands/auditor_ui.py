@@ -1,4 +1,5 @@
-"""Running Datasette for `ledger serve`: stopped with us, and read-only at the HTTP door.
+"""`snapzen ledger serve`: a read-only Datasette over a sanitized snapshot of the ledger,
+stopped with us, and read-only at the HTTP door.
 
 Datasette runs as a child process. On SIGTERM (docker stop, systemd, kill) or SIGINT
 (Ctrl-C) we stop the child, wait for it, and return normally, so the temporary snapshot
@@ -8,11 +9,20 @@ still serving it.
 
 from __future__ import annotations
 
+import importlib.util
 import signal
 import subprocess
+import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+
+from snapzen.commands.ledger_open import open_read
+from snapzen.ledger import web
+from snapzen.support.atomic import private_dir, write_private
+from snapzen.support.errors import ConfigError
+from snapzen.support.settings import Settings
 
 # A Datasette plugin (loaded with --plugins-dir) answering 405 to anything but a read. An
 # immutable database refuses writes anyway, but Datasette answers a POST to a table with an
@@ -55,8 +65,6 @@ STOP_GRACE_SECONDS = 10.0
 def write_plugin(workdir: Path) -> Path:
     """The plugins directory to pass to ``datasette serve --plugins-dir``."""
     plugins = workdir / "plugins"
-    from snapzen.support.atomic import private_dir, write_private
-
     private_dir(plugins)
     write_private(plugins / "snapzen_read_only.py", READ_ONLY_PLUGIN)
     return plugins
@@ -89,3 +97,36 @@ def run_until_signalled(command: list[str], grace: float = STOP_GRACE_SECONDS) -
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def serve(
+    settings: Settings, *, host: str, port: int, workdir: Path | None, sql_time_limit_ms: int,
+    prepare_only: bool, say: Callable[[str], None], show: Callable[[str], None],
+) -> int:  # fmt: skip
+    """Prepare the snapshot and serve it until stopped (the exit code); with
+    ``prepare_only``, ``show`` the command instead. ``say``: progress lines (stderr)."""
+    open_read(settings).conn.close()  # same existence check and message as other commands
+    if importlib.util.find_spec("datasette") is None:
+        raise ConfigError(
+            "datasette is not installed: pip install 'snapzen[audit]'; the container image "
+            "leaves it out: build the auditors' image of docs/cli.md (`ledger serve`)"
+        )
+    with tempfile.TemporaryDirectory(prefix="snapzen-serve-") as tmp:
+        target = workdir or Path(tmp)
+        snapshot, metadata, sha = web.prepare(Path(settings.ledger.path), target)
+        command = web.serve_command(
+            snapshot,
+            metadata,
+            host=host,
+            port=port,
+            sql_time_limit_ms=sql_time_limit_ms,
+            extra=["--plugins-dir", str(write_plugin(target))],
+        )
+        say(f"snapshot {snapshot} sha256 {sha}")
+        if prepare_only:
+            show(" ".join(command))
+            if workdir is None:
+                say("(temp dir removed; pass --workdir to keep the files)")
+            return 0
+        say(f"serving read-only at http://{host}:{port}/{web.DB_NAME}")
+        return run_until_signalled(command)  # SIGTERM/Ctrl-C: Datasette stopped, tmp removed

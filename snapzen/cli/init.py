@@ -1,4 +1,5 @@
-"""`snapzen init [--adopt]` and `snapzen ledger restore BACKUP`: where a ledger comes from."""
+"""`snapzen init [--adopt]`: where a ledger comes from; and what `init` and `ledger restore`
+print about reconciling with Zendesk and re-applying the erasure journal."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from snapzen.cli.common import ActorOption, ConfigOption, actor_name, handle_err
 
 if TYPE_CHECKING:  # not at run time: start-up time of every command
     from snapzen.commands.reconcile import ReconcileResult
+
+app = typer.Typer()
 
 
 class ViaChoice(StrEnum):  # commands.reconcile.Via, without importing it at start-up
@@ -32,6 +35,7 @@ NoJournalOption = Annotated[
     bool,
     typer.Option(
         "--no-erasure-journal",
+        metavar="",
         help="There is no journal: state (recorded in the ledger's chain) that nobody was "
         "erased and no data-subject request was made outside this ledger.",
     ),
@@ -47,11 +51,14 @@ ViaOption = Annotated[
 ]
 
 
+@app.command()
+@handle_errors
 def init(
     adopt: Annotated[
         bool,
         typer.Option(
             "--adopt",
+            metavar="",
             help="First record every snapengage: ticket Zendesk already holds (SnapEngage's "
             "retention window and more) as synced, so no sync creates them again.",
         ),
@@ -66,6 +73,13 @@ def init(
 
     No other command creates a ledger. Use --adopt when this Zendesk already has tickets
     from snapzen (a lost or new ledger file).
+
+    Examples:
+
+    ```
+    $ snapzen init
+    $ snapzen init --adopt
+    ```
     """
     from snapzen.commands.init import init_ledger  # lazy: start-up time
     from snapzen.commands.reconcile import Via
@@ -74,54 +88,20 @@ def init(
     result = init_ledger(
         settings, adopt=adopt, via=Via(via.value), actor=actor_name(actor, settings),
         erasure_journal=erasure_journal, no_erasure_journal=no_erasure_journal,
-        progress=_progress,
+        progress=progress,
     )  # fmt: skip
     typer.echo(f"created ledger {result.path} (id {result.ledger_id})")
     if result.adoption is not None:
-        _echo_reconciled(result.adoption)
+        echo_reconciled(result.adoption)
     if result.erasures is not None:
-        _echo_erasures(result.erasures.as_dict())
+        echo_erasures(result.erasures.as_dict())
 
 
-def restore(
-    backup: Annotated[
-        Path, typer.Argument(help="A file written by `snapzen ledger backup`.", metavar="BACKUP")
-    ],
-    via: ViaOption = ViaChoice.incremental,
-    erasure_journal: JournalOption = None,
-    no_erasure_journal: NoJournalOption = False,
-    actor: ActorOption = None,
-    config: ConfigOption = None,
-) -> None:
-    """Put a verified backup in place and catch up with Zendesk since it was taken.
-
-    Refused while another snapzen holds the writer lock. Imports the replaced ledger left in
-    flight are waited for first. The file it replaces is kept as
-    <ledger>.replaced-<time>-<random>. Appends a `restored` event naming the backup's chain
-    head.
-    """
-    from snapzen.commands.reconcile import Via
-    from snapzen.commands.restore import restore_ledger  # lazy: start-up time
-
-    settings = settings_from(config)
-    result = restore_ledger(
-        settings, backup, via=Via(via.value), actor=actor_name(actor, settings),
-        erasure_journal=erasure_journal, no_erasure_journal=no_erasure_journal,
-        progress=_progress,
-    )  # fmt: skip
-    seq, digest = result.backup_head
-    typer.echo(f"restored {backup} into {result.path} (backup head: seq {seq}, {digest[:16]}…)")
-    if result.replaced is not None:
-        typer.echo(f"the previous file was kept as {result.replaced}")
-    _echo_reconciled(result.reconciliation)
-    _echo_erasures(result.erasures.as_dict())
-
-
-def _progress(message: str) -> None:
+def progress(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def _echo_erasures(done: dict[str, Any]) -> None:
+def echo_erasures(done: dict[str, Any]) -> None:
     typer.echo(
         f"erasure journal: {done['entries']} erasure(s) re-applied, {done['withheld']} chat(s) "
         f"withheld, {done['events']} erased event(s) appended, {done['requests']} request "
@@ -137,7 +117,7 @@ def _echo_erasures(done: dict[str, Any]) -> None:
         )
 
 
-def _echo_reconciled(found: ReconcileResult) -> None:
+def echo_reconciled(found: ReconcileResult) -> None:
     counts = found.counts
     typer.echo(
         f"Zendesk since {found.since.date().isoformat()} ({found.via.value}, "
@@ -157,11 +137,3 @@ def _echo_reconciled(found: ReconcileResult) -> None:
             "id, or a ticket the ledger did not expect); see `snapzen status`",
             err=True,
         )
-
-
-def register(app: typer.Typer) -> None:
-    """Add `init` to ``app`` and `restore` to its `ledger` group."""
-    app.command("init")(handle_errors(init))
-    for group in app.registered_groups:
-        if group.name == "ledger" and group.typer_instance is not None:
-            group.typer_instance.command("restore")(handle_errors(restore))

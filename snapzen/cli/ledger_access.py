@@ -1,0 +1,152 @@
+"""`snapzen ledger access`: one person's access pack (Art. 15, Art. 20). Thin over
+snapzen.commands.access_request; only this command hands the email to Zendesk search (to find
+tickets snapzen does not know)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from snapzen.cli.common import (
+    ActorOption,
+    ConfigOption,
+    OverwriteOption,
+    WaitOption,
+    actor_name,
+    handle_errors,
+    new_file,
+    settings_from,
+)
+from snapzen.cli.ledger_options import (
+    LockWait,
+    OptionalEmail,
+    Received,
+    lock_seconds,
+    not_done,
+    read_email,
+    refuse_shared,
+)
+from snapzen.support import errors
+
+if TYPE_CHECKING:
+    from snapzen.commands.access_request import AccessResult
+
+app = typer.Typer()
+
+AccessCases = Annotated[
+    list[str] | None,
+    typer.Option("--case", metavar="ID", help="A SnapEngage case id; with --email, only this "
+                 "chat of theirs (repeatable)."),
+]  # fmt: skip
+AccessTickets = Annotated[
+    list[int] | None,
+    typer.Option("--ticket", metavar="ID", help="A Zendesk ticket id; with --email, only this "
+                 "ticket of theirs (repeatable)."),
+]  # fmt: skip
+RequestOpt = Annotated[
+    str | None,
+    typer.Option("--request", metavar="ID", help="Answer this open request (`ledger requests "
+                 "open`) instead of recording a new one; its received date and clock apply."),
+]  # fmt: skip
+IncludeTickets = Annotated[
+    list[int] | None,
+    typer.Option(
+        "--include-ticket",
+        metavar="ID",
+        help="A Zendesk ticket snapzen did not create, found by --email search, that you have "
+        "reviewed for other people's data: put it in the pack (repeatable). Unreviewed ones "
+        "are only listed.",
+    ),
+]
+
+
+@app.command()
+@handle_errors
+def access(
+    out: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="Directory for the pack's two files.")
+    ],
+    case: AccessCases = None,
+    ticket: AccessTickets = None,
+    email: OptionalEmail = None,
+    received: Received = None,
+    actor: ActorOption = None,
+    wait: WaitOption = False,
+    lock_wait: LockWait = None,
+    overwrite: OverwriteOption = False,
+    include_ticket: IncludeTickets = None,
+    request: RequestOpt = None,
+    config: ConfigOption = None,
+) -> None:
+    """Art. 15/20 access pack: DIR/subject.json and DIR/subject.html with every ticket and
+    transcript (archived ones too), every ledger row and decision, chats not sent, and the
+    [record] information; appends `access_provided` (with the SHA-256) and journals the
+    request. Exit 3 when a ticket could not be read from Zendesk (rerun). An email several
+    people used is refused (exit 2, candidate chats listed) until narrowed by --case or
+    --ticket, as for erasure. Refused (exit 2) while a [record] field the person must be
+    told is empty. SnapEngage's own copy of each chat it still holds is included; Zendesk
+    tickets snapzen did not create are listed for review, not included, until named with
+    --include-ticket.
+
+    Examples:
+
+    ```
+    $ snapzen ledger access --email - --out pack-2026-02-01/ < request.txt
+    $ snapzen ledger access --case CASE_ID --out pack/ --received 2026-01-28
+    ```
+    """
+    # Lazy: start-up time (the pack imports the ledger, the HTTP stack and the models).
+    from snapzen.commands import access_request
+    from snapzen.commands.ledger_open import SubjectCollision
+
+    cases, tickets = case or [], ticket or []
+    access_request.check_target(cases, tickets, email)
+    for name in access_request.PACK_FILES:  # evidence: never replaced silently
+        new_file(out / name, overwrite)
+    settings = settings_from(config)
+    try:
+        result = access_request.answer(
+            settings, out, cases=cases, tickets=tickets,
+            email=read_email(email) if email is not None else None, received=received,
+            request=request, actor=actor_name(actor, settings),
+            wait_seconds=lock_seconds(wait, lock_wait), include_tickets=include_ticket or [],
+        )  # fmt: skip
+    except errors.LockHeld:
+        not_done("access pack")
+    except SubjectCollision as exc:  # nothing written or recorded
+        refuse_shared(exc)
+    typer.echo(
+        f"access pack {result.request_id}: {result.tickets} ticket(s), "
+        f"{len(result.case_ids)} chat(s); {result.json_path} sha256 {result.sha256_json}; "
+        f"{result.html_path} sha256 {result.sha256_html}"
+    )
+    if not result.found:
+        typer.echo("nothing found for this person (recorded as such)", err=True)
+    if result.forgotten:
+        typer.echo(result.forgotten, err=True)
+    _report_extras(result)
+    if result.unreadable:
+        typer.echo(f"tickets NOT read from Zendesk (rerun): {result.unreadable}", err=True)
+    if not result.complete:
+        raise typer.Exit(errors.EXIT_PARTIAL)
+
+
+def _report_extras(result: AccessResult) -> None:
+    """Tickets left for review and chats whose SnapEngage copy could not be read (stderr)."""
+    if result.snapengage_copies:
+        typer.echo(f"SnapEngage's own copy included for {result.snapengage_copies} chat(s)")
+    for entry in result.for_review:
+        typer.echo(
+            f"NOT in the pack, review first: Zendesk ticket {entry['ticket_id']} (created "
+            f"{entry.get('created_at')}, channel {entry.get('channel')}) was not created by "
+            "snapzen and may hold other people's data; if it may be given to this person, "
+            f"rerun with --include-ticket {entry['ticket_id']}",
+            err=True,
+        )
+    if result.snapengage_unreadable:
+        typer.echo(
+            f"SnapEngage did not return its copy of chats {result.snapengage_unreadable} (rerun)",
+            err=True,
+        )

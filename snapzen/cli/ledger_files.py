@@ -1,0 +1,147 @@
+"""`snapzen ledger backup | restore | reapply-erasures`: copies of the ledger, and putting one
+back. Thin over snapzen.commands.backup, .restore and .reapply."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from snapzen.cli.common import (
+    ActorOption,
+    ConfigOption,
+    OverwriteOption,
+    WaitOption,
+    actor_name,
+    handle_errors,
+    settings_from,
+)
+from snapzen.cli.init import (
+    JournalOption,
+    NoJournalOption,
+    ViaChoice,
+    ViaOption,
+    echo_erasures,
+    echo_reconciled,
+    progress,
+)
+from snapzen.cli.ledger_options import LockWait, lock_seconds, not_done
+from snapzen.support import errors
+
+app = typer.Typer()
+
+
+@app.command("reapply-erasures")
+@handle_errors
+def reapply_erasures(
+    journal: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="Erasure journal (default: ledger.erasure_journal)."),
+    ] = None,
+    wait: WaitOption = False,
+    lock_wait: LockWait = None,
+    config: ConfigOption = None,
+) -> None:
+    """After restoring a backup by hand: re-apply every erasure and request in the journal
+    (withhold the erased people's chats, record their deleted tickets, re-append request
+    events) before the next sync. An edited journal is refused (exit 2, naming the line).
+
+    Examples:
+
+    ```
+    $ snapzen ledger reapply-erasures
+    $ snapzen ledger reapply-erasures --journal /backups/erasures.jsonl --wait
+    ```
+    """
+    from snapzen.commands.reapply import reapply_journal  # lazy: start-up time
+
+    settings = settings_from(config)
+    try:
+        result, path = reapply_journal(settings, journal, lock_seconds(wait, lock_wait))
+    except errors.LockHeld:
+        not_done("re-applying the erasure journal")
+    typer.echo(_reapplied(result.as_dict(), path))
+    if result.in_flight:
+        typer.echo(
+            f"{len(result.in_flight)} chat(s) of erased people are being sent: run "
+            "`snapzen sync`, then `snapzen ledger erase` for them again",
+            err=True,
+        )
+        raise typer.Exit(errors.EXIT_PARTIAL)
+
+
+def _reapplied(counts: dict[str, Any], path: Path) -> str:
+    return (
+        f"erasure journal {path}: {counts['entries']} erasure(s) re-applied; "
+        f"{counts['withheld']} chat(s) withheld, {counts['events']} ledger event(s) added, "
+        f"{counts['requests']} request event(s) restored"
+    )
+
+
+@app.command()
+@handle_errors
+def backup(
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="Where to write the copy (a new file).")
+    ],
+    config: ConfigOption = None,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Copy the ledger database with SQLite's online backup API (safe while a sync runs),
+    then check the copy opens and holds the same number of ledger rows; the copy is
+    registered, so an erasure response names the copies that still hold the person.
+
+    Examples:
+
+    ```
+    $ snapzen ledger backup /backups/snapzen-$(date +%F).db
+    ```
+    """
+    from snapzen.commands.backup import backup_registered  # lazy: start-up time
+
+    done = backup_registered(settings_from(config), file, overwrite=overwrite)
+    typer.echo(f"backup {done.path}: {done.transfers} ledger row(s), {done.bytes} bytes, verified")
+
+
+@app.command()
+@handle_errors
+def restore(
+    backup: Annotated[
+        Path, typer.Argument(help="A file written by `snapzen ledger backup`.", metavar="BACKUP")
+    ],
+    via: ViaOption = ViaChoice.incremental,
+    erasure_journal: JournalOption = None,
+    no_erasure_journal: NoJournalOption = False,
+    actor: ActorOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Put a verified backup in place and catch up with Zendesk since it was taken.
+
+    Refused while another snapzen holds the writer lock. Imports the replaced ledger left in
+    flight are waited for first. The file it replaces is kept as
+    <ledger>.replaced-<time>-<random>. Appends a `restored` event naming the backup's chain
+    head.
+
+    Examples:
+
+    ```
+    $ snapzen ledger restore /backups/snapzen-2026-12-01.db
+    ```
+    """
+    # Lazy: start-up time (the ledger, the HTTP stack).
+    from snapzen.commands.reconcile import Via
+    from snapzen.commands.restore import restore_ledger
+
+    settings = settings_from(config)
+    result = restore_ledger(
+        settings, backup, via=Via(via.value), actor=actor_name(actor, settings),
+        erasure_journal=erasure_journal, no_erasure_journal=no_erasure_journal,
+        progress=progress,
+    )  # fmt: skip
+    seq, digest = result.backup_head
+    typer.echo(f"restored {backup} into {result.path} (backup head: seq {seq}, {digest[:16]}…)")
+    if result.replaced is not None:
+        typer.echo(f"the previous file was kept as {result.replaced}")
+    echo_reconciled(result.reconciliation)
+    echo_erasures(result.erasures.as_dict())

@@ -1,0 +1,51 @@
+"""The one place each API client is built from settings.
+
+Every command that talks to SnapEngage or Zendesk gets its client here, so the HTTP settings,
+the service name the logs and the pacer use, and the sleep a test replaces are wired once.
+Each builder raises ConfigError (exit 2) before any network call when a setting it needs is
+missing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from snapzen.clients.http import HttpClient
+from snapzen.clients.snapengage import SnapEngageClient
+from snapzen.clients.ticket_deletion import BulkTicketDeleter, TicketDeletionApi
+from snapzen.clients.user_erasure import ZendeskUserEraser
+from snapzen.clients.zendesk import ZendeskClient
+from snapzen.support.settings import Settings
+
+Sleep = Callable[[float], None]
+
+
+def zendesk_from(settings: Settings, *, sleep: Sleep = time.sleep) -> ZendeskClient:
+    """The Zendesk client (imports, reads, deletions, search, users)."""
+    return ZendeskClient(
+        settings.zendesk, HttpClient(settings.http, service="zendesk", sleep=sleep), sleep=sleep
+    )
+
+
+def snapengage_from(settings: Settings, *, sleep: Sleep = time.sleep) -> SnapEngageClient:
+    """The SnapEngage Logs API client."""
+    return SnapEngageClient(
+        settings.snapengage, HttpClient(settings.http, service="snapengage", sleep=sleep)
+    )
+
+
+def ticket_deleter_from(
+    settings: Settings, api: TicketDeletionApi | None = None
+) -> BulkTicketDeleter:
+    """Zendesk's bulk ticket deletion (soft delete, then purge), as the sweep and erasure use
+    it; ``api``: the Zendesk client already built for the command, if any."""
+    return BulkTicketDeleter(
+        api if api is not None else zendesk_from(settings),
+        timeout=settings.zendesk.job_timeout_seconds,
+    )
+
+
+def user_eraser_from(settings: Settings, email: str) -> ZendeskUserEraser:
+    """The Zendesk end-user eraser bound to one email (which goes no further than it)."""
+    return ZendeskUserEraser(zendesk_from(settings), email.strip())

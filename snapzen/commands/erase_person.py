@@ -1,0 +1,147 @@
+"""`snapzen ledger erase`: one person's erasure request from end to end.
+
+Refuse a shared reference (exit 2) before queueing for the lock, then, under the lock, decide
+again on the ledger that is erased, delete the tickets and journal the request
+(snapzen.commands.erase, .erase_request), its Art. 19 notices chained in the same
+transaction; then write the response for the person (snapzen.commands.erasure_response). A
+dry run only reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from snapzen.clients.user_erasure import UserErasure as UserErasure  # for the CLI
+from snapzen.commands import clients
+from snapzen.commands.erase import ErasureResult, erase_subject
+from snapzen.commands.erase_request import RequestInfo
+from snapzen.commands.erasure_notices import other_recipients
+from snapzen.commands.erasure_response import Response, respond
+from snapzen.commands.ledger_open import (
+    attached,
+    locked,
+    narrow,
+    open_read,
+    received_day,
+    refuse_request_with_received,
+    subject_of,
+)
+from snapzen.ledger import requests
+from snapzen.ledger.requests import Request
+from snapzen.support import clock, errors
+from snapzen.support.settings import Settings, require_ledger_key
+
+# --reason → the `reason` in each `erased` event (art17 keeps the name earlier rows carry).
+ERASE_REASONS = {
+    "art17": "art17_request",
+    "consent_withdrawn": "consent_withdrawn",
+    "objection": "objection",
+}
+
+
+@dataclass
+class Erased:
+    """What the erasure did (or, dry, would do), before the response is written."""
+
+    ref: str
+    result: ErasureResult
+    request: RequestInfo
+    delete_user: bool
+    partial_scope: bool  # narrowed by --case/--ticket
+
+
+@dataclass
+class Answered:
+    erased: Erased
+    response: Response | None = None  # None for a dry run
+    path: Path | None = None
+    lookup_failed: str | None = None  # the error's class when the profile lookup failed
+
+    @property
+    def exit_partial(self) -> bool:
+        result = self.erased.result
+        return not result.complete or bool(result.plan.in_flight)
+
+
+def response_dir(settings: Settings, out: Path | None) -> Path:
+    """Without --out: `responses/` beside the ledger database (as private as it is)."""
+    return out or Path(settings.ledger.path).parent / "responses"
+
+
+def _lookup(settings: Settings, email: str) -> tuple[UserErasure | None, str | None]:
+    """Read-only: the person's Zendesk profile and the tickets that still name them (those
+    snapzen did not create, once its own are deleted); None and the error's class name on
+    an error."""
+    try:
+        return clients.user_eraser_from(settings, email).plan(), None
+    except errors.SnapzenError as exc:
+        return None, type(exc).__name__
+
+
+def erase_person(
+    settings: Settings, email: str, *, dry_run: bool, actor: str, wait_seconds: float,
+    delete_user: bool, reason: str, received: str | None, cases: list[str] | None,
+    tickets: list[int] | None, request: str | None, out: Path | None,
+    on_erased: Callable[[Erased], None],
+) -> Answered:  # fmt: skip
+    """``on_erased`` is told as soon as the tickets are deleted and recorded (before the
+    response is written). LockHeld when another snapzen holds the writer lock."""
+    ref = subject_of(settings, email)
+    refuse_request_with_received(request, received)
+    reader = open_read(settings)
+    try:
+        selected = narrow(reader, ref, cases, tickets)
+        answered: Request | None = None
+        if request is not None:  # exit 2 when unknown, closed or not an erasure-kind request
+            answered = attached(reader, request, requests.ERASURE_KINDS)
+    finally:
+        reader.conn.close()
+    if selected is not None and delete_user:
+        raise errors.ConfigError(
+            "--delete-user with --case/--ticket: the Zendesk profile of this email may be "
+            "another person's too; delete it by hand once you know whose it is"
+        )
+    deleter = None if dry_run else clients.ticket_deleter_from(settings)
+    users = clients.user_eraser_from(settings, email) if delete_user else None
+    info = RequestInfo(
+        request_id=answered.request_id if answered else requests.new_request_id(),
+        kind=answered.kind if answered else requests.REASON_KINDS[reason],
+        received_on=(
+            date.fromisoformat(answered.received_on) if answered else received_day(received)
+        ),
+        journal=settings.ledger.erasure_journal_path,
+        journal_key=require_ledger_key(settings),
+        snapengage_days=settings.snapengage.retention_days,
+        others=other_recipients(settings),
+    )
+    # A dry run only reads; a real erasure appends to the chain, so it queues behind a sync.
+    with open_read(settings) if dry_run else locked(settings, wait_seconds) as db:
+        if not dry_run:
+            selected = narrow(db, ref, cases, tickets)
+            if answered is not None:  # still open, now that the lock is held
+                attached(db, answered.request_id, requests.ERASURE_KINDS)
+        result = erase_subject(
+            db, ref, deleter, dry_run=dry_run, actor=actor, users=users,
+            reason=ERASE_REASONS[reason], request=None if dry_run else info,
+            only_cases=selected,
+        )  # fmt: skip
+    erased = Erased(ref, result, info, delete_user, selected is not None)
+    on_erased(erased)
+    if dry_run:
+        return Answered(erased)
+    lookup, failed = None, None
+    if selected is None and result.users is None:
+        lookup, failed = _lookup(settings, email)
+    db = open_read(settings)  # only read: the erasure chained it all, its Art. 19 notices too
+    try:
+        response, path = respond(
+            db, result, request_id=info.request_id, out_dir=response_dir(settings, out),
+            snapengage_days=settings.snapengage.retention_days, now=clock.utcnow(),
+            lookup=lookup, settings=settings,
+        )  # fmt: skip
+    finally:
+        db.conn.close()
+    return Answered(erased, response, path, failed)

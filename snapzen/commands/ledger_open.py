@@ -1,0 +1,96 @@
+"""How a ledger command opens the ledger and names a person: read-only for readers, under the
+writer lock for writers; the email's HMAC reference; the chats a request covers.
+
+Emails are turned into their HMAC reference at once and never printed, logged or stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import date
+
+import sqlite_utils
+
+from snapzen.commands.request_clock import open_one
+from snapzen.ledger import collisions
+from snapzen.ledger.collisions import SubjectCollision as SubjectCollision  # for the CLI
+from snapzen.ledger.db import open_ledger
+from snapzen.ledger.locked import locked_ledger
+from snapzen.ledger.requests import Request
+from snapzen.ledger.subjects import subject_ref
+from snapzen.support import clock, errors
+from snapzen.support.settings import Settings, require_ledger_key
+
+
+def open_read(settings: Settings) -> sqlite_utils.Database:
+    """The ledger opened read-only: no lock, no write (a missing file: exit 2)."""
+    return open_ledger(settings.ledger, read_only=True)
+
+
+def locked(
+    settings: Settings, wait_seconds: float
+) -> AbstractContextManager[sqlite_utils.Database]:
+    """The ledger opened for writing once the writer lock is held (never before: a command
+    queued behind a restore must write into the restored file): ``wait_seconds`` -1 waits as
+    long as it takes, 0 not at all (LockHeld)."""
+    return locked_ledger(settings.ledger, wait=wait_seconds != 0, timeout=wait_seconds)
+
+
+def known_widget(settings: Settings, db: sqlite_utils.Database, widget: str | None) -> None:
+    """A ``--widget`` filter names a configured widget or one the ledger holds rows of (an
+    audit may ask about a widget since removed); anything else is a typo: exit 2."""
+    if widget is None or widget in settings.snapengage.widgets:
+        return
+    if db.execute("SELECT 1 FROM events WHERE widget_id = ? LIMIT 1", (widget,)).fetchone():
+        return
+    raise errors.ConfigError(
+        f"--widget {widget!r} is neither one of snapengage.widgets nor in the ledger"
+    )
+
+
+def subject_of(settings: Settings, email: str) -> str:
+    """The HMAC reference of ``email`` under the ledger key; exit 2 for an invalid address
+    (no reference is ever made from one, so nothing is recorded under it)."""
+    ref = subject_ref(require_ledger_key(settings), email)
+    if ref is None:
+        raise errors.ConfigError(
+            "--email is not a valid email address: no chats are filed under it"
+        )
+    return ref
+
+
+def narrow(
+    db: sqlite_utils.Database,
+    ref: str,
+    case_ids: Sequence[str] | None,
+    ticket_ids: Sequence[int] | None,
+) -> set[str] | None:
+    """The chats a subject request covers (None: all of the person's); SubjectCollision
+    (exit 2, candidate chats listed) when the reference belongs to several people."""
+    return collisions.select_cases(db.conn, ref, case_ids or (), ticket_ids or ())
+
+
+def received_day(text: str | None) -> date:
+    """--received as a date (default today, UTC); a day in the future is refused (exit 2)."""
+    today = clock.utcnow().date()
+    if not text:
+        return today
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise errors.ConfigError(f"--received {text!r} is not a date (YYYY-MM-DD)") from None
+    if day > today:
+        raise errors.ConfigError(f"--received {day} is in the future (today is {today})")
+    return day
+
+
+def attached(db: sqlite_utils.Database, request_id: str, kinds: tuple[str, ...]) -> Request:
+    """The open request ``--request`` names (exit 2 when closed, unknown or of another
+    kind)."""
+    return open_one(db, request_id, clock.utcnow(), kinds)
+
+
+def refuse_request_with_received(request: str | None, received: str | None) -> None:
+    if request is not None and received is not None:
+        raise errors.ConfigError("--received with --request: the request has its own date")
