@@ -7,7 +7,7 @@ import textwrap
 from typing import TYPE_CHECKING, Any
 
 from snapzen.cli.tables import BASIS_LABELS
-from snapzen.ledger.events import Event
+from snapzen.commands.ledger_terms import Event
 
 if TYPE_CHECKING:
     from snapzen.commands.ledger_report import Report
