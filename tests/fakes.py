@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import responses
 
 from snapzen.clients.ticket_deletion import DeletionOutcome
-from snapzen.ledger import outbox
+from snapzen.ledger.store import outbox
 
 SE_BASE = "https://se.test"
 ZD_BASE = "https://zd.test"
@@ -45,7 +45,7 @@ RECORD_ENV = {
 def create_ledger(path: Path | str, key: str = LEDGER_KEY) -> Path:
     """What `snapzen init` does, for tests: an empty ledger bound to ``key`` (no command
     creates one implicitly any more). Returns the path."""
-    from snapzen.ledger.db import create_ledger as create
+    from snapzen.ledger.store.db import create_ledger as create
 
     create(Path(path), key.encode("utf-8"), datetime.now(UTC)).conn.close()
     return Path(path)

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from snapzen.commands import access_text as words
-from snapzen.ledger import holds, requests
-from snapzen.ledger.decisions import RUN_EVENT, STATUS_AFTER
-from snapzen.ledger.status import CaseStatus
-from snapzen.ledger.transitions import ERASED_REASON
+from snapzen.ledger.evidence.decisions import RUN_EVENT, STATUS_AFTER
+from snapzen.ledger.rights import holds, requests
+from snapzen.ledger.store.case_status import CaseStatus
+from snapzen.ledger.store.transitions import ERASED_REASON
 from snapzen.policy.models import LegalBasis
 from snapzen.policy.transform import SENT_CATEGORIES
 

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from snapzen.cli import app
-from snapzen.ledger.cursor_rules import (
+from snapzen.ledger.store.cursor_rules import (
     check_clock,
     deletion_clock_error,
     fetch_window,

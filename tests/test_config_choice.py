@@ -11,7 +11,7 @@ import responses
 from typer.testing import CliRunner
 
 from snapzen.cli.main import app
-from snapzen.ledger.db import open_db
+from snapzen.ledger.store.db import open_db
 
 runner = CliRunner()
 

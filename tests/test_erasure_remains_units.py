@@ -16,7 +16,7 @@ from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands import erasure_response
 from snapzen.commands.erase import ErasurePlan, ErasureResult, TicketTarget
 from snapzen.commands.retention_profiles import delete_ticketless
-from snapzen.ledger import notices
+from snapzen.ledger.rights import notices
 from snapzen.sandbox import Sandbox, SandboxConfig
 from snapzen.support.errors import InvalidRecordError, NotFoundError
 from snapzen.support.settings import load_settings

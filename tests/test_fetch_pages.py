@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from snapzen.commands import service
-from snapzen.ledger.db import open_db
+from snapzen.ledger.store.db import open_db
 from snapzen.support.settings import Settings
 from snapzen.sync.prepare import CasePreparer
 from tests.fakes import FakeApis, make_case, recent

@@ -32,8 +32,8 @@ from typer.testing import CliRunner
 
 from snapzen.cli import app
 from snapzen.commands import service
-from snapzen.ledger.db import open_db
-from snapzen.ledger.outbox import synthetic_case_id
+from snapzen.ledger.store.db import open_db
+from snapzen.ledger.store.outbox import synthetic_case_id
 from snapzen.policy.consent import decide
 from snapzen.policy.models import Outcome, parse_case
 from snapzen.support.log import configure_logging

@@ -11,10 +11,10 @@ import pytest
 
 from snapzen.commands.inflight import InFlight, Waiting, read_in_flight, settle_jobs
 from snapzen.commands.requesters import visitor_name, with_references
-from snapzen.ledger import outbox
-from snapzen.ledger.adopt import FoundTicket
-from snapzen.ledger.db import LedgerError, create_ledger
-from snapzen.ledger.subjects import name_ref, subject_ref
+from snapzen.ledger.rights.subjects import name_ref, subject_ref
+from snapzen.ledger.store import outbox
+from snapzen.ledger.store.adopt import FoundTicket
+from snapzen.ledger.store.db import LedgerError, create_ledger
 from snapzen.policy.models import JobStatus
 from tests.fakes import staged_case
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from snapzen.cli import app
-from snapzen.ledger.db import open_db
+from snapzen.ledger.store.db import open_db
 from tests.fakes import FakeApis, make_case, recent
 
 runner = CliRunner()

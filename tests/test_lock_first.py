@@ -28,8 +28,8 @@ from typer.testing import CliRunner
 
 from snapzen.cli.main import app
 from snapzen.commands.backup import backup_ledger
-from snapzen.ledger import checkpoint as signed
-from snapzen.ledger.db import create_ledger
+from snapzen.ledger.evidence import checkpoint as signed
+from snapzen.ledger.store.db import create_ledger
 from snapzen.sandbox import Sandbox, SandboxConfig
 from snapzen.support.lock import holds_writer_lock, lock_path
 from snapzen.sync.pipeline import utcnow
@@ -202,8 +202,8 @@ def test_init_refuses_while_another_holds_the_lock(
 def test_the_ledger_is_opened_to_write_only_under_its_lock(ledger: Path) -> None:
     """The rule in code: `open_ledger` refuses a write open by a process without the lock,
     so a command that forgets fails in every test that runs it, not only here."""
-    from snapzen.ledger.db import open_ledger
-    from snapzen.ledger.locked import locked_ledger
+    from snapzen.ledger.store.db import open_ledger
+    from snapzen.ledger.store.locked import locked_ledger
     from snapzen.support.settings import Settings
 
     settings = Settings()

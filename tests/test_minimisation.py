@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from snapzen.cli.main import app
 from snapzen.commands import service
-from snapzen.ledger import locked
-from snapzen.ledger.db import open_db
+from snapzen.ledger.store import locked
+from snapzen.ledger.store.db import open_db
 from snapzen.support.settings import Settings
 from tests.fakes import FakeApis, make_case, recent
 

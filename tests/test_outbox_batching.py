@@ -22,11 +22,12 @@ import sqlite_utils
 from hypothesis import given
 from hypothesis import strategies as st
 
-from snapzen.ledger import chain, outbox
-from snapzen.ledger.chain import CHAINED_COLUMNS, GENESIS, append_event, append_events
-from snapzen.ledger.db import open_db, transaction
-from snapzen.ledger.period_keys import pseudonymize
-from snapzen.ledger.verify import verify_chain
+from snapzen.ledger.evidence import chain
+from snapzen.ledger.evidence.chain import CHAINED_COLUMNS, GENESIS, append_event, append_events
+from snapzen.ledger.evidence.verify import verify_chain
+from snapzen.ledger.rights.period_keys import pseudonymize
+from snapzen.ledger.store import outbox
+from snapzen.ledger.store.db import open_db, transaction
 
 NOW = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
 
@@ -252,7 +253,7 @@ def _build(path: Path, cases: int, *, ledger_rows: int = 0) -> sqlite_utils.Data
     some of them already synced (by an earlier recovery)."""
     db = open_db(path, create=True)
     with transaction(db) as conn:
-        # The same month keys in every ledger built here (snapzen.ledger.period_keys makes
+        # The same month keys in every ledger built here (snapzen.ledger.rights.period_keys makes
         # random ones), so that two builds can be compared row for row.
         conn.executemany(
             "INSERT INTO period_keys (period, key, created_at) VALUES (?, ?, 'test')",

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from snapzen.ledger import outbox
-from snapzen.ledger.db import open_db
+from snapzen.ledger.store import outbox
+from snapzen.ledger.store.db import open_db
 from snapzen.support.errors import FatalError
 from snapzen.support.settings import Settings
 from tests.fakes import staged_case

@@ -8,8 +8,8 @@ import pytest
 import sqlite_utils
 
 from snapzen.commands import service
-from snapzen.ledger import verify
-from snapzen.ledger.db import open_db
+from snapzen.ledger.evidence import verify
+from snapzen.ledger.store.db import open_db
 from snapzen.support.settings import Settings
 from tests.fakes import FakeApis, make_case, recent
 
@@ -345,7 +345,7 @@ def test_job_id_zendesk_no_longer_shows_waits_for_grace_before_lookup(
 
 def test_erasure_withholds_chats_not_sent_yet(settings: Settings, apis: FakeApis) -> None:
     from snapzen.commands import erase
-    from snapzen.ledger.chain import subject_ref
+    from snapzen.ledger.evidence.chain import subject_ref
 
     apis.add_cases("w1", [make_case("mine", started=recent(200), email="erase.me@example.org")])
     apis.item_errors["snapengage:mine"] = "Requester: Email is invalid"

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from snapzen.commands import service
-from snapzen.ledger import outbox
-from snapzen.ledger.db import open_db
+from snapzen.ledger.store import outbox
+from snapzen.ledger.store.db import open_db
 from snapzen.support.errors import ProtocolError
 from snapzen.support.settings import Settings
 from tests.fakes import FakeApis, make_case, recent
@@ -240,7 +240,7 @@ class _DaySource:
 
 
 def test_every_window_of_groups_taken_one_by_one_is_read_once(settings: Settings) -> None:
-    from snapzen.ledger.db import open_db as open_ledger
+    from snapzen.ledger.store.db import open_db as open_ledger
     from snapzen.sync.pipeline import Pipeline
 
     source = _DaySource(per_window=1)
@@ -271,7 +271,7 @@ class _NoSubmits:
 def test_fetch_window_groups_counts_per_window_and_takes_no_group_once_stopping(
     settings: Settings,
 ) -> None:
-    from snapzen.ledger.db import open_db as open_ledger
+    from snapzen.ledger.store.db import open_db as open_ledger
     from snapzen.sync.pipeline import Pipeline
 
     db = open_ledger(settings.ledger.path)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from snapzen.cli.main import app
 from snapzen.commands import service
-from snapzen.ledger.db import open_db
+from snapzen.ledger.store.db import open_db
 from snapzen.policy.redaction import DETECTOR_VERSION
 from snapzen.support.errors import ConfigError
 from snapzen.support.settings import load_settings

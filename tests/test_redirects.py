@@ -30,7 +30,7 @@ from snapzen.clients.origin import CredentialSafeSession
 from snapzen.clients.redirects import MAX_SAME_ORIGIN_REDIRECTS, RedirectRefusedError
 from snapzen.clients.snapengage import SnapEngageClient
 from snapzen.clients.zendesk import ZendeskClient
-from snapzen.ledger.db import open_db
+from snapzen.ledger.store.db import open_db
 from snapzen.policy.models import ImportComment, ImportRequester, ImportTicket
 from snapzen.support.errors import AmbiguousWriteError, FatalError, ProtocolError
 from snapzen.support.settings import HttpSettings, SnapEngageSettings, ZendeskSettings

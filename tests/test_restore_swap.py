@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from snapzen.commands.restore_swap import make_standalone, swap_in
-from snapzen.ledger.db import LedgerError
+from snapzen.ledger.store.db import LedgerError
 
 
 def _db(path: Path, rows: list[str], *, keep_wal: bool = False) -> sqlite3.Connection:

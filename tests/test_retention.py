@@ -21,9 +21,9 @@ from typer.testing import CliRunner
 from snapzen.cli.main import app
 from snapzen.commands import service
 from snapzen.commands.retention import latest_due_day, retention_ended, run_sweep
-from snapzen.ledger import verify
-from snapzen.ledger.db import open_db
-from snapzen.ledger.forget import past_retention
+from snapzen.ledger.evidence import verify
+from snapzen.ledger.rights.forget import past_retention
+from snapzen.ledger.store.db import open_db
 from snapzen.policy.transform import add_years, retention_until
 from snapzen.support.errors import AuthError, ConfigError
 from snapzen.support.lock import writer_lock
@@ -193,7 +193,7 @@ def zd() -> Any:
 
 
 def forgotten_cases(db: sqlite_utils.Database) -> set[str]:
-    """Cases whose month the sweep forgot (their rows deleted: snapzen.ledger.forget)."""
+    """Cases whose month the sweep forgot (their rows deleted: snapzen.ledger.rights.forget)."""
     rows = db.execute("SELECT details FROM events WHERE event = 'period_forgotten'")
     return {case for (details,) in rows for case in json.loads(details)["case_ids"]}
 
@@ -504,8 +504,8 @@ def test_batches_of_at_most_batch_size(
 
 
 def test_previously_erased_ticket_is_only_marked(old_settings: Settings, zd: DeletionApis) -> None:
-    from snapzen.ledger.chain import append_event
-    from snapzen.ledger.db import transaction
+    from snapzen.ledger.evidence.chain import append_event
+    from snapzen.ledger.store.db import transaction
 
     db = synced(old_settings, zd)
     ids = tickets_of(db)

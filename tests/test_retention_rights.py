@@ -12,9 +12,9 @@ import pytest
 import responses
 
 from snapzen.commands.retention import run_sweep
-from snapzen.ledger import erasure_journal, holds
-from snapzen.ledger.db import open_db, transaction
-from snapzen.ledger.erasure_reapply import reapply
+from snapzen.ledger.rights import erasure_journal, holds
+from snapzen.ledger.rights.erasure_reapply import reapply
+from snapzen.ledger.store.db import open_db, transaction
 from snapzen.support.settings import Settings, load_settings
 from tests.test_retention import DUE, DeletionApis, expired_events, synced, tickets_of
 

@@ -1,7 +1,8 @@
 """Only ``snapzen/ledger/`` writes the ledger's ``cases``, ``runs`` and ``events`` tables.
 
-Every status change is a named function there (``snapzen.ledger.outbox`` for the pass,
-``snapzen.ledger.transitions`` for people's commands, ``snapzen.ledger.runs`` for run rows),
+Every status change is a named function there (``snapzen.ledger.store.outbox`` for the pass,
+``snapzen.ledger.store.transitions`` for people's commands, ``snapzen.ledger.store.runs`` for run
+rows),
 so the chained decision that explains a change is written in the same transaction, and
 ``ledger verify`` can trust the working tables. Read from the source with ``ast``: every
 string literal (f-strings too, their holes read as ``?``) and every sqlite_utils table write

@@ -36,9 +36,9 @@ HEAVY = (
     "snapzen.clients.zendesk",
     "snapzen.clients.snapengage",
     "snapzen.sandbox.server",
-    "snapzen.ledger.db",
+    "snapzen.ledger.store.db",
     "snapzen.commands.erase",
-    "snapzen.ledger.web",
+    "snapzen.ledger.evidence.web",
 )
 # Typer itself imports these to render --help (rich tables; pydantic for its option
 # coercion), so they are only absent when the commands are merely registered.

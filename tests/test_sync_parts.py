@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from snapzen.commands import service
-from snapzen.ledger import outbox, runs
-from snapzen.ledger.db import open_db
+from snapzen.ledger.store import outbox, runs
+from snapzen.ledger.store.db import open_db
 from snapzen.policy.models import JobStatus
 from snapzen.policy.transform import external_id
 from snapzen.support.errors import AmbiguousWriteError, BadRequestError, TooManyJobsError

@@ -76,7 +76,7 @@ EventOption = Annotated[
     typer.Option(
         "--event",
         metavar="EVENT",
-        help="Only rows of this event (snapzen.ledger.events): "
+        help="Only rows of this event (snapzen.ledger.evidence.events): "
         + ", ".join(e.value for e in terms.Event)
         + ".",
     ),

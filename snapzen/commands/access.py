@@ -1,7 +1,7 @@
 """``snapzen ledger access``: the access pack of one person (Art. 15, Art. 20).
 
 Found by email (its HMAC), case id or ticket id; an email several people used is narrowed
-to named chats first, as for erasure (snapzen.ledger.collisions). Refused (ConfigError, exit
+to named chats first, as for erasure (snapzen.ledger.rights.collisions). Refused (ConfigError, exit
 2) while the Art. 15 information is incomplete (access_checks). The pack holds:
 
 - every ticket of theirs with its transcript, read from Zendesk by id (access_tickets);
@@ -36,10 +36,10 @@ from snapzen.commands.access_html import render_html
 from snapzen.commands.access_info import information
 from snapzen.commands.access_snapengage import ChatReader
 from snapzen.commands.access_tickets import DELETED_EVENTS, TicketReader, read_tickets
-from snapzen.ledger import collisions, erasure_journal, forget, period_keys, requests
-from snapzen.ledger.audit import COLUMNS, decode_json_columns
-from snapzen.ledger.db import transaction
-from snapzen.ledger.events import Event
+from snapzen.ledger.evidence.audit import COLUMNS, decode_json_columns
+from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.rights import collisions, erasure_journal, forget, period_keys, requests
+from snapzen.ledger.store.db import transaction
 from snapzen.support import clock
 from snapzen.support.atomic import atomic_text, private_dir
 from snapzen.support.settings import Settings, require_ledger_key

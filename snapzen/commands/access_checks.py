@@ -1,13 +1,14 @@
 """What an access pack needs before it can be sent (Art. 15(1), 15(2)).
 
-The same fields `ledger report` requires for the Art. 30 record (snapzen.ledger.record
+The same fields `ledger report` requires for the Art. 30 record
+(snapzen.ledger.evidence.art30_record
 .missing_fields: controller, contact, lawful basis, purposes, security measures), plus what
 only the person is told: their rights and where to complain. Recipients, safeguards and the
 storage period are derived from `[transfer]` when `[record]` leaves them empty."""
 
 from __future__ import annotations
 
-from snapzen.ledger.record import missing_fields
+from snapzen.ledger.evidence.art30_record import missing_fields
 from snapzen.support.errors import ConfigError
 from snapzen.support.settings import Settings
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from snapzen.ledger.record import retention_statement
+from snapzen.ledger.evidence.art30_record import retention_statement
 from snapzen.policy.transform import SENT_CATEGORIES
 from snapzen.support.adequacy import Regime
 from snapzen.support.settings import Settings

@@ -12,7 +12,7 @@ import re
 from datetime import date
 from typing import Any
 
-from snapzen.ledger.events import Event
+from snapzen.ledger.evidence.events import Event
 
 # Where a recipient is; codes not listed are shown as "the country with code XX".
 COUNTRY_NAMES = {

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from snapzen.ledger.events import Event
+from snapzen.ledger.evidence.events import Event
 from snapzen.policy.transform import external_id
 from snapzen.support.errors import ConfigError, SnapzenError
 

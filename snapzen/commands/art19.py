@@ -15,8 +15,8 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger import erasure_journal, notices
-from snapzen.ledger.db import transaction
+from snapzen.ledger.rights import erasure_journal, notices
+from snapzen.ledger.store.db import transaction
 from snapzen.support.errors import ConfigError
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from snapzen.commands.ledger_open import open_read
-from snapzen.ledger import web
+from snapzen.ledger.evidence import web
 from snapzen.support.atomic import private_dir, write_private
 from snapzen.support.errors import ConfigError
 from snapzen.support.settings import Settings

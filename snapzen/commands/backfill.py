@@ -36,10 +36,10 @@ import sqlite_utils
 from snapzen.commands import service
 from snapzen.commands.backup import backup_ledger
 from snapzen.commands.scheduler import LOCK_POLL_SECONDS, patiently
-from snapzen.ledger.cursor_rules import UTC_TIMEZONE, backfill_day_finished, oldest_held
-from snapzen.ledger.db import ensure_ledger, open_db, open_ledger, transaction
-from snapzen.ledger.outbox import now_iso
-from snapzen.ledger.status import CaseStatus, sql_list
+from snapzen.ledger.store.case_status import CaseStatus, sql_list
+from snapzen.ledger.store.cursor_rules import UTC_TIMEZONE, backfill_day_finished, oldest_held
+from snapzen.ledger.store.db import ensure_ledger, open_db, open_ledger, transaction
+from snapzen.ledger.store.outbox import now_iso
 from snapzen.policy.models import EncodedTicket, ImportTicket, JobResult, JobStatus
 from snapzen.support import clock, errors
 from snapzen.support.log import get_logger

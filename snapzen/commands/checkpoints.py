@@ -1,6 +1,6 @@
 """`snapzen ledger keygen | checkpoint | cosign`: evidence an auditor can check.
 
-Checkpoints are signed with Ed25519 (snapzen.ledger.checkpoint): the operator signs with a
+Checkpoints are signed with Ed25519 (snapzen.ledger.evidence.checkpoint): the operator signs with a
 private key, auditors verify with the public key alone and may co-sign with a key of their
 own. Version-1 checkpoints (HMACs under the ledger key or an auditors' --key-file) are still
 read, and still written with --key-file, so existing routines keep working.
@@ -14,10 +14,11 @@ from pathlib import Path
 
 from snapzen.commands import copies
 from snapzen.commands.ledger_open import open_read
-from snapzen.ledger import checkpoint as signed
-from snapzen.ledger import erasure_journal, verify
-from snapzen.ledger.db import ensure_ledger
-from snapzen.ledger.verify import LedgerTampered as LedgerTampered  # for the CLI
+from snapzen.ledger.evidence import checkpoint as signed
+from snapzen.ledger.evidence import verify
+from snapzen.ledger.evidence.verify import LedgerTampered as LedgerTampered  # for the CLI
+from snapzen.ledger.rights import erasure_journal
+from snapzen.ledger.store.db import ensure_ledger
 from snapzen.support import clock
 from snapzen.support.atomic import write_private
 from snapzen.support.errors import ConfigError
@@ -84,7 +85,7 @@ def _write(
     db = open_read(settings)
     point: verify.Checkpoint | signed.SignedCheckpoint
     # The rights journal travels with every checkpoint (a restore re-applies it,
-    # snapzen.ledger.erasure_journal) and the signature covers its head.
+    # snapzen.ledger.rights.erasure_journal) and the signature covers its head.
     copy = file.with_name(file.name + ".erasures.jsonl")
     journal = _journal_copy(settings, db.conn, copy)
     if signing_key is not None:

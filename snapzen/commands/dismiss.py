@@ -14,9 +14,9 @@ from datetime import datetime
 
 from snapzen.commands import service
 from snapzen.commands.run import recorded_run
-from snapzen.ledger import transitions
-from snapzen.ledger.db import ensure_ledger, transaction
-from snapzen.ledger.status import CaseStatus
+from snapzen.ledger.store import transitions
+from snapzen.ledger.store.case_status import CaseStatus
+from snapzen.ledger.store.db import ensure_ledger, transaction
 from snapzen.support import clock
 from snapzen.support.errors import ConfigError
 from snapzen.support.log import one_line

@@ -38,11 +38,13 @@ from snapzen.commands.erase_request import (
     journal_request,
 )
 from snapzen.commands.run import Run, recorded_run
-from snapzen.ledger import collisions, decisions, holds, period_keys, transitions
-from snapzen.ledger.db import transaction
-from snapzen.ledger.events import Event
-from snapzen.ledger.notices import Notice
-from snapzen.ledger.status import UNSENT_OR_PUSHING, CaseStatus, sql_list
+from snapzen.ledger.evidence import decisions
+from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.rights import collisions, holds, period_keys
+from snapzen.ledger.rights.notices import Notice
+from snapzen.ledger.store import transitions
+from snapzen.ledger.store.case_status import UNSENT_OR_PUSHING, CaseStatus, sql_list
+from snapzen.ledger.store.db import transaction
 from snapzen.policy.transform import external_id
 from snapzen.support import clock
 from snapzen.support.log import get_logger
@@ -195,7 +197,7 @@ def erase_subject(
 
     ``lock`` is the writer lock (snapzen.support.lock.writer_lock) so erasure never interleaves with
     a sync appending to the same chain; planning happens inside it so the plan is current.
-    Tickets under a legal hold (snapzen.ledger.holds) are kept and listed in ``plan.held``.
+    Tickets under a legal hold (snapzen.ledger.rights.holds) are kept and listed in ``plan.held``.
     With ``request`` the erasure is journalled (erase_request): a ``request`` event with its
     Art. 12(3) deadline and outcome, even when nothing was found, and a line in the erasure
     journal kept outside the database (so a restored backup can re-apply it).

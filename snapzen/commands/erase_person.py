@@ -29,8 +29,8 @@ from snapzen.commands.ledger_open import (
     refuse_request_with_received,
     subject_of,
 )
-from snapzen.ledger import requests
-from snapzen.ledger.requests import Request
+from snapzen.ledger.rights import requests
+from snapzen.ledger.rights.requests import Request
 from snapzen.support import clock, errors
 from snapzen.support.settings import Settings, require_ledger_key
 

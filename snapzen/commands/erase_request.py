@@ -4,7 +4,7 @@ After the deletions, the erasure's own transaction (snapzen.commands.erase: its 
 events and run row) also appends the ``request`` event (date received, Art. 12(3) deadline,
 outcome and counts; open while tickets remain to delete), the Art. 19 notices
 (snapzen.commands.erasure_notices) and remembers the subject in ``erased_subjects``; then
-lines go to the erasure journal outside the database (snapzen.ledger.erasure_journal): the
+lines go to the erasure journal outside the database (snapzen.ledger.rights.erasure_journal): the
 erasure, the request and its notices (so a restored backup gets them back). The journal comes
 last: it is idempotent to re-apply, and it must not claim a deletion the ledger has not
 recorded.
@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from snapzen.commands import erasure_notices
-from snapzen.ledger import erasure_journal, notices, requests
-from snapzen.ledger.erasure_reapply import remember_subject
+from snapzen.ledger.rights import erasure_journal, notices, requests
+from snapzen.ledger.rights.erasure_reapply import remember_subject
 from snapzen.support import clock
 
 if TYPE_CHECKING:

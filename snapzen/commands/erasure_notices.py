@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from snapzen.ledger import notices
+from snapzen.ledger.rights import notices
 from snapzen.support.settings_transfer import RecipientSystem
 
 if TYPE_CHECKING:

@@ -32,9 +32,9 @@ import sqlite_utils
 
 from snapzen.commands import controllers, copies, erasure_notices
 from snapzen.commands.erasure_notices import Chat as Chat
-from snapzen.ledger import notices
-from snapzen.ledger.events import Event
-from snapzen.ledger.requests import EVENTS as REQUEST_EVENTS
+from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.rights import notices
+from snapzen.ledger.rights.requests import EVENTS as REQUEST_EVENTS
 from snapzen.support import clock
 from snapzen.support.atomic import atomic_text
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Protocol, runtime_checkable
 
-from snapzen.ledger.meta import BIND_EVENT
+from snapzen.ledger.store.identity import BIND_EVENT
 from snapzen.support.errors import ConfigError
 from snapzen.support.log import get_logger
 

@@ -27,8 +27,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from snapzen.ledger.db import LedgerError, open_db
-from snapzen.ledger.status import CaseStatus
+from snapzen.ledger.store.case_status import CaseStatus
+from snapzen.ledger.store.db import LedgerError, open_db
 from snapzen.policy.models import JobStatus
 from snapzen.support import clock
 from snapzen.support.log import get_logger

@@ -24,10 +24,10 @@ from snapzen.commands.first_pass import refuse_init
 from snapzen.commands.inflight import waiting_for
 from snapzen.commands.reconcile import ReconcileResult, TicketExport, Via, reconcile, zendesk_export
 from snapzen.commands.run import recorded_run
-from snapzen.ledger.db import LedgerError, create_ledger
-from snapzen.ledger.erasure_reapply import ReapplyResult, choose, restore_union
-from snapzen.ledger.journal_file import create_empty
-from snapzen.ledger.meta import read_meta
+from snapzen.ledger.rights.erasure_reapply import ReapplyResult, choose, restore_union
+from snapzen.ledger.rights.journal_file import create_empty
+from snapzen.ledger.store.db import LedgerError, create_ledger
+from snapzen.ledger.store.identity import read_meta
 from snapzen.support import clock
 from snapzen.support.atomic import private_dir
 from snapzen.support.errors import LockHeld

@@ -13,12 +13,12 @@ from datetime import date
 import sqlite_utils
 
 from snapzen.commands.request_clock import open_one
-from snapzen.ledger import collisions
-from snapzen.ledger.collisions import SubjectCollision as SubjectCollision  # for the CLI
-from snapzen.ledger.db import open_ledger
-from snapzen.ledger.locked import locked_ledger
-from snapzen.ledger.requests import Request
-from snapzen.ledger.subjects import subject_ref
+from snapzen.ledger.rights import collisions
+from snapzen.ledger.rights.collisions import SubjectCollision as SubjectCollision  # for the CLI
+from snapzen.ledger.rights.requests import Request
+from snapzen.ledger.rights.subjects import subject_ref
+from snapzen.ledger.store.db import open_ledger
+from snapzen.ledger.store.locked import locked_ledger
 from snapzen.support import clock, errors
 from snapzen.support.settings import Settings, require_ledger_key
 

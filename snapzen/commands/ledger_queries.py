@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from snapzen.commands.ledger_open import known_widget, narrow, open_read, subject_of
-from snapzen.ledger import audit
-from snapzen.ledger.audit import Filters as Filters
-from snapzen.ledger.audit import write_rows as write_rows  # csv, json, jsonl, streamed
-from snapzen.ledger.forget import note
+from snapzen.ledger.evidence import audit
+from snapzen.ledger.evidence.audit import Filters as Filters
+from snapzen.ledger.evidence.audit import write_rows as write_rows  # csv, json, jsonl, streamed
+from snapzen.ledger.rights.forget import note
 from snapzen.support.settings import Settings
 
 

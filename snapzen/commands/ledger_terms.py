@@ -7,11 +7,11 @@ invocation reads these names to register its commands.
 
 from __future__ import annotations
 
-from snapzen.ledger.audit import ART49_MAX_MONTHS as ART49_MAX_MONTHS
-from snapzen.ledger.audit import ART49_MAX_PER_MONTH as ART49_MAX_PER_MONTH
-from snapzen.ledger.audit import COLUMNS as COLUMNS
-from snapzen.ledger.audit import EXPIRY_HORIZON_DAYS as EXPIRY_HORIZON_DAYS
-from snapzen.ledger.audit import SUBJECT_COLUMNS as SUBJECT_COLUMNS
-from snapzen.ledger.derogations import warning_line as warning_line
-from snapzen.ledger.events import Event as Event
-from snapzen.ledger.status import CaseStatus as CaseStatus
+from snapzen.ledger.evidence.audit import ART49_MAX_MONTHS as ART49_MAX_MONTHS
+from snapzen.ledger.evidence.audit import ART49_MAX_PER_MONTH as ART49_MAX_PER_MONTH
+from snapzen.ledger.evidence.audit import COLUMNS as COLUMNS
+from snapzen.ledger.evidence.audit import EXPIRY_HORIZON_DAYS as EXPIRY_HORIZON_DAYS
+from snapzen.ledger.evidence.audit import SUBJECT_COLUMNS as SUBJECT_COLUMNS
+from snapzen.ledger.evidence.derogations import warning_line as warning_line
+from snapzen.ledger.evidence.events import Event as Event
+from snapzen.ledger.store.case_status import CaseStatus as CaseStatus

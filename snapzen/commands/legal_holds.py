@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from snapzen.commands.ledger_open import locked, open_read, subject_of
-from snapzen.ledger import holds
-from snapzen.ledger.db import transaction
-from snapzen.ledger.holds import Hold
+from snapzen.ledger.rights import holds
+from snapzen.ledger.rights.holds import Hold
+from snapzen.ledger.store.db import transaction
 from snapzen.support import clock, errors
 from snapzen.support.settings import Settings
 

@@ -14,13 +14,13 @@ from typing import Any
 
 from snapzen.commands.reconcile_findings import Kind
 from snapzen.commands.status import STATUSES
-from snapzen.ledger import outbox, runs
-from snapzen.ledger.status import UNSENT_OR_PUSHING, sql_list
+from snapzen.ledger.store import outbox, runs
+from snapzen.ledger.store.case_status import UNSENT_OR_PUSHING, sql_list
 from snapzen.support import clock
 from snapzen.support.settings import Settings, parse_interval
 from snapzen.support.sqlite_uri import read_only_uri
 
-# The run outcomes and which of them did their job: one list (snapzen.ledger.runs).
+# The run outcomes and which of them did their job: one list (snapzen.ledger.store.runs).
 RUN_OUTCOMES = runs.RUN_OUTCOMES
 COMPLETED = runs.COMPLETED_OUTCOMES
 

@@ -7,8 +7,8 @@ from datetime import date
 
 from snapzen.commands import art19
 from snapzen.commands.ledger_open import locked, open_read
-from snapzen.ledger import notices
-from snapzen.ledger.notices import Notice as Notice  # for the CLI
+from snapzen.ledger.rights import notices
+from snapzen.ledger.rights.notices import Notice as Notice  # for the CLI
 from snapzen.support import clock, errors
 from snapzen.support.settings import Settings, require_ledger_key
 

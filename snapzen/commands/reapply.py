@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from snapzen.commands.ledger_open import locked
-from snapzen.ledger import erasure_journal, erasure_reapply
-from snapzen.ledger.erasure_reapply import ReapplyResult
+from snapzen.ledger.rights import erasure_journal, erasure_reapply
+from snapzen.ledger.rights.erasure_reapply import ReapplyResult
 from snapzen.support.settings import Settings, require_ledger_key
 
 

@@ -22,7 +22,7 @@ import sqlite_utils
 
 from snapzen.commands.inflight import InFlight, JobReads, Waiting, look_up, settle_jobs
 from snapzen.commands.requesters import Refs, UserReads, with_references
-from snapzen.ledger.adopt import AdoptCounts, FoundTicket, record_adoptions
+from snapzen.ledger.store.adopt import AdoptCounts, FoundTicket, record_adoptions
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
 

@@ -17,15 +17,15 @@ from typing import Any, Protocol
 
 from snapzen.commands.reconcile import MIN_AGE, zendesk_export
 from snapzen.commands.reconcile_findings import Comparison, SeenTicket, compare
-from snapzen.ledger import runs
-from snapzen.ledger.db import ensure_ledger, open_ledger
-from snapzen.ledger.locked import locked_ledger
-from snapzen.ledger.reconciliation import (
+from snapzen.ledger.evidence.reconciliation import (
     RUN_KIND,
     earliest_activity,
     ledger_cases,
     record_reconciliation,
 )
+from snapzen.ledger.store import runs
+from snapzen.ledger.store.db import ensure_ledger, open_ledger
+from snapzen.ledger.store.locked import locked_ledger
 from snapzen.support import clock, errors
 from snapzen.support.lock import writer_lock
 from snapzen.support.log import bound_run, get_logger

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from snapzen.ledger.reconciliation import LedgerCase
-from snapzen.ledger.status import CaseStatus
+from snapzen.ledger.evidence.reconciliation import LedgerCase
+from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.policy.transform import EXTERNAL_ID_PREFIX as EXTERNAL_PREFIX
 
 

@@ -1,9 +1,9 @@
 """`snapzen ledger requests open | pause | resume | extend | close`: the request clock.
 
-Each command checks the step against the request's clock (snapzen.ledger.request_clock: no
+Each command checks the step against the request's clock (snapzen.ledger.rights.request_clock: no
 pause of a paused request, one extension only, nothing after the close), appends its event to
 the chain in one transaction, then the same event to the rights journal outside the database
-(snapzen.ledger.erasure_journal), so a restored backup gets it back. The caller holds the
+(snapzen.ledger.rights.erasure_journal), so a restored backup gets it back. The caller holds the
 writer lock. Only the person's HMAC reference is stored, never an email.
 """
 
@@ -16,9 +16,9 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger import erasure_journal, requests
-from snapzen.ledger.db import transaction
-from snapzen.ledger.request_clock import ClockRefused, Step
+from snapzen.ledger.rights import erasure_journal, requests
+from snapzen.ledger.rights.request_clock import ClockRefused, Step
+from snapzen.ledger.store.db import transaction
 from snapzen.support import errors
 from snapzen.support.settings import Settings, require_ledger_key
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from snapzen.commands import request_clock as steps
 from snapzen.commands.ledger_open import locked, open_read, received_day, subject_of
-from snapzen.ledger import requests
-from snapzen.ledger.requests import EXTENDED, PAUSED, RESUMED
-from snapzen.ledger.requests import Request as Request  # for the CLI
+from snapzen.ledger.rights import requests
+from snapzen.ledger.rights.requests import EXTENDED, PAUSED, RESUMED
+from snapzen.ledger.rights.requests import Request as Request  # for the CLI
 from snapzen.support import clock
 from snapzen.support.settings import Settings
 

@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
-from snapzen.ledger.adopt import FoundTicket
-from snapzen.ledger.subjects import name_ref, subject_ref, valid_email
+from snapzen.ledger.rights.subjects import name_ref, subject_ref, valid_email
+from snapzen.ledger.store.adopt import FoundTicket
 from snapzen.policy.transform import PLACEHOLDER_NAME
 
 _SUBJECT = re.compile(r"Chat with (?P<display>.*) on \d{4}-\d{2}-\d{2}", re.DOTALL)

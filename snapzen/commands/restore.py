@@ -42,12 +42,17 @@ from snapzen.commands.init import remove_db_files
 from snapzen.commands.reconcile import ReconcileResult, TicketExport, Via, reconcile, zendesk_export
 from snapzen.commands.restore_swap import make_standalone, swap_in
 from snapzen.commands.run import recorded_run
-from snapzen.ledger.adopt import record_restored
-from snapzen.ledger.chain import chain_head
-from snapzen.ledger.db import LedgerError, create_file, open_db, transaction
-from snapzen.ledger.erasure_reapply import JournalChoice, ReapplyResult, choose, restore_union
-from snapzen.ledger.meta import bind, key_matches, read_meta
-from snapzen.ledger.verify import verify_ledger
+from snapzen.ledger.evidence.chain import chain_head
+from snapzen.ledger.evidence.verify import verify_ledger
+from snapzen.ledger.rights.erasure_reapply import (
+    JournalChoice,
+    ReapplyResult,
+    choose,
+    restore_union,
+)
+from snapzen.ledger.store.adopt import record_restored
+from snapzen.ledger.store.db import LedgerError, create_file, open_db, transaction
+from snapzen.ledger.store.identity import bind, key_matches, read_meta
 from snapzen.support import clock
 from snapzen.support.errors import LockHeld
 from snapzen.support.lock import writer_lock

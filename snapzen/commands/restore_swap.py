@@ -29,7 +29,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from snapzen.ledger.db import LedgerError
+from snapzen.ledger.store.db import LedgerError
 from snapzen.support.log import get_logger
 
 log = get_logger("snapzen.commands.restore_swap")

@@ -52,11 +52,13 @@ from snapzen.commands.clock_guard import check_against_zendesk
 from snapzen.commands.retention_forget import forget_due, plan_forget
 from snapzen.commands.retention_profiles import plan_profiles, sweep_profiles
 from snapzen.commands.run import recorded_run
-from snapzen.ledger import decisions, holds, outbox, runs, transitions
-from snapzen.ledger.cursor_rules import deletion_clock_error
-from snapzen.ledger.db import open_ledger, transaction
-from snapzen.ledger.events import Event
-from snapzen.ledger.status import CaseStatus
+from snapzen.ledger.evidence import decisions
+from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.rights import holds
+from snapzen.ledger.store import outbox, runs, transitions
+from snapzen.ledger.store.case_status import CaseStatus
+from snapzen.ledger.store.cursor_rules import deletion_clock_error
+from snapzen.ledger.store.db import open_ledger, transaction
 from snapzen.policy.transform import add_years, external_id, retention_until
 from snapzen.support import clock as wall_clock
 from snapzen.support.errors import ConfigError

@@ -1,6 +1,6 @@
 """The retention sweep's last step: forget the months whose every ticket has expired.
 
-See snapzen.ledger.forget for the rule and the order of the steps. Run under the writer lock
+See snapzen.ledger.rights.forget for the rule and the order of the steps. Run under the writer lock
 after the sweep's deletions, so a month whose last tickets this sweep deleted is forgotten
 in the same sweep; a dry run lists the months it would forget (``plan_forget``).
 """
@@ -15,8 +15,8 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger import erasure_journal, forget, holds
-from snapzen.ledger.db import configured_key
+from snapzen.ledger.rights import erasure_journal, forget, holds
+from snapzen.ledger.store.db import configured_key
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
 

@@ -22,9 +22,11 @@ from typing import Any, Protocol
 import sqlite_utils
 
 from snapzen.clients.ticket_deletion import MAX_BATCH, BulkTicketDeleter, TicketDeletionApi
-from snapzen.ledger import decisions, holds, outbox
-from snapzen.ledger.db import transaction
-from snapzen.ledger.events import Event
+from snapzen.ledger.evidence import decisions
+from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.rights import holds
+from snapzen.ledger.store import outbox
+from snapzen.ledger.store.db import transaction
 
 
 class TicketSearch(Protocol):

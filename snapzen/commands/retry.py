@@ -15,10 +15,10 @@ from typing import Any
 import sqlite_utils
 
 from snapzen.commands import service
-from snapzen.ledger import transitions
-from snapzen.ledger.db import ensure_ledger, open_ledger, transaction
-from snapzen.ledger.outbox import now_iso
-from snapzen.ledger.status import CaseStatus
+from snapzen.ledger.store import transitions
+from snapzen.ledger.store.case_status import CaseStatus
+from snapzen.ledger.store.db import ensure_ledger, open_ledger, transaction
+from snapzen.ledger.store.outbox import now_iso
 from snapzen.support.errors import ConfigError
 from snapzen.support.settings import Settings
 from snapzen.sync.pipeline import PassResult, Pipeline

@@ -27,7 +27,7 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger import runs
+from snapzen.ledger.store import runs
 from snapzen.support import clock
 from snapzen.support.errors import exit_code_of
 from snapzen.support.scrub import one_line

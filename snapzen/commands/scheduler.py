@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import schedule
 
 from snapzen.commands import service
-from snapzen.ledger.db import check_ledger
+from snapzen.ledger.store.db import check_ledger
 from snapzen.support import clock as wall_clock
 from snapzen.support import errors
 from snapzen.support.log import get_logger

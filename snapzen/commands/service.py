@@ -17,8 +17,8 @@ from snapzen.commands.clients import snapengage_from, zendesk_from
 from snapzen.commands.clock_guard import ClockAheadError, ServerClock, require_clock_agrees
 from snapzen.commands.first_pass import refuse_first_pass
 from snapzen.commands.run import recorded_run
-from snapzen.ledger import runs
-from snapzen.ledger.locked import locked_ledger
+from snapzen.ledger.store import runs
+from snapzen.ledger.store.locked import locked_ledger
 from snapzen.support import clock as wall_clock
 from snapzen.support import errors
 from snapzen.support.log import (

@@ -8,12 +8,14 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger import alerts, derogations, outbox, reconciliation, requests
-from snapzen.ledger.cursor_rules import check_clock
-from snapzen.ledger.db import open_ledger
-from snapzen.ledger.events import DECISIONS_SQL, Event
-from snapzen.ledger.flags import open_flags
-from snapzen.ledger.status import UNSENT_OR_PUSHING, CaseStatus, sql_list
+from snapzen.ledger.evidence import derogations, reconciliation
+from snapzen.ledger.evidence.events import DECISIONS_SQL, Event
+from snapzen.ledger.rights import requests
+from snapzen.ledger.store import alerts, outbox
+from snapzen.ledger.store.case_flags import open_flags
+from snapzen.ledger.store.case_status import UNSENT_OR_PUSHING, CaseStatus, sql_list
+from snapzen.ledger.store.cursor_rules import check_clock
+from snapzen.ledger.store.db import open_ledger
 from snapzen.support import clock
 from snapzen.support.settings import Settings
 from snapzen.sync.results import log_at_risk

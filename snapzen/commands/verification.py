@@ -9,8 +9,9 @@ from typing import Any
 
 from snapzen.commands.checkpoints import checkpoint_key
 from snapzen.commands.ledger_open import open_read
-from snapzen.ledger import agreement, journal_file, verify
-from snapzen.ledger import checkpoint as signed
+from snapzen.ledger.evidence import agreement, verify
+from snapzen.ledger.evidence import checkpoint as signed
+from snapzen.ledger.rights import journal_file
 from snapzen.support.errors import ConfigError
 from snapzen.support.settings import Settings
 

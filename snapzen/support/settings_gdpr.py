@@ -119,7 +119,7 @@ class ConsentSettings(Section):
 
 class RecordSettings(Section):
     """What an access pack tells the person (Art. 15(1)(a)-(h), 15(2)), and the Art. 30(1)
-    record of processing `snapzen ledger report` prints (snapzen.ledger.record)."""
+    record of processing `snapzen ledger report` prints (snapzen.ledger.evidence.art30_record)."""
 
     controller: str = ""
     contact: str = ""  # the controller's contact details (Art. 30(1)(a)); required by the report

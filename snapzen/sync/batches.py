@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger import outbox
+from snapzen.ledger.store import outbox
 from snapzen.policy.models import ImportTicket
 from snapzen.sync.contracts import Batch
 from snapzen.sync.prepare import CasePreparer, Prepared

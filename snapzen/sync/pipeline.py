@@ -21,9 +21,10 @@ from datetime import date, datetime, timedelta
 
 import sqlite_utils
 
-from snapzen.ledger import alerts, derogations, outbox
-from snapzen.ledger.cursor_rules import check_clock, fetch_window, utc_day
-from snapzen.ledger.status import CaseStatus
+from snapzen.ledger.evidence import derogations
+from snapzen.ledger.store import alerts, outbox
+from snapzen.ledger.store.case_status import CaseStatus
+from snapzen.ledger.store.cursor_rules import check_clock, fetch_window, utc_day
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
 from snapzen.sync.batches import FilledBatch, next_batch

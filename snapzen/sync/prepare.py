@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from snapzen.ledger import outbox
-from snapzen.ledger.status import CaseStatus
-from snapzen.ledger.subjects import name_ref, subject_ref
+from snapzen.ledger.rights.subjects import name_ref, subject_ref
+from snapzen.ledger.store import outbox
+from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.policy.consent import decide, find_consent
 from snapzen.policy.models import (
     Decision,

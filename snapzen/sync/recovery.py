@@ -18,7 +18,7 @@ from datetime import timedelta
 
 import sqlite_utils
 
-from snapzen.ledger import outbox
+from snapzen.ledger.store import outbox
 from snapzen.support.log import get_logger
 from snapzen.sync.contracts import Clock, Counts, Sink
 from snapzen.sync.results import Recorder

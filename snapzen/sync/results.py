@@ -1,6 +1,6 @@
 """Recording what became of cases: Zendesk's job results mapped back to cases, ledger rows
 for the tickets created, failures and terminal decisions, and the counts of the pass. Every
-write goes through ``snapzen.ledger.outbox``; this part decides nothing about errors."""
+write goes through ``snapzen.ledger.store.outbox``; this part decides nothing about errors."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger import outbox
-from snapzen.ledger.flags import flag_duplicates
+from snapzen.ledger.store import outbox
+from snapzen.ledger.store.case_flags import flag_duplicates
 from snapzen.policy.models import JobStatus
 from snapzen.policy.transform import external_id
 from snapzen.support.log import get_logger, one_line

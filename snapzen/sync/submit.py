@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future
 
-from snapzen.ledger import outbox
+from snapzen.ledger.store import outbox
 from snapzen.policy.models import JobStatus
 from snapzen.support.errors import (
     AmbiguousWriteError,

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from snapzen.ledger.chain import GENESIS, row_hash
+from snapzen.ledger.evidence.chain import GENESIS, row_hash
 from snapzen.sandbox import Sandbox, SandboxConfig
 
 LEDGER_KEY = "e2e-ledger-key-0123456789abcdef"
@@ -62,8 +62,8 @@ def cli_env(sb: Sandbox, ledger: Path, **extra: str) -> dict[str, str]:
 def init_ledger(env: Mapping[str, str]) -> Path:
     """Create the ledger of ``env`` as `snapzen init` does (in-process, to save a start-up):
     every sync needs one first. Tests of `init` itself run the real command."""
-    from snapzen.ledger.db import create_ledger
-    from snapzen.ledger.journal_file import create_empty
+    from snapzen.ledger.rights.journal_file import create_empty
+    from snapzen.ledger.store.db import create_ledger
 
     path = Path(env["SNAPZEN_LEDGER__PATH"])
     create_ledger(path, env["SNAPZEN_LEDGER__KEY"].encode("utf-8"), now_utc()).conn.close()

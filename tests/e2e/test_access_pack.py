@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from snapzen.ledger.chain import subject_ref
+from snapzen.ledger.evidence.chain import subject_ref
 from tests.e2e.conftest import LEDGER_KEY, chain_problems, cli_env, init_ledger, snapzen
 from tests.fakes import RECORD_ENV
 

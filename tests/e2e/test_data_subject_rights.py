@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from snapzen.ledger.chain import subject_ref
-from snapzen.ledger.requests import deadline
+from snapzen.ledger.evidence.chain import subject_ref
+from snapzen.ledger.rights.requests import deadline
 from tests.e2e.conftest import (
     LEDGER_KEY,
     chain_problems,

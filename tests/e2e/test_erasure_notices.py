@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from snapzen.ledger import notices
+from snapzen.ledger.rights import notices
 from snapzen.support.lock import writer_lock
 from tests.e2e.conftest import cli_env, init_ledger, snapzen, verify_cli
 from tests.e2e.test_data_subject_rights import _events, _synced_person

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from snapzen.ledger.subjects import subject_ref
+from snapzen.ledger.rights.subjects import subject_ref
 from snapzen.policy.transform import add_years
 from tests.e2e.conftest import LEDGER_KEY, chain_problems, cli_env, init_ledger, snapzen, verify_cli
 from tests.fakes import RECORD_ENV

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from snapzen.ledger.subjects import subject_ref
+from snapzen.ledger.rights.subjects import subject_ref
 from snapzen.sandbox.faults import Fault, FaultInjector
 from tests.e2e.conftest import LEDGER_KEY, cli_env, snapzen, ticket_counts, verify_cli
 

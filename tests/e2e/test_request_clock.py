@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from snapzen.ledger.request_clock import add_months
+from snapzen.ledger.rights.request_clock import add_months
 from snapzen.support.clock import utcnow
 from tests.e2e.conftest import cli_env, init_ledger, snapzen, verify_cli
 from tests.e2e.test_data_subject_rights import _requests, _synced_person

@@ -24,8 +24,8 @@ pytestmark = pytest.mark.e2e
 _HOLD_IN_WAL = """
 import os, sys
 from datetime import UTC, datetime
-from snapzen.ledger import holds
-from snapzen.ledger.db import open_db, transaction
+from snapzen.ledger.rights import holds
+from snapzen.ledger.store.db import open_db, transaction
 db = open_db(sys.argv[1], key=sys.argv[2].encode())
 with transaction(db) as conn:
     holds.add(conn, "case:only-in-the-wal", "litigation", actor="t", now=datetime.now(UTC))

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from snapzen.ledger.schema import MIGRATIONS, SCHEMA_VERSION
+from snapzen.ledger.store.schema import MIGRATIONS, SCHEMA_VERSION
 from tests.e2e.conftest import cli_env, snapzen, verify_cli
 
 pytestmark = pytest.mark.e2e

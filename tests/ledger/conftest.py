@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from snapzen.ledger.chain import append_event, subject_ref
-from snapzen.ledger.db import open_db, transaction
+from snapzen.ledger.evidence.chain import append_event, subject_ref
+from snapzen.ledger.store.db import open_db, transaction
 
 KEY_TEXT = "test-ledger-key-0123456789abcdef"
 KEY = KEY_TEXT.encode()

@@ -17,9 +17,9 @@ import pytest
 
 from snapzen.commands.access import write_pack
 from snapzen.commands.access_checks import missing_for_access
-from snapzen.ledger.chain import subject_ref
-from snapzen.ledger.db import open_db, transaction
-from snapzen.ledger.record import missing_fields
+from snapzen.ledger.evidence.art30_record import missing_fields
+from snapzen.ledger.evidence.chain import subject_ref
+from snapzen.ledger.store.db import open_db, transaction
 from snapzen.support.errors import ConfigError, RetriesExhausted
 from snapzen.support.settings import Settings, load_settings
 from tests.ledger.conftest import ALICE, KEY, append, transfer_fields

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from snapzen.commands import service
 from snapzen.commands.status import collect_status, status_exit_code
-from snapzen.ledger import outbox
-from snapzen.ledger.adopt import FoundTicket, record_adoptions
-from snapzen.ledger.db import create_ledger, open_db
-from snapzen.ledger.flags import open_flags
-from snapzen.ledger.verify import verify_ledger
+from snapzen.ledger.evidence.verify import verify_ledger
+from snapzen.ledger.store import outbox
+from snapzen.ledger.store.adopt import FoundTicket, record_adoptions
+from snapzen.ledger.store.case_flags import open_flags
+from snapzen.ledger.store.db import create_ledger, open_db
 from snapzen.support.settings import Settings
 from tests.fakes import FakeApis, make_case, recent, staged_case
 

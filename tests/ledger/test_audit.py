@@ -10,9 +10,9 @@ from datetime import date
 import pytest
 import sqlite_utils
 
-from snapzen.ledger import audit
-from snapzen.ledger.chain import subject_ref
-from snapzen.ledger.db import transaction
+from snapzen.ledger.evidence import audit
+from snapzen.ledger.evidence.chain import subject_ref
+from snapzen.ledger.store.db import transaction
 from snapzen.support.errors import ConfigError
 from tests.ledger.conftest import ALICE, KEY, append, transfer_fields
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from snapzen.ledger import agreement, audit, chain_check, verify
-from snapzen.ledger.chain import append_event, subject_ref
-from snapzen.ledger.db import LedgerError, open_db, transaction
-from snapzen.ledger.events_table import EVENTS_SQL
+from snapzen.ledger.evidence import agreement, audit, chain_check, verify
+from snapzen.ledger.evidence.chain import append_event, subject_ref
+from snapzen.ledger.evidence.events_table import EVENTS_SQL
+from snapzen.ledger.store.db import LedgerError, open_db, transaction
 from snapzen.support.errors import FatalError
 from tests.ledger.conftest import ALICE, KEY, Tamper, append, edit, transfer_fields
 
@@ -320,7 +320,7 @@ def test_a_ledger_made_by_init_names_every_undecided_case_whatever_its_dates(
     was decided before it, so no working-table date can excuse a missing decision."""
     from datetime import UTC, datetime
 
-    from snapzen.ledger.db import create_ledger
+    from snapzen.ledger.store.db import create_ledger
 
     path = tmp_path / "init.db"
     db = create_ledger(path, KEY, datetime(2024, 1, 1, tzinfo=UTC))

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from snapzen.ledger import verify
-from snapzen.ledger.chain import V3_HASHED_SQL, append_event, row_digest
-from snapzen.ledger.chain_check import PARALLEL_MIN_ROWS, verify_chain
-from snapzen.ledger.db import open_db, transaction
-from snapzen.ledger.events_table import RECORD_COLUMNS, has_records
+from snapzen.ledger.evidence import verify
+from snapzen.ledger.evidence.chain import V3_HASHED_SQL, append_event, row_digest
+from snapzen.ledger.evidence.chain_check import PARALLEL_MIN_ROWS, verify_chain
+from snapzen.ledger.evidence.events_table import RECORD_COLUMNS, has_records
+from snapzen.ledger.store.db import open_db, transaction
 from tests.ledger.conftest import Tamper
 
 # Written by the code before schema 8 (commit cdb41f1): tests/fixtures/ledger_v1.db opened
@@ -145,7 +145,7 @@ def test_a_migrated_ledger_is_checked_in_parallel_ranges_like_the_single_pass(
     old_ledger: Path,
 ) -> None:
     """Upgraded ledgers are mostly older rows: the range processes take them too."""
-    from snapzen.ledger import chain_check
+    from snapzen.ledger.evidence import chain_check
 
     db = open_db(old_ledger)
     with transaction(db) as conn:

@@ -17,7 +17,7 @@ from snapzen.cli import ledger_audit
 from snapzen.cli.main import app as main_app
 from snapzen.clients.ticket_deletion import TicketDeleter
 from snapzen.commands import clients
-from snapzen.ledger.db import open_db
+from snapzen.ledger.store.db import open_db
 from snapzen.support.settings import Settings
 from tests.fakes import FakeDeleter
 from tests.ledger.conftest import ALICE, KEY, KEY_TEXT, Tamper, append, edit, transfer_fields
@@ -327,7 +327,7 @@ def test_a_checkpoint_forged_with_the_ledger_key_fails_under_the_auditors_key(
 
 def _legacy_checkpoint(tmp_path: Path, ledger_path: Path) -> Path:
     """A version-1 checkpoint under the ledger key, as the code before Ed25519 wrote it."""
-    from snapzen.ledger import verify
+    from snapzen.ledger.evidence import verify
 
     db = open_db(ledger_path, read_only=True)
     made = verify.make_checkpoint(db.conn, KEY)

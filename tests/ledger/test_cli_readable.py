@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from snapzen.cli.main import app
 from snapzen.commands import clients
-from snapzen.ledger.db import open_db
+from snapzen.ledger.store.db import open_db
 from snapzen.support.lock import writer_lock
 from tests.ledger.conftest import ALICE, KEY_TEXT, append, transfer_fields
 from tests.ledger.test_cli_ledger import FakeDeleter

@@ -13,9 +13,9 @@ import sqlite_utils
 from snapzen.clients.ticket_deletion import BulkTicketDeleter, DeletionOutcome
 from snapzen.clients.user_erasure import ZendeskUserEraser
 from snapzen.commands import erase
-from snapzen.ledger import verify
-from snapzen.ledger.chain import subject_ref
-from snapzen.ledger.db import open_db
+from snapzen.ledger.evidence import verify
+from snapzen.ledger.evidence.chain import subject_ref
+from snapzen.ledger.store.db import open_db
 from snapzen.policy.models import JobStatus
 from snapzen.support.errors import AuthError, InvalidRecordError, NotFoundError, ServerError
 from tests.ledger.conftest import ALICE, KEY, append, transfer_fields

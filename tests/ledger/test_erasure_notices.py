@@ -15,9 +15,10 @@ import sqlite_utils
 
 from snapzen.commands import erase, erase_request
 from snapzen.commands.erase_request import RequestInfo
-from snapzen.ledger import erasure_journal, notices, requests, verify
-from snapzen.ledger.db import open_db, transaction
-from snapzen.ledger.erasure_reapply import reapply
+from snapzen.ledger.evidence import verify
+from snapzen.ledger.rights import erasure_journal, notices, requests
+from snapzen.ledger.rights.erasure_reapply import reapply
+from snapzen.ledger.store.db import open_db, transaction
 from tests.ledger.conftest import KEY
 from tests.ledger.test_erase import ALICE_REF, ALICE_TICKETS, FakeZendesk
 

@@ -1,5 +1,5 @@
 """One list of ledger events and one vocabulary for counts (issue 24): every event the code
-appends is in snapzen.ledger.events, `ledger list --help` names each and `--event` accepts
+appends is in snapzen.ledger.evidence.events, `ledger list --help` names each and `--event` accepts
 each; every decision row names its run and actor; the sync summary, `status`, the metrics
 and `ledger verify` count the same rows under the same words."""
 
@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 
 from snapzen.cli.main import app
 from snapzen.commands import service
-from snapzen.ledger import decisions, holds, requests
-from snapzen.ledger.events import DECISION_NAMES, Event
+from snapzen.ledger.evidence import decisions
+from snapzen.ledger.evidence.events import DECISION_NAMES, Event
+from snapzen.ledger.rights import holds, requests
 from snapzen.support.settings import Settings
 from tests.fakes import FakeApis, make_case, recent
 from tests.ledger.conftest import KEY_TEXT

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from snapzen.ledger import chain_check
-from snapzen.ledger.chain import append_event, row_digest
-from snapzen.ledger.db import open_db, transaction
-from snapzen.ledger.events_table import move_to_events
-from snapzen.ledger.schema import MIGRATIONS, SCHEMA_VERSION
+from snapzen.ledger.evidence import chain_check
+from snapzen.ledger.evidence.chain import append_event, row_digest
+from snapzen.ledger.evidence.events_table import move_to_events
+from snapzen.ledger.store.db import open_db, transaction
+from snapzen.ledger.store.schema import MIGRATIONS, SCHEMA_VERSION
 from tests.ledger.conftest import Tamper
 
 FIXTURE_V7 = Path(__file__).parent.parent / "fixtures" / "ledger_v7.db"

@@ -11,10 +11,10 @@ import pytest
 
 from snapzen.commands import erase
 from snapzen.commands.erase_request import RequestInfo
-from snapzen.ledger import agreement, verify
-from snapzen.ledger.db import LedgerError, create_ledger, open_db
-from snapzen.ledger.flags import flag_duplicates
-from snapzen.ledger.meta import key_fingerprint, read_meta
+from snapzen.ledger.evidence import agreement, verify
+from snapzen.ledger.store.case_flags import flag_duplicates
+from snapzen.ledger.store.db import LedgerError, create_ledger, open_db
+from snapzen.ledger.store.identity import key_fingerprint, read_meta
 from tests.ledger.conftest import KEY, append, transfer_fields
 from tests.ledger.test_erase import ALICE_REF, FakeZendesk
 

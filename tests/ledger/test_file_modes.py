@@ -21,8 +21,8 @@ from snapzen.cli.main import app
 from snapzen.cli.progress import log_file
 from snapzen.commands import auditor_ui
 from snapzen.commands.backup import backup_ledger
-from snapzen.ledger import audit, verify, web
-from snapzen.ledger.db import open_db
+from snapzen.ledger.evidence import audit, verify, web
+from snapzen.ledger.store.db import open_db
 from snapzen.sandbox import Sandbox, SandboxConfig, control
 from snapzen.support.atomic import atomic_text, open_private_binary
 from snapzen.support.lock import lock_path

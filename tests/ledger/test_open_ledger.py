@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from snapzen.ledger.db import LedgerError, create_ledger, open_db, transaction
-from snapzen.ledger.meta import key_fingerprint, read_meta
-from snapzen.ledger.schema import SCHEMA_VERSION
+from snapzen.ledger.store.db import LedgerError, create_ledger, open_db, transaction
+from snapzen.ledger.store.identity import key_fingerprint, read_meta
+from snapzen.ledger.store.schema import SCHEMA_VERSION
 
 KEY = b"unit-ledger-key-0123456789abcdef"
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -160,7 +160,7 @@ def test_locked(tmp_path: Path) -> None:
 
 _AS_NOBODY = """
 import os, sys
-from snapzen.ledger.db import LedgerError, open_db  # imported as root: /root is 0700
+from snapzen.ledger.store.db import LedgerError, open_db  # imported as root: /root is 0700
 os.setgid(65534); os.setuid(65534)
 try:
     open_db(sys.argv[1], read_only=sys.argv[2] == "ro")

@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from snapzen.ledger import audit, forget, holds, period_keys, verify
-from snapzen.ledger.chain import append_event
-from snapzen.ledger.db import open_db, transaction
-from snapzen.ledger.journal_file import create_empty
-from snapzen.ledger.subjects import subject_ref
+from snapzen.ledger.evidence import audit, verify
+from snapzen.ledger.evidence.chain import append_event
+from snapzen.ledger.rights import forget, holds, period_keys
+from snapzen.ledger.rights.journal_file import create_empty
+from snapzen.ledger.rights.subjects import subject_ref
+from snapzen.ledger.store.db import open_db, transaction
 from tests.ledger.conftest import ALICE, BOB, KEY
 
 # The injected clock of these tests: two years and a few months after the chats.

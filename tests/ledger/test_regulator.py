@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 from snapzen.cli import ledger as ledger_cli
 from snapzen.clients.ticket_deletion import TicketDeleter
 from snapzen.commands import clients, service
-from snapzen.ledger import verify
-from snapzen.ledger.chain import append_event
-from snapzen.ledger.db import open_db, transaction
+from snapzen.ledger.evidence import verify
+from snapzen.ledger.evidence.chain import append_event
+from snapzen.ledger.store.db import open_db, transaction
 from snapzen.support.settings import Settings, load_settings
 from tests.fakes import FakeApis, FakeDeleter, make_case, recent
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from snapzen.ledger.request_clock import (
+from snapzen.ledger.rights.request_clock import (
     CLOSED,
     EXTENDED,
     PAUSED,

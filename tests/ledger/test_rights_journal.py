@@ -17,11 +17,12 @@ import sqlite_utils
 
 from snapzen.commands import erase
 from snapzen.commands.erase_request import RequestInfo
-from snapzen.ledger import agreement, erasure_journal, journal_file, requests, verify
-from snapzen.ledger import checkpoint as signed
-from snapzen.ledger.db import open_db, transaction
-from snapzen.ledger.erasure_journal import JournalDamaged, JournalEntry
-from snapzen.ledger.erasure_reapply import JournalChoice, choose, reapply, restore_union
+from snapzen.ledger.evidence import agreement, verify
+from snapzen.ledger.evidence import checkpoint as signed
+from snapzen.ledger.rights import erasure_journal, journal_file, requests
+from snapzen.ledger.rights.erasure_journal import JournalDamaged, JournalEntry
+from snapzen.ledger.rights.erasure_reapply import JournalChoice, choose, reapply, restore_union
+from snapzen.ledger.store.db import open_db, transaction
 from snapzen.support.errors import ConfigError
 from tests.ledger.conftest import KEY
 from tests.ledger.test_erase import ALICE_REF, FakeZendesk

@@ -1,4 +1,4 @@
-"""Run rows and run ids: one scheme, one module (snapzen.ledger.runs)."""
+"""Run rows and run ids: one scheme, one module (snapzen.ledger.store.runs)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pytest
 import sqlite_utils
 
 from snapzen.commands.run import Run, recorded_run
-from snapzen.ledger import agreement, runs, verify
-from snapzen.ledger.decisions import read_run
+from snapzen.ledger.evidence import agreement, verify
+from snapzen.ledger.evidence.decisions import read_run
+from snapzen.ledger.store import runs
 from snapzen.support import clock
 from snapzen.support.errors import ConfigError
 

@@ -12,7 +12,7 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from snapzen.ledger.subjects import common_address, valid_email
+from snapzen.ledger.rights.subjects import common_address, valid_email
 
 
 def validator_only(value: str | None) -> str | None:

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from snapzen.ledger import verify
-from snapzen.ledger.chain import GENESIS, row_digest
-from snapzen.ledger.db import open_db
-from snapzen.ledger.events_table import KEY_OF, RECORD_COLUMNS
+from snapzen.ledger.evidence import verify
+from snapzen.ledger.evidence.chain import GENESIS, row_digest
+from snapzen.ledger.evidence.events_table import KEY_OF, RECORD_COLUMNS
+from snapzen.ledger.store.db import open_db
 from tests.ledger.conftest import KEY, Tamper, append, edit, transfer_fields
 
 
@@ -252,7 +252,7 @@ def test_any_single_field_edit_is_detected(
 def test_parallel_ranges_agree_with_the_single_pass(ledger_path: Path, tamper: Tamper) -> None:
     """Several processes, one seq range each: the same answer as one pass, and any broken
     row sends the check back to the single pass, which names it."""
-    from snapzen.ledger import chain_check
+    from snapzen.ledger.evidence import chain_check
 
     db = open_db(ledger_path)
     append(db, (transfer_fields(i) for i in range(11, 41)))

@@ -1,5 +1,5 @@
 """Issue 25 item 5: one vocabulary for the ledger. Every event is a member of
-``snapzen.ledger.events.Event``, the chain refuses any other name, and no code outside
+``snapzen.ledger.evidence.events.Event``, the chain refuses any other name, and no code outside
 ``snapzen/ledger/`` builds ledger rows or spells an event name as a string literal (it
 calls a ledger function, and names events as ``Event`` members)."""
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from snapzen.ledger.chain import append_events
-from snapzen.ledger.db import open_db, transaction
-from snapzen.ledger.events import Event
+from snapzen.ledger.evidence.chain import append_events
+from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.store.db import open_db, transaction
 
 PACKAGE = Path(__file__).resolve().parents[2] / "snapzen"
 LEDGER = PACKAGE / "ledger"
@@ -43,7 +43,7 @@ def violations(source: str, where: str) -> list[str]:
         found.append(f"{where}:{getattr(node, 'lineno', 0)}: {what}")
 
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom) and node.module == "snapzen.ledger.chain":
+        if isinstance(node, ast.ImportFrom) and node.module == "snapzen.ledger.evidence.chain":
             for alias in node.names:
                 if alias.name in APPENDERS:
                     flag(node, f"imports {alias.name}: call a function of snapzen.ledger")
@@ -77,7 +77,7 @@ def violations(source: str, where: str) -> list[str]:
     return found
 
 
-# Words that are both events and case statuses (snapzen.ledger.status.CaseStatus).
+# Words that are both events and case statuses (snapzen.ledger.store.case_status.CaseStatus).
 SHARED_WITH_STATUSES = frozenset({"withheld", "failed", "ignored"})
 
 
@@ -101,7 +101,7 @@ def test_nothing_outside_the_ledger_builds_rows_or_spells_an_event_name() -> Non
 @pytest.mark.parametrize(
     "source",
     [
-        "from snapzen.ledger.chain import append_event",
+        "from snapzen.ledger.evidence.chain import append_event",
         "chain.append_events(conn, rows)",
         'row = {"event": Event.EXPIRED, "case_id": "c"}',
         'if row["event"] in ("erased", "expired"): pass',

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from snapzen.ledger import web
-from snapzen.ledger.chain import subject_ref
-from snapzen.ledger.db import open_db, transaction
+from snapzen.ledger.evidence import web
+from snapzen.ledger.evidence.chain import subject_ref
+from snapzen.ledger.store.db import open_db, transaction
 from tests.ledger.conftest import ALICE, KEY, append, transfer_fields
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -70,7 +70,7 @@ def test_metadata_describes_every_column(tmp_path: Path) -> None:
 def test_titles_and_descriptions_say_what_tables_and_queries_hold(tmp_path: Path) -> None:
     # issue 24: the table with every event was "the record of every restricted transfer",
     # and a query title showed its raw parameter (":days").
-    from snapzen.ledger.events import Event
+    from snapzen.ledger.evidence.events import Event
 
     for name, query in web.CANNED_QUERIES.items():
         assert ":" not in query["title"].split("(")[0], name  # no raw :parameter

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from snapzen.cli.main import app
 from snapzen.commands import service
 from snapzen.commands.backfill import plan_backfill, run_backfill
-from snapzen.ledger.db import open_db
+from snapzen.ledger.store.db import open_db
 from snapzen.support.settings import Settings
 from tests.fakes import FakeApis, make_case
 

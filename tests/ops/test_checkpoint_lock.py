@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from snapzen.ledger import checkpoint as signed
-from snapzen.ledger import erasure_journal, requests
-from snapzen.ledger.db import open_ledger, transaction
-from snapzen.ledger.journal_file import create_empty
+from snapzen.ledger.evidence import checkpoint as signed
+from snapzen.ledger.rights import erasure_journal, requests
+from snapzen.ledger.rights.journal_file import create_empty
+from snapzen.ledger.store.db import open_ledger, transaction
 from snapzen.support.lock import writer_lock
 from snapzen.support.settings import LedgerSettings
 from tests.fakes import LEDGER_KEY, create_ledger

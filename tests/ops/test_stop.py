@@ -4,7 +4,7 @@ finishes, nothing new starts, cursors stay, and the next pass completes exactly 
 from __future__ import annotations
 
 from snapzen.commands import service
-from snapzen.ledger.db import open_db
+from snapzen.ledger.store.db import open_db
 from snapzen.support.settings import Settings
 from tests.fakes import FakeApis, make_case, recent
 

@@ -1,0 +1,199 @@
+"""Do the working tables still say what the chain says?
+
+The chain is tamper-evident; ``cases`` and ``runs`` are not, and they are what the product
+acts on (a case marked synced is never sent; a ticket id is what the retention sweep and
+erasure delete). Each decision is chained (``snapzen.ledger.evidence.decisions``), so ``verify`` can
+compare: a withheld case marked synced, a ``ticket_id`` pointed elsewhere, a deleted case, a
+runs row edited or deleted, or a terminal case or finished run that the chain never recorded
+(when decided after the decision log began) are each named; so are rows deleted or edited
+in the other tables verify and restore rely on (``ledger_meta``, ``erased_subjects``,
+``case_flags``: snapzen.ledger.evidence.evidence_tables), with the table's name.
+
+A case deleted because the retention sweep forgot its month is not a disagreement: the
+chained ``period_forgotten`` event lists it (snapzen.ledger.rights.forget).
+
+Cases decided before the decision log existed have no decision row; they are counted, not
+judged, since the chain cannot say anything about them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+
+from snapzen.ledger.evidence import evidence_tables
+from snapzen.ledger.evidence.decisions import (
+    CASE_EVENTS,
+    RUN_EVENT,
+    STATUS_AFTER,
+    read_run,
+    run_digest,
+)
+from snapzen.ledger.rights.period_keys import FORGOTTEN_CASES_SQL
+from snapzen.ledger.store.case_status import TERMINAL, CaseStatus, sql_list
+from snapzen.ledger.store.identity import read_meta
+
+# Statuses a case may pass through after a decision that did not send it: a retry, a
+# re-decision when late consent arrives. Sending it again is then chained anew.
+_TRANSIENT = (CaseStatus.PENDING, CaseStatus.PUSHING, CaseStatus.FAILED)
+_TERMINAL = sql_list(TERMINAL)
+_EVENTS = ", ".join(f"'{event}'" for event in CASE_EVENTS)
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    seq: int  # the chain row the table contradicts (0: none)
+    # status | ticket | case_deleted | unrecorded | run_edited | run_deleted | ledger_meta
+    # | erased_subjects | case_flags
+    kind: str
+    message: str
+
+    def line(self) -> str:
+        return f"seq {self.seq}: {self.message}" if self.seq else self.message
+
+
+# At most this many disagreements are listed: a table swapped for another ledger's would
+# otherwise print (and hold in memory) a line per case.
+LISTED = 100
+
+
+@dataclass
+class Agreement:
+    cases_checked: int = 0
+    runs_checked: int = 0
+    before_log: int = 0  # terminal cases decided before the decision log began
+    problems: list[Disagreement] = field(default_factory=list)
+    unlisted: bool = False  # more disagreements than LISTED were found
+
+    def add(self, problem: Disagreement) -> None:
+        if len(self.problems) < LISTED:
+            self.problems.append(problem)
+        else:
+            self.unlisted = True
+
+
+def check_tables(conn: sqlite3.Connection) -> Agreement:
+    result = Agreement()
+    _check_cases(conn, result)
+    _check_runs(conn, result)
+    start = log_start(conn)
+    _undecided_cases(conn, start, result)
+    if start is not None:
+        _unrecorded_runs(conn, start, result)
+    evidence_tables.check(
+        conn, lambda seq, kind, message: result.add(Disagreement(seq, kind, message))
+    )
+    return result
+
+
+def log_start(conn: sqlite3.Connection) -> str | None:
+    """When the decision log began: the first row written in chain version 2 or later."""
+    row = conn.execute(
+        "SELECT recorded_at FROM events WHERE chain_version >= 2 ORDER BY seq LIMIT 1"
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+# The latest decision of each case, and whether `cases` contradicts it, both in SQL: the
+# covering index events_decision (case_id, event, ticket_id) answers the grouping without
+# reading a record, and only disagreeing rows come back (1,000,000 cases: ~1 s instead of 9 s
+# for a Python loop over every row; bench/RESULTS.md, Ledger).
+_EXPECTED = (
+    "CASE latest.event "
+    + " ".join(f"WHEN '{event}' THEN '{status}'" for event, status in STATUS_AFTER.items())
+    + " END"
+)
+_LATEST = f"""(SELECT case_id, max(seq) AS seq, event, ticket_id FROM events
+                WHERE event IN ({_EVENTS}) GROUP BY case_id) AS latest"""
+_DISAGREEING_SQL = f"""
+    SELECT latest.seq, latest.case_id, latest.event, latest.ticket_id, c.case_id, c.status,
+           c.ticket_id
+    FROM {_LATEST} LEFT JOIN cases c ON c.case_id = latest.case_id
+    WHERE (c.case_id IS NULL AND latest.case_id NOT IN {FORGOTTEN_CASES_SQL})
+       OR ({_EXPECTED} = '{CaseStatus.SYNCED}' AND c.status = '{CaseStatus.SYNCED}'
+           AND latest.ticket_id IS NOT c.ticket_id)
+       OR (c.status != {_EXPECTED}
+           AND ({_EXPECTED} = '{CaseStatus.SYNCED}' OR c.status NOT IN {sql_list(_TRANSIENT)}))
+    ORDER BY latest.seq LIMIT {LISTED + 1}"""
+
+
+def _check_cases(conn: sqlite3.Connection, result: Agreement) -> None:
+    result.cases_checked = int(conn.execute(f"SELECT count(*) FROM {_LATEST}").fetchone()[0])
+    for seq, case_id, event, chain_ticket, found, status, ticket in conn.execute(_DISAGREEING_SQL):
+        if found is None:
+            message, kind = f"case {case_id} ({event}) is gone from cases", "case_deleted"
+        elif status == STATUS_AFTER[event] == CaseStatus.SYNCED:
+            message = (
+                f"case {case_id}: ticket_id is {ticket}, the chain recorded {chain_ticket} "
+                f"({event})"
+            )
+            kind = "ticket"
+        else:
+            message, kind = f"case {case_id} is {status}, the chain recorded {event}", "status"
+        result.add(Disagreement(seq, kind, message))
+
+
+def _check_runs(conn: sqlite3.Connection, result: Agreement) -> None:
+    rows = conn.execute(
+        f"""SELECT t.seq, t.run_id, t.details
+            FROM (SELECT case_id, max(seq) AS seq FROM events
+                  WHERE case_id >= 'run:' AND case_id < 'run;' AND event = '{RUN_EVENT}'
+                  GROUP BY case_id) AS latest
+            JOIN events t ON t.seq = latest.seq"""
+    ).fetchall()
+    for seq, run_id, details in rows:
+        result.runs_checked += 1
+        values = read_run(conn, run_id)
+        if values is None:
+            result.add(Disagreement(seq, "run_deleted", f"run {run_id} is gone from runs"))
+            continue
+        recorded = json.loads(details or "{}").get("digest")
+        if run_digest(values) != recorded:
+            result.add(Disagreement(seq, "run_edited", f"run {run_id}: its runs row was edited"))
+
+
+def _undecided_cases(conn: sqlite3.Connection, start: str | None, result: Agreement) -> None:
+    """Terminal cases with no decision in the chain, in one scan: named when they cannot have
+    been decided before the decision log began, counted otherwise.
+
+    A ledger made by `snapzen init` had the log from its first row: every such case is
+    named. An older ledger (bound on first open) had cases decided before the log, which the
+    chain cannot vouch for; a case is counted as one of those only when both its decision
+    time (synced_at, or raw_purged_at) and its first sighting are before the log began (or
+    unknown), so backdating one of the two working-table dates is not enough to hide it."""
+    from_the_start = read_meta(conn).get("bound_by") == "init"
+    cases = conn.execute(
+        f"""SELECT case_id, status, first_seen_at,
+                   CASE status WHEN '{CaseStatus.SYNCED}' THEN synced_at ELSE raw_purged_at END
+            FROM cases c
+            WHERE status IN {_TERMINAL}
+              AND NOT EXISTS (SELECT 1 FROM events t WHERE t.case_id = c.case_id
+                              AND t.event IN ({_EVENTS}))
+            ORDER BY case_id"""
+    )
+    for case_id, status, first_seen, decided_at in cases:
+        after = start is not None and any(
+            stamp is not None and stamp >= start for stamp in (first_seen, decided_at)
+        )
+        if from_the_start or after:
+            result.add(
+                Disagreement(
+                    0, "unrecorded", f"case {case_id} is {status}: no decision in the chain"
+                )
+            )
+        else:
+            result.before_log += 1
+
+
+def _unrecorded_runs(conn: sqlite3.Connection, start: str, result: Agreement) -> None:
+    """Finished runs since the decision log began that the chain never saw."""
+    runs = conn.execute(
+        f"""SELECT run_id FROM runs r WHERE finished_at >= ? AND NOT EXISTS
+                (SELECT 1 FROM events t WHERE t.case_id = 'run:' || r.run_id
+                 AND t.event = '{RUN_EVENT}')
+            ORDER BY run_id LIMIT 100""",
+        (start,),
+    )
+    for (run_id,) in runs:
+        result.add(Disagreement(0, "unrecorded", f"run {run_id} is not in the chain (inserted?)"))

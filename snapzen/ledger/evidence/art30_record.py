@@ -1,0 +1,177 @@
+"""The Art. 30(1) record of this processing (chat transcripts archived to Zendesk), as
+`snapzen ledger report` prints it beside the transfer figures.
+
+Fixed facts (controller, DPO, purposes, categories of data subjects, retention, security
+measures) come from the ``[record]`` settings; what the ledger can show is read from it:
+the categories of personal data actually sent, the recipients, and each destination with
+the safeguard or derogation relied on and how many transfers used it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from snapzen.ledger.evidence.derogations import DEROGATION_BASES
+
+NOT_SET = "(not set)"
+
+
+# The Art. 30(1) fields only a person can fill in; `ledger report` refuses while one is empty.
+MANDATORY = (
+    ("controller", "record.controller", "SNAPZEN_RECORD__CONTROLLER"),
+    ("contact", "record.contact", "SNAPZEN_RECORD__CONTACT"),
+    ("lawful_basis", "record.lawful_basis (the Art. 6 basis)", "SNAPZEN_RECORD__LAWFUL_BASIS"),
+    ("purposes", "record.purposes", "SNAPZEN_RECORD__PURPOSES"),
+    ("security_measures", "record.security_measures", "SNAPZEN_RECORD__SECURITY_MEASURES"),
+)
+
+LEDGER_RETENTION = (
+    "the transfer ledger (this file) is a processing activity of its own, kept as "
+    "accountability evidence (Art. 5(2)) for as long as the transfers it records must be "
+    "shown lawful; its rows hold keyed references, never names or emails, and the raw chat "
+    "payloads are dropped once each chat is decided"
+)
+
+
+def ledger_retention(transfer: Any) -> str:
+    """Art. 30(1)(f) for the ledger: what it keeps, and when it forgets each month's people."""
+    years = int(transfer.retention_years)
+    return (
+        f"{LEDGER_RETENTION}. A chat's rows reference its person under a key of the month the "
+        f"chat started; once every ticket of that month has expired ({years} "
+        f"year{'' if years == 1 else 's'} from the chat's start), the retention sweep destroys "
+        "the month's key and deletes its working rows (a chained `period_forgotten` event): "
+        "the rows stay in the chain, linked to nobody"
+    )
+
+
+# For an Art. 30(2) record (the company as processor): its own name, contact and measures.
+MANDATORY_30_2 = ("controller", "contact", "security_measures")
+
+
+def missing_fields(record: Any, processor: bool = False) -> list[str]:
+    """The mandatory Art. 30 fields left empty, each with the variable that sets it."""
+    return [
+        f"{name} ({env})"
+        for attribute, name, env in MANDATORY
+        if not (processor and attribute not in MANDATORY_30_2)
+        and not any(str(v).strip() for v in _as_list(getattr(record, attribute)))
+    ]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def retention_statement(record: Any, transfer: Any) -> str:
+    """How long the chats are kept, in one sentence, for the Art. 30(1)(f) record and the
+    access pack's Art. 15(1)(d) alike: ``[record] retention`` as written, or, when it is
+    empty, what the retention settings apply (``transfer.retention_years`` from the chat's
+    start, the ticket's ``expires_YYYY_MM`` tag, then the retention sweep deletes it)."""
+    if record.retention.strip():
+        return str(record.retention.strip())
+    years = int(transfer.retention_years)
+    return f"{years} year{'' if years == 1 else 's'} from the chat's start, then deleted"
+
+
+def snapengage_retention(snapengage_days: int | None) -> str:
+    """Art. 30(1)(f) for the other copy: SnapEngage's own retention of each chat."""
+    if not snapengage_days:
+        return NOT_SET
+    return f"SnapEngage deletes its copy {snapengage_days} days after the chat"
+
+
+def transfers_by_recipient(
+    conn: sqlite3.Connection, scope: str, params: list[Any]
+) -> list[dict[str, Any]]:
+    """Transfer counts by recipient, destination, basis and mechanism, most first; ``scope``
+    is " WHERE" or a WHERE clause ending in " AND" (the report's window, a client's rows)."""
+    return [
+        {
+            "recipient": recipient,
+            "destination_country": destination,
+            "legal_basis": basis,
+            "mechanism_ref": mechanism,
+            "transfers": count,
+        }
+        for recipient, destination, basis, mechanism, count in conn.execute(
+            "SELECT recipient, destination_country, legal_basis, mechanism_ref, count(*) "
+            f"FROM events{scope} event = 'transfer' GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC",
+            params,
+        )
+    ]
+
+
+def art30_record(
+    conn: sqlite3.Connection,
+    record: Any,
+    transfer: Any,
+    where: str = "",
+    params: list[Any] | None = None,
+    snapengage_days: int | None = None,
+) -> dict[str, Any]:
+    """``record``: the RecordSettings; ``transfer``: the TransferSettings; ``where``/``params``:
+    a WHERE clause over transfers (audit.Filters.where) limiting the figures' window."""
+    params = list(params or [])
+    scope = f"{where} AND" if where else " WHERE"
+    categories = [
+        str(row[0])
+        for row in conn.execute(
+            f"SELECT DISTINCT j.value FROM events, json_each(events.data_categories) AS j"
+            f"{scope} events.event = 'transfer' AND json_valid(events.data_categories) "
+            "ORDER BY 1",
+            params,
+        )
+    ]
+    transfers = transfers_by_recipient(conn, scope, params)
+    derogated: dict[str, int] = {}
+    for row in transfers:
+        if row["legal_basis"] in DEROGATION_BASES:
+            name = str(row["recipient"])
+            derogated[name] = derogated.get(name, 0) + int(row["transfers"])
+    return {
+        "a_controller": record.controller or NOT_SET,
+        "a_contact": record.contact or NOT_SET,
+        "a_controller_country": transfer.controller_country,
+        "a_regime": " or ".join(r.label for r in transfer.regimes_possible)
+        + ("" if transfer.regime else " (by the visitor's location, Art. 3(2))"),
+        "a_representative": record.representative or NOT_SET,
+        "a_dpo": record.dpo or NOT_SET,
+        "b_purposes": list(record.purposes),
+        "b_lawful_basis": record.lawful_basis or NOT_SET,
+        "c_data_subjects": list(record.data_subjects),
+        "c_personal_data_sent": categories,
+        "d_recipients": sorted(
+            {str(t["recipient"]) for t in transfers}
+            | {r.name for r in transfer.recipients}
+            | set(record.recipients)
+        ),
+        "e_recipient_bases": transfer.describe_recipients(),
+        "e_transfers": transfers,
+        "e_derogations": derogated,
+        "f_retention": retention_statement(record, transfer),  # as the access pack says
+        "f_snapengage_retention": snapengage_retention(snapengage_days),
+        "f_ledger_retention": record.ledger_retention or ledger_retention(transfer),
+        "g_security_measures": list(record.security_measures) or [NOT_SET],
+    }
+
+
+LABELS = {
+    "a_controller": "(a) Controller",
+    "a_contact": "(a) Controller's contact",
+    "a_controller_country": "(a) Controller established in",
+    "a_regime": "(a) Regime",
+    "a_representative": "(a) Representative",
+    "a_dpo": "(a) DPO contact",
+    "b_purposes": "(b) Purposes",
+    "b_lawful_basis": "(b) Lawful basis of the processing (Art. 6)",
+    "c_data_subjects": "(c) Categories of data subjects",
+    "c_personal_data_sent": "(c) Categories of personal data sent",
+    "d_recipients": "(d) Recipients",
+    "e_recipient_bases": "(e) Recipients and the basis of each transfer",
+    "f_retention": "(f) Time limits for erasure",
+    "f_snapengage_retention": "(f) SnapEngage's copy",
+    "f_ledger_retention": "(f) The ledger itself",
+    "g_security_measures": "(g) Security measures",
+}

@@ -1,0 +1,424 @@
+"""Auditor queries over the ledger: filtered listing, streaming export, subject lookup.
+
+Pure SQL over a connection; rows come out of generators that iterate the sqlite3 cursor, so
+a million-row export holds one row at a time. Writers (csv/json/jsonl) take any text stream.
+Summaries for the Art. 30-style report live in ``snapzen.ledger.report``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, Literal, TextIO
+
+from snapzen.ledger.evidence.csv_cells import neutralise_row
+from snapzen.ledger.rights import period_keys
+from snapzen.ledger.store.case_status import CaseStatus
+from snapzen.support import clock
+from snapzen.support.errors import ConfigError
+
+# Every column of `events`, in schema order; listing and export show all of them.
+COLUMNS = (
+    "seq", "event", "recorded_at", "case_id", "widget_id", "subject_ref",
+    "origin_country", "recipient", "destination_country", "legal_basis", "mechanism_ref",
+    "consent_variable", "consent_value", "consent_source", "consent_observed_at",
+    "data_categories", "redactions", "ticket_id", "retention_until", "run_id", "actor",
+    "details", "prev_hash", "hash",
+)  # fmt: skip
+JSON_COLUMNS = ("data_categories", "redactions", "details")
+BASES = ("art45", "art46", "art49_1a", "art49_1b")
+Format = Literal["csv", "json", "jsonl"]
+
+# Answer to Art. 15(1)(c),(d) and 15(2): recipients, third country, safeguard, storage period.
+SUBJECT_COLUMNS = (
+    "seq", "event", "recorded_at", "recipient", "destination_country", "legal_basis",
+    "mechanism_ref", "data_categories", "retention_until", "ticket_id", "case_id",
+    "origin_country", "consent_variable", "consent_value", "consent_observed_at", "details",
+)  # fmt: skip
+
+
+def parse_bound(text: str | None, *, end: bool) -> str | None:
+    """CLI date bound → an ISO string comparable with `recorded_at` (`...Z` UTC).
+
+    A bare date means the whole day: --since D starts at D, --until D ends after D (we
+    return the next day and compare with `<`). A full timestamp is used as given.
+    """
+    if text is None or not text.strip():
+        return None
+    text = text.strip()
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        return (day + timedelta(days=1)).isoformat() if end else day.isoformat()
+    try:
+        moment = clock.parse(text)  # a naive timestamp is taken as UTC, like the ledger's
+    except ValueError:
+        raise ConfigError(f"{text!r} is not a date (YYYY-MM-DD) or ISO timestamp") from None
+    stamp = clock.format(moment)
+    # `--until 2024-05-01T10:00:00Z` includes that second: compare `< stamp + 1s`.
+    return clock.format(moment + timedelta(seconds=1)) if end else stamp
+
+
+@dataclass(frozen=True)
+class Filters:
+    since: str | None = None  # inclusive lower bound (ISO), see parse_bound
+    until: str | None = None  # exclusive upper bound (ISO), see parse_bound
+    widget: str | None = None
+    country: str | None = None  # origin country of the visitor
+    basis: str | None = None
+    ticket: int | None = None
+    subject_ref: str | None = None
+    event: str | None = None
+
+    @classmethod
+    def from_cli(
+        cls,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        widget: str | None = None,
+        country: str | None = None,
+        basis: str | None = None,
+        ticket: int | None = None,
+        event: str | None = None,
+    ) -> Filters:
+        if basis is not None and basis not in BASES:
+            raise ConfigError(f"--basis must be one of {', '.join(BASES)}")
+        return cls(
+            since=parse_bound(since, end=False),
+            until=parse_bound(until, end=True),
+            widget=widget,
+            country=country.upper() if country else None,
+            basis=basis,
+            ticket=ticket,
+            event=event,
+        )
+
+    def where(self) -> tuple[str, list[Any]]:
+        """WHERE clause using only indexed or cheap predicates; values are bound, never spliced."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, op, value in (
+            ("recorded_at", ">=", self.since),
+            ("recorded_at", "<", self.until),
+            ("widget_id", "=", self.widget),
+            ("origin_country", "=", self.country),
+            ("legal_basis", "=", self.basis),
+            ("ticket_id", "=", self.ticket),
+            ("subject_ref", "=", self.subject_ref),
+            ("event", "=", self.event),
+        ):
+            if value is not None:
+                clauses.append(f"{column} {op} ?")
+                params.append(value)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def iter_transfers(
+    conn: sqlite3.Connection,
+    filters: Filters = Filters(),
+    *,
+    columns: Iterable[str] = COLUMNS,
+    limit: int | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Matching rows in chain (seq) order, one at a time."""
+    names = list(columns)
+    unknown = set(names) - set(COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown columns: {sorted(unknown)}")
+    where, params = filters.where()
+    sql = f"SELECT {', '.join(names)} FROM events{where} ORDER BY seq"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    for values in conn.execute(sql, params):
+        yield dict(zip(names, values, strict=True))
+
+
+def subject_transfers(conn: sqlite3.Connection, ref: str) -> Iterator[dict[str, Any]]:
+    """Every ledger row of one data subject (transfers and later erasure/expiry events)."""
+    chained, params = period_keys.match(conn, ref)  # every period not forgotten
+    sql = f"SELECT {', '.join(SUBJECT_COLUMNS)} FROM events WHERE {chained} ORDER BY seq"
+    for values in conn.execute(sql, params):
+        yield dict(zip(SUBJECT_COLUMNS, values, strict=True))
+
+
+# --- writers ------------------------------------------------------------------------------
+
+
+def decode_json_columns(row: dict[str, Any]) -> dict[str, Any]:
+    """JSON columns are stored as text; JSON outputs carry them as nested values."""
+    out = dict(row)
+    for column in JSON_COLUMNS:
+        value = out.get(column)
+        if isinstance(value, str):
+            # Keep text we cannot parse rather than fail an audit export.
+            with contextlib.suppress(json.JSONDecodeError):
+                out[column] = json.loads(value)
+    return out
+
+
+def _dumps(row: dict[str, Any]) -> str:
+    return json.dumps(decode_json_columns(row), ensure_ascii=False, separators=(",", ":"))
+
+
+def write_rows(
+    rows: Iterable[dict[str, Any]], out: TextIO, fmt: Format, columns: Iterable[str]
+) -> int:
+    """Stream rows to ``out``; returns the count. The JSON array is written element by
+    element rather than built in memory."""
+    names = list(columns)
+    count = 0
+    if fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(neutralise_row(row))
+            count += 1
+    elif fmt == "jsonl":
+        for row in rows:
+            out.write(_dumps(row) + "\n")
+            count += 1
+    elif fmt == "json":
+        out.write("[")
+        for row in rows:
+            out.write(("\n" if count == 0 else ",\n") + _dumps(row))
+            count += 1
+        out.write("\n]\n" if count else "]\n")
+    else:  # pragma: no cover - guarded by the CLI's choices
+        raise ValueError(f"unknown format {fmt!r}")
+    return count
+
+
+def format_for_path(path: str, explicit: str | None) -> Format:
+    """--format wins; otherwise the file extension; CSV by default."""
+    if explicit:
+        if explicit not in ("csv", "json", "jsonl"):
+            raise ConfigError("--format must be csv, json or jsonl for an export")
+        return explicit  # type: ignore[return-value]
+    lowered = path.lower()
+    if lowered.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    if lowered.endswith(".json"):
+        return "json"
+    return "csv"
+
+
+# --- Art. 30-style report -----------------------------------------------------------------
+
+ART49_BASES = ("art49_1a", "art49_1b")
+# Heuristics, not figures from the Guidelines: EDPB Guidelines 2/2018 read Art. 49 derogations
+# restrictively, for occasional transfers "outside the regular course of action"; transfers in
+# many different months, or many in one month, look like the regular course of business.
+ART49_MAX_MONTHS = 2  # warn when a derogation carries transfers in 3 or more distinct months
+ART49_MAX_PER_MONTH = 20  # ... or more than 20 transfers in any single month
+EXPIRY_HORIZON_DAYS = 90
+
+
+@dataclass(frozen=True)
+class Art49Finding:
+    basis: str
+    transfers: int
+    months: int
+    busiest_month: str | None
+    busiest_count: int
+    regular: bool
+
+
+@dataclass
+class Report:
+    generated_at: str
+    since: str | None
+    until: str | None
+    head_seq: int
+    transfers: int
+    events: dict[str, int]
+    by_month: list[dict[str, Any]]
+    by_destination: list[dict[str, Any]]
+    by_basis: list[dict[str, Any]]
+    by_origin: list[dict[str, Any]]
+    withheld: list[dict[str, Any]]
+    expiring_horizon_days: int
+    expiring_until: str
+    expiring_total: int
+    expiring_by_month: list[dict[str, Any]]
+    art49: list[Art49Finding]
+    art49_max_months: int
+    art49_max_per_month: int
+
+    @property
+    def art49_regular(self) -> list[Art49Finding]:
+        return [finding for finding in self.art49 if finding.regular]
+
+    def art49_warning(self) -> str | None:
+        regular = self.art49_regular
+        if not regular:
+            return None
+        parts = [
+            f"{f.basis}: {f.transfers} transfers in {f.months} months "
+            f"(busiest {f.busiest_month}: {f.busiest_count})"
+            for f in regular
+        ]
+        return (
+            "WARNING: Art. 49 derogations carry regular, repeated transfers — "
+            + "; ".join(parts)
+            + ". EDPB Guidelines 2/2018 read Art. 49 restrictively: derogations are for "
+            "occasional transfers outside the regular course of action, not for a scheduled "
+            "job. Put an Art. 45 adequacy decision or Art. 46 safeguard (e.g. SCCs, BCRs) in "
+            f"place. Threshold used: present in more than {self.art49_max_months} distinct "
+            f"months, or more than {self.art49_max_per_month} in one month (snapzen's "
+            "heuristic, not a figure from the Guidelines)."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        body = asdict(self)
+        body["art49_warning"] = self.art49_warning()
+        return body
+
+
+def _rows(conn: sqlite3.Connection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cursor = conn.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, values, strict=True)) for values in cursor]
+
+
+def build_report(
+    conn: sqlite3.Connection,
+    filters: Filters = Filters(),
+    *,
+    today: date | None = None,
+    generated_at: str | None = None,
+    horizon_days: int = EXPIRY_HORIZON_DAYS,
+    art49_max_months: int = ART49_MAX_MONTHS,
+    art49_max_per_month: int = ART49_MAX_PER_MONTH,
+) -> Report:
+    """Summaries by month, destination, basis and origin over the window in ``filters``;
+    withheld cases by reason over the same window; retention ending within the horizon
+    (counted from ``today``, whole ledger, tickets not yet erased or expired)."""
+    today = today or clock.today()
+    transfer_filters = Filters(**{**filters.__dict__, "event": "transfer"})
+    where, params = transfer_filters.where()
+    month = "substr(recorded_at, 1, 7)"
+
+    month_basis = _rows(
+        conn,
+        f"SELECT {month} AS month, legal_basis, count(*) AS n FROM events{where} "
+        "GROUP BY month, legal_basis ORDER BY month",
+        params,
+    )
+    by_month: dict[str, dict[str, Any]] = {}
+    for row in month_basis:
+        entry = by_month.setdefault(row["month"], {"month": row["month"], "transfers": 0})
+        entry["transfers"] += row["n"]
+        entry[str(row["legal_basis"])] = row["n"]
+    art49 = _art49_findings(month_basis, art49_max_months, art49_max_per_month)
+
+    any_where, any_params = Filters(**{**filters.__dict__, "event": None}).where()
+    events = {
+        str(row["event"]): int(row["n"])
+        for row in _rows(
+            conn,
+            f"SELECT event, count(*) AS n FROM events{any_where} GROUP BY event",
+            any_params,
+        )
+    }
+    expiring_until = (today + timedelta(days=horizon_days)).isoformat()
+    expiring_by_month = _rows(
+        conn,
+        """SELECT substr(t.retention_until, 1, 7) AS month, count(*) AS transfers
+           FROM events t
+           WHERE t.event = 'transfer' AND t.retention_until >= ? AND t.retention_until <= ?
+             AND NOT EXISTS (SELECT 1 FROM events e WHERE e.ticket_id = t.ticket_id
+                             AND e.event IN ('expired', 'erased'))
+           GROUP BY month ORDER BY month""",
+        [today.isoformat(), expiring_until],
+    )
+    return Report(
+        generated_at=generated_at or clock.format(clock.now()),
+        since=filters.since,
+        until=filters.until,
+        head_seq=int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]),
+        transfers=sum(entry["transfers"] for entry in by_month.values()),
+        events=events,
+        by_month=list(by_month.values()),
+        by_destination=_rows(
+            conn,
+            f"SELECT recipient, destination_country, count(*) AS transfers FROM events"
+            f"{where} GROUP BY recipient, destination_country ORDER BY transfers DESC",
+            params,
+        ),
+        by_basis=_rows(
+            conn,
+            f"SELECT legal_basis, mechanism_ref, count(*) AS transfers, "
+            f"count(DISTINCT {month}) AS months, min(recorded_at) AS first, "
+            f"max(recorded_at) AS last FROM events{where} "
+            "GROUP BY legal_basis, mechanism_ref ORDER BY transfers DESC",
+            params,
+        ),
+        by_origin=_rows(
+            conn,
+            f"SELECT origin_country, count(*) AS transfers FROM events{where} "
+            "GROUP BY origin_country ORDER BY transfers DESC",
+            params,
+        ),
+        withheld=_withheld(conn, filters),
+        expiring_horizon_days=horizon_days,
+        expiring_until=expiring_until,
+        expiring_total=sum(int(row["transfers"]) for row in expiring_by_month),
+        expiring_by_month=expiring_by_month,
+        art49=art49,
+        art49_max_months=art49_max_months,
+        art49_max_per_month=art49_max_per_month,
+    )
+
+
+def _art49_findings(
+    month_basis: list[dict[str, Any]], max_months: int, max_per_month: int
+) -> list[Art49Finding]:
+    findings = []
+    for basis in ART49_BASES:
+        counts = {r["month"]: int(r["n"]) for r in month_basis if r["legal_basis"] == basis}
+        if not counts:
+            continue
+        busiest = max(counts, key=lambda m: counts[m])
+        findings.append(
+            Art49Finding(
+                basis=basis,
+                transfers=sum(counts.values()),
+                months=len(counts),
+                busiest_month=busiest,
+                busiest_count=counts[busiest],
+                regular=len(counts) > max_months or counts[busiest] > max_per_month,
+            )
+        )
+    return findings
+
+
+def _withheld(conn: sqlite3.Connection, filters: Filters) -> list[dict[str, Any]]:
+    """Withheld chats by reason, by the UTC day the chat started (the cases table's `day`)."""
+    clauses = ["status = ?"]
+    params: list[Any] = [CaseStatus.WITHHELD]
+    if filters.since:
+        clauses.append("day >= ?")
+        params.append(filters.since[:10])
+    if filters.until:
+        clauses.append("day < ?")
+        params.append(filters.until)
+    if filters.widget:
+        clauses.append("widget_id = ?")
+        params.append(filters.widget)
+    return _rows(
+        conn,
+        "SELECT coalesce(reason, '(none)') AS reason, count(*) AS cases FROM cases "
+        f"WHERE {' AND '.join(clauses)} GROUP BY 1 ORDER BY cases DESC",
+        params,
+    )

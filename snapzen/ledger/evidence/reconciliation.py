@@ -1,0 +1,117 @@
+"""What `snapzen ledger reconcile` reads from the ledger and how it records that it ran.
+
+The comparison with Zendesk needs, per case: its status, the ticket the ledger names and when
+it was synced, and whether snapzen itself deleted that ticket (an ``erased`` or ``expired``
+ledger row names it: such a ticket is gone on purpose, not missing). A check is recorded as
+a chained ``reconciled`` event, its findings counted in ``details``; `status` and the
+metrics read the latest one.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from snapzen.ledger.evidence.chain import append_event
+from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.store import runs
+from snapzen.ledger.store.db import transaction
+
+RUN_KIND = "reconcile"  # the word in the check's run id and log lines (`reconcile-…`)
+# Ledger events that say snapzen deleted the ticket they name.
+DELETED_BY_SNAPZEN = (Event.ERASED.value, Event.EXPIRED.value)
+
+
+@dataclass(frozen=True)
+class LedgerCase:
+    case_id: str
+    status: str
+    ticket_id: int | None
+    synced_at: str | None  # ISO UTC, when the ledger recorded the ticket
+    deleted: bool = False  # its ticket was deleted by an erasure or the retention sweep
+    started_at: str | None = None  # ISO UTC, when the chat started (before its ticket was made)
+
+
+def ledger_cases(conn: sqlite3.Connection) -> Iterator[LedgerCase]:
+    """Every case of the outbox, with what the comparison needs to know about its ticket."""
+    marks = ", ".join("?" for _ in DELETED_BY_SNAPZEN)
+    deleted = {
+        int(row[0])
+        for row in conn.execute(
+            f"SELECT DISTINCT ticket_id FROM events WHERE event IN ({marks}) "
+            "AND ticket_id IS NOT NULL",
+            DELETED_BY_SNAPZEN,
+        )
+    }
+    for case_id, status, ticket_id, synced_at, started_at in conn.execute(
+        "SELECT case_id, status, ticket_id, synced_at, started_at FROM cases ORDER BY case_id"
+    ):
+        ticket = int(ticket_id) if ticket_id is not None else None
+        yield LedgerCase(
+            str(case_id), str(status), ticket, synced_at, ticket in deleted, started_at
+        )
+
+
+def earliest_activity(conn: sqlite3.Connection) -> str | None:
+    """The earliest chat start or run start the ledger knows (ISO UTC): every ticket it
+    made or adopted changed in Zendesk after that, so an export from there shows them all."""
+    row = conn.execute(
+        """SELECT MIN(t) FROM (SELECT MIN(started_at) AS t FROM cases
+                              UNION ALL SELECT MIN(started_at) FROM runs)"""
+    ).fetchone()
+    return str(row[0]) if row and row[0] else None
+
+
+def record_reconciliation(
+    db: sqlite_utils.Database,
+    run_id: str,
+    actor: str,
+    at: str,
+    *,
+    exit_code: int,
+    details: Mapping[str, Any],
+) -> None:
+    """The check as one chained ``reconciled`` event about the whole ledger: its outcome
+    ('ok' when the ledger and Zendesk agree, 'partial' (exit 3) with findings or an
+    incomplete read), exit code and counts. An event, not a ``runs`` row: the check changes
+    no case, and `status`'s last run stays the last pass."""
+    with transaction(db) as conn:
+        append_event(
+            conn,
+            {
+                "event": Event.RECONCILED.value,
+                "case_id": "ledger",
+                "run_id": run_id,
+                "actor": actor,
+                "recorded_at": at,
+                "details": {
+                    "outcome": runs.ended_outcome(exit_code),
+                    "exit_code": exit_code,
+                    **details,
+                },
+            },
+        )
+
+
+def last_reconciliation(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """The latest check: run id, when, outcome, exit code, findings by kind, complete."""
+    row = conn.execute(
+        "SELECT run_id, recorded_at, details FROM events WHERE event = ? ORDER BY seq DESC LIMIT 1",
+        (Event.RECONCILED.value,),
+    ).fetchone()
+    if row is None:
+        return None
+    details = json.loads(row[2]) if row[2] else {}
+    return {
+        "run_id": row[0],
+        "finished_at": row[1],
+        "outcome": details.get("outcome"),
+        "exit_code": details.get("exit_code"),
+        "findings": details.get("findings", {}),
+        "complete": details.get("complete", True),
+    }

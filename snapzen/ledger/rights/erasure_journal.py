@@ -1,0 +1,294 @@
+"""The rights journal: Art. 17 erasures and data-subject requests kept outside the database.
+
+A backup taken before an erasure knows nothing of it: restored, its pending chats of the
+erased person would be sent again, its ledger would show their tickets as live and its
+request list would lose every request made since. So every erasure and every request event
+also appends a line to a file beside the database (``ledger.erasure_journal``, 0600), and
+``snapzen ledger checkpoint`` copies that file next to each checkpoint, whose signature
+covers the journal's head. After a restore or an adoption, ``erasure_reapply`` brings the
+ledger up to date from the journal united with the replaced ledger's own record.
+
+Lines are keyed and chained (``snapzen.ledger.rights.journal_file``): a deleted, reordered, forged
+or edited line is refused, naming it. They carry ids and the subject's HMAC only, never an
+email. An erasure narrowed to some chats of a shared email (``--case``) journals those
+chats only, never the whole reference: the other people behind it are not erased.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from snapzen.ledger.rights import journal_file
+from snapzen.ledger.rights.journal_file import GENESIS as GENESIS
+from snapzen.ledger.rights.journal_file import JournalDamaged as JournalDamaged
+from snapzen.ledger.rights.notices import EVENT as NOTICE_EVENT
+from snapzen.ledger.rights.requests import EVENT as REQUEST_EVENT
+from snapzen.ledger.rights.requests import EVENTS as REQUEST_EVENTS
+from snapzen.ledger.rights.requests import is_erasure_record
+from snapzen.support.atomic import atomic_text
+
+ERASURE, REQUEST, STATEMENT = "erasure", "request", "statement"
+FORGOTTEN = "period_forgotten"  # a month of chats forgotten (snapzen.ledger.rights.forget)
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    request_id: str
+    subject_ref: str
+    erased_at: str  # ISO UTC; chats started up to here are the erased person's past chats
+    reason: str
+    tickets: list[int] = field(default_factory=list)
+    cases: list[str] = field(default_factory=list)  # withheld (never sent) by the erasure
+    # True: only ``cases`` (and ``tickets``) were erased, not everyone under subject_ref
+    narrowed: bool = False
+    widgets: dict[str, str] = field(default_factory=dict)  # narrowed: case id -> widget id
+
+    def body(self) -> dict[str, Any]:
+        return {"v": 1, **asdict(self)}
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> JournalEntry:
+        return cls(
+            request_id=str(body["request_id"]),
+            subject_ref=str(body["subject_ref"]),
+            erased_at=str(body["erased_at"]),
+            reason=str(body["reason"]),
+            tickets=[int(t) for t in body.get("tickets", [])],
+            cases=[str(c) for c in body.get("cases", [])],
+            narrowed=bool(body.get("narrowed", False)),
+            widgets={str(k): str(v) for k, v in dict(body.get("widgets", {})).items()},
+        )
+
+    def key(self) -> tuple[str, str]:
+        return (self.request_id, self.subject_ref)
+
+
+@dataclass(frozen=True)
+class RequestLine:
+    """One request-family event of the chain (``request``, ``request_paused``,
+    ``request_resumed``, ``request_extended``: snapzen.ledger.rights.requests.EVENTS)."""
+
+    request_id: str
+    subject_ref: str | None
+    at: str  # the event's recorded_at
+    actor: str | None
+    details: dict[str, Any]
+    event: str = REQUEST_EVENT
+    recipient: str | None = None  # an Art. 19 notice's (snapzen.ledger.rights.notices)
+
+    def body(self) -> dict[str, Any]:
+        body = asdict(self)
+        if self.recipient is None:
+            del body["recipient"]  # request lines as before notices were journalled
+        return body
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> RequestLine:
+        details = body.get("details")
+        if not isinstance(details, dict):
+            raise TypeError("details")
+        ref, actor = body.get("subject_ref"), body.get("actor")
+        return cls(
+            request_id=str(body["request_id"]),
+            subject_ref=None if ref is None else str(ref),
+            at=str(body["at"]),
+            actor=None if actor is None else str(actor),
+            details=dict(details),
+            event=str(body.get("event", REQUEST_EVENT)),
+            recipient=None if body.get("recipient") is None else str(body["recipient"]),
+        )
+
+    def identity(self) -> tuple[str, str, str, bytes]:
+        """What makes two copies of one event the same event (a re-applied copy is marked)."""
+        plain = {k: v for k, v in self.details.items() if k != "reapplied"}
+        if self.recipient is not None:
+            plain["@recipient"] = self.recipient
+        return (self.event, self.request_id, self.at, orjson.dumps(plain, option=_SORTED))
+
+
+_SORTED = orjson.OPT_SORT_KEYS
+
+
+@dataclass
+class Contents:
+    erasures: list[JournalEntry] = field(default_factory=list)
+    requests: list[RequestLine] = field(default_factory=list)
+    statements: list[dict[str, Any]] = field(default_factory=list)
+    forgotten: list[dict[str, Any]] = field(default_factory=list)  # {period, forgotten_at}
+    lines: int = 0
+    head: str = GENESIS
+
+
+def read(path: Path, key: bytes | None, *, known: Iterable[JournalEntry] = ()) -> Contents:
+    """The journal, verified line by line (JournalDamaged names the first bad one). Old
+    unkeyed lines are accepted only when ``known`` (the ledger's own erasures) holds them."""
+    vouched = {entry.key() for entry in known}
+
+    def accept_old(body: dict[str, Any]) -> bool:
+        return (str(body.get("request_id")), str(body.get("subject_ref"))) in vouched
+
+    lines = journal_file.read(path, key, accept_old=accept_old)
+    contents = Contents(lines=len(lines))
+    contents.head = journal_file.head(lines)[1]
+    for line in lines:
+        try:
+            if line.type == ERASURE:
+                contents.erasures.append(JournalEntry.from_body(line.entry))
+            elif line.type == REQUEST:
+                contents.requests.append(RequestLine.from_body(line.entry))
+            elif line.type == STATEMENT:
+                contents.statements.append(line.entry)
+            elif line.type == FORGOTTEN:
+                contents.forgotten.append({k: str(line.entry[k]) for k in ("period", "at")})
+            else:
+                raise JournalDamaged(f"{path}: line {line.number}: unknown type {line.type!r}")
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, JournalDamaged):
+                raise
+            raise JournalDamaged(f"{path}: line {line.number}: not a journal entry") from None
+    return contents
+
+
+def append(path: Path, key: bytes, entry: JournalEntry) -> None:
+    """Append one erasure line and fsync it: the erasure is not done until this is on disk."""
+    journal_file.append(path, key, ERASURE, [entry.body()])
+
+
+def append_requests(path: Path, key: bytes, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Append the request events just committed to the chain (rows as append_event returns)."""
+    journal_file.append(path, key, REQUEST, [request_line(row).body() for row in rows])
+
+
+def append_statement(path: Path, key: bytes, statement: Mapping[str, Any]) -> None:
+    journal_file.append(path, key, STATEMENT, [dict(statement)])
+
+
+def request_line(row: Mapping[str, Any]) -> RequestLine:
+    details = row.get("details")
+    if isinstance(details, str | bytes):
+        details = orjson.loads(details) if details else {}
+    return RequestLine(
+        request_id=str(row["case_id"]),
+        subject_ref=row.get("subject_ref"),
+        at=str(row["recorded_at"]),
+        actor=row.get("actor"),
+        details=dict(details or {}),
+        event=str(row.get("event") or REQUEST_EVENT),
+        recipient=row.get("recipient"),
+    )
+
+
+def migrate(path: Path, key: bytes, known: Iterable[JournalEntry]) -> int:
+    """Rewrite a version-1 journal in the keyed format, once; its lines must be the ledger's
+    own erasures (``known``), or the whole file is refused."""
+    vouched = {entry.key() for entry in known}
+    return journal_file.migrate(
+        path,
+        key,
+        lambda body: (str(body.get("request_id")), str(body.get("subject_ref"))) in vouched,
+    )
+
+
+def prepare(path: Path, key: bytes, conn: sqlite3.Connection) -> Contents:
+    """Before a command that will append: the journal must take the line (JournalDamaged,
+    exit 2, naming the bad line, before anything is done); an old-format journal is
+    migrated once, its lines vouched for by this ledger's own erasures."""
+    known = ledger_erasures(conn)
+    migrate(path, key, known)
+    return read(path, key, known=known)
+
+
+# --- the ledger's own record, for the union with the journal -------------------------------
+
+
+def ledger_requests(conn: sqlite3.Connection) -> list[RequestLine]:
+    """Every request event the ledger's chain holds (receipts, answers, pauses, resumptions,
+    extensions) and the Art. 19 notices of its erasures, in order."""
+    events = (*REQUEST_EVENTS, NOTICE_EVENT)
+    marks = ", ".join("?" for _ in events)
+    rows = conn.execute(
+        "SELECT case_id, subject_ref, recorded_at, actor, details, event, recipient "
+        f"FROM events WHERE event IN ({marks}) ORDER BY seq",
+        events,
+    )
+    names = ("case_id", "subject_ref", "recorded_at", "actor", "details", "event", "recipient")
+    return [request_line(dict(zip(names, row, strict=True))) for row in rows]
+
+
+def widgets_of(conn: sqlite3.Connection, case_ids: Iterable[str]) -> dict[str, str]:
+    """The widget of each case the ledger knows (a narrowed erasure's chats, so a restore
+    can withhold one the restored ledger has never seen)."""
+    wanted = list(case_ids)
+    marks = ", ".join("?" for _ in wanted)
+    if not wanted:
+        return {}
+    rows = conn.execute(f"SELECT case_id, widget_id FROM cases WHERE case_id IN ({marks})", wanted)
+    return {str(case_id): str(widget) for case_id, widget in rows}
+
+
+def ledger_erasures(conn: sqlite3.Connection) -> list[JournalEntry]:
+    """The erasures a ledger knows of itself: its chained erasure requests (not refused by a
+    legal hold), and its ``erased_subjects`` rows; each with the tickets its chain records
+    as erased for that person (those chats only, for a narrowed erasure)."""
+    erased: dict[str, list[tuple[str, str, int]]] = {}
+    for ref, case_id, at, ticket in conn.execute(
+        "SELECT subject_ref, case_id, recorded_at, ticket_id FROM events "
+        "WHERE event = 'erased' AND subject_ref IS NOT NULL AND ticket_id IS NOT NULL"
+    ):
+        erased.setdefault(str(ref), []).append((str(case_id), str(at), int(ticket)))
+    found: dict[tuple[str, str], JournalEntry] = {}
+    for line in ledger_requests(conn):
+        details = line.details
+        if line.event != REQUEST_EVENT or not is_erasure_record(details):
+            continue  # a receipt, pause or close of the clock is not an erasure
+        if line.subject_ref is None:
+            continue
+        narrowed = bool(details.get("narrowed"))
+        cases = [str(c) for c in details.get("cases", [])] if narrowed else []
+        tickets = sorted(
+            {
+                ticket
+                for case_id, at, ticket in erased.get(line.subject_ref, [])
+                if at <= line.at and (not narrowed or case_id in cases)
+            }
+        )
+        entry = JournalEntry(
+            line.request_id, line.subject_ref, line.at, str(details.get("reason", "")),
+            tickets, cases, narrowed, widgets_of(conn, cases),
+        )  # fmt: skip
+        found[entry.key()] = entry  # the latest event of a request wins
+    try:
+        rows = conn.execute(
+            "SELECT subject_ref, erased_at, request_id FROM erased_subjects"
+        ).fetchall()
+    except sqlite3.OperationalError:  # a ledger older than the table
+        rows = []
+    for ref, erased_at, request_id in rows:
+        key = (str(request_id), str(ref))
+        if key not in found:
+            tickets = sorted({t for _, at, t in erased.get(str(ref), []) if at <= str(erased_at)})
+            found[key] = JournalEntry(key[0], key[1], str(erased_at), "erased_subjects", tickets)
+    return list(found.values())
+
+
+def copy_for_checkpoint(
+    live: Path, copy: Path, key: bytes | None, known: Iterable[JournalEntry]
+) -> tuple[int, str] | None:
+    """Copy the journal next to a checkpoint (0600) and return the copy's head (line count,
+    last MAC) for the checkpoint to sign; None when there is no journal. With the ledger key,
+    an old-format journal is migrated first and every MAC is checked; a damaged journal is
+    refused (JournalDamaged), as a broken chain is never signed."""
+    if not live.is_file():
+        return None
+    if key is not None:
+        migrate(live, key, known)
+    text = live.read_text(encoding="utf-8")
+    with atomic_text(copy) as handle:
+        handle.write(text)
+    return journal_file.head(journal_file.read(copy, key, accept_old=lambda _: True))

@@ -1,0 +1,325 @@
+"""Re-applying the rights journal to a restored or adopted ledger.
+
+``reapply`` brings a ledger up to date with erasures and request events it does not know:
+
+- ``erased_subjects`` gets the person again, so a chat of theirs that started before the
+  erasure is withheld when it is fetched (``outbox.stage``) instead of sent (a narrowed
+  erasure names its chats instead: the other people behind a shared email stay untouched);
+- their pending or failed chats in the ledger become withheld;
+- every ticket the journal says was deleted gets an ``erased`` event (``reapplied: true``)
+  when the chain lacks one, so the sweep, access packs and reports see it gone;
+- every request event the chain lacks is appended again (``reapplied: true``, its original
+  time), so ``ledger requests`` lists it with its received date, deadline and outcome.
+
+``restore_union`` is what ``ledger restore`` and ``init --adopt`` call: the journal (the
+operator's choice, ``JournalChoice``) united with the replaced ledger's own record, applied,
+and the live journal completed with what only the replaced ledger knew. Re-applying twice
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from snapzen.ledger.evidence import decisions
+from snapzen.ledger.evidence.chain import append_event
+from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.rights import erasure_journal as journal
+from snapzen.ledger.rights import journal_file
+from snapzen.ledger.rights.erasure_journal import JournalEntry, RequestLine
+from snapzen.ledger.store import outbox
+from snapzen.ledger.store.case_status import UNSENT, CaseStatus, sql_list
+from snapzen.ledger.store.db import transaction
+from snapzen.ledger.store.identity import chain_binding
+from snapzen.ledger.store.transitions import ERASED_REASON
+from snapzen.support import clock
+from snapzen.support.errors import ConfigError
+from snapzen.support.sqlite_uri import read_only_uri
+
+STATEMENT_EVENT = Event.OPERATOR_STATEMENT
+
+
+@dataclass
+class ReapplyResult:
+    entries: int = 0
+    subjects: int = 0  # erased_subjects rows (re)written
+    withheld: int = 0  # pending/failed chats withheld again
+    events: int = 0  # `erased` events appended for tickets the restored chain lacked
+    in_flight: list[str] = field(default_factory=list)  # pushing: erase again after a sync
+    requests: int = 0  # request events appended that the chain lacked
+    from_replaced: int = 0  # erasures and requests only the replaced ledger knew
+    no_journal: bool = False  # --no-erasure-journal: the operator's statement is chained
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class JournalChoice:
+    """Where a restore or adoption reads erasures from: ``path`` (None: the operator stated
+    with --no-erasure-journal that there is none), ``live`` (the configured journal, which
+    future erasures append to)."""
+
+    path: Path | None
+    live: Path
+    key: bytes
+
+
+def choose(
+    live: Path, key: bytes, given: Path | None, no_journal: bool, command: str
+) -> JournalChoice:
+    """The journal to use, checked before anything else happens (exit 2 otherwise)."""
+    if given is not None and no_journal:
+        raise ConfigError("give --erasure-journal FILE or --no-erasure-journal, not both")
+    if no_journal:
+        return JournalChoice(None, live, key)
+    path = given or live
+    if not path.is_file():
+        raise ConfigError(
+            f"{command}: no erasure journal at {path}: without it, people erased since would "
+            "be sent again. Give the newest copy with --erasure-journal FILE (the checkpoint "
+            "copy, CHECKPOINT.erasures.jsonl), or --no-erasure-journal to state (recorded in "
+            "the ledger) that nobody was erased and no request was made"
+        )
+    journal_file.read(path, key, accept_old=lambda _: True)  # MACs and chain, now
+    return JournalChoice(path, live, key)
+
+
+def remember_subject(conn: Any, subject_ref: str, erased_at: str, request_id: str) -> None:
+    """Inside the caller's transaction: later erasures move ``erased_at`` forward only."""
+    conn.execute(
+        """INSERT INTO erased_subjects (subject_ref, erased_at, request_id) VALUES (?, ?, ?)
+           ON CONFLICT(subject_ref) DO UPDATE SET erased_at = excluded.erased_at,
+               request_id = excluded.request_id
+           WHERE excluded.erased_at > erased_subjects.erased_at""",
+        (subject_ref, erased_at, request_id),
+    )
+
+
+def reapply(
+    db: sqlite_utils.Database,
+    entries: Iterable[JournalEntry],
+    *,
+    requests: Iterable[RequestLine] = (),
+    actor: str = "restore",
+    now: datetime | None = None,
+) -> ReapplyResult:
+    """Bring a (restored) ledger up to date with the journal, in one transaction. The caller
+    holds the writer lock (a sync must not stage in between)."""
+    stamp = clock.format(now or clock.now())
+    result = ReapplyResult()
+    with transaction(db) as conn:
+        for entry in entries:
+            result.entries += 1
+            _apply_erasure(conn, entry, result, actor, stamp)
+        known = {line.identity() for line in journal.ledger_requests(conn)}
+        for line in sorted(requests, key=lambda r: r.at):
+            if line.identity() in known:
+                continue
+            known.add(line.identity())
+            append_event(
+                conn,
+                {
+                    "event": line.event,
+                    "case_id": line.request_id,
+                    "subject_ref": line.subject_ref,
+                    "recorded_at": line.at,  # when it happened, not when re-applied
+                    "actor": line.actor or actor,
+                    "details": {**line.details, "reapplied": True},
+                    **({"recipient": line.recipient} if line.recipient else {}),
+                },
+            )
+            result.requests += 1
+    return result
+
+
+def _apply_erasure(
+    conn: sqlite3.Connection, entry: JournalEntry, result: ReapplyResult, actor: str, stamp: str
+) -> None:
+    dated, dated_params = "", []
+    if entry.narrowed:  # those chats only: the reference is shared by other people
+        scope = f"case_id IN ({', '.join('?' for _ in entry.cases) or 'NULL'})"
+        params: list[str] = list(entry.cases)
+    else:
+        remember_subject(conn, entry.subject_ref, entry.erased_at, entry.request_id)
+        result.subjects += 1
+        scope, params = "subject_ref = ?", [entry.subject_ref]
+        dated, dated_params = " AND (started_at IS NULL OR started_at <= ?)", [entry.erased_at]
+    withheld = conn.execute(
+        f"""UPDATE cases SET status = ?, reason = ?, raw = NULL, raw_purged_at = ?,
+               updated_at = ?, error = NULL
+           WHERE {scope}{dated} AND status IN {sql_list(UNSENT)}
+           RETURNING case_id, subject_ref""",
+        [CaseStatus.WITHHELD, ERASED_REASON, stamp, stamp, *params, *dated_params],
+    ).fetchall()
+    if entry.narrowed:  # a chat the ledger has never seen: withheld before it is fetched
+        withheld += _placeholders(conn, entry, stamp)
+    decisions.record(conn, outbox.erased_withheld(withheld, stamp, actor=actor))  # chained
+    result.withheld += len(withheld)
+    pushing = conn.execute(
+        f"SELECT case_id FROM cases WHERE {scope} AND status = ?", [*params, CaseStatus.PUSHING]
+    )
+    result.in_flight.extend(str(row[0]) for row in pushing)
+    for ticket_id in entry.tickets:
+        if _recorded(conn, ticket_id):
+            continue
+        case = conn.execute(
+            "SELECT case_id, widget_id FROM cases WHERE ticket_id = ?", (ticket_id,)
+        ).fetchone()
+        append_event(
+            conn,
+            {
+                "event": Event.ERASED,
+                "case_id": str(case[0]) if case else f"ticket:{ticket_id}",
+                "widget_id": case[1] if case else None,
+                "subject_ref": entry.subject_ref,
+                "ticket_id": ticket_id,
+                "recorded_at": stamp,
+                "actor": actor,
+                "details": {
+                    "reason": entry.reason,
+                    "ticket_deleted": True,
+                    "reapplied": True,
+                    "erased_at": entry.erased_at,
+                    "request_id": entry.request_id,
+                },
+            },
+        )
+        result.events += 1
+
+
+def _placeholders(conn: sqlite3.Connection, entry: JournalEntry, stamp: str) -> list[Any]:
+    """Withheld rows for the narrowed erasure's chats the ledger lacks (a backup older than
+    them): staging never updates a withheld case, so a later fetch cannot send them."""
+    added: list[Any] = []
+    for case_id in entry.cases:
+        added += conn.execute(
+            f"""INSERT INTO cases (case_id, widget_id, status, reason, subject_ref,
+                   raw_purged_at, first_seen_at, updated_at)
+               VALUES (?, ?, '{CaseStatus.WITHHELD}', ?, ?, ?, ?, ?)
+               ON CONFLICT(case_id) DO NOTHING RETURNING case_id, subject_ref""",
+            (case_id, entry.widgets.get(case_id, ""), ERASED_REASON, entry.subject_ref,
+             stamp, stamp, stamp),
+        ).fetchall()  # fmt: skip
+    return added
+
+
+def _recorded(conn: sqlite3.Connection, ticket_id: int) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM events WHERE ticket_id = ? AND event IN ('erased', 'expired') LIMIT 1",
+        (ticket_id,),
+    ).fetchone()
+    return row is not None
+
+
+# --- restore and adoption ----------------------------------------------------------------
+
+
+def _replaced_record(path: Path | None) -> tuple[list[JournalEntry], list[RequestLine]]:
+    """What the ledger being replaced knows of itself; nothing when there is none (or it is
+    too damaged to read: then the journal alone speaks, as the operator was told)."""
+    if path is None or not path.is_file():
+        return [], []
+    try:
+        conn = sqlite3.connect(read_only_uri(path), uri=True)
+    except sqlite3.Error:
+        return [], []
+    try:
+        return journal.ledger_erasures(conn), journal.ledger_requests(conn)
+    except sqlite3.Error:
+        return [], []
+    finally:
+        conn.close()
+
+
+def restore_union(
+    db: sqlite_utils.Database,
+    choice: JournalChoice,
+    replaced: Path | None,
+    *,
+    now: datetime,
+    actor: str,
+    command: str,
+) -> ReapplyResult:
+    """Apply the journal united with the replaced ledger's own erasures and requests (the
+    caller holds the writer lock, before any sync runs on ``db``); then complete the live
+    journal with what only the replaced ledger knew, so the next restore has it too."""
+    with transaction(db) as conn:  # a ledger bound before bindings were chained
+        chain_binding(conn, now, command)
+    old_erasures, old_requests = _replaced_record(replaced)
+    vouched = [*old_erasures, *journal.ledger_erasures(db.conn)]
+    sources = [p for p in {choice.path, choice.live} if p is not None and p.is_file()]
+    erasures: dict[tuple[str, str], JournalEntry] = {}
+    requests: dict[tuple[str, str, str, bytes], RequestLine] = {}
+    in_live: set[Any] = set()
+    for path in sources:
+        contents = journal.read(path, choice.key, known=vouched)
+        for entry in contents.erasures:
+            erasures.setdefault(entry.key(), entry)
+        for line in contents.requests:
+            requests.setdefault(line.identity(), line)
+        if path == choice.live:
+            in_live = {e.key() for e in contents.erasures} | {
+                r.identity() for r in contents.requests
+            }
+    missing_erasures = [e for e in old_erasures if e.key() not in erasures]
+    missing_requests = [r for r in old_requests if r.identity() not in requests]
+    for entry in missing_erasures:
+        erasures[entry.key()] = entry
+    for line in missing_requests:
+        requests[line.identity()] = line
+    result = reapply(db, erasures.values(), requests=requests.values(), actor=actor, now=now)
+    result.from_replaced = len(missing_erasures) + len(missing_requests)
+    if choice.path is None:
+        result.no_journal = True
+        _state_no_journal(db, now, actor, command)
+    _complete_live(choice, vouched, erasures, requests, in_live)
+    from snapzen.ledger.rights import forget  # a month forgotten stays forgotten (the journal wins)
+
+    forget.reapply(
+        db, sources, choice.key, now=now, actor=actor, how=command, live=choice.live,
+        also=forget.chained_in(replaced),
+    )  # fmt: skip
+    return result
+
+
+def _state_no_journal(db: sqlite_utils.Database, now: datetime, actor: str, command: str) -> None:
+    with transaction(db) as conn:
+        append_event(
+            conn,
+            {
+                "event": STATEMENT_EVENT,
+                "case_id": "erasure-journal",
+                "recorded_at": clock.format(now),
+                "actor": actor,
+                "details": {
+                    "command": command,
+                    "statement": "no erasure journal: the operator states that nobody was "
+                    "erased and no data-subject request was made outside this ledger",
+                },
+            },
+        )
+
+
+def _complete_live(
+    choice: JournalChoice,
+    vouched: list[JournalEntry],
+    erasures: dict[tuple[str, str], JournalEntry],
+    requests: dict[tuple[str, str, str, bytes], RequestLine],
+    in_live: set[Any],
+) -> None:
+    """Append to the live journal every erasure and request it lacks (an old-format one is
+    migrated first: the ledger's own erasures vouch for its lines)."""
+    if choice.live.is_file():
+        journal.migrate(choice.live, choice.key, vouched)
+    missing = [e.body() for e in erasures.values() if e.key() not in in_live]
+    journal_file.append(choice.live, choice.key, journal.ERASURE, missing)
+    rows = [line.body() for key, line in requests.items() if key not in in_live]
+    journal_file.append(choice.live, choice.key, journal.REQUEST, rows)

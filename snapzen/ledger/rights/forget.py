@@ -1,0 +1,255 @@
+"""Forgetting a month of chats once every ticket of it has expired (issue 27, item 4).
+
+A period (``YYYY-MM``, the UTC month of chat start; snapzen.ledger.rights.period_keys) can be
+forgotten when its retention has ended for its last day, none of its cases is still being
+sent (pending, pushing) or has a live ticket (synced without ``expired_at``: every ticket was
+deleted by the sweep or erased), and no legal hold names one of its cases, tickets or
+people. Forgetting it is, in this order:
+
+1. a ``period_forgotten`` line in the rights journal (outside the database, so a restored
+   backup cannot bring the period back: ``reapply``);
+2. one transaction: the period's key deleted (``period_keys``), its ``subject_periods`` and
+   ``cases`` rows (and their ``case_flags``) deleted, and a chained ``period_forgotten``
+   event with the period and the counts, never a reference.
+
+A crash after 1 leaves the journal ahead of the database: the next sweep (or a restore)
+finishes the period from the journal. Step 2 is atomic: a crash inside it leaves the key,
+the cases and the chain as they were. The chain's rows stay and still verify.
+"""
+
+from __future__ import annotations
+
+import calendar
+import sqlite3
+from collections.abc import Callable, Collection, Iterable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlite_utils
+
+from snapzen.ledger.evidence.chain import append_event
+from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.rights import journal_file
+from snapzen.ledger.rights.erasure_journal import FORGOTTEN
+from snapzen.ledger.rights.holds import HoldSet
+from snapzen.ledger.rights.period_keys import has_tables
+from snapzen.ledger.store.case_status import CaseStatus
+from snapzen.ledger.store.db import transaction
+from snapzen.policy.transform import add_years
+from snapzen.support import clock
+
+Hook = Callable[[str], None]
+EVENT = str(Event.PERIOD_FORGOTTEN)
+
+
+def _stamp(now: datetime) -> str:
+    return clock.format(now)
+
+
+def past_retention(period: str, as_of: date, years: int) -> bool:
+    """True when the retention of a chat on the period's last day ended by ``as_of``."""
+    year, month = int(period[:4]), int(period[5:7])
+    last = date(year, month, calendar.monthrange(year, month)[1])
+    return add_years(last, years) <= as_of
+
+
+def periods(conn: sqlite3.Connection) -> list[str]:
+    """Every period the ledger still holds something of (cases, a key, index rows)."""
+    rows = conn.execute(
+        """SELECT substr(day, 1, 7) FROM cases WHERE day IS NOT NULL
+           UNION SELECT period FROM period_keys UNION SELECT period FROM subject_periods"""
+    ).fetchall()
+    return sorted(str(row[0]) for row in rows if row[0] and len(str(row[0])) == 7)
+
+
+def _kept(
+    conn: sqlite3.Connection, period: str, held: HoldSet, assume_expired: Collection[str]
+) -> tuple[int, bool]:
+    """(cases of the period, True when one of them keeps the period)."""
+    rows = conn.execute(
+        """SELECT case_id, status, ticket_id, expired_at, subject_ref FROM cases
+           WHERE day >= ? AND day < ?""",
+        (period + "-01", period + "-32"),
+    ).fetchall()
+    for case_id, status, ticket_id, expired_at, subject in rows:
+        if status in (CaseStatus.PENDING, CaseStatus.PUSHING):
+            return len(rows), True
+        live = status == CaseStatus.SYNCED and ticket_id is not None and expired_at is None
+        if live and case_id not in assume_expired:
+            return len(rows), True
+        if held.held(case_id=case_id, ticket_id=ticket_id, subject=subject):
+            return len(rows), True
+    return len(rows), False
+
+
+def plan(
+    conn: sqlite3.Connection,
+    as_of: date,
+    years: int,
+    held: HoldSet,
+    assume_expired: Collection[str] = (),
+) -> list[dict[str, Any]]:
+    """The periods a sweep as of ``as_of`` forgets: [{period, cases}], oldest first.
+    ``assume_expired``: cases whose tickets this sweep is about to delete (a dry run)."""
+    if not has_tables(conn):
+        return []
+    found = []
+    for period in periods(conn):
+        if not past_retention(period, as_of, years):
+            continue
+        count, kept = _kept(conn, period, held, assume_expired)
+        if not kept:
+            found.append({"period": period, "cases": count})
+    return found
+
+
+def forgotten(conn: sqlite3.Connection) -> dict[str, str]:
+    """{period: day it was forgotten} from the chain (the latest event of each period)."""
+    rows = conn.execute(
+        "SELECT recorded_at, details FROM events WHERE event = ? ORDER BY seq", (EVENT,)
+    ).fetchall()
+    found: dict[str, str] = {}
+    for at, details in rows:
+        period = str(orjson.loads(details or "{}").get("period", ""))
+        if period:
+            found[period] = str(at)[:10]
+    return found
+
+
+def _delete(conn: sqlite3.Connection, period: str, hook: Hook) -> tuple[int, list[str], int]:
+    """(key destroyed, case ids deleted, index rows deleted), inside the caller's
+    transaction. A case's flags stay: they are evidence tables verify compares."""
+    key = conn.execute("DELETE FROM period_keys WHERE period = ?", (period,)).rowcount
+    hook("after_key_destroyed")
+    bounds = (period + "-01", period + "-32")
+    cases = conn.execute(
+        "DELETE FROM cases WHERE day >= ? AND day < ? RETURNING case_id", bounds
+    ).fetchall()
+    refs = conn.execute("DELETE FROM subject_periods WHERE period = ?", (period,)).rowcount
+    return key, sorted(str(row[0]) for row in cases), refs
+
+
+def forget_period(
+    db: sqlite_utils.Database,
+    period: str,
+    *,
+    now: datetime,
+    actor: str,
+    run_id: str | None,
+    how: str = "retention sweep",
+    hook: Hook | None = None,
+) -> dict[str, Any]:
+    """Step 2: destroy the period's key, delete its cases and index rows, chain the event."""
+    with transaction(db) as conn:
+        key, cases, refs = _delete(conn, period, hook or (lambda _point: None))
+        details: dict[str, Any] = {
+            "period": period,
+            "cases_forgotten": len(cases),
+            # Which `cases` rows went (verify accepts them gone); ids only, never a reference.
+            "case_ids": cases,
+            "references_unlinked": refs,
+            "key_destroyed": bool(key),
+            "by": how,
+        }
+        append_event(
+            conn,
+            {
+                "event": EVENT,
+                "case_id": f"period:{period}",
+                "recorded_at": _stamp(now),
+                "run_id": run_id,
+                "actor": actor,
+                "details": details,
+            },
+        )
+    return details
+
+
+def journal(path: Path, key: bytes, period: str, now: datetime) -> None:
+    """Step 1: the period in the rights journal (the caller holds the writer lock)."""
+    journal_file.append(path, key, FORGOTTEN, [{"period": period, "at": _stamp(now)}])
+
+
+def journalled(paths: Iterable[Path], key: bytes) -> dict[str, str]:
+    """{period: when} of every ``period_forgotten`` line in these journals."""
+    found: dict[str, str] = {}
+    for path in paths:
+        if not path.is_file():
+            continue
+        for line in journal_file.read(path, key, accept_old=lambda _body: True):
+            if line.type == FORGOTTEN and not line.old:
+                found.setdefault(str(line.entry["period"]), str(line.entry["at"]))
+    return found
+
+
+def unfinished(conn: sqlite3.Connection, wanted: dict[str, str]) -> list[str]:
+    """Journalled periods the database has not (or no longer) forgotten: no chained event,
+    or a key, cases or index rows still there (a restored backup, a crash after step 1)."""
+    chained = forgotten(conn)
+    remaining = set(periods(conn))
+    return sorted(p for p in wanted if p not in chained or p in remaining)
+
+
+def reapply(
+    db: sqlite_utils.Database,
+    journals: Iterable[Path],
+    key: bytes,
+    *,
+    now: datetime,
+    actor: str,
+    how: str,
+    live: Path | None = None,
+    also: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Forget again every period the journals (and ``also``: e.g. the replaced ledger's
+    chain) say was forgotten: the journal wins over a restored backup. With ``live``, the
+    periods it lacks are appended to it, so the next restore knows them too."""
+    if not has_tables(db.conn):
+        return []
+    wanted = journalled(journals, key)
+    for period, at in (also or {}).items():
+        wanted.setdefault(period, at)
+    if live is not None:
+        in_live = journalled([live], key)
+        missing = [{"period": p, "at": at} for p, at in sorted(wanted.items()) if p not in in_live]
+        journal_file.append(live, key, FORGOTTEN, missing)
+    return [
+        forget_period(db, period, now=now, actor=actor, run_id=None, how=how)
+        for period in unfinished(db.conn, wanted)
+    ]
+
+
+def chained_in(path: Path | None) -> dict[str, str]:
+    """The periods a ledger file (the one a restore replaces) forgot; {} when unreadable."""
+    if path is None or not path.is_file():
+        return {}
+    from snapzen.support.sqlite_uri import read_only_uri
+
+    try:
+        conn = sqlite3.connect(read_only_uri(path), uri=True)
+    except sqlite3.Error:
+        return {}
+    try:
+        return forgotten(conn)
+    except sqlite3.Error:
+        return {}
+    finally:
+        conn.close()
+
+
+def note(conn: sqlite3.Connection) -> str | None:
+    """Why a lookup may find nothing: one line naming the forgotten months, or None."""
+    try:
+        found = forgotten(conn)
+    except sqlite3.Error:
+        return None
+    if not found:
+        return None
+    months = sorted(found)
+    span = months[0] if len(months) == 1 else f"{months[0]} to {months[-1]}"
+    return (
+        f"chats that started in {span} were forgotten on {max(found.values())} per the "
+        "retention policy: a person whose chats all started then can no longer be found"
+    )

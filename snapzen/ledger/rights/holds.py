@@ -1,0 +1,136 @@
+"""Legal holds (Art. 17(3)(e): establishment, exercise or defence of legal claims).
+
+A hold keeps a case, a ticket or every ticket of one person out of the retention sweep and
+out of erasure until it is removed. Holds are chained events (``hold_added`` /
+``hold_removed``), never a mutable table, so when and why a ticket outlived its retention is
+on the record. The latest event per target decides whether the hold is active.
+
+Targets: ``case:<case id>``, ``ticket:<ticket id>``, ``subject:<HMAC ref>``; the email itself
+is never stored, only its reference.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from snapzen.ledger.evidence.chain import append_event
+from snapzen.ledger.evidence.events import Event
+from snapzen.support import clock
+
+ADDED, REMOVED = Event.HOLD_ADDED, Event.HOLD_REMOVED
+
+
+@dataclass(frozen=True)
+class Hold:
+    target: str  # case:ID | ticket:ID | subject:REF
+    reason: str
+    since: str
+    seq: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "reason": self.reason, "since": self.since, "seq": self.seq}
+
+
+@dataclass
+class HoldSet:
+    """The active holds, for quick checks by case, ticket and subject."""
+
+    holds: list[Hold] = field(default_factory=list)
+    cases: set[str] = field(default_factory=set)
+    tickets: set[int] = field(default_factory=set)
+    subjects: set[str] = field(default_factory=set)
+
+    def held(
+        self,
+        *,
+        case_id: str | None = None,
+        ticket_id: int | None = None,
+        subject: str | None = None,
+    ) -> bool:
+        return (
+            (case_id is not None and case_id in self.cases)
+            or (ticket_id is not None and ticket_id in self.tickets)
+            or (subject is not None and subject in self.subjects)
+        )
+
+
+def target_for(
+    *, case_id: str | None = None, ticket_id: int | None = None, subject: str | None = None
+) -> str:
+    given = [v for v in (case_id, ticket_id, subject) if v is not None]
+    if len(given) != 1:
+        raise ValueError("a hold names exactly one of a case, a ticket or a subject")
+    if case_id is not None:
+        return f"case:{case_id}"
+    if ticket_id is not None:
+        return f"ticket:{int(ticket_id)}"
+    return f"subject:{subject}"
+
+
+def _event(
+    conn: sqlite3.Connection, event: str, target: str, reason: str, actor: str, now: datetime
+) -> dict[str, Any]:
+    kind, _, value = target.partition(":")
+    return append_event(
+        conn,
+        {
+            "event": event,
+            "case_id": value if kind == "case" else target,
+            "subject_ref": value if kind == "subject" else None,
+            "ticket_id": int(value) if kind == "ticket" else None,
+            "recorded_at": clock.format(now),
+            "actor": actor,
+            "details": {"target": target, "reason": reason},
+        },
+    )
+
+
+def add(
+    conn: sqlite3.Connection, target: str, reason: str, *, actor: str, now: datetime
+) -> dict[str, Any] | None:
+    """Place a hold (inside the caller's transaction); None when it is already active."""
+    if not reason.strip():
+        raise ValueError("a hold needs a reason")
+    if any(h.target == target for h in active(conn).holds):
+        return None
+    return _event(conn, ADDED, target, reason.strip(), actor, now)
+
+
+def remove(
+    conn: sqlite3.Connection, target: str, reason: str, *, actor: str, now: datetime
+) -> dict[str, Any] | None:
+    """Lift a hold; None when there is no active hold on ``target``."""
+    if not any(h.target == target for h in active(conn).holds):
+        return None
+    return _event(conn, REMOVED, target, reason.strip(), actor, now)
+
+
+def active(conn: sqlite3.Connection) -> HoldSet:
+    latest: dict[str, tuple[str, Hold]] = {}
+    rows = conn.execute(
+        "SELECT seq, event, recorded_at, details FROM events WHERE event IN (?, ?) ORDER BY seq",
+        (ADDED, REMOVED),
+    )
+    for seq, event, at, text in rows:
+        details = orjson.loads(text) if text else {}
+        target = str(details.get("target"))
+        latest[target] = (str(event), Hold(target, str(details.get("reason")), str(at), int(seq)))
+    result = HoldSet()
+    for event, hold in latest.values():
+        if event != ADDED:
+            continue
+        result.holds.append(hold)
+        kind, _, value = hold.target.partition(":")
+        if kind == "case":
+            result.cases.add(value)
+        elif kind == "ticket":
+            result.tickets.add(int(value))
+        elif kind == "subject":
+            result.subjects.add(value)
+    result.holds.sort(key=lambda h: h.seq)
+    return result

@@ -1,0 +1,129 @@
+"""Art. 19 record: each recipient told (or still to be told) of an erasure, chained.
+
+Art. 19 GDPR: the controller communicates an erasure to each recipient to whom the personal
+data were disclosed, and tells the person about those recipients if they ask. One
+``recipient_notice`` event per recipient and erasure run: ``recipient`` names it, ``case_id``
+carries the request id (as ``request`` events do), ``details`` says how it was told:
+
+- ``notified``: snapzen itself deleted the data there (Zendesk: the deletion is the notice);
+- ``to_notify``: snapzen cannot delete there (SnapEngage has no deletion API; a recipient of
+  kind other is never sent to by snapzen): the operator must tell them, and ``on`` is the day
+  the notice was recorded as owed. It stays open until ``done`` records, in a later
+  ``notified`` event that ``closes`` its ``notice_id``, the day the operator told them.
+
+Only ids, dates and recipient names: no email, no name.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from snapzen.ledger.evidence.chain import append_event
+from snapzen.ledger.evidence.events import Event
+from snapzen.support import clock
+
+EVENT = Event.RECIPIENT_NOTICE
+NOTIFIED = "notified"
+TO_NOTIFY = "to_notify"
+STATUSES = (NOTIFIED, TO_NOTIFY)
+
+
+@dataclass(frozen=True)
+class Notice:
+    recipient: str  # e.g. "Zendesk", "SnapEngage"
+    status: str  # notified | to_notify
+    on: str  # YYYY-MM-DD: when told (notified) or when the notice became owed (to_notify)
+    how: str  # one plain line: what was done or what the operator must do
+    seq: int | None = None  # the ledger row, once recorded
+    notice_id: str = ""  # ntc-…: stable across a restore (the seq is not)
+    request_id: str = ""
+    closes: str | None = None  # a `done` event: the notice_id it records as told
+
+
+def record(
+    conn: sqlite3.Connection,
+    notices: list[Notice],
+    *,
+    request_id: str,
+    subject_ref: str,
+    actor: str,
+    now: datetime,
+    rows: list[dict[str, Any]] | None = None,
+) -> list[Notice]:
+    """Append one event per notice inside the caller's transaction; returns them with seq
+    (and appends the rows to ``rows``, for the rights journal)."""
+    stamp = clock.format(now)
+    stored: list[Notice] = []
+    for notice in notices:
+        if notice.status not in STATUSES:
+            raise ValueError(f"notice status must be one of {STATUSES}")
+        notice_id = notice.notice_id or f"ntc-{uuid.uuid4().hex[:12]}"
+        details: dict[str, Any] = {
+            "status": notice.status, "on": notice.on, "how": notice.how, "notice_id": notice_id,
+        }  # fmt: skip
+        if notice.closes is not None:
+            details["closes"] = notice.closes
+        row = append_event(
+            conn,
+            {
+                "event": EVENT,
+                "case_id": request_id,
+                "subject_ref": subject_ref,
+                "recipient": notice.recipient,
+                "recorded_at": stamp,  # the event time; the column is NOT NULL
+                "actor": actor,
+                "details": details,
+            },
+        )
+        if rows is not None:
+            rows.append(row)
+        stored.append(replace(notice, seq=row["seq"], notice_id=notice_id, request_id=request_id))
+    return stored
+
+
+def _read(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> list[Notice]:
+    rows = conn.execute(
+        f"SELECT seq, recipient, details, case_id FROM events WHERE event = ?{where} ORDER BY seq",
+        (EVENT, *params),
+    ).fetchall()
+    found = []
+    for seq, recipient, raw, request_id in rows:
+        details = json.loads(raw) if raw else {}
+        found.append(
+            Notice(
+                str(recipient),
+                str(details.get("status")),
+                str(details.get("on")),
+                str(details.get("how", "")),
+                int(seq),
+                str(details.get("notice_id") or f"seq-{seq}"),  # before ids: by its row
+                str(request_id or ""),
+                details.get("closes"),
+            )
+        )
+    return found
+
+
+def open_notices(conn: sqlite3.Connection, subject_ref: str | None = None) -> list[Notice]:
+    """Every notice still owed (``to_notify`` and no ``done`` event closing it), oldest
+    first; with ``subject_ref``, this person's only."""
+    every = _read(conn, "", ()) if subject_ref is None else for_subject(conn, subject_ref)
+    closed = {n.closes for n in every if n.closes}
+    return [n for n in every if n.status == TO_NOTIFY and n.notice_id not in closed]
+
+
+def find(conn: sqlite3.Connection, notice_id: str) -> tuple[Notice | None, bool]:
+    """(the notice with this id, whether a ``done`` event already closed it)."""
+    every = _read(conn, "", ())
+    found = next((n for n in every if n.notice_id == notice_id and n.closes is None), None)
+    return found, any(n.closes == notice_id for n in every)
+
+
+def for_subject(conn: sqlite3.Connection, subject_ref: str) -> list[Notice]:
+    """Every notice recorded for this subject, oldest first (``done`` events included)."""
+    return _read(conn, " AND subject_ref = ?", (subject_ref,))

@@ -1,0 +1,286 @@
+"""The data-subject request journal: access, erasure, rectification, restriction, withdrawal
+and objection requests, each with its Art. 12(3) clock.
+
+Each request is a chain of events sharing one request id (in ``case_id``): ``request`` events
+carry the date received and a status and outcome (the first one opens it, ``ledger requests
+open`` or the command that acts on it; a ``closed`` one answers it); ``request_paused``,
+``request_resumed`` and ``request_extended`` move its deadline (snapzen.ledger.rights.request_clock
+does the arithmetic, from the events alone, so a request answered late says so for ever).
+The chain holds them, so "we answered on time" and "we found nothing for this person" can
+both be shown, and neither can be edited afterwards; each event is also a line of
+the rights journal outside the database (snapzen.ledger.rights.erasure_journal), so a restored
+backup gets back the requests made after it (re-appended with ``reapplied: true``).
+
+Only the subject's HMAC reference is stored, never the email. ``details`` holds the kind,
+dates, status (``open`` until answered) and outcome counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+
+from snapzen.ledger.evidence.chain import append_event
+from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.rights import request_clock
+from snapzen.ledger.rights.request_clock import ClockRefused, Step
+from snapzen.support import clock
+
+EVENT = Event.REQUEST
+PAUSED, RESUMED, EXTENDED = Event.REQUEST_PAUSED, Event.REQUEST_RESUMED, Event.REQUEST_EXTENDED
+EVENTS = (EVENT, PAUSED, RESUMED, EXTENDED)  # every event of a request (rights journal too)
+KINDS = ("access", "erasure", "rectification", "restriction", "withdrawal", "objection")
+OPEN_KINDS = ("access", "erasure", "rectification", "restriction", "objection")  # `open --type`
+CLOCK = "requests"  # details.via of the events `ledger requests …` appends (not an erasure)
+ERASURE_KINDS = ("erasure", "withdrawal", "objection")  # answered by `ledger erase`
+# `ledger erase --reason` → the kind of request it answers (Art. 17(1)(a), 7(3), 21).
+REASON_KINDS = {"art17": "erasure", "consent_withdrawn": "withdrawal", "objection": "objection"}
+OPEN, CLOSED = "open", "closed"
+
+
+def add_month(day: date) -> date:
+    """The same day one month later, clamped to the month's end (31 Jan → 28/29 Feb)."""
+    return request_clock.add_months(day, 1)
+
+
+def is_erasure_record(details: Mapping[str, Any]) -> bool:
+    """A ``request`` event that records an erasure done (by `ledger erase`): not a receipt,
+    pause or close of the request clock, nor an erasure a legal hold refused."""
+    return (
+        details.get("kind") in ERASURE_KINDS
+        and details.get("via") != CLOCK
+        and details.get("outcome") != "refused_legal_hold"
+    )
+
+
+def deadline(received: date) -> date:
+    """Art. 12(3): "without undue delay and in any event within one month of receipt"."""
+    return add_month(received)
+
+
+def new_request_id() -> str:
+    return f"req-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class Request:
+    request_id: str
+    kind: str
+    subject_ref: str | None
+    received_on: str
+    deadline: str
+    status: str  # open | paused | closed
+    outcome: str
+    updated_at: str
+    seqs: list[int] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)  # event, at, seq, reason
+    closed_late: bool = False
+    extended_months: int = 0
+    paused_days: int = 0
+    clock: request_clock.Clock | None = None
+
+    def overdue(self, today: date) -> bool:
+        if self.clock is not None:
+            return self.clock.overdue(today)
+        return self.status == OPEN and date.fromisoformat(self.deadline) < today
+
+    def as_dict(self, today: date | None = None) -> dict[str, Any]:
+        found = {
+            "request_id": self.request_id,
+            "kind": self.kind,
+            "subject_ref": self.subject_ref,
+            "received_on": self.received_on,
+            "deadline": self.deadline,
+            "status": self.status,
+            "outcome": self.outcome,
+            "updated_at": self.updated_at,
+            "closed_late": self.closed_late,
+            "extended_months": self.extended_months,
+            "paused_days": self.paused_days,
+            "seqs": self.seqs,
+            "events": self.events,
+            "details": self.details,
+        }
+        if today is not None:
+            found["overdue"] = self.overdue(today)
+        return found
+
+
+def record(
+    conn: sqlite3.Connection,
+    *,
+    request_id: str,
+    kind: str,
+    subject_ref: str | None,
+    received_on: date,
+    status: str,
+    outcome: str,
+    actor: str,
+    now: datetime,
+    details: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Append one ``request`` event inside the caller's transaction; returns the row."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown request kind {kind!r}; one of {KINDS}")
+    if status not in (OPEN, CLOSED):
+        raise ValueError(f"status must be {OPEN!r} or {CLOSED!r}")
+    body: dict[str, Any] = {
+        "kind": kind,
+        "received_on": received_on.isoformat(),
+        "deadline": deadline(received_on).isoformat(),
+        "status": status,
+        "outcome": outcome,
+    }
+    body.update(details or {})
+    return append_event(
+        conn,
+        {
+            "event": EVENT,
+            "case_id": request_id,
+            "subject_ref": subject_ref,
+            "recorded_at": clock.format(now),  # the event time; the column is NOT NULL
+            "actor": actor,
+            "details": body,
+        },
+    )
+
+
+def record_access_provided(
+    conn: sqlite3.Connection,
+    *,
+    request_id: str,
+    subject_ref: str | None,
+    actor: str,
+    now: datetime,
+    details: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Append the ``access_provided`` event of an access pack handed over (Art. 15), inside
+    the caller's transaction (the one that closes the request)."""
+    return append_event(
+        conn,
+        {
+            "event": Event.ACCESS_PROVIDED,
+            "case_id": request_id,
+            "subject_ref": subject_ref,
+            "recorded_at": clock.format(now),
+            "actor": actor,
+            "details": dict(details),
+        },
+    )
+
+
+def record_step(
+    conn: sqlite3.Connection,
+    *,
+    event: str,
+    request: Request,
+    actor: str,
+    now: datetime,
+    details: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Append a pause, resume or extension of ``request`` (inside the caller's transaction)."""
+    if event not in (PAUSED, RESUMED, EXTENDED):
+        raise ValueError(f"not a request clock event: {event!r}")
+    return append_event(
+        conn,
+        {
+            "event": event,
+            "case_id": request.request_id,
+            "subject_ref": request.subject_ref,
+            "recorded_at": clock.format(now),
+            "actor": actor,
+            "details": {"kind": request.kind, "via": CLOCK, **details},
+        },
+    )
+
+
+_STEPS: dict[str, str] = {PAUSED: request_clock.PAUSED, RESUMED: request_clock.RESUMED}
+_CORE = ("kind", "received_on", "deadline", "status", "outcome", "via")
+
+
+def _step(event: str, details: Mapping[str, Any], day: date) -> Step | None:
+    """The clock step of one event (None: an event that does not move the clock)."""
+    if event in _STEPS:
+        return Step(_STEPS[event], day)
+    if event == EXTENDED:
+        return Step(request_clock.EXTENDED, day, int(details.get("months", 2)))
+    if details.get("status") == CLOSED:
+        return Step(request_clock.CLOSED, day)
+    return None
+
+
+def list_requests(
+    conn: sqlite3.Connection, subject_ref: str | None = None, today: date | None = None
+) -> list[Request]:
+    """Every request, its events folded through its clock; open ones first (by deadline),
+    then closed ones, most recent first. ``today`` dates a pause still in progress."""
+    marks = ", ".join("?" for _ in EVENTS)
+    sql = (
+        "SELECT seq, event, case_id, subject_ref, recorded_at, details FROM events "
+        f"WHERE event IN ({marks})"
+    )
+    params: list[Any] = list(EVENTS)
+    if subject_ref is not None:
+        sql += " AND subject_ref = ?"
+        params.append(subject_ref)
+    found: dict[str, Request] = {}
+    for seq, event, request_id, ref, at, text in conn.execute(sql + " ORDER BY seq", params):
+        details = orjson.loads(text) if text else {}
+        day = date.fromisoformat(str(at)[:10])
+        current = found.get(request_id)
+        if current is None:
+            if event != EVENT:
+                continue  # a clock event of a request this ledger never received
+            received = date.fromisoformat(str(details.get("received_on") or day))
+            current = found[request_id] = Request(
+                request_id=str(request_id), kind=str(details.get("kind")), subject_ref=ref,
+                received_on=received.isoformat(), deadline="", status=OPEN, outcome="",
+                updated_at=str(at), clock=request_clock.Clock(received),
+            )  # fmt: skip
+        _fold(current, str(event), details, day, int(seq), str(at))
+    for request in found.values():
+        clock = request.clock or request_clock.Clock(date.fromisoformat(request.received_on))
+        request.deadline = clock.deadline(today).isoformat()
+        request.status = clock.status
+        request.closed_late = clock.closed_late
+        request.extended_months = clock.extended_months
+        request.paused_days = clock.paused_days
+    open_ = sorted((r for r in found.values() if r.status != CLOSED), key=lambda r: r.deadline)
+    closed = sorted(
+        (r for r in found.values() if r.status == CLOSED), key=lambda r: r.updated_at, reverse=True
+    )
+    return open_ + closed
+
+
+def _fold(
+    request: Request, event: str, details: Mapping[str, Any], day: date, seq: int, at: str
+) -> None:
+    step = _step(event, details, day)
+    if step is not None and request.clock is not None:
+        # e.g. a second answer to a closed request: the chain keeps it, the clock does not
+        with contextlib.suppress(ClockRefused):
+            request.clock = request.clock.apply(step)
+    if event == EVENT:
+        request.outcome = str(details.get("outcome", request.outcome))
+    request.updated_at = at
+    request.seqs.append(seq)
+    request.events.append(
+        {"event": event, "at": at, "seq": seq, "reason": details.get("reason"),
+         "outcome": details.get("outcome"), "status": details.get("status")}
+    )  # fmt: skip
+    request.details.update({k: v for k, v in details.items() if k not in _CORE})
+
+
+def get(conn: sqlite3.Connection, request_id: str, today: date | None = None) -> Request | None:
+    for request in list_requests(conn, today=today):
+        if request.request_id == request_id:
+            return request
+    return None

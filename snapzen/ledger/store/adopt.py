@@ -1,0 +1,262 @@
+"""Recording what Zendesk already holds: adoption (`init --adopt`) and restore reconciliation.
+
+Zendesk is the record that outlives the ledger file. When a ledger is new, lost or restored
+from a backup, the `snapengage:` tickets found in Zendesk are written here as synced cases so
+no sync creates them again. Each one appends an ``adopted`` event: the evidence of the
+original transfer (consent, legal basis at the time) is not in this ledger, and the chain
+says so instead of inventing a transfer row.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from snapzen.ledger.evidence.chain import append_events
+from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.store.case_flags import (
+    DUPLICATE_TICKETS,
+    TICKET_FOR_WITHHELD,
+    TICKET_MISMATCH,
+    flag_case,
+)
+from snapzen.ledger.store.case_status import CaseStatus
+from snapzen.ledger.store.db import transaction
+from snapzen.ledger.store.outbox import now_iso
+
+ADOPTED_WIDGET = "(adopted)"  # the ticket does not say which widget the chat came from
+_KEPT_TAG_PREFIXES = ("gdpr_", "expires_")
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class FoundTicket:
+    """A live Zendesk ticket whose external_id is ``snapengage:<case id>``."""
+
+    ticket_id: int
+    created_at: str | None
+    tags: tuple[str, ...] = ()
+    # Who the ticket is about, as HMAC references under the ledger key (never the email or
+    # the name): from the replaced ledger's own case, or from the ticket's requester email
+    # and the name in its subject. None when neither says (no valid email).
+    subject_ref: str | None = None
+    name_ref: str | None = None
+
+
+@dataclass
+class AdoptCounts:
+    adopted: int = 0  # cases recorded as synced from Zendesk
+    already: int = 0  # the ledger already had the case synced with that ticket
+    flagged: list[str] = field(default_factory=list)  # case ids flagged for a human
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"adopted": self.adopted, "already": self.already, "flagged": len(self.flagged)}
+
+
+def record_adoptions(
+    db: sqlite_utils.Database,
+    found: Mapping[str, Sequence[FoundTicket]],
+    now: datetime,
+    *,
+    source: str,
+    actor: str,
+    run_id: str,
+) -> AdoptCounts:
+    """Write ``found`` (case id -> its live tickets) into the ledger in one transaction."""
+    counts = AdoptCounts()
+    stamp = now_iso(now)
+    ids = sorted(found)
+    with transaction(db) as conn:
+        for offset in range(0, len(ids), _CHUNK):
+            chunk = ids[offset : offset + _CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            rows = {
+                r[0]: (r[1], r[2], r[3])
+                for r in conn.execute(
+                    "SELECT case_id, status, ticket_id, widget_id FROM cases "
+                    f"WHERE case_id IN ({marks})",
+                    chunk,
+                )
+            }
+            events = [
+                event
+                for case_id in chunk
+                if (
+                    event := _adopt_one(
+                        conn,
+                        case_id,
+                        list(found[case_id]),
+                        rows.get(case_id),
+                        stamp,
+                        now,
+                        source=source,
+                        counts=counts,
+                    )
+                )
+                is not None
+            ]
+            for event in events:
+                event.update(run_id=run_id, actor=actor, recorded_at=stamp)
+            append_events(conn, events)
+    return counts
+
+
+def _adopt_one(
+    conn: sqlite3.Connection,
+    case_id: str,
+    tickets: list[FoundTicket],
+    row: tuple[str, int | None, str] | None,
+    stamp: str,
+    now: datetime,
+    *,
+    source: str,
+    counts: AdoptCounts,
+) -> dict[str, Any] | None:
+    ticket_ids = sorted({t.ticket_id for t in tickets})
+    status, known_ticket, widget = row if row else (None, None, ADOPTED_WIDGET)
+    if len(ticket_ids) > 1:
+        # Not a silent pick: the case is flagged for a person with every ticket id (`status`
+        # shows them) and none is deleted; the ledger records the first one created, so no
+        # sync creates another.
+        flag_case(conn, case_id, DUPLICATE_TICKETS, ticket_ids, now, source=source)
+        counts.flagged.append(case_id)
+        if status == CaseStatus.SYNCED:
+            return None
+        first = min(tickets, key=lambda t: t.ticket_id)
+        _mark_synced(conn, case_id, first.ticket_id, first, row is not None, stamp)
+        counts.adopted += 1
+        return _event(case_id, first.ticket_id, widget, tickets, source, duplicates=ticket_ids)
+    ticket = tickets[0]
+    if status == CaseStatus.SYNCED:
+        if known_ticket == ticket.ticket_id:
+            counts.already += 1
+        else:
+            flag_case(
+                conn, case_id, TICKET_MISMATCH, [ticket.ticket_id], now, source=source,
+                details={"ledger_ticket_id": known_ticket},
+            )  # fmt: skip
+            counts.flagged.append(case_id)
+        return None
+    if status in (CaseStatus.WITHHELD, CaseStatus.IGNORED):
+        # The ledger decided not to send it, yet Zendesk has a ticket: a person must look.
+        flag_case(
+            conn, case_id, TICKET_FOR_WITHHELD, [ticket.ticket_id], now, source=source,
+            details={"ledger_status": status},
+        )  # fmt: skip
+        counts.flagged.append(case_id)
+        return None
+    _mark_synced(conn, case_id, ticket.ticket_id, ticket, row is not None, stamp)
+    counts.adopted += 1
+    return _event(case_id, ticket.ticket_id, widget, tickets, source)
+
+
+def _mark_synced(
+    conn: sqlite3.Connection,
+    case_id: str,
+    ticket_id: int,
+    ticket: FoundTicket,
+    exists: bool,
+    stamp: str,
+) -> None:
+    reason = "adopted from Zendesk"
+    if exists:  # pending, failed or pushing in this ledger, but the ticket exists
+        # The staged case's own references win (made from the SnapEngage chat itself).
+        conn.execute(
+            """UPDATE cases SET status = ?, ticket_id = ?, synced_at = ?, reason = ?,
+                   error = NULL, raw = NULL, raw_purged_at = ?, updated_at = ?,
+                   subject_ref = COALESCE(subject_ref, ?),
+                   name_ref = CASE WHEN subject_ref IS NULL THEN ? ELSE name_ref END
+               WHERE case_id = ?""",
+            (
+                CaseStatus.SYNCED, ticket_id, stamp, reason, stamp, stamp,
+                ticket.subject_ref, ticket.name_ref, case_id,
+            ),
+        )  # fmt: skip
+        return
+    started = ticket.created_at
+    conn.execute(
+        """INSERT INTO cases (case_id, widget_id, day, started_at, status, reason, ticket_id,
+               synced_at, first_seen_at, updated_at, subject_ref, name_ref)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (
+            case_id,
+            ADOPTED_WIDGET,
+            started[:10] if started else None,
+            started,
+            CaseStatus.SYNCED,
+            reason,
+            ticket_id,
+            stamp,
+            stamp,
+            stamp,
+            ticket.subject_ref,
+            ticket.name_ref,
+        ),
+    )
+
+
+def _event(
+    case_id: str,
+    ticket_id: int,
+    widget: str,
+    tickets: list[FoundTicket],
+    source: str,
+    *,
+    duplicates: list[int] | None = None,
+) -> dict[str, Any]:
+    details: dict[str, Any] = {
+        "source": source,
+        "evidence": "ticket found in Zendesk; the record of its transfer is not in this ledger",
+        "ticket_created_at": tickets[0].created_at,
+        "tags": sorted(
+            {t for ticket in tickets for t in ticket.tags if t.startswith(_KEPT_TAG_PREFIXES)}
+        ),
+    }
+    if duplicates:
+        details["ticket_ids"] = duplicates
+    recorded = next((t for t in tickets if t.ticket_id == ticket_id), tickets[0])
+    return {
+        "event": Event.ADOPTED,
+        "subject_ref": recorded.subject_ref,
+        "case_id": case_id,
+        "widget_id": None if widget == ADOPTED_WIDGET else widget,
+        "ticket_id": ticket_id,
+        "details": details,
+    }
+
+
+def record_restored(
+    db: sqlite_utils.Database,
+    now: datetime,
+    *,
+    backup_name: str,
+    backup_head: tuple[int, str],
+    details: Mapping[str, Any],
+    actor: str,
+    run_id: str,
+) -> None:
+    """Append the ``restored`` event naming the backup's chain head."""
+    with transaction(db) as conn:
+        append_events(
+            conn,
+            [
+                {
+                    "event": Event.RESTORED,
+                    "case_id": "-",
+                    "recorded_at": now_iso(now),
+                    "run_id": run_id,
+                    "actor": actor,
+                    "details": {
+                        "backup": backup_name,
+                        "backup_head_seq": backup_head[0],
+                        "backup_head_hash": backup_head[1],
+                        **details,
+                    },
+                }
+            ],
+        )

@@ -1,0 +1,104 @@
+"""Cases flagged for a human: what snapzen found but must not decide alone.
+
+Zendesk does not keep ``external_id`` unique, so a case can have several tickets (a ticket
+created by hand, another tool, a ledger lost before it recorded its first copy). Picking one
+would orphan the others (erasure and retention would never delete them) and deleting any
+would destroy data on a guess: the case is flagged, ``status`` shows it, and nothing is
+deleted until a person decides.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from snapzen.ledger.evidence.chain import append_event
+from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.store.db import transaction
+from snapzen.support import clock
+
+FLAG_EVENT = Event.CASE_FLAGGED
+
+DUPLICATE_TICKETS = "duplicate_tickets"
+TICKET_MISMATCH = "ticket_mismatch"  # the ledger names a ticket Zendesk has not got
+TICKET_FOR_WITHHELD = "ticket_for_withheld"  # a ticket exists for a case the ledger withheld
+
+
+def flag_case(
+    conn: sqlite3.Connection,
+    case_id: str,
+    kind: str,
+    ticket_ids: Iterable[int],
+    now: datetime,
+    *,
+    source: str,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """Open (or refresh) the flag inside the caller's transaction; one per case and kind.
+    A new flag, or one naming other tickets, is chained (``case_flagged``)."""
+    tickets = json.dumps(sorted(set(ticket_ids)))
+    before = conn.execute(
+        "SELECT ticket_ids, resolved_at FROM case_flags WHERE case_id = ? AND kind = ?",
+        (case_id, kind),
+    ).fetchone()
+    if before is None or before[0] != tickets or before[1] is not None:
+        append_event(
+            conn,
+            {
+                "event": FLAG_EVENT,
+                "case_id": case_id,
+                "recorded_at": clock.format(now),
+                "actor": source,
+                "details": {"kind": kind, "ticket_ids": json.loads(tickets), "source": source},
+            },
+        )
+    conn.execute(
+        """INSERT INTO case_flags (case_id, kind, ticket_ids, source, details, flagged_at)
+           VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (case_id, kind) DO UPDATE SET ticket_ids = excluded.ticket_ids,
+               source = excluded.source, details = excluded.details,
+               flagged_at = excluded.flagged_at, resolved_at = NULL""",
+        (
+            case_id,
+            kind,
+            tickets,
+            source,
+            json.dumps(dict(details or {}), sort_keys=True),
+            clock.format(now),
+        ),
+    )
+
+
+def flag_duplicates(
+    db: sqlite_utils.Database, case_id: str, ticket_ids: Iterable[int], now: datetime, source: str
+) -> None:
+    """``flag_case`` for several tickets with one external id, in its own transaction."""
+    with transaction(db) as conn:
+        flag_case(conn, case_id, DUPLICATE_TICKETS, ticket_ids, now, source=source)
+
+
+def open_flags(db: sqlite_utils.Database, limit: int = 1000) -> list[dict[str, Any]]:
+    """Unresolved flags, oldest first (empty for a ledger older than the table)."""
+    try:
+        rows = db.execute(
+            """SELECT case_id, kind, ticket_ids, source, flagged_at FROM case_flags
+               WHERE resolved_at IS NULL ORDER BY flagged_at, case_id LIMIT ?""",
+            [limit],
+        ).fetchall()
+    except sqlite3.OperationalError:  # no such table (a read-only open of an old ledger)
+        return []
+    return [
+        {
+            "case_id": case_id,
+            "kind": kind,
+            "ticket_ids": json.loads(ticket_ids or "[]"),
+            "source": source,
+            "flagged_at": flagged_at,
+        }
+        for case_id, kind, ticket_ids, source, flagged_at in rows
+    ]

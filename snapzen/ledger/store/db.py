@@ -1,0 +1,316 @@
+"""Opening the database and running one atomic transaction."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import sqlite_utils
+
+from snapzen.ledger.evidence.events_table import name_old_table
+from snapzen.ledger.store.identity import (
+    bind,
+    chain_binding,
+    chained_binding,
+    key_matches,
+    read_meta,
+)
+from snapzen.ledger.store.schema import SCHEMA_VERSION, migrate, schema_version
+from snapzen.support import clock
+from snapzen.support.atomic import private_dir
+from snapzen.support.errors import ConfigError
+from snapzen.support.lock import holds_writer_lock
+from snapzen.support.sqlite_uri import read_only_uri
+
+if TYPE_CHECKING:
+    from snapzen.support.settings import LedgerSettings
+
+
+def open_db(
+    path: Path | str,
+    *,
+    read_only: bool = False,
+    create: bool = False,
+    key: bytes | None = None,
+    timeout: float = 30.0,
+    label: str = "ledger.path",
+) -> sqlite_utils.Database:
+    """Open (and migrate, unless read-only) the snapzen ledger at ``path``.
+
+    A missing file is refused (LedgerError, exit 2, naming ``snapzen init``): a command that
+    created an empty ledger by itself would import every chat again. ``create=True`` is for
+    ``snapzen init`` (through ``create_ledger``) and tests only. With ``key`` the ledger must
+    have been made with that key (its fingerprint); a ledger written by a newer snapzen is
+    refused before anything is written to it. Every problem is one line naming the setting
+    (``label``), the path and the fix."""
+    try:
+        return _open_checked(Path(path), read_only, create, key, timeout)
+    except LedgerError as exc:
+        raise LedgerError(f"{label}: {exc}") from None
+
+
+def _open_checked(
+    path: Path, read_only: bool, create: bool, key: bytes | None, timeout: float
+) -> sqlite_utils.Database:
+    fresh = create and not path.exists()
+    if fresh:
+        create_file(path)
+    else:
+        _diagnose(path, read_only)
+    try:
+        db = _connect(path, read_only, timeout)
+    except sqlite3.Error as exc:
+        raise _sqlite_problem(path, exc) from None
+    try:
+        _check_and_migrate(db, path, read_only, key, fresh=fresh)
+    except sqlite3.Error as exc:
+        db.conn.close()
+        raise _sqlite_problem(path, exc) from None
+    except BaseException:
+        db.conn.close()
+        raise
+    return db
+
+
+def create_ledger(path: Path | str, key: bytes, now: datetime) -> sqlite_utils.Database:
+    """A new, empty ledger bound to ``key`` (refused if ``path`` exists): `snapzen init`."""
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        raise LedgerError(
+            f"a ledger already exists at {path}; nothing was changed (to replace it with a "
+            "backup use `snapzen ledger restore BACKUP`)"
+        )
+    private_dir(path.parent)
+    db = open_db(path, create=True)
+    with transaction(db) as conn:
+        bind(conn, key, now, origin="init")
+    return db
+
+
+class LedgerError(ConfigError):
+    """The ledger file cannot be used as it is (missing, unreadable, another key, newer
+    schema...): exit 2, one line with the path and the fix."""
+
+
+def create_file(path: Path) -> None:
+    # 0600 before SQLite sees it: the file holds raw payloads of pending chats, and SQLite
+    # gives the -wal and -shm files it creates the database file's mode.
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileNotFoundError:
+        raise LedgerError(
+            f"cannot create the ledger {path}: its directory {path.parent} does not exist"
+        ) from None
+    except OSError as exc:
+        raise LedgerError(f"cannot create the ledger {path}: {exc.strerror}") from None
+    os.close(fd)
+    os.chmod(path, 0o600)  # the umask may have taken bits away, never added: be explicit
+
+
+def _diagnose(path: Path, read_only: bool) -> None:
+    """Name the problem before SQLite does: its messages ("unable to open database file",
+    "disk I/O error") do not say which of these it is."""
+    if path.is_dir():
+        raise LedgerError(
+            f"{path} is a directory, not a ledger file: set ledger.path to a "
+            f"file in it (e.g. {path / 'snapzen.db'})"
+        )
+    if not path.exists():
+        raise LedgerError(
+            f"no ledger at {path}: if Zendesk already holds snapzen's tickets (a lost or moved "
+            "ledger) create it with `snapzen init --adopt` or restore a backup; on a first "
+            "install `snapzen init`; or set ledger.path to the existing one"
+        )
+    if path.stat().st_size == 0:
+        # `touch`, a failed copy: not a ledger. Opening it would make it one (WAL writes a
+        # header at once): the implicit creation `snapzen init` exists to prevent.
+        raise LedgerError(
+            f"{path} is an empty file, not a ledger: remove it and create the ledger with "
+            "`snapzen init`, or set ledger.path to the existing one"
+        )
+    if not os.access(path, os.R_OK):
+        raise LedgerError(
+            f"cannot read the ledger {path} (permission denied): run snapzen as the user that "
+            f"owns it, or fix its owner and mode (chmod 600 {path})"
+        )
+    if read_only:
+        return
+    directory = path.parent
+    if not os.access(path, os.W_OK) or not os.access(directory, os.W_OK | os.X_OK):
+        what = path if not os.access(path, os.W_OK) else directory
+        raise LedgerError(
+            f"the ledger {path} is read-only ({what} is not writable by this user): make the "
+            "file and its directory writable by the user that runs snapzen (SQLite writes "
+            "-wal and -shm files beside it)"
+        )
+
+
+def _sqlite_problem(path: Path, exc: sqlite3.Error) -> LedgerError:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return LedgerError(
+            f"the ledger {path} is locked by another process ({text}): wait for it to end "
+            f"(find it with `fuser {path}`), then run the command again"
+        )
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return LedgerError(
+            f"{path} is not a readable snapzen ledger ({text}): put the last good backup in "
+            "place with `snapzen ledger restore BACKUP`"
+        )
+    if "readonly" in text or "read-only" in text:
+        return LedgerError(
+            f"the ledger {path} is read-only ({text}): make the file and its directory "
+            "writable by the user that runs snapzen"
+        )
+    return LedgerError(f"cannot open the ledger {path}: {text}")
+
+
+def _connect(path: Path, read_only: bool, timeout: float) -> sqlite_utils.Database:
+    if read_only:
+        uri = read_only_uri(path)
+        conn = sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # "not a database" now
+        return sqlite_utils.Database(conn)
+    conn = sqlite3.connect(str(path), timeout=timeout, check_same_thread=False)
+    db = sqlite_utils.Database(conn)
+    # WAL lets auditors read while a sync writes; secure_delete overwrites deleted bytes so
+    # purged raw payloads (personal data) do not linger in free pages of the file.
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA synchronous={DURABLE}")
+    db.execute("PRAGMA secure_delete=ON")
+    db.execute("PRAGMA foreign_keys=ON")
+    return db
+
+
+def _check_and_migrate(
+    db: sqlite_utils.Database, path: Path, read_only: bool, key: bytes | None, *, fresh: bool
+) -> None:
+    version = schema_version(db)
+    if version > SCHEMA_VERSION:
+        raise LedgerError(
+            f"the ledger {path} has schema version {version}, newer than this snapzen knows "
+            f"({SCHEMA_VERSION}): upgrade snapzen; nothing was written to the ledger"
+        )
+    if version == 0 and not fresh and not _has_tables(db):
+        # An empty file (`touch`, an sqlite3 shell) is not a ledger: migrating it here would
+        # be the implicit creation `snapzen init` exists to prevent.
+        raise LedgerError(
+            f"{path} is not a snapzen ledger (an empty database): point ledger.path at the "
+            "ledger, or remove the file and create the ledger with `snapzen init`"
+        )
+    if key is not None and key_matches(read_meta(db.conn), key) is False:
+        raise LedgerError(
+            f"the ledger {path} was created with a different ledger.key: set the key it was "
+            "created with (its fingerprint does not match); nothing was written"
+        )
+    if read_only:
+        name_old_table(db.conn)  # a ledger before schema 9 reads under today's names
+        return
+    migrate(db)
+    # A ledger made before ledgers were bound stays unbound here: only `snapzen init` and
+    # `snapzen ledger restore` bind a file to a key (issue 23), never a command that opens it
+    # (a status or a read of an old backup would otherwise bind it to whatever key is set).
+    if (
+        key is not None
+        and "key_fingerprint" in read_meta(db.conn)
+        and chained_binding(db.conn) is None
+    ):
+        # Bound before bindings were chained: chain it once, so the table alone no longer decides.
+        with transaction(db) as conn:
+            chain_binding(conn, clock.now(), "first-open")
+
+
+def _has_tables(db: sqlite_utils.Database) -> bool:
+    return int(db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]) > 0
+
+
+# Every commit is synced to disk before it returns (WAL, synchronous=FULL) unless the caller
+# says it need not be (``transaction(durable=False)``).
+DURABLE = "FULL"
+UNSYNCED = "NORMAL"
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+    """One atomic write. Use raw ``conn.execute`` inside: sqlite-utils' table helpers commit on
+    their own (``with conn:``), which would split the transaction.
+
+    ``durable=False``: this commit is not synced on its own (synchronous=NORMAL for it). A
+    power cut before the next synced commit may lose it and every commit after it, never
+    corrupt anything nor lose an earlier one: the WAL keeps commits in order, and a synced
+    commit's fsync carries all the frames before it. Only for writes whose loss the next pass
+    repairs by itself (a staged page is fetched again, a job id found by external id, a
+    withheld or ignored case decided again); never for a write an outside effect follows (the
+    intent before a POST) or that auditors read (ledger rows). At 10,000 chats three in four
+    commits were these, and their fsyncs held the pass's thread ~0.3 s (bench/RESULTS.md, v8).
+    """
+    conn = db.conn
+    if conn.in_transaction:
+        raise RuntimeError("nested transaction")
+    # Set before every transaction, durable ones too (a statement without disk I/O), so no
+    # earlier failure can leave a durable commit unsynced.
+    conn.execute(f"PRAGMA synchronous={DURABLE if durable else UNSYNCED}")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        try:
+            conn.commit()
+        except BaseException:
+            # A commit SQLite refused (a deferred constraint, a full disk) can leave the
+            # transaction open: roll it back, and raise the commit's own error.
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+    finally:
+        if not durable and not conn.in_transaction:
+            # Writes made outside this helper (sqlite-utils commits on its own) stay synced;
+            # a failure here must not hide the transaction's own error (and the next
+            # transaction sets its level anyway).
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute(f"PRAGMA synchronous={DURABLE}")
+
+
+def open_ledger(ledger: LedgerSettings, *, read_only: bool = False) -> sqlite_utils.Database:
+    """``open_db`` for the configured ledger, checked against the configured key (if set).
+
+    To write, this process must hold the writer lock (snapzen.ledger.store.locked.locked_ledger
+    takes it, then calls this): a connection opened before the lock was granted may belong
+    to a file a restore has since moved aside, and its writes would be lost to the live
+    ledger. A caller that forgets is a bug, refused before anything is opened."""
+    if not read_only and not holds_writer_lock(ledger.path):
+        raise RuntimeError(
+            f"{ledger.path} opened for writing without the writer lock: use "
+            "snapzen.ledger.store.locked.locked_ledger"
+        )
+    return open_db(ledger.path, read_only=read_only, key=configured_key(ledger))
+
+
+def configured_key(ledger: LedgerSettings) -> bytes | None:
+    secret = ledger.key.get_secret_value() if ledger.key is not None else ""
+    return secret.encode("utf-8") if secret else None
+
+
+def ensure_ledger(path: Path | str) -> None:
+    """Refuse a missing or unusable ledger before a command takes the writer lock (whose
+    ``.lock`` file would otherwise be the first thing it creates)."""
+    try:
+        _diagnose(Path(path), read_only=False)
+    except LedgerError as exc:
+        raise LedgerError(f"ledger.path: {exc}") from None
+
+
+def check_ledger(ledger: LedgerSettings) -> None:
+    """Everything ``open_ledger`` refuses (missing, another key, newer schema...), read-only:
+    for a long-running service, before its loop, so a bad ledger is exit 2 and not an error
+    logged every pass."""
+    open_ledger(ledger, read_only=True).conn.close()

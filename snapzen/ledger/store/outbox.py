@@ -1,0 +1,599 @@
+"""The `cases` outbox and cursors (`state`): every state change the pass makes is one of
+these functions, each a single transaction, so a crash leaves the row in a state that
+recovery knows how to finish. People's commands change a case through the ledger's
+``transitions``; run rows are its ``runs``; statuses its ``CaseStatus``.
+
+    pending ──push──▶ pushing ──job result──▶ synced      (+ transfer row, same transaction)
+       │                 │        └──item error──▶ failed ──(next run, attempts left)──▶ pending
+       │                 └──crash / ambiguous──▶ recovery: job re-read or external_id lookup
+       ├──decision──▶ withheld   (terminal; reason recorded; never sent)
+       └──type───────▶ ignored    (terminal; e.g. offline messages when not synced)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+import sqlite_utils
+
+from snapzen.ledger.evidence import decisions
+from snapzen.ledger.evidence.chain import append_events, plain_json
+from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.store.case_status import UNSENT, UNSETTLED, CaseStatus, sql_list
+from snapzen.ledger.store.cursor_rules import next_cursor, utc_day
+from snapzen.ledger.store.db import transaction
+from snapzen.ledger.store.transitions import ERASED_REASON
+from snapzen.support import clock
+from snapzen.support.errors import FatalError
+
+S = CaseStatus  # short: the SQL below names a status in most statements
+
+
+# The ledger's timestamp text: the one format, support.clock's (a name many callers use).
+now_iso = clock.format
+
+
+@dataclass(frozen=True)
+class StagedCase:
+    """What the pipeline learned from one raw case before staging it."""
+
+    case_id: str
+    widget_id: str
+    raw_json: str
+    started_at: datetime | None
+    case_type: str | None
+    error: str | None = None  # set when the payload is unusable; staged as failed
+    subject_ref: str | None = None  # HMAC of the visitor email, for Art. 15/17 lookups
+    # The payload carries a value for the consent variable: a case withheld for lack of one
+    # is decided again (consent captured at the end of a chat arrives in a later fetch).
+    consent_seen: bool = False
+    name_ref: str | None = None  # HMAC of the visitor's name: tells people on one email apart
+
+
+@dataclass(frozen=True)
+class ReadyCase:
+    case_id: str
+    widget_id: str
+    raw_json: str | None  # None when selected without it (``ready_cases(with_raw=False)``)
+    attempts: int
+
+
+def synthetic_case_id(raw_json: str) -> str:
+    """A stable id for a payload that came without one, so it is still recorded."""
+    return "invalid:" + hashlib.sha256(raw_json.encode("utf-8", "replace")).hexdigest()[:24]
+
+
+def stage(
+    db: sqlite_utils.Database,
+    cases: Sequence[StagedCase],
+    now: datetime,
+    *,
+    run_id: str | None = None,
+    actor: str | None = None,
+) -> int:
+    """Upsert one page of cases in one transaction; returns how many rows were new. A chat
+    of an erased person is withheld at once, its decision row carrying ``run_id`` and
+    ``actor``.
+
+    Cases still pending or failed get their payload refreshed (late survey data, a chat that
+    was still running); pushing and terminal cases are never touched by a re-fetch.
+    """
+    stamp = now_iso(now)
+    rows = []
+    for case in cases:
+        started_at = case.started_at
+        rows.append(
+            (
+                case.case_id,
+                case.widget_id,
+                started_at.astimezone(UTC).date().isoformat() if started_at else None,
+                case.case_type,
+                now_iso(started_at) if started_at else None,
+                S.FAILED if case.error else S.PENDING,
+                case.error,
+                case.raw_json,
+                stamp,
+                stamp,
+                case.subject_ref,
+                case.name_ref,
+            )
+        )
+    ids = list(dict.fromkeys(case.case_id for case in cases))
+    # Not synced on its own (db.transaction): a page lost to a power cut is fetched again
+    # (the cursor only moves in a later, synced commit).
+    with transaction(db, durable=False) as conn:
+        # One lookup per chunk of ids instead of one per case; a case id seen twice in the
+        # page counts as new at most once, as with a lookup before each upsert.
+        known: set[str] = set()
+        for offset in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[offset : offset + _IDS_PER_QUERY]
+            marks = ", ".join("?" for _ in chunk)
+            known.update(
+                row[0]
+                for row in conn.execute(
+                    f"SELECT case_id FROM cases WHERE case_id IN ({marks})", chunk
+                )
+            )
+        conn.executemany(
+            _REDECIDE_SQL,
+            [
+                (case.raw_json, stamp, case.case_id)
+                for case in cases
+                if case.consent_seen and case.error is None
+            ],
+        )
+        conn.executemany(_STAGE_SQL, rows)
+        _withhold_erased(conn, cases, stamp, run_id, actor)
+    return len(ids) - len(known)
+
+
+def _withhold_erased(
+    conn: sqlite3.Connection,
+    cases: Sequence[StagedCase],
+    stamp: str,
+    run_id: str | None,
+    actor: str | None,
+) -> None:
+    """A chat of a person erased under Art. 17 that started before the erasure is never sent,
+    even when fetched after the erasure or after a restored backup (erased_subjects is rebuilt
+    from the erasure journal). One cheap probe when nobody was erased."""
+    refs = list({case.subject_ref for case in cases if case.subject_ref})
+    if not refs or conn.execute("SELECT 1 FROM erased_subjects LIMIT 1").fetchone() is None:
+        return
+    for offset in range(0, len(refs), _IDS_PER_QUERY):
+        chunk = refs[offset : offset + _IDS_PER_QUERY]
+        marks = ", ".join("?" for _ in chunk)
+        withheld = conn.execute(
+            f"""UPDATE cases SET status = '{S.WITHHELD}', reason = '{ERASED_REASON}', raw = NULL,
+                    raw_purged_at = ?, updated_at = ?, error = NULL
+                FROM erased_subjects e
+                WHERE e.subject_ref = cases.subject_ref AND cases.subject_ref IN ({marks})
+                  AND cases.status IN {sql_list(UNSENT)}
+                  AND (cases.started_at IS NULL OR cases.started_at <= e.erased_at)
+                RETURNING cases.case_id, cases.subject_ref""",
+            [stamp, stamp, *chunk],
+        ).fetchall()
+        decisions.record(conn, erased_withheld(withheld, stamp, run_id=run_id, actor=actor))
+
+
+def erased_withheld(
+    cases: Iterable[tuple[str, str]],
+    stamp: str,
+    *,
+    run_id: str | None = None,
+    actor: str | None = None,
+) -> list[dict[str, Any]]:
+    """Withheld decisions for (case_id, subject_ref) of chats of an erased person."""
+    details = {"reason": ERASED_REASON}
+    return [
+        decisions.decision(
+            "withheld", case_id, stamp, subject_ref=ref, details=details, run_id=run_id,
+            actor=actor,
+        )
+        for case_id, ref in cases
+    ]  # fmt: skip
+
+
+# Withheld only because no consent value was present, and now one is: pending again with the
+# new payload, so the pass decides it again and records whatever it decides then. Withheld
+# for any other reason (refused, not accepted) stays final.
+_REDECIDE_SQL = f"""UPDATE cases SET status = '{S.PENDING}', outcome = NULL, reason = NULL,
+           raw = ?, raw_purged_at = NULL, updated_at = ?
+       WHERE case_id = ? AND status = '{S.WITHHELD}' AND reason = 'no_consent_recorded'
+         -- a case flagged for a person (Zendesk already holds tickets for it) waits for them
+         AND NOT EXISTS (SELECT 1 FROM case_flags f
+                         WHERE f.case_id = cases.case_id AND f.resolved_at IS NULL)"""
+
+
+_IDS_PER_QUERY = 500  # well under SQLite's bound on host parameters
+_STAGE_SQL = f"""INSERT INTO cases (case_id, widget_id, day, case_type, started_at, status,
+           error, raw, first_seen_at, updated_at, subject_ref, name_ref)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(case_id) DO UPDATE SET
+           raw = excluded.raw,
+           -- a later, broken copy of a case must not erase the start we knew:
+           -- without it the case would drop out of the cursor and deadline checks
+           day = COALESCE(excluded.day, cases.day),
+           started_at = COALESCE(excluded.started_at, cases.started_at),
+           case_type = excluded.case_type, updated_at = excluded.updated_at,
+           subject_ref = COALESCE(excluded.subject_ref, cases.subject_ref),
+           name_ref = COALESCE(excluded.name_ref, cases.name_ref)
+       WHERE cases.status IN {sql_list(UNSENT)} AND cases.raw IS NOT NULL"""
+
+
+def requeue_failed(db: sqlite_utils.Database, max_attempts: int, now: datetime) -> int:
+    """Failed cases with attempts left go back to pending at the start of a run."""
+    with transaction(db) as conn:
+        cursor = conn.execute(
+            f"""UPDATE cases SET status = '{S.PENDING}', updated_at = ?
+               WHERE status = '{S.FAILED}' AND attempts < ? AND raw IS NOT NULL
+                 AND started_at IS NOT NULL AND case_id NOT LIKE 'invalid:%'""",
+            (now_iso(now), max_attempts),
+        )
+        return cursor.rowcount
+
+
+def ready_cases(
+    db: sqlite_utils.Database,
+    settled_before: datetime,
+    limit: int,
+    *,
+    widget: str | None = None,
+    exclude: Sequence[str] = (),
+    with_raw: bool = True,
+) -> list[ReadyCase]:
+    """Pending cases whose chat started before ``settled_before`` (finished), oldest first;
+    without their payloads when ``with_raw`` is False (``stored_payload`` reads one later)."""
+    payload = "raw" if with_raw else "NULL"
+    sql = f"""SELECT case_id, widget_id, {payload}, attempts FROM cases
+             WHERE status = '{S.PENDING}' AND started_at IS NOT NULL AND started_at <= ?"""
+    params: list[Any] = [now_iso(settled_before)]
+    if exclude:
+        sql += f" AND case_id NOT IN ({', '.join('?' for _ in exclude)})"
+        params.extend(exclude)
+    if widget:
+        sql += " AND widget_id = ?"
+        params.append(widget)
+    sql += " ORDER BY started_at, case_id LIMIT ?"
+    params.append(limit)
+    return [ReadyCase(r[0], r[1], r[2], r[3]) for r in db.execute(sql, params).fetchall()]
+
+
+def stored_payload(db: sqlite_utils.Database, case_id: str) -> str | None:
+    """A case's stored raw JSON (None once purged)."""
+    row = db.execute("SELECT raw FROM cases WHERE case_id = ?", (case_id,)).fetchone()
+    return None if row is None else row[0]
+
+
+def count_ready(db: sqlite_utils.Database, settled_before: datetime, cap: int) -> int:
+    """How many cases ``ready_cases`` could return, counting no further than ``cap``
+    (cheap: walks the cases_ready index; lets a pass push while still fetching
+    without sending half-empty batches)."""
+    row = db.execute(
+        f"""SELECT COUNT(*) FROM (SELECT 1 FROM cases WHERE status = '{S.PENDING}'
+               AND started_at IS NOT NULL AND started_at <= ? LIMIT ?)""",
+        (now_iso(settled_before), cap),
+    ).fetchone()
+    return int(row[0])
+
+
+def set_terminal_many(
+    db: sqlite_utils.Database,
+    items: Iterable[tuple[Any, ...]],
+    now: datetime,
+    *,
+    run_id: str | None = None,
+    actor: str | None = None,
+) -> int:
+    """(case_id, status, outcome, reason, subject_ref[, facts]) with status withheld or
+    ignored: terminal without a push, so the raw payload leaves the database in the same
+    write, and the decision is chained in it (``facts``: more columns for that row, e.g.
+    origin_country and the consent evidence). ``run_id`` and ``actor``: the run that decided,
+    carried by every decision row. Returns the number of decision rows appended."""
+    stamp = now_iso(now)
+    rows = []
+    # Not synced on its own (db.transaction): lost to a power cut, the case is pending again
+    # and decided again, its decision row lost with it; nothing left the machine for it.
+    with transaction(db, durable=False) as conn:
+        for case_id, status, outcome, reason, subject, *rest in items:
+            if status not in (S.WITHHELD, S.IGNORED):
+                raise ValueError(f"not a terminal status without push: {status}")
+            conn.execute(
+                """UPDATE cases SET status = ?, outcome = ?, reason = ?, subject_ref = ?,
+                       error = NULL, raw = NULL, raw_purged_at = ?, updated_at = ?
+                   WHERE case_id = ?""",
+                (status, outcome, reason, subject, stamp, stamp, case_id),
+            )
+            facts: Mapping[str, Any] = rest[0] if rest else {}
+            rows.append((case_id, status, outcome, reason, subject, facts))
+        decisions.record(
+            conn, decisions.terminal_decisions(rows, stamp, run_id=run_id, actor=actor)
+        )
+    return len(rows)
+
+
+def mark_failed(
+    db: sqlite_utils.Database,
+    failures: Mapping[str, str],
+    now: datetime,
+    *,
+    count_attempt: bool = True,
+    max_attempts: int | None = None,
+    run_id: str | None = None,
+    actor: str | None = None,
+) -> int:
+    """Record per-case failures (one line each); attempts grow so retries are bounded. A
+    case whose attempts reach ``max_attempts`` failed for good: that decision is chained,
+    with ``run_id`` and ``actor``. Returns the number of decision rows appended."""
+    stamp = now_iso(now)
+    with transaction(db) as conn:
+        final = []
+        for case_id, error in failures.items():
+            conn.execute(
+                f"""UPDATE cases SET status = '{S.FAILED}', error = ?, attempts = attempts + ?,
+                       batch_id = NULL, job_id = NULL, updated_at = ?
+                   WHERE case_id = ?""",
+                (error[:500], 1 if count_attempt else 0, stamp, case_id),
+            )
+            row = conn.execute(
+                "SELECT attempts, widget_id, subject_ref FROM cases WHERE case_id = ?",
+                (case_id,),
+            ).fetchone()
+            if max_attempts is not None and row is not None and row[0] >= max_attempts:
+                final.append(
+                    decisions.decision(
+                        "failed",
+                        case_id,
+                        stamp,
+                        widget_id=row[1],
+                        subject_ref=row[2],
+                        run_id=run_id,
+                        actor=actor,
+                        details={"attempts": row[0], "error": error[:200]},
+                    )
+                )
+        decisions.record(conn, final)
+    return len(final)
+
+
+def mark_pushing(
+    db: sqlite_utils.Database,
+    batch_id: str,
+    drafts: Mapping[str, Mapping[str, Any]],
+    now: datetime,
+    run_id: str,
+) -> None:
+    """Write-ahead intent: these cases are about to be POSTed as ``batch_id``.
+
+    ``drafts`` maps case id → {outcome, legal_basis, subject_ref, transfer (ledger fields or
+    None), batch_index}; stored so recovery can finish the case without re-deciding."""
+    stamp = now_iso(now)
+    rows = [
+        (
+            batch_id,
+            stamp,
+            draft["outcome"],
+            draft["legal_basis"],
+            draft["subject_ref"],
+            draft_text(draft),
+            stamp,
+            run_id,
+            case_id,
+        )
+        for case_id, draft in drafts.items()
+    ]
+    with transaction(db) as conn:
+        cursor = conn.executemany(
+            f"""UPDATE cases SET status = '{S.PUSHING}', batch_id = ?, job_id = NULL,
+                   pushed_at = ?, outcome = ?, legal_basis = ?, subject_ref = ?,
+                   transfer_draft = ?, updated_at = ?, run_id = ?
+               WHERE case_id = ? AND status = '{S.PENDING}'""",
+            rows,
+        )
+        # Cases are prepared ahead of their batch (snapzen.sync.prepare_worker): one that is no
+        # longer pending here (a bug, or a writer ignoring the lock) could be a second ticket.
+        # Nothing is written and nothing sent; the run aborts and the next one decides again.
+        if cursor.rowcount != len(rows):
+            raise FatalError(
+                f"batch {batch_id}: {len(rows) - cursor.rowcount} of its {len(rows)} cases are "
+                "no longer pending; nothing was sent"
+            )
+
+
+def draft_text(draft: Mapping[str, Any]) -> str:
+    """The stored ``transfer_draft``: JSON that reads back (``json.loads``) as the value
+    ``json.dumps(draft, sort_keys=True, default=str)`` reads back as. Only that value is
+    used, never the text; orjson writes it ~10x faster for plain JSON values (``plain_json``),
+    ``json`` the rest (floats, dates, enums and other ``default=str`` cases)."""
+    if type(draft) is dict and plain_json(draft):
+        try:
+            return orjson.dumps(draft, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+        except orjson.JSONEncodeError:
+            pass  # an int beyond 64 bits, a lone surrogate
+    return json.dumps(draft, sort_keys=True, default=str)
+
+
+def set_job_id(db: sqlite_utils.Database, batch_id: str, job_id: str) -> None:
+    # Not synced on its own (db.transaction): lost to a power cut, the batch is 'pushing'
+    # without a job id, which recovery settles by looking its tickets up by external id.
+    with transaction(db, durable=False) as conn:
+        conn.execute(
+            f"UPDATE cases SET job_id = ? WHERE batch_id = ? AND status = '{S.PUSHING}'",
+            (job_id, batch_id),
+        )
+
+
+@dataclass(frozen=True)
+class PushingBatch:
+    batch_id: str
+    job_id: str | None
+    pushed_at: datetime
+    case_ids: list[str]  # in batch index order
+
+
+def pushing_batches(db: sqlite_utils.Database) -> list[PushingBatch]:
+    rows = db.execute(
+        f"""SELECT batch_id, job_id, pushed_at, case_id, transfer_draft FROM cases
+           WHERE status = '{S.PUSHING}' ORDER BY batch_id"""
+    ).fetchall()
+    grouped: dict[str, list[tuple[int, str]]] = {}
+    meta: dict[str, tuple[str | None, str]] = {}
+    for batch_id, job_id, pushed_at, case_id, draft in rows:
+        index = json.loads(draft).get("batch_index", 0) if draft else 0
+        grouped.setdefault(batch_id, []).append((index, case_id))
+        meta[batch_id] = (job_id, pushed_at)
+    return [
+        PushingBatch(
+            batch_id=batch_id,
+            job_id=meta[batch_id][0],
+            pushed_at=clock.parse(meta[batch_id][1]),
+            case_ids=[case_id for _, case_id in sorted(members)],
+        )
+        for batch_id, members in grouped.items()
+    ]
+
+
+def back_to_pending(db: sqlite_utils.Database, case_ids: Iterable[str], now: datetime) -> None:
+    """Recovery proved the POST never created these tickets: they go out again."""
+    stamp = now_iso(now)
+    with transaction(db) as conn:
+        for case_id in case_ids:
+            conn.execute(
+                f"""UPDATE cases SET status = '{S.PENDING}', batch_id = NULL, job_id = NULL,
+                       updated_at = ? WHERE case_id = ? AND status = '{S.PUSHING}'""",
+                (stamp, case_id),
+            )
+
+
+def record_synced(
+    db: sqlite_utils.Database,
+    synced: Mapping[str, int],
+    now: datetime,
+    *,
+    run_id: str,
+    actor: str,
+) -> int:
+    """Mark cases synced with their ticket ids and append their transfer rows, all in ONE
+    transaction: either both the status and the ledger row exist, or neither does.
+    Returns the number of ledger rows (decisions: `transfer` or `sent`) appended."""
+    return record_synced_counted(db, synced, now, run_id=run_id, actor=actor)[0]
+
+
+def record_synced_counted(
+    db: sqlite_utils.Database,
+    synced: Mapping[str, int],
+    now: datetime,
+    *,
+    run_id: str,
+    actor: str,
+) -> tuple[int, int]:
+    """``record_synced``, returning (decision rows appended, of which `transfer` rows)."""
+    stamp = now_iso(now)
+    ids = list(synced)
+    appended = 0
+    transfers = 0
+    with transaction(db) as conn:
+        # A chunk of ids at a time (one lookup, one statement for its updates, its ledger rows
+        # appended in the order of ``synced``, exactly as one append_event per case would),
+        # all in the one transaction: a poll that finds 25 jobs done records 2,500 cases, and
+        # building all their rows at once held ~5 MB more at the peak (bench/RESULTS.md v8).
+        for offset in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[offset : offset + _IDS_PER_QUERY]
+            marks = ", ".join("?" for _ in chunk)
+            found: dict[str, tuple[str, str | None, str]] = {
+                case_id: (status, draft_json, widget_id)
+                for case_id, status, draft_json, widget_id in conn.execute(
+                    "SELECT case_id, status, transfer_draft, widget_id FROM cases "
+                    f"WHERE case_id IN ({marks})",
+                    chunk,
+                )
+            }
+            events: list[dict[str, Any]] = []
+            updates: list[tuple[int, str, str, str, str]] = []
+            for case_id in chunk:
+                row = found.get(case_id)
+                if row is None or row[0] == S.SYNCED:
+                    continue  # already recorded (e.g. by an earlier recovery)
+                ticket_id = synced[case_id]
+                draft = json.loads(row[1]) if row[1] else {}
+                transfer = draft.get("transfer")
+                if not transfer:
+                    # Sent, but not a restricted transfer: still a decision to chain.
+                    events.append(
+                        decisions.decision(
+                            "sent",
+                            case_id,
+                            stamp,
+                            widget_id=row[2],
+                            ticket_id=ticket_id,
+                            subject_ref=draft.get("subject_ref"),
+                            run_id=run_id,
+                            actor=actor,
+                            legal_basis=draft.get("legal_basis"),
+                            details={
+                                "reason": draft.get("not_restricted_reason"),
+                                # Since issue 26: the regime and the controller's country,
+                                # so "not restricted" is explainable from the row.
+                                **(draft.get("not_restricted_facts") or {}),
+                            },
+                        )
+                    )
+                else:
+                    events.append(
+                        {
+                            **transfer,
+                            "ticket_id": ticket_id,
+                            "recorded_at": stamp,
+                            "run_id": run_id,
+                            "actor": actor,
+                            "case_id": case_id,
+                            "event": Event.TRANSFER,
+                        }
+                    )
+                updates.append((ticket_id, stamp, stamp, stamp, case_id))
+            # Updates first: the pages the purged payloads free are reused by the ledger rows.
+            conn.executemany(
+                f"""UPDATE cases SET status = '{S.SYNCED}', ticket_id = ?, synced_at = ?,
+                       error = NULL, raw = NULL, raw_purged_at = ?, updated_at = ?
+                   WHERE case_id = ?""",
+                updates,
+            )
+            append_events(conn, events)
+            appended += len(events)
+            transfers += sum(1 for event in events if event["event"] == Event.TRANSFER)
+    return appended, transfers
+
+
+# ---------------------------------------------------------------- cursors
+
+
+def get_cursor(db: sqlite_utils.Database, widget_id: str) -> date | None:
+    row = db.execute("SELECT cursor_day FROM state WHERE widget_id = ?", (widget_id,)).fetchone()
+    return date.fromisoformat(row[0]) if row and row[0] else None
+
+
+def advance_cursor(
+    db: sqlite_utils.Database, widget_id: str, fetched_until: date, max_attempts: int, now: datetime
+) -> date | None:
+    """Move the cursor to the first day that still has an unfinished case (or past the window),
+    never past the newest chat read nor past today UTC (``cursor_rules.next_cursor``); None
+    while no chat was ever read for the widget.
+
+    Unfinished = pending, pushing, or failed with attempts left. Failed cases that exhausted
+    their attempts keep their payload for `snapzen retry` and do not hold the cursor."""
+    row = db.execute(
+        f"""SELECT MIN(day) FROM cases WHERE widget_id = ? AND day IS NOT NULL AND (
+               status IN {sql_list(UNSETTLED)} OR (status = '{S.FAILED}' AND attempts < ?))""",
+        (widget_id, max_attempts),
+    ).fetchone()
+    holding = date.fromisoformat(row[0]) if row and row[0] else None
+    today = utc_day(now)
+    newest = db.execute(
+        "SELECT MAX(day) FROM cases WHERE widget_id = ? AND day IS NOT NULL AND day <= ?",
+        (widget_id, today.isoformat()),
+    ).fetchone()
+    current = get_cursor(db, widget_id)
+    new = next_cursor(
+        current=current,
+        fetched_until=fetched_until,
+        holding=holding,
+        newest_read=date.fromisoformat(newest[0]) if newest and newest[0] else None,
+        today=today,
+    )
+    if new is None:
+        return None
+    with transaction(db) as conn:
+        conn.execute(
+            """INSERT INTO state (widget_id, cursor_day, updated_at) VALUES (?, ?, ?)
+               ON CONFLICT(widget_id) DO UPDATE SET cursor_day = excluded.cursor_day,
+                   updated_at = excluded.updated_at""",
+            (widget_id, new.isoformat(), now_iso(now)),
+        )
+    return new

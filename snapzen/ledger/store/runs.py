@@ -1,0 +1,108 @@
+"""The ``runs`` table and the one run-id scheme every command uses.
+
+A run id is ``<kind>-<12 hex>`` (``sync-3f9c0a1b2c4d``, ``erase-…``, ``restore-…``): the kind
+makes a run id found in a log line or a ledger event readable on its own, and 48 random bits
+keep ids unique without coordination between processes. ``new_run_id`` is the only place
+that makes one.
+
+A run is ``start_run`` then ``finish_run``, each its own transaction, so a crash leaves a row
+saying 'running'; the finished row is chained (``decisions.record_run``) in the transaction
+that finished it. Commands call these through one lifecycle, commands.run.recorded_run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from snapzen.ledger.evidence import decisions
+from snapzen.ledger.store.db import transaction
+from snapzen.support import clock
+
+_KIND = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+# How a run ended (``runs.outcome``), the one list `status`, the metrics, `status --check` and
+# the auditor UI read:
+#   running      started, not finished (or the process died without a word: SIGKILL, power)
+#   ok           finished, nothing needs a look (exit code 0)
+#   partial      finished, some cases failed or are at risk (exit code 3)
+#   interrupted  stopped on request (SIGTERM, SIGINT/Ctrl-C) before it finished; cursors and
+#                a backfill's days were not advanced, so the next run or the same command
+#                redoes the rest (exit code 1)
+#   aborted      ended by an error (exit code 1, or 2 for a configuration error)
+RUN_OUTCOMES = ("running", "ok", "partial", "interrupted", "aborted")
+# Outcomes of a run that did its job; 'partial' problems have their own checks and metrics.
+COMPLETED_OUTCOMES = ("ok", "partial")
+
+
+def ended_outcome(exit_code: int, *, interrupted: bool = False) -> str:
+    """The outcome of a run that returned (did not raise) with ``exit_code``."""
+    if interrupted:
+        return "interrupted"
+    return "ok" if exit_code == 0 else "partial"
+
+
+def new_run_id(kind: str) -> str:
+    """A fresh run id for a run of ``kind`` (the same word as ``runs.kind``)."""
+    if not _KIND.fullmatch(kind):
+        raise ValueError(f"not a run kind: {kind!r}")
+    return f"{kind}-{uuid.uuid4().hex[:12]}"
+
+
+# The ledger's UTC timestamp text (seconds, ``Z``): the one format, support.clock's.
+stamp = clock.format
+
+
+def start_run(
+    db: sqlite_utils.Database,
+    run_id: str,
+    kind: str,
+    actor: str,
+    now: datetime,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    with transaction(db) as conn:
+        conn.execute(
+            """INSERT INTO runs (run_id, kind, actor, started_at, outcome, details)
+               VALUES (?, ?, ?, ?, 'running', ?)""",
+            (run_id, kind, actor, stamp(now), json.dumps(dict(details or {}), default=str)),
+        )
+
+
+def finish_run(
+    db: sqlite_utils.Database,
+    run_id: str,
+    now: datetime,
+    *,
+    outcome: str,
+    exit_code: int,
+    counts: Mapping[str, int],
+    error: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    with transaction(db) as conn:
+        conn.execute(
+            """UPDATE runs SET finished_at = ?, outcome = ?, exit_code = ?, fetched = ?,
+                   created = ?, withheld = ?, failed = ?, error = ?,
+                   details = COALESCE(?, details)
+               WHERE run_id = ?""",
+            (
+                stamp(now),
+                outcome,
+                exit_code,
+                counts.get("fetched", 0),
+                counts.get("created", 0),
+                counts.get("withheld", 0),
+                counts.get("failed", 0),
+                error,
+                json.dumps(dict(details), default=str) if details is not None else None,
+                run_id,
+            ),
+        )
+        decisions.record_run(conn, run_id, stamp(now))
