@@ -40,7 +40,7 @@ BASES = {
     "where the law already protects it)",
 }
 
-# A chat's status in the outbox (ledger.status.CaseStatus).
+# A chat's status in the outbox (ledger.store.case_status.CaseStatus).
 STATUSES = {
     "pending": "not sent yet; it is waiting to be processed",
     "pushing": "being sent at this moment",

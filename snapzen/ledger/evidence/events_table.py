@@ -8,7 +8,7 @@ SQL is not ``EVENTS_SQL`` (a table recreated with plain columns could show value
 records do not hold).
 
 Until schema 9 the table was called `transfers` and the event's time `transferred_at`
-(ledger.transfers_table keeps that form for the schema-8 step and for backups read as they
+(transfers_table_v8 keeps that form for the schema-8 step and for backups read as they
 are). The names now say what they hold: ``events``, ``recorded_at``. The hashed records keep
 their keys (``RECORD_KEYS``, ``transferred_at`` among them), or no older chain would verify:
 only a column's name differs from its record key (``KEY_OF``).

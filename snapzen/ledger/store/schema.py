@@ -214,7 +214,7 @@ def _v7_decision_log(db: sqlite_utils.Database) -> None:
 
 def _v8_records(db: sqlite_utils.Database) -> None:
     """transfers.record: each row stores the JSON its hash covers, and the columns are
-    generated from it (ledger.transfers_table), so verify hashes stored bytes instead of
+    generated from it (ledger.evidence.transfers_table_v8), so verify hashes stored bytes instead of
     rebuilding them. Old rows get the exact JSON their version hashed."""
     rebuild_with_records(db.conn)
 
