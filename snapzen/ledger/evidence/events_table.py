@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import sqlite3
 from functools import cache
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from snapzen.ledger.evidence.chain_legacy import CHAINED_COLUMNS
 from snapzen.ledger.evidence.transfers_table_v8 import STATEMENTS as V8_STATEMENTS
 from snapzen.ledger.evidence.transfers_table_v8 import TABLE as V8_TABLE
 from snapzen.ledger.evidence.transfers_table_v8 import TRANSFERS_SQL as V8_TABLE_SQL
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 # The hashed record's keys, in the order they are written; never renamed.
 RECORD_KEYS = CHAINED_COLUMNS[1:-1]
@@ -168,6 +170,8 @@ def _own_objects(table: str) -> dict[str, str]:
 
 @cache
 def _own_view_sql() -> str:
+    import sqlite_utils  # only when verifying: the CLI starts without it
+
     memory = sqlite_utils.Database(memory=True)
     try:
         memory.execute(EVENTS_SQL)
