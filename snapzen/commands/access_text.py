@@ -109,6 +109,8 @@ EVENTS: dict[str, str] = {
     Event.LEDGER_BOUND: "Our records were sealed with their key (a technical record).",
     Event.OPERATOR_STATEMENT: "Our staff recorded a statement about the erasure records.",
     Event.RECONCILED: "A routine check of our records against the ticket system.",
+    Event.PERIOD_FORGOTTEN: "At the end of their retention, our records of a month of chats "
+    "were made anonymous: they can no longer be linked to anyone.",
 }
 
 # Art. 19: whether a recipient was told of an erasure (ledger.notices, details.status).
