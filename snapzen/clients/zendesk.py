@@ -93,7 +93,7 @@ def _user_summary(user: dict[str, Any]) -> dict[str, Any]:
 
 def create_many_body(tickets: Sequence[ImportTicket | EncodedTicket]) -> bytes:
     """``{"tickets":[...]}`` around each ticket's JSON: the very bytes ``jsoncodec.dumps_bytes``
-    writes for the whole body, without encoding again what the prepare worker encoded."""
+    writes for the whole body, without encoding again what preparing the batch encoded."""
     return b'{"tickets":[' + b",".join(ticket_json(t) for t in tickets) + b"]}"
 
 
@@ -436,7 +436,7 @@ class ZendeskClient(BulkReads):
         **kwargs: Any,
     ) -> Any:
         """Pace, then send; ``statuses`` receives the status of every response (attempt)."""
-        # Ask again after each wait (two submit workers may both have been told to wait);
+        # Ask again after each wait (another thread, e.g. the POST's, may have been told to wait);
         # take() counts the request in the same locked step that grants it. Bounded: after
         # many waits the request is counted and goes, and a 429 would be retried anyway.
         for _ in range(_PACING_ROUNDS):

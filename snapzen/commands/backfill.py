@@ -466,8 +466,8 @@ class RecordingSink:
         self.external_ids: list[str] = []
         self.jobs: dict[str, JobStatus] = {}
         self._ids = itertools.count(1)
-        # A counter, not len(self.jobs): two submit workers may call at once, and jobs are
-        # forgotten once read, so a length could hand out the same id twice.
+        # A counter, not len(self.jobs): the POST's thread and the pass may call at once, and
+        # jobs are forgotten once read, so a length could hand out the same id twice.
         self._job_ids = itertools.count(1)
 
     def submit_import(self, tickets: Sequence[ImportTicket | EncodedTicket]) -> JobStatus:

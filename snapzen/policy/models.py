@@ -367,9 +367,8 @@ class EncodedTicket:
     """An ``ImportTicket`` already validated and encoded: its JSON object exactly as
     ``ZendeskClient.submit_import`` writes it into a create_many body.
 
-    What the prepare worker sends back: 100 encoded tickets take ~0.2 MB in the pass's
-    process, the same 100 as pydantic models ~1.5 MB (with 15 batches prepared ahead the
-    models held ~14 MB of peak RSS at 100,000 chats; bench/RESULTS.md, v7)."""
+    What preparing a batch leaves: 100 encoded tickets take ~0.2 MB, the same 100 as
+    pydantic models ~1.5 MB, and the intent recorded before the POST is these bytes."""
 
     external_id: str
     json: bytes

@@ -1,7 +1,7 @@
 """Keeping personal data out of text that is stored or shown: emails replaced, one line.
 
-Apart from ``snapzen.support.log`` (which re-exports these) so that the prepare worker process
-can use them without importing structlog (which brings rich and pygments: ~10 MB of its RSS).
+Apart from ``snapzen.support.log`` (which re-exports these) so that code which only scrubs
+text need not import structlog (which brings rich and pygments).
 """
 
 from __future__ import annotations

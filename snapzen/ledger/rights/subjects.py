@@ -23,9 +23,9 @@ from email_validator import EmailNotValidError, validate_email
 
 # The common address, recognised by hand before email-validator is asked. The validator costs
 # ~21 us a call (20,000 plain addresses, email-validator 2.4, measured on the benchmark's
-# machine) and runs for every staged case, on the page readers and again in the prepare worker:
-# ~10 % of the pass's process's CPU samples at 10,000 chats, and its lru_cache rarely hits since
-# addresses are unique (bench/RESULTS.md v11). This pattern accepts a subset of what the
+# machine) and runs for every staged case: ~10 % of the pass's CPU samples at 10,000 chats
+# (bench/RESULTS.md v11), and its lru_cache rarely hits since addresses are unique. This
+# pattern accepts a subset of what the
 # validator accepts (hypothesis tests: tests/ledger/test_subjects.py): an ASCII dot-atom local
 # part (RFC 5322 atext; no quoting, no leading, trailing or doubled dot) and a domain of LDH
 # labels of 1-63 characters (no hyphen at either end) under an alphabetic TLD, with no doubled

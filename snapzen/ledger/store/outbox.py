@@ -377,8 +377,8 @@ def mark_pushing(
                WHERE case_id = ? AND status = '{S.PENDING}'""",
             rows,
         )
-        # Cases are prepared ahead of their batch (snapzen.sync.prepare_worker): one that is no
-        # longer pending here (a bug, or a writer ignoring the lock) could be a second ticket.
+        # Cases are decided before their batch is recorded: one that is no longer pending
+        # here (a bug, or a writer ignoring the lock) could be a second ticket.
         # Nothing is written and nothing sent; the run aborts and the next one decides again.
         if cursor.rowcount != len(rows):
             raise FatalError(
