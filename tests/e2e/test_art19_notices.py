@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import cli_env, init_ledger, snapzen, verify_cli
-from tests.e2e.test_data_subject_rights import _synced_person
+from tests.e2e.conftest import snapzen, verify_cli
+from tests.e2e.people import synced_env, synced_person
 
 pytestmark = pytest.mark.e2e
 
@@ -37,10 +37,8 @@ def test_notices_owed_stay_listed_until_done_and_survive_a_restore(
 ) -> None:
     sb = make_sandbox(chats=30, seed=5)
     ledger = tmp_path / "ledger.db"
-    env = cli_env(sb, ledger, SNAPZEN_TRANSFER__RECIPIENTS=json.dumps(RECIPIENTS))
-    init_ledger(env)
-    assert snapzen(env, "sync").returncode == 0
-    email, case_id, _tickets = _synced_person(sb, ledger)
+    env = synced_env(sb, ledger, SNAPZEN_TRANSFER__RECIPIENTS=json.dumps(RECIPIENTS))
+    email, case_id, _tickets = synced_person(sb, ledger)
     backup = tmp_path / "backups" / "before.db"
     assert snapzen(env, "ledger", "backup", str(backup)).returncode == 0
     key = tmp_path / "k.pem"

@@ -20,50 +20,13 @@ from snapzen.ledger.rights.requests import deadline
 from tests.e2e.conftest import (
     LEDGER_KEY,
     chain_problems,
-    cli_env,
-    init_ledger,
     snapzen,
     verify_cli,
 )
+from tests.e2e.people import ledger_events, requests_json, synced_env, synced_person
 from tests.fakes import RECORD_ENV
 
 pytestmark = pytest.mark.e2e
-
-
-def _synced_person(sb: Any, ledger: Path) -> tuple[str, str, list[int]]:
-    """(email, case id, ticket ids) of a visitor with a ticket, found through the ledger."""
-    emails = {c["id"]: c.get("requested_by") for c in sb.app.dataset.cases}
-    with sqlite3.connect(ledger) as conn:
-        rows = conn.execute(
-            "SELECT case_id, subject_ref, ticket_id FROM cases WHERE status = 'synced' "
-            "AND subject_ref IS NOT NULL AND ticket_id IS NOT NULL ORDER BY case_id"
-        ).fetchall()
-        for case_id, ref, _ticket in rows:
-            email = emails.get(case_id)
-            if email and subject_ref(LEDGER_KEY.encode(), email) == ref:
-                tickets = [
-                    int(r[0])
-                    for r in conn.execute(
-                        "SELECT ticket_id FROM cases WHERE subject_ref = ? AND ticket_id "
-                        "IS NOT NULL",
-                        (ref,),
-                    )
-                ]
-                return email, case_id, tickets
-    raise AssertionError("no synced visitor with an email")
-
-
-def _events(ledger: Path, event: str) -> list[dict[str, Any]]:
-    with sqlite3.connect(ledger) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute("SELECT * FROM events WHERE event = ?", (event,))]
-
-
-def _requests(env: dict[str, str]) -> list[dict[str, Any]]:
-    done = snapzen(env, "ledger", "requests", "--json")
-    assert done.returncode == 0, done.stderr
-    found: list[dict[str, Any]] = json.loads(done.stdout)
-    return found
 
 
 def test_access_pack_includes_archived_tickets_and_is_journalled(
@@ -71,10 +34,8 @@ def test_access_pack_includes_archived_tickets_and_is_journalled(
 ) -> None:
     sb = make_sandbox(chats=40, seed=5, archive_after_seconds=0.5)
     ledger = tmp_path / "ledger.db"
-    env = cli_env(sb, ledger, **RECORD_ENV)
-    init_ledger(env)
-    assert snapzen(env, "sync").returncode == 0
-    email, _case, tickets = _synced_person(sb, ledger)
+    env = synced_env(sb, ledger, **RECORD_ENV)
+    email, _case, tickets = synced_person(sb, ledger)
     time.sleep(0.7)  # the sandbox archives solved tickets after 0.5 s
     archived = {t["id"] for t in sb.tickets() if t["archived"]}
     assert set(tickets) <= archived, "the person's tickets must be archived for this test"
@@ -97,12 +58,12 @@ def test_access_pack_includes_archived_tickets_and_is_journalled(
     html = (out / "subject.html").read_text()
     assert "<script" not in html.lower() and "Your personal data" in html
 
-    provided = _events(ledger, "access_provided")
+    provided = ledger_events(ledger, "access_provided")
     assert len(provided) == 1
     details = json.loads(provided[0]["details"])
     assert details["sha256_json"] == hashlib.sha256((out / "subject.json").read_bytes()).hexdigest()
     assert details["sha256_html"] == hashlib.sha256(html.encode()).hexdigest()
-    [request] = _requests(env)
+    [request] = requests_json(env)
     assert request["kind"] == "access" and request["status"] == "closed"
     assert request["received_on"] == "2026-01-31" and request["deadline"] == "2026-02-28"
     assert chain_problems(ledger) == []
@@ -111,22 +72,20 @@ def test_access_pack_includes_archived_tickets_and_is_journalled(
 def test_erase_by_reason_nothing_found_and_held_tickets(make_sandbox: Any, tmp_path: Path) -> None:
     sb = make_sandbox(chats=40, seed=6, archive_after_seconds=0.3)
     ledger = tmp_path / "ledger.db"
-    env = cli_env(sb, ledger)
-    init_ledger(env)
-    assert snapzen(env, "sync").returncode == 0
+    env = synced_env(sb, ledger)
     time.sleep(0.5)
 
     # Nobody with this address: still journalled, with its reason and deadline.
     nobody = snapzen(env, "ledger", "erase", "--email", "nobody@example.org",
                      "--reason", "objection")  # fmt: skip
     assert nobody.returncode == 0, nobody.stderr
-    [objection] = _requests(env)
+    [objection] = requests_json(env)
     assert objection["kind"] == "objection" and objection["outcome"] == "nothing_found"
     today = datetime.now(UTC).date()
     assert objection["deadline"] == deadline(today).isoformat()
 
     # A held ticket survives the erasure; the rest of the person's (archived) tickets go.
-    email, _case, tickets = _synced_person(sb, ledger)
+    email, _case, tickets = synced_person(sb, ledger)
     held = tickets[0]
     added = snapzen(env, "ledger", "hold", "add", "--ticket", str(held), "--reason", "claim 7")
     assert added.returncode == 0, added.stderr
@@ -137,12 +96,12 @@ def test_erase_by_reason_nothing_found_and_held_tickets(make_sandbox: Any, tmp_p
     live = {t["id"]: t for t in sb.tickets()}
     assert not live[held]["deleted"]
     assert all(live[t]["deleted"] for t in tickets if t != held)
-    requests = _requests(env)
+    requests = requests_json(env)
     withdrawal = next(r for r in requests if r["kind"] == "withdrawal")
     assert withdrawal["outcome"] == "erased_partly_held"
     assert withdrawal["details"]["tickets_held"] == 1
     assert withdrawal["details"]["reason"] == "consent_withdrawn"
-    erased = _events(ledger, "erased")
+    erased = ledger_events(ledger, "erased")
     assert len(erased) == len(tickets) - 1
     assert {json.loads(e["details"])["reason"] for e in erased} <= {"consent_withdrawn"}
 
@@ -152,9 +111,13 @@ def test_erase_by_reason_nothing_found_and_held_tickets(make_sandbox: Any, tmp_p
     again = snapzen(env, "ledger", "erase", "--email", email)
     assert again.returncode == 0, again.stderr
     assert next(t for t in sb.tickets() if t["id"] == held)["deleted"]
-    last = [json.loads(e["details"]) for e in _events(ledger, "erased") if e["ticket_id"] == held]
+    last = [
+        json.loads(e["details"]) for e in ledger_events(ledger, "erased") if e["ticket_id"] == held
+    ]
     assert [d["reason"] for d in last] == ["art17_request"]
-    assert len(_events(ledger, "hold_added")) == len(_events(ledger, "hold_removed")) == 1
+    assert (
+        len(ledger_events(ledger, "hold_added")) == len(ledger_events(ledger, "hold_removed")) == 1
+    )
     assert verify_cli(env).returncode == 0
 
 
@@ -162,10 +125,8 @@ def test_erasure_survives_restoring_an_older_backup(make_sandbox: Any, tmp_path:
     """backup → erase → restore → reapply-erasures → sync: nothing of the person returns."""
     sb = make_sandbox(chats=40, seed=8)
     ledger = tmp_path / "ledger.db"
-    env = cli_env(sb, ledger)
-    init_ledger(env)
-    assert snapzen(env, "sync").returncode == 0
-    email, _case, tickets = _synced_person(sb, ledger)
+    env = synced_env(sb, ledger)
+    email, _case, tickets = synced_person(sb, ledger)
     ref = subject_ref(LEDGER_KEY.encode(), email)
     backup = tmp_path / "backup.db"
     assert snapzen(env, "ledger", "backup", str(backup)).returncode == 0
@@ -234,9 +195,7 @@ def test_reconcile_deletes_expired_tickets_the_database_does_not_know(
     deleted_tickets but stay readable by id."""
     sb = make_sandbox(chats=4, seed=9, archive_after_seconds=0.2)
     ledger = tmp_path / "ledger.db"
-    env = cli_env(sb, ledger)
-    init_ledger(env)
-    assert snapzen(env, "sync").returncode == 0
+    env = synced_env(sb, ledger)
     store = sb.app.store
     today = datetime.now(UTC).date()
     past = "expires_2020_03"
@@ -271,7 +230,7 @@ def test_reconcile_deletes_expired_tickets_the_database_does_not_know(
     # Archived: not in the deleted-tickets list, and (unconfirmed for Zendesk) not purged.
     trash = http.get(f"{sb.zendesk_base_url}/api/v2/deleted_tickets").json()["deleted_tickets"]
     assert lost not in {t["id"] for t in trash}
-    [event] = [e for e in _events(ledger, "expired") if e["ticket_id"] == lost]
+    [event] = [e for e in ledger_events(ledger, "expired") if e["ticket_id"] == lost]
     assert event["case_id"] == "lost" and json.loads(event["details"])["tag"] == past
     again = json.loads(
         snapzen(
@@ -321,9 +280,7 @@ def test_access_by_a_shared_email_is_refused_until_narrowed(
     sb = make_sandbox(chats=40, seed=5)
     email, mine, theirs = _share_an_email(sb)
     ledger = tmp_path / "ledger.db"
-    env = cli_env(sb, ledger, **RECORD_ENV)
-    init_ledger(env)
-    assert snapzen(env, "sync").returncode == 0
+    env = synced_env(sb, ledger, **RECORD_ENV)
     with sqlite3.connect(ledger) as conn:
         found = dict(
             conn.execute(
@@ -339,7 +296,7 @@ def test_access_by_a_shared_email_is_refused_until_narrowed(
     assert "2 different people" in refused.stderr
     assert f"--case {mine}" in refused.stderr and f"--case {theirs}" in refused.stderr
     assert email not in refused.stdout + refused.stderr
-    assert not out.exists() and _events(ledger, "access_provided") == [] == _requests(env)
+    assert not out.exists() and ledger_events(ledger, "access_provided") == [] == requests_json(env)
 
     # A case that is not under the reference is refused, as erasure refuses it.
     stranger = snapzen(env, "ledger", "access", "--email", email, "--case", "no-such-case",
@@ -364,5 +321,5 @@ def test_access_by_a_shared_email_is_refused_until_narrowed(
     pack = json.loads((other / "subject.json").read_text())
     assert [t["ticket_id"] for t in pack["tickets"]] == [found[theirs]]
     assert mine not in (other / "subject.json").read_text()
-    assert len(_events(ledger, "access_provided")) == len(_requests(env)) == 2
+    assert len(ledger_events(ledger, "access_provided")) == len(requests_json(env)) == 2
     assert chain_problems(ledger) == []

@@ -15,8 +15,8 @@ import pytest
 
 from snapzen.ledger.rights import notices
 from snapzen.support.lock import writer_lock
-from tests.e2e.conftest import cli_env, init_ledger, snapzen, verify_cli
-from tests.e2e.test_data_subject_rights import _events, _synced_person
+from tests.e2e.conftest import snapzen, verify_cli
+from tests.e2e.people import ledger_events, synced_env, synced_person
 
 pytestmark = pytest.mark.e2e
 
@@ -51,10 +51,8 @@ def test_erase_without_wait_never_queues_behind_a_writer_that_came_after_it(
 ) -> None:
     sb = make_sandbox(chats=30, seed=5)
     ledger = tmp_path / "ledger.db"
-    env = cli_env(sb, ledger)
-    init_ledger(env)
-    assert snapzen(env, "sync").returncode == 0
-    email, _case, tickets = _synced_person(sb, ledger)
+    env = synced_env(sb, ledger)
+    email, _case, tickets = synced_person(sb, ledger)
     store = sb.app.store
     search = store.search_users
     with holder(ledger) as (take, held):
@@ -75,8 +73,8 @@ def test_erase_without_wait_never_queues_behind_a_writer_that_came_after_it(
     assert "erasure response for the person" in done.stdout
     assert set(tickets) <= store.purged
     # The notices were chained with the erasure, before the other writer came.
-    told = _events(ledger, notices.EVENT)
-    [request] = _events(ledger, "request")
+    told = ledger_events(ledger, notices.EVENT)
+    [request] = ledger_events(ledger, "request")
     assert {e["recipient"] for e in told} == {"Zendesk", "SnapEngage"}
     assert all(e["seq"] > request["seq"] for e in told)
     assert "art19: Zendesk notified" in done.stdout

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import cli_env, init_ledger, snapzen, verify_cli
-from tests.e2e.test_data_subject_rights import _events, _synced_person
+from tests.e2e.people import ledger_events, synced_env, synced_person
 
 pytestmark = pytest.mark.e2e
 
@@ -41,10 +41,8 @@ def test_erase_keeps_a_profile_another_ticket_names_and_says_what_remains(
 ) -> None:
     sb = make_sandbox(chats=30, seed=5)
     ledger = tmp_path / "ledger.db"
-    env = cli_env(sb, ledger)
-    init_ledger(env)
-    assert snapzen(env, "sync").returncode == 0
-    email, case_id, tickets = _synced_person(sb, ledger)
+    env = synced_env(sb, ledger)
+    email, case_id, tickets = synced_person(sb, ledger)
     user_id = _live_user(sb, email)
     assert user_id is not None
     # An email to support, not created by snapzen, names the person.
@@ -76,7 +74,7 @@ def test_erase_keeps_a_profile_another_ticket_names_and_says_what_remains(
     today = datetime.now(UTC).date().isoformat()
     told = {(n["recipient"], n["status"], n["on"]) for n in data["art19_recipients"]}
     assert told == {("Zendesk", "notified", today), ("SnapEngage", "to_notify", today)}
-    events = _events(ledger, "recipient_notice")
+    events = ledger_events(ledger, "recipient_notice")
     assert {e["recipient"] for e in events} == {"Zendesk", "SnapEngage"}
     assert {n["ledger_seq"] for n in data["art19_recipients"]} == {e["seq"] for e in events}
     assert verify_cli(env).returncode == 0
@@ -87,10 +85,8 @@ def test_erase_deletes_the_profile_when_no_ticket_names_them(
 ) -> None:
     sb = make_sandbox(chats=30, seed=5)
     ledger = tmp_path / "ledger.db"
-    env = cli_env(sb, ledger)
-    init_ledger(env)
-    assert snapzen(env, "sync").returncode == 0
-    email, _case, tickets = _synced_person(sb, ledger)
+    env = synced_env(sb, ledger)
+    email, _case, tickets = synced_person(sb, ledger)
     user_id = _live_user(sb, email)
     assert user_id is not None
     # Someone else's email ticket that CCs the person: it names them too.
@@ -164,10 +160,8 @@ def test_a_ticket_the_person_only_submitted_keeps_their_profile_in_erasure(
     for someone else included (another channel: an email forwarded on a colleague's behalf)."""
     sb = make_sandbox(chats=30, seed=5)
     ledger = tmp_path / "ledger.db"
-    env = cli_env(sb, ledger)
-    init_ledger(env)
-    assert snapzen(env, "sync").returncode == 0
-    email, _case, tickets = _synced_person(sb, ledger)
+    env = synced_env(sb, ledger)
+    email, _case, tickets = synced_person(sb, ledger)
     user_id = _live_user(sb, email)
     assert user_id is not None
     filed = sb.app.store.add_email_ticket(

@@ -195,14 +195,14 @@ def test_missing_ledger_is_refused_and_nothing_created(
 def test_restore_reapplies_erasures_made_after_the_backup(
     make_sandbox: Any, tmp_path: Path
 ) -> None:
-    from tests.e2e.test_data_subject_rights import _synced_person
+    from tests.e2e.people import synced_person
 
     sb = make_sandbox(chats=40, seed=8)
     ledger = tmp_path / "ledger.db"
     env = cli_env(sb, ledger)
     assert snapzen(env, "init").returncode == 0
     assert snapzen(env, "sync").returncode == 0
-    email, _case, tickets = _synced_person(sb, ledger)
+    email, _case, tickets = synced_person(sb, ledger)
     backup = tmp_path / "backup.db"
     assert snapzen(env, "ledger", "backup", str(backup)).returncode == 0
     erased = snapzen(env, "ledger", "erase", "--email", email)

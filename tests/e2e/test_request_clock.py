@@ -19,7 +19,7 @@ import pytest
 from snapzen.ledger.rights.request_clock import add_months
 from snapzen.support.clock import utcnow
 from tests.e2e.conftest import cli_env, init_ledger, snapzen, verify_cli
-from tests.e2e.test_data_subject_rights import _requests, _synced_person
+from tests.e2e.people import requests_json, synced_env, synced_person
 from tests.fakes import RECORD_ENV
 
 pytestmark = pytest.mark.e2e
@@ -37,7 +37,7 @@ def _open(env: dict[str, str], *args: str) -> str:
 
 
 def _one(env: dict[str, str], request_id: str) -> dict[str, Any]:
-    (found,) = [r for r in _requests(env) if r["request_id"] == request_id]
+    (found,) = [r for r in requests_json(env) if r["request_id"] == request_id]
     return found
 
 
@@ -59,7 +59,7 @@ def test_open_pause_resume_extend_close_and_erase_answering_an_open_request(
     env = cli_env(sb, ledger, **RECORD_ENV)  # access needs [record]
     init_ledger(env)
     assert snapzen(env, "sync").returncode == 0
-    email, case, _tickets = _synced_person(sb, ledger)
+    email, case, _tickets = synced_person(sb, ledger)
     today = utcnow().date()
     first = _first_chat(ledger, case)
 
@@ -73,7 +73,7 @@ def test_open_pause_resume_extend_close_and_erase_answering_an_open_request(
     assert early.returncode == 2, early.stdout + early.stderr
     assert f"before this person's first chat in the ledger ({first})" in early.stderr
     assert len(early.stderr.strip().splitlines()) == 1 and email not in early.stderr
-    assert _requests(env) == []  # nothing recorded by a refusal
+    assert requests_json(env) == []  # nothing recorded by a refusal
 
     rid = _open(env, "--type", "rectification", "--received", today.isoformat(), "--email", email)
     opened = _one(env, rid)
@@ -122,7 +122,7 @@ def test_open_pause_resume_extend_close_and_erase_answering_an_open_request(
     assert f"request {eid} (erasure) journalled" in erased.stdout
     answered = _one(env, eid)
     assert (answered["status"], answered["outcome"]) == ("closed", "erased")
-    assert len(_requests(env)) == 3
+    assert len(requests_json(env)) == 3
     twice = snapzen(env, "ledger", "erase", "--email", email, "--request", eid)
     assert twice.returncode == 2 and f"request {eid} is closed" in twice.stderr
     assert verify_cli(env).returncode == 0
@@ -134,9 +134,7 @@ def test_a_request_received_long_ago_is_overdue_in_status_and_metrics_then_close
 ) -> None:
     sb = make_sandbox(chats=10, seed=12)
     ledger = tmp_path / "ledger.db"
-    env = cli_env(sb, ledger)
-    init_ledger(env)
-    assert snapzen(env, "sync").returncode == 0
+    env = synced_env(sb, ledger)
     assert snapzen(env, "status").returncode == 0  # healthy before the request
 
     received = utcnow().date() - timedelta(days=70)
@@ -167,9 +165,7 @@ def test_request_events_come_back_after_restoring_an_older_backup(
 ) -> None:
     sb = make_sandbox(chats=10, seed=13)
     ledger = tmp_path / "ledger.db"
-    env = cli_env(sb, ledger)
-    init_ledger(env)
-    assert snapzen(env, "sync").returncode == 0
+    env = synced_env(sb, ledger)
     backup = tmp_path / "backup.db"
     _ok(env, "ledger", "backup", str(backup))
     received = utcnow().date() - timedelta(days=3)

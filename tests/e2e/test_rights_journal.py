@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import cli_env, snapzen, verify_cli
-from tests.e2e.test_data_subject_rights import _requests, _synced_person
+from tests.e2e.people import requests_json, synced_person
 from tests.fakes import RECORD_ENV
 
 pytestmark = pytest.mark.e2e
@@ -55,7 +55,7 @@ def test_erase_lose_ledger_and_journal_adopt_with_the_copy_sends_nothing_again(
     env = cli_env(sb, ledger)
     assert snapzen(env, "init").returncode == 0
     assert snapzen(env, "sync").returncode == 0
-    email, _case, tickets = _synced_person(sb, ledger)
+    email, _case, tickets = synced_person(sb, ledger)
     erased = snapzen(env, "ledger", "erase", "--email", email, "--received", "2026-11-30")
     assert erased.returncode == 0, erased.stdout + erased.stderr
     journal = Path(f"{ledger}.erasures.jsonl")
@@ -79,7 +79,7 @@ def test_erase_lose_ledger_and_journal_adopt_with_the_copy_sends_nothing_again(
     person = _person_cases(sb, email)
     assert person and not [t for t in new if t["external_id"].removeprefix("snapengage:") in person]
     assert all(t["deleted"] for t in sb.tickets() if t["id"] in tickets)
-    [request] = _requests(env)  # the erasure request came back with its dates
+    [request] = requests_json(env)  # the erasure request came back with its dates
     assert request["kind"] == "erasure" and request["received_on"] == "2026-11-30"
     assert request["deadline"] == "2026-12-30" and request["status"] == "closed"
     assert verify_cli(env).returncode == 0
@@ -106,7 +106,7 @@ def test_an_edited_journal_is_refused_naming_the_line(
     assert snapzen(env, "sync").returncode == 0
     backup = tmp_path / "backup.db"
     assert snapzen(env, "ledger", "backup", str(backup)).returncode == 0
-    email, _case, _tickets = _synced_person(sb, ledger)
+    email, _case, _tickets = synced_person(sb, ledger)
     assert snapzen(env, "ledger", "erase", "--email", email).returncode == 0
     journal = Path(f"{ledger}.erasures.jsonl")
     lines = journal.read_text().splitlines()
@@ -140,19 +140,19 @@ def test_requests_survive_a_restore_and_verify_names_deleted_evidence(
     assert snapzen(env, "sync").returncode == 0
     backup = tmp_path / "backup.db"
     assert snapzen(env, "ledger", "backup", str(backup)).returncode == 0
-    email, _case, _tickets = _synced_person(sb, ledger)
+    email, _case, _tickets = synced_person(sb, ledger)
     access = snapzen(env, "ledger", "access", "--email", email, "--out", str(tmp_path / "pack"),
                      "--received", "2026-11-02")  # fmt: skip
     assert access.returncode == 0, access.stdout + access.stderr
     erased = snapzen(env, "ledger", "erase", "--email", email, "--received", "2026-11-03")
     assert erased.returncode == 0, erased.stdout + erased.stderr
     keep = ("request_id", "kind", "received_on", "deadline", "status", "outcome")
-    made = sorted(({k: r[k] for k in keep} for r in _requests(env)), key=lambda r: r["kind"])
+    made = sorted(({k: r[k] for k in keep} for r in requests_json(env)), key=lambda r: r["kind"])
     assert [r["kind"] for r in made] == ["access", "erasure"]
 
     restored = snapzen(env, "ledger", "restore", str(backup))
     assert restored.returncode == 0, restored.stdout + restored.stderr
-    after = sorted(({k: r[k] for k in keep} for r in _requests(env)), key=lambda r: r["kind"])
+    after = sorted(({k: r[k] for k in keep} for r in requests_json(env)), key=lambda r: r["kind"])
     assert after == made
     assert after[0]["received_on"] == "2026-11-02" and after[1]["deadline"] == "2026-12-03"
     assert verify_cli(env).returncode == 0
