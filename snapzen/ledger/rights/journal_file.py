@@ -191,12 +191,7 @@ def migrate(path: Path, key: bytes, accept_old: Callable[[dict[str, Any]], bool]
     lines = read(path, key, accept_old=accept_old)
     if not any(line.old for line in lines):
         return 0
-    prev = GENESIS
-    with atomic_text(path) as handle:
-        for number, line in enumerate(lines, start=1):
-            text = render(key, number, line.type, line.entry, prev)
-            prev = json.loads(text)["mac"]
-            handle.write(text + "\n")
+    write_copy(path, lines, key)
     return sum(line.old for line in lines)
 
 
