@@ -31,8 +31,8 @@ from snapzen.commands.backup import backup_ledger
 from snapzen.ledger.evidence import checkpoint as signed
 from snapzen.ledger.store.db import create_ledger
 from snapzen.sandbox import Sandbox, SandboxConfig
+from snapzen.support.clock import now as utcnow
 from snapzen.support.lock import holds_writer_lock, lock_path
-from snapzen.sync.pipeline import utcnow
 
 KEY = "lock-first-key-0123456789abcdef"
 DAY = utcnow().date().isoformat()

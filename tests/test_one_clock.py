@@ -22,13 +22,6 @@ WALL_CLOCK_READS = {
     ("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"), ("date", "today"),
     ("time", "time"), ("time", "time_ns"),
 }  # fmt: skip
-# Readings in snapzen/cli/ left to the CLI's rewrite (issue 25 item 4, another branch), which
-# moves this logic into commands/: each entry is one exact line, so anything new still fails.
-PENDING_CLI = {
-    "snapzen/cli/helptext.py: today = today or datetime.now(UTC).date()",
-    "snapzen/cli/ledger_rights.py: conn, target, reason, actor=actor_name(actor, settings), "
-    "now=datetime.now(UTC)",
-}
 
 
 def wall_clock_reads(path: Path, root: Path = PACKAGE) -> list[str]:
@@ -55,14 +48,8 @@ def test_wall_clock_read_only_through_support_clock() -> None:
         for path in sorted(PACKAGE.rglob("*.py"))
         if path != CLOCK_MODULE
         for hit in wall_clock_reads(path)
-        if _without_line_number(hit) not in PENDING_CLI
     ]
     assert offenders == [], "read the time through snapzen.support.clock:\n" + "\n".join(offenders)
-
-
-def _without_line_number(hit: str) -> str:
-    where, _line, text = hit.split(":", 2)
-    return f"{where}:{text}"
 
 
 def test_the_rule_catches_a_direct_reading(tmp_path: Path) -> None:

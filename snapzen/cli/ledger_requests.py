@@ -117,7 +117,7 @@ def listing(
     from snapzen.commands import request_desk  # lazy: start-up time (sqlite_utils)
 
     as_json = pick_format(fmt, json_output, ListFormat.table, ListFormat.json) is ListFormat.json
-    today = clock.utcnow().date()
+    today = clock.now().date()
     found = request_desk.listing(settings_from(config), today)
     if as_json:
         echo_json([r.as_dict(today) for r in found])
@@ -138,7 +138,7 @@ def _write(
         request = act(settings, actor_name(actor, settings), lock_seconds(wait))
     except errors.LockHeld:
         not_done(what)
-    typer.echo(show(request, clock.utcnow().date()))
+    typer.echo(show(request, clock.now().date()))
 
 
 @app.command("open")

@@ -66,12 +66,12 @@ def status(
     if check:
         from snapzen.commands.metrics import check_health
 
-        health = check_health(settings.ledger.path, settings, clock.utcnow())
+        health = check_health(settings.ledger.path, settings, clock.now())
         typer.echo(health.message if health.ok else f"unhealthy: {health.message}")
         raise typer.Exit(0 if health.ok else 1)
     from snapzen.commands.status import read_status, status_exit_code
 
-    report = read_status(settings, clock.utcnow())
+    report = read_status(settings, clock.now())
     if shown is StatusFormat.json:
         echo_json(report)
     elif shown is StatusFormat.prometheus:

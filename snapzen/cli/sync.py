@@ -197,7 +197,7 @@ def _listing(ids: Sequence[str], limit: int = 5) -> str:
     return shown + (f" (+{len(ids) - limit} more)" if len(ids) > limit else "")
 
 
-_TODAY = clock.utcnow().date()  # the examples' dates: inside SnapEngage's 60-day window
+_TODAY = clock.now().date()  # the examples' dates: inside SnapEngage's 60-day window
 _WEEK_AGO, _YESTERDAY = _TODAY - timedelta(days=7), _TODAY - timedelta(days=1)
 
 

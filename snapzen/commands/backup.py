@@ -80,5 +80,5 @@ def backup_registered(settings: Settings, dest: Path, *, overwrite: bool = False
     """`snapzen ledger backup`: the copy, registered so an erasure response names the copies
     that still hold the person (snapzen.commands.copies)."""
     done = backup_ledger(settings.ledger.path, dest, overwrite=overwrite)
-    copies.register(settings.ledger.path, copies.BACKUP, done.path, clock.utcnow())
+    copies.register(settings.ledger.path, copies.BACKUP, done.path, clock.now())
     return done

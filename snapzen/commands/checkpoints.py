@@ -96,7 +96,7 @@ def _write(
         point = verify.make_checkpoint(db.conn, checkpoint_key(settings, key_file)[0])
     verify.write_checkpoint(file, point)
     if journal is not None:  # an erasure response names the copies that hold the person
-        copies.register(settings.ledger.path, copies.JOURNAL_COPY, copy, clock.utcnow())
+        copies.register(settings.ledger.path, copies.JOURNAL_COPY, copy, clock.now())
     signer = (
         point.signatures[0].key_fingerprint if isinstance(point, signed.SignedCheckpoint) else None
     )

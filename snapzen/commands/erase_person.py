@@ -139,7 +139,7 @@ def erase_person(
     try:
         response, path = respond(
             db, result, request_id=info.request_id, out_dir=response_dir(settings, out),
-            snapengage_days=settings.snapengage.retention_days, now=clock.utcnow(),
+            snapengage_days=settings.snapengage.retention_days, now=clock.now(),
             lookup=lookup, settings=settings,
         )  # fmt: skip
     finally:

@@ -73,7 +73,7 @@ def narrow(
 
 def received_day(text: str | None) -> date:
     """--received as a date (default today, UTC); a day in the future is refused (exit 2)."""
-    today = clock.utcnow().date()
+    today = clock.now().date()
     if not text:
         return today
     try:
@@ -88,7 +88,7 @@ def received_day(text: str | None) -> date:
 def attached(db: sqlite_utils.Database, request_id: str, kinds: tuple[str, ...]) -> Request:
     """The open request ``--request`` names (exit 2 when closed, unknown or of another
     kind)."""
-    return open_one(db, request_id, clock.utcnow(), kinds)
+    return open_one(db, request_id, clock.now(), kinds)
 
 
 def refuse_request_with_received(request: str | None, received: str | None) -> None:

@@ -32,7 +32,7 @@ def change(
     target = holds.target_for(case_id=case, ticket_id=ticket, subject=ref)
     step = holds.add if add else holds.remove
     with locked(settings, wait_seconds) as db, transaction(db) as conn:
-        row = step(conn, target, reason, actor=actor, now=clock.utcnow())
+        row = step(conn, target, reason, actor=actor, now=clock.now())
     return HoldChange(target, row)
 
 

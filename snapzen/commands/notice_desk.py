@@ -29,7 +29,7 @@ def record_told(
         raise errors.ConfigError(f"--when {when!r} is not a date (YYYY-MM-DD)") from None
     with locked(settings, wait_seconds) as db:
         return art19.mark_told(
-            db, notice_id, when=day, actor=actor, now=clock.utcnow(),
+            db, notice_id, when=day, actor=actor, now=clock.now(),
             journal=settings.ledger.erasure_journal_path,
             journal_key=require_ledger_key(settings),
         )  # fmt: skip

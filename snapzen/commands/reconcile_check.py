@@ -138,7 +138,7 @@ def reconcile_check(
     since: date | None = None,
     max_requests: int = DEFAULT_MAX_REQUESTS,
     sink: TicketExport | None = None,
-    now: Callable[[], datetime] = clock.utcnow,
+    now: Callable[[], datetime] = clock.now,
 ) -> ReconcileCheck:
     """Compare and record; Zendesk is only read. LockHeld (exit 0) when another writer
     holds the lock at the start: the check is not spent only to find it cannot be recorded."""

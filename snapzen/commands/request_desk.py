@@ -34,7 +34,7 @@ def open_request(
     target = steps.Target(subject_ref=ref, case_id=case, ticket_id=ticket)
     with locked(settings, wait_seconds) as db:
         return steps.open_request(
-            db, settings, kind=kind, received=day, target=target, actor=actor, now=clock.utcnow()
+            db, settings, kind=kind, received=day, target=target, actor=actor, now=clock.now()
         )
 
 
@@ -46,7 +46,7 @@ def move(
     with locked(settings, wait_seconds) as db:
         return steps.move(
             db, settings, request_id, event=event, details=details, actor=actor,
-            now=clock.utcnow(),
+            now=clock.now(),
         )  # fmt: skip
 
 
@@ -58,5 +58,5 @@ def close(
     with locked(settings, wait_seconds) as db:
         return steps.close(
             db, settings, request_id, outcome=outcome, note=note, actor=actor,
-            now=clock.utcnow(),
+            now=clock.now(),
         )  # fmt: skip

@@ -66,10 +66,6 @@ def reader(fixed: datetime | None) -> Callable[[], datetime]:
     return lambda: fixed
 
 
-# The name snapzen used before there were formats here; the same clock.
-utcnow = now
-
-
 def local_now() -> datetime:
     """Now in the process's local time zone, naive (the `schedule` library's "at 03:30"),
     moved by the same offset."""

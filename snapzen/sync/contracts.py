@@ -9,7 +9,6 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from snapzen.policy.models import ImportTicket, JobStatus
-from snapzen.support import clock
 
 # (widget id, first day, last day): a SnapEngage window.
 Window = tuple[str, date, date]
@@ -18,10 +17,6 @@ CrashHook = Callable[[str], None]
 # poll timing): both injected, so every timing rule can be driven by a fake clock.
 Clock = Callable[[], datetime]
 Monotonic = Callable[[], float]
-
-
-def utcnow() -> datetime:
-    return clock.utcnow()  # the process clock (with its test offset hook)
 
 
 class Source(Protocol):

@@ -25,6 +25,7 @@ from snapzen.ledger.evidence import derogations
 from snapzen.ledger.store import alerts, outbox
 from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.ledger.store.cursor_rules import check_clock, fetch_window, utc_day
+from snapzen.support import clock as wall_clock
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
 from snapzen.sync.batches import FilledBatch, next_batch
@@ -37,7 +38,6 @@ from snapzen.sync.contracts import (
     Sink,
     Source,
     Window,
-    utcnow,
 )
 from snapzen.sync.jobs import Jobs
 from snapzen.sync.prepare import CasePreparer
@@ -46,7 +46,7 @@ from snapzen.sync.results import Recorder, log_at_risk, log_future_dated
 from snapzen.sync.submit import Answer, JobCapFull, post, settle
 
 __all__ = ["Counts", "CrashHook", "PassResult", "Pipeline", "Sink", "Source", "Window"]
-__all__ += ["log_at_risk", "utcnow"]
+__all__ += ["log_at_risk"]
 
 log = get_logger("snapzen.sync.pipeline")
 
@@ -73,7 +73,7 @@ class Pipeline:
         ledger_key: bytes,
         run_id: str,
         actor: str,
-        clock: Clock = utcnow,
+        clock: Clock = wall_clock.now,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Monotonic = time.monotonic,
         crash_hook: CrashHook | None = None,

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from snapzen.ledger.rights.request_clock import add_months
-from snapzen.support.clock import utcnow
+from snapzen.support.clock import now as utcnow
 from tests.e2e.conftest import cli_env, init_ledger, snapzen, verify_cli
 from tests.e2e.people import requests_json, synced_env, synced_person
 from tests.fakes import RECORD_ENV
