@@ -28,6 +28,7 @@ from snapzen.ledger.evidence.verify import verify_chain
 from snapzen.ledger.rights.period_keys import pseudonymize
 from snapzen.ledger.store import outbox
 from snapzen.ledger.store.db import open_db, transaction
+from snapzen.support import clock
 
 NOW = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
 
@@ -83,7 +84,7 @@ def _reference_append_event(conn: sqlite3.Connection, fields: Mapping[str, Any])
 def _reference_record_synced(
     db: sqlite_utils.Database, synced: Mapping[str, int], now: datetime, run_id: str, actor: str
 ) -> int:
-    stamp = outbox.now_iso(now)
+    stamp = clock.format(now)
     appended = 0
     with transaction(db) as conn:
         for case_id, ticket_id in synced.items():

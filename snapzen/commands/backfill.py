@@ -39,7 +39,6 @@ from snapzen.commands.scheduler import LOCK_POLL_SECONDS, patiently
 from snapzen.ledger.store.case_status import CaseStatus, sql_list
 from snapzen.ledger.store.cursor_rules import UTC_TIMEZONE, backfill_day_finished, oldest_held
 from snapzen.ledger.store.db import ensure_ledger, open_db, open_ledger, transaction
-from snapzen.ledger.store.outbox import now_iso
 from snapzen.policy.models import EncodedTicket, ImportTicket, JobResult, JobStatus
 from snapzen.support import clock, errors
 from snapzen.support.log import get_logger
@@ -146,7 +145,7 @@ def mark_finished(
                    ON CONFLICT(widget_id, day) DO UPDATE SET run_id = excluded.run_id,
                        actor = excluded.actor, fetched = excluded.fetched,
                        finished_at = excluded.finished_at""",
-                (widget, day.isoformat(), run_id, actor, fetched, now_iso(now)),
+                (widget, day.isoformat(), run_id, actor, fetched, clock.format(now)),
             )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from snapzen.commands.reconcile_findings import Kind
 from snapzen.commands.status import STATUSES
-from snapzen.ledger.store import outbox, runs
+from snapzen.ledger.store import runs
 from snapzen.ledger.store.case_status import UNSENT_OR_PUSHING, sql_list
 from snapzen.support import clock
 from snapzen.support.settings import Settings, parse_interval
@@ -240,7 +240,7 @@ def _verdict(conn: sqlite3.Connection, settings: Settings, now: datetime) -> Hea
         f"""SELECT COUNT(*), MIN(case_id) FROM cases
            WHERE status IN {sql_list(UNSENT_OR_PUSHING)} AND started_at IS NOT NULL
              AND started_at <= ?""",
-        (outbox.now_iso(deadline),),
+        (clock.format(deadline),),
     ).fetchone()
     if at_risk:
         return Health(

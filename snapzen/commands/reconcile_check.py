@@ -161,12 +161,12 @@ def reconcile_check(
                 ledger_cases(db.conn),
                 latest.values(),
                 complete=read.complete,
-                since=runs.stamp(start),
-                export_started=runs.stamp(started),
+                since=clock.format(start),
+                export_started=clock.format(started),
             )
-            finished = runs.stamp(now())
+            finished = clock.format(now())
             check = ReconcileCheck(
-                run_id, runs.stamp(start), runs.stamp(started), finished, max_requests, read,
+                run_id, clock.format(start), clock.format(started), finished, max_requests, read,
                 comparison,
             )  # fmt: skip
             record_reconciliation(

@@ -55,7 +55,7 @@ from snapzen.commands.run import recorded_run
 from snapzen.ledger.evidence import decisions
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import holds
-from snapzen.ledger.store import outbox, runs, transitions
+from snapzen.ledger.store import runs, transitions
 from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.ledger.store.cursor_rules import deletion_clock_error
 from snapzen.ledger.store.db import open_ledger, transaction
@@ -257,7 +257,7 @@ def _record(
     purge: bool,
 ) -> int:
     """One transaction: an `expired` event and `expired_at` per done case. Returns events."""
-    stamp = outbox.now_iso(now)
+    stamp = wall_clock.format(now)
     appended = 0
     with transaction(db) as conn:
         for due, outcome in items:

@@ -25,8 +25,8 @@ from snapzen.clients.ticket_deletion import MAX_BATCH, BulkTicketDeleter, Ticket
 from snapzen.ledger.evidence import decisions
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import holds
-from snapzen.ledger.store import outbox
 from snapzen.ledger.store.db import transaction
+from snapzen.support import clock as wall_clock
 
 
 class TicketSearch(Protocol):
@@ -99,7 +99,7 @@ def reconcile(
     for start in range(0, len(ids), MAX_BATCH):
         batch = ids[start : start + MAX_BATCH]
         outcomes = deleter.delete(batch, purge=purge)
-        stamp = outbox.now_iso(clock())
+        stamp = wall_clock.format(clock())
         with transaction(db) as conn:
             for ticket_id in batch:
                 outcome = outcomes[ticket_id]

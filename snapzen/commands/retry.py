@@ -18,7 +18,7 @@ from snapzen.commands import service
 from snapzen.ledger.store import transitions
 from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.ledger.store.db import ensure_ledger, open_ledger, transaction
-from snapzen.ledger.store.outbox import now_iso
+from snapzen.support import clock
 from snapzen.support.errors import ConfigError
 from snapzen.support.settings import Settings
 from snapzen.sync.pipeline import PassResult, Pipeline
@@ -50,7 +50,7 @@ def requeue(db: sqlite_utils.Database, case_ids: Sequence[str] | None, now: date
                 ).fetchone()
                 _refuse(case_id, row)
                 chosen.append(case_id)
-        stamp = now_iso(now)
+        stamp = clock.format(now)
         transitions.reset_for_retry(conn, chosen, stamp)
     return chosen
 

@@ -110,7 +110,7 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
     overdue = [r.request_id for r in requests.list_requests(db.conn, today=now.date())
                if r.overdue(now.date())]  # fmt: skip
     return {
-        "generated_at": outbox.now_iso(now),
+        "generated_at": clock.format(now),
         "database": str(settings.ledger.path),
         "widgets": per_widget,
         "withheld_by_reason": withheld_by_reason,
@@ -164,7 +164,7 @@ def _clock_warning(db: sqlite_utils.Database, now: datetime) -> str | None:
         behind = check_clock(moment, earlier).behind_by if moment else None
         if behind is not None and moment is not None:
             return (
-                f"{who} read {outbox.now_iso(moment)}, {behind} earlier than a run already "
+                f"{who} read {clock.format(moment)}, {behind} earlier than a run already "
                 "recorded: the system clock is or was wrong (cursors were not moved past real "
                 "data; check NTP)"
             )

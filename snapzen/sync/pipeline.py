@@ -168,8 +168,8 @@ class Pipeline:
         if not check.ok and check.behind_by is not None and last is not None:
             log.error(
                 "clock_behind_last_run",
-                now=outbox.now_iso(now),
-                last_run_started_at=outbox.now_iso(last),
+                now=wall_clock.format(now),
+                last_run_started_at=wall_clock.format(last),
                 behind_seconds=round(check.behind_by.total_seconds()),
                 hint="the system clock is wrong now or was wrong at the last run; check NTP",
             )

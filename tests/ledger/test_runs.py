@@ -33,7 +33,7 @@ def test_a_one_shot_run_is_recorded_finished_and_chained(db: sqlite_utils.Databa
     moment = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     with recorded_run(db, "dismiss", "dpo", now=clock.reader(moment)) as run:
         run.details["cases"] = 1
-    at = runs.stamp(moment)
+    at = clock.format(moment)
     row = read_run(db.conn, run.run_id)
     assert row is not None
     assert (row["kind"], row["started_at"], row["finished_at"]) == ("dismiss", at, at)

@@ -27,7 +27,7 @@ from snapzen.ledger.store.case_flags import (
 )
 from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.ledger.store.db import transaction
-from snapzen.ledger.store.outbox import now_iso
+from snapzen.support import clock
 
 ADOPTED_WIDGET = "(adopted)"  # the ticket does not say which widget the chat came from
 _KEPT_TAG_PREFIXES = ("gdpr_", "expires_")
@@ -69,7 +69,7 @@ def record_adoptions(
 ) -> AdoptCounts:
     """Write ``found`` (case id -> its live tickets) into the ledger in one transaction."""
     counts = AdoptCounts()
-    stamp = now_iso(now)
+    stamp = clock.format(now)
     ids = sorted(found)
     with transaction(db) as conn:
         for offset in range(0, len(ids), _CHUNK):
@@ -248,7 +248,7 @@ def record_restored(
                 {
                     "event": Event.RESTORED,
                     "case_id": "-",
-                    "recorded_at": now_iso(now),
+                    "recorded_at": clock.format(now),
                     "run_id": run_id,
                     "actor": actor,
                     "details": {

@@ -15,7 +15,7 @@ import sqlite_utils
 
 from snapzen.ledger.store.case_status import UNSENT_OR_PUSHING, CaseStatus, sql_list
 from snapzen.ledger.store.cursor_rules import FUTURE_SKEW
-from snapzen.ledger.store.outbox import now_iso
+from snapzen.support import clock
 
 _COLUMNS = ("case_id", "widget_id", "started_at", "status")
 
@@ -26,7 +26,7 @@ def at_risk_cases(db: sqlite_utils.Database, older_than: datetime) -> list[dict[
         f"""SELECT case_id, widget_id, started_at, status FROM cases
            WHERE status IN {sql_list(UNSENT_OR_PUSHING)} AND started_at IS NOT NULL
              AND started_at <= ? ORDER BY started_at""",
-        (now_iso(older_than),),
+        (clock.format(older_than),),
     ).fetchall()
     return [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
 
@@ -39,7 +39,7 @@ def future_dated_cases(
         f"""SELECT case_id, widget_id, started_at, status FROM cases
            WHERE status IN {sql_list(UNSENT_OR_PUSHING)} AND started_at > ?
            ORDER BY started_at LIMIT ?""",
-        (now_iso(now + FUTURE_SKEW), limit),
+        (clock.format(now + FUTURE_SKEW), limit),
     ).fetchall()
     return [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
 
@@ -48,7 +48,7 @@ def unresolved_counts(
     db: sqlite_utils.Database, now: datetime, grace: timedelta
 ) -> tuple[int, int]:
     """(cases 'pushing' inside the recovery grace, cases 'pushing' longer than it)."""
-    cutoff = now_iso(now - grace)
+    cutoff = clock.format(now - grace)
     within, overdue = db.execute(
         """SELECT COALESCE(SUM(pushed_at > ?), 0),
                   COALESCE(SUM(pushed_at IS NULL OR pushed_at <= ?), 0)

@@ -37,7 +37,6 @@ S = CaseStatus  # short: the SQL below names a status in most statements
 
 
 # The ledger's timestamp text: the one format, support.clock's (a name many callers use).
-now_iso = clock.format
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ def stage(
     Cases still pending or failed get their payload refreshed (late survey data, a chat that
     was still running); pushing and terminal cases are never touched by a re-fetch.
     """
-    stamp = now_iso(now)
+    stamp = clock.format(now)
     rows = []
     for case in cases:
         started_at = case.started_at
@@ -95,7 +94,7 @@ def stage(
                 case.widget_id,
                 started_at.astimezone(UTC).date().isoformat() if started_at else None,
                 case.case_type,
-                now_iso(started_at) if started_at else None,
+                clock.format(started_at) if started_at else None,
                 S.FAILED if case.error else S.PENDING,
                 case.error,
                 case.raw_json,
@@ -215,7 +214,7 @@ def requeue_failed(db: sqlite_utils.Database, max_attempts: int, now: datetime) 
             f"""UPDATE cases SET status = '{S.PENDING}', updated_at = ?
                WHERE status = '{S.FAILED}' AND attempts < ? AND raw IS NOT NULL
                  AND started_at IS NOT NULL AND case_id NOT LIKE 'invalid:%'""",
-            (now_iso(now), max_attempts),
+            (clock.format(now), max_attempts),
         )
         return cursor.rowcount
 
@@ -234,7 +233,7 @@ def ready_cases(
     payload = "raw" if with_raw else "NULL"
     sql = f"""SELECT case_id, widget_id, {payload}, attempts FROM cases
              WHERE status = '{S.PENDING}' AND started_at IS NOT NULL AND started_at <= ?"""
-    params: list[Any] = [now_iso(settled_before)]
+    params: list[Any] = [clock.format(settled_before)]
     if exclude:
         sql += f" AND case_id NOT IN ({', '.join('?' for _ in exclude)})"
         params.extend(exclude)
@@ -259,7 +258,7 @@ def count_ready(db: sqlite_utils.Database, settled_before: datetime, cap: int) -
     row = db.execute(
         f"""SELECT COUNT(*) FROM (SELECT 1 FROM cases WHERE status = '{S.PENDING}'
                AND started_at IS NOT NULL AND started_at <= ? LIMIT ?)""",
-        (now_iso(settled_before), cap),
+        (clock.format(settled_before), cap),
     ).fetchone()
     return int(row[0])
 
@@ -277,7 +276,7 @@ def set_terminal_many(
     write, and the decision is chained in it (``facts``: more columns for that row, e.g.
     origin_country and the consent evidence). ``run_id`` and ``actor``: the run that decided,
     carried by every decision row. Returns the number of decision rows appended."""
-    stamp = now_iso(now)
+    stamp = clock.format(now)
     rows = []
     # Not synced on its own (db.transaction): lost to a power cut, the case is pending again
     # and decided again, its decision row lost with it; nothing left the machine for it.
@@ -312,7 +311,7 @@ def mark_failed(
     """Record per-case failures (one line each); attempts grow so retries are bounded. A
     case whose attempts reach ``max_attempts`` failed for good: that decision is chained,
     with ``run_id`` and ``actor``. Returns the number of decision rows appended."""
-    stamp = now_iso(now)
+    stamp = clock.format(now)
     with transaction(db) as conn:
         final = []
         for case_id, error in failures.items():
@@ -354,7 +353,7 @@ def mark_pushing(
 
     ``drafts`` maps case id → {outcome, legal_basis, subject_ref, transfer (ledger fields or
     None), batch_index}; stored so recovery can finish the case without re-deciding."""
-    stamp = now_iso(now)
+    stamp = clock.format(now)
     rows = [
         (
             batch_id,
@@ -442,7 +441,7 @@ def pushing_batches(db: sqlite_utils.Database) -> list[PushingBatch]:
 
 def back_to_pending(db: sqlite_utils.Database, case_ids: Iterable[str], now: datetime) -> None:
     """Recovery proved the POST never created these tickets: they go out again."""
-    stamp = now_iso(now)
+    stamp = clock.format(now)
     with transaction(db) as conn:
         for case_id in case_ids:
             conn.execute(
@@ -475,7 +474,7 @@ def record_synced_counted(
     actor: str,
 ) -> tuple[int, int]:
     """``record_synced``, returning (decision rows appended, of which `transfer` rows)."""
-    stamp = now_iso(now)
+    stamp = clock.format(now)
     ids = list(synced)
     appended = 0
     transfers = 0
@@ -594,6 +593,6 @@ def advance_cursor(
             """INSERT INTO state (widget_id, cursor_day, updated_at) VALUES (?, ?, ?)
                ON CONFLICT(widget_id) DO UPDATE SET cursor_day = excluded.cursor_day,
                    updated_at = excluded.updated_at""",
-            (widget_id, new.isoformat(), now_iso(now)),
+            (widget_id, new.isoformat(), clock.format(now)),
         )
     return new

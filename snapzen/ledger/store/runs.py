@@ -56,7 +56,6 @@ def new_run_id(kind: str) -> str:
 
 
 # The ledger's UTC timestamp text (seconds, ``Z``): the one format, support.clock's.
-stamp = clock.format
 
 
 def start_run(
@@ -71,7 +70,7 @@ def start_run(
         conn.execute(
             """INSERT INTO runs (run_id, kind, actor, started_at, outcome, details)
                VALUES (?, ?, ?, ?, 'running', ?)""",
-            (run_id, kind, actor, stamp(now), json.dumps(dict(details or {}), default=str)),
+            (run_id, kind, actor, clock.format(now), json.dumps(dict(details or {}), default=str)),
         )
 
 
@@ -93,7 +92,7 @@ def finish_run(
                    details = COALESCE(?, details)
                WHERE run_id = ?""",
             (
-                stamp(now),
+                clock.format(now),
                 outcome,
                 exit_code,
                 counts.get("fetched", 0),
@@ -105,4 +104,4 @@ def finish_run(
                 run_id,
             ),
         )
-        decisions.record_run(conn, run_id, stamp(now))
+        decisions.record_run(conn, run_id, clock.format(now))
