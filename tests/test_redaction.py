@@ -763,3 +763,11 @@ def test_property_tests_are_derandomized_unless_exploring() -> None:
     if os.environ.get("HYPOTHESIS_PROFILE", "snapzen") == "snapzen":
         assert current.default.derandomize
         assert current.default.database is None
+
+
+def test_the_settings_know_every_builtin_rule_by_name() -> None:
+    """`redaction.enabled` is checked against the support layer's list of names: each names a
+    rule of the redactor, and every rule is named there, in the same order."""
+    from snapzen.support.setting_checks import REDACTION_RULES
+
+    assert tuple(BUILTIN_RULES) == REDACTION_RULES

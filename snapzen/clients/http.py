@@ -28,7 +28,7 @@ import json
 import random
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -96,20 +96,24 @@ def redact_url(url: str) -> str:
     return f"{parts.path or '/'}?{query}"
 
 
+def http_date(value: str | None) -> datetime | None:
+    """An HTTP date (``Date``, ``Retry-After``) as an aware UTC datetime; None for junk."""
+    try:
+        moment = parsedate_to_datetime(value or "")
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """``Retry-After`` as seconds (delta-seconds or an HTTP date); None when absent or junk."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
+    text = (value or "").strip()
     try:
         seconds = float(text)
     except ValueError:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
+        when = http_date(text)
+        if when is None:
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
         seconds = (when - (now or clock.now())).total_seconds()
     if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN / inf
         return None
@@ -307,17 +311,7 @@ class HttpClient:
         """``request`` and decode the body. An undecodable 2xx body is retried like a 5xx for
         an idempotent request (``RetriesExhausted`` once attempts run out); for a
         non-idempotent one, which the server may have acted on, it is an AmbiguousWriteError."""
-        if idempotent:
-            return self._send(method, url, True, True, kwargs)
-        response = self.request(method, url, idempotent=idempotent, **kwargs)
-        try:
-            return _decode_body(response)
-        except ValueError as exc:  # JSONDecodeError, and UnicodeDecodeError via ValueError
-            endpoint = f"{method.upper()} {redact_url(response.url or url)}"
-            raise AmbiguousWriteError(
-                f"{self.service} {endpoint}: the write may have succeeded but its answer "
-                f"(HTTP {response.status_code}) is not JSON"
-            ) from exc
+        return self._send(method, url, idempotent, True, kwargs)
 
     def get_json(self, url: str, **kwargs: Any) -> Any:
         return self.request_json("GET", url, **kwargs)
@@ -424,19 +418,23 @@ class _Attempt:
 
     def _decoded(self, response: requests.Response) -> Any:
         """The body as JSON; a malformed or truncated one is a retriable error (like a 5xx:
-        a proxy cut the answer short, or the server sent half of it)."""
+        a proxy cut the answer short, or the server sent half of it), or ambiguous for a write."""
+        where = f"{self.client.service} {self.endpoint}"
         try:
             return _decode_body(response)
-        except jsoncodec.UnreadableJson as exc:
-            # Not a cut-off answer: asking again brings the same text back.
-            raise ProtocolError(
-                f"{self.client.service} {self.endpoint} answered HTTP {response.status_code} "
-                f"with {exc}; refused"
-            ) from None
-        except ValueError as exc:
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, UnreadableJson
+            status = response.status_code
+            if not self.idempotent:
+                raise AmbiguousWriteError(
+                    f"{where}: the write may have succeeded but its answer (HTTP {status}) "
+                    "is not JSON"
+                ) from exc
+            if isinstance(exc, jsoncodec.UnreadableJson):
+                # Not a cut-off answer: asking again brings the same text back.
+                raise ProtocolError(f"{where} answered HTTP {status} with {exc}; refused") from None
             raise ServerError(
-                f"{self.client.service} {self.endpoint} answered HTTP {response.status_code} "
-                "with a body that is not JSON (malformed or truncated)"
+                f"{where} answered HTTP {status} with a body that is not JSON (malformed or "
+                "truncated)"
             ) from exc
 
     def _refused(self, why: str, *, transient: bool = False) -> SnapzenError:
@@ -571,12 +569,3 @@ def _full_url(url: str, params: Any) -> str:
         return url
     prepared = requests.Request("GET", url, params=params).prepare()
     return prepared.url or url
-
-
-def header_value(headers: Mapping[str, str], name: str) -> str | None:
-    """Case-insensitive header lookup that also works on plain dicts."""
-    value = headers.get(name)
-    if value is not None:
-        return value
-    lower = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == lower), None)

@@ -50,6 +50,11 @@ from snapzen.policy.card_numbers import (
     card_lengths,
     luhn_valid,
 )
+from snapzen.support.setting_checks import (
+    check_redaction_rules,
+    check_rule_name,
+    compile_patterns,
+)
 
 __all__ = [
     "BUILTIN_RULES",
@@ -69,7 +74,6 @@ DETECTOR_VERSION = "snapzen-redaction/1"
 
 Span = tuple[int, int]
 
-_CATEGORY_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Anything we could have produced ourselves; see "Overlap policy" above.
 _NO_COUNTS: Mapping[str, int] = MappingProxyType({})
 _MARKER_RE = re.compile(r"\[REDACTED:[A-Za-z0-9_.-]{1,64}\]")
@@ -191,11 +195,7 @@ class RedactionRule:
     validator: Callable[[str], bool] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        if _CATEGORY_RE.fullmatch(self.name) is None:
-            raise ValueError(
-                f"invalid redaction rule name {self.name!r}: "
-                "use 1-64 characters from A-Z, a-z, 0-9, '_', '.', '-'"
-            )
+        check_rule_name(self.name)
 
     def may_match(self, text: str) -> bool:
         """False only when :meth:`find` surely yields nothing for ``text`` (a cheap, exact
@@ -460,31 +460,9 @@ class Redactor:
         Rule priority (for overlaps) is ``enabled`` order, then ``extra_patterns``
         order. Raises ValueError naming the offending rule or pattern.
         """
-        if isinstance(enabled, str):
-            raise TypeError("enabled must be a sequence of rule names, not a single string")
-        rules: list[RedactionRule] = []
-        seen: set[str] = set()
-        for name in enabled:
-            rule = BUILTIN_RULES.get(name)
-            if rule is None:
-                known = ", ".join(sorted(BUILTIN_RULES))
-                raise ValueError(f"unknown redaction rule {name!r} (known rules: {known})")
-            if name not in seen:
-                seen.add(name)
-                rules.append(rule)
-        for name, source in (extra_patterns or {}).items():
-            if name in BUILTIN_RULES:
-                raise ValueError(
-                    f"redaction pattern {name!r} clashes with the built-in rule of that name"
-                )
-            try:
-                compiled = re.compile(source)
-            except re.error as exc:
-                raise ValueError(f"invalid regex for redaction pattern {name!r}: {exc}") from None
-            if compiled.fullmatch("") is not None:
-                raise ValueError(f"redaction pattern {name!r} matches the empty string")
-            rules.append(RedactionRule(name, compiled))  # validates the name
-        return cls(rules)
+        rules = [BUILTIN_RULES[name] for name in dict.fromkeys(check_redaction_rules(enabled))]
+        patterns = compile_patterns(extra_patterns or {})
+        return cls([*rules, *(RedactionRule(name, regex) for name, regex in patterns.items())])
 
     def redact(self, text: str) -> RedactionResult:
         """Replace every detected value by ``[REDACTED:<category>]``.

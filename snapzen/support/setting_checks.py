@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -81,6 +81,50 @@ def check_widgets(values: list[str]) -> list[str]:
             raise ValueError(f"{value!r} is listed twice")
         seen.add(value)
     return values
+
+
+# The redaction rules snapzen ships, by name (snapzen.policy.redaction.BUILTIN_RULES holds one
+# rule each): the one list that `redaction.enabled` and the Redactor check names against.
+REDACTION_RULES = ("card", "iban", "email", "uk_nino", "us_ssn")
+_RULE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def check_rule_name(name: str) -> str:
+    if _RULE_NAME.fullmatch(name) is None:
+        raise ValueError(
+            f"invalid redaction rule name {name!r}: "
+            "use 1-64 characters from A-Z, a-z, 0-9, '_', '.', '-'"
+        )
+    return name
+
+
+def check_redaction_rules(names: Sequence[str]) -> list[str]:
+    """``redaction.enabled``: built-in rule names only (ValueError names the unknown one)."""
+    if isinstance(names, str):
+        raise TypeError("enabled must be a sequence of rule names, not a single string")
+    for name in names:
+        if name not in REDACTION_RULES:
+            known = ", ".join(sorted(REDACTION_RULES))
+            raise ValueError(f"unknown redaction rule {name!r} (known rules: {known})")
+    return list(names)
+
+
+def compile_patterns(patterns: Mapping[str, str]) -> dict[str, re.Pattern[str]]:
+    """``redaction.extra_patterns``, compiled; ValueError names a pattern that cannot be a rule."""
+    compiled: dict[str, re.Pattern[str]] = {}
+    for name, source in patterns.items():
+        if name in REDACTION_RULES:
+            raise ValueError(
+                f"redaction pattern {name!r} clashes with the built-in rule of that name"
+            )
+        try:
+            compiled[name] = re.compile(source)
+        except re.error as exc:
+            raise ValueError(f"invalid regex for redaction pattern {name!r}: {exc}") from None
+        if compiled[name].fullmatch("") is not None:
+            raise ValueError(f"redaction pattern {name!r} matches the empty string")
+        check_rule_name(name)
+    return compiled
 
 
 def header_problem(value: str) -> str | None:

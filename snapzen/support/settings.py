@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import suppress
 from contextvars import ContextVar
 from datetime import timedelta
@@ -55,21 +55,6 @@ from snapzen.support.settings_sources import (
 )
 from snapzen.support.settings_transfer import Recipient as Recipient
 from snapzen.support.settings_transfer import TransferSettings as TransferSettings
-
-# A check of one setting's value that needs the code using it (the redaction rules live in the
-# policy layer, above this one): raises ValueError with the reason. The caller of load_settings
-# passes them, keyed by the setting's dotted name (the CLI passes snapzen.policy.setting_checks);
-# they run inside pydantic's validation, so a problem is reported with the others, naming the
-# setting and where it was written.
-ValueCheck = Callable[[Any], object]
-_VALUE_CHECKS: ContextVar[Mapping[str, ValueCheck]] = ContextVar("snapzen_value_checks")
-
-
-def _checked(setting: str, value: Any) -> Any:
-    check = _VALUE_CHECKS.get({}).get(setting)
-    if check is not None:
-        check(value)
-    return value
 
 
 def _check_base_url(url: str) -> str:
@@ -250,17 +235,14 @@ class RedactionSettings(Section):
     _split = field_validator("enabled", mode="before")(split_list)
 
     # Checked at load, not when the pipeline starts, so a typo fails before the lock and any
-    # network call with exit 2 and one line naming the rule: by the redaction code itself, which
-    # the caller of load_settings hands in (see ValueCheck).
-    @field_validator("enabled")
-    @classmethod
-    def _known_rules(cls, values: list[str]) -> list[str]:
-        return list(_checked("redaction.enabled", values))
+    # network call with exit 2 and one line naming the rule.
+    _rules = field_validator("enabled")(setting_checks.check_redaction_rules)
 
     @field_validator("extra_patterns")
     @classmethod
     def _valid_patterns(cls, patterns: dict[str, str]) -> dict[str, str]:
-        return dict(_checked("redaction.extra_patterns", patterns))
+        setting_checks.compile_patterns(patterns)
+        return patterns
 
 
 class HttpSettings(Section):
@@ -402,14 +384,12 @@ _FAILED: ContextVar[setting_checks.Failed] = ContextVar("snapzen_failed_settings
 
 def load_settings(
     config_path: Path | str | None = None,
-    checks: Mapping[str, ValueCheck] | None = None,
     *,
     needs: Needs = Needs.ALL,
 ) -> Settings:
     """Build Settings or raise ConfigError listing every problem, one line each, each naming
     the setting as it was given. ``config_path``: the file named with --config, which wins
-    over SNAPZEN_CONFIG; ``checks``: value checks by the code that uses a setting (see
-    ValueCheck), run with pydantic's own; ``needs``: what the command needs (see Needs)."""
+    over SNAPZEN_CONFIG; ``needs``: what the command needs (see Needs)."""
     given = "--config"
     if not config_path and os.environ.get(CONFIG_ENV):
         config_path, given = os.environ[CONFIG_ENV], CONFIG_ENV
@@ -417,7 +397,7 @@ def load_settings(
     origins = origins_of(str(config_path) if config_path else None, file_values)
     problems = secrets_in_file(file_values, str(config_path))
     problems += setting_checks.unknown_env_sections(Settings, os.environ)
-    settings, found, failed = _build(file_values, checks or {}, origins)
+    settings, found, failed = _build(file_values, origins)
     needed = EVIDENCE_SECTIONS if needs is Needs.EVIDENCE else frozenset(Settings.model_fields)
     found += setting_checks.cross_problems(settings, failed, origins)
     if needs is Needs.SYNC:
@@ -432,7 +412,7 @@ def load_settings(
 
 
 def _build(
-    file_values: Mapping[str, Any], checks: Mapping[str, ValueCheck], origins: Origins
+    file_values: Mapping[str, Any], origins: Origins
 ) -> tuple[Settings, list[setting_checks.Found], setting_checks.Failed]:
     """Settings, with every problem found on the way (each with the sections it is about),
     and the settings that failed, by section ("" for a section as a whole): in the Settings
@@ -445,7 +425,7 @@ def _build(
     failed: dict[str, frozenset[str]] = {}
     found: list[setting_checks.Found] = []
     for _ in range(len(Settings.model_fields) + 2):
-        token, skip = _VALUE_CHECKS.set(checks), _FAILED.set(failed)
+        skip = _FAILED.set(failed)
         try:
             return Settings(**file_values), found, failed
         except ValidationError as exc:
@@ -459,7 +439,6 @@ def _build(
             if failed == before:  # nothing more to set aside: say what was found
                 raise ConfigError(_one_message([line for _, line in found])) from None
         finally:
-            _VALUE_CHECKS.reset(token)
             _FAILED.reset(skip)
     raise AssertionError("unreachable: each pass sets aside at least one more setting")
 
@@ -469,12 +448,6 @@ def _one_message(problems: list[str]) -> str:
     if len(problems) == 1:
         return problems[0]
     return f"{len(problems)} problems in the settings:\n  " + "\n  ".join(problems)
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """Every problem, each naming its setting (kept for callers validating a dict)."""
-    lines = setting_checks.describe_errors(exc, Settings, origins_of(None, {}))
-    return _one_message([line for _, line in lines])
 
 
 def require_sync_settings(settings: Settings) -> None:
