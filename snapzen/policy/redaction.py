@@ -93,9 +93,6 @@ def _marker(category: str) -> str:
 # boundary and grouping logic lives in Python (_CardRule.find) instead.
 _DIGIT_RUN_RE = re.compile(r"[0-9]+(?:[ -][0-9]+)*")
 _DIGIT_GROUP_RE = re.compile(r"[0-9]+")
-# Twelve ASCII digits, each joined to the next by at most one separator of a run: matches
-# somewhere in a text exactly when one of its digit runs holds at least CARD_MIN_DIGITS digits.
-_CARD_PREFILTER_RE = re.compile(r"[0-9](?:[ -]?[0-9]){11}")
 # Separators that glue a digit run to a neighbouring digit (decimals, times,
 # dates, IP addresses, thousands separators): "1.4111...", "12:30", "01/05".
 _NUMERIC_PUNCTUATION = frozenset(".,/:")
@@ -198,8 +195,9 @@ class RedactionRule:
         check_rule_name(self.name)
 
     def may_match(self, text: str) -> bool:
-        """False only when :meth:`find` surely yields nothing for ``text`` (a cheap, exact
-        necessary condition; most chat lines hold nothing to redact)."""
+        """False only when :meth:`find` surely yields nothing for ``text``: a cheap, exact
+        necessary condition, the one prefilter of a rule (most chat lines hold nothing to
+        redact, and :class:`Redactor` calls :meth:`find` only where this is True)."""
         return True
 
     def find(self, text: str) -> Iterator[Span]:
@@ -222,11 +220,6 @@ class _IbanRule(RedactionRule):
 class _EmailRule(RedactionRule):
     def may_match(self, text: str) -> bool:
         return "@" in text  # every match of _EMAIL_RE contains '@'
-
-    def find(self, text: str) -> Iterator[Span]:
-        if "@" not in text:  # exact prefilter: every match of _EMAIL_RE contains '@'
-            return iter(())
-        return super().find(text)
 
 
 def _glued_before(text: str, start: int, marker_ends: frozenset[int]) -> bool:
@@ -277,8 +270,6 @@ class _CardRule(RedactionRule):
     def find(self, text: str) -> Iterator[Span]:
         """Cards in ``text`` as typed: found in its normalised view (``card_forms``: NFKC,
         any separator, brackets), reported as spans of the original characters."""
-        if LOOSE_PREFILTER_RE.search(text) is None:  # the usual chat line: no view built
-            return
         view, where = card_view(text)
         for span in self._find_in_view(view):
             yield to_original(span, where)
@@ -297,11 +288,6 @@ class _CardRule(RedactionRule):
                     yield start, end
 
     def _runs(self, text: str) -> Iterator[Span]:
-        # Prefilter (exact): a card needs 12 digits inside one run, and a run holds 12 digits
-        # exactly when some substring matches _CARD_PREFILTER_RE. Most chat lines have none,
-        # so the IBAN and marker scans below are skipped for them.
-        if _CARD_PREFILTER_RE.search(text) is None:
-            return
         iban_spans: list[Span] | None = None
         iban_starts: list[int] = []
         marker_starts: frozenset[int] = frozenset()
@@ -493,7 +479,7 @@ class Redactor:
         protected_starts = [start for start, _ in protected]
         candidates: list[tuple[int, int, int]] = []
         for priority, rule in enumerate(self._rules):
-            for start, end in rule.find(text):
+            for start, end in rule.find(text) if rule.may_match(text) else ():
                 if not _overlaps(protected, protected_starts, start, end):
                     candidates.append((start, end, priority))
         if not candidates:
