@@ -1,8 +1,7 @@
 """Sink: Zendesk ticket import, job statuses, lookup and deletion (docs/zendesk.md).
 
 ``ZendeskClient``: the endpoints snapzen uses, over the shared ``HttpClient`` retry policy,
-paced by ``snapzen.clients.pacing`` and authenticated by ``snapzen.clients.zendesk_auth``
-(both re-exported here for callers that import them from this module).
+paced by ``snapzen.clients.pacing`` and authenticated by ``snapzen.clients.zendesk_auth``.
 """
 
 from __future__ import annotations
@@ -26,14 +25,7 @@ from snapzen.clients.pacing import (
     first_header,
     parse_budget_header,
 )
-from snapzen.clients.zendesk_auth import (
-    API_TOKEN_SUNSET,
-    ApiTokenAuth,
-    BearerTokenAuth,
-    ClientCredentialsAuth,
-    ZendeskAuthBase,
-    build_auth,
-)
+from snapzen.clients.zendesk_auth import build_auth
 from snapzen.clients.zendesk_export import BulkReads
 from snapzen.policy.models import EncodedTicket, ImportTicket, JobStatus, ticket_json
 from snapzen.support.errors import (
@@ -48,20 +40,6 @@ from snapzen.support.log import get_logger
 from snapzen.support.settings import ZendeskSettings
 
 log = get_logger(__name__)
-
-__all__ = [
-    "API_TOKEN_SUNSET",
-    "ApiTokenAuth",
-    "BearerTokenAuth",
-    "ClientCredentialsAuth",
-    "ListBudget",
-    "RateLimitPacer",
-    "ZendeskAuthBase",
-    "ZendeskClient",
-    "build_auth",
-    "create_many_body",
-    "parse_budget_header",
-]
 
 # Most pacing waits one caller may do before sending regardless (see ZendeskClient._send).
 _PACING_ROUNDS = 20

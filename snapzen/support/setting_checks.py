@@ -213,7 +213,7 @@ def cross_problems(settings: Any, failed: Failed, origins: Origins) -> list[Foun
     ]
 
 
-_ZENDESK_CREDENTIALS = (
+ZENDESK_CREDENTIALS = (
     "SNAPZEN_ZENDESK__EMAIL with SNAPZEN_ZENDESK__API_TOKEN, or "
     "SNAPZEN_ZENDESK__OAUTH_ACCESS_TOKEN, or SNAPZEN_ZENDESK__OAUTH_CLIENT_ID with "
     "SNAPZEN_ZENDESK__OAUTH_CLIENT_SECRET"
@@ -258,7 +258,7 @@ def sync_requirements(settings: Any, failed: Failed, origins: Origins) -> list[F
         found.append(
             (
                 frozenset({"zendesk"}),
-                f"zendesk credentials are required: set {_ZENDESK_CREDENTIALS} (secrets as "
+                f"zendesk credentials are required: set {ZENDESK_CREDENTIALS} (secrets as "
                 f"variables, or as files in the secrets directory {where}{secrets})",
             )
         )
