@@ -29,6 +29,7 @@ import random
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -290,7 +291,7 @@ class HttpClient:
         kwargs["stream"] = True  # the body is read by _read_bounded, under the deadline and cap
         kwargs["allow_redirects"] = False  # _Attempt decides (snapzen.clients.redirects)
         kwargs["headers"] = {"User-Agent": self.user_agent, **(kwargs.get("headers") or {})}
-        attempt = _Attempt(self, method, url, idempotent, kwargs, decode=decode)
+        attempt = _Attempt(self, method, url, idempotent, kwargs, decode)
         retrying = Retrying(
             retry=retry_if_exception_type(RetriableError),
             wait=self._wait,
@@ -330,27 +331,22 @@ class HttpClient:
         return min(cap, base + random.uniform(0, base))
 
 
+@dataclass
 class _Attempt:
     """One call of the retry loop; remembers the last status for the retry log line."""
 
-    def __init__(
-        self,
-        client: HttpClient,
-        method: str,
-        url: str,
-        idempotent: bool,
-        kwargs: dict[str, Any],
-        *,
-        decode: bool = False,
-    ) -> None:
-        self.client = client
-        self.decode = decode
-        self.method = method
-        self.url = url
-        self.idempotent = idempotent
-        self.kwargs = kwargs
-        self.endpoint = f"{method} {redact_url(_full_url(url, kwargs.get('params')))}"
-        self.last_status: int | None = None
+    client: HttpClient
+    method: str
+    url: str
+    idempotent: bool
+    kwargs: dict[str, Any]
+    decode: bool
+    last_status: int | None = None
+
+    def __post_init__(self) -> None:
+        self.endpoint = (
+            f"{self.method} {redact_url(_full_url(self.url, self.kwargs.get('params')))}"
+        )
 
     def __call__(self) -> Any:
         self.last_status = None
@@ -400,14 +396,9 @@ class _Attempt:
             _read_bounded(response, deadline, settings.max_response_bytes)
         except _BodyTooLarge as exc:
             raise self._refused(str(exc)) from None
-        except _DeadlinePassed:
-            raise self._refused(
-                f"no complete answer within http.total_timeout_seconds "
-                f"({settings.total_timeout_seconds:g} s)",
-                transient=True,
-            ) from None
-        except requests.exceptions.RequestException as exc:
-            if time.monotonic() >= deadline:  # cut by answer_deadline, not by the server
+        except (_DeadlinePassed, requests.exceptions.RequestException) as exc:
+            # Past the deadline, a cut connection was cut by answer_deadline, not the server.
+            if isinstance(exc, _DeadlinePassed) or time.monotonic() >= deadline:
                 raise self._refused(
                     f"no complete answer within http.total_timeout_seconds "
                     f"({settings.total_timeout_seconds:g} s)",
