@@ -51,6 +51,14 @@ def epoch_to_datetime(value: Any) -> datetime | None:
         return None
 
 
+def first_time(*values: Any) -> datetime | None:
+    """The first of ``values`` that is a time (SnapEngage sends one moment in several fields)."""
+    for value in values:
+        if (at := epoch_to_datetime(value)) is not None:
+            return at
+    return None
+
+
 def _parse_iso(text: str) -> datetime | None:
     try:
         return clock.parse(text)  # a time with no zone is UTC
@@ -116,11 +124,7 @@ class TranscriptEntry(Lenient):
 
     @property
     def at(self) -> datetime | None:
-        return (
-            epoch_to_datetime(self.date_milliseconds)
-            or epoch_to_datetime(self.date_seconds)
-            or epoch_to_datetime(self.date)
-        )
+        return first_time(self.date_milliseconds, self.date_seconds, self.date)
 
     @property
     def is_visitor(self) -> bool:
@@ -173,10 +177,8 @@ class SnapEngageCase(Lenient):
 
     @property
     def started_at(self) -> datetime | None:
-        return (
-            epoch_to_datetime(self.created_at_milliseconds)
-            or epoch_to_datetime(self.created_at_seconds)
-            or epoch_to_datetime(self.created_at_date)
+        return first_time(
+            self.created_at_milliseconds, self.created_at_seconds, self.created_at_date
         )
 
     @property

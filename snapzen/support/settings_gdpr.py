@@ -72,10 +72,7 @@ class ConsentSettings(Section):
 
     _split = field_validator("accepted_values", "refused_values", mode="before")(split_list)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _moved(cls, data: Any) -> Any:
-        return refuse_moved(data, MOVED_FROM_CONSENT, "consent.{name} moved to {target}")
+    _moved = refuse_moved(MOVED_FROM_CONSENT, "consent.{name} moved to {target}")
 
     @field_validator("sources", mode="before")
     @classmethod
