@@ -15,9 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from snapzen.support.setting_origin import ENV_PREFIX as ENV_PREFIX
-from snapzen.support.setting_origin import Origins
-from snapzen.support.setting_origin import env_name as env_name
+from snapzen.support.settings_sources import ENV_PREFIX, Origins, env_name
 
 # Variables that are not settings but share the prefix.
 NOT_SETTINGS = {"SNAPZEN_CONFIG", "SNAPZEN_SECRETS_DIR"}
@@ -175,7 +173,7 @@ def _has_failed(failed: Failed, section: str, name: str) -> bool:
 
 def describe_errors(exc: ValidationError, model: type[BaseModel], origins: Origins) -> list[Found]:
     """One line per problem, every unknown key included, each naming the setting as it was
-    given (see snapzen.support.setting_origin)."""
+    given (see snapzen.support.settings_sources.Origins)."""
     lines: list[Found] = []
     for error in exc.errors():
         location = tuple(str(part) for part in error["loc"])

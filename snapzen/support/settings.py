@@ -36,24 +36,20 @@ from pydantic_settings import (
 
 from snapzen.support import setting_checks
 from snapzen.support.errors import ConfigError
-from snapzen.support.setting_origin import Origins
 from snapzen.support.settings_base import CommaList, Section, split_list
-from snapzen.support.settings_clients import Client as Client
-from snapzen.support.settings_clients import check_clients, client_of, parse_clients
+from snapzen.support.settings_clients import Client, check_clients, client_of, parse_clients
 from snapzen.support.settings_gdpr import ConsentSettings as ConsentSettings
 from snapzen.support.settings_gdpr import RecordSettings
-from snapzen.support.settings_sources import CONFIG_ENV as CONFIG_ENV
-from snapzen.support.settings_sources import DEFAULT_SECRETS_DIR as DEFAULT_SECRETS_DIR
-from snapzen.support.settings_sources import ENV_PREFIX as ENV_PREFIX
-from snapzen.support.settings_sources import SECRET_FIELDS as SECRET_FIELDS
-from snapzen.support.settings_sources import SECRETS_DIR_ENV as SECRETS_DIR_ENV
 from snapzen.support.settings_sources import (
+    CONFIG_ENV,
+    ENV_PREFIX,
+    Origins,
     SecretsDirSource,
     origins_of,
     read_toml,
     secrets_in_file,
 )
-from snapzen.support.settings_transfer import Recipient as Recipient
+from snapzen.support.settings_sources import SECRET_FIELDS as SECRET_FIELDS
 from snapzen.support.settings_transfer import TransferSettings as TransferSettings
 
 

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from snapzen.support.setting_checks import env_name
 from snapzen.support.settings import SECRET_FIELDS, Settings
+from snapzen.support.settings_sources import env_name
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 EXAMPLE = CONFIG / "snapzen.example.toml"
