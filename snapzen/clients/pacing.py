@@ -24,7 +24,6 @@ LIMIT_HEADERS = ("X-Rate-Limit", "ratelimit-limit", "rate-limit-limit")
 RESET_HEADERS = ("ratelimit-reset", "rate-limit-reset", "X-Rate-Limit-Reset")
 # Endpoint budgets (``total=…; remaining=…; resets=…``).
 TICKETS_INDEX_HEADERS = ("zendesk-ratelimit-tickets-index", "zendesk-rate-limit-tickets-index")
-INFLIGHT_JOBS_HEADERS = ("zendesk-ratelimit-inflight-jobs", "zendesk-rate-limit-inflight-jobs")
 WINDOW_SECONDS = 60.0
 
 

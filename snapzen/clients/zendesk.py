@@ -18,12 +18,9 @@ from pydantic import ValidationError
 from snapzen.clients.http import HttpClient, http_date
 from snapzen.clients.origin import require_origin
 from snapzen.clients.pacing import (
-    INFLIGHT_JOBS_HEADERS,
     TICKETS_INDEX_HEADERS,
     ListBudget,
     RateLimitPacer,
-    first_header,
-    parse_budget_header,
 )
 from snapzen.clients.zendesk_auth import build_auth
 from snapzen.clients.zendesk_export import BulkReads
@@ -109,7 +106,6 @@ class ZendeskClient(BulkReads):
         self.pacer = RateLimitPacer(clock=clock, requests_per_minute=settings.requests_per_minute)
         # List Tickets' own 100/minute budget, which the external_id lookups spend.
         self.tickets_index = ListBudget(TICKETS_INDEX_HEADERS, clock=clock)
-        self._inflight_remaining: int | None = None
         self._server_time: datetime | None = None
 
     # -- endpoints
@@ -322,11 +318,6 @@ class ZendeskClient(BulkReads):
         """Permanently delete a soft-deleted user (404: never soft-deleted, or already purged)."""
         self._call("DELETE", f"/api/v2/deleted_users/{int(user_id)}", body=False)
 
-    @property
-    def inflight_jobs_remaining(self) -> int | None:
-        """How many more background jobs Zendesk would accept, from the last response seen."""
-        return self._inflight_remaining
-
     # -- plumbing
 
     def _destroy(self, path: str, ticket_ids: Sequence[int]) -> JobStatus:
@@ -400,9 +391,6 @@ class ZendeskClient(BulkReads):
         """Response hook: runs for every attempt, including 429s and retried ones."""
         self.pacer.observe(response.headers)
         self.tickets_index.observe(response.headers)
-        inflight = parse_budget_header(first_header(response.headers, INFLIGHT_JOBS_HEADERS))
-        if "remaining" in inflight:
-            self._inflight_remaining = inflight["remaining"]
         self._server_time = http_date(response.headers.get("Date"))  # case-insensitive
         return response
 
