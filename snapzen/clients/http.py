@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,7 +66,7 @@ from snapzen.support.errors import (
     TooManyJobsError,
     TransientNetworkError,
 )
-from snapzen.support.log import get_logger
+from snapzen.support.log import get_logger, scrub_personal
 from snapzen.support.settings import HttpSettings
 
 log = get_logger(__name__)
@@ -80,7 +79,6 @@ SAFE_QUERY_PARAMS = frozenset(
 )
 # Zendesk 422 details can quote the offending value (an email address, a name): mask emails
 # and keep the message short so an error column or log line never becomes a data dump.
-_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 _MAX_DETAIL_CHARS = 500
 
 
@@ -150,7 +148,7 @@ def _error_code(body: Any) -> str | None:
 
 def _safe_text(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    text = _EMAIL_RE.sub("[email]", text)
+    text = scrub_personal(text)
     return text if len(text) <= _MAX_DETAIL_CHARS else text[:_MAX_DETAIL_CHARS] + "…"
 
 

@@ -9,8 +9,9 @@ silently dropped by Zendesk, so we want it to fail in our tests instead.
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -198,8 +199,6 @@ class SnapEngageCase(Lenient):
         last_line = max((at for at in line_times if at is not None), default=None)
         candidates = [start]
         if duration is not None and duration > 0:
-            from datetime import timedelta
-
             candidates.append(start + timedelta(seconds=duration))
         if last_line is not None:
             candidates.append(last_line)
@@ -223,15 +222,9 @@ class SnapEngageCase(Lenient):
 
 
 def _as_number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        with suppress(ValueError):
             return float(value)
-        except ValueError:
-            return None
     return None
 
 
