@@ -180,9 +180,7 @@ class ZendeskClient(BulkReads):
             before=self._wait_for_tickets_index,
         )
         for tickets in pages:
-            ids.extend(
-                t["id"] for t in tickets if isinstance(t, dict) and isinstance(t.get("id"), int)
-            )
+            ids.extend(t["id"] for t in tickets if _ticket_id(t))
         return ids
 
     def show_ticket(self, ticket_id: int) -> dict[str, Any] | None:

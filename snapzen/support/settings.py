@@ -96,6 +96,7 @@ class SnapEngageSettings(Section):
     _split_widgets = field_validator("widgets", mode="before")(split_list)
     _widget_ids = field_validator("widgets")(setting_checks.check_widgets)
     _token = field_validator("api_token")(_sendable)
+    _https = field_validator("base_url")(_check_base_url)
 
     @model_validator(mode="after")
     def _overlap_covers_timezone(self) -> SnapEngageSettings:
@@ -104,11 +105,6 @@ class SnapEngageSettings(Section):
         if self.timezone not in ("Etc/UTC", "UTC") and self.overlap_days < 1:
             raise ValueError("overlap_days must be at least 1 when timezone is not UTC")
         return self
-
-    @field_validator("base_url")
-    @classmethod
-    def _https(cls, value: str) -> str:
-        return _check_base_url(value)
 
 
 class ZendeskAuth(StrEnum):
@@ -154,11 +150,7 @@ class ZendeskSettings(Section):
     recovery_grace_seconds: float = Field(default=3600.0, ge=0)
     requests_per_minute: int | None = Field(default=None, ge=1)
 
-    @field_validator("base_url")
-    @classmethod
-    def _https(cls, value: str) -> str:
-        return _check_base_url(value) if value else value
-
+    _https = field_validator("base_url")(lambda url: _check_base_url(url) if url else url)
     _subdomain = field_validator("subdomain")(setting_checks.check_subdomain)
     _email = field_validator("email")(setting_checks.check_email)
     _secrets = field_validator("api_token", "oauth_access_token", "oauth_client_secret")(_sendable)
@@ -264,11 +256,7 @@ class ScheduleSettings(Section):
     every: str = "15m"
     retention_sweep_at: str = "03:30"
 
-    @field_validator("every")
-    @classmethod
-    def _interval(cls, value: str) -> str:
-        parse_interval(value)
-        return value
+    _interval = field_validator("every")(lambda text: parse_interval(text) and text)
 
 
 def parse_interval(text: str) -> timedelta:
