@@ -90,10 +90,7 @@ class ConsentSettings(Section):
     def _lower(cls, values: list[str]) -> list[str]:
         return [v.strip().lower() for v in values]
 
-    @field_validator("notices", mode="before")
-    @classmethod
-    def _notices_json(cls, value: Any) -> Any:
-        return json_text(value, "object")
+    _notices_json = field_validator("notices", mode="before")(lambda v: json_text(v, "object"))
 
     @field_validator("notices")
     @classmethod

@@ -147,10 +147,9 @@ class TransferSettings(Section):
     # Named, not just "extra input": an old config must say where its setting went.
     _moved = refuse_moved(_MOVED_OUT, "transfer.{name} was replaced by {target}")
 
-    @field_validator("recipients", mode="before")
-    @classmethod
-    def _recipients_json(cls, value: Any) -> Any:
-        return json_text(value, "list of recipients")
+    _recipients_json = field_validator("recipients", mode="before")(
+        lambda value: json_text(value, "list of recipients")
+    )
 
     @field_validator("controller_country")
     @classmethod
