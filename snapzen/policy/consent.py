@@ -103,12 +103,19 @@ def decide(
     country = normalise_country(case.country_code)
     applied = regimes(country, transfer)
     recipient = transfer.zendesk
+    if not applied:
+        return Decision(
+            outcome=Outcome.NOT_RESTRICTED,
+            basis=LegalBasis.NOT_RESTRICTED,
+            reason="controller_and_visitor_outside_area",
+            origin_country=country,
+        )
     restricted_under = tuple(r for r in applied if recipient.country not in r.area)
     if not restricted_under:
         return Decision(
             outcome=Outcome.NOT_RESTRICTED,
             basis=LegalBasis.NOT_RESTRICTED,
-            reason="destination_in_area" if applied else "controller_and_visitor_outside_area",
+            reason="destination_in_area",
             origin_country=country,
             regime=regime_name(applied),
         )
