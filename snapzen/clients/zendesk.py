@@ -65,12 +65,6 @@ def _user_summary(user: dict[str, Any]) -> dict[str, Any]:
     return {"id": user["id"], "role": user.get("role"), "email": user.get("email")}
 
 
-def create_many_body(tickets: Sequence[ImportTicket | EncodedTicket]) -> bytes:
-    """``{"tickets":[...]}`` around each ticket's JSON: the very bytes ``jsoncodec.dumps_bytes``
-    writes for the whole body, without encoding again what preparing the batch encoded."""
-    return b'{"tickets":[' + b",".join(ticket_json(t) for t in tickets) + b"]}"
-
-
 def _check_count(what: str, items: Sequence[Any], limit: int) -> None:
     if not items:
         raise ValueError(f"{what}: nothing to send")
@@ -119,7 +113,9 @@ class ZendeskClient(BulkReads):
         """Queue one create_many import job; never retried blindly (see snapzen.clients.http)."""
         _check_count("submit_import", tickets, self._settings.batch_size)
         params = {"archive_immediately": "true"} if self._settings.archive_immediately else None
-        body = create_many_body(tickets)
+        # Each ticket's JSON as preparing the batch encoded it: the very bytes
+        # jsoncodec.dumps_bytes writes for the whole body, without encoding them again.
+        body = b'{"tickets":[' + b",".join(ticket_json(t) for t in tickets) + b"]}"
         endpoint = "POST /api/v2/imports/tickets/create_many"
         answer = self._call(
             "POST",
