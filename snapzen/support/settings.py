@@ -84,7 +84,11 @@ def is_loopback(host: str) -> bool:
 class SnapEngageSettings(Section):
     base_url: str = "https://www.snapengage.com"
     org_id: str = ""
-    api_token: SecretStr | None = None
+    api_token: SecretStr | None = Field(
+        None,
+        description="SnapEngage API token (Admin Dashboard → My Account → API Token). Required "
+        "for sync.",
+    )
     widgets: CommaList = Field(default_factory=list)
     include_offline: bool = False
     settle_minutes: int = Field(default=30, ge=5)
@@ -117,10 +121,20 @@ class ZendeskSettings(Section):
     subdomain: str = ""
     base_url: str = ""
     email: str = ""
-    api_token: SecretStr | None = None
-    oauth_access_token: SecretStr | None = None
+    api_token: SecretStr | None = Field(
+        None,
+        description="Zendesk API token, with zendesk.email. Zendesk deactivates all API tokens "
+        "on 2027-04-30: prefer OAuth.",
+    )
+    oauth_access_token: SecretStr | None = Field(
+        None, description="A static Zendesk OAuth access token."
+    )
     oauth_client_id: str = ""
-    oauth_client_secret: SecretStr | None = None
+    oauth_client_secret: SecretStr | None = Field(
+        None,
+        description="OAuth client secret, with zendesk.oauth_client_id (tokens renewed "
+        "automatically).",
+    )
     # Erasure searches and deletes users (users:*); imports, job statuses, lookups and ticket
     # deletion need tickets:*. A token without a scope an endpoint needs gets 403 Forbidden.
     oauth_scope: str = "tickets:read tickets:write users:read users:write"
@@ -199,7 +213,11 @@ class LedgerSettings(Section):
         # How docs show it: the value itself depends on who runs the doc generator.
         json_schema_extra={"shown_default": "$XDG_DATA_HOME/snapzen/snapzen.db"},
     )
-    key: SecretStr | None = None
+    key: SecretStr | None = Field(
+        None,
+        description="HMAC key of the ledger (subject references, checkpoints): at least 16 "
+        "characters, kept safe; losing it makes subject lookups impossible.",
+    )
     # Erasure journal: one line per Art. 17 erasure, kept OUTSIDE the database so that a
     # restored backup can be brought back up to date (`snapzen ledger reapply-erasures`).
     # None: next to the database, `<path>.erasures.jsonl`.

@@ -23,23 +23,6 @@ EXAMPLE = CONFIG / "snapzen.example.toml"
 # The page's prose (what is checked at load), above the generated tables.
 HEAD = CONFIG / "configuration-doc.md"
 
-SECRET_NOTES = {
-    ("snapengage", "api_token"): "SnapEngage API token (Admin Dashboard → My Account → API "
-    "Token). Required for sync.",
-    ("zendesk", "api_token"): "Zendesk API token, with zendesk.email. Zendesk deactivates all "
-    "API tokens on 2027-04-30: prefer OAuth.",
-    ("zendesk", "oauth_access_token"): "A static Zendesk OAuth access token.",
-    ("zendesk", "oauth_client_secret"): "OAuth client secret, with zendesk.oauth_client_id "
-    "(tokens renewed automatically).",
-    ("ledger", "key"): "HMAC key of the ledger (subject references, checkpoints): at least 16 "
-    "characters, kept safe; losing it makes subject lookups impossible.",
-}
-
-# Settings the example config lists without a comment of their own.
-PLAIN_NOTES = {
-    ("http", "timeout_seconds"): "Seconds to wait for an answer to one HTTP request.",
-}
-
 
 def _descriptions(example: Path) -> dict[tuple[str, str], str]:
     """The comment block above each ``key = value`` of the example config."""
@@ -112,10 +95,8 @@ def render(example: Path = EXAMPLE) -> str:
         out += [f"## [{section}]", "", "| setting | environment variable | type | default | "
                 "what it does |", "|---|---|---|---|---|"]  # fmt: skip
         for name, field in model.model_fields.items():
-            secret = (section, name) in SECRET_FIELDS
-            note = (SECRET_NOTES if secret else notes).get((section, name)) or PLAIN_NOTES.get(
-                (section, name)
-            )
+            secret = (section, name) in SECRET_FIELDS  # described on the model: not in the file
+            note = field.description if secret else notes.get((section, name))
             default = "secret: environment or secrets file" if secret else _shown(
                 field.get_default(call_default_factory=True)
             )  # fmt: skip
