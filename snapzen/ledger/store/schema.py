@@ -16,15 +16,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from snapzen.ledger.evidence.events_table import move_to_events
-from snapzen.ledger.evidence.transfers_table_v8 import rebuild_with_records
-
-APPEND_ONLY_TRIGGERS = """
-CREATE TRIGGER IF NOT EXISTS transfers_no_update BEFORE UPDATE ON transfers
-BEGIN SELECT RAISE(ABORT, 'transfers is append-only: UPDATE refused'); END;
-CREATE TRIGGER IF NOT EXISTS transfers_no_delete BEFORE DELETE ON transfers
-BEGIN SELECT RAISE(ABORT, 'transfers is append-only: DELETE refused'); END;
-"""
+from snapzen.ledger.evidence.events_table import V8_TRIGGERS, move_to_events, rebuild_with_records
 
 
 def _v1_initial(db: sqlite_utils.Database) -> None:
@@ -118,7 +110,8 @@ def _v1_initial(db: sqlite_utils.Database) -> None:
         );
         """
     )
-    db.executescript(APPEND_ONLY_TRIGGERS)
+    for trigger in V8_TRIGGERS:  # the text step 1 always ran, from one source
+        db.execute(trigger)
 
 
 def _v2_backfill_windows(db: sqlite_utils.Database) -> None:
@@ -214,7 +207,7 @@ def _v7_decision_log(db: sqlite_utils.Database) -> None:
 
 def _v8_records(db: sqlite_utils.Database) -> None:
     """transfers.record: each row stores the JSON its hash covers, and the columns are
-    generated from it (ledger.evidence.transfers_table_v8), so verify hashes stored bytes instead of
+    generated from it (ledger.evidence.events_table), so verify hashes stored bytes instead of
     rebuilding them. Old rows get the exact JSON their version hashed."""
     rebuild_with_records(db.conn)
 
