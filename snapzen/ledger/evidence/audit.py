@@ -41,6 +41,23 @@ SUBJECT_COLUMNS = (
     "origin_country", "consent_variable", "consent_value", "consent_observed_at", "details",
 )  # fmt: skip
 
+# The report's queries, shared with the auditor UI's canned queries (web.CANNED_QUERIES),
+# which run them over the `transfers` view under its time column, `transferred_at`.
+BY_MONTH_SQL = (
+    "SELECT substr({time}, 1, 7) AS month, legal_basis, count(*) AS {n} FROM {table}{where} "
+    "GROUP BY month, legal_basis ORDER BY month"
+)
+BY_BASIS_SQL = (
+    "SELECT legal_basis, mechanism_ref, count(*) AS transfers, count(DISTINCT "
+    "substr({time}, 1, 7)) AS months, min({time}) AS first, max({time}) AS last "
+    "FROM {table}{where} GROUP BY legal_basis, mechanism_ref ORDER BY transfers DESC"
+)
+# A transfer whose ticket snapzen has not deleted (erasure or expiry), `t` being the transfer.
+NOT_DELETED_SQL = (
+    "NOT EXISTS (SELECT 1 FROM events e WHERE e.ticket_id = t.ticket_id "
+    "AND e.event IN ('expired', 'erased'))"
+)
+
 
 def parse_bound(text: str | None, *, end: bool) -> str | None:
     """CLI date bound → an ISO string comparable with `recorded_at` (`...Z` UTC).
@@ -307,14 +324,8 @@ def build_report(
     today = today or clock.today()
     transfer_filters = Filters(**{**filters.__dict__, "event": "transfer"})
     where, params = transfer_filters.where()
-    month = "substr(recorded_at, 1, 7)"
-
-    month_basis = _rows(
-        conn,
-        f"SELECT {month} AS month, legal_basis, count(*) AS n FROM events{where} "
-        "GROUP BY month, legal_basis ORDER BY month",
-        params,
-    )
+    on_events = {"time": "recorded_at", "table": "events", "where": where}
+    month_basis = _rows(conn, BY_MONTH_SQL.format(n="n", **on_events), params)
     by_month: dict[str, dict[str, Any]] = {}
     for row in month_basis:
         entry = by_month.setdefault(row["month"], {"month": row["month"], "transfers": 0})
@@ -334,12 +345,10 @@ def build_report(
     expiring_until = (today + timedelta(days=horizon_days)).isoformat()
     expiring_by_month = _rows(
         conn,
-        """SELECT substr(t.retention_until, 1, 7) AS month, count(*) AS transfers
+        f"""SELECT substr(t.retention_until, 1, 7) AS month, count(*) AS transfers
            FROM events t
            WHERE t.event = 'transfer' AND t.retention_until >= ? AND t.retention_until <= ?
-             AND NOT EXISTS (SELECT 1 FROM events e WHERE e.ticket_id = t.ticket_id
-                             AND e.event IN ('expired', 'erased'))
-           GROUP BY month ORDER BY month""",
+             AND {NOT_DELETED_SQL} GROUP BY month ORDER BY month""",
         [today.isoformat(), expiring_until],
     )
     return Report(
@@ -356,14 +365,7 @@ def build_report(
             f"{where} GROUP BY recipient, destination_country ORDER BY transfers DESC",
             params,
         ),
-        by_basis=_rows(
-            conn,
-            f"SELECT legal_basis, mechanism_ref, count(*) AS transfers, "
-            f"count(DISTINCT {month}) AS months, min(recorded_at) AS first, "
-            f"max(recorded_at) AS last FROM events{where} "
-            "GROUP BY legal_basis, mechanism_ref ORDER BY transfers DESC",
-            params,
-        ),
+        by_basis=_rows(conn, BY_BASIS_SQL.format(**on_events), params),
         by_origin=_rows(
             conn,
             f"SELECT origin_country, count(*) AS transfers FROM events{where} "

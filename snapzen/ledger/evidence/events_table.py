@@ -72,13 +72,17 @@ def _definition(table: str, time: str) -> tuple[str, tuple[str, ...], tuple[str,
         ")"
     )
     # decision: a case's rows, and (covering) its latest decision for verify's agreement check.
-    indexed = ("subject", "subject_ref"), ("time", time), ("decision", "case_id, event, ticket_id")
-    indexed += (
-        ("ticket", "ticket_id"),
-        ("retention", "retention_until"),
-        ("event", "event, case_id"),
+    indexed = {
+        "subject": "subject_ref",
+        "time": time,
+        "decision": "case_id, event, ticket_id",
+        "ticket": "ticket_id",
+        "retention": "retention_until",
+        "event": "event, case_id",
+    }
+    indexes = tuple(
+        f"CREATE INDEX {table}_{name} ON {table}({cols})" for name, cols in indexed.items()
     )
-    indexes = tuple(f"CREATE INDEX {table}_{name} ON {table}({cols})" for name, cols in indexed)
     triggers = tuple(
         f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb.lower()} BEFORE {verb} ON {table}\n"
         f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {verb} refused'); END"

@@ -28,15 +28,12 @@ from snapzen.ledger.evidence.chain import append_events, plain_json
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.store.case_status import UNSENT, UNSETTLED, CaseStatus, sql_list
 from snapzen.ledger.store.cursor_rules import next_cursor, utc_day
-from snapzen.ledger.store.db import transaction
+from snapzen.ledger.store.db import chunks, transaction
 from snapzen.ledger.store.transitions import ERASED_REASON
 from snapzen.support import clock
 from snapzen.support.errors import FatalError
 
 S = CaseStatus  # short: the SQL below names a status in most statements
-
-
-# The ledger's timestamp text: the one format, support.clock's (a name many callers use).
 
 
 @dataclass(frozen=True)
@@ -111,9 +108,7 @@ def stage(
         # One lookup per chunk of ids instead of one per case; a case id seen twice in the
         # page counts as new at most once, as with a lookup before each upsert.
         known: set[str] = set()
-        for offset in range(0, len(ids), _IDS_PER_QUERY):
-            chunk = ids[offset : offset + _IDS_PER_QUERY]
-            marks = ", ".join("?" for _ in chunk)
+        for chunk, marks in chunks(ids):
             known.update(
                 row[0]
                 for row in conn.execute(
@@ -146,9 +141,7 @@ def _withhold_erased(
     refs = list({case.subject_ref for case in cases if case.subject_ref})
     if not refs or conn.execute("SELECT 1 FROM erased_subjects LIMIT 1").fetchone() is None:
         return
-    for offset in range(0, len(refs), _IDS_PER_QUERY):
-        chunk = refs[offset : offset + _IDS_PER_QUERY]
-        marks = ", ".join("?" for _ in chunk)
+    for chunk, marks in chunks(refs):
         withheld = conn.execute(
             f"""UPDATE cases SET status = '{S.WITHHELD}', reason = '{ERASED_REASON}', raw = NULL,
                     raw_purged_at = ?, updated_at = ?, error = NULL
@@ -191,7 +184,6 @@ _REDECIDE_SQL = f"""UPDATE cases SET status = '{S.PENDING}', outcome = NULL, rea
                          WHERE f.case_id = cases.case_id AND f.resolved_at IS NULL)"""
 
 
-_IDS_PER_QUERY = 500  # well under SQLite's bound on host parameters
 _STAGE_SQL = f"""INSERT INTO cases (case_id, widget_id, day, case_type, started_at, status,
            error, raw, first_seen_at, updated_at, subject_ref, name_ref)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -483,9 +475,7 @@ def record_synced_counted(
         # appended in the order of ``synced``, exactly as one append_event per case would),
         # all in the one transaction: a poll that finds 25 jobs done records 2,500 cases, and
         # building all their rows at once held ~5 MB more at the peak (bench/RESULTS.md v8).
-        for offset in range(0, len(ids), _IDS_PER_QUERY):
-            chunk = ids[offset : offset + _IDS_PER_QUERY]
-            marks = ", ".join("?" for _ in chunk)
+        for chunk, marks in chunks(ids):
             found: dict[str, tuple[str, str | None, str]] = {
                 case_id: (status, draft_json, widget_id)
                 for case_id, status, draft_json, widget_id in conn.execute(
