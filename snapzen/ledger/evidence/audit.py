@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from typing import Any, Literal, TextIO
 
 from snapzen.ledger.evidence.csv_cells import neutralise_row
+from snapzen.ledger.evidence.derogations import DEROGATION_BASES
 from snapzen.ledger.rights import period_keys
 from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.support import clock
@@ -230,7 +231,6 @@ def format_for_path(path: str, explicit: str | None) -> Format:
 
 # --- Art. 30-style report -----------------------------------------------------------------
 
-ART49_BASES = ("art49_1a", "art49_1b")
 # Heuristics, not figures from the Guidelines: EDPB Guidelines 2/2018 read Art. 49 derogations
 # restrictively, for occasional transfers "outside the regular course of action"; transfers in
 # many different months, or many in one month, look like the regular course of business.
@@ -387,7 +387,7 @@ def _art49_findings(
     month_basis: list[dict[str, Any]], max_months: int, max_per_month: int
 ) -> list[Art49Finding]:
     findings = []
-    for basis in ART49_BASES:
+    for basis in DEROGATION_BASES:
         counts = {r["month"]: int(r["n"]) for r in month_basis if r["legal_basis"] == basis}
         if not counts:
             continue

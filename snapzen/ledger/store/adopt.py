@@ -129,22 +129,18 @@ def _adopt_one(
         counts.adopted += 1
         return _event(case_id, first.ticket_id, widget, tickets, source, duplicates=ticket_ids)
     ticket = tickets[0]
-    if status == CaseStatus.SYNCED:
-        if known_ticket == ticket.ticket_id:
-            counts.already += 1
-        else:
-            flag_case(
-                conn, case_id, TICKET_MISMATCH, [ticket.ticket_id], now, source=source,
-                details={"ledger_ticket_id": known_ticket},
-            )  # fmt: skip
-            counts.flagged.append(case_id)
+    if status == CaseStatus.SYNCED and known_ticket == ticket.ticket_id:
+        counts.already += 1
         return None
-    if status in (CaseStatus.WITHHELD, CaseStatus.IGNORED):
-        # The ledger decided not to send it, yet Zendesk has a ticket: a person must look.
-        flag_case(
-            conn, case_id, TICKET_FOR_WITHHELD, [ticket.ticket_id], now, source=source,
-            details={"ledger_status": status},
-        )  # fmt: skip
+    if status in (CaseStatus.SYNCED, CaseStatus.WITHHELD, CaseStatus.IGNORED):
+        # Synced with another ticket, or decided not to send yet Zendesk has a ticket: a
+        # person must look.
+        kind, details = (
+            (TICKET_MISMATCH, {"ledger_ticket_id": known_ticket})
+            if status == CaseStatus.SYNCED
+            else (TICKET_FOR_WITHHELD, {"ledger_status": status})
+        )
+        flag_case(conn, case_id, kind, [ticket.ticket_id], now, source=source, details=details)
         counts.flagged.append(case_id)
         return None
     _mark_synced(conn, case_id, ticket, stamp)

@@ -29,7 +29,7 @@ from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.store.case_status import UNSENT, UNSETTLED, CaseStatus, sql_list
 from snapzen.ledger.store.cursor_rules import next_cursor, utc_day
 from snapzen.ledger.store.db import chunks, transaction
-from snapzen.ledger.store.transitions import ERASED_REASON
+from snapzen.ledger.store.transitions import ERASED_REASON, WITHHOLD_ERASED
 from snapzen.support import clock
 from snapzen.support.errors import FatalError
 
@@ -143,9 +143,7 @@ def _withhold_erased(
         return
     for chunk, marks in chunks(refs):
         withheld = conn.execute(
-            f"""UPDATE cases SET status = '{S.WITHHELD}', reason = '{ERASED_REASON}', raw = NULL,
-                    raw_purged_at = ?, updated_at = ?, error = NULL
-                FROM erased_subjects e
+            f"""UPDATE cases SET {WITHHOLD_ERASED} FROM erased_subjects e
                 WHERE e.subject_ref = cases.subject_ref AND cases.subject_ref IN ({marks})
                   AND cases.status IN {sql_list(UNSENT)}
                   AND (cases.started_at IS NULL OR cases.started_at <= e.erased_at)
@@ -211,6 +209,10 @@ def requeue_failed(db: sqlite_utils.Database, max_attempts: int, now: datetime) 
         return cursor.rowcount
 
 
+# Pending, and the chat started before the bound (finished): what a batch may take.
+_READY = f"status = '{S.PENDING}' AND started_at IS NOT NULL AND started_at <= ?"
+
+
 def ready_cases(
     db: sqlite_utils.Database,
     settled_before: datetime,
@@ -223,8 +225,7 @@ def ready_cases(
     """Pending cases whose chat started before ``settled_before`` (finished), oldest first;
     without their payloads when ``with_raw`` is False (``stored_payload`` reads one later)."""
     payload = "raw" if with_raw else "NULL"
-    sql = f"""SELECT case_id, widget_id, {payload}, attempts FROM cases
-             WHERE status = '{S.PENDING}' AND started_at IS NOT NULL AND started_at <= ?"""
+    sql = f"SELECT case_id, widget_id, {payload}, attempts FROM cases WHERE {_READY}"
     params: list[Any] = [clock.format(settled_before)]
     if exclude:
         sql += f" AND case_id NOT IN ({', '.join('?' for _ in exclude)})"
@@ -248,8 +249,7 @@ def count_ready(db: sqlite_utils.Database, settled_before: datetime, cap: int) -
     (cheap: walks the cases_ready index; lets a pass push while still fetching
     without sending half-empty batches)."""
     row = db.execute(
-        f"""SELECT COUNT(*) FROM (SELECT 1 FROM cases WHERE status = '{S.PENDING}'
-               AND started_at IS NOT NULL AND started_at <= ? LIMIT ?)""",
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM cases WHERE {_READY} LIMIT ?)",
         (clock.format(settled_before), cap),
     ).fetchone()
     return int(row[0])
@@ -450,22 +450,10 @@ def record_synced(
     *,
     run_id: str,
     actor: str,
-) -> int:
+) -> tuple[int, int]:
     """Mark cases synced with their ticket ids and append their transfer rows, all in ONE
     transaction: either both the status and the ledger row exist, or neither does.
-    Returns the number of ledger rows (decisions: `transfer` or `sent`) appended."""
-    return record_synced_counted(db, synced, now, run_id=run_id, actor=actor)[0]
-
-
-def record_synced_counted(
-    db: sqlite_utils.Database,
-    synced: Mapping[str, int],
-    now: datetime,
-    *,
-    run_id: str,
-    actor: str,
-) -> tuple[int, int]:
-    """``record_synced``, returning (decision rows appended, of which `transfer` rows)."""
+    Returns (ledger rows appended: decisions `transfer` or `sent`, of which `transfer`)."""
     stamp = clock.format(now)
     ids = list(synced)
     appended = 0
