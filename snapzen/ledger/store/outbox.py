@@ -307,29 +307,20 @@ def mark_failed(
     with transaction(db) as conn:
         final = []
         for case_id, error in failures.items():
-            conn.execute(
+            row = conn.execute(
                 f"""UPDATE cases SET status = '{S.FAILED}', error = ?, attempts = attempts + ?,
                        batch_id = NULL, job_id = NULL, updated_at = ?
-                   WHERE case_id = ?""",
+                   WHERE case_id = ? RETURNING attempts, widget_id, subject_ref""",
                 (error[:500], 1 if count_attempt else 0, stamp, case_id),
-            )
-            row = conn.execute(
-                "SELECT attempts, widget_id, subject_ref FROM cases WHERE case_id = ?",
-                (case_id,),
             ).fetchone()
             if max_attempts is not None and row is not None and row[0] >= max_attempts:
+                details = {"attempts": row[0], "error": error[:200]}
                 final.append(
                     decisions.decision(
-                        "failed",
-                        case_id,
-                        stamp,
-                        widget_id=row[1],
-                        subject_ref=row[2],
-                        run_id=run_id,
-                        actor=actor,
-                        details={"attempts": row[0], "error": error[:200]},
+                        "failed", case_id, stamp, widget_id=row[1], subject_ref=row[2],
+                        run_id=run_id, actor=actor, details=details,
                     )
-                )
+                )  # fmt: skip
         decisions.record(conn, final)
     return len(final)
 
