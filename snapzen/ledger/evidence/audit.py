@@ -215,20 +215,6 @@ def write_rows(
     return count
 
 
-def format_for_path(path: str, explicit: str | None) -> Format:
-    """--format wins; otherwise the file extension; CSV by default."""
-    if explicit:
-        if explicit not in ("csv", "json", "jsonl"):
-            raise ConfigError("--format must be csv, json or jsonl for an export")
-        return explicit  # type: ignore[return-value]
-    lowered = path.lower()
-    if lowered.endswith((".jsonl", ".ndjson")):
-        return "jsonl"
-    if lowered.endswith(".json"):
-        return "json"
-    return "csv"
-
-
 # --- Art. 30-style report -----------------------------------------------------------------
 
 # Heuristics, not figures from the Guidelines: EDPB Guidelines 2/2018 read Art. 49 derogations
