@@ -142,7 +142,8 @@ def check_against_zendesk(
                 f"no Zendesk answer to check the clock with; refusing to {action}"
             )
         return None
-    api.check_credentials()
+    user = api.check_credentials()
+    log.info("zendesk_credentials_ok", user_id=user.get("id"), role=user.get("role"))
     return require_clock_agrees(
         clock(), api.server_time(), action=action, need_evidence=need_evidence
     )

@@ -32,9 +32,8 @@ Ledger events carry ids, dates and flags only: never the email, name or transcri
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,18 +50,18 @@ from snapzen.commands.clients import ticket_deleter_from, zendesk_from
 from snapzen.commands.clock_guard import check_against_zendesk
 from snapzen.commands.retention_forget import forget_due, plan_forget
 from snapzen.commands.retention_profiles import plan_profiles, sweep_profiles
-from snapzen.commands.run import recorded_run
+from snapzen.commands.run import locked_run
 from snapzen.ledger.evidence import decisions
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import holds
-from snapzen.ledger.store import runs, transitions
+from snapzen.ledger.store import transitions
 from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.ledger.store.cursor_rules import deletion_clock_error
 from snapzen.ledger.store.db import open_ledger, transaction
 from snapzen.policy.transform import add_years, external_id, retention_until
 from snapzen.support import clock as wall_clock
 from snapzen.support.errors import ConfigError
-from snapzen.support.log import bound_run, get_logger
+from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
 
 log = get_logger("snapzen.commands.retention")
@@ -70,36 +69,14 @@ log = get_logger("snapzen.commands.retention")
 RUN_KIND = "retention"
 
 CrashHook = Callable[[str], None]
-_COUNT_NAMES = (
-    "due",
-    "deleted",
-    "already_gone",
-    "purged",
-    "purge_failed",
-    "failed",
-    "recorded",
-    "previously_erased",
-    "held",
-    "batches",
-    "users_deleted",
-    "users_kept",
-    "users_failed",
-)
-
-
 # ---------------------------------------------------------------- pure rules
-
-
-def retention_ended(started_at: datetime, years: int, as_of: date) -> bool:
-    """True when the retention of a chat that started at ``started_at`` ended by ``as_of``."""
-    return retention_until(started_at, years) <= as_of
 
 
 def latest_due_day(as_of: date, years: int) -> date:
     """The latest chat day that can be due by ``as_of``: a cheap SQL pre-filter.
 
     One day past ``as_of`` minus ``years`` because a chat on 29 February is due on 28 February
-    ``years`` later; ``retention_ended`` then decides exactly."""
+    ``years`` later; ``iter_due`` then decides exactly."""
     return add_years(as_of, -years) + timedelta(days=1)
 
 
@@ -154,7 +131,8 @@ class SweepResult:
         return 3 if (self.failed or self.purge_failed or self.users_failed) else 0
 
     def counts(self) -> dict[str, int]:
-        return {name: int(getattr(self, name)) for name in _COUNT_NAMES}
+        """The counters (every int field, in order)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.type == "int"}
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -328,13 +306,6 @@ def refuse_on_wrong_clock(settings: Settings, now: datetime) -> None:
         raise ConfigError(why)
 
 
-def build_deletion_api(
-    settings: Settings, sleep: Callable[[float], None] = time.sleep
-) -> TicketDeletionApi:
-    """The real Zendesk client; raises ConfigError (exit 2) before any network call."""
-    return zendesk_from(settings, sleep=sleep)
-
-
 def run_sweep(
     settings: Settings,
     *,
@@ -373,7 +344,7 @@ def run_sweep(
         raise ConfigError(f"--as-of {as_of.isoformat()} is in the future; only --dry-run may")
     if dry_run:
         return plan_profiles(settings, _plan_only(settings, result, years), api)
-    api = api or build_deletion_api(settings)
+    api = api or zendesk_from(settings)
     # The clock decides what is due: checked against Zendesk's own (a fresh GET users/me and
     # its Date header) before anything is planned, then against the ledger's newest run.
     check_against_zendesk(api, clock, action="delete", need_evidence=True)
@@ -381,16 +352,9 @@ def run_sweep(
     hook = crash_hook or (lambda _point: None)
     size = min(settings.zendesk.batch_size, MAX_BATCH)
     actor = actor or settings.pipeline.actor
-    # Imported here: service is the composition root and pulls in the sync's clients.
-    from snapzen.commands.service import locked_db
-
     details = {"as_of": as_of.isoformat(), "purge": purge}
-    result.run_id = run_id = runs.new_run_id(RUN_KIND)
-    with (
-        bound_run(run_id, RUN_KIND),
-        locked_db(settings, wait=wait) as db,
-        recorded_run(db, RUN_KIND, actor, now=clock, details=details, run_id=run_id) as run,
-    ):
+    with locked_run(settings, RUN_KIND, actor, wait=wait, now=clock, details=details) as run:
+        db, result.run_id = run.db, run.run_id
         run.counts = lambda: {"fetched": result.due, "failed": result.failed}
         log.info("retention_sweep_started", as_of=as_of.isoformat(), purge=purge)
         try:
@@ -402,7 +366,7 @@ def run_sweep(
                 _reconcile(db, api, result, settings, reconcile_months, actor, clock)
             sweep_profiles(api, result)
             result.forgotten = forget_due(
-                db, settings, as_of=as_of, now=clock(), actor=actor, run_id=run_id, hook=hook
+                db, settings, as_of=as_of, now=clock(), actor=actor, run_id=run.run_id, hook=hook
             )
         except BaseException as exc:
             run.details.update(result.counts())
