@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -246,11 +246,8 @@ class _Backfill:
         settings, plan = backfill_settings(self.settings), self.plan
         clients = self.clients or service.build_clients(settings)  # asks for UTC days
         require_ledger_key(settings)  # before the progress bar starts: exit 2 cleanly
-        db = open_ledger(settings.ledger, read_only=True)  # a missing ledger is refused here
-        try:
+        with closing(open_ledger(settings.ledger, read_only=True)) as db:  # none: refused
             done = finished_windows(db, plan)
-        finally:
-            db.conn.close()
         result = BackfillResult(plan, windows_total=len(plan.windows), windows_skipped=len(done))
         self.progress.start(result.windows_total, result.windows_skipped)
         remaining = [
@@ -477,11 +474,8 @@ def _decided_unsent(path: Path) -> dict[str, tuple[str, str | None]]:
     """Cases decided against sending (withheld, ignored): status and reason, by case id."""
     if not path.exists():
         return {}
-    db = open_db(path, read_only=True)
-    try:
+    with closing(open_db(path, read_only=True)) as db:
         rows = db.execute(
             f"SELECT case_id, status, reason FROM cases WHERE status IN {_DECIDED_UNSENT}"
         )
         return {case_id: (status, reason) for case_id, status, reason in rows}
-    finally:
-        db.conn.close()

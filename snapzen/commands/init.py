@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from snapzen.commands.clients import zendesk_from
 from snapzen.commands.first_pass import refuse_init
 from snapzen.commands.inflight import waiting_for
-from snapzen.commands.reconcile import ReconcileResult, TicketExport, Via, reconcile, zendesk_export
+from snapzen.commands.reconcile import ReconcileResult, TicketExport, Via, reconcile
 from snapzen.commands.run import recorded_run
 from snapzen.ledger.rights.erasure_reapply import ReapplyResult, choose, restore_union
 from snapzen.ledger.rights.journal_file import create_empty
@@ -77,7 +78,7 @@ def init_ledger(
     elif erasure_journal is not None or no_erasure_journal:
         raise LedgerError("--erasure-journal and --no-erasure-journal go with --adopt")
     if sink is None:
-        sink = zendesk_export(settings)
+        sink = zendesk_from(settings)
     if not adopt:
         refuse_init(sink)  # one request: snapzen's tickets in Zendesk need --adopt
     private_dir(path.parent)

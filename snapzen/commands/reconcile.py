@@ -24,7 +24,6 @@ from snapzen.commands.inflight import InFlight, JobReads, Waiting, look_up, sett
 from snapzen.commands.requesters import Refs, UserReads, with_references
 from snapzen.ledger.store.adopt import AdoptCounts, FoundTicket, record_adoptions
 from snapzen.support.log import get_logger
-from snapzen.support.settings import Settings
 
 log = get_logger("snapzen.commands.reconcile")
 
@@ -171,10 +170,3 @@ def reconcile(
             first=result.counts.flagged[:10],
         )
     return result
-
-
-def zendesk_export(settings: Settings) -> TicketExport:
-    """The Zendesk client, for its bulk reads (lazy imports: the HTTP stack)."""
-    from snapzen.commands.clients import zendesk_from
-
-    return zendesk_from(settings)

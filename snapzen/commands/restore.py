@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from snapzen.commands.clients import zendesk_from
 from snapzen.commands.inflight import (
     InFlight,
     Waiting,
@@ -39,7 +40,7 @@ from snapzen.commands.inflight import (
     waiting_for,
 )
 from snapzen.commands.init import remove_db_files
-from snapzen.commands.reconcile import ReconcileResult, TicketExport, Via, reconcile, zendesk_export
+from snapzen.commands.reconcile import ReconcileResult, TicketExport, Via, reconcile
 from snapzen.commands.restore_swap import make_standalone, swap_in
 from snapzen.commands.run import recorded_run
 from snapzen.ledger.evidence.chain import chain_head
@@ -101,7 +102,7 @@ def restore_ledger(
         settings.ledger.erasure_journal_path, key, erasure_journal, no_erasure_journal,
         "ledger restore",
     )  # fmt: skip
-    export = sink if sink is not None else zendesk_export(settings)
+    export = sink if sink is not None else zendesk_from(settings)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     restore = _Restore(
         path=path, backup=backup, key=key, now=now, actor=actor,

@@ -33,6 +33,7 @@ Ledger events carry ids, dates and flags only: never the email, name or transcri
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -295,11 +296,8 @@ def refuse_on_wrong_clock(settings: Settings, now: datetime) -> None:
     """ConfigError when the clock is beyond the newest time seen by more than the margin."""
     if not Path(settings.ledger.path).exists():
         return
-    db = open_ledger(settings.ledger, read_only=True)
-    try:
+    with closing(open_ledger(settings.ledger, read_only=True)) as db:
         newest = newest_time_seen(db)
-    finally:
-        db.conn.close()
     margin = timedelta(days=settings.transfer.clock_margin_days)
     why = deletion_clock_error(now, newest, margin)
     if why:
@@ -408,8 +406,7 @@ def _reconcile(
 
 def _plan_only(settings: Settings, result: SweepResult, years: int) -> SweepResult:
     # Read-only and without the lock: a dry run may look while a sync writes (WAL).
-    db = open_ledger(settings.ledger, read_only=True)
-    try:
+    with closing(open_ledger(settings.ledger, read_only=True)) as db:
         columns = {row[1] for row in db.execute("PRAGMA table_info(transfers)").fetchall()}
         active = holds.active(db.conn) if columns else holds.HoldSet()
         due_ids: set[str] = set()
@@ -422,8 +419,6 @@ def _plan_only(settings: Settings, result: SweepResult, years: int) -> SweepResu
             if len(result.planned) < 1000:
                 result.planned.append(due)
         result.forgotten = plan_forget(db.conn, settings, result.as_of, active, due_ids)
-    finally:
-        db.conn.close()
     return result
 
 

@@ -8,6 +8,7 @@ the outcome at once instead of at the next cron tick.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -78,11 +79,8 @@ def retry(
     if case_ids is not None:
         # Refuse a bad id before taking the lock or writing a `runs` row (exit 2, one line);
         # the same checks run again under the lock, where they count.
-        db = open_ledger(settings.ledger, read_only=True)
-        try:
+        with closing(open_ledger(settings.ledger, read_only=True)) as db:
             _check_ids(db, case_ids)
-        finally:
-            db.conn.close()
     outcome = RetryResult()
 
     def body(pipeline: Pipeline) -> PassResult:
