@@ -178,6 +178,11 @@ def waiting_for(settings: Settings, progress: Callable[[str], None]) -> Waiting:
     )
 
 
+def log_progress(event: str) -> Callable[[str], None]:
+    """Progress lines as log lines named ``event`` (when no one shows them)."""
+    return lambda message: log.info(event, message=message)
+
+
 def settle_jobs(sink: JobReads, work: InFlight, waiting: Waiting) -> int:
     """Wait until no import that could still create a ticket is unfinished; the number of
     polls. LedgerError (nothing changed) when ``waiting.timeout`` passes first."""

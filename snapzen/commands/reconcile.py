@@ -13,7 +13,7 @@ bulk reads bring a thousand tickets per request:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
@@ -57,16 +57,9 @@ class ReconcileResult:
     counts: AdoptCounts = field(default_factory=AdoptCounts)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "since": self.since.isoformat(timespec="seconds"),
-            "via": self.via.value,
-            "pages": self.pages,
-            "tickets_seen": self.tickets_seen,
-            "cases_found": self.cases_found,
-            "in_flight": self.in_flight,
-            "looked_up": self.looked_up,
-            **self.counts.as_dict(),
-        }
+        counters = {f.name: getattr(self, f.name) for f in fields(self) if f.type == "int"}
+        since = self.since.isoformat(timespec="seconds")
+        return {"since": since, "via": self.via.value, **counters, **self.counts.as_dict()}
 
 
 def find_tickets(

@@ -103,7 +103,6 @@ class Scheduler:
         self.max_passes = max_passes
         self.passes = 0
         self.last_exit_code: int | None = None
-        self._running = False
         self._sched = schedule.Scheduler()
         with _schedule_clock(clock):
             if daily is not None:
@@ -113,15 +112,9 @@ class Scheduler:
     def _one_pass(self) -> None:
         if self.stop.is_set():
             return
-        # schedule never re-enters a job, but a pass_fn that called back into the loop would;
-        # this makes the "never overlap" promise explicit rather than incidental.
-        if self._running:  # pragma: no cover - defensive
-            raise RuntimeError("scheduler passes must not overlap")
-        self._running = True
-        try:
+        try:  # schedule runs jobs one at a time: passes never overlap
             self.last_exit_code = self.pass_fn()
         finally:
-            self._running = False
             self.passes += 1
         if self.max_passes is not None and self.passes >= self.max_passes:
             self.stop.set()
