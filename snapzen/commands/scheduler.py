@@ -230,11 +230,9 @@ def sync_pass(
     def run_one() -> int:
         try:
             code = patiently(attempt, stop, patience)
-        except errors.SnapzenError as exc:
-            log.error("pass_failed", error_type=type(exc).__name__, error=str(exc))
-            return errors.EXIT_ABORTED
         except Exception as exc:
-            log.error("pass_crashed", error_type=type(exc).__name__, error=str(exc))
+            failed = "pass_failed" if isinstance(exc, errors.SnapzenError) else "pass_crashed"
+            log.error(failed, error_type=type(exc).__name__, error=str(exc))
             return errors.EXIT_ABORTED
         if code is None:
             if not stop.is_set():
