@@ -32,6 +32,7 @@ Ledger events carry ids, dates and flags only: never the email, name or transcri
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import asdict, dataclass, field, fields
@@ -198,13 +199,7 @@ def iter_due(
 
 
 def _batches(items: Iterator[DueTicket], size: int) -> Iterator[list[DueTicket]]:
-    batch: list[DueTicket] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
+    while batch := list(itertools.islice(items, size)):
         yield batch
 
 
@@ -489,14 +484,10 @@ def _sweep(
             years=years,
             purge=result.purge,
         )
-        for _, outcome in done:
-            if outcome.already_gone:
-                result.already_gone += 1
-            else:
-                result.deleted += 1
-            if result.purge:
-                if outcome.purged:
-                    result.purged += 1
-                elif not outcome.already_gone:
-                    result.purge_failed += 1
+        gone = [outcome for _, outcome in done]
+        result.already_gone += sum(o.already_gone for o in gone)
+        result.deleted += sum(not o.already_gone for o in gone)
+        if result.purge:
+            result.purged += sum(o.purged for o in gone)
+            result.purge_failed += sum(not o.purged and not o.already_gone for o in gone)
         log.info("retention_batch", tickets=len(ids), done=len(done), recorded=result.recorded)
