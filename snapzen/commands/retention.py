@@ -389,9 +389,8 @@ def _reconcile(
     assert result.run_id is not None
     search: TicketSearch = api  # type: ignore[assignment]
     counts = reconcile(
-        db, api, search, as_of=result.as_of, months_back=months, purge=result.purge,
-        run_id=result.run_id, actor=actor, clock=clock,
-        timeout=settings.zendesk.job_timeout_seconds,
+        db, ticket_deleter_from(settings, api), search, as_of=result.as_of, months_back=months,
+        purge=result.purge, run_id=result.run_id, actor=actor, clock=clock,
     )  # fmt: skip
     result.reconciled = dict(vars(counts))
     result.failed += counts.failed
