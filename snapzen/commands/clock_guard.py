@@ -103,8 +103,8 @@ def require_clock_agrees(
         )
         raise ClockAheadError(
             f"the clock reads {clock.format(local)}, {_span(check.skew)} ahead of Zendesk's "
-            f"({clock.format(server)}, from its Date header); refusing to {action}. Fix the system "
-            "clock (NTP) and run again"
+            f"({clock.format(server)}, from its Date header); refusing to {action}. Fix the "
+            "system clock (NTP) and run again"
         )
     if check.verdict is Verdict.UNKNOWN:
         if need_evidence:
