@@ -261,7 +261,7 @@ def index_legacy_evidence(conn: sqlite3.Connection) -> int:
     """Index the request evidence rows chained before request periods (their reference is
     the lookup reference itself) under their request period, and mark where the legacy
     rows end (``legacy_refs``, for ``legacy_rows``); returns the index rows added."""
-    conn.executescript(LEGACY_SQL)
+    conn.execute(LEGACY_SQL)
     cursor = conn.execute(
         f"""INSERT OR IGNORE INTO subject_periods (chain_ref, lookup_ref, period)
             SELECT DISTINCT subject_ref, subject_ref,
