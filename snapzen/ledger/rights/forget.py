@@ -292,3 +292,47 @@ def note(conn: sqlite3.Connection) -> str | None:
     if not lines:
         return None
     return "; ".join(lines) + ": what was recorded about a person then can no longer be found"
+
+
+def _month_words(period: str) -> str:
+    """``2024-01`` -> ``January 2024``."""
+    return date(int(period[:4]), int(period[5:7]), 1).strftime("%B %Y")
+
+
+def _span_words(months: list[str]) -> str:
+    first, last = _month_words(months[0]), _month_words(months[-1])
+    return first if first == last else f"{first} to {last}"
+
+
+def summary(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """What the ledger has forgotten, for an access pack: the months and request periods
+    (codes, for subject.json) and the same in plain sentences for the person; None when
+    nothing was forgotten."""
+    try:
+        found = forgotten(conn)
+    except sqlite3.Error:
+        return None
+    months = sorted(p for p in found if not is_request_period(p))
+    asked = sorted(p.removeprefix("req-") for p in found if is_request_period(p))
+    if not months and not asked:
+        return None
+    sentences = []
+    if months:
+        sentences.append(
+            f"We no longer hold anything about chats that started in {_span_words(months)}. "
+            "When their retention period ended we destroyed the key that linked our records "
+            "of them to a person, so we cannot tell whether any of them was yours, and "
+            "there is nothing of them we could give you."
+        )
+    if asked:
+        sentences.append(
+            f"Our records of requests people made in {_span_words(asked)}, and of how we "
+            "answered them, were unlinked from the people who made them in the same way once "
+            "we no longer needed them to answer a complaint or a claim."
+        )
+    return {
+        "months": months,
+        "request_periods": asked,
+        "forgotten_on": max(found.values()),
+        "explanation": " ".join(sentences),
+    }
