@@ -7,6 +7,7 @@ verifies, and a restored backup does not bring it back."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -245,3 +246,36 @@ def test_legacy_request_rows_are_counted_as_still_linkable(tmp_path: Path) -> No
     assert [r.subject_ref for r in requests.list_requests(db.conn, ALICE_REF)] == [ALICE_REF]
     _request(db, "req-new", "access", ASKED, "closed")  # keyed: not counted
     assert period_keys.legacy_rows(db.conn)[0] == 1
+
+
+def test_status_says_how_many_legacy_rows_remain_linkable_and_since_when(
+    sync_env: Path,
+) -> None:
+    """A ledger upgraded from before period keys: `snapzen status` names its legacy rows
+    (still linkable by whoever holds the ledger key), and says nothing once there are none."""
+    from typer.testing import CliRunner
+
+    from snapzen.cli import app
+
+    runner = CliRunner()
+    clean = runner.invoke(app, ["status", "--json"])
+    assert clean.exit_code == 0, clean.output
+    assert json.loads(clean.stdout)["legacy_references"] is None
+    db = open_db(sync_env)
+    with transaction(db) as conn:  # as an older snapzen chained them, then the migration
+        conn.execute("DROP TABLE legacy_refs")
+        for day in (date(2025, 3, 1), date(2025, 4, 2)):
+            requests.record(
+                conn, request_id=f"req-{day.month}", kind="access", subject_ref=ALICE_REF,
+                received_on=day, status="closed", outcome="provided", actor="dpo",
+                now=datetime.combine(day, datetime.min.time(), UTC),
+            )  # fmt: skip
+        period_keys.index_legacy_evidence(conn)
+    db.conn.close()
+    done = runner.invoke(app, ["status", "--json"])
+    assert done.exit_code == 0, done.output
+    legacy = json.loads(done.stdout)["legacy_references"]
+    assert (legacy["rows"], legacy["first"], legacy["last"]) == (2, "2025-03-01", "2025-04-02")
+    table = runner.invoke(app, ["status"])
+    assert "legacy references: 2 ledger row(s) recorded 2025-03-01 to 2025-04-02" in table.stdout
+    assert "ledger.key" in table.stdout
