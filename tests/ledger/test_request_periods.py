@@ -279,3 +279,16 @@ def test_status_says_how_many_legacy_rows_remain_linkable_and_since_when(
     table = runner.invoke(app, ["status"])
     assert "legacy references: 2 ledger row(s) recorded 2025-03-01 to 2025-04-02" in table.stdout
     assert "ledger.key" in table.stdout
+
+
+def test_the_art30_record_states_how_long_request_evidence_is_kept() -> None:
+    from snapzen.ledger.evidence.art30_record import ledger_retention
+    from snapzen.support.settings_gdpr import RecordSettings
+    from snapzen.support.settings_transfer import TransferSettings
+
+    transfer = TransferSettings(controller_country="GB")
+    default = ledger_retention(transfer, RecordSettings())
+    assert "6 years after the last step of every request" in default
+    assert "complaint or a claim" in default
+    shorter = ledger_retention(transfer, RecordSettings(request_evidence_years=3))
+    assert "3 years after the last step" in shorter
