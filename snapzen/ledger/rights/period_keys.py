@@ -211,21 +211,25 @@ def lookup_of(conn: sqlite3.Connection, ref: str) -> str | None:
 
 
 class Resolver:
-    """``lookup_of`` for many rows: the index read once. ``resolve(ref, event)``: the lookup
-    reference of a row's chained reference; None when its period was forgotten."""
+    """``lookup_of`` for many rows, one indexed query per distinct reference (cached).
+    ``resolve(ref, event)``: the lookup reference of a row's chained reference; None when
+    its period was forgotten."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
         self.indexed = has_tables(conn)
-        self.keyed = _keyed_events(conn)
-        self.lookup: dict[str, str] = {}
-        if self.indexed:
-            rows = conn.execute("SELECT chain_ref, lookup_ref FROM subject_periods").fetchall()
-            self.lookup = {str(a): str(b) for a, b in rows}
+        self.keyed = _keyed_events(conn) if self.indexed else ()
+        self.lookup: dict[str, str | None] = {}
 
     def resolve(self, ref: str | None, event: str) -> str | None:
         if ref is None or not self.indexed:
             return ref
-        found = self.lookup.get(ref)
+        if ref not in self.lookup:
+            row = self.conn.execute(
+                "SELECT lookup_ref FROM subject_periods WHERE chain_ref = ? LIMIT 1", (ref,)
+            ).fetchone()
+            self.lookup[ref] = str(row[0]) if row is not None else None
+        found = self.lookup[ref]
         if found is not None:
             return found
         return None if event in self.keyed else ref
