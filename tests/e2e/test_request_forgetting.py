@@ -119,7 +119,7 @@ def test_answered_requests_are_forgotten_after_their_retention_and_stay_forgotte
     # person's through that chat while the chat's month is kept).
     assert not {r["case_id"] for r in pack["ledger"]} & set(listed)
     html = (out / "subject.html").read_text()
-    assert "What we no longer hold" in html and "Our records of requests people made" in html
+    assert "What we no longer hold" in html and "about the requests people made" in html
     assert period not in html  # no code: the month in words
 
     # A backup taken after the answers, restored: the journal of forgotten periods wins.

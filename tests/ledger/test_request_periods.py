@@ -187,6 +187,10 @@ def test_forgetting_a_period_unlinks_its_evidence_and_verify_still_passes(
     assert verify.verify_ledger(conn).ok
     note = forget.note(conn)
     assert note is not None and "requests and their answers recorded in 2026-01" in note
+    # The access pack's words for the person: the month in words, no code.
+    summary = forget.summary(conn)
+    assert summary is not None and summary["request_periods"] == ["2026-01"]
+    assert "January 2026" in summary["explanation"] and "req-" not in summary["explanation"]
     assert request_periods.plan(conn, LATER, RULE, holds.HoldSet()) == []
 
 

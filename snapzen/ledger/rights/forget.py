@@ -326,9 +326,9 @@ def summary(conn: sqlite3.Connection) -> dict[str, Any] | None:
         )
     if asked:
         sentences.append(
-            f"Our records of requests people made in {_span_words(asked)}, and of how we "
-            "answered them, were unlinked from the people who made them in the same way once "
-            "we no longer needed them to answer a complaint or a claim."
+            f"What we recorded in {_span_words(asked)} about the requests people made and "
+            "how we answered them was unlinked from those people in the same way, once we no "
+            "longer needed it to answer a complaint or a claim."
         )
     return {
         "months": months,
