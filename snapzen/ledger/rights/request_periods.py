@@ -142,6 +142,9 @@ def refusal(
         return NOTICE
     if any(h.seq in found.seqs for h in held.holds) or found.lookups & held.subjects:
         return HOLD
+    # The erasure record (erased_subjects) is what withholds the person's chats when they come
+    # back: from a restored copy made before the erasure (it holds them unmarked), or from
+    # SnapEngage fetching a chat it still holds. It must outlive both.
     for erased_at in _erasures(conn, found.request_ids):
         if any(c.exists and c.made_at < erased_at for c in rule.copies):
             return COPY
