@@ -110,8 +110,10 @@ def subject(
             "recorded as transfers)",
             err=True,
         )
-        if (why := found.forgotten()) is not None:
-            typer.echo(why, err=True)
+    # Also when some rows remain: the person's rows of a forgotten month or request period
+    # are not among them, and the reader must know why.
+    if (why := found.forgotten()) is not None:
+        typer.echo(why, err=True)
 
 
 @app.command("erase")

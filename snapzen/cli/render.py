@@ -127,6 +127,8 @@ def print_status(report: dict[str, Any]) -> None:
         )
     if report.get("clock_warning"):
         out.print(f"[bold red]clock: {safe(report['clock_warning'])}[/]")
+    if report.get("legacy_references"):
+        out.print(f"legacy references: {safe(report['legacy_references']['note'])}")
     _print_reconcile(out, report)
     run = report["last_run"]
     if run:

@@ -103,6 +103,7 @@ def sweep(
     ```
     """
     from snapzen.commands.retention import run_sweep  # lazy: start-up time
+    from snapzen.commands.retention_forget import describe
 
     shown = pick_format(fmt, json_output, SweepFormat.table, SweepFormat.json)
     settings = settings_from(config)
@@ -140,10 +141,7 @@ def sweep(
         if result.users_kept:
             typer.echo(f"{result.users_kept} Zendesk user(s) kept: other tickets name them")
         for month in result.forgotten:
-            typer.echo(
-                f"would forget {month['period']}: its subject-reference key destroyed and its "
-                f"{month['cases']} case(s) deleted (every ticket of that month has expired)"
-            )
+            typer.echo(describe(month, planned=True))
     else:
         typer.echo(
             f"retention sweep {result.run_id} (as of {result.as_of}): due {result.due}, "
@@ -161,10 +159,7 @@ def sweep(
                 f"held {r['held']}, failed {r['failed']}"
             )
         for month in result.forgotten:
-            typer.echo(
-                f"forgot {month['period']}: subject-reference key destroyed, "
-                f"{month['cases_forgotten']} case(s) deleted"
-            )
+            typer.echo(describe(month, planned=False))
     if result.failed:
         typer.echo(
             f"{result.failed} ticket(s) not confirmed deleted; the next sweep retries them",

@@ -230,6 +230,8 @@ def build_pack(
         "tickets": tickets,
         "chats": chats,
         "ledger": ledger,
+        # What the retention sweep forgot (months, request periods), in plain words too.
+        "forgotten": forget.summary(db.conn),
     }
 
 

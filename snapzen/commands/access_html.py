@@ -183,6 +183,13 @@ def _rights(info: dict[str, Any], parties: list[dict[str, Any]] | None = None) -
     )
 
 
+def _forgotten(summary: dict[str, Any] | None) -> str:
+    """What we no longer hold (the retention sweep forgot it), in the sweep's own sentences."""
+    if not summary:
+        return ""
+    return f"<h2>What we no longer hold</h2><p>{_e(summary.get('explanation'))}</p>"
+
+
 def render_html(pack: dict[str, Any]) -> str:
     info = pack.get("information") or {}
     parties = pack.get("controllers") or []
@@ -214,6 +221,7 @@ def render_html(pack: dict[str, Any]) -> str:
         + f"<h2>Your tickets and their messages</h2>{tickets}"
         "<h2>Other records about you</h2>"
         + (_list(other) or "<p>None.</p>")
+        + _forgotten(pack.get("forgotten"))
         + _rights(info, parties)
         + "</body></html>\n"
     )

@@ -33,7 +33,7 @@ import sqlite_utils
 from snapzen.commands import controllers, copies, erasure_notices
 from snapzen.commands.erasure_notices import Chat as Chat
 from snapzen.ledger.evidence.events import Event
-from snapzen.ledger.rights import notices
+from snapzen.ledger.rights import notices, period_keys
 from snapzen.ledger.rights.requests import EVENTS as REQUEST_EVENTS
 from snapzen.support import clock
 from snapzen.support.atomic import atomic_text
@@ -186,11 +186,12 @@ def held_copies(db: sqlite_utils.Database, ledger: Path, subject_ref: str,
     ).fetchone()[0]
     marks = ", ".join("?" for _ in REQUEST_EVENTS)
     chats = (Event.TRANSFER, Event.WITHHELD, Event.IGNORED, Event.SENT, Event.ADOPTED)
+    chained, refs = period_keys.match(db.conn, subject_ref)  # keyed by period: every one kept
     seen, asked = db.execute(
         "SELECT min(CASE WHEN event IN (?, ?, ?, ?, ?) THEN recorded_at END), "
         f"min(CASE WHEN event IN ({marks}) THEN recorded_at END) "
-        "FROM events WHERE subject_ref = ?",
-        (*chats, *REQUEST_EVENTS, subject_ref),
+        f"FROM events WHERE {chained}",
+        (*chats, *REQUEST_EVENTS, *refs),
     ).fetchone()
     since = min((t for t in (first, seen) if t), default=None)
     stamp = clock.format(now)

@@ -1,8 +1,10 @@
-"""The retention sweep's last step: forget the months whose every ticket has expired.
+"""The retention sweep's last step: forget the months whose every ticket has expired, and
+the request periods whose evidence has served (``record.request_evidence_years``).
 
-See snapzen.ledger.rights.forget for the rule and the order of the steps. Run under the writer lock
+See snapzen.ledger.rights.forget for the month rule and the order of the steps, and
+snapzen.ledger.rights.request_periods for the request-period rule. Run under the writer lock
 after the sweep's deletions, so a month whose last tickets this sweep deleted is forgotten
-in the same sweep; a dry run lists the months it would forget (``plan_forget``).
+in the same sweep; a dry run lists what it would forget (``plan_forget``).
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ import contextlib
 import sqlite3
 from collections.abc import Callable, Collection
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger.rights import erasure_journal, forget, holds
+from snapzen.commands import copies
+from snapzen.ledger.rights import erasure_journal, forget, holds, request_periods
 from snapzen.ledger.store.db import configured_key
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
@@ -31,8 +35,45 @@ def plan_forget(
     due: Collection[str],
 ) -> list[dict[str, Any]]:
     """The months a sweep as of ``as_of`` would forget, once the ``due`` cases' tickets are
-    deleted: [{period, cases}]."""
-    return forget.plan(conn, as_of, settings.transfer.retention_years, held, due)
+    deleted ([{period, cases}]), then the request periods ([{period, requests}])."""
+    months = forget.plan(conn, as_of, settings.transfer.retention_years, held, due)
+    return months + request_periods.plan(conn, as_of, rule(settings), held)
+
+
+def rule(settings: Settings) -> request_periods.Rule:
+    """The request-period rule from the settings and the copies register beside the ledger
+    (a copy older than an erasure, still at its path, keeps that erasure's record)."""
+    made = copies.recorded(settings.ledger.path)
+    return request_periods.Rule(
+        years=settings.record.request_evidence_years,
+        snapengage_days=settings.snapengage.retention_days,
+        copies=tuple(request_periods.Copy(c.made_at, Path(c.path).exists()) for c in made),
+    )
+
+
+def describe(item: dict[str, Any], *, planned: bool) -> str:
+    """One line for the sweep's output about a period forgotten (or, ``planned``, due)."""
+    period = str(item["period"])
+    if request_periods.is_request_period(period):
+        count = item.get("requests", item.get("requests_forgotten", 0))
+        what = (
+            f"request period {period}: its key destroyed, the evidence of {count} request(s) "
+            "unlinked"
+        )
+        return (
+            f"would forget {what} (answered and past record.request_evidence_years)"
+            if (planned)
+            else f"forgot {what}, {item.get('erasures_forgotten', 0)} erasure record(s) deleted"
+        )
+    if planned:
+        return (
+            f"would forget {period}: its subject-reference key destroyed and its "
+            f"{item['cases']} case(s) deleted (every ticket of that month has expired)"
+        )
+    return (
+        f"forgot {period}: subject-reference key destroyed, "
+        f"{item['cases_forgotten']} case(s) deleted"
+    )
 
 
 def forget_due(
@@ -57,13 +98,15 @@ def forget_due(
         erasure_journal.prepare(path, key, db.conn)
     done = forget.reapply(db, [path], key, now=now, actor=actor, how="retention sweep (finished)")
     held = holds.active(db.conn)
-    for item in forget.plan(db.conn, as_of, settings.transfer.retention_years, held):
-        forget.journal(path, key, item["period"], now)
+    for item in plan_forget(db.conn, settings, as_of, held, ()):
+        period = item["period"]
+        ids = request_periods.evidence(db.conn, period).request_ids if "requests" in item else ()
+        forget.journal(path, key, period, now, ids)
         hook("after_journal")
         done.append(
-            forget.forget_period(db, item["period"], now=now, actor=actor, run_id=run_id, hook=hook)
+            forget.forget_period(db, period, now=now, actor=actor, run_id=run_id, hook=hook)
         )
-        log.info("retention_period_forgotten", period=item["period"], cases=item["cases"])
+        log.info("retention_period_forgotten", period=period)
     if done:
         # Fold the WAL into the file now, so the destroyed keys' pages (overwritten there:
         # secure_delete) do not linger in the write-ahead log (best effort: a reader may hold it).

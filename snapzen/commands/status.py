@@ -11,6 +11,7 @@ import sqlite_utils
 from snapzen.ledger.evidence import derogations, reconciliation
 from snapzen.ledger.evidence.events import DECISIONS_SQL, Event
 from snapzen.ledger.rights import requests
+from snapzen.ledger.rights.period_keys import legacy_summary
 from snapzen.ledger.store import alerts, outbox
 from snapzen.ledger.store.case_flags import open_flags
 from snapzen.ledger.store.case_status import UNSENT_OR_PUSHING, CaseStatus, sql_list
@@ -133,6 +134,8 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
         "clock_warning": clock_warning,
         "future_dated": future,
         "requests_overdue": overdue,
+        # Rows chained before period keys: linkable by whoever holds ledger.key (rights).
+        "legacy_references": legacy_summary(db.conn),
         **_reconcile(db, now),
     }
 

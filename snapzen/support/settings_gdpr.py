@@ -130,6 +130,13 @@ class RecordSettings(Section):
     retention: str = ""  # empty: described from transfer.retention_years
     # How long the ledger itself (a processing activity of its own) is kept; empty: described.
     ledger_retention: str = ""
+    # Years the ledger keeps the evidence of answering each person's request (its receipt,
+    # clock, answer, erasure, holds, Art. 19 notices), counted from the request's last step:
+    # as long as a complaint or a claim about that answer could be brought. Default 6: the
+    # limitation period of a compensation claim in England and Wales (Limitation Act 1980),
+    # longer than the common EU ones (3 years in Germany, 5 in France); then the retention
+    # sweep forgets it (docs/data-subject-rights.md).
+    request_evidence_years: int = Field(default=6, ge=1, le=30)
     safeguards: str = ""  # empty: described from transfer.recipients
     source: str = "the website chat (SnapEngage) you used"
     rights: str = (

@@ -50,9 +50,12 @@ def _people(sb: Any, ledger: Path) -> dict[str, set[str]]:
 
 
 def _periods(ledger: Path) -> tuple[set[str], set[str]]:
-    """(months with a key, months with cases)."""
+    """(months with a key, months with cases); request periods (req-…) are not months."""
     with sqlite3.connect(ledger) as conn:
-        keys = {r[0] for r in conn.execute("SELECT period FROM period_keys")}
+        keys = {
+            r[0]
+            for r in conn.execute("SELECT period FROM period_keys WHERE period NOT LIKE 'req-%'")
+        }
         cases = {r[0] for r in conn.execute("SELECT DISTINCT substr(day, 1, 7) FROM cases")}
     return keys, cases
 

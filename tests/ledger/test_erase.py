@@ -15,6 +15,7 @@ from snapzen.clients.user_erasure import ZendeskUserEraser
 from snapzen.commands import erase
 from snapzen.ledger.evidence import verify
 from snapzen.ledger.evidence.chain import subject_ref
+from snapzen.ledger.rights.period_keys import lookup_of
 from snapzen.ledger.store.db import open_db
 from snapzen.policy.models import JobStatus
 from snapzen.support.errors import AuthError, InvalidRecordError, NotFoundError, ServerError
@@ -84,7 +85,9 @@ def test_erase_deletes_tickets_and_appends_events(
     rows = erased_rows(db)
     assert [r["ticket_id"] for r in rows] == ALICE_TICKETS
     assert [r["seq"] for r in rows] == result.event_seqs == [11, 12, 13]
-    assert {r["subject_ref"] for r in rows} == {ALICE_REF}
+    # Evidence of the answer, keyed by its request period: linkable until it is forgotten.
+    assert {lookup_of(db.conn, r["subject_ref"]) for r in rows} == {ALICE_REF}
+    assert ALICE_REF not in {r["subject_ref"] for r in rows}
     assert rows[0]["case_id"] == "case-3" and rows[0]["actor"] == "dpo"
     assert '"transfer_seq":3' in str(rows[0]["details"])
     assert '"reason":"art17_request"' in str(rows[0]["details"])

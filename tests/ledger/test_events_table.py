@@ -60,7 +60,7 @@ def test_a_schema_8_ledger_moves_to_events_with_every_row_byte_for_byte(schema_8
     assert len(before) == 9 and {row[3] for row in before} == {None, 2, 3} and transfers
 
     db = open_db(schema_8)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 10
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 11
     assert db.execute(STORED.format("events")).fetchall() == before
     assert db.execute("SELECT seq, recorded_at FROM events ORDER BY seq").fetchall() == times
     result = chain_check.verify_chain(db.conn)

@@ -32,7 +32,11 @@ from snapzen.ledger.evidence.decisions import (
     read_run,
     run_digest,
 )
-from snapzen.ledger.rights.period_keys import FORGOTTEN_CASES_SQL
+from snapzen.ledger.rights.period_keys import (
+    FORGOTTEN_CASES_SQL,
+    FORGOTTEN_REQUESTS_SQL,
+    Resolver,
+)
 from snapzen.ledger.rights.requests import EVENT as REQUEST_EVENT
 from snapzen.ledger.rights.requests import is_erasure_record
 from snapzen.ledger.store.case_flags import FLAG_EVENT
@@ -235,8 +239,11 @@ def _ledger_meta(conn: sqlite3.Connection, result: Agreement) -> None:
 
 def _erased_subjects(conn: sqlite3.Connection, result: Agreement) -> None:
     """Every person a whole-reference erasure request named (not refused by a hold) must be
-    in erased_subjects, erased at or after that request."""
+    in erased_subjects, erased at or after that request (unless its request period was
+    forgotten: the chained ``period_forgotten`` event names the request)."""
     latest: dict[str, tuple[int, str, str]] = {}
+    resolver = Resolver(conn)
+    forgotten = {str(row[0]) for row in conn.execute(FORGOTTEN_REQUESTS_SQL)}
     rows = conn.execute(
         "SELECT seq, case_id, subject_ref, recorded_at, details FROM events "
         "WHERE event = ? AND subject_ref IS NOT NULL ORDER BY seq",
@@ -246,6 +253,9 @@ def _erased_subjects(conn: sqlite3.Connection, result: Agreement) -> None:
         details: dict[str, Any] = json.loads(text) if text else {}
         if not is_erasure_record(details) or details.get("narrowed"):
             continue
+        if str(request_id) in forgotten:
+            continue
+        ref = resolver.resolve(ref, REQUEST_EVENT) or ref  # a chained ref: its person's
         if ref not in latest or str(at) >= latest[ref][2]:
             latest[ref] = (int(seq), str(request_id), str(at))
     if not latest:

@@ -34,15 +34,24 @@ LEDGER_RETENTION = (
 )
 
 
-def ledger_retention(transfer: Any) -> str:
-    """Art. 30(1)(f) for the ledger: what it keeps, and when it forgets each month's people."""
+def ledger_retention(transfer: Any, record: Any = None) -> str:
+    """Art. 30(1)(f) for the ledger: what it keeps, and when it forgets each month's people
+    and the evidence of each request (``record.request_evidence_years``)."""
     years = int(transfer.retention_years)
+    evidence = int(getattr(record, "request_evidence_years", 6))
     return (
         f"{LEDGER_RETENTION}. A chat's rows reference its person under a key of the month the "
         f"chat started; once every ticket of that month has expired ({years} "
         f"year{'' if years == 1 else 's'} from the chat's start), the retention sweep destroys "
         "the month's key and deletes its working rows (a chained `period_forgotten` event): "
-        "the rows stay in the chain, linked to nobody"
+        "the rows stay in the chain, linked to nobody. The evidence of answering each "
+        "person's request (the request, its clock, the answer, erasures, holds, Art. 19 "
+        "notices) is keyed by the month it was recorded and forgotten the same way "
+        f"{evidence} year{'' if evidence == 1 else 's'} after the last step of every request "
+        "of that month (`record.request_evidence_years`: as long as a complaint or a claim "
+        "about the answer could be brought), once no notice is owed, no legal hold names "
+        "it, and no older copy of the ledger or SnapEngage's own copy of an erased chat "
+        "still needs its erasure record"
     )
 
 
@@ -152,7 +161,7 @@ def art30_record(
         "e_derogations": derogated,
         "f_retention": retention_statement(record, transfer),  # as the access pack says
         "f_snapengage_retention": snapengage_retention(snapengage_days),
-        "f_ledger_retention": record.ledger_retention or ledger_retention(transfer),
+        "f_ledger_retention": record.ledger_retention or ledger_retention(transfer, record),
         "g_security_measures": list(record.security_measures) or [NOT_SET],
     }
 

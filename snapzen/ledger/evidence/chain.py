@@ -86,7 +86,8 @@ def append_events(
             raise ValueError(f"unknown ledger columns: {sorted(unknown)}")
         if not rows:
             last_seq, last_hash = chain_head(conn)
-        fields = pseudonymize(conn, fields)  # a chat's person: keyed by the chat's period
+        lookup_ref = fields.get("subject_ref")
+        fields = pseudonymize(conn, fields)  # a person: keyed by the chat's/request's period
         content: dict[str, Any] = dict.fromkeys(RECORD_COLUMNS)
         for column, value in fields.items():
             if column in content:
@@ -101,6 +102,7 @@ def append_events(
         row = {"seq": last_seq, **content, "prev_hash": last_hash, "hash": digest.hexdigest()}
         row["chain_version"] = CHAIN_VERSION
         row["record"] = record.decode("utf-8")
+        row["lookup_ref"] = lookup_ref  # not stored: for the rights journal (a restore)
         last_hash = row["hash"]
         rows.append(row)
     if rows:

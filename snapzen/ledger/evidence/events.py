@@ -71,9 +71,10 @@ MEANING: dict[Event, str] = {
     "reapplied from the journal)",
     Event.RECONCILED: "a check of the ledger against Zendesk (`ledger reconcile`): its "
     "outcome and findings by kind in details",
-    Event.PERIOD_FORGOTTEN: "a month of chats forgotten at the end of its retention: its "
-    "subject-reference key destroyed and its cases deleted (details.period, "
-    "details.cases_forgotten; never a reference)",
+    Event.PERIOD_FORGOTTEN: "a month of chats (or a request period, req-YYYY-MM) forgotten "
+    "at the end of its retention: its subject-reference key destroyed and its cases (or "
+    "erasure records) deleted (details.period, details.cases_forgotten or "
+    "details.request_ids; never a reference)",
 }
 
 # What became of a chat: the decisions counted as such in every summary.

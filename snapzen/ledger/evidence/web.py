@@ -63,10 +63,14 @@ TABLE_DESCRIPTIONS = {
     "derived from the key, never the key).",
     "case_flags": "Cases a person must decide (e.g. several Zendesk tickets with one "
     "external_id); nothing is deleted automatically.",
-    "period_keys": "The months (of chat start) whose subject-reference key still exists (the "
-    "key itself is not in this copy); a month's row goes when the retention sweep forgets it.",
-    "subject_periods": "Which chained reference of a chat is which person's lookup reference, "
-    "per month; a forgotten month's rows are deleted, so its chain rows link to nobody.",
+    "period_keys": "The months (of chat start) and request periods (req-YYYY-MM) whose "
+    "subject-reference key still exists (the key itself is not in this copy); a period's row "
+    "goes when the retention sweep forgets it.",
+    "subject_periods": "Which chained reference of a chat or request row is which person's "
+    "lookup reference, per period; a forgotten period's rows are deleted, so its chain rows "
+    "link to nobody.",
+    "legacy_refs": "Up to which row the chain's references are legacy: chained before period "
+    "keys, keyed by the ledger key itself (`snapzen status`, legacy_references).",
 }
 
 COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
@@ -181,13 +185,17 @@ COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "resolved_at": "When a person resolved it (empty: open).",
     },
     "period_keys": {
-        "period": "YYYY-MM: the UTC month of chat start the key covers.",
-        "created_at": "When the month's first chat was recorded (UTC).",
+        "period": "YYYY-MM (UTC month of chat start) or req-YYYY-MM (request period).",
+        "created_at": "When the period's first row was recorded (UTC).",
     },
     "subject_periods": {
-        "chain_ref": "subject_ref as chained on the month's chat rows (HMAC under its key).",
+        "chain_ref": "subject_ref as chained on the period's rows (HMAC under its key).",
         "lookup_ref": "The person's reference (cases.subject_ref: HMAC of the email).",
-        "period": "YYYY-MM: the month it belongs to.",
+        "period": "YYYY-MM (a chat month) or req-YYYY-MM (a request period).",
+    },
+    "legacy_refs": {
+        "kind": "chats or requests: the rows of that kind the bound applies to.",
+        "last_seq": "Rows of that kind up to this seq carry the ledger-key reference itself.",
     },
 }
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from snapzen.ledger.rights import journal_file
+from snapzen.ledger.rights import journal_file, period_keys
 from snapzen.ledger.rights.journal_file import GENESIS as GENESIS
 from snapzen.ledger.rights.journal_file import JournalDamaged as JournalDamaged
 from snapzen.ledger.rights.notices import EVENT as NOTICE_EVENT
@@ -175,7 +175,9 @@ def request_line(row: Mapping[str, Any]) -> RequestLine:
         details = orjson.loads(details) if details else {}
     return RequestLine(
         request_id=str(row["case_id"]),
-        subject_ref=row.get("subject_ref"),
+        # The lookup reference (a chained row keys it by the request period): a restore
+        # chains it again under the period's key.
+        subject_ref=row.get("lookup_ref", row.get("subject_ref")),
         at=str(row["recorded_at"]),
         actor=row.get("actor"),
         details=dict(details or {}),
@@ -218,7 +220,23 @@ def ledger_requests(conn: sqlite3.Connection) -> list[RequestLine]:
         events,
     )
     names = ("case_id", "subject_ref", "recorded_at", "actor", "details", "event", "recipient")
-    return [request_line(dict(zip(names, row, strict=True))) for row in rows]
+    resolver, gone = period_keys.Resolver(conn), forgotten_requests(conn)
+    found = []
+    for row in rows:
+        fields = dict(zip(names, row, strict=True))
+        if str(fields["case_id"]) in gone:
+            continue  # its request period was forgotten: not brought back
+        fields["lookup_ref"] = resolver.resolve(fields["subject_ref"], str(fields["event"]))
+        found.append(request_line(fields))
+    return found
+
+
+def forgotten_requests(conn: sqlite3.Connection) -> set[str]:
+    """The request ids whose request period this ledger forgot (its chain says)."""
+    try:
+        return {str(row[0]) for row in conn.execute(period_keys.FORGOTTEN_REQUESTS_SQL)}
+    except sqlite3.Error:
+        return set()
 
 
 def widgets_of(conn: sqlite3.Connection, case_ids: Iterable[str]) -> dict[str, str]:
@@ -237,11 +255,14 @@ def ledger_erasures(conn: sqlite3.Connection) -> list[JournalEntry]:
     legal hold), and its ``erased_subjects`` rows; each with the tickets its chain records
     as erased for that person (those chats only, for a narrowed erasure)."""
     erased: dict[str, list[tuple[str, str, int]]] = {}
-    for ref, case_id, at, ticket in conn.execute(
+    resolver = period_keys.Resolver(conn)
+    for chained, case_id, at, ticket in conn.execute(
         "SELECT subject_ref, case_id, recorded_at, ticket_id FROM events "
         "WHERE event = 'erased' AND subject_ref IS NOT NULL AND ticket_id IS NOT NULL"
     ):
-        erased.setdefault(str(ref), []).append((str(case_id), str(at), int(ticket)))
+        ref = resolver.resolve(str(chained), "erased")
+        if ref is not None:
+            erased.setdefault(ref, []).append((str(case_id), str(at), int(ticket)))
     found: dict[tuple[str, str], JournalEntry] = {}
     for line in ledger_requests(conn):
         details = line.details

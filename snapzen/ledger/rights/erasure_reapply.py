@@ -110,11 +110,16 @@ def reapply(
     requests: Iterable[RequestLine] = (),
     actor: str = "restore",
     now: datetime | None = None,
+    forgotten: Iterable[str] = (),
 ) -> ReapplyResult:
     """Bring a (restored) ledger up to date with the journal, in one transaction. The caller
-    holds the writer lock (a sync must not stage in between)."""
+    holds the writer lock (a sync must not stage in between). The requests of a forgotten
+    request period (``forgotten``, and the ledger's own chain) are not brought back."""
     stamp = clock.format(now or clock.now())
     result = ReapplyResult()
+    gone = {*forgotten, *journal.forgotten_requests(db.conn)}
+    entries = [e for e in entries if e.request_id not in gone]
+    requests = [r for r in requests if r.request_id not in gone]
     with transaction(db) as conn:
         for entry in entries:
             result.entries += 1
@@ -239,6 +244,20 @@ def _replaced_record(path: Path | None) -> tuple[list[JournalEntry], list[Reques
         conn.close()
 
 
+def _replaced_forgotten(path: Path | None) -> set[str]:
+    """The request ids of the request periods the replaced ledger forgot."""
+    if path is None or not path.is_file():
+        return set()
+    try:
+        conn = sqlite3.connect(read_only_uri(path), uri=True)
+    except sqlite3.Error:
+        return set()
+    try:
+        return journal.forgotten_requests(conn)
+    finally:
+        conn.close()
+
+
 def restore_union(
     db: sqlite_utils.Database,
     choice: JournalChoice,
@@ -275,14 +294,17 @@ def restore_union(
         erasures[entry.key()] = entry
     for line in missing_requests:
         requests[line.identity()] = line
-    result = reapply(db, erasures.values(), requests=requests.values(), actor=actor, now=now)
+    from snapzen.ledger.rights import forget  # a period forgotten stays forgotten
+
+    gone = forget.journalled_requests(sources, choice.key) | _replaced_forgotten(replaced)
+    result = reapply(
+        db, erasures.values(), requests=requests.values(), actor=actor, now=now, forgotten=gone
+    )
     result.from_replaced = len(missing_erasures) + len(missing_requests)
     if choice.path is None:
         result.no_journal = True
         _state_no_journal(db, now, actor, command)
     _complete_live(choice, vouched, erasures, requests, in_live)
-    from snapzen.ledger.rights import forget  # a month forgotten stays forgotten (the journal wins)
-
     forget.reapply(
         db, sources, choice.key, now=now, actor=actor, how=command, live=choice.live,
         also=forget.chained_in(replaced),

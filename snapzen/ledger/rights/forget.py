@@ -1,4 +1,6 @@
-"""Forgetting a month of chats once every ticket of it has expired (issue 27, item 4).
+"""Forgetting a month of chats once every ticket of it has expired (issue 27, item 4), and
+a request period once its evidence has served (snapzen.ledger.rights.request_periods: the
+rule; the steps below are the same for both).
 
 A period (``YYYY-MM``, the UTC month of chat start; snapzen.ledger.rights.period_keys) can be
 forgotten when its retention has ended for its last day, none of its cases is still being
@@ -9,8 +11,9 @@ people. Forgetting it is, in this order:
 1. a ``period_forgotten`` line in the rights journal (outside the database, so a restored
    backup cannot bring the period back: ``reapply``);
 2. one transaction: the period's key deleted (``period_keys``), its ``subject_periods`` and
-   ``cases`` rows (and their ``case_flags``) deleted, and a chained ``period_forgotten``
-   event with the period and the counts, never a reference.
+   ``cases`` rows deleted (a request period: its ``erased_subjects`` rows instead), and a
+   chained ``period_forgotten`` event with the period, the counts and the case or request
+   ids, never a reference.
 
 A crash after 1 leaves the journal ahead of the database: the next sweep (or a restore)
 finishes the period from the journal. Step 2 is atomic: a crash inside it leaves the key,
@@ -31,10 +34,10 @@ import sqlite_utils
 
 from snapzen.ledger.evidence.chain import append_event
 from snapzen.ledger.evidence.events import Event
-from snapzen.ledger.rights import journal_file
+from snapzen.ledger.rights import journal_file, request_periods
 from snapzen.ledger.rights.erasure_journal import FORGOTTEN
 from snapzen.ledger.rights.holds import HoldSet
-from snapzen.ledger.rights.period_keys import has_tables
+from snapzen.ledger.rights.period_keys import has_tables, is_request_period
 from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.ledger.store.db import transaction
 from snapzen.policy.transform import add_years
@@ -56,12 +59,17 @@ def past_retention(period: str, as_of: date, years: int) -> bool:
 
 
 def periods(conn: sqlite3.Connection) -> list[str]:
-    """Every period the ledger still holds something of (cases, a key, index rows)."""
+    """Every month the ledger still holds something of (cases, a key, index rows)."""
     rows = conn.execute(
         """SELECT substr(day, 1, 7) FROM cases WHERE day IS NOT NULL
            UNION SELECT period FROM period_keys UNION SELECT period FROM subject_periods"""
     ).fetchall()
     return sorted(str(row[0]) for row in rows if row[0] and len(str(row[0])) == 7)
+
+
+def _remaining(conn: sqlite3.Connection) -> set[str]:
+    """Every period, month or request period, the ledger still holds something of."""
+    return {*periods(conn), *request_periods.periods(conn)}
 
 
 def _kept(
@@ -96,7 +104,7 @@ def plan(
     if not has_tables(conn):
         return []
     found = []
-    for period in periods(conn):
+    for period in periods(conn):  # months; request periods: request_periods.plan
         if not past_retention(period, as_of, years):
             continue
         count, kept = _kept(conn, period, held, assume_expired)
@@ -123,6 +131,8 @@ def _delete(conn: sqlite3.Connection, period: str, hook: Hook) -> tuple[int, lis
     transaction. A case's flags stay: they are evidence tables verify compares."""
     key = conn.execute("DELETE FROM period_keys WHERE period = ?", (period,)).rowcount
     hook("after_key_destroyed")
+    if is_request_period(period):
+        return key, [], 0
     bounds = (period + "-01", period + "-32")
     cases = conn.execute(
         "DELETE FROM cases WHERE day >= ? AND day < ? RETURNING case_id", bounds
@@ -143,16 +153,17 @@ def forget_period(
 ) -> dict[str, Any]:
     """Step 2: destroy the period's key, delete its cases and index rows, chain the event."""
     with transaction(db) as conn:
+        request = request_periods.delete(conn, period) if is_request_period(period) else None
         key, cases, refs = _delete(conn, period, hook or (lambda _point: None))
-        details: dict[str, Any] = {
-            "period": period,
-            "cases_forgotten": len(cases),
+        details: dict[str, Any] = {"period": period}
+        if request is not None:
+            details.update(request)
+        else:
+            details["cases_forgotten"] = len(cases)
             # Which `cases` rows went (verify accepts them gone); ids only, never a reference.
-            "case_ids": cases,
-            "references_unlinked": refs,
-            "key_destroyed": bool(key),
-            "by": how,
-        }
+            details["case_ids"] = cases
+            details["references_unlinked"] = refs
+        details.update({"key_destroyed": bool(key), "by": how})
         append_event(
             conn,
             {
@@ -167,9 +178,26 @@ def forget_period(
     return details
 
 
-def journal(path: Path, key: bytes, period: str, now: datetime) -> None:
-    """Step 1: the period in the rights journal (the caller holds the writer lock)."""
-    journal_file.append(path, key, FORGOTTEN, [{"period": period, "at": _stamp(now)}])
+def journal(
+    path: Path, key: bytes, period: str, now: datetime, request_ids: Collection[str] = ()
+) -> None:
+    """Step 1: the period in the rights journal (the caller holds the writer lock); a
+    request period with its request ids, so a restore does not re-append their lines."""
+    line: dict[str, Any] = {"period": period, "at": _stamp(now)}
+    if request_ids:
+        line["request_ids"] = sorted(request_ids)
+    journal_file.append(path, key, FORGOTTEN, [line])
+
+
+def journalled_requests(paths: Iterable[Path], key: bytes) -> set[str]:
+    """The request ids of every request period these journals say was forgotten."""
+    found: set[str] = set()
+    for path in paths:
+        if path.is_file():
+            for line in journal_file.read(path, key, accept_old=lambda _body: True):
+                if line.type == FORGOTTEN and not line.old:
+                    found.update(str(i) for i in line.entry.get("request_ids", ()))
+    return found
 
 
 def journalled(paths: Iterable[Path], key: bytes) -> dict[str, str]:
@@ -188,7 +216,7 @@ def unfinished(conn: sqlite3.Connection, wanted: dict[str, str]) -> list[str]:
     """Journalled periods the database has not (or no longer) forgotten: no chained event,
     or a key, cases or index rows still there (a restored backup, a crash after step 1)."""
     chained = forgotten(conn)
-    remaining = set(periods(conn))
+    remaining = _remaining(conn)
     return sorted(p for p in wanted if p not in chained or p in remaining)
 
 
@@ -245,11 +273,66 @@ def note(conn: sqlite3.Connection) -> str | None:
         found = forgotten(conn)
     except sqlite3.Error:
         return None
-    if not found:
+    lines = []
+    for kind, what in (
+        (False, "chats that started in {span}"),
+        (True, "requests and their answers recorded in {span}"),
+    ):
+        chosen = {
+            p.removeprefix("req-"): at for p, at in found.items() if is_request_period(p) == kind
+        }
+        if not chosen:
+            continue
+        months = sorted(chosen)
+        span = months[0] if len(months) == 1 else f"{months[0]} to {months[-1]}"
+        lines.append(
+            f"{what.format(span=span)} were forgotten on {max(chosen.values())} per the "
+            "retention policy"
+        )
+    if not lines:
         return None
-    months = sorted(found)
-    span = months[0] if len(months) == 1 else f"{months[0]} to {months[-1]}"
-    return (
-        f"chats that started in {span} were forgotten on {max(found.values())} per the "
-        "retention policy: a person whose chats all started then can no longer be found"
-    )
+    return "; ".join(lines) + ": what was recorded about a person then can no longer be found"
+
+
+def _month_words(period: str) -> str:
+    """``2024-01`` -> ``January 2024``."""
+    return date(int(period[:4]), int(period[5:7]), 1).strftime("%B %Y")
+
+
+def _span_words(months: list[str]) -> str:
+    first, last = _month_words(months[0]), _month_words(months[-1])
+    return first if first == last else f"{first} to {last}"
+
+
+def summary(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """What the ledger has forgotten, for an access pack: the months and request periods
+    (codes, for subject.json) and the same in plain sentences for the person; None when
+    nothing was forgotten."""
+    try:
+        found = forgotten(conn)
+    except sqlite3.Error:
+        return None
+    months = sorted(p for p in found if not is_request_period(p))
+    asked = sorted(p.removeprefix("req-") for p in found if is_request_period(p))
+    if not months and not asked:
+        return None
+    sentences = []
+    if months:
+        sentences.append(
+            f"We no longer hold anything about chats that started in {_span_words(months)}. "
+            "When their retention period ended we destroyed the key that linked our records "
+            "of them to a person, so we cannot tell whether any of them was yours, and "
+            "there is nothing of them we could give you."
+        )
+    if asked:
+        sentences.append(
+            f"What we recorded in {_span_words(asked)} about the requests people made and "
+            "how we answered them was unlinked from those people in the same way, once we no "
+            "longer needed it to answer a complaint or a claim."
+        )
+    return {
+        "months": months,
+        "request_periods": asked,
+        "forgotten_on": max(found.values()),
+        "explanation": " ".join(sentences),
+    }

@@ -6,7 +6,8 @@ out of erasure until it is removed. Holds are chained events (``hold_added`` /
 on the record. The latest event per target decides whether the hold is active.
 
 Targets: ``case:<case id>``, ``ticket:<ticket id>``, ``subject:<HMAC ref>``; the email itself
-is never stored, only its reference.
+is never stored, only its reference (chained keyed by the request period,
+snapzen.ledger.rights.period_keys; ``active`` gives the lookup reference back).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import orjson
 
 from snapzen.ledger.evidence.chain import append_event
 from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.rights import period_keys
 from snapzen.support import clock
 
 ADDED, REMOVED = Event.HOLD_ADDED, Event.HOLD_REMOVED
@@ -116,9 +118,16 @@ def active(conn: sqlite3.Connection) -> HoldSet:
         "SELECT seq, event, recorded_at, details FROM events WHERE event IN (?, ?) ORDER BY seq",
         (ADDED, REMOVED),
     )
+    resolver = period_keys.Resolver(conn)
     for seq, event, at, text in rows:
         details = orjson.loads(text) if text else {}
         target = str(details.get("target"))
+        kind, _, value = target.partition(":")
+        if kind == "subject":  # chained keyed by the request period: the person's lookup ref
+            lookup = resolver.resolve(value, str(event))
+            if lookup is None:
+                continue  # its period was forgotten (never while the hold was active)
+            target = f"subject:{lookup}"
         latest[target] = (str(event), Hold(target, str(details.get("reason")), str(at), int(seq)))
     result = HoldSet()
     for event, hold in latest.values():

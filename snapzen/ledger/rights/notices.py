@@ -25,6 +25,7 @@ from typing import Any
 
 from snapzen.ledger.evidence.chain import append_event
 from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.rights import period_keys
 from snapzen.support import clock
 
 EVENT = Event.RECIPIENT_NOTICE
@@ -126,4 +127,5 @@ def find(conn: sqlite3.Connection, notice_id: str) -> tuple[Notice | None, bool]
 
 def for_subject(conn: sqlite3.Connection, subject_ref: str) -> list[Notice]:
     """Every notice recorded for this subject, oldest first (``done`` events included)."""
-    return _read(conn, " AND subject_ref = ?", (subject_ref,))
+    chained, params = period_keys.match(conn, subject_ref)  # every period not forgotten
+    return _read(conn, f" AND {chained}", tuple(params))

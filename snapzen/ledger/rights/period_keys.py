@@ -16,11 +16,18 @@ one SQL clause (``match``). When the retention sweep forgets a period
 ``cases`` rows in one transaction: the chain keeps its rows and verifies, but nobody, not
 even the holder of the ledger key, can link them to a person any more.
 
-Rows recording a person's own requests (``request``, ``access_provided``, ``erased``,
-holds...) keep the lookup reference: they are the controller's evidence of answering the
-person. References chained before period keys existed (legacy) are their own lookup
-reference; they are indexed under their chat's month and forgotten with it (their index rows
-and cases are deleted; the ledger key can still recompute them, docs/data-subject-rights.md).
+Rows recording a person's own requests and what was done (``request`` and its clock
+events, ``access_provided``, ``erased``, holds, Art. 19 notices: ``EVIDENCE_EVENTS``) are
+keyed the same way by a *request period*, ``req-YYYY-MM``, the UTC month the row was
+recorded: they are the controller's evidence of answering the person, kept for
+``record.request_evidence_years`` after the last request of the period was closed and then
+forgotten like a month of chats (snapzen.ledger.rights.request_periods). A subject hold's
+target (``subject:<ref>``) carries the keyed reference too. Readers turn a chained reference
+back into its lookup reference with ``Resolver`` (None once its period was forgotten).
+
+References chained before period keys existed (legacy) are their own lookup reference; they
+are indexed under their period and forgotten with it (their index rows and cases are
+deleted; the ledger key can still recompute them: ``legacy_rows``, docs/data-subject-rights.md).
 
 The keys live in the ledger database (0600, written in the same atomic transaction as the
 rows they key, carried by every backup); a destroyed key is never brought back by a restore
@@ -36,7 +43,7 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-from snapzen.ledger.evidence.events import DECISION_NAMES
+from snapzen.ledger.evidence.events import DECISION_NAMES, Event
 
 CREATE_SQL = """
 CREATE TABLE IF NOT EXISTS period_keys (
@@ -55,13 +62,34 @@ CREATE INDEX IF NOT EXISTS subject_periods_period ON subject_periods(period);
 """
 
 # The rows that record a chat, whose reference is keyed by the chat's period.
-KEYED_EVENTS: tuple[str, ...] = (*DECISION_NAMES, "expired")
+CHAT_EVENTS: tuple[str, ...] = (*DECISION_NAMES, "expired")
+# The rows that record a person's requests and what was done, keyed by the request period.
+EVIDENCE_EVENTS: tuple[str, ...] = tuple(
+    str(event)
+    for event in (
+        Event.REQUEST, Event.REQUEST_PAUSED, Event.REQUEST_RESUMED, Event.REQUEST_EXTENDED,
+        Event.ACCESS_PROVIDED, Event.ERASED, Event.HOLD_ADDED, Event.HOLD_REMOVED,
+        Event.RECIPIENT_NOTICE,
+    )
+)  # fmt: skip
+HOLD_EVENTS = (str(Event.HOLD_ADDED), str(Event.HOLD_REMOVED))
+# Every row whose reference is keyed by a period (a lookup never matches it directly).
+KEYED_EVENTS: tuple[str, ...] = (*CHAT_EVENTS, *EVIDENCE_EVENTS)
 KEYED_SQL = "(" + ", ".join(f"'{name}'" for name in KEYED_EVENTS) + ")"
+CHAT_SQL = "(" + ", ".join(f"'{name}'" for name in CHAT_EVENTS) + ")"
+EVIDENCE_SQL = "(" + ", ".join(f"'{name}'" for name in EVIDENCE_EVENTS) + ")"
+REQUEST_PREFIX = "req-"  # a request period: req-YYYY-MM
 _LABEL = b"chain\n"
 # The case ids whose `cases` rows a forgotten month took (snapzen.ledger.rights.forget), in SQL.
 FORGOTTEN_CASES_SQL = (
     "(SELECT j.value FROM events f, json_each(f.details, '$.case_ids') j "
     "WHERE f.event = 'period_forgotten')"
+)
+
+# The request ids whose evidence a forgotten request period took, in SQL.
+FORGOTTEN_REQUESTS_SQL = (
+    "SELECT j.value FROM events f, json_each(f.details, '$.request_ids') j "
+    "WHERE f.event = 'period_forgotten'"
 )
 
 
@@ -100,25 +128,55 @@ def key_for(conn: sqlite3.Connection, period: str, created_at: str) -> bytes:
     return key
 
 
+def request_period(recorded_at: str) -> str:
+    """The request period of an evidence row: ``req-`` and the UTC month it was recorded."""
+    return REQUEST_PREFIX + recorded_at[:7]
+
+
+def is_request_period(period: str) -> bool:
+    return period.startswith(REQUEST_PREFIX)
+
+
+def _unkeyed(conn: sqlite3.Connection, ref: str) -> str:
+    """The lookup reference of a reference a caller read back from the chain and passes on
+    (art19 closing a notice); the reference itself when it is a lookup reference."""
+    row = conn.execute(
+        "SELECT lookup_ref FROM subject_periods WHERE chain_ref = ? AND chain_ref != lookup_ref",
+        (ref,),
+    ).fetchone()
+    return str(row[0]) if row is not None else ref
+
+
 def pseudonymize(conn: sqlite3.Connection, fields: Mapping[str, Any]) -> Mapping[str, Any]:
     """``fields`` of an event about to be chained, its ``subject_ref`` keyed by the chat's
-    period when it records a chat (``KEYED_EVENTS``); indexed in ``subject_periods``."""
+    period when it records a chat (``CHAT_EVENTS``), by its request period when it is
+    evidence of a request (``EVIDENCE_EVENTS``); indexed in ``subject_periods``."""
     ref = fields.get("subject_ref")
-    if not ref or (fields.get("event") or "transfer") not in KEYED_EVENTS:
-        return fields
-    if not has_tables(conn):
+    event = str(fields.get("event") or "transfer")
+    if not ref or event not in KEYED_EVENTS or not has_tables(conn):
         return fields
     at = str(fields.get("recorded_at") or "")
-    case_id = fields.get("case_id")
-    period = period_of(conn, str(case_id) if case_id is not None else None, at)
-    if len(period) != 7:
+    if event in EVIDENCE_EVENTS:
+        if _keyed_events(conn) == CHAT_EVENTS:
+            return fields  # schema 10, being migrated: the legacy scheme until schema 11
+        ref = _unkeyed(conn, str(ref))
+        period = request_period(at)
+    else:
+        case_id = fields.get("case_id")
+        period = period_of(conn, str(case_id) if case_id is not None else None, at)
+    if len(period.removeprefix(REQUEST_PREFIX)) != 7:
         return fields
     keyed = chain_ref(key_for(conn, period, at), str(ref))
     conn.execute(
         "INSERT OR IGNORE INTO subject_periods (chain_ref, lookup_ref, period) VALUES (?, ?, ?)",
         (keyed, str(ref), period),
     )
-    return {**fields, "subject_ref": keyed}
+    keyed_fields = {**fields, "subject_ref": keyed}
+    details = fields.get("details")
+    named = isinstance(details, Mapping) and details.get("target") == f"subject:{ref}"
+    if named and event in HOLD_EVENTS and isinstance(details, Mapping):  # a subject hold
+        keyed_fields["details"] = {**details, "target": f"subject:{keyed}"}
+    return keyed_fields
 
 
 def match(conn: sqlite3.Connection, lookup_ref: str, *, prefix: str = "") -> tuple[str, list[str]]:
@@ -130,14 +188,14 @@ def match(conn: sqlite3.Connection, lookup_ref: str, *, prefix: str = "") -> tup
         return f"{column} = ?", [lookup_ref]
     return (
         f"({column} IN (SELECT chain_ref FROM subject_periods WHERE lookup_ref = ?)"
-        f" OR ({column} = ? AND {event} NOT IN {KEYED_SQL}))",
+        f" OR ({column} = ? AND {event} NOT IN {_keyed_sql(conn)}))",
         [lookup_ref, lookup_ref],
     )
 
 
 def lookup_of(conn: sqlite3.Connection, ref: str) -> str | None:
     """The lookup reference behind a reference read from the chain: itself when it is not a
-    month-keyed chat reference; None when its month was forgotten."""
+    period-keyed reference; None when its period was forgotten."""
     if not has_tables(conn):
         return ref
     row = conn.execute(
@@ -146,9 +204,48 @@ def lookup_of(conn: sqlite3.Connection, ref: str) -> str | None:
     if row is not None:
         return str(row[0])
     keyed = conn.execute(
-        f"SELECT 1 FROM events WHERE subject_ref = ? AND event IN {KEYED_SQL} LIMIT 1", (ref,)
+        f"SELECT 1 FROM events WHERE subject_ref = ? AND event IN {_keyed_sql(conn)} LIMIT 1",
+        (ref,),
     ).fetchone()
     return None if keyed is not None else ref
+
+
+class Resolver:
+    """``lookup_of`` for many rows, one indexed query per distinct reference (cached).
+    ``resolve(ref, event)``: the lookup reference of a row's chained reference; None when
+    its period was forgotten."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.indexed = has_tables(conn)
+        self.keyed = _keyed_events(conn) if self.indexed else ()
+        self.lookup: dict[str, str | None] = {}
+
+    def resolve(self, ref: str | None, event: str) -> str | None:
+        if ref is None or not self.indexed:
+            return ref
+        if ref not in self.lookup:
+            row = self.conn.execute(
+                "SELECT lookup_ref FROM subject_periods WHERE chain_ref = ? LIMIT 1", (ref,)
+            ).fetchone()
+            self.lookup[ref] = str(row[0]) if row is not None else None
+        found = self.lookup[ref]
+        if found is not None:
+            return found
+        return None if event in self.keyed else ref
+
+
+def _keyed_events(conn: sqlite3.Connection) -> tuple[str, ...]:
+    """The events keyed by period in this ledger: chats only before schema 11 (a ledger
+    opened read-only, not migrated, whose evidence rows are not indexed yet)."""
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'legacy_refs'"
+    ).fetchone()
+    return KEYED_EVENTS if row is not None else CHAT_EVENTS
+
+
+def _keyed_sql(conn: sqlite3.Connection) -> str:
+    return "(" + ", ".join(f"'{name}'" for name in _keyed_events(conn)) + ")"
 
 
 def index_legacy(conn: sqlite3.Connection) -> int:
@@ -159,6 +256,78 @@ def index_legacy(conn: sqlite3.Connection) -> int:
             SELECT DISTINCT t.subject_ref, t.subject_ref,
                    COALESCE(substr(c.day, 1, 7), substr(t.recorded_at, 1, 7))
             FROM events t LEFT JOIN cases c ON c.case_id = t.case_id
-            WHERE t.subject_ref IS NOT NULL AND t.event IN {KEYED_SQL}"""
+            WHERE t.subject_ref IS NOT NULL AND t.event IN {CHAT_SQL}"""
     )
     return cursor.rowcount
+
+
+def index_legacy_evidence(conn: sqlite3.Connection) -> int:
+    """Index the request evidence rows chained before request periods (their reference is
+    the lookup reference itself) under their request period, and mark where the legacy
+    rows end (``legacy_refs``, for ``legacy_rows``); returns the index rows added."""
+    conn.execute(LEGACY_SQL)
+    cursor = conn.execute(
+        f"""INSERT OR IGNORE INTO subject_periods (chain_ref, lookup_ref, period)
+            SELECT DISTINCT subject_ref, subject_ref,
+                   '{REQUEST_PREFIX}' || substr(recorded_at, 1, 7)
+            FROM events WHERE subject_ref IS NOT NULL AND event IN {EVIDENCE_SQL}"""
+    )
+    added = cursor.rowcount
+    last = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+    # Chat rows: legacy up to the first one keyed by a month key (none yet: all so far).
+    first_keyed = conn.execute(
+        f"""SELECT MIN(e.seq) FROM events e JOIN subject_periods p ON p.chain_ref = e.subject_ref
+            WHERE p.chain_ref != p.lookup_ref AND e.event IN {CHAT_SQL}"""
+    ).fetchone()[0]
+    chats = int(first_keyed) - 1 if first_keyed is not None else int(last)
+    conn.executemany(
+        "INSERT OR IGNORE INTO legacy_refs (kind, last_seq) VALUES (?, ?)",
+        [("chats", chats), ("requests", int(last))],
+    )
+    return added
+
+
+LEGACY_SQL = """
+CREATE TABLE IF NOT EXISTS legacy_refs (
+    kind TEXT PRIMARY KEY,       -- chats | requests
+    last_seq INTEGER NOT NULL    -- rows of that kind up to this seq carry the lookup reference
+);
+"""
+
+
+def legacy_rows(conn: sqlite3.Connection) -> tuple[int, str | None, str | None]:
+    """(rows, first day, last day) of the chain rows whose reference is the lookup reference
+    itself (chained before period keys): whoever holds ``ledger.key`` and an email can
+    recompute it, whatever was forgotten since (docs/data-subject-rights.md)."""
+    try:
+        bounds = dict(conn.execute("SELECT kind, last_seq FROM legacy_refs").fetchall())
+    except sqlite3.Error:
+        return 0, None, None
+    row = conn.execute(
+        f"""SELECT COUNT(*), MIN(recorded_at), MAX(recorded_at) FROM events
+            WHERE subject_ref IS NOT NULL AND (
+                (event IN {CHAT_SQL} AND seq <= ?) OR (event IN {EVIDENCE_SQL} AND seq <= ?))""",
+        (int(bounds.get("chats", 0)), int(bounds.get("requests", 0))),
+    ).fetchone()
+    count = int(row[0] or 0)
+    return count, (str(row[1])[:10] if count else None), (str(row[2])[:10] if count else None)
+
+
+def legacy_summary(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """``legacy_rows`` for `snapzen status`: the count, the days, and what to do; None when
+    no row is legacy-keyed."""
+    count, first, last = legacy_rows(conn)
+    if not count:
+        return None
+    return {
+        "rows": count,
+        "first": first,
+        "last": last,
+        "note": (
+            f"{count} ledger row(s) recorded {first} to {last}, before period keys, carry the "
+            "reference the ledger key recomputes from an email: forgetting their period "
+            "unlinks them from lookups, but whoever holds ledger.key and an email can still "
+            "link them until the ledger is replaced (docs/data-subject-rights.md, "
+            '"Legacy references")'
+        ),
+    }

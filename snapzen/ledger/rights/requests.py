@@ -11,7 +11,9 @@ both be shown, and neither can be edited afterwards; each event is also a line o
 the rights journal outside the database (snapzen.ledger.rights.erasure_journal), so a restored
 backup gets back the requests made after it (re-appended with ``reapplied: true``).
 
-Only the subject's HMAC reference is stored, never the email. ``details`` holds the kind,
+Only the subject's HMAC reference is stored, never the email, and in the chain keyed by the
+request period (snapzen.ledger.rights.period_keys): ``Request.subject_ref`` is the lookup
+reference again, None once the period was forgotten. ``details`` holds the kind,
 dates, status (``open`` until answered) and outcome counts.
 """
 
@@ -29,7 +31,7 @@ import orjson
 
 from snapzen.ledger.evidence.chain import append_event
 from snapzen.ledger.evidence.events import Event
-from snapzen.ledger.rights import request_clock
+from snapzen.ledger.rights import period_keys, request_clock
 from snapzen.ledger.rights.request_clock import ClockRefused, Step
 from snapzen.support import clock
 
@@ -229,10 +231,15 @@ def list_requests(
     )
     params: list[Any] = list(EVENTS)
     if subject_ref is not None:
-        sql += " AND subject_ref = ?"
-        params.append(subject_ref)
+        chained, refs = period_keys.match(conn, subject_ref)  # every period not forgotten
+        sql += f" AND {chained}"
+        params.extend(refs)
+    resolver = period_keys.Resolver(conn)  # the person's lookup reference (None: forgotten)
     found: dict[str, Request] = {}
-    for seq, event, request_id, ref, at, text in conn.execute(sql + " ORDER BY seq", params):
+    for seq, event, request_id, chained_ref, at, text in conn.execute(
+        sql + " ORDER BY seq", params
+    ):
+        ref = resolver.resolve(chained_ref, str(event))
         details = orjson.loads(text) if text else {}
         day = date.fromisoformat(str(at)[:10])
         current = found.get(request_id)

@@ -235,6 +235,17 @@ def _v10_period_keys(db: sqlite_utils.Database) -> None:
         index_legacy(db.conn)
 
 
+def _v11_request_periods(db: sqlite_utils.Database) -> None:
+    """Request evidence (requests, access packs, erasures, holds, Art. 19 notices) is keyed
+    by request period from now on (snapzen.ledger.rights.request_periods); the rows chained
+    before are indexed here as their own lookup reference, and ``legacy_refs`` records where
+    the legacy rows end (counted by `snapzen status`)."""
+    from snapzen.ledger.rights.period_keys import index_legacy_evidence
+
+    with db.conn:
+        index_legacy_evidence(db.conn)
+
+
 # Append new steps at the end; never edit or reorder a released one.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_initial,
@@ -247,6 +258,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v8_records,
     _v9_events,
     _v10_period_keys,
+    _v11_request_periods,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

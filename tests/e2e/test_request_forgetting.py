@@ -1,0 +1,131 @@
+"""Request evidence forgotten on time (issue 27, gap 1), with the real CLI against the sandbox.
+
+A person's chats are backfilled from a little over a year ago; their access, erasure and
+rectification requests are answered then (the CLI's clock moved back with
+SNAPZEN_CLOCK_OFFSET_SECONDS), and the Art. 19 notice the erasure owes is recorded as done.
+With `record.request_evidence_years = 1`, today's retention sweep (real clock) forgets that
+request period: while the notice was owed a dry run did not list it; the sweep destroys its
+key, unlinks the requests (still listed, linked to nobody), deletes the erasure record, and
+the chain verifies. `ledger subject` still shows the person's chats but none of the request
+evidence, and says why; the access pack explains it in plain words. Restoring a backup taken
+after the answers does not bring the period back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import chain_problems, cli_env, init_ledger, snapzen, verify_cli
+from tests.e2e.people import requests_json, synced_person
+from tests.fakes import RECORD_ENV
+
+pytestmark = pytest.mark.e2e
+BACK = timedelta(days=400)  # when the requests were answered, before today
+EVIDENCE = {
+    "request", "request_paused", "request_resumed", "request_extended", "access_provided",
+    "erased", "recipient_notice", "hold_added", "hold_removed",
+}  # fmt: skip
+
+
+def _ok(env: dict[str, str], *args: str, timeout: float = 120) -> str:
+    done = snapzen(env, *args, timeout=timeout)
+    assert done.returncode == 0, (args, done.stdout, done.stderr)
+    return done.stdout + done.stderr
+
+
+def _request_keys(ledger: Path) -> set[str]:
+    with sqlite3.connect(ledger) as conn:
+        rows = conn.execute("SELECT period FROM period_keys WHERE period LIKE 'req-%'")
+        return {r[0] for r in rows}
+
+
+def _erased_subjects(ledger: Path) -> int:
+    with sqlite3.connect(ledger) as conn:
+        return int(conn.execute("SELECT count(*) FROM erased_subjects").fetchone()[0])
+
+
+def test_answered_requests_are_forgotten_after_their_retention_and_stay_forgotten(
+    make_sandbox: Any, tmp_path: Path
+) -> None:
+    today = datetime.now(UTC)
+    anchor = today - BACK - timedelta(days=15)
+    sb = make_sandbox(chats=12, widgets=1, days=5, seed=41, anchor=anchor, retention_days=5000)
+    ledger = tmp_path / "ledger.db"
+    env = cli_env(
+        sb, ledger, SNAPZEN_SNAPENGAGE__RETENTION_DAYS="5000",
+        SNAPZEN_RECORD__REQUEST_EVIDENCE_YEARS="1", **RECORD_ENV,
+    )  # fmt: skip
+    init_ledger(env)
+    since = (anchor - timedelta(days=6)).date().isoformat()
+    _ok(env, "backfill", "--since", since, "--until", anchor.date().isoformat(), timeout=180)
+    email, _case, _tickets = synced_person(sb, ledger)
+
+    # A year and a month ago: the person asked, and was answered.
+    then = {**env, "SNAPZEN_CLOCK_OFFSET_SECONDS": str(-BACK.total_seconds())}
+    period = "req-" + (today - BACK).strftime("%Y-%m")
+    _ok(then, "ledger", "access", "--email", email, "--out", str(tmp_path / "pack-then"))
+    erased = _ok(then, "ledger", "erase", "--email", email)
+    owed = re.findall(r"art19: \S+ to_notify \S+ \(ledger \d+, notice (\S+)\)", erased)
+    assert owed, erased
+    opened = _ok(then, "ledger", "requests", "open", "--type", "rectification", "--received",
+                 (today - BACK).date().isoformat(), "--email", email)  # fmt: skip
+    rid = re.findall(r"\breq-[0-9a-f]{12}\b", opened)[0]
+    _ok(then, "ledger", "requests", "close", rid, "--outcome", "rectified")
+    assert _request_keys(ledger) == {period} and _erased_subjects(ledger) == 1
+
+    # Today, SnapEngage's 60 days long over: only the owed Art. 19 notice keeps the period.
+    now_env = {**env, "SNAPZEN_SNAPENGAGE__RETENTION_DAYS": "60"}
+    planned = _ok(now_env, "retention", "sweep", "--dry-run")
+    assert f"would forget request period {period}" not in planned
+    for notice in owed:
+        when = (today - BACK).date().isoformat()
+        _ok(then, "ledger", "notices", "done", notice, "--when", when)
+    backup = tmp_path / "after-answers.db"
+    _ok(then, "ledger", "backup", str(backup))  # made after the erasure: it does not block
+    planned = _ok(now_env, "retention", "sweep", "--dry-run")
+    assert f"would forget request period {period}" in planned, planned
+    assert _request_keys(ledger) == {period}  # a dry run changes nothing
+
+    swept = _ok(now_env, "retention", "sweep", timeout=180)
+    assert f"forgot request period {period}" in swept, swept
+    assert _request_keys(ledger) == set() and _erased_subjects(ledger) == 0
+    assert verify_cli(now_env).returncode == 0 and chain_problems(ledger) == []
+
+    # The requests stay on the record (dates, outcomes, on time or late), linked to nobody.
+    listed = {r["request_id"]: r for r in requests_json(now_env)}
+    assert rid in listed and len(listed) == 3
+    assert {r["subject_ref"] for r in listed.values()} == {None}
+    # The person's chats are still theirs (their month is kept); the evidence is not.
+    lookup = snapzen(now_env, "ledger", "subject", "--email", email, "--json")
+    assert lookup.returncode == 0, lookup.stderr
+    rows = json.loads(lookup.stdout)
+    assert rows and not {row["event"] for row in rows} & EVIDENCE
+    assert "requests and their answers recorded in" in lookup.stderr
+    assert "were forgotten on" in lookup.stderr
+
+    # The access pack says so in plain words (and in codes in subject.json).
+    out = tmp_path / "pack-now"
+    _ok(now_env, "ledger", "access", "--email", email, "--out", str(out))
+    pack = json.loads((out / "subject.json").read_text())
+    assert pack["forgotten"]["request_periods"] == [period.removeprefix("req-")]
+    # None of the forgotten requests' rows (an `erased` row names its chat: it stays the
+    # person's through that chat while the chat's month is kept).
+    assert not {r["case_id"] for r in pack["ledger"]} & set(listed)
+    html = (out / "subject.html").read_text()
+    assert "What we no longer hold" in html and "about the requests people made" in html
+    assert period not in html  # no code: the month in words
+
+    # A backup taken after the answers, restored: the journal of forgotten periods wins.
+    _ok(now_env, "ledger", "restore", str(backup), timeout=180)
+    assert _request_keys(ledger) == {"req-" + today.strftime("%Y-%m")}  # today's pack only
+    assert _erased_subjects(ledger) == 0
+    restored = {r["request_id"]: r for r in requests_json(now_env)}
+    assert restored[rid]["subject_ref"] is None
+    assert verify_cli(now_env).returncode == 0 and chain_problems(ledger) == []
