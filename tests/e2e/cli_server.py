@@ -28,6 +28,7 @@ import locale
 import os
 import pkgutil
 import selectors
+import shutil
 import signal
 import socket
 import struct
@@ -239,43 +240,77 @@ class CliServer:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-        Path(self.path).unlink(missing_ok=True)
-        os.rmdir(self.dir)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def run(
         self, args: Sequence[str], env: Mapping[str, str], timeout: float
     ) -> subprocess.CompletedProcess[str]:
         cmd = [sys.executable, "-m", "snapzen", *args]
-        request = {
-            "args": list(args),
-            "env": dict(env),
-            "cwd": os.getcwd(),
-            "umask": _current_umask(),
-        }
-        body = json.dumps(request).encode()
         with (
             tempfile.TemporaryFile() as out,
             tempfile.TemporaryFile() as err,
             open(os.devnull, "rb") as null,
-            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn,
         ):
-            conn.connect(self.path)
-            socket.send_fds(
-                conn, [_HEADER.pack(len(body))], [null.fileno(), out.fileno(), err.fileno()]
-            )
-            conn.sendall(body)
-            (pid,) = _INT.unpack(_read_exactly(conn, _INT.size))
-            conn.settimeout(timeout)
             try:
-                (status,) = _INT.unpack(_read_exactly(conn, _INT.size))
+                status = _call(self.path, args, env, [null.fileno(), out.fileno(), err.fileno()],
+                               timeout)  # fmt: skip
             except TimeoutError:
-                os.kill(pid, signal.SIGKILL)
-                conn.settimeout(None)
-                _read_exactly(conn, _INT.size)
                 raise subprocess.TimeoutExpired(cmd, timeout, _text(out), _text(err)) from None
             return subprocess.CompletedProcess(
                 cmd, os.waitstatus_to_exitcode(status), _text(out), _text(err)
             )
+
+    def bin_dir(self) -> Path:
+        """A directory holding a `snapzen` executable that runs through this server, for tests
+        that paste documented command lines into a shell (put it first on PATH)."""
+        bin_dir = Path(self.dir) / "bin"
+        script = bin_dir / "snapzen"
+        if not script.exists():
+            bin_dir.mkdir(exist_ok=True)
+            script.write_text(
+                f"#!{sys.executable} -S\n"  # no site: the client needs the standard library only
+                "import sys\n"
+                f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+                "from cli_server import shim\n"
+                f"shim({self.path!r}, {_startup_keys(self.env)!r})\n"
+            )
+            script.chmod(0o700)
+        return bin_dir
+
+
+def _call(
+    path: str, args: Sequence[str], env: Mapping[str, str], fds: list[int], timeout: float | None
+) -> int:
+    """Have the server run ``args`` with ``fds`` as stdin, stdout and stderr; its wait status.
+    On a timeout the child is killed and TimeoutError raised."""
+    request = {"args": list(args), "env": dict(env), "cwd": os.getcwd(), "umask": _umask()}
+    body = json.dumps(request).encode()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.connect(path)
+        socket.send_fds(conn, [_HEADER.pack(len(body))], fds)
+        conn.sendall(body)
+        (pid,) = _INT.unpack(_read_exactly(conn, _INT.size))
+        conn.settimeout(timeout)
+        try:
+            (status,) = _INT.unpack(_read_exactly(conn, _INT.size))
+        except TimeoutError:
+            os.kill(pid, signal.SIGKILL)
+            conn.settimeout(None)
+            _read_exactly(conn, _INT.size)
+            raise
+        return status
+
+
+def shim(path: str, startup: dict[str, str]) -> None:
+    """The `snapzen` of bin_dir(): this process's argv, environment and standard streams."""
+    args = sys.argv[1:]
+    if _startup_keys(os.environ) != startup:
+        os.execv(sys.executable, [sys.executable, "-m", "snapzen", *args])
+    code = os.waitstatus_to_exitcode(_call(path, args, os.environ, [0, 1, 2], None))
+    if code < 0:  # killed by a signal: so is this process
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    sys.exit(code)
 
 
 def _read_exactly(conn: socket.socket, size: int) -> bytes:
@@ -288,7 +323,7 @@ def _read_exactly(conn: socket.socket, size: int) -> bytes:
     return data
 
 
-def _current_umask() -> int:
+def _umask() -> int:
     """The process's umask, read without setting it (another thread may be creating files)."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("Umask:"):
