@@ -174,6 +174,7 @@ def serve(path: str) -> None:
                 conn, _ = listener.accept()
                 request, fds = _receive(conn)
                 closing = [listener.fileno(), conn.fileno(), wake_r, wake_w, selector.fileno()]
+                closing += [other.fileno() for other in waiting.values()]  # other calls' answers
                 pid = os.fork()
                 if pid == 0:
                     _child(request, fds, closing)
