@@ -100,15 +100,23 @@ def _child(request: dict[str, Any], fds: list[int], closing: list[int]) -> None:
         os.umask(request["umask"])
         os.environ.clear()
         os.environ.update(request["env"])
-        sys.path[0] = request["cwd"]  # as `python -m` sets it
-        sys.argv = ["snapzen", *request["args"]]  # runpy sets argv[0] to __main__.py's path
         import random
 
         random.seed()  # a fresh process draws its own seed
         import runpy
 
+        script = request.get("script")
         try:
-            runpy.run_module("snapzen", run_name="__main__", alter_sys=True)
+            if script:  # the console script `snapzen` (pyproject's entry point)
+                sys.path[0] = os.path.dirname(script)
+                sys.argv = [script, *request["args"]]
+                from snapzen.cli import main
+
+                main()
+            else:  # python -m snapzen
+                sys.path[0] = request["cwd"]
+                sys.argv = ["snapzen", *request["args"]]  # runpy sets argv[0] to __main__.py
+                runpy.run_module("snapzen", run_name="__main__", alter_sys=True)
             code = 0
         except SystemExit as exc:
             code = _exit_code(exc)
@@ -280,11 +288,18 @@ class CliServer:
 
 
 def _call(
-    path: str, args: Sequence[str], env: Mapping[str, str], fds: list[int], timeout: float | None
+    path: str,
+    args: Sequence[str],
+    env: Mapping[str, str],
+    fds: list[int],
+    timeout: float | None,
+    script: str | None = None,
 ) -> int:
-    """Have the server run ``args`` with ``fds`` as stdin, stdout and stderr; its wait status.
-    On a timeout the child is killed and TimeoutError raised."""
+    """Have the server run ``args`` with ``fds`` as stdin, stdout and stderr, as ``python -m
+    snapzen`` or, given its path, as the console ``script``; the wait status. On a timeout
+    the child is killed and TimeoutError raised."""
     request = {"args": list(args), "env": dict(env), "cwd": os.getcwd(), "umask": _umask()}
+    request["script"] = script
     body = json.dumps(request).encode()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.connect(path)
@@ -305,9 +320,11 @@ def _call(
 def shim(path: str, startup: dict[str, str]) -> None:
     """The `snapzen` of bin_dir(): this process's argv, environment and standard streams."""
     args = sys.argv[1:]
-    if _startup_keys(os.environ) != startup:
-        os.execv(sys.executable, [sys.executable, "-m", "snapzen", *args])
-    code = os.waitstatus_to_exitcode(_call(path, args, os.environ, [0, 1, 2], None))
+    if _startup_keys(os.environ) != startup:  # the console script, in a fresh interpreter
+        os.execv(sys.executable, [sys.executable, "-c", "from snapzen.cli import main; main()",
+                                  *args])  # fmt: skip
+    status = _call(path, args, os.environ, [0, 1, 2], None, script=sys.argv[0])
+    code = os.waitstatus_to_exitcode(status)
     if code < 0:  # killed by a signal: so is this process
         signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
