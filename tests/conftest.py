@@ -4,9 +4,13 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import responses
+import typer
+import typer.main
+import typer.testing
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
@@ -23,6 +27,37 @@ _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 hypothesis_settings.register_profile("snapzen", derandomize=True, database=None, **_COMMON)
 hypothesis_settings.register_profile("explore", max_examples=1000, **_COMMON)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "snapzen"))
+
+
+def _shape(app: typer.Typer) -> tuple[object, ...]:
+    """What the Click tree of ``app`` is built from: its commands and groups, recursively."""
+    groups = app.registered_groups
+    return (
+        tuple(id(c.callback) for c in app.registered_commands),
+        tuple((g.name, _shape(g.typer_instance)) for g in groups if g.typer_instance),
+        id(app.registered_callback.callback) if app.registered_callback else None,
+    )
+
+
+_BUILT: dict[int, tuple[typer.Typer, tuple[object, ...], Any]] = {}
+_build_command = typer.main.get_command
+
+
+def _built_command(app: typer.Typer) -> Any:
+    """typer.main.get_command, built once per app and shape: Typer rebuilds the whole Click tree
+    (~80 ms) on every CliRunner.invoke, and the suite invokes the CLI in-process over a
+    thousand times. A Click command is reusable, as in any Click program; what a call depends
+    on (arguments, environment, terminal width) is read when it is invoked."""
+    shape = _shape(app)
+    built = _BUILT.get(id(app))
+    if built is None or built[0] is not app or built[1] != shape:
+        built = (app, shape, _build_command(app))
+        _BUILT[id(app)] = built
+    return built[2]
+
+
+typer.main.get_command = _built_command  # Typer.__call__ and test walks of the tree
+typer.testing._get_command = _built_command  # CliRunner.invoke
 
 
 @pytest.fixture(autouse=True)

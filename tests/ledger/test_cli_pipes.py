@@ -17,6 +17,9 @@ from snapzen.ledger.store.db import open_db
 from snapzen.support.lock import writer_lock
 from tests.ledger.conftest import KEY_TEXT, append, transfer_fields
 
+# Real CLI processes on real pipes (not in make test-fast).
+pytestmark = pytest.mark.e2e
+
 ROWS = TABLE_LIMIT + 503  # past the terminal cap, and more than a pipe buffer holds
 
 

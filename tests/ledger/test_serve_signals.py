@@ -19,6 +19,9 @@ import pytest
 
 from tests.ledger.conftest import KEY_TEXT
 
+# Real `ledger serve` processes and signals (not in make test-fast).
+pytestmark = pytest.mark.e2e
+
 pytest.importorskip("datasette")
 
 ROOT = Path(__file__).resolve().parents[2]

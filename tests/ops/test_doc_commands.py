@@ -26,6 +26,7 @@ from typer._click import ClickException  # the Click that Typer vendors
 from snapzen import __version__
 from snapzen.cli.main import app
 from snapzen.sandbox import Sandbox, SandboxConfig
+from tests.e2e.cli_server import CliServer
 from tests.fakes import LEDGER_KEY, create_ledger
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,7 +147,11 @@ def test_runnable_documented_commands_run_against_the_sandbox(
         SNAPZEN_RECORD__CONTACT="dpo@example.com",
         SNAPZEN_RECORD__LAWFUL_BASIS="Art. 6(1)(b) contract",
         SNAPZEN_RECORD__SECURITY_MEASURES="TLS; ledger file 0600",
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        # `snapzen` as installed in .venv/bin, but forked from a server that imported snapzen
+        # once (tests/e2e/cli_server.py): each pasted line is still a process of its own.
+        PATH=os.pathsep.join(
+            [str(CliServer.get().bin_dir()), str(Path(sys.executable).parent), os.environ["PATH"]]
+        ),
     )
     ran: list[str] = []
 

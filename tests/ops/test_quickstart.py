@@ -9,6 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# The README pasted into bash: the real CLI, `sandbox serve` and all (not in make test-fast).
+pytestmark = pytest.mark.e2e
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 

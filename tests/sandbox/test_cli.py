@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from typer.testing import CliRunner
 
@@ -52,6 +53,7 @@ def _wait_ready(proc: subprocess.Popen[str], ready: Path) -> dict[str, Any]:
     raise AssertionError("sandbox never became ready")
 
 
+@pytest.mark.e2e  # a real process (not in make test-fast)
 def test_serve_with_duration_and_ready_file(tmp_path: Path) -> None:
     proc, ready = _start(tmp_path, "--duration", "2")
     try:
@@ -68,6 +70,7 @@ def test_serve_with_duration_and_ready_file(tmp_path: Path) -> None:
     assert f"export SNAPZEN_SNAPENGAGE__BASE_URL={info['base_url']}/snapengage" in out
 
 
+@pytest.mark.e2e
 def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     proc, ready = _start(tmp_path)
     try:
