@@ -27,7 +27,8 @@ class Counts(Protocol):
 
 @dataclass
 class Tally:
-    """What both renderers show; updated on the pass's thread, read by the renderer's."""
+    """What both renderers show; updated on the pass's thread, read by the renderer's.
+    Every change calls ``changed``, where a renderer shows it."""
 
     total: int = 0
     done: int = 0  # windows read to their end (or already finished before this run)
@@ -35,6 +36,9 @@ class Tally:
     fetched: int = 0
     created: int = 0
     day: date | None = None
+
+    def changed(self) -> None:
+        """Nothing to show here; the renderers below show the change."""
 
     def start(self, total: int, skipped: int) -> None:
         self.total, self.done, self.recorded = total, skipped, skipped
@@ -46,10 +50,12 @@ class Tally:
             self.created += n
         elif what == "window":
             self.done = min(self.total, self.done + n)
+        self.changed()
 
     def day_started(self, day: date) -> None:
         """The pass began reading ``day`` (days run oldest first)."""
         self.day = max(self.day, day) if self.day else day
+        self.changed()
 
     def window_done(self, day: date, widgets: Sequence[str], counts: Counts) -> None:
         self.recorded += len(widgets)
@@ -58,6 +64,7 @@ class Tally:
         # The backfill's own totals; never below what the ticks already showed.
         self.fetched = max(self.fetched, counts.fetched)
         self.created = max(self.created, counts.created)
+        self.changed()
 
     def finish(self) -> None:
         """Nothing to change: an interrupted slice's windows were read (done) but not recorded
@@ -96,6 +103,10 @@ class JsonProgress(Tally):
         while not self._stopped.wait(self.every):
             self._emit()
 
+    def changed(self) -> None:
+        if self.every <= 0:
+            self._emit()
+
     def start(self, total: int, skipped: int) -> None:
         super().start(total, skipped)
         self._emit()
@@ -103,26 +114,10 @@ class JsonProgress(Tally):
             self._timer = threading.Thread(target=self._beat, name="progress", daemon=True)
             self._timer.start()
 
-    def tick(self, what: str, n: int) -> None:
-        super().tick(what, n)
-        if self.every <= 0:
-            self._emit()
-
-    def day_started(self, day: date) -> None:
-        super().day_started(day)
-        if self.every <= 0:
-            self._emit()
-
-    def window_done(self, day: date, widgets: Sequence[str], counts: Counts) -> None:
-        super().window_done(day, widgets, counts)
-        if self.every <= 0:
-            self._emit()
-
     def finish(self) -> None:
         self._stopped.set()
         if self._timer is not None:
             self._timer.join()
-        super().finish()
         self._emit()
 
 
@@ -134,22 +129,19 @@ class RichProgress(Tally):
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+        # Log lines go to a file while the bar is drawn (log_file); anything else written to
+        # stderr meanwhile is printed above the bar by rich, not through it.
         self.bar = Progress(
-            "{task.description}",
-            BarColumn(bar_width=20),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            # Log lines go to a file while the bar is drawn (log_file); anything else written
-            # to stderr meanwhile is printed above the bar by rich, not through it.
-            console=console or Console(stderr=True),
-        )
+            "{task.description}", BarColumn(bar_width=20), MofNCompleteColumn(),
+            TimeRemainingColumn(), console=console or Console(stderr=True),
+        )  # fmt: skip
         self.task: Any = None
 
     def _describe(self) -> str:
         where = f"{self.day} " if self.day else ""
         return f"{where}fetched {self.fetched:,} created {self.created:,}"
 
-    def _show(self) -> None:
+    def changed(self) -> None:
         self.bar.update(self.task, completed=self.done, description=self._describe())
 
     def start(self, total: int, skipped: int) -> None:
@@ -157,21 +149,8 @@ class RichProgress(Tally):
         self.bar.start()
         self.task = self.bar.add_task(self._describe(), total=total, completed=skipped)
 
-    def tick(self, what: str, n: int) -> None:
-        super().tick(what, n)
-        self._show()
-
-    def day_started(self, day: date) -> None:
-        super().day_started(day)
-        self._show()
-
-    def window_done(self, day: date, widgets: Sequence[str], counts: Counts) -> None:
-        super().window_done(day, widgets, counts)
-        self._show()
-
     def finish(self) -> None:
-        super().finish()
-        self._show()
+        self.changed()
         self.bar.stop()
 
 
