@@ -8,7 +8,7 @@ import functools
 import getpass
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -190,6 +190,12 @@ def refuse_shared(exc: Any) -> NoReturn:
             err=True,
         )
     raise typer.Exit(errors.EXIT_USAGE)
+
+
+def say(lines: Iterable[tuple[bool, str]]) -> None:
+    """Print what a result says (snapzen.commands.summaries): each line to stderr or stdout."""
+    for to_stderr, text in lines:
+        typer.echo(text, err=to_stderr)
 
 
 def echo_json(payload: Any) -> None:

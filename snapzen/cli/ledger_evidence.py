@@ -19,6 +19,7 @@ from snapzen.cli.common import (
     evidence_settings,
     new_file,
     opt,
+    say,
 )
 from snapzen.support import errors
 
@@ -163,49 +164,14 @@ def verify_(
     $ snapzen ledger verify --thorough   # before handing the ledger or a copy to anyone
     ```
     """
+    from snapzen.commands import summaries
     from snapzen.commands.verification import verify_ledger  # lazy: start-up time
 
     verdict = verify_ledger(
         evidence_settings(config), checkpoint or [], public_key or [], key_file=key_file,
         thorough=thorough,
     )  # fmt: skip
-    result, tables, bad_signatures = verdict.chain, verdict.tables, verdict.bad_signatures
-    first = result.first_problem
-    for bad in bad_signatures:
-        # The file, not the ledger: an altered checkpoint proves nothing either way.
-        _say(f"bad checkpoint file: {bad.message}")
-    if bad_signatures and first is None and not tables.problems:
-        _say(
-            f"the ledger itself verifies ({result.rows} rows, head seq {result.head_seq}) but "
-            "was not compared with that checkpoint; ask for an unaltered copy"
-        )
+    ok, lines = summaries.verify_lines(verdict, thorough)
+    say(lines)
+    if not ok:
         raise typer.Exit(errors.EXIT_ABORTED)
-    if first is not None or tables.problems:
-        if first is not None:
-            _say(f"ledger TAMPERED: first bad row {first.line()}")
-        for other in (p for p in result.problems if p is not first):
-            _say(f"also: {other.line()}")
-        for disagreement in tables.problems:
-            _say(f"working tables disagree with the chain: {disagreement.line()}")
-        if tables.unlisted:
-            _say(
-                f"more disagreements than these {len(tables.problems)} were found and are not "
-                "listed"
-            )
-        raise typer.Exit(errors.EXIT_ABORTED)
-    given = verdict.checkpoints_given
-    typer.echo(
-        f"ledger OK: {result.rows} ledger rows, head seq {result.head_seq}, hash {result.head_hash}"
-        + (f"; {result.checkpoints_checked} checkpoint(s) match" if given else "")
-        + ("; SQLite integrity check ok (every index agrees with its table)" if thorough else "")
-    )
-    typer.echo(
-        f"cases and runs agree with the chain: {tables.cases_checked} cases, "
-        f"{tables.runs_checked} runs checked"
-        + (f"; {tables.before_log} decided before the decision log" if tables.before_log else "")
-    )
-    if not given:
-        typer.echo(
-            "note: rows deleted from the end of the chain leave it consistent; only a "
-            "checkpoint kept elsewhere (--checkpoint FILE --public-key FILE) can show that"
-        )

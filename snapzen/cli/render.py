@@ -1,36 +1,28 @@
-"""Human-readable output with rich (tables on a terminal, plain text otherwise).
+"""`status` for people: a rich table per widget, then one line per thing to know.
 
 Data never reaches rich as markup: case ids, widget ids, errors and paths come from the APIs,
 the configuration or the ledger, and ``[/]`` in one crashed ``status`` while ``[link=…]``
-rendered as a hyperlink. Table cells are ``Text`` (never parsed), interpolated values go
-through ``escape``, and consoles are built with emoji codes off (``:x:`` in data stays text).
+rendered as a hyperlink. Every cell and line is a ``Text`` (never parsed for markup), its
+style given apart, and consoles are built with emoji codes off (``:x:`` in data stays text).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from snapzen.commands.ledger_terms import CaseStatus
 
+RED, YELLOW = "bold red", "bold yellow"  # the styles of what needs a person, and warnings
+
 
 def console(*, stderr: bool = False) -> Console:
     """A console for data-bearing output: emoji codes are not replaced."""
     return Console(stderr=stderr, emoji=False)
-
-
-def cell(value: Any) -> Text:
-    """A table cell that shows ``value`` literally (markup is not parsed in a Text)."""
-    return Text("" if value is None else str(value))
-
-
-def safe(value: Any) -> str:
-    """``value`` for interpolation into a markup string: brackets escaped."""
-    return escape(str(value))
 
 
 def _age(seconds: float | None) -> str:
@@ -60,89 +52,92 @@ def print_status(report: dict[str, Any]) -> None:
     for widget, info in report["widgets"].items():
         counts = info["counts"]
         table.add_row(
-            cell(widget),
-            cell(info["cursor"] or "-"),
+            Text(widget),
+            Text(info["cursor"] or "-"),
             *(str(counts[s]) for s in CaseStatus),
             _age(info["oldest_unsynced_age_seconds"]),
         )
     out.print(table)
+    for line in _notes(report):
+        out.print(line)
+
+
+def _notes(report: dict[str, Any]) -> Iterator[Text]:
+    """Each thing to know below the table, a line of its own."""
     if report["withheld_by_reason"]:
-        out.print(
-            "withheld by reason: "
-            + ", ".join(
-                f"{safe(reason)}={n}"
-                for reason, n in sorted(report["withheld_by_reason"].items(), key=str)
-            )
-        )
-    out.print(
+        reasons = sorted(report["withheld_by_reason"].items(), key=str)
+        yield Text("withheld by reason: " + ", ".join(f"{r}={n}" for r, n in reasons))
+    yield Text(
         f"ledger rows: {report['ledger_rows']} (decisions {report['decisions']}, transfers "
         f"{report['transfers']}); raw payloads held: "
         f"{report['raw_payloads_held']} (oldest {_age(report['raw_oldest_age_seconds'])})"
     )
     for recipient, count in report.get("derogation_transfers", {}).items():
         last = report.get("derogation_transfers_last_run", {}).get(recipient, 0)
-        out.print(
-            f"[bold yellow]{count} transfer(s) to {safe(recipient)} under an Art. 49 "
-            f"derogation ({last} in the last run): the exception, not a basis for regular "
-            "transfers[/]"
+        yield Text(
+            f"{count} transfer(s) to {recipient} under an Art. 49 derogation ({last} in the "
+            "last run): the exception, not a basis for regular transfers",
+            YELLOW,
         )
     if report["at_risk_count"]:
-        out.print(
-            f"[bold red]{report['at_risk_count']} case(s) at risk of SnapEngage's "
-            f"deletion (unsynced for more than {report['deadline_days']} days)[/]"
+        yield Text(
+            f"{report['at_risk_count']} case(s) at risk of SnapEngage's deletion (unsynced for "
+            f"more than {report['deadline_days']} days)",
+            RED,
         )
     if report.get("imports_in_progress"):
-        out.print(
-            f"{report['imports_in_progress']} case(s) imported with no answer yet: in progress, "
-            "resolved by lookup once Zendesk shows no import job queued"
+        yield Text(
+            f"{report['imports_in_progress']} case(s) imported with no answer yet: in "
+            "progress, resolved by lookup once Zendesk shows no import job queued"
         )
     if report.get("imports_unresolved"):
-        out.print(
-            f"[bold red]{report['imports_unresolved']} case(s) still unresolved after "
-            "zendesk.recovery_grace_seconds[/]"
+        yield Text(
+            f"{report['imports_unresolved']} case(s) still unresolved after "
+            "zendesk.recovery_grace_seconds",
+            RED,
         )
     for failure in report["failed"][:10]:
-        out.print(
-            f"failed {safe(failure['case_id'])} (attempts {failure['attempts']}): "
-            f"{safe(failure['error'])}"
+        yield Text(
+            f"failed {failure['case_id']} (attempts {failure['attempts']}): {failure['error']}"
         )
-    for flag in report.get("flagged", [])[:10]:
+    flagged = report.get("flagged", [])
+    for flag in flagged[:10]:
         tickets = ", ".join(str(t) for t in flag["ticket_ids"])
-        out.print(
-            f"[bold red]flagged[/] {safe(flag['case_id'])}: {safe(flag['kind'])} "
-            f"(tickets {tickets}; found by {safe(flag['source'])}); nothing was deleted"
+        yield Text(
+            f"flagged {flag['case_id']}: {flag['kind']} (tickets {tickets}; found by "
+            f"{flag['source']}); nothing was deleted",
+            RED,
         )
-    if len(report.get("flagged", [])) > 10:
-        out.print(f"... {len(report['flagged']) - 10} more flagged case(s): status --json")
+    if len(flagged) > 10:
+        yield Text(f"... {len(flagged) - 10} more flagged case(s): status --json")
     for chat in report.get("future_dated", [])[:10]:
-        out.print(
-            f"[bold red]dated in the future: {safe(chat['case_id'])} "
-            f"({safe(chat['widget_id'])}) started {safe(chat['started_at'])}, {chat['status']}[/]"
+        yield Text(
+            f"dated in the future: {chat['case_id']} ({chat['widget_id']}) started "
+            f"{chat['started_at']}, {chat['status']}",
+            RED,
         )
-    if report.get("requests_overdue"):
-        named = ", ".join(report["requests_overdue"][:10])
-        out.print(
-            f"[bold red]{len(report['requests_overdue'])} data-subject request(s) past their "
-            f"deadline: {safe(named)}[/] (`snapzen ledger requests`)"
+    if overdue := report.get("requests_overdue"):
+        yield Text(
+            f"{len(overdue)} data-subject request(s) past their deadline: "
+            f"{', '.join(overdue[:10])} (`snapzen ledger requests`)",
+            RED,
         )
     if report.get("clock_warning"):
-        out.print(f"[bold red]clock: {safe(report['clock_warning'])}[/]")
-    _print_reconcile(out, report)
+        yield Text(f"clock: {report['clock_warning']}", RED)
+    yield from _reconcile(report)
     run = report["last_run"]
-    if run:
-        exit_note = "" if run.get("exit_code") is None else f" (exit code {run['exit_code']})"
-        out.print(
-            f"last run {safe(run['run_id'])} ({safe(run['kind'])}, {safe(run['actor'])}): "
-            f"{safe(run['outcome'])}{exit_note} "
-            f"at {safe(run['finished_at'] or run['started_at'])}; "
-            f"fetched {run['fetched']}, created {run['created']}, withheld {run['withheld']}, "
-            f"failed {run['failed']}"
-        )
-    else:
-        out.print("no run yet")
+    if not run:
+        yield Text("no run yet")
+        return
+    exit_note = "" if run.get("exit_code") is None else f" (exit code {run['exit_code']})"
+    yield Text(
+        f"last run {run['run_id']} ({run['kind']}, {run['actor']}): {run['outcome']}"
+        f"{exit_note} at {run['finished_at'] or run['started_at']}; fetched {run['fetched']}, "
+        f"created {run['created']}, withheld {run['withheld']}, failed {run['failed']}"
+    )
 
 
-def _print_reconcile(out: Console, report: dict[str, Any]) -> None:
+def _reconcile(report: dict[str, Any]) -> Iterator[Text]:
     """The last `ledger reconcile` check, and a reminder when it is due (weekly)."""
     last = report.get("last_reconcile")
     if last:
@@ -150,9 +145,7 @@ def _print_reconcile(out: Console, report: dict[str, Any]) -> None:
         verdict = f"findings: {found}" if found else "ledger and Zendesk agree"
         if not last.get("complete", True):
             verdict += " (incomplete read)"
-        out.print(
-            f"last reconcile {safe(last['run_id'])} at {safe(last['finished_at'])}: {verdict}"
-        )
+        yield Text(f"last reconcile {last['run_id']} at {last['finished_at']}: {verdict}")
     if report.get("reconcile_due"):
         when = "has not run for more than 8 days" if last else "has never run"
-        out.print(f"[bold yellow]reconcile {when}: run `snapzen ledger reconcile` (weekly)[/]")
+        yield Text(f"reconcile {when}: run `snapzen ledger reconcile` (weekly)", YELLOW)

@@ -6,7 +6,7 @@ Thin over snapzen.commands.retention.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -20,9 +20,11 @@ from snapzen.cli.common import (
     command,
     echo_json,
     opt,
+    say,
     settings_from,
     wants_json,
 )
+from snapzen.commands import summaries  # light: the standard library
 
 app = typer.Typer(
     help="Retention: delete the Zendesk tickets whose retention period has ended.",
@@ -86,64 +88,5 @@ def sweep(
     )  # fmt: skip
     if as_json:
         echo_json(result.as_dict())
-    else:
-        for line in _planned(result) if result.dry_run else _done(result):
-            typer.echo(line)
-    for count, line in (
-        (result.failed, "ticket(s) not confirmed deleted; the next sweep retries them"),
-        (result.users_failed, "Zendesk user profile(s) not deleted; the next sweep retries"),
-        (result.purge_failed, "deleted ticket(s) not purged; Zendesk scrubs them within 30 days"),
-    ):
-        if count:
-            typer.echo(f"{count} {line}", err=True)
+    say(line for line in summaries.sweep_lines(result) if line[0] or not as_json)
     raise typer.Exit(result.exit_code)
-
-
-def _planned(result: Any) -> list[str]:
-    """What a dry run would do: the first 50 tickets due, the profiles, the months forgotten."""
-    lines = [
-        f"retention sweep (dry run, as of {result.as_of}): {result.due} ticket(s) due "
-        f"for deletion{' and purge' if result.purge else ''}",
-        *(f"  ticket {due.ticket_id}  case {due.case_id}  widget {due.widget_id}  "
-          f"retention ended {due.retention_until}" for due in result.planned[:50]),
-    ]  # fmt: skip
-    if result.due > 50:
-        lines.append(f"  … and {result.due - 50} more (use --json for up to 1000)")
-    lines.append(
-        f"would purge {result.due if result.purge else 0} from Zendesk's deleted-tickets bin"
-    )
-    if not result.users_checked:
-        lines.append("Zendesk end-user profiles: not checked (Zendesk could not be asked)")
-    lines += [
-        f"would delete Zendesk user {user} (no ticket names them after this)"
-        for user in result.users_planned
-    ]
-    if result.users_kept:
-        lines.append(f"{result.users_kept} Zendesk user(s) kept: other tickets name them")
-    return lines + [
-        f"would forget {month['period']}: its subject-reference key destroyed and its "
-        f"{month['cases']} case(s) deleted (every ticket of that month has expired)"
-        for month in result.forgotten
-    ]
-
-
-def _done(result: Any) -> list[str]:
-    lines = [
-        f"retention sweep {result.run_id} (as of {result.as_of}): due {result.due}, "
-        f"deleted {result.deleted}, already gone {result.already_gone}, "
-        f"purged {result.purged}, failed {result.failed}, "
-        f"previously erased {result.previously_erased}, ledger events {result.recorded}, "
-        f"held {result.held}, Zendesk users deleted {result.users_deleted}, "
-        f"kept {result.users_kept}"
-    ]
-    if (r := result.reconciled) is not None:
-        lines.append(
-            f"reconcile: {r['months']} month(s) searched; unknown expired tickets "
-            f"{r['found']}, deleted {r['deleted']}, already gone {r['already_gone']}, "
-            f"held {r['held']}, failed {r['failed']}"
-        )
-    return lines + [
-        f"forgot {month['period']}: subject-reference key destroyed, "
-        f"{month['cases_forgotten']} case(s) deleted"
-        for month in result.forgotten
-    ]

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Sequence
 from contextlib import nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -30,10 +29,11 @@ from snapzen.cli.common import (
     known_widgets,
     opt,
     quiet,
+    say,
     settings_from,
     wants_json,
 )
-from snapzen.commands.ledger_terms import warning_line  # light: a sentence
+from snapzen.commands import summaries  # light: the standard library
 from snapzen.support import clock, errors
 
 # The commands (pydantic, sqlite_utils, structlog, requests) are imported inside the functions
@@ -46,29 +46,6 @@ WidgetOption = Annotated[
 ]
 CaseOption = Annotated[list[str], opt("ID", "A failed case id (repeatable).", "--case")]
 DAY = ["%Y-%m-%d"]
-
-
-def pass_summary(result: Any) -> dict[str, Any]:
-    """What `sync --format json` prints for a pass (and `run --format json` for each)."""
-    return {
-        "run_id": result.run_id,
-        **result.counts.as_dict(),
-        "at_risk": [r["case_id"] for r in result.at_risk],
-        "failed_total": result.failed_total,
-        "derogations": dict(getattr(result, "derogations", {})),
-        "interrupted": result.interrupted,
-        "exit_code": result.exit_code,
-    }
-
-
-def _listing(ids: Sequence[str], limit: int = 5) -> str:
-    """A few ids and how many more: a summary line, not a dump (--format json lists all)."""
-    shown = ", ".join(ids[:limit])
-    return shown + (f" (+{len(ids) - limit} more)" if len(ids) > limit else "")
-
-
-def _say(line: str) -> None:
-    typer.echo(line, err=True)
 
 
 @command(app)
@@ -106,28 +83,9 @@ def sync(
             settings, wait=wait, widgets=known_widgets(settings, widget),
             actor=actor_name(actor, settings), stop=stop.is_set,
         )  # fmt: skip
-    c = result.counts
     if as_json:
-        echo_json(pass_summary(result))
-    else:
-        typer.echo(
-            f"sync {result.run_id}: fetched {c.fetched}, created {c.created}, "
-            f"withheld {c.withheld}, ignored {c.ignored}, failed {c.failed}, "
-            f"ambiguous {c.ambiguous}, recovered {c.recovered}; ledger: decisions "
-            f"{c.decisions} (transfers {c.transfers})"
-        )
-    for recipient, count in result.derogations.items():
-        _say(warning_line(recipient, count))
-    if result.at_risk:
-        _say(
-            f"WARNING: {len(result.at_risk)} unsynced case(s) are older than "
-            f"{settings.pipeline.deadline_days} days and at risk of SnapEngage's deletion: "
-            f"{_listing([r['case_id'] for r in result.at_risk], 10)}"
-        )
-    if result.failed_total:
-        _say(f"{result.failed_total} case(s) failed; see `snapzen status`")
-    if result.interrupted:
-        _say("snapzen: sync interrupted; the next sync does the rest")
+        echo_json(summaries.pass_json(result))
+    say(summaries.sync_lines(result, settings.pipeline.deadline_days, as_json))
     raise typer.Exit(result.exit_code)
 
 
@@ -163,9 +121,9 @@ def run(
 
     as_json = wants_json(fmt, json_output)
     settings = settings_from(config, Needs.SYNC)
-    report = (lambda result: echo_json_line(pass_summary(result))) if as_json else None
+    report = (lambda result: echo_json_line(summaries.pass_json(result))) if as_json else None
     stopped = run_service(settings, every, report=report)
-    _say(f"snapzen run: stopped after {stopped.passes} pass(es)")
+    typer.echo(f"snapzen run: stopped after {stopped.passes} pass(es)", err=True)
     if as_json:
         echo_json_line({"stopped_after_passes": stopped.passes, "exit_code": stopped.exit_code})
     raise typer.Exit(stopped.exit_code)
@@ -242,58 +200,17 @@ def backfill(
     logs = shown.log_file(logs_path) if on_terminal else nullcontext()
     with stop_on_signals(stop), logs as written:
         if written is not None:
-            _say(f"logs: {logs_path} (while the progress bar is shown)")
+            typer.echo(f"logs: {logs_path} (while the progress bar is shown)", err=True)
         result = run_backfill(
             settings, plan, actor=actor_name(actor, settings), wait=wait, dry_run=dry_run,
             stop=stop, progress=bar, slice_seconds=slice_seconds,
         )  # fmt: skip
     if written is not None and written.problems:
-        _say(f"{written.problems} warning(s)/error(s) logged in {logs_path}")
-    c, report = result.counts, result.dry_run
+        typer.echo(f"{written.problems} warning(s)/error(s) logged in {logs_path}", err=True)
     if as_json:
-        echo_json({
-            "since": plan.since.isoformat(), "until": plan.until.isoformat(),
-            "widgets": list(plan.widgets), "windows_total": result.windows_total,
-            "windows_skipped": result.windows_skipped, "windows_done": result.windows_done,
-            **c.as_dict(), "interrupted": result.interrupted, "exit_code": result.exit_code,
-            "dry_run": None if report is None else {"would_create": report.would_create,
-                "would_withhold": report.would_withhold, "would_ignore": report.would_ignore},
-        })  # fmt: skip
-        raise typer.Exit(result.exit_code)
-    label = ("dry run" if dry_run else "backfill") + (" (interrupted)" * result.interrupted)
-    windows = (
-        f"{label} {plan.since}..{plan.until} ({', '.join(plan.widgets)}): "
-        f"{result.windows_total} window(s), {result.windows_skipped} already finished, "
-        f"{result.windows_done} done; fetched {c.fetched}"
-    )
-    if report is None:
-        typer.echo(
-            f"{windows}, created {c.created}, withheld {c.withheld}, ignored {c.ignored}, "
-            f"failed {c.failed}; ledger: decisions {c.decisions} (transfers {c.transfers})"
-        )
-    else:  # nothing happened: the conditional, and a few ids per line (--format json: all)
-        typer.echo(
-            f"{windows}; would create {len(report.would_create)} ticket(s), would withhold "
-            f"{len(report.would_withhold)}, would ignore {len(report.would_ignore)}"
-        )
-        if report.would_create:
-            typer.echo(f"  would create: {_listing(report.would_create)}")
-        for reason in sorted(set(report.would_withhold.values())):
-            ids = sorted(k for k, v in report.would_withhold.items() if v == reason)
-            typer.echo(f"  would withhold ({reason or 'no reason'}, {len(ids)}): {_listing(ids)}")
-        if report.would_ignore:
-            typer.echo(f"  would ignore: {_listing(sorted(report.would_ignore))}")
-        typer.echo(
-            "dry run: nothing was written to Zendesk or to the ledger "
-            "(--format json lists every case id)"
-        )
-    if result.interrupted:
-        _say("snapzen: backfill interrupted; run the same command again to resume")
-    elif result.last is not None and result.last.at_risk:
-        _say(
-            f"WARNING: {len(result.last.at_risk)} unsynced case(s) are at risk of SnapEngage's "
-            f"deletion: {_listing([r['case_id'] for r in result.last.at_risk], 10)}"
-        )
+        echo_json(summaries.backfill_json(result, plan))
+    else:
+        say(summaries.backfill_lines(result, plan, dry_run))
     raise typer.Exit(result.exit_code)
 
 
@@ -343,7 +260,7 @@ def retry(
             f"{result.counts.created}, failed again {result.counts.failed}"
         )
         if result.failed_total:
-            _say(f"{result.failed_total} case(s) failed; see `snapzen status`")
+            typer.echo(f"{result.failed_total} case(s) failed; see `snapzen status`", err=True)
     raise typer.Exit(outcome.exit_code)
 
 
