@@ -18,6 +18,7 @@ from snapzen.cli.common import (
     command,
     new_file,
     opt,
+    say,
     settings_from,
 )
 from snapzen.cli.ledger_options import LockWait, OptionalEmail, Received, lock_seconds, read_email
@@ -81,7 +82,7 @@ def access(
     ```
     """
     # Lazy: start-up time (the pack imports the ledger, the HTTP stack and the models).
-    from snapzen.commands import access_request
+    from snapzen.commands import access_request, summaries
 
     cases, tickets = case or [], ticket or []
     access_request.check_target(cases, tickets, email)
@@ -94,31 +95,6 @@ def access(
         request=request, actor=actor_name(actor, settings),
         wait_seconds=lock_seconds(wait, lock_wait), include_tickets=include_ticket or [],
     )  # fmt: skip
-    typer.echo(
-        f"access pack {result.request_id}: {result.tickets} ticket(s), "
-        f"{len(result.case_ids)} chat(s); {result.json_path} sha256 {result.sha256_json}; "
-        f"{result.html_path} sha256 {result.sha256_html}"
-    )
-    if not result.found:
-        typer.echo("nothing found for this person (recorded as such)", err=True)
-    if result.forgotten:
-        typer.echo(result.forgotten, err=True)
-    if result.snapengage_copies:
-        typer.echo(f"SnapEngage's own copy included for {result.snapengage_copies} chat(s)")
-    for entry in result.for_review:
-        typer.echo(
-            f"NOT in the pack, review first: Zendesk ticket {entry['ticket_id']} (created "
-            f"{entry.get('created_at')}, channel {entry.get('channel')}) was not created by "
-            "snapzen and may hold other people's data; if it may be given to this person, "
-            f"rerun with --include-ticket {entry['ticket_id']}",
-            err=True,
-        )
-    if result.snapengage_unreadable:
-        typer.echo(
-            f"SnapEngage did not return its copy of chats {result.snapengage_unreadable} (rerun)",
-            err=True,
-        )
-    if result.unreadable:
-        typer.echo(f"tickets NOT read from Zendesk (rerun): {result.unreadable}", err=True)
+    say(summaries.access_lines(result))
     if not result.complete:
         raise typer.Exit(errors.EXIT_PARTIAL)

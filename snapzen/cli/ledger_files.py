@@ -16,6 +16,7 @@ from snapzen.cli.common import (
     actor_name,
     command,
     opt,
+    say,
     settings_from,
 )
 from snapzen.cli.init import (
@@ -23,11 +24,10 @@ from snapzen.cli.init import (
     NoJournalOption,
     ViaChoice,
     ViaOption,
-    echo_erasures,
-    echo_reconciled,
     progress,
 )
 from snapzen.cli.ledger_options import LockWait, lock_seconds
+from snapzen.commands import summaries  # light: the standard library
 from snapzen.support import errors
 
 app = typer.Typer()
@@ -132,5 +132,5 @@ def restore(
     typer.echo(f"restored {backup} into {result.path} (backup head: seq {seq}, {digest[:16]}…)")
     if result.replaced is not None:
         typer.echo(f"the previous file was kept as {result.replaced}")
-    echo_reconciled(result.reconciliation)
-    echo_erasures(result.erasures.as_dict())
+    say(summaries.reconciled_lines(result.reconciliation))
+    say(summaries.erasures_lines(result.erasures.as_dict()))

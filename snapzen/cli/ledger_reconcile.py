@@ -17,6 +17,7 @@ from snapzen.cli.common import (
     command,
     echo_json,
     opt,
+    say,
     settings_from,
     wants_json,
 )
@@ -53,6 +54,7 @@ def reconcile(
     $ snapzen ledger reconcile --since 2026-01-01 --json
     ```
     """
+    from snapzen.commands import summaries
     from snapzen.commands.reconcile_check import reconcile_check  # lazy: start-up time
 
     as_json = wants_json(fmt, json_output)
@@ -65,18 +67,7 @@ def reconcile(
     if as_json:
         echo_json(report)
         raise typer.Exit(check.exit_code)
-    counts = ", ".join(f"{kind.replace('_', ' ')} {n}" for kind, n in report["findings"].items())
-    typer.echo(
-        f"reconcile {report['run_id']}: {report['tickets_seen']} ticket(s) read in "
-        f"{report['requests']} request(s) since {report['since']}; "
-        f"{report['cases_checked']} synced case(s) checked; findings: {counts}"
-    )
-    if not report["complete"]:
-        typer.echo(
-            f"incomplete: stopped after {report['requests']} request(s) (--max-requests); "
-            "a ticket not read is not judged missing",
-            err=True,
-        )
+    say(summaries.reconcile_lines(report))
     if report["found"]:
         rows = [{**f, "ticket_ids": ", ".join(map(str, f["ticket_ids"]))} for f in report["found"]]
         print_rows(rows, ["kind", "case_id", "ticket_ids", "detail", "suggestion"], "findings")

@@ -183,7 +183,8 @@ def backfill(
     SNAPZEN_ZENDESK__BACKFILL_MAX_JOBS_IN_FLIGHT=25 when another integration imports tickets
     into the account at the same time.
     """
-    from snapzen.cli import progress as shown  # lazy: start-up time (rich)
+    from snapzen.cli.progress import RichProgress  # lazy: start-up time (rich)
+    from snapzen.commands import backfill_progress
     from snapzen.commands.backfill import plan_backfill, run_backfill
     from snapzen.commands.scheduler import stop_on_signals
     from snapzen.support.settings import Needs, require_ledger_key, require_sync_settings
@@ -194,10 +195,10 @@ def backfill(
     require_sync_settings(settings)
     require_ledger_key(settings)
     on_terminal = sys.stderr.isatty() and not quiet()
-    bar = shown.RichProgress() if on_terminal else shown.JsonProgress(every=progress_every)
+    bar = RichProgress() if on_terminal else backfill_progress.JsonProgress(every=progress_every)
     logs_path = log_file or settings.ledger.path.parent / "snapzen-backfill.log"
     stop = threading.Event()
-    logs = shown.log_file(logs_path) if on_terminal else nullcontext()
+    logs = backfill_progress.log_file(logs_path) if on_terminal else nullcontext()
     with stop_on_signals(stop), logs as written:
         if written is not None:
             typer.echo(f"logs: {logs_path} (while the progress bar is shown)", err=True)

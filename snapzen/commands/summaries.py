@@ -233,3 +233,189 @@ def verify_lines(verdict: Any, thorough: bool) -> tuple[bool, list[Line]]:
             "checkpoint kept elsewhere (--checkpoint FILE --public-key FILE) can show that"
         ))  # fmt: skip
     return True, lines
+
+
+def erasures_lines(done: dict[str, Any]) -> Iterator[Line]:
+    """The erasure journal re-applied by `init` or `ledger restore`."""
+    yield out(
+        f"erasure journal: {done['entries']} erasure(s) re-applied, {done['withheld']} chat(s) "
+        f"withheld, {done['events']} erased event(s) appended, {done['requests']} request "
+        f"event(s) restored ({done['from_replaced']} known only to the replaced ledger)"
+    )
+    if done["no_journal"]:
+        yield out("no erasure journal: your statement that there is none is recorded")
+    if done["in_flight"]:
+        yield err(
+            f"{len(done['in_flight'])} chat(s) of erased people were being sent when the backup "
+            "was taken: run `snapzen sync`, then `snapzen ledger erase` for them again"
+        )
+
+
+def reconciled_lines(found: Any) -> Iterator[Line]:
+    """Zendesk's tickets adopted by `init --adopt` or caught up with by `ledger restore`."""
+    counts = found.counts
+    yield out(
+        f"Zendesk since {found.since.date().isoformat()} ({found.via.value}, "
+        f"{found.pages} request(s)): {found.cases_found} snapengage case(s) with tickets; "
+        f"adopted {counts.adopted}, already recorded {counts.already}, "
+        f"flagged {len(counts.flagged)}"
+    )
+    if found.in_flight:
+        yield out(
+            f"{found.in_flight} case(s) in flight in the replaced ledger or the backup: "
+            f"their jobs were waited for; {found.looked_up} found by external_id beyond the "
+            "bulk read"
+        )
+    if counts.flagged:
+        yield err(
+            f"{len(counts.flagged)} case(s) need a person (several tickets with one external "
+            "id, or a ticket the ledger did not expect); see `snapzen status`"
+        )
+
+
+def access_lines(result: Any) -> Iterator[Line]:
+    """An access pack written: its files and hashes, then what it could not hold."""
+    yield out(
+        f"access pack {result.request_id}: {result.tickets} ticket(s), "
+        f"{len(result.case_ids)} chat(s); {result.json_path} sha256 {result.sha256_json}; "
+        f"{result.html_path} sha256 {result.sha256_html}"
+    )
+    if not result.found:
+        yield err("nothing found for this person (recorded as such)")
+    if result.forgotten:
+        yield err(result.forgotten)
+    if result.snapengage_copies:
+        yield out(f"SnapEngage's own copy included for {result.snapengage_copies} chat(s)")
+    for entry in result.for_review:
+        yield err(
+            f"NOT in the pack, review first: Zendesk ticket {entry['ticket_id']} (created "
+            f"{entry.get('created_at')}, channel {entry.get('channel')}) was not created by "
+            "snapzen and may hold other people's data; if it may be given to this person, "
+            f"rerun with --include-ticket {entry['ticket_id']}"
+        )
+    if result.snapengage_unreadable:
+        yield err(
+            f"SnapEngage did not return its copy of chats {result.snapengage_unreadable} (rerun)"
+        )
+    if result.unreadable:
+        yield err(f"tickets NOT read from Zendesk (rerun): {result.unreadable}")
+
+
+def age(seconds: float | None) -> str:
+    """An age as `status` shows it: minutes, hours or days."""
+    if seconds is None:
+        return "-"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def _note(text: str, style: str = "") -> tuple[str, str]:
+    return (style, text)
+
+
+def status_notes(report: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(style: "", "warning" or "alert"; line) for each thing to know below the `status`
+    table."""
+    if report["withheld_by_reason"]:
+        reasons = sorted(report["withheld_by_reason"].items(), key=str)
+        yield _note("withheld by reason: " + ", ".join(f"{r}={n}" for r, n in reasons))
+    yield _note(
+        f"ledger rows: {report['ledger_rows']} (decisions {report['decisions']}, transfers "
+        f"{report['transfers']}); raw payloads held: "
+        f"{report['raw_payloads_held']} (oldest {age(report['raw_oldest_age_seconds'])})"
+    )
+    for recipient, count in report.get("derogation_transfers", {}).items():
+        last = report.get("derogation_transfers_last_run", {}).get(recipient, 0)
+        yield _note(
+            f"{count} transfer(s) to {recipient} under an Art. 49 derogation ({last} in the "
+            "last run): the exception, not a basis for regular transfers",
+            "warning",
+        )
+    if report["at_risk_count"]:
+        yield _note(
+            f"{report['at_risk_count']} case(s) at risk of SnapEngage's deletion (unsynced for "
+            f"more than {report['deadline_days']} days)",
+            "alert",
+        )
+    if report.get("imports_in_progress"):
+        yield _note(
+            f"{report['imports_in_progress']} case(s) imported with no answer yet: in "
+            "progress, resolved by lookup once Zendesk shows no import job queued"
+        )
+    if report.get("imports_unresolved"):
+        yield _note(
+            f"{report['imports_unresolved']} case(s) still unresolved after "
+            "zendesk.recovery_grace_seconds",
+            "alert",
+        )
+    for failure in report["failed"][:10]:
+        yield _note(
+            f"failed {failure['case_id']} (attempts {failure['attempts']}): {failure['error']}"
+        )
+    flagged = report.get("flagged", [])
+    for flag in flagged[:10]:
+        tickets = ", ".join(str(t) for t in flag["ticket_ids"])
+        yield _note(
+            f"flagged {flag['case_id']}: {flag['kind']} (tickets {tickets}; found by "
+            f"{flag['source']}); nothing was deleted",
+            "alert",
+        )
+    if len(flagged) > 10:
+        yield _note(f"... {len(flagged) - 10} more flagged case(s): status --json")
+    for chat in report.get("future_dated", [])[:10]:
+        yield _note(
+            f"dated in the future: {chat['case_id']} ({chat['widget_id']}) started "
+            f"{chat['started_at']}, {chat['status']}",
+            "alert",
+        )
+    if overdue := report.get("requests_overdue"):
+        yield _note(
+            f"{len(overdue)} data-subject request(s) past their deadline: "
+            f"{', '.join(overdue[:10])} (`snapzen ledger requests`)",
+            "alert",
+        )
+    if report.get("clock_warning"):
+        yield _note(f"clock: {report['clock_warning']}", "alert")
+    yield from _reconcile(report)
+    run = report["last_run"]
+    if not run:
+        yield _note("no run yet")
+        return
+    exit_note = "" if run.get("exit_code") is None else f" (exit code {run['exit_code']})"
+    yield _note(
+        f"last run {run['run_id']} ({run['kind']}, {run['actor']}): {run['outcome']}"
+        f"{exit_note} at {run['finished_at'] or run['started_at']}; fetched {run['fetched']}, "
+        f"created {run['created']}, withheld {run['withheld']}, failed {run['failed']}"
+    )
+
+
+def _reconcile(report: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """The last `ledger reconcile` check, and a reminder when it is due (weekly)."""
+    last = report.get("last_reconcile")
+    if last:
+        found = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in last["findings"].items() if n)
+        verdict = f"findings: {found}" if found else "ledger and Zendesk agree"
+        if not last.get("complete", True):
+            verdict += " (incomplete read)"
+        yield _note(f"last reconcile {last['run_id']} at {last['finished_at']}: {verdict}")
+    if report.get("reconcile_due"):
+        when = "has not run for more than 8 days" if last else "has never run"
+        yield _note(f"reconcile {when}: run `snapzen ledger reconcile` (weekly)", "warning")
+
+
+def reconcile_lines(report: dict[str, Any]) -> Iterator[Line]:
+    """A `ledger reconcile` check in one line (its findings follow as a table)."""
+    counts = ", ".join(f"{kind.replace('_', ' ')} {n}" for kind, n in report["findings"].items())
+    yield out(
+        f"reconcile {report['run_id']}: {report['tickets_seen']} ticket(s) read in "
+        f"{report['requests']} request(s) since {report['since']}; "
+        f"{report['cases_checked']} synced case(s) checked; findings: {counts}"
+    )
+    if not report["complete"]:
+        yield err(
+            f"incomplete: stopped after {report['requests']} request(s) (--max-requests); "
+            "a ticket not read is not judged missing"
+        )
