@@ -217,14 +217,17 @@ def opt(metavar: str, help: str, *names: str, **kw: Any) -> Any:
 
 
 WaitOption = Annotated[
-    bool, opt("", "Wait for another running snapzen to finish instead of exiting at once.")
+    bool,
+    opt("", "Wait for another running snapzen to finish instead of exiting at once.", "--wait"),
 ]
 ActorOption = Annotated[
     str | None,
     opt("NAME", "Who runs this, recorded in the runs table and ledger (default: $USER)."),
 ]
 JsonFlag = Annotated[bool, opt("", "Same as --format json.", "--json")]
-OverwriteOption = Annotated[bool, opt("", "Replace FILE if it exists (refused otherwise).")]
+OverwriteOption = Annotated[
+    bool, opt("", "Replace FILE if it exists (refused otherwise).", "--overwrite")
+]
 
 
 def actor_name(given: str | None, settings: Settings) -> str:
@@ -266,6 +269,10 @@ class Format(StrEnum):
 
 
 FormatOption = Annotated[Format | None, typer.Option("--format", help="table (default) or json.")]
+SummaryOption = Annotated[
+    Format | None,
+    typer.Option("--format", help="table (one line; default) or json (the counts, for scripts)."),
+]
 
 
 def wants_json(fmt: Format | None, json_flag: bool) -> bool:

@@ -53,7 +53,7 @@ def init(
     adopt: Annotated[
         bool,
         opt("", "First record every snapengage: ticket Zendesk already holds (SnapEngage's "
-            "retention window and more) as synced, so no sync creates them again."),
+            "retention window and more) as synced, so no sync creates them again.", "--adopt"),
     ] = False,
     via: ViaOption = ViaChoice.incremental,
     erasure_journal: JournalOption = None,

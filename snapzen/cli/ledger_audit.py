@@ -16,6 +16,7 @@ import typer
 
 from snapzen.cli.common import (
     ConfigOption,
+    Format,
     JsonFlag,
     OverwriteOption,
     command,
@@ -26,7 +27,6 @@ from snapzen.cli.common import (
     pick_format,
     wants_json,
 )
-from snapzen.cli.common import FormatOption as TableOrJson
 from snapzen.cli.ledger_options import Since, Until, Widget
 from snapzen.cli.tables import choose_columns, print_rows
 from snapzen.commands import ledger_terms as terms  # light: the options' names and defaults
@@ -246,7 +246,9 @@ def report(
     since: Since = None,
     until: Until = None,
     widget: Widget = None,
-    fmt: TableOrJson = None,
+    fmt: Annotated[
+        Format | None, typer.Option("--format", help="table (sentences; default) or json.")
+    ] = None,
     json_flag: JsonFlag = False,
     horizon_days: Annotated[
         int, opt("DAYS", "Show retention ending within this many days.", min=1)
@@ -302,7 +304,7 @@ def serve(
     ] = None,
     sql_time_limit_ms: Annotated[int, opt("MS", "Datasette SQL time limit.")] = 5000,
     prepare_only: Annotated[
-        bool, opt("", "Write snapshot + metadata, print the command, exit.")
+        bool, opt("", "Write snapshot + metadata, print the command, exit.", "--prepare-only")
     ] = False,
     config: ConfigOption = None,
 ) -> None:

@@ -149,7 +149,7 @@ def verify_(
         opt("", "Also run SQLite's integrity check of the whole file, every index against its "
             "table (~30 s per million rows): an index rebuilt under a forged definition answers "
             "subject and case lookups with rows the chain does not hold. Run it before handing "
-            "evidence over."),
+            "evidence over.", "--thorough"),
     ] = False,
     config: ConfigOption = None,
 ) -> None:  # fmt: skip

@@ -11,8 +11,8 @@ import typer
 from snapzen.cli.common import (
     ActorOption,
     ConfigOption,
-    FormatOption,
     JsonFlag,
+    SummaryOption,
     actor_name,
     command,
     echo_json,
@@ -38,7 +38,7 @@ def reconcile(
         int, opt("N", "At most this many export requests (1,000 tickets each).", min=1)
     ] = 1000,
     actor: ActorOption = None,
-    fmt: FormatOption = None,
+    fmt: SummaryOption = None,
     json_output: JsonFlag = False,
 ) -> None:  # fmt: skip
     """Compare the ledger with Zendesk (read-only there) and report tickets missing,

@@ -38,7 +38,7 @@ def sweep(
     dry_run: Annotated[
         bool,
         opt("", "Only list what is due, would be purged, and the Zendesk end-user profiles "
-            "that would be deleted (Zendesk read-only); no write."),
+            "that would be deleted (Zendesk read-only); no write.", "--dry-run"),
     ] = False,
     as_of: Annotated[
         datetime | None,
@@ -56,7 +56,8 @@ def sweep(
     reconcile: Annotated[
         bool,
         opt("", "Also search Zendesk for tickets tagged expires_YYYY_MM with a month already "
-            "over that the database does not know (archived ones too), and delete them."),
+            "over that the database does not know (archived ones too), and delete them.",
+            "--reconcile"),
     ] = False,
     reconcile_months: Annotated[
         int, opt("N", "How many past months of expires_ tags --reconcile searches.")

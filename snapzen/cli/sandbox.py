@@ -95,7 +95,8 @@ def serve(
     detach: Annotated[
         bool,
         opt("", "Serve in the background: return once it listens (the --ready-file is written "
-            "first) and print `export` lines for eval, plus SANDBOX_PID to stop it with kill."),
+            "first) and print `export` lines for eval, plus SANDBOX_PID to stop it with kill.",
+            "--detach"),
     ] = False,
 ) -> None:  # fmt: skip
     """Start the sandbox and print its URL plus `export` lines that point snapzen at it.

@@ -40,7 +40,7 @@ def status(
     check: Annotated[
         bool,
         opt("", "Health check: one line; exit 0 healthy, 1 unhealthy (no run completed within "
-            "3 intervals, last run aborted, cases at risk, database unreadable)."),
+            "3 intervals, last run aborted, cases at risk, database unreadable).", "--check"),
     ] = False,
 ) -> None:  # fmt: skip
     """Per widget: cursor, case counts, oldest unsynced age; failures; last run. No network.

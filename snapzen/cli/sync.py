@@ -19,8 +19,8 @@ from snapzen.cli.common import (
     ActorOption,
     ConfigOption,
     Format,
-    FormatOption,
     JsonFlag,
+    SummaryOption,
     WaitOption,
     actor_name,
     command,
@@ -53,7 +53,7 @@ def sync(
     config: ConfigOption = None,
     wait: WaitOption = False,
     widget: WidgetOption = None,
-    fmt: FormatOption = None,
+    fmt: SummaryOption = None,
     json_output: JsonFlag = False,
     actor: ActorOption = None,
 ) -> None:
@@ -146,7 +146,8 @@ def backfill(
     config: ConfigOption = None,
     widget: WidgetOption = None,
     dry_run: Annotated[
-        bool, opt("", "Show what would be created and withheld; write nothing anywhere.")
+        bool,
+        opt("", "Show what would be created and withheld; write nothing anywhere.", "--dry-run"),
     ] = False,
     actor: ActorOption = None,
     wait: WaitOption = False,
@@ -155,7 +156,7 @@ def backfill(
         opt("SECONDS", "Seconds between JSON progress lines when stderr is not a terminal "
             "(0: one per change).", min=0.0),
     ] = 10.0,
-    fmt: FormatOption = None,
+    fmt: SummaryOption = None,
     json_output: JsonFlag = False,
     log_file: Annotated[
         Path | None,
@@ -219,10 +220,12 @@ def backfill(
 def retry(
     config: ConfigOption = None,
     case: Annotated[list[str] | None, opt("ID", "A failed case id (repeatable).")] = None,
-    all_failed: Annotated[bool, opt("", "Every failed case with a payload.")] = False,
+    all_failed: Annotated[
+        bool, opt("", "Every failed case with a payload.", "--all-failed")
+    ] = False,
     actor: ActorOption = None,
     wait: WaitOption = False,
-    fmt: FormatOption = None,
+    fmt: SummaryOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Reset failed cases (attempts exhausted) to pending and push them now.
@@ -272,7 +275,7 @@ def dismiss(
     config: ConfigOption = None,
     actor: ActorOption = None,
     wait: WaitOption = False,
-    fmt: FormatOption = None,
+    fmt: SummaryOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Give up on failed cases for good: they become `ignored` with your reason, their raw
