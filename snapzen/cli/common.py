@@ -25,19 +25,6 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        metavar="FILE",
-        # Not read from SNAPZEN_CONFIG here (no envvar=): load_settings falls back to it only
-        # when no --config was given, before or after the command, so a named file always wins.
-        help="TOML config file; wins over $SNAPZEN_CONFIG (environment variables override "
-        "its values).",
-    ),
-]
-
 
 @dataclass
 class GlobalOptions:
@@ -216,6 +203,13 @@ def opt(metavar: str, help: str, *names: str, **kw: Any) -> Any:
     return typer.Option(*names, metavar=metavar, help=help, **kw)
 
 
+ConfigOption = Annotated[
+    Path | None,
+    # Not read from SNAPZEN_CONFIG here (no envvar=): load_settings falls back to it only when
+    # no --config was given, before or after the command, so a named file always wins.
+    opt("FILE", "TOML config file; wins over $SNAPZEN_CONFIG (environment variables override "
+        "its values).", "--config", "-c"),
+]  # fmt: skip
 WaitOption = Annotated[
     bool,
     opt("", "Wait for another running snapzen to finish instead of exiting at once.", "--wait"),
