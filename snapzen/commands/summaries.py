@@ -379,6 +379,8 @@ def status_notes(report: dict[str, Any]) -> Iterator[tuple[str, str]]:
         )
     if report.get("clock_warning"):
         yield _note(f"clock: {report['clock_warning']}", "alert")
+    if report.get("legacy_references"):  # rows chained before period keys
+        yield _note(f"legacy references: {report['legacy_references']['note']}")
     yield from _reconcile(report)
     run = report["last_run"]
     if not run:
