@@ -94,20 +94,3 @@ def test_the_list_tickets_budget_is_read_in_each_spelling(spelling: str) -> None
     assert clock.sleeps == []
     assert client.find_ticket_ids("snapengage:c2") == []
     assert clock.sleeps == [pytest.approx(43)]  # the lookup waited instead of spending a 429
-
-
-@pytest.mark.parametrize(
-    "spelling", ["zendesk-ratelimit-inflight-jobs", "zendesk-rate-limit-inflight-jobs"]
-)
-@responses.activate
-def test_the_inflight_jobs_budget_is_read_in_each_spelling(spelling: str) -> None:
-    client = _client(FakeClock())
-    assert client.inflight_jobs_remaining is None
-    responses.add(
-        responses.GET,
-        f"{BASE}/api/v2/job_statuses/show_many",
-        json={"job_statuses": []},
-        headers={spelling: "total=30; remaining=4; resets=60"},
-    )
-    client.job_statuses(["j1"])
-    assert client.inflight_jobs_remaining == 4

@@ -190,13 +190,11 @@ def test_invalid_redaction_config_exits_2_with_one_line_before_any_call(
 def test_invalid_redaction_config_is_a_config_error_in_the_library(
     sync_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A library caller hands load_settings the policy's checks, as the CLI does."""
-    from snapzen.policy.setting_checks import CHECKS
-
+    """A library caller of load_settings gets the redaction checks the CLI gets."""
     monkeypatch.setenv("SNAPZEN_REDACTION__ENABLED", "nope")
     monkeypatch.setenv("SNAPZEN_TRANSFER__CONTROLLER_COUNTRY", "QQ")
     with pytest.raises(ConfigError) as raised:
-        load_settings(checks=CHECKS)
+        load_settings()
     # Reported with pydantic's own problems, each naming its setting and where it was set.
     message = str(raised.value)
     assert "setting redaction.enabled (SNAPZEN_REDACTION__ENABLED): unknown redaction" in message

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from snapzen.cli.main import app
 from snapzen.commands import service
-from snapzen.commands.retention import latest_due_day, retention_ended, run_sweep
+from snapzen.commands.retention import latest_due_day, run_sweep
 from snapzen.ledger.evidence import verify
 from snapzen.ledger.rights.forget import past_retention
 from snapzen.ledger.store.db import open_db
@@ -247,11 +247,11 @@ def synced(settings: Settings, zd: DeletionApis) -> sqlite_utils.Database:
 def test_retention_boundary_and_leap_day() -> None:
     start = datetime(2024, 2, 29, 23, 59, tzinfo=UTC)
     assert retention_until(start, 2) == date(2026, 2, 28)
-    assert not retention_ended(start, 2, date(2026, 2, 27))
-    assert retention_ended(start, 2, date(2026, 2, 28))
+    assert not retention_until(start, 2) <= date(2026, 2, 27)
+    assert retention_until(start, 2) <= date(2026, 2, 28)
     # The UTC day counts: 01:00 on 1 March at UTC+2 is 23:00 on 29 February UTC.
     local = datetime(2024, 3, 1, 1, 0, tzinfo=UTC) - timedelta(hours=2)
-    assert retention_ended(local, 2, date(2026, 2, 28))
+    assert retention_until(local, 2) <= date(2026, 2, 28)
 
 
 @given(
@@ -261,7 +261,7 @@ def test_retention_boundary_and_leap_day() -> None:
 )
 def test_sql_prefilter_never_drops_a_due_chat(start: date, as_of: date, years: int) -> None:
     started = datetime(start.year, start.month, start.day, 12, tzinfo=UTC)
-    if retention_ended(started, years, as_of):
+    if retention_until(started, years) <= as_of:
         assert start <= latest_due_day(as_of, years)
 
 

@@ -12,10 +12,11 @@ from pydantic import SecretStr
 from responses import matchers
 from structlog.testing import capture_logs
 
-from snapzen.clients import zendesk_auth
 from snapzen.clients.http import HttpClient
-from snapzen.clients.zendesk import RateLimitPacer, ZendeskClient, parse_budget_header
+from snapzen.clients.pacing import RateLimitPacer, parse_budget_header
+from snapzen.clients.zendesk import ZendeskClient
 from snapzen.policy.models import ImportComment, ImportRequester, ImportTicket
+from snapzen.support import log
 from snapzen.support.errors import AmbiguousWriteError, AuthError, ConfigError
 from snapzen.support.settings import HttpSettings, ZendeskSettings
 
@@ -190,7 +191,6 @@ def test_submit_import_too_many_jobs_is_retried(clock: FakeClock, sleeps: Sleeps
     client = make_client(clock, sleeps)
     assert client.submit_import([ticket(1)]).id == "j9"
     assert sleeps == [10]
-    assert client.inflight_jobs_remaining == 29
 
 
 # ---------------------------------------------------------------- jobs
@@ -301,7 +301,7 @@ def test_api_token_basic_auth_header(clock: FakeClock, sleeps: Sleeps) -> None:
 def test_api_token_mode_warns_once_per_process(
     clock: FakeClock, sleeps: Sleeps, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(zendesk_auth, "_api_token_warned", False)
+    monkeypatch.setattr(log, "_once_seen", set())
     with capture_logs() as logs:
         make_client(clock, sleeps)
         make_client(clock, sleeps)

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -66,7 +66,7 @@ from snapzen.support.errors import (
     TooManyJobsError,
     TransientNetworkError,
 )
-from snapzen.support.log import get_logger
+from snapzen.support.log import get_logger, scrub_personal
 from snapzen.support.settings import HttpSettings
 
 log = get_logger(__name__)
@@ -79,7 +79,6 @@ SAFE_QUERY_PARAMS = frozenset(
 )
 # Zendesk 422 details can quote the offending value (an email address, a name): mask emails
 # and keep the message short so an error column or log line never becomes a data dump.
-_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 _MAX_DETAIL_CHARS = 500
 
 
@@ -96,20 +95,24 @@ def redact_url(url: str) -> str:
     return f"{parts.path or '/'}?{query}"
 
 
+def http_date(value: str | None) -> datetime | None:
+    """An HTTP date (``Date``, ``Retry-After``) as an aware UTC datetime; None for junk."""
+    try:
+        moment = parsedate_to_datetime(value or "")
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """``Retry-After`` as seconds (delta-seconds or an HTTP date); None when absent or junk."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
+    text = (value or "").strip()
     try:
         seconds = float(text)
     except ValueError:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
+        when = http_date(text)
+        if when is None:
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
         seconds = (when - (now or clock.now())).total_seconds()
     if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN / inf
         return None
@@ -145,7 +148,7 @@ def _error_code(body: Any) -> str | None:
 
 def _safe_text(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    text = _EMAIL_RE.sub("[email]", text)
+    text = scrub_personal(text)
     return text if len(text) <= _MAX_DETAIL_CHARS else text[:_MAX_DETAIL_CHARS] + "…"
 
 
@@ -286,7 +289,7 @@ class HttpClient:
         kwargs["stream"] = True  # the body is read by _read_bounded, under the deadline and cap
         kwargs["allow_redirects"] = False  # _Attempt decides (snapzen.clients.redirects)
         kwargs["headers"] = {"User-Agent": self.user_agent, **(kwargs.get("headers") or {})}
-        attempt = _Attempt(self, method, url, idempotent, kwargs, decode=decode)
+        attempt = _Attempt(self, method, url, idempotent, kwargs, decode)
         retrying = Retrying(
             retry=retry_if_exception_type(RetriableError),
             wait=self._wait,
@@ -307,17 +310,7 @@ class HttpClient:
         """``request`` and decode the body. An undecodable 2xx body is retried like a 5xx for
         an idempotent request (``RetriesExhausted`` once attempts run out); for a
         non-idempotent one, which the server may have acted on, it is an AmbiguousWriteError."""
-        if idempotent:
-            return self._send(method, url, True, True, kwargs)
-        response = self.request(method, url, idempotent=idempotent, **kwargs)
-        try:
-            return _decode_body(response)
-        except ValueError as exc:  # JSONDecodeError, and UnicodeDecodeError via ValueError
-            endpoint = f"{method.upper()} {redact_url(response.url or url)}"
-            raise AmbiguousWriteError(
-                f"{self.service} {endpoint}: the write may have succeeded but its answer "
-                f"(HTTP {response.status_code}) is not JSON"
-            ) from exc
+        return self._send(method, url, idempotent, True, kwargs)
 
     def get_json(self, url: str, **kwargs: Any) -> Any:
         return self.request_json("GET", url, **kwargs)
@@ -336,27 +329,22 @@ class HttpClient:
         return min(cap, base + random.uniform(0, base))
 
 
+@dataclass
 class _Attempt:
     """One call of the retry loop; remembers the last status for the retry log line."""
 
-    def __init__(
-        self,
-        client: HttpClient,
-        method: str,
-        url: str,
-        idempotent: bool,
-        kwargs: dict[str, Any],
-        *,
-        decode: bool = False,
-    ) -> None:
-        self.client = client
-        self.decode = decode
-        self.method = method
-        self.url = url
-        self.idempotent = idempotent
-        self.kwargs = kwargs
-        self.endpoint = f"{method} {redact_url(_full_url(url, kwargs.get('params')))}"
-        self.last_status: int | None = None
+    client: HttpClient
+    method: str
+    url: str
+    idempotent: bool
+    kwargs: dict[str, Any]
+    decode: bool
+    last_status: int | None = None
+
+    def __post_init__(self) -> None:
+        self.endpoint = (
+            f"{self.method} {redact_url(_full_url(self.url, self.kwargs.get('params')))}"
+        )
 
     def __call__(self) -> Any:
         self.last_status = None
@@ -406,14 +394,9 @@ class _Attempt:
             _read_bounded(response, deadline, settings.max_response_bytes)
         except _BodyTooLarge as exc:
             raise self._refused(str(exc)) from None
-        except _DeadlinePassed:
-            raise self._refused(
-                f"no complete answer within http.total_timeout_seconds "
-                f"({settings.total_timeout_seconds:g} s)",
-                transient=True,
-            ) from None
-        except requests.exceptions.RequestException as exc:
-            if time.monotonic() >= deadline:  # cut by answer_deadline, not by the server
+        except (_DeadlinePassed, requests.exceptions.RequestException) as exc:
+            # Past the deadline, a cut connection was cut by answer_deadline, not the server.
+            if isinstance(exc, _DeadlinePassed) or time.monotonic() >= deadline:
                 raise self._refused(
                     f"no complete answer within http.total_timeout_seconds "
                     f"({settings.total_timeout_seconds:g} s)",
@@ -424,19 +407,23 @@ class _Attempt:
 
     def _decoded(self, response: requests.Response) -> Any:
         """The body as JSON; a malformed or truncated one is a retriable error (like a 5xx:
-        a proxy cut the answer short, or the server sent half of it)."""
+        a proxy cut the answer short, or the server sent half of it), or ambiguous for a write."""
+        where = f"{self.client.service} {self.endpoint}"
         try:
             return _decode_body(response)
-        except jsoncodec.UnreadableJson as exc:
-            # Not a cut-off answer: asking again brings the same text back.
-            raise ProtocolError(
-                f"{self.client.service} {self.endpoint} answered HTTP {response.status_code} "
-                f"with {exc}; refused"
-            ) from None
-        except ValueError as exc:
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, UnreadableJson
+            status = response.status_code
+            if not self.idempotent:
+                raise AmbiguousWriteError(
+                    f"{where}: the write may have succeeded but its answer (HTTP {status}) "
+                    "is not JSON"
+                ) from exc
+            if isinstance(exc, jsoncodec.UnreadableJson):
+                # Not a cut-off answer: asking again brings the same text back.
+                raise ProtocolError(f"{where} answered HTTP {status} with {exc}; refused") from None
             raise ServerError(
-                f"{self.client.service} {self.endpoint} answered HTTP {response.status_code} "
-                "with a body that is not JSON (malformed or truncated)"
+                f"{where} answered HTTP {status} with a body that is not JSON (malformed or "
+                "truncated)"
             ) from exc
 
     def _refused(self, why: str, *, transient: bool = False) -> SnapzenError:
@@ -571,12 +558,3 @@ def _full_url(url: str, params: Any) -> str:
         return url
     prepared = requests.Request("GET", url, params=params).prepare()
     return prepared.url or url
-
-
-def header_value(headers: Mapping[str, str], name: str) -> str | None:
-    """Case-insensitive header lookup that also works on plain dicts."""
-    value = headers.get(name)
-    if value is not None:
-        return value
-    lower = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == lower), None)

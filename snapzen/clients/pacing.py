@@ -18,23 +18,19 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
-from snapzen.clients.http import header_value
-
 # Each tuple: the spellings of one value, in the order they are tried.
 REMAINING_HEADERS = ("X-Rate-Limit-Remaining", "ratelimit-remaining", "rate-limit-remaining")
 LIMIT_HEADERS = ("X-Rate-Limit", "ratelimit-limit", "rate-limit-limit")
 RESET_HEADERS = ("ratelimit-reset", "rate-limit-reset", "X-Rate-Limit-Reset")
 # Endpoint budgets (``total=…; remaining=…; resets=…``).
 TICKETS_INDEX_HEADERS = ("zendesk-ratelimit-tickets-index", "zendesk-rate-limit-tickets-index")
-INFLIGHT_JOBS_HEADERS = ("zendesk-ratelimit-inflight-jobs", "zendesk-rate-limit-inflight-jobs")
+WINDOW_SECONDS = 60.0
 
 
 def first_header(headers: Mapping[str, str], names: Sequence[str]) -> str | None:
-    for name in names:
-        value = header_value(headers, name)
-        if value is not None:
-            return value
-    return None
+    """The first of ``names`` present, compared case-insensitively (plain dicts too)."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    return next((lowered[n.lower()] for n in names if n.lower() in lowered), None)
 
 
 def parse_int(value: str | None) -> int | None:
@@ -57,7 +53,62 @@ def parse_budget_header(value: str | None) -> dict[str, int]:
     return result
 
 
-class RateLimitPacer:
+class _Budget:
+    """A budget read from headers: ``remaining`` requests until ``reset_at`` (monotonic). A
+    request is granted while more than the reserve remains, else it waits for the reset."""
+
+    def __init__(self, clock: Callable[[], float], reserve: int) -> None:
+        self._clock = clock
+        self._reserve = reserve
+        self._remaining: int | None = None
+        self._reset_at: float | None = None
+        self._limit: int | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def remaining(self) -> int | None:
+        return self._remaining
+
+    def _budget_delay(self, now: float) -> float:
+        if self._remaining is None or self._reset_at is None:
+            return 0.0
+        if now >= self._reset_at:  # a new window: the old count no longer applies
+            self._remaining, self._reset_at = None, None
+            return 0.0
+        # A reserve of 5 would halve a 10-rpm legacy plan: never keep back more than a tenth.
+        reserve = self._reserve if self._limit is None else min(self._reserve, self._limit // 10)
+        return 0.0 if self._remaining > reserve else self._reset_at - now
+
+    def _delay(self, now: float) -> float:
+        return self._budget_delay(now)
+
+    def _count(self, now: float) -> None:
+        if self._remaining is not None:
+            self._remaining -= 1
+
+    def delay(self) -> float:
+        """Seconds to wait before sending the next request (0 when it may go now)."""
+        with self._lock:
+            return self._delay(self._clock())
+
+    def take(self) -> float:
+        """``delay`` and ``record_request`` as one step, for callers on several threads:
+        0 when the request may leave now (and it is counted), else the seconds to wait
+        before asking again."""
+        with self._lock:
+            now = self._clock()
+            wait = self._delay(now)
+            if wait <= 0:
+                self._count(now)
+            return wait
+
+    def record_request(self) -> None:
+        """Note a request leaving now (counts against our cap and the last known budget)."""
+        with self._lock:
+            self._count(self._clock())
+
+
+class RateLimitPacer(_Budget):
     """Decides how long to wait before the next request from the last rate-limit headers.
 
     Zendesk sends ``X-Rate-Limit``/``X-Rate-Limit-Remaining`` (account budget per minute) and,
@@ -69,8 +120,6 @@ class RateLimitPacer:
     ``requests_per_minute`` (our own cap) is enforced over a sliding 60-second window.
     """
 
-    WINDOW_SECONDS = 60.0
-
     def __init__(
         self,
         *,
@@ -78,18 +127,9 @@ class RateLimitPacer:
         requests_per_minute: int | None = None,
         reserve: int = 5,
     ) -> None:
-        self._clock = clock
+        super().__init__(clock, reserve)
         self._rpm = requests_per_minute
-        self._reserve = reserve
-        self._remaining: int | None = None
-        self._reset_at: float | None = None
-        self._limit: int | None = None
         self._sent: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    @property
-    def remaining(self) -> int | None:
-        return self._remaining
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Read the budget headers of a response (any status, including 429)."""
@@ -107,64 +147,32 @@ class RateLimitPacer:
                 self._reset_at = now + max(0, reset)
             elif self._reset_at is None or self._reset_at <= now:
                 # Unknown alignment: the worst case is a full window from now.
-                self._reset_at = now + self.WINDOW_SECONDS
+                self._reset_at = now + WINDOW_SECONDS
 
-    def delay(self) -> float:
-        """Seconds to wait before sending the next request (0 when it may go now)."""
-        with self._lock:
-            now = self._clock()
-            return max(self._header_delay(now), self._rpm_delay(now))
+    def _delay(self, now: float) -> float:
+        return max(self._budget_delay(now), self._rpm_delay(now))
 
-    def take(self) -> float:
-        """``delay`` and ``record_request`` as one step, for callers on several threads:
-        0 when the request may leave now (and it is counted), else the seconds to wait
-        before asking again."""
-        with self._lock:
-            now = self._clock()
-            wait = max(self._header_delay(now), self._rpm_delay(now))
-            if wait <= 0:
-                self._sent.append(now)
-                if self._remaining is not None:
-                    self._remaining -= 1
-            return wait
-
-    def record_request(self) -> None:
-        """Note a request leaving now (counts against our cap and the last known budget)."""
-        with self._lock:
-            now = self._clock()
-            self._sent.append(now)
-            if self._remaining is not None:
-                self._remaining -= 1
-
-    def _header_delay(self, now: float) -> float:
-        if self._remaining is None or self._reset_at is None:
-            return 0.0
-        if now >= self._reset_at:  # a new window: the old count no longer applies
-            self._remaining, self._reset_at = None, None
-            return 0.0
-        # A reserve of 5 would halve a 10-rpm legacy plan: never keep back more than a tenth.
-        reserve = self._reserve if self._limit is None else min(self._reserve, self._limit // 10)
-        if self._remaining > reserve:
-            return 0.0
-        return self._reset_at - now
+    def _count(self, now: float) -> None:
+        self._sent.append(now)
+        super()._count(now)
 
     def _rpm_delay(self, now: float) -> float:
         if self._rpm is None:
             return 0.0
-        while self._sent and self._sent[0] <= now - self.WINDOW_SECONDS:
+        while self._sent and self._sent[0] <= now - WINDOW_SECONDS:
             self._sent.popleft()
         if len(self._sent) < self._rpm:
             return 0.0
         # The (len - rpm + 1)th oldest send must leave the window before we may send.
-        return self._sent[len(self._sent) - self._rpm] + self.WINDOW_SECONDS - now
+        return self._sent[len(self._sent) - self._rpm] + WINDOW_SECONDS - now
 
 
-class ListBudget:
+class ListBudget(_Budget):
     """A per-endpoint budget read from a ``total=…; remaining=…; resets=…`` header.
 
     List Tickets (``GET /api/v2/tickets``, the external_id lookup of crash recovery) has its
     own 100-a-minute budget, separate from the account's: a recovery of a few hundred cases
-    ran straight into 429s though the account budget was nearly untouched. ``delay`` says how
+    ran straight into 429s though the account budget was nearly untouched. ``take`` says how
     long to wait so the lookups stop at ``reserve`` instead of being refused."""
 
     def __init__(
@@ -174,17 +182,9 @@ class ListBudget:
         clock: Callable[[], float] = time.monotonic,
         reserve: int = 2,
     ) -> None:
+        super().__init__(clock, reserve)
         # Every spelling of the header, tried in order (a str is one spelling).
         self.headers: tuple[str, ...] = (header,) if isinstance(header, str) else tuple(header)
-        self._clock = clock
-        self._reserve = reserve
-        self._remaining: int | None = None
-        self._reset_at: float | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def remaining(self) -> int | None:
-        return self._remaining
 
     def observe(self, headers: Mapping[str, str]) -> None:
         budget = parse_budget_header(first_header(headers, self.headers))
@@ -194,19 +194,5 @@ class ListBudget:
             self._remaining = budget["remaining"]
             resets = budget.get("resets")
             self._reset_at = self._clock() + (
-                max(0, resets) if resets is not None else RateLimitPacer.WINDOW_SECONDS
+                max(0, resets) if resets is not None else WINDOW_SECONDS
             )
-
-    def take(self) -> float:
-        """0 when a request may go now (and it is counted), else the seconds to wait."""
-        with self._lock:
-            now = self._clock()
-            if self._remaining is None or self._reset_at is None:
-                return 0.0
-            if now >= self._reset_at:  # a new window: the old count no longer applies
-                self._remaining, self._reset_at = None, None
-                return 0.0
-            if self._remaining > self._reserve:
-                self._remaining -= 1
-                return 0.0
-            return self._reset_at - now

@@ -156,9 +156,7 @@ class BulkTicketDeleter:
             if len(ids) == 1:
                 outcomes[ids[0]].already_gone = True
                 return []
-            middle = len(ids) // 2
-            in_trash = self._soft_delete(ids[:middle], outcomes)
-            return in_trash + self._soft_delete(ids[middle:], outcomes)
+            return [t for half in _halves(ids) for t in self._soft_delete(half, outcomes)]
         except RecordError as exc:
             _fail(ids, outcomes, f"destroy_many refused: {type(exc).__name__}")
             return []
@@ -175,10 +173,8 @@ class BulkTicketDeleter:
         except NotFoundError:
             if len(ids) == 1:
                 outcomes[ids[0]].purge_status = "not_found"
-                return
-            middle = len(ids) // 2
-            self._purge(ids[:middle], outcomes)
-            self._purge(ids[middle:], outcomes)
+            for half in _halves(ids) if len(ids) > 1 else ():
+                self._purge(half, outcomes)
             return
         except SnapzenError as exc:
             # Best effort: the tickets are deleted; Zendesk scrubs them within 30 days anyway.
@@ -209,6 +205,10 @@ def _apply_item(item: JobResult | None, outcome: DeletionOutcome) -> bool:
         f"destroy_many item failed: {item.status or ''} {item.error or ''}", 300
     )
     return False
+
+
+def _halves(ids: list[int]) -> tuple[list[int], list[int]]:
+    return ids[: len(ids) // 2], ids[len(ids) // 2 :]
 
 
 def _fail(ids: list[int], outcomes: dict[int, DeletionOutcome], reason: str) -> None:

@@ -1,40 +1,28 @@
 """Sink: Zendesk ticket import, job statuses, lookup and deletion (docs/zendesk.md).
 
 ``ZendeskClient``: the endpoints snapzen uses, over the shared ``HttpClient`` retry policy,
-paced by ``snapzen.clients.pacing`` and authenticated by ``snapzen.clients.zendesk_auth``
-(both re-exported here for callers that import them from this module).
+paced by ``snapzen.clients.pacing`` and authenticated by ``snapzen.clients.zendesk_auth``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
 
 import requests
 from pydantic import ValidationError
 
-from snapzen.clients.http import HttpClient
+from snapzen.clients.http import HttpClient, http_date
 from snapzen.clients.origin import require_origin
 from snapzen.clients.pacing import (
-    INFLIGHT_JOBS_HEADERS,
     TICKETS_INDEX_HEADERS,
     ListBudget,
     RateLimitPacer,
-    first_header,
-    parse_budget_header,
 )
-from snapzen.clients.zendesk_auth import (
-    API_TOKEN_SUNSET,
-    ApiTokenAuth,
-    BearerTokenAuth,
-    ClientCredentialsAuth,
-    ZendeskAuthBase,
-    build_auth,
-)
+from snapzen.clients.zendesk_auth import build_auth
 from snapzen.clients.zendesk_export import BulkReads
 from snapzen.policy.models import EncodedTicket, ImportTicket, JobStatus, ticket_json
 from snapzen.support.errors import (
@@ -49,20 +37,6 @@ from snapzen.support.log import get_logger
 from snapzen.support.settings import ZendeskSettings
 
 log = get_logger(__name__)
-
-__all__ = [
-    "API_TOKEN_SUNSET",
-    "ApiTokenAuth",
-    "BearerTokenAuth",
-    "ClientCredentialsAuth",
-    "ListBudget",
-    "RateLimitPacer",
-    "ZendeskAuthBase",
-    "ZendeskClient",
-    "build_auth",
-    "create_many_body",
-    "parse_budget_header",
-]
 
 # Most pacing waits one caller may do before sending regardless (see ZendeskClient._send).
 _PACING_ROUNDS = 20
@@ -89,23 +63,6 @@ def _user_summary(user: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(user.get("id"), int):
         raise ProtocolError("zendesk GET /api/v2/users/search: a user has no id")
     return {"id": user["id"], "role": user.get("role"), "email": user.get("email")}
-
-
-def create_many_body(tickets: Sequence[ImportTicket | EncodedTicket]) -> bytes:
-    """``{"tickets":[...]}`` around each ticket's JSON: the very bytes ``jsoncodec.dumps_bytes``
-    writes for the whole body, without encoding again what preparing the batch encoded."""
-    return b'{"tickets":[' + b",".join(ticket_json(t) for t in tickets) + b"]}"
-
-
-def _http_date(value: str | None) -> datetime | None:
-    """An HTTP ``Date`` header as an aware UTC datetime; None when absent or junk."""
-    if not value:
-        return None
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _check_count(what: str, items: Sequence[Any], limit: int) -> None:
@@ -143,7 +100,6 @@ class ZendeskClient(BulkReads):
         self.pacer = RateLimitPacer(clock=clock, requests_per_minute=settings.requests_per_minute)
         # List Tickets' own 100/minute budget, which the external_id lookups spend.
         self.tickets_index = ListBudget(TICKETS_INDEX_HEADERS, clock=clock)
-        self._inflight_remaining: int | None = None
         self._server_time: datetime | None = None
 
     # -- endpoints
@@ -157,7 +113,9 @@ class ZendeskClient(BulkReads):
         """Queue one create_many import job; never retried blindly (see snapzen.clients.http)."""
         _check_count("submit_import", tickets, self._settings.batch_size)
         params = {"archive_immediately": "true"} if self._settings.archive_immediately else None
-        body = create_many_body(tickets)
+        # Each ticket's JSON as preparing the batch encoded it: the very bytes
+        # jsoncodec.dumps_bytes writes for the whole body, without encoding them again.
+        body = b'{"tickets":[' + b",".join(ticket_json(t) for t in tickets) + b"]}"
         endpoint = "POST /api/v2/imports/tickets/create_many"
         answer = self._call(
             "POST",
@@ -174,22 +132,9 @@ class ZendeskClient(BulkReads):
 
     def job_statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
         """Current status of each known job; ids Zendesk no longer knows are absent."""
-        found: dict[str, JobStatus] = {}
-        ids = list(dict.fromkeys(job_ids))  # keep order, drop repeats
-        for offset in range(0, len(ids), MAX_IDS_PER_CALL):
-            chunk = ids[offset : offset + MAX_IDS_PER_CALL]
-            answer = self._call(
-                "GET", "/api/v2/job_statuses/show_many", params={"ids": ",".join(chunk)}
-            )
-            items = answer.get("job_statuses") if isinstance(answer, dict) else None
-            if not isinstance(items, list):
-                raise ProtocolError(
-                    "zendesk GET /api/v2/job_statuses/show_many: no job_statuses list"
-                )
-            for item in items:
-                status = self._validate_job(item, "GET /api/v2/job_statuses/show_many")
-                found[status.id] = status
-        return found
+        endpoint = "GET /api/v2/job_statuses/show_many"
+        items = self._show_many("/api/v2/job_statuses/show_many", job_ids, "job_statuses")
+        return {job.id: job for job in (self._validate_job(item, endpoint) for item in items)}
 
     def wait_for_jobs(
         self, job_ids: Sequence[str], *, timeout: float | None = None
@@ -231,9 +176,7 @@ class ZendeskClient(BulkReads):
             before=self._wait_for_tickets_index,
         )
         for tickets in pages:
-            ids.extend(
-                t["id"] for t in tickets if isinstance(t, dict) and isinstance(t.get("id"), int)
-            )
+            ids.extend(t["id"] for t in tickets if _ticket_id(t))
         return ids
 
     def show_ticket(self, ticket_id: int) -> dict[str, Any] | None:
@@ -287,21 +230,11 @@ class ZendeskClient(BulkReads):
     def show_tickets(self, ticket_ids: Sequence[int]) -> dict[int, str | None]:
         """``tickets/show_many`` (≤100 ids a call): each ticket id Zendesk has, with its
         external_id. Unknown and deleted tickets are absent (Zendesk leaves them out)."""
-        found: dict[int, str | None] = {}
-        ids = list(dict.fromkeys(int(i) for i in ticket_ids))
-        for offset in range(0, len(ids), MAX_IDS_PER_CALL):
-            chunk = ids[offset : offset + MAX_IDS_PER_CALL]
-            answer = self._call(
-                "GET", "/api/v2/tickets/show_many", params={"ids": ",".join(map(str, chunk))}
-            )
-            items = answer.get("tickets") if isinstance(answer, dict) else None
-            if not isinstance(items, list):
-                raise ProtocolError("zendesk GET /api/v2/tickets/show_many: no tickets list")
-            for item in items:
-                if isinstance(item, dict) and isinstance(item.get("id"), int):
-                    value = item.get("external_id")
-                    found[item["id"]] = value if isinstance(value, str) else None
-        return found
+        return {
+            item["id"]: value if isinstance(value := item.get("external_id"), str) else None
+            for item in self._show_many("/api/v2/tickets/show_many", ticket_ids, "tickets")
+            if _ticket_id(item)
+        }
 
     def unfinished_jobs(self) -> list[JobStatus]:
         """Background jobs of the account still queued or working (``GET job_statuses``).
@@ -338,16 +271,11 @@ class ZendeskClient(BulkReads):
     def ticket_requesters(self, ticket_ids: Sequence[int]) -> dict[int, int]:
         """``tickets/show_many``: ticket id -> requester id, for the live tickets Zendesk has
         (read before deleting them: a deleted ticket no longer shows its requester)."""
-        found: dict[int, int] = {}
-        ids = list(dict.fromkeys(int(i) for i in ticket_ids))
-        for offset in range(0, len(ids), MAX_IDS_PER_CALL):
-            chunk = ",".join(map(str, ids[offset : offset + MAX_IDS_PER_CALL]))
-            answer = self._call("GET", "/api/v2/tickets/show_many", params={"ids": chunk})
-            items = answer.get("tickets") if isinstance(answer, dict) else None
-            for item in items if isinstance(items, list) else []:
-                if _ticket_id(item) and isinstance(item.get("requester_id"), int):
-                    found[item["id"]] = item["requester_id"]
-        return found
+        return {
+            item["id"]: item["requester_id"]
+            for item in self._show_many("/api/v2/tickets/show_many", ticket_ids, "tickets")
+            if _ticket_id(item) and isinstance(item.get("requester_id"), int)
+        }
 
     def show_user(self, user_id: int) -> dict[str, Any] | None:
         """``GET users/{id}``: id, role and email only; None when there is no such user."""
@@ -383,11 +311,6 @@ class ZendeskClient(BulkReads):
     def purge_deleted_user(self, user_id: int) -> None:
         """Permanently delete a soft-deleted user (404: never soft-deleted, or already purged)."""
         self._call("DELETE", f"/api/v2/deleted_users/{int(user_id)}", body=False)
-
-    @property
-    def inflight_jobs_remaining(self) -> int | None:
-        """How many more background jobs Zendesk would accept, from the last response seen."""
-        return self._inflight_remaining
 
     # -- plumbing
 
@@ -439,13 +362,7 @@ class ZendeskClient(BulkReads):
         # Ask again after each wait (another thread, e.g. the POST's, may have been told to wait);
         # take() counts the request in the same locked step that grants it. Bounded: after
         # many waits the request is counted and goes, and a 429 would be retried anyway.
-        for _ in range(_PACING_ROUNDS):
-            wait = self.pacer.take()  # 0: counted and may go now
-            if wait <= 0:
-                break
-            log.info("zendesk.pacing", wait=round(wait, 3), remaining=self.pacer.remaining)
-            self._sleep(wait)
-        else:
+        if not self._paced(self.pacer, "zendesk.pacing"):
             self.pacer.record_request()
 
         def observe(response: requests.Response, *args: Any, **kw: Any) -> requests.Response:
@@ -468,20 +385,34 @@ class ZendeskClient(BulkReads):
         """Response hook: runs for every attempt, including 429s and retried ones."""
         self.pacer.observe(response.headers)
         self.tickets_index.observe(response.headers)
-        inflight = parse_budget_header(first_header(response.headers, INFLIGHT_JOBS_HEADERS))
-        if "remaining" in inflight:
-            self._inflight_remaining = inflight["remaining"]
-        self._server_time = _http_date(response.headers.get("Date"))  # case-insensitive
+        self._server_time = http_date(response.headers.get("Date"))  # case-insensitive
         return response
+
+    def _paced(self, budget: RateLimitPacer | ListBudget, event: str) -> bool:
+        """Wait until ``budget`` grants a request (True), or give up after _PACING_ROUNDS
+        waits (False)."""
+        for _ in range(_PACING_ROUNDS):
+            wait = budget.take()  # 0: counted and may go now
+            if wait <= 0:
+                return True
+            log.info(event, wait=round(wait, 3), remaining=budget.remaining)
+            self._sleep(wait)
+        return False
 
     def _wait_for_tickets_index(self) -> None:
         """Pace a List Tickets request by its own budget (bounded like ``_send``)."""
-        for _ in range(_PACING_ROUNDS):
-            wait = self.tickets_index.take()
-            if wait <= 0:
-                return
-            log.info("zendesk.pacing_tickets_index", wait=round(wait, 3))
-            self._sleep(wait)
+        self._paced(self.tickets_index, "zendesk.pacing_tickets_index")
+
+    def _show_many(self, path: str, ids: Sequence[int | str], key: str) -> Iterator[Any]:
+        """The ``key`` items of a ``show_many`` GET, asked ≤100 distinct ids a call."""
+        unique = list(dict.fromkeys(str(i) if isinstance(i, str) else str(int(i)) for i in ids))
+        for offset in range(0, len(unique), MAX_IDS_PER_CALL):
+            chunk = ",".join(unique[offset : offset + MAX_IDS_PER_CALL])
+            answer = self._call("GET", path, params={"ids": chunk})
+            items = answer.get(key) if isinstance(answer, dict) else None
+            if not isinstance(items, list):
+                raise ProtocolError(f"zendesk GET {path}: no {key} list")
+            yield from items
 
     def _pages(
         self,

@@ -15,7 +15,8 @@ from snapzen.clients.http import HttpClient
 from snapzen.clients.pacing import parse_int
 from snapzen.clients.redirects import RedirectRefusedError
 from snapzen.support.errors import AuthError, ConfigError, SnapzenError
-from snapzen.support.log import get_logger, register_secret
+from snapzen.support.log import get_logger, once, register_secret
+from snapzen.support.setting_checks import ZENDESK_CREDENTIALS
 from snapzen.support.settings import ZendeskAuth, ZendeskSettings
 
 log = get_logger("snapzen.clients.zendesk")
@@ -24,10 +25,15 @@ API_TOKEN_SUNSET = "2027-04-30"
 
 
 class ZendeskAuthBase(AuthBase):
-    """Sets ``Authorization`` on each attempt (so a renewed token is used by retries too)."""
+    """Sets ``Authorization`` on each attempt (so a renewed token is used by retries too); as
+    itself, a fixed header: an API token or a static OAuth bearer token."""
+
+    def __init__(self, header: str = "") -> None:
+        register_secret(header)
+        self._header = header
 
     def header(self) -> str:
-        raise NotImplementedError
+        return self._header
 
     def renew_after_unauthorized(self) -> bool:
         """Called after a 401: forget the token; True if a new one can be tried once."""
@@ -38,39 +44,18 @@ class ZendeskAuthBase(AuthBase):
         return request
 
 
-_api_token_warned = False
-
-
-class ApiTokenAuth(ZendeskAuthBase):
+def api_token_auth(email: str, api_token: str) -> ZendeskAuthBase:
     """``Basic base64({email}/token:{api_token})``; Zendesk retires these on 2027-04-30."""
-
-    def __init__(self, email: str, api_token: str) -> None:
-        global _api_token_warned
-        credentials = f"{email}/token:{api_token}"
-        self._header = "Basic " + base64.b64encode(credentials.encode("utf-8")).decode("ascii")
-        for secret in (api_token, credentials, self._header):
-            register_secret(secret)
-        if not _api_token_warned:  # once per process, not once per client
-            _api_token_warned = True
-            log.warning(
-                "zendesk.api_token_deprecated",
-                message=f"Zendesk deactivates all API tokens on {API_TOKEN_SUNSET}; "
-                "switch to OAuth (SNAPZEN_ZENDESK__OAUTH_CLIENT_ID/_SECRET)",
-            )
-
-    def header(self) -> str:
-        return self._header
-
-
-class BearerTokenAuth(ZendeskAuthBase):
-    """A static OAuth access token (an admin-created token that does not expire)."""
-
-    def __init__(self, access_token: str) -> None:
-        register_secret(access_token)
-        self._header = f"Bearer {access_token}"
-
-    def header(self) -> str:
-        return self._header
+    credentials = f"{email}/token:{api_token}"
+    for secret in (api_token, credentials):
+        register_secret(secret)
+    if once("zendesk.api_token_deprecated"):  # once per process, not once per client
+        log.warning(
+            "zendesk.api_token_deprecated",
+            message=f"Zendesk deactivates all API tokens on {API_TOKEN_SUNSET}; "
+            "switch to OAuth (SNAPZEN_ZENDESK__OAUTH_CLIENT_ID/_SECRET)",
+        )
+    return ZendeskAuthBase("Basic " + base64.b64encode(credentials.encode()).decode("ascii"))
 
 
 class ClientCredentialsAuth(ZendeskAuthBase):
@@ -93,6 +78,7 @@ class ClientCredentialsAuth(ZendeskAuthBase):
         http: HttpClient,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__()
         register_secret(client_secret)
         self._token_url = token_url
         self._body = {
@@ -106,7 +92,6 @@ class ClientCredentialsAuth(ZendeskAuthBase):
         self._token: str | None = None
         self._renew_at: float | None = None
         self._lock = threading.Lock()
-        self.fetch_count = 0  # observable for tests and the status command
 
     def header(self) -> str:
         with self._lock:
@@ -141,7 +126,6 @@ class ClientCredentialsAuth(ZendeskAuthBase):
         if not isinstance(token, str) or not token:
             raise AuthError("zendesk OAuth token endpoint answered without an access_token")
         register_secret(token)
-        self.fetch_count += 1
         self._token = token
         lifetime = parse_int(str(body.get("expires_in"))) if body.get("expires_in") else None
         if lifetime is None or lifetime <= 0:
@@ -156,7 +140,9 @@ def build_auth(
 ) -> ZendeskAuthBase:
     mode = settings.auth_mode
     if mode is ZendeskAuth.OAUTH_TOKEN and settings.oauth_access_token is not None:
-        return BearerTokenAuth(settings.oauth_access_token.get_secret_value())
+        token = settings.oauth_access_token.get_secret_value()
+        register_secret(token)
+        return ZendeskAuthBase(f"Bearer {token}")
     if mode is ZendeskAuth.OAUTH_CLIENT_CREDENTIALS and settings.oauth_client_secret is not None:
         return ClientCredentialsAuth(
             token_url=f"{settings.base_url.rstrip('/')}/oauth/tokens",
@@ -167,9 +153,5 @@ def build_auth(
             clock=clock,
         )
     if mode is ZendeskAuth.API_TOKEN and settings.api_token is not None:
-        return ApiTokenAuth(settings.email, settings.api_token.get_secret_value())
-    raise ConfigError(
-        "setting zendesk credentials are required: SNAPZEN_ZENDESK__EMAIL with "
-        "SNAPZEN_ZENDESK__API_TOKEN, or SNAPZEN_ZENDESK__OAUTH_ACCESS_TOKEN, or "
-        "SNAPZEN_ZENDESK__OAUTH_CLIENT_ID with SNAPZEN_ZENDESK__OAUTH_CLIENT_SECRET"
-    )
+        return api_token_auth(settings.email, settings.api_token.get_secret_value())
+    raise ConfigError(f"setting zendesk credentials are required: {ZENDESK_CREDENTIALS}")

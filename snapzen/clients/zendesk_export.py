@@ -19,6 +19,10 @@ INCREMENTAL_EXPORT_RPM = 10
 SEARCH_EXPORT_RPM = 100
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 class BulkReads:
     # Supplied by ZendeskClient.
     _clock: Callable[[], float]
@@ -28,6 +32,9 @@ class BulkReads:
         raise NotImplementedError
 
     def _next_page(self, link: Any, seen: set[str]) -> str | None:
+        raise NotImplementedError
+
+    def _show_many(self, path: str, ids: Sequence[int | str], key: str) -> Iterator[Any]:
         raise NotImplementedError
 
     def incremental_tickets(self, start_time: int) -> Iterator[list[dict[str, Any]]]:
@@ -90,24 +97,11 @@ class BulkReads:
         """``users/show_many`` (100 ids a call): each user Zendesk has, as (email, name).
         Reconciliation derives the subject reference of an adopted ticket from its
         requester's email; the values never reach a log line."""
-        found: dict[int, tuple[str | None, str | None]] = {}
-        ids = list(dict.fromkeys(int(i) for i in user_ids))
-        for offset in range(0, len(ids), 100):
-            chunk = ids[offset : offset + 100]
-            answer = self._call(
-                "GET", "/api/v2/users/show_many", params={"ids": ",".join(map(str, chunk))}
-            )
-            users = answer.get("users") if isinstance(answer, dict) else None
-            if not isinstance(users, list):
-                raise ProtocolError("zendesk GET /api/v2/users/show_many: no users list")
-            for user in users:
-                if isinstance(user, dict) and isinstance(user.get("id"), int):
-                    email, name = user.get("email"), user.get("name")
-                    found[user["id"]] = (
-                        email if isinstance(email, str) else None,
-                        name if isinstance(name, str) else None,
-                    )
-        return found
+        return {
+            user["id"]: (_text(user.get("email")), _text(user.get("name")))
+            for user in self._show_many("/api/v2/users/show_many", user_ids, "users")
+            if isinstance(user, dict) and isinstance(user.get("id"), int)
+        }
 
     def _export_pace(self, endpoint: str, per_minute: int) -> None:
         # Per client (the mixin has no __init__ of its own): endpoint -> last request time.

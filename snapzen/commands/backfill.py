@@ -19,13 +19,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -153,32 +154,28 @@ def mark_finished(
 
 
 class BackfillProgress(Protocol):
-    """What the CLI shows; the library only reports."""
+    """What the CLI shows; the library only reports (NoProgress: nothing)."""
 
-    def start(self, total: int, skipped: int) -> None: ...
+    def start(self, total: int, skipped: int) -> None:
+        return None
+
     # what: "fetched" / "created" (cases, as they happen), "window" (a widget-day read to
     # its end; recorded as finished only when its slice completes: window_done).
-    def tick(self, what: str, n: int) -> None: ...
-    def day_started(self, day: date) -> None: ...  # the pass began reading this day
-    def window_done(self, day: date, widgets: Sequence[str], counts: Counts) -> None: ...
-    def finish(self) -> None: ...
-
-
-class NoProgress:
-    def start(self, total: int, skipped: int) -> None:
-        pass
-
     def tick(self, what: str, n: int) -> None:
-        pass
+        return None
 
-    def day_started(self, day: date) -> None:
-        pass
+    def day_started(self, day: date) -> None:  # the pass began reading this day
+        return None
 
     def window_done(self, day: date, widgets: Sequence[str], counts: Counts) -> None:
-        pass
+        return None
 
     def finish(self) -> None:
-        pass
+        return None
+
+
+class NoProgress(BackfillProgress):
+    pass
 
 
 @dataclass
@@ -206,11 +203,6 @@ class BackfillResult:
         return self.last.exit_code if self.last is not None else errors.EXIT_OK
 
 
-def _add(total: Counts, more: Counts) -> None:
-    for name, value in more.as_dict().items():
-        setattr(total, name, getattr(total, name) + value)
-
-
 # ---------------------------------------------------------------- the run
 
 
@@ -230,150 +222,122 @@ def run_backfill(
 ) -> BackfillResult:
     """Run (or preview) the plan; raises LockHeld when the first slice cannot get the lock
     and ``wait`` is False, like `sync`."""
-    stop = stop or threading.Event()
-    progress = progress or NoProgress()
-    if dry_run:
-        return _dry_run(
-            settings,
-            plan,
-            clients=clients,
-            stop=stop,
-            progress=progress,
-            slice_seconds=slice_seconds,
-        )
-    return _run(
-        settings,
-        plan,
-        actor=actor,
-        wait=wait,
-        clients=clients,
-        stop=stop,
-        progress=progress,
-        crash_hook=crash_hook,
-        turn_seconds=turn_seconds,
-        slice_seconds=slice_seconds,
-    )
+    run = _Backfill(
+        settings, plan, actor, wait, clients, stop or threading.Event(),
+        progress or NoProgress(), crash_hook, turn_seconds, slice_seconds,
+    )  # fmt: skip
+    return run.dry_run() if dry_run else run.run()
 
 
 @dataclass
-class _Slice:
-    """What one slice's pass did: the days it completed (with cases fetched per widget)."""
+class _Backfill:
+    settings: Settings
+    plan: BackfillPlan
+    actor: str | None
+    wait: bool
+    clients: service.Clients | None
+    stop: threading.Event
+    progress: BackfillProgress
+    crash_hook: CrashHook | None
+    turn_seconds: float
+    slice_seconds: float
 
-    days: list[tuple[date, list[str]]] = field(default_factory=list)
+    def run(self) -> BackfillResult:
+        settings, plan = backfill_settings(self.settings), self.plan
+        clients = self.clients or service.build_clients(settings)  # asks for UTC days
+        require_ledger_key(settings)  # before the progress bar starts: exit 2 cleanly
+        with closing(open_ledger(settings.ledger, read_only=True)) as db:  # none: refused
+            done = finished_windows(db, plan)
+        result = BackfillResult(plan, windows_total=len(plan.windows), windows_skipped=len(done))
+        self.progress.start(result.windows_total, result.windows_skipped)
+        remaining = [
+            (day, widgets)
+            for day in plan.days
+            if (widgets := [w for w in plan.widgets if (w, day.isoformat()) not in done])
+        ]
+        try:
+            self._slices(settings, clients, remaining, result)
+        finally:
+            self.progress.finish()
+        log.info(
+            "backfill_finished",
+            windows_done=result.windows_done,
+            windows_skipped=result.windows_skipped,
+            interrupted=result.interrupted,
+            **result.counts.as_dict(),
+        )
+        return result
 
-
-def _run(
-    settings: Settings,
-    plan: BackfillPlan,
-    *,
-    actor: str | None,
-    wait: bool,
-    clients: service.Clients | None,
-    stop: threading.Event,
-    progress: BackfillProgress,
-    crash_hook: CrashHook | None,
-    turn_seconds: float,
-    slice_seconds: float = SLICE_SECONDS,
-) -> BackfillResult:
-    settings = backfill_settings(settings)
-    clients = clients or service.build_clients(settings)  # asks for UTC days (see below)
-    require_ledger_key(settings)  # before the progress bar starts: exit 2 cleanly
-    done = _already_finished(settings, plan)
-    result = BackfillResult(plan, windows_total=len(plan.windows), windows_skipped=len(done))
-    progress.start(result.windows_total, result.windows_skipped)
-    todo = [
-        (day, [w for w in plan.widgets if (w, day.isoformat()) not in done]) for day in plan.days
-    ]
-    remaining = [(day, widgets) for day, widgets in todo if widgets]
-    _run_slices(
-        settings,
-        plan,
-        remaining,
-        result,
-        actor,
-        wait,
-        clients,
-        stop,
-        progress,
-        crash_hook,
-        turn_seconds,
-        slice_seconds,
-    )
-    return result
-
-
-def _run_slices(
-    settings: Settings,
-    plan: BackfillPlan,
-    remaining: list[tuple[date, list[str]]],
-    result: BackfillResult,
-    actor: str | None,
-    wait: bool,
-    clients: service.Clients,
-    stop: threading.Event,
-    progress: BackfillProgress,
-    crash_hook: CrashHook | None,
-    turn_seconds: float,
-    slice_seconds: float,
-) -> None:
-    try:
+    def _slices(
+        self,
+        settings: Settings,
+        clients: service.Clients,
+        remaining: list[tuple[date, list[str]]],
+        result: BackfillResult,
+    ) -> None:
         first = True
         while remaining:
-            if stop.is_set():
+            if self.stop.is_set():
                 result.interrupted = True
-                break
+                return
             if not first:
-                stop.wait(turn_seconds)  # the lock is free: let a waiting sync have its turn
-            taken = _Slice()
-            details = {"backfill": {"days": [], "slice_seconds": slice_seconds}}
+                self.stop.wait(self.turn_seconds)  # the lock is free: a waiting sync's turn
+            taken: list[tuple[date, list[str]]] = []
+            details = {"backfill": {"days": [], "slice_seconds": self.slice_seconds}}
             run_slice = functools.partial(
-                service.run_pass,
-                settings,
-                "backfill",
-                _slice_body(
-                    remaining, taken, details, plan.today, slice_seconds, progress.day_started
-                ),
-                actor=actor,
-                clients=clients,
-                crash_hook=crash_hook,
-                progress=progress.tick,
-                stop=stop.is_set,
-                details=details,
-            )
-            if first and not wait:
+                service.run_pass, settings, "backfill",
+                _slice_body(remaining, taken, details, self.plan.today, self.slice_seconds,
+                            self.progress.day_started),
+                actor=self.actor, clients=clients, crash_hook=self.crash_hook,
+                progress=self.progress.tick, stop=self.stop.is_set, details=details,
+            )  # fmt: skip
+            if first and not self.wait:
                 # Same contract as `sync`: another run holds the lock → say so and exit 0.
-                last = run_slice()
+                last: PassResult | None = run_slice()
             else:
                 # Later slices wait for their turn (the cron sync may be in between), in short
                 # waits so that Ctrl-C is still noticed.
-                got = patiently(
-                    functools.partial(run_slice, wait=True, lock_timeout=LOCK_POLL_SECONDS),
-                    stop,
-                    None,
-                )
-                if got is None:
-                    result.interrupted = True
-                    break
-                last = got
+                attempt = functools.partial(run_slice, wait=True, lock_timeout=LOCK_POLL_SECONDS)
+                last = patiently(attempt, self.stop, None)
+            if last is None:
+                result.interrupted = True
+                return
             first = False
             result.last = last
-            _add(result.counts, last.counts)
+            for name, value in last.counts.as_dict().items():
+                setattr(result.counts, name, getattr(result.counts, name) + value)
             if last.interrupted:
                 result.interrupted = True  # nothing of this slice was recorded: redone on rerun
-                break
-            for day, widgets in taken.days:
+                return
+            for day, widgets in taken:
                 result.windows_done += len(widgets)
-                progress.window_done(day, widgets, result.counts)  # totals so far
-            remaining = remaining[len(taken.days) :]
-    finally:
-        progress.finish()
-    log.info(
-        "backfill_finished",
-        windows_done=result.windows_done,
-        windows_skipped=result.windows_skipped,
-        interrupted=result.interrupted,
-        **result.counts.as_dict(),
-    )
+                self.progress.window_done(day, widgets, result.counts)  # totals so far
+            remaining = remaining[len(taken) :]
+
+    def dry_run(self) -> BackfillResult:
+        """The run on a throwaway copy of the ledger, with a sink that only records."""
+        clients = self.clients or service.build_clients(backfill_settings(self.settings))
+        sink = RecordingSink()
+        with _throwaway_copy(self.settings) as dry:
+            before = _decided_unsent(dry.ledger.path)
+            preview = dataclasses.replace(
+                self, settings=dry, actor="dry-run", wait=True, crash_hook=None, turn_seconds=0,
+                clients=service.Clients(source=clients.source, sink=sink),
+            )  # fmt: skip
+            result = preview.run()
+            report = DryRunReport(
+                would_create=[e.removeprefix("snapengage:") for e in sink.external_ids]
+            )
+            for case_id, (status, reason) in _decided_unsent(dry.ledger.path).items():
+                if case_id not in before:
+                    target = (
+                        report.would_withhold
+                        if status == CaseStatus.WITHHELD
+                        else report.would_ignore
+                    )
+                    target[case_id] = reason or ""
+        result.dry_run = report
+        return result
 
 
 def backfill_settings(settings: Settings) -> Settings:
@@ -391,17 +355,9 @@ def backfill_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"zendesk": zendesk, "snapengage": snapengage})
 
 
-def _already_finished(settings: Settings, plan: BackfillPlan) -> set[tuple[str, str]]:
-    db = open_ledger(settings.ledger, read_only=True)  # a missing ledger is refused here
-    try:
-        return finished_windows(db, plan)
-    finally:
-        db.conn.close()
-
-
 def _slice_body(
     remaining: Sequence[tuple[date, list[str]]],
-    taken: _Slice,
+    taken: list[tuple[date, list[str]]],
     details: dict[str, Any],
     today: date,
     slice_seconds: float,
@@ -418,17 +374,17 @@ def _slice_body(
 
     def body(pipeline: Pipeline) -> PassResult:
         started = time.monotonic()
-        taken.days.clear()
+        taken.clear()
         pipeline.recover()
 
         def days() -> Iterator[list[tuple[str, date, date]]]:
             # Taken one at a time, so a slice ends (or a stop is seen) between days.
             for day, widgets in remaining:
-                if taken.days and time.monotonic() - started >= slice_seconds:
+                if taken and time.monotonic() - started >= slice_seconds:
                     return
                 if pipeline.interrupted:
                     return
-                taken.days.append((day, widgets))
+                taken.append((day, widgets))
                 details["backfill"]["days"].append(day.isoformat())
                 day_started(day)
                 yield [(widget, day, day) for widget in widgets]
@@ -437,7 +393,7 @@ def _slice_body(
         pipeline.push_ready()
         # Only whole UTC days are finished: the windows were asked in UTC (backfill_settings).
         timezone, interrupted = pipeline.settings.snapengage.timezone, pipeline.interrupted
-        for day, widgets in taken.days:
+        for day, widgets in taken:
             if backfill_day_finished(day, today, timezone=timezone, interrupted=interrupted):
                 mark_finished(
                     pipeline.db,
@@ -514,58 +470,12 @@ def _throwaway_copy(settings: Settings) -> Iterator[Settings]:
         yield dry
 
 
-def _dry_run(
-    settings: Settings,
-    plan: BackfillPlan,
-    *,
-    clients: service.Clients | None,
-    stop: threading.Event,
-    progress: BackfillProgress,
-    slice_seconds: float = SLICE_SECONDS,
-) -> BackfillResult:
-    source = (clients or service.build_clients(backfill_settings(settings))).source
-    sink = RecordingSink()
-    with _throwaway_copy(settings) as dry:
-        before = _terminal_ids(dry.ledger.path)
-        result = _run(
-            dry,
-            plan,
-            actor="dry-run",
-            wait=True,
-            clients=service.Clients(source=source, sink=sink),
-            stop=stop,
-            progress=progress,
-            crash_hook=None,
-            turn_seconds=0,
-            slice_seconds=slice_seconds,
-        )
-        report = DryRunReport(
-            would_create=[e.removeprefix("snapengage:") for e in sink.external_ids]
-        )
-        db = open_db(dry.ledger.path, read_only=True)
-        try:
-            for case_id, status, reason in db.execute(
-                f"SELECT case_id, status, reason FROM cases WHERE status IN {_DECIDED_UNSENT}"
-            ):
-                if case_id in before:
-                    continue
-                target = (
-                    report.would_withhold if status == CaseStatus.WITHHELD else report.would_ignore
-                )
-                target[case_id] = reason or ""
-        finally:
-            db.conn.close()
-    result.dry_run = report
-    return result
-
-
-def _terminal_ids(path: Path) -> set[str]:
+def _decided_unsent(path: Path) -> dict[str, tuple[str, str | None]]:
+    """Cases decided against sending (withheld, ignored): status and reason, by case id."""
     if not path.exists():
-        return set()
-    db = open_db(path, read_only=True)
-    try:
-        return {
-            r[0] for r in db.execute(f"SELECT case_id FROM cases WHERE status IN {_DECIDED_UNSENT}")
-        }
-    finally:
-        db.conn.close()
+        return {}
+    with closing(open_db(path, read_only=True)) as db:
+        rows = db.execute(
+            f"SELECT case_id, status, reason FROM cases WHERE status IN {_DECIDED_UNSENT}"
+        )
+        return {case_id: (status, reason) for case_id, status, reason in rows}

@@ -18,7 +18,7 @@ from snapzen.ledger.evidence import checkpoint as signed
 from snapzen.ledger.evidence import verify
 from snapzen.ledger.evidence.verify import LedgerTampered as LedgerTampered  # for the CLI
 from snapzen.ledger.rights import erasure_journal
-from snapzen.ledger.store.db import ensure_ledger
+from snapzen.ledger.store.db import configured_key, ensure_ledger
 from snapzen.support import clock
 from snapzen.support.atomic import write_private
 from snapzen.support.errors import ConfigError
@@ -30,7 +30,7 @@ def checkpoint_key(settings: Settings, key_file: Path | None) -> tuple[bytes, st
     """The HMAC key of a version-1 checkpoint, and its name for messages (never its value)."""
     if key_file is None:
         return require_ledger_key(settings), "the ledger key"
-    ledger_key = settings.ledger.key.get_secret_value().encode() if settings.ledger.key else None
+    ledger_key = configured_key(settings.ledger)
     return verify.read_key_file(key_file, ledger_key), f"the key in {key_file}"
 
 
@@ -56,7 +56,7 @@ class Written:
 def _journal_copy(
     settings: Settings, conn: sqlite3.Connection, copy: Path
 ) -> tuple[int, str] | None:
-    key = settings.ledger.key.get_secret_value().encode() if settings.ledger.key else None
+    key = configured_key(settings.ledger)
     live = settings.ledger.erasure_journal_path
     known = erasure_journal.ledger_erasures(conn) if live.is_file() else []
     return erasure_journal.copy_for_checkpoint(live, copy, key, known)

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
+from snapzen.support import clock
 from snapzen.support.errors import FatalError
 from snapzen.support.log import get_logger
 
@@ -70,10 +71,6 @@ class ServerClock(Protocol):
     def server_time(self) -> datetime | None: ...
 
 
-def _stamp(moment: datetime) -> str:
-    return f"{moment.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
-
-
 def _span(delta: timedelta) -> str:
     seconds = abs(delta.total_seconds())
     if seconds >= 2 * 86400:
@@ -99,15 +96,15 @@ def require_clock_agrees(
         assert server is not None and check.skew is not None
         log.error(
             "clock_ahead_of_zendesk",
-            local=_stamp(local),
-            zendesk=_stamp(server),
+            local=clock.format(local),
+            zendesk=clock.format(server),
             ahead_seconds=round(check.skew.total_seconds()),
             refused=action,
         )
         raise ClockAheadError(
-            f"the clock reads {_stamp(local)}, {_span(check.skew)} ahead of Zendesk's "
-            f"({_stamp(server)}, from its Date header); refusing to {action}. Fix the system "
-            "clock (NTP) and run again"
+            f"the clock reads {clock.format(local)}, {_span(check.skew)} ahead of Zendesk's "
+            f"({clock.format(server)}, from its Date header); refusing to {action}. Fix the "
+            "system clock (NTP) and run again"
         )
     if check.verdict is Verdict.UNKNOWN:
         if need_evidence:
@@ -122,8 +119,8 @@ def require_clock_agrees(
         assert server is not None and check.skew is not None
         log.warning(
             "clock_behind_zendesk",
-            local=_stamp(local),
-            zendesk=_stamp(server),
+            local=clock.format(local),
+            zendesk=clock.format(server),
             behind_seconds=round(-check.skew.total_seconds()),
             hint="harmless for deletion, but check NTP",
         )
@@ -142,7 +139,8 @@ def check_against_zendesk(
                 f"no Zendesk answer to check the clock with; refusing to {action}"
             )
         return None
-    api.check_credentials()
+    user = api.check_credentials()
+    log.info("zendesk_credentials_ok", user_id=user.get("id"), role=user.get("role"))
     return require_clock_agrees(
         clock(), api.server_time(), action=action, need_evidence=need_evidence
     )

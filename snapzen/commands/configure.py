@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from snapzen.policy.setting_checks import CHECKS
 from snapzen.support import log
 from snapzen.support.settings import SECRET_FIELDS, Needs, Settings, load_settings
 
@@ -17,7 +16,7 @@ def load(
     """``config``: the file (None: $SNAPZEN_CONFIG, if set); ``needs``: the sections that
     must be valid (snapzen.support.settings.Needs); ``level``: the log level to use, given
     the configured one (-v and -q move it)."""
-    settings = load_settings(config, checks=CHECKS, needs=needs)
+    settings = load_settings(config, needs=needs)
     log.configure_logging(level(settings.log.level), settings.log.format)
     for section, name in SECRET_FIELDS:
         secret = getattr(getattr(settings, section), name)

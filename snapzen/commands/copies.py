@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from snapzen.support import clock
-from snapzen.support.atomic import PRIVATE_MODE
+from snapzen.support.atomic import open_private
 
 BACKUP = "backup"
 JOURNAL_COPY = "checkpoint journal copy"
@@ -42,12 +42,10 @@ def register(ledger: Path, kind: str, path: Path, now: datetime) -> None:
         "kind": kind, "path": str(path.resolve()),
         "made_at": clock.format(now),
     })  # fmt: skip
-    fd = os.open(register_path(ledger), os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_MODE)
-    try:
-        os.write(fd, (line + "\n").encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    with open_private(register_path(ledger)) as out:
+        out.write(line + "\n")
+        out.flush()
+        os.fsync(out.fileno())
 
 
 def recorded(ledger: Path) -> list[Copy]:

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from snapzen.commands import service
-from snapzen.commands.run import recorded_run
+import sqlite_utils
+
+from snapzen.commands.run import locked_run
 from snapzen.ledger.store import transitions
 from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.ledger.store.db import ensure_ledger, transaction
@@ -40,21 +41,23 @@ def dismiss(
     if not case_ids:
         raise ConfigError("give at least one --case ID")
     ensure_ledger(settings.ledger.path)
-    with service.locked_db(settings, wait=wait) as db:
+    details = {"cases": list(case_ids)[:100], "reason": reason}
+    clock_now = clock.reader(now)
+
+    def only_failed(db: sqlite_utils.Database) -> None:
         for case_id in case_ids:
             row = db.execute("SELECT status FROM cases WHERE case_id = ?", (case_id,)).fetchone()
             if row is None:
                 raise ConfigError(f"case {case_id} is not in the ledger database")
             if row[0] != CaseStatus.FAILED:
                 raise ConfigError(f"case {case_id} is {row[0]}, not failed; nothing to dismiss")
-        details = {"cases": list(case_ids)[:100], "reason": reason}
-        clock_now = clock.reader(now)
-        with (
-            recorded_run(db, "dismiss", actor, now=clock_now, details=details) as run,
-            transaction(db) as conn,
-        ):
-            stamp = clock.format(clock_now())
-            transitions.dismiss_failed(
-                conn, case_ids, reason, stamp, run_id=run.run_id, actor=actor
-            )
+
+    with (
+        locked_run(settings, "dismiss", actor, wait=wait, now=clock_now, details=details,
+                   before=only_failed) as run,
+        transaction(run.db) as conn,
+    ):  # fmt: skip
+        transitions.dismiss_failed(
+            conn, case_ids, reason, clock.format(clock_now()), run_id=run.run_id, actor=actor
+        )
     return run.run_id

@@ -22,6 +22,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -80,18 +81,11 @@ def read_in_flight(path: Path, key: bytes) -> InFlight:
     if not path.exists():
         return found
     try:
-        db = open_db(path, read_only=True, key=key, label="replaced ledger")
-    except LedgerError as exc:
+        with closing(open_db(path, read_only=True, key=key, label="replaced ledger")) as db:
+            _read(db.conn, found)
+    except (LedgerError, sqlite3.Error) as exc:  # damaged, another key
         log.warning("restore_replaced_unreadable", error=str(exc))
         found.readable = False
-        return found
-    try:
-        _read(db.conn, found)
-    except sqlite3.Error as exc:
-        log.warning("restore_replaced_unreadable", error=str(exc))
-        found.readable = False
-    finally:
-        db.conn.close()
     return found
 
 
@@ -120,27 +114,22 @@ def replaced_refs(
     refs: dict[str, tuple[str, str | None]] = {}
     if not case_ids or not path.exists():
         return refs
+    ids = list(case_ids)
     try:
-        db = open_db(path, read_only=True, key=key, label="replaced ledger")
-    except LedgerError:
-        return refs
-    try:
-        columns = {row[1] for row in db.conn.execute("PRAGMA table_info(cases)")}
-        name = "name_ref" if "name_ref" in columns else "NULL"
-        ids = list(case_ids)
-        for offset in range(0, len(ids), 500):
-            chunk = ids[offset : offset + 500]
-            marks = ", ".join("?" for _ in chunk)
-            for case_id, subject, named in db.conn.execute(
-                f"""SELECT case_id, subject_ref, {name} FROM cases
-                    WHERE subject_ref IS NOT NULL AND case_id IN ({marks})""",
-                chunk,
-            ):
-                refs[case_id] = (subject, named)
-    except sqlite3.Error:
-        return refs
-    finally:
-        db.conn.close()
+        with closing(open_db(path, read_only=True, key=key, label="replaced ledger")) as db:
+            columns = {row[1] for row in db.conn.execute("PRAGMA table_info(cases)")}
+            name = "name_ref" if "name_ref" in columns else "NULL"
+            for offset in range(0, len(ids), 500):
+                chunk = ids[offset : offset + 500]
+                marks = ", ".join("?" for _ in chunk)
+                for case_id, subject, named in db.conn.execute(
+                    f"""SELECT case_id, subject_ref, {name} FROM cases
+                        WHERE subject_ref IS NOT NULL AND case_id IN ({marks})""",
+                    chunk,
+                ):
+                    refs[case_id] = (subject, named)
+    except (LedgerError, sqlite3.Error):
+        pass  # an unreadable replaced ledger gives what it gave
     return refs
 
 
@@ -176,6 +165,11 @@ def waiting_for(settings: Settings, progress: Callable[[str], None]) -> Waiting:
         now=clock.now,
         progress=progress,
     )
+
+
+def log_progress(event: str) -> Callable[[str], None]:
+    """Progress lines as log lines named ``event`` (when no one shows them)."""
+    return lambda message: log.info(event, message=message)
 
 
 def settle_jobs(sink: JobReads, work: InFlight, waiting: Waiting) -> int:

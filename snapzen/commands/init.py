@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from snapzen.commands.clients import zendesk_from
 from snapzen.commands.first_pass import refuse_init
-from snapzen.commands.inflight import waiting_for
-from snapzen.commands.reconcile import ReconcileResult, TicketExport, Via, reconcile, zendesk_export
+from snapzen.commands.inflight import log_progress, waiting_for
+from snapzen.commands.reconcile import ReconcileResult, TicketExport, Via, reconcile
 from snapzen.commands.run import recorded_run
 from snapzen.ledger.rights.erasure_reapply import ReapplyResult, choose, restore_union
 from snapzen.ledger.rights.journal_file import create_empty
@@ -32,10 +33,7 @@ from snapzen.support import clock
 from snapzen.support.atomic import private_dir
 from snapzen.support.errors import LockHeld
 from snapzen.support.lock import writer_lock
-from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings, require_ledger_key
-
-log = get_logger("snapzen.commands.init")
 
 # Beyond SnapEngage's retention: a chat fetched on its last day may have been imported a day
 # or two later, and a day more costs one or two export requests.
@@ -77,7 +75,7 @@ def init_ledger(
     elif erasure_journal is not None or no_erasure_journal:
         raise LedgerError("--erasure-journal and --no-erasure-journal go with --adopt")
     if sink is None:
-        sink = zendesk_export(settings)
+        sink = zendesk_from(settings)
     if not adopt:
         refuse_init(sink)  # one request: snapzen's tickets in Zendesk need --adopt
     private_dir(path.parent)
@@ -97,7 +95,7 @@ def init_ledger(
                     adoption = reconcile(
                         db, sink, since=since, now=now, source="init --adopt", actor=actor,
                         run_id=run.run_id, key=key, via=via,
-                        waiting=waiting_for(settings, progress or _log_progress),
+                        waiting=waiting_for(settings, progress or log_progress("init_progress")),
                     )  # fmt: skip
                     # Erasures and requests made with the lost ledger hold for the new one too.
                     erasures = restore_union(
@@ -126,10 +124,6 @@ def init_ledger(
     if not adopt:
         create_empty(live)  # a journal exists from the start: a missing one means lost
     return InitResult(path=path, ledger_id=ledger_id, adoption=adoption, erasures=erasures)
-
-
-def _log_progress(message: str) -> None:
-    log.info("init_progress", message=message)
 
 
 def remove_db_files(path: Path) -> None:

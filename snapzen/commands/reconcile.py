@@ -13,7 +13,7 @@ bulk reads bring a thousand tickets per request:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
@@ -24,7 +24,6 @@ from snapzen.commands.inflight import InFlight, JobReads, Waiting, look_up, sett
 from snapzen.commands.requesters import Refs, UserReads, with_references
 from snapzen.ledger.store.adopt import AdoptCounts, FoundTicket, record_adoptions
 from snapzen.support.log import get_logger
-from snapzen.support.settings import Settings
 
 log = get_logger("snapzen.commands.reconcile")
 
@@ -58,16 +57,9 @@ class ReconcileResult:
     counts: AdoptCounts = field(default_factory=AdoptCounts)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "since": self.since.isoformat(timespec="seconds"),
-            "via": self.via.value,
-            "pages": self.pages,
-            "tickets_seen": self.tickets_seen,
-            "cases_found": self.cases_found,
-            "in_flight": self.in_flight,
-            "looked_up": self.looked_up,
-            **self.counts.as_dict(),
-        }
+        counters = {f.name: getattr(self, f.name) for f in fields(self) if f.type == "int"}
+        since = self.since.isoformat(timespec="seconds")
+        return {"since": since, "via": self.via.value, **counters, **self.counts.as_dict()}
 
 
 def find_tickets(
@@ -171,10 +163,3 @@ def reconcile(
             first=result.counts.flagged[:10],
         )
     return result
-
-
-def zendesk_export(settings: Settings) -> TicketExport:
-    """The Zendesk client, for its bulk reads (lazy imports: the HTTP stack)."""
-    from snapzen.commands.clients import zendesk_from
-
-    return zendesk_from(settings)

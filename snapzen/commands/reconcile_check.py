@@ -11,11 +11,13 @@ case synced after the export began is not judged missing (it may be newer than t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from snapzen.commands.reconcile import MIN_AGE, zendesk_export
+from snapzen.commands.clients import zendesk_from
+from snapzen.commands.reconcile import MIN_AGE, TicketExport
 from snapzen.commands.reconcile_findings import Comparison, SeenTicket, compare
 from snapzen.ledger.evidence.reconciliation import (
     RUN_KIND,
@@ -39,10 +41,6 @@ DEFAULT_MAX_REQUESTS = 1000  # a million tickets; 100 minutes at 10 requests a m
 MARGIN = timedelta(days=1)
 # After the export, the lock is waited for this long (a sync pass, a backfill slice).
 LOCK_WAIT_SECONDS = 900.0
-
-
-class TicketExport(Protocol):
-    def incremental_tickets(self, start_time: int) -> Iterator[list[dict[str, Any]]]: ...
 
 
 @dataclass
@@ -122,11 +120,8 @@ def start_time(settings: Settings, since: date | None, now: datetime) -> datetim
     if since is not None:
         start = datetime.combine(since, time(0), UTC)
     else:
-        db = open_ledger(settings.ledger, read_only=True)
-        try:
+        with closing(open_ledger(settings.ledger, read_only=True)) as db:
             earliest = earliest_activity(db.conn)
-        finally:
-            db.conn.close()
         start = datetime.fromisoformat(earliest) - MARGIN if earliest else now
     return min(start.astimezone(UTC), now - MIN_AGE)
 
@@ -151,7 +146,7 @@ def reconcile_check(
     with bound_run(run_id, RUN_KIND):
         started = now()
         start = start_time(settings, since, started)
-        sink = sink or zendesk_export(settings)
+        sink = sink or zendesk_from(settings)
         read = ExportRead()
         latest: dict[int, SeenTicket] = {}
         for ticket in export_tickets(sink, int(start.timestamp()), max_requests, read):

@@ -12,7 +12,7 @@ Zendesk's incremental export shows, as findings with what to do about each. Pure
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -60,13 +60,7 @@ class Finding:
     suggestion: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind.value,
-            "case_id": self.case_id,
-            "ticket_ids": list(self.ticket_ids),
-            "detail": self.detail,
-            "suggestion": self.suggestion,
-        }
+        return {**asdict(self), "kind": self.kind.value, "ticket_ids": list(self.ticket_ids)}
 
 
 @dataclass

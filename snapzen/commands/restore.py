@@ -31,15 +31,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from snapzen.commands.clients import zendesk_from
 from snapzen.commands.inflight import (
     InFlight,
     Waiting,
+    log_progress,
     read_in_flight,
     replaced_refs,
     waiting_for,
 )
 from snapzen.commands.init import remove_db_files
-from snapzen.commands.reconcile import ReconcileResult, TicketExport, Via, reconcile, zendesk_export
+from snapzen.commands.reconcile import ReconcileResult, TicketExport, Via, reconcile
 from snapzen.commands.restore_swap import make_standalone, swap_in
 from snapzen.commands.run import recorded_run
 from snapzen.ledger.evidence.chain import chain_head
@@ -56,11 +58,8 @@ from snapzen.ledger.store.identity import bind, key_matches, read_meta
 from snapzen.support import clock
 from snapzen.support.errors import LockHeld
 from snapzen.support.lock import writer_lock
-from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings, require_ledger_key
 from snapzen.support.sqlite_uri import read_only_uri
-
-log = get_logger("snapzen.commands.restore")
 
 # Tickets whose job finished just after the backup's newest record, clocks a little apart:
 # a day more costs an export request or two.
@@ -101,12 +100,12 @@ def restore_ledger(
         settings.ledger.erasure_journal_path, key, erasure_journal, no_erasure_journal,
         "ledger restore",
     )  # fmt: skip
-    export = sink if sink is not None else zendesk_export(settings)
+    export = sink if sink is not None else zendesk_from(settings)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     restore = _Restore(
         path=path, backup=backup, key=key, now=now, actor=actor,
         journal=journal,
-        waiting=waiting_for(settings, progress or _log_progress),
+        waiting=waiting_for(settings, progress or log_progress("restore_progress")),
     )  # fmt: skip
     try:
         with writer_lock(path):
@@ -116,10 +115,6 @@ def restore_ledger(
             f"another snapzen process holds the writer lock of {path}: stop it (or let it "
             "finish) before restoring; nothing was changed"
         ) from None
-
-
-def _log_progress(message: str) -> None:
-    log.info("restore_progress", message=message)
 
 
 def check_copy(copy: Path, backup: Path, key: bytes, now: datetime) -> tuple[int, str]:

@@ -83,11 +83,11 @@ def swap_in(prepared: Path, path: Path, aside: Path | None) -> Path | None:
         crash_point("aside")
         for suffix in ("-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
-        _fsync_dir(path.parent)
+        _fsync(path.parent)
         crash_point("companions")
     crash_point("swap")
     os.replace(prepared, path)
-    _fsync_dir(path.parent)
+    _fsync(path.parent)
     crash_point("swapped")
     return replaced
 
@@ -120,7 +120,7 @@ def _link_aside(path: Path, aside: Path) -> Path:
     """A second name for the old file, created exclusively (an existing file of that name
     is never replaced)."""
     _exclusive(path, aside)
-    _fsync_dir(path.parent)
+    _fsync(path.parent)
     return aside
 
 
@@ -151,15 +151,8 @@ def _second_name(source: Path, dest: Path) -> None:
 
 
 def _fsync(path: Path) -> None:
+    """A file's or a directory's content (its names) to disk."""
     fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

@@ -32,9 +32,10 @@ Ledger events carry ids, dates and flags only: never the email, name or transcri
 
 from __future__ import annotations
 
-import time
+import itertools
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from contextlib import closing
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,18 +52,18 @@ from snapzen.commands.clients import ticket_deleter_from, zendesk_from
 from snapzen.commands.clock_guard import check_against_zendesk
 from snapzen.commands.retention_forget import forget_due, plan_forget
 from snapzen.commands.retention_profiles import plan_profiles, sweep_profiles
-from snapzen.commands.run import recorded_run
+from snapzen.commands.run import locked_run
 from snapzen.ledger.evidence import decisions
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import holds
-from snapzen.ledger.store import runs, transitions
+from snapzen.ledger.store import transitions
 from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.ledger.store.cursor_rules import deletion_clock_error
 from snapzen.ledger.store.db import open_ledger, transaction
 from snapzen.policy.transform import add_years, external_id, retention_until
 from snapzen.support import clock as wall_clock
 from snapzen.support.errors import ConfigError
-from snapzen.support.log import bound_run, get_logger
+from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
 
 log = get_logger("snapzen.commands.retention")
@@ -70,36 +71,14 @@ log = get_logger("snapzen.commands.retention")
 RUN_KIND = "retention"
 
 CrashHook = Callable[[str], None]
-_COUNT_NAMES = (
-    "due",
-    "deleted",
-    "already_gone",
-    "purged",
-    "purge_failed",
-    "failed",
-    "recorded",
-    "previously_erased",
-    "held",
-    "batches",
-    "users_deleted",
-    "users_kept",
-    "users_failed",
-)
-
-
 # ---------------------------------------------------------------- pure rules
-
-
-def retention_ended(started_at: datetime, years: int, as_of: date) -> bool:
-    """True when the retention of a chat that started at ``started_at`` ended by ``as_of``."""
-    return retention_until(started_at, years) <= as_of
 
 
 def latest_due_day(as_of: date, years: int) -> date:
     """The latest chat day that can be due by ``as_of``: a cheap SQL pre-filter.
 
     One day past ``as_of`` minus ``years`` because a chat on 29 February is due on 28 February
-    ``years`` later; ``retention_ended`` then decides exactly."""
+    ``years`` later; ``iter_due`` then decides exactly."""
     return add_years(as_of, -years) + timedelta(days=1)
 
 
@@ -154,7 +133,8 @@ class SweepResult:
         return 3 if (self.failed or self.purge_failed or self.users_failed) else 0
 
     def counts(self) -> dict[str, int]:
-        return {name: int(getattr(self, name)) for name in _COUNT_NAMES}
+        """The counters (every int field, in order)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.type == "int"}
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -219,13 +199,7 @@ def iter_due(
 
 
 def _batches(items: Iterator[DueTicket], size: int) -> Iterator[list[DueTicket]]:
-    batch: list[DueTicket] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
+    while batch := list(itertools.islice(items, size)):
         yield batch
 
 
@@ -317,22 +291,12 @@ def refuse_on_wrong_clock(settings: Settings, now: datetime) -> None:
     """ConfigError when the clock is beyond the newest time seen by more than the margin."""
     if not Path(settings.ledger.path).exists():
         return
-    db = open_ledger(settings.ledger, read_only=True)
-    try:
+    with closing(open_ledger(settings.ledger, read_only=True)) as db:
         newest = newest_time_seen(db)
-    finally:
-        db.conn.close()
     margin = timedelta(days=settings.transfer.clock_margin_days)
     why = deletion_clock_error(now, newest, margin)
     if why:
         raise ConfigError(why)
-
-
-def build_deletion_api(
-    settings: Settings, sleep: Callable[[float], None] = time.sleep
-) -> TicketDeletionApi:
-    """The real Zendesk client; raises ConfigError (exit 2) before any network call."""
-    return zendesk_from(settings, sleep=sleep)
 
 
 def run_sweep(
@@ -373,7 +337,7 @@ def run_sweep(
         raise ConfigError(f"--as-of {as_of.isoformat()} is in the future; only --dry-run may")
     if dry_run:
         return plan_profiles(settings, _plan_only(settings, result, years), api)
-    api = api or build_deletion_api(settings)
+    api = api or zendesk_from(settings)
     # The clock decides what is due: checked against Zendesk's own (a fresh GET users/me and
     # its Date header) before anything is planned, then against the ledger's newest run.
     check_against_zendesk(api, clock, action="delete", need_evidence=True)
@@ -381,16 +345,9 @@ def run_sweep(
     hook = crash_hook or (lambda _point: None)
     size = min(settings.zendesk.batch_size, MAX_BATCH)
     actor = actor or settings.pipeline.actor
-    # Imported here: service is the composition root and pulls in the sync's clients.
-    from snapzen.commands.service import locked_db
-
     details = {"as_of": as_of.isoformat(), "purge": purge}
-    result.run_id = run_id = runs.new_run_id(RUN_KIND)
-    with (
-        bound_run(run_id, RUN_KIND),
-        locked_db(settings, wait=wait) as db,
-        recorded_run(db, RUN_KIND, actor, now=clock, details=details, run_id=run_id) as run,
-    ):
+    with locked_run(settings, RUN_KIND, actor, wait=wait, now=clock, details=details) as run:
+        db, result.run_id = run.db, run.run_id
         run.counts = lambda: {"fetched": result.due, "failed": result.failed}
         log.info("retention_sweep_started", as_of=as_of.isoformat(), purge=purge)
         try:
@@ -402,7 +359,7 @@ def run_sweep(
                 _reconcile(db, api, result, settings, reconcile_months, actor, clock)
             sweep_profiles(api, result)
             result.forgotten = forget_due(
-                db, settings, as_of=as_of, now=clock(), actor=actor, run_id=run_id, hook=hook
+                db, settings, as_of=as_of, now=clock(), actor=actor, run_id=run.run_id, hook=hook
             )
         except BaseException as exc:
             run.details.update(result.counts())
@@ -432,9 +389,8 @@ def _reconcile(
     assert result.run_id is not None
     search: TicketSearch = api  # type: ignore[assignment]
     counts = reconcile(
-        db, api, search, as_of=result.as_of, months_back=months, purge=result.purge,
-        run_id=result.run_id, actor=actor, clock=clock,
-        timeout=settings.zendesk.job_timeout_seconds,
+        db, ticket_deleter_from(settings, api), search, as_of=result.as_of, months_back=months,
+        purge=result.purge, run_id=result.run_id, actor=actor, clock=clock,
     )  # fmt: skip
     result.reconciled = dict(vars(counts))
     result.failed += counts.failed
@@ -444,8 +400,7 @@ def _reconcile(
 
 def _plan_only(settings: Settings, result: SweepResult, years: int) -> SweepResult:
     # Read-only and without the lock: a dry run may look while a sync writes (WAL).
-    db = open_ledger(settings.ledger, read_only=True)
-    try:
+    with closing(open_ledger(settings.ledger, read_only=True)) as db:
         columns = {row[1] for row in db.execute("PRAGMA table_info(transfers)").fetchall()}
         active = holds.active(db.conn) if columns else holds.HoldSet()
         due_ids: set[str] = set()
@@ -458,8 +413,6 @@ def _plan_only(settings: Settings, result: SweepResult, years: int) -> SweepResu
             if len(result.planned) < 1000:
                 result.planned.append(due)
         result.forgotten = plan_forget(db.conn, settings, result.as_of, active, due_ids)
-    finally:
-        db.conn.close()
     return result
 
 
@@ -530,14 +483,10 @@ def _sweep(
             years=years,
             purge=result.purge,
         )
-        for _, outcome in done:
-            if outcome.already_gone:
-                result.already_gone += 1
-            else:
-                result.deleted += 1
-            if result.purge:
-                if outcome.purged:
-                    result.purged += 1
-                elif not outcome.already_gone:
-                    result.purge_failed += 1
+        gone = [outcome for _, outcome in done]
+        result.already_gone += sum(o.already_gone for o in gone)
+        result.deleted += sum(not o.already_gone for o in gone)
+        if result.purge:
+            result.purged += sum(o.purged for o in gone)
+            result.purge_failed += sum(not o.purged and not o.already_gone for o in gone)
         log.info("retention_batch", tickets=len(ids), done=len(done), recorded=result.recorded)

@@ -148,13 +148,13 @@ def sweep_profiles(api: object, result: SweepResult) -> None:
 def plan_profiles(settings: Settings, result: SweepResult, api: object | None) -> SweepResult:
     """Dry run: which profiles the sweep would delete (Zendesk read-only). Without Zendesk
     settings, or when Zendesk cannot be asked, ``users_checked`` is False."""
-    from snapzen.commands.retention import build_deletion_api
+    from snapzen.commands.clients import zendesk_from
 
     due = [d.ticket_id for d in result.planned]
     if not due:
         return result
     try:
-        zendesk = api if api is not None else build_deletion_api(settings)
+        zendesk = api if api is not None else zendesk_from(settings)
         owners = requesters(zendesk, due)
         planned = delete_ticketless(zendesk, owners.values(), dry_run=True, leaving=due)
     except SnapzenError as exc:

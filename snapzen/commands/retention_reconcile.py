@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
-from snapzen.clients.ticket_deletion import MAX_BATCH, BulkTicketDeleter, TicketDeletionApi
+from snapzen.clients.ticket_deletion import MAX_BATCH, BulkTicketDeleter
 from snapzen.ledger.evidence import decisions
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import holds
@@ -65,7 +65,7 @@ def _unknown(db: sqlite_utils.Database, ticket_id: int) -> bool:
 
 def reconcile(
     db: sqlite_utils.Database,
-    api: TicketDeletionApi,
+    deleter: BulkTicketDeleter,
     search: TicketSearch,
     *,
     as_of: date,
@@ -74,7 +74,6 @@ def reconcile(
     run_id: str,
     actor: str,
     clock: Callable[[], datetime],
-    timeout: float | None,
 ) -> ReconcileCounts:
     counts = ReconcileCounts()
     active = holds.active(db.conn)
@@ -94,7 +93,6 @@ def reconcile(
                 continue
             found[ticket_id] = (tag, case_id)
     counts.found = len(found)
-    deleter = BulkTicketDeleter(api, timeout=timeout)
     ids = list(found)
     for start in range(0, len(ids), MAX_BATCH):
         batch = ids[start : start + MAX_BATCH]

@@ -7,7 +7,9 @@ the outcome at once instead of at the next cron tick.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -39,19 +41,9 @@ def requeue(db: sqlite_utils.Database, case_ids: Sequence[str] | None, now: date
             ).fetchall()
             chosen = [r[0] for r in rows]
         else:
-            chosen = []
-            for case_id in case_ids:
-                row = conn.execute(
-                    # A case without a start time can never be sent (it would sit in pending,
-                    # unseen by the deadline check): only a fresh SnapEngage copy can fix it.
-                    "SELECT status, raw IS NOT NULL AND started_at IS NOT NULL FROM cases"
-                    " WHERE case_id = ?",
-                    (case_id,),
-                ).fetchone()
-                _refuse(case_id, row)
-                chosen.append(case_id)
-        stamp = clock.format(now)
-        transitions.reset_for_retry(conn, chosen, stamp)
+            _check_ids(conn, case_ids)
+            chosen = list(case_ids)
+        transitions.reset_for_retry(conn, chosen, clock.format(now))
     return chosen
 
 
@@ -78,11 +70,8 @@ def retry(
     if case_ids is not None:
         # Refuse a bad id before taking the lock or writing a `runs` row (exit 2, one line);
         # the same checks run again under the lock, where they count.
-        db = open_ledger(settings.ledger, read_only=True)
-        try:
+        with closing(open_ledger(settings.ledger, read_only=True)) as db:
             _check_ids(db, case_ids)
-        finally:
-            db.conn.close()
     outcome = RetryResult()
 
     def body(pipeline: Pipeline) -> PassResult:
@@ -99,18 +88,18 @@ def retry(
     return outcome
 
 
-def _check_ids(db: sqlite_utils.Database, case_ids: Sequence[str]) -> None:
+def _check_ids(db: sqlite_utils.Database | sqlite3.Connection, case_ids: Sequence[str]) -> None:
     for case_id in case_ids:
         row = db.execute(
-            "SELECT status, raw IS NOT NULL FROM cases WHERE case_id = ?", (case_id,)
+            # A case without a start time can never be sent (it would sit in pending, unseen
+            # by the deadline check): only a fresh SnapEngage copy can fix it.
+            "SELECT status, raw IS NOT NULL AND started_at IS NOT NULL FROM cases"
+            " WHERE case_id = ?",
+            (case_id,),
         ).fetchone()
-        _refuse(case_id, row)
-
-
-def _refuse(case_id: str, row: Any) -> None:
-    if row is None:
-        raise ConfigError(f"case {case_id} is not in the ledger database")
-    if row[0] != CaseStatus.FAILED:
-        raise ConfigError(f"case {case_id} is {row[0]}, not failed; nothing to retry")
-    if not row[1] or case_id.startswith("invalid:"):
-        raise ConfigError(f"case {case_id} has no usable payload to send again")
+        if row is None:
+            raise ConfigError(f"case {case_id} is not in the ledger database")
+        if row[0] != CaseStatus.FAILED:
+            raise ConfigError(f"case {case_id} is {row[0]}, not failed; nothing to retry")
+        if not row[1] or case_id.startswith("invalid:"):
+            raise ConfigError(f"case {case_id} has no usable payload to send again")

@@ -13,8 +13,10 @@ The exception is re-raised. A run that may turn out to change nothing (an erasur
 tickets are already gone) is ``lazy``: its row is opened by ``run.begin()`` when it first
 changes something, and a run never begun records nothing.
 
-Used by sync, backfill and retry (service.run_pass), the retention sweep, dismiss, erase,
-init --adopt (a plain init records no run: see commands.init) and ledger restore.
+``with locked_run(settings, kind, actor) as run:`` is the same under the writer lock, with
+every log line of the run carrying its id: sync, backfill and retry (service.run_pass), the
+retention sweep and dismiss. Erase, init --adopt (a plain init records no run: see
+commands.init) and ledger restore hold their own lock and use ``recorded_run``.
 """
 
 from __future__ import annotations
@@ -28,9 +30,12 @@ from typing import Any
 import sqlite_utils
 
 from snapzen.ledger.store import runs
+from snapzen.ledger.store.locked import locked_ledger
 from snapzen.support import clock
 from snapzen.support.errors import exit_code_of
+from snapzen.support.log import bound_run
 from snapzen.support.scrub import one_line
+from snapzen.support.settings import Settings
 
 ERROR_LIMIT = 300  # characters of runs.error
 
@@ -102,3 +107,29 @@ def recorded_run(
         db, run.run_id, now(), outcome=outcome, exit_code=run.exit_code, counts=run.counts(),
         details=run.details,
     )  # fmt: skip
+
+
+@contextmanager
+def locked_run(
+    settings: Settings,
+    kind: str,
+    actor: str,
+    *,
+    wait: bool = False,
+    lock_timeout: float = -1,
+    now: Callable[[], datetime] = clock.now,
+    details: Mapping[str, Any] | None = None,
+    before: Callable[[sqlite_utils.Database], None] | None = None,
+) -> Iterator[Run]:
+    """``recorded_run`` on the ledger opened under the writer lock (locked before it is
+    opened: ledger.locked), every log line bound to the run's id; ``before`` runs under the
+    lock before the run's row is opened (a check that must not record a run when it fails)."""
+    run_id = runs.new_run_id(kind)
+    with (
+        bound_run(run_id, kind),
+        locked_ledger(settings.ledger, wait=wait, timeout=lock_timeout) as db,
+    ):
+        if before is not None:
+            before(db)
+        with recorded_run(db, kind, actor, now=now, details=details, run_id=run_id) as run:
+            yield run

@@ -3,6 +3,7 @@ sweep once a day, until SIGTERM/SIGINT (snapzen.commands.scheduler drives the pa
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,15 +20,11 @@ from snapzen.support.settings import (
 from snapzen.sync.pipeline import PassResult
 
 
-def retention_job(settings: Settings) -> DailyJob | None:
+def retention_job(settings: Settings) -> DailyJob:
     """The once-a-day job of `snapzen run` (at schedule.retention_sweep_at, local time; the
     image runs in UTC): the retention sweep, which takes the writer lock itself. It waits for
     the lock (a backfill releases it between slices) rather than skipping a whole day."""
-
-    def sweep() -> object:
-        return retention.run_sweep(settings, actor="scheduler", wait=True)
-
-    return sweep
+    return functools.partial(retention.run_sweep, settings, actor="scheduler", wait=True)
 
 
 @dataclass

@@ -103,7 +103,6 @@ class Scheduler:
         self.max_passes = max_passes
         self.passes = 0
         self.last_exit_code: int | None = None
-        self._running = False
         self._sched = schedule.Scheduler()
         with _schedule_clock(clock):
             if daily is not None:
@@ -113,15 +112,9 @@ class Scheduler:
     def _one_pass(self) -> None:
         if self.stop.is_set():
             return
-        # schedule never re-enters a job, but a pass_fn that called back into the loop would;
-        # this makes the "never overlap" promise explicit rather than incidental.
-        if self._running:  # pragma: no cover - defensive
-            raise RuntimeError("scheduler passes must not overlap")
-        self._running = True
-        try:
+        try:  # schedule runs jobs one at a time: passes never overlap
             self.last_exit_code = self.pass_fn()
         finally:
-            self._running = False
             self.passes += 1
         if self.max_passes is not None and self.passes >= self.max_passes:
             self.stop.set()
@@ -237,11 +230,9 @@ def sync_pass(
     def run_one() -> int:
         try:
             code = patiently(attempt, stop, patience)
-        except errors.SnapzenError as exc:
-            log.error("pass_failed", error_type=type(exc).__name__, error=str(exc))
-            return errors.EXIT_ABORTED
         except Exception as exc:
-            log.error("pass_crashed", error_type=type(exc).__name__, error=str(exc))
+            failed = "pass_failed" if isinstance(exc, errors.SnapzenError) else "pass_crashed"
+            log.error(failed, error_type=type(exc).__name__, error=str(exc))
             return errors.EXIT_ABORTED
         if code is None:
             if not stop.is_set():

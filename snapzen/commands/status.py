@@ -153,8 +153,8 @@ def _clock_warning(db: sqlite_utils.Database, now: datetime) -> str | None:
     row = db.execute("SELECT run_id, started_at FROM runs ORDER BY rowid DESC LIMIT 1").fetchone()
     if row is None:
         return None
-    run_id, started = row[0], _when(row[1])
-    before = _when(
+    run_id, started = row[0], clock.parse_optional(row[1])
+    before = clock.parse_optional(
         db.execute(
             "SELECT MAX(started_at) FROM runs WHERE rowid < (SELECT MAX(rowid) FROM runs)"
         ).fetchone()[0]
@@ -169,10 +169,6 @@ def _clock_warning(db: sqlite_utils.Database, now: datetime) -> str | None:
                 "data; check NTP)"
             )
     return None
-
-
-def _when(iso: str | None) -> datetime | None:
-    return clock.parse(iso) if iso else None
 
 
 def status_exit_code(report: dict[str, Any]) -> int:

@@ -8,7 +8,15 @@ arguments, calls one function and prints; light at import (nothing but the stand
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # types only: this module stays light at import
+    from snapzen.commands.access_request import AccessResult
+    from snapzen.commands.backfill import BackfillPlan, BackfillResult
+    from snapzen.commands.reconcile import ReconcileResult
+    from snapzen.commands.retention import SweepResult
+    from snapzen.commands.verification import Verdict
+    from snapzen.sync.contracts import PassResult
 
 Line = tuple[bool, str]  # (to stderr, text)
 
@@ -27,7 +35,7 @@ def listing(ids: Sequence[str], limit: int = 5) -> str:
     return shown + (f" (+{len(ids) - limit} more)" if len(ids) > limit else "")
 
 
-def pass_json(result: Any) -> dict[str, Any]:
+def pass_json(result: PassResult) -> dict[str, Any]:
     """What `sync --format json` prints for a pass (and `run --format json` for each)."""
     return {
         "run_id": result.run_id,
@@ -40,7 +48,7 @@ def pass_json(result: Any) -> dict[str, Any]:
     }
 
 
-def sync_lines(result: Any, deadline_days: int, as_json: bool) -> Iterator[Line]:
+def sync_lines(result: PassResult, deadline_days: int, as_json: bool) -> Iterator[Line]:
     """A pass in one line (unless printed as JSON), then its warnings."""
     from snapzen.ledger.evidence.derogations import warning_line  # a sentence
 
@@ -66,7 +74,7 @@ def sync_lines(result: Any, deadline_days: int, as_json: bool) -> Iterator[Line]
         yield err("snapzen: sync interrupted; the next sync does the rest")
 
 
-def backfill_json(result: Any, plan: Any) -> dict[str, Any]:
+def backfill_json(result: BackfillResult, plan: BackfillPlan) -> dict[str, Any]:
     report = result.dry_run
     return {
         "since": plan.since.isoformat(),
@@ -88,7 +96,7 @@ def backfill_json(result: Any, plan: Any) -> dict[str, Any]:
     }
 
 
-def backfill_lines(result: Any, plan: Any, dry_run: bool) -> Iterator[Line]:
+def backfill_lines(result: BackfillResult, plan: BackfillPlan, dry_run: bool) -> Iterator[Line]:
     c, report = result.counts, result.dry_run
     label = ("dry run" if dry_run else "backfill") + (
         " (interrupted)" if result.interrupted else ""
@@ -128,7 +136,7 @@ def backfill_lines(result: Any, plan: Any, dry_run: bool) -> Iterator[Line]:
         )
 
 
-def sweep_lines(result: Any) -> Iterator[Line]:
+def sweep_lines(result: SweepResult) -> Iterator[Line]:
     """A retention sweep, or (dry) what it would do, then what is left for the next one."""
     yield from map(out, _planned(result) if result.dry_run else _swept(result))
     for count, line in (
@@ -140,7 +148,7 @@ def sweep_lines(result: Any) -> Iterator[Line]:
             yield err(f"{count} {line}")
 
 
-def _planned(result: Any) -> Iterator[str]:
+def _planned(result: SweepResult) -> Iterator[str]:
     """What a dry run would do: the first 50 tickets due, the profiles, the months forgotten."""
     yield (
         f"retention sweep (dry run, as of {result.as_of}): {result.due} ticket(s) due "
@@ -167,7 +175,7 @@ def _planned(result: Any) -> Iterator[str]:
         )
 
 
-def _swept(result: Any) -> Iterator[str]:
+def _swept(result: SweepResult) -> Iterator[str]:
     yield (
         f"retention sweep {result.run_id} (as of {result.as_of}): due {result.due}, "
         f"deleted {result.deleted}, already gone {result.already_gone}, "
@@ -189,7 +197,7 @@ def _swept(result: Any) -> Iterator[str]:
         )
 
 
-def verify_lines(verdict: Any, thorough: bool) -> tuple[bool, list[Line]]:
+def verify_lines(verdict: Verdict, thorough: bool) -> tuple[bool, list[Line]]:
     """(whether the ledger verified against what was given, what to say)."""
     result, tables, bad_signatures = verdict.chain, verdict.tables, verdict.bad_signatures
     first = result.first_problem
@@ -251,7 +259,7 @@ def erasures_lines(done: dict[str, Any]) -> Iterator[Line]:
         )
 
 
-def reconciled_lines(found: Any) -> Iterator[Line]:
+def reconciled_lines(found: ReconcileResult) -> Iterator[Line]:
     """Zendesk's tickets adopted by `init --adopt` or caught up with by `ledger restore`."""
     counts = found.counts
     yield out(
@@ -273,7 +281,7 @@ def reconciled_lines(found: Any) -> Iterator[Line]:
         )
 
 
-def access_lines(result: Any) -> Iterator[Line]:
+def access_lines(result: AccessResult) -> Iterator[Line]:
     """An access pack written: its files and hashes, then what it could not hold."""
     yield out(
         f"access pack {result.request_id}: {result.tickets} ticket(s), "

@@ -12,6 +12,7 @@ from snapzen.commands.ledger_open import open_read
 from snapzen.ledger.evidence import agreement, verify
 from snapzen.ledger.evidence import checkpoint as signed
 from snapzen.ledger.rights import journal_file
+from snapzen.ledger.store.db import configured_key
 from snapzen.support.errors import ConfigError
 from snapzen.support.settings import Settings
 
@@ -63,7 +64,7 @@ def _signature_problems(
 
 def _journal_problems(settings: Settings, good: list[Any]) -> list[verify.Problem]:
     """Each signed checkpoint's journal head against the journal (ledger.erasure_journal)."""
-    key = settings.ledger.key.get_secret_value().encode() if settings.ledger.key else None
+    key = configured_key(settings.ledger)
     problems = []
     try:  # every line's MAC and link (the links alone without the ledger key)
         journal_file.read(settings.ledger.erasure_journal_path, key, accept_old=lambda _: True)

@@ -119,31 +119,28 @@ def decide(
             origin_country=country,
             regime=regime_name(applied),
         )
-    common: dict[str, Any] = {
-        "origin_country": country,
-        "regime": regime_name(restricted_under),
-    }
     facts = recipient.evidence()
     evidence = find_consent(case, consent)
-    if evidence is not None and evidence.value.strip().lower() in consent.refused_values:
+
+    def decided(outcome: Outcome, **details: Any) -> Decision:
         return Decision(
-            outcome=Outcome.WITHHELD,
-            reason="consent_refused",
+            outcome=outcome,
             evidence=evidence,
             facts=facts,
-            **common,
-        )
-    if recipient.basis is not TransferBasis.DEROGATION:
-        adequacy = recipient.basis is TransferBasis.ADEQUACY
-        return Decision(
-            outcome=Outcome.ELIGIBLE,
-            basis=LegalBasis.ART45 if adequacy else LegalBasis.ART46,
-            evidence=evidence,
-            mechanism_ref=recipient.mechanism(restricted_under),
-            facts=facts,
-            **common,
+            origin_country=country,
+            regime=regime_name(restricted_under),
+            **details,
         )
 
+    if evidence is not None and evidence.value.strip().lower() in consent.refused_values:
+        return decided(Outcome.WITHHELD, reason="consent_refused")
+    if recipient.basis is not TransferBasis.DEROGATION:
+        adequacy = recipient.basis is TransferBasis.ADEQUACY
+        return decided(
+            Outcome.ELIGIBLE,
+            basis=LegalBasis.ART45 if adequacy else LegalBasis.ART46,
+            mechanism_ref=recipient.mechanism(restricted_under),
+        )
     problem = None
     # Case-insensitive but otherwise exact: " yes " or "yes please" is not clear consent.
     if evidence is not None and evidence.value.lower() in consent.accepted_values:
@@ -151,27 +148,16 @@ def decide(
         if problem is None:
             if evidence.notice_sha256:
                 facts["notice_sha256"] = evidence.notice_sha256
-            return Decision(
-                outcome=Outcome.ELIGIBLE,
-                basis=LegalBasis.ART49_1A,
-                evidence=evidence,
-                facts=facts,
-                **common,
-            )
+            return decided(Outcome.ELIGIBLE, basis=LegalBasis.ART49_1A)
     contract = _lookup(case, consent.sources, consent.contract_variable)
     if contract[0] and contract[2].strip():
         facts["contract_variable"] = contract[1]
         facts["contract_reference"] = contract[2].strip()
-        return Decision(
-            outcome=Outcome.ELIGIBLE,
+        return decided(
+            Outcome.ELIGIBLE,
             basis=LegalBasis.ART49_1B,
-            evidence=evidence,
             mechanism_ref=f"contract evidence {contract[1]}={contract[2].strip()}",
-            facts=facts,
-            **common,
         )
     if problem is None:
         problem = "no_consent_recorded" if evidence is None else "consent_value_not_accepted"
-    return Decision(
-        outcome=Outcome.WITHHELD, reason=problem, evidence=evidence, facts=facts, **common
-    )
+    return decided(Outcome.WITHHELD, reason=problem)

@@ -9,8 +9,9 @@ silently dropped by Zendesk, so we want it to fail in our tests instead.
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -49,6 +50,14 @@ def epoch_to_datetime(value: Any) -> datetime | None:
         return clock.from_epoch(value)
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def first_time(*values: Any) -> datetime | None:
+    """The first of ``values`` that is a time (SnapEngage sends one moment in several fields)."""
+    for value in values:
+        if (at := epoch_to_datetime(value)) is not None:
+            return at
+    return None
 
 
 def _parse_iso(text: str) -> datetime | None:
@@ -116,11 +125,7 @@ class TranscriptEntry(Lenient):
 
     @property
     def at(self) -> datetime | None:
-        return (
-            epoch_to_datetime(self.date_milliseconds)
-            or epoch_to_datetime(self.date_seconds)
-            or epoch_to_datetime(self.date)
-        )
+        return first_time(self.date_milliseconds, self.date_seconds, self.date)
 
     @property
     def is_visitor(self) -> bool:
@@ -173,10 +178,8 @@ class SnapEngageCase(Lenient):
 
     @property
     def started_at(self) -> datetime | None:
-        return (
-            epoch_to_datetime(self.created_at_milliseconds)
-            or epoch_to_datetime(self.created_at_seconds)
-            or epoch_to_datetime(self.created_at_date)
+        return first_time(
+            self.created_at_milliseconds, self.created_at_seconds, self.created_at_date
         )
 
     @property
@@ -196,8 +199,6 @@ class SnapEngageCase(Lenient):
         last_line = max((at for at in line_times if at is not None), default=None)
         candidates = [start]
         if duration is not None and duration > 0:
-            from datetime import timedelta
-
             candidates.append(start + timedelta(seconds=duration))
         if last_line is not None:
             candidates.append(last_line)
@@ -221,15 +222,9 @@ class SnapEngageCase(Lenient):
 
 
 def _as_number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        with suppress(ValueError):
             return float(value)
-        except ValueError:
-            return None
     return None
 
 

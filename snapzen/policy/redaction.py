@@ -50,6 +50,11 @@ from snapzen.policy.card_numbers import (
     card_lengths,
     luhn_valid,
 )
+from snapzen.support.setting_checks import (
+    check_redaction_rules,
+    check_rule_name,
+    compile_patterns,
+)
 
 __all__ = [
     "BUILTIN_RULES",
@@ -69,7 +74,6 @@ DETECTOR_VERSION = "snapzen-redaction/1"
 
 Span = tuple[int, int]
 
-_CATEGORY_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Anything we could have produced ourselves; see "Overlap policy" above.
 _NO_COUNTS: Mapping[str, int] = MappingProxyType({})
 _MARKER_RE = re.compile(r"\[REDACTED:[A-Za-z0-9_.-]{1,64}\]")
@@ -89,9 +93,6 @@ def _marker(category: str) -> str:
 # boundary and grouping logic lives in Python (_CardRule.find) instead.
 _DIGIT_RUN_RE = re.compile(r"[0-9]+(?:[ -][0-9]+)*")
 _DIGIT_GROUP_RE = re.compile(r"[0-9]+")
-# Twelve ASCII digits, each joined to the next by at most one separator of a run: matches
-# somewhere in a text exactly when one of its digit runs holds at least CARD_MIN_DIGITS digits.
-_CARD_PREFILTER_RE = re.compile(r"[0-9](?:[ -]?[0-9]){11}")
 # Separators that glue a digit run to a neighbouring digit (decimals, times,
 # dates, IP addresses, thousands separators): "1.4111...", "12:30", "01/05".
 _NUMERIC_PUNCTUATION = frozenset(".,/:")
@@ -191,15 +192,12 @@ class RedactionRule:
     validator: Callable[[str], bool] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        if _CATEGORY_RE.fullmatch(self.name) is None:
-            raise ValueError(
-                f"invalid redaction rule name {self.name!r}: "
-                "use 1-64 characters from A-Z, a-z, 0-9, '_', '.', '-'"
-            )
+        check_rule_name(self.name)
 
     def may_match(self, text: str) -> bool:
-        """False only when :meth:`find` surely yields nothing for ``text`` (a cheap, exact
-        necessary condition; most chat lines hold nothing to redact)."""
+        """False only when :meth:`find` surely yields nothing for ``text``: a cheap, exact
+        necessary condition, the one prefilter of a rule (most chat lines hold nothing to
+        redact, and :class:`Redactor` calls :meth:`find` only where this is True)."""
         return True
 
     def find(self, text: str) -> Iterator[Span]:
@@ -222,11 +220,6 @@ class _IbanRule(RedactionRule):
 class _EmailRule(RedactionRule):
     def may_match(self, text: str) -> bool:
         return "@" in text  # every match of _EMAIL_RE contains '@'
-
-    def find(self, text: str) -> Iterator[Span]:
-        if "@" not in text:  # exact prefilter: every match of _EMAIL_RE contains '@'
-            return iter(())
-        return super().find(text)
 
 
 def _glued_before(text: str, start: int, marker_ends: frozenset[int]) -> bool:
@@ -277,8 +270,6 @@ class _CardRule(RedactionRule):
     def find(self, text: str) -> Iterator[Span]:
         """Cards in ``text`` as typed: found in its normalised view (``card_forms``: NFKC,
         any separator, brackets), reported as spans of the original characters."""
-        if LOOSE_PREFILTER_RE.search(text) is None:  # the usual chat line: no view built
-            return
         view, where = card_view(text)
         for span in self._find_in_view(view):
             yield to_original(span, where)
@@ -297,11 +288,6 @@ class _CardRule(RedactionRule):
                     yield start, end
 
     def _runs(self, text: str) -> Iterator[Span]:
-        # Prefilter (exact): a card needs 12 digits inside one run, and a run holds 12 digits
-        # exactly when some substring matches _CARD_PREFILTER_RE. Most chat lines have none,
-        # so the IBAN and marker scans below are skipped for them.
-        if _CARD_PREFILTER_RE.search(text) is None:
-            return
         iban_spans: list[Span] | None = None
         iban_starts: list[int] = []
         marker_starts: frozenset[int] = frozenset()
@@ -460,31 +446,9 @@ class Redactor:
         Rule priority (for overlaps) is ``enabled`` order, then ``extra_patterns``
         order. Raises ValueError naming the offending rule or pattern.
         """
-        if isinstance(enabled, str):
-            raise TypeError("enabled must be a sequence of rule names, not a single string")
-        rules: list[RedactionRule] = []
-        seen: set[str] = set()
-        for name in enabled:
-            rule = BUILTIN_RULES.get(name)
-            if rule is None:
-                known = ", ".join(sorted(BUILTIN_RULES))
-                raise ValueError(f"unknown redaction rule {name!r} (known rules: {known})")
-            if name not in seen:
-                seen.add(name)
-                rules.append(rule)
-        for name, source in (extra_patterns or {}).items():
-            if name in BUILTIN_RULES:
-                raise ValueError(
-                    f"redaction pattern {name!r} clashes with the built-in rule of that name"
-                )
-            try:
-                compiled = re.compile(source)
-            except re.error as exc:
-                raise ValueError(f"invalid regex for redaction pattern {name!r}: {exc}") from None
-            if compiled.fullmatch("") is not None:
-                raise ValueError(f"redaction pattern {name!r} matches the empty string")
-            rules.append(RedactionRule(name, compiled))  # validates the name
-        return cls(rules)
+        rules = [BUILTIN_RULES[name] for name in dict.fromkeys(check_redaction_rules(enabled))]
+        patterns = compile_patterns(extra_patterns or {})
+        return cls([*rules, *(RedactionRule(name, regex) for name, regex in patterns.items())])
 
     def redact(self, text: str) -> RedactionResult:
         """Replace every detected value by ``[REDACTED:<category>]``.
@@ -515,7 +479,7 @@ class Redactor:
         protected_starts = [start for start, _ in protected]
         candidates: list[tuple[int, int, int]] = []
         for priority, rule in enumerate(self._rules):
-            for start, end in rule.find(text):
+            for start, end in rule.find(text) if rule.may_match(text) else ():
                 if not _overlaps(protected, protected_starts, start, end):
                     candidates.append((start, end, priority))
         if not candidates:

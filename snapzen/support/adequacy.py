@@ -58,52 +58,6 @@ _ICO = "ICO, international transfers: adequacy regulations (ico.org.uk)"
 _SCH21 = "DPA 2018 Sch. 21 para. 5 (adequacy regulations kept from EU decisions)"
 _EC = "European Commission, Adequacy decisions (commission.europa.eu)"
 
-_UK_FROM_EU_ERA = {
-    "CH": ("Decision 2000/518/EC, kept by DPA 2018 Sch. 21 para. 5", "2021-01-01", ""),
-    "AR": ("Decision 2003/490/EC, kept by DPA 2018 Sch. 21 para. 5", "2021-01-01", ""),
-    "GG": ("Decision 2003/821/EC, kept by DPA 2018 Sch. 21 para. 5", "2021-01-01", ""),
-    "IM": ("Decision 2004/411/EC, kept by DPA 2018 Sch. 21 para. 5", "2021-01-01", ""),
-    "JE": ("Decision 2008/393/EC, kept by DPA 2018 Sch. 21 para. 5", "2021-01-01", ""),
-    "AD": ("Decision 2010/625/EU, kept by DPA 2018 Sch. 21 para. 5", "2021-01-01", ""),
-    "IL": ("Decision 2011/61/EU, kept by DPA 2018 Sch. 21 para. 5", "2021-01-01", ""),
-    "UY": ("Decision 2012/484/EU, kept by DPA 2018 Sch. 21 para. 5", "2021-01-01", ""),
-    "NZ": ("Decision 2013/65/EU, kept by DPA 2018 Sch. 21 para. 5", "2021-01-01", ""),
-    "GI": ("DPA 2018 Sch. 21 para. 5 (Gibraltar)", "2021-01-01", ""),
-    "CA": (
-        "Decision 2002/2/EC, kept by DPA 2018 Sch. 21 para. 5",
-        "2021-01-01",
-        "recipients subject to PIPEDA (commercial organisations)",
-    ),
-    "JP": (
-        "Decision (EU) 2019/419, kept by DPA 2018 Sch. 21 para. 5",
-        "2021-01-01",
-        "personal data subject to the APPI (private-sector business operators)",
-    ),
-}
-
-UK_ADEQUACY: dict[str, Adequacy] = {
-    **{
-        code: Adequacy(code, "DPA 2018 Sch. 21 para. 5 (EEA states)", "2021-01-01", _SCH21)
-        for code in sorted(EEA)
-    },
-    **{
-        code: Adequacy(code, instrument, effective, _ICO, condition)
-        for code, (instrument, effective, condition) in _UK_FROM_EU_ERA.items()
-    },
-    "KR": Adequacy(
-        "KR", "The Data Protection (Adequacy) (Republic of Korea) Regulations 2022, SI 2022/1213",
-        "2022-12-19", _ICO,
-    ),
-    "US": Adequacy(
-        "US",
-        "The Data Protection (Adequacy) (United States of America) Regulations 2023, "
-        "SI 2023/1028 (UK-US data bridge)",
-        "2023-10-12",
-        _ICO,
-        "organisations self-certified to the EU-US Data Privacy Framework and its UK Extension",
-    ),
-}  # fmt: skip
-
 EU_ADEQUACY: dict[str, Adequacy] = {
     "AD": Adequacy("AD", "Decision 2010/625/EU", "2010-10-19", _EC),
     "AR": Adequacy("AR", "Decision 2003/490/EC", "2003-06-30", _EC),
@@ -131,6 +85,41 @@ EU_ADEQUACY: dict[str, Adequacy] = {
     "US": Adequacy(
         "US", "Decision (EU) 2023/1795 (EU-US Data Privacy Framework)", "2023-07-10", _EC,
         "organisations listed under the EU-US Data Privacy Framework",
+    ),
+}  # fmt: skip
+
+# The EU decisions the UK kept at the end of the transition period (DPA 2018 Sch. 21 para. 5),
+# as the EU list words them; Canada's condition is worded as the ICO words it.
+_KEPT_FROM_EU = ("CH", "AR", "GG", "IM", "JE", "AD", "IL", "UY", "NZ", "CA", "JP")
+_UK_CONDITIONS = {"CA": "recipients subject to PIPEDA (commercial organisations)"}
+
+UK_ADEQUACY: dict[str, Adequacy] = {
+    **{
+        code: Adequacy(code, "DPA 2018 Sch. 21 para. 5 (EEA states)", "2021-01-01", _SCH21)
+        for code in sorted(EEA)
+    },
+    **{
+        code: Adequacy(
+            code,
+            f"{EU_ADEQUACY[code].instrument}, kept by DPA 2018 Sch. 21 para. 5",
+            "2021-01-01",
+            _ICO,
+            _UK_CONDITIONS.get(code, EU_ADEQUACY[code].condition),
+        )
+        for code in _KEPT_FROM_EU
+    },
+    "GI": Adequacy("GI", "DPA 2018 Sch. 21 para. 5 (Gibraltar)", "2021-01-01", _ICO),
+    "KR": Adequacy(
+        "KR", "The Data Protection (Adequacy) (Republic of Korea) Regulations 2022, SI 2022/1213",
+        "2022-12-19", _ICO,
+    ),
+    "US": Adequacy(
+        "US",
+        "The Data Protection (Adequacy) (United States of America) Regulations 2023, "
+        "SI 2023/1028 (UK-US data bridge)",
+        "2023-10-12",
+        _ICO,
+        "organisations self-certified to the EU-US Data Privacy Framework and its UK Extension",
     ),
 }  # fmt: skip
 

@@ -75,15 +75,8 @@ def private_dir(path: Path) -> None:
 
 def write_private(path: Path, data: bytes | str) -> None:
     """Write ``data`` to ``path`` (created or truncated), the file 0600 whatever the umask."""
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd = os.open(Path(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_MODE)
-    try:
-        os.fchmod(fd, PRIVATE_MODE)
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
+    with open_private_binary(path) as handle:
+        handle.write(data.encode("utf-8") if isinstance(data, str) else data)
 
 
 def _private_fd(path: Path, append: bool) -> int:

@@ -45,10 +45,8 @@ else:
     structlog = _import_structlog()
 
 __all__ = [
-    "bind_run",
     "bound_run",
     "configure_logging",
-    "current_run",
     "get_logger",
     "logs_to",
     "once",
@@ -157,32 +155,19 @@ def logs_to(stream: TextIO) -> Iterator[None]:
         _target = previous
 
 
-def bind_run(run_id: str, kind: str) -> None:
-    """Tag every following line with the run (until ``end_run``)."""
+@contextmanager
+def bound_run(run_id: str, kind: str) -> Iterator[None]:
+    """Tag every line inside with the run; lines after it (``scheduler_stopped``) do not
+    carry its id."""
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(run_id=run_id, run_kind=kind)
     _run.clear()
     _run.update(run_id=run_id, run_kind=kind)
-
-
-def end_run() -> None:
-    """Lines after a run (``scheduler_stopped``) must not carry its id."""
-    structlog.contextvars.unbind_contextvars("run_id", "run_kind")
-    _run.clear()
-
-
-def current_run() -> dict[str, str]:
-    """The run's ``run_id`` and ``run_kind`` (empty outside a run), for lines built by hand."""
-    return dict(_run)
-
-
-@contextmanager
-def bound_run(run_id: str, kind: str) -> Iterator[None]:
-    bind_run(run_id, kind)
     try:
         yield
     finally:
-        end_run()
+        structlog.contextvars.unbind_contextvars("run_id", "run_kind")
+        _run.clear()
 
 
 def once(key: str, detail: str = "") -> bool:

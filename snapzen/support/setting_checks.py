@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from snapzen.support.setting_origin import ENV_PREFIX as ENV_PREFIX
-from snapzen.support.setting_origin import Origins
-from snapzen.support.setting_origin import env_name as env_name
+from snapzen.support.settings_sources import ENV_PREFIX, Origins, env_name
 
 # Variables that are not settings but share the prefix.
 NOT_SETTINGS = {"SNAPZEN_CONFIG", "SNAPZEN_SECRETS_DIR"}
@@ -83,6 +81,50 @@ def check_widgets(values: list[str]) -> list[str]:
     return values
 
 
+# The redaction rules snapzen ships, by name (snapzen.policy.redaction.BUILTIN_RULES holds one
+# rule each): the one list that `redaction.enabled` and the Redactor check names against.
+REDACTION_RULES = ("card", "iban", "email", "uk_nino", "us_ssn")
+_RULE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def check_rule_name(name: str) -> str:
+    if _RULE_NAME.fullmatch(name) is None:
+        raise ValueError(
+            f"invalid redaction rule name {name!r}: "
+            "use 1-64 characters from A-Z, a-z, 0-9, '_', '.', '-'"
+        )
+    return name
+
+
+def check_redaction_rules(names: Sequence[str]) -> list[str]:
+    """``redaction.enabled``: built-in rule names only (ValueError names the unknown one)."""
+    if isinstance(names, str):
+        raise TypeError("enabled must be a sequence of rule names, not a single string")
+    for name in names:
+        if name not in REDACTION_RULES:
+            known = ", ".join(sorted(REDACTION_RULES))
+            raise ValueError(f"unknown redaction rule {name!r} (known rules: {known})")
+    return list(names)
+
+
+def compile_patterns(patterns: Mapping[str, str]) -> dict[str, re.Pattern[str]]:
+    """``redaction.extra_patterns``, compiled; ValueError names a pattern that cannot be a rule."""
+    compiled: dict[str, re.Pattern[str]] = {}
+    for name, source in patterns.items():
+        if name in REDACTION_RULES:
+            raise ValueError(
+                f"redaction pattern {name!r} clashes with the built-in rule of that name"
+            )
+        try:
+            compiled[name] = re.compile(source)
+        except re.error as exc:
+            raise ValueError(f"invalid regex for redaction pattern {name!r}: {exc}") from None
+        if compiled[name].fullmatch("") is not None:
+            raise ValueError(f"redaction pattern {name!r} matches the empty string")
+        check_rule_name(name)
+    return compiled
+
+
 def header_problem(value: str) -> str | None:
     """Why ``value`` cannot be sent in an HTTP header (requests encodes headers as Latin-1;
     a BOM or a newline would fail there, or split the header), or None."""
@@ -131,7 +173,7 @@ def _has_failed(failed: Failed, section: str, name: str) -> bool:
 
 def describe_errors(exc: ValidationError, model: type[BaseModel], origins: Origins) -> list[Found]:
     """One line per problem, every unknown key included, each naming the setting as it was
-    given (see snapzen.support.setting_origin)."""
+    given (see snapzen.support.settings_sources.Origins)."""
     lines: list[Found] = []
     for error in exc.errors():
         location = tuple(str(part) for part in error["loc"])
@@ -169,7 +211,7 @@ def cross_problems(settings: Any, failed: Failed, origins: Origins) -> list[Foun
     ]
 
 
-_ZENDESK_CREDENTIALS = (
+ZENDESK_CREDENTIALS = (
     "SNAPZEN_ZENDESK__EMAIL with SNAPZEN_ZENDESK__API_TOKEN, or "
     "SNAPZEN_ZENDESK__OAUTH_ACCESS_TOKEN, or SNAPZEN_ZENDESK__OAUTH_CLIENT_ID with "
     "SNAPZEN_ZENDESK__OAUTH_CLIENT_SECRET"
@@ -214,7 +256,7 @@ def sync_requirements(settings: Any, failed: Failed, origins: Origins) -> list[F
         found.append(
             (
                 frozenset({"zendesk"}),
-                f"zendesk credentials are required: set {_ZENDESK_CREDENTIALS} (secrets as "
+                f"zendesk credentials are required: set {ZENDESK_CREDENTIALS} (secrets as "
                 f"variables, or as files in the secrets directory {where}{secrets})",
             )
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import suppress
 from contextvars import ContextVar
 from datetime import timedelta
@@ -36,40 +36,21 @@ from pydantic_settings import (
 
 from snapzen.support import setting_checks
 from snapzen.support.errors import ConfigError
-from snapzen.support.setting_origin import Origins
 from snapzen.support.settings_base import CommaList, Section, split_list
-from snapzen.support.settings_clients import Client as Client
-from snapzen.support.settings_clients import check_clients, client_of, parse_clients
+from snapzen.support.settings_clients import Client, check_clients, client_of, parse_clients
 from snapzen.support.settings_gdpr import ConsentSettings as ConsentSettings
 from snapzen.support.settings_gdpr import RecordSettings
-from snapzen.support.settings_sources import CONFIG_ENV as CONFIG_ENV
-from snapzen.support.settings_sources import DEFAULT_SECRETS_DIR as DEFAULT_SECRETS_DIR
-from snapzen.support.settings_sources import ENV_PREFIX as ENV_PREFIX
-from snapzen.support.settings_sources import SECRET_FIELDS as SECRET_FIELDS
-from snapzen.support.settings_sources import SECRETS_DIR_ENV as SECRETS_DIR_ENV
 from snapzen.support.settings_sources import (
+    CONFIG_ENV,
+    ENV_PREFIX,
+    Origins,
     SecretsDirSource,
     origins_of,
     read_toml,
     secrets_in_file,
 )
-from snapzen.support.settings_transfer import Recipient as Recipient
+from snapzen.support.settings_sources import SECRET_FIELDS as SECRET_FIELDS
 from snapzen.support.settings_transfer import TransferSettings as TransferSettings
-
-# A check of one setting's value that needs the code using it (the redaction rules live in the
-# policy layer, above this one): raises ValueError with the reason. The caller of load_settings
-# passes them, keyed by the setting's dotted name (the CLI passes snapzen.policy.setting_checks);
-# they run inside pydantic's validation, so a problem is reported with the others, naming the
-# setting and where it was written.
-ValueCheck = Callable[[Any], object]
-_VALUE_CHECKS: ContextVar[Mapping[str, ValueCheck]] = ContextVar("snapzen_value_checks")
-
-
-def _checked(setting: str, value: Any) -> Any:
-    check = _VALUE_CHECKS.get({}).get(setting)
-    if check is not None:
-        check(value)
-    return value
 
 
 def _check_base_url(url: str) -> str:
@@ -103,7 +84,11 @@ def is_loopback(host: str) -> bool:
 class SnapEngageSettings(Section):
     base_url: str = "https://www.snapengage.com"
     org_id: str = ""
-    api_token: SecretStr | None = None
+    api_token: SecretStr | None = Field(
+        None,
+        description="SnapEngage API token (Admin Dashboard → My Account → API Token). Required "
+        "for sync.",
+    )
     widgets: CommaList = Field(default_factory=list)
     include_offline: bool = False
     settle_minutes: int = Field(default=30, ge=5)
@@ -115,6 +100,7 @@ class SnapEngageSettings(Section):
     _split_widgets = field_validator("widgets", mode="before")(split_list)
     _widget_ids = field_validator("widgets")(setting_checks.check_widgets)
     _token = field_validator("api_token")(_sendable)
+    _https = field_validator("base_url")(_check_base_url)
 
     @model_validator(mode="after")
     def _overlap_covers_timezone(self) -> SnapEngageSettings:
@@ -123,11 +109,6 @@ class SnapEngageSettings(Section):
         if self.timezone not in ("Etc/UTC", "UTC") and self.overlap_days < 1:
             raise ValueError("overlap_days must be at least 1 when timezone is not UTC")
         return self
-
-    @field_validator("base_url")
-    @classmethod
-    def _https(cls, value: str) -> str:
-        return _check_base_url(value)
 
 
 class ZendeskAuth(StrEnum):
@@ -140,10 +121,20 @@ class ZendeskSettings(Section):
     subdomain: str = ""
     base_url: str = ""
     email: str = ""
-    api_token: SecretStr | None = None
-    oauth_access_token: SecretStr | None = None
+    api_token: SecretStr | None = Field(
+        None,
+        description="Zendesk API token, with zendesk.email. Zendesk deactivates all API tokens "
+        "on 2027-04-30: prefer OAuth.",
+    )
+    oauth_access_token: SecretStr | None = Field(
+        None, description="A static Zendesk OAuth access token."
+    )
     oauth_client_id: str = ""
-    oauth_client_secret: SecretStr | None = None
+    oauth_client_secret: SecretStr | None = Field(
+        None,
+        description="OAuth client secret, with zendesk.oauth_client_id (tokens renewed "
+        "automatically).",
+    )
     # Erasure searches and deletes users (users:*); imports, job statuses, lookups and ticket
     # deletion need tickets:*. A token without a scope an endpoint needs gets 403 Forbidden.
     oauth_scope: str = "tickets:read tickets:write users:read users:write"
@@ -173,11 +164,7 @@ class ZendeskSettings(Section):
     recovery_grace_seconds: float = Field(default=3600.0, ge=0)
     requests_per_minute: int | None = Field(default=None, ge=1)
 
-    @field_validator("base_url")
-    @classmethod
-    def _https(cls, value: str) -> str:
-        return _check_base_url(value) if value else value
-
+    _https = field_validator("base_url")(lambda url: _check_base_url(url) if url else url)
     _subdomain = field_validator("subdomain")(setting_checks.check_subdomain)
     _email = field_validator("email")(setting_checks.check_email)
     _secrets = field_validator("api_token", "oauth_access_token", "oauth_client_secret")(_sendable)
@@ -226,7 +213,11 @@ class LedgerSettings(Section):
         # How docs show it: the value itself depends on who runs the doc generator.
         json_schema_extra={"shown_default": "$XDG_DATA_HOME/snapzen/snapzen.db"},
     )
-    key: SecretStr | None = None
+    key: SecretStr | None = Field(
+        None,
+        description="HMAC key of the ledger (subject references, checkpoints): at least 16 "
+        "characters, kept safe; losing it makes subject lookups impossible.",
+    )
     # Erasure journal: one line per Art. 17 erasure, kept OUTSIDE the database so that a
     # restored backup can be brought back up to date (`snapzen ledger reapply-erasures`).
     # None: next to the database, `<path>.erasures.jsonl`.
@@ -250,17 +241,14 @@ class RedactionSettings(Section):
     _split = field_validator("enabled", mode="before")(split_list)
 
     # Checked at load, not when the pipeline starts, so a typo fails before the lock and any
-    # network call with exit 2 and one line naming the rule: by the redaction code itself, which
-    # the caller of load_settings hands in (see ValueCheck).
-    @field_validator("enabled")
-    @classmethod
-    def _known_rules(cls, values: list[str]) -> list[str]:
-        return list(_checked("redaction.enabled", values))
+    # network call with exit 2 and one line naming the rule.
+    _rules = field_validator("enabled")(setting_checks.check_redaction_rules)
 
     @field_validator("extra_patterns")
     @classmethod
     def _valid_patterns(cls, patterns: dict[str, str]) -> dict[str, str]:
-        return dict(_checked("redaction.extra_patterns", patterns))
+        setting_checks.compile_patterns(patterns)
+        return patterns
 
 
 class HttpSettings(Section):
@@ -286,11 +274,7 @@ class ScheduleSettings(Section):
     every: str = "15m"
     retention_sweep_at: str = "03:30"
 
-    @field_validator("every")
-    @classmethod
-    def _interval(cls, value: str) -> str:
-        parse_interval(value)
-        return value
+    _interval = field_validator("every")(lambda text: parse_interval(text) and text)
 
 
 def parse_interval(text: str) -> timedelta:
@@ -402,14 +386,12 @@ _FAILED: ContextVar[setting_checks.Failed] = ContextVar("snapzen_failed_settings
 
 def load_settings(
     config_path: Path | str | None = None,
-    checks: Mapping[str, ValueCheck] | None = None,
     *,
     needs: Needs = Needs.ALL,
 ) -> Settings:
     """Build Settings or raise ConfigError listing every problem, one line each, each naming
     the setting as it was given. ``config_path``: the file named with --config, which wins
-    over SNAPZEN_CONFIG; ``checks``: value checks by the code that uses a setting (see
-    ValueCheck), run with pydantic's own; ``needs``: what the command needs (see Needs)."""
+    over SNAPZEN_CONFIG; ``needs``: what the command needs (see Needs)."""
     given = "--config"
     if not config_path and os.environ.get(CONFIG_ENV):
         config_path, given = os.environ[CONFIG_ENV], CONFIG_ENV
@@ -417,7 +399,7 @@ def load_settings(
     origins = origins_of(str(config_path) if config_path else None, file_values)
     problems = secrets_in_file(file_values, str(config_path))
     problems += setting_checks.unknown_env_sections(Settings, os.environ)
-    settings, found, failed = _build(file_values, checks or {}, origins)
+    settings, found, failed = _build(file_values, origins)
     needed = EVIDENCE_SECTIONS if needs is Needs.EVIDENCE else frozenset(Settings.model_fields)
     found += setting_checks.cross_problems(settings, failed, origins)
     if needs is Needs.SYNC:
@@ -432,7 +414,7 @@ def load_settings(
 
 
 def _build(
-    file_values: Mapping[str, Any], checks: Mapping[str, ValueCheck], origins: Origins
+    file_values: Mapping[str, Any], origins: Origins
 ) -> tuple[Settings, list[setting_checks.Found], setting_checks.Failed]:
     """Settings, with every problem found on the way (each with the sections it is about),
     and the settings that failed, by section ("" for a section as a whole): in the Settings
@@ -445,7 +427,7 @@ def _build(
     failed: dict[str, frozenset[str]] = {}
     found: list[setting_checks.Found] = []
     for _ in range(len(Settings.model_fields) + 2):
-        token, skip = _VALUE_CHECKS.set(checks), _FAILED.set(failed)
+        skip = _FAILED.set(failed)
         try:
             return Settings(**file_values), found, failed
         except ValidationError as exc:
@@ -459,7 +441,6 @@ def _build(
             if failed == before:  # nothing more to set aside: say what was found
                 raise ConfigError(_one_message([line for _, line in found])) from None
         finally:
-            _VALUE_CHECKS.reset(token)
             _FAILED.reset(skip)
     raise AssertionError("unreachable: each pass sets aside at least one more setting")
 
@@ -469,12 +450,6 @@ def _one_message(problems: list[str]) -> str:
     if len(problems) == 1:
         return problems[0]
     return f"{len(problems)} problems in the settings:\n  " + "\n  ".join(problems)
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """Every problem, each naming its setting (kept for callers validating a dict)."""
-    lines = setting_checks.describe_errors(exc, Settings, origins_of(None, {}))
-    return _one_message([line for _, line in lines])
 
 
 def require_sync_settings(settings: Settings) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic_settings import NoDecode
 
 
@@ -30,14 +30,18 @@ def json_text(value: Any, what: str) -> Any:
         raise ValueError(f"not a valid JSON {what}: {exc.msg}") from None
 
 
-def refuse_moved(data: Any, moved: Mapping[str, str], template: str) -> Any:
+def refuse_moved(moved: Mapping[str, str], template: str) -> Any:
     """A section's before-validator: a key that moved elsewhere fails naming where it went
     (``template`` formats ``name`` and ``target``), not as a bare "extra input"."""
-    if isinstance(data, Mapping):
-        for name, target in moved.items():
-            if name in data:
-                raise ValueError(template.format(name=name, target=target))
-    return data
+
+    def check(cls: type, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            for name, target in moved.items():
+                if name in data:
+                    raise ValueError(template.format(name=name, target=target))
+        return data
+
+    return model_validator(mode="before")(classmethod(check))  # type: ignore[arg-type]
 
 
 def split_list(value: Any) -> Any:

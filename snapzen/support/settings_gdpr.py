@@ -72,10 +72,7 @@ class ConsentSettings(Section):
 
     _split = field_validator("accepted_values", "refused_values", mode="before")(split_list)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _moved(cls, data: Any) -> Any:
-        return refuse_moved(data, MOVED_FROM_CONSENT, "consent.{name} moved to {target}")
+    _moved = refuse_moved(MOVED_FROM_CONSENT, "consent.{name} moved to {target}")
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -93,10 +90,7 @@ class ConsentSettings(Section):
     def _lower(cls, values: list[str]) -> list[str]:
         return [v.strip().lower() for v in values]
 
-    @field_validator("notices", mode="before")
-    @classmethod
-    def _notices_json(cls, value: Any) -> Any:
-        return json_text(value, "object")
+    _notices_json = field_validator("notices", mode="before")(lambda v: json_text(v, "object"))
 
     @field_validator("notices")
     @classmethod

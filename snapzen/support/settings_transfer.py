@@ -144,16 +144,12 @@ class TransferSettings(Section):
     # the latest run the ledger recorded: a clock years ahead would otherwise expire everything.
     clock_margin_days: int = Field(default=30, ge=1, le=3650)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _moved(cls, data: Any) -> Any:
-        # Named, not just "extra input": an old config must say where its setting went.
-        return refuse_moved(data, _MOVED_OUT, "transfer.{name} was replaced by {target}")
+    # Named, not just "extra input": an old config must say where its setting went.
+    _moved = refuse_moved(_MOVED_OUT, "transfer.{name} was replaced by {target}")
 
-    @field_validator("recipients", mode="before")
-    @classmethod
-    def _recipients_json(cls, value: Any) -> Any:
-        return json_text(value, "list of recipients")
+    _recipients_json = field_validator("recipients", mode="before")(
+        lambda value: json_text(value, "list of recipients")
+    )
 
     @field_validator("controller_country")
     @classmethod

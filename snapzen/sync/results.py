@@ -50,7 +50,7 @@ class Recorder:
         """Cases whose tickets exist (case -> ticket id): 'synced', with their ledger rows."""
         if not synced:
             return
-        rows, transfers = outbox.record_synced_counted(
+        rows, transfers = outbox.record_synced(
             self.db, synced, self.clock(), run_id=self.run_id, actor=self.actor
         )
         self.counts.created += len(synced)

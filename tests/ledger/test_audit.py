@@ -87,17 +87,6 @@ def test_rows_are_streamed_not_materialised(db: sqlite_utils.Database) -> None:
     assert next(rows)["seq"] == 1  # a generator over the cursor, not a list
 
 
-def test_format_for_path() -> None:
-    assert audit.format_for_path("x.csv", None) == "csv"
-    assert audit.format_for_path("x.JSONL", None) == "jsonl"
-    assert audit.format_for_path("x.ndjson", None) == "jsonl"
-    assert audit.format_for_path("x.json", None) == "json"
-    assert audit.format_for_path("x.out", None) == "csv"
-    assert audit.format_for_path("x.csv", "jsonl") == "jsonl"
-    with pytest.raises(ConfigError):
-        audit.format_for_path("x", "xml")
-
-
 def test_subject_lookup_uses_the_hmac_reference(db: sqlite_utils.Database) -> None:
     ref = subject_ref(KEY, "  alice@EXAMPLE.com ")
     assert ref == subject_ref(KEY, ALICE)

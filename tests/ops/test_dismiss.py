@@ -76,3 +76,8 @@ def test_dismiss_refuses_what_is_not_failed(sync_env: Path, apis: FakeApis) -> N
         result = runner.invoke(app, ["dismiss", *args])
         assert result.exit_code == 2, args
         assert says in result.stderr
+    # A refused dismissal leaves no `runs` row: the check runs under the lock, before the run.
+    import sqlite3
+
+    conn = sqlite3.connect(sync_env)
+    assert conn.execute("SELECT kind FROM runs").fetchall() == [("sync",)]

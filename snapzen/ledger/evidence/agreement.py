@@ -7,7 +7,9 @@ compare: a withheld case marked synced, a ``ticket_id`` pointed elsewhere, a del
 runs row edited or deleted, or a terminal case or finished run that the chain never recorded
 (when decided after the decision log began) are each named; so are rows deleted or edited
 in the other tables verify and restore rely on (``ledger_meta``, ``erased_subjects``,
-``case_flags``: snapzen.ledger.evidence.evidence_tables), with the table's name.
+``case_flags``), with the table's name: plain tables, but what they must hold is also in the
+chain (``ledger_bound``, erasure ``request`` events, ``case_flagged``). Holds and requests
+have no table of their own: they are read from the chain itself.
 
 A case deleted because the retention sweep forgot its month is not a disagreement: the
 chained ``period_forgotten`` event lists it (snapzen.ledger.rights.forget).
@@ -21,8 +23,8 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field
+from typing import Any
 
-from snapzen.ledger.evidence import evidence_tables
 from snapzen.ledger.evidence.decisions import (
     CASE_EVENTS,
     RUN_EVENT,
@@ -31,8 +33,11 @@ from snapzen.ledger.evidence.decisions import (
     run_digest,
 )
 from snapzen.ledger.rights.period_keys import FORGOTTEN_CASES_SQL
+from snapzen.ledger.rights.requests import EVENT as REQUEST_EVENT
+from snapzen.ledger.rights.requests import is_erasure_record
+from snapzen.ledger.store.case_flags import FLAG_EVENT
 from snapzen.ledger.store.case_status import TERMINAL, CaseStatus, sql_list
-from snapzen.ledger.store.identity import read_meta
+from snapzen.ledger.store.identity import BOUND, chained_binding, read_meta, read_table
 
 # Statuses a case may pass through after a decision that did not send it: a retry, a
 # re-decision when late consent arrives. Sending it again is then chained anew.
@@ -81,9 +86,9 @@ def check_tables(conn: sqlite3.Connection) -> Agreement:
     _undecided_cases(conn, start, result)
     if start is not None:
         _unrecorded_runs(conn, start, result)
-    evidence_tables.check(
-        conn, lambda seq, kind, message: result.add(Disagreement(seq, kind, message))
-    )
+    _ledger_meta(conn, result)
+    _erased_subjects(conn, result)
+    _case_flags(conn, result)
     return result
 
 
@@ -197,3 +202,100 @@ def _unrecorded_runs(conn: sqlite3.Connection, start: str, result: Agreement) ->
     )
     for (run_id,) in runs:
         result.add(Disagreement(0, "unrecorded", f"run {run_id} is not in the chain (inserted?)"))
+
+
+# --- the tables verify and restore rely on (rows the chain cannot vouch for, written
+# before these events were chained, are not judged)
+
+
+def _ledger_meta(conn: sqlite3.Connection, result: Agreement) -> None:
+    chained = chained_binding(conn)
+    if chained is None:
+        return
+    seq, bound = chained
+    table = read_table(conn)
+    for name in BOUND:
+        if table.get(name) is None:
+            result.add(
+                Disagreement(
+                    seq,
+                    "ledger_meta",
+                    f"ledger_meta: the {name} row is gone (chained at seq {seq})",
+                )
+            )
+        elif table[name] != bound.get(name):
+            result.add(
+                Disagreement(
+                    seq,
+                    "ledger_meta",
+                    f"ledger_meta: {name} differs from the one chained at seq {seq}",
+                )
+            )
+
+
+def _erased_subjects(conn: sqlite3.Connection, result: Agreement) -> None:
+    """Every person a whole-reference erasure request named (not refused by a hold) must be
+    in erased_subjects, erased at or after that request."""
+    latest: dict[str, tuple[int, str, str]] = {}
+    rows = conn.execute(
+        "SELECT seq, case_id, subject_ref, recorded_at, details FROM events "
+        "WHERE event = ? AND subject_ref IS NOT NULL ORDER BY seq",
+        (REQUEST_EVENT,),
+    )
+    for seq, request_id, ref, at, text in rows:
+        details: dict[str, Any] = json.loads(text) if text else {}
+        if not is_erasure_record(details) or details.get("narrowed"):
+            continue
+        if ref not in latest or str(at) >= latest[ref][2]:
+            latest[ref] = (int(seq), str(request_id), str(at))
+    if not latest:
+        return
+    try:
+        table = dict(conn.execute("SELECT subject_ref, erased_at FROM erased_subjects"))
+    except sqlite3.OperationalError:
+        table = {}
+    for ref, (seq, request_id, at) in sorted(latest.items(), key=lambda item: item[1][0]):
+        erased_at = table.get(ref)
+        if erased_at is None:
+            result.add(
+                Disagreement(
+                    seq,
+                    "erased_subjects",
+                    f"erased_subjects: the person of request {request_id} is gone (their chats "
+                    "would be sent again)",
+                )
+            )
+        elif str(erased_at) < at:
+            result.add(
+                Disagreement(
+                    seq,
+                    "erased_subjects",
+                    f"erased_subjects: the person of request {request_id} has an erasure time "
+                    "before the request's",
+                )
+            )
+
+
+def _case_flags(conn: sqlite3.Connection, result: Agreement) -> None:
+    """Every flag the chain opened must still be in case_flags."""
+    latest: dict[tuple[str, str], int] = {}
+    rows = conn.execute(
+        "SELECT seq, case_id, details FROM events WHERE event = ? ORDER BY seq",
+        (FLAG_EVENT,),
+    )
+    for seq, case_id, text in rows:
+        kind = str((json.loads(text) if text else {}).get("kind"))
+        latest[(str(case_id), kind)] = int(seq)
+    if not latest:
+        return
+    try:
+        table = {(str(c), str(k)) for c, k in conn.execute("SELECT case_id, kind FROM case_flags")}
+    except sqlite3.OperationalError:
+        table = set()
+    for (case_id, kind), seq in sorted(latest.items(), key=lambda item: item[1]):
+        if (case_id, kind) not in table:
+            result.add(
+                Disagreement(
+                    seq, "case_flags", f"case_flags: flag {kind} of case {case_id} is gone"
+                )
+            )

@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from typing import Any, Literal, TextIO
 
 from snapzen.ledger.evidence.csv_cells import neutralise_row
+from snapzen.ledger.evidence.derogations import DEROGATION_BASES
 from snapzen.ledger.rights import period_keys
 from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.support import clock
@@ -40,6 +41,23 @@ SUBJECT_COLUMNS = (
     "mechanism_ref", "data_categories", "retention_until", "ticket_id", "case_id",
     "origin_country", "consent_variable", "consent_value", "consent_observed_at", "details",
 )  # fmt: skip
+
+# The report's queries, shared with the auditor UI's canned queries (web.CANNED_QUERIES),
+# which run them over the `transfers` view under its time column, `transferred_at`.
+BY_MONTH_SQL = (
+    "SELECT substr({time}, 1, 7) AS month, legal_basis, count(*) AS {n} FROM {table}{where} "
+    "GROUP BY month, legal_basis ORDER BY month"
+)
+BY_BASIS_SQL = (
+    "SELECT legal_basis, mechanism_ref, count(*) AS transfers, count(DISTINCT "
+    "substr({time}, 1, 7)) AS months, min({time}) AS first, max({time}) AS last "
+    "FROM {table}{where} GROUP BY legal_basis, mechanism_ref ORDER BY transfers DESC"
+)
+# A transfer whose ticket snapzen has not deleted (erasure or expiry), `t` being the transfer.
+NOT_DELETED_SQL = (
+    "NOT EXISTS (SELECT 1 FROM events e WHERE e.ticket_id = t.ticket_id "
+    "AND e.event IN ('expired', 'erased'))"
+)
 
 
 def parse_bound(text: str | None, *, end: bool) -> str | None:
@@ -197,23 +215,8 @@ def write_rows(
     return count
 
 
-def format_for_path(path: str, explicit: str | None) -> Format:
-    """--format wins; otherwise the file extension; CSV by default."""
-    if explicit:
-        if explicit not in ("csv", "json", "jsonl"):
-            raise ConfigError("--format must be csv, json or jsonl for an export")
-        return explicit  # type: ignore[return-value]
-    lowered = path.lower()
-    if lowered.endswith((".jsonl", ".ndjson")):
-        return "jsonl"
-    if lowered.endswith(".json"):
-        return "json"
-    return "csv"
-
-
 # --- Art. 30-style report -----------------------------------------------------------------
 
-ART49_BASES = ("art49_1a", "art49_1b")
 # Heuristics, not figures from the Guidelines: EDPB Guidelines 2/2018 read Art. 49 derogations
 # restrictively, for occasional transfers "outside the regular course of action"; transfers in
 # many different months, or many in one month, look like the regular course of business.
@@ -307,14 +310,8 @@ def build_report(
     today = today or clock.today()
     transfer_filters = Filters(**{**filters.__dict__, "event": "transfer"})
     where, params = transfer_filters.where()
-    month = "substr(recorded_at, 1, 7)"
-
-    month_basis = _rows(
-        conn,
-        f"SELECT {month} AS month, legal_basis, count(*) AS n FROM events{where} "
-        "GROUP BY month, legal_basis ORDER BY month",
-        params,
-    )
+    on_events = {"time": "recorded_at", "table": "events", "where": where}
+    month_basis = _rows(conn, BY_MONTH_SQL.format(n="n", **on_events), params)
     by_month: dict[str, dict[str, Any]] = {}
     for row in month_basis:
         entry = by_month.setdefault(row["month"], {"month": row["month"], "transfers": 0})
@@ -334,12 +331,10 @@ def build_report(
     expiring_until = (today + timedelta(days=horizon_days)).isoformat()
     expiring_by_month = _rows(
         conn,
-        """SELECT substr(t.retention_until, 1, 7) AS month, count(*) AS transfers
+        f"""SELECT substr(t.retention_until, 1, 7) AS month, count(*) AS transfers
            FROM events t
            WHERE t.event = 'transfer' AND t.retention_until >= ? AND t.retention_until <= ?
-             AND NOT EXISTS (SELECT 1 FROM events e WHERE e.ticket_id = t.ticket_id
-                             AND e.event IN ('expired', 'erased'))
-           GROUP BY month ORDER BY month""",
+             AND {NOT_DELETED_SQL} GROUP BY month ORDER BY month""",
         [today.isoformat(), expiring_until],
     )
     return Report(
@@ -356,14 +351,7 @@ def build_report(
             f"{where} GROUP BY recipient, destination_country ORDER BY transfers DESC",
             params,
         ),
-        by_basis=_rows(
-            conn,
-            f"SELECT legal_basis, mechanism_ref, count(*) AS transfers, "
-            f"count(DISTINCT {month}) AS months, min(recorded_at) AS first, "
-            f"max(recorded_at) AS last FROM events{where} "
-            "GROUP BY legal_basis, mechanism_ref ORDER BY transfers DESC",
-            params,
-        ),
+        by_basis=_rows(conn, BY_BASIS_SQL.format(**on_events), params),
         by_origin=_rows(
             conn,
             f"SELECT origin_country, count(*) AS transfers FROM events{where} "
@@ -385,7 +373,7 @@ def _art49_findings(
     month_basis: list[dict[str, Any]], max_months: int, max_per_month: int
 ) -> list[Art49Finding]:
     findings = []
-    for basis in ART49_BASES:
+    for basis in DEROGATION_BASES:
         counts = {r["month"]: int(r["n"]) for r in month_basis if r["legal_basis"] == basis}
         if not counts:
             continue

@@ -39,9 +39,8 @@ from snapzen.support.errors import FatalError
 GENESIS = "0" * 64
 CHAIN_VERSION = 3
 
-# The exact bytes a version-3 row's hash covers, and a version-1 or -2 row's (schema 8).
+# The exact bytes a version-3 row's hash covers, in SQL (for an auditor's sqlite3 shell).
 V3_HASHED_SQL = "CAST(prev_hash || char(10) || seq || char(10) || record AS BLOB)"
-LEGACY_HASHED_SQL = "CAST(prev_hash || char(10) || record AS BLOB)"
 
 
 def hashed_bytes(seq: int, prev_hash: str, chain_version: int | None, record: bytes) -> bytes:

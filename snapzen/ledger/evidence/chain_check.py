@@ -21,6 +21,7 @@ from typing import Any
 from snapzen.ledger.evidence.chain import CHAIN_VERSION, GENESIS, hashed_bytes
 from snapzen.ledger.evidence.chain_legacy import CHAINED_COLUMNS, V2_BODY_SQL, row_hash
 from snapzen.ledger.evidence.events_table import (
+    RECORDS_SCHEMA,
     chained_table,
     expected_table_sql,
     foreign_objects,
@@ -28,7 +29,6 @@ from snapzen.ledger.evidence.events_table import (
     stored_sql,
     view_altered,
 )
-from snapzen.ledger.evidence.transfers_table_v8 import RECORDS_SCHEMA
 from snapzen.support.sqlite_uri import read_only_uri
 
 

@@ -8,7 +8,7 @@ written stays verifiable (and so the schema-8 migration can give old rows their 
   ``V2_COLUMNS`` in that order ).
 
 Both cover ``seq`` and ``prev_hash`` inside the hashed JSON. Since schema 8 that JSON is the
-row's stored ``record`` (ledger.evidence.transfers_table_v8), so verifying an old row is the same
+row's stored ``record`` (ledger.evidence.events_table), so verifying an old row is the same
 SHA-256 as a new one, plus a check that the record's ``seq``/``prev_hash`` are the row's.
 """
 

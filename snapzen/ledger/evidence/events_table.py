@@ -8,10 +8,10 @@ SQL is not ``EVENTS_SQL`` (a table recreated with plain columns could show value
 records do not hold).
 
 Until schema 9 the table was called `transfers` and the event's time `transferred_at`
-(transfers_table_v8 keeps that form for the schema-8 step and for backups read as they
-are). The names now say what they hold: ``events``, ``recorded_at``. The hashed records keep
-their keys (``RECORD_KEYS``, ``transferred_at`` among them), or no older chain would verify:
-only a column's name differs from its record key (``KEY_OF``).
+(``_definition`` builds that form too: the schema-8 step made it, and verify reads a
+schema-8 backup in it). The names now say what they hold: ``events``, ``recorded_at``. The
+hashed records keep their keys (``RECORD_KEYS``, ``transferred_at`` among them), or no
+older chain would verify: only a column's name differs from its record key (``KEY_OF``).
 
 The `transfers` view holds the restricted transfers only (``event = 'transfer'``), with the
 time under the name that is true of them, ``transferred_at``: the Art. 30(1)(e) register
@@ -24,10 +24,7 @@ import sqlite3
 from functools import cache
 from typing import TYPE_CHECKING
 
-from snapzen.ledger.evidence.chain_legacy import CHAINED_COLUMNS
-from snapzen.ledger.evidence.transfers_table_v8 import STATEMENTS as V8_STATEMENTS
-from snapzen.ledger.evidence.transfers_table_v8 import TABLE as V8_TABLE
-from snapzen.ledger.evidence.transfers_table_v8 import TRANSFERS_SQL as V8_TABLE_SQL
+from snapzen.ledger.evidence.chain_legacy import CHAINED_COLUMNS, V2_BODY_SQL, canonical_json
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -38,55 +35,64 @@ RECORD_KEYS = CHAINED_COLUMNS[1:-1]
 KEY_OF = {"recorded_at": "transferred_at"}
 # The columns generated from the record, in record order.
 RECORD_COLUMNS = tuple({key: col for col, key in KEY_OF.items()}.get(k, k) for k in RECORD_KEYS)
-_TYPES = {"ticket_id": "INTEGER"}
-_NOT_NULL = frozenset({"event", "case_id", "recorded_at"})
 
 TABLE = "events"
 VIEW = "transfers"
-# The schema version (PRAGMA user_version) from which the chain is in `events`.
-EVENTS_SCHEMA = 9
+V8_TABLE = "transfers"  # the chain's table at schema 8, its time column `transferred_at`
+# The schema version (PRAGMA user_version) from which the chain's rows carry their record.
+RECORDS_SCHEMA = 8
 
 
-def _generated(column: str) -> str:
-    kind = _TYPES.get(column, "TEXT")
-    required = " NOT NULL" if column in _NOT_NULL else ""
-    key = KEY_OF.get(column, column)
-    return (
-        f"    {column} {kind}{required} "
-        f"GENERATED ALWAYS AS (json_extract(record, '$.{key}')) VIRTUAL,\n"
+def _definition(table: str, time: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """(CREATE TABLE, indexes, append-only triggers) of the chain's table: `events` with its
+    time as `recorded_at` (schema 9 on), or `transfers` with `transferred_at`, as the schema-8
+    step made it (a schema-8 backup is verified against that form). Never edit the text:
+    verify compares the stored SQL with it. Only ``seq``, ``prev_hash``, ``hash``,
+    ``chain_version`` and ``record`` are stored; every other column is VIRTUAL, generated
+    from the record, which SQL cannot UPDATE. The triggers refuse UPDATE and DELETE (a
+    determined owner of the file can drop them; the chain and checkpoints catch that)."""
+
+    def generated(key: str) -> str:
+        column = time if key == "transferred_at" else key
+        kind = "INTEGER" if key == "ticket_id" else "TEXT"
+        required = " NOT NULL" if key in ("event", "case_id", "transferred_at") else ""
+        return (
+            f"    {column} {kind}{required} "
+            f"GENERATED ALWAYS AS (json_extract(record, '$.{key}')) VIRTUAL,\n"
+        )
+
+    sql = (
+        f"CREATE TABLE {table} (\n"
+        "    seq INTEGER PRIMARY KEY,\n"
+        + "".join(generated(key) for key in RECORD_KEYS)
+        + "    prev_hash TEXT NOT NULL,\n"
+        "    hash TEXT NOT NULL UNIQUE,\n"
+        "    chain_version INTEGER,\n"
+        "    record TEXT NOT NULL CHECK (json_valid(record))\n"
+        ")"
     )
+    # decision: a case's rows, and (covering) its latest decision for verify's agreement check.
+    indexed = {
+        "subject": "subject_ref",
+        "time": time,
+        "decision": "case_id, event, ticket_id",
+        "ticket": "ticket_id",
+        "retention": "retention_until",
+        "event": "event, case_id",
+    }
+    indexes = tuple(
+        f"CREATE INDEX {table}_{name} ON {table}({cols})" for name, cols in indexed.items()
+    )
+    triggers = tuple(
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb.lower()} BEFORE {verb} ON {table}\n"
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {verb} refused'); END"
+        for verb in ("UPDATE", "DELETE")
+    )
+    return sql, indexes, triggers
 
 
-# Never edit this text: verify compares the table's stored SQL with it.
-EVENTS_SQL = (
-    "CREATE TABLE events (\n"
-    "    seq INTEGER PRIMARY KEY,\n"
-    + "".join(_generated(column) for column in RECORD_COLUMNS)
-    + "    prev_hash TEXT NOT NULL,\n"
-    "    hash TEXT NOT NULL UNIQUE,\n"
-    "    chain_version INTEGER,\n"
-    "    record TEXT NOT NULL CHECK (json_valid(record))\n"
-    ")"
-)
-
-INDEXES = (
-    "CREATE INDEX events_subject ON events(subject_ref)",
-    "CREATE INDEX events_time ON events(recorded_at)",
-    # A case's rows, and (covering) its latest decision for `ledger verify`'s agreement check.
-    "CREATE INDEX events_decision ON events(case_id, event, ticket_id)",
-    "CREATE INDEX events_ticket ON events(ticket_id)",
-    "CREATE INDEX events_retention ON events(retention_until)",
-    "CREATE INDEX events_event ON events(event, case_id)",
-)
-
-# The table is append-only: no UPDATE, no DELETE (a determined owner of the file can drop
-# these; the chain and checkpoints are what catch that).
-APPEND_ONLY_TRIGGERS = (
-    "CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events\n"
-    "BEGIN SELECT RAISE(ABORT, 'events is append-only: UPDATE refused'); END",
-    "CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events\n"
-    "BEGIN SELECT RAISE(ABORT, 'events is append-only: DELETE refused'); END",
-)
+EVENTS_SQL, INDEXES, APPEND_ONLY_TRIGGERS = _definition(TABLE, "recorded_at")
+V8_SQL, V8_INDEXES, V8_TRIGGERS = _definition(V8_TABLE, "transferred_at")
 
 # The restricted transfers, as the Art. 30(1)(e) register shows them.
 _VIEW_COLUMNS = [c for c in RECORD_COLUMNS if c not in ("event", "recorded_at")]
@@ -122,7 +128,7 @@ def stored_sql(conn: sqlite3.Connection, name: str) -> tuple[str, str] | None:
 
 
 def expected_table_sql(table: str) -> str:
-    return EVENTS_SQL if table == TABLE else V8_TABLE_SQL
+    return EVENTS_SQL if table == TABLE else V8_SQL
 
 
 def foreign_objects(conn: sqlite3.Connection, table: str) -> list[str]:
@@ -154,7 +160,7 @@ def _own_objects(table: str) -> dict[str, str]:
     """Our indexes' and triggers' SQL as SQLite stores it (it drops IF NOT EXISTS); built on
     first use, not when the CLI imports the ledger package."""
     own = (EVENTS_SQL, *INDEXES, *APPEND_ONLY_TRIGGERS)
-    statements = own if table == TABLE else V8_STATEMENTS
+    statements = own if table == TABLE else (V8_SQL, *V8_INDEXES, *V8_TRIGGERS)
     memory = sqlite3.connect(":memory:")
     try:
         for statement in statements:
@@ -183,6 +189,51 @@ def _own_view_sql() -> str:
         memory.close()
 
 
+def rebuild_with_records(conn: sqlite3.Connection) -> None:
+    """Schema 8: an older `transfers` table moves to the record form, in one transaction;
+    every row keeps its seq, prev_hash, hash and chain_version, and gets as its record the
+    exact JSON its version hashed, built from its columns as they are now. A row edited
+    before the migration therefore still fails verify after it: the evidence is carried,
+    not repaired. Before, verify rebuilt the hashed bytes from the columns (SQLite's
+    ``json_object``, ~2.5 s per million rows); now it hashes the stored record. Idempotent:
+    two processes may race to migrate."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if has_records(conn):
+            conn.rollback()
+            return
+        conn.execute("ALTER TABLE transfers RENAME TO transfers_before_records")
+        conn.execute(V8_SQL)
+        insert = "INSERT INTO transfers (seq, prev_hash, hash, chain_version, record) "
+        conn.execute(
+            insert + f"SELECT seq, prev_hash, hash, chain_version, {V2_BODY_SQL} "
+            "FROM transfers_before_records WHERE chain_version IS NOT NULL"
+        )
+        names = [*CHAINED_COLUMNS, "hash"]
+        old = conn.execute(
+            f"SELECT {', '.join(names)} FROM transfers_before_records WHERE chain_version IS NULL"
+        )
+        conn.executemany(
+            insert + "VALUES (?, ?, ?, NULL, ?)",
+            (
+                (row["seq"], row["prev_hash"], row["hash"], canonical_json(row))
+                for row in (dict(zip(names, values, strict=True)) for values in old)
+            ),
+        )
+        _replace(conn, "transfers_before_records", V8_INDEXES + V8_TRIGGERS)
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+
+
+def _replace(conn: sqlite3.Connection, old: str, statements: tuple[str, ...]) -> None:
+    # The old table's indexes and append-only triggers go with it, and are made anew.
+    conn.execute(f"DROP TABLE {old}")
+    for statement in statements:
+        conn.execute(statement)
+
+
 def move_to_events(db: sqlite_utils.Database) -> None:
     """Schema 9: the chain moves from `transfers` to `events`, ``transferred_at`` becomes
     ``recorded_at``, and `transfers` becomes the view of the restricted transfers. Every row
@@ -205,10 +256,7 @@ def move_to_events(db: sqlite_utils.Database) -> None:
             "INSERT INTO events (seq, prev_hash, hash, chain_version, record) "
             "SELECT seq, prev_hash, hash, chain_version, record FROM transfers ORDER BY seq"
         )
-        # Its indexes and append-only triggers go with it, and are made anew below.
-        conn.execute("DROP TABLE transfers")
-        for statement in (*INDEXES, *APPEND_ONLY_TRIGGERS):
-            conn.execute(statement)
+        _replace(conn, "transfers", INDEXES + APPEND_ONLY_TRIGGERS)
         db.create_view(VIEW, TRANSFERS_VIEW_SELECT)  # joins the open transaction
         conn.commit()
     except BaseException:

@@ -150,14 +150,21 @@ def _integrity_problems(conn: sqlite3.Connection) -> VerifyResult:
 # --- checkpoint files ---------------------------------------------------------------
 
 
-def make_checkpoint(
-    conn: sqlite3.Connection, key: bytes, *, created_at: str | None = None
-) -> Checkpoint:
-    """Sign the current head. Refuses to sign a broken chain: that would bless the damage."""
+def _intact_head(conn: sqlite3.Connection) -> VerifyResult:
+    """The verified chain, to sign its head. Refuses a broken chain: that would bless the
+    damage."""
     result = verify_ledger(conn)
     problem = result.first_problem
     if problem is not None:
         raise LedgerTampered(problem)
+    return result
+
+
+def make_checkpoint(
+    conn: sqlite3.Connection, key: bytes, *, created_at: str | None = None
+) -> Checkpoint:
+    """Sign the current head with an HMAC under ``key`` (a version-1 checkpoint)."""
+    result = _intact_head(conn)
     unsigned = Checkpoint(
         seq=result.head_seq,
         hash=result.head_hash,
@@ -175,11 +182,8 @@ def make_signed_checkpoint(
     journal: tuple[int, str] | None = None,
 ) -> signed.SignedCheckpoint:
     """Sign the current head with Ed25519, and the rights journal's head (line count, last
-    MAC) when given. Refuses to sign a broken chain."""
-    result = verify_ledger(conn)
-    problem = result.first_problem
-    if problem is not None:
-        raise LedgerTampered(problem)
+    MAC) when given."""
+    result = _intact_head(conn)
     unsigned = signed.SignedCheckpoint(
         seq=result.head_seq,
         hash=result.head_hash,

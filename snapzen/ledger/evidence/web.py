@@ -21,6 +21,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from snapzen.ledger.evidence.audit import (
+    BY_BASIS_SQL,
+    BY_MONTH_SQL,
+    NOT_DELETED_SQL,
+    SUBJECT_COLUMNS,
+)
 from snapzen.ledger.evidence.events import describe_all
 from snapzen.ledger.rights.period_keys import KEYED_SQL
 from snapzen.ledger.store.case_status import CaseStatus
@@ -195,10 +201,7 @@ COLUMN_DESCRIPTIONS["transfers"] = {
     "transferred_at": "Time of the transfer (UTC, ISO 8601).",
 }
 
-_SUBJECT_COLUMNS = (
-    "seq, event, recorded_at, recipient, destination_country, legal_basis, mechanism_ref, "
-    "data_categories, retention_until, ticket_id, case_id, origin_country, details"
-)
+_ON_TRANSFERS = {"time": "transferred_at", "table": "transfers", "where": ""}
 CANNED_QUERIES: dict[str, dict[str, Any]] = {
     "by_subject": {
         "title": "Every ledger row of one data subject (Art. 15)",
@@ -206,23 +209,19 @@ CANNED_QUERIES: dict[str, dict[str, Any]] = {
         "prints it): the person's transfers (recipients, third country, basis/safeguard and "
         "storage period) and every other event about their chats (withheld, erased, "
         "expired, ...).",
-        "sql": f"SELECT {_SUBJECT_COLUMNS} FROM events WHERE subject_ref IN "
+        "sql": f"SELECT {', '.join(SUBJECT_COLUMNS)} FROM events WHERE subject_ref IN "
         "(SELECT chain_ref FROM subject_periods WHERE lookup_ref = :subject_ref) OR "
         f"(subject_ref = :subject_ref AND event NOT IN {KEYED_SQL}) ORDER BY seq",
     },
     "by_month": {
         "title": "Restricted transfers by month and legal basis",
-        "sql": "SELECT substr(transferred_at, 1, 7) AS month, legal_basis, "
-        "count(*) AS transfers FROM transfers GROUP BY month, legal_basis ORDER BY month",
+        "sql": BY_MONTH_SQL.format(n="transfers", **_ON_TRANSFERS),
     },
     "by_basis": {
         "title": "Restricted transfers by legal basis and mechanism (Art. 30(1)(e))",
         "description": "Art. 49 derogations in many months are regular transfers, which EDPB "
         "Guidelines 2/2018 do not see as covered by a derogation.",
-        "sql": "SELECT legal_basis, mechanism_ref, count(*) AS transfers, "
-        "count(DISTINCT substr(transferred_at, 1, 7)) AS months, "
-        "min(transferred_at) AS first, max(transferred_at) AS last "
-        "FROM transfers GROUP BY legal_basis, mechanism_ref ORDER BY transfers DESC",
+        "sql": BY_BASIS_SQL.format(**_ON_TRANSFERS),
     },
     "expiring_soon": {
         "title": "Transfers whose retention ends soon",
@@ -231,8 +230,7 @@ CANNED_QUERIES: dict[str, dict[str, Any]] = {
         "sql": "SELECT t.seq, t.ticket_id, t.case_id, t.retention_until, t.recipient, "
         "t.legal_basis FROM transfers t WHERE t.retention_until >= date('now') "
         "AND t.retention_until <= date('now', '+' || CAST(:days AS INTEGER) || ' days') "
-        "AND NOT EXISTS (SELECT 1 FROM events e WHERE e.ticket_id = t.ticket_id "
-        "AND e.event IN ('expired', 'erased')) ORDER BY t.retention_until, t.seq",
+        f"AND {NOT_DELETED_SQL} ORDER BY t.retention_until, t.seq",
     },
     "withheld": {
         "title": "Withheld chats by reason and month",

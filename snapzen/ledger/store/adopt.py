@@ -26,12 +26,11 @@ from snapzen.ledger.store.case_flags import (
     flag_case,
 )
 from snapzen.ledger.store.case_status import CaseStatus
-from snapzen.ledger.store.db import transaction
+from snapzen.ledger.store.db import chunks, transaction
 from snapzen.support import clock
 
 ADOPTED_WIDGET = "(adopted)"  # the ticket does not say which widget the chat came from
 _KEPT_TAG_PREFIXES = ("gdpr_", "expires_")
-_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -72,9 +71,7 @@ def record_adoptions(
     stamp = clock.format(now)
     ids = sorted(found)
     with transaction(db) as conn:
-        for offset in range(0, len(ids), _CHUNK):
-            chunk = ids[offset : offset + _CHUNK]
-            marks = ", ".join("?" for _ in chunk)
+        for chunk, marks in chunks(ids):
             rows = {
                 r[0]: (r[1], r[2], r[3])
                 for r in conn.execute(
@@ -128,76 +125,50 @@ def _adopt_one(
         if status == CaseStatus.SYNCED:
             return None
         first = min(tickets, key=lambda t: t.ticket_id)
-        _mark_synced(conn, case_id, first.ticket_id, first, row is not None, stamp)
+        _mark_synced(conn, case_id, first, stamp)
         counts.adopted += 1
         return _event(case_id, first.ticket_id, widget, tickets, source, duplicates=ticket_ids)
     ticket = tickets[0]
-    if status == CaseStatus.SYNCED:
-        if known_ticket == ticket.ticket_id:
-            counts.already += 1
-        else:
-            flag_case(
-                conn, case_id, TICKET_MISMATCH, [ticket.ticket_id], now, source=source,
-                details={"ledger_ticket_id": known_ticket},
-            )  # fmt: skip
-            counts.flagged.append(case_id)
+    if status == CaseStatus.SYNCED and known_ticket == ticket.ticket_id:
+        counts.already += 1
         return None
-    if status in (CaseStatus.WITHHELD, CaseStatus.IGNORED):
-        # The ledger decided not to send it, yet Zendesk has a ticket: a person must look.
-        flag_case(
-            conn, case_id, TICKET_FOR_WITHHELD, [ticket.ticket_id], now, source=source,
-            details={"ledger_status": status},
-        )  # fmt: skip
+    if status in (CaseStatus.SYNCED, CaseStatus.WITHHELD, CaseStatus.IGNORED):
+        # Synced with another ticket, or decided not to send yet Zendesk has a ticket: a
+        # person must look.
+        kind, details = (
+            (TICKET_MISMATCH, {"ledger_ticket_id": known_ticket})
+            if status == CaseStatus.SYNCED
+            else (TICKET_FOR_WITHHELD, {"ledger_status": status})
+        )
+        flag_case(conn, case_id, kind, [ticket.ticket_id], now, source=source, details=details)
         counts.flagged.append(case_id)
         return None
-    _mark_synced(conn, case_id, ticket.ticket_id, ticket, row is not None, stamp)
+    _mark_synced(conn, case_id, ticket, stamp)
     counts.adopted += 1
     return _event(case_id, ticket.ticket_id, widget, tickets, source)
 
 
-def _mark_synced(
-    conn: sqlite3.Connection,
-    case_id: str,
-    ticket_id: int,
-    ticket: FoundTicket,
-    exists: bool,
-    stamp: str,
-) -> None:
-    reason = "adopted from Zendesk"
-    if exists:  # pending, failed or pushing in this ledger, but the ticket exists
-        # The staged case's own references win (made from the SnapEngage chat itself).
-        conn.execute(
-            """UPDATE cases SET status = ?, ticket_id = ?, synced_at = ?, reason = ?,
-                   error = NULL, raw = NULL, raw_purged_at = ?, updated_at = ?,
-                   subject_ref = COALESCE(subject_ref, ?),
-                   name_ref = CASE WHEN subject_ref IS NULL THEN ? ELSE name_ref END
-               WHERE case_id = ?""",
-            (
-                CaseStatus.SYNCED, ticket_id, stamp, reason, stamp, stamp,
-                ticket.subject_ref, ticket.name_ref, case_id,
-            ),
-        )  # fmt: skip
-        return
+def _mark_synced(conn: sqlite3.Connection, case_id: str, ticket: FoundTicket, stamp: str) -> None:
+    """The case is synced with ``ticket``: a new row, or one pending, failed or pushing in
+    this ledger whose ticket exists (its own references win: made from the chat itself)."""
     started = ticket.created_at
     conn.execute(
         """INSERT INTO cases (case_id, widget_id, day, started_at, status, reason, ticket_id,
                synced_at, first_seen_at, updated_at, subject_ref, name_ref)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+           VALUES (?, ?, ?, ?, ?, 'adopted from Zendesk', ?, ?, ?, ?, ?, ?)
+           ON CONFLICT(case_id) DO UPDATE SET status = excluded.status,
+               ticket_id = excluded.ticket_id, synced_at = excluded.synced_at,
+               reason = excluded.reason, error = NULL, raw = NULL,
+               raw_purged_at = excluded.synced_at, updated_at = excluded.updated_at,
+               subject_ref = COALESCE(cases.subject_ref, excluded.subject_ref),
+               name_ref = CASE WHEN cases.subject_ref IS NULL THEN excluded.name_ref
+                               ELSE cases.name_ref END""",
         (
-            case_id,
-            ADOPTED_WIDGET,
-            started[:10] if started else None,
-            started,
-            CaseStatus.SYNCED,
-            reason,
-            ticket_id,
-            stamp,
-            stamp,
-            stamp,
-            ticket.subject_ref,
+            case_id, ADOPTED_WIDGET, started[:10] if started else None, started,
+            CaseStatus.SYNCED, ticket.ticket_id, stamp, stamp, stamp, ticket.subject_ref,
             ticket.name_ref,
         ),
-    )
+    )  # fmt: skip
 
 
 def _event(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import sqlite_utils
 
@@ -278,6 +278,17 @@ def transaction(db: sqlite_utils.Database, *, durable: bool = True) -> Iterator[
             # transaction sets its level anyway).
             with contextlib.suppress(sqlite3.Error):
                 conn.execute(f"PRAGMA synchronous={DURABLE}")
+
+
+T = TypeVar("T")
+IDS_PER_QUERY = 500  # well under SQLite's bound on host parameters
+
+
+def chunks(ids: Sequence[T]) -> Iterator[tuple[Sequence[T], str]]:
+    """``ids`` IDS_PER_QUERY at a time, each chunk with its ``?, ?, ...`` placeholders."""
+    for offset in range(0, len(ids), IDS_PER_QUERY):
+        chunk = ids[offset : offset + IDS_PER_QUERY]
+        yield chunk, ", ".join("?" * len(chunk))
 
 
 def open_ledger(ledger: LedgerSettings, *, read_only: bool = False) -> sqlite_utils.Database:

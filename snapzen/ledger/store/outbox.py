@@ -28,15 +28,12 @@ from snapzen.ledger.evidence.chain import append_events, plain_json
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.store.case_status import UNSENT, UNSETTLED, CaseStatus, sql_list
 from snapzen.ledger.store.cursor_rules import next_cursor, utc_day
-from snapzen.ledger.store.db import transaction
-from snapzen.ledger.store.transitions import ERASED_REASON
+from snapzen.ledger.store.db import chunks, transaction
+from snapzen.ledger.store.transitions import ERASED_REASON, WITHHOLD_ERASED
 from snapzen.support import clock
 from snapzen.support.errors import FatalError
 
 S = CaseStatus  # short: the SQL below names a status in most statements
-
-
-# The ledger's timestamp text: the one format, support.clock's (a name many callers use).
 
 
 @dataclass(frozen=True)
@@ -111,9 +108,7 @@ def stage(
         # One lookup per chunk of ids instead of one per case; a case id seen twice in the
         # page counts as new at most once, as with a lookup before each upsert.
         known: set[str] = set()
-        for offset in range(0, len(ids), _IDS_PER_QUERY):
-            chunk = ids[offset : offset + _IDS_PER_QUERY]
-            marks = ", ".join("?" for _ in chunk)
+        for chunk, marks in chunks(ids):
             known.update(
                 row[0]
                 for row in conn.execute(
@@ -146,13 +141,9 @@ def _withhold_erased(
     refs = list({case.subject_ref for case in cases if case.subject_ref})
     if not refs or conn.execute("SELECT 1 FROM erased_subjects LIMIT 1").fetchone() is None:
         return
-    for offset in range(0, len(refs), _IDS_PER_QUERY):
-        chunk = refs[offset : offset + _IDS_PER_QUERY]
-        marks = ", ".join("?" for _ in chunk)
+    for chunk, marks in chunks(refs):
         withheld = conn.execute(
-            f"""UPDATE cases SET status = '{S.WITHHELD}', reason = '{ERASED_REASON}', raw = NULL,
-                    raw_purged_at = ?, updated_at = ?, error = NULL
-                FROM erased_subjects e
+            f"""UPDATE cases SET {WITHHOLD_ERASED} FROM erased_subjects e
                 WHERE e.subject_ref = cases.subject_ref AND cases.subject_ref IN ({marks})
                   AND cases.status IN {sql_list(UNSENT)}
                   AND (cases.started_at IS NULL OR cases.started_at <= e.erased_at)
@@ -191,7 +182,6 @@ _REDECIDE_SQL = f"""UPDATE cases SET status = '{S.PENDING}', outcome = NULL, rea
                          WHERE f.case_id = cases.case_id AND f.resolved_at IS NULL)"""
 
 
-_IDS_PER_QUERY = 500  # well under SQLite's bound on host parameters
 _STAGE_SQL = f"""INSERT INTO cases (case_id, widget_id, day, case_type, started_at, status,
            error, raw, first_seen_at, updated_at, subject_ref, name_ref)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -219,6 +209,10 @@ def requeue_failed(db: sqlite_utils.Database, max_attempts: int, now: datetime) 
         return cursor.rowcount
 
 
+# Pending, and the chat started before the bound (finished): what a batch may take.
+_READY = f"status = '{S.PENDING}' AND started_at IS NOT NULL AND started_at <= ?"
+
+
 def ready_cases(
     db: sqlite_utils.Database,
     settled_before: datetime,
@@ -231,8 +225,7 @@ def ready_cases(
     """Pending cases whose chat started before ``settled_before`` (finished), oldest first;
     without their payloads when ``with_raw`` is False (``stored_payload`` reads one later)."""
     payload = "raw" if with_raw else "NULL"
-    sql = f"""SELECT case_id, widget_id, {payload}, attempts FROM cases
-             WHERE status = '{S.PENDING}' AND started_at IS NOT NULL AND started_at <= ?"""
+    sql = f"SELECT case_id, widget_id, {payload}, attempts FROM cases WHERE {_READY}"
     params: list[Any] = [clock.format(settled_before)]
     if exclude:
         sql += f" AND case_id NOT IN ({', '.join('?' for _ in exclude)})"
@@ -256,8 +249,7 @@ def count_ready(db: sqlite_utils.Database, settled_before: datetime, cap: int) -
     (cheap: walks the cases_ready index; lets a pass push while still fetching
     without sending half-empty batches)."""
     row = db.execute(
-        f"""SELECT COUNT(*) FROM (SELECT 1 FROM cases WHERE status = '{S.PENDING}'
-               AND started_at IS NOT NULL AND started_at <= ? LIMIT ?)""",
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM cases WHERE {_READY} LIMIT ?)",
         (clock.format(settled_before), cap),
     ).fetchone()
     return int(row[0])
@@ -315,29 +307,20 @@ def mark_failed(
     with transaction(db) as conn:
         final = []
         for case_id, error in failures.items():
-            conn.execute(
+            row = conn.execute(
                 f"""UPDATE cases SET status = '{S.FAILED}', error = ?, attempts = attempts + ?,
                        batch_id = NULL, job_id = NULL, updated_at = ?
-                   WHERE case_id = ?""",
+                   WHERE case_id = ? RETURNING attempts, widget_id, subject_ref""",
                 (error[:500], 1 if count_attempt else 0, stamp, case_id),
-            )
-            row = conn.execute(
-                "SELECT attempts, widget_id, subject_ref FROM cases WHERE case_id = ?",
-                (case_id,),
             ).fetchone()
             if max_attempts is not None and row is not None and row[0] >= max_attempts:
+                details = {"attempts": row[0], "error": error[:200]}
                 final.append(
                     decisions.decision(
-                        "failed",
-                        case_id,
-                        stamp,
-                        widget_id=row[1],
-                        subject_ref=row[2],
-                        run_id=run_id,
-                        actor=actor,
-                        details={"attempts": row[0], "error": error[:200]},
+                        "failed", case_id, stamp, widget_id=row[1], subject_ref=row[2],
+                        run_id=run_id, actor=actor, details=details,
                     )
-                )
+                )  # fmt: skip
         decisions.record(conn, final)
     return len(final)
 
@@ -458,22 +441,10 @@ def record_synced(
     *,
     run_id: str,
     actor: str,
-) -> int:
+) -> tuple[int, int]:
     """Mark cases synced with their ticket ids and append their transfer rows, all in ONE
     transaction: either both the status and the ledger row exist, or neither does.
-    Returns the number of ledger rows (decisions: `transfer` or `sent`) appended."""
-    return record_synced_counted(db, synced, now, run_id=run_id, actor=actor)[0]
-
-
-def record_synced_counted(
-    db: sqlite_utils.Database,
-    synced: Mapping[str, int],
-    now: datetime,
-    *,
-    run_id: str,
-    actor: str,
-) -> tuple[int, int]:
-    """``record_synced``, returning (decision rows appended, of which `transfer` rows)."""
+    Returns (ledger rows appended: decisions `transfer` or `sent`, of which `transfer`)."""
     stamp = clock.format(now)
     ids = list(synced)
     appended = 0
@@ -483,9 +454,7 @@ def record_synced_counted(
         # appended in the order of ``synced``, exactly as one append_event per case would),
         # all in the one transaction: a poll that finds 25 jobs done records 2,500 cases, and
         # building all their rows at once held ~5 MB more at the peak (bench/RESULTS.md v8).
-        for offset in range(0, len(ids), _IDS_PER_QUERY):
-            chunk = ids[offset : offset + _IDS_PER_QUERY]
-            marks = ", ".join("?" for _ in chunk)
+        for chunk, marks in chunks(ids):
             found: dict[str, tuple[str, str | None, str]] = {
                 case_id: (status, draft_json, widget_id)
                 for case_id, status, draft_json, widget_id in conn.execute(

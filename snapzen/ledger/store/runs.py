@@ -55,9 +55,6 @@ def new_run_id(kind: str) -> str:
     return f"{kind}-{uuid.uuid4().hex[:12]}"
 
 
-# The ledger's UTC timestamp text (seconds, ``Z``): the one format, support.clock's.
-
-
 def start_run(
     db: sqlite_utils.Database,
     run_id: str,

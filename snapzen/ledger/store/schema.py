@@ -1,13 +1,13 @@
 """Schema migrations, applied in order on every open (PRAGMA user_version tracks progress).
 
-The runner is ``migrate`` below: sqlite-utils has none (its sibling sqlite-migrate is another
-package, and its ordering by name would not be PRAGMA user_version, which every released
-ledger carries). Each step is a plain function, so a reviewer sees exactly which DDL ran;
-steps never change once released. Steps 1-8 are the SQL they ran when released. sqlite-utils
-is used where it expresses a step as snapzen needs it (step 9's view, ``create_view``); its
-``transform()`` cannot move the chained table (it rebuilds a table from ``PRAGMA
-table_info``, which leaves generated columns out, and verify compares the table's SQL word
-for word), so that move is SQL (ledger.events_table.move_to_events).
+The runner is ``migrate`` below: sqlite-utils has none (sqlite-migrate, a separate package,
+keeps its own table of applied names, while every released ledger counts its steps in
+PRAGMA user_version). Steps never change once released. A step uses sqlite-utils' Table API
+where it expresses the change (``add_column``, ``create_index``, ``create_view``) and SQL
+where it cannot: the `-- comments` of a CREATE TABLE (the auditor UI's column descriptions,
+ledger.evidence.web), CHECK constraints, partial indexes, and the chained table, which
+``transform()`` cannot move (it rebuilds a table from ``PRAGMA table_info``, which leaves
+generated columns out, and verify compares the table's SQL word for word).
 """
 
 from __future__ import annotations
@@ -16,15 +16,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from snapzen.ledger.evidence.events_table import move_to_events
-from snapzen.ledger.evidence.transfers_table_v8 import rebuild_with_records
-
-APPEND_ONLY_TRIGGERS = """
-CREATE TRIGGER IF NOT EXISTS transfers_no_update BEFORE UPDATE ON transfers
-BEGIN SELECT RAISE(ABORT, 'transfers is append-only: UPDATE refused'); END;
-CREATE TRIGGER IF NOT EXISTS transfers_no_delete BEFORE DELETE ON transfers
-BEGIN SELECT RAISE(ABORT, 'transfers is append-only: DELETE refused'); END;
-"""
+from snapzen.ledger.evidence.events_table import V8_TRIGGERS, move_to_events, rebuild_with_records
 
 
 def _v1_initial(db: sqlite_utils.Database) -> None:
@@ -118,7 +110,8 @@ def _v1_initial(db: sqlite_utils.Database) -> None:
         );
         """
     )
-    db.executescript(APPEND_ONLY_TRIGGERS)
+    for trigger in V8_TRIGGERS:  # the text step 1 always ran, from one source
+        db.execute(trigger)
 
 
 def _v2_backfill_windows(db: sqlite_utils.Database) -> None:
@@ -141,9 +134,7 @@ def _v2_backfill_windows(db: sqlite_utils.Database) -> None:
 def _v3_case_expiry(db: sqlite_utils.Database) -> None:
     """cases.expired_at: set (with the `expired` ledger event, in one transaction) once the
     retention sweep saw Zendesk confirm the ticket's deletion; makes the sweep rerunnable."""
-    columns = {row[1] for row in db.execute("PRAGMA table_info(cases)").fetchall()}
-    if "expired_at" not in columns:  # idempotent: two processes may race to migrate
-        db.execute("ALTER TABLE cases ADD COLUMN expired_at TEXT")
+    _add_column(db, "cases", "expired_at", str)
     db.execute(
         """CREATE INDEX IF NOT EXISTS cases_expiry_due ON cases(day)
            WHERE status = 'synced' AND expired_at IS NULL"""
@@ -155,7 +146,9 @@ def _v4_pending_ready_index(db: sqlite_utils.Database) -> None:
     without it every batch sorted all pending rows found through cases_status, which grows
     with a backfill's size. (Not a partial index: the planner kept choosing cases_status
     over one, and a temp B-tree sort with it.)"""
-    db.execute("CREATE INDEX IF NOT EXISTS cases_ready ON cases(status, started_at, case_id)")
+    db.table("cases").create_index(
+        ["status", "started_at", "case_id"], index_name="cases_ready", if_not_exists=True
+    )
 
 
 def _v5_erased_subjects(db: sqlite_utils.Database) -> None:
@@ -203,18 +196,21 @@ def _v7_decision_log(db: sqlite_utils.Database) -> None:
     cases.name_ref (HMAC of the visitor's name, tells people sharing one email apart).
     The table keeps its name: every decision about a case is chained there now, not only
     transfers, and renaming it would break auditors' saved queries."""
-    transfer_columns = {row[1] for row in db.execute("PRAGMA table_info(transfers)").fetchall()}
-    if "chain_version" not in transfer_columns:  # idempotent: two processes may race
-        db.execute("ALTER TABLE transfers ADD COLUMN chain_version INTEGER")
-    case_columns = {row[1] for row in db.execute("PRAGMA table_info(cases)").fetchall()}
-    if "name_ref" not in case_columns:
-        db.execute("ALTER TABLE cases ADD COLUMN name_ref TEXT")
-    db.execute("CREATE INDEX IF NOT EXISTS transfers_event ON transfers(event, case_id)")
+    _add_column(db, "transfers", "chain_version", int)
+    _add_column(db, "cases", "name_ref", str)
+    db.table("transfers").create_index(
+        ["event", "case_id"], index_name="transfers_event", if_not_exists=True
+    )
+
+
+def _add_column(db: sqlite_utils.Database, table: str, column: str, kind: type) -> None:
+    if column not in db.table(table).columns_dict:  # idempotent: two processes may race to migrate
+        db.table(table).add_column(column, kind)
 
 
 def _v8_records(db: sqlite_utils.Database) -> None:
     """transfers.record: each row stores the JSON its hash covers, and the columns are
-    generated from it (ledger.evidence.transfers_table_v8), so verify hashes stored bytes instead of
+    generated from it (ledger.evidence.events_table), so verify hashes stored bytes instead of
     rebuilding them. Old rows get the exact JSON their version hashed."""
     rebuild_with_records(db.conn)
 

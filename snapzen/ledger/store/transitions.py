@@ -13,34 +13,31 @@ import sqlite3
 from collections.abc import Sequence
 
 from snapzen.ledger.evidence import decisions
-from snapzen.ledger.store.case_status import CaseStatus
+from snapzen.ledger.store.case_status import UNSENT, CaseStatus, sql_list
 
 ERASED_REASON = "erased_art17"
+# What withholding an erased person's chat writes (parameters: the time, twice): never sent,
+# its raw payload purged now.
+WITHHOLD_ERASED = (
+    f"status = '{CaseStatus.WITHHELD}', reason = '{ERASED_REASON}', raw = NULL, "
+    "raw_purged_at = ?, updated_at = ?, error = NULL"
+)
+
+_UNSENT = sql_list(UNSENT)
 
 
 def withhold_for_erasure(conn: sqlite3.Connection, case_ids: Sequence[str], stamp: str) -> int:
-    """Pending or failed chats of an erased person: withheld (never sent), raw payload purged
-    now. A re-fetch cannot revive them (terminal cases are not re-staged). Returns how many
-    changed; a case that moved on meanwhile (pushing, synced) is left alone."""
-    withheld = []
-    for case_id in case_ids:
-        changed = conn.execute(
-            """UPDATE cases SET status = ?, reason = ?, raw = NULL,
-                   raw_purged_at = ?, updated_at = ?, error = NULL
-               WHERE case_id = ? AND status IN (?, ?)""",
-            (
-                CaseStatus.WITHHELD,
-                ERASED_REASON,
-                stamp,
-                stamp,
-                case_id,
-                CaseStatus.PENDING,
-                CaseStatus.FAILED,
-            ),
+    """Pending or failed chats of an erased person: withheld. A re-fetch cannot revive them
+    (terminal cases are not re-staged). Returns how many changed; a case that moved on
+    meanwhile (pushing, synced) is left alone."""
+    withheld = [
+        decisions.decision("withheld", case_id, stamp, details={"reason": ERASED_REASON})
+        for case_id in case_ids
+        if conn.execute(
+            f"UPDATE cases SET {WITHHOLD_ERASED} WHERE case_id = ? AND status IN {_UNSENT}",
+            (stamp, stamp, case_id),
         ).rowcount
-        if changed:
-            details = {"reason": ERASED_REASON}
-            withheld.append(decisions.decision("withheld", case_id, stamp, details=details))
+    ]
     decisions.record(conn, withheld)
     return len(withheld)
 
