@@ -127,3 +127,13 @@ def test_erase_takes_wait_and_records_the_login_name_by_default(
     conn = sqlite3.connect(ledger_path)
     actors = {row[0] for row in conn.execute("SELECT actor FROM events WHERE event='erased'")}
     assert actors == {"dpo-login"}
+
+
+def test_a_request_refused_for_the_writer_lock_is_told_not_done(ledger_path: Path) -> None:
+    """Not "skipped, exit 0" as for a sync: the hold is still to be placed, so the command
+    says so and exits 1; once the lock is free the same command places it."""
+    with writer_lock(ledger_path):
+        code, _, err = run("ledger", "hold", "add", "--ticket", "1", "--reason", "litigation")
+        assert code == 1 and "hold change NOT done" in err and "--wait" in err
+    code, out, _ = run("ledger", "hold", "add", "--ticket", "1", "--reason", "litigation")
+    assert code == 0 and "hold added" in out

@@ -18,8 +18,8 @@ import sqlite_utils
 from typer.testing import CliRunner
 
 from snapzen.cli.main import app
-from snapzen.cli.progress import log_file
 from snapzen.commands import auditor_ui
+from snapzen.commands.backfill_progress import log_file
 from snapzen.commands.backup import backup_ledger
 from snapzen.ledger.evidence import audit, verify, web
 from snapzen.ledger.store.db import open_db

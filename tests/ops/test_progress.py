@@ -13,8 +13,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from snapzen.cli.progress import JsonProgress, RichProgress, Tally, log_file
+from snapzen.cli.progress import RichProgress
 from snapzen.commands.backfill import plan_backfill, run_backfill
+from snapzen.commands.backfill_progress import JsonProgress, Tally, log_file
 from snapzen.support.log import bound_run, get_logger, logs_to
 from snapzen.support.settings import Settings
 from snapzen.sync.pipeline import Counts

@@ -1,17 +1,26 @@
 """`ledger report` as plain sentences a DPO can read aloud or paste into a record of
-processing: counts with their nouns, legal bases spelled out, no Python reprs."""
+processing: the Art. 30 record, then counts with their nouns, legal bases spelled out, no
+Python reprs (the document itself, as snapzen.commands.access_text is the access pack's).
+
+Light at import (the standard library and the event names): the CLI's table cells use
+BASIS_LABELS at start-up."""
 
 from __future__ import annotations
 
 import textwrap
 from typing import TYPE_CHECKING, Any
 
-from snapzen.cli.tables import BASIS_LABELS
 from snapzen.commands.ledger_terms import Event
 
 if TYPE_CHECKING:
-    from snapzen.commands.ledger_report import Report
+    from snapzen.commands.ledger_report import Report, ReportResult
 
+BASIS_LABELS = {
+    "art45": "Art. 45 adequacy",
+    "art46": "Art. 46 safeguards",
+    "art49_1a": "Art. 49(1)(a) consent",
+    "art49_1b": "Art. 49(1)(b) contract",
+}
 EVENT_NOUNS: dict[str, tuple[str, str]] = {
     Event.TRANSFER: ("transfer", "transfers"),
     Event.ERASED: ("erasure", "erasures"),
@@ -136,4 +145,58 @@ def _art49_lines(result: Report) -> list[str]:
         f"{count(result.art49_max_months, 'month')}, or more than "
         f"{count(result.art49_max_per_month, 'transfer')} in one month."
     )
+    return lines
+
+
+def text(result: ReportResult) -> list[str]:
+    """The whole report, wrapped at 80 columns: the Art. 30(2) record alone for a client;
+    otherwise the Art. 30(1) record, then the report."""
+    # Lazy: the labels live with the records in the ledger (start-up time of the CLI).
+    from snapzen.ledger.evidence.art30_client_record import LABELS_30_2
+    from snapzen.ledger.evidence.art30_record import LABELS
+
+    if result.client_record is not None:
+        title = f"Record of processing activities, Art. 30(2): processing for {result.client}."
+        client = result.client_record
+        return wrapped(_record_lines(title, LABELS_30_2, client, "c_transfers", "(c)"))
+    record = result.record
+    assert record is not None
+    title = "Record of processing activities, Art. 30(1): chat transcripts to Zendesk."
+    lines = _record_lines(title, LABELS, record, "e_transfers", "(e)")
+    for summary in record.get("clients", []):
+        lines.append(
+            f"  Processed for client {summary['client']} (controller established in "
+            f"{summary['controller_country']}): {summary['transfers']} transfers, "
+            f"{summary['sent_not_restricted']} sent without a restricted transfer, "
+            f"{summary['withheld']} withheld; its own record: ledger report --client "
+            f"{summary['client']!r}."
+        )
+    for recipient, n in record["e_derogations"].items():
+        lines.append(
+            f"  WARNING: {n} transfer(s) to {recipient} rest on an Art. 49 derogation "
+            "(per chat: explicit consent or contract), the exception (EDPB 2/2018); give the "
+            "recipient an adequacy or safeguards basis in transfer.recipients."
+        )
+    return wrapped(lines) + wrapped(report_lines(result.report))
+
+
+def _record_lines(
+    title: str, labels: dict[str, str], record: dict[str, Any], transfers: str, point: str
+) -> list[str]:
+    """An Art. 30 record (1) or (2) as sentences: each labelled field, then its transfers
+    (``record[transfers]``, under the article's point ``point``) with their safeguards."""
+    lines = [title]
+    for key, label in labels.items():
+        value = record[key]
+        shown = "; ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+        lines.append(f"  {label}: {shown or '(none)'}.")
+    lines.append(f"  {point} Transfers to third countries, with their safeguards:")
+    for row in record[transfers]:
+        ref = f" ({row['mechanism_ref']})" if row["mechanism_ref"] else ""
+        lines.append(
+            f"    {row['recipient']} in {row['destination_country']}: {row['transfers']} "
+            f"transfers under {row['legal_basis']}{ref}."
+        )
+    if not record[transfers]:
+        lines.append("    none in this window.")
     return lines
