@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import responses
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
+from snapzen.clients.origin import mounted
 from snapzen.support.settings import Settings, load_settings
 from tests import fakes
 
@@ -58,8 +58,8 @@ def _reset_logging() -> Iterator[None]:
 
 @pytest.fixture
 def sync_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """Environment for a sync against the `responses` fakes, with its ledger created as
-    `snapzen init` would; returns the ledger path."""
+    """Environment for a sync against the in-process sandbox (the `apis` fixture), with its
+    ledger created as `snapzen init` would; returns the ledger path."""
     ledger = fakes.create_ledger(tmp_path / "snapzen.db")
     values = {
         "SNAPZEN_SNAPENGAGE__BASE_URL": fakes.SE_BASE,
@@ -87,6 +87,9 @@ def settings(sync_env: Path) -> Settings:
 
 
 @pytest.fixture
-def apis() -> Iterator[fakes.FakeApis]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield fakes.FakeApis(rsps)
+def apis() -> Iterator[fakes.SandboxApis]:
+    """The sandbox app in-process behind fakes.BASE: every session snapzen builds (from the
+    settings sync_env sets) mounts its adapter there."""
+    sandbox = fakes.SandboxApis()
+    with mounted(fakes.BASE + "/", sandbox.adapter):
+        yield sandbox

@@ -1,7 +1,7 @@
 """Malformed and hostile SnapEngage payloads through a whole sync pass (property tests).
 
-Each example serves one page holding two well-formed chats and a few hostile cases through the
-stateful `responses` fakes, runs ``service.sync`` on a fresh ledger, and checks:
+Each example serves one page holding two well-formed chats and a few hostile cases (a crafted
+answer of the in-process sandbox), runs ``service.sync`` on a fresh ledger, and checks:
 
 - the pass ends with exit code 0 or 3 (docs/cli.md), never an exception;
 - both good chats get exactly one ticket (one bad case must not sink its page);
@@ -21,16 +21,16 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import responses
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
+from werkzeug.wrappers import Response as WsgiResponse
 
 from snapzen.cli import app
+from snapzen.clients.origin import mounted
 from snapzen.commands import service
 from snapzen.ledger.store.db import open_db
 from snapzen.ledger.store.outbox import synthetic_case_id
@@ -177,16 +177,15 @@ def pages(draw: st.DrawFn) -> list[Any]:
 # ---------------------------------------------------------------- helpers
 
 
-class ServeEverything(FakeApis):
-    """The stateful fakes, except that the logs endpoint serves every case of the widget in one
-    page: the stock fake filters by ``created_at_milliseconds``, which a hostile case may have
-    replaced with junk (and then it would never reach snapzen at all)."""
-
-    def _logs(self, request: Any) -> tuple[int, dict[str, str], str]:
-        self._count("logs")
-        widget = parse_qs(urlsplit(request.url).query)["widgetId"][0]
-        body = {"cases": self.cases.get(widget, []), "linkToNextSetOfResults": ""}
-        return 200, {}, json.dumps(body)
+def _serve_everything(apis: fakes.SandboxApis, cases: list[Any]) -> None:
+    """The logs endpoint answers every case in one page, as crafted JSON: the sandbox serves
+    cases by their ``created_at_milliseconds``, which a hostile case may have replaced with
+    junk (and then it would never reach snapzen at all)."""
+    body = json.dumps({"cases": cases, "linkToNextSetOfResults": ""})
+    apis.answer(
+        f"/snapengage/api/v2/{fakes.ORG}/logs",
+        lambda request: WsgiResponse(body, 200, content_type="application/json"),
+    )
 
 
 def _clean(value: Any) -> Any:
@@ -242,15 +241,14 @@ def test_hostile_cases_are_recorded_and_never_sink_the_run(
 ) -> None:
     with (
         tempfile.TemporaryDirectory() as tmp,
-        responses.RequestsMock(assert_all_requests_are_fired=False) as rsps,
+        mounted(fakes.BASE + "/", (apis := fakes.SandboxApis()).adapter),
     ):
         ledger = fakes.create_ledger(Path(tmp) / "ledger.db")
         run_settings = settings.model_copy(deep=True)
         run_settings.ledger.path = ledger
-        apis = ServeEverything(rsps)
-        # The fakes serve JSON, so what snapzen receives is the JSON round trip of the page.
+        # The API serves JSON, so what snapzen receives is the JSON round trip of the page.
         received = json.loads(json.dumps(page))
-        apis.add_cases("w1", copy.deepcopy(received))
+        _serve_everything(apis, copy.deepcopy(received))
 
         started = datetime.now(UTC)
         result = service.sync(run_settings)  # any exception fails the property

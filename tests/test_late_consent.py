@@ -39,10 +39,14 @@ def test_a_late_consent_value_turns_a_withheld_case_into_a_transfer(
     assert not apis.tickets
 
     # The next fetch (same day, inside the overlap) carries the value set at the chat's end.
-    apis.cases["w1"] = [
-        make_case("late", started=started, consent="yes"),
-        make_case("refused", started=started, consent="yes"),  # a refusal stays final
-    ]
+    apis.add_cases(
+        "w1",
+        [
+            make_case("late", started=started, consent="yes"),
+            make_case("refused", started=started, consent="yes"),  # a refusal stays final
+        ],
+        replace=True,
+    )
     assert runner.invoke(app, ["sync"]).exit_code == 0
     assert _row(sync_env, "late")[:2] == ("synced", None)
     assert _row(sync_env, "refused")[:2] == ("withheld", "consent_refused")

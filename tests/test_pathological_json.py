@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import traceback
 from pathlib import Path
-from typing import Any
 
 import pytest
 import responses
 from typer.testing import CliRunner
+from werkzeug.wrappers import Request, Response
 
 from snapzen.cli import app
 from snapzen.clients.http import HttpClient
@@ -35,29 +35,20 @@ LONG_NUMBER = '{"cases": [], "n": ' + "7" * 5_000 + "}"
 URL = "https://api.example.test/api/v2/logs"
 
 
-class PathologicalApis(fakes.FakeApis):
-    """The stateful fakes, with one endpoint answering a chosen raw body."""
+def _raw(apis: fakes.SandboxApis, path: str, body: str) -> list[int]:
+    """``path`` answers ``body`` (a crafted answer over the sandbox's); returns the list its
+    calls are counted in."""
+    served: list[int] = []
 
-    def __init__(self, rsps: responses.RequestsMock) -> None:
-        super().__init__(rsps)
-        self.logs_body: str | None = None
-        self.me_body: str | None = None
-        self.served: dict[str, int] = {}
+    def craft(request: Request) -> Response:
+        served.append(1)
+        return Response(body, 200, content_type="application/json")
 
-    def _logs(self, request: Any) -> tuple[int, dict[str, str], str]:
-        if self.logs_body is None:
-            return super()._logs(request)
-        self.served["logs"] = self.served.get("logs", 0) + 1
-        return 200, {"Content-Type": "application/json"}, self.logs_body
-
-    def _me(self, request: Any) -> tuple[int, dict[str, str], str]:
-        if self.me_body is None:
-            return super()._me(request)
-        self.served["me"] = self.served.get("me", 0) + 1
-        return 200, {"Content-Type": "application/json"}, self.me_body
+    apis.answer(path, craft)
+    return served
 
 
-def _sync(apis: PathologicalApis) -> tuple[int, str, BaseException | None]:
+def _sync() -> tuple[int, str, BaseException | None]:
     result = CliRunner().invoke(app, ["sync"])
     return result.exit_code, result.output, result.exception
 
@@ -74,45 +65,43 @@ def _one_clear_error(output: str, needle: str) -> str:
     [(DEEP, "nested too deeply to read"), (LONG_NUMBER, "a number too long to read")],
 )
 def test_a_snapengage_page_no_decoder_reads_ends_the_sync_with_one_line(
-    sync_env: Path, body: str, needle: str
+    sync_env: Path, apis: fakes.SandboxApis, body: str, needle: str
 ) -> None:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        apis = PathologicalApis(rsps)
-        apis.logs_body = body
-        code, output, exc = _sync(apis)
+    served = _raw(apis, f"/snapengage/api/v2/{fakes.ORG}/logs", body)
+    code, output, exc = _sync()
     assert code == 1 and isinstance(exc, SystemExit)
     line = _one_clear_error(output, needle)
-    assert "snapengage GET /api/v2/" in line and "/logs?widgetId=w" in line
+    assert "snapengage GET /snapengage/api/v2/" in line and "/logs?widgetId=w" in line
     assert fakes.SE_TOKEN not in output
-    assert apis.served["logs"] <= 2  # one page per widget at most, none asked for twice
+    assert 1 <= len(served) <= 2  # one page per widget at most, none asked for twice
     assert apis.tickets_by_external_id() == {}
 
 
 def test_a_zendesk_answer_nested_100000_deep_ends_the_sync_with_one_line(
-    sync_env: Path,
+    sync_env: Path, apis: fakes.SandboxApis
 ) -> None:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        apis = PathologicalApis(rsps)
-        apis.me_body = DEEP
-        apis.add_cases("w1", [make_case("c1", started=recent(200))])
-        code, output, _ = _sync(apis)
+    served = _raw(apis, "/zendesk/api/v2/users/me", DEEP)
+    apis.add_cases("w1", [make_case("c1", started=recent(200))])
+    code, output, _ = _sync()
     assert code == 1
     line = _one_clear_error(output, "nested too deeply to read")
-    assert "zendesk GET /api/v2/users/me" in line
-    assert apis.served["me"] == 1
+    assert "zendesk GET /zendesk/api/v2/users/me" in line
+    assert len(served) == 1
     assert apis.tickets_by_external_id() == {}
 
 
-def test_a_chat_nested_hundreds_deep_still_syncs(sync_env: Path) -> None:
+def test_a_chat_nested_hundreds_deep_still_syncs(sync_env: Path, apis: fakes.SandboxApis) -> None:
     """Depth alone is no error: a case the decoder can read goes through as any other."""
     deep_case = make_case("deep", started=recent(200))
     deep_case["extra"] = "NEST"
     page = {"cases": [deep_case, make_case("good", started=recent(200))]}
     text = json.dumps({**page, "linkToNextSetOfResults": ""})
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        apis = PathologicalApis(rsps)
-        apis.logs_body = text.replace('"NEST"', "[" * 300 + "1" + "]" * 300)
-        code, output, _ = _sync(apis)
+    _raw(
+        apis,
+        f"/snapengage/api/v2/{fakes.ORG}/logs",
+        text.replace('"NEST"', "[" * 300 + "1" + "]" * 300),
+    )
+    code, output, _ = _sync()
     assert code == 0, output
     assert apis.tickets_by_external_id() == {"snapengage:deep": 1, "snapengage:good": 1}
 

@@ -284,7 +284,7 @@ def test_broken_refetch_keeps_the_known_start(settings: Settings, apis: FakeApis
         "created_at_date": None,
         "labels": "not a list",
     }
-    apis.cases["w1"] = [broken]
+    apis.add_cases("w1", [broken], replace=True)
     service.sync(settings)
     db = open_db(settings.ledger.path)
     row = db.execute("SELECT started_at, day FROM cases WHERE case_id='later-broken'").fetchone()

@@ -1,17 +1,15 @@
-"""`snapzen ledger reconcile` against Zendesk's incremental export behind `responses`: a real
-ledger synced through the stateful fakes, the export paged as Zendesk pages it, the request
+"""`snapzen ledger reconcile` against the sandbox's incremental export (in-process): a real
+ledger synced through the sandbox, the export paged as Zendesk pages it, the request
 bound, what the check records and what `status` and the metrics then show."""
 
 from __future__ import annotations
 
-import json
-import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import responses
+from werkzeug.wrappers import Request
 
 from snapzen.clients.http import HttpClient
 from snapzen.clients.zendesk import ZendeskClient
@@ -26,7 +24,7 @@ from snapzen.support.settings import Settings
 from tests import fakes
 from tests.fakes import make_case, recent
 
-EXPORT = re.compile(rf"{fakes.ZD_BASE}/api/v2/incremental/tickets/cursor.*")
+EXPORT = "/zendesk/api/v2/incremental/tickets/cursor"
 
 
 class Clock:
@@ -45,41 +43,37 @@ class Clock:
 
 
 class Export:
-    """Zendesk's cursor-based incremental ticket export over the fake account's tickets."""
+    """The sandbox's incremental ticket export, ``page_size`` tickets a page: the requests it
+    answers and the start times asked for are noted."""
 
-    def __init__(self, apis: fakes.FakeApis, page_size: int) -> None:
-        self.apis, self.page_size = apis, page_size
-        self.deleted: set[int] = set()
-        self.extra: list[dict[str, Any]] = []
+    def __init__(self, apis: fakes.SandboxApis, page_size: int) -> None:
+        self.apis = apis
+        export = apis.app.export
+        export.cfg = replace(export.cfg, export_page_size=page_size)
         self.start_times: list[int] = []
         self.requests = 0
-        apis.rsps.add_callback(responses.GET, EXPORT, callback=self.page)
+        apis.answer(EXPORT, self.note)
 
-    def page(self, request: Any) -> tuple[int, dict[str, str], str]:
+    def note(self, request: Request) -> None:
         self.requests += 1
-        query = parse_qs(urlsplit(request.url).query)
-        if "start_time" in query:
-            self.start_times.append(int(query["start_time"][0]))
-        offset = int(query.get("cursor", ["0"])[0])
-        tickets = [
-            {**t, "status": "deleted" if t["id"] in self.deleted else "closed"}
-            for t in [*self.apis.tickets, *self.extra]
-        ]
-        chunk = tickets[offset : offset + self.page_size]
-        after = offset + len(chunk)
-        body = {
-            "tickets": chunk,
-            "after_cursor": str(after),
-            "after_url": f"{fakes.ZD_BASE}/api/v2/incremental/tickets/cursor.json?cursor={after}",
-            "before_cursor": None,
-            "before_url": None,
-            "end_of_stream": after >= len(tickets),
-        }
-        return 200, {"Content-Type": "application/json"}, json.dumps(body)
+        if "start_time" in request.args:
+            self.start_times.append(int(request.args["start_time"]))
+        # None: the sandbox answers
+
+    def delete(self, *ticket_ids: int) -> None:
+        """Deleted in Zendesk (as an agent would): the export shows them as deleted."""
+        store = self.apis.store
+        with store.lock:
+            for ticket_id in ticket_ids:
+                store.soft_delete(store.tickets[ticket_id], store.clock())
+
+    def add_stranger(self, case_id: str) -> int:
+        """A ticket the ledger never made, carrying a SnapEngage external_id; its id."""
+        return self.apis.add_ticket(f"snapengage:{case_id}")
 
 
 @pytest.fixture
-def synced(settings: Settings, apis: fakes.FakeApis) -> dict[str, int]:
+def synced(settings: Settings, apis: fakes.SandboxApis) -> dict[str, int]:
     """Four chats synced through the pipeline: case id -> ticket id."""
     apis.add_cases("w1", [make_case(c, started=recent(200)) for c in ("c1", "c2", "c3", "c4")])
     assert service.sync(settings).exit_code == 0
@@ -107,7 +101,7 @@ def status(settings: Settings, now: datetime | None = None) -> dict[str, Any]:
 
 
 def test_agreement_exits_0_and_status_shows_the_check(
-    settings: Settings, apis: fakes.FakeApis, synced: dict[str, int]
+    settings: Settings, apis: fakes.SandboxApis, synced: dict[str, int]
 ) -> None:
     export, clock = Export(apis, page_size=3), Clock()
     check = run(settings, clock)
@@ -127,19 +121,19 @@ def test_agreement_exits_0_and_status_shows_the_check(
 
 
 def test_findings_exit_3_are_recorded_and_an_expired_ticket_is_not_missing(
-    settings: Settings, apis: fakes.FakeApis, synced: dict[str, int]
+    settings: Settings, apis: fakes.SandboxApis, synced: dict[str, int]
 ) -> None:
     export, clock = Export(apis, page_size=1000), Clock()
-    export.deleted = {synced["c1"], synced["c2"]}
+    export.delete(synced["c1"], synced["c2"])
     # The retention sweep deleted c2's ticket: its `expired` row names it.
     with locked_ledger(settings.ledger) as db, transaction(db) as conn:
         row = {"event": "expired", "case_id": "c2", "ticket_id": synced["c2"]}
         append_event(conn, {**row, "recorded_at": "2026-12-01T00:00:00Z"})
-    export.extra = [{"id": 900, "external_id": "snapengage:stranger"}]
+    stranger = export.add_stranger("stranger")
     check = run(settings, clock)
     assert check.exit_code == 3
     found = [(f["kind"], f["case_id"], f["ticket_ids"]) for f in check.as_dict()["found"]]
-    assert found == [("missing", "c1", [synced["c1"]]), ("unknown", "stranger", [900])]
+    assert found == [("missing", "c1", [synced["c1"]]), ("unknown", "stranger", [stranger])]
     report = status(settings)
     last = report["last_reconcile"]
     assert last["outcome"] == "partial" and last["exit_code"] == 3
@@ -152,10 +146,10 @@ def test_findings_exit_3_are_recorded_and_an_expired_ticket_is_not_missing(
 
 
 def test_the_request_bound_stops_the_read_and_absence_is_then_not_judged(
-    settings: Settings, apis: fakes.FakeApis, synced: dict[str, int]
+    settings: Settings, apis: fakes.SandboxApis, synced: dict[str, int]
 ) -> None:
     export, clock = Export(apis, page_size=1), Clock()
-    export.deleted = {synced["c1"]}
+    export.delete(synced["c1"])
     check = run(settings, clock, max_requests=2)
     assert export.requests == 2 and check.read.requests == 2 and not check.read.complete
     # c1's deletion was read: missing; c3 and c4 were never read: not judged.
@@ -166,7 +160,7 @@ def test_the_request_bound_stops_the_read_and_absence_is_then_not_judged(
 
 
 def test_status_suggests_a_check_after_eight_days(
-    settings: Settings, apis: fakes.FakeApis, synced: dict[str, int]
+    settings: Settings, apis: fakes.SandboxApis, synced: dict[str, int]
 ) -> None:
     later = datetime.now(UTC) + timedelta(days=9)
     assert status(settings, later)["reconcile_due"] is True  # never ran, ledger 9 days old

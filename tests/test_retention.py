@@ -1,24 +1,23 @@
-"""The retention sweep against stateful fakes: what is due, deletion, ledger events, reruns,
-interruptions, already-deleted tickets, purge, failures, dry run and the CLI."""
+"""The retention sweep against the sandbox (in-process): what is due, deletion, ledger events,
+reruns, interruptions, already-deleted tickets, purge, failures, dry run and the CLI."""
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import responses
 import sqlite_utils
 from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
+from werkzeug.wrappers import Request, Response
 
 from snapzen.cli.main import app
+from snapzen.clients.origin import mounted
 from snapzen.commands import service
 from snapzen.commands.retention import latest_due_day, retention_ended, run_sweep
 from snapzen.ledger.evidence import verify
@@ -28,136 +27,75 @@ from snapzen.policy.transform import add_years, retention_until
 from snapzen.support.errors import AuthError, ConfigError
 from snapzen.support.lock import writer_lock
 from snapzen.support.settings import Settings, load_settings
-from tests.fakes import ZD_BASE, FakeApis, make_case
+from tests.fakes import BASE, SandboxApis, make_case
 
-# ---------------------------------------------------------------- fake Zendesk deletion
-
-
-@dataclass
-class DeleteJob:
-    id: str
-    kind: str  # "destroy" | "purge"
-    ids: list[int]
-    fail: bool = False
-    polls: int = 0
-    results: Any = None
+# ---------------------------------------------------------------- Zendesk's deletion
 
 
-class DeletionApis(FakeApis):
-    """FakeApis plus tickets/destroy_many and deleted_tickets/destroy_many, with real state:
-    live → soft-deleted → purged. Per-item results follow the sandbox (NotFound / AlreadyDeleted);
-    ``missing_is_404`` instead refuses a whole call naming an unknown ticket."""
+class DeletionApis(SandboxApis):
+    """The sandbox, seen as its deletion endpoints (tickets/destroy_many, then
+    deleted_tickets/destroy_many): live -> soft-deleted -> purged, with per-item results
+    NotFound / AlreadyDeleted. Controls: ``item_failures`` (ticket id -> the status its
+    deletion gets), ``fail_delete_jobs`` (the next N deletion jobs fail), ``missing_is_404``
+    (a call naming a ticket that is not there is refused whole), ``unauthorized``."""
 
-    def __init__(self, rsps: responses.RequestsMock) -> None:
-        super().__init__(rsps)
-        self.soft_deleted: set[int] = set()
-        self.purged: set[int] = set()
-        self.delete_jobs: dict[str, DeleteJob] = {}
+    def __init__(self) -> None:
+        super().__init__()
         self.destroy_calls: list[list[int]] = []
         self.purge_calls: list[list[int]] = []
         self.missing_is_404 = False
-        self.fail_delete_jobs = 0  # the next N destroy jobs end "failed" without deleting
-        self.item_failures: dict[int, str] = {}  # ticket id -> per-item error status
         self.unauthorized = False
-        rsps.add_callback(
-            responses.DELETE,
-            re.compile(rf"{ZD_BASE}/api/v2/tickets/destroy_many.*"),
-            callback=self._destroy,
-        )
-        rsps.add_callback(
-            responses.DELETE,
-            re.compile(rf"{ZD_BASE}/api/v2/deleted_tickets/destroy_many.*"),
-            callback=self._purge,
-        )
+        self.item_failures = self.store.undeletable
+        self.answer("/zendesk/api/v2/tickets/destroy_many", self._destroy)
+        self.answer("/zendesk/api/v2/deleted_tickets/destroy_many", self._purge)
 
-    def _known(self, ticket_id: int) -> bool:
-        return ticket_id not in self.purged and any(t["id"] == ticket_id for t in self.tickets)
+    @property
+    def fail_delete_jobs(self) -> int:
+        return self.store.failing_deletions
+
+    @fail_delete_jobs.setter
+    def fail_delete_jobs(self, jobs: int) -> None:
+        self.store.failing_deletions = jobs
+
+    @property
+    def soft_deleted(self) -> set[int]:
+        return {i for i, r in self.store.tickets.items() if r.deleted_at is not None}
+
+    @property
+    def purged(self) -> set[int]:
+        return set(self.store.purged)
 
     def live_ids(self) -> set[int]:
-        return {t["id"] for t in self.tickets} - self.soft_deleted - self.purged
+        return {t["id"] for t in self.tickets}
 
     def remove_for_good(self, ticket_id: int) -> None:
         """Someone deleted and purged it by hand in Zendesk."""
-        self.soft_deleted.discard(ticket_id)
-        self.purged.add(ticket_id)
+        with self.store.lock:
+            del self.store.tickets[ticket_id]
+            self.store.purged.add(ticket_id)
 
     @staticmethod
-    def _ids(request: Any) -> list[int]:
-        return [int(i) for i in parse_qs(urlsplit(request.url).query)["ids"][0].split(",")]
+    def _ids(request: Request) -> list[int]:
+        return [int(i) for i in request.args["ids"].split(",")]
 
-    def _new_job(self, kind: str, ids: list[int]) -> tuple[int, dict[str, str], str]:
-        job = DeleteJob(id=f"del{len(self.delete_jobs) + 1}", kind=kind, ids=ids)
-        if kind == "destroy" and self.fail_delete_jobs:
-            self.fail_delete_jobs -= 1
-            job.fail = True
-        self.delete_jobs[job.id] = job
-        return 200, self._headers(), json.dumps({"job_status": self._delete_json(job)})
+    def _refused(self, status: int, body: dict[str, str]) -> Response:
+        return Response(json.dumps(body), status, content_type="application/json")
 
-    def _destroy(self, request: Any) -> tuple[int, dict[str, str], str]:
-        self._count("destroy_many")
+    def _destroy(self, request: Request) -> Response | None:
         if self.unauthorized:
-            return 401, {}, json.dumps({"error": "Couldn't authenticate you"})
+            return self._refused(401, {"error": "Couldn't authenticate you"})
         ids = self._ids(request)
-        assert len(ids) <= 100
         self.destroy_calls.append(ids)
-        gone = [i for i in ids if not self._known(i) or i in self.soft_deleted]
-        if self.missing_is_404 and gone:
-            return 404, {}, json.dumps({"error": "RecordNotFound", "description": "Not found"})
-        return self._new_job("destroy", ids)
+        if self.missing_is_404 and not set(ids) <= self.live_ids():
+            return self._refused(404, {"error": "RecordNotFound", "description": "Not found"})
+        return None  # the sandbox answers
 
-    def _purge(self, request: Any) -> tuple[int, dict[str, str], str]:
-        self._count("purge_many")
+    def _purge(self, request: Request) -> Response | None:
         ids = self._ids(request)
         self.purge_calls.append(ids)
-        if self.missing_is_404 and any(i not in self.soft_deleted for i in ids):
-            return 404, {}, json.dumps({"error": "RecordNotFound", "description": "Not found"})
-        return self._new_job("purge", ids)
-
-    def _apply(self, job: DeleteJob) -> None:
-        if job.results is not None or job.fail:
-            return
-        if job.kind == "purge":
-            for ticket_id in job.ids:
-                if ticket_id in self.soft_deleted:
-                    self.soft_deleted.discard(ticket_id)
-                    self.purged.add(ticket_id)
-            job.results = {"success": True}
-            return
-        results = []
-        for ticket_id in job.ids:
-            if ticket_id in self.item_failures:
-                status = self.item_failures[ticket_id]
-                results.append({"id": ticket_id, "success": False, "status": status})
-            elif not self._known(ticket_id):
-                results.append(
-                    {"id": ticket_id, "success": False, "status": "NotFound", "errors": "x"}
-                )
-            elif ticket_id in self.soft_deleted:
-                results.append({"id": ticket_id, "success": True, "status": "AlreadyDeleted"})
-            else:
-                self.soft_deleted.add(ticket_id)
-                results.append({"id": ticket_id, "success": True, "status": "Deleted"})
-        job.results = results
-
-    def _delete_json(self, job: DeleteJob) -> dict[str, Any]:
-        done = job.polls >= 1  # queued when created, finished at the first poll
-        if done:
-            self._apply(job)
-        status = ("failed" if job.fail else "completed") if done else "queued"
-        return {"id": job.id, "status": status, "total": len(job.ids), "results": job.results}
-
-    def _show_many(self, request: Any) -> tuple[int, dict[str, str], str]:
-        ids = parse_qs(urlsplit(request.url).query)["ids"][0].split(",")
-        if not any(i in self.delete_jobs for i in ids):
-            return super()._show_many(request)
-        self._count("show_many")
-        statuses = []
-        for job_id in ids:
-            job = self.delete_jobs.get(job_id)
-            if job is not None:
-                job.polls += 1
-                statuses.append(self._delete_json(job))
-        return 200, self._headers(), json.dumps({"job_statuses": statuses})
+        if self.missing_is_404 and not set(ids) <= self.soft_deleted:
+            return self._refused(404, {"error": "RecordNotFound", "description": "Not found"})
+        return None
 
 
 class SimulatedCrash(BaseException):
@@ -187,9 +125,10 @@ def old_settings(sync_env: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 @pytest.fixture
-def zd() -> Any:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield DeletionApis(rsps)
+def zd() -> Iterator[DeletionApis]:
+    apis = DeletionApis()
+    with mounted(BASE + "/", apis.adapter):
+        yield apis
 
 
 def forgotten_cases(db: sqlite_utils.Database) -> set[str]:

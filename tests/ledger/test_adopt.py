@@ -83,12 +83,12 @@ def test_recovery_finding_two_tickets_flags_the_case_and_deletes_none(
     apis.complete_all_jobs()
     apis.hide_jobs = True  # the job is gone: recovery must look the tickets up
     original = next(t for t in apis.tickets if t["external_id"] == "snapengage:c1")
-    apis.tickets.append({**original, "id": 999_999})  # someone created a second one
+    second = apis.add_ticket("snapengage:c1")  # someone created a second one
     service.sync(settings)
     db = open_db(settings.ledger.path)
     flags = open_flags(db)
     assert [(f["case_id"], f["ticket_ids"]) for f in flags] == [
-        ("c1", sorted([original["id"], 999_999]))
+        ("c1", sorted([original["id"], second]))
     ]
     assert len(apis.tickets) == 4  # nothing created a third time, nothing deleted
     assert db.execute("SELECT status FROM cases WHERE case_id='c1'").fetchone()[0] == "synced"

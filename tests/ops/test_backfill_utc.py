@@ -4,56 +4,35 @@ before the day is recorded finished."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
-from zoneinfo import ZoneInfo
 
 import pytest
-import responses
 from typer.testing import CliRunner
+from werkzeug.wrappers import Request
 
 from snapzen.cli.main import app
 from snapzen.ledger.store.db import open_db
-from tests.fakes import SE_TOKEN, FakeApis, make_case
+from tests.fakes import ORG, SandboxApis, make_case
 
 TODAY = datetime.now(UTC).date()
 
 
-class ZonedFakeApis(FakeApis):
-    """SnapEngage's logs filtered on the chat's day in the request's ``timezone``."""
-
-    zones_asked: list[str]
-
-    def _logs(self, request: Any) -> tuple[int, dict[str, str], str]:
-        self._count("logs")
-        if request.headers.get("Authorization") != SE_TOKEN:
-            return 401, {}, json.dumps({"error": "unauthorized"})
-        query = parse_qs(urlsplit(request.url).query)
-        zone = query["timezone"][0]
-        self.zones_asked = [*getattr(self, "zones_asked", []), zone]
-        start, end = (datetime.fromisoformat(query[k][0]).date() for k in ("start", "end"))
-        chosen = [
-            case
-            for case in self.cases.get(query["widgetId"][0], [])
-            if start
-            <= datetime.fromtimestamp(case["created_at_milliseconds"] / 1000, ZoneInfo(zone)).date()
-            <= end
-        ]
-        return 200, {}, json.dumps({"cases": chosen, "linkToNextSetOfResults": ""})
-
-
 @pytest.fixture
-def zoned() -> Iterator[ZonedFakeApis]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield ZonedFakeApis(rsps)
+def zoned(apis: SandboxApis) -> SandboxApis:
+    """The sandbox, whose SnapEngage filters on the chat's day in the request's ``timezone``
+    (as the real one does); the zones asked for are noted in ``zones_asked``."""
+    apis.zones_asked = []  # type: ignore[attr-defined]
+
+    def note(request: Request) -> None:
+        apis.zones_asked.append(request.args.get("timezone", "Etc/UTC"))  # type: ignore[attr-defined]
+
+    apis.answer(f"/snapengage/api/v2/{ORG}/logs", note)
+    return apis
 
 
 def test_every_hour_of_each_utc_day_is_read_in_a_non_utc_timezone(
-    sync_env: Path, zoned: ZonedFakeApis, monkeypatch: pytest.MonkeyPatch
+    sync_env: Path, zoned: SandboxApis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SNAPZEN_SNAPENGAGE__TIMEZONE", "America/New_York")
     monkeypatch.setenv("SNAPZEN_SNAPENGAGE__OVERLAP_DAYS", "1")
