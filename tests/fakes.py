@@ -248,7 +248,6 @@ class SandboxApis:
 
     def _controlled(self, request: Request, path: str) -> Response | None:
         if path == _CREATE and request.method == "POST":
-            self.app.requests["zendesk.import_create_many"] += 0  # counted when it goes on
             tickets = json.loads(request.get_data())["tickets"]
             if self.reject_batches_with & {t.get("external_id") for t in tickets}:
                 self.app.requests["zendesk.import_create_many"] += 1
@@ -340,7 +339,7 @@ class SandboxApis:
         return counts
 
 
-FakeApis = SandboxApis  # the name the tests were written with
+SandboxApis = SandboxApis  # the name the tests were written with
 
 
 def recent(minutes_ago: int = 120, now: datetime | None = None) -> datetime:
