@@ -217,12 +217,10 @@ class SandboxApis:
     def _plan(self, after: bool, times: int) -> None:
         self.app.faults.plan("zendesk.import_create_many", "http_500", after=after, times=times)
 
-    fail_post_before_accept = property(
-        lambda self: 0, lambda self, n: self._plan(False, n), doc="next N POSTs: 500, no job"
-    )
-    fail_post_after_accept = property(
-        lambda self: 0, lambda self, n: self._plan(True, n), doc="next N POSTs: job, then 500"
-    )
+    # Set to N: the next N import POSTs answer 500, before the job is created or after it
+    # (the sandbox's planned faults); reading gives 0 (what is planned is the sandbox's).
+    fail_post_before_accept = property(lambda self: 0, lambda self, n: self._plan(False, n))
+    fail_post_after_accept = property(lambda self: 0, lambda self, n: self._plan(True, n))
 
     def answer(self, path: str, craft: Answer) -> None:
         """Requests to ``path`` (under the sandbox's base) get ``craft(request)``'s answer

@@ -124,11 +124,16 @@ def old_settings(sync_env: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     return load_settings()
 
 
-@pytest.fixture
-def zd() -> Iterator[DeletionApis]:
+def deletion_sandbox() -> Iterator[DeletionApis]:
+    """The sandbox, seen as its deletions, mounted in-process behind fakes.BASE."""
     apis = DeletionApis()
     with mounted(BASE + "/", apis.adapter):
         yield apis
+
+
+@pytest.fixture
+def zd() -> Iterator[DeletionApis]:
+    yield from deletion_sandbox()
 
 
 def forgotten_cases(db: sqlite_utils.Database) -> set[str]:

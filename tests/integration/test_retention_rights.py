@@ -9,14 +9,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import responses
 
 from snapzen.commands.retention import run_sweep
 from snapzen.ledger.rights import erasure_journal, holds
 from snapzen.ledger.rights.erasure_reapply import reapply
 from snapzen.ledger.store.db import open_db, transaction
 from snapzen.support.settings import Settings, load_settings
-from tests.integration.test_retention import DUE, DeletionApis, expired_events, synced, tickets_of
+from tests.integration.test_retention import (
+    DUE,
+    DeletionApis,
+    deletion_sandbox,
+    expired_events,
+    synced,
+    tickets_of,
+)
 
 
 @pytest.fixture
@@ -31,8 +37,7 @@ def old_settings(sync_env: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 @pytest.fixture
 def zd() -> Iterator[DeletionApis]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield DeletionApis(rsps)
+    yield from deletion_sandbox()
 
 
 def _years(settings: Settings, years: int) -> Settings:
