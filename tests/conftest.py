@@ -36,7 +36,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # decides), which most tests are written around; tests of the Art. 3(1) case (and of the
     # setting's absence) set or remove it themselves.
     monkeypatch.setenv("SNAPZEN_TRANSFER__CONTROLLER_COUNTRY", "US")
-    # The notice the fake pages show (tests.fakes.make_case sends its version and a receipt).
+    # The notice the test pages show (tests.fakes.make_case sends its version and a receipt).
     monkeypatch.setenv("SNAPZEN_CONSENT__NOTICES", json.dumps(fakes.NOTICES))
     # A complete Art. 30 record: `ledger report` refuses without one (tests of that refusal
     # remove them).

@@ -31,7 +31,7 @@ SE_TOKEN = "se-secret-token-abcdef0123456789"
 ZD_EMAIL = "admin@company.test"
 ZD_TOKEN = "zd-secret-token-9876543210"
 LEDGER_KEY = "ledger-key-0123456789abcdef"
-# The consent notice the fake pages show (consent.notices; tests/conftest.py sets it).
+# The consent notice the test pages show (consent.notices; tests/conftest.py sets it).
 NOTICE_VERSION = "v1"
 NOTICE_SHA256 = "5" * 64
 NOTICES = {NOTICE_VERSION: NOTICE_SHA256}

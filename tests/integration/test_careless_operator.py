@@ -62,7 +62,7 @@ def test_bad_as_of_and_every_are_one_line(sync_env: Path, args: list[str]) -> No
 
 def test_a_chat_dated_in_the_future_is_flagged_by_status(sync_env: Path, apis: SandboxApis) -> None:
     future = make_case("2100", started=datetime(2100, 1, 1, tzinfo=UTC))
-    # SnapEngage returned it for today's window (the fake filters on milliseconds only).
+    # SnapEngage returned it for today's window (served by its creation time).
     future["created_at_seconds"] = future.pop("created_at_milliseconds") // 1000
     apis.add_cases("w1", [make_case("now", started=recent(3600)), future])
     synced = runner.invoke(app, ["sync", "--format", "json"])

@@ -1,4 +1,4 @@
-"""The sync pass against stateful fakes: outcomes, exactly-once at every crash point, cursors."""
+"""The sync pass against the in-process sandbox: outcomes, exactly-once at each crash, cursors."""
 
 from __future__ import annotations
 

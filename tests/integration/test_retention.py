@@ -115,7 +115,7 @@ def days_ago(days: int, hour: int = 12) -> datetime:
 
 @pytest.fixture
 def old_settings(sync_env: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    # Let the fake SnapEngage hand out chats older than 2 years so they sync as they would
+    # Let the sandbox's SnapEngage hand out chats older than 2 years so they sync as they would
     # have back then (the real API keeps 60 days; only the window differs).
     monkeypatch.setenv("SNAPZEN_SNAPENGAGE__RETENTION_DAYS", "1000")
     # These tests read Zendesk's deleted bin after a sweep: purge only where a test asks

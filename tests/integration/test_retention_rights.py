@@ -27,7 +27,7 @@ from tests.integration.test_retention import (
 
 @pytest.fixture
 def old_settings(sync_env: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    # As in test_retention: the fake SnapEngage hands out chats older than 2 years.
+    # As in test_retention: the sandbox's SnapEngage hands out chats older than 2 years.
     monkeypatch.setenv("SNAPZEN_SNAPENGAGE__RETENTION_DAYS", "1000")
     # These tests read Zendesk's deleted bin after a sweep: purge only where a test asks
     # (the default purges; test_purge_is_the_default checks it).

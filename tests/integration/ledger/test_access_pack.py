@@ -1,7 +1,7 @@
 """The access pack a DPO sends as it is: refused while Art. 15 information is missing, written
 for the person (no codes), every recipient, SnapEngage's own copy, foreign tickets held back.
 
-A real SQLite ledger, stateful fakes of Zendesk and the SnapEngage Logs API."""
+A real SQLite ledger, the sandbox (in-process) as Zendesk and the SnapEngage Logs API."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GDPR as a regulator reads it, end to end through a real sync (the `responses` fakes) and
+"""GDPR as a regulator reads it, end to end through a real sync (the in-process sandbox) and
 the `snapzen ledger` commands: who counts as transferred, whose consent counts, one person
 per subject reference, a decision log the working tables must agree with, old ledgers
 still verifiable, the Art. 30 record."""

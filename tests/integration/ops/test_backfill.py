@@ -1,4 +1,4 @@
-"""`snapzen backfill` against the stateful fakes: range checks, exactly-once with sync,
+"""`snapzen backfill` against the in-process sandbox: range checks, exactly-once with sync,
 resume after a crash or Ctrl-C, dry run, actor, progress lines."""
 
 from __future__ import annotations

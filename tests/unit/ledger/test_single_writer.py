@@ -29,7 +29,7 @@ WRITE_SQL = re.compile(
 )
 # Text that looks like a write but is data, never executed; each must still be found (no rot).
 NOT_SQL = {
-    # a hostile chat line the fake SnapEngage serves, to prove payloads are never run as SQL
+    # a hostile chat line the sandbox's SnapEngage serves, to prove payloads are never run as SQL
     "snapzen/sandbox/data.py: DROP TABLE cases",
 }
 # sqlite_utils.Table methods that change rows.
