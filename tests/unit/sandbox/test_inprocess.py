@@ -8,10 +8,11 @@ import requests
 
 from snapzen.clients.http import HttpClient
 from snapzen.clients.origin import CredentialSafeSession, mounted
+from snapzen.commands.clients import zendesk_from
 from snapzen.sandbox import SandboxConfig
 from snapzen.sandbox.inprocess import InProcessSandbox
 from snapzen.support.errors import AuthError, ProtocolError
-from snapzen.support.settings import HttpSettings
+from snapzen.support.settings import HttpSettings, load_settings
 
 
 @pytest.fixture
@@ -72,3 +73,16 @@ def test_a_post_body_arrives_and_creates_the_job(box: InProcessSandbox) -> None:
     assert answer.status_code == 200
     assert answer.json()["job_status"]["total"] == 1
     assert box.app.state()["jobs"]["total"] == 1
+
+
+def test_clients_built_from_its_settings_reach_it(
+    box: InProcessSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in box.env().items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert list(settings.snapengage.widgets) == list(box.dataset.widget_ids)
+    with mounted(box.base_url + "/", box.adapter):
+        who = zendesk_from(settings).check_credentials()
+    assert who["role"] == "admin"
+    assert box.app.requests["zendesk.users_me"] == 1
