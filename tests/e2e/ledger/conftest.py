@@ -1,3 +1,3 @@
-"""The fixtures of tests/ledger_fixtures.py."""
+"""Fixtures the old folders' conftests held."""
 
 from tests.ledger_fixtures import db, ledger_path, tamper  # noqa: F401

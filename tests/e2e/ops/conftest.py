@@ -1,3 +1,3 @@
-"""The fixtures of tests/ops_fixtures.py."""
+"""Fixtures the old folders' conftests held."""
 
 from tests.ops_fixtures import _logging_to_current_stderr  # noqa: F401
