@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import responses
 import typer
 import typer.main
 import typer.testing
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
+from snapzen.clients.origin import mounted
 from snapzen.support.settings import Settings, load_settings
 from tests import fakes
 
@@ -71,7 +71,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # decides), which most tests are written around; tests of the Art. 3(1) case (and of the
     # setting's absence) set or remove it themselves.
     monkeypatch.setenv("SNAPZEN_TRANSFER__CONTROLLER_COUNTRY", "US")
-    # The notice the fake pages show (tests.fakes.make_case sends its version and a receipt).
+    # The notice the test pages show (tests.fakes.make_case sends its version and a receipt).
     monkeypatch.setenv("SNAPZEN_CONSENT__NOTICES", json.dumps(fakes.NOTICES))
     # A complete Art. 30 record: `ledger report` refuses without one (tests of that refusal
     # remove them).
@@ -93,8 +93,8 @@ def _reset_logging() -> Iterator[None]:
 
 @pytest.fixture
 def sync_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """Environment for a sync against the `responses` fakes, with its ledger created as
-    `snapzen init` would; returns the ledger path."""
+    """Environment for a sync against the in-process sandbox (the `apis` fixture), with its
+    ledger created as `snapzen init` would; returns the ledger path."""
     ledger = fakes.create_ledger(tmp_path / "snapzen.db")
     values = {
         "SNAPZEN_SNAPENGAGE__BASE_URL": fakes.SE_BASE,
@@ -122,6 +122,9 @@ def settings(sync_env: Path) -> Settings:
 
 
 @pytest.fixture
-def apis() -> Iterator[fakes.FakeApis]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield fakes.FakeApis(rsps)
+def apis() -> Iterator[fakes.SandboxApis]:
+    """The sandbox app in-process behind fakes.BASE: every session snapzen builds (from the
+    settings sync_env sets) mounts its adapter there."""
+    sandbox = fakes.SandboxApis()
+    with mounted(fakes.BASE + "/", sandbox.adapter):
+        yield sandbox

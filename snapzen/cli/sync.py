@@ -38,7 +38,7 @@ from snapzen.support import clock, errors
 
 # The commands (pydantic, sqlite_utils, structlog, requests) are imported inside the functions
 # that run them: every `snapzen` invocation imports this module to register its commands, and
-# those imports would add ~0.1 s to its start-up (tests/test_startup_imports.py).
+# those imports would add ~0.1 s to its start-up (tests/unit/cli/test_startup_imports.py).
 app = typer.Typer()
 
 WidgetOption = Annotated[
