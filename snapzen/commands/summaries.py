@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from snapzen.commands.retention_forget import describe as describe_forgotten
-
 if TYPE_CHECKING:  # types only: this module stays light at import
     from snapzen.commands.access_request import AccessResult
     from snapzen.commands.backfill import BackfillPlan, BackfillResult
@@ -170,8 +168,10 @@ def _planned(result: SweepResult) -> Iterator[str]:
         yield f"would delete Zendesk user {user} (no ticket names them after this)"
     if result.users_kept:
         yield f"{result.users_kept} Zendesk user(s) kept: other tickets name them"
+    from snapzen.commands.retention_forget import describe  # lazy: the CLI's start-up
+
     for period in result.forgotten:
-        yield describe_forgotten(period, planned=True)
+        yield describe(period, planned=True)
 
 
 def _swept(result: SweepResult) -> Iterator[str]:
@@ -189,8 +189,10 @@ def _swept(result: SweepResult) -> Iterator[str]:
             f"{r['found']}, deleted {r['deleted']}, already gone {r['already_gone']}, "
             f"held {r['held']}, failed {r['failed']}"
         )
+    from snapzen.commands.retention_forget import describe  # lazy: the CLI's start-up
+
     for period in result.forgotten:
-        yield describe_forgotten(period, planned=False)
+        yield describe(period, planned=False)
 
 
 def verify_lines(verdict: Verdict, thorough: bool) -> tuple[bool, list[Line]]:
