@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,7 +39,8 @@ from snapzen.commands.backup import backup_ledger
 from snapzen.commands.scheduler import LOCK_POLL_SECONDS, patiently
 from snapzen.ledger.store.case_status import CaseStatus, sql_list
 from snapzen.ledger.store.cursor_rules import UTC_TIMEZONE, backfill_day_finished, oldest_held
-from snapzen.ledger.store.db import ensure_ledger, open_db, open_ledger, transaction
+from snapzen.ledger.store.db import ensure_ledger, open_db, open_ledger
+from snapzen.ledger.store.outbox import mark_backfill_finished
 from snapzen.policy.models import EncodedTicket, ImportTicket, JobResult, JobStatus
 from snapzen.support import clock, errors
 from snapzen.support.log import get_logger
@@ -126,28 +127,6 @@ def finished_windows(db: sqlite_utils.Database, plan: BackfillPlan) -> set[tuple
     ).fetchall()
     wanted = set(plan.windows)
     return {(r[0], r[1]) for r in rows} & wanted
-
-
-def mark_finished(
-    db: sqlite_utils.Database,
-    windows: dict[str, int],
-    day: date,
-    *,
-    run_id: str,
-    actor: str,
-    now: datetime,
-) -> None:
-    """Record ``{widget: fetched}`` for ``day`` as finished, in one transaction."""
-    with transaction(db) as conn:
-        for widget, fetched in windows.items():
-            conn.execute(
-                """INSERT INTO backfill_windows (widget_id, day, run_id, actor, fetched,
-                       finished_at) VALUES (?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(widget_id, day) DO UPDATE SET run_id = excluded.run_id,
-                       actor = excluded.actor, fetched = excluded.fetched,
-                       finished_at = excluded.finished_at""",
-                (widget, day.isoformat(), run_id, actor, fetched, clock.format(now)),
-            )
 
 
 # ---------------------------------------------------------------- progress + result
@@ -395,7 +374,7 @@ def _slice_body(
         timezone, interrupted = pipeline.settings.snapengage.timezone, pipeline.interrupted
         for day, widgets in taken:
             if backfill_day_finished(day, today, timezone=timezone, interrupted=interrupted):
-                mark_finished(
+                mark_backfill_finished(
                     pipeline.db,
                     {widget: fetched.get((widget, day, day), 0) for widget in widgets},
                     day,

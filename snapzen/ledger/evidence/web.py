@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -37,217 +38,42 @@ DB_NAME = "ledger"  # Datasette names the database after the file stem: /ledger
 # Personal data, and key material, that never leave the live file.
 HIDDEN_COLUMNS = {"cases": ("raw",), "period_keys": ("key",)}
 
-TABLE_DESCRIPTIONS = {
-    "events": (
-        "The ledger: append-only, hash-chained rows (never edited), one per event (the event "
-        "column), each with its time (recorded_at): restricted transfers of chats to Zendesk "
-        "(event transfer), every other decision about a chat (sent, withheld, ignored, "
-        "failed, dismissed, adopted), ticket erasures and expiries, finished runs, "
-        "data-subject requests, access packs and legal holds. 'Ledger rows' counts all of "
-        "them, 'decisions' the rows about chats, 'transfers' the restricted transfers."
-    ),
-    "transfers": (
-        "The restricted transfers (Art. 30(1)(e)): a view of the events whose event is "
-        "transfer, one row per chat sent to Zendesk outside the EEA/UK, with its legal basis "
-        "and its time (transferred_at). seq and hash are the event's in the chain."
-    ),
-    "cases": "Staging outbox: one row per SnapEngage case and its sync status (raw payload "
-    "removed from this copy).",
-    "runs": "One row per snapzen run (kind: sync, backfill, retry, retention, erase, ...) and "
-    "how it ended.",
-    "state": "Per-widget cursor: every case on days before cursor_day is in a terminal state.",
-    "backfill_windows": "Finished `snapzen backfill` windows (widget, UTC day) a rerun skips.",
-    "erased_subjects": "People erased under Art. 17 (HMAC only): their chats that started "
-    "before the erasure are never sent, even after a restore.",
-    "ledger_meta": "The ledger's identity: id, creation time, fingerprint of its key (an HMAC "
-    "derived from the key, never the key).",
-    "case_flags": "Cases a person must decide (e.g. several Zendesk tickets with one "
-    "external_id); nothing is deleted automatically.",
-    "period_keys": "The months (of chat start) and request periods (req-YYYY-MM) whose "
-    "subject-reference key still exists (the key itself is not in this copy); a period's row "
-    "goes when the retention sweep forgets it.",
-    "subject_periods": "Which chained reference of a chat or request row is which person's "
-    "lookup reference, per period; a forgotten period's rows are deleted, so its chain rows "
-    "link to nobody.",
-    "legacy_refs": "Up to which row the chain's references are legacy: chained before period "
-    "keys, keyed by the ledger key itself (`snapzen status`, legacy_references).",
-}
-
-COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
-    "events": {
-        "seq": "Position in the hash chain (1, 2, 3, … without gaps).",
-        "event": "What the row records: " + describe_all() + ".",
-        "case_id": "SnapEngage case id of the chat.",
-        "widget_id": "SnapEngage widget the chat came through.",
-        "subject_ref": "Pseudonymous data-subject key: HMAC-SHA256 of the lower-cased email "
-        "under the ledger key (never the email). Use the by_subject query.",
-        "origin_country": "Visitor country (ISO 3166 alpha-2) reported by SnapEngage.",
-        "recipient": "Who received the data (the importer, e.g. Zendesk, Inc.).",
-        "destination_country": "Third country the data went to (Zendesk hosting region).",
-        "legal_basis": "Chapter V basis: art45 adequacy, art46 safeguards, art49_1a explicit "
-        "consent, art49_1b contract necessity.",
-        "mechanism_ref": "The adequacy decision or safeguard relied on (e.g. SCC module).",
-        "consent_variable": "Chat variable that carried the consent answer (Art. 49(1)(a)).",
-        "consent_value": "The consent answer as recorded.",
-        "consent_source": "Where the consent was found (javascript/operator variables, labels).",
-        "consent_observed_at": "When consent was given, if a source said so (the chat's start "
-        "is details.chat_started_at, not this). Rows before the decision log held the chat start.",
-        "data_categories": "JSON list of personal-data categories transferred.",
-        "redactions": "JSON {category: count} of values redacted before sending (no values).",
-        "ticket_id": "Zendesk ticket id that holds the transcript.",
-        "recorded_at": "Time of the event (UTC, ISO 8601): the transfer, the erasure, the "
-        "run's end, ... (its record keeps the key transferred_at, the column's name before "
-        "schema 9).",
-        "retention_until": "Date the ticket is due for deletion (storage period, Art. 15(1)(d)).",
-        "run_id": "snapzen run that wrote the row (see runs).",
-        "actor": "Who ran it: cron or a named engineer.",
-        "details": "JSON details of the event, e.g. an erasure's reason and transfer_seq.",
-        "prev_hash": "Hash of the previous row (64 zeros for the first).",
-        "hash": "SHA-256 over prev_hash, seq and this row's record (tamper evidence).",
-        "chain_version": "How the hash is computed: 3 = over prev_hash, seq and record; "
-        "empty (1) and 2 = over prev_hash and record (docs/auditing.md).",
-        "record": "The JSON the hash covers; every other column is read from it.",
-    },
-    "cases": {
-        "case_id": "SnapEngage case id.",
-        "widget_id": "SnapEngage widget.",
-        "day": "UTC day the chat started (YYYY-MM-DD).",
-        "case_type": "SnapEngage case type (chat, offline).",
-        "started_at": "Chat start (UTC).",
-        "ended_at": "Chat end (UTC).",
-        "status": "pending, pushing, synced, withheld, failed or ignored.",
-        "outcome": "Consent decision: eligible, withheld or not_restricted.",
-        "legal_basis": "Chapter V basis chosen for the transfer (if eligible).",
-        "reason": "Why the chat was withheld or ignored.",
-        "error": "Last failure, one line.",
-        "attempts": "Push attempts so far.",
-        "ticket_id": "Zendesk ticket id once synced.",
-        "batch_id": "Push batch (write-ahead intent).",
-        "job_id": "Zendesk import job id.",
-        "pushed_at": "When the batch was pushed (UTC).",
-        "synced_at": "When the ticket was confirmed (UTC).",
-        "raw_purged_at": "When the raw SnapEngage payload was deleted (UTC).",
-        "first_seen_at": "When snapzen first staged the case (UTC).",
-        "updated_at": "Last status change (UTC).",
-        "run_id": "Run that last changed the case.",
-        "transfer_draft": "JSON ledger fields prepared before the push (pseudonymous).",
-        "expired_at": "When the retention sweep saw Zendesk confirm the ticket's deletion "
-        "(UTC); matches an `expired` ledger event.",
-        "name_ref": "HMAC of the visitor's name (never the name): tells people who typed "
-        "the same email apart (subject access and erasure refuse such a reference).",
-    },
-    "runs": {
-        "run_id": "Run id.",
-        "kind": "sync, backfill, retry, retention or erase.",
-        "actor": "cron or a named engineer.",
-        "started_at": "Start (UTC).",
-        "finished_at": "End (UTC).",
-        "outcome": "running, ok, partial (some cases failed or at risk), interrupted "
-        "(stopped by SIGTERM or Ctrl-C before it finished) or aborted (an error).",
-        "exit_code": "The exit code the command ended with (0 ok, 1 interrupted or aborted, "
-        "2 configuration error, 3 partial).",
-        "fetched": "Cases fetched.",
-        "created": "Tickets created.",
-        "withheld": "Chats withheld.",
-        "failed": "Cases failed.",
-        "details": "JSON counts and notes.",
-        "error": "Why the run aborted or was interrupted, one line.",
-    },
-    "state": {
-        "widget_id": "SnapEngage widget.",
-        "cursor_day": "Every case on days before this one is in a terminal state.",
-        "updated_at": "Last cursor move (UTC).",
-    },
-    "backfill_windows": {
-        "widget_id": "SnapEngage widget.",
-        "day": "UTC day fetched (YYYY-MM-DD).",
-        "run_id": "Backfill run that finished the window.",
-        "actor": "Who ran the backfill.",
-        "fetched": "Cases fetched for that day.",
-        "finished_at": "When the window finished (UTC).",
-    },
-    "erased_subjects": {
-        "subject_ref": "HMAC of the erased person's email (never the email).",
-        "erased_at": "Time of the (latest) erasure; chats started up to here are withheld.",
-        "request_id": "The request in the journal (`request` events) that erased them.",
-    },
-    "ledger_meta": {
-        "name": "ledger_id, created_at, key_fingerprint or bound_by.",
-        "value": "Its value (the key fingerprint is an HMAC derived from the key).",
-    },
-    "case_flags": {
-        "case_id": "SnapEngage case id.",
-        "kind": "duplicate_tickets, ticket_mismatch or ticket_for_withheld.",
-        "ticket_ids": "JSON list of the Zendesk tickets found.",
-        "source": "What found it: init --adopt, restore or recovery.",
-        "details": "JSON, more about the finding.",
-        "flagged_at": "When it was flagged (UTC).",
-        "resolved_at": "When a person resolved it (empty: open).",
-    },
-    "period_keys": {
-        "period": "YYYY-MM (UTC month of chat start) or req-YYYY-MM (request period).",
-        "created_at": "When the period's first row was recorded (UTC).",
-    },
-    "subject_periods": {
-        "chain_ref": "subject_ref as chained on the period's rows (HMAC under its key).",
-        "lookup_ref": "The person's reference (cases.subject_ref: HMAC of the email).",
-        "period": "YYYY-MM (a chat month) or req-YYYY-MM (a request period).",
-    },
-    "legacy_refs": {
-        "kind": "chats or requests: the rows of that kind the bound applies to.",
-        "last_seq": "Rows of that kind up to this seq carry the ledger-key reference itself.",
-    },
-}
-
-# The transfers view: the events' own columns, the time under the name true of transfers.
-COLUMN_DESCRIPTIONS["transfers"] = {
-    **{
-        name: text
-        for name, text in COLUMN_DESCRIPTIONS["events"].items()
-        if name not in ("event", "recorded_at", "prev_hash", "chain_version", "record")
-    },
-    "transferred_at": "Time of the transfer (UTC, ISO 8601).",
-}
-
+# The prose (title, table and column descriptions, canned queries) is Datasette metadata in
+# web_metadata.json beside this module; here only what is computed is filled in: the event
+# names, the transfers view's columns (the events' own) and the SQL shared with the report.
+METADATA_FILE = "web_metadata.json"
 _ON_TRANSFERS = {"time": "transferred_at", "table": "transfers", "where": ""}
+# The {names} the queries' sql in the file may use.
+SQL_NAMES = {
+    "subject_columns": ", ".join(SUBJECT_COLUMNS),
+    "keyed_events": KEYED_SQL,
+    "not_deleted": NOT_DELETED_SQL,
+    "withheld": CaseStatus.WITHHELD.value,
+    "by_month": BY_MONTH_SQL.format(n="transfers", **_ON_TRANSFERS),
+    "by_basis": BY_BASIS_SQL.format(**_ON_TRANSFERS),
+}
+# The events' columns the transfers view does not have (it names the time transferred_at).
+_NOT_IN_TRANSFERS = ("event", "recorded_at", "prev_hash", "chain_version", "record")
+
+_FILE: dict[str, Any] = json.loads(
+    resources.files("snapzen.ledger.evidence").joinpath(METADATA_FILE).read_text(encoding="utf-8")
+)
+_DATABASE: dict[str, Any] = _FILE["databases"][DB_NAME]
+TABLE_DESCRIPTIONS: dict[str, str] = {
+    table: entry["description"] for table, entry in _DATABASE["tables"].items()
+}
+COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
+    table: entry["columns"] for table, entry in _DATABASE["tables"].items() if "columns" in entry
+}
+_EVENTS = COLUMN_DESCRIPTIONS["events"]
+_EVENTS["event"] = _EVENTS["event"].format(events=describe_all())
+COLUMN_DESCRIPTIONS["transfers"] = {
+    **{name: text for name, text in _EVENTS.items() if name not in _NOT_IN_TRANSFERS},
+    **COLUMN_DESCRIPTIONS["transfers"],
+}
 CANNED_QUERIES: dict[str, dict[str, Any]] = {
-    "by_subject": {
-        "title": "Every ledger row of one data subject (Art. 15)",
-        "description": "Paste the subject_ref (`snapzen ledger subject --email … --format json` "
-        "prints it): the person's transfers (recipients, third country, basis/safeguard and "
-        "storage period) and every other event about their chats (withheld, erased, "
-        "expired, ...).",
-        "sql": f"SELECT {', '.join(SUBJECT_COLUMNS)} FROM events WHERE subject_ref IN "
-        "(SELECT chain_ref FROM subject_periods WHERE lookup_ref = :subject_ref) OR "
-        f"(subject_ref = :subject_ref AND event NOT IN {KEYED_SQL}) ORDER BY seq",
-    },
-    "by_month": {
-        "title": "Restricted transfers by month and legal basis",
-        "sql": BY_MONTH_SQL.format(n="transfers", **_ON_TRANSFERS),
-    },
-    "by_basis": {
-        "title": "Restricted transfers by legal basis and mechanism (Art. 30(1)(e))",
-        "description": "Art. 49 derogations in many months are regular transfers, which EDPB "
-        "Guidelines 2/2018 do not see as covered by a derogation.",
-        "sql": BY_BASIS_SQL.format(**_ON_TRANSFERS),
-    },
-    "expiring_soon": {
-        "title": "Transfers whose retention ends soon",
-        "description": "Restricted transfers whose ticket is due for deletion within the "
-        "number of days given below (days) and was not yet erased or expired.",
-        "sql": "SELECT t.seq, t.ticket_id, t.case_id, t.retention_until, t.recipient, "
-        "t.legal_basis FROM transfers t WHERE t.retention_until >= date('now') "
-        "AND t.retention_until <= date('now', '+' || CAST(:days AS INTEGER) || ' days') "
-        f"AND {NOT_DELETED_SQL} ORDER BY t.retention_until, t.seq",
-    },
-    "withheld": {
-        "title": "Withheld chats by reason and month",
-        "description": "Chats not sent, counted by the reason recorded (no consent value, "
-        "consent refused, a person erased under Art. 17, ...), month and widget.",
-        "sql": "SELECT coalesce(reason, '(none)') AS reason, substr(day, 1, 7) AS month, "
-        f"widget_id, count(*) AS cases FROM cases WHERE status = '{CaseStatus.WITHHELD}' "
-        "GROUP BY 1, 2, 3 ORDER BY month, cases DESC",
-    },
+    name: {**query, "sql": query["sql"].format_map(SQL_NAMES)}
+    for name, query in _DATABASE["queries"].items()
 }
 
 
@@ -328,17 +154,11 @@ def build_metadata(snapshot: Path, *, sha256: str | None = None) -> dict[str, An
             tables[chained]["sort_desc"] = "seq"
     snapshot_note = f" Snapshot SHA-256: {sha256}." if sha256 else ""
     return {
-        "title": "snapzen ledger",
-        "description": (
-            "Read-only record of what snapzen did with visitors' chats: every restricted "
-            "transfer to Zendesk and every other decision and event, with the runs that made "
-            "them (GDPR Art. 30 / Art. 15 evidence). No raw personal data: subjects appear only as "
-            "HMAC references. Served immutable; verify integrity with `snapzen ledger verify "
-            "--checkpoint FILE`." + snapshot_note
-        ),
+        "title": _FILE["title"],
+        "description": _FILE["description"] + snapshot_note,
         "databases": {
             DB_NAME: {
-                "description": "Sanitized snapshot of the snapzen ledger.",
+                "description": _DATABASE["description"],
                 "tables": tables,
                 "queries": CANNED_QUERIES,
             }

@@ -1,7 +1,7 @@
-"""The `cases` outbox and cursors (`state`): every state change the pass makes is one of
-these functions, each a single transaction, so a crash leaves the row in a state that
-recovery knows how to finish. People's commands change a case through the ledger's
-``transitions``; run rows are its ``runs``; statuses its ``CaseStatus``.
+"""The `cases` outbox, cursors (`state`) and finished backfill windows: every state change
+the pass makes is one of these functions, each a single transaction, so a crash leaves the
+row in a state that recovery knows how to finish. People's commands change a case through
+the ledger's ``transitions``; run rows are its ``runs``; statuses its ``CaseStatus``.
 
     pending ──push──▶ pushing ──job result──▶ synced      (+ transfer row, same transaction)
        │                 │        └──item error──▶ failed ──(next run, attempts left)──▶ pending
@@ -565,3 +565,26 @@ def advance_cursor(
             (widget_id, new.isoformat(), clock.format(now)),
         )
     return new
+
+
+def mark_backfill_finished(
+    db: sqlite_utils.Database,
+    windows: dict[str, int],
+    day: date,
+    *,
+    run_id: str,
+    actor: str,
+    now: datetime,
+) -> None:
+    """Record ``{widget: fetched}`` for ``day`` in `backfill_windows` (a rerun of `snapzen
+    backfill` skips them), in one transaction."""
+    with transaction(db) as conn:
+        for widget, fetched in windows.items():
+            conn.execute(
+                """INSERT INTO backfill_windows (widget_id, day, run_id, actor, fetched,
+                       finished_at) VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(widget_id, day) DO UPDATE SET run_id = excluded.run_id,
+                       actor = excluded.actor, fetched = excluded.fetched,
+                       finished_at = excluded.finished_at""",
+                (widget, day.isoformat(), run_id, actor, fetched, clock.format(now)),
+            )

@@ -7,11 +7,13 @@ The browser tests start `datasette serve -i` on a sanitized snapshot exactly as
 from __future__ import annotations
 
 import csv
+import fnmatch
 import io
 import socket
 import sqlite3
 import subprocess
 import time
+import tomllib
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -92,6 +94,26 @@ def test_canned_queries_are_valid_read_only_sql(tmp_path: Path) -> None:
     for name, query in web.CANNED_QUERIES.items():
         assert "write" not in query, name
         conn.execute(query["sql"], {"subject_ref": "x", "days": "90"}).fetchall()
+
+
+def test_metadata_file_ships_with_the_package() -> None:
+    # `pip install .` (the container image, an auditor's venv) carries a file that is not
+    # Python only if pyproject.toml lists it as package data: else `ledger serve` fails there.
+    root = Path(__file__).resolve().parents[3]
+    listed = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+        "setuptools"
+    ]["package-data"]
+    data = [
+        path
+        for path in (root / "snapzen").rglob("*")
+        if path.is_file() and path.suffix not in (".py", ".pyc")
+    ]
+    assert root / "snapzen/ledger/evidence" / web.METADATA_FILE in data
+    for path in data:
+        package = ".".join(path.parent.relative_to(root).parts)
+        patterns = listed.get(package, [])
+        where = path.relative_to(root)
+        assert any(fnmatch.fnmatch(path.name, p) for p in patterns), f"list {where} in pyproject"
 
 
 # --- headless Chromium ------------------------------------------------------------------------

@@ -1,9 +1,9 @@
-"""Only ``snapzen/ledger/`` writes the ledger's ``cases``, ``runs`` and ``events`` tables.
+"""Only ``snapzen/ledger/`` writes the ledger's tables (cases, runs, events, cursors, backfill
+windows, ...: every table of a fresh ledger).
 
 Every status change is a named function there (``snapzen.ledger.store.outbox`` for the pass,
-``snapzen.ledger.store.transitions`` for people's commands, ``snapzen.ledger.store.runs`` for run
-rows),
-so the chained decision that explains a change is written in the same transaction, and
+``snapzen.ledger.store.transitions`` for people's commands, ``snapzen.ledger.store.runs`` for
+run rows), so the chained decision that explains a change is written in the same transaction, and
 ``ledger verify`` can trust the working tables. Read from the source with ``ast``: every
 string literal (f-strings too, their holes read as ``?``) and every sqlite_utils table write
 (``db["cases"].insert(...)``, ``db.table("runs").update(...)``) outside ``snapzen/ledger/``.
@@ -19,9 +19,15 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[3] / "snapzen"
 OWNER = PACKAGE / "ledger"
-TABLES = ("cases", "runs", "events", "transfers")  # transfers: the table before schema 9
+# Every table of a fresh ledger (test_every_ledger_table_is_checked), and transfers: the table
+# before schema 9. Listing only cases, runs and events once let `snapzen backfill` write
+# backfill_windows from commands/ unseen.
+TABLES = (
+    "cases", "runs", "events", "transfers", "state", "backfill_windows", "erased_subjects",
+    "ledger_meta", "case_flags", "period_keys", "subject_periods", "legacy_refs",
+)  # fmt: skip
 
-_NAME = r"""[\s"'`\[]*(?:main\s*\.\s*)?["'`\[]?(?P<table>cases|runs|events|transfers)\b"""
+_NAME = r"""[\s"'`\[]*(?:main\s*\.\s*)?["'`\[]?(?P<table>""" + "|".join(TABLES) + r""")\b"""
 WRITE_SQL = re.compile(
     r"\b(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM"
     r"|DROP\s+TABLE(?:\s+IF\s+EXISTS)?|ALTER\s+TABLE)" + _NAME,
@@ -76,7 +82,7 @@ def _table_name(node: ast.AST) -> str | None:
 
 
 def writes(source: str, filename: str = "<source>") -> Iterator[tuple[int, str]]:
-    """(line, what) for each write to cases/runs/transfers in ``source``."""
+    """(line, what) for each write to a ledger table (``TABLES``) in ``source``."""
     tree = ast.parse(source, filename)
     skip = _docstrings(tree)
     inside_fstring = {
@@ -142,6 +148,9 @@ def dismiss(conn, db, case_id, table):
     conn.execute("SELECT status FROM cases WHERE case_id = ?", (case_id,))
     conn.execute("UPDATE case_flags SET resolved_at = ?", ("now",))
     db["cases"].count
+    conn.execute("INSERT INTO backfill_windows (widget_id, day) VALUES (?, ?)", ("w", "d"))
+    db["state"].upsert({"widget_id": "w"}, pk="widget_id")
+    conn.execute("UPDATE cases_archive SET status = 'x'")  # not a ledger table
 '''
     assert sorted(writes(source)) == [
         (4, "UPDATE cases"),
@@ -150,7 +159,29 @@ def dismiss(conn, db, case_id, table):
         (10, 'UPDATE "cases'),
         (11, "runs.insert()"),
         (12, "events.delete_where()"),
+        (14, "UPDATE case_flags"),
+        (16, "INSERT INTO backfill_windows"),
+        (17, "state.upsert()"),
     ]
+
+
+def test_every_ledger_table_is_checked(tmp_path: Path) -> None:
+    # A table added to the schema but not to TABLES could be written from anywhere unseen.
+    from snapzen.ledger.store.db import open_db
+
+    db = open_db(tmp_path / "fresh.db", create=True)
+    try:
+        names = {
+            str(row[0])
+            for row in db.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+                "AND name NOT LIKE 'sqlite_%'"
+            )
+        }
+    finally:
+        db.conn.close()
+    assert names >= {"cases", "events", "backfill_windows"}  # the schema was read
+    assert names <= set(TABLES), f"add {sorted(names - set(TABLES))} to TABLES"
 
 
 def test_the_ledger_package_itself_is_where_the_writes_are() -> None:
@@ -163,3 +194,4 @@ def test_the_ledger_package_itself_is_where_the_writes_are() -> None:
     assert any(w.startswith("UPDATE cases") for w in owned)
     assert any(w.startswith("INSERT INTO runs") for w in owned)
     assert any(w.startswith("INSERT INTO events") for w in owned)
+    assert any(w.startswith("INSERT INTO backfill_windows") for w in owned)
