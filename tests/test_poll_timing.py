@@ -151,16 +151,33 @@ def test_each_refusal_for_a_full_cap_holds_slots_longer_before_taking_them_free(
 
 
 def test_with_no_batch_left_to_send_the_pass_polls_once_when_the_newest_can_be_done() -> None:
+    """Jobs that end within the gap of the newest are found by one poll at its time."""
     jobs, sink, clock = _jobs(default=8.0, first_guess=8.0)
     _add(jobs, sink, 0)
     clock.advance(8.0)
     assert jobs.poll().finished == 1  # the duration is known: 8 s
     _add(jobs, sink, 1)
-    clock.advance(3.0)
+    clock.advance(0.5)
     _add(jobs, sink, 2)
     assert jobs.poll_at() == pytest.approx(clock() + 8.0)  # job2's time
     clock.now = jobs.poll_at() or 0.0
     assert jobs.poll().finished == 2  # one poll finds both
+
+
+def test_jobs_due_well_before_the_newest_are_recorded_while_it_runs() -> None:
+    """The drain: one poll at the time of the jobs due more than the gap (1 s) before the
+    newest, so their results are written while it still runs; then one at the newest's."""
+    jobs, sink, clock = _jobs(default=8.0, first_guess=8.0)
+    _add(jobs, sink, 0)
+    clock.advance(8.0)
+    jobs.poll()
+    start = clock()
+    for n, wait in ((1, 0.5), (2, 3.0), (3, 0.0)):  # job 3 starts 3 s after job 2
+        _add(jobs, sink, n)
+        clock.advance(wait)
+    found = [_poll_when_due(jobs, clock), _poll_when_due(jobs, clock)]
+    assert found == [2, 1]
+    assert [round(t - start, 3) for t in sink.polls[1:]] == [8.5, 11.5]
 
 
 def test_never_sooner_than_the_gap_after_the_last_poll() -> None:

@@ -15,8 +15,9 @@ Zendesk's job cap, not the polls, sets the pace (issue 25), so a poll is not wha
   margin grows (``GAP`` x ``duration``, then doubling), so varying job times cost a few
   refused POSTs, not one a slot.
 - Polls are for the results: while batches are left to send, once a cap's worth of jobs can be
-  done (one poll records them all); with none left, when the newest can be done. Never
-  sooner than ``GAP`` x ``duration`` after the previous poll: never a busy poll.
+  done (one poll records them all); with none left, when the newest can be done, after one
+  poll for those due well before it (recorded while it runs). Never sooner than ``GAP`` x
+  ``duration`` after the previous poll: never a busy poll.
 """
 
 from __future__ import annotations
@@ -122,13 +123,16 @@ class Jobs:
 
     def poll_at(self, *, wait_for: int = 0) -> float | None:
         """When to poll next (monotonic seconds); None when no job is in flight. Until a job
-        has finished, at the oldest job's time; then when the ``wait_for`` oldest jobs (every
-        job in flight if 0 or fewer are) can be done."""
+        has finished, at the oldest job's time; then when the ``wait_for`` oldest jobs can be
+        done, or with 0 (nothing left to send) when the newest can be, after one poll for the
+        jobs due more than the gap before it."""
         if not self.flying:
             return None
-        dues = sorted(self.due(job) for job in self.flying.values())
+        dues, gap = sorted(self.due(job) for job in self.flying.values()), GAP * self.duration()
         at = dues[0] if not self.took else dues[min(wait_for or len(dues), len(dues)) - 1]
-        return max(at, self.last_poll + GAP * self.duration())
+        if self.took and not wait_for:  # first the jobs due well before the newest, if any
+            at = max((due for due in dues if due <= at - gap), default=at)
+        return max(at, self.last_poll + gap)
 
     def poll(self) -> Found:
         """One ``job_statuses`` for every job in flight. Finished jobs leave (their results
