@@ -409,6 +409,10 @@ def write_results(r: Run, args: argparse.Namespace) -> None:
         for line in head.splitlines()
         if line.startswith("| ") and "| run |" not in line and line.count("|") == 14
     ]
+    # Text after the table (a dated section at the top of the part) stays where it is.
+    lines = head.splitlines()
+    last = max((i for i, line in enumerate(lines) if line.startswith("| ")), default=len(lines))
+    after_table = "\n".join(lines[last + 1 :]).strip()
     key = f"| {r.label} | {r.chats:,} |"
     rows = [line for line in rows if not line.startswith(key)] + [_row(r)]
     # By version (v2 before v10), rows of one version in the order they were added.
@@ -448,6 +452,8 @@ def write_results(r: Run, args: argparse.Namespace) -> None:
         *rows,
         "",
     ]
+    if after_table:
+        section += [after_table, ""]
     if notes:
         section += [notes, ""]
     block = "\n".join(section)
