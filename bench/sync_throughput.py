@@ -48,6 +48,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import timeline as timeline_mod  # noqa: E402
 from snapzen.sandbox import Sandbox, SandboxConfig  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -143,6 +144,7 @@ class Run:
     load: tuple[float, float] = (0.0, 0.0)
     cpu_s: float = 0.0  # snapzen process, user + system
     sandbox_cpu_s: float = 0.0  # the benchmark process (mostly the sandbox) during the run
+    timeline: timeline_mod.Timeline | None = None  # with --timeline
 
     @property
     def chats_per_s(self) -> float:
@@ -280,7 +282,9 @@ def run(args: argparse.Namespace) -> Run:
         # each start of the CLI and of its worker (~60 ms each), a cost no install pays.
         compileall.compile_dir(ROOT / "snapzen", quiet=1)
         print(f"running snapzen backfill --since {since} --until {until} ...")
+        finish = timeline_mod.record(sb.app) if args.timeline else None
         load_before = os.getloadavg()[0]
+        cli_started = time.time()
         code, wall, rss, cpu, sandbox_cpu, stdout, stderr = _run_cli(
             env,
             ["backfill", "--since", since, "--until", until, "--progress-every", "3600"],
@@ -290,6 +294,9 @@ def run(args: argparse.Namespace) -> Run:
         )
         load = (load_before, os.getloadavg()[0])
         state = sb.state()
+        line = finish(cli_started, wall) if finish else None
+        if line is not None:
+            timeline_mod.write(line, args.timeline)
         if args.keep_log:
             Path(args.keep_log).write_text(stderr)
         if code not in (0, 3):
@@ -325,6 +332,7 @@ def run(args: argparse.Namespace) -> Run:
             cpu_s=cpu,
             sandbox_cpu_s=sandbox_cpu,
             load=load,
+            timeline=line,
         )
 
 
@@ -361,6 +369,8 @@ def report(r: Run, args: argparse.Namespace) -> str:
         f"  wall / bound           {r.ratio:8.2f}x",
         f"  load average (1 min)   {r.load[0]:8.2f} before, {r.load[1]:.2f} after (2 CPUs)",
     ]
+    if r.timeline is not None:
+        lines.append(timeline_mod.summary(r.timeline, cap=JOB_CAP, job_s=args.job_seconds))
     return "\n".join(lines)
 
 
@@ -399,6 +409,10 @@ def write_results(r: Run, args: argparse.Namespace) -> None:
         for line in head.splitlines()
         if line.startswith("| ") and "| run |" not in line and line.count("|") == 14
     ]
+    # Text after the table (a dated section at the top of the part) stays where it is.
+    lines = head.splitlines()
+    last = max((i for i, line in enumerate(lines) if line.startswith("| ")), default=len(lines))
+    after_table = "\n".join(lines[last + 1 :]).strip()
     key = f"| {r.label} | {r.chats:,} |"
     rows = [line for line in rows if not line.startswith(key)] + [_row(r)]
     # By version (v2 before v10), rows of one version in the order they were added.
@@ -438,6 +452,8 @@ def write_results(r: Run, args: argparse.Namespace) -> None:
         *rows,
         "",
     ]
+    if after_table:
+        section += [after_table, ""]
     if notes:
         section += [notes, ""]
     block = "\n".join(section)
@@ -481,6 +497,12 @@ def main() -> None:
         "--py-spy-idle",
         action="store_true",
         help="with --py-spy: also sample waiting threads, one stack root per thread",
+    )
+    parser.add_argument(
+        "--timeline",
+        metavar="FILE",
+        help="record every request and import job (sandbox side) into FILE (JSON) and print "
+        "where the wall time went against the bound (bench/timeline.py)",
     )
     parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
     parser.add_argument("--json", action="store_true", help="also print the run as JSON")

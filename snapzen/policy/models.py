@@ -17,14 +17,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
-    GetCoreSchemaHandler,
     ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_core import core_schema
 
 from snapzen.support import clock
 from snapzen.support.errors import InvalidRecordError
@@ -86,28 +85,9 @@ def _stringish(value: Any) -> Any:
     return None
 
 
-class _StringishSchema:
-    """``str | None`` that turns other values into text or None (``_stringish``).
-
-    A before-validator would call Python for every field of every transcript line; this
-    union lets pydantic-core accept a string or null by itself, left to right, and calls
-    ``_stringish`` only for the odd value (validation ~20 % faster, bench/RESULTS.md v6)."""
-
-    @classmethod
-    def __get_pydantic_core_schema__(
-        cls, source: Any, handler: GetCoreSchemaHandler
-    ) -> core_schema.CoreSchema:
-        return core_schema.union_schema(
-            [
-                core_schema.str_schema(strict=True),
-                core_schema.none_schema(),
-                core_schema.no_info_plain_validator_function(_stringish),
-            ],
-            mode="left_to_right",
-        )
-
-
-Text = Annotated[str | None, _StringishSchema]
+# ``str | None`` that turns other values into text or None. (A custom pydantic-core union
+# schema did this before issue 25; it did not buy 10 % at 1 s jobs: bench/RESULTS.md v14.)
+Text = Annotated[str | None, BeforeValidator(_stringish)]
 
 
 class NameValue(Lenient):
