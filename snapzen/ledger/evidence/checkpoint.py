@@ -30,7 +30,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from snapzen.ledger.rights import journal_file
+from snapzen.ledger.rights import journal_compaction, journal_file
 from snapzen.support.errors import ConfigError
 
 VERSION = 2
@@ -135,6 +135,15 @@ def journal_problem(point: SignedCheckpoint, path: Path, key: bytes | None) -> s
         lines = journal_file.read(path, key)
     except journal_file.JournalDamaged as exc:
         return f"erasure journal damaged: {exc}"
+    if len(lines) < point.journal_lines or lines[point.journal_lines - 1].mac != point.journal_head:
+        compacted = journal_compaction.superseded(lines, point.journal_lines)
+        if compacted is not None:  # a sweep rewrote it without forgotten requests' lines
+            if key is not None:
+                return None
+            return (
+                f"erasure journal {path} was compacted on {compacted.get('at')} after the "
+                "checkpoint: verify it with the ledger key"
+            )
     if len(lines) < point.journal_lines:
         return (
             f"erasure journal {path} ends at line {len(lines)}; the checkpoint signed line "
