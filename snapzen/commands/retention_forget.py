@@ -115,7 +115,9 @@ def forget_due(
             for c in copies.recorded(settings.ledger.path)
             if c.kind == copies.JOURNAL_COPY and Path(c.path).exists()
         ]
-        log.warning("rights_journal_compacted", older_journal_copies_still_holding=older)
+        (log.warning if older else log.info)(
+            "rights_journal_compacted", older_journal_copies_still_holding=older
+        )
     if done:
         # Fold the WAL into the file now, so the destroyed keys' pages (overwritten there:
         # secure_delete) do not linger in the write-ahead log (best effort: a reader may hold it).
