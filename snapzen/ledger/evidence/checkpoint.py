@@ -10,7 +10,9 @@ the operator alone.
 File format (version 2, JSON): kind, version, seq, hash, row_count, created_at, optionally
 ``journal_lines`` and ``journal_head`` (the rights journal's line count and its last line's
 MAC when the checkpoint was made: the signature covers the journal too, so a line deleted
-from its end or rewritten is caught; older checkpoints without them stay valid), and
+from its end or rewritten is caught, unless a keyed ``compacted`` line records that the
+sweep rewrote it without forgotten requests' lines after the checkpoint; older checkpoints
+without them stay valid), and
 ``signatures``: a list of {key_fingerprint, signature}, the signature being Ed25519 over the
 canonical JSON (sorted keys, no spaces, UTF-8) of the other fields, base64-encoded. A key's
 fingerprint is ``sha256:`` + hex SHA-256 of its 32 raw public bytes.

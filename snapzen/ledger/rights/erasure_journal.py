@@ -11,7 +11,9 @@ ledger up to date from the journal united with the replaced ledger's own record.
 Lines are keyed and chained (``snapzen.ledger.rights.journal_file``): a deleted, reordered, forged
 or edited line is refused, naming it. They carry ids and the subject's HMAC only, never an
 email. An erasure narrowed to some chats of a shared email (``--case``) journals those
-chats only, never the whole reference: the other people behind it are not erased.
+chats only, never the whole reference: the other people behind it are not erased. Once a
+request period is forgotten, its requests' lines are removed from the journal
+(snapzen.ledger.rights.journal_compaction); its ``period_forgotten`` line stays.
 """
 
 from __future__ import annotations
