@@ -26,7 +26,7 @@ def reapply_journal(
         if path == live:
             erasure_journal.migrate(path, key, known)  # an old-format journal, once
         contents = erasure_journal.read(path, key, known=known)
-        journals = [p for p in {path, live} if p.is_file()]
+        journals = [p for p in dict.fromkeys((live, path)) if p.is_file()]
         # A request period forgotten stays forgotten: its requests are not re-appended, and
         # the months and request periods the journals forgot are forgotten again, as restore.
         gone = forget.journalled_requests(journals, key)
