@@ -21,15 +21,23 @@ $(DEMO_STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# pytest-xdist workers (PYTEST_WORKERS=0 runs in one process, e.g. to debug with -x).
-PYTEST_WORKERS ?= 4
+# pytest-xdist workers: one per core (PYTEST_WORKERS=0 runs in one process, e.g. to debug
+# with -x). The end-to-end tests' CLI runs are forked from a server per worker
+# (tests/e2e/cli_server.py), so they use CPU, not waits, and more workers than cores only
+# compete for them.
+PYTEST_WORKERS ?= auto
+
+# Python caches compiled bytecode in __pycache__ (git-ignored) for the test runs even where the
+# environment says PYTHONDONTWRITEBYTECODE: otherwise every worker and every CLI process
+# recompiles snapzen and the tests (5 s of CPU for each worker's collection alone).
+test test-fast: export PYTHONDONTWRITEBYTECODE :=
 
 # pytest exits 5 when it collected nothing: that is a failure here, not a pass.
 test: $(STAMP)
 	@$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
 
-# The quick loop: no end-to-end (real CLI against the sandbox) or browser tests.
+# The quick loop: no end-to-end (the real CLI as a process, the image install) or browser tests.
 test-fast: $(STAMP)
 	@$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) -m "not e2e and not browser" $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test-fast: no tests were collected" >&2; exit 1; fi; exit $$rc

@@ -4,12 +4,16 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-import responses
+import typer
+import typer.main
+import typer.testing
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
+from snapzen.clients.origin import mounted
 from snapzen.support.settings import Settings, load_settings
 from tests import fakes
 
@@ -25,6 +29,37 @@ hypothesis_settings.register_profile("explore", max_examples=1000, **_COMMON)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "snapzen"))
 
 
+def _shape(app: typer.Typer) -> tuple[object, ...]:
+    """What the Click tree of ``app`` is built from: its commands and groups, recursively."""
+    groups = app.registered_groups
+    return (
+        tuple(id(c.callback) for c in app.registered_commands),
+        tuple((g.name, _shape(g.typer_instance)) for g in groups if g.typer_instance),
+        id(app.registered_callback.callback) if app.registered_callback else None,
+    )
+
+
+_BUILT: dict[int, tuple[typer.Typer, tuple[object, ...], Any]] = {}
+_build_command = typer.main.get_command
+
+
+def _built_command(app: typer.Typer) -> Any:
+    """typer.main.get_command, built once per app and shape: Typer rebuilds the whole Click tree
+    (~80 ms) on every CliRunner.invoke, and the suite invokes the CLI in-process over a
+    thousand times. A Click command is reusable, as in any Click program; what a call depends
+    on (arguments, environment, terminal width) is read when it is invoked."""
+    shape = _shape(app)
+    built = _BUILT.get(id(app))
+    if built is None or built[0] is not app or built[1] != shape:
+        built = (app, shape, _build_command(app))
+        _BUILT[id(app)] = built
+    return built[2]
+
+
+typer.main.get_command = _built_command  # Typer.__call__ and test walks of the tree
+typer.testing._get_command = _built_command  # CliRunner.invoke
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's SNAPZEN_* variables or /run/secrets."""
@@ -36,7 +71,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # decides), which most tests are written around; tests of the Art. 3(1) case (and of the
     # setting's absence) set or remove it themselves.
     monkeypatch.setenv("SNAPZEN_TRANSFER__CONTROLLER_COUNTRY", "US")
-    # The notice the fake pages show (tests.fakes.make_case sends its version and a receipt).
+    # The notice the test pages show (tests.fakes.make_case sends its version and a receipt).
     monkeypatch.setenv("SNAPZEN_CONSENT__NOTICES", json.dumps(fakes.NOTICES))
     # A complete Art. 30 record: `ledger report` refuses without one (tests of that refusal
     # remove them).
@@ -58,8 +93,8 @@ def _reset_logging() -> Iterator[None]:
 
 @pytest.fixture
 def sync_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """Environment for a sync against the `responses` fakes, with its ledger created as
-    `snapzen init` would; returns the ledger path."""
+    """Environment for a sync against the in-process sandbox (the `apis` fixture), with its
+    ledger created as `snapzen init` would; returns the ledger path."""
     ledger = fakes.create_ledger(tmp_path / "snapzen.db")
     values = {
         "SNAPZEN_SNAPENGAGE__BASE_URL": fakes.SE_BASE,
@@ -87,6 +122,9 @@ def settings(sync_env: Path) -> Settings:
 
 
 @pytest.fixture
-def apis() -> Iterator[fakes.FakeApis]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield fakes.FakeApis(rsps)
+def apis() -> Iterator[fakes.SandboxApis]:
+    """The sandbox app in-process behind fakes.BASE: every session snapzen builds (from the
+    settings sync_env sets) mounts its adapter there."""
+    sandbox = fakes.SandboxApis()
+    with mounted(fakes.BASE + "/", sandbox.adapter):
+        yield sandbox

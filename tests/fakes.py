@@ -1,35 +1,37 @@
-"""Stateful fakes of the two APIs behind `responses` (unit level; the sandbox does end to end).
+"""What the unit and integration tests share: the constants of their settings, SnapEngage cases
+in the API's shape, and the sandbox (snapzen.sandbox, the one emulator of both APIs) mounted
+in-process behind the base URLs below (``SandboxApis``; the ``apis`` fixture in conftest).
 
-They keep real state (cases by widget, jobs, tickets), so tests assert on outcomes such as
-"exactly one ticket per case", not on which mock was called.
+Tests assert on the sandbox's state ("exactly one ticket per case"), not on which call was made.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from email.utils import formatdate
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-import responses
+from werkzeug.wrappers import Request, Response
 
 from snapzen.clients.ticket_deletion import DeletionOutcome
 from snapzen.ledger.store import outbox
+from snapzen.sandbox.config import SandboxConfig
+from snapzen.sandbox.inprocess import InProcessSandbox
 
-SE_BASE = "https://se.test"
-ZD_BASE = "https://zd.test"
+BASE = "https://sandbox.test"  # the in-process sandbox (no socket: snapzen.sandbox.inprocess)
+SE_BASE = f"{BASE}/snapengage"
+ZD_BASE = f"{BASE}/zendesk"
 ORG = "1234567890123456"
 SE_TOKEN = "se-secret-token-abcdef0123456789"
 ZD_EMAIL = "admin@company.test"
 ZD_TOKEN = "zd-secret-token-9876543210"
 LEDGER_KEY = "ledger-key-0123456789abcdef"
-# The consent notice the fake pages show (consent.notices; tests/conftest.py sets it).
+# The consent notice the test pages show (consent.notices; tests/conftest.py sets it).
 NOTICE_VERSION = "v1"
 NOTICE_SHA256 = "5" * 64
 NOTICES = {NOTICE_VERSION: NOTICE_SHA256}
@@ -114,263 +116,228 @@ def make_case(
     return case
 
 
-@dataclass
-class Job:
-    id: str
-    tickets: list[dict[str, Any]]
-    results: list[dict[str, Any]] = field(default_factory=list)
-    polls_until_done: int = 1
-    polls: int = 0
-    applied: bool = False
+# What the tests call each sandbox endpoint (``apis.requests``); others keep the sandbox's name.
+_NAMES = {
+    "snapengage.logs": "logs",
+    "zendesk.import_create_many": "create_many",
+    "zendesk.job_statuses_show_many": "show_many",
+    "zendesk.tickets_list": "lookup",
+    "zendesk.tickets_show_many": "tickets_show_many",
+    "zendesk.job_statuses_list": "job_statuses_list",
+    "zendesk.users_me": "users_me",
+    "zendesk.search_count": "search_count",
+    "zendesk.tickets_destroy_many": "destroy_many",
+    "zendesk.deleted_tickets_destroy_many": "purge_many",
+}
+_CREATE = "/zendesk/api/v2/imports/tickets/create_many"
+_SHOW_MANY = "/zendesk/api/v2/job_statuses/show_many"
+Answer = Callable[[Request], "Response | None"]
 
 
-class FakeApis:
-    """SnapEngage logs + Zendesk import/jobs/lookup, with real state."""
+class SandboxApis:
+    """The sandbox (snapzen.sandbox's WSGI app, in-process) as a test's SnapEngage and Zendesk,
+    with the few controls tests use. Its store and data are the sandbox's own; ``answer``
+    lets a unit test craft one endpoint's answer (a body the sandbox would never send).
 
-    def __init__(self, rsps: responses.RequestsMock, *, page_size: int = 100) -> None:
-        self.rsps = rsps
-        self.page_size = page_size
-        self.cases: dict[str, list[dict[str, Any]]] = {}
-        self.tickets: list[dict[str, Any]] = []
-        self.jobs: dict[str, Job] = {}
-        self.item_errors: dict[str, str] = {}  # external_id -> error details
-        self.fail_post_after_accept = 0  # the next N POSTs create the job, then answer 500
-        self.fail_post_before_accept = 0  # the next N POSTs answer 500 without creating anything
-        self.polls_until_done = 1
+    Jobs run on a clock of their own that moves one second per ``job_statuses/show_many``:
+    a job finishes at its ``polls_until_done``-th poll (1: the first), deterministically."""
+
+    def __init__(self, *, page_size: int = 100) -> None:
+        self._now = float(int(time.time()))
+        cfg = SandboxConfig(
+            chats=0,
+            long_transcripts=0,
+            org_id=ORG,
+            snapengage_token=SE_TOKEN,
+            zendesk_email=ZD_EMAIL,
+            zendesk_token=ZD_TOKEN,
+            retention_days=365 * 100,
+            page_size=page_size,
+            job_seconds=0.5,
+            job_retention_seconds=1e9,
+            max_jobs_in_flight=10**6,
+            rate_limit_per_minute=10**6,
+            tickets_index_per_minute=10**6,
+        )
+        self.box = InProcessSandbox(cfg, base_url=BASE)
+        self.app = self.box.app
+        self.store = self.app.store
+        self.store.clock = self._clock
+        self.box.adapter.app = self._serve
+        self.adapter = self.box.adapter
+        self.item_errors = self.store.refused  # external_id -> error details
+        self.answers: dict[str, Answer] = {}  # path -> a crafted answer (None: the sandbox's)
         self.reject_batches_with: set[str] = set()  # external ids that make a POST answer 422
-        self.job_cap: int | None = None  # unfinished jobs allowed before TooManyJobs
         self.too_many_jobs_next = 0  # the next N POSTs get TooManyJobs (others hold the cap)
         self.hide_jobs = False  # show_many omits every job (Zendesk is known to miss some)
         self.reject_credentials = False  # users/me (and only it) answers 401
-        self.send_date = True  # False: answers without a Date header (a proxy that drops it)
         # Job results in doubt: "shifted" (out of step by one, the last id named twice),
         # "duplicate_id" (the second result names the first's ticket), "missing_index" (the
         # last result left out); None: a clean answer.
         self.results_fault: str | None = None
         self.peak_unfinished = 0  # most jobs queued or running at once, seen by a POST
-        self.requests: dict[str, int] = {}
-        # The pipeline sends several POSTs at once (submit workers): one request at a time
-        # here, as a real server's state would be consistent.
         self._lock = threading.Lock()
-        self._register()
 
-    # --------------------------------------------------------------- plumbing
-    def _count(self, name: str) -> None:
-        self.requests[name] = self.requests.get(name, 0) + 1
+    # --------------------------------------------------------------- the clock and controls
+    def _clock(self) -> float:
+        return self._now
 
-    def _serial(self, callback: Callable[[Any], Any]) -> Callable[[Any], Any]:
-        def locked(request: Any) -> Any:
-            with self._lock:
-                return callback(request)
+    @property
+    def polls_until_done(self) -> int:
+        return round(self.store.cfg.job_seconds + 0.5)
 
-        return locked
+    @polls_until_done.setter
+    def polls_until_done(self, polls: int) -> None:
+        self.store.cfg = replace(self.store.cfg, job_seconds=polls - 0.5)
 
-    def _register(self) -> None:
-        self.rsps.add_callback(
-            responses.GET, re.compile(rf"{SE_BASE}/api/v2/{ORG}/logs.*"), callback=self._logs
-        )
-        self.rsps.add_callback(
-            responses.POST,
-            f"{ZD_BASE}/api/v2/imports/tickets/create_many",
-            callback=self._serial(self._create),
-        )
-        self.rsps.add_callback(
-            responses.GET,
-            re.compile(rf"{ZD_BASE}/api/v2/job_statuses/show_many.*"),
-            callback=self._serial(self._show_many),
-        )
-        self.rsps.add_callback(
-            responses.GET,
-            re.compile(rf"{ZD_BASE}/api/v2/tickets\?.*"),
-            callback=self._serial(self._lookup),
-        )
-        self.rsps.add_callback(
-            responses.GET,
-            re.compile(rf"{ZD_BASE}/api/v2/tickets/show_many.*"),
-            callback=self._serial(self._show_tickets),
-        )
-        self.rsps.add_callback(
-            responses.GET,
-            re.compile(rf"{ZD_BASE}/api/v2/job_statuses(\.json)?(\?.*)?$"),
-            callback=self._serial(self._list_jobs),
-        )
-        self.rsps.add_callback(
-            responses.GET, f"{ZD_BASE}/api/v2/users/me", callback=self._serial(self._me)
-        )
-        self.rsps.add_callback(
-            responses.GET,
-            re.compile(rf"{ZD_BASE}/api/v2/search/count.*"),
-            callback=self._serial(self._search_count),
-        )
+    @property
+    def job_cap(self) -> int:
+        return self.app.zendesk.cfg.max_jobs_in_flight
 
-    def add_cases(self, widget: str, cases: list[dict[str, Any]]) -> None:
-        self.cases.setdefault(widget, []).extend(cases)
+    @job_cap.setter
+    def job_cap(self, cap: int) -> None:
+        self.app.zendesk.cfg = replace(self.app.zendesk.cfg, max_jobs_in_flight=cap)
 
-    # --------------------------------------------------------------- SnapEngage
-    def _logs(self, request: Any) -> tuple[int, dict[str, str], str]:
-        self._count("logs")
-        if request.headers.get("Authorization") != SE_TOKEN:
-            return 401, {}, json.dumps({"error": "unauthorized"})
-        query = parse_qs(urlsplit(request.url).query)
-        widget = query["widgetId"][0]
-        start = date.fromisoformat(query["start"][0])
-        end = date.fromisoformat(query["end"][0])
-        offset = int(query.get("next", ["0"])[0])
-        chosen = [
-            c
-            for c in self.cases.get(widget, [])
-            if not isinstance(c, dict)
-            or not isinstance(c.get("created_at_milliseconds"), int)
-            or start
-            <= datetime.fromtimestamp(c["created_at_milliseconds"] / 1000, UTC).date()
-            <= end
-        ]
-        page = chosen[offset : offset + self.page_size]
-        more = offset + self.page_size < len(chosen)
-        link = (
-            f"{SE_BASE}/api/v2/{ORG}/logs?widgetId={widget}&start={start}&end={end}"
-            f"&next={offset + self.page_size}"
-            if more
-            else ""
-        )
-        return 200, {}, json.dumps({"cases": page, "linkToNextSetOfResults": link})
+    @property
+    def page_size(self) -> int:
+        return self.app.snapengage.cfg.page_size
 
-    # --------------------------------------------------------------- Zendesk
-    def _authorised(self, request: Any) -> bool:
-        return str(request.headers.get("Authorization", "")).startswith(("Basic ", "Bearer "))
+    @page_size.setter
+    def page_size(self, size: int) -> None:
+        self.app.snapengage.cfg = replace(self.app.snapengage.cfg, page_size=size)
 
-    def _create(self, request: Any) -> tuple[int, dict[str, str], str]:
-        self._count("create_many")
-        if not self._authorised(request):
-            return 401, {}, "Couldn't authenticate you"
-        if self.fail_post_before_accept:
-            self.fail_post_before_accept -= 1
-            return 500, {}, "boom"
-        tickets = json.loads(request.body)["tickets"]
-        if self.reject_batches_with & {t["external_id"] for t in tickets}:
-            body = {"error": "RecordInvalid", "description": "Record validation errors"}
-            return 422, {}, json.dumps(body)
-        unfinished = sum(1 for j in self.jobs.values() if not j.applied)
-        self.peak_unfinished = max(self.peak_unfinished, unfinished + 1)
-        if self.too_many_jobs_next:
-            self.too_many_jobs_next -= 1
-            body = {"error": "TooManyJobs", "description": "Too many jobs queued or running"}
-            return 429, {"Retry-After": "0"}, json.dumps(body)
-        if self.job_cap is not None and unfinished >= self.job_cap:
-            body = {"error": "TooManyJobs", "description": "Too many jobs queued or running"}
-            return 429, {"Retry-After": "0"}, json.dumps(body)
-        job = Job(
-            id=f"job{len(self.jobs) + 1}", tickets=tickets, polls_until_done=self.polls_until_done
-        )
-        self.jobs[job.id] = job
-        if self.fail_post_after_accept:
-            self.fail_post_after_accept -= 1
-            return 500, {}, "Internal error after accepting"
-        return 200, self._headers(), json.dumps({"job_status": self._job_json(job)})
+    @property
+    def send_date(self) -> bool:
+        return self.adapter.send_date
 
-    def _headers(self) -> dict[str, str]:
-        # Date as every HTTP server sends it (from the real clock): the clock guard's evidence.
-        headers = {"X-Rate-Limit": "700", "X-Rate-Limit-Remaining": "650"}
-        if self.send_date:
-            headers["Date"] = formatdate(usegmt=True)
-        return headers
+    @send_date.setter
+    def send_date(self, send: bool) -> None:
+        self.adapter.send_date = send
 
-    def run_job(self, job: Job) -> None:
-        if job.applied:
-            return
-        job.applied = True
-        for index, ticket in enumerate(job.tickets):
-            error = self.item_errors.get(ticket["external_id"])
-            if error:
-                job.results.append(
-                    {"index": index, "error": "TicketCreateFailed", "details": error}
-                )
+    def _plan(self, after: bool, times: int) -> None:
+        self.app.faults.plan("zendesk.import_create_many", "http_500", after=after, times=times)
+
+    # Set to N: the next N import POSTs answer 500, before the job is created or after it
+    # (the sandbox's planned faults); reading gives 0 (what is planned is the sandbox's).
+    fail_post_before_accept = property(lambda self: 0, lambda self, n: self._plan(False, n))
+    fail_post_after_accept = property(lambda self: 0, lambda self, n: self._plan(True, n))
+
+    def answer(self, path: str, craft: Answer) -> None:
+        """Requests to ``path`` (under the sandbox's base) get ``craft(request)``'s answer
+        when it gives one, else the sandbox's."""
+        self.answers[path] = craft
+
+    # --------------------------------------------------------------- WSGI, with the controls
+    def _serve(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        path = request.path.removesuffix(".json")
+        with self._lock:  # one request at a time, as a real server's state is consistent
+            craft = self.answers.get(path)
+            response = craft(request) if craft is not None else None
+            if response is None:
+                response = self._controlled(request, path)
+            if response is None:
+                if path == _SHOW_MANY:
+                    self._now += 1.0
+                response = self.app.dispatch(request)
+                if path == _SHOW_MANY and self.results_fault:
+                    response = self._in_doubt(response)
+            return response(environ, start_response)
+
+    def _controlled(self, request: Request, path: str) -> Response | None:
+        if path == _CREATE and request.method == "POST":
+            tickets = json.loads(request.get_data())["tickets"]
+            if self.reject_batches_with & {t.get("external_id") for t in tickets}:
+                self.app.requests["zendesk.import_create_many"] += 1
+                body = {"error": "RecordInvalid", "description": "Record validation errors"}
+                return Response(json.dumps(body), 422, content_type="application/json")
+            unfinished = len(self.store.in_flight(self._now))
+            self.peak_unfinished = max(self.peak_unfinished, unfinished + 1)
+            if self.too_many_jobs_next:
+                self.too_many_jobs_next -= 1
+                self.app.requests["zendesk.import_create_many"] += 1
+                body = {"error": "TooManyJobs", "description": "Too many jobs queued or running"}
+                answer = Response(json.dumps(body), 429, content_type="application/json")
+                answer.headers["Retry-After"] = "0"
+                return answer
+        if path == _SHOW_MANY and self.hide_jobs:
+            self.app.requests["zendesk.job_statuses_show_many"] += 1
+            return Response('{"job_statuses": []}', 200, content_type="application/json")
+        if path == "/zendesk/api/v2/users/me" and self.reject_credentials:
+            self.app.requests["zendesk.users_me"] += 1
+            body = {"error": "Couldn't authenticate you"}
+            return Response(json.dumps(body), 401, content_type="application/json")
+        return None
+
+    def _in_doubt(self, response: Response) -> Response:
+        body = json.loads(response.get_data())
+        for status in body.get("job_statuses", []):
+            results = status.get("results")
+            if not isinstance(results, list) or len(results) < 2:
                 continue
-            ticket_id = len(self.tickets) + 1
-            self.tickets.append({**ticket, "id": ticket_id})
-            job.results.append({"index": index, "id": ticket_id})
-        if self.results_fault and len(job.results) > 1:
-            ids = [r.get("id") for r in job.results]
+            ids = [r.get("id") for r in results]
             if self.results_fault == "shifted":
                 # Each index names the next item's ticket; the last one names the first's.
-                for result, ticket_id in zip(job.results, [*ids[1:], ids[1]], strict=True):
+                for result, ticket_id in zip(results, [*ids[1:], ids[1]], strict=True):
                     result["id"] = ticket_id
             elif self.results_fault == "duplicate_id":
-                job.results[1]["id"] = ids[0]
+                results[1]["id"] = ids[0]
             elif self.results_fault == "missing_index":
-                job.results.pop()
+                results.pop()
+        response.set_data(json.dumps(body))
+        return response
 
-    def _job_json(self, job: Job) -> dict[str, Any]:
-        done = job.polls >= job.polls_until_done
-        if done:
-            self.run_job(job)
-        return {
-            "id": job.id,
-            "status": "completed" if done else "queued",
-            "total": len(job.tickets),
-            "progress": len(job.tickets) if done else 0,
-            "results": job.results if done else None,
-        }
-
-    def _show_many(self, request: Any) -> tuple[int, dict[str, str], str]:
-        self._count("show_many")
-        ids = parse_qs(urlsplit(request.url).query)["ids"][0].split(",")
-        statuses = []
-        for job_id in ids:
-            job = self.jobs.get(job_id)
-            if job is None or self.hide_jobs:
-                continue
-            job.polls += 1
-            statuses.append(self._job_json(job))
-        return 200, self._headers(), json.dumps({"job_statuses": statuses})
-
-    def _lookup(self, request: Any) -> tuple[int, dict[str, str], str]:
-        self._count("lookup")
-        wanted = parse_qs(urlsplit(request.url).query)["external_id"][0]
-        found = [t for t in self.tickets if t["external_id"] == wanted]
-        return 200, self._headers(), json.dumps({"tickets": found, "count": len(found)})
-
-    def _show_tickets(self, request: Any) -> tuple[int, dict[str, str], str]:
-        # Zendesk answers the tickets it has and silently leaves out unknown ids.
-        self._count("tickets_show_many")
-        wanted = {int(i) for i in parse_qs(urlsplit(request.url).query)["ids"][0].split(",")}
-        found = [t for t in self.tickets if t["id"] in wanted]
-        body = {"tickets": found, "next_page": None, "previous_page": None, "count": len(found)}
-        return 200, self._headers(), json.dumps(body)
-
-    def _list_jobs(self, request: Any) -> tuple[int, dict[str, str], str]:
-        self._count("job_statuses_list")
-        unfinished = [
-            {"id": j.id, "job_type": "bulk_import_tickets", "status": "queued", "total": 1}
-            for j in self.jobs.values()
-            if not j.applied  # listed even when show_many misses it (hide_jobs)
+    # --------------------------------------------------------------- setting up, reading back
+    def add_cases(self, widget: str, cases: list[dict[str, Any]], *, replace: bool = False) -> None:
+        """SnapEngage serves these chats too (``replace``: instead of the widget's), by their
+        created_at_milliseconds (a hostile case without a usable one: as created now)."""
+        today = int(time.time() * 1000)
+        millis = [
+            c["created_at_milliseconds"]
+            if isinstance(c, dict) and isinstance(c.get("created_at_milliseconds"), int)
+            else today
+            for c in cases
         ]
-        body = {"job_statuses": unfinished, "next_page": None, "previous_page": None}
-        return 200, self._headers(), json.dumps(body)
+        self.app.snapengage.add_cases(widget, cases, millis, replace=replace)
 
-    def _search_count(self, request: Any) -> tuple[int, dict[str, str], str]:
-        # The one query snapzen counts: `type:ticket tags:snapengage` (first-pass guard).
-        self._count("search_count")
-        found = [t for t in self.tickets if "snapengage" in (t.get("tags") or [])]
-        return 200, self._headers(), json.dumps({"count": len(found)})
+    @property
+    def requests(self) -> dict[str, int]:
+        """Requests served so far, by endpoint ("logs", "create_many", "show_many", ...)."""
+        return {_NAMES.get(k, k): n for k, n in self.app.requests.items() if n}
 
-    def _me(self, request: Any) -> tuple[int, dict[str, str], str]:
-        self._count("users_me")
-        if not self._authorised(request) or self.reject_credentials:
-            return 401, {}, json.dumps({"error": "Couldn't authenticate you"})
-        user = {"id": 9001, "name": "Integration", "role": "admin", "email": "api@acme.example"}
-        return 200, self._headers(), json.dumps({"user": user})
+    @property
+    def tickets(self) -> list[dict[str, Any]]:
+        """Zendesk's live tickets (jobs due by now applied): the store's own records, so a test
+        may change one as an agent would."""
+        self.store.tick()
+        with self.store.lock:
+            return [r.data for r in self.store.tickets.values() if r.deleted_at is None]
+
+    def add_ticket(self, external_id: str) -> int:
+        """A ticket someone else made in Zendesk (an agent, another tool), carrying
+        ``external_id``; its id."""
+        item = {
+            "external_id": external_id,
+            "comment": {"body": "made by hand"},
+            "requester": {"email": "someone@example.org"},
+        }
+        return int(self.store.create_ticket(item, False, None).data["id"])
 
     def complete_all_jobs(self) -> None:
-        for job in self.jobs.values():
-            job.polls = max(job.polls, job.polls_until_done)
-            self.run_job(job)
+        """Every job submitted so far finishes (as if polled until done)."""
+        with self._lock:
+            due = [j.done_at for j in self.store.jobs.values() if not j.applied]
+            self._now = max([self._now, *due])
+            self.store.tick()
 
     def tickets_by_external_id(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for ticket in self.tickets:
             counts[ticket["external_id"]] = counts.get(ticket["external_id"], 0) + 1
         return counts
+
+
+SandboxApis = SandboxApis  # the name the tests were written with
 
 
 def recent(minutes_ago: int = 120, now: datetime | None = None) -> datetime:

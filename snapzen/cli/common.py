@@ -8,7 +8,7 @@ import functools
 import getpass
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -24,19 +24,6 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        metavar="FILE",
-        # Not read from SNAPZEN_CONFIG here (no envvar=): load_settings falls back to it only
-        # when no --config was given, before or after the command, so a named file always wins.
-        help="TOML config file; wins over $SNAPZEN_CONFIG (environment variables override "
-        "its values).",
-    ),
-]
 
 
 @dataclass
@@ -113,8 +100,10 @@ def fail(message: str, code: int, outcome: str = "error") -> NoReturn:
     raise typer.Exit(code)
 
 
-def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Map the error hierarchy to the exit codes in docs/cli.md; no tracebacks for users."""
+def handle_errors(func: Callable[P, R], refused: str | None = None) -> Callable[P, R]:
+    """Map the error hierarchy to the exit codes in docs/cli.md; no tracebacks for users.
+    ``refused``: for a command whose request stays outstanding when another run holds the
+    writer lock, what to tell (e.g. "erasure NOT done"; exit 1 instead of "skipped", 0)."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -122,8 +111,12 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except errors.ConfigError as exc:
+            if getattr(exc, "candidates", None) is not None:  # a reference several people used
+                refuse_shared(exc)
             fail(str(exc), errors.EXIT_USAGE)
         except errors.LockHeld as exc:
+            if refused is not None:
+                locked_out(refused)
             typer.echo(f"snapzen: {exc}", err=True)
             streams.outcome_json("skipped", str(exc), errors.EXIT_OK)
             raise typer.Exit(errors.EXIT_OK) from None
@@ -136,9 +129,7 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
                 raise typer.Exit(streams.EXIT_CLOSED_PIPE) from None
             # Disk full, database locked for too long, a file vanished mid-run: one line, no
             # traceback; the run row (if any) already says 'aborted'.
-            from snapzen.support.log import (
-                scrub_personal,  # lazy: start-up time (see settings_from)
-            )
+            from snapzen.support.log import scrub_personal  # lazy: start-up time
 
             fail(f"{type(exc).__name__}: {scrub_personal(str(exc))}", errors.EXIT_ABORTED)
         except KeyboardInterrupt:
@@ -148,6 +139,50 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         raise AssertionError("unreachable")  # pragma: no cover
 
     return wrapper
+
+
+def command(
+    app: typer.Typer, name: str | None = None, *, refused: str | None = None, **kw: Any
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """The one way a command is registered: ``app.command`` over ``handle_errors``."""
+
+    def register(func: Callable[P, R]) -> Callable[P, R]:
+        wrapped = handle_errors(func, refused)
+        app.command(name, **kw)(wrapped)
+        return wrapped
+
+    return register
+
+
+def locked_out(told: str) -> NoReturn:
+    """A request is still outstanding when the lock is held: exit 1, not "nothing to do"."""
+    fail(
+        f"{told}: another snapzen run holds the writer lock; rerun with --wait to queue behind it",
+        errors.EXIT_ABORTED,
+    )
+
+
+def not_done(what: str) -> NoReturn:
+    locked_out(f"{what} NOT done")
+
+
+def refuse_shared(exc: Any) -> NoReturn:
+    """Exit 2 with the candidate chats of a shared reference (SubjectCollision): ids and
+    dates, never names."""
+    typer.echo(f"snapzen: {exc}; candidate chats:", err=True)
+    for item in exc.candidates:
+        typer.echo(
+            f"  --case {item.case_id}  ticket {item.ticket_id or '-'}  "
+            f"started {item.started_at or '-'}  widget {item.widget_id or ''}",
+            err=True,
+        )
+    raise typer.Exit(errors.EXIT_USAGE)
+
+
+def say(lines: Iterable[tuple[bool, str]]) -> None:
+    """Print what a result says (snapzen.commands.summaries): each line to stderr or stdout."""
+    for to_stderr, text in lines:
+        typer.echo(text, err=to_stderr)
 
 
 def echo_json(payload: Any) -> None:
@@ -160,41 +195,32 @@ def echo_json_line(payload: Any) -> None:
     sys.stdout.flush()
 
 
-def pass_summary(result: Any) -> dict[str, Any]:
-    """What `sync --format json` prints for a pass (and `run --format json` for each)."""
-    return {
-        "run_id": result.run_id,
-        **result.counts.as_dict(),
-        "at_risk": [r["case_id"] for r in result.at_risk],
-        "failed_total": result.failed_total,
-        "derogations": dict(getattr(result, "derogations", {})),
-        "interrupted": result.interrupted,
-        "exit_code": result.exit_code,
-    }
-
-
 # --- conventions shared by every command ------------------------------------------------------
 
+
+def opt(metavar: str, help: str, *names: str, **kw: Any) -> Any:
+    """An option with a readable placeholder (``""``: a flag, no placeholder shown)."""
+    return typer.Option(*names, metavar=metavar, help=help, **kw)
+
+
+ConfigOption = Annotated[
+    Path | None,
+    # Not read from SNAPZEN_CONFIG here (no envvar=): load_settings falls back to it only when
+    # no --config was given, before or after the command, so a named file always wins.
+    opt("FILE", "TOML config file; wins over $SNAPZEN_CONFIG (environment variables override "
+        "its values).", "--config", "-c"),
+]  # fmt: skip
 WaitOption = Annotated[
     bool,
-    typer.Option(
-        "--wait",
-        metavar="",
-        help="Wait for another running snapzen to finish instead of exiting at once.",
-    ),
+    opt("", "Wait for another running snapzen to finish instead of exiting at once.", "--wait"),
 ]
 ActorOption = Annotated[
     str | None,
-    typer.Option(
-        "--actor",
-        metavar="NAME",
-        help="Who runs this, recorded in the runs table and ledger (default: $USER).",
-    ),
+    opt("NAME", "Who runs this, recorded in the runs table and ledger (default: $USER)."),
 ]
-JsonFlag = Annotated[bool, typer.Option("--json", metavar="", help="Same as --format json.")]
+JsonFlag = Annotated[bool, opt("", "Same as --format json.", "--json")]
 OverwriteOption = Annotated[
-    bool,
-    typer.Option("--overwrite", metavar="", help="Replace FILE if it exists (refused otherwise)."),
+    bool, opt("", "Replace FILE if it exists (refused otherwise).", "--overwrite")
 ]
 
 
@@ -229,18 +255,19 @@ def new_file(path: Path, overwrite: bool) -> None:
         raise errors.ConfigError(f"{path} exists; pass --overwrite to replace it")
 
 
-class SummaryFormat(StrEnum):
+class Format(StrEnum):
+    """What most commands print: text for people (default) or one JSON document."""
+
     table = "table"
     json = "json"
 
 
-SummaryFormatOption = Annotated[
-    SummaryFormat | None,
+FormatOption = Annotated[Format | None, typer.Option("--format", help="table (default) or json.")]
+SummaryOption = Annotated[
+    Format | None,
     typer.Option("--format", help="table (one line; default) or json (the counts, for scripts)."),
 ]
 
 
-def summary_json(fmt: SummaryFormat | None, json_flag: bool) -> bool:
-    return pick_format(fmt, json_flag, SummaryFormat.table, SummaryFormat.json) is (
-        SummaryFormat.json
-    )
+def wants_json(fmt: Format | None, json_flag: bool) -> bool:
+    return pick_format(fmt, json_flag, Format.table, Format.json) is Format.json

@@ -5,7 +5,7 @@ tickets snapzen does not know)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -15,59 +15,43 @@ from snapzen.cli.common import (
     OverwriteOption,
     WaitOption,
     actor_name,
-    handle_errors,
+    command,
     new_file,
+    opt,
+    say,
     settings_from,
 )
-from snapzen.cli.ledger_options import (
-    LockWait,
-    OptionalEmail,
-    Received,
-    lock_seconds,
-    not_done,
-    read_email,
-    refuse_shared,
-)
+from snapzen.cli.ledger_options import LockWait, OptionalEmail, Received, lock_seconds, read_email
 from snapzen.support import errors
-
-if TYPE_CHECKING:
-    from snapzen.commands.access_request import AccessResult
 
 app = typer.Typer()
 
 AccessCases = Annotated[
     list[str] | None,
-    typer.Option("--case", metavar="ID", help="A SnapEngage case id; with --email, only this "
-                 "chat of theirs (repeatable)."),
+    opt("ID", "A SnapEngage case id; with --email, only this chat of theirs (repeatable).",
+        "--case"),
 ]  # fmt: skip
 AccessTickets = Annotated[
     list[int] | None,
-    typer.Option("--ticket", metavar="ID", help="A Zendesk ticket id; with --email, only this "
-                 "ticket of theirs (repeatable)."),
+    opt("ID", "A Zendesk ticket id; with --email, only this ticket of theirs (repeatable).",
+        "--ticket"),
 ]  # fmt: skip
 RequestOpt = Annotated[
     str | None,
-    typer.Option("--request", metavar="ID", help="Answer this open request (`ledger requests "
-                 "open`) instead of recording a new one; its received date and clock apply."),
+    opt("ID", "Answer this open request (`ledger requests open`) instead of recording a new "
+        "one; its received date and clock apply.", "--request"),
 ]  # fmt: skip
 IncludeTickets = Annotated[
     list[int] | None,
-    typer.Option(
-        "--include-ticket",
-        metavar="ID",
-        help="A Zendesk ticket snapzen did not create, found by --email search, that you have "
+    opt("ID", "A Zendesk ticket snapzen did not create, found by --email search, that you have "
         "reviewed for other people's data: put it in the pack (repeatable). Unreviewed ones "
-        "are only listed.",
-    ),
-]
+        "are only listed.", "--include-ticket"),
+]  # fmt: skip
 
 
-@app.command()
-@handle_errors
+@command(app, refused="access pack NOT done")
 def access(
-    out: Annotated[
-        Path, typer.Option("--out", metavar="DIR", help="Directory for the pack's two files.")
-    ],
+    out: Annotated[Path, opt("DIR", "Directory for the pack's two files.", "--out")],
     case: AccessCases = None,
     ticket: AccessTickets = None,
     email: OptionalEmail = None,
@@ -98,55 +82,19 @@ def access(
     ```
     """
     # Lazy: start-up time (the pack imports the ledger, the HTTP stack and the models).
-    from snapzen.commands import access_request
-    from snapzen.commands.ledger_open import SubjectCollision
+    from snapzen.commands import access_request, summaries
 
     cases, tickets = case or [], ticket or []
     access_request.check_target(cases, tickets, email)
     for name in access_request.PACK_FILES:  # evidence: never replaced silently
         new_file(out / name, overwrite)
     settings = settings_from(config)
-    try:
-        result = access_request.answer(
-            settings, out, cases=cases, tickets=tickets,
-            email=read_email(email) if email is not None else None, received=received,
-            request=request, actor=actor_name(actor, settings),
-            wait_seconds=lock_seconds(wait, lock_wait), include_tickets=include_ticket or [],
-        )  # fmt: skip
-    except errors.LockHeld:
-        not_done("access pack")
-    except SubjectCollision as exc:  # nothing written or recorded
-        refuse_shared(exc)
-    typer.echo(
-        f"access pack {result.request_id}: {result.tickets} ticket(s), "
-        f"{len(result.case_ids)} chat(s); {result.json_path} sha256 {result.sha256_json}; "
-        f"{result.html_path} sha256 {result.sha256_html}"
-    )
-    if not result.found:
-        typer.echo("nothing found for this person (recorded as such)", err=True)
-    if result.forgotten:
-        typer.echo(result.forgotten, err=True)
-    _report_extras(result)
-    if result.unreadable:
-        typer.echo(f"tickets NOT read from Zendesk (rerun): {result.unreadable}", err=True)
+    result = access_request.answer(  # a shared email: refused, nothing written or recorded
+        settings, out, cases=cases, tickets=tickets,
+        email=read_email(email) if email is not None else None, received=received,
+        request=request, actor=actor_name(actor, settings),
+        wait_seconds=lock_seconds(wait, lock_wait), include_tickets=include_ticket or [],
+    )  # fmt: skip
+    say(summaries.access_lines(result))
     if not result.complete:
         raise typer.Exit(errors.EXIT_PARTIAL)
-
-
-def _report_extras(result: AccessResult) -> None:
-    """Tickets left for review and chats whose SnapEngage copy could not be read (stderr)."""
-    if result.snapengage_copies:
-        typer.echo(f"SnapEngage's own copy included for {result.snapengage_copies} chat(s)")
-    for entry in result.for_review:
-        typer.echo(
-            f"NOT in the pack, review first: Zendesk ticket {entry['ticket_id']} (created "
-            f"{entry.get('created_at')}, channel {entry.get('channel')}) was not created by "
-            "snapzen and may hold other people's data; if it may be given to this person, "
-            f"rerun with --include-ticket {entry['ticket_id']}",
-            err=True,
-        )
-    if result.snapengage_unreadable:
-        typer.echo(
-            f"SnapEngage did not return its copy of chats {result.snapengage_unreadable} (rerun)",
-            err=True,
-        )

@@ -10,29 +10,28 @@ import sys
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from snapzen.cli.common import (
     ConfigOption,
+    Format,
     JsonFlag,
     OverwriteOption,
+    command,
     echo_json,
     evidence_settings,
-    handle_errors,
     new_file,
+    opt,
     pick_format,
+    wants_json,
 )
 from snapzen.cli.ledger_options import Since, Until, Widget
-from snapzen.cli.report_text import report_lines, wrapped
 from snapzen.cli.tables import choose_columns, print_rows
 from snapzen.commands import ledger_terms as terms  # light: the options' names and defaults
 from snapzen.support import errors
 from snapzen.support.atomic import atomic_text
-
-if TYPE_CHECKING:
-    from snapzen.commands.ledger_report import ReportResult
 
 app = typer.Typer()
 
@@ -63,41 +62,27 @@ class ListFormat(StrEnum):
     jsonl = "jsonl"
 
 
-Country = Annotated[
-    str | None, typer.Option(metavar="CC", help="Only this visitor origin country (ISO).")
-]
+Country = Annotated[str | None, opt("CC", "Only this visitor origin country (ISO).")]
 Basis = Annotated[
-    str | None,
-    typer.Option(metavar="BASIS", help="Only this legal basis: art45, art46, art49_1a, art49_1b."),
+    str | None, opt("BASIS", "Only this legal basis: art45, art46, art49_1a, art49_1b.")
 ]
-Ticket = Annotated[int | None, typer.Option(metavar="ID", help="Only this Zendesk ticket id.")]
+Ticket = Annotated[int | None, opt("ID", "Only this Zendesk ticket id.")]
 EventOption = Annotated[
     terms.Event | None,
-    typer.Option(
-        "--event",
-        metavar="EVENT",
-        help="Only rows of this event (snapzen.ledger.evidence.events): "
-        + ", ".join(e.value for e in terms.Event)
-        + ".",
-    ),
-]
+    opt("EVENT", f"Only rows of this event (snapzen.ledger.evidence.events): "
+        f"{', '.join(e.value for e in terms.Event)}.", "--event"),
+]  # fmt: skip
 Columns = Annotated[
     str | None,
-    typer.Option(
-        "--columns",
-        metavar="NAME,NAME",
-        help="Table columns, comma-separated, from the stored column names (see --wide).",
-    ),
-]
-Wide = Annotated[
-    bool, typer.Option("--wide", metavar="", help="Table: more columns (wider than 80).")
-]
+    opt("NAME,NAME", "Table columns, comma-separated, from the stored column names (see "
+        "--wide).", "--columns"),
+]  # fmt: skip
+Wide = Annotated[bool, opt("", "Table: more columns (wider than 80).", "--wide")]
 FormatOption = Annotated[
     ListFormat | None,
-    typer.Option(
-        "--format", help="table (default; plain text when piped or redirected), csv, json, jsonl."
-    ),
-]
+    typer.Option("--format", help="table (default; plain text when piped or redirected), csv, "
+                 "json, jsonl."),
+]  # fmt: skip
 
 
 def emit(
@@ -144,8 +129,7 @@ def list_format(fmt: ListFormat | None, json_flag: bool) -> ListFormat:
     return pick_format(fmt, json_flag, ListFormat.table, ListFormat.json)
 
 
-@app.command("list")
-@handle_errors
+@command(app, "list")
 def list_(
     since: Since = None,
     until: Until = None,
@@ -160,15 +144,11 @@ def list_(
     wide: Wide = False,
     limit: Annotated[
         int | None,
-        typer.Option(
-            min=1,
-            metavar="N",
-            help=f"At most this many rows (a table on a terminal shows {TABLE_LIMIT} unless "
-            "given; piped or redirected output has no cap).",
-        ),
+        opt("N", f"At most this many rows (a table on a terminal shows {TABLE_LIMIT} unless "
+            "given; piped or redirected output has no cap).", min=1),
     ] = None,
     config: ConfigOption = None,
-) -> None:
+) -> None:  # fmt: skip
     """List ledger rows in chain order, filtered; piped, redirected, csv, json and jsonl output
     give every match.
 
@@ -212,8 +192,7 @@ def list_(
         )
 
 
-@app.command()
-@handle_errors
+@command(app)
 def export(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="Output file ('-' for stdout).")],
     since: Since = None,
@@ -225,16 +204,13 @@ def export(
     event: EventOption = None,
     fmt: Annotated[
         str | None,
-        typer.Option(
-            "--format",
-            metavar="csv|json|jsonl",
-            help="Default: from FILE's extension (.csv, .json, .jsonl); needed for '-'.",
-        ),
+        opt("csv|json|jsonl", "Default: from FILE's extension (.csv, .json, .jsonl); needed "
+            "for '-'.", "--format"),
     ] = None,
     json_flag: JsonFlag = False,
     overwrite: OverwriteOption = False,
     config: ConfigOption = None,
-) -> None:
+) -> None:  # fmt: skip
     """Stream every (matching) ledger row to FILE in constant memory.
 
     Examples:
@@ -265,44 +241,27 @@ def export(
     typer.echo(f"exported {count} rows to {file} ({kind})", err=True)
 
 
-class ReportFormat(StrEnum):
-    table = "table"
-    json = "json"
-
-
-@app.command()
-@handle_errors
+@command(app)
 def report(
     since: Since = None,
     until: Until = None,
     widget: Widget = None,
     fmt: Annotated[
-        ReportFormat | None, typer.Option("--format", help="table (sentences; default) or json.")
+        Format | None, typer.Option("--format", help="table (sentences; default) or json.")
     ] = None,
     json_flag: JsonFlag = False,
     horizon_days: Annotated[
-        int,
-        typer.Option(min=1, metavar="DAYS", help="Show retention ending within this many days."),
+        int, opt("DAYS", "Show retention ending within this many days.", min=1)
     ] = terms.EXPIRY_HORIZON_DAYS,
     art49_max_months: Annotated[
-        int,
-        typer.Option(
-            metavar="N", help="Warn when an Art. 49 basis is used in more distinct months."
-        ),
+        int, opt("N", "Warn when an Art. 49 basis is used in more distinct months.")
     ] = terms.ART49_MAX_MONTHS,
     art49_max_per_month: Annotated[
-        int,
-        typer.Option(
-            metavar="N", help="Warn when an Art. 49 basis exceeds this many in one month."
-        ),
+        int, opt("N", "Warn when an Art. 49 basis exceeds this many in one month.")
     ] = terms.ART49_MAX_PER_MONTH,
     client: Annotated[
         str | None,
-        typer.Option(
-            "--client",
-            metavar="NAME",
-            help="The Art. 30(2) record kept for this client (processor mode, [[clients]]).",
-        ),
+        opt("NAME", "The Art. 30(2) record kept for this client (processor mode, [[clients]])."),
     ] = None,
     config: ConfigOption = None,
 ) -> None:
@@ -317,108 +276,35 @@ def report(
     $ snapzen ledger report --json
     ```
     """
-    from snapzen.commands import ledger_queries, ledger_report  # lazy: start-up time
+    from snapzen.commands import ledger_queries, ledger_report, report_text  # lazy: start-up
 
     found = ledger_queries.filters(since=since, until=until, widget=widget)
-    as_json = pick_format(fmt, json_flag, ReportFormat.table, ReportFormat.json)
-    settings = evidence_settings(config)
+    as_json = wants_json(fmt, json_flag)
     result = ledger_report.build(
-        settings, found, horizon_days=horizon_days, art49_max_months=art49_max_months,
-        art49_max_per_month=art49_max_per_month, client=client,
+        evidence_settings(config), found, horizon_days=horizon_days,
+        art49_max_months=art49_max_months, art49_max_per_month=art49_max_per_month,
+        client=client,
     )  # fmt: skip
-    if result.client_record is not None:
-        if as_json is ReportFormat.json:
-            echo_json({"art30_2_record": result.client_record})
-        else:
-            _print_client_record(result)
-        return
-    assert result.record is not None
-    if as_json is ReportFormat.json:
+    if not as_json:
+        for line in report_text.text(result):
+            typer.echo(line)
+    elif result.client_record is not None:
+        echo_json({"art30_2_record": result.client_record})
+    else:
         echo_json({"art30_record": result.record, **result.report.to_dict()})
-        return
-    _print_record(result.record)
-    for line in wrapped(report_lines(result.report)):
-        typer.echo(line)
 
 
-def _print_client_record(result: ReportResult) -> None:
-    from snapzen.commands.ledger_report import LABELS_30_2  # lazy: start-up time (the ledger)
-
-    assert result.client_record is not None
-    title = f"Record of processing activities, Art. 30(2): processing for {result.client}."
-    lines = _record_lines(title, LABELS_30_2, result.client_record, "c_transfers", "(c)")
-    for line in wrapped(lines):
-        typer.echo(line)
-
-
-def _print_record(record: dict[str, Any]) -> None:
-    """The Art. 30(1) record, fields in the article's order; plain sentences (no markup)."""
-    from snapzen.commands.ledger_report import LABELS  # lazy: start-up time (the ledger)
-
-    title = "Record of processing activities, Art. 30(1): chat transcripts to Zendesk."
-    lines = _record_lines(title, LABELS, record, "e_transfers", "(e)")
-    for summary in record.get("clients", []):
-        lines.append(
-            f"  Processed for client {summary['client']} (controller established in "
-            f"{summary['controller_country']}): {summary['transfers']} transfers, "
-            f"{summary['sent_not_restricted']} sent without a restricted transfer, "
-            f"{summary['withheld']} withheld; its own record: ledger report --client "
-            f"{summary['client']!r}."
-        )
-    for recipient, count in record["e_derogations"].items():
-        lines.append(
-            f"  WARNING: {count} transfer(s) to {recipient} rest on an Art. 49 derogation "
-            "(per chat: explicit consent or contract), the exception (EDPB 2/2018); give the "
-            "recipient an adequacy or safeguards basis in transfer.recipients."
-        )
-    for line in wrapped(lines):
-        typer.echo(line)
-
-
-def _record_lines(
-    title: str, labels: dict[str, str], record: dict[str, Any], transfers: str, point: str
-) -> list[str]:
-    """An Art. 30 record (1) or (2) as sentences: each labelled field, then its transfers
-    (``record[transfers]``, under the article's point ``point``) with their safeguards."""
-    lines = [title]
-    for key, label in labels.items():
-        value = record[key]
-        text = "; ".join(str(v) for v in value) if isinstance(value, list) else str(value)
-        lines.append(f"  {label}: {text or '(none)'}.")
-    lines.append(f"  {point} Transfers to third countries, with their safeguards:")
-    for row in record[transfers]:
-        ref = f" ({row['mechanism_ref']})" if row["mechanism_ref"] else ""
-        lines.append(
-            f"    {row['recipient']} in {row['destination_country']}: {row['transfers']} "
-            f"transfers under {row['legal_basis']}{ref}."
-        )
-    if not record[transfers]:
-        lines.append("    none in this window.")
-    return lines
-
-
-@app.command()
-@handle_errors
+@command(app)
 def serve(
-    host: Annotated[str, typer.Option(metavar="HOST", help="Interface to listen on.")] = (
-        "127.0.0.1"
-    ),
-    port: Annotated[int, typer.Option(metavar="N", help="Port.")] = 8001,
+    host: Annotated[str, opt("HOST", "Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, opt("N", "Port.")] = 8001,
     workdir: Annotated[
         Path | None,
-        typer.Option(
-            metavar="DIR",
-            help="Keep the sanitized snapshot and metadata here (default: a temp dir).",
-        ),
+        opt("DIR", "Keep the sanitized snapshot and metadata here (default: a temp dir)."),
     ] = None,
-    sql_time_limit_ms: Annotated[
-        int, typer.Option(metavar="MS", help="Datasette SQL time limit.")
-    ] = 5000,
+    sql_time_limit_ms: Annotated[int, opt("MS", "Datasette SQL time limit.")] = 5000,
     prepare_only: Annotated[
-        bool,
-        typer.Option(
-            "--prepare-only", metavar="", help="Write snapshot + metadata, print the command, exit."
-        ),
+        bool, opt("", "Write snapshot + metadata, print the command, exit.", "--prepare-only")
     ] = False,
     config: ConfigOption = None,
 ) -> None:

@@ -15,10 +15,11 @@ from snapzen.cli.common import (
     ConfigOption,
     OverwriteOption,
     WaitOption,
+    command,
     evidence_settings,
-    fail,
-    handle_errors,
     new_file,
+    opt,
+    say,
 )
 from snapzen.support import errors
 
@@ -26,26 +27,21 @@ app = typer.Typer()
 
 KeyFileOption = Annotated[
     Path | None,
-    typer.Option(
-        "--key-file",
-        metavar="FILE",
-        help="Version-1 checkpoints: an HMAC key file (at least 16 characters) instead of "
-        "the ledger key. New checkpoints should use --signing-key / --public-key.",
-    ),
-]
+    opt("FILE", "Version-1 checkpoints: an HMAC key file (at least 16 characters) instead of "
+        "the ledger key. New checkpoints should use --signing-key / --public-key."),
+]  # fmt: skip
 SigningKey = Annotated[
     Path | None,
-    typer.Option(
-        "--signing-key",
-        metavar="FILE",
-        help="Ed25519 private key (PEM, PKCS#8: `snapzen ledger keygen` or `openssl genpkey "
-        "-algorithm ed25519`).",
-    ),
-]
+    opt("FILE", "Ed25519 private key (PEM, PKCS#8: `snapzen ledger keygen` or `openssl "
+        "genpkey -algorithm ed25519`)."),
+]  # fmt: skip
 
 
-@app.command()
-@handle_errors
+def _say(line: str) -> None:
+    typer.echo(f"snapzen: {line}", err=True)
+
+
+@command(app)
 def keygen(
     private: Annotated[
         Path, typer.Argument(metavar="PRIVATE", help="Private key to create (0600, PEM).")
@@ -68,8 +64,7 @@ def keygen(
     typer.echo(f"key {fingerprint}: {private} (private), {public}")
 
 
-@app.command()
-@handle_errors
+@command(app, refused="checkpoint NOT written")
 def checkpoint(
     file: Annotated[
         Path,
@@ -102,14 +97,8 @@ def checkpoint(
         done = checkpoints.write(
             settings, file, signing_key=signing_key, key_file=key_file, wait=wait
         )
-    except errors.LockHeld:
-        fail(
-            "checkpoint NOT written: another snapzen run holds the writer lock; rerun with "
-            "--wait to queue behind it",
-            errors.EXIT_ABORTED,
-        )
     except checkpoints.LedgerTampered as exc:
-        typer.echo(f"snapzen: ledger TAMPERED, not signing: {exc}", err=True)
+        _say(f"ledger TAMPERED, not signing: {exc}")
         raise typer.Exit(errors.EXIT_ABORTED) from None
     signer = f"; key {done.signer}" if done.signer else ""
     typer.echo(f"checkpoint written to {file}: seq {done.seq}, hash {done.hash}{signer}")
@@ -120,8 +109,7 @@ def checkpoint(
         )
 
 
-@app.command()
-@handle_errors
+@command(app)
 def cosign(
     file: Annotated[
         Path, typer.Argument(metavar="FILE", help="A signed checkpoint to add a signature to.")
@@ -143,41 +131,28 @@ def cosign(
     typer.echo(f"{file}: co-signed by {fingerprint}")
 
 
-@app.command("verify")
-@handle_errors
+@command(app, "verify")
 def verify_(
     checkpoint: Annotated[
         list[Path] | None,
-        typer.Option(
-            "--checkpoint",
-            metavar="FILE",
-            help="Signed checkpoint to compare with (repeatable); catches truncation and "
-            "rewrites that recomputed every later hash.",
-        ),
+        opt("FILE", "Signed checkpoint to compare with (repeatable); catches truncation and "
+            "rewrites that recomputed every later hash.", "--checkpoint"),
     ] = None,
     public_key: Annotated[
         list[Path] | None,
-        typer.Option(
-            "--public-key",
-            metavar="FILE",
-            help="Ed25519 public key (PEM) a checkpoint must be signed by (repeatable: the "
-            "operator's, or the auditors' co-signing key). No secret is needed.",
-        ),
+        opt("FILE", "Ed25519 public key (PEM) a checkpoint must be signed by (repeatable: the "
+            "operator's, or the auditors' co-signing key). No secret is needed.", "--public-key"),
     ] = None,
     key_file: KeyFileOption = None,
     thorough: Annotated[
         bool,
-        typer.Option(
-            "--thorough",
-            metavar="",
-            help="Also run SQLite's integrity check of the whole file, every index against "
-            "its table (~30 s per million rows): an index rebuilt under a forged definition "
-            "answers subject and case lookups with rows the chain does not hold. Run it "
-            "before handing evidence over.",
-        ),
+        opt("", "Also run SQLite's integrity check of the whole file, every index against its "
+            "table (~30 s per million rows): an index rebuilt under a forged definition answers "
+            "subject and case lookups with rows the chain does not hold. Run it before handing "
+            "evidence over.", "--thorough"),
     ] = False,
     config: ConfigOption = None,
-) -> None:
+) -> None:  # fmt: skip
     """Recompute the hash chain and check that cases and runs agree with it; exit 1 naming
     the first bad row, 0 when intact.
 
@@ -189,56 +164,14 @@ def verify_(
     $ snapzen ledger verify --thorough   # before handing the ledger or a copy to anyone
     ```
     """
+    from snapzen.commands import summaries
     from snapzen.commands.verification import verify_ledger  # lazy: start-up time
 
     verdict = verify_ledger(
         evidence_settings(config), checkpoint or [], public_key or [], key_file=key_file,
         thorough=thorough,
     )  # fmt: skip
-    result, tables, bad_signatures = verdict.chain, verdict.tables, verdict.bad_signatures
-    first = result.first_problem
-    for bad in bad_signatures:
-        # The file, not the ledger: an altered checkpoint proves nothing either way.
-        typer.echo(f"snapzen: bad checkpoint file: {bad.message}", err=True)
-    if bad_signatures and first is None and not tables.problems:
-        typer.echo(
-            f"snapzen: the ledger itself verifies ({result.rows} rows, head seq "
-            f"{result.head_seq}) but was not compared with that checkpoint; ask for an "
-            "unaltered copy",
-            err=True,
-        )
+    ok, lines = summaries.verify_lines(verdict, thorough)
+    say(lines)
+    if not ok:
         raise typer.Exit(errors.EXIT_ABORTED)
-    if first is not None or tables.problems:
-        if first is not None:
-            typer.echo(f"snapzen: ledger TAMPERED: first bad row {first.line()}", err=True)
-        for other in result.problems:
-            if other is not first:
-                typer.echo(f"snapzen: also: {other.line()}", err=True)
-        for disagreement in tables.problems:
-            typer.echo(
-                f"snapzen: working tables disagree with the chain: {disagreement.line()}",
-                err=True,
-            )
-        if tables.unlisted:
-            typer.echo(
-                f"snapzen: more disagreements than these {len(tables.problems)} were found "
-                "and are not listed",
-                err=True,
-            )
-        raise typer.Exit(errors.EXIT_ABORTED)
-    given = verdict.checkpoints_given
-    typer.echo(
-        f"ledger OK: {result.rows} ledger rows, head seq {result.head_seq}, hash {result.head_hash}"
-        + (f"; {result.checkpoints_checked} checkpoint(s) match" if given else "")
-        + ("; SQLite integrity check ok (every index agrees with its table)" if thorough else "")
-    )
-    typer.echo(
-        f"cases and runs agree with the chain: {tables.cases_checked} cases, "
-        f"{tables.runs_checked} runs checked"
-        + (f"; {tables.before_log} decided before the decision log" if tables.before_log else "")
-    )
-    if not given:
-        typer.echo(
-            "note: rows deleted from the end of the chain leave it consistent; only a "
-            "checkpoint kept elsewhere (--checkpoint FILE --public-key FILE) can show that"
-        )

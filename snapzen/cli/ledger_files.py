@@ -4,7 +4,7 @@ back. Thin over snapzen.commands.backup, .restore and .reapply."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -14,7 +14,9 @@ from snapzen.cli.common import (
     OverwriteOption,
     WaitOption,
     actor_name,
-    handle_errors,
+    command,
+    opt,
+    say,
     settings_from,
 )
 from snapzen.cli.init import (
@@ -22,22 +24,19 @@ from snapzen.cli.init import (
     NoJournalOption,
     ViaChoice,
     ViaOption,
-    echo_erasures,
-    echo_reconciled,
     progress,
 )
-from snapzen.cli.ledger_options import LockWait, lock_seconds, not_done
+from snapzen.cli.ledger_options import LockWait, lock_seconds
+from snapzen.commands import summaries  # light: the standard library
 from snapzen.support import errors
 
 app = typer.Typer()
 
 
-@app.command("reapply-erasures")
-@handle_errors
+@command(app, "reapply-erasures", refused="re-applying the erasure journal NOT done")
 def reapply_erasures(
     journal: Annotated[
-        Path | None,
-        typer.Option(metavar="FILE", help="Erasure journal (default: ledger.erasure_journal)."),
+        Path | None, opt("FILE", "Erasure journal (default: ledger.erasure_journal).")
     ] = None,
     wait: WaitOption = False,
     lock_wait: LockWait = None,
@@ -56,38 +55,29 @@ def reapply_erasures(
     """
     from snapzen.commands.reapply import reapply_journal  # lazy: start-up time
 
-    settings = settings_from(config)
-    try:
-        result, path = reapply_journal(settings, journal, lock_seconds(wait, lock_wait))
-    except errors.LockHeld:
-        not_done("re-applying the erasure journal")
-    typer.echo(_reapplied(result.as_dict(), path))
-    if result.in_flight:
-        typer.echo(
-            f"{len(result.in_flight)} chat(s) of erased people are being sent: run "
-            "`snapzen sync`, then `snapzen ledger erase` for them again",
-            err=True,
-        )
-        raise typer.Exit(errors.EXIT_PARTIAL)
-
-
-def _reapplied(counts: dict[str, Any], path: Path) -> str:
-    return (
+    result, path = reapply_journal(settings_from(config), journal, lock_seconds(wait, lock_wait))
+    counts = result.as_dict()
+    typer.echo(
         f"erasure journal {path}: {counts['entries']} erasure(s) re-applied; "
         f"{counts['withheld']} chat(s) withheld, {counts['events']} ledger event(s) added, "
         f"{counts['requests']} request event(s) restored"
     )
+    if result.in_flight:
+        progress(
+            f"{len(result.in_flight)} chat(s) of erased people are being sent: run "
+            "`snapzen sync`, then `snapzen ledger erase` for them again"
+        )
+        raise typer.Exit(errors.EXIT_PARTIAL)
 
 
-@app.command()
-@handle_errors
+@command(app)
 def backup(
     file: Annotated[
         Path, typer.Argument(metavar="FILE", help="Where to write the copy (a new file).")
     ],
     config: ConfigOption = None,
     overwrite: OverwriteOption = False,
-) -> None:
+) -> None:  # fmt: skip
     """Copy the ledger database with SQLite's online backup API (safe while a sync runs),
     then check the copy opens and holds the same number of ledger rows; the copy is
     registered, so an erasure response names the copies that still hold the person.
@@ -104,18 +94,17 @@ def backup(
     typer.echo(f"backup {done.path}: {done.transfers} ledger row(s), {done.bytes} bytes, verified")
 
 
-@app.command()
-@handle_errors
+@command(app)
 def restore(
     backup: Annotated[
-        Path, typer.Argument(help="A file written by `snapzen ledger backup`.", metavar="BACKUP")
+        Path, typer.Argument(metavar="BACKUP", help="A file written by `snapzen ledger backup`.")
     ],
     via: ViaOption = ViaChoice.incremental,
     erasure_journal: JournalOption = None,
     no_erasure_journal: NoJournalOption = False,
     actor: ActorOption = None,
     config: ConfigOption = None,
-) -> None:
+) -> None:  # fmt: skip
     """Put a verified backup in place and catch up with Zendesk since it was taken.
 
     Refused while another snapzen holds the writer lock. Imports the replaced ledger left in
@@ -143,5 +132,5 @@ def restore(
     typer.echo(f"restored {backup} into {result.path} (backup head: seq {seq}, {digest[:16]}…)")
     if result.replaced is not None:
         typer.echo(f"the previous file was kept as {result.replaced}")
-    echo_reconciled(result.reconciliation)
-    echo_erasures(result.erasures.as_dict())
+    say(summaries.reconciled_lines(result.reconciliation))
+    say(summaries.erasures_lines(result.erasures.as_dict()))

@@ -3,7 +3,6 @@ snapzen.commands.legal_holds."""
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -11,16 +10,17 @@ import typer
 from snapzen.cli.common import (
     ActorOption,
     ConfigOption,
+    FormatOption,
     JsonFlag,
     WaitOption,
     actor_name,
+    command,
     echo_json,
-    handle_errors,
-    pick_format,
+    opt,
     settings_from,
+    wants_json,
 )
-from snapzen.cli.ledger_options import OptionalEmail, lock_seconds, not_done, read_email
-from snapzen.support import errors
+from snapzen.cli.ledger_options import OptionalEmail, lock_seconds, read_email
 
 app = typer.Typer(
     help="Legal holds: keep tickets out of the sweep and erasure.\n\n"
@@ -30,18 +30,9 @@ app = typer.Typer(
     "```",
 )
 
-CaseOpt = Annotated[str | None, typer.Option("--case", metavar="ID", help="A SnapEngage case id.")]
-TicketOpt = Annotated[
-    int | None, typer.Option("--ticket", metavar="ID", help="A Zendesk ticket id.")
-]
-Reason = Annotated[
-    str, typer.Option("--reason", metavar="TEXT", help="Why (recorded in the chain).")
-]
-
-
-class ListFormat(StrEnum):
-    table = "table"
-    json = "json"
+CaseOpt = Annotated[str | None, opt("ID", "A SnapEngage case id.", "--case")]
+TicketOpt = Annotated[int | None, opt("ID", "A Zendesk ticket id.", "--ticket")]
+Reason = Annotated[str, opt("TEXT", "Why (recorded in the chain).", "--reason")]
 
 
 def _change(
@@ -51,26 +42,21 @@ def _change(
     from snapzen.commands import legal_holds  # lazy: start-up time (sqlite_utils)
 
     settings = settings_from(config)
-    try:
-        done = legal_holds.change(
-            settings, add=add, case=case, ticket=ticket,
-            email=read_email(email) if email is not None else None, reason=reason,
-            actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
-        )  # fmt: skip
-    except errors.LockHeld:
-        not_done("hold change")
+    done = legal_holds.change(
+        settings, add=add, case=case, ticket=ticket,
+        email=read_email(email) if email is not None else None, reason=reason,
+        actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
+    )  # fmt: skip
     if done.row is None:
         typer.echo(
             f"{done.target}: {'already held' if add else 'no active hold'}; nothing recorded"
         )
-        return
-    typer.echo(
-        f"{done.target}: hold {'added' if add else 'removed'} (ledger seq {done.row['seq']})"
-    )
+    else:
+        verb = "added" if add else "removed"
+        typer.echo(f"{done.target}: hold {verb} (ledger seq {done.row['seq']})")
 
 
-@app.command("add")
-@handle_errors
+@command(app, "add", refused="hold change NOT done")
 def hold_add(
     reason: Reason, case: CaseOpt = None, ticket: TicketOpt = None, email: OptionalEmail = None,
     actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
@@ -86,8 +72,7 @@ def hold_add(
     _change(True, case, ticket, email, reason, actor, wait, config)
 
 
-@app.command("remove")
-@handle_errors
+@command(app, "remove", refused="hold change NOT done")
 def hold_remove(
     reason: Reason, case: CaseOpt = None, ticket: TicketOpt = None, email: OptionalEmail = None,
     actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
@@ -103,14 +88,9 @@ def hold_remove(
     _change(False, case, ticket, email, reason, actor, wait, config)
 
 
-@app.command("list")
-@handle_errors
+@command(app, "list")
 def hold_list(
-    fmt: Annotated[
-        ListFormat | None, typer.Option("--format", help="table (default) or json.")
-    ] = None,
-    json_output: JsonFlag = False,
-    config: ConfigOption = None,
+    fmt: FormatOption = None, json_output: JsonFlag = False, config: ConfigOption = None
 ) -> None:
     """Active holds, oldest first.
 
@@ -123,7 +103,7 @@ def hold_list(
     """
     from snapzen.commands import legal_holds  # lazy: start-up time (sqlite_utils)
 
-    as_json = pick_format(fmt, json_output, ListFormat.table, ListFormat.json) is ListFormat.json
+    as_json = wants_json(fmt, json_output)
     active = legal_holds.active(settings_from(config))  # after the usage error above
     if as_json:
         echo_json([h.as_dict() for h in active])

@@ -3,7 +3,6 @@ Thin over snapzen.commands.notice_desk."""
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -11,32 +10,27 @@ import typer
 from snapzen.cli.common import (
     ActorOption,
     ConfigOption,
+    FormatOption,
     JsonFlag,
     WaitOption,
     actor_name,
+    command,
     echo_json,
     handle_errors,
-    pick_format,
+    opt,
     settings_from,
+    wants_json,
 )
-from snapzen.cli.ledger_options import lock_seconds, not_done
-from snapzen.support import errors
+from snapzen.cli.ledger_options import lock_seconds
 
 app = typer.Typer(invoke_without_command=True)
-
-
-class ListFormat(StrEnum):
-    table = "table"
-    json = "json"
 
 
 @app.callback()
 @handle_errors
 def listing(
     ctx: typer.Context,
-    fmt: Annotated[
-        ListFormat | None, typer.Option("--format", help="table (default) or json.")
-    ] = None,
+    fmt: FormatOption = None,
     json_output: JsonFlag = False,
     config: ConfigOption = None,
 ) -> None:
@@ -56,7 +50,7 @@ def listing(
         return
     from snapzen.commands import notice_desk  # lazy: start-up time (sqlite_utils)
 
-    as_json = pick_format(fmt, json_output, ListFormat.table, ListFormat.json) is ListFormat.json
+    as_json = wants_json(fmt, json_output)
     found = notice_desk.owed(settings_from(config))
     if as_json:
         echo_json([
@@ -71,18 +65,12 @@ def listing(
         typer.echo("no Art. 19 notice is owed")
 
 
-@app.command("done")
-@handle_errors
+@command(app, "done", refused="Art. 19 notice NOT done")
 def done(
     notice_id: Annotated[
         str, typer.Argument(metavar="NOTICE", help="The notice id (ntc-…, `ledger notices`).")
     ],
-    when: Annotated[
-        str,
-        typer.Option(
-            "--when", metavar="YYYY-MM-DD", help="Day the recipient was told (YYYY-MM-DD, UTC)."
-        ),
-    ],
+    when: Annotated[str, opt("YYYY-MM-DD", "Day the recipient was told (YYYY-MM-DD, UTC).")],
     actor: ActorOption = None,
     wait: WaitOption = False,
     config: ConfigOption = None,
@@ -99,11 +87,8 @@ def done(
     from snapzen.commands import notice_desk  # lazy: start-up time (sqlite_utils)
 
     settings = settings_from(config)
-    try:
-        told = notice_desk.record_told(
-            settings, notice_id, when=when, actor=actor_name(actor, settings),
-            wait_seconds=lock_seconds(wait),
-        )  # fmt: skip
-    except errors.LockHeld:
-        not_done("Art. 19 notice")
+    told = notice_desk.record_told(
+        settings, notice_id, when=when, actor=actor_name(actor, settings),
+        wait_seconds=lock_seconds(wait),
+    )  # fmt: skip
     typer.echo(f"notice {notice_id}: {told.recipient} told on {told.on} (ledger {told.seq})")

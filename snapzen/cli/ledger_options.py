@@ -1,5 +1,5 @@
-"""What the `snapzen ledger …` commands share: their options, reading an email from stdin,
-and how a refusal (a shared email, the writer lock held) is told.
+"""What the `snapzen ledger …` commands share: their options and reading an email from stdin
+(a refusal, a shared email or the writer lock held, is told by snapzen.cli.common).
 
 Emails are handed to snapzen.commands at once, which turns them into their HMAC reference;
 they are never printed, logged or stored.
@@ -8,70 +8,46 @@ they are never printed, logged or stored.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated
 
-import typer
-
-from snapzen.cli.common import fail
-from snapzen.support import errors
-
-if TYPE_CHECKING:
-    from snapzen.commands.ledger_open import SubjectCollision
+from snapzen.cli.common import not_done as not_done
+from snapzen.cli.common import opt
+from snapzen.cli.common import refuse_shared as refuse_shared
 
 Since = Annotated[
-    str | None,
-    typer.Option(metavar="DATE", help="From this UTC date (YYYY-MM-DD) or ISO time, inclusive."),
+    str | None, opt("DATE", "From this UTC date (YYYY-MM-DD) or ISO time, inclusive.")
 ]
 Until = Annotated[
-    str | None,
-    typer.Option(metavar="DATE", help="Up to this UTC date (whole day) or ISO time, inclusive."),
+    str | None, opt("DATE", "Up to this UTC date (whole day) or ISO time, inclusive.")
 ]
-Widget = Annotated[str | None, typer.Option(metavar="ID", help="Only this SnapEngage widget id.")]
+Widget = Annotated[str | None, opt("ID", "Only this SnapEngage widget id.")]
 Email = Annotated[
     str,
-    typer.Option(
-        metavar="EMAIL",
-        help="The data subject's email ('-' reads it from stdin, keeping it out of shell "
-        "history). Only its HMAC reference is used.",
-    ),
-]
+    opt("EMAIL", "The data subject's email ('-' reads it from stdin, keeping it out of shell "
+        "history). Only its HMAC reference is used."),
+]  # fmt: skip
 OptionalEmail = Annotated[
     str | None,
-    typer.Option(
-        "--email",
-        metavar="EMAIL",
-        help="The person's email ('-' reads it from stdin); only its HMAC reference is kept.",
-    ),
-]
+    opt("EMAIL", "The person's email ('-' reads it from stdin); only its HMAC reference is kept.",
+        "--email"),
+]  # fmt: skip
 CaseIds = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--case", metavar="ID", help="Only this chat (case id) of the subject; repeatable."
-    ),
+    list[str] | None, opt("ID", "Only this chat (case id) of the subject; repeatable.", "--case")
 ]
 TicketIds = Annotated[
-    list[int] | None,
-    typer.Option(
-        "--ticket", metavar="ID", help="Only this Zendesk ticket of the subject; repeatable."
-    ),
+    list[int] | None, opt("ID", "Only this Zendesk ticket of the subject; repeatable.", "--ticket")
 ]
 Received = Annotated[
     str | None,
-    typer.Option(
-        "--received",
-        metavar="YYYY-MM-DD",
-        help="Day the request was received (YYYY-MM-DD; default today, UTC): the Art. 12(3) "
-        "deadline is one month later.",
-    ),
-]
+    opt("YYYY-MM-DD", "Day the request was received (YYYY-MM-DD; default today, UTC): the "
+        "Art. 12(3) deadline is one month later.", "--received"),
+]  # fmt: skip
 LockWait = Annotated[
     float | None,
-    typer.Option(
-        "--lock-wait",
-        hidden=True,  # before --wait; kept so scripts keep working
-        help="Seconds to wait for a running sync to release the writer lock.",
-    ),
-]
+    # Hidden: before --wait; kept so scripts keep working.
+    opt("", "Seconds to wait for a running sync to release the writer lock.", "--lock-wait",
+        hidden=True),
+]  # fmt: skip
 
 
 def read_email(email: str) -> str:
@@ -82,28 +58,3 @@ def read_email(email: str) -> str:
 def lock_seconds(wait: bool, lock_wait: float | None = None) -> float:
     """--wait: as long as it takes; without it, at once (the --lock-wait seconds if given)."""
     return lock_wait if lock_wait is not None else (-1 if wait else 0)
-
-
-def not_done(what: str) -> NoReturn:
-    """A request is still outstanding when the lock is held: exit 1, not "nothing to do"."""
-    fail(
-        f"{what} NOT done: another snapzen run holds the writer lock; rerun with --wait to "
-        "queue behind it",
-        errors.EXIT_ABORTED,
-    )
-
-
-def _cell(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def refuse_shared(exc: SubjectCollision) -> NoReturn:
-    """Exit 2 with the candidate chats of a shared reference: ids and dates, never names."""
-    typer.echo(f"snapzen: {exc}; candidate chats:", err=True)
-    for item in exc.candidates:
-        typer.echo(
-            f"  --case {item.case_id}  ticket {_cell(item.ticket_id) or '-'}  "
-            f"started {_cell(item.started_at) or '-'}  widget {_cell(item.widget_id)}",
-            err=True,
-        )
-    raise typer.Exit(errors.EXIT_USAGE)

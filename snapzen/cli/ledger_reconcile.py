@@ -4,7 +4,7 @@ what disagrees, each finding with what to do. Thin over snapzen.commands.reconci
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -12,44 +12,35 @@ from snapzen.cli.common import (
     ActorOption,
     ConfigOption,
     JsonFlag,
-    SummaryFormatOption,
+    SummaryOption,
     actor_name,
+    command,
     echo_json,
-    handle_errors,
+    opt,
+    say,
     settings_from,
-    summary_json,
+    wants_json,
 )
 from snapzen.cli.tables import print_rows
 
 app = typer.Typer()
 
 
-@app.command("reconcile")
-@handle_errors
+@command(app)
 def reconcile(
     config: ConfigOption = None,
     since: Annotated[
         datetime | None,
-        typer.Option(
-            formats=["%Y-%m-%d"],
-            metavar="YYYY-MM-DD",
-            help="Read Zendesk's tickets changed since this UTC day (default: a day before "
-            "the ledger's first chat or run).",
-        ),
+        opt("YYYY-MM-DD", "Read Zendesk's tickets changed since this UTC day (default: a day "
+            "before the ledger's first chat or run).", formats=["%Y-%m-%d"]),
     ] = None,
     max_requests: Annotated[
-        int,
-        typer.Option(
-            "--max-requests",
-            min=1,
-            metavar="N",
-            help="At most this many export requests (1,000 tickets each).",
-        ),
+        int, opt("N", "At most this many export requests (1,000 tickets each).", min=1)
     ] = 1000,
     actor: ActorOption = None,
-    fmt: SummaryFormatOption = None,
+    fmt: SummaryOption = None,
     json_output: JsonFlag = False,
-) -> None:
+) -> None:  # fmt: skip
     """Compare the ledger with Zendesk (read-only there) and report tickets missing,
     unknown, duplicated or pointing at the wrong case, each with what to do. Reads Zendesk's
     incremental export (1,000 tickets a request, 10 requests a minute) and records the check
@@ -63,36 +54,21 @@ def reconcile(
     $ snapzen ledger reconcile --since 2026-01-01 --json
     ```
     """
+    from snapzen.commands import summaries
     from snapzen.commands.reconcile_check import reconcile_check  # lazy: start-up time
 
-    as_json = summary_json(fmt, json_output)
+    as_json = wants_json(fmt, json_output)
     settings = settings_from(config)
     check = reconcile_check(
-        settings,
-        actor=actor_name(actor, settings),
-        since=since.date() if since else None,
+        settings, actor=actor_name(actor, settings), since=since.date() if since else None,
         max_requests=max_requests,
-    )
+    )  # fmt: skip
+    report = check.as_dict()
     if as_json:
-        echo_json(check.as_dict())
-    else:
-        _print_check(check.as_dict())
-    raise typer.Exit(check.exit_code)
-
-
-def _print_check(report: dict[str, Any]) -> None:
-    counts = ", ".join(f"{kind.replace('_', ' ')} {n}" for kind, n in report["findings"].items())
-    typer.echo(
-        f"reconcile {report['run_id']}: {report['tickets_seen']} ticket(s) read in "
-        f"{report['requests']} request(s) since {report['since']}; "
-        f"{report['cases_checked']} synced case(s) checked; findings: {counts}"
-    )
-    if not report["complete"]:
-        typer.echo(
-            f"incomplete: stopped after {report['requests']} request(s) (--max-requests); "
-            "a ticket not read is not judged missing",
-            err=True,
-        )
+        echo_json(report)
+        raise typer.Exit(check.exit_code)
+    say(summaries.reconcile_lines(report))
     if report["found"]:
         rows = [{**f, "ticket_ids": ", ".join(map(str, f["ticket_ids"]))} for f in report["found"]]
         print_rows(rows, ["kind", "case_id", "ticket_ids", "detail", "suggestion"], "findings")
+    raise typer.Exit(check.exit_code)

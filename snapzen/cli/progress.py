@@ -1,129 +1,11 @@
-"""Backfill progress: a bar on a terminal, JSON log lines at a fixed interval otherwise.
-
-Both count windows (one widget on one day) as each is read to its end, and cases fetched and
-tickets created as they happen (``tick`` from the pass), and name the day being read
-(``day_started``); ``window_done`` (a slice recorded) brings the counts in line with the
-backfill's own totals. Nothing shown ever goes backwards: an interrupted slice's windows stay
-counted as read (``windows_done``) while ``windows_recorded`` says what a rerun will skip.
-"""
+"""Backfill progress on a terminal: a rich bar over the tally of
+snapzen.commands.backfill_progress (off a terminal, its JSON log lines are used instead)."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import date
-from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any
 
-
-class Counts(Protocol):
-    """What the progress shows of a pass's counts (snapzen.sync.pipeline.Counts)."""
-
-    fetched: int
-    created: int
-
-
-@dataclass
-class Tally:
-    """What both renderers show; updated on the pass's thread, read by the renderer's."""
-
-    total: int = 0
-    done: int = 0  # windows read to their end (or already finished before this run)
-    recorded: int = 0  # windows recorded as finished (a rerun skips them)
-    fetched: int = 0
-    created: int = 0
-    day: date | None = None
-
-    def start(self, total: int, skipped: int) -> None:
-        self.total, self.done, self.recorded = total, skipped, skipped
-
-    def tick(self, what: str, n: int) -> None:
-        if what == "fetched":
-            self.fetched += n
-        elif what == "created":
-            self.created += n
-        elif what == "window":
-            self.done = min(self.total, self.done + n)
-
-    def day_started(self, day: date) -> None:
-        """The pass began reading ``day`` (days run oldest first)."""
-        self.day = max(self.day, day) if self.day else day
-
-    def window_done(self, day: date, widgets: Sequence[str], counts: Counts) -> None:
-        self.recorded += len(widgets)
-        self.done = max(self.done, self.recorded)
-        self.day = max(self.day, day) if self.day else day
-        # The backfill's own totals; never below what the ticks already showed.
-        self.fetched = max(self.fetched, counts.fetched)
-        self.created = max(self.created, counts.created)
-
-    def finish(self) -> None:
-        """Nothing to change: an interrupted slice's windows were read (done) but not recorded
-        (the rerun redoes them), which ``recorded`` already says; the bar does not go back."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "windows_done": self.done,
-            "windows_recorded": self.recorded,
-            "windows_total": self.total,
-            "fetched": self.fetched,
-            "created": self.created,
-            "day": self.day.isoformat() if self.day else None,
-        }
-
-
-class JsonProgress(Tally):
-    """A ``backfill_progress`` log line (level, UTC timestamp, run id) every ``every``
-    seconds from a timer thread, whether or not a window ended meanwhile, plus one at the
-    start and one at the end; ``every=0``: one line per change."""
-
-    def __init__(self, every: float = 10.0) -> None:
-        super().__init__()
-        self.every = every
-        self._stopped = threading.Event()
-        self._timer: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def _emit(self) -> None:
-        from snapzen.support.log import get_logger
-
-        with self._lock:
-            get_logger("snapzen.backfill").info("backfill_progress", **self.as_dict())
-
-    def _beat(self) -> None:
-        while not self._stopped.wait(self.every):
-            self._emit()
-
-    def start(self, total: int, skipped: int) -> None:
-        super().start(total, skipped)
-        self._emit()
-        if self.every > 0:
-            self._timer = threading.Thread(target=self._beat, name="progress", daemon=True)
-            self._timer.start()
-
-    def tick(self, what: str, n: int) -> None:
-        super().tick(what, n)
-        if self.every <= 0:
-            self._emit()
-
-    def day_started(self, day: date) -> None:
-        super().day_started(day)
-        if self.every <= 0:
-            self._emit()
-
-    def window_done(self, day: date, widgets: Sequence[str], counts: Counts) -> None:
-        super().window_done(day, widgets, counts)
-        if self.every <= 0:
-            self._emit()
-
-    def finish(self) -> None:
-        self._stopped.set()
-        if self._timer is not None:
-            self._timer.join()
-        super().finish()
-        self._emit()
+from snapzen.commands.backfill_progress import Tally
 
 
 class RichProgress(Tally):
@@ -134,22 +16,19 @@ class RichProgress(Tally):
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+        # Log lines go to a file while the bar is drawn (log_file); anything else written to
+        # stderr meanwhile is printed above the bar by rich, not through it.
         self.bar = Progress(
-            "{task.description}",
-            BarColumn(bar_width=20),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            # Log lines go to a file while the bar is drawn (log_file); anything else written
-            # to stderr meanwhile is printed above the bar by rich, not through it.
-            console=console or Console(stderr=True),
-        )
+            "{task.description}", BarColumn(bar_width=20), MofNCompleteColumn(),
+            TimeRemainingColumn(), console=console or Console(stderr=True),
+        )  # fmt: skip
         self.task: Any = None
 
     def _describe(self) -> str:
         where = f"{self.day} " if self.day else ""
         return f"{where}fetched {self.fetched:,} created {self.created:,}"
 
-    def _show(self) -> None:
+    def changed(self) -> None:
         self.bar.update(self.task, completed=self.done, description=self._describe())
 
     def start(self, total: int, skipped: int) -> None:
@@ -157,47 +36,6 @@ class RichProgress(Tally):
         self.bar.start()
         self.task = self.bar.add_task(self._describe(), total=total, completed=skipped)
 
-    def tick(self, what: str, n: int) -> None:
-        super().tick(what, n)
-        self._show()
-
-    def day_started(self, day: date) -> None:
-        super().day_started(day)
-        self._show()
-
-    def window_done(self, day: date, widgets: Sequence[str], counts: Counts) -> None:
-        super().window_done(day, widgets, counts)
-        self._show()
-
     def finish(self) -> None:
-        super().finish()
-        self._show()
+        self.changed()
         self.bar.stop()
-
-
-class CountingFile:
-    """A log file that counts the warnings and errors written to it."""
-
-    def __init__(self, handle: TextIO) -> None:
-        self.handle = handle
-        self.problems = 0
-
-    def write(self, text: str) -> int:
-        if '"level": "warning"' in text or '"level": "error"' in text:
-            self.problems += 1
-        return self.handle.write(text)
-
-    def flush(self) -> None:
-        self.handle.flush()
-
-
-@contextmanager
-def log_file(path: Path) -> Iterator[CountingFile]:
-    """Log lines appended to ``path`` while the bar is drawn."""
-    from snapzen.support.atomic import open_private
-    from snapzen.support.log import logs_to
-
-    with open_private(path) as handle:  # 0600: log lines may name cases
-        counting = CountingFile(handle)
-        with logs_to(counting):  # type: ignore[arg-type]
-            yield counting

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from snapzen.cli.common import opt
+
 # Only the (dataclass) config is imported here, for the option defaults. The server (werkzeug,
 # faker), requests and the settings (pydantic-settings) are imported inside the commands:
 # every `snapzen` invocation imports this module to register them, so they would cost every
@@ -26,105 +28,77 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-_DEFAULTS = SandboxConfig()
+_D = SandboxConfig()
 # A shell comment, so the output can still be eval'ed.
 NEXT_STEPS = (
     "# next: export SNAPZEN_LEDGER__PATH=/tmp/snapzen.db SNAPZEN_LEDGER__KEY=<32+ random chars>;"
     " snapzen init; snapzen sync"
 )
+# The options named otherwise than their SandboxConfig field.
+FIELDS = {
+    "rate_limit": "rate_limit_per_minute", "rate_window": "rate_window_seconds",
+    "max_jobs": "max_jobs_in_flight", "fault_timeout": "fault_timeout_seconds",
+}  # fmt: skip
+NOT_CONFIG = {"allow_nonlocal", "ready_file", "duration", "detach"}
+N, SHARE, SECONDS = "N", "SHARE", "SECONDS"
 
 
 @app.command()
 def serve(
-    chats: Annotated[
-        int, typer.Option(metavar="N", help="Number of synthetic chats to generate.")
-    ] = (_DEFAULTS.chats),
-    widgets: Annotated[
-        int, typer.Option(metavar="N", help="Number of SnapEngage widgets.")
-    ] = _DEFAULTS.widgets,
-    days: Annotated[
-        int, typer.Option(metavar="N", help="Spread chats over this many past days.")
-    ] = (_DEFAULTS.days),
-    seed: Annotated[
-        int, typer.Option(metavar="N", help="Seed for the synthetic data and faults.")
-    ] = (_DEFAULTS.seed),
-    eu_share: Annotated[
-        float, typer.Option(metavar="SHARE", help="Share of visitors in the EEA/UK (0-1).")
-    ] = _DEFAULTS.eu_share,
+    ctx: typer.Context,
+    chats: Annotated[int, opt(N, "Number of synthetic chats to generate.")] = _D.chats,
+    widgets: Annotated[int, opt(N, "Number of SnapEngage widgets.")] = _D.widgets,
+    days: Annotated[int, opt(N, "Spread chats over this many past days.")] = _D.days,
+    seed: Annotated[int, opt(N, "Seed for the synthetic data and faults.")] = _D.seed,
+    eu_share: Annotated[float, opt(SHARE, "Share of visitors in the EEA/UK (0-1).")] = _D.eu_share,
     consent_share: Annotated[
-        float,
-        typer.Option(metavar="SHARE", help="Share of chats with accepted gdpr_consent (0-1)."),
-    ] = _DEFAULTS.consent_share,
-    latency_ms: Annotated[
-        int, typer.Option(metavar="MS", help="Latency added to every API request.")
-    ] = (_DEFAULTS.latency_ms),
+        float, opt(SHARE, "Share of chats with accepted gdpr_consent (0-1).")
+    ] = _D.consent_share,
+    latency_ms: Annotated[int, opt("MS", "Latency added to every API request.")] = _D.latency_ms,
     rate_limit: Annotated[
-        int,
-        typer.Option(metavar="N", help="Zendesk requests allowed per rate window (per minute)."),
-    ] = _DEFAULTS.rate_limit_per_minute,
+        int, opt(N, "Zendesk requests allowed per rate window (per minute).")
+    ] = _D.rate_limit_per_minute,
     rate_window: Annotated[
-        float, typer.Option(metavar="SECONDS", help="Length of the rate-limit window in seconds.")
-    ] = _DEFAULTS.rate_window_seconds,
+        float, opt(SECONDS, "Length of the rate-limit window in seconds.")
+    ] = _D.rate_window_seconds,
     job_seconds: Annotated[
-        float,
-        typer.Option(metavar="SECONDS", help="Time a Zendesk job takes from queued to completed."),
-    ] = _DEFAULTS.job_seconds,
+        float, opt(SECONDS, "Time a Zendesk job takes from queued to completed.")
+    ] = _D.job_seconds,
     max_jobs: Annotated[
-        int,
-        typer.Option(metavar="N", help="Queued/working Zendesk jobs allowed before TooManyJobs."),
-    ] = _DEFAULTS.max_jobs_in_flight,
-    page_size: Annotated[int, typer.Option(metavar="N", help="SnapEngage cases per page.")] = (
-        _DEFAULTS.page_size
-    ),
+        int, opt(N, "Queued/working Zendesk jobs allowed before TooManyJobs.")
+    ] = _D.max_jobs_in_flight,
+    page_size: Annotated[int, opt(N, "SnapEngage cases per page.")] = _D.page_size,
     fault_rate: Annotated[
-        float,
-        typer.Option(
-            metavar="SHARE", help="Share of API requests that fail (500/502/503/timeout/bad JSON)."
-        ),
-    ] = _DEFAULTS.fault_rate,
+        float, opt(SHARE, "Share of API requests that fail (500/502/503/timeout/bad JSON).")
+    ] = _D.fault_rate,
     timeout_share: Annotated[
-        float,
-        typer.Option(metavar="SHARE", help="Share of injected faults that are slow timeouts."),
-    ] = _DEFAULTS.timeout_share,
+        float, opt(SHARE, "Share of injected faults that are slow timeouts.")
+    ] = _D.timeout_share,
     fault_timeout: Annotated[
-        float,
-        typer.Option(metavar="SECONDS", help="Seconds a 'timeout' fault stalls before answering."),
-    ] = _DEFAULTS.fault_timeout_seconds,
+        float, opt(SECONDS, "Seconds a 'timeout' fault stalls before answering.")
+    ] = _D.fault_timeout_seconds,
     long_transcripts: Annotated[
-        int, typer.Option(metavar="N", help="Huge hostile transcripts to include (0-2).")
-    ] = _DEFAULTS.long_transcripts,
-    host: Annotated[
-        str, typer.Option(metavar="HOST", help="Interface to listen on.")
-    ] = _DEFAULTS.host,
-    port: Annotated[
-        int, typer.Option(metavar="N", help="Port to listen on; 0 picks a free port.")
-    ] = 0,
+        int, opt(N, "Huge hostile transcripts to include (0-2).")
+    ] = _D.long_transcripts,
+    host: Annotated[str, opt("HOST", "Interface to listen on.")] = _D.host,
+    port: Annotated[int, opt(N, "Port to listen on; 0 picks a free port.")] = 0,
     allow_nonlocal: Annotated[
-        bool, typer.Option(metavar="", help="Allow listening on a non-loopback interface.")
+        bool, opt("", "Allow listening on a non-loopback interface.")
     ] = False,
     ready_file: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="FILE", help="Write {base_url, env} as JSON here once the server is listening."
-        ),
+        Path | None, opt("FILE", "Write {base_url, env} as JSON here once the server is listening.")
     ] = None,
     duration: Annotated[
         float | None,
-        typer.Option(
-            metavar="SECONDS",
-            help="Stop after this many seconds (default: run until SIGINT/SIGTERM).",
-        ),
+        opt(SECONDS, "Stop after this many seconds (default: run until SIGINT/SIGTERM)."),
     ] = None,
     detach: Annotated[
         bool,
-        typer.Option(
-            "--detach",
-            metavar="",
-            help="Serve in the background: return once it listens (the --ready-file is written "
+        opt("", "Serve in the background: return once it listens (the --ready-file is written "
             "first) and print `export` lines for eval, plus SANDBOX_PID to stop it with kill.",
-        ),
+            "--detach"),
     ] = False,
-) -> None:
+) -> None:  # fmt: skip
     """Start the sandbox and print its URL plus `export` lines that point snapzen at it.
 
     Examples:
@@ -134,20 +108,13 @@ def serve(
     $ eval "$(snapzen sandbox serve --detach --ready-file /tmp/sandbox.json)"
     ```
     """
-    if detach:
-        options = {
-            "--chats": chats, "--widgets": widgets, "--days": days, "--seed": seed,
-            "--eu-share": eu_share, "--consent-share": consent_share,
-            "--latency-ms": latency_ms, "--rate-limit": rate_limit,
-            "--rate-window": rate_window, "--job-seconds": job_seconds,
-            "--max-jobs": max_jobs, "--page-size": page_size, "--fault-rate": fault_rate,
-            "--timeout-share": timeout_share, "--fault-timeout": fault_timeout,
-            "--long-transcripts": long_transcripts, "--host": host, "--port": port,
-            "--duration": duration,
-        }  # fmt: skip
-        flags = ["--allow-nonlocal"] if allow_nonlocal else []
-        given = [(name, str(value)) for name, value in options.items() if value is not None]
-        _detach([word for pair in given for word in pair] + flags, ready_file)
+    if detach:  # the same options, given to a `sandbox serve` in the background
+        args = [
+            f"--{name.replace('_', '-')}" + ("" if value is True else f"={value}")
+            for name, value in ctx.params.items()
+            if name not in ("ready_file", "detach") and value is not None and value is not False
+        ]
+        _detach(args, ready_file)
         return
     from snapzen.support.settings import is_loopback  # lazy: start-up time (pydantic-settings)
 
@@ -158,27 +125,9 @@ def serve(
             err=True,
         )
         raise typer.Exit(2)
+    given = {FIELDS.get(k, k): v for k, v in ctx.params.items() if k not in NOT_CONFIG}
     try:
-        cfg = SandboxConfig(
-            chats=chats,
-            widgets=widgets,
-            days=days,
-            seed=seed,
-            eu_share=eu_share,
-            consent_share=consent_share,
-            latency_ms=latency_ms,
-            rate_limit_per_minute=rate_limit,
-            rate_window_seconds=rate_window,
-            job_seconds=job_seconds,
-            max_jobs_in_flight=max_jobs,
-            page_size=page_size,
-            fault_rate=fault_rate,
-            timeout_share=timeout_share,
-            fault_timeout_seconds=fault_timeout,
-            long_transcripts=long_transcripts,
-            host=host,
-            port=port,
-        )
+        cfg = SandboxConfig(**given)
     except ValueError as exc:
         typer.echo(f"invalid sandbox settings: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -217,17 +166,13 @@ def _detach(args: list[str], ready_file: Path | None) -> None:
 def dump(
     url: Annotated[
         str | None,
-        typer.Option(
-            metavar="URL",
-            help="Sandbox base URL (default: $SNAPZEN_SANDBOX_URL, or derived from "
-            "$SNAPZEN_ZENDESK__BASE_URL).",
-        ),
+        opt("URL", "Sandbox base URL (default: $SNAPZEN_SANDBOX_URL, or derived from "
+            "$SNAPZEN_ZENDESK__BASE_URL)."),
     ] = None,
     what: Annotated[
-        str,
-        typer.Option(metavar="state|tickets|truth", help="What to print: state, tickets or truth."),
+        str, opt("state|tickets|truth", "What to print: state, tickets or truth.")
     ] = "state",
-) -> None:
+) -> None:  # fmt: skip
     """Print the inspection JSON (state, tickets or truth) of a running sandbox.
 
     Examples:

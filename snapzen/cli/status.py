@@ -12,8 +12,9 @@ import typer
 from snapzen.cli.common import (
     ConfigOption,
     JsonFlag,
+    command,
     echo_json,
-    handle_errors,
+    opt,
     pick_format,
     settings_from,
 )
@@ -28,8 +29,7 @@ class StatusFormat(StrEnum):
     prometheus = "prometheus"
 
 
-@app.command()
-@handle_errors
+@command(app)
 def status(
     config: ConfigOption = None,
     json_output: JsonFlag = False,
@@ -39,14 +39,10 @@ def status(
     ] = None,
     check: Annotated[
         bool,
-        typer.Option(
-            "--check",
-            metavar="",
-            help="Health check: one line; exit 0 healthy, 1 unhealthy (no run completed within "
-            "3 intervals, last run aborted, cases at risk, database unreadable).",
-        ),
+        opt("", "Health check: one line; exit 0 healthy, 1 unhealthy (no run completed within "
+            "3 intervals, last run aborted, cases at risk, database unreadable).", "--check"),
     ] = False,
-) -> None:
+) -> None:  # fmt: skip
     """Per widget: cursor, case counts, oldest unsynced age; failures; last run. No network.
 
     Exits 3 when cases are at risk of SnapEngage's deletion or have failed.
@@ -63,21 +59,18 @@ def status(
     settings = settings_from(config)
     # The commands are imported here, not at the top: they import sqlite_utils and the
     # pipeline, start-up time every `snapzen` invocation would pay (test_startup_imports).
-    if check:
-        from snapzen.commands.metrics import check_health
-
-        health = check_health(settings.ledger.path, settings, clock.now())
-        typer.echo(health.message if health.ok else f"unhealthy: {health.message}")
-        raise typer.Exit(0 if health.ok else 1)
+    from snapzen.commands import metrics
     from snapzen.commands.status import read_status, status_exit_code
 
+    if check:
+        health = metrics.check_health(settings.ledger.path, settings, clock.now())
+        typer.echo(health.message if health.ok else f"unhealthy: {health.message}")
+        raise typer.Exit(0 if health.ok else 1)
     report = read_status(settings, clock.now())
     if shown is StatusFormat.json:
         echo_json(report)
     elif shown is StatusFormat.prometheus:
-        from snapzen.commands.metrics import render_prometheus
-
-        sys.stdout.write(render_prometheus(report))
+        sys.stdout.write(metrics.render_prometheus(report))
     else:
         from snapzen.cli.render import print_status
 

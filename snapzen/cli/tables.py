@@ -11,14 +11,9 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from snapzen.commands.report_text import BASIS_LABELS
 from snapzen.support.errors import ConfigError
 
-BASIS_LABELS = {
-    "art45": "Art. 45 adequacy",
-    "art46": "Art. 46 safeguards",
-    "art49_1a": "Art. 49(1)(a) consent",
-    "art49_1b": "Art. 49(1)(b) contract",
-}
 HEADERS = {
     "seq": "#",
     "recorded_at": "when (UTC)",

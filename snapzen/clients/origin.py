@@ -19,9 +19,12 @@ itself keeps it on an http -> https upgrade of the same host, and on some port c
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import BaseAdapter
 from urllib3.util import parse_url
 
 from snapzen.clients.deadline import DeadlineAdapter
@@ -86,6 +89,22 @@ def require_origin(url: str, base: str, *, what: str) -> str:
     return sent_url(url)
 
 
+# Transport adapters every session below mounts, by URL prefix (requests picks the longest
+# matching prefix): how a test serves a base URL from an app in-process (the sandbox's
+# snapzen.sandbox.inprocess.WsgiAdapter), as httpx's ``mounts=`` does. Empty in production.
+_MOUNTS: dict[str, BaseAdapter] = {}
+
+
+@contextmanager
+def mounted(prefix: str, adapter: BaseAdapter) -> Iterator[BaseAdapter]:
+    """Sessions created inside the block send requests for ``prefix`` to ``adapter``."""
+    _MOUNTS[prefix] = adapter
+    try:
+        yield adapter
+    finally:
+        _MOUNTS.pop(prefix, None)
+
+
 class CredentialSafeSession(requests.Session):
     """A session that follows no redirect on its own, never carries ``Authorization`` to
     another origin, and whose connections honour
@@ -95,6 +114,8 @@ class CredentialSafeSession(requests.Session):
         super().__init__()
         for prefix in ("https://", "http://"):
             self.mount(prefix, DeadlineAdapter())
+        for prefix, adapter in _MOUNTS.items():
+            self.mount(prefix, adapter)
 
     def get_redirect_target(self, resp: requests.Response) -> str | None:
         """None: requests follows no redirect; snapzen.clients.http decides on each one."""

@@ -2,8 +2,8 @@
 
 The ledger speaks in codes (``art49_1a``, ``synced``, ``consent_refused``); subject.json keeps
 them, the page the person reads says what they mean. Every code the ledger can hold has its
-sentence here: tests/test_access_text.py collects the codes from the source and fails when
-one is missing. Pure functions, no I/O.
+sentence here: tests/unit/commands/test_access_text.py collects the codes from the source and
+fails when one is missing. Pure functions, no I/O.
 """
 
 from __future__ import annotations

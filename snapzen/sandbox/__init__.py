@@ -9,7 +9,9 @@ Used by the demo, end-to-end tests and benchmarks::
 
 Module map: ``config`` (settings), ``data`` (synthetic cases + truth), ``snapengage_api`` and
 ``zendesk_api``/``zendesk_store`` (the two fake services), ``ratelimit`` and ``faults`` (transport
-behaviour), ``app`` (WSGI routing and middleware), ``server`` (the threaded loopback server).
+behaviour), ``app`` (WSGI routing and middleware), ``server`` (the threaded loopback server),
+``inprocess`` (the same app mounted in a requests session, no socket: unit and integration
+tests).
 """
 
 from typing import TYPE_CHECKING, Any

@@ -255,7 +255,7 @@ class SandboxApp:
     def _faulted(
         self, request: Request, endpoint: str, args: dict[str, Any], mutating: bool
     ) -> Response:
-        fault = None if endpoint in _UNFAULTED else self.faults.draw(mutating)
+        fault = None if endpoint in _UNFAULTED else self.faults.draw(mutating, endpoint)
         if fault is not None and not fault.after:
             return _fault_response(fault)
         response = self._handle(request, endpoint, args)

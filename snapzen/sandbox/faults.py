@@ -7,7 +7,7 @@ the same fault sequence on every run with the same seed.
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from random import Random
 
@@ -38,8 +38,16 @@ class FaultInjector:
         self._rng = Random(f"faults:{cfg.seed}")
         self._lock = threading.Lock()
         self.injected: Counter[str] = Counter()
+        self._planned: dict[str, deque[Fault]] = {}
 
-    def draw(self, mutating: bool) -> Fault | None:
+    def plan(self, endpoint: str, kind: str, *, after: bool, times: int = 1) -> None:
+        """The next ``times`` requests to ``endpoint`` (e.g. "zendesk.import_create_many") get
+        this fault, whatever the rate: a test's exact scenario ("the POST is applied, then
+        answers 500")."""
+        with self._lock:
+            self._planned.setdefault(endpoint, deque()).extend([Fault(kind, after)] * times)
+
+    def draw(self, mutating: bool, endpoint: str = "") -> Fault | None:
         """Decide the fate of one faultable request.
 
         For a mutating request a 5xx comes half the time *after* the write happened: the client
@@ -47,6 +55,12 @@ class FaultInjector:
         A malformed body and a timeout always follow processing (the server did its work; the
         answer is what goes wrong).
         """
+        with self._lock:
+            planned = self._planned.get(endpoint)
+            if planned:
+                fault = planned.popleft()
+                self.injected[fault.kind] += 1
+                return fault
         if not self._kinds:
             return None
         with self._lock:
@@ -65,3 +79,4 @@ class FaultInjector:
     def reset(self) -> None:
         with self._lock:
             self.injected.clear()
+            self._planned.clear()

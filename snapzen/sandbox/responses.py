@@ -31,7 +31,14 @@ _LONG_DIGITS = b"0" * 19
 
 def dumps(payload: Any) -> str:
     # ensure_ascii=False: real APIs send UTF-8, and clients must cope with raw non-ASCII bytes.
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (a chat's broken emoji) has no UTF-8 form: an API sends it as the
+        # JSON escape \ud800, which is what ensure_ascii writes.
+        return json.dumps(payload, separators=(",", ":"))
+    return text
 
 
 def is_plain(value: Any) -> bool:

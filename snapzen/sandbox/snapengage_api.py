@@ -52,12 +52,16 @@ def _parse_day(value: str | None) -> date | None:
         return None
 
 
+def _first(pair: tuple[_Key, Case]) -> _Key:
+    return pair[0]
+
+
 def _key(case: Case) -> _Key:
     return int(case["created_at_milliseconds"]), str(case["id"])
 
 
 class SnapEngageApi:
-    """Serves the generated cases. The data set is immutable, so no locking is needed."""
+    """Serves the generated cases (and a test's, added before it runs): no locking needed."""
 
     def __init__(
         self, cfg: SandboxConfig, dataset: Dataset, clock: Callable[[], float] = service_time
@@ -80,9 +84,28 @@ class SnapEngageApi:
         # the pages of 10,000 chats; orjson a third of that).
         self._plain = all(is_plain(case) for case in dataset.cases)
 
-    def _window(self, widget: str, lo: int, hi: int, cursor: _Key | None, limit: int) -> list[Case]:
-        """Up to ``limit`` of the widget's cases created in [lo, hi) and after ``cursor``, in
-        (created, id) order."""
+    def add_cases(
+        self, widget: str, cases: list[Case], millis: list[int], *, replace: bool = False
+    ) -> None:
+        """Serve these cases too (a test's chats; ``replace``: instead of the widget's), at
+        ``millis``, the creation times the windows and the cursor order by (a hostile case may
+        carry no usable one)."""
+        if replace:
+            self._by_widget[widget], self._keys[widget] = [], []
+        cases_of = self._by_widget.setdefault(widget, [])
+        keys = self._keys.setdefault(widget, [])
+        for case, at in zip(cases, millis, strict=True):
+            key = (at, str(case.get("id") if isinstance(case, dict) else id(case)))
+            where = bisect.bisect_right(keys, key)
+            keys.insert(where, key)
+            cases_of.insert(where, case)
+        self._plain = self._plain and all(is_plain(case) for case in cases)
+
+    def _window(
+        self, widget: str, lo: int, hi: int, cursor: _Key | None, limit: int
+    ) -> list[tuple[_Key, Case]]:
+        """Up to ``limit`` of the widget's (key, case) created in [lo, hi) and after
+        ``cursor``, in (created, id) order."""
         keys = self._keys.get(widget)
         if not keys:
             return []
@@ -90,7 +113,8 @@ class SnapEngageApi:
         if cursor is not None:
             first = max(first, bisect.bisect_right(keys, cursor))
         end = bisect.bisect_left(keys, hi, key=lambda k: k[0])
-        return self._by_widget[widget][first : min(end, first + limit)]
+        last = min(end, first + limit)
+        return list(zip(keys[first:last], self._by_widget[widget][first:last], strict=True))
 
     def logs(self, request: Request, org_id: str) -> Response:
         # The real API wants the raw token; "Bearer <token>" is a classic client bug, so refuse it.
@@ -130,13 +154,13 @@ class SnapEngageApi:
         # One more than a page: enough to tell whether a next page exists.
         wanted = self.cfg.page_size + 1
         ranges = [self._window(w, lo, hi, cursor, wanted) for w in names]
-        selected = list(itertools.islice(heapq.merge(*ranges, key=_key), wanted))
-        page = selected[: self.cfg.page_size]
+        selected = list(itertools.islice(heapq.merge(*ranges, key=_first), wanted))
+        page = [case for _, case in selected[: self.cfg.page_size]]
         link = ""
         # Paging only works for one widget (documented); several widgets are silently capped to
         # one page, as the real API does.
         if len(widgets) == 1 and len(selected) > len(page):
             params = [(k, v) for k, v in args.items(multi=True) if k != "next"]
-            params.append(("next", _encode_cursor(_key(page[-1]))))
+            params.append(("next", _encode_cursor(selected[len(page) - 1][0])))
             link = f"{request.host_url.rstrip('/')}{request.path}?{urlencode(params)}"
         return json_response({"cases": page, "linkToNextSetOfResults": link}, plain=self._plain)

@@ -62,6 +62,7 @@ class Job:
     applied: bool = False
     results: Any = None
     message: str | None = None
+    failed: bool = False  # ended "failed", having done nothing
 
 
 END_USER = "end-user"
@@ -164,6 +165,13 @@ class ZendeskStore:
         self.jobs: dict[str, Job] = {}
         self.tokens: dict[str, float] = {}
         self._users = _Users()
+        # external_id -> the error details an import item with it gets: a refusal for a reason
+        # the emulator does not model (a control for tests; empty otherwise).
+        self.refused: dict[str, str] = {}
+        # Deletion controls of the same kind: ticket id -> the per-item status its deletion
+        # gets ("Forbidden"), and how many of the next deletion jobs fail as a whole.
+        self.undeletable: dict[int, str] = {}
+        self.failing_deletions = 0
         self._next_ticket = 1
         self._next_comment = 900_000_001
         # The account the API credentials belong to: GET users/me answers with it, and a
@@ -211,7 +219,7 @@ class ZendeskStore:
             return "queued"
         if now < job.done_at:
             return "working"
-        return "completed"
+        return "failed" if job.failed else "completed"
 
     def render_job(self, job: Job, now: float) -> JsonDict:
         status = self.job_state(job, now)
@@ -235,7 +243,7 @@ class ZendeskStore:
             "status": status,
             "total": total,
             "progress": progress,
-            "message": job.message if status == "completed" else None,
+            "message": job.message if status in ("completed", "failed") else None,
             "results": job.results if status == "completed" else None,
         }
 
@@ -264,6 +272,8 @@ class ZendeskStore:
             results = []
             for index, item in enumerate(job.items):
                 problem = validate_ticket(item, strict_requester=self.cfg.strict_requester)
+                if not problem and isinstance(item, dict):
+                    problem = self.refused.get(str(item.get("external_id")))
                 if problem:
                     results.append(
                         {"index": index, "error": "TicketCreateFailed", "details": problem}
@@ -272,11 +282,24 @@ class ZendeskStore:
                     record = self.create_ticket(item, job.archive, job.id)
                     results.append({"index": index, "id": record.data["id"]})
             job.message = f"Completed at {iso_utc(now)}"
+        elif job.kind == "destroy" and self.failing_deletions:
+            self.failing_deletions -= 1
+            job.failed, results = True, None
+            job.message = "Failed"
         elif job.kind == "destroy":
             results = []
             for ticket_id in job.items:
                 found = self.tickets.get(ticket_id)
-                if found is None:
+                if ticket_id in self.undeletable:
+                    results.append(
+                        {
+                            "id": ticket_id,
+                            "action": "delete",
+                            "success": False,
+                            "status": self.undeletable[ticket_id],
+                        }
+                    )
+                elif found is None:
                     results.append(
                         {
                             "id": ticket_id,

@@ -6,7 +6,7 @@ where a function takes ``now=``/``clock=``; the default is always this one), so
 faketime would: a test can run the real CLI with its clock days ahead or behind. It is never
 needed in production; when set, the offset is logged at warning on first use so a forgotten
 one shows up in the logs. Durations (waits, timeouts, poll timing) use ``time.monotonic``,
-which no wall clock moves; tests/test_one_clock.py keeps other wall-clock readings out.
+which no wall clock moves; tests/unit/support/test_one_clock.py keeps other wall-clock readings out.
 
 Formats:
 - snapzen's own timestamps (ledger, reports, checkpoints): :func:`format`, UTC to the second,

@@ -3,7 +3,7 @@
 
 The model gives every setting, its environment variable, type and default; the comments
 above each key in config/snapzen.example.toml give what it does (one source for both, so the
-two cannot drift: tests/test_settings_doc.py regenerates and compares).
+two cannot drift: tests/unit/support/test_settings_doc.py regenerates and compares).
 
     python -m snapzen.support.settings_doc > docs/configuration.md
 """

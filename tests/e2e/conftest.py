@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -23,6 +22,7 @@ import pytest
 
 from snapzen.ledger.evidence.chain import GENESIS, row_hash
 from snapzen.sandbox import Sandbox, SandboxConfig
+from tests.e2e.cli_server import run_cli
 
 LEDGER_KEY = "e2e-ledger-key-0123456789abcdef"
 SETTLE = timedelta(minutes=30)  # SnapEngageSettings.settle_minutes default
@@ -74,15 +74,10 @@ def init_ledger(env: Mapping[str, str]) -> Path:
 def snapzen(
     env: Mapping[str, str], *args: str, timeout: float = CLI_TIMEOUT
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m snapzen ARGS`` exactly as a user (or cron) would."""
-    return subprocess.run(
-        [sys.executable, "-m", "snapzen", *args],
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    """Run ``python -m snapzen ARGS`` as a user (or cron) would: a process of its own with
+    ``env`` as its whole environment, forked from a server that imported snapzen once
+    (tests/e2e/cli_server.py says what that changes: nothing the CLI reads at run time)."""
+    return run_cli(args, env, timeout)
 
 
 def status_json(env: Mapping[str, str]) -> dict[str, Any]:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from snapzen.demo import run_demo, summary
+from tests.e2e.conftest import snapzen
 
 pytestmark = pytest.mark.e2e
 
@@ -25,13 +24,6 @@ def test_the_demo_passes_and_the_commands_it_prints_work(tmp_path: Path) -> None
     env = {k: v for k, v in os.environ.items() if not k.startswith("SNAPZEN_")}
     env.update(result.env)
     for command in (["status"], ["ledger", "list"], ["ledger", "verify"]):
-        done = subprocess.run(
-            [sys.executable, "-m", "snapzen", *command],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = snapzen(env, *command, timeout=120)
         assert done.returncode in (0, 3), (command, done.stderr)  # 3: status has cases settling
         assert "error" not in done.stderr.lower(), (command, done.stderr)

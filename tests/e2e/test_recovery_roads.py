@@ -114,7 +114,7 @@ def test_restore_after_a_sync_killed_after_its_post_creates_nothing_twice(
 class _AmbiguousPosts(FaultInjector):
     """Every import POST is processed, then answered 502: the client cannot know."""
 
-    def draw(self, mutating: bool) -> Fault | None:
+    def draw(self, mutating: bool, endpoint: str = "") -> Fault | None:
         return Fault(kind="http_502", after=True) if mutating else None
 
 

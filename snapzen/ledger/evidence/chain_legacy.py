@@ -55,8 +55,8 @@ V2_BODY_SQL = "json_object(" + ", ".join(f"'{c}', {c}" for c in V2_COLUMNS) + ")
 
 # Version 1's canonical form is ``_json_text`` below, and it must never change. orjson writes
 # the very same bytes, ~5x faster, for str, int, bool, None, and lists and str-keyed dicts of
-# those (``plain_json``; property test in tests/test_outbox_batching.py). It refuses ints
-# beyond 64 bits and lone surrogates (JSONEncodeError), formats floats differently and
+# those (``plain_json``; property test in tests/unit/ledger/store/test_outbox_batching.py). It
+# refuses ints beyond 64 bits and lone surrogates (JSONEncodeError), formats floats differently and
 # encodes types json refuses (UUID, Enum, dates, dataclasses): all of those take ``json``.
 _SCALARS = frozenset({str, int, bool, type(None)})
 SORTED = orjson.OPT_SORT_KEYS

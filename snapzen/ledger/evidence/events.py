@@ -1,8 +1,8 @@
 """Every kind of row the ledger (the chained ``events`` table) holds, in one place.
 
 ``ledger list --event`` offers and accepts exactly these, the auditor UI describes the
-``event`` column from them, and tests/ledger/test_events.py fails when code appends an event
-not listed here. The words used for counts (docs/cli.md, "Counts"):
+``event`` column from them, and tests/integration/ledger/test_events.py fails when code appends
+an event not listed here. The words used for counts (docs/cli.md, "Counts"):
 
 - **ledger rows**: every row of the ledger, whatever its event;
 - **decisions**: the rows that record what became of a chat (``DECISIONS``);

@@ -26,7 +26,7 @@ from email_validator import EmailNotValidError, validate_email
 # machine) and runs for every staged case: ~10 % of the pass's CPU samples at 10,000 chats
 # (bench/RESULTS.md v11), and its lru_cache rarely hits since addresses are unique. This
 # pattern accepts a subset of what the validator accepts (hypothesis tests:
-# tests/ledger/test_subjects.py): an ASCII dot-atom local
+# tests/unit/ledger/rights/test_subjects.py): an ASCII dot-atom local
 # part (RFC 5322 atext; no quoting, no leading, trailing or doubled dot) and a domain of LDH
 # labels of 1-63 characters (no hyphen at either end) under an alphabetic TLD, with no doubled
 # hyphen (so no Punycode "xn--" label, nor the "ab--" labels the validator refuses). Anything

@@ -1,0 +1,178 @@
+"""Every code the ledger can hold has a plain sentence for the person (access_text).
+
+The codes are collected from the source, not listed here: a new withheld reason, ledger event,
+legal basis or status added anywhere in snapzen/ fails this test until it has its sentence."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from snapzen.commands import access_text as words
+from snapzen.ledger.evidence.decisions import RUN_EVENT, STATUS_AFTER
+from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.rights import holds, requests
+from snapzen.ledger.store.case_status import CaseStatus
+from snapzen.ledger.store.transitions import ERASED_REASON
+from snapzen.policy.models import LegalBasis
+from snapzen.policy.transform import SENT_CATEGORIES
+
+CODE = re.compile(r"^[a-z][a-z0-9_]*$")  # a code, not a message (log lines use reason= too)
+SOURCE = Path(__file__).resolve().parents[3] / "snapzen"
+
+
+def _literals() -> tuple[set[str], set[str]]:
+    """(events, reasons) written as literals anywhere in snapzen/: ``"event": "x"`` in a dict,
+    ``reason="x"`` as a keyword, and what a ``*_problem`` function returns (consent)."""
+    events: set[str] = set()
+    reasons: set[str] = set()
+    for path in SOURCE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+                # Module constants naming an event: EVENT = "request", FLAG_EVENT = "...".
+                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+                if any(n == "EVENT" or n.endswith("_EVENT") for n in names) and isinstance(
+                    node.value.value, str
+                ):
+                    events.add(node.value.value)
+            if isinstance(node, ast.Dict):
+                for key, value in zip(node.keys, node.values, strict=True):
+                    if (
+                        isinstance(key, ast.Constant)
+                        and key.value == "event"
+                        and isinstance(value, ast.Constant)
+                        and isinstance(value.value, str)
+                    ):
+                        events.add(value.value)
+            elif isinstance(node, ast.keyword) and node.arg == "reason":
+                if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+                    reasons.add(node.value.value)
+            elif isinstance(node, ast.FunctionDef) and node.name.endswith("_problem"):
+                for sub in ast.walk(node):
+                    if (
+                        isinstance(sub, ast.Return)
+                        and isinstance(sub.value, ast.Constant)
+                        and isinstance(sub.value.value, str)
+                    ):
+                        reasons.add(sub.value.value)
+    return {e for e in events if CODE.match(e)}, {r for r in reasons if CODE.match(r)}
+
+
+EVENTS, REASONS = _literals()
+# Every event the chain accepts is a member of Event (issue 25: the chain refuses any other
+# name), so the enum is the list; a literal found elsewhere is listed too.
+ALL_EVENTS = {event.value for event in Event} | EVENTS
+ALL_EVENTS |= set(STATUS_AFTER) | {RUN_EVENT, requests.EVENT, holds.ADDED, holds.REMOVED}
+
+
+def test_the_scan_finds_the_codes_it_should() -> None:
+    # Guards the scan itself: if it found nothing, the tests below would pass vacuously.
+    assert {"access_provided", "erased", "expired", "transfer", "run", "request"} <= ALL_EVENTS
+    assert {"consent_refused", "consent_without_evidence", "destination_in_area"} <= REASONS
+
+
+@pytest.mark.parametrize("event", sorted(ALL_EVENTS))
+def test_every_ledger_event_has_a_sentence(event: str) -> None:
+    assert event in words.EVENTS, f"add a sentence for ledger event {event!r} to access_text"
+
+
+@pytest.mark.parametrize("reason", sorted(REASONS | {ERASED_REASON}))
+def test_every_decision_reason_has_a_sentence(reason: str) -> None:
+    assert reason in words.REASONS, f"add a sentence for reason {reason!r} to access_text"
+
+
+@pytest.mark.parametrize(
+    ("codes", "mapping"),
+    [
+        ([b.value for b in LegalBasis], words.BASES),
+        ([s.value for s in CaseStatus], words.STATUSES),
+        (list(SENT_CATEGORIES), words.CATEGORIES),
+        (list(requests.KINDS), words.REQUEST_KINDS),
+    ],
+    ids=["legal bases", "case statuses", "data categories", "request kinds"],
+)
+def test_every_enumerated_code_has_a_sentence(codes: list[str], mapping: dict[str, str]) -> None:
+    assert sorted(set(codes) - set(mapping)) == []
+
+
+def test_patterned_reasons_read_as_sentences() -> None:
+    assert "do not archive this kind" in words.reason_sentence("type_offline_not_synced")
+    assert "set it aside" in words.reason_sentence("dismissed: duplicate of 12")
+    assert words.reason_sentence("consent_refused") == (
+        "withheld because you declined to have it sent abroad"
+    )
+
+
+def test_a_transfer_reads_as_a_sentence_naming_recipient_country_and_safeguard() -> None:
+    row = {
+        "event": "transfer",
+        "recipient": "Zendesk, Inc.",
+        "destination_country": "US",
+        "legal_basis": "art45",
+        "mechanism_ref": "UK GDPR: The Data Protection (Adequacy) (United States of America) "
+        "Regulations 2023, SI 2023/1028 (UK-US data bridge) (certification DPF-1, checked "
+        "2026-11-01)",
+    }
+    text = words.event_sentence(row)
+    assert text.startswith("Your chat was sent to Zendesk, Inc. in the United States, under "
+                           "the UK-US data bridge")  # fmt: skip
+    assert "adequacy" in text and "art45" not in text and "certification" not in text
+    kept = words.event_sentence({**row, "retention_until": "2028-11-20"})
+    assert kept.endswith("It is kept there until 20 November 2028, then deleted.")
+    consent = words.event_sentence({**row, "legal_basis": "art49_1a", "mechanism_ref": None})
+    assert "you explicitly agreed" in consent and "art49" not in consent
+
+
+def test_safeguard_instruments_are_named() -> None:
+    assert words.instrument_name("idta IDTA-7 (TRA 2026-01-02)") == (
+        "the UK International Data Transfer Agreement"
+    )
+    assert words.instrument_name(
+        "EU GDPR: Decision (EU) 2023/1795 (EU-US Data Privacy Framework)"
+    ) == ("the EU-US Data Privacy Framework")
+
+
+def test_erasure_and_request_events_carry_their_reason() -> None:
+    erased = words.event_sentence(
+        {"event": "erased", "ticket_id": 115, "details": {"reason": "consent_withdrawn"}}
+    )
+    assert erased == "Your ticket number 115 was deleted because you withdrew your consent."
+    told = words.event_sentence(
+        {"event": "recipient_notice", "recipient": "SnapEngage", "details": {"status": "to_notify"}}
+    )
+    assert told.startswith("SnapEngage must still be asked by us to delete your data")
+    asked = words.event_sentence({"event": "request", "details": {"kind": "access"}})
+    assert asked == "Your request (a copy of your data) was recorded."
+
+
+def test_dates_read_as_dates() -> None:
+    assert words.day("2027-01-24") == "24 January 2027"
+    assert words.moment("2026-11-25T08:00:00Z") == "25 November 2026 at 08:00 UTC"
+
+
+def test_request_clock_events_read_as_sentences() -> None:
+    paused = words.event_sentence(
+        {"event": "request_paused", "details": {"kind": "erasure", "reason": "identity"}}
+    )
+    assert paused == (
+        "We paused the time limit for your request (erasure of your data) while we asked you "
+        "to confirm your identity."
+    )
+    extended = words.event_sentence(
+        {"event": "request_extended", "details": {"kind": "access", "months": 1}}
+    )
+    assert "by 1 month(s)" in extended and "request_" not in extended
+
+
+def test_a_notice_recorded_as_done_reads_as_told_by_us() -> None:
+    from snapzen.commands.access_text import event_sentence
+
+    row = {"event": "recipient_notice", "recipient": "Acme CRM GmbH",
+           "details": {"status": "notified", "closes": "ntc-1", "on": "2026-12-07"}}  # fmt: skip
+    assert event_sentence(row) == (
+        "We told Acme CRM GmbH of your erasure and asked it to delete your data."
+    )

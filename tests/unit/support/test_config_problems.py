@@ -1,0 +1,163 @@
+"""Every configuration problem in one run, each on its own line, named as the user gave it:
+the environment variable, the key in the named file, or the secrets file (issue 24, 6)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import responses
+from typer.testing import CliRunner
+
+from snapzen.cli.main import app
+from snapzen.support.errors import ConfigError
+from snapzen.support.settings import load_settings
+
+runner = CliRunner()
+EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "snapzen.example.toml"
+
+
+def problems(args: list[str]) -> list[str]:
+    """The lines of an exit-2 refusal, without the heading."""
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    if len(lines) == 1:
+        return [lines[0].removeprefix("snapzen: error: ")]
+    assert lines[0] == f"snapzen: error: {len(lines) - 1} problems in the settings:", lines
+    assert all(line.startswith("  ") for line in lines[1:])
+    return [line.strip() for line in lines[1:]]
+
+
+@responses.activate  # any HTTP call would raise ConnectionError: none may happen
+def test_the_copied_example_lists_everything_sync_lacks_in_one_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SNAPZEN_TRANSFER__CONTROLLER_COUNTRY")
+    secrets = tmp_path / "no-such-secrets"
+    monkeypatch.setenv("SNAPZEN_SECRETS_DIR", str(secrets))
+    prod = tmp_path / "prod.toml"
+    shutil.copy(EXAMPLE, prod)
+    monkeypatch.setenv("SNAPZEN_LEDGER__PATH", str(tmp_path / "x.db"))
+    lines = problems(["--config", str(prod), "sync"])
+    expected = [
+        f"setting transfer.controller_country in {prod}: is required",
+        f"setting snapengage.org_id in {prod}: is required",
+        "setting snapengage.api_token is required; set SNAPZEN_SNAPENGAGE__API_TOKEN or write "
+        f"the secrets file {secrets}/snapzen_snapengage__api_token ({secrets} does not exist)",
+        f"setting snapengage.widgets in {prod}: is required",
+        f"setting zendesk.subdomain in {prod}: is required",
+        "setting ledger.key is required; set SNAPZEN_LEDGER__KEY or write the secrets file "
+        f"{secrets}/snapzen_ledger__key ({secrets} does not exist)",
+        "zendesk credentials are required: set SNAPZEN_ZENDESK__EMAIL with",
+    ]
+    assert len(lines) == len(expected), lines
+    for line, start in zip(lines, expected, strict=True):
+        assert line.startswith(start), (line, start)
+    assert f"secrets directory {secrets}, which does not exist" in lines[-1]
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_a_value_from_the_environment_is_named_by_its_variable_not_the_file_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prod = tmp_path / "prod.toml"
+    prod.write_text('[zendesk]\nsubdomain = "acme"\nemail = "ops@acme.test"\n', encoding="utf-8")
+    monkeypatch.setenv("SNAPZEN_ZENDESK__SUBDOMAIN", "acme.zendesk.com")
+    monkeypatch.setenv("SNAPZEN_SNAPENGAGE__WIDGETS", "b@d")
+    prod.write_text(prod.read_text() + "[pipeline]\nmax_attempts = 0\n", encoding="utf-8")
+    lines = problems(["--config", str(prod), "status"])
+    assert lines == [
+        "setting snapengage.widgets (SNAPZEN_SNAPENGAGE__WIDGETS): 'b@d' is not a widget id "
+        "(a UUID such as '1a2b3c4d-0000-4000-8000-123456789abc', from the Get the Code tab)",
+        "setting zendesk.subdomain (SNAPZEN_ZENDESK__SUBDOMAIN): must be just the subdomain: "
+        "write 'acme', not 'acme.zendesk.com'",
+        f"setting pipeline.max_attempts in {prod}: Input should be greater than or equal to 1",
+    ]
+
+
+def test_a_bad_secret_file_is_named_by_its_path_and_never_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "snapzen_zendesk__api_token").write_text("tok\x07en-XYZZY\n", encoding="utf-8")
+    (secrets / "snapzen_snapengage__api_token").write_text("se\ntoken-PLUGH", encoding="utf-8")
+    monkeypatch.setenv("SNAPZEN_SECRETS_DIR", str(secrets))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.splitlines()[1:] == [
+        f"  setting snapengage.api_token (secrets file {secrets}/snapzen_snapengage__api_token)"
+        ": contains a line break",
+        f"  setting zendesk.api_token (secrets file {secrets}/snapzen_zendesk__api_token): "
+        "contains a control character",
+    ]
+    assert "XYZZY" not in message and "PLUGH" not in message
+
+
+def test_problems_across_sections_come_with_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check across sections is not held back until the rest is fixed."""
+    monkeypatch.setenv("SNAPZEN_PIPELINE__DEADLINE_DAYS", "70")
+    monkeypatch.setenv("SNAPZEN_ZENDESK__BATCH_SIZE", "500")
+    lines = problems(["status"])
+    assert lines[0].startswith("setting zendesk.batch_size (SNAPZEN_ZENDESK__BATCH_SIZE): ")
+    assert lines[1].startswith(
+        "setting pipeline.deadline_days (SNAPZEN_PIPELINE__DEADLINE_DAYS): 70 must be below "
+        "snapengage.retention_days (60)"
+    )
+    assert len(lines) == 2
+
+
+def test_status_asks_only_for_what_it_needs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Sync settings are required by the commands that sync, not by every command."""
+    monkeypatch.delenv("SNAPZEN_TRANSFER__CONTROLLER_COUNTRY")
+    monkeypatch.setenv("SNAPZEN_LEDGER__PATH", str(tmp_path / "x.db"))
+    assert problems(["status"]) == [
+        "setting transfer.controller_country is required: the ISO 3166-1 alpha-2 country where "
+        "the controller is established (e.g. GB, IE, US); it decides the regime (UK GDPR, EU "
+        "GDPR) and which chats are "
+        "restricted transfers; set SNAPZEN_TRANSFER__CONTROLLER_COUNTRY or "
+        "transfer.controller_country in the config file"
+    ]
+
+
+def test_secrets_in_the_file_are_refused_with_the_file_s_other_problems(tmp_path: Path) -> None:
+    prod = tmp_path / "prod.toml"
+    prod.write_text(
+        '[zendesk]\napi_token = "XYZZY"\nbatch_size = 500\n[ledger]\nkey = "PLUGH"\n',
+        encoding="utf-8",
+    )
+    lines = problems(["--config", str(prod), "status"])
+    assert lines == [
+        f"ledger.key must not be in the config file {prod}; set SNAPZEN_LEDGER__KEY or put it "
+        "in the secrets directory",
+        f"zendesk.api_token must not be in the config file {prod}; set "
+        "SNAPZEN_ZENDESK__API_TOKEN or put it in the secrets directory",
+        f"setting zendesk.batch_size in {prod}: Input should be less than or equal to 100",
+    ]
+
+
+@responses.activate
+def test_a_bad_value_does_not_hide_what_else_its_section_lacks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SNAPZEN_LEDGER__PATH", str(tmp_path / "x.db"))
+    monkeypatch.setenv("SNAPZEN_SNAPENGAGE__WIDGETS", "b@d")
+    monkeypatch.setenv("SNAPZEN_ZENDESK__SUBDOMAIN", "acme")
+    monkeypatch.setenv("SNAPZEN_ZENDESK__EMAIL", "not-an-email")
+    lines = problems(["sync"])
+    assert lines[0].startswith("setting snapengage.widgets (SNAPZEN_SNAPENGAGE__WIDGETS): ")
+    assert lines[1].startswith("setting zendesk.email (SNAPZEN_ZENDESK__EMAIL): is not an email")
+    # The rest of both sections is still checked: what is missing there is listed too, and
+    # neither the failed widgets nor the subdomain given is reported as missing.
+    assert any(line.startswith("setting snapengage.org_id is required") for line in lines)
+    assert any(line.startswith("setting snapengage.api_token is required") for line in lines)
+    assert not any("widgets is required" in line or "subdomain" in line for line in lines)
+    assert not any("credentials" in line for line in lines)  # the email given was bad

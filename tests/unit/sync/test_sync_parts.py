@@ -1,0 +1,197 @@
+"""The sync engine's parts driven on their own: submit, recovery, a pass on a fake clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from snapzen.commands import service
+from snapzen.ledger.store import outbox, runs
+from snapzen.ledger.store.db import open_db
+from snapzen.policy.models import JobStatus
+from snapzen.policy.transform import external_id
+from snapzen.support.errors import AmbiguousWriteError, BadRequestError, TooManyJobsError
+from snapzen.support.settings import Settings, require_ledger_key
+from snapzen.sync.batches import next_batch
+from snapzen.sync.contracts import Counts
+from snapzen.sync.pipeline import Pipeline
+from snapzen.sync.prepare import CasePreparer
+from snapzen.sync.recovery import Recovery
+from snapzen.sync.results import Recorder
+from snapzen.sync.submit import JobCapFull, post, settle
+from tests.fakes import SandboxApis, make_case, recent
+from tests.sync_parts import FakeClock
+
+KEY = b"k" * 32
+
+
+def statuses(db: Any) -> dict[str, str]:
+    return dict(db.execute("SELECT case_id, status FROM cases").fetchall())
+
+
+class _Parts:
+    """Staged cases and the parts that batch and record them, on a settable wall clock."""
+
+    def __init__(self, settings: Settings, sink: Any, n: int) -> None:
+        self.now = datetime.now(UTC)
+        self.db = open_db(settings.ledger.path)
+        self.counts = Counts()
+        self.preparer = CasePreparer(settings, KEY)
+        self.recorder = Recorder(
+            self.db,
+            sink,
+            self.counts,
+            clock=lambda: self.now,
+            run_id="r1",
+            actor="test",
+            progress=lambda _what, _n: None,
+        )
+        raws = [make_case(f"c{i}", started=recent(300)) for i in range(n)]
+        outbox.stage(self.db, [self.preparer.stage("w1", raw) for raw in raws], self.now)
+
+    def next_batch(self, size: int = 100) -> Any:
+        return next_batch(self.db, self.preparer, self.recorder, size, lambda: self.now)
+
+
+class _Sink:
+    """Zendesk as submit and recovery see it: records what it was sent."""
+
+    def __init__(self, parts: _Parts | None = None) -> None:
+        self.parts = parts
+        self.status_at_post: list[set[str]] = []
+        self.tickets: dict[str, int] = {}  # external id -> ticket id
+        self.fail: BaseException | None = None
+
+    def submit_import(self, tickets: Any) -> JobStatus:
+        assert self.parts is not None
+        self.status_at_post.append(set(statuses(self.parts.db).values()))
+        if self.fail is not None:
+            raise self.fail
+        return JobStatus(id=f"job{len(self.status_at_post)}", status="queued")
+
+    def find_ticket_ids(self, external: str) -> list[int]:
+        return [self.tickets[external]] if external in self.tickets else []
+
+    def unfinished_jobs(self) -> list[JobStatus]:
+        # An import job still queued somewhere: a lookup miss proves nothing yet.
+        return [JobStatus(id="other", status="queued", job_type="bulk_import_tickets")]
+
+
+def _submit(parts: _Parts, sink: _Sink, filled: Any) -> JobStatus | None:
+    """The intent, the POST on its own thread, its answer taken back."""
+    answer = post(parts.recorder, sink, filled, lambda _point: None, FakeClock())  # type: ignore[arg-type]
+    settled = settle(parts.recorder, filled, answer, lambda _point: None)
+    return None if settled is None else settled[0]
+
+
+def test_the_intent_is_committed_before_the_post_and_the_job_id_after_it(
+    settings: Settings,
+) -> None:
+    sink = _Sink()
+    parts = _Parts(settings, sink, 150)
+    sink.parts = parts
+    first = parts.next_batch()
+    assert first is not None and len(first.tickets) == 100
+    job = _submit(parts, sink, first)
+    assert job is not None and job.id == "job1"
+    # The POST found its own batch already 'pushing' (the intent on disk first).
+    assert sink.status_at_post == [{"pushing", "pending"}]
+    row = parts.db.execute(
+        "SELECT DISTINCT job_id FROM cases WHERE batch_id = ?", (first.batch.batch_id,)
+    ).fetchall()
+    assert row == [("job1",)]
+
+    second = parts.next_batch()
+    assert second is not None and len(second.tickets) == 50
+    sink.fail = AmbiguousWriteError("timed out after sending")
+    assert _submit(parts, sink, second) is None  # left 'pushing', without a job id
+    assert sink.status_at_post[1] == {"pushing"}
+    assert parts.counts.batches == 2 and parts.counts.ambiguous == 50
+    assert set(statuses(parts.db).values()) == {"pushing"}
+
+
+def test_a_refused_batch_fails_its_cases_and_a_full_job_cap_puts_them_back(
+    settings: Settings,
+) -> None:
+    sink = _Sink()
+    parts = _Parts(settings, sink, 4)
+    sink.parts = parts
+    sink.fail = TooManyJobsError("30 jobs queued or running")
+    with pytest.raises(JobCapFull):
+        _submit(parts, sink, parts.next_batch(2))
+    assert set(statuses(parts.db).values()) == {"pending"}  # Zendesk did not act: go again
+    sink.fail = BadRequestError("422 Unprocessable Entity")
+    assert _submit(parts, sink, parts.next_batch(2)) is None
+    assert sorted(statuses(parts.db).values()) == ["failed", "failed", "pending", "pending"]
+
+
+def test_a_retry_goes_out_alone_and_the_cases_passed_over_stay_pending(
+    settings: Settings,
+) -> None:
+    sink = _Sink()
+    parts = _Parts(settings, sink, 5)
+    parts.db.execute("UPDATE cases SET attempts = 1 WHERE case_id = 'c2'")
+    parts.db.conn.commit()
+    first = parts.next_batch(100)
+    assert first is not None and "c2" not in first.batch.case_ids  # passed over, not lost
+    assert set(statuses(parts.db).values()) == {"pending"}  # nothing taken for good yet
+    outbox.mark_pushing(parts.db, first.batch.batch_id, first.drafts, parts.now, "r1")
+    alone = parts.next_batch(100)
+    assert alone is not None and alone.batch.case_ids == ["c2"]
+
+
+def test_recovery_waits_for_the_grace_then_records_found_tickets_and_requeues_the_rest(
+    settings: Settings,
+) -> None:
+    sink = _Sink()
+    parts = _Parts(settings, sink, 3)
+    filled = parts.next_batch()
+    assert filled is not None
+    outbox.mark_pushing(parts.db, filled.batch.batch_id, filled.drafts, parts.now, "r0")
+    sink.tickets[external_id("c0")] = 41  # the ambiguous POST created only c0's ticket
+    recovery = Recovery(
+        parts.db,
+        sink,  # type: ignore[arg-type]
+        parts.recorder,
+        parts.counts,
+        clock=lambda: parts.now,
+        grace_seconds=600,
+    )
+    parts.now += timedelta(seconds=599)
+    recovery.run()
+    assert set(statuses(parts.db).values()) == {"pushing"}  # a miss proves nothing yet
+    parts.now += timedelta(seconds=2)
+    recovery.run()
+    assert statuses(parts.db) == {"c0": "synced", "c1": "pending", "c2": "pending"}
+    assert parts.counts.recovered == 1 and parts.counts.created == 1
+
+
+def test_a_pass_runs_to_its_end_on_a_fake_clock_with_few_polls(
+    settings: Settings, apis: SandboxApis
+) -> None:
+    """250 chats, three batches, jobs done on their third poll: every wait of the pass is on
+    the fake clock (no wall-clock sleep), and the jobs are polled together, not one by one."""
+    apis.add_cases("w1", [make_case(f"c{i}", started=recent(300)) for i in range(250)])
+    apis.polls_until_done = 3
+    clock = FakeClock()
+    clients = service.build_clients(settings, sleep=lambda _s: None)
+    db = open_db(settings.ledger.path)
+    runs.start_run(db, "r1", "sync", "test", datetime.now(UTC), None)
+    pipeline = Pipeline(
+        settings,
+        db,
+        clients.source,
+        clients.sink,
+        ledger_key=require_ledger_key(settings),
+        run_id="r1",
+        actor="test",
+        monotonic=clock,
+        sleep=clock.advance,
+    )
+    result = pipeline.sync(["w1"])
+    assert result.counts.created == 250 and result.exit_code == 0
+    assert set(statuses(db).values()) == {"synced"}
+    assert clock() > 1000.0  # the drain waited on the fake clock
+    assert apis.requests["create_many"] == 3 and pipeline.jobs.polls == 3
