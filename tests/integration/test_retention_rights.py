@@ -130,7 +130,7 @@ def test_a_sweep_killed_before_compacting_the_rights_journal_is_finished_by_the_
     from snapzen.ledger.rights import requests
     from snapzen.ledger.rights.subjects import subject_ref
     from snapzen.ledger.store.db import configured_key
-    from tests.test_retention import SimulatedCrash
+    from tests.integration.test_retention import SimulatedCrash
 
     monkeypatch.setenv("SNAPZEN_RECORD__REQUEST_EVIDENCE_YEARS", "1")
     settings = load_settings()
