@@ -107,6 +107,17 @@ def forget_due(
             forget.forget_period(db, period, now=now, actor=actor, run_id=run_id, hook=hook)
         )
         log.info("retention_period_forgotten", period=period)
+    hook("before_compaction")
+    if forget.compact_journal(db.conn, path, key, now):  # step 3: no reference kept past it
+        # Older journal copies (ledger checkpoint) still hold the lines: name them (paths only).
+        older = [
+            c.path
+            for c in copies.recorded(settings.ledger.path)
+            if c.kind == copies.JOURNAL_COPY and Path(c.path).exists()
+        ]
+        (log.warning if older else log.info)(
+            "rights_journal_compacted", older_journal_copies_still_holding=older
+        )
     if done:
         # Fold the WAL into the file now, so the destroyed keys' pages (overwritten there:
         # secure_delete) do not linger in the write-ahead log (best effort: a reader may hold it).

@@ -6,9 +6,12 @@ SNAPZEN_CLOCK_OFFSET_SECONDS), and the Art. 19 notice the erasure owes is record
 With `record.request_evidence_years = 1`, today's retention sweep (real clock) forgets that
 request period: while the notice was owed a dry run did not list it; the sweep destroys its
 key, unlinks the requests (still listed, linked to nobody), deletes the erasure record, and
-the chain verifies. `ledger subject` still shows the person's chats but none of the request
-evidence, and says why; the access pack explains it in plain words. Restoring a backup taken
-after the answers does not bring the period back.
+the chain verifies, and the rights journal no longer holds the person's lookup reference
+(`ledger verify --checkpoint` still accepts a checkpoint signed before). `ledger subject`
+still shows the person's chats but none of the request evidence, and says why; the access
+pack explains it in plain words. Restoring a backup taken after the answers does not bring
+the period back, nor does `reapply-erasures` on a database put back by hand with the
+checkpoint's older journal copy.
 """
 
 from __future__ import annotations
@@ -22,7 +25,15 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import chain_problems, cli_env, init_ledger, snapzen, verify_cli
+from snapzen.ledger.evidence.chain import subject_ref
+from tests.e2e.conftest import (
+    LEDGER_KEY,
+    chain_problems,
+    cli_env,
+    init_ledger,
+    snapzen,
+    verify_cli,
+)
 from tests.e2e.people import requests_json, synced_person
 from tests.fakes import RECORD_ENV
 
@@ -51,6 +62,18 @@ def _erased_subjects(ledger: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM erased_subjects").fetchone()[0])
 
 
+def _journal_lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(text) for text in path.read_text().splitlines()]
+
+
+def _by_hand(backup: Path, ledger: Path) -> None:
+    """A database put back without `ledger restore` (a copy of the file)."""
+    for suffix in ("-wal", "-shm"):
+        Path(f"{ledger}{suffix}").unlink(missing_ok=True)
+    with sqlite3.connect(backup) as source, sqlite3.connect(ledger) as target:
+        source.backup(target)
+
+
 def test_answered_requests_are_forgotten_after_their_retention_and_stay_forgotten(
     make_sandbox: Any, tmp_path: Path
 ) -> None:
@@ -66,6 +89,10 @@ def test_answered_requests_are_forgotten_after_their_retention_and_stay_forgotte
     since = (anchor - timedelta(days=6)).date().isoformat()
     _ok(env, "backfill", "--since", since, "--until", anchor.date().isoformat(), timeout=180)
     email, _case, _tickets = synced_person(sb, ledger)
+    ref = str(subject_ref(LEDGER_KEY.encode(), email))
+    early = tmp_path / "early.db"  # before any request; a copy snapzen did not make
+    with sqlite3.connect(ledger) as source, sqlite3.connect(early) as copy:
+        source.backup(copy)
 
     # A year and a month ago: the person asked, and was answered.
     then = {**env, "SNAPZEN_CLOCK_OFFSET_SECONDS": str(-BACK.total_seconds())}
@@ -89,6 +116,12 @@ def test_answered_requests_are_forgotten_after_their_retention_and_stay_forgotte
         _ok(then, "ledger", "notices", "done", notice, "--when", when)
     backup = tmp_path / "after-answers.db"
     _ok(then, "ledger", "backup", str(backup))  # made after the erasure: it does not block
+    keypair = (tmp_path / "op.pem", tmp_path / "op.pub.pem")
+    _ok(env, "ledger", "keygen", *map(str, keypair))
+    point = tmp_path / "off-machine" / "cp.json"
+    _ok(then, "ledger", "checkpoint", str(point), "--signing-key", str(keypair[0]))
+    journal = Path(f"{ledger}.erasures.jsonl")
+    assert ref in journal.read_text()
     planned = _ok(now_env, "retention", "sweep", "--dry-run")
     assert f"would forget request period {period}" in planned, planned
     assert _request_keys(ledger) == {period}  # a dry run changes nothing
@@ -97,6 +130,18 @@ def test_answered_requests_are_forgotten_after_their_retention_and_stay_forgotte
     assert f"forgot request period {period}" in swept, swept
     assert _request_keys(ledger) == set() and _erased_subjects(ledger) == 0
     assert verify_cli(now_env).returncode == 0 and chain_problems(ledger) == []
+
+    # The rights journal no longer links them: their request and erasure lines are gone, the
+    # period_forgotten line stays; verify accepts the checkpoint signed before the rewrite.
+    lines = _journal_lines(journal)
+    assert ref not in journal.read_text()
+    assert {line["type"] for line in lines} >= {"period_forgotten", "compacted"}
+    checked = ["--checkpoint", str(point), "--public-key", str(keypair[1])]
+    done = snapzen(now_env, "ledger", "verify", *checked)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert journal.stat().st_mode & 0o777 == 0o600
+    old_copy = Path(f"{point}.erasures.jsonl")
+    assert ref in old_copy.read_text()  # an older copy keeps them until it is deleted
 
     # The requests stay on the record (dates, outcomes, on time or late), linked to nobody.
     listed = {r["request_id"]: r for r in requests_json(now_env)}
@@ -128,4 +173,14 @@ def test_answered_requests_are_forgotten_after_their_retention_and_stay_forgotte
     assert _erased_subjects(ledger) == 0
     restored = {r["request_id"]: r for r in requests_json(now_env)}
     assert restored[rid]["subject_ref"] is None
+    assert verify_cli(now_env).returncode == 0 and chain_problems(ledger) == []
+
+    # A database put back by hand, re-applied from the checkpoint's older journal copy: the
+    # forgotten requests are not re-appended, their erasure not remembered again.
+    _by_hand(early, ledger)
+    reapplied = _ok(now_env, "ledger", "reapply-erasures", "--journal", str(old_copy))
+    assert not set(listed) & {r["request_id"] for r in requests_json(now_env)}, reapplied
+    assert _erased_subjects(ledger) == 0 and period not in _request_keys(ledger)
+    # (today's access request, not forgotten, is journalled with the person's reference)
+    assert not {line["entry"].get("request_id") for line in _journal_lines(journal)} & set(listed)
     assert verify_cli(now_env).returncode == 0 and chain_problems(ledger) == []

@@ -117,3 +117,56 @@ def test_reapply_is_idempotent_and_a_damaged_journal_applies_nothing(
     journal.write_text(journal.read_text().replace("objection", "art17_request"))
     with pytest.raises(erasure_journal.JournalDamaged, match="line 1"):
         erasure_journal.read(journal, key)
+
+
+def test_a_sweep_killed_before_compacting_the_rights_journal_is_finished_by_the_next(
+    old_settings: Settings, zd: DeletionApis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forgetting a request period: journal line, ledger transaction, then the journal
+    rewritten without the period's request lines. Killed before the rewrite, the journal still
+    holds the person's lookup reference; the next sweep removes it (and only it)."""
+    from datetime import timedelta
+
+    from snapzen.ledger.rights import requests
+    from snapzen.ledger.rights.subjects import subject_ref
+    from snapzen.ledger.store.db import configured_key
+    from tests.integration.test_retention import SimulatedCrash
+
+    monkeypatch.setenv("SNAPZEN_RECORD__REQUEST_EVIDENCE_YEARS", "1")
+    settings = load_settings()
+    db = synced(settings, zd)
+    key = configured_key(settings.ledger)
+    assert key is not None
+    ref = str(subject_ref(key, "asked-long-ago@example.com"))
+    asked = datetime.now(UTC) - timedelta(days=800)
+    with transaction(db) as conn:
+        requests.record(
+            conn, request_id="req-old", kind="access", subject_ref=ref,
+            received_on=asked.date(), status="closed", outcome="provided", actor="dpo",
+            now=asked,
+        )  # fmt: skip
+    rows = db.conn.execute(
+        "SELECT case_id, subject_ref, recorded_at, actor, details, event FROM events "
+        "WHERE event = 'request'"
+    ).fetchall()
+    names = ("case_id", "subject_ref", "recorded_at", "actor", "details", "event")
+    journal = settings.ledger.erasure_journal_path
+    erasure_journal.append_requests(
+        journal, key, [{**dict(zip(names, r, strict=True)), "lookup_ref": ref} for r in rows]
+    )
+
+    def crash(point: str) -> None:
+        if point == "before_compaction":
+            raise SimulatedCrash(point)
+
+    with pytest.raises(SimulatedCrash):
+        run_sweep(settings, crash_hook=crash)
+    period = "req-" + asked.strftime("%Y-%m")
+    assert erasure_journal.forgotten_requests(open_db(settings.ledger.path).conn) == {"req-old"}
+    assert ref in journal.read_text()  # the ledger forgot; the journal not yet
+
+    run_sweep(settings)
+    contents = erasure_journal.read(journal, key)
+    assert ref not in journal.read_text()
+    assert contents.requests == [] and period in [f["period"] for f in contents.forgotten]
+    assert journal.stat().st_mode & 0o777 == 0o600

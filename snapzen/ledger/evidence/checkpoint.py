@@ -10,7 +10,9 @@ the operator alone.
 File format (version 2, JSON): kind, version, seq, hash, row_count, created_at, optionally
 ``journal_lines`` and ``journal_head`` (the rights journal's line count and its last line's
 MAC when the checkpoint was made: the signature covers the journal too, so a line deleted
-from its end or rewritten is caught; older checkpoints without them stay valid), and
+from its end or rewritten is caught, unless a keyed ``compacted`` line records that the
+sweep rewrote it without forgotten requests' lines after the checkpoint; older checkpoints
+without them stay valid), and
 ``signatures``: a list of {key_fingerprint, signature}, the signature being Ed25519 over the
 canonical JSON (sorted keys, no spaces, UTF-8) of the other fields, base64-encoded. A key's
 fingerprint is ``sha256:`` + hex SHA-256 of its 32 raw public bytes.
@@ -30,7 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from snapzen.ledger.rights import journal_file
+from snapzen.ledger.rights import journal_compaction, journal_file
 from snapzen.support.errors import ConfigError
 
 VERSION = 2
@@ -135,6 +137,15 @@ def journal_problem(point: SignedCheckpoint, path: Path, key: bytes | None) -> s
         lines = journal_file.read(path, key)
     except journal_file.JournalDamaged as exc:
         return f"erasure journal damaged: {exc}"
+    if len(lines) < point.journal_lines or lines[point.journal_lines - 1].mac != point.journal_head:
+        compacted = journal_compaction.superseded(lines, point.journal_lines)
+        if compacted is not None:  # a sweep rewrote it without forgotten requests' lines
+            if key is not None:
+                return None
+            return (
+                f"erasure journal {path} was compacted on {compacted.get('at')} after the "
+                "checkpoint: verify it with the ledger key"
+            )
     if len(lines) < point.journal_lines:
         return (
             f"erasure journal {path} ends at line {len(lines)}; the checkpoint signed line "

@@ -11,7 +11,9 @@ ledger up to date from the journal united with the replaced ledger's own record.
 Lines are keyed and chained (``snapzen.ledger.rights.journal_file``): a deleted, reordered, forged
 or edited line is refused, naming it. They carry ids and the subject's HMAC only, never an
 email. An erasure narrowed to some chats of a shared email (``--case``) journals those
-chats only, never the whole reference: the other people behind it are not erased.
+chats only, never the whole reference: the other people behind it are not erased. Once a
+request period is forgotten, its requests' lines are removed from the journal
+(snapzen.ledger.rights.journal_compaction); its ``period_forgotten`` line stays.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from snapzen.ledger.rights import journal_file, period_keys
+from snapzen.ledger.rights import journal_compaction, journal_file, period_keys
 from snapzen.ledger.rights.journal_file import GENESIS as GENESIS
 from snapzen.ledger.rights.journal_file import JournalDamaged as JournalDamaged
 from snapzen.ledger.rights.notices import EVENT as NOTICE_EVENT
@@ -35,6 +37,7 @@ from snapzen.support.atomic import atomic_text
 
 ERASURE, REQUEST, STATEMENT = "erasure", "request", "statement"
 FORGOTTEN = "period_forgotten"  # a month of chats forgotten (snapzen.ledger.rights.forget)
+COMPACTED = journal_compaction.COMPACTED  # forgotten requests' lines removed
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ class Contents:
     requests: list[RequestLine] = field(default_factory=list)
     statements: list[dict[str, Any]] = field(default_factory=list)
     forgotten: list[dict[str, Any]] = field(default_factory=list)  # {period, forgotten_at}
+    compactions: list[dict[str, Any]] = field(default_factory=list)  # journal_compaction
     lines: int = 0
     head: str = GENESIS
 
@@ -144,6 +148,8 @@ def read(path: Path, key: bytes | None, *, known: Iterable[JournalEntry] = ()) -
                 contents.requests.append(RequestLine.from_body(line.entry))
             elif line.type == STATEMENT:
                 contents.statements.append(line.entry)
+            elif line.type == COMPACTED:
+                contents.compactions.append(line.entry)
             elif line.type == FORGOTTEN:
                 contents.forgotten.append({k: str(line.entry[k]) for k in ("period", "at")})
             else:

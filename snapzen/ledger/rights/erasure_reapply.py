@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from snapzen.ledger.evidence import decisions
 from snapzen.ledger.evidence.chain import append_event
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import erasure_journal as journal
-from snapzen.ledger.rights import journal_file
+from snapzen.ledger.rights import journal_file, period_keys
 from snapzen.ledger.rights.erasure_journal import JournalEntry, RequestLine
 from snapzen.ledger.store import outbox
 from snapzen.ledger.store.case_status import UNSENT, CaseStatus, sql_list
@@ -118,7 +118,7 @@ def reapply(
     stamp = clock.format(now or clock.now())
     result = ReapplyResult()
     gone = {*forgotten, *journal.forgotten_requests(db.conn)}
-    entries = [e for e in entries if e.request_id not in gone]
+    entries = [_without_forgotten_chats(db.conn, e) for e in entries if e.request_id not in gone]
     requests = [r for r in requests if r.request_id not in gone]
     with transaction(db) as conn:
         for entry in entries:
@@ -143,6 +143,20 @@ def reapply(
             )
             result.requests += 1
     return result
+
+
+def _without_forgotten_chats(conn: sqlite3.Connection, entry: JournalEntry) -> JournalEntry:
+    """A narrowed erasure without the chats of months the chain forgot: a placeholder row
+    would bring their case back (their tickets' `erased` rows are already chained)."""
+    if not entry.narrowed or not entry.cases:
+        return entry
+    try:
+        gone = {str(r[0]) for r in conn.execute(f"SELECT * FROM {period_keys.FORGOTTEN_CASES_SQL}")}
+    except sqlite3.Error:
+        return entry
+    cases = [c for c in entry.cases if c not in gone]
+    widgets = {c: w for c, w in entry.widgets.items() if c not in gone}
+    return replace(entry, cases=cases, widgets=widgets)
 
 
 def _apply_erasure(
@@ -304,11 +318,16 @@ def restore_union(
     if choice.path is None:
         result.no_journal = True
         _state_no_journal(db, now, actor, command)
+    # The live journal gets back what only the replaced ledger knew, never a line of a
+    # forgotten request (an older journal copy still holds them: not copied forward).
+    erasures = {k: e for k, e in erasures.items() if e.request_id not in gone}
+    requests = {k: r for k, r in requests.items() if r.request_id not in gone}
     _complete_live(choice, vouched, erasures, requests, in_live)
     forget.reapply(
         db, sources, choice.key, now=now, actor=actor, how=command, live=choice.live,
         also=forget.chained_in(replaced),
     )  # fmt: skip
+    forget.compact_journal(db.conn, choice.live, choice.key, now)
     return result
 
 

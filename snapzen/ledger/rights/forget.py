@@ -15,9 +15,14 @@ people. Forgetting it is, in this order:
    chained ``period_forgotten`` event with the period, the counts and the case or request
    ids, never a reference.
 
+3. a request period: the rights journal rewritten without its requests' ``request`` and
+   ``erasure`` lines, which carry the lookup reference (``compact_journal``,
+   snapzen.ledger.rights.journal_compaction); the ``period_forgotten`` lines stay.
+
 A crash after 1 leaves the journal ahead of the database: the next sweep (or a restore)
 finishes the period from the journal. Step 2 is atomic: a crash inside it leaves the key,
-the cases and the chain as they were. The chain's rows stay and still verify.
+the cases and the chain as they were. A crash before 3 leaves the lines in the journal: the
+next sweep (or restore) removes them. The chain's rows stay and still verify.
 """
 
 from __future__ import annotations
@@ -34,8 +39,8 @@ import sqlite_utils
 
 from snapzen.ledger.evidence.chain import append_event
 from snapzen.ledger.evidence.events import Event
-from snapzen.ledger.rights import journal_file, request_periods
-from snapzen.ledger.rights.erasure_journal import FORGOTTEN
+from snapzen.ledger.rights import journal_compaction, journal_file, request_periods
+from snapzen.ledger.rights.erasure_journal import FORGOTTEN, forgotten_requests
 from snapzen.ledger.rights.holds import HoldSet
 from snapzen.ledger.rights.period_keys import has_tables, is_request_period
 from snapzen.ledger.store.case_status import CaseStatus
@@ -247,6 +252,15 @@ def reapply(
         forget_period(db, period, now=now, actor=actor, run_id=None, how=how)
         for period in unfinished(db.conn, wanted)
     ]
+
+
+def compact_journal(conn: sqlite3.Connection, path: Path, key: bytes, now: datetime) -> int:
+    """Step 3, after the transaction: the rights journal rewritten without the request and
+    erasure lines (lookup references) of every request whose period both the journal and the
+    chain record as forgotten (snapzen.ledger.rights.journal_compaction). Idempotent: it
+    also finishes a sweep killed before it; returns the lines removed."""
+    gone = journalled_requests([path], key) & forgotten_requests(conn)
+    return journal_compaction.compact(path, key, gone, now)
 
 
 def chained_in(path: Path | None) -> dict[str, str]:

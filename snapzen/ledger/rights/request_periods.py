@@ -8,7 +8,8 @@ still be brought, ``record.request_evidence_years`` after the last step of each 
 period, then forgotten like a month of chats (snapzen.ledger.rights.forget: journal line
 first, then one transaction destroying the key and the index rows, and a chained
 ``period_forgotten`` event with the request ids, never a reference), and the
-``erased_subjects`` rows of its erasures deleted.
+``erased_subjects`` rows of its erasures deleted; last, the rights journal is rewritten
+without its requests' lines (snapzen.ledger.rights.journal_compaction).
 
 A period is kept (``refusal`` says why) while:
 

@@ -296,3 +296,102 @@ def test_the_art30_record_states_how_long_request_evidence_is_kept() -> None:
     assert "complaint or a claim" in default
     shorter = ledger_retention(transfer, RecordSettings(request_evidence_years=3))
     assert "3 years after the last step" in shorter
+
+
+def _journalled(db: sqlite_utils.Database, journal: Path) -> None:
+    """The journal as the commands write it: Alice's request lines, her erasure line, and a
+    line of Bob's (another period: kept)."""
+    rows = db.conn.execute(
+        "SELECT case_id, subject_ref, recorded_at, actor, details, event FROM events "
+        "WHERE event = 'request' ORDER BY seq"
+    ).fetchall()
+    names = ("case_id", "subject_ref", "recorded_at", "actor", "details", "event")
+    lines = [{**dict(zip(names, row, strict=True)), "lookup_ref": ALICE_REF} for row in rows]
+    erasure_journal.append_requests(journal, KEY, lines)
+    erasure_journal.append(
+        journal, KEY,
+        erasure_journal.JournalEntry("req-erase", str(ALICE_REF), "2026-01-20T09:00:00Z",
+                                     "art17", [115]),
+    )  # fmt: skip
+    bob = {"case_id": "req-bob", "subject_ref": BOB_REF, "recorded_at": "2031-06-01T00:00:00Z",
+           "actor": "dpo", "details": "{}", "event": "request"}  # fmt: skip
+    erasure_journal.append_requests(journal, KEY, [bob])
+
+
+def test_forgetting_a_request_period_removes_its_lines_from_the_rights_journal(
+    ledger: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    """Step 3 of forgetting: the journal no longer holds Alice's lookup reference; it keeps
+    the period_forgotten line (a restore still forgets the period again), Bob's line, and
+    still verifies: a checkpoint signed before the compaction is accepted with the ledger
+    key, an edited line is still refused."""
+    from snapzen.ledger.evidence.checkpoint import SignedCheckpoint, journal_problem
+    from snapzen.ledger.rights import journal_file
+
+    journal = tmp_path / "ledger.db.erasures.jsonl"
+    create_empty(journal)
+    _journalled(ledger, journal)
+    signed = journal_file.head(journal_file.read(journal, KEY))
+    point = SignedCheckpoint(1, "h", 1, "2031-07-01T00:00:00Z", (), *signed)
+    backup = tmp_path / "backup.db"
+    with sqlite3.connect(backup) as copy:
+        ledger.conn.backup(copy)
+    now = datetime(2032, 1, 22, tzinfo=UTC)
+
+    ids = request_periods.evidence(ledger.conn, PERIOD).request_ids
+    forget.journal(journal, KEY, PERIOD, now, ids)  # step 1 ...
+    assert forget.compact_journal(ledger.conn, journal, KEY, now) == 0  # not before step 2
+    assert str(ALICE_REF) in journal.read_text()
+    forget.forget_period(ledger, PERIOD, now=now, actor="cron", run_id="r1")  # step 2
+    # (a sweep killed here: the next one, or a restore, runs step 3)
+    assert forget.compact_journal(ledger.conn, journal, KEY, now) == 3
+    assert forget.compact_journal(ledger.conn, journal, KEY, now) == 0  # once
+
+    text = journal.read_text()
+    assert str(ALICE_REF) not in text and str(BOB_REF) in text
+    assert journal.stat().st_mode & 0o777 == 0o600
+    contents = erasure_journal.read(journal, KEY)
+    assert contents.erasures == [] and [r.request_id for r in contents.requests] == ["req-bob"]
+    assert [f["period"] for f in contents.forgotten] == [PERIOD]
+    assert forget.journalled_requests([journal], KEY) == {"req-access", "req-erase"}
+    assert contents.compactions[0]["lines_removed"] == 3
+    assert journal_problem(point, journal, KEY) is None  # the rewrite is a keyed line
+    unkeyed = journal_problem(point, journal, None)
+    assert unkeyed is not None and "compacted" in unkeyed
+
+    # A backup taken before: restored, the period is forgotten again from the compacted
+    # journal, and no request of it comes back.
+    restored = open_db(backup)
+    gone = forget.journalled_requests([journal], KEY)
+    later = datetime(2032, 2, 1, tzinfo=UTC)
+    result = erasure_reapply.reapply(restored, contents.erasures, requests=contents.requests,
+                                     now=later, forgotten=gone)  # fmt: skip
+    assert result.requests == 1  # Bob's only
+    done = forget.reapply(restored, [journal], KEY, now=later, actor="restore", how="restore")
+    assert [d["period"] for d in done] == [PERIOD]
+    assert requests.list_requests(restored.conn, subject_ref=ALICE_REF) == []
+    assert verify.verify_ledger(restored.conn).ok
+
+    # Still keyed and chained: an edited line is refused, naming it.
+    lines = journal.read_text().splitlines()
+    lines[0] = lines[0].replace("req-bob", "req-bib")
+    journal.write_text("\n".join(lines) + "\n")
+    with pytest.raises(erasure_journal.JournalDamaged, match="line 1"):
+        erasure_journal.read(journal, KEY)
+
+
+def test_a_checkpoint_is_refused_when_its_lines_vanish_without_a_compaction(
+    ledger: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    """The compaction line is what lets a checkpoint through: a journal rewritten by anyone
+    else (here: re-chained without the last line, by someone with the key) is still caught."""
+    from snapzen.ledger.evidence.checkpoint import SignedCheckpoint, journal_problem
+    from snapzen.ledger.rights import journal_file
+
+    journal = tmp_path / "journal.jsonl"
+    _journalled(ledger, journal)
+    lines = journal_file.read(journal, KEY)
+    point = SignedCheckpoint(1, "h", 1, "2031-07-01T00:00:00Z", (), *journal_file.head(lines))
+    journal_file.write_copy(journal, lines[:-1], KEY)
+    problem = journal_problem(point, journal, KEY)
+    assert problem is not None and "deleted from its end" in problem
