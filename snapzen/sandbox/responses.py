@@ -100,8 +100,7 @@ def json_response(
     )
 
 
-def error(status: int, error_name: str, description: str | None = None) -> Response:
-    body: dict[str, Any] = {"error": error_name}
-    if description is not None:
-        body["description"] = description
-    return json_response(body, status)
+def error(
+    status: int, error_name: str, description: str, headers: dict[str, str] | None = None
+) -> Response:
+    return json_response({"error": error_name, "description": description}, status, headers)
