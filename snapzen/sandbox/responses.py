@@ -104,3 +104,13 @@ def error(
     status: int, error_name: str, description: str, headers: dict[str, str] | None = None
 ) -> Response:
     return json_response({"error": error_name, "description": description}, status, headers)
+
+
+def not_found() -> Response:
+    return error(404, "RecordNotFound", "Not found")
+
+
+def listing(key: str, rows: list[Any], count: int | None = None, **pages: str | None) -> Response:
+    """One page of a Zendesk list: ``{key: rows, next_page, previous_page, count}``."""
+    body = {key: rows, "next_page": None, "previous_page": None, **pages}
+    return json_response({**body, "count": len(rows) if count is None else count})

@@ -10,8 +10,8 @@ from werkzeug.wrappers import Request, Response
 
 from snapzen.sandbox import zendesk_search
 from snapzen.sandbox.config import SandboxConfig
-from snapzen.sandbox.responses import error, json_response, loads
-from snapzen.sandbox.zendesk_store import JsonDict, ZendeskStore, validate_ticket
+from snapzen.sandbox.responses import error, json_response, listing, loads, not_found
+from snapzen.sandbox.zendesk_store import Job, JsonDict, ZendeskStore, validate_ticket
 
 MAX_BATCH = 100
 
@@ -25,6 +25,20 @@ def _json_body(request: Request) -> Any:
         return loads(request.get_data())
     except ValueError:
         return None
+
+
+def _ticket_body(request: Request) -> JsonDict | Response:
+    body = _json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("ticket"), dict):
+        return error(400, "InvalidJSON", 'body must be {"ticket": {...}}')
+    ticket: JsonDict = body["ticket"]
+    return ticket
+
+
+def _invalid(problem: str) -> Response:
+    details = {"base": [{"description": problem, "error": "InvalidValue"}]}
+    body = {"error": "RecordInvalid", "description": "Record validation errors"}
+    return json_response({**body, "details": details}, 422)
 
 
 def _parse_ids(request: Request) -> list[int] | Response:
@@ -109,16 +123,16 @@ class ZendeskApi:
             refused = self._too_many_jobs(now)
             if refused is not None:
                 return refused
-            job = self.store.add_job(kind, job_type, items, archive)
-            return json_response({"job_status": self.store.render_job(job, now)})
+            return self._job(self.store.add_job(kind, job_type, items, archive), now)
 
     def job_status(self, request: Request, job_id: str) -> Response:
         now = self.store.tick()
         with self.store.lock:
             job = self.store.jobs.get(job_id)
-            if job is None:
-                return error(404, "RecordNotFound", "Not found")
-            return json_response({"job_status": self.store.render_job(job, now)})
+            return not_found() if job is None else self._job(job, now)
+
+    def _job(self, job: Job, now: float) -> Response:
+        return json_response({"job_status": self.store.render_job(job, now)})
 
     def job_statuses_show_many(self, request: Request) -> Response:
         ids = [i for i in request.args.get("ids", "").split(",") if i.strip()]
@@ -146,20 +160,12 @@ class ZendeskApi:
 
     # ---- imports -------------------------------------------------------------------------------
     def import_ticket(self, request: Request) -> Response:
-        body = _json_body(request)
-        if not isinstance(body, dict) or not isinstance(body.get("ticket"), dict):
-            return error(400, "InvalidJSON", 'body must be {"ticket": {...}}')
-        item: JsonDict = body["ticket"]
+        item = _ticket_body(request)
+        if isinstance(item, Response):
+            return item
         problem = validate_ticket(item, strict_requester=self.cfg.strict_requester)
         if problem:
-            return json_response(
-                {
-                    "error": "RecordInvalid",
-                    "description": "Record validation errors",
-                    "details": {"base": [{"description": problem, "error": "InvalidValue"}]},
-                },
-                422,
-            )
+            return _invalid(problem)
         self.store.tick()
         archive = _truthy(request.args.get("archive_immediately"))
         record = self.store.create_ticket(item, archive, None)
@@ -192,14 +198,8 @@ class ZendeskApi:
                 if r.deleted_at is None and not r.archived
             ]
             if external_id is not None:
-                matches = [t for t in visible if t.get("external_id") == external_id]
-                return json_response(
-                    {
-                        "tickets": matches,
-                        "next_page": None,
-                        "previous_page": None,
-                        "count": len(matches),
-                    }
+                return listing(
+                    "tickets", [t for t in visible if t.get("external_id") == external_id]
                 )
             try:
                 page = max(1, int(request.args.get("page", "1")))
@@ -209,13 +209,12 @@ class ZendeskApi:
             chunk = visible[(page - 1) * per_page : page * per_page]
             more = page * per_page < len(visible)
             base = f"{self.store.base_url}/zendesk/api/v2/tickets.json?per_page={per_page}"
-            return json_response(
-                {
-                    "tickets": chunk,
-                    "next_page": f"{base}&page={page + 1}" if more else None,
-                    "previous_page": f"{base}&page={page - 1}" if page > 1 else None,
-                    "count": len(visible),
-                }
+            return listing(
+                "tickets",
+                chunk,
+                len(visible),
+                next_page=f"{base}&page={page + 1}" if more else None,
+                previous_page=f"{base}&page={page - 1}" if page > 1 else None,
             )
 
     def tickets_show_many(self, request: Request) -> Response:
@@ -230,16 +229,14 @@ class ZendeskApi:
                 for i in dict.fromkeys(ids)
                 if i in self.store.tickets and self.store.tickets[i].deleted_at is None
             ]
-        return json_response(
-            {"tickets": found, "next_page": None, "previous_page": None, "count": len(found)}
-        )
+        return listing("tickets", found)
 
     def ticket_show(self, request: Request, ticket_id: int) -> Response:
         self.store.tick()
         with self.store.lock:
             record = self.store.tickets.get(ticket_id)
             if record is None or record.deleted_at is not None:
-                return error(404, "RecordNotFound", "Not found")
+                return not_found()
             return json_response({"ticket": record.shown()})
 
     def ticket_comments(self, request: Request, ticket_id: int) -> Response:
@@ -256,28 +253,21 @@ class ZendeskApi:
         with self.store.lock:
             record = self.store.tickets.get(ticket_id)
             if record is None or record.deleted_at is not None:
-                return error(404, "RecordNotFound", "Not found")
+                return not_found()
             self.store.soft_delete(record, now)
         return Response(status=204)
 
     def ticket_update(self, request: Request, ticket_id: int) -> Response:
         """``PUT tickets/{id}`` with ``{"ticket": {...}}``: what an agent or a script may
         change here (external_id, subject, status, tags); a closed ticket is refused."""
-        body = _json_body(request)
-        if not isinstance(body, dict) or not isinstance(body.get("ticket"), dict):
-            return error(400, "InvalidJSON", 'body must be {"ticket": {...}}')
-        done = self.store.update_ticket(ticket_id, body["ticket"])
+        fields = _ticket_body(request)
+        if isinstance(fields, Response):
+            return fields
+        done = self.store.update_ticket(ticket_id, fields)
         if done is None:
-            return error(404, "RecordNotFound", "Not found")
+            return not_found()
         if isinstance(done, str):
-            return json_response(
-                {
-                    "error": "RecordInvalid",
-                    "description": "Record validation errors",
-                    "details": {"base": [{"description": done, "error": "InvalidValue"}]},
-                },
-                422,
-            )
+            return _invalid(done)
         return json_response({"ticket": done.shown(), "audit": {"ticket_id": ticket_id}})
 
     def tickets_destroy_many(self, request: Request) -> Response:
@@ -302,9 +292,7 @@ class ZendeskApi:
                 # "all deleted (and not yet archived) tickets": archived ones never show here
                 if r.deleted_at is not None and not r.archived
             ]
-        return json_response(
-            {"deleted_tickets": rows, "next_page": None, "previous_page": None, "count": len(rows)}
-        )
+        return listing("deleted_tickets", rows)
 
     def deleted_tickets_destroy_many(self, request: Request) -> Response:
         ids = _parse_ids(request)
@@ -327,10 +315,7 @@ class ZendeskApi:
         query = (request.args.get("query") or "").strip()
         if not query:
             return error(400, "InvalidValue", "query is required")
-        users = self.store.search_users(query)
-        return json_response(
-            {"users": users, "next_page": None, "previous_page": None, "count": len(users)}
-        )
+        return listing("users", self.store.search_users(query))
 
     def user_tickets_requested(self, request: Request, user_id: int) -> Response:
         return self._user_tickets(user_id, "requested")
@@ -342,16 +327,13 @@ class ZendeskApi:
         # GET users/{id}/tickets/requested|ccd: one page (the sandbox has few tickets).
         self.store.tick()
         if not self.store.user_exists(user_id):
-            return error(404, "RecordNotFound", "Not found")
-        tickets = self.store.user_tickets(user_id, how)
-        return json_response(
-            {"tickets": tickets, "next_page": None, "previous_page": None, "count": len(tickets)}
-        )
+            return not_found()
+        return listing("tickets", self.store.user_tickets(user_id, how))
 
     def user_show(self, request: Request, user_id: int) -> Response:
         self.store.tick()
         if not self.store.user_exists(user_id):
-            return error(404, "RecordNotFound", "Not found")
+            return not_found()
         return json_response({"user": self.store.user_record(user_id)})
 
     def users_show_many(self, request: Request) -> Response:
@@ -366,13 +348,13 @@ class ZendeskApi:
         self.store.tick()
         user = self.store.soft_delete_user(user_id)
         if user is None:
-            return error(404, "RecordNotFound", "Not found")
+            return not_found()
         return json_response({"user": user})
 
     def deleted_user_delete(self, request: Request, user_id: int) -> Response:
         self.store.tick()
         if not self.store.purge_user(user_id):
-            return error(404, "RecordNotFound", "Not found")
+            return not_found()
         return json_response(
             {"deleted_user": {"id": user_id, "name": "Permanently Deleted User", "email": None}}
         )

@@ -12,7 +12,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from snapzen.sandbox.responses import error, json_response
+from snapzen.sandbox.responses import error, json_response, listing, not_found
 from snapzen.sandbox.zendesk_store import JsonDict, ZendeskStore
 
 PER_PAGE = 100
@@ -101,8 +101,5 @@ def comments(store: ZendeskStore, ticket_id: int) -> Response:
     with store.lock:
         record = store.tickets.get(ticket_id)
         if record is None or record.deleted_at is not None:
-            return error(404, "RecordNotFound", "Not found")
-        rows = [dict(c) for c in record.data.get("comments") or []]
-    return json_response(
-        {"comments": rows, "next_page": None, "previous_page": None, "count": len(rows)}
-    )
+            return not_found()
+        return listing("comments", [dict(c) for c in record.data.get("comments") or []])

@@ -276,30 +276,15 @@ class ZendeskStore:
             results = []
             for ticket_id in job.items:
                 found = self.tickets.get(ticket_id)
+                row = {"id": ticket_id, "action": "delete", "success": found is not None}
                 if found is None:
-                    results.append(
-                        {
-                            "id": ticket_id,
-                            "action": "delete",
-                            "success": False,
-                            "status": "NotFound",
-                            "errors": "Ticket not found",
-                        }
-                    )
+                    row.update(status="NotFound", errors="Ticket not found")
                 elif found.deleted_at is not None:
-                    results.append(
-                        {
-                            "id": ticket_id,
-                            "action": "delete",
-                            "success": True,
-                            "status": "AlreadyDeleted",
-                        }
-                    )
+                    row["status"] = "AlreadyDeleted"
                 else:
                     self.soft_delete(found, now)
-                    results.append(
-                        {"id": ticket_id, "action": "delete", "success": True, "status": "Deleted"}
-                    )
+                    row["status"] = "Deleted"
+                results.append(row)
             job.message = f"Completed at {iso_utc(now)}"
         else:  # purge: permanently delete soft-deleted tickets; others are left alone
             for ticket_id in job.items:
