@@ -84,7 +84,15 @@ class SandboxApp:
         self.export = ZendeskExportApi(cfg, self.store)
         window = cfg.rate_window_seconds
         self.limiter = FixedWindowLimiter(cfg.rate_limit_per_minute, window)
-        self.index_limiter = FixedWindowLimiter(cfg.tickets_index_per_minute, window)
+        # Endpoints with a budget of their own, on top of the account's.
+        self.budgets = {
+            endpoint: FixedWindowLimiter(per_minute, window)
+            for endpoint, per_minute in (
+                ("zendesk.tickets_list", cfg.tickets_index_per_minute),
+                ("zdexport.search_export", cfg.search_export_rate_per_minute),
+                ("zdexport.incremental_tickets", cfg.incremental_export_rate_per_minute),
+            )
+        }
         self.faults = FaultInjector(cfg)
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
@@ -161,13 +169,15 @@ class SandboxApp:
 
     def _zendesk(self, request: Request, endpoint: str, args: Mapping[str, Any]) -> Response:
         decision = self.limiter.hit()
-        index = self.index_limiter.hit() if endpoint == "zendesk.tickets_list" else None
-        spent = index if index is not None and not index.allowed else decision
+        budget = self.budgets.get(endpoint)
+        own = budget.hit() if budget is not None else None
+        spent = own if own is not None and not own.allowed else decision
         if not spent.allowed:
             with self._lock:
                 odd = self.responses_429 % 2 == 1
-            # Real Zendesk sometimes answers 429 in plain text; clients must not assume JSON.
-            if odd:
+            # Real Zendesk sometimes answers 429 in plain text; clients must not assume JSON
+            # (the export endpoints' own budgets answer with the JSON body).
+            if odd and not endpoint.startswith("zdexport."):
                 response = Response(_PLAIN_429, 429, mimetype="text/plain")
             else:
                 response = error(429, "APIRateLimitExceeded", _PLAIN_429)
@@ -188,9 +198,9 @@ class SandboxApp:
             headers["ratelimit-reset"] = str(decision.reset_seconds)
         else:
             headers["rate-limit-reset"] = str(decision.reset_seconds)
-        if index is not None:
+        if own is not None and endpoint == "zendesk.tickets_list":
             headers["zendesk-ratelimit-tickets-index"] = (
-                f"total={index.limit}; remaining={index.remaining}; resets={index.reset_seconds}"
+                f"total={own.limit}; remaining={own.remaining}; resets={own.reset_seconds}"
             )
         total = self.cfg.max_jobs_in_flight
         headers["zendesk-ratelimit-inflight-jobs"] = (

@@ -10,7 +10,7 @@ What reconciliation relies on, as the reference describes them:
   deletion shows a ticket again, later), ``after_cursor``, ``after_url``, ``end_of_stream``;
   ``start_time`` at least one minute in the past; 10 requests a minute.
 Each has its own per-minute budget (a 429 with Retry-After and Zendesk's body), on top of the
-account budget the app counts for every request.
+account budget: the app counts both (``SandboxApp.budgets``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from urllib.parse import urlencode
 from werkzeug.wrappers import Request, Response
 
 from snapzen.sandbox.config import SandboxConfig
-from snapzen.sandbox.ratelimit import FixedWindowLimiter
 from snapzen.sandbox.responses import error, json_response
 from snapzen.sandbox.zendesk_store import TicketRecord, ZendeskStore
 
@@ -49,19 +48,9 @@ class ZendeskExportApi:
     def __init__(self, cfg: SandboxConfig, store: ZendeskStore) -> None:
         self.cfg = cfg
         self.store = store
-        self.search_limiter = FixedWindowLimiter(
-            cfg.search_export_rate_per_minute, cfg.rate_window_seconds
-        )
-        self.incremental_limiter = FixedWindowLimiter(
-            cfg.incremental_export_rate_per_minute, cfg.rate_window_seconds
-        )
-        self.requests = {"search_export": 0, "incremental": 0, "refused": 0}
 
     # ---- search export -------------------------------------------------------------------------
     def search_export(self, request: Request) -> Response:
-        limited = self._limit(self.search_limiter, "search_export", "Export Search Results")
-        if limited is not None:
-            return limited
         query = request.args.get("query", "")
         if request.args.get("filter[type]") != "ticket":
             return error(400, "InvalidValue", "filter[type] is required (ticket)")
@@ -101,11 +90,6 @@ class ZendeskExportApi:
 
     # ---- incremental ticket export ------------------------------------------------------------
     def incremental_tickets(self, request: Request) -> Response:
-        limited = self._limit(
-            self.incremental_limiter, "incremental", "incremental export API requests"
-        )
-        if limited is not None:
-            return limited
         now = self.store.tick()
         cursor_text = request.args.get("cursor")
         if cursor_text:
@@ -146,20 +130,6 @@ class ZendeskExportApi:
         )
 
     # ---- plumbing ------------------------------------------------------------------------------
-    def _limit(self, limiter: FixedWindowLimiter, name: str, what: str) -> Response | None:
-        decision = limiter.hit()
-        self.requests[name] += 1
-        if decision.allowed:
-            return None
-        self.requests["refused"] += 1
-        response = error(
-            429,
-            "APIRateLimitExceeded",
-            f"Number of allowed {what} per minute exceeded",
-        )
-        response.headers["Retry-After"] = str(decision.reset_seconds)
-        return response
-
     def _base(self) -> str:
         return f"{self.store.base_url}/zendesk/api/v2"
 
