@@ -9,6 +9,8 @@ snapzen on the benchmark's shared two cores.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Any
 
@@ -114,3 +116,20 @@ def listing(key: str, rows: list[Any], count: int | None = None, **pages: str | 
     """One page of a Zendesk list: ``{key: rows, next_page, previous_page, count}``."""
     body = {key: rows, "next_page": None, "previous_page": None, **pages}
     return json_response({**body, "count": len(rows) if count is None else count})
+
+
+def encode_cursor(position: list[Any]) -> str:
+    """An opaque paging cursor for ``position`` (JSON values), as both services hand out."""
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str, *types: type) -> tuple[Any, ...] | None:
+    """The position ``encode_cursor`` wrote, each value converted to ``types``; None for
+    anything else (a 400 to the client)."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        if not isinstance(values, list) or len(values) != len(types):
+            return None
+        return tuple(kind(value) for kind, value in zip(types, values, strict=True))
+    except (ValueError, TypeError, binascii.Error):
+        return None

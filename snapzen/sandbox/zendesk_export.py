@@ -15,9 +15,6 @@ account budget: the app counts both (``SandboxApp.budgets``).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from typing import Any
 from urllib.parse import urlencode
@@ -25,23 +22,11 @@ from urllib.parse import urlencode
 from werkzeug.wrappers import Request, Response
 
 from snapzen.sandbox.config import SandboxConfig
-from snapzen.sandbox.responses import error, json_response
+from snapzen.sandbox.responses import decode_cursor, encode_cursor, error, json_response
 from snapzen.sandbox.zendesk_store import TicketRecord, ZendeskStore
 
 SEARCH_PAGE_MAX = 1000
 _TERM = re.compile(r'(\w+)(:|>=|<=|>|<)("[^"]*"|\S+)')
-
-
-def _encode_cursor(position: tuple[float, int]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(position)).encode()).decode()
-
-
-def _decode_cursor(text: str) -> tuple[float, int] | None:
-    try:
-        stamp, ticket_id = json.loads(base64.urlsafe_b64decode(text.encode()))
-        return float(stamp), int(ticket_id)
-    except (ValueError, TypeError, binascii.Error):
-        return None
 
 
 class ZendeskExportApi:
@@ -61,7 +46,7 @@ class ZendeskExportApi:
         if not 1 <= size <= SEARCH_PAGE_MAX:
             return error(400, "InvalidValue", f"page[size] must be 1..{SEARCH_PAGE_MAX}")
         after = request.args.get("page[after]")
-        start = _decode_cursor(after) if after else (0.0, 0)
+        start = decode_cursor(after, float, int) if after else (0.0, 0)
         if start is None:
             return error(400, "InvalidValue", "page[after] is not a cursor this search gave")
         terms = _TERM.findall(query)
@@ -73,7 +58,7 @@ class ZendeskExportApi:
             matches = [r for r in matches if all(_matches(r, t) for t in terms)]
         rest = [r for r in matches if int(r.data["id"]) > start[1]]
         page, more = rest[:size], len(rest) > size
-        cursor = _encode_cursor((0.0, int(page[-1].data["id"]))) if page else after
+        cursor = encode_cursor([0.0, int(page[-1].data["id"])]) if page else after
         next_url = None
         if more:
             params = {"query": query, "filter[type]": "ticket", "page[size]": size}
@@ -93,7 +78,7 @@ class ZendeskExportApi:
         now = self.store.tick()
         cursor_text = request.args.get("cursor")
         if cursor_text:
-            position = _decode_cursor(cursor_text)
+            position = decode_cursor(cursor_text, float, int)
             if position is None:
                 return error(400, "InvalidValue", "cursor is not one this export gave")
         else:
@@ -117,7 +102,7 @@ class ZendeskExportApi:
             page = rest[:size]
             tickets = [_as_exported(r) for _, _, r in page]
         end = len(rest) <= size
-        after = _encode_cursor((page[-1][0], page[-1][1])) if page else _encode_cursor(position)
+        after = encode_cursor([page[-1][0], page[-1][1]]) if page else encode_cursor(list(position))
         return json_response(
             {
                 "tickets": tickets,

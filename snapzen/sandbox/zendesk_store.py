@@ -11,18 +11,14 @@ from __future__ import annotations
 import copy
 import secrets
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from snapzen.sandbox.config import SandboxConfig
+from snapzen.sandbox.config import SandboxConfig, service_time
 from snapzen.sandbox.validation import is_valid_email
-
-# Zendesk's and SnapEngage's clocks, which snapzen's offset does not move.
-service_time = time.time  # the emulated service's own clock, not snapzen's
 
 JsonDict = dict[str, Any]
 _STATUSES = {"new", "open", "pending", "hold", "solved", "closed"}
