@@ -15,7 +15,6 @@ account budget: the app counts both (``SandboxApp.budgets``).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,10 +22,10 @@ from werkzeug.wrappers import Request, Response
 
 from snapzen.sandbox.config import SandboxConfig
 from snapzen.sandbox.responses import decode_cursor, encode_cursor, error, json_response
+from snapzen.sandbox.zendesk_search import found, parse_query
 from snapzen.sandbox.zendesk_store import TicketRecord, ZendeskStore
 
 SEARCH_PAGE_MAX = 1000
-_TERM = re.compile(r'(\w+)(:|>=|<=|>|<)("[^"]*"|\S+)')
 
 
 class ZendeskExportApi:
@@ -49,13 +48,11 @@ class ZendeskExportApi:
         start = decode_cursor(after, float, int) if after else (0.0, 0)
         if start is None:
             return error(400, "InvalidValue", "page[after] is not a cursor this search gave")
-        terms = _TERM.findall(query)
+        terms = parse_query(query)
+        if isinstance(terms, Response):
+            return terms
         with self.store.lock:
-            matches = sorted(
-                (r for r in self.store.tickets.values() if r.deleted_at is None),
-                key=lambda r: int(r.data["id"]),
-            )
-            matches = [r for r in matches if all(_matches(r, t) for t in terms)]
+            matches = found(self.store, terms)
         rest = [r for r in matches if int(r.data["id"]) > start[1]]
         page, more = rest[:size], len(rest) > size
         cursor = encode_cursor([0.0, int(page[-1].data["id"])]) if page else after
@@ -117,27 +114,6 @@ class ZendeskExportApi:
     # ---- plumbing ------------------------------------------------------------------------------
     def _base(self) -> str:
         return f"{self.store.base_url}/zendesk/api/v2"
-
-
-def _matches(record: TicketRecord, term: tuple[str, str, str]) -> bool:
-    """The subset of Zendesk's search syntax reconciliation uses: ``tags:x``,
-    ``external_id:x`` (``*`` at the end for a prefix) and ``created>``/``updated>`` dates."""
-    name, op, raw = term
-    value = raw.strip('"')
-    data = record.data
-    if name in ("tags", "tag") and op == ":":
-        return value in (data.get("tags") or [])
-    if name == "external_id" and op == ":":
-        ext = str(data.get("external_id") or "")
-        return ext.startswith(value[:-1]) if value.endswith("*") else ext == value
-    if name in ("created", "updated") and op in (">", ">=", "<", "<="):
-        stamp = str(data.get(f"{name}_at") or "")[: len(value)]
-        return {">": stamp > value, ">=": stamp >= value, "<": stamp < value}.get(
-            op, stamp <= value
-        )
-    if name == "type":
-        return value == "ticket"
-    return True  # unknown terms are ignored, as free text would only narrow
 
 
 def _as_result(record: TicketRecord) -> dict[str, Any]:
