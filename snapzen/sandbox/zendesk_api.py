@@ -166,7 +166,6 @@ class ZendeskApi:
         problem = validate_ticket(item, strict_requester=self.cfg.strict_requester)
         if problem:
             return _invalid(problem)
-        self.store.tick()
         archive = _truthy(request.args.get("archive_immediately"))
         record = self.store.create_ticket(item, archive, None)
         return json_response({"ticket": record.shown()}, 201)
@@ -187,7 +186,6 @@ class ZendeskApi:
 
     # ---- tickets -------------------------------------------------------------------------------
     def tickets_list(self, request: Request) -> Response:
-        self.store.tick()
         external_id = request.args.get("external_id")
         with self.store.lock:
             # Archived and deleted tickets are invisible to this endpoint (documented), which is
@@ -222,7 +220,6 @@ class ZendeskApi:
         ids = _parse_ids(request)
         if isinstance(ids, Response):
             return ids
-        self.store.tick()
         with self.store.lock:
             found = [
                 self.store.tickets[i].shown()
@@ -232,7 +229,6 @@ class ZendeskApi:
         return listing("tickets", found)
 
     def ticket_show(self, request: Request, ticket_id: int) -> Response:
-        self.store.tick()
         with self.store.lock:
             record = self.store.tickets.get(ticket_id)
             if record is None or record.deleted_at is not None:
@@ -277,7 +273,6 @@ class ZendeskApi:
         return self._start_job("destroy", "bulk_delete_tickets", ids)
 
     def deleted_tickets_list(self, request: Request) -> Response:
-        self.store.tick()
         with self.store.lock:
             rows = [
                 {
@@ -303,7 +298,6 @@ class ZendeskApi:
     # ---- users ---------------------------------------------------------------------------------
     def users_me(self, request: Request) -> Response:
         # The authenticated user; the caller checked the credentials (a 401 otherwise).
-        self.store.tick()
         with self.store.lock:
             user = self.store.user_record(self.store.api_user_id)
         return json_response({"user": user})
@@ -311,7 +305,6 @@ class ZendeskApi:
     def users_search(self, request: Request) -> Response:
         # Real Search Users also matches names, notes and partial values; exact email is the
         # subset snapzen relies on (it filters for the exact address itself anyway).
-        self.store.tick()
         query = (request.args.get("query") or "").strip()
         if not query:
             return error(400, "InvalidValue", "query is required")
@@ -325,34 +318,29 @@ class ZendeskApi:
 
     def _user_tickets(self, user_id: int, how: str) -> Response:
         # GET users/{id}/tickets/requested|ccd: one page (the sandbox has few tickets).
-        self.store.tick()
         if not self.store.user_exists(user_id):
             return not_found()
         return listing("tickets", self.store.user_tickets(user_id, how))
 
     def user_show(self, request: Request, user_id: int) -> Response:
-        self.store.tick()
         if not self.store.user_exists(user_id):
             return not_found()
         return json_response({"user": self.store.user_record(user_id)})
 
     def users_show_many(self, request: Request) -> Response:
         # Live and soft-deleted users alike, as Zendesk's show_many; unknown ids are left out.
-        self.store.tick()
         ids = _parse_ids(request)
         if isinstance(ids, Response):
             return ids
         return json_response({"users": self.store.show_users(ids)})
 
     def user_delete(self, request: Request, user_id: int) -> Response:
-        self.store.tick()
         user = self.store.soft_delete_user(user_id)
         if user is None:
             return not_found()
         return json_response({"user": user})
 
     def deleted_user_delete(self, request: Request, user_id: int) -> Response:
-        self.store.tick()
         if not self.store.purge_user(user_id):
             return not_found()
         return json_response(
