@@ -297,15 +297,11 @@ class ZendeskStore:
     # ---- users ---------------------------------------------------------------------------------
     def _user_id(self, requester: JsonDict | None) -> int:
         """The requester's user, created on first sight (as a ticket import does)."""
-        email = requester.get("email") if requester else None
-        name = requester.get("name") if requester else None
+        email, name = (requester.get("email"), requester.get("name")) if requester else (None, None)
+        email = email if isinstance(email, str) else None
         with self.lock:
-            if isinstance(email, str) and email.lower() in self._users.by_email:
-                return self._users.by_email[email.lower()]
-            return self.add_user(
-                email if isinstance(email, str) else None,
-                name=name if isinstance(name, str) else None,
-            )
+            known = None if email is None else self._users.by_email.get(email.lower())
+            return known or self.add_user(email, name=name if isinstance(name, str) else None)
 
     def add_user(self, email: str | None, *, name: str | None = None, role: str = END_USER) -> int:
         """Create a user (tests register agents/admins this way); returns its id."""
@@ -377,15 +373,12 @@ class ZendeskStore:
         and archived ones (soft-deleted tickets are left out, as Zendesk does)."""
         key = "requester_id" if how == "requested" else "collaborator_ids"
         with self.lock:
-            found = []
-            for record in self.tickets.values():
-                if record.deleted_at is not None:
-                    continue
-                value = record.data.get(key)
-                named = user_id in value if isinstance(value, list) else value == user_id
-                if named:
-                    found.append(record.shown())
-            return found
+            return [
+                r.shown()
+                for r in self.tickets.values()
+                if r.deleted_at is None
+                and user_id in (v if isinstance(v := r.data.get(key), list) else [v])
+            ]
 
     def add_email_ticket(
         self,
