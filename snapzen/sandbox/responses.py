@@ -112,6 +112,11 @@ def not_found() -> Response:
     return error(404, "RecordNotFound", "Not found")
 
 
+def shown_or_404(key: str, value: Any) -> Response:
+    """``{key: value}``, or Zendesk's 404 when ``value`` is None (no such record)."""
+    return not_found() if value is None else json_response({key: value})
+
+
 def listing(key: str, rows: list[Any], count: int | None = None, **pages: str | None) -> Response:
     """One page of a Zendesk list: ``{key: rows, next_page, previous_page, count}``."""
     body = {key: rows, "next_page": None, "previous_page": None, **pages}

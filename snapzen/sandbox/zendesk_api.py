@@ -10,7 +10,14 @@ from werkzeug.wrappers import Request, Response
 
 from snapzen.sandbox import zendesk_search
 from snapzen.sandbox.config import SandboxConfig
-from snapzen.sandbox.responses import error, json_response, listing, loads, not_found
+from snapzen.sandbox.responses import (
+    error,
+    json_response,
+    listing,
+    loads,
+    not_found,
+    shown_or_404,
+)
 from snapzen.sandbox.zendesk_store import Job, JsonDict, ZendeskStore, validate_ticket
 
 MAX_BATCH = 100
@@ -129,7 +136,7 @@ class ZendeskApi:
         now = self.store.tick()
         with self.store.lock:
             job = self.store.jobs.get(job_id)
-            return not_found() if job is None else self._job(job, now)
+            return shown_or_404("job_status", job and self.store.render_job(job, now))
 
     def _job(self, job: Job, now: float) -> Response:
         return json_response({"job_status": self.store.render_job(job, now)})
@@ -230,10 +237,8 @@ class ZendeskApi:
 
     def ticket_show(self, request: Request, ticket_id: int) -> Response:
         with self.store.lock:
-            record = self.store.tickets.get(ticket_id)
-            if record is None or record.deleted_at is not None:
-                return not_found()
-            return json_response({"ticket": record.shown()})
+            record = self.store.live(ticket_id)
+            return shown_or_404("ticket", record and record.shown())
 
     def ticket_comments(self, request: Request, ticket_id: int) -> Response:
         return zendesk_search.comments(self.store, ticket_id)
@@ -247,8 +252,8 @@ class ZendeskApi:
     def ticket_delete(self, request: Request, ticket_id: int) -> Response:
         now = self.store.tick()
         with self.store.lock:
-            record = self.store.tickets.get(ticket_id)
-            if record is None or record.deleted_at is not None:
+            record = self.store.live(ticket_id)
+            if record is None:
                 return not_found()
             self.store.soft_delete(record, now)
         return Response(status=204)
@@ -323,9 +328,8 @@ class ZendeskApi:
         return listing("tickets", self.store.user_tickets(user_id, how))
 
     def user_show(self, request: Request, user_id: int) -> Response:
-        if not self.store.user_exists(user_id):
-            return not_found()
-        return json_response({"user": self.store.user_record(user_id)})
+        user = self.store.user_record(user_id) if self.store.user_exists(user_id) else None
+        return shown_or_404("user", user)
 
     def users_show_many(self, request: Request) -> Response:
         # Live and soft-deleted users alike, as Zendesk's show_many; unknown ids are left out.
@@ -335,10 +339,7 @@ class ZendeskApi:
         return json_response({"users": self.store.show_users(ids)})
 
     def user_delete(self, request: Request, user_id: int) -> Response:
-        user = self.store.soft_delete_user(user_id)
-        if user is None:
-            return not_found()
-        return json_response({"user": user})
+        return shown_or_404("user", self.store.soft_delete_user(user_id))
 
     def deleted_user_delete(self, request: Request, user_id: int) -> Response:
         if not self.store.purge_user(user_id):

@@ -108,7 +108,7 @@ def search(store: ZendeskStore, request: Request) -> Response:
 def comments(store: ZendeskStore, ticket_id: int) -> Response:
     """``GET tickets/{id}/comments``: readable for archived tickets too, 404 once deleted."""
     with store.lock:
-        record = store.tickets.get(ticket_id)
-        if record is None or record.deleted_at is not None:
+        record = store.live(ticket_id)
+        if record is None:
             return not_found()
         return listing("comments", [dict(c) for c in record.data.get("comments") or []])

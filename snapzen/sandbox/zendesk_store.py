@@ -466,6 +466,11 @@ class ZendeskStore:
             self.tickets[ticket_id] = record
             return record
 
+    def live(self, ticket_id: int) -> TicketRecord | None:
+        """The ticket unless unknown or deleted (caller holds the lock)."""
+        record = self.tickets.get(ticket_id)
+        return None if record is None or record.deleted_at is not None else record
+
     def soft_delete(self, record: TicketRecord, now: float) -> None:
         """Into deleted_tickets (caller holds the lock); the export shows it as deleted."""
         record.deleted_at = iso_utc(now)
@@ -476,8 +481,8 @@ class ZendeskStore:
         refuses the update (a closed ticket cannot be updated)."""
         now = self.tick()
         with self.lock:
-            record = self.tickets.get(ticket_id)
-            if record is None or record.deleted_at is not None:
+            record = self.live(ticket_id)
+            if record is None:
                 return None
             if record.archived or record.data.get("status") == "closed":
                 return "Status: closed prevents ticket update"
