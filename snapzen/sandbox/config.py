@@ -24,7 +24,7 @@ NOTICE_TEXT = (
 NOTICES = {NOTICE_VERSION: hashlib.sha256(NOTICE_TEXT.encode("utf-8")).hexdigest()}
 
 # Zendesk's and SnapEngage's clocks, which snapzen's offset does not move.
-service_time = time.time  # the emulated services' own clock, not snapzen's
+service_time = time.time  # the emulated service's own clock, not snapzen's
 
 FAULT_KINDS: tuple[str, ...] = (
     "http_500",

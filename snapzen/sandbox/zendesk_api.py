@@ -18,7 +18,7 @@ from snapzen.sandbox.responses import (
     not_found,
     shown_or_404,
 )
-from snapzen.sandbox.zendesk_store import Job, JsonDict, ZendeskStore, validate_ticket
+from snapzen.sandbox.zendesk_store import JsonDict, ZendeskStore, validate_ticket
 
 MAX_BATCH = 100
 
@@ -130,16 +130,14 @@ class ZendeskApi:
             refused = self._too_many_jobs(now)
             if refused is not None:
                 return refused
-            return self._job(self.store.add_job(kind, job_type, items, archive), now)
+            job = self.store.add_job(kind, job_type, items, archive)
+            return json_response({"job_status": self.store.render_job(job, now)})
 
     def job_status(self, request: Request, job_id: str) -> Response:
         now = self.store.tick()
         with self.store.lock:
             job = self.store.jobs.get(job_id)
             return shown_or_404("job_status", job and self.store.render_job(job, now))
-
-    def _job(self, job: Job, now: float) -> Response:
-        return json_response({"job_status": self.store.render_job(job, now)})
 
     def job_statuses_show_many(self, request: Request) -> Response:
         ids = [i for i in request.args.get("ids", "").split(",") if i.strip()]
