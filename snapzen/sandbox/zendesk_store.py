@@ -212,15 +212,9 @@ class ZendeskStore:
     def render_job(self, job: Job, now: float) -> JsonDict:
         status = self.job_state(job, now)
         total: int | None = len(job.items)
-        progress: int | None
-        if status == "queued":
-            progress = 0
-        elif status == "working":
-            span = max(job.done_at - job.working_at, 1e-9)
-            progress = min(len(job.items) - 1, int(len(job.items) * (now - job.working_at) / span))
-            progress = max(progress, 0)
-        else:
-            progress = len(job.items)
+        share = (now - job.working_at) / max(job.done_at - job.working_at, 1e-9)
+        working = max(0, min(len(job.items) - 1, int(len(job.items) * share)))
+        progress: int | None = {"queued": 0, "completed": len(job.items)}.get(status, working)
         if job.kind == "purge":
             # Documented shape for permanent deletion: results {"success": true}, no counts.
             total = progress = None
