@@ -21,6 +21,7 @@ from snapzen.sandbox.responses import (
 from snapzen.sandbox.zendesk_store import JsonDict, ZendeskStore, validate_ticket
 
 MAX_BATCH = 100
+_TOO_MANY_JOBS = "Too many TicketImportJob jobs are currently queued or running. Try again later."
 
 
 def _truthy(value: str | None) -> bool:
@@ -69,14 +70,10 @@ class ZendeskApi:
     # ---- auth ----------------------------------------------------------------------------------
     def authenticated(self, request: Request) -> bool:
         auth = request.authorization
-        if auth is None:
-            return False
-        if auth.type == "basic":
-            return (
-                auth.username == f"{self.cfg.zendesk_email}/token"
-                and auth.password == self.cfg.zendesk_token
-            )
-        if auth.type == "bearer" and auth.token:
+        if auth is not None and auth.type == "basic":
+            user = f"{self.cfg.zendesk_email}/token"
+            return auth.username == user and auth.password == self.cfg.zendesk_token
+        if auth is not None and auth.type == "bearer" and auth.token:
             return self.store.token_valid(auth.token)
         return False
 
@@ -104,32 +101,22 @@ class ZendeskApi:
         )
 
     # ---- jobs ----------------------------------------------------------------------------------
-    def _too_many_jobs(self, now: float) -> Response | None:
-        flying = self.store.in_flight(now)
-        if len(flying) < self.cfg.max_jobs_in_flight:
-            return None
-        wait = max(1, math.ceil(min(j.done_at for j in flying) - now))
-        response = json_response(
-            {
-                "error": "TooManyJobs",
-                "description": "Too many TicketImportJob jobs are currently queued or running. "
-                "Try again later.",
-                "current_job_ids": [j.id for j in flying],
-            },
-            429,
-        )
-        response.headers["Retry-After"] = str(wait)
-        return response
-
     def _start_job(
         self, kind: str, job_type: str, items: list[Any], archive: bool = False
     ) -> Response:
         # Check and enqueue under one lock so concurrent clients cannot overshoot the cap.
         with self.store.lock:
             now = self.store.tick()
-            refused = self._too_many_jobs(now)
-            if refused is not None:
-                return refused
+            flying = self.store.in_flight(now)
+            if len(flying) >= self.cfg.max_jobs_in_flight:
+                wait = max(1, math.ceil(min(j.done_at for j in flying) - now))
+                ids = [j.id for j in flying]
+                body = {
+                    "error": "TooManyJobs",
+                    "description": _TOO_MANY_JOBS,
+                    "current_job_ids": ids,
+                }
+                return json_response(body, 429, {"Retry-After": str(wait)})
             job = self.store.add_job(kind, job_type, items, archive)
             return json_response({"job_status": self.store.render_job(job, now)})
 
