@@ -288,9 +288,7 @@ class ZendeskApi:
     # ---- users ---------------------------------------------------------------------------------
     def users_me(self, request: Request) -> Response:
         # The authenticated user; the caller checked the credentials (a 401 otherwise).
-        with self.store.lock:
-            user = self.store.user_record(self.store.api_user_id)
-        return json_response({"user": user})
+        return shown_or_404("user", self.store.user_record(self.store.api_user_id))
 
     def users_search(self, request: Request) -> Response:
         # Real Search Users also matches names, notes and partial values; exact email is the
@@ -308,13 +306,12 @@ class ZendeskApi:
 
     def _user_tickets(self, user_id: int, how: str) -> Response:
         # GET users/{id}/tickets/requested|ccd: one page (the sandbox has few tickets).
-        if not self.store.user_exists(user_id):
+        if self.store.user_record(user_id) is None:
             return not_found()
         return listing("tickets", self.store.user_tickets(user_id, how))
 
     def user_show(self, request: Request, user_id: int) -> Response:
-        user = self.store.user_record(user_id) if self.store.user_exists(user_id) else None
-        return shown_or_404("user", user)
+        return shown_or_404("user", self.store.user_record(user_id))
 
     def users_show_many(self, request: Request) -> Response:
         # Live and soft-deleted users alike, as Zendesk's show_many; unknown ids are left out.

@@ -308,10 +308,12 @@ class ZendeskStore:
                 users.by_email[email.lower()] = user_id
             return user_id
 
-    def user_record(self, user_id: int) -> JsonDict:
-        """One user as GET users/{id} shows it (the caller knows it exists)."""
+    def user_record(self, user_id: int) -> JsonDict | None:
+        """One live (not soft-deleted) user as GET users/{id} shows it; None if there is none."""
         with self.lock:
-            user = self._users.records[user_id]
+            user = self._users.records.get(user_id)
+            if user is None or user.deleted:
+                return None
             return {
                 **user.render(),
                 "url": f"{self.base_url}/zendesk/api/v2/users/{user_id}.json",
@@ -322,12 +324,8 @@ class ZendeskStore:
     def show_users(self, user_ids: list[int]) -> list[JsonDict]:
         """The users with these ids that were not purged, as users/show_many shows them."""
         with self.lock:
-            records = self._users.records
-            return [
-                records[i].render()
-                for i in user_ids
-                if i in records and i not in self._users.purged
-            ]
+            records = self._users.records  # a purged user's record is gone
+            return [records[i].render() for i in user_ids if i in records]
 
     def search_users(self, email: str) -> list[JsonDict]:
         """Live users with exactly this email (case-insensitive); soft-deleted ones are hidden."""
@@ -355,12 +353,6 @@ class ZendeskStore:
             del self._users.records[user_id]
             self._users.purged.add(user_id)
             return True
-
-    def user_exists(self, user_id: int) -> bool:
-        """A live (not soft-deleted) user with this id."""
-        with self.lock:
-            record = self._users.records.get(user_id)
-            return record is not None and not record.deleted
 
     def user_tickets(self, user_id: int, how: str) -> list[JsonDict]:
         """Tickets naming the user, as ``users/{id}/tickets/requested|ccd`` list them: live
