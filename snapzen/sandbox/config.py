@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -21,6 +22,9 @@ NOTICE_TEXT = (
     "finding for all recipients: US authorities may access it and you may have fewer remedies."
 )
 NOTICES = {NOTICE_VERSION: hashlib.sha256(NOTICE_TEXT.encode("utf-8")).hexdigest()}
+
+# Zendesk's and SnapEngage's clocks, which snapzen's offset does not move.
+service_time = time.time  # the emulated service's own clock, not snapzen's
 
 FAULT_KINDS: tuple[str, ...] = (
     "http_500",

@@ -47,8 +47,8 @@ _ACCEPTED = ["yes", "true", "1", "accepted", "on", "YES", "True", "On", "Accepte
 _REFUSED = ["no", "false", "0", "declined", "No", "FALSE", "Declined", "off"]
 # "  YES " counts as odd: accepted values match case-insensitively but exactly (no trimming).
 _ODD: list[str | None] = ["maybe", "", "  YES ", None, "y", "yes please", "👍", "null"]
-_ACCEPTED_SET = {"yes", "true", "1", "accepted", "on"}
-_REFUSED_SET = {"no", "false", "0", "declined", "off"}
+_ACCEPTED_SET = {value.lower() for value in _ACCEPTED}
+_REFUSED_SET = {value.lower() for value in _REFUSED}
 
 _INVALID_EMAILS = ["not-an-email", "a@b", "x@@y.com", "john doe@example.com", "@example.com",
                    "trailing.dot@example.", "ünïcødé@@mail"]  # fmt: skip
@@ -242,18 +242,16 @@ class _Generator:
             labels.append({"name": "topic", "value": rng.choice(["billing", "bug", "sales"])})
         consent_source = None
         if consent != "absent":
-            target = rng.choices([js_vars, op_vars, labels], weights=[2, 1, 1])[0]
-            target.append({"name": "gdpr_consent", "value": consent_value})
+            where = rng.choices(range(3), weights=[2, 1, 1])[0]
+            consent_source = ("javascript_variables", "operator_variables", "labels")[where]
             # The consent tool's receipt and the notice shown, beside every answer (no draw
             # from the generator: the data sets stay what they were).
-            target.append({"name": "gdpr_consent_receipt", "value": f"rcpt-{case_id[:8]}"})
-            target.append({"name": "gdpr_notice_version", "value": NOTICE_VERSION})
-            consent_source = (
-                "javascript_variables"
-                if target is js_vars
-                else "operator_variables"
-                if target is op_vars
-                else "labels"
+            (js_vars, op_vars, labels)[where].extend(
+                [
+                    {"name": "gdpr_consent", "value": consent_value},
+                    {"name": "gdpr_consent_receipt", "value": f"rcpt-{case_id[:8]}"},
+                    {"name": "gdpr_notice_version", "value": NOTICE_VERSION},
+                ]
             )
 
         last_s = transcripts[-1]["date_seconds"] if transcripts else start_s

@@ -9,6 +9,8 @@ snapzen on the benchmark's shared two cores.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Any
 
@@ -107,8 +109,39 @@ def json_response(
     )
 
 
-def error(status: int, error_name: str, description: str | None = None) -> Response:
-    body: dict[str, Any] = {"error": error_name}
-    if description is not None:
-        body["description"] = description
-    return json_response(body, status)
+def error(
+    status: int, error_name: str, description: str, headers: dict[str, str] | None = None
+) -> Response:
+    return json_response({"error": error_name, "description": description}, status, headers)
+
+
+def not_found() -> Response:
+    return error(404, "RecordNotFound", "Not found")
+
+
+def shown_or_404(key: str, value: Any) -> Response:
+    """``{key: value}``, or Zendesk's 404 when ``value`` is None (no such record)."""
+    return not_found() if value is None else json_response({key: value})
+
+
+def listing(key: str, rows: list[Any], count: int | None = None, **pages: str | None) -> Response:
+    """One page of a Zendesk list: ``{key: rows, next_page, previous_page, count}``."""
+    body = {key: rows, "next_page": None, "previous_page": None, **pages}
+    return json_response({**body, "count": len(rows) if count is None else count})
+
+
+def encode_cursor(position: list[Any]) -> str:
+    """An opaque paging cursor for ``position`` (JSON values), as both services hand out."""
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str, *types: type) -> tuple[Any, ...] | None:
+    """The position ``encode_cursor`` wrote, each value converted to ``types``; None for
+    anything else (a 400 to the client)."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        if not isinstance(values, list) or len(values) != len(types):
+            return None
+        return tuple(kind(value) for kind, value in zip(types, values, strict=True))
+    except (ValueError, TypeError, binascii.Error):
+        return None

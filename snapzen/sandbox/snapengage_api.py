@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import bisect
 import heapq
 import itertools
-import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
@@ -15,28 +12,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from werkzeug.wrappers import Request, Response
 
-from snapzen.sandbox.config import SandboxConfig
+from snapzen.sandbox.config import SandboxConfig, service_time
 from snapzen.sandbox.data import Case, Dataset
-from snapzen.sandbox.responses import error, is_plain, json_response
-
-# Zendesk's and SnapEngage's clocks, which snapzen's offset does not move.
-service_time = time.time  # the emulated service's own clock, not snapzen's
+from snapzen.sandbox.responses import decode_cursor, encode_cursor, error, is_plain, json_response
 
 _Key = tuple[int, str]
-
-
-def _encode_cursor(key: _Key) -> str:
-    raw = f"{key[0]}:{key[1]}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(token: str) -> _Key | None:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        millis, case_id = raw.split(":", 1)
-        return int(millis), case_id
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        return None
 
 
 def _parse_day(value: str | None) -> date | None:
@@ -137,7 +117,7 @@ class SnapEngageApi:
         if token is not None:
             if len(widgets) != 1:
                 return error(400, "BadRequest", "next only works with a single widgetId")
-            cursor = _decode_cursor(token)
+            cursor = decode_cursor(token, int, str)
             if cursor is None:
                 return error(400, "BadRequest", "Invalid next token")
 
@@ -161,6 +141,6 @@ class SnapEngageApi:
         # one page, as the real API does.
         if len(widgets) == 1 and len(selected) > len(page):
             params = [(k, v) for k, v in args.items(multi=True) if k != "next"]
-            params.append(("next", _encode_cursor(selected[len(page) - 1][0])))
+            params.append(("next", encode_cursor(list(selected[len(page) - 1][0]))))
             link = f"{request.host_url.rstrip('/')}{request.path}?{urlencode(params)}"
         return json_response({"cases": page, "linkToNextSetOfResults": link}, plain=self._plain)

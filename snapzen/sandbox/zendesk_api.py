@@ -10,10 +10,18 @@ from werkzeug.wrappers import Request, Response
 
 from snapzen.sandbox import zendesk_search
 from snapzen.sandbox.config import SandboxConfig
-from snapzen.sandbox.responses import error, json_response, loads
+from snapzen.sandbox.responses import (
+    error,
+    json_response,
+    listing,
+    loads,
+    not_found,
+    shown_or_404,
+)
 from snapzen.sandbox.zendesk_store import JsonDict, ZendeskStore, validate_ticket
 
 MAX_BATCH = 100
+_TOO_MANY_JOBS = "Too many TicketImportJob jobs are currently queued or running. Try again later."
 
 
 def _truthy(value: str | None) -> bool:
@@ -25,6 +33,20 @@ def _json_body(request: Request) -> Any:
         return loads(request.get_data())
     except ValueError:
         return None
+
+
+def _ticket_body(request: Request) -> JsonDict | Response:
+    body = _json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("ticket"), dict):
+        return error(400, "InvalidJSON", 'body must be {"ticket": {...}}')
+    ticket: JsonDict = body["ticket"]
+    return ticket
+
+
+def _invalid(problem: str) -> Response:
+    details = {"base": [{"description": problem, "error": "InvalidValue"}]}
+    body = {"error": "RecordInvalid", "description": "Record validation errors"}
+    return json_response({**body, "details": details}, 422)
 
 
 def _parse_ids(request: Request) -> list[int] | Response:
@@ -48,14 +70,10 @@ class ZendeskApi:
     # ---- auth ----------------------------------------------------------------------------------
     def authenticated(self, request: Request) -> bool:
         auth = request.authorization
-        if auth is None:
-            return False
-        if auth.type == "basic":
-            return (
-                auth.username == f"{self.cfg.zendesk_email}/token"
-                and auth.password == self.cfg.zendesk_token
-            )
-        if auth.type == "bearer" and auth.token:
+        if auth is not None and auth.type == "basic":
+            user = f"{self.cfg.zendesk_email}/token"
+            return auth.username == user and auth.password == self.cfg.zendesk_token
+        if auth is not None and auth.type == "bearer" and auth.token:
             return self.store.token_valid(auth.token)
         return False
 
@@ -83,32 +101,22 @@ class ZendeskApi:
         )
 
     # ---- jobs ----------------------------------------------------------------------------------
-    def _too_many_jobs(self, now: float) -> Response | None:
-        flying = self.store.in_flight(now)
-        if len(flying) < self.cfg.max_jobs_in_flight:
-            return None
-        wait = max(1, math.ceil(min(j.done_at for j in flying) - now))
-        response = json_response(
-            {
-                "error": "TooManyJobs",
-                "description": "Too many TicketImportJob jobs are currently queued or running. "
-                "Try again later.",
-                "current_job_ids": [j.id for j in flying],
-            },
-            429,
-        )
-        response.headers["Retry-After"] = str(wait)
-        return response
-
     def _start_job(
         self, kind: str, job_type: str, items: list[Any], archive: bool = False
     ) -> Response:
         # Check and enqueue under one lock so concurrent clients cannot overshoot the cap.
         with self.store.lock:
             now = self.store.tick()
-            refused = self._too_many_jobs(now)
-            if refused is not None:
-                return refused
+            flying = self.store.in_flight(now)
+            if len(flying) >= self.cfg.max_jobs_in_flight:
+                wait = max(1, math.ceil(min(j.done_at for j in flying) - now))
+                ids = [j.id for j in flying]
+                body = {
+                    "error": "TooManyJobs",
+                    "description": _TOO_MANY_JOBS,
+                    "current_job_ids": ids,
+                }
+                return json_response(body, 429, {"Retry-After": str(wait)})
             job = self.store.add_job(kind, job_type, items, archive)
             return json_response({"job_status": self.store.render_job(job, now)})
 
@@ -116,9 +124,7 @@ class ZendeskApi:
         now = self.store.tick()
         with self.store.lock:
             job = self.store.jobs.get(job_id)
-            if job is None:
-                return error(404, "RecordNotFound", "Not found")
-            return json_response({"job_status": self.store.render_job(job, now)})
+            return shown_or_404("job_status", job and self.store.render_job(job, now))
 
     def job_statuses_show_many(self, request: Request) -> Response:
         ids = [i for i in request.args.get("ids", "").split(",") if i.strip()]
@@ -146,21 +152,12 @@ class ZendeskApi:
 
     # ---- imports -------------------------------------------------------------------------------
     def import_ticket(self, request: Request) -> Response:
-        body = _json_body(request)
-        if not isinstance(body, dict) or not isinstance(body.get("ticket"), dict):
-            return error(400, "InvalidJSON", 'body must be {"ticket": {...}}')
-        item: JsonDict = body["ticket"]
+        item = _ticket_body(request)
+        if isinstance(item, Response):
+            return item
         problem = validate_ticket(item, strict_requester=self.cfg.strict_requester)
         if problem:
-            return json_response(
-                {
-                    "error": "RecordInvalid",
-                    "description": "Record validation errors",
-                    "details": {"base": [{"description": problem, "error": "InvalidValue"}]},
-                },
-                422,
-            )
-        self.store.tick()
+            return _invalid(problem)
         archive = _truthy(request.args.get("archive_immediately"))
         record = self.store.create_ticket(item, archive, None)
         return json_response({"ticket": record.shown()}, 201)
@@ -181,7 +178,6 @@ class ZendeskApi:
 
     # ---- tickets -------------------------------------------------------------------------------
     def tickets_list(self, request: Request) -> Response:
-        self.store.tick()
         external_id = request.args.get("external_id")
         with self.store.lock:
             # Archived and deleted tickets are invisible to this endpoint (documented), which is
@@ -192,14 +188,8 @@ class ZendeskApi:
                 if r.deleted_at is None and not r.archived
             ]
             if external_id is not None:
-                matches = [t for t in visible if t.get("external_id") == external_id]
-                return json_response(
-                    {
-                        "tickets": matches,
-                        "next_page": None,
-                        "previous_page": None,
-                        "count": len(matches),
-                    }
+                return listing(
+                    "tickets", [t for t in visible if t.get("external_id") == external_id]
                 )
             try:
                 page = max(1, int(request.args.get("page", "1")))
@@ -209,13 +199,12 @@ class ZendeskApi:
             chunk = visible[(page - 1) * per_page : page * per_page]
             more = page * per_page < len(visible)
             base = f"{self.store.base_url}/zendesk/api/v2/tickets.json?per_page={per_page}"
-            return json_response(
-                {
-                    "tickets": chunk,
-                    "next_page": f"{base}&page={page + 1}" if more else None,
-                    "previous_page": f"{base}&page={page - 1}" if page > 1 else None,
-                    "count": len(visible),
-                }
+            return listing(
+                "tickets",
+                chunk,
+                len(visible),
+                next_page=f"{base}&page={page + 1}" if more else None,
+                previous_page=f"{base}&page={page - 1}" if page > 1 else None,
             )
 
     def tickets_show_many(self, request: Request) -> Response:
@@ -223,24 +212,18 @@ class ZendeskApi:
         ids = _parse_ids(request)
         if isinstance(ids, Response):
             return ids
-        self.store.tick()
         with self.store.lock:
             found = [
                 self.store.tickets[i].shown()
                 for i in dict.fromkeys(ids)
                 if i in self.store.tickets and self.store.tickets[i].deleted_at is None
             ]
-        return json_response(
-            {"tickets": found, "next_page": None, "previous_page": None, "count": len(found)}
-        )
+        return listing("tickets", found)
 
     def ticket_show(self, request: Request, ticket_id: int) -> Response:
-        self.store.tick()
         with self.store.lock:
-            record = self.store.tickets.get(ticket_id)
-            if record is None or record.deleted_at is not None:
-                return error(404, "RecordNotFound", "Not found")
-            return json_response({"ticket": record.shown()})
+            record = self.store.live(ticket_id)
+            return shown_or_404("ticket", record and record.shown())
 
     def ticket_comments(self, request: Request, ticket_id: int) -> Response:
         return zendesk_search.comments(self.store, ticket_id)
@@ -254,30 +237,23 @@ class ZendeskApi:
     def ticket_delete(self, request: Request, ticket_id: int) -> Response:
         now = self.store.tick()
         with self.store.lock:
-            record = self.store.tickets.get(ticket_id)
-            if record is None or record.deleted_at is not None:
-                return error(404, "RecordNotFound", "Not found")
+            record = self.store.live(ticket_id)
+            if record is None:
+                return not_found()
             self.store.soft_delete(record, now)
         return Response(status=204)
 
     def ticket_update(self, request: Request, ticket_id: int) -> Response:
         """``PUT tickets/{id}`` with ``{"ticket": {...}}``: what an agent or a script may
         change here (external_id, subject, status, tags); a closed ticket is refused."""
-        body = _json_body(request)
-        if not isinstance(body, dict) or not isinstance(body.get("ticket"), dict):
-            return error(400, "InvalidJSON", 'body must be {"ticket": {...}}')
-        done = self.store.update_ticket(ticket_id, body["ticket"])
+        fields = _ticket_body(request)
+        if isinstance(fields, Response):
+            return fields
+        done = self.store.update_ticket(ticket_id, fields)
         if done is None:
-            return error(404, "RecordNotFound", "Not found")
+            return not_found()
         if isinstance(done, str):
-            return json_response(
-                {
-                    "error": "RecordInvalid",
-                    "description": "Record validation errors",
-                    "details": {"base": [{"description": done, "error": "InvalidValue"}]},
-                },
-                422,
-            )
+            return _invalid(done)
         return json_response({"ticket": done.shown(), "audit": {"ticket_id": ticket_id}})
 
     def tickets_destroy_many(self, request: Request) -> Response:
@@ -287,7 +263,6 @@ class ZendeskApi:
         return self._start_job("destroy", "bulk_delete_tickets", ids)
 
     def deleted_tickets_list(self, request: Request) -> Response:
-        self.store.tick()
         with self.store.lock:
             rows = [
                 {
@@ -302,9 +277,7 @@ class ZendeskApi:
                 # "all deleted (and not yet archived) tickets": archived ones never show here
                 if r.deleted_at is not None and not r.archived
             ]
-        return json_response(
-            {"deleted_tickets": rows, "next_page": None, "previous_page": None, "count": len(rows)}
-        )
+        return listing("deleted_tickets", rows)
 
     def deleted_tickets_destroy_many(self, request: Request) -> Response:
         ids = _parse_ids(request)
@@ -315,22 +288,15 @@ class ZendeskApi:
     # ---- users ---------------------------------------------------------------------------------
     def users_me(self, request: Request) -> Response:
         # The authenticated user; the caller checked the credentials (a 401 otherwise).
-        self.store.tick()
-        with self.store.lock:
-            user = self.store.user_record(self.store.api_user_id)
-        return json_response({"user": user})
+        return shown_or_404("user", self.store.user_record(self.store.api_user_id))
 
     def users_search(self, request: Request) -> Response:
         # Real Search Users also matches names, notes and partial values; exact email is the
         # subset snapzen relies on (it filters for the exact address itself anyway).
-        self.store.tick()
         query = (request.args.get("query") or "").strip()
         if not query:
             return error(400, "InvalidValue", "query is required")
-        users = self.store.search_users(query)
-        return json_response(
-            {"users": users, "next_page": None, "previous_page": None, "count": len(users)}
-        )
+        return listing("users", self.store.search_users(query))
 
     def user_tickets_requested(self, request: Request, user_id: int) -> Response:
         return self._user_tickets(user_id, "requested")
@@ -340,39 +306,26 @@ class ZendeskApi:
 
     def _user_tickets(self, user_id: int, how: str) -> Response:
         # GET users/{id}/tickets/requested|ccd: one page (the sandbox has few tickets).
-        self.store.tick()
-        if not self.store.user_exists(user_id):
-            return error(404, "RecordNotFound", "Not found")
-        tickets = self.store.user_tickets(user_id, how)
-        return json_response(
-            {"tickets": tickets, "next_page": None, "previous_page": None, "count": len(tickets)}
-        )
+        if self.store.user_record(user_id) is None:
+            return not_found()
+        return listing("tickets", self.store.user_tickets(user_id, how))
 
     def user_show(self, request: Request, user_id: int) -> Response:
-        self.store.tick()
-        if not self.store.user_exists(user_id):
-            return error(404, "RecordNotFound", "Not found")
-        return json_response({"user": self.store.user_record(user_id)})
+        return shown_or_404("user", self.store.user_record(user_id))
 
     def users_show_many(self, request: Request) -> Response:
         # Live and soft-deleted users alike, as Zendesk's show_many; unknown ids are left out.
-        self.store.tick()
         ids = _parse_ids(request)
         if isinstance(ids, Response):
             return ids
         return json_response({"users": self.store.show_users(ids)})
 
     def user_delete(self, request: Request, user_id: int) -> Response:
-        self.store.tick()
-        user = self.store.soft_delete_user(user_id)
-        if user is None:
-            return error(404, "RecordNotFound", "Not found")
-        return json_response({"user": user})
+        return shown_or_404("user", self.store.soft_delete_user(user_id))
 
     def deleted_user_delete(self, request: Request, user_id: int) -> Response:
-        self.store.tick()
         if not self.store.purge_user(user_id):
-            return error(404, "RecordNotFound", "Not found")
+            return not_found()
         return json_response(
             {"deleted_user": {"id": user_id, "name": "Permanently Deleted User", "email": None}}
         )

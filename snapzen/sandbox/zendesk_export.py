@@ -10,58 +10,31 @@ What reconciliation relies on, as the reference describes them:
   deletion shows a ticket again, later), ``after_cursor``, ``after_url``, ``end_of_stream``;
   ``start_time`` at least one minute in the past; 10 requests a minute.
 Each has its own per-minute budget (a 429 with Retry-After and Zendesk's body), on top of the
-account budget the app counts for every request.
+account budget: the app counts both (``SandboxApp.budgets``).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import re
 from typing import Any
 from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
 from snapzen.sandbox.config import SandboxConfig
-from snapzen.sandbox.ratelimit import FixedWindowLimiter
-from snapzen.sandbox.responses import error, json_response
+from snapzen.sandbox.responses import decode_cursor, encode_cursor, error, json_response
+from snapzen.sandbox.zendesk_search import found, parse_query
 from snapzen.sandbox.zendesk_store import TicketRecord, ZendeskStore
 
 SEARCH_PAGE_MAX = 1000
-_TERM = re.compile(r'(\w+)(:|>=|<=|>|<)("[^"]*"|\S+)')
-
-
-def _encode_cursor(position: tuple[float, int]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(position)).encode()).decode()
-
-
-def _decode_cursor(text: str) -> tuple[float, int] | None:
-    try:
-        stamp, ticket_id = json.loads(base64.urlsafe_b64decode(text.encode()))
-        return float(stamp), int(ticket_id)
-    except (ValueError, TypeError, binascii.Error):
-        return None
 
 
 class ZendeskExportApi:
     def __init__(self, cfg: SandboxConfig, store: ZendeskStore) -> None:
         self.cfg = cfg
         self.store = store
-        self.search_limiter = FixedWindowLimiter(
-            cfg.search_export_rate_per_minute, cfg.rate_window_seconds
-        )
-        self.incremental_limiter = FixedWindowLimiter(
-            cfg.incremental_export_rate_per_minute, cfg.rate_window_seconds
-        )
-        self.requests = {"search_export": 0, "incremental": 0, "refused": 0}
 
     # ---- search export -------------------------------------------------------------------------
     def search_export(self, request: Request) -> Response:
-        limited = self._limit(self.search_limiter, "search_export", "Export Search Results")
-        if limited is not None:
-            return limited
         query = request.args.get("query", "")
         if request.args.get("filter[type]") != "ticket":
             return error(400, "InvalidValue", "filter[type] is required (ticket)")
@@ -72,19 +45,17 @@ class ZendeskExportApi:
         if not 1 <= size <= SEARCH_PAGE_MAX:
             return error(400, "InvalidValue", f"page[size] must be 1..{SEARCH_PAGE_MAX}")
         after = request.args.get("page[after]")
-        start = _decode_cursor(after) if after else (0.0, 0)
+        start = decode_cursor(after, float, int) if after else (0.0, 0)
         if start is None:
             return error(400, "InvalidValue", "page[after] is not a cursor this search gave")
-        terms = _TERM.findall(query)
+        terms = parse_query(query)
+        if isinstance(terms, Response):
+            return terms
         with self.store.lock:
-            matches = sorted(
-                (r for r in self.store.tickets.values() if r.deleted_at is None),
-                key=lambda r: int(r.data["id"]),
-            )
-            matches = [r for r in matches if all(_matches(r, t) for t in terms)]
+            matches = found(self.store, terms)
         rest = [r for r in matches if int(r.data["id"]) > start[1]]
         page, more = rest[:size], len(rest) > size
-        cursor = _encode_cursor((0.0, int(page[-1].data["id"]))) if page else after
+        cursor = encode_cursor([0.0, int(page[-1].data["id"])]) if page else after
         next_url = None
         if more:
             params = {"query": query, "filter[type]": "ticket", "page[size]": size}
@@ -101,15 +72,10 @@ class ZendeskExportApi:
 
     # ---- incremental ticket export ------------------------------------------------------------
     def incremental_tickets(self, request: Request) -> Response:
-        limited = self._limit(
-            self.incremental_limiter, "incremental", "incremental export API requests"
-        )
-        if limited is not None:
-            return limited
         now = self.store.tick()
         cursor_text = request.args.get("cursor")
         if cursor_text:
-            position = _decode_cursor(cursor_text)
+            position = decode_cursor(cursor_text, float, int)
             if position is None:
                 return error(400, "InvalidValue", "cursor is not one this export gave")
         else:
@@ -133,7 +99,7 @@ class ZendeskExportApi:
             page = rest[:size]
             tickets = [_as_exported(r) for _, _, r in page]
         end = len(rest) <= size
-        after = _encode_cursor((page[-1][0], page[-1][1])) if page else _encode_cursor(position)
+        after = encode_cursor([page[-1][0], page[-1][1]]) if page else encode_cursor(list(position))
         return json_response(
             {
                 "tickets": tickets,
@@ -146,43 +112,8 @@ class ZendeskExportApi:
         )
 
     # ---- plumbing ------------------------------------------------------------------------------
-    def _limit(self, limiter: FixedWindowLimiter, name: str, what: str) -> Response | None:
-        decision = limiter.hit()
-        self.requests[name] += 1
-        if decision.allowed:
-            return None
-        self.requests["refused"] += 1
-        response = error(
-            429,
-            "APIRateLimitExceeded",
-            f"Number of allowed {what} per minute exceeded",
-        )
-        response.headers["Retry-After"] = str(decision.reset_seconds)
-        return response
-
     def _base(self) -> str:
         return f"{self.store.base_url}/zendesk/api/v2"
-
-
-def _matches(record: TicketRecord, term: tuple[str, str, str]) -> bool:
-    """The subset of Zendesk's search syntax reconciliation uses: ``tags:x``,
-    ``external_id:x`` (``*`` at the end for a prefix) and ``created>``/``updated>`` dates."""
-    name, op, raw = term
-    value = raw.strip('"')
-    data = record.data
-    if name in ("tags", "tag") and op == ":":
-        return value in (data.get("tags") or [])
-    if name == "external_id" and op == ":":
-        ext = str(data.get("external_id") or "")
-        return ext.startswith(value[:-1]) if value.endswith("*") else ext == value
-    if name in ("created", "updated") and op in (">", ">=", "<", "<="):
-        stamp = str(data.get(f"{name}_at") or "")[: len(value)]
-        return {">": stamp > value, ">=": stamp >= value, "<": stamp < value}.get(
-            op, stamp <= value
-        )
-    if name == "type":
-        return value == "ticket"
-    return True  # unknown terms are ignored, as free text would only narrow
 
 
 def _as_result(record: TicketRecord) -> dict[str, Any]:

@@ -1,74 +1,86 @@
-"""Search (``GET /api/v2/search``) and ticket comments for the fake Zendesk.
+"""Search (``GET /api/v2/search``, ``search/count``; the query language of ``search/export``
+too) and ticket comments for the fake Zendesk.
 
 Search is the one way to find archived tickets besides their id, so the sandbox supports the
-subset snapzen uses: ``type:ticket`` with ``tags:X``, ``requester:EMAIL`` and
-``external_id:X`` terms (ANDed). Deleted tickets are not found; archived ones are. Real
-search lags writes by minutes; the sandbox answers at once (tests wanting lag can wait).
+subset snapzen uses: ``type:ticket`` with ``tags:X`` (or ``tag:X``), ``requester:EMAIL``,
+``submitter:ID``, ``external_id:X`` (``*`` at the end for a prefix) and ``created``/``updated``
+compared (``>``, ``>=``, ``<``, ``<=``) with a date, ANDed; anything else is a 400. Deleted
+tickets are not found; archived ones are. Real search lags writes by minutes; the sandbox
+answers at once (tests wanting lag can wait).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
 
 from werkzeug.wrappers import Request, Response
 
-from snapzen.sandbox.responses import error, json_response
-from snapzen.sandbox.zendesk_store import JsonDict, ZendeskStore
+from snapzen.sandbox.responses import error, json_response, listing, not_found
+from snapzen.sandbox.zendesk_store import JsonDict, TicketRecord, ZendeskStore
 
 PER_PAGE = 100
 MAX_RESULTS = 1000  # Zendesk: at most 1,000 results per query; beyond that a 422
+Term = tuple[str, str, str]
+_PART = re.compile(r'(\w+)(:|>=|<=|>|<)("[^"]*"|\S+)|(\S+)')
+_EQUALS = ("type", "tags", "tag", "requester", "submitter", "external_id")
+_COMPARES = ("created", "updated")
 
 
-def _matches(store: ZendeskStore, data: JsonDict, terms: list[tuple[str, str]]) -> bool:
-    for key, value in terms:
-        if key == "tags" and value not in (data.get("tags") or []):
-            return False
-        if key == "external_id" and data.get("external_id") != value:
-            return False
-        if key == "submitter" and str(data.get("submitter_id")) != value:
-            return False
-        if key == "requester":
-            users = store.search_users(value)
-            if not users or data.get("requester_id") != users[0]["id"]:
-                return False
-    return True
-
-
-def _terms(request: Request) -> list[tuple[str, str]] | Response:
-    query = (request.args.get("query") or "").strip()
-    if not query:
+def parse_query(query: str) -> list[Term] | Response:
+    """The query's terms (``type:ticket`` checked and left out), or a 400 naming what the
+    sandbox does not support."""
+    if not query.strip():
         return error(400, "InvalidValue", "query is required")
-    terms: list[tuple[str, str]] = []
-    for part in query.split():
-        key, _, value = part.partition(":")
-        if key not in ("type", "tags", "requester", "submitter", "external_id") or not value:
-            return error(400, "InvalidValue", f"sandbox search does not support {key!r}")
-        if key == "type" and value != "ticket":
+    terms: list[Term] = []
+    for match in _PART.finditer(query):
+        name, op, raw, free = match.groups()
+        if free is not None or (name not in _EQUALS if op == ":" else name not in _COMPARES):
+            return error(400, "InvalidValue", f"sandbox search does not support {match[0]!r}")
+        value = raw.strip('"')
+        if name == "type" and value != "ticket":
             return error(400, "InvalidValue", "sandbox search finds tickets only")
-        if key != "type":
-            terms.append((key, value))
+        if name != "type":
+            terms.append((name, op, value))
     return terms
+
+
+def found(store: ZendeskStore, terms: list[Term]) -> list[TicketRecord]:
+    """Live (not deleted) tickets matching every term, in id order (caller holds the lock)."""
+    return [
+        r
+        for r in store.tickets.values()
+        if r.deleted_at is None and all(_matches(store, r.data, t) for t in terms)
+    ]
+
+
+def _matches(store: ZendeskStore, data: JsonDict, term: Term) -> bool:
+    name, op, value = term
+    if name in ("tags", "tag"):
+        return value in (data.get("tags") or [])
+    if name == "external_id":
+        ext = str(data.get("external_id") or "")
+        return ext.startswith(value[:-1]) if value.endswith("*") else ext == value
+    if name == "submitter":
+        return str(data.get("submitter_id")) == value
+    if name == "requester":
+        users = store.search_users(value)
+        return bool(users) and data.get("requester_id") == users[0]["id"]
+    stamp = str(data.get(f"{name}_at") or "")[: len(value)]  # created or updated
+    return {">": stamp > value, ">=": stamp >= value, "<": stamp < value}.get(op, stamp <= value)
 
 
 def count(store: ZendeskStore, request: Request) -> Response:
     """``GET search/count``: the number of results, uncapped (deleted tickets excluded)."""
-    store.tick()
-    terms = _terms(request)
+    terms = parse_query(request.args.get("query") or "")
     if isinstance(terms, Response):
         return terms
     with store.lock:
-        total = sum(
-            1
-            for r in store.tickets.values()
-            if r.deleted_at is None and _matches(store, r.data, terms)
-        )
-    return json_response({"count": total})
+        return json_response({"count": len(found(store, terms))})
 
 
 def search(store: ZendeskStore, request: Request) -> Response:
-    store.tick()
     query = (request.args.get("query") or "").strip()
-    terms = _terms(request)
+    terms = parse_query(query)
     if isinstance(terms, Response):
         return terms
     try:
@@ -78,31 +90,25 @@ def search(store: ZendeskStore, request: Request) -> Response:
     if page > MAX_RESULTS // PER_PAGE:
         return error(422, "InvalidPaginationParameter", "at most 1000 results per query")
     with store.lock:
-        found = [
-            {**r.data, "result_type": "ticket"}
-            for r in store.tickets.values()
-            if r.deleted_at is None and _matches(store, r.data, terms)
-        ][:MAX_RESULTS]
-    chunk = found[(page - 1) * PER_PAGE : page * PER_PAGE]
-    more = page * PER_PAGE < len(found)
+        results = [{**r.data, "result_type": "ticket"} for r in found(store, terms)][:MAX_RESULTS]
+    more = page * PER_PAGE < len(results)
     base = f"{store.base_url}/zendesk/api/v2/search.json"
-    body: dict[str, Any] = {
-        "results": chunk,
-        "count": len(found),
-        "next_page": f"{base}?query={query.replace(' ', '+')}&page={page + 1}" if more else None,
-        "previous_page": None,
-    }
-    return json_response(body)
+    return json_response(
+        {
+            "results": results[(page - 1) * PER_PAGE : page * PER_PAGE],
+            "count": len(results),
+            "next_page": f"{base}?query={query.replace(' ', '+')}&page={page + 1}"
+            if more
+            else None,
+            "previous_page": None,
+        }
+    )
 
 
 def comments(store: ZendeskStore, ticket_id: int) -> Response:
     """``GET tickets/{id}/comments``: readable for archived tickets too, 404 once deleted."""
-    store.tick()
     with store.lock:
-        record = store.tickets.get(ticket_id)
-        if record is None or record.deleted_at is not None:
-            return error(404, "RecordNotFound", "Not found")
-        rows = [dict(c) for c in record.data.get("comments") or []]
-    return json_response(
-        {"comments": rows, "next_page": None, "previous_page": None, "count": len(rows)}
-    )
+        record = store.live(ticket_id)
+        if record is None:
+            return not_found()
+        return listing("comments", [dict(c) for c in record.data.get("comments") or []])

@@ -11,18 +11,14 @@ from __future__ import annotations
 import copy
 import secrets
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from snapzen.sandbox.config import SandboxConfig
+from snapzen.sandbox.config import SandboxConfig, service_time
 from snapzen.sandbox.validation import is_valid_email
-
-# Zendesk's and SnapEngage's clocks, which snapzen's offset does not move.
-service_time = time.time  # the emulated service's own clock, not snapzen's
 
 JsonDict = dict[str, Any]
 _STATUSES = {"new", "open", "pending", "hold", "solved", "closed"}
@@ -224,15 +220,9 @@ class ZendeskStore:
     def render_job(self, job: Job, now: float) -> JsonDict:
         status = self.job_state(job, now)
         total: int | None = len(job.items)
-        progress: int | None
-        if status == "queued":
-            progress = 0
-        elif status == "working":
-            span = max(job.done_at - job.working_at, 1e-9)
-            progress = min(len(job.items) - 1, int(len(job.items) * (now - job.working_at) / span))
-            progress = max(progress, 0)
-        else:
-            progress = len(job.items)
+        share = (now - job.working_at) / max(job.done_at - job.working_at, 1e-9)
+        working = max(0, min(len(job.items) - 1, int(len(job.items) * share)))
+        progress: int | None = {"queued": 0, "completed": len(job.items)}.get(status, working)
         if job.kind == "purge":
             # Documented shape for permanent deletion: results {"success": true}, no counts.
             total = progress = None
@@ -290,39 +280,17 @@ class ZendeskStore:
             results = []
             for ticket_id in job.items:
                 found = self.tickets.get(ticket_id)
+                row = {"id": ticket_id, "action": "delete", "success": found is not None}
                 if ticket_id in self.undeletable:
-                    results.append(
-                        {
-                            "id": ticket_id,
-                            "action": "delete",
-                            "success": False,
-                            "status": self.undeletable[ticket_id],
-                        }
-                    )
+                    row.update(success=False, status=self.undeletable[ticket_id])
                 elif found is None:
-                    results.append(
-                        {
-                            "id": ticket_id,
-                            "action": "delete",
-                            "success": False,
-                            "status": "NotFound",
-                            "errors": "Ticket not found",
-                        }
-                    )
+                    row.update(status="NotFound", errors="Ticket not found")
                 elif found.deleted_at is not None:
-                    results.append(
-                        {
-                            "id": ticket_id,
-                            "action": "delete",
-                            "success": True,
-                            "status": "AlreadyDeleted",
-                        }
-                    )
+                    row["status"] = "AlreadyDeleted"
                 else:
                     self.soft_delete(found, now)
-                    results.append(
-                        {"id": ticket_id, "action": "delete", "success": True, "status": "Deleted"}
-                    )
+                    row["status"] = "Deleted"
+                results.append(row)
             job.message = f"Completed at {iso_utc(now)}"
         else:  # purge: permanently delete soft-deleted tickets; others are left alone
             for ticket_id in job.items:
@@ -339,15 +307,11 @@ class ZendeskStore:
     # ---- users ---------------------------------------------------------------------------------
     def _user_id(self, requester: JsonDict | None) -> int:
         """The requester's user, created on first sight (as a ticket import does)."""
-        email = requester.get("email") if requester else None
-        name = requester.get("name") if requester else None
+        email, name = (requester.get("email"), requester.get("name")) if requester else (None, None)
+        email = email if isinstance(email, str) else None
         with self.lock:
-            if isinstance(email, str) and email.lower() in self._users.by_email:
-                return self._users.by_email[email.lower()]
-            return self.add_user(
-                email if isinstance(email, str) else None,
-                name=name if isinstance(name, str) else None,
-            )
+            known = None if email is None else self._users.by_email.get(email.lower())
+            return known or self.add_user(email, name=name if isinstance(name, str) else None)
 
     def add_user(self, email: str | None, *, name: str | None = None, role: str = END_USER) -> int:
         """Create a user (tests register agents/admins this way); returns its id."""
@@ -360,10 +324,12 @@ class ZendeskStore:
                 users.by_email[email.lower()] = user_id
             return user_id
 
-    def user_record(self, user_id: int) -> JsonDict:
-        """One user as GET users/{id} shows it (the caller knows it exists)."""
+    def user_record(self, user_id: int) -> JsonDict | None:
+        """One live (not soft-deleted) user as GET users/{id} shows it; None if there is none."""
         with self.lock:
-            user = self._users.records[user_id]
+            user = self._users.records.get(user_id)
+            if user is None or user.deleted:
+                return None
             return {
                 **user.render(),
                 "url": f"{self.base_url}/zendesk/api/v2/users/{user_id}.json",
@@ -374,12 +340,8 @@ class ZendeskStore:
     def show_users(self, user_ids: list[int]) -> list[JsonDict]:
         """The users with these ids that were not purged, as users/show_many shows them."""
         with self.lock:
-            records = self._users.records
-            return [
-                records[i].render()
-                for i in user_ids
-                if i in records and i not in self._users.purged
-            ]
+            records = self._users.records  # a purged user's record is gone
+            return [records[i].render() for i in user_ids if i in records]
 
     def search_users(self, email: str) -> list[JsonDict]:
         """Live users with exactly this email (case-insensitive); soft-deleted ones are hidden."""
@@ -408,26 +370,17 @@ class ZendeskStore:
             self._users.purged.add(user_id)
             return True
 
-    def user_exists(self, user_id: int) -> bool:
-        """A live (not soft-deleted) user with this id."""
-        with self.lock:
-            record = self._users.records.get(user_id)
-            return record is not None and not record.deleted
-
     def user_tickets(self, user_id: int, how: str) -> list[JsonDict]:
         """Tickets naming the user, as ``users/{id}/tickets/requested|ccd`` list them: live
         and archived ones (soft-deleted tickets are left out, as Zendesk does)."""
         key = "requester_id" if how == "requested" else "collaborator_ids"
         with self.lock:
-            found = []
-            for record in self.tickets.values():
-                if record.deleted_at is not None:
-                    continue
-                value = record.data.get(key)
-                named = user_id in value if isinstance(value, list) else value == user_id
-                if named:
-                    found.append(record.shown())
-            return found
+            return [
+                r.shown()
+                for r in self.tickets.values()
+                if r.deleted_at is None
+                and user_id in (v if isinstance(v := r.data.get(key), list) else [v])
+            ]
 
     def add_email_ticket(
         self,
@@ -515,6 +468,11 @@ class ZendeskStore:
             self.tickets[ticket_id] = record
             return record
 
+    def live(self, ticket_id: int) -> TicketRecord | None:
+        """The ticket unless unknown or deleted (caller holds the lock)."""
+        record = self.tickets.get(ticket_id)
+        return None if record is None or record.deleted_at is not None else record
+
     def soft_delete(self, record: TicketRecord, now: float) -> None:
         """Into deleted_tickets (caller holds the lock); the export shows it as deleted."""
         record.deleted_at = iso_utc(now)
@@ -525,8 +483,8 @@ class ZendeskStore:
         refuses the update (a closed ticket cannot be updated)."""
         now = self.tick()
         with self.lock:
-            record = self.tickets.get(ticket_id)
-            if record is None or record.deleted_at is not None:
+            record = self.live(ticket_id)
+            if record is None:
                 return None
             if record.archived or record.data.get("status") == "closed":
                 return "Status: closed prevents ticket update"

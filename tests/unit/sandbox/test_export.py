@@ -197,3 +197,26 @@ def test_search_count_counts_live_snapengage_tickets_and_users_are_shown_by_id(
     requester = next(t["requester_id"] for t in sb.tickets() if t["id"] == ids["a"])
     shown = client.show_users([requester, 999_999_999])
     assert shown == {requester: ("v@example.com", "V")}  # unknown ids are left out
+
+
+def test_search_and_search_export_share_one_query_language(
+    sb: Sandbox, http: requests.Session
+) -> None:
+    ids = _seed(http, sb)
+    base = f"{sb.zendesk_base_url}/api/v2"
+
+    def export(query: str) -> requests.Response:
+        params = {"query": query, "filter[type]": "ticket"}
+        return http.get(f"{base}/search/export.json", params=params, timeout=TIMEOUT)
+
+    prefix = export("type:ticket external_id:snapengage:b*").json()["results"]
+    assert sorted(t["id"] for t in prefix) == sorted([ids["b1"], ids["b2"]])
+    assert export("created>2026-12").json()["results"] == []
+    assert len(export("created<2026-12 tags:crm").json()["results"]) == 1
+    # What the sandbox cannot answer is refused, never silently widened, on both endpoints.
+    for query in ("type:ticket hello", "priority:high"):
+        assert export(query).status_code == 400
+        searched = http.get(f"{base}/search.json", params={"query": query}, timeout=TIMEOUT)
+        assert searched.status_code == 400
+    found = http.get(f"{base}/search.json", params={"query": "tag:crm"}, timeout=TIMEOUT)
+    assert [t["id"] for t in found.json()["results"]] == [ids["other"]]
