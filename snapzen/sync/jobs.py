@@ -1,23 +1,17 @@
-"""Poll: the import jobs in flight, when a job's slot is free again, when to poll them, and
-what a poll found.
+"""Poll: the import jobs in flight, when to poll them, and what a poll found.
 
 Every poll asks about every job in flight in one ``job_statuses`` call, on the pass's thread.
-Zendesk's job cap, not the polls, sets the pace (issue 25), so a poll is not what frees a slot:
+Polls are timed to when jobs can finish (issue 25), never on a fixed cadence:
 
-- A job can first be done ``duration`` after its POST was answered: the shortest time from a
-  POST *sent* to a poll that found its job done (an upper bound on any job's run, whatever the
-  latency). Until a job has finished, the guess is ``zendesk.job_poll_seconds``, doubled by
-  each poll that finds the oldest job still running (a poll at 1, 2, 4, 8 s).
-- Once a duration is learned, a job stops holding a slot at its time plus ``margin``
-  (``running``): the pass sends the next batch then, with no poll. A job found still running at
-  its time is looked at again after as long as it is late (at least ``GAP`` x ``duration``),
-  and holds its slot until then; each time Zendesk finds its cap full (``cap_was_full``) the
-  margin grows (``GAP`` x ``duration``, then doubling), so varying job times cost a few
-  refused POSTs, not one a slot.
-- Polls are for the results: while batches are left to send, once a cap's worth of jobs can be
-  done (one poll records them all); with none left, when the newest can be done, after one
-  poll for those due well before it (recorded while it runs). Never sooner than ``GAP`` x
-  ``duration`` after the previous poll: never a busy poll.
+- A job can first be done ``duration`` after its POST was answered: the shortest wait after
+  which a poll found one of the last jobs finished. Until a job has finished, the guess is
+  ``zendesk.job_poll_seconds``, doubled by each poll that finds the oldest job still running
+  (a poll at 1, 2, 4, 8 s, not one a second).
+- The pass polls when the oldest job can be done if it needs a slot (every slot is taken),
+  otherwise when the newest can be (one poll then finds them all done); never sooner than
+  ``GAP`` x ``duration`` after the previous poll, so one poll finds the jobs that finish close
+  together, and a job found still running at its time is looked at again only after as long
+  as it is late (at least that gap): never a busy poll.
 """
 
 from __future__ import annotations
@@ -56,7 +50,6 @@ Resolve = Callable[[Sequence[str], JobStatus], tuple[dict[str, int], dict[str, s
 class InFlight:
     batch: Batch
     answered: float  # when its POST was answered (monotonic)
-    sent: float  # when its POST was sent
     not_before: float  # not polled for before this (a job found running at its time)
 
 
@@ -86,33 +79,14 @@ class Jobs:
         self.max_wait = MAX_BACKOFF * first_guess
         self.monotonic, self.crash_hook = monotonic, crash_hook
         self.flying: dict[str, InFlight] = {}  # job id -> its batch and timing, oldest first
-        self.took: deque[float] = deque(maxlen=RECENT)  # POST sent -> found finished
+        self.took: deque[float] = deque(maxlen=RECENT)  # POST answered -> found finished
         self.last_poll = -math.inf
-        self.margin = 0.0  # added to a job's time before its slot is taken to be free
         self.polls = 0
 
-    def add(
-        self, job_id: str, batch: Batch, sent: float | None = None, answered: float | None = None
-    ) -> None:
-        """A job Zendesk accepted, its POST sent at ``sent`` and answered at ``answered`` (both
-        now if not given): in flight."""
+    def add(self, job_id: str, batch: Batch, answered: float | None = None) -> None:
+        """A job Zendesk accepted, its POST answered at ``answered`` (now if None): in flight."""
         at = self.monotonic() if answered is None else answered
-        self.flying[job_id] = InFlight(batch, at, at if sent is None else sent, at)
-
-    def running(self) -> int:
-        """Jobs that may still hold a slot: every one until a duration is learned, then those
-        not yet at their time."""
-        at = self.monotonic() - self.margin
-        return sum(not self.took or self.due(job) > at for job in self.flying.values())
-
-    def free_at(self) -> float:
-        """When the next slot is free again without a poll (infinity: only a poll frees one)."""
-        now, frees = self.monotonic(), (self.due(job) + self.margin for job in self.flying.values())
-        return min((at for at in frees if at > now), default=math.inf) if self.took else math.inf
-
-    def cap_was_full(self) -> None:
-        """Zendesk refused a POST for its job cap: a slot taken to be free was not."""
-        self.margin = min(max(2 * self.margin, GAP * self.duration()), self.max_wait)
+        self.flying[job_id] = InFlight(batch, at, at)
 
     def duration(self) -> float:
         """How long after its POST's answer a job can first be done (learned, or the guess)."""
@@ -121,18 +95,14 @@ class Jobs:
     def due(self, job: InFlight) -> float:
         return max(job.not_before, job.answered + self.duration())
 
-    def poll_at(self, *, wait_for: int = 0) -> float | None:
+    def poll_at(self, *, need_slot: bool) -> float | None:
         """When to poll next (monotonic seconds); None when no job is in flight. Until a job
-        has finished, at the oldest job's time; then when the ``wait_for`` oldest jobs can be
-        done, or with 0 (nothing left to send) when the newest can be, after one poll for the
-        jobs due more than the gap before it."""
+        has finished, at the oldest job's time whatever the slots."""
         if not self.flying:
             return None
-        dues, gap = sorted(self.due(job) for job in self.flying.values()), GAP * self.duration()
-        at = dues[0] if not self.took else dues[min(wait_for or len(dues), len(dues)) - 1]
-        if self.took and not wait_for:  # first the jobs due well before the newest, if any
-            at = max((due for due in dues if due <= at - gap), default=at)
-        return max(at, self.last_poll + gap)
+        dues = [self.due(job) for job in self.flying.values()]
+        at = min(dues) if need_slot or not self.took else max(dues)
+        return max(at, self.last_poll + GAP * self.duration())
 
     def poll(self) -> Found:
         """One ``job_statuses`` for every job in flight. Finished jobs leave (their results
@@ -158,7 +128,7 @@ class Jobs:
                     found.synced.update(synced)
                     found.failures.update(failures)
                     found.finished += 1
-                    self.took.append(sent - job.sent)
+                    self.took.append(sent - job.answered)
                     del self.flying[job_id]
                     oldest_running = False
                     continue

@@ -235,6 +235,8 @@ class Pipeline:
                 if rows is None:  # the window was read to its end: a backfill's bar moves
                     self.recorder.progress("window", 1)
                     continue
+                if self._poll_at(need_slot=True) <= self.monotonic():  # more to come
+                    self.poll()
                 self.push(full_only=True)
         for widget, count in per_widget(fetched).items():
             log.info("fetched", widget_id=widget, cases=count)
@@ -266,16 +268,14 @@ class Pipeline:
     # ------------------------------------------------------------ decide and build -> submit
 
     def push(self, *, full_only: bool) -> None:
-        """Submit batches while a job slot is free, polling when due. With ``full_only`` (fetch
-        still running) only while two batches' worth are ready, so pushing early never splits
-        what would have been one full batch. The last POST may still be out on return."""
+        """Submit batches while a job slot is free. With ``full_only`` (fetch still running)
+        only while two batches' worth are ready, so pushing early never splits what would
+        have been one full batch. The last POST may still be out on return (``collect``)."""
         if self.posting is not None and self.posting[1].done():
             self.collect()  # its job id stored promptly
         size = self.settings.zendesk.batch_size
-        while not self.stopping():
-            if self._poll_at(more=True) <= self.monotonic():  # between batches too
-                self.poll()
-            if self.slots_taken() or self.monotonic() < self.cap_until:
+        while not self.stopping() and not self.slots_taken():
+            if self.monotonic() < self.cap_until:
                 return
             if full_only and outbox.count_ready(self.db, self._settled(), 2 * size) < 2 * size:
                 return
@@ -297,23 +297,23 @@ class Pipeline:
         try:
             job = settle(self.recorder, filled, answer, self.crash_hook)
         except JobCapFull:
-            # Try again after the first poll's wait, or sooner when a poll finds a job done.
+            # Try again after the first poll's wait, or sooner when one of our jobs ends.
             self.cap_until = self.monotonic() + self.settings.zendesk.job_poll_seconds
-            self.jobs.cap_was_full()
             return
         if job is not None:
-            self.jobs.add(job[0].id, filled.batch, *job[1:])
+            self.jobs.add(job[0].id, filled.batch, answered=job[1])
 
     def slots_taken(self) -> bool:
-        out = self.jobs.running() + (self.posting is not None)  # the POST out counts too
+        out = len(self.jobs.flying) + (self.posting is not None)  # the POST out counts too
         return out >= self.settings.zendesk.max_jobs_in_flight
 
     # ------------------------------------------------------------ poll -> record
 
-    def _poll_at(self, *, more: bool) -> float:
-        """When the next poll is due (monotonic; infinity with no job in flight): with
-        batches still to send, once a cap's worth of jobs can be done, else at the newest's."""
-        at = self.jobs.poll_at(wait_for=self.settings.zendesk.max_jobs_in_flight * more)
+    def _poll_at(self, *, need_slot: bool) -> float:
+        """When the next poll is due (monotonic; infinity with no job in flight): at the
+        oldest job's time when a slot is needed and none is free, else at the newest's."""
+        blocked = self.slots_taken() or self.monotonic() < self.cap_until
+        at = self.jobs.poll_at(need_slot=need_slot and blocked)
         return math.inf if at is None else at
 
     def poll(self) -> None:
@@ -342,12 +342,11 @@ class Pipeline:
             if self.interrupted and now - self.stop_seen > STOP_GRACE_SECONDS:
                 log.warning("stop_leaving_jobs_for_recovery", jobs=len(self.jobs.flying))
                 return
-            at = self._poll_at(more=bool(ready_left))
+            at = self._poll_at(need_slot=bool(ready_left))
             if at <= now:
                 self.poll()
-            else:  # until the poll, or a slot is free for what is left
-                free = self.jobs.free_at() if ready_left else math.inf
-                self.sleep(min(at - now, max(free, self.cap_until) - now, WAKE_SECONDS))
+            else:
+                self.sleep(min(at - now, WAKE_SECONDS))
 
     def _settled(self) -> datetime:
         return self.clock() - timedelta(minutes=self.settings.snapengage.settle_minutes)

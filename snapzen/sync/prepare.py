@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from snapzen.ledger.rights.subjects import name_ref, subject_ref
@@ -131,18 +132,15 @@ class CasePreparer:
             draft = build_ticket(case, decision, self.settings, self.redactor.redact)
         except (ValueError, RecordError) as exc:
             return Prepared(case_id, error=f"cannot build ticket: {one_line(exc)}")
-        retention = draft.retention_until.isoformat() if draft.retention_until else None
-        transfer = None  # the ledger row of a restricted transfer
-        if decision.restricted:
-            transfer = {
-                **self.decision_facts(case, widget, decision),
-                "subject_ref": subject,
-                "legal_basis": decision.basis.value if decision.basis else None,
-                "mechanism_ref": decision.mechanism_ref,
-                "data_categories": draft.categories,
-                "redactions": {"detector": DETECTOR_VERSION, "counts": draft.redactions},
-                "retention_until": retention,
-            }
+        transfer = self.transfer_fields(
+            case,
+            widget,
+            decision,
+            subject,
+            draft.redactions,
+            draft.retention_until,
+            draft.categories,
+        )
         return Prepared(
             case_id,
             ticket=draft.ticket,
@@ -155,7 +153,9 @@ class CasePreparer:
                 "not_restricted_facts": None
                 if decision.restricted
                 else self.not_restricted_facts(widget, decision),
-                "retention_until": retention,
+                "retention_until": draft.retention_until.isoformat()
+                if draft.retention_until
+                else None,
             },
         )
 
@@ -168,6 +168,29 @@ class CasePreparer:
         if client is not None:
             facts["client"] = client
         return facts
+
+    def transfer_fields(
+        self,
+        case: SnapEngageCase,
+        widget: str,
+        decision: Decision,
+        subject: str | None,
+        redactions: dict[str, int],
+        retention: date | None,
+        categories: list[str],
+    ) -> dict[str, Any] | None:
+        """The ledger row of a restricted transfer (None when it is not one)."""
+        if not decision.restricted:
+            return None
+        return {
+            **self.decision_facts(case, widget, decision),
+            "subject_ref": subject,
+            "legal_basis": decision.basis.value if decision.basis else None,
+            "mechanism_ref": decision.mechanism_ref,
+            "data_categories": categories,
+            "redactions": {"detector": DETECTOR_VERSION, "counts": redactions},
+            "retention_until": retention.isoformat() if retention else None,
+        }
 
     def decision_facts(
         self, case: SnapEngageCase, widget: str, decision: Decision

@@ -29,7 +29,7 @@ from snapzen.sync.results import Recorder
 
 log = get_logger("snapzen.sync.submit")
 
-Answer = Future[tuple[JobStatus, float, float]]  # the job; when its POST was sent, answered
+Answer = Future[tuple[JobStatus, float]]  # the job, and when its POST was answered
 
 
 class JobCapFull(Exception):
@@ -51,8 +51,7 @@ def post(
 
     def send() -> None:
         try:
-            sent = now()
-            answer.set_result((sink.submit_import(filled.tickets), sent, now()))
+            answer.set_result((sink.submit_import(filled.tickets), now()))
         except BaseException as exc:  # taken back on the pass's thread, which decides
             answer.set_exception(exc)
 
@@ -62,16 +61,16 @@ def post(
 
 def settle(
     recorder: Recorder, filled: FilledBatch, answer: Answer, crash_hook: CrashHook
-) -> tuple[JobStatus, float, float] | None:
+) -> tuple[JobStatus, float] | None:
     """The POST's answer (waiting for it): the job id stored and the job returned with when it
-    was sent and answered, or None when the answer settled the batch otherwise: ambiguous (left
+    was answered, or None when the answer settled the batch otherwise: ambiguous (left
     'pushing' for recovery), refused as invalid (its cases failed; they retry alone). Raises
     ``JobCapFull`` when the job cap is full, and any other refusal after putting the cases
     back to pending (Zendesk did not act, so they can go out again at once): that error ends
     the pass."""
     batch, db, counts = filled.batch, recorder.db, recorder.counts
     try:
-        job, sent, answered = answer.result()
+        job, answered = answer.result()
     except AmbiguousWriteError as exc:
         # The POST may have created the job: recovery looks the tickets up by external_id
         # after the grace period.
@@ -97,7 +96,7 @@ def settle(
     log.info(
         "import_submitted", batch_id=batch.batch_id, job_id=job.id, tickets=len(filled.tickets)
     )
-    return job, sent, answered
+    return job, answered
 
 
 def _is_job_cap(exc: BaseException) -> bool:

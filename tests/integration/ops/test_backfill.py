@@ -8,7 +8,6 @@ import sqlite3
 import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -111,33 +110,19 @@ def test_backfill_and_sync_over_the_same_days_never_double_create(
 def test_a_backfill_takes_zendesks_whole_job_cap_and_a_sync_leaves_headroom(
     sync_env: Path, apis: SandboxApis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Until a job is found done (no job time learned yet: only polls free slots) a backfill
-    fills all 30 slots and a sync 25. This fake's jobs end after 40 polls, not after a time,
-    so the job time learned afterwards frees slots too early; Zendesk's own cap (30) refuses
-    what is over it, and every ticket is still created once."""
-    monkeypatch.setenv("SNAPZEN_ZENDESK__BATCH_SIZE", "1")  # one ticket per job
+    # One ticket per job and jobs that finish only after many polls: the slots fill up.
+    monkeypatch.setenv("SNAPZEN_ZENDESK__BATCH_SIZE", "1")
     apis.polls_until_done = 40
-    apis.job_cap = 30
-    peaks: list[int] = []  # jobs out when the first job of each run was found done
-    run_job = apis.run_job
-
-    def first_done(job: Any) -> None:
-        if len(peaks) < runs:
-            peaks.append(apis.peak_unfinished)
-        run_job(job)
-
-    monkeypatch.setattr(apis, "run_job", first_done)
-    runs = 1
     load_days(apis, range(3, 4), per_day=40)
     day = (TODAY - timedelta(days=3)).isoformat()
     code, out, _ = cli("backfill", "--since", day, "--until", day)
     assert code == 0, out
-    apis.peak_unfinished, runs = 0, 2
+    assert apis.peak_unfinished == 30  # zendesk.backfill_max_jobs_in_flight
+    apis.peak_unfinished = 0
     load_days(apis, range(1, 2), per_day=40)
     code, out, _ = cli("sync")
     assert code == 0, out
-    assert peaks == [30, 25]  # backfill_max_jobs_in_flight, max_jobs_in_flight
-    assert set(apis.tickets_by_external_id().values()) == {1} and len(apis.tickets) == 80
+    assert apis.peak_unfinished == 25  # zendesk.max_jobs_in_flight
 
 
 class SimulatedCrash(BaseException):
