@@ -5,7 +5,8 @@ Incremental Ticket Export (1,000 tickets a request, paced at its own 10 a minute
 client, at most ``max_requests`` requests), then, under the writer lock, reads the ledger's
 cases, compares (snapzen.commands.reconcile_findings) and records the check as a chained
 ``reconciled`` event. The export runs without the lock, so a cron sync is never held up by it; a
-case synced after the export began is not judged missing (it may be newer than the pages).
+case synced after the export began is not judged missing when the export does not show its
+ticket (it may be newer than the pages); one the export shows deleted is.
 """
 
 from __future__ import annotations

@@ -105,11 +105,12 @@ def compare(
     """Findings, by kind then case id.
 
     When a ticket is absent from the export, that proves nothing (the case is counted in
-    ``not_judged``) if the export was not read to its end (``complete`` False), or if the
-    chat started before ``since`` (ISO UTC), the time the export reads changes from (its
-    ticket may not have changed since). A ticket the export shows deleted is judged either
-    way. ``export_started`` (ISO UTC): a case synced from then on may have been created
-    after the export passed it; its absence is not judged either."""
+    ``not_judged``) if the export was not read to its end (``complete`` False), if the chat
+    started before ``since`` (ISO UTC), the time the export reads changes from (its ticket
+    may not have changed since), or if the case was synced at or after ``export_started``
+    (ISO UTC, to the second: its ticket may have been created after the export passed).
+    A ticket the export shows deleted is judged in every one of these cases: the export
+    saw it, deleted, whenever it was made."""
     result = Comparison()
     latest: dict[int, SeenTicket] = {}
     for seen in tickets:
@@ -139,7 +140,7 @@ def compare(
         if ticket is None or ticket.deleted:
             recent = export_started is not None and (case.synced_at or "") >= export_started
             older = since is not None and (case.started_at or "") < since
-            if (ticket is None and (not complete or older)) or recent:
+            if ticket is None and (not complete or older or recent):
                 result.not_judged += 1
                 continue
             found.append(_missing(case, ticket, others))

@@ -69,6 +69,21 @@ def test_absence_is_not_judged_from_an_incomplete_read_or_for_a_case_synced_sinc
     assert recent.findings == [] and recent.not_judged == 1
 
 
+def test_a_deletion_the_export_shows_is_judged_for_a_case_synced_as_the_check_started() -> None:
+    """Times are kept to the second: a case synced in the second the export started (or
+    after) may have a ticket the export passed before it existed, so its absence proves
+    nothing; but a ticket the export shows deleted was seen, and someone deleted it."""
+    started = "2026-12-02T00:00:00Z"
+    same_second = LedgerCase("a", "synced", 1, started)
+    after = LedgerCase("b", "synced", 2, "2026-12-02T00:00:01Z")
+    absent = LedgerCase("c", "synced", 3, started)
+    shown = [ticket(1, "a", deleted=True), ticket(2, "b", deleted=True)]
+    result = compare([same_second, after, absent], shown, export_started=started)
+    assert kinds(result) == [("missing", "a", (1,)), ("missing", "b", (2,))]
+    assert "deleted in Zendesk" in result.findings[0].detail
+    assert result.not_judged == 1 and result.cases_checked == 3
+
+
 def test_absence_is_not_judged_for_a_chat_older_than_the_exports_start() -> None:
     """`--since` later than a chat: its ticket may not have changed since, so not shown."""
     old = LedgerCase("old", "synced", 1, SYNCED_AT, False, "2026-11-01T09:00:00Z")
