@@ -14,10 +14,9 @@ sandbox as they would to the loopback server, minus the network::
 from __future__ import annotations
 
 import io
-import json
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
@@ -30,7 +29,7 @@ from requests.utils import get_encoding_from_headers
 from urllib3 import HTTPResponse
 
 from snapzen.sandbox.app import SandboxApp
-from snapzen.sandbox.config import NOTICES, SandboxConfig
+from snapzen.sandbox.config import Addressed, SandboxConfig
 from snapzen.sandbox.data import generate
 
 if TYPE_CHECKING:
@@ -135,7 +134,7 @@ class WsgiAdapter(BaseAdapter):
         return None
 
 
-class InProcessSandbox:
+class InProcessSandbox(Addressed):
     """The sandbox app (SnapEngage and Zendesk) without a server, at ``base_url``: the same
     app the loopback ``Sandbox`` serves, its store and data set at hand for a test's setup."""
 
@@ -149,25 +148,3 @@ class InProcessSandbox:
         self.base_url = base_url.rstrip("/")
         self.app.store.base_url = self.base_url
         self.adapter = WsgiAdapter(self.app)
-
-    @property
-    def snapengage_base_url(self) -> str:
-        return self.base_url + "/snapengage"
-
-    @property
-    def zendesk_base_url(self) -> str:
-        return self.base_url + "/zendesk"
-
-    def env(self, widgets: Iterable[str] | None = None) -> Mapping[str, str]:
-        """Settings that point snapzen at this sandbox (as ``Sandbox.env()``)."""
-        cfg = self.config
-        return {
-            "SNAPZEN_SNAPENGAGE__BASE_URL": self.snapengage_base_url,
-            "SNAPZEN_SNAPENGAGE__ORG_ID": cfg.org_id,
-            "SNAPZEN_SNAPENGAGE__API_TOKEN": cfg.snapengage_token,
-            "SNAPZEN_SNAPENGAGE__WIDGETS": ",".join(widgets or self.dataset.widget_ids),
-            "SNAPZEN_ZENDESK__BASE_URL": self.zendesk_base_url,
-            "SNAPZEN_ZENDESK__EMAIL": cfg.zendesk_email,
-            "SNAPZEN_ZENDESK__API_TOKEN": cfg.zendesk_token,
-            "SNAPZEN_CONSENT__NOTICES": json.dumps(NOTICES),
-        }

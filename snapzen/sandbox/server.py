@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import json
 import threading
 from datetime import UTC, datetime
 from types import TracebackType
@@ -23,7 +22,7 @@ except ModuleNotFoundError as exc:
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from snapzen.sandbox.app import SandboxApp
-from snapzen.sandbox.config import NOTICES, SandboxConfig
+from snapzen.sandbox.config import Addressed, SandboxConfig
 from snapzen.sandbox.data import generate
 
 _heap_lock = threading.Lock()
@@ -66,7 +65,7 @@ class _QuietHandler(WSGIRequestHandler):
         return None
 
 
-class Sandbox:
+class Sandbox(Addressed):
     """A running emulator of the SnapEngage Logs API and the Zendesk ticket-import API.
 
     The server starts in the constructor (so ``Sandbox(cfg)`` alone is usable), and ``stop()`` is
@@ -133,34 +132,6 @@ class Sandbox:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-    # ---- addresses and credentials -------------------------------------------------------------
-    @property
-    def snapengage_base_url(self) -> str:
-        return self.base_url + "/snapengage"
-
-    @property
-    def zendesk_base_url(self) -> str:
-        return self.base_url + "/zendesk"
-
-    @property
-    def widget_ids(self) -> list[str]:
-        return list(self.dataset.widget_ids)
-
-    def env(self) -> dict[str, str]:
-        """Environment variables that point snapzen at this sandbox."""
-        cfg = self.config
-        return {
-            "SNAPZEN_SNAPENGAGE__BASE_URL": self.snapengage_base_url,
-            "SNAPZEN_SNAPENGAGE__ORG_ID": cfg.org_id,
-            "SNAPZEN_SNAPENGAGE__API_TOKEN": cfg.snapengage_token,
-            "SNAPZEN_SNAPENGAGE__WIDGETS": ",".join(self.dataset.widget_ids),
-            "SNAPZEN_ZENDESK__BASE_URL": self.zendesk_base_url,
-            "SNAPZEN_ZENDESK__EMAIL": cfg.zendesk_email,
-            "SNAPZEN_ZENDESK__API_TOKEN": cfg.zendesk_token,
-            "SNAPZEN_TRANSFER__CONTROLLER_COUNTRY": cfg.controller_country,
-            "SNAPZEN_CONSENT__NOTICES": json.dumps(NOTICES),
-        }
 
     # ---- inspection (same data as the /_sandbox endpoints, without HTTP) -----------------------
     def state(self) -> dict[str, Any]:
