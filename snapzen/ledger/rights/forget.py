@@ -17,7 +17,7 @@ people. Forgetting it is, in this order:
 
 3. a request period: the rights journal rewritten without its requests' ``request`` and
    ``erasure`` lines, which carry the lookup reference (``compact_journal``,
-   snapzen.ledger.rights.journal_compaction); the ``period_forgotten`` lines stay.
+   snapzen.ledger.rights.journal_file); the ``period_forgotten`` lines stay.
 
 A crash after 1 leaves the journal ahead of the database: the next sweep (or a restore)
 finishes the period from the journal. Step 2 is atomic: a crash inside it leaves the key,
@@ -39,7 +39,7 @@ import sqlite_utils
 
 from snapzen.ledger.evidence.chain import append_event
 from snapzen.ledger.evidence.events import Event
-from snapzen.ledger.rights import journal_compaction, journal_file, request_periods
+from snapzen.ledger.rights import journal_file, request_periods
 from snapzen.ledger.rights.erasure_journal import FORGOTTEN, forgotten_requests
 from snapzen.ledger.rights.holds import HoldSet
 from snapzen.ledger.rights.period_keys import has_tables, is_request_period
@@ -257,10 +257,10 @@ def reapply(
 def compact_journal(conn: sqlite3.Connection, path: Path, key: bytes, now: datetime) -> int:
     """Step 3, after the transaction: the rights journal rewritten without the request and
     erasure lines (lookup references) of every request whose period both the journal and the
-    chain record as forgotten (snapzen.ledger.rights.journal_compaction). Idempotent: it
+    chain record as forgotten (snapzen.ledger.rights.journal_file). Idempotent: it
     also finishes a sweep killed before it; returns the lines removed."""
     gone = journalled_requests([path], key) & forgotten_requests(conn)
-    return journal_compaction.compact(path, key, gone, now)
+    return journal_file.compact(path, key, gone, now)
 
 
 def chained_in(path: Path | None) -> dict[str, str]:

@@ -9,7 +9,7 @@ period, then forgotten like a month of chats (snapzen.ledger.rights.forget: jour
 first, then one transaction destroying the key and the index rows, and a chained
 ``period_forgotten`` event with the request ids, never a reference), and the
 ``erased_subjects`` rows of its erasures deleted; last, the rights journal is rewritten
-without its requests' lines (snapzen.ledger.rights.journal_compaction).
+without its requests' lines (snapzen.ledger.rights.journal_file).
 
 A period is kept (``refusal`` says why) while:
 
