@@ -10,18 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import jinja2
-
 from snapzen.commands import access_text as words
 from snapzen.commands import controllers
-
-TEMPLATES = jinja2.Environment(
-    loader=jinja2.PackageLoader("snapzen.commands", "templates"),
-    autoescape=jinja2.select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
+from snapzen.commands.templates import TEMPLATES
 
 
 def _plain(value: Any) -> str:

@@ -17,8 +17,7 @@ from pathlib import Path
 from snapzen.clients.user_erasure import UserErasure as UserErasure  # for the CLI
 from snapzen.commands import clients
 from snapzen.commands.erase import ErasureResult, erase_subject
-from snapzen.commands.erase_request import RequestInfo
-from snapzen.commands.erasure_notices import other_recipients
+from snapzen.commands.erase_request import RequestInfo, other_recipients
 from snapzen.commands.erasure_response import Response, respond
 from snapzen.commands.ledger_open import (
     attached,

@@ -8,26 +8,41 @@ lines go to the erasure journal outside the database (snapzen.ledger.rights.eras
 erasure, the request and its notices (so a restored backup gets them back). The journal comes
 last: it is idempotent to re-apply, and it must not claim a deletion the ledger has not
 recorded.
+
+The Art. 19 notices: which recipients an erasure must be communicated to, and how. Decided
+from the erasure's own result and the person's chats, and chained in the erasure's own
+transaction: an erasure is never recorded without its notices, nor the notices without it.
+
+- **Zendesk** is *notified* when snapzen deleted something there itself (the deletion is the
+  notice);
+- **SnapEngage** is *to be told* for each chat it still holds (it has no deletion API);
+- every recipient of kind ``other`` (``[transfer] recipients`` with ``system = "other"``, and
+  ``[record] recipients``) is *to be told*: snapzen never sends to them, so it cannot know
+  what they hold, and the operator tells them which chats to erase. An open notice stays
+  listed (``snapzen ledger notices``) until ``ledger notices done`` records that it was told.
+
+Ids, dates and recipient names only.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from snapzen.commands import erasure_notices
 from snapzen.ledger.rights import erasure_journal, notices, requests
 from snapzen.ledger.rights.erasure_reapply import remember_subject
 from snapzen.support import clock
+from snapzen.support.settings_transfer import RecipientSystem
 
 if TYPE_CHECKING:
     from snapzen.commands.erase import ErasureResult
+    from snapzen.support.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -37,7 +52,7 @@ class RequestInfo:
     received_on: date
     journal: Path | None  # None: no journal file (tests of the erasure alone)
     journal_key: bytes | None = None  # the ledger key: journal lines are keyed with it
-    # Art. 19 (erasure_notices): SnapEngage's retention in days; None records no notices
+    # Art. 19 (decide): SnapEngage's retention in days; None records no notices
     # (tests of the erasure alone). ``others``: the recipients of kind other, by name.
     snapengage_days: int | None = None
     others: tuple[str, ...] = ()
@@ -120,10 +135,10 @@ def chain_request(
     )
     chained = Chained(rows=[row], stamp=stamp, narrowed=narrowed)
     if request.snapengage_days is not None:
-        chats = erasure_notices.person_chats(conn, plan.subject_ref)
+        chats = person_chats(conn, plan.subject_ref)
         if narrowed is not None:
             chats = [c for c in chats if c.case_id in narrowed]
-        decided = erasure_notices.decide(
+        decided = decide(
             result, chats, today=moment.date(), snapengage_days=request.snapengage_days,
             others=request.others,
         )  # fmt: skip
@@ -165,3 +180,78 @@ def journal_request(
             ),
         )
     erasure_journal.append_requests(request.journal, request.journal_key, chained.rows)
+
+
+@dataclass(frozen=True)
+class Chat:
+    case_id: str
+    started_on: date
+    widget_id: str | None = None
+
+
+def person_chats(conn: sqlite3.Connection, subject_ref: str) -> list[Chat]:
+    """Every chat of the person snapzen knows (sent, withheld or pending), oldest first."""
+    rows = conn.execute(
+        "SELECT case_id, started_at, widget_id FROM cases WHERE subject_ref = ? "
+        "AND started_at IS NOT NULL ORDER BY started_at, case_id",
+        (subject_ref,),
+    ).fetchall()
+    return [
+        Chat(str(case_id), date.fromisoformat(str(started)[:10]), widget)
+        for case_id, started, widget in rows
+    ]
+
+
+def at_snapengage(chats: Sequence[Chat], today: date, snapengage_days: int) -> list[Chat]:
+    """The chats SnapEngage still holds today (its own copy until start + retention)."""
+    return [c for c in chats if c.started_on + timedelta(days=snapengage_days) >= today]
+
+
+def profile_deleted(result: ErasureResult) -> bool:
+    users = result.users
+    return users is not None and not users.blocked and bool(users.deleted)
+
+
+def decide(
+    result: ErasureResult,
+    chats: Sequence[Chat],
+    *,
+    today: date,
+    snapengage_days: int,
+    others: Sequence[str] = (),
+) -> list[notices.Notice]:
+    """The Art. 19 notices of one erasure run (pure); ``chats``: all of the person's."""
+    found: list[notices.Notice] = []
+    on = today.isoformat()
+    deleted = sorted(result.deleted)
+    gone_profile = profile_deleted(result)
+    if deleted or gone_profile:
+        found.append(notices.Notice(
+            "Zendesk", notices.NOTIFIED, on,
+            "snapzen deleted the data there itself (tickets"
+            + (" and profile" if gone_profile else "") + ")",
+        ))  # fmt: skip
+    held = at_snapengage(chats, today, snapengage_days)
+    if held:
+        found.append(notices.Notice(
+            "SnapEngage", notices.TO_NOTIFY, on,
+            "snapzen cannot delete there: ask SnapEngage to erase chats "
+            + ", ".join(c.case_id for c in held),
+        ))  # fmt: skip
+    if chats or deleted:
+        cases = ", ".join(c.case_id for c in chats) or "of this person"
+        tickets = f" (Zendesk tickets {', '.join(map(str, deleted))})" if deleted else ""
+        for name in dict.fromkeys(others):  # each once, in settings order
+            found.append(notices.Notice(
+                name, notices.TO_NOTIFY, on,
+                f"snapzen never sends to {name} itself: ask {name} to erase what it holds of "
+                f"chats {cases}{tickets}",
+            ))  # fmt: skip
+    return found
+
+
+def other_recipients(settings: Settings) -> tuple[str, ...]:
+    """The recipients of kind other, by name, each once: ``[transfer] recipients`` with
+    ``system = "other"``, then ``[record] recipients``."""
+    names = [r.name for r in settings.transfer.recipients if r.system is RecipientSystem.OTHER]
+    return tuple(dict.fromkeys([*names, *settings.record.recipients]))

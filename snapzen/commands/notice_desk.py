@@ -2,7 +2,7 @@
 one given (under the writer lock).
 
 An erasure records each recipient snapzen could not erase at itself (SnapEngage, a recipient
-of kind other) as ``to_notify`` (snapzen.commands.erasure_notices). The notice stays open,
+of kind other) as ``to_notify`` (snapzen.commands.erase_request). The notice stays open,
 listed by `ledger notices`, until the operator has told that recipient and records it with
 `ledger notices done ID --when DATE`: a ``notified`` event that closes the notice, chained and
 journalled (so a restored backup has it too). Ids, dates and recipient names only.

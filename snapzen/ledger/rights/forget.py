@@ -52,10 +52,6 @@ Hook = Callable[[str], None]
 EVENT = str(Event.PERIOD_FORGOTTEN)
 
 
-def _stamp(now: datetime) -> str:
-    return clock.format(now)
-
-
 def past_retention(period: str, as_of: date, years: int) -> bool:
     """True when the retention of a chat on the period's last day ended by ``as_of``."""
     year, month = int(period[:4]), int(period[5:7])
@@ -174,7 +170,7 @@ def forget_period(
             {
                 "event": EVENT,
                 "case_id": f"period:{period}",
-                "recorded_at": _stamp(now),
+                "recorded_at": clock.format(now),
                 "run_id": run_id,
                 "actor": actor,
                 "details": details,
@@ -188,32 +184,33 @@ def journal(
 ) -> None:
     """Step 1: the period in the rights journal (the caller holds the writer lock); a
     request period with its request ids, so a restore does not re-append their lines."""
-    line: dict[str, Any] = {"period": period, "at": _stamp(now)}
+    line: dict[str, Any] = {"period": period, "at": clock.format(now)}
     if request_ids:
         line["request_ids"] = sorted(request_ids)
     journal_file.append(path, key, FORGOTTEN, [line])
 
 
+def _forgotten_lines(paths: Iterable[Path], key: bytes) -> list[dict[str, Any]]:
+    """The ``period_forgotten`` lines of these journals, in order."""
+    return [
+        line.entry
+        for path in paths
+        if path.is_file()
+        for line in journal_file.read(path, key, accept_old=lambda _: True)
+        if line.type == FORGOTTEN and not line.old
+    ]
+
+
 def journalled_requests(paths: Iterable[Path], key: bytes) -> set[str]:
     """The request ids of every request period these journals say was forgotten."""
-    found: set[str] = set()
-    for path in paths:
-        if path.is_file():
-            for line in journal_file.read(path, key, accept_old=lambda _body: True):
-                if line.type == FORGOTTEN and not line.old:
-                    found.update(str(i) for i in line.entry.get("request_ids", ()))
-    return found
+    return {str(i) for entry in _forgotten_lines(paths, key) for i in entry.get("request_ids", ())}
 
 
 def journalled(paths: Iterable[Path], key: bytes) -> dict[str, str]:
     """{period: when} of every ``period_forgotten`` line in these journals."""
     found: dict[str, str] = {}
-    for path in paths:
-        if not path.is_file():
-            continue
-        for line in journal_file.read(path, key, accept_old=lambda _body: True):
-            if line.type == FORGOTTEN and not line.old:
-                found.setdefault(str(line.entry["period"]), str(line.entry["at"]))
+    for entry in _forgotten_lines(paths, key):
+        found.setdefault(str(entry["period"]), str(entry["at"]))
     return found
 
 
@@ -261,24 +258,6 @@ def compact_journal(conn: sqlite3.Connection, path: Path, key: bytes, now: datet
     also finishes a sweep killed before it; returns the lines removed."""
     gone = journalled_requests([path], key) & forgotten_requests(conn)
     return journal_file.compact(path, key, gone, now)
-
-
-def chained_in(path: Path | None) -> dict[str, str]:
-    """The periods a ledger file (the one a restore replaces) forgot; {} when unreadable."""
-    if path is None or not path.is_file():
-        return {}
-    from snapzen.support.sqlite_uri import read_only_uri
-
-    try:
-        conn = sqlite3.connect(read_only_uri(path), uri=True)
-    except sqlite3.Error:
-        return {}
-    try:
-        return forgotten(conn)
-    except sqlite3.Error:
-        return {}
-    finally:
-        conn.close()
 
 
 def note(conn: sqlite3.Connection) -> str | None:
