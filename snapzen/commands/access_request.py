@@ -78,12 +78,6 @@ class AccessResult:
         return not self.unreadable and not self.snapengage_unreadable
 
 
-def _rows(conn: sqlite3.Connection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    cursor = conn.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor]
-
-
 @dataclass(frozen=True)
 class Scope:
     """Whose data a pack covers. ``narrowed``: the email reference is shared by several
@@ -151,29 +145,29 @@ def _subject_cases(conn: sqlite3.Connection, subject_ref: str) -> list[str]:
 
 
 def _ledger_rows(
-    conn: sqlite3.Connection, subject_ref: str | None, case_ids: list[str]
+    db: sqlite_utils.Database, subject_ref: str | None, case_ids: list[str]
 ) -> list[dict[str, Any]]:
     marks = ", ".join("?" for _ in case_ids) or "NULL"
-    chained, refs = period_keys.match(conn, subject_ref) if subject_ref else ("", [])
+    chained, refs = period_keys.match(db.conn, subject_ref) if subject_ref else ("", [])
     sql = (
         f"SELECT {', '.join(COLUMNS)} FROM events WHERE case_id IN ({marks})"
         + (f" OR {chained}" if subject_ref else "")
         + " ORDER BY seq"
     )
-    params: list[Any] = [*case_ids, *refs]
-    return [decode_json_columns(row) for row in _rows(conn, sql, params)]
+    return [decode_json_columns(row) for row in db.query(sql, [*case_ids, *refs])]
 
 
 def _chats(
-    conn: sqlite3.Connection, case_ids: list[str], se_retention_days: int
+    db: sqlite_utils.Database, case_ids: list[str], se_retention_days: int
 ) -> list[dict[str, Any]]:
     marks = ", ".join("?" for _ in case_ids) or "NULL"
-    chats = _rows(
-        conn,
-        f"""SELECT case_id, widget_id, started_at, status, outcome, legal_basis, reason,
+    chats = list(
+        db.query(
+            f"""SELECT case_id, widget_id, started_at, status, outcome, legal_basis, reason,
                    ticket_id, synced_at, expired_at FROM cases WHERE case_id IN ({marks})
             ORDER BY started_at, case_id""",
-        case_ids,
+            case_ids,
+        )
     )
     for chat in chats:
         started = chat.get("started_at")
@@ -206,8 +200,8 @@ def build_pack(
     result.subject_ref, result.case_ids = ref, scope.case_ids
     # Narrowed: the reference (and the Zendesk requester behind the email) is shared, so
     # rows filed under it alone and tickets found by the email may be someone else's.
-    ledger = _ledger_rows(db.conn, None if scope.narrowed else ref, scope.case_ids)
-    chats = _chats(db.conn, scope.case_ids, settings.snapengage.retention_days)
+    ledger = _ledger_rows(db, None if scope.narrowed else ref, scope.case_ids)
+    chats = _chats(db, scope.case_ids, settings.snapengage.retention_days)
     read = read_tickets(reader, ledger, chats, None if scope.narrowed else email, include_tickets)
     tickets, result.unreadable, result.for_review = read.tickets, read.unreadable, read.for_review
     result.tickets = len(tickets)
