@@ -49,7 +49,6 @@ class Erased:
     result: ErasureResult
     request: RequestInfo
     delete_user: bool
-    partial_scope: bool  # narrowed by --case/--ticket
 
 
 @dataclass
@@ -127,7 +126,7 @@ def erase_person(
             reason=ERASE_REASONS[reason], request=None if dry_run else info,
             only_cases=selected,
         )  # fmt: skip
-    erased = Erased(ref, result, info, delete_user, selected is not None)
+    erased = Erased(ref, result, info, delete_user)
     on_erased(erased)
     if dry_run:
         return Answered(erased)

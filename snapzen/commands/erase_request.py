@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,14 +58,9 @@ class RequestInfo:
     others: tuple[str, ...] = ()
 
 
-@dataclass
-class Chained:
-    """What the erasure's transaction appended for the request, for the journal after it."""
-
-    rows: list[dict[str, Any]] = field(default_factory=list)  # request, then its notices
-    widgets: dict[str, str] = field(default_factory=dict)
-    stamp: str = ""
-    narrowed: list[str] | None = None
+# What the erasure's transaction appended for the request (the request, then its notices),
+# and the erasure's journal line (None: a held person, nothing erased), for the journal.
+Chained = tuple[list[dict[str, Any]], erasure_journal.JournalEntry | None]
 
 
 def check_journal(db: sqlite_utils.Database, request: RequestInfo) -> None:
@@ -104,7 +99,7 @@ def chain_request(
 ) -> Chained:
     """Inside the erasure's transaction: the request event and its Art. 19 notices (stored
     on ``result.notices``). A narrowed erasure (chats of a shared email) names its chats and
-    never marks the whole reference as erased."""
+    never marks the whole reference as erased; it journals those chats only."""
     moment = (now or clock.now()).astimezone(UTC)
     stamp = clock.format(moment)
     plan = result.plan
@@ -133,7 +128,7 @@ def chain_request(
             **scope,
         },
     )
-    chained = Chained(rows=[row], stamp=stamp, narrowed=narrowed)
+    rows = [row]
     if request.snapengage_days is not None:
         chats = person_chats(conn, plan.subject_ref)
         if narrowed is not None:
@@ -148,38 +143,37 @@ def chain_request(
         fresh = [n for n in decided if (n.recipient, n.how) not in owed]
         result.notices = again + notices.record(
             conn, fresh, request_id=request.request_id, subject_ref=plan.subject_ref,
-            actor=actor, now=moment, rows=chained.rows,
+            actor=actor, now=moment, rows=rows,
         )  # fmt: skip
-    if not plan.subject_held and narrowed is None:
+    if plan.subject_held:
+        return rows, None
+    if narrowed is None:
         remember_subject(conn, plan.subject_ref, stamp, request.request_id)
-    chained.widgets = erasure_journal.widgets_of(conn, narrowed or [])
-    return chained
+    tickets = sorted(set(result.deleted) | set(plan.already_erased))
+    cases = narrowed if narrowed is not None else list(plan.unsent)
+    widgets = erasure_journal.widgets_of(conn, narrowed or [])
+    entry = erasure_journal.JournalEntry(
+        request.request_id,
+        plan.subject_ref,
+        stamp,
+        reason,
+        tickets,
+        cases,
+        narrowed is not None,
+        widgets,
+    )
+    return rows, entry
 
 
 def journal_request(
-    request: RequestInfo, result: ErasureResult, chained: Chained, *, reason: str
+    request: RequestInfo, rows: list[dict[str, Any]], entry: erasure_journal.JournalEntry | None
 ) -> None:
     """After the commit: the erasure, its request and notices in the rights journal."""
     if request.journal is None or request.journal_key is None:
         return
-    plan = result.plan
-    narrowed = chained.narrowed
-    if not plan.subject_held:
-        erasure_journal.append(
-            request.journal,
-            request.journal_key,
-            erasure_journal.JournalEntry(
-                request_id=request.request_id,
-                subject_ref=plan.subject_ref,
-                erased_at=chained.stamp,
-                reason=reason,
-                tickets=sorted(set(result.deleted) | set(plan.already_erased)),
-                cases=narrowed if narrowed is not None else list(plan.unsent),
-                narrowed=narrowed is not None,
-                widgets=chained.widgets,
-            ),
-        )
-    erasure_journal.append_requests(request.journal, request.journal_key, chained.rows)
+    if entry is not None:
+        erasure_journal.append(request.journal, request.journal_key, entry)
+    erasure_journal.append_requests(request.journal, request.journal_key, rows)
 
 
 @dataclass(frozen=True)

@@ -48,14 +48,6 @@ from snapzen.policy.transform import add_years
 OPEN, RETENTION, NOTICE, HOLD, COPY, SNAPENGAGE = (
     "open", "retention", "notice", "hold", "copy", "snapengage",
 )  # fmt: skip
-WHY = {
-    OPEN: "a request of it is still open",
-    RETENTION: "its evidence is still within record.request_evidence_years",
-    NOTICE: "an Art. 19 notice of it is still owed",
-    HOLD: "a legal hold names it",
-    COPY: "a registered copy older than one of its erasures still exists",
-    SNAPENGAGE: "SnapEngage may still hold a chat one of its erasures covered",
-}
 
 
 @dataclass(frozen=True)
