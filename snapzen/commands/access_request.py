@@ -6,11 +6,12 @@ Found by email (its HMAC), case id or ticket id; an email several people used is
 to named chats first, as for erasure (snapzen.ledger.rights.collisions). Refused (ConfigError, exit
 2) while the Art. 15 information is incomplete (access_info). The pack holds:
 
-- every ticket of theirs with its transcript, read from Zendesk by id (access_tickets);
+- every ticket of theirs with its transcript, read from Zendesk by id (access_tickets, which
+  reads SnapEngage's copies too);
   tickets Zendesk search finds by the email that snapzen did not create are only listed for
   review until included by id after it; erased or expired tickets are listed as deleted;
 - every ledger row about them and every decision about their chats, with the day SnapEngage
-  deletes each, and SnapEngage's own copy of each chat it still holds (access_snapengage);
+  deletes each, and SnapEngage's own copy of each chat it still holds;
 - the Art. 15(1)(a)-(h) and 15(2) information, every recipient used (access_info).
 
 ``DIR/subject.json`` is the machine-readable copy (Art. 20, with the ledger's codes),
@@ -32,11 +33,10 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.commands import access_snapengage, clients, controllers
+from snapzen.commands import clients, controllers
 from snapzen.commands.access_html import render_html
 from snapzen.commands.access_info import information, require_complete
-from snapzen.commands.access_snapengage import ChatReader
-from snapzen.commands.access_tickets import TicketReader, read_tickets
+from snapzen.commands.access_tickets import ChatReader, TicketReader, attach_copies, read_tickets
 from snapzen.commands.ledger_open import (
     attached,
     locked,
@@ -206,10 +206,8 @@ def build_pack(
     tickets, result.unreadable, result.for_review = read.tickets, read.unreadable, read.for_review
     result.tickets = len(tickets)
     if chats_reader is not None:  # SnapEngage's own copy of each chat it still holds
-        copies = access_snapengage.read_copies(chats_reader, chats, now.date())
-        access_snapengage.attach(chats, copies, now.date())
-        result.snapengage_unreadable = copies.unreadable
-        result.snapengage_copies = len(copies.by_case)
+        copies = attach_copies(chats_reader, chats, now.date())
+        result.snapengage_copies, result.snapengage_unreadable = copies
     result.found = bool(ledger or chats or tickets)
     result.forgotten = None if result.found else forget.note(db.conn)
     # A client's chats are the client's (controller) to answer for; the company, its

@@ -154,7 +154,7 @@ CATEGORIES = {
     "chat_content": "what you wrote in the chat and our replies",
 }
 
-# Whether SnapEngage's own copy of a chat is in the pack (commands.access_snapengage).
+# Whether SnapEngage's own copy of a chat is in the pack (commands.access_tickets).
 COPY_STATES = {
     "included": "SnapEngage, the chat service, still holds this chat until {until}; its copy "
     "is shown below, with everything it recorded about you.",
