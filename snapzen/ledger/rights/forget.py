@@ -39,7 +39,7 @@ import sqlite_utils
 
 from snapzen.ledger.evidence.chain import append_event
 from snapzen.ledger.evidence.events import Event
-from snapzen.ledger.rights import journal_file, request_periods
+from snapzen.ledger.rights import journal_file, period_keys, request_periods
 from snapzen.ledger.rights.erasure_journal import FORGOTTEN, forgotten_requests
 from snapzen.ledger.rights.holds import HoldSet
 from snapzen.ledger.rights.period_keys import has_tables, is_request_period
@@ -57,20 +57,6 @@ def past_retention(period: str, as_of: date, years: int) -> bool:
     year, month = int(period[:4]), int(period[5:7])
     last = date(year, month, calendar.monthrange(year, month)[1])
     return add_years(last, years) <= as_of
-
-
-def periods(conn: sqlite3.Connection) -> list[str]:
-    """Every month the ledger still holds something of (cases, a key, index rows)."""
-    rows = conn.execute(
-        """SELECT substr(day, 1, 7) FROM cases WHERE day IS NOT NULL
-           UNION SELECT period FROM period_keys UNION SELECT period FROM subject_periods"""
-    ).fetchall()
-    return sorted(str(row[0]) for row in rows if row[0] and len(str(row[0])) == 7)
-
-
-def _remaining(conn: sqlite3.Connection) -> set[str]:
-    """Every period, month or request period, the ledger still holds something of."""
-    return {*periods(conn), *request_periods.periods(conn)}
 
 
 def _kept(
@@ -105,7 +91,9 @@ def plan(
     if not has_tables(conn):
         return []
     found = []
-    for period in periods(conn):  # months; request periods: request_periods.plan
+    for period in period_keys.held(conn):  # months; request periods: request_periods.plan
+        if is_request_period(period):
+            continue
         if not past_retention(period, as_of, years):
             continue
         count, kept = _kept(conn, period, held, assume_expired)
@@ -218,7 +206,7 @@ def unfinished(conn: sqlite3.Connection, wanted: dict[str, str]) -> list[str]:
     """Journalled periods the database has not (or no longer) forgotten: no chained event,
     or a key, cases or index rows still there (a restored backup, a crash after step 1)."""
     chained = forgotten(conn)
-    remaining = _remaining(conn)
+    remaining = set(period_keys.held(conn))
     return sorted(p for p in wanted if p not in chained or p in remaining)
 
 

@@ -79,16 +79,6 @@ class Evidence:
 is_request_period = period_keys.is_request_period
 
 
-def periods(conn: sqlite3.Connection) -> list[str]:
-    """Every request period the ledger still holds a key or index rows of, oldest first."""
-    if not period_keys.has_tables(conn):
-        return []
-    rows = conn.execute(
-        "SELECT period FROM period_keys UNION SELECT period FROM subject_periods"
-    ).fetchall()
-    return sorted(str(r[0]) for r in rows if period_keys.is_request_period(str(r[0])))
-
-
 def evidence(conn: sqlite3.Connection, period: str) -> Evidence:
     """The rows of the period: those whose reference is indexed under it (a legacy reference
     is shared by periods: only its rows recorded in this month)."""
@@ -161,7 +151,7 @@ def plan(conn: sqlite3.Connection, as_of: date, rule: Rule, held: HoldSet) -> li
     """The request periods a sweep as of ``as_of`` forgets: [{period, requests}], oldest
     first."""
     due = []
-    for period in periods(conn):
+    for period in filter(is_request_period, period_keys.held(conn)):
         found = evidence(conn, period)
         if refusal(conn, found, as_of, rule, held) is None:
             due.append({"period": period, "requests": len(found.request_ids)})
