@@ -26,6 +26,7 @@ REGULATORS = {
     "work, or where you think the problem happened (edpb.europa.eu lists them)",
 }
 SNAPENGAGE = "SnapEngage"
+_BASES = {TransferBasis.ADEQUACY: "art45", TransferBasis.SAFEGUARDS: "art46"}
 
 
 def _recipients(settings: Settings) -> list[dict[str, Any]]:
@@ -33,14 +34,8 @@ def _recipients(settings: Settings) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for recipient in transfer.recipients:
         under = tuple(r for r in transfer.regimes_possible if recipient.country not in r.area)
-        if not under:
-            basis = "not_restricted"
-        elif recipient.basis is TransferBasis.ADEQUACY:
-            basis = "art45"
-        elif recipient.basis is TransferBasis.SAFEGUARDS:
-            basis = "art46"
-        else:
-            basis = "art49"  # per chat: consent or contract, as each transfer row records
+        # Art. 49: per chat, consent or contract, as each transfer row records.
+        basis = _BASES.get(recipient.basis, "art49") if under else "not_restricted"
         out.append({
             "name": recipient.name,
             "system": recipient.system.value,

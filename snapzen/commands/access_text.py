@@ -135,7 +135,7 @@ PAUSE_REASONS = {
     "clarification": "to clarify your request",
 }
 
-# What became of a ticket in the pack (commands.access).
+# What became of a ticket in the pack (commands.access_request).
 TICKET_STATES = {
     "present": "Held in our support system (Zendesk).",
     "deleted": "Deleted on {deleted_on} {why}.",

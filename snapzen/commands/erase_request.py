@@ -3,7 +3,7 @@
 After the deletions, the erasure's own transaction (snapzen.commands.erase: its ``erased``
 events and run row) also appends the ``request`` event (date received, Art. 12(3) deadline,
 outcome and counts; open while tickets remain to delete), the Art. 19 notices
-(snapzen.commands.erasure_notices) and remembers the subject in ``erased_subjects``; then
+(decided below) and remembers the subject in ``erased_subjects``; then
 lines go to the erasure journal outside the database (snapzen.ledger.rights.erasure_journal): the
 erasure, the request and its notices (so a restored backup gets them back). The journal comes
 last: it is idempotent to re-apply, and it must not claim a deletion the ledger has not
