@@ -16,7 +16,7 @@ from snapzen.clients.pacing import parse_int
 from snapzen.clients.redirects import RedirectRefusedError
 from snapzen.support.errors import AuthError, ConfigError, SnapzenError
 from snapzen.support.log import get_logger, once, register_secret
-from snapzen.support.setting_checks import ZENDESK_CREDENTIALS
+from snapzen.support.settings import ZENDESK_CREDENTIALS
 from snapzen.support.settings import ZendeskAuth, ZendeskSettings
 
 log = get_logger("snapzen.clients.zendesk")

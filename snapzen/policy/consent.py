@@ -30,7 +30,7 @@ from snapzen.policy.models import (
     SnapEngageCase,
 )
 from snapzen.support.adequacy import Regime, regimes_of_visitor
-from snapzen.support.countries import normalise_country
+from snapzen.support.adequacy import normalise_country
 from snapzen.support.settings import ConsentSettings, TransferSettings
 from snapzen.support.settings_gdpr import ConsentSource
 from snapzen.support.settings_transfer import TransferBasis
