@@ -19,7 +19,7 @@ Retry rules (one tenacity policy for every request):
   an idempotent request (a GET is safe to repeat), and is ambiguous for a non-idempotent one;
   JSON nested deeper than the decoder goes is a ProtocolError (repeating cannot help);
 - redirects are never followed by requests: a GET follows its own origin a few hops, every
-  other redirect is refused before anything is sent to its target (snapzen.clients.redirects).
+  other redirect is refused before anything is sent to its target (snapzen.clients.origin).
 """
 
 from __future__ import annotations
@@ -46,9 +46,13 @@ from urllib3.exceptions import DecodeError, NewConnectionError, ReadTimeoutError
 from urllib3.exceptions import ProtocolError as Urllib3ProtocolError
 
 from snapzen import __version__
-from snapzen.clients.deadline import answer_deadline
-from snapzen.clients.origin import CredentialSafeSession, require_origin
-from snapzen.clients.redirects import RedirectRefusedError, next_hop
+from snapzen.clients.origin import (
+    CredentialSafeSession,
+    RedirectRefusedError,
+    answer_deadline,
+    next_hop,
+    require_origin,
+)
 from snapzen.support import clock, jsoncodec
 from snapzen.support.errors import (
     AmbiguousWriteError,
@@ -287,7 +291,7 @@ class HttpClient:
         read_timeout = min(self.settings.timeout_seconds, self.settings.total_timeout_seconds)
         kwargs.setdefault("timeout", (self.settings.connect_timeout_seconds, read_timeout))
         kwargs["stream"] = True  # the body is read by _read_bounded, under the deadline and cap
-        kwargs["allow_redirects"] = False  # _Attempt decides (snapzen.clients.redirects)
+        kwargs["allow_redirects"] = False  # _Attempt decides (snapzen.clients.origin)
         kwargs["headers"] = {"User-Agent": self.user_agent, **(kwargs.get("headers") or {})}
         attempt = _Attempt(self, method, url, idempotent, kwargs, decode)
         retrying = Retrying(
@@ -350,7 +354,7 @@ class _Attempt:
         self.last_status = None
         deadline = time.monotonic() + self.client.settings.total_timeout_seconds
         response = self._exchange(self.url, self.kwargs, deadline)
-        # Redirects (snapzen.clients.redirects): a GET follows its own origin a few hops, under
+        # Redirects (snapzen.clients.origin): a GET follows its own origin a few hops, under
         # the same deadline, with no query of its own (the target carries its own); anything
         # else raises here, before a byte goes to the target.
         hops = 0
@@ -490,7 +494,7 @@ def _read_bounded(response: requests.Response, deadline: float, limit: int) -> N
 
     ``read1`` returns whatever one socket read brings, so a server dripping a byte at a time
     is checked against the deadline after every byte, not once per 64 KiB. The header phase
-    is bounded by ``answer_deadline`` (snapzen.clients.deadline)."""
+    is bounded by ``answer_deadline`` (snapzen.clients.origin)."""
     try:
         declared = int(response.headers.get("Content-Length") or -1)
     except ValueError:

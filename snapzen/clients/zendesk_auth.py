@@ -12,12 +12,11 @@ import requests
 from requests.auth import AuthBase
 
 from snapzen.clients.http import HttpClient
+from snapzen.clients.origin import RedirectRefusedError
 from snapzen.clients.pacing import parse_int
-from snapzen.clients.redirects import RedirectRefusedError
 from snapzen.support.errors import AuthError, ConfigError, SnapzenError
 from snapzen.support.log import get_logger, once, register_secret
-from snapzen.support.settings import ZENDESK_CREDENTIALS
-from snapzen.support.settings import ZendeskAuth, ZendeskSettings
+from snapzen.support.settings import ZENDESK_CREDENTIALS, ZendeskAuth, ZendeskSettings
 
 log = get_logger("snapzen.clients.zendesk")
 
