@@ -173,7 +173,7 @@ class ZendeskClient(BulkReads):
             {"external_id": external_id},
             "tickets",
             "?external_id=…",
-            before=self._wait_for_tickets_index,
+            before=lambda: self._paced(self.tickets_index, "zendesk.pacing_tickets_index"),
         )
         for tickets in pages:
             ids.extend(t["id"] for t in tickets if _ticket_id(t))
@@ -399,10 +399,6 @@ class ZendeskClient(BulkReads):
             self._sleep(wait)
         return False
 
-    def _wait_for_tickets_index(self) -> None:
-        """Pace a List Tickets request by its own budget (bounded like ``_send``)."""
-        self._paced(self.tickets_index, "zendesk.pacing_tickets_index")
-
     def _show_many(self, path: str, ids: Sequence[int | str], key: str) -> Iterator[Any]:
         """The ``key`` items of a ``show_many`` GET, asked ≤100 distinct ids a call."""
         unique = list(dict.fromkeys(str(i) if isinstance(i, str) else str(int(i)) for i in ids))
@@ -421,7 +417,7 @@ class ZendeskClient(BulkReads):
         key: str,
         shown_query: str = "",
         *,
-        before: Callable[[], None] | None = None,
+        before: Callable[[], object] = lambda: None,
     ) -> Iterator[list[Any]]:
         """The ``key`` list of each page of a paginated GET, following ``next_page``.
         ``shown_query`` stands for the query in the error (never its value); ``before`` runs
@@ -430,8 +426,7 @@ class ZendeskClient(BulkReads):
         query: dict[str, str] | None = params
         seen: set[str] = set()
         while url:
-            if before is not None:
-                before()
+            before()
             answer = self._call("GET", url, params=query)
             items = answer.get(key) if isinstance(answer, dict) else None
             if not isinstance(items, list):
