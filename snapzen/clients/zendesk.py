@@ -25,14 +25,8 @@ from snapzen.clients.pacing import (
 from snapzen.clients.zendesk_auth import build_auth
 from snapzen.clients.zendesk_export import BulkReads
 from snapzen.policy.models import EncodedTicket, ImportTicket, JobStatus, ticket_json
-from snapzen.support.errors import (
-    AmbiguousWriteError,
-    AuthError,
-    ConfigError,
-    NotFoundError,
-    PaginationLoopError,
-    ProtocolError,
-)
+from snapzen.support import errors
+from snapzen.support.errors import NotFoundError, ProtocolError
 from snapzen.support.log import get_logger
 from snapzen.support.settings import ZendeskSettings
 
@@ -88,7 +82,7 @@ class ZendeskClient(BulkReads):
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not settings.base_url:
-            raise ConfigError("setting zendesk.subdomain or zendesk.base_url is required")
+            raise errors.ConfigError("setting zendesk.subdomain or zendesk.base_url is required")
         self._settings = settings
         self._http = http
         self._clock = clock
@@ -128,7 +122,7 @@ class ZendeskClient(BulkReads):
             return self._job_status(answer, endpoint)
         except ProtocolError as exc:
             # The job may exist even though we cannot read its id: recover by lookup.
-            raise AmbiguousWriteError(f"zendesk {endpoint}: {exc}") from exc
+            raise errors.AmbiguousWriteError(f"zendesk {endpoint}: {exc}") from exc
 
     def job_statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
         """Current status of each known job; ids Zendesk no longer knows are absent."""
@@ -221,7 +215,7 @@ class ZendeskClient(BulkReads):
         if not isinstance(user, dict):
             raise ProtocolError("zendesk GET /api/v2/users/me: no user in the answer")
         if not isinstance(user.get("id"), int):
-            raise AuthError(
+            raise errors.AuthError(
                 "zendesk GET /api/v2/users/me answered for an anonymous user: the credentials "
                 "were not accepted; check the Zendesk API token or OAuth token"
             )
@@ -338,7 +332,7 @@ class ZendeskClient(BulkReads):
         statuses: list[int] = []  # this call's response statuses, every attempt
         try:
             return self._send(method, url, statuses, idempotent=idempotent, body=body, **kwargs)
-        except AuthError:
+        except errors.AuthError:
             # Only a 401 from the API itself means "token refused"; a 403 is a role problem and
             # a failed token request has no API status at all.
             last = statuses[-1] if statuses else None
@@ -441,7 +435,7 @@ class ZendeskClient(BulkReads):
             urljoin(self._base + "/", link), self._base, what="zendesk next_page link"
         )
         if url in seen:
-            raise PaginationLoopError("zendesk next_page link repeats an earlier one")
+            raise errors.PaginationLoopError("zendesk next_page link repeats an earlier one")
         seen.add(url)
         return url
 
