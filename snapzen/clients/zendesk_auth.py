@@ -72,7 +72,8 @@ class ClientCredentialsAuth(ZendeskAuthBase):
 
     def header(self) -> str:
         with self._lock:
-            if self._token is None or self._clock() >= (self._renew_at or float("inf")):
+            renew_at = float("inf") if self._renew_at is None else self._renew_at
+            if self._token is None or self._clock() >= renew_at:
                 self._fetch()
             return f"Bearer {self._token}"
 
