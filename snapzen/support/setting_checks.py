@@ -94,10 +94,8 @@ def is_loopback(host: str) -> bool:
 
 
 def _base_url(url: str) -> str:
-    """https only, except loopback hosts (the sandbox, tests); empty: not set."""
+    """https only, except loopback hosts (the sandbox, tests)."""
     parts = urlsplit(url)
-    if not url:
-        return url
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an absolute http(s) URL")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
@@ -106,6 +104,8 @@ def _base_url(url: str) -> str:
 
 
 BaseUrl = Annotated[str, AfterValidator(_base_url)]
+# Empty: not set (zendesk.base_url, derived from the subdomain then).
+OptionalBaseUrl = Annotated[str, AfterValidator(lambda url: _base_url(url) if url else url)]
 
 
 def header_problem(value: str) -> str | None:

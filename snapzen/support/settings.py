@@ -32,6 +32,7 @@ from snapzen.support.setting_checks import (
     Email,
     HeaderSecret,
     Interval,
+    OptionalBaseUrl,
     Section,
     Subdomain,
     WidgetIds,
@@ -104,7 +105,7 @@ class ZendeskAuth(StrEnum):
 
 class ZendeskSettings(Section):
     subdomain: Subdomain = ""
-    base_url: BaseUrl = ""
+    base_url: OptionalBaseUrl = ""
     email: Email = ""
     api_token: HeaderSecret = Field(
         None,

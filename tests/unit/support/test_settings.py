@@ -85,6 +85,7 @@ def test_secrets_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         ("http://snapengage.example.com", False),
         ("ftp://x", False),
         ("not a url", False),
+        ("", False),  # SnapEngage's base URL cannot be left empty (Zendesk's can: the subdomain)
     ],
 )
 def test_base_url_https_unless_loopback(
