@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # types only: this module stays light at import
     from snapzen.commands.backfill import BackfillPlan, BackfillResult
     from snapzen.commands.reconcile import ReconcileResult
     from snapzen.commands.retention import SweepResult
+    from snapzen.commands.retry import RetryResult
     from snapzen.commands.verification import Verdict
     from snapzen.sync.contracts import PassResult
 
@@ -72,6 +73,29 @@ def sync_lines(result: PassResult, deadline_days: int, as_json: bool) -> Iterato
         yield err(f"{result.failed_total} case(s) failed; see `snapzen status`")
     if result.interrupted:
         yield err("snapzen: sync interrupted; the next sync does the rest")
+
+
+def retry_json(outcome: RetryResult) -> dict[str, Any]:
+    result = outcome.result
+    return {
+        "run_id": result.run_id if result is not None else None,
+        "requeued": list(outcome.requeued),
+        **(result.counts.as_dict() if result is not None else {}),
+        "exit_code": outcome.exit_code,
+    }
+
+
+def retry_lines(outcome: RetryResult) -> Iterator[Line]:
+    result = outcome.result
+    if not outcome.requeued:
+        yield out("retry: no failed case to retry")
+    elif result is not None:
+        yield out(
+            f"retry {result.run_id}: requeued {len(outcome.requeued)}, created "
+            f"{result.counts.created}, failed again {result.counts.failed}"
+        )
+        if result.failed_total:
+            yield err(f"{result.failed_total} case(s) failed; see `snapzen status`")
 
 
 def backfill_json(result: BackfillResult, plan: BackfillPlan) -> dict[str, Any]:
