@@ -37,13 +37,7 @@ if TYPE_CHECKING:
 
 requests = typer.Typer(invoke_without_command=True)
 notices = typer.Typer(invoke_without_command=True)
-hold = typer.Typer(
-    help="Legal holds: keep tickets out of the sweep and erasure.\n\n"
-    "Examples:\n\n```\n"
-    "$ snapzen ledger hold add --ticket 1234 --reason 'litigation 2026-07'\n"
-    "$ snapzen ledger hold list\n"
-    "```",
-)
+hold = typer.Typer()
 
 RequestType = StrEnum("RequestType", "access erasure rectification restriction objection")
 PauseReason = StrEnum("PauseReason", "identity clarification")
@@ -315,6 +309,19 @@ def done(
 
 
 Reason = Annotated[str, opt("TEXT", "Why (recorded in the chain).", "--reason")]
+
+
+@hold.callback()
+def holds() -> None:
+    """Legal holds: keep tickets out of the sweep and erasure.
+
+    Examples:
+
+    ```
+    $ snapzen ledger hold add --ticket 1234 --reason 'litigation 2026-07'
+    $ snapzen ledger hold list
+    ```
+    """
 
 
 def _change(

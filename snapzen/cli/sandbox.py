@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from snapzen.cli.common import opt
+from snapzen.cli.common import command, opt
 
 # Only the (dataclass) config is imported here, for the option defaults. The server (werkzeug,
 # faker), requests and the settings (pydantic-settings) are imported inside the commands:
@@ -43,7 +43,7 @@ NOT_CONFIG = {"allow_nonlocal", "ready_file", "duration", "detach"}
 N, SHARE, SECONDS = "N", "SHARE", "SECONDS"
 
 
-@app.command()
+@command(app)
 def serve(
     ctx: typer.Context,
     chats: Annotated[int, opt(N, "Number of synthetic chats to generate.")] = _D.chats,
@@ -162,7 +162,7 @@ def _detach(args: list[str], ready_file: Path | None) -> None:
     typer.echo(NEXT_STEPS)
 
 
-@app.command()
+@command(app)
 def dump(
     url: Annotated[
         str | None,
