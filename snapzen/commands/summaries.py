@@ -8,6 +8,7 @@ arguments, calls one function and prints; light at import (nothing but the stand
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # types only: this module stays light at import
@@ -109,13 +110,7 @@ def backfill_json(result: BackfillResult, plan: BackfillPlan) -> dict[str, Any]:
         "windows_done": result.windows_done,
         **result.counts.as_dict(),
         "interrupted": result.interrupted,
-        "dry_run": None
-        if report is None
-        else {
-            "would_create": report.would_create,
-            "would_withhold": report.would_withhold,
-            "would_ignore": report.would_ignore,
-        },
+        "dry_run": None if report is None else asdict(report),
         "exit_code": result.exit_code,
     }
 
