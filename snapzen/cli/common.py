@@ -272,14 +272,6 @@ SummaryOption = Annotated[
     Format | None,
     typer.Option("--format", help="table (one line; default) or json (the counts, for scripts)."),
 ]
-# The filters of `ledger list`, `export` and `report` (FILTERS: their names, in order).
-Since = Annotated[
-    str | None, opt("DATE", "From this UTC date (YYYY-MM-DD) or ISO time, inclusive.")
-]
-Until = Annotated[
-    str | None, opt("DATE", "Up to this UTC date (whole day) or ISO time, inclusive.")
-]
-Widget = Annotated[str | None, opt("ID", "Only this SnapEngage widget id.")]
 # The data subject: by email ('-': from stdin), narrowed by chats or tickets.
 Email = Annotated[
     str,

@@ -9,8 +9,10 @@ The rows' output (a table, csv, json, jsonl) is shared by `list` and `subject`; 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -27,11 +29,8 @@ from snapzen.cli.common import (
     Format,
     JsonFlag,
     OverwriteOption,
-    Since,
     SummaryOption,
     TicketIds,
-    Until,
-    Widget,
     actor_name,
     command,
     echo_json,
@@ -89,7 +88,14 @@ class ListFormat(StrEnum):
     jsonl = "jsonl"
 
 
-# The filters `list` and `export` share (with Since, Until and Widget, which `report` takes).
+# The filters of `list` and `export` (filter_options); `report` takes the first three.
+Since = Annotated[
+    str | None, opt("DATE", "From this UTC date (YYYY-MM-DD) or ISO time, inclusive.")
+]
+Until = Annotated[
+    str | None, opt("DATE", "Up to this UTC date (whole day) or ISO time, inclusive.")
+]
+Widget = Annotated[str | None, opt("ID", "Only this SnapEngage widget id.")]
 Country = Annotated[str | None, opt("CC", "Only this visitor origin country (ISO).")]
 Basis = Annotated[
     str | None, opt("BASIS", "Only this legal basis: art45, art46, art49_1a, art49_1b.")
@@ -111,6 +117,37 @@ RowsFormat = Annotated[
     typer.Option("--format", help="table (default; plain text when piped or redirected), csv, "
                  "json, jsonl."),
 ]  # fmt: skip
+
+
+def filter_options(
+    since: Since = None,
+    until: Until = None,
+    widget: Widget = None,
+    country: Country = None,
+    basis: Basis = None,
+    ticket: Ticket = None,
+    event: EventOption = None,
+) -> dict[str, Any]:
+    """The seven filters `list` and `export` take, declared once here (``filtered`` gives
+    them to a command): the keyword arguments of snapzen.commands.ledger_queries.filters."""
+    return dict(locals(), event=event.value if event else None)
+
+
+def filtered(command: Callable[..., None]) -> Callable[..., None]:
+    """The command takes the options of ``filter_options`` besides its own (after its
+    arguments) and is handed their values as ``filters``. Typer reads a command's parameters
+    from its signature, which is the command's own with those seven added."""
+    shared = list(inspect.signature(filter_options, eval_str=True).parameters.values())
+    own = list(inspect.signature(command, eval_str=True).parameters.values())
+    required = [p for p in own if p.default is p.empty and p.name != "filters"]
+    rest = [p for p in own if p.default is not p.empty]
+
+    @functools.wraps(command)
+    def run(**given: Any) -> None:
+        command(filters=filter_options(**{p.name: given.pop(p.name) for p in shared}), **given)
+
+    run.__signature__ = inspect.Signature([*required, *shared, *rest])  # type: ignore[attr-defined]
+    return run
 
 
 def emit(
@@ -151,14 +188,9 @@ def list_format(fmt: ListFormat | None, json_flag: bool) -> ListFormat:
 
 
 @command(app, "list")
+@filtered
 def list_(
-    since: Since = None,
-    until: Until = None,
-    widget: Widget = None,
-    country: Country = None,
-    basis: Basis = None,
-    ticket: Ticket = None,
-    event: EventOption = None,
+    filters: dict[str, Any],  # the values of filter_options' options (`filtered`)
     fmt: RowsFormat = None,
     json_flag: JsonFlag = False,
     columns: Columns = None,
@@ -186,10 +218,7 @@ def list_(
     shown = choose_columns(
         columns, wide, default=LIST_COLUMNS, wide_set=TABLE_COLUMNS, known=terms.COLUMNS
     )
-    found = ledger_queries.filters(
-        since=since, until=until, widget=widget, country=country, basis=basis, ticket=ticket,
-        event=event.value if event else None,
-    )  # fmt: skip
+    found = ledger_queries.filters(**filters)
     capped = fmt is ListFormat.table and limit is None and on_terminal()
     settings = evidence_settings(config)
     # One row past the cap tells "exactly 1,000" from "more than 1,000".
@@ -208,15 +237,10 @@ def list_(
 
 
 @command(app)
+@filtered
 def export(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="Output file ('-' for stdout).")],
-    since: Since = None,
-    until: Until = None,
-    widget: Widget = None,
-    country: Country = None,
-    basis: Basis = None,
-    ticket: Ticket = None,
-    event: EventOption = None,
+    filters: dict[str, Any],  # the values of filter_options' options (`filtered`)
     fmt: Annotated[
         str | None,
         opt("csv|json|jsonl", "Default: from FILE's extension (.csv, .json, .jsonl); needed "
@@ -237,10 +261,7 @@ def export(
     """
     from snapzen.commands import ledger_queries  # lazy: start-up time (sqlite_utils)
 
-    found = ledger_queries.filters(
-        since=since, until=until, widget=widget, country=country, basis=basis, ticket=ticket,
-        event=event.value if event else None,
-    )  # fmt: skip
+    found = ledger_queries.filters(**filters)
     if json_flag and fmt not in (None, "json"):
         raise errors.ConfigError(f"--json and --format {fmt} disagree: give one")
     kind = export_format(str(file), "json" if json_flag else fmt)
