@@ -69,7 +69,11 @@ def erase(
     received: Received = None,
     case: CaseIds = None,
     ticket: TicketIds = None,
-    request: RequestOption = None,
+    request: Annotated[
+        str | None,
+        opt("ID", "Answer this open erasure or objection request (`ledger requests open`) "
+            "instead of recording a new one; its received date and clock apply.", "--request"),
+    ] = None,
     out: Annotated[
         Path | None,
         opt("DIR", "Directory for the erasure response to the person (erasure-response-ID.txt "

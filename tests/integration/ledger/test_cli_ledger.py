@@ -108,6 +108,17 @@ def test_export(tmp_path: Path, name: str, kind: str) -> None:
         assert len(text.splitlines()) == 10
 
 
+def test_list_and_export_take_the_same_filters_and_select_the_same_rows() -> None:
+    filters = {"--since", "--until", "--widget", "--country", "--basis", "--ticket", "--event"}
+    for command in ("list", "export"):
+        options = {name for param in LEDGER.commands[command].params for name in param.opts}
+        assert filters <= options, command
+    for chosen in (["--country", "IE"], ["--widget", "w1", "--since", "2024-04-01"]):
+        _, listed, _ = run("list", "--format", "jsonl", *chosen)
+        code, exported, _ = run("export", "-", "--format", "jsonl", *chosen)
+        assert code == 0 and exported == listed and listed.count("\n") >= 2, chosen
+
+
 def test_report_json_and_table() -> None:
     code, out, _ = run("report", "--format", "json", "--since", "2024-01-01")
     body = json.loads(out)
