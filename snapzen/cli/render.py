@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from snapzen.commands.backfill_progress import Tally
 from snapzen.commands.ledger_terms import CaseStatus
-from snapzen.commands.report_text import BASIS_LABELS
+from snapzen.commands.report_text import basis
 from snapzen.commands.summaries import age, status_notes
 from snapzen.support.errors import ConfigError
 
@@ -62,7 +62,7 @@ def cell(column: str, value: Any) -> str:
     if value is None:
         return ""
     if column == "legal_basis":
-        return BASIS_LABELS.get(str(value), str(value))
+        return basis(value)
     if column in ("recorded_at", "consent_observed_at") and isinstance(value, str):
         return value[:16].replace("T", " ")  # 2026-01-02T10:00:05Z -> 2026-01-02 10:00
     if isinstance(value, list):
