@@ -7,11 +7,11 @@ Used by the demo, end-to-end tests and benchmarks::
         ...
         sb.state(), sb.tickets(), sb.truth()
 
-Module map: ``config`` (settings), ``data`` (synthetic cases + truth), ``snapengage_api`` and
-``zendesk_api``/``zendesk_store`` (the two fake services), ``ratelimit`` and ``faults`` (transport
-behaviour), ``app`` (WSGI routing and middleware), ``server`` (the threaded loopback server),
-``inprocess`` (the same app mounted in a requests session, no socket: unit and integration
-tests).
+Module map: ``config`` (settings), ``data`` (synthetic cases + truth), ``snapengage`` and
+``zendesk`` (the two fake services; ``zendesk_search`` holds Zendesk's search and exports),
+``responses`` (JSON bodies and errors), ``app`` (routing and transport: rate limits, faults,
+headers), ``server`` (the threaded loopback server), ``inprocess`` (the same app mounted in a
+requests session, no socket: unit and integration tests), ``control`` (``snapzen sandbox``).
 """
 
 from typing import TYPE_CHECKING, Any
