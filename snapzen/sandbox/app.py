@@ -57,7 +57,6 @@ GET    ~/search                                   zendesk.search
 GET    ~/search/count                             zendesk.search_count
 GET    ~/search/export                            zendesk.search_export
 GET    ~/incremental/tickets/cursor               zendesk.incremental_tickets
-GET    ~/deleted_tickets                          zendesk.deleted_tickets_list
 DELETE ~/deleted_tickets/destroy_many             zendesk.deleted_tickets_destroy_many
 GET    ~/users/me                                 zendesk.users_me
 GET    ~/users/search                             zendesk.users_search
@@ -166,20 +165,23 @@ class FaultInjector:
             self._planned.clear()
 
 
+# What each fault answers (timeout and malformed_json alter the real answer instead).
+_FAULTS = {
+    "http_500": (500, "application/json", '{"error":"InternalServerError","description":"fault"}'),
+    "http_502": (502, "text/html", "<html><body><h1>502 Bad Gateway</h1></body></html>"),
+    "http_503": (503, "text/plain", "Service Unavailable: scheduled maintenance"),
+    "http_503_retry_after": (
+        503,
+        "application/json",
+        '{"error":"DatabaseTimeout","description":"retry"}',
+    ),
+}
+
+
 def _fault_response(kind: str) -> Response:
-    if kind == "http_502":
-        return Response(
-            "<html><body><h1>502 Bad Gateway</h1></body></html>", 502, mimetype="text/html"
-        )
-    if kind == "http_503":
-        return Response("Service Unavailable: scheduled maintenance", 503, mimetype="text/plain")
-    if kind == "http_503_retry_after":
-        body = {
-            "error": "DatabaseTimeout",
-            "description": "Database timeout or deadlock; retry later",
-        }
-        return json_response(body, 503, {"Retry-After": "1"})
-    return error(500, "InternalServerError", "Something went wrong (injected fault)").response
+    status, mimetype, body = _FAULTS[kind]
+    retry = {"Retry-After": "1"} if kind == "http_503_retry_after" else None
+    return Response(body, status, retry, mimetype=mimetype)
 
 
 class SandboxApp:

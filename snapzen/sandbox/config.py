@@ -26,7 +26,7 @@ NOTICES = {NOTICE_VERSION: hashlib.sha256(NOTICE_TEXT.encode("utf-8")).hexdigest
 # Zendesk's and SnapEngage's clocks, which snapzen's offset does not move.
 service_time = time.time  # the emulated service's own clock, not snapzen's
 
-FAULT_KINDS: tuple[str, ...] = (
+FAULT_KINDS = (
     "http_500",
     "http_502",
     "http_503_retry_after",

@@ -117,13 +117,8 @@ class _Generator:
         self.rng = Random(cfg.seed)
         self.fake = Faker(_LOCALES)
         self.fake.seed_instance(cfg.seed)
-        self.agents = [
-            (
-                f"wc:{self.fake['en_US'].user_name()}@support.example",
-                self.fake["en_US"].first_name(),
-            )
-            for _ in range(5)
-        ]
+        en = self.fake["en_US"]
+        self.agents = [(f"wc:{en.user_name()}@support.example", en.first_name()) for _ in range(5)]
 
     def name(self) -> str:
         rng, roll = self.rng, self.rng.random()
@@ -185,18 +180,17 @@ class _Generator:
         return str(self.fake[self.rng.choice(_LOCALES)].sentence(nb_words=self.rng.randint(3, 18)))
 
     def transcript(self, start_s: int, count: int, agent: tuple[str, str] | None) -> list[Case]:
+        """Alternating visitor and agent lines (the visitor's with empty id and alias)."""
         entries: list[Case] = []
         t = start_s
-        author, alias = agent if agent else ("", "")
         for i in range(count):
-            visitor = not author or i % 2 == 0
-            entries.append(
-                _entry(t, "" if visitor else author, "" if visitor else alias, self.message())
-            )
+            author, alias = ("", "") if agent is None or i % 2 == 0 else agent
+            line = {"id": author, "alias": alias, "message": self.message(), "translations": None}
+            entries.append({**line, "date": t, "date_seconds": t, "date_milliseconds": t * 1000})
             t += self.rng.randint(2, 90)
         return entries
 
-    def case(self, index: int, widget_id: str, kind: str) -> tuple[Case, dict[str, Any]]:
+    def case(self, widget_id: str, kind: str) -> tuple[Case, dict[str, Any]]:
         rng = self.rng
         case_id = _uuid(rng)
         offline = kind == "offline"
@@ -326,18 +320,6 @@ class _Generator:
         return case, truth
 
 
-def _entry(t: int, author: str, alias: str, message: str) -> Case:
-    return {
-        "id": author,
-        "alias": alias,
-        "message": message,
-        "date": t,
-        "date_seconds": t,
-        "date_milliseconds": t * 1000,
-        "translations": None,
-    }
-
-
 def generate(cfg: SandboxConfig, anchor: datetime) -> Dataset:
     """Build the data set for *cfg*, with chats ending at *anchor* (an aware UTC datetime)."""
     gen = _Generator(cfg, anchor)
@@ -357,21 +339,9 @@ def generate(cfg: SandboxConfig, anchor: datetime) -> Dataset:
     )
     for slot, kind in zip(slots, special, strict=False):
         kinds[slot] = kind
-    cases: list[Case] = []
-    truth: list[dict[str, Any]] = []
-    for i, kind in enumerate(kinds):
-        case, row = gen.case(i, rng.choice(widget_ids), kind)
-        cases.append(case)
-        truth.append(row)
-    order = sorted(
-        range(len(cases)), key=lambda i: (cases[i]["created_at_milliseconds"], cases[i]["id"])
-    )
-    return Dataset(
-        anchor=anchor,
-        widget_ids=widget_ids,
-        cases=[cases[i] for i in order],
-        truth=[truth[i] for i in order],
-    )
+    made = [gen.case(rng.choice(widget_ids), kind) for kind in kinds]
+    made.sort(key=lambda pair: (pair[0]["created_at_milliseconds"], pair[0]["id"]))
+    return Dataset(anchor, widget_ids, [case for case, _ in made], [row for _, row in made])
 
 
 def same_visitor(dataset: Dataset, case_id: str, other_id: str) -> None:
