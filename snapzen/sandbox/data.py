@@ -83,6 +83,11 @@ def _country(code: object) -> Any:
     return pycountry.countries.get(alpha_2=code.strip().upper()) if isinstance(code, str) else None
 
 
+def _country_name(code: Any) -> Any:
+    """As SnapEngage shows it: "" for a code it cannot place; an empty code stays as it is."""
+    return getattr(_country(code), "name", "") if code else code
+
+
 def _uuid(rng: Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
@@ -142,10 +147,8 @@ class _Generator:
             return ""
         if roll < 0.20:
             return self.rng.choice(_INVALID_EMAILS)
-        address = self.fake["en_US"].email()
-        if self.rng.random() < 0.1:
-            address = address.upper()
-        return str(address)
+        address = str(self.fake["en_US"].email())
+        return address.upper() if self.rng.random() < 0.1 else address
 
     def country(self) -> tuple[bool, Any, str]:
         """(present, raw value, region) for the visitor's geo-IP country code."""
@@ -191,20 +194,16 @@ class _Generator:
         return entries
 
     def case(self, widget_id: str, kind: str) -> tuple[Case, dict[str, Any]]:
-        rng = self.rng
+        rng, en = self.rng, self.fake["en_US"]
         case_id = _uuid(rng)
         offline = kind == "offline"
         in_progress = kind == "in_progress"
         agent = None if offline else rng.choice(self.agents)
         agent_id, agent_alias = agent if agent else ("", "")
-        if kind == "long_lines":
-            n_messages = 2000
-        elif in_progress:
-            n_messages = rng.randint(1, 3)
-        elif offline:
-            n_messages = 1
+        if kind in ("long_lines", "offline"):
+            n_messages = 2000 if kind == "long_lines" else 1
         else:
-            n_messages = rng.randint(2, 20)
+            n_messages = rng.randint(1, 3) if in_progress else rng.randint(2, 20)
         if in_progress:
             created = self.anchor - timedelta(seconds=rng.uniform(20, 280))
         else:
@@ -252,7 +251,7 @@ class _Generator:
             "requester_details": {
                 "name": name,
                 "emails": [email] if email else [],
-                "phones": [self.fake["en_US"].phone_number()] if rng.random() < 0.3 else [],
+                "phones": [en.phone_number()] if rng.random() < 0.3 else [],
                 "social_profile_links": [],
                 "age": None,
             },
@@ -261,20 +260,16 @@ class _Generator:
             "created_at_seconds": start_s,
             "created_at_milliseconds": created_ms,
             "proactive_chat": rng.random() < 0.2,
-            "page_url": f"https://shop.example/{self.fake['en_US'].uri_path()}",
+            "page_url": f"https://shop.example/{en.uri_path()}",
             "referrer_url": rng.choice(["", "https://www.google.com/", "https://news.example/"]),
             "entry_url": "https://shop.example/",
-            "ip_address": self.fake["en_US"].ipv4_public()
-            if rng.random() < 0.8
-            else self.fake["en_US"].ipv6(),
-            "user_agent": getattr(self.fake["en_US"], browser.lower())(),
+            "ip_address": en.ipv4_public() if rng.random() < 0.8 else en.ipv6(),
+            "user_agent": getattr(en, browser.lower())(),
             "browser": browser,
             "os": rng.choice(["Windows", "Linux", "iOS", "macOS", "Android"]),
-            "country": getattr(_country(country_code), "name", "")
-            if country_code
-            else country_code,
+            "country": _country_name(country_code),
             "region": "",
-            "city": self.fake["en_US"].city() if region != "unknown" else "",
+            "city": en.city() if region != "unknown" else "",
             "latitude": round(rng.uniform(-60, 70), 4),
             "longitude": round(rng.uniform(-170, 170), 4),
             "source_id": rng.choice([1, 2, 3]),
@@ -291,13 +286,10 @@ class _Generator:
         }
         if present:
             case["country_code"] = country_code
-        if offline:
+        # A live chat has no final length yet: either no field at all, or a zero.
+        if offline or (in_progress and rng.random() < 0.5):
             case["chat_duration"] = 0
-        elif in_progress:
-            # A live chat has no final length yet: either no field at all, or a zero.
-            if rng.random() < 0.5:
-                case["chat_duration"] = 0
-        else:
+        elif not in_progress:
             case["chat_duration"] = max(1, last_s - start_s + rng.randint(5, 120))
             if rng.random() < 0.3:
                 case["survey_score"] = rng.choice([0, 20, 40, 60, 80, 100])

@@ -428,14 +428,10 @@ class Zendesk:
         if client != (self.cfg.oauth_client_id, self.cfg.oauth_client_secret):
             raise ApiError(401, {"error": "invalid_client"})
         scope = params.get("scope") or "read write"
-        token = secrets.token_hex(24)
-        self.tokens[token] = self.clock() + self.cfg.oauth_token_ttl_seconds
-        return {
-            "access_token": token,
-            "token_type": "bearer",
-            "expires_in": self.cfg.oauth_token_ttl_seconds,
-            "scope": " ".join(map(str, scope)) if isinstance(scope, list) else str(scope),
-        }
+        scope = " ".join(map(str, scope)) if isinstance(scope, list) else str(scope)
+        token, ttl = secrets.token_hex(24), self.cfg.oauth_token_ttl_seconds
+        self.tokens[token] = self.clock() + ttl
+        return {"access_token": token, "token_type": "bearer", "expires_in": ttl, "scope": scope}
 
     # ---- endpoints: imports and jobs -----------------------------------------------------------
     def import_ticket(self, request: Request) -> Response:
