@@ -27,7 +27,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from snapzen.sandbox import zendesk_search, zendesk_users
-from snapzen.sandbox.config import NOTICES, SandboxConfig
+from snapzen.sandbox.config import NOTICES, SandboxConfig, service_time
 from snapzen.sandbox.data import Dataset, generate
 from snapzen.sandbox.responses import ApiError, error, json_response
 from snapzen.sandbox.snapengage import SnapEngage
@@ -355,8 +355,10 @@ class Addressed:
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
-        # The emulated services' own clock, which snapzen's offset does not move.
-        self.dataset = generate(config, config.anchor or datetime.now(UTC))
+        # The chats end now on the services' own clock, which snapzen's offset does not move.
+        self.dataset = generate(
+            config, config.anchor or datetime.fromtimestamp(service_time(), UTC)
+        )
         self.app = SandboxApp(config, self.dataset)
 
     @property

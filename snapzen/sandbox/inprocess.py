@@ -14,7 +14,6 @@ sandbox as they would to the loopback server, minus the network::
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Callable, Iterable
 from email.utils import formatdate
 from typing import Any
@@ -28,7 +27,7 @@ from urllib3 import HTTPResponse
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from snapzen.sandbox.app import Addressed
-from snapzen.sandbox.config import SandboxConfig
+from snapzen.sandbox.config import SandboxConfig, service_time
 
 WsgiApp = Callable[..., Iterable[bytes]]
 
@@ -62,7 +61,7 @@ class WsgiAdapter(BaseAdapter):
         code, _, reason = status.partition(" ")
         fields = CaseInsensitiveDict(dict(headers))
         if self.send_date and "Date" not in fields:
-            fields["Date"] = formatdate(time.time(), usegmt=True)  # the service's own clock
+            fields["Date"] = formatdate(service_time(), usegmt=True)
         fields.setdefault("Content-Length", str(len(content)))
         response = requests.Response()
         response.status_code, response.reason, response.headers = int(code), reason, fields
