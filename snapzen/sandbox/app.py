@@ -307,7 +307,8 @@ class SandboxApp:
 
     def _faulted(self, request: Request, endpoint: str, args: Mapping[str, Any]) -> Response:
         mutating = request.method in ("POST", "PUT", "DELETE")
-        fault = None if endpoint == "zendesk.oauth_token" else self.faults.draw(mutating, endpoint)
+        unfaulted = endpoint in ("zendesk.oauth_token", "not_found", "method_not_allowed")
+        fault = None if unfaulted else self.faults.draw(mutating, endpoint)
         if fault is not None and not fault.after:
             return _fault_response(fault.kind)
         try:
@@ -322,7 +323,7 @@ class SandboxApp:
             time.sleep(self.cfg.fault_timeout_seconds)
             return response
         if fault.kind == "malformed_json":
-            text = response.get_data() or b'{"job_status": {"id": "'
+            text = response.get_data(as_text=True) or '{"job_status": {"id": "'
             return Response(
                 text[: max(1, len(text) // 2)], 200, content_type="application/json; charset=utf-8"
             )

@@ -417,7 +417,10 @@ class Zendesk:
             return token is not None and self.clock() < self.tokens.get(token, -math.inf)
 
     def oauth_token(self, request: Request) -> JsonDict:
-        body = loads(request.get_data()) if request.is_json else None
+        try:
+            body = loads(request.get_data()) if request.is_json else None
+        except ValueError:
+            body = None
         params: JsonDict = body if isinstance(body, dict) else dict(request.form.items())
         client = params.get("client_id"), params.get("client_secret")
         auth = request.authorization
@@ -444,8 +447,10 @@ class Zendesk:
 
     def import_create_many(self, request: Request) -> JsonDict:
         tickets = _body(request, "tickets", list)
-        if not 1 <= len(tickets) <= MAX_BATCH:
-            got = f"create_many takes 1 to {MAX_BATCH} tickets, got {len(tickets)}"
+        if not tickets:
+            raise error(400, "InvalidJSON", 'body must be {"tickets": [...]} with 1-100 items')
+        if len(tickets) > MAX_BATCH:
+            got = f"create_many accepts at most {MAX_BATCH} tickets per request, got {len(tickets)}"
             raise error(400, "TooManyValues", got)
         archive = request.args.get("archive_immediately", "").lower() in ("1", "true", "yes", "on")
         return self._start_job("import", "bulk_import_tickets", tickets, archive)
