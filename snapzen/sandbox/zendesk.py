@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Request
 
 from snapzen.sandbox.config import SandboxConfig, service_time
 from snapzen.sandbox.data import is_valid_email
@@ -30,8 +30,6 @@ from snapzen.sandbox.responses import (
     JsonDict,
     error,
     invalid,
-    json_response,
-    listing,
     loads,
     not_found,
 )
@@ -136,13 +134,13 @@ def validate_ticket(item: object, strict_requester: bool) -> str | None:
     return None if status is None or status in STATUSES else f"Status: {status} is not valid"
 
 
-def _record_invalid(problem: str) -> ApiError:
+def record_invalid(problem: str) -> ApiError:
     details = {"base": [{"description": problem, "error": "InvalidValue"}]}
     body = {"error": "RecordInvalid", "description": "Record validation errors"}
     return ApiError(422, {**body, "details": details})
 
 
-def _body(request: Request, key: str, kind: type) -> Any:
+def body_value(request: Request, key: str, kind: type) -> Any:
     """The request's ``{key: value}`` value, of ``kind``; a 400 for anything else."""
     try:
         value = loads(request.get_data())[key]
@@ -247,7 +245,7 @@ class Zendesk:
             "results": job.results if status == "completed" else None,
         }
 
-    def _start_job(
+    def start_job(
         self, kind: str, job_type: str, items: list[Any], archive: bool = False
     ) -> JsonDict:
         flying, now = self.in_flight(), self.now
@@ -435,104 +433,6 @@ class Zendesk:
         token, ttl = secrets.token_hex(24), self.cfg.oauth_token_ttl_seconds
         self.tokens[token] = self.clock() + ttl
         return {"access_token": token, "token_type": "bearer", "expires_in": ttl, "scope": scope}
-
-    # ---- endpoints: imports and jobs -----------------------------------------------------------
-    def import_ticket(self, request: Request) -> Response:
-        item = _body(request, "ticket", dict)
-        problem = validate_ticket(item, self.cfg.strict_requester)
-        if problem:
-            raise _record_invalid(problem)
-        archive = request.args.get("archive_immediately", "").lower() in ("1", "true", "yes", "on")
-        return json_response({"ticket": self.create_ticket(item, archive, None).shown()}, 201)
-
-    def import_create_many(self, request: Request) -> JsonDict:
-        tickets = _body(request, "tickets", list)
-        if not tickets:
-            raise error(400, "InvalidJSON", 'body must be {"tickets": [...]} with 1-100 items')
-        if len(tickets) > MAX_BATCH:
-            got = f"create_many accepts at most {MAX_BATCH} tickets per request, got {len(tickets)}"
-            raise error(400, "TooManyValues", got)
-        archive = request.args.get("archive_immediately", "").lower() in ("1", "true", "yes", "on")
-        return self._start_job("import", "bulk_import_tickets", tickets, archive)
-
-    def job_status(self, request: Request, job_id: str) -> JsonDict:
-        if job_id not in self.jobs:
-            raise not_found()
-        return {"job_status": self.render_job(self.jobs[job_id])}
-
-    def job_statuses_show_many(self, request: Request) -> JsonDict:
-        ids = [i.strip() for i in request.args.get("ids", "").split(",")]
-        return {"job_statuses": [self.render_job(self.jobs[i]) for i in ids if i in self.jobs]}
-
-    def job_statuses_list(self, request: Request) -> JsonDict:
-        # Zendesk sorts by completion, then creation, newest first: unfinished jobs (no
-        # completion yet) lead, which is what lets a client see "none of ours is queued".
-        order = sorted(
-            self.jobs.values(), key=lambda j: (j.state(self.now) == "completed", -j.created)
-        )
-        return listing("job_statuses", [self.render_job(j) for j in order[:100]])
-
-    # ---- endpoints: tickets --------------------------------------------------------------------
-    def tickets_list(self, request: Request) -> JsonDict:
-        # Archived and deleted tickets are invisible to this endpoint (documented), which is
-        # what makes a dedup lookup after archive_immediately give a false negative.
-        external_id = request.args.get("external_id")
-        visible = [
-            r.shown()
-            for r in self.tickets.values()
-            if r.deleted_at is None
-            and not r.archived
-            and (external_id is None or r.data.get("external_id") == external_id)
-        ]
-        if external_id is not None:
-            return listing("tickets", visible)
-        page, per_page = int_arg(request, "page", 1), int_arg(request, "per_page", 100)
-        per_page = min(MAX_BATCH, per_page)
-        base = f"{self.api}/tickets.json?per_page={per_page}"
-        more = page * per_page < len(visible)
-        return listing(
-            "tickets",
-            visible[(page - 1) * per_page : page * per_page],
-            len(visible),
-            next_page=f"{base}&page={page + 1}" if more else None,
-            previous_page=f"{base}&page={page - 1}" if page > 1 else None,
-        )
-
-    def tickets_show_many(self, request: Request) -> JsonDict:
-        # Live and archived tickets; unknown and deleted ids are left out without an error.
-        records = (self.tickets.get(i) for i in dict.fromkeys(ids_arg(request)))
-        return listing("tickets", [r.shown() for r in records if r and r.deleted_at is None])
-
-    def ticket_show(self, request: Request, ticket_id: int) -> JsonDict:
-        return {"ticket": self.live(ticket_id).shown()}
-
-    def ticket_comments(self, request: Request, ticket_id: int) -> JsonDict:
-        """Readable for archived tickets too, a 404 once deleted."""
-        return listing("comments", [dict(c) for c in self.live(ticket_id).data["comments"]])
-
-    def ticket_update(self, request: Request, ticket_id: int) -> JsonDict:
-        """``PUT tickets/{id}`` with ``{"ticket": {...}}``: what an agent or a script may
-        change here (external_id, subject, status, tags); a closed ticket is refused."""
-        fields, record = _body(request, "ticket", dict), self.live(ticket_id)
-        if record.archived or record.data.get("status") == "closed":
-            raise _record_invalid("Status: closed prevents ticket update")
-        status = fields.get("status", record.data.get("status"))
-        if status not in STATUSES:
-            raise _record_invalid(f"Status: {status} is not valid")
-        for name in {"external_id", "subject", "status", "tags"} & fields.keys():
-            record.data[name] = fields[name]
-        record.data["updated_at"], record.changed_ts = iso_utc(self.now), self.now
-        return {"ticket": record.shown(), "audit": {"ticket_id": ticket_id}}
-
-    def ticket_delete(self, request: Request, ticket_id: int) -> Response:
-        self.soft_delete(self.live(ticket_id), self.now)
-        return Response(status=204)
-
-    def tickets_destroy_many(self, request: Request) -> JsonDict:
-        return self._start_job("destroy", "bulk_delete_tickets", ids_arg(request))
-
-    def deleted_tickets_destroy_many(self, request: Request) -> JsonDict:
-        return self._start_job("purge", "bulk_permanent_delete_tickets", ids_arg(request))
 
     # ---- inspection ----------------------------------------------------------------------------
     def inspect_tickets(self) -> list[JsonDict]:
