@@ -217,9 +217,7 @@ class SandboxApp:
             return response
         if fault.kind == "malformed_json":
             text = response.get_data(as_text=True) or '{"job_status": {"id": "'
-            return Response(
-                text[: max(1, len(text) // 2)], 200, content_type="application/json; charset=utf-8"
-            )
+            return Response(text[: max(1, len(text) // 2)], 200, mimetype="application/json")
         return fault_response(fault.kind)
 
     def _handle(self, request: Request, endpoint: str, args: Mapping[str, Any]) -> Response:

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request
 
-from snapzen.sandbox.responses import ApiError, JsonDict, decode_cursor, encode_cursor, invalid
+from snapzen.sandbox.responses import JsonDict, decode_cursor, encode_cursor, error, invalid
 from snapzen.sandbox.zendesk import TicketRecord, Zendesk, int_arg
 
 PER_PAGE = 100
@@ -78,13 +78,7 @@ def _matches(zd: Zendesk, data: JsonDict, term: Term) -> bool:
 def search(zd: Zendesk, request: Request) -> JsonDict:
     terms, page = _terms(request), int_arg(request, "page", 1)
     if page > MAX_RESULTS // PER_PAGE:
-        raise ApiError(
-            422,
-            {
-                "error": "InvalidPaginationParameter",
-                "description": "at most 1000 results per query",
-            },
-        )
+        raise error(422, "InvalidPaginationParameter", "at most 1000 results per query")
     results = [{**r.data, "result_type": "ticket"} for r in _found(zd, terms)][:MAX_RESULTS]
     more = page * PER_PAGE < len(results)
     query = request.args["query"].strip().replace(" ", "+")
@@ -133,7 +127,7 @@ def incremental_tickets(zd: Zendesk, request: Request) -> JsonDict:
         start = int(request.args.get("start_time", "")) if not cursor else 0
     except ValueError:
         raise invalid(
-            "a cursor this export gave, or start_time (unix seconds), is required"
+            "start_time (unix seconds) or a cursor this export gave is required"
         ) from None
     if position is None:
         if start > zd.now - 60:
