@@ -52,6 +52,7 @@ GET    ~/search                                   zendesk.search
 GET    ~/search/count                             zendesk.search_count
 GET    ~/search/export                            zendesk.search_export
 GET    ~/incremental/tickets/cursor               zendesk.incremental_tickets
+GET    ~/deleted_tickets                          zendesk.deleted_tickets_list
 DELETE ~/deleted_tickets/destroy_many             zendesk.deleted_tickets_destroy_many
 GET    ~/users/me                                 zendesk.users_me
 GET    ~/users/search                             zendesk.users_search

@@ -124,5 +124,23 @@ def tickets_destroy_many(zd: Zendesk, request: Request) -> JsonDict:
     return zd.start_job("destroy", "bulk_delete_tickets", ids_arg(request))
 
 
+def deleted_tickets_list(zd: Zendesk, request: Request) -> JsonDict:
+    actor = {"id": 1, "name": zd.cfg.zendesk_email}
+    rows = [
+        {
+            "id": r.data["id"],
+            "subject": r.data.get("subject"),
+            "description": r.data.get("description"),
+            "deleted_at": r.deleted_at,
+            "previous_state": r.data.get("status"),
+            "actor": actor,
+        }
+        for r in zd.tickets.values()
+        # "all deleted (and not yet archived) tickets": archived ones never show here
+        if r.deleted_at is not None and not r.archived
+    ]
+    return listing("deleted_tickets", rows)
+
+
 def deleted_tickets_destroy_many(zd: Zendesk, request: Request) -> JsonDict:
     return zd.start_job("purge", "bulk_permanent_delete_tickets", ids_arg(request))

@@ -235,14 +235,20 @@ def test_soft_delete_destroy_many_and_purge(sb: Sandbox, http: requests.Session)
     by_id = {r["id"]: r for r in done["results"]}
     assert by_id[b]["success"] and by_id[c]["status"] == "Deleted"
     assert by_id[a]["status"] == "AlreadyDeleted" and not by_id[999999]["success"]
-    deleted = {t["id"] for t in sb.tickets() if t["deleted"]}
-    assert {a, b, c} <= deleted
+    listed = {
+        t["id"]
+        for t in http.get(f"{base}/deleted_tickets", timeout=TIMEOUT).json()["deleted_tickets"]
+    }
+    assert {a, b, c} <= listed
 
     purge = http.delete(f"{base}/deleted_tickets/destroy_many?ids={a},{b}", timeout=TIMEOUT)
     done = _wait_job(http, sb, purge.json()["job_status"]["id"])
     assert done["results"] == {"success": True} and done["total"] is None
-    deleted = {t["id"] for t in sb.tickets() if t["deleted"]}
-    assert a not in deleted and b not in deleted and c in deleted
+    listed = {
+        t["id"]
+        for t in http.get(f"{base}/deleted_tickets", timeout=TIMEOUT).json()["deleted_tickets"]
+    }
+    assert a not in listed and b not in listed and c in listed
     assert sb.state()["purged_tickets_count"] >= 2
     assert http.delete(f"{base}/tickets/destroy_many?ids=x", timeout=TIMEOUT).status_code == 400
 
