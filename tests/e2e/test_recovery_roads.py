@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from snapzen.ledger.rights.subjects import subject_ref
-from snapzen.sandbox.faults import Fault, FaultInjector
+from snapzen.sandbox.transport import Fault, FaultInjector
 from tests.e2e.conftest import LEDGER_KEY, cli_env, snapzen, ticket_counts, verify_cli
 
 pytestmark = pytest.mark.e2e

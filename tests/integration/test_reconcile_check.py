@@ -48,8 +48,7 @@ class Export:
 
     def __init__(self, apis: fakes.SandboxApis, page_size: int) -> None:
         self.apis = apis
-        export = apis.app.export
-        export.cfg = replace(export.cfg, export_page_size=page_size)
+        apis.store.cfg = replace(apis.store.cfg, export_page_size=page_size)
         self.start_times: list[int] = []
         self.requests = 0
         apis.answer(EXPORT, self.note)
