@@ -70,7 +70,7 @@ def sync(
     ```
     """
     from snapzen.commands import service  # lazy: start-up time (see the imports above)
-    from snapzen.commands.scheduler import stop_on_signals
+    from snapzen.commands.run import stop_on_signals
     from snapzen.support.settings import Needs
 
     as_json = wants_json(fmt, json_output)
@@ -116,7 +116,7 @@ def run(
     $ snapzen run --every 5m --format json
     ```
     """
-    from snapzen.commands.run_service import run_service  # lazy: start-up time
+    from snapzen.commands.service import run_service  # lazy: start-up time
     from snapzen.support.settings import Needs
 
     as_json = wants_json(fmt, json_output)
@@ -187,7 +187,7 @@ def backfill(
     from snapzen.cli.progress import RichProgress  # lazy: start-up time (rich)
     from snapzen.commands import backfill_progress
     from snapzen.commands.backfill import plan_backfill, run_backfill
-    from snapzen.commands.scheduler import stop_on_signals
+    from snapzen.commands.run import stop_on_signals
     from snapzen.support.settings import Needs, require_ledger_key, require_sync_settings
 
     as_json = wants_json(fmt, json_output)

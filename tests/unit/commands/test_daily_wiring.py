@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from snapzen.commands import retention
-from snapzen.commands.run_service import retention_job
+from snapzen.commands.service import retention_job
 from snapzen.support.settings import Settings
 
 

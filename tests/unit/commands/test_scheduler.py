@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from snapzen.commands.scheduler import Scheduler, patiently, stop_on_signals
+from snapzen.commands.run import patiently, stop_on_signals
+from snapzen.commands.service import Scheduler
 from snapzen.support import errors
 
 START = datetime(2024, 5, 1, 3, 0, 0)
@@ -159,3 +160,8 @@ def test_patiently_retries_while_the_lock_is_held_and_gives_up_on_stop() -> None
 def test_interval_below_a_second_is_refused() -> None:
     with pytest.raises(errors.ConfigError):
         Scheduler(lambda: 0, timedelta(0), stop=threading.Event())
+
+
+def test_a_daily_time_that_is_not_hh_mm_is_refused() -> None:
+    with pytest.raises(errors.ConfigError, match="'3h30' is not HH:MM"):
+        Scheduler(lambda: 0, EVERY, stop=threading.Event(), daily=lambda: None, daily_at="3h30")
