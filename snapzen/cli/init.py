@@ -73,15 +73,14 @@ def init(
     $ snapzen init --adopt
     ```
     """
-    from snapzen.commands.init import init_ledger  # lazy: start-up time
+    from snapzen.commands.init import CatchUp, init_ledger  # lazy: start-up time
     from snapzen.commands.reconcile import Via
 
     settings = settings_from(config)
-    result = init_ledger(
-        settings, adopt=adopt, via=Via(via.value), actor=actor_name(actor, settings),
-        erasure_journal=erasure_journal, no_erasure_journal=no_erasure_journal,
-        progress=progress,
-    )  # fmt: skip
+    how = CatchUp(
+        actor_name(actor, settings), Via(via.value), erasure_journal, no_erasure_journal, progress
+    )
+    result = init_ledger(settings, how, adopt=adopt)
     typer.echo(f"created ledger {result.path} (id {result.ledger_id})")
     if result.adoption is not None:
         say(summaries.reconciled_lines(result.adoption))

@@ -119,15 +119,14 @@ def restore(
     ```
     """
     # Lazy: start-up time (the ledger, the HTTP stack).
+    from snapzen.commands.init import CatchUp, restore_ledger
     from snapzen.commands.reconcile import Via
-    from snapzen.commands.restore import restore_ledger
 
     settings = settings_from(config)
-    result = restore_ledger(
-        settings, backup, via=Via(via.value), actor=actor_name(actor, settings),
-        erasure_journal=erasure_journal, no_erasure_journal=no_erasure_journal,
-        progress=progress,
-    )  # fmt: skip
+    how = CatchUp(
+        actor_name(actor, settings), Via(via.value), erasure_journal, no_erasure_journal, progress
+    )
+    result = restore_ledger(settings, backup, how)
     seq, digest = result.backup_head
     typer.echo(f"restored {backup} into {result.path} (backup head: seq {seq}, {digest[:16]}…)")
     if result.replaced is not None:

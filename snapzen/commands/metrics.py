@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from snapzen.commands.reconcile_findings import Kind
+from snapzen.commands.reconcile_check import Kind
 from snapzen.commands.status import STATUSES
 from snapzen.ledger.store import runs
 from snapzen.ledger.store.case_status import UNSENT_OR_PUSHING, sql_list

@@ -29,7 +29,7 @@ import sqlite_utils
 from snapzen.commands import retention
 from snapzen.commands.clients import snapengage_from, zendesk_from
 from snapzen.commands.clock_guard import ClockAheadError, check_against_zendesk
-from snapzen.commands.first_pass import refuse_first_pass
+from snapzen.commands.init import refuse_first_pass
 from snapzen.commands.run import LOCK_POLL_SECONDS, locked_run, patiently, stop_on_signals
 from snapzen.ledger.store import runs
 from snapzen.ledger.store.db import check_ledger
