@@ -1,6 +1,6 @@
 """`snapzen ledger keygen | checkpoint | cosign | verify`: evidence an auditor can check.
 
-Thin over snapzen.commands.checkpoints and .verification: the operator signs checkpoints with
+Thin over snapzen.commands.checkpoints: the operator signs checkpoints with
 an Ed25519 private key, auditors verify with the public key alone and may co-sign.
 """
 
@@ -165,7 +165,7 @@ def verify_(
     ```
     """
     from snapzen.commands import summaries
-    from snapzen.commands.verification import verify_ledger  # lazy: start-up time
+    from snapzen.commands.checkpoints import verify_ledger  # lazy: start-up time
 
     verdict = verify_ledger(
         evidence_settings(config), checkpoint or [], public_key or [], key_file=key_file,

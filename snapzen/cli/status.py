@@ -59,18 +59,22 @@ def status(
     settings = settings_from(config)
     # The commands are imported here, not at the top: they import sqlite_utils and the
     # pipeline, start-up time every `snapzen` invocation would pay (test_startup_imports).
-    from snapzen.commands import metrics
-    from snapzen.commands.status import read_status, status_exit_code
+    from snapzen.commands.status import (
+        check_health,
+        read_status,
+        render_prometheus,
+        status_exit_code,
+    )
 
     if check:
-        health = metrics.check_health(settings.ledger.path, settings, clock.now())
+        health = check_health(settings.ledger.path, settings, clock.now())
         typer.echo(health.message if health.ok else f"unhealthy: {health.message}")
         raise typer.Exit(0 if health.ok else 1)
     report = read_status(settings, clock.now())
     if shown is StatusFormat.json:
         echo_json(report)
     elif shown is StatusFormat.prometheus:
-        sys.stdout.write(metrics.render_prometheus(report))
+        sys.stdout.write(render_prometheus(report))
     else:
         from snapzen.cli.render import print_status
 

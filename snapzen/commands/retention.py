@@ -45,13 +45,13 @@ import sqlite_utils
 from snapzen.clients.ticket_deletion import (
     MAX_BATCH,
     DeletionOutcome,
-    TicketDeletionApi,
 )
-from snapzen.commands import retention_profiles
+from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands.clients import ticket_deleter_from, zendesk_from
 from snapzen.commands.clock_guard import check_against_zendesk
 from snapzen.commands.retention_forget import forget_due, plan_forget
 from snapzen.commands.retention_profiles import plan_profiles, sweep_profiles
+from snapzen.commands.retention_reconcile import reconcile as reconcile_unknown
 from snapzen.commands.run import locked_run
 from snapzen.ledger.evidence import decisions
 from snapzen.ledger.evidence.events import Event
@@ -305,7 +305,6 @@ def run_sweep(
     as_of: date | None = None,
     dry_run: bool = False,
     purge: bool | None = None,
-    api: TicketDeletionApi | None = None,
     actor: str | None = None,
     wait: bool = False,
     clock: Callable[[], datetime] = wall_clock.now,
@@ -336,8 +335,8 @@ def run_sweep(
         # something a typo should be able to do.
         raise ConfigError(f"--as-of {as_of.isoformat()} is in the future; only --dry-run may")
     if dry_run:
-        return plan_profiles(settings, _plan_only(settings, result, years), api)
-    api = api or zendesk_from(settings)
+        return plan_profiles(settings, _plan_only(settings, result, years))
+    api = zendesk_from(settings)
     # The clock decides what is due: checked against Zendesk's own (a fresh GET users/me and
     # its Date header) before anything is planned, then against the ledger's newest run.
     check_against_zendesk(api, clock, action="delete", need_evidence=True)
@@ -375,21 +374,16 @@ def run_sweep(
 
 def _reconcile(
     db: sqlite_utils.Database,
-    api: TicketDeletionApi,
+    api: ZendeskClient,
     result: SweepResult,
     settings: Settings,
     months: int,
     actor: str,
     clock: Callable[[], datetime],
 ) -> None:
-    from snapzen.commands.retention_reconcile import TicketSearch, reconcile
-
-    if not hasattr(api, "search_tickets"):
-        raise ConfigError("--reconcile needs a Zendesk client that can search")
     assert result.run_id is not None
-    search: TicketSearch = api  # type: ignore[assignment]
-    counts = reconcile(
-        db, ticket_deleter_from(settings, api), search, as_of=result.as_of, months_back=months,
+    counts = reconcile_unknown(
+        db, ticket_deleter_from(settings, api), api, as_of=result.as_of, months_back=months,
         purge=result.purge, run_id=result.run_id, actor=actor, clock=clock,
     )  # fmt: skip
     result.reconciled = dict(vars(counts))
@@ -418,7 +412,7 @@ def _plan_only(settings: Settings, result: SweepResult, years: int) -> SweepResu
 
 def _sweep(
     db: sqlite_utils.Database,
-    api: TicketDeletionApi,
+    api: ZendeskClient,
     result: SweepResult,
     settings: Settings,
     *,
@@ -453,7 +447,7 @@ def _sweep(
             result.batches += 1
             # Each ticket is deleted only if it still carries its own case's external_id.
             expected = {due.ticket_id: external_id(due.case_id) for due in to_delete}
-            requester_of = retention_profiles.requesters(api, ids)  # before they are gone
+            requester_of = api.ticket_requesters(ids)  # before they are gone
             outcomes = deleter.delete(ids, purge=result.purge, expected=expected)
             result.requesters.update(
                 requester_of[t] for t in ids if t in requester_of and outcomes[t].gone
