@@ -309,7 +309,7 @@ def start_time(settings: Settings, since: date | None, now: datetime) -> datetim
     else:
         with closing(open_ledger(settings.ledger, read_only=True)) as db:
             earliest = earliest_activity(db.conn)
-        start = datetime.fromisoformat(earliest) - MARGIN if earliest else now
+        start = clock.parse(earliest) - MARGIN if earliest else now
     return min(start.astimezone(UTC), now - MIN_AGE)
 
 

@@ -55,10 +55,11 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
     per_widget: dict[str, Any] = {}
     for widget in widgets:
         counts = dict.fromkeys(STATUSES, 0)
-        for status, number in db.execute(
-            "SELECT status, COUNT(*) FROM cases WHERE widget_id = ? GROUP BY status", (widget,)
-        ):
-            counts[status] = number
+        counts.update(
+            db.execute(
+                "SELECT status, COUNT(*) FROM cases WHERE widget_id = ? GROUP BY status", (widget,)
+            ).fetchall()
+        )
         oldest = db.execute(
             f"""SELECT MIN(started_at) FROM cases WHERE widget_id = ?
                AND status IN {sql_list(UNSENT_OR_PUSHING)}""",
@@ -77,14 +78,13 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
             (CaseStatus.WITHHELD,),
         ).fetchall()
     )
-    failed = [
-        dict(zip(("case_id", "widget_id", "attempts", "error"), row, strict=True))
-        for row in db.execute(
+    failed = list(
+        db.query(
             """SELECT case_id, widget_id, attempts, error FROM cases WHERE status = ?
                ORDER BY updated_at DESC LIMIT 50""",
             (CaseStatus.FAILED,),
         )
-    ]
+    )
     exhausted = db.execute(
         "SELECT COUNT(*) FROM cases WHERE status = ? AND attempts >= ?",
         (CaseStatus.FAILED, settings.pipeline.max_attempts),
@@ -94,10 +94,9 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
     ).fetchone()
     deadline = now - timedelta(days=settings.pipeline.deadline_days)
     at_risk = alerts.at_risk_cases(db, deadline)
-    last_run_row = db.execute("SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1")
-    names = [d[0] for d in last_run_row.description]
-    last = last_run_row.fetchone()
-    last_run = dict(zip(names, last, strict=True)) if last else None
+    last_run = next(
+        db.query("SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1"), None
+    )
     if last_run and last_run.get("details"):
         last_run["details"] = json.loads(last_run["details"])
     # The three counts of docs/cli.md ("Counts"): every ledger row, the decisions among
