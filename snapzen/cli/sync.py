@@ -1,7 +1,7 @@
 """`snapzen sync | run | backfill | retry | dismiss`: the commands that run passes.
 
-Each parses its options, calls one function of snapzen.commands (service, run_service,
-backfill, retry, dismiss) and prints what it returns.
+Each parses its options, calls one function of snapzen.commands (service, backfill, retry)
+and prints what it returns.
 """
 
 from __future__ import annotations
@@ -289,7 +289,7 @@ def dismiss(
     $ snapzen dismiss --case CASE_ID --reason 'test chat' --format json
     ```
     """
-    from snapzen.commands.dismiss import dismiss as dismiss_cases  # lazy: start-up time
+    from snapzen.commands.retry import dismiss as dismiss_cases  # lazy: start-up time
 
     as_json = wants_json(fmt, json_output)
     settings = settings_from(config)
