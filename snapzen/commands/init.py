@@ -8,7 +8,7 @@ synced, adopted nor restored, ask Zendesk one cheap question (Search's result co
 minutes: tickets imported in the last minutes may not be counted yet, older ones always are).
 
 ``init --adopt`` first waits for the import jobs Zendesk lists as unfinished
-(commands.inflight), then records every `snapengage:` ticket Zendesk holds (for at least
+(commands.reconcile), then records every `snapengage:` ticket Zendesk holds (for at least
 SnapEngage's retention window) with its person's references, so the first sync creates none of
 them twice. The new ledger is built under a temporary name and linked into place only when
 complete: a failed adoption (network, credentials) leaves nothing at ``ledger.path``.
@@ -51,14 +51,17 @@ import sqlite_utils
 
 from snapzen.commands.backup import copy_database
 from snapzen.commands.clients import zendesk_from
-from snapzen.commands.inflight import (
+from snapzen.commands.reconcile import (
     InFlight,
+    ReconcileResult,
+    TicketExport,
+    Via,
     log_progress,
     read_in_flight,
+    reconcile,
     replaced_refs,
     waiting_for,
 )
-from snapzen.commands.reconcile import ReconcileResult, TicketExport, Via, reconcile
 from snapzen.commands.restore_swap import make_standalone, swap_in
 from snapzen.commands.run import recorded_run
 from snapzen.ledger.evidence.chain import chain_head
