@@ -427,13 +427,13 @@ def _sweep(
     active = holds.active(db.conn)  # a legal hold keeps a due ticket (Art. 17(3)(e))
     for batch in _batches(iter_due(db, result.as_of, years), size):
         result.due += len(batch)
-        kept = [
+        due_now = [
             d
             for d in batch
-            if active.held(case_id=d.case_id, ticket_id=d.ticket_id, subject=d.subject_ref)
+            if not active.held(case_id=d.case_id, ticket_id=d.ticket_id, subject=d.subject_ref)
         ]
-        result.held += len(kept)
-        batch = [d for d in batch if d not in kept]
+        result.held += len(batch) - len(due_now)
+        batch = due_now
         # Tickets the ledger already records as deleted (an Art. 17 erasure; or an `expired`
         # event, which cannot lack expired_at, but then marking is all that is left to do).
         earlier = _previously_deleted(db, [due.ticket_id for due in batch])
@@ -453,20 +453,16 @@ def _sweep(
                 requester_of[t] for t in ids if t in requester_of and outcomes[t].gone
             )
         hook("after_delete")
-        done = [(due, outcomes[due.ticket_id]) for due in to_delete if outcomes[due.ticket_id].gone]
+        done: list[tuple[DueTicket, DeletionOutcome]] = []
         for due in to_delete:
             outcome = outcomes[due.ticket_id]
-            if not outcome.gone:
-                result.failed += 1
-                result.failures.append(
-                    {"case_id": due.case_id, "ticket_id": due.ticket_id, "reason": outcome.reason}
-                )
-                log.warning(
-                    "retention_delete_failed",
-                    case_id=due.case_id,
-                    ticket_id=due.ticket_id,
-                    reason=outcome.reason,
-                )
+            if outcome.gone:
+                done.append((due, outcome))
+                continue
+            failure = {"case_id": due.case_id, "ticket_id": due.ticket_id, "reason": outcome.reason}
+            result.failed += 1
+            result.failures.append(failure)
+            log.warning("retention_delete_failed", **failure)
         result.recorded += _record(
             db,
             done,
