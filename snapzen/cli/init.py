@@ -73,8 +73,8 @@ def init(
     $ snapzen init --adopt
     ```
     """
-    from snapzen.commands.init import CatchUp, init_ledger  # lazy: start-up time
-    from snapzen.commands.reconcile import Via
+    from snapzen.commands.init import init_ledger  # lazy: start-up time
+    from snapzen.commands.reconcile import CatchUp, Via
 
     settings = settings_from(config)
     how = CatchUp(

@@ -119,8 +119,8 @@ def restore(
     ```
     """
     # Lazy: start-up time (the ledger, the HTTP stack).
-    from snapzen.commands.init import CatchUp, restore_ledger
-    from snapzen.commands.reconcile import Via
+    from snapzen.commands.init import restore_ledger
+    from snapzen.commands.reconcile import CatchUp, Via
 
     settings = settings_from(config)
     how = CatchUp(

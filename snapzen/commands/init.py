@@ -32,7 +32,8 @@ a sync runs):
 5. swaps the copy in so that a crash at any moment leaves the old or the new ledger whole
    (commands.restore_swap); the replaced file keeps a unique ``.replaced-<time>-<random>``
    name, never deleted: it may be the only copy of evidence.
-Adoption and restore share the catch-up (``CatchUp``: how, by whom, with which journal).
+Adoption and restore share one catch-up, ``reconcile.catch_up`` (``CatchUp``: how, by whom,
+with which journal).
 """
 
 from __future__ import annotations
@@ -40,38 +41,20 @@ from __future__ import annotations
 import os
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-import sqlite_utils
-
 from snapzen.commands.backup import copy_database
 from snapzen.commands.clients import zendesk_from
-from snapzen.commands.reconcile import (
-    InFlight,
-    ReconcileResult,
-    TicketExport,
-    Via,
-    log_progress,
-    read_in_flight,
-    reconcile,
-    replaced_refs,
-    waiting_for,
-)
+from snapzen.commands.reconcile import CatchUp, ReconcileResult, catch_up, read_in_flight
 from snapzen.commands.restore_swap import make_standalone, swap_in
-from snapzen.commands.run import recorded_run
 from snapzen.ledger.evidence.chain import chain_head
 from snapzen.ledger.evidence.verify import verify_ledger
-from snapzen.ledger.rights.erasure_reapply import (
-    JournalChoice,
-    ReapplyResult,
-    choose,
-    restore_union,
-)
+from snapzen.ledger.rights.erasure_reapply import JournalChoice, ReapplyResult, choose
 from snapzen.ledger.rights.journal_file import create_empty
 from snapzen.ledger.store.adopt import record_restored
 from snapzen.ledger.store.db import LedgerError, create_ledger, open_db, transaction
@@ -132,22 +115,7 @@ def refuse_first_pass(conn: sqlite3.Connection, sink: object, path: object) -> N
         )
 
 
-# ---------------------------------------------------------------- the shared catch-up
-
-
-@dataclass
-class CatchUp:
-    """What `init --adopt` and `ledger restore` share: who runs it, how Zendesk is read, the
-    erasure journal to re-apply (or the operator's statement that there is none), where
-    progress lines go (None: the log); ``sink`` and ``now`` are for tests."""
-
-    actor: str = "cli"
-    via: Via = Via.incremental
-    erasure_journal: Path | None = None
-    no_erasure_journal: bool = False
-    progress: Callable[[str], None] | None = None
-    sink: TicketExport | None = None
-    now: datetime | None = None
+# ---------------------------------------------------------------- the catch-up's options
 
 
 def _prepared(
@@ -165,49 +133,6 @@ def _prepared(
     )
     sink = how.sink if how.sink is not None else zendesk_from(settings)
     return replace(how, sink=sink, now=how.now or clock.now()), journal
-
-
-def _catch_up(
-    db: sqlite_utils.Database,
-    settings: Settings,
-    how: CatchUp,
-    journal: JournalChoice,
-    kind: str,
-    *,
-    since: datetime,
-    work: InFlight | None = None,
-    replaced: Path | None = None,
-    before: Callable[[str], None] = lambda _run_id: None,
-) -> tuple[ReconcileResult, ReapplyResult]:
-    """One recorded run (``kind``: init or restore): ``before`` (given the run id), every
-    `snapengage:` ticket Zendesk holds since ``since`` recorded, then the rights journal
-    (united with the ``replaced`` ledger's) re-applied."""
-    assert how.sink is not None and how.now is not None
-    key = require_ledger_key(settings)
-    source, command = ("init --adopt",) * 2 if kind == "init" else ("restore", "ledger restore")
-    with recorded_run(db, kind, how.actor, now=clock.reader(how.now)) as run:
-        before(run.run_id)
-        result = reconcile(
-            db,
-            how.sink,
-            since=since,
-            now=how.now,
-            source=source,
-            actor=how.actor,
-            run_id=run.run_id,
-            key=key,
-            via=how.via,
-            work=work,
-            waiting=waiting_for(settings, how.progress or log_progress(f"{kind}_progress")),
-            known=(lambda ids: replaced_refs(replaced, key, ids)) if replaced else None,
-        )
-        # A backup (or a new ledger) does not know the erasures and requests made after it:
-        # the journal and the ledger it replaces do.
-        erasures = restore_union(
-            db, journal, replaced, now=how.now, actor=how.actor, command=command
-        )
-        run.details.update(result.as_dict())
-    return result, erasures
 
 
 @contextmanager
@@ -266,7 +191,7 @@ def init_ledger(
             # still tell a ledger that never synced (refuse_first_pass).
             if journal is not None:  # adopt
                 since = now - timedelta(days=settings.snapengage.retention_days) - ADOPT_MARGIN
-                result.adoption, result.erasures = _catch_up(
+                result.adoption, result.erasures = catch_up(
                     db, settings, how, journal, "init", since=since
                 )
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -344,7 +269,7 @@ def restore_ledger(settings: Settings, backup: Path, how: CatchUp | None = None)
                     "in_flight": len(work.pushing),
                     "replaced_readable": work.readable,
                 }
-                result, erasures = _catch_up(
+                result, erasures = catch_up(
                     db,
                     settings,
                     how,

@@ -41,14 +41,16 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
-from snapzen.commands.requesters import Refs, UserReads, with_references
+from snapzen.commands.requesters import UserReads, with_references
+from snapzen.commands.run import recorded_run
+from snapzen.ledger.rights.erasure_reapply import JournalChoice, ReapplyResult, restore_union
 from snapzen.ledger.store.adopt import AdoptCounts, FoundTicket, record_adoptions
 from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.ledger.store.db import LedgerError, open_db
 from snapzen.policy.models import JobStatus
 from snapzen.support import clock
 from snapzen.support.log import get_logger
-from snapzen.support.settings import Settings
+from snapzen.support.settings import Settings, require_ledger_key
 from snapzen.sync.results_check import lookup_is_conclusive
 
 log = get_logger("snapzen.commands.reconcile")
@@ -335,42 +337,64 @@ def _look_up_missed(
     return added
 
 
-def reconcile(
+@dataclass
+class CatchUp:
+    """What `init --adopt` and `ledger restore` share: who runs it, how Zendesk is read, the
+    erasure journal to re-apply (or the operator's statement that there is none), where
+    progress lines go (None: the log); ``sink`` and ``now`` are for tests."""
+
+    actor: str = "cli"
+    via: Via = Via.incremental
+    erasure_journal: Path | None = None
+    no_erasure_journal: bool = False
+    progress: Callable[[str], None] | None = None
+    sink: TicketExport | None = None
+    now: datetime | None = None
+
+
+def catch_up(
     db: sqlite_utils.Database,
-    sink: TicketExport,
+    settings: Settings,
+    how: CatchUp,
+    journal: JournalChoice,
+    kind: str,
     *,
     since: datetime,
-    now: datetime,
-    source: str,
-    actor: str,
-    run_id: str,
-    key: bytes,
-    via: Via = Via.incremental,
     work: InFlight | None = None,
-    waiting: Waiting | None = None,
-    known: Callable[[Sequence[str]], Refs] | None = None,
-) -> ReconcileResult:
-    """Settle the imports in flight, find the tickets (network first, nothing written yet),
-    then record them at once with their people's references.
-
-    ``work``: what the replaced ledger had not finished (restore; empty for adoption, where
-    Zendesk's list of unfinished jobs is all there is); ``waiting`` bounds the wait for those
-    jobs (None: no wait, for tests of the recording alone); ``known`` gives the replaced
-    ledger's references of a case."""
-    work = work or InFlight()
-    if waiting is not None:
-        settle_jobs(sink, work, waiting)
-    found, result, raw = find_tickets(sink, since, now, via)
-    result.in_flight = len(work.pushing)
-    result.looked_up = _look_up_missed(sink, work, found, raw)
-    result.cases_found = len(found)
-    found = with_references(found, raw, key, sink, known)
-    result.counts = record_adoptions(db, found, now, source=source, actor=actor, run_id=run_id)
-    log.info("reconciled", source=source, **result.as_dict())
-    if result.counts.flagged:
-        log.error(
-            "reconcile_flagged_cases",
-            cases=len(result.counts.flagged),
-            first=result.counts.flagged[:10],
+    replaced: Path | None = None,
+    before: Callable[[str], None] = lambda _run_id: None,
+) -> tuple[ReconcileResult, ReapplyResult]:
+    """One recorded run (``kind``: init or restore): ``before`` (given the run id); the
+    imports in flight settled (``work``: what the replaced ledger had not finished; empty for
+    adoption, where Zendesk's list of unfinished jobs is all there is); the tickets found
+    (network first, nothing written yet), then recorded at once with their people's
+    references (the ``replaced`` ledger's, where it has them); then the rights journal
+    (united with the ``replaced`` ledger's) re-applied."""
+    assert how.sink is not None and how.now is not None
+    sink, now, key, work = how.sink, how.now, require_ledger_key(settings), work or InFlight()
+    source, command = ("init --adopt",) * 2 if kind == "init" else ("restore", "ledger restore")
+    with recorded_run(db, kind, how.actor, now=clock.reader(now)) as run:
+        before(run.run_id)
+        progress = how.progress or log_progress(f"{kind}_progress")
+        settle_jobs(sink, work, waiting_for(settings, progress))
+        found, result, raw = find_tickets(sink, since, now, how.via)
+        result.in_flight = len(work.pushing)
+        result.looked_up = _look_up_missed(sink, work, found, raw)
+        result.cases_found = len(found)
+        known = (lambda ids: replaced_refs(replaced, key, ids)) if replaced else None
+        found = with_references(found, raw, key, sink, known)
+        result.counts = record_adoptions(
+            db, found, now, source=source, actor=how.actor, run_id=run.run_id
         )
-    return result
+        log.info("reconciled", source=source, **result.as_dict())
+        if result.counts.flagged:
+            log.error(
+                "reconcile_flagged_cases",
+                cases=len(result.counts.flagged),
+                first=result.counts.flagged[:10],
+            )
+        # A backup (or a new ledger) does not know the erasures and requests made after it:
+        # the journal and the ledger it replaces do.
+        erasures = restore_union(db, journal, replaced, now=now, actor=how.actor, command=command)
+        run.details.update(result.as_dict())
+    return result, erasures
