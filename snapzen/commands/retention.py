@@ -355,7 +355,15 @@ def run_sweep(
                 hook=hook,
             )  # fmt: skip
             if reconcile:
-                _reconcile(db, api, result, settings, reconcile_months, actor, clock)
+                reconcile_unknown(
+                    db,
+                    api,
+                    result,
+                    settings,
+                    months_back=reconcile_months,
+                    actor=actor,
+                    clock=clock,
+                )
             sweep_profiles(api, result)
             result.forgotten = forget_due(
                 db, settings, as_of=as_of, now=clock(), actor=actor, run_id=run.run_id, hook=hook
@@ -370,26 +378,6 @@ def run_sweep(
         "retention_sweep_finished", **result.counts()
     )
     return result
-
-
-def _reconcile(
-    db: sqlite_utils.Database,
-    api: ZendeskClient,
-    result: SweepResult,
-    settings: Settings,
-    months: int,
-    actor: str,
-    clock: Callable[[], datetime],
-) -> None:
-    assert result.run_id is not None
-    counts = reconcile_unknown(
-        db, ticket_deleter_from(settings, api), api, as_of=result.as_of, months_back=months,
-        purge=result.purge, run_id=result.run_id, actor=actor, clock=clock,
-    )  # fmt: skip
-    result.reconciled = dict(vars(counts))
-    result.failed += counts.failed
-    result.held += counts.held
-    log.info("retention_reconciled", **result.reconciled)
 
 
 def _plan_only(settings: Settings, result: SweepResult, years: int) -> SweepResult:
