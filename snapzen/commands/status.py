@@ -389,18 +389,15 @@ def _verdict(conn: sqlite3.Connection, settings: Settings, now: datetime) -> Hea
             f"no run completed in {_span(age)} (more than 3 x schedule.every "
             f"{settings.schedule.every})",
         )
-    deadline = now - timedelta(days=settings.pipeline.deadline_days)
-    at_risk, oldest = conn.execute(
-        f"""SELECT COUNT(*), MIN(case_id) FROM cases
-           WHERE status IN {sql_list(UNSENT_OR_PUSHING)} AND started_at IS NOT NULL
-             AND started_at <= ?""",
-        (clock.format(deadline),),
-    ).fetchone()
+    at_risk = alerts.at_risk_cases(
+        sqlite_utils.Database(conn), now - timedelta(days=settings.pipeline.deadline_days)
+    )
     if at_risk:
+        oldest = min(case["case_id"] for case in at_risk)
         return Health(
             False,
-            f"{at_risk} case(s) unsynced for more than {settings.pipeline.deadline_days} days "
-            f"are at risk of SnapEngage's deletion (e.g. {oldest})",
+            f"{len(at_risk)} case(s) unsynced for more than {settings.pipeline.deadline_days} "
+            f"days are at risk of SnapEngage's deletion (e.g. {oldest})",
         )
     return Health(True, f"healthy: last run completed {_span(age)} ago")
 
