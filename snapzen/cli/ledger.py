@@ -310,11 +310,11 @@ def report(
     $ snapzen ledger report --json
     ```
     """
-    from snapzen.commands import ledger_queries, ledger_report, report_text  # lazy: start-up
+    from snapzen.commands import ledger_queries, report_text  # lazy: start-up
 
     found = ledger_queries.filters(since=since, until=until, widget=widget)
     as_json = wants_json(fmt, json_flag)
-    result = ledger_report.build(
+    result = ledger_queries.build_report(
         evidence_settings(config), found, horizon_days=horizon_days,
         art49_max_months=art49_max_months, art49_max_per_month=art49_max_per_month,
         client=client,

@@ -1,9 +1,9 @@
 """`snapzen ledger keygen | checkpoint | cosign | verify | backup | restore | reapply-erasures`:
 evidence an auditor can check, copies of the ledger, and putting one back.
 
-Thin over snapzen.commands.checkpoints, .verification, .backup, .restore and .reapply: the
-operator signs checkpoints with an Ed25519 private key, auditors verify with the public key
-alone and may co-sign.
+Thin over snapzen.commands.checkpoints, .backup, .init (restore) and .reapply: the operator
+signs checkpoints with an Ed25519 private key, auditors verify with the public key alone and
+may co-sign.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def verify(
     $ snapzen ledger verify --thorough   # before handing the ledger or a copy to anyone
     ```
     """
-    from snapzen.commands.verification import verify_ledger  # lazy: start-up time
+    from snapzen.commands.checkpoints import verify_ledger  # lazy: start-up time
 
     verdict = verify_ledger(
         evidence_settings(config), checkpoint or [], public_key or [], key_file=key_file,
@@ -225,15 +225,14 @@ def restore(
     ```
     """
     # Lazy: start-up time (the ledger, the HTTP stack).
-    from snapzen.commands.reconcile import Via
-    from snapzen.commands.restore import restore_ledger
+    from snapzen.commands.init import restore_ledger
+    from snapzen.commands.reconcile import CatchUp, Via
 
     settings = settings_from(config)
-    result = restore_ledger(
-        settings, backup, via=Via(via.value), actor=actor_name(actor, settings),
-        erasure_journal=erasure_journal, no_erasure_journal=no_erasure_journal,
-        progress=progress,
-    )  # fmt: skip
+    how = CatchUp(
+        actor_name(actor, settings), Via(via.value), erasure_journal, no_erasure_journal, progress
+    )
+    result = restore_ledger(settings, backup, how)
     seq, digest = result.backup_head
     typer.echo(f"restored {backup} into {result.path} (backup head: seq {seq}, {digest[:16]}…)")
     if result.replaced is not None:

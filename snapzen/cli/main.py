@@ -127,7 +127,7 @@ def sync(
     ```
     """
     from snapzen.commands import service  # lazy: start-up time (see the module's docstring)
-    from snapzen.commands.scheduler import stop_on_signals
+    from snapzen.commands.run import stop_on_signals
     from snapzen.support.settings import Needs
 
     as_json = wants_json(fmt, json_output)
@@ -173,7 +173,7 @@ def run(
     $ snapzen run --every 5m --format json
     ```
     """
-    from snapzen.commands.run_service import run_service  # lazy: start-up time
+    from snapzen.commands.service import run_service  # lazy: start-up time
     from snapzen.support.settings import Needs
 
     as_json = wants_json(fmt, json_output)
@@ -246,7 +246,7 @@ def backfill(
     from snapzen.cli.render import RichProgress  # lazy: start-up time (rich)
     from snapzen.commands import backfill_progress
     from snapzen.commands.backfill import plan_backfill, run_backfill
-    from snapzen.commands.scheduler import stop_on_signals
+    from snapzen.commands.run import stop_on_signals
     from snapzen.support.settings import Needs, require_ledger_key, require_sync_settings
 
     as_json = wants_json(fmt, json_output)
@@ -335,7 +335,7 @@ def dismiss(
     $ snapzen dismiss --case CASE_ID --reason 'test chat' --format json
     ```
     """
-    from snapzen.commands.dismiss import dismiss as dismiss_cases  # lazy: start-up time
+    from snapzen.commands.retry import dismiss as dismiss_cases  # lazy: start-up time
 
     as_json = wants_json(fmt, json_output)
     settings = settings_from(config)
@@ -381,18 +381,22 @@ def status(
     """
     shown = pick_format(output_format, json_output, StatusFormat.table, StatusFormat.json)
     settings = settings_from(config)
-    from snapzen.commands import metrics  # lazy: start-up time
-    from snapzen.commands.status import read_status, status_exit_code
+    from snapzen.commands.status import (  # lazy: start-up time
+        check_health,
+        read_status,
+        render_prometheus,
+        status_exit_code,
+    )
 
     if check:
-        health = metrics.check_health(settings.ledger.path, settings, clock.now())
+        health = check_health(settings.ledger.path, settings, clock.now())
         typer.echo(health.message if health.ok else f"unhealthy: {health.message}")
         raise typer.Exit(0 if health.ok else 1)
     report = read_status(settings, clock.now())
     if shown is StatusFormat.json:
         echo_json(report)
     elif shown is StatusFormat.prometheus:
-        sys.stdout.write(metrics.render_prometheus(report))
+        sys.stdout.write(render_prometheus(report))
     else:
         from snapzen.cli.render import print_status
 
@@ -429,14 +433,13 @@ def init(
     ```
     """
     from snapzen.commands.init import init_ledger  # lazy: start-up time
-    from snapzen.commands.reconcile import Via
+    from snapzen.commands.reconcile import CatchUp, Via
 
     settings = settings_from(config)
-    result = init_ledger(
-        settings, adopt=adopt, via=Via(via.value), actor=actor_name(actor, settings),
-        erasure_journal=erasure_journal, no_erasure_journal=no_erasure_journal,
-        progress=progress,
-    )  # fmt: skip
+    how = CatchUp(
+        actor_name(actor, settings), Via(via.value), erasure_journal, no_erasure_journal, progress
+    )
+    result = init_ledger(settings, how, adopt=adopt)
     typer.echo(f"created ledger {result.path} (id {result.ledger_id})")
     if result.adoption is not None:
         say(summaries.reconciled_lines(result.adoption))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from snapzen.commands.ledger_terms import Event
 
 if TYPE_CHECKING:
-    from snapzen.commands.ledger_report import Report, ReportResult
+    from snapzen.commands.ledger_queries import Report, ReportResult
 
 BASIS_LABELS = {
     "art45": "Art. 45 adequacy",

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # types only: this module stays light at import
     from snapzen.commands.access_request import AccessResult
     from snapzen.commands.backfill import BackfillPlan, BackfillResult
+    from snapzen.commands.checkpoints import Verdict
     from snapzen.commands.reconcile import ReconcileResult
     from snapzen.commands.retention import SweepResult
     from snapzen.commands.retry import RetryResult
-    from snapzen.commands.verification import Verdict
     from snapzen.sync.contracts import PassResult
 
 Line = tuple[bool, str]  # (to stderr, text)

@@ -14,9 +14,8 @@ from werkzeug.wrappers import Request
 from snapzen.clients.http import HttpClient
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands import service
-from snapzen.commands.metrics import render_prometheus
 from snapzen.commands.reconcile_check import reconcile_check
-from snapzen.commands.status import collect_status
+from snapzen.commands.status import collect_status, render_prometheus
 from snapzen.ledger.evidence.chain import append_event
 from snapzen.ledger.store.db import open_ledger, transaction
 from snapzen.ledger.store.locked import locked_ledger
