@@ -20,10 +20,13 @@ import datetime as dt
 import functools
 import threading
 import time
-from collections.abc import Callable, Sequence
+import types
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import schedule
 import sqlite_utils
 
 from snapzen.commands import retention
@@ -158,10 +161,36 @@ def sync(
 # ---------------------------------------------------------------- `snapzen run`
 
 
+@contextmanager
+def _schedule_clock(clock: Callable[[], dt.datetime]) -> Iterator[None]:
+    """Make `schedule` read ``clock`` instead of the wall clock, for the duration of a call.
+
+    `schedule` calls ``datetime.datetime.now()`` on its module-level ``datetime`` import and
+    takes no clock argument; swapping that one reference is the only way to drive it from a
+    test clock, or from snapzen's clock (``support.clock.local_now``, the default: the
+    process's local time moved by SNAPZEN_CLOCK_OFFSET_SECONDS)."""
+
+    class _Clocked(dt.datetime):
+        @classmethod
+        def now(cls, tz: dt.tzinfo | None = None) -> _Clocked:
+            moment = clock()
+            return moment.astimezone(tz) if tz is not None else moment  # type: ignore[return-value]
+
+    shim = types.SimpleNamespace(
+        datetime=_Clocked, timedelta=dt.timedelta, time=dt.time, date=dt.date
+    )
+    original = schedule.datetime  # type: ignore[attr-defined]
+    setattr(schedule, "datetime", shim)  # noqa: B010 - a module attribute, see docstring
+    try:
+        yield
+    finally:
+        setattr(schedule, "datetime", original)  # noqa: B010
+
+
 class Scheduler:
     """Runs ``pass_fn`` now and then every ``every``; optionally ``daily`` at ``daily_at``
     (HH:MM, local time of the process: ``clock``, by default ``support.clock.local_now``;
-    the image runs in UTC).
+    the image runs in UTC). The `schedule` library does the timing.
 
     ``wait(seconds)`` must return early (True) when a stop is requested; the default is
     ``stop.wait``. ``max_passes`` bounds the loop for tests and one-off use."""
@@ -181,33 +210,33 @@ class Scheduler:
         if every.total_seconds() < 1:
             raise errors.ConfigError("schedule interval must be at least 1 second")
         try:
-            self.daily_at = dt.time.fromisoformat(daily_at)
+            dt.time.fromisoformat(daily_at)
         except ValueError:
             raise errors.ConfigError(f"schedule time {daily_at!r} is not HH:MM") from None
-        self.pass_fn, self.every, self.stop, self.daily = pass_fn, every, stop, daily
+        self.pass_fn, self.every, self.stop = pass_fn, every, stop
         self.clock = clock or wall_clock.local_now
         self.wait = wait or (lambda seconds: stop.wait(timeout=seconds))
         self.max_passes = max_passes
         self.passes = 0
         self.last_exit_code: int | None = None
-        self.next_daily = self._daily_after(self.clock())
+        self._sched = schedule.Scheduler()
+        if daily is not None:
+            with _schedule_clock(self.clock):
+                self._sched.every().day.at(daily_at).do(self._daily, daily)
 
-    def _daily_after(self, moment: dt.datetime) -> dt.datetime:
-        at = dt.datetime.combine(moment.date(), self.daily_at, moment.tzinfo)
-        return at if at > moment else at + dt.timedelta(days=1)
+    def _one_pass(self) -> None:
+        if self.stop.is_set():
+            return
+        try:  # schedule runs jobs one at a time: passes never overlap
+            self.last_exit_code = self.pass_fn()
+        finally:
+            self.passes += 1
+        if self.max_passes is not None and self.passes >= self.max_passes:
+            self.stop.set()
 
-    def _one_pass(self) -> dt.datetime:
-        """The pass (unless a stop was requested); when the next one is due."""
-        if not self.stop.is_set():
-            try:
-                self.last_exit_code = self.pass_fn()
-            finally:
-                self.passes += 1
-            if self.max_passes is not None and self.passes >= self.max_passes:
-                self.stop.set()
-        return self.clock() + self.every
-
-    def _run_daily(self, job: DailyJob) -> None:
+    def _daily(self, job: DailyJob) -> None:
+        if self.stop.is_set():
+            return
         try:
             job()
         except errors.LockHeld as exc:
@@ -216,21 +245,22 @@ class Scheduler:
             # A failed sweep must not end the sync service; it retries tomorrow and the
             # error is in the log (and, for the retention sweep, in the runs table).
             log.error("daily_job_failed", error_type=type(exc).__name__, error=str(exc))
-        self.next_daily = self._daily_after(self.clock())
 
     def run(self) -> int:
         """Loop until stopped; returns the process exit code (0: stopped cleanly)."""
         log.info("scheduler_started", every_seconds=int(self.every.total_seconds()))
-        next_pass = self._one_pass()  # one pass at start, not one interval later
+        self._one_pass()  # one pass at start, not one interval later
+        with _schedule_clock(self.clock):
+            # Registered after the first pass so the next one is an interval after it ended.
+            self._sched.every(int(self.every.total_seconds())).seconds.do(self._one_pass)
         while not self.stop.is_set():
-            if self.daily is not None and self.clock() >= self.next_daily:
-                self._run_daily(self.daily)
-            if not self.stop.is_set() and self.clock() >= next_pass:
-                next_pass = self._one_pass()
-            due = min(next_pass, self.next_daily) if self.daily is not None else next_pass
-            idle = (due - self.clock()).total_seconds()
-            if idle > 0 and not self.stop.is_set():
-                self.wait(idle)
+            with _schedule_clock(self.clock):
+                self._sched.run_pending()
+                idle = self._sched.idle_seconds
+            if self.stop.is_set():
+                break
+            # idle is None only with no jobs (cannot happen: the pass job never cancels).
+            self.wait(max(0.0, idle if idle is not None else self.every.total_seconds()))
         log.info("scheduler_stopped", passes=self.passes)
         return errors.EXIT_OK
 
