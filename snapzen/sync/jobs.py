@@ -8,7 +8,10 @@ Polls are timed to when jobs can finish (issue 25), never on a fixed cadence:
   ``zendesk.job_poll_seconds``, doubled by each poll that finds the oldest job still running
   (a poll at 1, 2, 4, 8 s, not one a second).
 - The pass polls when the oldest job can be done if it needs a slot (every slot is taken),
-  otherwise when the newest can be (one poll then finds them all done); never sooner than
+  or, when more can be done within ``GAP``/2 x ``duration`` after it (a burst of POSTs that
+  refilled slots together), when the last of those can be: one poll finds the burst done and
+  frees its slots together, so the next burst goes out together. Otherwise it polls when
+  the newest job can be done (one poll then finds them all done); never sooner than
   ``GAP`` x ``duration`` after the previous poll, so one poll finds the jobs that finish close
   together, and a job found still running at its time is looked at again only after as long
   as it is late (at least that gap): never a busy poll.
@@ -97,11 +100,12 @@ class Jobs:
 
     def poll_at(self, *, need_slot: bool) -> float | None:
         """When to poll next (monotonic seconds); None when no job is in flight. Until a job
-        has finished, at the oldest job's time whatever the slots."""
+        has finished, at the oldest burst's time whatever the slots."""
         if not self.flying:
             return None
-        dues = [self.due(job) for job in self.flying.values()]
-        at = min(dues) if need_slot or not self.took else max(dues)
+        dues = sorted(self.due(job) for job in self.flying.values())
+        burst = [due for due in dues if due <= dues[0] + GAP / 2 * self.duration()]
+        at = burst[-1] if need_slot or not self.took else dues[-1]
         return max(at, self.last_poll + GAP * self.duration())
 
     def poll(self) -> Found:

@@ -236,7 +236,7 @@ class Pipeline:
                     self.recorder.progress("window", 1)
                     continue
                 if self._poll_at(need_slot=True) <= self.monotonic():  # more to come
-                    self.poll()
+                    self.poll(full_only=True)
                 self.push(full_only=True)
         for widget, count in per_widget(fetched).items():
             log.info("fetched", widget_id=widget, cases=count)
@@ -316,11 +316,13 @@ class Pipeline:
         at = self.jobs.poll_at(need_slot=need_slot and blocked)
         return math.inf if at is None else at
 
-    def poll(self) -> None:
-        """Poll the jobs in flight and record what finished (Zendesk's facts: written)."""
+    def poll(self, *, full_only: bool) -> None:
+        """Poll the jobs in flight, refill the slots it freed, then record what finished
+        (Zendesk's facts; until then they are 'pushing' with their job ids: recoverable)."""
         found = self.jobs.poll()
         if found.finished:
             self.cap_until = 0.0  # one of ours finished: a slot is free again
+            self.push(full_only=full_only)
         self.recorder.results(found.synced, found.failures)
 
     def push_ready(self) -> None:
@@ -344,7 +346,7 @@ class Pipeline:
                 return
             at = self._poll_at(need_slot=bool(ready_left))
             if at <= now:
-                self.poll()
+                self.poll(full_only=False)
             else:
                 self.sleep(min(at - now, WAKE_SECONDS))
 
