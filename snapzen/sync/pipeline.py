@@ -137,7 +137,7 @@ class Pipeline:
         self.recover()
         outbox.requeue_failed(self.db, self.settings.pipeline.max_attempts, self.clock())
         today = self.today()
-        self.fetch_windows([(w, *self.window(w, today)) for w in widgets])
+        self.fetch_window_groups([[(w, *self.window(w, today)) for w in widgets]])
         self.push_ready()
         if self.interrupted:
             # Windows may be half fetched: leave every cursor where it was; the next pass
@@ -210,10 +210,6 @@ class Pipeline:
         )
 
     # ------------------------------------------------------------ fetch pages -> stage
-
-    def fetch_windows(self, windows: Sequence[Window]) -> dict[str, int]:
-        """``fetch_window_groups`` for one group; returns cases fetched per widget."""
-        return per_widget(self.fetch_window_groups([windows]), (w for w, _, _ in windows))
 
     def fetch_window_groups(self, groups: Iterable[Sequence[Window]]) -> dict[Window, int]:
         """Fetch (widget, first day, last day) windows page by page, group after group (a
@@ -354,9 +350,9 @@ class Pipeline:
         return self.clock() - timedelta(minutes=self.settings.snapengage.settle_minutes)
 
 
-def per_widget(fetched: dict[Window, int], widgets: Iterable[str] = ()) -> dict[str, int]:
-    """Cases fetched per widget (every one of ``widgets`` listed, 0 if none were)."""
-    totals = dict.fromkeys(widgets, 0)
+def per_widget(fetched: dict[Window, int]) -> dict[str, int]:
+    """Cases fetched per widget."""
+    totals: dict[str, int] = {}
     for (widget, _, _), count in fetched.items():
         totals[widget] = totals.get(widget, 0) + count
     return totals

@@ -100,6 +100,24 @@ def test_a_pass_that_needs_a_slot_polls_when_the_oldest_job_can_be_done() -> Non
     assert jobs.poll_at(need_slot=True) == pytest.approx(1008.0)  # job0's time
 
 
+def test_a_pass_that_needs_a_slot_waits_for_the_burst_the_oldest_job_went_out_in() -> None:
+    """Jobs answered within GAP/2 of the job time of the oldest (a refill burst) are found done
+    by one poll at the last one's time; a job answered later is not waited for."""
+    jobs, sink, clock = _jobs(default=8.0, first_guess=8.0)
+    _add(jobs, sink, 0)
+    clock.advance(8.0)
+    assert jobs.poll().finished == 1  # the duration is known: 8 s
+    start = clock()
+    for n in range(1, 5):  # a burst: four POSTs 0.1 s apart
+        _add(jobs, sink, n)
+        clock.advance(0.1)
+    clock.now = start + GAP / 2 * 8.0 + 0.1
+    _add(jobs, sink, 5)  # just outside the burst's window
+    assert jobs.poll_at(need_slot=True) == pytest.approx(start + 0.3 + 8.0)
+    clock.now = jobs.poll_at(need_slot=True) or 0.0
+    assert jobs.poll().finished == 4 and list(jobs.flying) == ["job5"]
+
+
 def test_a_pass_that_needs_no_slot_polls_once_when_the_newest_can_be_done() -> None:
     jobs, sink, clock = _jobs(default=8.0, first_guess=8.0)
     _add(jobs, sink, 0)
