@@ -307,7 +307,8 @@ class Pipeline:
 
     def _poll_at(self, *, need_slot: bool) -> float:
         """When the next poll is due (monotonic; infinity with no job in flight): at the
-        oldest job's time when a slot is needed and none is free, else at the newest's."""
+        oldest jobs' time when a slot is needed and none is free (``Jobs.poll_at``: up to a
+        fifth of them, if they end close together), else at the newest's."""
         blocked = self.slots_taken() or self.monotonic() < self.cap_until
         at = self.jobs.poll_at(need_slot=need_slot and blocked)
         return math.inf if at is None else at
