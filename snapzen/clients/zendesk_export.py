@@ -39,7 +39,13 @@ class BulkReads:
         return self._cursor_pages(
             "/api/v2/incremental/tickets/cursor",
             {"start_time": str(int(start_time))},
-            ("incremental ticket export", "tickets", INCREMENTAL_EXPORT_RPM, "no after_url"),
+            (
+                "incremental ticket export",
+                "incremental",
+                "tickets",
+                INCREMENTAL_EXPORT_RPM,
+                "no after_url",
+            ),
             lambda answer: (answer.get("end_of_stream") is not True, answer.get("after_url")),
         )
 
@@ -57,7 +63,13 @@ class BulkReads:
         return self._cursor_pages(
             "/api/v2/search/export",
             params,
-            ("search export", "results", SEARCH_EXPORT_RPM, "has_more without links.next"),
+            (
+                "search export",
+                "search_export",
+                "results",
+                SEARCH_EXPORT_RPM,
+                "has_more without links.next",
+            ),
             more,
         )
 
@@ -65,15 +77,16 @@ class BulkReads:
         self,
         url: str,
         params: dict[str, str] | None,
-        what: tuple[str, str, int, str],
+        what: tuple[str, str, str, int, str],
         more: Callable[[dict[str, Any]], tuple[bool, Any]],
     ) -> Iterator[list[dict[str, Any]]]:
-        """The ``key`` items of each page, paced at ``per_minute``, while ``more`` says there
-        is a next page and gives its link (``no_link``: the error when it gives none)."""
-        name, key, per_minute, no_link = what
+        """The ``key`` items of each page, paced at ``per_minute`` (``budget``: the pacing's
+        name, in the ``zendesk.export_pacing`` log line), while ``more`` says there is a next
+        page and gives its link (``no_link``: the error when it gives none)."""
+        name, budget, key, per_minute, no_link = what
         seen: set[str] = set()
         while True:
-            self._export_pace(name, per_minute)
+            self._export_pace(budget, per_minute)
             answer = self._call("GET", url, params=params)
             items = answer.get(key) if isinstance(answer, dict) else None
             if not isinstance(items, list):

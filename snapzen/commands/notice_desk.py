@@ -37,8 +37,8 @@ def record_told(
     except ValueError:
         raise errors.ConfigError(f"--when {when!r} is not a date (YYYY-MM-DD)") from None
     key = require_ledger_key(settings)
-    now = clock.now()
     with locked(settings, wait_seconds) as db:
+        now = clock.now()  # once the lock is held: the notice is dated when it is chained
         owed, done = notices.find(db.conn, notice_id)
         if owed is None:
             raise errors.ConfigError(

@@ -99,8 +99,9 @@ def open_request(
     day = received_day(received)
     email_ref = subject_of(settings, email) if email is not None else None
     scope: dict[str, Any] = {"via": requests.CLOCK, "case": case, "ticket": ticket}
-    now, request_id = clock.now(), requests.new_request_id()
+    request_id = requests.new_request_id()
     with locked(settings, wait_seconds) as db:
+        now = clock.now()  # once the lock is held: a step is dated when it is chained
         ref, first = _first_chat(db.conn, email_ref, case, ticket)
         if first and day.isoformat() < first[:10]:
             raise errors.ConfigError(
@@ -119,8 +120,8 @@ def move(
     wait_seconds: float,
 ) -> Request:  # fmt: skip
     """Pause, resume or extend (``event``: one of STEPS' values)."""
-    now = clock.now()
     with locked(settings, wait_seconds) as db:
+        now = clock.now()
         request = requests.found(db.conn, request_id, now.date())
         _checked(request, Step(event, now.date(), int(details.get("months", 0))))
         body = {"kind": request.kind, "via": requests.CLOCK, **details}
@@ -133,8 +134,8 @@ def close(
     wait_seconds: float,
 ) -> Request:  # fmt: skip
     """Record the answer: the clock stops for good; answered after the deadline, it is late."""
-    now = clock.now()
     with locked(settings, wait_seconds) as db:
+        now = clock.now()
         request = requests.found(db.conn, request_id, now.date())
         _checked(request, Step(CLOSED, now.date()))
         extra = {"via": requests.CLOCK, **({"note": note} if note else {})}

@@ -6,9 +6,9 @@ information). Where the controller is and who receives the chats: `[transfer]`
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from snapzen.support.setting_checks import CommaList, LowerList, Section, jsonish, refuse_moved
@@ -40,16 +40,20 @@ REFUSED_VALUES = ("no", "false", "0", "declined", "refused", "off", "rejected", 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def _sources(values: list[ConsentSource]) -> list[ConsentSource]:
-    if not values:
-        raise ValueError(f"must list some of {', '.join(CONSENT_SOURCES)} (got [])")
+def _sources(value: Any) -> Any:
+    """Checked against the registry before the Literal type is: the problem is then about
+    ``consent.sources`` as the user wrote it and names the unknown sources (the type's own
+    error would name an item, ``consent.sources.0``, and no source)."""
+    values = _split_list(value)
+    if not isinstance(values, list):
+        return values  # the type check says what is wrong
+    unknown = [v for v in values if v not in CONSENT_SOURCES]
+    if unknown or not values:
+        raise ValueError(f"must list some of {', '.join(CONSENT_SOURCES)} (got {unknown})")
     return list(dict.fromkeys(values))
 
 
-# Checked against the registry by the Literal type itself: an unknown source is named there.
-ConsentSources = Annotated[
-    list[ConsentSource], NoDecode, BeforeValidator(_split_list), AfterValidator(_sources)
-]
+ConsentSources = Annotated[list[ConsentSource], NoDecode, BeforeValidator(_sources)]
 
 
 class ConsentSettings(Section):

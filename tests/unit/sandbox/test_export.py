@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import requests
 from pydantic import SecretStr
+from structlog.testing import capture_logs
 
 from snapzen.clients.http import HttpClient
 from snapzen.clients.zendesk import ZendeskClient
@@ -98,7 +99,8 @@ def test_incremental_export_pages_to_end_of_stream_paced_at_ten_a_minute(
 ) -> None:
     ids = _seed(http, sb)
     clock = Clock()
-    pages = list(_client(sb, clock).incremental_tickets(int(time.time()) - 3600))
+    with capture_logs() as logs:
+        pages = list(_client(sb, clock).incremental_tickets(int(time.time()) - 3600))
     assert [len(p) for p in pages] == [2, 2, 1]  # export_page_size=2, every ticket once
     got = [t["id"] for page in pages for t in page]
     assert sorted(got) == sorted(ids.values())
@@ -106,6 +108,11 @@ def test_incremental_export_pages_to_end_of_stream_paced_at_ten_a_minute(
     assert gone["status"] == "deleted"  # deleted tickets are in the export, marked
     # 10 requests a minute: 6 s between requests, none before the first.
     assert clock.slept == [pytest.approx(6.0), pytest.approx(6.0)]
+    # Each wait is logged under the endpoint's budget name.
+    assert [e["endpoint"] for e in logs if e["event"] == "zendesk.export_pacing"] == [
+        "incremental",
+        "incremental",
+    ]
 
 
 def test_an_updated_or_deleted_ticket_comes_again_later_in_the_export(
@@ -167,11 +174,14 @@ def test_search_export_follows_links_next_and_leaves_out_deleted(
 ) -> None:
     ids = _seed(http, sb)
     clock = Clock()
-    pages = list(_client(sb, clock).search_export("type:ticket tags:snapengage", page_size=2))
+    with capture_logs() as logs:
+        pages = list(_client(sb, clock).search_export("type:ticket tags:snapengage", page_size=2))
     got = sorted(t["id"] for page in pages for t in page)
     assert got == sorted([ids["a"], ids["b1"], ids["b2"]])
     assert [len(p) for p in pages] == [2, 1]
     assert clock.slept == [pytest.approx(0.6)]  # 100 requests a minute
+    paced = [e["endpoint"] for e in logs if e["event"] == "zendesk.export_pacing"]
+    assert paced == ["search_export"]
 
 
 def test_find_tickets_groups_by_case_and_skips_deleted_and_foreign(

@@ -328,7 +328,7 @@ def test_notices_need_sha256_digests(
     [
         (
             "javascript_variables,notes",
-            "Input should be 'javascript_variables', 'operator_variables'",
+            "must list some of javascript_variables, operator_variables, labels (got ['notes'])",
         ),
         ("", "must list some of javascript_variables, operator_variables, labels"),
     ],
@@ -344,6 +344,20 @@ def test_consent_sources_are_checked_against_the_registry(
     assert "\n" not in str(caught.value)
     monkeypatch.setenv("SNAPZEN_CONSENT__SOURCES", "labels,javascript_variables,labels")
     assert load_settings().consent.sources == ["labels", "javascript_variables"]
+
+
+def test_an_unknown_consent_source_in_the_file_is_named_with_the_file_key(
+    tmp_path: Path,
+) -> None:
+    # The setting as the user wrote it (consent.sources in the file), the source that is
+    # wrong, and no variable that does not exist (SNAPZEN_CONSENT__SOURCES__0).
+    config = write(tmp_path / "c.toml", '[consent]\nsources = ["labels", "notes"]\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    message = str(caught.value)
+    assert f"setting consent.sources in {config}: must list some of" in message
+    assert "(got ['notes'])" in message
+    assert "SOURCES__" not in message and "consent.sources.1" not in message
 
 
 def test_require_evidence_defaults_on_and_reads_the_environment(
