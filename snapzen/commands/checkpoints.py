@@ -15,7 +15,6 @@ from pathlib import Path
 from snapzen.commands import copies
 from snapzen.commands.ledger_open import open_read
 from snapzen.ledger.evidence import checkpoint as signed
-from snapzen.ledger.evidence import verify
 from snapzen.ledger.evidence.verify import LedgerTampered as LedgerTampered  # for the CLI
 from snapzen.ledger.rights import erasure_journal
 from snapzen.ledger.store.db import configured_key, ensure_ledger
@@ -31,7 +30,7 @@ def checkpoint_key(settings: Settings, key_file: Path | None) -> tuple[bytes, st
     if key_file is None:
         return require_ledger_key(settings), "the ledger key"
     ledger_key = configured_key(settings.ledger)
-    return verify.read_key_file(key_file, ledger_key), f"the key in {key_file}"
+    return signed.read_key_file(key_file, ledger_key), f"the key in {key_file}"
 
 
 def keygen(private: Path, public: Path) -> str:
@@ -83,23 +82,16 @@ def _write(
     settings: Settings, file: Path, signing_key: Path | None, key_file: Path | None
 ) -> Written:
     db = open_read(settings)
-    point: verify.Checkpoint | signed.SignedCheckpoint
     # The rights journal travels with every checkpoint (a restore re-applies it,
     # snapzen.ledger.rights.erasure_journal) and the signature covers its head.
     copy = file.with_name(file.name + ".erasures.jsonl")
     journal = _journal_copy(settings, db.conn, copy)
-    if signing_key is not None:
-        point = verify.make_signed_checkpoint(
-            db.conn, signed.load_private_key(signing_key), journal=journal
-        )
-    else:
-        point = verify.make_checkpoint(db.conn, checkpoint_key(settings, key_file)[0])
-    verify.write_checkpoint(file, point)
+    key = signed.load_private_key(signing_key) if signing_key else None
+    point = signed.make(db.conn, key or checkpoint_key(settings, key_file)[0], journal=journal)
+    signed.write(file, point)
     if journal is not None:  # an erasure response names the copies that hold the person
         copies.register(settings.ledger.path, copies.JOURNAL_COPY, copy, clock.now())
-    signer = (
-        point.signatures[0].key_fingerprint if isinstance(point, signed.SignedCheckpoint) else None
-    )
+    signer = point.signatures[0].key_fingerprint if point.signatures else None
     return Written(point.seq, point.hash, signer, copy, journal)
 
 
@@ -107,9 +99,9 @@ def cosign(file: Path, signing_key: Path | None) -> str:
     """Add the auditors' signature to a signed checkpoint; returns their key's fingerprint."""
     if signing_key is None:
         raise ConfigError("--signing-key FILE is required (the auditors' private key)")
-    point = verify.read_checkpoint(file)
-    if not isinstance(point, signed.SignedCheckpoint):
+    point = signed.read(file)
+    if point.version == signed.HMAC_VERSION:
         raise ConfigError(f"{file} is a version-1 (HMAC) checkpoint; it cannot be co-signed")
     key = signed.load_private_key(signing_key)
-    verify.write_checkpoint(file, point.signed_by(key))
+    signed.write(file, point.signed_by(key))
     return signed.fingerprint_of(key.public_key())

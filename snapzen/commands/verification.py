@@ -28,7 +28,7 @@ def _signature_problems(
     bad: list[verify.Problem] = []
     hmac_key: tuple[bytes, str] | None = None
     for path, point in loaded:
-        if isinstance(point, signed.SignedCheckpoint):
+        if point.version == signed.VERSION:
             if not publics:
                 raise ConfigError(f"checkpoint {path} is signed: give --public-key FILE")
             verdicts = []
@@ -57,7 +57,7 @@ def _signature_problems(
                 )
         else:
             hmac_key = hmac_key or checkpoint_key(settings, key_file)
-            problem = verify.signature_problem(point, hmac_key[0], path, hmac_key[1])
+            problem = signed.hmac_problem(point, hmac_key[0], path, hmac_key[1])
             (bad.append(problem) if problem else good.append(point))
     return good, bad
 
@@ -71,7 +71,7 @@ def _journal_problems(settings: Settings, good: list[Any]) -> list[verify.Proble
     except journal_file.JournalDamaged as exc:
         problems.append(verify.Problem(0, "journal", f"erasure journal damaged: {exc}"))
     for point in good:
-        if isinstance(point, signed.SignedCheckpoint):
+        if point.version == signed.VERSION:
             text = signed.journal_problem(point, settings.ledger.erasure_journal_path, key)
             if text is not None:
                 problems.append(verify.Problem(point.seq, "journal", text))
@@ -90,7 +90,7 @@ def verify_ledger(
     settings: Settings, checkpoints: list[Path], public_keys: list[Path], *,
     key_file: Path | None, thorough: bool,
 ) -> Verdict:  # fmt: skip
-    loaded = [(path, verify.read_checkpoint(path)) for path in checkpoints]
+    loaded = [(path, signed.read(path)) for path in checkpoints]
     good, bad_signatures = _signature_problems(loaded, public_keys, settings, key_file)
     db = open_read(settings)
     result = verify.verify_ledger(db.conn, good, thorough=thorough)
