@@ -75,9 +75,9 @@ class Agreement:
     problems: list[Disagreement] = field(default_factory=list)
     unlisted: bool = False  # more disagreements than LISTED were found
 
-    def add(self, problem: Disagreement) -> None:
+    def add(self, seq: int, kind: str, message: str) -> None:
         if len(self.problems) < LISTED:
-            self.problems.append(problem)
+            self.problems.append(Disagreement(seq, kind, message))
         else:
             self.unlisted = True
 
@@ -131,16 +131,12 @@ def _check_cases(conn: sqlite3.Connection, result: Agreement) -> None:
     result.cases_checked = int(conn.execute(f"SELECT count(*) FROM {_LATEST}").fetchone()[0])
     for seq, case_id, event, chain_ticket, found, status, ticket in conn.execute(_DISAGREEING_SQL):
         if found is None:
-            message, kind = f"case {case_id} ({event}) is gone from cases", "case_deleted"
+            result.add(seq, "case_deleted", f"case {case_id} ({event}) is gone from cases")
         elif status == STATUS_AFTER[event] == CaseStatus.SYNCED:
-            message = (
-                f"case {case_id}: ticket_id is {ticket}, the chain recorded {chain_ticket} "
-                f"({event})"
-            )
-            kind = "ticket"
+            text = f"ticket_id is {ticket}, the chain recorded {chain_ticket} ({event})"
+            result.add(seq, "ticket", f"case {case_id}: {text}")
         else:
-            message, kind = f"case {case_id} is {status}, the chain recorded {event}", "status"
-        result.add(Disagreement(seq, kind, message))
+            result.add(seq, "status", f"case {case_id} is {status}, the chain recorded {event}")
 
 
 def _check_runs(conn: sqlite3.Connection, result: Agreement) -> None:
@@ -155,11 +151,9 @@ def _check_runs(conn: sqlite3.Connection, result: Agreement) -> None:
         result.runs_checked += 1
         values = read_run(conn, run_id)
         if values is None:
-            result.add(Disagreement(seq, "run_deleted", f"run {run_id} is gone from runs"))
-            continue
-        recorded = json.loads(details or "{}").get("digest")
-        if run_digest(values) != recorded:
-            result.add(Disagreement(seq, "run_edited", f"run {run_id}: its runs row was edited"))
+            result.add(seq, "run_deleted", f"run {run_id} is gone from runs")
+        elif run_digest(values) != json.loads(details or "{}").get("digest"):
+            result.add(seq, "run_edited", f"run {run_id}: its runs row was edited")
 
 
 def _undecided_cases(conn: sqlite3.Connection, start: str | None, result: Agreement) -> None:
@@ -186,11 +180,7 @@ def _undecided_cases(conn: sqlite3.Connection, start: str | None, result: Agreem
             stamp is not None and stamp >= start for stamp in (first_seen, decided_at)
         )
         if from_the_start or after:
-            result.add(
-                Disagreement(
-                    0, "unrecorded", f"case {case_id} is {status}: no decision in the chain"
-                )
-            )
+            result.add(0, "unrecorded", f"case {case_id} is {status}: no decision in the chain")
         else:
             result.before_log += 1
 
@@ -205,7 +195,7 @@ def _unrecorded_runs(conn: sqlite3.Connection, start: str, result: Agreement) ->
         (start,),
     )
     for (run_id,) in runs:
-        result.add(Disagreement(0, "unrecorded", f"run {run_id} is not in the chain (inserted?)"))
+        result.add(0, "unrecorded", f"run {run_id} is not in the chain (inserted?)")
 
 
 # --- the tables verify and restore rely on (rows the chain cannot vouch for, written
@@ -220,21 +210,12 @@ def _ledger_meta(conn: sqlite3.Connection, result: Agreement) -> None:
     table = read_table(conn)
     for name in BOUND:
         if table.get(name) is None:
-            result.add(
-                Disagreement(
-                    seq,
-                    "ledger_meta",
-                    f"ledger_meta: the {name} row is gone (chained at seq {seq})",
-                )
-            )
+            text = f"the {name} row is gone (chained at seq {seq})"
         elif table[name] != bound.get(name):
-            result.add(
-                Disagreement(
-                    seq,
-                    "ledger_meta",
-                    f"ledger_meta: {name} differs from the one chained at seq {seq}",
-                )
-            )
+            text = f"{name} differs from the one chained at seq {seq}"
+        else:
+            continue
+        result.add(seq, "ledger_meta", f"ledger_meta: {text}")
 
 
 def _erased_subjects(conn: sqlite3.Connection, result: Agreement) -> None:
@@ -258,32 +239,19 @@ def _erased_subjects(conn: sqlite3.Connection, result: Agreement) -> None:
         ref = resolver.resolve(ref, REQUEST_EVENT) or ref  # a chained ref: its person's
         if ref not in latest or str(at) >= latest[ref][2]:
             latest[ref] = (int(seq), str(request_id), str(at))
-    if not latest:
-        return
-    try:
-        table = dict(conn.execute("SELECT subject_ref, erased_at FROM erased_subjects"))
-    except sqlite3.OperationalError:
-        table = {}
+    table = (
+        dict(_rows(conn, "SELECT subject_ref, erased_at FROM erased_subjects")) if latest else {}
+    )
     for ref, (seq, request_id, at) in sorted(latest.items(), key=lambda item: item[1][0]):
         erased_at = table.get(ref)
-        if erased_at is None:
-            result.add(
-                Disagreement(
-                    seq,
-                    "erased_subjects",
-                    f"erased_subjects: the person of request {request_id} is gone (their chats "
-                    "would be sent again)",
-                )
+        if erased_at is None or str(erased_at) < at:
+            how = (
+                "is gone (their chats would be sent again)"
+                if erased_at is None
+                else "has an erasure time before the request's"
             )
-        elif str(erased_at) < at:
-            result.add(
-                Disagreement(
-                    seq,
-                    "erased_subjects",
-                    f"erased_subjects: the person of request {request_id} has an erasure time "
-                    "before the request's",
-                )
-            )
+            text = f"erased_subjects: the person of request {request_id} {how}"
+            result.add(seq, "erased_subjects", text)
 
 
 def _case_flags(conn: sqlite3.Connection, result: Agreement) -> None:
@@ -296,16 +264,15 @@ def _case_flags(conn: sqlite3.Connection, result: Agreement) -> None:
     for seq, case_id, text in rows:
         kind = str((json.loads(text) if text else {}).get("kind"))
         latest[(str(case_id), kind)] = int(seq)
-    if not latest:
-        return
-    try:
-        table = {(str(c), str(k)) for c, k in conn.execute("SELECT case_id, kind FROM case_flags")}
-    except sqlite3.OperationalError:
-        table = set()
+    table = {(str(c), str(k)) for c, k in _rows(conn, "SELECT case_id, kind FROM case_flags")}
     for (case_id, kind), seq in sorted(latest.items(), key=lambda item: item[1]):
         if (case_id, kind) not in table:
-            result.add(
-                Disagreement(
-                    seq, "case_flags", f"case_flags: flag {kind} of case {case_id} is gone"
-                )
-            )
+            result.add(seq, "case_flags", f"case_flags: flag {kind} of case {case_id} is gone")
+
+
+def _rows(conn: sqlite3.Connection, sql: str) -> list[Any]:
+    """A table's rows; none for a ledger older than the table."""
+    try:
+        return conn.execute(sql).fetchall()
+    except sqlite3.OperationalError:
+        return []

@@ -21,8 +21,9 @@ auditors query, and what their saved queries from before schema 9 still find.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from snapzen.ledger.evidence.chain import (
     CHAINED_COLUMNS,
@@ -180,14 +181,31 @@ def _own_objects(table: str) -> dict[str, str]:
         memory.close()
 
 
+_OLD_ROWS_SQL = (
+    "SELECT hash, chain_version, CASE WHEN chain_version IS NOT NULL THEN "
+    f"CAST({V2_BODY_SQL} AS BLOB) END, {', '.join(CHAINED_COLUMNS)} "
+    "FROM main.{table} ORDER BY seq"
+)
+
+
+def old_rows(conn: sqlite3.Connection, table: str) -> Iterator[tuple[int, str, str, Any, bytes]]:
+    """The rows of a chain table from before schema 8, streamed in seq order: seq, prev_hash,
+    hash, chain_version and the bytes its version hashed, built from its columns as they are
+    now (version 2's by SQLite, version 1's in Python)."""
+    for stored, version, record, *values in conn.execute(_OLD_ROWS_SQL.format(table=table)):
+        row = dict(zip(CHAINED_COLUMNS, values, strict=True))
+        if version is None:
+            record = canonical_json(row).encode("utf-8")
+        yield row["seq"], row["prev_hash"], stored, version, record
+
+
 def rebuild_with_records(conn: sqlite3.Connection) -> None:
     """Schema 8: an older `transfers` table moves to the record form, in one transaction;
     every row keeps its seq, prev_hash, hash and chain_version, and gets as its record the
-    exact JSON its version hashed, built from its columns as they are now. A row edited
-    before the migration therefore still fails verify after it: the evidence is carried,
-    not repaired. Before, verify rebuilt the hashed bytes from the columns (SQLite's
-    ``json_object``, ~2.5 s per million rows); now it hashes the stored record. Idempotent:
-    two processes may race to migrate."""
+    exact JSON its version hashed (``old_rows``). A row edited before the migration therefore
+    still fails verify after it: the evidence is carried, not repaired. Before, verify
+    rebuilt the hashed bytes from the columns (SQLite's ``json_object``, ~2.5 s per million
+    rows); now it hashes the stored record. Idempotent: two processes may race to migrate."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         if has_records(conn):
@@ -195,20 +213,12 @@ def rebuild_with_records(conn: sqlite3.Connection) -> None:
             return
         conn.execute("ALTER TABLE transfers RENAME TO transfers_before_records")
         conn.execute(V8_SQL)
-        insert = "INSERT INTO transfers (seq, prev_hash, hash, chain_version, record) "
-        conn.execute(
-            insert + f"SELECT seq, prev_hash, hash, chain_version, {V2_BODY_SQL} "
-            "FROM transfers_before_records WHERE chain_version IS NOT NULL"
-        )
-        names = [*CHAINED_COLUMNS, "hash"]
-        old = conn.execute(
-            f"SELECT {', '.join(names)} FROM transfers_before_records WHERE chain_version IS NULL"
-        )
         conn.executemany(
-            insert + "VALUES (?, ?, ?, NULL, ?)",
+            "INSERT INTO transfers (seq, prev_hash, hash, chain_version, record) "
+            "VALUES (?, ?, ?, ?, ?)",
             (
-                (row["seq"], row["prev_hash"], row["hash"], canonical_json(row))
-                for row in (dict(zip(names, values, strict=True)) for values in old)
+                (*row, record.decode("utf-8"))
+                for *row, record in old_rows(conn, "transfers_before_records")
             ),
         )
         _replace(conn, "transfers_before_records", V8_INDEXES + V8_TRIGGERS)

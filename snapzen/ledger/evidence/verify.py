@@ -27,13 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from snapzen.ledger.evidence.chain import (
     CHAIN_VERSION,
-    CHAINED_COLUMNS,
     GENESIS,
-    V2_BODY_SQL,
-    canonical_json,
     hashed_bytes,
 )
-from snapzen.ledger.evidence.events_table import altered, chained_table, has_records
+from snapzen.ledger.evidence.events_table import altered, chained_table, has_records, old_rows
 from snapzen.support.sqlite_uri import read_only_uri
 
 if TYPE_CHECKING:
@@ -88,10 +85,6 @@ _RECORD_ROWS_SQL = (
     "(json_extract(record, '$.seq') IS seq AND json_extract(record, '$.prev_hash') IS prev_hash"
     " AND json_extract(record, '$.chain_version') IS chain_version) ELSE 0 END FROM main.{table}"
 )
-_OLD_ROWS_SQL = (
-    f"SELECT hash, chain_version, CASE WHEN chain_version = 2 THEN CAST({V2_BODY_SQL} AS BLOB) "
-    f"END, {', '.join(CHAINED_COLUMNS)} FROM main.{{table}} ORDER BY seq"
-)
 _RANK = {None: 1, 2: 2, CHAIN_VERSION: CHAIN_VERSION}  # versions in the order they were written
 _Row = tuple[int, str, str, Any, Any, Any]
 
@@ -110,11 +103,7 @@ def _rows(conn: sqlite3.Connection, between: tuple[int, int] | None = None) -> I
         sql = _RECORD_ROWS_SQL.format(table=table) + where + " ORDER BY seq"
         yield from conn.execute(sql, between or ())
         return
-    for stored, version, record, *values in conn.execute(_OLD_ROWS_SQL.format(table=table)):
-        row = dict(zip(CHAINED_COLUMNS, values, strict=True))
-        if version is None:
-            record = canonical_json(row).encode("utf-8")
-        yield row["seq"], row["prev_hash"], stored, version, record, 1
+    yield from ((*row, 1) for row in old_rows(conn, table))
 
 
 def verify_chain(
