@@ -38,7 +38,7 @@ from snapzen.commands.erase_request import (
     journal_request,
 )
 from snapzen.commands.run import Run, recorded_run
-from snapzen.ledger.evidence import decisions
+from snapzen.ledger.evidence.chain import record_decision
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import collisions, holds, period_keys
 from snapzen.ledger.rights.notices import Notice
@@ -317,7 +317,8 @@ def _record(
     """One erased event per deleted ticket, in the erase run, inside the caller's transaction."""
     stamp = clock.format(run.now())
     for target in targets:
-        erased = decisions.decision(
+        row = record_decision(
+            conn,
             Event.ERASED,
             target.case_id,
             stamp,
@@ -334,7 +335,6 @@ def _record(
             run_id=run.run_id,
             actor=run.actor,
         )
-        row = decisions.record(conn, [erased])[0]
         result.event_seqs.append(int(row["seq"]))
     complete = result.complete
     run.outcome = "ok" if complete else ("aborted" if result.aborted else "partial")

@@ -53,7 +53,7 @@ from snapzen.commands.clock_guard import check_against_zendesk
 from snapzen.commands.retention_forget import forget_due, plan_forget
 from snapzen.commands.retention_profiles import plan_profiles, sweep_profiles
 from snapzen.commands.run import locked_run
-from snapzen.ledger.evidence import decisions
+from snapzen.ledger.evidence.chain import record_decision
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import holds
 from snapzen.ledger.store import transitions
@@ -252,7 +252,8 @@ def _record(
             }
             if purge:
                 details["purge"] = outcome.purge_status
-            expired = decisions.decision(
+            record_decision(
+                conn,
                 Event.EXPIRED,
                 due.case_id,
                 stamp,
@@ -264,7 +265,6 @@ def _record(
                 run_id=run_id,
                 actor=actor,
             )
-            decisions.record(conn, [expired])
             appended += 1
         for due in marked_only:
             transitions.mark_expired(conn, due.case_id, stamp)

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import sqlite_utils
 
 from snapzen.clients.ticket_deletion import MAX_BATCH, BulkTicketDeleter
-from snapzen.ledger.evidence import decisions
+from snapzen.ledger.evidence.chain import record_decision
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import holds
 from snapzen.ledger.store.db import transaction
@@ -109,7 +109,8 @@ def reconcile(
                 else:
                     counts.deleted += 1
                 tag, case_id = found[ticket_id]
-                expired = decisions.decision(
+                record_decision(
+                    conn,
                     Event.EXPIRED,
                     case_id or f"ticket:{ticket_id}",
                     stamp,
@@ -123,5 +124,4 @@ def reconcile(
                     run_id=run_id,
                     actor=actor,
                 )
-                decisions.record(conn, [expired])
     return counts

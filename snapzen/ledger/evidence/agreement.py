@@ -25,13 +25,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from snapzen.ledger.evidence.decisions import (
-    CASE_EVENTS,
-    RUN_EVENT,
-    STATUS_AFTER,
-    read_run,
-    run_digest,
-)
+from snapzen.ledger.evidence.events import STATUS_AFTER, Event
 from snapzen.ledger.rights.period_keys import (
     FORGOTTEN_CASES_SQL,
     FORGOTTEN_REQUESTS_SQL,
@@ -42,12 +36,13 @@ from snapzen.ledger.rights.requests import is_erasure_record
 from snapzen.ledger.store.case_flags import FLAG_EVENT
 from snapzen.ledger.store.case_status import TERMINAL, CaseStatus, sql_list
 from snapzen.ledger.store.identity import BOUND, chained_binding, read_meta, read_table
+from snapzen.ledger.store.runs import read_run, run_digest
 
 # Statuses a case may pass through after a decision that did not send it: a retry, a
 # re-decision when late consent arrives. Sending it again is then chained anew.
 _TRANSIENT = (CaseStatus.PENDING, CaseStatus.PUSHING, CaseStatus.FAILED)
 _TERMINAL = sql_list(TERMINAL)
-_EVENTS = ", ".join(f"'{event}'" for event in CASE_EVENTS)
+_EVENTS = ", ".join(f"'{event}'" for event in STATUS_AFTER)
 
 
 @dataclass(frozen=True)
@@ -143,7 +138,7 @@ def _check_runs(conn: sqlite3.Connection, result: Agreement) -> None:
     rows = conn.execute(
         f"""SELECT t.seq, t.run_id, t.details
             FROM (SELECT case_id, max(seq) AS seq FROM events
-                  WHERE case_id >= 'run:' AND case_id < 'run;' AND event = '{RUN_EVENT}'
+                  WHERE case_id >= 'run:' AND case_id < 'run;' AND event = '{Event.RUN}'
                   GROUP BY case_id) AS latest
             JOIN events t ON t.seq = latest.seq"""
     ).fetchall()
@@ -190,7 +185,7 @@ def _unrecorded_runs(conn: sqlite3.Connection, start: str, result: Agreement) ->
     runs = conn.execute(
         f"""SELECT run_id FROM runs r WHERE finished_at >= ? AND NOT EXISTS
                 (SELECT 1 FROM events t WHERE t.case_id = 'run:' || r.run_id
-                 AND t.event = '{RUN_EVENT}')
+                 AND t.event = '{Event.RUN}')
             ORDER BY run_id LIMIT 100""",
         (start,),
     )

@@ -27,12 +27,12 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
 
-from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.evidence.events import Event, decision
 from snapzen.ledger.rights.period_keys import pseudonymize
 from snapzen.ledger.rights.subjects import subject_ref as subject_ref  # re-exported: older callers
 from snapzen.support.errors import FatalError
@@ -100,7 +100,7 @@ def plain_json(value: Any) -> bool:
     return True
 
 
-def json_text(value: Any) -> str:
+def json_text(value: Any, default: Callable[[Any], Any] | None = None) -> str:
     """Canonical JSON text (sorted keys, no spaces, UTF-8): version 1's form, which must never
     change. orjson writes the very same bytes, ~5x faster, for ``plain_json`` values (property
     test in tests/unit/ledger/store/test_outbox_batching.py); it refuses ints beyond 64 bits
@@ -110,7 +110,9 @@ def json_text(value: Any) -> str:
             return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
         except orjson.JSONEncodeError:
             pass
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=default
+    )
 
 
 def canonical_json(row: Mapping[str, Any]) -> str:
@@ -145,6 +147,14 @@ def chain_head(conn: sqlite3.Connection) -> tuple[int, str]:
 def append_event(conn: sqlite3.Connection, fields: Mapping[str, Any]) -> dict[str, Any]:
     """``append_events`` for one row; returns the stored row."""
     return append_events(conn, (fields,))[0]
+
+
+def record_decision(
+    conn: sqlite3.Connection, event: str, case_id: str, stamp: str, **columns: Any
+) -> dict[str, Any]:
+    """Append one decision about a case (``events.decision``: its row) inside the caller's
+    transaction, the one changing what it explains; returns the stored row."""
+    return append_event(conn, decision(event, case_id, stamp, **columns))
 
 
 def append_events(

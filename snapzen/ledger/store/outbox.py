@@ -20,12 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-import orjson
 import sqlite_utils
 
-from snapzen.ledger.evidence import decisions
-from snapzen.ledger.evidence.chain import append_events, plain_json
-from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.evidence.chain import append_events, json_text
+from snapzen.ledger.evidence.events import Event, decision
 from snapzen.ledger.store.case_status import UNSENT, UNSETTLED, CaseStatus, sql_list
 from snapzen.ledger.store.cursor_rules import next_cursor, utc_day
 from snapzen.ledger.store.db import chunks, transaction
@@ -150,7 +148,7 @@ def _withhold_erased(
                 RETURNING cases.case_id, cases.subject_ref""",
             [stamp, stamp, *chunk],
         ).fetchall()
-        decisions.record(conn, erased_withheld(withheld, stamp, run_id=run_id, actor=actor))
+        append_events(conn, erased_withheld(withheld, stamp, run_id=run_id, actor=actor))
 
 
 def erased_withheld(
@@ -161,14 +159,11 @@ def erased_withheld(
     actor: str | None = None,
 ) -> list[dict[str, Any]]:
     """Withheld decisions for (case_id, subject_ref) of chats of an erased person."""
-    details = {"reason": ERASED_REASON}
+    facts: dict[str, Any] = {"details": {"reason": ERASED_REASON}, "run_id": run_id}
     return [
-        decisions.decision(
-            "withheld", case_id, stamp, subject_ref=ref, details=details, run_id=run_id,
-            actor=actor,
-        )
+        decision("withheld", case_id, stamp, subject_ref=ref, actor=actor, **facts)
         for case_id, ref in cases
-    ]  # fmt: skip
+    ]
 
 
 # Withheld only because no consent value was present, and now one is: pending again with the
@@ -238,12 +233,6 @@ def ready_cases(
     return [ReadyCase(r[0], r[1], r[2], r[3]) for r in db.execute(sql, params).fetchall()]
 
 
-def stored_payload(db: sqlite_utils.Database, case_id: str) -> str | None:
-    """A case's stored raw JSON (None once purged)."""
-    row = db.execute("SELECT raw FROM cases WHERE case_id = ?", (case_id,)).fetchone()
-    return None if row is None else row[0]
-
-
 def count_ready(db: sqlite_utils.Database, settled_before: datetime, cap: int) -> int:
     """How many cases ``ready_cases`` could return, counting no further than ``cap``
     (cheap: walks the cases_ready index; lets a pass push while still fetching
@@ -282,11 +271,11 @@ def set_terminal_many(
                    WHERE case_id = ?""",
                 (status, outcome, reason, subject, stamp, stamp, case_id),
             )
-            facts: Mapping[str, Any] = rest[0] if rest else {}
-            rows.append((case_id, status, outcome, reason, subject, facts))
-        decisions.record(
-            conn, decisions.terminal_decisions(rows, stamp, run_id=run_id, actor=actor)
-        )
+            facts: dict[str, Any] = {"run_id": run_id, "actor": actor, **(rest[0] if rest else {})}
+            details = {"reason": reason, "outcome": outcome, **(facts.get("details") or {})}
+            facts["details"] = details
+            rows.append(decision(status, case_id, stamp, subject_ref=subject, **facts))
+        append_events(conn, rows)
     return len(rows)
 
 
@@ -315,13 +304,10 @@ def mark_failed(
             ).fetchone()
             if max_attempts is not None and row is not None and row[0] >= max_attempts:
                 details = {"attempts": row[0], "error": error[:200]}
-                final.append(
-                    decisions.decision(
-                        "failed", case_id, stamp, widget_id=row[1], subject_ref=row[2],
-                        run_id=run_id, actor=actor, details=details,
-                    )
-                )  # fmt: skip
-        decisions.record(conn, final)
+                facts: dict[str, Any] = {"run_id": run_id, "actor": actor, "details": details}
+                columns = {"widget_id": row[1], "subject_ref": row[2]}
+                final.append(decision("failed", case_id, stamp, **columns, **facts))
+        append_events(conn, final)
     return len(final)
 
 
@@ -371,15 +357,9 @@ def mark_pushing(
 
 def draft_text(draft: Mapping[str, Any]) -> str:
     """The stored ``transfer_draft``: JSON that reads back (``json.loads``) as the value
-    ``json.dumps(draft, sort_keys=True, default=str)`` reads back as. Only that value is
-    used, never the text; orjson writes it ~10x faster for plain JSON values (``plain_json``),
-    ``json`` the rest (floats, dates, enums and other ``default=str`` cases)."""
-    if type(draft) is dict and plain_json(draft):
-        try:
-            return orjson.dumps(draft, option=orjson.OPT_SORT_KEYS).decode("utf-8")
-        except orjson.JSONEncodeError:
-            pass  # an int beyond 64 bits, a lone surrogate
-    return json.dumps(draft, sort_keys=True, default=str)
+    ``json.dumps(draft, sort_keys=True, default=str)`` reads back as (only that value is used,
+    never the text; orjson writes plain JSON values ~10x faster, chain.json_text)."""
+    return json_text(draft, default=str)
 
 
 def set_job_id(db: sqlite_utils.Database, batch_id: str, job_id: str) -> None:
@@ -475,7 +455,7 @@ def record_synced(
                 if not transfer:
                     # Sent, but not a restricted transfer: still a decision to chain.
                     events.append(
-                        decisions.decision(
+                        decision(
                             "sent",
                             case_id,
                             stamp,

@@ -12,7 +12,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from snapzen.ledger.evidence import decisions
+from snapzen.ledger.evidence.chain import append_events
+from snapzen.ledger.evidence.events import decision
 from snapzen.ledger.store.case_status import UNSENT, CaseStatus, sql_list
 
 ERASED_REASON = "erased_art17"
@@ -31,14 +32,14 @@ def withhold_for_erasure(conn: sqlite3.Connection, case_ids: Sequence[str], stam
     (terminal cases are not re-staged). Returns how many changed; a case that moved on
     meanwhile (pushing, synced) is left alone."""
     withheld = [
-        decisions.decision("withheld", case_id, stamp, details={"reason": ERASED_REASON})
+        decision("withheld", case_id, stamp, details={"reason": ERASED_REASON})
         for case_id in case_ids
         if conn.execute(
             f"UPDATE cases SET {WITHHOLD_ERASED} WHERE case_id = ? AND status IN {_UNSENT}",
             (stamp, stamp, case_id),
         ).rowcount
     ]
-    decisions.record(conn, withheld)
+    append_events(conn, withheld)
     return len(withheld)
 
 
@@ -60,10 +61,10 @@ def dismiss_failed(
                    raw_purged_at = ?, updated_at = ? WHERE case_id = ?""",
             (CaseStatus.IGNORED, f"dismissed: {reason}", stamp, stamp, case_id),
         )
-    decisions.record(
+    append_events(
         conn,
         [
-            decisions.decision(
+            decision(
                 "dismissed", case_id, stamp, run_id=run_id, actor=actor, details={"reason": reason}
             )
             for case_id in case_ids
