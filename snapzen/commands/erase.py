@@ -38,7 +38,7 @@ from snapzen.commands.erase_request import (
     journal_request,
 )
 from snapzen.commands.run import Run, recorded_run
-from snapzen.ledger.evidence.chain import record_decision
+from snapzen.ledger.evidence.chain import record_event
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import collisions, holds, period_keys
 from snapzen.ledger.rights.notices import Notice
@@ -317,7 +317,7 @@ def _record(
     """One erased event per deleted ticket, in the erase run, inside the caller's transaction."""
     stamp = clock.format(run.now())
     for target in targets:
-        row = record_decision(
+        row = record_event(
             conn,
             Event.ERASED,
             target.case_id,

@@ -53,7 +53,7 @@ from snapzen.commands.clock_guard import check_against_zendesk
 from snapzen.commands.retention_forget import forget_due, plan_forget
 from snapzen.commands.retention_profiles import plan_profiles, sweep_profiles
 from snapzen.commands.run import locked_run
-from snapzen.ledger.evidence.chain import record_decision
+from snapzen.ledger.evidence.chain import record_event
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import holds
 from snapzen.ledger.store import transitions
@@ -252,7 +252,7 @@ def _record(
             }
             if purge:
                 details["purge"] = outcome.purge_status
-            record_decision(
+            record_event(
                 conn,
                 Event.EXPIRED,
                 due.case_id,

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import sqlite_utils
 
 from snapzen.clients.ticket_deletion import MAX_BATCH, BulkTicketDeleter
-from snapzen.ledger.evidence.chain import record_decision
+from snapzen.ledger.evidence.chain import record_event
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import holds
 from snapzen.ledger.store.db import transaction
@@ -109,7 +109,7 @@ def reconcile(
                 else:
                     counts.deleted += 1
                 tag, case_id = found[ticket_id]
-                record_decision(
+                record_event(
                     conn,
                     Event.EXPIRED,
                     case_id or f"ticket:{ticket_id}",

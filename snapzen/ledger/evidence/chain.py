@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from snapzen.ledger.evidence.events import Event, decision
+from snapzen.ledger.evidence.events import STATUS_AFTER, Event, decision
 from snapzen.ledger.rights.period_keys import pseudonymize
 from snapzen.ledger.rights.subjects import subject_ref as subject_ref  # re-exported: older callers
 from snapzen.support.errors import FatalError
@@ -149,12 +149,16 @@ def append_event(conn: sqlite3.Connection, fields: Mapping[str, Any]) -> dict[st
     return append_events(conn, (fields,))[0]
 
 
-def record_decision(
+def record_event(
     conn: sqlite3.Connection, event: str, case_id: str, stamp: str, **columns: Any
 ) -> dict[str, Any]:
-    """Append one decision about a case (``events.decision``: its row) inside the caller's
-    transaction, the one changing what it explains; returns the stored row."""
-    return append_event(conn, decision(event, case_id, stamp, **columns))
+    """Append one event about ``case_id`` (a case, a request, a run, the ledger...) at
+    ``stamp`` (its ``recorded_at``), with its other columns, inside the caller's transaction;
+    returns the stored row. A decision about a case (``events.STATUS_AFTER``, a ticket erased
+    or expired) goes in the transaction that changes what it explains."""
+    if event in STATUS_AFTER or event in (Event.ERASED, Event.EXPIRED):
+        return append_event(conn, decision(event, case_id, stamp, **columns))
+    return append_event(conn, {"event": event, "case_id": case_id, "recorded_at": stamp, **columns})
 
 
 def append_events(

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger.evidence.chain import append_event
+from snapzen.ledger.evidence.chain import record_event
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.store import runs
 from snapzen.ledger.store.db import transaction
@@ -80,22 +80,10 @@ def record_reconciliation(
     ('ok' when the ledger and Zendesk agree, 'partial' (exit 3) with findings or an
     incomplete read), exit code and counts. An event, not a ``runs`` row: the check changes
     no case, and `status`'s last run stays the last pass."""
+    outcome = {"outcome": runs.ended_outcome(exit_code), "exit_code": exit_code}
+    facts = {"run_id": run_id, "actor": actor, "details": {**outcome, **details}}
     with transaction(db) as conn:
-        append_event(
-            conn,
-            {
-                "event": Event.RECONCILED.value,
-                "case_id": "ledger",
-                "run_id": run_id,
-                "actor": actor,
-                "recorded_at": at,
-                "details": {
-                    "outcome": runs.ended_outcome(exit_code),
-                    "exit_code": exit_code,
-                    **details,
-                },
-            },
-        )
+        record_event(conn, Event.RECONCILED, "ledger", at, **facts)
 
 
 def last_reconciliation(conn: sqlite3.Connection) -> dict[str, Any] | None:

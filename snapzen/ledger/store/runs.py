@@ -24,7 +24,7 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger.evidence.chain import append_events
+from snapzen.ledger.evidence.chain import record_event
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.store.db import transaction
 from snapzen.support import clock
@@ -106,25 +106,11 @@ def finish_run(
             ),
         )
         values = read_run(conn, run_id)
-        if values is not None:
-            details = {
-                "kind": values["kind"],
-                "outcome": values["outcome"],
-                "digest": run_digest(values),
-            }
-            append_events(
-                conn,
-                [
-                    {
-                        "event": Event.RUN,
-                        "case_id": f"run:{run_id}",  # NOT NULL column; a run is about no one case
-                        "run_id": run_id,
-                        "actor": values["actor"],
-                        "recorded_at": clock.format(now),
-                        "details": details,
-                    }
-                ],
-            )
+        if values is not None:  # a run is about no one case: its case_id is run:<id>
+            digest = run_digest(values)
+            details = {"kind": values["kind"], "outcome": values["outcome"], "digest": digest}
+            facts = {"run_id": run_id, "actor": values["actor"], "details": details}
+            record_event(conn, Event.RUN, f"run:{run_id}", clock.format(now), **facts)
 
 
 RUN_COLUMNS = (
