@@ -199,13 +199,14 @@ def old_rows(conn: sqlite3.Connection, table: str) -> Iterator[tuple[int, str, s
         yield row["seq"], row["prev_hash"], stored, version, record
 
 
-def rebuild_with_records(conn: sqlite3.Connection) -> None:
+def rebuild_with_records(db: sqlite_utils.Database) -> None:
     """Schema 8: an older `transfers` table moves to the record form, in one transaction;
     every row keeps its seq, prev_hash, hash and chain_version, and gets as its record the
     exact JSON its version hashed (``old_rows``). A row edited before the migration therefore
     still fails verify after it: the evidence is carried, not repaired. Before, verify
     rebuilt the hashed bytes from the columns (SQLite's ``json_object``, ~2.5 s per million
     rows); now it hashes the stored record. Idempotent: two processes may race to migrate."""
+    conn = db.conn
     conn.execute("BEGIN IMMEDIATE")
     try:
         if has_records(conn):

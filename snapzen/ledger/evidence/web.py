@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sqlite3
 import subprocess
 import sys
@@ -106,28 +105,13 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _schema_comments(conn: sqlite3.Connection, table: str) -> dict[str, str]:
-    """`-- comment` after a column in CREATE TABLE: the fallback for columns added later."""
-    row = conn.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-    ).fetchone()
-    comments: dict[str, str] = {}
-    for line in (row[0] if row else "").splitlines():
-        match = re.match(r"\s*(\w+)\s+[A-Z].*?--\s*(.+)$", line)
-        if match:
-            comments[match.group(1)] = match.group(2).strip()
-    return comments
-
-
 def column_descriptions(conn: sqlite3.Connection, table: str) -> dict[str, str]:
-    """A description for every column present: ours first, then the schema's comment."""
+    """A description for every column present (generated columns too)."""
     written = COLUMN_DESCRIPTIONS.get(table, {})
-    comments = _schema_comments(conn, table)
-    described = {}
-    for row in conn.execute(f"PRAGMA table_xinfo({table})"):  # generated columns too
-        name = str(row[1])
-        described[name] = written.get(name) or comments.get(name) or "(undocumented column)"
-    return described
+    return {
+        str(row[1]): written.get(str(row[1]), "(undocumented column)")
+        for row in conn.execute(f"PRAGMA table_xinfo({table})")
+    }
 
 
 def build_metadata(snapshot: Path, *, sha256: str | None = None) -> dict[str, Any]:
