@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from snapzen.ledger.evidence.chain import CHAINED_COLUMNS
 from snapzen.ledger.evidence.events_table import V8_TRIGGERS, move_to_events, rebuild_with_records
 
 
@@ -54,41 +55,24 @@ def _v1_initial(db: sqlite_utils.Database) -> None:
         CREATE INDEX IF NOT EXISTS cases_batch ON cases(batch_id);
         CREATE INDEX IF NOT EXISTS cases_ticket ON cases(ticket_id);
         CREATE INDEX IF NOT EXISTS cases_subject ON cases(subject_ref);
-
-        CREATE TABLE IF NOT EXISTS transfers (
-            seq INTEGER PRIMARY KEY,
-            event TEXT NOT NULL DEFAULT 'transfer',   -- transfer / expired / erased
-            case_id TEXT NOT NULL,
-            widget_id TEXT,
-            subject_ref TEXT,            -- HMAC-SHA256(ledger key, lower(email)); never the email
-            origin_country TEXT,
-            recipient TEXT,
-            destination_country TEXT,
-            legal_basis TEXT,
-            mechanism_ref TEXT,
-            consent_variable TEXT,
-            consent_value TEXT,
-            consent_source TEXT,
-            consent_observed_at TEXT,
-            data_categories TEXT,        -- JSON list
-            redactions TEXT,             -- JSON {category: count}
-            ticket_id INTEGER,
-            transferred_at TEXT NOT NULL,
-            retention_until TEXT,
-            run_id TEXT,
-            actor TEXT,
-            details TEXT,                -- JSON, for later events
-            prev_hash TEXT NOT NULL,
-            hash TEXT NOT NULL UNIQUE
-        );
-        CREATE INDEX IF NOT EXISTS transfers_subject ON transfers(subject_ref);
-        CREATE INDEX IF NOT EXISTS transfers_time ON transfers(transferred_at);
-        CREATE INDEX IF NOT EXISTS transfers_case ON transfers(case_id);
-        CREATE INDEX IF NOT EXISTS transfers_ticket ON transfers(ticket_id);
-        CREATE INDEX IF NOT EXISTS transfers_retention ON transfers(retention_until);
-
         """
     )
+
+    # transfers: the chain's table before schema 8 (ledger.evidence.chain), one column each
+    # (lists and dicts as JSON text), then prev_hash and the row's hash.
+    def column(name: str) -> str:
+        kind = "INTEGER" if name == "ticket_id" else "TEXT"
+        required = name in ("event", "case_id", "transferred_at", "prev_hash")
+        return f"{name} {kind}{' NOT NULL' if required else ''}"
+
+    columns = ", ".join(column(name) for name in CHAINED_COLUMNS[1:])
+    db.execute(
+        f"CREATE TABLE IF NOT EXISTS transfers (seq INTEGER PRIMARY KEY, {columns}, "
+        "hash TEXT NOT NULL UNIQUE)"
+    )
+    indexed = ("subject", "subject_ref"), ("time", "transferred_at"), ("case", "case_id")
+    for index, name in (*indexed, ("ticket", "ticket_id"), ("retention", "retention_until")):
+        db.execute(f"CREATE INDEX IF NOT EXISTS transfers_{index} ON transfers({name})")
     for trigger in V8_TRIGGERS:  # the text step 1 always ran, from one source
         db.execute(trigger)
     # state: every case on days before cursor_day is terminal
