@@ -49,33 +49,27 @@ def open_db(
     have been made with that key (its fingerprint); a ledger written by a newer snapzen is
     refused before anything is written to it. Every problem is one line naming the setting
     (``label``), the path and the fix."""
+    path = Path(path)
     try:
-        return _open_checked(Path(path), read_only, create, key, timeout)
+        fresh = create and not path.exists()
+        if fresh:
+            create_file(path)
+        else:
+            _diagnose(path, read_only)
+        try:
+            db = _connect(path, read_only, timeout)
+        except sqlite3.Error as exc:
+            raise _sqlite_problem(path, exc) from None
+        try:
+            _check_and_migrate(db, path, read_only, key, fresh=fresh)
+        except BaseException as exc:
+            db.conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise _sqlite_problem(path, exc) from None
+            raise
+        return db
     except LedgerError as exc:
         raise LedgerError(f"{label}: {exc}") from None
-
-
-def _open_checked(
-    path: Path, read_only: bool, create: bool, key: bytes | None, timeout: float
-) -> sqlite_utils.Database:
-    fresh = create and not path.exists()
-    if fresh:
-        create_file(path)
-    else:
-        _diagnose(path, read_only)
-    try:
-        db = _connect(path, read_only, timeout)
-    except sqlite3.Error as exc:
-        raise _sqlite_problem(path, exc) from None
-    try:
-        _check_and_migrate(db, path, read_only, key, fresh=fresh)
-    except sqlite3.Error as exc:
-        db.conn.close()
-        raise _sqlite_problem(path, exc) from None
-    except BaseException:
-        db.conn.close()
-        raise
-    return db
 
 
 def create_ledger(path: Path | str, key: bytes, now: datetime) -> sqlite_utils.Database:
@@ -197,7 +191,7 @@ def _check_and_migrate(
             f"the ledger {path} has schema version {version}, newer than this snapzen knows "
             f"({SCHEMA_VERSION}): upgrade snapzen; nothing was written to the ledger"
         )
-    if version == 0 and not fresh and not _has_tables(db):
+    if version == 0 and not fresh and not db.execute("SELECT 1 FROM sqlite_master").fetchone():
         # An empty file (`touch`, an sqlite3 shell) is not a ledger: migrating it here would
         # be the implicit creation `snapzen init` exists to prevent.
         raise LedgerError(
@@ -224,10 +218,6 @@ def _check_and_migrate(
         # Bound before bindings were chained: chain it once, so the table alone no longer decides.
         with transaction(db) as conn:
             chain_binding(conn, clock.now(), "first-open")
-
-
-def _has_tables(db: sqlite_utils.Database) -> bool:
-    return int(db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]) > 0
 
 
 # Every commit is synced to disk before it returns (WAL, synchronous=FULL) unless the caller
