@@ -9,10 +9,15 @@ from typing import Any
 
 from snapzen.commands.ledger_open import known_widget, open_read
 from snapzen.ledger.evidence import audit
-from snapzen.ledger.evidence.art30_client_record import LABELS_30_2 as LABELS_30_2
-from snapzen.ledger.evidence.art30_client_record import art30_2_record, client_summary, scoped
 from snapzen.ledger.evidence.art30_record import LABELS as LABELS
-from snapzen.ledger.evidence.art30_record import art30_record, missing_fields
+from snapzen.ledger.evidence.art30_record import LABELS_30_2 as LABELS_30_2
+from snapzen.ledger.evidence.art30_record import (
+    art30_2_record,
+    art30_record,
+    client_summary,
+    missing_fields,
+    scoped,
+)
 from snapzen.ledger.evidence.audit import Filters
 from snapzen.ledger.evidence.audit import Report as Report  # for the CLI
 from snapzen.support.errors import ConfigError

@@ -17,7 +17,6 @@ from datetime import date, timedelta
 from typing import Any, Literal, TextIO
 
 from snapzen.ledger.evidence.chain import RECORD_COLUMNS
-from snapzen.ledger.evidence.csv_cells import neutralise_row
 from snapzen.ledger.evidence.derogations import DEROGATION_BASES
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import period_keys
@@ -181,6 +180,21 @@ def decode_json_columns(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# CSV cells that a spreadsheet will not run as formulas (the OWASP CSV-injection rule): ledger
+# rows carry text that came from outside (case ids, consent values, error details), and a
+# cell such as ``=HYPERLINK(...)`` or ``+cmd|' /C calc'!A0`` would be evaluated when an auditor
+# opens the export. A text cell starting with one of these is prefixed with ``'`` (shown as
+# text, the value otherwise intact); numbers are left alone, JSON outputs never touched.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """``value`` safe to put in a CSV cell."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _dumps(row: dict[str, Any]) -> str:
     return json.dumps(decode_json_columns(row), ensure_ascii=False, separators=(",", ":"))
 
@@ -196,7 +210,7 @@ def write_rows(
         writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow(neutralise_row(row))
+            writer.writerow({key: neutralise(value) for key, value in row.items()})
             count += 1
     elif fmt == "jsonl":
         for row in rows:
