@@ -40,7 +40,7 @@ class StagedCase:
 
     case_id: str
     widget_id: str
-    raw_json: str
+    raw_json: str | None  # None only if the payload is gone (the pass then fails the case)
     started_at: datetime | None
     case_type: str | None
     error: str | None = None  # set when the payload is unusable; staged as failed
@@ -55,7 +55,7 @@ class StagedCase:
 class ReadyCase:
     case_id: str
     widget_id: str
-    raw_json: str | None  # None when selected without it (``ready_cases(with_raw=False)``)
+    raw_json: str | None  # None only if the payload is gone (the pass then fails the case)
     attempts: int
 
 
@@ -209,28 +209,17 @@ _READY = f"status = '{S.PENDING}' AND started_at IS NOT NULL AND started_at <= ?
 
 
 def ready_cases(
-    db: sqlite_utils.Database,
-    settled_before: datetime,
-    limit: int,
-    *,
-    widget: str | None = None,
-    exclude: Sequence[str] = (),
-    with_raw: bool = True,
+    db: sqlite_utils.Database, settled_before: datetime, limit: int, *, exclude: Sequence[str] = ()
 ) -> list[ReadyCase]:
-    """Pending cases whose chat started before ``settled_before`` (finished), oldest first;
-    without their payloads when ``with_raw`` is False (``stored_payload`` reads one later)."""
-    payload = "raw" if with_raw else "NULL"
-    sql = f"SELECT case_id, widget_id, {payload}, attempts FROM cases WHERE {_READY}"
-    params: list[Any] = [clock.format(settled_before)]
-    if exclude:
-        sql += f" AND case_id NOT IN ({', '.join('?' for _ in exclude)})"
-        params.extend(exclude)
-    if widget:
-        sql += " AND widget_id = ?"
-        params.append(widget)
-    sql += " ORDER BY started_at, case_id LIMIT ?"
-    params.append(limit)
-    return [ReadyCase(r[0], r[1], r[2], r[3]) for r in db.execute(sql, params).fetchall()]
+    """Pending cases whose chat started before ``settled_before`` (finished), oldest first,
+    but those in ``exclude``."""
+    marks = ", ".join("?" * len(exclude))
+    rows = db.execute(
+        f"SELECT case_id, widget_id, raw, attempts FROM cases WHERE {_READY} "
+        f"AND case_id NOT IN ({marks}) ORDER BY started_at, case_id LIMIT ?",
+        [clock.format(settled_before), *exclude, limit],
+    )
+    return [ReadyCase(*row) for row in rows]
 
 
 def count_ready(db: sqlite_utils.Database, settled_before: datetime, cap: int) -> int:
@@ -284,7 +273,6 @@ def mark_failed(
     failures: Mapping[str, str],
     now: datetime,
     *,
-    count_attempt: bool = True,
     max_attempts: int | None = None,
     run_id: str | None = None,
     actor: str | None = None,
@@ -297,10 +285,10 @@ def mark_failed(
         final = []
         for case_id, error in failures.items():
             row = conn.execute(
-                f"""UPDATE cases SET status = '{S.FAILED}', error = ?, attempts = attempts + ?,
+                f"""UPDATE cases SET status = '{S.FAILED}', error = ?, attempts = attempts + 1,
                        batch_id = NULL, job_id = NULL, updated_at = ?
                    WHERE case_id = ? RETURNING attempts, widget_id, subject_ref""",
-                (error[:500], 1 if count_attempt else 0, stamp, case_id),
+                (error[:500], stamp, case_id),
             ).fetchone()
             if max_attempts is not None and row is not None and row[0] >= max_attempts:
                 details = {"attempts": row[0], "error": error[:200]}
