@@ -191,9 +191,7 @@ def journal_problem(point: Checkpoint, path: Path, key: bytes | None) -> str | N
     """The journal must still hold, as line ``journal_lines``, the line whose MAC the
     checkpoint signed, and every line up to it unbroken (with ``key``, each MAC verified too);
     None when it does, or when the checkpoint predates journal heads."""
-    if point.journal_head is None or point.journal_lines is None:
-        return None
-    if point.journal_lines == 0:
+    if point.journal_head is None or not point.journal_lines:
         return None
     if not path.is_file():
         return (
@@ -203,26 +201,26 @@ def journal_problem(point: Checkpoint, path: Path, key: bytes | None) -> str | N
         lines = journal_file.read(path, key)
     except journal_file.JournalDamaged as exc:
         return f"erasure journal damaged: {exc}"
-    if len(lines) < point.journal_lines or lines[point.journal_lines - 1].mac != point.journal_head:
-        compacted = journal_compaction.superseded(lines, point.journal_lines)
-        if compacted is not None:  # a sweep rewrote it without forgotten requests' lines
-            if key is not None:
-                return None
-            return (
-                f"erasure journal {path} was compacted on {compacted.get('at')} after the "
-                "checkpoint: verify it with the ledger key"
-            )
-    if len(lines) < point.journal_lines:
+    signed = point.journal_lines
+    if len(lines) >= signed and lines[signed - 1].mac == point.journal_head:
+        return None
+    compacted = journal_compaction.superseded(lines, signed)
+    if compacted is not None:  # a sweep rewrote it without forgotten requests' lines
+        if key is not None:
+            return None
+        return (
+            f"erasure journal {path} was compacted on {compacted.get('at')} after the "
+            "checkpoint: verify it with the ledger key"
+        )
+    if len(lines) < signed:
         return (
             f"erasure journal {path} ends at line {len(lines)}; the checkpoint signed line "
-            f"{point.journal_lines}: lines were deleted from its end"
+            f"{signed}: lines were deleted from its end"
         )
-    if lines[point.journal_lines - 1].mac != point.journal_head:
-        return (
-            f"erasure journal {path}: line {point.journal_lines} is not the line the checkpoint "
-            "signed: the journal was rewritten"
-        )
-    return None
+    return (
+        f"erasure journal {path}: line {signed} is not the line the checkpoint "
+        "signed: the journal was rewritten"
+    )
 
 
 # --- files ----------------------------------------------------------------------------------
