@@ -117,25 +117,19 @@ def column_descriptions(conn: sqlite3.Connection, table: str) -> dict[str, str]:
 def build_metadata(snapshot: Path, *, sha256: str | None = None) -> dict[str, Any]:
     conn = sqlite3.connect(read_only_uri(snapshot), uri=True)
     try:
-        names = [
-            str(row[0])
-            for row in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
-                "AND name NOT LIKE 'sqlite_%'"
-            )
-        ]
         tables: dict[str, dict[str, Any]] = {
             table: {
+                **_DATABASE["tables"].get(table, {}),  # sort_desc, where the file says
                 "description": TABLE_DESCRIPTIONS.get(table, "(undocumented table)"),
                 "columns": column_descriptions(conn, table),
             }
-            for table in names
+            for (table,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+                "AND name NOT LIKE 'sqlite_%'"
+            )
         }
     finally:
         conn.close()
-    for chained in ("events", "transfers"):
-        if chained in tables:
-            tables[chained]["sort_desc"] = "seq"
     snapshot_note = f" Snapshot SHA-256: {sha256}." if sha256 else ""
     return {
         "title": _FILE["title"],
