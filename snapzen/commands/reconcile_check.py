@@ -27,8 +27,7 @@ from snapzen.ledger.evidence.reconciliation import (
     record_reconciliation,
 )
 from snapzen.ledger.store import runs
-from snapzen.ledger.store.db import ensure_ledger, open_ledger
-from snapzen.ledger.store.locked import locked_ledger
+from snapzen.ledger.store.db import ensure_ledger, locked_ledger, open_ledger
 from snapzen.support import clock, errors
 from snapzen.support.lock import writer_lock
 from snapzen.support.log import bound_run, get_logger
