@@ -98,11 +98,8 @@ def make_snapshot(source: Path, dest: Path) -> str:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def column_descriptions(conn: sqlite3.Connection, table: str) -> dict[str, str]:

@@ -84,13 +84,6 @@ def open_flags(db: sqlite_utils.Database, limit: int = 1000) -> list[dict[str, A
         ).fetchall()
     except sqlite3.OperationalError:  # no such table (a read-only open of an old ledger)
         return []
-    return [
-        {
-            "case_id": case_id,
-            "kind": kind,
-            "ticket_ids": json.loads(ticket_ids or "[]"),
-            "source": source,
-            "flagged_at": flagged_at,
-        }
-        for case_id, kind, ticket_ids, source, flagged_at in rows
-    ]
+    names = ("case_id", "kind", "ticket_ids", "source", "flagged_at")
+    flags = [dict(zip(names, row, strict=True)) for row in rows]
+    return [{**flag, "ticket_ids": json.loads(flag["ticket_ids"] or "[]")} for flag in flags]

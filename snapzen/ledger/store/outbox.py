@@ -394,12 +394,11 @@ def back_to_pending(db: sqlite_utils.Database, case_ids: Iterable[str], now: dat
     """Recovery proved the POST never created these tickets: they go out again."""
     stamp = clock.format(now)
     with transaction(db) as conn:
-        for case_id in case_ids:
-            conn.execute(
-                f"""UPDATE cases SET status = '{S.PENDING}', batch_id = NULL, job_id = NULL,
-                       updated_at = ? WHERE case_id = ? AND status = '{S.PUSHING}'""",
-                (stamp, case_id),
-            )
+        conn.executemany(
+            f"""UPDATE cases SET status = '{S.PENDING}', batch_id = NULL, job_id = NULL,
+                   updated_at = ? WHERE case_id = ? AND status = '{S.PUSHING}'""",
+            [(stamp, case_id) for case_id in case_ids],
+        )
 
 
 def record_synced(
@@ -546,13 +545,13 @@ def mark_backfill_finished(
 ) -> None:
     """Record ``{widget: fetched}`` for ``day`` in `backfill_windows` (a rerun of `snapzen
     backfill` skips them), in one transaction."""
-    with transaction(db) as conn:
-        for widget, fetched in windows.items():
-            conn.execute(
-                """INSERT INTO backfill_windows (widget_id, day, run_id, actor, fetched,
-                       finished_at) VALUES (?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(widget_id, day) DO UPDATE SET run_id = excluded.run_id,
-                       actor = excluded.actor, fetched = excluded.fetched,
-                       finished_at = excluded.finished_at""",
-                (widget, day.isoformat(), run_id, actor, fetched, clock.format(now)),
-            )
+    done = {
+        "day": day.isoformat(),
+        "run_id": run_id,
+        "actor": actor,
+        "finished_at": clock.format(now),
+    }
+    rows = [
+        {"widget_id": widget, "fetched": fetched, **done} for widget, fetched in windows.items()
+    ]
+    db.table("backfill_windows").upsert_all(rows, pk=("widget_id", "day"))

@@ -55,12 +55,11 @@ def dismiss_failed(
     """Failed cases a person decided will never be sent: ignored ("dismissed: <reason>"),
     raw payload purged, last error kept for the record; one ``dismissed`` decision each.
     The caller has checked that each case is failed, in the same transaction."""
-    for case_id in case_ids:
-        conn.execute(
-            """UPDATE cases SET status = ?, reason = ?, raw = NULL,
-                   raw_purged_at = ?, updated_at = ? WHERE case_id = ?""",
-            (CaseStatus.IGNORED, f"dismissed: {reason}", stamp, stamp, case_id),
-        )
+    conn.executemany(
+        """UPDATE cases SET status = ?, reason = ?, raw = NULL,
+               raw_purged_at = ?, updated_at = ? WHERE case_id = ?""",
+        [(CaseStatus.IGNORED, f"dismissed: {reason}", stamp, stamp, c) for c in case_ids],
+    )
     append_events(
         conn,
         [
@@ -75,12 +74,11 @@ def dismiss_failed(
 def reset_for_retry(conn: sqlite3.Connection, case_ids: Sequence[str], stamp: str) -> None:
     """Failed cases a person asked to send again: pending, attempts back to 0, no batch.
     Not a decision (the case is not settled), so nothing is chained; the run records it."""
-    for case_id in case_ids:
-        conn.execute(
-            """UPDATE cases SET status = ?, attempts = 0, batch_id = NULL,
-                   job_id = NULL, updated_at = ? WHERE case_id = ?""",
-            (CaseStatus.PENDING, stamp, case_id),
-        )
+    conn.executemany(
+        """UPDATE cases SET status = ?, attempts = 0, batch_id = NULL,
+               job_id = NULL, updated_at = ? WHERE case_id = ?""",
+        [(CaseStatus.PENDING, stamp, case_id) for case_id in case_ids],
+    )
 
 
 def mark_expired(conn: sqlite3.Connection, case_id: str, stamp: str) -> bool:
