@@ -38,8 +38,8 @@ from snapzen.commands.erase_request import (
     journal_request,
 )
 from snapzen.commands.run import Run, recorded_run
-from snapzen.ledger.evidence.chain import record_event
-from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.evidence.chain import record_decisions
+from snapzen.ledger.evidence.events import Event, decision
 from snapzen.ledger.rights import collisions, holds, period_keys
 from snapzen.ledger.rights.notices import Notice
 from snapzen.ledger.store import transitions
@@ -317,8 +317,7 @@ def _record(
     """One erased event per deleted ticket, in the erase run, inside the caller's transaction."""
     stamp = clock.format(run.now())
     for target in targets:
-        row = record_event(
-            conn,
+        erased = decision(
             Event.ERASED,
             target.case_id,
             stamp,
@@ -335,6 +334,7 @@ def _record(
             run_id=run.run_id,
             actor=run.actor,
         )
+        row = record_decisions(conn, [erased])[0]
         result.event_seqs.append(int(row["seq"]))
     complete = result.complete
     run.outcome = "ok" if complete else ("aborted" if result.aborted else "partial")

@@ -22,8 +22,8 @@ from typing import Any, Protocol
 import sqlite_utils
 
 from snapzen.clients.ticket_deletion import MAX_BATCH, BulkTicketDeleter
-from snapzen.ledger.evidence.chain import record_event
-from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.evidence.chain import record_decisions
+from snapzen.ledger.evidence.events import Event, decision
 from snapzen.ledger.rights import holds
 from snapzen.ledger.store.db import transaction
 from snapzen.support import clock as wall_clock
@@ -109,8 +109,7 @@ def reconcile(
                 else:
                     counts.deleted += 1
                 tag, case_id = found[ticket_id]
-                record_event(
-                    conn,
+                expired = decision(
                     Event.EXPIRED,
                     case_id or f"ticket:{ticket_id}",
                     stamp,
@@ -124,4 +123,5 @@ def reconcile(
                     run_id=run_id,
                     actor=actor,
                 )
+                record_decisions(conn, [expired])
     return counts

@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from snapzen.ledger.evidence.events import STATUS_AFTER, Event, decision
+from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights.period_keys import pseudonymize
 from snapzen.ledger.rights.subjects import subject_ref as subject_ref  # re-exported: older callers
 from snapzen.support.errors import FatalError
@@ -154,11 +154,16 @@ def record_event(
 ) -> dict[str, Any]:
     """Append one event about ``case_id`` (a case, a request, a run, the ledger...) at
     ``stamp`` (its ``recorded_at``), with its other columns, inside the caller's transaction;
-    returns the stored row. A decision about a case (``events.STATUS_AFTER``, a ticket erased
-    or expired) goes in the transaction that changes what it explains."""
-    if event in STATUS_AFTER or event in (Event.ERASED, Event.EXPIRED):
-        return append_event(conn, decision(event, case_id, stamp, **columns))
+    returns the stored row."""
     return append_event(conn, {"event": event, "case_id": case_id, "recorded_at": stamp, **columns})
+
+
+def record_decisions(
+    conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """How commands record what they decided about cases (rows from ``events.decision``), in
+    the transaction that changes what the decisions explain; returns the stored rows."""
+    return append_events(conn, rows)
 
 
 def append_events(
