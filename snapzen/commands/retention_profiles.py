@@ -25,8 +25,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from snapzen.clients.user_erasure import END_USER
-from snapzen.support.errors import NotFoundError, SnapzenError
+from snapzen.clients.user_erasure import END_USER, delete_profile
+from snapzen.support.errors import SnapzenError
 from snapzen.support.log import get_logger
 
 if TYPE_CHECKING:
@@ -105,28 +105,13 @@ def delete_ticketless(
         if dry_run:
             result.deleted.append(user_id)
             continue
-        reason = _delete(zendesk, user_id)
+        reason = delete_profile(zendesk, user_id, SnapzenError)
         if reason is None:
             result.deleted.append(user_id)
         else:
             result.failed[user_id] = reason
             log.warning("retention_profile_not_deleted", user_id=user_id, reason=reason)
     return result
-
-
-def _delete(api: ProfileApi, user_id: int) -> str | None:
-    for name, step in (
-        ("DELETE users/{id}", api.delete_user),
-        ("DELETE deleted_users/{id}", api.purge_deleted_user),
-    ):
-        try:
-            step(user_id)
-        except NotFoundError:
-            continue
-        except SnapzenError as exc:
-            # The class only: Zendesk's details may quote the person's name or email.
-            return f"{name} refused ({type(exc).__name__})"
-    return None
 
 
 # ---------------------------------------------------------------- the sweep's two calls
