@@ -2,7 +2,7 @@
 
 The chain is tamper-evident; ``cases`` and ``runs`` are not, and they are what the product
 acts on (a case marked synced is never sent; a ticket id is what the retention sweep and
-erasure delete). Each decision is chained (``snapzen.ledger.evidence.decisions``), so ``verify`` can
+erasure delete). Each decision is chained (``snapzen.ledger.evidence.events.decision``), so ``verify`` can
 compare: a withheld case marked synced, a ``ticket_id`` pointed elsewhere, a deleted case, a
 runs row edited or deleted, or a terminal case or finished run that the chain never recorded
 (when decided after the decision log began) are each named; so are rows deleted or edited
