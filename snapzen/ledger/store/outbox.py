@@ -436,43 +436,24 @@ def record_synced(
                 row = found.get(case_id)
                 if row is None or row[0] == S.SYNCED:
                     continue  # already recorded (e.g. by an earlier recovery)
-                ticket_id = synced[case_id]
                 draft = json.loads(row[1]) if row[1] else {}
-                transfer = draft.get("transfer")
-                if not transfer:
-                    # Sent, but not a restricted transfer: still a decision to chain.
+                facts = {"ticket_id": synced[case_id], "run_id": run_id, "actor": actor}
+                if draft.get("transfer"):
+                    where = {"case_id": case_id, "recorded_at": stamp, "event": Event.TRANSFER}
+                    events.append({**draft["transfer"], **facts, **where})
+                else:
+                    # Sent, but not a restricted transfer: still a decision to chain, with (since
+                    # issue 26) the regime and the controller's country that explain why.
+                    why = draft.get("not_restricted_facts") or {}
+                    why = {"reason": draft.get("not_restricted_reason"), **why}
+                    facts |= {"subject_ref": draft.get("subject_ref"), "widget_id": row[2]}
+                    basis = draft.get("legal_basis")
                     events.append(
                         decision(
-                            "sent",
-                            case_id,
-                            stamp,
-                            widget_id=row[2],
-                            ticket_id=ticket_id,
-                            subject_ref=draft.get("subject_ref"),
-                            run_id=run_id,
-                            actor=actor,
-                            legal_basis=draft.get("legal_basis"),
-                            details={
-                                "reason": draft.get("not_restricted_reason"),
-                                # Since issue 26: the regime and the controller's country,
-                                # so "not restricted" is explainable from the row.
-                                **(draft.get("not_restricted_facts") or {}),
-                            },
+                            Event.SENT, case_id, stamp, details=why, legal_basis=basis, **facts
                         )
                     )
-                else:
-                    events.append(
-                        {
-                            **transfer,
-                            "ticket_id": ticket_id,
-                            "recorded_at": stamp,
-                            "run_id": run_id,
-                            "actor": actor,
-                            "case_id": case_id,
-                            "event": Event.TRANSFER,
-                        }
-                    )
-                updates.append((ticket_id, stamp, stamp, stamp, case_id))
+                updates.append((synced[case_id], stamp, stamp, stamp, case_id))
             # Updates first: the pages the purged payloads free are reused by the ledger rows.
             conn.executemany(
                 f"""UPDATE cases SET status = '{S.SYNCED}', ticket_id = ?, synced_at = ?,
