@@ -2,14 +2,15 @@
 
 The chain is tamper-evident; ``cases`` and ``runs`` are not, and they are what the product
 acts on (a case marked synced is never sent; a ticket id is what the retention sweep and
-erasure delete). Each decision is chained (``snapzen.ledger.evidence.events.decision``), so ``verify`` can
-compare: a withheld case marked synced, a ``ticket_id`` pointed elsewhere, a deleted case, a
-runs row edited or deleted, or a terminal case or finished run that the chain never recorded
-(when decided after the decision log began) are each named; so are rows deleted or edited
-in the other tables verify and restore rely on (``ledger_meta``, ``erased_subjects``,
-``case_flags``), with the table's name: plain tables, but what they must hold is also in the
-chain (``ledger_bound``, erasure ``request`` events, ``case_flagged``). Holds and requests
-have no table of their own: they are read from the chain itself.
+erasure delete). Each decision is chained (``snapzen.ledger.evidence.events.decision``), so
+``verify`` can compare: a withheld case marked synced, a ``ticket_id`` pointed elsewhere, a
+deleted case, a runs row edited or deleted, or a terminal case or finished run that the
+chain never recorded (when decided after the decision log began) are each named; so are rows
+deleted or edited in the other tables verify and restore rely on (``ledger_meta``,
+``erased_subjects``, ``case_flags``), with the table's name: plain tables, but what they
+must hold is also in the chain (``ledger_bound``, erasure ``request`` events,
+``case_flagged``). Holds and requests have no table of their own: they are read from the
+chain itself.
 
 A case deleted because the retention sweep forgot its month is not a disagreement: the
 chained ``period_forgotten`` event lists it (snapzen.ledger.rights.forget).

@@ -257,25 +257,25 @@ def _check_range(path: str, lo: int, hi: int) -> tuple[str | None, int, str, int
 
 def check_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint) -> Problem | None:
     """Row ``checkpoint.seq`` must exist with exactly the signed hash."""
-    row = conn.execute("SELECT hash FROM events WHERE seq = ?", (checkpoint.seq,)).fetchone()
-    if row is None:
-        head = conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+    signed, count, head = conn.execute(
+        "SELECT (SELECT hash FROM events WHERE seq = :seq), "
+        "(SELECT count(*) FROM events WHERE seq <= :seq), (SELECT max(seq) FROM events)",
+        {"seq": checkpoint.seq},
+    ).fetchone()
+    if signed is None:
         return Problem(
             checkpoint.seq,
             "truncated",
-            f"row signed in the checkpoint is gone (ledger now ends at seq {head}): "
+            f"row signed in the checkpoint is gone (ledger now ends at seq {head or 0}): "
             "rows were deleted",
         )
-    if row[0] != checkpoint.hash:
+    if signed != checkpoint.hash:
         return Problem(
             checkpoint.seq,
             "diverged",
             "hash differs from the signed checkpoint: history up to this row was rewritten "
             "(later hashes recomputed); an older checkpoint narrows down where",
         )
-    count = conn.execute(
-        "SELECT count(*) FROM events WHERE seq <= ?", (checkpoint.seq,)
-    ).fetchone()[0]
     if count != checkpoint.row_count:
         return Problem(
             checkpoint.seq,

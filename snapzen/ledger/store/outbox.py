@@ -105,14 +105,10 @@ def stage(
     with transaction(db, durable=False) as conn:
         # One lookup per chunk of ids instead of one per case; a case id seen twice in the
         # page counts as new at most once, as with a lookup before each upsert.
-        known: set[str] = set()
-        for chunk, marks in chunks(ids):
-            known.update(
-                row[0]
-                for row in conn.execute(
-                    f"SELECT case_id FROM cases WHERE case_id IN ({marks})", chunk
-                )
-            )
+        known = "SELECT count(*) FROM cases WHERE case_id IN ({})".format
+        new = len(ids) - sum(
+            conn.execute(known(marks), chunk).fetchone()[0] for chunk, marks in chunks(ids)
+        )
         conn.executemany(
             _REDECIDE_SQL,
             [
@@ -123,7 +119,7 @@ def stage(
         )
         conn.executemany(_STAGE_SQL, rows)
         _withhold_erased(conn, cases, stamp, run_id, actor)
-    return len(ids) - len(known)
+    return new
 
 
 def _withhold_erased(
