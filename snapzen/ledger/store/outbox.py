@@ -107,7 +107,7 @@ def stage(
         # page counts as new at most once, as with a lookup before each upsert.
         known = "SELECT count(*) FROM cases WHERE case_id IN ({})".format
         new = len(ids) - sum(
-            conn.execute(known(marks), chunk).fetchone()[0] for chunk, marks in chunks(ids)
+            int(conn.execute(known(marks), chunk).fetchone()[0]) for chunk, marks in chunks(ids)
         )
         conn.executemany(
             _REDECIDE_SQL,
@@ -306,27 +306,18 @@ def mark_pushing(
 
     ``drafts`` maps case id → {outcome, legal_basis, subject_ref, transfer (ledger fields or
     None), batch_index}; stored so recovery can finish the case without re-deciding."""
-    stamp = clock.format(now)
+    batch = {"batch_id": batch_id, "stamp": clock.format(now), "run_id": run_id}
     rows = [
-        (
-            batch_id,
-            stamp,
-            draft["outcome"],
-            draft["legal_basis"],
-            draft["subject_ref"],
-            draft_text(draft),
-            stamp,
-            run_id,
-            case_id,
-        )
+        {**draft, **batch, "case_id": case_id, "draft": draft_text(draft)}
         for case_id, draft in drafts.items()
     ]
     with transaction(db) as conn:
         cursor = conn.executemany(
-            f"""UPDATE cases SET status = '{S.PUSHING}', batch_id = ?, job_id = NULL,
-                   pushed_at = ?, outcome = ?, legal_basis = ?, subject_ref = ?,
-                   transfer_draft = ?, updated_at = ?, run_id = ?
-               WHERE case_id = ? AND status = '{S.PENDING}'""",
+            f"""UPDATE cases SET status = '{S.PUSHING}', batch_id = :batch_id, job_id = NULL,
+                   pushed_at = :stamp, outcome = :outcome, legal_basis = :legal_basis,
+                   subject_ref = :subject_ref, transfer_draft = :draft, updated_at = :stamp,
+                   run_id = :run_id
+               WHERE case_id = :case_id AND status = '{S.PENDING}'""",
             rows,
         )
         # Cases are decided before their batch is recorded: one that is no longer pending
