@@ -262,14 +262,10 @@ def transaction(db: sqlite_utils.Database, *, durable: bool = True) -> Iterator[
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
-        except BaseException:
-            conn.rollback()
-            raise
-        try:
             conn.commit()
         except BaseException:
             # A commit SQLite refused (a deferred constraint, a full disk) can leave the
-            # transaction open: roll it back, and raise the commit's own error.
+            # transaction open too: roll it back, and raise the error.
             if conn.in_transaction:
                 conn.rollback()
             raise
