@@ -82,22 +82,12 @@ def stage(
     stamp = clock.format(now)
     rows = []
     for case in cases:
-        started_at = case.started_at
+        start = case.started_at
+        day = start.astimezone(UTC).date().isoformat() if start else None
+        status = S.FAILED if case.error else S.PENDING
+        started = clock.format(start) if start else None
         rows.append(
-            (
-                case.case_id,
-                case.widget_id,
-                started_at.astimezone(UTC).date().isoformat() if started_at else None,
-                case.case_type,
-                clock.format(started_at) if started_at else None,
-                S.FAILED if case.error else S.PENDING,
-                case.error,
-                case.raw_json,
-                stamp,
-                stamp,
-                case.subject_ref,
-                case.name_ref,
-            )
+            {**vars(case), "day": day, "started": started, "status": status, "stamp": stamp}
         )
     ids = list(dict.fromkeys(case.case_id for case in cases))
     # Not synced on its own (db.transaction): a page lost to a power cut is fetched again
@@ -175,7 +165,8 @@ _REDECIDE_SQL = f"""UPDATE cases SET status = '{S.PENDING}', outcome = NULL, rea
 
 _STAGE_SQL = f"""INSERT INTO cases (case_id, widget_id, day, case_type, started_at, status,
            error, raw, first_seen_at, updated_at, subject_ref, name_ref)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       VALUES (:case_id, :widget_id, :day, :case_type, :started, :status, :error, :raw_json,
+           :stamp, :stamp, :subject_ref, :name_ref)
        ON CONFLICT(case_id) DO UPDATE SET
            raw = excluded.raw,
            -- a later, broken copy of a case must not erase the start we knew:
