@@ -204,26 +204,19 @@ def write_rows(
 ) -> int:
     """Stream rows to ``out``; returns the count. The JSON array is written element by
     element rather than built in memory."""
-    names = list(columns)
-    count = 0
+    writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
     if fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
         writer.writeheader()
-        for row in rows:
+    count = 0
+    for count, row in enumerate(rows, start=1):
+        if fmt == "csv":
             writer.writerow({key: neutralise(value) for key, value in row.items()})
-            count += 1
-    elif fmt == "jsonl":
-        for row in rows:
+        elif fmt == "jsonl":
             out.write(_dumps(row) + "\n")
-            count += 1
-    elif fmt == "json":
-        out.write("[")
-        for row in rows:
-            out.write(("\n" if count == 0 else ",\n") + _dumps(row))
-            count += 1
-        out.write("\n]\n" if count else "]\n")
-    else:  # pragma: no cover - guarded by the CLI's choices
-        raise ValueError(f"unknown format {fmt!r}")
+        else:  # json: one element at a time
+            out.write(("[\n" if count == 1 else ",\n") + _dumps(row))
+    if fmt == "json":
+        out.write("\n]\n" if count else "[]\n")
     return count
 
 
