@@ -23,6 +23,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from snapzen.ledger.evidence.audit import dict_rows
 from snapzen.ledger.evidence.derogations import DEROGATION_BASES
 
 NOT_SET = "(not set)"
@@ -107,20 +108,12 @@ def transfers_by_recipient(
 ) -> list[dict[str, Any]]:
     """Transfer counts by recipient, destination, basis and mechanism, most first; ``scope``
     is " WHERE" or a WHERE clause ending in " AND" (the report's window, a client's rows)."""
-    return [
-        {
-            "recipient": recipient,
-            "destination_country": destination,
-            "legal_basis": basis,
-            "mechanism_ref": mechanism,
-            "transfers": count,
-        }
-        for recipient, destination, basis, mechanism, count in conn.execute(
-            "SELECT recipient, destination_country, legal_basis, mechanism_ref, count(*) "
-            f"FROM events{scope} event = 'transfer' GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC",
-            params,
-        )
-    ]
+    return dict_rows(
+        conn,
+        "SELECT recipient, destination_country, legal_basis, mechanism_ref, count(*) AS "
+        f"transfers FROM events{scope} event = 'transfer' GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC",
+        params,
+    )
 
 
 def art30_record(

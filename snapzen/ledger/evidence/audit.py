@@ -291,7 +291,8 @@ class Report:
         return body
 
 
-def _rows(conn: sqlite3.Connection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+def dict_rows(conn: sqlite3.Connection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    """The rows of a query as dicts, keyed by its column names."""
     cursor = conn.execute(sql, params)
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, values, strict=True)) for values in cursor]
@@ -313,7 +314,7 @@ def build_report(
     today = today or clock.today()
     where, params = replace(filters, event=Event.TRANSFER).where()
     on_events = {"time": "recorded_at", "table": "events", "where": where}
-    month_basis = _rows(conn, BY_MONTH_SQL.format(n="n", **on_events), params)
+    month_basis = dict_rows(conn, BY_MONTH_SQL.format(n="n", **on_events), params)
     by_month: dict[str, dict[str, Any]] = {}
     for row in month_basis:
         entry = by_month.setdefault(row["month"], {"month": row["month"], "transfers": 0})
@@ -322,7 +323,7 @@ def build_report(
     any_where, any_params = replace(filters, event=None).where()
     counted = f"SELECT event, count(*) AS n FROM events{any_where} GROUP BY event"
     expiring_until = (today + timedelta(days=horizon_days)).isoformat()
-    expiring_by_month = _rows(
+    expiring_by_month = dict_rows(
         conn,
         f"""SELECT substr(t.retention_until, 1, 7) AS month, count(*) AS transfers
            FROM events t
@@ -337,15 +338,15 @@ def build_report(
         until=filters.until,
         head_seq=int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]),
         transfers=sum(entry["transfers"] for entry in by_month.values()),
-        events={str(row["event"]): int(row["n"]) for row in _rows(conn, counted, any_params)},
+        events={str(row["event"]): int(row["n"]) for row in dict_rows(conn, counted, any_params)},
         by_month=list(by_month.values()),
-        by_destination=_rows(
+        by_destination=dict_rows(
             conn,
             "SELECT recipient, destination_country, " + by(where, "recipient, destination_country"),
             params,
         ),
-        by_basis=_rows(conn, BY_BASIS_SQL.format(**on_events), params),
-        by_origin=_rows(conn, "SELECT origin_country, " + by(where, "origin_country"), params),
+        by_basis=dict_rows(conn, BY_BASIS_SQL.format(**on_events), params),
+        by_origin=dict_rows(conn, "SELECT origin_country, " + by(where, "origin_country"), params),
         withheld=_withheld(conn, filters),
         expiring_horizon_days=horizon_days,
         expiring_until=expiring_until,
@@ -388,7 +389,7 @@ def _withheld(conn: sqlite3.Connection, filters: Filters) -> list[dict[str, Any]
         ("widget_id = ?", filters.widget),
     ]
     used = [(test, value) for test, value in tests if value]
-    return _rows(
+    return dict_rows(
         conn,
         "SELECT coalesce(reason, '(none)') AS reason, count(*) AS cases FROM cases "
         f"WHERE {' AND '.join(test for test, _ in used)} GROUP BY 1 ORDER BY cases DESC",
