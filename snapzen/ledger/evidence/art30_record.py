@@ -23,8 +23,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from snapzen.ledger.evidence.audit import dict_rows
 from snapzen.ledger.evidence.derogations import DEROGATION_BASES
+from snapzen.ledger.store.db import dict_rows
 
 NOT_SET = "(not set)"
 

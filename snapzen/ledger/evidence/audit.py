@@ -21,6 +21,7 @@ from snapzen.ledger.evidence.derogations import DEROGATION_BASES
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import period_keys
 from snapzen.ledger.store.case_status import CaseStatus
+from snapzen.ledger.store.db import dict_rows
 from snapzen.support import clock
 from snapzen.support.errors import ConfigError
 
@@ -289,13 +290,6 @@ class Report:
         body = asdict(self)
         body["art49_warning"] = self.art49_warning()
         return body
-
-
-def dict_rows(conn: sqlite3.Connection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    """The rows of a query as dicts, keyed by its column names."""
-    cursor = conn.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, values, strict=True)) for values in cursor]
 
 
 def build_report(

@@ -15,6 +15,7 @@ import sqlite_utils
 
 from snapzen.ledger.store.case_status import UNSENT_OR_PUSHING, CaseStatus, sql_list
 from snapzen.ledger.store.cursor_rules import FUTURE_SKEW
+from snapzen.ledger.store.db import dict_rows
 from snapzen.support import clock
 
 _UNFINISHED = (
@@ -25,7 +26,8 @@ _UNFINISHED = (
 
 def at_risk_cases(db: sqlite_utils.Database, older_than: datetime) -> list[dict[str, Any]]:
     """Unsynced, not withheld cases whose chat started before ``older_than``."""
-    return _rows(db, "AND started_at <= ? ORDER BY started_at", clock.format(older_than))
+    sql = _UNFINISHED + "AND started_at <= ? ORDER BY started_at"
+    return dict_rows(db.conn, sql, [clock.format(older_than)])
 
 
 def future_dated_cases(
@@ -33,15 +35,8 @@ def future_dated_cases(
 ) -> list[dict[str, Any]]:
     """Unfinished cases whose chat starts more than ``FUTURE_SKEW`` after ``now``."""
     after = clock.format(now + FUTURE_SKEW)
-    return _rows(db, "AND started_at > ? ORDER BY started_at LIMIT ?", after, limit)
-
-
-def _rows(db: sqlite_utils.Database, condition: str, *params: Any) -> list[dict[str, Any]]:
-    cursor = db.execute(_UNFINISHED + condition, params)
-    return [
-        dict(zip(("case_id", "widget_id", "started_at", "status"), row, strict=True))
-        for row in cursor
-    ]
+    sql = _UNFINISHED + "AND started_at > ? ORDER BY started_at LIMIT ?"
+    return dict_rows(db.conn, sql, [after, limit])
 
 
 def unresolved_counts(

@@ -19,7 +19,7 @@ import sqlite_utils
 
 from snapzen.ledger.evidence.chain import record_event
 from snapzen.ledger.evidence.events import Event
-from snapzen.ledger.store.db import transaction
+from snapzen.ledger.store.db import dict_rows, transaction
 from snapzen.support import clock
 
 FLAG_EVENT = Event.CASE_FLAGGED
@@ -77,13 +77,12 @@ def flag_duplicates(
 def open_flags(db: sqlite_utils.Database, limit: int = 1000) -> list[dict[str, Any]]:
     """Unresolved flags, oldest first (empty for a ledger older than the table)."""
     try:
-        rows = db.execute(
+        flags = dict_rows(
+            db.conn,
             """SELECT case_id, kind, ticket_ids, source, flagged_at FROM case_flags
                WHERE resolved_at IS NULL ORDER BY flagged_at, case_id LIMIT ?""",
             [limit],
-        ).fetchall()
+        )
     except sqlite3.OperationalError:  # no such table (a read-only open of an old ledger)
         return []
-    names = ("case_id", "kind", "ticket_ids", "source", "flagged_at")
-    flags = [dict(zip(names, row, strict=True)) for row in rows]
     return [{**flag, "ticket_ids": json.loads(flag["ticket_ids"] or "[]")} for flag in flags]

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlite_utils
 
@@ -280,6 +280,15 @@ def transaction(db: sqlite_utils.Database, *, durable: bool = True) -> Iterator[
 
 T = TypeVar("T")
 IDS_PER_QUERY = 500  # well under SQLite's bound on host parameters
+
+
+def dict_rows(
+    conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()
+) -> list[dict[str, Any]]:
+    """The rows of a query as dicts, keyed by its column names."""
+    cursor = conn.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, values, strict=True)) for values in cursor]
 
 
 def chunks(ids: Sequence[T]) -> Iterator[tuple[Sequence[T], str]]:
