@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from snapzen.ledger.evidence import agreement, audit, verify
 from snapzen.ledger.evidence.chain import V3_HASHED_SQL, append_events
-from snapzen.ledger.evidence.chain_check import walk_chain
+from snapzen.ledger.evidence.verify import walk_chain
 from snapzen.ledger.store.db import open_db, transaction
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"

@@ -35,7 +35,7 @@ def checkpoint_key(settings: Settings, key_file: Path | None) -> tuple[bytes, st
     if key_file is None:
         return require_ledger_key(settings), "the ledger key"
     ledger_key = configured_key(settings.ledger)
-    return verify.read_key_file(key_file, ledger_key), f"the key in {key_file}"
+    return signed.read_key_file(key_file, ledger_key), f"the key in {key_file}"
 
 
 def keygen(private: Path, public: Path) -> str:
@@ -87,23 +87,16 @@ def _write(
     settings: Settings, file: Path, signing_key: Path | None, key_file: Path | None
 ) -> Written:
     db = open_read(settings)
-    point: verify.Checkpoint | signed.SignedCheckpoint
     # The rights journal travels with every checkpoint (a restore re-applies it,
     # snapzen.ledger.rights.erasure_journal) and the signature covers its head.
     copy = file.with_name(file.name + ".erasures.jsonl")
     journal = _journal_copy(settings, db.conn, copy)
-    if signing_key is not None:
-        point = verify.make_signed_checkpoint(
-            db.conn, signed.load_private_key(signing_key), journal=journal
-        )
-    else:
-        point = verify.make_checkpoint(db.conn, checkpoint_key(settings, key_file)[0])
-    verify.write_checkpoint(file, point)
+    key = signed.load_private_key(signing_key) if signing_key else None
+    point = signed.make(db.conn, key or checkpoint_key(settings, key_file)[0], journal=journal)
+    signed.write(file, point)
     if journal is not None:  # an erasure response names the copies that hold the person
         copies.register(settings.ledger.path, copies.JOURNAL_COPY, copy, clock.now())
-    signer = (
-        point.signatures[0].key_fingerprint if isinstance(point, signed.SignedCheckpoint) else None
-    )
+    signer = point.signatures[0].key_fingerprint if point.signatures else None
     return Written(point.seq, point.hash, signer, copy, journal)
 
 
@@ -111,11 +104,11 @@ def cosign(file: Path, signing_key: Path | None) -> str:
     """Add the auditors' signature to a signed checkpoint; returns their key's fingerprint."""
     if signing_key is None:
         raise ConfigError("--signing-key FILE is required (the auditors' private key)")
-    point = verify.read_checkpoint(file)
-    if not isinstance(point, signed.SignedCheckpoint):
+    point = signed.read(file)
+    if point.version == signed.HMAC_VERSION:
         raise ConfigError(f"{file} is a version-1 (HMAC) checkpoint; it cannot be co-signed")
     key = signed.load_private_key(signing_key)
-    verify.write_checkpoint(file, point.signed_by(key))
+    signed.write(file, point.signed_by(key))
     return signed.fingerprint_of(key.public_key())
 
 
@@ -133,7 +126,7 @@ def _signature_problems(
     bad: list[verify.Problem] = []
     hmac_key: tuple[bytes, str] | None = None
     for path, point in loaded:
-        if isinstance(point, signed.SignedCheckpoint):
+        if point.version == signed.VERSION:
             if not publics:
                 raise ConfigError(f"checkpoint {path} is signed: give --public-key FILE")
             verdicts = []
@@ -162,7 +155,7 @@ def _signature_problems(
                 )
         else:
             hmac_key = hmac_key or checkpoint_key(settings, key_file)
-            problem = verify.signature_problem(point, hmac_key[0], path, hmac_key[1])
+            problem = signed.hmac_problem(point, hmac_key[0], path, hmac_key[1])
             (bad.append(problem) if problem else good.append(point))
     return good, bad
 
@@ -176,7 +169,7 @@ def _journal_problems(settings: Settings, good: list[Any]) -> list[verify.Proble
     except journal_file.JournalDamaged as exc:
         problems.append(verify.Problem(0, "journal", f"erasure journal damaged: {exc}"))
     for point in good:
-        if isinstance(point, signed.SignedCheckpoint):
+        if point.version == signed.VERSION:
             text = signed.journal_problem(point, settings.ledger.erasure_journal_path, key)
             if text is not None:
                 problems.append(verify.Problem(point.seq, "journal", text))
@@ -195,7 +188,7 @@ def verify_ledger(
     settings: Settings, checkpoints: list[Path], public_keys: list[Path], *,
     key_file: Path | None, thorough: bool,
 ) -> Verdict:  # fmt: skip
-    loaded = [(path, verify.read_checkpoint(path)) for path in checkpoints]
+    loaded = [(path, signed.read(path)) for path in checkpoints]
     good, bad_signatures = _signature_problems(loaded, public_keys, settings, key_file)
     db = open_read(settings)
     result = verify.verify_ledger(db.conn, good, thorough=thorough)

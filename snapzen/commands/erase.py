@@ -38,8 +38,8 @@ from snapzen.commands.erase_request import (
     journal_request,
 )
 from snapzen.commands.run import Run, recorded_run
-from snapzen.ledger.evidence import decisions
-from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.evidence.chain import record_decisions
+from snapzen.ledger.evidence.events import Event, decision
 from snapzen.ledger.rights import collisions, holds, period_keys
 from snapzen.ledger.rights.notices import Notice
 from snapzen.ledger.store import transitions
@@ -317,7 +317,7 @@ def _record(
     """One erased event per deleted ticket, in the erase run, inside the caller's transaction."""
     stamp = clock.format(run.now())
     erased = [
-        decisions.decision(
+        decision(
             Event.ERASED,
             target.case_id,
             stamp,
@@ -329,7 +329,7 @@ def _record(
         )
         for target in targets
     ]
-    result.event_seqs += [int(row["seq"]) for row in decisions.record(conn, erased)]
+    result.event_seqs += [int(row["seq"]) for row in record_decisions(conn, erased)]
     complete = result.complete
     run.outcome = "ok" if complete else ("aborted" if result.aborted else "partial")
     run.exit_code = 0 if complete else 3

@@ -16,8 +16,7 @@ from snapzen.ledger.rights import collisions
 from snapzen.ledger.rights.collisions import SubjectCollision as SubjectCollision  # for the CLI
 from snapzen.ledger.rights.requests import Request, open_one
 from snapzen.ledger.rights.subjects import subject_ref
-from snapzen.ledger.store.db import open_ledger
-from snapzen.ledger.store.locked import locked_ledger
+from snapzen.ledger.store.db import locked_ledger, open_ledger
 from snapzen.support import clock, errors
 from snapzen.support.settings import Settings, require_ledger_key
 

@@ -15,8 +15,13 @@ from typing import Any
 
 from snapzen.commands.ledger_open import known_widget, narrow, open_read, subject_of
 from snapzen.ledger.evidence import audit
-from snapzen.ledger.evidence.art30_client_record import art30_2_record, client_summary, scoped
-from snapzen.ledger.evidence.art30_record import art30_record, missing_fields
+from snapzen.ledger.evidence.art30_record import (
+    art30_2_record,
+    art30_record,
+    client_summary,
+    missing_fields,
+    scoped,
+)
 from snapzen.ledger.evidence.audit import Filters as Filters
 from snapzen.ledger.evidence.audit import Report as Report  # for the CLI
 from snapzen.ledger.evidence.audit import write_rows as write_rows  # csv, json, jsonl, streamed

@@ -39,8 +39,7 @@ from snapzen.ledger.evidence.reconciliation import (
 )
 from snapzen.ledger.store import runs
 from snapzen.ledger.store.case_status import CaseStatus
-from snapzen.ledger.store.db import ensure_ledger, open_ledger
-from snapzen.ledger.store.locked import locked_ledger
+from snapzen.ledger.store.db import ensure_ledger, locked_ledger, open_ledger
 from snapzen.policy.transform import EXTERNAL_ID_PREFIX as EXTERNAL_PREFIX
 from snapzen.support import clock, errors
 from snapzen.support.lock import writer_lock

@@ -148,8 +148,7 @@ def text(result: ReportResult) -> list[str]:
     """The whole report, wrapped at 80 columns: the Art. 30(2) record alone for a client;
     otherwise the Art. 30(1) record, then the report."""
     # Lazy: the labels live with the records in the ledger (start-up time of the CLI).
-    from snapzen.ledger.evidence.art30_client_record import LABELS_30_2
-    from snapzen.ledger.evidence.art30_record import LABELS
+    from snapzen.ledger.evidence.art30_record import LABELS, LABELS_30_2
 
     if result.client_record is not None:
         title = f"Record of processing activities, Art. 30(2): processing for {result.client}."

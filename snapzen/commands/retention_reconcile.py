@@ -23,8 +23,8 @@ import sqlite_utils
 from snapzen.clients.ticket_deletion import MAX_BATCH
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands.clients import ticket_deleter_from
-from snapzen.ledger.evidence import decisions
-from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.evidence.chain import record_decisions
+from snapzen.ledger.evidence.events import Event, decision
 from snapzen.ledger.rights import holds
 from snapzen.ledger.store.db import transaction
 from snapzen.support import clock as wall_clock
@@ -102,7 +102,7 @@ def reconcile(
                 if not outcome.gone:
                     continue
                 tag, case_id = found[ticket_id]
-                expired = decisions.decision(
+                expired = decision(
                     Event.EXPIRED,
                     case_id or f"ticket:{ticket_id}",
                     stamp,
@@ -116,7 +116,7 @@ def reconcile(
                     run_id=result.run_id,
                     actor=actor,
                 )
-                decisions.record(conn, [expired])
+                record_decisions(conn, [expired])
     result.reconciled = counts
     result.failed += counts["failed"]
     result.held += counts["held"]

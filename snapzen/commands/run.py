@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from snapzen.ledger.store import runs
-from snapzen.ledger.store.locked import locked_ledger
+from snapzen.ledger.store.db import locked_ledger
 from snapzen.support import clock
 from snapzen.support.errors import LockHeld, exit_code_of
 from snapzen.support.log import bound_run, get_logger

@@ -3,7 +3,7 @@
 filelock uses fcntl/msvcrt locks, which the OS releases when the process dies (even by
 SIGKILL), so a crashed run never leaves a stale lock behind.
 
-The lock is taken before the database is opened (snapzen.ledger.store.locked): a restore swaps the
+The lock is taken before the database is opened (snapzen.ledger.store.db): a restore swaps the
 file under its lock, and a command that opened the ledger first and then queued behind it
 would write into the replaced file. ``holds_writer_lock`` lets the opener check that.
 """

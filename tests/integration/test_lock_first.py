@@ -202,8 +202,7 @@ def test_init_refuses_while_another_holds_the_lock(
 def test_the_ledger_is_opened_to_write_only_under_its_lock(ledger: Path) -> None:
     """The rule in code: `open_ledger` refuses a write open by a process without the lock,
     so a command that forgets fails in every test that runs it, not only here."""
-    from snapzen.ledger.store.db import open_ledger
-    from snapzen.ledger.store.locked import locked_ledger
+    from snapzen.ledger.store.db import locked_ledger, open_ledger
     from snapzen.support.settings import Settings
 
     settings = Settings()

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from snapzen.cli.main import app
 from snapzen.commands import service
-from snapzen.ledger.store import locked
+from snapzen.ledger.store import db as locked
 from snapzen.ledger.store.db import open_db
 from snapzen.support.settings import Settings
 from tests.fakes import SandboxApis, make_case, recent

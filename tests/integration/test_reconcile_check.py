@@ -17,8 +17,7 @@ from snapzen.commands import service
 from snapzen.commands.reconcile_check import reconcile_check
 from snapzen.commands.status import collect_status, render_prometheus
 from snapzen.ledger.evidence.chain import append_event
-from snapzen.ledger.store.db import open_ledger, transaction
-from snapzen.ledger.store.locked import locked_ledger
+from snapzen.ledger.store.db import locked_ledger, open_ledger, transaction
 from snapzen.support.settings import Settings
 from tests import fakes
 from tests.fakes import make_case, recent

@@ -2,14 +2,15 @@
 
 The chain is tamper-evident; ``cases`` and ``runs`` are not, and they are what the product
 acts on (a case marked synced is never sent; a ticket id is what the retention sweep and
-erasure delete). Each decision is chained (``snapzen.ledger.evidence.decisions``), so ``verify`` can
-compare: a withheld case marked synced, a ``ticket_id`` pointed elsewhere, a deleted case, a
-runs row edited or deleted, or a terminal case or finished run that the chain never recorded
-(when decided after the decision log began) are each named; so are rows deleted or edited
-in the other tables verify and restore rely on (``ledger_meta``, ``erased_subjects``,
-``case_flags``), with the table's name: plain tables, but what they must hold is also in the
-chain (``ledger_bound``, erasure ``request`` events, ``case_flagged``). Holds and requests
-have no table of their own: they are read from the chain itself.
+erasure delete). Each decision is chained (``snapzen.ledger.evidence.events.decision``), so
+``verify`` can compare: a withheld case marked synced, a ``ticket_id`` pointed elsewhere, a
+deleted case, a runs row edited or deleted, or a terminal case or finished run that the
+chain never recorded (when decided after the decision log began) are each named; so are rows
+deleted or edited in the other tables verify and restore rely on (``ledger_meta``,
+``erased_subjects``, ``case_flags``), with the table's name: plain tables, but what they
+must hold is also in the chain (``ledger_bound``, erasure ``request`` events,
+``case_flagged``). Holds and requests have no table of their own: they are read from the
+chain itself.
 
 A case deleted because the retention sweep forgot its month is not a disagreement: the
 chained ``period_forgotten`` event lists it (snapzen.ledger.rights.forget).
@@ -25,13 +26,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from snapzen.ledger.evidence.decisions import (
-    CASE_EVENTS,
-    RUN_EVENT,
-    STATUS_AFTER,
-    read_run,
-    run_digest,
-)
+from snapzen.ledger.evidence.events import STATUS_AFTER, Event
 from snapzen.ledger.rights.period_keys import (
     FORGOTTEN_CASES_SQL,
     FORGOTTEN_REQUESTS_SQL,
@@ -42,12 +37,13 @@ from snapzen.ledger.rights.requests import is_erasure_record
 from snapzen.ledger.store.case_flags import FLAG_EVENT
 from snapzen.ledger.store.case_status import TERMINAL, CaseStatus, sql_list
 from snapzen.ledger.store.identity import BOUND, chained_binding, read_meta, read_table
+from snapzen.ledger.store.runs import read_run, run_digest
 
 # Statuses a case may pass through after a decision that did not send it: a retry, a
 # re-decision when late consent arrives. Sending it again is then chained anew.
 _TRANSIENT = (CaseStatus.PENDING, CaseStatus.PUSHING, CaseStatus.FAILED)
 _TERMINAL = sql_list(TERMINAL)
-_EVENTS = ", ".join(f"'{event}'" for event in CASE_EVENTS)
+_EVENTS = ", ".join(f"'{event}'" for event in STATUS_AFTER)
 
 
 @dataclass(frozen=True)
@@ -75,9 +71,9 @@ class Agreement:
     problems: list[Disagreement] = field(default_factory=list)
     unlisted: bool = False  # more disagreements than LISTED were found
 
-    def add(self, problem: Disagreement) -> None:
+    def add(self, seq: int, kind: str, message: str) -> None:
         if len(self.problems) < LISTED:
-            self.problems.append(problem)
+            self.problems.append(Disagreement(seq, kind, message))
         else:
             self.unlisted = True
 
@@ -131,23 +127,19 @@ def _check_cases(conn: sqlite3.Connection, result: Agreement) -> None:
     result.cases_checked = int(conn.execute(f"SELECT count(*) FROM {_LATEST}").fetchone()[0])
     for seq, case_id, event, chain_ticket, found, status, ticket in conn.execute(_DISAGREEING_SQL):
         if found is None:
-            message, kind = f"case {case_id} ({event}) is gone from cases", "case_deleted"
+            result.add(seq, "case_deleted", f"case {case_id} ({event}) is gone from cases")
         elif status == STATUS_AFTER[event] == CaseStatus.SYNCED:
-            message = (
-                f"case {case_id}: ticket_id is {ticket}, the chain recorded {chain_ticket} "
-                f"({event})"
-            )
-            kind = "ticket"
+            text = f"ticket_id is {ticket}, the chain recorded {chain_ticket} ({event})"
+            result.add(seq, "ticket", f"case {case_id}: {text}")
         else:
-            message, kind = f"case {case_id} is {status}, the chain recorded {event}", "status"
-        result.add(Disagreement(seq, kind, message))
+            result.add(seq, "status", f"case {case_id} is {status}, the chain recorded {event}")
 
 
 def _check_runs(conn: sqlite3.Connection, result: Agreement) -> None:
     rows = conn.execute(
         f"""SELECT t.seq, t.run_id, t.details
             FROM (SELECT case_id, max(seq) AS seq FROM events
-                  WHERE case_id >= 'run:' AND case_id < 'run;' AND event = '{RUN_EVENT}'
+                  WHERE case_id >= 'run:' AND case_id < 'run;' AND event = '{Event.RUN}'
                   GROUP BY case_id) AS latest
             JOIN events t ON t.seq = latest.seq"""
     ).fetchall()
@@ -155,11 +147,9 @@ def _check_runs(conn: sqlite3.Connection, result: Agreement) -> None:
         result.runs_checked += 1
         values = read_run(conn, run_id)
         if values is None:
-            result.add(Disagreement(seq, "run_deleted", f"run {run_id} is gone from runs"))
-            continue
-        recorded = json.loads(details or "{}").get("digest")
-        if run_digest(values) != recorded:
-            result.add(Disagreement(seq, "run_edited", f"run {run_id}: its runs row was edited"))
+            result.add(seq, "run_deleted", f"run {run_id} is gone from runs")
+        elif run_digest(values) != json.loads(details or "{}").get("digest"):
+            result.add(seq, "run_edited", f"run {run_id}: its runs row was edited")
 
 
 def _undecided_cases(conn: sqlite3.Connection, start: str | None, result: Agreement) -> None:
@@ -186,11 +176,7 @@ def _undecided_cases(conn: sqlite3.Connection, start: str | None, result: Agreem
             stamp is not None and stamp >= start for stamp in (first_seen, decided_at)
         )
         if from_the_start or after:
-            result.add(
-                Disagreement(
-                    0, "unrecorded", f"case {case_id} is {status}: no decision in the chain"
-                )
-            )
+            result.add(0, "unrecorded", f"case {case_id} is {status}: no decision in the chain")
         else:
             result.before_log += 1
 
@@ -200,12 +186,12 @@ def _unrecorded_runs(conn: sqlite3.Connection, start: str, result: Agreement) ->
     runs = conn.execute(
         f"""SELECT run_id FROM runs r WHERE finished_at >= ? AND NOT EXISTS
                 (SELECT 1 FROM events t WHERE t.case_id = 'run:' || r.run_id
-                 AND t.event = '{RUN_EVENT}')
+                 AND t.event = '{Event.RUN}')
             ORDER BY run_id LIMIT 100""",
         (start,),
     )
     for (run_id,) in runs:
-        result.add(Disagreement(0, "unrecorded", f"run {run_id} is not in the chain (inserted?)"))
+        result.add(0, "unrecorded", f"run {run_id} is not in the chain (inserted?)")
 
 
 # --- the tables verify and restore rely on (rows the chain cannot vouch for, written
@@ -220,21 +206,12 @@ def _ledger_meta(conn: sqlite3.Connection, result: Agreement) -> None:
     table = read_table(conn)
     for name in BOUND:
         if table.get(name) is None:
-            result.add(
-                Disagreement(
-                    seq,
-                    "ledger_meta",
-                    f"ledger_meta: the {name} row is gone (chained at seq {seq})",
-                )
-            )
+            text = f"the {name} row is gone (chained at seq {seq})"
         elif table[name] != bound.get(name):
-            result.add(
-                Disagreement(
-                    seq,
-                    "ledger_meta",
-                    f"ledger_meta: {name} differs from the one chained at seq {seq}",
-                )
-            )
+            text = f"{name} differs from the one chained at seq {seq}"
+        else:
+            continue
+        result.add(seq, "ledger_meta", f"ledger_meta: {text}")
 
 
 def _erased_subjects(conn: sqlite3.Connection, result: Agreement) -> None:
@@ -258,32 +235,19 @@ def _erased_subjects(conn: sqlite3.Connection, result: Agreement) -> None:
         ref = resolver.resolve(ref, REQUEST_EVENT) or ref  # a chained ref: its person's
         if ref not in latest or str(at) >= latest[ref][2]:
             latest[ref] = (int(seq), str(request_id), str(at))
-    if not latest:
-        return
-    try:
-        table = dict(conn.execute("SELECT subject_ref, erased_at FROM erased_subjects"))
-    except sqlite3.OperationalError:
-        table = {}
+    table = (
+        dict(_rows(conn, "SELECT subject_ref, erased_at FROM erased_subjects")) if latest else {}
+    )
     for ref, (seq, request_id, at) in sorted(latest.items(), key=lambda item: item[1][0]):
         erased_at = table.get(ref)
-        if erased_at is None:
-            result.add(
-                Disagreement(
-                    seq,
-                    "erased_subjects",
-                    f"erased_subjects: the person of request {request_id} is gone (their chats "
-                    "would be sent again)",
-                )
+        if erased_at is None or str(erased_at) < at:
+            how = (
+                "is gone (their chats would be sent again)"
+                if erased_at is None
+                else "has an erasure time before the request's"
             )
-        elif str(erased_at) < at:
-            result.add(
-                Disagreement(
-                    seq,
-                    "erased_subjects",
-                    f"erased_subjects: the person of request {request_id} has an erasure time "
-                    "before the request's",
-                )
-            )
+            text = f"erased_subjects: the person of request {request_id} {how}"
+            result.add(seq, "erased_subjects", text)
 
 
 def _case_flags(conn: sqlite3.Connection, result: Agreement) -> None:
@@ -296,16 +260,15 @@ def _case_flags(conn: sqlite3.Connection, result: Agreement) -> None:
     for seq, case_id, text in rows:
         kind = str((json.loads(text) if text else {}).get("kind"))
         latest[(str(case_id), kind)] = int(seq)
-    if not latest:
-        return
-    try:
-        table = {(str(c), str(k)) for c, k in conn.execute("SELECT case_id, kind FROM case_flags")}
-    except sqlite3.OperationalError:
-        table = set()
+    table = {(str(c), str(k)) for c, k in _rows(conn, "SELECT case_id, kind FROM case_flags")}
     for (case_id, kind), seq in sorted(latest.items(), key=lambda item: item[1]):
         if (case_id, kind) not in table:
-            result.add(
-                Disagreement(
-                    seq, "case_flags", f"case_flags: flag {kind} of case {case_id} is gone"
-                )
-            )
+            result.add(seq, "case_flags", f"case_flags: flag {kind} of case {case_id} is gone")
+
+
+def _rows(conn: sqlite3.Connection, sql: str) -> list[Any]:
+    """A table's rows; none for a ledger older than the table."""
+    try:
+        return conn.execute(sql).fetchall()
+    except sqlite3.OperationalError:
+        return []

@@ -5,6 +5,17 @@ Fixed facts (controller, DPO, purposes, categories of data subjects, retention, 
 measures) come from the ``[record]`` settings; what the ledger can show is read from it:
 the categories of personal data actually sent, the recipients, and each destination with
 the safeguard or derogation relied on and how many transfers used it.
+
+Processor mode (issue 26): the Art. 30(2) record the company keeps for each client it
+processes chats for, and the per-client summary beside its own Art. 30(1) record.
+
+Decision rows of a client's widgets carry ``details.client`` (the client's name); the
+company's own rows carry none. Art. 30(2): (a) the processor and each controller (name,
+contact), (b) the categories of processing carried out for it, (c) its transfers to third
+countries with their safeguards, (d) the security measures.
+
+Both records are dicts of labelled fields (``LABELS``, ``LABELS_30_2``), rendered alike by
+snapzen.commands.report_text.
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ import sqlite3
 from typing import Any
 
 from snapzen.ledger.evidence.derogations import DEROGATION_BASES
+from snapzen.ledger.store.db import dict_rows
 
 NOT_SET = "(not set)"
 
@@ -96,20 +108,12 @@ def transfers_by_recipient(
 ) -> list[dict[str, Any]]:
     """Transfer counts by recipient, destination, basis and mechanism, most first; ``scope``
     is " WHERE" or a WHERE clause ending in " AND" (the report's window, a client's rows)."""
-    return [
-        {
-            "recipient": recipient,
-            "destination_country": destination,
-            "legal_basis": basis,
-            "mechanism_ref": mechanism,
-            "transfers": count,
-        }
-        for recipient, destination, basis, mechanism, count in conn.execute(
-            "SELECT recipient, destination_country, legal_basis, mechanism_ref, count(*) "
-            f"FROM events{scope} event = 'transfer' GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC",
-            params,
-        )
-    ]
+    return dict_rows(
+        conn,
+        "SELECT recipient, destination_country, legal_basis, mechanism_ref, count(*) AS "
+        f"transfers FROM events{scope} event = 'transfer' GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC",
+        params,
+    )
 
 
 def art30_record(
@@ -184,3 +188,81 @@ LABELS = {
     "f_ledger_retention": "(f) The ledger itself",
     "g_security_measures": "(g) Security measures",
 }
+
+
+CLIENT = "json_extract(events.details, '$.client')"
+
+
+def scoped(where: str, params: list[Any], client: str | None) -> tuple[str, list[Any]]:
+    """``where`` narrowed to one client's rows, or to the company's own (``client`` None)."""
+    condition = f"{CLIENT} IS NULL" if client is None else f"{CLIENT} = ?"
+    extra = [] if client is None else [client]
+    joined = f"{where} AND {condition}" if where else f" WHERE {condition}"
+    return joined, [*params, *extra]
+
+
+def art30_2_record(
+    conn: sqlite3.Connection,
+    record: Any,
+    client: Any,
+    where: str = "",
+    params: list[Any] | None = None,
+) -> dict[str, Any]:
+    """``record``: the company's RecordSettings (it is the processor); ``client``: a Client."""
+    clause, values = scoped(where, list(params or []), client.name)
+    transfers = transfers_by_recipient(conn, f"{clause} AND", values)
+    transfer = client.transfer
+    return {
+        "a_processor": record.controller or NOT_SET,
+        "a_processor_contact": record.contact or NOT_SET,
+        "a_processor_dpo": record.dpo or NOT_SET,
+        "a_controller": client.name,
+        "a_controller_contact": client.contact or NOT_SET,
+        "a_controller_country": transfer.controller_country,
+        "b_processing": [
+            f"{purpose}, on the controller's documented instructions (Art. 28(3)(a))"
+            for purpose in record.purposes
+        ],
+        "c_recipient_bases": transfer.describe_recipients(),
+        "c_transfers": transfers,
+        "d_security_measures": list(record.security_measures) or [NOT_SET],
+    }
+
+
+LABELS_30_2 = {
+    "a_processor": "(a) Processor",
+    "a_processor_contact": "(a) Processor's contact",
+    "a_processor_dpo": "(a) Processor's DPO",
+    "a_controller": "(a) Controller",
+    "a_controller_contact": "(a) Controller's contact",
+    "a_controller_country": "(a) Controller established in",
+    "b_processing": "(b) Categories of processing carried out for the controller",
+    "c_recipient_bases": "(c) Recipients and the basis of each transfer",
+    "d_security_measures": "(d) Security measures",
+}
+
+
+def client_summary(
+    conn: sqlite3.Connection, clients: list[Any], where: str = "", params: list[Any] | None = None
+) -> list[dict[str, Any]]:
+    """One line per client: its controller's country and its decisions by event."""
+    out = []
+    for client in clients:
+        clause, values = scoped(where, list(params or []), client.name)
+        counts = dict(
+            conn.execute(
+                f"SELECT event, count(*) FROM events{clause} "
+                "AND event IN ('transfer', 'sent', 'withheld') GROUP BY event",
+                values,
+            ).fetchall()
+        )
+        out.append(
+            {
+                "client": client.name,
+                "controller_country": client.transfer.controller_country,
+                "transfers": int(counts.get("transfer", 0)),
+                "sent_not_restricted": int(counts.get("sent", 0)),
+                "withheld": int(counts.get("withheld", 0)),
+            }
+        )
+    return out

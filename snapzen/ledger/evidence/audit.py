@@ -12,25 +12,23 @@ import csv
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, timedelta
 from typing import Any, Literal, TextIO
 
-from snapzen.ledger.evidence.csv_cells import neutralise_row
+from snapzen.ledger.evidence.chain import RECORD_COLUMNS
 from snapzen.ledger.evidence.derogations import DEROGATION_BASES
+from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import period_keys
 from snapzen.ledger.store.case_status import CaseStatus
+from snapzen.ledger.store.db import dict_rows
 from snapzen.support import clock
 from snapzen.support.errors import ConfigError
 
-# Every column of `events`, in schema order; listing and export show all of them.
-COLUMNS = (
-    "seq", "event", "recorded_at", "case_id", "widget_id", "subject_ref",
-    "origin_country", "recipient", "destination_country", "legal_basis", "mechanism_ref",
-    "consent_variable", "consent_value", "consent_source", "consent_observed_at",
-    "data_categories", "redactions", "ticket_id", "retention_until", "run_id", "actor",
-    "details", "prev_hash", "hash",
-)  # fmt: skip
+# Every column of `events` an auditor reads (the event and its time first); listing and
+# export show all of them.
+_FIRST = ("event", "recorded_at")
+COLUMNS = ("seq", *_FIRST, *(c for c in RECORD_COLUMNS if c not in _FIRST), "prev_hash", "hash")
 JSON_COLUMNS = ("data_categories", "redactions", "details")
 BASES = ("art45", "art46", "art49_1a", "art49_1b")
 Format = Literal["csv", "json", "jsonl"]
@@ -121,22 +119,22 @@ class Filters:
 
     def where(self) -> tuple[str, list[Any]]:
         """WHERE clause using only indexed or cheap predicates; values are bound, never spliced."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        for column, op, value in (
-            ("recorded_at", ">=", self.since),
-            ("recorded_at", "<", self.until),
-            ("widget_id", "=", self.widget),
-            ("origin_country", "=", self.country),
-            ("legal_basis", "=", self.basis),
-            ("ticket_id", "=", self.ticket),
-            ("subject_ref", "=", self.subject_ref),
-            ("event", "=", self.event),
-        ):
-            if value is not None:
-                clauses.append(f"{column} {op} ?")
-                params.append(value)
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+        used = [(test, getattr(self, name)) for name, test in _TESTS.items()]
+        used = [(test, value) for test, value in used if value is not None]
+        where = " WHERE " + " AND ".join(test for test, _ in used) if used else ""
+        return where, [value for _, value in used]
+
+
+_TESTS = {
+    "since": "recorded_at >= ?",
+    "until": "recorded_at < ?",
+    "widget": "widget_id = ?",
+    "country": "origin_country = ?",
+    "basis": "legal_basis = ?",
+    "ticket": "ticket_id = ?",
+    "subject_ref": "subject_ref = ?",
+    "event": "event = ?",
+}
 
 
 def iter_transfers(
@@ -183,6 +181,21 @@ def decode_json_columns(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# CSV cells that a spreadsheet will not run as formulas (the OWASP CSV-injection rule): ledger
+# rows carry text that came from outside (case ids, consent values, error details), and a
+# cell such as ``=HYPERLINK(...)`` or ``+cmd|' /C calc'!A0`` would be evaluated when an auditor
+# opens the export. A text cell starting with one of these is prefixed with ``'`` (shown as
+# text, the value otherwise intact); numbers are left alone, JSON outputs never touched.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """``value`` safe to put in a CSV cell."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _dumps(row: dict[str, Any]) -> str:
     return json.dumps(decode_json_columns(row), ensure_ascii=False, separators=(",", ":"))
 
@@ -192,26 +205,19 @@ def write_rows(
 ) -> int:
     """Stream rows to ``out``; returns the count. The JSON array is written element by
     element rather than built in memory."""
-    names = list(columns)
-    count = 0
+    writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
     if fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
         writer.writeheader()
-        for row in rows:
-            writer.writerow(neutralise_row(row))
-            count += 1
-    elif fmt == "jsonl":
-        for row in rows:
+    count = 0
+    for count, row in enumerate(rows, start=1):
+        if fmt == "csv":
+            writer.writerow({key: neutralise(value) for key, value in row.items()})
+        elif fmt == "jsonl":
             out.write(_dumps(row) + "\n")
-            count += 1
-    elif fmt == "json":
-        out.write("[")
-        for row in rows:
-            out.write(("\n" if count == 0 else ",\n") + _dumps(row))
-            count += 1
-        out.write("\n]\n" if count else "]\n")
-    else:  # pragma: no cover - guarded by the CLI's choices
-        raise ValueError(f"unknown format {fmt!r}")
+        else:  # json: one element at a time
+            out.write(("[\n" if count == 1 else ",\n") + _dumps(row))
+    if fmt == "json":
+        out.write("\n]\n" if count else "[]\n")
     return count
 
 
@@ -281,17 +287,9 @@ class Report:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
         body = asdict(self)
         body["art49_warning"] = self.art49_warning()
         return body
-
-
-def _rows(conn: sqlite3.Connection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    cursor = conn.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, values, strict=True)) for values in cursor]
 
 
 def build_report(
@@ -308,62 +306,47 @@ def build_report(
     withheld cases by reason over the same window; retention ending within the horizon
     (counted from ``today``, whole ledger, tickets not yet erased or expired)."""
     today = today or clock.today()
-    transfer_filters = Filters(**{**filters.__dict__, "event": "transfer"})
-    where, params = transfer_filters.where()
+    where, params = replace(filters, event=Event.TRANSFER).where()
     on_events = {"time": "recorded_at", "table": "events", "where": where}
-    month_basis = _rows(conn, BY_MONTH_SQL.format(n="n", **on_events), params)
+    month_basis = dict_rows(conn, BY_MONTH_SQL.format(n="n", **on_events), params)
     by_month: dict[str, dict[str, Any]] = {}
     for row in month_basis:
         entry = by_month.setdefault(row["month"], {"month": row["month"], "transfers": 0})
         entry["transfers"] += row["n"]
         entry[str(row["legal_basis"])] = row["n"]
-    art49 = _art49_findings(month_basis, art49_max_months, art49_max_per_month)
-
-    any_where, any_params = Filters(**{**filters.__dict__, "event": None}).where()
-    events = {
-        str(row["event"]): int(row["n"])
-        for row in _rows(
-            conn,
-            f"SELECT event, count(*) AS n FROM events{any_where} GROUP BY event",
-            any_params,
-        )
-    }
+    any_where, any_params = replace(filters, event=None).where()
+    counted = f"SELECT event, count(*) AS n FROM events{any_where} GROUP BY event"
     expiring_until = (today + timedelta(days=horizon_days)).isoformat()
-    expiring_by_month = _rows(
+    expiring_by_month = dict_rows(
         conn,
         f"""SELECT substr(t.retention_until, 1, 7) AS month, count(*) AS transfers
            FROM events t
-           WHERE t.event = 'transfer' AND t.retention_until >= ? AND t.retention_until <= ?
+           WHERE t.event = ? AND t.retention_until >= ? AND t.retention_until <= ?
              AND {NOT_DELETED_SQL} GROUP BY month ORDER BY month""",
-        [today.isoformat(), expiring_until],
+        [Event.TRANSFER, today.isoformat(), expiring_until],
     )
+    by = "count(*) AS transfers FROM events{} GROUP BY {} ORDER BY transfers DESC".format
     return Report(
         generated_at=generated_at or clock.format(clock.now()),
         since=filters.since,
         until=filters.until,
         head_seq=int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]),
         transfers=sum(entry["transfers"] for entry in by_month.values()),
-        events=events,
+        events={str(row["event"]): int(row["n"]) for row in dict_rows(conn, counted, any_params)},
         by_month=list(by_month.values()),
-        by_destination=_rows(
+        by_destination=dict_rows(
             conn,
-            f"SELECT recipient, destination_country, count(*) AS transfers FROM events"
-            f"{where} GROUP BY recipient, destination_country ORDER BY transfers DESC",
+            "SELECT recipient, destination_country, " + by(where, "recipient, destination_country"),
             params,
         ),
-        by_basis=_rows(conn, BY_BASIS_SQL.format(**on_events), params),
-        by_origin=_rows(
-            conn,
-            f"SELECT origin_country, count(*) AS transfers FROM events{where} "
-            "GROUP BY origin_country ORDER BY transfers DESC",
-            params,
-        ),
+        by_basis=dict_rows(conn, BY_BASIS_SQL.format(**on_events), params),
+        by_origin=dict_rows(conn, "SELECT origin_country, " + by(where, "origin_country"), params),
         withheld=_withheld(conn, filters),
         expiring_horizon_days=horizon_days,
         expiring_until=expiring_until,
         expiring_total=sum(int(row["transfers"]) for row in expiring_by_month),
         expiring_by_month=expiring_by_month,
-        art49=art49,
+        art49=_art49_findings(month_basis, art49_max_months, art49_max_per_month),
         art49_max_months=art49_max_months,
         art49_max_per_month=art49_max_per_month,
     )
@@ -393,20 +376,16 @@ def _art49_findings(
 
 def _withheld(conn: sqlite3.Connection, filters: Filters) -> list[dict[str, Any]]:
     """Withheld chats by reason, by the UTC day the chat started (the cases table's `day`)."""
-    clauses = ["status = ?"]
-    params: list[Any] = [CaseStatus.WITHHELD]
-    if filters.since:
-        clauses.append("day >= ?")
-        params.append(filters.since[:10])
-    if filters.until:
-        clauses.append("day < ?")
-        params.append(filters.until)
-    if filters.widget:
-        clauses.append("widget_id = ?")
-        params.append(filters.widget)
-    return _rows(
+    tests = [
+        ("status = ?", CaseStatus.WITHHELD),
+        ("day >= ?", filters.since[:10] if filters.since else None),
+        ("day < ?", filters.until),
+        ("widget_id = ?", filters.widget),
+    ]
+    used = [(test, value) for test, value in tests if value]
+    return dict_rows(
         conn,
         "SELECT coalesce(reason, '(none)') AS reason, count(*) AS cases FROM cases "
-        f"WHERE {' AND '.join(clauses)} GROUP BY 1 ORDER BY cases DESC",
-        params,
+        f"WHERE {' AND '.join(test for test, _ in used)} GROUP BY 1 ORDER BY cases DESC",
+        [value for _, value in used],
     )

@@ -1,16 +1,22 @@
-"""The ledger's hash chain: appending rows, and the bytes each row's hash covers.
+"""The ledger's hash chain: appending rows, and the bytes each row's hash covers, in every
+version a ledger was ever written in (so every ledger ever written stays verifiable).
 
 Version 3 (written now, schema 8 on): each row stores ``record``, the JSON object of its
 non-empty content columns (``RECORD_COLUMNS``, in that order, each under its record key:
 ``recorded_at`` under ``transferred_at``, its name before schema 9; the table's columns are
-generated from it, see ledger.events_table), and
+generated from it, see ledger.evidence.events_table), and
 
     hash = SHA-256( prev_hash || "\\n" || seq in decimal || "\\n" || record )
 
 so an auditor recomputes any row with the ``sqlite3`` shell and ``sha256sum`` alone
-(``V3_HASHED_SQL``), and verification hashes stored bytes without rebuilding them. Versions
-1 and 2 (``chain_legacy``) hashed ``prev_hash || "\\n" || record`` with ``seq`` and
-``prev_hash`` inside the record; their rows stay verifiable.
+(``V3_HASHED_SQL``), and verification hashes stored bytes without rebuilding them.
+
+Versions 1 and 2 hashed ``prev_hash || "\\n" || record`` with ``seq`` and ``prev_hash``
+inside the record (since schema 8 that JSON is the row's stored ``record`` too):
+
+- version 1 (``chain_version`` NULL): the record is the canonical JSON of the row's
+  ``CHAINED_COLUMNS`` (sorted keys, no spaces, UTF-8, ``ensure_ascii=False``);
+- version 2: the record is SQLite's ``json_object`` over ``V2_COLUMNS`` in that order.
 
 Every version covers ``seq`` and ``prev_hash``, so reordering, insertion, deletion or edits
 all break the chain. The first row's prev_hash is GENESIS.
@@ -19,19 +25,14 @@ all break the chain. The first row's prev_hash is GENESIS.
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
 
-from snapzen.ledger.evidence.chain_legacy import CHAINED_COLUMNS as CHAINED_COLUMNS  # re-exported
-from snapzen.ledger.evidence.chain_legacy import SORTED, json_text
-from snapzen.ledger.evidence.chain_legacy import canonical_json as canonical_json  # re-exported
-from snapzen.ledger.evidence.chain_legacy import plain_json as plain_json  # re-exported: outbox
-from snapzen.ledger.evidence.chain_legacy import row_hash as row_hash  # re-exported: version 1
 from snapzen.ledger.evidence.events import Event
-from snapzen.ledger.evidence.events_table import KEY_OF, RECORD_COLUMNS
 from snapzen.ledger.rights.period_keys import pseudonymize
 from snapzen.ledger.rights.subjects import subject_ref as subject_ref  # re-exported: older callers
 from snapzen.support.errors import FatalError
@@ -39,12 +40,88 @@ from snapzen.support.errors import FatalError
 GENESIS = "0" * 64
 CHAIN_VERSION = 3
 
+# Columns of `transfers` that version 1 hashes, in schema order (all but `hash`); the record
+# keys of every version (never renamed).
+CHAINED_COLUMNS = (
+    "seq",
+    "event",
+    "case_id",
+    "widget_id",
+    "subject_ref",
+    "origin_country",
+    "recipient",
+    "destination_country",
+    "legal_basis",
+    "mechanism_ref",
+    "consent_variable",
+    "consent_value",
+    "consent_source",
+    "consent_observed_at",
+    "data_categories",
+    "redactions",
+    "ticket_id",
+    "transferred_at",
+    "retention_until",
+    "run_id",
+    "actor",
+    "details",
+    "prev_hash",
+)
+RECORD_KEYS = CHAINED_COLUMNS[1:-1]
+# A column whose name is not its record key: column -> key.
+KEY_OF = {"recorded_at": "transferred_at"}
+# The columns generated from the record, in record order.
+RECORD_COLUMNS = tuple({key: col for col, key in KEY_OF.items()}.get(k, k) for k in RECORD_KEYS)
+
+# Version 2: SQLite's json_object over these columns, in this order.
+V2_COLUMNS = (*CHAINED_COLUMNS[:-1], "chain_version", "prev_hash")
+V2_BODY_SQL = "json_object(" + ", ".join(f"'{c}', {c}" for c in V2_COLUMNS) + ")"
 # The exact bytes a version-3 row's hash covers, in SQL (for an auditor's sqlite3 shell).
 V3_HASHED_SQL = "CAST(prev_hash || char(10) || seq || char(10) || record AS BLOB)"
 
 
+def plain_json(value: Any) -> bool:
+    """True when ``value`` holds only str, int, bool and None, in lists and str-keyed dicts
+    (exact types, no subclasses): the values orjson encodes exactly as ``json`` does (bar
+    ints beyond 64 bits and lone surrogates, which orjson refuses). An explicit stack, not
+    recursion: it runs once per ledger row and per pushed case."""
+    stack = [value]
+    while stack:
+        current = stack.pop()
+        kind = type(current)
+        if kind is dict:
+            if any(type(key) is not str for key in current):
+                return False
+            stack.extend(current.values())
+        elif kind is list:
+            stack.extend(current)
+        elif not (kind is str or kind is int or current is None or kind is bool):
+            return False
+    return True
+
+
+def json_text(value: Any, default: Callable[[Any], Any] | None = None) -> str:
+    """Canonical JSON text (sorted keys, no spaces, UTF-8): version 1's form, which must never
+    change. orjson writes the very same bytes, ~5x faster, for ``plain_json`` values (property
+    test in tests/unit/ledger/store/test_outbox_batching.py); it refuses ints beyond 64 bits
+    and lone surrogates, and the rest (floats, UUID, dates...) takes ``json`` as before."""
+    if plain_json(value):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+        except orjson.JSONEncodeError:
+            pass
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=default
+    )
+
+
+def canonical_json(row: Mapping[str, Any]) -> str:
+    """A version-1 row's hashed JSON (its record since schema 8)."""
+    return json_text({column: row.get(column) for column in CHAINED_COLUMNS})
+
+
 def hashed_bytes(seq: int, prev_hash: str, chain_version: int | None, record: bytes) -> bytes:
-    """What the hash of a row with this record covers, for every version that has one."""
+    """What the hash of a row with this record covers, for every version."""
     if chain_version == CHAIN_VERSION:
         return b"%s\n%d\n%s" % (prev_hash.encode("ascii"), seq, record)
     return b"%s\n%s" % (prev_hash.encode("ascii"), record)
@@ -56,6 +133,11 @@ def row_digest(seq: int, prev_hash: str, chain_version: int | None, record: str 
     return hashlib.sha256(hashed_bytes(seq, prev_hash, chain_version, data)).hexdigest()
 
 
+def row_hash(row: Mapping[str, Any]) -> str:
+    """The version-1 hash of ``row`` (its CHAINED_COLUMNS)."""
+    return row_digest(0, str(row["prev_hash"]), None, canonical_json(row))  # seq: in the JSON
+
+
 def chain_head(conn: sqlite3.Connection) -> tuple[int, str]:
     """(last seq, last hash), or (0, GENESIS) for an empty ledger."""
     row = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
@@ -65,6 +147,23 @@ def chain_head(conn: sqlite3.Connection) -> tuple[int, str]:
 def append_event(conn: sqlite3.Connection, fields: Mapping[str, Any]) -> dict[str, Any]:
     """``append_events`` for one row; returns the stored row."""
     return append_events(conn, (fields,))[0]
+
+
+def record_event(
+    conn: sqlite3.Connection, event: str, case_id: str, stamp: str, **columns: Any
+) -> dict[str, Any]:
+    """Append one event about ``case_id`` (a case, a request, a run, the ledger...) at
+    ``stamp`` (its ``recorded_at``), with its other columns, inside the caller's transaction;
+    returns the stored row."""
+    return append_event(conn, {"event": event, "case_id": case_id, "recorded_at": stamp, **columns})
+
+
+def record_decisions(
+    conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """How commands record what they decided about cases (rows from ``events.decision``), in
+    the transaction that changes what the decisions explain; returns the stored rows."""
+    return append_events(conn, rows)
 
 
 def append_events(
@@ -98,13 +197,13 @@ def append_events(
             {KEY_OF.get(col, col): value for col, value in content.items() if value is not None}
         )
         last_seq += 1
-        digest = hashlib.sha256(hashed_bytes(last_seq, last_hash, CHAIN_VERSION, record))
-        row = {"seq": last_seq, **content, "prev_hash": last_hash, "hash": digest.hexdigest()}
-        row["chain_version"] = CHAIN_VERSION
-        row["record"] = record.decode("utf-8")
-        row["lookup_ref"] = lookup_ref  # not stored: for the rights journal (a restore)
-        last_hash = row["hash"]
-        rows.append(row)
+        digest = row_digest(last_seq, last_hash, CHAIN_VERSION, record)
+        rows.append(
+            {"seq": last_seq, **content, "prev_hash": last_hash, "hash": digest}
+            | {"chain_version": CHAIN_VERSION, "record": record.decode("utf-8")}
+            | {"lookup_ref": lookup_ref}  # not stored: for the rights journal (a restore)
+        )
+        last_hash = digest
     if rows:
         stored = conn.executemany(_INSERT_SQL, [[row[c] for c in _STORED] for row in rows])
         if stored.rowcount != len(rows):
@@ -133,27 +232,13 @@ def _bound(column: str, value: Any) -> Any:
     if value is None:
         return None
     if column == "ticket_id":
-        if isinstance(value, bool) or not isinstance(value, int):
-            value = int(value)  # ValueError for a non-integer ticket id
-        return value
+        return value if type(value) is int else int(value)  # ValueError: not a ticket id
     if isinstance(value, list | dict):
-        return _container_text(value)
+        return json_text(value)
     return value if type(value) is str else str(value)
-
-
-def _container_text(value: list[Any] | dict[Any, Any]) -> str:
-    """A list or dict column as canonical JSON text (sorted keys; orjson when equal)."""
-    if plain_json(value):
-        try:
-            return orjson.dumps(value, option=SORTED).decode("utf-8")
-        except orjson.JSONEncodeError:
-            pass
-    return json_text(value)
 
 
 # seq and prev_hash are accepted (and ignored) as before: the chain assigns them.
 _ACCEPTED = frozenset({"seq", *RECORD_COLUMNS, "prev_hash"})
 _STORED = ("seq", "prev_hash", "hash", "chain_version", "record")
-_INSERT_SQL = (
-    f"INSERT INTO events ({', '.join(_STORED)}) VALUES ({', '.join('?' for _ in _STORED)})"
-)
+_INSERT_SQL = f"INSERT INTO events ({', '.join(_STORED)}) VALUES (?, ?, ?, ?, ?)"

@@ -1,4 +1,4 @@
-"""Ed25519-signed checkpoints of the chain head, verifiable by anyone with the public key.
+"""Checkpoints of the chain head: made, written, read and their signatures checked.
 
 A checkpoint states "the ledger had ``row_count`` rows and row ``seq`` carried ``hash`` at
 ``created_at``". The operator signs it with an Ed25519 private key; an auditor keeps the file
@@ -16,15 +16,21 @@ without them stay valid), and
 ``signatures``: a list of {key_fingerprint, signature}, the signature being Ed25519 over the
 canonical JSON (sorted keys, no spaces, UTF-8) of the other fields, base64-encoded. A key's
 fingerprint is ``sha256:`` + hex SHA-256 of its 32 raw public bytes.
+
+Version 1 files (still read, and written with ``--key-file``) carry ``signature`` instead: an
+HMAC-SHA256, under the ledger key or an auditors' key file, over the same canonical JSON of
+kind, version, seq, hash, row_count and created_at.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
-from dataclasses import dataclass, field, replace
+import sqlite3
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +38,27 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from snapzen.ledger.evidence.verify import Problem, intact_head
 from snapzen.ledger.rights import journal_file
+from snapzen.support import clock
+from snapzen.support.atomic import atomic_text
 from snapzen.support.errors import ConfigError
 
 VERSION = 2
+HMAC_VERSION = 1
+# Signed with the other fields: the ledger key also makes subject references (HMAC of an
+# email), so a fixed `kind` keeps a checkpoint signature from ever equalling one of those.
 KIND = "snapzen-ledger-checkpoint"
+MIN_KEY_CHARS = 16
+
+
+class CheckpointError(ConfigError):
+    """The checkpoint file cannot be read or is malformed (exit 2)."""
+
+
+class KeyNotUsed(ConfigError):
+    """The checkpoint carries no signature by the given key: a question of which key, not
+    evidence of tampering (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -46,38 +68,48 @@ class Signature:
 
 
 @dataclass(frozen=True)
-class SignedCheckpoint:
+class Checkpoint:
     seq: int
     hash: str
     row_count: int
     created_at: str
-    signatures: tuple[Signature, ...] = field(default=())
+    signatures: tuple[Signature, ...] = ()
     journal_lines: int | None = None
     journal_head: str | None = None
+    version: int = VERSION
+    signature: str = ""  # version 1: the HMAC
+    kind: str = KIND
 
-    def message(self) -> bytes:
+    def signed_fields(self) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "kind": KIND,
-            "version": VERSION,
+            "kind": self.kind,
+            "version": self.version,
             "seq": self.seq,
             "hash": self.hash,
             "row_count": self.row_count,
             "created_at": self.created_at,
         }
         if self.journal_head is not None:
-            body["journal_lines"] = self.journal_lines
-            body["journal_head"] = self.journal_head
-        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
+            body.update(journal_lines=self.journal_lines, journal_head=self.journal_head)
+        return body
+
+    def message(self) -> bytes:
+        # Version 1 signed its JSON as UTF-8, version 2 as ASCII (the same bytes for the
+        # fields snapzen writes).
+        ascii_only = self.version != HMAC_VERSION
+        fields = self.signed_fields()
+        text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=ascii_only)
+        return text.encode("utf-8")
 
     def to_json(self) -> str:
-        body: dict[str, Any] = json.loads(self.message())
-        body["signatures"] = [
-            {"key_fingerprint": s.key_fingerprint, "signature": s.signature}
-            for s in self.signatures
-        ]
+        body = self.signed_fields()
+        if self.version == HMAC_VERSION:
+            body["signature"] = self.signature
+        else:
+            body["signatures"] = [vars(s) for s in self.signatures]
         return json.dumps(body, indent=2, sort_keys=True) + "\n"
 
-    def signed_by(self, key: Ed25519PrivateKey) -> SignedCheckpoint:
+    def signed_by(self, key: Ed25519PrivateKey) -> Checkpoint:
         """This checkpoint with one more signature (a co-signature when already signed)."""
         fingerprint = fingerprint_of(key.public_key())
         if any(s.key_fingerprint == fingerprint for s in self.signatures):
@@ -86,12 +118,46 @@ class SignedCheckpoint:
         return replace(self, signatures=(*self.signatures, Signature(fingerprint, raw)))
 
 
-class KeyNotUsed(ConfigError):
-    """The checkpoint carries no signature by the given key: a question of which key, not
-    evidence of tampering (exit 2)."""
+def hmac_of(key: bytes, checkpoint: Checkpoint) -> str:
+    return hmac.new(key, checkpoint.message(), hashlib.sha256).hexdigest()
 
 
-def check_signature(checkpoint: SignedCheckpoint, public: Ed25519PublicKey) -> bool:
+def make(
+    conn: sqlite3.Connection,
+    key: Ed25519PrivateKey | bytes,
+    *,
+    created_at: str | None = None,
+    journal: tuple[int, str] | None = None,
+) -> Checkpoint:
+    """Sign the verified head (LedgerTampered for a broken chain: that would bless the
+    damage): with Ed25519, the rights journal's head (line count, last MAC) too when given;
+    or, with a ``bytes`` key, a version-1 HMAC checkpoint."""
+    result = intact_head(conn)
+    stamp = created_at or clock.format(clock.now())
+    if not isinstance(key, Ed25519PrivateKey):
+        point = Checkpoint(result.head_seq, result.head_hash, result.rows, stamp, version=1)
+        return replace(point, signature=hmac_of(key, point))
+    lines, head = journal or (None, None)
+    point = Checkpoint(result.head_seq, result.head_hash, result.rows, stamp, (), lines, head)
+    return point.signed_by(key)
+
+
+def hmac_problem(
+    checkpoint: Checkpoint, key: bytes, path: Path | str, key_name: str = "the ledger key"
+) -> Problem | None:
+    """A forged or altered version-1 checkpoint is evidence of tampering (exit 1), not a
+    usage error."""
+    if hmac.compare_digest(hmac_of(key, checkpoint), checkpoint.signature):
+        return None
+    return Problem(
+        checkpoint.seq,
+        "bad_signature",
+        f"checkpoint {path} signature does not verify under {key_name} "
+        "(forged or altered checkpoint, or signed with another key)",
+    )
+
+
+def check_signature(checkpoint: Checkpoint, public: Ed25519PublicKey) -> bool:
     """True when ``public`` signed it; False for a signature that does not verify (forged or
     altered); KeyNotUsed when the key never signed this checkpoint."""
     fingerprint = fingerprint_of(public)
@@ -121,13 +187,11 @@ def fingerprint_of(public: Ed25519PublicKey) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def journal_problem(point: SignedCheckpoint, path: Path, key: bytes | None) -> str | None:
+def journal_problem(point: Checkpoint, path: Path, key: bytes | None) -> str | None:
     """The journal must still hold, as line ``journal_lines``, the line whose MAC the
     checkpoint signed, and every line up to it unbroken (with ``key``, each MAC verified too);
     None when it does, or when the checkpoint predates journal heads."""
-    if point.journal_head is None or point.journal_lines is None:
-        return None
-    if point.journal_lines == 0:
+    if point.journal_head is None or not point.journal_lines:
         return None
     if not path.is_file():
         return (
@@ -137,52 +201,100 @@ def journal_problem(point: SignedCheckpoint, path: Path, key: bytes | None) -> s
         lines = journal_file.read(path, key)
     except journal_file.JournalDamaged as exc:
         return f"erasure journal damaged: {exc}"
-    if len(lines) < point.journal_lines or lines[point.journal_lines - 1].mac != point.journal_head:
-        compacted = journal_file.superseded(lines, point.journal_lines)
-        if compacted is not None:  # a sweep rewrote it without forgotten requests' lines
-            if key is not None:
-                return None
-            return (
-                f"erasure journal {path} was compacted on {compacted.get('at')} after the "
-                "checkpoint: verify it with the ledger key"
-            )
-    if len(lines) < point.journal_lines:
+    signed = point.journal_lines
+    if len(lines) >= signed and lines[signed - 1].mac == point.journal_head:
+        return None
+    compacted = journal_file.superseded(lines, signed)
+    if compacted is not None:  # a sweep rewrote it without forgotten requests' lines
+        if key is not None:
+            return None
+        return (
+            f"erasure journal {path} was compacted on {compacted.get('at')} after the "
+            "checkpoint: verify it with the ledger key"
+        )
+    if len(lines) < signed:
         return (
             f"erasure journal {path} ends at line {len(lines)}; the checkpoint signed line "
-            f"{point.journal_lines}: lines were deleted from its end"
+            f"{signed}: lines were deleted from its end"
         )
-    if lines[point.journal_lines - 1].mac != point.journal_head:
-        return (
-            f"erasure journal {path}: line {point.journal_lines} is not the line the checkpoint "
-            "signed: the journal was rewritten"
-        )
-    return None
+    return (
+        f"erasure journal {path}: line {signed} is not the line the checkpoint "
+        "signed: the journal was rewritten"
+    )
 
 
 # --- files ----------------------------------------------------------------------------------
 
 
-def parse(data: dict[str, Any], path: Path | str) -> SignedCheckpoint:
-    """A version-2 checkpoint from its decoded JSON; ConfigError (exit 2) when malformed."""
-    expected = {"kind", "version", "seq", "hash", "row_count", "created_at", "signatures"}
-    journal = {"journal_lines", "journal_head"}
-    if set(data) not in (expected, expected | journal) or data.get("kind") != KIND:
-        raise ConfigError(f"checkpoint file {path}: unexpected or missing fields")
+def write(path: Path, checkpoint: Checkpoint) -> None:
+    """Write atomically (temp file in the same directory, created 0600, fsync, rename)."""
+    with atomic_text(Path(path)) as handle:
+        handle.write(checkpoint.to_json())
+
+
+def read(path: Path) -> Checkpoint:
+    """Parse a checkpoint file; CheckpointError (exit 2) when unreadable or malformed."""
     try:
-        signatures = tuple(
-            Signature(str(item["key_fingerprint"]), str(item["signature"]))
-            for item in data["signatures"]
-        )
-        seq, rows, lines = data["seq"], data["row_count"], data.get("journal_lines", 0)
-        if not all(type(v) is int for v in (seq, rows, lines)):
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"checkpoint file {path} is not readable JSON: {exc}") from None
+    version = data.get("version") if isinstance(data, dict) else None
+    if version not in (HMAC_VERSION, VERSION) or type(version) is not int:
+        raise CheckpointError(f"checkpoint file {path}: not a snapzen checkpoint (version 1 or 2)")
+    signed = {"kind", "version", "seq", "hash", "row_count", "created_at"}
+    allowed = [signed | {"signature"}]
+    if version == VERSION:
+        allowed = [
+            signed | {"signatures"},
+            signed | {"signatures", "journal_lines", "journal_head"},
+        ]
+    if set(data) not in allowed or (version == VERSION and data["kind"] != KIND):
+        raise CheckpointError(f"checkpoint file {path}: unexpected or missing fields")
+    try:
+        numbers = (data["seq"], data["row_count"], data.get("journal_lines", 0))
+        if not all(type(n) is int for n in numbers):
             raise TypeError("seq, row_count and journal_lines must be integers")
         head = data.get("journal_head")
-        return SignedCheckpoint(
-            seq, str(data["hash"]), rows, str(data["created_at"]), signatures,
-            lines if head is not None else None, None if head is None else str(head),
-        )  # fmt: skip
+        return Checkpoint(
+            data["seq"],
+            str(data["hash"]),
+            data["row_count"],
+            str(data["created_at"]),
+            tuple(
+                Signature(str(item["key_fingerprint"]), str(item["signature"]))
+                for item in data.get("signatures", ())
+            ),
+            None if head is None else data["journal_lines"],
+            None if head is None else str(head),
+            version,
+            str(data.get("signature", "")),
+            str(data["kind"]),
+        )
     except (KeyError, TypeError) as exc:
-        raise ConfigError(f"checkpoint file {path}: bad field {exc}") from None
+        raise CheckpointError(f"checkpoint file {path}: bad field {exc}") from None
+
+
+def read_key_file(path: Path, ledger_key: bytes | None) -> bytes:
+    """The auditors' checkpoint key (version 1): the file's text, surrounding whitespace
+    removed.
+
+    Signing checkpoints with a key only the auditors hold means the operator, who holds the
+    ledger key, cannot forge one (reference gdpr-and-audit.md §4.7, item 6). Refused (exit
+    2, one line, never the key) when unreadable, shorter than MIN_KEY_CHARS characters, or
+    equal to the ledger key, which would give that protection away."""
+    try:
+        key = path.read_text(encoding="utf-8").strip().encode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read key file {path}: {type(exc).__name__}") from None
+    if len(key) < MIN_KEY_CHARS:
+        raise ConfigError(f"key file {path} holds fewer than {MIN_KEY_CHARS} characters")
+    if ledger_key is not None and hmac.compare_digest(key, ledger_key):
+        raise ConfigError(
+            f"key file {path} holds the ledger key; the auditors' key must be their own"
+        )
+    return key
 
 
 def write_private_key(path: Path, key: Ed25519PrivateKey) -> None:

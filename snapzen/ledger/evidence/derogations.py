@@ -17,10 +17,8 @@ _BY_RECIPIENT = (
 
 def by_recipient(conn: sqlite3.Connection, run_id: str | None = None) -> dict[str, int]:
     """Recipient -> transfers under a derogation: those of run ``run_id``, or all of them."""
-    if run_id is None:
-        rows = conn.execute(_BY_RECIPIENT.format(extra=""))
-    else:
-        rows = conn.execute(_BY_RECIPIENT.format(extra=" AND run_id = ?"), (run_id,))
+    extra, params = ("", ()) if run_id is None else (" AND run_id = ?", (run_id,))
+    rows = conn.execute(_BY_RECIPIENT.format(extra=extra), params)
     return {str(recipient): int(count) for recipient, count in rows}
 
 

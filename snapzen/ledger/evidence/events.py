@@ -7,11 +7,22 @@ an event not listed here. The words used for counts (docs/cli.md, "Counts"):
 - **ledger rows**: every row of the ledger, whatever its event;
 - **decisions**: the rows that record what became of a chat (``DECISIONS``);
 - **transfers**: the decisions that are restricted transfers (``transfer``), a subset.
+
+The decision log: a transfer row alone proves what was sent; it cannot show that the refused
+chats were not, because a withheld case is only a status in the working ``cases`` table,
+which anyone with the file can flip. So each decision about a case (``decision`` builds its
+row) is appended to the chain in the same transaction as the status it explains, and
+``snapzen.ledger.evidence.agreement`` checks that the working tables still say what the chain
+says (``STATUS_AFTER``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
+
+from snapzen.ledger.store.case_status import CaseStatus
 
 
 class Event(StrEnum):
@@ -77,16 +88,18 @@ MEANING: dict[Event, str] = {
     "details.request_ids; never a reference)",
 }
 
-# What became of a chat: the decisions counted as such in every summary.
-DECISIONS: tuple[Event, ...] = (
-    Event.TRANSFER,
-    Event.SENT,
-    Event.ADOPTED,
-    Event.WITHHELD,
-    Event.IGNORED,
-    Event.DISMISSED,
-    Event.FAILED,
-)
+# What became of a chat: the decisions counted as such in every summary, each with the status
+# it leaves its case in.
+STATUS_AFTER: dict[str, CaseStatus] = {
+    Event.TRANSFER: CaseStatus.SYNCED,
+    Event.SENT: CaseStatus.SYNCED,
+    Event.ADOPTED: CaseStatus.SYNCED,
+    Event.WITHHELD: CaseStatus.WITHHELD,
+    Event.IGNORED: CaseStatus.IGNORED,
+    Event.DISMISSED: CaseStatus.IGNORED,
+    Event.FAILED: CaseStatus.FAILED,
+}
+DECISIONS: tuple[Event, ...] = tuple(Event(event) for event in STATUS_AFTER)
 DECISION_NAMES: tuple[str, ...] = tuple(str(event) for event in DECISIONS)
 # The same as an SQL list: ('transfer', 'sent', ...) (fixed words, no user input).
 DECISIONS_SQL = "(" + ", ".join(f"'{name}'" for name in DECISION_NAMES) + ")"
@@ -95,3 +108,24 @@ DECISIONS_SQL = "(" + ", ".join(f"'{name}'" for name in DECISION_NAMES) + ")"
 def describe_all() -> str:
     """``name = meaning; ...`` for help texts and the auditor UI."""
     return "; ".join(f"{event.value} = {MEANING[event]}" for event in Event)
+
+
+def decision(
+    event: str,
+    case_id: str,
+    stamp: str,
+    *,
+    details: Mapping[str, Any] | None = None,
+    **columns: Any,
+) -> dict[str, Any]:
+    """One decision row's fields (a ``STATUS_AFTER`` event, or a ticket ``erased`` or
+    ``expired``), ``stamp`` its time (``recorded_at``)."""
+    if event not in STATUS_AFTER and event not in (Event.ERASED, Event.EXPIRED):
+        raise ValueError(f"not a decision: {event}")
+    return {
+        "event": event,
+        "case_id": case_id,
+        "recorded_at": stamp,
+        "details": dict(details) if details else None,
+        **columns,
+    }

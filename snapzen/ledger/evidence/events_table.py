@@ -21,20 +21,21 @@ auditors query, and what their saved queries from before schema 9 still find.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from snapzen.ledger.evidence.chain_legacy import CHAINED_COLUMNS, V2_BODY_SQL, canonical_json
+from snapzen.ledger.evidence.chain import (
+    CHAINED_COLUMNS,
+    KEY_OF,
+    RECORD_COLUMNS,
+    RECORD_KEYS,
+    V2_BODY_SQL,
+    canonical_json,
+)
 
 if TYPE_CHECKING:
     import sqlite_utils
-
-# The hashed record's keys, in the order they are written; never renamed.
-RECORD_KEYS = CHAINED_COLUMNS[1:-1]
-# A column whose name is not its record key: column -> key.
-KEY_OF = {"recorded_at": "transferred_at"}
-# The columns generated from the record, in record order.
-RECORD_COLUMNS = tuple({key: col for col, key in KEY_OF.items()}.get(k, k) for k in RECORD_KEYS)
 
 TABLE = "events"
 VIEW = "transfers"
@@ -118,26 +119,29 @@ def has_records(conn: sqlite3.Connection) -> bool:
     return any(str(row[1]).lower() == "record" for row in columns)
 
 
-def stored_sql(conn: sqlite3.Connection, name: str) -> tuple[str, str] | None:
-    """(type, SQL) of the table or view called ``name``, or None."""
-    row = conn.execute(
-        "SELECT type, sql FROM main.sqlite_master WHERE name = ? AND type IN ('table', 'view')",
-        (name,),
-    ).fetchone()
-    return None if row is None else (str(row[0]), str(row[1]))
-
-
-def expected_table_sql(table: str) -> str:
-    return EVENTS_SQL if table == TABLE else V8_SQL
-
-
-def foreign_objects(conn: sqlite3.Connection, table: str) -> list[str]:
-    """Triggers and indexes on the chained ``table`` that are not snapzen's own (by name and
-    SQL). A trigger can swallow or rewrite the rows snapzen appends, and an index rebuilt
-    under a forged definition answers queries with values the records do not hold; snapzen's
-    own may be missing (the chain still shows any edit they would have refused)."""
+def altered(conn: sqlite3.Connection) -> str | None:
+    """Why the chain's table may no longer derive every column from the hashed records, or
+    None. A ledger at schema 8 or later, or any table with a record column, must have
+    snapzen's own definition (the schema-8 `transfers` in a backup, `events` from schema 9)
+    and no trigger or index that is not snapzen's own (by name and SQL: a trigger can swallow
+    or rewrite appended rows, an index rebuilt under a forged definition answers with values
+    the records do not hold; snapzen's own may be missing, the chain still shows any edit
+    they would have refused); `transfers`, from schema 9, must be snapzen's view of the
+    restricted transfers or absent (a missing view is no evidence lost)."""
+    schema = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if not has_records(conn) and schema < RECORDS_SCHEMA:
+        return None  # a ledger from before schema 8 (a backup, read-only) keeps its old form
+    table = chained_table(conn)
+    stored = dict(
+        conn.execute("SELECT name, sql FROM main.sqlite_master WHERE type IN ('table', 'view')")
+    )
     own = _own_objects(table)
-    return [
+    if stored.get(table) != own[table]:
+        return (
+            f"the {table} table was redefined: its columns may no longer be the hashed "
+            "records (compare its SQL in sqlite_master with docs/auditing.md)"
+        )
+    foreign = [
         f"{kind} {name}"
         for kind, name, sql in conn.execute(
             "SELECT type, name, sql FROM main.sqlite_master WHERE tbl_name = ? "
@@ -146,57 +150,63 @@ def foreign_objects(conn: sqlite3.Connection, table: str) -> list[str]:
         )
         if own.get(name) != sql
     ]
-
-
-def view_altered(conn: sqlite3.Connection) -> bool:
-    """A `transfers` that is not snapzen's view (another query, or a table put in its place)
-    would show auditors rows the chain does not hold. A missing view is no evidence lost."""
-    found = stored_sql(conn, VIEW)
-    return found is not None and found != ("view", _own_view_sql())
+    if foreign:
+        return (
+            f"{', '.join(foreign)} on {table} is not snapzen's: a trigger can drop or rewrite "
+            "appended rows and an index can answer with values the records do not hold"
+        )
+    if table == TABLE and stored.get(VIEW, own[VIEW]) != own[VIEW]:
+        return (
+            "transfers is not snapzen's view of the restricted transfers: it may show rows "
+            "the chain does not hold (compare its SQL in sqlite_master with docs/auditing.md)"
+        )
+    return None
 
 
 @cache
 def _own_objects(table: str) -> dict[str, str]:
-    """Our indexes' and triggers' SQL as SQLite stores it (it drops IF NOT EXISTS); built on
-    first use, not when the CLI imports the ledger package."""
-    own = (EVENTS_SQL, *INDEXES, *APPEND_ONLY_TRIGGERS)
-    statements = own if table == TABLE else (V8_SQL, *V8_INDEXES, *V8_TRIGGERS)
-    memory = sqlite3.connect(":memory:")
-    try:
-        for statement in statements:
-            memory.execute(statement)
-        rows = memory.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type IN ('index', 'trigger') "
-            "AND sql IS NOT NULL"
-        )
-        return {str(name): str(sql) for name, sql in rows}
-    finally:
-        memory.close()
-
-
-@cache
-def _own_view_sql() -> str:
+    """Our table's, indexes', triggers' and view's SQL as SQLite stores it (it drops IF NOT
+    EXISTS); built on first use, not when the CLI imports the ledger package."""
     import sqlite_utils  # only when verifying: the CLI starts without it
 
     memory = sqlite_utils.Database(memory=True)
     try:
-        memory.execute(EVENTS_SQL)
-        memory.create_view(VIEW, TRANSFERS_VIEW_SELECT)
-        return str(
-            memory.execute("SELECT sql FROM sqlite_master WHERE name = ?", (VIEW,)).fetchone()[0]
-        )
+        own = (EVENTS_SQL, *INDEXES, *APPEND_ONLY_TRIGGERS)
+        for statement in own if table == TABLE else (V8_SQL, *V8_INDEXES, *V8_TRIGGERS):
+            memory.execute(statement)
+        if table == TABLE:
+            memory.create_view(VIEW, TRANSFERS_VIEW_SELECT)
+        return dict(memory.execute("SELECT name, sql FROM sqlite_master WHERE sql NOT NULL"))
     finally:
         memory.close()
 
 
-def rebuild_with_records(conn: sqlite3.Connection) -> None:
+_OLD_ROWS_SQL = (
+    "SELECT hash, chain_version, CASE WHEN chain_version IS NOT NULL THEN "
+    f"CAST({V2_BODY_SQL} AS BLOB) END, {', '.join(CHAINED_COLUMNS)} "
+    "FROM main.{table} ORDER BY seq"
+)
+
+
+def old_rows(conn: sqlite3.Connection, table: str) -> Iterator[tuple[int, str, str, Any, bytes]]:
+    """The rows of a chain table from before schema 8, streamed in seq order: seq, prev_hash,
+    hash, chain_version and the bytes its version hashed, built from its columns as they are
+    now (version 2's by SQLite, version 1's in Python)."""
+    for stored, version, record, *values in conn.execute(_OLD_ROWS_SQL.format(table=table)):
+        row = dict(zip(CHAINED_COLUMNS, values, strict=True))
+        if version is None:
+            record = canonical_json(row).encode("utf-8")
+        yield row["seq"], row["prev_hash"], stored, version, record
+
+
+def rebuild_with_records(db: sqlite_utils.Database) -> None:
     """Schema 8: an older `transfers` table moves to the record form, in one transaction;
     every row keeps its seq, prev_hash, hash and chain_version, and gets as its record the
-    exact JSON its version hashed, built from its columns as they are now. A row edited
-    before the migration therefore still fails verify after it: the evidence is carried,
-    not repaired. Before, verify rebuilt the hashed bytes from the columns (SQLite's
-    ``json_object``, ~2.5 s per million rows); now it hashes the stored record. Idempotent:
-    two processes may race to migrate."""
+    exact JSON its version hashed (``old_rows``). A row edited before the migration therefore
+    still fails verify after it: the evidence is carried, not repaired. Before, verify
+    rebuilt the hashed bytes from the columns (SQLite's ``json_object``, ~2.5 s per million
+    rows); now it hashes the stored record. Idempotent: two processes may race to migrate."""
+    conn = db.conn
     conn.execute("BEGIN IMMEDIATE")
     try:
         if has_records(conn):
@@ -204,20 +214,12 @@ def rebuild_with_records(conn: sqlite3.Connection) -> None:
             return
         conn.execute("ALTER TABLE transfers RENAME TO transfers_before_records")
         conn.execute(V8_SQL)
-        insert = "INSERT INTO transfers (seq, prev_hash, hash, chain_version, record) "
-        conn.execute(
-            insert + f"SELECT seq, prev_hash, hash, chain_version, {V2_BODY_SQL} "
-            "FROM transfers_before_records WHERE chain_version IS NOT NULL"
-        )
-        names = [*CHAINED_COLUMNS, "hash"]
-        old = conn.execute(
-            f"SELECT {', '.join(names)} FROM transfers_before_records WHERE chain_version IS NULL"
-        )
         conn.executemany(
-            insert + "VALUES (?, ?, ?, NULL, ?)",
+            "INSERT INTO transfers (seq, prev_hash, hash, chain_version, record) "
+            "VALUES (?, ?, ?, ?, ?)",
             (
-                (row["seq"], row["prev_hash"], row["hash"], canonical_json(row))
-                for row in (dict(zip(names, values, strict=True)) for values in old)
+                (*row, record.decode("utf-8"))
+                for *row, record in old_rows(conn, "transfers_before_records")
             ),
         )
         _replace(conn, "transfers_before_records", V8_INDEXES + V8_TRIGGERS)

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger.evidence.chain import append_event
+from snapzen.ledger.evidence.chain import record_event
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.store import runs
 from snapzen.ledger.store.db import transaction
@@ -39,22 +39,15 @@ class LedgerCase:
 
 def ledger_cases(conn: sqlite3.Connection) -> Iterator[LedgerCase]:
     """Every case of the outbox, with what the comparison needs to know about its ticket."""
-    marks = ", ".join("?" for _ in DELETED_BY_SNAPZEN)
-    deleted = {
-        int(row[0])
-        for row in conn.execute(
-            f"SELECT DISTINCT ticket_id FROM events WHERE event IN ({marks}) "
-            "AND ticket_id IS NOT NULL",
-            DELETED_BY_SNAPZEN,
-        )
-    }
-    for case_id, status, ticket_id, synced_at, started_at in conn.execute(
-        "SELECT case_id, status, ticket_id, synced_at, started_at FROM cases ORDER BY case_id"
-    ):
-        ticket = int(ticket_id) if ticket_id is not None else None
-        yield LedgerCase(
-            str(case_id), str(status), ticket, synced_at, ticket in deleted, started_at
-        )
+    rows = conn.execute(
+        """SELECT case_id, status, ticket_id, synced_at, EXISTS (SELECT 1 FROM events e
+                  WHERE e.ticket_id = c.ticket_id AND e.event IN (?, ?)), started_at
+           FROM cases c ORDER BY case_id""",
+        DELETED_BY_SNAPZEN,
+    )
+    for case_id, status, ticket, synced_at, deleted, started_at in rows:
+        ticket = int(ticket) if ticket is not None else None
+        yield LedgerCase(str(case_id), str(status), ticket, synced_at, bool(deleted), started_at)
 
 
 def earliest_activity(conn: sqlite3.Connection) -> str | None:
@@ -80,22 +73,10 @@ def record_reconciliation(
     ('ok' when the ledger and Zendesk agree, 'partial' (exit 3) with findings or an
     incomplete read), exit code and counts. An event, not a ``runs`` row: the check changes
     no case, and `status`'s last run stays the last pass."""
+    outcome = {"outcome": runs.ended_outcome(exit_code), "exit_code": exit_code}
+    facts = {"run_id": run_id, "actor": actor, "details": {**outcome, **details}}
     with transaction(db) as conn:
-        append_event(
-            conn,
-            {
-                "event": Event.RECONCILED.value,
-                "case_id": "ledger",
-                "run_id": run_id,
-                "actor": actor,
-                "recorded_at": at,
-                "details": {
-                    "outcome": runs.ended_outcome(exit_code),
-                    "exit_code": exit_code,
-                    **details,
-                },
-            },
-        )
+        record_event(conn, Event.RECONCILED, "ledger", at, **facts)
 
 
 def last_reconciliation(conn: sqlite3.Connection) -> dict[str, Any] | None:

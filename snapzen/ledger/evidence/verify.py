@@ -1,94 +1,281 @@
-"""Verifying the ledger's hash chain, and checkpoints of its head.
+"""Verifying the ledger: its hash chain recomputed row by row, and checkpoints of its head.
+
+The table is streamed (one row in memory at a time) and the check stops at the first broken
+row, because every later row depends on it and further reports would be noise. Each row
+comes with its stored record, the bytes its hash covers (chain.hashed_bytes), so the loop
+only hashes and compares. A ledger from before schema 8 opened read-only (a backup, say) has
+no records: its version-2 bytes are rebuilt by SQLite and its version-1 bytes in Python.
 
 The chain alone proves that the rows are consistent with each other; it cannot prove that
 nobody rebuilt it, because the hash is unkeyed and whoever can write the file can recompute
-every later hash, nor that nobody deleted the newest rows. A checkpoint closes that gap:
-``(seq, hash, row_count)`` of the head, signed with Ed25519 (``snapzen.ledger.evidence.checkpoint``;
-version 1 files were HMACs, still read), kept off the machine. A later ``verify`` then checks
-that row ``seq`` still carries exactly that hash, which fails for any rewrite at or before
-it, and for a ledger truncated below it.
-
-The chain itself is recomputed by ``snapzen.ledger.evidence.chain_check`` (re-exported here).
+every later hash, nor that nobody deleted the newest rows. A checkpoint closes that gap
+(``snapzen.ledger.evidence.checkpoint``): a later ``verify`` checks that row ``seq`` still
+carries exactly the signed hash, which fails for any rewrite at or before it, and for a
+ledger truncated below it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
-import json
+import multiprocessing
+import os
 import sqlite3
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from snapzen.ledger.evidence.chain import (
+    CHAIN_VERSION,
+    GENESIS,
+    hashed_bytes,
+)
+from snapzen.ledger.evidence.events_table import altered, chained_table, has_records, old_rows
+from snapzen.support.sqlite_uri import read_only_uri
 
-from snapzen.ledger.evidence import checkpoint as signed
-from snapzen.ledger.evidence.chain_check import Problem as Problem
-from snapzen.ledger.evidence.chain_check import VerifyResult as VerifyResult
-from snapzen.ledger.evidence.chain_check import verify_chain as verify_chain
-from snapzen.support import clock
-from snapzen.support.atomic import atomic_text
-from snapzen.support.errors import ConfigError
-
-CHECKPOINT_VERSION = 1
-# Signed with the other fields: the ledger key also makes subject references (HMAC of an
-# email), so a fixed `kind` keeps a checkpoint signature from ever equalling one of those.
-CHECKPOINT_KIND = "snapzen-ledger-checkpoint"
-
-
-class CheckpointError(ConfigError):
-    """The checkpoint file cannot be read or is malformed (exit 2)."""
+if TYPE_CHECKING:
+    from snapzen.ledger.evidence.checkpoint import Checkpoint
 
 
 @dataclass(frozen=True)
-class Checkpoint:
+class Problem:
+    """The first point where the ledger stops matching its chain or a checkpoint."""
+
     seq: int
-    hash: str
-    created_at: str
-    row_count: int
-    signature: str = ""
-    version: int = CHECKPOINT_VERSION
-    kind: str = CHECKPOINT_KIND
+    # edited | missing | inserted | relinked | truncated | diverged | bad_signature | altered
+    # | damaged (SQLite's integrity check, ``verify --thorough``) | journal
+    kind: str
+    message: str
 
-    def signed_fields(self) -> dict[str, Any]:
-        body = asdict(self)
-        del body["signature"]
-        return body
+    def line(self) -> str:
+        return f"seq {self.seq}: {self.message}"
 
 
-def _canonical(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+@dataclass
+class VerifyResult:
+    rows: int = 0
+    head_seq: int = 0
+    head_hash: str = GENESIS
+    checkpoints_checked: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_problem(self) -> Problem | None:
+        return min(self.problems, key=lambda p: p.seq) if self.problems else None
 
 
-def sign(key: bytes, checkpoint: Checkpoint) -> str:
-    return hmac.new(key, _canonical(checkpoint.signed_fields()), hashlib.sha256).hexdigest()
+class LedgerTampered(Exception):
+    """Raised where a broken chain must stop an operation (exit 1)."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.line())
+        self.problem = problem
 
 
-def check_checkpoint(
-    conn: sqlite3.Connection, checkpoint: Checkpoint | signed.SignedCheckpoint
+# Per row: seq, prev_hash, hash, chain_version, the hashed record (bytes), and whether the
+# seq/prev_hash/chain_version inside a version-1 or -2 record are the row's own (a version-3
+# record holds neither: they are hashed beside it).
+_RECORD_ROWS_SQL = (
+    "SELECT seq, prev_hash, hash, chain_version, CAST(record AS BLOB), "
+    f"CASE WHEN chain_version IS {CHAIN_VERSION} THEN 1 WHEN json_valid(record) THEN "
+    "(json_extract(record, '$.seq') IS seq AND json_extract(record, '$.prev_hash') IS prev_hash"
+    " AND json_extract(record, '$.chain_version') IS chain_version) ELSE 0 END FROM main.{table}"
+)
+_RANK = {None: 1, 2: 2, CHAIN_VERSION: CHAIN_VERSION}  # versions in the order they were written
+_Row = tuple[int, str, str, Any, Any, Any]
+
+# Large ledgers are checked in seq ranges by several processes at once (each row's check
+# needs only its own bytes and the previous row's hash, which the ranges' ends give back).
+# Below this many rows the processes' start costs more than they save.
+PARALLEL_MIN_ROWS = 200_000
+MAX_WORKERS = 4
+
+
+def _rows(conn: sqlite3.Connection, between: tuple[int, int] | None = None) -> Iterator[_Row]:
+    """The chain's rows in seq order (`events`, or `transfers` before schema 9)."""
+    table = chained_table(conn)
+    if has_records(conn):
+        where = " WHERE seq BETWEEN ? AND ?" if between else ""
+        sql = _RECORD_ROWS_SQL.format(table=table) + where + " ORDER BY seq"
+        yield from conn.execute(sql, between or ())
+        return
+    yield from ((*row, 1) for row in old_rows(conn, table))
+
+
+def verify_chain(
+    conn: sqlite3.Connection, *, parallel_min_rows: int = PARALLEL_MIN_ROWS
+) -> VerifyResult:
+    """Recompute the chain from GENESIS; stop at the first bad row.
+
+    A large ledger in a file (schema 8: every row with its record) is checked by up to
+    MAX_WORKERS processes, one seq range each; anything else, or any doubt in a range (a gap,
+    a broken link or hash, a version going down), is walked by ``walk_chain`` in one pass,
+    which names the first bad row exactly.
+    """
+    message = altered(conn)
+    if message is not None:
+        return VerifyResult(problems=[Problem(0, "altered", message)])
+    fast = _parallel(conn, parallel_min_rows)
+    return fast if fast is not None else walk_chain(conn)
+
+
+def walk_chain(conn: sqlite3.Connection) -> VerifyResult:
+    """Recompute the chain from GENESIS in one pass; stop at the first bad row."""
+    return _walk(_rows(conn))[0]
+
+
+def _walk(
+    rows: Iterable[_Row], expected_seq: int = 1, prev_hash: str | None = GENESIS
+) -> tuple[VerifyResult, str | None, int, int]:
+    """(result, the first row's prev_hash, the first and the newest row's version rank).
+    ``prev_hash`` None: a seq range, whose first row links to the range before it.
+
+    Checks per row, in this order so the message names the most likely attack: seq
+    continuity (a gap is a deletion, a repeat/step back an insertion), the link to the
+    previous row's hash (deleted/inserted/reordered rows), then the row's own hash (edits).
+    Versions only ever go up along the chain: an older-format row after a newer one is a
+    forgery in a format easier to fake."""
+    result = VerifyResult()
+    first_prev, before_prev = prev_hash, None  # to tell an inserted row from a reordered one
+    oldest = newest = 0
+    sha256 = hashlib.sha256
+    for seq, row_prev, stored, version, record, consistent in rows:
+        if prev_hash is None:
+            prev_hash = first_prev = row_prev
+        if version == CHAIN_VERSION and seq == expected_seq and row_prev == prev_hash:
+            digest = sha256(hashed_bytes(seq, row_prev, version, record)).hexdigest()
+            problem = None if digest == stored else _edited(seq)
+        else:
+            problem = _link_problem(seq, row_prev, expected_seq, prev_hash, before_prev)
+            problem = problem or _row_problem(seq, row_prev, stored, version, record, newest)
+            if problem is None and not consistent:
+                problem = Problem(
+                    seq, "edited", "the record's seq, prev_hash or chain_version is not the row's"
+                )
+        if problem is not None:
+            result.problems.append(problem)
+            break
+        oldest, newest = oldest or _RANK[version], max(newest, _RANK[version])
+        result.rows += 1
+        before_prev, prev_hash = prev_hash, stored
+        expected_seq = seq + 1
+    if result.rows and result.ok:
+        result.head_seq, result.head_hash = expected_seq - 1, str(prev_hash)
+    return result, first_prev, oldest, newest
+
+
+def _row_problem(
+    seq: int, row_prev: str, stored: str, version: int | None, record: bytes | None, newest: int
 ) -> Problem | None:
+    """The row's hash against its bytes, for a row off the fast path."""
+    if version not in _RANK:
+        return Problem(seq, "edited", f"unknown chain version {version!r}")
+    if record is None:
+        return Problem(seq, "edited", f"a version-{version} row without its record")
+    if hashlib.sha256(hashed_bytes(seq, row_prev, version, record)).hexdigest() != stored:
+        return _edited(seq)
+    if _RANK[version] < newest:
+        return Problem(seq, "inserted", "an older-format row after newer ones (old format forged)")
+    return None
+
+
+def _edited(seq: int) -> Problem:
+    return Problem(
+        seq, "edited", "row content does not match its hash (row edited, or a forged row put here)"
+    )
+
+
+def _link_problem(
+    seq: int, row_prev: str, expected_seq: int, prev_hash: str, before_prev_hash: str | None
+) -> Problem | None:
+    if seq > expected_seq:
+        missing = (
+            f"seq {expected_seq}" if seq == expected_seq + 1 else f"seq {expected_seq}–{seq - 1}"
+        )
+        return Problem(
+            expected_seq, "missing", f"row missing ({missing} deleted; next row is seq {seq})"
+        )
+    if seq < expected_seq:  # cannot happen with INTEGER PRIMARY KEY, but stay defensive
+        return Problem(seq, "inserted", f"unexpected sequence number (expected {expected_seq})")
+    if row_prev == prev_hash:
+        return None
+    if before_prev_hash is not None and row_prev == before_prev_hash:
+        return Problem(
+            seq - 1,
+            "inserted",
+            f"row inserted (seq {seq} links to seq {seq - 2}, skipping seq {seq - 1})",
+        )
+    return Problem(
+        seq,
+        "relinked",
+        f"prev_hash does not match the hash of seq {seq - 1} (a row was deleted, inserted or "
+        f"reordered here, or seq {seq - 1} was rewritten with a recomputed hash)",
+    )
+
+
+def _parallel(conn: sqlite3.Connection, min_rows: int) -> VerifyResult | None:
+    """The chain checked in seq ranges, one process each; None at any doubt (the caller then
+    walks the whole chain, which names the first bad row)."""
+    workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    path = next((str(p) for _, name, p in conn.execute("PRAGMA database_list") if name == "main"))
+    lo, hi = conn.execute(f"SELECT min(seq), max(seq) FROM main.{chained_table(conn)}").fetchone()
+    if workers < 2 or not path or lo != 1 or hi < min_rows or not has_records(conn):
+        return None
+    try:
+        context = multiprocessing.get_context("fork")
+    except ValueError:  # no fork on this platform: one pass
+        return None
+    step = (hi + workers - 1) // workers
+    bounds = [(start, min(start + step - 1, hi)) for start in range(1, hi + 1, step)]
+    with ProcessPoolExecutor(max_workers=len(bounds), mp_context=context) as pool:
+        parts = list(pool.map(_check_range, [path] * len(bounds), *zip(*bounds, strict=True)))
+    expected_prev, newest = GENESIS, 0
+    for part in parts:
+        # Each range links to the one before, and versions only go up across ranges too.
+        if part is None or part[0] != expected_prev or part[1] < newest:
+            return None
+        expected_prev, newest = part[2], part[3]
+    return VerifyResult(rows=hi, head_seq=hi, head_hash=expected_prev)
+
+
+def _check_range(path: str, lo: int, hi: int) -> tuple[str | None, int, str, int] | None:
+    """Seq lo..hi walked as ``walk_chain`` walks them: (the first row's prev_hash, its
+    version's rank, the last row's hash, the newest rank), or None at any doubt."""
+    conn = sqlite3.connect(read_only_uri(path), uri=True)
+    try:
+        result, first_prev, oldest, newest = _walk(_rows(conn, (lo, hi)), lo, None)
+    finally:
+        conn.close()
+    if not result.ok or result.rows != hi - lo + 1:
+        return None
+    return first_prev, oldest, result.head_hash, newest
+
+
+def check_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint) -> Problem | None:
     """Row ``checkpoint.seq`` must exist with exactly the signed hash."""
-    row = conn.execute("SELECT hash FROM events WHERE seq = ?", (checkpoint.seq,)).fetchone()
-    if row is None:
-        head = conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+    signed, count, head = conn.execute(
+        "SELECT (SELECT hash FROM events WHERE seq = :seq), "
+        "(SELECT count(*) FROM events WHERE seq <= :seq), (SELECT max(seq) FROM events)",
+        {"seq": checkpoint.seq},
+    ).fetchone()
+    if signed is None:
         return Problem(
             checkpoint.seq,
             "truncated",
-            f"row signed in the checkpoint is gone (ledger now ends at seq {head}): "
+            f"row signed in the checkpoint is gone (ledger now ends at seq {head or 0}): "
             "rows were deleted",
         )
-    if row[0] != checkpoint.hash:
+    if signed != checkpoint.hash:
         return Problem(
             checkpoint.seq,
             "diverged",
             "hash differs from the signed checkpoint: history up to this row was rewritten "
             "(later hashes recomputed); an older checkpoint narrows down where",
         )
-    count = conn.execute(
-        "SELECT count(*) FROM events WHERE seq <= ?", (checkpoint.seq,)
-    ).fetchone()[0]
     if count != checkpoint.row_count:
         return Problem(
             checkpoint.seq,
@@ -99,10 +286,7 @@ def check_checkpoint(
 
 
 def verify_ledger(
-    conn: sqlite3.Connection,
-    checkpoints: Sequence[Checkpoint | signed.SignedCheckpoint] = (),
-    *,
-    thorough: bool = False,
+    conn: sqlite3.Connection, checkpoints: Sequence[Checkpoint] = (), *, thorough: bool = False
 ) -> VerifyResult:
     """Chain plus checkpoints, read inside one transaction so both see the same snapshot.
 
@@ -116,9 +300,15 @@ def verify_ledger(
     if started:
         conn.execute("BEGIN")
     try:
-        result = _integrity_problems(conn) if thorough else VerifyResult()
-        if not result.ok:
-            return result
+        lines = (
+            [str(row[0]) for row in conn.execute("PRAGMA integrity_check(20)")]
+            if thorough
+            else ["ok"]
+        )
+        if lines != ["ok"]:
+            more = f" (and {len(lines) - 5} more)" if len(lines) > 5 else ""
+            message = f"SQLite's integrity check: {'; '.join(lines[:5])}{more}"
+            return VerifyResult(problems=[Problem(0, "damaged", message)])
         result = verify_chain(conn)
         for checkpoint in checkpoints:
             result.checkpoints_checked += 1
@@ -131,157 +321,10 @@ def verify_ledger(
     return result
 
 
-def _integrity_problems(conn: sqlite3.Connection) -> VerifyResult:
-    lines = [str(row[0]) for row in conn.execute("PRAGMA integrity_check(20)")]
-    if lines == ["ok"]:
-        return VerifyResult()
-    return VerifyResult(
-        problems=[
-            Problem(
-                0,
-                "damaged",
-                f"SQLite's integrity check: {'; '.join(lines[:5])}"
-                + (f" (and {len(lines) - 5} more)" if len(lines) > 5 else ""),
-            )
-        ]
-    )
-
-
-# --- checkpoint files ---------------------------------------------------------------
-
-
-def _intact_head(conn: sqlite3.Connection) -> VerifyResult:
-    """The verified chain, to sign its head. Refuses a broken chain: that would bless the
-    damage."""
+def intact_head(conn: sqlite3.Connection) -> VerifyResult:
+    """The verified chain, to sign its head. Refuses a broken chain (LedgerTampered): that
+    would bless the damage."""
     result = verify_ledger(conn)
-    problem = result.first_problem
-    if problem is not None:
-        raise LedgerTampered(problem)
+    if result.first_problem is not None:
+        raise LedgerTampered(result.first_problem)
     return result
-
-
-def make_checkpoint(
-    conn: sqlite3.Connection, key: bytes, *, created_at: str | None = None
-) -> Checkpoint:
-    """Sign the current head with an HMAC under ``key`` (a version-1 checkpoint)."""
-    result = _intact_head(conn)
-    unsigned = Checkpoint(
-        seq=result.head_seq,
-        hash=result.head_hash,
-        created_at=created_at or clock.format(clock.now()),
-        row_count=result.rows,
-    )
-    return Checkpoint(**{**unsigned.signed_fields(), "signature": sign(key, unsigned)})
-
-
-def make_signed_checkpoint(
-    conn: sqlite3.Connection,
-    key: Ed25519PrivateKey,
-    *,
-    created_at: str | None = None,
-    journal: tuple[int, str] | None = None,
-) -> signed.SignedCheckpoint:
-    """Sign the current head with Ed25519, and the rights journal's head (line count, last
-    MAC) when given."""
-    result = _intact_head(conn)
-    unsigned = signed.SignedCheckpoint(
-        seq=result.head_seq,
-        hash=result.head_hash,
-        row_count=result.rows,
-        created_at=created_at or clock.format(clock.now()),
-        journal_lines=journal[0] if journal else None,
-        journal_head=journal[1] if journal else None,
-    )
-    return unsigned.signed_by(key)
-
-
-class LedgerTampered(Exception):
-    """Raised where a broken chain must stop an operation (exit 1)."""
-
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(problem.line())
-        self.problem = problem
-
-
-def write_checkpoint(path: Path, checkpoint: Checkpoint | signed.SignedCheckpoint) -> None:
-    """Write atomically (temp file in the same directory, created 0600, fsync, rename)."""
-    with atomic_text(Path(path)) as handle:
-        if isinstance(checkpoint, signed.SignedCheckpoint):
-            handle.write(checkpoint.to_json())
-        else:
-            handle.write(json.dumps(asdict(checkpoint), indent=2, sort_keys=True) + "\n")
-
-
-def read_checkpoint(path: Path) -> Checkpoint | signed.SignedCheckpoint:
-    """Parse a checkpoint file; CheckpointError (exit 2) when unreadable or malformed."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"checkpoint file {path} is not readable JSON: {exc}") from None
-    if isinstance(data, dict) and data.get("version") == signed.VERSION:
-        try:
-            return signed.parse(data, path)
-        except ConfigError as exc:
-            raise CheckpointError(str(exc)) from None
-    if not isinstance(data, dict) or data.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"checkpoint file {path}: not a snapzen checkpoint (version 1 or 2)")
-    try:
-        checkpoint = Checkpoint(
-            seq=_int(data["seq"]),
-            hash=str(data["hash"]),
-            created_at=str(data["created_at"]),
-            row_count=_int(data["row_count"]),
-            signature=str(data["signature"]),
-            version=CHECKPOINT_VERSION,
-            kind=str(data.get("kind", "")),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint file {path}: missing or bad field {exc}") from None
-    if set(data) != set(asdict(checkpoint)):
-        raise CheckpointError(f"checkpoint file {path}: unexpected fields")
-    return checkpoint
-
-
-def _int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{value!r} is not an integer")
-    return value
-
-
-def signature_problem(
-    checkpoint: Checkpoint, key: bytes, path: Path | str, key_name: str = "the ledger key"
-) -> Problem | None:
-    """A forged or altered checkpoint is evidence of tampering (exit 1), not a usage error."""
-    if hmac.compare_digest(sign(key, checkpoint), checkpoint.signature):
-        return None
-    return Problem(
-        checkpoint.seq,
-        "bad_signature",
-        f"checkpoint {path} signature does not verify under {key_name} "
-        "(forged or altered checkpoint, or signed with another key)",
-    )
-
-
-MIN_KEY_CHARS = 16
-
-
-def read_key_file(path: Path, ledger_key: bytes | None) -> bytes:
-    """The auditors' checkpoint key: the file's text, surrounding whitespace removed.
-
-    Signing checkpoints with a key only the auditors hold means the operator, who holds the
-    ledger key, cannot forge one (reference gdpr-and-audit.md §4.7, item 6). Refused (exit
-    2, one line, never the key) when unreadable, shorter than MIN_KEY_CHARS characters, or
-    equal to the ledger key, which would give that protection away."""
-    try:
-        key = path.read_text(encoding="utf-8").strip().encode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read key file {path}: {type(exc).__name__}") from None
-    if len(key) < MIN_KEY_CHARS:
-        raise ConfigError(f"key file {path} holds fewer than {MIN_KEY_CHARS} characters")
-    if ledger_key is not None and hmac.compare_digest(key, ledger_key):
-        raise ConfigError(
-            f"key file {path} holds the ledger key; the auditors' key must be their own"
-        )
-    return key

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sqlite3
 import subprocess
 import sys
@@ -99,59 +98,35 @@ def make_snapshot(source: Path, dest: Path) -> str:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _schema_comments(conn: sqlite3.Connection, table: str) -> dict[str, str]:
-    """`-- comment` after a column in CREATE TABLE: the fallback for columns added later."""
-    row = conn.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-    ).fetchone()
-    comments: dict[str, str] = {}
-    for line in (row[0] if row else "").splitlines():
-        match = re.match(r"\s*(\w+)\s+[A-Z].*?--\s*(.+)$", line)
-        if match:
-            comments[match.group(1)] = match.group(2).strip()
-    return comments
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def column_descriptions(conn: sqlite3.Connection, table: str) -> dict[str, str]:
-    """A description for every column present: ours first, then the schema's comment."""
+    """A description for every column present (generated columns too)."""
     written = COLUMN_DESCRIPTIONS.get(table, {})
-    comments = _schema_comments(conn, table)
-    described = {}
-    for row in conn.execute(f"PRAGMA table_xinfo({table})"):  # generated columns too
-        name = str(row[1])
-        described[name] = written.get(name) or comments.get(name) or "(undocumented column)"
-    return described
+    return {
+        str(row[1]): written.get(str(row[1]), "(undocumented column)")
+        for row in conn.execute(f"PRAGMA table_xinfo({table})")
+    }
 
 
 def build_metadata(snapshot: Path, *, sha256: str | None = None) -> dict[str, Any]:
     conn = sqlite3.connect(read_only_uri(snapshot), uri=True)
     try:
-        names = [
-            str(row[0])
-            for row in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
-                "AND name NOT LIKE 'sqlite_%'"
-            )
-        ]
         tables: dict[str, dict[str, Any]] = {
             table: {
+                **_DATABASE["tables"].get(table, {}),  # sort_desc, where the file says
                 "description": TABLE_DESCRIPTIONS.get(table, "(undocumented table)"),
                 "columns": column_descriptions(conn, table),
             }
-            for table in names
+            for (table,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+                "AND name NOT LIKE 'sqlite_%'"
+            )
         }
     finally:
         conn.close()
-    for chained in ("events", "transfers"):
-        if chained in tables:
-            tables[chained]["sort_desc"] = "seq"
     snapshot_note = f" Snapshot SHA-256: {sha256}." if sha256 else ""
     return {
         "title": _FILE["title"],

@@ -28,8 +28,7 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger.evidence import decisions
-from snapzen.ledger.evidence.chain import append_event
+from snapzen.ledger.evidence.chain import append_event, append_events
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import erasure_journal as journal
 from snapzen.ledger.rights import forget, journal_file, period_keys
@@ -180,7 +179,7 @@ def _apply_erasure(
     ).fetchall()
     if entry.narrowed:  # a chat the ledger has never seen: withheld before it is fetched
         withheld += _placeholders(conn, entry, stamp)
-    decisions.record(conn, outbox.erased_withheld(withheld, stamp, actor=actor))  # chained
+    append_events(conn, outbox.erased_withheld(withheld, stamp, actor=actor))  # chained
     result.withheld += len(withheld)
     pushing = conn.execute(
         f"SELECT case_id FROM cases WHERE {scope} AND status = ?", [*params, CaseStatus.PUSHING]

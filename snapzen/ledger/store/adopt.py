@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger.evidence.chain import append_events
+from snapzen.ledger.evidence.chain import append_events, record_event
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.store.case_flags import (
     DUPLICATE_TICKETS,
@@ -31,6 +31,7 @@ from snapzen.support import clock
 
 ADOPTED_WIDGET = "(adopted)"  # the ticket does not say which widget the chat came from
 _KEPT_TAG_PREFIXES = ("gdpr_", "expires_")
+_KNOWN = "case_id, status, ticket_id, widget_id"  # what the ledger knows of a case
 
 
 @dataclass(frozen=True)
@@ -68,37 +69,20 @@ def record_adoptions(
 ) -> AdoptCounts:
     """Write ``found`` (case id -> its live tickets) into the ledger in one transaction."""
     counts = AdoptCounts()
-    stamp = clock.format(now)
-    ids = sorted(found)
+    facts = {"recorded_at": clock.format(now), "run_id": run_id, "actor": actor}
     with transaction(db) as conn:
-        for chunk, marks in chunks(ids):
-            rows = {
-                r[0]: (r[1], r[2], r[3])
-                for r in conn.execute(
-                    "SELECT case_id, status, ticket_id, widget_id FROM cases "
-                    f"WHERE case_id IN ({marks})",
-                    chunk,
-                )
-            }
+        for chunk, marks in chunks(sorted(found)):
+            sql = f"SELECT {_KNOWN} FROM cases WHERE case_id IN ({marks})"
+            rows = {row[0]: row[1:] for row in conn.execute(sql, chunk)}
             events = [
-                event
+                {**event, **facts}
                 for case_id in chunk
                 if (
                     event := _adopt_one(
-                        conn,
-                        case_id,
-                        list(found[case_id]),
-                        rows.get(case_id),
-                        stamp,
-                        now,
-                        source=source,
-                        counts=counts,
+                        conn, case_id, found[case_id], rows.get(case_id), now, source, counts
                     )
                 )
-                is not None
             ]
-            for event in events:
-                event.update(run_id=run_id, actor=actor, recorded_at=stamp)
             append_events(conn, events)
     return counts
 
@@ -106,16 +90,17 @@ def record_adoptions(
 def _adopt_one(
     conn: sqlite3.Connection,
     case_id: str,
-    tickets: list[FoundTicket],
+    tickets: Sequence[FoundTicket],
     row: tuple[str, int | None, str] | None,
-    stamp: str,
     now: datetime,
-    *,
     source: str,
     counts: AdoptCounts,
 ) -> dict[str, Any] | None:
+    """The ``adopted`` event of one case (None when nothing was adopted: the case already
+    had the ticket, or it is flagged for a person)."""
     ticket_ids = sorted({t.ticket_id for t in tickets})
     status, known_ticket, widget = row if row else (None, None, ADOPTED_WIDGET)
+    chosen = min(tickets, key=lambda t: t.ticket_id)  # the first one created
     if len(ticket_ids) > 1:
         # Not a silent pick: the case is flagged for a person with every ticket id (`status`
         # shows them) and none is deleted; the ledger records the first one created, so no
@@ -124,28 +109,35 @@ def _adopt_one(
         counts.flagged.append(case_id)
         if status == CaseStatus.SYNCED:
             return None
-        first = min(tickets, key=lambda t: t.ticket_id)
-        _mark_synced(conn, case_id, first, stamp)
-        counts.adopted += 1
-        return _event(case_id, first.ticket_id, widget, tickets, source, duplicates=ticket_ids)
-    ticket = tickets[0]
-    if status == CaseStatus.SYNCED and known_ticket == ticket.ticket_id:
+    elif status == CaseStatus.SYNCED and known_ticket == chosen.ticket_id:
         counts.already += 1
         return None
-    if status in (CaseStatus.SYNCED, CaseStatus.WITHHELD, CaseStatus.IGNORED):
+    elif status in (CaseStatus.SYNCED, CaseStatus.WITHHELD, CaseStatus.IGNORED):
         # Synced with another ticket, or decided not to send yet Zendesk has a ticket: a
         # person must look.
-        kind, details = (
+        kind, facts = (
             (TICKET_MISMATCH, {"ledger_ticket_id": known_ticket})
             if status == CaseStatus.SYNCED
             else (TICKET_FOR_WITHHELD, {"ledger_status": status})
         )
-        flag_case(conn, case_id, kind, [ticket.ticket_id], now, source=source, details=details)
+        flag_case(conn, case_id, kind, ticket_ids, now, source=source, details=facts)
         counts.flagged.append(case_id)
         return None
-    _mark_synced(conn, case_id, ticket, stamp)
+    _mark_synced(conn, case_id, chosen, clock.format(now))
     counts.adopted += 1
-    return _event(case_id, ticket.ticket_id, widget, tickets, source)
+    evidence = "ticket found in Zendesk; the record of its transfer is not in this ledger"
+    tags = {t for ticket in tickets for t in ticket.tags if t.startswith(_KEPT_TAG_PREFIXES)}
+    details: dict[str, Any] = {"source": source, "evidence": evidence}
+    details["ticket_created_at"] = tickets[0].created_at
+    details |= {"tags": sorted(tags)} | ({"ticket_ids": ticket_ids} if len(ticket_ids) > 1 else {})
+    return {
+        "event": Event.ADOPTED,
+        "subject_ref": chosen.subject_ref,
+        "case_id": case_id,
+        "widget_id": None if widget == ADOPTED_WIDGET else widget,
+        "ticket_id": chosen.ticket_id,
+        "details": details,
+    }
 
 
 def _mark_synced(conn: sqlite3.Connection, case_id: str, ticket: FoundTicket, stamp: str) -> None:
@@ -171,36 +163,6 @@ def _mark_synced(conn: sqlite3.Connection, case_id: str, ticket: FoundTicket, st
     )  # fmt: skip
 
 
-def _event(
-    case_id: str,
-    ticket_id: int,
-    widget: str,
-    tickets: list[FoundTicket],
-    source: str,
-    *,
-    duplicates: list[int] | None = None,
-) -> dict[str, Any]:
-    details: dict[str, Any] = {
-        "source": source,
-        "evidence": "ticket found in Zendesk; the record of its transfer is not in this ledger",
-        "ticket_created_at": tickets[0].created_at,
-        "tags": sorted(
-            {t for ticket in tickets for t in ticket.tags if t.startswith(_KEPT_TAG_PREFIXES)}
-        ),
-    }
-    if duplicates:
-        details["ticket_ids"] = duplicates
-    recorded = next((t for t in tickets if t.ticket_id == ticket_id), tickets[0])
-    return {
-        "event": Event.ADOPTED,
-        "subject_ref": recorded.subject_ref,
-        "case_id": case_id,
-        "widget_id": None if widget == ADOPTED_WIDGET else widget,
-        "ticket_id": ticket_id,
-        "details": details,
-    }
-
-
 def record_restored(
     db: sqlite_utils.Database,
     now: datetime,
@@ -212,22 +174,14 @@ def record_restored(
     run_id: str,
 ) -> None:
     """Append the ``restored`` event naming the backup's chain head."""
+    head = {"backup_head_seq": backup_head[0], "backup_head_hash": backup_head[1]}
     with transaction(db) as conn:
-        append_events(
+        record_event(
             conn,
-            [
-                {
-                    "event": Event.RESTORED,
-                    "case_id": "-",
-                    "recorded_at": clock.format(now),
-                    "run_id": run_id,
-                    "actor": actor,
-                    "details": {
-                        "backup": backup_name,
-                        "backup_head_seq": backup_head[0],
-                        "backup_head_hash": backup_head[1],
-                        **details,
-                    },
-                }
-            ],
+            Event.RESTORED,
+            "-",
+            clock.format(now),
+            run_id=run_id,
+            actor=actor,
+            details={"backup": backup_name, **head, **details},
         )

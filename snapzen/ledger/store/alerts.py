@@ -15,33 +15,28 @@ import sqlite_utils
 
 from snapzen.ledger.store.case_status import UNSENT_OR_PUSHING, CaseStatus, sql_list
 from snapzen.ledger.store.cursor_rules import FUTURE_SKEW
+from snapzen.ledger.store.db import dict_rows
 from snapzen.support import clock
 
-_COLUMNS = ("case_id", "widget_id", "started_at", "status")
+_UNFINISHED = (
+    "SELECT case_id, widget_id, started_at, status FROM cases "
+    f"WHERE status IN {sql_list(UNSENT_OR_PUSHING)} AND started_at IS NOT NULL "
+)
 
 
 def at_risk_cases(db: sqlite_utils.Database, older_than: datetime) -> list[dict[str, Any]]:
     """Unsynced, not withheld cases whose chat started before ``older_than``."""
-    rows = db.execute(
-        f"""SELECT case_id, widget_id, started_at, status FROM cases
-           WHERE status IN {sql_list(UNSENT_OR_PUSHING)} AND started_at IS NOT NULL
-             AND started_at <= ? ORDER BY started_at""",
-        (clock.format(older_than),),
-    ).fetchall()
-    return [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
+    sql = _UNFINISHED + "AND started_at <= ? ORDER BY started_at"
+    return dict_rows(db.conn, sql, [clock.format(older_than)])
 
 
 def future_dated_cases(
     db: sqlite_utils.Database, now: datetime, limit: int = 100
 ) -> list[dict[str, Any]]:
     """Unfinished cases whose chat starts more than ``FUTURE_SKEW`` after ``now``."""
-    rows = db.execute(
-        f"""SELECT case_id, widget_id, started_at, status FROM cases
-           WHERE status IN {sql_list(UNSENT_OR_PUSHING)} AND started_at > ?
-           ORDER BY started_at LIMIT ?""",
-        (clock.format(now + FUTURE_SKEW), limit),
-    ).fetchall()
-    return [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
+    after = clock.format(now + FUTURE_SKEW)
+    sql = _UNFINISHED + "AND started_at > ? ORDER BY started_at LIMIT ?"
+    return dict_rows(db.conn, sql, [after, limit])
 
 
 def unresolved_counts(

@@ -17,9 +17,9 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger.evidence.chain import append_event
+from snapzen.ledger.evidence.chain import record_event
 from snapzen.ledger.evidence.events import Event
-from snapzen.ledger.store.db import transaction
+from snapzen.ledger.store.db import dict_rows, transaction
 from snapzen.support import clock
 
 FLAG_EVENT = Event.CASE_FLAGGED
@@ -47,16 +47,8 @@ def flag_case(
         (case_id, kind),
     ).fetchone()
     if before is None or before[0] != tickets or before[1] is not None:
-        append_event(
-            conn,
-            {
-                "event": FLAG_EVENT,
-                "case_id": case_id,
-                "recorded_at": clock.format(now),
-                "actor": source,
-                "details": {"kind": kind, "ticket_ids": json.loads(tickets), "source": source},
-            },
-        )
+        details = {"kind": kind, "ticket_ids": json.loads(tickets), "source": source}
+        record_event(conn, FLAG_EVENT, case_id, clock.format(now), actor=source, details=details)
     conn.execute(
         """INSERT INTO case_flags (case_id, kind, ticket_ids, source, details, flagged_at)
            VALUES (?, ?, ?, ?, ?, ?)
@@ -85,20 +77,12 @@ def flag_duplicates(
 def open_flags(db: sqlite_utils.Database, limit: int = 1000) -> list[dict[str, Any]]:
     """Unresolved flags, oldest first (empty for a ledger older than the table)."""
     try:
-        rows = db.execute(
+        flags = dict_rows(
+            db.conn,
             """SELECT case_id, kind, ticket_ids, source, flagged_at FROM case_flags
                WHERE resolved_at IS NULL ORDER BY flagged_at, case_id LIMIT ?""",
             [limit],
-        ).fetchall()
+        )
     except sqlite3.OperationalError:  # no such table (a read-only open of an old ledger)
         return []
-    return [
-        {
-            "case_id": case_id,
-            "kind": kind,
-            "ticket_ids": json.loads(ticket_ids or "[]"),
-            "source": source,
-            "flagged_at": flagged_at,
-        }
-        for case_id, kind, ticket_ids, source, flagged_at in rows
-    ]
+    return [{**flag, "ticket_ids": json.loads(flag["ticket_ids"] or "[]")} for flag in flags]

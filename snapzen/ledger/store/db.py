@@ -1,4 +1,13 @@
-"""Opening the database and running one atomic transaction."""
+"""Opening the database and running one atomic transaction.
+
+Lock, then open (``locked_ledger``): the one way a command opens the live ledger to write to
+it. The writer lock (snapzen.support.lock) is taken first and the database opened only once
+it is held, so a command queued with ``--wait`` opens whatever file is at ``ledger.path``
+when its turn comes. Opened the other way round, a command queued behind `ledger restore`
+kept its connection to the file the restore moved aside and wrote into ``.replaced-…``: a
+hold, an erasure and its request were then missing from the live ledger. ``open_ledger``
+refuses to open the ledger for writing unless this process holds its lock.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlite_utils
 
@@ -23,13 +32,16 @@ from snapzen.ledger.store.identity import (
 )
 from snapzen.ledger.store.schema import SCHEMA_VERSION, migrate, schema_version
 from snapzen.support import clock
-from snapzen.support.atomic import private_dir
+from snapzen.support.atomic import PRIVATE_MODE, private_dir
 from snapzen.support.errors import ConfigError
-from snapzen.support.lock import holds_writer_lock
+from snapzen.support.lock import holds_writer_lock, writer_lock
+from snapzen.support.log import get_logger, once
 from snapzen.support.sqlite_uri import read_only_uri
 
 if TYPE_CHECKING:
     from snapzen.support.settings import LedgerSettings
+
+log = get_logger("snapzen.ledger.store.db")
 
 
 def open_db(
@@ -49,33 +61,27 @@ def open_db(
     have been made with that key (its fingerprint); a ledger written by a newer snapzen is
     refused before anything is written to it. Every problem is one line naming the setting
     (``label``), the path and the fix."""
+    path = Path(path)
     try:
-        return _open_checked(Path(path), read_only, create, key, timeout)
+        fresh = create and not path.exists()
+        if fresh:
+            create_file(path)
+        else:
+            _diagnose(path, read_only)
+        try:
+            db = _connect(path, read_only, timeout)
+        except sqlite3.Error as exc:
+            raise _sqlite_problem(path, exc) from None
+        try:
+            _check_and_migrate(db, path, read_only, key, fresh=fresh)
+        except BaseException as exc:
+            db.conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise _sqlite_problem(path, exc) from None
+            raise
+        return db
     except LedgerError as exc:
         raise LedgerError(f"{label}: {exc}") from None
-
-
-def _open_checked(
-    path: Path, read_only: bool, create: bool, key: bytes | None, timeout: float
-) -> sqlite_utils.Database:
-    fresh = create and not path.exists()
-    if fresh:
-        create_file(path)
-    else:
-        _diagnose(path, read_only)
-    try:
-        db = _connect(path, read_only, timeout)
-    except sqlite3.Error as exc:
-        raise _sqlite_problem(path, exc) from None
-    try:
-        _check_and_migrate(db, path, read_only, key, fresh=fresh)
-    except sqlite3.Error as exc:
-        db.conn.close()
-        raise _sqlite_problem(path, exc) from None
-    except BaseException:
-        db.conn.close()
-        raise
-    return db
 
 
 def create_ledger(path: Path | str, key: bytes, now: datetime) -> sqlite_utils.Database:
@@ -197,7 +203,7 @@ def _check_and_migrate(
             f"the ledger {path} has schema version {version}, newer than this snapzen knows "
             f"({SCHEMA_VERSION}): upgrade snapzen; nothing was written to the ledger"
         )
-    if version == 0 and not fresh and not _has_tables(db):
+    if version == 0 and not fresh and not db.execute("SELECT 1 FROM sqlite_master").fetchone():
         # An empty file (`touch`, an sqlite3 shell) is not a ledger: migrating it here would
         # be the implicit creation `snapzen init` exists to prevent.
         raise LedgerError(
@@ -224,10 +230,6 @@ def _check_and_migrate(
         # Bound before bindings were chained: chain it once, so the table alone no longer decides.
         with transaction(db) as conn:
             chain_binding(conn, clock.now(), "first-open")
-
-
-def _has_tables(db: sqlite_utils.Database) -> bool:
-    return int(db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]) > 0
 
 
 # Every commit is synced to disk before it returns (WAL, synchronous=FULL) unless the caller
@@ -260,14 +262,10 @@ def transaction(db: sqlite_utils.Database, *, durable: bool = True) -> Iterator[
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
-        except BaseException:
-            conn.rollback()
-            raise
-        try:
             conn.commit()
         except BaseException:
             # A commit SQLite refused (a deferred constraint, a full disk) can leave the
-            # transaction open: roll it back, and raise the commit's own error.
+            # transaction open too: roll it back, and raise the error.
             if conn.in_transaction:
                 conn.rollback()
             raise
@@ -284,6 +282,15 @@ T = TypeVar("T")
 IDS_PER_QUERY = 500  # well under SQLite's bound on host parameters
 
 
+def dict_rows(
+    conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()
+) -> list[dict[str, Any]]:
+    """The rows of a query as dicts, keyed by its column names."""
+    cursor = conn.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, values, strict=True)) for values in cursor]
+
+
 def chunks(ids: Sequence[T]) -> Iterator[tuple[Sequence[T], str]]:
     """``ids`` IDS_PER_QUERY at a time, each chunk with its ``?, ?, ...`` placeholders."""
     for offset in range(0, len(ids), IDS_PER_QUERY):
@@ -294,14 +301,13 @@ def chunks(ids: Sequence[T]) -> Iterator[tuple[Sequence[T], str]]:
 def open_ledger(ledger: LedgerSettings, *, read_only: bool = False) -> sqlite_utils.Database:
     """``open_db`` for the configured ledger, checked against the configured key (if set).
 
-    To write, this process must hold the writer lock (snapzen.ledger.store.locked.locked_ledger
+    To write, this process must hold the writer lock (locked_ledger
     takes it, then calls this): a connection opened before the lock was granted may belong
     to a file a restore has since moved aside, and its writes would be lost to the live
     ledger. A caller that forgets is a bug, refused before anything is opened."""
     if not read_only and not holds_writer_lock(ledger.path):
         raise RuntimeError(
-            f"{ledger.path} opened for writing without the writer lock: use "
-            "snapzen.ledger.store.locked.locked_ledger"
+            f"{ledger.path} opened for writing without the writer lock: use locked_ledger"
         )
     return open_db(ledger.path, read_only=read_only, key=configured_key(ledger))
 
@@ -325,3 +331,54 @@ def check_ledger(ledger: LedgerSettings) -> None:
     for a long-running service, before its loop, so a bad ledger is exit 2 and not an error
     logged every pass."""
     open_ledger(ledger, read_only=True).conn.close()
+
+
+@contextmanager
+def locked_ledger(
+    ledger: LedgerSettings, *, wait: bool = False, timeout: float = -1
+) -> Iterator[sqlite_utils.Database]:
+    """The live ledger opened for writing under the writer lock; on leaving, the WAL is
+    checkpointed and the connection closed before the lock is released.
+
+    Raises LockHeld (another writer; after ``timeout`` seconds with ``wait``) before anything
+    is opened, and LedgerError (exit 2) for a missing or unusable ledger, before the lock is
+    taken (its ``.lock`` file would otherwise be the first thing created there)."""
+    ensure_ledger(ledger.path)
+    with writer_lock(ledger.path, wait=wait, timeout=timeout):
+        db = open_ledger(ledger)  # now, not before: a restore may have swapped the file
+        try:
+            narrow_modes(ledger.path)
+            yield db
+        finally:
+            checkpoint_wal(db)
+            db.conn.close()
+
+
+def narrow_modes(path: Path | str) -> None:
+    """The ledger and its -wal/-shm 0600, as every file snapzen writes: one an older snapzen
+    (or a copy by hand) left readable by others holds raw payloads and personal data."""
+    for suffix in ("", "-wal", "-shm"):
+        name = Path(f"{path}{suffix}")
+        try:
+            if name.stat().st_mode & 0o777 != PRIVATE_MODE:
+                os.chmod(name, PRIVATE_MODE)
+                log.warning("ledger_file_mode_narrowed", file=str(name), mode="0600")
+        except OSError:
+            continue  # absent (no -wal yet), or another user's: nothing to narrow here
+
+
+def checkpoint_wal(db: sqlite_utils.Database) -> None:
+    """Copy the WAL into the database file and truncate it to zero bytes.
+
+    In WAL mode the old page images, including raw payloads the run just purged, stay in the
+    ``-wal`` file until a checkpoint; SQLite only does one itself when the last connection
+    closes, which never happens while a reader (Datasette, an auditor's shell) is attached."""
+    try:
+        busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    except sqlite3.Error as exc:
+        log.warning("wal_checkpoint_failed", error=str(exc))
+        return
+    if busy:
+        # Every pass while an auditor's Datasette is open: a warning once, then debug.
+        warn = log.warning if once("wal_checkpoint_incomplete") else log.debug
+        warn("wal_checkpoint_incomplete", reason="a reader holds an old snapshot")

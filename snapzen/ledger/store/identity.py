@@ -21,7 +21,7 @@ from datetime import datetime
 
 import orjson
 
-from snapzen.ledger.evidence.chain import append_event
+from snapzen.ledger.evidence.chain import record_event
 from snapzen.ledger.evidence.events import Event
 from snapzen.support import clock
 
@@ -77,20 +77,8 @@ def chain_binding(conn: sqlite3.Connection, now: datetime, origin: str) -> bool:
     table = read_table(conn)
     if not all(table.get(name) for name in BOUND):
         return False
-    append_event(
-        conn,
-        {
-            "event": BIND_EVENT,
-            "case_id": "ledger",
-            "recorded_at": clock.format(now),
-            "actor": origin,
-            "details": {
-                "ledger_id": table["ledger_id"],
-                "key_fingerprint": table["key_fingerprint"],
-                "bound_by": table.get("bound_by", origin),
-            },
-        },
-    )
+    details = {name: table[name] for name in BOUND} | {"bound_by": table.get("bound_by", origin)}
+    record_event(conn, BIND_EVENT, "ledger", clock.format(now), actor=origin, details=details)
     return True
 
 

@@ -20,12 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-import orjson
 import sqlite_utils
 
-from snapzen.ledger.evidence import decisions
-from snapzen.ledger.evidence.chain import append_events, plain_json
-from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.evidence.chain import append_events, json_text
+from snapzen.ledger.evidence.events import Event, decision
 from snapzen.ledger.store.case_status import UNSENT, UNSETTLED, CaseStatus, sql_list
 from snapzen.ledger.store.cursor_rules import next_cursor, utc_day
 from snapzen.ledger.store.db import chunks, transaction
@@ -42,7 +40,7 @@ class StagedCase:
 
     case_id: str
     widget_id: str
-    raw_json: str
+    raw_json: str | None  # None only if the payload is gone (the pass then fails the case)
     started_at: datetime | None
     case_type: str | None
     error: str | None = None  # set when the payload is unusable; staged as failed
@@ -57,7 +55,7 @@ class StagedCase:
 class ReadyCase:
     case_id: str
     widget_id: str
-    raw_json: str | None  # None when selected without it (``ready_cases(with_raw=False)``)
+    raw_json: str | None  # None only if the payload is gone (the pass then fails the case)
     attempts: int
 
 
@@ -84,22 +82,12 @@ def stage(
     stamp = clock.format(now)
     rows = []
     for case in cases:
-        started_at = case.started_at
+        start = case.started_at
+        day = start.astimezone(UTC).date().isoformat() if start else None
+        status = S.FAILED if case.error else S.PENDING
+        started = clock.format(start) if start else None
         rows.append(
-            (
-                case.case_id,
-                case.widget_id,
-                started_at.astimezone(UTC).date().isoformat() if started_at else None,
-                case.case_type,
-                clock.format(started_at) if started_at else None,
-                S.FAILED if case.error else S.PENDING,
-                case.error,
-                case.raw_json,
-                stamp,
-                stamp,
-                case.subject_ref,
-                case.name_ref,
-            )
+            {**vars(case), "day": day, "started": started, "status": status, "stamp": stamp}
         )
     ids = list(dict.fromkeys(case.case_id for case in cases))
     # Not synced on its own (db.transaction): a page lost to a power cut is fetched again
@@ -107,14 +95,10 @@ def stage(
     with transaction(db, durable=False) as conn:
         # One lookup per chunk of ids instead of one per case; a case id seen twice in the
         # page counts as new at most once, as with a lookup before each upsert.
-        known: set[str] = set()
-        for chunk, marks in chunks(ids):
-            known.update(
-                row[0]
-                for row in conn.execute(
-                    f"SELECT case_id FROM cases WHERE case_id IN ({marks})", chunk
-                )
-            )
+        known = "SELECT count(*) FROM cases WHERE case_id IN ({})".format
+        new = len(ids) - sum(
+            int(conn.execute(known(marks), chunk).fetchone()[0]) for chunk, marks in chunks(ids)
+        )
         conn.executemany(
             _REDECIDE_SQL,
             [
@@ -125,7 +109,7 @@ def stage(
         )
         conn.executemany(_STAGE_SQL, rows)
         _withhold_erased(conn, cases, stamp, run_id, actor)
-    return len(ids) - len(known)
+    return new
 
 
 def _withhold_erased(
@@ -150,7 +134,7 @@ def _withhold_erased(
                 RETURNING cases.case_id, cases.subject_ref""",
             [stamp, stamp, *chunk],
         ).fetchall()
-        decisions.record(conn, erased_withheld(withheld, stamp, run_id=run_id, actor=actor))
+        append_events(conn, erased_withheld(withheld, stamp, run_id=run_id, actor=actor))
 
 
 def erased_withheld(
@@ -161,14 +145,11 @@ def erased_withheld(
     actor: str | None = None,
 ) -> list[dict[str, Any]]:
     """Withheld decisions for (case_id, subject_ref) of chats of an erased person."""
-    details = {"reason": ERASED_REASON}
+    facts: dict[str, Any] = {"details": {"reason": ERASED_REASON}, "run_id": run_id}
     return [
-        decisions.decision(
-            "withheld", case_id, stamp, subject_ref=ref, details=details, run_id=run_id,
-            actor=actor,
-        )
+        decision("withheld", case_id, stamp, subject_ref=ref, actor=actor, **facts)
         for case_id, ref in cases
-    ]  # fmt: skip
+    ]
 
 
 # Withheld only because no consent value was present, and now one is: pending again with the
@@ -184,7 +165,8 @@ _REDECIDE_SQL = f"""UPDATE cases SET status = '{S.PENDING}', outcome = NULL, rea
 
 _STAGE_SQL = f"""INSERT INTO cases (case_id, widget_id, day, case_type, started_at, status,
            error, raw, first_seen_at, updated_at, subject_ref, name_ref)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       VALUES (:case_id, :widget_id, :day, :case_type, :started, :status, :error, :raw_json,
+           :stamp, :stamp, :subject_ref, :name_ref)
        ON CONFLICT(case_id) DO UPDATE SET
            raw = excluded.raw,
            -- a later, broken copy of a case must not erase the start we knew:
@@ -214,34 +196,17 @@ _READY = f"status = '{S.PENDING}' AND started_at IS NOT NULL AND started_at <= ?
 
 
 def ready_cases(
-    db: sqlite_utils.Database,
-    settled_before: datetime,
-    limit: int,
-    *,
-    widget: str | None = None,
-    exclude: Sequence[str] = (),
-    with_raw: bool = True,
+    db: sqlite_utils.Database, settled_before: datetime, limit: int, *, exclude: Sequence[str] = ()
 ) -> list[ReadyCase]:
-    """Pending cases whose chat started before ``settled_before`` (finished), oldest first;
-    without their payloads when ``with_raw`` is False (``stored_payload`` reads one later)."""
-    payload = "raw" if with_raw else "NULL"
-    sql = f"SELECT case_id, widget_id, {payload}, attempts FROM cases WHERE {_READY}"
-    params: list[Any] = [clock.format(settled_before)]
-    if exclude:
-        sql += f" AND case_id NOT IN ({', '.join('?' for _ in exclude)})"
-        params.extend(exclude)
-    if widget:
-        sql += " AND widget_id = ?"
-        params.append(widget)
-    sql += " ORDER BY started_at, case_id LIMIT ?"
-    params.append(limit)
-    return [ReadyCase(r[0], r[1], r[2], r[3]) for r in db.execute(sql, params).fetchall()]
-
-
-def stored_payload(db: sqlite_utils.Database, case_id: str) -> str | None:
-    """A case's stored raw JSON (None once purged)."""
-    row = db.execute("SELECT raw FROM cases WHERE case_id = ?", (case_id,)).fetchone()
-    return None if row is None else row[0]
+    """Pending cases whose chat started before ``settled_before`` (finished), oldest first,
+    but those in ``exclude``."""
+    marks = ", ".join("?" * len(exclude))
+    rows = db.execute(
+        f"SELECT case_id, widget_id, raw, attempts FROM cases WHERE {_READY} "
+        f"AND case_id NOT IN ({marks}) ORDER BY started_at, case_id LIMIT ?",
+        [clock.format(settled_before), *exclude, limit],
+    )
+    return [ReadyCase(*row) for row in rows]
 
 
 def count_ready(db: sqlite_utils.Database, settled_before: datetime, cap: int) -> int:
@@ -282,11 +247,11 @@ def set_terminal_many(
                    WHERE case_id = ?""",
                 (status, outcome, reason, subject, stamp, stamp, case_id),
             )
-            facts: Mapping[str, Any] = rest[0] if rest else {}
-            rows.append((case_id, status, outcome, reason, subject, facts))
-        decisions.record(
-            conn, decisions.terminal_decisions(rows, stamp, run_id=run_id, actor=actor)
-        )
+            facts: dict[str, Any] = {"run_id": run_id, "actor": actor, **(rest[0] if rest else {})}
+            details = {"reason": reason, "outcome": outcome, **(facts.get("details") or {})}
+            facts["details"] = details
+            rows.append(decision(status, case_id, stamp, subject_ref=subject, **facts))
+        append_events(conn, rows)
     return len(rows)
 
 
@@ -295,7 +260,6 @@ def mark_failed(
     failures: Mapping[str, str],
     now: datetime,
     *,
-    count_attempt: bool = True,
     max_attempts: int | None = None,
     run_id: str | None = None,
     actor: str | None = None,
@@ -308,20 +272,17 @@ def mark_failed(
         final = []
         for case_id, error in failures.items():
             row = conn.execute(
-                f"""UPDATE cases SET status = '{S.FAILED}', error = ?, attempts = attempts + ?,
+                f"""UPDATE cases SET status = '{S.FAILED}', error = ?, attempts = attempts + 1,
                        batch_id = NULL, job_id = NULL, updated_at = ?
                    WHERE case_id = ? RETURNING attempts, widget_id, subject_ref""",
-                (error[:500], 1 if count_attempt else 0, stamp, case_id),
+                (error[:500], stamp, case_id),
             ).fetchone()
             if max_attempts is not None and row is not None and row[0] >= max_attempts:
                 details = {"attempts": row[0], "error": error[:200]}
-                final.append(
-                    decisions.decision(
-                        "failed", case_id, stamp, widget_id=row[1], subject_ref=row[2],
-                        run_id=run_id, actor=actor, details=details,
-                    )
-                )  # fmt: skip
-        decisions.record(conn, final)
+                facts: dict[str, Any] = {"run_id": run_id, "actor": actor, "details": details}
+                columns = {"widget_id": row[1], "subject_ref": row[2]}
+                final.append(decision("failed", case_id, stamp, **columns, **facts))
+        append_events(conn, final)
     return len(final)
 
 
@@ -336,27 +297,18 @@ def mark_pushing(
 
     ``drafts`` maps case id → {outcome, legal_basis, subject_ref, transfer (ledger fields or
     None), batch_index}; stored so recovery can finish the case without re-deciding."""
-    stamp = clock.format(now)
+    batch = {"batch_id": batch_id, "stamp": clock.format(now), "run_id": run_id}
     rows = [
-        (
-            batch_id,
-            stamp,
-            draft["outcome"],
-            draft["legal_basis"],
-            draft["subject_ref"],
-            draft_text(draft),
-            stamp,
-            run_id,
-            case_id,
-        )
+        {**draft, **batch, "case_id": case_id, "draft": draft_text(draft)}
         for case_id, draft in drafts.items()
     ]
     with transaction(db) as conn:
         cursor = conn.executemany(
-            f"""UPDATE cases SET status = '{S.PUSHING}', batch_id = ?, job_id = NULL,
-                   pushed_at = ?, outcome = ?, legal_basis = ?, subject_ref = ?,
-                   transfer_draft = ?, updated_at = ?, run_id = ?
-               WHERE case_id = ? AND status = '{S.PENDING}'""",
+            f"""UPDATE cases SET status = '{S.PUSHING}', batch_id = :batch_id, job_id = NULL,
+                   pushed_at = :stamp, outcome = :outcome, legal_basis = :legal_basis,
+                   subject_ref = :subject_ref, transfer_draft = :draft, updated_at = :stamp,
+                   run_id = :run_id
+               WHERE case_id = :case_id AND status = '{S.PENDING}'""",
             rows,
         )
         # Cases are decided before their batch is recorded: one that is no longer pending
@@ -371,15 +323,9 @@ def mark_pushing(
 
 def draft_text(draft: Mapping[str, Any]) -> str:
     """The stored ``transfer_draft``: JSON that reads back (``json.loads``) as the value
-    ``json.dumps(draft, sort_keys=True, default=str)`` reads back as. Only that value is
-    used, never the text; orjson writes it ~10x faster for plain JSON values (``plain_json``),
-    ``json`` the rest (floats, dates, enums and other ``default=str`` cases)."""
-    if type(draft) is dict and plain_json(draft):
-        try:
-            return orjson.dumps(draft, option=orjson.OPT_SORT_KEYS).decode("utf-8")
-        except orjson.JSONEncodeError:
-            pass  # an int beyond 64 bits, a lone surrogate
-    return json.dumps(draft, sort_keys=True, default=str)
+    ``json.dumps(draft, sort_keys=True, default=str)`` reads back as (only that value is used,
+    never the text; orjson writes plain JSON values ~10x faster, chain.json_text)."""
+    return json_text(draft, default=str)
 
 
 def set_job_id(db: sqlite_utils.Database, batch_id: str, job_id: str) -> None:
@@ -426,12 +372,11 @@ def back_to_pending(db: sqlite_utils.Database, case_ids: Iterable[str], now: dat
     """Recovery proved the POST never created these tickets: they go out again."""
     stamp = clock.format(now)
     with transaction(db) as conn:
-        for case_id in case_ids:
-            conn.execute(
-                f"""UPDATE cases SET status = '{S.PENDING}', batch_id = NULL, job_id = NULL,
-                       updated_at = ? WHERE case_id = ? AND status = '{S.PUSHING}'""",
-                (stamp, case_id),
-            )
+        conn.executemany(
+            f"""UPDATE cases SET status = '{S.PENDING}', batch_id = NULL, job_id = NULL,
+                   updated_at = ? WHERE case_id = ? AND status = '{S.PUSHING}'""",
+            [(stamp, case_id) for case_id in case_ids],
+        )
 
 
 def record_synced(
@@ -469,43 +414,24 @@ def record_synced(
                 row = found.get(case_id)
                 if row is None or row[0] == S.SYNCED:
                     continue  # already recorded (e.g. by an earlier recovery)
-                ticket_id = synced[case_id]
                 draft = json.loads(row[1]) if row[1] else {}
-                transfer = draft.get("transfer")
-                if not transfer:
-                    # Sent, but not a restricted transfer: still a decision to chain.
+                facts = {"ticket_id": synced[case_id], "run_id": run_id, "actor": actor}
+                if draft.get("transfer"):
+                    where = {"case_id": case_id, "recorded_at": stamp, "event": Event.TRANSFER}
+                    events.append({**draft["transfer"], **facts, **where})
+                else:
+                    # Sent, but not a restricted transfer: still a decision to chain, with (since
+                    # issue 26) the regime and the controller's country that explain why.
+                    why = draft.get("not_restricted_facts") or {}
+                    why = {"reason": draft.get("not_restricted_reason"), **why}
+                    facts |= {"subject_ref": draft.get("subject_ref"), "widget_id": row[2]}
+                    basis = draft.get("legal_basis")
                     events.append(
-                        decisions.decision(
-                            "sent",
-                            case_id,
-                            stamp,
-                            widget_id=row[2],
-                            ticket_id=ticket_id,
-                            subject_ref=draft.get("subject_ref"),
-                            run_id=run_id,
-                            actor=actor,
-                            legal_basis=draft.get("legal_basis"),
-                            details={
-                                "reason": draft.get("not_restricted_reason"),
-                                # Since issue 26: the regime and the controller's country,
-                                # so "not restricted" is explainable from the row.
-                                **(draft.get("not_restricted_facts") or {}),
-                            },
+                        decision(
+                            Event.SENT, case_id, stamp, details=why, legal_basis=basis, **facts
                         )
                     )
-                else:
-                    events.append(
-                        {
-                            **transfer,
-                            "ticket_id": ticket_id,
-                            "recorded_at": stamp,
-                            "run_id": run_id,
-                            "actor": actor,
-                            "case_id": case_id,
-                            "event": Event.TRANSFER,
-                        }
-                    )
-                updates.append((ticket_id, stamp, stamp, stamp, case_id))
+                updates.append((synced[case_id], stamp, stamp, stamp, case_id))
             # Updates first: the pages the purged payloads free are reused by the ledger rows.
             conn.executemany(
                 f"""UPDATE cases SET status = '{S.SYNCED}', ticket_id = ?, synced_at = ?,
@@ -578,13 +504,13 @@ def mark_backfill_finished(
 ) -> None:
     """Record ``{widget: fetched}`` for ``day`` in `backfill_windows` (a rerun of `snapzen
     backfill` skips them), in one transaction."""
-    with transaction(db) as conn:
-        for widget, fetched in windows.items():
-            conn.execute(
-                """INSERT INTO backfill_windows (widget_id, day, run_id, actor, fetched,
-                       finished_at) VALUES (?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(widget_id, day) DO UPDATE SET run_id = excluded.run_id,
-                       actor = excluded.actor, fetched = excluded.fetched,
-                       finished_at = excluded.finished_at""",
-                (widget, day.isoformat(), run_id, actor, fetched, clock.format(now)),
-            )
+    done = {
+        "day": day.isoformat(),
+        "run_id": run_id,
+        "actor": actor,
+        "finished_at": clock.format(now),
+    }
+    rows = [
+        {"widget_id": widget, "fetched": fetched, **done} for widget, fetched in windows.items()
+    ]
+    db.table("backfill_windows").upsert_all(rows, pk=("widget_id", "day"))

@@ -6,14 +6,17 @@ keep ids unique without coordination between processes. ``new_run_id`` is the on
 that makes one.
 
 A run is ``start_run`` then ``finish_run``, each its own transaction, so a crash leaves a row
-saying 'running'; the finished row is chained (``decisions.record_run``) in the transaction
-that finished it. Commands call these through one lifecycle, commands.run.recorded_run.
+saying 'running'; the finished row is chained in the transaction
+that finished it, as a digest of its ``runs`` row (``run_digest``; ``snapzen ledger verify``
+compares it with the row). Commands call these through one lifecycle, commands.run.recorded_run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import sqlite3
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -21,7 +24,8 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger.evidence import decisions
+from snapzen.ledger.evidence.chain import record_event
+from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.store.db import transaction
 from snapzen.support import clock
 
@@ -101,4 +105,40 @@ def finish_run(
                 run_id,
             ),
         )
-        decisions.record_run(conn, run_id, clock.format(now))
+        values = read_run(conn, run_id)
+        if values is not None:  # a run is about no one case: its case_id is run:<id>
+            digest = run_digest(values)
+            details = {"kind": values["kind"], "outcome": values["outcome"], "digest": digest}
+            facts = {"run_id": run_id, "actor": values["actor"], "details": details}
+            record_event(conn, Event.RUN, f"run:{run_id}", clock.format(now), **facts)
+
+
+RUN_COLUMNS = (
+    "run_id",
+    "kind",
+    "actor",
+    "started_at",
+    "finished_at",
+    "outcome",
+    "exit_code",
+    "fetched",
+    "created",
+    "withheld",
+    "failed",
+    "details",
+    "error",
+)
+
+
+def run_digest(values: dict[str, Any]) -> str:
+    """SHA-256 of a ``runs`` row (every column), as canonical JSON."""
+    body = {column: values.get(column) for column in RUN_COLUMNS}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def read_run(conn: sqlite3.Connection, run_id: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE run_id = ?", (run_id,)
+    ).fetchone()
+    return None if row is None else dict(zip(RUN_COLUMNS, row, strict=True))

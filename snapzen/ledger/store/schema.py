@@ -2,12 +2,12 @@
 
 The runner is ``migrate`` below: sqlite-utils has none (sqlite-migrate, a separate package,
 keeps its own table of applied names, while every released ledger counts its steps in
-PRAGMA user_version). Steps never change once released. A step uses sqlite-utils' Table API
-where it expresses the change (``add_column``, ``create_index``, ``create_view``) and SQL
-where it cannot: the `-- comments` of a CREATE TABLE (the auditor UI's column descriptions,
-ledger.evidence.web), CHECK constraints, partial indexes, and the chained table, which
-``transform()`` cannot move (it rebuilds a table from ``PRAGMA table_info``, which leaves
-generated columns out, and verify compares the table's SQL word for word).
+PRAGMA user_version). What a step makes never changes once released. A step uses
+sqlite-utils' Table API where it expresses the change (``create``, ``add_column``,
+``create_index``, ``create_view``) and SQL where it cannot: CHECK constraints, partial
+indexes, and the chained table (ledger.evidence.events_table: verify compares its SQL word
+for word, and ``transform()`` rebuilds a table from ``PRAGMA table_info``, which leaves its
+generated columns out). The auditor UI describes every column (ledger.evidence.web).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from snapzen.ledger.evidence.chain import CHAINED_COLUMNS
 from snapzen.ledger.evidence.events_table import V8_TRIGGERS, move_to_events, rebuild_with_records
 
 
@@ -54,80 +55,54 @@ def _v1_initial(db: sqlite_utils.Database) -> None:
         CREATE INDEX IF NOT EXISTS cases_batch ON cases(batch_id);
         CREATE INDEX IF NOT EXISTS cases_ticket ON cases(ticket_id);
         CREATE INDEX IF NOT EXISTS cases_subject ON cases(subject_ref);
-
-        CREATE TABLE IF NOT EXISTS transfers (
-            seq INTEGER PRIMARY KEY,
-            event TEXT NOT NULL DEFAULT 'transfer',   -- transfer / expired / erased
-            case_id TEXT NOT NULL,
-            widget_id TEXT,
-            subject_ref TEXT,            -- HMAC-SHA256(ledger key, lower(email)); never the email
-            origin_country TEXT,
-            recipient TEXT,
-            destination_country TEXT,
-            legal_basis TEXT,
-            mechanism_ref TEXT,
-            consent_variable TEXT,
-            consent_value TEXT,
-            consent_source TEXT,
-            consent_observed_at TEXT,
-            data_categories TEXT,        -- JSON list
-            redactions TEXT,             -- JSON {category: count}
-            ticket_id INTEGER,
-            transferred_at TEXT NOT NULL,
-            retention_until TEXT,
-            run_id TEXT,
-            actor TEXT,
-            details TEXT,                -- JSON, for later events
-            prev_hash TEXT NOT NULL,
-            hash TEXT NOT NULL UNIQUE
-        );
-        CREATE INDEX IF NOT EXISTS transfers_subject ON transfers(subject_ref);
-        CREATE INDEX IF NOT EXISTS transfers_time ON transfers(transferred_at);
-        CREATE INDEX IF NOT EXISTS transfers_case ON transfers(case_id);
-        CREATE INDEX IF NOT EXISTS transfers_ticket ON transfers(ticket_id);
-        CREATE INDEX IF NOT EXISTS transfers_retention ON transfers(retention_until);
-
-        CREATE TABLE IF NOT EXISTS state (
-            widget_id TEXT PRIMARY KEY,
-            cursor_day TEXT,             -- every case on days before this is terminal
-            updated_at TEXT NOT NULL
-        );
-
-        CREATE TABLE IF NOT EXISTS runs (
-            run_id TEXT PRIMARY KEY,
-            kind TEXT NOT NULL,          -- sync / backfill / retry / retention / erase
-            actor TEXT,
-            started_at TEXT NOT NULL,
-            finished_at TEXT,
-            outcome TEXT,                -- running / ok / partial / aborted
-            exit_code INTEGER,
-            fetched INTEGER DEFAULT 0,
-            created INTEGER DEFAULT 0,
-            withheld INTEGER DEFAULT 0,
-            failed INTEGER DEFAULT 0,
-            details TEXT,                -- JSON
-            error TEXT
-        );
         """
     )
+
+    # transfers: the chain's table before schema 8 (ledger.evidence.chain), one column each
+    # (lists and dicts as JSON text), then prev_hash and the row's hash.
+    def column(name: str) -> str:
+        kind = "INTEGER" if name == "ticket_id" else "TEXT"
+        required = name in ("event", "case_id", "transferred_at", "prev_hash")
+        return f"{name} {kind}{' NOT NULL' if required else ''}"
+
+    columns = ", ".join(column(name) for name in CHAINED_COLUMNS[1:])
+    db.execute(
+        f"CREATE TABLE IF NOT EXISTS transfers (seq INTEGER PRIMARY KEY, {columns}, "
+        "hash TEXT NOT NULL UNIQUE)"
+    )
+    indexed = ("subject", "subject_ref"), ("time", "transferred_at"), ("case", "case_id")
+    for index, name in (*indexed, ("ticket", "ticket_id"), ("retention", "retention_until")):
+        db.execute(f"CREATE INDEX IF NOT EXISTS transfers_{index} ON transfers({name})")
     for trigger in V8_TRIGGERS:  # the text step 1 always ran, from one source
         db.execute(trigger)
+    # state: every case on days before cursor_day is terminal
+    db.table("state").create(
+        {"widget_id": str, "cursor_day": str, "updated_at": str},
+        pk="widget_id",
+        not_null={"updated_at"},
+        if_not_exists=True,
+    )
+    counts = ("fetched", "created", "withheld", "failed")
+    db.table("runs").create(
+        {"run_id": str, "kind": str, "actor": str, "started_at": str, "finished_at": str}
+        | {"outcome": str, "exit_code": int, **dict.fromkeys(counts, int)}
+        | {"details": str, "error": str},
+        pk="run_id",
+        not_null={"kind", "started_at"},
+        defaults=dict.fromkeys(counts, 0),
+        if_not_exists=True,
+    )
 
 
 def _v2_backfill_windows(db: sqlite_utils.Database) -> None:
     """Finished `snapzen backfill` windows (one widget, one UTC day), so a rerun skips them."""
-    db.executescript(
-        """
-        CREATE TABLE IF NOT EXISTS backfill_windows (
-            widget_id TEXT NOT NULL,
-            day TEXT NOT NULL,           -- YYYY-MM-DD (UTC)
-            run_id TEXT,
-            actor TEXT,
-            fetched INTEGER NOT NULL DEFAULT 0,
-            finished_at TEXT NOT NULL,
-            PRIMARY KEY (widget_id, day)
-        );
-        """
+    db.table("backfill_windows").create(
+        {"widget_id": str, "day": str, "run_id": str, "actor": str}
+        | {"fetched": int, "finished_at": str},
+        pk=("widget_id", "day"),
+        not_null={"widget_id", "day", "fetched", "finished_at"},
+        defaults={"fetched": 0},
+        if_not_exists=True,
     )
 
 
@@ -155,14 +130,11 @@ def _v5_erased_subjects(db: sqlite_utils.Database) -> None:
     """Subjects erased under Art. 17 (their HMAC only): a chat of theirs that started before
     the erasure is withheld when staged, even one fetched again after a restored backup.
     Rebuilt from the erasure journal by ``snapzen.ledger.rights.erasure_journal.reapply``."""
-    db.executescript(
-        """
-        CREATE TABLE IF NOT EXISTS erased_subjects (
-            subject_ref TEXT PRIMARY KEY,
-            erased_at TEXT NOT NULL,     -- chats started up to here are never sent
-            request_id TEXT
-        );
-        """
+    db.table("erased_subjects").create(
+        {"subject_ref": str, "erased_at": str, "request_id": str},
+        pk="subject_ref",
+        not_null={"erased_at"},
+        if_not_exists=True,
     )
 
 
@@ -171,23 +143,15 @@ def _v6_identity_and_flags(db: sqlite_utils.Database) -> None:
     its key: a ledger read with another key would answer subject lookups with nothing).
     case_flags: cases a human must look at (several tickets with one external_id), shown by
     `status`; a flag never deletes or picks a ticket by itself."""
-    db.executescript(
-        """
-        CREATE TABLE IF NOT EXISTS ledger_meta (
-            name TEXT PRIMARY KEY,       -- ledger_id / created_at / key_fingerprint / ...
-            value TEXT NOT NULL
-        );
-        CREATE TABLE IF NOT EXISTS case_flags (
-            case_id TEXT NOT NULL,
-            kind TEXT NOT NULL,          -- duplicate_tickets / ticket_mismatch / ...
-            ticket_ids TEXT,             -- JSON list, ascending
-            source TEXT,                 -- adopt / restore / recovery
-            details TEXT,                -- JSON
-            flagged_at TEXT NOT NULL,
-            resolved_at TEXT,
-            PRIMARY KEY (case_id, kind)
-        );
-        """
+    db.table("ledger_meta").create(
+        {"name": str, "value": str}, pk="name", not_null={"value"}, if_not_exists=True
+    )
+    db.table("case_flags").create(
+        {"case_id": str, "kind": str, "ticket_ids": str, "source": str, "details": str}
+        | {"flagged_at": str, "resolved_at": str},
+        pk=("case_id", "kind"),
+        not_null={"case_id", "kind", "flagged_at"},
+        if_not_exists=True,
     )
 
 
@@ -206,20 +170,6 @@ def _v7_decision_log(db: sqlite_utils.Database) -> None:
 def _add_column(db: sqlite_utils.Database, table: str, column: str, kind: type) -> None:
     if column not in db.table(table).columns_dict:  # idempotent: two processes may race to migrate
         db.table(table).add_column(column, kind)
-
-
-def _v8_records(db: sqlite_utils.Database) -> None:
-    """transfers.record: each row stores the JSON its hash covers, and the columns are
-    generated from it (ledger.evidence.events_table), so verify hashes stored bytes instead of
-    rebuilding them. Old rows get the exact JSON their version hashed."""
-    rebuild_with_records(db.conn)
-
-
-def _v9_events(db: sqlite_utils.Database) -> None:
-    """The chain's table says what it holds: `transfers` (every event, runs included)
-    becomes `events`, its ``transferred_at`` (any event's time) ``recorded_at``; `transfers`
-    is now the view of the restricted transfers. The hashed records do not change."""
-    move_to_events(db)
 
 
 def _v10_period_keys(db: sqlite_utils.Database) -> None:
@@ -255,8 +205,8 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v5_erased_subjects,
     _v6_identity_and_flags,
     _v7_decision_log,
-    _v8_records,
-    _v9_events,
+    rebuild_with_records,  # _v8: the chain's rows carry their record
+    move_to_events,  # _v9: the chain's table is `events`
     _v10_period_keys,
     _v11_request_periods,
 ]

@@ -12,7 +12,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from snapzen.ledger.evidence import decisions
+from snapzen.ledger.evidence.chain import append_events
+from snapzen.ledger.evidence.events import decision
 from snapzen.ledger.store.case_status import UNSENT, CaseStatus, sql_list
 
 ERASED_REASON = "erased_art17"
@@ -31,14 +32,14 @@ def withhold_for_erasure(conn: sqlite3.Connection, case_ids: Sequence[str], stam
     (terminal cases are not re-staged). Returns how many changed; a case that moved on
     meanwhile (pushing, synced) is left alone."""
     withheld = [
-        decisions.decision("withheld", case_id, stamp, details={"reason": ERASED_REASON})
+        decision("withheld", case_id, stamp, details={"reason": ERASED_REASON})
         for case_id in case_ids
         if conn.execute(
             f"UPDATE cases SET {WITHHOLD_ERASED} WHERE case_id = ? AND status IN {_UNSENT}",
             (stamp, stamp, case_id),
         ).rowcount
     ]
-    decisions.record(conn, withheld)
+    append_events(conn, withheld)
     return len(withheld)
 
 
@@ -54,16 +55,15 @@ def dismiss_failed(
     """Failed cases a person decided will never be sent: ignored ("dismissed: <reason>"),
     raw payload purged, last error kept for the record; one ``dismissed`` decision each.
     The caller has checked that each case is failed, in the same transaction."""
-    for case_id in case_ids:
-        conn.execute(
-            """UPDATE cases SET status = ?, reason = ?, raw = NULL,
-                   raw_purged_at = ?, updated_at = ? WHERE case_id = ?""",
-            (CaseStatus.IGNORED, f"dismissed: {reason}", stamp, stamp, case_id),
-        )
-    decisions.record(
+    conn.executemany(
+        """UPDATE cases SET status = ?, reason = ?, raw = NULL,
+               raw_purged_at = ?, updated_at = ? WHERE case_id = ?""",
+        [(CaseStatus.IGNORED, f"dismissed: {reason}", stamp, stamp, c) for c in case_ids],
+    )
+    append_events(
         conn,
         [
-            decisions.decision(
+            decision(
                 "dismissed", case_id, stamp, run_id=run_id, actor=actor, details={"reason": reason}
             )
             for case_id in case_ids
@@ -74,12 +74,11 @@ def dismiss_failed(
 def reset_for_retry(conn: sqlite3.Connection, case_ids: Sequence[str], stamp: str) -> None:
     """Failed cases a person asked to send again: pending, attempts back to 0, no batch.
     Not a decision (the case is not settled), so nothing is chained; the run records it."""
-    for case_id in case_ids:
-        conn.execute(
-            """UPDATE cases SET status = ?, attempts = 0, batch_id = NULL,
-                   job_id = NULL, updated_at = ? WHERE case_id = ?""",
-            (CaseStatus.PENDING, stamp, case_id),
-        )
+    conn.executemany(
+        """UPDATE cases SET status = ?, attempts = 0, batch_id = NULL,
+               job_id = NULL, updated_at = ? WHERE case_id = ?""",
+        [(CaseStatus.PENDING, stamp, case_id) for case_id in case_ids],
+    )
 
 
 def mark_expired(conn: sqlite3.Connection, case_id: str, stamp: str) -> bool:

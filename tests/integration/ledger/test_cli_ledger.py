@@ -338,13 +338,13 @@ def test_a_checkpoint_forged_with_the_ledger_key_fails_under_the_auditors_key(
 
 def _legacy_checkpoint(tmp_path: Path, ledger_path: Path) -> Path:
     """A version-1 checkpoint under the ledger key, as the code before Ed25519 wrote it."""
-    from snapzen.ledger.evidence import verify
+    from snapzen.ledger.evidence import checkpoint as signed
 
     db = open_db(ledger_path, read_only=True)
-    made = verify.make_checkpoint(db.conn, KEY)
+    made = signed.make(db.conn, KEY)
     db.conn.close()
     path = tmp_path / "legacy.json"
-    verify.write_checkpoint(path, made)
+    signed.write(path, made)
     return path
 
 

@@ -14,8 +14,7 @@ from typer.testing import CliRunner
 
 from snapzen.cli.main import app
 from snapzen.commands import service
-from snapzen.ledger.evidence import decisions
-from snapzen.ledger.evidence.events import DECISION_NAMES, Event
+from snapzen.ledger.evidence.events import DECISION_NAMES, STATUS_AFTER, Event
 from snapzen.ledger.rights import holds, requests
 from snapzen.support.settings import Settings
 from tests.fakes import SandboxApis, make_case, recent
@@ -26,7 +25,7 @@ runner = CliRunner()
 
 
 def test_every_event_the_code_appends_is_listed() -> None:
-    appended = set(decisions.STATUS_AFTER) | {decisions.RUN_EVENT, requests.EVENT}
+    appended = set(STATUS_AFTER) | {Event.RUN, requests.EVENT}
     appended |= {holds.ADDED, holds.REMOVED}
     for path in SOURCE.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
@@ -34,7 +33,7 @@ def test_every_event_the_code_appends_is_listed() -> None:
         appended |= set(re.findall(r'^[A-Z_]*EVENT\s*=\s*"([a-z_]+)"', text, re.M))
         appended |= set(re.findall(r'decisions\.decision\(\s*"([a-z_]+)"', text))
     assert appended - {e.value for e in Event} == set()
-    assert set(DECISION_NAMES) == set(decisions.STATUS_AFTER)
+    assert set(DECISION_NAMES) == set(STATUS_AFTER)
 
 
 def test_ledger_list_names_and_accepts_every_event(monkeypatch, ledger_path: Path) -> None:  # type: ignore[no-untyped-def]

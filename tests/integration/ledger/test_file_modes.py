@@ -21,7 +21,8 @@ from snapzen.cli.main import app
 from snapzen.commands import auditor_ui
 from snapzen.commands.backfill_progress import log_file
 from snapzen.commands.backup import backup_ledger
-from snapzen.ledger.evidence import audit, verify, web
+from snapzen.ledger.evidence import audit, web
+from snapzen.ledger.evidence import checkpoint as signed
 from snapzen.ledger.store.db import open_db
 from snapzen.sandbox import Sandbox, SandboxConfig, control
 from snapzen.support.atomic import atomic_text, open_private_binary
@@ -61,7 +62,7 @@ def test_export_and_checkpoint_are_0600(db: sqlite_utils.Database, tmp_path: Pat
         audit.write_rows(audit.iter_transfers(db.conn), handle, "csv", audit.COLUMNS)
     assert _mode(export) == 0o600
     checkpoint = tmp_path / "head.json"
-    verify.write_checkpoint(checkpoint, verify.make_checkpoint(db.conn, KEY))
+    signed.write(checkpoint, signed.make(db.conn, KEY))
     assert _mode(checkpoint) == 0o600
 
 

@@ -326,13 +326,13 @@ def test_forgetting_a_request_period_removes_its_lines_from_the_rights_journal(
     the period_forgotten line (a restore still forgets the period again), Bob's line, and
     still verifies: a checkpoint signed before the compaction is accepted with the ledger
     key, an edited line is still refused."""
-    from snapzen.ledger.evidence.checkpoint import SignedCheckpoint, journal_problem
+    from snapzen.ledger.evidence.checkpoint import Checkpoint, journal_problem
 
     journal = tmp_path / "ledger.db.erasures.jsonl"
     create_empty(journal)
     _journalled(ledger, journal)
     signed = journal_file.head(journal_file.read(journal, KEY))
-    point = SignedCheckpoint(1, "h", 1, "2031-07-01T00:00:00Z", (), *signed)
+    point = Checkpoint(1, "h", 1, "2031-07-01T00:00:00Z", (), *signed)
     backup = tmp_path / "backup.db"
     with sqlite3.connect(backup) as copy:
         ledger.conn.backup(copy)
@@ -386,12 +386,12 @@ def test_a_checkpoint_is_refused_when_its_lines_vanish_without_a_compaction(
 ) -> None:
     """The compaction line is what lets a checkpoint through: a journal rewritten by anyone
     else (here: re-chained without the last line, by someone with the key) is still caught."""
-    from snapzen.ledger.evidence.checkpoint import SignedCheckpoint, journal_problem
+    from snapzen.ledger.evidence.checkpoint import Checkpoint, journal_problem
 
     journal = tmp_path / "journal.jsonl"
     _journalled(ledger, journal)
     lines = journal_file.read(journal, KEY)
-    point = SignedCheckpoint(1, "h", 1, "2031-07-01T00:00:00Z", (), *journal_file.head(lines))
+    point = Checkpoint(1, "h", 1, "2031-07-01T00:00:00Z", (), *journal_file.head(lines))
     journal_file.write_copy(journal, lines[:-1], KEY)
     problem = journal_problem(point, journal, KEY)
     assert problem is not None and "deleted from its end" in problem

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from snapzen.commands import access_text as words
-from snapzen.ledger.evidence.decisions import RUN_EVENT, STATUS_AFTER
-from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.evidence.events import STATUS_AFTER, Event
 from snapzen.ledger.rights import holds, requests
 from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.ledger.store.transitions import ERASED_REASON
@@ -66,7 +65,7 @@ EVENTS, REASONS = _literals()
 # Every event the chain accepts is a member of Event (issue 25: the chain refuses any other
 # name), so the enum is the list; a literal found elsewhere is listed too.
 ALL_EVENTS = {event.value for event in Event} | EVENTS
-ALL_EVENTS |= set(STATUS_AFTER) | {RUN_EVENT, requests.EVENT, holds.ADDED, holds.REMOVED}
+ALL_EVENTS |= set(STATUS_AFTER) | {Event.RUN, requests.EVENT, holds.ADDED, holds.REMOVED}
 
 
 def test_the_scan_finds_the_codes_it_should() -> None:

@@ -194,4 +194,4 @@ def test_the_ledger_package_itself_is_where_the_writes_are() -> None:
     assert any(w.startswith("UPDATE cases") for w in owned)
     assert any(w.startswith("INSERT INTO runs") for w in owned)
     assert any(w.startswith("INSERT INTO events") for w in owned)
-    assert any(w.startswith("INSERT INTO backfill_windows") for w in owned)
+    assert any(w.startswith("backfill_windows.upsert_all") for w in owned)  # sqlite-utils

@@ -49,7 +49,7 @@ def test_a_warning_every_pass_would_repeat_is_logged_once(tmp_path: object) -> N
 
     import sqlite_utils
 
-    from snapzen.ledger.store.locked import checkpoint_wal
+    from snapzen.ledger.store.db import checkpoint_wal
 
     configure_logging("info", "json")
     path = f"{tmp_path}/wal.db"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from snapzen.ledger.evidence import agreement, audit, chain_check, verify
+from snapzen.ledger.evidence import agreement, audit, verify
 from snapzen.ledger.evidence.chain import append_event, subject_ref
 from snapzen.ledger.evidence.events_table import EVENTS_SQL
 from snapzen.ledger.store.db import LedgerError, open_db, transaction
@@ -171,10 +171,10 @@ def test_parallel_ranges_check_the_file_the_connection_has_open(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real = _decoy_pair(tmp_path, rows=30)
-    monkeypatch.setattr(chain_check.os, "cpu_count", lambda: 2)  # ranges on any machine
+    monkeypatch.setattr(verify.os, "cpu_count", lambda: 2)  # ranges on any machine
     with closing(sqlite3.connect(real)) as conn:
-        assert chain_check.walk_chain(conn).first_problem is not None
-        problem = chain_check.verify_chain(conn, parallel_min_rows=2).first_problem
+        assert verify.walk_chain(conn).first_problem is not None
+        problem = verify.verify_chain(conn, parallel_min_rows=2).first_problem
     assert problem is not None and problem.seq == 5
 
 
@@ -219,7 +219,7 @@ def test_a_table_whose_record_column_was_renamed_is_reported_as_altered(
 ) -> None:
     _set_table_sql(ledger_path, EVENTS_SQL.replace("    record TEXT", "    Record TEXT"))
     with closing(sqlite3.connect(ledger_path)) as conn:
-        problem = chain_check.verify_chain(conn).first_problem
+        problem = verify.verify_chain(conn).first_problem
     assert problem is not None and problem.kind == "altered"
 
 
@@ -237,7 +237,7 @@ def test_a_record_that_is_not_json_is_named(ledger_path: Path) -> None:
         conn.commit()
     _set_table_sql(ledger_path, EVENTS_SQL)
     with closing(sqlite3.connect(ledger_path)) as conn:
-        problem = chain_check.walk_chain(conn).first_problem
+        problem = verify.walk_chain(conn).first_problem
     assert problem is not None and problem.seq == 1
 
 
@@ -303,11 +303,11 @@ def test_parallel_ranges_name_the_same_legacy_row_as_the_single_pass(
         conn.execute("DROP TRIGGER events_no_delete")
         conn.execute(statement)
         conn.commit()
-    monkeypatch.setattr(chain_check.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(verify.os, "cpu_count", lambda: 2)
     reader = open_db(path, read_only=True)
     try:
-        whole = chain_check.walk_chain(reader.conn).first_problem
-        split = chain_check.verify_chain(reader.conn, parallel_min_rows=2).first_problem
+        whole = verify.walk_chain(reader.conn).first_problem
+        split = verify.verify_chain(reader.conn, parallel_min_rows=2).first_problem
     finally:
         reader.conn.close()
     assert whole is not None and split == whole

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from snapzen.ledger.evidence import verify
-from snapzen.ledger.evidence.chain import V3_HASHED_SQL, append_event, row_digest
-from snapzen.ledger.evidence.chain_check import PARALLEL_MIN_ROWS, verify_chain
-from snapzen.ledger.evidence.events_table import RECORD_COLUMNS, has_records
+from snapzen.ledger.evidence.chain import RECORD_COLUMNS, V3_HASHED_SQL, append_event, row_digest
+from snapzen.ledger.evidence.events_table import has_records
+from snapzen.ledger.evidence.verify import PARALLEL_MIN_ROWS, verify_chain
 from snapzen.ledger.store.db import open_db, transaction
 from tests.ledger_fixtures import Tamper
 
@@ -145,7 +145,6 @@ def test_a_migrated_ledger_is_checked_in_parallel_ranges_like_the_single_pass(
     old_ledger: Path,
 ) -> None:
     """Upgraded ledgers are mostly older rows: the range processes take them too."""
-    from snapzen.ledger.evidence import chain_check
 
     db = open_db(old_ledger)
     with transaction(db) as conn:
@@ -153,8 +152,8 @@ def test_a_migrated_ledger_is_checked_in_parallel_ranges_like_the_single_pass(
             append_event(conn, {"event": "expired", "case_id": f"c{i}", "recorded_at": "x"})
     db.conn.close()
     reader = open_db(old_ledger, read_only=True)
-    whole = chain_check.walk_chain(reader.conn)
-    split = chain_check.verify_chain(reader.conn, parallel_min_rows=2)
+    whole = verify.walk_chain(reader.conn)
+    split = verify.verify_chain(reader.conn, parallel_min_rows=2)
     reader.conn.close()
     assert whole.ok and (split.ok, split.rows, split.head_hash) == (True, 20, whole.head_hash)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from snapzen.ledger.evidence import chain_check
+from snapzen.ledger.evidence import verify
 from snapzen.ledger.evidence.chain import append_event, row_digest
 from snapzen.ledger.evidence.events_table import move_to_events
 from snapzen.ledger.store.db import open_db, transaction
@@ -63,7 +63,7 @@ def test_a_schema_8_ledger_moves_to_events_with_every_row_byte_for_byte(schema_8
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 11
     assert db.execute(STORED.format("events")).fetchall() == before
     assert db.execute("SELECT seq, recorded_at FROM events ORDER BY seq").fetchall() == times
-    result = chain_check.verify_chain(db.conn)
+    result = verify.verify_chain(db.conn)
     assert (result.ok, result.rows, result.head_hash) == (True, 9, before[-1][2])
     # `transfers` is now the view of the restricted transfers, under their own time's name
     assert db.view_names() == ["transfers"] and "transfers" not in db.table_names()
@@ -74,7 +74,7 @@ def test_a_schema_8_ledger_moves_to_events_with_every_row_byte_for_byte(schema_8
     with transaction(db) as conn:
         row = append_event(conn, {"event": "expired", "case_id": "c2", "recorded_at": "x"})
     assert json.loads(row["record"]) == {"event": "expired", "case_id": "c2", "transferred_at": "x"}
-    assert chain_check.verify_chain(db.conn).ok
+    assert verify.verify_chain(db.conn).ok
     move_to_events(db)  # the step again (a second process racing to migrate): nothing changes
     assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 10
     db.conn.close()
@@ -89,7 +89,7 @@ def test_a_ledger_not_yet_migrated_reads_under_the_new_names_and_stays_untouched
     reader = open_db(schema_8, read_only=True)
     times = reader.execute("SELECT seq, recorded_at FROM events ORDER BY seq").fetchall()
     assert times == _rows(schema_8, "SELECT seq, transferred_at FROM transfers ORDER BY seq")
-    result = chain_check.verify_chain(reader.conn)
+    result = verify.verify_chain(reader.conn)
     assert (result.ok, result.rows) == (True, 9)
     reader.conn.close()
     assert schema_8.read_bytes() == original
@@ -98,15 +98,15 @@ def test_a_ledger_not_yet_migrated_reads_under_the_new_names_and_stays_untouched
 def test_a_transfers_view_showing_other_rows_is_reported(ledger_path: Path, tamper: Tamper) -> None:
     """Auditors read the register of transfers through the view: one redefined to show rows
     the chain does not hold, or a table put in its place, is an alteration."""
-    assert chain_check.verify_chain(open_db(ledger_path, read_only=True).conn).ok
+    assert verify.verify_chain(open_db(ledger_path, read_only=True).conn).ok
     tamper("DROP VIEW transfers")  # gone: no evidence lost, nothing shown
-    assert chain_check.verify_chain(open_db(ledger_path, read_only=True).conn).ok
+    assert verify.verify_chain(open_db(ledger_path, read_only=True).conn).ok
     tamper(
         "CREATE VIEW transfers AS SELECT seq, recorded_at AS transferred_at, case_id, "
         "'art45' AS legal_basis FROM events"
     )
-    problem = chain_check.verify_chain(open_db(ledger_path, read_only=True).conn).first_problem
+    problem = verify.verify_chain(open_db(ledger_path, read_only=True).conn).first_problem
     assert problem is not None and problem.kind == "altered" and "view" in problem.message
     tamper("DROP VIEW transfers", "CREATE TABLE transfers (seq INTEGER, legal_basis TEXT)")
-    problem = chain_check.verify_chain(open_db(ledger_path, read_only=True).conn).first_problem
+    problem = verify.verify_chain(open_db(ledger_path, read_only=True).conn).first_problem
     assert problem is not None and problem.kind == "altered"

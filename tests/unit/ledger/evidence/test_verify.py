@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from pathlib import Path
@@ -11,14 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from snapzen.ledger.evidence import checkpoint as signed
 from snapzen.ledger.evidence import verify
-from snapzen.ledger.evidence.chain import GENESIS, row_digest
-from snapzen.ledger.evidence.events_table import KEY_OF, RECORD_COLUMNS
+from snapzen.ledger.evidence.chain import GENESIS, KEY_OF, RECORD_COLUMNS, row_digest
 from snapzen.ledger.store.db import open_db
 from tests.ledger_fixtures import KEY, Tamper, append, edit, transfer_fields
 
 
-def check(path: Path, *checkpoints: verify.Checkpoint) -> verify.VerifyResult:
+def check(path: Path, *checkpoints: signed.Checkpoint) -> verify.VerifyResult:
     db = open_db(path, read_only=True)
     try:
         return verify.verify_ledger(db.conn, checkpoints)
@@ -26,10 +27,10 @@ def check(path: Path, *checkpoints: verify.Checkpoint) -> verify.VerifyResult:
         db.conn.close()
 
 
-def signed_head(path: Path) -> verify.Checkpoint:
+def signed_head(path: Path) -> signed.Checkpoint:
     db = open_db(path, read_only=True)
     try:
-        return verify.make_checkpoint(db.conn, KEY, created_at="2024-07-01T00:00:00Z")
+        return signed.make(db.conn, KEY, created_at="2024-07-01T00:00:00Z")
     finally:
         db.conn.close()
 
@@ -178,21 +179,21 @@ def test_rewrite_after_the_checkpoint_seq_is_still_a_chain_break(
 def test_checkpoint_file_round_trip_and_signature(ledger_path: Path, tmp_path: Path) -> None:
     point = signed_head(ledger_path)
     path = tmp_path / "sub" / "head.json"
-    verify.write_checkpoint(path, point)
+    signed.write(path, point)
     data = json.loads(path.read_text())
     assert set(data) == {"version", "kind", "seq", "hash", "created_at", "row_count", "signature"}
-    loaded = verify.read_checkpoint(path)
+    loaded = signed.read(path)
     assert loaded == point
-    assert verify.signature_problem(loaded, KEY, path) is None
+    assert signed.hmac_problem(loaded, KEY, path) is None
     assert not list(path.parent.glob(".head.json.*"))  # no temp file left behind
 
 
 def test_forged_checkpoint_signature(ledger_path: Path, tmp_path: Path) -> None:
     point = signed_head(ledger_path)
-    forged = verify.Checkpoint(**{**point.signed_fields(), "seq": 9, "signature": point.signature})
-    problem = verify.signature_problem(forged, KEY, "head.json")
+    forged = dataclasses.replace(point, seq=9)
+    problem = signed.hmac_problem(forged, KEY, "head.json")
     assert problem is not None and problem.kind == "bad_signature"
-    other_key = verify.signature_problem(point, b"another-key-entirely", "head.json")
+    other_key = signed.hmac_problem(point, b"another-key-entirely", "head.json")
     assert other_key is not None
 
 
@@ -203,13 +204,13 @@ def test_forged_checkpoint_signature(ledger_path: Path, tmp_path: Path) -> None:
 def test_malformed_checkpoint_file_is_a_usage_error(tmp_path: Path, content: str) -> None:
     path = tmp_path / "bad.json"
     path.write_text(content)
-    with pytest.raises(verify.CheckpointError):
-        verify.read_checkpoint(path)
+    with pytest.raises(signed.CheckpointError):
+        signed.read(path)
 
 
 def test_missing_checkpoint_file(tmp_path: Path) -> None:
-    with pytest.raises(verify.CheckpointError, match="does not exist"):
-        verify.read_checkpoint(tmp_path / "nope.json")
+    with pytest.raises(signed.CheckpointError, match="does not exist"):
+        signed.read(tmp_path / "nope.json")
 
 
 def test_make_checkpoint_refuses_a_broken_chain(ledger_path: Path, tamper: Tamper) -> None:
@@ -252,14 +253,13 @@ def test_any_single_field_edit_is_detected(
 def test_parallel_ranges_agree_with_the_single_pass(ledger_path: Path, tamper: Tamper) -> None:
     """Several processes, one seq range each: the same answer as one pass, and any broken
     row sends the check back to the single pass, which names it."""
-    from snapzen.ledger.evidence import chain_check
 
     db = open_db(ledger_path)
     append(db, (transfer_fields(i) for i in range(11, 41)))
     db.conn.close()
     reader = open_db(ledger_path, read_only=True)
-    whole = chain_check.walk_chain(reader.conn)
-    split = chain_check.verify_chain(reader.conn, parallel_min_rows=2)
+    whole = verify.walk_chain(reader.conn)
+    split = verify.verify_chain(reader.conn, parallel_min_rows=2)
     assert (split.ok, split.rows, split.head_seq, split.head_hash) == (
         True,
         40,
@@ -268,7 +268,5 @@ def test_parallel_ranges_agree_with_the_single_pass(ledger_path: Path, tamper: T
     )
     reader.conn.close()
     tamper(edit(33, origin_country="US"))
-    broken = chain_check.verify_chain(
-        open_db(ledger_path, read_only=True).conn, parallel_min_rows=2
-    )
+    broken = verify.verify_chain(open_db(ledger_path, read_only=True).conn, parallel_min_rows=2)
     assert (first(broken).seq, first(broken).kind) == (33, "edited")

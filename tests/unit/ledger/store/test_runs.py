@@ -11,8 +11,8 @@ import sqlite_utils
 
 from snapzen.commands.run import Run, recorded_run
 from snapzen.ledger.evidence import agreement, verify
-from snapzen.ledger.evidence.decisions import read_run
 from snapzen.ledger.store import runs
+from snapzen.ledger.store.runs import read_run
 from snapzen.support import clock
 from snapzen.support.errors import ConfigError
 

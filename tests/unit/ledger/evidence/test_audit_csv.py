@@ -9,7 +9,7 @@ import json
 import pytest
 
 from snapzen.ledger.evidence import audit
-from snapzen.ledger.evidence.csv_cells import neutralise
+from snapzen.ledger.evidence.audit import neutralise
 
 HOSTILE = ["=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=x", "\r=x"]
 
