@@ -243,22 +243,19 @@ def verify_cli(env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     return snapzen(env, "ledger", "verify")
 
 
+# What make_sandbox's sandboxes are unless a test says otherwise.
+SANDBOX_DEFAULTS: dict[str, Any] = {
+    "chats": 80, "widgets": 2, "days": 3, "seed": 7, "long_transcripts": 0, "job_seconds": 0.2,
+}  # fmt: skip
+
+
 @pytest.fixture
 def make_sandbox() -> Iterator[Any]:
     """Factory; every sandbox made is stopped at teardown even when the test fails."""
     made: list[Sandbox] = []
 
     def factory(**overrides: Any) -> Sandbox:
-        base: dict[str, Any] = {
-            "chats": 80,
-            "widgets": 2,
-            "days": 3,
-            "seed": 7,
-            "long_transcripts": 0,
-            "job_seconds": 0.2,
-        }
-        base.update(overrides)
-        sb = Sandbox(SandboxConfig(**base))
+        sb = Sandbox(SandboxConfig(**{**SANDBOX_DEFAULTS, **overrides}))
         made.append(sb)
         return sb
 
