@@ -18,7 +18,14 @@ import pytest
 from snapzen.ledger.rights.subjects import subject_ref
 from snapzen.sandbox.faults import Fault, FaultInjector
 from tests.e2e.cli_server import start_cli
-from tests.e2e.conftest import LEDGER_KEY, cli_env, snapzen, ticket_counts, verify_cli
+from tests.e2e.conftest import (
+    LEDGER_KEY,
+    cli_env,
+    skip_zendesk_clock,
+    snapzen,
+    ticket_counts,
+    verify_cli,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -85,18 +92,17 @@ class _JobsEndOnceWaitedFor(FaultInjector):
 
     def __init__(self, sb: Any) -> None:
         super().__init__(sb.config)
-        self.store = sb.app.store
+        self.sb = sb
         self.listings = 0
 
     def draw(self, mutating: bool, endpoint: str = "") -> Fault | None:
         if endpoint == "zendesk.job_statuses_list":
             self.listings += 1
             if self.listings == 2:
-                store = self.store
+                store = self.sb.app.store
                 with store.lock:
                     end = max((job.done_at for job in store.jobs.values()), default=0.0)
-                    ahead, clock = max(0.0, end - store.clock()), store.clock
-                    store.clock = lambda: clock() + ahead
+                    skip_zendesk_clock(self.sb, max(0.0, end - store.clock()))
                     store.cfg = replace(store.cfg, job_seconds=QUICK_JOBS)
         return super().draw(mutating, endpoint)
 
