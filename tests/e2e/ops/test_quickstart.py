@@ -49,6 +49,7 @@ def test_quick_start_block_runs_as_pasted(tmp_path: Path) -> None:
     env["PATH"] = f"{shims}{os.pathsep}{env.get('PATH', '')}"
     env["SNAPZEN_SECRETS_DIR"] = str(tmp_path / "no-secrets")
     env["SNAPZEN_LOG__LEVEL"] = "warning"
+    env["TMPDIR"] = str(tmp_path)  # the block's `mktemp -d` (its ledger) is the test's to clean
     script = "set -e\n" + quick_start_block() + '\necho "LEDGER=$SNAPZEN_LEDGER__PATH"\n'
     done = subprocess.run(
         ["bash", "-c", script],
