@@ -192,11 +192,11 @@ class SandboxApis:
 
     @property
     def job_cap(self) -> int:
-        return self.app.zendesk.cfg.max_jobs_in_flight
+        return self.store.cfg.max_jobs_in_flight
 
     @job_cap.setter
     def job_cap(self, cap: int) -> None:
-        self.app.zendesk.cfg = replace(self.app.zendesk.cfg, max_jobs_in_flight=cap)
+        self.store.cfg = replace(self.store.cfg, max_jobs_in_flight=cap)
 
     @property
     def page_size(self) -> int:
@@ -251,7 +251,8 @@ class SandboxApis:
                 self.app.requests["zendesk.import_create_many"] += 1
                 body = {"error": "RecordInvalid", "description": "Record validation errors"}
                 return Response(json.dumps(body), 422, content_type="application/json")
-            unfinished = len(self.store.in_flight(self._now))
+            self.store.tick()
+            unfinished = len(self.store.in_flight())
             self.peak_unfinished = max(self.peak_unfinished, unfinished + 1)
             if self.too_many_jobs_next:
                 self.too_many_jobs_next -= 1

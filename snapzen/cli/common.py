@@ -1,14 +1,32 @@
-"""What every command shares: the --config option, settings loading, error → exit code mapping,
-and the conventions every command follows (--format with its --json alias, --wait, --actor,
---overwrite, -q/-v from the top-level options)."""
+"""What every command shares: the one way to register a command (``@command``), settings
+loading, error → exit code mapping, the options every command declares alike (--config,
+--format with its --json alias, --wait, --actor, --overwrite, the ledger filters and the
+data subject's email), and what the command line promises about its standard output:
+
+- a reader that closes the pipe early (``snapzen ledger list | head``) ends the command
+  quietly, as coreutils do: no traceback, no error line, exit status 141 (128 + SIGPIPE,
+  what a shell reports for ``seq 1000000 | head``);
+- a command asked for JSON (``--format json`` / ``--json``) prints one JSON document on
+  stdout in every outcome, also when it did not run (another run holds the lock) or failed:
+  ``{"outcome": "skipped" | "error" | "interrupted", "message": ..., "exit_code": N}``.
+
+Python ignores SIGPIPE (so a sync writing to a closed socket gets an exception, not death);
+the closed stdout is recognised instead, by polling its descriptor for POLLERR.
+
+Emails are handed to snapzen.commands at once, which turns them into their HMAC reference;
+they are never printed, logged or stored.
+"""
 
 from __future__ import annotations
 
 import functools
 import getpass
 import json
+import os
+import select
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -16,7 +34,6 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 
-from snapzen.cli import streams
 from snapzen.support import errors
 
 if TYPE_CHECKING:
@@ -24,14 +41,17 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE (13): what the shell shows for coreutils in this case
 
 
 @dataclass
 class GlobalOptions:
-    """What `snapzen [-c FILE] [-q|-v] COMMAND` was given before the command."""
+    """What `snapzen [-c FILE] [-q|-v] COMMAND` was given before the command, and whether
+    the command resolved its format to JSON (outcomes without output then print JSON too)."""
 
     config: Path | None = None
     verbosity: int = 0  # -v: +1 (debug logs); -q: -1 (warnings and errors only, no progress)
+    json: bool = False
 
 
 GLOBAL = GlobalOptions()
@@ -40,11 +60,7 @@ GLOBAL = GlobalOptions()
 def reset_globals() -> None:
     """Called when the top-level command ends: the next invocation in the same process
     (tests, embedding) starts from the defaults."""
-    GLOBAL.config, GLOBAL.verbosity = None, 0
-
-
-def quiet() -> bool:
-    return GLOBAL.verbosity < 0
+    GLOBAL.config, GLOBAL.verbosity, GLOBAL.json = None, 0, False
 
 
 def log_level(configured: str) -> str:
@@ -77,26 +93,11 @@ def evidence_settings(config: Path | None) -> Settings:
     return settings_from(config, Needs.EVIDENCE)
 
 
-def known_widgets(settings: Settings, given: list[str] | None) -> list[str] | None:
-    """``--widget`` values, each one of ``snapengage.widgets``; ConfigError (exit 2) naming
-    the first that is not: a typo must not fetch, or write state for, an unknown widget."""
-    if not given:
-        return None
-    configured = set(settings.snapengage.widgets)
-    for widget in given:
-        if widget not in configured:
-            raise errors.ConfigError(
-                f"--widget {widget!r} is not one of snapengage.widgets "
-                f"({', '.join(sorted(configured)) or 'none configured'})"
-            )
-    return list(given)
-
-
 def fail(message: str, code: int, outcome: str = "error") -> NoReturn:
     """One clean line on stderr (and, for a command asked for JSON, a JSON document on stdout
     saying the same), then exit with ``code``."""
-    typer.echo(f"snapzen: error: {message}", err=True)
-    streams.outcome_json(outcome, message, code)
+    typer.echo(f"snapzen: {'error: ' if outcome == 'error' else ''}{message}", err=True)
+    outcome_json(outcome, message, code)
     raise typer.Exit(code)
 
 
@@ -107,7 +108,7 @@ def handle_errors(func: Callable[P, R], refused: str | None = None) -> Callable[
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        streams.reset()
+        GLOBAL.json = False
         try:
             return func(*args, **kwargs)
         except errors.ConfigError as exc:
@@ -116,27 +117,26 @@ def handle_errors(func: Callable[P, R], refused: str | None = None) -> Callable[
             fail(str(exc), errors.EXIT_USAGE)
         except errors.LockHeld as exc:
             if refused is not None:
-                locked_out(refused)
-            typer.echo(f"snapzen: {exc}", err=True)
-            streams.outcome_json("skipped", str(exc), errors.EXIT_OK)
-            raise typer.Exit(errors.EXIT_OK) from None
+                fail(
+                    f"{refused}: another snapzen run holds the writer lock; rerun with "
+                    "--wait to queue behind it",
+                    errors.EXIT_ABORTED,
+                )
+            fail(str(exc), errors.EXIT_OK, "skipped")
         except errors.SnapzenError as exc:
             fail(f"{type(exc).__name__}: {exc}", errors.EXIT_ABORTED)
         except errors.ENVIRONMENT_ERRORS as exc:
-            if isinstance(exc, BrokenPipeError) and streams.stdout_closed():
+            if isinstance(exc, BrokenPipeError) and stdout_closed():
                 # The reader of stdout went away (`| head`): end quietly, as coreutils do.
-                streams.silence_stdout()
-                raise typer.Exit(streams.EXIT_CLOSED_PIPE) from None
+                silence_stdout()
+                raise typer.Exit(EXIT_CLOSED_PIPE) from None
             # Disk full, database locked for too long, a file vanished mid-run: one line, no
             # traceback; the run row (if any) already says 'aborted'.
             from snapzen.support.log import scrub_personal  # lazy: start-up time
 
             fail(f"{type(exc).__name__}: {scrub_personal(str(exc))}", errors.EXIT_ABORTED)
         except KeyboardInterrupt:
-            typer.echo("snapzen: interrupted", err=True)
-            streams.outcome_json("interrupted", "interrupted", errors.EXIT_ABORTED)
-            raise typer.Exit(errors.EXIT_ABORTED) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+            fail("interrupted", errors.EXIT_ABORTED, "interrupted")
 
     return wrapper
 
@@ -152,18 +152,6 @@ def command(
         return wrapped
 
     return register
-
-
-def locked_out(told: str) -> NoReturn:
-    """A request is still outstanding when the lock is held: exit 1, not "nothing to do"."""
-    fail(
-        f"{told}: another snapzen run holds the writer lock; rerun with --wait to queue behind it",
-        errors.EXIT_ABORTED,
-    )
-
-
-def not_done(what: str) -> NoReturn:
-    locked_out(f"{what} NOT done")
 
 
 def refuse_shared(exc: Any) -> NoReturn:
@@ -185,17 +173,58 @@ def say(lines: Iterable[tuple[bool, str]]) -> None:
         typer.echo(text, err=to_stderr)
 
 
-def echo_json(payload: Any) -> None:
-    sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+def echo_json(payload: Any, *, line: bool = False) -> None:
+    """One JSON document; ``line``: one compact object per line, flushed (output that streams,
+    as `run` prints)."""
+    sys.stdout.write(json.dumps(payload, indent=None if line else 2, sort_keys=True, default=str))
+    sys.stdout.write("\n")
+    if line:
+        sys.stdout.flush()
 
 
-def echo_json_line(payload: Any) -> None:
-    """One compact JSON object per line, flushed: for output that streams (`run`)."""
-    sys.stdout.write(json.dumps(payload, sort_keys=True, default=str) + "\n")
-    sys.stdout.flush()
+def outcome_json(outcome: str, message: str, exit_code: int) -> None:
+    """In JSON mode, the document a command prints when it has no result of its own."""
+    if GLOBAL.json:
+        echo_json({"outcome": outcome, "message": message, "exit_code": exit_code})
 
 
-# --- conventions shared by every command ------------------------------------------------------
+def stdout_closed() -> bool:
+    """Whether stdout is a pipe (or socket) whose reading end is gone."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False  # not a real file (a test runner's buffer)
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+
+
+@contextmanager
+def closing_quietly() -> Iterator[None]:
+    """Around the whole command line: a reader that went away ends it with status 141 and
+    nothing on stderr (also when the last buffered lines are flushed at the end)."""
+    try:
+        try:
+            yield
+        finally:
+            sys.stdout.flush()  # here, where BrokenPipeError can still be caught
+    except BrokenPipeError:
+        if not stdout_closed():
+            raise
+        silence_stdout()
+        raise SystemExit(EXIT_CLOSED_PIPE) from None
+
+
+# --- the options every command declares alike ----------------------------------------------
 
 
 def opt(metavar: str, help: str, *names: str, **kw: Any) -> Any:
@@ -214,6 +243,12 @@ WaitOption = Annotated[
     bool,
     opt("", "Wait for another running snapzen to finish instead of exiting at once.", "--wait"),
 ]
+LockWait = Annotated[
+    float | None,
+    # Hidden: before --wait; kept so scripts keep working.
+    opt("", "Seconds to wait for a running sync to release the writer lock.", "--lock-wait",
+        hidden=True),
+]  # fmt: skip
 ActorOption = Annotated[
     str | None,
     opt("NAME", "Who runs this, recorded in the runs table and ledger (default: $USER)."),
@@ -222,37 +257,7 @@ JsonFlag = Annotated[bool, opt("", "Same as --format json.", "--json")]
 OverwriteOption = Annotated[
     bool, opt("", "Replace FILE if it exists (refused otherwise).", "--overwrite")
 ]
-
-
-def actor_name(given: str | None, settings: Settings) -> str:
-    """--actor, else the login name, else pipeline.actor: the same default on every command."""
-    if given:
-        return given
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (arbitrary container uid)
-        return settings.pipeline.actor
-
-
-F = TypeVar("F", bound=StrEnum)
-
-
-def pick_format(given: F | None, json_flag: bool, default: F, json_value: F) -> F:
-    """``--format`` with ``--json`` as its alias; both, disagreeing, is refused (exit 2)."""
-    if json_flag:
-        if given is not None and given != json_value:
-            raise errors.ConfigError(f"--json and --format {given.value} disagree: give one")
-        chosen = json_value
-    else:
-        chosen = default if given is None else given
-    streams.mark_json(chosen == json_value)
-    return chosen
-
-
-def new_file(path: Path, overwrite: bool) -> None:
-    """Evidence files (exports, checkpoints, backups) are never replaced silently."""
-    if str(path) != "-" and path.exists() and not overwrite:
-        raise errors.ConfigError(f"{path} exists; pass --overwrite to replace it")
+Widgets = Annotated[list[str] | None, opt("ID", "Only this widget (repeatable).", "--widget", "-w")]
 
 
 class Format(StrEnum):
@@ -267,7 +272,119 @@ SummaryOption = Annotated[
     Format | None,
     typer.Option("--format", help="table (one line; default) or json (the counts, for scripts)."),
 ]
+# The data subject: by email ('-': from stdin), narrowed by chats or tickets.
+Email = Annotated[
+    str,
+    opt("EMAIL", "The data subject's email ('-' reads it from stdin, keeping it out of shell "
+        "history). Only its HMAC reference is used."),
+]  # fmt: skip
+OptionalEmail = Annotated[
+    str | None,
+    opt("EMAIL", "The person's email ('-' reads it from stdin); only its HMAC reference is kept.",
+        "--email"),
+]  # fmt: skip
+CaseIds = Annotated[
+    list[str] | None, opt("ID", "Only this chat (case id) of the subject; repeatable.", "--case")
+]
+TicketIds = Annotated[
+    list[int] | None, opt("ID", "Only this Zendesk ticket of the subject; repeatable.", "--ticket")
+]
+Received = Annotated[
+    str | None,
+    opt("YYYY-MM-DD", "Day the request was received (YYYY-MM-DD; default today, UTC): the "
+        "Art. 12(3) deadline is one month later.", "--received"),
+]  # fmt: skip
+RequestOption = Annotated[
+    str | None,
+    opt("ID", "Answer this open request (`ledger requests open`) instead of recording a new "
+        "one; its received date and clock apply.", "--request"),
+]  # fmt: skip
+
+
+class ViaChoice(StrEnum):  # commands.reconcile.Via, without importing it at start-up
+    incremental = "incremental"
+    search = "search"
+
+
+# What `init` and `ledger restore` take: how to read Zendesk, and the erasure journal.
+ViaOption = Annotated[
+    ViaChoice,
+    typer.Option("--via", help="How to list Zendesk's snapengage tickets: the incremental "
+                 "ticket export (every ticket, no indexing delay, 10 requests/min) or search "
+                 "export (100/min; tickets from the last minutes may be missing)."),
+]  # fmt: skip
+JournalOption = Annotated[
+    Path | None,
+    opt("FILE", "The erasure journal to re-apply (e.g. the newest checkpoint's copy, "
+        "CHECKPOINT.erasures.jsonl); default ledger.erasure_journal, which must exist.",
+        "--erasure-journal"),
+]  # fmt: skip
+NoJournalOption = Annotated[
+    bool,
+    opt("", "There is no journal: state (recorded in the ledger's chain) that nobody was "
+        "erased and no data-subject request was made outside this ledger.",
+        "--no-erasure-journal"),
+]  # fmt: skip
+
+
+def progress(message: str) -> None:
+    """What a long command tells while it works (on stderr)."""
+    typer.echo(message, err=True)
+
+
+S = TypeVar("S", str, str | None)
+
+
+def read_email(email: S) -> S:
+    """The --email value, read from stdin for '-' (read once: stdin cannot be re-read)."""
+    return sys.stdin.readline() if email == "-" else email
+
+
+def lock_seconds(wait: bool, lock_wait: float | None = None) -> float:
+    """--wait: as long as it takes; without it, at once (the --lock-wait seconds if given)."""
+    return lock_wait if lock_wait is not None else (-1 if wait else 0)
+
+
+def actor_name(given: str | None, settings: Settings) -> str:
+    """--actor, else the login name, else pipeline.actor: the same default on every command."""
+    if given:
+        return given
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (arbitrary container uid)
+        return settings.pipeline.actor
+
+
+def known_widgets(settings: Settings, given: list[str] | None) -> list[str] | None:
+    """``--widget`` values, each one of ``snapengage.widgets``; ConfigError (exit 2) naming
+    the first that is not: a typo must not fetch, or write state for, an unknown widget."""
+    configured = set(settings.snapengage.widgets)
+    for widget in given or []:
+        if widget not in configured:
+            raise errors.ConfigError(
+                f"--widget {widget!r} is not one of snapengage.widgets "
+                f"({', '.join(sorted(configured)) or 'none configured'})"
+            )
+    return list(given) if given else None
+
+
+F = TypeVar("F", bound=StrEnum)
+
+
+def pick_format(given: F | None, json_flag: bool, default: F, json_value: F) -> F:
+    """``--format`` with ``--json`` as its alias; both, disagreeing, is refused (exit 2)."""
+    if json_flag and given is not None and given != json_value:
+        raise errors.ConfigError(f"--json and --format {given.value} disagree: give one")
+    chosen = json_value if json_flag else (given or default)
+    GLOBAL.json = chosen == json_value
+    return chosen
 
 
 def wants_json(fmt: Format | None, json_flag: bool) -> bool:
     return pick_format(fmt, json_flag, Format.table, Format.json) is Format.json
+
+
+def new_file(path: Path, overwrite: bool) -> None:
+    """Evidence files (exports, checkpoints, backups) are never replaced silently."""
+    if str(path) != "-" and path.exists() and not overwrite:
+        raise errors.ConfigError(f"{path} exists; pass --overwrite to replace it")

@@ -1,26 +1,39 @@
-"""`snapzen ledger keygen | checkpoint | cosign | verify`: evidence an auditor can check.
+"""`snapzen ledger keygen | checkpoint | cosign | verify | backup | restore | reapply-erasures`:
+evidence an auditor can check, copies of the ledger, and putting one back.
 
-Thin over snapzen.commands.checkpoints and .verification: the operator signs checkpoints with
-an Ed25519 private key, auditors verify with the public key alone and may co-sign.
+Thin over snapzen.commands.checkpoints, .backup, .init (restore) and .reapply: the operator
+signs checkpoints with an Ed25519 private key, auditors verify with the public key alone and
+may co-sign.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from snapzen.cli.common import (
+    ActorOption,
     ConfigOption,
+    JournalOption,
+    LockWait,
+    NoJournalOption,
     OverwriteOption,
+    ViaChoice,
+    ViaOption,
     WaitOption,
+    actor_name,
     command,
     evidence_settings,
+    lock_seconds,
     new_file,
     opt,
+    progress,
     say,
+    settings_from,
 )
+from snapzen.commands import summaries  # light: the standard library
 from snapzen.support import errors
 
 app = typer.Typer()
@@ -37,18 +50,14 @@ SigningKey = Annotated[
 ]  # fmt: skip
 
 
-def _say(line: str) -> None:
-    typer.echo(f"snapzen: {line}", err=True)
+def _file(help: str, metavar: str = "FILE") -> Any:
+    return typer.Argument(metavar=metavar, help=help)
 
 
 @command(app)
 def keygen(
-    private: Annotated[
-        Path, typer.Argument(metavar="PRIVATE", help="Private key to create (0600, PEM).")
-    ],
-    public: Annotated[
-        Path, typer.Argument(metavar="PUBLIC", help="Public key to write (PEM), for auditors.")
-    ],
+    private: Annotated[Path, _file("Private key to create (0600, PEM).", "PRIVATE")],
+    public: Annotated[Path, _file("Public key to write (PEM), for auditors.", "PUBLIC")],
 ) -> None:
     """Create an Ed25519 key pair for signing checkpoints; give auditors the public key.
 
@@ -66,10 +75,7 @@ def keygen(
 
 @command(app, refused="checkpoint NOT written")
 def checkpoint(
-    file: Annotated[
-        Path,
-        typer.Argument(metavar="FILE", help="Where to write the signed checkpoint (JSON)."),
-    ],
+    file: Annotated[Path, _file("Where to write the signed checkpoint (JSON).")],
     signing_key: SigningKey = None,
     key_file: KeyFileOption = None,
     overwrite: OverwriteOption = False,
@@ -98,7 +104,7 @@ def checkpoint(
             settings, file, signing_key=signing_key, key_file=key_file, wait=wait
         )
     except checkpoints.LedgerTampered as exc:
-        _say(f"ledger TAMPERED, not signing: {exc}")
+        typer.echo(f"snapzen: ledger TAMPERED, not signing: {exc}", err=True)
         raise typer.Exit(errors.EXIT_ABORTED) from None
     signer = f"; key {done.signer}" if done.signer else ""
     typer.echo(f"checkpoint written to {file}: seq {done.seq}, hash {done.hash}{signer}")
@@ -111,9 +117,7 @@ def checkpoint(
 
 @command(app)
 def cosign(
-    file: Annotated[
-        Path, typer.Argument(metavar="FILE", help="A signed checkpoint to add a signature to.")
-    ],
+    file: Annotated[Path, _file("A signed checkpoint to add a signature to.")],
     signing_key: SigningKey = None,
 ) -> None:
     """Add the auditors' own Ed25519 signature to a checkpoint (no ledger needed): run it
@@ -131,8 +135,8 @@ def cosign(
     typer.echo(f"{file}: co-signed by {fingerprint}")
 
 
-@command(app, "verify")
-def verify_(
+@command(app)
+def verify(
     checkpoint: Annotated[
         list[Path] | None,
         opt("FILE", "Signed checkpoint to compare with (repeatable); catches truncation and "
@@ -164,8 +168,7 @@ def verify_(
     $ snapzen ledger verify --thorough   # before handing the ledger or a copy to anyone
     ```
     """
-    from snapzen.commands import summaries
-    from snapzen.commands.verification import verify_ledger  # lazy: start-up time
+    from snapzen.commands.checkpoints import verify_ledger  # lazy: start-up time
 
     verdict = verify_ledger(
         evidence_settings(config), checkpoint or [], public_key or [], key_file=key_file,
@@ -175,3 +178,101 @@ def verify_(
     say(lines)
     if not ok:
         raise typer.Exit(errors.EXIT_ABORTED)
+
+
+@command(app)
+def backup(
+    file: Annotated[Path, _file("Where to write the copy (a new file).")],
+    config: ConfigOption = None,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Copy the ledger database with SQLite's online backup API (safe while a sync runs),
+    then check the copy opens and holds the same number of ledger rows; the copy is
+    registered, so an erasure response names the copies that still hold the person.
+
+    Examples:
+
+    ```
+    $ snapzen ledger backup /backups/snapzen-$(date +%F).db
+    ```
+    """
+    from snapzen.commands.backup import backup_registered  # lazy: start-up time
+
+    done = backup_registered(settings_from(config), file, overwrite=overwrite)
+    typer.echo(f"backup {done.path}: {done.transfers} ledger row(s), {done.bytes} bytes, verified")
+
+
+@command(app)
+def restore(
+    backup: Annotated[Path, _file("A file written by `snapzen ledger backup`.", "BACKUP")],
+    via: ViaOption = ViaChoice.incremental,
+    erasure_journal: JournalOption = None,
+    no_erasure_journal: NoJournalOption = False,
+    actor: ActorOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Put a verified backup in place and catch up with Zendesk since it was taken.
+
+    Refused while another snapzen holds the writer lock. Imports the replaced ledger left in
+    flight are waited for first. The file it replaces is kept as
+    <ledger>.replaced-<time>-<random>. Appends a `restored` event naming the backup's chain
+    head.
+
+    Examples:
+
+    ```
+    $ snapzen ledger restore /backups/snapzen-2026-12-01.db
+    ```
+    """
+    # Lazy: start-up time (the ledger, the HTTP stack).
+    from snapzen.commands.init import restore_ledger
+    from snapzen.commands.reconcile import CatchUp, Via
+
+    settings = settings_from(config)
+    how = CatchUp(
+        actor_name(actor, settings), Via(via.value), erasure_journal, no_erasure_journal, progress
+    )
+    result = restore_ledger(settings, backup, how)
+    seq, digest = result.backup_head
+    typer.echo(f"restored {backup} into {result.path} (backup head: seq {seq}, {digest[:16]}…)")
+    if result.replaced is not None:
+        typer.echo(f"the previous file was kept as {result.replaced}")
+    say(summaries.reconciled_lines(result.reconciliation))
+    say(summaries.erasures_lines(result.erasures.as_dict()))
+
+
+@command(app, "reapply-erasures", refused="re-applying the erasure journal NOT done")
+def reapply_erasures(
+    journal: Annotated[
+        Path | None, opt("FILE", "Erasure journal (default: ledger.erasure_journal).")
+    ] = None,
+    wait: WaitOption = False,
+    lock_wait: LockWait = None,
+    config: ConfigOption = None,
+) -> None:
+    """After restoring a backup by hand: re-apply every erasure and request in the journal
+    (withhold the erased people's chats, record their deleted tickets, re-append request
+    events) before the next sync. An edited journal is refused (exit 2, naming the line).
+
+    Examples:
+
+    ```
+    $ snapzen ledger reapply-erasures
+    $ snapzen ledger reapply-erasures --journal /backups/erasures.jsonl --wait
+    ```
+    """
+    from snapzen.commands.reapply import reapply_journal  # lazy: start-up time
+
+    result, path = reapply_journal(settings_from(config), journal, lock_seconds(wait, lock_wait))
+    counts = result.as_dict()
+    typer.echo(
+        f"erasure journal {path}: {counts['entries']} erasure(s) re-applied; "
+        f"{counts['withheld']} chat(s) withheld, {counts['events']} ledger event(s) added, "
+        f"{counts['requests']} request event(s) restored"
+    )
+    if result.in_flight:
+        progress(
+            f"{len(result.in_flight)} chat(s) of erased people are being sent: run "
+            "`snapzen sync`, then `snapzen ledger erase` for them again"
+        )
+        raise typer.Exit(errors.EXIT_PARTIAL)

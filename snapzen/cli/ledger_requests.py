@@ -1,11 +1,12 @@
-"""`snapzen ledger requests [open | pause | resume | extend | close]`: the request clock.
-
-Thin over snapzen.commands.request_desk. Emails become their HMAC reference at once.
+"""What a DPO records about data-subject requests, in three sub-groups of `snapzen ledger`:
+`requests [open | pause | resume | extend | close]` (the Art. 12(3) clock), `notices [done]`
+(the Art. 19 notices still owed) and `hold add | remove | list` (legal holds). Thin over
+snapzen.commands.request_desk, .notice_desk and .legal_holds; emails become their HMAC
+reference at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
@@ -15,58 +16,42 @@ import typer
 from snapzen.cli.common import (
     ActorOption,
     ConfigOption,
+    FormatOption,
     JsonFlag,
+    OptionalEmail,
     WaitOption,
     actor_name,
+    command,
     echo_json,
     handle_errors,
-    pick_format,
+    lock_seconds,
+    opt,
+    read_email,
     settings_from,
+    wants_json,
 )
-from snapzen.cli.ledger_options import OptionalEmail, lock_seconds, not_done, read_email
 from snapzen.support import clock, errors
 
 if TYPE_CHECKING:
     from snapzen.commands.request_desk import Request
-    from snapzen.support.settings import Settings
 
-app = typer.Typer(invoke_without_command=True)
+requests = typer.Typer(invoke_without_command=True)
+notices = typer.Typer(invoke_without_command=True)
+hold = typer.Typer()
 
-
-class ListFormat(StrEnum):
-    table = "table"
-    json = "json"
-
-
-class RequestType(StrEnum):
-    access = "access"
-    erasure = "erasure"
-    rectification = "rectification"
-    restriction = "restriction"
-    objection = "objection"
-
-
-class PauseReason(StrEnum):
-    identity = "identity"
-    clarification = "clarification"
-
-
-class Outcome(StrEnum):
-    provided = "provided"
-    erased = "erased"
-    rectified = "rectified"
-    restricted = "restricted"
-    objection_upheld = "objection_upheld"
-    objection_rejected = "objection_rejected"
-    refused = "refused"
-    nothing_found = "nothing_found"
-    withdrawn_by_person = "withdrawn_by_person"
-
-
+RequestType = StrEnum("RequestType", "access erasure rectification restriction objection")
+PauseReason = StrEnum("PauseReason", "identity clarification")
+Outcome = StrEnum(
+    "Outcome",
+    "provided erased rectified restricted objection_upheld objection_rejected refused "
+    "nothing_found withdrawn_by_person",
+)
 RequestId = Annotated[
     str,
     typer.Argument(metavar="REQUEST", help="The request id (req-…, see `ledger requests`)."),
 ]
+Case = Annotated[str | None, opt("ID", "A SnapEngage case id.", "--case")]
+Ticket = Annotated[int | None, opt("ID", "A Zendesk ticket id.", "--ticket")]
 
 
 def show(request: Request, today: date) -> str:
@@ -86,13 +71,11 @@ def show(request: Request, today: date) -> str:
     )
 
 
-@app.callback()
+@requests.callback()
 @handle_errors
-def listing(
+def requests_listing(
     ctx: typer.Context,
-    fmt: Annotated[
-        ListFormat | None, typer.Option("--format", help="table (default) or json.")
-    ] = None,
+    fmt: FormatOption = None,
     json_output: JsonFlag = False,
     config: ConfigOption = None,
 ) -> None:
@@ -116,7 +99,7 @@ def listing(
         return
     from snapzen.commands import request_desk  # lazy: start-up time (sqlite_utils)
 
-    as_json = pick_format(fmt, json_output, ListFormat.table, ListFormat.json) is ListFormat.json
+    as_json = wants_json(fmt, json_output)
     today = clock.now().date()
     found = request_desk.listing(settings_from(config), today)
     if as_json:
@@ -128,36 +111,15 @@ def listing(
         typer.echo("no requests recorded")
 
 
-def _write(
-    config: ConfigOption, actor: str | None, wait: bool, what: str,
-    act: Callable[[Settings, str, float], Request],
-) -> None:  # fmt: skip
-    """One step under the writer lock, then the request as it now stands."""
-    settings = settings_from(config)
-    try:
-        request = act(settings, actor_name(actor, settings), lock_seconds(wait))
-    except errors.LockHeld:
-        not_done(what)
-    typer.echo(show(request, clock.now().date()))
-
-
-@app.command("open")
-@handle_errors
+@command(requests, "open", refused="opening the request NOT done")
 def open_(
     kind: Annotated[RequestType, typer.Option("--type", help="What the person asks for.")],
     received: Annotated[
-        str,
-        typer.Option(
-            "--received", metavar="YYYY-MM-DD", help="Day the request arrived (YYYY-MM-DD)."
-        ),
+        str, opt("YYYY-MM-DD", "Day the request arrived (YYYY-MM-DD).", "--received")
     ],
     email: OptionalEmail = None,
-    case: Annotated[
-        str | None, typer.Option("--case", metavar="ID", help="A SnapEngage case id.")
-    ] = None,
-    ticket: Annotated[
-        int | None, typer.Option("--ticket", metavar="ID", help="A Zendesk ticket id.")
-    ] = None,
+    case: Case = None,
+    ticket: Ticket = None,
     actor: ActorOption = None,
     wait: WaitOption = False,
     config: ConfigOption = None,
@@ -173,33 +135,30 @@ def open_(
     """
     from snapzen.commands import request_desk  # lazy: start-up time (sqlite_utils)
 
-    given = read_email(email) if email is not None else None
-    _write(
-        config, actor, wait, "opening the request",
-        lambda settings, who, seconds: request_desk.open_request(
-            settings, kind=kind.value, received=received, email=given, case=case,
-            ticket=ticket, actor=who, wait_seconds=seconds,
-        ),
+    settings = settings_from(config)
+    request = request_desk.open_request(
+        settings, kind=kind.value, received=received, email=read_email(email), case=case,
+        ticket=ticket, actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
     )  # fmt: skip
+    typer.echo(show(request, clock.now().date()))
 
 
 def _step(
     request_id: str, step: str, details: dict[str, object], actor: str | None, wait: bool,
     config: ConfigOption,
 ) -> None:  # fmt: skip
+    """Pause, resume or extend under the writer lock, then the request as it now stands."""
     from snapzen.commands import request_desk  # lazy: start-up time (sqlite_utils)
 
-    event = request_desk.STEPS[step]
-    _write(
-        config, actor, wait, event.replace("_", " "),
-        lambda settings, who, seconds: request_desk.move(
-            settings, request_id, event=event, details=details, actor=who, wait_seconds=seconds
-        ),
+    settings = settings_from(config)
+    request = request_desk.move(
+        settings, request_id, event=request_desk.STEPS[step], details=details,
+        actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
     )  # fmt: skip
+    typer.echo(show(request, clock.now().date()))
 
 
-@app.command("pause")
-@handle_errors
+@command(requests, "pause", refused="request paused NOT done")
 def pause(
     request_id: RequestId,
     reason: Annotated[PauseReason, typer.Option("--reason", help="What the person owes.")],
@@ -217,8 +176,7 @@ def pause(
     _step(request_id, "paused", {"reason": reason.value}, actor, wait, config)
 
 
-@app.command("resume")
-@handle_errors
+@command(requests, "resume", refused="request resumed NOT done")
 def resume(
     request_id: RequestId,
     actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
@@ -234,16 +192,11 @@ def resume(
     _step(request_id, "resumed", {}, actor, wait, config)
 
 
-@app.command("extend")
-@handle_errors
+@command(requests, "extend", refused="request extended NOT done")
 def extend(
     request_id: RequestId,
-    reason: Annotated[
-        str, typer.Option("--reason", metavar="TEXT", help="Why (told to the person).")
-    ],
-    months: Annotated[
-        int, typer.Option("--months", min=1, max=2, metavar="N", help="Further months (1 or 2).")
-    ] = 2,
+    reason: Annotated[str, opt("TEXT", "Why (told to the person).", "--reason")],
+    months: Annotated[int, opt("N", "Further months (1 or 2).", "--months", min=1, max=2)] = 2,
     actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
 ) -> None:  # fmt: skip
     """Art. 12(3): extend the deadline once, by up to two further months, before it passes;
@@ -260,14 +213,11 @@ def extend(
     _step(request_id, "extended", {"reason": reason, "months": months}, actor, wait, config)
 
 
-@app.command("close")
-@handle_errors
+@command(requests, "close", refused="closing the request NOT done")
 def close(
     request_id: RequestId,
     outcome: Annotated[Outcome, typer.Option("--outcome", help="How it was answered.")],
-    note: Annotated[
-        str | None, typer.Option(metavar="TEXT", help="A note (no personal data).")
-    ] = None,
+    note: Annotated[str | None, opt("TEXT", "A note (no personal data).")] = None,
     actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
 ) -> None:  # fmt: skip
     """Record the answer: the clock stops for good; answered after the deadline, the
@@ -281,10 +231,172 @@ def close(
     """
     from snapzen.commands import request_desk  # lazy: start-up time (sqlite_utils)
 
-    _write(
-        config, actor, wait, "closing the request",
-        lambda settings, who, seconds: request_desk.close(
-            settings, request_id, outcome=outcome.value, note=note, actor=who,
-            wait_seconds=seconds,
-        ),
+    settings = settings_from(config)
+    request = request_desk.close(
+        settings, request_id, outcome=outcome.value, note=note,
+        actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
     )  # fmt: skip
+    typer.echo(show(request, clock.now().date()))
+
+
+@notices.callback()
+@handle_errors
+def notices_listing(
+    ctx: typer.Context,
+    fmt: FormatOption = None,
+    json_output: JsonFlag = False,
+    config: ConfigOption = None,
+) -> None:
+    """Art. 19 notices of erasures still owed to a recipient: list (default), done.
+
+    Without a command: every recipient still to be told of an erasure (Art. 19): notice id,
+    request, recipient, owed since, what to tell them. Record each with `ledger notices done`.
+
+    Examples:
+
+    ```
+    $ snapzen ledger notices
+    $ snapzen ledger notices --json
+    ```
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from snapzen.commands import notice_desk  # lazy: start-up time (sqlite_utils)
+
+    as_json = wants_json(fmt, json_output)
+    found = [
+        {"notice_id": n.notice_id, "request_id": n.request_id, "recipient": n.recipient,
+         "owed_since": n.on, "what_to_tell": n.how}
+        for n in notice_desk.owed(settings_from(config))
+    ]  # fmt: skip
+    if as_json:
+        echo_json(found)
+        return
+    for n in found:
+        typer.echo("{notice_id}  {request_id}  {recipient}  owed since {owed_since}: "
+                   "{what_to_tell}".format(**n))  # fmt: skip
+    if not found:
+        typer.echo("no Art. 19 notice is owed")
+
+
+@command(notices, "done", refused="Art. 19 notice NOT done")
+def done(
+    notice_id: Annotated[
+        str, typer.Argument(metavar="NOTICE", help="The notice id (ntc-…, `ledger notices`).")
+    ],
+    when: Annotated[str, opt("YYYY-MM-DD", "Day the recipient was told (YYYY-MM-DD, UTC).")],
+    actor: ActorOption = None,
+    wait: WaitOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Record that the recipient of an open Art. 19 notice was told of the erasure (on
+    --when): chained, and journalled so a restore keeps it.
+
+    Examples:
+
+    ```
+    $ snapzen ledger notices done NOTICE_ID --when 2026-12-01
+    ```
+    """
+    from snapzen.commands import notice_desk  # lazy: start-up time (sqlite_utils)
+
+    settings = settings_from(config)
+    told = notice_desk.record_told(
+        settings, notice_id, when=when, actor=actor_name(actor, settings),
+        wait_seconds=lock_seconds(wait),
+    )  # fmt: skip
+    typer.echo(f"notice {notice_id}: {told.recipient} told on {told.on} (ledger {told.seq})")
+
+
+Reason = Annotated[str, opt("TEXT", "Why (recorded in the chain).", "--reason")]
+
+
+@hold.callback()
+def holds() -> None:
+    """Legal holds: keep tickets out of the sweep and erasure.
+
+    Examples:
+
+    ```
+    $ snapzen ledger hold add --ticket 1234 --reason 'litigation 2026-07'
+    $ snapzen ledger hold list
+    ```
+    """
+
+
+def _change(
+    add: bool, case: str | None, ticket: int | None, email: str | None, reason: str,
+    actor: str | None, wait: bool, config: ConfigOption,
+) -> None:  # fmt: skip
+    from snapzen.commands import legal_holds  # lazy: start-up time (sqlite_utils)
+
+    settings = settings_from(config)
+    done = legal_holds.change(
+        settings, add=add, case=case, ticket=ticket, email=read_email(email), reason=reason,
+        actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
+    )  # fmt: skip
+    if done.row is None:
+        typer.echo(
+            f"{done.target}: {'already held' if add else 'no active hold'}; nothing recorded"
+        )
+    else:
+        typer.echo(f"{done.target}: hold {'added' if add else 'removed'} (ledger seq "
+                   f"{done.row['seq']})")  # fmt: skip
+
+
+@command(hold, "add", refused="hold change NOT done")
+def hold_add(
+    reason: Reason, case: Case = None, ticket: Ticket = None, email: OptionalEmail = None,
+    actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
+) -> None:  # fmt: skip
+    """Place a legal hold (Art. 17(3)(e)) on a case, a ticket or all of a person's.
+
+    Examples:
+
+    ```
+    $ snapzen ledger hold add --email - --reason 'litigation' < email.txt
+    ```
+    """
+    _change(True, case, ticket, email, reason, actor, wait, config)
+
+
+@command(hold, "remove", refused="hold change NOT done")
+def hold_remove(
+    reason: Reason, case: Case = None, ticket: Ticket = None, email: OptionalEmail = None,
+    actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
+) -> None:  # fmt: skip
+    """Lift a hold; the next sweep deletes what is due.
+
+    Examples:
+
+    ```
+    $ snapzen ledger hold remove --ticket 1234 --reason 'case closed'
+    ```
+    """
+    _change(False, case, ticket, email, reason, actor, wait, config)
+
+
+@command(hold, "list")
+def hold_list(
+    fmt: FormatOption = None, json_output: JsonFlag = False, config: ConfigOption = None
+) -> None:
+    """Active holds, oldest first.
+
+    Examples:
+
+    ```
+    $ snapzen ledger hold list
+    $ snapzen ledger hold list --json
+    ```
+    """
+    from snapzen.commands import legal_holds  # lazy: start-up time (sqlite_utils)
+
+    as_json = wants_json(fmt, json_output)
+    active = legal_holds.active(settings_from(config))  # after the usage error above
+    if as_json:
+        echo_json([h.as_dict() for h in active])
+        return
+    for h in active:
+        typer.echo(f"{h.target}  since {h.since}  reason: {h.reason}")
+    if not active:
+        typer.echo("no active holds")

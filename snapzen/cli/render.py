@@ -1,32 +1,123 @@
-"""`status` for people: a rich table per widget, then one line per thing to know.
+"""What the CLI draws for people: ledger rows as tables, the `status` table, the backfill
+progress bar.
+
+Ledger rows get human labels, a default set of columns that fits 80 columns, and plain
+one-line-per-row text when the output is not a terminal; only the table format is translated:
+csv/json/jsonl keep the stored codes, which scripts and spreadsheets rely on.
 
 Data never reaches rich as markup: case ids, widget ids, errors and paths come from the APIs,
 the configuration or the ledger, and ``[/]`` in one crashed ``status`` while ``[link=…]``
 rendered as a hyperlink. Every cell and line is a ``Text`` (never parsed for markup), its
 style given apart, and consoles are built with emoji codes off (``:x:`` in data stays text).
+rich is imported on use: only a terminal needs it (start-up time).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
+from snapzen.commands.backfill_progress import Tally
 from snapzen.commands.ledger_terms import CaseStatus
+from snapzen.commands.report_text import basis
 from snapzen.commands.summaries import age, status_notes
+from snapzen.support.errors import ConfigError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+HEADERS = {
+    "seq": "#",
+    "recorded_at": "when (UTC)",
+    "case_id": "case",
+    "widget_id": "widget",
+    "subject_ref": "subject",
+    "origin_country": "from",
+    "destination_country": "to",
+    "legal_basis": "legal basis",
+    "mechanism_ref": "mechanism",
+    "consent_variable": "consent variable",
+    "consent_value": "consent",
+    "consent_source": "consent source",
+    "consent_observed_at": "consent seen (UTC)",
+    "data_categories": "data",
+    "ticket_id": "ticket",
+    "retention_until": "kept until",
+    "run_id": "run",
+    "prev_hash": "previous hash",
+}
 STYLES = {"": "", "warning": "bold yellow", "alert": "bold red"}
 
 
 def console(*, stderr: bool = False) -> Console:
     """A console for data-bearing output: emoji codes are not replaced."""
+    from rich.console import Console
+
     return Console(stderr=stderr, emoji=False)
 
 
+def cell(column: str, value: Any) -> str:
+    """A stored value as a reader wants it (basis spelled out, times to the minute)."""
+    if value is None:
+        return ""
+    if column == "legal_basis":
+        return basis(value)
+    if column in ("recorded_at", "consent_observed_at") and isinstance(value, str):
+        return value[:16].replace("T", " ")  # 2026-01-02T10:00:05Z -> 2026-01-02 10:00
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def choose_columns(
+    given: str | None, wide: bool, *, default: Sequence[str], wide_set: Sequence[str],
+    known: Sequence[str],
+) -> list[str]:  # fmt: skip
+    """--columns a,b,c (any stored column), --wide (the longer set), or the default."""
+    if given and wide:
+        raise ConfigError("--columns and --wide disagree: give one")
+    if wide or not given:
+        return list(wide_set if wide else default)
+    names = [name.strip() for name in given.split(",") if name.strip()]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ConfigError(f"--columns: unknown column {unknown[0]!r}; known: {', '.join(known)}")
+    return names
+
+
+def print_rows(
+    rows: Iterable[dict[str, Any]], columns: Sequence[str], title: str, *, plain: bool | None = None
+) -> int:
+    """Rows as a table, rich on a terminal; otherwise aligned columns, two spaces apart, one
+    line per row, never wrapped (like sqlite-utils' plain table output: what `grep`,
+    `less -S` and `wc -l` expect). Returns how many."""
+    cells = [[cell(name, row.get(name)) for name in columns] for row in rows]
+    headers = [HEADERS.get(name, name.replace("_", " ")) for name in columns]
+    if not (sys.stdout.isatty() if plain is None else not plain):
+        widths = [max(len(v) for v in column) for column in zip(headers, *cells, strict=True)]
+        for values in [headers, *cells]:
+            padded = (v.ljust(w) for v, w in zip(values, widths, strict=True))
+            sys.stdout.write("  ".join(padded).rstrip() + "\n")
+        return len(cells)
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(title), box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    for header in headers:
+        table.add_column(Text(header), no_wrap=True, overflow="ellipsis")
+    for values in cells:
+        table.add_row(*(Text(value) for value in values))
+    console().print(table)
+    return len(cells)
+
+
 def print_status(report: dict[str, Any]) -> None:
-    out = console()
+    """`status` for people: a rich table per widget, then one line per thing to know."""
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(
         title=Text(f"snapzen status — {report['database']}"),
         caption="pend pending · push pushing · sync synced · held withheld · fail failed · "
@@ -47,6 +138,42 @@ def print_status(report: dict[str, Any]) -> None:
             *(str(counts[s]) for s in CaseStatus),
             age(info["oldest_unsynced_age_seconds"]),
         )
+    out = console()
     out.print(table)
     for style, line in status_notes(report):  # each a Text: data is never read as markup
         out.print(Text(line, style=STYLES[style]))
+
+
+class RichProgress(Tally):
+    """Backfill progress on a terminal: a bar over the tally of
+    snapzen.commands.backfill_progress that fits 80 columns; the description carries the day
+    and the live counts (off a terminal, its JSON log lines are used instead)."""
+
+    def __init__(self, console: Any = None) -> None:
+        super().__init__()
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        # Log lines go to a file while the bar is drawn (log_file); anything else written to
+        # stderr meanwhile is printed above the bar by rich, not through it.
+        self.bar = Progress(
+            "{task.description}", BarColumn(bar_width=20), MofNCompleteColumn(),
+            TimeRemainingColumn(), console=console or Console(stderr=True),
+        )  # fmt: skip
+        self.task: Any = None
+
+    def _describe(self) -> str:
+        where = f"{self.day} " if self.day else ""
+        return f"{where}fetched {self.fetched:,} created {self.created:,}"
+
+    def changed(self) -> None:
+        self.bar.update(self.task, completed=self.done, description=self._describe())
+
+    def start(self, total: int, skipped: int) -> None:
+        super().start(total, skipped)
+        self.bar.start()
+        self.task = self.bar.add_task(self._describe(), total=total, completed=skipped)
+
+    def finish(self) -> None:
+        self.changed()
+        self.bar.stop()

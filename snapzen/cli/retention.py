@@ -1,7 +1,5 @@
-"""``snapzen retention``: delete Zendesk tickets whose retention has ended.
-
-Thin over snapzen.commands.retention.
-"""
+"""``snapzen retention``: delete Zendesk tickets whose retention has ended. Thin over
+snapzen.commands.retention."""
 
 from __future__ import annotations
 

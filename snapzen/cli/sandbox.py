@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from snapzen.cli.common import opt
+from snapzen.cli.common import command, opt
 
 # Only the (dataclass) config is imported here, for the option defaults. The server (werkzeug,
 # faker), requests and the settings (pydantic-settings) are imported inside the commands:
@@ -43,7 +43,7 @@ NOT_CONFIG = {"allow_nonlocal", "ready_file", "duration", "detach"}
 N, SHARE, SECONDS = "N", "SHARE", "SECONDS"
 
 
-@app.command()
+@command(app)
 def serve(
     ctx: typer.Context,
     chats: Annotated[int, opt(N, "Number of synthetic chats to generate.")] = _D.chats,
@@ -120,17 +120,14 @@ def serve(
 
     if not is_loopback(host) and not allow_nonlocal:
         # The sandbox serves fake credentials and personal-looking data with no real auth.
-        typer.echo(
-            f"refusing to listen on non-loopback host {host!r}; pass --allow-nonlocal to override",
-            err=True,
+        raise ConfigError(
+            f"refusing to listen on non-loopback host {host!r}; pass --allow-nonlocal to override"
         )
-        raise typer.Exit(2)
     given = {FIELDS.get(k, k): v for k, v in ctx.params.items() if k not in NOT_CONFIG}
     try:
         cfg = SandboxConfig(**given)
     except ValueError as exc:
-        typer.echo(f"invalid sandbox settings: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise ConfigError(f"invalid sandbox settings: {exc}") from exc
 
     def listening(sb: Sandbox) -> None:
         typer.echo(f"sandbox listening on {sb.base_url}")
@@ -162,7 +159,7 @@ def _detach(args: list[str], ready_file: Path | None) -> None:
     typer.echo(NEXT_STEPS)
 
 
-@app.command()
+@command(app)
 def dump(
     url: Annotated[
         str | None,
@@ -183,13 +180,11 @@ def dump(
     ```
     """
     if what not in ("state", "tickets", "truth"):
-        typer.echo("--what must be one of: state, tickets, truth", err=True)
-        raise typer.Exit(2)
+        raise ConfigError("--what must be one of: state, tickets, truth")
     control = _control()
     base = url or control.default_url()
     if not base:
-        typer.echo("no sandbox URL: pass --url or set SNAPZEN_SANDBOX_URL", err=True)
-        raise typer.Exit(2)
+        raise ConfigError("no sandbox URL: pass --url or set SNAPZEN_SANDBOX_URL")
     try:
         found = control.inspect(base, what)
     except control.Unreadable as exc:
@@ -200,10 +195,8 @@ def dump(
 
 def _control() -> ModuleType:
     """snapzen.sandbox.control, imported on use: the server (werkzeug, faker) and requests
-    cost start-up time every `snapzen` invocation would pay, and are an extra."""
-    try:
-        from snapzen.sandbox import control
-    except ConfigError as exc:  # the `sandbox` extra is not installed
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    cost start-up time every `snapzen` invocation would pay, and are an extra (without it,
+    the import is a ConfigError naming the extra: exit 2)."""
+    from snapzen.sandbox import control
+
     return control

@@ -19,7 +19,7 @@ Retry rules (one tenacity policy for every request):
   an idempotent request (a GET is safe to repeat), and is ambiguous for a non-idempotent one;
   JSON nested deeper than the decoder goes is a ProtocolError (repeating cannot help);
 - redirects are never followed by requests: a GET follows its own origin a few hops, every
-  other redirect is refused before anything is sent to its target (snapzen.clients.redirects).
+  other redirect is refused before anything is sent to its target (snapzen.clients.origin).
 """
 
 from __future__ import annotations
@@ -28,44 +28,27 @@ import json
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
-from tenacity import (
-    RetryCallState,
-    RetryError,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-)
+import tenacity
+from requests import exceptions as rex
+from tenacity import RetryCallState
 from urllib3.exceptions import DecodeError, NewConnectionError, ReadTimeoutError
 from urllib3.exceptions import ProtocolError as Urllib3ProtocolError
 
 from snapzen import __version__
-from snapzen.clients.deadline import answer_deadline
-from snapzen.clients.origin import CredentialSafeSession, require_origin
-from snapzen.clients.redirects import RedirectRefusedError, next_hop
-from snapzen.support import clock, jsoncodec
-from snapzen.support.errors import (
-    AmbiguousWriteError,
-    AuthError,
-    BadRequestError,
-    ConflictError,
-    InvalidRecordError,
-    NotFoundError,
-    ProtocolError,
-    RateLimitedError,
-    RetriableError,
-    RetriesExhausted,
-    ServerError,
-    SnapzenError,
-    TooManyJobsError,
-    TransientNetworkError,
+from snapzen.clients.origin import (
+    CredentialSafeSession,
+    RedirectRefusedError,
+    answer_deadline,
+    next_hop,
+    require_origin,
 )
+from snapzen.support import clock, errors, jsoncodec
 from snapzen.support.log import get_logger, scrub_personal
 from snapzen.support.settings import HttpSettings
 
@@ -88,11 +71,9 @@ _MAX_DETAIL_CHARS = 500
 def redact_url(url: str) -> str:
     """Path plus parameter names; values replaced by '…' unless known to be harmless."""
     parts = urlsplit(url)
-    if not parts.query:
-        return parts.path or "/"
     pairs = parse_qsl(parts.query, keep_blank_values=True)
     query = "&".join(f"{k}={v if k in SAFE_QUERY_PARAMS else '…'}" for k, v in pairs)
-    return f"{parts.path or '/'}?{query}"
+    return f"{parts.path or '/'}?{query}" if parts.query else parts.path or "/"
 
 
 def http_date(value: str | None) -> datetime | None:
@@ -119,31 +100,11 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, seconds)
 
 
-def _json_body(response: requests.Response) -> Any:
-    """The body as JSON, or None: error bodies may be text/plain or HTML."""
-    try:
-        return jsoncodec.loads_untrusted(lambda: json.loads(response.content or b""))
-    except ValueError:  # malformed, unreadable (UnreadableJson) or not UTF-8
-        return None
-
-
-def _decode_body(response: requests.Response) -> Any:
-    """The body as JSON: NaN and Infinity (not JSON, but read) come back as NonFinite floats,
-    which the stored-case encoder refuses, so they are stored as json wrote them. Anything
-    undecodable, pathological nesting included, raises a ValueError."""
-    return jsoncodec.loads_untrusted(lambda: response.json(parse_constant=jsoncodec.parse_constant))
-
-
 def _error_code(body: Any) -> str | None:
-    if not isinstance(body, dict):
-        return None
-    error = body.get("error")
-    if isinstance(error, str):
-        return error
+    error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):  # some Zendesk endpoints nest {"title", "message"}
-        title = error.get("title")
-        return title if isinstance(title, str) else None
-    return None
+        error = error.get("title")
+    return error if isinstance(error, str) else None
 
 
 def _safe_text(value: Any) -> str:
@@ -156,13 +117,11 @@ def _describe_body(body: Any) -> str:
     """Zendesk's error/description/details as one short line (empty when not JSON)."""
     if not isinstance(body, dict):
         return ""
-    parts = []
     code = _error_code(body)
-    if code:
-        parts.append(_safe_text(code))
-    for key in ("description", "details"):
-        if body.get(key):
-            parts.append(f"{key}: {_safe_text(body[key])}")
+    parts = [_safe_text(code)] if code else []
+    parts += [
+        f"{key}: {_safe_text(body[key])}" for key in ("description", "details") if body.get(key)
+    ]
     return "; ".join(parts)
 
 
@@ -174,26 +133,30 @@ def _endpoint_of(response: requests.Response) -> str:
 # ---------------------------------------------------------------- classifier
 
 
-def classify(response: requests.Response, *, service: str | None = None) -> SnapzenError | None:
+def classify(
+    response: requests.Response, *, service: str | None = None
+) -> errors.SnapzenError | None:
     """Map a response to the error the caller should see; None for 1xx/2xx/3xx."""
     status = response.status_code
     if status < 400:
         return None
     service = service or urlsplit(response.url or "").hostname or "the API"
-    endpoint = _endpoint_of(response)
-    body = _json_body(response)
+    try:  # error bodies may be text/plain or HTML: then no detail
+        body = jsoncodec.loads_untrusted(lambda: json.loads(response.content or b""))
+    except ValueError:  # malformed, unreadable (UnreadableJson) or not UTF-8
+        body = None
     detail = _describe_body(body)
     suffix = f": {detail}" if detail else ""
-    where = f"{service} {endpoint} answered HTTP {status}"
+    where = f"{service} {_endpoint_of(response)} answered HTTP {status}"
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
 
     # Zendesk's 30-job cap; its status is undocumented, so any 4xx with that body counts.
     if status < 500 and _error_code(body) == "TooManyJobs":
-        return TooManyJobsError(f"{where} (TooManyJobs){suffix}", retry_after)
+        return errors.TooManyJobsError(f"{where} (TooManyJobs){suffix}", retry_after)
     if status == 429:
-        return RateLimitedError(f"{where} (rate limited){suffix}", retry_after)
+        return errors.RateLimitedError(f"{where} (rate limited){suffix}", retry_after)
     if status >= 500:
-        return ServerError(f"{where}{suffix}", retry_after)
+        return errors.ServerError(f"{where}{suffix}", retry_after)
     if status in (401, 403):
         # The server's own reason is kept (scrubbed of emails): "Forbidden" for a token whose
         # OAuth scope does not cover the endpoint reads differently from a role problem.
@@ -203,37 +166,31 @@ def classify(response: requests.Response, *, service: str | None = None) -> Snap
             else f"{service} refused this request; check the role of the account and, for "
             "OAuth, that the token's scope covers this endpoint"
         )
-        return AuthError(f"{where}: {hint}{suffix}")
+        return errors.AuthError(f"{where}: {hint}{suffix}")
     if status == 404:
-        return NotFoundError(f"{where} (not found){suffix}")
+        return errors.NotFoundError(f"{where} (not found){suffix}")
     if status == 409:
-        return ConflictError(f"{where} (conflict){suffix}", retry_after)
+        return errors.ConflictError(f"{where} (conflict){suffix}", retry_after)
     if status == 422:
-        return InvalidRecordError(f"{where} (invalid record){suffix}")
-    return BadRequestError(f"{where}{suffix}")
+        return errors.InvalidRecordError(f"{where} (invalid record){suffix}")
+    return errors.BadRequestError(f"{where}{suffix}")
 
 
-# ---------------------------------------------------------------- network exceptions
+def _sent_nothing(exc: rex.RequestException) -> bool:
+    """True when the failure certainly happened before any byte of the request left.
 
-
-def _sent_nothing(exc: requests.exceptions.RequestException) -> bool:
-    """True when the failure certainly happened before any byte of the request left."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
+    requests wraps urllib3's MaxRetryError(reason=NewConnectionError) in args[0]; walk the
+    args, reasons and causes looking for a refused/failed connection attempt."""
+    if isinstance(exc, rex.ConnectTimeout):
         return True
-    if not isinstance(exc, requests.exceptions.ConnectionError):
-        return False
-    # requests wraps urllib3's MaxRetryError(reason=NewConnectionError) in args[0]; walk the
-    # args, reasons and causes looking for a refused/failed connection attempt.
-    stack: list[Any] = [exc]
+    stack: list[Any] = [exc] if isinstance(exc, rex.ConnectionError) else []
     seen: set[int] = set()
     while stack:
         item = stack.pop()
-        if item is None or id(item) in seen:
-            continue
-        seen.add(id(item))
         if isinstance(item, NewConnectionError | ConnectionRefusedError):
             return True
-        if isinstance(item, BaseException):
+        if isinstance(item, BaseException) and id(item) not in seen:
+            seen.add(id(item))
             stack.extend([item.__cause__, getattr(item, "reason", None), *item.args])
     return False
 
@@ -267,44 +224,12 @@ class HttpClient:
         scheme, host and port: the API client adds its token to every request."""
         self.credential_base = base_url
 
-    # -- public API
-
     def request(
         self, method: str, url: str, *, idempotent: bool = True, **kwargs: Any
     ) -> requests.Response:
         """Send with retries; return a 1xx–3xx response or raise a snapzen error."""
         response: requests.Response = self._send(method, url, idempotent, False, kwargs)
         return response
-
-    def _send(
-        self, method: str, url: str, idempotent: bool, decode: bool, kwargs: dict[str, Any]
-    ) -> Any:
-        """The retry loop around one request; with ``decode`` each attempt also decodes the
-        body, and the decoded JSON is returned instead of the response."""
-        method = method.upper()
-        if self.credential_base is not None:
-            require_origin(url, self.credential_base, what=f"{self.service} {method} URL")
-        read_timeout = min(self.settings.timeout_seconds, self.settings.total_timeout_seconds)
-        kwargs.setdefault("timeout", (self.settings.connect_timeout_seconds, read_timeout))
-        kwargs["stream"] = True  # the body is read by _read_bounded, under the deadline and cap
-        kwargs["allow_redirects"] = False  # _Attempt decides (snapzen.clients.redirects)
-        kwargs["headers"] = {"User-Agent": self.user_agent, **(kwargs.get("headers") or {})}
-        attempt = _Attempt(self, method, url, idempotent, kwargs, decode)
-        retrying = Retrying(
-            retry=retry_if_exception_type(RetriableError),
-            wait=self._wait,
-            stop=stop_after_attempt(self.settings.max_attempts),
-            sleep=self.sleep,
-            before_sleep=attempt.log_retry,
-        )
-        try:
-            return retrying(attempt)
-        except RetryError as exc:
-            last = exc.last_attempt.exception()
-            raise RetriesExhausted(
-                f"{self.service} {attempt.endpoint} still failing after "
-                f"{self.settings.max_attempts} attempts; last error: {last}"
-            ) from last
 
     def request_json(self, method: str, url: str, *, idempotent: bool = True, **kwargs: Any) -> Any:
         """``request`` and decode the body. An undecodable 2xx body is retried like a 5xx for
@@ -315,56 +240,96 @@ class HttpClient:
     def get_json(self, url: str, **kwargs: Any) -> Any:
         return self.request_json("GET", url, **kwargs)
 
-    # -- policy
+    def _send(
+        self, method: str, url: str, idempotent: bool, decode: bool, kwargs: dict[str, Any]
+    ) -> Any:
+        """The retry loop around one request; with ``decode`` each attempt also decodes the
+        body, and the decoded JSON is returned instead of the response."""
+        method, settings = method.upper(), self.settings
+        if self.credential_base is not None:
+            require_origin(url, self.credential_base, what=f"{self.service} {method} URL")
+        read_timeout = min(settings.timeout_seconds, settings.total_timeout_seconds)
+        kwargs.setdefault("timeout", (settings.connect_timeout_seconds, read_timeout))
+        kwargs["stream"] = True  # the body is read by _read_bounded, under the deadline and cap
+        kwargs["allow_redirects"] = False  # _Attempt decides (snapzen.clients.origin)
+        kwargs["headers"] = {"User-Agent": self.user_agent, **(kwargs.get("headers") or {})}
+        attempt = _Attempt(self, method, url, idempotent, kwargs, decode)
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(errors.RetriableError),
+            wait=self._wait,
+            stop=tenacity.stop_after_attempt(settings.max_attempts),
+            sleep=self.sleep,
+            before_sleep=attempt.log_retry,
+        )
+        try:
+            return retrying(attempt)
+        except tenacity.RetryError as exc:
+            last = exc.last_attempt.exception()
+            raise errors.RetriesExhausted(
+                f"{self.service} {attempt.endpoint} still failing after "
+                f"{settings.max_attempts} attempts; last error: {last}"
+            ) from last
 
     def _wait(self, retry_state: RetryCallState) -> float:
         """Retry-After when the server gave one, else exponential backoff with jitter."""
         cap = self.settings.max_wait_seconds
-        outcome = retry_state.outcome
-        exc = outcome.exception() if outcome is not None else None
-        if isinstance(exc, RetriableError) and exc.retry_after is not None:
+        exc = retry_state.outcome.exception() if retry_state.outcome is not None else None
+        if isinstance(exc, errors.RetriableError) and exc.retry_after is not None:
             return min(exc.retry_after, cap)
         base = self.settings.backoff_base_seconds * 2.0 ** (retry_state.attempt_number - 1)
         # Jitter spreads concurrent clients (cron + backfill) apart after a shared outage.
         return min(cap, base + random.uniform(0, base))
 
 
-@dataclass
 class _Attempt:
     """One call of the retry loop; remembers the last status for the retry log line."""
 
-    client: HttpClient
-    method: str
-    url: str
-    idempotent: bool
-    kwargs: dict[str, Any]
-    decode: bool
-    last_status: int | None = None
-
-    def __post_init__(self) -> None:
-        self.endpoint = (
-            f"{self.method} {redact_url(_full_url(self.url, self.kwargs.get('params')))}"
-        )
+    def __init__(
+        self,
+        client: HttpClient,
+        method: str,
+        url: str,
+        idempotent: bool,
+        kwargs: dict[str, Any],
+        decode: bool,
+    ) -> None:
+        self.client, self.method, self.url, self.kwargs = client, method, url, kwargs
+        self.idempotent, self.decode = idempotent, decode
+        self.last_status: int | None = None
+        params = kwargs.get("params")
+        full = requests.Request("GET", url, params=params).prepare().url if params else url
+        self.endpoint = f"{method} {redact_url(full or url)}"
 
     def __call__(self) -> Any:
         self.last_status = None
         deadline = time.monotonic() + self.client.settings.total_timeout_seconds
         response = self._exchange(self.url, self.kwargs, deadline)
-        # Redirects (snapzen.clients.redirects): a GET follows its own origin a few hops, under
+        # Redirects (snapzen.clients.origin): a GET follows its own origin a few hops, under
         # the same deadline, with no query of its own (the target carries its own); anything
         # else raises here, before a byte goes to the target.
         hops = 0
         while (target := self._next_hop(response, hops)) is not None:
             hops += 1
             response.close()
-            response = self._exchange(target, _without_params(self.kwargs), deadline)
+            without_params = {k: v for k, v in self.kwargs.items() if k != "params"}
+            response = self._exchange(target, without_params, deadline)
         self.last_status = response.status_code
         self.endpoint = _endpoint_of(response) if response.url else self.endpoint
         error = classify(response, service=self.client.service)
         if error is None:
             return self._decoded(response) if self.decode else response
-        if not self.idempotent and not _write_certainly_not_applied(error, response):
-            raise AmbiguousWriteError(
+        # A non-idempotent request is repeated only after a 429 / TooManyJobs (refused before
+        # any work). Any 5xx, including 503 with Retry-After, stays ambiguous: Zendesk documents
+        # that 503 + Retry-After "indicates a database timeout or deadlock" and that the request
+        # may be retried, but not that the import job was not already queued; re-POSTing
+        # created duplicate tickets in the sandbox's fault test. Recovery by external_id lookup
+        # is slower but exactly-once. Definite rejections (401/403/404/422/other 4xx) are
+        # raised as they are, never retried.
+        ambiguous = isinstance(error, errors.RetriableError) and not isinstance(
+            error, errors.RateLimitedError
+        )
+        if not self.idempotent and ambiguous:
+            raise errors.AmbiguousWriteError(
                 f"{self.client.service} {self.endpoint}: the write may have taken effect "
                 f"(HTTP {response.status_code}); not retried, recover by lookup"
             ) from error
@@ -380,7 +345,7 @@ class _Attempt:
         except RedirectRefusedError as exc:
             response.close()
             if not self.idempotent and response.status_code == 303:
-                raise AmbiguousWriteError(
+                raise errors.AmbiguousWriteError(
                     f"{exc}; the write may have taken effect, recover by lookup"
                 ) from exc
             raise
@@ -394,7 +359,7 @@ class _Attempt:
             _read_bounded(response, deadline, settings.max_response_bytes)
         except _BodyTooLarge as exc:
             raise self._refused(str(exc)) from None
-        except (_DeadlinePassed, requests.exceptions.RequestException) as exc:
+        except (_DeadlinePassed, rex.RequestException) as exc:
             # Past the deadline, a cut connection was cut by answer_deadline, not the server.
             if isinstance(exc, _DeadlinePassed) or time.monotonic() >= deadline:
                 raise self._refused(
@@ -407,59 +372,54 @@ class _Attempt:
 
     def _decoded(self, response: requests.Response) -> Any:
         """The body as JSON; a malformed or truncated one is a retriable error (like a 5xx:
-        a proxy cut the answer short, or the server sent half of it), or ambiguous for a write."""
-        where = f"{self.client.service} {self.endpoint}"
+        a proxy cut the answer short, or the server sent half of it), or ambiguous for a write.
+        NaN and Infinity (not JSON, but read) come back as NonFinite floats, which the
+        stored-case encoder refuses, so they are stored as json wrote them."""
+        where, status = f"{self.client.service} {self.endpoint}", response.status_code
         try:
-            return _decode_body(response)
+            constant = jsoncodec.parse_constant
+            return jsoncodec.loads_untrusted(lambda: response.json(parse_constant=constant))
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, UnreadableJson
-            status = response.status_code
             if not self.idempotent:
-                raise AmbiguousWriteError(
+                raise errors.AmbiguousWriteError(
                     f"{where}: the write may have succeeded but its answer (HTTP {status}) "
                     "is not JSON"
                 ) from exc
             if isinstance(exc, jsoncodec.UnreadableJson):
                 # Not a cut-off answer: asking again brings the same text back.
-                raise ProtocolError(f"{where} answered HTTP {status} with {exc}; refused") from None
-            raise ServerError(
+                raise errors.ProtocolError(
+                    f"{where} answered HTTP {status} with {exc}; refused"
+                ) from None
+            raise errors.ServerError(
                 f"{where} answered HTTP {status} with a body that is not JSON (malformed or "
                 "truncated)"
             ) from exc
 
-    def _refused(self, why: str, *, transient: bool = False) -> SnapzenError:
+    def _refused(self, why: str, *, transient: bool = False) -> errors.SnapzenError:
         """A body cut off by the cap or the deadline: the request may have been acted on."""
         where = f"{self.client.service} {self.endpoint}"
         if not self.idempotent:
-            return AmbiguousWriteError(f"{where}: {why}; not retried, recover by lookup")
+            return errors.AmbiguousWriteError(f"{where}: {why}; not retried, recover by lookup")
         if transient:
-            return TransientNetworkError(f"{where}: {why}")
-        return ProtocolError(f"{where}: {why}")
+            return errors.TransientNetworkError(f"{where}: {why}")
+        return errors.ProtocolError(f"{where}: {why}")
 
-    def _network_error(self, exc: requests.exceptions.RequestException) -> SnapzenError:
-        name = type(exc).__name__
-        service, endpoint = self.client.service, self.endpoint
+    def _network_error(self, exc: rex.RequestException) -> errors.SnapzenError:
+        name, where = type(exc).__name__, f"{self.client.service} {self.endpoint}"
         if _sent_nothing(exc):
-            return TransientNetworkError(f"{service} {endpoint}: could not connect ({name})")
-        transient = isinstance(
-            exc,
-            requests.exceptions.Timeout
-            | requests.exceptions.ConnectionError
-            | requests.exceptions.ChunkedEncodingError
-            | requests.exceptions.ContentDecodingError,
-        )
-        if transient and not self.idempotent:
-            return AmbiguousWriteError(
-                f"{service} {endpoint}: no complete answer ({name}); the write may have "
-                "taken effect, not retried, recover by lookup"
+            return errors.TransientNetworkError(f"{where}: could not connect ({name})")
+        if not isinstance(exc, _TRANSIENT):
+            # Invalid URL, too many redirects, ...: retrying cannot help.
+            return errors.ProtocolError(f"{where}: request failed ({name})")
+        if not self.idempotent:
+            return errors.AmbiguousWriteError(
+                f"{where}: no complete answer ({name}); the write may have taken effect, not "
+                "retried, recover by lookup"
             )
-        if transient:
-            return TransientNetworkError(f"{service} {endpoint}: {name}")
-        # Invalid URL, too many redirects, ...: retrying cannot help.
-        return ProtocolError(f"{service} {endpoint}: request failed ({name})")
+        return errors.TransientNetworkError(f"{where}: {name}")
 
     def log_retry(self, retry_state: RetryCallState) -> None:
-        outcome = retry_state.outcome
-        exc = outcome.exception() if outcome is not None else None
+        exc = retry_state.outcome.exception() if retry_state.outcome is not None else None
         wait = retry_state.next_action.sleep if retry_state.next_action else None
         log.warning(
             "http.retry",
@@ -473,6 +433,9 @@ class _Attempt:
         )
 
 
+_TRANSIENT = (rex.Timeout, rex.ConnectionError, rex.ChunkedEncodingError, rex.ContentDecodingError)
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -481,7 +444,14 @@ class _DeadlinePassed(Exception):
     pass
 
 
-_CHUNK = 64 * 1024
+# What reading the raw body may raise, mapped as Response.iter_content maps them.
+_READ_ERRORS: tuple[
+    tuple[type[BaseException] | tuple[type[BaseException], ...], type[Exception]], ...
+] = (
+    (ReadTimeoutError, rex.ConnectionError),
+    (DecodeError, rex.ContentDecodingError),
+    ((Urllib3ProtocolError, OSError), rex.ChunkedEncodingError),
+)
 
 
 def _read_bounded(response: requests.Response, deadline: float, limit: int) -> None:
@@ -490,7 +460,7 @@ def _read_bounded(response: requests.Response, deadline: float, limit: int) -> N
 
     ``read1`` returns whatever one socket read brings, so a server dripping a byte at a time
     is checked against the deadline after every byte, not once per 64 KiB. The header phase
-    is bounded by ``answer_deadline`` (snapzen.clients.deadline)."""
+    is bounded by ``answer_deadline`` (snapzen.clients.origin)."""
     try:
         declared = int(response.headers.get("Content-Length") or -1)
     except ValueError:
@@ -507,12 +477,7 @@ def _read_bounded(response: requests.Response, deadline: float, limit: int) -> N
     chunks: list[bytes] = []
     size = 0
     try:
-        while True:
-            if time.monotonic() > deadline:
-                raise _DeadlinePassed
-            chunk = raw.read1(_CHUNK, decode_content=True)
-            if not chunk:
-                break
+        while chunk := _read_before(raw, deadline):
             size += len(chunk)
             if size > limit:
                 raise _BodyTooLarge(
@@ -520,41 +485,18 @@ def _read_bounded(response: requests.Response, deadline: float, limit: int) -> N
                     "refused after reading that much"
                 )
             chunks.append(chunk)
-    except (_BodyTooLarge, _DeadlinePassed):
+    except Exception as exc:
         response.close()
+        for theirs, ours in _READ_ERRORS:
+            if isinstance(exc, theirs):
+                raise ours(exc) from exc
         raise
-    except ReadTimeoutError as exc:  # mapped as Response.iter_content maps them
-        response.close()
-        raise requests.exceptions.ConnectionError(exc) from exc
-    except DecodeError as exc:
-        response.close()
-        raise requests.exceptions.ContentDecodingError(exc) from exc
-    except (Urllib3ProtocolError, OSError) as exc:
-        response.close()
-        raise requests.exceptions.ChunkedEncodingError(exc) from exc
     response._content = b"".join(chunks)
     response._content_consumed = True  # type: ignore[attr-defined]
 
 
-def _write_certainly_not_applied(error: SnapzenError, response: requests.Response) -> bool:
-    """May a non-idempotent request be repeated after this error response?"""
-    if isinstance(error, RateLimitedError):  # 429 / TooManyJobs: refused before any work
-        return True
-    # Any 5xx, including 503 with Retry-After, stays ambiguous. Zendesk documents that 503 +
-    # Retry-After "indicates a database timeout or deadlock" and that the request may be retried,
-    # but not that the import job was not already queued; re-POSTing created duplicate tickets
-    # in the sandbox's fault test. Recovery by external_id lookup is slower but exactly-once.
-    # Definite rejections (401/403/404/422/other 4xx) are raised as they are, never retried.
-    return not isinstance(error, RetriableError)
-
-
-def _without_params(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The request's options for a redirected GET: the target URL carries its own query."""
-    return {key: value for key, value in kwargs.items() if key != "params"}
-
-
-def _full_url(url: str, params: Any) -> str:
-    if not params:
-        return url
-    prepared = requests.Request("GET", url, params=params).prepare()
-    return prepared.url or url
+def _read_before(raw: Any, deadline: float) -> bytes:
+    if time.monotonic() > deadline:
+        raise _DeadlinePassed
+    chunk: bytes = raw.read1(64 * 1024, decode_content=True)
+    return chunk

@@ -9,25 +9,63 @@ so ``http://good\\@evil/``, ``http://good@evil/``, ``http://good:443@evil/`` and
 all refused before any byte (and the token) leaves.
 
 Redirects are the other way a token travels. ``snapzen.clients.http`` sends every request with
-``allow_redirects=False`` and decides itself (``snapzen.clients.redirects``: same-origin GETs
+``allow_redirects=False`` and decides itself (``snapzen.clients.origin``: same-origin GETs
 only). ``CredentialSafeSession`` is the second line: it reports no redirect target to requests'
 own machinery, so even a call with ``allow_redirects=True`` follows nothing (and requests
 never reads a redirect's body outside the size cap), and should anything rebuild a redirected
 request it drops the ``Authorization`` header on any change of scheme, host or port (requests
 itself keeps it on an http -> https upgrade of the same host, and on some port changes).
+
+Which redirects snapzen follows: GETs to the same origin, a few hops; nothing else, ever.
+
+Every request leaves with ``allow_redirects=False`` (``snapzen.clients.http``), so requests
+never follows a ``Location`` on its own, and ``CredentialSafeSession`` (snapzen.clients.origin)
+reports no redirect target to requests' machinery either. A 3xx answer (301, 302, 303, 307,
+308) comes back to ``snapzen.clients.http``, which asks ``next_hop`` what to do:
+
+- a GET (or HEAD) whose ``Location`` is on exactly the origin (scheme, host, port, as
+  requests would send it) of the URL it was sent to is followed, at most
+  ``MAX_SAME_ORIGIN_REDIRECTS`` times per request;
+- anything else is refused before any byte goes to the target: the OAuth token POST (its body
+  holds the client secret), the import POST (its body holds transcripts, names and emails),
+  every PUT and DELETE, and any GET whose target is another origin (a next-page link or a
+  proxy pointing elsewhere). A refused redirect is a ``RedirectRefusedError``: a
+  ``ProtocolError``, so the run aborts with one line naming the status and the target's
+  origin (scheme, host and port only: never its path or query, which may hold a cursor).
+
+So no credential (header, body or query) and no request body is ever re-sent to another
+origin, whatever the status.
+
+A deadline on the whole answer of a request, its status line and headers included.
+
+``requests`` only has a per-read timeout: a server that sends one byte of its headers every
+few seconds keeps a request (and the writer lock behind it) alive for ever without tripping
+it. The body is read under the deadline by ``snapzen.clients.http``; this module bounds the
+header phase: while a thread waits for a response inside :func:`answer_deadline`, a timer
+shuts the connection's socket down when the deadline passes, so the blocked read returns and
+the request fails as a cut connection. The caller then reports it as the deadline.
+
+Why by hand: neither requests nor urllib3 offers a total deadline (urllib3's ``Timeout`` has
+connect and per-read parts only); this is the smallest hook that adds one, on the connection
+class urllib3 lets a pool choose.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from urllib.parse import urlsplit
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any, TypeVar
+from urllib.parse import urljoin, urlsplit
 
 import requests
-from requests.adapters import BaseAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util import parse_url
 
-from snapzen.clients.deadline import DeadlineAdapter
 from snapzen.support.errors import ProtocolError
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -108,7 +146,7 @@ def mounted(prefix: str, adapter: BaseAdapter) -> Iterator[BaseAdapter]:
 class CredentialSafeSession(requests.Session):
     """A session that follows no redirect on its own, never carries ``Authorization`` to
     another origin, and whose connections honour
-    ``snapzen.clients.deadline.answer_deadline`` (headers included)."""
+    ``snapzen.clients.origin.answer_deadline`` (headers included)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -127,3 +165,132 @@ class CredentialSafeSession(requests.Session):
             return True
         strip: bool = super().should_strip_auth(old_url, new_url)  # type: ignore[no-untyped-call]
         return strip
+
+
+# ---------------------------------------------------------------- redirects
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_SAME_ORIGIN_REDIRECTS = 5
+FOLLOWED_METHODS = frozenset({"GET", "HEAD"})
+
+
+class RedirectRefusedError(ProtocolError):
+    """A 3xx answer snapzen will not follow (another origin, a write, or too many hops)."""
+
+
+def location(response: requests.Response) -> str | None:
+    """The redirect target of a 3xx answer, absolute; None when it is not a redirect.
+
+    Read as requests' ``Session.get_redirect_target`` reads it (http.client decodes headers
+    as latin-1; a UTF-8 ``Location`` is re-read as UTF-8), resolved against the answering URL."""
+    raw = response.headers.get("Location") if response.status_code in REDIRECT_STATUSES else None
+    if raw is None:
+        return None
+    with suppress(UnicodeError):
+        raw = raw.encode("latin-1").decode("utf-8")
+    return urljoin(response.url or "", raw)
+
+
+def shown_origin(url: str) -> str:
+    """``scheme://host:port`` of a URL for an error message: no userinfo, path or query."""
+    origin = origin_of(url)
+    if origin is not None:
+        return f"{origin[0]}://{origin[1]}:{origin[2]}"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+    except ValueError:
+        return "an unreadable URL"
+    return f"{parts.scheme or '?'}://{host} (a URL with userinfo or an ambiguous authority)"
+
+
+def next_hop(method: str, response: requests.Response, hops: int, where: str) -> str | None:
+    """The URL to GET next for this answer, or None when it is not a redirect.
+
+    ``hops``: redirects already followed for this request. Raises RedirectRefusedError for a
+    redirect that must not be followed; ``where`` names the request (service and redacted
+    endpoint) in that error."""
+    status = response.status_code
+    if status not in REDIRECT_STATUSES:
+        return None
+    target = location(response)
+    if target is None:
+        raise RedirectRefusedError(f"{where} answered HTTP {status} without a Location")
+    shown = shown_origin(target)
+    refused = f"{where} answered HTTP {status} redirecting to {shown}; not followed"
+    if method.upper() not in FOLLOWED_METHODS:
+        raise RedirectRefusedError(
+            f"{refused}: a {method.upper()} is never redirected (its body and credentials "
+            "stay where they were sent)"
+        )
+    here = origin_of(response.url or "")
+    if here is None or origin_of(target) != here:
+        raise RedirectRefusedError(
+            f"{refused}: another origin than the request's; the credentials go nowhere else"
+        )
+    if hops >= MAX_SAME_ORIGIN_REDIRECTS:
+        raise RedirectRefusedError(
+            f"{refused}: more than {MAX_SAME_ORIGIN_REDIRECTS} redirects for one request"
+        )
+    return sent_url(target)
+
+
+# ---------------------------------------------------------------- the answer's deadline
+
+_local = threading.local()
+T = TypeVar("T")
+
+
+@contextmanager
+def answer_deadline(deadline: float) -> Iterator[None]:
+    """Responses awaited by this thread inside the block are cut at ``deadline`` (monotonic)."""
+    previous = getattr(_local, "deadline", None)
+    _local.deadline = deadline
+    try:
+        yield
+    finally:
+        _local.deadline = previous
+
+
+def _cut(sock: socket.socket) -> None:
+    with suppress(OSError):  # already closed: nothing left to interrupt
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _guarded(sock: socket.socket | None, read: Callable[[], T]) -> T:
+    deadline: float | None = getattr(_local, "deadline", None)
+    if deadline is None or sock is None:
+        return read()
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), _cut, (sock,))
+    timer.daemon = True
+    timer.start()
+    try:
+        return read()
+    finally:
+        timer.cancel()
+
+
+class _DeadlineHTTPConnection(HTTPConnection):
+    def getresponse(self) -> Any:
+        return _guarded(self.sock, super().getresponse)
+
+
+class _DeadlineHTTPSConnection(HTTPSConnection):
+    def getresponse(self) -> Any:
+        return _guarded(self.sock, super().getresponse)
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _DeadlineHTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _DeadlineHTTPSConnection
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """The default adapter, with connections that honour :func:`answer_deadline`."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}

@@ -16,6 +16,7 @@ from urllib.parse import urljoin
 
 from snapzen.clients.http import HttpClient
 from snapzen.clients.origin import require_origin
+from snapzen.support import clock
 from snapzen.support.errors import ConfigError, PaginationLoopError, ProtocolError
 from snapzen.support.log import get_logger, register_secret
 from snapzen.support.settings import SnapEngageSettings
@@ -58,8 +59,8 @@ class SnapEngageClient:
         url = self.logs_url()
         params: dict[str, str] | None = {
             "widgetId": widget_id,
-            "start": start.isoformat(),
-            "end": end.isoformat(),
+            "start": clock.snapengage_day(start),
+            "end": clock.snapengage_day(end),
             "timezone": self._settings.timezone,
         }
         followed: set[str] = set()

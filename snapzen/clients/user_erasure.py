@@ -24,7 +24,6 @@ Kept structural (a Protocol, no import of ``snapzen.clients.zendesk``) like
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -36,16 +35,20 @@ log = get_logger("snapzen.clients.user_erasure")
 END_USER = "end-user"
 
 
-class UserDeletionApi(Protocol):
-    """The part of ``snapzen.clients.zendesk.ZendeskClient`` that deleting a user needs."""
-
-    def find_users_by_email(self, email: str) -> list[dict[str, Any]]: ...
-
-    def user_ticket_ids(self, user_id: int) -> list[int]: ...
+class ProfileDeletionApi(Protocol):
+    """The part of ``snapzen.clients.zendesk.ZendeskClient`` that deleting a profile needs."""
 
     def delete_user(self, user_id: int) -> None: ...
 
     def purge_deleted_user(self, user_id: int) -> None: ...
+
+
+class UserDeletionApi(ProfileDeletionApi, Protocol):
+    """... and finding the profiles of one email."""
+
+    def find_users_by_email(self, email: str) -> list[dict[str, Any]]: ...
+
+    def user_ticket_ids(self, user_id: int) -> list[int]: ...
 
 
 @dataclass
@@ -99,7 +102,7 @@ class ZendeskUserEraser:
         for user_id, tickets in result.blocked.items():
             log.info("user_erasure.kept_tickets_remain", user_id=user_id, tickets=len(tickets))
         for user_id in result.to_delete:
-            reason = self._delete(user_id)
+            reason = delete_profile(self._api, user_id)
             if reason is None:
                 result.deleted.append(user_id)
             else:
@@ -107,18 +110,25 @@ class ZendeskUserEraser:
                 log.warning("user_erasure.failed", user_id=user_id, reason=reason)
         return result
 
-    def _delete(self, user_id: int) -> str | None:
-        """Soft delete then purge; None when the profile is gone, else why not."""
-        steps: list[tuple[str, Callable[[int], None]]] = [
-            ("DELETE users/{id}", self._api.delete_user),
-            ("DELETE deleted_users/{id}", self._api.purge_deleted_user),
-        ]
-        for name, step in steps:
-            try:
-                step(user_id)
-            except NotFoundError:
-                continue  # already soft-deleted / already purged: that step's goal holds
-            except (RecordError, BadRequestError) as exc:
-                # The class only: Zendesk's details may quote the person's name or email.
-                return f"{name} refused ({type(exc).__name__})"
-        return None
+
+def delete_profile(
+    api: ProfileDeletionApi,
+    user_id: int,
+    refused: type[Exception] | tuple[type[Exception], ...] = (RecordError, BadRequestError),
+) -> str | None:
+    """Soft delete then purge one profile; None when it is gone (a 404 on either step: that
+    step's goal holds, deleted by hand or by an earlier run), else why not: the error's class
+    only, since Zendesk's details may quote the person's name or email. ``refused``: the
+    errors reported so (the erasure's: a refusal; the retention sweep's: any SnapzenError);
+    any other propagates."""
+    for name, step in (
+        ("DELETE users/{id}", api.delete_user),
+        ("DELETE deleted_users/{id}", api.purge_deleted_user),
+    ):
+        try:
+            step(user_id)
+        except NotFoundError:
+            continue
+        except refused as exc:
+            return f"{name} refused ({type(exc).__name__})"
+    return None

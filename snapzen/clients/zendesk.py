@@ -25,14 +25,8 @@ from snapzen.clients.pacing import (
 from snapzen.clients.zendesk_auth import build_auth
 from snapzen.clients.zendesk_export import BulkReads
 from snapzen.policy.models import EncodedTicket, ImportTicket, JobStatus, ticket_json
-from snapzen.support.errors import (
-    AmbiguousWriteError,
-    AuthError,
-    ConfigError,
-    NotFoundError,
-    PaginationLoopError,
-    ProtocolError,
-)
+from snapzen.support import errors
+from snapzen.support.errors import NotFoundError, ProtocolError
 from snapzen.support.log import get_logger
 from snapzen.support.settings import ZendeskSettings
 
@@ -88,7 +82,7 @@ class ZendeskClient(BulkReads):
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not settings.base_url:
-            raise ConfigError("setting zendesk.subdomain or zendesk.base_url is required")
+            raise errors.ConfigError("setting zendesk.subdomain or zendesk.base_url is required")
         self._settings = settings
         self._http = http
         self._clock = clock
@@ -128,7 +122,7 @@ class ZendeskClient(BulkReads):
             return self._job_status(answer, endpoint)
         except ProtocolError as exc:
             # The job may exist even though we cannot read its id: recover by lookup.
-            raise AmbiguousWriteError(f"zendesk {endpoint}: {exc}") from exc
+            raise errors.AmbiguousWriteError(f"zendesk {endpoint}: {exc}") from exc
 
     def job_statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
         """Current status of each known job; ids Zendesk no longer knows are absent."""
@@ -173,7 +167,7 @@ class ZendeskClient(BulkReads):
             {"external_id": external_id},
             "tickets",
             "?external_id=…",
-            before=self._wait_for_tickets_index,
+            before=lambda: self._paced(self.tickets_index, "zendesk.pacing_tickets_index"),
         )
         for tickets in pages:
             ids.extend(t["id"] for t in tickets if _ticket_id(t))
@@ -221,7 +215,7 @@ class ZendeskClient(BulkReads):
         if not isinstance(user, dict):
             raise ProtocolError("zendesk GET /api/v2/users/me: no user in the answer")
         if not isinstance(user.get("id"), int):
-            raise AuthError(
+            raise errors.AuthError(
                 "zendesk GET /api/v2/users/me answered for an anonymous user: the credentials "
                 "were not accepted; check the Zendesk API token or OAuth token"
             )
@@ -338,7 +332,7 @@ class ZendeskClient(BulkReads):
         statuses: list[int] = []  # this call's response statuses, every attempt
         try:
             return self._send(method, url, statuses, idempotent=idempotent, body=body, **kwargs)
-        except AuthError:
+        except errors.AuthError:
             # Only a 401 from the API itself means "token refused"; a 403 is a role problem and
             # a failed token request has no API status at all.
             last = statuses[-1] if statuses else None
@@ -399,10 +393,6 @@ class ZendeskClient(BulkReads):
             self._sleep(wait)
         return False
 
-    def _wait_for_tickets_index(self) -> None:
-        """Pace a List Tickets request by its own budget (bounded like ``_send``)."""
-        self._paced(self.tickets_index, "zendesk.pacing_tickets_index")
-
     def _show_many(self, path: str, ids: Sequence[int | str], key: str) -> Iterator[Any]:
         """The ``key`` items of a ``show_many`` GET, asked ≤100 distinct ids a call."""
         unique = list(dict.fromkeys(str(i) if isinstance(i, str) else str(int(i)) for i in ids))
@@ -421,7 +411,7 @@ class ZendeskClient(BulkReads):
         key: str,
         shown_query: str = "",
         *,
-        before: Callable[[], None] | None = None,
+        before: Callable[[], object] = lambda: None,
     ) -> Iterator[list[Any]]:
         """The ``key`` list of each page of a paginated GET, following ``next_page``.
         ``shown_query`` stands for the query in the error (never its value); ``before`` runs
@@ -430,8 +420,7 @@ class ZendeskClient(BulkReads):
         query: dict[str, str] | None = params
         seen: set[str] = set()
         while url:
-            if before is not None:
-                before()
+            before()
             answer = self._call("GET", url, params=query)
             items = answer.get(key) if isinstance(answer, dict) else None
             if not isinstance(items, list):
@@ -446,7 +435,7 @@ class ZendeskClient(BulkReads):
             urljoin(self._base + "/", link), self._base, what="zendesk next_page link"
         )
         if url in seen:
-            raise PaginationLoopError("zendesk next_page link repeats an earlier one")
+            raise errors.PaginationLoopError("zendesk next_page link repeats an earlier one")
         seen.add(url)
         return url
 

@@ -12,12 +12,11 @@ import requests
 from requests.auth import AuthBase
 
 from snapzen.clients.http import HttpClient
+from snapzen.clients.origin import RedirectRefusedError
 from snapzen.clients.pacing import parse_int
-from snapzen.clients.redirects import RedirectRefusedError
 from snapzen.support.errors import AuthError, ConfigError, SnapzenError
 from snapzen.support.log import get_logger, once, register_secret
-from snapzen.support.setting_checks import ZENDESK_CREDENTIALS
-from snapzen.support.settings import ZendeskAuth, ZendeskSettings
+from snapzen.support.settings import ZENDESK_CREDENTIALS, ZendeskAuth, ZendeskSettings
 
 log = get_logger("snapzen.clients.zendesk")
 
@@ -44,20 +43,6 @@ class ZendeskAuthBase(AuthBase):
         return request
 
 
-def api_token_auth(email: str, api_token: str) -> ZendeskAuthBase:
-    """``Basic base64({email}/token:{api_token})``; Zendesk retires these on 2027-04-30."""
-    credentials = f"{email}/token:{api_token}"
-    for secret in (api_token, credentials):
-        register_secret(secret)
-    if once("zendesk.api_token_deprecated"):  # once per process, not once per client
-        log.warning(
-            "zendesk.api_token_deprecated",
-            message=f"Zendesk deactivates all API tokens on {API_TOKEN_SUNSET}; "
-            "switch to OAuth (SNAPZEN_ZENDESK__OAUTH_CLIENT_ID/_SECRET)",
-        )
-    return ZendeskAuthBase("Basic " + base64.b64encode(credentials.encode()).decode("ascii"))
-
-
 class ClientCredentialsAuth(ZendeskAuthBase):
     """OAuth client credentials: fetch a token, renew it before expiry and once after a 401.
 
@@ -69,37 +54,27 @@ class ClientCredentialsAuth(ZendeskAuthBase):
     RENEW_MARGIN_SECONDS = 60.0
 
     def __init__(
-        self,
-        *,
-        token_url: str,
-        client_id: str,
-        client_secret: str,
-        scope: str,
-        http: HttpClient,
-        clock: Callable[[], float] = time.monotonic,
+        self, settings: ZendeskSettings, secret: str, http: HttpClient, clock: Callable[[], float]
     ) -> None:
         super().__init__()
-        register_secret(client_secret)
-        self._token_url = token_url
+        register_secret(secret)
+        self._token_url = f"{settings.base_url.rstrip('/')}/oauth/tokens"
         self._body = {
             "grant_type": "client_credentials",
-            "client_id": client_id,
-            "client_secret": client_secret,
-            "scope": scope,
+            "client_id": settings.oauth_client_id,
+            "client_secret": secret,
+            "scope": settings.oauth_scope,
         }
-        self._http = http
-        self._clock = clock
+        self._http, self._clock = http, clock
         self._token: str | None = None
         self._renew_at: float | None = None
         self._lock = threading.Lock()
 
     def header(self) -> str:
         with self._lock:
-            if self._token is None or (
-                self._renew_at is not None and self._clock() >= self._renew_at
-            ):
+            renew_at = float("inf") if self._renew_at is None else self._renew_at
+            if self._token is None or self._clock() >= renew_at:
                 self._fetch()
-            assert self._token is not None
             return f"Bearer {self._token}"
 
     def renew_after_unauthorized(self) -> bool:
@@ -128,9 +103,8 @@ class ClientCredentialsAuth(ZendeskAuthBase):
         register_secret(token)
         self._token = token
         lifetime = parse_int(str(body.get("expires_in"))) if body.get("expires_in") else None
-        if lifetime is None or lifetime <= 0:
-            self._renew_at = None  # no stated expiry: renew only when refused
-        else:
+        self._renew_at = None  # no stated expiry: renew only when refused
+        if lifetime is not None and lifetime > 0:
             ahead = min(self.RENEW_FRACTION * lifetime, lifetime - self.RENEW_MARGIN_SECONDS)
             self._renew_at = self._clock() + max(0.0, ahead)
 
@@ -144,14 +118,19 @@ def build_auth(
         register_secret(token)
         return ZendeskAuthBase(f"Bearer {token}")
     if mode is ZendeskAuth.OAUTH_CLIENT_CREDENTIALS and settings.oauth_client_secret is not None:
-        return ClientCredentialsAuth(
-            token_url=f"{settings.base_url.rstrip('/')}/oauth/tokens",
-            client_id=settings.oauth_client_id,
-            client_secret=settings.oauth_client_secret.get_secret_value(),
-            scope=settings.oauth_scope,
-            http=http,
-            clock=clock,
-        )
+        secret = settings.oauth_client_secret.get_secret_value()
+        return ClientCredentialsAuth(settings, secret, http, clock)
     if mode is ZendeskAuth.API_TOKEN and settings.api_token is not None:
-        return api_token_auth(settings.email, settings.api_token.get_secret_value())
+        # ``Basic base64({email}/token:{api_token})``; Zendesk retires these on 2027-04-30.
+        token = settings.api_token.get_secret_value()
+        credentials = f"{settings.email}/token:{token}"
+        for secret in (token, credentials):
+            register_secret(secret)
+        if once("zendesk.api_token_deprecated"):  # once per process, not once per client
+            log.warning(
+                "zendesk.api_token_deprecated",
+                message=f"Zendesk deactivates all API tokens on {API_TOKEN_SUNSET}; "
+                "switch to OAuth (SNAPZEN_ZENDESK__OAUTH_CLIENT_ID/_SECRET)",
+            )
+        return ZendeskAuthBase("Basic " + base64.b64encode(credentials.encode()).decode("ascii"))
     raise ConfigError(f"setting zendesk credentials are required: {ZENDESK_CREDENTIALS}")

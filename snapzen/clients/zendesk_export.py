@@ -27,63 +27,64 @@ class BulkReads:
     # Supplied by ZendeskClient.
     _clock: Callable[[], float]
     _sleep: Callable[[float], None]
-
-    def _call(self, method: str, path_or_url: str, **kwargs: Any) -> Any:
-        raise NotImplementedError
-
-    def _next_page(self, link: Any, seen: set[str]) -> str | None:
-        raise NotImplementedError
-
-    def _show_many(self, path: str, ids: Sequence[int | str], key: str) -> Iterator[Any]:
-        raise NotImplementedError
+    _call: Callable[..., Any]
+    _next_page: Callable[[Any, set[str]], str | None]
+    _show_many: Callable[[str, Sequence[int | str], str], Iterator[Any]]
 
     def incremental_tickets(self, start_time: int) -> Iterator[list[dict[str, Any]]]:
         """Pages of the cursor-based Incremental Ticket Export: every ticket changed since
         ``start_time`` (unix seconds, at least a minute ago), archived and deleted ones
         included (deleted: status ``deleted``). Follows ``after_url`` to ``end_of_stream``,
         at most INCREMENTAL_EXPORT_RPM requests a minute."""
-        url = "/api/v2/incremental/tickets/cursor"
-        query: dict[str, str] | None = {"start_time": str(int(start_time))}
-        seen: set[str] = set()
-        while True:
-            self._export_pace("incremental", INCREMENTAL_EXPORT_RPM)
-            answer = self._call("GET", url, params=query)
-            tickets = answer.get("tickets") if isinstance(answer, dict) else None
-            if not isinstance(tickets, list):
-                raise ProtocolError("zendesk incremental ticket export: no tickets list")
-            yield [t for t in tickets if isinstance(t, dict)]
-            if answer.get("end_of_stream") is True:
-                return
-            link = self._next_page(answer.get("after_url"), seen)
-            if link is None:
-                raise ProtocolError("zendesk incremental ticket export: no after_url")
-            url, query = link, None
+        return self._cursor_pages(
+            "/api/v2/incremental/tickets/cursor",
+            {"start_time": str(int(start_time))},
+            ("incremental ticket export", "tickets", INCREMENTAL_EXPORT_RPM, "no after_url"),
+            lambda answer: (answer.get("end_of_stream") is not True, answer.get("after_url")),
+        )
 
     def search_export(self, query: str, page_size: int = 1000) -> Iterator[list[dict[str, Any]]]:
         """Pages of Export Search Results for tickets (no 1,000-result cap; cursor paging by
         ``links.next`` while ``meta.has_more``), at most SEARCH_EXPORT_RPM requests a minute.
         Search is indexed: tickets from the last minutes may not be found yet."""
-        url = "/api/v2/search/export"
-        params: dict[str, str] | None = {
-            "query": query,
-            "filter[type]": "ticket",
-            "page[size]": str(page_size),
-        }
+        params = {"query": query, "filter[type]": "ticket", "page[size]": str(page_size)}
+
+        def more(answer: dict[str, Any]) -> tuple[bool, Any]:
+            meta, links = answer.get("meta") or {}, answer.get("links") or {}
+            has_more = isinstance(meta, dict) and meta.get("has_more") is True
+            return has_more, links.get("next") if isinstance(links, dict) else None
+
+        return self._cursor_pages(
+            "/api/v2/search/export",
+            params,
+            ("search export", "results", SEARCH_EXPORT_RPM, "has_more without links.next"),
+            more,
+        )
+
+    def _cursor_pages(
+        self,
+        url: str,
+        params: dict[str, str] | None,
+        what: tuple[str, str, int, str],
+        more: Callable[[dict[str, Any]], tuple[bool, Any]],
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The ``key`` items of each page, paced at ``per_minute``, while ``more`` says there
+        is a next page and gives its link (``no_link``: the error when it gives none)."""
+        name, key, per_minute, no_link = what
         seen: set[str] = set()
         while True:
-            self._export_pace("search_export", SEARCH_EXPORT_RPM)
+            self._export_pace(name, per_minute)
             answer = self._call("GET", url, params=params)
-            results = answer.get("results") if isinstance(answer, dict) else None
-            if not isinstance(results, list):
-                raise ProtocolError("zendesk search export: no results list")
-            yield [r for r in results if isinstance(r, dict)]
-            meta, links = answer.get("meta") or {}, answer.get("links") or {}
-            if not (isinstance(meta, dict) and meta.get("has_more") is True):
+            items = answer.get(key) if isinstance(answer, dict) else None
+            if not isinstance(items, list):
+                raise ProtocolError(f"zendesk {name}: no {key} list")
+            yield [item for item in items if isinstance(item, dict)]
+            going_on, link = more(answer)
+            if not going_on:
                 return
-            link = self._next_page(links.get("next") if isinstance(links, dict) else None, seen)
-            if link is None:
-                raise ProtocolError("zendesk search export: has_more without links.next")
-            url, params = link, None
+            url, params = self._next_page(link, seen) or "", None
+            if not url:
+                raise ProtocolError(f"zendesk {name}: {no_link}")
 
     def search_count(self, query: str) -> int:
         """``GET /api/v2/search/count``: how many results ``query`` has (one request)."""

@@ -1,14 +1,21 @@
 """The Art. 15(1)(a)-(h) and 15(2) information of an access pack, from `[record]` and
 `[transfer]`: who the controller is, why, every recipient actually used (SnapEngage included,
-CJEU C-154/21) with its country and basis, how long, the person's rights and the regulator."""
+CJEU C-154/21) with its country and basis, how long, the person's rights and the regulator.
+
+Before a pack can be sent, the fields `ledger report` requires for the Art. 30 record
+(snapzen.ledger.evidence.art30_record.missing_fields: controller, contact, lawful basis,
+purposes, security measures) must be filled in, and what only the person is told: their
+rights and where to complain. Recipients, safeguards and the storage period are derived from
+`[transfer]` when `[record]` leaves them empty."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from snapzen.ledger.evidence.art30_record import retention_statement
+from snapzen.ledger.evidence.art30_record import missing_fields, retention_statement
 from snapzen.policy.transform import SENT_CATEGORIES
 from snapzen.support.adequacy import Regime
+from snapzen.support.errors import ConfigError
 from snapzen.support.settings import Settings
 from snapzen.support.settings_transfer import RecipientSystem, TransferBasis
 
@@ -19,6 +26,7 @@ REGULATORS = {
     "work, or where you think the problem happened (edpb.europa.eu lists them)",
 }
 SNAPENGAGE = "SnapEngage"
+_BASES = {TransferBasis.ADEQUACY: "art45", TransferBasis.SAFEGUARDS: "art46"}
 
 
 def _recipients(settings: Settings) -> list[dict[str, Any]]:
@@ -26,14 +34,8 @@ def _recipients(settings: Settings) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for recipient in transfer.recipients:
         under = tuple(r for r in transfer.regimes_possible if recipient.country not in r.area)
-        if not under:
-            basis = "not_restricted"
-        elif recipient.basis is TransferBasis.ADEQUACY:
-            basis = "art45"
-        elif recipient.basis is TransferBasis.SAFEGUARDS:
-            basis = "art46"
-        else:
-            basis = "art49"  # per chat: consent or contract, as each transfer row records
+        # Art. 49: per chat, consent or contract, as each transfer row records.
+        basis = _BASES.get(recipient.basis, "art49") if under else "not_restricted"
         out.append({
             "name": recipient.name,
             "system": recipient.system.value,
@@ -78,3 +80,29 @@ def information(settings: Settings) -> dict[str, Any]:
         "source": record.source,  # (g)
         "automated_decisions": record.automated_decisions,  # (h)
     }
+
+
+# Art. 15(1)(e), (f): empty them and the person does not learn what they can do.
+PERSON_ONLY = (
+    ("rights", "record.rights", "SNAPZEN_RECORD__RIGHTS"),
+    ("complaint", "record.complaint", "SNAPZEN_RECORD__COMPLAINT"),
+)
+
+
+def missing_for_access(settings: Settings) -> list[str]:
+    """The empty fields an access pack needs, each with the variable that sets it."""
+    record = settings.record
+    missing = missing_fields(record)
+    missing += [f"{name} ({env})" for attr, name, env in PERSON_ONLY
+                if not str(getattr(record, attr)).strip()]  # fmt: skip
+    return missing
+
+
+def require_complete(settings: Settings) -> None:
+    """ConfigError (exit 2) naming every empty field: nothing is written or recorded."""
+    missing = missing_for_access(settings)
+    if missing:
+        raise ConfigError(
+            "ledger access: the pack would not tell the person what Art. 15 requires; fill "
+            "in: " + "; ".join(missing)
+        )

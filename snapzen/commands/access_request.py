@@ -1,16 +1,42 @@
-"""`snapzen ledger access`: answer one person's access request (Art. 15, Art. 20) under the
-writer lock, with the Zendesk and SnapEngage clients built from settings
-(snapzen.commands.access writes the pack)."""
+"""``snapzen ledger access``: answer one person's access request with their access pack
+(Art. 15, Art. 20), under the writer lock, with the Zendesk and SnapEngage clients built from
+settings.
+
+Found by email (its HMAC), case id or ticket id; an email several people used is narrowed
+to named chats first, as for erasure (snapzen.ledger.rights.collisions). Refused (ConfigError, exit
+2) while the Art. 15 information is incomplete (access_info). The pack holds:
+
+- every ticket of theirs with its transcript, read from Zendesk by id (access_tickets, which
+  reads SnapEngage's copies too);
+  tickets Zendesk search finds by the email that snapzen did not create are only listed for
+  review until included by id after it; erased or expired tickets are listed as deleted;
+- every ledger row about them and every decision about their chats, with the day SnapEngage
+  deletes each, and SnapEngage's own copy of each chat it still holds;
+- the Art. 15(1)(a)-(h) and 15(2) information, every recipient used (access_info).
+
+``DIR/subject.json`` is the machine-readable copy (Art. 20, with the ledger's codes),
+``DIR/subject.html`` the one for the person, in sentences (access_html, access_text). Then
+one transaction appends an ``access_provided`` event with both files' SHA-256 and closes the
+``access`` request in the journal.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+import hashlib
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from snapzen.commands import clients
-from snapzen.commands.access import AccessResult as AccessResult  # for the CLI
-from snapzen.commands.access import write_pack
-from snapzen.commands.access_checks import require_complete
+import sqlite_utils
+
+from snapzen.commands import clients, controllers
+from snapzen.commands.access_html import render_html
+from snapzen.commands.access_info import information, require_complete
+from snapzen.commands.access_tickets import ChatReader, TicketReader, attach_copies, read_tickets
 from snapzen.commands.ledger_open import (
     attached,
     locked,
@@ -18,8 +44,282 @@ from snapzen.commands.ledger_open import (
     refuse_request_with_received,
     subject_of,
 )
-from snapzen.support import errors
-from snapzen.support.settings import Settings
+from snapzen.ledger.evidence.audit import COLUMNS, decode_json_columns
+from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.rights import collisions, erasure_journal, forget, period_keys, requests
+from snapzen.ledger.store.db import transaction
+from snapzen.support import clock, errors
+from snapzen.support.atomic import atomic_text, private_dir
+from snapzen.support.settings import Settings, require_ledger_key
+
+FORMAT = "snapzen-access-pack/1"
+
+
+@dataclass
+class AccessResult:
+    request_id: str
+    subject_ref: str | None
+    case_ids: list[str]
+    json_path: Path
+    html_path: Path
+    sha256_json: str
+    sha256_html: str
+    tickets: int = 0
+    unreadable: list[int] = field(default_factory=list)  # Zendesk did not answer: exit 3
+    found: bool = True
+    # Tickets Zendesk search found that snapzen did not create: listed, not in the pack.
+    for_review: list[dict[str, Any]] = field(default_factory=list)
+    snapengage_unreadable: list[str] = field(default_factory=list)  # exit 3
+    snapengage_copies: int = 0
+    forgotten: str | None = None  # nothing found: the months the retention sweep forgot
+
+    @property
+    def complete(self) -> bool:
+        return not self.unreadable and not self.snapengage_unreadable
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose data a pack covers. ``narrowed``: the email reference is shared by several
+    people, so only these chats are theirs: nothing filed under the reference alone (other
+    chats, holds, requests) and no Zendesk search by the email goes into the pack."""
+
+    subject_ref: str | None
+    case_ids: list[str]
+    narrowed: bool = False
+
+
+def resolve(
+    conn: sqlite3.Connection,
+    *,
+    subject_ref: str | None,
+    case_ids: Sequence[str] = (),
+    ticket_ids: Sequence[int] = (),
+) -> Scope:
+    """The chats of the person asking. By email (its reference): all chats filed under it,
+    or only the named cases/tickets; a reference several people used raises
+    collisions.SubjectCollision (exit 2) until narrowed, as erasure does. By one case or
+    ticket: the chat leads to its subject when it carried an email, unless that email is
+    shared, when the pack covers that chat alone."""
+    if subject_ref is not None:
+        selected = collisions.select_cases(conn, subject_ref, case_ids, ticket_ids)
+        if selected is not None:
+            return Scope(subject_ref, sorted(selected), narrowed=True)
+        return Scope(subject_ref, _subject_cases(conn, subject_ref))
+    case_id = case_ids[0] if case_ids else None
+    ticket_id = ticket_ids[0] if ticket_ids else None
+    row = conn.execute(
+        "SELECT case_id, subject_ref FROM cases WHERE case_id = ? OR ticket_id = ?",
+        (case_id, ticket_id),
+    ).fetchone()
+    if row is None:
+        row = conn.execute(
+            "SELECT case_id, subject_ref FROM events WHERE case_id = ? OR ticket_id = ? "
+            "ORDER BY seq LIMIT 1",
+            (case_id, ticket_id),
+        ).fetchone()
+    if row is None:
+        return Scope(None, [case_id] if case_id else [])
+    if row[1] is None:
+        return Scope(None, [str(row[0])])
+    # A chat row's reference is keyed by its month: back to the person's (None: forgotten).
+    ref = period_keys.lookup_of(conn, str(row[1]))
+    if ref is None:
+        return Scope(None, [str(row[0])])
+    if collisions.people(conn, ref) > 1:
+        return Scope(ref, [str(row[0])], narrowed=True)
+    return Scope(ref, _subject_cases(conn, ref))
+
+
+def _subject_cases(conn: sqlite3.Connection, subject_ref: str) -> list[str]:
+    chained, params = period_keys.match(conn, subject_ref)  # every period not forgotten
+    ids = {
+        str(r[0])
+        for r in conn.execute(
+            "SELECT case_id FROM cases WHERE subject_ref = ? UNION "
+            f"SELECT case_id FROM events WHERE {chained} AND event IN (?, ?, ?)",
+            (subject_ref, *params, Event.TRANSFER, Event.ERASED, Event.EXPIRED),
+        )
+    }
+    return sorted(ids)
+
+
+def _ledger_rows(
+    db: sqlite_utils.Database, subject_ref: str | None, case_ids: list[str]
+) -> list[dict[str, Any]]:
+    marks = ", ".join("?" for _ in case_ids) or "NULL"
+    chained, refs = period_keys.match(db.conn, subject_ref) if subject_ref else ("", [])
+    sql = (
+        f"SELECT {', '.join(COLUMNS)} FROM events WHERE case_id IN ({marks})"
+        + (f" OR {chained}" if subject_ref else "")
+        + " ORDER BY seq"
+    )
+    return [decode_json_columns(row) for row in db.query(sql, [*case_ids, *refs])]
+
+
+def _chats(
+    db: sqlite_utils.Database, case_ids: list[str], se_retention_days: int
+) -> list[dict[str, Any]]:
+    marks = ", ".join("?" for _ in case_ids) or "NULL"
+    chats = list(
+        db.query(
+            f"""SELECT case_id, widget_id, started_at, status, outcome, legal_basis, reason,
+                   ticket_id, synced_at, expired_at FROM cases WHERE case_id IN ({marks})
+            ORDER BY started_at, case_id""",
+            case_ids,
+        )
+    )
+    for chat in chats:
+        started = chat.get("started_at")
+        # SnapEngage keeps a chat `retention_days` after it started, whatever we did with it.
+        chat["snapengage_deletes_on"] = (
+            (date.fromisoformat(str(started)[:10]) + timedelta(days=se_retention_days)).isoformat()
+            if started
+            else None
+        )
+    return chats
+
+
+def build_pack(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    reader: TicketReader,
+    *,
+    subject_ref: str | None,
+    case_ids: Sequence[str] = (),
+    ticket_ids: Sequence[int] = (),
+    email: str | None = None,
+    request_id: str,
+    now: datetime,
+    result: AccessResult,
+    chats_reader: ChatReader | None = None,
+    include_tickets: Sequence[int] = (),
+) -> dict[str, Any]:
+    scope = resolve(db.conn, subject_ref=subject_ref, case_ids=case_ids, ticket_ids=ticket_ids)
+    ref = scope.subject_ref
+    result.subject_ref, result.case_ids = ref, scope.case_ids
+    # Narrowed: the reference (and the Zendesk requester behind the email) is shared, so
+    # rows filed under it alone and tickets found by the email may be someone else's.
+    ledger = _ledger_rows(db, None if scope.narrowed else ref, scope.case_ids)
+    chats = _chats(db, scope.case_ids, settings.snapengage.retention_days)
+    read = read_tickets(reader, ledger, chats, None if scope.narrowed else email, include_tickets)
+    tickets, result.unreadable, result.for_review = read.tickets, read.unreadable, read.for_review
+    result.tickets = len(tickets)
+    if chats_reader is not None:  # SnapEngage's own copy of each chat it still holds
+        copies = attach_copies(chats_reader, chats, now.date())
+        result.snapengage_copies, result.snapengage_unreadable = copies
+    result.found = bool(ledger or chats or tickets)
+    result.forgotten = None if result.found else forget.note(db.conn)
+    # A client's chats are the client's (controller) to answer for; the company, its
+    # processor, answers on its behalf (commands.controllers, Art. 28(3)(e)).
+    parties = controllers.group(settings, [(c["case_id"], c.get("widget_id")) for c in chats])
+    return {
+        "format": FORMAT,
+        "generated_at": clock.format(now),
+        "request_id": request_id,
+        "subject_ref": ref,
+        "asked_by": {
+            "case_ids": list(case_ids),
+            "ticket_ids": list(ticket_ids),
+            "email": bool(email),
+            "narrowed_to_chats": scope.narrowed,
+        },
+        "information": information(settings),
+        "controllers": [entry.as_dict() for entry in parties],
+        "tickets": tickets,
+        "chats": chats,
+        "ledger": ledger,
+        # What the retention sweep forgot (months, request periods), in plain words too.
+        "forgotten": forget.summary(db.conn),
+    }
+
+
+def write_pack(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    reader: TicketReader,
+    out_dir: Path,
+    *,
+    subject_ref: str | None = None,
+    case_ids: Sequence[str] = (),
+    ticket_ids: Sequence[int] = (),
+    email: str | None = None,
+    received_on: date | None = None,
+    actor: str = "cli",
+    now: datetime | None = None,
+    chats_reader: ChatReader | None = None,
+    include_tickets: Sequence[int] = (),
+    request_id: str | None = None,
+) -> AccessResult:
+    """Build and write the pack, then record it (the caller holds the writer lock); with
+    ``request_id`` (an open request of `ledger requests open`) the pack answers it. A shared
+    email reference not narrowed by case or ticket raises collisions.SubjectCollision before
+    anything is written or recorded."""
+    require_complete(settings)  # exit 2, nothing written or recorded
+    moment = (now or clock.now()).astimezone(UTC)
+    journal = settings.ledger.erasure_journal_path
+    key = require_ledger_key(settings) if settings.ledger.key is not None else None
+    if key is not None:  # an edited journal refuses the request before anything is written
+        erasure_journal.prepare(journal, key, db.conn)
+    request_id = request_id or requests.new_request_id()
+    result = AccessResult(request_id, None, [], out_dir / "subject.json",
+                          out_dir / "subject.html", "", "")  # fmt: skip
+    pack = build_pack(
+        db, settings, reader, subject_ref=subject_ref, case_ids=case_ids, ticket_ids=ticket_ids,
+        email=email, request_id=request_id, now=moment, result=result,
+        chats_reader=chats_reader, include_tickets=include_tickets,
+    )  # fmt: skip
+    json_text = json.dumps(pack, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    html_text = render_html(pack)
+    private_dir(out_dir)
+    with atomic_text(result.json_path) as handle:
+        handle.write(json_text)
+    with atomic_text(result.html_path) as handle:
+        handle.write(html_text)
+    result.sha256_json = hashlib.sha256(json_text.encode()).hexdigest()
+    result.sha256_html = hashlib.sha256(html_text.encode()).hexdigest()
+    row = _record(db, result, received_on or moment.date(), actor, moment)
+    if key is not None:  # the request survives a restore (rights journal)
+        erasure_journal.append_requests(journal, key, [row])
+    return result
+
+
+def _record(
+    db: sqlite_utils.Database, result: AccessResult, received: date, actor: str, now: datetime
+) -> dict[str, Any]:
+    with transaction(db) as conn:
+        requests.append(
+            conn,
+            Event.ACCESS_PROVIDED,
+            request_id=result.request_id,
+            subject_ref=result.subject_ref,
+            actor=actor,
+            now=now,
+            details={
+                "sha256_json": result.sha256_json,
+                "sha256_html": result.sha256_html,
+                "tickets": result.tickets,
+                "cases": len(result.case_ids),
+                "unreadable_tickets": len(result.unreadable),
+                "tickets_for_review": len(result.for_review),
+                "snapengage_copies": result.snapengage_copies,
+            },
+        )
+        return requests.record(
+            conn,
+            request_id=result.request_id,
+            kind="access",
+            subject_ref=result.subject_ref,
+            received_on=received,
+            status=requests.CLOSED if result.complete else requests.OPEN,
+            outcome=("provided" if result.found else "nothing_found")
+            if result.complete
+            else "partial",
+            actor=actor,
+            now=now,
+            details={"sha256_json": result.sha256_json},
+        )
+
 
 PACK_FILES = ("subject.json", "subject.html")
 

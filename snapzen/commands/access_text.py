@@ -12,18 +12,12 @@ import re
 from datetime import date
 from typing import Any
 
+import pycountry
+
 from snapzen.ledger.evidence.events import Event
 
-# Where a recipient is; codes not listed are shown as "the country with code XX".
-COUNTRY_NAMES = {
-    "US": "the United States", "GB": "the United Kingdom", "IE": "Ireland", "DE": "Germany",
-    "FR": "France", "NL": "the Netherlands", "BE": "Belgium", "ES": "Spain", "IT": "Italy",
-    "SE": "Sweden", "DK": "Denmark", "FI": "Finland", "AT": "Austria", "PL": "Poland",
-    "PT": "Portugal", "LU": "Luxembourg", "CH": "Switzerland", "NO": "Norway", "IS": "Iceland",
-    "CA": "Canada", "AU": "Australia", "NZ": "New Zealand", "JP": "Japan", "KR": "South Korea",
-    "IL": "Israel", "IN": "India", "SG": "Singapore", "BR": "Brazil", "AR": "Argentina",
-    "UY": "Uruguay", "JE": "Jersey", "GG": "Guernsey", "IM": "the Isle of Man",
-}  # fmt: skip
+# Where a recipient is, by pycountry's names; these read with an article ("the United States").
+_THE = {"AE", "BS", "DO", "GB", "GM", "IM", "MV", "NL", "PH", "US"}
 
 # The basis of a transfer (policy.models.LegalBasis), as the end of "sent to X in Y ...".
 BASES = {
@@ -141,7 +135,7 @@ PAUSE_REASONS = {
     "clarification": "to clarify your request",
 }
 
-# What became of a ticket in the pack (commands.access).
+# What became of a ticket in the pack (commands.access_request).
 TICKET_STATES = {
     "present": "Held in our support system (Zendesk).",
     "deleted": "Deleted on {deleted_on} {why}.",
@@ -160,7 +154,7 @@ CATEGORIES = {
     "chat_content": "what you wrote in the chat and our replies",
 }
 
-# Whether SnapEngage's own copy of a chat is in the pack (commands.access_snapengage).
+# Whether SnapEngage's own copy of a chat is in the pack (commands.access_tickets).
 COPY_STATES = {
     "included": "SnapEngage, the chat service, still holds this chat until {until}; its copy "
     "is shown below, with everything it recorded about you.",
@@ -224,7 +218,11 @@ def moment(value: Any) -> str:
 def country_name(code: str | None) -> str:
     if not code:
         return "a country we could not determine"
-    return COUNTRY_NAMES.get(code.upper(), f"the country with code {code.upper()}")
+    found = pycountry.countries.get(alpha_2=code.upper())
+    if found is None:
+        return f"the country with code {code.upper()}"
+    name = str(getattr(found, "common_name", found.name))
+    return f"the {name}" if found.alpha_2 in _THE else name
 
 
 def instrument_name(mechanism: str | None) -> str:

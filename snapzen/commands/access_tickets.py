@@ -1,14 +1,23 @@
-"""The Zendesk tickets of an access pack: snapzen's own, read by id, and those Zendesk search
-finds by the person's email that snapzen did not create.
+"""What an access pack reads from the services: the person's Zendesk tickets, and SnapEngage's
+own copy of each of their chats.
 
-A ticket snapzen did not create (an email, a form, another channel) may name other people or
-hold their messages: it is listed for the operator to review and goes into the pack only when
-named with ``--include-ticket ID`` after that review (Art. 15(4))."""
+Zendesk: snapzen's own tickets, read by id, and those Zendesk search finds by the person's
+email that snapzen did not create. A ticket snapzen did not create (an email, a form, another
+channel) may name other people or hold their messages: it is listed for the operator to
+review and goes into the pack only when named with ``--include-ticket ID`` after that review
+(Art. 15(4)).
+
+SnapEngage keeps every chat about `snapengage.retention_days` after it started, whatever
+snapzen decided (a withheld chat included). While it does, the pack carries what its Logs API
+returns for that chat, every field (IP address, location, browser, pages visited, the
+transcript): the person is entitled to that copy too. The Logs API has no read-by-id, so the
+chat's widget is read over the days around its start and the case picked by id."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any, Protocol
 
 from snapzen.ledger.evidence.events import Event
@@ -132,3 +141,38 @@ def read_tickets(
             )
         out.tickets.append(entry)
     return out
+
+
+class ChatReader(Protocol):
+    def iter_pages(self, widget_id: str, start: date, end: date) -> Iterator[Any]: ...
+
+
+def attach_copies(
+    reader: ChatReader, chats: list[dict[str, Any]], today: date
+) -> tuple[int, list[str]]:
+    """Each chat says whether SnapEngage's copy is in the pack, and carries it if so; returns
+    how many copies were read and the case ids SnapEngage did not answer for (exit 3)."""
+    copies, unreadable = 0, []
+    for chat in chats:
+        deletes_on, started = chat.get("snapengage_deletes_on"), chat.get("started_at")
+        if not (deletes_on and started and chat.get("widget_id")) or (
+            date.fromisoformat(str(deletes_on)) <= today
+        ):
+            chat["snapengage_copy_state"] = "deleted_by_snapengage"
+            continue
+        case_id, day = str(chat["case_id"]), date.fromisoformat(str(started)[:10])
+        # A day either side: SnapEngage reads the window in its configured timezone.
+        window = (str(chat["widget_id"]), day - timedelta(days=1), day + timedelta(days=1))
+        try:
+            cases = (c for page in reader.iter_pages(*window) for c in page.cases)
+            mine = (c for c in cases if isinstance(c, dict) and str(c.get("id")) == case_id)
+            found = next(mine, None)
+        except SnapzenError:
+            unreadable.append(case_id)
+            chat["snapengage_copy_state"] = "unreadable"
+            continue
+        chat["snapengage_copy_state"] = "not_found" if found is None else "included"
+        if found is not None:
+            chat["snapengage_copy"] = found
+            copies += 1
+    return copies, unreadable

@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import itertools
 import tempfile
@@ -35,8 +34,9 @@ from typing import Any, Protocol
 import sqlite_utils
 
 from snapzen.commands import service
+from snapzen.commands.backfill_progress import Tally
 from snapzen.commands.backup import backup_ledger
-from snapzen.commands.scheduler import LOCK_POLL_SECONDS, patiently
+from snapzen.commands.run import LOCK_POLL_SECONDS, patiently
 from snapzen.ledger.store.case_status import CaseStatus, sql_list
 from snapzen.ledger.store.cursor_rules import UTC_TIMEZONE, backfill_day_finished, oldest_held
 from snapzen.ledger.store.db import ensure_ledger, open_db, open_ledger
@@ -133,28 +133,15 @@ def finished_windows(db: sqlite_utils.Database, plan: BackfillPlan) -> set[tuple
 
 
 class BackfillProgress(Protocol):
-    """What the CLI shows; the library only reports (NoProgress: nothing)."""
+    """What the CLI shows (snapzen.commands.backfill_progress); the library only reports.
+    ``tick``'s what: "fetched" / "created" (cases, as they happen), "window" (a widget-day
+    read to its end; recorded as finished only when its slice completes: window_done)."""
 
-    def start(self, total: int, skipped: int) -> None:
-        return None
-
-    # what: "fetched" / "created" (cases, as they happen), "window" (a widget-day read to
-    # its end; recorded as finished only when its slice completes: window_done).
-    def tick(self, what: str, n: int) -> None:
-        return None
-
-    def day_started(self, day: date) -> None:  # the pass began reading this day
-        return None
-
-    def window_done(self, day: date, widgets: Sequence[str], counts: Counts) -> None:
-        return None
-
-    def finish(self) -> None:
-        return None
-
-
-class NoProgress(BackfillProgress):
-    pass
+    def start(self, total: int, skipped: int) -> None: ...
+    def tick(self, what: str, n: int) -> None: ...
+    def day_started(self, day: date) -> None: ...  # the pass began reading this day
+    def window_done(self, day: date, widgets: Sequence[str], counts: Counts) -> None: ...
+    def finish(self) -> None: ...
 
 
 @dataclass
@@ -201,122 +188,91 @@ def run_backfill(
 ) -> BackfillResult:
     """Run (or preview) the plan; raises LockHeld when the first slice cannot get the lock
     and ``wait`` is False, like `sync`."""
-    run = _Backfill(
-        settings, plan, actor, wait, clients, stop or threading.Event(),
-        progress or NoProgress(), crash_hook, turn_seconds, slice_seconds,
-    )  # fmt: skip
-    return run.dry_run() if dry_run else run.run()
-
-
-@dataclass
-class _Backfill:
-    settings: Settings
-    plan: BackfillPlan
-    actor: str | None
-    wait: bool
-    clients: service.Clients | None
-    stop: threading.Event
-    progress: BackfillProgress
-    crash_hook: CrashHook | None
-    turn_seconds: float
-    slice_seconds: float
-
-    def run(self) -> BackfillResult:
-        settings, plan = backfill_settings(self.settings), self.plan
-        clients = self.clients or service.build_clients(settings)  # asks for UTC days
-        require_ledger_key(settings)  # before the progress bar starts: exit 2 cleanly
-        with closing(open_ledger(settings.ledger, read_only=True)) as db:  # none: refused
-            done = finished_windows(db, plan)
-        result = BackfillResult(plan, windows_total=len(plan.windows), windows_skipped=len(done))
-        self.progress.start(result.windows_total, result.windows_skipped)
-        remaining = [
-            (day, widgets)
-            for day in plan.days
-            if (widgets := [w for w in plan.widgets if (w, day.isoformat()) not in done])
-        ]
-        try:
-            self._slices(settings, clients, remaining, result)
-        finally:
-            self.progress.finish()
-        log.info(
-            "backfill_finished",
-            windows_done=result.windows_done,
-            windows_skipped=result.windows_skipped,
-            interrupted=result.interrupted,
-            **result.counts.as_dict(),
-        )
-        return result
-
-    def _slices(
-        self,
-        settings: Settings,
-        clients: service.Clients,
-        remaining: list[tuple[date, list[str]]],
-        result: BackfillResult,
-    ) -> None:
-        first = True
-        while remaining:
-            if self.stop.is_set():
-                result.interrupted = True
-                return
-            if not first:
-                self.stop.wait(self.turn_seconds)  # the lock is free: a waiting sync's turn
+    stop, progress = stop or threading.Event(), progress or Tally()
+    clients = clients or service.build_clients(backfill_settings(settings))  # asks for UTC days
+    if dry_run:
+        return _dry_run(settings, plan, clients, stop, progress, slice_seconds)
+    settings = backfill_settings(settings)
+    require_ledger_key(settings)  # before the progress bar starts: exit 2 cleanly
+    with closing(open_ledger(settings.ledger, read_only=True)) as db:  # none: refused
+        done = finished_windows(db, plan)
+    result = BackfillResult(plan, windows_total=len(plan.windows), windows_skipped=len(done))
+    progress.start(result.windows_total, result.windows_skipped)
+    remaining = [
+        (day, widgets)
+        for day in plan.days
+        if (widgets := [w for w in plan.widgets if (w, day.isoformat()) not in done])
+    ]
+    try:
+        while remaining and not stop.is_set():
+            if result.last is not None:
+                stop.wait(turn_seconds)  # the lock is free: a waiting sync's turn
             taken: list[tuple[date, list[str]]] = []
-            details = {"backfill": {"days": [], "slice_seconds": self.slice_seconds}}
+            details = {"backfill": {"days": [], "slice_seconds": slice_seconds}}
             run_slice = functools.partial(
                 service.run_pass, settings, "backfill",
-                _slice_body(remaining, taken, details, self.plan.today, self.slice_seconds,
-                            self.progress.day_started),
-                actor=self.actor, clients=clients, crash_hook=self.crash_hook,
-                progress=self.progress.tick, stop=self.stop.is_set, details=details,
+                _slice_body(remaining, taken, details, plan.today, slice_seconds,
+                            progress.day_started),
+                actor=actor, clients=clients, crash_hook=crash_hook, progress=progress.tick,
+                stop=stop.is_set, details=details,
             )  # fmt: skip
-            if first and not self.wait:
+            if result.last is None and not wait:
                 # Same contract as `sync`: another run holds the lock → say so and exit 0.
                 last: PassResult | None = run_slice()
             else:
                 # Later slices wait for their turn (the cron sync may be in between), in short
                 # waits so that Ctrl-C is still noticed.
                 attempt = functools.partial(run_slice, wait=True, lock_timeout=LOCK_POLL_SECONDS)
-                last = patiently(attempt, self.stop, None)
+                last = patiently(attempt, stop, None)
             if last is None:
-                result.interrupted = True
-                return
-            first = False
+                break
             result.last = last
             for name, value in last.counts.as_dict().items():
                 setattr(result.counts, name, getattr(result.counts, name) + value)
             if last.interrupted:
-                result.interrupted = True  # nothing of this slice was recorded: redone on rerun
-                return
+                break  # nothing of this slice was recorded: redone on rerun
             for day, widgets in taken:
                 result.windows_done += len(widgets)
-                self.progress.window_done(day, widgets, result.counts)  # totals so far
+                progress.window_done(day, widgets, result.counts)  # totals so far
             remaining = remaining[len(taken) :]
+        result.interrupted = bool(remaining)
+    finally:
+        progress.finish()
+    log.info(
+        "backfill_finished",
+        windows_done=result.windows_done,
+        windows_skipped=result.windows_skipped,
+        interrupted=result.interrupted,
+        **result.counts.as_dict(),
+    )
+    return result
 
-    def dry_run(self) -> BackfillResult:
-        """The run on a throwaway copy of the ledger, with a sink that only records."""
-        clients = self.clients or service.build_clients(backfill_settings(self.settings))
-        sink = RecordingSink()
-        with _throwaway_copy(self.settings) as dry:
-            before = _decided_unsent(dry.ledger.path)
-            preview = dataclasses.replace(
-                self, settings=dry, actor="dry-run", wait=True, crash_hook=None, turn_seconds=0,
-                clients=service.Clients(source=clients.source, sink=sink),
-            )  # fmt: skip
-            result = preview.run()
-            report = DryRunReport(
-                would_create=[e.removeprefix("snapengage:") for e in sink.external_ids]
-            )
-            for case_id, (status, reason) in _decided_unsent(dry.ledger.path).items():
-                if case_id not in before:
-                    target = (
-                        report.would_withhold
-                        if status == CaseStatus.WITHHELD
-                        else report.would_ignore
-                    )
-                    target[case_id] = reason or ""
-        result.dry_run = report
-        return result
+
+def _dry_run(
+    settings: Settings,
+    plan: BackfillPlan,
+    clients: service.Clients,
+    stop: threading.Event,
+    progress: BackfillProgress,
+    slice_seconds: float,
+) -> BackfillResult:
+    """The run on a throwaway copy of the ledger, with a sink that only records."""
+    sink = RecordingSink()
+    with _throwaway_copy(settings) as dry:
+        before = _decided_unsent(dry.ledger.path)
+        result = run_backfill(
+            dry, plan, actor="dry-run", wait=True, stop=stop, progress=progress, turn_seconds=0,
+            clients=service.Clients(source=clients.source, sink=sink), slice_seconds=slice_seconds,
+        )  # fmt: skip
+        report = DryRunReport(
+            would_create=[e.removeprefix("snapengage:") for e in sink.external_ids]
+        )
+        for case_id, (status, reason) in _decided_unsent(dry.ledger.path).items():
+            if case_id not in before:
+                withheld = status == CaseStatus.WITHHELD
+                (report.would_withhold if withheld else report.would_ignore)[case_id] = reason or ""
+    result.dry_run = report
+    return result
 
 
 def backfill_settings(settings: Settings) -> Settings:

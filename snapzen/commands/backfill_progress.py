@@ -1,5 +1,5 @@
 """Backfill progress, counted (``Tally``) and, off a terminal, told as JSON log lines at a
-fixed interval (``JsonProgress``; snapzen.cli.progress draws the bar on a terminal), with the
+fixed interval (``JsonProgress``; snapzen.cli.render draws the bar on a terminal), with the
 log file the lines go to while the bar is drawn.
 
 Both count windows (one widget on one day) as each is read to its end, and cases fetched and

@@ -30,6 +30,28 @@ def _transfer_count(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
 
+def copy_database(source: Path, dest: Path, count: bool = False) -> int:
+    """Copy ``source`` into a new 0600 ``dest`` with SQLite's backup API (a copy of a WAL file
+    set is not a database), standalone (no -wal/-shm needed); with ``count``, the ledger rows
+    of the snapshot copied (-1 without). sqlite3.Error when ``source`` is no database."""
+    create_private(dest)  # 0600 before any page of the ledger is written into it
+    src = sqlite3.connect(read_only_uri(source), uri=True)
+    try:
+        copy = sqlite3.connect(str(dest))
+        try:
+            # One read transaction around count + copy, so the count is the copied snapshot's.
+            src.execute("BEGIN")
+            expected = _transfer_count(src) if count else -1
+            src.backup(copy)
+            src.execute("COMMIT")
+            copy.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            copy.close()
+    finally:
+        src.close()
+    return expected
+
+
 def backup_ledger(source: Path, dest: Path, *, overwrite: bool = False) -> BackupResult:
     """Copy ``source`` to ``dest`` with the online backup API, then verify the copy."""
     if not source.exists():
@@ -42,25 +64,11 @@ def backup_ledger(source: Path, dest: Path, *, overwrite: bool = False) -> Backu
     # Copy into a temporary name and rename at the end: a crash never leaves a half backup
     # under the name a restore script would pick up.
     partial = dest.with_name(dest.name + ".partial")
-    create_private(partial)  # 0600 before any page of the ledger is written into it
-    src = sqlite3.connect(read_only_uri(source), uri=True)
     try:
-        copy = sqlite3.connect(str(partial))
-        try:
-            # One read transaction around count + copy, so the count is the copied snapshot's.
-            src.execute("BEGIN")
-            expected = _transfer_count(src)
-            src.backup(copy)
-            src.execute("COMMIT")
-            # A standalone file: no -wal/-shm companions needed to restore it.
-            copy.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            copy.close()
+        expected = copy_database(source, partial, count=True)
     except sqlite3.Error as exc:
         partial.unlink(missing_ok=True)
         raise FatalError(f"backup of {source} failed: {exc}") from exc
-    finally:
-        src.close()
     check = sqlite3.connect(read_only_uri(partial), uri=True)
     try:
         ok = check.execute("PRAGMA quick_check").fetchone()[0] == "ok"

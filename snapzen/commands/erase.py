@@ -23,7 +23,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -254,7 +254,7 @@ def erase_subject(
                                 only_cases=only_cases,
                             )  # fmt: skip
                 if request is not None and chained is not None:
-                    journal_request(request, result, chained, reason=reason)
+                    journal_request(request, *chained)
         return result
 
 
@@ -316,26 +316,20 @@ def _record(
 ) -> None:
     """One erased event per deleted ticket, in the erase run, inside the caller's transaction."""
     stamp = clock.format(run.now())
-    for target in targets:
-        erased = decisions.decision(
+    erased = [
+        decisions.decision(
             Event.ERASED,
             target.case_id,
             stamp,
-            details={
-                "reason": reason,
-                "ticket_deleted": True,
-                "transfer_seq": target.transfer_seq,
-            },
-            widget_id=target.widget_id,
+            details={"reason": reason, "ticket_deleted": True, "transfer_seq": target.transfer_seq},
             subject_ref=result.plan.subject_ref,
-            recipient=target.recipient,
-            destination_country=target.destination_country,
-            ticket_id=target.ticket_id,
             run_id=run.run_id,
             actor=run.actor,
+            **{k: v for k, v in asdict(target).items() if k not in ("case_id", "transfer_seq")},
         )
-        row = decisions.record(conn, [erased])[0]
-        result.event_seqs.append(int(row["seq"]))
+        for target in targets
+    ]
+    result.event_seqs += [int(row["seq"]) for row in decisions.record(conn, erased)]
     complete = result.complete
     run.outcome = "ok" if complete else ("aborted" if result.aborted else "partial")
     run.exit_code = 0 if complete else 3

@@ -17,8 +17,7 @@ from pathlib import Path
 from snapzen.clients.user_erasure import UserErasure as UserErasure  # for the CLI
 from snapzen.commands import clients
 from snapzen.commands.erase import ErasureResult, erase_subject
-from snapzen.commands.erase_request import RequestInfo
-from snapzen.commands.erasure_notices import other_recipients
+from snapzen.commands.erase_request import RequestInfo, other_recipients
 from snapzen.commands.erasure_response import Response, respond
 from snapzen.commands.ledger_open import (
     attached,
@@ -50,7 +49,6 @@ class Erased:
     result: ErasureResult
     request: RequestInfo
     delete_user: bool
-    partial_scope: bool  # narrowed by --case/--ticket
 
 
 @dataclass
@@ -128,7 +126,7 @@ def erase_person(
             reason=ERASE_REASONS[reason], request=None if dry_run else info,
             only_cases=selected,
         )  # fmt: skip
-    erased = Erased(ref, result, info, delete_user, selected is not None)
+    erased = Erased(ref, result, info, delete_user)
     on_erased(erased)
     if dry_run:
         return Answered(erased)

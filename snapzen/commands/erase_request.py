@@ -3,31 +3,46 @@
 After the deletions, the erasure's own transaction (snapzen.commands.erase: its ``erased``
 events and run row) also appends the ``request`` event (date received, Art. 12(3) deadline,
 outcome and counts; open while tickets remain to delete), the Art. 19 notices
-(snapzen.commands.erasure_notices) and remembers the subject in ``erased_subjects``; then
+(decided below) and remembers the subject in ``erased_subjects``; then
 lines go to the erasure journal outside the database (snapzen.ledger.rights.erasure_journal): the
 erasure, the request and its notices (so a restored backup gets them back). The journal comes
 last: it is idempotent to re-apply, and it must not claim a deletion the ledger has not
 recorded.
+
+The Art. 19 notices: which recipients an erasure must be communicated to, and how. Decided
+from the erasure's own result and the person's chats, and chained in the erasure's own
+transaction: an erasure is never recorded without its notices, nor the notices without it.
+
+- **Zendesk** is *notified* when snapzen deleted something there itself (the deletion is the
+  notice);
+- **SnapEngage** is *to be told* for each chat it still holds (it has no deletion API);
+- every recipient of kind ``other`` (``[transfer] recipients`` with ``system = "other"``, and
+  ``[record] recipients``) is *to be told*: snapzen never sends to them, so it cannot know
+  what they hold, and the operator tells them which chats to erase. An open notice stays
+  listed (``snapzen ledger notices``) until ``ledger notices done`` records that it was told.
+
+Ids, dates and recipient names only.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from snapzen.commands import erasure_notices
 from snapzen.ledger.rights import erasure_journal, notices, requests
 from snapzen.ledger.rights.erasure_reapply import remember_subject
 from snapzen.support import clock
+from snapzen.support.settings_transfer import RecipientSystem
 
 if TYPE_CHECKING:
     from snapzen.commands.erase import ErasureResult
+    from snapzen.support.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -37,20 +52,15 @@ class RequestInfo:
     received_on: date
     journal: Path | None  # None: no journal file (tests of the erasure alone)
     journal_key: bytes | None = None  # the ledger key: journal lines are keyed with it
-    # Art. 19 (erasure_notices): SnapEngage's retention in days; None records no notices
+    # Art. 19 (decide): SnapEngage's retention in days; None records no notices
     # (tests of the erasure alone). ``others``: the recipients of kind other, by name.
     snapengage_days: int | None = None
     others: tuple[str, ...] = ()
 
 
-@dataclass
-class Chained:
-    """What the erasure's transaction appended for the request, for the journal after it."""
-
-    rows: list[dict[str, Any]] = field(default_factory=list)  # request, then its notices
-    widgets: dict[str, str] = field(default_factory=dict)
-    stamp: str = ""
-    narrowed: list[str] | None = None
+# What the erasure's transaction appended for the request (the request, then its notices),
+# and the erasure's journal line (None: a held person, nothing erased), for the journal.
+Chained = tuple[list[dict[str, Any]], erasure_journal.JournalEntry | None]
 
 
 def check_journal(db: sqlite_utils.Database, request: RequestInfo) -> None:
@@ -89,7 +99,7 @@ def chain_request(
 ) -> Chained:
     """Inside the erasure's transaction: the request event and its Art. 19 notices (stored
     on ``result.notices``). A narrowed erasure (chats of a shared email) names its chats and
-    never marks the whole reference as erased."""
+    never marks the whole reference as erased; it journals those chats only."""
     moment = (now or clock.now()).astimezone(UTC)
     stamp = clock.format(moment)
     plan = result.plan
@@ -118,12 +128,12 @@ def chain_request(
             **scope,
         },
     )
-    chained = Chained(rows=[row], stamp=stamp, narrowed=narrowed)
+    rows = [row]
     if request.snapengage_days is not None:
-        chats = erasure_notices.person_chats(conn, plan.subject_ref)
+        chats = person_chats(conn, plan.subject_ref)
         if narrowed is not None:
             chats = [c for c in chats if c.case_id in narrowed]
-        decided = erasure_notices.decide(
+        decided = decide(
             result, chats, today=moment.date(), snapengage_days=request.snapengage_days,
             others=request.others,
         )  # fmt: skip
@@ -133,35 +143,109 @@ def chain_request(
         fresh = [n for n in decided if (n.recipient, n.how) not in owed]
         result.notices = again + notices.record(
             conn, fresh, request_id=request.request_id, subject_ref=plan.subject_ref,
-            actor=actor, now=moment, rows=chained.rows,
+            actor=actor, now=moment, rows=rows,
         )  # fmt: skip
-    if not plan.subject_held and narrowed is None:
+    if plan.subject_held:
+        return rows, None
+    if narrowed is None:
         remember_subject(conn, plan.subject_ref, stamp, request.request_id)
-    chained.widgets = erasure_journal.widgets_of(conn, narrowed or [])
-    return chained
+    tickets = sorted(set(result.deleted) | set(plan.already_erased))
+    cases = narrowed if narrowed is not None else list(plan.unsent)
+    widgets = erasure_journal.widgets_of(conn, narrowed or [])
+    entry = erasure_journal.JournalEntry(
+        request.request_id,
+        plan.subject_ref,
+        stamp,
+        reason,
+        tickets,
+        cases,
+        narrowed is not None,
+        widgets,
+    )
+    return rows, entry
 
 
 def journal_request(
-    request: RequestInfo, result: ErasureResult, chained: Chained, *, reason: str
+    request: RequestInfo, rows: list[dict[str, Any]], entry: erasure_journal.JournalEntry | None
 ) -> None:
     """After the commit: the erasure, its request and notices in the rights journal."""
     if request.journal is None or request.journal_key is None:
         return
-    plan = result.plan
-    narrowed = chained.narrowed
-    if not plan.subject_held:
-        erasure_journal.append(
-            request.journal,
-            request.journal_key,
-            erasure_journal.JournalEntry(
-                request_id=request.request_id,
-                subject_ref=plan.subject_ref,
-                erased_at=chained.stamp,
-                reason=reason,
-                tickets=sorted(set(result.deleted) | set(plan.already_erased)),
-                cases=narrowed if narrowed is not None else list(plan.unsent),
-                narrowed=narrowed is not None,
-                widgets=chained.widgets,
-            ),
-        )
-    erasure_journal.append_requests(request.journal, request.journal_key, chained.rows)
+    if entry is not None:
+        erasure_journal.append(request.journal, request.journal_key, entry)
+    erasure_journal.append_requests(request.journal, request.journal_key, rows)
+
+
+@dataclass(frozen=True)
+class Chat:
+    case_id: str
+    started_on: date
+    widget_id: str | None = None
+
+
+def person_chats(conn: sqlite3.Connection, subject_ref: str) -> list[Chat]:
+    """Every chat of the person snapzen knows (sent, withheld or pending), oldest first."""
+    rows = conn.execute(
+        "SELECT case_id, started_at, widget_id FROM cases WHERE subject_ref = ? "
+        "AND started_at IS NOT NULL ORDER BY started_at, case_id",
+        (subject_ref,),
+    ).fetchall()
+    return [
+        Chat(str(case_id), date.fromisoformat(str(started)[:10]), widget)
+        for case_id, started, widget in rows
+    ]
+
+
+def at_snapengage(chats: Sequence[Chat], today: date, snapengage_days: int) -> list[Chat]:
+    """The chats SnapEngage still holds today (its own copy until start + retention)."""
+    return [c for c in chats if c.started_on + timedelta(days=snapengage_days) >= today]
+
+
+def profile_deleted(result: ErasureResult) -> bool:
+    users = result.users
+    return users is not None and not users.blocked and bool(users.deleted)
+
+
+def decide(
+    result: ErasureResult,
+    chats: Sequence[Chat],
+    *,
+    today: date,
+    snapengage_days: int,
+    others: Sequence[str] = (),
+) -> list[notices.Notice]:
+    """The Art. 19 notices of one erasure run (pure); ``chats``: all of the person's."""
+    found: list[notices.Notice] = []
+    on = today.isoformat()
+    deleted = sorted(result.deleted)
+    gone_profile = profile_deleted(result)
+    if deleted or gone_profile:
+        found.append(notices.Notice(
+            "Zendesk", notices.NOTIFIED, on,
+            "snapzen deleted the data there itself (tickets"
+            + (" and profile" if gone_profile else "") + ")",
+        ))  # fmt: skip
+    held = at_snapengage(chats, today, snapengage_days)
+    if held:
+        found.append(notices.Notice(
+            "SnapEngage", notices.TO_NOTIFY, on,
+            "snapzen cannot delete there: ask SnapEngage to erase chats "
+            + ", ".join(c.case_id for c in held),
+        ))  # fmt: skip
+    if chats or deleted:
+        cases = ", ".join(c.case_id for c in chats) or "of this person"
+        tickets = f" (Zendesk tickets {', '.join(map(str, deleted))})" if deleted else ""
+        for name in dict.fromkeys(others):  # each once, in settings order
+            found.append(notices.Notice(
+                name, notices.TO_NOTIFY, on,
+                f"snapzen never sends to {name} itself: ask {name} to erase what it holds of "
+                f"chats {cases}{tickets}",
+            ))  # fmt: skip
+    return found
+
+
+def other_recipients(settings: Settings) -> tuple[str, ...]:
+    """The recipients of kind other, by name, each once: ``[transfer] recipients`` with
+    ``system = "other"``, then ``[record] recipients``."""
+    names = [r.name for r in settings.transfer.recipients if r.system is RecipientSystem.OTHER]
+    return tuple(dict.fromkeys([*names, *settings.record.recipients]))

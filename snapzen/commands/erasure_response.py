@@ -3,7 +3,7 @@ who was told (Art. 17 and 19), as plain sentences for the person plus a JSON twi
 
 ``build`` is pure (facts in, response out); ``respond`` reads the ledger for the person's
 chats and writes the two files (0600, atomically). The Art. 19 notices are not recorded here:
-the erasure chained them in its own transaction (snapzen.commands.erasure_notices), and the
+the erasure chained them in its own transaction (snapzen.commands.erase_request), and the
 response lists them as recorded. What remains:
 
 - **SnapEngage** keeps its own copy of each chat (transcript, IP address, location, browser,
@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from snapzen.commands import controllers, copies, erasure_notices
-from snapzen.commands.erasure_notices import Chat as Chat
+from snapzen.commands import controllers, copies, erase_request
+from snapzen.commands.erase_request import Chat as Chat
+from snapzen.commands.templates import TEMPLATES
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import notices, period_keys
 from snapzen.ledger.rights.requests import EVENTS as REQUEST_EVENTS
@@ -105,7 +106,7 @@ def build(
     response.withheld_chats = list(plan.unsent)
     response.held_tickets = sorted(plan.held)
     response.failed_tickets = sorted(result.failed)
-    at_snapengage = erasure_notices.at_snapengage(chats, today, snapengage_days)
+    at_snapengage = erase_request.at_snapengage(chats, today, snapengage_days)
     for chat in at_snapengage:
         until = chat.started_on + timedelta(days=snapengage_days)
         response.remains.append({
@@ -152,7 +153,7 @@ def build(
     response.recipients = (
         list(result.notices)
         if result.notices is not None
-        else erasure_notices.decide(result, chats, today=today, snapengage_days=snapengage_days)
+        else erase_request.decide(result, chats, today=today, snapengage_days=snapengage_days)
     )
     return response
 
@@ -201,59 +202,10 @@ def held_copies(db: sqlite_utils.Database, ledger: Path, subject_ref: str,
 
 
 def render_text(response: Response) -> str:
-    """Plain sentences the person can read as they are."""
-    lines = [
-        f"Your erasure request (reference {response.request_id}), answered on "
-        f"{response.answered_on.isoformat()}.",
-        "",
-    ]
-    if any(c.client for c in response.controllers):
-        lines.append("Who is responsible for your data:")
-        for entry in response.controllers:
-            chats = f" (chats {', '.join(entry.case_ids)})" if entry.case_ids else ""
-            lines.append(f"- {controllers.sentence(entry)}{chats}")
-        lines.append("")
-    lines.append("What we deleted:")
-    deleted = response.deleted_tickets
-    lines.append(
-        f"- {len(deleted)} support ticket(s) made from your chats ({', '.join(map(str, deleted))})"
-        if deleted
-        else "- no support ticket of yours was left to delete"
+    """Plain sentences the person can read as they are (templates/erasure_response.txt)."""
+    return TEMPLATES.get_template("erasure_response.txt").render(
+        r=response, controller_sentence=controllers.sentence
     )
-    if response.withheld_chats:
-        lines.append(f"- {len(response.withheld_chats)} chat(s) not yet sent will never be sent")
-    if response.profile == "deleted":
-        lines.append("- your profile (name and email) in our support system, Zendesk")
-    if response.held_tickets:
-        lines.append(
-            f"We keep ticket(s) {', '.join(map(str, response.held_tickets))}: a legal claim "
-            "requires it (Art. 17(3)(e) GDPR)."
-        )
-    if response.failed_tickets:
-        lines.append(
-            f"Ticket(s) {', '.join(map(str, response.failed_tickets))} could not be deleted "
-            "yet; we are trying again."
-        )
-    lines += ["", "What still exists, where, and until when:"]
-    for item in response.remains:
-        ident = f" {item['id']}" if item["id"] is not None else ""
-        lines.append(f"- {item['where']}: {item['what']}{ident}, {item['until']} ({item['why']})")
-    if response.profile == "kept_tickets_remain":
-        lines.append(
-            "- Zendesk: your profile (name and email) stays while the tickets above name you"
-        )
-    lines += ["", "Who we told about your erasure (Art. 19 GDPR):"]
-    for notice in response.recipients:
-        if notice.status == notices.NOTIFIED:
-            lines.append(f"- {notice.recipient}: told on {notice.on} ({notice.how})")
-        else:
-            lines.append(
-                f"- {notice.recipient}: to be told (owed since {notice.on}); what we tell "
-                f"them: {notice.how}"
-            )
-    if not response.recipients:
-        lines.append("- nobody: no recipient held data about you")
-    return "\n".join(lines) + "\n"
 
 
 def respond(
@@ -273,7 +225,7 @@ def respond(
     everything, its Art. 19 notices too). ``lookup``: a read-only profile lookup (without
     ``--delete-user``), for the tickets not created by snapzen that name the person."""
     users = result.users or lookup
-    chats = erasure_notices.person_chats(db.conn, result.plan.subject_ref)
+    chats = erase_request.person_chats(db.conn, result.plan.subject_ref)
     response = build(
         result,
         request_id=request_id,

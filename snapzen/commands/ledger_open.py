@@ -12,10 +12,9 @@ from datetime import date
 
 import sqlite_utils
 
-from snapzen.commands.request_clock import open_one
 from snapzen.ledger.rights import collisions
 from snapzen.ledger.rights.collisions import SubjectCollision as SubjectCollision  # for the CLI
-from snapzen.ledger.rights.requests import Request
+from snapzen.ledger.rights.requests import Request, open_one
 from snapzen.ledger.rights.subjects import subject_ref
 from snapzen.ledger.store.db import open_ledger
 from snapzen.ledger.store.locked import locked_ledger
@@ -88,7 +87,7 @@ def received_day(text: str | None) -> date:
 def attached(db: sqlite_utils.Database, request_id: str, kinds: tuple[str, ...]) -> Request:
     """The open request ``--request`` names (exit 2 when closed, unknown or of another
     kind)."""
-    return open_one(db, request_id, clock.now(), kinds)
+    return open_one(db.conn, request_id, clock.now().date(), kinds)
 
 
 def refuse_request_with_received(request: str | None, received: str | None) -> None:

@@ -1,7 +1,10 @@
-"""`snapzen ledger list | export | subject`: ledger rows, filtered, in chain order.
+"""`snapzen ledger list | export | subject | report`: what the ledger shows, for auditors.
 
-Each opens the ledger read-only (no lock: an audit never waits for a sync) and streams rows;
-the CLI renders them (a table, or csv/json/jsonl through ``write_rows``).
+Each opens the ledger read-only (no lock: an audit never waits for a sync). `list`, `export`
+and `subject` stream rows, filtered, in chain order; the CLI renders them (a table, or
+csv/json/jsonl through ``write_rows``). `report` is the Art. 30(1) record (or a client's
+Art. 30(2) record), then what the ledger shows was sent: by month, destination, basis and
+origin, withheld chats, retention ending soon, and Art. 49 carrying regular transfers.
 """
 
 from __future__ import annotations
@@ -12,9 +15,13 @@ from typing import Any
 
 from snapzen.commands.ledger_open import known_widget, narrow, open_read, subject_of
 from snapzen.ledger.evidence import audit
+from snapzen.ledger.evidence.art30_client_record import art30_2_record, client_summary, scoped
+from snapzen.ledger.evidence.art30_record import art30_record, missing_fields
 from snapzen.ledger.evidence.audit import Filters as Filters
+from snapzen.ledger.evidence.audit import Report as Report  # for the CLI
 from snapzen.ledger.evidence.audit import write_rows as write_rows  # csv, json, jsonl, streamed
 from snapzen.ledger.rights.forget import note
+from snapzen.support.errors import ConfigError
 from snapzen.support.settings import Settings
 
 # The filters of `list`, `export` and `report` (exit 2 for a bad date or basis), named here so
@@ -52,3 +59,76 @@ def subject_rows(
     if selected is not None:
         rows = (row for row in rows if row["case_id"] in selected)
     return SubjectRows(ref=ref, rows=rows, forgotten=lambda: note(db.conn))
+
+
+# ---------------------------------------------------------------- report
+
+
+@dataclass
+class ReportResult:
+    report: Report
+    record: dict[str, Any] | None = None  # Art. 30(1): the controller's own record
+    client: str | None = None
+    client_record: dict[str, Any] | None = None  # Art. 30(2), with --client
+
+
+def require_record(settings: Settings, client: str | None) -> None:
+    """Exit 2, listing them, while mandatory Art. 30 fields are empty: a record with holes
+    is not one to hand a regulator."""
+    missing = missing_fields(settings.record, processor=client is not None)
+    if not settings.transfer.controller_country:
+        # Read-only commands load without the sync settings; the record still needs this one.
+        missing.insert(0, "transfer.controller_country (SNAPZEN_TRANSFER__CONTROLLER_COUNTRY)")
+    if client is not None:
+        found = next((c for c in settings.clients if c.name == client), None)
+        if found is not None and not found.contact.strip():
+            missing.append(f"clients[{client}].contact (SNAPZEN_CLIENTS)")
+    if missing:
+        raise ConfigError(
+            "ledger report: the Art. 30 record lacks mandatory fields: " + "; ".join(missing)
+        )
+
+
+def build_report(
+    settings: Settings,
+    found: Filters,
+    *,
+    horizon_days: int = audit.EXPIRY_HORIZON_DAYS,
+    art49_max_months: int = audit.ART49_MAX_MONTHS,
+    art49_max_per_month: int = audit.ART49_MAX_PER_MONTH,
+    client: str | None = None,
+) -> ReportResult:
+    """The report, and the record it starts with; exit 2 for an incomplete record or an
+    unknown --client."""
+    db = open_read(settings)
+    known_widget(settings, db, found.widget)
+    report = audit.build_report(
+        db.conn,
+        found,
+        horizon_days=horizon_days,
+        art49_max_months=art49_max_months,
+        art49_max_per_month=art49_max_per_month,
+    )
+    where, params = found.where()
+    require_record(settings, client)
+    if client is not None:
+        entry = next((c for c in settings.clients if c.name == client), None)
+        if entry is None:
+            known = ", ".join(c.name for c in settings.clients) or "none configured"
+            raise ConfigError(
+                f"--client {client!r}: no such client in [[clients]] (known: {known})"
+            )
+        record = art30_2_record(db.conn, settings.record, entry, where, params)
+        return ReportResult(report=report, client=client, client_record=record)
+    own_where, own_params = scoped(where, params, None) if settings.clients else (where, params)
+    own = art30_record(
+        db.conn,
+        settings.record,
+        settings.transfer,
+        own_where,
+        own_params,
+        snapengage_days=settings.snapengage.retention_days,
+    )
+    if settings.clients:
+        own["clients"] = client_summary(db.conn, settings.clients, where, params)
+    return ReportResult(report=report, record=own)

@@ -1,14 +1,22 @@
 """`snapzen ledger notices [done]`: the Art. 19 notices still owed (read-only), and recording
-one given (under the writer lock; snapzen.commands.art19 chains and journals it)."""
+one given (under the writer lock).
+
+An erasure records each recipient snapzen could not erase at itself (SnapEngage, a recipient
+of kind other) as ``to_notify`` (snapzen.commands.erase_request). The notice stays open,
+listed by `ledger notices`, until the operator has told that recipient and records it with
+`ledger notices done ID --when DATE`: a ``notified`` event that closes the notice, chained and
+journalled (so a restored backup has it too). Ids, dates and recipient names only.
+"""
 
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
-from snapzen.commands import art19
 from snapzen.commands.ledger_open import locked, open_read
-from snapzen.ledger.rights import notices
+from snapzen.ledger.rights import erasure_journal, notices
 from snapzen.ledger.rights.notices import Notice as Notice  # for the CLI
+from snapzen.ledger.store.db import transaction
 from snapzen.support import clock, errors
 from snapzen.support.settings import Settings, require_ledger_key
 
@@ -21,15 +29,39 @@ def owed(settings: Settings) -> list[Notice]:
 def record_told(
     settings: Settings, notice_id: str, *, when: str, actor: str, wait_seconds: float
 ) -> Notice:
-    """The notice, recorded as given on ``when`` (YYYY-MM-DD; exit 2 otherwise); LockHeld
-    when another snapzen holds the writer lock and ``wait_seconds`` is 0."""
+    """The notice, recorded as given on ``when`` (YYYY-MM-DD); LockHeld when another snapzen
+    holds the writer lock and ``wait_seconds`` is 0. ConfigError (exit 2): not a date, an
+    unknown id, one already done or never owed, a day in the future or before it was owed."""
     try:
         day = date.fromisoformat(when)
     except ValueError:
         raise errors.ConfigError(f"--when {when!r} is not a date (YYYY-MM-DD)") from None
+    key = require_ledger_key(settings)
+    now = clock.now()
     with locked(settings, wait_seconds) as db:
-        return art19.mark_told(
-            db, notice_id, when=day, actor=actor, now=clock.now(),
-            journal=settings.ledger.erasure_journal_path,
-            journal_key=require_ledger_key(settings),
-        )  # fmt: skip
+        owed, done = notices.find(db.conn, notice_id)
+        if owed is None:
+            raise errors.ConfigError(
+                f"no Art. 19 notice {notice_id} (see `snapzen ledger notices`)"
+            )
+        if owed.status != notices.TO_NOTIFY:
+            raise errors.ConfigError(
+                f"notice {notice_id}: {owed.recipient} was told already (snapzen)"
+            )
+        if done:
+            raise errors.ConfigError(f"notice {notice_id}: already recorded as done")
+        if day > now.date():
+            raise errors.ConfigError(f"--when {day} is in the future (today is {now.date()})")
+        if day < date.fromisoformat(owed.on):
+            raise errors.ConfigError(f"--when {day} is before the notice was owed ({owed.on})")
+        subject = db.execute("SELECT subject_ref FROM events WHERE seq = ?", (owed.seq,))
+        how = f"told by {actor} (the operator)"
+        told = Notice(owed.recipient, notices.NOTIFIED, day.isoformat(), how, closes=notice_id)
+        rows: list[dict[str, Any]] = []
+        with transaction(db) as conn:
+            [stored] = notices.record(
+                conn, [told], request_id=owed.request_id, subject_ref=str(subject.fetchone()[0]),
+                actor=actor, now=now, rows=rows,
+            )  # fmt: skip
+        erasure_journal.append_requests(settings.ledger.erasure_journal_path, key, rows)
+    return stored

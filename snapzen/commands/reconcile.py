@@ -8,28 +8,241 @@ bulk reads bring a thousand tickets per request:
   since a time, archived ones included and with no indexing delay (10 requests a minute);
 - ``search``: Export Search Results for the ``snapengage`` tag (100 requests a minute, but a
   ticket from the last few minutes may not be indexed yet).
+
+Imports in flight are settled first. A reconciliation reads Zendesk once. An import job that
+is still queued or working at that moment (a sync killed after its POST, an ambiguous POST
+whose job Zendesk had not started) creates its tickets a few seconds later: the reconciliation
+missed them, the restored or new ledger has those cases pending or absent, and the next sync
+imports them a second time.
+
+So, before anything is read or recorded:
+- the replaced ledger (restore) is read for every case it had not finished: the cases left
+  ``pushing`` with their job ids and push times, and the earliest time of any unfinished case
+  (the reconciled window must reach back to it);
+- every stored job id is polled until Zendesk reports it finished (or no longer shows it);
+- Zendesk's list of unfinished jobs is polled until no import job is queued or working (an
+  ambiguous POST left no job id; for adoption Zendesk is the only record), unless every case
+  without a job id was pushed longer ago than ``recovery_grace_seconds``;
+- bounded by ``zendesk.job_timeout_seconds``: past it the command refuses, changing nothing.
+After the bulk read, the in-flight cases it did not find are looked up by ``external_id``.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
 import sqlite_utils
 
-from snapzen.commands.inflight import InFlight, JobReads, Waiting, look_up, settle_jobs
-from snapzen.commands.requesters import Refs, UserReads, with_references
+from snapzen.commands.requesters import UserReads, with_references
+from snapzen.commands.run import recorded_run
+from snapzen.ledger.rights.erasure_reapply import JournalChoice, ReapplyResult, restore_union
 from snapzen.ledger.store.adopt import AdoptCounts, FoundTicket, record_adoptions
+from snapzen.ledger.store.case_status import CaseStatus
+from snapzen.ledger.store.db import LedgerError, open_db
+from snapzen.policy.models import JobStatus
+from snapzen.support import clock
 from snapzen.support.log import get_logger
+from snapzen.support.settings import Settings, require_ledger_key
+from snapzen.sync.results_check import lookup_is_conclusive
 
 log = get_logger("snapzen.commands.reconcile")
 
 EXTERNAL_PREFIX = "snapengage:"
 # Zendesk refuses an incremental start_time less than a minute ago.
 MIN_AGE = timedelta(seconds=61)
+
+
+# Cases a ledger had not finished: a ticket may exist for them that the ledger does not name.
+_UNFINISHED = (CaseStatus.PENDING, CaseStatus.PUSHING, CaseStatus.FAILED)
+# A stored job id Zendesk no longer shows (expired, or show_many missed it) after this many
+# polls is given up on: the listing of unfinished jobs and the lookups decide instead.
+_ABSENT_POLLS = 3
+
+
+class JobReads(Protocol):
+    def job_statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]: ...
+    def unfinished_jobs(self) -> list[JobStatus]: ...
+    def find_ticket_ids(self, external_id: str) -> list[int]: ...
+
+
+@dataclass
+class InFlight:
+    """What the replaced ledger had not finished."""
+
+    pushing: dict[str, str | None] = field(default_factory=dict)  # case id -> job id
+    pushed_at: dict[str, datetime | None] = field(default_factory=dict)  # pushing, no job id
+    earliest: datetime | None = None  # the oldest unfinished case's first sight
+    readable: bool = True  # False: the replaced file could not be read (damaged, other key)
+
+    def merged(self, other: InFlight) -> InFlight:
+        """Both ledgers' unfinished work (this one's job id wins for a case in both)."""
+        earliest = [t for t in (self.earliest, other.earliest) if t is not None]
+        return InFlight(
+            pushing={**other.pushing, **self.pushing},
+            pushed_at={**other.pushed_at, **self.pushed_at},
+            earliest=min(earliest) if earliest else None,
+            readable=self.readable,
+        )
+
+    @property
+    def job_ids(self) -> list[str]:
+        return sorted({j for j in self.pushing.values() if j})
+
+
+def read_in_flight(path: Path, key: bytes) -> InFlight:
+    """The replaced ledger's unfinished cases (read-only; nothing is written to it)."""
+    found = InFlight()
+    if not path.exists():
+        return found
+    try:
+        with closing(open_db(path, read_only=True, key=key, label="replaced ledger")) as db:
+            _read(db.conn, found)
+    except (LedgerError, sqlite3.Error) as exc:  # damaged, another key
+        log.warning("restore_replaced_unreadable", error=str(exc))
+        found.readable = False
+    return found
+
+
+def _read(conn: sqlite3.Connection, found: InFlight) -> None:
+    marks = ", ".join("?" for _ in _UNFINISHED)
+    rows = conn.execute(
+        "SELECT case_id, job_id, pushed_at FROM cases WHERE status = ?", (CaseStatus.PUSHING,)
+    )
+    for case_id, job_id, pushed_at in rows:
+        found.pushing[case_id] = job_id or None
+        if not job_id:
+            found.pushed_at[case_id] = _parse(pushed_at)
+    earliest = conn.execute(
+        f"""SELECT MIN(COALESCE(first_seen_at, pushed_at)) FROM cases
+            WHERE status IN ({marks})""",
+        [str(s) for s in _UNFINISHED],
+    ).fetchone()[0]
+    found.earliest = _parse(earliest)
+
+
+def replaced_refs(
+    path: Path, key: bytes, case_ids: Sequence[str]
+) -> dict[str, tuple[str, str | None]]:
+    """The subject and name references the replaced ledger kept for ``case_ids``: a case
+    synced after the backup was staged there from its SnapEngage chat, with both."""
+    refs: dict[str, tuple[str, str | None]] = {}
+    if not case_ids or not path.exists():
+        return refs
+    ids = list(case_ids)
+    try:
+        with closing(open_db(path, read_only=True, key=key, label="replaced ledger")) as db:
+            columns = {row[1] for row in db.conn.execute("PRAGMA table_info(cases)")}
+            name = "name_ref" if "name_ref" in columns else "NULL"
+            for offset in range(0, len(ids), 500):
+                chunk = ids[offset : offset + 500]
+                marks = ", ".join("?" for _ in chunk)
+                for case_id, subject, named in db.conn.execute(
+                    f"""SELECT case_id, subject_ref, {name} FROM cases
+                        WHERE subject_ref IS NOT NULL AND case_id IN ({marks})""",
+                    chunk,
+                ):
+                    refs[case_id] = (subject, named)
+    except (LedgerError, sqlite3.Error):
+        pass  # an unreadable replaced ledger gives what it gave
+    return refs
+
+
+def _parse(text: object) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return clock.parse(text)
+    except ValueError:
+        return None
+
+
+@dataclass
+class Waiting:
+    """How settle_jobs waits: the bound, the poll interval, the clock and a progress line."""
+
+    timeout: float
+    poll: float
+    grace: timedelta
+    now: Callable[[], datetime]
+    progress: Callable[[str], None]
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+
+
+def waiting_for(settings: Settings, progress: Callable[[str], None]) -> Waiting:
+    """The wait bounded by zendesk.job_timeout_seconds, polled every job_poll_seconds."""
+    zendesk = settings.zendesk
+    return Waiting(
+        timeout=zendesk.job_timeout_seconds,
+        poll=zendesk.job_poll_seconds,
+        grace=timedelta(seconds=zendesk.recovery_grace_seconds),
+        now=clock.now,
+        progress=progress,
+    )
+
+
+def log_progress(event: str) -> Callable[[str], None]:
+    """Progress lines as log lines named ``event`` (when no one shows them)."""
+    return lambda message: log.info(event, message=message)
+
+
+def settle_jobs(sink: JobReads, work: InFlight, waiting: Waiting) -> int:
+    """Wait until no import that could still create a ticket is unfinished; the number of
+    polls. LedgerError (nothing changed) when ``waiting.timeout`` passes first."""
+    deadline = waiting.monotonic() + waiting.timeout
+    pending = work.job_ids
+    absent: dict[str, int] = {}
+    polls = 0
+    while True:
+        polls += 1
+        if pending:
+            seen = sink.job_statuses(pending)
+            for job_id in pending:
+                absent[job_id] = 0 if job_id in seen else absent.get(job_id, 0) + 1
+            pending = [
+                j
+                for j in pending
+                if not (j in seen and seen[j].finished) and absent[j] < _ABSENT_POLLS
+            ]
+        listed = sink.unfinished_jobs()
+        quiet = lookup_is_conclusive(listed)
+        if not pending and (quiet or _grace_passed(work, waiting)):
+            if polls > 1:
+                waiting.progress("every import job in flight has finished")
+            return polls
+        if waiting.monotonic() + waiting.poll > deadline:
+            raise LedgerError(
+                f"import jobs are still running in Zendesk after {waiting.timeout:.0f} s "
+                f"({len(pending)} of this ledger's, {len(listed)} listed unfinished): their "
+                "tickets would be created twice; nothing was changed, run the command again "
+                "once they finish (zendesk.job_timeout_seconds bounds the wait)"
+            )
+        if polls == 1 or polls % 10 == 0:
+            waiting.progress(
+                f"waiting for import jobs in flight to finish: {len(pending)} of this "
+                f"ledger's, {len(listed)} listed unfinished by Zendesk"
+            )
+        waiting.sleep(waiting.poll)
+
+
+def _grace_passed(work: InFlight, waiting: Waiting) -> bool:
+    """Every ambiguous push (no job id) is older than the recovery grace: its job, if any,
+    ran long ago. Never true for adoption (no ledger says when anything was pushed)."""
+    if not work.pushed_at:
+        return False
+    cutoff = waiting.now() - waiting.grace
+    return all(at is not None and at <= cutoff for at in work.pushed_at.values())
+
+
+# ---------------------------------------------------------------- the bulk read
 
 
 class Via(StrEnum):
@@ -112,54 +325,76 @@ def _look_up_missed(
     """The in-flight cases the bulk read did not show, looked up by external_id (a search
     export lags; a ticket may sit outside the window): each ticket found is read by id."""
     missed = sorted(set(work.pushing) - set(found))
-    added = 0
-    for case_id, ticket_ids in look_up(sink, missed, EXTERNAL_PREFIX).items():
-        for ticket_id in ticket_ids:
+    for case_id in missed:
+        for ticket_id in sorted(set(sink.find_ticket_ids(EXTERNAL_PREFIX + case_id))):
             ticket = sink.show_ticket(ticket_id)
             if ticket is None or ticket.get("external_id") != EXTERNAL_PREFIX + case_id:
                 continue
             raw[ticket_id] = ticket
             found.setdefault(case_id, []).append(_found(ticket_id, ticket))
-        added += case_id in found
+    added = sum(case_id in found for case_id in missed)
+    log.info("inflight_looked_up", cases=len(missed), found=added)
     return added
 
 
-def reconcile(
+@dataclass
+class CatchUp:
+    """What `init --adopt` and `ledger restore` share: who runs it, how Zendesk is read, the
+    erasure journal to re-apply (or the operator's statement that there is none), where
+    progress lines go (None: the log); ``sink`` and ``now`` are for tests."""
+
+    actor: str = "cli"
+    via: Via = Via.incremental
+    erasure_journal: Path | None = None
+    no_erasure_journal: bool = False
+    progress: Callable[[str], None] | None = None
+    sink: TicketExport | None = None
+    now: datetime | None = None
+
+
+def catch_up(
     db: sqlite_utils.Database,
-    sink: TicketExport,
+    settings: Settings,
+    how: CatchUp,
+    journal: JournalChoice,
+    kind: str,
     *,
     since: datetime,
-    now: datetime,
-    source: str,
-    actor: str,
-    run_id: str,
-    key: bytes,
-    via: Via = Via.incremental,
     work: InFlight | None = None,
-    waiting: Waiting | None = None,
-    known: Callable[[Sequence[str]], Refs] | None = None,
-) -> ReconcileResult:
-    """Settle the imports in flight, find the tickets (network first, nothing written yet),
-    then record them at once with their people's references.
-
-    ``work``: what the replaced ledger had not finished (restore; empty for adoption, where
-    Zendesk's list of unfinished jobs is all there is); ``waiting`` bounds the wait for those
-    jobs (None: no wait, for tests of the recording alone); ``known`` gives the replaced
-    ledger's references of a case."""
-    work = work or InFlight()
-    if waiting is not None:
-        settle_jobs(sink, work, waiting)
-    found, result, raw = find_tickets(sink, since, now, via)
-    result.in_flight = len(work.pushing)
-    result.looked_up = _look_up_missed(sink, work, found, raw)
-    result.cases_found = len(found)
-    found = with_references(found, raw, key, sink, known)
-    result.counts = record_adoptions(db, found, now, source=source, actor=actor, run_id=run_id)
-    log.info("reconciled", source=source, **result.as_dict())
-    if result.counts.flagged:
-        log.error(
-            "reconcile_flagged_cases",
-            cases=len(result.counts.flagged),
-            first=result.counts.flagged[:10],
+    replaced: Path | None = None,
+    before: Callable[[str], None] = lambda _run_id: None,
+) -> tuple[ReconcileResult, ReapplyResult]:
+    """One recorded run (``kind``: init or restore): ``before`` (given the run id); the
+    imports in flight settled (``work``: what the replaced ledger had not finished; empty for
+    adoption, where Zendesk's list of unfinished jobs is all there is); the tickets found
+    (network first, nothing written yet), then recorded at once with their people's
+    references (the ``replaced`` ledger's, where it has them); then the rights journal
+    (united with the ``replaced`` ledger's) re-applied."""
+    assert how.sink is not None and how.now is not None
+    sink, now, key, work = how.sink, how.now, require_ledger_key(settings), work or InFlight()
+    source, command = ("init --adopt",) * 2 if kind == "init" else ("restore", "ledger restore")
+    with recorded_run(db, kind, how.actor, now=clock.reader(now)) as run:
+        before(run.run_id)
+        progress = how.progress or log_progress(f"{kind}_progress")
+        settle_jobs(sink, work, waiting_for(settings, progress))
+        found, result, raw = find_tickets(sink, since, now, how.via)
+        result.in_flight = len(work.pushing)
+        result.looked_up = _look_up_missed(sink, work, found, raw)
+        result.cases_found = len(found)
+        known = (lambda ids: replaced_refs(replaced, key, ids)) if replaced else None
+        found = with_references(found, raw, key, sink, known)
+        result.counts = record_adoptions(
+            db, found, now, source=source, actor=how.actor, run_id=run.run_id
         )
-    return result
+        log.info("reconciled", source=source, **result.as_dict())
+        if result.counts.flagged:
+            log.error(
+                "reconcile_flagged_cases",
+                cases=len(result.counts.flagged),
+                first=result.counts.flagged[:10],
+            )
+        # A backup (or a new ledger) does not know the erasures and requests made after it:
+        # the journal and the ledger it replaces do.
+        erasures = restore_union(db, journal, replaced, now=now, actor=how.actor, command=command)
+        run.details.update(result.as_dict())
+    return result, erasures

@@ -3,32 +3,45 @@
 Reads every ticket changed since the ledger's first activity through the cursor-based
 Incremental Ticket Export (1,000 tickets a request, paced at its own 10 a minute by the
 client, at most ``max_requests`` requests), then, under the writer lock, reads the ledger's
-cases, compares (snapzen.commands.reconcile_findings) and records the check as a chained
-``reconciled`` event. The export runs without the lock, so a cron sync is never held up by it; a
-case synced after the export began is not judged missing when the export does not show its
-ticket (it may be newer than the pages); one the export shows deleted is.
+cases, compares and records the check as a chained ``reconciled`` event. The export runs
+without the lock, so a cron sync is never held up by it; a case synced after the export began
+is not judged missing when the export does not show its ticket (it may be newer than the
+pages); one the export shows deleted is.
+
+The comparison is pure (no I/O): the ledger's cases against the tickets the export shows,
+as findings with what to do about each:
+- **missing**: the ledger says a case was synced as ticket N; Zendesk has no ticket N, or
+  N is deleted, and no erasure or retention sweep of snapzen's deleted it;
+- **unknown**: a live ``snapengage:`` ticket the ledger does not record: no case for it, or
+  a case the ledger holds as not sent (failed, pending, withheld, ignored);
+- **duplicated**: two or more live tickets with the same ``external_id``;
+- **wrong_case**: the ledger's ticket for case X carries another ``external_id``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from typing import Any
 
 from snapzen.commands.clients import zendesk_from
 from snapzen.commands.reconcile import MIN_AGE, TicketExport
-from snapzen.commands.reconcile_findings import Comparison, SeenTicket, compare
 from snapzen.ledger.evidence.reconciliation import (
     RUN_KIND,
+    LedgerCase,
     earliest_activity,
     ledger_cases,
     record_reconciliation,
 )
 from snapzen.ledger.store import runs
+from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.ledger.store.db import ensure_ledger, open_ledger
 from snapzen.ledger.store.locked import locked_ledger
+from snapzen.policy.transform import EXTERNAL_ID_PREFIX as EXTERNAL_PREFIX
 from snapzen.support import clock, errors
 from snapzen.support.lock import writer_lock
 from snapzen.support.log import bound_run, get_logger
@@ -42,6 +55,186 @@ DEFAULT_MAX_REQUESTS = 1000  # a million tickets; 100 minutes at 10 requests a m
 MARGIN = timedelta(days=1)
 # After the export, the lock is waited for this long (a sync pass, a backfill slice).
 LOCK_WAIT_SECONDS = 900.0
+
+
+class Kind(StrEnum):
+    missing = "missing"
+    unknown = "unknown"
+    duplicated = "duplicated"
+    wrong_case = "wrong_case"
+
+
+@dataclass(frozen=True)
+class SeenTicket:
+    """One ticket as the export shows it (a ticket changed twice is shown twice: the last
+    one read is its state)."""
+
+    ticket_id: int
+    external_id: str | None
+    deleted: bool
+
+    @classmethod
+    def of(cls, ticket: Mapping[str, Any]) -> SeenTicket | None:
+        ticket_id, external = ticket.get("id"), ticket.get("external_id")
+        if not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
+            return None
+        external = external if isinstance(external, str) else None
+        return cls(ticket_id, external, ticket.get("status") == "deleted")
+
+    @property
+    def case_id(self) -> str | None:
+        ours = self.external_id is not None and self.external_id.startswith(EXTERNAL_PREFIX)
+        return self.external_id.removeprefix(EXTERNAL_PREFIX) if ours and self.external_id else None
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: Kind
+    case_id: str
+    ticket_ids: tuple[int, ...]  # the tickets concerned, the ledger's first when it names one
+    detail: str
+    suggestion: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "kind": self.kind.value, "ticket_ids": list(self.ticket_ids)}
+
+
+@dataclass
+class Comparison:
+    findings: list[Finding] = field(default_factory=list)
+    cases_checked: int = 0  # synced cases whose ticket was looked for
+    not_judged: int = 0  # synced cases whose absence cannot be judged (see compare)
+    tickets_seen: int = 0  # distinct tickets in the export, any external_id
+
+    def counts(self) -> dict[str, int]:
+        return {kind.value: sum(f.kind is kind for f in self.findings) for kind in Kind}
+
+
+RESTORE_IN_ZENDESK = (
+    "deleted in Zendesk outside snapzen: restore it from Zendesk's deleted tickets (30 days), "
+    "or review by hand; the ledger keeps its transfer record"
+)
+NOT_OURS = (
+    "not made through this ledger: after a restore from an older backup `snapzen ledger "
+    "restore` records such tickets, for a lost ledger `snapzen init --adopt`; otherwise review "
+    "by hand (another snapzen, an import by hand)"
+)
+NOT_SENT = (
+    "review by hand: `snapzen retry` (or the next sync, for a pending case) would import it "
+    "a second time; `snapzen dismiss` ends a failed case"
+)
+KEEP_ONE = "review by hand: keep {keep}, delete the others in Zendesk (snapzen deletes nothing)"
+WRONG = (
+    "review by hand: the ticket was edited in Zendesk, or recorded against the wrong chat; "
+    "access and erasure check external_id and leave it alone"
+)
+
+
+def compare(
+    cases: Iterable[LedgerCase],
+    tickets: Iterable[SeenTicket],
+    *,
+    complete: bool = True,
+    since: str | None = None,
+    export_started: str | None = None,
+) -> Comparison:
+    """Findings, by kind then case id.
+
+    When a ticket is absent from the export, that proves nothing (the case is counted in
+    ``not_judged``) if the export was not read to its end (``complete`` False), if the chat
+    started before ``since`` (ISO UTC), the time the export reads changes from (its ticket
+    may not have changed since), or if the case was synced at or after ``export_started``
+    (ISO UTC, to the second: its ticket may have been created after the export passed).
+    A ticket the export shows deleted is judged in every one of these cases: the export
+    saw it, deleted, whenever it was made."""
+    result = Comparison()
+    latest: dict[int, SeenTicket] = {}
+    for seen in tickets:
+        latest[seen.ticket_id] = seen
+    result.tickets_seen = len(latest)
+    by_case: dict[str, list[int]] = {}
+    for ticket_id, shown in sorted(latest.items()):
+        if not shown.deleted and shown.case_id is not None:
+            by_case.setdefault(shown.case_id, []).append(ticket_id)
+    ledger = {case.case_id: case for case in cases}
+    recorded = {c.ticket_id for c in ledger.values() if c.ticket_id is not None}
+    found: list[Finding] = []
+    for case_id, ids in by_case.items():
+        known = ledger.get(case_id)
+        unrecorded = [i for i in ids if i not in recorded]
+        if known is None or known.status not in (CaseStatus.SYNCED, CaseStatus.PUSHING):
+            if unrecorded:
+                found.append(_unknown(case_id, unrecorded, known))
+        elif len(ids) > 1:
+            found.append(_duplicated(case_id, ids, known))
+    for case in ledger.values():
+        if case.status != CaseStatus.SYNCED or case.ticket_id is None or case.deleted:
+            continue
+        result.cases_checked += 1
+        ticket = latest.get(case.ticket_id)
+        others = [i for i in by_case.get(case.case_id, []) if i != case.ticket_id]
+        if ticket is None or ticket.deleted:
+            recent = export_started is not None and (case.synced_at or "") >= export_started
+            older = since is not None and (case.started_at or "") < since
+            if ticket is None and (not complete or older or recent):
+                result.not_judged += 1
+                continue
+            found.append(_missing(case, ticket, others))
+        elif ticket.external_id != EXTERNAL_PREFIX + case.case_id:
+            found.append(_wrong_case(case, ticket, others))
+    result.findings = sorted(found, key=lambda f: (list(Kind).index(f.kind), f.case_id))
+    return result
+
+
+def _duplicated(case_id: str, ids: list[int], case: LedgerCase | None) -> Finding:
+    named = case.ticket_id if case is not None and case.ticket_id in ids else None
+    ordered = tuple([named] if named is not None else []) + tuple(i for i in ids if i != named)
+    keep = f"ticket {named}, the one the ledger names" if named is not None else "one of them"
+    return Finding(
+        Kind.duplicated,
+        case_id,
+        ordered,
+        f"{len(ids)} live tickets carry {EXTERNAL_PREFIX}{case_id}",
+        KEEP_ONE.format(keep=keep),
+    )
+
+
+def _unknown(case_id: str, ids: list[int], case: LedgerCase | None) -> Finding:
+    """Live tickets of ours the ledger does not name, for a case it has not sent (a synced
+    case's other tickets are reported with it; a pushing case's are in flight)."""
+    several = f"{len(ids)} tickets; " if len(ids) > 1 else ""
+    if case is None:
+        return Finding(
+            Kind.unknown, case_id, tuple(ids), f"{several}no case in the ledger", NOT_OURS
+        )
+    detail = f"{several}the ledger holds the case as {case.status}, with no ticket"
+    return Finding(Kind.unknown, case_id, tuple(ids), detail, NOT_SENT)
+
+
+def _missing(case: LedgerCase, ticket: SeenTicket | None, others: list[int]) -> Finding:
+    state = "not in Zendesk" if ticket is None else "deleted in Zendesk"
+    detail = f"the ledger's ticket {case.ticket_id} is {state}"
+    suggestion = RESTORE_IN_ZENDESK
+    if others:
+        detail += f"; Zendesk has ticket(s) {_ids(others)} for the case"
+        suggestion = "review by hand which ticket stands for the chat"
+    named = (case.ticket_id,) if case.ticket_id is not None else ()
+    return Finding(Kind.missing, case.case_id, (*named, *others), detail, suggestion)
+
+
+def _wrong_case(case: LedgerCase, ticket: SeenTicket, others: list[int]) -> Finding:
+    carries = ticket.external_id if ticket.external_id is not None else "no external_id"
+    detail = f"the ledger's ticket {case.ticket_id} carries {carries}"
+    if others:
+        detail += f"; Zendesk's ticket for the case is {_ids(others)}"
+    return Finding(Kind.wrong_case, case.case_id, (ticket.ticket_id, *others), detail, WRONG)
+
+
+def _ids(ids: Iterable[int]) -> str:
+    return ", ".join(str(i) for i in ids)
+
+
+# ---------------------------------------------------------------- the check
 
 
 @dataclass
@@ -98,17 +291,10 @@ def export_tickets(
     incomplete (one more request would be needed to know)."""
     pages = sink.incremental_tickets(start)
     try:
-        while read.requests < max_requests:
-            try:
-                page = next(pages)
-            except StopIteration:
-                read.complete = True
-                return
+        for page in itertools.islice(pages, max_requests):
             read.requests += 1
-            for ticket in page:
-                seen = SeenTicket.of(ticket)
-                if seen is not None:
-                    yield seen
+            yield from filter(None, map(SeenTicket.of, page))
+        read.complete = read.requests < max_requests
     finally:
         close = getattr(pages, "close", None)  # a generator: no request left half-made
         if close is not None:
@@ -123,7 +309,7 @@ def start_time(settings: Settings, since: date | None, now: datetime) -> datetim
     else:
         with closing(open_ledger(settings.ledger, read_only=True)) as db:
             earliest = earliest_activity(db.conn)
-        start = datetime.fromisoformat(earliest) - MARGIN if earliest else now
+        start = clock.parse(earliest) - MARGIN if earliest else now
     return min(start.astimezone(UTC), now - MIN_AGE)
 
 
@@ -149,9 +335,8 @@ def reconcile_check(
         start = start_time(settings, since, started)
         sink = sink or zendesk_from(settings)
         read = ExportRead()
-        latest: dict[int, SeenTicket] = {}
-        for ticket in export_tickets(sink, int(start.timestamp()), max_requests, read):
-            latest[ticket.ticket_id] = ticket  # changed twice: the last state counts
+        exported = export_tickets(sink, int(start.timestamp()), max_requests, read)
+        latest = {ticket.ticket_id: ticket for ticket in exported}  # the last state counts
         with locked_ledger(settings.ledger, wait=True, timeout=LOCK_WAIT_SECONDS) as db:
             comparison = compare(
                 ledger_cases(db.conn),

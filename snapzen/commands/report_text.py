@@ -3,7 +3,7 @@ processing: the Art. 30 record, then counts with their nouns, legal bases spelle
 Python reprs (the document itself, as snapzen.commands.access_text is the access pack's).
 
 Light at import (the standard library and the event names): the CLI's table cells use
-BASIS_LABELS at start-up."""
+its ``basis`` at start-up."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from snapzen.commands.ledger_terms import Event
 
 if TYPE_CHECKING:
-    from snapzen.commands.ledger_report import Report, ReportResult
+    from snapzen.commands.ledger_queries import Report, ReportResult
 
 BASIS_LABELS = {
     "art45": "Art. 45 adequacy",
@@ -36,13 +36,9 @@ def basis(code: Any) -> str:
     return BASIS_LABELS.get(str(code), str(code))
 
 
-def _day(bound: str | None, fallback: str) -> str:
-    return bound[:10] if bound else fallback
-
-
 def report_lines(result: Report) -> list[str]:
-    end = f"up to (not including) {_day(result.until, '')}" if result.until else "up to now"
-    window = f"from {_day(result.since, 'the first entry')} {end}"
+    end = f"up to (not including) {result.until[:10]}" if result.until else "up to now"
+    window = f"from {(result.since or '')[:10] or 'the first entry'} {end}"
     lines = [
         f"Transfer ledger report, {window}.",
         f"Generated {result.generated_at}; the ledger's last entry is #{result.head_seq}.",

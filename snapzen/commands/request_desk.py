@@ -1,19 +1,28 @@
-"""`snapzen ledger requests [open | pause | resume | extend | close]`: the request clock as
-the CLI drives it: read-only for the listing, under the writer lock for each step
-(snapzen.commands.request_clock does the step)."""
+"""`snapzen ledger requests [open | pause | resume | extend | close]`: the request clock.
+
+The listing is read-only. Each step is checked against the request's clock under the writer
+lock (snapzen.ledger.rights.request_clock: no pause of a paused request, one extension only,
+nothing after the close), appended to the chain in one transaction, then the same event to
+the rights journal outside the database (snapzen.ledger.rights.erasure_journal), so a
+restored backup gets it back. Only the person's HMAC reference is stored, never an email.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+import sqlite3
+from datetime import date, datetime
 from typing import Any
 
-from snapzen.commands import request_clock as steps
+import sqlite_utils
+
 from snapzen.commands.ledger_open import locked, open_read, received_day, subject_of
-from snapzen.ledger.rights import requests
-from snapzen.ledger.rights.requests import EXTENDED, PAUSED, RESUMED
+from snapzen.ledger.rights import erasure_journal, requests
+from snapzen.ledger.rights.request_clock import ClockRefused, Step
+from snapzen.ledger.rights.requests import CLOSED, EXTENDED, PAUSED, RESUMED
 from snapzen.ledger.rights.requests import Request as Request  # for the CLI
-from snapzen.support import clock
-from snapzen.support.settings import Settings
+from snapzen.ledger.store.db import transaction
+from snapzen.support import clock, errors
+from snapzen.support.settings import Settings, require_ledger_key
 
 # The steps `ledger requests pause | resume | extend` append, by the command's name.
 STEPS = {"paused": PAUSED, "resumed": RESUMED, "extended": EXTENDED}
@@ -24,17 +33,84 @@ def listing(settings: Settings, today: date) -> list[Request]:
     return list(requests.list_requests(open_read(settings).conn, today=today))
 
 
+def _first_chat(
+    conn: sqlite3.Connection, ref: str | None, case: str | None, ticket: int | None
+) -> tuple[str | None, str | None]:
+    """(subject_ref, UTC day of the person's first chat) as the ledger knows them."""
+    if ref is not None:
+        return ref, conn.execute(
+            "SELECT MIN(day) FROM cases WHERE subject_ref = ?", (ref,)
+        ).fetchone()[0]
+    column, value = ("case_id", case) if case is not None else ("ticket_id", ticket)
+    row = conn.execute(f"SELECT subject_ref, MIN(day) FROM cases WHERE {column} = ?", (value,))
+    found = row.fetchone()
+    return found[0], found[1]
+
+
+def _write(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    event: str,
+    request: tuple[str, str | None],
+    *,
+    actor: str,
+    now: datetime,
+    details: dict[str, Any],
+) -> Request:
+    """Append the event of ``request`` (its id and reference) in one transaction, then to the
+    rights journal (with the ledger key; an edited journal refuses it first, exit 2); returns
+    the request as it is now."""
+    key = require_ledger_key(settings) if settings.ledger.key is not None else None
+    path = settings.ledger.erasure_journal_path
+    if key is not None:
+        erasure_journal.prepare(path, key, db.conn)
+    request_id, ref = request
+    with transaction(db) as conn:
+        row = requests.append(
+            conn,
+            event,
+            request_id=request_id,
+            subject_ref=ref,
+            actor=actor,
+            now=now,
+            details=details,
+        )
+    if key is not None:
+        erasure_journal.append_requests(path, key, [row])
+    return requests.found(db.conn, request_id, now.date())
+
+
+def _checked(request: Request, step: Step) -> None:
+    try:
+        if request.clock is not None:
+            request.clock.apply(step)
+    except ClockRefused as exc:
+        raise errors.ConfigError(f"request {request.request_id}: {exc}") from None
+
+
 def open_request(
     settings: Settings, *, kind: str, received: str, email: str | None, case: str | None,
     ticket: int | None, actor: str, wait_seconds: float,
 ) -> Request:  # fmt: skip
-    """Record a request as received (its deadline one month later)."""
+    """Record the receipt of a request: its clock starts on ``received``, which is not in
+    the future nor before the person's first chat (exit 2)."""
+    if kind not in requests.OPEN_KINDS:
+        raise errors.ConfigError(f"--type {kind!r}: one of {', '.join(requests.OPEN_KINDS)}")
     day = received_day(received)
-    ref = subject_of(settings, email) if email is not None else None
-    target = steps.Target(subject_ref=ref, case_id=case, ticket_id=ticket)
+    email_ref = subject_of(settings, email) if email is not None else None
+    scope: dict[str, Any] = {"via": requests.CLOCK, "case": case, "ticket": ticket}
+    now, request_id = clock.now(), requests.new_request_id()
     with locked(settings, wait_seconds) as db:
-        return steps.open_request(
-            db, settings, kind=kind, received=day, target=target, actor=actor, now=clock.now()
+        ref, first = _first_chat(db.conn, email_ref, case, ticket)
+        if first and day.isoformat() < first[:10]:
+            raise errors.ConfigError(
+                f"--received {day} is before this person's first chat in the ledger "
+                f"({first[:10]}): check the date the request arrived"
+            )
+        scope = {k: v for k, v in scope.items() if v is not None}
+        details = requests.request_details(kind, day, requests.OPEN, "received", scope)
+        return _write(
+            db, settings, requests.EVENT, (request_id, ref), actor=actor, now=now, details=details
         )
 
 
@@ -43,20 +119,26 @@ def move(
     wait_seconds: float,
 ) -> Request:  # fmt: skip
     """Pause, resume or extend (``event``: one of STEPS' values)."""
+    now = clock.now()
     with locked(settings, wait_seconds) as db:
-        return steps.move(
-            db, settings, request_id, event=event, details=details, actor=actor,
-            now=clock.now(),
-        )  # fmt: skip
+        request = requests.found(db.conn, request_id, now.date())
+        _checked(request, Step(event, now.date(), int(details.get("months", 0))))
+        body = {"kind": request.kind, "via": requests.CLOCK, **details}
+        target = (request_id, request.subject_ref)
+        return _write(db, settings, event, target, actor=actor, now=now, details=body)
 
 
 def close(
     settings: Settings, request_id: str, *, outcome: str, note: str | None, actor: str,
     wait_seconds: float,
 ) -> Request:  # fmt: skip
-    """Record the answer: the clock stops for good."""
+    """Record the answer: the clock stops for good; answered after the deadline, it is late."""
+    now = clock.now()
     with locked(settings, wait_seconds) as db:
-        return steps.close(
-            db, settings, request_id, outcome=outcome, note=note, actor=actor,
-            now=clock.now(),
-        )  # fmt: skip
+        request = requests.found(db.conn, request_id, now.date())
+        _checked(request, Step(CLOSED, now.date()))
+        extra = {"via": requests.CLOCK, **({"note": note} if note else {})}
+        received = date.fromisoformat(request.received_on)
+        details = requests.request_details(request.kind, received, CLOSED, outcome, extra)
+        target = (request_id, request.subject_ref)
+        return _write(db, settings, requests.EVENT, target, actor=actor, now=now, details=details)

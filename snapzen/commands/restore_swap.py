@@ -79,7 +79,7 @@ def swap_in(prepared: Path, path: Path, aside: Path | None) -> Path | None:
         if emptied:  # folded into the main file (the link shares the truncated inode)
             kept_wal.unlink(missing_ok=True)
         crash_point("checkpoint")
-        replaced = _link_aside(path, aside)
+        replaced = _exclusive(path, aside)
         crash_point("aside")
         for suffix in ("-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -116,38 +116,28 @@ def _checkpoint(path: Path) -> bool:
     return True
 
 
-def _link_aside(path: Path, aside: Path) -> Path:
-    """A second name for the old file, created exclusively (an existing file of that name
-    is never replaced)."""
-    _exclusive(path, aside)
-    _fsync(path.parent)
-    return aside
-
-
-def _exclusive(source: Path, dest: Path) -> None:
+def _exclusive(source: Path, dest: Path) -> Path:
+    """``dest`` names ``source``'s content (a hard link, or an exclusive copy where links are
+    not supported), fsynced; an existing ``dest`` is never replaced (LedgerError)."""
     try:
-        _second_name(source, dest)
+        try:
+            os.link(source, dest)
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links: an exclusive copy instead
+            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+                while block := src.read(1 << 20):
+                    out.write(block)
+                out.flush()
+                os.fsync(out.fileno())
     except FileExistsError:
         raise LedgerError(
             f"{dest} already exists: it is never overwritten; nothing was changed, run the "
             "restore again"
         ) from None
-
-
-def _second_name(source: Path, dest: Path) -> None:
-    """``dest`` names ``source``'s content; never replaces an existing ``dest``."""
-    try:
-        os.link(source, dest)
-    except FileExistsError:
-        raise
-    except OSError:  # a file system without hard links: an exclusive copy instead
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-        fd = os.open(dest, flags, 0o600)
-        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-            while block := src.read(1 << 20):
-                out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
+    _fsync(dest.parent)
+    return dest
 
 
 def _fsync(path: Path) -> None:

@@ -45,13 +45,13 @@ import sqlite_utils
 from snapzen.clients.ticket_deletion import (
     MAX_BATCH,
     DeletionOutcome,
-    TicketDeletionApi,
 )
-from snapzen.commands import retention_profiles
+from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands.clients import ticket_deleter_from, zendesk_from
 from snapzen.commands.clock_guard import check_against_zendesk
 from snapzen.commands.retention_forget import forget_due, plan_forget
 from snapzen.commands.retention_profiles import plan_profiles, sweep_profiles
+from snapzen.commands.retention_reconcile import reconcile as reconcile_unknown
 from snapzen.commands.run import locked_run
 from snapzen.ledger.evidence import decisions
 from snapzen.ledger.evidence.events import Event
@@ -305,7 +305,6 @@ def run_sweep(
     as_of: date | None = None,
     dry_run: bool = False,
     purge: bool | None = None,
-    api: TicketDeletionApi | None = None,
     actor: str | None = None,
     wait: bool = False,
     clock: Callable[[], datetime] = wall_clock.now,
@@ -336,8 +335,8 @@ def run_sweep(
         # something a typo should be able to do.
         raise ConfigError(f"--as-of {as_of.isoformat()} is in the future; only --dry-run may")
     if dry_run:
-        return plan_profiles(settings, _plan_only(settings, result, years), api)
-    api = api or zendesk_from(settings)
+        return plan_profiles(settings, _plan_only(settings, result, years))
+    api = zendesk_from(settings)
     # The clock decides what is due: checked against Zendesk's own (a fresh GET users/me and
     # its Date header) before anything is planned, then against the ledger's newest run.
     check_against_zendesk(api, clock, action="delete", need_evidence=True)
@@ -356,7 +355,15 @@ def run_sweep(
                 hook=hook,
             )  # fmt: skip
             if reconcile:
-                _reconcile(db, api, result, settings, reconcile_months, actor, clock)
+                reconcile_unknown(
+                    db,
+                    api,
+                    result,
+                    settings,
+                    months_back=reconcile_months,
+                    actor=actor,
+                    clock=clock,
+                )
             sweep_profiles(api, result)
             result.forgotten = forget_due(
                 db, settings, as_of=as_of, now=clock(), actor=actor, run_id=run.run_id, hook=hook
@@ -371,31 +378,6 @@ def run_sweep(
         "retention_sweep_finished", **result.counts()
     )
     return result
-
-
-def _reconcile(
-    db: sqlite_utils.Database,
-    api: TicketDeletionApi,
-    result: SweepResult,
-    settings: Settings,
-    months: int,
-    actor: str,
-    clock: Callable[[], datetime],
-) -> None:
-    from snapzen.commands.retention_reconcile import TicketSearch, reconcile
-
-    if not hasattr(api, "search_tickets"):
-        raise ConfigError("--reconcile needs a Zendesk client that can search")
-    assert result.run_id is not None
-    search: TicketSearch = api  # type: ignore[assignment]
-    counts = reconcile(
-        db, ticket_deleter_from(settings, api), search, as_of=result.as_of, months_back=months,
-        purge=result.purge, run_id=result.run_id, actor=actor, clock=clock,
-    )  # fmt: skip
-    result.reconciled = dict(vars(counts))
-    result.failed += counts.failed
-    result.held += counts.held
-    log.info("retention_reconciled", **result.reconciled)
 
 
 def _plan_only(settings: Settings, result: SweepResult, years: int) -> SweepResult:
@@ -418,7 +400,7 @@ def _plan_only(settings: Settings, result: SweepResult, years: int) -> SweepResu
 
 def _sweep(
     db: sqlite_utils.Database,
-    api: TicketDeletionApi,
+    api: ZendeskClient,
     result: SweepResult,
     settings: Settings,
     *,
@@ -433,13 +415,13 @@ def _sweep(
     active = holds.active(db.conn)  # a legal hold keeps a due ticket (Art. 17(3)(e))
     for batch in _batches(iter_due(db, result.as_of, years), size):
         result.due += len(batch)
-        kept = [
+        due_now = [
             d
             for d in batch
-            if active.held(case_id=d.case_id, ticket_id=d.ticket_id, subject=d.subject_ref)
+            if not active.held(case_id=d.case_id, ticket_id=d.ticket_id, subject=d.subject_ref)
         ]
-        result.held += len(kept)
-        batch = [d for d in batch if d not in kept]
+        result.held += len(batch) - len(due_now)
+        batch = due_now
         # Tickets the ledger already records as deleted (an Art. 17 erasure; or an `expired`
         # event, which cannot lack expired_at, but then marking is all that is left to do).
         earlier = _previously_deleted(db, [due.ticket_id for due in batch])
@@ -453,26 +435,22 @@ def _sweep(
             result.batches += 1
             # Each ticket is deleted only if it still carries its own case's external_id.
             expected = {due.ticket_id: external_id(due.case_id) for due in to_delete}
-            requester_of = retention_profiles.requesters(api, ids)  # before they are gone
+            requester_of = api.ticket_requesters(ids)  # before they are gone
             outcomes = deleter.delete(ids, purge=result.purge, expected=expected)
             result.requesters.update(
                 requester_of[t] for t in ids if t in requester_of and outcomes[t].gone
             )
         hook("after_delete")
-        done = [(due, outcomes[due.ticket_id]) for due in to_delete if outcomes[due.ticket_id].gone]
+        done: list[tuple[DueTicket, DeletionOutcome]] = []
         for due in to_delete:
             outcome = outcomes[due.ticket_id]
-            if not outcome.gone:
-                result.failed += 1
-                result.failures.append(
-                    {"case_id": due.case_id, "ticket_id": due.ticket_id, "reason": outcome.reason}
-                )
-                log.warning(
-                    "retention_delete_failed",
-                    case_id=due.case_id,
-                    ticket_id=due.ticket_id,
-                    reason=outcome.reason,
-                )
+            if outcome.gone:
+                done.append((due, outcome))
+                continue
+            failure = {"case_id": due.case_id, "ticket_id": due.ticket_id, "reason": outcome.reason}
+            result.failed += 1
+            result.failures.append(failure)
+            log.warning("retention_delete_failed", **failure)
         result.recorded += _record(
             db,
             done,

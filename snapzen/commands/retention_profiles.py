@@ -25,8 +25,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from snapzen.clients.user_erasure import END_USER
-from snapzen.support.errors import NotFoundError, SnapzenError
+from snapzen.clients.user_erasure import END_USER, delete_profile
+from snapzen.commands.clients import zendesk_from
+from snapzen.support.errors import SnapzenError
 from snapzen.support.log import get_logger
 
 if TYPE_CHECKING:
@@ -57,23 +58,10 @@ class ProfileSweep:
     deleted: list[int] = field(default_factory=list)  # or, in a dry run, would delete
     kept: dict[int, list[int]] = field(default_factory=dict)  # user id -> tickets naming them
     failed: dict[int, str] = field(default_factory=dict)
-    checked: bool = True  # False: Zendesk could not be asked (a dry run without settings)
-
-
-def supported(api: object) -> bool:
-    return all(hasattr(api, name) for name in ("ticket_requesters", "user_ticket_ids"))
-
-
-def requesters(api: object, ticket_ids: Sequence[int]) -> dict[int, int]:
-    """Ticket id -> requester id, read before the tickets are deleted ({} when unsupported)."""
-    if not ticket_ids or not supported(api):
-        return {}
-    reader: ProfileApi = api  # type: ignore[assignment]
-    return reader.ticket_requesters(ticket_ids)
 
 
 def delete_ticketless(
-    api: object,
+    zendesk: ProfileApi,
     users: Iterable[int],
     *,
     dry_run: bool,
@@ -84,10 +72,6 @@ def delete_ticketless(
     ``leaving``: tickets that do not count as naming anyone (in a dry run, those the sweep
     would delete)."""
     result = ProfileSweep()
-    if not supported(api):
-        result.checked = False
-        return result
-    zendesk: ProfileApi = api  # type: ignore[assignment]
     gone = set(leaving)
     for user_id in sorted(set(users)):
         try:
@@ -105,7 +89,7 @@ def delete_ticketless(
         if dry_run:
             result.deleted.append(user_id)
             continue
-        reason = _delete(zendesk, user_id)
+        reason = delete_profile(zendesk, user_id, SnapzenError)
         if reason is None:
             result.deleted.append(user_id)
         else:
@@ -114,25 +98,10 @@ def delete_ticketless(
     return result
 
 
-def _delete(api: ProfileApi, user_id: int) -> str | None:
-    for name, step in (
-        ("DELETE users/{id}", api.delete_user),
-        ("DELETE deleted_users/{id}", api.purge_deleted_user),
-    ):
-        try:
-            step(user_id)
-        except NotFoundError:
-            continue
-        except SnapzenError as exc:
-            # The class only: Zendesk's details may quote the person's name or email.
-            return f"{name} refused ({type(exc).__name__})"
-    return None
-
-
 # ---------------------------------------------------------------- the sweep's two calls
 
 
-def sweep_profiles(api: object, result: SweepResult) -> None:
+def sweep_profiles(api: ProfileApi, result: SweepResult) -> None:
     """After the batches: delete the profiles of the requesters of the tickets just deleted
     that no ticket names any more (counts into ``result``)."""
     done = delete_ticketless(api, result.requesters, dry_run=False)
@@ -145,23 +114,20 @@ def sweep_profiles(api: object, result: SweepResult) -> None:
     )  # fmt: skip
 
 
-def plan_profiles(settings: Settings, result: SweepResult, api: object | None) -> SweepResult:
+def plan_profiles(settings: Settings, result: SweepResult) -> SweepResult:
     """Dry run: which profiles the sweep would delete (Zendesk read-only). Without Zendesk
     settings, or when Zendesk cannot be asked, ``users_checked`` is False."""
-    from snapzen.commands.clients import zendesk_from
-
     due = [d.ticket_id for d in result.planned]
     if not due:
         return result
     try:
-        zendesk = api if api is not None else zendesk_from(settings)
-        owners = requesters(zendesk, due)
+        zendesk = zendesk_from(settings)
+        owners = zendesk.ticket_requesters(due)
         planned = delete_ticketless(zendesk, owners.values(), dry_run=True, leaving=due)
     except SnapzenError as exc:
         log.warning("retention_profiles_not_checked", error=type(exc).__name__)
         result.users_checked = False
         return result
-    result.users_checked = planned.checked
     result.users_planned = planned.deleted
     result.users_deleted = len(planned.deleted)
     result.users_kept = len(planned.kept)

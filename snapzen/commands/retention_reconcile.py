@@ -14,33 +14,27 @@ deleted gets an ``expired`` event with ``details.reconciled`` and the tag it was
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
-from snapzen.clients.ticket_deletion import MAX_BATCH, BulkTicketDeleter
+from snapzen.clients.ticket_deletion import MAX_BATCH
+from snapzen.clients.zendesk import ZendeskClient
+from snapzen.commands.clients import ticket_deleter_from
 from snapzen.ledger.evidence import decisions
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import holds
 from snapzen.ledger.store.db import transaction
 from snapzen.support import clock as wall_clock
+from snapzen.support.log import get_logger
 
+if TYPE_CHECKING:
+    from snapzen.commands.retention import SweepResult
+    from snapzen.support.settings import Settings
 
-class TicketSearch(Protocol):
-    def search_tickets(self, query: str) -> Iterator[dict[str, Any]]: ...
-
-
-@dataclass
-class ReconcileCounts:
-    months: int = 0
-    found: int = 0  # expired-tagged tickets the database does not know
-    deleted: int = 0
-    already_gone: int = 0
-    held: int = 0
-    failed: int = 0
+log = get_logger("snapzen.commands.retention")
 
 
 def expired_tags(as_of: date, months_back: int) -> list[str]:
@@ -65,22 +59,24 @@ def _unknown(db: sqlite_utils.Database, ticket_id: int) -> bool:
 
 def reconcile(
     db: sqlite_utils.Database,
-    deleter: BulkTicketDeleter,
-    search: TicketSearch,
+    api: ZendeskClient,
+    result: SweepResult,
+    settings: Settings,
     *,
-    as_of: date,
     months_back: int,
-    purge: bool,
-    run_id: str,
     actor: str,
     clock: Callable[[], datetime],
-) -> ReconcileCounts:
-    counts = ReconcileCounts()
+) -> None:
+    """Delete and record the expired-tagged tickets the database does not know: their counts
+    in ``result.reconciled`` (months, found, deleted, already_gone, held, failed), failures
+    and holds added to the sweep's own."""
+    assert result.run_id is not None
+    counts = dict.fromkeys(("months", "found", "deleted", "already_gone", "held", "failed"), 0)
     active = holds.active(db.conn)
-    found: dict[int, tuple[str, str | None]] = {}  # ticket id -> (tag, external id)
-    for tag in expired_tags(as_of, months_back):
-        counts.months += 1
-        for ticket in search.search_tickets(f"type:ticket tags:{tag}"):
+    found: dict[int, tuple[str, str | None]] = {}  # ticket id -> (tag, case id)
+    for tag in expired_tags(result.as_of, months_back):
+        counts["months"] += 1
+        for ticket in api.search_tickets(f"type:ticket tags:{tag}"):
             ticket_id = ticket.get("id")
             if not isinstance(ticket_id, int) or ticket_id in found:
                 continue
@@ -89,25 +85,22 @@ def reconcile(
             external = ticket.get("external_id")
             case_id = str(external).removeprefix("snapengage:") if external else None
             if active.held(ticket_id=ticket_id, case_id=case_id):
-                counts.held += 1
+                counts["held"] += 1
                 continue
             found[ticket_id] = (tag, case_id)
-    counts.found = len(found)
-    ids = list(found)
+    counts["found"] = len(found)
+    deleter, ids = ticket_deleter_from(settings, api), list(found)
     for start in range(0, len(ids), MAX_BATCH):
         batch = ids[start : start + MAX_BATCH]
-        outcomes = deleter.delete(batch, purge=purge)
+        outcomes = deleter.delete(batch, purge=result.purge)
         stamp = wall_clock.format(clock())
         with transaction(db) as conn:
             for ticket_id in batch:
                 outcome = outcomes[ticket_id]
+                gone = "already_gone" if outcome.already_gone else "deleted"
+                counts[gone if outcome.gone else "failed"] += 1
                 if not outcome.gone:
-                    counts.failed += 1
                     continue
-                if outcome.already_gone:
-                    counts.already_gone += 1
-                else:
-                    counts.deleted += 1
                 tag, case_id = found[ticket_id]
                 expired = decisions.decision(
                     Event.EXPIRED,
@@ -120,8 +113,11 @@ def reconcile(
                         "already_gone": outcome.already_gone,
                     },
                     ticket_id=ticket_id,
-                    run_id=run_id,
+                    run_id=result.run_id,
                     actor=actor,
                 )
                 decisions.record(conn, [expired])
-    return counts
+    result.reconciled = counts
+    result.failed += counts["failed"]
+    result.held += counts["held"]
+    log.info("retention_reconciled", **counts)

@@ -17,27 +17,41 @@ changes something, and a run never begun records nothing.
 every log line of the run carrying its id: sync, backfill and retry (service.run_pass), the
 retention sweep and dismiss. Erase, init --adopt (a plain init records no run: see
 commands.init) and ledger restore hold their own lock and use ``recorded_run``.
+
+Two helpers every long command shares: ``stop_on_signals`` (the first SIGTERM/SIGINT asks
+the run to stop between steps) and ``patiently`` (wait for the writer lock in short slices,
+so a stop request is still noticed).
 """
 
 from __future__ import annotations
 
+import contextvars
+import signal
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from types import FrameType
+from typing import Any, TypeVar
 
 import sqlite_utils
 
 from snapzen.ledger.store import runs
 from snapzen.ledger.store.locked import locked_ledger
 from snapzen.support import clock
-from snapzen.support.errors import exit_code_of
-from snapzen.support.log import bound_run
+from snapzen.support.errors import LockHeld, exit_code_of
+from snapzen.support.log import bound_run, get_logger
 from snapzen.support.scrub import one_line
 from snapzen.support.settings import Settings
 
+log = get_logger("snapzen.commands.run")
+
 ERROR_LIMIT = 300  # characters of runs.error
+# When the writer lock is busy, try again this often (seconds) so a stop request is noticed.
+LOCK_POLL_SECONDS = 1.0
+T = TypeVar("T")
 
 
 @dataclass
@@ -133,3 +147,56 @@ def locked_run(
             before(db)
         with recorded_run(db, kind, actor, now=now, details=details, run_id=run_id) as run:
             yield run
+
+
+@contextmanager
+def stop_on_signals(
+    stop: threading.Event, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)
+) -> Iterator[threading.Event]:
+    """Turn the first SIGTERM/SIGINT into ``stop.set()``; a second one restores the default
+    behaviour and re-raises it, so an impatient operator can still kill the process."""
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            signal.signal(signum, previous.get(signum, signal.SIG_DFL))
+            signal.raise_signal(signum)
+            return
+        stop.set()
+        # Not logged here: the handler runs between two bytecodes of the main thread, which may
+        # be inside a log write holding the logger's lock (a deadlock seen with Ctrl-C during
+        # a sync). A thread of its own waits for that lock instead.
+        threading.Thread(
+            target=contextvars.copy_context().run,  # keeps the run id bound to the line
+            args=(log.warning, "stop_signal_received"),
+            kwargs={"signal": signal.Signals(signum).name},
+            name="stop-signal-log",
+            daemon=True,
+        ).start()
+
+    for signum in signals:
+        previous[signum] = signal.signal(signum, handler)
+    try:
+        yield stop
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def patiently(
+    attempt: Callable[[], T], stop: threading.Event, patience: timedelta | None
+) -> T | None:
+    """Call ``attempt`` (which raises LockHeld after ~LOCK_POLL_SECONDS) until it gets the
+    writer lock, a stop is requested, or ``patience`` runs out (None: forever).
+
+    Returns the attempt's result, or None when it never got the lock. Waiting in short slices
+    instead of one blocking acquire keeps SIGTERM responsive while another run holds the lock."""
+    # A duration: the monotonic clock, which no wall-clock offset moves.
+    deadline = None if patience is None else time.monotonic() + patience.total_seconds()
+    while not stop.is_set():
+        try:
+            return attempt()
+        except LockHeld:
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+    return None

@@ -8,14 +8,16 @@ arguments, calls one function and prints; light at import (nothing but the stand
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # types only: this module stays light at import
     from snapzen.commands.access_request import AccessResult
     from snapzen.commands.backfill import BackfillPlan, BackfillResult
+    from snapzen.commands.checkpoints import Verdict
     from snapzen.commands.reconcile import ReconcileResult
     from snapzen.commands.retention import SweepResult
-    from snapzen.commands.verification import Verdict
+    from snapzen.commands.retry import RetryResult
     from snapzen.sync.contracts import PassResult
 
 Line = tuple[bool, str]  # (to stderr, text)
@@ -74,6 +76,29 @@ def sync_lines(result: PassResult, deadline_days: int, as_json: bool) -> Iterato
         yield err("snapzen: sync interrupted; the next sync does the rest")
 
 
+def retry_json(outcome: RetryResult) -> dict[str, Any]:
+    result = outcome.result
+    return {
+        "run_id": result.run_id if result is not None else None,
+        "requeued": list(outcome.requeued),
+        **(result.counts.as_dict() if result is not None else {}),
+        "exit_code": outcome.exit_code,
+    }
+
+
+def retry_lines(outcome: RetryResult) -> Iterator[Line]:
+    result = outcome.result
+    if not outcome.requeued:
+        yield out("retry: no failed case to retry")
+    elif result is not None:
+        yield out(
+            f"retry {result.run_id}: requeued {len(outcome.requeued)}, created "
+            f"{result.counts.created}, failed again {result.counts.failed}"
+        )
+        if result.failed_total:
+            yield err(f"{result.failed_total} case(s) failed; see `snapzen status`")
+
+
 def backfill_json(result: BackfillResult, plan: BackfillPlan) -> dict[str, Any]:
     report = result.dry_run
     return {
@@ -85,13 +110,7 @@ def backfill_json(result: BackfillResult, plan: BackfillPlan) -> dict[str, Any]:
         "windows_done": result.windows_done,
         **result.counts.as_dict(),
         "interrupted": result.interrupted,
-        "dry_run": None
-        if report is None
-        else {
-            "would_create": report.would_create,
-            "would_withhold": report.would_withhold,
-            "would_ignore": report.would_ignore,
-        },
+        "dry_run": None if report is None else asdict(report),
         "exit_code": result.exit_code,
     }
 

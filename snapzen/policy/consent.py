@@ -29,8 +29,7 @@ from snapzen.policy.models import (
     Outcome,
     SnapEngageCase,
 )
-from snapzen.support.adequacy import Regime, regimes_of_visitor
-from snapzen.support.countries import normalise_country
+from snapzen.support.adequacy import Regime, normalise_country, regimes_of_visitor
 from snapzen.support.settings import ConsentSettings, TransferSettings
 from snapzen.support.settings_gdpr import ConsentSource
 from snapzen.support.settings_transfer import TransferBasis

@@ -72,8 +72,8 @@ class Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
-def _none_to_empty_list(value: Any) -> Any:
-    return [] if value is None else value
+# A list SnapEngage may send as null.
+NullAsEmpty = BeforeValidator(lambda value: [] if value is None else value)
 
 
 def _stringish(value: Any) -> Any:
@@ -83,6 +83,10 @@ def _stringish(value: Any) -> Any:
     if isinstance(value, bool | int | float):
         return str(value).lower() if isinstance(value, bool) else str(value)
     return None
+
+
+def _int_as_text(value: Any) -> Any:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 # ``str | None`` that turns other values into text or None. (A custom pydantic-core union
@@ -115,18 +119,18 @@ class TranscriptEntry(Lenient):
 
 class RequesterDetails(Lenient):
     name: Text = None
-    emails: list[Any] = Field(default_factory=list)
-
-    _lists = field_validator("emails", mode="before")(_none_to_empty_list)
+    emails: Annotated[list[Any], NullAsEmpty] = Field(default_factory=list)
 
 
 class SnapEngageCase(Lenient):
     """One case from the Logs API. Only ``id`` is required."""
 
-    id: str = Field(min_length=1, max_length=200)
+    id: Annotated[str, BeforeValidator(_int_as_text)] = Field(min_length=1, max_length=200)
     type: Text = None
     requested_by: Text = None
-    requester_details: RequesterDetails | None = None
+    requester_details: Annotated[
+        RequesterDetails | None, BeforeValidator(lambda v: v if isinstance(v, dict) else None)
+    ] = None
     description: Text = None
     created_at_date: Any = None
     created_at_seconds: Any = None
@@ -135,26 +139,11 @@ class SnapEngageCase(Lenient):
     country_code: Text = None
     chat_agent_alias: Text = None
     widget_id: Text = None
-    transcripts: list[TranscriptEntry] = Field(default_factory=list)
-    javascript_variables: list[NameValue] = Field(default_factory=list)
-    operator_variables: list[NameValue] = Field(default_factory=list)
-    labels: list[NameValue] = Field(default_factory=list)
-
-    _lists = field_validator(
-        "transcripts", "javascript_variables", "operator_variables", "labels", mode="before"
-    )(_none_to_empty_list)
-
-    @field_validator("requester_details", mode="before")
-    @classmethod
-    def _details(cls, value: Any) -> Any:
-        return value if isinstance(value, dict) else None
-
-    @field_validator("id", mode="before")
-    @classmethod
-    def _id(cls, value: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-        return value
+    transcripts: Annotated[list[TranscriptEntry], NullAsEmpty] = Field(default_factory=list)
+    # The consent sources (support.settings_gdpr.ConsentSource) are these three fields.
+    javascript_variables: Annotated[list[NameValue], NullAsEmpty] = Field(default_factory=list)
+    operator_variables: Annotated[list[NameValue], NullAsEmpty] = Field(default_factory=list)
+    labels: Annotated[list[NameValue], NullAsEmpty] = Field(default_factory=list)
 
     @property
     def started_at(self) -> datetime | None:
@@ -162,17 +151,12 @@ class SnapEngageCase(Lenient):
             self.created_at_milliseconds, self.created_at_seconds, self.created_at_date
         )
 
-    @property
-    def ended_at(self) -> datetime | None:
-        """Start + chat_duration, else the last transcript line, else the start."""
-        return self.ended_at_from(self.started_at, [t.at for t in self.transcripts])
-
-    def ended_at_from(
+    def ended_at(
         self, start: datetime | None, line_times: list[datetime | None]
     ) -> datetime | None:
-        """``ended_at`` given ``started_at`` and each transcript entry's ``at`` (in any
-        order), for callers that already computed them (each ``at`` parses up to three
-        epoch fields)."""
+        """Start + chat_duration, else the last transcript line, else the start, given
+        ``started_at`` and each transcript entry's ``at`` (in any order), which callers
+        compute once (each ``at`` parses up to three epoch fields)."""
         if start is None:
             return None
         duration = _as_number(self.chat_duration)

@@ -36,19 +36,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from snapzen.policy.card_forms import (
+from snapzen.policy.cards import (
+    CARD_MAX_DIGITS,
+    CARD_MIN_DIGITS,
     LOOSE_PREFILTER_RE,
+    card_issuer,
+    card_lengths,
     card_view,
     glued_spans,
     grouped_spans,
-    to_original,
-)
-from snapzen.policy.card_numbers import (
-    CARD_MAX_DIGITS,
-    CARD_MIN_DIGITS,
-    card_issuer,
-    card_lengths,
     luhn_valid,
+    to_original,
 )
 from snapzen.support.setting_checks import (
     check_redaction_rules,
@@ -268,7 +266,7 @@ class _CardRule(RedactionRule):
         return LOOSE_PREFILTER_RE.search(text) is not None  # see find()
 
     def find(self, text: str) -> Iterator[Span]:
-        """Cards in ``text`` as typed: found in its normalised view (``card_forms``: NFKC,
+        """Cards in ``text`` as typed: found in its normalised view (``cards``: NFKC,
         any separator, brackets), reported as spans of the original characters."""
         view, where = card_view(text)
         for span in self._find_in_view(view):

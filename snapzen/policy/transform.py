@@ -124,7 +124,7 @@ def build_ticket(
     if started is None:
         raise ValueError("case has no usable start time")
     line_times = [entry.at for entry in case.transcripts]  # computed once per entry
-    ended = case.ended_at_from(started, line_times) or started
+    ended = case.ended_at(started, line_times) or started
     zendesk = settings.zendesk
     counts: dict[str, int] = {}
 

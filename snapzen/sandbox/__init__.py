@@ -7,11 +7,12 @@ Used by the demo, end-to-end tests and benchmarks::
         ...
         sb.state(), sb.tickets(), sb.truth()
 
-Module map: ``config`` (settings), ``data`` (synthetic cases + truth), ``snapengage_api`` and
-``zendesk_api``/``zendesk_store`` (the two fake services), ``ratelimit`` and ``faults`` (transport
-behaviour), ``app`` (WSGI routing and middleware), ``server`` (the threaded loopback server),
+Module map: ``config`` (settings), ``data`` (synthetic cases + truth), ``snapengage`` (the
+Logs API), ``zendesk`` (the Zendesk account) with its endpoints in ``zendesk_tickets``,
+``zendesk_users`` and ``zendesk_search``, ``responses`` (JSON bodies and errors), ``transport``
+(rate budgets, faults), ``app`` (routing, headers), ``server`` (the threaded loopback server),
 ``inprocess`` (the same app mounted in a requests session, no socket: unit and integration
-tests).
+tests), ``control`` (``snapzen sandbox serve|dump``).
 """
 
 from typing import TYPE_CHECKING, Any

@@ -1,34 +1,38 @@
-"""The WSGI application: routing plus the transport behaviour every API call goes through
-(latency, Zendesk rate limit, fault injection, auth and rate-limit headers)."""
+"""The WSGI application both ways of running the sandbox share (``server.Sandbox`` on loopback,
+``inprocess.InProcessSandbox`` mounted in a requests session): routing, and what every API call
+goes through (latency, Zendesk's rate budgets and their headers, faults from ``transport``,
+auth), then its handler.
+"""
 
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from snapzen.sandbox.config import SandboxConfig
-from snapzen.sandbox.data import Dataset
-from snapzen.sandbox.faults import Fault, FaultInjector
-from snapzen.sandbox.ratelimit import FixedWindowLimiter
-from snapzen.sandbox.responses import error, json_response
-from snapzen.sandbox.snapengage_api import SnapEngageApi
-from snapzen.sandbox.zendesk_api import ZendeskApi
-from snapzen.sandbox.zendesk_export import ZendeskExportApi
-from snapzen.sandbox.zendesk_store import ZendeskStore
+from snapzen.sandbox import zendesk_search, zendesk_tickets, zendesk_users
+from snapzen.sandbox.config import NOTICES, SandboxConfig, service_time
+from snapzen.sandbox.data import Dataset, generate
+from snapzen.sandbox.responses import ApiError, error, json_response
+from snapzen.sandbox.snapengage import SnapEngage
+from snapzen.sandbox.transport import Budget, FaultInjector, fault_response
+from snapzen.sandbox.zendesk import Zendesk
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-# METHOD PATH ENDPOINT; "~" is /zendesk/api/v2. An endpoint names its handler: "zendesk.x" is
-# ZendeskApi.x, "zdexport.x" ZendeskExportApi.x; the names are also the keys of state()["requests"].
+# METHOD PATH ENDPOINT; "~" is /zendesk/api/v2. "zendesk.x" is x in zendesk_tickets,
+# zendesk_users or zendesk_search (Zendesk.oauth_token: the account's tokens); the names are
+# also the keys of state()["requests"].
 _ROUTES = """
 GET    /snapengage/api/v2/<org_id>/logs           snapengage.logs
 POST   /zendesk/oauth/tokens                      zendesk.oauth_token
@@ -46,8 +50,8 @@ DELETE ~/tickets/<int:ticket_id>                  zendesk.ticket_delete
 GET    ~/tickets/<int:ticket_id>/comments         zendesk.ticket_comments
 GET    ~/search                                   zendesk.search
 GET    ~/search/count                             zendesk.search_count
-GET    ~/search/export                            zdexport.search_export
-GET    ~/incremental/tickets/cursor               zdexport.incremental_tickets
+GET    ~/search/export                            zendesk.search_export
+GET    ~/incremental/tickets/cursor               zendesk.incremental_tickets
 GET    ~/deleted_tickets                          zendesk.deleted_tickets_list
 DELETE ~/deleted_tickets/destroy_many             zendesk.deleted_tickets_destroy_many
 GET    ~/users/me                                 zendesk.users_me
@@ -70,37 +74,32 @@ URL_MAP = Map(
     ],
     strict_slashes=False,
 )
-_UNROUTED = {MethodNotAllowed: "method_not_allowed", NotFound: "not_found"}
 _PLAIN_429 = "Number of allowed API requests per minute exceeded"
+_EXPORTS = ("zendesk.search_export", "zendesk.incremental_tickets")
 
 
 class SandboxApp:
     def __init__(self, cfg: SandboxConfig, dataset: Dataset) -> None:
-        self.cfg = cfg
-        self.dataset = dataset
-        self.store = ZendeskStore(cfg)
-        self.snapengage = SnapEngageApi(cfg, dataset)
-        self.zendesk = ZendeskApi(cfg, self.store)
-        self.export = ZendeskExportApi(cfg, self.store)
-        window = cfg.rate_window_seconds
-        self.limiter = FixedWindowLimiter(cfg.rate_limit_per_minute, window)
+        self.cfg, self.dataset = cfg, dataset
+        self.store = Zendesk(cfg)
+        self.snapengage = SnapEngage(cfg, dataset)
+        self.limiter = Budget(cfg.rate_limit_per_minute, cfg.rate_window_seconds)
         # Endpoints with a budget of their own, on top of the account's.
         self.budgets = {
-            endpoint: FixedWindowLimiter(per_minute, window)
+            endpoint: Budget(per_minute, cfg.rate_window_seconds)
             for endpoint, per_minute in (
                 ("zendesk.tickets_list", cfg.tickets_index_per_minute),
-                ("zdexport.search_export", cfg.search_export_rate_per_minute),
-                ("zdexport.incremental_tickets", cfg.incremental_export_rate_per_minute),
+                ("zendesk.search_export", cfg.search_export_rate_per_minute),
+                ("zendesk.incremental_tickets", cfg.incremental_export_rate_per_minute),
             )
         }
         self.faults = FaultInjector(cfg)
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
-        self.responses_429 = 0
-        self.too_many_jobs = 0
+        self.responses_429 = self.too_many_jobs = 0
         self._request_ids = itertools.count(1)
 
-    # ---- inspection ----------------------------------------------------------------------------
+    # ---- inspection (also at /_sandbox/...) ----------------------------------------------------
     def state(self) -> dict[str, Any]:
         state = self.store.stats()
         with self._lock:
@@ -108,12 +107,15 @@ class SandboxApp:
                 requests=dict(self.requests),
                 responses_429=self.responses_429,
                 too_many_jobs_429=self.too_many_jobs,
+                faults_injected=self.faults.snapshot(),
             )
-        state["faults_injected"] = self.faults.snapshot()
         state["cases_generated"] = len(self.dataset.cases)
         state["widgets"] = list(self.dataset.widget_ids)
         state["anchor"] = self.dataset.anchor.isoformat().replace("+00:00", "Z")
         return state
+
+    def tickets(self) -> list[dict[str, Any]]:
+        return self.store.inspect_tickets()
 
     def truth(self) -> list[dict[str, Any]]:
         return [dict(row) for row in self.dataset.truth]
@@ -121,8 +123,7 @@ class SandboxApp:
     def reset_counters(self) -> dict[str, bool]:
         with self._lock:
             self.requests.clear()
-            self.responses_429 = 0
-            self.too_many_jobs = 0
+            self.responses_429 = self.too_many_jobs = 0
         self.faults.reset()
         return {"ok": True}
 
@@ -132,90 +133,82 @@ class SandboxApp:
 
     def dispatch(self, request: Request) -> Response:
         # Zendesk accepts an optional ".json" suffix on every endpoint; clients use both forms.
-        path = request.path
-        is_zendesk = path.startswith("/zendesk/")
-        if is_zendesk:
-            path = path.removesuffix(".json")
+        zendesk = request.path.startswith("/zendesk/")
+        path = request.path.removesuffix(".json") if zendesk else request.path
         try:
             endpoint, args = URL_MAP.bind_to_environ(request.environ).match(path, request.method)
-        except (MethodNotAllowed, NotFound) as exc:
-            endpoint, args = _UNROUTED[type(exc)], {}
+        except MethodNotAllowed:
+            endpoint, args = "method_not_allowed", {}
+        except NotFound:
+            endpoint, args = "not_found", {}
         except HTTPException as exc:  # e.g. a strict-slash redirect
             return exc.get_response(request.environ)
-        endpoint = str(endpoint)
         with self._lock:
             self.requests[endpoint] += 1
         if endpoint.startswith("_sandbox."):
-            inspect: Callable[[], Any] = {
-                "_sandbox.state": self.state,
-                "_sandbox.tickets": self.store.inspect_tickets,
-                "_sandbox.truth": self.truth,
-            }.get(endpoint, self.reset_counters)
-            return json_response(inspect())
-        if self.cfg.latency_ms > 0 and (is_zendesk or path.startswith("/snapengage/")):
+            return json_response(getattr(self, endpoint.removeprefix("_sandbox."))())
+        if self.cfg.latency_ms > 0 and (zendesk or path.startswith("/snapengage/")):
             time.sleep(self.cfg.latency_ms / 1000)
-        if is_zendesk:
+        if zendesk:
             response = self._zendesk(request, endpoint, args)
-        elif endpoint == "snapengage.logs":
-            response = self._faulted(request, endpoint, args, mutating=False)
         else:
-            response = _unrouted(endpoint)
+            response = self._faulted(request, endpoint, args)
         if response.status_code == 429:
             with self._lock:
                 self.responses_429 += 1
-                if b"TooManyJobs" in response.get_data():
-                    self.too_many_jobs += 1
+                self.too_many_jobs += b"TooManyJobs" in response.get_data()
         return response
 
     def _zendesk(self, request: Request, endpoint: str, args: Mapping[str, Any]) -> Response:
-        decision = self.limiter.hit()
+        account = self.limiter.hit()
         budget = self.budgets.get(endpoint)
         own = budget.hit() if budget is not None else None
-        spent = own if own is not None and not own.allowed else decision
+        spent = own if own is not None and not own.allowed else account
         if not spent.allowed:
             with self._lock:
                 odd = self.responses_429 % 2 == 1
             # Real Zendesk sometimes answers 429 in plain text; clients must not assume JSON
             # (the export endpoints' own budgets answer with the JSON body).
-            if odd and not endpoint.startswith("zdexport."):
+            if odd and endpoint not in _EXPORTS:
                 response = Response(_PLAIN_429, 429, mimetype="text/plain")
             else:
-                response = error(429, "APIRateLimitExceeded", _PLAIN_429)
-        elif endpoint in _UNROUTED.values():
-            response = _unrouted(endpoint)
+                response = error(429, "APIRateLimitExceeded", _PLAIN_429).response
         else:
-            mutating = request.method in ("POST", "PUT", "DELETE")
-            response = self._faulted(request, endpoint, args, mutating)
+            response = self._faulted(request, endpoint, args)
         headers = response.headers
-        if response.status_code == 429 and headers.get("Retry-After") is None:
-            headers["Retry-After"] = str(spent.reset_seconds)
-        flying = len(self.store.in_flight(self.store.tick()))
-        headers["X-Rate-Limit"] = str(decision.limit)
-        headers["X-Rate-Limit-Remaining"] = str(decision.remaining)
+        if response.status_code == 429:
+            headers.setdefault("Retry-After", str(spent.reset_seconds))
+        headers["X-Rate-Limit"] = str(account.limit)
+        headers["X-Rate-Limit-Remaining"] = str(account.remaining)
         if self.cfg.rate_header_style == "2024":
-            headers["ratelimit-limit"] = str(decision.limit)
-            headers["ratelimit-remaining"] = str(decision.remaining)
-            headers["ratelimit-reset"] = str(decision.reset_seconds)
+            headers["ratelimit-limit"] = str(account.limit)
+            headers["ratelimit-remaining"] = str(account.remaining)
+            headers["ratelimit-reset"] = str(account.reset_seconds)
         else:
-            headers["rate-limit-reset"] = str(decision.reset_seconds)
+            headers["rate-limit-reset"] = str(account.reset_seconds)
         if own is not None and endpoint == "zendesk.tickets_list":
             headers["zendesk-ratelimit-tickets-index"] = (
                 f"total={own.limit}; remaining={own.remaining}; resets={own.reset_seconds}"
             )
+        self.store.tick()
         total = self.cfg.max_jobs_in_flight
+        remaining = max(0, total - len(self.store.in_flight()))
         headers["zendesk-ratelimit-inflight-jobs"] = (
-            f"total={total}; remaining={max(0, total - flying)}; resets=60"
+            f"total={total}; remaining={remaining}; resets=60"
         )
         headers["X-Zendesk-Request-Id"] = f"sandbox-{next(self._request_ids):08x}"
         return response
 
-    def _faulted(
-        self, request: Request, endpoint: str, args: Mapping[str, Any], mutating: bool
-    ) -> Response:
-        fault = None if endpoint == "zendesk.oauth_token" else self.faults.draw(mutating, endpoint)
+    def _faulted(self, request: Request, endpoint: str, args: Mapping[str, Any]) -> Response:
+        mutating = request.method in ("POST", "PUT", "DELETE")
+        unfaulted = endpoint in ("zendesk.oauth_token", "not_found", "method_not_allowed")
+        fault = None if unfaulted else self.faults.draw(mutating, endpoint)
         if fault is not None and not fault.after:
-            return _fault_response(fault)
-        response = self._handle(request, endpoint, args)
+            return fault_response(fault.kind)
+        try:
+            response = self._handle(request, endpoint, args)
+        except ApiError as exc:
+            response = exc.response
         if fault is None:
             return response
         if fault.kind == "timeout":
@@ -225,46 +218,82 @@ class SandboxApp:
             return response
         if fault.kind == "malformed_json":
             text = response.get_data(as_text=True) or '{"job_status": {"id": "'
-            return Response(
-                text[: max(1, len(text) // 2)], 200, content_type="application/json; charset=utf-8"
-            )
-        return _fault_response(fault)
+            return Response(text[: max(1, len(text) // 2)], 200, mimetype="application/json")
+        return fault_response(fault.kind)
 
     def _handle(self, request: Request, endpoint: str, args: Mapping[str, Any]) -> Response:
         if endpoint == "snapengage.logs":
             return self.snapengage.logs(request, **args)
-        if endpoint != "zendesk.oauth_token" and not self.zendesk.authenticated(request):
-            return json_response({"error": "Couldn't authenticate you"}, 401)
-        # Jobs finish on Zendesk's side whether or not anyone asks: apply every one whose time
-        # has come before any handler reads the account (those that show a job tick again).
-        self.store.tick()
-        owner: object = self.export if endpoint.startswith("zdexport.") else self.zendesk
-        handler: Callable[..., Response] = getattr(owner, endpoint.split(".", 1)[1])
-        return handler(request, **args)
+        if endpoint == "method_not_allowed":
+            raise error(405, "MethodNotAllowed", "Method not allowed")
+        if endpoint == "not_found":
+            raise error(404, "InvalidEndpoint", "Not found")
+        if endpoint != "zendesk.oauth_token" and not self.store.authenticated(request):
+            raise ApiError(401, {"error": "Couldn't authenticate you"})
+        name = endpoint.removeprefix("zendesk.")
+        modules = (zendesk_tickets, zendesk_users, zendesk_search, Zendesk)
+        owner = next(o for o in modules if hasattr(o, name))
+        handler: Callable[..., Any] = getattr(owner, name)
+        with self.store.lock:
+            # Jobs finish on Zendesk's side whether or not anyone asks: apply every one whose
+            # time has come before any handler reads the account.
+            self.store.tick()
+            result = handler(self.store, request, **args)
+            return result if isinstance(result, Response) else json_response(result)
 
 
-def _unrouted(endpoint: str) -> Response:
-    if endpoint == "method_not_allowed":
-        return error(405, "MethodNotAllowed", "Method not allowed")
-    return error(404, "InvalidEndpoint", "Not found")
+class Addressed:
+    """The app, its data set and where it answers: what the sandbox served on loopback
+    (``server.Sandbox``) and the one mounted in-process (``inprocess.InProcessSandbox``) share,
+    with the settings that point snapzen at it and the inspection, without HTTP."""
 
-
-def _fault_response(fault: Fault) -> Response:
-    if fault.kind == "http_502":
-        return Response(
-            "<html><body><h1>502 Bad Gateway</h1></body></html>", 502, mimetype="text/html"
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        # The chats end now on the services' own clock, which snapzen's offset does not move.
+        self.dataset = generate(
+            config, config.anchor or datetime.fromtimestamp(service_time(), UTC)
         )
-    if fault.kind == "http_503":
-        return Response("Service Unavailable: scheduled maintenance", 503, mimetype="text/plain")
-    if fault.kind == "http_503_retry_after":
-        return error(
-            503,
-            "DatabaseTimeout",
-            "Database timeout or deadlock; retry later",
-            {"Retry-After": "1"},
-        )
-    if fault.kind == "http_500":
-        return error(500, "InternalServerError", "Something went wrong (injected fault)")
-    # "timeout" and "malformed_json" are always applied after processing (see FaultInjector);
-    # answering a 504 keeps this branch total should that ever change.
-    return error(504, "GatewayTimeout", "Upstream timed out")
+        self.app = SandboxApp(config, self.dataset)
+
+    @property
+    def base_url(self) -> str:
+        return self.app.store.base_url
+
+    @property
+    def snapengage_base_url(self) -> str:
+        return self.base_url + "/snapengage"
+
+    @property
+    def zendesk_base_url(self) -> str:
+        return self.base_url + "/zendesk"
+
+    @property
+    def widget_ids(self) -> list[str]:
+        return list(self.dataset.widget_ids)
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point snapzen at this sandbox."""
+        cfg = self.config
+        return {
+            "SNAPZEN_SNAPENGAGE__BASE_URL": self.snapengage_base_url,
+            "SNAPZEN_SNAPENGAGE__ORG_ID": cfg.org_id,
+            "SNAPZEN_SNAPENGAGE__API_TOKEN": cfg.snapengage_token,
+            "SNAPZEN_SNAPENGAGE__WIDGETS": ",".join(self.dataset.widget_ids),
+            "SNAPZEN_ZENDESK__BASE_URL": self.zendesk_base_url,
+            "SNAPZEN_ZENDESK__EMAIL": cfg.zendesk_email,
+            "SNAPZEN_ZENDESK__API_TOKEN": cfg.zendesk_token,
+            "SNAPZEN_TRANSFER__CONTROLLER_COUNTRY": cfg.controller_country,
+            "SNAPZEN_CONSENT__NOTICES": json.dumps(NOTICES),
+        }
+
+    def state(self) -> dict[str, Any]:
+        return self.app.state()
+
+    def truth(self) -> list[dict[str, Any]]:
+        return self.app.truth()
+
+    def tickets(self) -> list[dict[str, Any]]:
+        return self.app.tickets()
+
+    def reset_counters(self) -> None:
+        self.app.reset_counters()

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from snapzen.sandbox.data import Dataset
 
 # Restricted origin region used for the ground truth (EEA + UK). Kept here, not imported from the
 # consent module, so the emulator's "truth" is an independent oracle for end-to-end tests.
-EEA_UK: frozenset[str] = frozenset({
-    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
-    "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO", "GB",
-})  # fmt: skip
+EEA_UK: frozenset[str] = frozenset(
+    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE"  # noqa: SIM905
+    " IS LI NO GB".split()
+)
 
 # The consent notice the demo company's page shows (its version is sent with each consent
 # answer, with a receipt id); snapzen is told its text's SHA-256 (consent.notices).
@@ -31,7 +26,7 @@ NOTICES = {NOTICE_VERSION: hashlib.sha256(NOTICE_TEXT.encode("utf-8")).hexdigest
 # Zendesk's and SnapEngage's clocks, which snapzen's offset does not move.
 service_time = time.time  # the emulated service's own clock, not snapzen's
 
-FAULT_KINDS: tuple[str, ...] = (
+FAULT_KINDS = (
     "http_500",
     "http_502",
     "http_503_retry_after",
@@ -126,40 +121,3 @@ class SandboxConfig:
             raise ValueError("rate_header_style must be 2023 or 2024")
         if self.page_size < 1 or self.rate_limit_per_minute < 1 or self.rate_window_seconds <= 0:
             raise ValueError("page_size, rate_limit_per_minute and rate_window_seconds must be > 0")
-
-
-class Addressed:
-    """Where a sandbox answers and the settings that point snapzen at it: the same for the
-    one served on loopback (``server.Sandbox``) and the one mounted in-process
-    (``inprocess.InProcessSandbox``), each of which sets these three attributes."""
-
-    config: SandboxConfig
-    dataset: Dataset
-    base_url: str
-
-    @property
-    def snapengage_base_url(self) -> str:
-        return self.base_url + "/snapengage"
-
-    @property
-    def zendesk_base_url(self) -> str:
-        return self.base_url + "/zendesk"
-
-    @property
-    def widget_ids(self) -> list[str]:
-        return list(self.dataset.widget_ids)
-
-    def env(self) -> dict[str, str]:
-        """Environment variables that point snapzen at this sandbox."""
-        cfg = self.config
-        return {
-            "SNAPZEN_SNAPENGAGE__BASE_URL": self.snapengage_base_url,
-            "SNAPZEN_SNAPENGAGE__ORG_ID": cfg.org_id,
-            "SNAPZEN_SNAPENGAGE__API_TOKEN": cfg.snapengage_token,
-            "SNAPZEN_SNAPENGAGE__WIDGETS": ",".join(self.dataset.widget_ids),
-            "SNAPZEN_ZENDESK__BASE_URL": self.zendesk_base_url,
-            "SNAPZEN_ZENDESK__EMAIL": cfg.zendesk_email,
-            "SNAPZEN_ZENDESK__API_TOKEN": cfg.zendesk_token,
-            "SNAPZEN_TRANSFER__CONTROLLER_COUNTRY": cfg.controller_country,
-            "SNAPZEN_CONSENT__NOTICES": json.dumps(NOTICES),
-        }

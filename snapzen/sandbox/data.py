@@ -6,42 +6,27 @@ time, so a seed and an anchor fully determine the data set.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from random import Random
 from typing import Any
 
+import pycountry
 from faker import Faker
 
 from snapzen.sandbox.config import EEA_UK, NOTICE_VERSION, SandboxConfig
-from snapzen.sandbox.validation import is_valid_email
 
 Case = dict[str, Any]
 
-_LOCALES = [
-    "en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "pl_PL", "pt_BR", "ja_JP", "ar_AA", "he_IL",
-]  # fmt: skip
-
-_COUNTRY_NAMES: dict[str, str] = {
-    "AT": "Austria", "BE": "Belgium", "BG": "Bulgaria", "HR": "Croatia", "CY": "Cyprus",
-    "CZ": "Czechia", "DK": "Denmark", "EE": "Estonia", "FI": "Finland", "FR": "France",
-    "DE": "Germany", "GR": "Greece", "HU": "Hungary", "IE": "Ireland", "IT": "Italy",
-    "LV": "Latvia", "LT": "Lithuania", "LU": "Luxembourg", "MT": "Malta", "NL": "Netherlands",
-    "PL": "Poland", "PT": "Portugal", "RO": "Romania", "SK": "Slovakia", "SI": "Slovenia",
-    "ES": "Spain", "SE": "Sweden", "IS": "Iceland", "LI": "Liechtenstein", "NO": "Norway",
-    "GB": "United Kingdom", "US": "United States", "BR": "Brazil", "JP": "Japan", "IN": "India",
-    "CA": "Canada", "AU": "Australia", "CH": "Switzerland", "TR": "Türkiye", "MX": "Mexico",
-    "ZA": "South Africa", "KR": "South Korea", "AR": "Argentina", "NG": "Nigeria",
-}  # fmt: skip
-# Weighted towards big markets; Switzerland is here on purpose: adequate, but not EEA.
-_RESTRICTED = [
-    "DE", "DE", "FR", "FR", "GB", "GB", "NL", "ES", "IT", "PL", "SE", "IE", "AT",
-    "BE", "PT", "NO", "IS", "LI", "DK", "FI", "CZ", "RO", "GR", "HU", "MT", "CY",
-]  # fmt: skip
-_OUTSIDE = [
-    "US", "US", "US", "BR", "JP", "IN", "CA", "AU", "CH", "TR", "MX", "ZA", "KR", "AR", "NG",
-]  # fmt: skip
+_LOCALES = "en_US en_GB de_DE fr_FR es_ES pl_PL pt_BR ja_JP ar_AA he_IL".split()  # noqa: SIM905
+# Visitors' geo-IP countries, weighted towards big markets; Switzerland is among those outside on
+# purpose: adequate, but not EEA.
+_RESTRICTED = (  # noqa: SIM905
+    "DE DE FR FR GB GB NL ES IT PL SE IE AT BE PT NO IS LI DK FI CZ RO GR HU MT CY"
+).split()
+_OUTSIDE = "US US US BR JP IN CA AU CH TR MX ZA KR AR NG".split()  # noqa: SIM905
 
 _ACCEPTED = ["yes", "true", "1", "accepted", "on", "YES", "True", "On", "Accepted", "TRUE"]
 _REFUSED = ["no", "false", "0", "declined", "No", "FALSE", "Declined", "off"]
@@ -50,8 +35,18 @@ _ODD: list[str | None] = ["maybe", "", "  YES ", None, "y", "yes please", "👍"
 _ACCEPTED_SET = {value.lower() for value in _ACCEPTED}
 _REFUSED_SET = {value.lower() for value in _REFUSED}
 
-_INVALID_EMAILS = ["not-an-email", "a@b", "x@@y.com", "john doe@example.com", "@example.com",
-                   "trailing.dot@example.", "ünïcødé@@mail"]  # fmt: skip
+_INVALID_EMAILS = [
+    "not-an-email",
+    "a@b",
+    "x@@y.com",
+    "john doe@example.com",
+    "@example.com",
+    "trailing.dot@example.",
+    "ünïcødé@@mail",
+]
+# Deliberately simple: one "@", no whitespace, a dotted domain with non-empty labels. It only has
+# to agree with itself (the truth and the fake Zendesk), and it rejects the hostile samples.
+_EMAIL = re.compile(r"^[^@\s]+@(?:[^@\s.]+\.)+[^@\s.]+$")
 
 _HOSTILE_SNIPPETS = [
     "<script>alert('xss')</script>",
@@ -65,14 +60,6 @@ _HOSTILE_SNIPPETS = [
     "' OR 1=1; DROP TABLE cases; --",
     '```json\n{"not": "real"}\n```',
 ]
-_BROWSERS = [
-    ("Chrome", "Windows", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-     "(KHTML, like Gecko) Chrome/124.0 Safari/537.36"),
-    ("Firefox", "Linux", "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"),
-    ("Safari", "iOS", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
-     "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"),
-    ("Edge", "Windows", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Edg/124.0"),
-]  # fmt: skip
 _LANGS = ["en-us,en;q=0.5", "de-de,de;q=0.9,en;q=0.5", "fr-FR", "ar", "he-IL", "ja", "pt-BR", ""]
 
 
@@ -84,6 +71,21 @@ class Dataset:
     widget_ids: list[str]
     cases: list[Case]
     truth: list[dict[str, Any]]
+
+
+def is_valid_email(value: object) -> bool:
+    """True when *value* is a syntactically plausible email address."""
+    return isinstance(value, str) and bool(_EMAIL.fullmatch(value))
+
+
+def _country(code: object) -> Any:
+    """The ISO 3166 country of a raw country code value, or None."""
+    return pycountry.countries.get(alpha_2=code.strip().upper()) if isinstance(code, str) else None
+
+
+def _country_name(code: Any) -> Any:
+    """As SnapEngage shows it: "" for a code it cannot place; an empty code stays as it is."""
+    return getattr(_country(code), "name", "") if code else code
 
 
 def _uuid(rng: Random) -> str:
@@ -99,9 +101,7 @@ def classify_region(country_code: object) -> str:
         code = "GB"
     if code in EEA_UK:
         return "restricted"
-    if code in _COUNTRY_NAMES:
-        return "outside"
-    return "unknown"
+    return "outside" if _country(code) else "unknown"
 
 
 def classify_consent(value: object, present: bool) -> str:
@@ -122,13 +122,8 @@ class _Generator:
         self.rng = Random(cfg.seed)
         self.fake = Faker(_LOCALES)
         self.fake.seed_instance(cfg.seed)
-        self.agents = [
-            (
-                f"wc:{self.fake['en_US'].user_name()}@support.example",
-                self.fake["en_US"].first_name(),
-            )
-            for _ in range(5)
-        ]
+        en = self.fake["en_US"]
+        self.agents = [(f"wc:{en.user_name()}@support.example", en.first_name()) for _ in range(5)]
 
     def name(self) -> str:
         rng, roll = self.rng, self.rng.random()
@@ -152,10 +147,8 @@ class _Generator:
             return ""
         if roll < 0.20:
             return self.rng.choice(_INVALID_EMAILS)
-        address = self.fake["en_US"].email()
-        if self.rng.random() < 0.1:
-            address = address.upper()
-        return str(address)
+        address = str(self.fake["en_US"].email())
+        return address.upper() if self.rng.random() < 0.1 else address
 
     def country(self) -> tuple[bool, Any, str]:
         """(present, raw value, region) for the visitor's geo-IP country code."""
@@ -190,32 +183,27 @@ class _Generator:
         return str(self.fake[self.rng.choice(_LOCALES)].sentence(nb_words=self.rng.randint(3, 18)))
 
     def transcript(self, start_s: int, count: int, agent: tuple[str, str] | None) -> list[Case]:
+        """Alternating visitor and agent lines (the visitor's with empty id and alias)."""
         entries: list[Case] = []
         t = start_s
-        author, alias = agent if agent else ("", "")
         for i in range(count):
-            visitor = not author or i % 2 == 0
-            entries.append(
-                _entry(t, "" if visitor else author, "" if visitor else alias, self.message())
-            )
+            author, alias = ("", "") if agent is None or i % 2 == 0 else agent
+            line = {"id": author, "alias": alias, "message": self.message(), "translations": None}
+            entries.append({**line, "date": t, "date_seconds": t, "date_milliseconds": t * 1000})
             t += self.rng.randint(2, 90)
         return entries
 
-    def case(self, index: int, widget_id: str, kind: str) -> tuple[Case, dict[str, Any]]:
-        rng = self.rng
+    def case(self, widget_id: str, kind: str) -> tuple[Case, dict[str, Any]]:
+        rng, en = self.rng, self.fake["en_US"]
         case_id = _uuid(rng)
         offline = kind == "offline"
         in_progress = kind == "in_progress"
         agent = None if offline else rng.choice(self.agents)
         agent_id, agent_alias = agent if agent else ("", "")
-        if kind == "long_lines":
-            n_messages = 2000
-        elif in_progress:
-            n_messages = rng.randint(1, 3)
-        elif offline:
-            n_messages = 1
+        if kind in ("long_lines", "offline"):
+            n_messages = 2000 if kind == "long_lines" else 1
         else:
-            n_messages = rng.randint(2, 20)
+            n_messages = rng.randint(1, 3) if in_progress else rng.randint(2, 20)
         if in_progress:
             created = self.anchor - timedelta(seconds=rng.uniform(20, 280))
         else:
@@ -234,7 +222,7 @@ class _Generator:
         email = self.email()
         present, country_code, region = self.country()
         consent, consent_value = self.consent()
-        browser, os_name, user_agent = rng.choice(_BROWSERS)
+        browser = rng.choice(["Chrome", "Firefox", "Safari", "Opera"])
         js_vars: list[Case] = [{"name": "plan", "value": rng.choice(["free", "pro", "enterprise"])}]
         op_vars: list[Case] = []
         labels: list[Case] = []
@@ -263,7 +251,7 @@ class _Generator:
             "requester_details": {
                 "name": name,
                 "emails": [email] if email else [],
-                "phones": [self.fake["en_US"].phone_number()] if rng.random() < 0.3 else [],
+                "phones": [en.phone_number()] if rng.random() < 0.3 else [],
                 "social_profile_links": [],
                 "age": None,
             },
@@ -272,20 +260,16 @@ class _Generator:
             "created_at_seconds": start_s,
             "created_at_milliseconds": created_ms,
             "proactive_chat": rng.random() < 0.2,
-            "page_url": f"https://shop.example/{self.fake['en_US'].uri_path()}",
+            "page_url": f"https://shop.example/{en.uri_path()}",
             "referrer_url": rng.choice(["", "https://www.google.com/", "https://news.example/"]),
             "entry_url": "https://shop.example/",
-            "ip_address": self.fake["en_US"].ipv4_public()
-            if rng.random() < 0.8
-            else self.fake["en_US"].ipv6(),
-            "user_agent": user_agent,
+            "ip_address": en.ipv4_public() if rng.random() < 0.8 else en.ipv6(),
+            "user_agent": getattr(en, browser.lower())(),
             "browser": browser,
-            "os": os_name,
-            "country": _COUNTRY_NAMES.get(str(country_code).upper(), "")
-            if country_code
-            else country_code,
+            "os": rng.choice(["Windows", "Linux", "iOS", "macOS", "Android"]),
+            "country": _country_name(country_code),
             "region": "",
-            "city": self.fake["en_US"].city() if region != "unknown" else "",
+            "city": en.city() if region != "unknown" else "",
             "latitude": round(rng.uniform(-60, 70), 4),
             "longitude": round(rng.uniform(-170, 170), 4),
             "source_id": rng.choice([1, 2, 3]),
@@ -302,13 +286,10 @@ class _Generator:
         }
         if present:
             case["country_code"] = country_code
-        if offline:
+        # A live chat has no final length yet: either no field at all, or a zero.
+        if offline or (in_progress and rng.random() < 0.5):
             case["chat_duration"] = 0
-        elif in_progress:
-            # A live chat has no final length yet: either no field at all, or a zero.
-            if rng.random() < 0.5:
-                case["chat_duration"] = 0
-        else:
+        elif not in_progress:
             case["chat_duration"] = max(1, last_s - start_s + rng.randint(5, 120))
             if rng.random() < 0.3:
                 case["survey_score"] = rng.choice([0, 20, 40, 60, 80, 100])
@@ -331,18 +312,6 @@ class _Generator:
         return case, truth
 
 
-def _entry(t: int, author: str, alias: str, message: str) -> Case:
-    return {
-        "id": author,
-        "alias": alias,
-        "message": message,
-        "date": t,
-        "date_seconds": t,
-        "date_milliseconds": t * 1000,
-        "translations": None,
-    }
-
-
 def generate(cfg: SandboxConfig, anchor: datetime) -> Dataset:
     """Build the data set for *cfg*, with chats ending at *anchor* (an aware UTC datetime)."""
     gen = _Generator(cfg, anchor)
@@ -362,21 +331,9 @@ def generate(cfg: SandboxConfig, anchor: datetime) -> Dataset:
     )
     for slot, kind in zip(slots, special, strict=False):
         kinds[slot] = kind
-    cases: list[Case] = []
-    truth: list[dict[str, Any]] = []
-    for i, kind in enumerate(kinds):
-        case, row = gen.case(i, rng.choice(widget_ids), kind)
-        cases.append(case)
-        truth.append(row)
-    order = sorted(
-        range(len(cases)), key=lambda i: (cases[i]["created_at_milliseconds"], cases[i]["id"])
-    )
-    return Dataset(
-        anchor=anchor,
-        widget_ids=widget_ids,
-        cases=[cases[i] for i in order],
-        truth=[truth[i] for i in order],
-    )
+    made = [gen.case(rng.choice(widget_ids), kind) for kind in kinds]
+    made.sort(key=lambda pair: (pair[0]["created_at_milliseconds"], pair[0]["id"]))
+    return Dataset(anchor, widget_ids, [case for case, _ in made], [row for _, row in made])
 
 
 def same_visitor(dataset: Dataset, case_id: str, other_id: str) -> None:

@@ -1,59 +1,65 @@
-"""Search (``GET /api/v2/search``, ``search/count``; the query language of ``search/export``
-too) and ticket comments for the fake Zendesk.
+"""The fake Zendesk's reads across the account: Search (``search``, ``search/count``), Export
+Search Results and the cursor-based Incremental Ticket Export. Each endpoint is a function of the
+account (``Zendesk``) and the request, called by the app under the account's lock.
 
 Search is the one way to find archived tickets besides their id, so the sandbox supports the
 subset snapzen uses: ``type:ticket`` with ``tags:X`` (or ``tag:X``), ``requester:EMAIL``,
 ``submitter:ID``, ``external_id:X`` (``*`` at the end for a prefix) and ``created``/``updated``
 compared (``>``, ``>=``, ``<``, ``<=``) with a date, ANDed; anything else is a 400. Deleted
 tickets are not found; archived ones are. Real search lags writes by minutes; the sandbox
-answers at once (tests wanting lag can wait).
+answers at once. Search stops at 1,000 results (a 422 past them); the export has no cap.
+
+The incremental export (``?start_time=`` at least a minute ago, then ``?cursor=``) hands out
+every ticket changed since, archived and deleted ones too (deleted with status ``deleted``), in
+the order they last changed, so an update or a deletion shows a ticket again, later. The search
+export allows 100 requests a minute, the incremental export 10: budgets of their own on top of
+the account's (``SandboxApp.budgets``).
 """
 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Request
 
-from snapzen.sandbox.responses import error, json_response, listing, not_found
-from snapzen.sandbox.zendesk_store import JsonDict, TicketRecord, ZendeskStore
+from snapzen.sandbox.responses import JsonDict, decode_cursor, encode_cursor, error, invalid
+from snapzen.sandbox.zendesk import TicketRecord, Zendesk, int_arg
 
 PER_PAGE = 100
-MAX_RESULTS = 1000  # Zendesk: at most 1,000 results per query; beyond that a 422
-Term = tuple[str, str, str]
+MAX_RESULTS = 1000
+SEARCH_PAGE_MAX = 1000
 _PART = re.compile(r'(\w+)(:|>=|<=|>|<)("[^"]*"|\S+)|(\S+)')
 _EQUALS = ("type", "tags", "tag", "requester", "submitter", "external_id")
 _COMPARES = ("created", "updated")
+Term = tuple[str, str, str]
 
 
-def parse_query(query: str) -> list[Term] | Response:
-    """The query's terms (``type:ticket`` checked and left out), or a 400 naming what the
-    sandbox does not support."""
+def _terms(request: Request) -> list[Term]:
+    """The query's terms (``type:ticket`` checked and left out); a 400 naming what the sandbox
+    does not support."""
+    query = request.args.get("query") or ""
     if not query.strip():
-        return error(400, "InvalidValue", "query is required")
+        raise invalid("query is required")
     terms: list[Term] = []
     for match in _PART.finditer(query):
         name, op, raw, free = match.groups()
-        if free is not None or (name not in _EQUALS if op == ":" else name not in _COMPARES):
-            return error(400, "InvalidValue", f"sandbox search does not support {match[0]!r}")
-        value = raw.strip('"')
-        if name == "type" and value != "ticket":
-            return error(400, "InvalidValue", "sandbox search finds tickets only")
+        if free is not None or name not in (_EQUALS if op == ":" else _COMPARES):
+            raise invalid(f"sandbox search does not support {match[0]!r}")
+        if name == "type" and raw.strip('"') != "ticket":
+            raise invalid("sandbox search finds tickets only")
         if name != "type":
-            terms.append((name, op, value))
+            terms.append((name, op, raw.strip('"')))
     return terms
 
 
-def found(store: ZendeskStore, terms: list[Term]) -> list[TicketRecord]:
-    """Live (not deleted) tickets matching every term, in id order (caller holds the lock)."""
-    return [
-        r
-        for r in store.tickets.values()
-        if r.deleted_at is None and all(_matches(store, r.data, t) for t in terms)
-    ]
+def _found(zd: Zendesk, terms: list[Term]) -> list[TicketRecord]:
+    """Live (not deleted) tickets matching every term, in id order."""
+    live = (r for r in zd.tickets.values() if r.deleted_at is None)
+    return [r for r in live if all(_matches(zd, r.data, term) for term in terms)]
 
 
-def _matches(store: ZendeskStore, data: JsonDict, term: Term) -> bool:
+def _matches(zd: Zendesk, data: JsonDict, term: Term) -> bool:
     name, op, value = term
     if name in ("tags", "tag"):
         return value in (data.get("tags") or [])
@@ -63,52 +69,89 @@ def _matches(store: ZendeskStore, data: JsonDict, term: Term) -> bool:
     if name == "submitter":
         return str(data.get("submitter_id")) == value
     if name == "requester":
-        users = store.search_users(value)
+        users = zd.search_users(value)
         return bool(users) and data.get("requester_id") == users[0]["id"]
     stamp = str(data.get(f"{name}_at") or "")[: len(value)]  # created or updated
     return {">": stamp > value, ">=": stamp >= value, "<": stamp < value}.get(op, stamp <= value)
 
 
-def count(store: ZendeskStore, request: Request) -> Response:
-    """``GET search/count``: the number of results, uncapped (deleted tickets excluded)."""
-    terms = parse_query(request.args.get("query") or "")
-    if isinstance(terms, Response):
-        return terms
-    with store.lock:
-        return json_response({"count": len(found(store, terms))})
-
-
-def search(store: ZendeskStore, request: Request) -> Response:
-    query = (request.args.get("query") or "").strip()
-    terms = parse_query(query)
-    if isinstance(terms, Response):
-        return terms
-    try:
-        page = max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        return error(400, "InvalidValue", "page must be an integer")
+def search(zd: Zendesk, request: Request) -> JsonDict:
+    terms, page = _terms(request), int_arg(request, "page", 1)
     if page > MAX_RESULTS // PER_PAGE:
-        return error(422, "InvalidPaginationParameter", "at most 1000 results per query")
-    with store.lock:
-        results = [{**r.data, "result_type": "ticket"} for r in found(store, terms)][:MAX_RESULTS]
+        raise error(422, "InvalidPaginationParameter", "at most 1000 results per query")
+    results = [{**r.data, "result_type": "ticket"} for r in _found(zd, terms)][:MAX_RESULTS]
     more = page * PER_PAGE < len(results)
-    base = f"{store.base_url}/zendesk/api/v2/search.json"
-    return json_response(
-        {
-            "results": results[(page - 1) * PER_PAGE : page * PER_PAGE],
-            "count": len(results),
-            "next_page": f"{base}?query={query.replace(' ', '+')}&page={page + 1}"
-            if more
-            else None,
-            "previous_page": None,
-        }
+    query = request.args["query"].strip().replace(" ", "+")
+    return {
+        "results": results[(page - 1) * PER_PAGE : page * PER_PAGE],
+        "count": len(results),
+        "next_page": f"{zd.api}/search.json?query={query}&page={page + 1}" if more else None,
+        "previous_page": None,
+    }
+
+
+def search_count(zd: Zendesk, request: Request) -> JsonDict:
+    """The number of results, uncapped (deleted tickets excluded)."""
+    return {"count": len(_found(zd, _terms(request)))}
+
+
+def search_export(zd: Zendesk, request: Request) -> JsonDict:
+    if request.args.get("filter[type]") != "ticket":
+        raise invalid("filter[type] is required (ticket)")
+    size, after = int_arg(request, "page[size]", 100), request.args.get("page[after]")
+    if size > SEARCH_PAGE_MAX:
+        raise invalid(f"page[size] must be 1..{SEARCH_PAGE_MAX}")
+    try:
+        start = decode_cursor(after, int)[0] if after else 0
+    except ValueError:
+        raise invalid("page[after] is not a cursor this search gave") from None
+    rest = [r for r in _found(zd, _terms(request)) if int(r.data["id"]) > start]
+    page, more = rest[:size], len(rest) > size
+    cursor = encode_cursor([int(page[-1].data["id"])]) if page else after
+    params = {**request.args, "page[after]": cursor or ""}
+    return {
+        "results": [{**r.shown(), "result_type": "ticket"} for r in page],
+        "facets": None,
+        "meta": {"has_more": more, "after_cursor": cursor, "before_cursor": None},
+        "links": {
+            "next": f"{zd.api}/search/export?{urlencode(params)}" if more else None,
+            "prev": None,
+        },
+    }
+
+
+def incremental_tickets(zd: Zendesk, request: Request) -> JsonDict:
+    cursor = request.args.get("cursor")
+    try:
+        position = decode_cursor(cursor, float, int) if cursor else None
+        start = int(request.args.get("start_time", "")) if not cursor else 0
+    except ValueError:
+        raise invalid(
+            "start_time (unix seconds) or a cursor this export gave is required"
+        ) from None
+    if position is None:
+        if start > zd.now - 60:
+            raise invalid("start_time must be at least one minute ago")
+        position = (float(start), -1)  # tickets changed at start_time or later
+    changed = sorted(zd.tickets.values(), key=lambda r: (r.changed_ts, int(r.data["id"])))
+    rest = [r for r in changed if (r.changed_ts, int(r.data["id"])) > position]
+    page = rest[: zd.cfg.export_page_size]
+    after = encode_cursor(
+        [page[-1].changed_ts, int(page[-1].data["id"])] if page else list(position)
     )
+    return {
+        "tickets": [_exported(r) for r in page],
+        "after_cursor": after,
+        "after_url": f"{zd.api}/incremental/tickets/cursor.json?cursor={after}",
+        "before_cursor": None,
+        "before_url": None,
+        "end_of_stream": len(rest) <= len(page),
+    }
 
 
-def comments(store: ZendeskStore, ticket_id: int) -> Response:
-    """``GET tickets/{id}/comments``: readable for archived tickets too, 404 once deleted."""
-    with store.lock:
-        record = store.live(ticket_id)
-        if record is None:
-            return not_found()
-        return listing("comments", [dict(c) for c in record.data.get("comments") or []])
+def _exported(record: TicketRecord) -> JsonDict:
+    data = record.shown()
+    if record.deleted_at is not None:
+        data["status"] = "deleted"
+    data["generated_timestamp"] = int(record.changed_ts)  # created, updated or deleted
+    return data

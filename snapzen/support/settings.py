@@ -9,24 +9,15 @@ secrets directory are read by snapzen.support.settings_sources).
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from contextlib import suppress
 from contextvars import ContextVar
-from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
-from pydantic import (
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -34,73 +25,59 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from snapzen.support import setting_checks
 from snapzen.support.errors import ConfigError
-from snapzen.support.settings_base import CommaList, Section, split_list
-from snapzen.support.settings_clients import Client, check_clients, client_of, parse_clients
-from snapzen.support.settings_gdpr import ConsentSettings as ConsentSettings
-from snapzen.support.settings_gdpr import RecordSettings
+from snapzen.support.setting_checks import (
+    BaseUrl,
+    CommaList,
+    Email,
+    HeaderSecret,
+    Interval,
+    OptionalBaseUrl,
+    Section,
+    Subdomain,
+    WidgetIds,
+    check_redaction_rules,
+    compile_patterns,
+    is_loopback,
+    jsonish,
+    parse_interval,
+)
+from snapzen.support.settings_gdpr import ConsentSettings, RecordSettings
 from snapzen.support.settings_sources import (
     CONFIG_ENV,
     ENV_PREFIX,
+    SECRET_FIELDS,
+    Failed,
+    Found,
     Origins,
     SecretsDirSource,
-    origins_of,
+    describe_errors,
+    has_failed,
     read_toml,
+    secrets_dir,
     secrets_in_file,
+    unknown_env_sections,
 )
-from snapzen.support.settings_sources import SECRET_FIELDS as SECRET_FIELDS
-from snapzen.support.settings_transfer import TransferSettings as TransferSettings
+from snapzen.support.settings_transfer import Client, TransferSettings, check_clients, client_of
 
-
-def _check_base_url(url: str) -> str:
-    """https only, except loopback hosts (the sandbox, tests)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an absolute http(s) URL")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ValueError("must use https (plain http is allowed only for loopback hosts)")
-    return url.rstrip("/")
-
-
-def _sendable(value: SecretStr | None) -> SecretStr | None:
-    """A secret sent in an HTTP header: refused at load (the value never shown) rather than
-    as a traceback from the HTTP library on the first request."""
-    problem = value is not None and setting_checks.header_problem(value.get_secret_value())
-    if problem:
-        raise ValueError(problem)
-    return value
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+__all__ = ["SECRET_FIELDS", "ConsentSettings", "TransferSettings", "is_loopback", "parse_interval"]
 
 
 class SnapEngageSettings(Section):
-    base_url: str = "https://www.snapengage.com"
+    base_url: BaseUrl = "https://www.snapengage.com"
     org_id: str = ""
-    api_token: SecretStr | None = Field(
+    api_token: HeaderSecret = Field(
         None,
         description="SnapEngage API token (Admin Dashboard → My Account → API Token). Required "
         "for sync.",
     )
-    widgets: CommaList = Field(default_factory=list)
+    widgets: WidgetIds = Field(default_factory=list)
     include_offline: bool = False
     settle_minutes: int = Field(default=30, ge=5)
     overlap_days: int = Field(default=2, ge=0, le=30)
     retention_days: int = Field(default=60, ge=1)
     timezone: str = "Etc/UTC"
     page_pause_ms: int = Field(default=0, ge=0)
-
-    _split_widgets = field_validator("widgets", mode="before")(split_list)
-    _widget_ids = field_validator("widgets")(setting_checks.check_widgets)
-    _token = field_validator("api_token")(_sendable)
-    _https = field_validator("base_url")(_check_base_url)
 
     @model_validator(mode="after")
     def _overlap_covers_timezone(self) -> SnapEngageSettings:
@@ -111,6 +88,15 @@ class SnapEngageSettings(Section):
         return self
 
 
+def _not_archived(value: bool) -> bool:
+    if value:
+        raise ValueError(
+            "is not supported: archived tickets are invisible to the external_id lookup "
+            "that crash recovery relies on, so duplicates could follow"
+        )
+    return value
+
+
 class ZendeskAuth(StrEnum):
     API_TOKEN = "api_token"
     OAUTH_TOKEN = "oauth_token"
@@ -118,19 +104,19 @@ class ZendeskAuth(StrEnum):
 
 
 class ZendeskSettings(Section):
-    subdomain: str = ""
-    base_url: str = ""
-    email: str = ""
-    api_token: SecretStr | None = Field(
+    subdomain: Subdomain = ""
+    base_url: OptionalBaseUrl = ""
+    email: Email = ""
+    api_token: HeaderSecret = Field(
         None,
         description="Zendesk API token, with zendesk.email. Zendesk deactivates all API tokens "
         "on 2027-04-30: prefer OAuth.",
     )
-    oauth_access_token: SecretStr | None = Field(
+    oauth_access_token: HeaderSecret = Field(
         None, description="A static Zendesk OAuth access token."
     )
     oauth_client_id: str = ""
-    oauth_client_secret: SecretStr | None = Field(
+    oauth_client_secret: HeaderSecret = Field(
         None,
         description="OAuth client secret, with zendesk.oauth_client_id (tokens renewed "
         "automatically).",
@@ -148,7 +134,10 @@ class ZendeskSettings(Section):
     # waits for a slot when that happens): lower this for such an account.
     backfill_max_jobs_in_flight: int = Field(default=30, ge=1, le=30)
     ticket_status: Literal["new", "open", "pending", "hold", "solved", "closed"] = "solved"
-    archive_immediately: bool = False
+    # Refused: crash recovery finds tickets with GET /tickets?external_id=, which excludes
+    # archived tickets (docs/data-subject-rights.md, Archived tickets): with archiving on, a lost
+    # job answer would be taken for "not created" and the chat sent twice.
+    archive_immediately: Annotated[bool, AfterValidator(_not_archived)] = False
     # Zendesk limits a comment by size (~64 KB), not by characters: parts are cut by UTF-8 bytes.
     comment_max_bytes: int = Field(default=60_000, ge=1_000, le=1_000_000)
     # Deprecated and ignored (a character count says nothing about size); kept so an older
@@ -163,24 +152,6 @@ class ZendeskSettings(Section):
     job_timeout_seconds: float = Field(default=1800.0, gt=0)
     recovery_grace_seconds: float = Field(default=3600.0, ge=0)
     requests_per_minute: int | None = Field(default=None, ge=1)
-
-    _https = field_validator("base_url")(lambda url: _check_base_url(url) if url else url)
-    _subdomain = field_validator("subdomain")(setting_checks.check_subdomain)
-    _email = field_validator("email")(setting_checks.check_email)
-    _secrets = field_validator("api_token", "oauth_access_token", "oauth_client_secret")(_sendable)
-
-    @field_validator("archive_immediately")
-    @classmethod
-    def _not_archived(cls, value: bool) -> bool:
-        # Crash recovery finds tickets with GET /tickets?external_id=, which excludes archived
-        # tickets (docs/data-subject-rights.md, Archived tickets): with archiving on, a lost job
-        # answer would be taken for "not created" and the chat sent twice.
-        if value:
-            raise ValueError(
-                "is not supported: archived tickets are invisible to the external_id lookup "
-                "that crash recovery relies on, so duplicates could follow"
-            )
-        return value
 
     @model_validator(mode="after")
     def _derive_base_url(self) -> ZendeskSettings:
@@ -235,20 +206,14 @@ class PipelineSettings(Section):
 
 
 class RedactionSettings(Section):
-    enabled: CommaList = Field(default_factory=lambda: ["card"])
-    extra_patterns: dict[str, str] = Field(default_factory=dict)
-
-    _split = field_validator("enabled", mode="before")(split_list)
-
     # Checked at load, not when the pipeline starts, so a typo fails before the lock and any
     # network call with exit 2 and one line naming the rule.
-    _rules = field_validator("enabled")(setting_checks.check_redaction_rules)
-
-    @field_validator("extra_patterns")
-    @classmethod
-    def _valid_patterns(cls, patterns: dict[str, str]) -> dict[str, str]:
-        setting_checks.compile_patterns(patterns)
-        return patterns
+    enabled: Annotated[CommaList, AfterValidator(check_redaction_rules)] = Field(
+        default_factory=lambda: ["card"]
+    )
+    extra_patterns: Annotated[
+        dict[str, str], AfterValidator(lambda patterns: compile_patterns(patterns) and patterns)
+    ] = Field(default_factory=dict)
 
 
 class HttpSettings(Section):
@@ -271,25 +236,8 @@ class LogSettings(Section):
 
 
 class ScheduleSettings(Section):
-    every: str = "15m"
+    every: Interval = "15m"
     retention_sweep_at: str = "03:30"
-
-    _interval = field_validator("every")(lambda text: parse_interval(text) and text)
-
-
-def parse_interval(text: str) -> timedelta:
-    """'90s', '15m', '2h', '1d' → timedelta."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    text = text.strip().lower()
-    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit() or int(text[:-1]) <= 0:
-        raise ValueError(f"{text!r} is not an interval like 30s, 15m, 2h or 1d")
-    seconds = int(text[:-1]) * units[text[-1]]
-    if seconds > _LONGEST_INTERVAL:  # timedelta and the scheduler overflow long before 99999999d
-        raise ValueError(f"{text!r} is longer than the longest interval, 366d")
-    return timedelta(seconds=seconds)
-
-
-_LONGEST_INTERVAL = 366 * 86400
 
 
 class Settings(BaseSettings):
@@ -314,10 +262,9 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     # Processor mode (issue 26): each client the controller of its widgets' chats.
-    clients: Annotated[list[Client], NoDecode] = Field(default_factory=list)
-
-    _clients_json = field_validator("clients", mode="before")(parse_clients)
-    _clients_ok = field_validator("clients")(check_clients)
+    clients: Annotated[
+        list[Client], NoDecode, jsonish("list of clients"), AfterValidator(check_clients)
+    ] = Field(default_factory=list)
 
     def transfer_for(self, widget: str) -> tuple[str | None, TransferSettings]:
         """(client name or None, the transfer settings deciding ``widget``'s chats)."""
@@ -381,7 +328,7 @@ class Needs(StrEnum):
 EVIDENCE_SECTIONS = frozenset({"ledger", "log"})
 
 # Settings load_settings looks past while it collects problems (see _build).
-_FAILED: ContextVar[setting_checks.Failed] = ContextVar("snapzen_failed_settings")
+_FAILED: ContextVar[Failed] = ContextVar("snapzen_failed_settings")
 
 
 def load_settings(
@@ -396,14 +343,14 @@ def load_settings(
     if not config_path and os.environ.get(CONFIG_ENV):
         config_path, given = os.environ[CONFIG_ENV], CONFIG_ENV
     file_values = read_toml(Path(config_path), given) if config_path else {}
-    origins = origins_of(str(config_path) if config_path else None, file_values)
+    origins = Origins(str(config_path) if config_path else None, file_values)
     problems = secrets_in_file(file_values, str(config_path))
-    problems += setting_checks.unknown_env_sections(Settings, os.environ)
+    problems += unknown_env_sections(Settings, os.environ)
     settings, found, failed = _build(file_values, origins)
     needed = EVIDENCE_SECTIONS if needs is Needs.EVIDENCE else frozenset(Settings.model_fields)
-    found += setting_checks.cross_problems(settings, failed, origins)
+    found += _cross_problems(settings, failed, origins)
     if needs is Needs.SYNC:
-        found += setting_checks.sync_requirements(settings, failed, origins)
+        found += _sync_requirements(settings, failed, origins)
     for sections, line in found:
         # An unknown section in the file is reported whatever the command needs.
         if not sections or sections & needed or not sections & set(Settings.model_fields):
@@ -415,7 +362,7 @@ def load_settings(
 
 def _build(
     file_values: Mapping[str, Any], origins: Origins
-) -> tuple[Settings, list[setting_checks.Found], setting_checks.Failed]:
+) -> tuple[Settings, list[Found], Failed]:
     """Settings, with every problem found on the way (each with the sections it is about),
     and the settings that failed, by section ("" for a section as a whole): in the Settings
     returned they hold their unchecked defaults.
@@ -425,13 +372,13 @@ def _build(
     again, so that checks across sections and each command's requirements can be reported
     in the same run, and a command that does not need a section still gets its settings."""
     failed: dict[str, frozenset[str]] = {}
-    found: list[setting_checks.Found] = []
+    found: list[Found] = []
     for _ in range(len(Settings.model_fields) + 2):
         skip = _FAILED.set(failed)
         try:
             return Settings(**file_values), found, failed
         except ValidationError as exc:
-            found += setting_checks.describe_errors(exc, Settings, origins)
+            found += describe_errors(exc, Settings, origins)
             before = dict(failed)
             for error in exc.errors():
                 location = [str(part) for part in error["loc"]]
@@ -455,7 +402,7 @@ def _one_message(problems: list[str]) -> str:
 def require_sync_settings(settings: Settings) -> None:
     """Everything `sync` needs before the first network call; ConfigError naming all that is
     missing (the CLI checks this at load, with load_settings(needs=Needs.SYNC))."""
-    found = setting_checks.sync_requirements(settings, {}, origins_of(None, {}))
+    found = _sync_requirements(settings, {}, Origins())
     if found:
         raise ConfigError(_one_message([line for _, line in found]))
 
@@ -463,5 +410,76 @@ def require_sync_settings(settings: Settings) -> None:
 def require_ledger_key(settings: Settings) -> bytes:
     key = settings.ledger.key
     if key is None or not key.get_secret_value():
-        raise ConfigError(origins_of(None, {}).describe(("ledger", "key"), "is required"))
+        raise ConfigError(Origins().describe(("ledger", "key"), "is required"))
     return key.get_secret_value().encode("utf-8")
+
+
+def _cross_problems(settings: Settings, failed: Failed, origins: Origins) -> list[Found]:
+    """Checks across sections (not made when a setting they read failed on its own)."""
+    deadline, retention = settings.pipeline.deadline_days, settings.snapengage.retention_days
+    if (
+        has_failed(failed, "pipeline", "deadline_days")
+        or has_failed(failed, "snapengage", "retention_days")
+        or deadline < retention
+    ):
+        return []
+    return [
+        (
+            frozenset({"pipeline", "snapengage"}),
+            f"{origins.name(('pipeline', 'deadline_days'))}: {deadline} must be below "
+            f"snapengage.retention_days ({retention}): a chat unsynced for that long is "
+            "already deleted by SnapEngage, so the warning would come too late",
+        )
+    ]
+
+
+ZENDESK_CREDENTIALS = (
+    "SNAPZEN_ZENDESK__EMAIL with SNAPZEN_ZENDESK__API_TOKEN, or "
+    "SNAPZEN_ZENDESK__OAUTH_ACCESS_TOKEN, or SNAPZEN_ZENDESK__OAUTH_CLIENT_ID with "
+    "SNAPZEN_ZENDESK__OAUTH_CLIENT_SECRET"
+)
+_CREDENTIALS = (
+    "email",
+    "api_token",
+    "oauth_access_token",
+    "oauth_client_id",
+    "oauth_client_secret",
+)
+
+
+def _sync_requirements(settings: Settings, failed: Failed, origins: Origins) -> list[Found]:
+    """What a pass needs before its first network call, every missing piece at once (the
+    settings that failed on their own are not looked at again)."""
+    se, zd, key = settings.snapengage, settings.zendesk, settings.ledger.key
+    missing: list[tuple[bool, tuple[str, str], str]] = [
+        (not se.org_id, ("snapengage", "org_id"), "is required"),
+        (se.api_token is None, ("snapengage", "api_token"), "is required"),
+        (not se.widgets, ("snapengage", "widgets"), "is required (at least one widget id)"),
+        (
+            not zd.base_url and not has_failed(failed, "zendesk", "base_url"),
+            ("zendesk", "subdomain"),
+            "is required (or zendesk.base_url, for a host of your own)",
+        ),
+        (key is None, ("ledger", "key"), "is required"),
+        (
+            key is not None and len(key.get_secret_value()) < 16,
+            ("ledger", "key"),
+            "must be at least 16 characters",
+        ),
+    ]
+    found = [
+        (frozenset(location[:1]), origins.describe(location, problem))
+        for is_missing, location, problem in missing
+        if is_missing and not has_failed(failed, *location)
+    ]
+    if zd.auth_mode is None and not any(has_failed(failed, "zendesk", n) for n in _CREDENTIALS):
+        where = secrets_dir()
+        secrets = "" if where.is_dir() else ", which does not exist"
+        found.append(
+            (
+                frozenset({"zendesk"}),
+                f"zendesk credentials are required: set {ZENDESK_CREDENTIALS} (secrets as "
+                f"variables, or as files in the secrets directory {where}{secrets})",
+            )
+        )
+    return found

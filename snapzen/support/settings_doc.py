@@ -89,54 +89,40 @@ def render(example: Path = EXAMPLE) -> str:
     out = [HEAD.read_text(encoding="utf-8")]
     for section, section_field in Settings.model_fields.items():
         model: Any = section_field.annotation
-        if not hasattr(model, "model_fields"):  # a list of tables: [[clients]]
-            out += _list_section(section, model.__args__[0], notes)
-            continue
-        out += [f"## [{section}]", "", "| setting | environment variable | type | default | "
-                "what it does |", "|---|---|---|---|---|"]  # fmt: skip
+        listed = not hasattr(model, "model_fields")  # a list of tables: [[clients]]
+        if listed:
+            model = model.__args__[0]
+            out += [
+                f"## [[{section}]]",
+                "",
+                f"A list: `[[{section}]]` tables in the file, or `{env_name((section,))}` as a "
+                "JSON list of objects with these keys.",
+            ]
+        else:
+            out.append(f"## [{section}]")
+        columns = ["key", "type", "default"] if listed else ["setting", "environment variable"]
+        columns += ["type", "default", "what it does"] if not listed else ["what it does"]
+        out += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         for name, field in model.model_fields.items():
             secret = (section, name) in SECRET_FIELDS  # described on the model: not in the file
             note = field.description if secret else notes.get((section, name))
-            default = "secret: environment or secrets file" if secret else _shown(
-                field.get_default(call_default_factory=True)
-            )  # fmt: skip
             extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-            if "shown_default" in extra:  # a default computed where it runs (a home directory)
-                default = str(extra["shown_default"])
-            cells = [
-                f"`{section}.{name}`",
-                f"`{env_name((section, name))}`",
-                _type(field.annotation),
-                default,
-                (note or "-").replace("|", "\\|"),
-            ]
+            default = str(extra.get("shown_default", ""))  # computed where it runs (a home)
+            if secret:
+                default = "secret: environment or secrets file"
+            elif listed and field.is_required():
+                default = "required"
+            elif not default:
+                default = _shown(field.get_default(call_default_factory=True))
+            cells = (
+                [f"`{name}`"]
+                if listed
+                else [f"`{section}.{name}`", f"`{env_name((section, name))}`"]
+            )
+            cells += [_type(field.annotation), default, (note or "-").replace("|", "\\|")]
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)
-
-
-def _list_section(section: str, model: Any, notes: dict[tuple[str, str], str]) -> list[str]:
-    """An array of tables (`[[clients]]`): one table of its keys; the environment gives the
-    whole list as JSON."""
-    out = [
-        f"## [[{section}]]",
-        "",
-        f"A list: `[[{section}]]` tables in the file, or `{env_name((section,)).rstrip('_')}` "
-        "as a JSON list of objects with these keys.",
-        "",
-        "| key | type | default | what it does |",
-        "|---|---|---|---|",
-    ]
-    for name, field in model.model_fields.items():
-        if name.startswith("_"):
-            continue
-        default = "required" if field.is_required() else _shown(
-            field.get_default(call_default_factory=True)
-        )  # fmt: skip
-        note = (notes.get((section, name)) or "-").replace("|", "\\|")
-        out.append(f"| `{name}` | {_type(field.annotation)} | {default} | {note} |")
-    out.append("")
-    return out
 
 
 if __name__ == "__main__":

@@ -6,18 +6,13 @@ information). Where the controller is and who receives the chats: `[transfer]`
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Literal, get_args
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from snapzen.support.settings_base import (
-    CommaList,
-    Section,
-    json_text,
-    refuse_moved,
-    split_list,
-)
+from snapzen.support.setting_checks import CommaList, LowerList, Section, jsonish, refuse_moved
+from snapzen.support.setting_checks import split_list as _split_list
 
 # The one registry of where a chat's consent may be recorded: the SnapEngage case fields read
 # for it. The settings' validation (`consent.sources`), the type of ConsentEvidence.source
@@ -45,52 +40,42 @@ REFUSED_VALUES = ("no", "false", "0", "declined", "refused", "off", "rejected", 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
+def _sources(values: list[ConsentSource]) -> list[ConsentSource]:
+    if not values:
+        raise ValueError(f"must list some of {', '.join(CONSENT_SOURCES)} (got [])")
+    return list(dict.fromkeys(values))
+
+
+# Checked against the registry by the Literal type itself: an unknown source is named there.
+ConsentSources = Annotated[
+    list[ConsentSource], NoDecode, BeforeValidator(_split_list), AfterValidator(_sources)
+]
+
+
 class ConsentSettings(Section):
     """Whose consent counts and what shows it was informed (Art. 49(1)(a), EDPB 2/2018), and
     the per-chat contract evidence for Art. 49(1)(b). Used only for a recipient whose basis is
     a derogation; a refusal recorded here withholds a chat under any basis."""
 
     variable: str = "gdpr_consent"
-    accepted_values: CommaList = Field(
+    accepted_values: LowerList = Field(
         default_factory=lambda: ["yes", "true", "1", "accepted", "on"]
     )
-    refused_values: CommaList = Field(default_factory=lambda: list(REFUSED_VALUES))
+    refused_values: LowerList = Field(default_factory=lambda: list(REFUSED_VALUES))
     # Only the visitor's page (javascript_variables) by default: operator variables and labels
     # are set by agents, and an agent's note is not the visitor's consent.
-    sources: Annotated[list[ConsentSource], NoDecode] = Field(
-        default_factory=lambda: list(CONSENT_SOURCES[:1])
-    )
+    sources: ConsentSources = Field(default_factory=lambda: list(CONSENT_SOURCES[:1]))
     receipt_variable: str = "gdpr_consent_receipt"
     notice_version_variable: str = "gdpr_notice_version"
     # Art. 49(1)(a) counts only with a receipt id and a notice version listed in ``notices``.
     require_evidence: bool = True
     # notice version -> SHA-256 (hex) of the notice text the visitor was shown.
-    notices: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    notices: Annotated[dict[str, str], NoDecode, jsonish("object")] = Field(default_factory=dict)
     # The page variable carrying the chat's own contract evidence (an order reference); empty:
     # Art. 49(1)(b) never applies.
     contract_variable: str = ""
 
-    _split = field_validator("accepted_values", "refused_values", mode="before")(split_list)
-
     _moved = refuse_moved(MOVED_FROM_CONSENT, "consent.{name} moved to {target}")
-
-    @field_validator("sources", mode="before")
-    @classmethod
-    def _sources(cls, value: Any) -> Any:
-        values = split_list(value)
-        if not isinstance(values, list):
-            return values  # the type check says what is wrong
-        unknown = [v for v in values if v not in CONSENT_SOURCES]
-        if unknown or not values:
-            raise ValueError(f"must list some of {', '.join(CONSENT_SOURCES)} (got {unknown})")
-        return list(dict.fromkeys(values))
-
-    @field_validator("accepted_values", "refused_values")
-    @classmethod
-    def _lower(cls, values: list[str]) -> list[str]:
-        return [v.strip().lower() for v in values]
-
-    _notices_json = field_validator("notices", mode="before")(lambda v: json_text(v, "object"))
 
     @field_validator("notices")
     @classmethod
@@ -145,7 +130,3 @@ class RecordSettings(Section):
     )
     complaint: str = "You may lodge a complaint with a supervisory authority."
     automated_decisions: str = "No automated decision-making or profiling is applied."
-
-    _split = field_validator(
-        "purposes", "recipients", "data_subjects", "security_measures", mode="before"
-    )(split_list)

@@ -5,7 +5,8 @@ from (``Origins``), so a problem is named as the user gave it: the environment
 (``/run/secrets/snapzen_zendesk__api_token``) or the config file (``zendesk.subdomain in
 prod.toml``); the environment wins over a secrets file, which wins over the file, so the first
 of those that holds the setting is where its value came from. A setting given nowhere is named
-by how to give it.
+by how to give it. ``describe_errors`` turns pydantic's ValidationError into one line per
+problem that way: every unknown key at once, with a "did you mean" when one is close.
 
 Secrets (the fields in SECRET_FIELDS) come only from the environment or from files in the
 secrets directory (``/run/secrets`` by default, or ``SNAPZEN_SECRETS_DIR``), named after their
@@ -15,13 +16,15 @@ TOML file is refused: config files end up in git and in backups.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
 from pydantic_settings import PydanticBaseSettingsSource
 
 from snapzen.support.errors import ConfigError
@@ -29,7 +32,8 @@ from snapzen.support.errors import ConfigError
 ENV_PREFIX = "SNAPZEN_"
 CONFIG_ENV = "SNAPZEN_CONFIG"
 SECRETS_DIR_ENV = "SNAPZEN_SECRETS_DIR"
-DEFAULT_SECRETS_DIR = Path("/run/secrets")
+# Variables that are not settings but share the prefix.
+NOT_SETTINGS = {CONFIG_ENV, SECRETS_DIR_ENV}
 
 SECRET_FIELDS = {
     ("snapengage", "api_token"),
@@ -39,41 +43,47 @@ SECRET_FIELDS = {
     ("ledger", "key"),
 }
 
+# A problem found in the settings: the sections it is about (empty: about none in
+# particular), and its line, naming each setting as it was given.
+Found = tuple[frozenset[str], str]
+# Settings that failed their own checks, by section: field names, "" for the section as a
+# whole. Checks that read one of them are not made (its problem is reported already).
+Failed = Mapping[str, frozenset[str]]
+
+
+def has_failed(failed: Failed, section: str, name: str) -> bool:
+    return bool({"", name} & failed.get(section, frozenset()))
+
 
 def env_name(location: tuple[str, ...] | list[str]) -> str:
     return ENV_PREFIX + "__".join(part.upper() for part in location)
 
 
-def secrets_file_name(section: str, name: str) -> str:
-    return f"{ENV_PREFIX.lower()}{section}__{name}"
+def secrets_dir() -> Path:
+    return Path(os.environ.get(SECRETS_DIR_ENV) or "/run/secrets")
+
+
+def _secret_path(location: tuple[str, ...]) -> Path | None:
+    """Where the secrets file of ``location`` would be; None for a setting that is no secret."""
+    if len(location) != 2 or (location[0], location[1]) not in SECRET_FIELDS:
+        return None
+    return secrets_dir() / f"{ENV_PREFIX.lower()}{location[0]}__{location[1]}"
 
 
 @dataclass(frozen=True)
 class Origins:
     """What load_settings read: the config file as the user named it (None: no file) and its
-    values, the environment, and the secrets directory with the secret fields."""
+    values, and the environment (the secrets directory is read where it is named)."""
 
-    file: str | None
-    file_values: Mapping[str, Any]
-    environ: Mapping[str, str]
-    secrets_dir: Path
-    secret_fields: frozenset[tuple[str, str]] = frozenset()
+    file: str | None = None
+    file_values: Mapping[str, Any] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
     def env_var(self, location: tuple[str, ...]) -> str | None:
         """The variable that set ``location`` (or a list or table holding it), if any."""
         upper = {name.upper(): name for name in self.environ}
-        for size in range(len(location), 1, -1):
-            name = env_name(location[:size])
-            if name in upper:
-                return upper[name]
-        return None
-
-    def secrets_file(self, location: tuple[str, ...]) -> Path | None:
-        """The secrets file that set ``location``, if any."""
-        if len(location) != 2 or (location[0], location[1]) not in self.secret_fields:
-            return None
-        path = self.secrets_dir / secrets_file_name(location[0], location[1])
-        return path if path.is_file() else None
+        sizes = range(len(location), 1, -1)
+        return next((upper[n] for s in sizes if (n := env_name(location[:s])) in upper), None)
 
     def in_file(self, location: tuple[str, ...]) -> bool:
         node: Any = self.file_values
@@ -81,42 +91,35 @@ class Origins:
             if not isinstance(node, Mapping) or part not in node:
                 return False
             node = node[part]
-        return True
+        return self.file is not None
 
     def written(self, location: tuple[str, ...]) -> str | None:
         """How the user gave ``location``: the variable, the secrets file or the file key;
         None when it was given nowhere (a default, or missing)."""
-        variable = self.env_var(location)
-        if variable is not None:
+        secret = _secret_path(location)
+        if variable := self.env_var(location):
             return variable
-        secret = self.secrets_file(location)
-        if secret is not None:
+        if secret is not None and secret.is_file():
             return f"secrets file {secret}"
-        if self.file is not None and self.in_file(location):
-            return f"{'.'.join(location)} in {self.file}"
-        return None
+        return f"{'.'.join(location)} in {self.file}" if self.in_file(location) else None
 
     def how_to_set(self, location: tuple[str, ...]) -> str:
         """Where a setting given nowhere can be given: the variable, the secrets file it was
         looked for (and a missing secrets directory, named), or the file key."""
-        ways = [env_name(location)]
-        if len(location) == 2 and (location[0], location[1]) in self.secret_fields:
-            path = self.secrets_dir / secrets_file_name(location[0], location[1])
-            missing = "" if self.secrets_dir.is_dir() else f" ({self.secrets_dir} does not exist)"
-            ways.append(f"write the secrets file {path}{missing}")
-        else:
-            ways.append(f"{'.'.join(location)} in {self.file or 'the config file'}")
-        return "set " + " or ".join(ways)
+        secret = _secret_path(location)
+        if secret is None:
+            return f"set {env_name(location)} or {'.'.join(location)} in " + (
+                self.file or "the config file"
+            )
+        missing = "" if secret.parent.is_dir() else f" ({secret.parent} does not exist)"
+        return f"set {env_name(location)} or write the secrets file {secret}{missing}"
 
     def name(self, location: tuple[str, ...]) -> str:
         """``setting a.b (where)`` or ``setting a.b in FILE``: the dotted name, with where it
         was given (just ``setting a.b`` when it was given nowhere)."""
-        dotted = ".".join(location)
-        written = self.written(location)
-        if written is None:
-            return f"setting {dotted}"
-        if written == f"{dotted} in {self.file}":
-            return f"setting {written}"
+        dotted, written = ".".join(location), self.written(location)
+        if written is None or written == f"{dotted} in {self.file}":
+            return f"setting {written or dotted}"
         return f"setting {dotted} ({written})"
 
     def describe(self, location: tuple[str, ...], problem: str) -> str:
@@ -125,10 +128,6 @@ class Origins:
         if self.written(location) is None:
             return f"setting {'.'.join(location)} {problem}; {self.how_to_set(location)}"
         return f"{self.name(location)}: {problem}"
-
-
-def secrets_dir() -> Path:
-    return Path(os.environ.get(SECRETS_DIR_ENV) or DEFAULT_SECRETS_DIR)
 
 
 class SecretsDirSource(PydanticBaseSettingsSource):
@@ -142,13 +141,10 @@ class SecretsDirSource(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        directory = secrets_dir()
         found: dict[str, Any] = {}
-        if not directory.is_dir():
-            return found
         for section, name in SECRET_FIELDS:
-            path = directory / secrets_file_name(section, name)
-            if path.is_file():
+            path = _secret_path((section, name))
+            if path is not None and path.is_file():
                 # utf-8-sig and strip: editors add a BOM and a final newline to such files.
                 text = path.read_text(encoding="utf-8-sig").strip().lstrip("\ufeff")
                 found.setdefault(section, {})[name] = text
@@ -188,12 +184,48 @@ def secrets_in_file(data: dict[str, Any], path: str) -> list[str]:
     return found
 
 
-def origins_of(config: str | None, file_values: Mapping[str, Any]) -> Origins:
-    """Where each setting came from: ``config`` as the user named it (None: no file)."""
-    return Origins(
-        file=config,
-        file_values=file_values,
-        environ=dict(os.environ),
-        secrets_dir=secrets_dir(),
-        secret_fields=frozenset(SECRET_FIELDS),
-    )
+def _known(model: Any, location: tuple[str, ...]) -> list[str]:
+    """The field names of the section at ``location`` (empty when it is none)."""
+    for part in location:
+        model = getattr(model, "model_fields", {}).get(part)
+        model = getattr(model, "annotation", None)
+    return list(getattr(model, "model_fields", []))
+
+
+def describe_errors(exc: ValidationError, model: type[BaseModel], origins: Origins) -> list[Found]:
+    """One line per problem, every unknown key included, each naming the setting as it was
+    given (see Origins)."""
+    lines: list[Found] = []
+    for error in exc.errors():
+        location = tuple(str(part) for part in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if not location:
+            lines.append((frozenset(), message))  # a check across settings names them itself
+        elif error["type"] == "extra_forbidden":
+            variable = origins.env_var(location)
+            written = variable or origins.written(location) or ".".join(location)
+            known = _known(model, location[:-1])
+            close = difflib.get_close_matches(location[-1].lower(), known, n=1, cutoff=0.6)
+            meant = (*location[:-1], *close[:1])
+            hint = f"; did you mean {env_name(meant) if variable else '.'.join(meant)}?"
+            line = f"unknown setting {written}{hint if close else ''}"
+            lines.append((frozenset(location[:1]), line))
+        else:
+            lines.append((frozenset(location[:1]), origins.describe(location, message)))
+    return lines
+
+
+def unknown_env_sections(model: type[BaseModel], environ: Mapping[str, str]) -> list[str]:
+    """``SNAPZEN_PIPLINE__X``: a section pydantic silently ignores in the environment."""
+    sections = list(model.model_fields)
+    lines = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in NOT_SETTINGS or "__" not in upper:
+            continue
+        section = upper.removeprefix(ENV_PREFIX).split("__", 1)[0].lower()
+        if section not in sections:
+            close = difflib.get_close_matches(section, sections, n=1, cutoff=0.6)
+            hint = f"; did you mean SNAPZEN_{close[0].upper()}__…?" if close else ""
+            lines.append(f"unknown setting {name} (no section {section!r}){hint}")
+    return lines

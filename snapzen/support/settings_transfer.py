@@ -10,7 +10,15 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import NoDecode
 
 from snapzen.support.adequacy import (
@@ -18,10 +26,10 @@ from snapzen.support.adequacy import (
     SAFEGUARD_INSTRUMENTS,
     Adequacy,
     Regime,
+    normalise_country,
     regime_of_controller,
 )
-from snapzen.support.countries import normalise_country
-from snapzen.support.settings_base import Section, json_text, refuse_moved
+from snapzen.support.setting_checks import Section, WidgetIds, jsonish, refuse_moved
 
 
 class RecipientSystem(StrEnum):
@@ -36,16 +44,19 @@ class TransferBasis(StrEnum):
     DEROGATION = "derogation"  # Art. 49: per chat, consent or contract; else withheld
 
 
-def country_code(value: str, what: str = "country code") -> str:
+def country_code(value: str) -> str:
     code = normalise_country(value)
     if code is None:
-        raise ValueError(f"{value!r} is not an officially assigned ISO 3166-1 alpha-2 {what}")
+        raise ValueError(f"{value!r} is not an officially assigned ISO 3166-1 alpha-2 country code")
     return code
+
+
+CountryCode = Annotated[str, AfterValidator(country_code)]
 
 
 class Recipient(Section):
     name: str = Field(min_length=1)
-    country: str
+    country: CountryCode
     system: RecipientSystem = RecipientSystem.OTHER
     basis: TransferBasis = TransferBasis.DEROGATION
     # adequacy: the instrument (optional; the shipped list's is recorded) and, for a partial
@@ -57,8 +68,6 @@ class Recipient(Section):
     checked_on: date | None = None
     reference: str = ""
     tra_date: date | None = None
-
-    _country = field_validator("country")(country_code)
 
     @model_validator(mode="after")
     def _evidence(self) -> Recipient:
@@ -134,7 +143,9 @@ class TransferSettings(Section):
     # EEA country, the visitor's location elsewhere): no default, guessing it wrong exports
     # chats without a basis.
     controller_country: str | None = None
-    recipients: Annotated[list[Recipient], NoDecode] = Field(default_factory=_default_recipients)
+    recipients: Annotated[list[Recipient], NoDecode, jsonish("list of recipients")] = Field(
+        default_factory=_default_recipients
+    )
     retention_years: int = Field(default=2, ge=1, le=10)
     # Retention sweep: also empty Zendesk's deleted-tickets bin at once instead of waiting out
     # its 30-day scrub (`snapzen retention sweep --purge/--no-purge` overrides it). On by
@@ -146,10 +157,6 @@ class TransferSettings(Section):
 
     # Named, not just "extra input": an old config must say where its setting went.
     _moved = refuse_moved(_MOVED_OUT, "transfer.{name} was replaced by {target}")
-
-    _recipients_json = field_validator("recipients", mode="before")(
-        lambda value: json_text(value, "list of recipients")
-    )
 
     @field_validator("controller_country")
     @classmethod
@@ -243,3 +250,74 @@ def basis_problem(recipient: Recipient, regime: Regime) -> str | None:
             f"{' or '.join(valid)}"
         )
     return None
+
+
+# `[[clients]]`: processor mode. A live-chat company runs chat on its clients' websites; each
+# client is the controller of its widgets' chats (Art. 28), with its own establishment, its own
+# recipients and bases, and its own Art. 30(2) record in the company's books. A widget belongs
+# to at most one client; a widget of no client is the company's own (controller mode).
+
+
+class Client(Section):
+    name: str = Field(min_length=1)
+    contact: str = ""  # the controller's contact details (Art. 30(2)(a))
+    controller_country: str | None = None
+    widgets: WidgetIds = Field(default_factory=list)
+    recipients: list[Recipient] | None = None  # None: the company's
+    _transfer: TransferSettings | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _own_transfer(self) -> Client:
+        if not self.widgets:
+            raise ValueError(f"client {self.name!r} needs its widgets (widget ids)")
+        values: dict[str, Any] = {"controller_country": self.controller_country}
+        if self.recipients is not None:
+            values["recipients"] = self.recipients
+        try:
+            self._transfer = TransferSettings.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(_problem(error) for error in exc.errors())
+            raise ValueError(f"client {self.name!r}: {problems}") from None
+        self.controller_country = self._transfer.controller_country
+        return self
+
+    @property
+    def transfer(self) -> TransferSettings:
+        """The client's regime and recipients (only these are read from it; retention and
+        the sweep follow the company's [transfer] settings)."""
+        assert self._transfer is not None  # set by the validator
+        return self._transfer
+
+
+def _problem(error: Any) -> str:
+    where = ".".join(str(part) for part in error["loc"]) or "recipients"
+    return f"{where}: {str(error['msg']).removeprefix('Value error, ')}"
+
+
+def check_clients(clients: list[Client], info: ValidationInfo) -> list[Client]:
+    names = [client.name for client in clients]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(f"client names must be unique: {', '.join(twice)}")
+    owner: dict[str, str] = {}
+    for client in clients:
+        for widget in client.widgets:
+            if widget in owner:
+                raise ValueError(
+                    f"widget {widget} belongs to both {owner[widget]!r} and {client.name!r}; "
+                    "a widget has at most one controller"
+                )
+            owner[widget] = client.name
+    snapengage = info.data.get("snapengage")
+    synced = set(getattr(snapengage, "widgets", None) or [])
+    stray = sorted(widget for widget in owner if synced and widget not in synced)
+    if stray:
+        raise ValueError(
+            f"widget(s) {', '.join(stray)} of a client are not in snapengage.widgets, so none "
+            "of their chats would be read"
+        )
+    return clients
+
+
+def client_of(clients: list[Client], widget: str) -> Client | None:
+    return next((client for client in clients if widget in client.widgets), None)

@@ -8,10 +8,14 @@ Polls are timed to when jobs can finish (issue 25), never on a fixed cadence:
   ``zendesk.job_poll_seconds``, doubled by each poll that finds the oldest job still running
   (a poll at 1, 2, 4, 8 s, not one a second).
 - The pass polls when the oldest job can be done if it needs a slot (every slot is taken),
-  otherwise when the newest can be (one poll then finds them all done); never sooner than
-  ``GAP`` x ``duration`` after the previous poll, so one poll finds the jobs that finish close
-  together, and a job found still running at its time is looked at again only after as long
-  as it is late (at least that gap): never a busy poll.
+  or, when more can be done within ``GAP`` x ``duration`` after it, when the ``SHARE``-th
+  part of the jobs in flight can be (the 6th oldest of 30): one poll frees several slots,
+  their batches go out together, and those jobs end together a job time later, so each poll
+  finds several done (fewer polls) and a freed slot waits little for the poll that shows
+  it. Otherwise it polls when the newest job can be done (one poll finds them all done).
+- Never sooner than ``GAP`` x ``duration`` after the previous poll, and a job found still
+  running at its time is looked at again only after as long as it is late (at least that
+  gap): never a busy poll.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ log = get_logger("snapzen.sync.jobs")
 
 # The least time between two polls, as a share of the job duration (1 s for 8 s jobs).
 GAP = 0.125
+# A poll for a slot waits for up to this share of the jobs in flight (1/5: 6 of 30) when they
+# can be done within ``GAP`` x ``duration`` of the oldest: each poll frees several slots.
+SHARE = 5
 # How many of the last finished jobs the duration is taken from (one job cap's worth): one
 # quick job (a retry sent alone) stops shortening the polls' timing after as many more.
 RECENT = 30
@@ -97,11 +104,12 @@ class Jobs:
 
     def poll_at(self, *, need_slot: bool) -> float | None:
         """When to poll next (monotonic seconds); None when no job is in flight. Until a job
-        has finished, at the oldest job's time whatever the slots."""
+        has finished, at the oldest burst's time whatever the slots."""
         if not self.flying:
             return None
-        dues = [self.due(job) for job in self.flying.values()]
-        at = min(dues) if need_slot or not self.took else max(dues)
+        dues = sorted(self.due(job) for job in self.flying.values())
+        burst = [due for due in dues if due <= dues[0] + GAP * self.duration()]
+        at = burst[: max(1, len(dues) // SHARE)][-1] if need_slot or not self.took else dues[-1]
         return max(at, self.last_poll + GAP * self.duration())
 
     def poll(self) -> Found:

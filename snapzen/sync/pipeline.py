@@ -137,7 +137,7 @@ class Pipeline:
         self.recover()
         outbox.requeue_failed(self.db, self.settings.pipeline.max_attempts, self.clock())
         today = self.today()
-        self.fetch_windows([(w, *self.window(w, today)) for w in widgets])
+        self.fetch_window_groups([[(w, *self.window(w, today)) for w in widgets]])
         self.push_ready()
         if self.interrupted:
             # Windows may be half fetched: leave every cursor where it was; the next pass
@@ -211,10 +211,6 @@ class Pipeline:
 
     # ------------------------------------------------------------ fetch pages -> stage
 
-    def fetch_windows(self, windows: Sequence[Window]) -> dict[str, int]:
-        """``fetch_window_groups`` for one group; returns cases fetched per widget."""
-        return per_widget(self.fetch_window_groups([windows]), (w for w, _, _ in windows))
-
     def fetch_window_groups(self, groups: Iterable[Sequence[Window]]) -> dict[Window, int]:
         """Fetch (widget, first day, last day) windows page by page, group after group (a
         backfill's days; no group is taken once the pass is stopping). Each page is stored in
@@ -236,7 +232,7 @@ class Pipeline:
                     self.recorder.progress("window", 1)
                     continue
                 if self._poll_at(need_slot=True) <= self.monotonic():  # more to come
-                    self.poll()
+                    self.poll(full_only=True)
                 self.push(full_only=True)
         for widget, count in per_widget(fetched).items():
             log.info("fetched", widget_id=widget, cases=count)
@@ -311,16 +307,19 @@ class Pipeline:
 
     def _poll_at(self, *, need_slot: bool) -> float:
         """When the next poll is due (monotonic; infinity with no job in flight): at the
-        oldest job's time when a slot is needed and none is free, else at the newest's."""
+        oldest jobs' time when a slot is needed and none is free (``Jobs.poll_at``: up to a
+        fifth of them, if they end close together), else at the newest's."""
         blocked = self.slots_taken() or self.monotonic() < self.cap_until
         at = self.jobs.poll_at(need_slot=need_slot and blocked)
         return math.inf if at is None else at
 
-    def poll(self) -> None:
-        """Poll the jobs in flight and record what finished (Zendesk's facts: written)."""
+    def poll(self, *, full_only: bool) -> None:
+        """Poll the jobs in flight, refill the slots it freed, then record what finished
+        (Zendesk's facts; until then they are 'pushing' with their job ids: recoverable)."""
         found = self.jobs.poll()
         if found.finished:
             self.cap_until = 0.0  # one of ours finished: a slot is free again
+            self.push(full_only=full_only)
         self.recorder.results(found.synced, found.failures)
 
     def push_ready(self) -> None:
@@ -344,7 +343,7 @@ class Pipeline:
                 return
             at = self._poll_at(need_slot=bool(ready_left))
             if at <= now:
-                self.poll()
+                self.poll(full_only=False)
             else:
                 self.sleep(min(at - now, WAKE_SECONDS))
 
@@ -352,9 +351,9 @@ class Pipeline:
         return self.clock() - timedelta(minutes=self.settings.snapengage.settle_minutes)
 
 
-def per_widget(fetched: dict[Window, int], widgets: Iterable[str] = ()) -> dict[str, int]:
-    """Cases fetched per widget (every one of ``widgets`` listed, 0 if none were)."""
-    totals = dict.fromkeys(widgets, 0)
+def per_widget(fetched: dict[Window, int]) -> dict[str, int]:
+    """Cases fetched per widget."""
+    totals: dict[str, int] = {}
     for (widget, _, _), count in fetched.items():
         totals[widget] = totals.get(widget, 0) + count
     return totals

@@ -66,7 +66,7 @@ def test_a_mixed_person_gets_one_group_per_controller_in_the_pack_and_the_erasur
     assert f"Your personal data held by {company} and Laden GmbH" in html
     assert "Laden GmbH decides how the data of these chats is used (the controller)" in html
     assert "datenschutz@laden.example" in html
-    assert f"{company} runs the chat service on Laden GmbH&#x27;s website as its processor" in html
+    assert f"{company} runs the chat service on Laden GmbH&#39;s website as its processor" in html
     assert "(Art. 28(3)(e) GDPR)" in html and client_case in html
 
     responses = tmp_path / "responses"

@@ -62,7 +62,8 @@ def test_access_pack_includes_archived_tickets_and_is_journalled(
     assert len(provided) == 1
     details = json.loads(provided[0]["details"])
     assert details["sha256_json"] == hashlib.sha256((out / "subject.json").read_bytes()).hexdigest()
-    assert details["sha256_html"] == hashlib.sha256(html.encode()).hexdigest()
+    # The bytes as written: a transcript line may hold "\r\n", which read_text() turns into "\n".
+    assert details["sha256_html"] == hashlib.sha256((out / "subject.html").read_bytes()).hexdigest()
     [request] = requests_json(env)
     assert request["kind"] == "access" and request["status"] == "closed"
     assert request["received_on"] == "2026-01-31" and request["deadline"] == "2026-02-28"

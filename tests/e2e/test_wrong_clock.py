@@ -107,11 +107,10 @@ def test_a_clock_three_years_ahead_never_deletes(
 
 
 def _run_like_the_service(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """What `snapzen run` does (commands.run_service): the scheduler with the sync pass and the
+    """What `snapzen run` does (commands.service): the scheduler with the sync pass and the
     daily sweep, driven by a schedule clock that makes the sweep due right after the first
     pass."""
-    from snapzen.commands.run_service import retention_job
-    from snapzen.commands.scheduler import Scheduler, sync_pass
+    from snapzen.commands.service import Scheduler, retention_job, sync_pass
     from snapzen.support.settings import load_settings
 
     for name in [n for n in list(__import__("os").environ) if n.startswith("SNAPZEN_")]:

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from snapzen.cli import app
-from snapzen.cli.tables import print_rows
+from snapzen.cli.render import print_rows
 from tests.fakes import SandboxApis, make_case, recent
 
 runner = CliRunner()

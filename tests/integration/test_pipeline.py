@@ -430,7 +430,7 @@ def test_a_job_answer_with_an_error_reads_back_the_tickets_it_names(
 def test_wrong_token_aborts_the_pass_even_when_nothing_is_due(
     settings: Settings, apis: SandboxApis
 ) -> None:
-    from snapzen.commands.metrics import check_health
+    from snapzen.commands.status import check_health
     from snapzen.support.errors import AuthError
 
     assert service.sync(settings).exit_code == 0  # healthy, nothing due

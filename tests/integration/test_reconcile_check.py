@@ -14,9 +14,8 @@ from werkzeug.wrappers import Request
 from snapzen.clients.http import HttpClient
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands import service
-from snapzen.commands.metrics import render_prometheus
 from snapzen.commands.reconcile_check import reconcile_check
-from snapzen.commands.status import collect_status
+from snapzen.commands.status import collect_status, render_prometheus
 from snapzen.ledger.evidence.chain import append_event
 from snapzen.ledger.store.db import open_ledger, transaction
 from snapzen.ledger.store.locked import locked_ledger
@@ -48,8 +47,7 @@ class Export:
 
     def __init__(self, apis: fakes.SandboxApis, page_size: int) -> None:
         self.apis = apis
-        export = apis.app.export
-        export.cfg = replace(export.cfg, export_page_size=page_size)
+        apis.store.cfg = replace(apis.store.cfg, export_page_size=page_size)
         self.start_times: list[int] = []
         self.requests = 0
         apis.answer(EXPORT, self.note)

@@ -32,7 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from snapzen.ledger.rights import journal_compaction, journal_file
+from snapzen.ledger.rights import journal_file
 from snapzen.support.errors import ConfigError
 
 VERSION = 2
@@ -138,7 +138,7 @@ def journal_problem(point: SignedCheckpoint, path: Path, key: bytes | None) -> s
     except journal_file.JournalDamaged as exc:
         return f"erasure journal damaged: {exc}"
     if len(lines) < point.journal_lines or lines[point.journal_lines - 1].mac != point.journal_head:
-        compacted = journal_compaction.superseded(lines, point.journal_lines)
+        compacted = journal_file.superseded(lines, point.journal_lines)
         if compacted is not None:  # a sweep rewrote it without forgotten requests' lines
             if key is not None:
                 return None

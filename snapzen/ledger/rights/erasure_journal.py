@@ -13,21 +13,20 @@ or edited line is refused, naming it. They carry ids and the subject's HMAC only
 email. An erasure narrowed to some chats of a shared email (``--case``) journals those
 chats only, never the whole reference: the other people behind it are not erased. Once a
 request period is forgotten, its requests' lines are removed from the journal
-(snapzen.ledger.rights.journal_compaction); its ``period_forgotten`` line stays.
+(snapzen.ledger.rights.journal_file); its ``period_forgotten`` line stays.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from snapzen.ledger.rights import journal_compaction, journal_file, period_keys
-from snapzen.ledger.rights.journal_file import GENESIS as GENESIS
+from snapzen.ledger.rights import journal_file, period_keys
 from snapzen.ledger.rights.journal_file import JournalDamaged as JournalDamaged
 from snapzen.ledger.rights.notices import EVENT as NOTICE_EVENT
 from snapzen.ledger.rights.requests import EVENT as REQUEST_EVENT
@@ -35,9 +34,11 @@ from snapzen.ledger.rights.requests import EVENTS as REQUEST_EVENTS
 from snapzen.ledger.rights.requests import is_erasure_record
 from snapzen.support.atomic import atomic_text
 
-ERASURE, REQUEST, STATEMENT = "erasure", "request", "statement"
+ERASURE, REQUEST = "erasure", "request"
 FORGOTTEN = "period_forgotten"  # a month of chats forgotten (snapzen.ledger.rights.forget)
-COMPACTED = journal_compaction.COMPACTED  # forgotten requests' lines removed
+# Lines read and left to others: forgotten periods (forget), the compaction (journal_file),
+# and operators' statements.
+_OTHER = (FORGOTTEN, journal_file.COMPACTED, "statement")
 
 
 @dataclass(frozen=True)
@@ -55,19 +56,6 @@ class JournalEntry:
     def body(self) -> dict[str, Any]:
         return {"v": 1, **asdict(self)}
 
-    @classmethod
-    def from_body(cls, body: Mapping[str, Any]) -> JournalEntry:
-        return cls(
-            request_id=str(body["request_id"]),
-            subject_ref=str(body["subject_ref"]),
-            erased_at=str(body["erased_at"]),
-            reason=str(body["reason"]),
-            tickets=[int(t) for t in body.get("tickets", [])],
-            cases=[str(c) for c in body.get("cases", [])],
-            narrowed=bool(body.get("narrowed", False)),
-            widgets={str(k): str(v) for k, v in dict(body.get("widgets", {})).items()},
-        )
-
     def key(self) -> tuple[str, str]:
         return (self.request_id, self.subject_ref)
 
@@ -75,7 +63,8 @@ class JournalEntry:
 @dataclass(frozen=True)
 class RequestLine:
     """One request-family event of the chain (``request``, ``request_paused``,
-    ``request_resumed``, ``request_extended``: snapzen.ledger.rights.requests.EVENTS)."""
+    ``request_resumed``, ``request_extended``: snapzen.ledger.rights.requests.EVENTS), or an
+    Art. 19 notice (``recipient``: snapzen.ledger.rights.notices)."""
 
     request_id: str
     subject_ref: str | None
@@ -83,29 +72,13 @@ class RequestLine:
     actor: str | None
     details: dict[str, Any]
     event: str = REQUEST_EVENT
-    recipient: str | None = None  # an Art. 19 notice's (snapzen.ledger.rights.notices)
+    recipient: str | None = None
 
     def body(self) -> dict[str, Any]:
         body = asdict(self)
         if self.recipient is None:
             del body["recipient"]  # request lines as before notices were journalled
         return body
-
-    @classmethod
-    def from_body(cls, body: Mapping[str, Any]) -> RequestLine:
-        details = body.get("details")
-        if not isinstance(details, dict):
-            raise TypeError("details")
-        ref, actor = body.get("subject_ref"), body.get("actor")
-        return cls(
-            request_id=str(body["request_id"]),
-            subject_ref=None if ref is None else str(ref),
-            at=str(body["at"]),
-            actor=None if actor is None else str(actor),
-            details=dict(details),
-            event=str(body.get("event", REQUEST_EVENT)),
-            recipient=None if body.get("recipient") is None else str(body["recipient"]),
-        )
 
     def identity(self) -> tuple[str, str, str, bytes]:
         """What makes two copies of one event the same event (a re-applied copy is marked)."""
@@ -118,41 +91,37 @@ class RequestLine:
 _SORTED = orjson.OPT_SORT_KEYS
 
 
+def _parsed(kind: type[Any], body: Mapping[str, Any]) -> Any:
+    """A line's entry as ``kind`` (TypeError for a missing field, or details not a dict)."""
+    parsed = kind(**{f.name: body[f.name] for f in fields(kind) if f.name in body})
+    if isinstance(parsed, RequestLine) and not isinstance(parsed.details, dict):
+        raise TypeError("details")
+    return parsed
+
+
 @dataclass
 class Contents:
     erasures: list[JournalEntry] = field(default_factory=list)
     requests: list[RequestLine] = field(default_factory=list)
-    statements: list[dict[str, Any]] = field(default_factory=list)
-    forgotten: list[dict[str, Any]] = field(default_factory=list)  # {period, forgotten_at}
-    compactions: list[dict[str, Any]] = field(default_factory=list)  # journal_compaction
-    lines: int = 0
-    head: str = GENESIS
+
+
+def _vouched(known: Iterable[JournalEntry]) -> Any:
+    """Whether an old unkeyed line is one of ``known`` (the ledger's own erasures)."""
+    keys = {entry.key() for entry in known}
+    return lambda body: (str(body.get("request_id")), str(body.get("subject_ref"))) in keys
 
 
 def read(path: Path, key: bytes | None, *, known: Iterable[JournalEntry] = ()) -> Contents:
     """The journal, verified line by line (JournalDamaged names the first bad one). Old
     unkeyed lines are accepted only when ``known`` (the ledger's own erasures) holds them."""
-    vouched = {entry.key() for entry in known}
-
-    def accept_old(body: dict[str, Any]) -> bool:
-        return (str(body.get("request_id")), str(body.get("subject_ref"))) in vouched
-
-    lines = journal_file.read(path, key, accept_old=accept_old)
-    contents = Contents(lines=len(lines))
-    contents.head = journal_file.head(lines)[1]
-    for line in lines:
+    contents = Contents()
+    for line in journal_file.read(path, key, accept_old=_vouched(known)):
         try:
             if line.type == ERASURE:
-                contents.erasures.append(JournalEntry.from_body(line.entry))
+                contents.erasures.append(_parsed(JournalEntry, line.entry))
             elif line.type == REQUEST:
-                contents.requests.append(RequestLine.from_body(line.entry))
-            elif line.type == STATEMENT:
-                contents.statements.append(line.entry)
-            elif line.type == COMPACTED:
-                contents.compactions.append(line.entry)
-            elif line.type == FORGOTTEN:
-                contents.forgotten.append({k: str(line.entry[k]) for k in ("period", "at")})
-            else:
+                contents.requests.append(_parsed(RequestLine, line.entry))
+            elif line.type not in _OTHER:
                 raise JournalDamaged(f"{path}: line {line.number}: unknown type {line.type!r}")
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, JournalDamaged):
@@ -169,10 +138,6 @@ def append(path: Path, key: bytes, entry: JournalEntry) -> None:
 def append_requests(path: Path, key: bytes, rows: Iterable[Mapping[str, Any]]) -> None:
     """Append the request events just committed to the chain (rows as append_event returns)."""
     journal_file.append(path, key, REQUEST, [request_line(row).body() for row in rows])
-
-
-def append_statement(path: Path, key: bytes, statement: Mapping[str, Any]) -> None:
-    journal_file.append(path, key, STATEMENT, [dict(statement)])
 
 
 def request_line(row: Mapping[str, Any]) -> RequestLine:
@@ -195,12 +160,7 @@ def request_line(row: Mapping[str, Any]) -> RequestLine:
 def migrate(path: Path, key: bytes, known: Iterable[JournalEntry]) -> int:
     """Rewrite a version-1 journal in the keyed format, once; its lines must be the ledger's
     own erasures (``known``), or the whole file is refused."""
-    vouched = {entry.key() for entry in known}
-    return journal_file.migrate(
-        path,
-        key,
-        lambda body: (str(body.get("request_id")), str(body.get("subject_ref"))) in vouched,
-    )
+    return journal_file.migrate(path, key, _vouched(known))
 
 
 def prepare(path: Path, key: bytes, conn: sqlite3.Connection) -> Contents:

@@ -32,7 +32,7 @@ from snapzen.ledger.evidence import decisions
 from snapzen.ledger.evidence.chain import append_event
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import erasure_journal as journal
-from snapzen.ledger.rights import journal_file, period_keys
+from snapzen.ledger.rights import forget, journal_file, period_keys
 from snapzen.ledger.rights.erasure_journal import JournalEntry, RequestLine
 from snapzen.ledger.store import outbox
 from snapzen.ledger.store.case_status import UNSENT, CaseStatus, sql_list
@@ -241,35 +241,39 @@ def _recorded(conn: sqlite3.Connection, ticket_id: int) -> bool:
 # --- restore and adoption ----------------------------------------------------------------
 
 
-def _replaced_record(path: Path | None) -> tuple[list[JournalEntry], list[RequestLine]]:
-    """What the ledger being replaced knows of itself; nothing when there is none (or it is
-    too damaged to read: then the journal alone speaks, as the operator was told)."""
+@dataclass
+class _Replaced:
+    """What the ledger being replaced knows of itself: its erasures and request events, the
+    request ids and periods it forgot."""
+
+    erasures: list[JournalEntry] = field(default_factory=list)
+    requests: list[RequestLine] = field(default_factory=list)
+    gone: set[str] = field(default_factory=set)
+    periods: dict[str, str] = field(default_factory=dict)
+
+
+def _replaced(path: Path | None) -> _Replaced:
+    """Nothing when there is no ledger to replace, or it is too damaged to read: then the
+    journal alone speaks, as the operator was told."""
     if path is None or not path.is_file():
-        return [], []
+        return _Replaced()
     try:
         conn = sqlite3.connect(read_only_uri(path), uri=True)
     except sqlite3.Error:
-        return [], []
+        return _Replaced()
+    found = _Replaced()
     try:
-        return journal.ledger_erasures(conn), journal.ledger_requests(conn)
+        found.gone = journal.forgotten_requests(conn)
+        found.periods = forget.forgotten(conn)
+        found.erasures, found.requests = (
+            journal.ledger_erasures(conn),
+            journal.ledger_requests(conn),
+        )
     except sqlite3.Error:
-        return [], []
+        pass  # what could be read stays
     finally:
         conn.close()
-
-
-def _replaced_forgotten(path: Path | None) -> set[str]:
-    """The request ids of the request periods the replaced ledger forgot."""
-    if path is None or not path.is_file():
-        return set()
-    try:
-        conn = sqlite3.connect(read_only_uri(path), uri=True)
-    except sqlite3.Error:
-        return set()
-    try:
-        return journal.forgotten_requests(conn)
-    finally:
-        conn.close()
+    return found
 
 
 def restore_union(
@@ -286,7 +290,8 @@ def restore_union(
     journal with what only the replaced ledger knew, so the next restore has it too."""
     with transaction(db) as conn:  # a ledger bound before bindings were chained
         chain_binding(conn, now, command)
-    old_erasures, old_requests = _replaced_record(replaced)
+    old = _replaced(replaced)
+    old_erasures, old_requests = old.erasures, old.requests
     vouched = [*old_erasures, *journal.ledger_erasures(db.conn)]
     sources = [p for p in {choice.path, choice.live} if p is not None and p.is_file()]
     erasures: dict[tuple[str, str], JournalEntry] = {}
@@ -308,9 +313,7 @@ def restore_union(
         erasures[entry.key()] = entry
     for line in missing_requests:
         requests[line.identity()] = line
-    from snapzen.ledger.rights import forget  # a period forgotten stays forgotten
-
-    gone = forget.journalled_requests(sources, choice.key) | _replaced_forgotten(replaced)
+    gone = forget.journalled_requests(sources, choice.key) | old.gone
     result = reapply(
         db, erasures.values(), requests=requests.values(), actor=actor, now=now, forgotten=gone
     )
@@ -325,7 +328,7 @@ def restore_union(
     _complete_live(choice, vouched, erasures, requests, in_live)
     forget.reapply(
         db, sources, choice.key, now=now, actor=actor, how=command, live=choice.live,
-        also=forget.chained_in(replaced),
+        also=old.periods,
     )  # fmt: skip
     forget.compact_journal(db.conn, choice.live, choice.key, now)
     return result

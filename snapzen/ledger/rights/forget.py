@@ -17,7 +17,7 @@ people. Forgetting it is, in this order:
 
 3. a request period: the rights journal rewritten without its requests' ``request`` and
    ``erasure`` lines, which carry the lookup reference (``compact_journal``,
-   snapzen.ledger.rights.journal_compaction); the ``period_forgotten`` lines stay.
+   snapzen.ledger.rights.journal_file); the ``period_forgotten`` lines stay.
 
 A crash after 1 leaves the journal ahead of the database: the next sweep (or a restore)
 finishes the period from the journal. Step 2 is atomic: a crash inside it leaves the key,
@@ -39,7 +39,7 @@ import sqlite_utils
 
 from snapzen.ledger.evidence.chain import append_event
 from snapzen.ledger.evidence.events import Event
-from snapzen.ledger.rights import journal_compaction, journal_file, request_periods
+from snapzen.ledger.rights import journal_file, period_keys, request_periods
 from snapzen.ledger.rights.erasure_journal import FORGOTTEN, forgotten_requests
 from snapzen.ledger.rights.holds import HoldSet
 from snapzen.ledger.rights.period_keys import has_tables, is_request_period
@@ -52,29 +52,11 @@ Hook = Callable[[str], None]
 EVENT = str(Event.PERIOD_FORGOTTEN)
 
 
-def _stamp(now: datetime) -> str:
-    return clock.format(now)
-
-
 def past_retention(period: str, as_of: date, years: int) -> bool:
     """True when the retention of a chat on the period's last day ended by ``as_of``."""
     year, month = int(period[:4]), int(period[5:7])
     last = date(year, month, calendar.monthrange(year, month)[1])
     return add_years(last, years) <= as_of
-
-
-def periods(conn: sqlite3.Connection) -> list[str]:
-    """Every month the ledger still holds something of (cases, a key, index rows)."""
-    rows = conn.execute(
-        """SELECT substr(day, 1, 7) FROM cases WHERE day IS NOT NULL
-           UNION SELECT period FROM period_keys UNION SELECT period FROM subject_periods"""
-    ).fetchall()
-    return sorted(str(row[0]) for row in rows if row[0] and len(str(row[0])) == 7)
-
-
-def _remaining(conn: sqlite3.Connection) -> set[str]:
-    """Every period, month or request period, the ledger still holds something of."""
-    return {*periods(conn), *request_periods.periods(conn)}
 
 
 def _kept(
@@ -109,7 +91,9 @@ def plan(
     if not has_tables(conn):
         return []
     found = []
-    for period in periods(conn):  # months; request periods: request_periods.plan
+    for period in period_keys.held(conn):  # months; request periods: request_periods.plan
+        if is_request_period(period):
+            continue
         if not past_retention(period, as_of, years):
             continue
         count, kept = _kept(conn, period, held, assume_expired)
@@ -174,7 +158,7 @@ def forget_period(
             {
                 "event": EVENT,
                 "case_id": f"period:{period}",
-                "recorded_at": _stamp(now),
+                "recorded_at": clock.format(now),
                 "run_id": run_id,
                 "actor": actor,
                 "details": details,
@@ -188,32 +172,33 @@ def journal(
 ) -> None:
     """Step 1: the period in the rights journal (the caller holds the writer lock); a
     request period with its request ids, so a restore does not re-append their lines."""
-    line: dict[str, Any] = {"period": period, "at": _stamp(now)}
+    line: dict[str, Any] = {"period": period, "at": clock.format(now)}
     if request_ids:
         line["request_ids"] = sorted(request_ids)
     journal_file.append(path, key, FORGOTTEN, [line])
 
 
+def _forgotten_lines(paths: Iterable[Path], key: bytes) -> list[dict[str, Any]]:
+    """The ``period_forgotten`` lines of these journals, in order."""
+    return [
+        line.entry
+        for path in paths
+        if path.is_file()
+        for line in journal_file.read(path, key, accept_old=lambda _: True)
+        if line.type == FORGOTTEN and not line.old
+    ]
+
+
 def journalled_requests(paths: Iterable[Path], key: bytes) -> set[str]:
     """The request ids of every request period these journals say was forgotten."""
-    found: set[str] = set()
-    for path in paths:
-        if path.is_file():
-            for line in journal_file.read(path, key, accept_old=lambda _body: True):
-                if line.type == FORGOTTEN and not line.old:
-                    found.update(str(i) for i in line.entry.get("request_ids", ()))
-    return found
+    return {str(i) for entry in _forgotten_lines(paths, key) for i in entry.get("request_ids", ())}
 
 
 def journalled(paths: Iterable[Path], key: bytes) -> dict[str, str]:
     """{period: when} of every ``period_forgotten`` line in these journals."""
     found: dict[str, str] = {}
-    for path in paths:
-        if not path.is_file():
-            continue
-        for line in journal_file.read(path, key, accept_old=lambda _body: True):
-            if line.type == FORGOTTEN and not line.old:
-                found.setdefault(str(line.entry["period"]), str(line.entry["at"]))
+    for entry in _forgotten_lines(paths, key):
+        found.setdefault(str(entry["period"]), str(entry["at"]))
     return found
 
 
@@ -221,7 +206,7 @@ def unfinished(conn: sqlite3.Connection, wanted: dict[str, str]) -> list[str]:
     """Journalled periods the database has not (or no longer) forgotten: no chained event,
     or a key, cases or index rows still there (a restored backup, a crash after step 1)."""
     chained = forgotten(conn)
-    remaining = _remaining(conn)
+    remaining = set(period_keys.held(conn))
     return sorted(p for p in wanted if p not in chained or p in remaining)
 
 
@@ -257,28 +242,10 @@ def reapply(
 def compact_journal(conn: sqlite3.Connection, path: Path, key: bytes, now: datetime) -> int:
     """Step 3, after the transaction: the rights journal rewritten without the request and
     erasure lines (lookup references) of every request whose period both the journal and the
-    chain record as forgotten (snapzen.ledger.rights.journal_compaction). Idempotent: it
+    chain record as forgotten (snapzen.ledger.rights.journal_file). Idempotent: it
     also finishes a sweep killed before it; returns the lines removed."""
     gone = journalled_requests([path], key) & forgotten_requests(conn)
-    return journal_compaction.compact(path, key, gone, now)
-
-
-def chained_in(path: Path | None) -> dict[str, str]:
-    """The periods a ledger file (the one a restore replaces) forgot; {} when unreadable."""
-    if path is None or not path.is_file():
-        return {}
-    from snapzen.support.sqlite_uri import read_only_uri
-
-    try:
-        conn = sqlite3.connect(read_only_uri(path), uri=True)
-    except sqlite3.Error:
-        return {}
-    try:
-        return forgotten(conn)
-    except sqlite3.Error:
-        return {}
-    finally:
-        conn.close()
+    return journal_file.compact(path, key, gone, now)
 
 
 def note(conn: sqlite3.Connection) -> str | None:

@@ -74,9 +74,12 @@ def target_for(
     return f"subject:{subject}"
 
 
-def _event(
+def _change(
     conn: sqlite3.Connection, event: str, target: str, reason: str, actor: str, now: datetime
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
+    """Chain ``event`` on ``target``; None when that changes nothing (already held, or not)."""
+    if any(h.target == target for h in active(conn).holds) == (event == ADDED):
+        return None
     kind, _, value = target.partition(":")
     return append_event(
         conn,
@@ -87,7 +90,7 @@ def _event(
             "ticket_id": int(value) if kind == "ticket" else None,
             "recorded_at": clock.format(now),
             "actor": actor,
-            "details": {"target": target, "reason": reason},
+            "details": {"target": target, "reason": reason.strip()},
         },
     )
 
@@ -98,18 +101,14 @@ def add(
     """Place a hold (inside the caller's transaction); None when it is already active."""
     if not reason.strip():
         raise ValueError("a hold needs a reason")
-    if any(h.target == target for h in active(conn).holds):
-        return None
-    return _event(conn, ADDED, target, reason.strip(), actor, now)
+    return _change(conn, ADDED, target, reason, actor, now)
 
 
 def remove(
     conn: sqlite3.Connection, target: str, reason: str, *, actor: str, now: datetime
 ) -> dict[str, Any] | None:
     """Lift a hold; None when there is no active hold on ``target``."""
-    if not any(h.target == target for h in active(conn).holds):
-        return None
-    return _event(conn, REMOVED, target, reason.strip(), actor, now)
+    return _change(conn, REMOVED, target, reason, actor, now)
 
 
 def active(conn: sqlite3.Connection) -> HoldSet:

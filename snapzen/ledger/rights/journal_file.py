@@ -17,6 +17,23 @@ vouches for them (``accept_old``: the ledger's own erasures say the same), and
 
 The sub-key depends on the ledger key only (not on one ledger file), so the journal of a
 lost ledger still verifies under the ledger created or restored to replace it.
+
+Compaction (issue 27, item 4): a request or erasure line carries the person's lookup
+reference (the HMAC of their email under the ledger key), which a restore needs to chain the
+request again. Once the request period holding that request is forgotten
+(snapzen.ledger.rights.forget), nothing may bring it back, so the journal must not keep the
+reference either: ``compact`` rewrites the journal without the ``request`` and ``erasure``
+lines of the forgotten requests (``write_copy``: atomically, 0600, a fresh keyed chain),
+keeping every other line, the ``period_forgotten`` lines included (so a restore of an older
+backup still forgets the period again), and ends it with a ``compacted`` line: when, how many
+lines were removed, and the head (line count, last MAC) of the journal it replaced. That head
+lets ``ledger verify --checkpoint`` accept a checkpoint signed before the compaction
+(``superseded``): the journal it signed was rewritten by the sweep, and the rewrite is itself
+a keyed line nobody without the ledger key can forge. Only request ids that both the journal
+(a ``period_forgotten`` line) and the ledger's chain record as forgotten are removed: the
+sweep's order is journal line, ledger transaction, then this compaction, so a kill at any
+step is finished by the next sweep. Checkpoint copies made before keep the lines until they
+are deleted.
 """
 
 from __future__ import annotations
@@ -25,17 +42,20 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from snapzen.support import clock
 from snapzen.support.atomic import PRIVATE_MODE, atomic_text
 from snapzen.support.errors import ConfigError
 
 VERSION = 2
 GENESIS = "0" * 64
 _LABEL = b"snapzen rights journal v2\x00"
+COMPACTED = "compacted"
 
 
 class JournalDamaged(ConfigError):
@@ -213,3 +233,41 @@ def create_empty(path: Path) -> None:
         os.fchmod(fd, PRIVATE_MODE)
     finally:
         os.close(fd)
+
+
+def compact(path: Path, key: bytes, gone: Collection[str], now: datetime) -> int:
+    """Rewrite the journal without the request and erasure lines of the requests ``gone``
+    (their request period forgotten); returns how many lines were removed (0: untouched).
+    A damaged journal is refused (JournalDamaged) before anything is written; an old-format
+    journal is left alone (it is migrated, vouched for, before the sweep forgets)."""
+    if not gone or not path.is_file():
+        return 0
+    lines = read(path, key, accept_old=lambda _: True)
+    if any(line.old for line in lines):
+        return 0
+    kept = [
+        line
+        for line in lines
+        if line.type not in ("erasure", "request") or str(line.entry.get("request_id")) not in gone
+    ]
+    removed = len(lines) - len(kept)
+    if not removed:
+        return 0
+    count, last = head(lines)
+    entry: dict[str, Any] = {
+        "at": clock.format(now),
+        "from_lines": count,
+        "from_head": last,
+        "lines_removed": removed,
+    }
+    write_copy(path, [*kept, Line(0, COMPACTED, entry, "")], key)
+    return removed
+
+
+def superseded(lines: Collection[Line], signed_lines: int) -> dict[str, Any] | None:
+    """The ``compacted`` line that rewrote the journal after a checkpoint signed its first
+    ``signed_lines`` lines (the journal it replaced had at least that many), or None."""
+    for line in lines:
+        if line.type == COMPACTED and int(line.entry.get("from_lines", 0)) >= signed_lines:
+            return line.entry
+    return None

@@ -106,6 +106,18 @@ def has_tables(conn: sqlite3.Connection) -> bool:
     return row is not None
 
 
+def held(conn: sqlite3.Connection) -> list[str]:
+    """Every period, month or request period, the ledger still holds something of (cases, a
+    key, index rows), oldest first."""
+    if not has_tables(conn):
+        return []
+    rows = conn.execute(
+        """SELECT substr(day, 1, 7) FROM cases WHERE day IS NOT NULL
+           UNION SELECT period FROM period_keys UNION SELECT period FROM subject_periods"""
+    ).fetchall()
+    return sorted(str(r[0]) for r in rows if r[0] and len(str(r[0]).removeprefix("req-")) == 7)
+
+
 def period_of(conn: sqlite3.Connection, case_id: str | None, fallback_at: str | None) -> str:
     """The month a case's chat started (``cases.day``); the event's month without one."""
     if case_id is not None:

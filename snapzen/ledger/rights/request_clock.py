@@ -16,7 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
-RECEIVED, PAUSED, RESUMED, EXTENDED, CLOSED = "received", "paused", "resumed", "extended", "closed"
+from snapzen.ledger.evidence.events import Event
+
+# A step is named as the event that records it (``closed``: a ``request`` event closing it).
+PAUSED, RESUMED, EXTENDED = Event.REQUEST_PAUSED, Event.REQUEST_RESUMED, Event.REQUEST_EXTENDED
+RECEIVED, CLOSED = "received", "closed"
 PAUSE_REASONS = ("identity", "clarification")
 MAX_EXTENSION_MONTHS = 2
 
@@ -39,7 +43,7 @@ def add_months(day: date, months: int) -> date:
 
 @dataclass(frozen=True)
 class Step:
-    what: str  # received | paused | resumed | extended | closed
+    what: str  # received | request_paused | request_resumed | request_extended | closed
     day: date
     months: int = 0  # extended: how many further months (1 or 2)
 

@@ -9,7 +9,7 @@ period, then forgotten like a month of chats (snapzen.ledger.rights.forget: jour
 first, then one transaction destroying the key and the index rows, and a chained
 ``period_forgotten`` event with the request ids, never a reference), and the
 ``erased_subjects`` rows of its erasures deleted; last, the rights journal is rewritten
-without its requests' lines (snapzen.ledger.rights.journal_compaction).
+without its requests' lines (snapzen.ledger.rights.journal_file).
 
 A period is kept (``refusal`` says why) while:
 
@@ -48,14 +48,6 @@ from snapzen.policy.transform import add_years
 OPEN, RETENTION, NOTICE, HOLD, COPY, SNAPENGAGE = (
     "open", "retention", "notice", "hold", "copy", "snapengage",
 )  # fmt: skip
-WHY = {
-    OPEN: "a request of it is still open",
-    RETENTION: "its evidence is still within record.request_evidence_years",
-    NOTICE: "an Art. 19 notice of it is still owed",
-    HOLD: "a legal hold names it",
-    COPY: "a registered copy older than one of its erasures still exists",
-    SNAPENGAGE: "SnapEngage may still hold a chat one of its erasures covered",
-}
 
 
 @dataclass(frozen=True)
@@ -85,16 +77,6 @@ class Evidence:
 
 
 is_request_period = period_keys.is_request_period
-
-
-def periods(conn: sqlite3.Connection) -> list[str]:
-    """Every request period the ledger still holds a key or index rows of, oldest first."""
-    if not period_keys.has_tables(conn):
-        return []
-    rows = conn.execute(
-        "SELECT period FROM period_keys UNION SELECT period FROM subject_periods"
-    ).fetchall()
-    return sorted(str(r[0]) for r in rows if period_keys.is_request_period(str(r[0])))
 
 
 def evidence(conn: sqlite3.Connection, period: str) -> Evidence:
@@ -169,7 +151,7 @@ def plan(conn: sqlite3.Connection, as_of: date, rule: Rule, held: HoldSet) -> li
     """The request periods a sweep as of ``as_of`` forgets: [{period, requests}], oldest
     first."""
     due = []
-    for period in periods(conn):
+    for period in filter(is_request_period, period_keys.held(conn)):
         found = evidence(conn, period)
         if refusal(conn, found, as_of, rule, held) is None:
             due.append({"period": period, "requests": len(found.request_ids)})

@@ -23,7 +23,7 @@ import contextlib
 import sqlite3
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -32,11 +32,15 @@ import orjson
 from snapzen.ledger.evidence.chain import append_event
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import period_keys, request_clock
-from snapzen.ledger.rights.request_clock import ClockRefused, Step
+from snapzen.ledger.rights.request_clock import CLOSED as CLOSED
+from snapzen.ledger.rights.request_clock import EXTENDED as EXTENDED
+from snapzen.ledger.rights.request_clock import PAUSED as PAUSED
+from snapzen.ledger.rights.request_clock import RESUMED as RESUMED
+from snapzen.ledger.rights.request_clock import Step
 from snapzen.support import clock
+from snapzen.support.errors import ConfigError
 
 EVENT = Event.REQUEST
-PAUSED, RESUMED, EXTENDED = Event.REQUEST_PAUSED, Event.REQUEST_RESUMED, Event.REQUEST_EXTENDED
 EVENTS = (EVENT, PAUSED, RESUMED, EXTENDED)  # every event of a request (rights journal too)
 KINDS = ("access", "erasure", "rectification", "restriction", "withdrawal", "objection")
 OPEN_KINDS = ("access", "erasure", "rectification", "restriction", "objection")  # `open --type`
@@ -44,12 +48,7 @@ CLOCK = "requests"  # details.via of the events `ledger requests …` appends (n
 ERASURE_KINDS = ("erasure", "withdrawal", "objection")  # answered by `ledger erase`
 # `ledger erase --reason` → the kind of request it answers (Art. 17(1)(a), 7(3), 21).
 REASON_KINDS = {"art17": "erasure", "consent_withdrawn": "withdrawal", "objection": "objection"}
-OPEN, CLOSED = "open", "closed"
-
-
-def add_month(day: date) -> date:
-    """The same day one month later, clamped to the month's end (31 Jan → 28/29 Feb)."""
-    return request_clock.add_months(day, 1)
+OPEN = "open"
 
 
 def is_erasure_record(details: Mapping[str, Any]) -> bool:
@@ -64,7 +63,7 @@ def is_erasure_record(details: Mapping[str, Any]) -> bool:
 
 def deadline(received: date) -> date:
     """Art. 12(3): "without undue delay and in any event within one month of receipt"."""
-    return add_month(received)
+    return request_clock.add_months(received, 1)
 
 
 def new_request_id() -> str:
@@ -81,12 +80,12 @@ class Request:
     status: str  # open | paused | closed
     outcome: str
     updated_at: str
-    seqs: list[int] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
-    events: list[dict[str, Any]] = field(default_factory=list)  # event, at, seq, reason
     closed_late: bool = False
     extended_months: int = 0
     paused_days: int = 0
+    seqs: list[int] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)  # event, at, seq, reason
+    details: dict[str, Any] = field(default_factory=dict)
     clock: request_clock.Clock | None = None
 
     def overdue(self, today: date) -> bool:
@@ -95,25 +94,57 @@ class Request:
         return self.status == OPEN and date.fromisoformat(self.deadline) < today
 
     def as_dict(self, today: date | None = None) -> dict[str, Any]:
-        found = {
-            "request_id": self.request_id,
-            "kind": self.kind,
-            "subject_ref": self.subject_ref,
-            "received_on": self.received_on,
-            "deadline": self.deadline,
-            "status": self.status,
-            "outcome": self.outcome,
-            "updated_at": self.updated_at,
-            "closed_late": self.closed_late,
-            "extended_months": self.extended_months,
-            "paused_days": self.paused_days,
-            "seqs": self.seqs,
-            "events": self.events,
-            "details": self.details,
-        }
+        found = {k: v for k, v in asdict(self).items() if k != "clock"}
         if today is not None:
             found["overdue"] = self.overdue(today)
         return found
+
+
+def append(
+    conn: sqlite3.Connection,
+    event: str,
+    *,
+    request_id: str,
+    subject_ref: str | None,
+    actor: str,
+    now: datetime,
+    details: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Append one event of a request (its ``access_provided`` or a step of its clock) inside
+    the caller's transaction; returns the row."""
+    return append_event(
+        conn,
+        {
+            "event": event,
+            "case_id": request_id,
+            "subject_ref": subject_ref,
+            "recorded_at": clock.format(now),  # the event time; the column is NOT NULL
+            "actor": actor,
+            "details": dict(details),
+        },
+    )
+
+
+def request_details(
+    kind: str,
+    received_on: date,
+    status: str,
+    outcome: str,
+    details: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The details of a ``request`` event: its kind, dates, status and outcome."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown request kind {kind!r}; one of {KINDS}")
+    if status not in (OPEN, CLOSED):
+        raise ValueError(f"status must be {OPEN!r} or {CLOSED!r}")
+    return {
+        "kind": kind,
+        "received_on": received_on.isoformat(),
+        "deadline": deadline(received_on).isoformat(),
+        "status": status,
+        "outcome": outcome,
+        **(details or {}),
+    }
 
 
 def record(
@@ -130,93 +161,26 @@ def record(
     details: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Append one ``request`` event inside the caller's transaction; returns the row."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown request kind {kind!r}; one of {KINDS}")
-    if status not in (OPEN, CLOSED):
-        raise ValueError(f"status must be {OPEN!r} or {CLOSED!r}")
-    body: dict[str, Any] = {
-        "kind": kind,
-        "received_on": received_on.isoformat(),
-        "deadline": deadline(received_on).isoformat(),
-        "status": status,
-        "outcome": outcome,
-    }
-    body.update(details or {})
-    return append_event(
+    body = request_details(kind, received_on, status, outcome, details)
+    return append(
         conn,
-        {
-            "event": EVENT,
-            "case_id": request_id,
-            "subject_ref": subject_ref,
-            "recorded_at": clock.format(now),  # the event time; the column is NOT NULL
-            "actor": actor,
-            "details": body,
-        },
+        EVENT,
+        request_id=request_id,
+        subject_ref=subject_ref,
+        actor=actor,
+        now=now,
+        details=body,
     )
 
 
-def record_access_provided(
-    conn: sqlite3.Connection,
-    *,
-    request_id: str,
-    subject_ref: str | None,
-    actor: str,
-    now: datetime,
-    details: Mapping[str, Any],
-) -> dict[str, Any]:
-    """Append the ``access_provided`` event of an access pack handed over (Art. 15), inside
-    the caller's transaction (the one that closes the request)."""
-    return append_event(
-        conn,
-        {
-            "event": Event.ACCESS_PROVIDED,
-            "case_id": request_id,
-            "subject_ref": subject_ref,
-            "recorded_at": clock.format(now),
-            "actor": actor,
-            "details": dict(details),
-        },
-    )
-
-
-def record_step(
-    conn: sqlite3.Connection,
-    *,
-    event: str,
-    request: Request,
-    actor: str,
-    now: datetime,
-    details: Mapping[str, Any],
-) -> dict[str, Any]:
-    """Append a pause, resume or extension of ``request`` (inside the caller's transaction)."""
-    if event not in (PAUSED, RESUMED, EXTENDED):
-        raise ValueError(f"not a request clock event: {event!r}")
-    return append_event(
-        conn,
-        {
-            "event": event,
-            "case_id": request.request_id,
-            "subject_ref": request.subject_ref,
-            "recorded_at": clock.format(now),
-            "actor": actor,
-            "details": {"kind": request.kind, "via": CLOCK, **details},
-        },
-    )
-
-
-_STEPS: dict[str, str] = {PAUSED: request_clock.PAUSED, RESUMED: request_clock.RESUMED}
 _CORE = ("kind", "received_on", "deadline", "status", "outcome", "via")
 
 
 def _step(event: str, details: Mapping[str, Any], day: date) -> Step | None:
     """The clock step of one event (None: an event that does not move the clock)."""
-    if event in _STEPS:
-        return Step(_STEPS[event], day)
-    if event == EXTENDED:
-        return Step(request_clock.EXTENDED, day, int(details.get("months", 2)))
-    if details.get("status") == CLOSED:
-        return Step(request_clock.CLOSED, day)
-    return None
+    if event in (PAUSED, RESUMED, EXTENDED):
+        return Step(event, day, int(details.get("months", 2)))
+    return Step(CLOSED, day) if details.get("status") == CLOSED else None
 
 
 def list_requests(
@@ -239,27 +203,44 @@ def list_requests(
     for seq, event, request_id, chained_ref, at, text in conn.execute(
         sql + " ORDER BY seq", params
     ):
-        ref = resolver.resolve(chained_ref, str(event))
         details = orjson.loads(text) if text else {}
         day = date.fromisoformat(str(at)[:10])
-        current = found.get(request_id)
-        if current is None:
+        request = found.get(request_id)
+        if request is None:
             if event != EVENT:
                 continue  # a clock event of a request this ledger never received
             received = date.fromisoformat(str(details.get("received_on") or day))
-            current = found[request_id] = Request(
-                request_id=str(request_id), kind=str(details.get("kind")), subject_ref=ref,
-                received_on=received.isoformat(), deadline="", status=OPEN, outcome="",
-                updated_at=str(at), clock=request_clock.Clock(received),
-            )  # fmt: skip
-        _fold(current, str(event), details, day, int(seq), str(at))
+            ref = resolver.resolve(chained_ref, str(event))
+            request = found[request_id] = Request(
+                str(request_id),
+                str(details.get("kind")),
+                ref,
+                received.isoformat(),
+                "",
+                OPEN,
+                "",
+                str(at),
+                clock=request_clock.Clock(received),
+            )
+        step = _step(str(event), details, day)
+        if step is not None and request.clock is not None:
+            # e.g. a second answer to a closed request: the chain keeps it, the clock does not
+            with contextlib.suppress(request_clock.ClockRefused):
+                request.clock = request.clock.apply(step)
+        if event == EVENT:
+            request.outcome = str(details.get("outcome", request.outcome))
+        request.updated_at = str(at)
+        request.seqs.append(int(seq))
+        shown = {k: details.get(k) for k in ("reason", "outcome", "status")}
+        request.events.append({"event": event, "at": str(at), "seq": int(seq), **shown})
+        request.details.update({k: v for k, v in details.items() if k not in _CORE})
     for request in found.values():
-        clock = request.clock or request_clock.Clock(date.fromisoformat(request.received_on))
-        request.deadline = clock.deadline(today).isoformat()
-        request.status = clock.status
-        request.closed_late = clock.closed_late
-        request.extended_months = clock.extended_months
-        request.paused_days = clock.paused_days
+        clock_ = request.clock or request_clock.Clock(date.fromisoformat(request.received_on))
+        request.deadline = clock_.deadline(today).isoformat()
+        request.status = clock_.status
+        request.closed_late = clock_.closed_late
+        request.extended_months = clock_.extended_months
+        request.paused_days = clock_.paused_days
     open_ = sorted((r for r in found.values() if r.status != CLOSED), key=lambda r: r.deadline)
     closed = sorted(
         (r for r in found.values() if r.status == CLOSED), key=lambda r: r.updated_at, reverse=True
@@ -267,27 +248,27 @@ def list_requests(
     return open_ + closed
 
 
-def _fold(
-    request: Request, event: str, details: Mapping[str, Any], day: date, seq: int, at: str
-) -> None:
-    step = _step(event, details, day)
-    if step is not None and request.clock is not None:
-        # e.g. a second answer to a closed request: the chain keeps it, the clock does not
-        with contextlib.suppress(ClockRefused):
-            request.clock = request.clock.apply(step)
-    if event == EVENT:
-        request.outcome = str(details.get("outcome", request.outcome))
-    request.updated_at = at
-    request.seqs.append(seq)
-    request.events.append(
-        {"event": event, "at": at, "seq": seq, "reason": details.get("reason"),
-         "outcome": details.get("outcome"), "status": details.get("status")}
-    )  # fmt: skip
-    request.details.update({k: v for k, v in details.items() if k not in _CORE})
-
-
 def get(conn: sqlite3.Connection, request_id: str, today: date | None = None) -> Request | None:
-    for request in list_requests(conn, today=today):
-        if request.request_id == request_id:
-            return request
-    return None
+    return next((r for r in list_requests(conn, today=today) if r.request_id == request_id), None)
+
+
+def found(conn: sqlite3.Connection, request_id: str, today: date) -> Request:
+    """The request (ConfigError, exit 2, when the ledger has none of that id)."""
+    request = get(conn, request_id, today)
+    if request is None:
+        raise ConfigError(f"no request {request_id!r} in the ledger (see `ledger requests`)")
+    return request
+
+
+def open_one(
+    conn: sqlite3.Connection, request_id: str, today: date, kinds: tuple[str, ...] = ()
+) -> Request:
+    """An open (or paused) request, for `access`/`erase --request`; exit 2 otherwise."""
+    request = found(conn, request_id, today)
+    if request.status == CLOSED:
+        raise ConfigError(f"request {request_id} is closed ({request.outcome})")
+    if kinds and request.kind not in kinds:
+        raise ConfigError(
+            f"request {request_id} is a {request.kind} request, not {' or '.join(kinds)}"
+        )
+    return request

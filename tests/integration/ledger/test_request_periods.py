@@ -21,6 +21,7 @@ from snapzen.ledger.rights import (
     erasure_reapply,
     forget,
     holds,
+    journal_file,
     notices,
     period_keys,
     request_periods,
@@ -326,7 +327,6 @@ def test_forgetting_a_request_period_removes_its_lines_from_the_rights_journal(
     still verifies: a checkpoint signed before the compaction is accepted with the ledger
     key, an edited line is still refused."""
     from snapzen.ledger.evidence.checkpoint import SignedCheckpoint, journal_problem
-    from snapzen.ledger.rights import journal_file
 
     journal = tmp_path / "ledger.db.erasures.jsonl"
     create_empty(journal)
@@ -352,9 +352,10 @@ def test_forgetting_a_request_period_removes_its_lines_from_the_rights_journal(
     assert journal.stat().st_mode & 0o777 == 0o600
     contents = erasure_journal.read(journal, KEY)
     assert contents.erasures == [] and [r.request_id for r in contents.requests] == ["req-bob"]
-    assert [f["period"] for f in contents.forgotten] == [PERIOD]
+    assert list(forget.journalled([journal], KEY)) == [PERIOD]
     assert forget.journalled_requests([journal], KEY) == {"req-access", "req-erase"}
-    assert contents.compactions[0]["lines_removed"] == 3
+    lines = journal_file.read(journal, KEY)
+    assert [line.entry["lines_removed"] for line in lines if line.type == "compacted"] == [3]
     assert journal_problem(point, journal, KEY) is None  # the rewrite is a keyed line
     unkeyed = journal_problem(point, journal, None)
     assert unkeyed is not None and "compacted" in unkeyed
@@ -386,7 +387,6 @@ def test_a_checkpoint_is_refused_when_its_lines_vanish_without_a_compaction(
     """The compaction line is what lets a checkpoint through: a journal rewritten by anyone
     else (here: re-chained without the last line, by someone with the key) is still caught."""
     from snapzen.ledger.evidence.checkpoint import SignedCheckpoint, journal_problem
-    from snapzen.ledger.rights import journal_file
 
     journal = tmp_path / "journal.jsonl"
     _journalled(ledger, journal)

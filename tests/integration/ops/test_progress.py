@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from snapzen.cli.progress import RichProgress
+from snapzen.cli.render import RichProgress
 from snapzen.commands.backfill import plan_backfill, run_backfill
 from snapzen.commands.backfill_progress import JsonProgress, Tally, log_file
 from snapzen.support.log import bound_run, get_logger, logs_to

@@ -18,8 +18,13 @@ import responses
 from pydantic import SecretStr
 
 from snapzen.clients.http import HttpClient
-from snapzen.clients.origin import CredentialSafeSession, OriginError, origin_of, require_origin
-from snapzen.clients.redirects import RedirectRefusedError
+from snapzen.clients.origin import (
+    CredentialSafeSession,
+    OriginError,
+    RedirectRefusedError,
+    origin_of,
+    require_origin,
+)
 from snapzen.clients.snapengage import SnapEngageClient
 from snapzen.support.errors import (
     AmbiguousWriteError,

@@ -28,8 +28,11 @@ from werkzeug.wrappers import Response as WsgiResponse
 
 from snapzen.cli import app
 from snapzen.clients.http import HttpClient
-from snapzen.clients.origin import CredentialSafeSession
-from snapzen.clients.redirects import MAX_SAME_ORIGIN_REDIRECTS, RedirectRefusedError
+from snapzen.clients.origin import (
+    MAX_SAME_ORIGIN_REDIRECTS,
+    CredentialSafeSession,
+    RedirectRefusedError,
+)
 from snapzen.clients.snapengage import SnapEngageClient
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.ledger.store.db import open_db

@@ -388,6 +388,21 @@ def test_short_lived_token_renewed_at_least_60s_before(clock: FakeClock, sleeps:
 
 
 @responses.activate
+def test_token_living_under_a_minute_is_renewed_for_every_request_even_at_clock_zero(
+    clock: FakeClock, sleeps: Sleeps
+) -> None:
+    clock.now = 0.0  # a monotonic clock may start anywhere: renewal due "at 0" is still due
+    add_token(ACCESS_1, expires_in=30)
+    add_token(ACCESS_2, expires_in=30)
+    responses.add(responses.GET, f"{BASE}/api/v2/tickets", json={"tickets": []})
+    client = oauth_client(clock, sleeps)
+    client.find_ticket_ids("snapengage:1")
+    client.find_ticket_ids("snapengage:1")
+    assert token_calls() == 2
+    assert bearer_calls() == [f"Bearer {ACCESS_1}", f"Bearer {ACCESS_2}"]
+
+
+@responses.activate
 def test_client_credentials_renewed_once_on_401(clock: FakeClock, sleeps: Sleeps) -> None:
     add_token(ACCESS_1)
     add_token(ACCESS_2)

@@ -9,7 +9,7 @@ from typing import Any
 
 from snapzen.commands import controllers
 from snapzen.commands.access_html import render_html
-from snapzen.support.settings_clients import Client
+from snapzen.support.settings_transfer import Client
 
 OWN = "1a2b3c4d-0000-4000-8000-000000000001"
 SHOP = "1a2b3c4d-0000-4000-8000-000000000002"
@@ -63,8 +63,8 @@ def test_the_page_names_the_client_as_controller_and_the_company_as_its_processo
     assert "Shop UK Ltd decides how the data of these chats is used (the controller)" in html
     assert "privacy@shop.example" in html
     assert (
-        "Chat Co Ltd runs the chat service on Shop UK Ltd&#x27;s website as its processor, "
-        "and answers this request on Shop UK Ltd&#x27;s behalf (Art. 28(3)(e) GDPR)"
+        "Chat Co Ltd runs the chat service on Shop UK Ltd&#39;s website as its processor, "
+        "and answers this request on Shop UK Ltd&#39;s behalf (Art. 28(3)(e) GDPR)"
     ) in html
     assert "For the chats c2, you may also write to Shop UK Ltd, their controller" in html
     assert "Who we are" not in html

@@ -8,8 +8,13 @@ from datetime import UTC, datetime
 import pytest
 
 from snapzen.sandbox.config import SandboxConfig
-from snapzen.sandbox.data import Dataset, classify_consent, classify_region, generate
-from snapzen.sandbox.validation import is_valid_email
+from snapzen.sandbox.data import (
+    Dataset,
+    classify_consent,
+    classify_region,
+    generate,
+    is_valid_email,
+)
 
 ANCHOR = datetime(2030, 1, 15, 12, 0, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ import pytest
 
 from snapzen.policy.consent import decide
 from snapzen.policy.models import Outcome, parse_case
-from snapzen.support.countries import normalise_country
+from snapzen.support.adequacy import normalise_country
 from snapzen.support.settings import ConsentSettings, TransferSettings
 from tests.fakes import make_case, recent
 

@@ -85,6 +85,7 @@ def test_secrets_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         ("http://snapengage.example.com", False),
         ("ftp://x", False),
         ("not a url", False),
+        ("", False),  # SnapEngage's base URL cannot be left empty (Zendesk's can: the subdomain)
     ],
 )
 def test_base_url_https_unless_loopback(
@@ -322,6 +323,29 @@ def test_notices_need_sha256_digests(
         load_settings()
 
 
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (
+            "javascript_variables,notes",
+            "Input should be 'javascript_variables', 'operator_variables'",
+        ),
+        ("", "must list some of javascript_variables, operator_variables, labels"),
+    ],
+)
+def test_consent_sources_are_checked_against_the_registry(
+    monkeypatch: pytest.MonkeyPatch, value: str, problem: str
+) -> None:
+    monkeypatch.setenv("SNAPZEN_CONSENT__SOURCES", value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "SNAPZEN_CONSENT__SOURCES" in str(caught.value)
+    assert problem in str(caught.value)
+    assert "\n" not in str(caught.value)
+    monkeypatch.setenv("SNAPZEN_CONSENT__SOURCES", "labels,javascript_variables,labels")
+    assert load_settings().consent.sources == ["labels", "javascript_variables"]
+
+
 def test_require_evidence_defaults_on_and_reads_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -361,15 +385,16 @@ def test_clients_decide_their_widgets_and_the_rest_is_the_companys(
                     "name": "A",
                     "controller_country": "GB",
                     "widgets": [W1],
-                    "recipients": [{"name": "Z", "country": "AU", "system": "zendesk",
-                                    "basis": "adequacy"}],
+                    "recipients": [
+                        {"name": "Z", "country": "AU", "system": "zendesk", "basis": "adequacy"}
+                    ],
                 }
             ],
             "client 'A': recipients: transfer.recipients 'Z': AU is not on the UK GDPR",
         ),
         ([{"name": "A", "controller_country": "GB"}], "client 'A' needs its widgets"),
     ],
-)  # fmt: skip
+)
 def test_clients_are_checked_at_load(
     monkeypatch: pytest.MonkeyPatch, clients: list[dict[str, object]], problem: str
 ) -> None:

@@ -195,3 +195,40 @@ def test_a_pass_runs_to_its_end_on_a_fake_clock_with_few_polls(
     assert set(statuses(db).values()) == {"synced"}
     assert clock() > 1000.0  # the drain waited on the fake clock
     assert apis.requests["create_many"] == 3 and pipeline.jobs.polls == 3
+
+
+def test_a_poll_that_frees_a_slot_sends_the_next_batch_before_it_records_what_it_found(
+    settings: Settings, apis: SandboxApis
+) -> None:
+    """One job slot, three batches: each refill's intent (written just before its POST) comes
+    before the finished job's cases are recorded, so the slot is not idle while a poll's
+    results are written; they are still written, each case once, in the same pass."""
+    settings.zendesk.max_jobs_in_flight = 1
+    settings.zendesk.batch_size = 10
+    apis.add_cases("w1", [make_case(f"c{i}", started=recent(300)) for i in range(30)])
+    clock = FakeClock()
+    clients = service.build_clients(settings, sleep=lambda _s: None)
+    db = open_db(settings.ledger.path)
+    runs.start_run(db, "r1", "sync", "test", datetime.now(UTC), None)
+    synced_at_intent: list[int] = []
+
+    def hook(point: str) -> None:
+        if point == "before_post":
+            synced_at_intent.append(list(statuses(db).values()).count("synced"))
+
+    pipeline = Pipeline(
+        settings,
+        db,
+        clients.source,
+        clients.sink,
+        ledger_key=require_ledger_key(settings),
+        run_id="r1",
+        actor="test",
+        monotonic=clock,
+        sleep=clock.advance,
+        crash_hook=hook,
+    )
+    result = pipeline.sync(["w1"])
+    assert synced_at_intent == [0, 0, 10]  # recorded after the refill: [0, 10, 20] before
+    assert result.counts.created == 30 and set(statuses(db).values()) == {"synced"}
+    assert set(apis.tickets_by_external_id().values()) == {1}

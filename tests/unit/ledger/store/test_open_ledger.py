@@ -77,7 +77,7 @@ def test_another_key_is_refused_read_and_write_and_nothing_written(tmp_path: Pat
 def test_a_ledger_made_before_binding_is_bound_by_restore_never_by_an_open(
     tmp_path: Path,
 ) -> None:
-    from snapzen.commands.restore import check_copy
+    from snapzen.commands.init import check_copy
 
     path = tmp_path / "old.db"
     db = open_db(path, create=True)  # as the old code did: no identity yet

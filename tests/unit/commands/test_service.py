@@ -1,4 +1,5 @@
-"""`snapzen run`'s loop with an injected clock and stop event: no real waiting anywhere."""
+"""`snapzen run`'s loop with an injected clock and stop event (no real waiting anywhere), and
+the retention sweep as its daily job."""
 
 from __future__ import annotations
 
@@ -7,11 +8,15 @@ import os
 import signal
 import threading
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
-from snapzen.commands.scheduler import Scheduler, patiently, stop_on_signals
+from snapzen.commands import retention
+from snapzen.commands.run import patiently, stop_on_signals
+from snapzen.commands.service import Scheduler, retention_job
 from snapzen.support import errors
+from snapzen.support.settings import Settings
 
 START = datetime(2024, 5, 1, 3, 0, 0)
 EVERY = timedelta(minutes=15)
@@ -159,3 +164,24 @@ def test_patiently_retries_while_the_lock_is_held_and_gives_up_on_stop() -> None
 def test_interval_below_a_second_is_refused() -> None:
     with pytest.raises(errors.ConfigError):
         Scheduler(lambda: 0, timedelta(0), stop=threading.Event())
+
+
+def test_a_daily_time_that_is_not_hh_mm_is_refused() -> None:
+    with pytest.raises(errors.ConfigError, match="'3h30' is not HH:MM"):
+        Scheduler(lambda: 0, EVERY, stop=threading.Event(), daily=lambda: None, daily_at="3h30")
+
+
+def test_daily_job_is_the_retention_sweep_waiting_for_the_lock(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def fake_sweep(given: Settings, **kwargs: Any) -> str:
+        calls.append({"settings": given, **kwargs})
+        return "swept"
+
+    monkeypatch.setattr(retention, "run_sweep", fake_sweep)
+    job = retention_job(settings)
+    assert job is not None
+    assert job() == "swept"
+    assert calls == [{"settings": settings, "actor": "scheduler", "wait": True}]

@@ -3,7 +3,7 @@ and the tickets Zendesk's export shows: each kind of finding, and what is not on
 
 from __future__ import annotations
 
-from snapzen.commands.reconcile_findings import Kind, SeenTicket, compare
+from snapzen.commands.reconcile_check import Kind, SeenTicket, compare
 from snapzen.ledger.evidence.reconciliation import LedgerCase
 
 SYNCED_AT = "2026-12-01T10:00:00Z"

@@ -1,4 +1,4 @@
-"""Settling imports in flight before a restore or adoption reads Zendesk (commands.inflight),
+"""Settling imports in flight before a restore or adoption reads Zendesk (commands.reconcile),
 and the references an adopted ticket gives its case (commands.requesters)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from snapzen.commands.inflight import InFlight, Waiting, read_in_flight, settle_jobs
+from snapzen.commands.reconcile import InFlight, Waiting, read_in_flight, settle_jobs
 from snapzen.commands.requesters import visitor_name, with_references
 from snapzen.ledger.rights.subjects import name_ref, subject_ref
 from snapzen.ledger.store import outbox

@@ -1,0 +1,258 @@
+"""`snapzen ledger erase | access`: one person's erasure (Art. 17, withdrawal, objection) and
+access pack (Art. 15, Art. 20). Thin over snapzen.commands.erase_person and .access_request;
+a reference several people used is refused until narrowed (snapzen.cli.common). Only
+`access` hands the email to Zendesk search (to find tickets snapzen does not know).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from snapzen.cli.common import (
+    ActorOption,
+    CaseIds,
+    ConfigOption,
+    Email,
+    LockWait,
+    OptionalEmail,
+    OverwriteOption,
+    Received,
+    RequestOption,
+    TicketIds,
+    WaitOption,
+    actor_name,
+    command,
+    lock_seconds,
+    new_file,
+    opt,
+    read_email,
+    say,
+    settings_from,
+)
+from snapzen.support import errors
+
+if TYPE_CHECKING:
+    from snapzen.commands.erase_person import Answered, Erased, UserErasure
+
+app = typer.Typer()
+EraseReason = StrEnum("EraseReason", "art17 consent_withdrawn objection")
+
+
+@command(app, refused="erasure NOT done")
+def erase(
+    email: Email,
+    dry_run: Annotated[
+        bool, opt("", "Only list the tickets that would be deleted.", "--dry-run")
+    ] = False,
+    actor: ActorOption = None,
+    wait: WaitOption = False,
+    lock_wait: LockWait = None,
+    delete_user: Annotated[
+        bool,
+        opt("", "Also permanently delete the person's Zendesk end-user profile (name, email), "
+            "found by exact email, once all their tickets are gone. Opt-in: the profile may "
+            "hold data kept on other grounds (e.g. tickets not from chat). Agents and admins "
+            "are never deleted (reported, exit 3). With --dry-run the profile is looked up "
+            "(read-only) and the user ids that would be deleted are printed.", "--delete-user"),
+    ] = False,
+    reason: Annotated[
+        EraseReason,
+        typer.Option("--reason", help="The request answered: art17 (erasure, Art. 17(1)), "
+                     "consent_withdrawn (Art. 7(3)) or objection (Art. 21); journalled with its "
+                     "Art. 12(3) deadline."),
+    ] = EraseReason.art17,
+    received: Received = None,
+    case: CaseIds = None,
+    ticket: TicketIds = None,
+    request: Annotated[
+        str | None,
+        opt("ID", "Answer this open erasure or objection request (`ledger requests open`) "
+            "instead of recording a new one; its received date and clock apply.", "--request"),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        opt("DIR", "Directory for the erasure response to the person (erasure-response-ID.txt "
+            "and .json, 0600). Default: responses/ beside the ledger database.", "--out"),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:  # fmt: skip
+    """Art. 17: delete the person's Zendesk tickets and append `erased` events (chain stays
+    valid; no email stored); journal the request (even when nothing is found) and the
+    erasure (in the erasure journal outside the database, re-applied after a restore).
+    Tickets under a legal hold are kept. Safe to rerun: erased tickets are skipped.
+
+    Examples:
+
+    ```
+    $ snapzen ledger erase --email person@example.com --dry-run
+    $ snapzen ledger erase --email - --wait --actor dpo < request.txt
+    ```
+    """
+    # Lazy: start-up time (the erasure imports the pydantic models and the HTTP stack).
+    from snapzen.commands.erase_person import erase_person
+
+    settings = settings_from(config)
+    answered = erase_person(
+        settings, read_email(email), dry_run=dry_run, actor=actor_name(actor, settings),
+        wait_seconds=lock_seconds(wait, lock_wait), delete_user=delete_user,
+        reason=reason.value, received=received, cases=case, tickets=ticket,
+        request=request, out=out, on_erased=_print_erased,
+    )  # fmt: skip
+    _print_response(answered)
+    if answered.exit_partial:
+        raise typer.Exit(errors.EXIT_PARTIAL)
+
+
+def _print_erased(erased: Erased) -> None:
+    """What the erasure did (or, dry, would do): the plan, the deletions, the profiles."""
+    result, plan, dry_run = erased.result, erased.result.plan, erased.result.dry_run
+    typer.echo(f"subject_ref: {erased.ref}")
+    typer.echo(
+        f"transfers: {plan.transfers}; tickets to delete: {len(plan.to_delete)}; "
+        f"already erased/expired: {len(plan.already_erased)}; "
+        f"transfers without a ticket: {len(plan.without_ticket)}; "
+        f"unsent chats {'to withhold' if dry_run else 'withheld'}: {len(plan.unsent)}"
+    )
+    if plan.held:
+        held = " (the person is held: nothing erased)" if plan.subject_held else ""
+        typer.echo(f"kept under a legal hold: tickets {plan.held}{held}", err=True)
+    if not dry_run:
+        typer.echo(f"request {erased.request.request_id} ({erased.request.kind}) journalled")
+    if plan.in_flight:
+        typer.echo(
+            f"{len(plan.in_flight)} chat(s) of this person are being sent right now: run "
+            "`snapzen sync`, then this erase again",
+            err=True,
+        )
+    if dry_run:
+        for target in plan.to_delete:
+            typer.echo(f"would delete ticket {target.ticket_id} (case {target.case_id})")
+        if result.users is not None:
+            _print_users(result.users, dry_run=True, own={t.ticket_id for t in plan.to_delete})
+        return
+    typer.echo(f"deleted: {len(result.deleted)}; ledger events: {result.event_seqs}")
+    if result.failed:
+        typer.echo(f"NOT deleted (rerun later): {result.failed}", err=True)
+    if erased.delete_user and result.users is None:
+        typer.echo("Zendesk user NOT deleted: tickets of this person remain; rerun", err=True)
+    elif erased.delete_user and result.users is not None:
+        _print_users(result.users, dry_run=False)
+
+
+def _print_response(answered: Answered) -> None:
+    """The response written for the person: what remains where, who was told (Art. 19)."""
+    if answered.lookup_failed is not None:
+        typer.echo(
+            f"could not list Zendesk tickets not created by snapzen ({answered.lookup_failed}); "
+            "the response does not list them: rerun this erase to complete it",
+            err=True,
+        )
+    if answered.response is None:
+        return
+    for item in answered.response.remains:
+        ident = f" {item['id']}" if item["id"] is not None else ""
+        typer.echo(f"remains: {item['where']}: {item['what']}{ident} until {item['until']}")
+    for notice in answered.response.recipients:
+        typer.echo(
+            f"art19: {notice.recipient} {notice.status} {notice.on} "
+            f"(ledger {notice.seq}, notice {notice.notice_id})"
+        )
+    if any(n.status != "notified" for n in answered.response.recipients):
+        typer.echo(
+            "Art. 19: tell each recipient `to_notify` above, then record it with "
+            "`snapzen ledger notices done NOTICE --when DATE` (open ones: `snapzen ledger notices`)"
+        )
+    typer.echo(f"erasure response for the person: {answered.path} (and .json)")
+
+
+def _print_users(users: UserErasure, *, dry_run: bool, own: Collection[int] = ()) -> None:
+    """User ids only: the email and name are never printed. ``own``: the tickets this
+    erasure would delete (in a dry run they still name the user, but will not then)."""
+    blocked = {u: [t for t in ts if t not in own] for u, ts in users.blocked.items()}
+    if dry_run:
+        ready = [u for u, ts in blocked.items() if not ts]
+        for user_id in [*users.to_delete, *ready]:
+            typer.echo(f"would delete Zendesk user {user_id}")
+    else:
+        typer.echo(f"Zendesk users deleted: {users.deleted}")
+    if not users.to_delete and not users.refused and not users.blocked:
+        typer.echo("no Zendesk end-user profile with this email")
+    for user_id in users.refused:
+        typer.echo(f"Zendesk user {user_id} is not an end-user: NOT deleted", err=True)
+    for user_id, tickets in blocked.items():
+        if tickets:
+            typer.echo(
+                f"Zendesk user {user_id} NOT deleted: ticket(s) {tickets} still name them "
+                "(requester, CC or submitter); review those tickets first",
+                err=True,
+            )
+    for user_id, reason in users.failed.items():
+        typer.echo(f"Zendesk user {user_id} NOT deleted: {reason}; rerun later", err=True)
+
+
+@command(app, refused="access pack NOT done")
+def access(
+    out: Annotated[Path, opt("DIR", "Directory for the pack's two files.", "--out")],
+    case: Annotated[
+        list[str] | None,
+        opt("ID", "A SnapEngage case id; with --email, only this chat of theirs (repeatable).",
+            "--case"),
+    ] = None,
+    ticket: Annotated[
+        list[int] | None,
+        opt("ID", "A Zendesk ticket id; with --email, only this ticket of theirs (repeatable).",
+            "--ticket"),
+    ] = None,
+    email: OptionalEmail = None,
+    received: Received = None,
+    actor: ActorOption = None,
+    wait: WaitOption = False,
+    lock_wait: LockWait = None,
+    overwrite: OverwriteOption = False,
+    include_ticket: Annotated[
+        list[int] | None,
+        opt("ID", "A Zendesk ticket snapzen did not create, found by --email search, that you "
+            "have reviewed for other people's data: put it in the pack (repeatable). "
+            "Unreviewed ones are only listed.", "--include-ticket"),
+    ] = None,
+    request: RequestOption = None,
+    config: ConfigOption = None,
+) -> None:  # fmt: skip
+    """Art. 15/20 access pack: DIR/subject.json and DIR/subject.html with every ticket and
+    transcript (archived ones too), every ledger row and decision, chats not sent, and the
+    [record] information; appends `access_provided` (with the SHA-256) and journals the
+    request. Exit 3 when a ticket could not be read from Zendesk (rerun). An email several
+    people used is refused (exit 2, candidate chats listed) until narrowed by --case or
+    --ticket, as for erasure. Refused (exit 2) while a [record] field the person must be
+    told is empty. SnapEngage's own copy of each chat it still holds is included; Zendesk
+    tickets snapzen did not create are listed for review, not included, until named with
+    --include-ticket.
+
+    Examples:
+
+    ```
+    $ snapzen ledger access --email - --out pack-2026-02-01/ < request.txt
+    $ snapzen ledger access --case CASE_ID --out pack/ --received 2026-01-28
+    ```
+    """
+    # Lazy: start-up time (the pack imports the ledger, the HTTP stack and the models).
+    from snapzen.commands import access_request, summaries
+
+    cases, tickets = case or [], ticket or []
+    access_request.check_target(cases, tickets, email)
+    for name in access_request.PACK_FILES:  # evidence: never replaced silently
+        new_file(out / name, overwrite)
+    settings = settings_from(config)
+    result = access_request.answer(  # a shared email: refused, nothing written or recorded
+        settings, out, cases=cases, tickets=tickets, email=read_email(email),
+        received=received, request=request, actor=actor_name(actor, settings),
+        wait_seconds=lock_seconds(wait, lock_wait), include_tickets=include_ticket or [],
+    )  # fmt: skip
+    say(summaries.access_lines(result))
+    if not result.complete:
+        raise typer.Exit(errors.EXIT_PARTIAL)

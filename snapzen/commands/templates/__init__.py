@@ -1,0 +1,17 @@
+"""The Jinja2 templates of what snapzen writes for a person: the access pack's page
+(``access_pack.html``, snapzen.commands.access_html) and the answer to an erasure request
+(``erasure_response.txt``, snapzen.commands.erasure_response). Autoescape is on for HTML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent),
+    autoescape=jinja2.select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)

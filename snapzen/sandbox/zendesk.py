@@ -1,0 +1,471 @@
+"""The fake Zendesk account and its API: ticket imports (one, or up to 100 by a job), job
+statuses, lookups, updates, deletion and permanent deletion, users, OAuth tokens.
+
+Jobs have no worker thread: a job's status is a function of the clock (queued, working, then
+completed after ``job_seconds``) and its effects are applied, in creation order, by ``tick()``,
+which the app calls before every Zendesk request: jobs finish on Zendesk's side whether or not
+anyone polls, and their tickets appear only once they have run. The app holds ``lock`` around
+each handler; the methods tests call directly take it themselves (it is reentrant).
+Search and the bulk exports read this account in ``zendesk_search``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import secrets
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from werkzeug.wrappers import Request
+
+from snapzen.sandbox.config import SandboxConfig, service_time
+from snapzen.sandbox.data import is_valid_email
+from snapzen.sandbox.responses import (
+    ApiError,
+    JsonDict,
+    error,
+    invalid,
+    loads,
+    not_found,
+)
+
+MAX_BATCH = 100
+STATUSES = {"new", "open", "pending", "hold", "solved", "closed"}
+# Zendesk refuses a comment body over about 64 KB of UTF-8 ("depending on your encoding"),
+# whatever its length in characters.
+COMMENT_MAX_BYTES = 65_536
+_QUEUED_FRACTION = 0.3  # share of job_seconds spent "queued" before a job turns "working"
+_TOO_MANY_JOBS = "Too many TicketImportJob jobs are currently queued or running. Try again later."
+
+
+def iso_utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass
+class TicketRecord:
+    data: JsonDict
+    archived: bool = False
+    deleted_at: str | None = None
+    job_id: str | None = None
+    created_ts: float = 0.0  # sandbox clock at creation: the age archiving counts from
+    changed_ts: float = 0.0  # sandbox clock at the last change (the export's order)
+
+    def shown(self) -> JsonDict:
+        """The ticket as Zendesk's API shows it: a Ticket object has no comments (they are
+        at tickets/{id}/comments; the first one's body is the ``description``)."""
+        return {key: value for key, value in self.data.items() if key != "comments"}
+
+
+@dataclass
+class Job:
+    id: str
+    kind: str  # "import" | "destroy" | "purge"
+    job_type: str
+    items: list[Any]  # the parsed request body's, owned by the job (a copy cost the most)
+    archive: bool
+    created: float
+    done_at: float
+    applied: bool = False
+    results: Any = None
+    message: str | None = None
+    failed: bool = False  # ended "failed", having done nothing
+
+    @property
+    def working_at(self) -> float:
+        return self.created + (self.done_at - self.created) * _QUEUED_FRACTION
+
+    def state(self, now: float) -> str:
+        if now < self.working_at:
+            return "queued"
+        if now < self.done_at:
+            return "working"
+        return "failed" if self.failed else "completed"
+
+
+def _comment_body(comment: JsonDict) -> str:
+    for key in ("body", "value", "html_body"):
+        value = comment.get(key)
+        if isinstance(value, str) and value and not value.isspace():
+            return value
+    return ""
+
+
+def validate_ticket(item: object, strict_requester: bool) -> str | None:
+    """Zendesk's per-item error details for an invalid import item, else None.
+
+    ``strict_requester``: refuse a requester without an email, as an account whose settings
+    do not create users from a name alone does."""
+    if not isinstance(item, dict):
+        return "Ticket: must be an object"
+    comments, comment = item.get("comments"), item.get("comment")
+    if not (isinstance(comments, list) and comments):
+        comments = None
+    candidates: list[Any] = comments or [comment]
+    if not all(isinstance(c, dict) for c in candidates):
+        return "Comments: must be objects" if comments else "Description: cannot be blank"
+    if not any(_comment_body(c) for c in candidates):
+        return "Description: cannot be blank"
+    if len(candidates) > 5000:
+        return "Comments: a ticket can contain up to 5000 comments"
+    if any(len(_comment_body(c).encode("utf-8")) > COMMENT_MAX_BYTES for c in candidates):
+        return "Comment: body is too long"
+    requester, requester_id = item.get("requester"), item.get("requester_id")
+    if requester_id is not None and not isinstance(requester_id, int):
+        return "Requester: is invalid"
+    if requester is None and requester_id is None and strict_requester:
+        return "Requester: cannot be blank"
+    if requester is not None:
+        if not isinstance(requester, dict):
+            return "Requester: is invalid"
+        email = requester.get("email")
+        if email is not None and not is_valid_email(email):
+            return "Requester: Email is invalid"
+        if email is None and not str(requester.get("name") or "").strip():
+            return "Requester: Name is too short (minimum is 1 character)"
+        if email is None and strict_requester:
+            return "Requester: Email cannot be blank"
+    status = item.get("status")
+    return None if status is None or status in STATUSES else f"Status: {status} is not valid"
+
+
+def record_invalid(problem: str) -> ApiError:
+    details = {"base": [{"description": problem, "error": "InvalidValue"}]}
+    body = {"error": "RecordInvalid", "description": "Record validation errors"}
+    return ApiError(422, {**body, "details": details})
+
+
+def body_value(request: Request, key: str, kind: type) -> Any:
+    """The request's ``{key: value}`` value, of ``kind``; a 400 for anything else."""
+    try:
+        value = loads(request.get_data())[key]
+        if isinstance(value, kind):
+            return value
+    except (ValueError, TypeError, KeyError):
+        pass
+    raise error(400, "InvalidJSON", f'body must be {{"{key}": {kind.__name__}}}')
+
+
+def ids_arg(request: Request) -> list[int]:
+    try:
+        ids = [int(part) for part in request.args.get("ids", "").split(",") if part.strip()]
+    except ValueError:
+        raise invalid("ids must be a comma-separated list of integers") from None
+    if not ids:
+        raise invalid("ids is required")
+    if len(ids) > MAX_BATCH:
+        raise error(400, "TooManyValues", f"at most {MAX_BATCH} ids per request, got {len(ids)}")
+    return ids
+
+
+def int_arg(request: Request, name: str, default: int) -> int:
+    try:
+        value = int(request.args.get(name, default))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise invalid(f"{name} must be a positive integer")
+    return value
+
+
+class Zendesk:
+    def __init__(self, cfg: SandboxConfig, clock: Callable[[], float] = service_time) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.now = clock()
+        self.base_url = "http://127.0.0.1"  # where the sandbox answers, once known
+        self.lock = threading.RLock()
+        self.tickets: dict[int, TicketRecord] = {}
+        self.purged: set[int] = set()
+        self.jobs: dict[str, Job] = {}
+        self.tokens: dict[str, float] = {}  # OAuth token -> expiry
+        # Users as the API shows them: live and soft-deleted ("active": false); purged ones go.
+        self.users: dict[int, JsonDict] = {}
+        self.user_by_email: dict[str, int] = {}  # live users only
+        self.purged_users: set[int] = set()
+        # Controls for tests, empty otherwise: external_id -> the error details an import item
+        # with it gets (a reason the emulator does not model); ticket id -> the status its
+        # deletion gets ("Forbidden"); how many of the next deletion jobs fail as a whole.
+        self.refused: dict[str, str] = {}
+        self.undeletable: dict[int, str] = {}
+        self.failing_deletions = 0
+        self._next_ticket, self._next_comment, self._next_user = 1, 900_000_001, 10_000_001
+        # The account the API credentials belong to: GET users/me answers with it, and a
+        # comment imported without author_id is written by it (Zendesk's documented default).
+        self.api_user_id = self.add_user(cfg.zendesk_email, name="Sandbox Admin", role="admin")
+
+    @property
+    def api(self) -> str:
+        return f"{self.base_url}/zendesk/api/v2"
+
+    # ---- the clock: jobs run, old job statuses go, solved tickets get archived -----------------
+    def tick(self) -> float:
+        with self.lock:
+            now = self.now = self.clock()
+            for job in [j for j in self.jobs.values() if not j.applied and j.done_at <= now]:
+                self._apply(job)
+            keep = self.cfg.job_retention_seconds
+            self.jobs = {
+                i: j for i, j in self.jobs.items() if not j.applied or now - j.created <= keep
+            }
+            after = self.cfg.archive_after_seconds
+            if after is not None:
+                for record in self.tickets.values():
+                    solved = record.data.get("status") in ("solved", "closed")
+                    if solved and record.deleted_at is None and now - record.created_ts >= after:
+                        record.archived = True
+            return now
+
+    def in_flight(self) -> list[Job]:
+        """Jobs queued or running at the last tick."""
+        return [j for j in self.jobs.values() if j.done_at > self.now]
+
+    def render_job(self, job: Job) -> JsonDict:
+        status, size = job.state(self.now), len(job.items)
+        share = (self.now - job.working_at) / max(job.done_at - job.working_at, 1e-9)
+        working = max(0, min(size - 1, int(size * share)))
+        total: int | None = size
+        progress: int | None = {"queued": 0, "completed": size}.get(status, working)
+        if job.kind == "purge":  # documented shape: results {"success": true}, no counts
+            total = progress = None
+        ended = status in ("completed", "failed")
+        return {
+            "id": job.id,
+            "url": f"{self.api}/job_statuses/{job.id}.json",
+            "job_type": job.job_type,
+            "status": status,
+            "total": total,
+            "progress": progress,
+            "message": job.message if ended else None,
+            "results": job.results if status == "completed" else None,
+        }
+
+    def start_job(
+        self, kind: str, job_type: str, items: list[Any], archive: bool = False
+    ) -> JsonDict:
+        flying, now = self.in_flight(), self.now
+        if len(flying) >= self.cfg.max_jobs_in_flight:
+            wait = max(1, math.ceil(min(j.done_at for j in flying) - now))
+            ids = [j.id for j in flying]
+            body = {"error": "TooManyJobs", "description": _TOO_MANY_JOBS, "current_job_ids": ids}
+            raise ApiError(429, body, {"Retry-After": str(wait)})
+        done_at = now + max(self.cfg.job_seconds, 0.0)
+        job = Job(secrets.token_hex(16), kind, job_type, items, archive, now, done_at)
+        self.jobs[job.id] = job
+        return {"job_status": self.render_job(job)}
+
+    def _apply(self, job: Job) -> None:
+        job.applied, job.message = True, f"Completed at {iso_utc(self.now)}"
+        if job.kind == "import":
+            job.results = [self._import_item(i, item, job) for i, item in enumerate(job.items)]
+        elif job.kind == "destroy" and self.failing_deletions:
+            self.failing_deletions -= 1
+            job.failed, job.message = True, "Failed"
+        elif job.kind == "destroy":
+            job.results = [self._destroy_item(ticket_id) for ticket_id in job.items]
+        else:  # purge: permanently delete soft-deleted tickets; others are left alone
+            job.message = None
+            for ticket_id in job.items:
+                gone = self.tickets.get(ticket_id)
+                # An archived ticket is not in deleted_tickets, so its purge cannot go through
+                # there (whether Zendesk does is unconfirmed): it stays deleted, unpurged.
+                if gone is not None and gone.deleted_at is not None and not gone.archived:
+                    del self.tickets[ticket_id]
+                    self.purged.add(ticket_id)
+            job.results = {"success": True}
+
+    def _import_item(self, index: int, item: Any, job: Job) -> JsonDict:
+        problem = validate_ticket(item, self.cfg.strict_requester)
+        problem = problem or self.refused.get(str(item.get("external_id")))
+        if problem:
+            return {"index": index, "error": "TicketCreateFailed", "details": problem}
+        return {"index": index, "id": self.create_ticket(item, job.archive, job.id).data["id"]}
+
+    def _destroy_item(self, ticket_id: int) -> JsonDict:
+        found = self.tickets.get(ticket_id)
+        row = {"id": ticket_id, "action": "delete", "success": found is not None}
+        if ticket_id in self.undeletable:
+            row.update(success=False, status=self.undeletable[ticket_id])
+        elif found is None:
+            row.update(status="NotFound", errors="Ticket not found")
+        elif found.deleted_at is not None:
+            row["status"] = "AlreadyDeleted"
+        else:
+            self.soft_delete(found, self.now)
+            row["status"] = "Deleted"
+        return row
+
+    # ---- tickets -------------------------------------------------------------------------------
+    def create_ticket(self, item: JsonDict, archive: bool, job_id: str | None) -> TicketRecord:
+        """A ticket from a valid import item, taking over its nested values (a parsed request
+        body, or a job's items, which nothing reads after the job ran); nothing here changes
+        them: comments and tags are new objects."""
+        with self.lock:
+            now = self.clock()
+            ticket_id, stamp = self._next_ticket, iso_utc(now)
+            self._next_ticket += 1
+            data: JsonDict = dict(item)
+            raw_comments = data.pop("comments", None) or [data.pop("comment")]
+            data.pop("comment", None)
+            requester = data.get("requester")
+            author = data.get("requester_id") or self._user_id(requester)
+            created = data.get("created_at") or stamp
+            comments = []
+            for raw in raw_comments:
+                comment = {"public": True, "author_id": self.api_user_id, "created_at": created}
+                comment.update(raw, id=self._next_comment, type="Comment", body=_comment_body(raw))
+                self._next_comment += 1
+                comments.append(comment)
+            data.update(
+                id=ticket_id,
+                url=f"{self.api}/tickets/{ticket_id}.json",
+                requester_id=author,
+                submitter_id=data.get("submitter_id") or author,
+                status=data.get("status") or "new",
+                created_at=created,
+                tags=list(data.get("tags") or []),
+                comments=comments,
+                description=comments[0]["body"],
+                external_id=data.get("external_id"),
+            )
+            data.setdefault("updated_at", created)
+            data.setdefault("via", {"channel": "api"})
+            closed = archive and data["status"] == "closed"
+            record = TicketRecord(data, closed, None, job_id, now, now)
+            self.tickets[ticket_id] = record
+            return record
+
+    def live(self, ticket_id: int) -> TicketRecord:
+        """The ticket; a 404 when unknown or deleted."""
+        record = self.tickets.get(ticket_id)
+        if record is None or record.deleted_at is not None:
+            raise not_found()
+        return record
+
+    def soft_delete(self, record: TicketRecord, now: float) -> None:
+        """Into deleted_tickets; the export shows it as deleted."""
+        record.deleted_at = iso_utc(now)
+        record.changed_ts = now
+
+    def add_email_ticket(
+        self,
+        requester_email: str,
+        subject: str,
+        *,
+        cc_emails: tuple[str, ...] = (),
+        submitter_email: str | None = None,
+    ) -> int:
+        """A ticket another channel created (an email to support), not snapzen: no
+        external_id, ``via.channel`` email, CCs as ``collaborator_ids``; ``submitter_email``:
+        someone who filed it for the requester (``submitter_id``). Returns its id."""
+        with self.lock:
+            item: JsonDict = {
+                "subject": subject,
+                "comment": {"body": f"{subject} (sent by email)"},
+                "requester": {"email": requester_email},
+                "collaborator_ids": [self._user_id({"email": e}) for e in cc_emails],
+                "via": {"channel": "email"},
+                "status": "open",
+            }
+            if submitter_email is not None:
+                item["submitter_id"] = self._user_id({"email": submitter_email})
+            return int(self.create_ticket(item, False, None).data["id"])
+
+    # ---- users ---------------------------------------------------------------------------------
+    def add_user(
+        self, email: str | None, *, name: str | None = None, role: str = "end-user"
+    ) -> int:
+        """Create a user (tests register agents and admins this way); returns its id."""
+        with self.lock:
+            user_id, self._next_user = self._next_user, self._next_user + 1
+            user = {"id": user_id, "email": email, "name": name, "role": role, "active": True}
+            self.users[user_id] = user
+            if email is not None:
+                self.user_by_email[email.lower()] = user_id
+            return user_id
+
+    def _user_id(self, requester: Any) -> int:
+        """The requester's user, created on first sight (as a ticket import does)."""
+        if not isinstance(requester, dict):
+            return self.add_user(None)
+        email, name = requester.get("email"), requester.get("name")
+        email = email if isinstance(email, str) else None
+        known = None if email is None else self.user_by_email.get(email.lower())
+        return known or self.add_user(email, name=name if isinstance(name, str) else None)
+
+    def search_users(self, email: str) -> list[JsonDict]:
+        """Live users with exactly this email (case-insensitive)."""
+        with self.lock:
+            user_id = self.user_by_email.get(email.strip().lower())
+            return [] if user_id is None else [dict(self.users[user_id])]
+
+    # ---- endpoints: auth -----------------------------------------------------------------------
+    def authenticated(self, request: Request) -> bool:
+        auth, cfg = request.authorization, self.cfg
+        if auth is not None and auth.type == "basic":
+            user = f"{cfg.zendesk_email}/token"
+            return (auth.username, auth.password) == (user, cfg.zendesk_token)
+        token = auth.token if auth is not None and auth.type == "bearer" else None
+        with self.lock:
+            return token is not None and self.clock() < self.tokens.get(token, -math.inf)
+
+    def oauth_token(self, request: Request) -> JsonDict:
+        try:
+            body = loads(request.get_data()) if request.is_json else None
+        except ValueError:
+            body = None
+        params: JsonDict = body if isinstance(body, dict) else dict(request.form.items())
+        client = params.get("client_id"), params.get("client_secret")
+        auth = request.authorization
+        if auth is not None and auth.type == "basic" and not client[0]:
+            client = auth.username, auth.password
+        if params.get("grant_type") != "client_credentials":
+            raise ApiError(400, {"error": "unsupported_grant_type"})
+        if client != (self.cfg.oauth_client_id, self.cfg.oauth_client_secret):
+            raise ApiError(401, {"error": "invalid_client"})
+        scope = params.get("scope") or "read write"
+        scope = " ".join(map(str, scope)) if isinstance(scope, list) else str(scope)
+        token, ttl = secrets.token_hex(24), self.cfg.oauth_token_ttl_seconds
+        self.tokens[token] = self.clock() + ttl
+        return {"access_token": token, "token_type": "bearer", "expires_in": ttl, "scope": scope}
+
+    # ---- inspection ----------------------------------------------------------------------------
+    def inspect_tickets(self) -> list[JsonDict]:
+        self.tick()
+        with self.lock:
+            return [
+                {
+                    **copy.deepcopy(r.data),
+                    "archived": r.archived,
+                    "deleted": r.deleted_at is not None,
+                    "deleted_at": r.deleted_at,
+                    "job_id": r.job_id,
+                }
+                for r in self.tickets.values()
+            ]
+
+    def inspect_users(self) -> list[JsonDict]:
+        with self.lock:
+            purged = [{"id": i, "purged": True} for i in sorted(self.purged_users)]
+            return [dict(u) for u in self.users.values()] + purged
+
+    def stats(self) -> JsonDict:
+        with self.lock:
+            self.tick()
+            live = [r for r in self.tickets.values() if r.deleted_at is None]
+            by_ext = Counter(r.data.get("external_id") for r in live)
+            by_ext.pop(None, None)
+            return {
+                "tickets_count": len(live),
+                "archived_tickets_count": sum(1 for r in live if r.archived),
+                "deleted_tickets_count": len(self.tickets) - len(live),
+                "purged_tickets_count": len(self.purged),
+                # The one number an end-to-end test cares most about: it must stay empty.
+                "duplicate_external_ids": sorted(k for k, n in by_ext.items() if n > 1),
+                "jobs": {"total": len(self.jobs), "in_flight": len(self.in_flight())},
+            }
