@@ -16,6 +16,7 @@ from hypothesis import settings as hypothesis_settings
 from snapzen.clients.origin import mounted
 from snapzen.support.settings import Settings, load_settings
 from tests import fakes
+from tests.sync_parts import FakeClock
 
 # No wall-clock deadlines in property tests: timing is measured in bench/, not asserted here,
 # and a loaded 2-core CI machine must not turn a slow example into a failure.
@@ -128,3 +129,18 @@ def apis() -> Iterator[fakes.SandboxApis]:
     sandbox = fakes.SandboxApis()
     with mounted(fakes.BASE + "/", sandbox.adapter):
         yield sandbox
+
+
+@pytest.fixture
+def engine_fake_time(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The sync engine's monotonic clock and sleeps, faked for every Pipeline the test builds
+    (through the CLI too): a pass waiting on jobs sleeps no real time, each sleep moves the
+    clock on. For tests of what a pass does (with the sandbox's own job clock), not when."""
+    from snapzen.sync.pipeline import Pipeline
+
+    clock = FakeClock()
+    defaults = Pipeline.__init__.__kwdefaults__
+    assert defaults is not None and {"sleep", "monotonic"} <= set(defaults)
+    monkeypatch.setitem(defaults, "monotonic", clock)
+    monkeypatch.setitem(defaults, "sleep", clock.advance)
+    return clock

@@ -15,7 +15,9 @@ module-level value computed from the environment or the clock at import time is 
 `backfill --help` examples is affected), and the string hash seed is shared by every child.
 A call whose environment changes how Python itself starts (PYTHON*, LANG, LC_*) runs in a real
 subprocess; so does every call when ``E2E_CLI_SUBPROCESS=1`` is set, to rule the server out.
-Tests that signal, kill or talk to a running CLI use subprocess.Popen directly, not this.
+``start_cli`` forks a run without waiting for it (a Popen's pid, poll, send_signal and wait),
+for tests that kill a run at some moment: the kill lands in snapzen's work, not in Python's
+start-up. Tests that talk to a running CLI through its pipes use subprocess.Popen directly.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import json
 import locale
 import os
 import pkgutil
+import select
 import selectors
 import shutil
 import signal
@@ -298,14 +301,8 @@ def _call(
     """Have the server run ``args`` with ``fds`` as stdin, stdout and stderr, as ``python -m
     snapzen`` or, given its path, as the console ``script``; the wait status. On a timeout
     the child is killed and TimeoutError raised."""
-    request = {"args": list(args), "env": dict(env), "cwd": os.getcwd(), "umask": _umask()}
-    request["script"] = script
-    body = json.dumps(request).encode()
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-        conn.connect(path)
-        socket.send_fds(conn, [_HEADER.pack(len(body))], fds)
-        conn.sendall(body)
-        (pid,) = _INT.unpack(_read_exactly(conn, _INT.size))
+    conn, pid = _fork(path, args, env, fds, script)
+    with conn:
         conn.settimeout(timeout)
         try:
             (status,) = _INT.unpack(_read_exactly(conn, _INT.size))
@@ -315,6 +312,61 @@ def _call(
             _read_exactly(conn, _INT.size)
             raise
         return status
+
+
+def _fork(
+    path: str, args: Sequence[str], env: Mapping[str, str], fds: list[int], script: str | None
+) -> tuple[socket.socket, int]:
+    """Have the server fork the run; the connection its wait status will come on, and the
+    child's pid."""
+    request = {"args": list(args), "env": dict(env), "cwd": os.getcwd(), "umask": _umask()}
+    request["script"] = script
+    body = json.dumps(request).encode()
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(path)
+        socket.send_fds(conn, [_HEADER.pack(len(body))], fds)
+        conn.sendall(body)
+        (pid,) = _INT.unpack(_read_exactly(conn, _INT.size))
+    except BaseException:
+        conn.close()
+        raise
+    return conn, pid
+
+
+class Started:
+    """A run forked from the server and not waited for, with the part of subprocess.Popen's
+    interface the tests use (its output goes to /dev/null, as with DEVNULL)."""
+
+    def __init__(self, server: CliServer, args: Sequence[str], env: Mapping[str, str]) -> None:
+        self.args = [sys.executable, "-m", "snapzen", *args]
+        with open(os.devnull, "rb") as null_in, open(os.devnull, "wb") as null_out:
+            fds = [null_in.fileno(), null_out.fileno(), null_out.fileno()]
+            self._conn, self.pid = _fork(server.path, args, env, fds, None)
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and select.select([self._conn], [], [], 0)[0]:
+            self.wait()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            self._conn.settimeout(timeout)
+            try:
+                (status,) = _INT.unpack(_read_exactly(self._conn, _INT.size))
+            except TimeoutError:
+                raise subprocess.TimeoutExpired(self.args, timeout or 0.0) from None
+            self._conn.close()
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:  # as Popen: never a pid that may have been reused
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
 
 
 def shim(path: str, startup: dict[str, str]) -> None:
@@ -357,13 +409,18 @@ def _text(file: Any) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def _forkable(env: Mapping[str, str]) -> bool:
+    """A run with ``env`` is the same forked from the server as started afresh."""
+    here = {k: v for k, v in os.environ.items() if not k.startswith("SNAPZEN_")}
+    return os.environ.get("E2E_CLI_SUBPROCESS") != "1" and _startup_keys(env) == _startup_keys(here)
+
+
 def run_cli(
     args: Sequence[str], env: Mapping[str, str], timeout: float
 ) -> subprocess.CompletedProcess[str]:
     """``subprocess.run([python, -m, snapzen, *args], env=env, capture_output, text)``, forked
     from the server when that is the same thing (see the module's docstring)."""
-    here = {k: v for k, v in os.environ.items() if not k.startswith("SNAPZEN_")}
-    if os.environ.get("E2E_CLI_SUBPROCESS") == "1" or _startup_keys(env) != _startup_keys(here):
+    if not _forkable(env):
         return subprocess.run(
             [sys.executable, "-m", "snapzen", *args],
             env=dict(env),
@@ -373,6 +430,19 @@ def run_cli(
             check=False,
         )
     return CliServer.get().run(args, env, timeout)
+
+
+def start_cli(args: Sequence[str], env: Mapping[str, str]) -> Started | subprocess.Popen[bytes]:
+    """``subprocess.Popen([python, -m, snapzen, *args], env=env)`` with its output discarded,
+    forked from the server when that is the same thing (as run_cli)."""
+    if not _forkable(env):
+        return subprocess.Popen(
+            [sys.executable, "-m", "snapzen", *args],
+            env=dict(env),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    return Started(CliServer.get(), args, env)
 
 
 if __name__ == "__main__":

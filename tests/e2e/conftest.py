@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -243,22 +242,19 @@ def verify_cli(env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     return snapzen(env, "ledger", "verify")
 
 
+# What make_sandbox's sandboxes are unless a test says otherwise.
+SANDBOX_DEFAULTS: dict[str, Any] = {
+    "chats": 80, "widgets": 2, "days": 3, "seed": 7, "long_transcripts": 0, "job_seconds": 0.2,
+}  # fmt: skip
+
+
 @pytest.fixture
 def make_sandbox() -> Iterator[Any]:
     """Factory; every sandbox made is stopped at teardown even when the test fails."""
     made: list[Sandbox] = []
 
     def factory(**overrides: Any) -> Sandbox:
-        base: dict[str, Any] = {
-            "chats": 80,
-            "widgets": 2,
-            "days": 3,
-            "seed": 7,
-            "long_transcripts": 0,
-            "job_seconds": 0.2,
-        }
-        base.update(overrides)
-        sb = Sandbox(SandboxConfig(**base))
+        sb = Sandbox(SandboxConfig(**{**SANDBOX_DEFAULTS, **overrides}))
         made.append(sb)
         return sb
 
@@ -271,5 +267,10 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def wait_seconds(seconds: float) -> None:
-    time.sleep(seconds)
+def skip_zendesk_clock(sb: Sandbox, seconds: float) -> None:
+    """Move the sandbox's Zendesk clock ``seconds`` ahead: its jobs finish and its tickets
+    archive as if that time had passed, without the test sleeping through it."""
+    store = sb.app.store
+    with store.lock:
+        clock = store.clock
+        store.clock = lambda: clock() + seconds

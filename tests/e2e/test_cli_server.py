@@ -1,17 +1,20 @@
 """The end-to-end tests' CLI server (tests/e2e/cli_server.py) runs a command as a fresh
 `python -m snapzen` does: the same exit code, stdout and stderr, with the caller's environment
-and working directory; so does the `snapzen` it puts on PATH for pasted shell lines."""
+and working directory; so does the `snapzen` it puts on PATH for pasted shell lines; a run
+it starts without waiting is killed as a process is."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.cli_server import CliServer, run_cli
+from tests.e2e.cli_server import CliServer, Started, run_cli, start_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -84,3 +87,22 @@ def test_the_snapzen_on_path_runs_through_the_server(tmp_path: Path) -> None:
     assert seen[0].endswith("status=2\n"), seen[0]
     assert seen[0] == seen[1]
     assert "Usage: snapzen " in seen[0] or "Try 'snapzen --help'" in seen[0], seen[0]
+
+
+def test_a_started_run_is_killed_as_a_process_is(tmp_path: Path) -> None:
+    """start_cli answers as subprocess.Popen does: no exit code while the run runs, then the
+    wait status SIGKILL leaves (-9), from wait() and poll() alike."""
+    ready = tmp_path / "ready.json"
+    args = ["sandbox", "serve", "--port", "0", "--chats", "5", "--ready-file", str(ready)]
+    run = start_cli(args, _env(tmp_path))
+    if os.environ.get("E2E_CLI_SUBPROCESS") != "1":
+        assert isinstance(run, Started)  # forked from the server
+    for _ in range(300):  # bounded: at most ~30 s
+        if ready.exists() or run.poll() is not None:
+            break
+        time.sleep(0.1)
+    assert ready.exists() and run.poll() is None
+    run.send_signal(signal.SIGKILL)
+    assert run.wait(timeout=30) == -signal.SIGKILL
+    assert run.poll() == -signal.SIGKILL
+    run.send_signal(signal.SIGKILL)  # a finished run is not signalled again (its pid is gone)

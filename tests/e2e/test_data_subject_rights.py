@@ -8,7 +8,6 @@ import hashlib
 import json
 import shutil
 import sqlite3
-import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from snapzen.ledger.rights.requests import deadline
 from tests.e2e.conftest import (
     LEDGER_KEY,
     chain_problems,
+    skip_zendesk_clock,
     snapzen,
     verify_cli,
 )
@@ -36,7 +36,7 @@ def test_access_pack_includes_archived_tickets_and_is_journalled(
     ledger = tmp_path / "ledger.db"
     env = synced_env(sb, ledger, **RECORD_ENV)
     email, _case, tickets = synced_person(sb, ledger)
-    time.sleep(0.7)  # the sandbox archives solved tickets after 0.5 s
+    skip_zendesk_clock(sb, 0.7)  # the sandbox archives solved tickets after 0.5 s
     archived = {t["id"] for t in sb.tickets() if t["archived"]}
     assert set(tickets) <= archived, "the person's tickets must be archived for this test"
 
@@ -74,7 +74,7 @@ def test_erase_by_reason_nothing_found_and_held_tickets(make_sandbox: Any, tmp_p
     sb = make_sandbox(chats=40, seed=6, archive_after_seconds=0.3)
     ledger = tmp_path / "ledger.db"
     env = synced_env(sb, ledger)
-    time.sleep(0.5)
+    skip_zendesk_clock(sb, 0.5)  # past the archiving age
 
     # Nobody with this address: still journalled, with its reason and deadline.
     nobody = snapzen(env, "ledger", "erase", "--email", "nobody@example.org",
@@ -215,7 +215,7 @@ def test_reconcile_deletes_expired_tickets_the_database_does_not_know(
         ticket(past, "x:2"),
         ticket(this_month, "x:3"),
     )
-    time.sleep(0.3)
+    skip_zendesk_clock(sb, 0.3)  # past the archiving age
     http = requests_session(sb)
     listed = {t["id"] for t in http.get(f"{sb.zendesk_base_url}/api/v2/tickets").json()["tickets"]}
     assert lost not in listed and any(t["archived"] for t in sb.tickets() if t["id"] == lost)

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,13 +17,22 @@ import pytest
 
 from snapzen.ledger.rights.subjects import subject_ref
 from snapzen.sandbox.transport import Fault, FaultInjector
-from tests.e2e.conftest import LEDGER_KEY, cli_env, snapzen, ticket_counts, verify_cli
+from tests.e2e.cli_server import start_cli
+from tests.e2e.conftest import (
+    LEDGER_KEY,
+    cli_env,
+    skip_zendesk_clock,
+    snapzen,
+    ticket_counts,
+    verify_cli,
+)
 
 pytestmark = pytest.mark.e2e
 
 JOB_SECONDS = 4.0  # an import job runs this long: a restore reading Zendesk once misses it
 # Recovery trusts a lookup only once Zendesk lists no unfinished import job.
 GRACE = "120"
+QUICK_JOBS = 0.2  # the sandbox's default
 
 
 def _env(sb: Any, ledger: Path, **extra: str) -> dict[str, str]:
@@ -61,12 +69,7 @@ def _pushing(ledger: Path) -> tuple[int, int]:
 def _kill_after_a_post(env: dict[str, str], ledger: Path) -> tuple[int, int]:
     """Start `snapzen sync` and SIGKILL it once an import POST was answered (a case pushing
     with its job id): (cases pushing, of which with a job id) as the killed run left them."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "snapzen", "sync"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_cli(["sync"], env)
     try:
         for _ in range(600):  # bounded: at most ~60 s
             if _pushing(ledger)[1] > 0 or proc.poll() is not None:
@@ -78,6 +81,30 @@ def _kill_after_a_post(env: dict[str, str], ledger: Path) -> tuple[int, int]:
     pushing, with_job = _pushing(ledger)
     assert with_job > 0, "the kill must land after an import POST was answered"
     return pushing, with_job
+
+
+class _JobsEndOnceWaitedFor(FaultInjector):
+    """Zendesk as a restore or an adoption meets it after a sync went wrong: the sync's import
+    jobs (JOB_SECONDS long) are still running when the command first lists the unfinished
+    jobs, and have finished by the time it lists them again: the account's clock skips to
+    their end (instead of the test sleeping through them). Jobs created after that take the
+    sandbox's default time, so the next sync does not wait on them either."""
+
+    def __init__(self, sb: Any) -> None:
+        super().__init__(sb.config)
+        self.sb = sb
+        self.listings = 0
+
+    def draw(self, mutating: bool, endpoint: str = "") -> Fault | None:
+        if endpoint == "zendesk.job_statuses_list":
+            self.listings += 1
+            if self.listings == 2:
+                store = self.sb.app.store
+                with store.lock:
+                    end = max((job.done_at for job in store.jobs.values()), default=0.0)
+                    skip_zendesk_clock(self.sb, max(0.0, end - store.clock()))
+                    store.cfg = replace(store.cfg, job_seconds=QUICK_JOBS)
+        return super().draw(mutating, endpoint)
 
 
 def test_restore_after_a_sync_killed_after_its_post_creates_nothing_twice(
@@ -93,6 +120,7 @@ def test_restore_after_a_sync_killed_after_its_post_creates_nothing_twice(
 
     pushing, with_job = _kill_after_a_post(env, ledger)
     assert sb.state()["jobs"]["in_flight"] > 0, "its job is still running in Zendesk"
+    sb.app.faults = _JobsEndOnceWaitedFor(sb)
 
     restored = snapzen(env, "ledger", "restore", str(backup))
     assert restored.returncode == 0, restored.stderr
@@ -133,7 +161,7 @@ def test_restore_right_after_a_sync_with_ambiguous_imports_creates_nothing_twice
     assert ambiguous.returncode in (0, 1, 3), ambiguous.stderr
     pushing, with_job = _pushing(ledger)
     assert pushing > 0 and with_job == 0, "the sync ended with ambiguous imports"
-    sb.app.faults = FaultInjector(sb.config)  # Zendesk answers normally again
+    sb.app.faults = _JobsEndOnceWaitedFor(sb)  # Zendesk answers normally again
 
     restored = snapzen(env, "ledger", "restore", str(backup))
     assert restored.returncode == 0, restored.stderr
@@ -154,6 +182,7 @@ def test_adopt_while_a_killed_syncs_imports_still_run_creates_nothing_twice(
     assert snapzen(_env(sb, first), "init").returncode == 0
     _kill_after_a_post(_env(sb, first), first)
     assert sb.state()["jobs"]["in_flight"] > 0
+    sb.app.faults = _JobsEndOnceWaitedFor(sb)
 
     lost = tmp_path / "new" / "snapzen.db"  # the ledger is lost with the machine
     env = _env(sb, lost)

@@ -14,7 +14,6 @@ The end also holds regression tests for the bugs the end-to-end tests found (see
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import tempfile
@@ -188,10 +187,13 @@ def _serve_everything(apis: fakes.SandboxApis, cases: list[Any]) -> None:
     )
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _clean(value: Any) -> Any:
     """Lone surrogates become U+FFFD, as snapzen does before staging."""
     if isinstance(value, str):
-        return re.sub("[\ud800-\udfff]", "\ufffd", value)
+        return _SURROGATE.sub("\ufffd", value)
     if isinstance(value, list):
         return [_clean(v) for v in value]
     if isinstance(value, dict):
@@ -201,6 +203,9 @@ def _clean(value: Any) -> Any:
 
 def _identity(raw: Any) -> str:
     """The case id snapzen stores a received payload under (see CasePreparer.stage)."""
+    given = raw.get("id") if isinstance(raw, dict) else None
+    if isinstance(given, str) and 0 < len(given) <= 200:
+        return str(_clean(given))  # the same length cleaned (a character for a character)
     raw = _clean(raw)
     if isinstance(raw, dict):
         case_id = raw.get("id")
@@ -248,7 +253,7 @@ def test_hostile_cases_are_recorded_and_never_sink_the_run(
         run_settings.ledger.path = ledger
         # The API serves JSON, so what snapzen receives is the JSON round trip of the page.
         received = json.loads(json.dumps(page))
-        _serve_everything(apis, copy.deepcopy(received))
+        _serve_everything(apis, received)  # serialized at once: nothing changes it
 
         started = datetime.now(UTC)
         result = service.sync(run_settings)  # any exception fails the property

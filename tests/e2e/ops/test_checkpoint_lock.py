@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from snapzen.ledger.rights.journal_file import create_empty
 from snapzen.ledger.store.db import open_ledger, transaction
 from snapzen.support.lock import writer_lock
 from snapzen.support.settings import LedgerSettings
+from tests.e2e.cli_server import run_cli
 from tests.e2e.ops.queued import Queued
 from tests.fakes import LEDGER_KEY, create_ledger
 
@@ -47,10 +47,8 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "snapzen", *args],
-        env=env, capture_output=True, text=True, timeout=BOUND, check=False,
-    )  # fmt: skip
+    """A command run to completion (forked from the e2e CLI server, as a fresh process)."""
+    return run_cli(args, env, BOUND)
 
 
 def test_a_checkpoint_waits_for_the_writer_and_signs_a_head_its_journal_agrees_with(

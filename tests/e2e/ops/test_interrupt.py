@@ -21,6 +21,7 @@ from typing import IO, Any
 import pytest
 
 from snapzen.sandbox import Sandbox, SandboxConfig
+from tests.e2e.cli_server import run_cli
 from tests.fakes import LEDGER_KEY, create_ledger
 
 pytestmark = pytest.mark.e2e
@@ -55,14 +56,8 @@ def env(sandbox: Sandbox, tmp_path: Path) -> dict[str, str]:
 
 
 def snapzen(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "snapzen", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    """A command run to completion (forked from the e2e CLI server, as a fresh process)."""
+    return run_cli(args, env, TIMEOUT)
 
 
 class Lines:

@@ -14,7 +14,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import pytest
 from snapzen.commands.backup import backup_ledger
 from snapzen.sandbox import Sandbox, SandboxConfig
 from snapzen.support.lock import writer_lock
+from tests.e2e.cli_server import run_cli
 from tests.e2e.ops.queued import Queued
 from tests.fakes import LEDGER_KEY, RECORD_ENV, create_ledger
 
@@ -52,13 +52,8 @@ def env(sandbox: Sandbox, tmp_path: Path) -> dict[str, str]:
 
 
 def snapzen(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "snapzen", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=BOUND,
-    )
+    """A command run to completion (forked from the e2e CLI server, as a fresh process)."""
+    return run_cli(args, env, BOUND)
 
 
 def dump(path: Path) -> list[str]:

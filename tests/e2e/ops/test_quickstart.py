@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.cli_server import CliServer
 
 # The README pasted into bash: the real CLI, `sandbox serve` and all (not in make test-fast).
 pytestmark = pytest.mark.e2e
@@ -34,9 +35,12 @@ def test_quick_start_comes_right_after_the_two_commands() -> None:
 
 
 def test_quick_start_block_runs_as_pasted(tmp_path: Path) -> None:
-    # A fresh clone after `make install`: .venv is this interpreter's environment, and `make`
-    # (not what is tested here) is a shim that finds it installed.
-    (tmp_path / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    # A fresh clone after `make install`: .venv/bin/snapzen is the installed command, forked
+    # from a server that imported snapzen once (tests/e2e/cli_server.py: each line is still a
+    # process of its own), and `make` (not what is tested here) is a shim that finds it
+    # installed.
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "snapzen").symlink_to(CliServer.get().bin_dir() / "snapzen")
     shims = tmp_path / "shims"
     shims.mkdir()
     (shims / "make").write_text('#!/bin/sh\n[ "$1" = install ] && exit 0\nexit 1\n')
@@ -45,6 +49,7 @@ def test_quick_start_block_runs_as_pasted(tmp_path: Path) -> None:
     env["PATH"] = f"{shims}{os.pathsep}{env.get('PATH', '')}"
     env["SNAPZEN_SECRETS_DIR"] = str(tmp_path / "no-secrets")
     env["SNAPZEN_LOG__LEVEL"] = "warning"
+    env["TMPDIR"] = str(tmp_path)  # the block's `mktemp -d` (its ledger) is the test's to clean
     script = "set -e\n" + quick_start_block() + '\necho "LEDGER=$SNAPZEN_LEDGER__PATH"\n'
     done = subprocess.run(
         ["bash", "-c", script],

@@ -18,6 +18,7 @@ from snapzen.commands.backfill import plan_backfill, run_backfill
 from snapzen.ledger.store.db import open_db
 from snapzen.support.settings import Settings
 from tests.fakes import SandboxApis, make_case
+from tests.sync_parts import FakeClock
 
 TODAY = datetime.now(UTC).date()
 
@@ -108,7 +109,7 @@ def test_backfill_and_sync_over_the_same_days_never_double_create(
 
 
 def test_a_backfill_takes_zendesks_whole_job_cap_and_a_sync_leaves_headroom(
-    sync_env: Path, apis: SandboxApis, monkeypatch: pytest.MonkeyPatch
+    sync_env: Path, apis: SandboxApis, monkeypatch: pytest.MonkeyPatch, engine_fake_time: FakeClock
 ) -> None:
     # One ticket per job and jobs that finish only after many polls: the slots fill up.
     monkeypatch.setenv("SNAPZEN_ZENDESK__BATCH_SIZE", "1")
