@@ -113,7 +113,11 @@ def validate_ticket(item: object, strict_requester: bool) -> str | None:
         return "Description: cannot be blank"
     if len(candidates) > 5000:
         return "Comments: a ticket can contain up to 5000 comments"
-    if any(len(_comment_body(c).encode("utf-8")) > COMMENT_MAX_BYTES for c in candidates):
+    # surrogatepass: a lone surrogate (valid as a JSON escape) counts as the 3 bytes it takes.
+    if any(
+        len(_comment_body(c).encode("utf-8", "surrogatepass")) > COMMENT_MAX_BYTES
+        for c in candidates
+    ):
         return "Comment: body is too long"
     requester, requester_id = item.get("requester"), item.get("requester_id")
     if requester_id is not None and not isinstance(requester_id, int):

@@ -122,3 +122,27 @@ def test_imported_values_come_back_and_a_body_that_is_not_json_is_refused() -> N
     for not_json in (b'{"tickets": [{"custom": NaN}]}', b'{"tickets": [{"n": Infinity}]}'):
         refused = client.post(url, data=not_json, auth=auth)
         assert refused.status_code == 400 and refused.json["error"] == "InvalidJSON"
+
+
+def test_a_comment_with_a_lone_surrogate_is_imported_and_reads_back() -> None:
+    """A lone surrogate escape is valid JSON (a chat's broken emoji): the comment size check
+    must not choke on it, whether the ticket comes alone or by a job (which would otherwise
+    break every later request, as jobs run before each one)."""
+    cfg = SandboxConfig(chats=0, job_seconds=0.0)
+    client = Client(SandboxApp(cfg, generate(cfg, _now())))
+    auth = (f"{cfg.zendesk_email}/token", cfg.zendesk_token)
+    api = "/zendesk/api/v2"
+    one = b'{"ticket": {"external_id": "s1", "comments": [{"body": "a\\ud800b"}]}}'
+    created = client.post(f"{api}/imports/tickets.json", data=one, auth=auth)
+    assert created.status_code == 201, created.get_data()
+    many = b'{"tickets": [{"external_id": "s2", "comments": [{"body": "\\udfff"}]}]}'
+    assert (
+        client.post(f"{api}/imports/tickets/create_many.json", data=many, auth=auth).status_code
+        == 200
+    )
+    bodies = []
+    for ext in ("s1", "s2"):
+        listed = client.get(f"{api}/tickets.json?external_id={ext}", auth=auth)
+        assert listed.status_code == 200, listed.get_data()
+        bodies.append(json.loads(listed.get_data())["tickets"][0]["description"])
+    assert bodies == ["a\ud800b", "\udfff"]
