@@ -10,11 +10,12 @@ import pytest
 import requests
 
 from snapzen.sandbox import FAULT_KINDS, Sandbox, SandboxConfig
+from snapzen.sandbox.inprocess import InProcessSandbox
 
 TIMEOUT = 10
 
 
-def _auth(sb: Sandbox) -> tuple[str, str]:
+def _auth(sb: Sandbox | InProcessSandbox) -> tuple[str, str]:
     return (f"{sb.config.zendesk_email}/token", sb.config.zendesk_token)
 
 
@@ -222,3 +223,19 @@ def test_every_answer_carries_the_real_time_in_date(monkeypatch: pytest.MonkeyPa
     for response in answers:
         moment = parsedate_to_datetime(response.headers["Date"])
         assert before <= moment <= after, (response.status_code, response.headers["Date"])
+
+
+@pytest.mark.parametrize("kind", ["timeout", "malformed_json"])
+def test_a_fault_planned_before_the_work_answers_a_gateway_timeout(kind: str) -> None:
+    """``timeout`` and ``malformed_json`` drawn at random always follow the work; planned
+    *before* it, the request never reaches Zendesk: a 504, and nothing was imported."""
+    box = InProcessSandbox(SandboxConfig(chats=0))
+    box.app.faults.plan("zendesk.import_ticket", kind, after=False)
+    session = requests.Session()
+    session.mount(box.base_url, box.adapter)
+    body = {"ticket": {"external_id": "early", "comments": [{"body": "x"}]}}
+    answer = session.post(
+        f"{box.zendesk_base_url}/api/v2/imports/tickets", json=body, auth=_auth(box)
+    )
+    assert answer.status_code == 504
+    assert box.tickets() == [] and box.state()["faults_injected"] == {kind: 1}
