@@ -234,7 +234,8 @@ class Zendesk:
         share = (self.now - job.working_at) / max(job.done_at - job.working_at, 1e-9)
         working = max(0, min(size - 1, int(size * share)))
         total: int | None = size
-        progress: int | None = {"queued": 0, "completed": size}.get(status, working)
+        # Recorded: a queued job shows its total, but progress (like results) is null.
+        progress: int | None = {"queued": None, "completed": size}.get(status, working)
         if job.kind == "purge":  # documented shape: results {"success": true}, no counts
             total = progress = None
         ended = status in ("completed", "failed")

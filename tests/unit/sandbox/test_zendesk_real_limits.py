@@ -11,11 +11,12 @@ import pytest
 import requests
 
 from snapzen.sandbox import Sandbox, SandboxConfig
+from snapzen.sandbox.inprocess import InProcessSandbox
 
 TIMEOUT = 10
 
 
-def _session(sb: Sandbox) -> requests.Session:
+def _session(sb: Sandbox | InProcessSandbox) -> requests.Session:
     session = requests.Session()
     session.auth = (f"{sb.config.zendesk_email}/token", sb.config.zendesk_token)
     return session
@@ -151,3 +152,21 @@ def test_2023_header_spelling() -> None:
     headers = response.headers
     assert headers["X-Rate-Limit-Remaining"] and headers["rate-limit-reset"]
     assert "ratelimit-reset" not in headers
+
+
+def test_a_queued_job_has_no_progress_yet_as_recorded() -> None:
+    """Recorded traffic: a queued job shows its ``total`` but ``progress`` and ``results``
+    null; a client computing progress/total must cope with that before the job runs."""
+    box = InProcessSandbox(SandboxConfig(chats=0, job_seconds=3600.0))
+    http = _session(box)
+    http.mount(box.base_url, box.adapter)
+    ticket = _ticket("q1", "hello", {"email": "q1@example.com"})
+    posted = http.post(
+        f"{box.zendesk_base_url}/api/v2/imports/tickets/create_many",
+        json={"tickets": [ticket, {**ticket, "external_id": "q2"}]},
+        timeout=TIMEOUT,
+    ).json()["job_status"]
+    shown = http.get(posted["url"], timeout=TIMEOUT).json()["job_status"]
+    for job in (posted, shown):
+        assert job["status"] == "queued" and job["total"] == 2
+        assert job["progress"] is None and job["results"] is None
