@@ -231,6 +231,8 @@ class SandboxApp:
         if endpoint != "zendesk.oauth_token" and not self.store.authenticated(request):
             raise ApiError(401, {"error": "Couldn't authenticate you"})
         name = endpoint.removeprefix("zendesk.")
+        if not self.store.scope_grants(request, name):
+            raise error(403, "Forbidden", "You do not have access to this page (OAuth scope)")
         modules = (zendesk_tickets, zendesk_users, zendesk_search, Zendesk)
         owner = next(o for o in modules if hasattr(o, name))
         handler: Callable[..., Any] = getattr(owner, name)

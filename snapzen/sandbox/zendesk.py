@@ -41,6 +41,12 @@ STATUSES = {"new", "open", "pending", "hold", "solved", "closed"}
 COMMENT_MAX_BYTES = 65_536
 _QUEUED_FRACTION = 0.3  # share of job_seconds spent "queued" before a job turns "working"
 _TOO_MANY_JOBS = "Too many TicketImportJob jobs are currently queued or running. Try again later."
+# OAuth scopes (spec): a token lacking the one an endpoint needs gets a Forbidden; user search
+# and deletion need users:*. Where Zendesk documents none (users/me, job statuses, deleted
+# tickets) the sandbox asks for none; every other endpoint here reads or writes tickets.
+_UNSCOPED = {"oauth_token", "users_me", "job_status", "job_statuses_show_many", "job_statuses_list"}
+_UNSCOPED |= {"deleted_tickets_list", "deleted_tickets_destroy_many"}
+_USERS = {"users_search", "users_show_many", "user_show", "user_delete", "deleted_user_delete"}
 
 
 def iso_utc(ts: float) -> str:
@@ -188,6 +194,7 @@ class Zendesk:
         self.purged: set[int] = set()
         self.jobs: dict[str, Job] = {}
         self.tokens: dict[str, float] = {}  # OAuth token -> expiry
+        self.scopes: dict[str, set[str]] = {}  # OAuth token -> what its scope grants
         # Users as the API shows them: live and soft-deleted ("active": false); purged ones go.
         self.users: dict[int, JsonDict] = {}
         self.user_by_email: dict[str, int] = {}  # live users only
@@ -419,6 +426,15 @@ class Zendesk:
         with self.lock:
             return token is not None and self.clock() < self.tokens.get(token, -math.inf)
 
+    def scope_grants(self, request: Request, name: str) -> bool:
+        """Whether the caller's OAuth scope covers endpoint ``name`` (an API token: always)."""
+        auth = request.authorization
+        if auth is None or auth.type != "bearer" or name in _UNSCOPED:
+            return True
+        access = "read" if request.method == "GET" else "write"
+        resource = "users" if name in _USERS else "tickets"
+        return bool({access, f"{resource}:{access}"} & self.scopes.get(auth.token or "", set()))
+
     def oauth_token(self, request: Request) -> JsonDict:
         try:
             body = loads(request.get_data()) if request.is_json else None
@@ -437,6 +453,7 @@ class Zendesk:
         scope = " ".join(map(str, scope)) if isinstance(scope, list) else str(scope)
         token, ttl = secrets.token_hex(24), self.cfg.oauth_token_ttl_seconds
         self.tokens[token] = self.clock() + ttl
+        self.scopes[token] = set(scope.split())
         return {"access_token": token, "token_type": "bearer", "expires_in": ttl, "scope": scope}
 
     # ---- inspection ----------------------------------------------------------------------------

@@ -170,3 +170,33 @@ def test_a_queued_job_has_no_progress_yet_as_recorded() -> None:
     for job in (posted, shown):
         assert job["status"] == "queued" and job["total"] == 2
         assert job["progress"] is None and job["results"] is None
+
+
+def test_an_oauth_token_reaches_only_what_its_scope_grants() -> None:
+    """Spec: a token lacking the scope an endpoint needs gets a Forbidden (403); user search
+    and deletion need ``users:*``. ``read``/``write`` grant every resource."""
+    box = InProcessSandbox(SandboxConfig(chats=0))
+    http = requests.Session()
+    http.mount(box.base_url, box.adapter)
+    cfg, api = box.config, f"{box.zendesk_base_url}/api/v2"
+
+    def bearer(scope: str) -> dict[str, str]:
+        grant = {"grant_type": "client_credentials", "scope": scope}
+        client = {"client_id": cfg.oauth_client_id, "client_secret": cfg.oauth_client_secret}
+        answer = http.post(f"{box.zendesk_base_url}/oauth/tokens", json={**grant, **client})
+        return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+    tickets_read, users_read, everything = (
+        bearer(s) for s in ("tickets:read", "users:read", "read write")
+    )
+    body = {"ticket": _ticket("sc1", "hello", {"email": "sc1@example.com"})}
+    imports, search = f"{api}/imports/tickets", f"{api}/users/search?query=sc1@example.com"
+    assert http.get(f"{api}/tickets", headers=tickets_read).status_code == 200
+    refused = http.post(imports, json=body, headers=tickets_read)
+    assert refused.status_code == 403 and refused.json()["error"] == "Forbidden"
+    assert http.get(search, headers=tickets_read).status_code == 403
+    assert http.get(search, headers=users_read).status_code == 200
+    assert http.post(imports, json=body, headers=everything).status_code == 201
+    user_id = http.get(search, headers=everything).json()["users"][0]["id"]
+    assert http.delete(f"{api}/users/{user_id}", headers=users_read).status_code == 403
+    assert http.delete(f"{api}/users/{user_id}", headers=everything).status_code == 200
