@@ -292,7 +292,7 @@ class Zendesk:
             job.results = {"success": True}
 
     def _import_item(self, index: int, item: Any, job: Job) -> JsonDict:
-        problem = validate_ticket(item, self.cfg.strict_requester)
+        problem = validate_ticket(item, self.cfg.strict_requester) or self.unknown_user(item)
         problem = problem or self.refused.get(str(item.get("external_id")))
         if problem:
             return {"index": index, "error": "TicketCreateFailed", "details": problem}
@@ -311,6 +311,21 @@ class Zendesk:
             self.soft_delete(found, self.now)
             row["status"] = "Deleted"
         return row
+
+    def unknown_user(self, item: JsonDict) -> str | None:
+        """Why Zendesk refuses a valid item naming a user the account does not have (as its
+        ``requester_id`` or a comment's ``author_id``), else None."""
+
+        def unknown(user_id: Any) -> bool:
+            live = isinstance(user_id, int) and self.users.get(user_id, {}).get("active")
+            return user_id is not None and not live
+
+        if unknown(item.get("requester_id")):
+            return "Requester: is invalid"
+        comments = item.get("comments") or [item.get("comment")]
+        if any(isinstance(c, dict) and unknown(c.get("author_id")) for c in comments):
+            return "Comment: Author is invalid"
+        return None
 
     # ---- tickets -------------------------------------------------------------------------------
     def create_ticket(self, item: JsonDict, archive: bool, job_id: str | None) -> TicketRecord:

@@ -19,6 +19,8 @@ TIMEOUT = 10
 def _session(sb: Sandbox | InProcessSandbox) -> requests.Session:
     session = requests.Session()
     session.auth = (f"{sb.config.zendesk_email}/token", sb.config.zendesk_token)
+    if isinstance(sb, InProcessSandbox):
+        session.mount(sb.base_url, sb.adapter)
     return session
 
 
@@ -159,7 +161,6 @@ def test_a_queued_job_has_no_progress_yet_as_recorded() -> None:
     null; a client computing progress/total must cope with that before the job runs."""
     box = InProcessSandbox(SandboxConfig(chats=0, job_seconds=3600.0))
     http = _session(box)
-    http.mount(box.base_url, box.adapter)
     ticket = _ticket("q1", "hello", {"email": "q1@example.com"})
     posted = http.post(
         f"{box.zendesk_base_url}/api/v2/imports/tickets/create_many",
@@ -200,3 +201,21 @@ def test_an_oauth_token_reaches_only_what_its_scope_grants() -> None:
     user_id = http.get(search, headers=everything).json()["users"][0]["id"]
     assert http.delete(f"{api}/users/{user_id}", headers=users_read).status_code == 403
     assert http.delete(f"{api}/users/{user_id}", headers=everything).status_code == 200
+
+
+def test_an_import_naming_a_user_zendesk_does_not_have_is_refused() -> None:
+    """A ``requester_id`` or a comment's ``author_id`` must be a user of the account (a
+    mistyped ``zendesk.anonymous_requester_id`` fails every import on a real account)."""
+    box = InProcessSandbox(SandboxConfig(chats=0, job_seconds=0.0))
+    http = _session(box)
+    known = box.app.store.add_user(None, name="Anonymous visitor")
+    ticket = _ticket("u1", "hello", None)
+    by_known = {**ticket, "requester_id": known}
+    by_nobody = {**ticket, "external_id": "u2", "requester_id": 424242}
+    authored = [{"body": "hi", "author_id": 525252}]
+    by_ghost = {**by_known, "external_id": "u3", "comments": authored}
+    results = _import(box, [by_known, by_nobody, by_ghost])
+    assert "id" in results[0] and "error" not in results[0]
+    assert [r.get("error") for r in results[1:]] == ["TicketCreateFailed"] * 2
+    single = http.post(f"{box.zendesk_base_url}/api/v2/imports/tickets", json={"ticket": by_nobody})
+    assert single.status_code == 422
