@@ -219,3 +219,22 @@ def test_an_import_naming_a_user_zendesk_does_not_have_is_refused() -> None:
     assert [r.get("error") for r in results[1:]] == ["TicketCreateFailed"] * 2
     single = http.post(f"{box.zendesk_base_url}/api/v2/imports/tickets", json={"ticket": by_nobody})
     assert single.status_code == 422
+
+
+def test_a_job_status_is_gone_an_hour_after_the_job_was_created() -> None:
+    """Zendesk's pages disagree (a day, or an hour): the sandbox keeps the shorter, so a
+    client that polls late learns to recover by lookup."""
+    box = InProcessSandbox(SandboxConfig(chats=0, job_seconds=1.0))
+    now = [1_900_000_000.0]
+    box.app.store.clock = lambda: now[0]
+    http = _session(box)
+    ticket = _ticket("old1", "hello", {"email": "old1@example.com"})
+    posted = http.post(
+        f"{box.zendesk_base_url}/api/v2/imports/tickets/create_many",
+        json={"tickets": [ticket]},
+        timeout=TIMEOUT,
+    ).json()["job_status"]
+    now[0] += 3599
+    assert http.get(posted["url"], timeout=TIMEOUT).json()["job_status"]["status"] == "completed"
+    now[0] += 2
+    assert http.get(posted["url"], timeout=TIMEOUT).status_code == 404
