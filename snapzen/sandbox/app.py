@@ -190,9 +190,11 @@ class SandboxApp:
             headers["zendesk-ratelimit-tickets-index"] = (
                 f"total={own.limit}; remaining={own.remaining}; resets={own.reset_seconds}"
             )
-        self.store.tick()
+        with self.store.lock:  # threaded server: another request may be adding a job
+            self.store.tick()
+            flying = len(self.store.in_flight())
         total = self.cfg.max_jobs_in_flight
-        remaining = max(0, total - len(self.store.in_flight()))
+        remaining = max(0, total - flying)
         headers["zendesk-ratelimit-inflight-jobs"] = (
             f"total={total}; remaining={remaining}; resets=60"
         )

@@ -239,3 +239,23 @@ def test_a_fault_planned_before_the_work_answers_a_gateway_timeout(kind: str) ->
     )
     assert answer.status_code == 504
     assert box.tickets() == [] and box.state()["faults_injected"] == {kind: 1}
+
+
+def test_the_in_flight_header_reads_the_jobs_under_the_accounts_lock() -> None:
+    """The loopback server is threaded: counting the jobs for
+    ``zendesk-ratelimit-inflight-jobs`` while another request adds one would break the
+    iteration ("dictionary changed size"), so it happens under the account's lock."""
+    box = InProcessSandbox(SandboxConfig(chats=0))
+    store, held = box.app.store, []
+    counting = store.in_flight
+
+    def checked() -> list[Any]:
+        held.append(store.lock._is_owned())  # type: ignore[attr-defined]
+        return counting()
+
+    store.in_flight = checked  # type: ignore[method-assign]
+    session = requests.Session()
+    session.mount(box.base_url, box.adapter)
+    answer = session.get(f"{box.zendesk_base_url}/api/v2/users/me", auth=_auth(box))
+    assert answer.headers["zendesk-ratelimit-inflight-jobs"].startswith("total=30;")
+    assert held and all(held)
