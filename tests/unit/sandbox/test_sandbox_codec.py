@@ -80,7 +80,20 @@ def test_a_lone_surrogate_is_sent_as_its_escape_and_big_integers_keep_every_digi
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"NaN", b"[Infinity]", b"[-Infinity]", b'"\xff\xfe invalid utf-8"', b"[1,]", b"{'a': 1}"],
+    [
+        b"",
+        b"NaN",
+        b"[Infinity]",
+        b"[-Infinity]",
+        b'"\xff\xfe invalid utf-8"',
+        b"[1,]",
+        b"{'a': 1}",
+        # JSON between systems is UTF-8 (RFC 8259): not UTF-16 or UTF-32, nor a byte order mark.
+        '{"ticket": {"subject": "é"}}'.encode("utf-16"),
+        '{"ticket": {"subject": "é"}}'.encode("utf-16-le"),
+        '{"ticket": {"subject": "é"}}'.encode("utf-32"),
+        '{"ticket": {"subject": "é"}}'.encode("utf-8-sig"),
+    ],
 )
 def test_what_is_not_json_is_refused(body: bytes) -> None:
     with pytest.raises(ValueError):
