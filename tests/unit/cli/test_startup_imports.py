@@ -30,6 +30,7 @@ HEAVY = (
     "structlog",
     "pydantic_settings",
     "filelock",
+    "schedule",
     "snapzen.support.settings",
     "snapzen.support.log",
     "snapzen.policy.models",
