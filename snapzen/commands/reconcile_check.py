@@ -28,7 +28,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
-from snapzen.commands.clients import zendesk_from
 from snapzen.commands.reconcile import MIN_AGE, TicketExport
 from snapzen.ledger.evidence.reconciliation import (
     RUN_KIND,
@@ -332,7 +331,12 @@ def reconcile_check(
     with bound_run(run_id, RUN_KIND):
         started = now()
         start = start_time(settings, since, started)
-        sink = sink or zendesk_from(settings)
+        if sink is None:
+            # Here, not at the top: `status` (a scrape, a HEALTHCHECK) reads Kind from this
+            # module and must not load the HTTP stack with it.
+            from snapzen.commands.clients import zendesk_from
+
+            sink = zendesk_from(settings)
         read = ExportRead()
         exported = export_tickets(sink, int(start.timestamp()), max_requests, read)
         latest = {ticket.ticket_id: ticket for ticket in exported}  # the last state counts

@@ -209,10 +209,6 @@ class Scheduler:
     ) -> None:
         if every.total_seconds() < 1:
             raise errors.ConfigError("schedule interval must be at least 1 second")
-        try:
-            dt.time.fromisoformat(daily_at)
-        except ValueError:
-            raise errors.ConfigError(f"schedule time {daily_at!r} is not HH:MM") from None
         self.pass_fn, self.every, self.stop = pass_fn, every, stop
         self.clock = clock or wall_clock.local_now
         self.wait = wait or (lambda seconds: stop.wait(timeout=seconds))
@@ -220,9 +216,14 @@ class Scheduler:
         self.passes = 0
         self.last_exit_code: int | None = None
         self._sched = schedule.Scheduler()
-        if daily is not None:
-            with _schedule_clock(self.clock):
-                self._sched.every().day.at(daily_at).do(self._daily, daily)
+        try:
+            dt.time.fromisoformat(daily_at)  # checked with or without a daily job
+            if daily is not None:
+                with _schedule_clock(self.clock):
+                    # `schedule` is stricter than fromisoformat ("0330", "03:30Z" pass that).
+                    self._sched.every().day.at(daily_at).do(self._daily, daily)
+        except (ValueError, schedule.ScheduleValueError):
+            raise errors.ConfigError(f"schedule time {daily_at!r} is not HH:MM") from None
 
     def _one_pass(self) -> None:
         if self.stop.is_set():

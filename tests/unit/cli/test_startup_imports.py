@@ -14,6 +14,11 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fakes import LEDGER_KEY, create_ledger
 
 # Never needed to register the commands or to print their --help.
 HEAVY = (
@@ -25,6 +30,7 @@ HEAVY = (
     "structlog",
     "pydantic_settings",
     "filelock",
+    "schedule",
     "snapzen.support.settings",
     "snapzen.support.log",
     "snapzen.policy.models",
@@ -57,14 +63,14 @@ sys.stderr.write("\\n@@MODULES@@" + json.dumps(sorted(sys.modules)))
 """
 
 
-def _modules_after(*argv: str) -> tuple[set[str], str]:
+def _modules_after(*argv: str, env: dict[str, str] | None = None) -> tuple[set[str], str]:
     done = subprocess.run(
         [sys.executable, "-c", _SCRIPT, *argv],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
-        env={**os.environ, "COLUMNS": "100"},
+        env={**os.environ, "COLUMNS": "100", **(env or {})},
     )
     assert done.returncode == 0, done.stderr
     _, _, listing = done.stderr.rpartition("@@MODULES@@")
@@ -94,3 +100,20 @@ def test_top_level_help_lists_every_command_without_heavy_imports() -> None:
     for group in ("ledger", "retention"):
         assert group in out
     assert _loaded(modules, HEAVY) == []
+
+
+# What a scrape or a container HEALTHCHECK (every few seconds) never needs: the HTTP stack.
+HTTP_STACK = ("requests", "snapzen.clients.http", "snapzen.clients.zendesk")
+
+
+@pytest.mark.parametrize("argv", [["--format", "prometheus"], ["--json"]])
+def test_status_and_its_prometheus_text_import_no_http_client(
+    argv: list[str], tmp_path: Path
+) -> None:
+    """They read the ledger alone: the reconcile check's findings they show must not bring
+    the Zendesk client (and ~0.3 s of imports) with them."""
+    ledger = create_ledger(tmp_path / "ledger.db")
+    env = {"SNAPZEN_LEDGER__PATH": str(ledger), "SNAPZEN_LEDGER__KEY": LEDGER_KEY}
+    modules, out = _modules_after("status", *argv, env=env)
+    assert "snapzen_reconcile_findings" in out or '"last_reconcile"' in out
+    assert _loaded(modules, HTTP_STACK) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import signal
 import threading
 from datetime import datetime, timedelta
@@ -166,9 +167,12 @@ def test_interval_below_a_second_is_refused() -> None:
         Scheduler(lambda: 0, timedelta(0), stop=threading.Event())
 
 
-def test_a_daily_time_that_is_not_hh_mm_is_refused() -> None:
-    with pytest.raises(errors.ConfigError, match="'3h30' is not HH:MM"):
-        Scheduler(lambda: 0, EVERY, stop=threading.Event(), daily=lambda: None, daily_at="3h30")
+@pytest.mark.parametrize("daily_at", ["3h30", "25:00", "0330", "03:30Z", "03:30+01:00"])
+def test_a_daily_time_that_is_not_hh_mm_is_refused(daily_at: str) -> None:
+    """Exit 2 with one line, never a traceback from `schedule` (whose format is stricter
+    than ISO 8601's: "0330" and "03:30Z" are ISO times it refuses)."""
+    with pytest.raises(errors.ConfigError, match=re.escape(f"{daily_at!r} is not HH:MM")):
+        Scheduler(lambda: 0, EVERY, stop=threading.Event(), daily=lambda: None, daily_at=daily_at)
 
 
 def test_daily_job_is_the_retention_sweep_waiting_for_the_lock(
