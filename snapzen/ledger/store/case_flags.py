@@ -47,8 +47,8 @@ def flag_case(
         (case_id, kind),
     ).fetchone()
     if before is None or before[0] != tickets or before[1] is not None:
-        details = {"kind": kind, "ticket_ids": json.loads(tickets), "source": source}
-        record_event(conn, FLAG_EVENT, case_id, clock.format(now), actor=source, details=details)
+        chained = {"kind": kind, "ticket_ids": json.loads(tickets), "source": source}
+        record_event(conn, FLAG_EVENT, case_id, clock.format(now), actor=source, details=chained)
     conn.execute(
         """INSERT INTO case_flags (case_id, kind, ticket_ids, source, details, flagged_at)
            VALUES (?, ?, ?, ?, ?, ?)

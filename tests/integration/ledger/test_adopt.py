@@ -92,3 +92,28 @@ def test_recovery_finding_two_tickets_flags_the_case_and_deletes_none(
     ]
     assert len(apis.tickets) == 4  # nothing created a third time, nothing deleted
     assert db.execute("SELECT status FROM cases WHERE case_id='c1'").fetchone()[0] == "synced"
+
+
+def test_a_flag_keeps_what_the_ledger_knew_beside_the_chained_flag(tmp_path: Path) -> None:
+    """A person resolving a mismatch reads, in case_flags.details, what the ledger held (its
+    ticket, or its status); the chained case_flagged event names the flag and its tickets."""
+    db = create_ledger(tmp_path / "l.db", KEY, NOW)
+    db.execute(
+        "INSERT INTO cases (case_id, widget_id, status, ticket_id, first_seen_at, updated_at) "
+        "VALUES ('mine', 'w1', 'synced', 501, 'x', 'x'), ('held', 'w1', 'withheld', NULL, 'x', 'x')"
+    )
+    db.conn.commit()
+    found = {"mine": _found(777), "held": _found(778)}
+    record_adoptions(db, found, NOW, source="restore", actor="t", run_id="r1")
+    details = dict(db.execute("SELECT case_id, details FROM case_flags").fetchall())
+    assert json.loads(details["mine"]) == {"ledger_ticket_id": 501}
+    assert json.loads(details["held"]) == {"ledger_status": "withheld"}
+    chained = db.execute(
+        "SELECT details FROM events WHERE event = 'case_flagged' AND case_id = 'mine'"
+    ).fetchone()[0]
+    assert json.loads(chained) == {
+        "kind": "ticket_mismatch",
+        "source": "restore",
+        "ticket_ids": [777],
+    }
+    assert verify_ledger(db.conn).ok
