@@ -93,7 +93,10 @@ def check_tables(conn: sqlite3.Connection) -> Agreement:
 
 
 def log_start(conn: sqlite3.Connection) -> str | None:
-    """When the decision log began: the first row written in chain version 2 or later."""
+    """When the decision log began: the first row written in chain version 2 or later (None
+    for a schema-1 ledger read without migrating: it has no chain versions, every row is v1)."""
+    if "chain_version" not in {c[1] for c in conn.execute("PRAGMA table_info(events)")}:
+        return None
     row = conn.execute(
         "SELECT recorded_at FROM events WHERE chain_version >= 2 ORDER BY seq LIMIT 1"
     ).fetchone()

@@ -192,7 +192,11 @@ def old_rows(conn: sqlite3.Connection, table: str) -> Iterator[tuple[int, str, s
     """The rows of a chain table from before schema 8, streamed in seq order: seq, prev_hash,
     hash, chain_version and the bytes its version hashed, built from its columns as they are
     now (version 2's by SQLite, version 1's in Python)."""
-    for stored, version, record, *values in conn.execute(_OLD_ROWS_SQL.format(table=table)):
+    sql = _OLD_ROWS_SQL.format(table=table)
+    columns = {row[1] for row in conn.execute(f"PRAGMA main.table_info({table})")}
+    if "chain_version" not in columns:  # schema 1, read without migrating: every row is v1
+        sql = sql.replace("chain_version", "NULL")
+    for stored, version, record, *values in conn.execute(sql):
         row = dict(zip(CHAINED_COLUMNS, values, strict=True))
         if version is None:
             record = canonical_json(row).encode("utf-8")

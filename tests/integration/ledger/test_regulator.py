@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from snapzen.cli import ledger as ledger_cli
 from snapzen.clients.ticket_deletion import TicketDeleter
 from snapzen.commands import clients, service
-from snapzen.ledger.evidence import verify
+from snapzen.ledger.evidence import agreement, verify
 from snapzen.ledger.evidence.chain import append_event
 from snapzen.ledger.store.db import open_db, transaction
 from snapzen.support.settings import Settings, load_settings
@@ -175,6 +175,27 @@ def test_a_ledger_written_before_the_versioned_chain_stays_verifiable(tmp_path: 
         )
     problem = verify.verify_chain(open_db(path, read_only=True).conn).first_problem
     assert problem is not None and (problem.seq, problem.kind) == (3, "edited")
+
+
+def test_a_ledger_written_before_the_versioned_chain_is_verified_read_only_as_migrated(
+    tmp_path: Path,
+) -> None:
+    """An auditor verifying an old file (read-only, so not migrated) gets the verdict the
+    migrated copy gets, not an SQL error, and the file is left as it was."""
+    path = tmp_path / "old.db"
+    shutil.copy(FIXTURE_V1, path)
+    migrated = tmp_path / "migrated.db"
+    shutil.copy(FIXTURE_V1, migrated)
+    open_db(migrated).conn.close()
+    verdicts = []
+    for each in (path, migrated):
+        conn = open_db(each, read_only=True).conn
+        result = verify.verify_chain(conn)
+        found = agreement.check_tables(conn).problems
+        verdicts.append((result.ok, result.rows, result.head_hash, [p.kind for p in found]))
+        conn.close()
+    assert verdicts[0] == verdicts[1] and verdicts[0][:2] == (True, 6)
+    assert path.read_bytes() == FIXTURE_V1.read_bytes()
 
 
 @pytest.fixture
