@@ -190,9 +190,11 @@ class SandboxApp:
             headers["zendesk-ratelimit-tickets-index"] = (
                 f"total={own.limit}; remaining={own.remaining}; resets={own.reset_seconds}"
             )
-        self.store.tick()
+        with self.store.lock:  # threaded server: another request may be adding a job
+            self.store.tick()
+            flying = len(self.store.in_flight())
         total = self.cfg.max_jobs_in_flight
-        remaining = max(0, total - len(self.store.in_flight()))
+        remaining = max(0, total - flying)
         headers["zendesk-ratelimit-inflight-jobs"] = (
             f"total={total}; remaining={remaining}; resets=60"
         )
@@ -231,6 +233,8 @@ class SandboxApp:
         if endpoint != "zendesk.oauth_token" and not self.store.authenticated(request):
             raise ApiError(401, {"error": "Couldn't authenticate you"})
         name = endpoint.removeprefix("zendesk.")
+        if not self.store.scope_grants(request, name):
+            raise error(403, "Forbidden", "You do not have access to this page (OAuth scope)")
         modules = (zendesk_tickets, zendesk_users, zendesk_search, Zendesk)
         owner = next(o for o in modules if hasattr(o, name))
         handler: Callable[..., Any] = getattr(owner, name)

@@ -3,7 +3,8 @@
 Bodies are written by orjson (at 10,000 chats the standard library's encoder was about half of
 the emulator's CPU, taken from snapzen on the benchmark's shared two cores); what orjson cannot
 write (a lone surrogate, an integer beyond 64 bits) goes through ``json``. Request bodies are read
-as strictly as a real API reads them: NaN, Infinity and invalid UTF-8 are not JSON (a 400).
+as strictly as a real API reads them: NaN, Infinity, invalid UTF-8 and other encodings
+(UTF-16, UTF-32, a byte order mark) are not JSON (a 400).
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ def loads(body: bytes) -> Any:
             return orjson.loads(body)
         except orjson.JSONDecodeError:
             pass
-    return json.loads(body, parse_constant=_not_json)
+    # Decoded as UTF-8 first: json.loads would take UTF-16 or UTF-32 bytes (or a BOM) that a
+    # real API refuses (JSON between systems is UTF-8, RFC 8259).
+    return json.loads(body.decode("utf-8"), parse_constant=_not_json)
 
 
 def json_response(

@@ -106,7 +106,8 @@ class FaultInjector:
             self._planned.clear()
 
 
-# What each fault answers (timeout and malformed_json alter the real answer instead).
+# What each fault answers. timeout and malformed_json alter the real answer instead; planned
+# before the work (``plan(..., after=False)``), they are a gateway's timeout: a 504.
 _FAULTS = {
     "http_500": (500, "application/json", '{"error":"InternalServerError","description":"fault"}'),
     "http_502": (502, "text/html", "<html><body><h1>502 Bad Gateway</h1></body></html>"),
@@ -120,6 +121,7 @@ _FAULTS = {
 
 
 def fault_response(kind: str) -> Response:
-    status, mimetype, body = _FAULTS[kind]
+    gateway = (504, "application/json", '{"error":"GatewayTimeout","description":"timed out"}')
+    status, mimetype, body = _FAULTS.get(kind, gateway)
     retry = {"Retry-After": "1"} if kind == "http_503_retry_after" else None
     return Response(body, status, retry, mimetype=mimetype)

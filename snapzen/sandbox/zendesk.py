@@ -41,6 +41,12 @@ STATUSES = {"new", "open", "pending", "hold", "solved", "closed"}
 COMMENT_MAX_BYTES = 65_536
 _QUEUED_FRACTION = 0.3  # share of job_seconds spent "queued" before a job turns "working"
 _TOO_MANY_JOBS = "Too many TicketImportJob jobs are currently queued or running. Try again later."
+# OAuth scopes (spec): a token lacking the one an endpoint needs gets a Forbidden; user search
+# and deletion need users:*. Where Zendesk documents none (users/me, job statuses, deleted
+# tickets) the sandbox asks for none; every other endpoint here reads or writes tickets.
+_UNSCOPED = {"oauth_token", "users_me", "job_status", "job_statuses_show_many", "job_statuses_list"}
+_UNSCOPED |= {"deleted_tickets_list", "deleted_tickets_destroy_many"}
+_USERS = {"users_search", "users_show_many", "user_show", "user_delete", "deleted_user_delete"}
 
 
 def iso_utc(ts: float) -> str:
@@ -113,7 +119,11 @@ def validate_ticket(item: object, strict_requester: bool) -> str | None:
         return "Description: cannot be blank"
     if len(candidates) > 5000:
         return "Comments: a ticket can contain up to 5000 comments"
-    if any(len(_comment_body(c).encode("utf-8")) > COMMENT_MAX_BYTES for c in candidates):
+    # surrogatepass: a lone surrogate (valid as a JSON escape) counts as the 3 bytes it takes.
+    if any(
+        len(_comment_body(c).encode("utf-8", "surrogatepass")) > COMMENT_MAX_BYTES
+        for c in candidates
+    ):
         return "Comment: body is too long"
     requester, requester_id = item.get("requester"), item.get("requester_id")
     if requester_id is not None and not isinstance(requester_id, int):
@@ -184,6 +194,7 @@ class Zendesk:
         self.purged: set[int] = set()
         self.jobs: dict[str, Job] = {}
         self.tokens: dict[str, float] = {}  # OAuth token -> expiry
+        self.scopes: dict[str, set[str]] = {}  # OAuth token -> what its scope grants
         # Users as the API shows them: live and soft-deleted ("active": false); purged ones go.
         self.users: dict[int, JsonDict] = {}
         self.user_by_email: dict[str, int] = {}  # live users only
@@ -230,7 +241,8 @@ class Zendesk:
         share = (self.now - job.working_at) / max(job.done_at - job.working_at, 1e-9)
         working = max(0, min(size - 1, int(size * share)))
         total: int | None = size
-        progress: int | None = {"queued": 0, "completed": size}.get(status, working)
+        # Recorded: a queued job shows its total, but progress (like results) is null.
+        progress: int | None = {"queued": None, "completed": size}.get(status, working)
         if job.kind == "purge":  # documented shape: results {"success": true}, no counts
             total = progress = None
         ended = status in ("completed", "failed")
@@ -280,7 +292,7 @@ class Zendesk:
             job.results = {"success": True}
 
     def _import_item(self, index: int, item: Any, job: Job) -> JsonDict:
-        problem = validate_ticket(item, self.cfg.strict_requester)
+        problem = validate_ticket(item, self.cfg.strict_requester) or self.unknown_user(item)
         problem = problem or self.refused.get(str(item.get("external_id")))
         if problem:
             return {"index": index, "error": "TicketCreateFailed", "details": problem}
@@ -299,6 +311,21 @@ class Zendesk:
             self.soft_delete(found, self.now)
             row["status"] = "Deleted"
         return row
+
+    def unknown_user(self, item: JsonDict) -> str | None:
+        """Why Zendesk refuses a valid item naming a user the account does not have (as its
+        ``requester_id`` or a comment's ``author_id``), else None."""
+
+        def unknown(user_id: Any) -> bool:
+            live = isinstance(user_id, int) and self.users.get(user_id, {}).get("active")
+            return user_id is not None and not live
+
+        if unknown(item.get("requester_id")):
+            return "Requester: is invalid"
+        comments = item.get("comments") or [item.get("comment")]
+        if any(isinstance(c, dict) and unknown(c.get("author_id")) for c in comments):
+            return "Comment: Author is invalid"
+        return None
 
     # ---- tickets -------------------------------------------------------------------------------
     def create_ticket(self, item: JsonDict, archive: bool, job_id: str | None) -> TicketRecord:
@@ -414,6 +441,15 @@ class Zendesk:
         with self.lock:
             return token is not None and self.clock() < self.tokens.get(token, -math.inf)
 
+    def scope_grants(self, request: Request, name: str) -> bool:
+        """Whether the caller's OAuth scope covers endpoint ``name`` (an API token: always)."""
+        auth = request.authorization
+        if auth is None or auth.type != "bearer" or name in _UNSCOPED:
+            return True
+        access = "read" if request.method == "GET" else "write"
+        resource = "users" if name in _USERS else "tickets"
+        return bool({access, f"{resource}:{access}"} & self.scopes.get(auth.token or "", set()))
+
     def oauth_token(self, request: Request) -> JsonDict:
         try:
             body = loads(request.get_data()) if request.is_json else None
@@ -432,6 +468,7 @@ class Zendesk:
         scope = " ".join(map(str, scope)) if isinstance(scope, list) else str(scope)
         token, ttl = secrets.token_hex(24), self.cfg.oauth_token_ttl_seconds
         self.tokens[token] = self.clock() + ttl
+        self.scopes[token] = set(scope.split())
         return {"access_token": token, "token_type": "bearer", "expires_in": ttl, "scope": scope}
 
     # ---- inspection ----------------------------------------------------------------------------

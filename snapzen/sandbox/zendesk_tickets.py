@@ -23,7 +23,7 @@ from snapzen.sandbox.zendesk import (
 
 def import_ticket(zd: Zendesk, request: Request) -> Response:
     item = body_value(request, "ticket", dict)
-    problem = validate_ticket(item, zd.cfg.strict_requester)
+    problem = validate_ticket(item, zd.cfg.strict_requester) or zd.unknown_user(item)
     if problem:
         raise record_invalid(problem)
     archive = request.args.get("archive_immediately", "").lower() in ("1", "true", "yes", "on")

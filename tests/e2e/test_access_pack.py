@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from html import escape
 from pathlib import Path
 from typing import Any
 
 import pytest
+from markupsafe import escape  # the escaping the pack's Jinja2 template applies
 
 from snapzen.ledger.evidence.chain import subject_ref
 from tests.e2e.conftest import LEDGER_KEY, chain_problems, cli_env, init_ledger, snapzen
@@ -80,7 +80,7 @@ def test_refused_while_the_record_is_empty_then_carries_snapengages_copy_of_a_wi
     html = (out / "subject.html").read_text()
     assert served["ip_address"] in html and served["browser"] in html
     said = [line for t in served["transcripts"] for line in str(t["message"]).splitlines()]
-    assert said and all(escape(line) in html for line in said)
+    assert said and all(str(escape(line)) in html for line in said)
     assert chat["reason"] not in html  # the code is in the JSON only
     assert LEDGER_CODES.findall(html) == []
     assert "SnapEngage" in pack["information"]["recipients"]

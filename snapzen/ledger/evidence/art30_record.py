@@ -24,7 +24,7 @@ import sqlite3
 from typing import Any
 
 from snapzen.ledger.evidence.derogations import DEROGATION_BASES
-from snapzen.ledger.store.db import dict_rows
+from snapzen.ledger.store.rows import dict_rows
 
 NOT_SET = "(not set)"
 

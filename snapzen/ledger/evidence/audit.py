@@ -16,12 +16,11 @@ from dataclasses import asdict, dataclass, replace
 from datetime import date, timedelta
 from typing import Any, Literal, TextIO
 
-from snapzen.ledger.evidence.chain import RECORD_COLUMNS
 from snapzen.ledger.evidence.derogations import DEROGATION_BASES
-from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.evidence.events import RECORD_COLUMNS, Event
 from snapzen.ledger.rights import period_keys
 from snapzen.ledger.store.case_status import CaseStatus
-from snapzen.ledger.store.db import dict_rows
+from snapzen.ledger.store.rows import dict_rows
 from snapzen.support import clock
 from snapzen.support.errors import ConfigError
 

@@ -32,6 +32,10 @@ from typing import Any
 
 import orjson
 
+from snapzen.ledger.evidence.events import CHAINED_COLUMNS as CHAINED_COLUMNS
+from snapzen.ledger.evidence.events import KEY_OF as KEY_OF
+from snapzen.ledger.evidence.events import RECORD_COLUMNS as RECORD_COLUMNS
+from snapzen.ledger.evidence.events import RECORD_KEYS as RECORD_KEYS
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights.period_keys import pseudonymize
 from snapzen.ledger.rights.subjects import subject_ref as subject_ref  # re-exported: older callers
@@ -40,38 +44,6 @@ from snapzen.support.errors import FatalError
 GENESIS = "0" * 64
 CHAIN_VERSION = 3
 
-# Columns of `transfers` that version 1 hashes, in schema order (all but `hash`); the record
-# keys of every version (never renamed).
-CHAINED_COLUMNS = (
-    "seq",
-    "event",
-    "case_id",
-    "widget_id",
-    "subject_ref",
-    "origin_country",
-    "recipient",
-    "destination_country",
-    "legal_basis",
-    "mechanism_ref",
-    "consent_variable",
-    "consent_value",
-    "consent_source",
-    "consent_observed_at",
-    "data_categories",
-    "redactions",
-    "ticket_id",
-    "transferred_at",
-    "retention_until",
-    "run_id",
-    "actor",
-    "details",
-    "prev_hash",
-)
-RECORD_KEYS = CHAINED_COLUMNS[1:-1]
-# A column whose name is not its record key: column -> key.
-KEY_OF = {"recorded_at": "transferred_at"}
-# The columns generated from the record, in record order.
-RECORD_COLUMNS = tuple({key: col for col, key in KEY_OF.items()}.get(k, k) for k in RECORD_KEYS)
 
 # Version 2: SQLite's json_object over these columns, in this order.
 V2_COLUMNS = (*CHAINED_COLUMNS[:-1], "chain_version", "prev_hash")

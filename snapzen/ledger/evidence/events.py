@@ -24,6 +24,39 @@ from typing import Any
 
 from snapzen.ledger.store.case_status import CaseStatus
 
+# Columns of `transfers` that version 1 hashes, in schema order (all but `hash`); the record
+# keys of every version (never renamed).
+CHAINED_COLUMNS = (
+    "seq",
+    "event",
+    "case_id",
+    "widget_id",
+    "subject_ref",
+    "origin_country",
+    "recipient",
+    "destination_country",
+    "legal_basis",
+    "mechanism_ref",
+    "consent_variable",
+    "consent_value",
+    "consent_source",
+    "consent_observed_at",
+    "data_categories",
+    "redactions",
+    "ticket_id",
+    "transferred_at",
+    "retention_until",
+    "run_id",
+    "actor",
+    "details",
+    "prev_hash",
+)
+RECORD_KEYS = CHAINED_COLUMNS[1:-1]
+# A column whose name is not its record key: column -> key.
+KEY_OF = {"recorded_at": "transferred_at"}
+# The columns generated from the record, in record order.
+RECORD_COLUMNS = tuple({key: col for col, key in KEY_OF.items()}.get(k, k) for k in RECORD_KEYS)
+
 
 class Event(StrEnum):
     TRANSFER = "transfer"

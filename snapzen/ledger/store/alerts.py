@@ -15,7 +15,7 @@ import sqlite_utils
 
 from snapzen.ledger.store.case_status import UNSENT_OR_PUSHING, CaseStatus, sql_list
 from snapzen.ledger.store.cursor_rules import FUTURE_SKEW
-from snapzen.ledger.store.db import dict_rows
+from snapzen.ledger.store.rows import dict_rows
 from snapzen.support import clock
 
 _UNFINISHED = (

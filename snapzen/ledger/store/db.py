@@ -14,11 +14,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
@@ -30,6 +30,9 @@ from snapzen.ledger.store.identity import (
     key_matches,
     read_meta,
 )
+from snapzen.ledger.store.rows import IDS_PER_QUERY as IDS_PER_QUERY
+from snapzen.ledger.store.rows import chunks as chunks
+from snapzen.ledger.store.rows import dict_rows as dict_rows
 from snapzen.ledger.store.schema import SCHEMA_VERSION, migrate, schema_version
 from snapzen.support import clock
 from snapzen.support.atomic import PRIVATE_MODE, private_dir
@@ -276,26 +279,6 @@ def transaction(db: sqlite_utils.Database, *, durable: bool = True) -> Iterator[
             # transaction sets its level anyway).
             with contextlib.suppress(sqlite3.Error):
                 conn.execute(f"PRAGMA synchronous={DURABLE}")
-
-
-T = TypeVar("T")
-IDS_PER_QUERY = 500  # well under SQLite's bound on host parameters
-
-
-def dict_rows(
-    conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()
-) -> list[dict[str, Any]]:
-    """The rows of a query as dicts, keyed by its column names."""
-    cursor = conn.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, values, strict=True)) for values in cursor]
-
-
-def chunks(ids: Sequence[T]) -> Iterator[tuple[Sequence[T], str]]:
-    """``ids`` IDS_PER_QUERY at a time, each chunk with its ``?, ?, ...`` placeholders."""
-    for offset in range(0, len(ids), IDS_PER_QUERY):
-        chunk = ids[offset : offset + IDS_PER_QUERY]
-        yield chunk, ", ".join("?" * len(chunk))
 
 
 def open_ledger(ledger: LedgerSettings, *, read_only: bool = False) -> sqlite_utils.Database:

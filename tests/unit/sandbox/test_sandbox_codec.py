@@ -80,7 +80,20 @@ def test_a_lone_surrogate_is_sent_as_its_escape_and_big_integers_keep_every_digi
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"NaN", b"[Infinity]", b"[-Infinity]", b'"\xff\xfe invalid utf-8"', b"[1,]", b"{'a': 1}"],
+    [
+        b"",
+        b"NaN",
+        b"[Infinity]",
+        b"[-Infinity]",
+        b'"\xff\xfe invalid utf-8"',
+        b"[1,]",
+        b"{'a': 1}",
+        # JSON between systems is UTF-8 (RFC 8259): not UTF-16 or UTF-32, nor a byte order mark.
+        '{"ticket": {"subject": "é"}}'.encode("utf-16"),
+        '{"ticket": {"subject": "é"}}'.encode("utf-16-le"),
+        '{"ticket": {"subject": "é"}}'.encode("utf-32"),
+        '{"ticket": {"subject": "é"}}'.encode("utf-8-sig"),
+    ],
 )
 def test_what_is_not_json_is_refused(body: bytes) -> None:
     with pytest.raises(ValueError):
@@ -122,3 +135,27 @@ def test_imported_values_come_back_and_a_body_that_is_not_json_is_refused() -> N
     for not_json in (b'{"tickets": [{"custom": NaN}]}', b'{"tickets": [{"n": Infinity}]}'):
         refused = client.post(url, data=not_json, auth=auth)
         assert refused.status_code == 400 and refused.json["error"] == "InvalidJSON"
+
+
+def test_a_comment_with_a_lone_surrogate_is_imported_and_reads_back() -> None:
+    """A lone surrogate escape is valid JSON (a chat's broken emoji): the comment size check
+    must not choke on it, whether the ticket comes alone or by a job (which would otherwise
+    break every later request, as jobs run before each one)."""
+    cfg = SandboxConfig(chats=0, job_seconds=0.0)
+    client = Client(SandboxApp(cfg, generate(cfg, _now())))
+    auth = (f"{cfg.zendesk_email}/token", cfg.zendesk_token)
+    api = "/zendesk/api/v2"
+    one = b'{"ticket": {"external_id": "s1", "comments": [{"body": "a\\ud800b"}]}}'
+    created = client.post(f"{api}/imports/tickets.json", data=one, auth=auth)
+    assert created.status_code == 201, created.get_data()
+    many = b'{"tickets": [{"external_id": "s2", "comments": [{"body": "\\udfff"}]}]}'
+    assert (
+        client.post(f"{api}/imports/tickets/create_many.json", data=many, auth=auth).status_code
+        == 200
+    )
+    bodies = []
+    for ext in ("s1", "s2"):
+        listed = client.get(f"{api}/tickets.json?external_id={ext}", auth=auth)
+        assert listed.status_code == 200, listed.get_data()
+        bodies.append(json.loads(listed.get_data())["tickets"][0]["description"])
+    assert bodies == ["a\ud800b", "\udfff"]

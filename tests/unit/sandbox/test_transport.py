@@ -10,11 +10,12 @@ import pytest
 import requests
 
 from snapzen.sandbox import FAULT_KINDS, Sandbox, SandboxConfig
+from snapzen.sandbox.inprocess import InProcessSandbox
 
 TIMEOUT = 10
 
 
-def _auth(sb: Sandbox) -> tuple[str, str]:
+def _auth(sb: Sandbox | InProcessSandbox) -> tuple[str, str]:
     return (f"{sb.config.zendesk_email}/token", sb.config.zendesk_token)
 
 
@@ -222,3 +223,39 @@ def test_every_answer_carries_the_real_time_in_date(monkeypatch: pytest.MonkeyPa
     for response in answers:
         moment = parsedate_to_datetime(response.headers["Date"])
         assert before <= moment <= after, (response.status_code, response.headers["Date"])
+
+
+@pytest.mark.parametrize("kind", ["timeout", "malformed_json"])
+def test_a_fault_planned_before_the_work_answers_a_gateway_timeout(kind: str) -> None:
+    """``timeout`` and ``malformed_json`` drawn at random always follow the work; planned
+    *before* it, the request never reaches Zendesk: a 504, and nothing was imported."""
+    box = InProcessSandbox(SandboxConfig(chats=0))
+    box.app.faults.plan("zendesk.import_ticket", kind, after=False)
+    session = requests.Session()
+    session.mount(box.base_url, box.adapter)
+    body = {"ticket": {"external_id": "early", "comments": [{"body": "x"}]}}
+    answer = session.post(
+        f"{box.zendesk_base_url}/api/v2/imports/tickets", json=body, auth=_auth(box)
+    )
+    assert answer.status_code == 504
+    assert box.tickets() == [] and box.state()["faults_injected"] == {kind: 1}
+
+
+def test_the_in_flight_header_reads_the_jobs_under_the_accounts_lock() -> None:
+    """The loopback server is threaded: counting the jobs for
+    ``zendesk-ratelimit-inflight-jobs`` while another request adds one would break the
+    iteration ("dictionary changed size"), so it happens under the account's lock."""
+    box = InProcessSandbox(SandboxConfig(chats=0))
+    store, held = box.app.store, []
+    counting = store.in_flight
+
+    def checked() -> list[Any]:
+        held.append(store.lock._is_owned())  # type: ignore[attr-defined]
+        return counting()
+
+    store.in_flight = checked  # type: ignore[method-assign]
+    session = requests.Session()
+    session.mount(box.base_url, box.adapter)
+    answer = session.get(f"{box.zendesk_base_url}/api/v2/users/me", auth=_auth(box))
+    assert answer.headers["zendesk-ratelimit-inflight-jobs"].startswith("total=30;")
+    assert held and all(held)

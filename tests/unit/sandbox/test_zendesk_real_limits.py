@@ -11,13 +11,16 @@ import pytest
 import requests
 
 from snapzen.sandbox import Sandbox, SandboxConfig
+from snapzen.sandbox.inprocess import InProcessSandbox
 
 TIMEOUT = 10
 
 
-def _session(sb: Sandbox) -> requests.Session:
+def _session(sb: Sandbox | InProcessSandbox) -> requests.Session:
     session = requests.Session()
     session.auth = (f"{sb.config.zendesk_email}/token", sb.config.zendesk_token)
+    if isinstance(sb, InProcessSandbox):
+        session.mount(sb.base_url, sb.adapter)
     return session
 
 
@@ -151,3 +154,87 @@ def test_2023_header_spelling() -> None:
     headers = response.headers
     assert headers["X-Rate-Limit-Remaining"] and headers["rate-limit-reset"]
     assert "ratelimit-reset" not in headers
+
+
+def test_a_queued_job_has_no_progress_yet_as_recorded() -> None:
+    """Recorded traffic: a queued job shows its ``total`` but ``progress`` and ``results``
+    null; a client computing progress/total must cope with that before the job runs."""
+    box = InProcessSandbox(SandboxConfig(chats=0, job_seconds=3600.0))
+    http = _session(box)
+    ticket = _ticket("q1", "hello", {"email": "q1@example.com"})
+    posted = http.post(
+        f"{box.zendesk_base_url}/api/v2/imports/tickets/create_many",
+        json={"tickets": [ticket, {**ticket, "external_id": "q2"}]},
+        timeout=TIMEOUT,
+    ).json()["job_status"]
+    shown = http.get(posted["url"], timeout=TIMEOUT).json()["job_status"]
+    for job in (posted, shown):
+        assert job["status"] == "queued" and job["total"] == 2
+        assert job["progress"] is None and job["results"] is None
+
+
+def test_an_oauth_token_reaches_only_what_its_scope_grants() -> None:
+    """Spec: a token lacking the scope an endpoint needs gets a Forbidden (403); user search
+    and deletion need ``users:*``. ``read``/``write`` grant every resource."""
+    box = InProcessSandbox(SandboxConfig(chats=0))
+    http = requests.Session()
+    http.mount(box.base_url, box.adapter)
+    cfg, api = box.config, f"{box.zendesk_base_url}/api/v2"
+
+    def bearer(scope: str) -> dict[str, str]:
+        grant = {"grant_type": "client_credentials", "scope": scope}
+        client = {"client_id": cfg.oauth_client_id, "client_secret": cfg.oauth_client_secret}
+        answer = http.post(f"{box.zendesk_base_url}/oauth/tokens", json={**grant, **client})
+        return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+    tickets_read, users_read, everything = (
+        bearer(s) for s in ("tickets:read", "users:read", "read write")
+    )
+    body = {"ticket": _ticket("sc1", "hello", {"email": "sc1@example.com"})}
+    imports, search = f"{api}/imports/tickets", f"{api}/users/search?query=sc1@example.com"
+    assert http.get(f"{api}/tickets", headers=tickets_read).status_code == 200
+    refused = http.post(imports, json=body, headers=tickets_read)
+    assert refused.status_code == 403 and refused.json()["error"] == "Forbidden"
+    assert http.get(search, headers=tickets_read).status_code == 403
+    assert http.get(search, headers=users_read).status_code == 200
+    assert http.post(imports, json=body, headers=everything).status_code == 201
+    user_id = http.get(search, headers=everything).json()["users"][0]["id"]
+    assert http.delete(f"{api}/users/{user_id}", headers=users_read).status_code == 403
+    assert http.delete(f"{api}/users/{user_id}", headers=everything).status_code == 200
+
+
+def test_an_import_naming_a_user_zendesk_does_not_have_is_refused() -> None:
+    """A ``requester_id`` or a comment's ``author_id`` must be a user of the account (a
+    mistyped ``zendesk.anonymous_requester_id`` fails every import on a real account)."""
+    box = InProcessSandbox(SandboxConfig(chats=0, job_seconds=0.0))
+    http = _session(box)
+    known = box.app.store.add_user(None, name="Anonymous visitor")
+    ticket = _ticket("u1", "hello", None)
+    by_known = {**ticket, "requester_id": known}
+    by_nobody = {**ticket, "external_id": "u2", "requester_id": 424242}
+    authored = [{"body": "hi", "author_id": 525252}]
+    by_ghost = {**by_known, "external_id": "u3", "comments": authored}
+    results = _import(box, [by_known, by_nobody, by_ghost])
+    assert "id" in results[0] and "error" not in results[0]
+    assert [r.get("error") for r in results[1:]] == ["TicketCreateFailed"] * 2
+    single = http.post(f"{box.zendesk_base_url}/api/v2/imports/tickets", json={"ticket": by_nobody})
+    assert single.status_code == 422
+
+
+def test_a_job_status_is_gone_an_hour_after_the_job_was_created() -> None:
+    """Zendesk's pages disagree (a day, or an hour): the sandbox keeps the shorter, so a
+    client that polls late learns to recover by lookup."""
+    box = InProcessSandbox(SandboxConfig(chats=0, job_seconds=1.0))
+    now = [1_900_000_000.0]
+    box.app.store.clock = lambda: now[0]
+    http = _session(box)
+    ticket = _ticket("old1", "hello", {"email": "old1@example.com"})
+    posted = http.post(
+        f"{box.zendesk_base_url}/api/v2/imports/tickets/create_many",
+        json={"tickets": [ticket]},
+        timeout=TIMEOUT,
+    ).json()["job_status"]
+    now[0] += 3599
+    assert http.get(posted["url"], timeout=TIMEOUT).json()["job_status"]["status"] == "completed"
+    now[0] += 2
+    assert http.get(posted["url"], timeout=TIMEOUT).status_code == 404
