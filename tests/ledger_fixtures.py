@@ -1,4 +1,4 @@
-"""A real SQLite ledger built through append_event (no mocks), and a tampering helper."""
+"""A real SQLite ledger built through append_events (no mocks), and a tampering helper."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from snapzen.ledger.evidence.chain import append_event, subject_ref
+from snapzen.ledger.evidence.chain import append_events, subject_ref
 from snapzen.ledger.store.db import open_db, transaction
 
 KEY_TEXT = "test-ledger-key-0123456789abcdef"
@@ -49,7 +49,7 @@ def append(db: sqlite_utils.Database, rows: Iterable[dict[str, Any]]) -> None:
     both in one transaction (verify checks that the two agree)."""
     with transaction(db) as conn:
         for fields in rows:
-            append_event(conn, fields)
+            append_events(conn, [fields])
             if fields.get("event", "transfer") == "transfer":
                 stamp = fields["recorded_at"]
                 conn.execute(

@@ -38,7 +38,6 @@ from snapzen.commands.access_html import render_html
 from snapzen.commands.access_info import information, require_complete
 from snapzen.commands.access_tickets import ChatReader, TicketReader, attach_copies, read_tickets
 from snapzen.commands.ledger_open import (
-    attached,
     locked,
     received_day,
     refuse_request_with_received,
@@ -344,7 +343,9 @@ def answer(
     refuse_request_with_received(request, received)
     with locked(settings, wait_seconds) as db:
         if request is not None:
-            day = date.fromisoformat(attached(db, request, ("access",)).received_on)
+            day = date.fromisoformat(
+                requests.open_one(db.conn, request, clock.now().date(), ("access",)).received_on
+            )
         return write_pack(
             db, settings, clients.zendesk_from(settings), out, subject_ref=ref,
             case_ids=cases, ticket_ids=tickets, email=email, received_on=day, actor=actor,

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from snapzen.commands.ledger_open import open_read
 from snapzen.ledger.evidence import web
+from snapzen.ledger.store.db import open_ledger
 from snapzen.support.atomic import private_dir, write_private
 from snapzen.support.errors import ConfigError
 from snapzen.support.settings import Settings
@@ -105,7 +105,9 @@ def serve(
 ) -> int:  # fmt: skip
     """Prepare the snapshot and serve it until stopped (the exit code); with
     ``prepare_only``, ``show`` the command instead. ``say``: progress lines (stderr)."""
-    open_read(settings).conn.close()  # same existence check and message as other commands
+    open_ledger(
+        settings.ledger, read_only=True
+    ).conn.close()  # same existence check and message as other commands
     if importlib.util.find_spec("datasette") is None:
         raise ConfigError(
             "datasette is not installed: pip install 'snapzen[audit]'; the container image "

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from snapzen.commands import copies
-from snapzen.commands.ledger_open import open_read
 from snapzen.ledger.evidence import agreement, verify
 from snapzen.ledger.evidence import checkpoint as signed
 from snapzen.ledger.evidence.verify import LedgerTampered as LedgerTampered  # for the CLI
 from snapzen.ledger.rights import erasure_journal, journal_file
-from snapzen.ledger.store.db import configured_key, ensure_ledger
+from snapzen.ledger.store.db import configured_key, ensure_ledger, open_ledger
 from snapzen.support import clock
 from snapzen.support.atomic import write_private
 from snapzen.support.errors import ConfigError
@@ -86,7 +85,7 @@ def write(
 def _write(
     settings: Settings, file: Path, signing_key: Path | None, key_file: Path | None
 ) -> Written:
-    db = open_read(settings)
+    db = open_ledger(settings.ledger, read_only=True)
     # The rights journal travels with every checkpoint (a restore re-applies it,
     # snapzen.ledger.rights.erasure_journal) and the signature covers its head.
     copy = file.with_name(file.name + ".erasures.jsonl")
@@ -190,7 +189,7 @@ def verify_ledger(
 ) -> Verdict:  # fmt: skip
     loaded = [(path, signed.read(path)) for path in checkpoints]
     good, bad_signatures = _signature_problems(loaded, public_keys, settings, key_file)
-    db = open_read(settings)
+    db = open_ledger(settings.ledger, read_only=True)
     result = verify.verify_ledger(db.conn, good, thorough=thorough)
     result.problems.extend(_journal_problems(settings, good))
     return Verdict(result, agreement.check_tables(db.conn), bad_signatures, len(checkpoints))

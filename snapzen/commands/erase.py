@@ -38,7 +38,7 @@ from snapzen.commands.erase_request import (
     journal_request,
 )
 from snapzen.commands.run import Run, recorded_run
-from snapzen.ledger.evidence.chain import record_decisions
+from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event, decision
 from snapzen.ledger.rights import collisions, holds, period_keys
 from snapzen.ledger.rights.notices import Notice
@@ -329,7 +329,7 @@ def _record(
         )
         for target in targets
     ]
-    result.event_seqs += [int(row["seq"]) for row in record_decisions(conn, erased)]
+    result.event_seqs += [int(row["seq"]) for row in append_events(conn, erased)]
     complete = result.complete
     run.outcome = "ok" if complete else ("aborted" if result.aborted else "partial")
     run.exit_code = 0 if complete else 3

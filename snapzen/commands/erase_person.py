@@ -20,16 +20,14 @@ from snapzen.commands.erase import ErasureResult, erase_subject
 from snapzen.commands.erase_request import RequestInfo, other_recipients
 from snapzen.commands.erasure_response import Response, respond
 from snapzen.commands.ledger_open import (
-    attached,
     locked,
-    narrow,
-    open_read,
     received_day,
     refuse_request_with_received,
     subject_of,
 )
-from snapzen.ledger.rights import requests
+from snapzen.ledger.rights import collisions, requests
 from snapzen.ledger.rights.requests import Request
+from snapzen.ledger.store.db import open_ledger
 from snapzen.support import clock, errors
 from snapzen.support.settings import Settings, require_ledger_key
 
@@ -89,12 +87,14 @@ def erase_person(
     response is written). LockHeld when another snapzen holds the writer lock."""
     ref = subject_of(settings, email)
     refuse_request_with_received(request, received)
-    reader = open_read(settings)
+    reader = open_ledger(settings.ledger, read_only=True)
     try:
-        selected = narrow(reader, ref, cases, tickets)
+        selected = collisions.select_cases(reader.conn, ref, cases or (), tickets or ())
         answered: Request | None = None
         if request is not None:  # exit 2 when unknown, closed or not an erasure-kind request
-            answered = attached(reader, request, requests.ERASURE_KINDS)
+            answered = requests.open_one(
+                reader.conn, request, clock.now().date(), requests.ERASURE_KINDS
+            )
     finally:
         reader.conn.close()
     if selected is not None and delete_user:
@@ -116,11 +116,14 @@ def erase_person(
         others=other_recipients(settings),
     )
     # A dry run only reads; a real erasure appends to the chain, so it queues behind a sync.
-    with open_read(settings) if dry_run else locked(settings, wait_seconds) as db:
+    ledger = settings.ledger
+    with open_ledger(ledger, read_only=True) if dry_run else locked(settings, wait_seconds) as db:
         if not dry_run:
-            selected = narrow(db, ref, cases, tickets)
+            selected = collisions.select_cases(db.conn, ref, cases or (), tickets or ())
             if answered is not None:  # still open, now that the lock is held
-                attached(db, answered.request_id, requests.ERASURE_KINDS)
+                requests.open_one(
+                    db.conn, answered.request_id, clock.now().date(), requests.ERASURE_KINDS
+                )
         result = erase_subject(
             db, ref, deleter, dry_run=dry_run, actor=actor, users=users,
             reason=ERASE_REASONS[reason], request=None if dry_run else info,
@@ -133,7 +136,8 @@ def erase_person(
     lookup, failed = None, None
     if selected is None and result.users is None:
         lookup, failed = _lookup(settings, email)
-    db = open_read(settings)  # only read: the erasure chained it all, its Art. 19 notices too
+    # only read: the erasure chained it all, its Art. 19 notices too
+    db = open_ledger(settings.ledger, read_only=True)
     try:
         response, path = respond(
             db, result, request_id=info.request_id, out_dir=response_dir(settings, out),

@@ -1,29 +1,22 @@
-"""How a ledger command opens the ledger and names a person: read-only for readers, under the
-writer lock for writers; the email's HMAC reference; the chats a request covers.
+"""How a ledger command opens the ledger for writing (under the writer lock; readers call
+``open_ledger(settings.ledger, read_only=True)``) and names a person: the email's HMAC
+reference, the day a request was received.
 
 Emails are turned into their HMAC reference at once and never printed, logged or stored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import date
 
 import sqlite_utils
 
-from snapzen.ledger.rights import collisions
 from snapzen.ledger.rights.collisions import SubjectCollision as SubjectCollision  # for the CLI
-from snapzen.ledger.rights.requests import Request, open_one
 from snapzen.ledger.rights.subjects import subject_ref
-from snapzen.ledger.store.db import locked_ledger, open_ledger
+from snapzen.ledger.store.db import locked_ledger
 from snapzen.support import clock, errors
 from snapzen.support.settings import Settings, require_ledger_key
-
-
-def open_read(settings: Settings) -> sqlite_utils.Database:
-    """The ledger opened read-only: no lock, no write (a missing file: exit 2)."""
-    return open_ledger(settings.ledger, read_only=True)
 
 
 def locked(
@@ -58,17 +51,6 @@ def subject_of(settings: Settings, email: str) -> str:
     return ref
 
 
-def narrow(
-    db: sqlite_utils.Database,
-    ref: str,
-    case_ids: Sequence[str] | None,
-    ticket_ids: Sequence[int] | None,
-) -> set[str] | None:
-    """The chats a subject request covers (None: all of the person's); SubjectCollision
-    (exit 2, candidate chats listed) when the reference belongs to several people."""
-    return collisions.select_cases(db.conn, ref, case_ids or (), ticket_ids or ())
-
-
 def received_day(text: str | None) -> date:
     """--received as a date (default today, UTC); a day in the future is refused (exit 2)."""
     today = clock.now().date()
@@ -81,12 +63,6 @@ def received_day(text: str | None) -> date:
     if day > today:
         raise errors.ConfigError(f"--received {day} is in the future (today is {today})")
     return day
-
-
-def attached(db: sqlite_utils.Database, request_id: str, kinds: tuple[str, ...]) -> Request:
-    """The open request ``--request`` names (exit 2 when closed, unknown or of another
-    kind)."""
-    return open_one(db.conn, request_id, clock.now().date(), kinds)
 
 
 def refuse_request_with_received(request: str | None, received: str | None) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from snapzen.commands.ledger_open import known_widget, narrow, open_read, subject_of
+from snapzen.commands.ledger_open import known_widget, subject_of
 from snapzen.ledger.evidence import audit
 from snapzen.ledger.evidence.art30_record import (
     art30_2_record,
@@ -25,7 +25,9 @@ from snapzen.ledger.evidence.art30_record import (
 from snapzen.ledger.evidence.audit import Filters as Filters
 from snapzen.ledger.evidence.audit import Report as Report  # for the CLI
 from snapzen.ledger.evidence.audit import write_rows as write_rows  # csv, json, jsonl, streamed
+from snapzen.ledger.rights import collisions
 from snapzen.ledger.rights.forget import note
+from snapzen.ledger.store.db import open_ledger
 from snapzen.support.errors import ConfigError
 from snapzen.support.settings import Settings
 
@@ -39,7 +41,7 @@ def ledger_rows(
 ) -> Iterator[dict[str, Any]]:
     """The matching rows in chain order; exit 2 for a --widget neither configured nor in the
     ledger."""
-    db = open_read(settings)
+    db = open_ledger(settings.ledger, read_only=True)
     known_widget(settings, db, found.widget)
     return audit.iter_transfers(db.conn, found, limit=limit)
 
@@ -58,8 +60,8 @@ def subject_rows(
     """Every transfer of one person; SubjectCollision (exit 2) for a reference several people
     used, until narrowed by case or ticket ids."""
     ref = subject_of(settings, email)
-    db = open_read(settings)
-    selected = narrow(db, ref, case_ids, ticket_ids)
+    db = open_ledger(settings.ledger, read_only=True)
+    selected = collisions.select_cases(db.conn, ref, case_ids or (), ticket_ids or ())
     rows = audit.subject_transfers(db.conn, ref)
     if selected is not None:
         rows = (row for row in rows if row["case_id"] in selected)
@@ -105,7 +107,7 @@ def build_report(
 ) -> ReportResult:
     """The report, and the record it starts with; exit 2 for an incomplete record or an
     unknown --client."""
-    db = open_read(settings)
+    db = open_ledger(settings.ledger, read_only=True)
     known_widget(settings, db, found.widget)
     report = audit.build_report(
         db.conn,

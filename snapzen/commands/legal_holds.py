@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from snapzen.commands.ledger_open import locked, open_read, subject_of
+from snapzen.commands.ledger_open import locked, subject_of
 from snapzen.ledger.rights import holds
 from snapzen.ledger.rights.holds import Hold
-from snapzen.ledger.store.db import transaction
+from snapzen.ledger.store.db import open_ledger, transaction
 from snapzen.support import clock, errors
 from snapzen.support.settings import Settings
 
@@ -38,4 +38,4 @@ def change(
 
 def active(settings: Settings) -> list[Hold]:
     """The active holds, oldest first."""
-    return list(holds.active(open_read(settings).conn).holds)
+    return list(holds.active(open_ledger(settings.ledger, read_only=True).conn).holds)

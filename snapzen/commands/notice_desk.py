@@ -13,17 +13,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from snapzen.commands.ledger_open import locked, open_read
+from snapzen.commands.ledger_open import locked
 from snapzen.ledger.rights import erasure_journal, notices
 from snapzen.ledger.rights.notices import Notice as Notice  # for the CLI
-from snapzen.ledger.store.db import transaction
+from snapzen.ledger.store.db import open_ledger, transaction
 from snapzen.support import clock, errors
 from snapzen.support.settings import Settings, require_ledger_key
 
 
 def owed(settings: Settings) -> list[Notice]:
     """Every recipient still to be told of an erasure."""
-    return notices.open_notices(open_read(settings).conn)
+    return notices.open_notices(open_ledger(settings.ledger, read_only=True).conn)
 
 
 def record_told(

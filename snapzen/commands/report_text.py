@@ -133,14 +133,7 @@ def _art49_lines(result: Report) -> list[str]:
             f"{count(finding.months, 'month')} (busiest {finding.busiest_month}: "
             f"{count(finding.busiest_count, 'transfer')})."
         )
-    lines.append(
-        "EDPB Guidelines 2/2018 read Art. 49 restrictively: derogations are for occasional "
-        "transfers outside the regular course of action, not for a scheduled job. Put an "
-        "Art. 45 adequacy decision or Art. 46 safeguard (e.g. SCCs) in place. Warning "
-        f"threshold (snapzen's heuristic, not a figure from the Guidelines): more than "
-        f"{count(result.art49_max_months, 'month')}, or more than "
-        f"{count(result.art49_max_per_month, 'transfer')} in one month."
-    )
+    lines.append(result.art49_advice())
     return lines
 
 

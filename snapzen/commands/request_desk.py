@@ -15,12 +15,12 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.commands.ledger_open import locked, open_read, received_day, subject_of
+from snapzen.commands.ledger_open import locked, received_day, subject_of
 from snapzen.ledger.rights import erasure_journal, requests
 from snapzen.ledger.rights.request_clock import ClockRefused, Step
 from snapzen.ledger.rights.requests import CLOSED, EXTENDED, PAUSED, RESUMED
 from snapzen.ledger.rights.requests import Request as Request  # for the CLI
-from snapzen.ledger.store.db import transaction
+from snapzen.ledger.store.db import open_ledger, transaction
 from snapzen.support import clock, errors
 from snapzen.support.settings import Settings, require_ledger_key
 
@@ -30,7 +30,9 @@ STEPS = {"paused": PAUSED, "resumed": RESUMED, "extended": EXTENDED}
 
 def listing(settings: Settings, today: date) -> list[Request]:
     """Every request: open ones first, by deadline."""
-    return list(requests.list_requests(open_read(settings).conn, today=today))
+    return list(
+        requests.list_requests(open_ledger(settings.ledger, read_only=True).conn, today=today)
+    )
 
 
 def _first_chat(

@@ -53,7 +53,7 @@ from snapzen.commands.retention_forget import forget_due, plan_forget
 from snapzen.commands.retention_profiles import plan_profiles, sweep_profiles
 from snapzen.commands.retention_reconcile import reconcile as reconcile_unknown
 from snapzen.commands.run import locked_run
-from snapzen.ledger.evidence.chain import record_decisions
+from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event, decision
 from snapzen.ledger.rights import holds
 from snapzen.ledger.store import transitions
@@ -264,7 +264,7 @@ def _record(
                 run_id=run_id,
                 actor=actor,
             )
-            record_decisions(conn, [expired])
+            append_events(conn, [expired])
             appended += 1
         for due in marked_only:
             transitions.mark_expired(conn, due.case_id, stamp)

@@ -23,7 +23,7 @@ import sqlite_utils
 from snapzen.clients.ticket_deletion import MAX_BATCH
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands.clients import ticket_deleter_from
-from snapzen.ledger.evidence.chain import record_decisions
+from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event, decision
 from snapzen.ledger.rights import holds
 from snapzen.ledger.store.db import transaction
@@ -116,7 +116,7 @@ def reconcile(
                     run_id=result.run_id,
                     actor=actor,
                 )
-                record_decisions(conn, [expired])
+                append_events(conn, [expired])
     result.reconciled = counts
     result.failed += counts["failed"]
     result.held += counts["held"]

@@ -16,7 +16,7 @@ from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands import service
 from snapzen.commands.reconcile_check import reconcile_check
 from snapzen.commands.status import collect_status, render_prometheus
-from snapzen.ledger.evidence.chain import append_event
+from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.store.db import locked_ledger, open_ledger, transaction
 from snapzen.support.settings import Settings
 from tests import fakes
@@ -125,7 +125,7 @@ def test_findings_exit_3_are_recorded_and_an_expired_ticket_is_not_missing(
     # The retention sweep deleted c2's ticket: its `expired` row names it.
     with locked_ledger(settings.ledger) as db, transaction(db) as conn:
         row = {"event": "expired", "case_id": "c2", "ticket_id": synced["c2"]}
-        append_event(conn, {**row, "recorded_at": "2026-12-01T00:00:00Z"})
+        append_events(conn, [{**row, "recorded_at": "2026-12-01T00:00:00Z"}])
     stranger = export.add_stranger("stranger")
     check = run(settings, clock)
     assert check.exit_code == 3

@@ -448,21 +448,23 @@ def test_batches_of_at_most_batch_size(
 
 
 def test_previously_erased_ticket_is_only_marked(old_settings: Settings, zd: DeletionApis) -> None:
-    from snapzen.ledger.evidence.chain import append_event
+    from snapzen.ledger.evidence.chain import append_events
     from snapzen.ledger.store.db import transaction
 
     db = synced(old_settings, zd)
     ids = tickets_of(db)
     with transaction(db) as conn:  # what snapzen.commands.erase records for an Art. 17 request
-        append_event(
+        append_events(
             conn,
-            {
-                "event": "erased",
-                "case_id": "old-eu",
-                "ticket_id": ids["old-eu"],
-                "recorded_at": "2025-01-01T00:00:00Z",
-                "details": {"reason": "art17_request"},
-            },
+            [
+                {
+                    "event": "erased",
+                    "case_id": "old-eu",
+                    "ticket_id": ids["old-eu"],
+                    "recorded_at": "2025-01-01T00:00:00Z",
+                    "details": {"reason": "art17_request"},
+                }
+            ],
         )
     db.conn.close()
     result = run_sweep(old_settings)

@@ -26,7 +26,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from snapzen.ledger.evidence.events import STATUS_AFTER, Event
+from snapzen.ledger.evidence.events import DECISIONS_SQL, STATUS_AFTER, Event
 from snapzen.ledger.rights.period_keys import (
     FORGOTTEN_CASES_SQL,
     FORGOTTEN_REQUESTS_SQL,
@@ -43,7 +43,6 @@ from snapzen.ledger.store.runs import read_run, run_digest
 # re-decision when late consent arrives. Sending it again is then chained anew.
 _TRANSIENT = (CaseStatus.PENDING, CaseStatus.PUSHING, CaseStatus.FAILED)
 _TERMINAL = sql_list(TERMINAL)
-_EVENTS = ", ".join(f"'{event}'" for event in STATUS_AFTER)
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,7 @@ _EXPECTED = (
     + " END"
 )
 _LATEST = f"""(SELECT case_id, max(seq) AS seq, event, ticket_id FROM events
-                WHERE event IN ({_EVENTS}) GROUP BY case_id) AS latest"""
+                WHERE event IN {DECISIONS_SQL} GROUP BY case_id) AS latest"""
 _DISAGREEING_SQL = f"""
     SELECT latest.seq, latest.case_id, latest.event, latest.ticket_id, c.case_id, c.status,
            c.ticket_id
@@ -171,7 +170,7 @@ def _undecided_cases(conn: sqlite3.Connection, start: str | None, result: Agreem
             FROM cases c
             WHERE status IN {_TERMINAL}
               AND NOT EXISTS (SELECT 1 FROM events t WHERE t.case_id = c.case_id
-                              AND t.event IN ({_EVENTS}))
+                              AND t.event IN {DECISIONS_SQL})
             ORDER BY case_id"""
     )
     for case_id, status, first_seen, decided_at in cases:

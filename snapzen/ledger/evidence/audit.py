@@ -277,12 +277,21 @@ class Report:
         return (
             "WARNING: Art. 49 derogations carry regular, repeated transfers — "
             + "; ".join(parts)
-            + ". EDPB Guidelines 2/2018 read Art. 49 restrictively: derogations are for "
-            "occasional transfers outside the regular course of action, not for a scheduled "
-            "job. Put an Art. 45 adequacy decision or Art. 46 safeguard (e.g. SCCs, BCRs) in "
-            f"place. Threshold used: present in more than {self.art49_max_months} distinct "
-            f"months, or more than {self.art49_max_per_month} in one month (snapzen's "
-            "heuristic, not a figure from the Guidelines)."
+            + ". "
+            + self.art49_advice()
+        )
+
+    def art49_advice(self) -> str:
+        """What to do about regular derogations, and the thresholds used: the one text of
+        the JSON ``art49_warning`` and the text report's."""
+        months, per_month = self.art49_max_months, self.art49_max_per_month
+        return (
+            "EDPB Guidelines 2/2018 read Art. 49 restrictively: derogations are for occasional "
+            "transfers outside the regular course of action, not for a scheduled job. Put an "
+            "Art. 45 adequacy decision or Art. 46 safeguard (e.g. SCCs, BCRs) in place. "
+            "Threshold used (snapzen's heuristic, not a figure from the Guidelines): present "
+            f"in more than {months} distinct month{'' if months == 1 else 's'}, or more than "
+            f"{per_month} transfer{'' if per_month == 1 else 's'} in one month."
         )
 
     def to_dict(self) -> dict[str, Any]:

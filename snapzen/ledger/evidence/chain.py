@@ -116,39 +116,23 @@ def chain_head(conn: sqlite3.Connection) -> tuple[int, str]:
     return (int(row[0]), str(row[1])) if row else (0, GENESIS)
 
 
-def append_event(conn: sqlite3.Connection, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """``append_events`` for one row; returns the stored row."""
-    return append_events(conn, (fields,))[0]
-
-
-def record_event(
-    conn: sqlite3.Connection, event: str, case_id: str, stamp: str, **columns: Any
-) -> dict[str, Any]:
-    """Append one event about ``case_id`` (a case, a request, a run, the ledger...) at
-    ``stamp`` (its ``recorded_at``), with its other columns, inside the caller's transaction;
-    returns the stored row."""
-    return append_event(conn, {"event": event, "case_id": case_id, "recorded_at": stamp, **columns})
-
-
-def record_decisions(
-    conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
-    """How commands record what they decided about cases (rows from ``events.decision``), in
-    the transaction that changes what the decisions explain; returns the stored rows."""
-    return append_events(conn, rows)
-
-
 def append_events(
-    conn: sqlite3.Connection, events: Iterable[Mapping[str, Any]]
+    conn: sqlite3.Connection, events: Iterable[Mapping[str, Any]] = (), /, **event: Any
 ) -> list[dict[str, Any]]:
     """The one way a row enters the ledger: append ``events``, in order, inside the caller's
-    open transaction. Each holds its columns (no seq/prev_hash/hash), ``event`` an ``Event``;
-    JSON-able lists and dicts are stored as canonical JSON text. The chain head is read once
-    and the rows are inserted with one statement. Returns the stored rows (their columns,
-    ``record`` and ``chain_version`` included).
+    open transaction, or, in the keyword form, the one event given as columns
+    (``append_events(conn, event=Event.RUN, case_id=..., recorded_at=stamp, details=...)``).
+    Each holds its columns (no seq/prev_hash/hash), ``event`` an ``Event``; JSON-able lists
+    and dicts are stored as canonical JSON text. The chain head is read once and the rows are
+    inserted with one statement. Returns the stored rows (their columns, ``record`` and
+    ``chain_version`` included).
 
     Nothing is inserted when an event has an unknown column or an event name not in
     ``snapzen.ledger.evidence.events.Event`` (ValueError)."""
+    if event:
+        if events != ():
+            raise TypeError("append_events: rows or one event's columns, not both")
+        events = (event,)
     rows: list[dict[str, Any]] = []
     last_seq, last_hash = -1, ""
     for fields in events:

@@ -18,7 +18,7 @@ says (``STATUS_AFTER``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -134,8 +134,15 @@ STATUS_AFTER: dict[str, CaseStatus] = {
 }
 DECISIONS: tuple[Event, ...] = tuple(Event(event) for event in STATUS_AFTER)
 DECISION_NAMES: tuple[str, ...] = tuple(str(event) for event in DECISIONS)
-# The same as an SQL list: ('transfer', 'sent', ...) (fixed words, no user input).
-DECISIONS_SQL = "(" + ", ".join(f"'{name}'" for name in DECISION_NAMES) + ")"
+
+
+def sql_list(events: Iterable[str]) -> str:
+    """Events as an SQL list, ``('transfer', 'sent', ...)``: members of ``Event`` only
+    (ValueError otherwise), so never user input."""
+    return "(" + ", ".join(f"'{Event(name).value}'" for name in events) + ")"
+
+
+DECISIONS_SQL = sql_list(DECISIONS)
 
 
 def describe_all() -> str:

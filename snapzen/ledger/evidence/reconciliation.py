@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger.evidence.chain import record_event
+from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.store import runs
 from snapzen.ledger.store.db import transaction
@@ -76,7 +76,7 @@ def record_reconciliation(
     outcome = {"outcome": runs.ended_outcome(exit_code), "exit_code": exit_code}
     facts = {"run_id": run_id, "actor": actor, "details": {**outcome, **details}}
     with transaction(db) as conn:
-        record_event(conn, Event.RECONCILED, "ledger", at, **facts)
+        append_events(conn, event=Event.RECONCILED, case_id="ledger", recorded_at=at, **facts)
 
 
 def last_reconciliation(conn: sqlite3.Connection) -> dict[str, Any] | None:

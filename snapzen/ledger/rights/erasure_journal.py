@@ -136,7 +136,7 @@ def append(path: Path, key: bytes, entry: JournalEntry) -> None:
 
 
 def append_requests(path: Path, key: bytes, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Append the request events just committed to the chain (rows as append_event returns)."""
+    """Append the request events just committed to the chain (rows as append_events returns)."""
     journal_file.append(path, key, REQUEST, [request_line(row).body() for row in rows])
 
 

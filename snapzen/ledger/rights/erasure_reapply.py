@@ -28,7 +28,7 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger.evidence.chain import append_event, append_events
+from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import erasure_journal as journal
 from snapzen.ledger.rights import forget, journal_file, period_keys
@@ -128,17 +128,15 @@ def reapply(
             if line.identity() in known:
                 continue
             known.add(line.identity())
-            append_event(
+            append_events(
                 conn,
-                {
-                    "event": line.event,
-                    "case_id": line.request_id,
-                    "subject_ref": line.subject_ref,
-                    "recorded_at": line.at,  # when it happened, not when re-applied
-                    "actor": line.actor or actor,
-                    "details": {**line.details, "reapplied": True},
-                    **({"recipient": line.recipient} if line.recipient else {}),
-                },
+                event=line.event,
+                case_id=line.request_id,
+                subject_ref=line.subject_ref,
+                recorded_at=line.at,  # when it happened, not when re-applied
+                actor=line.actor or actor,
+                details={**line.details, "reapplied": True},
+                **({"recipient": line.recipient} if line.recipient else {}),
             )
             result.requests += 1
     return result
@@ -191,23 +189,21 @@ def _apply_erasure(
         case = conn.execute(
             "SELECT case_id, widget_id FROM cases WHERE ticket_id = ?", (ticket_id,)
         ).fetchone()
-        append_event(
+        append_events(
             conn,
-            {
-                "event": Event.ERASED,
-                "case_id": str(case[0]) if case else f"ticket:{ticket_id}",
-                "widget_id": case[1] if case else None,
-                "subject_ref": entry.subject_ref,
-                "ticket_id": ticket_id,
-                "recorded_at": stamp,
-                "actor": actor,
-                "details": {
-                    "reason": entry.reason,
-                    "ticket_deleted": True,
-                    "reapplied": True,
-                    "erased_at": entry.erased_at,
-                    "request_id": entry.request_id,
-                },
+            event=Event.ERASED,
+            case_id=str(case[0]) if case else f"ticket:{ticket_id}",
+            widget_id=case[1] if case else None,
+            subject_ref=entry.subject_ref,
+            ticket_id=ticket_id,
+            recorded_at=stamp,
+            actor=actor,
+            details={
+                "reason": entry.reason,
+                "ticket_deleted": True,
+                "reapplied": True,
+                "erased_at": entry.erased_at,
+                "request_id": entry.request_id,
             },
         )
         result.events += 1
@@ -335,18 +331,16 @@ def restore_union(
 
 def _state_no_journal(db: sqlite_utils.Database, now: datetime, actor: str, command: str) -> None:
     with transaction(db) as conn:
-        append_event(
+        append_events(
             conn,
-            {
-                "event": STATEMENT_EVENT,
-                "case_id": "erasure-journal",
-                "recorded_at": clock.format(now),
-                "actor": actor,
-                "details": {
-                    "command": command,
-                    "statement": "no erasure journal: the operator states that nobody was "
-                    "erased and no data-subject request was made outside this ledger",
-                },
+            event=STATEMENT_EVENT,
+            case_id="erasure-journal",
+            recorded_at=clock.format(now),
+            actor=actor,
+            details={
+                "command": command,
+                "statement": "no erasure journal: the operator states that nobody was "
+                "erased and no data-subject request was made outside this ledger",
             },
         )
 

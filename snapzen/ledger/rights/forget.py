@@ -37,7 +37,7 @@ from typing import Any
 import orjson
 import sqlite_utils
 
-from snapzen.ledger.evidence.chain import append_event
+from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import journal_file, period_keys, request_periods
 from snapzen.ledger.rights.erasure_journal import FORGOTTEN, forgotten_requests
@@ -153,16 +153,14 @@ def forget_period(
             details["case_ids"] = cases
             details["references_unlinked"] = refs
         details.update({"key_destroyed": bool(key), "by": how})
-        append_event(
+        append_events(
             conn,
-            {
-                "event": EVENT,
-                "case_id": f"period:{period}",
-                "recorded_at": clock.format(now),
-                "run_id": run_id,
-                "actor": actor,
-                "details": details,
-            },
+            event=EVENT,
+            case_id=f"period:{period}",
+            recorded_at=clock.format(now),
+            run_id=run_id,
+            actor=actor,
+            details=details,
         )
     return details
 

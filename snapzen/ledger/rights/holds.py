@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from snapzen.ledger.evidence.chain import append_event
+from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import period_keys
 from snapzen.support import clock
@@ -81,18 +81,16 @@ def _change(
     if any(h.target == target for h in active(conn).holds) == (event == ADDED):
         return None
     kind, _, value = target.partition(":")
-    return append_event(
+    return append_events(
         conn,
-        {
-            "event": event,
-            "case_id": value if kind == "case" else target,
-            "subject_ref": value if kind == "subject" else None,
-            "ticket_id": int(value) if kind == "ticket" else None,
-            "recorded_at": clock.format(now),
-            "actor": actor,
-            "details": {"target": target, "reason": reason.strip()},
-        },
-    )
+        event=event,
+        case_id=value if kind == "case" else target,
+        subject_ref=value if kind == "subject" else None,
+        ticket_id=int(value) if kind == "ticket" else None,
+        recorded_at=clock.format(now),
+        actor=actor,
+        details={"target": target, "reason": reason.strip()},
+    )[0]
 
 
 def add(

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from snapzen.ledger.evidence.chain import append_event
+from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import period_keys
 from snapzen.support import clock
@@ -69,18 +69,16 @@ def record(
         }  # fmt: skip
         if notice.closes is not None:
             details["closes"] = notice.closes
-        row = append_event(
+        row = append_events(
             conn,
-            {
-                "event": EVENT,
-                "case_id": request_id,
-                "subject_ref": subject_ref,
-                "recipient": notice.recipient,
-                "recorded_at": stamp,  # the event time; the column is NOT NULL
-                "actor": actor,
-                "details": details,
-            },
-        )
+            event=EVENT,
+            case_id=request_id,
+            subject_ref=subject_ref,
+            recipient=notice.recipient,
+            recorded_at=stamp,  # the event time; the column is NOT NULL
+            actor=actor,
+            details=details,
+        )[0]
         if rows is not None:
             rows.append(row)
         stored.append(replace(notice, seq=row["seq"], notice_id=notice_id, request_id=request_id))

@@ -43,7 +43,7 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-from snapzen.ledger.evidence.events import DECISION_NAMES, Event
+from snapzen.ledger.evidence.events import DECISION_NAMES, Event, sql_list
 
 CREATE_SQL = """
 CREATE TABLE IF NOT EXISTS period_keys (
@@ -62,7 +62,7 @@ CREATE INDEX IF NOT EXISTS subject_periods_period ON subject_periods(period);
 """
 
 # The rows that record a chat, whose reference is keyed by the chat's period.
-CHAT_EVENTS: tuple[str, ...] = (*DECISION_NAMES, "expired")
+CHAT_EVENTS: tuple[str, ...] = (*DECISION_NAMES, str(Event.EXPIRED))
 # The rows that record a person's requests and what was done, keyed by the request period.
 EVIDENCE_EVENTS: tuple[str, ...] = tuple(
     str(event)
@@ -75,21 +75,21 @@ EVIDENCE_EVENTS: tuple[str, ...] = tuple(
 HOLD_EVENTS = (str(Event.HOLD_ADDED), str(Event.HOLD_REMOVED))
 # Every row whose reference is keyed by a period (a lookup never matches it directly).
 KEYED_EVENTS: tuple[str, ...] = (*CHAT_EVENTS, *EVIDENCE_EVENTS)
-KEYED_SQL = "(" + ", ".join(f"'{name}'" for name in KEYED_EVENTS) + ")"
-CHAT_SQL = "(" + ", ".join(f"'{name}'" for name in CHAT_EVENTS) + ")"
-EVIDENCE_SQL = "(" + ", ".join(f"'{name}'" for name in EVIDENCE_EVENTS) + ")"
+KEYED_SQL = sql_list(KEYED_EVENTS)
+CHAT_SQL = sql_list(CHAT_EVENTS)
+EVIDENCE_SQL = sql_list(EVIDENCE_EVENTS)
 REQUEST_PREFIX = "req-"  # a request period: req-YYYY-MM
 _LABEL = b"chain\n"
 # The case ids whose `cases` rows a forgotten month took (snapzen.ledger.rights.forget), in SQL.
 FORGOTTEN_CASES_SQL = (
     "(SELECT j.value FROM events f, json_each(f.details, '$.case_ids') j "
-    "WHERE f.event = 'period_forgotten')"
+    f"WHERE f.event = '{Event.PERIOD_FORGOTTEN.value}')"
 )
 
 # The request ids whose evidence a forgotten request period took, in SQL.
 FORGOTTEN_REQUESTS_SQL = (
     "SELECT j.value FROM events f, json_each(f.details, '$.request_ids') j "
-    "WHERE f.event = 'period_forgotten'"
+    f"WHERE f.event = '{Event.PERIOD_FORGOTTEN.value}'"
 )
 
 
@@ -257,7 +257,7 @@ def _keyed_events(conn: sqlite3.Connection) -> tuple[str, ...]:
 
 
 def _keyed_sql(conn: sqlite3.Connection) -> str:
-    return "(" + ", ".join(f"'{name}'" for name in _keyed_events(conn)) + ")"
+    return sql_list(_keyed_events(conn))
 
 
 def index_legacy(conn: sqlite3.Connection) -> int:

@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from snapzen.ledger.evidence.chain import append_event
+from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import period_keys, request_clock
 from snapzen.ledger.rights.request_clock import CLOSED as CLOSED
@@ -112,17 +112,15 @@ def append(
 ) -> dict[str, Any]:
     """Append one event of a request (its ``access_provided`` or a step of its clock) inside
     the caller's transaction; returns the row."""
-    return append_event(
+    return append_events(
         conn,
-        {
-            "event": event,
-            "case_id": request_id,
-            "subject_ref": subject_ref,
-            "recorded_at": clock.format(now),  # the event time; the column is NOT NULL
-            "actor": actor,
-            "details": dict(details),
-        },
-    )
+        event=event,
+        case_id=request_id,
+        subject_ref=subject_ref,
+        recorded_at=clock.format(now),  # the event time; the column is NOT NULL
+        actor=actor,
+        details=dict(details),
+    )[0]
 
 
 def request_details(

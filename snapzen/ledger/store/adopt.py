@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger.evidence.chain import append_events, record_event
+from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.store.case_flags import (
     DUPLICATE_TICKETS,
@@ -176,11 +176,11 @@ def record_restored(
     """Append the ``restored`` event naming the backup's chain head."""
     head = {"backup_head_seq": backup_head[0], "backup_head_hash": backup_head[1]}
     with transaction(db) as conn:
-        record_event(
+        append_events(
             conn,
-            Event.RESTORED,
-            "-",
-            clock.format(now),
+            event=Event.RESTORED,
+            case_id="-",
+            recorded_at=clock.format(now),
             run_id=run_id,
             actor=actor,
             details={"backup": backup_name, **head, **details},

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger.evidence.chain import record_event
+from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.store.db import dict_rows, transaction
 from snapzen.support import clock
@@ -48,7 +48,9 @@ def flag_case(
     ).fetchone()
     if before is None or before[0] != tickets or before[1] is not None:
         chained = {"kind": kind, "ticket_ids": json.loads(tickets), "source": source}
-        record_event(conn, FLAG_EVENT, case_id, clock.format(now), actor=source, details=chained)
+        stamp = clock.format(now)
+        facts = {"actor": source, "details": chained}
+        append_events(conn, event=FLAG_EVENT, case_id=case_id, recorded_at=stamp, **facts)
     conn.execute(
         """INSERT INTO case_flags (case_id, kind, ticket_ids, source, details, flagged_at)
            VALUES (?, ?, ?, ?, ?, ?)

@@ -21,7 +21,7 @@ from datetime import datetime
 
 import orjson
 
-from snapzen.ledger.evidence.chain import record_event
+from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event
 from snapzen.support import clock
 
@@ -78,7 +78,10 @@ def chain_binding(conn: sqlite3.Connection, now: datetime, origin: str) -> bool:
     if not all(table.get(name) for name in BOUND):
         return False
     details = {name: table[name] for name in BOUND} | {"bound_by": table.get("bound_by", origin)}
-    record_event(conn, BIND_EVENT, "ledger", clock.format(now), actor=origin, details=details)
+    stamp = clock.format(now)
+    append_events(
+        conn, event=BIND_EVENT, case_id="ledger", recorded_at=stamp, actor=origin, details=details
+    )
     return True
 
 

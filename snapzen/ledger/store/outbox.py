@@ -396,7 +396,7 @@ def record_synced(
     transfers = 0
     with transaction(db) as conn:
         # A chunk of ids at a time (one lookup, one statement for its updates, its ledger rows
-        # appended in the order of ``synced``, exactly as one append_event per case would),
+        # appended in the order of ``synced``, exactly as one append_events per case would),
         # all in the one transaction: a poll that finds 25 jobs done records 2,500 cases, and
         # building all their rows at once held ~5 MB more at the peak (bench/RESULTS.md v8).
         for chunk, marks in chunks(ids):

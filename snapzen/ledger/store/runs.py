@@ -24,7 +24,7 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.ledger.evidence.chain import record_event
+from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.store.db import transaction
 from snapzen.support import clock
@@ -110,7 +110,10 @@ def finish_run(
             digest = run_digest(values)
             details = {"kind": values["kind"], "outcome": values["outcome"], "digest": digest}
             facts = {"run_id": run_id, "actor": values["actor"], "details": details}
-            record_event(conn, Event.RUN, f"run:{run_id}", clock.format(now), **facts)
+            stamp = clock.format(now)
+            append_events(
+                conn, event=Event.RUN, case_id=f"run:{run_id}", recorded_at=stamp, **facts
+            )
 
 
 RUN_COLUMNS = (

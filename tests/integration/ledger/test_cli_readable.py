@@ -82,6 +82,12 @@ def test_report_is_plain_sentences_without_python_reprs(ledger_path: Path) -> No
     assert "Art. 49(1)(a) consent: 10 transfers in 1 month (busiest" in out
     assert "1 months" not in out and "Zendesk, Inc. in US: 20 transfers" in out
     assert max(len(line) for line in out.splitlines()) <= 80
+    # The JSON report gives the same advice, word for word (one text for both forms).
+    code, body, _ = run("ledger", "report", "--json", "--art49-max-per-month", "5")
+    warning = json.loads(body)["art49_warning"]
+    advice = warning[warning.index("EDPB Guidelines") :]
+    assert code == 0 and "more than 5 transfers in one month" in advice
+    assert advice in " ".join(out.split())
 
 
 def test_export_refuses_to_overwrite_and_checks_the_file_type(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from snapzen.cli import ledger as ledger_cli
 from snapzen.clients.ticket_deletion import TicketDeleter
 from snapzen.commands import clients, service
 from snapzen.ledger.evidence import agreement, verify
-from snapzen.ledger.evidence.chain import append_event
+from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.store.db import open_db, transaction
 from snapzen.support.settings import Settings, load_settings
 from tests.fakes import FakeDeleter, SandboxApis, make_case, recent
@@ -162,7 +162,7 @@ def test_a_ledger_written_before_the_versioned_chain_stays_verifiable(tmp_path: 
     result = verify.verify_chain(db.conn)
     assert (result.ok, result.rows) == (True, 6)
     with transaction(db) as conn:
-        append_event(conn, {"event": "expired", "case_id": "c2", "recorded_at": "2026-01-01"})
+        append_events(conn, [{"event": "expired", "case_id": "c2", "recorded_at": "2026-01-01"}])
     result = verify.verify_chain(db.conn)
     assert (result.ok, result.rows, result.head_seq) == (True, 7, 7)
     versions = db.execute("SELECT chain_version FROM events ORDER BY seq").fetchall()

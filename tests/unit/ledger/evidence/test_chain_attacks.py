@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from snapzen.ledger.evidence import agreement, audit, verify
-from snapzen.ledger.evidence.chain import append_event, subject_ref
+from snapzen.ledger.evidence.chain import append_events, subject_ref
 from snapzen.ledger.evidence.events_table import EVENTS_SQL
 from snapzen.ledger.store.db import LedgerError, open_db, transaction
 from snapzen.support.errors import FatalError
@@ -129,12 +129,12 @@ def test_a_trigger_swallowing_appended_rows_is_caught(ledger_path: Path) -> None
     refused = False
     try:
         with transaction(db) as conn:
-            erased = append_event(
-                conn, {"event": "erased", "case_id": "case-3", "recorded_at": "2024-08-01"}
-            )
+            erased = append_events(
+                conn, [{"event": "erased", "case_id": "case-3", "recorded_at": "2024-08-01"}]
+            )[0]
         with transaction(db) as conn:
-            append_event(
-                conn, {"event": "expired", "case_id": "case-4", "recorded_at": "2024-08-02"}
+            append_events(
+                conn, [{"event": "expired", "case_id": "case-4", "recorded_at": "2024-08-02"}]
             )
     except (sqlite3.Error, RuntimeError, ValueError, FatalError):
         refused = True
@@ -296,7 +296,7 @@ def test_parallel_ranges_name_the_same_legacy_row_as_the_single_pass(
     db = open_db(path)
     with transaction(db) as conn:
         for i in range(12):
-            append_event(conn, {"event": "expired", "case_id": f"c{i}", "recorded_at": "x"})
+            append_events(conn, [{"event": "expired", "case_id": f"c{i}", "recorded_at": "x"}])
     db.conn.close()
     with closing(sqlite3.connect(path)) as conn:
         conn.execute("DROP TRIGGER events_no_update")

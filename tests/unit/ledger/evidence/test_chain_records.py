@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from snapzen.ledger.evidence import verify
-from snapzen.ledger.evidence.chain import RECORD_COLUMNS, V3_HASHED_SQL, append_event, row_digest
+from snapzen.ledger.evidence.chain import RECORD_COLUMNS, V3_HASHED_SQL, append_events, row_digest
 from snapzen.ledger.evidence.events_table import has_records
 from snapzen.ledger.evidence.verify import PARALLEL_MIN_ROWS, verify_chain
 from snapzen.ledger.store.db import open_db, transaction
@@ -59,7 +59,7 @@ def test_a_schema_7_ledger_verifies_read_only_then_migrates_with_the_same_values
     after = verify.verify_chain(db.conn)
     assert (after.ok, after.rows, after.head_hash) == (True, 8, before.head_hash)
     with transaction(db) as conn:
-        row = append_event(conn, {"event": "expired", "case_id": "c7", "recorded_at": "x"})
+        row = append_events(conn, [{"event": "expired", "case_id": "c7", "recorded_at": "x"}])[0]
     assert row["chain_version"] == 3
     result = verify.verify_chain(db.conn)
     assert (result.ok, result.rows) == (True, 9)
@@ -149,7 +149,7 @@ def test_a_migrated_ledger_is_checked_in_parallel_ranges_like_the_single_pass(
     db = open_db(old_ledger)
     with transaction(db) as conn:
         for i in range(12):
-            append_event(conn, {"event": "expired", "case_id": f"c{i}", "recorded_at": "x"})
+            append_events(conn, [{"event": "expired", "case_id": f"c{i}", "recorded_at": "x"}])
     db.conn.close()
     reader = open_db(old_ledger, read_only=True)
     whole = verify.walk_chain(reader.conn)

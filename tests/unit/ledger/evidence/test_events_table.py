@@ -14,7 +14,7 @@ import pytest
 import sqlite_utils
 
 from snapzen.ledger.evidence import verify
-from snapzen.ledger.evidence.chain import append_event, row_digest
+from snapzen.ledger.evidence.chain import append_events, row_digest
 from snapzen.ledger.evidence.events_table import move_to_events
 from snapzen.ledger.store.db import open_db, transaction
 from snapzen.ledger.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -72,7 +72,7 @@ def test_a_schema_8_ledger_moves_to_events_with_every_row_byte_for_byte(schema_8
     assert "event" not in db["transfers"].columns_dict  # it holds one kind: no filter needed
     # A new row is hashed over the same record keys as before: older chains stay verifiable.
     with transaction(db) as conn:
-        row = append_event(conn, {"event": "expired", "case_id": "c2", "recorded_at": "x"})
+        row = append_events(conn, [{"event": "expired", "case_id": "c2", "recorded_at": "x"}])[0]
     assert json.loads(row["record"]) == {"event": "expired", "case_id": "c2", "transferred_at": "x"}
     assert verify.verify_chain(db.conn).ok
     move_to_events(db)  # the step again (a second process racing to migrate): nothing changes

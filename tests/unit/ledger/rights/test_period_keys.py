@@ -15,7 +15,7 @@ import pytest
 import sqlite_utils
 
 from snapzen.ledger.evidence import audit, verify
-from snapzen.ledger.evidence.chain import append_event
+from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.rights import forget, holds, period_keys
 from snapzen.ledger.rights.journal_file import create_empty
 from snapzen.ledger.rights.subjects import subject_ref
@@ -46,17 +46,19 @@ def _chat(
                 stamp, case.get("expired_at"),
             ),
         )  # fmt: skip
-        append_event(
+        append_events(
             conn,
-            {
-                "event": "transfer",
-                "case_id": case_id,
-                "widget_id": "w1",
-                "subject_ref": ref,
-                "ticket_id": ticket,
-                "recorded_at": stamp,
-                "retention_until": f"{int(day[:4]) + 2}{day[4:]}",
-            },
+            [
+                {
+                    "event": "transfer",
+                    "case_id": case_id,
+                    "widget_id": "w1",
+                    "subject_ref": ref,
+                    "ticket_id": ticket,
+                    "recorded_at": stamp,
+                    "retention_until": f"{int(day[:4]) + 2}{day[4:]}",
+                }
+            ],
         )
 
 

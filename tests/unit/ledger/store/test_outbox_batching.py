@@ -23,7 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from snapzen.ledger.evidence import chain
-from snapzen.ledger.evidence.chain import CHAINED_COLUMNS, GENESIS, append_event, append_events
+from snapzen.ledger.evidence.chain import CHAINED_COLUMNS, GENESIS, append_events
 from snapzen.ledger.evidence.verify import verify_chain
 from snapzen.ledger.rights.period_keys import pseudonymize
 from snapzen.ledger.store import outbox
@@ -268,14 +268,16 @@ def _build(path: Path, cases: int, *, ledger_rows: int = 0) -> sqlite_utils.Data
             ],
         )
         for i in range(ledger_rows):
-            append_event(
+            append_events(
                 conn,
-                {
-                    "event": "erased",
-                    "case_id": f"old-{i}",
-                    "recorded_at": "2025-01-01T00:00:00Z",
-                    "details": {"n": i},
-                },
+                [
+                    {
+                        "event": "erased",
+                        "case_id": f"old-{i}",
+                        "recorded_at": "2025-01-01T00:00:00Z",
+                        "details": {"n": i},
+                    }
+                ],
             )
     staged = [
         outbox.StagedCase(f"case-{i:05d}", "w", '{"raw": 1}', NOW, "chat") for i in range(cases)
@@ -345,7 +347,7 @@ def test_record_synced_is_one_transaction(tmp_path: Path, cases: int, bogus: int
     assert _dump(db) == before
 
 
-def test_append_events_equals_append_event_per_row(tmp_path: Path) -> None:
+def test_append_events_of_rows_equals_one_keyword_event_per_call(tmp_path: Path) -> None:
     one, many = (
         open_db(tmp_path / "one.db", create=True),
         open_db(tmp_path / "many.db", create=True),
@@ -362,7 +364,9 @@ def test_append_events_equals_append_event_per_row(tmp_path: Path) -> None:
     ]
     with transaction(one) as conn:
         for fields in events:
-            append_event(conn, fields)
+            assert append_events(conn, **fields)[0]["case_id"] == fields["case_id"]
+        with pytest.raises(TypeError, match="not both"):
+            append_events(conn, events[:1], **events[0])
     with transaction(many) as conn:
         rows = append_events(conn, events)
         assert append_events(conn, []) == []
