@@ -21,23 +21,9 @@ from snapzen.ledger.store.db import locked_ledger, open_ledger, transaction
 from snapzen.support.settings import Settings
 from tests import fakes
 from tests.fakes import make_case, recent
+from tests.sync_parts import FakeClock as Clock
 
 EXPORT = "/zendesk/api/v2/incremental/tickets/cursor"
-
-
-class Clock:
-    """The client's pacing clock: moves only when the client sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 class Export:
@@ -104,7 +90,7 @@ def test_agreement_exits_0_and_status_shows_the_check(
     check = run(settings, clock)
     assert check.exit_code == 0 and check.comparison.findings == []
     assert check.read.complete and check.read.requests == export.requests == 2
-    assert clock.slept == [pytest.approx(6.0)]  # 10 export requests a minute
+    assert clock.sleeps == [pytest.approx(6.0)]  # 10 export requests a minute
     # From a day before the first chat: every ticket the ledger made changed after it.
     first_chat = recent(200)
     assert export.start_times[0] <= int((first_chat - timedelta(days=1)).timestamp()) + 5

@@ -18,22 +18,10 @@ from snapzen.clients.http import HttpClient
 from snapzen.clients.pacing import RateLimitPacer
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.support.settings import HttpSettings, ZendeskSettings
+from tests.sync_parts import FakeClock
 
 BASE = "https://acme.zendesk.com"
 EMPTY = {"tickets": [], "next_page": None, "previous_page": None, "count": 0}
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def _client(clock: FakeClock) -> ZendeskClient:

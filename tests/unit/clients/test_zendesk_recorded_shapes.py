@@ -24,6 +24,7 @@ from snapzen.policy.models import JobStatus
 from snapzen.support.errors import AuthError, RetriesExhausted
 from snapzen.support.settings import HttpSettings, ZendeskSettings
 from snapzen.sync.results_check import check_results, lookup_is_conclusive
+from tests.sync_parts import FakeClock
 
 BASE = "https://acme.zendesk.com"
 ACCOUNT = 10923481
@@ -46,19 +47,6 @@ HEADERS_2023 = {
     "X-Rate-Limit-Remaining": "3",
     "rate-limit-reset": "21",
 }
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 5000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def make_client(clock: FakeClock) -> ZendeskClient:
@@ -106,7 +94,7 @@ def ticket(ticket_id: int, external_id: str | None) -> dict[str, Any]:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(start=5000.0)
 
 
 # ------------------------------------------------------------------ job statuses
@@ -323,14 +311,14 @@ def test_403_for_a_missing_scope_shows_zendesks_reason_scrubbed(clock: FakeClock
 
 
 def test_pacer_reads_the_2023_spelling_of_the_reset() -> None:
-    clock = FakeClock()
+    clock = FakeClock(start=5000.0)
     pacer = RateLimitPacer(clock=clock)
     pacer.observe(HEADERS_2023)  # 3 left of 400, resets in 21 s (hyphenated header)
     assert pacer.delay() == pytest.approx(21)
 
 
 def test_pacer_reads_the_2024_spelling_and_lowercase_headers() -> None:
-    clock = FakeClock()
+    clock = FakeClock(start=5000.0)
     pacer = RateLimitPacer(clock=clock)
     low = {k.lower(): v for k, v in HEADERS_2024.items()}
     pacer.observe({**low, "x-rate-limit-remaining": "2", "ratelimit-remaining": "2"})
@@ -338,7 +326,7 @@ def test_pacer_reads_the_2024_spelling_and_lowercase_headers() -> None:
 
 
 def test_list_tickets_budget_is_read_and_paced() -> None:
-    clock = FakeClock()
+    clock = FakeClock(start=5000.0)
     budget = ListBudget("zendesk-ratelimit-tickets-index", clock=clock)
     budget.observe({"zendesk-ratelimit-tickets-index": "total=100; remaining=99; resets=43"})
     assert budget.take() == 0 and budget.remaining == 98

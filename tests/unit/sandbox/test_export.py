@@ -18,23 +18,9 @@ from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands.reconcile import Via, find_tickets
 from snapzen.sandbox import Sandbox, SandboxConfig
 from snapzen.support.settings import HttpSettings, ZendeskSettings
+from tests.sync_parts import FakeClock as Clock
 
 TIMEOUT = 10
-
-
-class Clock:
-    """Monotonic time that moves only when the client sleeps (pacing is then exact)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def _ticket(external_id: str | None, tags: list[str] | None = None) -> dict[str, Any]:
@@ -107,7 +93,7 @@ def test_incremental_export_pages_to_end_of_stream_paced_at_ten_a_minute(
     gone = next(t for page in pages for t in page if t["id"] == ids["gone"])
     assert gone["status"] == "deleted"  # deleted tickets are in the export, marked
     # 10 requests a minute: 6 s between requests, none before the first.
-    assert clock.slept == [pytest.approx(6.0), pytest.approx(6.0)]
+    assert clock.sleeps == [pytest.approx(6.0), pytest.approx(6.0)]
     # Each wait is logged under the endpoint's budget name.
     assert [e["endpoint"] for e in logs if e["event"] == "zendesk.export_pacing"] == [
         "incremental",
@@ -179,7 +165,7 @@ def test_search_export_follows_links_next_and_leaves_out_deleted(
     got = sorted(t["id"] for page in pages for t in page)
     assert got == sorted([ids["a"], ids["b1"], ids["b2"]])
     assert [len(p) for p in pages] == [2, 1]
-    assert clock.slept == [pytest.approx(0.6)]  # 100 requests a minute
+    assert clock.sleeps == [pytest.approx(0.6)]  # 100 requests a minute
     paced = [e["endpoint"] for e in logs if e["event"] == "zendesk.export_pacing"]
     assert paced == ["search_export"]
 
