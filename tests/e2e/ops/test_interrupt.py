@@ -6,7 +6,6 @@ carry the day being read and the tickets created so far."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -22,7 +21,7 @@ import pytest
 
 from snapzen.sandbox import Sandbox, SandboxConfig
 from tests.e2e.cli_server import run_cli
-from tests.fakes import LEDGER_KEY, create_ledger
+from tests.e2e.conftest import cli_env, init_ledger
 
 pytestmark = pytest.mark.e2e
 
@@ -39,20 +38,16 @@ def sandbox() -> Iterator[Sandbox]:
 
 @pytest.fixture
 def env(sandbox: Sandbox, tmp_path: Path) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("SNAPZEN_")}
-    create_ledger(tmp_path / "snapzen.db", LEDGER_KEY)
-    return {
-        **base,
-        **sandbox.env(),
-        "SNAPZEN_LEDGER__PATH": str(tmp_path / "snapzen.db"),
-        "SNAPZEN_LEDGER__KEY": LEDGER_KEY,
-        "SNAPZEN_SECRETS_DIR": str(tmp_path / "no-secrets"),
-        "SNAPZEN_ZENDESK__JOB_POLL_SECONDS": "0.05",
-        "SNAPZEN_ZENDESK__BATCH_SIZE": "5",
-        "SNAPZEN_ZENDESK__BACKFILL_MAX_JOBS_IN_FLIGHT": "2",
-        "SNAPZEN_ZENDESK__MAX_JOBS_IN_FLIGHT": "2",
-        "SNAPZEN_LOG__LEVEL": "info",
-    }
+    env = cli_env(
+        sandbox,
+        tmp_path / "snapzen.db",
+        SNAPZEN_ZENDESK__BATCH_SIZE="5",
+        SNAPZEN_ZENDESK__BACKFILL_MAX_JOBS_IN_FLIGHT="2",
+        SNAPZEN_ZENDESK__MAX_JOBS_IN_FLIGHT="2",
+        SNAPZEN_LOG__LEVEL="info",
+    )
+    init_ledger(env)
+    return env
 
 
 def snapzen(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

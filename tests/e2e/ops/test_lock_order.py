@@ -11,7 +11,6 @@ replaced file while the live ledger said "no active holds"): issue 23, item 7.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -23,8 +22,9 @@ from snapzen.commands.backup import backup_ledger
 from snapzen.sandbox import Sandbox, SandboxConfig
 from snapzen.support.lock import writer_lock
 from tests.e2e.cli_server import run_cli
+from tests.e2e.conftest import cli_env, init_ledger
 from tests.e2e.ops.queued import Queued
-from tests.fakes import LEDGER_KEY, RECORD_ENV, create_ledger
+from tests.fakes import RECORD_ENV
 
 pytestmark = pytest.mark.e2e
 
@@ -39,16 +39,10 @@ def sandbox() -> Iterator[Sandbox]:
 
 @pytest.fixture
 def env(sandbox: Sandbox, tmp_path: Path) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("SNAPZEN_")}
-    create_ledger(tmp_path / "snapzen.db", LEDGER_KEY)
-    return {
-        **base,
-        **sandbox.env(),
-        "SNAPZEN_LEDGER__PATH": str(tmp_path / "snapzen.db"),
-        "SNAPZEN_LEDGER__KEY": LEDGER_KEY,
-        "SNAPZEN_SECRETS_DIR": str(tmp_path / "no-secrets"),
-        "SNAPZEN_LOG__LEVEL": "info",  # the `writer_lock_waiting` line says it has queued
-    }
+    # info: the `writer_lock_waiting` line says it has queued
+    env = cli_env(sandbox, tmp_path / "snapzen.db", SNAPZEN_LOG__LEVEL="info")
+    init_ledger(env)
+    return env
 
 
 def snapzen(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

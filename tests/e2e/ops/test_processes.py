@@ -4,7 +4,6 @@ a backfill racing a sync, and `run` stopping cleanly on SIGTERM."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -19,7 +18,7 @@ import pytest
 
 from snapzen.sandbox import Sandbox, SandboxConfig
 from snapzen.support.lock import writer_lock
-from tests.fakes import LEDGER_KEY, create_ledger
+from tests.e2e.conftest import cli_env, init_ledger
 
 pytestmark = pytest.mark.e2e
 
@@ -32,17 +31,9 @@ def sandbox() -> Iterator[Sandbox]:
 
 @pytest.fixture
 def env(sandbox: Sandbox, tmp_path: Path) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("SNAPZEN_")}
-    create_ledger(tmp_path / "snapzen.db", LEDGER_KEY)
-    return {
-        **base,
-        **sandbox.env(),
-        "SNAPZEN_LEDGER__PATH": str(tmp_path / "snapzen.db"),
-        "SNAPZEN_LEDGER__KEY": LEDGER_KEY,
-        "SNAPZEN_SECRETS_DIR": str(tmp_path / "no-secrets"),
-        "SNAPZEN_ZENDESK__JOB_POLL_SECONDS": "0.05",
-        "SNAPZEN_LOG__LEVEL": "warning",
-    }
+    env = cli_env(sandbox, tmp_path / "snapzen.db")
+    init_ledger(env)
+    return env
 
 
 def snapzen(*args: str) -> list[str]:
