@@ -216,14 +216,12 @@ class Scheduler:
         self.passes = 0
         self.last_exit_code: int | None = None
         self._sched = schedule.Scheduler()
-        try:
-            dt.time.fromisoformat(daily_at)  # checked with or without a daily job
-            if daily is not None:
+        if daily is not None:
+            try:  # `schedule` reads the time (HH:MM, hours 00-23), one check for it
                 with _schedule_clock(self.clock):
-                    # `schedule` is stricter than fromisoformat ("0330", "03:30Z" pass that).
                     self._sched.every().day.at(daily_at).do(self._daily, daily)
-        except (ValueError, schedule.ScheduleValueError):
-            raise errors.ConfigError(f"schedule time {daily_at!r} is not HH:MM") from None
+            except schedule.ScheduleValueError:
+                raise errors.ConfigError(f"schedule time {daily_at!r} is not HH:MM") from None
 
     def _one_pass(self) -> None:
         if self.stop.is_set():
