@@ -32,11 +32,7 @@ from typing import Any
 
 import orjson
 
-from snapzen.ledger.evidence.events import CHAINED_COLUMNS as CHAINED_COLUMNS
-from snapzen.ledger.evidence.events import KEY_OF as KEY_OF
-from snapzen.ledger.evidence.events import RECORD_COLUMNS as RECORD_COLUMNS
-from snapzen.ledger.evidence.events import RECORD_KEYS as RECORD_KEYS
-from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.evidence.events import CHAINED_COLUMNS, KEY_OF, RECORD_COLUMNS, Event
 from snapzen.ledger.rights.period_keys import pseudonymize
 from snapzen.ledger.rights.subjects import subject_ref as subject_ref  # re-exported: older callers
 from snapzen.support.errors import FatalError

@@ -25,14 +25,8 @@ from collections.abc import Iterator
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from snapzen.ledger.evidence.chain import (
-    CHAINED_COLUMNS,
-    KEY_OF,
-    RECORD_COLUMNS,
-    RECORD_KEYS,
-    V2_BODY_SQL,
-    canonical_json,
-)
+from snapzen.ledger.evidence.chain import V2_BODY_SQL, canonical_json
+from snapzen.ledger.evidence.events import CHAINED_COLUMNS, KEY_OF, RECORD_COLUMNS, RECORD_KEYS
 
 if TYPE_CHECKING:
     import sqlite_utils

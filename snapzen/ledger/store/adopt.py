@@ -26,7 +26,8 @@ from snapzen.ledger.store.case_flags import (
     flag_case,
 )
 from snapzen.ledger.store.case_status import CaseStatus
-from snapzen.ledger.store.db import chunks, transaction
+from snapzen.ledger.store.db import transaction
+from snapzen.ledger.store.rows import chunks
 from snapzen.support import clock
 
 ADOPTED_WIDGET = "(adopted)"  # the ticket does not say which widget the chat came from

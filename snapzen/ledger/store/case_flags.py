@@ -19,7 +19,8 @@ import sqlite_utils
 
 from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event
-from snapzen.ledger.store.db import dict_rows, transaction
+from snapzen.ledger.store.db import transaction
+from snapzen.ledger.store.rows import dict_rows
 from snapzen.support import clock
 
 FLAG_EVENT = Event.CASE_FLAGGED

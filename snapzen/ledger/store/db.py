@@ -30,9 +30,6 @@ from snapzen.ledger.store.identity import (
     key_matches,
     read_meta,
 )
-from snapzen.ledger.store.rows import IDS_PER_QUERY as IDS_PER_QUERY
-from snapzen.ledger.store.rows import chunks as chunks
-from snapzen.ledger.store.rows import dict_rows as dict_rows
 from snapzen.ledger.store.schema import SCHEMA_VERSION, migrate, schema_version
 from snapzen.support import clock
 from snapzen.support.atomic import PRIVATE_MODE, private_dir

@@ -26,7 +26,8 @@ from snapzen.ledger.evidence.chain import append_events, json_text
 from snapzen.ledger.evidence.events import Event, decision
 from snapzen.ledger.store.case_status import UNSENT, UNSETTLED, CaseStatus, sql_list
 from snapzen.ledger.store.cursor_rules import next_cursor, utc_day
-from snapzen.ledger.store.db import chunks, transaction
+from snapzen.ledger.store.db import transaction
+from snapzen.ledger.store.rows import chunks
 from snapzen.ledger.store.transitions import ERASED_REASON, WITHHOLD_ERASED
 from snapzen.support import clock
 from snapzen.support.errors import FatalError

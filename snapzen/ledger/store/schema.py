@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from snapzen.ledger.evidence.chain import CHAINED_COLUMNS
+from snapzen.ledger.evidence.events import CHAINED_COLUMNS
 from snapzen.ledger.evidence.events_table import V8_TRIGGERS, move_to_events, rebuild_with_records
 
 

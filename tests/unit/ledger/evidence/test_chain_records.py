@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from snapzen.ledger.evidence import verify
-from snapzen.ledger.evidence.chain import RECORD_COLUMNS, V3_HASHED_SQL, append_events, row_digest
+from snapzen.ledger.evidence.chain import V3_HASHED_SQL, append_events, row_digest
+from snapzen.ledger.evidence.events import RECORD_COLUMNS
 from snapzen.ledger.evidence.events_table import has_records
 from snapzen.ledger.evidence.verify import PARALLEL_MIN_ROWS, verify_chain
 from snapzen.ledger.store.db import open_db, transaction

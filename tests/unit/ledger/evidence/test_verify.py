@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from snapzen.ledger.evidence import checkpoint as signed
 from snapzen.ledger.evidence import verify
-from snapzen.ledger.evidence.chain import GENESIS, KEY_OF, RECORD_COLUMNS, row_digest
+from snapzen.ledger.evidence.chain import GENESIS, row_digest
+from snapzen.ledger.evidence.events import KEY_OF, RECORD_COLUMNS
 from snapzen.ledger.store.db import open_db
 from tests.ledger_fixtures import KEY, Tamper, append, edit, transfer_fields
 

@@ -23,7 +23,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from snapzen.ledger.evidence import chain
-from snapzen.ledger.evidence.chain import CHAINED_COLUMNS, GENESIS, append_events
+from snapzen.ledger.evidence.chain import GENESIS, append_events
+from snapzen.ledger.evidence.events import CHAINED_COLUMNS
 from snapzen.ledger.evidence.verify import verify_chain
 from snapzen.ledger.rights.period_keys import pseudonymize
 from snapzen.ledger.store import outbox
