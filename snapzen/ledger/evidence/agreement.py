@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from snapzen.ledger.evidence.events import DECISIONS_SQL, STATUS_AFTER, Event
+from snapzen.ledger.evidence.events_table import columns
 from snapzen.ledger.rights.period_keys import (
     FORGOTTEN_CASES_SQL,
     FORGOTTEN_REQUESTS_SQL,
@@ -94,7 +95,7 @@ def check_tables(conn: sqlite3.Connection) -> Agreement:
 def log_start(conn: sqlite3.Connection) -> str | None:
     """When the decision log began: the first row written in chain version 2 or later (None
     for a schema-1 ledger read without migrating: it has no chain versions, every row is v1)."""
-    if "chain_version" not in {c[1] for c in conn.execute("PRAGMA table_info(events)")}:
+    if "chain_version" not in columns(conn, "events", schema=""):
         return None
     row = conn.execute(
         "SELECT recorded_at FROM events WHERE chain_version >= 2 ORDER BY seq LIMIT 1"

@@ -106,11 +106,16 @@ def chained_table(conn: sqlite3.Connection) -> str:
     return TABLE if found else V8_TABLE
 
 
+def columns(conn: sqlite3.Connection, table: str, schema: str = "main") -> set[str]:
+    """The column names of ``table`` in ``schema`` ("" for the first table or view of that
+    name SQLite finds), lower-cased: SQLite compares column names without case."""
+    pragma = f"PRAGMA {schema}.table_info({table})" if schema else f"PRAGMA table_info({table})"
+    return {str(row[1]).lower() for row in conn.execute(pragma)}
+
+
 def has_records(conn: sqlite3.Connection) -> bool:
-    """True when the chain's rows carry their record (schema 8 on), False before. Column
-    names compare as SQLite compares them: without case."""
-    columns = conn.execute(f"PRAGMA main.table_info({chained_table(conn)})")
-    return any(str(row[1]).lower() == "record" for row in columns)
+    """True when the chain's rows carry their record (schema 8 on), False before."""
+    return "record" in columns(conn, chained_table(conn))
 
 
 def altered(conn: sqlite3.Connection) -> str | None:
@@ -178,7 +183,7 @@ def _own_objects(table: str) -> dict[str, str]:
 _OLD_ROWS_SQL = (
     "SELECT hash, chain_version, CASE WHEN chain_version IS NOT NULL THEN "
     f"CAST({V2_BODY_SQL} AS BLOB) END, {', '.join(CHAINED_COLUMNS)} "
-    "FROM main.{table} ORDER BY seq"
+    "FROM {source} ORDER BY seq"
 )
 
 
@@ -186,11 +191,10 @@ def old_rows(conn: sqlite3.Connection, table: str) -> Iterator[tuple[int, str, s
     """The rows of a chain table from before schema 8, streamed in seq order: seq, prev_hash,
     hash, chain_version and the bytes its version hashed, built from its columns as they are
     now (version 2's by SQLite, version 1's in Python)."""
-    sql = _OLD_ROWS_SQL.format(table=table)
-    columns = {row[1] for row in conn.execute(f"PRAGMA main.table_info({table})")}
-    if "chain_version" not in columns:  # schema 1, read without migrating: every row is v1
-        sql = sql.replace("chain_version", "NULL")
-    for stored, version, record, *values in conn.execute(sql):
+    source = f"main.{table}"
+    if "chain_version" not in columns(conn, table):  # schema 1, read without migrating
+        source = f"(SELECT *, NULL AS chain_version FROM {source})"  # every row is version 1
+    for stored, version, record, *values in conn.execute(_OLD_ROWS_SQL.format(source=source)):
         row = dict(zip(CHAINED_COLUMNS, values, strict=True))
         if version is None:
             record = canonical_json(row).encode("utf-8")
