@@ -168,18 +168,11 @@ def test_recovery_waits_for_the_grace_then_records_found_tickets_and_requeues_th
     assert parts.counts.recovered == 1 and parts.counts.created == 1
 
 
-def test_a_pass_runs_to_its_end_on_a_fake_clock_with_few_polls(
-    settings: Settings, apis: SandboxApis
-) -> None:
-    """250 chats, three batches, jobs done on their third poll: every wait of the pass is on
-    the fake clock (no wall-clock sleep), and the jobs are polled together, not one by one."""
-    apis.add_cases("w1", [make_case(f"c{i}", started=recent(300)) for i in range(250)])
-    apis.polls_until_done = 3
-    clock = FakeClock()
+def _fake_time_pass(settings: Settings, db: Any, clock: FakeClock, **extra: Any) -> Pipeline:
+    """A sync pass (run r1) against the test's sandbox whose waits are on ``clock``."""
     clients = service.build_clients(settings, sleep=lambda _s: None)
-    db = open_db(settings.ledger.path)
     runs.start_run(db, "r1", "sync", "test", datetime.now(UTC), None)
-    pipeline = Pipeline(
+    return Pipeline(
         settings,
         db,
         clients.source,
@@ -189,7 +182,20 @@ def test_a_pass_runs_to_its_end_on_a_fake_clock_with_few_polls(
         actor="test",
         monotonic=clock,
         sleep=clock.advance,
+        **extra,
     )
+
+
+def test_a_pass_runs_to_its_end_on_a_fake_clock_with_few_polls(
+    settings: Settings, apis: SandboxApis
+) -> None:
+    """250 chats, three batches, jobs done on their third poll: every wait of the pass is on
+    the fake clock (no wall-clock sleep), and the jobs are polled together, not one by one."""
+    apis.add_cases("w1", [make_case(f"c{i}", started=recent(300)) for i in range(250)])
+    apis.polls_until_done = 3
+    clock = FakeClock()
+    db = open_db(settings.ledger.path)
+    pipeline = _fake_time_pass(settings, db, clock)
     result = pipeline.sync(["w1"])
     assert result.counts.created == 250 and result.exit_code == 0
     assert set(statuses(db).values()) == {"synced"}
@@ -206,28 +212,14 @@ def test_a_poll_that_frees_a_slot_sends_the_next_batch_before_it_records_what_it
     settings.zendesk.max_jobs_in_flight = 1
     settings.zendesk.batch_size = 10
     apis.add_cases("w1", [make_case(f"c{i}", started=recent(300)) for i in range(30)])
-    clock = FakeClock()
-    clients = service.build_clients(settings, sleep=lambda _s: None)
     db = open_db(settings.ledger.path)
-    runs.start_run(db, "r1", "sync", "test", datetime.now(UTC), None)
     synced_at_intent: list[int] = []
 
     def hook(point: str) -> None:
         if point == "before_post":
             synced_at_intent.append(list(statuses(db).values()).count("synced"))
 
-    pipeline = Pipeline(
-        settings,
-        db,
-        clients.source,
-        clients.sink,
-        ledger_key=require_ledger_key(settings),
-        run_id="r1",
-        actor="test",
-        monotonic=clock,
-        sleep=clock.advance,
-        crash_hook=hook,
-    )
+    pipeline = _fake_time_pass(settings, db, FakeClock(), crash_hook=hook)
     result = pipeline.sync(["w1"])
     assert synced_at_intent == [0, 0, 10]  # recorded after the refill: [0, 10, 20] before
     assert result.counts.created == 30 and set(statuses(db).values()) == {"synced"}
