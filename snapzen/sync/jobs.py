@@ -102,15 +102,20 @@ class Jobs:
     def due(self, job: InFlight) -> float:
         return max(job.not_before, job.answered + self.duration())
 
-    def poll_at(self, *, need_slot: bool) -> float | None:
-        """When to poll next (monotonic seconds); None when no job is in flight. Until a job
-        has finished, at the oldest burst's time whatever the slots."""
+    def poll_at(self, *, slots: int) -> float | None:
+        """When to poll next (monotonic seconds) for a pass that needs ``slots`` free slots
+        (0: it has nothing to send); None when no job is in flight. Until a job has finished,
+        at the oldest burst's time whatever the slots."""
         if not self.flying:
             return None
+        gap = GAP * self.duration()
         dues = sorted(self.due(job) for job in self.flying.values())
-        burst = [due for due in dues if due <= dues[0] + GAP * self.duration()]
-        at = burst[: max(1, len(dues) // SHARE)][-1] if need_slot or not self.took else dues[-1]
-        return max(at, self.last_poll + GAP * self.duration())
+        if slots or not self.took:
+            burst = [due for due in dues if due <= dues[0] + gap]
+            at = burst[: max(1, min(slots or len(dues), len(dues) // SHARE))][-1]
+        else:  # the jobs due well before the newest recorded while it runs, then the rest
+            at = max((due for due in dues if due < dues[-1] - gap), default=dues[-1])
+        return max(at, self.last_poll + gap)
 
     def poll(self) -> Found:
         """One ``job_statuses`` for every job in flight. Finished jobs leave (their results

@@ -119,6 +119,7 @@ class Pipeline:
         self.posting: tuple[FilledBatch, Answer] | None = None  # the POST out, if one is
         self.cap_until = 0.0  # Zendesk's job cap was full: no POST before this (monotonic)
         self.cap_waits = 0
+        self.cap = zd.max_jobs_in_flight  # import jobs in flight at most (Zendesk's cap: 30)
 
     def stopping(self) -> bool:
         """True once a stop was requested (SIGTERM/Ctrl-C): finish the batch in hand, start
@@ -231,7 +232,7 @@ class Pipeline:
                 if rows is None:  # the window was read to its end: a backfill's bar moves
                     self.recorder.progress("window", 1)
                     continue
-                if self._poll_at(need_slot=True) <= self.monotonic():  # more to come
+                if self._poll_at(slots=self.cap) <= self.monotonic():  # more to come
                     self.poll(full_only=True)
                 self.push(full_only=True)
         for widget, count in per_widget(fetched).items():
@@ -301,16 +302,16 @@ class Pipeline:
 
     def slots_taken(self) -> bool:
         out = len(self.jobs.flying) + (self.posting is not None)  # the POST out counts too
-        return out >= self.settings.zendesk.max_jobs_in_flight
+        return out >= self.cap
 
     # ------------------------------------------------------------ poll -> record
 
-    def _poll_at(self, *, need_slot: bool) -> float:
+    def _poll_at(self, *, slots: int) -> float:
         """When the next poll is due (monotonic; infinity with no job in flight): at the
-        oldest jobs' time when a slot is needed and none is free (``Jobs.poll_at``: up to a
-        fifth of them, if they end close together), else at the newest's."""
+        oldest jobs' time when ``slots`` are needed and none is free (``Jobs.poll_at``: up to
+        a fifth of them, if they end close together), else at the newest's."""
         blocked = self.slots_taken() or self.monotonic() < self.cap_until
-        at = self.jobs.poll_at(need_slot=need_slot and blocked)
+        at = self.jobs.poll_at(slots=slots if blocked else 0)
         return math.inf if at is None else at
 
     def poll(self, *, full_only: bool) -> None:
@@ -328,10 +329,12 @@ class Pipeline:
         while True:
             self.push(full_only=False)
             self.collect()  # nothing more to prepare: the last POST's answer now
-            ready_left = not self.stopping() and outbox.count_ready(self.db, self._settled(), 1)
+            size = self.settings.zendesk.batch_size
+            most = self.cap * size  # as many batches as there are slots, at most
+            ready = 0 if self.stopping() else outbox.count_ready(self.db, self._settled(), most)
             now = self.monotonic()
             if not self.jobs.flying:
-                if now < self.cap_until and ready_left and self.cap_waits < MAX_CAP_WAITS:
+                if now < self.cap_until and ready and self.cap_waits < MAX_CAP_WAITS:
                     # Other integrations hold Zendesk's job slots and none of ours runs:
                     # wait and try again (bounded; what is left stays pending).
                     self.cap_waits += 1
@@ -341,7 +344,7 @@ class Pipeline:
             if self.interrupted and now - self.stop_seen > STOP_GRACE_SECONDS:
                 log.warning("stop_leaving_jobs_for_recovery", jobs=len(self.jobs.flying))
                 return
-            at = self._poll_at(need_slot=bool(ready_left))
+            at = self._poll_at(slots=math.ceil(ready / size))
             if at <= now:
                 self.poll(full_only=False)
             else:
