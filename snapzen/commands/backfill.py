@@ -24,6 +24,7 @@ import itertools
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from snapzen.policy.models import EncodedTicket, ImportTicket, JobResult, JobSta
 from snapzen.support import clock, errors
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings, require_ledger_key
+from snapzen.sync.jobs import RECENT
 from snapzen.sync.pipeline import Counts, CrashHook, PassResult, Pipeline
 
 log = get_logger("snapzen.commands.backfill")
@@ -203,6 +205,7 @@ def run_backfill(
         for day in plan.days
         if (widgets := [w for w in plan.widgets if (w, day.isoformat()) not in done])
     ]
+    took: deque[float] = deque(maxlen=RECENT)  # the job time learned, slice to slice
     try:
         while remaining and not stop.is_set():
             if result.last is not None:
@@ -212,7 +215,7 @@ def run_backfill(
             run_slice = functools.partial(
                 service.run_pass, settings, "backfill",
                 _slice_body(remaining, taken, details, plan.today, slice_seconds,
-                            progress.day_started),
+                            progress.day_started, took),
                 actor=actor, clients=clients, crash_hook=crash_hook, progress=progress.tick,
                 stop=stop.is_set, details=details,
             )  # fmt: skip
@@ -297,6 +300,7 @@ def _slice_body(
     today: date,
     slice_seconds: float,
     day_started: Callable[[date], None],
+    took: deque[float],
 ) -> Callable[[Pipeline], PassResult]:
     """One pass over as many of ``remaining`` days (oldest first) as fit in ``slice_seconds``
     (at least one). Each day's widgets are fetched page by page, full batches pushed as pages
@@ -310,7 +314,8 @@ def _slice_body(
     def body(pipeline: Pipeline) -> PassResult:
         started = time.monotonic()
         taken.clear()
-        pipeline.recover()
+        pipeline.jobs.took = took  # no discovery polls after the first slice
+        pipeline.recover()  # the previous slice's jobs still running: polled as this one's
 
         def days() -> Iterator[list[tuple[str, date, date]]]:
             # Taken one at a time, so a slice ends (or a stop is seen) between days.
@@ -325,7 +330,10 @@ def _slice_body(
                 yield [(widget, day, day) for widget in widgets]
 
         fetched = pipeline.fetch_window_groups(days())
-        pipeline.push_ready()
+        # A slice with days after it does not wait for its last jobs: it hands them, 'pushing'
+        # with their job ids, to the next pass's recovery (the next slice, or a sync between).
+        pipeline.push_ready(drain=len(taken) == len(remaining))
+        details["backfill"]["jobs_handed_over"] = len(pipeline.jobs.flying)
         # Only whole UTC days are finished: the windows were asked in UTC (backfill_settings).
         timezone, interrupted = pipeline.settings.snapengage.timezone, pipeline.interrupted
         for day, widgets in taken:

@@ -30,6 +30,7 @@ from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
 from snapzen.sync.batches import FilledBatch, next_batch
 from snapzen.sync.contracts import (
+    Batch,
     Clock,
     Counts,
     CrashHook,
@@ -153,8 +154,11 @@ class Pipeline:
         return self.result(cursors)
 
     def recover(self) -> None:
-        """Finish batches a crash (or an ambiguous POST) left 'pushing'."""
-        self.recovery.run()
+        """Finish batches a crash, a stop or a backfill's previous slice left 'pushing'; the
+        jobs still running are polled with this pass's own (answered when they were pushed)."""
+        for batch in self.recovery.run():
+            answered = self.monotonic() - (self.clock() - batch.pushed_at).total_seconds()
+            self.jobs.add(str(batch.job_id), Batch(batch.batch_id, batch.case_ids), answered)
 
     def today(self) -> date:
         """Today (UTC) for this pass; logs at error when the clock reads earlier than a run
@@ -323,8 +327,9 @@ class Pipeline:
             self.push(full_only=full_only)
         self.recorder.results(found.synced, found.failures)
 
-    def push_ready(self) -> None:
-        """Send the ready cases left in batches, then wait for the jobs in flight: the pass
+    def push_ready(self, *, drain: bool = True) -> None:
+        """Send the ready cases left in batches, then wait for the jobs in flight (unless not
+        ``drain``: a backfill's slice hands them to the next, see ``recover``): the pass
         sleeps until a poll is due (in short sleeps, for a stop request)."""
         while True:
             self.push(full_only=False)
@@ -333,6 +338,8 @@ class Pipeline:
             most = self.cap * size  # as many batches as there are slots, at most
             ready = 0 if self.stopping() else outbox.count_ready(self.db, self._settled(), most)
             now = self.monotonic()
+            if not (ready or drain or self.interrupted):
+                return
             if not self.jobs.flying:
                 if now < self.cap_until and ready and self.cap_waits < MAX_CAP_WAITS:
                     # Other integrations hold Zendesk's job slots and none of ours runs:
