@@ -109,14 +109,7 @@ class Pipeline:
             monotonic=monotonic,
             crash_hook=self.crash_hook,
         )
-        self.recovery = Recovery(
-            db,
-            sink,
-            self.recorder,
-            self.counts,
-            clock=clock,
-            grace_seconds=zd.recovery_grace_seconds,
-        )
+        self.recovery = Recovery(self.recorder, grace_seconds=zd.recovery_grace_seconds)
         self.posting: tuple[FilledBatch, Answer] | None = None  # the POST out, if one is
         self.cap_until = 0.0  # Zendesk's job cap was full: no POST before this (monotonic)
         self.cap_waits = 0

@@ -18,11 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 
-import sqlite_utils
-
 from snapzen.ledger.store import outbox
 from snapzen.support.log import get_logger
-from snapzen.sync.contracts import Clock, Counts, Sink
 from snapzen.sync.results import Recorder
 from snapzen.sync.results_check import lookup_is_conclusive
 
@@ -30,27 +27,17 @@ log = get_logger("snapzen.sync.recovery")
 
 
 class Recovery:
-    def __init__(
-        self,
-        db: sqlite_utils.Database,
-        sink: Sink,
-        recorder: Recorder,
-        counts: Counts,
-        *,
-        clock: Clock,
-        grace_seconds: float,
-    ) -> None:
-        self.db = db
-        self.sink = sink
+    """Through the pass's ``Recorder`` (its ledger, Zendesk, counts and clock)."""
+
+    def __init__(self, recorder: Recorder, *, grace_seconds: float) -> None:
         self.recorder = recorder
-        self.counts = counts
-        self.clock = clock
+        self.db, self.sink, self.counts = recorder.db, recorder.sink, recorder.counts
         self.grace = timedelta(seconds=grace_seconds)
 
     def run(self) -> list[outbox.PushingBatch]:
         """Settle every batch left 'pushing' that can be settled now (their jobs read in one
         ``job_statuses``); returns those whose jobs still run, for the pass to poll."""
-        now = self.clock()
+        now = self.recorder.clock()
         conclusive: list[bool] = []  # asked once per pass, when first needed
         batches, running = outbox.pushing_batches(self.db), []
         jobs = [batch.job_id for batch in batches if batch.job_id]
@@ -97,5 +84,5 @@ class Recovery:
         self.recorder.synced(synced)
         self.counts.recovered += len(synced)
         if missing:
-            outbox.back_to_pending(self.db, missing, self.clock())
+            outbox.back_to_pending(self.db, missing, self.recorder.clock())
         log.info("recovered_by_lookup", found=len(synced), requeued=len(missing))
