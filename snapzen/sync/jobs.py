@@ -148,7 +148,7 @@ class Jobs:
             if sent - job.answered > self.job_timeout:
                 log.error("job_timeout", job_id=job_id, batch_id=job.batch.batch_id)
                 del self.flying[job_id]
-            elif sent >= self.due(job):
+            elif sent >= self.due(job) and (self.took or self.guess >= self.max_wait):
                 late = sent - job.answered - (min(self.took) if self.took else 0.0)
                 job.not_before = sent + min(max(late, GAP * self.duration()), self.max_wait)
         if oldest_running and not self.took and self.flying:

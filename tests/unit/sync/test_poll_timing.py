@@ -81,6 +81,21 @@ def test_until_a_job_finished_the_wait_doubles_from_job_poll_seconds() -> None:
     assert jobs.duration() == pytest.approx(8.0)
 
 
+def test_a_late_poll_while_the_duration_is_unknown_does_not_push_the_next_one_later() -> None:
+    """The doubling counts from the POST's answer, not from a poll that came late (the pass
+    was busy): polled at 1.5 s instead of 1, an 8 s job is next looked at 2 s after its
+    answer, then 4, then 8 (before: 3, 6, 12: the first slots found free 4 s late)."""
+    jobs, sink, clock = _jobs(default=8.0, first_guess=1.0)
+    start = clock()
+    _add(jobs, sink, 0)
+    clock.advance(1.5)
+    assert jobs.poll().finished == 0
+    assert jobs.poll_at(slots=30) == pytest.approx(start + 2.0)
+    while not _poll_when_due(jobs, clock, slots=30):
+        pass
+    assert [t - start for t in sink.polls] == [1.5, 2.0, 4.0, 8.0]
+
+
 def test_the_duration_is_the_shortest_wait_after_which_a_poll_found_a_job_done() -> None:
     jobs, sink, clock = _jobs(default=3.0, first_guess=3.0)
     _add(jobs, sink, 0)
