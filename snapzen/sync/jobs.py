@@ -5,8 +5,9 @@ Polls are timed to when jobs can finish (issue 25), never on a fixed cadence:
 
 - A job can first be done ``duration`` after its POST was answered: the shortest wait after
   which a poll found one of the last jobs finished. Until a job has finished, the guess is
-  ``zendesk.job_poll_seconds``, doubled by each poll that finds the oldest job still running
-  (a poll at 1, 2, 4, 8 s, not one a second).
+  ``zendesk.job_poll_seconds``, doubled past the oldest job's age by each poll that finds it
+  still running (a poll at 1, 2, 4, 8 s, not one a second; a pass with free slots does not
+  poll while it fetches, so its first poll, when the cap is full, may be the 8 s one).
 - The pass polls when the oldest job can be done if it needs a slot (every slot is taken),
   or, when more can be done within ``GAP`` x ``duration`` after it, when the ``SHARE``-th
   part of the jobs in flight can be (the 6th oldest of 30): one poll frees several slots,
@@ -113,8 +114,9 @@ class Jobs:
         if slots or not self.took:
             burst = [due for due in dues if due <= dues[0] + gap]
             at = burst[: max(1, min(slots or len(dues), len(dues) // SHARE))][-1]
-        else:  # the jobs due well before the newest recorded while it runs, then the rest
-            at = max((due for due in dues if due < dues[-1] - gap), default=dues[-1])
+        else:  # the jobs due well before the newest, if half or more, recorded while it runs
+            early = [due for due in dues if due < dues[-1] - gap]
+            at = early[-1] if 2 * len(early) >= len(dues) else dues[-1]
         return max(at, self.last_poll + gap)
 
     def poll(self) -> Found:
@@ -152,6 +154,9 @@ class Jobs:
                 late = sent - job.answered - (min(self.took) if self.took else 0.0)
                 job.not_before = sent + min(max(late, GAP * self.duration()), self.max_wait)
         if oldest_running and not self.took and self.flying:
-            self.guess = min(2 * self.guess, self.max_wait)  # none finished yet: look later
+            # None finished yet: look again at the next doubling past the oldest's age.
+            age = sent - next(iter(self.flying.values())).answered
+            while self.guess <= age and self.guess < self.max_wait:
+                self.guess = min(2 * self.guess, self.max_wait)
         log.debug("jobs_polled", finished=found.finished, in_flight=len(self.flying))
         return found

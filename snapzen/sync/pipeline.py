@@ -229,7 +229,7 @@ class Pipeline:
                 if rows is None:  # the window was read to its end: a backfill's bar moves
                     self.recorder.progress("window", 1)
                     continue
-                if self._poll_at(slots=self.cap) <= self.monotonic():  # more to come
+                if self.blocked() and self._poll_at(slots=self.cap) <= self.monotonic():
                     self.poll(full_only=True)
                 self.push(full_only=True)
         for widget, count in per_widget(fetched).items():
@@ -297,6 +297,10 @@ class Pipeline:
         if job is not None:
             self.jobs.add(job[0].id, filled.batch, answered=job[1])
 
+    def blocked(self) -> bool:
+        """No POST can go now: every slot taken, or Zendesk's cap full (other integrations)."""
+        return self.slots_taken() or self.monotonic() < self.cap_until
+
     def slots_taken(self) -> bool:
         out = len(self.jobs.flying) + (self.posting is not None)  # the POST out counts too
         return out >= self.cap
@@ -307,8 +311,7 @@ class Pipeline:
         """When the next poll is due (monotonic; infinity with no job in flight): at the
         oldest jobs' time when ``slots`` are needed and none is free (``Jobs.poll_at``: up to
         a fifth of them, if they end close together), else at the newest's."""
-        blocked = self.slots_taken() or self.monotonic() < self.cap_until
-        at = self.jobs.poll_at(slots=slots if blocked else 0)
+        at = self.jobs.poll_at(slots=slots if self.blocked() else 0)
         return math.inf if at is None else at
 
     def poll(self, *, full_only: bool) -> None:

@@ -96,6 +96,17 @@ def test_a_late_poll_while_the_duration_is_unknown_does_not_push_the_next_one_la
     assert [t - start for t in sink.polls] == [1.5, 2.0, 4.0, 8.0]
 
 
+def test_a_first_poll_taken_when_the_cap_fills_looks_again_at_the_next_doubling() -> None:
+    """The pass does not poll while it has free slots and pages to read; its first look, 4.5 s
+    after the oldest job's answer, finds it running and the next is at 8 s, not 2 and 4."""
+    jobs, sink, clock = _jobs(default=8.0, first_guess=1.0)
+    start = clock()
+    _add(jobs, sink, 0)
+    clock.advance(4.5)
+    assert jobs.poll().finished == 0
+    assert jobs.poll_at(slots=30) == pytest.approx(start + 8.0)
+
+
 def test_the_duration_is_the_shortest_wait_after_which_a_poll_found_a_job_done() -> None:
     jobs, sink, clock = _jobs(default=3.0, first_guess=3.0)
     _add(jobs, sink, 0)
