@@ -81,30 +81,23 @@ def test_until_a_job_finished_the_wait_doubles_from_job_poll_seconds() -> None:
     assert jobs.duration() == pytest.approx(8.0)
 
 
-def test_a_late_poll_while_the_duration_is_unknown_does_not_push_the_next_one_later() -> None:
-    """The doubling counts from the POST's answer, not from a poll that came late (the pass
-    was busy): polled at 1.5 s instead of 1, an 8 s job is next looked at 2 s after its
-    answer, then 4, then 8 (before: 3, 6, 12: the first slots found free 4 s late)."""
+@pytest.mark.parametrize(
+    ("first", "looks"), [(1.5, [1.5, 2.0, 4.0, 8.0]), (4.5, [4.5, 8.0])], ids=["busy", "cap-full"]
+)
+def test_a_late_first_look_is_followed_by_the_next_doubling_past_the_jobs_age(
+    first: float, looks: list[float]
+) -> None:
+    """While the job time is unknown, the doubling counts from the POST's answer: a look that
+    came late (the pass was busy: 1.5 s; or it had free slots and pages to read and did not
+    look until the cap filled: 4.5 s) is followed by the next doubling past the job's age, not
+    by as long again (before: 1.5, 3, 6, 12 s: the first slots found free 4 s late)."""
     jobs, sink, clock = _jobs(default=8.0, first_guess=1.0)
     start = clock()
     _add(jobs, sink, 0)
-    clock.advance(1.5)
-    assert jobs.poll().finished == 0
-    assert jobs.poll_at(slots=30) == pytest.approx(start + 2.0)
-    while not _poll_when_due(jobs, clock, slots=30):
-        pass
-    assert [t - start for t in sink.polls] == [1.5, 2.0, 4.0, 8.0]
-
-
-def test_a_first_poll_taken_when_the_cap_fills_looks_again_at_the_next_doubling() -> None:
-    """The pass does not poll while it has free slots and pages to read; its first look, 4.5 s
-    after the oldest job's answer, finds it running and the next is at 8 s, not 2 and 4."""
-    jobs, sink, clock = _jobs(default=8.0, first_guess=1.0)
-    start = clock()
-    _add(jobs, sink, 0)
-    clock.advance(4.5)
-    assert jobs.poll().finished == 0
-    assert jobs.poll_at(slots=30) == pytest.approx(start + 8.0)
+    clock.advance(first)
+    while not jobs.poll().finished:
+        clock.now = jobs.poll_at(slots=30) or 0.0
+    assert [t - start for t in sink.polls] == looks
 
 
 def test_the_duration_is_the_shortest_wait_after_which_a_poll_found_a_job_done() -> None:
