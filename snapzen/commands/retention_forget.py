@@ -94,9 +94,11 @@ def forget_due(
         log.warning("retention_forget_skipped", reason="ledger.key is not set")
         return []
     path = settings.ledger.erasure_journal_path
+    journalled = erasure_journal.Contents()
     if path.is_file():  # an edited journal: JournalDamaged (exit 2); an old format: migrated
-        erasure_journal.prepare(path, key, db.conn)
-    done = forget.reapply(db, [path], key, now=now, actor=actor, how="retention sweep (finished)")
+        journalled = erasure_journal.prepare(path, key, db.conn)
+    how = "retention sweep (finished)"
+    done = forget.reapply(db, journalled.forgotten, now=now, actor=actor, how=how)
     held = holds.active(db.conn)
     for item in plan_forget(db.conn, settings, as_of, held, ()):
         period = item["period"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from snapzen.commands.retention import run_sweep
-from snapzen.ledger.rights import erasure_journal, forget, holds
+from snapzen.ledger.rights import erasure_journal, holds
 from snapzen.ledger.rights.erasure_reapply import reapply
 from snapzen.ledger.store.db import open_db, transaction
 from snapzen.support.settings import Settings, load_settings
@@ -168,5 +168,5 @@ def test_a_sweep_killed_before_compacting_the_rights_journal_is_finished_by_the_
     run_sweep(settings)
     contents = erasure_journal.read(journal, key)
     assert ref not in journal.read_text()
-    assert contents.requests == [] and period in forget.journalled([journal], key)
+    assert contents.requests == [] and period in contents.forgotten
     assert journal.stat().st_mode & 0o777 == 0o600

@@ -36,9 +36,8 @@ from snapzen.support.atomic import atomic_text
 
 ERASURE, REQUEST = "erasure", "request"
 FORGOTTEN = "period_forgotten"  # a month of chats forgotten (snapzen.ledger.rights.forget)
-# Lines read and left to others: forgotten periods (forget), the compaction (journal_file),
-# and operators' statements.
-_OTHER = (FORGOTTEN, journal_file.COMPACTED, "statement")
+# Lines read and left to others: the compaction (journal_file) and operators' statements.
+_OTHER = (journal_file.COMPACTED, "statement")
 
 
 @dataclass(frozen=True)
@@ -101,17 +100,37 @@ def _parsed(kind: type[Any], body: Mapping[str, Any]) -> Any:
 
 @dataclass
 class Contents:
+    """What the rights journal (``read``) or a ledger's own chain (erasure_reapply) holds:
+    the erasures, the request events, the periods forgotten (``{period: when}``) and the
+    requests whose request period was forgotten."""
+
     erasures: list[JournalEntry] = field(default_factory=list)
     requests: list[RequestLine] = field(default_factory=list)
+    forgotten: dict[str, str] = field(default_factory=dict)
+    forgotten_requests: set[str] = field(default_factory=set)
+
+    def union(self, other: Contents) -> Contents:
+        """These lines, then ``other``'s erasures and request events these lack (an erasure
+        by request and person, an event by ``identity``), every period forgotten."""
+        have, seen = {e.key() for e in self.erasures}, {r.identity() for r in self.requests}
+        return Contents(
+            [*self.erasures, *(e for e in other.erasures if e.key() not in have)],
+            [*self.requests, *(r for r in other.requests if r.identity() not in seen)],
+            {**other.forgotten, **self.forgotten},
+            self.forgotten_requests | other.forgotten_requests,
+        )
 
 
-def _vouched(known: Iterable[JournalEntry]) -> Any:
-    """Whether an old unkeyed line is one of ``known`` (the ledger's own erasures)."""
+def _vouched(known: Iterable[JournalEntry] | None) -> Any:
+    """Whether an old unkeyed line is one of ``known`` (the ledger's own erasures); any
+    old line for ``known=None`` (read, never re-written from)."""
+    if known is None:
+        return lambda _body: True
     keys = {entry.key() for entry in known}
     return lambda body: (str(body.get("request_id")), str(body.get("subject_ref"))) in keys
 
 
-def read(path: Path, key: bytes | None, *, known: Iterable[JournalEntry] = ()) -> Contents:
+def read(path: Path, key: bytes | None, *, known: Iterable[JournalEntry] | None = ()) -> Contents:
     """The journal, verified line by line (JournalDamaged names the first bad one). Old
     unkeyed lines are accepted only when ``known`` (the ledger's own erasures) holds them."""
     contents = Contents()
@@ -121,6 +140,9 @@ def read(path: Path, key: bytes | None, *, known: Iterable[JournalEntry] = ()) -
                 contents.erasures.append(_parsed(JournalEntry, line.entry))
             elif line.type == REQUEST:
                 contents.requests.append(_parsed(RequestLine, line.entry))
+            elif line.type == FORGOTTEN:
+                contents.forgotten.setdefault(str(line.entry["period"]), str(line.entry["at"]))
+                contents.forgotten_requests.update(map(str, line.entry.get("request_ids", ())))
             elif line.type not in _OTHER:
                 raise JournalDamaged(f"{path}: line {line.number}: unknown type {line.type!r}")
         except (KeyError, TypeError, ValueError) as exc:

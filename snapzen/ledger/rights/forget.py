@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import calendar
 import sqlite3
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ import sqlite_utils
 
 from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event
-from snapzen.ledger.rights import journal_file, period_keys, request_periods
+from snapzen.ledger.rights import erasure_journal, journal_file, period_keys, request_periods
 from snapzen.ledger.rights.erasure_journal import FORGOTTEN, forgotten_requests
 from snapzen.ledger.rights.holds import HoldSet
 from snapzen.ledger.rights.period_keys import has_tables, is_request_period
@@ -176,31 +176,7 @@ def journal(
     journal_file.append(path, key, FORGOTTEN, [line])
 
 
-def _forgotten_lines(paths: Iterable[Path], key: bytes) -> list[dict[str, Any]]:
-    """The ``period_forgotten`` lines of these journals, in order."""
-    return [
-        line.entry
-        for path in paths
-        if path.is_file()
-        for line in journal_file.read(path, key, accept_old=lambda _: True)
-        if line.type == FORGOTTEN and not line.old
-    ]
-
-
-def journalled_requests(paths: Iterable[Path], key: bytes) -> set[str]:
-    """The request ids of every request period these journals say was forgotten."""
-    return {str(i) for entry in _forgotten_lines(paths, key) for i in entry.get("request_ids", ())}
-
-
-def journalled(paths: Iterable[Path], key: bytes) -> dict[str, str]:
-    """{period: when} of every ``period_forgotten`` line in these journals."""
-    found: dict[str, str] = {}
-    for entry in _forgotten_lines(paths, key):
-        found.setdefault(str(entry["period"]), str(entry["at"]))
-    return found
-
-
-def unfinished(conn: sqlite3.Connection, wanted: dict[str, str]) -> list[str]:
+def unfinished(conn: sqlite3.Connection, wanted: Mapping[str, str]) -> list[str]:
     """Journalled periods the database has not (or no longer) forgotten: no chained event,
     or a key, cases or index rows still there (a restored backup, a crash after step 1)."""
     chained = forgotten(conn)
@@ -209,28 +185,13 @@ def unfinished(conn: sqlite3.Connection, wanted: dict[str, str]) -> list[str]:
 
 
 def reapply(
-    db: sqlite_utils.Database,
-    journals: Iterable[Path],
-    key: bytes,
-    *,
-    now: datetime,
-    actor: str,
-    how: str,
-    live: Path | None = None,
-    also: dict[str, str] | None = None,
+    db: sqlite_utils.Database, wanted: Mapping[str, str], *, now: datetime, actor: str, how: str
 ) -> list[dict[str, Any]]:
-    """Forget again every period the journals (and ``also``: e.g. the replaced ledger's
-    chain) say was forgotten: the journal wins over a restored backup. With ``live``, the
-    periods it lacks are appended to it, so the next restore knows them too."""
+    """Forget again every period ``wanted`` (``{period: when}``, as the journals and a
+    replaced ledger's chain say) that the database still holds: the journal wins over a
+    restored backup."""
     if not has_tables(db.conn):
         return []
-    wanted = journalled(journals, key)
-    for period, at in (also or {}).items():
-        wanted.setdefault(period, at)
-    if live is not None:
-        in_live = journalled([live], key)
-        missing = [{"period": p, "at": at} for p, at in sorted(wanted.items()) if p not in in_live]
-        journal_file.append(live, key, FORGOTTEN, missing)
     return [
         forget_period(db, period, now=now, actor=actor, run_id=None, how=how)
         for period in unfinished(db.conn, wanted)
@@ -242,8 +203,8 @@ def compact_journal(conn: sqlite3.Connection, path: Path, key: bytes, now: datet
     erasure lines (lookup references) of every request whose period both the journal and the
     chain record as forgotten (snapzen.ledger.rights.journal_file). Idempotent: it
     also finishes a sweep killed before it; returns the lines removed."""
-    gone = journalled_requests([path], key) & forgotten_requests(conn)
-    return journal_file.compact(path, key, gone, now)
+    gone = erasure_journal.read(path, key, known=None).forgotten_requests
+    return journal_file.compact(path, key, gone & forgotten_requests(conn), now)
 
 
 def note(conn: sqlite3.Connection) -> str | None:

@@ -218,17 +218,16 @@ def test_a_restored_backup_does_not_bring_a_forgotten_period_back(
     restored = open_db(backup)
     contents = erasure_journal.read(journal, KEY)
     assert {r.subject_ref for r in contents.requests} == {ALICE_REF}
-    gone = forget.journalled_requests([journal], KEY)
+    gone = erasure_journal.read(journal, KEY).forgotten_requests
     assert gone == {"req-access", "req-erase"}
     result = erasure_reapply.reapply(
         restored, [], requests=contents.requests, now=datetime(2032, 2, 1, tzinfo=UTC),
         forgotten=gone,
     )  # fmt: skip
     assert result.requests == 0  # nothing re-appended under a new key
-    done = forget.reapply(
-        restored, [journal], KEY, now=datetime(2032, 2, 1, tzinfo=UTC), actor="restore",
-        how="ledger restore",
-    )  # fmt: skip
+    wanted = erasure_journal.read(journal, KEY).forgotten
+    later = datetime(2032, 2, 1, tzinfo=UTC)
+    done = forget.reapply(restored, wanted, now=later, actor="restore", how="ledger restore")
     assert [d["period"] for d in done] == [PERIOD]  # the journal wins over the backup
     assert requests.list_requests(restored.conn, subject_ref=ALICE_REF) == []
     assert restored.conn.execute("SELECT count(*) FROM erased_subjects").fetchone()[0] == 0
@@ -352,8 +351,8 @@ def test_forgetting_a_request_period_removes_its_lines_from_the_rights_journal(
     assert journal.stat().st_mode & 0o777 == 0o600
     contents = erasure_journal.read(journal, KEY)
     assert contents.erasures == [] and [r.request_id for r in contents.requests] == ["req-bob"]
-    assert list(forget.journalled([journal], KEY)) == [PERIOD]
-    assert forget.journalled_requests([journal], KEY) == {"req-access", "req-erase"}
+    assert list(erasure_journal.read(journal, KEY).forgotten) == [PERIOD]
+    assert contents.forgotten_requests == {"req-access", "req-erase"}
     lines = journal_file.read(journal, KEY)
     assert [line.entry["lines_removed"] for line in lines if line.type == "compacted"] == [3]
     assert journal_problem(point, journal, KEY) is None  # the rewrite is a keyed line
@@ -363,12 +362,12 @@ def test_forgetting_a_request_period_removes_its_lines_from_the_rights_journal(
     # A backup taken before: restored, the period is forgotten again from the compacted
     # journal, and no request of it comes back.
     restored = open_db(backup)
-    gone = forget.journalled_requests([journal], KEY)
+    gone = erasure_journal.read(journal, KEY).forgotten_requests
     later = datetime(2032, 2, 1, tzinfo=UTC)
     result = erasure_reapply.reapply(restored, contents.erasures, requests=contents.requests,
                                      now=later, forgotten=gone)  # fmt: skip
     assert result.requests == 1  # Bob's only
-    done = forget.reapply(restored, [journal], KEY, now=later, actor="restore", how="restore")
+    done = forget.reapply(restored, contents.forgotten, now=later, actor="restore", how="restore")
     assert [d["period"] for d in done] == [PERIOD]
     assert requests.list_requests(restored.conn, subject_ref=ALICE_REF) == []
     assert verify.verify_ledger(restored.conn).ok
