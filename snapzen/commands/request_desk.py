@@ -20,7 +20,7 @@ from snapzen.ledger.rights import erasure_journal, requests
 from snapzen.ledger.rights.request_clock import ClockRefused, Step
 from snapzen.ledger.rights.requests import CLOSED, EXTENDED, PAUSED, RESUMED
 from snapzen.ledger.rights.requests import Request as Request  # for the CLI
-from snapzen.ledger.store.db import open_ledger, transaction
+from snapzen.ledger.store.db import open_ledger
 from snapzen.support import clock, errors
 from snapzen.support.settings import Settings, require_ledger_key
 
@@ -59,26 +59,17 @@ def _write(
     now: datetime,
     details: dict[str, Any],
 ) -> Request:
-    """Append the event of ``request`` (its id and reference) in one transaction, then to the
-    rights journal (with the ledger key; an edited journal refuses it first, exit 2); returns
-    the request as it is now."""
+    """Append the event of ``request`` (its id and reference), chained and journalled
+    (erasure_journal.chained); returns the request as it is now."""
     key = require_ledger_key(settings) if settings.ledger.key is not None else None
-    path = settings.ledger.erasure_journal_path
-    if key is not None:
-        erasure_journal.prepare(path, key, db.conn)
     request_id, ref = request
-    with transaction(db) as conn:
-        row = requests.append(
-            conn,
-            event,
-            request_id=request_id,
-            subject_ref=ref,
-            actor=actor,
-            now=now,
-            details=details,
-        )
-    if key is not None:
-        erasure_journal.append_requests(path, key, [row])
+    with erasure_journal.chained(db, settings.ledger.erasure_journal_path, key) as (conn, rows):
+        rows.append(
+            requests.append(
+                conn, event, request_id=request_id, subject_ref=ref, actor=actor, now=now,
+                details=details,
+            )
+        )  # fmt: skip
     return requests.found(db.conn, request_id, now.date())
 
 
