@@ -129,7 +129,7 @@ REQUEST_KINDS = {
     "restriction": "restriction of the processing",
 }
 
-# Why a request's clock was paused (ledger.request_clock.PAUSE_REASONS).
+# Why a request's clock was paused (ledger.rights.requests.PAUSE_REASONS).
 PAUSE_REASONS = {
     "identity": "to confirm your identity",
     "clarification": "to clarify your request",

@@ -1,7 +1,7 @@
 """`snapzen ledger requests [open | pause | resume | extend | close]`: the request clock.
 
 The listing is read-only. Each step is checked against the request's clock under the writer
-lock (snapzen.ledger.rights.request_clock: no pause of a paused request, one extension only,
+lock (snapzen.ledger.rights.requests.Clock: no pause of a paused request, one extension only,
 nothing after the close), appended to the chain in one transaction, then the same event to
 the rights journal outside the database (snapzen.ledger.rights.erasure_journal), so a
 restored backup gets it back. Only the person's HMAC reference is stored, never an email.
@@ -17,8 +17,7 @@ import sqlite_utils
 
 from snapzen.commands.ledger_open import locked, received_day, subject_of
 from snapzen.ledger.rights import erasure_journal, requests
-from snapzen.ledger.rights.request_clock import ClockRefused, Step
-from snapzen.ledger.rights.requests import CLOSED, EXTENDED, PAUSED, RESUMED
+from snapzen.ledger.rights.requests import CLOSED, EXTENDED, PAUSED, RESUMED, ClockRefused, Step
 from snapzen.ledger.rights.requests import Request as Request  # for the CLI
 from snapzen.ledger.store.db import open_ledger
 from snapzen.support import clock, errors
@@ -75,8 +74,7 @@ def _write(
 
 def _checked(request: Request, step: Step) -> None:
     try:
-        if request.clock is not None:
-            request.clock.apply(step)
+        request.clock.apply(step)
     except ClockRefused as exc:
         raise errors.ConfigError(f"request {request.request_id}: {exc}") from None
 
