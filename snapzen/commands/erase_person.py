@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import sqlite_utils
+
 from snapzen.clients.user_erasure import UserErasure as UserErasure  # for the CLI
 from snapzen.commands import clients
 from snapzen.commands.erase import ErasureResult, erase_subject
@@ -87,16 +89,18 @@ def erase_person(
     response is written). LockHeld when another snapzen holds the writer lock."""
     ref = subject_of(settings, email)
     refuse_request_with_received(request, received)
-    reader = open_ledger(settings.ledger, read_only=True)
-    try:
-        selected = collisions.select_cases(reader.conn, ref, cases or (), tickets or ())
-        answered: Request | None = None
-        if request is not None:  # exit 2 when unknown, closed or not an erasure-kind request
-            answered = requests.open_one(
-                reader.conn, request, clock.now().date(), requests.ERASURE_KINDS
-            )
-    finally:
-        reader.conn.close()
+
+    def checked(db: sqlite_utils.Database) -> tuple[set[str] | None, Request | None]:
+        """The chats to erase (exit 2 for a shared email not narrowed) and the request it
+        answers (exit 2 when unknown, closed or not of an erasure kind)."""
+        selected = collisions.select_cases(db.conn, ref, cases or (), tickets or ())
+        if request is None:
+            return selected, None
+        kinds = requests.ERASURE_KINDS
+        return selected, requests.open_one(db.conn, request, clock.now().date(), kinds)
+
+    with open_ledger(settings.ledger, read_only=True) as reader:  # before queueing for the lock
+        selected, answered = checked(reader)
     if selected is not None and delete_user:
         raise errors.ConfigError(
             "--delete-user with --case/--ticket: the Zendesk profile of this email may be "
@@ -118,12 +122,8 @@ def erase_person(
     # A dry run only reads; a real erasure appends to the chain, so it queues behind a sync.
     ledger = settings.ledger
     with open_ledger(ledger, read_only=True) if dry_run else locked(settings, wait_seconds) as db:
-        if not dry_run:
-            selected = collisions.select_cases(db.conn, ref, cases or (), tickets or ())
-            if answered is not None:  # still open, now that the lock is held
-                requests.open_one(
-                    db.conn, answered.request_id, clock.now().date(), requests.ERASURE_KINDS
-                )
+        if not dry_run:  # again on the ledger erased, now that the lock is held
+            selected, _ = checked(db)
         result = erase_subject(
             db, ref, deleter, dry_run=dry_run, actor=actor, users=users,
             reason=ERASE_REASONS[reason], request=None if dry_run else info,

@@ -207,28 +207,37 @@ def compact_journal(conn: sqlite3.Connection, path: Path, key: bytes, now: datet
     return journal_file.compact(path, key, gone & forgotten_requests(conn), now)
 
 
-def note(conn: sqlite3.Connection) -> str | None:
-    """Why a lookup may find nothing: one line naming the forgotten months, or None."""
+def _by_kind(conn: sqlite3.Connection) -> dict[bool, dict[str, str]]:
+    """{is a request period: {YYYY-MM: day forgotten}} from the chain (empty: unreadable)."""
     try:
         found = forgotten(conn)
     except sqlite3.Error:
-        return None
-    lines = []
-    for kind, what in (
-        (False, "chats that started in {span}"),
-        (True, "requests and their answers recorded in {span}"),
-    ):
-        chosen = {
+        return {False: {}, True: {}}
+    return {
+        kind: {
             p.removeprefix("req-"): at for p, at in found.items() if is_request_period(p) == kind
         }
-        if not chosen:
-            continue
-        months = sorted(chosen)
-        span = months[0] if len(months) == 1 else f"{months[0]} to {months[-1]}"
-        lines.append(
-            f"{what.format(span=span)} were forgotten on {max(chosen.values())} per the "
-            "retention policy"
+        for kind in (False, True)
+    }
+
+
+def _span(months: list[str], name: Callable[[str], str] = str) -> str:
+    first, last = name(months[0]), name(months[-1])
+    return first if first == last else f"{first} to {last}"
+
+
+def note(conn: sqlite3.Connection) -> str | None:
+    """Why a lookup may find nothing: one line naming the forgotten months, or None."""
+    kinds = _by_kind(conn)
+    lines = [
+        f"{what} {_span(sorted(kinds[kind]))} were forgotten on {max(kinds[kind].values())} "
+        "per the retention policy"
+        for kind, what in (
+            (False, "chats that started in"),
+            (True, "requests and their answers recorded in"),
         )
+        if kinds[kind]
+    ]
     if not lines:
         return None
     return "; ".join(lines) + ": what was recorded about a person then can no longer be found"
@@ -239,40 +248,32 @@ def _month_words(period: str) -> str:
     return date(int(period[:4]), int(period[5:7]), 1).strftime("%B %Y")
 
 
-def _span_words(months: list[str]) -> str:
-    first, last = _month_words(months[0]), _month_words(months[-1])
-    return first if first == last else f"{first} to {last}"
-
-
 def summary(conn: sqlite3.Connection) -> dict[str, Any] | None:
     """What the ledger has forgotten, for an access pack: the months and request periods
     (codes, for subject.json) and the same in plain sentences for the person; None when
     nothing was forgotten."""
-    try:
-        found = forgotten(conn)
-    except sqlite3.Error:
-        return None
-    months = sorted(p for p in found if not is_request_period(p))
-    asked = sorted(p.removeprefix("req-") for p in found if is_request_period(p))
+    kinds = _by_kind(conn)
+    months, asked = sorted(kinds[False]), sorted(kinds[True])
     if not months and not asked:
         return None
     sentences = []
     if months:
         sentences.append(
-            f"We no longer hold anything about chats that started in {_span_words(months)}. "
+            "We no longer hold anything about chats that started in "
+            f"{_span(months, _month_words)}. "
             "When their retention period ended we destroyed the key that linked our records "
             "of them to a person, so we cannot tell whether any of them was yours, and "
             "there is nothing of them we could give you."
         )
     if asked:
         sentences.append(
-            f"What we recorded in {_span_words(asked)} about the requests people made and "
-            "how we answered them was unlinked from those people in the same way, once we no "
+            f"What we recorded in {_span(asked, _month_words)} about the requests people made "
+            "and how we answered them was unlinked from those people in the same way, once we no "
             "longer needed it to answer a complaint or a claim."
         )
     return {
         "months": months,
         "request_periods": asked,
-        "forgotten_on": max(found.values()),
+        "forgotten_on": max([*kinds[False].values(), *kinds[True].values()]),
         "explanation": " ".join(sentences),
     }

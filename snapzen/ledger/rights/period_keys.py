@@ -208,18 +208,14 @@ def match(conn: sqlite3.Connection, lookup_ref: str, *, prefix: str = "") -> tup
 def lookup_of(conn: sqlite3.Connection, ref: str) -> str | None:
     """The lookup reference behind a reference read from the chain: itself when it is not a
     period-keyed reference; None when its period was forgotten."""
-    if not has_tables(conn):
-        return ref
-    row = conn.execute(
-        "SELECT lookup_ref FROM subject_periods WHERE chain_ref = ? LIMIT 1", (ref,)
-    ).fetchone()
-    if row is not None:
-        return str(row[0])
-    keyed = conn.execute(
-        f"SELECT 1 FROM events WHERE subject_ref = ? AND event IN {_keyed_sql(conn)} LIMIT 1",
-        (ref,),
-    ).fetchone()
-    return None if keyed is not None else ref
+    keyed = None
+    if has_tables(conn):
+        keyed = conn.execute(
+            f"SELECT event FROM events WHERE subject_ref = ? AND event IN {_keyed_sql(conn)} "
+            "LIMIT 1",
+            (ref,),
+        ).fetchone()
+    return Resolver(conn).resolve(ref, str(keyed[0]) if keyed else "")
 
 
 class Resolver:
