@@ -15,7 +15,7 @@ to named chats first, as for erasure (snapzen.ledger.rights.collisions). Refused
 - the Art. 15(1)(a)-(h) and 15(2) information, every recipient used (access_info).
 
 ``DIR/subject.json`` is the machine-readable copy (Art. 20, with the ledger's codes),
-``DIR/subject.html`` the one for the person, in sentences (access_html, access_text). Then
+``DIR/subject.html`` the one for the person, in sentences (access_text). Then
 one transaction appends an ``access_provided`` event with both files' SHA-256 and closes the
 ``access`` request in the journal.
 """
@@ -34,8 +34,8 @@ from typing import Any
 import sqlite_utils
 
 from snapzen.commands import clients, controllers
-from snapzen.commands.access_html import render_html
 from snapzen.commands.access_info import information, require_complete
+from snapzen.commands.access_text import render_html
 from snapzen.commands.access_tickets import ChatReader, TicketReader, attach_copies, read_tickets
 from snapzen.commands.ledger_open import (
     locked,
