@@ -201,11 +201,6 @@ def at_snapengage(chats: Sequence[Chat], today: date, snapengage_days: int) -> l
     return [c for c in chats if c.started_on + timedelta(days=snapengage_days) >= today]
 
 
-def profile_deleted(result: ErasureResult) -> bool:
-    users = result.users
-    return users is not None and not users.blocked and bool(users.deleted)
-
-
 def decide(
     result: ErasureResult,
     chats: Sequence[Chat],
@@ -218,7 +213,8 @@ def decide(
     found: list[notices.Notice] = []
     on = today.isoformat()
     deleted = sorted(result.deleted)
-    gone_profile = profile_deleted(result)
+    users = result.users
+    gone_profile = users is not None and not users.blocked and bool(users.deleted)
     if deleted or gone_profile:
         found.append(notices.Notice(
             "Zendesk", notices.NOTIFIED, on,

@@ -64,9 +64,6 @@ class HoldSet:
 def target_for(
     *, case_id: str | None = None, ticket_id: int | None = None, subject: str | None = None
 ) -> str:
-    given = [v for v in (case_id, ticket_id, subject) if v is not None]
-    if len(given) != 1:
-        raise ValueError("a hold names exactly one of a case, a ticket or a subject")
     if case_id is not None:
         return f"case:{case_id}"
     if ticket_id is not None:
