@@ -283,18 +283,14 @@ def _record(
             "snapengage_copies": result.snapengage_copies,
         },
     )
-    row = requests.record(
-        conn,
-        request_id=result.request_id,
-        kind="access",
-        subject_ref=result.subject_ref,
-        received_on=received,
-        status=requests.CLOSED if result.complete else requests.OPEN,
-        outcome=("provided" if result.found else "nothing_found") if result.complete else "partial",
-        actor=actor,
-        now=now,
-        details={"sha256_json": result.sha256_json},
-    )
+    status = requests.CLOSED if result.complete else requests.OPEN
+    outcome = ("provided" if result.found else "nothing_found") if result.complete else "partial"
+    answer = {"sha256_json": result.sha256_json}
+    row = requests.append(
+        conn, requests.EVENT, request_id=result.request_id, subject_ref=result.subject_ref,
+        actor=actor, now=now,
+        details=requests.request_details("access", received, status, outcome, answer),
+    )  # fmt: skip
     rows.append(row)
 
 

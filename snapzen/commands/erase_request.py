@@ -106,28 +106,22 @@ def chain_request(
     status, outcome = outcome_of(result)
     narrowed = sorted(only_cases) if only_cases is not None else None
     scope = {"narrowed": True, "cases": narrowed} if narrowed is not None else {}
-    row = requests.record(
-        conn,
-        request_id=request.request_id,
-        kind=request.kind,
-        subject_ref=plan.subject_ref,
-        received_on=request.received_on,
-        status=status,
-        outcome=outcome,
-        actor=actor,
-        now=moment,
-        details={
-            "reason": reason,
-            "tickets_deleted": len(result.deleted),
-            "tickets_failed": len(result.failed),
-            "tickets_held": len(plan.held),
-            "already_erased": len(plan.already_erased),
-            "chats_withheld": len(plan.unsent),
-            "chats_in_flight": len(plan.in_flight),
-            "erase_run_id": result.run_id,
-            **scope,
-        },
-    )
+    counts = {
+        "reason": reason,
+        "tickets_deleted": len(result.deleted),
+        "tickets_failed": len(result.failed),
+        "tickets_held": len(plan.held),
+        "already_erased": len(plan.already_erased),
+        "chats_withheld": len(plan.unsent),
+        "chats_in_flight": len(plan.in_flight),
+        "erase_run_id": result.run_id,
+        **scope,
+    }
+    details = requests.request_details(request.kind, request.received_on, status, outcome, counts)
+    row = requests.append(
+        conn, requests.EVENT, request_id=request.request_id, subject_ref=plan.subject_ref,
+        actor=actor, now=moment, details=details,
+    )  # fmt: skip
     rows = [row]
     if request.snapengage_days is not None:
         chats = person_chats(conn, plan.subject_ref)

@@ -140,10 +140,10 @@ def test_a_sweep_killed_before_compacting_the_rights_journal_is_finished_by_the_
     ref = str(subject_ref(key, "asked-long-ago@example.com"))
     asked = datetime.now(UTC) - timedelta(days=800)
     with transaction(db) as conn:
-        requests.record(
-            conn, request_id="req-old", kind="access", subject_ref=ref,
-            received_on=asked.date(), status="closed", outcome="provided", actor="dpo",
-            now=asked,
+        details = requests.request_details("access", asked.date(), "closed", "provided")
+        requests.append(
+            conn, requests.EVENT, request_id="req-old", subject_ref=ref, actor="dpo", now=asked,
+            details=details,
         )  # fmt: skip
     rows = db.conn.execute(
         "SELECT case_id, subject_ref, recorded_at, actor, details, event FROM events "

@@ -252,32 +252,6 @@ def request_details(
     }
 
 
-def record(
-    conn: sqlite3.Connection,
-    *,
-    request_id: str,
-    kind: str,
-    subject_ref: str | None,
-    received_on: date,
-    status: str,
-    outcome: str,
-    actor: str,
-    now: datetime,
-    details: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Append one ``request`` event inside the caller's transaction; returns the row."""
-    body = request_details(kind, received_on, status, outcome, details)
-    return append(
-        conn,
-        EVENT,
-        request_id=request_id,
-        subject_ref=subject_ref,
-        actor=actor,
-        now=now,
-        details=body,
-    )
-
-
 _CORE = ("kind", "received_on", "deadline", "status", "outcome", "via")
 
 
@@ -339,13 +313,10 @@ def list_requests(
     return open_ + closed
 
 
-def get(conn: sqlite3.Connection, request_id: str, today: date | None = None) -> Request | None:
-    return next((r for r in list_requests(conn, today=today) if r.request_id == request_id), None)
-
-
 def found(conn: sqlite3.Connection, request_id: str, today: date) -> Request:
     """The request (ConfigError, exit 2, when the ledger has none of that id)."""
-    request = get(conn, request_id, today)
+    every = list_requests(conn, today=today)
+    request = next((r for r in every if r.request_id == request_id), None)
     if request is None:
         raise ConfigError(f"no request {request_id!r} in the ledger (see `ledger requests`)")
     return request

@@ -47,10 +47,10 @@ def _request(
     db: sqlite_utils.Database, request_id: str, kind: str, now: datetime, status: str
 ) -> None:
     with transaction(db) as conn:
-        requests.record(
-            conn, request_id=request_id, kind=kind, subject_ref=ALICE_REF,
-            received_on=now.date(), status=status, outcome="provided" if status == "closed"
-            else "", actor="dpo", now=now,
+        outcome = "provided" if status == "closed" else ""
+        requests.append(
+            conn, requests.EVENT, request_id=request_id, subject_ref=ALICE_REF, actor="dpo",
+            now=now, details=requests.request_details(kind, now.date(), status, outcome),
         )  # fmt: skip
 
 
@@ -238,10 +238,10 @@ def test_legacy_request_rows_are_counted_as_still_linkable(tmp_path: Path) -> No
     db = open_db(tmp_path / "ledger.db", create=True)
     with transaction(db) as conn:  # as a ledger before request periods would have chained it
         conn.execute("DROP TABLE legacy_refs")
-        requests.record(
-            conn, request_id="req-old", kind="access", subject_ref=ALICE_REF,
-            received_on=date(2025, 3, 1), status="closed", outcome="provided", actor="dpo",
+        requests.append(
+            conn, requests.EVENT, request_id="req-old", subject_ref=ALICE_REF, actor="dpo",
             now=datetime(2025, 3, 1, tzinfo=UTC),
+            details=requests.request_details("access", date(2025, 3, 1), "closed", "provided"),
         )  # fmt: skip
     assert db.conn.execute("SELECT subject_ref FROM events").fetchone()[0] == ALICE_REF
     with transaction(db) as conn:
@@ -269,10 +269,10 @@ def test_status_says_how_many_legacy_rows_remain_linkable_and_since_when(
     with transaction(db) as conn:  # as an older snapzen chained them, then the migration
         conn.execute("DROP TABLE legacy_refs")
         for day in (date(2025, 3, 1), date(2025, 4, 2)):
-            requests.record(
-                conn, request_id=f"req-{day.month}", kind="access", subject_ref=ALICE_REF,
-                received_on=day, status="closed", outcome="provided", actor="dpo",
-                now=datetime.combine(day, datetime.min.time(), UTC),
+            requests.append(
+                conn, requests.EVENT, request_id=f"req-{day.month}", subject_ref=ALICE_REF,
+                actor="dpo", now=datetime.combine(day, datetime.min.time(), UTC),
+                details=requests.request_details("access", day, "closed", "provided"),
             )  # fmt: skip
         period_keys.index_legacy_evidence(conn)
     db.conn.close()

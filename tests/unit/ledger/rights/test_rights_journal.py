@@ -197,10 +197,10 @@ def test_requests_and_erasures_come_back_on_an_older_copy(
     backup = _copy(db, tmp_path / "backup.db")
     journal = tmp_path / "j.jsonl"
     with transaction(db) as conn:  # an access request, as `ledger access` journals it
-        row = requests.record(
-            conn, request_id="req-access", kind="access", subject_ref=ALICE_REF,
-            received_on=date(2026, 11, 18), status=requests.CLOSED, outcome="provided",
-            actor="dpo", now=NOW,
+        details = requests.request_details("access", date(2026, 11, 18), "closed", "provided")
+        row = requests.append(
+            conn, requests.EVENT, request_id="req-access", subject_ref=ALICE_REF, actor="dpo",
+            now=NOW, details=details,
         )  # fmt: skip
     erasure_journal.append_requests(journal, KEY, [row])
     _erase_alice(db, journal)
@@ -302,10 +302,12 @@ def test_an_erasure_request_only_received_erases_nobody_on_restore(
     backup = _copy(db, tmp_path / "backup.db")
     journal = tmp_path / "j.jsonl"
     with transaction(db) as conn:
-        opened = requests.record(
-            conn, request_id="req-clock", kind="erasure", subject_ref=ALICE_REF,
-            received_on=date(2026, 11, 20), status=requests.OPEN, outcome="received",
-            actor="dpo", now=NOW, details={"via": requests.CLOCK},
+        details = requests.request_details(
+            "erasure", date(2026, 11, 20), requests.OPEN, "received", {"via": requests.CLOCK}
+        )
+        opened = requests.append(
+            conn, requests.EVENT, request_id="req-clock", subject_ref=ALICE_REF, actor="dpo",
+            now=NOW, details=details,
         )  # fmt: skip
     (request,) = requests.list_requests(db.conn)
     with transaction(db) as conn:
