@@ -269,7 +269,7 @@ def _apply_holds(db: sqlite_utils.Database, plan: ErasurePlan) -> None:
     kept = [t for t in plan.to_delete if active.held(case_id=t.case_id, ticket_id=t.ticket_id)]
     plan.held = [t.ticket_id for t in kept]
     plan.to_delete = [t for t in plan.to_delete if t not in kept]
-    plan.unsent = [c for c in plan.unsent if c not in active.cases]
+    plan.unsent = [c for c in plan.unsent if c not in active.named("case")]
 
 
 def _delete_tickets(

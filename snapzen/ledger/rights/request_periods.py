@@ -123,7 +123,7 @@ def refusal(
         return RETENTION
     if any(n.request_id in found.request_ids for n in notices.open_notices(conn)):
         return NOTICE
-    if any(h.seq in found.seqs for h in held.holds) or found.lookups & held.subjects:
+    if any(h.seq in found.seqs for h in held.holds) or found.lookups & held.named("subject"):
         return HOLD
     # The erasure record (erased_subjects) is what withholds the person's chats when they come
     # back: from a restored copy made before the erasure (it holds them unmarked), or from

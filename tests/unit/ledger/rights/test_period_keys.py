@@ -171,9 +171,9 @@ def test_a_pending_chat_or_a_hold_keeps_the_month(
                        updated_at) VALUES ('jan-late', 'w1', '2024-01-31', 'pending', 'x', 'x')"""
             )
     elif keeper == "hold_case":
-        held.cases.add("jan-bob")
+        held.holds.append(holds.Hold("case:jan-bob", "claim", "2026-01-01", 1))
     else:
-        held.subjects.add(BOB_REF)
+        held.holds.append(holds.Hold(f"subject:{BOB_REF}", "claim", "2026-01-01", 1))
     assert forget.plan(db.conn, AS_OF, YEARS, held) == []
 
 
