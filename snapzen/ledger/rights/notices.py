@@ -50,7 +50,7 @@ def record(
     notices: list[Notice],
     *,
     request_id: str,
-    subject_ref: str,
+    subject_ref: str | None,
     actor: str,
     now: datetime,
     rows: list[dict[str, Any]] | None = None,
