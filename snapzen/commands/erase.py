@@ -254,7 +254,7 @@ def erase_subject(
                                 only_cases=only_cases,
                             )  # fmt: skip
                 if request is not None and chained is not None:
-                    journal_request(request, *chained)
+                    journal_request(request, chained)
         return result
 
 

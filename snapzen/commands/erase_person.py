@@ -136,14 +136,11 @@ def erase_person(
     lookup, failed = None, None
     if selected is None and result.users is None:
         lookup, failed = _lookup(settings, email)
+    out_dir = response_dir(settings, out)
     # only read: the erasure chained it all, its Art. 19 notices too
-    db = open_ledger(settings.ledger, read_only=True)
-    try:
+    with open_ledger(settings.ledger, read_only=True) as db:
         response, path = respond(
-            db, result, request_id=info.request_id, out_dir=response_dir(settings, out),
-            snapengage_days=settings.snapengage.retention_days, now=clock.now(),
-            lookup=lookup, settings=settings,
+            db, result, settings, request_id=info.request_id, out_dir=out_dir, now=clock.now(),
+            lookup=lookup,
         )  # fmt: skip
-    finally:
-        db.conn.close()
     return Answered(erased, response, path, failed)

@@ -31,7 +31,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
@@ -56,11 +56,6 @@ class RequestInfo:
     # (tests of the erasure alone). ``others``: the recipients of kind other, by name.
     snapengage_days: int | None = None
     others: tuple[str, ...] = ()
-
-
-# What the erasure's transaction appended for the request (the request, then its notices),
-# and the erasure's journal line (None: a held person, nothing erased), for the journal.
-Chained = tuple[list[dict[str, Any]], erasure_journal.JournalEntry | None]
 
 
 def check_journal(db: sqlite_utils.Database, request: RequestInfo) -> None:
@@ -96,10 +91,12 @@ def chain_request(
     reason: str,
     now: datetime | None,
     only_cases: Collection[str] | None = None,
-) -> Chained:
+) -> erasure_journal.Contents:
     """Inside the erasure's transaction: the request event and its Art. 19 notices (stored
-    on ``result.notices``). A narrowed erasure (chats of a shared email) names its chats and
-    never marks the whole reference as erased; it journals those chats only."""
+    on ``result.notices``); returns the lines for the rights journal (the erasure, unless the
+    person is held, and the events appended). A narrowed erasure (chats of a shared email)
+    names its chats and never marks the whole reference as erased; it journals those chats
+    only."""
     moment = (now or clock.now()).astimezone(UTC)
     stamp = clock.format(moment)
     plan = result.plan
@@ -139,35 +136,26 @@ def chain_request(
             conn, fresh, request_id=request.request_id, subject_ref=plan.subject_ref,
             actor=actor, now=moment, rows=rows,
         )  # fmt: skip
+    lines = erasure_journal.Contents(requests=[erasure_journal.request_line(r) for r in rows])
     if plan.subject_held:
-        return rows, None
+        return lines
     if narrowed is None:
         remember_subject(conn, plan.subject_ref, stamp, request.request_id)
     tickets = sorted(set(result.deleted) | set(plan.already_erased))
     cases = narrowed if narrowed is not None else list(plan.unsent)
     widgets = erasure_journal.widgets_of(conn, narrowed or [])
     entry = erasure_journal.JournalEntry(
-        request.request_id,
-        plan.subject_ref,
-        stamp,
-        reason,
-        tickets,
-        cases,
-        narrowed is not None,
+        request.request_id, plan.subject_ref, stamp, reason, tickets, cases, narrowed is not None,
         widgets,
-    )
-    return rows, entry
+    )  # fmt: skip
+    lines.erasures.append(entry)
+    return lines
 
 
-def journal_request(
-    request: RequestInfo, rows: list[dict[str, Any]], entry: erasure_journal.JournalEntry | None
-) -> None:
+def journal_request(request: RequestInfo, lines: erasure_journal.Contents) -> None:
     """After the commit: the erasure, its request and notices in the rights journal."""
-    if request.journal is None or request.journal_key is None:
-        return
-    if entry is not None:
-        erasure_journal.append(request.journal, request.journal_key, entry)
-    erasure_journal.append_requests(request.journal, request.journal_key, rows)
+    if request.journal is not None and request.journal_key is not None:
+        erasure_journal.append(request.journal, request.journal_key, lines)
 
 
 @dataclass(frozen=True)

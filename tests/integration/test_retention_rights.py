@@ -104,7 +104,7 @@ def test_reapply_is_idempotent_and_a_damaged_journal_applies_nothing(
     entry = erasure_journal.JournalEntry("req-1", ref, "2999-01-01T00:00:00Z", "objection",
                                          [int(ticket)], [])  # fmt: skip
     journal, key = tmp_path / "j.jsonl", b"ledger-key-for-tests"
-    erasure_journal.append(journal, key, entry)
+    erasure_journal.append(journal, key, erasure_journal.Contents([entry]))
     first = reapply(db, erasure_journal.read(journal, key).erasures)
     second = reapply(db, erasure_journal.read(journal, key).erasures)
     assert (first.entries, first.events) == (1, 1)

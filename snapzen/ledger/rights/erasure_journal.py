@@ -112,13 +112,22 @@ class Contents:
     forgotten: dict[str, str] = field(default_factory=dict)
     forgotten_requests: set[str] = field(default_factory=set)
 
-    def union(self, other: Contents) -> Contents:
-        """These lines, then ``other``'s erasures and request events these lack (an erasure
-        by request and person, an event by ``identity``), every period forgotten."""
-        have, seen = {e.key() for e in self.erasures}, {r.identity() for r in self.requests}
+    def lacking_in(self, other: Contents) -> Contents:
+        """What these hold that ``other`` lacks: erasures (by request and person), request
+        events (by ``identity``), periods forgotten."""
+        have, seen = {e.key() for e in other.erasures}, {r.identity() for r in other.requests}
         return Contents(
-            [*self.erasures, *(e for e in other.erasures if e.key() not in have)],
-            [*self.requests, *(r for r in other.requests if r.identity() not in seen)],
+            [e for e in self.erasures if e.key() not in have],
+            [r for r in self.requests if r.identity() not in seen],
+            {p: at for p, at in self.forgotten.items() if p not in other.forgotten},
+        )
+
+    def union(self, other: Contents) -> Contents:
+        """These lines, then what ``other`` holds that these lack."""
+        extra = other.lacking_in(self)
+        return Contents(
+            [*self.erasures, *extra.erasures],
+            [*self.requests, *extra.requests],
             {**other.forgotten, **self.forgotten},
             self.forgotten_requests | other.forgotten_requests,
         )
@@ -155,9 +164,13 @@ def read(path: Path, key: bytes | None, *, known: Iterable[JournalEntry] | None 
     return contents
 
 
-def append(path: Path, key: bytes, entry: JournalEntry) -> None:
-    """Append one erasure line and fsync it: the erasure is not done until this is on disk."""
-    journal_file.append(path, key, ERASURE, [entry.body()])
+def append(path: Path, key: bytes, contents: Contents) -> None:
+    """Append the erasures, the request events and the periods forgotten, in that order, and
+    fsync them: an erasure is not done until its line is on disk."""
+    journal_file.append(path, key, ERASURE, [entry.body() for entry in contents.erasures])
+    journal_file.append(path, key, REQUEST, [line.body() for line in contents.requests])
+    periods = sorted(contents.forgotten.items())
+    journal_file.append(path, key, FORGOTTEN, [{"period": p, "at": at} for p, at in periods])
 
 
 def append_requests(path: Path, key: bytes, rows: Iterable[Mapping[str, Any]]) -> None:

@@ -297,17 +297,12 @@ def restore_union(
     live = read.get(choice.live, journal.Contents())
     if choice.live.is_file():
         journal.migrate(choice.live, choice.key, vouched)
-    erasures, lines = {e.key() for e in live.erasures}, {r.identity() for r in live.requests}
-    added = {
-        journal.ERASURE: [e.body() for e in merged.erasures if e.key() not in erasures],
-        journal.REQUEST: [r.body() for r in merged.requests if r.identity() not in lines],
-    }
-    for kind, bodies in added.items():
-        fresh = [body for body in bodies if body["request_id"] not in gone]
-        journal_file.append(choice.live, choice.key, kind, fresh)
-    periods = sorted(merged.forgotten.items())
-    lost = [{"period": p, "at": at} for p, at in periods if p not in live.forgotten]
-    journal_file.append(choice.live, choice.key, journal.FORGOTTEN, lost)
+    kept = journal.Contents(
+        [e for e in merged.erasures if e.request_id not in gone],
+        [r for r in merged.requests if r.request_id not in gone],
+        merged.forgotten,
+    )
+    journal.append(choice.live, choice.key, kept.lacking_in(live))
     forget.reapply(db, merged.forgotten, now=now, actor=actor, how=command)
     forget.compact_journal(db.conn, choice.live, choice.key, now)
     return result

@@ -308,11 +308,10 @@ def _journalled(db: sqlite_utils.Database, journal: Path) -> None:
     names = ("case_id", "subject_ref", "recorded_at", "actor", "details", "event")
     lines = [{**dict(zip(names, row, strict=True)), "lookup_ref": ALICE_REF} for row in rows]
     erasure_journal.append_requests(journal, KEY, lines)
-    erasure_journal.append(
-        journal, KEY,
-        erasure_journal.JournalEntry("req-erase", str(ALICE_REF), "2026-01-20T09:00:00Z",
-                                     "art17", [115]),
-    )  # fmt: skip
+    erased = erasure_journal.JournalEntry(
+        "req-erase", str(ALICE_REF), "2026-01-20T09:00:00Z", "art17", [115]
+    )
+    erasure_journal.append(journal, KEY, erasure_journal.Contents([erased]))
     bob = {"case_id": "req-bob", "subject_ref": BOB_REF, "recorded_at": "2031-06-01T00:00:00Z",
            "actor": "dpo", "details": "{}", "event": "request"}  # fmt: skip
     erasure_journal.append_requests(journal, KEY, [bob])

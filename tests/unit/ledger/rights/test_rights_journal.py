@@ -20,7 +20,7 @@ from snapzen.commands.erase_request import RequestInfo
 from snapzen.ledger.evidence import agreement, verify
 from snapzen.ledger.evidence import checkpoint as signed
 from snapzen.ledger.rights import erasure_journal, journal_file, requests
-from snapzen.ledger.rights.erasure_journal import JournalDamaged, JournalEntry
+from snapzen.ledger.rights.erasure_journal import Contents, JournalDamaged, JournalEntry
 from snapzen.ledger.rights.erasure_reapply import JournalChoice, choose, reapply, restore_union
 from snapzen.ledger.store.db import open_db, transaction
 from snapzen.support.errors import ConfigError
@@ -51,7 +51,7 @@ def _entry(n: int, **overrides: object) -> JournalEntry:
 def _journal(tmp_path: Path, count: int = 3) -> Path:
     path = tmp_path / "ledger.db.erasures.jsonl"
     for n in range(1, count + 1):
-        erasure_journal.append(path, KEY, _entry(n))
+        erasure_journal.append(path, KEY, Contents([_entry(n)]))
     return path
 
 
@@ -115,7 +115,7 @@ def test_an_edited_journal_is_refused_naming_the_line(
         erasure_journal.read(path, KEY)
     assert isinstance(caught.value, ConfigError)  # exit 2
     with pytest.raises(JournalDamaged, match=message):  # nor appended to
-        erasure_journal.append(path, KEY, _entry(9))
+        erasure_journal.append(path, KEY, Contents([_entry(9)]))
 
 
 def _erase_alice(
