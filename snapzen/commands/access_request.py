@@ -287,10 +287,14 @@ def _record(
     outcome = ("provided" if result.found else "nothing_found") if result.complete else "partial"
     answer = {"sha256_json": result.sha256_json}
     row = requests.append(
-        conn, requests.EVENT, request_id=result.request_id, subject_ref=result.subject_ref,
-        actor=actor, now=now,
+        conn,
+        requests.EVENT,
+        request_id=result.request_id,
+        subject_ref=result.subject_ref,
+        actor=actor,
+        now=now,
         details=requests.request_details("access", received, status, outcome, answer),
-    )  # fmt: skip
+    )
     rows.append(row)
 
 

@@ -116,9 +116,14 @@ def chain_request(
     }
     details = requests.request_details(request.kind, request.received_on, status, outcome, counts)
     row = requests.append(
-        conn, requests.EVENT, request_id=request.request_id, subject_ref=plan.subject_ref,
-        actor=actor, now=moment, details=details,
-    )  # fmt: skip
+        conn,
+        requests.EVENT,
+        request_id=request.request_id,
+        subject_ref=plan.subject_ref,
+        actor=actor,
+        now=moment,
+        details=details,
+    )
     rows = [row]
     if request.snapengage_days is not None:
         chats = person_chats(conn, plan.subject_ref)
@@ -145,9 +150,15 @@ def chain_request(
     cases = narrowed if narrowed is not None else list(plan.unsent)
     widgets = erasure_journal.widgets_of(conn, narrowed or [])
     entry = erasure_journal.JournalEntry(
-        request.request_id, plan.subject_ref, stamp, reason, tickets, cases, narrowed is not None,
+        request.request_id,
+        plan.subject_ref,
+        stamp,
+        reason,
+        tickets,
+        cases,
+        narrowed is not None,
         widgets,
-    )  # fmt: skip
+    )
     lines.erasures.append(entry)
     return lines
 

@@ -63,12 +63,16 @@ def _write(
     key = require_ledger_key(settings) if settings.ledger.key is not None else None
     request_id, ref = request
     with erasure_journal.chained(db, settings.ledger.erasure_journal_path, key) as (conn, rows):
-        rows.append(
-            requests.append(
-                conn, event, request_id=request_id, subject_ref=ref, actor=actor, now=now,
-                details=details,
-            )
-        )  # fmt: skip
+        row = requests.append(
+            conn,
+            event,
+            request_id=request_id,
+            subject_ref=ref,
+            actor=actor,
+            now=now,
+            details=details,
+        )
+        rows.append(row)
     return requests.found(db.conn, request_id, now.date())
 
 
