@@ -64,21 +64,6 @@ class Answered:
         return not result.complete or bool(result.plan.in_flight)
 
 
-def response_dir(settings: Settings, out: Path | None) -> Path:
-    """Without --out: `responses/` beside the ledger database (as private as it is)."""
-    return out or Path(settings.ledger.path).parent / "responses"
-
-
-def _lookup(settings: Settings, email: str) -> tuple[UserErasure | None, str | None]:
-    """Read-only: the person's Zendesk profile and the tickets that still name them (those
-    snapzen did not create, once its own are deleted); None and the error's class name on
-    an error."""
-    try:
-        return clients.user_eraser_from(settings, email).plan(), None
-    except errors.SnapzenError as exc:
-        return None, type(exc).__name__
-
-
 def erase_person(
     settings: Settings, email: str, *, dry_run: bool, actor: str, wait_seconds: float,
     delete_user: bool, reason: str, received: str | None, cases: list[str] | None,
@@ -135,8 +120,14 @@ def erase_person(
         return Answered(erased)
     lookup, failed = None, None
     if selected is None and result.users is None:
-        lookup, failed = _lookup(settings, email)
-    out_dir = response_dir(settings, out)
+        # Read-only: the person's Zendesk profile and the tickets that still name them (those
+        # snapzen did not create, once its own are deleted); on an error, its class is said.
+        try:
+            lookup = clients.user_eraser_from(settings, email).plan()
+        except errors.SnapzenError as exc:
+            failed = type(exc).__name__
+    # Without --out: `responses/` beside the ledger database (as private as it is).
+    out_dir = out or Path(settings.ledger.path).parent / "responses"
     # only read: the erasure chained it all, its Art. 19 notices too
     with open_ledger(settings.ledger, read_only=True) as db:
         response, path = respond(
