@@ -19,7 +19,7 @@ from typing import Any
 import sqlite_utils
 
 from snapzen.commands import copies
-from snapzen.ledger.rights import erasure_journal, forget, holds, request_periods
+from snapzen.ledger.rights import erasure_journal, forget, holds, period_keys, request_periods
 from snapzen.ledger.store.db import configured_key
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
@@ -54,7 +54,7 @@ def rule(settings: Settings) -> request_periods.Rule:
 def describe(item: dict[str, Any], *, planned: bool) -> str:
     """One line for the sweep's output about a period forgotten (or, ``planned``, due)."""
     period = str(item["period"])
-    if request_periods.is_request_period(period):
+    if period_keys.is_request_period(period):
         count = item.get("requests", item.get("requests_forgotten", 0))
         what = (
             f"request period {period}: its key destroyed, the evidence of {count} request(s) "

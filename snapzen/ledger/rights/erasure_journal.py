@@ -239,15 +239,15 @@ def ledger_requests(conn: sqlite3.Connection) -> list[RequestLine]:
         f"FROM events WHERE event IN ({marks}) ORDER BY seq",
         events,
     )
-    names = ("case_id", "subject_ref", "recorded_at", "actor", "details", "event", "recipient")
     resolver, gone = period_keys.Resolver(conn), forgotten_requests(conn)
     found = []
-    for row in rows:
-        fields = dict(zip(names, row, strict=True))
-        if str(fields["case_id"]) in gone:
+    for case_id, chained, at, actor, details, event, recipient in rows:
+        if str(case_id) in gone:
             continue  # its request period was forgotten: not brought back
-        fields["lookup_ref"] = resolver.resolve(fields["subject_ref"], str(fields["event"]))
-        found.append(request_line(fields))
+        # The lookup reference (the chained one is keyed by the request period).
+        ref = resolver.resolve(chained, str(event))
+        loaded = orjson.loads(details) if details else {}
+        found.append(RequestLine(str(case_id), ref, str(at), actor, loaded, str(event), recipient))
     return found
 
 

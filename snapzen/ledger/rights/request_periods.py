@@ -76,9 +76,6 @@ class Evidence:
     lookups: set[str]
 
 
-is_request_period = period_keys.is_request_period
-
-
 def evidence(conn: sqlite3.Connection, period: str) -> Evidence:
     """The rows of the period: those whose reference is indexed under it (a legacy reference
     is shared by periods: only its rows recorded in this month)."""
@@ -151,7 +148,7 @@ def plan(conn: sqlite3.Connection, as_of: date, rule: Rule, held: HoldSet) -> li
     """The request periods a sweep as of ``as_of`` forgets: [{period, requests}], oldest
     first."""
     due = []
-    for period in filter(is_request_period, period_keys.held(conn)):
+    for period in filter(period_keys.is_request_period, period_keys.held(conn)):
         found = evidence(conn, period)
         if refusal(conn, found, as_of, rule, held) is None:
             due.append({"period": period, "requests": len(found.request_ids)})
