@@ -37,7 +37,7 @@ from snapzen.ledger.store import outbox
 from snapzen.ledger.store.case_status import UNSENT, CaseStatus, sql_list
 from snapzen.ledger.store.db import transaction
 from snapzen.ledger.store.identity import chain_binding
-from snapzen.ledger.store.transitions import ERASED_REASON
+from snapzen.ledger.store.transitions import ERASED_REASON, WITHHOLD_ERASED
 from snapzen.support import clock
 from snapzen.support.errors import ConfigError
 from snapzen.support.sqlite_uri import read_only_uri
@@ -169,11 +169,9 @@ def _apply_erasure(
         scope, params = "subject_ref = ?", [entry.subject_ref]
         dated, dated_params = " AND (started_at IS NULL OR started_at <= ?)", [entry.erased_at]
     withheld = conn.execute(
-        f"""UPDATE cases SET status = ?, reason = ?, raw = NULL, raw_purged_at = ?,
-               updated_at = ?, error = NULL
-           WHERE {scope}{dated} AND status IN {sql_list(UNSENT)}
+        f"""UPDATE cases SET {WITHHOLD_ERASED} WHERE {scope}{dated} AND status IN {sql_list(UNSENT)}
            RETURNING case_id, subject_ref""",
-        [CaseStatus.WITHHELD, ERASED_REASON, stamp, stamp, *params, *dated_params],
+        [stamp, stamp, *params, *dated_params],
     ).fetchall()
     if entry.narrowed:  # a chat the ledger has never seen: withheld before it is fetched
         withheld += _placeholders(conn, entry, stamp)
@@ -183,9 +181,10 @@ def _apply_erasure(
         f"SELECT case_id FROM cases WHERE {scope} AND status = ?", [*params, CaseStatus.PUSHING]
     )
     result.in_flight.extend(str(row[0]) for row in pushing)
+    recorded = "SELECT 1 FROM events WHERE ticket_id = ? AND event IN ('erased', 'expired')"
     for ticket_id in entry.tickets:
-        if _recorded(conn, ticket_id):
-            continue
+        if conn.execute(recorded, (ticket_id,)).fetchone() is not None:
+            continue  # the chain records the ticket gone already
         case = conn.execute(
             "SELECT case_id, widget_id FROM cases WHERE ticket_id = ?", (ticket_id,)
         ).fetchone()
@@ -223,14 +222,6 @@ def _placeholders(conn: sqlite3.Connection, entry: JournalEntry, stamp: str) -> 
              stamp, stamp, stamp),
         ).fetchall()  # fmt: skip
     return added
-
-
-def _recorded(conn: sqlite3.Connection, ticket_id: int) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM events WHERE ticket_id = ? AND event IN ('erased', 'expired') LIMIT 1",
-        (ticket_id,),
-    ).fetchone()
-    return row is not None
 
 
 # --- restore and adoption ----------------------------------------------------------------
