@@ -332,10 +332,12 @@ class ZendeskClient(BulkReads):
         statuses: list[int] = []  # this call's response statuses, every attempt
         try:
             return self._send(method, url, statuses, idempotent=idempotent, body=body, **kwargs)
-        except errors.AuthError:
+        except errors.AuthError as exc:
             # Only a 401 from the API itself means "token refused"; a 403 is a role problem and
             # a failed token request has no API status at all.
             last = statuses[-1] if statuses else None
+            if last == 401 and self._auth.refused:
+                raise errors.AuthError(f"{exc}; {self._auth.refused}") from exc
             if last != 401 or not self._auth.renew_after_unauthorized():
                 raise
             # A 401 means the server refused before acting, so even the POST may be repeated.

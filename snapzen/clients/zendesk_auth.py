@@ -21,15 +21,21 @@ from snapzen.support.settings import ZENDESK_CREDENTIALS, ZendeskAuth, ZendeskSe
 log = get_logger("snapzen.clients.zendesk")
 
 API_TOKEN_SUNSET = "2027-04-30"
+# Added to a 401 for an API token: Zendesk's answer says no more than "Couldn't authenticate".
+API_TOKEN_REFUSED = (
+    f"Zendesk deactivates every API token on {API_TOKEN_SUNSET} (all calls with one fail from "
+    "then on): switch to OAuth (SNAPZEN_ZENDESK__OAUTH_CLIENT_ID and _OAUTH_CLIENT_SECRET)"
+)
 
 
 class ZendeskAuthBase(AuthBase):
     """Sets ``Authorization`` on each attempt (so a renewed token is used by retries too); as
-    itself, a fixed header: an API token or a static OAuth bearer token."""
+    itself, a fixed header: an API token or a static OAuth bearer token. ``refused``: what
+    a 401 for these credentials should also tell the operator."""
 
-    def __init__(self, header: str = "") -> None:
+    def __init__(self, header: str = "", refused: str = "") -> None:
         register_secret(header)
-        self._header = header
+        self._header, self.refused = header, refused
 
     def header(self) -> str:
         return self._header
@@ -132,5 +138,6 @@ def build_auth(
                 message=f"Zendesk deactivates all API tokens on {API_TOKEN_SUNSET}; "
                 "switch to OAuth (SNAPZEN_ZENDESK__OAUTH_CLIENT_ID/_SECRET)",
             )
-        return ZendeskAuthBase("Basic " + base64.b64encode(credentials.encode()).decode("ascii"))
+        basic = "Basic " + base64.b64encode(credentials.encode()).decode("ascii")
+        return ZendeskAuthBase(basic, API_TOKEN_REFUSED)
     raise ConfigError(f"setting zendesk credentials are required: {ZENDESK_CREDENTIALS}")

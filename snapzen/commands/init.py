@@ -50,7 +50,14 @@ from typing import Protocol, runtime_checkable
 
 from snapzen.commands.backup import copy_database
 from snapzen.commands.clients import zendesk_from
-from snapzen.commands.reconcile import CatchUp, ReconcileResult, catch_up, read_in_flight
+from snapzen.commands.reconcile import (
+    CatchUp,
+    RecentReads,
+    ReconcileResult,
+    catch_up,
+    read_in_flight,
+    recently_changed,
+)
 from snapzen.commands.restore_swap import make_standalone, swap_in
 from snapzen.ledger.evidence.chain import chain_head
 from snapzen.ledger.evidence.verify import verify_ledger
@@ -89,10 +96,20 @@ class TicketsExist(ConfigError):
 
 
 def snapzen_tickets(sink: object) -> int:
-    """How many live tickets carry the ``snapengage`` tag (0: a sink that cannot say)."""
+    """How many live tickets carry the ``snapengage`` tag (0: a sink that cannot say): search's
+    count or, when search finds none, those changed within ``SEARCH_LAG`` (search indexes a
+    ticket minutes late: a sync a moment ago from another ledger is not counted yet)."""
     if not isinstance(sink, TicketCount):
         return 0
     count = sink.search_count("type:ticket tags:snapengage")
+    if not count and isinstance(sink, RecentReads):
+        recent = {
+            ticket.get("id")
+            for page in recently_changed(sink, clock.now())
+            for ticket in page
+            if "snapengage" in (ticket.get("tags") or ()) and ticket.get("status") != "deleted"
+        }
+        count = len(recent)
     log.info("zendesk_snapzen_tickets_counted", tickets=count)
     return count
 

@@ -6,8 +6,9 @@ external_id would spend List Tickets' 100-a-minute budget (hours for a busy acco
 bulk reads bring a thousand tickets per request:
 - ``incremental`` (default): the cursor-based Incremental Ticket Export, every ticket changed
   since a time, archived ones included and with no indexing delay (10 requests a minute);
-- ``search``: Export Search Results for the ``snapengage`` tag (100 requests a minute, but a
-  ticket from the last few minutes may not be indexed yet).
+- ``search``: Export Search Results for the ``snapengage`` tag (100 requests a minute); search
+  indexes a ticket up to a few minutes late, so the tickets changed in the last ``SEARCH_LAG``
+  are read from the incremental export too (``recently_changed``).
 
 Imports in flight are settled first. A reconciliation reads Zendesk once. An import job that
 is still queued or working at that moment (a sync killed after its POST, an ambiguous POST
@@ -29,6 +30,7 @@ After the bulk read, the in-flight cases it did not find are looked up by ``exte
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -37,7 +39,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import sqlite_utils
 
@@ -58,6 +60,9 @@ log = get_logger("snapzen.commands.reconcile")
 EXTERNAL_PREFIX = "snapengage:"
 # Zendesk refuses an incremental start_time less than a minute ago.
 MIN_AGE = timedelta(seconds=61)
+# "It can take up to a few minutes for new tickets ... to be indexed for search": what search
+# may not show yet, the incremental export (no indexing delay) reads since this long ago.
+SEARCH_LAG = timedelta(minutes=15)
 
 
 # Cases a ledger had not finished: a ticket may exist for them that the ledger does not name.
@@ -285,8 +290,9 @@ def find_tickets(
     if via is Via.incremental:
         start = min(since, now - MIN_AGE)
         pages = sink.incremental_tickets(int(start.timestamp()))
-    else:
-        pages = sink.search_export("type:ticket tags:snapengage")
+    else:  # the lag window last: a ticket's newest state wins
+        tagged = sink.search_export("type:ticket tags:snapengage")
+        pages = itertools.chain(tagged, recently_changed(sink, now))
     for page in pages:
         result.pages += 1
         result.tickets_seen += len(page)
@@ -304,6 +310,16 @@ def find_tickets(
         found.setdefault(case_id, []).append(_found(ticket_id, ticket))
     result.cases_found = len(found)
     return found, result, latest
+
+
+@runtime_checkable
+class RecentReads(Protocol):
+    def incremental_tickets(self, start_time: int) -> Iterator[list[dict[str, Any]]]: ...
+
+
+def recently_changed(sink: RecentReads, now: datetime) -> Iterator[list[dict[str, Any]]]:
+    """Pages of the tickets changed in the last SEARCH_LAG: those search may not find yet."""
+    return sink.incremental_tickets(int((now - SEARCH_LAG).timestamp()))
 
 
 def _found(ticket_id: int, ticket: dict[str, Any]) -> FoundTicket:

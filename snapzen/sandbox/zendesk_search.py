@@ -6,8 +6,9 @@ Search is the one way to find archived tickets besides their id, so the sandbox 
 subset snapzen uses: ``type:ticket`` with ``tags:X`` (or ``tag:X``), ``requester:EMAIL``,
 ``submitter:ID``, ``external_id:X`` (``*`` at the end for a prefix) and ``created``/``updated``
 compared (``>``, ``>=``, ``<``, ``<=``) with a date, ANDed; anything else is a 400. Deleted
-tickets are not found; archived ones are. Real search lags writes by minutes; the sandbox
-answers at once. Search stops at 1,000 results (a 422 past them); the export has no cap.
+tickets are not found; archived ones are. Search sees the account as its index holds it:
+every change (a new ticket, an update, a deletion) ``search_index_lag_seconds`` late. Search
+stops at 1,000 results (a 422 past them); the export has no cap.
 
 The incremental export (``?start_time=`` at least a minute ago, then ``?cursor=``) hands out
 every ticket changed since, archived and deleted ones too (deleted with status ``deleted``), in
@@ -53,10 +54,10 @@ def _terms(request: Request) -> list[Term]:
     return terms
 
 
-def _found(zd: Zendesk, terms: list[Term]) -> list[TicketRecord]:
-    """Live (not deleted) tickets matching every term, in id order."""
-    live = (r for r in zd.tickets.values() if r.deleted_at is None)
-    return [r for r in live if all(_matches(zd, r.data, term) for term in terms)]
+def _found(zd: Zendesk, terms: list[Term]) -> list[JsonDict]:
+    """The index's tickets (as it holds them) matching every term, in id order."""
+    indexed = (r.indexed for r in zd.searchable())
+    return [t for t in indexed if t is not None and all(_matches(zd, t, term) for term in terms)]
 
 
 def _matches(zd: Zendesk, data: JsonDict, term: Term) -> bool:
@@ -79,7 +80,7 @@ def search(zd: Zendesk, request: Request) -> JsonDict:
     terms, page = _terms(request), int_arg(request, "page", 1)
     if page > MAX_RESULTS // PER_PAGE:
         raise error(422, "InvalidPaginationParameter", "at most 1000 results per query")
-    results = [{**r.data, "result_type": "ticket"} for r in _found(zd, terms)][:MAX_RESULTS]
+    results = [{**t, "result_type": "ticket"} for t in _found(zd, terms)][:MAX_RESULTS]
     more = page * PER_PAGE < len(results)
     query = request.args["query"].strip().replace(" ", "+")
     return {
@@ -105,12 +106,12 @@ def search_export(zd: Zendesk, request: Request) -> JsonDict:
         start = decode_cursor(after, int)[0] if after else 0
     except ValueError:
         raise invalid("page[after] is not a cursor this search gave") from None
-    rest = [r for r in _found(zd, _terms(request)) if int(r.data["id"]) > start]
+    rest = [t for t in _found(zd, _terms(request)) if int(t["id"]) > start]
     page, more = rest[:size], len(rest) > size
-    cursor = encode_cursor([int(page[-1].data["id"])]) if page else after
+    cursor = encode_cursor([int(page[-1]["id"])]) if page else after
     params = {**request.args, "page[after]": cursor or ""}
     return {
-        "results": [{**r.shown(), "result_type": "ticket"} for r in page],
+        "results": [{**t, "result_type": "ticket"} for t in page],
         "facets": None,
         "meta": {"has_more": more, "after_cursor": cursor, "before_cursor": None},
         "links": {

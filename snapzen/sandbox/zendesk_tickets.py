@@ -111,7 +111,8 @@ def ticket_update(zd: Zendesk, request: Request, ticket_id: int) -> JsonDict:
         raise record_invalid(f"Status: {status} is not valid")
     for name in {"external_id", "subject", "status", "tags"} & fields.keys():
         record.data[name] = fields[name]
-    record.data["updated_at"], record.changed_ts = iso_utc(zd.now), zd.now
+    record.data["updated_at"] = iso_utc(zd.now)
+    zd.changed(record, zd.now)
     return {"ticket": record.shown(), "audit": {"ticket_id": ticket_id}}
 
 

@@ -274,3 +274,9 @@ def skip_zendesk_clock(sb: Sandbox, seconds: float) -> None:
     with store.lock:
         clock = store.clock
         store.clock = lambda: clock() + seconds
+
+
+def let_search_index(sb: Sandbox) -> None:
+    """Move the Zendesk clock past search's index lag: tickets made so far are searchable (a
+    test's "this ticket has been there a while")."""
+    skip_zendesk_clock(sb, sb.config.search_index_lag_seconds)
