@@ -6,7 +6,7 @@ completed after ``job_seconds``) and its effects are applied, in creation order,
 which the app calls before every Zendesk request: jobs finish on Zendesk's side whether or not
 anyone polls, and their tickets appear only once they have run. The app holds ``lock`` around
 each handler; the methods tests call directly take it themselves (it is reentrant).
-Search and the bulk exports read this account in ``zendesk_search``.
+Its endpoints are the functions of ``zendesk_api``.
 """
 
 from __future__ import annotations
