@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -56,40 +57,14 @@ class DemoResult:
         return not self.failures
 
 
-# The seed's company, a UK live-chat business: Zendesk in the US (certified to the Data
-# Privacy Framework and its UK Extension: UK adequacy, the "UK-US data bridge"), SnapEngage in
-# the US under standard clauses, and support servers in Australia (no adequacy anywhere).
-DEMO_RECIPIENTS = [
-    {
-        "name": "Zendesk, Inc.",
-        "country": "US",
-        "system": "zendesk",
-        "basis": "adequacy",
-        "certification": "Data Privacy Framework list: Zendesk, Inc. (with the UK Extension)",
-        "checked_on": "2026-12-01",
-    },
-    {
-        "name": "SnapEngage (Mio Inc.)",
-        "country": "US",
-        "system": "snapengage",
-        "basis": "safeguards",
-        "instrument": "idta",
-        "reference": "SnapEngage DPA with the UK IDTA",
-        "tra_date": "2026-11-15",
-    },
-    {
-        "name": "Support staff servers, Sydney",
-        "country": "AU",
-        "system": "other",
-        "basis": "safeguards",
-        "instrument": "idta",
-        "reference": "Intra-group IDTA",
-        "tra_date": "2026-11-15",
-    },
-]
+# The demo company is the one config/snapzen.example.toml models, a UK live-chat business
+# (Zendesk in the US under UK adequacy, SnapEngage and support servers under safeguards): its
+# recipients are read from there, so the example and the demo never tell two stories.
+EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "config" / "snapzen.example.toml"
 
 
 def _child_env(sb: Sandbox, workdir: Path) -> dict[str, str]:
+    recipients = tomllib.loads(EXAMPLE_CONFIG.read_text())["transfer"]["recipients"]
     # The developer's own SNAPZEN_* settings (a production config!) must not leak into the demo.
     env = {k: v for k, v in os.environ.items() if not k.startswith("SNAPZEN_")}
     env.update(sb.env())
@@ -99,7 +74,7 @@ def _child_env(sb: Sandbox, workdir: Path) -> dict[str, str]:
         SNAPZEN_SECRETS_DIR=str(workdir / "secrets"),  # empty: ignore any /run/secrets
         SNAPZEN_ZENDESK__JOB_POLL_SECONDS="0.2",  # the sandbox's jobs take 0.2 s, not minutes
         SNAPZEN_LOG__LEVEL="warning",  # the summary is the demo's output, not the JSON log
-        SNAPZEN_TRANSFER__RECIPIENTS=json.dumps(DEMO_RECIPIENTS),
+        SNAPZEN_TRANSFER__RECIPIENTS=json.dumps(recipients),
     )
     return env
 

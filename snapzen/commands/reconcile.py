@@ -51,6 +51,7 @@ from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.ledger.store.db import LedgerError, open_db
 from snapzen.policy.models import JobStatus
 from snapzen.support import clock
+from snapzen.support.errors import BadRequestError
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings, require_ledger_key
 from snapzen.sync.results_check import lookup_is_conclusive
@@ -318,8 +319,12 @@ class RecentReads(Protocol):
 
 
 def recently_changed(sink: RecentReads, now: datetime) -> Iterator[list[dict[str, Any]]]:
-    """Pages of the tickets changed in the last SEARCH_LAG: those search may not find yet."""
-    return sink.incremental_tickets(int((now - SEARCH_LAG).timestamp()))
+    """Pages of the tickets changed in the last SEARCH_LAG: those search may not find yet.
+    None when Zendesk refuses the start time (our clock ahead of its own): search alone."""
+    try:
+        yield from sink.incremental_tickets(int((now - SEARCH_LAG).timestamp()))
+    except BadRequestError as exc:
+        log.warning("search_lag_window_unread", error=str(exc))
 
 
 def _found(ticket_id: int, ticket: dict[str, Any]) -> FoundTicket:
