@@ -44,8 +44,8 @@ import sqlite_utils
 from snapzen.commands.requesters import UserReads, with_references
 from snapzen.commands.run import recorded_run
 from snapzen.ledger.rights.erasure_reapply import JournalChoice, ReapplyResult, restore_union
+from snapzen.ledger.store import lookups
 from snapzen.ledger.store.adopt import AdoptCounts, FoundTicket, record_adoptions
-from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.ledger.store.db import LedgerError, open_db
 from snapzen.policy.models import JobStatus
 from snapzen.support import clock
@@ -59,9 +59,6 @@ EXTERNAL_PREFIX = "snapengage:"
 # Zendesk refuses an incremental start_time less than a minute ago.
 MIN_AGE = timedelta(seconds=61)
 
-
-# Cases a ledger had not finished: a ticket may exist for them that the ledger does not name.
-_UNFINISHED = (CaseStatus.PENDING, CaseStatus.PUSHING, CaseStatus.FAILED)
 # A stored job id Zendesk no longer shows (expired, or show_many missed it) after this many
 # polls is given up on: the listing of unfinished jobs and the lookups decide instead.
 _ABSENT_POLLS = 3
@@ -112,20 +109,11 @@ def read_in_flight(path: Path, key: bytes) -> InFlight:
 
 
 def _read(conn: sqlite3.Connection, found: InFlight) -> None:
-    marks = ", ".join("?" for _ in _UNFINISHED)
-    rows = conn.execute(
-        "SELECT case_id, job_id, pushed_at FROM cases WHERE status = ?", (CaseStatus.PUSHING,)
-    )
-    for case_id, job_id, pushed_at in rows:
+    for case_id, job_id, pushed_at in lookups.pushing_cases(conn):
         found.pushing[case_id] = job_id or None
         if not job_id:
             found.pushed_at[case_id] = _parse(pushed_at)
-    earliest = conn.execute(
-        f"""SELECT MIN(COALESCE(first_seen_at, pushed_at)) FROM cases
-            WHERE status IN ({marks})""",
-        [str(s) for s in _UNFINISHED],
-    ).fetchone()[0]
-    found.earliest = _parse(earliest)
+    found.earliest = _parse(lookups.earliest_unfinished(conn))
 
 
 def replaced_refs(
@@ -133,26 +121,13 @@ def replaced_refs(
 ) -> dict[str, tuple[str, str | None]]:
     """The subject and name references the replaced ledger kept for ``case_ids``: a case
     synced after the backup was staged there from its SnapEngage chat, with both."""
-    refs: dict[str, tuple[str, str | None]] = {}
     if not case_ids or not path.exists():
-        return refs
-    ids = list(case_ids)
+        return {}
     try:
         with closing(open_db(path, read_only=True, key=key, label="replaced ledger")) as db:
-            columns = {row[1] for row in db.conn.execute("PRAGMA table_info(cases)")}
-            name = "name_ref" if "name_ref" in columns else "NULL"
-            for offset in range(0, len(ids), 500):
-                chunk = ids[offset : offset + 500]
-                marks = ", ".join("?" for _ in chunk)
-                for case_id, subject, named in db.conn.execute(
-                    f"""SELECT case_id, subject_ref, {name} FROM cases
-                        WHERE subject_ref IS NOT NULL AND case_id IN ({marks})""",
-                    chunk,
-                ):
-                    refs[case_id] = (subject, named)
+            return lookups.case_refs(db.conn, case_ids)
     except (LedgerError, sqlite3.Error):
-        pass  # an unreadable replaced ledger gives what it gave
-    return refs
+        return {}  # an unreadable replaced ledger gives nothing
 
 
 def _parse(text: object) -> datetime | None:

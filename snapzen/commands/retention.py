@@ -55,9 +55,9 @@ from snapzen.commands.retention_reconcile import reconcile as reconcile_unknown
 from snapzen.commands.run import locked_run
 from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event, decision
+from snapzen.ledger.evidence.events_table import columns
 from snapzen.ledger.rights import holds
-from snapzen.ledger.store import transitions
-from snapzen.ledger.store.case_status import CaseStatus
+from snapzen.ledger.store import lookups, summary, transitions
 from snapzen.ledger.store.cursor_rules import deletion_clock_error
 from snapzen.ledger.store.db import open_ledger, transaction
 from snapzen.policy.transform import add_years, external_id, retention_until
@@ -158,24 +158,9 @@ def iter_due(
     Keyset-paged so a first sweep over years of chats never holds them all in memory, and so
     cases that fail this sweep (still unexpired) are not read again."""
     cutoff = latest_due_day(as_of, years).isoformat()
-    columns = {row[1] for row in db.execute("PRAGMA table_info(cases)").fetchall()}
-    # A dry run opens read-only and so cannot migrate: before the migration nothing expired.
-    not_expired = "AND c.expired_at IS NULL" if "expired_at" in columns else ""
     last: tuple[str, str] = ("", "")
     while True:
-        rows = db.execute(
-            f"""SELECT c.case_id, c.ticket_id, c.widget_id, c.subject_ref, c.started_at,
-                      t.retention_until
-               FROM cases c LEFT JOIN events t ON t.case_id = c.case_id
-                                                AND t.event = '{Event.TRANSFER}'
-               WHERE c.status = '{CaseStatus.SYNCED}' {not_expired} AND c.ticket_id IS NOT NULL
-                 AND c.started_at IS NOT NULL
-                 AND CASE WHEN t.retention_until IS NULL THEN c.day <= ?
-                          ELSE t.retention_until <= ? END
-                 AND (c.started_at, c.case_id) > (?, ?)
-               ORDER BY c.started_at, c.case_id LIMIT ?""",
-            (cutoff, as_of.isoformat(), *last, page_size),
-        ).fetchall()
+        rows = lookups.due_page(db.conn, cutoff, as_of.isoformat(), last, page_size)
         if not rows:
             return
         for case_id, ticket_id, widget_id, subject, started, recorded in rows:
@@ -206,19 +191,6 @@ def _batches(items: Iterator[DueTicket], size: int) -> Iterator[list[DueTicket]]
 # ---------------------------------------------------------------- recording
 
 
-def _previously_deleted(db: sqlite_utils.Database, ticket_ids: Sequence[int]) -> dict[int, str]:
-    """Ticket ids that already have an erased/expired event (e.g. an Art. 17 erasure)."""
-    if not ticket_ids:
-        return {}
-    marks = ", ".join("?" for _ in ticket_ids)
-    rows = db.execute(
-        f"""SELECT ticket_id, event FROM events
-            WHERE event IN (?, ?) AND ticket_id IN ({marks})""",
-        [Event.ERASED, Event.EXPIRED, *ticket_ids],
-    ).fetchall()
-    return {int(ticket_id): str(event) for ticket_id, event in rows}
-
-
 def _record(
     db: sqlite_utils.Database,
     items: Sequence[tuple[DueTicket, DeletionOutcome]],
@@ -237,10 +209,7 @@ def _record(
         for due, outcome in items:
             if not transitions.mark_expired(conn, due.case_id, stamp):
                 continue  # recorded already; never a second event
-            transfer = conn.execute(
-                "SELECT seq FROM events WHERE case_id = ? AND event = ? LIMIT 1",
-                (due.case_id, Event.TRANSFER),
-            ).fetchone()
+            transfer = lookups.transfer_seq(conn, due.case_id)
             details: dict[str, Any] = {
                 "purged": outcome.purged,
                 "already_gone": outcome.already_gone,
@@ -248,7 +217,7 @@ def _record(
                 "retention_source": "recorded" if due.recorded else "configured",
                 "started_on": due.started_at[:10],
                 "restricted_transfer": transfer is not None,
-                "transfer_seq": int(transfer[0]) if transfer else None,
+                "transfer_seq": transfer,
             }
             if purge:
                 details["purge"] = outcome.purge_status
@@ -283,8 +252,7 @@ def newest_time_seen(db: sqlite_utils.Database) -> datetime | None:
     pass under a wrong clock used to record one in the future). The sweep's guard is Zendesk's
     ``Date`` (``clock_guard.check_against_zendesk``), and a pass under a clock ahead of
     it records no run."""
-    row = db.execute("SELECT MAX(started_at) FROM runs").fetchone()
-    return wall_clock.parse(row[0]) if row and row[0] else None
+    return wall_clock.parse_optional(summary.newest_run_start(db.conn))
 
 
 def refuse_on_wrong_clock(settings: Settings, now: datetime) -> None:
@@ -383,8 +351,8 @@ def run_sweep(
 def _plan_only(settings: Settings, result: SweepResult, years: int) -> SweepResult:
     # Read-only and without the lock: a dry run may look while a sync writes (WAL).
     with closing(open_ledger(settings.ledger, read_only=True)) as db:
-        columns = {row[1] for row in db.execute("PRAGMA table_info(transfers)").fetchall()}
-        active = holds.active(db.conn) if columns else holds.HoldSet()
+        has_holds = bool(columns(db.conn, "transfers", ""))
+        active = holds.active(db.conn) if has_holds else holds.HoldSet()
         due_ids: set[str] = set()
         for due in iter_due(db, result.as_of, years):
             if active.held(case_id=due.case_id, ticket_id=due.ticket_id, subject=due.subject_ref):
@@ -424,7 +392,7 @@ def _sweep(
         batch = due_now
         # Tickets the ledger already records as deleted (an Art. 17 erasure; or an `expired`
         # event, which cannot lack expired_at, but then marking is all that is left to do).
-        earlier = _previously_deleted(db, [due.ticket_id for due in batch])
+        earlier = lookups.deleted_tickets(db.conn, [due.ticket_id for due in batch])
         marked_only = [due for due in batch if due.ticket_id in earlier]
         to_delete = [due for due in batch if due.ticket_id not in earlier]
         result.previously_erased += sum(1 for d in batch if earlier.get(d.ticket_id) == "erased")

@@ -26,6 +26,7 @@ from snapzen.commands.clients import ticket_deleter_from
 from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event, decision
 from snapzen.ledger.rights import holds
+from snapzen.ledger.store import lookups
 from snapzen.ledger.store.db import transaction
 from snapzen.support import clock as wall_clock
 from snapzen.support.log import get_logger
@@ -45,16 +46,6 @@ def expired_tags(as_of: date, months_back: int) -> list[str]:
         year, month = (year - 1, 12) if month == 1 else (year, month - 1)
         tags.append(f"expires_{year:04d}_{month:02d}")
     return tags
-
-
-def _unknown(db: sqlite_utils.Database, ticket_id: int) -> bool:
-    conn = db.conn
-    if conn.execute("SELECT 1 FROM cases WHERE ticket_id = ?", (ticket_id,)).fetchone():
-        return False
-    return not conn.execute(
-        "SELECT 1 FROM events WHERE ticket_id = ? AND event IN (?, ?, ?) LIMIT 1",
-        (ticket_id, Event.TRANSFER, Event.ERASED, Event.EXPIRED),
-    ).fetchone()
 
 
 def reconcile(
@@ -80,7 +71,9 @@ def reconcile(
             ticket_id = ticket.get("id")
             if not isinstance(ticket_id, int) or ticket_id in found:
                 continue
-            if tag not in (ticket.get("tags") or []) or not _unknown(db, ticket_id):
+            if tag not in (ticket.get("tags") or []) or not lookups.ticket_unknown(
+                db.conn, ticket_id
+            ):
                 continue
             external = ticket.get("external_id")
             case_id = str(external).removeprefix("snapengage:") if external else None
