@@ -51,7 +51,6 @@ from snapzen.commands.clients import ticket_deleter_from, zendesk_from
 from snapzen.commands.clock_guard import check_against_zendesk
 from snapzen.commands.retention_forget import forget_due, plan_forget
 from snapzen.commands.retention_profiles import plan_profiles, sweep_profiles
-from snapzen.commands.retention_reconcile import reconcile as reconcile_unknown
 from snapzen.commands.run import locked_run
 from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event, decision
@@ -60,7 +59,7 @@ from snapzen.ledger.rights import holds
 from snapzen.ledger.store import lookups, summary, transitions
 from snapzen.ledger.store.cursor_rules import deletion_clock_error
 from snapzen.ledger.store.db import open_ledger, transaction
-from snapzen.policy.transform import add_years, external_id, retention_until
+from snapzen.policy.transform import EXTERNAL_ID_PREFIX, add_years, external_id, retention_until
 from snapzen.support import clock as wall_clock
 from snapzen.support.errors import ConfigError
 from snapzen.support.log import get_logger
@@ -91,11 +90,12 @@ class DueTicket:
 
     case_id: str
     ticket_id: int
-    widget_id: str
-    subject_ref: str | None
-    started_at: str
-    retention_until: str
+    widget_id: str | None = None
+    subject_ref: str | None = None
+    started_at: str = ""
+    retention_until: str | None = None
     recorded: bool = False  # retention_until is the one its transfer recorded (not recomputed)
+    tag: str | None = None  # --reconcile: found by its expires_ tag, unknown to the ledger
 
 
 @dataclass
@@ -116,7 +116,7 @@ class SweepResult:
     batches: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)  # case_id, ticket_id, reason
     planned: list[DueTicket] = field(default_factory=list)  # dry run only (first 1000)
-    reconciled: dict[str, int] | None = None  # --reconcile: retention_reconcile counts
+    reconciled: dict[str, int] | None = None  # --reconcile: its counts (see _reconcile)
     # Zendesk end-user profiles no ticket names any more (retention_profiles): deleted, or
     # (dry run) would be; kept because a ticket still names them; not deleted after an error.
     users_deleted: int = 0
@@ -194,7 +194,7 @@ def _batches(items: Iterator[DueTicket], size: int) -> Iterator[list[DueTicket]]
 def _record(
     db: sqlite_utils.Database,
     items: Sequence[tuple[DueTicket, DeletionOutcome]],
-    marked_only: Sequence[DueTicket],
+    marked_only: Sequence[DueTicket] = (),
     *,
     now: datetime,
     run_id: str,
@@ -202,25 +202,31 @@ def _record(
     years: int,
     purge: bool,
 ) -> int:
-    """One transaction: an `expired` event and `expired_at` per done case. Returns events."""
+    """One transaction: an `expired` event per ticket gone (and, for a case, `expired_at`).
+    Returns the events appended."""
     stamp = wall_clock.format(now)
     appended = 0
     with transaction(db) as conn:
         for due, outcome in items:
-            if not transitions.mark_expired(conn, due.case_id, stamp):
-                continue  # recorded already; never a second event
-            transfer = lookups.transfer_seq(conn, due.case_id)
             details: dict[str, Any] = {
                 "purged": outcome.purged,
                 "already_gone": outcome.already_gone,
-                "retention_years": years,
-                "retention_source": "recorded" if due.recorded else "configured",
-                "started_on": due.started_at[:10],
-                "restricted_transfer": transfer is not None,
-                "transfer_seq": transfer,
             }
-            if purge:
-                details["purge"] = outcome.purge_status
+            if due.tag is not None:  # found by its tag: no case of the ledger to mark
+                details.update(reconciled=True, tag=due.tag)
+            elif not transitions.mark_expired(conn, due.case_id, stamp):
+                continue  # recorded already; never a second event
+            else:
+                transfer = lookups.transfer_seq(conn, due.case_id)
+                details.update(
+                    retention_years=years,
+                    retention_source="recorded" if due.recorded else "configured",
+                    started_on=due.started_at[:10],
+                    restricted_transfer=transfer is not None,
+                    transfer_seq=transfer,
+                )
+                if purge:
+                    details["purge"] = outcome.purge_status
             expired = decision(
                 Event.EXPIRED,
                 due.case_id,
@@ -238,6 +244,76 @@ def _record(
         for due in marked_only:
             transitions.mark_expired(conn, due.case_id, stamp)
     return appended
+
+
+# ---------------------------------------------------------------- --reconcile
+
+
+def expired_tags(as_of: date, months_back: int) -> list[str]:
+    """Tags of the ``months_back`` whole months before ``as_of``'s month, newest first."""
+    year, month = as_of.year, as_of.month
+    tags = []
+    for _ in range(months_back):
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+        tags.append(f"expires_{year:04d}_{month:02d}")
+    return tags
+
+
+def _reconcile(
+    db: sqlite_utils.Database,
+    api: ZendeskClient,
+    result: SweepResult,
+    settings: Settings,
+    *,
+    months_back: int,
+    actor: str,
+    clock: Callable[[], datetime],
+) -> None:
+    """``--reconcile``: expired tickets Zendesk holds that the ledger does not know.
+
+    Every ticket snapzen creates carries ``expires_YYYY_MM`` (the month its retention ends),
+    so a ticket whose month is over is due even when the ledger lost it (a restore from an
+    old backup, a database started afresh, a second installation). Search finds them,
+    archived ones included; tickets the ledger knows are left to the sweep above, which
+    decides on their recorded ``retention_until``; the current month is never searched (the
+    tag does not say which day in it the retention ends). Search lags writes by minutes: a
+    ticket with an ``erased``/``expired`` event is skipped. Holds apply. Each ticket deleted
+    gets an ``expired`` event with ``details.reconciled`` and its tag; the counts go to
+    ``result.reconciled`` (months, found, deleted, already_gone, held, failed), failures and
+    holds to the sweep's own too."""
+    assert result.run_id is not None
+    counts = dict.fromkeys(("months", "found", "deleted", "already_gone", "held", "failed"), 0)
+    active = holds.active(db.conn)
+    found: dict[int, DueTicket] = {}
+    for tag in expired_tags(result.as_of, months_back):
+        counts["months"] += 1
+        for ticket in api.search_tickets(f"type:ticket tags:{tag}"):
+            ticket_id = ticket.get("id")
+            if not isinstance(ticket_id, int) or ticket_id in found:
+                continue
+            if tag not in (ticket.get("tags") or []):
+                continue
+            if not lookups.ticket_unknown(db.conn, ticket_id):
+                continue
+            external = ticket.get("external_id")
+            case_id = str(external).removeprefix(EXTERNAL_ID_PREFIX) if external else None
+            if active.held(ticket_id=ticket_id, case_id=case_id):
+                counts["held"] += 1
+                continue
+            found[ticket_id] = DueTicket(case_id or f"ticket:{ticket_id}", ticket_id, tag=tag)
+    counts["found"] = len(found)
+    deleter, due = ticket_deleter_from(settings, api), list(found.values())
+    for batch in _batches(iter(due), MAX_BATCH):
+        outcomes = deleter.delete([d.ticket_id for d in batch], purge=result.purge)
+        for outcome in outcomes.values():
+            gone = "already_gone" if outcome.already_gone else "deleted"
+            counts[gone if outcome.gone else "failed"] += 1
+        done = [(d, outcomes[d.ticket_id]) for d in batch if outcomes[d.ticket_id].gone]
+        _record(db, done, now=clock(), run_id=result.run_id, actor=actor, years=0, purge=False)
+    result.reconciled = counts
+    result.failed += counts["failed"]
+    result.held += counts["held"]
+    log.info("retention_reconciled", **counts)
 
 
 # ---------------------------------------------------------------- the sweep
@@ -323,7 +399,7 @@ def run_sweep(
                 hook=hook,
             )  # fmt: skip
             if reconcile:
-                reconcile_unknown(
+                _reconcile(
                     db,
                     api,
                     result,
