@@ -115,20 +115,20 @@ def refuse_first_pass(conn: sqlite3.Connection, sink: object, path: object) -> N
 
 
 def _prepared(
-    settings: Settings, how: CatchUp | None, command: str
-) -> tuple[CatchUp, JournalChoice]:
-    """``how`` with its sink and time filled in, and the erasure journal to re-apply: chosen
-    before any network call (without it, people erased since would be sent again)."""
+    settings: Settings, how: CatchUp | None, command: str | None
+) -> tuple[CatchUp, JournalChoice | None]:
+    """``how`` with its sink and time filled in, and (for ``command``) the erasure journal to
+    re-apply: chosen before any network call (without it, people erased since would be sent
+    again)."""
     how = how or CatchUp()
-    journal = choose(
-        settings.ledger.erasure_journal_path,
-        require_ledger_key(settings),
-        how.erasure_journal,
-        how.no_erasure_journal,
-        command,
+    key = require_ledger_key(settings)
+    path = settings.ledger.erasure_journal_path
+    journal = (
+        choose(path, key, how.erasure_journal, how.no_erasure_journal, command) if command else None
     )
-    sink = how.sink if how.sink is not None else zendesk_from(settings)
-    return replace(how, sink=sink, now=how.now or clock.now()), journal
+    return replace(
+        how, sink=how.sink or zendesk_from(settings), now=how.now or clock.now()
+    ), journal
 
 
 @contextmanager
@@ -164,12 +164,10 @@ def init_ledger(
             f"a ledger already exists at {path}; nothing was changed (to replace it with a "
             "backup use `snapzen ledger restore BACKUP`)"
         )
-    how = how or CatchUp()
-    if not adopt and (how.erasure_journal is not None or how.no_erasure_journal):
+    if not adopt and how and (how.erasure_journal is not None or how.no_erasure_journal):
         raise LedgerError("--erasure-journal and --no-erasure-journal go with --adopt")
-    how, journal = _prepared(settings, how, "init --adopt") if adopt else (how, None)
+    how, journal = _prepared(settings, how, "init --adopt" if adopt else None)
     now = how.now or clock.now()
-    how = replace(how, sink=how.sink or zendesk_from(settings), now=now)
     if not adopt and (count := snapzen_tickets(how.sink)):  # snapzen's tickets need --adopt
         raise TicketsExist(
             f"Zendesk already holds {count} ticket(s) from snapzen (tag snapengage): a new "
@@ -236,7 +234,7 @@ def restore_ledger(settings: Settings, backup: Path, how: CatchUp | None = None)
     if not backup.is_file():
         raise LedgerError(f"backup {backup} is not a file; choose a file `ledger backup` wrote")
     how, journal = _prepared(settings, how, "ledger restore")
-    assert how.now is not None
+    assert how.now is not None and journal is not None
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     staging = path.with_name(path.name + ".restoring")
     with _writer_lock(path, "stop it (or let it finish) before restoring"):
