@@ -42,10 +42,7 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.clients.ticket_deletion import (
-    MAX_BATCH,
-    DeletionOutcome,
-)
+from snapzen.clients.ticket_deletion import MAX_BATCH, BulkTicketDeleter, DeletionOutcome
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands.clients import ticket_deleter_from, zendesk_from
 from snapzen.commands.clock_guard import check_against_zendesk
@@ -183,69 +180,6 @@ def iter_due(
         last = (str(rows[-1][4]), str(rows[-1][0]))
 
 
-def _batches(items: Iterator[DueTicket], size: int) -> Iterator[list[DueTicket]]:
-    while batch := list(itertools.islice(items, size)):
-        yield batch
-
-
-# ---------------------------------------------------------------- recording
-
-
-def _record(
-    db: sqlite_utils.Database,
-    items: Sequence[tuple[DueTicket, DeletionOutcome]],
-    marked_only: Sequence[DueTicket] = (),
-    *,
-    now: datetime,
-    run_id: str,
-    actor: str,
-    years: int,
-    purge: bool,
-) -> int:
-    """One transaction: an `expired` event per ticket gone (and, for a case, `expired_at`).
-    Returns the events appended."""
-    stamp = wall_clock.format(now)
-    appended = 0
-    with transaction(db) as conn:
-        for due, outcome in items:
-            details: dict[str, Any] = {
-                "purged": outcome.purged,
-                "already_gone": outcome.already_gone,
-            }
-            if due.tag is not None:  # found by its tag: no case of the ledger to mark
-                details.update(reconciled=True, tag=due.tag)
-            elif not transitions.mark_expired(conn, due.case_id, stamp):
-                continue  # recorded already; never a second event
-            else:
-                transfer = lookups.transfer_seq(conn, due.case_id)
-                details.update(
-                    retention_years=years,
-                    retention_source="recorded" if due.recorded else "configured",
-                    started_on=due.started_at[:10],
-                    restricted_transfer=transfer is not None,
-                    transfer_seq=transfer,
-                )
-                if purge:
-                    details["purge"] = outcome.purge_status
-            expired = decision(
-                Event.EXPIRED,
-                due.case_id,
-                stamp,
-                details=details,
-                widget_id=due.widget_id,
-                subject_ref=due.subject_ref,
-                ticket_id=due.ticket_id,
-                retention_until=due.retention_until,
-                run_id=run_id,
-                actor=actor,
-            )
-            append_events(conn, [expired])
-            appended += 1
-        for due in marked_only:
-            transitions.mark_expired(conn, due.case_id, stamp)
-    return appended
-
-
 # ---------------------------------------------------------------- --reconcile
 
 
@@ -259,84 +193,17 @@ def expired_tags(as_of: date, months_back: int) -> list[str]:
     return tags
 
 
-def _reconcile(
-    db: sqlite_utils.Database,
-    api: ZendeskClient,
-    result: SweepResult,
-    settings: Settings,
-    *,
-    months_back: int,
-    actor: str,
-    clock: Callable[[], datetime],
-) -> None:
-    """``--reconcile``: expired tickets Zendesk holds that the ledger does not know.
-
-    Every ticket snapzen creates carries ``expires_YYYY_MM`` (the month its retention ends),
-    so a ticket whose month is over is due even when the ledger lost it (a restore from an
-    old backup, a database started afresh, a second installation). Search finds them,
-    archived ones included; tickets the ledger knows are left to the sweep above, which
-    decides on their recorded ``retention_until``; the current month is never searched (the
-    tag does not say which day in it the retention ends). Search lags writes by minutes: a
-    ticket with an ``erased``/``expired`` event is skipped. Holds apply. Each ticket deleted
-    gets an ``expired`` event with ``details.reconciled`` and its tag; the counts go to
-    ``result.reconciled`` (months, found, deleted, already_gone, held, failed), failures and
-    holds to the sweep's own too."""
-    assert result.run_id is not None
-    counts = dict.fromkeys(("months", "found", "deleted", "already_gone", "held", "failed"), 0)
-    active = holds.active(db.conn)
-    found: dict[int, DueTicket] = {}
-    for tag in expired_tags(result.as_of, months_back):
-        counts["months"] += 1
-        for ticket in api.search_tickets(f"type:ticket tags:{tag}"):
-            ticket_id = ticket.get("id")
-            if not isinstance(ticket_id, int) or ticket_id in found:
-                continue
-            if tag not in (ticket.get("tags") or []):
-                continue
-            if not lookups.ticket_unknown(db.conn, ticket_id):
-                continue
-            external = ticket.get("external_id")
-            case_id = str(external).removeprefix(EXTERNAL_ID_PREFIX) if external else None
-            if active.held(ticket_id=ticket_id, case_id=case_id):
-                counts["held"] += 1
-                continue
-            found[ticket_id] = DueTicket(case_id or f"ticket:{ticket_id}", ticket_id, tag=tag)
-    counts["found"] = len(found)
-    deleter, due = ticket_deleter_from(settings, api), list(found.values())
-    for batch in _batches(iter(due), MAX_BATCH):
-        outcomes = deleter.delete([d.ticket_id for d in batch], purge=result.purge)
-        for outcome in outcomes.values():
-            gone = "already_gone" if outcome.already_gone else "deleted"
-            counts[gone if outcome.gone else "failed"] += 1
-        done = [(d, outcomes[d.ticket_id]) for d in batch if outcomes[d.ticket_id].gone]
-        _record(db, done, now=clock(), run_id=result.run_id, actor=actor, years=0, purge=False)
-    result.reconciled = counts
-    result.failed += counts["failed"]
-    result.held += counts["held"]
-    log.info("retention_reconciled", **counts)
-
-
-# ---------------------------------------------------------------- the sweep
-
-
-def newest_time_seen(db: sqlite_utils.Database) -> datetime | None:
-    """The newest run start the ledger recorded (syncs run every few minutes, each recording
-    its start), or None before any run. Not the newest chat: a widget that stopped chatting
-    still has tickets to expire for years, and the sweep must keep running for them.
-
-    A second check only: snapzen wrote these rows, so they prove nothing about the clock (a
-    pass under a wrong clock used to record one in the future). The sweep's guard is Zendesk's
-    ``Date`` (``clock_guard.check_against_zendesk``), and a pass under a clock ahead of
-    it records no run."""
-    return wall_clock.parse_optional(summary.newest_run_start(db.conn))
-
-
 def refuse_on_wrong_clock(settings: Settings, now: datetime) -> None:
     """ConfigError when the clock is beyond the newest time seen by more than the margin."""
     if not Path(settings.ledger.path).exists():
         return
+    # The newest run start (syncs run every few minutes, each recording its start), not the
+    # newest chat: a widget that stopped chatting still has tickets to expire for years. A
+    # second check only: snapzen wrote these rows, so they prove nothing about the clock; the
+    # guard is Zendesk's ``Date`` (clock_guard), and a pass under a clock ahead of it records
+    # no run.
     with closing(open_ledger(settings.ledger, read_only=True)) as db:
-        newest = newest_time_seen(db)
+        newest = wall_clock.parse_optional(summary.newest_run_start(db.conn))
     margin = timedelta(days=settings.transfer.clock_margin_days)
     why = deletion_clock_error(now, newest, margin)
     if why:
@@ -385,32 +252,35 @@ def run_sweep(
     # its Date header) before anything is planned, then against the ledger's newest run.
     check_against_zendesk(api, clock, action="delete", need_evidence=True)
     refuse_on_wrong_clock(settings, clock())
-    hook = crash_hook or (lambda _point: None)
-    size = min(settings.zendesk.batch_size, MAX_BATCH)
     actor = actor or settings.pipeline.actor
     details = {"as_of": as_of.isoformat(), "purge": purge}
     with locked_run(settings, RUN_KIND, actor, wait=wait, now=clock, details=details) as run:
-        db, result.run_id = run.db, run.run_id
+        result.run_id = run.run_id
+        sweep = _Sweep(
+            run.db,
+            api,
+            ticket_deleter_from(settings, api),
+            result,
+            actor,
+            clock,
+            years,
+            crash_hook or (lambda _point: None),
+        )
         run.counts = lambda: {"fetched": result.due, "failed": result.failed}
         log.info("retention_sweep_started", as_of=as_of.isoformat(), purge=purge)
         try:
-            _sweep(
-                db, api, result, settings, size=size, years=years, actor=actor, clock=clock,
-                hook=hook,
-            )  # fmt: skip
+            sweep.delete_due(min(settings.zendesk.batch_size, MAX_BATCH))
             if reconcile:
-                _reconcile(
-                    db,
-                    api,
-                    result,
-                    settings,
-                    months_back=reconcile_months,
-                    actor=actor,
-                    clock=clock,
-                )
+                sweep.reconcile(reconcile_months)
             sweep_profiles(api, result)
             result.forgotten = forget_due(
-                db, settings, as_of=as_of, now=clock(), actor=actor, run_id=run.run_id, hook=hook
+                run.db,
+                settings,
+                as_of=as_of,
+                now=clock(),
+                actor=actor,
+                run_id=run.run_id,
+                hook=sweep.hook,
             )
         except BaseException as exc:
             run.details.update(result.counts())
@@ -442,73 +312,170 @@ def _plan_only(settings: Settings, result: SweepResult, years: int) -> SweepResu
     return result
 
 
-def _sweep(
-    db: sqlite_utils.Database,
-    api: ZendeskClient,
-    result: SweepResult,
-    settings: Settings,
-    *,
-    size: int,
-    years: int,
-    actor: str,
-    clock: Callable[[], datetime],
-    hook: CrashHook,
-) -> None:
-    deleter = ticket_deleter_from(settings, api)
-    assert result.run_id is not None
-    active = holds.active(db.conn)  # a legal hold keeps a due ticket (Art. 17(3)(e))
-    for batch in _batches(iter_due(db, result.as_of, years), size):
-        result.due += len(batch)
-        due_now = [
-            d
-            for d in batch
-            if not active.held(case_id=d.case_id, ticket_id=d.ticket_id, subject=d.subject_ref)
-        ]
-        result.held += len(batch) - len(due_now)
-        batch = due_now
-        # Tickets the ledger already records as deleted (an Art. 17 erasure; or an `expired`
-        # event, which cannot lack expired_at, but then marking is all that is left to do).
-        earlier = lookups.deleted_tickets(db.conn, [due.ticket_id for due in batch])
-        marked_only = [due for due in batch if due.ticket_id in earlier]
-        to_delete = [due for due in batch if due.ticket_id not in earlier]
-        result.previously_erased += sum(1 for d in batch if earlier.get(d.ticket_id) == "erased")
+# ---------------------------------------------------------------- the sweep
 
-        outcomes: dict[int, DeletionOutcome] = {}
-        ids = list(dict.fromkeys(due.ticket_id for due in to_delete))
-        if ids:
-            result.batches += 1
-            # Each ticket is deleted only if it still carries its own case's external_id.
-            expected = {due.ticket_id: external_id(due.case_id) for due in to_delete}
-            requester_of = api.ticket_requesters(ids)  # before they are gone
-            outcomes = deleter.delete(ids, purge=result.purge, expected=expected)
-            result.requesters.update(
-                requester_of[t] for t in ids if t in requester_of and outcomes[t].gone
+
+@dataclass
+class _Sweep:
+    """One sweep under the writer lock: what it deletes with, and what it counts into."""
+
+    db: sqlite_utils.Database
+    api: ZendeskClient
+    deleter: BulkTicketDeleter
+    result: SweepResult
+    actor: str
+    clock: Callable[[], datetime]
+    years: int
+    hook: CrashHook
+
+    def delete_due(self, size: int) -> None:
+        """Every due ticket, ``size`` at a time: held ones kept, those the ledger records as
+        deleted only marked, the others deleted and recorded batch by batch."""
+        result = self.result
+        active = holds.active(self.db.conn)  # a legal hold keeps a due ticket (Art. 17(3)(e))
+        due = iter_due(self.db, result.as_of, self.years)
+        while batch := list(itertools.islice(due, size)):
+            result.due += len(batch)
+            held = [
+                d
+                for d in batch
+                if active.held(case_id=d.case_id, ticket_id=d.ticket_id, subject=d.subject_ref)
+            ]
+            result.held += len(held)
+            batch = [d for d in batch if d not in held]
+            # Tickets the ledger already records as deleted (an Art. 17 erasure; or an
+            # `expired` event, which cannot lack expired_at: then marking is all that is left).
+            earlier = lookups.deleted_tickets(self.db.conn, [d.ticket_id for d in batch])
+            marked_only = [d for d in batch if d.ticket_id in earlier]
+            to_delete = [d for d in batch if d.ticket_id not in earlier]
+            result.previously_erased += sum(earlier.get(d.ticket_id) == "erased" for d in batch)
+            done = self._delete(to_delete)
+            self.hook("after_delete")
+            result.recorded += self._record(done, marked_only)
+            gone = [outcome for _, outcome in done]
+            result.already_gone += sum(o.already_gone for o in gone)
+            result.deleted += sum(not o.already_gone for o in gone)
+            if result.purge:
+                result.purged += sum(o.purged for o in gone)
+                result.purge_failed += sum(not o.purged and not o.already_gone for o in gone)
+            log.info(
+                "retention_batch", tickets=len(to_delete), done=len(done), recorded=result.recorded
             )
-        hook("after_delete")
-        done: list[tuple[DueTicket, DeletionOutcome]] = []
-        for due in to_delete:
-            outcome = outcomes[due.ticket_id]
-            if outcome.gone:
-                done.append((due, outcome))
-                continue
-            failure = {"case_id": due.case_id, "ticket_id": due.ticket_id, "reason": outcome.reason}
-            result.failed += 1
-            result.failures.append(failure)
-            log.warning("retention_delete_failed", **failure)
-        result.recorded += _record(
-            db,
-            done,
-            marked_only,
-            now=clock(),
-            run_id=result.run_id,
-            actor=actor,
-            years=years,
-            purge=result.purge,
-        )
-        gone = [outcome for _, outcome in done]
-        result.already_gone += sum(o.already_gone for o in gone)
-        result.deleted += sum(not o.already_gone for o in gone)
-        if result.purge:
-            result.purged += sum(o.purged for o in gone)
-            result.purge_failed += sum(not o.purged and not o.already_gone for o in gone)
-        log.info("retention_batch", tickets=len(ids), done=len(done), recorded=result.recorded)
+
+    def _delete(self, due: list[DueTicket]) -> list[tuple[DueTicket, DeletionOutcome]]:
+        """Delete ``due``'s tickets, each only if it still carries its own case's external_id;
+        the ones gone (a failure is counted and logged). Their requesters are read first."""
+        ids = list(dict.fromkeys(d.ticket_id for d in due))
+        if not ids:
+            return []
+        self.result.batches += 1
+        expected = {d.ticket_id: external_id(d.case_id) for d in due}
+        requester_of = self.api.ticket_requesters(ids)  # before they are gone
+        outcomes = self.deleter.delete(ids, purge=self.result.purge, expected=expected)
+        gone = [t for t in ids if outcomes[t].gone]
+        self.result.requesters.update(requester_of[t] for t in gone if t in requester_of)
+        for d in due:
+            if not outcomes[d.ticket_id].gone:
+                failure = {
+                    "case_id": d.case_id,
+                    "ticket_id": d.ticket_id,
+                    "reason": outcomes[d.ticket_id].reason,
+                }
+                self.result.failed += 1
+                self.result.failures.append(failure)
+                log.warning("retention_delete_failed", **failure)
+        return [(d, outcomes[d.ticket_id]) for d in due if outcomes[d.ticket_id].gone]
+
+    def _record(
+        self,
+        items: Sequence[tuple[DueTicket, DeletionOutcome]],
+        marked_only: Sequence[DueTicket] = (),
+    ) -> int:
+        """One transaction: an `expired` event per ticket gone (and, for a case,
+        `expired_at`). Returns the events appended."""
+        stamp = wall_clock.format(self.clock())
+        appended = 0
+        with transaction(self.db) as conn:
+            for due, outcome in items:
+                details: dict[str, Any] = {
+                    "purged": outcome.purged,
+                    "already_gone": outcome.already_gone,
+                }
+                if due.tag is not None:  # found by its tag: no case of the ledger to mark
+                    details.update(reconciled=True, tag=due.tag)
+                elif not transitions.mark_expired(conn, due.case_id, stamp):
+                    continue  # recorded already; never a second event
+                else:
+                    transfer = lookups.transfer_seq(conn, due.case_id)
+                    details.update(
+                        retention_years=self.years,
+                        retention_source="recorded" if due.recorded else "configured",
+                        started_on=due.started_at[:10],
+                        restricted_transfer=transfer is not None,
+                        transfer_seq=transfer,
+                    )
+                    if self.result.purge:
+                        details["purge"] = outcome.purge_status
+                expired = decision(
+                    Event.EXPIRED,
+                    due.case_id,
+                    stamp,
+                    details=details,
+                    widget_id=due.widget_id,
+                    subject_ref=due.subject_ref,
+                    ticket_id=due.ticket_id,
+                    retention_until=due.retention_until,
+                    run_id=self.result.run_id,
+                    actor=self.actor,
+                )
+                append_events(conn, [expired])
+                appended += 1
+            for due in marked_only:
+                transitions.mark_expired(conn, due.case_id, stamp)
+        return appended
+
+    def reconcile(self, months_back: int) -> None:
+        """``--reconcile``: expired tickets Zendesk holds that the ledger does not know.
+
+        Every ticket snapzen creates carries ``expires_YYYY_MM`` (the month its retention
+        ends), so a ticket whose month is over is due even when the ledger lost it (a restore
+        from an old backup, a database started afresh, a second installation). Search finds
+        them, archived ones included; tickets the ledger knows are left to ``delete_due``,
+        which decides on their recorded ``retention_until``; the current month is never
+        searched (the tag does not say which day in it the retention ends). Search lags
+        writes by minutes: a ticket with an ``erased``/``expired`` event is skipped. Holds
+        apply. Each ticket deleted gets an ``expired`` event with ``details.reconciled`` and
+        its tag; the counts go to ``result.reconciled`` (months, found, deleted, already_gone,
+        held, failed), failures and holds to the sweep's own too."""
+        counts = dict.fromkeys(("months", "found", "deleted", "already_gone", "held", "failed"), 0)
+        active = holds.active(self.db.conn)
+        found: dict[int, DueTicket] = {}
+        for tag in expired_tags(self.result.as_of, months_back):
+            counts["months"] += 1
+            for ticket in self.api.search_tickets(f"type:ticket tags:{tag}"):
+                ticket_id = ticket.get("id")
+                if not isinstance(ticket_id, int) or ticket_id in found:
+                    continue
+                if tag not in (ticket.get("tags") or []):
+                    continue
+                if not lookups.ticket_unknown(self.db.conn, ticket_id):
+                    continue
+                external = ticket.get("external_id")
+                case_id = str(external).removeprefix(EXTERNAL_ID_PREFIX) if external else None
+                if active.held(ticket_id=ticket_id, case_id=case_id):
+                    counts["held"] += 1
+                    continue
+                found[ticket_id] = DueTicket(case_id or f"ticket:{ticket_id}", ticket_id, tag=tag)
+        counts["found"] = len(found)
+        due = list(found.values())
+        for start in range(0, len(due), MAX_BATCH):
+            batch = due[start : start + MAX_BATCH]
+            outcomes = self.deleter.delete([d.ticket_id for d in batch], purge=self.result.purge)
+            for outcome in outcomes.values():
+                gone = "already_gone" if outcome.already_gone else "deleted"
+                counts[gone if outcome.gone else "failed"] += 1
+            self._record([(d, outcomes[d.ticket_id]) for d in batch if outcomes[d.ticket_id].gone])
+        self.result.reconciled = counts
+        self.result.failed += counts["failed"]
+        self.result.held += counts["held"]
+        log.info("retention_reconciled", **counts)
