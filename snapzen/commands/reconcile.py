@@ -152,23 +152,6 @@ class Waiting:
     monotonic: Callable[[], float] = time.monotonic
 
 
-def waiting_for(settings: Settings, progress: Callable[[str], None]) -> Waiting:
-    """The wait bounded by zendesk.job_timeout_seconds, polled every job_poll_seconds."""
-    zendesk = settings.zendesk
-    return Waiting(
-        timeout=zendesk.job_timeout_seconds,
-        poll=zendesk.job_poll_seconds,
-        grace=timedelta(seconds=zendesk.recovery_grace_seconds),
-        now=clock.now,
-        progress=progress,
-    )
-
-
-def log_progress(event: str) -> Callable[[str], None]:
-    """Progress lines as log lines named ``event`` (when no one shows them)."""
-    return lambda message: log.info(event, message=message)
-
-
 def settle_jobs(sink: JobReads, work: InFlight, waiting: Waiting) -> int:
     """Wait until no import that could still create a ticket is unfinished; the number of
     polls. LedgerError (nothing changed) when ``waiting.timeout`` passes first."""
@@ -350,8 +333,15 @@ def catch_up(
     source, command = ("init --adopt",) * 2 if kind == "init" else ("restore", "ledger restore")
     with recorded_run(db, kind, how.actor, now=clock.reader(now)) as run:
         before(run.run_id)
-        progress = how.progress or log_progress(f"{kind}_progress")
-        settle_jobs(sink, work, waiting_for(settings, progress))
+        zendesk = settings.zendesk
+        waiting = Waiting(
+            timeout=zendesk.job_timeout_seconds,
+            poll=zendesk.job_poll_seconds,
+            grace=timedelta(seconds=zendesk.recovery_grace_seconds),
+            now=clock.now,
+            progress=how.progress or (lambda line: log.info(f"{kind}_progress", message=line)),
+        )
+        settle_jobs(sink, work, waiting)
         found, result, raw = find_tickets(sink, since, now, how.via)
         result.in_flight = len(work.pushing)
         result.looked_up = _look_up_missed(sink, work, found, raw)

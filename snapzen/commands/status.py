@@ -32,6 +32,15 @@ from snapzen.sync.results import log_at_risk
 STATUSES = tuple(CaseStatus)  # the report's column order is the enum's
 # `ledger reconcile` is suggested weekly; status says so once the last check is older.
 RECONCILE_DUE_AFTER = timedelta(days=8)
+# The report's entries of which any one, when not empty or zero, makes status exit 3.
+NEEDS_A_LOOK = (
+    "at_risk_count",
+    "failed",
+    "imports_unresolved",
+    "flagged",
+    "future_dated",
+    "requests_overdue",
+)
 
 
 def _age_seconds(iso: str | None, now: datetime) -> float | None:
@@ -119,15 +128,7 @@ def status_exit_code(report: dict[str, Any]) -> int:
     """3 when something needs a human: cases at risk of deletion, failures, imports still
     unresolved after the recovery grace, cases flagged (several tickets for one case),
     unfinished chats dated in the future, or data-subject requests past their deadline."""
-    needs_a_look = (
-        report["at_risk_count"]
-        or report["failed"]
-        or report.get("imports_unresolved")
-        or report.get("flagged")
-        or report.get("future_dated")
-        or report.get("requests_overdue")
-    )
-    return 3 if needs_a_look else 0
+    return 3 if any(report.get(key) for key in NEEDS_A_LOOK) else 0
 
 
 def read_status(settings: Settings, now: datetime) -> dict[str, Any]:
