@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
@@ -233,6 +233,41 @@ class ReconcileResult:
         return {"since": since, "via": self.via.value, **counters, **self.counts.as_dict()}
 
 
+@dataclass(frozen=True)
+class SeenTicket:
+    """One ticket as an export shows it (a ticket changed twice is shown twice: the last one
+    read is its state)."""
+
+    ticket_id: int
+    external_id: str | None
+    deleted: bool
+    created_at: str | None = None
+    tags: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, ticket: Mapping[str, Any]) -> SeenTicket | None:
+        ticket_id, external = ticket.get("id"), ticket.get("external_id")
+        if not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
+            return None
+        created, tags = ticket.get("created_at"), ticket.get("tags")
+        return cls(
+            ticket_id,
+            external if isinstance(external, str) else None,
+            ticket.get("status") == "deleted",
+            created if isinstance(created, str) else None,
+            tuple(str(tag) for tag in tags) if isinstance(tags, list) else (),
+        )
+
+    @property
+    def case_id(self) -> str | None:
+        """The case of a `snapengage:` ticket (None for any other)."""
+        ours = self.external_id is not None and self.external_id.startswith(EXTERNAL_PREFIX)
+        return self.external_id.removeprefix(EXTERNAL_PREFIX) if ours and self.external_id else None
+
+    def found(self) -> FoundTicket:
+        return FoundTicket(ticket_id=self.ticket_id, created_at=self.created_at, tags=self.tags)
+
+
 def find_tickets(
     sink: TicketExport, since: datetime, now: datetime, via: Via = Via.incremental
 ) -> tuple[dict[str, list[FoundTicket]], ReconcileResult, dict[int, dict[str, Any]]]:
@@ -240,6 +275,7 @@ def find_tickets(
     state wins, so one deleted since is left out), the result, and the tickets by id."""
     result = ReconcileResult(since=since, via=via)
     latest: dict[int, dict[str, Any]] = {}
+    seen: dict[int, SeenTicket] = {}
     if via is Via.incremental:
         start = min(since, now - MIN_AGE)
         pages = sink.incremental_tickets(int(start.timestamp()))
@@ -249,29 +285,15 @@ def find_tickets(
         result.pages += 1
         result.tickets_seen += len(page)
         for ticket in page:
-            ticket_id = ticket.get("id")
-            external = ticket.get("external_id")
-            ours = isinstance(external, str) and external.startswith(EXTERNAL_PREFIX)
-            if isinstance(ticket_id, int) and ours:
-                latest[ticket_id] = ticket
+            shown = SeenTicket.of(ticket)
+            if shown is not None and shown.case_id is not None:
+                seen[shown.ticket_id], latest[shown.ticket_id] = shown, ticket
     found: dict[str, list[FoundTicket]] = {}
-    for ticket_id, ticket in sorted(latest.items()):
-        if ticket.get("status") == "deleted":
-            continue
-        case_id = str(ticket["external_id"]).removeprefix(EXTERNAL_PREFIX)
-        found.setdefault(case_id, []).append(_found(ticket_id, ticket))
+    for _, shown in sorted(seen.items()):
+        if shown.case_id is not None and not shown.deleted:
+            found.setdefault(shown.case_id, []).append(shown.found())
     result.cases_found = len(found)
     return found, result, latest
-
-
-def _found(ticket_id: int, ticket: dict[str, Any]) -> FoundTicket:
-    tags = ticket.get("tags") if isinstance(ticket.get("tags"), list) else []
-    created = ticket.get("created_at")
-    return FoundTicket(
-        ticket_id=ticket_id,
-        created_at=created if isinstance(created, str) else None,
-        tags=tuple(str(t) for t in tags or ()),
-    )
 
 
 def _look_up_missed(
@@ -286,10 +308,11 @@ def _look_up_missed(
     for case_id in missed:
         for ticket_id in sorted(set(sink.find_ticket_ids(EXTERNAL_PREFIX + case_id))):
             ticket = sink.show_ticket(ticket_id)
-            if ticket is None or ticket.get("external_id") != EXTERNAL_PREFIX + case_id:
+            shown = SeenTicket.of(ticket) if ticket is not None else None
+            if ticket is None or shown is None or shown.case_id != case_id:
                 continue
             raw[ticket_id] = ticket
-            found.setdefault(case_id, []).append(_found(ticket_id, ticket))
+            found.setdefault(case_id, []).append(shown.found())
     added = sum(case_id in found for case_id in missed)
     log.info("inflight_looked_up", cases=len(missed), found=added)
     return added
