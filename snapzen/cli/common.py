@@ -34,10 +34,11 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 
+from snapzen import commands
 from snapzen.support import errors
 
 if TYPE_CHECKING:
-    from snapzen.support.settings import Needs, Settings
+    from snapzen.support.settings import Settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -71,26 +72,19 @@ def log_level(configured: str) -> str:
     return configured
 
 
-def settings_from(config: Path | None, needs: Needs | None = None) -> Settings:
+def settings_from(config: Path | None, needs: str = "all") -> Settings:
     """Load settings, set up logging, and register every secret with the log scrubber.
     ``config``: the command's own --config, which wins over the one given before the
-    command, which wins over $SNAPZEN_CONFIG. ``needs``: what the command needs (default:
-    every section valid; see snapzen.support.settings.Needs)."""
+    command, which wins over $SNAPZEN_CONFIG. ``needs``: what the command needs, a
+    snapzen.support.settings.Needs ("all": every section valid; "sync": and what a pass
+    needs; "evidence": the read-only evidence commands, for which only the ledger settings
+    must hold: an auditor may have the file, a public key and the ledger key, and no sync
+    settings)."""
     # Imported here, not at module level: pydantic-settings and structlog (which pulls in
     # rich) cost ~0.2 s of start-up that `--help` and argument errors should not pay.
-    from snapzen.commands import configure
     from snapzen.support.settings import Needs
 
-    return configure.load(config or GLOBAL.config, needs or Needs.ALL, log_level)
-
-
-def evidence_settings(config: Path | None) -> Settings:
-    """For the read-only evidence commands (list, export, report, subject, serve, verify,
-    checkpoint): only the ledger settings must hold (an auditor may have the file, a public key
-    and the ledger key, and no sync settings); other sections are used where they load."""
-    from snapzen.support.settings import Needs  # lazy: start-up time (see settings_from)
-
-    return settings_from(config, Needs.EVIDENCE)
+    return commands.configure.load(config or GLOBAL.config, Needs(needs), log_level)
 
 
 def fail(message: str, code: int, outcome: str = "error") -> NoReturn:
@@ -171,6 +165,16 @@ def say(lines: Iterable[tuple[bool, str]]) -> None:
     """Print what a result says (snapzen.commands.summaries): each line to stderr or stdout."""
     for to_stderr, text in lines:
         typer.echo(text, err=to_stderr)
+
+
+def show(lines: Iterable[tuple[bool, str]], doc: Any = None, code: int = 0) -> NoReturn:
+    """End a command with what its result says: asked for JSON, the document ``doc`` on stdout
+    and only the lines meant for stderr (warnings, what is still to do); otherwise every
+    line. Then exit with ``code``."""
+    if GLOBAL.json:
+        echo_json(doc)
+    say(line for line in lines if line[0] or not GLOBAL.json)
+    raise typer.Exit(code)
 
 
 def echo_json(payload: Any, *, line: bool = False) -> None:
@@ -330,6 +334,17 @@ NoJournalOption = Annotated[
 def progress(message: str) -> None:
     """What a long command tells while it works (on stderr)."""
     typer.echo(message, err=True)
+
+
+def catch_up(
+    settings: Settings, actor: str | None, via: ViaChoice, journal: Path | None, no_journal: bool
+) -> commands.reconcile.CatchUp:
+    """What `init --adopt` and `ledger restore` give their catch-up with Zendesk
+    (snapzen.commands.reconcile.CatchUp), from the options they share."""
+    reconcile = commands.reconcile
+    return reconcile.CatchUp(
+        actor_name(actor, settings), reconcile.Via(via.value), journal, no_journal, progress
+    )
 
 
 S = TypeVar("S", str, str | None)

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
+from snapzen import commands  # each module imported when first named (start-up time)
 from snapzen.cli import ledger_evidence, ledger_requests, ledger_rights
 from snapzen.cli.common import (
     ActorOption,
@@ -34,7 +35,6 @@ from snapzen.cli.common import (
     actor_name,
     command,
     echo_json,
-    evidence_settings,
     new_file,
     opt,
     pick_format,
@@ -155,13 +155,11 @@ def emit(
     table_columns: Iterable[str], title: str,
 ) -> int:  # fmt: skip
     """Rows on stdout as a table, or csv/json/jsonl with only ``columns``; the count."""
-    from snapzen.commands.ledger_queries import write_rows  # lazy: start-up time
-
     if fmt is ListFormat.table:
         return print_rows(rows, list(table_columns), title)
     names = list(columns)
     picked = ({name: row.get(name) for name in names} for row in rows)  # --columns: only those
-    return write_rows(picked, sys.stdout, fmt.value, names)  # type: ignore[arg-type]
+    return commands.ledger_queries.write_rows(picked, sys.stdout, fmt.value, names)  # type: ignore[arg-type]
 
 
 def export_format(path: str, given: str | None) -> str:
@@ -212,15 +210,14 @@ def list_(
     $ snapzen ledger list --wide --format csv > ledger.csv
     ```
     """
-    from snapzen.commands import ledger_queries  # lazy: start-up time (sqlite_utils)
-
+    ledger_queries = commands.ledger_queries
     fmt = list_format(fmt, json_flag)
     shown = choose_columns(
         columns, wide, default=LIST_COLUMNS, wide_set=TABLE_COLUMNS, known=terms.COLUMNS
     )
     found = ledger_queries.filters(**filters)
     capped = fmt is ListFormat.table and limit is None and on_terminal()
-    settings = evidence_settings(config)
+    settings = settings_from(config, "evidence")
     # One row past the cap tells "exactly 1,000" from "more than 1,000".
     rows = ledger_queries.ledger_rows(settings, found, limit=TABLE_LIMIT + 1 if capped else limit)
     first = list(rows) if capped else []
@@ -259,14 +256,13 @@ def export(
     $ snapzen ledger export - --format jsonl | gzip > ledger.jsonl.gz
     ```
     """
-    from snapzen.commands import ledger_queries  # lazy: start-up time (sqlite_utils)
-
+    ledger_queries = commands.ledger_queries
     found = ledger_queries.filters(**filters)
     if json_flag and fmt not in (None, "json"):
         raise errors.ConfigError(f"--json and --format {fmt} disagree: give one")
     kind = export_format(str(file), "json" if json_flag else fmt)
     new_file(file, overwrite)
-    rows = ledger_queries.ledger_rows(evidence_settings(config), found)
+    rows = ledger_queries.ledger_rows(settings_from(config, "evidence"), found)
     if str(file) == "-":
         ledger_queries.write_rows(rows, sys.stdout, kind, terms.COLUMNS)  # type: ignore[arg-type]
         return
@@ -310,17 +306,16 @@ def report(
     $ snapzen ledger report --json
     ```
     """
-    from snapzen.commands import ledger_queries, report_text  # lazy: start-up
-
+    ledger_queries = commands.ledger_queries
     found = ledger_queries.filters(since=since, until=until, widget=widget)
     as_json = wants_json(fmt, json_flag)
     result = ledger_queries.build_report(
-        evidence_settings(config), found, horizon_days=horizon_days,
+        settings_from(config, "evidence"), found, horizon_days=horizon_days,
         art49_max_months=art49_max_months, art49_max_per_month=art49_max_per_month,
         client=client,
     )  # fmt: skip
     if not as_json:
-        for line in report_text.text(result):
+        for line in commands.report_text.text(result):
             typer.echo(line)
     elif result.client_record is not None:
         echo_json({"art30_2_record": result.client_record})
@@ -352,10 +347,8 @@ def serve(
     $ snapzen ledger serve --host 0.0.0.0 --port 8001
     ```
     """
-    from snapzen.commands.auditor_ui import serve as serve_ui  # lazy: start-up time
-
-    code = serve_ui(
-        evidence_settings(config), host=host, port=port, workdir=workdir,
+    code = commands.auditor_ui.serve(
+        settings_from(config, "evidence"), host=host, port=port, workdir=workdir,
         sql_time_limit_ms=sql_time_limit_ms, prepare_only=prepare_only,
         say=lambda line: typer.echo(line, err=True), show=typer.echo,
     )  # fmt: skip
@@ -384,15 +377,16 @@ def subject(
     $ snapzen ledger subject --email person@example.com --format json
     ```
     """
-    from snapzen.commands import ledger_queries  # lazy: start-up time (sqlite_utils)
-
+    ledger_queries = commands.ledger_queries
     fmt = list_format(fmt, json_flag)
     shown = choose_columns(
         columns, wide, default=SUBJECT_TABLE, wide_set=terms.SUBJECT_COLUMNS[:11],
         known=terms.SUBJECT_COLUMNS,
     )  # fmt: skip
     # A reference several people used: refused (exit 2) with the candidate chats.
-    found = ledger_queries.subject_rows(evidence_settings(config), read_email(email), case, ticket)
+    found = ledger_queries.subject_rows(
+        settings_from(config, "evidence"), read_email(email), case, ticket
+    )
     if fmt is ListFormat.table:
         typer.echo(f"subject reference: {found.ref}", err=not sys.stdout.isatty())
     count = emit(
@@ -439,11 +433,9 @@ def reconcile(
     $ snapzen ledger reconcile --since 2026-01-01 --json
     ```
     """
-    from snapzen.commands.reconcile_check import reconcile_check  # lazy: start-up time
-
     as_json = wants_json(fmt, json_output)
     settings = settings_from(config)
-    check = reconcile_check(
+    check = commands.reconcile_check.reconcile_check(
         settings, actor=actor_name(actor, settings), since=since.date() if since else None,
         max_requests=max_requests,
     )  # fmt: skip

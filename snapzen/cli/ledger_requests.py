@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
+from snapzen import commands  # each module imported when first named (start-up time)
 from snapzen.cli.common import (
     ActorOption,
     ConfigOption,
@@ -31,9 +32,6 @@ from snapzen.cli.common import (
     wants_json,
 )
 from snapzen.support import clock, errors
-
-if TYPE_CHECKING:
-    from snapzen.commands.request_desk import Request
 
 requests = typer.Typer(invoke_without_command=True)
 notices = typer.Typer(invoke_without_command=True)
@@ -54,7 +52,7 @@ Case = Annotated[str | None, opt("ID", "A SnapEngage case id.", "--case")]
 Ticket = Annotated[int | None, opt("ID", "A Zendesk ticket id.", "--ticket")]
 
 
-def show(request: Request, today: date) -> str:
+def show(request: commands.request_desk.Request, today: date) -> str:
     """One line: id, type, status, received, deadline, outcome, and the flags that matter."""
     flags = ""
     if request.overdue(today):
@@ -97,11 +95,9 @@ def requests_listing(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from snapzen.commands import request_desk  # lazy: start-up time (sqlite_utils)
-
     as_json = wants_json(fmt, json_output)
     today = clock.now().date()
-    found = request_desk.listing(settings_from(config), today)
+    found = commands.request_desk.listing(settings_from(config), today)
     if as_json:
         echo_json([r.as_dict(today) for r in found])
         return
@@ -133,10 +129,8 @@ def open_(
     $ snapzen ledger requests open --type access --received 2026-02-01 --case CASE_ID
     ```
     """
-    from snapzen.commands import request_desk  # lazy: start-up time (sqlite_utils)
-
     settings = settings_from(config)
-    request = request_desk.open_request(
+    request = commands.request_desk.open_request(
         settings, kind=kind.value, received=received, email=read_email(email), case=case,
         ticket=ticket, actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
     )  # fmt: skip
@@ -148,11 +142,9 @@ def _step(
     config: ConfigOption,
 ) -> None:  # fmt: skip
     """Pause, resume or extend under the writer lock, then the request as it now stands."""
-    from snapzen.commands import request_desk  # lazy: start-up time (sqlite_utils)
-
     settings = settings_from(config)
-    request = request_desk.move(
-        settings, request_id, event=request_desk.STEPS[step], details=details,
+    request = commands.request_desk.move(
+        settings, request_id, event=commands.request_desk.STEPS[step], details=details,
         actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
     )  # fmt: skip
     typer.echo(show(request, clock.now().date()))
@@ -229,10 +221,8 @@ def close(
     $ snapzen ledger requests close REQUEST_ID --outcome provided
     ```
     """
-    from snapzen.commands import request_desk  # lazy: start-up time (sqlite_utils)
-
     settings = settings_from(config)
-    request = request_desk.close(
+    request = commands.request_desk.close(
         settings, request_id, outcome=outcome.value, note=note,
         actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
     )  # fmt: skip
@@ -261,13 +251,11 @@ def notices_listing(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from snapzen.commands import notice_desk  # lazy: start-up time (sqlite_utils)
-
     as_json = wants_json(fmt, json_output)
     found = [
         {"notice_id": n.notice_id, "request_id": n.request_id, "recipient": n.recipient,
          "owed_since": n.on, "what_to_tell": n.how}
-        for n in notice_desk.owed(settings_from(config))
+        for n in commands.notice_desk.owed(settings_from(config))
     ]  # fmt: skip
     if as_json:
         echo_json(found)
@@ -298,10 +286,8 @@ def done(
     $ snapzen ledger notices done NOTICE_ID --when 2026-12-01
     ```
     """
-    from snapzen.commands import notice_desk  # lazy: start-up time (sqlite_utils)
-
     settings = settings_from(config)
-    told = notice_desk.record_told(
+    told = commands.notice_desk.record_told(
         settings, notice_id, when=when, actor=actor_name(actor, settings),
         wait_seconds=lock_seconds(wait),
     )  # fmt: skip
@@ -328,10 +314,8 @@ def _change(
     add: bool, case: str | None, ticket: int | None, email: str | None, reason: str,
     actor: str | None, wait: bool, config: ConfigOption,
 ) -> None:  # fmt: skip
-    from snapzen.commands import legal_holds  # lazy: start-up time (sqlite_utils)
-
     settings = settings_from(config)
-    done = legal_holds.change(
+    done = commands.legal_holds.change(
         settings, add=add, case=case, ticket=ticket, email=read_email(email), reason=reason,
         actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
     )  # fmt: skip
@@ -389,10 +373,8 @@ def hold_list(
     $ snapzen ledger hold list --json
     ```
     """
-    from snapzen.commands import legal_holds  # lazy: start-up time (sqlite_utils)
-
     as_json = wants_json(fmt, json_output)
-    active = legal_holds.active(settings_from(config))  # after the usage error above
+    active = commands.legal_holds.active(settings_from(config))  # after the usage error above
     if as_json:
         echo_json([h.as_dict() for h in active])
         return

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from snapzen import commands  # each module imported when first named (start-up time)
 from snapzen.cli.common import (
     ActorOption,
     ConfigOption,
@@ -16,10 +17,9 @@ from snapzen.cli.common import (
     WaitOption,
     actor_name,
     command,
-    echo_json,
     opt,
-    say,
     settings_from,
+    show,
     wants_json,
 )
 from snapzen.commands import summaries  # light: the standard library
@@ -76,16 +76,11 @@ def sweep(
     $ snapzen retention sweep --json
     ```
     """
-    from snapzen.commands.retention import run_sweep  # lazy: start-up time
-
-    as_json = wants_json(fmt, json_output)
+    wants_json(fmt, json_output)
     settings = settings_from(config)
-    result = run_sweep(
+    result = commands.retention.run_sweep(
         settings, as_of=as_of.date() if as_of else None, dry_run=dry_run, purge=purge,
         wait=wait, reconcile=reconcile, reconcile_months=reconcile_months,
         actor=actor_name(actor, settings),
     )  # fmt: skip
-    if as_json:
-        echo_json(result.as_dict())
-    say(line for line in summaries.sweep_lines(result) if line[0] or not as_json)
-    raise typer.Exit(result.exit_code)
+    show(summaries.sweep_lines(result), result.as_dict(), result.exit_code)
