@@ -23,14 +23,15 @@ from snapzen.cli.common import (
     WaitOption,
     actor_name,
     command,
-    echo_json,
     handle_errors,
     lock_seconds,
     opt,
     read_email,
     settings_from,
+    show,
     wants_json,
 )
+from snapzen.commands import summaries  # light: the standard library
 from snapzen.support import clock, errors
 
 requests = typer.Typer(invoke_without_command=True)
@@ -52,7 +53,7 @@ Case = Annotated[str | None, opt("ID", "A SnapEngage case id.", "--case")]
 Ticket = Annotated[int | None, opt("ID", "A Zendesk ticket id.", "--ticket")]
 
 
-def show(request: commands.request_desk.Request, today: date) -> str:
+def request_line(request: commands.request_desk.Request, today: date) -> str:
     """One line: id, type, status, received, deadline, outcome, and the flags that matter."""
     flags = ""
     if request.overdue(today):
@@ -95,16 +96,11 @@ def requests_listing(
     """
     if ctx.invoked_subcommand is not None:
         return
-    as_json = wants_json(fmt, json_output)
+    wants_json(fmt, json_output)
     today = clock.now().date()
     found = commands.request_desk.listing(settings_from(config), today)
-    if as_json:
-        echo_json([r.as_dict(today) for r in found])
-        return
-    for r in found:
-        typer.echo(show(r, today))
-    if not found:
-        typer.echo("no requests recorded")
+    lines = [request_line(r, today) for r in found] or ["no requests recorded"]
+    show(map(summaries.out, lines), [r.as_dict(today) for r in found])
 
 
 @command(requests, "open", refused="opening the request NOT done")
@@ -134,7 +130,7 @@ def open_(
         settings, kind=kind.value, received=received, email=read_email(email), case=case,
         ticket=ticket, actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
     )  # fmt: skip
-    typer.echo(show(request, clock.now().date()))
+    typer.echo(request_line(request, clock.now().date()))
 
 
 def _step(
@@ -147,7 +143,7 @@ def _step(
         settings, request_id, event=commands.request_desk.STEPS[step], details=details,
         actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
     )  # fmt: skip
-    typer.echo(show(request, clock.now().date()))
+    typer.echo(request_line(request, clock.now().date()))
 
 
 @command(requests, "pause", refused="request paused NOT done")
@@ -226,7 +222,7 @@ def close(
         settings, request_id, outcome=outcome.value, note=note,
         actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
     )  # fmt: skip
-    typer.echo(show(request, clock.now().date()))
+    typer.echo(request_line(request, clock.now().date()))
 
 
 @notices.callback()
@@ -251,20 +247,17 @@ def notices_listing(
     """
     if ctx.invoked_subcommand is not None:
         return
-    as_json = wants_json(fmt, json_output)
-    found = [
+    wants_json(fmt, json_output)
+    found = commands.notice_desk.owed(settings_from(config))
+    lines = [
+        f"{n.notice_id}  {n.request_id}  {n.recipient}  owed since {n.on}: {n.how}" for n in found
+    ] or ["no Art. 19 notice is owed"]
+    docs = [
         {"notice_id": n.notice_id, "request_id": n.request_id, "recipient": n.recipient,
          "owed_since": n.on, "what_to_tell": n.how}
-        for n in commands.notice_desk.owed(settings_from(config))
+        for n in found
     ]  # fmt: skip
-    if as_json:
-        echo_json(found)
-        return
-    for n in found:
-        typer.echo("{notice_id}  {request_id}  {recipient}  owed since {owed_since}: "
-                   "{what_to_tell}".format(**n))  # fmt: skip
-    if not found:
-        typer.echo("no Art. 19 notice is owed")
+    show(map(summaries.out, lines), docs)
 
 
 @command(notices, "done", refused="Art. 19 notice NOT done")
@@ -373,12 +366,7 @@ def hold_list(
     $ snapzen ledger hold list --json
     ```
     """
-    as_json = wants_json(fmt, json_output)
+    wants_json(fmt, json_output)
     active = commands.legal_holds.active(settings_from(config))  # after the usage error above
-    if as_json:
-        echo_json([h.as_dict() for h in active])
-        return
-    for h in active:
-        typer.echo(f"{h.target}  since {h.since}  reason: {h.reason}")
-    if not active:
-        typer.echo("no active holds")
+    lines = [f"{h.target}  since {h.since}  reason: {h.reason}" for h in active]
+    show(map(summaries.out, lines or ["no active holds"]), [h.as_dict() for h in active])
