@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import getpass
+import inspect
 import json
 import os
 import select
@@ -30,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar, get_args
 
 import typer
 
@@ -136,16 +137,52 @@ def handle_errors(func: Callable[P, R], refused: str | None = None) -> Callable[
 
 
 def command(
-    app: typer.Typer, name: str | None = None, *, refused: str | None = None, **kw: Any
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """The one way a command is registered: ``app.command`` over ``handle_errors``."""
+    app: typer.Typer,
+    name: str | None = None,
+    *,
+    refused: str | None = None,
+    group: bool = False,
+    **kw: Any,
+) -> Callable[[Callable[P, R]], Callable[..., R]]:
+    """The one way a command is registered: ``app.command`` (``group``: the group's own
+    command, ``app.callback``) over ``handle_errors``, with ``--json`` for a ``--format``."""
 
-    def register(func: Callable[P, R]) -> Callable[P, R]:
-        wrapped = handle_errors(func, refused)
-        app.command(name, **kw)(wrapped)
+    def register(func: Callable[P, R]) -> Callable[..., R]:
+        wrapped = handle_errors(json_alias(func), refused)
+        (app.callback(**kw) if group else app.command(name, **kw))(wrapped)
         return wrapped
 
     return register
+
+
+def json_alias(func: Callable[P, R]) -> Callable[..., R]:
+    """A command whose ``--format`` option is its parameter ``fmt`` also takes ``--json``, the
+    alias of ``--format json``: declared here once, for every such command (typer reads the
+    command's signature, which gets the flag after ``fmt``). Both, disagreeing, are refused
+    (exit 2); the command is handed ``fmt`` resolved (None: neither given), and a command
+    asked for JSON prints a JSON outcome whatever happens (GLOBAL.json)."""
+    signature = inspect.signature(func, eval_str=True)
+    fmt = signature.parameters.get("fmt")
+    if fmt is None:
+        return func
+    choices = get_args(get_args(fmt.annotation)[0])  # Annotated[X | None, --format]
+    as_json = next(kind for kind in choices if kind is not type(None))("json")
+
+    @functools.wraps(func)
+    def run(*args: Any, json_flag: bool = False, **kwargs: Any) -> R:
+        given = kwargs["fmt"]
+        if json_flag and given not in (None, as_json):
+            raise errors.ConfigError(f"--json and --format {given} disagree: give one")
+        kwargs["fmt"] = as_json if json_flag else given
+        GLOBAL.json = kwargs["fmt"] == as_json
+        return func(*args, **kwargs)
+
+    params = list(signature.parameters.values())
+    at = params.index(fmt) + 1
+    flag = inspect.Parameter("json_flag", fmt.kind, default=False, annotation=JsonFlag)
+    with_flag = signature.replace(parameters=[*params[:at], flag, *params[at:]])
+    run.__signature__ = with_flag  # type: ignore[attr-defined]
+    return run
 
 
 def refuse_shared(exc: Any) -> NoReturn:
@@ -381,22 +418,6 @@ def known_widgets(settings: Settings, given: list[str] | None) -> list[str] | No
                 f"({', '.join(sorted(configured)) or 'none configured'})"
             )
     return list(given) if given else None
-
-
-F = TypeVar("F", bound=StrEnum)
-
-
-def pick_format(given: F | None, json_flag: bool, default: F, json_value: F) -> F:
-    """``--format`` with ``--json`` as its alias; both, disagreeing, is refused (exit 2)."""
-    if json_flag and given is not None and given != json_value:
-        raise errors.ConfigError(f"--json and --format {given.value} disagree: give one")
-    chosen = json_value if json_flag else (given or default)
-    GLOBAL.json = chosen == json_value
-    return chosen
-
-
-def wants_json(fmt: Format | None, json_flag: bool) -> bool:
-    return pick_format(fmt, json_flag, Format.table, Format.json) is Format.json
 
 
 def new_file(path: Path, overwrite: bool) -> None:

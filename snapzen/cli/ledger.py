@@ -28,7 +28,6 @@ from snapzen.cli.common import (
     ConfigOption,
     Email,
     Format,
-    JsonFlag,
     OverwriteOption,
     SummaryOption,
     TicketIds,
@@ -37,11 +36,9 @@ from snapzen.cli.common import (
     echo_json,
     new_file,
     opt,
-    pick_format,
     read_email,
     say,
     settings_from,
-    wants_json,
 )
 from snapzen.cli.render import choose_columns, print_rows
 from snapzen.commands import ledger_terms as terms  # light: the options' names and defaults
@@ -181,16 +178,11 @@ def export_format(path: str, given: str | None) -> str:
     return by_name or given or "csv"
 
 
-def list_format(fmt: ListFormat | None, json_flag: bool) -> ListFormat:
-    return pick_format(fmt, json_flag, ListFormat.table, ListFormat.json)
-
-
 @command(app, "list")
 @filtered
 def list_(
     filters: dict[str, Any],  # the values of filter_options' options (`filtered`)
     fmt: RowsFormat = None,
-    json_flag: JsonFlag = False,
     columns: Columns = None,
     wide: Wide = False,
     limit: Annotated[
@@ -211,7 +203,7 @@ def list_(
     ```
     """
     ledger_queries = commands.ledger_queries
-    fmt = list_format(fmt, json_flag)
+    fmt = fmt or ListFormat.table
     shown = choose_columns(
         columns, wide, default=LIST_COLUMNS, wide_set=TABLE_COLUMNS, known=terms.COLUMNS
     )
@@ -243,7 +235,6 @@ def export(
         opt("csv|json|jsonl", "Default: from FILE's extension (.csv, .json, .jsonl); needed "
             "for '-'.", "--format"),
     ] = None,
-    json_flag: JsonFlag = False,
     overwrite: OverwriteOption = False,
     config: ConfigOption = None,
 ) -> None:  # fmt: skip
@@ -258,9 +249,7 @@ def export(
     """
     ledger_queries = commands.ledger_queries
     found = ledger_queries.filters(**filters)
-    if json_flag and fmt not in (None, "json"):
-        raise errors.ConfigError(f"--json and --format {fmt} disagree: give one")
-    kind = export_format(str(file), "json" if json_flag else fmt)
+    kind = export_format(str(file), fmt)
     new_file(file, overwrite)
     rows = ledger_queries.ledger_rows(settings_from(config, "evidence"), found)
     if str(file) == "-":
@@ -279,7 +268,6 @@ def report(
     fmt: Annotated[
         Format | None, typer.Option("--format", help="table (sentences; default) or json.")
     ] = None,
-    json_flag: JsonFlag = False,
     horizon_days: Annotated[
         int, opt("DAYS", "Show retention ending within this many days.", min=1)
     ] = terms.EXPIRY_HORIZON_DAYS,
@@ -308,7 +296,7 @@ def report(
     """
     ledger_queries = commands.ledger_queries
     found = ledger_queries.filters(since=since, until=until, widget=widget)
-    as_json = wants_json(fmt, json_flag)
+    as_json = fmt is Format.json
     result = ledger_queries.build_report(
         settings_from(config, "evidence"), found, horizon_days=horizon_days,
         art49_max_months=art49_max_months, art49_max_per_month=art49_max_per_month,
@@ -359,7 +347,6 @@ def serve(
 def subject(
     email: Email,
     fmt: RowsFormat = None,
-    json_flag: JsonFlag = False,
     columns: Columns = None,
     wide: Wide = False,
     case: CaseIds = None,
@@ -378,7 +365,7 @@ def subject(
     ```
     """
     ledger_queries = commands.ledger_queries
-    fmt = list_format(fmt, json_flag)
+    fmt = fmt or ListFormat.table
     shown = choose_columns(
         columns, wide, default=SUBJECT_TABLE, wide_set=terms.SUBJECT_COLUMNS[:11],
         known=terms.SUBJECT_COLUMNS,
@@ -418,7 +405,6 @@ def reconcile(
     ] = 1000,
     actor: ActorOption = None,
     fmt: SummaryOption = None,
-    json_output: JsonFlag = False,
 ) -> None:  # fmt: skip
     """Compare the ledger with Zendesk (read-only there) and report tickets missing,
     unknown, duplicated or pointing at the wrong case, each with what to do. Reads Zendesk's
@@ -433,7 +419,7 @@ def reconcile(
     $ snapzen ledger reconcile --since 2026-01-01 --json
     ```
     """
-    as_json = wants_json(fmt, json_output)
+    as_json = fmt is Format.json
     settings = settings_from(config)
     check = commands.reconcile_check.reconcile_check(
         settings, actor=actor_name(actor, settings), since=since.date() if since else None,

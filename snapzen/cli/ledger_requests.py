@@ -18,18 +18,15 @@ from snapzen.cli.common import (
     ActorOption,
     ConfigOption,
     FormatOption,
-    JsonFlag,
     OptionalEmail,
     WaitOption,
     actor_name,
     command,
-    handle_errors,
     lock_seconds,
     opt,
     read_email,
     settings_from,
     show,
-    wants_json,
 )
 from snapzen.commands import summaries  # light: the standard library
 from snapzen.support import clock, errors
@@ -70,12 +67,10 @@ def request_line(request: commands.request_desk.Request, today: date) -> str:
     )
 
 
-@requests.callback()
-@handle_errors
+@command(requests, group=True)
 def requests_listing(
     ctx: typer.Context,
     fmt: FormatOption = None,
-    json_output: JsonFlag = False,
     config: ConfigOption = None,
 ) -> None:
     """Data-subject requests and their Art. 12(3) clock: list (default), open, pause, resume,
@@ -96,7 +91,6 @@ def requests_listing(
     """
     if ctx.invoked_subcommand is not None:
         return
-    wants_json(fmt, json_output)
     today = clock.now().date()
     found = commands.request_desk.listing(settings_from(config), today)
     lines = [request_line(r, today) for r in found] or ["no requests recorded"]
@@ -225,12 +219,10 @@ def close(
     typer.echo(request_line(request, clock.now().date()))
 
 
-@notices.callback()
-@handle_errors
+@command(notices, group=True)
 def notices_listing(
     ctx: typer.Context,
     fmt: FormatOption = None,
-    json_output: JsonFlag = False,
     config: ConfigOption = None,
 ) -> None:
     """Art. 19 notices of erasures still owed to a recipient: list (default), done.
@@ -247,7 +239,6 @@ def notices_listing(
     """
     if ctx.invoked_subcommand is not None:
         return
-    wants_json(fmt, json_output)
     found = commands.notice_desk.owed(settings_from(config))
     lines = [
         f"{n.notice_id}  {n.request_id}  {n.recipient}  owed since {n.on}: {n.how}" for n in found
@@ -354,9 +345,7 @@ def hold_remove(
 
 
 @command(hold, "list")
-def hold_list(
-    fmt: FormatOption = None, json_output: JsonFlag = False, config: ConfigOption = None
-) -> None:
+def hold_list(fmt: FormatOption = None, config: ConfigOption = None) -> None:
     """Active holds, oldest first.
 
     Examples:
@@ -366,7 +355,6 @@ def hold_list(
     $ snapzen ledger hold list --json
     ```
     """
-    wants_json(fmt, json_output)
     active = commands.legal_holds.active(settings_from(config))  # after the usage error above
     lines = [f"{h.target}  since {h.since}  reason: {h.reason}" for h in active]
     show(map(summaries.out, lines or ["no active holds"]), [h.as_dict() for h in active])

@@ -29,7 +29,6 @@ from snapzen.cli.common import (
     ConfigOption,
     Format,
     JournalOption,
-    JsonFlag,
     NoJournalOption,
     SummaryOption,
     ViaChoice,
@@ -43,11 +42,9 @@ from snapzen.cli.common import (
     echo_json,
     known_widgets,
     opt,
-    pick_format,
     reset_globals,
     settings_from,
     show,
-    wants_json,
 )
 from snapzen.commands import summaries  # light: the standard library
 from snapzen.support import clock, errors
@@ -112,7 +109,6 @@ def sync(
     wait: WaitOption = False,
     widget: Widgets = None,
     fmt: SummaryOption = None,
-    json_output: JsonFlag = False,
     actor: ActorOption = None,
 ) -> None:
     """One pass: recover, fetch finished chats, decide consent, import to Zendesk, record.
@@ -127,7 +123,6 @@ def sync(
     $ snapzen -c /etc/snapzen.toml sync --wait --widget WIDGET_ID --actor cron
     ```
     """
-    wants_json(fmt, json_output)
     settings = settings_from(config, "sync")
     stop = threading.Event()
     # SIGTERM or Ctrl-C: the batch in hand finishes, the run is recorded 'interrupted' and the
@@ -153,7 +148,6 @@ def run(
                      "pass, as `sync --format json` prints it, then one with the number of "
                      "passes)."),
     ] = None,
-    json_output: JsonFlag = False,
 ) -> None:  # fmt: skip
     """Run as a service: one sync pass now, then one every interval, until SIGTERM/SIGINT.
 
@@ -168,7 +162,7 @@ def run(
     $ snapzen run --every 5m --format json
     ```
     """
-    as_json = wants_json(fmt, json_output)
+    as_json = fmt is Format.json
     stopped = commands.service.run_service(
         settings_from(config, "sync"), every,
         report=(lambda done: echo_json(summaries.pass_json(done), line=True)) if as_json else None,
@@ -199,7 +193,6 @@ def backfill(
             "(0: one per change).", min=0.0),
     ] = 10.0,
     fmt: SummaryOption = None,
-    json_output: JsonFlag = False,
     log_file: Annotated[
         Path | None,
         opt("FILE", "On a terminal, where log lines go while the progress bar is shown "
@@ -236,7 +229,6 @@ def backfill(
     """
     from snapzen.cli.render import RichProgress  # lazy: start-up time (rich)
 
-    wants_json(fmt, json_output)
     settings = settings_from(config, "sync")  # and what a pass needs (the ledger key too)
     found = known_widgets(settings, widget)
     plan = commands.backfill.plan_backfill(settings, since.date(), until.date(), found)
@@ -269,7 +261,6 @@ def retry(
     actor: ActorOption = None,
     wait: WaitOption = False,
     fmt: SummaryOption = None,
-    json_output: JsonFlag = False,
 ) -> None:
     """Reset failed cases (attempts exhausted) to pending and push them now.
 
@@ -285,7 +276,6 @@ def retry(
     """
     if bool(case) == all_failed:
         raise errors.ConfigError("give either --case ID (repeatable) or --all-failed")
-    wants_json(fmt, json_output)
     settings = settings_from(config)
     cases = None if all_failed else list(case or [])
     done = commands.retry.retry(settings, cases, actor=actor_name(actor, settings), wait=wait)
@@ -300,7 +290,6 @@ def dismiss(
     actor: ActorOption = None,
     wait: WaitOption = False,
     fmt: SummaryOption = None,
-    json_output: JsonFlag = False,
 ) -> None:
     """Give up on failed cases for good: they become `ignored` with your reason, their raw
     payload is purged and a `runs` row records who decided. Use when `retry` cannot help
@@ -313,7 +302,6 @@ def dismiss(
     $ snapzen dismiss --case CASE_ID --reason 'test chat' --format json
     ```
     """
-    wants_json(fmt, json_output)
     settings = settings_from(config)
     who = actor_name(actor, settings)
     run_id = commands.retry.dismiss(settings, case, reason=reason, actor=who, wait=wait)
@@ -330,8 +318,7 @@ class StatusFormat(StrEnum):
 @command(app)
 def status(
     config: ConfigOption = None,
-    json_output: JsonFlag = False,
-    output_format: Annotated[
+    fmt: Annotated[
         StatusFormat | None,
         typer.Option("--format", help="table, json, or prometheus text (default: table)."),
     ] = None,
@@ -353,7 +340,7 @@ def status(
     $ snapzen status --format prometheus
     ```
     """
-    shown = pick_format(output_format, json_output, StatusFormat.table, StatusFormat.json)
+    shown = fmt or StatusFormat.table
     settings = settings_from(config)
     status = commands.status
     if check:

@@ -13,14 +13,12 @@ from snapzen.cli.common import (
     ActorOption,
     ConfigOption,
     FormatOption,
-    JsonFlag,
     WaitOption,
     actor_name,
     command,
     opt,
     settings_from,
     show,
-    wants_json,
 )
 from snapzen.commands import summaries  # light: the standard library
 
@@ -61,7 +59,6 @@ def sweep(
         int, opt("N", "How many past months of expires_ tags --reconcile searches.")
     ] = 36,
     fmt: FormatOption = None,
-    json_output: JsonFlag = False,
 ) -> None:  # fmt: skip
     """Delete (in batches of up to 100) every ticket snapzen created whose retention ended,
     from snapzen's own records, and append an `expired` ledger event per ticket.
@@ -76,7 +73,6 @@ def sweep(
     $ snapzen retention sweep --json
     ```
     """
-    wants_json(fmt, json_output)
     settings = settings_from(config)
     result = commands.retention.run_sweep(
         settings, as_of=as_of.date() if as_of else None, dry_run=dry_run, purge=purge,
