@@ -73,10 +73,10 @@ def log_level(configured: str) -> str:
     return configured
 
 
-def settings_from(config: Path | None, needs: str = "all") -> Settings:
-    """Load settings, set up logging, and register every secret with the log scrubber.
-    ``config``: the command's own --config, which wins over the one given before the
-    command, which wins over $SNAPZEN_CONFIG. ``needs``: what the command needs, a
+def settings_from(needs: str = "all") -> Settings:
+    """Load settings, set up logging, and register every secret with the log scrubber: from
+    the --config given with the command, which wins over the one given before it (both kept
+    in GLOBAL), which wins over $SNAPZEN_CONFIG. ``needs``: what the command needs, a
     snapzen.support.settings.Needs ("all": every section valid; "sync": and what a pass
     needs; "evidence": the read-only evidence commands, for which only the ledger settings
     must hold: an auditor may have the file, a public key and the ledger key, and no sync
@@ -85,7 +85,7 @@ def settings_from(config: Path | None, needs: str = "all") -> Settings:
     # rich) cost ~0.2 s of start-up that `--help` and argument errors should not pay.
     from snapzen.support.settings import Needs
 
-    return commands.configure.load(config or GLOBAL.config, Needs(needs), log_level)
+    return commands.configure.load(GLOBAL.config, Needs(needs), log_level)
 
 
 def fail(message: str, code: int, outcome: str = "error") -> NoReturn:
@@ -142,17 +142,48 @@ def command(
     *,
     refused: str | None = None,
     group: bool = False,
+    config: bool = True,
     **kw: Any,
 ) -> Callable[[Callable[P, R]], Callable[..., R]]:
     """The one way a command is registered: ``app.command`` (``group``: the group's own
-    command, ``app.callback``) over ``handle_errors``, with ``--json`` for a ``--format``."""
+    command, ``app.callback``) over ``handle_errors``, with ``--json`` for a ``--format`` and
+    the command's own ``--config`` (``config=False``: a command that reads no settings)."""
 
     def register(func: Callable[P, R]) -> Callable[..., R]:
-        wrapped = handle_errors(json_alias(func), refused)
+        shaped = json_alias(func)
+        wrapped = handle_errors(takes_config(shaped) if config else shaped, refused)
         (app.callback(**kw) if group else app.command(name, **kw))(wrapped)
         return wrapped
 
     return register
+
+
+def with_param(func: Callable[..., R], run: Callable[..., R], param: str, after: str) -> None:
+    """Give ``run`` (the wrapper of ``func``) the signature typer reads: ``func``'s, with the
+    option ``param`` (its alias in this module) after the parameter ``after`` or last."""
+    params = list(inspect.signature(func, eval_str=True).parameters.values())
+    at = next((i + 1 for i, p in enumerate(params) if p.name == after), len(params))
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    annotation, default = OPTIONS[param]
+    added = inspect.Parameter(param, kind, default=default, annotation=annotation)
+    run.__signature__ = inspect.Signature([*params[:at], added, *params[at:]])  # type: ignore[attr-defined]
+
+
+def takes_config(func: Callable[..., R]) -> Callable[..., R]:
+    """The command's own ``--config``, declared here once for every command that reads
+    settings: it wins over the one given before the command (settings_from reads GLOBAL)."""
+
+    @functools.wraps(func)
+    def run(*args: Any, config: Path | None = None, **kwargs: Any) -> R:
+        before = GLOBAL.config
+        GLOBAL.config = config or before
+        try:
+            return func(*args, **kwargs)
+        finally:  # the next command run in this process starts from what it was given
+            GLOBAL.config = before
+
+    with_param(func, run, "config", after="")
+    return run
 
 
 def json_alias(func: Callable[P, R]) -> Callable[..., R]:
@@ -177,11 +208,7 @@ def json_alias(func: Callable[P, R]) -> Callable[..., R]:
         GLOBAL.json = kwargs["fmt"] == as_json
         return func(*args, **kwargs)
 
-    params = list(signature.parameters.values())
-    at = params.index(fmt) + 1
-    flag = inspect.Parameter("json_flag", fmt.kind, default=False, annotation=JsonFlag)
-    with_flag = signature.replace(parameters=[*params[:at], flag, *params[at:]])
-    run.__signature__ = with_flag  # type: ignore[attr-defined]
+    with_param(func, run, "json_flag", after="fmt")
     return run
 
 
@@ -295,6 +322,11 @@ ActorOption = Annotated[
     opt("NAME", "Who runs this, recorded in the runs table and ledger (default: $USER)."),
 ]
 JsonFlag = Annotated[bool, opt("", "Same as --format json.", "--json")]
+# What @command adds to a command's parameters (with_param): the annotation and the default.
+OPTIONS: dict[str, tuple[Any, Any]] = {
+    "config": (ConfigOption, None),
+    "json_flag": (JsonFlag, False),
+}
 OverwriteOption = Annotated[
     bool, opt("", "Replace FILE if it exists (refused otherwise).", "--overwrite")
 ]

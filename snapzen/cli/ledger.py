@@ -25,7 +25,6 @@ from snapzen.cli import ledger_evidence, ledger_requests, ledger_rights
 from snapzen.cli.common import (
     ActorOption,
     CaseIds,
-    ConfigOption,
     Email,
     Format,
     OverwriteOption,
@@ -190,7 +189,6 @@ def list_(
         opt("N", f"At most this many rows (a table on a terminal shows {TABLE_LIMIT} unless "
             "given; piped or redirected output has no cap).", min=1),
     ] = None,
-    config: ConfigOption = None,
 ) -> None:  # fmt: skip
     """List ledger rows in chain order, filtered; piped, redirected, csv, json and jsonl output
     give every match.
@@ -209,7 +207,7 @@ def list_(
     )
     found = ledger_queries.filters(**filters)
     capped = fmt is ListFormat.table and limit is None and on_terminal()
-    settings = settings_from(config, "evidence")
+    settings = settings_from("evidence")
     # One row past the cap tells "exactly 1,000" from "more than 1,000".
     rows = ledger_queries.ledger_rows(settings, found, limit=TABLE_LIMIT + 1 if capped else limit)
     first = list(rows) if capped else []
@@ -236,7 +234,6 @@ def export(
             "for '-'.", "--format"),
     ] = None,
     overwrite: OverwriteOption = False,
-    config: ConfigOption = None,
 ) -> None:  # fmt: skip
     """Stream every (matching) ledger row to FILE in constant memory.
 
@@ -251,7 +248,7 @@ def export(
     found = ledger_queries.filters(**filters)
     kind = export_format(str(file), fmt)
     new_file(file, overwrite)
-    rows = ledger_queries.ledger_rows(settings_from(config, "evidence"), found)
+    rows = ledger_queries.ledger_rows(settings_from("evidence"), found)
     if str(file) == "-":
         ledger_queries.write_rows(rows, sys.stdout, kind, terms.COLUMNS)  # type: ignore[arg-type]
         return
@@ -281,7 +278,6 @@ def report(
         str | None,
         opt("NAME", "The Art. 30(2) record kept for this client (processor mode, [[clients]])."),
     ] = None,
-    config: ConfigOption = None,
 ) -> None:
     """The Art. 30(1) record of this processing (from the [record] settings and what the
     ledger shows was sent), then transfers by month, destination, basis and origin; withheld
@@ -298,7 +294,7 @@ def report(
     found = ledger_queries.filters(since=since, until=until, widget=widget)
     as_json = fmt is Format.json
     result = ledger_queries.build_report(
-        settings_from(config, "evidence"), found, horizon_days=horizon_days,
+        settings_from("evidence"), found, horizon_days=horizon_days,
         art49_max_months=art49_max_months, art49_max_per_month=art49_max_per_month,
         client=client,
     )  # fmt: skip
@@ -323,7 +319,6 @@ def serve(
     prepare_only: Annotated[
         bool, opt("", "Write snapshot + metadata, print the command, exit.", "--prepare-only")
     ] = False,
-    config: ConfigOption = None,
 ) -> None:
     """Open a read-only (immutable) Datasette on a snapshot without raw payloads, with
     column descriptions and canned queries.
@@ -336,7 +331,7 @@ def serve(
     ```
     """
     code = commands.auditor_ui.serve(
-        settings_from(config, "evidence"), host=host, port=port, workdir=workdir,
+        settings_from("evidence"), host=host, port=port, workdir=workdir,
         sql_time_limit_ms=sql_time_limit_ms, prepare_only=prepare_only,
         say=lambda line: typer.echo(line, err=True), show=typer.echo,
     )  # fmt: skip
@@ -351,7 +346,6 @@ def subject(
     wide: Wide = False,
     case: CaseIds = None,
     ticket: TicketIds = None,
-    config: ConfigOption = None,
 ) -> None:
     """Every transfer of one person (Art. 15(1)(c),(d),(2)): recipients, countries, basis,
     retention. Found through the HMAC reference; the email itself is never printed. A
@@ -371,9 +365,7 @@ def subject(
         known=terms.SUBJECT_COLUMNS,
     )  # fmt: skip
     # A reference several people used: refused (exit 2) with the candidate chats.
-    found = ledger_queries.subject_rows(
-        settings_from(config, "evidence"), read_email(email), case, ticket
-    )
+    found = ledger_queries.subject_rows(settings_from("evidence"), read_email(email), case, ticket)
     if fmt is ListFormat.table:
         typer.echo(f"subject reference: {found.ref}", err=not sys.stdout.isatty())
     count = emit(
@@ -394,7 +386,6 @@ def subject(
 
 @command(app)
 def reconcile(
-    config: ConfigOption = None,
     since: Annotated[
         datetime | None,
         opt("YYYY-MM-DD", "Read Zendesk's tickets changed since this UTC day (default: a day "
@@ -420,7 +411,7 @@ def reconcile(
     ```
     """
     as_json = fmt is Format.json
-    settings = settings_from(config)
+    settings = settings_from()
     check = commands.reconcile_check.reconcile_check(
         settings, actor=actor_name(actor, settings), since=since.date() if since else None,
         max_requests=max_requests,

@@ -16,7 +16,6 @@ import typer
 from snapzen import commands  # each module imported when first named (start-up time)
 from snapzen.cli.common import (
     ActorOption,
-    ConfigOption,
     JournalOption,
     LockWait,
     NoJournalOption,
@@ -54,7 +53,7 @@ def _file(help: str, metavar: str = "FILE") -> Any:
     return typer.Argument(metavar=metavar, help=help)
 
 
-@command(app)
+@command(app, config=False)
 def keygen(
     private: Annotated[Path, _file("Private key to create (0600, PEM).", "PRIVATE")],
     public: Annotated[Path, _file("Public key to write (PEM), for auditors.", "PUBLIC")],
@@ -78,7 +77,6 @@ def checkpoint(
     key_file: KeyFileOption = None,
     overwrite: OverwriteOption = False,
     wait: WaitOption = False,
-    config: ConfigOption = None,
 ) -> None:
     """Write the chain head (seq, hash, row count, time) signed with Ed25519; keep the file
     off this machine (docs/auditing.md). Holds the writer lock while it reads the head and
@@ -95,7 +93,7 @@ def checkpoint(
     if file.suffix.lower() != ".json":
         raise errors.ConfigError(f"{file}: a checkpoint is JSON; name it *.json")
     new_file(file, overwrite)
-    settings = settings_from(config, "evidence")  # the ledger and a key: no sync settings
+    settings = settings_from("evidence")  # the ledger and a key: no sync settings
     try:
         done = checkpoints.write(
             settings, file, signing_key=signing_key, key_file=key_file, wait=wait
@@ -112,7 +110,7 @@ def checkpoint(
         )
 
 
-@command(app)
+@command(app, config=False)
 def cosign(
     file: Annotated[Path, _file("A signed checkpoint to add a signature to.")],
     signing_key: SigningKey = None,
@@ -150,7 +148,6 @@ def verify(
             "subject and case lookups with rows the chain does not hold. Run it before handing "
             "evidence over.", "--thorough"),
     ] = False,
-    config: ConfigOption = None,
 ) -> None:  # fmt: skip
     """Recompute the hash chain and check that cases and runs agree with it; exit 1 naming
     the first bad row, 0 when intact.
@@ -164,7 +161,7 @@ def verify(
     ```
     """
     verdict = commands.checkpoints.verify_ledger(
-        settings_from(config, "evidence"), checkpoint or [], public_key or [], key_file=key_file,
+        settings_from("evidence"), checkpoint or [], public_key or [], key_file=key_file,
         thorough=thorough,
     )  # fmt: skip
     ok, lines = summaries.verify_lines(verdict, thorough)
@@ -174,7 +171,6 @@ def verify(
 @command(app)
 def backup(
     file: Annotated[Path, _file("Where to write the copy (a new file).")],
-    config: ConfigOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Copy the ledger database with SQLite's online backup API (safe while a sync runs),
@@ -187,7 +183,7 @@ def backup(
     $ snapzen ledger backup /backups/snapzen-$(date +%F).db
     ```
     """
-    done = commands.backup.backup_registered(settings_from(config), file, overwrite=overwrite)
+    done = commands.backup.backup_registered(settings_from(), file, overwrite=overwrite)
     typer.echo(f"backup {done.path}: {done.transfers} ledger row(s), {done.bytes} bytes, verified")
 
 
@@ -198,7 +194,6 @@ def restore(
     erasure_journal: JournalOption = None,
     no_erasure_journal: NoJournalOption = False,
     actor: ActorOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Put a verified backup in place and catch up with Zendesk since it was taken.
 
@@ -213,7 +208,7 @@ def restore(
     $ snapzen ledger restore /backups/snapzen-2026-12-01.db
     ```
     """
-    settings = settings_from(config)
+    settings = settings_from()
     how = catch_up(settings, actor, via, erasure_journal, no_erasure_journal)
     result = commands.init.restore_ledger(settings, backup, how)
     seq, digest = result.backup_head
@@ -230,7 +225,6 @@ def reapply_erasures(
     ] = None,
     wait: WaitOption = False,
     lock_wait: LockWait = None,
-    config: ConfigOption = None,
 ) -> None:
     """After restoring a backup by hand: re-apply every erasure and request in the journal
     (withhold the erased people's chats, record their deleted tickets, re-append request
@@ -243,7 +237,7 @@ def reapply_erasures(
     $ snapzen ledger reapply-erasures --journal /backups/erasures.jsonl --wait
     ```
     """
-    settings, seconds = settings_from(config), lock_seconds(wait, lock_wait)
+    settings, seconds = settings_from(), lock_seconds(wait, lock_wait)
     result, path = commands.reapply.reapply_journal(settings, journal, seconds)
     typer.echo(
         f"erasure journal {path}: {result.entries} erasure(s) re-applied; "

@@ -17,7 +17,6 @@ from snapzen import commands  # each module imported when first named (start-up 
 from snapzen.cli.common import (
     ActorOption,
     CaseIds,
-    ConfigOption,
     Email,
     LockWait,
     OptionalEmail,
@@ -78,7 +77,6 @@ def erase(
         opt("DIR", "Directory for the erasure response to the person (erasure-response-ID.txt "
             "and .json, 0600). Default: responses/ beside the ledger database.", "--out"),
     ] = None,
-    config: ConfigOption = None,
 ) -> None:  # fmt: skip
     """Art. 17: delete the person's Zendesk tickets and append `erased` events (chain stays
     valid; no email stored); journal the request (even when nothing is found) and the
@@ -92,7 +90,7 @@ def erase(
     $ snapzen ledger erase --email - --wait --actor dpo < request.txt
     ```
     """
-    settings = settings_from(config)
+    settings = settings_from()
     answered = commands.erase_person.erase_person(
         settings, read_email(email), dry_run=dry_run, actor=actor_name(actor, settings),
         wait_seconds=lock_seconds(wait, lock_wait), delete_user=delete_user,
@@ -219,7 +217,6 @@ def access(
             "Unreviewed ones are only listed.", "--include-ticket"),
     ] = None,
     request: RequestOption = None,
-    config: ConfigOption = None,
 ) -> None:  # fmt: skip
     """Art. 15/20 access pack: DIR/subject.json and DIR/subject.html with every ticket and
     transcript (archived ones too), every ledger row and decision, chats not sent, and the
@@ -243,7 +240,7 @@ def access(
     access_request.check_target(cases, tickets, email)
     for name in access_request.PACK_FILES:  # evidence: never replaced silently
         new_file(out / name, overwrite)
-    settings = settings_from(config)
+    settings = settings_from()
     result = access_request.answer(  # a shared email: refused, nothing written or recorded
         settings, out, cases=cases, tickets=tickets, email=read_email(email),
         received=received, request=request, actor=actor_name(actor, settings),

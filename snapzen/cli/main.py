@@ -105,7 +105,6 @@ def main() -> None:
 
 @command(app)
 def sync(
-    config: ConfigOption = None,
     wait: WaitOption = False,
     widget: Widgets = None,
     fmt: SummaryOption = None,
@@ -123,7 +122,7 @@ def sync(
     $ snapzen -c /etc/snapzen.toml sync --wait --widget WIDGET_ID --actor cron
     ```
     """
-    settings = settings_from(config, "sync")
+    settings = settings_from("sync")
     stop = threading.Event()
     # SIGTERM or Ctrl-C: the batch in hand finishes, the run is recorded 'interrupted' and the
     # process exits 1 (a second signal kills it at once).
@@ -138,7 +137,6 @@ def sync(
 
 @command(app)
 def run(
-    config: ConfigOption = None,
     every: Annotated[
         str | None, opt("INTERVAL", "Interval between passes, e.g. 15m (default: settings).")
     ] = None,
@@ -164,7 +162,7 @@ def run(
     """
     as_json = fmt is Format.json
     stopped = commands.service.run_service(
-        settings_from(config, "sync"), every,
+        settings_from("sync"), every,
         report=(lambda done: echo_json(summaries.pass_json(done), line=True)) if as_json else None,
     )  # fmt: skip
     typer.echo(f"snapzen run: stopped after {stopped.passes} pass(es)", err=True)
@@ -179,7 +177,6 @@ def run(
 def backfill(
     since: Annotated[datetime, opt("YYYY-MM-DD", "First day (UTC), inclusive.", formats=DAY)],
     until: Annotated[datetime, opt("YYYY-MM-DD", "Last day (UTC), inclusive.", formats=DAY)],
-    config: ConfigOption = None,
     widget: Widgets = None,
     dry_run: Annotated[
         bool,
@@ -229,7 +226,7 @@ def backfill(
     """
     from snapzen.cli.render import RichProgress  # lazy: start-up time (rich)
 
-    settings = settings_from(config, "sync")  # and what a pass needs (the ledger key too)
+    settings = settings_from("sync")  # and what a pass needs (the ledger key too)
     found = known_widgets(settings, widget)
     plan = commands.backfill.plan_backfill(settings, since.date(), until.date(), found)
     on_terminal = sys.stderr.isatty() and GLOBAL.verbosity >= 0
@@ -253,7 +250,6 @@ def backfill(
 
 @command(app)
 def retry(
-    config: ConfigOption = None,
     case: Annotated[list[str] | None, opt("ID", "A failed case id (repeatable).")] = None,
     all_failed: Annotated[
         bool, opt("", "Every failed case with a payload.", "--all-failed")
@@ -276,7 +272,7 @@ def retry(
     """
     if bool(case) == all_failed:
         raise errors.ConfigError("give either --case ID (repeatable) or --all-failed")
-    settings = settings_from(config)
+    settings = settings_from()
     cases = None if all_failed else list(case or [])
     done = commands.retry.retry(settings, cases, actor=actor_name(actor, settings), wait=wait)
     show(summaries.retry_lines(done), summaries.retry_json(done), done.exit_code)
@@ -286,7 +282,6 @@ def retry(
 def dismiss(
     case: Annotated[list[str], opt("ID", "A failed case id (repeatable).", "--case")],
     reason: Annotated[str, opt("TEXT", "Why it will never be sent (kept in the ledger).")],
-    config: ConfigOption = None,
     actor: ActorOption = None,
     wait: WaitOption = False,
     fmt: SummaryOption = None,
@@ -302,7 +297,7 @@ def dismiss(
     $ snapzen dismiss --case CASE_ID --reason 'test chat' --format json
     ```
     """
-    settings = settings_from(config)
+    settings = settings_from()
     who = actor_name(actor, settings)
     run_id = commands.retry.dismiss(settings, case, reason=reason, actor=who, wait=wait)
     line = summaries.out(f"dismiss {run_id}: {len(case)} case(s) marked ignored")
@@ -317,7 +312,6 @@ class StatusFormat(StrEnum):
 
 @command(app)
 def status(
-    config: ConfigOption = None,
     fmt: Annotated[
         StatusFormat | None,
         typer.Option("--format", help="table, json, or prometheus text (default: table)."),
@@ -341,7 +335,7 @@ def status(
     ```
     """
     shown = fmt or StatusFormat.table
-    settings = settings_from(config)
+    settings = settings_from()
     status = commands.status
     if check:
         health = status.check_health(settings.ledger.path, settings, clock.now())
@@ -373,7 +367,6 @@ def init(
     erasure_journal: JournalOption = None,
     no_erasure_journal: NoJournalOption = False,
     actor: ActorOption = None,
-    config: ConfigOption = None,
 ) -> None:  # fmt: skip
     """Create the ledger at ledger.path, bound to ledger.key. Refuses if one exists.
 
@@ -387,7 +380,7 @@ def init(
     $ snapzen init --adopt
     ```
     """
-    settings = settings_from(config)
+    settings = settings_from()
     how = catch_up(settings, actor, via, erasure_journal, no_erasure_journal)
     result = commands.init.init_ledger(settings, how, adopt=adopt)
     typer.echo(f"created ledger {result.path} (id {result.ledger_id})")

@@ -11,7 +11,6 @@ import typer
 from snapzen import commands  # each module imported when first named (start-up time)
 from snapzen.cli.common import (
     ActorOption,
-    ConfigOption,
     FormatOption,
     WaitOption,
     actor_name,
@@ -30,7 +29,6 @@ app = typer.Typer(
 
 @command(app)
 def sweep(
-    config: ConfigOption = None,
     dry_run: Annotated[
         bool,
         opt("", "Only list what is due, would be purged, and the Zendesk end-user profiles "
@@ -73,7 +71,7 @@ def sweep(
     $ snapzen retention sweep --json
     ```
     """
-    settings = settings_from(config)
+    settings = settings_from()
     result = commands.retention.run_sweep(
         settings, as_of=as_of.date() if as_of else None, dry_run=dry_run, purge=purge,
         wait=wait, reconcile=reconcile, reconcile_months=reconcile_months,
