@@ -85,15 +85,15 @@ def finish_run(
     details: Mapping[str, Any] | None = None,
 ) -> None:
     text = json.dumps(dict(details), default=str) if details is not None else None
-    values = {"now": clock.format(now), "outcome": outcome, "exit_code": exit_code}
-    values |= {name: counts.get(name, 0) for name in COUNTS}
+    given = {"now": clock.format(now), "outcome": outcome, "exit_code": exit_code}
+    given |= {name: counts.get(name, 0) for name in COUNTS}
     with transaction(db) as conn:
         conn.execute(
             """UPDATE runs SET finished_at = :now, outcome = :outcome, exit_code = :exit_code,
                    fetched = :fetched, created = :created, withheld = :withheld,
                    failed = :failed, error = :error, details = COALESCE(:details, details)
                WHERE run_id = :run_id""",
-            values | {"error": error, "details": text, "run_id": run_id},
+            given | {"error": error, "details": text, "run_id": run_id},
         )
         values = read_run(conn, run_id)
         if values is not None:  # a run is about no one case: its case_id is run:<id>
