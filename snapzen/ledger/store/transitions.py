@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event, decision
@@ -59,7 +60,7 @@ def dismiss_failed(
                raw_purged_at = ?, updated_at = ? WHERE case_id = ?""",
         [(CaseStatus.IGNORED, f"dismissed: {reason}", stamp, stamp, c) for c in case_ids],
     )
-    facts = {"run_id": run_id, "actor": actor, "details": {"reason": reason}}
+    facts: dict[str, Any] = {"run_id": run_id, "actor": actor, "details": {"reason": reason}}
     append_events(conn, [decision(Event.DISMISSED, case, stamp, **facts) for case in case_ids])
 
 
