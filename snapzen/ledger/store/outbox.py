@@ -351,7 +351,7 @@ def pushing_batches(db: sqlite_utils.Database) -> list[PushingBatch]:
     batches: dict[str, PushingBatch] = {}
     for batch_id, job_id, pushed_at, case_id in db.execute(
         f"""SELECT batch_id, job_id, pushed_at, case_id FROM cases WHERE status = '{S.PUSHING}'
-           ORDER BY batch_id, COALESCE(json_extract(transfer_draft, '$.batch_index'), 0)"""
+           ORDER BY batch_id, COALESCE(json_extract(transfer_draft, '$.batch_index'), 0), case_id"""
     ):
         if batch_id not in batches:
             batches[batch_id] = PushingBatch(batch_id, job_id, clock.parse(pushed_at), [])
