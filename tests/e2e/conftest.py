@@ -22,8 +22,8 @@ import pytest
 from snapzen.ledger.evidence.chain import GENESIS, row_hash
 from snapzen.sandbox import Sandbox, SandboxConfig
 from tests.e2e.cli_server import run_cli
+from tests.fakes import LEDGER_KEY
 
-LEDGER_KEY = "e2e-ledger-key-0123456789abcdef"
 SETTLE = timedelta(minutes=30)  # SnapEngageSettings.settle_minutes default
 MAX_ATTEMPTS = 5  # PipelineSettings.max_attempts default
 CLI_TIMEOUT = 60.0  # a hung CLI fails the test instead of hanging the suite

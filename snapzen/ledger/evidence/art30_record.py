@@ -23,8 +23,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from snapzen.ledger.evidence.audit import transfers_by
 from snapzen.ledger.evidence.derogations import DEROGATION_BASES
-from snapzen.ledger.store.rows import dict_rows
 
 NOT_SET = "(not set)"
 
@@ -108,12 +108,8 @@ def transfers_by_recipient(
 ) -> list[dict[str, Any]]:
     """Transfer counts by recipient, destination, basis and mechanism, most first; ``scope``
     is " WHERE" or a WHERE clause ending in " AND" (the report's window, a client's rows)."""
-    return dict_rows(
-        conn,
-        "SELECT recipient, destination_country, legal_basis, mechanism_ref, count(*) AS "
-        f"transfers FROM events{scope} event = 'transfer' GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC",
-        params,
-    )
+    by = "recipient, destination_country, legal_basis, mechanism_ref"
+    return transfers_by(conn, by, f"{scope} event = 'transfer'", params)
 
 
 def art30_record(
