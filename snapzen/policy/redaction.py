@@ -36,6 +36,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from stdnum import iban as iban_registry
+from stdnum.luhn import is_valid as luhn_valid  # ASCII digits only
+
 from snapzen.policy.cards import (
     CARD_MAX_DIGITS,
     CARD_MIN_DIGITS,
@@ -45,7 +48,6 @@ from snapzen.policy.cards import (
     card_view,
     glued_spans,
     grouped_spans,
-    luhn_valid,
     to_original,
 )
 from snapzen.support.setting_checks import (
@@ -68,7 +70,7 @@ __all__ = [
 
 # Bump whenever detection behaviour changes: the ledger stores it next to the
 # counts so an auditor can tell which rules produced them.
-DETECTOR_VERSION = "snapzen-redaction/1"
+DETECTOR_VERSION = "snapzen-redaction/2"  # 2: IBANs checked against the registry's BBAN formats
 
 Span = tuple[int, int]
 
@@ -100,27 +102,6 @@ _NUMERIC_PUNCTUATION = frozenset(".,/:")
 # IBAN (ISO 13616)
 # --------------------------------------------------------------------------
 
-# IBAN length per country. Source: SWIFT IBAN Registry (ISO 13616), as mirrored
-# by e.g. IbanNet's SupportedCountries table. Countries absent here are not
-# detected (known gap until the table is updated).
-_IBAN_LENGTHS: Mapping[str, int] = MappingProxyType(
-    {
-        "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16,
-        "BG": 22, "BH": 22, "BI": 27, "BR": 29, "BY": 28, "CH": 21, "CR": 22,
-        "CY": 28, "CZ": 24, "DE": 22, "DJ": 27, "DK": 18, "DO": 28, "EE": 20,
-        "EG": 29, "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27, "GB": 22,
-        "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HN": 28, "HR": 21,
-        "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30,
-        "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20,
-        "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MN": 20,
-        "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18, "NO": 15, "OM": 23,
-        "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22,
-        "RU": 33, "SA": 24, "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24,
-        "SM": 27, "SO": 23, "ST": 25, "SV": 28, "TL": 23, "TN": 24, "TR": 26,
-        "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
-    }
-)  # fmt: skip
-_IBAN_SHAPE_RE = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}")
 # Electronic form (no spaces) or paper form (groups of four separated by single
 # spaces, ISO 13616-1 section 5). Bounded quantifiers only. Greedy: the paper
 # form may run on into following groups; _iban_spans() cuts it to the
@@ -134,39 +115,31 @@ _IBAN_CANDIDATE_RE = re.compile(
 
 
 def iban_valid(value: str) -> bool:
-    """ISO 13616 check: known country, that country's length, mod-97 == 1.
+    """ISO 13616 check (python-stdnum's copy of the SWIFT IBAN registry): known country, that
+    country's BBAN format and length, mod-97 == 1. The national check digits some countries
+    add inside the BBAN are not checked: a typed IBAN is redacted whatever its bank.
 
     Spaces are ignored and letters may be in either case.
     """
-    compact = value.replace(" ", "").upper()
-    if not compact.isascii() or _IBAN_SHAPE_RE.fullmatch(compact) is None:
-        return False
-    if _IBAN_LENGTHS.get(compact[:2]) != len(compact):
-        return False
-    rearranged = compact[4:] + compact[:4]
-    # int(c, 36) maps 0-9 to themselves and A-Z to 10-35, as ISO 7064 requires.
-    return int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1
+    compact = value.replace(" ", "")
+    return (
+        compact.isascii()
+        and compact.isalnum()
+        and iban_registry.is_valid(compact, check_country=False)
+    )
 
 
 def _iban_spans(text: str) -> Iterator[Span]:
     pos = 0
     while (match := _IBAN_CANDIDATE_RE.search(text, pos)) is not None:
         raw = match.group()
-        expected = _IBAN_LENGTHS.get(raw[:2].upper())
-        end = None
-        if expected is not None:
-            seen = 0
-            for offset, char in enumerate(raw):
-                if char != " ":
-                    seen += 1
-                    if seen == expected:
-                        end = offset + 1
-                        break
-        # The cut must fall between groups, never inside one.
-        if end is not None and (end == len(raw) or raw[end] == " ") and iban_valid(raw[:end]):
-            span = (match.start(), match.start() + end)
-            yield span
-            pos = span[1]
+        # The paper form may run on into following groups: cut between groups, never inside
+        # one, where the registry's length for the country ends (no other cut can be valid).
+        cuts = [offset for offset, char in enumerate(raw) if char == " "] + [len(raw)]
+        end = next((cut for cut in cuts if iban_valid(raw[:cut])), None)
+        if end is not None:
+            yield match.start(), match.start() + end
+            pos = match.start() + end
         else:
             pos = match.start() + 1
 
