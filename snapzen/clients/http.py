@@ -358,65 +358,54 @@ class _Attempt:
                 response = self.client.session.request(self.method, url, **kwargs)
             _read_bounded(response, deadline, settings.max_response_bytes)
         except _BodyTooLarge as exc:
-            raise self._refused(str(exc)) from None
+            raise self._error(str(exc), errors.ProtocolError) from None
         except (_DeadlinePassed, rex.RequestException) as exc:
+            name = type(exc).__name__
             # Past the deadline, a cut connection was cut by answer_deadline, not the server.
             if isinstance(exc, _DeadlinePassed) or time.monotonic() >= deadline:
-                raise self._refused(
-                    f"no complete answer within http.total_timeout_seconds "
-                    f"({settings.total_timeout_seconds:g} s)",
-                    transient=True,
+                limit = f"http.total_timeout_seconds ({settings.total_timeout_seconds:g} s)"
+                raise self._error(
+                    f"no complete answer within {limit}", errors.TransientNetworkError
                 ) from None
-            raise self._network_error(exc) from exc
+            if _sent_nothing(exc):
+                raise self._error(
+                    f"could not connect ({name})", errors.TransientNetworkError, acted=False
+                ) from exc
+            if not isinstance(exc, _TRANSIENT):  # invalid URL and such: retrying cannot help
+                raise self._error(
+                    f"request failed ({name})", errors.ProtocolError, acted=False
+                ) from exc
+            raise self._error(f"no complete answer ({name})", errors.TransientNetworkError) from exc
         return response
 
     def _decoded(self, response: requests.Response) -> Any:
         """The body as JSON; a malformed or truncated one is a retriable error (like a 5xx:
-        a proxy cut the answer short, or the server sent half of it), or ambiguous for a write.
-        NaN and Infinity (not JSON, but read) come back as NonFinite floats, which the
-        stored-case encoder refuses, so they are stored as json wrote them."""
-        where, status = f"{self.client.service} {self.endpoint}", response.status_code
+        a proxy cut the answer short, or the server sent half of it), or ambiguous for a write;
+        one no attempt can read (UnreadableJson) is a ProtocolError: asking again brings the
+        same text back. NaN and Infinity (not JSON, but read) come back as NonFinite floats,
+        which the stored-case encoder refuses, so they are stored as json wrote them."""
         try:
             constant = jsoncodec.parse_constant
             return jsoncodec.loads_untrusted(lambda: response.json(parse_constant=constant))
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, UnreadableJson
-            if not self.idempotent:
-                raise errors.AmbiguousWriteError(
-                    f"{where}: the write may have succeeded but its answer (HTTP {status}) "
-                    "is not JSON"
-                ) from exc
+            status = response.status_code
             if isinstance(exc, jsoncodec.UnreadableJson):
-                # Not a cut-off answer: asking again brings the same text back.
-                raise errors.ProtocolError(
-                    f"{where} answered HTTP {status} with {exc}; refused"
-                ) from None
-            raise errors.ServerError(
-                f"{where} answered HTTP {status} with a body that is not JSON (malformed or "
-                "truncated)"
-            ) from exc
+                why = f"answered HTTP {status} with {exc}, not JSON it can read; refused"
+                raise self._error(why, errors.ProtocolError) from None
+            why = f"answered HTTP {status} with a body that is not JSON (malformed or truncated)"
+            raise self._error(why, errors.ServerError) from exc
 
-    def _refused(self, why: str, *, transient: bool = False) -> errors.SnapzenError:
-        """A body cut off by the cap or the deadline: the request may have been acted on."""
-        where = f"{self.client.service} {self.endpoint}"
-        if not self.idempotent:
-            return errors.AmbiguousWriteError(f"{where}: {why}; not retried, recover by lookup")
-        if transient:
-            return errors.TransientNetworkError(f"{where}: {why}")
-        return errors.ProtocolError(f"{where}: {why}")
-
-    def _network_error(self, exc: rex.RequestException) -> errors.SnapzenError:
-        name, where = type(exc).__name__, f"{self.client.service} {self.endpoint}"
-        if _sent_nothing(exc):
-            return errors.TransientNetworkError(f"{where}: could not connect ({name})")
-        if not isinstance(exc, _TRANSIENT):
-            # Invalid URL, too many redirects, ...: retrying cannot help.
-            return errors.ProtocolError(f"{where}: request failed ({name})")
-        if not self.idempotent:
+    def _error(
+        self, why: str, kind: type[errors.SnapzenError], *, acted: bool = True
+    ) -> errors.SnapzenError:
+        """``kind`` of error for ``why``; for a write the server may have ``acted`` on, an
+        AmbiguousWriteError instead: never retried, recovered by lookup."""
+        where = f"{self.client.service} {self.endpoint}: {why}"
+        if acted and not self.idempotent:
             return errors.AmbiguousWriteError(
-                f"{where}: no complete answer ({name}); the write may have taken effect, not "
-                "retried, recover by lookup"
+                f"{where}; the write may have taken effect, not retried, recover by lookup"
             )
-        return errors.TransientNetworkError(f"{where}: {name}")
+        return kind(where)
 
     def log_retry(self, retry_state: RetryCallState) -> None:
         exc = retry_state.outcome.exception() if retry_state.outcome is not None else None
