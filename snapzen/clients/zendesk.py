@@ -412,10 +412,12 @@ class ZendeskClient(BulkReads):
         shown_query: str = "",
         *,
         before: Callable[[], object] = lambda: None,
+        next_link: Callable[[dict[str, Any]], Any] = lambda answer: answer.get("next_page"),
     ) -> Iterator[list[Any]]:
-        """The ``key`` list of each page of a paginated GET, following ``next_page``.
-        ``shown_query`` stands for the query in the error (never its value); ``before`` runs
-        before each page is asked for (an endpoint's own pacing)."""
+        """The ``key`` list of each page of a paginated GET, following ``next_link`` of each
+        answer (``next_page``; the exports have their own cursors). ``shown_query`` stands for
+        the query in the error (never its value); ``before`` runs before each page is asked for
+        (an endpoint's own pacing)."""
         url: str | None = path
         query: dict[str, str] | None = params
         seen: set[str] = set()
@@ -426,7 +428,7 @@ class ZendeskClient(BulkReads):
             if not isinstance(items, list):
                 raise ProtocolError(f"zendesk GET {path}{shown_query}: no {key} list")
             yield items
-            url, query = self._next_page(answer.get("next_page"), seen), None
+            url, query = self._next_page(next_link(answer), seen), None
 
     def _next_page(self, link: Any, seen: set[str]) -> str | None:
         if not isinstance(link, str) or not link:
