@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -65,7 +66,6 @@ __all__ = [
     "card_issuer",
     "iban_valid",
     "luhn_valid",
-    "merge_counts",
 ]
 
 # Bump whenever detection behaviour changes: the ledger stores it next to the
@@ -387,24 +387,11 @@ class RedactionResult:
     counts: Mapping[str, int]
 
 
-def merge_counts(results: Iterable[Mapping[str, int]]) -> dict[str, int]:
-    """Sum per-category counts, e.g. over all messages of one transcript."""
-    total: dict[str, int] = {}
-    for counts in results:
-        for category, count in counts.items():
-            total[category] = total.get(category, 0) + count
-    return total
-
-
 class Redactor:
     """Applies rules to text; see the module docstring for the overlap policy."""
 
     def __init__(self, rules: Sequence[RedactionRule]) -> None:
-        self._rules: tuple[RedactionRule, ...] = tuple(rules)
-
-    @property
-    def rules(self) -> tuple[RedactionRule, ...]:
-        return self._rules
+        self.rules: tuple[RedactionRule, ...] = tuple(rules)
 
     @classmethod
     def from_config(
@@ -430,31 +417,30 @@ class Redactor:
         pass only replaces characters outside existing markers, so their
         number strictly decreases. In practice there are one or two passes.
         """
-        for rule in self._rules:
+        for rule in self.rules:
             if rule.may_match(text):
                 break
         else:  # no rule can match: the first pass would find nothing (the usual chat line)
             return RedactionResult(text, _NO_COUNTS)
-        counts: dict[str, int] = {}
+        counts: Counter[str] = Counter()
         current = text
         while True:
             current, found = self._redact_once(current)
             if not found:
-                return RedactionResult(current, MappingProxyType(counts))
-            for category, count in found.items():
-                counts[category] = counts.get(category, 0) + count
+                return RedactionResult(current, MappingProxyType(dict(counts)))
+            counts.update(found)
 
-    def _redact_once(self, text: str) -> tuple[str, dict[str, int]]:
+    def _redact_once(self, text: str) -> tuple[str, Counter[str]]:
         # Every marker starts with "[REDACTED:", so without it there is nothing to protect.
         protected = [m.span() for m in _MARKER_RE.finditer(text)] if "[REDACTED:" in text else []
         protected_starts = [start for start, _ in protected]
         candidates: list[tuple[int, int, int]] = []
-        for priority, rule in enumerate(self._rules):
+        for priority, rule in enumerate(self.rules):
             for start, end in rule.find(text) if rule.may_match(text) else ():
                 if not _overlaps(protected, protected_starts, start, end):
                     candidates.append((start, end, priority))
         if not candidates:
-            return text, {}
+            return text, Counter()
 
         candidates.sort()
         merged: list[list[int]] = []
@@ -467,13 +453,9 @@ class Redactor:
                 merged.append([start, end, priority])
 
         pieces: list[str] = []
-        counts: dict[str, int] = {}
         cursor = 0
         for start, end, priority in merged:
-            category = self._rules[priority].name
-            pieces.append(text[cursor:start])
-            pieces.append(_marker(category))
-            counts[category] = counts.get(category, 0) + 1
+            pieces += [text[cursor:start], _marker(self.rules[priority].name)]
             cursor = end
         pieces.append(text[cursor:])
-        return "".join(pieces), counts
+        return "".join(pieces), Counter(self.rules[priority].name for *_, priority in merged)

@@ -102,18 +102,13 @@ class Recipient(Section):
         return ""
 
     def evidence(self) -> dict[str, Any]:
-        """The recipient's basis and evidence, as a decision row records them."""
-        facts: dict[str, Any] = {
-            "recipient_system": self.system.value,
-            "recipient_basis": self.basis.value,
-        }
-        for name in ("instrument", "certification", "reference"):
-            if getattr(self, name):
-                facts[name] = getattr(self, name)
-        for name in ("checked_on", "tra_date"):
-            if getattr(self, name) is not None:
-                facts[name] = getattr(self, name).isoformat()
-        return facts
+        """The recipient's basis and evidence, as a decision row records them (the evidence
+        fields that are set, dates as ISO text)."""
+        given = self.model_dump(mode="json", include=_EVIDENCE, exclude_defaults=True)
+        return {"recipient_system": self.system.value, "recipient_basis": self.basis.value, **given}
+
+
+_EVIDENCE = {"instrument", "certification", "reference", "checked_on", "tra_date"}
 
 
 def _default_recipients() -> list[Recipient]:
