@@ -51,6 +51,7 @@ from snapzen.policy.cards import (
     grouped_spans,
     to_original,
 )
+from snapzen.support.scrub import EMAIL_RE
 from snapzen.support.setting_checks import (
     check_redaction_rules,
     check_rule_name,
@@ -190,7 +191,7 @@ class _IbanRule(RedactionRule):
 @dataclass(frozen=True)
 class _EmailRule(RedactionRule):
     def may_match(self, text: str) -> bool:
-        return "@" in text  # every match of _EMAIL_RE contains '@'
+        return "@" in text  # every match of EMAIL_RE contains '@'
 
 
 def _glued_before(text: str, start: int, marker_ends: frozenset[int]) -> bool:
@@ -337,12 +338,6 @@ def _cards_in_units(
             index = best + 1
 
 
-# E-mail: pragmatic, not RFC 5322. The look-behind pins the start to the
-# beginning of a local-part token, so each character is scanned by at most one
-# attempt (no quadratic rescans on long words without '@').
-_EMAIL_RE = re.compile(
-    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,63}"
-)
 # UK National Insurance number (HMRC NIM39110): two prefix letters (first not
 # D F I Q U V; second not D F I O Q U V; BG GB KN NK NT TN ZZ never issued),
 # six digits, suffix A-D. Optional single spaces as printed: "AB 12 34 56 C".
@@ -364,7 +359,7 @@ BUILTIN_RULES: Mapping[str, RedactionRule] = MappingProxyType(
     {
         "card": _CardRule("card", _DIGIT_RUN_RE),
         "iban": _IbanRule("iban", _IBAN_CANDIDATE_RE),
-        "email": _EmailRule("email", _EMAIL_RE),
+        "email": _EmailRule("email", EMAIL_RE),
         "uk_nino": RedactionRule("uk_nino", _UK_NINO_RE),
         "us_ssn": RedactionRule("us_ssn", _US_SSN_RE),
     }
