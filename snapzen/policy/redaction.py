@@ -58,17 +58,6 @@ from snapzen.support.setting_checks import (
     compile_patterns,
 )
 
-__all__ = [
-    "BUILTIN_RULES",
-    "DETECTOR_VERSION",
-    "RedactionResult",
-    "RedactionRule",
-    "Redactor",
-    "card_issuer",
-    "iban_valid",
-    "luhn_valid",
-]
-
 # Bump whenever detection behaviour changes: the ledger stores it next to the
 # counts so an auditor can tell which rules produced them.
 DETECTOR_VERSION = "snapzen-redaction/2"  # 2: IBANs checked against the registry's BBAN formats

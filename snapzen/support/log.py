@@ -16,7 +16,10 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from snapzen.support import clock
-from snapzen.support.scrub import one_line, scrub_personal
+
+# Re-exported: what logs, and code beside it, scrub text with.
+from snapzen.support.scrub import one_line as one_line
+from snapzen.support.scrub import scrub_personal as scrub_personal
 
 
 def _import_structlog() -> ModuleType:
@@ -43,17 +46,6 @@ if TYPE_CHECKING:
     import structlog
 else:
     structlog = _import_structlog()
-
-__all__ = [
-    "bound_run",
-    "configure_logging",
-    "get_logger",
-    "logs_to",
-    "once",
-    "one_line",
-    "register_secret",
-    "scrub_personal",
-]
 
 _secrets: set[str] = set()
 
