@@ -133,14 +133,11 @@ def _endpoint_of(response: requests.Response) -> str:
 # ---------------------------------------------------------------- classifier
 
 
-def classify(
-    response: requests.Response, *, service: str | None = None
-) -> errors.SnapzenError | None:
+def classify(response: requests.Response, service: str) -> errors.SnapzenError | None:
     """Map a response to the error the caller should see; None for 1xx/2xx/3xx."""
     status = response.status_code
     if status < 400:
         return None
-    service = service or urlsplit(response.url or "").hostname or "the API"
     try:  # error bodies may be text/plain or HTML: then no detail
         body = jsoncodec.loads_untrusted(lambda: json.loads(response.content or b""))
     except ValueError:  # malformed, unreadable (UnreadableJson) or not UTF-8
@@ -207,15 +204,12 @@ class HttpClient:
         *,
         service: str,
         sleep: Callable[[float], None] = time.sleep,
-        session: requests.Session | None = None,
-        user_agent: str = DEFAULT_USER_AGENT,
     ) -> None:
         self.settings = settings
         self.service = service
         # Public so sources can pace pages with the same (injectable) sleep.
         self.sleep = sleep
-        self.session = session or CredentialSafeSession()
-        self.user_agent = user_agent
+        self.session = CredentialSafeSession()
         # Set by the API client that adds credentials: every URL is checked against it first.
         self.credential_base: str | None = None
 
@@ -252,7 +246,7 @@ class HttpClient:
         kwargs.setdefault("timeout", (settings.connect_timeout_seconds, read_timeout))
         kwargs["stream"] = True  # the body is read by _read_bounded, under the deadline and cap
         kwargs["allow_redirects"] = False  # _Attempt decides (snapzen.clients.origin)
-        kwargs["headers"] = {"User-Agent": self.user_agent, **(kwargs.get("headers") or {})}
+        kwargs["headers"] = {"User-Agent": DEFAULT_USER_AGENT, **(kwargs.get("headers") or {})}
         attempt = _Attempt(self, method, url, idempotent, kwargs, decode)
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(errors.RetriableError),
@@ -315,7 +309,7 @@ class _Attempt:
             response = self._exchange(target, without_params, deadline)
         self.last_status = response.status_code
         self.endpoint = _endpoint_of(response) if response.url else self.endpoint
-        error = classify(response, service=self.client.service)
+        error = classify(response, self.client.service)
         if error is None:
             return self._decoded(response) if self.decode else response
         # A non-idempotent request is repeated only after a 429 / TooManyJobs (refused before
