@@ -322,10 +322,9 @@ class _Attempt:
         ambiguous = isinstance(error, errors.RetriableError) and not isinstance(
             error, errors.RateLimitedError
         )
-        if not self.idempotent and ambiguous:
-            raise errors.AmbiguousWriteError(
-                f"{self.client.service} {self.endpoint}: the write may have taken effect "
-                f"(HTTP {response.status_code}); not retried, recover by lookup"
+        if ambiguous and not self.idempotent:  # _error makes it an AmbiguousWriteError
+            raise self._error(
+                f"answered HTTP {response.status_code}", errors.ServerError
             ) from error
         raise error
 
