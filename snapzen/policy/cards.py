@@ -64,16 +64,12 @@ CARD_MIN_DIGITS = 12
 CARD_MAX_DIGITS = 19
 
 
-def is_ascii_digits(value: str) -> bool:
-    return value.isascii() and value.isdigit()
-
-
 def card_issuer(digits: str) -> str | None:
     """Return the issuer whose prefix and length rules fit ``digits``, else None.
 
     Only prefix and length are checked here, not Luhn.
     """
-    if not is_ascii_digits(digits):
+    if not (digits.isascii() and digits.isdigit()):
         return None
     length = len(digits)
     for issuer, low, high, lengths in _IIN_TABLE:
