@@ -10,13 +10,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import urljoin
 
 import requests
 from pydantic import ValidationError
 
 from snapzen.clients.http import HttpClient, http_date
-from snapzen.clients.origin import require_origin
+from snapzen.clients.origin import next_page
 from snapzen.clients.pacing import (
     TICKETS_INDEX_HEADERS,
     ListBudget,
@@ -433,13 +432,7 @@ class ZendeskClient(BulkReads):
     def _next_page(self, link: Any, seen: set[str]) -> str | None:
         if not isinstance(link, str) or not link:
             return None
-        url = require_origin(
-            urljoin(self._base + "/", link), self._base, what="zendesk next_page link"
-        )
-        if url in seen:
-            raise errors.PaginationLoopError("zendesk next_page link repeats an earlier one")
-        seen.add(url)
-        return url
+        return next_page(link, self._base + "/", self._base, seen, "zendesk")
 
     @staticmethod
     def _validate_job(item: Any, endpoint: str) -> JobStatus:
