@@ -110,8 +110,9 @@ class Origins:
         """Where a setting given nowhere can be given: the variable, the secrets file it was
         looked for (and a missing secrets directory, named), or the file key."""
         secret = _secret_path(location)
-        if secret is None:
-            return f"set {env_name(location)} or {'.'.join(location)} in " + (
+        if secret is None:  # inside a list ([[clients]]): its variable holds the whole list
+            whole = location[: next((i for i, p in enumerate(location) if p.isdigit()), None)]
+            return f"set {env_name(whole)} or {'.'.join(location)} in " + (
                 self.file or "the config file"
             )
         missing = "" if secret.parent.is_dir() else f" ({secret.parent} does not exist)"
