@@ -16,7 +16,7 @@ from snapzen.clients.origin import RedirectRefusedError
 from snapzen.clients.pacing import parse_int
 from snapzen.support.errors import AuthError, ConfigError, SnapzenError
 from snapzen.support.log import get_logger, once, register_secret
-from snapzen.support.settings import ZENDESK_CREDENTIALS, ZendeskAuth, ZendeskSettings
+from snapzen.support.settings import ZENDESK_CREDENTIALS, ZendeskSettings
 
 log = get_logger("snapzen.clients.zendesk")
 
@@ -118,15 +118,15 @@ class ClientCredentialsAuth(ZendeskAuthBase):
 def build_auth(
     settings: ZendeskSettings, http: HttpClient, clock: Callable[[], float] = time.monotonic
 ) -> ZendeskAuthBase:
-    mode = settings.auth_mode
-    if mode is ZendeskAuth.OAUTH_TOKEN and settings.oauth_access_token is not None:
+    """The first of the credentials given in full (ZendeskSettings.has_credentials)."""
+    if settings.oauth_access_token is not None:
         token = settings.oauth_access_token.get_secret_value()
         register_secret(token)
         return ZendeskAuthBase(f"Bearer {token}")
-    if mode is ZendeskAuth.OAUTH_CLIENT_CREDENTIALS and settings.oauth_client_secret is not None:
+    if settings.oauth_client_id and settings.oauth_client_secret is not None:
         secret = settings.oauth_client_secret.get_secret_value()
         return ClientCredentialsAuth(settings, secret, http, clock)
-    if mode is ZendeskAuth.API_TOKEN and settings.api_token is not None:
+    if settings.email and settings.api_token is not None:
         # ``Basic base64({email}/token:{api_token})``; Zendesk retires these on 2027-04-30.
         token = settings.api_token.get_secret_value()
         credentials = f"{settings.email}/token:{token}"

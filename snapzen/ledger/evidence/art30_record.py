@@ -207,19 +207,18 @@ def art30_2_record(
     """``record``: the company's RecordSettings (it is the processor); ``client``: a Client."""
     clause, values = scoped(where, list(params or []), client.name)
     transfers = transfers_by_recipient(conn, f"{clause} AND", values)
-    transfer = client.transfer
     return {
         "a_processor": record.controller or NOT_SET,
         "a_processor_contact": record.contact or NOT_SET,
         "a_processor_dpo": record.dpo or NOT_SET,
         "a_controller": client.name,
         "a_controller_contact": client.contact or NOT_SET,
-        "a_controller_country": transfer.controller_country,
+        "a_controller_country": client.controller_country,
         "b_processing": [
             f"{purpose}, on the controller's documented instructions (Art. 28(3)(a))"
             for purpose in record.purposes
         ],
-        "c_recipient_bases": transfer.describe_recipients(),
+        "c_recipient_bases": client.describe_recipients(),
         "c_transfers": transfers,
         "d_security_measures": list(record.security_measures) or [NOT_SET],
     }
@@ -255,7 +254,7 @@ def client_summary(
         out.append(
             {
                 "client": client.name,
-                "controller_country": client.transfer.controller_country,
+                "controller_country": client.controller_country,
                 "transfers": int(counts.get("transfer", 0)),
                 "sent_not_restricted": int(counts.get("sent", 0)),
                 "withheld": int(counts.get("withheld", 0)),
