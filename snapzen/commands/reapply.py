@@ -22,5 +22,7 @@ def reapply_journal(
     choice = JournalChoice(journal or live, live, require_ledger_key(settings))
     with locked(settings, wait_seconds) as db:
         how = "ledger reapply-erasures"
-        result = restore_union(db, choice, None, now=clock.now(), actor="restore", command=how)
+        result = restore_union(
+            db, choice, None, now=clock.now(), actor="reapply-erasures", command=how
+        )
     return result, choice.path or live
