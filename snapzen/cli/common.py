@@ -439,19 +439,6 @@ def actor_name(given: str | None, settings: Settings) -> str:
         return settings.pipeline.actor
 
 
-def known_widgets(settings: Settings, given: list[str] | None) -> list[str] | None:
-    """``--widget`` values, each one of ``snapengage.widgets``; ConfigError (exit 2) naming
-    the first that is not: a typo must not fetch, or write state for, an unknown widget."""
-    configured = set(settings.snapengage.widgets)
-    for widget in given or []:
-        if widget not in configured:
-            raise errors.ConfigError(
-                f"--widget {widget!r} is not one of snapengage.widgets "
-                f"({', '.join(sorted(configured)) or 'none configured'})"
-            )
-    return list(given) if given else None
-
-
 def new_file(path: Path, overwrite: bool) -> None:
     """Evidence files (exports, checkpoints, backups) are never replaced silently."""
     if str(path) != "-" and path.exists() and not overwrite:

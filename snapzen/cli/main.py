@@ -40,7 +40,6 @@ from snapzen.cli.common import (
     closing_quietly,
     command,
     echo_json,
-    known_widgets,
     opt,
     reset_globals,
     settings_from,
@@ -128,7 +127,7 @@ def sync(
     # process exits 1 (a second signal kills it at once).
     with commands.run.stop_on_signals(stop):
         result = commands.service.sync(
-            settings, wait=wait, widgets=known_widgets(settings, widget),
+            settings, wait=wait, widgets=widget,
             actor=actor_name(actor, settings), stop=stop.is_set,
         )  # fmt: skip
     lines = summaries.sync_lines(result, settings.pipeline.deadline_days)
@@ -227,8 +226,7 @@ def backfill(
     from snapzen.cli.render import RichProgress  # lazy: start-up time (rich)
 
     settings = settings_from("sync")  # and what a pass needs (the ledger key too)
-    found = known_widgets(settings, widget)
-    plan = commands.backfill.plan_backfill(settings, since.date(), until.date(), found)
+    plan = commands.backfill.plan_backfill(settings, since.date(), until.date(), widget)
     on_terminal = sys.stderr.isatty() and GLOBAL.verbosity >= 0
     progress = commands.backfill_progress
     bar = RichProgress() if on_terminal else progress.JsonProgress(every=progress_every)

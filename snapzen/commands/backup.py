@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from snapzen.commands import copies
@@ -53,9 +54,14 @@ def backup_ledger(source: Path, dest: Path, *, overwrite: bool = False) -> Backu
     return BackupResult(path=dest, transfers=got, bytes=dest.stat().st_size)
 
 
-def backup_registered(settings: Settings, dest: Path, *, overwrite: bool = False) -> BackupResult:
+def backup_registered(
+    settings: Settings, dest: Path, *, overwrite: bool = False, now: datetime | None = None
+) -> BackupResult:
     """`snapzen ledger backup`: the copy, registered so an erasure response names the copies
-    that still hold the person (snapzen.commands.copies)."""
+    that still hold the person (snapzen.commands.copies). It is registered as made when it
+    began (``now``, injected in tests): its snapshot is taken then, so a backup still being
+    written while an erasure finishes holds the person and must count as made before it."""
+    began = now or clock.now()
     done = backup_ledger(settings.ledger.path, dest, overwrite=overwrite)
-    copies.register(settings.ledger.path, copies.BACKUP, done.path, clock.now())
+    copies.register(settings.ledger.path, copies.BACKUP, done.path, began)
     return done

@@ -137,5 +137,5 @@ def _check_failed(
             raise ConfigError(f"case {case_id} is not in the ledger database")
         if row[0] != CaseStatus.FAILED:
             raise ConfigError(f"case {case_id} is {row[0]}, not failed; nothing to {verb}")
-        if verb == "retry" and (not row[1] or case_id.startswith("invalid:")):
+        if verb == "retry" and not row[1]:
             raise ConfigError(f"case {case_id} has no usable payload to send again")

@@ -184,6 +184,37 @@ def check_signature(checkpoint: Checkpoint, public: Ed25519PublicKey) -> bool:
     )
 
 
+def signature_problem(
+    checkpoint: Checkpoint, path: Path | str, publics: list[tuple[Path, Ed25519PublicKey]]
+) -> Problem | None:
+    """The verdict on a signed (version 2) checkpoint under the auditor's public keys: None
+    when every given key that signed it verifies; a ``bad_signature`` Problem (tampering,
+    exit 1) when one does not. No key given, or none of them signed it, is a usage error
+    (ConfigError, exit 2): nothing can be said about tampering then."""
+    if not publics:
+        raise ConfigError(f"checkpoint {path} is signed: give --public-key FILE")
+    verdicts = []
+    for _, public in publics:
+        try:
+            verdicts.append(check_signature(checkpoint, public))
+        except KeyNotUsed:
+            continue
+    if not verdicts:
+        names = ", ".join(str(p) for p, _ in publics)
+        signers = ", ".join(s.key_fingerprint for s in checkpoint.signatures)
+        raise ConfigError(
+            f"checkpoint {path} is signed by another key ({signers}), not by {names}: "
+            "nothing to say about tampering; ask for the right public key"
+        )
+    if all(verdicts):
+        return None
+    return Problem(
+        checkpoint.seq,
+        "bad_signature",
+        f"checkpoint {path} signature does not verify under its key (forged or altered checkpoint)",
+    )
+
+
 def generate() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
 

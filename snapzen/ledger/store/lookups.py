@@ -10,7 +10,7 @@ from typing import Any
 
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.evidence.events_table import columns
-from snapzen.ledger.store.case_status import CaseStatus, sql_list
+from snapzen.ledger.store.case_status import RETRYABLE_FAILED, CaseStatus, sql_list
 from snapzen.ledger.store.identity import BIND_EVENT
 from snapzen.ledger.store.rows import chunks
 
@@ -134,21 +134,16 @@ def newest_times(conn: sqlite3.Connection) -> list[str]:
 
 
 def retryable_failed(conn: sqlite3.Connection) -> list[str]:
-    """Failed cases that can be sent again (a payload with a start time), by case id."""
-    rows = conn.execute(
-        """SELECT case_id FROM cases WHERE status = ? AND raw IS NOT NULL
-           AND started_at IS NOT NULL AND case_id NOT LIKE 'invalid:%'
-           ORDER BY case_id""",
-        (CaseStatus.FAILED,),
-    )
+    """Failed cases that can be sent again (``case_status.RETRYABLE_FAILED``), by case id."""
+    rows = conn.execute(f"SELECT case_id FROM cases WHERE {RETRYABLE_FAILED} ORDER BY case_id")
     return [str(row[0]) for row in rows]
 
 
 def case_state(conn: sqlite3.Connection, case_id: str) -> tuple[str, bool] | None:
-    """A case's status and whether it holds a payload that could be sent (raw and a start
-    time); None when the ledger has no such case."""
+    """A case's status and whether it is a failed case that can be sent again
+    (``case_status.RETRYABLE_FAILED``); None when the ledger has no such case."""
     row = conn.execute(
-        "SELECT status, raw IS NOT NULL AND started_at IS NOT NULL FROM cases WHERE case_id = ?",
+        f"SELECT status, {RETRYABLE_FAILED} FROM cases WHERE case_id = ?",
         (case_id,),
     ).fetchone()
     return (str(row[0]), bool(row[1])) if row else None

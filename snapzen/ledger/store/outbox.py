@@ -24,7 +24,13 @@ import sqlite_utils
 
 from snapzen.ledger.evidence.chain import append_events, json_text
 from snapzen.ledger.evidence.events import Event, decision
-from snapzen.ledger.store.case_status import UNSENT, UNSETTLED, CaseStatus, sql_list
+from snapzen.ledger.store.case_status import (
+    RETRYABLE_FAILED,
+    UNSENT,
+    UNSETTLED,
+    CaseStatus,
+    sql_list,
+)
 from snapzen.ledger.store.cursor_rules import next_cursor, utc_day
 from snapzen.ledger.store.db import transaction
 from snapzen.ledger.store.rows import chunks
@@ -185,8 +191,7 @@ def requeue_failed(db: sqlite_utils.Database, max_attempts: int, now: datetime) 
     with transaction(db) as conn:
         cursor = conn.execute(
             f"""UPDATE cases SET status = '{S.PENDING}', updated_at = ?
-               WHERE status = '{S.FAILED}' AND attempts < ? AND raw IS NOT NULL
-                 AND started_at IS NOT NULL AND case_id NOT LIKE 'invalid:%'""",
+               WHERE {RETRYABLE_FAILED} AND attempts < ?""",
             (clock.format(now), max_attempts),
         )
         return cursor.rowcount
