@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -31,6 +31,7 @@ from snapzen.ledger.rights.journal_file import create_empty
 from snapzen.ledger.rights.request_periods import Copy, Rule
 from snapzen.ledger.rights.subjects import subject_ref
 from snapzen.ledger.store.db import open_db, transaction
+from snapzen.support import clock
 from tests.ledger_fixtures import ALICE, BOB, KEY
 
 ALICE_REF = subject_ref(KEY, ALICE)
@@ -143,6 +144,19 @@ def test_a_copy_older_than_the_erasure_keeps_its_record(ledger: sqlite_utils.Dat
     gone = Copy("2026-01-15T00:00:00Z", exists=False)
     newer = Copy("2026-02-01T00:00:00Z", exists=True)
     assert _refusal(ledger, LATER, Rule(6, 60, (gone, newer))) is None
+
+
+def test_a_copy_made_in_the_second_of_the_erasure_keeps_its_record(
+    ledger: sqlite_utils.Database,
+) -> None:
+    # Stamps carry seconds only: a copy stamped with the erasure's second may have been taken
+    # before the erasure finished, so it may hold the person unmarked (whatever its form).
+    same = Copy(clock.format(ERASED), exists=True)
+    assert _refusal(ledger, LATER, Rule(6, 60, (same,))) == request_periods.COPY
+    with_fraction = Copy(ERASED.replace(microsecond=400_000).isoformat(), exists=True)
+    assert _refusal(ledger, LATER, Rule(6, 60, (with_fraction,))) == request_periods.COPY
+    after = Copy(clock.format(ERASED + timedelta(seconds=1)), exists=True)
+    assert _refusal(ledger, LATER, Rule(6, 60, (after,))) is None
 
 
 def test_snapengage_still_holding_an_erased_chat_keeps_its_record(
