@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import getpass
+import inspect
 import json
 import os
 import select
@@ -30,14 +31,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar, get_args
 
 import typer
 
+from snapzen import commands
 from snapzen.support import errors
 
 if TYPE_CHECKING:
-    from snapzen.support.settings import Needs, Settings
+    from snapzen.support.settings import Settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -71,26 +73,19 @@ def log_level(configured: str) -> str:
     return configured
 
 
-def settings_from(config: Path | None, needs: Needs | None = None) -> Settings:
-    """Load settings, set up logging, and register every secret with the log scrubber.
-    ``config``: the command's own --config, which wins over the one given before the
-    command, which wins over $SNAPZEN_CONFIG. ``needs``: what the command needs (default:
-    every section valid; see snapzen.support.settings.Needs)."""
+def settings_from(needs: str = "all") -> Settings:
+    """Load settings, set up logging, and register every secret with the log scrubber: from
+    the --config given with the command, which wins over the one given before it (both kept
+    in GLOBAL), which wins over $SNAPZEN_CONFIG. ``needs``: what the command needs, a
+    snapzen.support.settings.Needs ("all": every section valid; "sync": and what a pass
+    needs; "evidence": the read-only evidence commands, for which only the ledger settings
+    must hold: an auditor may have the file, a public key and the ledger key, and no sync
+    settings)."""
     # Imported here, not at module level: pydantic-settings and structlog (which pulls in
     # rich) cost ~0.2 s of start-up that `--help` and argument errors should not pay.
-    from snapzen.commands import configure
     from snapzen.support.settings import Needs
 
-    return configure.load(config or GLOBAL.config, needs or Needs.ALL, log_level)
-
-
-def evidence_settings(config: Path | None) -> Settings:
-    """For the read-only evidence commands (list, export, report, subject, serve, verify,
-    checkpoint): only the ledger settings must hold (an auditor may have the file, a public key
-    and the ledger key, and no sync settings); other sections are used where they load."""
-    from snapzen.support.settings import Needs  # lazy: start-up time (see settings_from)
-
-    return settings_from(config, Needs.EVIDENCE)
+    return commands.configure.load(GLOBAL.config, Needs(needs), log_level)
 
 
 def fail(message: str, code: int, outcome: str = "error") -> NoReturn:
@@ -142,16 +137,79 @@ def handle_errors(func: Callable[P, R], refused: str | None = None) -> Callable[
 
 
 def command(
-    app: typer.Typer, name: str | None = None, *, refused: str | None = None, **kw: Any
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """The one way a command is registered: ``app.command`` over ``handle_errors``."""
+    app: typer.Typer,
+    name: str | None = None,
+    *,
+    refused: str | None = None,
+    group: bool = False,
+    config: bool = True,
+    **kw: Any,
+) -> Callable[[Callable[P, R]], Callable[..., R]]:
+    """The one way a command is registered: ``app.command`` (``group``: the group's own
+    command, ``app.callback``) over ``handle_errors``, with ``--json`` for a ``--format`` and
+    the command's own ``--config`` (``config=False``: a command that reads no settings)."""
 
-    def register(func: Callable[P, R]) -> Callable[P, R]:
-        wrapped = handle_errors(func, refused)
-        app.command(name, **kw)(wrapped)
+    def register(func: Callable[P, R]) -> Callable[..., R]:
+        shaped = json_alias(func)
+        wrapped = handle_errors(takes_config(shaped) if config else shaped, refused)
+        (app.callback(**kw) if group else app.command(name, **kw))(wrapped)
         return wrapped
 
     return register
+
+
+def with_param(func: Callable[..., R], run: Callable[..., R], param: str, after: str) -> None:
+    """Give ``run`` (the wrapper of ``func``) the signature typer reads: ``func``'s, with the
+    option ``param`` (its alias in this module) after the parameter ``after`` or last."""
+    params = list(inspect.signature(func, eval_str=True).parameters.values())
+    at = next((i + 1 for i, p in enumerate(params) if p.name == after), len(params))
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    annotation, default = OPTIONS[param]
+    added = inspect.Parameter(param, kind, default=default, annotation=annotation)
+    run.__signature__ = inspect.Signature([*params[:at], added, *params[at:]])  # type: ignore[attr-defined]
+
+
+def takes_config(func: Callable[..., R]) -> Callable[..., R]:
+    """The command's own ``--config``, declared here once for every command that reads
+    settings: it wins over the one given before the command (settings_from reads GLOBAL)."""
+
+    @functools.wraps(func)
+    def run(*args: Any, config: Path | None = None, **kwargs: Any) -> R:
+        before = GLOBAL.config
+        GLOBAL.config = config or before
+        try:
+            return func(*args, **kwargs)
+        finally:  # the next command run in this process starts from what it was given
+            GLOBAL.config = before
+
+    with_param(func, run, "config", after="")
+    return run
+
+
+def json_alias(func: Callable[P, R]) -> Callable[..., R]:
+    """A command whose ``--format`` option is its parameter ``fmt`` also takes ``--json``, the
+    alias of ``--format json``: declared here once, for every such command (typer reads the
+    command's signature, which gets the flag after ``fmt``). Both, disagreeing, are refused
+    (exit 2); the command is handed ``fmt`` resolved (None: neither given), and a command
+    asked for JSON prints a JSON outcome whatever happens (GLOBAL.json)."""
+    signature = inspect.signature(func, eval_str=True)
+    fmt = signature.parameters.get("fmt")
+    if fmt is None:
+        return func
+    choices = get_args(get_args(fmt.annotation)[0])  # Annotated[X | None, --format]
+    as_json = next(kind for kind in choices if kind is not type(None))("json")
+
+    @functools.wraps(func)
+    def run(*args: Any, json_flag: bool = False, **kwargs: Any) -> R:
+        given = kwargs["fmt"]
+        if json_flag and given not in (None, as_json):
+            raise errors.ConfigError(f"--json and --format {given} disagree: give one")
+        kwargs["fmt"] = as_json if json_flag else given
+        GLOBAL.json = kwargs["fmt"] == as_json
+        return func(*args, **kwargs)
+
+    with_param(func, run, "json_flag", after="fmt")
+    return run
 
 
 def refuse_shared(exc: Any) -> NoReturn:
@@ -171,6 +229,16 @@ def say(lines: Iterable[tuple[bool, str]]) -> None:
     """Print what a result says (snapzen.commands.summaries): each line to stderr or stdout."""
     for to_stderr, text in lines:
         typer.echo(text, err=to_stderr)
+
+
+def show(lines: Iterable[tuple[bool, str]], doc: Any = None, code: int = 0) -> NoReturn:
+    """End a command with what its result says: asked for JSON, the document ``doc`` on stdout
+    and only the lines meant for stderr (warnings, what is still to do); otherwise every
+    line. Then exit with ``code``."""
+    if GLOBAL.json:
+        echo_json(doc)
+    say(line for line in lines if line[0] or not GLOBAL.json)
+    raise typer.Exit(code)
 
 
 def echo_json(payload: Any, *, line: bool = False) -> None:
@@ -254,6 +322,11 @@ ActorOption = Annotated[
     opt("NAME", "Who runs this, recorded in the runs table and ledger (default: $USER)."),
 ]
 JsonFlag = Annotated[bool, opt("", "Same as --format json.", "--json")]
+# What @command adds to a command's parameters (with_param): the annotation and the default.
+OPTIONS: dict[str, tuple[Any, Any]] = {
+    "config": (ConfigOption, None),
+    "json_flag": (JsonFlag, False),
+}
 OverwriteOption = Annotated[
     bool, opt("", "Replace FILE if it exists (refused otherwise).", "--overwrite")
 ]
@@ -332,6 +405,17 @@ def progress(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def catch_up(
+    settings: Settings, actor: str | None, via: ViaChoice, journal: Path | None, no_journal: bool
+) -> commands.reconcile.CatchUp:
+    """What `init --adopt` and `ledger restore` give their catch-up with Zendesk
+    (snapzen.commands.reconcile.CatchUp), from the options they share."""
+    reconcile = commands.reconcile
+    return reconcile.CatchUp(
+        actor_name(actor, settings), reconcile.Via(via.value), journal, no_journal, progress
+    )
+
+
 S = TypeVar("S", str, str | None)
 
 
@@ -353,35 +437,6 @@ def actor_name(given: str | None, settings: Settings) -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (arbitrary container uid)
         return settings.pipeline.actor
-
-
-def known_widgets(settings: Settings, given: list[str] | None) -> list[str] | None:
-    """``--widget`` values, each one of ``snapengage.widgets``; ConfigError (exit 2) naming
-    the first that is not: a typo must not fetch, or write state for, an unknown widget."""
-    configured = set(settings.snapengage.widgets)
-    for widget in given or []:
-        if widget not in configured:
-            raise errors.ConfigError(
-                f"--widget {widget!r} is not one of snapengage.widgets "
-                f"({', '.join(sorted(configured)) or 'none configured'})"
-            )
-    return list(given) if given else None
-
-
-F = TypeVar("F", bound=StrEnum)
-
-
-def pick_format(given: F | None, json_flag: bool, default: F, json_value: F) -> F:
-    """``--format`` with ``--json`` as its alias; both, disagreeing, is refused (exit 2)."""
-    if json_flag and given is not None and given != json_value:
-        raise errors.ConfigError(f"--json and --format {given.value} disagree: give one")
-    chosen = json_value if json_flag else (given or default)
-    GLOBAL.json = chosen == json_value
-    return chosen
-
-
-def wants_json(fmt: Format | None, json_flag: bool) -> bool:
-    return pick_format(fmt, json_flag, Format.table, Format.json) is Format.json
 
 
 def new_file(path: Path, overwrite: bool) -> None:

@@ -20,28 +20,24 @@ from typing import Annotated, Any
 
 import typer
 
+from snapzen import commands  # each module imported when first named (start-up time)
 from snapzen.cli import ledger_evidence, ledger_requests, ledger_rights
 from snapzen.cli.common import (
     ActorOption,
     CaseIds,
-    ConfigOption,
     Email,
     Format,
-    JsonFlag,
     OverwriteOption,
     SummaryOption,
     TicketIds,
     actor_name,
     command,
     echo_json,
-    evidence_settings,
     new_file,
     opt,
-    pick_format,
     read_email,
     say,
     settings_from,
-    wants_json,
 )
 from snapzen.cli.render import choose_columns, print_rows
 from snapzen.commands import ledger_terms as terms  # light: the options' names and defaults
@@ -155,13 +151,11 @@ def emit(
     table_columns: Iterable[str], title: str,
 ) -> int:  # fmt: skip
     """Rows on stdout as a table, or csv/json/jsonl with only ``columns``; the count."""
-    from snapzen.commands.ledger_queries import write_rows  # lazy: start-up time
-
     if fmt is ListFormat.table:
         return print_rows(rows, list(table_columns), title)
     names = list(columns)
     picked = ({name: row.get(name) for name in names} for row in rows)  # --columns: only those
-    return write_rows(picked, sys.stdout, fmt.value, names)  # type: ignore[arg-type]
+    return commands.ledger_queries.write_rows(picked, sys.stdout, fmt.value, names)  # type: ignore[arg-type]
 
 
 def export_format(path: str, given: str | None) -> str:
@@ -183,16 +177,11 @@ def export_format(path: str, given: str | None) -> str:
     return by_name or given or "csv"
 
 
-def list_format(fmt: ListFormat | None, json_flag: bool) -> ListFormat:
-    return pick_format(fmt, json_flag, ListFormat.table, ListFormat.json)
-
-
 @command(app, "list")
 @filtered
 def list_(
     filters: dict[str, Any],  # the values of filter_options' options (`filtered`)
     fmt: RowsFormat = None,
-    json_flag: JsonFlag = False,
     columns: Columns = None,
     wide: Wide = False,
     limit: Annotated[
@@ -200,7 +189,6 @@ def list_(
         opt("N", f"At most this many rows (a table on a terminal shows {TABLE_LIMIT} unless "
             "given; piped or redirected output has no cap).", min=1),
     ] = None,
-    config: ConfigOption = None,
 ) -> None:  # fmt: skip
     """List ledger rows in chain order, filtered; piped, redirected, csv, json and jsonl output
     give every match.
@@ -212,15 +200,14 @@ def list_(
     $ snapzen ledger list --wide --format csv > ledger.csv
     ```
     """
-    from snapzen.commands import ledger_queries  # lazy: start-up time (sqlite_utils)
-
-    fmt = list_format(fmt, json_flag)
+    ledger_queries = commands.ledger_queries
+    fmt = fmt or ListFormat.table
     shown = choose_columns(
         columns, wide, default=LIST_COLUMNS, wide_set=TABLE_COLUMNS, known=terms.COLUMNS
     )
     found = ledger_queries.filters(**filters)
     capped = fmt is ListFormat.table and limit is None and on_terminal()
-    settings = evidence_settings(config)
+    settings = settings_from("evidence")
     # One row past the cap tells "exactly 1,000" from "more than 1,000".
     rows = ledger_queries.ledger_rows(settings, found, limit=TABLE_LIMIT + 1 if capped else limit)
     first = list(rows) if capped else []
@@ -246,9 +233,7 @@ def export(
         opt("csv|json|jsonl", "Default: from FILE's extension (.csv, .json, .jsonl); needed "
             "for '-'.", "--format"),
     ] = None,
-    json_flag: JsonFlag = False,
     overwrite: OverwriteOption = False,
-    config: ConfigOption = None,
 ) -> None:  # fmt: skip
     """Stream every (matching) ledger row to FILE in constant memory.
 
@@ -259,14 +244,11 @@ def export(
     $ snapzen ledger export - --format jsonl | gzip > ledger.jsonl.gz
     ```
     """
-    from snapzen.commands import ledger_queries  # lazy: start-up time (sqlite_utils)
-
+    ledger_queries = commands.ledger_queries
     found = ledger_queries.filters(**filters)
-    if json_flag and fmt not in (None, "json"):
-        raise errors.ConfigError(f"--json and --format {fmt} disagree: give one")
-    kind = export_format(str(file), "json" if json_flag else fmt)
+    kind = export_format(str(file), fmt)
     new_file(file, overwrite)
-    rows = ledger_queries.ledger_rows(evidence_settings(config), found)
+    rows = ledger_queries.ledger_rows(settings_from("evidence"), found)
     if str(file) == "-":
         ledger_queries.write_rows(rows, sys.stdout, kind, terms.COLUMNS)  # type: ignore[arg-type]
         return
@@ -283,7 +265,6 @@ def report(
     fmt: Annotated[
         Format | None, typer.Option("--format", help="table (sentences; default) or json.")
     ] = None,
-    json_flag: JsonFlag = False,
     horizon_days: Annotated[
         int, opt("DAYS", "Show retention ending within this many days.", min=1)
     ] = terms.EXPIRY_HORIZON_DAYS,
@@ -297,7 +278,6 @@ def report(
         str | None,
         opt("NAME", "The Art. 30(2) record kept for this client (processor mode, [[clients]])."),
     ] = None,
-    config: ConfigOption = None,
 ) -> None:
     """The Art. 30(1) record of this processing (from the [record] settings and what the
     ledger shows was sent), then transfers by month, destination, basis and origin; withheld
@@ -310,17 +290,16 @@ def report(
     $ snapzen ledger report --json
     ```
     """
-    from snapzen.commands import ledger_queries, report_text  # lazy: start-up
-
+    ledger_queries = commands.ledger_queries
     found = ledger_queries.filters(since=since, until=until, widget=widget)
-    as_json = wants_json(fmt, json_flag)
+    as_json = fmt is Format.json
     result = ledger_queries.build_report(
-        evidence_settings(config), found, horizon_days=horizon_days,
+        settings_from("evidence"), found, horizon_days=horizon_days,
         art49_max_months=art49_max_months, art49_max_per_month=art49_max_per_month,
         client=client,
     )  # fmt: skip
     if not as_json:
-        for line in report_text.text(result):
+        for line in commands.report_text.text(result):
             typer.echo(line)
     elif result.client_record is not None:
         echo_json({"art30_2_record": result.client_record})
@@ -340,7 +319,6 @@ def serve(
     prepare_only: Annotated[
         bool, opt("", "Write snapshot + metadata, print the command, exit.", "--prepare-only")
     ] = False,
-    config: ConfigOption = None,
 ) -> None:
     """Open a read-only (immutable) Datasette on a snapshot without raw payloads, with
     column descriptions and canned queries.
@@ -352,10 +330,8 @@ def serve(
     $ snapzen ledger serve --host 0.0.0.0 --port 8001
     ```
     """
-    from snapzen.commands.auditor_ui import serve as serve_ui  # lazy: start-up time
-
-    code = serve_ui(
-        evidence_settings(config), host=host, port=port, workdir=workdir,
+    code = commands.auditor_ui.serve(
+        settings_from("evidence"), host=host, port=port, workdir=workdir,
         sql_time_limit_ms=sql_time_limit_ms, prepare_only=prepare_only,
         say=lambda line: typer.echo(line, err=True), show=typer.echo,
     )  # fmt: skip
@@ -366,12 +342,10 @@ def serve(
 def subject(
     email: Email,
     fmt: RowsFormat = None,
-    json_flag: JsonFlag = False,
     columns: Columns = None,
     wide: Wide = False,
     case: CaseIds = None,
     ticket: TicketIds = None,
-    config: ConfigOption = None,
 ) -> None:
     """Every transfer of one person (Art. 15(1)(c),(d),(2)): recipients, countries, basis,
     retention. Found through the HMAC reference; the email itself is never printed. A
@@ -384,15 +358,14 @@ def subject(
     $ snapzen ledger subject --email person@example.com --format json
     ```
     """
-    from snapzen.commands import ledger_queries  # lazy: start-up time (sqlite_utils)
-
-    fmt = list_format(fmt, json_flag)
+    ledger_queries = commands.ledger_queries
+    fmt = fmt or ListFormat.table
     shown = choose_columns(
         columns, wide, default=SUBJECT_TABLE, wide_set=terms.SUBJECT_COLUMNS[:11],
         known=terms.SUBJECT_COLUMNS,
     )  # fmt: skip
     # A reference several people used: refused (exit 2) with the candidate chats.
-    found = ledger_queries.subject_rows(evidence_settings(config), read_email(email), case, ticket)
+    found = ledger_queries.subject_rows(settings_from("evidence"), read_email(email), case, ticket)
     if fmt is ListFormat.table:
         typer.echo(f"subject reference: {found.ref}", err=not sys.stdout.isatty())
     count = emit(
@@ -413,7 +386,6 @@ def subject(
 
 @command(app)
 def reconcile(
-    config: ConfigOption = None,
     since: Annotated[
         datetime | None,
         opt("YYYY-MM-DD", "Read Zendesk's tickets changed since this UTC day (default: a day "
@@ -424,7 +396,6 @@ def reconcile(
     ] = 1000,
     actor: ActorOption = None,
     fmt: SummaryOption = None,
-    json_output: JsonFlag = False,
 ) -> None:  # fmt: skip
     """Compare the ledger with Zendesk (read-only there) and report tickets missing,
     unknown, duplicated or pointing at the wrong case, each with what to do. Reads Zendesk's
@@ -439,11 +410,9 @@ def reconcile(
     $ snapzen ledger reconcile --since 2026-01-01 --json
     ```
     """
-    from snapzen.commands.reconcile_check import reconcile_check  # lazy: start-up time
-
-    as_json = wants_json(fmt, json_output)
-    settings = settings_from(config)
-    check = reconcile_check(
+    as_json = fmt is Format.json
+    settings = settings_from()
+    check = commands.reconcile_check.reconcile_check(
         settings, actor=actor_name(actor, settings), since=since.date() if since else None,
         max_requests=max_requests,
     )  # fmt: skip

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
+from snapzen import commands  # each module imported when first named (start-up time)
 from snapzen.cli.common import (
     ActorOption,
-    ConfigOption,
     JournalOption,
     LockWait,
     NoJournalOption,
@@ -23,15 +23,14 @@ from snapzen.cli.common import (
     ViaChoice,
     ViaOption,
     WaitOption,
-    actor_name,
+    catch_up,
     command,
-    evidence_settings,
     lock_seconds,
     new_file,
     opt,
     progress,
-    say,
     settings_from,
+    show,
 )
 from snapzen.commands import summaries  # light: the standard library
 from snapzen.support import errors
@@ -54,7 +53,7 @@ def _file(help: str, metavar: str = "FILE") -> Any:
     return typer.Argument(metavar=metavar, help=help)
 
 
-@command(app)
+@command(app, config=False)
 def keygen(
     private: Annotated[Path, _file("Private key to create (0600, PEM).", "PRIVATE")],
     public: Annotated[Path, _file("Public key to write (PEM), for auditors.", "PUBLIC")],
@@ -67,9 +66,7 @@ def keygen(
     $ snapzen ledger keygen operator.pem operator.pub.pem
     ```
     """
-    from snapzen.commands import checkpoints  # lazy: start-up time (cryptography)
-
-    fingerprint = checkpoints.keygen(private, public)
+    fingerprint = commands.checkpoints.keygen(private, public)
     typer.echo(f"key {fingerprint}: {private} (private), {public}")
 
 
@@ -80,7 +77,6 @@ def checkpoint(
     key_file: KeyFileOption = None,
     overwrite: OverwriteOption = False,
     wait: WaitOption = False,
-    config: ConfigOption = None,
 ) -> None:
     """Write the chain head (seq, hash, row count, time) signed with Ed25519; keep the file
     off this machine (docs/auditing.md). Holds the writer lock while it reads the head and
@@ -93,12 +89,11 @@ def checkpoint(
     $ snapzen ledger checkpoint head-2026-01.json --signing-key operator.pem
     ```
     """
-    from snapzen.commands import checkpoints  # lazy: start-up time (cryptography)
-
+    checkpoints = commands.checkpoints
     if file.suffix.lower() != ".json":
         raise errors.ConfigError(f"{file}: a checkpoint is JSON; name it *.json")
     new_file(file, overwrite)
-    settings = evidence_settings(config)  # reads the ledger and a key: no sync settings
+    settings = settings_from("evidence")  # the ledger and a key: no sync settings
     try:
         done = checkpoints.write(
             settings, file, signing_key=signing_key, key_file=key_file, wait=wait
@@ -115,7 +110,7 @@ def checkpoint(
         )
 
 
-@command(app)
+@command(app, config=False)
 def cosign(
     file: Annotated[Path, _file("A signed checkpoint to add a signature to.")],
     signing_key: SigningKey = None,
@@ -129,9 +124,7 @@ def cosign(
     $ snapzen ledger cosign head-2026-01.json --signing-key auditor.pem
     ```
     """
-    from snapzen.commands import checkpoints  # lazy: start-up time (cryptography)
-
-    fingerprint = checkpoints.cosign(file, signing_key)
+    fingerprint = commands.checkpoints.cosign(file, signing_key)
     typer.echo(f"{file}: co-signed by {fingerprint}")
 
 
@@ -155,7 +148,6 @@ def verify(
             "subject and case lookups with rows the chain does not hold. Run it before handing "
             "evidence over.", "--thorough"),
     ] = False,
-    config: ConfigOption = None,
 ) -> None:  # fmt: skip
     """Recompute the hash chain and check that cases and runs agree with it; exit 1 naming
     the first bad row, 0 when intact.
@@ -168,22 +160,17 @@ def verify(
     $ snapzen ledger verify --thorough   # before handing the ledger or a copy to anyone
     ```
     """
-    from snapzen.commands.checkpoints import verify_ledger  # lazy: start-up time
-
-    verdict = verify_ledger(
-        evidence_settings(config), checkpoint or [], public_key or [], key_file=key_file,
+    verdict = commands.checkpoints.verify_ledger(
+        settings_from("evidence"), checkpoint or [], public_key or [], key_file=key_file,
         thorough=thorough,
     )  # fmt: skip
     ok, lines = summaries.verify_lines(verdict, thorough)
-    say(lines)
-    if not ok:
-        raise typer.Exit(errors.EXIT_ABORTED)
+    show(lines, code=errors.EXIT_OK if ok else errors.EXIT_ABORTED)
 
 
 @command(app)
 def backup(
     file: Annotated[Path, _file("Where to write the copy (a new file).")],
-    config: ConfigOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Copy the ledger database with SQLite's online backup API (safe while a sync runs),
@@ -196,9 +183,7 @@ def backup(
     $ snapzen ledger backup /backups/snapzen-$(date +%F).db
     ```
     """
-    from snapzen.commands.backup import backup_registered  # lazy: start-up time
-
-    done = backup_registered(settings_from(config), file, overwrite=overwrite)
+    done = commands.backup.backup_registered(settings_from(), file, overwrite=overwrite)
     typer.echo(f"backup {done.path}: {done.transfers} ledger row(s), {done.bytes} bytes, verified")
 
 
@@ -209,7 +194,6 @@ def restore(
     erasure_journal: JournalOption = None,
     no_erasure_journal: NoJournalOption = False,
     actor: ActorOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Put a verified backup in place and catch up with Zendesk since it was taken.
 
@@ -224,21 +208,14 @@ def restore(
     $ snapzen ledger restore /backups/snapzen-2026-12-01.db
     ```
     """
-    # Lazy: start-up time (the ledger, the HTTP stack).
-    from snapzen.commands.init import restore_ledger
-    from snapzen.commands.reconcile import CatchUp, Via
-
-    settings = settings_from(config)
-    how = CatchUp(
-        actor_name(actor, settings), Via(via.value), erasure_journal, no_erasure_journal, progress
-    )
-    result = restore_ledger(settings, backup, how)
+    settings = settings_from()
+    how = catch_up(settings, actor, via, erasure_journal, no_erasure_journal)
+    result = commands.init.restore_ledger(settings, backup, how)
     seq, digest = result.backup_head
     typer.echo(f"restored {backup} into {result.path} (backup head: seq {seq}, {digest[:16]}…)")
     if result.replaced is not None:
         typer.echo(f"the previous file was kept as {result.replaced}")
-    say(summaries.reconciled_lines(result.reconciliation))
-    say(summaries.erasures_lines(result.erasures.as_dict()))
+    show(summaries.caught_up_lines(result.reconciliation, result.erasures))
 
 
 @command(app, "reapply-erasures", refused="re-applying the erasure journal NOT done")
@@ -248,7 +225,6 @@ def reapply_erasures(
     ] = None,
     wait: WaitOption = False,
     lock_wait: LockWait = None,
-    config: ConfigOption = None,
 ) -> None:
     """After restoring a backup by hand: re-apply every erasure and request in the journal
     (withhold the erased people's chats, record their deleted tickets, re-append request
@@ -261,14 +237,12 @@ def reapply_erasures(
     $ snapzen ledger reapply-erasures --journal /backups/erasures.jsonl --wait
     ```
     """
-    from snapzen.commands.reapply import reapply_journal  # lazy: start-up time
-
-    result, path = reapply_journal(settings_from(config), journal, lock_seconds(wait, lock_wait))
-    counts = result.as_dict()
+    settings, seconds = settings_from(), lock_seconds(wait, lock_wait)
+    result, path = commands.reapply.reapply_journal(settings, journal, seconds)
     typer.echo(
-        f"erasure journal {path}: {counts['entries']} erasure(s) re-applied; "
-        f"{counts['withheld']} chat(s) withheld, {counts['events']} ledger event(s) added, "
-        f"{counts['requests']} request event(s) restored"
+        f"erasure journal {path}: {result.entries} erasure(s) re-applied; "
+        f"{result.withheld} chat(s) withheld, {result.events} ledger event(s) added, "
+        f"{result.requests} request event(s) restored"
     )
     if result.in_flight:
         progress(

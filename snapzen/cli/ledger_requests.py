@@ -9,31 +9,26 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
+from snapzen import commands  # each module imported when first named (start-up time)
 from snapzen.cli.common import (
     ActorOption,
-    ConfigOption,
     FormatOption,
-    JsonFlag,
     OptionalEmail,
     WaitOption,
     actor_name,
     command,
-    echo_json,
-    handle_errors,
     lock_seconds,
     opt,
     read_email,
     settings_from,
-    wants_json,
+    show,
 )
+from snapzen.commands import summaries  # light: the standard library
 from snapzen.support import clock, errors
-
-if TYPE_CHECKING:
-    from snapzen.commands.request_desk import Request
 
 requests = typer.Typer(invoke_without_command=True)
 notices = typer.Typer(invoke_without_command=True)
@@ -54,7 +49,7 @@ Case = Annotated[str | None, opt("ID", "A SnapEngage case id.", "--case")]
 Ticket = Annotated[int | None, opt("ID", "A Zendesk ticket id.", "--ticket")]
 
 
-def show(request: Request, today: date) -> str:
+def request_line(request: commands.request_desk.Request, today: date) -> str:
     """One line: id, type, status, received, deadline, outcome, and the flags that matter."""
     flags = ""
     if request.overdue(today):
@@ -71,13 +66,10 @@ def show(request: Request, today: date) -> str:
     )
 
 
-@requests.callback()
-@handle_errors
+@command(requests, group=True)
 def requests_listing(
     ctx: typer.Context,
     fmt: FormatOption = None,
-    json_output: JsonFlag = False,
-    config: ConfigOption = None,
 ) -> None:
     """Data-subject requests and their Art. 12(3) clock: list (default), open, pause, resume,
     extend, close.
@@ -97,18 +89,10 @@ def requests_listing(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from snapzen.commands import request_desk  # lazy: start-up time (sqlite_utils)
-
-    as_json = wants_json(fmt, json_output)
     today = clock.now().date()
-    found = request_desk.listing(settings_from(config), today)
-    if as_json:
-        echo_json([r.as_dict(today) for r in found])
-        return
-    for r in found:
-        typer.echo(show(r, today))
-    if not found:
-        typer.echo("no requests recorded")
+    found = commands.request_desk.listing(settings_from(), today)
+    lines = [request_line(r, today) for r in found] or ["no requests recorded"]
+    show(map(summaries.out, lines), [r.as_dict(today) for r in found])
 
 
 @command(requests, "open", refused="opening the request NOT done")
@@ -122,7 +106,6 @@ def open_(
     ticket: Ticket = None,
     actor: ActorOption = None,
     wait: WaitOption = False,
-    config: ConfigOption = None,
 ) -> None:
     """Record a request as received: its deadline is one month later. Refused (exit 2) when
     received in the future or before the person's first chat in the ledger.
@@ -133,36 +116,31 @@ def open_(
     $ snapzen ledger requests open --type access --received 2026-02-01 --case CASE_ID
     ```
     """
-    from snapzen.commands import request_desk  # lazy: start-up time (sqlite_utils)
-
-    settings = settings_from(config)
-    request = request_desk.open_request(
+    settings = settings_from()
+    request = commands.request_desk.open_request(
         settings, kind=kind.value, received=received, email=read_email(email), case=case,
         ticket=ticket, actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
     )  # fmt: skip
-    typer.echo(show(request, clock.now().date()))
+    typer.echo(request_line(request, clock.now().date()))
 
 
 def _step(
     request_id: str, step: str, details: dict[str, object], actor: str | None, wait: bool,
-    config: ConfigOption,
 ) -> None:  # fmt: skip
     """Pause, resume or extend under the writer lock, then the request as it now stands."""
-    from snapzen.commands import request_desk  # lazy: start-up time (sqlite_utils)
-
-    settings = settings_from(config)
-    request = request_desk.move(
-        settings, request_id, event=request_desk.STEPS[step], details=details,
+    settings = settings_from()
+    request = commands.request_desk.move(
+        settings, request_id, event=commands.request_desk.STEPS[step], details=details,
         actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
     )  # fmt: skip
-    typer.echo(show(request, clock.now().date()))
+    typer.echo(request_line(request, clock.now().date()))
 
 
 @command(requests, "pause", refused="request paused NOT done")
 def pause(
     request_id: RequestId,
     reason: Annotated[PauseReason, typer.Option("--reason", help="What the person owes.")],
-    actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
+    actor: ActorOption = None, wait: WaitOption = False,
 ) -> None:  # fmt: skip
     """Stop the clock while the person is asked for proof of identity or a clarification;
     the days paused are added to the deadline.
@@ -173,13 +151,13 @@ def pause(
     $ snapzen ledger requests pause REQUEST_ID --reason identity
     ```
     """
-    _step(request_id, "paused", {"reason": reason.value}, actor, wait, config)
+    _step(request_id, "paused", {"reason": reason.value}, actor, wait)
 
 
 @command(requests, "resume", refused="request resumed NOT done")
 def resume(
     request_id: RequestId,
-    actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
+    actor: ActorOption = None, wait: WaitOption = False,
 ) -> None:  # fmt: skip
     """Restart a paused request's clock.
 
@@ -189,7 +167,7 @@ def resume(
     $ snapzen ledger requests resume REQUEST_ID
     ```
     """
-    _step(request_id, "resumed", {}, actor, wait, config)
+    _step(request_id, "resumed", {}, actor, wait)
 
 
 @command(requests, "extend", refused="request extended NOT done")
@@ -197,7 +175,7 @@ def extend(
     request_id: RequestId,
     reason: Annotated[str, opt("TEXT", "Why (told to the person).", "--reason")],
     months: Annotated[int, opt("N", "Further months (1 or 2).", "--months", min=1, max=2)] = 2,
-    actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
+    actor: ActorOption = None, wait: WaitOption = False,
 ) -> None:  # fmt: skip
     """Art. 12(3): extend the deadline once, by up to two further months, before it passes;
     the reason is recorded (tell the person within the first month).
@@ -210,7 +188,7 @@ def extend(
     """
     if not reason.strip():
         raise errors.ConfigError("--reason is empty: the person must be told why")
-    _step(request_id, "extended", {"reason": reason, "months": months}, actor, wait, config)
+    _step(request_id, "extended", {"reason": reason, "months": months}, actor, wait)
 
 
 @command(requests, "close", refused="closing the request NOT done")
@@ -218,7 +196,7 @@ def close(
     request_id: RequestId,
     outcome: Annotated[Outcome, typer.Option("--outcome", help="How it was answered.")],
     note: Annotated[str | None, opt("TEXT", "A note (no personal data).")] = None,
-    actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
+    actor: ActorOption = None, wait: WaitOption = False,
 ) -> None:  # fmt: skip
     """Record the answer: the clock stops for good; answered after the deadline, the
     request is CLOSED LATE for ever.
@@ -229,23 +207,18 @@ def close(
     $ snapzen ledger requests close REQUEST_ID --outcome provided
     ```
     """
-    from snapzen.commands import request_desk  # lazy: start-up time (sqlite_utils)
-
-    settings = settings_from(config)
-    request = request_desk.close(
+    settings = settings_from()
+    request = commands.request_desk.close(
         settings, request_id, outcome=outcome.value, note=note,
         actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
     )  # fmt: skip
-    typer.echo(show(request, clock.now().date()))
+    typer.echo(request_line(request, clock.now().date()))
 
 
-@notices.callback()
-@handle_errors
+@command(notices, group=True)
 def notices_listing(
     ctx: typer.Context,
     fmt: FormatOption = None,
-    json_output: JsonFlag = False,
-    config: ConfigOption = None,
 ) -> None:
     """Art. 19 notices of erasures still owed to a recipient: list (default), done.
 
@@ -261,22 +234,16 @@ def notices_listing(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from snapzen.commands import notice_desk  # lazy: start-up time (sqlite_utils)
-
-    as_json = wants_json(fmt, json_output)
-    found = [
+    found = commands.notice_desk.owed(settings_from())
+    lines = [
+        f"{n.notice_id}  {n.request_id}  {n.recipient}  owed since {n.on}: {n.how}" for n in found
+    ] or ["no Art. 19 notice is owed"]
+    docs = [
         {"notice_id": n.notice_id, "request_id": n.request_id, "recipient": n.recipient,
          "owed_since": n.on, "what_to_tell": n.how}
-        for n in notice_desk.owed(settings_from(config))
+        for n in found
     ]  # fmt: skip
-    if as_json:
-        echo_json(found)
-        return
-    for n in found:
-        typer.echo("{notice_id}  {request_id}  {recipient}  owed since {owed_since}: "
-                   "{what_to_tell}".format(**n))  # fmt: skip
-    if not found:
-        typer.echo("no Art. 19 notice is owed")
+    show(map(summaries.out, lines), docs)
 
 
 @command(notices, "done", refused="Art. 19 notice NOT done")
@@ -287,7 +254,6 @@ def done(
     when: Annotated[str, opt("YYYY-MM-DD", "Day the recipient was told (YYYY-MM-DD, UTC).")],
     actor: ActorOption = None,
     wait: WaitOption = False,
-    config: ConfigOption = None,
 ) -> None:
     """Record that the recipient of an open Art. 19 notice was told of the erasure (on
     --when): chained, and journalled so a restore keeps it.
@@ -298,10 +264,8 @@ def done(
     $ snapzen ledger notices done NOTICE_ID --when 2026-12-01
     ```
     """
-    from snapzen.commands import notice_desk  # lazy: start-up time (sqlite_utils)
-
-    settings = settings_from(config)
-    told = notice_desk.record_told(
+    settings = settings_from()
+    told = commands.notice_desk.record_told(
         settings, notice_id, when=when, actor=actor_name(actor, settings),
         wait_seconds=lock_seconds(wait),
     )  # fmt: skip
@@ -326,12 +290,10 @@ def holds() -> None:
 
 def _change(
     add: bool, case: str | None, ticket: int | None, email: str | None, reason: str,
-    actor: str | None, wait: bool, config: ConfigOption,
+    actor: str | None, wait: bool,
 ) -> None:  # fmt: skip
-    from snapzen.commands import legal_holds  # lazy: start-up time (sqlite_utils)
-
-    settings = settings_from(config)
-    done = legal_holds.change(
+    settings = settings_from()
+    done = commands.legal_holds.change(
         settings, add=add, case=case, ticket=ticket, email=read_email(email), reason=reason,
         actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
     )  # fmt: skip
@@ -347,7 +309,7 @@ def _change(
 @command(hold, "add", refused="hold change NOT done")
 def hold_add(
     reason: Reason, case: Case = None, ticket: Ticket = None, email: OptionalEmail = None,
-    actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
+    actor: ActorOption = None, wait: WaitOption = False,
 ) -> None:  # fmt: skip
     """Place a legal hold (Art. 17(3)(e)) on a case, a ticket or all of a person's.
 
@@ -357,13 +319,13 @@ def hold_add(
     $ snapzen ledger hold add --email - --reason 'litigation' < email.txt
     ```
     """
-    _change(True, case, ticket, email, reason, actor, wait, config)
+    _change(True, case, ticket, email, reason, actor, wait)
 
 
 @command(hold, "remove", refused="hold change NOT done")
 def hold_remove(
     reason: Reason, case: Case = None, ticket: Ticket = None, email: OptionalEmail = None,
-    actor: ActorOption = None, wait: WaitOption = False, config: ConfigOption = None,
+    actor: ActorOption = None, wait: WaitOption = False,
 ) -> None:  # fmt: skip
     """Lift a hold; the next sweep deletes what is due.
 
@@ -373,13 +335,11 @@ def hold_remove(
     $ snapzen ledger hold remove --ticket 1234 --reason 'case closed'
     ```
     """
-    _change(False, case, ticket, email, reason, actor, wait, config)
+    _change(False, case, ticket, email, reason, actor, wait)
 
 
 @command(hold, "list")
-def hold_list(
-    fmt: FormatOption = None, json_output: JsonFlag = False, config: ConfigOption = None
-) -> None:
+def hold_list(fmt: FormatOption = None) -> None:
     """Active holds, oldest first.
 
     Examples:
@@ -389,14 +349,6 @@ def hold_list(
     $ snapzen ledger hold list --json
     ```
     """
-    from snapzen.commands import legal_holds  # lazy: start-up time (sqlite_utils)
-
-    as_json = wants_json(fmt, json_output)
-    active = legal_holds.active(settings_from(config))  # after the usage error above
-    if as_json:
-        echo_json([h.as_dict() for h in active])
-        return
-    for h in active:
-        typer.echo(f"{h.target}  since {h.since}  reason: {h.reason}")
-    if not active:
-        typer.echo("no active holds")
+    active = commands.legal_holds.active(settings_from())  # after the usage error above
+    lines = [f"{h.target}  since {h.since}  reason: {h.reason}" for h in active]
+    show(map(summaries.out, lines or ["no active holds"]), [h.as_dict() for h in active])

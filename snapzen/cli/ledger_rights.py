@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Collection
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
+from snapzen import commands  # each module imported when first named (start-up time)
 from snapzen.cli.common import (
     ActorOption,
     CaseIds,
-    ConfigOption,
     Email,
     LockWait,
     OptionalEmail,
@@ -31,13 +31,11 @@ from snapzen.cli.common import (
     new_file,
     opt,
     read_email,
-    say,
     settings_from,
+    show,
 )
+from snapzen.commands import summaries  # light: the standard library
 from snapzen.support import errors
-
-if TYPE_CHECKING:
-    from snapzen.commands.erase_person import Answered, Erased, UserErasure
 
 app = typer.Typer()
 EraseReason = StrEnum("EraseReason", "art17 consent_withdrawn objection")
@@ -79,7 +77,6 @@ def erase(
         opt("DIR", "Directory for the erasure response to the person (erasure-response-ID.txt "
             "and .json, 0600). Default: responses/ beside the ledger database.", "--out"),
     ] = None,
-    config: ConfigOption = None,
 ) -> None:  # fmt: skip
     """Art. 17: delete the person's Zendesk tickets and append `erased` events (chain stays
     valid; no email stored); journal the request (even when nothing is found) and the
@@ -93,11 +90,8 @@ def erase(
     $ snapzen ledger erase --email - --wait --actor dpo < request.txt
     ```
     """
-    # Lazy: start-up time (the erasure imports the pydantic models and the HTTP stack).
-    from snapzen.commands.erase_person import erase_person
-
-    settings = settings_from(config)
-    answered = erase_person(
+    settings = settings_from()
+    answered = commands.erase_person.erase_person(
         settings, read_email(email), dry_run=dry_run, actor=actor_name(actor, settings),
         wait_seconds=lock_seconds(wait, lock_wait), delete_user=delete_user,
         reason=reason.value, received=received, cases=case, tickets=ticket,
@@ -108,7 +102,7 @@ def erase(
         raise typer.Exit(errors.EXIT_PARTIAL)
 
 
-def _print_erased(erased: Erased) -> None:
+def _print_erased(erased: commands.erase_person.Erased) -> None:
     """What the erasure did (or, dry, would do): the plan, the deletions, the profiles."""
     result, plan, dry_run = erased.result, erased.result.plan, erased.result.dry_run
     typer.echo(f"subject_ref: {erased.ref}")
@@ -144,7 +138,7 @@ def _print_erased(erased: Erased) -> None:
         _print_users(result.users, dry_run=False)
 
 
-def _print_response(answered: Answered) -> None:
+def _print_response(answered: commands.erase_person.Answered) -> None:
     """The response written for the person: what remains where, who was told (Art. 19)."""
     if answered.lookup_failed is not None:
         typer.echo(
@@ -170,7 +164,9 @@ def _print_response(answered: Answered) -> None:
     typer.echo(f"erasure response for the person: {answered.path} (and .json)")
 
 
-def _print_users(users: UserErasure, *, dry_run: bool, own: Collection[int] = ()) -> None:
+def _print_users(
+    users: commands.erase_person.UserErasure, *, dry_run: bool, own: Collection[int] = ()
+) -> None:
     """User ids only: the email and name are never printed. ``own``: the tickets this
     erasure would delete (in a dry run they still name the user, but will not then)."""
     blocked = {u: [t for t in ts if t not in own] for u, ts in users.blocked.items()}
@@ -221,7 +217,6 @@ def access(
             "Unreviewed ones are only listed.", "--include-ticket"),
     ] = None,
     request: RequestOption = None,
-    config: ConfigOption = None,
 ) -> None:  # fmt: skip
     """Art. 15/20 access pack: DIR/subject.json and DIR/subject.html with every ticket and
     transcript (archived ones too), every ledger row and decision, chats not sent, and the
@@ -240,19 +235,18 @@ def access(
     $ snapzen ledger access --case CASE_ID --out pack/ --received 2026-01-28
     ```
     """
-    # Lazy: start-up time (the pack imports the ledger, the HTTP stack and the models).
-    from snapzen.commands import access_request, summaries
-
+    access_request = commands.access_request
     cases, tickets = case or [], ticket or []
     access_request.check_target(cases, tickets, email)
     for name in access_request.PACK_FILES:  # evidence: never replaced silently
         new_file(out / name, overwrite)
-    settings = settings_from(config)
+    settings = settings_from()
     result = access_request.answer(  # a shared email: refused, nothing written or recorded
         settings, out, cases=cases, tickets=tickets, email=read_email(email),
         received=received, request=request, actor=actor_name(actor, settings),
         wait_seconds=lock_seconds(wait, lock_wait), include_tickets=include_ticket or [],
     )  # fmt: skip
-    say(summaries.access_lines(result))
-    if not result.complete:
-        raise typer.Exit(errors.EXIT_PARTIAL)
+    show(
+        summaries.access_lines(result),
+        code=errors.EXIT_OK if result.complete else errors.EXIT_PARTIAL,
+    )

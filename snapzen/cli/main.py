@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
+from snapzen import commands  # each module imported when first named (start-up time)
 from snapzen.cli import ledger, retention, sandbox
 from snapzen.cli.common import (
     GLOBAL,
@@ -28,7 +29,6 @@ from snapzen.cli.common import (
     ConfigOption,
     Format,
     JournalOption,
-    JsonFlag,
     NoJournalOption,
     SummaryOption,
     ViaChoice,
@@ -36,17 +36,14 @@ from snapzen.cli.common import (
     WaitOption,
     Widgets,
     actor_name,
+    catch_up,
     closing_quietly,
     command,
     echo_json,
-    known_widgets,
     opt,
-    pick_format,
-    progress,
     reset_globals,
-    say,
     settings_from,
-    wants_json,
+    show,
 )
 from snapzen.commands import summaries  # light: the standard library
 from snapzen.support import clock, errors
@@ -107,11 +104,9 @@ def main() -> None:
 
 @command(app)
 def sync(
-    config: ConfigOption = None,
     wait: WaitOption = False,
     widget: Widgets = None,
     fmt: SummaryOption = None,
-    json_output: JsonFlag = False,
     actor: ActorOption = None,
 ) -> None:
     """One pass: recover, fetch finished chats, decide consent, import to Zendesk, record.
@@ -126,29 +121,21 @@ def sync(
     $ snapzen -c /etc/snapzen.toml sync --wait --widget WIDGET_ID --actor cron
     ```
     """
-    from snapzen.commands import service  # lazy: start-up time (see the module's docstring)
-    from snapzen.commands.run import stop_on_signals
-    from snapzen.support.settings import Needs
-
-    as_json = wants_json(fmt, json_output)
-    settings = settings_from(config, Needs.SYNC)
+    settings = settings_from("sync")
     stop = threading.Event()
     # SIGTERM or Ctrl-C: the batch in hand finishes, the run is recorded 'interrupted' and the
     # process exits 1 (a second signal kills it at once).
-    with stop_on_signals(stop):
-        result = service.sync(
-            settings, wait=wait, widgets=known_widgets(settings, widget),
+    with commands.run.stop_on_signals(stop):
+        result = commands.service.sync(
+            settings, wait=wait, widgets=widget,
             actor=actor_name(actor, settings), stop=stop.is_set,
         )  # fmt: skip
-    if as_json:
-        echo_json(summaries.pass_json(result))
-    say(summaries.sync_lines(result, settings.pipeline.deadline_days, as_json))
-    raise typer.Exit(result.exit_code)
+    lines = summaries.sync_lines(result, settings.pipeline.deadline_days)
+    show(lines, summaries.pass_json(result), result.exit_code)
 
 
 @command(app)
 def run(
-    config: ConfigOption = None,
     every: Annotated[
         str | None, opt("INTERVAL", "Interval between passes, e.g. 15m (default: settings).")
     ] = None,
@@ -158,7 +145,6 @@ def run(
                      "pass, as `sync --format json` prints it, then one with the number of "
                      "passes)."),
     ] = None,
-    json_output: JsonFlag = False,
 ) -> None:  # fmt: skip
     """Run as a service: one sync pass now, then one every interval, until SIGTERM/SIGINT.
 
@@ -173,13 +159,9 @@ def run(
     $ snapzen run --every 5m --format json
     ```
     """
-    from snapzen.commands.service import run_service  # lazy: start-up time
-    from snapzen.support.settings import Needs
-
-    as_json = wants_json(fmt, json_output)
-    settings = settings_from(config, Needs.SYNC)
-    stopped = run_service(
-        settings, every,
+    as_json = fmt is Format.json
+    stopped = commands.service.run_service(
+        settings_from("sync"), every,
         report=(lambda done: echo_json(summaries.pass_json(done), line=True)) if as_json else None,
     )  # fmt: skip
     typer.echo(f"snapzen run: stopped after {stopped.passes} pass(es)", err=True)
@@ -194,7 +176,6 @@ def run(
 def backfill(
     since: Annotated[datetime, opt("YYYY-MM-DD", "First day (UTC), inclusive.", formats=DAY)],
     until: Annotated[datetime, opt("YYYY-MM-DD", "Last day (UTC), inclusive.", formats=DAY)],
-    config: ConfigOption = None,
     widget: Widgets = None,
     dry_run: Annotated[
         bool,
@@ -208,7 +189,6 @@ def backfill(
             "(0: one per change).", min=0.0),
     ] = 10.0,
     fmt: SummaryOption = None,
-    json_output: JsonFlag = False,
     log_file: Annotated[
         Path | None,
         opt("FILE", "On a terminal, where log lines go while the progress bar is shown "
@@ -244,40 +224,30 @@ def backfill(
     ```
     """
     from snapzen.cli.render import RichProgress  # lazy: start-up time (rich)
-    from snapzen.commands import backfill_progress
-    from snapzen.commands.backfill import plan_backfill, run_backfill
-    from snapzen.commands.run import stop_on_signals
-    from snapzen.support.settings import Needs, require_ledger_key, require_sync_settings
 
-    as_json = wants_json(fmt, json_output)
-    settings = settings_from(config, Needs.SYNC)
-    plan = plan_backfill(settings, since.date(), until.date(), known_widgets(settings, widget))
-    require_sync_settings(settings)
-    require_ledger_key(settings)
+    settings = settings_from("sync")  # and what a pass needs (the ledger key too)
+    plan = commands.backfill.plan_backfill(settings, since.date(), until.date(), widget)
     on_terminal = sys.stderr.isatty() and GLOBAL.verbosity >= 0
-    bar = RichProgress() if on_terminal else backfill_progress.JsonProgress(every=progress_every)
+    progress = commands.backfill_progress
+    bar = RichProgress() if on_terminal else progress.JsonProgress(every=progress_every)
     logs_path = log_file or settings.ledger.path.parent / "snapzen-backfill.log"
     stop = threading.Event()
-    logs = backfill_progress.log_file(logs_path) if on_terminal else nullcontext()
-    with stop_on_signals(stop), logs as written:
+    logs = progress.log_file(logs_path) if on_terminal else nullcontext()
+    with commands.run.stop_on_signals(stop), logs as written:
         if written is not None:
             typer.echo(f"logs: {logs_path} (while the progress bar is shown)", err=True)
-        result = run_backfill(
+        result = commands.backfill.run_backfill(
             settings, plan, actor=actor_name(actor, settings), wait=wait, dry_run=dry_run,
             stop=stop, progress=bar, slice_seconds=slice_seconds,
         )  # fmt: skip
     if written is not None and written.problems:
         typer.echo(f"{written.problems} warning(s)/error(s) logged in {logs_path}", err=True)
-    if as_json:
-        echo_json(summaries.backfill_json(result, plan))
-    else:
-        say(summaries.backfill_lines(result, plan, dry_run))
-    raise typer.Exit(result.exit_code)
+    lines = summaries.backfill_lines(result, dry_run)
+    show(lines, summaries.backfill_json(result), result.exit_code)
 
 
 @command(app)
 def retry(
-    config: ConfigOption = None,
     case: Annotated[list[str] | None, opt("ID", "A failed case id (repeatable).")] = None,
     all_failed: Annotated[
         bool, opt("", "Every failed case with a payload.", "--all-failed")
@@ -285,7 +255,6 @@ def retry(
     actor: ActorOption = None,
     wait: WaitOption = False,
     fmt: SummaryOption = None,
-    json_output: JsonFlag = False,
 ) -> None:
     """Reset failed cases (attempts exhausted) to pending and push them now.
 
@@ -299,30 +268,21 @@ def retry(
     $ snapzen retry --case CASE_ID --wait
     ```
     """
-    from snapzen.commands.retry import retry as retry_cases  # lazy: start-up time
-
     if bool(case) == all_failed:
         raise errors.ConfigError("give either --case ID (repeatable) or --all-failed")
-    as_json = wants_json(fmt, json_output)
-    settings = settings_from(config)
+    settings = settings_from()
     cases = None if all_failed else list(case or [])
-    outcome = retry_cases(settings, cases, actor=actor_name(actor, settings), wait=wait)
-    if as_json:
-        echo_json(summaries.retry_json(outcome))
-    else:
-        say(summaries.retry_lines(outcome))
-    raise typer.Exit(outcome.exit_code)
+    done = commands.retry.retry(settings, cases, actor=actor_name(actor, settings), wait=wait)
+    show(summaries.retry_lines(done), summaries.retry_json(done), done.exit_code)
 
 
 @command(app)
 def dismiss(
     case: Annotated[list[str], opt("ID", "A failed case id (repeatable).", "--case")],
     reason: Annotated[str, opt("TEXT", "Why it will never be sent (kept in the ledger).")],
-    config: ConfigOption = None,
     actor: ActorOption = None,
     wait: WaitOption = False,
     fmt: SummaryOption = None,
-    json_output: JsonFlag = False,
 ) -> None:
     """Give up on failed cases for good: they become `ignored` with your reason, their raw
     payload is purged and a `runs` row records who decided. Use when `retry` cannot help
@@ -335,16 +295,11 @@ def dismiss(
     $ snapzen dismiss --case CASE_ID --reason 'test chat' --format json
     ```
     """
-    from snapzen.commands.retry import dismiss as dismiss_cases  # lazy: start-up time
-
-    as_json = wants_json(fmt, json_output)
-    settings = settings_from(config)
+    settings = settings_from()
     who = actor_name(actor, settings)
-    run_id = dismiss_cases(settings, case, reason=reason, actor=who, wait=wait)
-    if as_json:
-        echo_json({"run_id": run_id, "dismissed": list(case), "actor": who})
-    else:
-        typer.echo(f"dismiss {run_id}: {len(case)} case(s) marked ignored")
+    run_id = commands.retry.dismiss(settings, case, reason=reason, actor=who, wait=wait)
+    line = summaries.out(f"dismiss {run_id}: {len(case)} case(s) marked ignored")
+    show([line], {"run_id": run_id, "dismissed": list(case), "actor": who})
 
 
 class StatusFormat(StrEnum):
@@ -355,9 +310,7 @@ class StatusFormat(StrEnum):
 
 @command(app)
 def status(
-    config: ConfigOption = None,
-    json_output: JsonFlag = False,
-    output_format: Annotated[
+    fmt: Annotated[
         StatusFormat | None,
         typer.Option("--format", help="table, json, or prometheus text (default: table)."),
     ] = None,
@@ -379,32 +332,26 @@ def status(
     $ snapzen status --format prometheus
     ```
     """
-    shown = pick_format(output_format, json_output, StatusFormat.table, StatusFormat.json)
-    settings = settings_from(config)
-    from snapzen.commands.status import (  # lazy: start-up time
-        check_health,
-        read_status,
-        render_prometheus,
-        status_exit_code,
-    )
-
+    shown = fmt or StatusFormat.table
+    settings = settings_from()
+    status = commands.status
     if check:
-        health = check_health(settings.ledger.path, settings, clock.now())
+        health = status.check_health(settings.ledger.path, settings, clock.now())
         typer.echo(health.message if health.ok else f"unhealthy: {health.message}")
         raise typer.Exit(0 if health.ok else 1)
-    report = read_status(settings, clock.now())
+    report = status.read_status(settings, clock.now())
     if shown is StatusFormat.json:
         echo_json(report)
     elif shown is StatusFormat.prometheus:
-        sys.stdout.write(render_prometheus(report))
+        sys.stdout.write(status.render_prometheus(report))
     else:
-        from snapzen.cli.render import print_status
+        from snapzen.cli.render import print_status  # lazy: start-up time (rich)
 
         print_status(report)
         if report["at_risk"]:
             named = ", ".join(case["case_id"] for case in report["at_risk"][:10])
             typer.echo(f"at risk: {named}", err=True)
-    raise typer.Exit(status_exit_code(report))
+    raise typer.Exit(status.status_exit_code(report))
 
 
 @command(app)
@@ -418,7 +365,6 @@ def init(
     erasure_journal: JournalOption = None,
     no_erasure_journal: NoJournalOption = False,
     actor: ActorOption = None,
-    config: ConfigOption = None,
 ) -> None:  # fmt: skip
     """Create the ledger at ledger.path, bound to ledger.key. Refuses if one exists.
 
@@ -432,19 +378,11 @@ def init(
     $ snapzen init --adopt
     ```
     """
-    from snapzen.commands.init import init_ledger  # lazy: start-up time
-    from snapzen.commands.reconcile import CatchUp, Via
-
-    settings = settings_from(config)
-    how = CatchUp(
-        actor_name(actor, settings), Via(via.value), erasure_journal, no_erasure_journal, progress
-    )
-    result = init_ledger(settings, how, adopt=adopt)
+    settings = settings_from()
+    how = catch_up(settings, actor, via, erasure_journal, no_erasure_journal)
+    result = commands.init.init_ledger(settings, how, adopt=adopt)
     typer.echo(f"created ledger {result.path} (id {result.ledger_id})")
-    if result.adoption is not None:
-        say(summaries.reconciled_lines(result.adoption))
-    if result.erasures is not None:
-        say(summaries.erasures_lines(result.erasures.as_dict()))
+    show(summaries.caught_up_lines(result.adoption, result.erasures))
 
 
 app.add_typer(sandbox.app, name="sandbox")

@@ -8,19 +8,16 @@ from typing import Annotated
 
 import typer
 
+from snapzen import commands  # each module imported when first named (start-up time)
 from snapzen.cli.common import (
     ActorOption,
-    ConfigOption,
     FormatOption,
-    JsonFlag,
     WaitOption,
     actor_name,
     command,
-    echo_json,
     opt,
-    say,
     settings_from,
-    wants_json,
+    show,
 )
 from snapzen.commands import summaries  # light: the standard library
 
@@ -32,7 +29,6 @@ app = typer.Typer(
 
 @command(app)
 def sweep(
-    config: ConfigOption = None,
     dry_run: Annotated[
         bool,
         opt("", "Only list what is due, would be purged, and the Zendesk end-user profiles "
@@ -61,7 +57,6 @@ def sweep(
         int, opt("N", "How many past months of expires_ tags --reconcile searches.")
     ] = 36,
     fmt: FormatOption = None,
-    json_output: JsonFlag = False,
 ) -> None:  # fmt: skip
     """Delete (in batches of up to 100) every ticket snapzen created whose retention ended,
     from snapzen's own records, and append an `expired` ledger event per ticket.
@@ -76,16 +71,10 @@ def sweep(
     $ snapzen retention sweep --json
     ```
     """
-    from snapzen.commands.retention import run_sweep  # lazy: start-up time
-
-    as_json = wants_json(fmt, json_output)
-    settings = settings_from(config)
-    result = run_sweep(
+    settings = settings_from()
+    result = commands.retention.run_sweep(
         settings, as_of=as_of.date() if as_of else None, dry_run=dry_run, purge=purge,
         wait=wait, reconcile=reconcile, reconcile_months=reconcile_months,
         actor=actor_name(actor, settings),
     )  # fmt: skip
-    if as_json:
-        echo_json(result.as_dict())
-    say(line for line in summaries.sweep_lines(result) if line[0] or not as_json)
-    raise typer.Exit(result.exit_code)
+    show(summaries.sweep_lines(result), result.as_dict(), result.exit_code)

@@ -43,7 +43,7 @@ NOT_CONFIG = {"allow_nonlocal", "ready_file", "duration", "detach"}
 N, SHARE, SECONDS = "N", "SHARE", "SECONDS"
 
 
-@command(app)
+@command(app, config=False)
 def serve(
     ctx: typer.Context,
     chats: Annotated[int, opt(N, "Number of synthetic chats to generate.")] = _D.chats,
@@ -159,7 +159,7 @@ def _detach(args: list[str], ready_file: Path | None) -> None:
     typer.echo(NEXT_STEPS)
 
 
-@command(app)
+@command(app, config=False)
 def dump(
     url: Annotated[
         str | None,

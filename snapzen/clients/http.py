@@ -133,14 +133,11 @@ def _endpoint_of(response: requests.Response) -> str:
 # ---------------------------------------------------------------- classifier
 
 
-def classify(
-    response: requests.Response, *, service: str | None = None
-) -> errors.SnapzenError | None:
+def classify(response: requests.Response, service: str) -> errors.SnapzenError | None:
     """Map a response to the error the caller should see; None for 1xx/2xx/3xx."""
     status = response.status_code
     if status < 400:
         return None
-    service = service or urlsplit(response.url or "").hostname or "the API"
     try:  # error bodies may be text/plain or HTML: then no detail
         body = jsoncodec.loads_untrusted(lambda: json.loads(response.content or b""))
     except ValueError:  # malformed, unreadable (UnreadableJson) or not UTF-8
@@ -207,15 +204,12 @@ class HttpClient:
         *,
         service: str,
         sleep: Callable[[float], None] = time.sleep,
-        session: requests.Session | None = None,
-        user_agent: str = DEFAULT_USER_AGENT,
     ) -> None:
         self.settings = settings
         self.service = service
         # Public so sources can pace pages with the same (injectable) sleep.
         self.sleep = sleep
-        self.session = session or CredentialSafeSession()
-        self.user_agent = user_agent
+        self.session = CredentialSafeSession()
         # Set by the API client that adds credentials: every URL is checked against it first.
         self.credential_base: str | None = None
 
@@ -252,7 +246,7 @@ class HttpClient:
         kwargs.setdefault("timeout", (settings.connect_timeout_seconds, read_timeout))
         kwargs["stream"] = True  # the body is read by _read_bounded, under the deadline and cap
         kwargs["allow_redirects"] = False  # _Attempt decides (snapzen.clients.origin)
-        kwargs["headers"] = {"User-Agent": self.user_agent, **(kwargs.get("headers") or {})}
+        kwargs["headers"] = {"User-Agent": DEFAULT_USER_AGENT, **(kwargs.get("headers") or {})}
         attempt = _Attempt(self, method, url, idempotent, kwargs, decode)
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(errors.RetriableError),
@@ -315,7 +309,7 @@ class _Attempt:
             response = self._exchange(target, without_params, deadline)
         self.last_status = response.status_code
         self.endpoint = _endpoint_of(response) if response.url else self.endpoint
-        error = classify(response, service=self.client.service)
+        error = classify(response, self.client.service)
         if error is None:
             return self._decoded(response) if self.decode else response
         # A non-idempotent request is repeated only after a 429 / TooManyJobs (refused before
@@ -328,10 +322,9 @@ class _Attempt:
         ambiguous = isinstance(error, errors.RetriableError) and not isinstance(
             error, errors.RateLimitedError
         )
-        if not self.idempotent and ambiguous:
-            raise errors.AmbiguousWriteError(
-                f"{self.client.service} {self.endpoint}: the write may have taken effect "
-                f"(HTTP {response.status_code}); not retried, recover by lookup"
+        if ambiguous and not self.idempotent:  # _error makes it an AmbiguousWriteError
+            raise self._error(
+                f"answered HTTP {response.status_code}", errors.ServerError
             ) from error
         raise error
 
@@ -358,65 +351,54 @@ class _Attempt:
                 response = self.client.session.request(self.method, url, **kwargs)
             _read_bounded(response, deadline, settings.max_response_bytes)
         except _BodyTooLarge as exc:
-            raise self._refused(str(exc)) from None
+            raise self._error(str(exc), errors.ProtocolError) from None
         except (_DeadlinePassed, rex.RequestException) as exc:
+            name = type(exc).__name__
             # Past the deadline, a cut connection was cut by answer_deadline, not the server.
             if isinstance(exc, _DeadlinePassed) or time.monotonic() >= deadline:
-                raise self._refused(
-                    f"no complete answer within http.total_timeout_seconds "
-                    f"({settings.total_timeout_seconds:g} s)",
-                    transient=True,
+                limit = f"http.total_timeout_seconds ({settings.total_timeout_seconds:g} s)"
+                raise self._error(
+                    f"no complete answer within {limit}", errors.TransientNetworkError
                 ) from None
-            raise self._network_error(exc) from exc
+            if _sent_nothing(exc):
+                raise self._error(
+                    f"could not connect ({name})", errors.TransientNetworkError, acted=False
+                ) from exc
+            if not isinstance(exc, _TRANSIENT):  # invalid URL and such: retrying cannot help
+                raise self._error(
+                    f"request failed ({name})", errors.ProtocolError, acted=False
+                ) from exc
+            raise self._error(f"no complete answer ({name})", errors.TransientNetworkError) from exc
         return response
 
     def _decoded(self, response: requests.Response) -> Any:
         """The body as JSON; a malformed or truncated one is a retriable error (like a 5xx:
-        a proxy cut the answer short, or the server sent half of it), or ambiguous for a write.
-        NaN and Infinity (not JSON, but read) come back as NonFinite floats, which the
-        stored-case encoder refuses, so they are stored as json wrote them."""
-        where, status = f"{self.client.service} {self.endpoint}", response.status_code
+        a proxy cut the answer short, or the server sent half of it), or ambiguous for a write;
+        one no attempt can read (UnreadableJson) is a ProtocolError: asking again brings the
+        same text back. NaN and Infinity (not JSON, but read) come back as NonFinite floats,
+        which the stored-case encoder refuses, so they are stored as json wrote them."""
         try:
             constant = jsoncodec.parse_constant
             return jsoncodec.loads_untrusted(lambda: response.json(parse_constant=constant))
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, UnreadableJson
-            if not self.idempotent:
-                raise errors.AmbiguousWriteError(
-                    f"{where}: the write may have succeeded but its answer (HTTP {status}) "
-                    "is not JSON"
-                ) from exc
+            status = response.status_code
             if isinstance(exc, jsoncodec.UnreadableJson):
-                # Not a cut-off answer: asking again brings the same text back.
-                raise errors.ProtocolError(
-                    f"{where} answered HTTP {status} with {exc}; refused"
-                ) from None
-            raise errors.ServerError(
-                f"{where} answered HTTP {status} with a body that is not JSON (malformed or "
-                "truncated)"
-            ) from exc
+                why = f"answered HTTP {status} with {exc}, not JSON it can read; refused"
+                raise self._error(why, errors.ProtocolError) from None
+            why = f"answered HTTP {status} with a body that is not JSON (malformed or truncated)"
+            raise self._error(why, errors.ServerError) from exc
 
-    def _refused(self, why: str, *, transient: bool = False) -> errors.SnapzenError:
-        """A body cut off by the cap or the deadline: the request may have been acted on."""
-        where = f"{self.client.service} {self.endpoint}"
-        if not self.idempotent:
-            return errors.AmbiguousWriteError(f"{where}: {why}; not retried, recover by lookup")
-        if transient:
-            return errors.TransientNetworkError(f"{where}: {why}")
-        return errors.ProtocolError(f"{where}: {why}")
-
-    def _network_error(self, exc: rex.RequestException) -> errors.SnapzenError:
-        name, where = type(exc).__name__, f"{self.client.service} {self.endpoint}"
-        if _sent_nothing(exc):
-            return errors.TransientNetworkError(f"{where}: could not connect ({name})")
-        if not isinstance(exc, _TRANSIENT):
-            # Invalid URL, too many redirects, ...: retrying cannot help.
-            return errors.ProtocolError(f"{where}: request failed ({name})")
-        if not self.idempotent:
+    def _error(
+        self, why: str, kind: type[errors.SnapzenError], *, acted: bool = True
+    ) -> errors.SnapzenError:
+        """``kind`` of error for ``why``; for a write the server may have ``acted`` on, an
+        AmbiguousWriteError instead: never retried, recovered by lookup."""
+        where = f"{self.client.service} {self.endpoint}: {why}"
+        if acted and not self.idempotent:
             return errors.AmbiguousWriteError(
-                f"{where}: no complete answer ({name}); the write may have taken effect, not "
-                "retried, recover by lookup"
+                f"{where}; the write may have taken effect, not retried, recover by lookup"
             )
-        return errors.TransientNetworkError(f"{where}: {name}")
+        return kind(where)
 
     def log_retry(self, retry_state: RetryCallState) -> None:
         exc = retry_state.outcome.exception() if retry_state.outcome is not None else None

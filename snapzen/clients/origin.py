@@ -66,7 +66,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util import parse_url
 
-from snapzen.support.errors import ProtocolError
+from snapzen.support.errors import PaginationLoopError, ProtocolError
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -125,6 +125,17 @@ def require_origin(url: str, base: str, *, what: str) -> str:
             "refusing to send the API credentials there"
         )
     return sent_url(url)
+
+
+def next_page(link: str, page_url: str, base: str, seen: set[str], what: str) -> str:
+    """A next-page ``link`` (relative to ``page_url``) as it will be sent: on ``base``'s origin
+    (OriginError), and none followed already (PaginationLoopError: it would loop for ever).
+    ``what`` names the page in the errors."""
+    url = require_origin(urljoin(page_url, link), base, what=f"{what}: next-page link")
+    if url in seen:
+        raise PaginationLoopError(f"{what}: next-page link repeats an earlier one")
+    seen.add(url)
+    return url
 
 
 # Transport adapters every session below mounts, by URL prefix (requests picks the longest

@@ -12,12 +12,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
-from urllib.parse import urljoin
 
 from snapzen.clients.http import HttpClient
-from snapzen.clients.origin import require_origin
+from snapzen.clients.origin import next_page
 from snapzen.support import clock
-from snapzen.support.errors import ConfigError, PaginationLoopError, ProtocolError
+from snapzen.support.errors import ConfigError, ProtocolError
 from snapzen.support.log import get_logger, register_secret
 from snapzen.support.settings import SnapEngageSettings
 
@@ -85,7 +84,10 @@ class SnapEngageClient:
             yield holder.pop()
             if next_url is None:
                 return
-            url = self._checked_next(next_url, widget_id, number, followed)
+            # Judged as requests will send it (urllib3's parser), not as urlsplit reads the
+            # text: the two disagree on forms like ``http://other\\@configured/``.
+            where = f"snapengage logs for widget {widget_id}, page {number}"
+            url = next_page(next_url, self.logs_url(), self._base, followed, where)
             params = None  # the link carries its own cursor; re-sending params duplicates them
             number += 1
             if self._settings.page_pause_ms:
@@ -105,13 +107,3 @@ class SnapEngageClient:
             raise ProtocolError(f"{where}: 'linkToNextSetOfResults' is not a string")
         next_url = link.strip() if link and link.strip() else None
         return LogsPage(widget_id=widget_id, number=number, cases=cases, next_url=next_url)
-
-    def _checked_next(self, link: str, widget_id: str, number: int, followed: set[str]) -> str:
-        where = f"snapengage logs for widget {widget_id}, page {number}"
-        # Judged as requests will send it (urllib3's parser), not as urlsplit reads the text:
-        # the two disagree on forms like ``http://other\\@configured/``.
-        url = require_origin(urljoin(self.logs_url(), link), self._base, what=f"{where}: link")
-        if url in followed:
-            raise PaginationLoopError(f"{where}: next-page link repeats an earlier one")
-        followed.add(url)
-        return url

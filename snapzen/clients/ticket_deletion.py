@@ -20,19 +20,22 @@ Shared by the retention sweep (``snapzen.commands.retention``) and the Art. 17 e
    The ledger's ticket id could be wrong (job results out of step, a restored backup); the
    check keeps a retention sweep or an erasure from deleting someone else's ticket.
 
-Kept structural (a Protocol, no import of ``snapzen.clients.zendesk``) so its callers can use
-it without importing the sink.
+``snapzen.clients.zendesk`` is imported for typing only, so its callers can use it without
+importing the sink (tests hand it a fake of the four calls it makes).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from snapzen.policy.models import JobResult, JobStatus
 from snapzen.support.errors import NotFoundError, RecordError, SnapzenError
 from snapzen.support.log import get_logger, one_line
+
+if TYPE_CHECKING:  # typing only: callers need not import the sink
+    from snapzen.clients.zendesk import ZendeskClient
 
 log = get_logger("snapzen.clients.ticket_deletion")
 
@@ -41,20 +44,6 @@ MAX_BATCH = 100  # destroy_many and deleted_tickets/destroy_many take at most 10
 # and Zendesk's bulk job results).
 _GONE_STATUSES = frozenset({"notfound", "not_found", "recordnotfound"})
 _IN_TRASH_STATUS = "AlreadyDeleted"
-
-
-class TicketDeletionApi(Protocol):
-    """The part of ``snapzen.clients.zendesk.ZendeskClient`` that deleting tickets needs."""
-
-    def destroy_tickets(self, ticket_ids: Sequence[int]) -> JobStatus: ...
-
-    def show_tickets(self, ticket_ids: Sequence[int]) -> dict[int, str | None]: ...
-
-    def purge_deleted_tickets(self, ticket_ids: Sequence[int]) -> JobStatus: ...
-
-    def wait_for_jobs(
-        self, job_ids: Sequence[str], *, timeout: float | None = None
-    ) -> dict[str, JobStatus]: ...
 
 
 class TicketDeleter(Protocol):
@@ -89,7 +78,7 @@ class DeletionOutcome:
 class BulkTicketDeleter:
     """Soft delete, then optionally purge, tickets; returns an outcome per ticket id."""
 
-    def __init__(self, api: TicketDeletionApi, *, timeout: float | None = None) -> None:
+    def __init__(self, api: ZendeskClient, *, timeout: float | None = None) -> None:
         self._api = api
         self._timeout = timeout  # None: the client's own job timeout
 

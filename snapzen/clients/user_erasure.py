@@ -18,17 +18,20 @@ Rules:
   cannot go on, as for tickets).
 
 The email is held only in memory: results and messages carry user ids, never the address.
-Kept structural (a Protocol, no import of ``snapzen.clients.zendesk``) like
+``snapzen.clients.zendesk`` is imported for typing only, like
 ``snapzen.clients.ticket_deletion``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from snapzen.support.errors import BadRequestError, NotFoundError, RecordError
 from snapzen.support.log import get_logger
+
+if TYPE_CHECKING:  # typing only, as in snapzen.clients.ticket_deletion
+    from snapzen.clients.zendesk import ZendeskClient
 
 log = get_logger("snapzen.clients.user_erasure")
 
@@ -41,14 +44,6 @@ class ProfileDeletionApi(Protocol):
     def delete_user(self, user_id: int) -> None: ...
 
     def purge_deleted_user(self, user_id: int) -> None: ...
-
-
-class UserDeletionApi(ProfileDeletionApi, Protocol):
-    """... and finding the profiles of one email."""
-
-    def find_users_by_email(self, email: str) -> list[dict[str, Any]]: ...
-
-    def user_ticket_ids(self, user_id: int) -> list[int]: ...
 
 
 @dataclass
@@ -75,7 +70,7 @@ class UserErasure:
 class ZendeskUserEraser:
     """Finds and deletes the end-user profile(s) of one email address."""
 
-    def __init__(self, api: UserDeletionApi, email: str) -> None:
+    def __init__(self, api: ZendeskClient, email: str) -> None:
         self._api = api
         self._email = email
 

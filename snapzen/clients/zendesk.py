@@ -9,14 +9,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
-from urllib.parse import urljoin
+from typing import Any, TypeVar
 
 import requests
 from pydantic import ValidationError
 
 from snapzen.clients.http import HttpClient, http_date
-from snapzen.clients.origin import require_origin
+from snapzen.clients.origin import next_page
 from snapzen.clients.pacing import (
     TICKETS_INDEX_HEADERS,
     ListBudget,
@@ -31,6 +30,7 @@ from snapzen.support.log import get_logger
 from snapzen.support.settings import ZendeskSettings
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 # Most pacing waits one caller may do before sending regardless (see ZendeskClient._send).
 _PACING_ROUNDS = 20
@@ -57,6 +57,15 @@ def _user_summary(user: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(user.get("id"), int):
         raise ProtocolError("zendesk GET /api/v2/users/search: a user has no id")
     return {"id": user["id"], "role": user.get("role"), "email": user.get("email")}
+
+
+def _part(answer: Any, key: str, kind: type[T], where: str) -> T:
+    """``answer[key]`` when the answer is an object holding a ``kind`` (a list, an object)
+    there; else ProtocolError: the answer is unusable."""
+    value = answer.get(key) if isinstance(answer, dict) else None
+    if not isinstance(value, kind):
+        raise ProtocolError(f"zendesk {where}: no {key} {'list' if kind is list else 'object'}")
+    return value
 
 
 def _check_count(what: str, items: Sequence[Any], limit: int) -> None:
@@ -179,10 +188,7 @@ class ZendeskClient(BulkReads):
             answer = self._call("GET", f"/api/v2/tickets/{int(ticket_id)}")
         except NotFoundError:
             return None
-        ticket = answer.get("ticket") if isinstance(answer, dict) else None
-        if not isinstance(ticket, dict):
-            raise ProtocolError("zendesk GET tickets/{id}: no ticket object")
-        return ticket
+        return _part(answer, "ticket", dict, "GET tickets/{id}")
 
     def ticket_comments(self, ticket_id: int) -> list[dict[str, Any]] | None:
         """Every comment of a ticket (archived ones included); None once deleted (404)."""
@@ -211,9 +217,7 @@ class ZendeskClient(BulkReads):
         anonymous user (``id`` null, what Zendesk shows a request it did not authenticate)
         raises it too."""
         answer = self._call("GET", "/api/v2/users/me")
-        user = answer.get("user") if isinstance(answer, dict) else None
-        if not isinstance(user, dict):
-            raise ProtocolError("zendesk GET /api/v2/users/me: no user in the answer")
+        user = _part(answer, "user", dict, "GET /api/v2/users/me")
         if not isinstance(user.get("id"), int):
             raise errors.AuthError(
                 "zendesk GET /api/v2/users/me answered for an anonymous user: the credentials "
@@ -237,9 +241,7 @@ class ZendeskClient(BulkReads):
         first), so the first page holds them all unless more than a page is unfinished, far
         beyond the account's 30-job cap."""
         answer = self._call("GET", "/api/v2/job_statuses")
-        items = answer.get("job_statuses") if isinstance(answer, dict) else None
-        if not isinstance(items, list):
-            raise ProtocolError("zendesk GET /api/v2/job_statuses: no job_statuses list")
+        items = _part(answer, "job_statuses", list, "GET /api/v2/job_statuses")
         jobs = [self._validate_job(item, "GET /api/v2/job_statuses") for item in items]
         return [job for job in jobs if job.status in _UNFINISHED]
 
@@ -332,10 +334,12 @@ class ZendeskClient(BulkReads):
         statuses: list[int] = []  # this call's response statuses, every attempt
         try:
             return self._send(method, url, statuses, idempotent=idempotent, body=body, **kwargs)
-        except errors.AuthError:
+        except errors.AuthError as exc:
             # Only a 401 from the API itself means "token refused"; a 403 is a role problem and
             # a failed token request has no API status at all.
             last = statuses[-1] if statuses else None
+            if last == 401 and self._auth.refused:
+                raise errors.AuthError(f"{exc}; {self._auth.refused}") from exc
             if last != 401 or not self._auth.renew_after_unauthorized():
                 raise
             # A 401 means the server refused before acting, so even the POST may be repeated.
@@ -399,10 +403,7 @@ class ZendeskClient(BulkReads):
         for offset in range(0, len(unique), MAX_IDS_PER_CALL):
             chunk = ",".join(unique[offset : offset + MAX_IDS_PER_CALL])
             answer = self._call("GET", path, params={"ids": chunk})
-            items = answer.get(key) if isinstance(answer, dict) else None
-            if not isinstance(items, list):
-                raise ProtocolError(f"zendesk GET {path}: no {key} list")
-            yield from items
+            yield from _part(answer, key, list, f"GET {path}")
 
     def _pages(
         self,
@@ -412,32 +413,25 @@ class ZendeskClient(BulkReads):
         shown_query: str = "",
         *,
         before: Callable[[], object] = lambda: None,
+        next_link: Callable[[dict[str, Any]], Any] = lambda answer: answer.get("next_page"),
     ) -> Iterator[list[Any]]:
-        """The ``key`` list of each page of a paginated GET, following ``next_page``.
-        ``shown_query`` stands for the query in the error (never its value); ``before`` runs
-        before each page is asked for (an endpoint's own pacing)."""
+        """The ``key`` list of each page of a paginated GET, following ``next_link`` of each
+        answer (``next_page``; the exports have their own cursors). ``shown_query`` stands for
+        the query in the error (never its value); ``before`` runs before each page is asked for
+        (an endpoint's own pacing)."""
         url: str | None = path
         query: dict[str, str] | None = params
         seen: set[str] = set()
         while url:
             before()
             answer = self._call("GET", url, params=query)
-            items = answer.get(key) if isinstance(answer, dict) else None
-            if not isinstance(items, list):
-                raise ProtocolError(f"zendesk GET {path}{shown_query}: no {key} list")
-            yield items
-            url, query = self._next_page(answer.get("next_page"), seen), None
+            yield _part(answer, key, list, f"GET {path}{shown_query}")
+            url, query = self._next_page(next_link(answer), seen), None
 
     def _next_page(self, link: Any, seen: set[str]) -> str | None:
         if not isinstance(link, str) or not link:
             return None
-        url = require_origin(
-            urljoin(self._base + "/", link), self._base, what="zendesk next_page link"
-        )
-        if url in seen:
-            raise errors.PaginationLoopError("zendesk next_page link repeats an earlier one")
-        seen.add(url)
-        return url
+        return next_page(link, self._base + "/", self._base, seen, "zendesk")
 
     @staticmethod
     def _validate_job(item: Any, endpoint: str) -> JobStatus:

@@ -16,20 +16,26 @@ from snapzen.clients.origin import RedirectRefusedError
 from snapzen.clients.pacing import parse_int
 from snapzen.support.errors import AuthError, ConfigError, SnapzenError
 from snapzen.support.log import get_logger, once, register_secret
-from snapzen.support.settings import ZENDESK_CREDENTIALS, ZendeskAuth, ZendeskSettings
+from snapzen.support.settings import ZENDESK_CREDENTIALS, ZendeskSettings
 
 log = get_logger("snapzen.clients.zendesk")
 
 API_TOKEN_SUNSET = "2027-04-30"
+# Added to a 401 for an API token: Zendesk's answer says no more than "Couldn't authenticate".
+API_TOKEN_REFUSED = (
+    f"Zendesk deactivates every API token on {API_TOKEN_SUNSET} (all calls with one fail from "
+    "then on): switch to OAuth (SNAPZEN_ZENDESK__OAUTH_CLIENT_ID and _OAUTH_CLIENT_SECRET)"
+)
 
 
 class ZendeskAuthBase(AuthBase):
     """Sets ``Authorization`` on each attempt (so a renewed token is used by retries too); as
-    itself, a fixed header: an API token or a static OAuth bearer token."""
+    itself, a fixed header: an API token or a static OAuth bearer token. ``refused``: what
+    a 401 for these credentials should also tell the operator."""
 
-    def __init__(self, header: str = "") -> None:
+    def __init__(self, header: str = "", refused: str = "") -> None:
         register_secret(header)
-        self._header = header
+        self._header, self.refused = header, refused
 
     def header(self) -> str:
         return self._header
@@ -112,15 +118,15 @@ class ClientCredentialsAuth(ZendeskAuthBase):
 def build_auth(
     settings: ZendeskSettings, http: HttpClient, clock: Callable[[], float] = time.monotonic
 ) -> ZendeskAuthBase:
-    mode = settings.auth_mode
-    if mode is ZendeskAuth.OAUTH_TOKEN and settings.oauth_access_token is not None:
+    """The first of the credentials given in full (ZendeskSettings.has_credentials)."""
+    if settings.oauth_access_token is not None:
         token = settings.oauth_access_token.get_secret_value()
         register_secret(token)
         return ZendeskAuthBase(f"Bearer {token}")
-    if mode is ZendeskAuth.OAUTH_CLIENT_CREDENTIALS and settings.oauth_client_secret is not None:
+    if settings.oauth_client_id and settings.oauth_client_secret is not None:
         secret = settings.oauth_client_secret.get_secret_value()
         return ClientCredentialsAuth(settings, secret, http, clock)
-    if mode is ZendeskAuth.API_TOKEN and settings.api_token is not None:
+    if settings.email and settings.api_token is not None:
         # ``Basic base64({email}/token:{api_token})``; Zendesk retires these on 2027-04-30.
         token = settings.api_token.get_secret_value()
         credentials = f"{settings.email}/token:{token}"
@@ -132,5 +138,6 @@ def build_auth(
                 message=f"Zendesk deactivates all API tokens on {API_TOKEN_SUNSET}; "
                 "switch to OAuth (SNAPZEN_ZENDESK__OAUTH_CLIENT_ID/_SECRET)",
             )
-        return ZendeskAuthBase("Basic " + base64.b64encode(credentials.encode()).decode("ascii"))
+        basic = "Basic " + base64.b64encode(credentials.encode()).decode("ascii")
+        return ZendeskAuthBase(basic, API_TOKEN_REFUSED)
     raise ConfigError(f"setting zendesk credentials are required: {ZENDESK_CREDENTIALS}")

@@ -23,12 +23,31 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _after_url(answer: dict[str, Any]) -> Any:
+    """The incremental export's next page: ``after_url`` until ``end_of_stream``."""
+    if answer.get("end_of_stream") is True:
+        return None
+    if not answer.get("after_url"):
+        raise ProtocolError("zendesk incremental ticket export: no after_url")
+    return answer["after_url"]
+
+
+def _links_next(answer: dict[str, Any]) -> Any:
+    """Export Search Results' next page: ``links.next`` while ``meta.has_more``."""
+    meta, links = answer.get("meta") or {}, answer.get("links") or {}
+    if not (isinstance(meta, dict) and meta.get("has_more") is True):
+        return None
+    if not (isinstance(links, dict) and links.get("next")):
+        raise ProtocolError("zendesk search export: has_more without links.next")
+    return links["next"]
+
+
 class BulkReads:
     # Supplied by ZendeskClient.
     _clock: Callable[[], float]
     _sleep: Callable[[float], None]
     _call: Callable[..., Any]
-    _next_page: Callable[[Any, set[str]], str | None]
+    _pages: Callable[..., Iterator[list[Any]]]
     _show_many: Callable[[str, Sequence[int | str], str], Iterator[Any]]
 
     def incremental_tickets(self, start_time: int) -> Iterator[list[dict[str, Any]]]:
@@ -36,68 +55,28 @@ class BulkReads:
         ``start_time`` (unix seconds, at least a minute ago), archived and deleted ones
         included (deleted: status ``deleted``). Follows ``after_url`` to ``end_of_stream``,
         at most INCREMENTAL_EXPORT_RPM requests a minute."""
-        return self._cursor_pages(
+        pages = self._pages(
             "/api/v2/incremental/tickets/cursor",
             {"start_time": str(int(start_time))},
-            (
-                "incremental ticket export",
-                "incremental",
-                "tickets",
-                INCREMENTAL_EXPORT_RPM,
-                "no after_url",
-            ),
-            lambda answer: (answer.get("end_of_stream") is not True, answer.get("after_url")),
+            "tickets",
+            before=lambda: self._export_pace("incremental", INCREMENTAL_EXPORT_RPM),
+            next_link=_after_url,
         )
+        return ([item for item in page if isinstance(item, dict)] for page in pages)
 
     def search_export(self, query: str, page_size: int = 1000) -> Iterator[list[dict[str, Any]]]:
         """Pages of Export Search Results for tickets (no 1,000-result cap; cursor paging by
         ``links.next`` while ``meta.has_more``), at most SEARCH_EXPORT_RPM requests a minute.
         Search is indexed: tickets from the last minutes may not be found yet."""
-        params = {"query": query, "filter[type]": "ticket", "page[size]": str(page_size)}
-
-        def more(answer: dict[str, Any]) -> tuple[bool, Any]:
-            meta, links = answer.get("meta") or {}, answer.get("links") or {}
-            has_more = isinstance(meta, dict) and meta.get("has_more") is True
-            return has_more, links.get("next") if isinstance(links, dict) else None
-
-        return self._cursor_pages(
+        pages = self._pages(
             "/api/v2/search/export",
-            params,
-            (
-                "search export",
-                "search_export",
-                "results",
-                SEARCH_EXPORT_RPM,
-                "has_more without links.next",
-            ),
-            more,
+            {"query": query, "filter[type]": "ticket", "page[size]": str(page_size)},
+            "results",
+            "?query=…",
+            before=lambda: self._export_pace("search_export", SEARCH_EXPORT_RPM),
+            next_link=_links_next,
         )
-
-    def _cursor_pages(
-        self,
-        url: str,
-        params: dict[str, str] | None,
-        what: tuple[str, str, str, int, str],
-        more: Callable[[dict[str, Any]], tuple[bool, Any]],
-    ) -> Iterator[list[dict[str, Any]]]:
-        """The ``key`` items of each page, paced at ``per_minute`` (``budget``: the pacing's
-        name, in the ``zendesk.export_pacing`` log line), while ``more`` says there is a next
-        page and gives its link (``no_link``: the error when it gives none)."""
-        name, budget, key, per_minute, no_link = what
-        seen: set[str] = set()
-        while True:
-            self._export_pace(budget, per_minute)
-            answer = self._call("GET", url, params=params)
-            items = answer.get(key) if isinstance(answer, dict) else None
-            if not isinstance(items, list):
-                raise ProtocolError(f"zendesk {name}: no {key} list")
-            yield [item for item in items if isinstance(item, dict)]
-            going_on, link = more(answer)
-            if not going_on:
-                return
-            url, params = self._next_page(link, seen) or "", None
-            if not url:
-                raise ProtocolError(f"zendesk {name}: {no_link}")
+        return ([item for item in page if isinstance(item, dict)] for page in pages)
 
     def search_count(self, query: str) -> int:
         """``GET /api/v2/search/count``: how many results ``query`` has (one request)."""

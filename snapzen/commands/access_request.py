@@ -15,7 +15,7 @@ to named chats first, as for erasure (snapzen.ledger.rights.collisions). Refused
 - the Art. 15(1)(a)-(h) and 15(2) information, every recipient used (access_info).
 
 ``DIR/subject.json`` is the machine-readable copy (Art. 20, with the ledger's codes),
-``DIR/subject.html`` the one for the person, in sentences (access_html, access_text). Then
+``DIR/subject.html`` the one for the person, in sentences (access_text). Then
 one transaction appends an ``access_provided`` event with both files' SHA-256 and closes the
 ``access`` request in the journal.
 """
@@ -34,8 +34,8 @@ from typing import Any
 import sqlite_utils
 
 from snapzen.commands import clients, controllers
-from snapzen.commands.access_html import render_html
 from snapzen.commands.access_info import information, require_complete
+from snapzen.commands.access_text import render_html
 from snapzen.commands.access_tickets import ChatReader, TicketReader, attach_copies, read_tickets
 from snapzen.commands.ledger_open import (
     locked,
@@ -46,7 +46,6 @@ from snapzen.commands.ledger_open import (
 from snapzen.ledger.evidence.audit import COLUMNS, decode_json_columns
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import collisions, erasure_journal, forget, period_keys, requests
-from snapzen.ledger.store.db import transaction
 from snapzen.support import clock, errors
 from snapzen.support.atomic import atomic_text, private_dir
 from snapzen.support.settings import Settings, require_ledger_key
@@ -179,60 +178,6 @@ def _chats(
     return chats
 
 
-def build_pack(
-    db: sqlite_utils.Database,
-    settings: Settings,
-    reader: TicketReader,
-    *,
-    subject_ref: str | None,
-    case_ids: Sequence[str] = (),
-    ticket_ids: Sequence[int] = (),
-    email: str | None = None,
-    request_id: str,
-    now: datetime,
-    result: AccessResult,
-    chats_reader: ChatReader | None = None,
-    include_tickets: Sequence[int] = (),
-) -> dict[str, Any]:
-    scope = resolve(db.conn, subject_ref=subject_ref, case_ids=case_ids, ticket_ids=ticket_ids)
-    ref = scope.subject_ref
-    result.subject_ref, result.case_ids = ref, scope.case_ids
-    # Narrowed: the reference (and the Zendesk requester behind the email) is shared, so
-    # rows filed under it alone and tickets found by the email may be someone else's.
-    ledger = _ledger_rows(db, None if scope.narrowed else ref, scope.case_ids)
-    chats = _chats(db, scope.case_ids, settings.snapengage.retention_days)
-    read = read_tickets(reader, ledger, chats, None if scope.narrowed else email, include_tickets)
-    tickets, result.unreadable, result.for_review = read.tickets, read.unreadable, read.for_review
-    result.tickets = len(tickets)
-    if chats_reader is not None:  # SnapEngage's own copy of each chat it still holds
-        copies = attach_copies(chats_reader, chats, now.date())
-        result.snapengage_copies, result.snapengage_unreadable = copies
-    result.found = bool(ledger or chats or tickets)
-    result.forgotten = None if result.found else forget.note(db.conn)
-    # A client's chats are the client's (controller) to answer for; the company, its
-    # processor, answers on its behalf (commands.controllers, Art. 28(3)(e)).
-    parties = controllers.group(settings, [(c["case_id"], c.get("widget_id")) for c in chats])
-    return {
-        "format": FORMAT,
-        "generated_at": clock.format(now),
-        "request_id": request_id,
-        "subject_ref": ref,
-        "asked_by": {
-            "case_ids": list(case_ids),
-            "ticket_ids": list(ticket_ids),
-            "email": bool(email),
-            "narrowed_to_chats": scope.narrowed,
-        },
-        "information": information(settings),
-        "controllers": [entry.as_dict() for entry in parties],
-        "tickets": tickets,
-        "chats": chats,
-        "ledger": ledger,
-        # What the retention sweep forgot (months, request periods), in plain words too.
-        "forgotten": forget.summary(db.conn),
-    }
-
-
 def write_pack(
     db: sqlite_utils.Database,
     settings: Settings,
@@ -260,14 +205,44 @@ def write_pack(
     key = require_ledger_key(settings) if settings.ledger.key is not None else None
     if key is not None:  # an edited journal refuses the request before anything is written
         erasure_journal.prepare(journal, key, db.conn)
-    request_id = request_id or requests.new_request_id()
-    result = AccessResult(request_id, None, [], out_dir / "subject.json",
-                          out_dir / "subject.html", "", "")  # fmt: skip
-    pack = build_pack(
-        db, settings, reader, subject_ref=subject_ref, case_ids=case_ids, ticket_ids=ticket_ids,
-        email=email, request_id=request_id, now=moment, result=result,
-        chats_reader=chats_reader, include_tickets=include_tickets,
-    )  # fmt: skip
+    scope = resolve(db.conn, subject_ref=subject_ref, case_ids=case_ids, ticket_ids=ticket_ids)
+    ref = scope.subject_ref
+    result = AccessResult(request_id or requests.new_request_id(), ref, scope.case_ids,
+                          out_dir / "subject.json", out_dir / "subject.html", "", "")  # fmt: skip
+    # Narrowed: the reference (and the Zendesk requester behind the email) is shared, so
+    # rows filed under it alone and tickets found by the email may be someone else's.
+    ledger = _ledger_rows(db, None if scope.narrowed else ref, scope.case_ids)
+    chats = _chats(db, scope.case_ids, settings.snapengage.retention_days)
+    read = read_tickets(reader, ledger, chats, None if scope.narrowed else email, include_tickets)
+    tickets, result.unreadable, result.for_review = read.tickets, read.unreadable, read.for_review
+    result.tickets = len(tickets)
+    if chats_reader is not None:  # SnapEngage's own copy of each chat it still holds
+        copies = attach_copies(chats_reader, chats, moment.date())
+        result.snapengage_copies, result.snapengage_unreadable = copies
+    result.found = bool(ledger or chats or tickets)
+    result.forgotten = None if result.found else forget.note(db.conn)
+    # A client's chats are the client's (controller) to answer for; the company, its
+    # processor, answers on its behalf (commands.controllers, Art. 28(3)(e)).
+    parties = controllers.group(settings, [(c["case_id"], c.get("widget_id")) for c in chats])
+    pack = {
+        "format": FORMAT,
+        "generated_at": clock.format(moment),
+        "request_id": result.request_id,
+        "subject_ref": ref,
+        "asked_by": {
+            "case_ids": list(case_ids),
+            "ticket_ids": list(ticket_ids),
+            "email": bool(email),
+            "narrowed_to_chats": scope.narrowed,
+        },
+        "information": information(settings),
+        "controllers": [entry.as_dict() for entry in parties],
+        "tickets": tickets,
+        "chats": chats,
+        "ledger": ledger,
+        # What the retention sweep forgot (months, request periods), in plain words too.
+        "forgotten": forget.summary(db.conn),
+    }
     json_text = json.dumps(pack, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
     html_text = render_html(pack)
     private_dir(out_dir)
@@ -277,47 +252,50 @@ def write_pack(
         handle.write(html_text)
     result.sha256_json = hashlib.sha256(json_text.encode()).hexdigest()
     result.sha256_html = hashlib.sha256(html_text.encode()).hexdigest()
-    row = _record(db, result, received_on or moment.date(), actor, moment)
-    if key is not None:  # the request survives a restore (rights journal)
-        erasure_journal.append_requests(journal, key, [row])
+    # The pack handed over, and the request it answers, which survives a restore (journal).
+    with erasure_journal.chained(db, journal, key) as (conn, rows):
+        _record(conn, rows, result, received_on or moment.date(), actor, moment)
     return result
 
 
 def _record(
-    db: sqlite_utils.Database, result: AccessResult, received: date, actor: str, now: datetime
-) -> dict[str, Any]:
-    with transaction(db) as conn:
-        requests.append(
-            conn,
-            Event.ACCESS_PROVIDED,
-            request_id=result.request_id,
-            subject_ref=result.subject_ref,
-            actor=actor,
-            now=now,
-            details={
-                "sha256_json": result.sha256_json,
-                "sha256_html": result.sha256_html,
-                "tickets": result.tickets,
-                "cases": len(result.case_ids),
-                "unreadable_tickets": len(result.unreadable),
-                "tickets_for_review": len(result.for_review),
-                "snapengage_copies": result.snapengage_copies,
-            },
-        )
-        return requests.record(
-            conn,
-            request_id=result.request_id,
-            kind="access",
-            subject_ref=result.subject_ref,
-            received_on=received,
-            status=requests.CLOSED if result.complete else requests.OPEN,
-            outcome=("provided" if result.found else "nothing_found")
-            if result.complete
-            else "partial",
-            actor=actor,
-            now=now,
-            details={"sha256_json": result.sha256_json},
-        )
+    conn: sqlite3.Connection,
+    rows: list[dict[str, Any]],
+    result: AccessResult,
+    received: date,
+    actor: str,
+    now: datetime,
+) -> None:
+    requests.append(
+        conn,
+        Event.ACCESS_PROVIDED,
+        request_id=result.request_id,
+        subject_ref=result.subject_ref,
+        actor=actor,
+        now=now,
+        details={
+            "sha256_json": result.sha256_json,
+            "sha256_html": result.sha256_html,
+            "tickets": result.tickets,
+            "cases": len(result.case_ids),
+            "unreadable_tickets": len(result.unreadable),
+            "tickets_for_review": len(result.for_review),
+            "snapengage_copies": result.snapengage_copies,
+        },
+    )
+    status = requests.CLOSED if result.complete else requests.OPEN
+    outcome = ("provided" if result.found else "nothing_found") if result.complete else "partial"
+    answer = {"sha256_json": result.sha256_json}
+    row = requests.append(
+        conn,
+        requests.EVENT,
+        request_id=result.request_id,
+        subject_ref=result.subject_ref,
+        actor=actor,
+        now=now,
+        details=requests.request_details("access", received, status, outcome, answer),
+    )
+    rows.append(row)
 
 
 PACK_FILES = ("subject.json", "subject.html")

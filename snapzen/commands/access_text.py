@@ -1,9 +1,15 @@
-"""Plain sentences for the person's copy of an access pack (subject.html).
+"""The person's copy of an access pack (subject.html): plain sentences, and the page.
 
 The ledger speaks in codes (``art49_1a``, ``synced``, ``consent_refused``); subject.json keeps
 them, the page the person reads says what they mean. Every code the ledger can hold has its
 sentence here: tests/unit/commands/test_access_text.py collects the codes from the source and
 fails when one is missing. Pure functions, no I/O.
+
+The page is one static HTML page, no script, no external asset, rendered from the Jinja2
+template ``templates/access_pack.html``. It prints on A4: ``@page`` sets the paper, tables
+take the page's width with no fixed column widths, and long words (URLs, user agents) wrap.
+Autoescape is on: everything from the pack is escaped (transcripts are whatever was typed
+into a chat).
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from typing import Any
 
 import pycountry
 
+from snapzen.commands import controllers
+from snapzen.commands.templates import TEMPLATES
 from snapzen.ledger.evidence.events import Event
 
 # Where a recipient is, by pycountry's names; these read with an article ("the United States").
@@ -129,7 +137,7 @@ REQUEST_KINDS = {
     "restriction": "restriction of the processing",
 }
 
-# Why a request's clock was paused (ledger.request_clock.PAUSE_REASONS).
+# Why a request's clock was paused (ledger.rights.requests.PAUSE_REASONS).
 PAUSE_REASONS = {
     "identity": "to confirm your identity",
     "clarification": "to clarify your request",
@@ -299,3 +307,60 @@ def ticket_state_sentence(ticket: dict[str, Any]) -> str:
 
 def field_label(name: str) -> str:
     return SNAPENGAGE_LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, dict):
+        if {"name", "value"} <= set(value):
+            return f"{value['name']}: {value['value']}"
+        return "; ".join(f"{k.replace('_', ' ')}: {_plain(v)}" for k, v in value.items() if v)
+    if isinstance(value, list):
+        return ", ".join(_plain(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def _snapengage_rows(copy: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(label, text, preformatted) of each field of SnapEngage's copy of a chat."""
+    rows = []
+    for key, value in copy.items():
+        if key == "transcripts" and isinstance(value, list):
+            lines = [
+                f"{_plain(t.get('alias'))}: {_plain(t.get('message'))}"
+                for t in value
+                if isinstance(t, dict)
+            ]
+            rows.append((field_label(key), "\n".join(lines), True))
+        elif _plain(value):
+            rows.append((field_label(key), _plain(value), False))
+    return rows
+
+
+def _controller_sentence(party: dict[str, Any]) -> str:
+    entry = controllers.Controller(
+        str(party["controller"]), str(party.get("contact") or ""), party.get("processor")
+    )
+    return controllers.sentence(entry)
+
+
+TEMPLATES.filters.update(
+    plain=_plain,
+    category=lambda code: CATEGORIES.get(code, ""),
+    record=lambda r: f"{day(r.get('recorded_at'))}: {event_sentence(r)}",
+    comment=lambda c: f"[{_plain(c.get('created_at'))}] {_plain(c.get('body'))}",
+)
+_WORDS = (day, moment, country_name, basis_sentence, reason_sentence, status_sentence)
+TEMPLATES.globals.update(
+    {word.__name__: word for word in (*_WORDS, field_label, ticket_state_sentence)},
+    copy_states=COPY_STATES,
+    snapengage_rows=_snapengage_rows,
+    controller_sentence=_controller_sentence,
+)
+
+
+def render_html(pack: dict[str, Any]) -> str:
+    return TEMPLATES.get_template("access_pack.html").render(
+        pack=pack,
+        info=pack.get("information") or {},
+        parties=pack.get("controllers") or [],
+        ledger=pack.get("ledger") or [],
+    )

@@ -10,14 +10,13 @@ still serving it.
 from __future__ import annotations
 
 import importlib.util
-import signal
 import subprocess
 import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 
+from snapzen.commands.run import stop_on_signals
 from snapzen.ledger.evidence import web
 from snapzen.ledger.store.db import open_ledger
 from snapzen.support.atomic import private_dir, write_private
@@ -73,14 +72,7 @@ def write_plugin(workdir: Path) -> Path:
 def run_until_signalled(command: list[str], grace: float = STOP_GRACE_SECONDS) -> int:
     """Run ``command`` until it exits or we get SIGTERM/SIGINT; then stop it (SIGTERM, then
     SIGKILL after ``grace`` seconds) and return 0. Otherwise the child's exit code."""
-    stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    watched = (signal.SIGTERM, signal.SIGINT)
-    previous = {sig: signal.signal(sig, on_signal) for sig in watched}
-    try:
+    with stop_on_signals(threading.Event()) as stop:
         child = subprocess.Popen(command)
         try:
             while child.poll() is None and not stop.is_set():
@@ -94,9 +86,6 @@ def run_until_signalled(command: list[str], grace: float = STOP_GRACE_SECONDS) -
                     child.kill()
                     child.wait()
         return 0 if stop.is_set() else int(child.returncode)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def serve(

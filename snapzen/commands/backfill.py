@@ -90,6 +90,7 @@ def plan_backfill(
     today: date | None = None,
 ) -> BackfillPlan:
     """Validate the range before any network call; ConfigError (exit 2) says what is wrong."""
+    chosen = service.chosen_widgets(settings, widgets)
     today = today or clock.today()
     oldest = oldest_held(today, settings.snapengage.retention_days)
     if since > until:
@@ -101,18 +102,6 @@ def plan_backfill(
             f"--since {since} is older than SnapEngage keeps chats "
             f"({settings.snapengage.retention_days} days): the oldest day it still holds is "
             f"{oldest}"
-        )
-    configured = list(settings.snapengage.widgets)
-    chosen = list(dict.fromkeys(widgets)) if widgets else configured
-    unknown = [w for w in chosen if w not in configured]
-    if unknown:
-        raise errors.ConfigError(
-            f"widget {unknown[0]} is not configured (snapengage.widgets: "
-            f"{', '.join(configured) or 'none'})"
-        )
-    if not chosen:
-        raise errors.ConfigError(
-            "setting snapengage.widgets is required (set SNAPZEN_SNAPENGAGE__WIDGETS)"
         )
     return BackfillPlan(since=since, until=until, widgets=chosen, today=today)
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from snapzen.commands import copies
+from snapzen.ledger.store.files import checked_rows, copy_database
 from snapzen.support import clock
-from snapzen.support.atomic import create_private, private_dir
+from snapzen.support.atomic import private_dir
 from snapzen.support.errors import ConfigError, FatalError
 from snapzen.support.settings import Settings
-from snapzen.support.sqlite_uri import read_only_uri
 
 
 @dataclass(frozen=True)
@@ -24,32 +25,6 @@ class BackupResult:
     path: Path
     transfers: int
     bytes: int
-
-
-def _transfer_count(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
-
-
-def copy_database(source: Path, dest: Path, count: bool = False) -> int:
-    """Copy ``source`` into a new 0600 ``dest`` with SQLite's backup API (a copy of a WAL file
-    set is not a database), standalone (no -wal/-shm needed); with ``count``, the ledger rows
-    of the snapshot copied (-1 without). sqlite3.Error when ``source`` is no database."""
-    create_private(dest)  # 0600 before any page of the ledger is written into it
-    src = sqlite3.connect(read_only_uri(source), uri=True)
-    try:
-        copy = sqlite3.connect(str(dest))
-        try:
-            # One read transaction around count + copy, so the count is the copied snapshot's.
-            src.execute("BEGIN")
-            expected = _transfer_count(src) if count else -1
-            src.backup(copy)
-            src.execute("COMMIT")
-            copy.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            copy.close()
-    finally:
-        src.close()
-    return expected
 
 
 def backup_ledger(source: Path, dest: Path, *, overwrite: bool = False) -> BackupResult:
@@ -69,13 +44,8 @@ def backup_ledger(source: Path, dest: Path, *, overwrite: bool = False) -> Backu
     except sqlite3.Error as exc:
         partial.unlink(missing_ok=True)
         raise FatalError(f"backup of {source} failed: {exc}") from exc
-    check = sqlite3.connect(read_only_uri(partial), uri=True)
-    try:
-        ok = check.execute("PRAGMA quick_check").fetchone()[0] == "ok"
-        got = _transfer_count(check)
-    finally:
-        check.close()
-    if not ok or got != expected:
+    got = checked_rows(partial)
+    if got is None or got != expected:
         partial.unlink(missing_ok=True)
         raise FatalError(
             f"backup verification failed: copy has {got} ledger rows, source {expected}"
@@ -84,9 +54,14 @@ def backup_ledger(source: Path, dest: Path, *, overwrite: bool = False) -> Backu
     return BackupResult(path=dest, transfers=got, bytes=dest.stat().st_size)
 
 
-def backup_registered(settings: Settings, dest: Path, *, overwrite: bool = False) -> BackupResult:
+def backup_registered(
+    settings: Settings, dest: Path, *, overwrite: bool = False, now: datetime | None = None
+) -> BackupResult:
     """`snapzen ledger backup`: the copy, registered so an erasure response names the copies
-    that still hold the person (snapzen.commands.copies)."""
+    that still hold the person (snapzen.commands.copies). It is registered as made when it
+    began (``now``, injected in tests): its snapshot is taken then, so a backup still being
+    written while an erasure finishes holds the person and must count as made before it."""
+    began = now or clock.now()
     done = backup_ledger(settings.ledger.path, dest, overwrite=overwrite)
-    copies.register(settings.ledger.path, copies.BACKUP, done.path, clock.now())
+    copies.register(settings.ledger.path, copies.BACKUP, done.path, began)
     return done

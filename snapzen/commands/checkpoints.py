@@ -118,44 +118,19 @@ def _signature_problems(
     loaded: list[tuple[Path, Any]], public_keys: list[Path], settings: Settings,
     key_file: Path | None,
 ) -> tuple[list[Any], list[verify.Problem]]:  # fmt: skip
-    """Checkpoints whose signature holds, and problems for those that are forged. A
-    checkpoint signed by none of the given keys is a usage error (exit 2), not tampering."""
+    """Checkpoints whose signature holds, and problems for those that are forged (the
+    verdicts are the checkpoint module's: ``signature_problem``, ``hmac_problem``)."""
     publics = [(path, signed.load_public_key(path)) for path in public_keys]
     good: list[Any] = []
     bad: list[verify.Problem] = []
     hmac_key: tuple[bytes, str] | None = None
     for path, point in loaded:
         if point.version == signed.VERSION:
-            if not publics:
-                raise ConfigError(f"checkpoint {path} is signed: give --public-key FILE")
-            verdicts = []
-            for _, public in publics:
-                try:
-                    verdicts.append(signed.check_signature(point, public))
-                except signed.KeyNotUsed:
-                    continue
-            if not verdicts:
-                names = ", ".join(str(p) for p, _ in publics)
-                signers = ", ".join(s.key_fingerprint for s in point.signatures)
-                raise ConfigError(
-                    f"checkpoint {path} is signed by another key ({signers}), not by {names}: "
-                    "nothing to say about tampering; ask for the right public key"
-                )
-            if all(verdicts):
-                good.append(point)
-            else:
-                bad.append(
-                    verify.Problem(
-                        point.seq,
-                        "bad_signature",
-                        f"checkpoint {path} signature does not verify under its key "
-                        "(forged or altered checkpoint)",
-                    )
-                )
+            problem = signed.signature_problem(point, path, publics)
         else:
             hmac_key = hmac_key or checkpoint_key(settings, key_file)
             problem = signed.hmac_problem(point, hmac_key[0], path, hmac_key[1])
-            (bad.append(problem) if problem else good.append(point))
+        (bad.append(problem) if problem else good.append(point))
     return good, bad
 
 

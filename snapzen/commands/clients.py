@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from snapzen.clients.http import HttpClient
 from snapzen.clients.snapengage import SnapEngageClient
-from snapzen.clients.ticket_deletion import BulkTicketDeleter, TicketDeletionApi
+from snapzen.clients.ticket_deletion import BulkTicketDeleter
 from snapzen.clients.user_erasure import ZendeskUserEraser
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.support.settings import Settings
@@ -35,9 +35,7 @@ def snapengage_from(settings: Settings, *, sleep: Sleep = time.sleep) -> SnapEng
     )
 
 
-def ticket_deleter_from(
-    settings: Settings, api: TicketDeletionApi | None = None
-) -> BulkTicketDeleter:
+def ticket_deleter_from(settings: Settings, api: ZendeskClient | None = None) -> BulkTicketDeleter:
     """Zendesk's bulk ticket deletion (soft delete, then purge), as the sweep and erasure use
     it; ``api``: the Zendesk client already built for the command, if any."""
     return BulkTicketDeleter(

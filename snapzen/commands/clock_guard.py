@@ -11,7 +11,6 @@ the wrong clock look right (issue 23, item 6). ``clock_verdict`` is the pure dec
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -40,25 +39,16 @@ class Verdict(StrEnum):
     UNKNOWN = "unknown"  # no evidence (no or unreadable Date header)
 
 
-@dataclass(frozen=True)
-class ClockCheckResult:
-    verdict: Verdict
-    skew: timedelta | None  # local minus Zendesk; None when unknown
-
-
 def clock_verdict(
     local: datetime, server: datetime | None, margin: timedelta = CLOCK_SKEW_MARGIN
-) -> ClockCheckResult:
+) -> Verdict:
     """Compare the local clock with Zendesk's ``Date`` (pure). Both aware; ``server`` None
     when the answer had no usable Date. Exactly ``margin`` apart is still OK."""
     if server is None:
-        return ClockCheckResult(Verdict.UNKNOWN, None)
-    skew = local - server
-    if skew > margin:
-        return ClockCheckResult(Verdict.AHEAD, skew)
-    if -skew > margin:
-        return ClockCheckResult(Verdict.BEHIND, skew)
-    return ClockCheckResult(Verdict.OK, skew)
+        return Verdict.UNKNOWN
+    if local - server > margin:
+        return Verdict.AHEAD
+    return Verdict.BEHIND if server - local > margin else Verdict.OK
 
 
 @runtime_checkable
@@ -87,26 +77,12 @@ def require_clock_agrees(
     action: str,
     need_evidence: bool,
     margin: timedelta = CLOCK_SKEW_MARGIN,
-) -> ClockCheckResult:
+) -> Verdict:
     """Raise ClockAheadError when ``local`` is ahead of ``server`` by more than ``margin``
     (or, with ``need_evidence``, when there is no Date to compare with); log a clock behind
     or unchecked. ``action`` says what is refused, e.g. "sync" or "delete"."""
-    check = clock_verdict(local, server, margin)
-    if check.verdict is Verdict.AHEAD:
-        assert server is not None and check.skew is not None
-        log.error(
-            "clock_ahead_of_zendesk",
-            local=clock.format(local),
-            zendesk=clock.format(server),
-            ahead_seconds=round(check.skew.total_seconds()),
-            refused=action,
-        )
-        raise ClockAheadError(
-            f"the clock reads {clock.format(local)}, {_span(check.skew)} ahead of Zendesk's "
-            f"({clock.format(server)}, from its Date header); refusing to {action}. Fix the "
-            "system clock (NTP) and run again"
-        )
-    if check.verdict is Verdict.UNKNOWN:
+    verdict = clock_verdict(local, server, margin)
+    if verdict is Verdict.UNKNOWN:
         if need_evidence:
             log.error("clock_unchecked", refused=action)
             raise ClockAheadError(
@@ -115,21 +91,36 @@ def require_clock_agrees(
                 "that drops Date)"
             )
         log.warning("clock_unchecked", reason="no Date header in Zendesk's answer")
-    elif check.verdict is Verdict.BEHIND:
-        assert server is not None and check.skew is not None
+        return verdict
+    assert server is not None
+    clocks = {"local": clock.format(local), "zendesk": clock.format(server)}
+    if verdict is Verdict.AHEAD:
+        ahead = local - server
+        log.error(
+            "clock_ahead_of_zendesk",
+            **clocks,
+            ahead_seconds=round(ahead.total_seconds()),
+            refused=action,
+        )
+        raise ClockAheadError(
+            f"the clock reads {clocks['local']}, {_span(ahead)} ahead of Zendesk's "
+            f"({clocks['zendesk']}, from its Date header); refusing to {action}. Fix the "
+            "system clock (NTP) and run again"
+        )
+    if verdict is Verdict.BEHIND:
+        behind = round((server - local).total_seconds())
         log.warning(
             "clock_behind_zendesk",
-            local=clock.format(local),
-            zendesk=clock.format(server),
-            behind_seconds=round(-check.skew.total_seconds()),
+            **clocks,
+            behind_seconds=behind,
             hint="harmless for deletion, but check NTP",
         )
-    return check
+    return verdict
 
 
 def check_against_zendesk(
     api: object, clock: Callable[[], datetime], *, action: str, need_evidence: bool
-) -> ClockCheckResult | None:
+) -> Verdict | None:
     """One credential check on ``api`` (``GET users/me``), then its ``Date`` against
     ``clock()``. None when ``api`` is no ServerClock (a dry run's stand-in sink) and evidence
     is not required; with ``need_evidence`` such an api is refused too."""

@@ -29,7 +29,7 @@ JOURNAL_COPY = "checkpoint journal copy"
 class Copy:
     kind: str  # backup | checkpoint journal copy
     path: str
-    made_at: str  # YYYY-MM-DDTHH:MM:SSZ
+    made_at: str  # YYYY-MM-DDTHH:MM:SSZ: when its content was taken (a backup: as it began)
 
 
 def register_path(ledger: Path) -> Path:
@@ -65,14 +65,24 @@ def recorded(ledger: Path) -> list[Copy]:
 
 def holding(copies: list[Copy], *, backups_since: str | None, journal_since: str | None,
             before: str) -> list[Copy]:  # fmt: skip
-    """The copies still at their path that hold the person: backups made since their first
-    record (``backups_since``), journal copies since their first request (``journal_since``),
-    both before ``before`` (the erasure). Timestamps compare as ISO text."""
+    """The copies still at their path that may hold the person: backups made since their
+    first record (``backups_since``), journal copies since their first request
+    (``journal_since``), both no later than ``before`` (the erasure, once finished).
+
+    Times are compared as instants to the second (snapzen's stamps carry no more): a copy
+    made in the same second as the person's first record or as the erasure may hold them, so
+    it is listed: naming a copy that holds nobody costs a sentence, leaving out one that
+    holds them breaks the promise of the response."""
     kept = []
+    until = _second(before)
     for copy in copies:
         since = backups_since if copy.kind == BACKUP else journal_since
-        if since is None or not since <= copy.made_at < before:
+        if since is None or not _second(since) <= _second(copy.made_at) <= until:
             continue
         if Path(copy.path).exists():
             kept.append(copy)
     return kept
+
+
+def _second(stamp: str) -> datetime:
+    return clock.parse(stamp).replace(microsecond=0)

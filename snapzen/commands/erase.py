@@ -187,7 +187,6 @@ def erase_subject(
     actor: str = "cli",
     reason: str = "art17_request",
     now: datetime | None = None,
-    batch_size: int = MAX_BATCH,
     users: UserEraser | None = None,
     request: RequestInfo | None = None,
     only_cases: Collection[str] | None = None,
@@ -205,8 +204,6 @@ def erase_subject(
     A reference used by several people (collisions.SubjectCollision, exit 2) is refused
     unless ``only_cases`` names the chats to erase: nothing is deleted or withheld then.
     """
-    if not 1 <= batch_size <= MAX_BATCH:
-        raise ValueError(f"batch_size must be 1..{MAX_BATCH}")
     with lock if lock is not None else nullcontext():
         if request is not None and not dry_run:
             check_journal(db, request)  # an edited journal: refused before any deletion
@@ -218,8 +215,11 @@ def erase_subject(
         if dry_run:
             result.users = users.plan() if users is not None else None
             return result
-        if plan.unsent:
-            _withhold_unsent(db, plan.unsent, now)
+        if plan.unsent:  # pending or failed chats of an erased person: never sent
+            with transaction(db) as conn:
+                transitions.withhold_for_erasure(
+                    conn, plan.unsent, clock.format(now or clock.now())
+                )
         if plan.to_delete and deleter is None:
             raise ValueError("a TicketDeleter is required unless dry_run")
         by_id = {target.ticket_id: target for target in plan.to_delete}
@@ -227,7 +227,7 @@ def erase_subject(
             try:
                 if deleter is not None:
                     expected = {tid: external_id(t.case_id) for tid, t in by_id.items()}
-                    _delete_tickets(deleter, list(by_id), batch_size, result, expected)
+                    _delete_tickets(deleter, list(by_id), result, expected)
                 # Only when every ticket is gone and none is being sent right now (see above).
                 if users is not None and result.tickets_complete and not plan.in_flight:
                     result.users = users.erase()
@@ -254,7 +254,7 @@ def erase_subject(
                                 only_cases=only_cases,
                             )  # fmt: skip
                 if request is not None and chained is not None:
-                    journal_request(request, *chained)
+                    journal_request(request, chained)
         return result
 
 
@@ -269,21 +269,20 @@ def _apply_holds(db: sqlite_utils.Database, plan: ErasurePlan) -> None:
     kept = [t for t in plan.to_delete if active.held(case_id=t.case_id, ticket_id=t.ticket_id)]
     plan.held = [t.ticket_id for t in kept]
     plan.to_delete = [t for t in plan.to_delete if t not in kept]
-    plan.unsent = [c for c in plan.unsent if c not in active.cases]
+    plan.unsent = [c for c in plan.unsent if c not in active.named("case")]
 
 
 def _delete_tickets(
     deleter: TicketDeleter,
     ids: list[int],
-    batch_size: int,
     result: ErasureResult,
     expected: Mapping[int, str],
 ) -> None:
     """Erasure wants no copy left, so it always asks for the purge too; that stays best effort
     (Zendesk scrubs its trash within 30 days anyway), so only ``gone`` (deleted now or already
     gone: no live ticket either way, which is what Art. 17 requires) decides."""
-    for start in range(0, len(ids), batch_size):
-        batch = ids[start : start + batch_size]
+    for start in range(0, len(ids), MAX_BATCH):
+        batch = ids[start : start + MAX_BATCH]
         outcomes = deleter.delete(
             batch, purge=True, expected={t: expected[t] for t in batch if t in expected}
         )
@@ -298,13 +297,6 @@ def _delete_tickets(
                 log.warning(
                     "ledger.erase.delete_failed", ticket_id=ticket_id, reason=outcome.reason
                 )
-
-
-def _withhold_unsent(db: sqlite_utils.Database, case_ids: list[str], now: datetime | None) -> None:
-    """Pending or failed chats of an erased person become withheld (never sent)."""
-    stamp = clock.format(now or clock.now())
-    with transaction(db) as conn:
-        transitions.withhold_for_erasure(conn, case_ids, stamp)
 
 
 def _record(

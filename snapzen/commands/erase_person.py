@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import sqlite_utils
+
 from snapzen.clients.user_erasure import UserErasure as UserErasure  # for the CLI
 from snapzen.commands import clients
 from snapzen.commands.erase import ErasureResult, erase_subject
@@ -62,21 +64,6 @@ class Answered:
         return not result.complete or bool(result.plan.in_flight)
 
 
-def response_dir(settings: Settings, out: Path | None) -> Path:
-    """Without --out: `responses/` beside the ledger database (as private as it is)."""
-    return out or Path(settings.ledger.path).parent / "responses"
-
-
-def _lookup(settings: Settings, email: str) -> tuple[UserErasure | None, str | None]:
-    """Read-only: the person's Zendesk profile and the tickets that still name them (those
-    snapzen did not create, once its own are deleted); None and the error's class name on
-    an error."""
-    try:
-        return clients.user_eraser_from(settings, email).plan(), None
-    except errors.SnapzenError as exc:
-        return None, type(exc).__name__
-
-
 def erase_person(
     settings: Settings, email: str, *, dry_run: bool, actor: str, wait_seconds: float,
     delete_user: bool, reason: str, received: str | None, cases: list[str] | None,
@@ -87,16 +74,18 @@ def erase_person(
     response is written). LockHeld when another snapzen holds the writer lock."""
     ref = subject_of(settings, email)
     refuse_request_with_received(request, received)
-    reader = open_ledger(settings.ledger, read_only=True)
-    try:
-        selected = collisions.select_cases(reader.conn, ref, cases or (), tickets or ())
-        answered: Request | None = None
-        if request is not None:  # exit 2 when unknown, closed or not an erasure-kind request
-            answered = requests.open_one(
-                reader.conn, request, clock.now().date(), requests.ERASURE_KINDS
-            )
-    finally:
-        reader.conn.close()
+
+    def checked(db: sqlite_utils.Database) -> tuple[set[str] | None, Request | None]:
+        """The chats to erase (exit 2 for a shared email not narrowed) and the request it
+        answers (exit 2 when unknown, closed or not of an erasure kind)."""
+        selected = collisions.select_cases(db.conn, ref, cases or (), tickets or ())
+        if request is None:
+            return selected, None
+        kinds = requests.ERASURE_KINDS
+        return selected, requests.open_one(db.conn, request, clock.now().date(), kinds)
+
+    with open_ledger(settings.ledger, read_only=True) as reader:  # before queueing for the lock
+        selected, answered = checked(reader)
     if selected is not None and delete_user:
         raise errors.ConfigError(
             "--delete-user with --case/--ticket: the Zendesk profile of this email may be "
@@ -118,12 +107,8 @@ def erase_person(
     # A dry run only reads; a real erasure appends to the chain, so it queues behind a sync.
     ledger = settings.ledger
     with open_ledger(ledger, read_only=True) if dry_run else locked(settings, wait_seconds) as db:
-        if not dry_run:
-            selected = collisions.select_cases(db.conn, ref, cases or (), tickets or ())
-            if answered is not None:  # still open, now that the lock is held
-                requests.open_one(
-                    db.conn, answered.request_id, clock.now().date(), requests.ERASURE_KINDS
-                )
+        if not dry_run:  # again on the ledger erased, now that the lock is held
+            selected, _ = checked(db)
         result = erase_subject(
             db, ref, deleter, dry_run=dry_run, actor=actor, users=users,
             reason=ERASE_REASONS[reason], request=None if dry_run else info,
@@ -135,15 +120,18 @@ def erase_person(
         return Answered(erased)
     lookup, failed = None, None
     if selected is None and result.users is None:
-        lookup, failed = _lookup(settings, email)
+        # Read-only: the person's Zendesk profile and the tickets that still name them (those
+        # snapzen did not create, once its own are deleted); on an error, its class is said.
+        try:
+            lookup = clients.user_eraser_from(settings, email).plan()
+        except errors.SnapzenError as exc:
+            failed = type(exc).__name__
+    # Without --out: `responses/` beside the ledger database (as private as it is).
+    out_dir = out or Path(settings.ledger.path).parent / "responses"
     # only read: the erasure chained it all, its Art. 19 notices too
-    db = open_ledger(settings.ledger, read_only=True)
-    try:
+    with open_ledger(settings.ledger, read_only=True) as db:
         response, path = respond(
-            db, result, request_id=info.request_id, out_dir=response_dir(settings, out),
-            snapengage_days=settings.snapengage.retention_days, now=clock.now(),
-            lookup=lookup, settings=settings,
+            db, result, settings, request_id=info.request_id, out_dir=out_dir, now=clock.now(),
+            lookup=lookup,
         )  # fmt: skip
-    finally:
-        db.conn.close()
     return Answered(erased, response, path, failed)

@@ -31,7 +31,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
@@ -58,20 +58,12 @@ class RequestInfo:
     others: tuple[str, ...] = ()
 
 
-# What the erasure's transaction appended for the request (the request, then its notices),
-# and the erasure's journal line (None: a held person, nothing erased), for the journal.
-Chained = tuple[list[dict[str, Any]], erasure_journal.JournalEntry | None]
-
-
 def check_journal(db: sqlite_utils.Database, request: RequestInfo) -> None:
     """Before anything is deleted: the journal must take the line this erasure will append
     (JournalDamaged, exit 2, when it was edited). An old-format journal is migrated once,
     its lines vouched for by this ledger's own erasures."""
-    if request.journal is None:
-        return
-    if request.journal_key is None:
-        raise ValueError("a journal needs the ledger key (journal_key)")
-    erasure_journal.prepare(request.journal, request.journal_key, db.conn)
+    if request.journal is not None and request.journal_key is not None:
+        erasure_journal.prepare(request.journal, request.journal_key, db.conn)
 
 
 def outcome_of(result: ErasureResult) -> tuple[str, str]:
@@ -96,37 +88,38 @@ def chain_request(
     reason: str,
     now: datetime | None,
     only_cases: Collection[str] | None = None,
-) -> Chained:
+) -> erasure_journal.Contents:
     """Inside the erasure's transaction: the request event and its Art. 19 notices (stored
-    on ``result.notices``). A narrowed erasure (chats of a shared email) names its chats and
-    never marks the whole reference as erased; it journals those chats only."""
+    on ``result.notices``); returns the lines for the rights journal (the erasure, unless the
+    person is held, and the events appended). A narrowed erasure (chats of a shared email)
+    names its chats and never marks the whole reference as erased; it journals those chats
+    only."""
     moment = (now or clock.now()).astimezone(UTC)
     stamp = clock.format(moment)
     plan = result.plan
     status, outcome = outcome_of(result)
     narrowed = sorted(only_cases) if only_cases is not None else None
     scope = {"narrowed": True, "cases": narrowed} if narrowed is not None else {}
-    row = requests.record(
+    counts = {
+        "reason": reason,
+        "tickets_deleted": len(result.deleted),
+        "tickets_failed": len(result.failed),
+        "tickets_held": len(plan.held),
+        "already_erased": len(plan.already_erased),
+        "chats_withheld": len(plan.unsent),
+        "chats_in_flight": len(plan.in_flight),
+        "erase_run_id": result.run_id,
+        **scope,
+    }
+    details = requests.request_details(request.kind, request.received_on, status, outcome, counts)
+    row = requests.append(
         conn,
+        requests.EVENT,
         request_id=request.request_id,
-        kind=request.kind,
         subject_ref=plan.subject_ref,
-        received_on=request.received_on,
-        status=status,
-        outcome=outcome,
         actor=actor,
         now=moment,
-        details={
-            "reason": reason,
-            "tickets_deleted": len(result.deleted),
-            "tickets_failed": len(result.failed),
-            "tickets_held": len(plan.held),
-            "already_erased": len(plan.already_erased),
-            "chats_withheld": len(plan.unsent),
-            "chats_in_flight": len(plan.in_flight),
-            "erase_run_id": result.run_id,
-            **scope,
-        },
+        details=details,
     )
     rows = [row]
     if request.snapengage_days is not None:
@@ -145,8 +138,9 @@ def chain_request(
             conn, fresh, request_id=request.request_id, subject_ref=plan.subject_ref,
             actor=actor, now=moment, rows=rows,
         )  # fmt: skip
+    lines = erasure_journal.Contents(requests=[erasure_journal.request_line(r) for r in rows])
     if plan.subject_held:
-        return rows, None
+        return lines
     if narrowed is None:
         remember_subject(conn, plan.subject_ref, stamp, request.request_id)
     tickets = sorted(set(result.deleted) | set(plan.already_erased))
@@ -162,18 +156,14 @@ def chain_request(
         narrowed is not None,
         widgets,
     )
-    return rows, entry
+    lines.erasures.append(entry)
+    return lines
 
 
-def journal_request(
-    request: RequestInfo, rows: list[dict[str, Any]], entry: erasure_journal.JournalEntry | None
-) -> None:
+def journal_request(request: RequestInfo, lines: erasure_journal.Contents) -> None:
     """After the commit: the erasure, its request and notices in the rights journal."""
-    if request.journal is None or request.journal_key is None:
-        return
-    if entry is not None:
-        erasure_journal.append(request.journal, request.journal_key, entry)
-    erasure_journal.append_requests(request.journal, request.journal_key, rows)
+    if request.journal is not None and request.journal_key is not None:
+        erasure_journal.append(request.journal, request.journal_key, lines)
 
 
 @dataclass(frozen=True)
@@ -201,11 +191,6 @@ def at_snapengage(chats: Sequence[Chat], today: date, snapengage_days: int) -> l
     return [c for c in chats if c.started_on + timedelta(days=snapengage_days) >= today]
 
 
-def profile_deleted(result: ErasureResult) -> bool:
-    users = result.users
-    return users is not None and not users.blocked and bool(users.deleted)
-
-
 def decide(
     result: ErasureResult,
     chats: Sequence[Chat],
@@ -218,7 +203,8 @@ def decide(
     found: list[notices.Notice] = []
     on = today.isoformat()
     deleted = sorted(result.deleted)
-    gone_profile = profile_deleted(result)
+    users = result.users
+    gone_profile = users is not None and not users.blocked and bool(users.deleted)
     if deleted or gone_profile:
         found.append(notices.Notice(
             "Zendesk", notices.NOTIFIED, on,

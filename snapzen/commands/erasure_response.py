@@ -211,38 +211,31 @@ def render_text(response: Response) -> str:
 def respond(
     db: sqlite_utils.Database,
     result: ErasureResult,
+    settings: Settings,
     *,
     request_id: str,
     out_dir: Path,
-    snapengage_days: int,
     now: datetime,
     lookup: UserErasure | None = None,
-    settings: Settings | None = None,
 ) -> tuple[Response, Path]:
-    """Build the response (``settings``: for the controller of each chat), write
+    """Build the response (the controller of each chat from ``settings``), write
     ``erasure-response-<id>.txt`` and ``.json`` (0600) in ``out_dir``; returns the response
     and the text file's path. ``db`` is only read (no writer lock: the erasure chained
     everything, its Art. 19 notices too). ``lookup``: a read-only profile lookup (without
     ``--delete-user``), for the tickets not created by snapzen that name the person."""
-    users = result.users or lookup
-    chats = erase_request.person_chats(db.conn, result.plan.subject_ref)
+    ref = result.plan.subject_ref
+    chats = erase_request.person_chats(db.conn, ref)
     response = build(
         result,
         request_id=request_id,
         today=now.astimezone(UTC).date(),
         chats=chats,
-        snapengage_days=snapengage_days,
-        users=users,
-        held_copies=(
-            held_copies(db, Path(settings.ledger.path), result.plan.subject_ref, now)
-            if settings is not None
-            else None
-        ),
+        snapengage_days=settings.snapengage.retention_days,
+        users=result.users or lookup,
+        held_copies=held_copies(db, Path(settings.ledger.path), ref, now),
     )
-    if settings is not None:  # a client's chats: the client is their controller
-        response.controllers = controllers.group(
-            settings, [(c.case_id, c.widget_id) for c in chats]
-        )
+    # A client's chats: the client is their controller.
+    response.controllers = controllers.group(settings, [(c.case_id, c.widget_id) for c in chats])
     text_path = out_dir / f"erasure-response-{request_id}.txt"
     with atomic_text(text_path) as handle:
         handle.write(render_text(response))

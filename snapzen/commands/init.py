@@ -48,17 +48,25 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from snapzen.commands.backup import copy_database
 from snapzen.commands.clients import zendesk_from
-from snapzen.commands.reconcile import CatchUp, ReconcileResult, catch_up, read_in_flight
+from snapzen.commands.reconcile import (
+    CatchUp,
+    RecentReads,
+    ReconcileResult,
+    catch_up,
+    read_in_flight,
+    recently_changed,
+)
 from snapzen.commands.restore_swap import make_standalone, swap_in
 from snapzen.ledger.evidence.chain import chain_head
 from snapzen.ledger.evidence.verify import verify_ledger
 from snapzen.ledger.rights.erasure_reapply import JournalChoice, ReapplyResult, choose
 from snapzen.ledger.rights.journal_file import create_empty
+from snapzen.ledger.store import files, lookups
 from snapzen.ledger.store.adopt import record_restored
-from snapzen.ledger.store.db import LedgerError, create_ledger, open_db, transaction
-from snapzen.ledger.store.identity import BIND_EVENT, bind, key_matches, read_meta
+from snapzen.ledger.store.db import LedgerError, checkpoint_wal, create_ledger, open_db, transaction
+from snapzen.ledger.store.files import copy_database
+from snapzen.ledger.store.identity import bind, key_matches, read_meta
 from snapzen.support import clock
 from snapzen.support.atomic import private_dir
 from snapzen.support.errors import ConfigError, LockHeld
@@ -89,10 +97,20 @@ class TicketsExist(ConfigError):
 
 
 def snapzen_tickets(sink: object) -> int:
-    """How many live tickets carry the ``snapengage`` tag (0: a sink that cannot say)."""
+    """How many live tickets carry the ``snapengage`` tag (0: a sink that cannot say): search's
+    count or, when search finds none, those changed within ``SEARCH_LAG`` (search indexes a
+    ticket minutes late: a sync a moment ago from another ledger is not counted yet)."""
     if not isinstance(sink, TicketCount):
         return 0
     count = sink.search_count("type:ticket tags:snapengage")
+    if not count and isinstance(sink, RecentReads):
+        recent = {
+            ticket.get("id")
+            for page in recently_changed(sink, clock.now())
+            for ticket in page
+            if "snapengage" in (ticket.get("tags") or ()) and ticket.get("status") != "deleted"
+        }
+        count = len(recent)
     log.info("zendesk_snapzen_tickets_counted", tickets=count)
     return count
 
@@ -101,12 +119,7 @@ def refuse_first_pass(conn: sqlite3.Connection, sink: object, path: object) -> N
     """Before the first pass of a ledger that never synced, adopted nor restored (the key
     binding `init` chains is the one event a new ledger holds): refuse if Zendesk has
     tickets."""
-    never_synced = conn.execute(
-        """SELECT NOT EXISTS (SELECT 1 FROM runs) AND NOT EXISTS (SELECT 1 FROM cases)
-                  AND NOT EXISTS (SELECT 1 FROM events WHERE event <> ?)""",
-        (BIND_EVENT,),
-    ).fetchone()[0]
-    if never_synced and (count := snapzen_tickets(sink)):
+    if lookups.never_synced(conn) and (count := snapzen_tickets(sink)):
         raise TicketsExist(
             f"the ledger {path} has never synced, yet Zendesk already holds {count} "
             "ticket(s) from snapzen (tag snapengage): this pass would import their chats "
@@ -119,20 +132,20 @@ def refuse_first_pass(conn: sqlite3.Connection, sink: object, path: object) -> N
 
 
 def _prepared(
-    settings: Settings, how: CatchUp | None, command: str
-) -> tuple[CatchUp, JournalChoice]:
-    """``how`` with its sink and time filled in, and the erasure journal to re-apply: chosen
-    before any network call (without it, people erased since would be sent again)."""
+    settings: Settings, how: CatchUp | None, command: str | None
+) -> tuple[CatchUp, JournalChoice | None]:
+    """``how`` with its sink and time filled in, and (for ``command``) the erasure journal to
+    re-apply: chosen before any network call (without it, people erased since would be sent
+    again)."""
     how = how or CatchUp()
-    journal = choose(
-        settings.ledger.erasure_journal_path,
-        require_ledger_key(settings),
-        how.erasure_journal,
-        how.no_erasure_journal,
-        command,
+    key = require_ledger_key(settings)
+    path = settings.ledger.erasure_journal_path
+    journal = (
+        choose(path, key, how.erasure_journal, how.no_erasure_journal, command) if command else None
     )
-    sink = how.sink if how.sink is not None else zendesk_from(settings)
-    return replace(how, sink=sink, now=how.now or clock.now()), journal
+    return replace(
+        how, sink=how.sink or zendesk_from(settings), now=how.now or clock.now()
+    ), journal
 
 
 @contextmanager
@@ -168,12 +181,10 @@ def init_ledger(
             f"a ledger already exists at {path}; nothing was changed (to replace it with a "
             "backup use `snapzen ledger restore BACKUP`)"
         )
-    how = how or CatchUp()
-    if not adopt and (how.erasure_journal is not None or how.no_erasure_journal):
+    if not adopt and how and (how.erasure_journal is not None or how.no_erasure_journal):
         raise LedgerError("--erasure-journal and --no-erasure-journal go with --adopt")
-    how, journal = _prepared(settings, how, "init --adopt") if adopt else (how, None)
+    how, journal = _prepared(settings, how, "init --adopt" if adopt else None)
     now = how.now or clock.now()
-    how = replace(how, sink=how.sink or zendesk_from(settings), now=now)
     if not adopt and (count := snapzen_tickets(how.sink)):  # snapzen's tickets need --adopt
         raise TicketsExist(
             f"Zendesk already holds {count} ticket(s) from snapzen (tag snapengage): a new "
@@ -194,7 +205,7 @@ def init_ledger(
                 result.adoption, result.erasures = catch_up(
                     db, settings, how, journal, "init", since=since
                 )
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            checkpoint_wal(db)
         finally:
             db.conn.close()
         # link, not rename: refuses (EEXIST) if another init won the race meanwhile. Under
@@ -240,7 +251,7 @@ def restore_ledger(settings: Settings, backup: Path, how: CatchUp | None = None)
     if not backup.is_file():
         raise LedgerError(f"backup {backup} is not a file; choose a file `ledger backup` wrote")
     how, journal = _prepared(settings, how, "ledger restore")
-    assert how.now is not None
+    assert how.now is not None and journal is not None
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     staging = path.with_name(path.name + ".restoring")
     with _writer_lock(path, "stop it (or let it finish) before restoring"):
@@ -312,7 +323,7 @@ def check_copy(copy: Path, backup: Path, key: bytes, now: datetime) -> tuple[int
                 f"backup {backup} was created with a different ledger.key: set the key it "
                 "was created with; nothing was changed"
             )
-        integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        integrity = files.integrity(conn)
         if integrity != "ok":
             raise LedgerError(f"backup {backup} is damaged ({integrity}); choose another one")
         problem = verify_ledger(conn).first_problem
@@ -330,16 +341,7 @@ def check_copy(copy: Path, backup: Path, key: bytes, now: datetime) -> tuple[int
 
 
 def _newest(conn: sqlite3.Connection) -> datetime | None:
-    stamps = [
-        conn.execute(sql).fetchone()[0]
-        for sql in (
-            "SELECT MAX(started_at) FROM runs",
-            "SELECT MAX(updated_at) FROM cases",
-            "SELECT MAX(recorded_at) FROM events",
-        )
-    ]
-    parsed = [clock.parse(str(s)) for s in stamps if s]
-    return max(parsed) if parsed else None
+    return max(map(clock.parse, lookups.newest_times(conn)), default=None)
 
 
 def _aside_name(path: Path, now: datetime) -> Path:

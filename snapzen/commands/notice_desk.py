@@ -11,12 +11,11 @@ journalled (so a restored backup has it too). Ids, dates and recipient names onl
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from snapzen.commands.ledger_open import locked
-from snapzen.ledger.rights import erasure_journal, notices
+from snapzen.ledger.rights import erasure_journal, notices, period_keys
 from snapzen.ledger.rights.notices import Notice as Notice  # for the CLI
-from snapzen.ledger.store.db import open_ledger, transaction
+from snapzen.ledger.store.db import open_ledger
 from snapzen.support import clock, errors
 from snapzen.support.settings import Settings, require_ledger_key
 
@@ -54,14 +53,15 @@ def record_told(
             raise errors.ConfigError(f"--when {day} is in the future (today is {now.date()})")
         if day < date.fromisoformat(owed.on):
             raise errors.ConfigError(f"--when {day} is before the notice was owed ({owed.on})")
-        subject = db.execute("SELECT subject_ref FROM events WHERE seq = ?", (owed.seq,))
+        chained = db.execute("SELECT subject_ref FROM events WHERE seq = ?", (owed.seq,))
+        # The person's lookup reference: the notice is chained keyed by its request period.
+        person = period_keys.lookup_of(db.conn, str(chained.fetchone()[0]))
         how = f"told by {actor} (the operator)"
         told = Notice(owed.recipient, notices.NOTIFIED, day.isoformat(), how, closes=notice_id)
-        rows: list[dict[str, Any]] = []
-        with transaction(db) as conn:
+        journal = settings.ledger.erasure_journal_path
+        with erasure_journal.chained(db, journal, key) as (conn, rows):
             [stored] = notices.record(
-                conn, [told], request_id=owed.request_id, subject_ref=str(subject.fetchone()[0]),
+                conn, [told], request_id=owed.request_id, subject_ref=person,
                 actor=actor, now=now, rows=rows,
             )  # fmt: skip
-        erasure_journal.append_requests(settings.ledger.erasure_journal_path, key, rows)
     return stored

@@ -6,8 +6,9 @@ external_id would spend List Tickets' 100-a-minute budget (hours for a busy acco
 bulk reads bring a thousand tickets per request:
 - ``incremental`` (default): the cursor-based Incremental Ticket Export, every ticket changed
   since a time, archived ones included and with no indexing delay (10 requests a minute);
-- ``search``: Export Search Results for the ``snapengage`` tag (100 requests a minute, but a
-  ticket from the last few minutes may not be indexed yet).
+- ``search``: Export Search Results for the ``snapengage`` tag (100 requests a minute); search
+  indexes a ticket up to a few minutes late, so the tickets changed in the last ``SEARCH_LAG``
+  are read from the incremental export too (``recently_changed``).
 
 Imports in flight are settled first. A reconciliation reads Zendesk once. An import job that
 is still queued or working at that moment (a sync killed after its POST, an ambiguous POST
@@ -29,26 +30,28 @@ After the bulk read, the in-flight cases it did not find are looked up by ``exte
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import sqlite_utils
 
 from snapzen.commands.requesters import UserReads, with_references
 from snapzen.commands.run import recorded_run
 from snapzen.ledger.rights.erasure_reapply import JournalChoice, ReapplyResult, restore_union
+from snapzen.ledger.store import lookups
 from snapzen.ledger.store.adopt import AdoptCounts, FoundTicket, record_adoptions
-from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.ledger.store.db import LedgerError, open_db
 from snapzen.policy.models import JobStatus
 from snapzen.support import clock
+from snapzen.support.errors import BadRequestError
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings, require_ledger_key
 from snapzen.sync.results_check import lookup_is_conclusive
@@ -58,10 +61,10 @@ log = get_logger("snapzen.commands.reconcile")
 EXTERNAL_PREFIX = "snapengage:"
 # Zendesk refuses an incremental start_time less than a minute ago.
 MIN_AGE = timedelta(seconds=61)
+# "It can take up to a few minutes for new tickets ... to be indexed for search": what search
+# may not show yet, the incremental export (no indexing delay) reads since this long ago.
+SEARCH_LAG = timedelta(minutes=15)
 
-
-# Cases a ledger had not finished: a ticket may exist for them that the ledger does not name.
-_UNFINISHED = (CaseStatus.PENDING, CaseStatus.PUSHING, CaseStatus.FAILED)
 # A stored job id Zendesk no longer shows (expired, or show_many missed it) after this many
 # polls is given up on: the listing of unfinished jobs and the lookups decide instead.
 _ABSENT_POLLS = 3
@@ -112,20 +115,11 @@ def read_in_flight(path: Path, key: bytes) -> InFlight:
 
 
 def _read(conn: sqlite3.Connection, found: InFlight) -> None:
-    marks = ", ".join("?" for _ in _UNFINISHED)
-    rows = conn.execute(
-        "SELECT case_id, job_id, pushed_at FROM cases WHERE status = ?", (CaseStatus.PUSHING,)
-    )
-    for case_id, job_id, pushed_at in rows:
+    for case_id, job_id, pushed_at in lookups.pushing_cases(conn):
         found.pushing[case_id] = job_id or None
         if not job_id:
             found.pushed_at[case_id] = _parse(pushed_at)
-    earliest = conn.execute(
-        f"""SELECT MIN(COALESCE(first_seen_at, pushed_at)) FROM cases
-            WHERE status IN ({marks})""",
-        [str(s) for s in _UNFINISHED],
-    ).fetchone()[0]
-    found.earliest = _parse(earliest)
+    found.earliest = _parse(lookups.earliest_unfinished(conn))
 
 
 def replaced_refs(
@@ -133,26 +127,13 @@ def replaced_refs(
 ) -> dict[str, tuple[str, str | None]]:
     """The subject and name references the replaced ledger kept for ``case_ids``: a case
     synced after the backup was staged there from its SnapEngage chat, with both."""
-    refs: dict[str, tuple[str, str | None]] = {}
     if not case_ids or not path.exists():
-        return refs
-    ids = list(case_ids)
+        return {}
     try:
         with closing(open_db(path, read_only=True, key=key, label="replaced ledger")) as db:
-            columns = {row[1] for row in db.conn.execute("PRAGMA table_info(cases)")}
-            name = "name_ref" if "name_ref" in columns else "NULL"
-            for offset in range(0, len(ids), 500):
-                chunk = ids[offset : offset + 500]
-                marks = ", ".join("?" for _ in chunk)
-                for case_id, subject, named in db.conn.execute(
-                    f"""SELECT case_id, subject_ref, {name} FROM cases
-                        WHERE subject_ref IS NOT NULL AND case_id IN ({marks})""",
-                    chunk,
-                ):
-                    refs[case_id] = (subject, named)
+            return lookups.case_refs(db.conn, case_ids)
     except (LedgerError, sqlite3.Error):
-        pass  # an unreadable replaced ledger gives what it gave
-    return refs
+        return {}  # an unreadable replaced ledger gives nothing
 
 
 def _parse(text: object) -> datetime | None:
@@ -175,23 +156,6 @@ class Waiting:
     progress: Callable[[str], None]
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
-
-
-def waiting_for(settings: Settings, progress: Callable[[str], None]) -> Waiting:
-    """The wait bounded by zendesk.job_timeout_seconds, polled every job_poll_seconds."""
-    zendesk = settings.zendesk
-    return Waiting(
-        timeout=zendesk.job_timeout_seconds,
-        poll=zendesk.job_poll_seconds,
-        grace=timedelta(seconds=zendesk.recovery_grace_seconds),
-        now=clock.now,
-        progress=progress,
-    )
-
-
-def log_progress(event: str) -> Callable[[str], None]:
-    """Progress lines as log lines named ``event`` (when no one shows them)."""
-    return lambda message: log.info(event, message=message)
 
 
 def settle_jobs(sink: JobReads, work: InFlight, waiting: Waiting) -> int:
@@ -275,6 +239,41 @@ class ReconcileResult:
         return {"since": since, "via": self.via.value, **counters, **self.counts.as_dict()}
 
 
+@dataclass(frozen=True)
+class SeenTicket:
+    """One ticket as an export shows it (a ticket changed twice is shown twice: the last one
+    read is its state)."""
+
+    ticket_id: int
+    external_id: str | None
+    deleted: bool
+    created_at: str | None = None
+    tags: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, ticket: Mapping[str, Any]) -> SeenTicket | None:
+        ticket_id, external = ticket.get("id"), ticket.get("external_id")
+        if not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
+            return None
+        created, tags = ticket.get("created_at"), ticket.get("tags")
+        return cls(
+            ticket_id,
+            external if isinstance(external, str) else None,
+            ticket.get("status") == "deleted",
+            created if isinstance(created, str) else None,
+            tuple(str(tag) for tag in tags) if isinstance(tags, list) else (),
+        )
+
+    @property
+    def case_id(self) -> str | None:
+        """The case of a `snapengage:` ticket (None for any other)."""
+        ours = self.external_id is not None and self.external_id.startswith(EXTERNAL_PREFIX)
+        return self.external_id.removeprefix(EXTERNAL_PREFIX) if ours and self.external_id else None
+
+    def found(self) -> FoundTicket:
+        return FoundTicket(ticket_id=self.ticket_id, created_at=self.created_at, tags=self.tags)
+
+
 def find_tickets(
     sink: TicketExport, since: datetime, now: datetime, via: Via = Via.incremental
 ) -> tuple[dict[str, list[FoundTicket]], ReconcileResult, dict[int, dict[str, Any]]]:
@@ -282,38 +281,40 @@ def find_tickets(
     state wins, so one deleted since is left out), the result, and the tickets by id."""
     result = ReconcileResult(since=since, via=via)
     latest: dict[int, dict[str, Any]] = {}
+    seen: dict[int, SeenTicket] = {}
     if via is Via.incremental:
         start = min(since, now - MIN_AGE)
         pages = sink.incremental_tickets(int(start.timestamp()))
-    else:
-        pages = sink.search_export("type:ticket tags:snapengage")
+    else:  # the lag window last: a ticket's newest state wins
+        tagged = sink.search_export("type:ticket tags:snapengage")
+        pages = itertools.chain(tagged, recently_changed(sink, now))
     for page in pages:
         result.pages += 1
         result.tickets_seen += len(page)
         for ticket in page:
-            ticket_id = ticket.get("id")
-            external = ticket.get("external_id")
-            ours = isinstance(external, str) and external.startswith(EXTERNAL_PREFIX)
-            if isinstance(ticket_id, int) and ours:
-                latest[ticket_id] = ticket
+            shown = SeenTicket.of(ticket)
+            if shown is not None and shown.case_id is not None:
+                seen[shown.ticket_id], latest[shown.ticket_id] = shown, ticket
     found: dict[str, list[FoundTicket]] = {}
-    for ticket_id, ticket in sorted(latest.items()):
-        if ticket.get("status") == "deleted":
-            continue
-        case_id = str(ticket["external_id"]).removeprefix(EXTERNAL_PREFIX)
-        found.setdefault(case_id, []).append(_found(ticket_id, ticket))
+    for _, shown in sorted(seen.items()):
+        if shown.case_id is not None and not shown.deleted:
+            found.setdefault(shown.case_id, []).append(shown.found())
     result.cases_found = len(found)
     return found, result, latest
 
 
-def _found(ticket_id: int, ticket: dict[str, Any]) -> FoundTicket:
-    tags = ticket.get("tags") if isinstance(ticket.get("tags"), list) else []
-    created = ticket.get("created_at")
-    return FoundTicket(
-        ticket_id=ticket_id,
-        created_at=created if isinstance(created, str) else None,
-        tags=tuple(str(t) for t in tags or ()),
-    )
+@runtime_checkable
+class RecentReads(Protocol):
+    def incremental_tickets(self, start_time: int) -> Iterator[list[dict[str, Any]]]: ...
+
+
+def recently_changed(sink: RecentReads, now: datetime) -> Iterator[list[dict[str, Any]]]:
+    """Pages of the tickets changed in the last SEARCH_LAG: those search may not find yet.
+    None when Zendesk refuses the start time (our clock ahead of its own): search alone."""
+    try:
+        yield from sink.incremental_tickets(int((now - SEARCH_LAG).timestamp()))
+    except BadRequestError as exc:
+        log.warning("search_lag_window_unread", error=str(exc))
 
 
 def _look_up_missed(
@@ -328,10 +329,11 @@ def _look_up_missed(
     for case_id in missed:
         for ticket_id in sorted(set(sink.find_ticket_ids(EXTERNAL_PREFIX + case_id))):
             ticket = sink.show_ticket(ticket_id)
-            if ticket is None or ticket.get("external_id") != EXTERNAL_PREFIX + case_id:
+            shown = SeenTicket.of(ticket) if ticket is not None else None
+            if ticket is None or shown is None or shown.case_id != case_id:
                 continue
             raw[ticket_id] = ticket
-            found.setdefault(case_id, []).append(_found(ticket_id, ticket))
+            found.setdefault(case_id, []).append(shown.found())
     added = sum(case_id in found for case_id in missed)
     log.info("inflight_looked_up", cases=len(missed), found=added)
     return added
@@ -375,8 +377,15 @@ def catch_up(
     source, command = ("init --adopt",) * 2 if kind == "init" else ("restore", "ledger restore")
     with recorded_run(db, kind, how.actor, now=clock.reader(now)) as run:
         before(run.run_id)
-        progress = how.progress or log_progress(f"{kind}_progress")
-        settle_jobs(sink, work, waiting_for(settings, progress))
+        zendesk = settings.zendesk
+        waiting = Waiting(
+            timeout=zendesk.job_timeout_seconds,
+            poll=zendesk.job_poll_seconds,
+            grace=timedelta(seconds=zendesk.recovery_grace_seconds),
+            now=clock.now,
+            progress=how.progress or (lambda line: log.info(f"{kind}_progress", message=line)),
+        )
+        settle_jobs(sink, work, waiting)
         found, result, raw = find_tickets(sink, since, now, how.via)
         result.in_flight = len(work.pushing)
         result.looked_up = _look_up_missed(sink, work, found, raw)

@@ -21,14 +21,14 @@ as findings with what to do about each:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
-from snapzen.commands.reconcile import MIN_AGE, TicketExport
+from snapzen.commands.reconcile import MIN_AGE, SeenTicket, TicketExport
 from snapzen.ledger.evidence.reconciliation import (
     RUN_KIND,
     LedgerCase,
@@ -60,29 +60,6 @@ class Kind(StrEnum):
     unknown = "unknown"
     duplicated = "duplicated"
     wrong_case = "wrong_case"
-
-
-@dataclass(frozen=True)
-class SeenTicket:
-    """One ticket as the export shows it (a ticket changed twice is shown twice: the last
-    one read is its state)."""
-
-    ticket_id: int
-    external_id: str | None
-    deleted: bool
-
-    @classmethod
-    def of(cls, ticket: Mapping[str, Any]) -> SeenTicket | None:
-        ticket_id, external = ticket.get("id"), ticket.get("external_id")
-        if not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
-            return None
-        external = external if isinstance(external, str) else None
-        return cls(ticket_id, external, ticket.get("status") == "deleted")
-
-    @property
-    def case_id(self) -> str | None:
-        ours = self.external_id is not None and self.external_id.startswith(EXTERNAL_PREFIX)
-        return self.external_id.removeprefix(EXTERNAL_PREFIX) if ours and self.external_id else None
 
 
 @dataclass(frozen=True)

@@ -39,74 +39,63 @@ def basis(code: Any) -> str:
 def report_lines(result: Report) -> list[str]:
     end = f"up to (not including) {result.until[:10]}" if result.until else "up to now"
     window = f"from {(result.since or '')[:10] or 'the first entry'} {end}"
-    lines = [
+    events = [count(n, *EVENT_NOUNS.get(e, (e, e))) for e, n in sorted(result.events.items())]
+    destinations = [
+        f"{r['recipient']} in {r['destination_country']}: {_sent(r)}" for r in result.by_destination
+    ]
+    # NBSP keeps "FR 69" on one line when wrapped (undone there).
+    origins = [
+        f"{r['origin_country'] or 'unknown'}\u00a0{int(r['transfers']):,}" for r in result.by_origin
+    ]
+    withheld = [f"  {r['reason']}: {count(int(r['cases']), 'chat')}" for r in result.withheld]
+    if withheld:
+        withheld.insert(0, "Chats withheld (not sent to the recipient), by reason:")
+    expiring = ", ".join(f"{r['month']} {int(r['transfers']):,}" for r in result.expiring_by_month)
+    return [
         f"Transfer ledger report, {window}.",
         f"Generated {result.generated_at}; the ledger's last entry is #{result.head_seq}.",
         "",
-    ]
-    events = [count(n, *EVENT_NOUNS.get(e, (e, e))) for e, n in sorted(result.events.items())]
-    lines.append(
         f"{count(result.transfers, 'chat was', 'chats were')} transferred in this window"
-        + (f" (ledger entries: {', '.join(events)})." if events else ".")
-    )
-    if result.by_month:
-        lines += ["", "By month:"]
-        for month in result.by_month:
-            parts = [
-                f"{basis(k)} {v:,}"
-                for k, v in sorted(month.items())
-                if k not in ("month", "transfers")
-            ]
-            lines.append(
-                f"  {month['month']}: {count(int(month['transfers']), 'transfer')}"
-                + (f" ({'; '.join(parts)})" if parts else "")
-            )
-    if result.by_destination:
-        lines += ["", "Recipients and destination countries (Art. 30(1)(d), (e)):"]
-        for row in result.by_destination:
-            lines.append(
-                f"  {row['recipient']} in {row['destination_country']}: "
-                f"{count(int(row['transfers']), 'transfer')}"
-            )
-    if result.by_basis:
-        lines += ["", "Legal basis of the transfers:"]
-        for row in result.by_basis:
-            mechanism = f" ({row['mechanism_ref']})" if row.get("mechanism_ref") else ""
-            lines.append(
-                f"  {basis(row['legal_basis'])}{mechanism}: "
-                f"{count(int(row['transfers']), 'transfer')} in "
-                f"{count(int(row['months']), 'month')}, "
-                f"first {str(row['first'])[:10]}, last {str(row['last'])[:10]}"
-            )
-    if result.by_origin:
-        lines += ["", "Where the visitors were:"]
-        lines.append(
-            "  "
-            + ", ".join(  # NBSP keeps "FR 69" on one line when wrapped (undone there)
-                f"{row['origin_country'] or 'unknown'}\u00a0{int(row['transfers']):,}"
-                for row in result.by_origin
-            )
-        )
-    lines.append("")
-    if result.withheld:
-        lines.append("Chats withheld (not sent to the recipient), by reason:")
-        for row in result.withheld:
-            lines.append(f"  {row['reason']}: {count(int(row['cases']), 'chat')}")
-    else:
-        lines.append("No chat was withheld in this window.")
-    lines.append("")
-    lines.append(
+        + (f" (ledger entries: {', '.join(events)})." if events else "."),
+        *_section("By month:", [_month(month) for month in result.by_month]),
+        *_section("Recipients and destination countries (Art. 30(1)(d), (e)):", destinations),
+        *_section("Legal basis of the transfers:", [_basis_line(row) for row in result.by_basis]),
+        *_section("Where the visitors were:", [", ".join(origins)] if origins else []),
+        "",
+        *(withheld or ["No chat was withheld in this window."]),
+        "",
         f"Retention ends for {count(result.expiring_total, 'ticket')} within "
         f"{count(result.expiring_horizon_days, 'day')} (by {result.expiring_until})"
-        + (
-            ": " + ", ".join(
-                f"{r['month']} {int(r['transfers']):,}" for r in result.expiring_by_month
-            ) + "."
-            if result.expiring_by_month else "."
-        )
-    )  # fmt: skip
-    lines += ["", *_art49_lines(result)]
-    return lines
+        + (f": {expiring}." if expiring else "."),
+        "",
+        *_art49_lines(result),
+    ]
+
+
+def _section(heading: str, items: list[str]) -> list[str]:
+    """A heading and its items, indented, after a blank line; nothing without items."""
+    return ["", heading, *(f"  {item}" for item in items)] if items else []
+
+
+def _sent(row: dict[str, Any]) -> str:
+    return count(int(row["transfers"]), "transfer")
+
+
+def _month(month: dict[str, Any]) -> str:
+    """A month's transfers, with each basis's count."""
+    parts = [
+        f"{basis(k)} {v:,}" for k, v in sorted(month.items()) if k not in ("month", "transfers")
+    ]
+    return f"{month['month']}: {_sent(month)}" + (f" ({'; '.join(parts)})" if parts else "")
+
+
+def _basis_line(row: dict[str, Any]) -> str:
+    mechanism = f" ({row['mechanism_ref']})" if row.get("mechanism_ref") else ""
+    return (
+        f"{basis(row['legal_basis'])}{mechanism}: {_sent(row)} in "
+        f"{count(int(row['months']), 'month')}, "
+        f"first {str(row['first'])[:10]}, last {str(row['last'])[:10]}"
+    )
 
 
 def wrapped(lines: list[str], width: int = 80) -> list[str]:

@@ -1,7 +1,7 @@
 """`snapzen ledger requests [open | pause | resume | extend | close]`: the request clock.
 
 The listing is read-only. Each step is checked against the request's clock under the writer
-lock (snapzen.ledger.rights.request_clock: no pause of a paused request, one extension only,
+lock (snapzen.ledger.rights.requests.Clock: no pause of a paused request, one extension only,
 nothing after the close), appended to the chain in one transaction, then the same event to
 the rights journal outside the database (snapzen.ledger.rights.erasure_journal), so a
 restored backup gets it back. Only the person's HMAC reference is stored, never an email.
@@ -17,10 +17,9 @@ import sqlite_utils
 
 from snapzen.commands.ledger_open import locked, received_day, subject_of
 from snapzen.ledger.rights import erasure_journal, requests
-from snapzen.ledger.rights.request_clock import ClockRefused, Step
-from snapzen.ledger.rights.requests import CLOSED, EXTENDED, PAUSED, RESUMED
+from snapzen.ledger.rights.requests import CLOSED, EXTENDED, PAUSED, RESUMED, ClockRefused, Step
 from snapzen.ledger.rights.requests import Request as Request  # for the CLI
-from snapzen.ledger.store.db import open_ledger, transaction
+from snapzen.ledger.store.db import open_ledger
 from snapzen.support import clock, errors
 from snapzen.support.settings import Settings, require_ledger_key
 
@@ -59,15 +58,11 @@ def _write(
     now: datetime,
     details: dict[str, Any],
 ) -> Request:
-    """Append the event of ``request`` (its id and reference) in one transaction, then to the
-    rights journal (with the ledger key; an edited journal refuses it first, exit 2); returns
-    the request as it is now."""
+    """Append the event of ``request`` (its id and reference), chained and journalled
+    (erasure_journal.chained); returns the request as it is now."""
     key = require_ledger_key(settings) if settings.ledger.key is not None else None
-    path = settings.ledger.erasure_journal_path
-    if key is not None:
-        erasure_journal.prepare(path, key, db.conn)
     request_id, ref = request
-    with transaction(db) as conn:
+    with erasure_journal.chained(db, settings.ledger.erasure_journal_path, key) as (conn, rows):
         row = requests.append(
             conn,
             event,
@@ -77,15 +72,13 @@ def _write(
             now=now,
             details=details,
         )
-    if key is not None:
-        erasure_journal.append_requests(path, key, [row])
+        rows.append(row)
     return requests.found(db.conn, request_id, now.date())
 
 
 def _checked(request: Request, step: Step) -> None:
     try:
-        if request.clock is not None:
-            request.clock.apply(step)
+        request.clock.apply(step)
     except ClockRefused as exc:
         raise errors.ConfigError(f"request {request.request_id}: {exc}") from None
 

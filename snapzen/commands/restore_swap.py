@@ -29,6 +29,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+from snapzen.ledger.store import files
 from snapzen.ledger.store.db import LedgerError
 from snapzen.support.log import get_logger
 
@@ -45,16 +46,8 @@ def crash_point(step: str) -> None:
 
 
 def make_standalone(path: Path) -> None:
-    """Fold a prepared file's WAL into it and leave it in rollback-journal mode, fsynced:
-    one file that is a whole database on its own."""
-    conn = sqlite3.connect(str(path))
-    try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.execute("PRAGMA journal_mode=DELETE")
-    finally:
-        conn.close()
-    for suffix in ("-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    """The prepared file whole on its own (ledger.store.files), fsynced."""
+    files.make_standalone(path)
     _fsync(path)
 
 
@@ -99,15 +92,11 @@ def _checkpoint(path: Path) -> bool:
     if not wal.exists() or wal.stat().st_size == 0:
         return True
     try:
-        conn = sqlite3.connect(str(path), timeout=5.0)
-        try:
-            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-        finally:
-            conn.close()
+        folded = files.fold_wal(path)
     except sqlite3.DatabaseError as exc:
         log.warning("restore_old_wal_kept", error=str(exc))
         return False
-    if busy or (wal.exists() and wal.stat().st_size > 0):
+    if not folded or (wal.exists() and wal.stat().st_size > 0):
         raise LedgerError(
             f"another process is reading {path} (`snapzen ledger serve`, an sqlite3 shell?): "
             "its write-ahead log cannot be folded into the file while it reads; stop it and "

@@ -42,25 +42,21 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.clients.ticket_deletion import (
-    MAX_BATCH,
-    DeletionOutcome,
-)
+from snapzen.clients.ticket_deletion import MAX_BATCH, BulkTicketDeleter, DeletionOutcome
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands.clients import ticket_deleter_from, zendesk_from
 from snapzen.commands.clock_guard import check_against_zendesk
 from snapzen.commands.retention_forget import forget_due, plan_forget
 from snapzen.commands.retention_profiles import plan_profiles, sweep_profiles
-from snapzen.commands.retention_reconcile import reconcile as reconcile_unknown
 from snapzen.commands.run import locked_run
 from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event, decision
+from snapzen.ledger.evidence.events_table import columns
 from snapzen.ledger.rights import holds
-from snapzen.ledger.store import transitions
-from snapzen.ledger.store.case_status import CaseStatus
+from snapzen.ledger.store import lookups, summary, transitions
 from snapzen.ledger.store.cursor_rules import deletion_clock_error
 from snapzen.ledger.store.db import open_ledger, transaction
-from snapzen.policy.transform import add_years, external_id, retention_until
+from snapzen.policy.transform import EXTERNAL_ID_PREFIX, add_years, external_id, retention_until
 from snapzen.support import clock as wall_clock
 from snapzen.support.errors import ConfigError
 from snapzen.support.log import get_logger
@@ -91,11 +87,12 @@ class DueTicket:
 
     case_id: str
     ticket_id: int
-    widget_id: str
-    subject_ref: str | None
-    started_at: str
-    retention_until: str
+    widget_id: str | None = None
+    subject_ref: str | None = None
+    started_at: str = ""
+    retention_until: str | None = None
     recorded: bool = False  # retention_until is the one its transfer recorded (not recomputed)
+    tag: str | None = None  # --reconcile: found by its expires_ tag, unknown to the ledger
 
 
 @dataclass
@@ -116,7 +113,7 @@ class SweepResult:
     batches: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)  # case_id, ticket_id, reason
     planned: list[DueTicket] = field(default_factory=list)  # dry run only (first 1000)
-    reconciled: dict[str, int] | None = None  # --reconcile: retention_reconcile counts
+    reconciled: dict[str, int] | None = None  # --reconcile: its counts (see _reconcile)
     # Zendesk end-user profiles no ticket names any more (retention_profiles): deleted, or
     # (dry run) would be; kept because a ticket still names them; not deleted after an error.
     users_deleted: int = 0
@@ -158,24 +155,9 @@ def iter_due(
     Keyset-paged so a first sweep over years of chats never holds them all in memory, and so
     cases that fail this sweep (still unexpired) are not read again."""
     cutoff = latest_due_day(as_of, years).isoformat()
-    columns = {row[1] for row in db.execute("PRAGMA table_info(cases)").fetchall()}
-    # A dry run opens read-only and so cannot migrate: before the migration nothing expired.
-    not_expired = "AND c.expired_at IS NULL" if "expired_at" in columns else ""
     last: tuple[str, str] = ("", "")
     while True:
-        rows = db.execute(
-            f"""SELECT c.case_id, c.ticket_id, c.widget_id, c.subject_ref, c.started_at,
-                      t.retention_until
-               FROM cases c LEFT JOIN events t ON t.case_id = c.case_id
-                                                AND t.event = '{Event.TRANSFER}'
-               WHERE c.status = '{CaseStatus.SYNCED}' {not_expired} AND c.ticket_id IS NOT NULL
-                 AND c.started_at IS NOT NULL
-                 AND CASE WHEN t.retention_until IS NULL THEN c.day <= ?
-                          ELSE t.retention_until <= ? END
-                 AND (c.started_at, c.case_id) > (?, ?)
-               ORDER BY c.started_at, c.case_id LIMIT ?""",
-            (cutoff, as_of.isoformat(), *last, page_size),
-        ).fetchall()
+        rows = lookups.due_page(db.conn, cutoff, as_of.isoformat(), last, page_size)
         if not rows:
             return
         for case_id, ticket_id, widget_id, subject, started, recorded in rows:
@@ -198,101 +180,30 @@ def iter_due(
         last = (str(rows[-1][4]), str(rows[-1][0]))
 
 
-def _batches(items: Iterator[DueTicket], size: int) -> Iterator[list[DueTicket]]:
-    while batch := list(itertools.islice(items, size)):
-        yield batch
+# ---------------------------------------------------------------- --reconcile
 
 
-# ---------------------------------------------------------------- recording
-
-
-def _previously_deleted(db: sqlite_utils.Database, ticket_ids: Sequence[int]) -> dict[int, str]:
-    """Ticket ids that already have an erased/expired event (e.g. an Art. 17 erasure)."""
-    if not ticket_ids:
-        return {}
-    marks = ", ".join("?" for _ in ticket_ids)
-    rows = db.execute(
-        f"""SELECT ticket_id, event FROM events
-            WHERE event IN (?, ?) AND ticket_id IN ({marks})""",
-        [Event.ERASED, Event.EXPIRED, *ticket_ids],
-    ).fetchall()
-    return {int(ticket_id): str(event) for ticket_id, event in rows}
-
-
-def _record(
-    db: sqlite_utils.Database,
-    items: Sequence[tuple[DueTicket, DeletionOutcome]],
-    marked_only: Sequence[DueTicket],
-    *,
-    now: datetime,
-    run_id: str,
-    actor: str,
-    years: int,
-    purge: bool,
-) -> int:
-    """One transaction: an `expired` event and `expired_at` per done case. Returns events."""
-    stamp = wall_clock.format(now)
-    appended = 0
-    with transaction(db) as conn:
-        for due, outcome in items:
-            if not transitions.mark_expired(conn, due.case_id, stamp):
-                continue  # recorded already; never a second event
-            transfer = conn.execute(
-                "SELECT seq FROM events WHERE case_id = ? AND event = ? LIMIT 1",
-                (due.case_id, Event.TRANSFER),
-            ).fetchone()
-            details: dict[str, Any] = {
-                "purged": outcome.purged,
-                "already_gone": outcome.already_gone,
-                "retention_years": years,
-                "retention_source": "recorded" if due.recorded else "configured",
-                "started_on": due.started_at[:10],
-                "restricted_transfer": transfer is not None,
-                "transfer_seq": int(transfer[0]) if transfer else None,
-            }
-            if purge:
-                details["purge"] = outcome.purge_status
-            expired = decision(
-                Event.EXPIRED,
-                due.case_id,
-                stamp,
-                details=details,
-                widget_id=due.widget_id,
-                subject_ref=due.subject_ref,
-                ticket_id=due.ticket_id,
-                retention_until=due.retention_until,
-                run_id=run_id,
-                actor=actor,
-            )
-            append_events(conn, [expired])
-            appended += 1
-        for due in marked_only:
-            transitions.mark_expired(conn, due.case_id, stamp)
-    return appended
-
-
-# ---------------------------------------------------------------- the sweep
-
-
-def newest_time_seen(db: sqlite_utils.Database) -> datetime | None:
-    """The newest run start the ledger recorded (syncs run every few minutes, each recording
-    its start), or None before any run. Not the newest chat: a widget that stopped chatting
-    still has tickets to expire for years, and the sweep must keep running for them.
-
-    A second check only: snapzen wrote these rows, so they prove nothing about the clock (a
-    pass under a wrong clock used to record one in the future). The sweep's guard is Zendesk's
-    ``Date`` (``clock_guard.check_against_zendesk``), and a pass under a clock ahead of
-    it records no run."""
-    row = db.execute("SELECT MAX(started_at) FROM runs").fetchone()
-    return wall_clock.parse(row[0]) if row and row[0] else None
+def expired_tags(as_of: date, months_back: int) -> list[str]:
+    """Tags of the ``months_back`` whole months before ``as_of``'s month, newest first."""
+    year, month = as_of.year, as_of.month
+    tags = []
+    for _ in range(months_back):
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+        tags.append(f"expires_{year:04d}_{month:02d}")
+    return tags
 
 
 def refuse_on_wrong_clock(settings: Settings, now: datetime) -> None:
     """ConfigError when the clock is beyond the newest time seen by more than the margin."""
     if not Path(settings.ledger.path).exists():
         return
+    # The newest run start (syncs run every few minutes, each recording its start), not the
+    # newest chat: a widget that stopped chatting still has tickets to expire for years. A
+    # second check only: snapzen wrote these rows, so they prove nothing about the clock; the
+    # guard is Zendesk's ``Date`` (clock_guard), and a pass under a clock ahead of it records
+    # no run.
     with closing(open_ledger(settings.ledger, read_only=True)) as db:
-        newest = newest_time_seen(db)
+        newest = wall_clock.parse_optional(summary.newest_run_start(db.conn))
     margin = timedelta(days=settings.transfer.clock_margin_days)
     why = deletion_clock_error(now, newest, margin)
     if why:
@@ -341,32 +252,35 @@ def run_sweep(
     # its Date header) before anything is planned, then against the ledger's newest run.
     check_against_zendesk(api, clock, action="delete", need_evidence=True)
     refuse_on_wrong_clock(settings, clock())
-    hook = crash_hook or (lambda _point: None)
-    size = min(settings.zendesk.batch_size, MAX_BATCH)
     actor = actor or settings.pipeline.actor
     details = {"as_of": as_of.isoformat(), "purge": purge}
     with locked_run(settings, RUN_KIND, actor, wait=wait, now=clock, details=details) as run:
-        db, result.run_id = run.db, run.run_id
+        result.run_id = run.run_id
+        sweep = _Sweep(
+            run.db,
+            api,
+            ticket_deleter_from(settings, api),
+            result,
+            actor,
+            clock,
+            years,
+            crash_hook or (lambda _point: None),
+        )
         run.counts = lambda: {"fetched": result.due, "failed": result.failed}
         log.info("retention_sweep_started", as_of=as_of.isoformat(), purge=purge)
         try:
-            _sweep(
-                db, api, result, settings, size=size, years=years, actor=actor, clock=clock,
-                hook=hook,
-            )  # fmt: skip
+            sweep.delete_due(min(settings.zendesk.batch_size, MAX_BATCH))
             if reconcile:
-                reconcile_unknown(
-                    db,
-                    api,
-                    result,
-                    settings,
-                    months_back=reconcile_months,
-                    actor=actor,
-                    clock=clock,
-                )
+                sweep.reconcile(reconcile_months)
             sweep_profiles(api, result)
             result.forgotten = forget_due(
-                db, settings, as_of=as_of, now=clock(), actor=actor, run_id=run.run_id, hook=hook
+                run.db,
+                settings,
+                as_of=as_of,
+                now=clock(),
+                actor=actor,
+                run_id=run.run_id,
+                hook=sweep.hook,
             )
         except BaseException as exc:
             run.details.update(result.counts())
@@ -383,8 +297,8 @@ def run_sweep(
 def _plan_only(settings: Settings, result: SweepResult, years: int) -> SweepResult:
     # Read-only and without the lock: a dry run may look while a sync writes (WAL).
     with closing(open_ledger(settings.ledger, read_only=True)) as db:
-        columns = {row[1] for row in db.execute("PRAGMA table_info(transfers)").fetchall()}
-        active = holds.active(db.conn) if columns else holds.HoldSet()
+        has_holds = bool(columns(db.conn, "transfers", ""))
+        active = holds.active(db.conn) if has_holds else holds.HoldSet()
         due_ids: set[str] = set()
         for due in iter_due(db, result.as_of, years):
             if active.held(case_id=due.case_id, ticket_id=due.ticket_id, subject=due.subject_ref):
@@ -398,73 +312,170 @@ def _plan_only(settings: Settings, result: SweepResult, years: int) -> SweepResu
     return result
 
 
-def _sweep(
-    db: sqlite_utils.Database,
-    api: ZendeskClient,
-    result: SweepResult,
-    settings: Settings,
-    *,
-    size: int,
-    years: int,
-    actor: str,
-    clock: Callable[[], datetime],
-    hook: CrashHook,
-) -> None:
-    deleter = ticket_deleter_from(settings, api)
-    assert result.run_id is not None
-    active = holds.active(db.conn)  # a legal hold keeps a due ticket (Art. 17(3)(e))
-    for batch in _batches(iter_due(db, result.as_of, years), size):
-        result.due += len(batch)
-        due_now = [
-            d
-            for d in batch
-            if not active.held(case_id=d.case_id, ticket_id=d.ticket_id, subject=d.subject_ref)
-        ]
-        result.held += len(batch) - len(due_now)
-        batch = due_now
-        # Tickets the ledger already records as deleted (an Art. 17 erasure; or an `expired`
-        # event, which cannot lack expired_at, but then marking is all that is left to do).
-        earlier = _previously_deleted(db, [due.ticket_id for due in batch])
-        marked_only = [due for due in batch if due.ticket_id in earlier]
-        to_delete = [due for due in batch if due.ticket_id not in earlier]
-        result.previously_erased += sum(1 for d in batch if earlier.get(d.ticket_id) == "erased")
+# ---------------------------------------------------------------- the sweep
 
-        outcomes: dict[int, DeletionOutcome] = {}
-        ids = list(dict.fromkeys(due.ticket_id for due in to_delete))
-        if ids:
-            result.batches += 1
-            # Each ticket is deleted only if it still carries its own case's external_id.
-            expected = {due.ticket_id: external_id(due.case_id) for due in to_delete}
-            requester_of = api.ticket_requesters(ids)  # before they are gone
-            outcomes = deleter.delete(ids, purge=result.purge, expected=expected)
-            result.requesters.update(
-                requester_of[t] for t in ids if t in requester_of and outcomes[t].gone
+
+@dataclass
+class _Sweep:
+    """One sweep under the writer lock: what it deletes with, and what it counts into."""
+
+    db: sqlite_utils.Database
+    api: ZendeskClient
+    deleter: BulkTicketDeleter
+    result: SweepResult
+    actor: str
+    clock: Callable[[], datetime]
+    years: int
+    hook: CrashHook
+
+    def delete_due(self, size: int) -> None:
+        """Every due ticket, ``size`` at a time: held ones kept, those the ledger records as
+        deleted only marked, the others deleted and recorded batch by batch."""
+        result = self.result
+        active = holds.active(self.db.conn)  # a legal hold keeps a due ticket (Art. 17(3)(e))
+        due = iter_due(self.db, result.as_of, self.years)
+        while batch := list(itertools.islice(due, size)):
+            result.due += len(batch)
+            held = [
+                d
+                for d in batch
+                if active.held(case_id=d.case_id, ticket_id=d.ticket_id, subject=d.subject_ref)
+            ]
+            result.held += len(held)
+            batch = [d for d in batch if d not in held]
+            # Tickets the ledger already records as deleted (an Art. 17 erasure; or an
+            # `expired` event, which cannot lack expired_at: then marking is all that is left).
+            earlier = lookups.deleted_tickets(self.db.conn, [d.ticket_id for d in batch])
+            marked_only = [d for d in batch if d.ticket_id in earlier]
+            to_delete = [d for d in batch if d.ticket_id not in earlier]
+            result.previously_erased += sum(earlier.get(d.ticket_id) == "erased" for d in batch)
+            done = self._delete(to_delete)
+            self.hook("after_delete")
+            result.recorded += self._record(done, marked_only)
+            gone = [outcome for _, outcome in done]
+            result.already_gone += sum(o.already_gone for o in gone)
+            result.deleted += sum(not o.already_gone for o in gone)
+            if result.purge:
+                result.purged += sum(o.purged for o in gone)
+                result.purge_failed += sum(not o.purged and not o.already_gone for o in gone)
+            log.info(
+                "retention_batch", tickets=len(to_delete), done=len(done), recorded=result.recorded
             )
-        hook("after_delete")
-        done: list[tuple[DueTicket, DeletionOutcome]] = []
-        for due in to_delete:
-            outcome = outcomes[due.ticket_id]
-            if outcome.gone:
-                done.append((due, outcome))
-                continue
-            failure = {"case_id": due.case_id, "ticket_id": due.ticket_id, "reason": outcome.reason}
-            result.failed += 1
-            result.failures.append(failure)
-            log.warning("retention_delete_failed", **failure)
-        result.recorded += _record(
-            db,
-            done,
-            marked_only,
-            now=clock(),
-            run_id=result.run_id,
-            actor=actor,
-            years=years,
-            purge=result.purge,
-        )
-        gone = [outcome for _, outcome in done]
-        result.already_gone += sum(o.already_gone for o in gone)
-        result.deleted += sum(not o.already_gone for o in gone)
-        if result.purge:
-            result.purged += sum(o.purged for o in gone)
-            result.purge_failed += sum(not o.purged and not o.already_gone for o in gone)
-        log.info("retention_batch", tickets=len(ids), done=len(done), recorded=result.recorded)
+
+    def _delete(self, due: list[DueTicket]) -> list[tuple[DueTicket, DeletionOutcome]]:
+        """Delete ``due``'s tickets, each only if it still carries its own case's external_id;
+        the ones gone (a failure is counted and logged). Their requesters are read first."""
+        ids = list(dict.fromkeys(d.ticket_id for d in due))
+        if not ids:
+            return []
+        self.result.batches += 1
+        expected = {d.ticket_id: external_id(d.case_id) for d in due}
+        requester_of = self.api.ticket_requesters(ids)  # before they are gone
+        outcomes = self.deleter.delete(ids, purge=self.result.purge, expected=expected)
+        gone = [t for t in ids if outcomes[t].gone]
+        self.result.requesters.update(requester_of[t] for t in gone if t in requester_of)
+        for d in due:
+            if not outcomes[d.ticket_id].gone:
+                failure = {
+                    "case_id": d.case_id,
+                    "ticket_id": d.ticket_id,
+                    "reason": outcomes[d.ticket_id].reason,
+                }
+                self.result.failed += 1
+                self.result.failures.append(failure)
+                log.warning("retention_delete_failed", **failure)
+        return [(d, outcomes[d.ticket_id]) for d in due if outcomes[d.ticket_id].gone]
+
+    def _record(
+        self,
+        items: Sequence[tuple[DueTicket, DeletionOutcome]],
+        marked_only: Sequence[DueTicket] = (),
+    ) -> int:
+        """One transaction: an `expired` event per ticket gone (and, for a case,
+        `expired_at`). Returns the events appended."""
+        stamp = wall_clock.format(self.clock())
+        appended = 0
+        with transaction(self.db) as conn:
+            for due, outcome in items:
+                details: dict[str, Any] = {
+                    "purged": outcome.purged,
+                    "already_gone": outcome.already_gone,
+                }
+                if due.tag is not None:  # found by its tag: no case of the ledger to mark
+                    details.update(reconciled=True, tag=due.tag)
+                elif not transitions.mark_expired(conn, due.case_id, stamp):
+                    continue  # recorded already; never a second event
+                else:
+                    transfer = lookups.transfer_seq(conn, due.case_id)
+                    details.update(
+                        retention_years=self.years,
+                        retention_source="recorded" if due.recorded else "configured",
+                        started_on=due.started_at[:10],
+                        restricted_transfer=transfer is not None,
+                        transfer_seq=transfer,
+                    )
+                    if self.result.purge:
+                        details["purge"] = outcome.purge_status
+                expired = decision(
+                    Event.EXPIRED,
+                    due.case_id,
+                    stamp,
+                    details=details,
+                    widget_id=due.widget_id,
+                    subject_ref=due.subject_ref,
+                    ticket_id=due.ticket_id,
+                    retention_until=due.retention_until,
+                    run_id=self.result.run_id,
+                    actor=self.actor,
+                )
+                append_events(conn, [expired])
+                appended += 1
+            for due in marked_only:
+                transitions.mark_expired(conn, due.case_id, stamp)
+        return appended
+
+    def reconcile(self, months_back: int) -> None:
+        """``--reconcile``: expired tickets Zendesk holds that the ledger does not know.
+
+        Every ticket snapzen creates carries ``expires_YYYY_MM`` (the month its retention
+        ends), so a ticket whose month is over is due even when the ledger lost it (a restore
+        from an old backup, a database started afresh, a second installation). Search finds
+        them, archived ones included; tickets the ledger knows are left to ``delete_due``,
+        which decides on their recorded ``retention_until``; the current month is never
+        searched (the tag does not say which day in it the retention ends). Search lags
+        writes by minutes: a ticket with an ``erased``/``expired`` event is skipped. Holds
+        apply. Each ticket deleted gets an ``expired`` event with ``details.reconciled`` and
+        its tag; the counts go to ``result.reconciled`` (months, found, deleted, already_gone,
+        held, failed), failures and holds to the sweep's own too."""
+        counts = dict.fromkeys(("months", "found", "deleted", "already_gone", "held", "failed"), 0)
+        active = holds.active(self.db.conn)
+        found: dict[int, DueTicket] = {}
+        for tag in expired_tags(self.result.as_of, months_back):
+            counts["months"] += 1
+            for ticket in self.api.search_tickets(f"type:ticket tags:{tag}"):
+                ticket_id = ticket.get("id")
+                if not isinstance(ticket_id, int) or ticket_id in found:
+                    continue
+                if tag not in (ticket.get("tags") or []):
+                    continue
+                if not lookups.ticket_unknown(self.db.conn, ticket_id):
+                    continue
+                external = ticket.get("external_id")
+                case_id = str(external).removeprefix(EXTERNAL_ID_PREFIX) if external else None
+                if active.held(ticket_id=ticket_id, case_id=case_id):
+                    counts["held"] += 1
+                    continue
+                found[ticket_id] = DueTicket(case_id or f"ticket:{ticket_id}", ticket_id, tag=tag)
+        counts["found"] = len(found)
+        due = list(found.values())
+        for start in range(0, len(due), MAX_BATCH):
+            batch = due[start : start + MAX_BATCH]
+            outcomes = self.deleter.delete([d.ticket_id for d in batch], purge=self.result.purge)
+            for outcome in outcomes.values():
+                gone = "already_gone" if outcome.already_gone else "deleted"
+                counts[gone if outcome.gone else "failed"] += 1
+            self._record([(d, outcomes[d.ticket_id]) for d in batch if outcomes[d.ticket_id].gone])
+        self.result.reconciled = counts
+        self.result.failed += counts["failed"]
+        self.result.held += counts["held"]
+        log.info("retention_reconciled", **counts)

@@ -19,7 +19,7 @@ from typing import Any
 import sqlite_utils
 
 from snapzen.commands import copies
-from snapzen.ledger.rights import erasure_journal, forget, holds, request_periods
+from snapzen.ledger.rights import erasure_journal, forget, holds, period_keys, request_periods
 from snapzen.ledger.store.db import configured_key
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
@@ -54,7 +54,7 @@ def rule(settings: Settings) -> request_periods.Rule:
 def describe(item: dict[str, Any], *, planned: bool) -> str:
     """One line for the sweep's output about a period forgotten (or, ``planned``, due)."""
     period = str(item["period"])
-    if request_periods.is_request_period(period):
+    if period_keys.is_request_period(period):
         count = item.get("requests", item.get("requests_forgotten", 0))
         what = (
             f"request period {period}: its key destroyed, the evidence of {count} request(s) "
@@ -94,9 +94,11 @@ def forget_due(
         log.warning("retention_forget_skipped", reason="ledger.key is not set")
         return []
     path = settings.ledger.erasure_journal_path
+    journalled = erasure_journal.Contents()
     if path.is_file():  # an edited journal: JournalDamaged (exit 2); an old format: migrated
-        erasure_journal.prepare(path, key, db.conn)
-    done = forget.reapply(db, [path], key, now=now, actor=actor, how="retention sweep (finished)")
+        journalled = erasure_journal.prepare(path, key, db.conn)
+    how = "retention sweep (finished)"
+    done = forget.reapply(db, journalled.forgotten, now=now, actor=actor, how=how)
     held = holds.active(db.conn)
     for item in plan_forget(db.conn, settings, as_of, held, ()):
         period = item["period"]

@@ -25,7 +25,7 @@ import sqlite_utils
 
 from snapzen.commands import service
 from snapzen.commands.run import locked_run
-from snapzen.ledger.store import transitions
+from snapzen.ledger.store import lookups, transitions
 from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.ledger.store.db import ensure_ledger, open_ledger, transaction
 from snapzen.support import clock
@@ -42,13 +42,7 @@ def requeue(db: sqlite_utils.Database, case_ids: Sequence[str] | None, now: date
     asking for one by id is an error, and --all-failed leaves them alone."""
     with transaction(db) as conn:
         if case_ids is None:
-            rows = conn.execute(
-                """SELECT case_id FROM cases WHERE status = ? AND raw IS NOT NULL
-                   AND started_at IS NOT NULL AND case_id NOT LIKE 'invalid:%'
-                   ORDER BY case_id""",
-                (CaseStatus.FAILED,),
-            ).fetchall()
-            chosen = [r[0] for r in rows]
+            chosen = lookups.retryable_failed(conn)
         else:
             _check_failed(conn, case_ids, "retry")
             chosen = list(case_ids)
@@ -134,17 +128,14 @@ def _check_failed(
 ) -> None:
     """ConfigError (exit 2) unless every case is failed; to retry one, it must also have a
     payload that can be sent again."""
+    conn = db if isinstance(db, sqlite3.Connection) else db.conn
     for case_id in case_ids:
-        row = db.execute(
-            # A case without a start time can never be sent (it would sit in pending, unseen
-            # by the deadline check): only a fresh SnapEngage copy can fix it.
-            "SELECT status, raw IS NOT NULL AND started_at IS NOT NULL FROM cases"
-            " WHERE case_id = ?",
-            (case_id,),
-        ).fetchone()
+        # A case without a start time can never be sent (it would sit in pending, unseen by
+        # the deadline check): only a fresh SnapEngage copy can fix it.
+        row = lookups.case_state(conn, case_id)
         if row is None:
             raise ConfigError(f"case {case_id} is not in the ledger database")
         if row[0] != CaseStatus.FAILED:
             raise ConfigError(f"case {case_id} is {row[0]}, not failed; nothing to {verb}")
-        if verb == "retry" and (not row[1] or case_id.startswith("invalid:")):
+        if verb == "retry" and not row[1]:
             raise ConfigError(f"case {case_id} has no usable payload to send again")

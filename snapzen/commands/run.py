@@ -78,17 +78,6 @@ class Run:
             self.begun = True
 
 
-def describe(exc: BaseException) -> str:
-    """``runs.error`` for a run that ended by ``exc``."""
-    if not isinstance(exc, Exception):
-        return "interrupted"
-    return one_line(f"{type(exc).__name__}: {exc}", ERROR_LIMIT)
-
-
-def ended_by(exc: BaseException) -> str:
-    return "interrupted" if isinstance(exc, KeyboardInterrupt) else "aborted"
-
-
 @contextmanager
 def recorded_run(
     db: sqlite_utils.Database,
@@ -109,9 +98,11 @@ def recorded_run(
     except BaseException as exc:
         if not run.begun:
             raise
+        error = f"{type(exc).__name__}: {exc}" if isinstance(exc, Exception) else "interrupted"
+        outcome = "interrupted" if isinstance(exc, KeyboardInterrupt) else "aborted"
         runs.finish_run(
-            db, run.run_id, now(), outcome=ended_by(exc), exit_code=exit_code_of(exc),
-            counts=run.counts(), error=describe(exc), details=run.details,
+            db, run.run_id, now(), outcome=outcome, exit_code=exit_code_of(exc),
+            counts=run.counts(), error=one_line(error, ERROR_LIMIT), details=run.details,
         )  # fmt: skip
         raise
     if not run.begun:

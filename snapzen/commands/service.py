@@ -152,10 +152,31 @@ def run_pass(
         return result
 
 
+def chosen_widgets(settings: Settings, given: Sequence[str] | None) -> list[str]:
+    """The widgets a ``sync`` or ``backfill`` reads: those given (``--widget``, once each), or
+    every configured one. ConfigError (exit 2) naming the first given that is not one of
+    ``snapengage.widgets`` (a typo must not fetch, or write state for, an unknown widget), or
+    when there is none at all."""
+    configured = list(settings.snapengage.widgets)
+    chosen = list(dict.fromkeys(given)) if given else configured
+    for widget in chosen:
+        if widget not in configured:
+            raise errors.ConfigError(
+                f"--widget {widget!r} is not one of snapengage.widgets "
+                f"({', '.join(configured) or 'none configured'})"
+            )
+    if not chosen:
+        raise errors.ConfigError(
+            "setting snapengage.widgets is required (set SNAPZEN_SNAPENGAGE__WIDGETS)"
+        )
+    return chosen
+
+
 def sync(
     settings: Settings, *, wait: bool = False, widgets: Sequence[str] | None = None, **kwargs: Any
 ) -> PassResult:
-    return run_pass(settings, "sync", lambda p: p.sync(widgets), wait=wait, **kwargs)
+    chosen = chosen_widgets(settings, widgets)  # before the lock: a typo writes nothing
+    return run_pass(settings, "sync", lambda p: p.sync(chosen), wait=wait, **kwargs)
 
 
 # ---------------------------------------------------------------- `snapzen run`

@@ -11,13 +11,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from snapzen import commands  # each module imported when first named (start-up time)
+
 if TYPE_CHECKING:  # types only: this module stays light at import
-    from snapzen.commands.access_request import AccessResult
-    from snapzen.commands.backfill import BackfillPlan, BackfillResult
-    from snapzen.commands.checkpoints import Verdict
-    from snapzen.commands.reconcile import ReconcileResult
-    from snapzen.commands.retention import SweepResult
-    from snapzen.commands.retry import RetryResult
+    from snapzen.ledger.rights.erasure_reapply import ReapplyResult
     from snapzen.sync.contracts import PassResult
 
 Line = tuple[bool, str]  # (to stderr, text)
@@ -50,20 +47,17 @@ def pass_json(result: PassResult) -> dict[str, Any]:
     }
 
 
-def sync_lines(result: PassResult, deadline_days: int, as_json: bool) -> Iterator[Line]:
-    """A pass in one line (unless printed as JSON), then its warnings."""
-    from snapzen.ledger.evidence.derogations import warning_line  # a sentence
-
+def sync_lines(result: PassResult, deadline_days: int) -> Iterator[Line]:
+    """A pass in one line, then its warnings."""
     c = result.counts
-    if not as_json:
-        yield out(
-            f"sync {result.run_id}: fetched {c.fetched}, created {c.created}, "
-            f"withheld {c.withheld}, ignored {c.ignored}, failed {c.failed}, "
-            f"ambiguous {c.ambiguous}, recovered {c.recovered}; ledger: decisions "
-            f"{c.decisions} (transfers {c.transfers})"
-        )
+    yield out(
+        f"sync {result.run_id}: fetched {c.fetched}, created {c.created}, "
+        f"withheld {c.withheld}, ignored {c.ignored}, failed {c.failed}, "
+        f"ambiguous {c.ambiguous}, recovered {c.recovered}; ledger: decisions "
+        f"{c.decisions} (transfers {c.transfers})"
+    )
     for recipient, count in result.derogations.items():
-        yield err(warning_line(recipient, count))
+        yield err(commands.ledger_terms.warning_line(recipient, count))
     if result.at_risk:
         yield err(
             f"WARNING: {len(result.at_risk)} unsynced case(s) are older than {deadline_days} "
@@ -76,7 +70,7 @@ def sync_lines(result: PassResult, deadline_days: int, as_json: bool) -> Iterato
         yield err("snapzen: sync interrupted; the next sync does the rest")
 
 
-def retry_json(outcome: RetryResult) -> dict[str, Any]:
+def retry_json(outcome: commands.retry.RetryResult) -> dict[str, Any]:
     result = outcome.result
     return {
         "run_id": result.run_id if result is not None else None,
@@ -86,7 +80,7 @@ def retry_json(outcome: RetryResult) -> dict[str, Any]:
     }
 
 
-def retry_lines(outcome: RetryResult) -> Iterator[Line]:
+def retry_lines(outcome: commands.retry.RetryResult) -> Iterator[Line]:
     result = outcome.result
     if not outcome.requeued:
         yield out("retry: no failed case to retry")
@@ -99,8 +93,8 @@ def retry_lines(outcome: RetryResult) -> Iterator[Line]:
             yield err(f"{result.failed_total} case(s) failed; see `snapzen status`")
 
 
-def backfill_json(result: BackfillResult, plan: BackfillPlan) -> dict[str, Any]:
-    report = result.dry_run
+def backfill_json(result: commands.backfill.BackfillResult) -> dict[str, Any]:
+    plan, report = result.plan, result.dry_run
     return {
         "since": plan.since.isoformat(),
         "until": plan.until.isoformat(),
@@ -115,8 +109,8 @@ def backfill_json(result: BackfillResult, plan: BackfillPlan) -> dict[str, Any]:
     }
 
 
-def backfill_lines(result: BackfillResult, plan: BackfillPlan, dry_run: bool) -> Iterator[Line]:
-    c, report = result.counts, result.dry_run
+def backfill_lines(result: commands.backfill.BackfillResult, dry_run: bool) -> Iterator[Line]:
+    plan, c, report = result.plan, result.counts, result.dry_run
     label = ("dry run" if dry_run else "backfill") + (
         " (interrupted)" if result.interrupted else ""
     )
@@ -155,7 +149,7 @@ def backfill_lines(result: BackfillResult, plan: BackfillPlan, dry_run: bool) ->
         )
 
 
-def sweep_lines(result: SweepResult) -> Iterator[Line]:
+def sweep_lines(result: commands.retention.SweepResult) -> Iterator[Line]:
     """A retention sweep, or (dry) what it would do, then what is left for the next one."""
     yield from map(out, _planned(result) if result.dry_run else _swept(result))
     for count, line in (
@@ -167,7 +161,7 @@ def sweep_lines(result: SweepResult) -> Iterator[Line]:
             yield err(f"{count} {line}")
 
 
-def _planned(result: SweepResult) -> Iterator[str]:
+def _planned(result: commands.retention.SweepResult) -> Iterator[str]:
     """What a dry run would do: the first 50 tickets due, the profiles, the months forgotten."""
     yield (
         f"retention sweep (dry run, as of {result.as_of}): {result.due} ticket(s) due "
@@ -187,13 +181,11 @@ def _planned(result: SweepResult) -> Iterator[str]:
         yield f"would delete Zendesk user {user} (no ticket names them after this)"
     if result.users_kept:
         yield f"{result.users_kept} Zendesk user(s) kept: other tickets name them"
-    from snapzen.commands.retention_forget import describe  # lazy: the CLI's start-up
-
     for period in result.forgotten:
-        yield describe(period, planned=True)
+        yield commands.retention_forget.describe(period, planned=True)
 
 
-def _swept(result: SweepResult) -> Iterator[str]:
+def _swept(result: commands.retention.SweepResult) -> Iterator[str]:
     yield (
         f"retention sweep {result.run_id} (as of {result.as_of}): due {result.due}, "
         f"deleted {result.deleted}, already gone {result.already_gone}, "
@@ -208,13 +200,11 @@ def _swept(result: SweepResult) -> Iterator[str]:
             f"{r['found']}, deleted {r['deleted']}, already gone {r['already_gone']}, "
             f"held {r['held']}, failed {r['failed']}"
         )
-    from snapzen.commands.retention_forget import describe  # lazy: the CLI's start-up
-
     for period in result.forgotten:
-        yield describe(period, planned=False)
+        yield commands.retention_forget.describe(period, planned=False)
 
 
-def verify_lines(verdict: Verdict, thorough: bool) -> tuple[bool, list[Line]]:
+def verify_lines(verdict: commands.checkpoints.Verdict, thorough: bool) -> tuple[bool, list[Line]]:
     """(whether the ledger verified against what was given, what to say)."""
     result, tables, bad_signatures = verdict.chain, verdict.tables, verdict.bad_signatures
     first = result.first_problem
@@ -260,24 +250,30 @@ def verify_lines(verdict: Verdict, thorough: bool) -> tuple[bool, list[Line]]:
     return True, lines
 
 
-def erasures_lines(done: dict[str, Any]) -> Iterator[Line]:
-    """The erasure journal re-applied by `init` or `ledger restore`."""
+def caught_up_lines(
+    found: commands.reconcile.ReconcileResult | None, done: ReapplyResult | None
+) -> Iterator[Line]:
+    """`init --adopt` and `ledger restore`: Zendesk's tickets adopted or caught up with, then
+    the erasure journal re-applied."""
+    if found is not None:
+        yield from _reconciled(found)
+    if done is None:
+        return
     yield out(
-        f"erasure journal: {done['entries']} erasure(s) re-applied, {done['withheld']} chat(s) "
-        f"withheld, {done['events']} erased event(s) appended, {done['requests']} request "
-        f"event(s) restored ({done['from_replaced']} known only to the replaced ledger)"
+        f"erasure journal: {done.entries} erasure(s) re-applied, {done.withheld} chat(s) "
+        f"withheld, {done.events} erased event(s) appended, {done.requests} request "
+        f"event(s) restored ({done.from_replaced} known only to the replaced ledger)"
     )
-    if done["no_journal"]:
+    if done.no_journal:
         yield out("no erasure journal: your statement that there is none is recorded")
-    if done["in_flight"]:
+    if done.in_flight:
         yield err(
-            f"{len(done['in_flight'])} chat(s) of erased people were being sent when the backup "
+            f"{len(done.in_flight)} chat(s) of erased people were being sent when the backup "
             "was taken: run `snapzen sync`, then `snapzen ledger erase` for them again"
         )
 
 
-def reconciled_lines(found: ReconcileResult) -> Iterator[Line]:
-    """Zendesk's tickets adopted by `init --adopt` or caught up with by `ledger restore`."""
+def _reconciled(found: commands.reconcile.ReconcileResult) -> Iterator[Line]:
     counts = found.counts
     yield out(
         f"Zendesk since {found.since.date().isoformat()} ({found.via.value}, "
@@ -298,7 +294,7 @@ def reconciled_lines(found: ReconcileResult) -> Iterator[Line]:
         )
 
 
-def access_lines(result: AccessResult) -> Iterator[Line]:
+def access_lines(result: commands.access_request.AccessResult) -> Iterator[Line]:
     """An access pack written: its files and hashes, then what it could not hold."""
     yield out(
         f"access pack {result.request_id}: {result.tickets} ticket(s), "
@@ -324,113 +320,6 @@ def access_lines(result: AccessResult) -> Iterator[Line]:
         )
     if result.unreadable:
         yield err(f"tickets NOT read from Zendesk (rerun): {result.unreadable}")
-
-
-def age(seconds: float | None) -> str:
-    """An age as `status` shows it: minutes, hours or days."""
-    if seconds is None:
-        return "-"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
-
-
-def _note(text: str, style: str = "") -> tuple[str, str]:
-    return (style, text)
-
-
-def status_notes(report: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(style: "", "warning" or "alert"; line) for each thing to know below the `status`
-    table."""
-    if report["withheld_by_reason"]:
-        reasons = sorted(report["withheld_by_reason"].items(), key=str)
-        yield _note("withheld by reason: " + ", ".join(f"{r}={n}" for r, n in reasons))
-    yield _note(
-        f"ledger rows: {report['ledger_rows']} (decisions {report['decisions']}, transfers "
-        f"{report['transfers']}); raw payloads held: "
-        f"{report['raw_payloads_held']} (oldest {age(report['raw_oldest_age_seconds'])})"
-    )
-    for recipient, count in report.get("derogation_transfers", {}).items():
-        last = report.get("derogation_transfers_last_run", {}).get(recipient, 0)
-        yield _note(
-            f"{count} transfer(s) to {recipient} under an Art. 49 derogation ({last} in the "
-            "last run): the exception, not a basis for regular transfers",
-            "warning",
-        )
-    if report["at_risk_count"]:
-        yield _note(
-            f"{report['at_risk_count']} case(s) at risk of SnapEngage's deletion (unsynced for "
-            f"more than {report['deadline_days']} days)",
-            "alert",
-        )
-    if report.get("imports_in_progress"):
-        yield _note(
-            f"{report['imports_in_progress']} case(s) imported with no answer yet: in "
-            "progress, resolved by lookup once Zendesk shows no import job queued"
-        )
-    if report.get("imports_unresolved"):
-        yield _note(
-            f"{report['imports_unresolved']} case(s) still unresolved after "
-            "zendesk.recovery_grace_seconds",
-            "alert",
-        )
-    for failure in report["failed"][:10]:
-        yield _note(
-            f"failed {failure['case_id']} (attempts {failure['attempts']}): {failure['error']}"
-        )
-    flagged = report.get("flagged", [])
-    for flag in flagged[:10]:
-        tickets = ", ".join(str(t) for t in flag["ticket_ids"])
-        yield _note(
-            f"flagged {flag['case_id']}: {flag['kind']} (tickets {tickets}; found by "
-            f"{flag['source']}); nothing was deleted",
-            "alert",
-        )
-    if len(flagged) > 10:
-        yield _note(f"... {len(flagged) - 10} more flagged case(s): status --json")
-    for chat in report.get("future_dated", [])[:10]:
-        yield _note(
-            f"dated in the future: {chat['case_id']} ({chat['widget_id']}) started "
-            f"{chat['started_at']}, {chat['status']}",
-            "alert",
-        )
-    if overdue := report.get("requests_overdue"):
-        yield _note(
-            f"{len(overdue)} data-subject request(s) past their deadline: "
-            f"{', '.join(overdue[:10])} (`snapzen ledger requests`)",
-            "alert",
-        )
-    if report.get("clock_warning"):
-        yield _note(f"clock: {report['clock_warning']}", "alert")
-    if report.get("legacy_references"):  # rows chained before period keys
-        yield _note(f"legacy references: {report['legacy_references']['note']}")
-    yield from _reconcile(report)
-    run = report["last_run"]
-    if not run:
-        yield _note("no run yet")
-        return
-    exit_note = "" if run.get("exit_code") is None else f" (exit code {run['exit_code']})"
-    yield _note(
-        f"last run {run['run_id']} ({run['kind']}, {run['actor']}): {run['outcome']}"
-        f"{exit_note} at {run['finished_at'] or run['started_at']}; fetched {run['fetched']}, "
-        f"created {run['created']}, withheld {run['withheld']}, failed {run['failed']}"
-    )
-
-
-def _reconcile(report: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """The last `ledger reconcile` check, and a reminder when it is due (weekly)."""
-    last = report.get("last_reconcile")
-    if last:
-        found = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in last["findings"].items() if n)
-        verdict = f"findings: {found}" if found else "ledger and Zendesk agree"
-        if not last.get("complete", True):
-            verdict += " (incomplete read)"
-        yield _note(f"last reconcile {last['run_id']} at {last['finished_at']}: {verdict}")
-    if report.get("reconcile_due"):
-        when = "has not run for more than 8 days" if last else "has never run"
-        yield _note(f"reconcile {when}: run `snapzen ledger reconcile` (weekly)", "warning")
 
 
 def reconcile_lines(report: dict[str, Any]) -> Iterator[Line]:

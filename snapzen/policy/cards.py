@@ -1,8 +1,8 @@
 """Payment card numbers: what issuers define, and the forms a person types them in.
 
 Payment card numbers as issuers define them: the IIN prefix table with each issuer's
-lengths, and the Luhn checksum. Pure functions; snapzen.policy.redaction finds the numbers
-in text with them.
+lengths. Pure functions; snapzen.policy.redaction finds the numbers in text with them (and
+checks Luhn with python-stdnum).
 
 The forms a card number takes when typed by a person, reduced to the one the card rule reads.
 
@@ -64,31 +64,12 @@ CARD_MIN_DIGITS = 12
 CARD_MAX_DIGITS = 19
 
 
-def is_ascii_digits(value: str) -> bool:
-    return value.isascii() and value.isdigit()
-
-
-def luhn_valid(digits: str) -> bool:
-    """Return True if ``digits`` (ASCII digits only, non-empty) passes the Luhn check."""
-    if not is_ascii_digits(digits):
-        return False
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if position % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
-
-
 def card_issuer(digits: str) -> str | None:
     """Return the issuer whose prefix and length rules fit ``digits``, else None.
 
-    Only prefix and length are checked here; Luhn is :func:`luhn_valid`.
+    Only prefix and length are checked here, not Luhn.
     """
-    if not is_ascii_digits(digits):
+    if not (digits.isascii() and digits.isdigit()):
         return None
     length = len(digits)
     for issuer, low, high, lengths in _IIN_TABLE:

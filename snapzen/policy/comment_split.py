@@ -6,12 +6,12 @@ refused ("body is too long") on every attempt. So parts are measured in UTF-8 by
 line boundaries, and only a single line longer than a whole part is cut inside, at a
 character boundary (never inside a multi-byte character).
 
-Pure: no I/O. ``join_parts`` is the exact inverse, so a test can prove nothing is lost.
+Pure: no I/O. Joining the parts again gives the transcript back exactly (a test shows it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -76,13 +76,3 @@ def split_by_bytes(
             if not rest:
                 break
     return parts
-
-
-def join_parts(parts: Sequence[CommentPart]) -> str:
-    """The transcript text the parts were made from (inverse of ``split_by_bytes``)."""
-    pieces: list[str] = []
-    for index, part in enumerate(parts):
-        if index and not parts[index - 1].continues:
-            pieces.append("\n")
-        pieces.append(part.text)
-    return "".join(pieces)

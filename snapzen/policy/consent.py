@@ -30,9 +30,9 @@ from snapzen.policy.models import (
     SnapEngageCase,
 )
 from snapzen.support.adequacy import Regime, normalise_country, regimes_of_visitor
-from snapzen.support.settings import ConsentSettings, TransferSettings
+from snapzen.support.settings import ConsentSettings
 from snapzen.support.settings_gdpr import ConsentSource
-from snapzen.support.settings_transfer import TransferBasis
+from snapzen.support.settings_transfer import ControllerTransfers, TransferBasis
 
 MAX_VALUE_CHARS = 200
 
@@ -71,7 +71,7 @@ def find_consent(case: SnapEngageCase, policy: ConsentSettings) -> ConsentEviden
     )
 
 
-def regimes(country: str | None, transfer: TransferSettings) -> tuple[Regime, ...]:
+def regimes(country: str | None, transfer: ControllerTransfers) -> tuple[Regime, ...]:
     """The regimes a chat from ``country`` falls under (empty: none, not restricted)."""
     own = transfer.regime
     return (own,) if own is not None else regimes_of_visitor(country)
@@ -95,7 +95,7 @@ def _consent_problem(evidence: ConsentEvidence, policy: ConsentSettings) -> str 
 
 
 def decide(
-    case: SnapEngageCase, widget_id: str, consent: ConsentSettings, transfer: TransferSettings
+    case: SnapEngageCase, widget_id: str, consent: ConsentSettings, transfer: ControllerTransfers
 ) -> Decision:
     """``widget_id`` is recorded by the caller; no basis depends on the widget any more."""
     del widget_id

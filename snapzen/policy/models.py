@@ -42,7 +42,10 @@ def epoch_to_datetime(value: Any) -> datetime | None:
         try:
             value = float(value)
         except ValueError:
-            return _parse_iso(value)
+            try:
+                return clock.parse(value)  # a time with no zone is UTC
+            except ValueError:
+                return None
     if not isinstance(value, int | float) or value != value or value <= 0:  # NaN, negatives
         return None
     try:
@@ -57,13 +60,6 @@ def first_time(*values: Any) -> datetime | None:
         if (at := epoch_to_datetime(value)) is not None:
             return at
     return None
-
-
-def _parse_iso(text: str) -> datetime | None:
-    try:
-        return clock.parse(text)  # a time with no zone is UTC
-    except ValueError:
-        return None
 
 
 class Lenient(BaseModel):

@@ -32,9 +32,13 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+
+from stdnum import iban as iban_registry
+from stdnum.luhn import is_valid as luhn_valid  # ASCII digits only
 
 from snapzen.policy.cards import (
     CARD_MAX_DIGITS,
@@ -45,30 +49,18 @@ from snapzen.policy.cards import (
     card_view,
     glued_spans,
     grouped_spans,
-    luhn_valid,
     to_original,
 )
+from snapzen.support.scrub import EMAIL_RE
 from snapzen.support.setting_checks import (
     check_redaction_rules,
     check_rule_name,
     compile_patterns,
 )
 
-__all__ = [
-    "BUILTIN_RULES",
-    "DETECTOR_VERSION",
-    "RedactionResult",
-    "RedactionRule",
-    "Redactor",
-    "card_issuer",
-    "iban_valid",
-    "luhn_valid",
-    "merge_counts",
-]
-
 # Bump whenever detection behaviour changes: the ledger stores it next to the
 # counts so an auditor can tell which rules produced them.
-DETECTOR_VERSION = "snapzen-redaction/1"
+DETECTOR_VERSION = "snapzen-redaction/2"  # 2: IBANs checked against the registry's BBAN formats
 
 Span = tuple[int, int]
 
@@ -100,27 +92,6 @@ _NUMERIC_PUNCTUATION = frozenset(".,/:")
 # IBAN (ISO 13616)
 # --------------------------------------------------------------------------
 
-# IBAN length per country. Source: SWIFT IBAN Registry (ISO 13616), as mirrored
-# by e.g. IbanNet's SupportedCountries table. Countries absent here are not
-# detected (known gap until the table is updated).
-_IBAN_LENGTHS: Mapping[str, int] = MappingProxyType(
-    {
-        "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16,
-        "BG": 22, "BH": 22, "BI": 27, "BR": 29, "BY": 28, "CH": 21, "CR": 22,
-        "CY": 28, "CZ": 24, "DE": 22, "DJ": 27, "DK": 18, "DO": 28, "EE": 20,
-        "EG": 29, "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27, "GB": 22,
-        "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HN": 28, "HR": 21,
-        "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30,
-        "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20,
-        "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MN": 20,
-        "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18, "NO": 15, "OM": 23,
-        "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22,
-        "RU": 33, "SA": 24, "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24,
-        "SM": 27, "SO": 23, "ST": 25, "SV": 28, "TL": 23, "TN": 24, "TR": 26,
-        "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
-    }
-)  # fmt: skip
-_IBAN_SHAPE_RE = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}")
 # Electronic form (no spaces) or paper form (groups of four separated by single
 # spaces, ISO 13616-1 section 5). Bounded quantifiers only. Greedy: the paper
 # form may run on into following groups; _iban_spans() cuts it to the
@@ -134,39 +105,31 @@ _IBAN_CANDIDATE_RE = re.compile(
 
 
 def iban_valid(value: str) -> bool:
-    """ISO 13616 check: known country, that country's length, mod-97 == 1.
+    """ISO 13616 check (python-stdnum's copy of the SWIFT IBAN registry): known country, that
+    country's BBAN format and length, mod-97 == 1. The national check digits some countries
+    add inside the BBAN are not checked: a typed IBAN is redacted whatever its bank.
 
     Spaces are ignored and letters may be in either case.
     """
-    compact = value.replace(" ", "").upper()
-    if not compact.isascii() or _IBAN_SHAPE_RE.fullmatch(compact) is None:
-        return False
-    if _IBAN_LENGTHS.get(compact[:2]) != len(compact):
-        return False
-    rearranged = compact[4:] + compact[:4]
-    # int(c, 36) maps 0-9 to themselves and A-Z to 10-35, as ISO 7064 requires.
-    return int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1
+    compact = value.replace(" ", "")
+    return (
+        compact.isascii()
+        and compact.isalnum()
+        and iban_registry.is_valid(compact, check_country=False)
+    )
 
 
 def _iban_spans(text: str) -> Iterator[Span]:
     pos = 0
     while (match := _IBAN_CANDIDATE_RE.search(text, pos)) is not None:
         raw = match.group()
-        expected = _IBAN_LENGTHS.get(raw[:2].upper())
-        end = None
-        if expected is not None:
-            seen = 0
-            for offset, char in enumerate(raw):
-                if char != " ":
-                    seen += 1
-                    if seen == expected:
-                        end = offset + 1
-                        break
-        # The cut must fall between groups, never inside one.
-        if end is not None and (end == len(raw) or raw[end] == " ") and iban_valid(raw[:end]):
-            span = (match.start(), match.start() + end)
-            yield span
-            pos = span[1]
+        # The paper form may run on into following groups: cut between groups, never inside
+        # one, where the registry's length for the country ends (no other cut can be valid).
+        cuts = [offset for offset, char in enumerate(raw) if char == " "] + [len(raw)]
+        end = next((cut for cut in cuts if iban_valid(raw[:cut])), None)
+        if end is not None:
+            yield match.start(), match.start() + end
+            pos = match.start() + end
         else:
             pos = match.start() + 1
 
@@ -217,7 +180,7 @@ class _IbanRule(RedactionRule):
 @dataclass(frozen=True)
 class _EmailRule(RedactionRule):
     def may_match(self, text: str) -> bool:
-        return "@" in text  # every match of _EMAIL_RE contains '@'
+        return "@" in text  # every match of EMAIL_RE contains '@'
 
 
 def _glued_before(text: str, start: int, marker_ends: frozenset[int]) -> bool:
@@ -364,12 +327,6 @@ def _cards_in_units(
             index = best + 1
 
 
-# E-mail: pragmatic, not RFC 5322. The look-behind pins the start to the
-# beginning of a local-part token, so each character is scanned by at most one
-# attempt (no quadratic rescans on long words without '@').
-_EMAIL_RE = re.compile(
-    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,63}"
-)
 # UK National Insurance number (HMRC NIM39110): two prefix letters (first not
 # D F I Q U V; second not D F I O Q U V; BG GB KN NK NT TN ZZ never issued),
 # six digits, suffix A-D. Optional single spaces as printed: "AB 12 34 56 C".
@@ -391,7 +348,7 @@ BUILTIN_RULES: Mapping[str, RedactionRule] = MappingProxyType(
     {
         "card": _CardRule("card", _DIGIT_RUN_RE),
         "iban": _IbanRule("iban", _IBAN_CANDIDATE_RE),
-        "email": _EmailRule("email", _EMAIL_RE),
+        "email": _EmailRule("email", EMAIL_RE),
         "uk_nino": RedactionRule("uk_nino", _UK_NINO_RE),
         "us_ssn": RedactionRule("us_ssn", _US_SSN_RE),
     }
@@ -414,24 +371,11 @@ class RedactionResult:
     counts: Mapping[str, int]
 
 
-def merge_counts(results: Iterable[Mapping[str, int]]) -> dict[str, int]:
-    """Sum per-category counts, e.g. over all messages of one transcript."""
-    total: dict[str, int] = {}
-    for counts in results:
-        for category, count in counts.items():
-            total[category] = total.get(category, 0) + count
-    return total
-
-
 class Redactor:
     """Applies rules to text; see the module docstring for the overlap policy."""
 
     def __init__(self, rules: Sequence[RedactionRule]) -> None:
-        self._rules: tuple[RedactionRule, ...] = tuple(rules)
-
-    @property
-    def rules(self) -> tuple[RedactionRule, ...]:
-        return self._rules
+        self.rules: tuple[RedactionRule, ...] = tuple(rules)
 
     @classmethod
     def from_config(
@@ -457,31 +401,30 @@ class Redactor:
         pass only replaces characters outside existing markers, so their
         number strictly decreases. In practice there are one or two passes.
         """
-        for rule in self._rules:
+        for rule in self.rules:
             if rule.may_match(text):
                 break
         else:  # no rule can match: the first pass would find nothing (the usual chat line)
             return RedactionResult(text, _NO_COUNTS)
-        counts: dict[str, int] = {}
+        counts: Counter[str] = Counter()
         current = text
         while True:
             current, found = self._redact_once(current)
             if not found:
-                return RedactionResult(current, MappingProxyType(counts))
-            for category, count in found.items():
-                counts[category] = counts.get(category, 0) + count
+                return RedactionResult(current, MappingProxyType(dict(counts)))
+            counts.update(found)
 
-    def _redact_once(self, text: str) -> tuple[str, dict[str, int]]:
+    def _redact_once(self, text: str) -> tuple[str, Counter[str]]:
         # Every marker starts with "[REDACTED:", so without it there is nothing to protect.
         protected = [m.span() for m in _MARKER_RE.finditer(text)] if "[REDACTED:" in text else []
         protected_starts = [start for start, _ in protected]
         candidates: list[tuple[int, int, int]] = []
-        for priority, rule in enumerate(self._rules):
+        for priority, rule in enumerate(self.rules):
             for start, end in rule.find(text) if rule.may_match(text) else ():
                 if not _overlaps(protected, protected_starts, start, end):
                     candidates.append((start, end, priority))
         if not candidates:
-            return text, {}
+            return text, Counter()
 
         candidates.sort()
         merged: list[list[int]] = []
@@ -494,13 +437,9 @@ class Redactor:
                 merged.append([start, end, priority])
 
         pieces: list[str] = []
-        counts: dict[str, int] = {}
         cursor = 0
         for start, end, priority in merged:
-            category = self._rules[priority].name
-            pieces.append(text[cursor:start])
-            pieces.append(_marker(category))
-            counts[category] = counts.get(category, 0) + 1
+            pieces += [text[cursor:start], _marker(self.rules[priority].name)]
             cursor = end
         pieces.append(text[cursor:])
-        return "".join(pieces), counts
+        return "".join(pieces), Counter(self.rules[priority].name for *_, priority in merged)

@@ -8,8 +8,8 @@ Used by the demo, end-to-end tests and benchmarks::
         sb.state(), sb.tickets(), sb.truth()
 
 Module map: ``config`` (settings), ``data`` (synthetic cases + truth), ``snapengage`` (the
-Logs API), ``zendesk`` (the Zendesk account) with its endpoints in ``zendesk_tickets``,
-``zendesk_users`` and ``zendesk_search``, ``responses`` (JSON bodies and errors), ``transport``
+Logs API), ``zendesk`` (the Zendesk account) with its endpoints in ``zendesk_api``,
+``responses`` (JSON bodies and errors), ``transport``
 (rate budgets, faults), ``app`` (routing, headers), ``server`` (the threaded loopback server),
 ``inprocess`` (the same app mounted in a requests session, no socket: unit and integration
 tests), ``control`` (``snapzen sandbox serve|dump``).

@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from snapzen.sandbox import zendesk_search, zendesk_tickets, zendesk_users
+from snapzen.sandbox import zendesk_api
 from snapzen.sandbox.config import NOTICES, SandboxConfig, service_time
 from snapzen.sandbox.data import Dataset, generate
 from snapzen.sandbox.responses import ApiError, error, json_response
@@ -30,9 +30,9 @@ from snapzen.sandbox.zendesk import Zendesk
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-# METHOD PATH ENDPOINT; "~" is /zendesk/api/v2. "zendesk.x" is x in zendesk_tickets,
-# zendesk_users or zendesk_search (Zendesk.oauth_token: the account's tokens); the names are
-# also the keys of state()["requests"].
+# METHOD PATH ENDPOINT; "~" is /zendesk/api/v2. "zendesk.x" is x in zendesk_api
+# (Zendesk.oauth_token: the account's tokens); the names are also the keys of
+# state()["requests"].
 _ROUTES = """
 GET    /snapengage/api/v2/<org_id>/logs           snapengage.logs
 POST   /zendesk/oauth/tokens                      zendesk.oauth_token
@@ -235,9 +235,7 @@ class SandboxApp:
         name = endpoint.removeprefix("zendesk.")
         if not self.store.scope_grants(request, name):
             raise error(403, "Forbidden", "You do not have access to this page (OAuth scope)")
-        modules = (zendesk_tickets, zendesk_users, zendesk_search, Zendesk)
-        owner = next(o for o in modules if hasattr(o, name))
-        handler: Callable[..., Any] = getattr(owner, name)
+        handler: Callable[..., Any] = getattr(zendesk_api, name, None) or getattr(Zendesk, name)
         with self.store.lock:
             # Jobs finish on Zendesk's side whether or not anyone asks: apply every one whose
             # time has come before any handler reads the account.
@@ -258,22 +256,13 @@ class Addressed:
             config, config.anchor or datetime.fromtimestamp(service_time(), UTC)
         )
         self.app = SandboxApp(config, self.dataset)
+        self.widget_ids = list(self.dataset.widget_ids)
 
-    @property
-    def base_url(self) -> str:
-        return self.app.store.base_url
-
-    @property
-    def snapengage_base_url(self) -> str:
-        return self.base_url + "/snapengage"
-
-    @property
-    def zendesk_base_url(self) -> str:
-        return self.base_url + "/zendesk"
-
-    @property
-    def widget_ids(self) -> list[str]:
-        return list(self.dataset.widget_ids)
+    def answer_at(self, base_url: str) -> None:
+        """Where the sandbox answers (a server's, once it listens on its port)."""
+        self.base_url = self.app.store.base_url = base_url
+        self.snapengage_base_url = f"{base_url}/snapengage"
+        self.zendesk_base_url = f"{base_url}/zendesk"
 
     def env(self) -> dict[str, str]:
         """Environment variables that point snapzen at this sandbox."""

@@ -73,6 +73,10 @@ class SandboxConfig:
     incremental_export_rate_per_minute: int = 10
     export_page_size: int = 1000
     oauth_token_ttl_seconds: int = 1800
+    # Search (search, search/count, search/export) sees a ticket as it was this long ago: "it
+    # can take up to a few minutes for new tickets ... to be indexed for search". A ticket
+    # created, changed or deleted since is found in its previous state (a new one: not at all).
+    search_index_lag_seconds: float = 120.0
     # Zendesk archives solved/closed tickets (~120 days after closing; a Zendesk sandbox after
     # 3 days). Here: this many seconds after the ticket was created; None never archives.
     # Archived tickets leave List Tickets and deleted_tickets, and stay readable by id and
@@ -119,6 +123,8 @@ class SandboxConfig:
             raise ValueError("chats must be >= 0, widgets >= 1 and days >= 1")
         if self.archive_after_seconds is not None and self.archive_after_seconds < 0:
             raise ValueError("archive_after_seconds must be >= 0")
+        if self.search_index_lag_seconds < 0:
+            raise ValueError("search_index_lag_seconds must be >= 0")
         if self.rate_header_style not in ("2023", "2024"):
             raise ValueError("rate_header_style must be 2023 or 2024")
         if self.page_size < 1 or self.rate_limit_per_minute < 1 or self.rate_window_seconds <= 0:

@@ -334,21 +334,3 @@ def generate(cfg: SandboxConfig, anchor: datetime) -> Dataset:
     made = [gen.case(rng.choice(widget_ids), kind) for kind in kinds]
     made.sort(key=lambda pair: (pair[0]["created_at_milliseconds"], pair[0]["id"]))
     return Dataset(anchor, widget_ids, [case for case, _ in made], [row for _, row in made])
-
-
-def same_visitor(dataset: Dataset, case_id: str, other_id: str) -> None:
-    """Make ``other_id`` a chat of the visitor of ``case_id`` (their email and name on it): a
-    returning visitor, on another widget say (a client's and the company's). Before the
-    first sync only, as a real visitor's chats never change once served."""
-    by_id = {case["id"]: case for case in dataset.cases}
-    source, target = by_id[case_id], by_id[other_id]
-    email = source["requested_by"]
-    target["requested_by"] = email
-    target["requester_details"] = {
-        **target["requester_details"],
-        "name": source["requester_details"]["name"],
-        "emails": [email] if email else [],
-    }
-    for row in dataset.truth:
-        if row["id"] == other_id:
-            row["email_valid"] = is_valid_email(email)

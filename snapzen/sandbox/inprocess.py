@@ -90,5 +90,5 @@ class InProcessSandbox(Addressed):
         self, config: SandboxConfig | None = None, *, base_url: str = "https://sandbox.test"
     ) -> None:
         super().__init__(config or SandboxConfig(chats=0))
-        self.app.store.base_url = base_url.rstrip("/")
+        self.answer_at(base_url.rstrip("/"))
         self.adapter = WsgiAdapter(self.app)

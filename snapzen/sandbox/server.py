@@ -46,7 +46,7 @@ class Sandbox(Addressed):
             host, self.config.port, self.app, threaded=True, request_handler=_QuietHandler
         )
         self.port: int = self._server.server_port
-        self.app.store.base_url = f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+        self.answer_at(f"http://{f'[{host}]' if ':' in host else host}:{self.port}")
         self._stopped = threading.Event()
         # A short poll interval makes stop() return in ~50 ms instead of werkzeug's 0.5 s.
         self._thread = threading.Thread(

@@ -6,7 +6,7 @@ completed after ``job_seconds``) and its effects are applied, in creation order,
 which the app calls before every Zendesk request: jobs finish on Zendesk's side whether or not
 anyone polls, and their tickets appear only once they have run. The app holds ``lock`` around
 each handler; the methods tests call directly take it themselves (it is reentrant).
-Search and the bulk exports read this account in ``zendesk_search``.
+Its endpoints are the functions of ``zendesk_api``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import copy
 import math
 import secrets
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,6 +47,9 @@ _TOO_MANY_JOBS = "Too many TicketImportJob jobs are currently queued or running.
 _UNSCOPED = {"oauth_token", "users_me", "job_status", "job_statuses_show_many", "job_statuses_list"}
 _UNSCOPED |= {"deleted_tickets_list", "deleted_tickets_destroy_many"}
 _USERS = {"users_search", "users_show_many", "user_show", "user_delete", "deleted_user_delete"}
+# "All API tokens permanently deactivated: all API calls using API tokens will fail" (Zendesk's
+# OAuth migration timeline): from this moment on the account's clock, Basic auth gets a 401.
+API_TOKENS_DEACTIVATED = datetime(2027, 4, 30, tzinfo=UTC).timestamp()
 
 
 def iso_utc(ts: float) -> str:
@@ -61,6 +64,7 @@ class TicketRecord:
     job_id: str | None = None
     created_ts: float = 0.0  # sandbox clock at creation: the age archiving counts from
     changed_ts: float = 0.0  # sandbox clock at the last change (the export's order)
+    indexed: JsonDict | None = None  # the ticket as search sees it (None: not in the index)
 
     def shown(self) -> JsonDict:
         """The ticket as Zendesk's API shows it: a Ticket object has no comments (they are
@@ -192,6 +196,9 @@ class Zendesk:
         self.lock = threading.RLock()
         self.tickets: dict[int, TicketRecord] = {}
         self.purged: set[int] = set()
+        # (when, ticket) per change, oldest first: search's index takes each in once it is
+        # search_index_lag_seconds old (see ``searchable``).
+        self.unindexed: deque[tuple[float, TicketRecord]] = deque()
         self.jobs: dict[str, Job] = {}
         self.tokens: dict[str, float] = {}  # OAuth token -> expiry
         self.scopes: dict[str, set[str]] = {}  # OAuth token -> what its scope grants
@@ -363,9 +370,27 @@ class Zendesk:
             data.setdefault("updated_at", created)
             data.setdefault("via", {"channel": "api"})
             closed = archive and data["status"] == "closed"
-            record = TicketRecord(data, closed, None, job_id, now, now)
+            record = TicketRecord(data, closed, None, job_id, now)
             self.tickets[ticket_id] = record
+            self.changed(record, now)
             return record
+
+    def changed(self, record: TicketRecord, now: float) -> None:
+        """The ticket was created, updated or deleted at ``now``: the export shows it again,
+        and search's index takes the change in only after the lag."""
+        record.changed_ts = now
+        self.unindexed.append((now, record))
+
+    def searchable(self) -> list[TicketRecord]:
+        """Tickets in search's index, as it holds them: each change is indexed once it is
+        ``search_index_lag_seconds`` old (a ticket changed again since waits for its last
+        change, so search never sees a state newer than the lag allows); a deleted one goes."""
+        horizon = self.now - self.cfg.search_index_lag_seconds
+        while self.unindexed and self.unindexed[0][0] <= horizon:
+            at, record = self.unindexed.popleft()
+            if record.changed_ts == at:
+                record.indexed = None if record.deleted_at is not None else record.shown()
+        return [r for r in self.tickets.values() if r.indexed is not None]
 
     def live(self, ticket_id: int) -> TicketRecord:
         """The ticket; a 404 when unknown or deleted."""
@@ -377,7 +402,7 @@ class Zendesk:
     def soft_delete(self, record: TicketRecord, now: float) -> None:
         """Into deleted_tickets; the export shows it as deleted."""
         record.deleted_at = iso_utc(now)
-        record.changed_ts = now
+        self.changed(record, now)
 
     def add_email_ticket(
         self,
@@ -436,7 +461,8 @@ class Zendesk:
         auth, cfg = request.authorization, self.cfg
         if auth is not None and auth.type == "basic":
             user = f"{cfg.zendesk_email}/token"
-            return (auth.username, auth.password) == (user, cfg.zendesk_token)
+            retired = self.clock() >= API_TOKENS_DEACTIVATED
+            return not retired and (auth.username, auth.password) == (user, cfg.zendesk_token)
         token = auth.token if auth is not None and auth.type == "bearer" else None
         with self.lock:
             return token is not None and self.clock() < self.tokens.get(token, -math.inf)

@@ -17,9 +17,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from snapzen.support.atomic import PRIVATE_MODE
 from snapzen.support.errors import ConfigError, LockHeld
-
-PRIVATE_MODE = 0o600
 
 # The lock files this process holds now (absolute paths), for holds_writer_lock.
 _HELD: dict[str, int] = {}

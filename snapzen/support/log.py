@@ -16,7 +16,10 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from snapzen.support import clock
-from snapzen.support.scrub import one_line, scrub_personal
+
+# Re-exported: what logs, and code beside it, scrub text with.
+from snapzen.support.scrub import one_line as one_line
+from snapzen.support.scrub import scrub_personal as scrub_personal
 
 
 def _import_structlog() -> ModuleType:
@@ -43,17 +46,6 @@ if TYPE_CHECKING:
     import structlog
 else:
     structlog = _import_structlog()
-
-__all__ = [
-    "bound_run",
-    "configure_logging",
-    "get_logger",
-    "logs_to",
-    "once",
-    "one_line",
-    "register_secret",
-    "scrub_personal",
-]
 
 _secrets: set[str] = set()
 
@@ -87,9 +79,9 @@ def scrub_processor(
     return {key: _scrub(value) for key, value in event_dict.items()}
 
 
-# The run this process is in (one at a time: runs hold the writer lock). Kept beside the
-# contextvars because the pass's worker threads (readers, submit and poll workers) do not
-# inherit contextvars, and their lines must carry the run id too.
+# The run this process is in (one at a time: runs hold the writer lock). A module global, not
+# contextvars: the pass's worker threads (readers, submit and poll workers) do not inherit
+# contextvars, and their lines must carry the run id too.
 _run: dict[str, str] = {}
 # Where log lines go instead of stderr, while a progress bar owns the terminal.
 _target: TextIO | None = None
@@ -121,7 +113,6 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     )
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
             add_run,
             structlog.processors.add_log_level,
             utc_timestamp,
@@ -159,14 +150,11 @@ def logs_to(stream: TextIO) -> Iterator[None]:
 def bound_run(run_id: str, kind: str) -> Iterator[None]:
     """Tag every line inside with the run; lines after it (``scheduler_stopped``) do not
     carry its id."""
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(run_id=run_id, run_kind=kind)
     _run.clear()
     _run.update(run_id=run_id, run_kind=kind)
     try:
         yield
     finally:
-        structlog.contextvars.unbind_contextvars("run_id", "run_kind")
         _run.clear()
 
 

@@ -58,7 +58,13 @@ from snapzen.support.settings_sources import (
     secrets_in_file,
     unknown_env_sections,
 )
-from snapzen.support.settings_transfer import Client, TransferSettings, check_clients, client_of
+from snapzen.support.settings_transfer import (
+    Client,
+    ControllerTransfers,
+    TransferSettings,
+    check_clients,
+    client_of,
+)
 
 __all__ = ["SECRET_FIELDS", "ConsentSettings", "TransferSettings", "is_loopback", "parse_interval"]
 
@@ -95,12 +101,6 @@ def _not_archived(value: bool) -> bool:
             "that crash recovery relies on, so duplicates could follow"
         )
     return value
-
-
-class ZendeskAuth(StrEnum):
-    API_TOKEN = "api_token"
-    OAUTH_TOKEN = "oauth_token"
-    OAUTH_CLIENT_CREDENTIALS = "oauth_client_credentials"
 
 
 class ZendeskSettings(Section):
@@ -160,14 +160,14 @@ class ZendeskSettings(Section):
         return self
 
     @property
-    def auth_mode(self) -> ZendeskAuth | None:
-        if self.oauth_access_token is not None:
-            return ZendeskAuth.OAUTH_TOKEN
-        if self.oauth_client_id and self.oauth_client_secret is not None:
-            return ZendeskAuth.OAUTH_CLIENT_CREDENTIALS
-        if self.email and self.api_token is not None:
-            return ZendeskAuth.API_TOKEN
-        return None
+    def has_credentials(self) -> bool:
+        """One of the three ways to authenticate given in full (snapzen.clients.zendesk_auth
+        takes the first: an OAuth token, OAuth client credentials, an API token)."""
+        return (
+            self.oauth_access_token is not None
+            or (bool(self.oauth_client_id) and self.oauth_client_secret is not None)
+            or (bool(self.email) and self.api_token is not None)
+        )
 
 
 def default_ledger_path() -> Path:
@@ -266,10 +266,10 @@ class Settings(BaseSettings):
         list[Client], NoDecode, jsonish("list of clients"), AfterValidator(check_clients)
     ] = Field(default_factory=list)
 
-    def transfer_for(self, widget: str) -> tuple[str | None, TransferSettings]:
+    def transfer_for(self, widget: str) -> tuple[str | None, ControllerTransfers]:
         """(client name or None, the transfer settings deciding ``widget``'s chats)."""
         client = client_of(self.clients, widget)
-        return (None, self.transfer) if client is None else (client.name, client.transfer)
+        return (None, self.transfer) if client is None else (client.name, client)
 
     @classmethod
     def settings_customise_sources(
@@ -472,7 +472,7 @@ def _sync_requirements(settings: Settings, failed: Failed, origins: Origins) -> 
         for is_missing, location, problem in missing
         if is_missing and not has_failed(failed, *location)
     ]
-    if zd.auth_mode is None and not any(has_failed(failed, "zendesk", n) for n in _CREDENTIALS):
+    if not zd.has_credentials and not any(has_failed(failed, "zendesk", n) for n in _CREDENTIALS):
         where = secrets_dir()
         secrets = "" if where.is_dir() else ", which does not exist"
         found.append(

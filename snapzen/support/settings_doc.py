@@ -76,11 +76,9 @@ def _item(value: Any) -> str:
 
 
 def _type(annotation: Any) -> str:
-    text = str(annotation)
-    for noise in ("typing.", "pydantic.types.", "snapzen.support.settings.",
-                  "snapzen.support.settings_gdpr.",
-                  "snapzen.support.settings_transfer.", "pathlib."):  # fmt: skip
-        text = text.replace(noise, "")
+    text = re.sub(
+        r"\b(typing|pydantic\.types|snapzen\.support\.\w+|pathlib)\.", "", str(annotation)
+    )
     return re.sub(r"<class '([^']+)'>", r"\1", text).replace("|", "or")
 
 

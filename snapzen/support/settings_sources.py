@@ -82,15 +82,18 @@ class Origins:
     def env_var(self, location: tuple[str, ...]) -> str | None:
         """The variable that set ``location`` (or a list or table holding it), if any."""
         upper = {name.upper(): name for name in self.environ}
-        sizes = range(len(location), 1, -1)
+        sizes = range(len(location), 0, -1)
         return next((upper[n] for s in sizes if (n := env_name(location[:s])) in upper), None)
 
     def in_file(self, location: tuple[str, ...]) -> bool:
         node: Any = self.file_values
         for part in location:
-            if not isinstance(node, Mapping) or part not in node:
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]  # an item of a list ([[clients]])
+            elif not isinstance(node, Mapping) or part not in node:
                 return False
-            node = node[part]
+            else:
+                node = node[part]
         return self.file is not None
 
     def written(self, location: tuple[str, ...]) -> str | None:
@@ -107,8 +110,9 @@ class Origins:
         """Where a setting given nowhere can be given: the variable, the secrets file it was
         looked for (and a missing secrets directory, named), or the file key."""
         secret = _secret_path(location)
-        if secret is None:
-            return f"set {env_name(location)} or {'.'.join(location)} in " + (
+        if secret is None:  # inside a list ([[clients]]): its variable holds the whole list
+            whole = location[: next((i for i, p in enumerate(location) if p.isdigit()), None)]
+            return f"set {env_name(whole)} or {'.'.join(location)} in " + (
                 self.file or "the config file"
             )
         missing = "" if secret.parent.is_dir() else f" ({secret.parent} does not exist)"

@@ -13,8 +13,6 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     Field,
-    PrivateAttr,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -104,18 +102,13 @@ class Recipient(Section):
         return ""
 
     def evidence(self) -> dict[str, Any]:
-        """The recipient's basis and evidence, as a decision row records them."""
-        facts: dict[str, Any] = {
-            "recipient_system": self.system.value,
-            "recipient_basis": self.basis.value,
-        }
-        for name in ("instrument", "certification", "reference"):
-            if getattr(self, name):
-                facts[name] = getattr(self, name)
-        for name in ("checked_on", "tra_date"):
-            if getattr(self, name) is not None:
-                facts[name] = getattr(self, name).isoformat()
-        return facts
+        """The recipient's basis and evidence, as a decision row records them (the evidence
+        fields that are set, dates as ISO text)."""
+        given = self.model_dump(mode="json", include=_EVIDENCE, exclude_defaults=True)
+        return {"recipient_system": self.system.value, "recipient_basis": self.basis.value, **given}
+
+
+_EVIDENCE = {"instrument", "certification", "reference", "checked_on", "tra_date"}
 
 
 def _default_recipients() -> list[Recipient]:
@@ -138,7 +131,11 @@ _MOVED_OUT = {
 }
 
 
-class TransferSettings(Section):
+class ControllerTransfers(Section):
+    """What decides a controller's transfers: where it is established (which decides the
+    regime) and every recipient with its basis. The company's `[transfer]` section, and each
+    client's in processor mode (`[[clients]]`), are one of these."""
+
     # Where the controller is established decides the regime (UK GDPR for GB, EU GDPR for an
     # EEA country, the visitor's location elsewhere): no default, guessing it wrong exports
     # chats without a basis.
@@ -146,17 +143,6 @@ class TransferSettings(Section):
     recipients: Annotated[list[Recipient], NoDecode, jsonish("list of recipients")] = Field(
         default_factory=_default_recipients
     )
-    retention_years: int = Field(default=2, ge=1, le=10)
-    # Retention sweep: also empty Zendesk's deleted-tickets bin at once instead of waiting out
-    # its 30-day scrub (`snapzen retention sweep --purge/--no-purge` overrides it). On by
-    # default: nothing about a person should be kept past its time (issue 27).
-    purge_on_expiry: bool = True
-    # The retention sweep deletes nothing while the clock reads more than this many days past
-    # the latest run the ledger recorded: a clock years ahead would otherwise expire everything.
-    clock_margin_days: int = Field(default=30, ge=1, le=3650)
-
-    # Named, not just "extra input": an old config must say where its setting went.
-    _moved = refuse_moved(_MOVED_OUT, "transfer.{name} was replaced by {target}")
 
     @field_validator("controller_country")
     @classmethod
@@ -170,11 +156,11 @@ class TransferSettings(Section):
         return country_code(value)
 
     @model_validator(mode="after")
-    def _bases_hold(self) -> TransferSettings:
+    def _bases_hold(self) -> ControllerTransfers:
         zendesk = [r for r in self.recipients if r.system is RecipientSystem.ZENDESK]
         if len(zendesk) != 1:
             raise ValueError(
-                "transfer.recipients must name exactly one recipient with system = "
+                f"{self._recipients_named()} must name exactly one recipient with system = "
                 f"'zendesk' (the one snapzen sends to), found {len(zendesk)}"
             )
         if self.controller_country is None:
@@ -183,8 +169,11 @@ class TransferSettings(Section):
             for regime in self.regimes_possible:
                 problem = basis_problem(recipient, regime)
                 if problem:
-                    raise ValueError(f"transfer.recipients {recipient.name!r}: {problem}")
+                    raise ValueError(f"{self._recipients_named()} {recipient.name!r}: {problem}")
         return self
+
+    def _recipients_named(self) -> str:
+        return "transfer.recipients"
 
     @property
     def regime(self) -> Regime | None:
@@ -214,6 +203,22 @@ class TransferSettings(Section):
     @property
     def zendesk(self) -> Recipient:
         return next(r for r in self.recipients if r.system is RecipientSystem.ZENDESK)
+
+
+class TransferSettings(ControllerTransfers):
+    """`[transfer]`: the company's own transfers, and the retention of what snapzen sends."""
+
+    retention_years: int = Field(default=2, ge=1, le=10)
+    # Retention sweep: also empty Zendesk's deleted-tickets bin at once instead of waiting out
+    # its 30-day scrub (`snapzen retention sweep --purge/--no-purge` overrides it). On by
+    # default: nothing about a person should be kept past its time (issue 27).
+    purge_on_expiry: bool = True
+    # The retention sweep deletes nothing while the clock reads more than this many days past
+    # the latest run the ledger recorded: a clock years ahead would otherwise expire everything.
+    clock_margin_days: int = Field(default=30, ge=1, le=3650)
+
+    # Named, not just "extra input": an old config must say where its setting went.
+    _moved = refuse_moved(_MOVED_OUT, "transfer.{name} was replaced by {target}")
 
 
 def basis_problem(recipient: Recipient, regime: Regime) -> str | None:
@@ -258,40 +263,22 @@ def basis_problem(recipient: Recipient, regime: Regime) -> str | None:
 # to at most one client; a widget of no client is the company's own (controller mode).
 
 
-class Client(Section):
+class Client(ControllerTransfers):
+    """A client: the controller of its widgets' chats, with its own regime and recipients
+    (only these are read from it; retention and the sweep follow the company's [transfer])."""
+
     name: str = Field(min_length=1)
     contact: str = ""  # the controller's contact details (Art. 30(2)(a))
-    controller_country: str | None = None
     widgets: WidgetIds = Field(default_factory=list)
-    recipients: list[Recipient] | None = None  # None: the company's
-    _transfer: TransferSettings | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _own_transfer(self) -> Client:
+    def _has_widgets(self) -> Client:
         if not self.widgets:
             raise ValueError(f"client {self.name!r} needs its widgets (widget ids)")
-        values: dict[str, Any] = {"controller_country": self.controller_country}
-        if self.recipients is not None:
-            values["recipients"] = self.recipients
-        try:
-            self._transfer = TransferSettings.model_validate(values)
-        except ValidationError as exc:
-            problems = "; ".join(_problem(error) for error in exc.errors())
-            raise ValueError(f"client {self.name!r}: {problems}") from None
-        self.controller_country = self._transfer.controller_country
         return self
 
-    @property
-    def transfer(self) -> TransferSettings:
-        """The client's regime and recipients (only these are read from it; retention and
-        the sweep follow the company's [transfer] settings)."""
-        assert self._transfer is not None  # set by the validator
-        return self._transfer
-
-
-def _problem(error: Any) -> str:
-    where = ".".join(str(part) for part in error["loc"]) or "recipients"
-    return f"{where}: {str(error['msg']).removeprefix('Value error, ')}"
+    def _recipients_named(self) -> str:
+        return f"client {self.name!r}: recipients"
 
 
 def check_clients(clients: list[Client], info: ValidationInfo) -> list[Client]:

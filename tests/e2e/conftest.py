@@ -22,8 +22,8 @@ import pytest
 from snapzen.ledger.evidence.chain import GENESIS, row_hash
 from snapzen.sandbox import Sandbox, SandboxConfig
 from tests.e2e.cli_server import run_cli
+from tests.fakes import LEDGER_KEY
 
-LEDGER_KEY = "e2e-ledger-key-0123456789abcdef"
 SETTLE = timedelta(minutes=30)  # SnapEngageSettings.settle_minutes default
 MAX_ATTEMPTS = 5  # PipelineSettings.max_attempts default
 CLI_TIMEOUT = 60.0  # a hung CLI fails the test instead of hanging the suite
@@ -274,3 +274,9 @@ def skip_zendesk_clock(sb: Sandbox, seconds: float) -> None:
     with store.lock:
         clock = store.clock
         store.clock = lambda: clock() + seconds
+
+
+def let_search_index(sb: Sandbox) -> None:
+    """Move the Zendesk clock past search's index lag: tickets made so far are searchable (a
+    test's "this ticket has been there a while")."""
+    skip_zendesk_clock(sb, sb.config.search_index_lag_seconds)

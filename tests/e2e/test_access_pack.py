@@ -15,7 +15,14 @@ import pytest
 from markupsafe import escape  # the escaping the pack's Jinja2 template applies
 
 from snapzen.ledger.evidence.chain import subject_ref
-from tests.e2e.conftest import LEDGER_KEY, chain_problems, cli_env, init_ledger, snapzen
+from tests.e2e.conftest import (
+    LEDGER_KEY,
+    chain_problems,
+    cli_env,
+    init_ledger,
+    let_search_index,
+    snapzen,
+)
 from tests.fakes import RECORD_ENV
 
 pytestmark = pytest.mark.e2e
@@ -109,6 +116,7 @@ def test_a_ticket_snapzen_did_not_create_is_listed_then_included_after_review(
         False,
         None,
     ).data["id"]
+    let_search_index(sb)  # sent a while ago (minutes ago: see test_search_lag.py)
 
     out = tmp_path / "pack"
     done = snapzen(env, "ledger", "access", "--email", email, "--out", str(out))

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from snapzen.sandbox.data import same_visitor
+from snapzen.sandbox.data import Dataset, is_valid_email
 from tests.e2e.conftest import cli_env, eligible, init_ledger, snapzen
 from tests.fakes import RECORD_ENV
 
@@ -21,6 +21,24 @@ pytestmark = pytest.mark.e2e
 
 CLIENT = {"name": "Laden GmbH", "contact": "datenschutz@laden.example",
           "controller_country": "DE"}  # fmt: skip
+
+
+def same_visitor(dataset: Dataset, case_id: str, other_id: str) -> None:
+    """Make ``other_id`` a chat of the visitor of ``case_id`` (their email and name on it): a
+    returning visitor, on another widget say (a client's and the company's). Before the
+    first sync only, as a real visitor's chats never change once served."""
+    by_id = {case["id"]: case for case in dataset.cases}
+    source, target = by_id[case_id], by_id[other_id]
+    email = source["requested_by"]
+    target["requested_by"] = email
+    target["requester_details"] = {
+        **target["requester_details"],
+        "name": source["requester_details"]["name"],
+        "emails": [email] if email else [],
+    }
+    for row in dataset.truth:
+        if row["id"] == other_id:
+            row["email_valid"] = is_valid_email(email)
 
 
 def _two_chats(sb: Any) -> tuple[str, str]:

@@ -19,6 +19,7 @@ from snapzen.ledger.rights.requests import deadline
 from tests.e2e.conftest import (
     LEDGER_KEY,
     chain_problems,
+    let_search_index,
     skip_zendesk_clock,
     snapzen,
     verify_cli,
@@ -216,6 +217,7 @@ def test_reconcile_deletes_expired_tickets_the_database_does_not_know(
         ticket(this_month, "x:3"),
     )
     skip_zendesk_clock(sb, 0.3)  # past the archiving age
+    let_search_index(sb)  # and long enough ago for search to find them
     http = requests_session(sb)
     listed = {t["id"] for t in http.get(f"{sb.zendesk_base_url}/api/v2/tickets").json()["tickets"]}
     assert lost not in listed and any(t["archived"] for t in sb.tickets() if t["id"] == lost)

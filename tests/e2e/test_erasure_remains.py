@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import cli_env, init_ledger, snapzen, verify_cli
+from tests.e2e.conftest import cli_env, init_ledger, let_search_index, snapzen, verify_cli
 from tests.e2e.people import ledger_events, synced_env, synced_person
 
 pytestmark = pytest.mark.e2e
@@ -167,6 +167,7 @@ def test_a_ticket_the_person_only_submitted_keeps_their_profile_in_erasure(
     filed = sb.app.store.add_email_ticket(
         "colleague@example.net", "Filed for a colleague", submitter_email=email
     )
+    let_search_index(sb)  # filed a while ago (minutes ago: see test_search_lag.py)
     out = tmp_path / "out"
     kept = snapzen(env, "ledger", "erase", "--email", email, "--delete-user", "--out", str(out))
     assert kept.returncode == 0, kept.stdout + kept.stderr

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from snapzen.ledger.rights.request_clock import add_months
+from snapzen.ledger.rights.requests import add_months
 from snapzen.support.clock import now as utcnow
 from tests.e2e.conftest import cli_env, init_ledger, snapzen, verify_cli
 from tests.e2e.people import requests_json, synced_env, synced_person

@@ -178,7 +178,13 @@ def test_answered_requests_are_forgotten_after_their_retention_and_stay_forgotte
     # A database put back by hand, re-applied from the checkpoint's older journal copy: the
     # forgotten requests are not re-appended, their erasure not remembered again.
     _by_hand(early, ledger)
+    with sqlite3.connect(ledger) as conn:
+        (last_seq,) = conn.execute("SELECT max(seq) FROM events").fetchone()
     reapplied = _ok(now_env, "ledger", "reapply-erasures", "--journal", str(old_copy))
+    with sqlite3.connect(ledger) as conn:
+        actors = {a for (a,) in conn.execute("SELECT actor FROM events WHERE seq > ?", (last_seq,))}
+    # What the command re-applied is on its own name, not on `ledger restore`'s.
+    assert "reapply-erasures" in actors and "restore" not in actors, actors
     assert not set(listed) & {r["request_id"] for r in requests_json(now_env)}, reapplied
     assert _erased_subjects(ledger) == 0 and period not in _request_keys(ledger)
     # (today's access request, not forgotten, is journalled with the person's reference)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from snapzen.support.clock import OFFSET_VARIABLE
-from tests.e2e.conftest import cli_env, snapzen, ticket_counts
+from tests.e2e.conftest import cli_env, let_search_index, snapzen, ticket_counts
 
 THREE_YEARS = str(3 * 366 * 86400)
 
@@ -44,7 +44,9 @@ def _plant_expired_ticket(sb: Any) -> int:
         "external_id": "snapengage:planted-expired",
     }
     with sb.app.store.lock:
-        return int(sb.app.store.create_ticket(item, False, None).data["id"])
+        planted = int(sb.app.store.create_ticket(item, False, None).data["id"])
+    let_search_index(sb)  # planted long ago: search finds it
+    return planted
 
 
 def _error_line(stderr: str) -> str:

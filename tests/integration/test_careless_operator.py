@@ -11,6 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from snapzen.cli import app
+from snapzen.commands import service
+from snapzen.commands.backfill import plan_backfill
+from snapzen.support import clock
+from snapzen.support.errors import ConfigError
+from snapzen.support.settings import Settings
 from tests.fakes import SandboxApis, make_case, recent
 
 runner = CliRunner()
@@ -45,6 +50,23 @@ def test_unknown_widget_is_refused_before_any_state(
     with sqlite3.connect(sync_env) as conn:
         assert conn.execute("SELECT COUNT(*) FROM state WHERE widget_id='nope'").fetchone() == (0,)
         assert conn.execute("SELECT COUNT(*) FROM runs").fetchone() == (1,)
+
+
+def test_sync_and_backfill_themselves_refuse_an_unknown_widget_in_the_same_words(
+    sync_env: Path, settings: Settings, apis: SandboxApis
+) -> None:
+    # The one check is the commands' (the CLI only passes --widget on): any caller of
+    # commands.service.sync or plan_backfill is refused before the lock, a run or a cursor.
+    today = clock.today()
+    with pytest.raises(ConfigError) as synced:
+        service.sync(settings, widgets=["w1", "nope"])
+    with pytest.raises(ConfigError) as planned:
+        plan_backfill(settings, today, today, ["nope"])
+    assert str(synced.value) == str(planned.value)
+    assert str(synced.value) == "--widget 'nope' is not one of snapengage.widgets (w1, w2)"
+    with sqlite3.connect(sync_env) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone() == (0,)
+        assert conn.execute("SELECT COUNT(*) FROM state").fetchone() == (0,)
 
 
 @pytest.mark.parametrize(

@@ -56,6 +56,18 @@ def test_sync_prints_summary_and_logs_json_without_secrets(
         assert secret not in status.stdout
 
 
+def test_json_output_keeps_its_warnings_on_stderr(sync_env: Path, apis: SandboxApis) -> None:
+    """Asked for JSON, a command prints one document on stdout and still says on stderr what
+    needs a look, as the text output does."""
+    seed(apis)
+    apis.item_errors["snapengage:c"] = "Requester: is invalid"
+    assert runner.invoke(app, ["sync"]).exit_code == 3
+    result = runner.invoke(app, ["retry", "--all-failed", "--json"])
+    assert result.exit_code == 3
+    assert json.loads(result.stdout)["requeued"] == ["c"]
+    assert "1 case(s) failed; see `snapzen status`" in result.stderr
+
+
 def test_sync_exit_0_when_all_done(sync_env: Path, apis: SandboxApis) -> None:
     seed(apis)
     result = runner.invoke(app, ["sync"])

@@ -33,6 +33,23 @@ def zendesk(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Sandbox, ZendeskC
         yield box, ZendeskClient(settings.zendesk, HttpClient(settings.http, service="zendesk"))
 
 
+def _later(box: Sandbox, seconds: float) -> None:
+    """Move the sandbox's Zendesk clock ahead (past search's index lag, say)."""
+    store, clock = box.app.store, box.app.store.clock
+    store.clock = lambda: clock() + seconds
+
+
+def _submitted_by(box: Sandbox, user_id: int) -> int:
+    """A ticket for carl that ``user_id`` filed (the submitter), as another channel would."""
+    with box.app.store.lock:
+        return int(
+            box.app.store.create_ticket(
+                {"comment": {"body": "for carl"}, "requester": {"email": "carl@example.org"},
+                 "submitter_id": user_id}, False, None,
+            ).data["id"]
+        )  # fmt: skip
+
+
 def test_tickets_naming_a_user_as_requester_cc_or_submitter(
     zendesk: tuple[Sandbox, ZendeskClient],
 ) -> None:
@@ -42,19 +59,17 @@ def test_tickets_naming_a_user_as_requester_cc_or_submitter(
     cc = store.add_email_ticket("bob@example.org", "cc ann", cc_emails=("ann@example.org",))
     ann = store.search_users("ann@example.org")[0]["id"]
     bob = store.search_users("bob@example.org")[0]["id"]
-    with store.lock:
-        submitted = int(
-            store.create_ticket(
-                {"comment": {"body": "for carl"}, "requester": {"email": "carl@example.org"},
-                 "submitter_id": ann}, False, None,
-            ).data["id"]
-        )  # fmt: skip
+    submitted = _submitted_by(box, ann)
+    lag = box.config.search_index_lag_seconds
+    _later(box, lag)  # the submitter is found by search, which sees the tickets by now
     assert client.user_ticket_ids(ann) == sorted([own, cc, submitted])
     assert client.user_ticket_ids(bob) == [cc]
     assert client.ticket_requesters([own, cc, 999]) == {own: ann, cc: bob}
     assert client.show_user(ann) == {"id": ann, "role": "end-user", "email": "ann@example.org"}
-    # A soft-deleted ticket no longer names anyone; an unknown user has no tickets.
-    store.tickets[own].deleted_at = "2026-01-01T00:00:00Z"
+    # A soft-deleted ticket no longer names anyone (once search's index knows); an unknown
+    # user has no tickets.
+    store.soft_delete(store.tickets[own], store.clock())
+    _later(box, lag)
     assert client.user_ticket_ids(ann) == sorted([cc, submitted])
     assert client.user_ticket_ids(123) == [] and client.show_user(123) is None
 

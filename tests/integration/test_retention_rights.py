@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from snapzen.commands.retention import run_sweep
-from snapzen.ledger.rights import erasure_journal, forget, holds
+from snapzen.ledger.rights import erasure_journal, holds
 from snapzen.ledger.rights.erasure_reapply import reapply
 from snapzen.ledger.store.db import open_db, transaction
 from snapzen.support.settings import Settings, load_settings
@@ -104,7 +104,7 @@ def test_reapply_is_idempotent_and_a_damaged_journal_applies_nothing(
     entry = erasure_journal.JournalEntry("req-1", ref, "2999-01-01T00:00:00Z", "objection",
                                          [int(ticket)], [])  # fmt: skip
     journal, key = tmp_path / "j.jsonl", b"ledger-key-for-tests"
-    erasure_journal.append(journal, key, entry)
+    erasure_journal.append(journal, key, erasure_journal.Contents([entry]))
     first = reapply(db, erasure_journal.read(journal, key).erasures)
     second = reapply(db, erasure_journal.read(journal, key).erasures)
     assert (first.entries, first.events) == (1, 1)
@@ -140,10 +140,10 @@ def test_a_sweep_killed_before_compacting_the_rights_journal_is_finished_by_the_
     ref = str(subject_ref(key, "asked-long-ago@example.com"))
     asked = datetime.now(UTC) - timedelta(days=800)
     with transaction(db) as conn:
-        requests.record(
-            conn, request_id="req-old", kind="access", subject_ref=ref,
-            received_on=asked.date(), status="closed", outcome="provided", actor="dpo",
-            now=asked,
+        details = requests.request_details("access", asked.date(), "closed", "provided")
+        requests.append(
+            conn, requests.EVENT, request_id="req-old", subject_ref=ref, actor="dpo", now=asked,
+            details=details,
         )  # fmt: skip
     rows = db.conn.execute(
         "SELECT case_id, subject_ref, recorded_at, actor, details, event FROM events "
@@ -168,5 +168,5 @@ def test_a_sweep_killed_before_compacting_the_rights_journal_is_finished_by_the_
     run_sweep(settings)
     contents = erasure_journal.read(journal, key)
     assert ref not in journal.read_text()
-    assert contents.requests == [] and period in forget.journalled([journal], key)
+    assert contents.requests == [] and period in contents.forgotten
     assert journal.stat().st_mode & 0o777 == 0o600

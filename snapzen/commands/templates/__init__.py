@@ -1,5 +1,5 @@
 """The Jinja2 templates of what snapzen writes for a person: the access pack's page
-(``access_pack.html``, snapzen.commands.access_html) and the answer to an erasure request
+(``access_pack.html``, snapzen.commands.access_text) and the answer to an erasure request
 (``erasure_response.txt``, snapzen.commands.erasure_response). Autoescape is on for HTML."""
 
 from __future__ import annotations

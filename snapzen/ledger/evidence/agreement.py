@@ -28,6 +28,7 @@ from typing import Any
 
 from snapzen.ledger.evidence.events import DECISIONS_SQL, STATUS_AFTER, Event
 from snapzen.ledger.evidence.events_table import columns
+from snapzen.ledger.evidence.verify import Problem
 from snapzen.ledger.rights.period_keys import (
     FORGOTTEN_CASES_SQL,
     FORGOTTEN_REQUESTS_SQL,
@@ -38,24 +39,13 @@ from snapzen.ledger.rights.requests import is_erasure_record
 from snapzen.ledger.store.case_flags import FLAG_EVENT
 from snapzen.ledger.store.case_status import TERMINAL, CaseStatus, sql_list
 from snapzen.ledger.store.identity import BOUND, chained_binding, read_meta, read_table
+from snapzen.ledger.store.rows import rows_if_any
 from snapzen.ledger.store.runs import read_run, run_digest
 
 # Statuses a case may pass through after a decision that did not send it: a retry, a
 # re-decision when late consent arrives. Sending it again is then chained anew.
 _TRANSIENT = (CaseStatus.PENDING, CaseStatus.PUSHING, CaseStatus.FAILED)
 _TERMINAL = sql_list(TERMINAL)
-
-
-@dataclass(frozen=True)
-class Disagreement:
-    seq: int  # the chain row the table contradicts (0: none)
-    # status | ticket | case_deleted | unrecorded | run_edited | run_deleted | ledger_meta
-    # | erased_subjects | case_flags
-    kind: str
-    message: str
-
-    def line(self) -> str:
-        return f"seq {self.seq}: {self.message}" if self.seq else self.message
 
 
 # At most this many disagreements are listed: a table swapped for another ledger's would
@@ -68,12 +58,15 @@ class Agreement:
     cases_checked: int = 0
     runs_checked: int = 0
     before_log: int = 0  # terminal cases decided before the decision log began
-    problems: list[Disagreement] = field(default_factory=list)
+    # Problem.seq: the chain row the table contradicts (0: none); kind: status | ticket |
+    # case_deleted | unrecorded | run_edited | run_deleted | ledger_meta | erased_subjects
+    # | case_flags
+    problems: list[Problem] = field(default_factory=list)
     unlisted: bool = False  # more disagreements than LISTED were found
 
     def add(self, seq: int, kind: str, message: str) -> None:
         if len(self.problems) < LISTED:
-            self.problems.append(Disagreement(seq, kind, message))
+            self.problems.append(Problem(seq, kind, message))
         else:
             self.unlisted = True
 
@@ -239,7 +232,9 @@ def _erased_subjects(conn: sqlite3.Connection, result: Agreement) -> None:
         if ref not in latest or str(at) >= latest[ref][2]:
             latest[ref] = (int(seq), str(request_id), str(at))
     table = (
-        dict(_rows(conn, "SELECT subject_ref, erased_at FROM erased_subjects")) if latest else {}
+        dict(rows_if_any(conn, "SELECT subject_ref, erased_at FROM erased_subjects"))
+        if latest
+        else {}
     )
     for ref, (seq, request_id, at) in sorted(latest.items(), key=lambda item: item[1][0]):
         erased_at = table.get(ref)
@@ -263,15 +258,7 @@ def _case_flags(conn: sqlite3.Connection, result: Agreement) -> None:
     for seq, case_id, text in rows:
         kind = str((json.loads(text) if text else {}).get("kind"))
         latest[(str(case_id), kind)] = int(seq)
-    table = {(str(c), str(k)) for c, k in _rows(conn, "SELECT case_id, kind FROM case_flags")}
+    table = {(str(c), str(k)) for c, k in rows_if_any(conn, "SELECT case_id, kind FROM case_flags")}
     for (case_id, kind), seq in sorted(latest.items(), key=lambda item: item[1]):
         if (case_id, kind) not in table:
             result.add(seq, "case_flags", f"case_flags: flag {kind} of case {case_id} is gone")
-
-
-def _rows(conn: sqlite3.Connection, sql: str) -> list[Any]:
-    """A table's rows; none for a ledger older than the table."""
-    try:
-        return conn.execute(sql).fetchall()
-    except sqlite3.OperationalError:
-        return []

@@ -23,8 +23,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from snapzen.ledger.evidence.audit import transfers_by
 from snapzen.ledger.evidence.derogations import DEROGATION_BASES
-from snapzen.ledger.store.rows import dict_rows
 
 NOT_SET = "(not set)"
 
@@ -108,12 +108,8 @@ def transfers_by_recipient(
 ) -> list[dict[str, Any]]:
     """Transfer counts by recipient, destination, basis and mechanism, most first; ``scope``
     is " WHERE" or a WHERE clause ending in " AND" (the report's window, a client's rows)."""
-    return dict_rows(
-        conn,
-        "SELECT recipient, destination_country, legal_basis, mechanism_ref, count(*) AS "
-        f"transfers FROM events{scope} event = 'transfer' GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC",
-        params,
-    )
+    by = "recipient, destination_country, legal_basis, mechanism_ref"
+    return transfers_by(conn, by, f"{scope} event = 'transfer'", params)
 
 
 def art30_record(
@@ -211,19 +207,18 @@ def art30_2_record(
     """``record``: the company's RecordSettings (it is the processor); ``client``: a Client."""
     clause, values = scoped(where, list(params or []), client.name)
     transfers = transfers_by_recipient(conn, f"{clause} AND", values)
-    transfer = client.transfer
     return {
         "a_processor": record.controller or NOT_SET,
         "a_processor_contact": record.contact or NOT_SET,
         "a_processor_dpo": record.dpo or NOT_SET,
         "a_controller": client.name,
         "a_controller_contact": client.contact or NOT_SET,
-        "a_controller_country": transfer.controller_country,
+        "a_controller_country": client.controller_country,
         "b_processing": [
             f"{purpose}, on the controller's documented instructions (Art. 28(3)(a))"
             for purpose in record.purposes
         ],
-        "c_recipient_bases": transfer.describe_recipients(),
+        "c_recipient_bases": client.describe_recipients(),
         "c_transfers": transfers,
         "d_security_measures": list(record.security_measures) or [NOT_SET],
     }
@@ -259,7 +254,7 @@ def client_summary(
         out.append(
             {
                 "client": client.name,
-                "controller_country": client.transfer.controller_country,
+                "controller_country": client.controller_country,
                 "transfers": int(counts.get("transfer", 0)),
                 "sent_not_restricted": int(counts.get("sent", 0)),
                 "withheld": int(counts.get("withheld", 0)),

@@ -11,7 +11,7 @@ import contextlib
 import csv
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import date, timedelta
 from typing import Any, Literal, TextIO
@@ -94,27 +94,15 @@ class Filters:
 
     @classmethod
     def from_cli(
-        cls,
-        *,
-        since: str | None = None,
-        until: str | None = None,
-        widget: str | None = None,
-        country: str | None = None,
-        basis: str | None = None,
-        ticket: int | None = None,
-        event: str | None = None,
+        cls, *, since: str | None = None, until: str | None = None, **given: Any
     ) -> Filters:
-        if basis is not None and basis not in BASES:
+        """The filters as the CLI's options give them: ConfigError (exit 2) for a bad date or
+        --basis; a country in upper case."""
+        if given.get("basis") not in (None, *BASES):
             raise ConfigError(f"--basis must be one of {', '.join(BASES)}")
-        return cls(
-            since=parse_bound(since, end=False),
-            until=parse_bound(until, end=True),
-            widget=widget,
-            country=country.upper() if country else None,
-            basis=basis,
-            ticket=ticket,
-            event=event,
-        )
+        if given.get("country"):
+            given["country"] = given["country"].upper()
+        return cls(parse_bound(since, end=False), parse_bound(until, end=True), **given)
 
     def where(self) -> tuple[str, list[Any]]:
         """WHERE clause using only indexed or cheap predicates; values are bound, never spliced."""
@@ -137,24 +125,13 @@ _TESTS = {
 
 
 def iter_transfers(
-    conn: sqlite3.Connection,
-    filters: Filters = Filters(),
-    *,
-    columns: Iterable[str] = COLUMNS,
-    limit: int | None = None,
+    conn: sqlite3.Connection, filters: Filters = Filters(), *, limit: int | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Matching rows in chain (seq) order, one at a time."""
-    names = list(columns)
-    unknown = set(names) - set(COLUMNS)
-    if unknown:
-        raise ValueError(f"unknown columns: {sorted(unknown)}")
+    """Matching rows (every column of ``COLUMNS``) in chain (seq) order, one at a time."""
     where, params = filters.where()
-    sql = f"SELECT {', '.join(names)} FROM events{where} ORDER BY seq"
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
-    for values in conn.execute(sql, params):
-        yield dict(zip(names, values, strict=True))
+    sql = f"SELECT {', '.join(COLUMNS)} FROM events{where} ORDER BY seq LIMIT ?"
+    for values in conn.execute(sql, [*params, -1 if limit is None else limit]):
+        yield dict(zip(COLUMNS, values, strict=True))
 
 
 def subject_transfers(conn: sqlite3.Connection, ref: str) -> Iterator[dict[str, Any]]:
@@ -333,7 +310,6 @@ def build_report(
              AND {NOT_DELETED_SQL} GROUP BY month ORDER BY month""",
         [Event.TRANSFER, today.isoformat(), expiring_until],
     )
-    by = "count(*) AS transfers FROM events{} GROUP BY {} ORDER BY transfers DESC".format
     return Report(
         generated_at=generated_at or clock.format(clock.now()),
         since=filters.since,
@@ -342,13 +318,9 @@ def build_report(
         transfers=sum(entry["transfers"] for entry in by_month.values()),
         events={str(row["event"]): int(row["n"]) for row in dict_rows(conn, counted, any_params)},
         by_month=list(by_month.values()),
-        by_destination=dict_rows(
-            conn,
-            "SELECT recipient, destination_country, " + by(where, "recipient, destination_country"),
-            params,
-        ),
+        by_destination=transfers_by(conn, "recipient, destination_country", where, params),
         by_basis=dict_rows(conn, BY_BASIS_SQL.format(**on_events), params),
-        by_origin=dict_rows(conn, "SELECT origin_country, " + by(where, "origin_country"), params),
+        by_origin=transfers_by(conn, "origin_country", where, params),
         withheld=_withheld(conn, filters),
         expiring_horizon_days=horizon_days,
         expiring_until=expiring_until,
@@ -358,6 +330,15 @@ def build_report(
         art49_max_months=art49_max_months,
         art49_max_per_month=art49_max_per_month,
     )
+
+
+def transfers_by(
+    conn: sqlite3.Connection, columns: str, where: str, params: Sequence[Any]
+) -> list[dict[str, Any]]:
+    """Rows of ``where`` (a WHERE clause selecting transfers) counted by ``columns`` (SQL
+    names, never input), most first: the report's and the Art. 30 record's figures."""
+    sql = f"SELECT {columns}, count(*) AS transfers FROM events{where} GROUP BY {columns}"
+    return dict_rows(conn, sql + " ORDER BY transfers DESC", params)
 
 
 def _art49_findings(

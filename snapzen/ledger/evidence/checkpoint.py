@@ -37,6 +37,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from snapzen.ledger.evidence.verify import Problem, intact_head
 from snapzen.ledger.rights import journal_file
@@ -69,6 +70,8 @@ class Signature:
 
 @dataclass(frozen=True)
 class Checkpoint:
+    __pydantic_config__ = ConfigDict(strict=True)  # read(): JSON types exactly, no coercion
+
     seq: int
     hash: str
     row_count: int
@@ -116,6 +119,9 @@ class Checkpoint:
             return self
         raw = base64.b64encode(key.sign(self.message())).decode("ascii")
         return replace(self, signatures=(*self.signatures, Signature(fingerprint, raw)))
+
+
+_PARSED = TypeAdapter(Checkpoint)
 
 
 def hmac_of(key: bytes, checkpoint: Checkpoint) -> str:
@@ -178,6 +184,37 @@ def check_signature(checkpoint: Checkpoint, public: Ed25519PublicKey) -> bool:
     )
 
 
+def signature_problem(
+    checkpoint: Checkpoint, path: Path | str, publics: list[tuple[Path, Ed25519PublicKey]]
+) -> Problem | None:
+    """The verdict on a signed (version 2) checkpoint under the auditor's public keys: None
+    when every given key that signed it verifies; a ``bad_signature`` Problem (tampering,
+    exit 1) when one does not. No key given, or none of them signed it, is a usage error
+    (ConfigError, exit 2): nothing can be said about tampering then."""
+    if not publics:
+        raise ConfigError(f"checkpoint {path} is signed: give --public-key FILE")
+    verdicts = []
+    for _, public in publics:
+        try:
+            verdicts.append(check_signature(checkpoint, public))
+        except KeyNotUsed:
+            continue
+    if not verdicts:
+        names = ", ".join(str(p) for p, _ in publics)
+        signers = ", ".join(s.key_fingerprint for s in checkpoint.signatures)
+        raise ConfigError(
+            f"checkpoint {path} is signed by another key ({signers}), not by {names}: "
+            "nothing to say about tampering; ask for the right public key"
+        )
+    if all(verdicts):
+        return None
+    return Problem(
+        checkpoint.seq,
+        "bad_signature",
+        f"checkpoint {path} signature does not verify under its key (forged or altered checkpoint)",
+    )
+
+
 def generate() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
 
@@ -232,48 +269,35 @@ def write(path: Path, checkpoint: Checkpoint) -> None:
         handle.write(checkpoint.to_json())
 
 
+# The fields of each version's file (its values' types: Checkpoint, read through pydantic).
+_SIGNED = {"kind", "version", "seq", "hash", "row_count", "created_at"}
+_JOURNAL = {"journal_lines", "journal_head"}
+_FIELDS = {HMAC_VERSION: [_SIGNED | {"signature"}], VERSION: [_SIGNED | {"signatures"}]}
+_FIELDS[VERSION].append(_FIELDS[VERSION][0] | _JOURNAL)
+
+
 def read(path: Path) -> Checkpoint:
     """Parse a checkpoint file; CheckpointError (exit 2) when unreadable or malformed."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
+        data = json.loads(text)
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint file {path} does not exist") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"checkpoint file {path} is not readable JSON: {exc}") from None
     version = data.get("version") if isinstance(data, dict) else None
-    if version not in (HMAC_VERSION, VERSION) or type(version) is not int:
+    if type(version) is not int or version not in _FIELDS:
         raise CheckpointError(f"checkpoint file {path}: not a snapzen checkpoint (version 1 or 2)")
-    signed = {"kind", "version", "seq", "hash", "row_count", "created_at"}
-    allowed = [signed | {"signature"}]
-    if version == VERSION:
-        allowed = [
-            signed | {"signatures"},
-            signed | {"signatures", "journal_lines", "journal_head"},
-        ]
-    if set(data) not in allowed or (version == VERSION and data["kind"] != KIND):
+    if set(data) not in _FIELDS[version] or (version == VERSION and data["kind"] != KIND):
         raise CheckpointError(f"checkpoint file {path}: unexpected or missing fields")
     try:
-        numbers = (data["seq"], data["row_count"], data.get("journal_lines", 0))
-        if not all(type(n) is int for n in numbers):
-            raise TypeError("seq, row_count and journal_lines must be integers")
-        head = data.get("journal_head")
-        return Checkpoint(
-            data["seq"],
-            str(data["hash"]),
-            data["row_count"],
-            str(data["created_at"]),
-            tuple(
-                Signature(str(item["key_fingerprint"]), str(item["signature"]))
-                for item in data.get("signatures", ())
-            ),
-            None if head is None else data["journal_lines"],
-            None if head is None else str(head),
-            version,
-            str(data.get("signature", "")),
-            str(data["kind"]),
-        )
-    except (KeyError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint file {path}: bad field {exc}") from None
+        return _PARSED.validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise CheckpointError(
+            f"checkpoint file {path}: bad field {where}: {first['msg']}"
+        ) from None
 
 
 def read_key_file(path: Path, ledger_key: bytes | None) -> bytes:

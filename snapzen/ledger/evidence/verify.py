@@ -48,7 +48,7 @@ class Problem:
     message: str
 
     def line(self) -> str:
-        return f"seq {self.seq}: {self.message}"
+        return f"seq {self.seq}: {self.message}" if self.seq else self.message
 
 
 @dataclass

@@ -19,12 +19,14 @@ request period is forgotten, its requests' lines are removed from the journal
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import orjson
+import sqlite_utils
 
 from snapzen.ledger.rights import journal_file, period_keys
 from snapzen.ledger.rights.journal_file import JournalDamaged as JournalDamaged
@@ -32,13 +34,13 @@ from snapzen.ledger.rights.notices import EVENT as NOTICE_EVENT
 from snapzen.ledger.rights.requests import EVENT as REQUEST_EVENT
 from snapzen.ledger.rights.requests import EVENTS as REQUEST_EVENTS
 from snapzen.ledger.rights.requests import is_erasure_record
+from snapzen.ledger.store.db import transaction
 from snapzen.support.atomic import atomic_text
 
 ERASURE, REQUEST = "erasure", "request"
 FORGOTTEN = "period_forgotten"  # a month of chats forgotten (snapzen.ledger.rights.forget)
-# Lines read and left to others: forgotten periods (forget), the compaction (journal_file),
-# and operators' statements.
-_OTHER = (FORGOTTEN, journal_file.COMPACTED, "statement")
+# Lines read and left to others: the compaction (journal_file) and operators' statements.
+_OTHER = (journal_file.COMPACTED, "statement")
 
 
 @dataclass(frozen=True)
@@ -101,17 +103,46 @@ def _parsed(kind: type[Any], body: Mapping[str, Any]) -> Any:
 
 @dataclass
 class Contents:
+    """What the rights journal (``read``) or a ledger's own chain (erasure_reapply) holds:
+    the erasures, the request events, the periods forgotten (``{period: when}``) and the
+    requests whose request period was forgotten."""
+
     erasures: list[JournalEntry] = field(default_factory=list)
     requests: list[RequestLine] = field(default_factory=list)
+    forgotten: dict[str, str] = field(default_factory=dict)
+    forgotten_requests: set[str] = field(default_factory=set)
+
+    def lacking_in(self, other: Contents) -> Contents:
+        """What these hold that ``other`` lacks: erasures (by request and person), request
+        events (by ``identity``), periods forgotten."""
+        have, seen = {e.key() for e in other.erasures}, {r.identity() for r in other.requests}
+        return Contents(
+            [e for e in self.erasures if e.key() not in have],
+            [r for r in self.requests if r.identity() not in seen],
+            {p: at for p, at in self.forgotten.items() if p not in other.forgotten},
+        )
+
+    def union(self, other: Contents) -> Contents:
+        """These lines, then what ``other`` holds that these lack."""
+        extra = other.lacking_in(self)
+        return Contents(
+            [*self.erasures, *extra.erasures],
+            [*self.requests, *extra.requests],
+            {**other.forgotten, **self.forgotten},
+            self.forgotten_requests | other.forgotten_requests,
+        )
 
 
-def _vouched(known: Iterable[JournalEntry]) -> Any:
-    """Whether an old unkeyed line is one of ``known`` (the ledger's own erasures)."""
+def _vouched(known: Iterable[JournalEntry] | None) -> Any:
+    """Whether an old unkeyed line is one of ``known`` (the ledger's own erasures); any
+    old line for ``known=None`` (read, never re-written from)."""
+    if known is None:
+        return lambda _body: True
     keys = {entry.key() for entry in known}
     return lambda body: (str(body.get("request_id")), str(body.get("subject_ref"))) in keys
 
 
-def read(path: Path, key: bytes | None, *, known: Iterable[JournalEntry] = ()) -> Contents:
+def read(path: Path, key: bytes | None, *, known: Iterable[JournalEntry] | None = ()) -> Contents:
     """The journal, verified line by line (JournalDamaged names the first bad one). Old
     unkeyed lines are accepted only when ``known`` (the ledger's own erasures) holds them."""
     contents = Contents()
@@ -121,6 +152,9 @@ def read(path: Path, key: bytes | None, *, known: Iterable[JournalEntry] = ()) -
                 contents.erasures.append(_parsed(JournalEntry, line.entry))
             elif line.type == REQUEST:
                 contents.requests.append(_parsed(RequestLine, line.entry))
+            elif line.type == FORGOTTEN:
+                contents.forgotten.setdefault(str(line.entry["period"]), str(line.entry["at"]))
+                contents.forgotten_requests.update(map(str, line.entry.get("request_ids", ())))
             elif line.type not in _OTHER:
                 raise JournalDamaged(f"{path}: line {line.number}: unknown type {line.type!r}")
         except (KeyError, TypeError, ValueError) as exc:
@@ -130,14 +164,34 @@ def read(path: Path, key: bytes | None, *, known: Iterable[JournalEntry] = ()) -
     return contents
 
 
-def append(path: Path, key: bytes, entry: JournalEntry) -> None:
-    """Append one erasure line and fsync it: the erasure is not done until this is on disk."""
-    journal_file.append(path, key, ERASURE, [entry.body()])
+def append(path: Path, key: bytes, contents: Contents) -> None:
+    """Append the erasures, the request events and the periods forgotten, in that order, and
+    fsync them: an erasure is not done until its line is on disk."""
+    journal_file.append(path, key, ERASURE, [entry.body() for entry in contents.erasures])
+    journal_file.append(path, key, REQUEST, [line.body() for line in contents.requests])
+    periods = sorted(contents.forgotten.items())
+    journal_file.append(path, key, FORGOTTEN, [{"period": p, "at": at} for p, at in periods])
 
 
 def append_requests(path: Path, key: bytes, rows: Iterable[Mapping[str, Any]]) -> None:
     """Append the request events just committed to the chain (rows as append_events returns)."""
     journal_file.append(path, key, REQUEST, [request_line(row).body() for row in rows])
+
+
+@contextmanager
+def chained(
+    db: sqlite_utils.Database, path: Path, key: bytes | None
+) -> Iterator[tuple[sqlite3.Connection, list[dict[str, Any]]]]:
+    """Request events appended in one transaction (the caller adds each row it appends to
+    the list), then the same events to the rights journal. Without the ledger key there is
+    no journal; with it, an edited journal refuses them first (JournalDamaged, exit 2)."""
+    if key is not None:
+        prepare(path, key, db.conn)
+    rows: list[dict[str, Any]] = []
+    with transaction(db) as conn:
+        yield conn, rows
+    if key is not None:
+        append_requests(path, key, rows)
 
 
 def request_line(row: Mapping[str, Any]) -> RequestLine:
@@ -185,15 +239,15 @@ def ledger_requests(conn: sqlite3.Connection) -> list[RequestLine]:
         f"FROM events WHERE event IN ({marks}) ORDER BY seq",
         events,
     )
-    names = ("case_id", "subject_ref", "recorded_at", "actor", "details", "event", "recipient")
     resolver, gone = period_keys.Resolver(conn), forgotten_requests(conn)
     found = []
-    for row in rows:
-        fields = dict(zip(names, row, strict=True))
-        if str(fields["case_id"]) in gone:
+    for case_id, chained, at, actor, details, event, recipient in rows:
+        if str(case_id) in gone:
             continue  # its request period was forgotten: not brought back
-        fields["lookup_ref"] = resolver.resolve(fields["subject_ref"], str(fields["event"]))
-        found.append(request_line(fields))
+        # The lookup reference (the chained one is keyed by the request period).
+        ref = resolver.resolve(chained, str(event))
+        loaded = orjson.loads(details) if details else {}
+        found.append(RequestLine(str(case_id), ref, str(at), actor, loaded, str(event), recipient))
     return found
 
 

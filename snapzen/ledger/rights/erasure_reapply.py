@@ -37,7 +37,7 @@ from snapzen.ledger.store import outbox
 from snapzen.ledger.store.case_status import UNSENT, CaseStatus, sql_list
 from snapzen.ledger.store.db import transaction
 from snapzen.ledger.store.identity import chain_binding
-from snapzen.ledger.store.transitions import ERASED_REASON
+from snapzen.ledger.store.transitions import ERASED_REASON, WITHHOLD_ERASED
 from snapzen.support import clock
 from snapzen.support.errors import ConfigError
 from snapzen.support.sqlite_uri import read_only_uri
@@ -169,11 +169,9 @@ def _apply_erasure(
         scope, params = "subject_ref = ?", [entry.subject_ref]
         dated, dated_params = " AND (started_at IS NULL OR started_at <= ?)", [entry.erased_at]
     withheld = conn.execute(
-        f"""UPDATE cases SET status = ?, reason = ?, raw = NULL, raw_purged_at = ?,
-               updated_at = ?, error = NULL
-           WHERE {scope}{dated} AND status IN {sql_list(UNSENT)}
+        f"""UPDATE cases SET {WITHHOLD_ERASED} WHERE {scope}{dated} AND status IN {sql_list(UNSENT)}
            RETURNING case_id, subject_ref""",
-        [CaseStatus.WITHHELD, ERASED_REASON, stamp, stamp, *params, *dated_params],
+        [stamp, stamp, *params, *dated_params],
     ).fetchall()
     if entry.narrowed:  # a chat the ledger has never seen: withheld before it is fetched
         withheld += _placeholders(conn, entry, stamp)
@@ -183,9 +181,10 @@ def _apply_erasure(
         f"SELECT case_id FROM cases WHERE {scope} AND status = ?", [*params, CaseStatus.PUSHING]
     )
     result.in_flight.extend(str(row[0]) for row in pushing)
+    recorded = "SELECT 1 FROM events WHERE ticket_id = ? AND event IN ('erased', 'expired')"
     for ticket_id in entry.tickets:
-        if _recorded(conn, ticket_id):
-            continue
+        if conn.execute(recorded, (ticket_id,)).fetchone() is not None:
+            continue  # the chain records the ticket gone already
         case = conn.execute(
             "SELECT case_id, widget_id FROM cases WHERE ticket_id = ?", (ticket_id,)
         ).fetchone()
@@ -225,45 +224,25 @@ def _placeholders(conn: sqlite3.Connection, entry: JournalEntry, stamp: str) -> 
     return added
 
 
-def _recorded(conn: sqlite3.Connection, ticket_id: int) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM events WHERE ticket_id = ? AND event IN ('erased', 'expired') LIMIT 1",
-        (ticket_id,),
-    ).fetchone()
-    return row is not None
-
-
 # --- restore and adoption ----------------------------------------------------------------
 
 
-@dataclass
-class _Replaced:
+def _replaced(path: Path | None) -> journal.Contents:
     """What the ledger being replaced knows of itself: its erasures and request events, the
-    request ids and periods it forgot."""
-
-    erasures: list[JournalEntry] = field(default_factory=list)
-    requests: list[RequestLine] = field(default_factory=list)
-    gone: set[str] = field(default_factory=set)
-    periods: dict[str, str] = field(default_factory=dict)
-
-
-def _replaced(path: Path | None) -> _Replaced:
-    """Nothing when there is no ledger to replace, or it is too damaged to read: then the
-    journal alone speaks, as the operator was told."""
+    periods and request ids it forgot. Nothing when there is no ledger to replace, or it is
+    too damaged to read: then the journal alone speaks, as the operator was told."""
+    found = journal.Contents()
     if path is None or not path.is_file():
-        return _Replaced()
+        return found
     try:
         conn = sqlite3.connect(read_only_uri(path), uri=True)
     except sqlite3.Error:
-        return _Replaced()
-    found = _Replaced()
+        return found
     try:
-        found.gone = journal.forgotten_requests(conn)
-        found.periods = forget.forgotten(conn)
-        found.erasures, found.requests = (
-            journal.ledger_erasures(conn),
-            journal.ledger_requests(conn),
-        )
+        found.forgotten_requests = journal.forgotten_requests(conn)
+        found.forgotten = forget.forgotten(conn)
+        found.erasures = journal.ledger_erasures(conn)
+        found.requests = journal.ledger_requests(conn)
     except sqlite3.Error:
         pass  # what could be read stays
     finally:
@@ -282,49 +261,40 @@ def restore_union(
 ) -> ReapplyResult:
     """Apply the journal united with the replaced ledger's own erasures and requests (the
     caller holds the writer lock, before any sync runs on ``db``); then complete the live
-    journal with what only the replaced ledger knew, so the next restore has it too."""
+    journal with what only the replaced ledger knew, so the next restore has it too, and
+    forget again every period the journals or the replaced ledger forgot."""
     with transaction(db) as conn:  # a ledger bound before bindings were chained
         chain_binding(conn, now, command)
     old = _replaced(replaced)
-    old_erasures, old_requests = old.erasures, old.requests
-    vouched = [*old_erasures, *journal.ledger_erasures(db.conn)]
-    sources = [p for p in {choice.path, choice.live} if p is not None and p.is_file()]
-    erasures: dict[tuple[str, str], JournalEntry] = {}
-    requests: dict[tuple[str, str, str, bytes], RequestLine] = {}
-    in_live: set[Any] = set()
-    for path in sources:
-        contents = journal.read(path, choice.key, known=vouched)
-        for entry in contents.erasures:
-            erasures.setdefault(entry.key(), entry)
-        for line in contents.requests:
-            requests.setdefault(line.identity(), line)
-        if path == choice.live:
-            in_live = {e.key() for e in contents.erasures} | {
-                r.identity() for r in contents.requests
-            }
-    missing_erasures = [e for e in old_erasures if e.key() not in erasures]
-    missing_requests = [r for r in old_requests if r.identity() not in requests]
-    for entry in missing_erasures:
-        erasures[entry.key()] = entry
-    for line in missing_requests:
-        requests[line.identity()] = line
-    gone = forget.journalled_requests(sources, choice.key) | old.gone
+    vouched = [*old.erasures, *journal.ledger_erasures(db.conn)]
+    sources = [p for p in dict.fromkeys((choice.path, choice.live)) if p and p.is_file()]
+    read = {path: journal.read(path, choice.key, known=vouched) for path in sources}
+    found = journal.Contents()
+    for contents in read.values():
+        found = found.union(contents)
+    merged = found.union(old)
+    gone = merged.forgotten_requests
     result = reapply(
-        db, erasures.values(), requests=requests.values(), actor=actor, now=now, forgotten=gone
+        db, merged.erasures, requests=merged.requests, actor=actor, now=now, forgotten=gone
     )
-    result.from_replaced = len(missing_erasures) + len(missing_requests)
+    result.from_replaced = len(merged.erasures + merged.requests) - len(
+        found.erasures + found.requests
+    )
     if choice.path is None:
         result.no_journal = True
         _state_no_journal(db, now, actor, command)
-    # The live journal gets back what only the replaced ledger knew, never a line of a
-    # forgotten request (an older journal copy still holds them: not copied forward).
-    erasures = {k: e for k, e in erasures.items() if e.request_id not in gone}
-    requests = {k: r for k, r in requests.items() if r.request_id not in gone}
-    _complete_live(choice, vouched, erasures, requests, in_live)
-    forget.reapply(
-        db, sources, choice.key, now=now, actor=actor, how=command, live=choice.live,
-        also=old.periods,
-    )  # fmt: skip
+    # The live journal gets back what only the replaced ledger knew (never a line of a
+    # forgotten request: an older journal copy still holds them), and every period forgotten.
+    live = read.get(choice.live, journal.Contents())
+    if choice.live.is_file():
+        journal.migrate(choice.live, choice.key, vouched)
+    kept = journal.Contents(
+        [e for e in merged.erasures if e.request_id not in gone],
+        [r for r in merged.requests if r.request_id not in gone],
+        merged.forgotten,
+    )
+    journal.append(choice.live, choice.key, kept.lacking_in(live))
+    forget.reapply(db, merged.forgotten, now=now, actor=actor, how=command)
     forget.compact_journal(db.conn, choice.live, choice.key, now)
     return result
 
@@ -343,20 +313,3 @@ def _state_no_journal(db: sqlite_utils.Database, now: datetime, actor: str, comm
                 "erased and no data-subject request was made outside this ledger",
             },
         )
-
-
-def _complete_live(
-    choice: JournalChoice,
-    vouched: list[JournalEntry],
-    erasures: dict[tuple[str, str], JournalEntry],
-    requests: dict[tuple[str, str, str, bytes], RequestLine],
-    in_live: set[Any],
-) -> None:
-    """Append to the live journal every erasure and request it lacks (an old-format one is
-    migrated first: the ledger's own erasures vouch for its lines)."""
-    if choice.live.is_file():
-        journal.migrate(choice.live, choice.key, vouched)
-    missing = [e.body() for e in erasures.values() if e.key() not in in_live]
-    journal_file.append(choice.live, choice.key, journal.ERASURE, missing)
-    rows = [line.body() for key, line in requests.items() if key not in in_live]
-    journal_file.append(choice.live, choice.key, journal.REQUEST, rows)

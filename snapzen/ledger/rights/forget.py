@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import calendar
 import sqlite3
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ import sqlite_utils
 
 from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event
-from snapzen.ledger.rights import journal_file, period_keys, request_periods
+from snapzen.ledger.rights import erasure_journal, journal_file, period_keys, request_periods
 from snapzen.ledger.rights.erasure_journal import FORGOTTEN, forgotten_requests
 from snapzen.ledger.rights.holds import HoldSet
 from snapzen.ledger.rights.period_keys import has_tables, is_request_period
@@ -176,31 +176,7 @@ def journal(
     journal_file.append(path, key, FORGOTTEN, [line])
 
 
-def _forgotten_lines(paths: Iterable[Path], key: bytes) -> list[dict[str, Any]]:
-    """The ``period_forgotten`` lines of these journals, in order."""
-    return [
-        line.entry
-        for path in paths
-        if path.is_file()
-        for line in journal_file.read(path, key, accept_old=lambda _: True)
-        if line.type == FORGOTTEN and not line.old
-    ]
-
-
-def journalled_requests(paths: Iterable[Path], key: bytes) -> set[str]:
-    """The request ids of every request period these journals say was forgotten."""
-    return {str(i) for entry in _forgotten_lines(paths, key) for i in entry.get("request_ids", ())}
-
-
-def journalled(paths: Iterable[Path], key: bytes) -> dict[str, str]:
-    """{period: when} of every ``period_forgotten`` line in these journals."""
-    found: dict[str, str] = {}
-    for entry in _forgotten_lines(paths, key):
-        found.setdefault(str(entry["period"]), str(entry["at"]))
-    return found
-
-
-def unfinished(conn: sqlite3.Connection, wanted: dict[str, str]) -> list[str]:
+def unfinished(conn: sqlite3.Connection, wanted: Mapping[str, str]) -> list[str]:
     """Journalled periods the database has not (or no longer) forgotten: no chained event,
     or a key, cases or index rows still there (a restored backup, a crash after step 1)."""
     chained = forgotten(conn)
@@ -209,28 +185,13 @@ def unfinished(conn: sqlite3.Connection, wanted: dict[str, str]) -> list[str]:
 
 
 def reapply(
-    db: sqlite_utils.Database,
-    journals: Iterable[Path],
-    key: bytes,
-    *,
-    now: datetime,
-    actor: str,
-    how: str,
-    live: Path | None = None,
-    also: dict[str, str] | None = None,
+    db: sqlite_utils.Database, wanted: Mapping[str, str], *, now: datetime, actor: str, how: str
 ) -> list[dict[str, Any]]:
-    """Forget again every period the journals (and ``also``: e.g. the replaced ledger's
-    chain) say was forgotten: the journal wins over a restored backup. With ``live``, the
-    periods it lacks are appended to it, so the next restore knows them too."""
+    """Forget again every period ``wanted`` (``{period: when}``, as the journals and a
+    replaced ledger's chain say) that the database still holds: the journal wins over a
+    restored backup."""
     if not has_tables(db.conn):
         return []
-    wanted = journalled(journals, key)
-    for period, at in (also or {}).items():
-        wanted.setdefault(period, at)
-    if live is not None:
-        in_live = journalled([live], key)
-        missing = [{"period": p, "at": at} for p, at in sorted(wanted.items()) if p not in in_live]
-        journal_file.append(live, key, FORGOTTEN, missing)
     return [
         forget_period(db, period, now=now, actor=actor, run_id=None, how=how)
         for period in unfinished(db.conn, wanted)
@@ -242,32 +203,41 @@ def compact_journal(conn: sqlite3.Connection, path: Path, key: bytes, now: datet
     erasure lines (lookup references) of every request whose period both the journal and the
     chain record as forgotten (snapzen.ledger.rights.journal_file). Idempotent: it
     also finishes a sweep killed before it; returns the lines removed."""
-    gone = journalled_requests([path], key) & forgotten_requests(conn)
-    return journal_file.compact(path, key, gone, now)
+    gone = erasure_journal.read(path, key, known=None).forgotten_requests
+    return journal_file.compact(path, key, gone & forgotten_requests(conn), now)
+
+
+def _by_kind(conn: sqlite3.Connection) -> dict[bool, dict[str, str]]:
+    """{is a request period: {YYYY-MM: day forgotten}} from the chain (empty: unreadable)."""
+    try:
+        found = forgotten(conn)
+    except sqlite3.Error:
+        return {False: {}, True: {}}
+    return {
+        kind: {
+            p.removeprefix("req-"): at for p, at in found.items() if is_request_period(p) == kind
+        }
+        for kind in (False, True)
+    }
+
+
+def _span(months: list[str], name: Callable[[str], str] = str) -> str:
+    first, last = name(months[0]), name(months[-1])
+    return first if first == last else f"{first} to {last}"
 
 
 def note(conn: sqlite3.Connection) -> str | None:
     """Why a lookup may find nothing: one line naming the forgotten months, or None."""
-    try:
-        found = forgotten(conn)
-    except sqlite3.Error:
-        return None
-    lines = []
-    for kind, what in (
-        (False, "chats that started in {span}"),
-        (True, "requests and their answers recorded in {span}"),
-    ):
-        chosen = {
-            p.removeprefix("req-"): at for p, at in found.items() if is_request_period(p) == kind
-        }
-        if not chosen:
-            continue
-        months = sorted(chosen)
-        span = months[0] if len(months) == 1 else f"{months[0]} to {months[-1]}"
-        lines.append(
-            f"{what.format(span=span)} were forgotten on {max(chosen.values())} per the "
-            "retention policy"
+    kinds = _by_kind(conn)
+    lines = [
+        f"{what} {_span(sorted(kinds[kind]))} were forgotten on {max(kinds[kind].values())} "
+        "per the retention policy"
+        for kind, what in (
+            (False, "chats that started in"),
+            (True, "requests and their answers recorded in"),
         )
+        if kinds[kind]
+    ]
     if not lines:
         return None
     return "; ".join(lines) + ": what was recorded about a person then can no longer be found"
@@ -278,40 +248,32 @@ def _month_words(period: str) -> str:
     return date(int(period[:4]), int(period[5:7]), 1).strftime("%B %Y")
 
 
-def _span_words(months: list[str]) -> str:
-    first, last = _month_words(months[0]), _month_words(months[-1])
-    return first if first == last else f"{first} to {last}"
-
-
 def summary(conn: sqlite3.Connection) -> dict[str, Any] | None:
     """What the ledger has forgotten, for an access pack: the months and request periods
     (codes, for subject.json) and the same in plain sentences for the person; None when
     nothing was forgotten."""
-    try:
-        found = forgotten(conn)
-    except sqlite3.Error:
-        return None
-    months = sorted(p for p in found if not is_request_period(p))
-    asked = sorted(p.removeprefix("req-") for p in found if is_request_period(p))
+    kinds = _by_kind(conn)
+    months, asked = sorted(kinds[False]), sorted(kinds[True])
     if not months and not asked:
         return None
     sentences = []
     if months:
         sentences.append(
-            f"We no longer hold anything about chats that started in {_span_words(months)}. "
+            "We no longer hold anything about chats that started in "
+            f"{_span(months, _month_words)}. "
             "When their retention period ended we destroyed the key that linked our records "
             "of them to a person, so we cannot tell whether any of them was yours, and "
             "there is nothing of them we could give you."
         )
     if asked:
         sentences.append(
-            f"What we recorded in {_span_words(asked)} about the requests people made and "
-            "how we answered them was unlinked from those people in the same way, once we no "
+            f"What we recorded in {_span(asked, _month_words)} about the requests people made "
+            "and how we answered them was unlinked from those people in the same way, once we no "
             "longer needed it to answer a complaint or a claim."
         )
     return {
         "months": months,
         "request_periods": asked,
-        "forgotten_on": max(found.values()),
+        "forgotten_on": max([*kinds[False].values(), *kinds[True].values()]),
         "explanation": " ".join(sentences),
     }

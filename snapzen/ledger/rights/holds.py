@@ -40,12 +40,13 @@ class Hold:
 
 @dataclass
 class HoldSet:
-    """The active holds, for quick checks by case, ticket and subject."""
+    """The active holds, oldest first, for checks by case, ticket and subject."""
 
     holds: list[Hold] = field(default_factory=list)
-    cases: set[str] = field(default_factory=set)
-    tickets: set[int] = field(default_factory=set)
-    subjects: set[str] = field(default_factory=set)
+
+    def named(self, kind: str) -> set[str]:
+        """What the holds of ``kind`` (case, ticket, subject) name."""
+        return {h.target.removeprefix(kind + ":") for h in self.holds if h.target.startswith(kind)}
 
     def held(
         self,
@@ -54,19 +55,13 @@ class HoldSet:
         ticket_id: int | None = None,
         subject: str | None = None,
     ) -> bool:
-        return (
-            (case_id is not None and case_id in self.cases)
-            or (ticket_id is not None and ticket_id in self.tickets)
-            or (subject is not None and subject in self.subjects)
-        )
+        wanted = {f"case:{case_id}", f"ticket:{ticket_id}", f"subject:{subject}"}  # None: none
+        return any(h.target in wanted for h in self.holds)
 
 
 def target_for(
     *, case_id: str | None = None, ticket_id: int | None = None, subject: str | None = None
 ) -> str:
-    given = [v for v in (case_id, ticket_id, subject) if v is not None]
-    if len(given) != 1:
-        raise ValueError("a hold names exactly one of a case, a ticket or a subject")
     if case_id is not None:
         return f"case:{case_id}"
     if ticket_id is not None:
@@ -126,17 +121,5 @@ def active(conn: sqlite3.Connection) -> HoldSet:
                 continue  # its period was forgotten (never while the hold was active)
             target = f"subject:{lookup}"
         latest[target] = (str(event), Hold(target, str(details.get("reason")), str(at), int(seq)))
-    result = HoldSet()
-    for event, hold in latest.values():
-        if event != ADDED:
-            continue
-        result.holds.append(hold)
-        kind, _, value = hold.target.partition(":")
-        if kind == "case":
-            result.cases.add(value)
-        elif kind == "ticket":
-            result.tickets.add(int(value))
-        elif kind == "subject":
-            result.subjects.add(value)
-    result.holds.sort(key=lambda h: h.seq)
-    return result
+    active = [hold for event, hold in latest.values() if event == ADDED]
+    return HoldSet(sorted(active, key=lambda h: h.seq))

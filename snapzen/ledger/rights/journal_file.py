@@ -85,9 +85,25 @@ def _mac(key: bytes, body: Mapping[str, Any]) -> str:
     return hmac.new(journal_key(key), _canonical(body), hashlib.sha256).hexdigest()
 
 
-def render(key: bytes, number: int, kind: str, entry: Mapping[str, Any], prev: str) -> str:
-    body = {"v": VERSION, "n": number, "type": kind, "entry": dict(entry), "prev": prev}
-    return json.dumps({**body, "mac": _mac(key, body)}, sort_keys=True, ensure_ascii=False)
+def render(
+    key: bytes, lines: Iterable[tuple[str, Mapping[str, Any]]], after: int, prev: str
+) -> str:
+    """``lines`` (type, entry) as keyed journal lines chained on after line ``after``, whose
+    mac is ``prev``."""
+    texts = []
+    for number, (kind, entry) in enumerate(lines, start=after + 1):
+        body = {"v": VERSION, "n": number, "type": kind, "entry": dict(entry), "prev": prev}
+        prev = _mac(key, body)
+        texts.append(json.dumps({**body, "mac": prev}, sort_keys=True, ensure_ascii=False) + "\n")
+    return "".join(texts)
+
+
+def _private(path: Path, flags: int) -> int:
+    """A descriptor of ``path`` opened with ``flags``, the file created (or made) 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, flags | os.O_CREAT, PRIVATE_MODE)
+    os.fchmod(fd, PRIVATE_MODE)  # an older journal made 0644 becomes private too
+    return fd
 
 
 def read(
@@ -185,23 +201,16 @@ def append(path: Path, key: bytes, kind: str, entries: Iterable[Mapping[str, Any
     lines = read(path, key, accept_old=lambda _: True)
     if any(line.old for line in lines):
         raise JournalDamaged(f"{path}: old-format lines: migrate the journal first")
-    number, prev = len(lines), head(lines)[1]
-    texts: list[str] = []
-    for entry in entries:
-        number += 1
-        texts.append(render(key, number, kind, entry, prev))
-        prev = json.loads(texts[-1])["mac"]
-    if not texts:
-        return number
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_MODE)
+    todo = [(kind, entry) for entry in entries]
+    if not todo:
+        return len(lines)
+    fd = _private(path, os.O_WRONLY | os.O_APPEND)
     try:
-        os.fchmod(fd, PRIVATE_MODE)  # an older journal made 0644 becomes private too
-        os.write(fd, "".join(text + "\n" for text in texts).encode("utf-8"))
+        os.write(fd, render(key, todo, len(lines), head(lines)[1]).encode("utf-8"))
         os.fsync(fd)
     finally:
         os.close(fd)
-    return number
+    return len(lines) + len(todo)
 
 
 def migrate(path: Path, key: bytes, accept_old: Callable[[dict[str, Any]], bool]) -> int:
@@ -217,22 +226,13 @@ def migrate(path: Path, key: bytes, accept_old: Callable[[dict[str, Any]], bool]
 
 def write_copy(path: Path, lines: Iterable[Line], key: bytes) -> None:
     """Write ``lines`` (already verified) as a new journal at ``path`` (atomically, 0600)."""
-    prev = GENESIS
     with atomic_text(path) as handle:
-        for number, line in enumerate(lines, start=1):
-            text = render(key, number, line.type, line.entry, prev)
-            prev = json.loads(text)["mac"]
-            handle.write(text + "\n")
+        handle.write(render(key, [(line.type, line.entry) for line in lines], 0, GENESIS))
 
 
 def create_empty(path: Path) -> None:
     """An empty journal (0600) where none exists: "nobody erased yet" stated, not assumed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_MODE)
-    try:
-        os.fchmod(fd, PRIVATE_MODE)
-    finally:
-        os.close(fd)
+    os.close(_private(path, os.O_WRONLY))
 
 
 def compact(path: Path, key: bytes, gone: Collection[str], now: datetime) -> int:

@@ -31,7 +31,6 @@ from snapzen.support import clock
 EVENT = Event.RECIPIENT_NOTICE
 NOTIFIED = "notified"
 TO_NOTIFY = "to_notify"
-STATUSES = (NOTIFIED, TO_NOTIFY)
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ def record(
     notices: list[Notice],
     *,
     request_id: str,
-    subject_ref: str,
+    subject_ref: str | None,
     actor: str,
     now: datetime,
     rows: list[dict[str, Any]] | None = None,
@@ -61,8 +60,6 @@ def record(
     stamp = clock.format(now)
     stored: list[Notice] = []
     for notice in notices:
-        if notice.status not in STATUSES:
-            raise ValueError(f"notice status must be one of {STATUSES}")
         notice_id = notice.notice_id or f"ntc-{uuid.uuid4().hex[:12]}"
         details: dict[str, Any] = {
             "status": notice.status, "on": notice.on, "how": notice.how, "notice_id": notice_id,

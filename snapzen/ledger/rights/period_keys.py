@@ -149,16 +149,6 @@ def is_request_period(period: str) -> bool:
     return period.startswith(REQUEST_PREFIX)
 
 
-def _unkeyed(conn: sqlite3.Connection, ref: str) -> str:
-    """The lookup reference of a reference a caller read back from the chain and passes on
-    (art19 closing a notice); the reference itself when it is a lookup reference."""
-    row = conn.execute(
-        "SELECT lookup_ref FROM subject_periods WHERE chain_ref = ? AND chain_ref != lookup_ref",
-        (ref,),
-    ).fetchone()
-    return str(row[0]) if row is not None else ref
-
-
 def pseudonymize(conn: sqlite3.Connection, fields: Mapping[str, Any]) -> Mapping[str, Any]:
     """``fields`` of an event about to be chained, its ``subject_ref`` keyed by the chat's
     period when it records a chat (``CHAT_EVENTS``), by its request period when it is
@@ -171,7 +161,6 @@ def pseudonymize(conn: sqlite3.Connection, fields: Mapping[str, Any]) -> Mapping
     if event in EVIDENCE_EVENTS:
         if _keyed_events(conn) == CHAT_EVENTS:
             return fields  # schema 10, being migrated: the legacy scheme until schema 11
-        ref = _unkeyed(conn, str(ref))
         period = request_period(at)
     else:
         case_id = fields.get("case_id")
@@ -208,18 +197,14 @@ def match(conn: sqlite3.Connection, lookup_ref: str, *, prefix: str = "") -> tup
 def lookup_of(conn: sqlite3.Connection, ref: str) -> str | None:
     """The lookup reference behind a reference read from the chain: itself when it is not a
     period-keyed reference; None when its period was forgotten."""
-    if not has_tables(conn):
-        return ref
-    row = conn.execute(
-        "SELECT lookup_ref FROM subject_periods WHERE chain_ref = ? LIMIT 1", (ref,)
-    ).fetchone()
-    if row is not None:
-        return str(row[0])
-    keyed = conn.execute(
-        f"SELECT 1 FROM events WHERE subject_ref = ? AND event IN {_keyed_sql(conn)} LIMIT 1",
-        (ref,),
-    ).fetchone()
-    return None if keyed is not None else ref
+    keyed = None
+    if has_tables(conn):
+        keyed = conn.execute(
+            f"SELECT event FROM events WHERE subject_ref = ? AND event IN {_keyed_sql(conn)} "
+            "LIMIT 1",
+            (ref,),
+        ).fetchone()
+    return Resolver(conn).resolve(ref, str(keyed[0]) if keyed else "")
 
 
 class Resolver:

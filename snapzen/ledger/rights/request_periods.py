@@ -36,7 +36,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -44,6 +44,7 @@ import orjson
 from snapzen.ledger.rights import notices, period_keys, requests
 from snapzen.ledger.rights.holds import HoldSet
 from snapzen.policy.transform import add_years
+from snapzen.support import clock
 
 OPEN, RETENTION, NOTICE, HOLD, COPY, SNAPENGAGE = (
     "open", "retention", "notice", "hold", "copy", "snapengage",
@@ -74,9 +75,6 @@ class Evidence:
     last: str
     request_ids: set[str]
     lookups: set[str]
-
-
-is_request_period = period_keys.is_request_period
 
 
 def evidence(conn: sqlite3.Connection, period: str) -> Evidence:
@@ -123,17 +121,24 @@ def refusal(
         return RETENTION
     if any(n.request_id in found.request_ids for n in notices.open_notices(conn)):
         return NOTICE
-    if any(h.seq in found.seqs for h in held.holds) or found.lookups & held.subjects:
+    if any(h.seq in found.seqs for h in held.holds) or found.lookups & held.named("subject"):
         return HOLD
     # The erasure record (erased_subjects) is what withholds the person's chats when they come
     # back: from a restored copy made before the erasure (it holds them unmarked), or from
     # SnapEngage fetching a chat it still holds. It must outlive both.
     for erased_at in _erasures(conn, found.request_ids):
-        if any(c.exists and c.made_at < erased_at for c in rule.copies):
+        # Instants to the second (the stamps carry no more): a copy made in the erasure's
+        # second may predate its end, so it may hold the person (as copies.holding lists it).
+        erased = _second(erased_at)
+        if any(c.exists and _second(c.made_at) <= erased for c in rule.copies):
             return COPY
         if date.fromisoformat(erased_at[:10]) + timedelta(days=rule.snapengage_days) > as_of:
             return SNAPENGAGE
     return None
+
+
+def _second(stamp: str) -> datetime:
+    return clock.parse(stamp).replace(microsecond=0)
 
 
 def _erasures(conn: sqlite3.Connection, request_ids: Collection[str]) -> list[str]:
@@ -151,7 +156,7 @@ def plan(conn: sqlite3.Connection, as_of: date, rule: Rule, held: HoldSet) -> li
     """The request periods a sweep as of ``as_of`` forgets: [{period, requests}], oldest
     first."""
     due = []
-    for period in filter(is_request_period, period_keys.held(conn)):
+    for period in filter(period_keys.is_request_period, period_keys.held(conn)):
         found = evidence(conn, period)
         if refusal(conn, found, as_of, rule, held) is None:
             due.append({"period": period, "requests": len(found.request_ids)})

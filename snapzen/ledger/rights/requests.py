@@ -4,8 +4,8 @@ and objection requests, each with its Art. 12(3) clock.
 Each request is a chain of events sharing one request id (in ``case_id``): ``request`` events
 carry the date received and a status and outcome (the first one opens it, ``ledger requests
 open`` or the command that acts on it; a ``closed`` one answers it); ``request_paused``,
-``request_resumed`` and ``request_extended`` move its deadline (snapzen.ledger.rights.request_clock
-does the arithmetic, from the events alone, so a request answered late says so for ever).
+``request_resumed`` and ``request_extended`` move its deadline (``Clock`` below does the
+arithmetic, from the events alone, so a request answered late says so for ever).
 The chain holds them, so "we answered on time" and "we found nothing for this person" can
 both be shown, and neither can be edited afterwards; each event is also a line of
 the rights journal outside the database (snapzen.ledger.rights.erasure_journal), so a restored
@@ -15,6 +15,13 @@ Only the subject's HMAC reference is stored, never the email, and in the chain k
 request period (snapzen.ledger.rights.period_keys): ``Request.subject_ref`` is the lookup
 reference again, None once the period was forgotten. ``details`` holds the kind,
 dates, status (``open`` until answered) and outcome counts.
+
+The Art. 12(3) clock: a request is answered "without undue delay and in any event within one
+month of receipt"; the month may be extended "by two further months where necessary" once,
+with reasons given to the person within the first month. While the controller waits for the
+person (proof of identity, Art. 12(6), or a clarification) the clock stops: the days paused
+are added to the deadline. ``Clock`` is pure arithmetic over the steps: the same events always
+give the same answer, so "closed late" never changes.
 """
 
 from __future__ import annotations
@@ -23,22 +30,116 @@ import contextlib
 import sqlite3
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
 
 from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event
-from snapzen.ledger.rights import period_keys, request_clock
-from snapzen.ledger.rights.request_clock import CLOSED as CLOSED
-from snapzen.ledger.rights.request_clock import EXTENDED as EXTENDED
-from snapzen.ledger.rights.request_clock import PAUSED as PAUSED
-from snapzen.ledger.rights.request_clock import RESUMED as RESUMED
-from snapzen.ledger.rights.request_clock import Step
+from snapzen.ledger.rights import period_keys
 from snapzen.support import clock
 from snapzen.support.errors import ConfigError
+
+# A step is named as the event that records it (``closed``: a ``request`` event closing it).
+PAUSED, RESUMED, EXTENDED = Event.REQUEST_PAUSED, Event.REQUEST_RESUMED, Event.REQUEST_EXTENDED
+RECEIVED, CLOSED = "received", "closed"
+PAUSE_REASONS = ("identity", "clarification")
+MAX_EXTENSION_MONTHS = 2
+
+
+class ClockRefused(ValueError):
+    """A step the request's state does not allow (pause twice, extend twice, ...)."""
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day ``months`` later, clamped to the month's end (31 Jan + 1 → 28/29 Feb)."""
+    index = day.year * 12 + (day.month - 1) + months
+    year, month = divmod(index, 12)
+    for candidate in (day.day, 30, 29, 28):
+        try:
+            return date(year, month + 1, candidate)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable: every month has 28 days")
+
+
+@dataclass(frozen=True)
+class Step:
+    what: str  # received | request_paused | request_resumed | request_extended | closed
+    day: date
+    months: int = 0  # extended: how many further months (1 or 2)
+
+
+@dataclass(frozen=True)
+class Clock:
+    received: date
+    paused_days: int = 0  # days of finished pauses
+    paused_since: date | None = None  # a pause in progress
+    extended_months: int = 0
+    closed_on: date | None = None
+
+    def deadline(self, today: date | None = None) -> date:
+        """Received + one month (+ the extension), + every day paused (up to ``today`` for
+        a pause in progress: the deadline moves on while the clock is stopped)."""
+        running = 0
+        if self.paused_since is not None and today is not None:
+            running = max((today - self.paused_since).days, 0)
+        base = add_months(self.received, 1 + self.extended_months)
+        return base + timedelta(days=self.paused_days + running)
+
+    @property
+    def status(self) -> str:
+        if self.closed_on is not None:
+            return "closed"
+        return "paused" if self.paused_since is not None else "open"
+
+    def overdue(self, today: date) -> bool:
+        """Open (not paused, not closed) and past its deadline."""
+        return self.status == "open" and today > self.deadline(today)
+
+    @property
+    def closed_late(self) -> bool:
+        """Answered after its deadline: true for ever once so."""
+        return self.closed_on is not None and self.closed_on > self.deadline(self.closed_on)
+
+    def apply(self, step: Step) -> Clock:
+        """The clock after ``step``; ClockRefused when the step makes no sense now."""
+        if step.what == RECEIVED:
+            raise ClockRefused("the request was already received")
+        if self.closed_on is not None:
+            raise ClockRefused(f"the request was closed on {self.closed_on}")
+        if step.day < self.received:
+            raise ClockRefused(f"{step.day} is before the request was received ({self.received})")
+        if step.what == PAUSED:
+            if self.paused_since is not None:
+                raise ClockRefused(f"the request is already paused (since {self.paused_since})")
+            return replace(self, paused_since=step.day)
+        if step.what == RESUMED:
+            if self.paused_since is None:
+                raise ClockRefused("the request is not paused")
+            days = self.paused_days + (step.day - self.paused_since).days
+            return replace(self, paused_days=days, paused_since=None)
+        if step.what == EXTENDED:
+            return self._extended(step)
+        if step.what == CLOSED:
+            finished = self.apply(Step(RESUMED, step.day)) if self.paused_since else self
+            return replace(finished, closed_on=step.day)
+        raise ClockRefused(f"unknown step {step.what!r}")
+
+    def _extended(self, step: Step) -> Clock:
+        if self.extended_months:
+            raise ClockRefused("the request was already extended (Art. 12(3) allows it once)")
+        if not 1 <= step.months <= MAX_EXTENSION_MONTHS:
+            raise ClockRefused(f"an extension is 1 or {MAX_EXTENSION_MONTHS} further months")
+        if step.day > self.deadline(step.day):
+            raise ClockRefused(
+                f"the deadline {self.deadline(step.day)} has passed: Art. 12(3) requires the "
+                "person to be told of an extension within the first deadline"
+            )
+        return replace(self, extended_months=step.months)
+
 
 EVENT = Event.REQUEST
 EVENTS = (EVENT, PAUSED, RESUMED, EXTENDED)  # every event of a request (rights journal too)
@@ -63,7 +164,7 @@ def is_erasure_record(details: Mapping[str, Any]) -> bool:
 
 def deadline(received: date) -> date:
     """Art. 12(3): "without undue delay and in any event within one month of receipt"."""
-    return request_clock.add_months(received, 1)
+    return add_months(received, 1)
 
 
 def new_request_id() -> str:
@@ -75,23 +176,29 @@ class Request:
     request_id: str
     kind: str
     subject_ref: str | None
-    received_on: str
-    deadline: str
-    status: str  # open | paused | closed
-    outcome: str
-    updated_at: str
-    closed_late: bool = False
-    extended_months: int = 0
-    paused_days: int = 0
+    clock: Clock
+    outcome: str = ""
+    updated_at: str = ""
     seqs: list[int] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)  # event, at, seq, reason
     details: dict[str, Any] = field(default_factory=dict)
-    clock: request_clock.Clock | None = None
+    # From the clock, once every event is folded in (``today`` dates a pause in progress).
+    received_on: str = ""
+    deadline: str = ""
+    status: str = OPEN  # open | paused | closed
+    closed_late: bool = False
+    extended_months: int = 0
+    paused_days: int = 0
+
+    def settle(self, today: date | None) -> Request:
+        self.received_on, self.status = self.clock.received.isoformat(), self.clock.status
+        self.deadline = self.clock.deadline(today).isoformat()
+        self.closed_late, self.paused_days = self.clock.closed_late, self.clock.paused_days
+        self.extended_months = self.clock.extended_months
+        return self
 
     def overdue(self, today: date) -> bool:
-        if self.clock is not None:
-            return self.clock.overdue(today)
-        return self.status == OPEN and date.fromisoformat(self.deadline) < today
+        return self.clock.overdue(today)
 
     def as_dict(self, today: date | None = None) -> dict[str, Any]:
         found = {k: v for k, v in asdict(self).items() if k != "clock"}
@@ -145,32 +252,6 @@ def request_details(
     }
 
 
-def record(
-    conn: sqlite3.Connection,
-    *,
-    request_id: str,
-    kind: str,
-    subject_ref: str | None,
-    received_on: date,
-    status: str,
-    outcome: str,
-    actor: str,
-    now: datetime,
-    details: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Append one ``request`` event inside the caller's transaction; returns the row."""
-    body = request_details(kind, received_on, status, outcome, details)
-    return append(
-        conn,
-        EVENT,
-        request_id=request_id,
-        subject_ref=subject_ref,
-        actor=actor,
-        now=now,
-        details=body,
-    )
-
-
 _CORE = ("kind", "received_on", "deadline", "status", "outcome", "via")
 
 
@@ -210,20 +291,12 @@ def list_requests(
             received = date.fromisoformat(str(details.get("received_on") or day))
             ref = resolver.resolve(chained_ref, str(event))
             request = found[request_id] = Request(
-                str(request_id),
-                str(details.get("kind")),
-                ref,
-                received.isoformat(),
-                "",
-                OPEN,
-                "",
-                str(at),
-                clock=request_clock.Clock(received),
+                str(request_id), str(details.get("kind")), ref, Clock(received)
             )
         step = _step(str(event), details, day)
-        if step is not None and request.clock is not None:
+        if step is not None:
             # e.g. a second answer to a closed request: the chain keeps it, the clock does not
-            with contextlib.suppress(request_clock.ClockRefused):
+            with contextlib.suppress(ClockRefused):
                 request.clock = request.clock.apply(step)
         if event == EVENT:
             request.outcome = str(details.get("outcome", request.outcome))
@@ -232,27 +305,18 @@ def list_requests(
         shown = {k: details.get(k) for k in ("reason", "outcome", "status")}
         request.events.append({"event": event, "at": str(at), "seq": int(seq), **shown})
         request.details.update({k: v for k, v in details.items() if k not in _CORE})
-    for request in found.values():
-        clock_ = request.clock or request_clock.Clock(date.fromisoformat(request.received_on))
-        request.deadline = clock_.deadline(today).isoformat()
-        request.status = clock_.status
-        request.closed_late = clock_.closed_late
-        request.extended_months = clock_.extended_months
-        request.paused_days = clock_.paused_days
-    open_ = sorted((r for r in found.values() if r.status != CLOSED), key=lambda r: r.deadline)
+    every = [request.settle(today) for request in found.values()]
+    open_ = sorted((r for r in every if r.status != CLOSED), key=lambda r: r.deadline)
     closed = sorted(
-        (r for r in found.values() if r.status == CLOSED), key=lambda r: r.updated_at, reverse=True
+        (r for r in every if r.status == CLOSED), key=lambda r: r.updated_at, reverse=True
     )
     return open_ + closed
 
 
-def get(conn: sqlite3.Connection, request_id: str, today: date | None = None) -> Request | None:
-    return next((r for r in list_requests(conn, today=today) if r.request_id == request_id), None)
-
-
 def found(conn: sqlite3.Connection, request_id: str, today: date) -> Request:
     """The request (ConfigError, exit 2, when the ledger has none of that id)."""
-    request = get(conn, request_id, today)
+    every = list_requests(conn, today=today)
+    request = next((r for r in every if r.request_id == request_id), None)
     if request is None:
         raise ConfigError(f"no request {request_id!r} in the ledger (see `ledger requests`)")
     return request

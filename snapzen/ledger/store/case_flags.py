@@ -42,30 +42,23 @@ def flag_case(
 ) -> None:
     """Open (or refresh) the flag inside the caller's transaction; one per case and kind.
     A new flag, or one naming other tickets, is chained (``case_flagged``)."""
-    tickets = json.dumps(sorted(set(ticket_ids)))
+    flag = {"case_id": case_id, "kind": kind, "tickets": json.dumps(sorted(set(ticket_ids)))}
+    flag |= {"source": source, "stamp": clock.format(now)}
     before = conn.execute(
-        "SELECT ticket_ids, resolved_at FROM case_flags WHERE case_id = ? AND kind = ?",
-        (case_id, kind),
+        "SELECT ticket_ids, resolved_at FROM case_flags WHERE case_id = :case_id AND kind = :kind",
+        flag,
     ).fetchone()
-    if before is None or before[0] != tickets or before[1] is not None:
-        chained = {"kind": kind, "ticket_ids": json.loads(tickets), "source": source}
-        stamp = clock.format(now)
-        facts = {"actor": source, "details": chained}
-        append_events(conn, event=FLAG_EVENT, case_id=case_id, recorded_at=stamp, **facts)
+    if before != (flag["tickets"], None):  # a new flag, other tickets, or reopened
+        chained = {"kind": kind, "ticket_ids": json.loads(flag["tickets"]), "source": source}
+        facts = {"recorded_at": flag["stamp"], "actor": source, "details": chained}
+        append_events(conn, event=FLAG_EVENT, case_id=case_id, **facts)
     conn.execute(
         """INSERT INTO case_flags (case_id, kind, ticket_ids, source, details, flagged_at)
-           VALUES (?, ?, ?, ?, ?, ?)
+           VALUES (:case_id, :kind, :tickets, :source, :details, :stamp)
            ON CONFLICT (case_id, kind) DO UPDATE SET ticket_ids = excluded.ticket_ids,
                source = excluded.source, details = excluded.details,
                flagged_at = excluded.flagged_at, resolved_at = NULL""",
-        (
-            case_id,
-            kind,
-            tickets,
-            source,
-            json.dumps(dict(details or {}), sort_keys=True),
-            clock.format(now),
-        ),
+        flag | {"details": json.dumps(dict(details or {}), sort_keys=True)},
     )
 
 

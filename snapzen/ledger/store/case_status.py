@@ -28,6 +28,13 @@ UNSETTLED: tuple[CaseStatus, ...] = (CaseStatus.PENDING, CaseStatus.PUSHING)
 UNSENT: tuple[CaseStatus, ...] = (CaseStatus.PENDING, CaseStatus.FAILED)
 # Not synced yet and not decided against: what the deadline and "oldest unsynced" watch.
 UNSENT_OR_PUSHING: tuple[CaseStatus, ...] = (*UNSENT, CaseStatus.PUSHING)
+# A failed case that can be sent again (an SQL condition on `cases`): a payload and a start
+# time, from a case id that was usable. A pass requeues these while attempts are left,
+# `retry --all-failed` takes them all, and `retry CASE` refuses any other failed case.
+RETRYABLE_FAILED = (
+    f"status = '{CaseStatus.FAILED.value}' AND raw IS NOT NULL AND started_at IS NOT NULL "
+    "AND case_id NOT LIKE 'invalid:%'"
+)
 
 
 def sql_list(statuses: Iterable[CaseStatus]) -> str:

@@ -62,26 +62,21 @@ def open_db(
     refused before anything is written to it. Every problem is one line naming the setting
     (``label``), the path and the fix."""
     path = Path(path)
+    fresh = create and not path.exists()
     try:
-        fresh = create and not path.exists()
-        if fresh:
-            create_file(path)
-        else:
-            _diagnose(path, read_only)
-        try:
-            db = _connect(path, read_only, timeout)
-        except sqlite3.Error as exc:
-            raise _sqlite_problem(path, exc) from None
+        create_file(path) if fresh else _diagnose(path, read_only)
+        db = _connect(path, read_only, timeout)
         try:
             _check_and_migrate(db, path, read_only, key, fresh=fresh)
-        except BaseException as exc:
+        except BaseException:
             db.conn.close()
-            if isinstance(exc, sqlite3.Error):
-                raise _sqlite_problem(path, exc) from None
             raise
         return db
+    except sqlite3.Error as exc:
+        problem: Exception = _sqlite_problem(path, exc)
     except LedgerError as exc:
-        raise LedgerError(f"{label}: {exc}") from None
+        problem = exc
+    raise LedgerError(f"{label}: {problem}") from None
 
 
 def create_ledger(path: Path | str, key: bytes, now: datetime) -> sqlite_utils.Database:

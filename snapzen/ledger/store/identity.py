@@ -23,6 +23,7 @@ import orjson
 
 from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.store.rows import rows_if_any
 from snapzen.support import clock
 
 BIND_EVENT = Event.LEDGER_BOUND
@@ -36,10 +37,7 @@ def key_fingerprint(key: bytes, ledger_id: str) -> str:
 
 def read_table(conn: sqlite3.Connection) -> dict[str, str]:
     """Every ``ledger_meta`` row as stored; empty for a ledger older than the table."""
-    try:
-        rows = conn.execute("SELECT name, value FROM ledger_meta").fetchall()
-    except sqlite3.OperationalError:  # no such table: schema before v6
-        return {}
+    rows = rows_if_any(conn, "SELECT name, value FROM ledger_meta")  # none before schema 6
     return {str(name): str(value) for name, value in rows}
 
 

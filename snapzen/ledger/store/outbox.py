@@ -24,7 +24,13 @@ import sqlite_utils
 
 from snapzen.ledger.evidence.chain import append_events, json_text
 from snapzen.ledger.evidence.events import Event, decision
-from snapzen.ledger.store.case_status import UNSENT, UNSETTLED, CaseStatus, sql_list
+from snapzen.ledger.store.case_status import (
+    RETRYABLE_FAILED,
+    UNSENT,
+    UNSETTLED,
+    CaseStatus,
+    sql_list,
+)
 from snapzen.ledger.store.cursor_rules import next_cursor, utc_day
 from snapzen.ledger.store.db import transaction
 from snapzen.ledger.store.rows import chunks
@@ -185,8 +191,7 @@ def requeue_failed(db: sqlite_utils.Database, max_attempts: int, now: datetime) 
     with transaction(db) as conn:
         cursor = conn.execute(
             f"""UPDATE cases SET status = '{S.PENDING}', updated_at = ?
-               WHERE status = '{S.FAILED}' AND attempts < ? AND raw IS NOT NULL
-                 AND started_at IS NOT NULL AND case_id NOT LIKE 'invalid:%'""",
+               WHERE {RETRYABLE_FAILED} AND attempts < ?""",
             (clock.format(now), max_attempts),
         )
         return cursor.rowcount
@@ -342,31 +347,21 @@ def set_job_id(db: sqlite_utils.Database, batch_id: str, job_id: str) -> None:
 @dataclass(frozen=True)
 class PushingBatch:
     batch_id: str
-    job_id: str | None
+    job_id: str | None  # one job id and push time per batch: mark_pushing sets them together
     pushed_at: datetime
     case_ids: list[str]  # in batch index order
 
 
 def pushing_batches(db: sqlite_utils.Database) -> list[PushingBatch]:
-    rows = db.execute(
-        f"""SELECT batch_id, job_id, pushed_at, case_id, transfer_draft FROM cases
-           WHERE status = '{S.PUSHING}' ORDER BY batch_id"""
-    ).fetchall()
-    grouped: dict[str, list[tuple[int, str]]] = {}
-    meta: dict[str, tuple[str | None, str]] = {}
-    for batch_id, job_id, pushed_at, case_id, draft in rows:
-        index = json.loads(draft).get("batch_index", 0) if draft else 0
-        grouped.setdefault(batch_id, []).append((index, case_id))
-        meta[batch_id] = (job_id, pushed_at)
-    return [
-        PushingBatch(
-            batch_id=batch_id,
-            job_id=meta[batch_id][0],
-            pushed_at=clock.parse(meta[batch_id][1]),
-            case_ids=[case_id for _, case_id in sorted(members)],
-        )
-        for batch_id, members in grouped.items()
-    ]
+    batches: dict[str, PushingBatch] = {}
+    for batch_id, job_id, pushed_at, case_id in db.execute(
+        f"""SELECT batch_id, job_id, pushed_at, case_id FROM cases WHERE status = '{S.PUSHING}'
+           ORDER BY batch_id, COALESCE(json_extract(transfer_draft, '$.batch_index'), 0), case_id"""
+    ):
+        if batch_id not in batches:
+            batches[batch_id] = PushingBatch(batch_id, job_id, clock.parse(pushed_at), [])
+        batches[batch_id].case_ids.append(case_id)
+    return list(batches.values())
 
 
 def back_to_pending(db: sqlite_utils.Database, case_ids: Iterable[str], now: datetime) -> None:
@@ -401,9 +396,10 @@ def record_synced(
         # all in the one transaction: a poll that finds 25 jobs done records 2,500 cases, and
         # building all their rows at once held ~5 MB more at the peak (bench/RESULTS.md v8).
         for chunk, marks in chunks(ids):
-            found: dict[str, tuple[str, str | None, str]] = {
-                case_id: (status, draft_json, widget_id)
-                for case_id, status, draft_json, widget_id in conn.execute(
+            # case id -> (status, transfer draft, widget id)
+            found = {
+                row[0]: row[1:]
+                for row in conn.execute(
                     "SELECT case_id, status, transfer_draft, widget_id FROM cases "
                     f"WHERE case_id IN ({marks})",
                     chunk,
@@ -449,9 +445,13 @@ def record_synced(
 # ---------------------------------------------------------------- cursors
 
 
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
 def get_cursor(db: sqlite_utils.Database, widget_id: str) -> date | None:
     row = db.execute("SELECT cursor_day FROM state WHERE widget_id = ?", (widget_id,)).fetchone()
-    return date.fromisoformat(row[0]) if row and row[0] else None
+    return _day(row[0]) if row else None
 
 
 def advance_cursor(
@@ -463,34 +463,30 @@ def advance_cursor(
 
     Unfinished = pending, pushing, or failed with attempts left. Failed cases that exhausted
     their attempts keep their payload for `snapzen retry` and do not hold the cursor."""
-    row = db.execute(
-        f"""SELECT MIN(day) FROM cases WHERE widget_id = ? AND day IS NOT NULL AND (
-               status IN {sql_list(UNSETTLED)} OR (status = '{S.FAILED}' AND attempts < ?))""",
-        (widget_id, max_attempts),
-    ).fetchone()
-    holding = date.fromisoformat(row[0]) if row and row[0] else None
     today = utc_day(now)
-    newest = db.execute(
-        "SELECT MAX(day) FROM cases WHERE widget_id = ? AND day IS NOT NULL AND day <= ?",
-        (widget_id, today.isoformat()),
+    # holding: the first day with an unfinished case; newest: the newest day read, to today
+    holding, newest = db.execute(
+        f"""SELECT MIN(CASE WHEN status IN {sql_list(UNSETTLED)}
+                             OR (status = '{S.FAILED}' AND attempts < ?) THEN day END),
+                   MAX(CASE WHEN day <= ? THEN day END)
+            FROM cases WHERE widget_id = ? AND day IS NOT NULL""",
+        (max_attempts, today.isoformat(), widget_id),
     ).fetchone()
     current = get_cursor(db, widget_id)
     new = next_cursor(
         current=current,
         fetched_until=fetched_until,
-        holding=holding,
-        newest_read=date.fromisoformat(newest[0]) if newest and newest[0] else None,
+        holding=_day(holding),
+        newest_read=_day(newest),
         today=today,
     )
-    if new is None:
-        return None
-    with transaction(db) as conn:
-        conn.execute(
-            """INSERT INTO state (widget_id, cursor_day, updated_at) VALUES (?, ?, ?)
-               ON CONFLICT(widget_id) DO UPDATE SET cursor_day = excluded.cursor_day,
-                   updated_at = excluded.updated_at""",
-            (widget_id, new.isoformat(), clock.format(now)),
-        )
+    if new is not None:
+        row = {
+            "widget_id": widget_id,
+            "cursor_day": new.isoformat(),
+            "updated_at": clock.format(now),
+        }
+        db.table("state").upsert(row, pk="widget_id")  # one statement: atomic on its own
     return new
 
 
@@ -511,7 +507,5 @@ def mark_backfill_finished(
         "actor": actor,
         "finished_at": clock.format(now),
     }
-    rows = [
-        {"widget_id": widget, "fetched": fetched, **done} for widget, fetched in windows.items()
-    ]
+    rows = [{"widget_id": w, "fetched": n, **done} for w, n in windows.items()]
     db.table("backfill_windows").upsert_all(rows, pk=("widget_id", "day"))

@@ -21,6 +21,14 @@ def dict_rows(
     return [dict(zip(names, values, strict=True)) for values in cursor]
 
 
+def rows_if_any(conn: sqlite3.Connection, sql: str) -> list[Any]:
+    """A query's rows; none when its table is missing (a ledger older than the table)."""
+    try:
+        return conn.execute(sql).fetchall()
+    except sqlite3.OperationalError:  # no such table
+        return []
+
+
 def chunks(ids: Sequence[T]) -> Iterator[tuple[Sequence[T], str]]:
     """``ids`` IDS_PER_QUERY at a time, each chunk with its ``?, ?, ...`` placeholders."""
     for offset in range(0, len(ids), IDS_PER_QUERY):

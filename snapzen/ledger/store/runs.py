@@ -43,6 +43,7 @@ _KIND = re.compile(r"[a-z][a-z0-9_]{0,31}")
 RUN_OUTCOMES = ("running", "ok", "partial", "interrupted", "aborted")
 # Outcomes of a run that did its job; 'partial' problems have their own checks and metrics.
 COMPLETED_OUTCOMES = ("ok", "partial")
+COUNTS = ("fetched", "created", "withheld", "failed")  # a run's counts, in `runs` columns
 
 
 def ended_outcome(exit_code: int, *, interrupted: bool = False) -> str:
@@ -67,12 +68,9 @@ def start_run(
     now: datetime,
     details: Mapping[str, Any] | None = None,
 ) -> None:
-    with transaction(db) as conn:
-        conn.execute(
-            """INSERT INTO runs (run_id, kind, actor, started_at, outcome, details)
-               VALUES (?, ?, ?, ?, 'running', ?)""",
-            (run_id, kind, actor, clock.format(now), json.dumps(dict(details or {}), default=str)),
-        )
+    text = json.dumps(dict(details or {}), default=str)
+    row = {"run_id": run_id, "kind": kind, "actor": actor, "started_at": clock.format(now)}
+    db.table("runs").insert(row | {"outcome": "running", "details": text})  # commits on its own
 
 
 def finish_run(
@@ -86,24 +84,16 @@ def finish_run(
     error: str | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> None:
+    text = json.dumps(dict(details), default=str) if details is not None else None
+    given = {"now": clock.format(now), "outcome": outcome, "exit_code": exit_code}
+    given |= {name: counts.get(name, 0) for name in COUNTS}
     with transaction(db) as conn:
         conn.execute(
-            """UPDATE runs SET finished_at = ?, outcome = ?, exit_code = ?, fetched = ?,
-                   created = ?, withheld = ?, failed = ?, error = ?,
-                   details = COALESCE(?, details)
-               WHERE run_id = ?""",
-            (
-                clock.format(now),
-                outcome,
-                exit_code,
-                counts.get("fetched", 0),
-                counts.get("created", 0),
-                counts.get("withheld", 0),
-                counts.get("failed", 0),
-                error,
-                json.dumps(dict(details), default=str) if details is not None else None,
-                run_id,
-            ),
+            """UPDATE runs SET finished_at = :now, outcome = :outcome, exit_code = :exit_code,
+                   fetched = :fetched, created = :created, withheld = :withheld,
+                   failed = :failed, error = :error, details = COALESCE(:details, details)
+               WHERE run_id = :run_id""",
+            given | {"error": error, "details": text, "run_id": run_id},
         )
         values = read_run(conn, run_id)
         if values is not None:  # a run is about no one case: its case_id is run:<id>

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from snapzen.ledger.evidence.chain import append_events
-from snapzen.ledger.evidence.events import decision
+from snapzen.ledger.evidence.events import Event, decision
 from snapzen.ledger.store.case_status import UNSENT, CaseStatus, sql_list
 
 ERASED_REASON = "erased_art17"
@@ -23,7 +24,6 @@ WITHHOLD_ERASED = (
     f"status = '{CaseStatus.WITHHELD}', reason = '{ERASED_REASON}', raw = NULL, "
     "raw_purged_at = ?, updated_at = ?, error = NULL"
 )
-
 _UNSENT = sql_list(UNSENT)
 
 
@@ -32,7 +32,7 @@ def withhold_for_erasure(conn: sqlite3.Connection, case_ids: Sequence[str], stam
     (terminal cases are not re-staged). Returns how many changed; a case that moved on
     meanwhile (pushing, synced) is left alone."""
     withheld = [
-        decision("withheld", case_id, stamp, details={"reason": ERASED_REASON})
+        decision(Event.WITHHELD, case_id, stamp, details={"reason": ERASED_REASON})
         for case_id in case_ids
         if conn.execute(
             f"UPDATE cases SET {WITHHOLD_ERASED} WHERE case_id = ? AND status IN {_UNSENT}",
@@ -60,15 +60,8 @@ def dismiss_failed(
                raw_purged_at = ?, updated_at = ? WHERE case_id = ?""",
         [(CaseStatus.IGNORED, f"dismissed: {reason}", stamp, stamp, c) for c in case_ids],
     )
-    append_events(
-        conn,
-        [
-            decision(
-                "dismissed", case_id, stamp, run_id=run_id, actor=actor, details={"reason": reason}
-            )
-            for case_id in case_ids
-        ],
-    )
+    facts: dict[str, Any] = {"run_id": run_id, "actor": actor, "details": {"reason": reason}}
+    append_events(conn, [decision(Event.DISMISSED, case, stamp, **facts) for case in case_ids])
 
 
 def reset_for_retry(conn: sqlite3.Connection, case_ids: Sequence[str], stamp: str) -> None:

@@ -62,10 +62,10 @@ def test_a_checkpoint_waits_for_the_writer_and_signs_a_head_its_journal_agrees_w
         # A writer halfway (`requests open`): its request committed, its journal line not yet.
         db = open_ledger(settings)
         with transaction(db) as conn:
-            row = requests.record(
-                conn, request_id="req-1", kind="access", subject_ref="ref-1",
-                received_on=date(2026, 12, 1), status=requests.OPEN, outcome="received",
-                actor="test", now=datetime.now(UTC),
+            details = requests.request_details("access", date(2026, 12, 1), "open", "received")
+            row = requests.append(
+                conn, requests.EVENT, request_id="req-1", subject_ref="ref-1", actor="test",
+                now=datetime.now(UTC), details=details,
             )  # fmt: skip
         db.conn.close()
         queued = Queued(

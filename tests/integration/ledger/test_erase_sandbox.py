@@ -14,10 +14,9 @@ from typer.testing import CliRunner
 
 from snapzen.cli.main import app
 from snapzen.sandbox import Sandbox, SandboxConfig
-from tests.fakes import create_ledger
+from tests.fakes import LEDGER_KEY, create_ledger
 
 runner = CliRunner()
-LEDGER_KEY = "sandbox-ledger-key-0123456789abcdef"
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -31,6 +31,7 @@ from snapzen.ledger.rights.journal_file import create_empty
 from snapzen.ledger.rights.request_periods import Copy, Rule
 from snapzen.ledger.rights.subjects import subject_ref
 from snapzen.ledger.store.db import open_db, transaction
+from snapzen.support import clock
 from tests.ledger_fixtures import ALICE, BOB, KEY
 
 ALICE_REF = subject_ref(KEY, ALICE)
@@ -47,10 +48,10 @@ def _request(
     db: sqlite_utils.Database, request_id: str, kind: str, now: datetime, status: str
 ) -> None:
     with transaction(db) as conn:
-        requests.record(
-            conn, request_id=request_id, kind=kind, subject_ref=ALICE_REF,
-            received_on=now.date(), status=status, outcome="provided" if status == "closed"
-            else "", actor="dpo", now=now,
+        outcome = "provided" if status == "closed" else ""
+        requests.append(
+            conn, requests.EVENT, request_id=request_id, subject_ref=ALICE_REF, actor="dpo",
+            now=now, details=requests.request_details(kind, now.date(), status, outcome),
         )  # fmt: skip
 
 
@@ -145,6 +146,19 @@ def test_a_copy_older_than_the_erasure_keeps_its_record(ledger: sqlite_utils.Dat
     assert _refusal(ledger, LATER, Rule(6, 60, (gone, newer))) is None
 
 
+def test_a_copy_made_in_the_second_of_the_erasure_keeps_its_record(
+    ledger: sqlite_utils.Database,
+) -> None:
+    # Stamps carry seconds only: a copy stamped with the erasure's second may have been taken
+    # before the erasure finished, so it may hold the person unmarked (whatever its form).
+    same = Copy(clock.format(ERASED), exists=True)
+    assert _refusal(ledger, LATER, Rule(6, 60, (same,))) == request_periods.COPY
+    with_fraction = Copy(ERASED.replace(microsecond=400_000).isoformat(), exists=True)
+    assert _refusal(ledger, LATER, Rule(6, 60, (with_fraction,))) == request_periods.COPY
+    after = Copy(clock.format(ERASED + timedelta(seconds=1)), exists=True)
+    assert _refusal(ledger, LATER, Rule(6, 60, (after,))) is None
+
+
 def test_snapengage_still_holding_an_erased_chat_keeps_its_record(
     ledger: sqlite_utils.Database,
 ) -> None:
@@ -218,17 +232,16 @@ def test_a_restored_backup_does_not_bring_a_forgotten_period_back(
     restored = open_db(backup)
     contents = erasure_journal.read(journal, KEY)
     assert {r.subject_ref for r in contents.requests} == {ALICE_REF}
-    gone = forget.journalled_requests([journal], KEY)
+    gone = erasure_journal.read(journal, KEY).forgotten_requests
     assert gone == {"req-access", "req-erase"}
     result = erasure_reapply.reapply(
         restored, [], requests=contents.requests, now=datetime(2032, 2, 1, tzinfo=UTC),
         forgotten=gone,
     )  # fmt: skip
     assert result.requests == 0  # nothing re-appended under a new key
-    done = forget.reapply(
-        restored, [journal], KEY, now=datetime(2032, 2, 1, tzinfo=UTC), actor="restore",
-        how="ledger restore",
-    )  # fmt: skip
+    wanted = erasure_journal.read(journal, KEY).forgotten
+    later = datetime(2032, 2, 1, tzinfo=UTC)
+    done = forget.reapply(restored, wanted, now=later, actor="restore", how="ledger restore")
     assert [d["period"] for d in done] == [PERIOD]  # the journal wins over the backup
     assert requests.list_requests(restored.conn, subject_ref=ALICE_REF) == []
     assert restored.conn.execute("SELECT count(*) FROM erased_subjects").fetchone()[0] == 0
@@ -239,10 +252,10 @@ def test_legacy_request_rows_are_counted_as_still_linkable(tmp_path: Path) -> No
     db = open_db(tmp_path / "ledger.db", create=True)
     with transaction(db) as conn:  # as a ledger before request periods would have chained it
         conn.execute("DROP TABLE legacy_refs")
-        requests.record(
-            conn, request_id="req-old", kind="access", subject_ref=ALICE_REF,
-            received_on=date(2025, 3, 1), status="closed", outcome="provided", actor="dpo",
+        requests.append(
+            conn, requests.EVENT, request_id="req-old", subject_ref=ALICE_REF, actor="dpo",
             now=datetime(2025, 3, 1, tzinfo=UTC),
+            details=requests.request_details("access", date(2025, 3, 1), "closed", "provided"),
         )  # fmt: skip
     assert db.conn.execute("SELECT subject_ref FROM events").fetchone()[0] == ALICE_REF
     with transaction(db) as conn:
@@ -270,10 +283,10 @@ def test_status_says_how_many_legacy_rows_remain_linkable_and_since_when(
     with transaction(db) as conn:  # as an older snapzen chained them, then the migration
         conn.execute("DROP TABLE legacy_refs")
         for day in (date(2025, 3, 1), date(2025, 4, 2)):
-            requests.record(
-                conn, request_id=f"req-{day.month}", kind="access", subject_ref=ALICE_REF,
-                received_on=day, status="closed", outcome="provided", actor="dpo",
-                now=datetime.combine(day, datetime.min.time(), UTC),
+            requests.append(
+                conn, requests.EVENT, request_id=f"req-{day.month}", subject_ref=ALICE_REF,
+                actor="dpo", now=datetime.combine(day, datetime.min.time(), UTC),
+                details=requests.request_details("access", day, "closed", "provided"),
             )  # fmt: skip
         period_keys.index_legacy_evidence(conn)
     db.conn.close()
@@ -309,11 +322,10 @@ def _journalled(db: sqlite_utils.Database, journal: Path) -> None:
     names = ("case_id", "subject_ref", "recorded_at", "actor", "details", "event")
     lines = [{**dict(zip(names, row, strict=True)), "lookup_ref": ALICE_REF} for row in rows]
     erasure_journal.append_requests(journal, KEY, lines)
-    erasure_journal.append(
-        journal, KEY,
-        erasure_journal.JournalEntry("req-erase", str(ALICE_REF), "2026-01-20T09:00:00Z",
-                                     "art17", [115]),
-    )  # fmt: skip
+    erased = erasure_journal.JournalEntry(
+        "req-erase", str(ALICE_REF), "2026-01-20T09:00:00Z", "art17", [115]
+    )
+    erasure_journal.append(journal, KEY, erasure_journal.Contents([erased]))
     bob = {"case_id": "req-bob", "subject_ref": BOB_REF, "recorded_at": "2031-06-01T00:00:00Z",
            "actor": "dpo", "details": "{}", "event": "request"}  # fmt: skip
     erasure_journal.append_requests(journal, KEY, [bob])
@@ -352,8 +364,8 @@ def test_forgetting_a_request_period_removes_its_lines_from_the_rights_journal(
     assert journal.stat().st_mode & 0o777 == 0o600
     contents = erasure_journal.read(journal, KEY)
     assert contents.erasures == [] and [r.request_id for r in contents.requests] == ["req-bob"]
-    assert list(forget.journalled([journal], KEY)) == [PERIOD]
-    assert forget.journalled_requests([journal], KEY) == {"req-access", "req-erase"}
+    assert list(erasure_journal.read(journal, KEY).forgotten) == [PERIOD]
+    assert contents.forgotten_requests == {"req-access", "req-erase"}
     lines = journal_file.read(journal, KEY)
     assert [line.entry["lines_removed"] for line in lines if line.type == "compacted"] == [3]
     assert journal_problem(point, journal, KEY) is None  # the rewrite is a keyed line
@@ -363,12 +375,12 @@ def test_forgetting_a_request_period_removes_its_lines_from_the_rights_journal(
     # A backup taken before: restored, the period is forgotten again from the compacted
     # journal, and no request of it comes back.
     restored = open_db(backup)
-    gone = forget.journalled_requests([journal], KEY)
+    gone = erasure_journal.read(journal, KEY).forgotten_requests
     later = datetime(2032, 2, 1, tzinfo=UTC)
     result = erasure_reapply.reapply(restored, contents.erasures, requests=contents.requests,
                                      now=later, forgotten=gone)  # fmt: skip
     assert result.requests == 1  # Bob's only
-    done = forget.reapply(restored, [journal], KEY, now=later, actor="restore", how="restore")
+    done = forget.reapply(restored, contents.forgotten, now=later, actor="restore", how="restore")
     assert [d["period"] for d in done] == [PERIOD]
     assert requests.list_requests(restored.conn, subject_ref=ALICE_REF) == []
     assert verify.verify_ledger(restored.conn).ok

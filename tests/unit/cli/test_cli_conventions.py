@@ -85,6 +85,18 @@ def test_config_before_the_command_is_used(tmp_path: Path) -> None:
         assert result.exit_code == 2 and f"zendesk.subdomian in {config};" in result.stderr
 
 
+def test_a_commands_own_config_is_not_left_for_the_next_one(tmp_path: Path) -> None:
+    """Run without the top-level app (as tests and embedders do), a command's --config is
+    used for that command only."""
+    from snapzen.cli import ledger
+
+    config = tmp_path / "c.toml"
+    config.write_text('[zendesk]\nsubdomian = "acme"\n')
+    result = runner.invoke(ledger.app, ["reconcile", "--config", str(config)])
+    assert result.exit_code == 2 and f"zendesk.subdomian in {config};" in result.stderr
+    assert GLOBAL.config is None
+
+
 def test_quiet_and_verbose_set_the_log_level_for_that_invocation_only(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from snapzen.commands.access_html import render_html
+from snapzen.commands.access_text import render_html
 from tests.e2e.ledger.test_web_browser import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS
 
 # A4 is 210 mm wide; @page gives 15 mm margins: 180 mm printable, at 96 CSS px per inch.

@@ -44,9 +44,7 @@ MARGIN = CLOCK_SKEW_MARGIN
     ],
 )
 def test_verdict_table(local: datetime, server: datetime | None, verdict: Verdict) -> None:
-    check = clock_verdict(local, server, MARGIN)
-    assert check.verdict is verdict
-    assert check.skew == (None if server is None else local - server)
+    assert clock_verdict(local, server, MARGIN) is verdict
 
 
 def test_the_margin_is_below_the_shortest_settle_time() -> None:
@@ -73,11 +71,11 @@ def test_behind_is_reported_not_refused() -> None:
     check = require_clock_agrees(
         ZENDESK - timedelta(days=2), ZENDESK, action="delete", need_evidence=True
     )
-    assert check.verdict is Verdict.BEHIND
+    assert check is Verdict.BEHIND
 
 
 def test_no_evidence_refuses_only_where_evidence_is_required() -> None:
-    assert require_clock_agrees(ZENDESK, None, action="sync", need_evidence=False).verdict is (
+    assert require_clock_agrees(ZENDESK, None, action="sync", need_evidence=False) is (
         Verdict.UNKNOWN
     )
     with pytest.raises(ClockAheadError, match="no readable Date header"):
@@ -115,7 +113,7 @@ def test_the_client_reads_zendesks_date_from_the_credential_check() -> None:
     right = check_against_zendesk(
         client, lambda: ZENDESK + timedelta(seconds=3), action="delete", need_evidence=True
     )
-    assert right is not None and right.verdict is Verdict.OK
+    assert right is Verdict.OK
 
 
 @pytest.mark.parametrize("date", [None, "", "not a date", "Tue, 99 Foo 2026 99:99:99 GMT"])

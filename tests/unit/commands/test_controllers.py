@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from snapzen.commands import controllers
-from snapzen.commands.access_html import render_html
+from snapzen.commands.access_text import render_html
 from snapzen.support.settings_transfer import Client
 
 OWN = "1a2b3c4d-0000-4000-8000-000000000001"

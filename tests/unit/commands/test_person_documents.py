@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 from snapzen.commands import controllers
-from snapzen.commands.access_html import render_html
+from snapzen.commands.access_text import render_html
 from snapzen.commands.erasure_response import Response, render_text
 from snapzen.ledger.rights import notices
 

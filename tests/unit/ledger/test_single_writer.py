@@ -192,6 +192,7 @@ def test_the_ledger_package_itself_is_where_the_writes_are() -> None:
         for _, what in writes(path.read_text(encoding="utf-8"), str(path))
     ]
     assert any(w.startswith("UPDATE cases") for w in owned)
-    assert any(w.startswith("INSERT INTO runs") for w in owned)
+    assert any(w.startswith("INSERT INTO cases") for w in owned)
+    assert any(w.startswith("runs.insert") for w in owned)  # sqlite-utils
     assert any(w.startswith("INSERT INTO events") for w in owned)
     assert any(w.startswith("backfill_windows.upsert_all") for w in owned)  # sqlite-utils

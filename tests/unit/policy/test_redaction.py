@@ -19,7 +19,6 @@ from snapzen.policy.redaction import (
     card_issuer,
     iban_valid,
     luhn_valid,
-    merge_counts,
 )
 
 CARD = "[REDACTED:card]"
@@ -502,11 +501,6 @@ def test_redaction_result_counts_are_read_only() -> None:
     assert isinstance(result, RedactionResult)
     with pytest.raises(TypeError):
         result.counts["card"] = 5  # type: ignore[index]
-
-
-def test_merge_counts() -> None:
-    assert merge_counts([{"card": 1}, {}, {"card": 2, "email": 1}]) == {"card": 3, "email": 1}
-    assert merge_counts([]) == {}
 
 
 def test_detector_version_and_builtins() -> None:

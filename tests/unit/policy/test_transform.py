@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from snapzen.policy.comment_split import join_parts, split_by_bytes
+from snapzen.policy.comment_split import CommentPart, split_by_bytes
 from snapzen.policy.consent import decide
 from snapzen.policy.models import ImportTicket, LegalBasis, parse_case
 from snapzen.policy.redaction import Redactor
@@ -115,6 +115,17 @@ def test_non_latin_transcript_is_split_by_utf8_size_and_reassembles(word: str) -
 def _ends_a_line(body: str, lines: list[str]) -> bool:
     last = body.rsplit("\n", 1)[-1]
     return any(line == last or line.endswith("\n" + last) for line in lines)
+
+
+def join_parts(parts: list[CommentPart]) -> str:
+    """The transcript text the parts were made from: a line break between parts unless the
+    part before ``continues`` a line cut inside."""
+    pieces: list[str] = []
+    for index, part in enumerate(parts):
+        if index and not parts[index - 1].continues:
+            pieces.append("\n")
+        pieces.append(part.text)
+    return "".join(pieces)
 
 
 def test_split_never_cuts_inside_a_character_and_prefers_line_ends() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -225,7 +226,7 @@ def test_a_job_status_is_gone_an_hour_after_the_job_was_created() -> None:
     """Zendesk's pages disagree (a day, or an hour): the sandbox keeps the shorter, so a
     client that polls late learns to recover by lookup."""
     box = InProcessSandbox(SandboxConfig(chats=0, job_seconds=1.0))
-    now = [1_900_000_000.0]
+    now = [1_790_000_000.0]  # 2026-09: API tokens still work
     box.app.store.clock = lambda: now[0]
     http = _session(box)
     ticket = _ticket("old1", "hello", {"email": "old1@example.com"})
@@ -238,3 +239,62 @@ def test_a_job_status_is_gone_an_hour_after_the_job_was_created() -> None:
     assert http.get(posted["url"], timeout=TIMEOUT).json()["job_status"]["status"] == "completed"
     now[0] += 2
     assert http.get(posted["url"], timeout=TIMEOUT).status_code == 404
+
+
+def test_search_sees_a_change_only_once_it_is_indexed() -> None:
+    """ "It can take up to a few minutes for new tickets ... to be indexed for search": search,
+    its count and its export see each creation, update and deletion only after the index lag,
+    on the account's clock (a ticket is found in its previous state until then)."""
+    box = InProcessSandbox(SandboxConfig(chats=0, search_index_lag_seconds=120))
+    assert SandboxConfig().search_index_lag_seconds > 0  # the default lags too
+    now = [1_790_000_000.0]
+    box.app.store.clock = lambda: now[0]
+    http, api = _session(box), f"{box.zendesk_base_url}/api/v2"
+
+    def found(query: str) -> tuple[int, list[int], list[int]]:
+        count = http.get(f"{api}/search/count", params={"query": query}).json()["count"]
+        hits = http.get(f"{api}/search", params={"query": query}).json()["results"]
+        params = {"query": query, "filter[type]": "ticket"}
+        exported = http.get(f"{api}/search/export", params=params).json()["results"]
+        return count, [t["id"] for t in hits], [t["id"] for t in exported]
+
+    ticket = {**_ticket("lag1", "hello", {"email": "lag@example.com"}), "status": "open"}
+    made = http.post(f"{api}/imports/tickets", json={"ticket": ticket}).json()["ticket"]["id"]
+    assert http.get(f"{api}/tickets/{made}").status_code == 200  # readable by id at once
+    now[0] += 119
+    assert found("tags:lag") == found("external_id:lag1") == (0, [], [])
+    now[0] += 1
+    assert found("external_id:lag1") == (1, [made], [made])
+    http.put(f"{api}/tickets/{made}", json={"ticket": {"tags": ["lag"]}})
+    now[0] += 60
+    assert found("tags:lag") == (0, [], []) and found("external_id:lag1")[0] == 1
+    now[0] += 60
+    assert found("tags:lag") == (1, [made], [made])
+    assert http.delete(f"{api}/tickets/{made}").status_code == 204
+    assert found("tags:lag") == (1, [made], [made])  # the index still holds it
+    now[0] += 120
+    assert found("tags:lag") == (0, [], [])
+
+
+def test_api_tokens_are_refused_from_2027_04_30_and_oauth_goes_on() -> None:
+    """Zendesk's OAuth migration: on 2027-04-30 "all API tokens permanently deactivated: all
+    API calls using API tokens will fail"; the sandbox answers them as any refused credentials
+    (a 401 with Zendesk's body). OAuth keeps working."""
+    box = InProcessSandbox(SandboxConfig(chats=0))
+    cutoff = datetime(2027, 4, 30, tzinfo=UTC).timestamp()
+    now = [cutoff - 1]
+    box.app.store.clock = lambda: now[0]
+    http, cfg = _session(box), box.config
+    me = f"{box.zendesk_base_url}/api/v2/users/me"
+    assert http.get(me).status_code == 200
+    now[0] = cutoff
+    refused = http.get(me)
+    assert (refused.status_code, refused.json()) == (401, {"error": "Couldn't authenticate you"})
+    client = {"client_id": cfg.oauth_client_id, "client_secret": cfg.oauth_client_secret}
+    grant = http.post(
+        f"{box.zendesk_base_url}/oauth/tokens", json={"grant_type": "client_credentials", **client}
+    )
+    oauth = requests.Session()
+    oauth.mount(box.base_url, box.adapter)
+    oauth.headers["Authorization"] = f"Bearer {grant.json()['access_token']}"
+    assert oauth.get(me).status_code == 200

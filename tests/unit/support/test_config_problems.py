@@ -161,3 +161,20 @@ def test_a_bad_value_does_not_hide_what_else_its_section_lacks(
     assert any(line.startswith("setting snapengage.api_token is required") for line in lines)
     assert not any("widgets is required" in line or "subdomain" in line for line in lines)
     assert not any("credentials" in line for line in lines)  # the email given was bad
+
+
+def test_a_problem_in_a_clients_entry_of_the_file_is_named_by_the_entry(tmp_path: Path) -> None:
+    """[[clients]] is a list: its entries are named by position, and a missing key is given in
+    the file's entry or in SNAPZEN_CLIENTS (the whole list), never a per-entry variable."""
+    prod = tmp_path / "prod.toml"
+    prod.write_text(
+        '[[clients]]\nname = "A"\nwidgets = ["w1"]\n'
+        '[[clients]]\nname = "B"\ncontroller_country = "GB"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(prod)
+    first, second = str(caught.value).splitlines()[1:]
+    assert first.startswith("  setting clients.0.controller_country is required: ")
+    assert first.endswith(f"; set SNAPZEN_CLIENTS or clients.0.controller_country in {prod}")
+    assert second == f"  setting clients.1 in {prod}: client 'B' needs its widgets (widget ids)"

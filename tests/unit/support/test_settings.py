@@ -392,7 +392,10 @@ def test_clients_decide_their_widgets_and_the_rest_is_the_companys(
             ],
             "belongs to both 'A' and 'B'",
         ),
-        ([{"name": "A", "widgets": [W1]}], "client 'A': controller_country: is required"),
+        (
+            [{"name": "A", "widgets": [W1]}],
+            "clients.0.controller_country (SNAPZEN_CLIENTS): is required",
+        ),
         (
             [
                 {
@@ -404,7 +407,7 @@ def test_clients_decide_their_widgets_and_the_rest_is_the_companys(
                     ],
                 }
             ],
-            "client 'A': recipients: transfer.recipients 'Z': AU is not on the UK GDPR",
+            "client 'A': recipients 'Z': AU is not on the UK GDPR",
         ),
         ([{"name": "A", "controller_country": "GB"}], "client 'A' needs its widgets"),
     ],

@@ -17,6 +17,7 @@ from snapzen.ledger.evidence import verify
 from snapzen.ledger.evidence.chain import GENESIS, row_digest
 from snapzen.ledger.evidence.events import KEY_OF, RECORD_COLUMNS
 from snapzen.ledger.store.db import open_db
+from snapzen.support.errors import ConfigError
 from tests.ledger_fixtures import KEY, Tamper, append, edit, transfer_fields
 
 
@@ -196,6 +197,22 @@ def test_forged_checkpoint_signature(ledger_path: Path, tmp_path: Path) -> None:
     assert problem is not None and problem.kind == "bad_signature"
     other_key = signed.hmac_problem(point, b"another-key-entirely", "head.json")
     assert other_key is not None
+
+
+def test_a_signed_checkpoints_verdict_under_the_auditors_public_keys(ledger_path: Path) -> None:
+    db = open_db(ledger_path)
+    operator, stranger = signed.generate(), signed.generate()
+    point = signed.make(db.conn, operator)
+    db.conn.close()
+    mine, theirs = (Path("op.pub"), operator.public_key()), (Path("x.pub"), stranger.public_key())
+    assert signed.signature_problem(point, "head.json", [theirs, mine]) is None  # one is enough
+    forged = signed.signature_problem(dataclasses.replace(point, seq=9), "head.json", [mine])
+    assert forged is not None and forged.kind == "bad_signature" and forged.seq == 9
+    # Not tampering, a usage error: no key, or only keys that never signed it.
+    with pytest.raises(ConfigError, match="give --public-key"):
+        signed.signature_problem(point, "head.json", [])
+    with pytest.raises(ConfigError, match=r"signed by another key .*x\.pub"):
+        signed.signature_problem(point, "head.json", [theirs])
 
 
 @pytest.mark.parametrize(

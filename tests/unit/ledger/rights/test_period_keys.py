@@ -16,7 +16,8 @@ import sqlite_utils
 
 from snapzen.ledger.evidence import audit, verify
 from snapzen.ledger.evidence.chain import append_events
-from snapzen.ledger.rights import forget, holds, period_keys
+from snapzen.ledger.rights import erasure_journal, forget, holds, period_keys
+from snapzen.ledger.rights.erasure_reapply import JournalChoice, restore_union
 from snapzen.ledger.rights.journal_file import create_empty
 from snapzen.ledger.rights.subjects import subject_ref
 from snapzen.ledger.store.db import open_db, transaction
@@ -170,9 +171,9 @@ def test_a_pending_chat_or_a_hold_keeps_the_month(
                        updated_at) VALUES ('jan-late', 'w1', '2024-01-31', 'pending', 'x', 'x')"""
             )
     elif keeper == "hold_case":
-        held.cases.add("jan-bob")
+        held.holds.append(holds.Hold("case:jan-bob", "claim", "2026-01-01", 1))
     else:
-        held.subjects.add(BOB_REF)
+        held.holds.append(holds.Hold(f"subject:{BOB_REF}", "claim", "2026-01-01", 1))
     assert forget.plan(db.conn, AS_OF, YEARS, held) == []
 
 
@@ -199,12 +200,13 @@ def test_a_crash_inside_the_forgetting_changes_nothing_and_the_next_sweep_finish
     assert forget.forgotten(db.conn) == {}
     assert _seqs(db, BOB_REF) == ["jan-bob"]
 
-    done = forget.reapply(db, [journal], KEY, now=NOW, actor="cron", how="retention sweep")
+    wanted = erasure_journal.read(journal, KEY).forgotten
+    done = forget.reapply(db, wanted, now=NOW, actor="cron", how="retention sweep")
     assert [d["period"] for d in done] == ["2024-01"]
     assert [r[0] for r in db.conn.execute("SELECT period FROM period_keys")] == ["2024-02"]
     assert _seqs(db, BOB_REF) == [] and verify.verify_ledger(db.conn).ok
     # Finished once: a second pass has nothing left to do.
-    assert forget.reapply(db, [journal], KEY, now=NOW, actor="cron", how="x") == []
+    assert forget.reapply(db, wanted, now=NOW, actor="cron", how="x") == []
 
 
 def test_a_restored_backup_does_not_bring_a_forgotten_month_back(
@@ -229,16 +231,15 @@ def test_a_restored_backup_does_not_bring_a_forgotten_month_back(
     ).fetchone()[0]  # the backup still holds the key ...
     live = tmp_path / "live.jsonl"
     create_empty(live)
-    done = forget.reapply(
-        restored, [journal], KEY, now=NOW, actor="cron", how="ledger restore", live=live
-    )
-    assert [d["period"] for d in done] == ["2024-01"]  # ... the journal wins
+    choice = JournalChoice(journal, live, KEY)
+    restore_union(restored, choice, None, now=NOW, actor="cron", command="ledger restore")
+    assert list(forget.forgotten(restored.conn)) == ["2024-01"]  # ... the journal wins
     assert [r[0] for r in restored.conn.execute("SELECT period FROM period_keys")] == ["2024-02"]
     assert (
         restored.conn.execute("SELECT count(*) FROM cases WHERE day < '2024-02'").fetchone()[0] == 0
     )
     assert _seqs(restored, BOB_REF) == [] and verify.verify_ledger(restored.conn).ok
-    assert forget.journalled([live], KEY) == {"2024-01": "2026-03-05T12:00:00Z"}
+    assert erasure_journal.read(live, KEY).forgotten == {"2024-01": "2026-03-05T12:00:00Z"}
 
 
 def test_legacy_references_are_indexed_under_their_month_and_forgotten_with_it(

@@ -8,18 +8,26 @@ from typing import Any
 
 import pytest
 
-from snapzen.ledger.rights.request_clock import (
+from snapzen.ledger.rights.requests import (
     CLOSED,
     EXTENDED,
     PAUSED,
     RESUMED,
+    Clock,
     ClockRefused,
     Step,
     add_months,
-    replay,
 )
 
 D = date.fromisoformat
+
+
+def replay(received: date, steps: list[Step]) -> Clock:
+    """The clock after every step, in order (a step refused raises ClockRefused)."""
+    clock = Clock(received)
+    for step in steps:
+        clock = clock.apply(step)
+    return clock
 
 
 @pytest.mark.parametrize(

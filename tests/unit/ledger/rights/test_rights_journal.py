@@ -20,7 +20,7 @@ from snapzen.commands.erase_request import RequestInfo
 from snapzen.ledger.evidence import agreement, verify
 from snapzen.ledger.evidence import checkpoint as signed
 from snapzen.ledger.rights import erasure_journal, journal_file, requests
-from snapzen.ledger.rights.erasure_journal import JournalDamaged, JournalEntry
+from snapzen.ledger.rights.erasure_journal import Contents, JournalDamaged, JournalEntry
 from snapzen.ledger.rights.erasure_reapply import JournalChoice, choose, reapply, restore_union
 from snapzen.ledger.store.db import open_db, transaction
 from snapzen.support.errors import ConfigError
@@ -51,7 +51,7 @@ def _entry(n: int, **overrides: object) -> JournalEntry:
 def _journal(tmp_path: Path, count: int = 3) -> Path:
     path = tmp_path / "ledger.db.erasures.jsonl"
     for n in range(1, count + 1):
-        erasure_journal.append(path, KEY, _entry(n))
+        erasure_journal.append(path, KEY, Contents([_entry(n)]))
     return path
 
 
@@ -115,7 +115,7 @@ def test_an_edited_journal_is_refused_naming_the_line(
         erasure_journal.read(path, KEY)
     assert isinstance(caught.value, ConfigError)  # exit 2
     with pytest.raises(JournalDamaged, match=message):  # nor appended to
-        erasure_journal.append(path, KEY, _entry(9))
+        erasure_journal.append(path, KEY, Contents([_entry(9)]))
 
 
 def _erase_alice(
@@ -197,10 +197,10 @@ def test_requests_and_erasures_come_back_on_an_older_copy(
     backup = _copy(db, tmp_path / "backup.db")
     journal = tmp_path / "j.jsonl"
     with transaction(db) as conn:  # an access request, as `ledger access` journals it
-        row = requests.record(
-            conn, request_id="req-access", kind="access", subject_ref=ALICE_REF,
-            received_on=date(2026, 11, 18), status=requests.CLOSED, outcome="provided",
-            actor="dpo", now=NOW,
+        details = requests.request_details("access", date(2026, 11, 18), "closed", "provided")
+        row = requests.append(
+            conn, requests.EVENT, request_id="req-access", subject_ref=ALICE_REF, actor="dpo",
+            now=NOW, details=details,
         )  # fmt: skip
     erasure_journal.append_requests(journal, KEY, [row])
     _erase_alice(db, journal)
@@ -302,10 +302,12 @@ def test_an_erasure_request_only_received_erases_nobody_on_restore(
     backup = _copy(db, tmp_path / "backup.db")
     journal = tmp_path / "j.jsonl"
     with transaction(db) as conn:
-        opened = requests.record(
-            conn, request_id="req-clock", kind="erasure", subject_ref=ALICE_REF,
-            received_on=date(2026, 11, 20), status=requests.OPEN, outcome="received",
-            actor="dpo", now=NOW, details={"via": requests.CLOCK},
+        details = requests.request_details(
+            "erasure", date(2026, 11, 20), requests.OPEN, "received", {"via": requests.CLOCK}
+        )
+        opened = requests.append(
+            conn, requests.EVENT, request_id="req-clock", subject_ref=ALICE_REF, actor="dpo",
+            now=NOW, details=details,
         )  # fmt: skip
     (request,) = requests.list_requests(db.conn)
     with transaction(db) as conn:

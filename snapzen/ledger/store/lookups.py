@@ -1,0 +1,149 @@
+"""The questions commands ask the working store, one query each: which cases are due for
+deletion, which tickets snapzen deleted already, what a replaced ledger left unfinished, which
+failed cases may be sent again. Read-only; the commands decide what to do with the answers."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.evidence.events_table import columns
+from snapzen.ledger.store.case_status import RETRYABLE_FAILED, CaseStatus, sql_list
+from snapzen.ledger.store.identity import BIND_EVENT
+from snapzen.ledger.store.rows import chunks
+
+# Cases a ledger had not finished: a ticket may exist for them that the ledger does not name.
+UNFINISHED = (CaseStatus.PENDING, CaseStatus.PUSHING, CaseStatus.FAILED)
+
+
+def due_page(
+    conn: sqlite3.Connection, cutoff: str, as_of: str, after: tuple[str, str], limit: int
+) -> list[tuple[Any, ...]]:
+    """Synced, unexpired cases with a ticket and a start, after ``after`` (started_at,
+    case_id), oldest first: (case_id, ticket_id, widget_id, subject_ref, started_at, the
+    ``retention_until`` its transfer recorded). Due by ``as_of`` when the transfer recorded
+    one, else when the chat's day is on or before ``cutoff`` (the caller decides exactly)."""
+    # A dry run opens read-only and so cannot migrate: before the migration nothing expired.
+    not_expired = "AND c.expired_at IS NULL" if "expired_at" in columns(conn, "cases") else ""
+    return conn.execute(
+        f"""SELECT c.case_id, c.ticket_id, c.widget_id, c.subject_ref, c.started_at,
+                   t.retention_until
+            FROM cases c LEFT JOIN events t ON t.case_id = c.case_id
+                                             AND t.event = '{Event.TRANSFER}'
+            WHERE c.status = '{CaseStatus.SYNCED}' {not_expired} AND c.ticket_id IS NOT NULL
+              AND c.started_at IS NOT NULL
+              AND CASE WHEN t.retention_until IS NULL THEN c.day <= ?
+                       ELSE t.retention_until <= ? END
+              AND (c.started_at, c.case_id) > (?, ?)
+            ORDER BY c.started_at, c.case_id LIMIT ?""",
+        (cutoff, as_of, *after, limit),
+    ).fetchall()
+
+
+def deleted_tickets(conn: sqlite3.Connection, ticket_ids: Sequence[int]) -> dict[int, str]:
+    """Of ``ticket_ids``, those an ``erased`` or ``expired`` event names, with that event."""
+    found: dict[int, str] = {}
+    for chunk, marks in chunks(ticket_ids):
+        found.update(
+            conn.execute(
+                f"SELECT ticket_id, event FROM events WHERE event IN (?, ?) "
+                f"AND ticket_id IN ({marks})",
+                [Event.ERASED, Event.EXPIRED, *chunk],
+            ).fetchall()
+        )
+    return found
+
+
+def transfer_seq(conn: sqlite3.Connection, case_id: str) -> int | None:
+    """The seq of the case's restricted-transfer event, or None when it was not one."""
+    row = conn.execute(
+        "SELECT seq FROM events WHERE case_id = ? AND event = ? LIMIT 1",
+        (case_id, Event.TRANSFER),
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+def ticket_unknown(conn: sqlite3.Connection, ticket_id: int) -> bool:
+    """No case names the ticket, nor any transfer, erasure or expiry."""
+    if conn.execute("SELECT 1 FROM cases WHERE ticket_id = ?", (ticket_id,)).fetchone():
+        return False
+    return not conn.execute(
+        "SELECT 1 FROM events WHERE ticket_id = ? AND event IN (?, ?, ?) LIMIT 1",
+        (ticket_id, Event.TRANSFER, Event.ERASED, Event.EXPIRED),
+    ).fetchone()
+
+
+def widget_known(conn: sqlite3.Connection, widget: str) -> bool:
+    """The ledger holds a row of ``widget``."""
+    found = conn.execute("SELECT 1 FROM events WHERE widget_id = ? LIMIT 1", (widget,))
+    return found.fetchone() is not None
+
+
+def pushing_cases(conn: sqlite3.Connection) -> list[tuple[str, str | None, str | None]]:
+    """(case_id, job_id, pushed_at) of each case left 'pushing'."""
+    rows = conn.execute(
+        "SELECT case_id, job_id, pushed_at FROM cases WHERE status = ?", (CaseStatus.PUSHING,)
+    )
+    return [(str(case_id), job_id, pushed_at) for case_id, job_id, pushed_at in rows]
+
+
+def earliest_unfinished(conn: sqlite3.Connection) -> str | None:
+    """The first sight (or push) of the oldest case not finished (pending, pushing, failed)."""
+    return conn.execute(  # type: ignore[no-any-return]
+        f"""SELECT MIN(COALESCE(first_seen_at, pushed_at)) FROM cases
+            WHERE status IN {sql_list(UNFINISHED)}"""
+    ).fetchone()[0]
+
+
+def case_refs(
+    conn: sqlite3.Connection, case_ids: Sequence[str]
+) -> dict[str, tuple[str, str | None]]:
+    """The subject and name references kept for ``case_ids`` (those with a subject)."""
+    name = "name_ref" if "name_ref" in columns(conn, "cases") else "NULL"
+    refs: dict[str, tuple[str, str | None]] = {}
+    for chunk, marks in chunks(case_ids):
+        for case_id, subject, named in conn.execute(
+            f"""SELECT case_id, subject_ref, {name} FROM cases
+                WHERE subject_ref IS NOT NULL AND case_id IN ({marks})""",
+            list(chunk),
+        ):
+            refs[case_id] = (subject, named)
+    return refs
+
+
+def never_synced(conn: sqlite3.Connection) -> bool:
+    """No run, no case and no event but the key binding `init` chains."""
+    return bool(
+        conn.execute(
+            """SELECT NOT EXISTS (SELECT 1 FROM runs) AND NOT EXISTS (SELECT 1 FROM cases)
+                      AND NOT EXISTS (SELECT 1 FROM events WHERE event <> ?)""",
+            (BIND_EVENT,),
+        ).fetchone()[0]
+    )
+
+
+def newest_times(conn: sqlite3.Connection) -> list[str]:
+    """The latest run start, case change and record time the ledger holds (those it has)."""
+    found = conn.execute(
+        """SELECT (SELECT MAX(started_at) FROM runs), (SELECT MAX(updated_at) FROM cases),
+                  (SELECT MAX(recorded_at) FROM events)"""
+    ).fetchone()
+    return [str(stamp) for stamp in found if stamp]
+
+
+def retryable_failed(conn: sqlite3.Connection) -> list[str]:
+    """Failed cases that can be sent again (``case_status.RETRYABLE_FAILED``), by case id."""
+    rows = conn.execute(f"SELECT case_id FROM cases WHERE {RETRYABLE_FAILED} ORDER BY case_id")
+    return [str(row[0]) for row in rows]
+
+
+def case_state(conn: sqlite3.Connection, case_id: str) -> tuple[str, bool] | None:
+    """A case's status and whether it is a failed case that can be sent again
+    (``case_status.RETRYABLE_FAILED``); None when the ledger has no such case."""
+    row = conn.execute(
+        f"SELECT status, {RETRYABLE_FAILED} FROM cases WHERE case_id = ?",
+        (case_id,),
+    ).fetchone()
+    return (str(row[0]), bool(row[1])) if row else None
