@@ -3,10 +3,14 @@
 - A *window* is one widget on one day. Consecutive days run as one pass per *slice* (`runs`
   row, kind 'backfill', with the actor and the days it covered) under the writer lock: the
   pass takes day after day (each day's widgets fetched concurrently) until ``slice_seconds``
-  have passed, pushing as cases become ready without draining between days, then drains
-  and records the slice's days. The lock is released between slices and left free for a
+  have passed, pushing as cases become ready without draining between days, then sends the
+  rest and records the slice's days. The lock is released between slices and left free for a
   moment, so the cron `sync` (or `run`) gets its turns during a long backfill.
   ``slice_seconds=0`` is one pass per day.
+- A slice with days after it does not wait for its last import jobs: they stay 'pushing' with
+  their job ids, and the next pass's recovery (the next slice, or a sync in between) polls
+  them with its own (``Pipeline.recover``), so Zendesk's job cap stays full across slices.
+  Only the last slice drains. The job time learned carries from slice to slice.
 - Finished windows are recorded in `backfill_windows` (at the end of a slice, only when its
   pass was not interrupted) and skipped by a rerun: after Ctrl-C or a crash, the same command
   resumes, redoing the interrupted slice's days (idempotent). Only days before today are
@@ -295,9 +299,9 @@ def _slice_body(
     (at least one). Each day's widgets are fetched page by page, full batches pushed as pages
     arrive (Pipeline.fetch_window_groups);
     jobs stay in flight across days and partial batches carry over to the next day, so
-    nothing waits for a drain until the slice ends. Then
-    push_ready sends the rest and drains, and only an uninterrupted pass records its days
-    (days before ``today``) in backfill_windows. ``taken`` and ``details`` tell the caller
+    nothing waits for a drain. Then push_ready sends the rest (and drains, in the last slice
+    only), and only an uninterrupted pass records its days (days before ``today``) in
+    backfill_windows. ``taken`` and ``details`` tell the caller
     and the `runs` row which days the pass covered."""
 
     def body(pipeline: Pipeline) -> PassResult:
