@@ -70,14 +70,21 @@ class LagWindow:
     def __init__(self, sink: RecentReads, now: Callable[[], datetime] = clock.now) -> None:
         self._sink, self._now = sink, now
         self._read_at: datetime | None = None
+        self._start = datetime.min  # what the window holds changed since then
         self._tickets: dict[int, dict[str, Any]] = {}
 
     def tickets(self) -> dict[int, dict[str, Any]]:
-        """Read (or brought up to date) when first asked and then at most every REFRESH."""
+        """Read (or brought up to date) when first asked and then at most every REFRESH;
+        read whole again once what it holds reaches back twice SEARCH_LAG (a long-lived
+        client keeps no more than that)."""
         now = self._now()
         if self._read_at is not None and now - self._read_at < REFRESH:
             return self._tickets
-        start = now - SEARCH_LAG if self._read_at is None else self._read_at - MIN_AGE
+        if self._read_at is None or now - self._start > 2 * SEARCH_LAG:
+            self._tickets, self._start = {}, now - SEARCH_LAG
+            start = self._start
+        else:
+            start = self._read_at - MIN_AGE
         for page in changed_since(self._sink, start):
             for ticket in page:
                 if (found := ticket_id(ticket)) is not None:

@@ -52,6 +52,11 @@ def test_read_once_then_only_what_changed_since_at_most_once_a_minute() -> None:
     clock.at += timedelta(seconds=1)
     assert list(window.tickets()) == [2, 3]
     assert export.asked == [T0 - SEARCH_LAG, T0 - MIN_AGE]
+    # A long-lived client: once the window reaches back twice SEARCH_LAG it is read whole
+    # again, and what search has indexed long since is no longer held.
+    clock.at = T0 + SEARCH_LAG + timedelta(minutes=1)
+    assert list(window.tickets()) == []
+    assert export.asked[-1] == clock.at - SEARCH_LAG
 
 
 def test_search_less_what_was_deleted_since_plus_what_it_has_not_indexed_yet() -> None:
