@@ -104,9 +104,9 @@ class LagWindow:
         deleted one left out) since the window may be up to REFRESH old: one request per
         100, and only when there are any."""
         window = self.tickets()
-        out = {i: t for i, t in found.items() if window.get(i, t).get("status") != "deleted"}
-        added = [i for i, t in window.items() if i not in out and _live(t) and keep(t)]
-        for ticket in reread(added) if added else ():
+        out = {i: t for i, t in found.items() if _live(window.get(i, t))}
+        added = {i for i, t in window.items() if i not in out and _live(t) and keep(t)}
+        for ticket in reread(sorted(added)) if added else ():
             i = ticket_id(ticket)
             if i is not None and i in added and _live(ticket) and keep(ticket):
                 out[i] = ticket
