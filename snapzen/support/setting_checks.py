@@ -24,6 +24,17 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
+class FieldsProblem(ValueError):
+    """A check across fields of one section failed: raised by the section's model validator
+    with the fields it read, so that the loader names each of them as it was given (a section
+    as a whole was given by no one: naming it would send the user to a variable, say
+    SNAPZEN_SNAPENGAGE, that nobody sets)."""
+
+    def __init__(self, fields: tuple[str, ...], problem: str) -> None:
+        super().__init__(problem)
+        self.fields = fields
+
+
 def json_text(value: Any, what: str) -> Any:
     """A setting given as text (an environment variable) holding JSON, decoded; anything else
     (TOML already parsed it) as it is. ValueError names ``what`` was expected."""
