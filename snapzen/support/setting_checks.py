@@ -58,12 +58,13 @@ def split_list(value: Any) -> Any:
 
 def refuse_moved(moved: Mapping[str, str], template: str) -> Any:
     """A section's before-validator: a key that moved elsewhere fails naming where it went
-    (``template`` formats ``name`` and ``target``), not as a bare "extra input"."""
+    (``template`` formats ``name`` and ``target``), not as a bare "extra input"; the key is
+    named as it was given (a FieldsProblem), not by its section."""
 
     def check(cls: type, data: Any) -> Any:
         for name, target in moved.items() if isinstance(data, Mapping) else ():
             if name in data:
-                raise ValueError(template.format(name=name, target=target))
+                raise FieldsProblem((name,), template.format(name=name, target=target))
         return data
 
     return _model_validator(mode="before")(classmethod(check))  # type: ignore[arg-type]

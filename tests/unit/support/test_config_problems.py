@@ -204,3 +204,17 @@ def test_a_field_of_a_failed_check_left_at_its_default_is_named_with_how_to_set_
         "or consent.accepted_values in the config file) and consent.refused_values "
         "(SNAPZEN_CONSENT__REFUSED_VALUES): consent values ['yes'] are both accepted and refused"
     ]
+
+
+def test_a_moved_key_is_named_as_it_was_given_not_by_its_section(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prod = tmp_path / "prod.toml"
+    prod.write_text('[transfer]\nrecipient = "Zendesk"\n', encoding="utf-8")
+    monkeypatch.setenv("SNAPZEN_CONSENT__CONTROLLER_COUNTRY", "GB")
+    assert problems(["--config", str(prod), "status"]) == [
+        "setting consent.controller_country (SNAPZEN_CONSENT__CONTROLLER_COUNTRY): "
+        "consent.controller_country moved to transfer.controller_country",
+        f"setting transfer.recipient in {prod}: transfer.recipient was replaced by "
+        "transfer.recipients (the name of the zendesk recipient)",
+    ]
