@@ -137,16 +137,12 @@ class Origins:
     def describe_fields(self, section: tuple[str, ...], names: Sequence[str], problem: str) -> str:
         """One line for a check across fields of ``section``: each field as it was given (a
         default: how to give it), then the problem."""
-        given = []
-        for name in names:
-            location, dotted = (*section, name), ".".join((*section, name))
-            written = self.written(location)
-            if written is None:
-                given.append(f"{dotted} (the default; {self.how_to_set(location)})")
-            else:
-                given.append(
-                    written if written == f"{dotted} in {self.file}" else f"{dotted} ({written})"
-                )
+        given = [
+            self.name(where).removeprefix("setting ")
+            if self.written(where) is not None
+            else f"{'.'.join(where)} (the default; {self.how_to_set(where)})"
+            for where in ((*section, name) for name in names)
+        ]
         return f"setting{'s' if len(given) > 1 else ''} {' and '.join(given)}: {problem}"
 
 
