@@ -115,11 +115,14 @@ def test_answered_requests_are_forgotten_after_their_retention_and_stay_forgotte
         when = (today - BACK).date().isoformat()
         _ok(then, "ledger", "notices", "done", notice, "--when", when)
     backup = tmp_path / "after-answers.db"
-    _ok(then, "ledger", "backup", str(backup))  # made after the erasure: it does not block
+    # Made after the erasure, so it does not block. Stamps carry seconds and a copy stamped
+    # with the erasure's second may predate it (it would block), so "after" is 2 s later.
+    after = {**env, "SNAPZEN_CLOCK_OFFSET_SECONDS": str(2 - BACK.total_seconds())}
+    _ok(after, "ledger", "backup", str(backup))
     keypair = (tmp_path / "op.pem", tmp_path / "op.pub.pem")
     _ok(env, "ledger", "keygen", *map(str, keypair))
     point = tmp_path / "off-machine" / "cp.json"
-    _ok(then, "ledger", "checkpoint", str(point), "--signing-key", str(keypair[0]))
+    _ok(after, "ledger", "checkpoint", str(point), "--signing-key", str(keypair[0]))
     journal = Path(f"{ledger}.erasures.jsonl")
     assert ref in journal.read_text()
     planned = _ok(now_env, "retention", "sweep", "--dry-run")
