@@ -16,6 +16,9 @@ as findings with what to do about each:
   a case the ledger holds as not sent (failed, pending, withheld, ignored);
 - **duplicated**: two or more live tickets with the same ``external_id``;
 - **wrong_case**: the ledger's ticket for case X carries another ``external_id``.
+
+Flags raised for a person (several tickets for a case, ...) that Zendesk now settles are
+closed in the same locked step, each with its chained event (snapzen.commands.flag_desk).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
+from snapzen.commands import flag_desk
 from snapzen.commands.reconcile import MIN_AGE, SeenTicket, TicketExport
 from snapzen.ledger.evidence.reconciliation import (
     RUN_KIND,
@@ -37,6 +41,7 @@ from snapzen.ledger.evidence.reconciliation import (
     record_reconciliation,
 )
 from snapzen.ledger.store import runs
+from snapzen.ledger.store.case_flags import open_flags
 from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.ledger.store.db import ensure_ledger, locked_ledger, open_ledger
 from snapzen.policy.transform import EXTERNAL_ID_PREFIX as EXTERNAL_PREFIX
@@ -227,6 +232,7 @@ class ReconcileCheck:
     max_requests: int
     read: ExportRead
     comparison: Comparison = field(default_factory=Comparison)
+    resolved: list[flag_desk.Settled] = field(default_factory=list)  # flags it closed
 
     @property
     def exit_code(self) -> int:
@@ -244,6 +250,7 @@ class ReconcileCheck:
             "cases_checked": self.comparison.cases_checked,
             "not_judged": self.comparison.not_judged,
             "findings": self.comparison.counts(),
+            "flags_resolved": len(self.resolved),
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -254,6 +261,7 @@ class ReconcileCheck:
             **self.details(),
             "findings_total": len(self.comparison.findings),
             "found": [finding.as_dict() for finding in self.comparison.findings],
+            "resolved": [flag.as_dict() for flag in self.resolved],
             "exit_code": self.exit_code,
         }
 
@@ -318,17 +326,22 @@ def reconcile_check(
         exported = export_tickets(sink, int(start.timestamp()), max_requests, read)
         latest = {ticket.ticket_id: ticket for ticket in exported}  # the last state counts
         with locked_ledger(settings.ledger, wait=True, timeout=LOCK_WAIT_SECONDS) as db:
+            cases = list(ledger_cases(db.conn))
             comparison = compare(
-                ledger_cases(db.conn),
+                cases,
                 latest.values(),
                 complete=read.complete,
                 since=clock.format(start),
                 export_started=clock.format(started),
             )
-            finished = clock.format(now())
+            flags = open_flags(db, limit=-1)
+            settled = flag_desk.judge(flags, cases, latest, export_started=clock.format(started))
+            ended = now()
+            flag_desk.close(db, settled, ended, actor=actor, run_id=run_id)
+            finished = clock.format(ended)
             check = ReconcileCheck(
                 run_id, clock.format(start), clock.format(started), finished, max_requests, read,
-                comparison,
+                comparison, settled,
             )  # fmt: skip
             record_reconciliation(
                 db, run_id, actor, finished, exit_code=check.exit_code, details=check.details()
