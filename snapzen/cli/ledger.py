@@ -404,8 +404,8 @@ def reconcile(
     """Compare the ledger with Zendesk (read-only there) and report tickets missing,
     unknown, duplicated or pointing at the wrong case, each with what to do. Reads Zendesk's
     incremental export (1,000 tickets a request, 10 requests a minute) and records the check
-    in the ledger (event `reconciled`), which `status` shows. Exit 0 when they agree, 3 with
-    findings. Run it weekly.
+    in the ledger (event `reconciled`), which `status` shows; a flag Zendesk now settles
+    (`ledger flags`) is closed. Exit 0 when they agree, 3 with findings. Run it weekly.
 
     Examples:
 
