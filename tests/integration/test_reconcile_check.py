@@ -14,7 +14,7 @@ from werkzeug.wrappers import Request
 
 from snapzen.clients.http import HttpClient
 from snapzen.clients.zendesk import ZendeskClient
-from snapzen.commands import service
+from snapzen.commands import flag_desk, service
 from snapzen.commands.reconcile_check import reconcile_check
 from snapzen.commands.status import collect_status, render_prometheus
 from snapzen.ledger.evidence.agreement import check_tables
@@ -213,3 +213,48 @@ def test_a_read_cut_short_closes_no_flag_it_did_not_see(
     assert check.resolved == []
     assert [f["case_id"] for f in status(settings)["flagged"]] == ["c4"]
     assert [f.case_id for f in run(settings, clock).resolved] == ["c4"]  # read whole
+
+
+class DecidedDuringExport:
+    """The sandbox's Zendesk, with ``decide`` run once the export's last page is read: the
+    check holds no lock while it reads, so a person may record a decision meanwhile."""
+
+    def __init__(self, sink: ZendeskClient, decide: Any) -> None:
+        self.sink, self.decide = sink, decide
+
+    def incremental_tickets(self, start_time: int) -> Any:
+        yield from self.sink.incremental_tickets(start_time)
+        self.decide()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sink, name)
+
+
+def test_a_flag_a_person_resolves_during_the_export_is_closed_once(
+    settings: Settings, apis: fakes.SandboxApis, synced: dict[str, int]
+) -> None:
+    export, clock = Export(apis, page_size=1000), Clock()
+    extra = export.add_stranger("c2")
+    _flag(settings, "c2", [synced["c2"], extra])
+    export.delete(extra)
+
+    def decide() -> None:
+        flag_desk.resolve(
+            settings, "c2", "duplicate_tickets", reason="deleted by hand", actor="dpo",
+            wait_seconds=0,
+        )  # fmt: skip
+
+    http = HttpClient(settings.http, service="zendesk", sleep=clock.sleep)
+    zendesk = ZendeskClient(settings.zendesk, http, clock=clock, sleep=clock.sleep)
+    sink = DecidedDuringExport(zendesk, decide)
+    check = reconcile_check(settings, actor="ops", sink=sink, now=later)
+    assert check.resolved == []  # already closed when the check took the lock
+    db = open_ledger(settings.ledger, read_only=True)
+    try:
+        rows = db.conn.execute(
+            "SELECT actor FROM events WHERE event = 'case_flag_resolved'"
+        ).fetchall()
+        assert rows == [("dpo",)]
+        assert check_tables(db.conn).problems == []
+    finally:
+        db.conn.close()
