@@ -21,6 +21,7 @@ from snapzen.clients.pacing import (
     ListBudget,
     RateLimitPacer,
 )
+from snapzen.clients.search_lag import LagWindow
 from snapzen.clients.zendesk_auth import build_auth
 from snapzen.clients.zendesk_export import BulkReads
 from snapzen.policy.models import EncodedTicket, ImportTicket, JobStatus, ticket_json
@@ -50,6 +51,11 @@ def _has_email(user: Any, wanted: str) -> bool:
 
 def _ticket_id(item: Any) -> bool:
     return isinstance(item, dict) and isinstance(item.get("id"), int)
+
+
+def _requester(ticket: dict[str, Any]) -> int | None:
+    value = ticket.get("requester_id")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _user_summary(user: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +110,8 @@ class ZendeskClient(BulkReads):
         # List Tickets' own 100/minute budget, which the external_id lookups spend.
         self.tickets_index = ListBudget(TICKETS_INDEX_HEADERS, clock=clock)
         self._server_time: datetime | None = None
+        # What search has not indexed yet, read once for this client's run (search_lag).
+        self.lag_window = LagWindow(self)
 
     # -- endpoints
 
@@ -284,8 +292,10 @@ class ZendeskClient(BulkReads):
 
     def user_ticket_ids(self, user_id: int) -> list[int]:
         """Every ticket naming the user as requester, CC or submitter, newest data first:
-        ``users/{id}/tickets/requested``, ``users/{id}/tickets/ccd`` and a search for
-        ``submitter:{id}`` (soft-deleted tickets are not listed; a 404 means no such user)."""
+        ``users/{id}/tickets/requested``, ``users/{id}/tickets/ccd`` (neither lags), and a
+        search for ``submitter:{id}`` with the tickets changed in the last minutes, which
+        search may not show yet (``lag_window``: read once for many users). Soft-deleted
+        tickets are not listed; a 404 means no such user."""
         found: dict[int, None] = {}
         for how in ("requested", "ccd"):
             try:
@@ -295,10 +305,33 @@ class ZendeskClient(BulkReads):
                     found.update((int(t["id"]), None) for t in page if _ticket_id(t))
             except NotFoundError:
                 return []
-        for ticket in self.search_tickets(f"type:ticket submitter:{int(user_id)}"):
-            if _ticket_id(ticket):
-                found[int(ticket["id"])] = None
+        query = f"type:ticket submitter:{int(user_id)}"
+        searched = {int(t["id"]): t for t in self.search_tickets(query) if _ticket_id(t)}
+        submitted = self.lag_window.merged(
+            searched, lambda t: t.get("submitter_id") == user_id, self._read_tickets
+        )
+        found.update(dict.fromkeys(submitted))
         return sorted(found)
+
+    def requested_tickets(self, email: str) -> list[dict[str, Any]]:
+        """The tickets whose requester's primary email is ``email``, by id: a search for
+        ``requester:{email}``, and the tickets changed in the last minutes that search may
+        not show yet (``lag_window``), their requesters not already known read by
+        ``users/show_many`` (≤100 a request; neither lags). The address reaches no log."""
+        wanted = email.strip().lower()
+        query = f"type:ticket requester:{email.strip()}"
+        searched = {int(t["id"]): t for t in self.search_tickets(query) if _ticket_id(t)}
+        mine = {r for t in searched.values() if (r := _requester(t)) is not None}
+        window = self.lag_window.tickets().values()
+        live = (t for t in window if t.get("status") != "deleted")
+        unknown = {r for t in live if (r := _requester(t)) is not None} - mine
+        for user_id, (address, _) in self.show_users(sorted(unknown)).items():
+            if isinstance(address, str) and address.strip().lower() == wanted:
+                mine.add(user_id)
+        merged = self.lag_window.merged(
+            searched, lambda t: t.get("requester_id") in mine, self._read_tickets
+        )
+        return list(merged.values())
 
     def delete_user(self, user_id: int) -> None:
         """Soft-delete one user (404 raises ``NotFoundError``: already gone)."""
@@ -396,6 +429,10 @@ class ZendeskClient(BulkReads):
             log.info(event, wait=round(wait, 3), remaining=budget.remaining)
             self._sleep(wait)
         return False
+
+    def _read_tickets(self, ticket_ids: list[int]) -> Iterator[Any]:
+        """``tickets/show_many`` as Zendesk shows the tickets now (deleted ones left out)."""
+        return self._show_many("/api/v2/tickets/show_many", ticket_ids, "tickets")
 
     def _show_many(self, path: str, ids: Sequence[int | str], key: str) -> Iterator[Any]:
         """The ``key`` items of a ``show_many`` GET, asked ≤100 distinct ids a call."""

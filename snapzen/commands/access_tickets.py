@@ -32,7 +32,7 @@ class TicketReader(Protocol):
 
     def ticket_comments(self, ticket_id: int) -> list[dict[str, Any]] | None: ...
 
-    def search_tickets(self, query: str) -> Iterator[dict[str, Any]]: ...
+    def requested_tickets(self, email: str) -> list[dict[str, Any]]: ...
 
 
 @dataclass
@@ -86,7 +86,7 @@ def read_tickets(
             known.setdefault(int(row["ticket_id"]), row.get("case_id"))
     foreign: dict[int, dict[str, Any]] = {}
     if email:
-        for found in reader.search_tickets(f"type:ticket requester:{email.strip()}"):
+        for found in reader.requested_tickets(email.strip()):  # search and its lag window
             if isinstance(found.get("id"), int) and int(found["id"]) not in known:
                 foreign[int(found["id"])] = found
     stray = sorted(set(include) - set(foreign))

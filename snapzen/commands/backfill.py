@@ -3,10 +3,14 @@
 - A *window* is one widget on one day. Consecutive days run as one pass per *slice* (`runs`
   row, kind 'backfill', with the actor and the days it covered) under the writer lock: the
   pass takes day after day (each day's widgets fetched concurrently) until ``slice_seconds``
-  have passed, pushing as cases become ready without draining between days, then drains
-  and records the slice's days. The lock is released between slices and left free for a
+  have passed, pushing as cases become ready without draining between days, then sends the
+  rest and records the slice's days. The lock is released between slices and left free for a
   moment, so the cron `sync` (or `run`) gets its turns during a long backfill.
   ``slice_seconds=0`` is one pass per day.
+- A slice with days after it does not wait for its last import jobs: they stay 'pushing' with
+  their job ids, and the next pass's recovery (the next slice, or a sync in between) polls
+  them with its own (``Pipeline.recover``), so Zendesk's job cap stays full across slices.
+  Only the last slice drains. The job time learned carries from slice to slice.
 - Finished windows are recorded in `backfill_windows` (at the end of a slice, only when its
   pass was not interrupted) and skipped by a rerun: after Ctrl-C or a crash, the same command
   resumes, redoing the interrupted slice's days (idempotent). Only days before today are
@@ -24,6 +28,7 @@ import itertools
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -45,6 +50,7 @@ from snapzen.policy.models import EncodedTicket, ImportTicket, JobResult, JobSta
 from snapzen.support import clock, errors
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings, require_ledger_key
+from snapzen.sync.jobs import RECENT
 from snapzen.sync.pipeline import Counts, CrashHook, PassResult, Pipeline
 
 log = get_logger("snapzen.commands.backfill")
@@ -192,6 +198,7 @@ def run_backfill(
         for day in plan.days
         if (widgets := [w for w in plan.widgets if (w, day.isoformat()) not in done])
     ]
+    took: deque[float] = deque(maxlen=RECENT)  # the job time learned, slice to slice
     try:
         while remaining and not stop.is_set():
             if result.last is not None:
@@ -201,7 +208,7 @@ def run_backfill(
             run_slice = functools.partial(
                 service.run_pass, settings, "backfill",
                 _slice_body(remaining, taken, details, plan.today, slice_seconds,
-                            progress.day_started),
+                            progress.day_started, took),
                 actor=actor, clients=clients, crash_hook=crash_hook, progress=progress.tick,
                 stop=stop.is_set, details=details,
             )  # fmt: skip
@@ -286,20 +293,22 @@ def _slice_body(
     today: date,
     slice_seconds: float,
     day_started: Callable[[date], None],
+    took: deque[float],
 ) -> Callable[[Pipeline], PassResult]:
     """One pass over as many of ``remaining`` days (oldest first) as fit in ``slice_seconds``
     (at least one). Each day's widgets are fetched page by page, full batches pushed as pages
     arrive (Pipeline.fetch_window_groups);
     jobs stay in flight across days and partial batches carry over to the next day, so
-    nothing waits for a drain until the slice ends. Then
-    push_ready sends the rest and drains, and only an uninterrupted pass records its days
-    (days before ``today``) in backfill_windows. ``taken`` and ``details`` tell the caller
+    nothing waits for a drain. Then push_ready sends the rest (and drains, in the last slice
+    only), and only an uninterrupted pass records its days (days before ``today``) in
+    backfill_windows. ``taken`` and ``details`` tell the caller
     and the `runs` row which days the pass covered."""
 
     def body(pipeline: Pipeline) -> PassResult:
         started = time.monotonic()
         taken.clear()
-        pipeline.recover()
+        pipeline.jobs.took = took  # no discovery polls after the first slice
+        pipeline.recover()  # the previous slice's jobs still running: polled as this one's
 
         def days() -> Iterator[list[tuple[str, date, date]]]:
             # Taken one at a time, so a slice ends (or a stop is seen) between days.
@@ -314,7 +323,10 @@ def _slice_body(
                 yield [(widget, day, day) for widget in widgets]
 
         fetched = pipeline.fetch_window_groups(days())
-        pipeline.push_ready()
+        # A slice with days after it does not wait for its last jobs: it hands them, 'pushing'
+        # with their job ids, to the next pass's recovery (the next slice, or a sync between).
+        pipeline.push_ready(drain=len(taken) == len(remaining))
+        details["backfill"]["jobs_handed_over"] = len(pipeline.jobs.flying)
         # Only whole UTC days are finished: the windows were asked in UTC (backfill_settings).
         timezone, interrupted = pipeline.settings.snapengage.timezone, pipeline.interrupted
         for day, widgets in taken:

@@ -48,15 +48,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from snapzen.clients.search_lag import RecentReads, recently_changed
 from snapzen.commands.clients import zendesk_from
-from snapzen.commands.reconcile import (
-    CatchUp,
-    RecentReads,
-    ReconcileResult,
-    catch_up,
-    read_in_flight,
-    recently_changed,
-)
+from snapzen.commands.reconcile import CatchUp, ReconcileResult, catch_up, read_in_flight
 from snapzen.commands.restore_swap import make_standalone, swap_in
 from snapzen.ledger.evidence.chain import chain_head
 from snapzen.ledger.evidence.verify import verify_ledger

@@ -8,7 +8,7 @@ bulk reads bring a thousand tickets per request:
   since a time, archived ones included and with no indexing delay (10 requests a minute);
 - ``search``: Export Search Results for the ``snapengage`` tag (100 requests a minute); search
   indexes a ticket up to a few minutes late, so the tickets changed in the last ``SEARCH_LAG``
-  are read from the incremental export too (``recently_changed``).
+  are read from the incremental export too (``clients.search_lag.recently_changed``).
 
 Imports in flight are settled first. A reconciliation reads Zendesk once. An import job that
 is still queued or working at that moment (a sync killed after its POST, an ambiguous POST
@@ -39,10 +39,11 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 import sqlite_utils
 
+from snapzen.clients.search_lag import MIN_AGE, recently_changed
 from snapzen.commands.requesters import UserReads, with_references
 from snapzen.commands.run import recorded_run
 from snapzen.ledger.rights.erasure_reapply import JournalChoice, ReapplyResult, restore_union
@@ -51,7 +52,6 @@ from snapzen.ledger.store.adopt import AdoptCounts, FoundTicket, record_adoption
 from snapzen.ledger.store.db import LedgerError, open_db
 from snapzen.policy.models import JobStatus
 from snapzen.support import clock
-from snapzen.support.errors import BadRequestError
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings, require_ledger_key
 from snapzen.sync.results_check import lookup_is_conclusive
@@ -59,11 +59,6 @@ from snapzen.sync.results_check import lookup_is_conclusive
 log = get_logger("snapzen.commands.reconcile")
 
 EXTERNAL_PREFIX = "snapengage:"
-# Zendesk refuses an incremental start_time less than a minute ago.
-MIN_AGE = timedelta(seconds=61)
-# "It can take up to a few minutes for new tickets ... to be indexed for search": what search
-# may not show yet, the incremental export (no indexing delay) reads since this long ago.
-SEARCH_LAG = timedelta(minutes=15)
 
 # A stored job id Zendesk no longer shows (expired, or show_many missed it) after this many
 # polls is given up on: the listing of unfinished jobs and the lookups decide instead.
@@ -301,20 +296,6 @@ def find_tickets(
             found.setdefault(shown.case_id, []).append(shown.found())
     result.cases_found = len(found)
     return found, result, latest
-
-
-@runtime_checkable
-class RecentReads(Protocol):
-    def incremental_tickets(self, start_time: int) -> Iterator[list[dict[str, Any]]]: ...
-
-
-def recently_changed(sink: RecentReads, now: datetime) -> Iterator[list[dict[str, Any]]]:
-    """Pages of the tickets changed in the last SEARCH_LAG: those search may not find yet.
-    None when Zendesk refuses the start time (our clock ahead of its own): search alone."""
-    try:
-        yield from sink.incremental_tickets(int((now - SEARCH_LAG).timestamp()))
-    except BadRequestError as exc:
-        log.warning("search_lag_window_unread", error=str(exc))
 
 
 def _look_up_missed(

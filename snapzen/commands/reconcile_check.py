@@ -31,8 +31,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
+from snapzen.clients.search_lag import MIN_AGE
 from snapzen.commands import flag_desk
-from snapzen.commands.reconcile import MIN_AGE, SeenTicket, TicketExport
+from snapzen.commands.reconcile import SeenTicket, TicketExport
 from snapzen.ledger.evidence.reconciliation import (
     RUN_KIND,
     LedgerCase,

@@ -8,7 +8,8 @@ tickets leaves it behind, holding the person past their retention. The sweep the
    deleted ticket no longer shows it;
 2. after the batches, for each requester whose ticket was deleted: ``GET users/{id}``; only
    an ``end-user`` is considered (agents and admins are never deleted), and only when no
-   ticket names them (``users/{id}/tickets/requested``, ``ccd`` and a ``submitter:`` search:
+   ticket names them (``users/{id}/tickets/requested``, ``ccd`` and a ``submitter:`` search
+   with the tickets of the last minutes it has not indexed yet, read once for the whole sweep:
    a ticket of another channel, a younger chat's ticket, one under a legal hold): otherwise
    the profile is kept and counted, and the next sweep that expires their last ticket
    deletes it;

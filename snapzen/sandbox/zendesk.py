@@ -205,6 +205,10 @@ class Zendesk:
         # Users as the API shows them: live and soft-deleted ("active": false); purged ones go.
         self.users: dict[int, JsonDict] = {}
         self.user_by_email: dict[str, int] = {}  # live users only
+        # User id -> when it was created, on the sandbox's clock: users/search finds a user
+        # only search_index_lag_seconds later, as Zendesk's index ("new tickets, users, and
+        # other resources") lags (see ``indexed_users``).
+        self.user_created: dict[int, float] = {}
         self.purged_users: set[int] = set()
         # Controls for tests, empty otherwise: external_id -> the error details an import item
         # with it gets (a reason the emulator does not model); ticket id -> the status its
@@ -215,7 +219,10 @@ class Zendesk:
         self._next_ticket, self._next_comment, self._next_user = 1, 900_000_001, 10_000_001
         # The account the API credentials belong to: GET users/me answers with it, and a
         # comment imported without author_id is written by it (Zendesk's documented default).
-        self.api_user_id = self.add_user(cfg.zendesk_email, name="Sandbox Admin", role="admin")
+        # It predates the sandbox: search finds it at once.
+        self.api_user_id = self.add_user(
+            cfg.zendesk_email, name="Sandbox Admin", role="admin", created=-math.inf
+        )
 
     @property
     def api(self) -> str:
@@ -430,13 +437,21 @@ class Zendesk:
 
     # ---- users ---------------------------------------------------------------------------------
     def add_user(
-        self, email: str | None, *, name: str | None = None, role: str = "end-user"
+        self,
+        email: str | None,
+        *,
+        name: str | None = None,
+        role: str = "end-user",
+        created: float | None = None,
     ) -> int:
-        """Create a user (tests register agents and admins this way); returns its id."""
+        """Create a user (tests register agents and admins this way); returns its id.
+        ``created``: when, on the sandbox's clock (None: now); users/search finds it only
+        ``search_index_lag_seconds`` after that (``-math.inf``: a user that was always there)."""
         with self.lock:
             user_id, self._next_user = self._next_user, self._next_user + 1
             user = {"id": user_id, "email": email, "name": name, "role": role, "active": True}
             self.users[user_id] = user
+            self.user_created[user_id] = self.clock() if created is None else created
             if email is not None:
                 self.user_by_email[email.lower()] = user_id
             return user_id
@@ -451,10 +466,19 @@ class Zendesk:
         return known or self.add_user(email, name=name if isinstance(name, str) else None)
 
     def search_users(self, email: str) -> list[JsonDict]:
-        """Live users with exactly this email (case-insensitive)."""
+        """Live users with exactly this email (case-insensitive), as the account holds them
+        now (a ticket's ``requester:`` term: the ticket's own indexing already lags)."""
         with self.lock:
             user_id = self.user_by_email.get(email.strip().lower())
             return [] if user_id is None else [dict(self.users[user_id])]
+
+    def indexed_users(self, email: str) -> list[JsonDict]:
+        """What users/search finds for ``email``: the live users with it that search's index
+        holds, i.e. created at least ``search_index_lag_seconds`` ago on the sandbox's clock
+        (the same setting and clock as ticket search). A soft-deleted user leaves at once."""
+        horizon = self.clock() - self.cfg.search_index_lag_seconds
+        with self.lock:
+            return [u for u in self.search_users(email) if self.user_created[u["id"]] <= horizon]
 
     # ---- endpoints: auth -----------------------------------------------------------------------
     def authenticated(self, request: Request) -> bool:

@@ -5,9 +5,10 @@ raises ``ApiError``.
 Tickets: imports (one, or up to 100 by a job), job statuses, List Tickets (the ``external_id``
 lookup), show and show_many, comments, updates, deletion and permanent deletion by jobs.
 
-Users, what an Art. 17 erasure needs: find a person by email, list their tickets, soft-delete
-them (``active`` false, gone from search, still shown by id in show_many) and then delete them
-permanently.
+Users, what an Art. 17 erasure needs: find a person by email (users/search, which finds a new
+user only ``search_index_lag_seconds`` after it was created, as ticket search does), list their
+tickets, soft-delete them (``active`` false, gone from search, still shown by id in show_many)
+and then delete them permanently.
 
 Search is the one way to find archived tickets besides their id, so the sandbox supports the
 subset snapzen uses: ``type:ticket`` with ``tags:X`` (or ``tag:X``), ``requester:EMAIL``,
@@ -208,7 +209,7 @@ def users_search(zd: Zendesk, request: Request) -> JsonDict:
     query = (request.args.get("query") or "").strip()
     if not query:
         raise invalid("query is required")
-    return listing("users", zd.search_users(query))
+    return listing("users", zd.indexed_users(query))
 
 
 def users_show_many(zd: Zendesk, request: Request) -> JsonDict:

@@ -24,6 +24,17 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
+class FieldsProblem(ValueError):
+    """A check across fields of one section failed: raised by the section's model validator
+    with the fields it read, so that the loader names each of them as it was given (a section
+    as a whole was given by no one: naming it would send the user to a variable, say
+    SNAPZEN_SNAPENGAGE, that nobody sets)."""
+
+    def __init__(self, fields: tuple[str, ...], problem: str) -> None:
+        super().__init__(problem)
+        self.fields = fields
+
+
 def json_text(value: Any, what: str) -> Any:
     """A setting given as text (an environment variable) holding JSON, decoded; anything else
     (TOML already parsed it) as it is. ValueError names ``what`` was expected."""
@@ -47,12 +58,13 @@ def split_list(value: Any) -> Any:
 
 def refuse_moved(moved: Mapping[str, str], template: str) -> Any:
     """A section's before-validator: a key that moved elsewhere fails naming where it went
-    (``template`` formats ``name`` and ``target``), not as a bare "extra input"."""
+    (``template`` formats ``name`` and ``target``), not as a bare "extra input"; the key is
+    named as it was given (a FieldsProblem), not by its section."""
 
     def check(cls: type, data: Any) -> Any:
         for name, target in moved.items() if isinstance(data, Mapping) else ():
             if name in data:
-                raise ValueError(template.format(name=name, target=target))
+                raise FieldsProblem((name,), template.format(name=name, target=target))
         return data
 
     return _model_validator(mode="before")(classmethod(check))  # type: ignore[arg-type]

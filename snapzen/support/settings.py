@@ -30,6 +30,7 @@ from snapzen.support.setting_checks import (
     BaseUrl,
     CommaList,
     Email,
+    FieldsProblem,
     HeaderSecret,
     Interval,
     OptionalBaseUrl,
@@ -90,7 +91,10 @@ class SnapEngageSettings(Section):
         # Cursors are UTC days; SnapEngage reads start/end in `timezone`. Without a day of
         # overlap a zone west of UTC could leave hours between two runs' windows unread.
         if self.timezone not in ("Etc/UTC", "UTC") and self.overlap_days < 1:
-            raise ValueError("overlap_days must be at least 1 when timezone is not UTC")
+            raise FieldsProblem(
+                ("overlap_days", "timezone"),
+                "overlap_days must be at least 1 when timezone is not UTC",
+            )
         return self
 
 

@@ -11,7 +11,14 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from snapzen.support.setting_checks import CommaList, LowerList, Section, jsonish, refuse_moved
+from snapzen.support.setting_checks import (
+    CommaList,
+    FieldsProblem,
+    LowerList,
+    Section,
+    jsonish,
+    refuse_moved,
+)
 from snapzen.support.setting_checks import split_list as _split_list
 
 # The one registry of where a chat's consent may be recorded: the SnapEngage case fields read
@@ -96,7 +103,10 @@ class ConsentSettings(Section):
     def _values_apart(self) -> ConsentSettings:
         both = sorted(set(self.accepted_values) & set(self.refused_values))
         if both:
-            raise ValueError(f"consent values {both} are both accepted and refused")
+            raise FieldsProblem(
+                ("accepted_values", "refused_values"),
+                f"consent values {both} are both accepted and refused",
+            )
         return self
 
 

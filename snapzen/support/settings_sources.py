@@ -19,7 +19,7 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_settings import PydanticBaseSettingsSource
 
 from snapzen.support.errors import ConfigError
+from snapzen.support.setting_checks import FieldsProblem
 
 ENV_PREFIX = "SNAPZEN_"
 CONFIG_ENV = "SNAPZEN_CONFIG"
@@ -133,6 +134,17 @@ class Origins:
             return f"setting {'.'.join(location)} {problem}; {self.how_to_set(location)}"
         return f"{self.name(location)}: {problem}"
 
+    def describe_fields(self, section: tuple[str, ...], names: Sequence[str], problem: str) -> str:
+        """One line for a check across fields of ``section``: each field as it was given (a
+        default: how to give it), then the problem."""
+        given = [
+            self.name(where).removeprefix("setting ")
+            if self.written(where) is not None
+            else f"{'.'.join(where)} (the default; {self.how_to_set(where)})"
+            for where in ((*section, name) for name in names)
+        ]
+        return f"setting{'s' if len(given) > 1 else ''} {' and '.join(given)}: {problem}"
+
 
 class SecretsDirSource(PydanticBaseSettingsSource):
     """Reads ``<secrets dir>/snapzen_<section>__<field>`` files for the secret fields only.
@@ -203,7 +215,11 @@ def describe_errors(exc: ValidationError, model: type[BaseModel], origins: Origi
     for error in exc.errors():
         location = tuple(str(part) for part in error["loc"])
         message = str(error["msg"]).removeprefix("Value error, ")
-        if not location:
+        cause = (error.get("ctx") or {}).get("error")
+        if location and isinstance(cause, FieldsProblem):
+            line = origins.describe_fields(location, cause.fields, message)
+            lines.append((frozenset(location[:1]), line))
+        elif not location:
             lines.append((frozenset(), message))  # a check across settings names them itself
         elif error["type"] == "extra_forbidden":
             variable = origins.env_var(location)

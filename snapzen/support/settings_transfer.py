@@ -27,7 +27,13 @@ from snapzen.support.adequacy import (
     normalise_country,
     regime_of_controller,
 )
-from snapzen.support.setting_checks import Section, WidgetIds, jsonish, refuse_moved
+from snapzen.support.setting_checks import (
+    FieldsProblem,
+    Section,
+    WidgetIds,
+    jsonish,
+    refuse_moved,
+)
 
 
 class RecipientSystem(StrEnum):
@@ -159,9 +165,10 @@ class ControllerTransfers(Section):
     def _bases_hold(self) -> ControllerTransfers:
         zendesk = [r for r in self.recipients if r.system is RecipientSystem.ZENDESK]
         if len(zendesk) != 1:
-            raise ValueError(
+            raise FieldsProblem(
+                ("recipients",),
                 f"{self._recipients_named()} must name exactly one recipient with system = "
-                f"'zendesk' (the one snapzen sends to), found {len(zendesk)}"
+                f"'zendesk' (the one snapzen sends to), found {len(zendesk)}",
             )
         if self.controller_country is None:
             return self  # reported by its own validator
@@ -169,7 +176,10 @@ class ControllerTransfers(Section):
             for regime in self.regimes_possible:
                 problem = basis_problem(recipient, regime)
                 if problem:
-                    raise ValueError(f"{self._recipients_named()} {recipient.name!r}: {problem}")
+                    raise FieldsProblem(
+                        ("recipients", "controller_country"),
+                        f"{self._recipients_named()} {recipient.name!r}: {problem}",
+                    )
         return self
 
     def _recipients_named(self) -> str:

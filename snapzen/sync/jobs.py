@@ -5,8 +5,9 @@ Polls are timed to when jobs can finish (issue 25), never on a fixed cadence:
 
 - A job can first be done ``duration`` after its POST was answered: the shortest wait after
   which a poll found one of the last jobs finished. Until a job has finished, the guess is
-  ``zendesk.job_poll_seconds``, doubled by each poll that finds the oldest job still running
-  (a poll at 1, 2, 4, 8 s, not one a second).
+  ``zendesk.job_poll_seconds``, doubled past the oldest job's age by each poll that finds it
+  still running (a poll at 1, 2, 4, 8 s, not one a second; a pass with free slots does not
+  poll while it fetches, so its first poll, when the cap is full, may be the 8 s one).
 - The pass polls when the oldest job can be done if it needs a slot (every slot is taken),
   or, when more can be done within ``GAP`` x ``duration`` after it, when the ``SHARE``-th
   part of the jobs in flight can be (the 6th oldest of 30): one poll frees several slots,
@@ -102,15 +103,21 @@ class Jobs:
     def due(self, job: InFlight) -> float:
         return max(job.not_before, job.answered + self.duration())
 
-    def poll_at(self, *, need_slot: bool) -> float | None:
-        """When to poll next (monotonic seconds); None when no job is in flight. Until a job
-        has finished, at the oldest burst's time whatever the slots."""
+    def poll_at(self, *, slots: int) -> float | None:
+        """When to poll next (monotonic seconds) for a pass that needs ``slots`` free slots
+        (0: it has nothing to send); None when no job is in flight. Until a job has finished,
+        at the oldest burst's time whatever the slots."""
         if not self.flying:
             return None
+        gap = GAP * self.duration()
         dues = sorted(self.due(job) for job in self.flying.values())
-        burst = [due for due in dues if due <= dues[0] + GAP * self.duration()]
-        at = burst[: max(1, len(dues) // SHARE)][-1] if need_slot or not self.took else dues[-1]
-        return max(at, self.last_poll + GAP * self.duration())
+        if slots or not self.took:
+            burst = [due for due in dues if due <= dues[0] + gap]
+            at = burst[: max(1, min(slots or len(dues), len(dues) // SHARE))][-1]
+        else:  # the jobs due well before the newest, if half or more, recorded while it runs
+            early = [due for due in dues if due < dues[-1] - gap]
+            at = early[-1] if 2 * len(early) >= len(dues) else dues[-1]
+        return max(at, self.last_poll + gap)
 
     def poll(self) -> Found:
         """One ``job_statuses`` for every job in flight. Finished jobs leave (their results
@@ -143,10 +150,13 @@ class Jobs:
             if sent - job.answered > self.job_timeout:
                 log.error("job_timeout", job_id=job_id, batch_id=job.batch.batch_id)
                 del self.flying[job_id]
-            elif sent >= self.due(job):
+            elif sent >= self.due(job) and (self.took or self.guess >= self.max_wait):
                 late = sent - job.answered - (min(self.took) if self.took else 0.0)
                 job.not_before = sent + min(max(late, GAP * self.duration()), self.max_wait)
         if oldest_running and not self.took and self.flying:
-            self.guess = min(2 * self.guess, self.max_wait)  # none finished yet: look later
+            # None finished yet: look again at the next doubling past the oldest's age.
+            age = sent - next(iter(self.flying.values())).answered
+            while self.guess <= age and self.guess < self.max_wait:
+                self.guess = min(2 * self.guess, self.max_wait)
         log.debug("jobs_polled", finished=found.finished, in_flight=len(self.flying))
         return found

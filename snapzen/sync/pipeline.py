@@ -30,6 +30,7 @@ from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
 from snapzen.sync.batches import FilledBatch, next_batch
 from snapzen.sync.contracts import (
+    Batch,
     Clock,
     Counts,
     CrashHook,
@@ -108,17 +109,11 @@ class Pipeline:
             monotonic=monotonic,
             crash_hook=self.crash_hook,
         )
-        self.recovery = Recovery(
-            db,
-            sink,
-            self.recorder,
-            self.counts,
-            clock=clock,
-            grace_seconds=zd.recovery_grace_seconds,
-        )
+        self.recovery = Recovery(self.recorder, grace_seconds=zd.recovery_grace_seconds)
         self.posting: tuple[FilledBatch, Answer] | None = None  # the POST out, if one is
         self.cap_until = 0.0  # Zendesk's job cap was full: no POST before this (monotonic)
         self.cap_waits = 0
+        self.cap = zd.max_jobs_in_flight  # import jobs in flight at most (Zendesk's cap: 30)
 
     def stopping(self) -> bool:
         """True once a stop was requested (SIGTERM/Ctrl-C): finish the batch in hand, start
@@ -152,8 +147,11 @@ class Pipeline:
         return self.result(cursors)
 
     def recover(self) -> None:
-        """Finish batches a crash (or an ambiguous POST) left 'pushing'."""
-        self.recovery.run()
+        """Finish batches a crash, a stop or a backfill's previous slice left 'pushing'; the
+        jobs still running are polled with this pass's own (answered when they were pushed)."""
+        for batch in self.recovery.run():
+            answered = self.monotonic() - (self.clock() - batch.pushed_at).total_seconds()
+            self.jobs.add(str(batch.job_id), Batch(batch.batch_id, batch.case_ids), answered)
 
     def today(self) -> date:
         """Today (UTC) for this pass; logs at error when the clock reads earlier than a run
@@ -231,7 +229,7 @@ class Pipeline:
                 if rows is None:  # the window was read to its end: a backfill's bar moves
                     self.recorder.progress("window", 1)
                     continue
-                if self._poll_at(need_slot=True) <= self.monotonic():  # more to come
+                if self.blocked() and self._poll_at(slots=self.cap) <= self.monotonic():
                     self.poll(full_only=True)
                 self.push(full_only=True)
         for widget, count in per_widget(fetched).items():
@@ -299,18 +297,21 @@ class Pipeline:
         if job is not None:
             self.jobs.add(job[0].id, filled.batch, answered=job[1])
 
+    def blocked(self) -> bool:
+        """No POST can go now: every slot taken, or Zendesk's cap full (other integrations)."""
+        return self.slots_taken() or self.monotonic() < self.cap_until
+
     def slots_taken(self) -> bool:
         out = len(self.jobs.flying) + (self.posting is not None)  # the POST out counts too
-        return out >= self.settings.zendesk.max_jobs_in_flight
+        return out >= self.cap
 
     # ------------------------------------------------------------ poll -> record
 
-    def _poll_at(self, *, need_slot: bool) -> float:
+    def _poll_at(self, *, slots: int) -> float:
         """When the next poll is due (monotonic; infinity with no job in flight): at the
-        oldest jobs' time when a slot is needed and none is free (``Jobs.poll_at``: up to a
-        fifth of them, if they end close together), else at the newest's."""
-        blocked = self.slots_taken() or self.monotonic() < self.cap_until
-        at = self.jobs.poll_at(need_slot=need_slot and blocked)
+        oldest jobs' time when ``slots`` are needed and none is free (``Jobs.poll_at``: up to
+        a fifth of them, if they end close together), else at the newest's."""
+        at = self.jobs.poll_at(slots=slots if self.blocked() else 0)
         return math.inf if at is None else at
 
     def poll(self, *, full_only: bool) -> None:
@@ -322,16 +323,21 @@ class Pipeline:
             self.push(full_only=full_only)
         self.recorder.results(found.synced, found.failures)
 
-    def push_ready(self) -> None:
-        """Send the ready cases left in batches, then wait for the jobs in flight: the pass
+    def push_ready(self, *, drain: bool = True) -> None:
+        """Send the ready cases left in batches, then wait for the jobs in flight (unless not
+        ``drain``: a backfill's slice hands them to the next, see ``recover``): the pass
         sleeps until a poll is due (in short sleeps, for a stop request)."""
         while True:
             self.push(full_only=False)
             self.collect()  # nothing more to prepare: the last POST's answer now
-            ready_left = not self.stopping() and outbox.count_ready(self.db, self._settled(), 1)
+            size = self.settings.zendesk.batch_size
+            most = self.cap * size  # as many batches as there are slots, at most
+            ready = 0 if self.stopping() else outbox.count_ready(self.db, self._settled(), most)
             now = self.monotonic()
+            if not (ready or drain or self.interrupted):
+                return
             if not self.jobs.flying:
-                if now < self.cap_until and ready_left and self.cap_waits < MAX_CAP_WAITS:
+                if now < self.cap_until and ready and self.cap_waits < MAX_CAP_WAITS:
                     # Other integrations hold Zendesk's job slots and none of ours runs:
                     # wait and try again (bounded; what is left stays pending).
                     self.cap_waits += 1
@@ -341,7 +347,7 @@ class Pipeline:
             if self.interrupted and now - self.stop_seen > STOP_GRACE_SECONDS:
                 log.warning("stop_leaving_jobs_for_recovery", jobs=len(self.jobs.flying))
                 return
-            at = self._poll_at(need_slot=bool(ready_left))
+            at = self._poll_at(slots=math.ceil(ready / size))
             if at <= now:
                 self.poll(full_only=False)
             else:

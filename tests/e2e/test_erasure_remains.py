@@ -47,6 +47,7 @@ def test_erase_keeps_a_profile_another_ticket_names_and_says_what_remains(
     assert user_id is not None
     # An email to support, not created by snapzen, names the person.
     foreign = sb.app.store.add_email_ticket(email, "Invoice question")
+    let_search_index(sb)  # a while ago: users/search has indexed the profile
     out = tmp_path / "out"
 
     done = snapzen(env, "ledger", "erase", "--email", email, "--delete-user", "--out", str(out))
@@ -91,6 +92,7 @@ def test_erase_deletes_the_profile_when_no_ticket_names_them(
     assert user_id is not None
     # Someone else's email ticket that CCs the person: it names them too.
     other = sb.app.store.add_email_ticket("colleague@example.net", "Hi", cc_emails=(email,))
+    let_search_index(sb)  # a while ago: users/search has indexed the profile
     out = tmp_path / "out"
     kept = snapzen(env, "ledger", "erase", "--email", email, "--delete-user", "--out", str(out))
     assert kept.returncode == 0, kept.stderr

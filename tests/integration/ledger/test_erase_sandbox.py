@@ -4,6 +4,7 @@ creates tickets and a requester profile; the erasure deletes both; a rerun is a 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -51,9 +52,17 @@ def erase_runs(tmp_path: Path) -> list[dict[str, int]]:
         return [json.loads(r[0]) for r in rows]
 
 
+def later(sb: Sandbox) -> None:
+    """Move the Zendesk clock past search's index lag: users/search finds the profiles made
+    so far (a test's "the chat was synced a while ago")."""
+    store, clock = sb.app.store, sb.app.store.clock
+    store.clock = lambda: clock() + sb.config.search_index_lag_seconds
+
+
 def test_sync_then_erase_with_delete_user(sb: Sandbox, tmp_path: Path) -> None:
     synced = runner.invoke(app, ["sync"])
     assert synced.exit_code == 0, synced.output
+    later(sb)
     emails = [
         t["requester"]["email"]
         for t in sb.tickets()
@@ -73,6 +82,7 @@ def test_sync_then_erase_with_delete_user(sb: Sandbox, tmp_path: Path) -> None:
     done = runner.invoke(app, ["ledger", "erase", "--email", email, "--delete-user"])
     assert done.exit_code == 0, done.output
     assert f"Zendesk users deleted: [{user['id']}]" in done.stdout
+    assert "no Zendesk end-user profile" not in done.stdout
     assert email.lower() not in done.output.lower()
     assert live_tickets(sb, email) == []
     assert sb.app.store.search_users(email) == []
@@ -89,7 +99,10 @@ def test_sync_then_erase_with_delete_user(sb: Sandbox, tmp_path: Path) -> None:
 
 def test_agent_with_that_email_is_refused(sb: Sandbox, tmp_path: Path) -> None:
     assert runner.invoke(app, ["sync"]).exit_code == 0
-    agent_id = sb.app.store.add_user("staff@example.org", name="Staff", role="agent")
+    # An agent account that has been there all along (search has long indexed it).
+    agent_id = sb.app.store.add_user(
+        "staff@example.org", name="Staff", role="agent", created=-math.inf
+    )
     result = runner.invoke(
         app, ["ledger", "erase", "--email", "staff@example.org", "--delete-user"]
     )
@@ -97,3 +110,28 @@ def test_agent_with_that_email_is_refused(sb: Sandbox, tmp_path: Path) -> None:
     assert f"Zendesk user {agent_id} is not an end-user" in result.stderr
     assert sb.app.store.search_users("staff@example.org")[0]["id"] == agent_id
     assert erase_runs(tmp_path)[-1]["zendesk_users_not_deleted"] == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug (h-edge2 report; fix in clients/user_erasure.py, h-lag's area): `ledger erase "
+    "--delete-user` finds profiles only through users/search, which indexes a new user minutes "
+    "late; the profile of a chat synced minutes ago is left in Zendesk, and the erasure says "
+    "'Zendesk users deleted: []' and 'no Zendesk end-user profile with this email', exit 0. "
+    "The ledger knows the person's tickets: their "
+    "requester ids (tickets/show_many, read before deleting) find the profile without search",
+)
+def test_a_profile_synced_minutes_ago_is_deleted_too(sb: Sandbox, tmp_path: Path) -> None:
+    assert runner.invoke(app, ["sync"]).exit_code == 0
+    email = next(
+        t["requester"]["email"]
+        for t in sb.tickets()
+        if isinstance(t.get("requester"), dict) and t["requester"].get("email")
+    )
+    [user] = sb.app.store.search_users(email)  # the account has it; users/search not yet
+    done = runner.invoke(app, ["ledger", "erase", "--email", email, "--delete-user"])
+    assert done.exit_code == 0, done.output
+    assert live_tickets(sb, email) == []
+    assert {"id": user["id"], "purged": True} in sb.app.store.inspect_users()
+    assert f"Zendesk users deleted: [{user['id']}]" in done.stdout
+    assert "no Zendesk end-user profile" not in done.stdout

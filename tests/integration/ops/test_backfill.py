@@ -8,6 +8,7 @@ import sqlite3
 import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -17,6 +18,7 @@ from snapzen.commands import service
 from snapzen.commands.backfill import plan_backfill, run_backfill
 from snapzen.ledger.store.db import open_db
 from snapzen.support.settings import Settings
+from snapzen.sync.pipeline import CrashHook
 from tests.fakes import SandboxApis, make_case
 from tests.sync_parts import FakeClock
 
@@ -168,6 +170,30 @@ def test_resumes_after_a_crash_skipping_finished_days(
     assert set(apis.tickets_by_external_id().values()) == {1}
 
 
+def crash_at_second(point: str) -> CrashHook:
+    """A crash hook that raises the second time the pass reaches ``point``."""
+    seen: list[str] = []
+
+    def hook(reached: str) -> None:
+        seen.append(reached)
+        if reached == point and seen.count(point) == 2:
+            raise SimulatedCrash(point)
+
+    return hook
+
+
+def assert_each_chat_once(apis: SandboxApis, db: Any, eligible: set[str]) -> None:
+    """One ticket and one transfer row per eligible chat, none left 'pushing'."""
+    counts = apis.tickets_by_external_id()
+    assert set(counts) == {f"snapengage:{c}" for c in eligible}, "a chat was lost"
+    assert set(counts.values()) == {1}, "a ticket was created twice"
+    transfers = db.execute(
+        "SELECT COUNT(DISTINCT case_id), COUNT(*) FROM events WHERE event = 'transfer'"
+    ).fetchone()
+    assert transfers == (len(eligible), len(eligible))
+    assert db.execute("SELECT COUNT(*) FROM cases WHERE status = 'pushing'").fetchone()[0] == 0
+
+
 @pytest.mark.parametrize("point", ["before_post", "after_post", "after_job"])
 def test_a_crash_mid_slice_records_no_day_and_the_rerun_redoes_the_slice_once(
     settings: Settings, apis: SandboxApis, point: str
@@ -180,15 +206,8 @@ def test_a_crash_mid_slice_records_no_day_and_the_rerun_redoes_the_slice_once(
         apis.add_cases("w1", [make_case(c, started=noon(n)) for c in ids])
         eligible.update(ids)
     plan = plan_backfill(settings, TODAY - timedelta(days=5), TODAY - timedelta(days=2))
-    seen: list[str] = []
-
-    def crash_on_second(reached: str) -> None:
-        seen.append(reached)
-        if reached == point and seen.count(point) == 2:
-            raise SimulatedCrash(point)
-
     with pytest.raises(SimulatedCrash):
-        run_backfill(settings, plan, crash_hook=crash_on_second)
+        run_backfill(settings, plan, crash_hook=crash_at_second(point))
     db = open_db(settings.ledger.path)
     assert db.execute("SELECT COUNT(*) FROM backfill_windows").fetchone()[0] == 0
     apis.complete_all_jobs()
@@ -196,14 +215,54 @@ def test_a_crash_mid_slice_records_no_day_and_the_rerun_redoes_the_slice_once(
     result = run_backfill(settings, plan)
     assert result.windows_skipped == 0 and result.windows_done == 8
     assert not result.interrupted and result.exit_code == 0
-    counts = apis.tickets_by_external_id()
-    assert set(counts) == {f"snapengage:{c}" for c in eligible}, "a chat was lost"
-    assert set(counts.values()) == {1}, "a ticket was created twice"
-    transfers = db.execute(
-        "SELECT COUNT(DISTINCT case_id), COUNT(*) FROM events WHERE event = 'transfer'"
-    ).fetchone()
-    assert transfers == (len(eligible), len(eligible))
-    assert db.execute("SELECT COUNT(*) FROM cases WHERE status = 'pushing'").fetchone()[0] == 0
+    assert_each_chat_once(apis, db, eligible)
+
+
+def _handed_over(db: Any) -> list[int]:
+    rows = db.execute("SELECT details FROM runs ORDER BY rowid")
+    return [json.loads(r[0])["backfill"]["jobs_handed_over"] for r in rows]
+
+
+def test_a_slice_hands_its_running_jobs_to_the_next_which_records_them_once(
+    settings: Settings, apis: SandboxApis
+) -> None:
+    """A slice with days after it does not wait for its last jobs: the next slice's recovery
+    reads them all in one job_statuses and polls them with its own; only the last slice
+    drains. Every case once, nothing left 'pushing', every day recorded."""
+    apis.polls_until_done = 3  # each job runs through two polls
+    eligible = load_days(apis, range(2, 5))
+    plan = plan_backfill(settings, TODAY - timedelta(days=4), TODAY - timedelta(days=2))
+    result = run_backfill(settings, plan, slice_seconds=0)  # one slice a day
+    assert result.windows_done == 6 and result.exit_code == 0
+    db = open_db(settings.ledger.path)
+    handed = _handed_over(db)  # day 1's job; then day 2's (and day 1's if still running)
+    assert handed[0] == 1 and 1 <= handed[1] <= 2 and handed[2] == 0  # the last one drains
+    assert_each_chat_once(apis, db, eligible)
+    assert result.counts.created == len(eligible)
+
+
+@pytest.mark.parametrize("point", ["before_post", "after_post", "after_job_id"])
+def test_a_crash_in_the_slice_that_took_over_jobs_loses_and_duplicates_nothing(
+    settings: Settings, apis: SandboxApis, point: str
+) -> None:
+    """The first day's slice hands its running job over and records its day; the second
+    slice crashes at its POST: its day is not recorded, the handed-over job stays 'pushing'
+    with its job id, and the rerun skips the first day, redoes the second, exactly once."""
+    apis.polls_until_done = 100  # the handed-over job outlasts the second slice
+    eligible = load_days(apis, range(2, 4))
+    plan = plan_backfill(settings, TODAY - timedelta(days=3), TODAY - timedelta(days=2))
+    with pytest.raises(SimulatedCrash):
+        run_backfill(settings, plan, crash_hook=crash_at_second(point), slice_seconds=0)
+    db = open_db(settings.ledger.path)
+    days = {r[0] for r in db.execute("SELECT day FROM backfill_windows")}
+    assert days == {(TODAY - timedelta(days=3)).isoformat()}
+    handed = "SELECT COUNT(*) FROM cases WHERE status = 'pushing' AND job_id IS NOT NULL"
+    assert db.execute(handed).fetchone()[0] >= 3  # the first day's job, still running
+    apis.complete_all_jobs()
+
+    result = run_backfill(settings, plan)
+    assert result.windows_skipped == 2 and result.windows_done == 2
+    assert_each_chat_once(apis, db, eligible)
 
 
 def test_stop_request_finishes_the_day_in_hand_then_a_rerun_resumes(

@@ -178,3 +178,43 @@ def test_a_problem_in_a_clients_entry_of_the_file_is_named_by_the_entry(tmp_path
     assert first.startswith("  setting clients.0.controller_country is required: ")
     assert first.endswith(f"; set SNAPZEN_CLIENTS or clients.0.controller_country in {prod}")
     assert second == f"  setting clients.1 in {prod}: client 'B' needs its widgets (widget ids)"
+
+
+def test_a_check_across_a_section_s_fields_names_each_field_as_it_was_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not "set SNAPZEN_SNAPENGAGE or snapengage in the config file": no one sets a section as
+    a whole; the fields the check read are named, each by where its value came from."""
+    prod = tmp_path / "prod.toml"
+    prod.write_text('[snapengage]\ntimezone = "America/New_York"\n', encoding="utf-8")
+    monkeypatch.setenv("SNAPZEN_SNAPENGAGE__OVERLAP_DAYS", "0")
+    assert problems(["--config", str(prod), "status"]) == [
+        "settings snapengage.overlap_days (SNAPZEN_SNAPENGAGE__OVERLAP_DAYS) and "
+        f"snapengage.timezone in {prod}: overlap_days must be at least 1 when timezone is not UTC"
+    ]
+
+
+def test_a_field_of_a_failed_check_left_at_its_default_is_named_with_how_to_set_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SNAPZEN_CONSENT__REFUSED_VALUES", "yes,no")
+    lines = problems(["status"])
+    assert lines == [
+        "settings consent.accepted_values (the default; set SNAPZEN_CONSENT__ACCEPTED_VALUES "
+        "or consent.accepted_values in the config file) and consent.refused_values "
+        "(SNAPZEN_CONSENT__REFUSED_VALUES): consent values ['yes'] are both accepted and refused"
+    ]
+
+
+def test_a_moved_key_is_named_as_it_was_given_not_by_its_section(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prod = tmp_path / "prod.toml"
+    prod.write_text('[transfer]\nrecipient = "Zendesk"\n', encoding="utf-8")
+    monkeypatch.setenv("SNAPZEN_CONSENT__CONTROLLER_COUNTRY", "GB")
+    assert problems(["--config", str(prod), "status"]) == [
+        "setting consent.controller_country (SNAPZEN_CONSENT__CONTROLLER_COUNTRY): "
+        "consent.controller_country moved to transfer.controller_country",
+        f"setting transfer.recipient in {prod}: transfer.recipient was replaced by "
+        "transfer.recipients (the name of the zendesk recipient)",
+    ]

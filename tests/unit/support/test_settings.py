@@ -4,6 +4,7 @@ clear line (exit 2) naming the bad setting before any network call."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -418,7 +419,8 @@ def test_clients_are_checked_at_load(
     monkeypatch.setenv("SNAPZEN_CLIENTS", json.dumps(clients))
     with pytest.raises(ConfigError) as caught:
         load_settings()
-    assert "setting clients" in str(caught.value)
+    # "setting clients.0…", or "settings clients.0.recipients … and …" for a check across fields
+    assert re.search(r"\bsettings? clients\b", str(caught.value))
     assert problem in str(caught.value)
 
 

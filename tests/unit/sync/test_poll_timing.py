@@ -56,9 +56,9 @@ def _add(jobs: Jobs, sink: _TimedSink, n: int) -> None:
     jobs.add(job_id, Batch(f"b{n}", [f"c{n}"]))
 
 
-def _poll_when_due(jobs: Jobs, clock: FakeClock, *, need_slot: bool) -> int:
+def _poll_when_due(jobs: Jobs, clock: FakeClock, *, slots: int) -> int:
     """Sleep (fake) until the next poll is due, poll; returns jobs finished."""
-    at = jobs.poll_at(need_slot=need_slot)
+    at = jobs.poll_at(slots=slots)
     assert at is not None
     clock.now = max(clock.now, at)
     return jobs.poll().finished
@@ -66,7 +66,7 @@ def _poll_when_due(jobs: Jobs, clock: FakeClock, *, need_slot: bool) -> int:
 
 def test_no_job_in_flight_means_no_poll() -> None:
     jobs, _, _ = _jobs()
-    assert jobs.poll_at(need_slot=True) is None
+    assert jobs.poll_at(slots=30) is None
 
 
 def test_until_a_job_finished_the_wait_doubles_from_job_poll_seconds() -> None:
@@ -76,9 +76,28 @@ def test_until_a_job_finished_the_wait_doubles_from_job_poll_seconds() -> None:
     _add(jobs, sink, 0)
     finished = 0
     while not finished:
-        finished = _poll_when_due(jobs, clock, need_slot=True)
+        finished = _poll_when_due(jobs, clock, slots=30)
     assert [t - start for t in sink.polls] == [1.0, 2.0, 4.0, 8.0]
     assert jobs.duration() == pytest.approx(8.0)
+
+
+@pytest.mark.parametrize(
+    ("first", "looks"), [(1.5, [1.5, 2.0, 4.0, 8.0]), (4.5, [4.5, 8.0])], ids=["busy", "cap-full"]
+)
+def test_a_late_first_look_is_followed_by_the_next_doubling_past_the_jobs_age(
+    first: float, looks: list[float]
+) -> None:
+    """While the job time is unknown, the doubling counts from the POST's answer: a look that
+    came late (the pass was busy: 1.5 s; or it had free slots and pages to read and did not
+    look until the cap filled: 4.5 s) is followed by the next doubling past the job's age, not
+    by as long again (before: 1.5, 3, 6, 12 s: the first slots found free 4 s late)."""
+    jobs, sink, clock = _jobs(default=8.0, first_guess=1.0)
+    start = clock()
+    _add(jobs, sink, 0)
+    clock.advance(first)
+    while not jobs.poll().finished:
+        clock.now = jobs.poll_at(slots=30) or 0.0
+    assert [t - start for t in sink.polls] == looks
 
 
 def test_the_duration_is_the_shortest_wait_after_which_a_poll_found_a_job_done() -> None:
@@ -97,7 +116,7 @@ def test_a_pass_that_needs_a_slot_polls_when_the_oldest_job_can_be_done() -> Non
     _add(jobs, sink, 0)
     clock.advance(3.0)
     _add(jobs, sink, 1)
-    assert jobs.poll_at(need_slot=True) == pytest.approx(1008.0)  # job0's time
+    assert jobs.poll_at(slots=30) == pytest.approx(1008.0)  # job0's time
 
 
 def test_a_pass_that_needs_a_slot_waits_for_a_fifth_of_the_jobs_if_they_end_close() -> None:
@@ -112,8 +131,8 @@ def test_a_pass_that_needs_a_slot_waits_for_a_fifth_of_the_jobs_if_they_end_clos
     for n in range(1, 31):  # a burst of POSTs 0.1 s apart
         _add(jobs, sink, n)
         clock.advance(0.1)
-    assert jobs.poll_at(need_slot=True) == pytest.approx(start + 0.5 + 8.0)  # job6's time
-    clock.now = jobs.poll_at(need_slot=True) or 0.0
+    assert jobs.poll_at(slots=30) == pytest.approx(start + 0.5 + 8.0)  # job6's time
+    clock.now = jobs.poll_at(slots=30) or 0.0
     assert jobs.poll().finished == 6
     for n in range(31, 37):  # the freed slots refilled, 0.1 s apart
         _add(jobs, sink, n)
@@ -121,21 +140,43 @@ def test_a_pass_that_needs_a_slot_waits_for_a_fifth_of_the_jobs_if_they_end_clos
     for n, job in enumerate(jobs.flying.values()):  # the oldest ends 3 s before the rest
         job.answered += 1.5 + 3.0 * (n > 0)
     oldest = jobs.flying["job7"].answered
-    assert jobs.poll_at(need_slot=True) == pytest.approx(oldest + 8.0)
-    assert jobs.poll_at(need_slot=False) == pytest.approx(jobs.flying["job36"].answered + 8.0)
+    assert jobs.poll_at(slots=30) == pytest.approx(oldest + 8.0)
 
 
-def test_a_pass_that_needs_no_slot_polls_once_when_the_newest_can_be_done() -> None:
+def test_a_pass_with_nothing_to_send_records_the_early_jobs_while_the_newest_runs() -> None:
+    """Nothing left to send: one poll when the jobs due well before the newest (more than
+    GAP x duration) can be done, so they are recorded while it runs, and one at the newest's
+    time; jobs ending close together are found by one poll."""
     jobs, sink, clock = _jobs(default=8.0, first_guess=8.0)
     _add(jobs, sink, 0)
     clock.advance(8.0)
     assert jobs.poll().finished == 1  # the duration is known: 8 s
     _add(jobs, sink, 1)
-    clock.advance(3.0)
+    clock.advance(0.5)
     _add(jobs, sink, 2)
-    assert jobs.poll_at(need_slot=False) == pytest.approx(clock() + 8.0)  # job2's time
-    clock.now = jobs.poll_at(need_slot=False) or 0.0
-    assert jobs.poll().finished == 2  # one poll finds both
+    clock.advance(3.0)
+    _add(jobs, sink, 3)
+    assert jobs.poll_at(slots=0) == pytest.approx(clock() - 3.0 + 8.0)  # job2's time
+    clock.now = jobs.poll_at(slots=0) or 0.0
+    assert jobs.poll().finished == 2  # job1 and job2, while job3 runs
+    assert jobs.poll_at(slots=0) == pytest.approx(clock() + 3.0)  # job3's time
+    clock.now = jobs.poll_at(slots=0) or 0.0
+    assert jobs.poll().finished == 1 and not jobs.flying
+
+
+def test_a_pass_with_fewer_batches_than_a_fifth_polls_for_as_many_jobs() -> None:
+    """Two batches left and 30 jobs in flight: the poll is for the two oldest jobs, not the
+    sixth, so the last batches go out as soon as two slots can be free."""
+    jobs, sink, clock = _jobs(default=8.0, first_guess=8.0)
+    _add(jobs, sink, 0)
+    clock.advance(8.0)
+    jobs.poll()
+    start = clock()
+    for n in range(1, 31):
+        _add(jobs, sink, n)
+        clock.advance(0.1)
+    assert jobs.poll_at(slots=2) == pytest.approx(start + 0.1 + 8.0)  # job2's time
+    assert jobs.poll_at(slots=30) == pytest.approx(start + 0.5 + 8.0)  # job6's time
 
 
 def test_never_sooner_than_the_gap_after_the_last_poll() -> None:
@@ -146,7 +187,7 @@ def test_never_sooner_than_the_gap_after_the_last_poll() -> None:
     _add(jobs, sink, 1)
     clock.advance(0.01)
     jobs.flying["job1"].answered -= 100  # (its time long passed)
-    assert jobs.poll_at(need_slot=True) == pytest.approx(clock() - 0.01 + GAP * 8.0)
+    assert jobs.poll_at(slots=30) == pytest.approx(clock() - 0.01 + GAP * 8.0)
 
 
 def test_a_job_found_running_at_its_time_is_looked_at_again_after_as_long_as_it_is_late() -> None:
@@ -160,7 +201,7 @@ def test_a_job_found_running_at_its_time_is_looked_at_again_after_as_long_as_it_
     sink.seconds["job1"] = 13.0
     start = clock()
     while "job1" in jobs.flying:
-        _poll_when_due(jobs, clock, need_slot=True)
+        _poll_when_due(jobs, clock, slots=30)
     assert [round(t - start, 3) for t in sink.polls[1:]] == [8.0, 9.0, 10.0, 12.0, 16.0]
 
 
@@ -202,7 +243,7 @@ def _pass(jobs_total: int) -> tuple[int, float, float]:
             _add(jobs, sink, sent)
             sent += 1
         if jobs.flying:
-            _poll_when_due(jobs, clock, need_slot=sent < jobs_total)
+            _poll_when_due(jobs, clock, slots=jobs_total - sent)
             done_at = clock()
     last = jobs_total - 1
     bound = sink.started[f"job{last % 30}"] + 8.0 * (last // 30)
@@ -238,7 +279,7 @@ def test_a_job_queued_for_minutes_is_still_polled_every_sixteen_job_poll_seconds
     start = clock()
     _add(jobs, sink, 0)
     while "job0" in jobs.flying:
-        _poll_when_due(jobs, clock, need_slot=True)
+        _poll_when_due(jobs, clock, slots=30)
     ages = [t - start for t in sink.polls]
     assert ages[:6] == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]
     assert max(b - a for a, b in itertools.pairwise(ages)) == 16.0

@@ -151,14 +151,7 @@ def test_recovery_waits_for_the_grace_then_records_found_tickets_and_requeues_th
     assert filled is not None
     outbox.mark_pushing(parts.db, filled.batch.batch_id, filled.drafts, parts.now, "r0")
     sink.tickets[external_id("c0")] = 41  # the ambiguous POST created only c0's ticket
-    recovery = Recovery(
-        parts.db,
-        sink,  # type: ignore[arg-type]
-        parts.recorder,
-        parts.counts,
-        clock=lambda: parts.now,
-        grace_seconds=600,
-    )
+    recovery = Recovery(parts.recorder, grace_seconds=600)
     parts.now += timedelta(seconds=599)
     recovery.run()
     assert set(statuses(parts.db).values()) == {"pushing"}  # a miss proves nothing yet
@@ -166,6 +159,39 @@ def test_recovery_waits_for_the_grace_then_records_found_tickets_and_requeues_th
     recovery.run()
     assert statuses(parts.db) == {"c0": "synced", "c1": "pending", "c2": "pending"}
     assert parts.counts.recovered == 1 and parts.counts.created == 1
+
+
+def test_recovery_reads_every_job_in_one_request_and_hands_back_those_still_running(
+    settings: Settings,
+) -> None:
+    """Jobs left 'pushing' with their ids (a previous slice's, a stopped pass's): one
+    job_statuses for all; a finished job is recorded, a running one is returned for the
+    pass to poll, its cases still 'pushing' with their job id."""
+    sink = _Sink()
+    parts = _Parts(settings, sink, 4)
+    for job in ["done", "running"]:
+        filled = parts.next_batch(2)
+        outbox.mark_pushing(parts.db, filled.batch.batch_id, filled.drafts, parts.now, "r0")
+        outbox.set_job_id(parts.db, filled.batch.batch_id, job)
+    asked: list[list[str]] = []
+
+    def job_statuses(ids: list[str]) -> dict[str, JobStatus]:
+        asked.append(sorted(ids))
+        done = [{"index": i, "id": 50 + i} for i in range(2)]
+        return {
+            "done": JobStatus(id="done", status="completed", total=2, results=done),
+            "running": JobStatus(id="running", status="working"),
+        }
+
+    def show_tickets(ids: list[int]) -> dict[int, str | None]:
+        raise AssertionError("a clean answer is not read back")
+
+    sink.job_statuses, sink.show_tickets = job_statuses, show_tickets  # type: ignore[attr-defined]
+    running = Recovery(parts.recorder, grace_seconds=600).run()
+    assert asked == [["done", "running"]]
+    assert [batch.job_id for batch in running] == ["running"]
+    assert sorted(statuses(parts.db).values()) == ["pushing", "pushing", "synced", "synced"]
+    assert parts.counts.recovered == 2
 
 
 def _fake_time_pass(settings: Settings, db: Any, clock: FakeClock, **extra: Any) -> Pipeline:

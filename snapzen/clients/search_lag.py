@@ -1,0 +1,117 @@
+"""What Zendesk search does not show yet, read where nothing lags.
+
+"It can take up to a few minutes for new tickets, users, and other resources to be indexed
+for search" (reference §9): a ticket created, changed or deleted in the last minutes is
+missing from search, or found as it was. The cursor-based Incremental Ticket Export has no
+indexing delay, so every path that searches also reads the tickets changed in the last
+``SEARCH_LAG`` from it (``recently_changed``) and, for a ticket both show, takes the export's
+state (the newer one):
+
+- the first pass of a new ledger and ``init`` (commands.init): the snapengage tickets counted;
+- ``--via search`` reconciliation (commands.reconcile): the window read after the search;
+- the tickets that name a user as submitter (``ZendeskClient.user_ticket_ids``: ``erase
+  --delete-user``, the retention sweep's profiles) and those a person requested that
+  ``ledger access --email`` lists (``ZendeskClient.requested_tickets``), through ``LagWindow``.
+
+A ``LagWindow`` is that read for one command run (one per client): read the first time it is
+needed, then, when asked again ``REFRESH`` or more later, only what changed since its last read
+(one request, usually). A sweep that checks many profiles therefore spends about one of the
+export's 10 requests a minute, not one per profile, and still sees a ticket filed during it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+
+from snapzen.support import clock
+from snapzen.support.errors import BadRequestError
+from snapzen.support.log import get_logger
+
+log = get_logger("snapzen.clients.search_lag")
+
+# "Up to a few minutes" to index: what search may not show yet, the export reads since then.
+SEARCH_LAG = timedelta(minutes=15)
+# How stale a LagWindow may be before it reads what changed since (one request a minute).
+REFRESH = timedelta(seconds=60)
+# Zendesk refuses an incremental start_time less than a minute ago; a refresh re-reads this
+# much before its last read too (clocks a little apart).
+MIN_AGE = timedelta(seconds=61)
+
+
+@runtime_checkable
+class RecentReads(Protocol):
+    def incremental_tickets(self, start_time: int) -> Iterator[list[dict[str, Any]]]: ...
+
+
+def changed_since(sink: RecentReads, start: datetime) -> Iterator[list[dict[str, Any]]]:
+    """Pages of the tickets changed since ``start`` (deleted ones with status ``deleted``).
+    Nothing when Zendesk refuses the start time (our clock ahead of its own): search alone."""
+    try:
+        yield from sink.incremental_tickets(int(start.timestamp()))
+    except BadRequestError as exc:
+        log.warning("search_lag_window_unread", error=str(exc))
+
+
+def recently_changed(sink: RecentReads, now: datetime) -> Iterator[list[dict[str, Any]]]:
+    """Pages of the tickets changed in the last SEARCH_LAG: those search may not find yet."""
+    return changed_since(sink, now - SEARCH_LAG)
+
+
+def ticket_id(ticket: Any) -> int | None:
+    value = ticket.get("id") if isinstance(ticket, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class LagWindow:
+    """The tickets changed in the last SEARCH_LAG, each in the newest state read, by id."""
+
+    def __init__(self, sink: RecentReads, now: Callable[[], datetime] = clock.now) -> None:
+        self._sink, self._now = sink, now
+        self._read_at: datetime | None = None
+        self._start = datetime.min  # what the window holds changed since then
+        self._tickets: dict[int, dict[str, Any]] = {}
+
+    def tickets(self) -> dict[int, dict[str, Any]]:
+        """Read (or brought up to date) when first asked and then at most every REFRESH;
+        read whole again once what it holds reaches back twice SEARCH_LAG (a long-lived
+        client keeps no more than that)."""
+        now = self._now()
+        if self._read_at is not None and now - self._read_at < REFRESH:
+            return self._tickets
+        if self._read_at is None or now - self._start > 2 * SEARCH_LAG:
+            self._tickets, self._start = {}, now - SEARCH_LAG
+            start = self._start
+        else:
+            start = self._read_at - MIN_AGE
+        for page in changed_since(self._sink, start):
+            for ticket in page:
+                if (found := ticket_id(ticket)) is not None:
+                    self._tickets[found] = ticket  # read in the order they changed
+        self._read_at = now
+        return self._tickets
+
+    def merged(
+        self,
+        found: dict[int, dict[str, Any]],
+        keep: Callable[[dict[str, Any]], bool],
+        reread: Callable[[list[int]], Iterable[Any]],
+    ) -> dict[int, dict[str, Any]]:
+        """What search would find without its lag, by id: search's ``found`` tickets less
+        those the window shows deleted since, and the window's tickets that ``keep`` holds for
+        that search does not show yet. Those are read again (``reread``: their state now, a
+        deleted one left out) since the window may be up to REFRESH old: one request per
+        100, and only when there are any."""
+        window = self.tickets()
+        out = {i: t for i, t in found.items() if _live(window.get(i, t))}
+        added = {i for i, t in window.items() if i not in out and _live(t) and keep(t)}
+        for ticket in reread(sorted(added)) if added else ():
+            i = ticket_id(ticket)
+            if i is not None and i in added and _live(ticket) and keep(ticket):
+                out[i] = ticket
+        return dict(sorted(out.items()))
+
+
+def _live(ticket: dict[str, Any]) -> bool:
+    return ticket.get("status") != "deleted"
