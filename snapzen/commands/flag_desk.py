@@ -1,7 +1,7 @@
 """Cases flagged for a person (snapzen.ledger.store.case_flags): `snapzen ledger flags` lists
 the open ones, `ledger flags resolve` records a person's decision, and `ledger reconcile`
-closes those Zendesk now settles (``judge``, pure; ``close``). Each closing is a chained
-``case_flag_resolved`` event, written with ``resolved_at`` in one transaction.
+closes those Zendesk now settles (``judge``, pure; recorded with the check). Each closing is
+a chained ``case_flag_resolved`` event, written with ``resolved_at`` in one transaction.
 
 A flag is settled by Zendesk when the case's live tickets (those carrying its
 ``external_id``) are exactly what the ledger expects: the ticket it records for a
@@ -17,10 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from contextlib import closing
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from typing import Any
-
-import sqlite_utils
 
 from snapzen.commands.ledger_open import locked
 from snapzen.commands.reconcile import SeenTicket
@@ -44,6 +41,10 @@ class Settled:
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "live_tickets": list(self.live_tickets)}
+
+    def how(self) -> dict[str, Any]:
+        """What its ``case_flag_resolved`` event records of how it was settled."""
+        return {"resolved_by": "reconcile", "zendesk_tickets": list(self.live_tickets)}
 
 
 def judge(
@@ -80,19 +81,6 @@ def _expected(kind: str, case: LedgerCase | None) -> set[int] | None:
     if kind not in KINDS or case is None or case.deleted or case.ticket_id is None:
         return None
     return {case.ticket_id} if case.status == CaseStatus.SYNCED else None
-
-
-def close(
-    db: sqlite_utils.Database, settled: Iterable[Settled], now: datetime, *, actor: str,
-    run_id: str,
-) -> None:  # fmt: skip
-    """Close each settled flag, chained with how (the check's run id, the live tickets)."""
-    with transaction(db) as conn:
-        for flag in settled:
-            how = {"resolved_by": "reconcile", "zendesk_tickets": list(flag.live_tickets)}
-            case_flags.resolve_flag(
-                conn, flag.case_id, flag.kind, now, actor=actor, details=how, run_id=run_id
-            )
 
 
 def listing(settings: Settings) -> list[dict[str, Any]]:

@@ -17,8 +17,9 @@ as findings with what to do about each:
 - **duplicated**: two or more live tickets with the same ``external_id``;
 - **wrong_case**: the ledger's ticket for case X carries another ``external_id``.
 
-Flags raised for a person (several tickets for a case, ...) that Zendesk now settles are
-closed in the same locked step, each with its chained event (snapzen.commands.flag_desk).
+Flags raised for a person (several tickets for a case, ...) that Zendesk now settles
+(snapzen.commands.flag_desk) are closed in the transaction that records the check, each
+with its chained event.
 """
 
 from __future__ import annotations
@@ -337,16 +338,15 @@ def reconcile_check(
             )
             flags = open_flags(db, limit=-1)
             settled = flag_desk.judge(flags, cases, latest, export_started=clock.format(started))
-            ended = now()
-            flag_desk.close(db, settled, ended, actor=actor, run_id=run_id)
-            finished = clock.format(ended)
+            finished = clock.format(now())
             check = ReconcileCheck(
                 run_id, clock.format(start), clock.format(started), finished, max_requests, read,
                 comparison, settled,
             )  # fmt: skip
             record_reconciliation(
-                db, run_id, actor, finished, exit_code=check.exit_code, details=check.details()
-            )
+                db, run_id, actor, finished, exit_code=check.exit_code, details=check.details(),
+                resolved=[(flag.case_id, flag.kind, flag.how()) for flag in settled],
+            )  # fmt: skip
         level = log.info if check.exit_code == errors.EXIT_OK else log.warning
         level("reconciled", **check.details())
         return check

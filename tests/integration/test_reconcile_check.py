@@ -17,6 +17,7 @@ from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands import flag_desk, service
 from snapzen.commands.reconcile_check import reconcile_check
 from snapzen.commands.status import collect_status, render_prometheus
+from snapzen.ledger.evidence import reconciliation
 from snapzen.ledger.evidence.agreement import check_tables
 from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.store.case_flags import flag_duplicates
@@ -258,3 +259,31 @@ def test_a_flag_a_person_resolves_during_the_export_is_closed_once(
         assert check_tables(db.conn).problems == []
     finally:
         db.conn.close()
+
+
+def test_a_check_that_cannot_record_itself_closes_no_flag(
+    settings: Settings, apis: fakes.SandboxApis, synced: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    export, clock = Export(apis, page_size=1000), Clock()
+    extra = export.add_stranger("c3")
+    _flag(settings, "c3", [synced["c3"], extra])
+    export.delete(extra)
+
+    def disk_full(*args: Any, **kwargs: Any) -> None:
+        raise OSError("database or disk is full")
+
+    # The flag's closing is chained first, then the check's own event fails (the process
+    # dies there as well): both go, or neither.
+    monkeypatch.setattr(reconciliation, "append_events", disk_full)
+    with pytest.raises(OSError, match="disk is full"):
+        run(settings, clock)
+    monkeypatch.undo()
+    assert [f["case_id"] for f in status(settings)["flagged"]] == ["c3"]
+    db = open_ledger(settings.ledger, read_only=True)
+    try:
+        count = "SELECT count(*) FROM events WHERE event = 'case_flag_resolved'"
+        assert db.conn.execute(count).fetchone() == (0,)
+    finally:
+        db.conn.close()
+    assert [f.case_id for f in run(settings, clock).resolved] == ["c3"]
