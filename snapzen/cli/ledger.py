@@ -1,5 +1,6 @@
 """`snapzen ledger …`: audit the GDPR transfer ledger. The group, what an auditor reads here
-(list, export, report, serve, subject, reconcile; read-only but for reconcile's record), and
+(list, export, report, serve, subject, reconcile; read-only but for reconcile's record), the
+cases flagged for a person (`flags [resolve]`), and
 the commands of the modules that hold the rest: the evidence (ledger_evidence), a person's
 rights (ledger_rights) and the request clock (ledger_requests).
 
@@ -27,12 +28,15 @@ from snapzen.cli.common import (
     CaseIds,
     Email,
     Format,
+    FormatOption,
     OverwriteOption,
     SummaryOption,
     TicketIds,
+    WaitOption,
     actor_name,
     command,
     echo_json,
+    lock_seconds,
     new_file,
     opt,
     read_email,
@@ -400,8 +404,8 @@ def reconcile(
     """Compare the ledger with Zendesk (read-only there) and report tickets missing,
     unknown, duplicated or pointing at the wrong case, each with what to do. Reads Zendesk's
     incremental export (1,000 tickets a request, 10 requests a minute) and records the check
-    in the ledger (event `reconciled`), which `status` shows. Exit 0 when they agree, 3 with
-    findings. Run it weekly.
+    in the ledger (event `reconciled`), which `status` shows; a flag Zendesk now settles
+    (`ledger flags`) is closed. Exit 0 when they agree, 3 with findings. Run it weekly.
 
     Examples:
 
@@ -427,6 +431,71 @@ def reconcile(
     raise typer.Exit(check.exit_code)
 
 
+flags = typer.Typer(invoke_without_command=True)
+FLAG_COLUMNS = ("case_id", "kind", "ticket_ids", "source", "flagged_at")
+
+
+@command(flags, group=True)
+def flags_listing(ctx: typer.Context, fmt: FormatOption = None) -> None:
+    """Cases flagged for a person: list (default), resolve.
+
+    Without a command: every open flag, oldest first: the case, the kind (duplicate_tickets,
+    ticket_mismatch, ticket_for_withheld), the tickets Zendesk holds for it, what found it and
+    when. A flag stays open (and `status` exits 3) until `ledger reconcile` sees Zendesk agree
+    with the ledger, or a person records a decision with `ledger flags resolve`.
+
+    Examples:
+
+    ```
+    $ snapzen ledger flags
+    $ snapzen ledger flags --json
+    ```
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    found = commands.flag_desk.listing(settings_from("evidence"))
+    if fmt is Format.json:
+        echo_json(found)
+    elif found:
+        print_rows(found, FLAG_COLUMNS, "Open flags")
+    else:
+        typer.echo("no open flags")
+
+
+@command(flags, "resolve", refused="flag resolution NOT done")
+def flags_resolve(
+    case_id: Annotated[
+        str, typer.Argument(metavar="CASE_ID", help="The flagged case (see `ledger flags`).")
+    ],
+    kind: Annotated[
+        str, opt("KIND", "The flag: duplicate_tickets, ticket_mismatch or ticket_for_withheld.")
+    ],
+    reason: Annotated[
+        str, opt("TEXT", "What was decided and why (recorded in the chain; no personal data).")
+    ],
+    actor: ActorOption = None,
+    wait: WaitOption = False,
+) -> None:
+    """Record that a person decided a flagged case (e.g. both tickets kept on purpose): the
+    flag closes, chained (event `case_flag_resolved`) with the reason and actor. Refused
+    (exit 2) for a case without that flag or one already resolved.
+
+    Examples:
+
+    ```
+    $ snapzen ledger flags resolve CASE_ID --kind duplicate_tickets --reason 'both kept: two chats'
+    $ snapzen ledger flags resolve CASE_ID --kind ticket_for_withheld --reason 'sent by hand'
+    ```
+    """
+    settings = settings_from()
+    done = commands.flag_desk.resolve(
+        settings, case_id, kind, reason=reason, actor=actor_name(actor, settings),
+        wait_seconds=lock_seconds(wait),
+    )  # fmt: skip
+    typer.echo(f"case {case_id}: flag {kind} resolved (ledger seq {done['seq']})")
+
+
+app.add_typer(flags, name="flags")
 app.add_typer(ledger_evidence.app)  # keygen, checkpoint, cosign, verify, backup, restore, …
 app.add_typer(ledger_rights.app)  # erase, access, notices, hold
 app.add_typer(ledger_requests.requests, name="requests")

@@ -206,7 +206,12 @@ def status_notes(report: dict[str, Any]) -> Iterator[tuple[str, str]]:
             "alert",
         )
     if len(flagged) > 10:
-        yield _note(f"... {len(flagged) - 10} more flagged case(s): status --json")
+        yield _note(f"... {len(flagged) - 10} more flagged case(s): snapzen ledger flags")
+    if flagged:
+        yield _note(
+            "fix them in Zendesk, then `snapzen ledger reconcile` closes them; or record a "
+            "decision: `snapzen ledger flags resolve CASE_ID --kind KIND --reason TEXT`"
+        )
     for chat in report.get("future_dated", [])[:10]:
         yield _note(
             f"dated in the future: {chat['case_id']} ({chat['widget_id']}) started "

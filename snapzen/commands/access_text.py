@@ -108,6 +108,7 @@ EVENTS: dict[str, str] = {
     Event.RECIPIENT_NOTICE: "{notice}",
     Event.CASE_FLAGGED: "One of your chats was set aside for our staff to check by hand before "
     "anything more is done with it.",
+    Event.CASE_FLAG_RESOLVED: "Our staff's check of your chat by hand was completed.",
     Event.LEDGER_BOUND: "Our records were sealed with their key (a technical record).",
     Event.OPERATOR_STATEMENT: "Our staff recorded a statement about the erasure records.",
     Event.RECONCILED: "A routine check of our records against the ticket system.",

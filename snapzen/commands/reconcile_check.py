@@ -16,6 +16,10 @@ as findings with what to do about each:
   a case the ledger holds as not sent (failed, pending, withheld, ignored);
 - **duplicated**: two or more live tickets with the same ``external_id``;
 - **wrong_case**: the ledger's ticket for case X carries another ``external_id``.
+
+Flags raised for a person (several tickets for a case, ...) that Zendesk now settles
+(snapzen.commands.flag_desk) are closed in the transaction that records the check, each
+with its chained event.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from enum import StrEnum
 from typing import Any
 
 from snapzen.clients.search_lag import MIN_AGE
+from snapzen.commands import flag_desk
 from snapzen.commands.reconcile import SeenTicket, TicketExport
 from snapzen.ledger.evidence.reconciliation import (
     RUN_KIND,
@@ -38,6 +43,7 @@ from snapzen.ledger.evidence.reconciliation import (
     record_reconciliation,
 )
 from snapzen.ledger.store import runs
+from snapzen.ledger.store.case_flags import open_flags
 from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.ledger.store.db import ensure_ledger, locked_ledger, open_ledger
 from snapzen.policy.transform import EXTERNAL_ID_PREFIX as EXTERNAL_PREFIX
@@ -228,6 +234,7 @@ class ReconcileCheck:
     max_requests: int
     read: ExportRead
     comparison: Comparison = field(default_factory=Comparison)
+    resolved: list[flag_desk.Settled] = field(default_factory=list)  # flags it closed
 
     @property
     def exit_code(self) -> int:
@@ -245,6 +252,7 @@ class ReconcileCheck:
             "cases_checked": self.comparison.cases_checked,
             "not_judged": self.comparison.not_judged,
             "findings": self.comparison.counts(),
+            "flags_resolved": len(self.resolved),
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -255,6 +263,7 @@ class ReconcileCheck:
             **self.details(),
             "findings_total": len(self.comparison.findings),
             "found": [finding.as_dict() for finding in self.comparison.findings],
+            "resolved": [flag.as_dict() for flag in self.resolved],
             "exit_code": self.exit_code,
         }
 
@@ -319,21 +328,25 @@ def reconcile_check(
         exported = export_tickets(sink, int(start.timestamp()), max_requests, read)
         latest = {ticket.ticket_id: ticket for ticket in exported}  # the last state counts
         with locked_ledger(settings.ledger, wait=True, timeout=LOCK_WAIT_SECONDS) as db:
+            cases = list(ledger_cases(db.conn))
             comparison = compare(
-                ledger_cases(db.conn),
+                cases,
                 latest.values(),
                 complete=read.complete,
                 since=clock.format(start),
                 export_started=clock.format(started),
             )
+            flags = open_flags(db, limit=-1)
+            settled = flag_desk.judge(flags, cases, latest, export_started=clock.format(started))
             finished = clock.format(now())
             check = ReconcileCheck(
                 run_id, clock.format(start), clock.format(started), finished, max_requests, read,
-                comparison,
+                comparison, settled,
             )  # fmt: skip
             record_reconciliation(
-                db, run_id, actor, finished, exit_code=check.exit_code, details=check.details()
-            )
+                db, run_id, actor, finished, exit_code=check.exit_code, details=check.details(),
+                resolved=[(flag.case_id, flag.kind, flag.how()) for flag in settled],
+            )  # fmt: skip
         level = log.info if check.exit_code == errors.EXIT_OK else log.warning
         level("reconciled", **check.details())
         return check

@@ -335,3 +335,5 @@ def reconcile_lines(report: dict[str, Any]) -> Iterator[Line]:
             f"incomplete: stopped after {report['requests']} request(s) (--max-requests); "
             "a ticket not read is not judged missing"
         )
+    for flag in report.get("resolved", []):
+        yield out(f"resolved flag {flag['kind']} of case {flag['case_id']}: Zendesk agrees now")

@@ -128,3 +128,44 @@ def test_reconcile_finds_each_disagreement_and_status_shows_the_check(
     assert 'snapzen_reconcile_findings{kind="wrong_case"} 2' in metrics
     assert "snapzen_reconcile_last_run_timestamp_seconds 0" not in metrics
     assert snapzen(env, "ledger", "verify").returncode == 0  # each check is a chained event
+
+
+def test_a_flag_from_adoption_closes_once_the_duplicate_is_deleted(
+    make_sandbox: Any, tmp_path: Path
+) -> None:
+    sb = make_sandbox(chats=30, seed=43)
+    first = tmp_path / "first.db"
+    env = cli_env(sb, first)
+    init_ledger(env)
+    assert snapzen(env, "sync").returncode == 0
+    synced = _synced(first)
+    case = sorted(synced)[0]
+    again = _import(sb, f"snapengage:{case}")  # a second ticket for one chat, by hand
+
+    # The ledger is lost; a new one adopts what Zendesk holds and flags the chat.
+    env2 = cli_env(sb, tmp_path / "second.db")
+    journal = f"{first}.erasures.jsonl"
+    adopted = snapzen(env2, "init", "--adopt", "--erasure-journal", journal)
+    assert adopted.returncode == 0, adopted.stderr
+    assert snapzen(env2, "status").returncode == 3  # an open flag: a person must look
+    listed = json.loads(snapzen(env2, "ledger", "flags", "--json").stdout)
+    assert [(f["case_id"], f["kind"], f["ticket_ids"]) for f in listed] == [
+        (case, "duplicate_tickets", [synced[case], again])
+    ]
+
+    gone = requests.delete(
+        f"{sb.zendesk_base_url}/api/v2/tickets/{again}.json", auth=auth(sb), timeout=TIMEOUT
+    )
+    assert gone.status_code == 204
+    # A check begun in the second of the flag leaves it to the next (the flag may name a
+    # ticket made after the export passed it): this one runs a few seconds later.
+    later = {**env2, "SNAPZEN_CLOCK_OFFSET_SECONDS": "5"}
+    code, report = _reconcile(later)
+    assert code == 0 and report["findings_total"] == 0
+    assert report["resolved"] == [
+        {"case_id": case, "kind": "duplicate_tickets", "live_tickets": [synced[case]]}
+    ]
+    status = snapzen(env2, "status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert snapzen(env2, "ledger", "flags").stdout.strip() == "no open flags"
+    assert snapzen(env2, "ledger", "verify").returncode == 0

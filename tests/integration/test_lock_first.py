@@ -79,6 +79,7 @@ def sample_args(tmp: Path) -> dict[str, list[str]]:
         "ledger hold add": ["--case", "c-1", "--reason", "litigation"],
         "ledger hold remove": ["--case", "c-1", "--reason", "settled"],
         "ledger hold list": [],
+        "ledger flags resolve": ["c-1", "--kind", "duplicate_tickets", "--reason", "both kept"],
         "retention sweep": [],
     }
 

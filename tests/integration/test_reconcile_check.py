@@ -4,6 +4,7 @@ bound, what the check records and what `status` and the metrics then show."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,10 +14,13 @@ from werkzeug.wrappers import Request
 
 from snapzen.clients.http import HttpClient
 from snapzen.clients.zendesk import ZendeskClient
-from snapzen.commands import service
+from snapzen.commands import flag_desk, service
 from snapzen.commands.reconcile_check import reconcile_check
 from snapzen.commands.status import collect_status, render_prometheus
+from snapzen.ledger.evidence import reconciliation
+from snapzen.ledger.evidence.agreement import check_tables
 from snapzen.ledger.evidence.chain import append_events
+from snapzen.ledger.store.case_flags import flag_duplicates
 from snapzen.ledger.store.db import locked_ledger, open_ledger, transaction
 from snapzen.support.settings import Settings
 from tests import fakes
@@ -154,3 +158,132 @@ def test_status_suggests_a_check_after_eight_days(
     report = status(settings, later)
     assert report["reconcile_due"] is True
     assert "snapzen_reconcile_due 1" in render_prometheus(report)
+
+
+def _flag(settings: Settings, case_id: str, ticket_ids: list[int]) -> None:
+    """Several tickets for a case, as a sync's recovery flags them (before the check)."""
+    earlier = datetime.now(UTC) - timedelta(minutes=1)
+    with locked_ledger(settings.ledger) as db:
+        flag_duplicates(db, case_id, ticket_ids, earlier, source="recovery")
+
+
+def test_a_duplicate_deleted_in_zendesk_closes_its_flag_chained(
+    settings: Settings, apis: fakes.SandboxApis, synced: dict[str, int]
+) -> None:
+    export, clock = Export(apis, page_size=1000), Clock()
+    extra = export.add_stranger("c1")
+    _flag(settings, "c1", [synced["c1"], extra])
+    kept = run(settings, clock)  # both tickets still live: the flag stays, reported
+    assert kept.resolved == [] and [f.kind for f in kept.comparison.findings] == ["duplicated"]
+    assert [f["case_id"] for f in status(settings)["flagged"]] == ["c1"]
+
+    export.delete(extra)  # a person deletes the second ticket in Zendesk
+    check = run(settings, clock)
+    assert check.exit_code == 0 and check.comparison.findings == []
+    assert check.as_dict()["resolved"] == [
+        {"case_id": "c1", "kind": "duplicate_tickets", "live_tickets": [synced["c1"]]}
+    ]
+    assert check.details()["flags_resolved"] == 1
+    assert status(settings)["flagged"] == []
+    db = open_ledger(settings.ledger, read_only=True)
+    try:
+        [(run_id, details)] = db.conn.execute(
+            "SELECT run_id, details FROM events WHERE event = 'case_flag_resolved'"
+        ).fetchall()
+        assert run_id == check.run_id
+        assert json.loads(details) == {
+            "kind": "duplicate_tickets", "ticket_ids": sorted([synced["c1"], extra]),
+            "resolved_by": "reconcile", "zendesk_tickets": [synced["c1"]],
+        }  # fmt: skip
+        assert check_tables(db.conn).problems == []
+    finally:
+        db.conn.close()
+    assert run(settings, clock).resolved == []  # closed once
+
+
+def test_a_read_cut_short_closes_no_flag_it_did_not_see(
+    settings: Settings, apis: fakes.SandboxApis, synced: dict[str, int]
+) -> None:
+    export, clock = Export(apis, page_size=1), Clock()
+    extra = export.add_stranger("c4")
+    _flag(settings, "c4", [synced["c4"], extra])
+    export.delete(extra)  # changed last: on the export's last page
+    check = run(settings, clock, max_requests=4)
+    # c4's own ticket was read (every synced case judged), its deleted duplicate was not.
+    assert not check.read.complete and check.comparison.not_judged == 0
+    assert check.resolved == []
+    assert [f["case_id"] for f in status(settings)["flagged"]] == ["c4"]
+    assert [f.case_id for f in run(settings, clock).resolved] == ["c4"]  # read whole
+
+
+class DecidedDuringExport:
+    """The sandbox's Zendesk, with ``decide`` run once the export's last page is read: the
+    check holds no lock while it reads, so a person may record a decision meanwhile."""
+
+    def __init__(self, sink: ZendeskClient, decide: Any) -> None:
+        self.sink, self.decide = sink, decide
+
+    def incremental_tickets(self, start_time: int) -> Any:
+        yield from self.sink.incremental_tickets(start_time)
+        self.decide()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sink, name)
+
+
+def test_a_flag_a_person_resolves_during_the_export_is_closed_once(
+    settings: Settings, apis: fakes.SandboxApis, synced: dict[str, int]
+) -> None:
+    export, clock = Export(apis, page_size=1000), Clock()
+    extra = export.add_stranger("c2")
+    _flag(settings, "c2", [synced["c2"], extra])
+    export.delete(extra)
+
+    def decide() -> None:
+        flag_desk.resolve(
+            settings, "c2", "duplicate_tickets", reason="deleted by hand", actor="dpo",
+            wait_seconds=0,
+        )  # fmt: skip
+
+    http = HttpClient(settings.http, service="zendesk", sleep=clock.sleep)
+    zendesk = ZendeskClient(settings.zendesk, http, clock=clock, sleep=clock.sleep)
+    sink = DecidedDuringExport(zendesk, decide)
+    check = reconcile_check(settings, actor="ops", sink=sink, now=later)
+    assert check.resolved == []  # already closed when the check took the lock
+    db = open_ledger(settings.ledger, read_only=True)
+    try:
+        rows = db.conn.execute(
+            "SELECT actor FROM events WHERE event = 'case_flag_resolved'"
+        ).fetchall()
+        assert rows == [("dpo",)]
+        assert check_tables(db.conn).problems == []
+    finally:
+        db.conn.close()
+
+
+def test_a_check_that_cannot_record_itself_closes_no_flag(
+    settings: Settings, apis: fakes.SandboxApis, synced: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    export, clock = Export(apis, page_size=1000), Clock()
+    extra = export.add_stranger("c3")
+    _flag(settings, "c3", [synced["c3"], extra])
+    export.delete(extra)
+
+    def disk_full(*args: Any, **kwargs: Any) -> None:
+        raise OSError("database or disk is full")
+
+    # The flag's closing is chained first, then the check's own event fails (the process
+    # dies there as well): both go, or neither.
+    monkeypatch.setattr(reconciliation, "append_events", disk_full)
+    with pytest.raises(OSError, match="disk is full"):
+        run(settings, clock)
+    monkeypatch.undo()
+    assert [f["case_id"] for f in status(settings)["flagged"]] == ["c3"]
+    db = open_ledger(settings.ledger, read_only=True)
+    try:
+        count = "SELECT count(*) FROM events WHERE event = 'case_flag_resolved'"
+        assert db.conn.execute(count).fetchone() == (0,)
+    finally:
+        db.conn.close()
+    assert [f.case_id for f in run(settings, clock).resolved] == ["c3"]

@@ -9,8 +9,8 @@ chain never recorded (when decided after the decision log began) are each named;
 deleted or edited in the other tables verify and restore rely on (``ledger_meta``,
 ``erased_subjects``, ``case_flags``), with the table's name: plain tables, but what they
 must hold is also in the chain (``ledger_bound``, erasure ``request`` events,
-``case_flagged``). Holds and requests have no table of their own: they are read from the
-chain itself.
+``case_flagged``, ``case_flag_resolved``: a flag closed by hand is named). Holds and
+requests have no table of their own: they are read from the chain itself.
 
 A case deleted because the retention sweep forgot its month is not a disagreement: the
 chained ``period_forgotten`` event lists it (snapzen.ledger.rights.forget).
@@ -36,7 +36,7 @@ from snapzen.ledger.rights.period_keys import (
 )
 from snapzen.ledger.rights.requests import EVENT as REQUEST_EVENT
 from snapzen.ledger.rights.requests import is_erasure_record
-from snapzen.ledger.store.case_flags import FLAG_EVENT
+from snapzen.ledger.store.case_flags import FLAG_EVENT, RESOLVED_EVENT
 from snapzen.ledger.store.case_status import TERMINAL, CaseStatus, sql_list
 from snapzen.ledger.store.identity import BOUND, chained_binding, read_meta, read_table
 from snapzen.ledger.store.rows import rows_if_any
@@ -249,16 +249,29 @@ def _erased_subjects(conn: sqlite3.Connection, result: Agreement) -> None:
 
 
 def _case_flags(conn: sqlite3.Connection, result: Agreement) -> None:
-    """Every flag the chain opened must still be in case_flags."""
-    latest: dict[tuple[str, str], int] = {}
+    """Every flag the chain opened must still be in case_flags, open or resolved as the
+    chain last left it: a ``resolved_at`` set (or cleared) by hand, without its
+    ``case_flag_resolved`` (or ``case_flagged``) event, would silence (or fake) an alarm."""
+    latest: dict[tuple[str, str], tuple[int, str]] = {}
     rows = conn.execute(
-        "SELECT seq, case_id, details FROM events WHERE event = ? ORDER BY seq",
-        (FLAG_EVENT,),
+        "SELECT seq, event, case_id, details FROM events WHERE event IN (?, ?) ORDER BY seq",
+        (FLAG_EVENT, RESOLVED_EVENT),
     )
-    for seq, case_id, text in rows:
+    for seq, event, case_id, text in rows:
         kind = str((json.loads(text) if text else {}).get("kind"))
-        latest[(str(case_id), kind)] = int(seq)
-    table = {(str(c), str(k)) for c, k in rows_if_any(conn, "SELECT case_id, kind FROM case_flags")}
-    for (case_id, kind), seq in sorted(latest.items(), key=lambda item: item[1]):
+        latest[(str(case_id), kind)] = (int(seq), str(event))
+    table = {
+        (str(c), str(k)): resolved
+        for c, k, resolved in rows_if_any(conn, "SELECT case_id, kind, resolved_at FROM case_flags")
+    }
+    for (case_id, kind), resolved in sorted(table.items()):
+        if resolved is not None and latest.get((case_id, kind), (0, ""))[1] != RESOLVED_EVENT:
+            seq = latest.get((case_id, kind), (0, ""))[0]
+            text = f"flag {kind} of case {case_id} is resolved without a {RESOLVED_EVENT} event"
+            result.add(seq, "case_flags", f"case_flags: {text}")
+    for (case_id, kind), (seq, event) in sorted(latest.items(), key=lambda item: item[1]):
         if (case_id, kind) not in table:
             result.add(seq, "case_flags", f"case_flags: flag {kind} of case {case_id} is gone")
+        elif event == RESOLVED_EVENT and table[(case_id, kind)] is None:
+            text = f"flag {kind} of case {case_id} is open, the chain resolved it"
+            result.add(seq, "case_flags", f"case_flags: {text}")

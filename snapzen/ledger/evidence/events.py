@@ -79,6 +79,7 @@ class Event(StrEnum):
     RESTORED = "restored"
     LEDGER_BOUND = "ledger_bound"
     CASE_FLAGGED = "case_flagged"
+    CASE_FLAG_RESOLVED = "case_flag_resolved"
     RECIPIENT_NOTICE = "recipient_notice"
     OPERATOR_STATEMENT = "operator_statement"
     RECONCILED = "reconciled"
@@ -110,6 +111,9 @@ MEANING: dict[Event, str] = {
     Event.RESTORED: "the ledger restored from a backup (`ledger restore`)",
     Event.LEDGER_BOUND: "the ledger bound to its key (`snapzen init`, or a later binding)",
     Event.CASE_FLAGGED: "a case a person must decide (e.g. several tickets for one chat)",
+    Event.CASE_FLAG_RESOLVED: "a flagged case settled: Zendesk now agrees with the ledger "
+    "(found by `ledger reconcile`, details.resolved_by reconcile) or a person decided "
+    "(`ledger flags resolve`, details.reason)",
     Event.RECIPIENT_NOTICE: "an Art. 19 notice to a recipient of an erased person's data",
     Event.OPERATOR_STATEMENT: "a statement an operator recorded (e.g. about an erasure "
     "reapplied from the journal)",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,9 @@ import sqlite_utils
 from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.store import runs
+from snapzen.ledger.store.case_flags import resolve_flag
 from snapzen.ledger.store.db import transaction
+from snapzen.support import clock
 
 RUN_KIND = "reconcile"  # the word in the check's run id and log lines (`reconcile-…`)
 # Ledger events that say snapzen deleted the ticket they name.
@@ -68,14 +70,21 @@ def record_reconciliation(
     *,
     exit_code: int,
     details: Mapping[str, Any],
+    resolved: Iterable[tuple[str, str, Mapping[str, Any]]] = (),
 ) -> None:
     """The check as one chained ``reconciled`` event about the whole ledger: its outcome
     ('ok' when the ledger and Zendesk agree, 'partial' (exit 3) with findings or an
     incomplete read), exit code and counts. An event, not a ``runs`` row: the check changes
-    no case, and `status`'s last run stays the last pass."""
+    no case, and `status`'s last run stays the last pass. In the same transaction, the flags
+    it found settled are closed (``resolved``: case id, kind, how), each chained before it:
+    a check killed midway records neither."""
     outcome = {"outcome": runs.ended_outcome(exit_code), "exit_code": exit_code}
     facts = {"run_id": run_id, "actor": actor, "details": {**outcome, **details}}
     with transaction(db) as conn:
+        for case_id, kind, how in resolved:
+            resolve_flag(
+                conn, case_id, kind, clock.parse(at), actor=actor, details=how, run_id=run_id
+            )
         append_events(conn, event=Event.RECONCILED, case_id="ledger", recorded_at=at, **facts)
 
 

@@ -12,8 +12,13 @@ import pytest
 from snapzen.commands import erase
 from snapzen.commands.erase_request import RequestInfo
 from snapzen.ledger.evidence import agreement, verify
-from snapzen.ledger.store.case_flags import flag_duplicates
-from snapzen.ledger.store.db import LedgerError, create_ledger, open_db
+from snapzen.ledger.store.case_flags import (
+    DUPLICATE_TICKETS,
+    flag_duplicates,
+    open_flags,
+    resolve_flag,
+)
+from snapzen.ledger.store.db import LedgerError, create_ledger, open_db, transaction
 from snapzen.ledger.store.identity import key_fingerprint, read_meta
 from tests.integration.ledger.test_erase import ALICE_REF, FakeZendesk
 from tests.ledger_fixtures import KEY, append, transfer_fields
@@ -115,3 +120,46 @@ def test_a_binding_made_before_it_was_chained_is_chained_at_the_next_write(
     assert [kind for kind, _ in _kinds(older)] == ["ledger_meta"]
     with pytest.raises(LedgerError, match="different"):
         open_db(older, key=b"another-ledger-key-0123456789")
+
+
+def _resolve(path: Path) -> None:
+    db = open_db(path, key=KEY)
+    with transaction(db) as conn:
+        how = {"resolved_by": "person", "reason": "both kept on purpose"}
+        assert resolve_flag(conn, "case-1", DUPLICATE_TICKETS, NOW, actor="dpo", details=how)
+    db.conn.close()
+
+
+def test_a_flag_resolved_through_the_chain_agrees_and_one_closed_by_hand_is_named(
+    bound: Path,
+) -> None:
+    _resolve(bound)
+    assert _kinds(bound) == []
+    with sqlite3.connect(bound) as conn:  # re-opened by hand: the alarm the chain closed
+        conn.execute("UPDATE case_flags SET resolved_at = NULL")
+    assert _kinds(bound) == [
+        ("case_flags", "case_flags: flag duplicate_tickets of case case-1 is open, the chain "
+         "resolved it"),
+    ]  # fmt: skip
+
+
+def test_a_resolved_at_set_by_hand_without_its_event_is_named(bound: Path) -> None:
+    with sqlite3.connect(bound) as conn:  # silencing `status`'s alarm with one UPDATE
+        conn.execute("UPDATE case_flags SET resolved_at = '2026-12-02T00:00:00Z'")
+    assert _kinds(bound) == [
+        ("case_flags", "case_flags: flag duplicate_tickets of case case-1 is resolved without "
+         "a case_flag_resolved event"),
+    ]  # fmt: skip
+
+
+def test_a_flag_raised_again_after_resolution_reopens_chained(bound: Path) -> None:
+    _resolve(bound)
+    db = open_db(bound, key=KEY)
+    flag_duplicates(db, "case-1", [1001, 1100], NOW, source="recovery")  # the same tickets
+    assert [f["case_id"] for f in open_flags(db)] == ["case-1"]
+    events = db.conn.execute(
+        "SELECT event FROM events WHERE case_id = 'case-1' AND event LIKE 'case_flag%' ORDER BY seq"
+    ).fetchall()
+    assert events == [("case_flagged",), ("case_flag_resolved",), ("case_flagged",)]
+    db.conn.close()
+    assert _kinds(bound) == []
