@@ -102,6 +102,13 @@ def _adopt_one(
     ticket_ids = sorted({t.ticket_id for t in tickets})
     status, known_ticket, widget = row if row else (None, None, ADOPTED_WIDGET)
     chosen = min(tickets, key=lambda t: t.ticket_id)  # the first one created
+    if status in (CaseStatus.WITHHELD, CaseStatus.IGNORED):
+        # Decided not to send, yet Zendesk has a ticket (or several): a person must find out
+        # who sent it; the decision stands.
+        facts = {"ledger_status": status}
+        flag_case(conn, case_id, TICKET_FOR_WITHHELD, ticket_ids, now, source=source, details=facts)
+        counts.flagged.append(case_id)
+        return None
     if len(ticket_ids) > 1:
         # Not a silent pick: the case is flagged for a person with every ticket id (`status`
         # shows them) and none is deleted; the ledger records the first one created, so no
@@ -113,15 +120,10 @@ def _adopt_one(
     elif status == CaseStatus.SYNCED and known_ticket == chosen.ticket_id:
         counts.already += 1
         return None
-    elif status in (CaseStatus.SYNCED, CaseStatus.WITHHELD, CaseStatus.IGNORED):
-        # Synced with another ticket, or decided not to send yet Zendesk has a ticket: a
-        # person must look.
-        kind, facts = (
-            (TICKET_MISMATCH, {"ledger_ticket_id": known_ticket})
-            if status == CaseStatus.SYNCED
-            else (TICKET_FOR_WITHHELD, {"ledger_status": status})
-        )
-        flag_case(conn, case_id, kind, ticket_ids, now, source=source, details=facts)
+    elif status == CaseStatus.SYNCED:
+        # Synced with another ticket: a person must look.
+        mismatch = {"ledger_ticket_id": known_ticket}
+        flag_case(conn, case_id, TICKET_MISMATCH, ticket_ids, now, source=source, details=mismatch)
         counts.flagged.append(case_id)
         return None
     _mark_synced(conn, case_id, chosen, clock.format(now))

@@ -74,6 +74,34 @@ def test_flags_show_in_status_and_make_it_exit_3(settings: Settings) -> None:
     assert status_exit_code(report) == 3
 
 
+def test_a_withheld_case_with_several_tickets_stays_withheld_and_is_flagged(
+    settings: Settings,
+) -> None:
+    # The ledger decided not to send this chat (consent refused, the person erased), yet
+    # Zendesk holds two tickets for it: a person must find out who sent them. Adoption must
+    # not turn the decision into "synced" because there happen to be two.
+    db = open_db(settings.ledger.path)
+    for case_id, status in (("held", "withheld"), ("skipped", "ignored")):
+        db.execute(
+            "INSERT INTO cases (case_id, widget_id, status, first_seen_at, updated_at) "
+            "VALUES (?, 'w1', ?, 'x', 'x')",
+            (case_id, status),
+        )
+    db.conn.commit()
+    done = record_adoptions(
+        db, {"held": _found(8, 9), "skipped": _found(10, 11)}, NOW, source="restore",
+        actor="t", run_id="r",
+    )  # fmt: skip
+    assert done.adopted == 0
+    statuses = dict(db.execute("SELECT case_id, status FROM cases").fetchall())
+    assert statuses == {"held": "withheld", "skipped": "ignored"}
+    flags = {f["case_id"]: f for f in open_flags(db)}
+    assert flags["held"]["kind"] == "ticket_for_withheld" and flags["held"]["ticket_ids"] == [8, 9]
+    assert flags["skipped"]["kind"] == "ticket_for_withheld"
+    assert db.execute("SELECT COUNT(*) FROM events WHERE event='adopted'").fetchone()[0] == 0
+    assert verify_ledger(db.conn).ok
+
+
 def test_recovery_finding_two_tickets_flags_the_case_and_deletes_none(
     settings: Settings, apis: SandboxApis
 ) -> None:
