@@ -180,6 +180,12 @@ def _print_users(
         typer.echo("no Zendesk end-user profile with this email")
     for user_id in users.refused:
         typer.echo(f"Zendesk user {user_id} is not an end-user: NOT deleted", err=True)
+    for user_id in users.other_email:
+        typer.echo(
+            f"Zendesk user {user_id} requested a ticket of this person but has another "
+            "primary email: not their profile, NOT deleted",
+            err=True,
+        )
     for user_id, tickets in blocked.items():
         if tickets:
             typer.echo(
