@@ -33,7 +33,7 @@ The email is held only in memory: results and messages carry user ids, never the
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -68,15 +68,26 @@ class UserErasure:
     blocked: dict[int, list[int]] = field(default_factory=dict)
     # requesters of the person's tickets whose primary email is another: not theirs, kept
     other_email: list[int] = field(default_factory=list)
+    # Found nowhere, yet tickets whose requester could not be read (the export refused the
+    # read): search may not show a profile made minutes ago, so "none" is not confirmed.
+    unconfirmed: list[int] = field(default_factory=list)  # those ticket ids
 
     @property
     def complete(self) -> bool:
-        return not self.refused and not self.failed
+        return not self.refused and not self.failed and not self.unconfirmed
 
     @property
     def touched(self) -> bool:
         """Anything found at all: worth a line in the ledger's run record."""
-        return bool(self.to_delete or self.refused or self.blocked)
+        return bool(self.to_delete or self.refused or self.blocked or self.unconfirmed)
+
+
+@dataclass(frozen=True)
+class Requesters:
+    """The requesters of the person's tickets (``ZendeskUserEraser.requesters``)."""
+
+    ids: tuple[int, ...] = ()
+    unread: tuple[int, ...] = ()  # tickets whose requester could not be read
 
 
 class ZendeskUserEraser:
@@ -86,29 +97,35 @@ class ZendeskUserEraser:
         self._api = api
         self._email = email
 
-    def requesters(self, ticket_ids: Sequence[int]) -> list[int]:
+    def requesters(self, ticket_ids: Sequence[int]) -> Requesters:
         """The requester ids of these tickets (the person's, before they are deleted): read
         live (``tickets/show_many``), or, for one already deleted, from the tickets changed in
-        the last minutes (``lag_window``, read only then). Candidates for ``plan``."""
+        the last minutes (``lag_window``, read only then). One in neither was deleted longer
+        ago, so was its requester created: search shows them; unless the export refused the
+        read (``unread``)."""
         ids = sorted(set(ticket_ids))
         found = self._api.ticket_requesters(ids) if ids else {}
+        unread: list[int] = []
         if missing := [t for t in ids if t not in found]:
-            window = self._api.lag_window.tickets()
+            window = self._api.lag_window
+            recent = window.tickets()
             for ticket_id in missing:
-                requester = window.get(ticket_id, {}).get("requester_id")
+                requester = recent.get(ticket_id, {}).get("requester_id")
                 if isinstance(requester, int) and not isinstance(requester, bool):
                     found[ticket_id] = requester
-        return sorted(set(found.values()))
+                elif window.unread:
+                    unread.append(ticket_id)
+        return Requesters(tuple(sorted(set(found.values()))), tuple(unread))
 
-    def plan(self, requesters: Collection[int] = ()) -> UserErasure:
+    def plan(self, requesters: Requesters = Requesters()) -> UserErasure:
         """Look the profiles up (read-only): which would be deleted, which refused, and
-        which are kept because a ticket still names them. ``requesters``: user ids from the
-        person's tickets (``requesters``), which search may not show yet; each counts only if
-        its profile has this exact email."""
+        which are kept because a ticket still names them. ``requesters``: from the person's
+        tickets (``requesters``), which search may not show yet; each counts only if its
+        profile has this exact email."""
         result = UserErasure()
         users = self._api.find_users_by_email(self._email)
         searched = {int(user["id"]) for user in users}
-        for user_id in sorted(set(requesters) - searched):
+        for user_id in sorted(set(requesters.ids) - searched):
             user = self._api.show_user(user_id)
             if user is None:
                 continue  # gone already (deleted by hand, or by an earlier run)
@@ -116,6 +133,8 @@ class ZendeskUserEraser:
                 users.append(user)
             else:
                 result.other_email.append(user_id)
+        if not users:
+            result.unconfirmed = list(requesters.unread)
         for user in users:
             user_id = int(user["id"])
             bucket = result.to_delete if user.get("role") == END_USER else result.refused
@@ -128,7 +147,7 @@ class ZendeskUserEraser:
                 result.to_delete.remove(user_id)
         return result
 
-    def erase(self, requesters: Collection[int] = ()) -> UserErasure:
+    def erase(self, requesters: Requesters = Requesters()) -> UserErasure:
         result = self.plan(requesters)
         for user_id in result.refused:
             log.warning("user_erasure.refused_not_end_user", user_id=user_id)

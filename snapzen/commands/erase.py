@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import sqlite_utils
 
 from snapzen.clients.ticket_deletion import MAX_BATCH, DeletionOutcome, TicketDeleter
-from snapzen.clients.user_erasure import UserErasure
+from snapzen.clients.user_erasure import Requesters, UserErasure
 from snapzen.commands.erase_request import (
     RequestInfo,
     chain_request,
@@ -58,16 +58,16 @@ class UserEraser(Protocol):
     """Deletes the subject's Zendesk user profile(s); bound to their email by the caller, so
     this module never sees the address (``snapzen.clients.user_erasure.ZendeskUserEraser``)."""
 
-    def requesters(self, ticket_ids: Sequence[int]) -> list[int]:
+    def requesters(self, ticket_ids: Sequence[int]) -> Requesters:
         """The requester ids of these tickets (read before they are deleted)."""
         ...
 
-    def plan(self, requesters: Collection[int] = ()) -> UserErasure:
+    def plan(self, requesters: Requesters = ...) -> UserErasure:
         """Read-only: which profiles would be deleted or refused (found by email search and
         among ``requesters``, which search may not show yet)."""
         ...
 
-    def erase(self, requesters: Collection[int] = ()) -> UserErasure:
+    def erase(self, requesters: Requesters = ...) -> UserErasure:
         """Delete the end-user profile(s); report refusals and failures by user id."""
         ...
 
@@ -237,7 +237,7 @@ def erase_subject(
                 requesters = (
                     users.requesters(known_tickets(plan))
                     if users is not None and not plan.in_flight
-                    else []
+                    else Requesters()
                 )
                 if deleter is not None:
                     expected = {tid: external_id(t.case_id) for tid, t in by_id.items()}
@@ -359,4 +359,6 @@ def _run_details(result: ErasureResult, erased: int) -> dict[str, int]:
         )
         if users is not None and users.blocked:
             details["zendesk_users_kept"] = len(users.blocked)  # other tickets name them
+        if users is not None and users.unconfirmed:
+            details["zendesk_users_not_confirmed"] = 1  # none found, but the look-up was blind
     return details

@@ -303,6 +303,7 @@ class FakeLagWindow:
 
     def __init__(self) -> None:
         self.recent: dict[int, dict[str, object]] = {}
+        self.unread = False  # the export refused a read: it may miss tickets
 
     def tickets(self) -> dict[int, dict[str, object]]:
         return self.recent
@@ -549,3 +550,17 @@ def test_a_rerun_minutes_after_a_stopped_erasure_still_finds_the_new_profile(
     again = erase.erase_subject(db, ALICE_REF, zendesk, users=eraser(api))
     assert again.deleted == [] and again.complete
     assert again.users is not None and again.users.deleted == [78] and api.purged == {78}
+
+
+def test_no_profile_found_while_the_export_refused_is_not_confirmed_and_partial(
+    db: sqlite_utils.Database, zendesk: FakeZendesk
+) -> None:
+    api = FakeUserApi()
+    api.add(78, ALICE, indexed=False)
+    api.lag_window.unread = True  # their tickets are not live, and the window could not be read
+    result = erase.erase_subject(db, ALICE_REF, zendesk, users=eraser(api))
+    assert sorted(result.deleted) == ALICE_TICKETS
+    assert result.users is not None and result.users.unconfirmed == ALICE_TICKETS
+    assert not result.complete and 78 in api.live
+    outcome, code, details = run_details(db, result.run_id)
+    assert (outcome, code) == ("partial", 3) and details["zendesk_users_not_confirmed"] == 1

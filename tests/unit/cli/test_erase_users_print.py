@@ -22,3 +22,12 @@ def test_no_profile_is_said_only_when_neither_source_found_one(
 ) -> None:
     _print_users(UserErasure(), dry_run=True)
     assert "no Zendesk end-user profile with this email" in capsys.readouterr().out
+
+
+def test_a_blind_look_up_is_not_confirmed_never_no_profile(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _print_users(UserErasure(unconfirmed=[1003]), dry_run=False)
+    out, err = capsys.readouterr()
+    assert "no Zendesk end-user profile" not in out
+    assert "Zendesk profile NOT confirmed: the requester of ticket(s) [1003]" in err
