@@ -176,10 +176,23 @@ def _print_users(
             typer.echo(f"would delete Zendesk user {user_id}")
     else:
         typer.echo(f"Zendesk users deleted: {users.deleted}")
-    if not users.to_delete and not users.refused and not users.blocked:
+    if users.unconfirmed:
+        typer.echo(
+            f"Zendesk profile NOT confirmed: the requester of ticket(s) {users.unconfirmed} "
+            "could not be read, and search may not show a profile made minutes ago; rerun "
+            "this erase in a few minutes",
+            err=True,
+        )
+    elif not users.to_delete and not users.refused and not users.blocked:
         typer.echo("no Zendesk end-user profile with this email")
     for user_id in users.refused:
         typer.echo(f"Zendesk user {user_id} is not an end-user: NOT deleted", err=True)
+    for user_id in users.other_email:
+        typer.echo(
+            f"Zendesk user {user_id} requested a ticket of this person but has another "
+            "primary email: not their profile, NOT deleted",
+            err=True,
+        )
     for user_id, tickets in blocked.items():
         if tickets:
             typer.echo(

@@ -11,7 +11,10 @@ state (the newer one):
 - ``--via search`` reconciliation (commands.reconcile): the window read after the search;
 - the tickets that name a user as submitter (``ZendeskClient.user_ticket_ids``: ``erase
   --delete-user``, the retention sweep's profiles) and those a person requested that
-  ``ledger access --email`` lists (``ZendeskClient.requested_tickets``), through ``LagWindow``.
+  ``ledger access --email`` lists (``ZendeskClient.requested_tickets``), through ``LagWindow``;
+- the requester of a ticket deleted minutes ago, whose profile search may not show yet
+  (``ZendeskUserEraser.requesters``: ``erase --delete-user``); ``LagWindow.unread`` says when
+  a refused read may have missed it.
 
 A ``LagWindow`` is that read for one command run (one per client): read the first time it is
 needed, then, when asked again ``REFRESH`` or more later, only what changed since its last read
@@ -45,13 +48,18 @@ class RecentReads(Protocol):
     def incremental_tickets(self, start_time: int) -> Iterator[list[dict[str, Any]]]: ...
 
 
-def changed_since(sink: RecentReads, start: datetime) -> Iterator[list[dict[str, Any]]]:
+def changed_since(
+    sink: RecentReads, start: datetime, refused: list[BadRequestError] | None = None
+) -> Iterator[list[dict[str, Any]]]:
     """Pages of the tickets changed since ``start`` (deleted ones with status ``deleted``).
-    Nothing when Zendesk refuses the start time (our clock ahead of its own): search alone."""
+    Nothing when Zendesk refuses the start time (our clock ahead of its own): search alone
+    (the refusal is added to ``refused``, if given)."""
     try:
         yield from sink.incremental_tickets(int(start.timestamp()))
     except BadRequestError as exc:
         log.warning("search_lag_window_unread", error=str(exc))
+        if refused is not None:
+            refused.append(exc)
 
 
 def recently_changed(sink: RecentReads, now: datetime) -> Iterator[list[dict[str, Any]]]:
@@ -72,6 +80,8 @@ class LagWindow:
         self._read_at: datetime | None = None
         self._start = datetime.min  # what the window holds changed since then
         self._tickets: dict[int, dict[str, Any]] = {}
+        # A read was refused since the window was last read whole: it may miss tickets.
+        self.unread = False
 
     def tickets(self) -> dict[int, dict[str, Any]]:
         """Read (or brought up to date) when first asked and then at most every REFRESH;
@@ -81,15 +91,17 @@ class LagWindow:
         if self._read_at is not None and now - self._read_at < REFRESH:
             return self._tickets
         if self._read_at is None or now - self._start > 2 * SEARCH_LAG:
-            self._tickets, self._start = {}, now - SEARCH_LAG
+            self._tickets, self._start, self.unread = {}, now - SEARCH_LAG, False
             start = self._start
         else:
             start = self._read_at - MIN_AGE
-        for page in changed_since(self._sink, start):
+        refused: list[BadRequestError] = []
+        for page in changed_since(self._sink, start, refused):
             for ticket in page:
                 if (found := ticket_id(ticket)) is not None:
                     self._tickets[found] = ticket  # read in the order they changed
         self._read_at = now
+        self.unread = self.unread or bool(refused)
         return self._tickets
 
     def merged(

@@ -1,9 +1,18 @@
 """Delete a data subject's Zendesk end-user profile (opt-in part of the Art. 17 erasure).
 
 snapzen creates the profile (name and email) through the import's ``requester``, so erasing
-the person's tickets leaves it behind. ``ZendeskUserEraser`` finds it by exact email, then
+the person's tickets leaves it behind. ``ZendeskUserEraser`` finds it two ways, then
 soft-deletes it (``DELETE users/{id}``) and permanently deletes it (``DELETE
 deleted_users/{id}``; Zendesk requires the soft delete first, reference §11.2).
+
+Finding it: ``users/search`` by exact email, which indexes a new user only minutes later
+(reference §9), so the profile of a chat synced minutes ago is not found that way; hence also
+the requesters of the person's tickets (``requesters``: ``tickets/show_many``, read before
+they are deleted; for a ticket already deleted, the Incremental Ticket Export of the last
+``SEARCH_LAG``, which does not lag: ``snapzen.clients.search_lag``). A ticket deleted longer ago
+had its requester created longer ago too, so search shows them. Each requester id is kept only
+when ``GET users/{id}`` shows this exact email (case-insensitive, the primary identity): a
+requester with another email is not this person's profile (``other_email``: never deleted).
 
 Rules:
 
@@ -24,8 +33,9 @@ The email is held only in memory: results and messages carry user ids, never the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from snapzen.support.errors import BadRequestError, NotFoundError, RecordError
 from snapzen.support.log import get_logger
@@ -56,15 +66,28 @@ class UserErasure:
     failed: dict[int, str] = field(default_factory=dict)  # user id -> one-line reason
     # user id -> the tickets that still name them: kept, on purpose (not a failure)
     blocked: dict[int, list[int]] = field(default_factory=dict)
+    # requesters of the person's tickets whose primary email is another: not theirs, kept
+    other_email: list[int] = field(default_factory=list)
+    # Found nowhere, yet tickets whose requester could not be read (the export refused the
+    # read): search may not show a profile made minutes ago, so "none" is not confirmed.
+    unconfirmed: list[int] = field(default_factory=list)  # those ticket ids
 
     @property
     def complete(self) -> bool:
-        return not self.refused and not self.failed
+        return not self.refused and not self.failed and not self.unconfirmed
 
     @property
     def touched(self) -> bool:
         """Anything found at all: worth a line in the ledger's run record."""
-        return bool(self.to_delete or self.refused or self.blocked)
+        return bool(self.to_delete or self.refused or self.blocked or self.unconfirmed)
+
+
+@dataclass(frozen=True)
+class Requesters:
+    """The requesters of the person's tickets (``ZendeskUserEraser.requesters``)."""
+
+    ids: tuple[int, ...] = ()
+    unread: tuple[int, ...] = ()  # tickets whose requester could not be read
 
 
 class ZendeskUserEraser:
@@ -74,11 +97,45 @@ class ZendeskUserEraser:
         self._api = api
         self._email = email
 
-    def plan(self) -> UserErasure:
+    def requesters(self, ticket_ids: Sequence[int]) -> Requesters:
+        """The requester ids of these tickets (the person's, before they are deleted): read
+        live (``tickets/show_many``), or, for one already deleted, from the tickets changed in
+        the last minutes (``lag_window``, read only then). One in neither was deleted longer
+        ago, so was its requester created: search shows them; unless the export refused the
+        read (``unread``)."""
+        ids = sorted(set(ticket_ids))
+        found = self._api.ticket_requesters(ids) if ids else {}
+        unread: list[int] = []
+        if missing := [t for t in ids if t not in found]:
+            window = self._api.lag_window
+            recent = window.tickets()
+            for ticket_id in missing:
+                requester = recent.get(ticket_id, {}).get("requester_id")
+                if isinstance(requester, int) and not isinstance(requester, bool):
+                    found[ticket_id] = requester
+                elif window.unread:
+                    unread.append(ticket_id)
+        return Requesters(tuple(sorted(set(found.values()))), tuple(unread))
+
+    def plan(self, requesters: Requesters = Requesters()) -> UserErasure:
         """Look the profiles up (read-only): which would be deleted, which refused, and
-        which are kept because a ticket still names them."""
+        which are kept because a ticket still names them. ``requesters``: from the person's
+        tickets (``requesters``), which search may not show yet; each counts only if its
+        profile has this exact email."""
         result = UserErasure()
-        for user in self._api.find_users_by_email(self._email):
+        users = self._api.find_users_by_email(self._email)
+        searched = {int(user["id"]) for user in users}
+        for user_id in sorted(set(requesters.ids) - searched):
+            user = self._api.show_user(user_id)
+            if user is None:
+                continue  # gone already (deleted by hand, or by an earlier run)
+            if _has_email(user, self._email):
+                users.append(user)
+            else:
+                result.other_email.append(user_id)
+        if not users:
+            result.unconfirmed = list(requesters.unread)
+        for user in users:
             user_id = int(user["id"])
             bucket = result.to_delete if user.get("role") == END_USER else result.refused
             if user_id not in bucket:
@@ -90,8 +147,8 @@ class ZendeskUserEraser:
                 result.to_delete.remove(user_id)
         return result
 
-    def erase(self) -> UserErasure:
-        result = self.plan()
+    def erase(self, requesters: Requesters = Requesters()) -> UserErasure:
+        result = self.plan(requesters)
         for user_id in result.refused:
             log.warning("user_erasure.refused_not_end_user", user_id=user_id)
         for user_id, tickets in result.blocked.items():
@@ -104,6 +161,11 @@ class ZendeskUserEraser:
                 result.failed[user_id] = reason
                 log.warning("user_erasure.failed", user_id=user_id, reason=reason)
         return result
+
+
+def _has_email(user: dict[str, Any], email: str) -> bool:
+    found = user.get("email")
+    return isinstance(found, str) and found.strip().lower() == email.strip().lower()
 
 
 def delete_profile(

@@ -14,14 +14,16 @@ the case was pushed) and get an ``erased`` event too, with ``transfer_seq`` null
 
 Optionally (``users``, the CLI's ``--delete-user``) the person's Zendesk end-user profile is
 deleted too, but only once every one of their tickets is gone: a profile deleted while a
-ticket remains (or is being sent) would be recreated or orphan that ticket. The run row then
-counts the profiles deleted; user ids and emails are not stored.
+ticket remains (or is being sent) would be recreated or orphan that ticket. It is found by
+email search and, since search indexes a new profile minutes late, through the requesters of
+the person's tickets, read before they are deleted. The run row then counts the profiles
+deleted; user ids and emails are not stored.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -30,7 +32,7 @@ from typing import Any, Protocol
 import sqlite_utils
 
 from snapzen.clients.ticket_deletion import MAX_BATCH, DeletionOutcome, TicketDeleter
-from snapzen.clients.user_erasure import UserErasure
+from snapzen.clients.user_erasure import Requesters, UserErasure
 from snapzen.commands.erase_request import (
     RequestInfo,
     chain_request,
@@ -56,11 +58,16 @@ class UserEraser(Protocol):
     """Deletes the subject's Zendesk user profile(s); bound to their email by the caller, so
     this module never sees the address (``snapzen.clients.user_erasure.ZendeskUserEraser``)."""
 
-    def plan(self) -> UserErasure:
-        """Read-only: which profiles would be deleted or refused."""
+    def requesters(self, ticket_ids: Sequence[int]) -> Requesters:
+        """The requester ids of these tickets (read before they are deleted)."""
         ...
 
-    def erase(self) -> UserErasure:
+    def plan(self, requesters: Requesters = ...) -> UserErasure:
+        """Read-only: which profiles would be deleted or refused (found by email search and
+        among ``requesters``, which search may not show yet)."""
+        ...
+
+    def erase(self, requesters: Requesters = ...) -> UserErasure:
         """Delete the end-user profile(s); report refusals and failures by user id."""
         ...
 
@@ -213,7 +220,8 @@ def erase_subject(
         _apply_holds(db, plan)
         result = ErasureResult(plan=plan, dry_run=dry_run, users_requested=users is not None)
         if dry_run:
-            result.users = users.plan() if users is not None else None
+            if users is not None:
+                result.users = users.plan(users.requesters(known_tickets(plan)))
             return result
         if plan.unsent:  # pending or failed chats of an erased person: never sent
             with transaction(db) as conn:
@@ -225,12 +233,18 @@ def erase_subject(
         by_id = {target.ticket_id: target for target in plan.to_delete}
         with recorded_run(db, "erase", actor, now=clock.reader(now), lazy=True) as run:
             try:
+                # Read before any deletion: a deleted ticket no longer shows its requester.
+                requesters = (
+                    users.requesters(known_tickets(plan))
+                    if users is not None and not plan.in_flight
+                    else Requesters()
+                )
                 if deleter is not None:
                     expected = {tid: external_id(t.case_id) for tid, t in by_id.items()}
                     _delete_tickets(deleter, list(by_id), result, expected)
                 # Only when every ticket is gone and none is being sent right now (see above).
                 if users is not None and result.tickets_complete and not plan.in_flight:
-                    result.users = users.erase()
+                    result.users = users.erase(requesters)
             except BaseException:
                 result.aborted = True
                 raise
@@ -256,6 +270,12 @@ def erase_subject(
                 if request is not None and chained is not None:
                     journal_request(request, chained)
         return result
+
+
+def known_tickets(plan: ErasurePlan) -> list[int]:
+    """The person's tickets the ledger knows: to delete, held, or erased before (a rerun
+    minutes after a run that stopped before the profile: the lag window still shows them)."""
+    return sorted({t.ticket_id for t in plan.to_delete} | set(plan.held) | set(plan.already_erased))
 
 
 def _apply_holds(db: sqlite_utils.Database, plan: ErasurePlan) -> None:
@@ -339,4 +359,6 @@ def _run_details(result: ErasureResult, erased: int) -> dict[str, int]:
         )
         if users is not None and users.blocked:
             details["zendesk_users_kept"] = len(users.blocked)  # other tickets name them
+        if users is not None and users.unconfirmed:
+            details["zendesk_users_not_confirmed"] = 1  # none found, but the look-up was blind
     return details

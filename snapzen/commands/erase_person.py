@@ -18,7 +18,7 @@ import sqlite_utils
 
 from snapzen.clients.user_erasure import UserErasure as UserErasure  # for the CLI
 from snapzen.commands import clients
-from snapzen.commands.erase import ErasureResult, erase_subject
+from snapzen.commands.erase import ErasureResult, erase_subject, known_tickets
 from snapzen.commands.erase_request import RequestInfo, other_recipients
 from snapzen.commands.erasure_response import Response, respond
 from snapzen.commands.ledger_open import (
@@ -123,7 +123,8 @@ def erase_person(
         # Read-only: the person's Zendesk profile and the tickets that still name them (those
         # snapzen did not create, once its own are deleted); on an error, its class is said.
         try:
-            lookup = clients.user_eraser_from(settings, email).plan()
+            eraser = clients.user_eraser_from(settings, email)
+            lookup = eraser.plan(eraser.requesters(known_tickets(result.plan)))
         except errors.SnapzenError as exc:
             failed = type(exc).__name__
     # Without --out: `responses/` beside the ledger database (as private as it is).

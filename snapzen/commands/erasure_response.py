@@ -56,7 +56,8 @@ class Response:
     held_tickets: list[int] = field(default_factory=list)
     failed_tickets: list[int] = field(default_factory=list)
     remains: list[dict[str, Any]] = field(default_factory=list)
-    profile: str = "not_requested"  # deleted | kept_tickets_remain | not_found | not_requested
+    # deleted | kept_tickets_remain | not_found | not_confirmed | not_requested
+    profile: str = "not_requested"
     recipients: list[notices.Notice] = field(default_factory=list)
     # Who answers for which chats (commands.controllers); empty: the company alone.
     controllers: list[controllers.Controller] = field(default_factory=list)
@@ -147,6 +148,8 @@ def build(
             response.profile = "kept_tickets_remain"
         elif users.deleted:
             response.profile = "deleted"
+        elif users.unconfirmed:  # none found, but the look-up could not see everything
+            response.profile = "not_confirmed"
         elif not users.to_delete and not users.refused:
             response.profile = "not_found"
     # As chained with the erasure; decided here only for a result that recorded none.

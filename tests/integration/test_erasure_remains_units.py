@@ -167,3 +167,12 @@ def test_profile_step_deletes_only_ticketless_end_users() -> None:
     assert list(done.failed) == [4] and "ann" not in done.failed[4].lower()
     # A ticket the dry run would delete does not count as naming them.
     assert delete_ticketless(api, [2], dry_run=True, leaving=[55]).deleted == [2]
+
+
+def test_a_profile_the_look_up_could_not_see_is_not_said_not_found() -> None:
+    response = erasure_response.build(
+        _result(), request_id="r3", today=date(2026, 12, 6), chats=[], snapengage_days=60,
+        users=UserErasure(unconfirmed=[1003]),
+    )  # fmt: skip
+    assert response.profile == "not_confirmed"
+    assert response.as_dict()["deleted"]["zendesk_profile"] is False

@@ -298,6 +298,17 @@ def test_erase_also_finds_unrestricted_tickets_through_cases(
 # --- the Zendesk user profile (--delete-user) ---------------------------------------------
 
 
+class FakeLagWindow:
+    """``ZendeskClient.lag_window``: the tickets changed in the last minutes, by id."""
+
+    def __init__(self) -> None:
+        self.recent: dict[int, dict[str, object]] = {}
+        self.unread = False  # the export refused a read: it may miss tickets
+
+    def tickets(self) -> dict[int, dict[str, object]]:
+        return self.recent
+
+
 class FakeUserApi:
     """Users live, soft-deleted (trash) or purged; search reads a separate index, which may
     lag (Zendesk's search index does), so a user may be listed after it was deleted."""
@@ -310,11 +321,17 @@ class FakeUserApi:
         self.refuse: dict[int, Exception] = {}
         self.calls: list[tuple[str, int]] = []
         self.named: dict[int, list[int]] = {}  # user id -> tickets naming them (other channels)
+        self.requester_of: dict[int, int] = {}  # live ticket id -> requester (tickets/show_many)
+        self.lag_window = FakeLagWindow()  # tickets changed lately, deleted ones too
 
-    def add(self, user_id: int, email: str, role: str = "end-user") -> None:
+    def add(
+        self, user_id: int, email: str, role: str = "end-user", *, indexed: bool = True
+    ) -> None:
+        """``indexed=False``: created minutes ago, search does not show it yet."""
         user: dict[str, object] = {"id": user_id, "email": email, "role": role}
         self.live[user_id] = user
-        self.index.append(user)
+        if indexed:
+            self.index.append(user)
 
     def find_users_by_email(self, email: str) -> list[dict[str, object]]:
         self.calls.append(("search", 0))
@@ -322,6 +339,14 @@ class FakeUserApi:
 
     def user_ticket_ids(self, user_id: int) -> list[int]:
         return list(self.named.get(user_id, []))
+
+    def ticket_requesters(self, ticket_ids: Sequence[int]) -> dict[int, int]:
+        return {t: self.requester_of[t] for t in ticket_ids if t in self.requester_of}
+
+    def show_user(self, user_id: int) -> dict[str, object] | None:
+        self.calls.append(("show", user_id))
+        user = self.live.get(user_id)
+        return dict(user) if user is not None else None
 
     def delete_user(self, user_id: int) -> None:
         self.calls.append(("delete", user_id))
@@ -491,3 +516,51 @@ def test_a_user_another_ticket_names_is_kept_and_the_ticket_reported(
     assert ("delete", 77) not in users.calls and 77 in users.live
     assert result.users.deleted == [] and result.complete
     assert run_details(db, result.run_id)[2]["zendesk_users_kept"] == 1
+
+
+def test_a_profile_search_does_not_show_yet_is_found_through_the_tickets(
+    db: sqlite_utils.Database, zendesk: FakeZendesk
+) -> None:
+    api = FakeUserApi()
+    api.add(78, ALICE, indexed=False)  # the chats were synced minutes ago
+    api.requester_of = dict.fromkeys(ALICE_TICKETS, 78)
+    dry = erase.erase_subject(db, ALICE_REF, None, dry_run=True, users=eraser(api))
+    assert dry.users is not None and dry.users.to_delete == [78]
+    result = erase.erase_subject(db, ALICE_REF, zendesk, users=eraser(api))
+    assert result.complete and result.users is not None and result.users.deleted == [78]
+    assert api.purged == {78}
+    assert run_details(db, result.run_id)[2]["zendesk_users_deleted"] == 1
+
+
+def test_a_rerun_minutes_after_a_stopped_erasure_still_finds_the_new_profile(
+    db: sqlite_utils.Database, zendesk: FakeZendesk
+) -> None:
+    api = FakeUserApi()
+    api.add(78, ALICE, indexed=False)
+    api.requester_of = dict.fromkeys(ALICE_TICKETS, 78)
+    api.refuse[78] = AuthError("zendesk refused our role or permissions")
+    with pytest.raises(AuthError):
+        erase.erase_subject(db, ALICE_REF, zendesk, users=eraser(api))
+    # The tickets are gone: show_many no longer lists them, the export of the last minutes does.
+    api.requester_of.clear()
+    api.lag_window.recent = {
+        t: {"id": t, "status": "deleted", "requester_id": 78} for t in ALICE_TICKETS
+    }
+    api.refuse.clear()
+    again = erase.erase_subject(db, ALICE_REF, zendesk, users=eraser(api))
+    assert again.deleted == [] and again.complete
+    assert again.users is not None and again.users.deleted == [78] and api.purged == {78}
+
+
+def test_no_profile_found_while_the_export_refused_is_not_confirmed_and_partial(
+    db: sqlite_utils.Database, zendesk: FakeZendesk
+) -> None:
+    api = FakeUserApi()
+    api.add(78, ALICE, indexed=False)
+    api.lag_window.unread = True  # their tickets are not live, and the window could not be read
+    result = erase.erase_subject(db, ALICE_REF, zendesk, users=eraser(api))
+    assert sorted(result.deleted) == ALICE_TICKETS
+    assert result.users is not None and result.users.unconfirmed == ALICE_TICKETS
+    assert not result.complete and 78 in api.live
+    outcome, code, details = run_details(db, result.run_id)
+    assert (outcome, code) == ("partial", 3) and details["zendesk_users_not_confirmed"] == 1

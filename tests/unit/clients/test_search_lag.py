@@ -89,3 +89,17 @@ def test_a_refused_start_time_leaves_search_alone() -> None:
     export.refuse = True
     merged = LagWindow(export, clock).merged({1: {"id": 1}}, lambda t: True, lambda ids: [])
     assert list(merged) == [1] and len(export.asked) == 1
+
+
+def test_a_refused_read_is_said_until_the_window_is_read_whole_again() -> None:
+    export, clock = Export(), Clock()
+    window = LagWindow(export, clock)
+    export.refuse = True
+    assert window.tickets() == {} and window.unread
+    export.refuse = False
+    clock.at += REFRESH
+    window.tickets()  # only what changed since: what the refused read missed stays missed
+    assert window.unread
+    clock.at = T0 + SEARCH_LAG + timedelta(minutes=1)
+    window.tickets()
+    assert not window.unread
