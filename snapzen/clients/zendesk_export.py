@@ -27,9 +27,10 @@ def _after_url(answer: dict[str, Any]) -> Any:
     """The incremental export's next page: ``after_url`` until ``end_of_stream``."""
     if answer.get("end_of_stream") is True:
         return None
-    if not answer.get("after_url"):
+    link = answer.get("after_url")
+    if not isinstance(link, str) or not link:  # not "no next page": the read is unfinished
         raise ProtocolError("zendesk incremental ticket export: no after_url")
-    return answer["after_url"]
+    return link
 
 
 def _links_next(answer: dict[str, Any]) -> Any:
@@ -37,9 +38,10 @@ def _links_next(answer: dict[str, Any]) -> Any:
     meta, links = answer.get("meta") or {}, answer.get("links") or {}
     if not (isinstance(meta, dict) and meta.get("has_more") is True):
         return None
-    if not (isinstance(links, dict) and links.get("next")):
+    link = links.get("next") if isinstance(links, dict) else None
+    if not isinstance(link, str) or not link:  # not "no next page": the read is unfinished
         raise ProtocolError("zendesk search export: has_more without links.next")
-    return links["next"]
+    return link
 
 
 class BulkReads:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from snapzen.commands.ledger_open import locked
 from snapzen.ledger.rights.erasure_reapply import JournalChoice, ReapplyResult, restore_union
-from snapzen.support import clock
+from snapzen.support import clock, errors
 from snapzen.support.settings import Settings, require_ledger_key
 
 
@@ -17,7 +17,10 @@ def reapply_journal(
     settings: Settings, journal: Path | None, wait_seconds: float
 ) -> tuple[ReapplyResult, Path]:
     """The result and the journal read (default ledger.erasure_journal). An edited journal:
-    JournalDamaged (exit 2, the line named), nothing applied."""
+    JournalDamaged (exit 2, the line named), nothing applied. A ``journal`` that is not there
+    is refused (exit 2): the live journal's lines would be counted as its."""
+    if journal is not None and not journal.is_file():
+        raise errors.ConfigError(f"--journal {journal}: no such file")
     live = settings.ledger.erasure_journal_path
     choice = JournalChoice(journal or live, live, require_ledger_key(settings))
     with locked(settings, wait_seconds) as db:

@@ -35,9 +35,11 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from types import MappingProxyType
 
 from stdnum import iban as iban_registry
+from stdnum import numdb
 from stdnum.luhn import is_valid as luhn_valid  # ASCII digits only
 
 from snapzen.policy.cards import (
@@ -104,6 +106,9 @@ _IBAN_CANDIDATE_RE = re.compile(
 )
 
 
+_IBAN_REGISTRY = numdb.get("iban")  # what iban_registry checks against
+
+
 def iban_valid(value: str) -> bool:
     """ISO 13616 check (python-stdnum's copy of the SWIFT IBAN registry): known country, that
     country's BBAN format and length, mod-97 == 1. The national check digits some countries
@@ -119,14 +124,25 @@ def iban_valid(value: str) -> bool:
     )
 
 
+@cache  # at most 26 x 26 country codes
+def _iban_length(country: str) -> int | None:
+    """The IBAN length of ``country`` in the registry (its BBAN structure, e.g. ``4!a14!n``,
+    plus the country code and check digits); None for a country it does not list."""
+    found = _IBAN_REGISTRY.info(country)[0][1].get("bban")
+    return 4 + sum(int(n) for n in re.findall(r"(\d+)!", found)) if found else None
+
+
 def _iban_spans(text: str) -> Iterator[Span]:
     pos = 0
     while (match := _IBAN_CANDIDATE_RE.search(text, pos)) is not None:
         raw = match.group()
         # The paper form may run on into following groups: cut between groups, never inside
-        # one, where the registry's length for the country ends (no other cut can be valid).
+        # one, where the registry's length for the country ends (no other cut can be valid,
+        # so the registry's costly check runs once per candidate).
         cuts = [offset for offset, char in enumerate(raw) if char == " "] + [len(raw)]
-        end = next((cut for cut in cuts if iban_valid(raw[:cut])), None)
+        length = _iban_length(raw[:2].upper())
+        fits = (cut for cut in cuts if len(raw[:cut]) - raw.count(" ", 0, cut) == length)
+        end = next((cut for cut in fits if iban_valid(raw[:cut])), None)
         if end is not None:
             yield match.start(), match.start() + end
             pos = match.start() + end

@@ -22,7 +22,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import PydanticBaseSettingsSource
@@ -203,6 +203,9 @@ def secrets_in_file(data: dict[str, Any], path: str) -> list[str]:
 def _known(model: Any, location: tuple[str, ...]) -> list[str]:
     """The field names of the section at ``location`` (empty when it is none)."""
     for part in location:
+        if part.isdigit() and get_origin(model) is list:
+            model = get_args(model)[0]  # an item of a list ([[clients]], recipients)
+            continue
         model = getattr(model, "model_fields", {}).get(part)
         model = getattr(model, "annotation", None)
     return list(getattr(model, "model_fields", []))
@@ -224,10 +227,15 @@ def describe_errors(exc: ValidationError, model: type[BaseModel], origins: Origi
         elif error["type"] == "extra_forbidden":
             variable = origins.env_var(location)
             written = variable or origins.written(location) or ".".join(location)
+            # A variable holding the whole list or table (SNAPZEN_CLIENTS): the key inside.
+            inside = variable is not None and variable.upper() != env_name(location)
+            if inside:
+                written = f"{'.'.join(location)} ({variable})"
             known = _known(model, location[:-1])
             close = difflib.get_close_matches(location[-1].lower(), known, n=1, cutoff=0.6)
             meant = (*location[:-1], *close[:1])
-            hint = f"; did you mean {env_name(meant) if variable else '.'.join(meant)}?"
+            by_variable = variable is not None and not inside
+            hint = f"; did you mean {env_name(meant) if by_variable else '.'.join(meant)}?"
             line = f"unknown setting {written}{hint if close else ''}"
             lines.append((frozenset(location[:1]), line))
         else:

@@ -170,3 +170,32 @@ def test_a_sweep_killed_before_compacting_the_rights_journal_is_finished_by_the_
     assert ref not in journal.read_text()
     assert contents.requests == [] and period in contents.forgotten
     assert journal.stat().st_mode & 0o777 == 0o600
+
+
+def test_reapply_erasures_refuses_a_journal_file_that_is_not_there(
+    old_settings: Settings, zd: DeletionApis, tmp_path: Path
+) -> None:
+    """`ledger reapply-erasures --journal FILE` with a mistyped FILE: exit 2 naming it, nothing
+    applied. (It re-applies the live journal too: counting the live journal's erasures as
+    FILE's would tell the operator the copy they meant was applied.)"""
+    from snapzen.commands.reapply import reapply_journal
+    from snapzen.support.errors import ConfigError
+    from snapzen.support.settings import require_ledger_key
+
+    db = synced(old_settings, zd)
+    ref = db.execute("SELECT subject_ref FROM cases WHERE case_id = 'young-eu'").fetchone()[0]
+    live = old_settings.ledger.erasure_journal_path
+    entry = erasure_journal.JournalEntry("req-1", ref, "2999-01-01T00:00:00Z", "art17_request",
+                                         [], [])  # fmt: skip
+    erasure_journal.append(
+        live, require_ledger_key(old_settings), erasure_journal.Contents([entry])
+    )
+    (before,) = db.execute("SELECT count(*) FROM events").fetchone()
+    db.conn.close()
+    missing = tmp_path / "erasures-copy.jsonl"
+    with pytest.raises(ConfigError, match=f"--journal {missing}: no such file"):
+        reapply_journal(old_settings, missing, 0)
+    after = open_db(Path(old_settings.ledger.path))
+    assert after.execute("SELECT count(*) FROM events").fetchone()[0] == before
+    result, path = reapply_journal(old_settings, None, 0)  # the live journal, as ever
+    assert (result.entries, path) == (1, live)

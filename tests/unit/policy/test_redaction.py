@@ -320,6 +320,27 @@ def test_card_scan_work_is_linear(monkeypatch: pytest.MonkeyPatch) -> None:
         assert calls <= 8 * 5_000, unit
 
 
+def test_iban_scan_checks_the_registry_once_per_candidate(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Structural bound, not a timing: a paper-form candidate running on into more groups is
+    # cut where its country's IBAN length ends, so the registry (python-stdnum, the costly
+    # check) is asked once per candidate, not once per group boundary (20x slower on chats
+    # full of IBAN-like text).
+    calls = 0
+    real = redaction.iban_registry.is_valid
+
+    def counting(number: str, check_country: bool = True) -> bool:
+        nonlocal calls
+        calls += 1
+        return real(number, check_country=check_country)
+
+    monkeypatch.setattr(redaction.iban_registry, "is_valid", counting)
+    lines = [f"GB{n % 90 + 10:02d} WEST 1234 5698 7654 32 1234 5678 9012" for n in range(1_000)]
+    result = Redactor([BUILTIN_RULES["iban"]]).redact("\n".join(lines))
+    assert calls <= 2 * 1_000  # a second pass finds nothing more (Redactor.redact)
+    assert result.counts.get("iban", 0) >= 1  # GB82 WEST 1234 5698 7654 32 is among them
+    assert "GB82 WEST" not in result.text
+
+
 # ---------------------------------------------------------------------------
 # Other built-in rules
 # ---------------------------------------------------------------------------

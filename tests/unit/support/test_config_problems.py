@@ -3,6 +3,7 @@ the environment variable, the key in the named file, or the secrets file (issue 
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -218,3 +219,31 @@ def test_a_moved_key_is_named_as_it_was_given_not_by_its_section(
         f"setting transfer.recipient in {prod}: transfer.recipient was replaced by "
         "transfer.recipients (the name of the zendesk recipient)",
     ]
+
+
+def test_an_unknown_key_inside_a_variable_holding_a_list_is_named_by_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SNAPZEN_CLIENTS holds the whole list: a misspelt key in one entry is named by where it
+    is in the list (and the variable that gave it), and the hint is the key meant, not a
+    per-entry variable that does not exist."""
+    monkeypatch.setenv("SNAPZEN_SNAPENGAGE__WIDGETS", "w1")
+    entry = {"name": "A", "controller_country": "GB", "widgets": ["w1"], "widget": ["w2"]}
+    monkeypatch.setenv("SNAPZEN_CLIENTS", json.dumps([entry]))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value).splitlines()[-1].strip() == (
+        "unknown setting clients.0.widget (SNAPZEN_CLIENTS); did you mean clients.0.widgets?"
+    )
+
+
+def test_an_unknown_key_given_by_its_own_variable_is_named_by_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SNAPZEN_ZENDESK__JOB_POLL_SECOND", "2")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value).splitlines()[-1].strip() == (
+        "unknown setting SNAPZEN_ZENDESK__JOB_POLL_SECOND; did you mean "
+        "SNAPZEN_ZENDESK__JOB_POLL_SECONDS?"
+    )
