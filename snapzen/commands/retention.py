@@ -136,6 +136,8 @@ class SweepResult:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("requesters")
+        for due in data["planned"]:  # a dry run plans from the ledger: never a --reconcile tag
+            due.pop("tag")
         data["as_of"] = self.as_of.isoformat()
         data["exit_code"] = self.exit_code
         return data

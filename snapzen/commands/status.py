@@ -52,6 +52,7 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
     for info in widgets.values():
         info["oldest_unsynced_age_seconds"] = _age_seconds(info["oldest_unsynced_started_at"], now)
     care = summary.cases_needing_care(db, settings.pipeline.max_attempts)
+    raw_oldest = care.pop("raw_oldest")  # shown as an age, not as the first-seen time
     at_risk = alerts.at_risk_cases(db, now - timedelta(days=settings.pipeline.deadline_days))
     last_run = summary.last_run(db)
     # Imports whose answer was lost: inside the recovery grace they are work in progress,
@@ -68,7 +69,7 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
         "database": str(settings.ledger.path),
         "widgets": widgets,
         **care,
-        "raw_oldest_age_seconds": _age_seconds(care.pop("raw_oldest"), now),
+        "raw_oldest_age_seconds": _age_seconds(raw_oldest, now),
         "deadline_days": settings.pipeline.deadline_days,
         "at_risk": at_risk[:100],
         "at_risk_count": len(at_risk),

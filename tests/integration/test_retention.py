@@ -493,6 +493,13 @@ def test_auth_failure_aborts_and_records_the_run(old_settings: Settings, zd: Del
 # ---------------------------------------------------------------- CLI
 
 
+# A ticket due in `retention sweep --dry-run --json` ("planned"): the keys scripts read.
+PLANNED_KEYS = {
+    "case_id", "ticket_id", "widget_id", "subject_ref", "started_at", "retention_until",
+    "recorded",
+}  # fmt: skip
+
+
 def test_cli_sweep_dry_run_then_real_then_lock_held(
     old_settings: Settings, zd: DeletionApis
 ) -> None:
@@ -503,6 +510,8 @@ def test_cli_sweep_dry_run_then_real_then_lock_held(
     assert dry.exit_code == 0, dry.output
     assert "3 ticket(s) due" in dry.stdout and "case boundary" in dry.stdout
     assert "destroy_many" not in zd.requests
+    planned = json.loads(runner.invoke(app, ["retention", "sweep", "--dry-run", "--json"]).stdout)
+    assert [set(due) for due in planned["planned"]] == [PLANNED_KEYS] * 3  # what scripts read
 
     with writer_lock(old_settings.ledger.path):
         held = runner.invoke(app, ["retention", "sweep"])

@@ -100,8 +100,8 @@ class Filters:
         --basis; a country in upper case."""
         if given.get("basis") not in (None, *BASES):
             raise ConfigError(f"--basis must be one of {', '.join(BASES)}")
-        if given.get("country"):
-            given["country"] = given["country"].upper()
+        if "country" in given:  # an empty one (an unset $VAR) filters nothing
+            given["country"] = given["country"].upper() if given["country"] else None
         return cls(parse_bound(since, end=False), parse_bound(until, end=True), **given)
 
     def where(self) -> tuple[str, list[Any]]:

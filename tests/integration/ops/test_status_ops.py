@@ -157,6 +157,27 @@ def test_json_alias_and_format_json_agree(settings: Settings, apis: SandboxApis)
     assert a == b and a["ledger_rows"] == 5  # the key binding, 3 transfers and the run
 
 
+# What `status --json` holds (scripts read these keys; docs/cli.md "status"): raw payloads as a
+# count and an age, never the first-seen time of the oldest one.
+STATUS_KEYS = {
+    "at_risk", "at_risk_count", "clock_warning", "database", "deadline_days", "decisions",
+    "derogation_transfers", "derogation_transfers_last_run", "failed", "failed_exhausted",
+    "flagged", "future_dated", "generated_at", "imports_in_progress", "imports_unresolved",
+    "last_reconcile", "last_run", "ledger_rows", "legacy_references", "raw_oldest_age_seconds",
+    "raw_payloads_held", "reconcile_due", "requests_overdue", "transfers", "widgets",
+    "withheld_by_reason",
+}  # fmt: skip
+
+
+def test_status_json_keys_are_the_documented_ones(settings: Settings, apis: SandboxApis) -> None:
+    apis.add_cases("w1", [make_case("c1", started=recent(200))])
+    apis.item_errors["snapengage:c1"] = "Requester: Email is invalid"  # its raw payload is kept
+    service.sync(settings)
+    report = json.loads(cli("status", "--json")[1])
+    assert report["raw_payloads_held"] == 1 and report["raw_oldest_age_seconds"] is not None
+    assert set(report) == STATUS_KEYS
+
+
 # ---------------------------------------------------------------- retry
 
 

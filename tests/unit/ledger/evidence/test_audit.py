@@ -33,6 +33,7 @@ def test_lists_every_row_in_chain_order(db: sqlite_utils.Database) -> None:
     [
         ({"widget": "w1"}, [1, 3, 5, 7, 9]),
         ({"country": "ie"}, [2, 5, 8]),
+        ({"country": ""}, list(range(1, 11))),  # an empty --country (unset $VAR): no filter
         ({"ticket": 1005}, [5]),
         ({"basis": "art46"}, list(range(1, 11))),
         ({"since": "2024-04-01", "until": "2024-04-30"}, [3, 9]),
