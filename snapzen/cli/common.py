@@ -143,14 +143,17 @@ def command(
     refused: str | None = None,
     group: bool = False,
     config: bool = True,
+    data_format: bool = False,
     **kw: Any,
 ) -> Callable[[Callable[P, R]], Callable[..., R]]:
     """The one way a command is registered: ``app.command`` (``group``: the group's own
     command, ``app.callback``) over ``handle_errors``, with ``--json`` for a ``--format`` and
-    the command's own ``--config`` (``config=False``: a command that reads no settings)."""
+    the command's own ``--config`` (``config=False``: a command that reads no settings).
+    ``data_format``: the command's ``--format`` is the format of the data it writes (`ledger
+    export`), not of its outcome, so JSON never adds an outcome document to that data."""
 
     def register(func: Callable[P, R]) -> Callable[..., R]:
-        shaped = json_alias(func)
+        shaped = json_alias(func, outcome=not data_format)
         wrapped = handle_errors(takes_config(shaped) if config else shaped, refused)
         (app.callback(**kw) if group else app.command(name, **kw))(wrapped)
         return wrapped
@@ -186,7 +189,7 @@ def takes_config(func: Callable[..., R]) -> Callable[..., R]:
     return run
 
 
-def json_alias(func: Callable[P, R]) -> Callable[..., R]:
+def json_alias(func: Callable[P, R], *, outcome: bool = True) -> Callable[..., R]:
     """A command whose ``--format`` option is its parameter ``fmt`` also takes ``--json``, the
     alias of ``--format json``: declared here once, for every such command (typer reads the
     command's signature, which gets the flag after ``fmt``). Both, disagreeing, are refused
@@ -205,7 +208,7 @@ def json_alias(func: Callable[P, R]) -> Callable[..., R]:
         if json_flag and given not in (None, as_json):
             raise errors.ConfigError(f"--json and --format {given} disagree: give one")
         kwargs["fmt"] = as_json if json_flag else given
-        GLOBAL.json = kwargs["fmt"] == as_json
+        GLOBAL.json = outcome and kwargs["fmt"] == as_json
         return func(*args, **kwargs)
 
     with_param(func, run, "json_flag", after="fmt")

@@ -227,7 +227,7 @@ def list_(
         )
 
 
-@command(app)
+@command(app, data_format=True)
 @filtered
 def export(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="Output file ('-' for stdout).")],

@@ -103,6 +103,10 @@ def test_export_refuses_to_overwrite_and_checks_the_file_type(tmp_path: Path) ->
     assert code == 2 and "give one" in err
     code, out, _ = run("ledger", "export", "-", "--json")
     assert code == 0 and len(json.loads(out)) == 10
+    # --json names the data's format: a refusal is one line on stderr, never a JSON document
+    # on stdout (with FILE '-', stdout is the data stream a pipe reads).
+    code, out, err = run("ledger", "export", str(tmp_path / "t.csv"), "--json")
+    assert code == 2 and out == "" and "give one" in err
 
 
 def test_checkpoint_is_never_overwritten_silently(tmp_path: Path) -> None:
