@@ -74,15 +74,14 @@ def holding(copies: list[Copy], *, backups_since: str | None, journal_since: str
     it is listed: naming a copy that holds nobody costs a sentence, leaving out one that
     holds them breaks the promise of the response."""
     kept = []
-    until = _second(before)
+    until = clock.parse_second(before)
     for copy in copies:
         since = backups_since if copy.kind == BACKUP else journal_since
-        if since is None or not _second(since) <= _second(copy.made_at) <= until:
+        if (
+            since is None
+            or not clock.parse_second(since) <= clock.parse_second(copy.made_at) <= until
+        ):
             continue
         if Path(copy.path).exists():
             kept.append(copy)
     return kept
-
-
-def _second(stamp: str) -> datetime:
-    return clock.parse(stamp).replace(microsecond=0)

@@ -110,6 +110,12 @@ def parse(text: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def parse_second(text: str) -> datetime:
+    """:func:`parse` cut to the second, the precision of snapzen's stamps: two stamps compare
+    as instants, whatever form or fraction each was written with."""
+    return parse(text).replace(microsecond=0)
+
+
 def parse_optional(text: object) -> datetime | None:
     """:func:`parse` of a stored value that may be missing (None or empty: None)."""
     return parse(str(text)) if text else None

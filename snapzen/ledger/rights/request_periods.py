@@ -36,7 +36,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import orjson
@@ -129,16 +129,12 @@ def refusal(
     for erased_at in _erasures(conn, found.request_ids):
         # Instants to the second (the stamps carry no more): a copy made in the erasure's
         # second may predate its end, so it may hold the person (as copies.holding lists it).
-        erased = _second(erased_at)
-        if any(c.exists and _second(c.made_at) <= erased for c in rule.copies):
+        erased = clock.parse_second(erased_at)
+        if any(c.exists and clock.parse_second(c.made_at) <= erased for c in rule.copies):
             return COPY
         if date.fromisoformat(erased_at[:10]) + timedelta(days=rule.snapengage_days) > as_of:
             return SNAPENGAGE
     return None
-
-
-def _second(stamp: str) -> datetime:
-    return clock.parse(stamp).replace(microsecond=0)
 
 
 def _erasures(conn: sqlite3.Connection, request_ids: Collection[str]) -> list[str]:
