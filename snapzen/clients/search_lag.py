@@ -67,8 +67,9 @@ def recently_changed(sink: RecentReads, now: datetime) -> Iterator[list[dict[str
     return changed_since(sink, now - SEARCH_LAG)
 
 
-def ticket_id(ticket: Any) -> int | None:
-    value = ticket.get("id") if isinstance(ticket, dict) else None
+def int_field(ticket: Any, name: str = "id") -> int | None:
+    """``ticket[name]`` when it is an integer (an id: a bool is not one), else None."""
+    value = ticket.get(name) if isinstance(ticket, dict) else None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
@@ -98,7 +99,7 @@ class LagWindow:
         refused: list[BadRequestError] = []
         for page in changed_since(self._sink, start, refused):
             for ticket in page:
-                if (found := ticket_id(ticket)) is not None:
+                if (found := int_field(ticket)) is not None:
                     self._tickets[found] = ticket  # read in the order they changed
         self._read_at = now
         self.unread = self.unread or bool(refused)
@@ -119,7 +120,7 @@ class LagWindow:
         out = {i: t for i, t in found.items() if _live(window.get(i, t))}
         added = {i for i, t in window.items() if i not in out and _live(t) and keep(t)}
         for ticket in reread(sorted(added)) if added else ():
-            i = ticket_id(ticket)
+            i = int_field(ticket)
             if i is not None and i in added and _live(ticket) and keep(ticket):
                 out[i] = ticket
         return dict(sorted(out.items()))

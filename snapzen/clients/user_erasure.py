@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from snapzen.clients.search_lag import int_field
 from snapzen.support.errors import BadRequestError, NotFoundError, RecordError
 from snapzen.support.log import get_logger
 
@@ -110,8 +111,7 @@ class ZendeskUserEraser:
             window = self._api.lag_window
             recent = window.tickets()
             for ticket_id in missing:
-                requester = recent.get(ticket_id, {}).get("requester_id")
-                if isinstance(requester, int) and not isinstance(requester, bool):
+                if (requester := int_field(recent.get(ticket_id), "requester_id")) is not None:
                     found[ticket_id] = requester
                 elif window.unread:
                     unread.append(ticket_id)

@@ -21,7 +21,7 @@ from snapzen.clients.pacing import (
     ListBudget,
     RateLimitPacer,
 )
-from snapzen.clients.search_lag import LagWindow
+from snapzen.clients.search_lag import LagWindow, int_field
 from snapzen.clients.zendesk_auth import build_auth
 from snapzen.clients.zendesk_export import BulkReads
 from snapzen.policy.models import EncodedTicket, ImportTicket, JobStatus, ticket_json
@@ -51,11 +51,6 @@ def _has_email(user: Any, wanted: str) -> bool:
 
 def _ticket_id(item: Any) -> bool:
     return isinstance(item, dict) and isinstance(item.get("id"), int)
-
-
-def _requester(ticket: dict[str, Any]) -> int | None:
-    value = ticket.get("requester_id")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _user_summary(user: dict[str, Any]) -> dict[str, Any]:
@@ -321,10 +316,10 @@ class ZendeskClient(BulkReads):
         wanted = email.strip().lower()
         query = f"type:ticket requester:{email.strip()}"
         searched = {int(t["id"]): t for t in self.search_tickets(query) if _ticket_id(t)}
-        mine = {r for t in searched.values() if (r := _requester(t)) is not None}
+        mine = {r for t in searched.values() if (r := int_field(t, "requester_id")) is not None}
         window = self.lag_window.tickets().values()
         live = (t for t in window if t.get("status") != "deleted")
-        unknown = {r for t in live if (r := _requester(t)) is not None} - mine
+        unknown = {r for t in live if (r := int_field(t, "requester_id")) is not None} - mine
         for user_id, (address, _) in self.show_users(sorted(unknown)).items():
             if isinstance(address, str) and address.strip().lower() == wanted:
                 mine.add(user_id)
