@@ -113,8 +113,8 @@ def _read(conn: sqlite3.Connection, found: InFlight) -> None:
     for case_id, job_id, pushed_at in lookups.pushing_cases(conn):
         found.pushing[case_id] = job_id or None
         if not job_id:
-            found.pushed_at[case_id] = _parse(pushed_at)
-    found.earliest = _parse(lookups.earliest_unfinished(conn))
+            found.pushed_at[case_id] = clock.parse_optional(pushed_at)
+    found.earliest = clock.parse_optional(lookups.earliest_unfinished(conn))
 
 
 def replaced_refs(
@@ -129,15 +129,6 @@ def replaced_refs(
             return lookups.case_refs(db.conn, case_ids)
     except (LedgerError, sqlite3.Error):
         return {}  # an unreadable replaced ledger gives nothing
-
-
-def _parse(text: object) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return clock.parse(text)
-    except ValueError:
-        return None
 
 
 @dataclass
@@ -269,6 +260,16 @@ class SeenTicket:
         return FoundTicket(ticket_id=self.ticket_id, created_at=self.created_at, tags=self.tags)
 
 
+def live_by_case(tickets: Mapping[int, SeenTicket]) -> dict[str, list[int]]:
+    """The live `snapengage:` tickets among ``tickets`` (by id, each in its last state), by
+    case id, each case's ticket ids ascending."""
+    by_case: dict[str, list[int]] = {}
+    for ticket_id, shown in sorted(tickets.items()):
+        if shown.case_id is not None and not shown.deleted:
+            by_case.setdefault(shown.case_id, []).append(ticket_id)
+    return by_case
+
+
 def find_tickets(
     sink: TicketExport, since: datetime, now: datetime, via: Via = Via.incremental
 ) -> tuple[dict[str, list[FoundTicket]], ReconcileResult, dict[int, dict[str, Any]]]:
@@ -290,10 +291,7 @@ def find_tickets(
             shown = SeenTicket.of(ticket)
             if shown is not None and shown.case_id is not None:
                 seen[shown.ticket_id], latest[shown.ticket_id] = shown, ticket
-    found: dict[str, list[FoundTicket]] = {}
-    for _, shown in sorted(seen.items()):
-        if shown.case_id is not None and not shown.deleted:
-            found.setdefault(shown.case_id, []).append(shown.found())
+    found = {case: [seen[i].found() for i in ids] for case, ids in live_by_case(seen).items()}
     result.cases_found = len(found)
     return found, result, latest
 

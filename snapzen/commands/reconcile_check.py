@@ -34,7 +34,7 @@ from typing import Any
 
 from snapzen.clients.search_lag import MIN_AGE
 from snapzen.commands import flag_desk
-from snapzen.commands.reconcile import SeenTicket, TicketExport
+from snapzen.commands.reconcile import SeenTicket, TicketExport, live_by_case
 from snapzen.ledger.evidence.reconciliation import (
     RUN_KIND,
     LedgerCase,
@@ -134,10 +134,7 @@ def compare(
     for seen in tickets:
         latest[seen.ticket_id] = seen
     result.tickets_seen = len(latest)
-    by_case: dict[str, list[int]] = {}
-    for ticket_id, shown in sorted(latest.items()):
-        if not shown.deleted and shown.case_id is not None:
-            by_case.setdefault(shown.case_id, []).append(ticket_id)
+    by_case = live_by_case(latest)
     ledger = {case.case_id: case for case in cases}
     recorded = {c.ticket_id for c in ledger.values() if c.ticket_id is not None}
     found: list[Finding] = []
@@ -220,25 +217,20 @@ def _ids(ids: Iterable[int]) -> str:
 
 
 @dataclass
-class ExportRead:
-    requests: int = 0
-    complete: bool = False  # read to end_of_stream
-
-
-@dataclass
 class ReconcileCheck:
     run_id: str
     since: str
     export_started: str
-    finished_at: str
     max_requests: int
-    read: ExportRead
+    finished_at: str = ""
+    requests: int = 0  # export requests made
+    complete: bool = False  # the export read to its end_of_stream
     comparison: Comparison = field(default_factory=Comparison)
     resolved: list[flag_desk.Settled] = field(default_factory=list)  # flags it closed
 
     @property
     def exit_code(self) -> int:
-        clean = self.read.complete and not self.comparison.findings
+        clean = self.complete and not self.comparison.findings
         return errors.EXIT_OK if clean else errors.EXIT_PARTIAL
 
     def details(self) -> dict[str, Any]:
@@ -246,8 +238,8 @@ class ReconcileCheck:
         return {
             "since": self.since,
             "export_started": self.export_started,
-            "requests": self.read.requests,
-            "complete": self.read.complete,
+            "requests": self.requests,
+            "complete": self.complete,
             "tickets_seen": self.comparison.tickets_seen,
             "cases_checked": self.comparison.cases_checked,
             "not_judged": self.comparison.not_judged,
@@ -268,18 +260,16 @@ class ReconcileCheck:
         }
 
 
-def export_tickets(
-    sink: TicketExport, start: int, max_requests: int, read: ExportRead
-) -> Iterator[SeenTicket]:
-    """The export's tickets, at most ``max_requests`` pages (one request each); ``read``
-    counts them and says whether the stream ended. Stopped at the bound, it is left
-    incomplete (one more request would be needed to know)."""
+def export_tickets(sink: TicketExport, start: int, check: ReconcileCheck) -> Iterator[SeenTicket]:
+    """The export's tickets, at most ``check.max_requests`` pages (one request each), counted
+    into ``check`` with whether the stream ended. Stopped at the bound, it is left incomplete
+    (one more request would be needed to know)."""
     pages = sink.incremental_tickets(start)
     try:
-        for page in itertools.islice(pages, max_requests):
-            read.requests += 1
+        for page in itertools.islice(pages, check.max_requests):
+            check.requests += 1
             yield from filter(None, map(SeenTicket.of, page))
-        read.complete = read.requests < max_requests
+        check.complete = check.requests < check.max_requests
     finally:
         close = getattr(pages, "close", None)  # a generator: no request left half-made
         if close is not None:
@@ -324,28 +314,24 @@ def reconcile_check(
             from snapzen.commands.clients import zendesk_from
 
             sink = zendesk_from(settings)
-        read = ExportRead()
-        exported = export_tickets(sink, int(start.timestamp()), max_requests, read)
+        check = ReconcileCheck(run_id, clock.format(start), clock.format(started), max_requests)
+        exported = export_tickets(sink, int(start.timestamp()), check)
         latest = {ticket.ticket_id: ticket for ticket in exported}  # the last state counts
         with locked_ledger(settings.ledger, wait=True, timeout=LOCK_WAIT_SECONDS) as db:
             cases = list(ledger_cases(db.conn))
-            comparison = compare(
-                cases,
-                latest.values(),
-                complete=read.complete,
-                since=clock.format(start),
-                export_started=clock.format(started),
-            )
-            flags = open_flags(db, limit=-1)
-            settled = flag_desk.judge(flags, cases, latest, export_started=clock.format(started))
-            finished = clock.format(now())
-            check = ReconcileCheck(
-                run_id, clock.format(start), clock.format(started), finished, max_requests, read,
-                comparison, settled,
+            check.comparison = compare(
+                cases, latest.values(), complete=check.complete, since=check.since,
+                export_started=check.export_started,
             )  # fmt: skip
+            flags = open_flags(db, limit=-1)
+            check.resolved = flag_desk.judge(
+                flags, cases, latest, export_started=check.export_started
+            )
+            check.finished_at = clock.format(now())
             record_reconciliation(
-                db, run_id, actor, finished, exit_code=check.exit_code, details=check.details(),
-                resolved=[(flag.case_id, flag.kind, flag.how()) for flag in settled],
+                db, run_id, actor, check.finished_at, exit_code=check.exit_code,
+                details=check.details(),
+                resolved=[(flag.case_id, flag.kind, flag.how()) for flag in check.resolved],
             )  # fmt: skip
         level = log.info if check.exit_code == errors.EXIT_OK else log.warning
         level("reconciled", **check.details())
