@@ -269,30 +269,17 @@ def run_sweep(
             crash_hook or (lambda _point: None),
         )
         run.counts = lambda: {"fetched": result.due, "failed": result.failed}
+        run.facts = lambda: {**result.counts(), "failures": result.failures[:50]}
         log.info("retention_sweep_started", as_of=as_of.isoformat(), purge=purge)
-        try:
-            sweep.delete_due(min(settings.zendesk.batch_size, MAX_BATCH))
-            if reconcile:
-                sweep.reconcile(reconcile_months)
-            sweep_profiles(api, result)
-            result.forgotten = forget_due(
-                run.db,
-                settings,
-                as_of=as_of,
-                now=clock(),
-                actor=actor,
-                run_id=run.run_id,
-                hook=sweep.hook,
-            )
-        except BaseException as exc:
-            run.details.update(result.counts())
-            log.error("retention_sweep_aborted", error_type=type(exc).__name__, **result.counts())
-            raise
+        sweep.delete_due(min(settings.zendesk.batch_size, MAX_BATCH))
+        if reconcile:
+            sweep.reconcile(reconcile_months)
+        sweep_profiles(api, result)
+        result.forgotten = forget_due(
+            run.db, settings, as_of=as_of, now=clock(), actor=actor, run_id=run.run_id,
+            hook=sweep.hook,
+        )  # fmt: skip
         run.exit_code = result.exit_code
-        run.details.update(**result.counts(), failures=result.failures[:50])
-    (log.info if result.exit_code == 0 else log.error)(
-        "retention_sweep_finished", **result.counts()
-    )
     return result
 
 
