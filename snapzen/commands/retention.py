@@ -46,8 +46,7 @@ from snapzen.clients.ticket_deletion import MAX_BATCH, BulkTicketDeleter, Deleti
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands.clients import ticket_deleter_from, zendesk_from
 from snapzen.commands.clock_guard import check_against_zendesk
-from snapzen.commands.retention_forget import forget_due, plan_forget
-from snapzen.commands.retention_profiles import plan_profiles, sweep_profiles
+from snapzen.commands.retention_forget import forget_due, plan_forget, plan_profiles, sweep_profiles
 from snapzen.commands.run import locked_run
 from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event, decision
