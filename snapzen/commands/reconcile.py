@@ -33,28 +33,30 @@ from __future__ import annotations
 import itertools
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
 from snapzen.clients.search_lag import MIN_AGE, recently_changed
-from snapzen.commands.requesters import UserReads, with_references
+from snapzen.commands.requesters import with_references
 from snapzen.commands.run import recorded_run
 from snapzen.ledger.rights.erasure_reapply import JournalChoice, ReapplyResult, restore_union
 from snapzen.ledger.store import lookups
 from snapzen.ledger.store.adopt import AdoptCounts, FoundTicket, record_adoptions
 from snapzen.ledger.store.db import LedgerError, open_db
-from snapzen.policy.models import JobStatus
 from snapzen.support import clock
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings, require_ledger_key
 from snapzen.sync.results_check import lookup_is_conclusive
+
+if TYPE_CHECKING:
+    from snapzen.clients.zendesk import ZendeskClient
 
 log = get_logger("snapzen.commands.reconcile")
 
@@ -63,12 +65,6 @@ EXTERNAL_PREFIX = "snapengage:"
 # A stored job id Zendesk no longer shows (expired, or show_many missed it) after this many
 # polls is given up on: the listing of unfinished jobs and the lookups decide instead.
 _ABSENT_POLLS = 3
-
-
-class JobReads(Protocol):
-    def job_statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]: ...
-    def unfinished_jobs(self) -> list[JobStatus]: ...
-    def find_ticket_ids(self, external_id: str) -> list[int]: ...
 
 
 @dataclass
@@ -144,7 +140,7 @@ class Waiting:
     monotonic: Callable[[], float] = time.monotonic
 
 
-def settle_jobs(sink: JobReads, work: InFlight, waiting: Waiting) -> int:
+def settle_jobs(sink: ZendeskClient, work: InFlight, waiting: Waiting) -> int:
     """Wait until no import that could still create a ticket is unfinished; the number of
     polls. LedgerError (nothing changed) when ``waiting.timeout`` passes first."""
     deadline = waiting.monotonic() + waiting.timeout
@@ -198,14 +194,6 @@ def _grace_passed(work: InFlight, waiting: Waiting) -> bool:
 class Via(StrEnum):
     incremental = "incremental"
     search = "search"
-
-
-class TicketExport(JobReads, UserReads, Protocol):
-    def incremental_tickets(self, start_time: int) -> Iterator[list[dict[str, Any]]]: ...
-    def search_export(
-        self, query: str, page_size: int = 1000
-    ) -> Iterator[list[dict[str, Any]]]: ...
-    def show_ticket(self, ticket_id: int) -> dict[str, Any] | None: ...
 
 
 @dataclass
@@ -271,7 +259,7 @@ def live_by_case(tickets: Mapping[int, SeenTicket]) -> dict[str, list[int]]:
 
 
 def find_tickets(
-    sink: TicketExport, since: datetime, now: datetime, via: Via = Via.incremental
+    sink: ZendeskClient, since: datetime, now: datetime, via: Via = Via.incremental
 ) -> tuple[dict[str, list[FoundTicket]], ReconcileResult, dict[int, dict[str, Any]]]:
     """Live `snapengage:` tickets, by case id (a ticket read twice counts once: its last
     state wins, so one deleted since is left out), the result, and the tickets by id."""
@@ -297,7 +285,7 @@ def find_tickets(
 
 
 def _look_up_missed(
-    sink: TicketExport,
+    sink: ZendeskClient,
     work: InFlight,
     found: dict[str, list[FoundTicket]],
     raw: dict[int, dict[str, Any]],
@@ -329,7 +317,7 @@ class CatchUp:
     erasure_journal: Path | None = None
     no_erasure_journal: bool = False
     progress: Callable[[str], None] | None = None
-    sink: TicketExport | None = None
+    sink: ZendeskClient | None = None
     now: datetime | None = None
 
 

@@ -30,11 +30,11 @@ from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from snapzen.clients.search_lag import MIN_AGE
 from snapzen.commands import flag_desk
-from snapzen.commands.reconcile import SeenTicket, TicketExport, live_by_case
+from snapzen.commands.reconcile import SeenTicket, live_by_case
 from snapzen.ledger.evidence.reconciliation import (
     RUN_KIND,
     LedgerCase,
@@ -51,6 +51,9 @@ from snapzen.support import clock, errors
 from snapzen.support.lock import writer_lock
 from snapzen.support.log import bound_run, get_logger
 from snapzen.support.settings import Settings
+
+if TYPE_CHECKING:
+    from snapzen.clients.zendesk import ZendeskClient
 
 log = get_logger("snapzen.commands.reconcile_check")
 
@@ -260,7 +263,7 @@ class ReconcileCheck:
         }
 
 
-def export_tickets(sink: TicketExport, start: int, check: ReconcileCheck) -> Iterator[SeenTicket]:
+def export_tickets(sink: ZendeskClient, start: int, check: ReconcileCheck) -> Iterator[SeenTicket]:
     """The export's tickets, at most ``check.max_requests`` pages (one request each), counted
     into ``check`` with whether the stream ended. Stopped at the bound, it is left incomplete
     (one more request would be needed to know)."""
@@ -294,7 +297,7 @@ def reconcile_check(
     actor: str,
     since: date | None = None,
     max_requests: int = DEFAULT_MAX_REQUESTS,
-    sink: TicketExport | None = None,
+    sink: ZendeskClient | None = None,
     now: Callable[[], datetime] = clock.now,
 ) -> ReconcileCheck:
     """Compare and record; Zendesk is only read. LockHeld (exit 0) when another writer
