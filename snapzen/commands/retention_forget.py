@@ -170,27 +170,18 @@ def rule(settings: Settings) -> request_periods.Rule:
 
 def describe(item: dict[str, Any], *, planned: bool) -> str:
     """One line for the sweep's output about a period forgotten (or, ``planned``, due)."""
-    period = str(item["period"])
+    period, verb = str(item["period"]), "would forget" if planned else "forgot"
     if period_keys.is_request_period(period):
         count = item.get("requests", item.get("requests_forgotten", 0))
-        what = (
-            f"request period {period}: its key destroyed, the evidence of {count} request(s) "
-            "unlinked"
-        )
+        tail = f", {item.get('erasures_forgotten', 0)} erasure record(s) deleted"
         return (
-            f"would forget {what} (answered and past record.request_evidence_years)"
-            if (planned)
-            else f"forgot {what}, {item.get('erasures_forgotten', 0)} erasure record(s) deleted"
+            f"{verb} request period {period}: its key destroyed, the evidence of {count} "
+            "request(s) unlinked"
+            + (" (answered and past record.request_evidence_years)" if planned else tail)
         )
-    if planned:
-        return (
-            f"would forget {period}: its subject-reference key destroyed and its "
-            f"{item['cases']} case(s) deleted (every ticket of that month has expired)"
-        )
-    return (
-        f"forgot {period}: subject-reference key destroyed, "
-        f"{item['cases_forgotten']} case(s) deleted"
-    )
+    cases = item.get("cases", item.get("cases_forgotten", 0))
+    tail = " (every ticket of that month has expired)" if planned else ""
+    return f"{verb} {period}: subject-reference key destroyed, {cases} case(s) deleted{tail}"
 
 
 def forget_due(
