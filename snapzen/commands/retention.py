@@ -113,7 +113,7 @@ class SweepResult:
     failures: list[dict[str, Any]] = field(default_factory=list)  # case_id, ticket_id, reason
     planned: list[DueTicket] = field(default_factory=list)  # dry run only (first 1000)
     reconciled: dict[str, int] | None = None  # --reconcile: its counts (see _reconcile)
-    # Zendesk end-user profiles no ticket names any more (retention_profiles): deleted, or
+    # Zendesk end-user profiles no ticket names any more (retention_forget): deleted, or
     # (dry run) would be; kept because a ticket still names them; not deleted after an error.
     users_deleted: int = 0
     users_kept: int = 0
@@ -228,7 +228,7 @@ def run_sweep(
 
     ``purge`` None means ``settings.transfer.purge_on_expiry``. A dry run only plans: no lock,
     no writes; it reads Zendesk only to say which end-user profiles the sweep would delete
-    (retention_profiles). Raises ConfigError (bad as_of, missing Zendesk settings), LockHeld
+    (retention_forget). Raises ConfigError (bad as_of, missing Zendesk settings), LockHeld
     (another writer), or a FatalError after the ``runs`` row says 'aborted'; batches recorded
     before an abort stay recorded.
     """
