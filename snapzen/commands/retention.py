@@ -275,9 +275,14 @@ def run_sweep(
             sweep.reconcile(reconcile_months)
         sweep_profiles(api, result)
         result.forgotten = forget_due(
-            run.db, settings, as_of=as_of, now=clock(), actor=actor, run_id=run.run_id,
+            run.db,
+            settings,
+            as_of=as_of,
+            now=clock(),
+            actor=actor,
+            run_id=run.run_id,
             hook=sweep.hook,
-        )  # fmt: skip
+        )
         run.exit_code = result.exit_code
     return result
 
