@@ -345,19 +345,14 @@ class _Sweep:
             done = self._delete(to_delete)
             self.hook("after_delete")
             result.recorded += self._record(done, marked_only)
-            gone = [outcome for _, outcome in done]
-            result.already_gone += sum(o.already_gone for o in gone)
-            result.deleted += sum(not o.already_gone for o in gone)
-            if result.purge:
-                result.purged += sum(o.purged for o in gone)
-                result.purge_failed += sum(not o.purged and not o.already_gone for o in gone)
             log.info(
                 "retention_batch", tickets=len(to_delete), done=len(done), recorded=result.recorded
             )
 
     def _delete(self, due: list[DueTicket]) -> list[tuple[DueTicket, DeletionOutcome]]:
         """Delete ``due``'s tickets, each only if it still carries its own case's external_id;
-        the ones gone (a failure is counted and logged). Their requesters are read first."""
+        the ones gone, counted (a failure is counted and logged). Their requesters are read
+        first."""
         ids = list(dict.fromkeys(d.ticket_id for d in due))
         if not ids:
             return []
@@ -367,17 +362,23 @@ class _Sweep:
         outcomes = self.deleter.delete(ids, purge=self.result.purge, expected=expected)
         gone = [t for t in ids if outcomes[t].gone]
         self.result.requesters.update(requester_of[t] for t in gone if t in requester_of)
+        result, done = self.result, []
         for d in due:
-            if not outcomes[d.ticket_id].gone:
-                failure = {
-                    "case_id": d.case_id,
-                    "ticket_id": d.ticket_id,
-                    "reason": outcomes[d.ticket_id].reason,
-                }
-                self.result.failed += 1
-                self.result.failures.append(failure)
-                log.warning("retention_delete_failed", **failure)
-        return [(d, outcomes[d.ticket_id]) for d in due if outcomes[d.ticket_id].gone]
+            outcome = outcomes[d.ticket_id]
+            if outcome.gone:
+                done.append((d, outcome))
+                result.already_gone += outcome.already_gone
+                result.deleted += not outcome.already_gone
+                result.purged += result.purge and outcome.purged
+                result.purge_failed += (
+                    result.purge and not outcome.purged and not outcome.already_gone
+                )
+                continue
+            failure = {"case_id": d.case_id, "ticket_id": d.ticket_id, "reason": outcome.reason}
+            result.failed += 1
+            result.failures.append(failure)
+            log.warning("retention_delete_failed", **failure)
+        return done
 
     def _record(
         self,
