@@ -50,6 +50,7 @@ from snapzen.ledger.rights.erasure_reapply import JournalChoice, ReapplyResult, 
 from snapzen.ledger.store import lookups
 from snapzen.ledger.store.adopt import AdoptCounts, FoundTicket, record_adoptions
 from snapzen.ledger.store.db import LedgerError, open_db
+from snapzen.policy.transform import EXTERNAL_ID_PREFIX, external_id
 from snapzen.support import clock
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings, require_ledger_key
@@ -59,8 +60,6 @@ if TYPE_CHECKING:
     from snapzen.clients.zendesk import ZendeskClient
 
 log = get_logger("snapzen.commands.reconcile")
-
-EXTERNAL_PREFIX = "snapengage:"
 
 # A stored job id Zendesk no longer shows (expired, or show_many missed it) after this many
 # polls is given up on: the listing of unfinished jobs and the lookups decide instead.
@@ -241,8 +240,9 @@ class SeenTicket:
     @property
     def case_id(self) -> str | None:
         """The case of a `snapengage:` ticket (None for any other)."""
-        ours = self.external_id is not None and self.external_id.startswith(EXTERNAL_PREFIX)
-        return self.external_id.removeprefix(EXTERNAL_PREFIX) if ours and self.external_id else None
+        external = self.external_id or ""
+        ours = external.startswith(EXTERNAL_ID_PREFIX)
+        return external.removeprefix(EXTERNAL_ID_PREFIX) if ours else None
 
     def found(self) -> FoundTicket:
         return FoundTicket(ticket_id=self.ticket_id, created_at=self.created_at, tags=self.tags)
@@ -294,7 +294,7 @@ def _look_up_missed(
     export lags; a ticket may sit outside the window): each ticket found is read by id."""
     missed = sorted(set(work.pushing) - set(found))
     for case_id in missed:
-        for ticket_id in sorted(set(sink.find_ticket_ids(EXTERNAL_PREFIX + case_id))):
+        for ticket_id in sorted(set(sink.find_ticket_ids(external_id(case_id)))):
             ticket = sink.show_ticket(ticket_id)
             shown = SeenTicket.of(ticket) if ticket is not None else None
             if ticket is None or shown is None or shown.case_id != case_id:
