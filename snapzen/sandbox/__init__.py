@@ -17,12 +17,12 @@ tests), ``control`` (``snapzen sandbox serve|dump``).
 
 from typing import TYPE_CHECKING, Any
 
-from snapzen.sandbox.config import EEA_UK, FAULT_KINDS, SandboxConfig
+from snapzen.sandbox.config import FAULT_KINDS, SandboxConfig
 
 if TYPE_CHECKING:
     from snapzen.sandbox.server import Sandbox
 
-__all__ = ["EEA_UK", "FAULT_KINDS", "Sandbox", "SandboxConfig"]
+__all__ = ["FAULT_KINDS", "Sandbox", "SandboxConfig"]
 
 
 def __getattr__(name: str) -> Any:
