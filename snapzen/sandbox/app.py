@@ -30,9 +30,8 @@ from snapzen.sandbox.zendesk import Zendesk
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-# METHOD PATH ENDPOINT; "~" is /zendesk/api/v2. "zendesk.x" is x in zendesk_api
-# (Zendesk.oauth_token: the account's tokens); the names are also the keys of
-# state()["requests"].
+# METHOD PATH ENDPOINT; "~" is /zendesk/api/v2. "zendesk.x" is x in zendesk_api; the names
+# are also the keys of state()["requests"].
 _ROUTES = """
 GET    /snapengage/api/v2/<org_id>/logs           snapengage.logs
 POST   /zendesk/oauth/tokens                      zendesk.oauth_token
@@ -235,7 +234,7 @@ class SandboxApp:
         name = endpoint.removeprefix("zendesk.")
         if not self.store.scope_grants(request, name):
             raise error(403, "Forbidden", "You do not have access to this page (OAuth scope)")
-        handler: Callable[..., Any] = getattr(zendesk_api, name, None) or getattr(Zendesk, name)
+        handler: Callable[..., Any] = getattr(zendesk_api, name)
         with self.store.lock:
             # Jobs finish on Zendesk's side whether or not anyone asks: apply every one whose
             # time has come before any handler reads the account.

@@ -28,13 +28,9 @@ from snapzen.sandbox.data import is_valid_email
 from snapzen.sandbox.responses import (
     ApiError,
     JsonDict,
-    error,
-    invalid,
-    loads,
     not_found,
 )
 
-MAX_BATCH = 100
 STATUSES = {"new", "open", "pending", "hold", "solved", "closed"}
 # Zendesk refuses a comment body over about 64 KB of UTF-8 ("depending on your encoding"),
 # whatever its length in characters.
@@ -148,45 +144,6 @@ def validate_ticket(item: object, strict_requester: bool) -> str | None:
     return None if status is None or status in STATUSES else f"Status: {status} is not valid"
 
 
-def record_invalid(problem: str) -> ApiError:
-    details = {"base": [{"description": problem, "error": "InvalidValue"}]}
-    body = {"error": "RecordInvalid", "description": "Record validation errors"}
-    return ApiError(422, {**body, "details": details})
-
-
-def body_value(request: Request, key: str, kind: type) -> Any:
-    """The request's ``{key: value}`` value, of ``kind``; a 400 for anything else."""
-    try:
-        value = loads(request.get_data())[key]
-        if isinstance(value, kind):
-            return value
-    except (ValueError, TypeError, KeyError):
-        pass
-    raise error(400, "InvalidJSON", f'body must be {{"{key}": {kind.__name__}}}')
-
-
-def ids_arg(request: Request) -> list[int]:
-    try:
-        ids = [int(part) for part in request.args.get("ids", "").split(",") if part.strip()]
-    except ValueError:
-        raise invalid("ids must be a comma-separated list of integers") from None
-    if not ids:
-        raise invalid("ids is required")
-    if len(ids) > MAX_BATCH:
-        raise error(400, "TooManyValues", f"at most {MAX_BATCH} ids per request, got {len(ids)}")
-    return ids
-
-
-def int_arg(request: Request, name: str, default: int) -> int:
-    try:
-        value = int(request.args.get(name, default))
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise invalid(f"{name} must be a positive integer")
-    return value
-
-
 class Zendesk:
     def __init__(self, cfg: SandboxConfig, clock: Callable[[], float] = service_time) -> None:
         self.cfg = cfg
@@ -200,8 +157,7 @@ class Zendesk:
         # search_index_lag_seconds old (see ``searchable``).
         self.unindexed: deque[tuple[float, TicketRecord]] = deque()
         self.jobs: dict[str, Job] = {}
-        self.tokens: dict[str, float] = {}  # OAuth token -> expiry
-        self.scopes: dict[str, set[str]] = {}  # OAuth token -> what its scope grants
+        self.tokens: dict[str, tuple[float, set[str]]] = {}  # OAuth token -> expiry, scope
         # Users as the API shows them: live and soft-deleted ("active": false); purged ones go.
         self.users: dict[int, JsonDict] = {}
         self.user_by_email: dict[str, int] = {}  # live users only
@@ -306,9 +262,7 @@ class Zendesk:
             job.results = {"success": True}
 
     def _import_item(self, index: int, item: Any, job: Job) -> JsonDict:
-        problem = validate_ticket(item, self.cfg.strict_requester) or self.unknown_user(item)
-        problem = problem or self.refused.get(str(item.get("external_id")))
-        if problem:
+        if problem := self.problem(item):
             return {"index": index, "error": "TicketCreateFailed", "details": problem}
         return {"index": index, "id": self.create_ticket(item, job.archive, job.id).data["id"]}
 
@@ -326,20 +280,23 @@ class Zendesk:
             row["status"] = "Deleted"
         return row
 
-    def unknown_user(self, item: JsonDict) -> str | None:
-        """Why Zendesk refuses a valid item naming a user the account does not have (as its
-        ``requester_id`` or a comment's ``author_id``), else None."""
+    def problem(self, item: Any) -> str | None:
+        """Zendesk's error details for an import item it refuses, else None: an invalid item,
+        one naming a user the account does not have (its ``requester_id`` or a comment's
+        ``author_id``), or one a test marked (``refused``)."""
 
         def unknown(user_id: Any) -> bool:
             live = isinstance(user_id, int) and self.users.get(user_id, {}).get("active")
             return user_id is not None and not live
 
+        if problem := validate_ticket(item, self.cfg.strict_requester):
+            return problem
         if unknown(item.get("requester_id")):
             return "Requester: is invalid"
         comments = item.get("comments") or [item.get("comment")]
         if any(isinstance(c, dict) and unknown(c.get("author_id")) for c in comments):
             return "Comment: Author is invalid"
-        return None
+        return self.refused.get(str(item.get("external_id")))
 
     # ---- tickets -------------------------------------------------------------------------------
     def create_ticket(self, item: JsonDict, archive: bool, job_id: str | None) -> TicketRecord:
@@ -489,7 +446,7 @@ class Zendesk:
             return not retired and (auth.username, auth.password) == (user, cfg.zendesk_token)
         token = auth.token if auth is not None and auth.type == "bearer" else None
         with self.lock:
-            return token is not None and self.clock() < self.tokens.get(token, -math.inf)
+            return token is not None and self.clock() < self.tokens.get(token, (-math.inf,))[0]
 
     def scope_grants(self, request: Request, name: str) -> bool:
         """Whether the caller's OAuth scope covers endpoint ``name`` (an API token: always)."""
@@ -498,28 +455,8 @@ class Zendesk:
             return True
         access = "read" if request.method == "GET" else "write"
         resource = "users" if name in _USERS else "tickets"
-        return bool({access, f"{resource}:{access}"} & self.scopes.get(auth.token or "", set()))
-
-    def oauth_token(self, request: Request) -> JsonDict:
-        try:
-            body = loads(request.get_data()) if request.is_json else None
-        except ValueError:
-            body = None
-        params: JsonDict = body if isinstance(body, dict) else dict(request.form.items())
-        client = params.get("client_id"), params.get("client_secret")
-        auth = request.authorization
-        if auth is not None and auth.type == "basic" and not client[0]:
-            client = auth.username, auth.password
-        if params.get("grant_type") != "client_credentials":
-            raise ApiError(400, {"error": "unsupported_grant_type"})
-        if client != (self.cfg.oauth_client_id, self.cfg.oauth_client_secret):
-            raise ApiError(401, {"error": "invalid_client"})
-        scope = params.get("scope") or "read write"
-        scope = " ".join(map(str, scope)) if isinstance(scope, list) else str(scope)
-        token, ttl = secrets.token_hex(24), self.cfg.oauth_token_ttl_seconds
-        self.tokens[token] = self.clock() + ttl
-        self.scopes[token] = set(scope.split())
-        return {"access_token": token, "token_type": "bearer", "expires_in": ttl, "scope": scope}
+        granted = self.tokens.get(auth.token or "", (0, set()))[1]
+        return bool({access, f"{resource}:{access}"} & granted)
 
     # ---- inspection ----------------------------------------------------------------------------
     def inspect_tickets(self) -> list[JsonDict]:

@@ -28,43 +28,63 @@ the account's (``SandboxApp.budgets``).
 from __future__ import annotations
 
 import re
+import secrets
 from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
 from snapzen.sandbox.responses import (
+    MAX_BATCH,
+    ApiError,
     JsonDict,
+    body_value,
     decode_cursor,
     encode_cursor,
     error,
+    ids_arg,
+    int_arg,
     invalid,
     json_response,
     listing,
+    loads,
     not_found,
-)
-from snapzen.sandbox.zendesk import (
-    MAX_BATCH,
-    STATUSES,
-    TicketRecord,
-    Zendesk,
-    body_value,
-    ids_arg,
-    int_arg,
-    iso_utc,
     record_invalid,
-    validate_ticket,
 )
+from snapzen.sandbox.zendesk import STATUSES, TicketRecord, Zendesk, iso_utc
 
 # ---- tickets
 
 
+def oauth_token(zd: Zendesk, request: Request) -> JsonDict:
+    try:
+        body = loads(request.get_data()) if request.is_json else None
+    except ValueError:
+        body = None
+    params: JsonDict = body if isinstance(body, dict) else dict(request.form.items())
+    client = params.get("client_id"), params.get("client_secret")
+    auth = request.authorization
+    if auth is not None and auth.type == "basic" and not client[0]:
+        client = auth.username, auth.password
+    if params.get("grant_type") != "client_credentials":
+        raise ApiError(400, {"error": "unsupported_grant_type"})
+    if client != (zd.cfg.oauth_client_id, zd.cfg.oauth_client_secret):
+        raise ApiError(401, {"error": "invalid_client"})
+    scope = params.get("scope") or "read write"
+    scope = " ".join(map(str, scope)) if isinstance(scope, list) else str(scope)
+    token, ttl = secrets.token_hex(24), zd.cfg.oauth_token_ttl_seconds
+    zd.tokens[token] = zd.clock() + ttl, set(scope.split())
+    return {"access_token": token, "token_type": "bearer", "expires_in": ttl, "scope": scope}
+
+
+def _archive(request: Request) -> bool:
+    return request.args.get("archive_immediately", "").lower() in ("1", "true", "yes", "on")
+
+
 def import_ticket(zd: Zendesk, request: Request) -> Response:
     item = body_value(request, "ticket", dict)
-    problem = validate_ticket(item, zd.cfg.strict_requester) or zd.unknown_user(item)
-    if problem:
+    if problem := zd.problem(item):
         raise record_invalid(problem)
-    archive = request.args.get("archive_immediately", "").lower() in ("1", "true", "yes", "on")
-    return json_response({"ticket": zd.create_ticket(item, archive, None).shown()}, 201)
+    return json_response({"ticket": zd.create_ticket(item, _archive(request), None).shown()}, 201)
 
 
 def import_create_many(zd: Zendesk, request: Request) -> JsonDict:
@@ -74,8 +94,7 @@ def import_create_many(zd: Zendesk, request: Request) -> JsonDict:
     if len(tickets) > MAX_BATCH:
         got = f"create_many accepts at most {MAX_BATCH} tickets per request, got {len(tickets)}"
         raise error(400, "TooManyValues", got)
-    archive = request.args.get("archive_immediately", "").lower() in ("1", "true", "yes", "on")
-    return zd.start_job("import", "bulk_import_tickets", tickets, archive)
+    return zd.start_job("import", "bulk_import_tickets", tickets, _archive(request))
 
 
 def job_status(zd: Zendesk, request: Request, job_id: str) -> JsonDict:
