@@ -1,5 +1,5 @@
-"""The WSGI application both ways of running the sandbox share (``server.Sandbox`` on loopback,
-``inprocess.InProcessSandbox`` mounted in a requests session): routing, and what every API call
+"""The WSGI application ``server.Sandbox`` serves (on loopback, or mounted in a requests
+session in-process): routing, and what every API call
 goes through (latency, Zendesk's rate budgets and their headers, faults from ``transport``,
 auth), then its handler.
 """
@@ -7,12 +7,10 @@ auth), then its handler.
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -20,8 +18,8 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from snapzen.sandbox import zendesk_api
-from snapzen.sandbox.config import NOTICES, SandboxConfig, service_time
-from snapzen.sandbox.data import Dataset, generate
+from snapzen.sandbox.config import SandboxConfig
+from snapzen.sandbox.data import Dataset
 from snapzen.sandbox.responses import ApiError, error, json_response
 from snapzen.sandbox.snapengage import SnapEngage
 from snapzen.sandbox.transport import Budget, FaultInjector, fault_response
@@ -241,51 +239,3 @@ class SandboxApp:
             self.store.tick()
             result = handler(self.store, request, **args)
             return result if isinstance(result, Response) else json_response(result)
-
-
-class Addressed:
-    """The app, its data set and where it answers: what the sandbox served on loopback
-    (``server.Sandbox``) and the one mounted in-process (``inprocess.InProcessSandbox``) share,
-    with the settings that point snapzen at it and the inspection, without HTTP."""
-
-    def __init__(self, config: SandboxConfig) -> None:
-        self.config = config
-        # The chats end now on the services' own clock, which snapzen's offset does not move.
-        self.dataset = generate(
-            config, config.anchor or datetime.fromtimestamp(service_time(), UTC)
-        )
-        self.app = SandboxApp(config, self.dataset)
-        self.widget_ids = list(self.dataset.widget_ids)
-
-    def answer_at(self, base_url: str) -> None:
-        """Where the sandbox answers (a server's, once it listens on its port)."""
-        self.base_url = self.app.store.base_url = base_url
-        self.snapengage_base_url = f"{base_url}/snapengage"
-        self.zendesk_base_url = f"{base_url}/zendesk"
-
-    def env(self) -> dict[str, str]:
-        """Environment variables that point snapzen at this sandbox."""
-        cfg = self.config
-        return {
-            "SNAPZEN_SNAPENGAGE__BASE_URL": self.snapengage_base_url,
-            "SNAPZEN_SNAPENGAGE__ORG_ID": cfg.org_id,
-            "SNAPZEN_SNAPENGAGE__API_TOKEN": cfg.snapengage_token,
-            "SNAPZEN_SNAPENGAGE__WIDGETS": ",".join(self.dataset.widget_ids),
-            "SNAPZEN_ZENDESK__BASE_URL": self.zendesk_base_url,
-            "SNAPZEN_ZENDESK__EMAIL": cfg.zendesk_email,
-            "SNAPZEN_ZENDESK__API_TOKEN": cfg.zendesk_token,
-            "SNAPZEN_TRANSFER__CONTROLLER_COUNTRY": cfg.controller_country,
-            "SNAPZEN_CONSENT__NOTICES": json.dumps(NOTICES),
-        }
-
-    def state(self) -> dict[str, Any]:
-        return self.app.state()
-
-    def truth(self) -> list[dict[str, Any]]:
-        return self.app.truth()
-
-    def tickets(self) -> list[dict[str, Any]]:
-        return self.app.tickets()
-
-    def reset_counters(self) -> None:
-        self.app.reset_counters()

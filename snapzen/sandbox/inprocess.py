@@ -6,7 +6,7 @@ auth, rate limits, faults, the store). Tests use it through
 ``snapzen.clients.origin.mounted``: the clients snapzen builds from settings then talk to the
 sandbox as they would to the loopback server, minus the network::
 
-    box = InProcessSandbox(SandboxConfig(chats=0))
+    box = Sandbox(SandboxConfig(chats=0), serve=False)
     with mounted(box.base_url, box.adapter):
         ...  # SNAPZEN_*__BASE_URL from box.env()
 """
@@ -26,8 +26,7 @@ from requests.utils import get_encoding_from_headers
 from urllib3 import HTTPResponse
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from snapzen.sandbox.app import Addressed
-from snapzen.sandbox.config import SandboxConfig, service_time
+from snapzen.sandbox.config import service_time
 
 WsgiApp = Callable[..., Iterable[bytes]]
 
@@ -80,15 +79,3 @@ class WsgiAdapter(BaseAdapter):
 
     def close(self) -> None:
         return None
-
-
-class InProcessSandbox(Addressed):
-    """The sandbox app (SnapEngage and Zendesk) without a server, at ``base_url``: the same
-    app the loopback ``Sandbox`` serves, its store and data set at hand for a test's setup."""
-
-    def __init__(
-        self, config: SandboxConfig | None = None, *, base_url: str = "https://sandbox.test"
-    ) -> None:
-        super().__init__(config or SandboxConfig(chats=0))
-        self.answer_at(base_url.rstrip("/"))
-        self.adapter = WsgiAdapter(self.app)
