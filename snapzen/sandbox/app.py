@@ -22,7 +22,7 @@ from snapzen.sandbox.config import SandboxConfig
 from snapzen.sandbox.data import Dataset
 from snapzen.sandbox.responses import ApiError, error, json_response
 from snapzen.sandbox.snapengage import SnapEngage
-from snapzen.sandbox.transport import Budget, FaultInjector, fault_response
+from snapzen.sandbox.transport import Budget, FaultInjector, Hit, fault_response
 from snapzen.sandbox.zendesk import Zendesk
 
 if TYPE_CHECKING:
@@ -158,20 +158,16 @@ class SandboxApp:
 
     def _zendesk(self, request: Request, endpoint: str, args: Mapping[str, Any]) -> Response:
         account = self.limiter.hit()
-        budget = self.budgets.get(endpoint)
-        own = budget.hit() if budget is not None else None
-        spent = own if own is not None and not own.allowed else account
-        if not spent.allowed:
-            with self._lock:
-                odd = self.responses_429 % 2 == 1
+        own = self.budgets[endpoint].hit() if endpoint in self.budgets else account
+        spent = account if own.allowed else own
+        if spent.allowed:
+            response = self._faulted(request, endpoint, args)
+        elif self.responses_429 % 2 == 1 and endpoint not in _EXPORTS:
             # Real Zendesk sometimes answers 429 in plain text; clients must not assume JSON
             # (the export endpoints' own budgets answer with the JSON body).
-            if odd and endpoint not in _EXPORTS:
-                response = Response(_PLAIN_429, 429, mimetype="text/plain")
-            else:
-                response = error(429, "APIRateLimitExceeded", _PLAIN_429).response
+            response = Response(_PLAIN_429, 429, mimetype="text/plain")
         else:
-            response = self._faulted(request, endpoint, args)
+            response = error(429, "APIRateLimitExceeded", _PLAIN_429).response
         headers = response.headers
         if response.status_code == 429:
             headers.setdefault("Retry-After", str(spent.reset_seconds))
@@ -183,18 +179,14 @@ class SandboxApp:
             headers["ratelimit-reset"] = str(account.reset_seconds)
         else:
             headers["rate-limit-reset"] = str(account.reset_seconds)
-        if own is not None and endpoint == "zendesk.tickets_list":
-            headers["zendesk-ratelimit-tickets-index"] = (
-                f"total={own.limit}; remaining={own.remaining}; resets={own.reset_seconds}"
-            )
+        if endpoint == "zendesk.tickets_list":
+            headers["zendesk-ratelimit-tickets-index"] = own.header()
         with self.store.lock:  # threaded server: another request may be adding a job
             self.store.tick()
             flying = len(self.store.in_flight())
         total = self.cfg.max_jobs_in_flight
-        remaining = max(0, total - flying)
-        headers["zendesk-ratelimit-inflight-jobs"] = (
-            f"total={total}; remaining={remaining}; resets=60"
-        )
+        inflight = Hit(True, total, max(0, total - flying), 60)
+        headers["zendesk-ratelimit-inflight-jobs"] = inflight.header()
         headers["X-Zendesk-Request-Id"] = f"sandbox-{next(self._request_ids):08x}"
         return response
 

@@ -60,6 +60,7 @@ _HOSTILE_SNIPPETS = [
     "' OR 1=1; DROP TABLE cases; --",
     '```json\n{"not": "real"}\n```',
 ]
+_PLACES = ("javascript_variables", "operator_variables", "labels")  # of a consent answer
 _LANGS = ["en-us,en;q=0.5", "de-de,de;q=0.9,en;q=0.5", "fr-FR", "ar", "he-IL", "ja", "pt-BR", ""]
 
 
@@ -177,11 +178,10 @@ class _Generator:
         offline = kind == "offline"
         in_progress = kind == "in_progress"
         agent = None if offline else rng.choice(self.agents)
-        agent_id, agent_alias = agent if agent else ("", "")
-        if kind in ("long_lines", "offline"):
-            n_messages = 2000 if kind == "long_lines" else 1
-        else:
-            n_messages = rng.randint(1, 3) if in_progress else rng.randint(2, 20)
+        agent_id, agent_alias = agent or ("", "")
+        n_messages = {"long_lines": 2000, "offline": 1}.get(kind) or (
+            rng.randint(1, 3) if in_progress else rng.randint(2, 20)
+        )
         if in_progress:
             created = self.anchor - timedelta(seconds=rng.uniform(20, 280))
         else:
@@ -201,24 +201,12 @@ class _Generator:
         present, country_code, region = self.country()
         consent, consent_value = self.consent()
         browser = rng.choice(["Chrome", "Firefox", "Safari", "Opera"])
-        js_vars: list[Case] = [{"name": "plan", "value": rng.choice(["free", "pro", "enterprise"])}]
-        op_vars: list[Case] = []
+        plan = {"name": "plan", "value": rng.choice(["free", "pro", "enterprise"])}
         labels: list[Case] = []
         if rng.random() < 0.3:
             labels.append({"name": "topic", "value": rng.choice(["billing", "bug", "sales"])})
-        consent_source = None
-        if consent != "absent":
-            where = rng.choices(range(3), weights=[2, 1, 1])[0]
-            consent_source = ("javascript_variables", "operator_variables", "labels")[where]
-            # The consent tool's receipt and the notice shown, beside every answer (no draw
-            # from the generator: the data sets stay what they were).
-            (js_vars, op_vars, labels)[where].extend(
-                [
-                    {"name": "gdpr_consent", "value": consent_value},
-                    {"name": "gdpr_consent_receipt", "value": f"rcpt-{case_id[:8]}"},
-                    {"name": "gdpr_notice_version", "value": NOTICE_VERSION},
-                ]
-            )
+        # Where the value sits: only the visitor's page counts by default, not agents'.
+        consent_source = None if consent == "absent" else rng.choices(_PLACES, [2, 1, 1])[0]
 
         last_s = transcripts[-1]["date_seconds"] if transcripts else start_s
         case: Case = {
@@ -257,13 +245,20 @@ class _Generator:
             "chat_agent_alias": agent_alias,
             "destination_url": "",
             "transcripts": transcripts,
-            "javascript_variables": js_vars,
-            "operator_variables": op_vars,
+            "javascript_variables": [plan],
+            "operator_variables": [],
             "labels": labels,
             "widget_id": widget_id,
         }
         if present:
             case["country_code"] = country_code
+        if consent_source is not None:
+            # The consent tool's receipt and the notice shown, beside every answer.
+            case[consent_source] += [
+                {"name": "gdpr_consent", "value": consent_value},
+                {"name": "gdpr_consent_receipt", "value": f"rcpt-{case_id[:8]}"},
+                {"name": "gdpr_notice_version", "value": NOTICE_VERSION},
+            ]
         # A live chat has no final length yet: either no field at all, or a zero.
         if offline or (in_progress and rng.random() < 0.5):
             case["chat_duration"] = 0
@@ -283,7 +278,6 @@ class _Generator:
             "country_code": country_code,
             "region": region,
             "consent": consent,
-            # Where the value sits: only the visitor's page counts by default, not agents'.
             "consent_source": consent_source,
             "email_valid": is_valid_email(email),
         }

@@ -29,6 +29,10 @@ class Hit(NamedTuple):
     remaining: int
     reset_seconds: int  # whole seconds until the window resets, at least 1
 
+    def header(self) -> str:
+        """As Zendesk's per-endpoint and job headers give it."""
+        return f"total={self.limit}; remaining={self.remaining}; resets={self.reset_seconds}"
+
 
 class Budget:
     """Requests per fixed window, aligned to the budget's creation, as Zendesk's headers describe
