@@ -9,10 +9,10 @@ Used by the demo, end-to-end tests and benchmarks::
 
 Module map: ``config`` (settings), ``data`` (synthetic cases + truth), ``snapengage`` (the
 Logs API), ``zendesk`` (the Zendesk account) with its endpoints in ``zendesk_api``,
-``responses`` (JSON bodies and errors), ``transport``
-(rate budgets, faults), ``app`` (routing, headers), ``server`` (the threaded loopback server),
-``inprocess`` (the same app mounted in a requests session, no socket: unit and integration
-tests), ``control`` (``snapzen sandbox serve|dump``).
+``responses`` (request arguments, JSON bodies and errors), ``transport`` (rate budgets,
+faults), ``app`` (routing, headers), ``server`` (``Sandbox``: the app on a threaded loopback
+server, or with ``serve=False`` mounted in a requests session through ``inprocess``'s adapter,
+no socket: unit and integration tests), ``control`` (``snapzen sandbox serve|dump``).
 """
 
 from typing import TYPE_CHECKING, Any

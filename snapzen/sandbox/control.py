@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import requests
@@ -24,7 +23,6 @@ from snapzen.sandbox.config import SandboxConfig
 from snapzen.sandbox.server import Sandbox
 from snapzen.support.atomic import open_private_binary, write_private
 
-INSPECTIONS = ("state", "tickets", "truth")
 START_SECONDS = 60  # a detached sandbox that is not listening by then failed to start
 
 
@@ -43,11 +41,8 @@ def serve_until_stopped(
     """Serve until SIGINT/SIGTERM (or ``duration`` seconds); ``on_listening`` is told once the
     server listens, before the ready file is written."""
     stop = threading.Event()
-
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in signals}
     try:
         with Sandbox(cfg) as sb:
             on_listening(sb)
@@ -70,10 +65,6 @@ class Detached:
 class StartFailed(Exception):
     """The detached sandbox exited, or did not listen in time; its log says why."""
 
-    def __init__(self, log_path: Path) -> None:
-        super().__init__(f"sandbox did not start; see {log_path}")
-        self.log_path = log_path
-
 
 def detach(args: list[str], ready_file: Path | None) -> Detached:
     """Start ``snapzen sandbox serve ARGS`` in its own session and wait for its ready file:
@@ -93,7 +84,7 @@ def detach(args: list[str], ready_file: Path | None) -> Detached:
         if child.poll() is not None or time.monotonic() > deadline:
             if child.poll() is None:
                 child.terminate()
-            raise StartFailed(log_path)
+            raise StartFailed(f"sandbox did not start; see {log_path}")
         time.sleep(0.05)
     ready = json.loads(ready_file.read_text())
     return Detached(child.pid, ready["base_url"], ready["env"], log_path)
@@ -113,7 +104,7 @@ class Unreadable(Exception):
 
 
 def inspect(base: str, what: str) -> Any:
-    """The inspection JSON ``what`` (one of INSPECTIONS) of the sandbox at ``base``."""
+    """The inspection JSON ``what`` (state, tickets or truth) of the sandbox at ``base``."""
     try:
         response = requests.get(f"{base.rstrip('/')}/_sandbox/{what}", timeout=30)
         response.raise_for_status()

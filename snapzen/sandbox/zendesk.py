@@ -115,15 +115,13 @@ def validate_ticket(item: object, strict_requester: bool) -> str | None:
     candidates: list[Any] = comments or [comment]
     if not all(isinstance(c, dict) for c in candidates):
         return "Comments: must be objects" if comments else "Description: cannot be blank"
-    if not any(_comment_body(c) for c in candidates):
+    bodies = [_comment_body(c) for c in candidates]
+    if not any(bodies):
         return "Description: cannot be blank"
     if len(candidates) > 5000:
         return "Comments: a ticket can contain up to 5000 comments"
     # surrogatepass: a lone surrogate (valid as a JSON escape) counts as the 3 bytes it takes.
-    if any(
-        len(_comment_body(c).encode("utf-8", "surrogatepass")) > COMMENT_MAX_BYTES
-        for c in candidates
-    ):
+    if any(len(body.encode("utf-8", "surrogatepass")) > COMMENT_MAX_BYTES for body in bodies):
         return "Comment: body is too long"
     requester, requester_id = item.get("requester"), item.get("requester_id")
     if requester_id is not None and not isinstance(requester_id, int):
