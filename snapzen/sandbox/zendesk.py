@@ -11,11 +11,10 @@ Its endpoints are the functions of ``zendesk_api``.
 
 from __future__ import annotations
 
-import copy
 import math
 import secrets
 import threading
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -457,37 +456,7 @@ class Zendesk:
         return bool({access, f"{resource}:{access}"} & granted)
 
     # ---- inspection ----------------------------------------------------------------------------
-    def inspect_tickets(self) -> list[JsonDict]:
-        self.tick()
-        with self.lock:
-            return [
-                {
-                    **copy.deepcopy(r.data),
-                    "archived": r.archived,
-                    "deleted": r.deleted_at is not None,
-                    "deleted_at": r.deleted_at,
-                    "job_id": r.job_id,
-                }
-                for r in self.tickets.values()
-            ]
-
     def inspect_users(self) -> list[JsonDict]:
         with self.lock:
             purged = [{"id": i, "purged": True} for i in sorted(self.purged_users)]
             return [dict(u) for u in self.users.values()] + purged
-
-    def stats(self) -> JsonDict:
-        with self.lock:
-            self.tick()
-            live = [r for r in self.tickets.values() if r.deleted_at is None]
-            by_ext = Counter(r.data.get("external_id") for r in live)
-            by_ext.pop(None, None)
-            return {
-                "tickets_count": len(live),
-                "archived_tickets_count": sum(1 for r in live if r.archived),
-                "deleted_tickets_count": len(self.tickets) - len(live),
-                "purged_tickets_count": len(self.purged),
-                # The one number an end-to-end test cares most about: it must stay empty.
-                "duplicate_external_ids": sorted(k for k, n in by_ext.items() if n > 1),
-                "jobs": {"total": len(self.jobs), "in_flight": len(self.in_flight())},
-            }
