@@ -23,7 +23,7 @@ from snapzen.sandbox.config import SandboxConfig
 from snapzen.sandbox.data import Dataset
 from snapzen.sandbox.responses import ApiError, error, json_response
 from snapzen.sandbox.snapengage import SnapEngage
-from snapzen.sandbox.transport import Budget, FaultInjector, Hit, fault_response
+from snapzen.sandbox.transport import Budget, FaultInjector, Hit
 from snapzen.sandbox.zendesk import Zendesk
 
 if TYPE_CHECKING:
@@ -221,22 +221,12 @@ class SandboxApp:
         unfaulted = endpoint in ("zendesk.oauth_token", "not_found", "method_not_allowed")
         fault = None if unfaulted else self.faults.draw(mutating, endpoint)
         if fault is not None and not fault.after:
-            return fault_response(fault.kind)
+            return fault.answer(None)
         try:
             response = self._handle(request, endpoint, args)
         except ApiError as exc:
             response = exc.response
-        if fault is None:
-            return response
-        if fault.kind == "timeout":
-            # The work is done; the answer just arrives too late for a client with a short read
-            # timeout, which cannot know whether its write happened.
-            time.sleep(self.cfg.fault_timeout_seconds)
-            return response
-        if fault.kind == "malformed_json":
-            text = response.get_data(as_text=True) or '{"job_status": {"id": "'
-            return Response(text[: max(1, len(text) // 2)], 200, mimetype="application/json")
-        return fault_response(fault.kind)
+        return response if fault is None else fault.answer(response, self.cfg.fault_timeout_seconds)
 
     def _handle(self, request: Request, endpoint: str, args: Mapping[str, Any]) -> Response:
         if endpoint == "snapengage.logs":

@@ -59,10 +59,40 @@ class Budget:
             )
 
 
+# What each fault answers (``Fault.answer``).
+_FAULTS = {
+    "http_500": (500, "application/json", '{"error":"InternalServerError","description":"fault"}'),
+    "http_502": (502, "text/html", "<html><body><h1>502 Bad Gateway</h1></body></html>"),
+    "http_503": (503, "text/plain", "Service Unavailable: scheduled maintenance"),
+    "http_503_retry_after": (
+        503,
+        "application/json",
+        '{"error":"DatabaseTimeout","description":"retry"}',
+    ),
+    "gateway": (504, "application/json", '{"error":"GatewayTimeout","description":"timed out"}'),
+}
+
+
 @dataclass(frozen=True)
 class Fault:
     kind: str
     after: bool  # the request is processed first, then the fault is sent
+
+    def answer(self, response: Response | None, stall: float = 0.0) -> Response:
+        """What the client gets instead of ``response`` (None: the work was not done). A
+        timeout and a malformed body alter the real answer; without one, they are a gateway's
+        timeout (a 504)."""
+        if response is not None and self.kind == "timeout":
+            # The work is done; the answer just arrives too late for a client with a short read
+            # timeout, which cannot know whether its write happened.
+            time.sleep(stall)
+            return response
+        if response is not None and self.kind == "malformed_json":
+            text = response.get_data(as_text=True) or '{"job_status": {"id": "'
+            return Response(text[: max(1, len(text) // 2)], 200, mimetype="application/json")
+        status, mimetype, body = _FAULTS.get(self.kind, _FAULTS["gateway"])
+        retry = {"Retry-After": "1"} if self.kind == "http_503_retry_after" else None
+        return Response(body, status, retry, mimetype=mimetype)
 
 
 class FaultInjector:
@@ -108,24 +138,3 @@ class FaultInjector:
         with self._lock:
             self.injected.clear()
             self._planned.clear()
-
-
-# What each fault answers. timeout and malformed_json alter the real answer instead; planned
-# before the work (``plan(..., after=False)``), they are a gateway's timeout: a 504.
-_FAULTS = {
-    "http_500": (500, "application/json", '{"error":"InternalServerError","description":"fault"}'),
-    "http_502": (502, "text/html", "<html><body><h1>502 Bad Gateway</h1></body></html>"),
-    "http_503": (503, "text/plain", "Service Unavailable: scheduled maintenance"),
-    "http_503_retry_after": (
-        503,
-        "application/json",
-        '{"error":"DatabaseTimeout","description":"retry"}',
-    ),
-}
-
-
-def fault_response(kind: str) -> Response:
-    gateway = (504, "application/json", '{"error":"GatewayTimeout","description":"timed out"}')
-    status, mimetype, body = _FAULTS.get(kind, gateway)
-    retry = {"Retry-After": "1"} if kind == "http_503_retry_after" else None
-    return Response(body, status, retry, mimetype=mimetype)
