@@ -128,16 +128,20 @@ def tickets_list(zd: Zendesk, request: Request) -> JsonDict:
     ]
     if external_id is not None:
         return listing("tickets", visible)
-    page, per_page = int_arg(request, "page", 1), int_arg(request, "per_page", 100)
-    per_page = min(MAX_BATCH, per_page)
-    base = f"{zd.api}/tickets.json?per_page={per_page}"
-    more = page * per_page < len(visible)
+    per_page = min(MAX_BATCH, int_arg(request, "per_page", 100))
+    url = f"{zd.api}/tickets.json?per_page={per_page}"
+    return _paged("tickets", visible, int_arg(request, "page", 1), per_page, url)
+
+
+def _paged(key: str, rows: list[JsonDict], page: int, per_page: int, url: str) -> JsonDict:
+    """Page ``page`` (from 1) of ``rows``, with Zendesk's links to the pages beside it."""
+    more = page * per_page < len(rows)
     return listing(
-        "tickets",
-        visible[(page - 1) * per_page : page * per_page],
-        len(visible),
-        next_page=f"{base}&page={page + 1}" if more else None,
-        previous_page=f"{base}&page={page - 1}" if page > 1 else None,
+        key,
+        rows[(page - 1) * per_page : page * per_page],
+        len(rows),
+        next_page=f"{url}&page={page + 1}" if more else None,
+        previous_page=f"{url}&page={page - 1}" if page > 1 else None,
     )
 
 
@@ -328,14 +332,8 @@ def search(zd: Zendesk, request: Request) -> JsonDict:
     if page > MAX_RESULTS // PER_PAGE:
         raise error(422, "InvalidPaginationParameter", "at most 1000 results per query")
     results = [{**t, "result_type": "ticket"} for t in _found(zd, terms)][:MAX_RESULTS]
-    more = page * PER_PAGE < len(results)
-    query = request.args["query"].strip().replace(" ", "+")
-    return {
-        "results": results[(page - 1) * PER_PAGE : page * PER_PAGE],
-        "count": len(results),
-        "next_page": f"{zd.api}/search.json?query={query}&page={page + 1}" if more else None,
-        "previous_page": None,
-    }
+    url = f"{zd.api}/search.json?query={request.args['query'].strip().replace(' ', '+')}"
+    return _paged("results", results, page, PER_PAGE, url)
 
 
 def search_count(zd: Zendesk, request: Request) -> JsonDict:
