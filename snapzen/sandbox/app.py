@@ -235,11 +235,8 @@ class SandboxApp:
             raise error(405, "MethodNotAllowed", "Method not allowed")
         if endpoint == "not_found":
             raise error(404, "InvalidEndpoint", "Not found")
-        if endpoint != "zendesk.oauth_token" and not self.store.authenticated(request):
-            raise ApiError(401, {"error": "Couldn't authenticate you"})
         name = endpoint.removeprefix("zendesk.")
-        if not self.store.scope_grants(request, name):
-            raise error(403, "Forbidden", "You do not have access to this page (OAuth scope)")
+        self.store.authorize(request, name)
         handler: Callable[..., Any] = getattr(zendesk_api, name)
         with self.store.lock:
             # Jobs finish on Zendesk's side whether or not anyone asks: apply every one whose

@@ -24,11 +24,7 @@ from werkzeug.wrappers import Request
 
 from snapzen.sandbox.config import SandboxConfig, service_time
 from snapzen.sandbox.data import is_valid_email
-from snapzen.sandbox.responses import (
-    ApiError,
-    JsonDict,
-    not_found,
-)
+from snapzen.sandbox.responses import ApiError, JsonDict, error, not_found
 
 STATUSES = {"new", "open", "pending", "hold", "solved", "closed"}
 # Zendesk refuses a comment body over about 64 KB of UTF-8 ("depending on your encoding"),
@@ -39,7 +35,7 @@ _TOO_MANY_JOBS = "Too many TicketImportJob jobs are currently queued or running.
 # OAuth scopes (spec): a token lacking the one an endpoint needs gets a Forbidden; user search
 # and deletion need users:*. Where Zendesk documents none (users/me, job statuses, deleted
 # tickets) the sandbox asks for none; every other endpoint here reads or writes tickets.
-_UNSCOPED = {"oauth_token", "users_me", "job_status", "job_statuses_show_many", "job_statuses_list"}
+_UNSCOPED = {"users_me", "job_status", "job_statuses_show_many", "job_statuses_list"}
 _UNSCOPED |= {"deleted_tickets_list", "deleted_tickets_destroy_many"}
 _USERS = {"users_search", "users_show_many", "user_show", "user_delete", "deleted_user_delete"}
 # "All API tokens permanently deactivated: all API calls using API tokens will fail" (Zendesk's
@@ -435,25 +431,27 @@ class Zendesk:
             return [u for u in self.search_users(email) if self.user_created[u["id"]] <= horizon]
 
     # ---- endpoints: auth -----------------------------------------------------------------------
-    def authenticated(self, request: Request) -> bool:
+    def authorize(self, request: Request, name: str) -> None:
+        """A 401 unless the caller holds the API token (until its retirement) or a live OAuth
+        token (any caller may ask for one); a 403 when that token's scope does not cover
+        endpoint ``name``."""
         auth, cfg = request.authorization, self.cfg
+        if name == "oauth_token":
+            return
         if auth is not None and auth.type == "basic":
-            user = f"{cfg.zendesk_email}/token"
-            retired = self.clock() >= API_TOKENS_DEACTIVATED
-            return not retired and (auth.username, auth.password) == (user, cfg.zendesk_token)
-        token = auth.token if auth is not None and auth.type == "bearer" else None
+            token = (f"{cfg.zendesk_email}/token", cfg.zendesk_token)
+            if self.clock() >= API_TOKENS_DEACTIVATED or (auth.username, auth.password) != token:
+                raise ApiError(401, {"error": "Couldn't authenticate you"})
+            return
+        bearer = auth.token if auth is not None and auth.type == "bearer" else None
         with self.lock:
-            return token is not None and self.clock() < self.tokens.get(token, (-math.inf,))[0]
-
-    def scope_grants(self, request: Request, name: str) -> bool:
-        """Whether the caller's OAuth scope covers endpoint ``name`` (an API token: always)."""
-        auth = request.authorization
-        if auth is None or auth.type != "bearer" or name in _UNSCOPED:
-            return True
+            expiry, granted = self.tokens.get(bearer or "", (-math.inf, set()))
+        if self.clock() >= expiry:
+            raise ApiError(401, {"error": "Couldn't authenticate you"})
         access = "read" if request.method == "GET" else "write"
         resource = "users" if name in _USERS else "tickets"
-        granted = self.tokens.get(auth.token or "", (0, set()))[1]
-        return bool({access, f"{resource}:{access}"} & granted)
+        if name not in _UNSCOPED and not {access, f"{resource}:{access}"} & granted:
+            raise error(403, "Forbidden", "You do not have access to this page (OAuth scope)")
 
     # ---- inspection ----------------------------------------------------------------------------
     def inspect_users(self) -> list[JsonDict]:
