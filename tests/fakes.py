@@ -23,7 +23,7 @@ from snapzen.ledger.store import outbox
 from snapzen.sandbox.config import SandboxConfig
 from snapzen.sandbox.server import IN_PROCESS_URL, Sandbox
 
-BASE = IN_PROCESS_URL  # the in-process sandbox (no socket: snapzen.sandbox.inprocess)
+BASE = IN_PROCESS_URL  # the in-process sandbox (no socket: Sandbox(serve=False))
 SE_BASE = f"{BASE}/snapengage"
 ZD_BASE = f"{BASE}/zendesk"
 ORG = "1234567890123456"

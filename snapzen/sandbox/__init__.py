@@ -11,8 +11,8 @@ Module map: ``config`` (settings), ``data`` (synthetic cases + truth), ``snapeng
 Logs API), ``zendesk`` (the Zendesk account) with its endpoints in ``zendesk_api``,
 ``responses`` (request arguments, JSON bodies and errors), ``transport`` (rate budgets,
 faults), ``app`` (routing, headers), ``server`` (``Sandbox``: the app on a threaded loopback
-server, or with ``serve=False`` mounted in a requests session through ``inprocess``'s adapter,
-no socket: unit and integration tests), ``control`` (``snapzen sandbox serve|dump``).
+server, or with ``serve=False`` mounted in a requests session, no socket: unit and integration
+tests; ``snapzen sandbox serve|dump``).
 """
 
 from typing import TYPE_CHECKING, Any

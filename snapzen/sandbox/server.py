@@ -1,14 +1,40 @@
-"""``Sandbox``: the emulator, served on a loopback port by a background thread or mounted
-in-process (``serve=False``)."""
+"""Running the sandbox. ``Sandbox``: the app served on a loopback port by a background thread,
+or mounted in-process (``serve=False``) through ``WsgiAdapter``. For `snapzen sandbox serve |
+dump`: serving in the foreground until SIGINT or SIGTERM, or detached in its own session
+(waiting for its ready file), and reading a running sandbox's inspection JSON.
+
+The in-process adapter: as httpx mounts an app with ``WSGITransport``, a session mounts
+:class:`WsgiAdapter` on a URL prefix and every request to it becomes one WSGI call of the app
+(the whole sandbox: routing, auth, rate limits, faults, the store). Tests use it through
+``snapzen.clients.origin.mounted``: the clients snapzen builds from settings then talk to the
+sandbox as they would to the loopback server, minus the network::
+
+    box = Sandbox(SandboxConfig(chats=0), serve=False)
+    with mounted(box.base_url, box.adapter):
+        ...  # SNAPZEN_*__BASE_URL from box.env()
+"""
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import formatdate
+from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
+from snapzen.support.atomic import open_private_binary, write_private
 from snapzen.support.errors import ConfigError
 
 try:  # the emulator's dependencies are an extra: production images do not carry them
@@ -20,12 +46,70 @@ except ModuleNotFoundError as exc:
         "pip install 'snapzen[sandbox]'"
     ) from exc
 
+import requests
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers
+from urllib3 import HTTPResponse
 from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from snapzen.sandbox.app import SandboxApp
 from snapzen.sandbox.config import NOTICES, SandboxConfig, service_time
 from snapzen.sandbox.data import generate
-from snapzen.sandbox.inprocess import WsgiAdapter
+
+WsgiApp = Callable[..., Iterable[bytes]]
+
+
+class WsgiAdapter(BaseAdapter):
+    """Sends a PreparedRequest to a WSGI app and hands back its answer as a requests Response
+    (streamed from memory, so body caps and ``read1`` work as on a socket). Like any HTTP
+    server, it adds a ``Date`` header unless the app sent one (``send_date=False``: a proxy
+    that drops it)."""
+
+    def __init__(self, app: WsgiApp, *, send_date: bool = True) -> None:
+        super().__init__()
+        self.app = app
+        self.send_date = send_date
+
+    def send(  # type: ignore[override]
+        self, request: requests.PreparedRequest, stream: bool = False, **kwargs: Any
+    ) -> requests.Response:
+        url = urlsplit(request.url or "")
+        body = request.body or b""
+        environ = EnvironBuilder(
+            path=url.path or "/",
+            base_url=f"{url.scheme}://{url.netloc}",
+            query_string=url.query,
+            method=request.method or "GET",
+            headers=list(request.headers.items()),
+            data=body.encode("utf-8") if isinstance(body, str) else bytes(body),
+        ).get_environ()
+        chunks, status, headers = run_wsgi_app(self.app, environ, buffered=True)
+        content = b"".join(chunks)
+        code, _, reason = status.partition(" ")
+        fields = CaseInsensitiveDict(dict(headers))
+        if self.send_date and "Date" not in fields:
+            fields["Date"] = formatdate(service_time(), usegmt=True)
+        fields.setdefault("Content-Length", str(len(content)))
+        response = requests.Response()
+        response.status_code, response.reason, response.headers = int(code), reason, fields
+        response.raw = HTTPResponse(
+            body=io.BytesIO(content),
+            headers=dict(fields),
+            status=int(code),
+            reason=reason,
+            preload_content=False,
+            decode_content=False,
+        )
+        response.encoding = get_encoding_from_headers(fields)
+        response.url, response.request = request.url or "", request
+        response.connection = self  # type: ignore[assignment]
+        return response
+
+    def close(self) -> None:
+        return None
+
 
 IN_PROCESS_URL = "https://sandbox.test"  # where a sandbox that is not served answers
 
@@ -122,3 +206,93 @@ class Sandbox:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+START_SECONDS = 60  # a detached sandbox that is not listening by then failed to start
+
+
+def write_ready_file(path: Path, sb: Sandbox) -> None:
+    """{base_url, env} as JSON, written then renamed, so a script polling for the file never
+    reads half a document; 0600: it holds the sandbox's credentials (SNAPZEN_* settings)."""
+    tmp = path.with_name(path.name + ".tmp")
+    write_private(tmp, json.dumps({"base_url": sb.base_url, "env": sb.env()}, indent=2))
+    tmp.replace(path)
+
+
+def serve_until_stopped(
+    cfg: SandboxConfig, *, duration: float | None, ready_file: Path | None,
+    on_listening: Callable[[Sandbox], None],
+) -> None:  # fmt: skip
+    """Serve until SIGINT/SIGTERM (or ``duration`` seconds); ``on_listening`` is told once the
+    server listens, before the ready file is written."""
+    stop = threading.Event()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in signals}
+    try:
+        with Sandbox(cfg) as sb:
+            on_listening(sb)
+            if ready_file is not None:
+                write_ready_file(ready_file, sb)
+            stop.wait(timeout=duration)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@dataclass
+class Detached:
+    pid: int
+    base_url: str
+    env: dict[str, Any]
+    log_path: Path
+
+
+class StartFailed(Exception):
+    """The detached sandbox exited, or did not listen in time; its log says why."""
+
+
+def detach(args: list[str], ready_file: Path | None) -> Detached:
+    """Start ``snapzen sandbox serve ARGS`` in its own session and wait for its ready file:
+    a script that goes on at once would otherwise read a file that is not there yet."""
+    if ready_file is None:
+        ready_file = Path(tempfile.mkdtemp(prefix="snapzen-sandbox-")) / "ready.json"
+    ready_file.unlink(missing_ok=True)  # never mistake an earlier run's file for this one
+    log_path = ready_file.with_name(ready_file.name + ".log")
+    with open_private_binary(log_path) as log_file:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "snapzen", "sandbox", "serve", *args,
+             "--ready-file", str(ready_file)],
+            stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + START_SECONDS
+    while not ready_file.exists():
+        if child.poll() is not None or time.monotonic() > deadline:
+            if child.poll() is None:
+                child.terminate()
+            raise StartFailed(f"sandbox did not start; see {log_path}")
+        time.sleep(0.05)
+    ready = json.loads(ready_file.read_text())
+    return Detached(child.pid, ready["base_url"], ready["env"], log_path)
+
+
+def default_url() -> str | None:
+    """$SNAPZEN_SANDBOX_URL, or the sandbox $SNAPZEN_ZENDESK__BASE_URL points at."""
+    url = os.environ.get("SNAPZEN_SANDBOX_URL")
+    if url:
+        return url
+    zendesk = os.environ.get("SNAPZEN_ZENDESK__BASE_URL", "")
+    return zendesk.removesuffix("/zendesk") if zendesk.endswith("/zendesk") else None
+
+
+class Unreadable(Exception):
+    """The sandbox at that URL did not answer (or not with JSON)."""
+
+
+def inspect(base: str, what: str) -> Any:
+    """The inspection JSON ``what`` (state, tickets or truth) of the sandbox at ``base``."""
+    try:
+        response = requests.get(f"{base.rstrip('/')}/_sandbox/{what}", timeout=30)
+        response.raise_for_status()
+        return response.json()
+    except requests.RequestException as exc:
+        raise Unreadable(f"cannot read the sandbox at {base}: {exc}") from exc

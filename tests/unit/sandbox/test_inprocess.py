@@ -1,4 +1,4 @@
-"""The sandbox's app mounted in-process (snapzen.sandbox.inprocess): a client built from settings
+"""The sandbox's app mounted in-process (Sandbox(serve=False)): a client built from settings
 talks to it as to the loopback server, through the same HTTP client code, without a socket."""
 
 from __future__ import annotations
