@@ -142,6 +142,9 @@ class Sandbox:
         self.app = SandboxApp(cfg, self.dataset)
         self.widget_ids = list(self.dataset.widget_ids)
         self.adapter = WsgiAdapter(self.app)
+        # The inspection (also at /_sandbox/...): the app's own.
+        self.state, self.truth, self.tickets = self.app.state, self.app.truth, self.app.tickets
+        self.reset_counters = self.app.reset_counters
         self._stopped = threading.Event()
         self.base_url = IN_PROCESS_URL
         if serve:
@@ -178,18 +181,6 @@ class Sandbox:
             "SNAPZEN_TRANSFER__CONTROLLER_COUNTRY": cfg.controller_country,
             "SNAPZEN_CONSENT__NOTICES": json.dumps(NOTICES),
         }
-
-    def state(self) -> dict[str, Any]:
-        return self.app.state()
-
-    def truth(self) -> list[dict[str, Any]]:
-        return self.app.truth()
-
-    def tickets(self) -> list[dict[str, Any]]:
-        return self.app.tickets()
-
-    def reset_counters(self) -> None:
-        self.app.reset_counters()
 
     def stop(self) -> None:
         if self._stopped.is_set():
