@@ -9,8 +9,8 @@ Used by the demo, end-to-end tests and benchmarks::
 
 Module map: ``config`` (settings), ``data`` (synthetic cases + truth), ``snapengage`` (the
 Logs API), ``zendesk`` (the Zendesk account) with its endpoints in ``zendesk_api``,
-``responses`` (request arguments, JSON bodies and errors), ``transport`` (rate budgets,
-faults), ``app`` (routing, headers), ``server`` (``Sandbox``: the app on a threaded loopback
+``responses`` (request arguments, JSON bodies and errors), ``app`` (routing, rate budgets
+and their headers, faults), ``server`` (``Sandbox``: the app on a threaded loopback
 server, or with ``serve=False`` mounted in a requests session, no socket: unit and integration
 tests; ``snapzen sandbox serve|dump``).
 """
