@@ -51,7 +51,7 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 from urllib3 import HTTPResponse
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from snapzen.sandbox.app import SandboxApp
@@ -145,7 +145,7 @@ class Sandbox:
         # The inspection (also at /_sandbox/...): the app's own.
         self.state, self.truth, self.tickets = self.app.state, self.app.truth, self.app.tickets
         self.reset_counters = self.app.reset_counters
-        self._stopped = threading.Event()
+        self._server: BaseWSGIServer | None = None
         self.base_url = IN_PROCESS_URL
         if serve:
             self._server = make_server(
@@ -161,8 +161,6 @@ class Sandbox:
                 daemon=True,
             )
             self._thread.start()
-        else:
-            self._stopped.set()
         self.app.store.base_url = self.base_url
         self.snapengage_base_url = f"{self.base_url}/snapengage"
         self.zendesk_base_url = f"{self.base_url}/zendesk"
@@ -183,12 +181,11 @@ class Sandbox:
         }
 
     def stop(self) -> None:
-        if self._stopped.is_set():
-            return
-        self._stopped.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+            self._thread.join(timeout=5)
 
     def __enter__(self) -> Sandbox:
         return self
