@@ -53,11 +53,9 @@ class Budget:
     it (a limit, what remains, when it resets). Refused requests count too, as on the real
     service: a client hammering through 429s gets its budget back no sooner."""
 
-    def __init__(
-        self, limit: int, window_seconds: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.limit, self.window, self._clock = limit, window_seconds, clock
-        self._origin, self._index, self._count = clock(), 0, 0
+    def __init__(self, limit: int, window_seconds: float) -> None:
+        self.limit, self.window, self._clock = limit, window_seconds, time.monotonic
+        self._origin, self._index, self._count = self._clock(), 0, 0
         self._lock = threading.Lock()
 
     def hit(self) -> Hit:
