@@ -338,8 +338,8 @@ class Zendesk:
         record.changed_ts = now
         self.unindexed.append((now, record))
 
-    def searchable(self) -> list[TicketRecord]:
-        """Tickets in search's index, as it holds them: each change is indexed once it is
+    def searchable(self) -> list[JsonDict]:
+        """The tickets in search's index, as it holds them: each change is indexed once it is
         ``search_index_lag_seconds`` old (a ticket changed again since waits for its last
         change, so search never sees a state newer than the lag allows); a deleted one goes."""
         horizon = self.now - self.cfg.search_index_lag_seconds
@@ -347,7 +347,7 @@ class Zendesk:
             at, record = self.unindexed.popleft()
             if record.changed_ts == at:
                 record.indexed = None if record.deleted_at is not None else record.shown()
-        return [r for r in self.tickets.values() if r.indexed is not None]
+        return [r.indexed for r in self.tickets.values() if r.indexed is not None]
 
     def live(self, ticket_id: int) -> TicketRecord:
         """The ticket; a 404 when unknown or deleted."""

@@ -307,8 +307,7 @@ def _terms(request: Request) -> list[Term]:
 
 def _found(zd: Zendesk, terms: list[Term]) -> list[JsonDict]:
     """The index's tickets (as it holds them) matching every term, in id order."""
-    indexed = (r.indexed for r in zd.searchable())
-    return [t for t in indexed if t is not None and all(_matches(zd, t, term) for term in terms)]
+    return [t for t in zd.searchable() if all(_matches(zd, t, term) for term in terms)]
 
 
 def _matches(zd: Zendesk, data: JsonDict, term: Term) -> bool:
