@@ -11,7 +11,6 @@ from typing import Any
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.evidence.events_table import columns
 from snapzen.ledger.store.case_status import RETRYABLE_FAILED, CaseStatus, sql_list
-from snapzen.ledger.store.identity import BIND_EVENT
 from snapzen.ledger.store.rows import chunks
 
 # Cases a ledger had not finished: a ticket may exist for them that the ledger does not name.
@@ -119,7 +118,7 @@ def never_synced(conn: sqlite3.Connection) -> bool:
         conn.execute(
             """SELECT NOT EXISTS (SELECT 1 FROM runs) AND NOT EXISTS (SELECT 1 FROM cases)
                       AND NOT EXISTS (SELECT 1 FROM events WHERE event <> ?)""",
-            (BIND_EVENT,),
+            (Event.LEDGER_BOUND,),
         ).fetchone()[0]
     )
 
