@@ -59,87 +59,34 @@ RECORD_COLUMNS = tuple({key: col for col, key in KEY_OF.items()}.get(k, k) for k
 
 
 class Event(StrEnum):
-    """Every kind of ledger row, each with what it records (``ledger list --help`` and the
-    auditor UI describe the ``event`` column with it). A member is its name as stored."""
+    """Every kind of ledger row, as stored; what each records is told in the auditor UI's
+    metadata (web_metadata.json, ``event_meanings``)."""
 
-    meaning: str
-
-    def __new__(cls, value: str, meaning: str = "") -> Event:  # Event(name): the lookup
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.meaning = meaning
-        return member
-
-    TRANSFER = (
-        "transfer",
-        "a restricted transfer: a chat sent to Zendesk outside the EEA/UK, with its legal basis",
-    )
-    SENT = "sent", "a chat sent to Zendesk that is not a restricted transfer"
-    ADOPTED = (
-        "adopted",
-        (
-            "a ticket found in Zendesk whose transfer this ledger does not record (after a "
-            "restore from an older backup), adopted with that evidence"
-        ),
-    )
-    WITHHELD = "withheld", "a chat not sent, and why (details.reason: no consent, refused, erased)"
-    IGNORED = "ignored", "a case that is not a chat to send (offline message, test, ...)"
-    DISMISSED = "dismissed", "a failed case given up for good by `snapzen dismiss`, with the reason"
-    FAILED = "failed", "a case that used all its attempts"
-    ERASED = "erased", "a ticket deleted on an Art. 17 erasure request"
-    EXPIRED = "expired", "a ticket deleted at the end of its retention"
-    RUN = "run", "a finished run (a digest of its `runs` row)"
-    REQUEST = "request", "a data-subject request received or answered (case_id holds its id)"
-    REQUEST_PAUSED = (
-        "request_paused",
-        (
-            "a request's Art. 12(3) clock stopped while the person is asked for proof of identity "
-            "or a clarification (details.reason)"
-        ),
-    )
-    REQUEST_RESUMED = "request_resumed", "a request's clock restarted; the pause moves its deadline"
-    REQUEST_EXTENDED = (
-        "request_extended",
-        (
-            "a request's deadline extended once by up to two further months (Art. 12(3)), with the "
-            "reason told to the person"
-        ),
-    )
-    ACCESS_PROVIDED = "access_provided", "an access pack handed over (Art. 15)"
-    HOLD_ADDED = "hold_added", "a legal hold placed"
-    HOLD_REMOVED = "hold_removed", "a legal hold lifted"
-    RESTORED = "restored", "the ledger restored from a backup (`ledger restore`)"
-    LEDGER_BOUND = "ledger_bound", "the ledger bound to its key (`snapzen init`, or later)"
-    CASE_FLAGGED = "case_flagged", "a case a person must decide (e.g. several tickets, one chat)"
-    CASE_FLAG_RESOLVED = (
-        "case_flag_resolved",
-        (
-            "a flagged case settled: Zendesk agrees with the ledger again (`ledger reconcile`, "
-            "details.resolved_by reconcile) or a person decided (`ledger flags resolve`, "
-            "details.reason)"
-        ),
-    )
-    RECIPIENT_NOTICE = "recipient_notice", "an Art. 19 notice to a recipient of erased data"
-    OPERATOR_STATEMENT = (
-        "operator_statement",
-        ("a statement an operator recorded (e.g. about an erasure reapplied from the journal)"),
-    )
-    RECONCILED = (
-        "reconciled",
-        (
-            "a check of the ledger against Zendesk (`ledger reconcile`): its outcome and findings "
-            "by kind in details"
-        ),
-    )
-    PERIOD_FORGOTTEN = (
-        "period_forgotten",
-        (
-            "a month of chats (or a request period, req-YYYY-MM) forgotten at the end of its "
-            "retention: its subject-reference key destroyed, its cases (or erasure records) "
-            "deleted (details.period, details.cases_forgotten or details.request_ids; never a "
-            "reference)"
-        ),
-    )
+    TRANSFER = "transfer"
+    SENT = "sent"
+    ADOPTED = "adopted"
+    WITHHELD = "withheld"
+    IGNORED = "ignored"
+    DISMISSED = "dismissed"
+    FAILED = "failed"
+    ERASED = "erased"
+    EXPIRED = "expired"
+    RUN = "run"
+    REQUEST = "request"
+    REQUEST_PAUSED = "request_paused"
+    REQUEST_RESUMED = "request_resumed"
+    REQUEST_EXTENDED = "request_extended"
+    ACCESS_PROVIDED = "access_provided"
+    HOLD_ADDED = "hold_added"
+    HOLD_REMOVED = "hold_removed"
+    RESTORED = "restored"
+    LEDGER_BOUND = "ledger_bound"
+    CASE_FLAGGED = "case_flagged"
+    CASE_FLAG_RESOLVED = "case_flag_resolved"
+    RECIPIENT_NOTICE = "recipient_notice"
+    OPERATOR_STATEMENT = "operator_statement"
+    RECONCILED = "reconciled"
+    PERIOD_FORGOTTEN = "period_forgotten"
 
 
 # What became of a chat: the decisions counted as such in every summary, each with the status
@@ -163,11 +110,6 @@ def sql_list(events: Iterable[str]) -> str:
 
 
 DECISIONS_SQL = sql_list(STATUS_AFTER)
-
-
-def describe_all() -> str:
-    """``name = meaning; ...`` for help texts and the auditor UI."""
-    return "; ".join(f"{event.value} = {event.meaning}" for event in Event)
 
 
 def decision(

@@ -27,7 +27,7 @@ from snapzen.ledger.evidence.audit import (
     NOT_DELETED_SQL,
     SUBJECT_COLUMNS,
 )
-from snapzen.ledger.evidence.events import describe_all
+from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights.period_keys import KEYED_SQL
 from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.support.atomic import create_private, private_dir, write_private
@@ -38,8 +38,9 @@ DB_NAME = "ledger"  # Datasette names the database after the file stem: /ledger
 HIDDEN_COLUMNS = {"cases": ("raw",), "period_keys": ("key",)}
 
 # The prose (title, table and column descriptions, canned queries) is Datasette metadata in
-# web_metadata.json beside this module; here only what is computed is filled in: the event
-# names, the transfers view's columns (the events' own) and the SQL shared with the report.
+# web_metadata.json beside this module (with what each event records); here only what is
+# computed is filled in: the transfers view's columns (the events' own) and the SQL shared
+# with the report.
 METADATA_FILE = "web_metadata.json"
 _ON_TRANSFERS = {"time": "transferred_at", "table": "transfers", "where": ""}
 # The {names} the queries' sql in the file may use.
@@ -65,7 +66,11 @@ COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
     table: entry["columns"] for table, entry in _DATABASE["tables"].items() if "columns" in entry
 }
 _EVENTS = COLUMN_DESCRIPTIONS["events"]
-_EVENTS["event"] = _EVENTS["event"].format(events=describe_all())
+# What each event records, "name = meaning; ...": every Event (KeyError here otherwise).
+EVENT_MEANINGS: dict[str, str] = {event: _FILE["event_meanings"][event] for event in Event}
+_EVENTS["event"] = _EVENTS["event"].format(
+    events="; ".join(f"{name} = {meaning}" for name, meaning in EVENT_MEANINGS.items())
+)
 COLUMN_DESCRIPTIONS["transfers"] = {
     **{name: text for name, text in _EVENTS.items() if name not in _NOT_IN_TRANSFERS},
     **COLUMN_DESCRIPTIONS["transfers"],
