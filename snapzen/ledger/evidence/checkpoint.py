@@ -53,6 +53,11 @@ KIND = "snapzen-ledger-checkpoint"
 MIN_KEY_CHARS = 16
 
 
+# The fields signed, in every version; the rights journal's head too when it is recorded.
+_SIGNED = {"kind", "version", "seq", "hash", "row_count", "created_at"}
+_JOURNAL = {"journal_lines", "journal_head"}
+
+
 class CheckpointError(ConfigError):
     """The checkpoint file cannot be read or is malformed (exit 2)."""
 
@@ -79,17 +84,8 @@ class Checkpoint:
     kind: str = KIND
 
     def signed_fields(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "kind": self.kind,
-            "version": self.version,
-            "seq": self.seq,
-            "hash": self.hash,
-            "row_count": self.row_count,
-            "created_at": self.created_at,
-        }
-        if self.journal_head is not None:
-            body.update(journal_lines=self.journal_lines, journal_head=self.journal_head)
-        return body
+        names = _SIGNED | (_JOURNAL if self.journal_head is not None else set())
+        return {name: getattr(self, name) for name in names}
 
     def message(self) -> bytes:
         # Version 1 signed its JSON as UTF-8, version 2 as ASCII (the same bytes for the
@@ -255,8 +251,6 @@ def write(path: Path, checkpoint: Checkpoint) -> None:
 
 
 # The fields of each version's file (its values' types: Checkpoint, read through pydantic).
-_SIGNED = {"kind", "version", "seq", "hash", "row_count", "created_at"}
-_JOURNAL = {"journal_lines", "journal_head"}
 _FIELDS = {HMAC_VERSION: [_SIGNED | {"signature"}], VERSION: [_SIGNED | {"signatures"}]}
 _FIELDS[VERSION].append(_FIELDS[VERSION][0] | _JOURNAL)
 
