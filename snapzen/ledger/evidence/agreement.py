@@ -36,15 +36,15 @@ from snapzen.ledger.rights.period_keys import (
 )
 from snapzen.ledger.rights.requests import EVENT as REQUEST_EVENT
 from snapzen.ledger.rights.requests import is_erasure_record
-from snapzen.ledger.store.case_status import TERMINAL, CaseStatus, sql_list
+from snapzen.ledger.store.case_status import TERMINAL, UNSENT_OR_PUSHING, CaseStatus, sql_list
 from snapzen.ledger.store.identity import BOUND, chained_binding, read_meta, read_table
 from snapzen.ledger.store.rows import rows_if_any
 from snapzen.ledger.store.runs import read_run, run_digest
 
+_TERMINAL = sql_list(TERMINAL)
 # Statuses a case may pass through after a decision that did not send it: a retry, a
 # re-decision when late consent arrives. Sending it again is then chained anew.
-_TRANSIENT = (CaseStatus.PENDING, CaseStatus.PUSHING, CaseStatus.FAILED)
-_TERMINAL = sql_list(TERMINAL)
+_TRANSIENT = sql_list(UNSENT_OR_PUSHING)
 
 
 # At most this many disagreements are listed: a table swapped for another ledger's would
@@ -114,7 +114,7 @@ _DISAGREEING_SQL = f"""
        OR ({_EXPECTED} = '{CaseStatus.SYNCED}' AND c.status = '{CaseStatus.SYNCED}'
            AND latest.ticket_id IS NOT c.ticket_id)
        OR (c.status != {_EXPECTED}
-           AND ({_EXPECTED} = '{CaseStatus.SYNCED}' OR c.status NOT IN {sql_list(_TRANSIENT)}))
+           AND ({_EXPECTED} = '{CaseStatus.SYNCED}' OR c.status NOT IN {_TRANSIENT}))
     ORDER BY latest.seq LIMIT {LISTED + 1}"""
 
 
