@@ -82,10 +82,10 @@ def event_counts(db: sqlite_utils.Database) -> dict[str, int]:
 
 def last_run(db: sqlite_utils.Database) -> dict[str, Any] | None:
     """The latest run started (its details decoded), or None before the first."""
-    rows = dict_rows(db.conn, "SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1")
-    if rows and rows[0].get("details"):
-        rows[0]["details"] = json.loads(rows[0]["details"])
-    return rows[0] if rows else None
+    run = next(db.table("runs").rows_where(order_by="started_at DESC, rowid DESC", limit=1), None)
+    if run and run.get("details"):
+        run["details"] = json.loads(run["details"])
+    return run
 
 
 def run_starts(conn: sqlite3.Connection) -> tuple[str, str, str | None] | None:
