@@ -1,8 +1,9 @@
 """Every kind of row the ledger (the chained ``events`` table) holds, in one place.
 
 ``ledger list --event`` offers and accepts exactly these, the auditor UI describes the
-``event`` column from them, and tests/integration/ledger/test_events.py fails when code appends
-an event not listed here. The words used for counts (docs/cli.md, "Counts"):
+``event`` column with what each records (web_metadata.json, ``event_meanings``: one entry per
+member, checked), and tests/integration/ledger/test_events.py fails when code appends an event
+not listed here. The words used for counts (docs/cli.md, "Counts"):
 
 - **ledger rows**: every row of the ledger, whatever its event;
 - **decisions**: the rows that record what became of a chat (``STATUS_AFTER``);
