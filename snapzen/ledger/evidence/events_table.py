@@ -39,6 +39,15 @@ V8_TABLE = "transfers"  # the chain's table at schema 8, its time column `transf
 RECORDS_SCHEMA = 8
 
 
+def column_type(key: str) -> str:
+    """A chained column's type and constraint (by its record key), in every form the chain's
+    table ever had (schema 1's plain columns, the generated ones from schema 8)."""
+    kind = "INTEGER" if key == "ticket_id" else "TEXT"
+    return kind + (
+        " NOT NULL" if key in ("event", "case_id", "transferred_at", "prev_hash") else ""
+    )
+
+
 def _definition(table: str, time: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """(CREATE TABLE, indexes, append-only triggers) of the chain's table: `events` with its
     time as `recorded_at` (schema 9 on), or `transfers` with `transferred_at`, as the schema-8
@@ -50,10 +59,8 @@ def _definition(table: str, time: str) -> tuple[str, tuple[str, ...], tuple[str,
 
     def generated(key: str) -> str:
         column = time if key == "transferred_at" else key
-        kind = "INTEGER" if key == "ticket_id" else "TEXT"
-        required = " NOT NULL" if key in ("event", "case_id", "transferred_at") else ""
         return (
-            f"    {column} {kind}{required} "
+            f"    {column} {column_type(key)} "
             f"GENERATED ALWAYS AS (json_extract(record, '$.{key}')) VIRTUAL,\n"
         )
 
