@@ -345,14 +345,14 @@ class _Sweep:
             done = self._delete(to_delete)
             self.hook("after_delete")
             result.recorded += self._record(done, marked_only)
+            self._count(done)
             log.info(
                 "retention_batch", tickets=len(to_delete), done=len(done), recorded=result.recorded
             )
 
     def _delete(self, due: list[DueTicket]) -> list[tuple[DueTicket, DeletionOutcome]]:
         """Delete ``due``'s tickets, each only if it still carries its own case's external_id;
-        the ones gone, counted (a failure is counted and logged). Their requesters are read
-        first."""
+        the ones gone (a failure is counted and logged). Their requesters are read first."""
         ids = list(dict.fromkeys(d.ticket_id for d in due))
         if not ids:
             return []
@@ -362,23 +362,28 @@ class _Sweep:
         outcomes = self.deleter.delete(ids, purge=self.result.purge, expected=expected)
         gone = [t for t in ids if outcomes[t].gone]
         self.result.requesters.update(requester_of[t] for t in gone if t in requester_of)
-        result, done = self.result, []
+        done = []
         for d in due:
             outcome = outcomes[d.ticket_id]
             if outcome.gone:
                 done.append((d, outcome))
-                result.already_gone += outcome.already_gone
-                result.deleted += not outcome.already_gone
-                result.purged += result.purge and outcome.purged
-                result.purge_failed += (
-                    result.purge and not outcome.purged and not outcome.already_gone
-                )
                 continue
             failure = {"case_id": d.case_id, "ticket_id": d.ticket_id, "reason": outcome.reason}
-            result.failed += 1
-            result.failures.append(failure)
+            self.result.failed += 1
+            self.result.failures.append(failure)
             log.warning("retention_delete_failed", **failure)
         return done
+
+    def _count(self, done: Sequence[tuple[DueTicket, DeletionOutcome]]) -> None:
+        """Count a batch's tickets gone once it is recorded: a sweep stopped between Zendesk's
+        deletion and the record counts none of them, and the rerun that records them counts
+        them (already gone), so the runs rows count each ticket once."""
+        result = self.result
+        for _, outcome in done:
+            result.already_gone += outcome.already_gone
+            result.deleted += not outcome.already_gone
+            result.purged += result.purge and outcome.purged
+            result.purge_failed += result.purge and not outcome.purged and not outcome.already_gone
 
     def _record(
         self,

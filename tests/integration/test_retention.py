@@ -362,6 +362,16 @@ def test_interrupted_after_zendesk_deleted_rerun_records_each_ticket_once(
     assert sorted(e["case_id"] for e in events) == sorted(DUE)  # once each
     assert all(json.loads(e["details"])["already_gone"] for e in events)
     assert chain_ok(open_db(old_settings.ledger.path))
+    # The runs rows count each ticket once too: the stopped sweep counts only the batches it
+    # recorded (none), the rerun the tickets it found gone and recorded.
+    rows = open_db(old_settings.ledger.path).execute(
+        "SELECT outcome, details FROM runs WHERE kind = 'retention' ORDER BY rowid"
+    )
+    counted = [(outcome, json.loads(text)) for outcome, text in rows]
+    assert [(o, d["deleted"], d["already_gone"], d["recorded"]) for o, d in counted] == [
+        ("aborted", 0, 0, 0),
+        ("ok", 0, 3, 3),
+    ]
 
 
 def _months(db: sqlite_utils.Database) -> tuple[set[str], set[str], int]:
