@@ -108,8 +108,17 @@ def _read(conn: sqlite3.Connection, found: InFlight) -> None:
     for case_id, job_id, pushed_at in lookups.pushing_cases(conn):
         found.pushing[case_id] = job_id or None
         if not job_id:
-            found.pushed_at[case_id] = clock.parse_optional(pushed_at)
-    found.earliest = clock.parse_optional(lookups.earliest_unfinished(conn))
+            found.pushed_at[case_id] = _time(pushed_at)
+    found.earliest = _time(lookups.earliest_unfinished(conn))
+
+
+def _time(stored: object) -> datetime | None:
+    """A stored time of the replaced ledger, None when missing or unreadable (it may be
+    damaged: that is why it is replaced)."""
+    try:
+        return clock.parse_optional(stored) if isinstance(stored, str) else None
+    except ValueError:
+        return None
 
 
 def replaced_refs(

@@ -116,6 +116,22 @@ def test_read_in_flight_reports_pushing_cases_jobs_and_the_oldest_unfinished(
     assert read_in_flight(tmp_path / "bad.db", KEY).readable is False
 
 
+def test_read_in_flight_reads_a_damaged_time_as_unknown(tmp_path: Path) -> None:
+    """The ledger a restore replaces may be damaged: a time it cannot read is unknown (never
+    taken as old), the rest of its unfinished work is still read."""
+    path = tmp_path / "l.db"
+    db = create_ledger(path, KEY, NOW)
+    outbox.stage(db, [staged_case(c) for c in ("p1", "q")], NOW - timedelta(days=3))
+    outbox.mark_pushing(db, "batch-1", {"p1": _draft(0)}, NOW, "run-1")
+    db.conn.execute("UPDATE cases SET pushed_at = 'not a time' WHERE case_id = 'p1'")
+    db.conn.execute("UPDATE cases SET first_seen_at = 12345 WHERE case_id = 'q'")
+    db.conn.commit()
+    db.conn.close()
+    work = read_in_flight(path, KEY)
+    assert work.readable and work.pushing == {"p1": None}
+    assert work.pushed_at == {"p1": None} and work.earliest is None
+
+
 def _draft(index: int) -> dict[str, object]:
     return {
         "outcome": "eligible",
