@@ -116,7 +116,9 @@ def _finish(run: Run, outcome: str, exit_code: int, error: str | None = None) ->
         run.db, run.run_id, run.now(), outcome=outcome, exit_code=exit_code, counts=counts,
         error=error, details=details,
     )  # fmt: skip
-    facts = {k: v for k, v in details.items() if type(v) is int} | dict(counts)
+    ints = {k: v for k, v in details.items() if type(v) is int} | dict(counts)
+    # The run it ends, as on every line within a run (a locked_run's are bound; not these).
+    facts: dict[str, Any] = {"run_id": run.run_id, "run_kind": run.kind, **ints}
     if error is not None:
         log.error("run_aborted", outcome=outcome, exit_code=exit_code, error=error, **facts)
         return

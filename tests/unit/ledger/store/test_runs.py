@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlite_utils
+from structlog.testing import capture_logs
 
 from snapzen.commands.run import Run, recorded_run
 from snapzen.ledger.evidence import agreement, verify
@@ -76,6 +77,25 @@ def test_ctrl_c_records_an_interrupted_run(db: sqlite_utils.Database) -> None:
     assert _finished(db, started[0].run_id) == ("interrupted", 1, "interrupted")
     fetched = db.execute("SELECT fetched FROM runs WHERE run_id = ?", (started[0].run_id,))
     assert fetched.fetchone() == (7,)
+
+
+def test_every_run_end_is_logged_with_the_run_it_ends(db: sqlite_utils.Database) -> None:
+    """docs/operations.md: `run_id` and `run_kind` on every line within a run, so an erase's
+    or a restore's end is told apart from a sync's (they hold no bound run of a locked_run)."""
+    started: list[Run] = []
+    with capture_logs() as logs:
+        with recorded_run(db, "erase", "dpo") as run:
+            started.append(run)
+            run.counts = lambda: {"fetched": 2}
+        with pytest.raises(ConfigError), recorded_run(db, "restore", "cli") as run:
+            started.append(run)
+            raise ConfigError("no backup")
+    ends = [e for e in logs if e["event"] in ("run_finished", "run_aborted")]
+    assert [(e["event"], e.get("run_kind"), e.get("run_id"), e["outcome"]) for e in ends] == [
+        ("run_finished", "erase", started[0].run_id, "ok"),
+        ("run_aborted", "restore", started[1].run_id, "aborted"),
+    ]
+    assert ends[0]["fetched"] == 2 and ends[1]["error"] == "ConfigError: no backup"
 
 
 def test_a_run_that_returns_records_its_exit_code(db: sqlite_utils.Database) -> None:
