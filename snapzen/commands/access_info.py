@@ -17,7 +17,7 @@ from snapzen.policy.transform import SENT_CATEGORIES
 from snapzen.support.adequacy import Regime
 from snapzen.support.errors import ConfigError
 from snapzen.support.settings import Settings
-from snapzen.support.settings_transfer import RecipientSystem, TransferBasis
+from snapzen.support.settings_gdpr import RecipientSystem, TransferBasis
 
 # Where the person can complain, by the controller's regime (Art. 15(1)(f), Art. 77).
 REGULATORS = {

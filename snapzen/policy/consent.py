@@ -31,8 +31,7 @@ from snapzen.policy.models import (
 )
 from snapzen.support.adequacy import Regime, normalise_country, regimes_of_visitor
 from snapzen.support.settings import ConsentSettings
-from snapzen.support.settings_gdpr import ConsentSource
-from snapzen.support.settings_transfer import ControllerTransfers, TransferBasis
+from snapzen.support.settings_gdpr import ConsentSource, ControllerTransfers, TransferBasis
 
 MAX_VALUE_CHARS = 200
 

@@ -43,7 +43,15 @@ from snapzen.support.setting_checks import (
     jsonish,
     parse_interval,
 )
-from snapzen.support.settings_gdpr import ConsentSettings, RecordSettings
+from snapzen.support.settings_gdpr import (
+    Client,
+    ConsentSettings,
+    ControllerTransfers,
+    RecordSettings,
+    TransferSettings,
+    check_clients,
+    client_of,
+)
 from snapzen.support.settings_sources import (
     CONFIG_ENV,
     ENV_PREFIX,
@@ -58,13 +66,6 @@ from snapzen.support.settings_sources import (
     secrets_dir,
     secrets_in_file,
     unknown_env_sections,
-)
-from snapzen.support.settings_transfer import (
-    Client,
-    ControllerTransfers,
-    TransferSettings,
-    check_clients,
-    client_of,
 )
 
 __all__ = ["SECRET_FIELDS", "ConsentSettings", "TransferSettings", "is_loopback", "parse_interval"]
