@@ -8,15 +8,16 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from snapzen.policy.comment_split import CommentPart, split_by_bytes
 from snapzen.policy.consent import decide
 from snapzen.policy.models import ImportTicket, LegalBasis, parse_case
 from snapzen.policy.redaction import Redactor
 from snapzen.policy.transform import (
+    CommentPart,
     build_ticket,
     clean_text,
     expiry_tag,
     retention_until,
+    split_by_bytes,
     transcript_lines,
 )
 from snapzen.support.settings import Settings
