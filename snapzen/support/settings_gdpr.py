@@ -33,6 +33,7 @@ from snapzen.support.adequacy import (
     Regime,
     normalise_country,
     regime_of_controller,
+    regimes_of_visitor,
 )
 from snapzen.support.setting_checks import (
     CommaList,
@@ -223,6 +224,11 @@ class Recipient(Section):
             self.instrument = self.instrument.strip().lower()
         return self
 
+    def restricted_under(self, regimes: tuple[Regime, ...]) -> tuple[Regime, ...]:
+        """Those of ``regimes`` under which sending to this recipient is a restricted
+        transfer: the recipient is outside their area."""
+        return tuple(regime for regime in regimes if self.country not in regime.area)
+
     def adequacy(self, regime: Regime) -> Adequacy | None:
         return ADEQUACY[regime].get(self.country)
 
@@ -324,18 +330,23 @@ class ControllerTransfers(Section):
         """The controller's regime; None for a controller outside the UK and the EEA."""
         return regime_of_controller(self.controller_country or "")
 
+    def regimes(self, visitor: str | None = None) -> tuple[Regime, ...]:
+        """The regimes a chat from ``visitor``'s country falls under: the controller's; for a
+        controller elsewhere, those the visitor's country brings (Art. 3(2): an unknown
+        country both, a country outside both areas none)."""
+        regime = self.regime
+        return (regime,) if regime is not None else regimes_of_visitor(visitor)
+
     @property
     def regimes_possible(self) -> tuple[Regime, ...]:
-        """Every regime a chat may fall under: the controller's, or both for a controller
-        elsewhere (its visitors may be in the UK or the EEA)."""
-        regime = self.regime
-        return (regime,) if regime is not None else (Regime.UK_GDPR, Regime.EU_GDPR)
+        """Every regime a chat may fall under (an unknown visitor's)."""
+        return self.regimes()
 
     def describe_recipients(self) -> list[str]:
         """Each recipient, its country and the basis of the transfer to it, as a sentence."""
         out = []
         for recipient in self.recipients:
-            under = tuple(r for r in self.regimes_possible if recipient.country not in r.area)
+            under = recipient.restricted_under(self.regimes_possible)
             text = f"{recipient.name} ({recipient.country}, {recipient.system.value}): "
             if not under:
                 out.append(text + "no restricted transfer (inside the area)")
@@ -368,7 +379,7 @@ class TransferSettings(ControllerTransfers):
 def basis_problem(recipient: Recipient, regime: Regime) -> str | None:
     """Why ``recipient``'s basis cannot hold under ``regime`` (None when it can, or when the
     recipient is inside the regime's area and so no restricted transfer)."""
-    if recipient.country in regime.area:
+    if not recipient.restricted_under((regime,)):
         return None
     if recipient.basis is TransferBasis.ADEQUACY:
         entry = recipient.adequacy(regime)
