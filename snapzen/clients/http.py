@@ -162,7 +162,7 @@ def classify(response: requests.Response, service: str) -> errors.SnapzenError |
             else f"{service} refused this request; check the role of the account and, for "
             "OAuth, that the token's scope covers this endpoint"
         )
-        return errors.AuthError(f"{where}: {hint}{suffix}")
+        return errors.AuthError(f"{where}: {hint}{suffix}", status)
     if status == 404:
         return errors.NotFoundError(f"{where} (not found){suffix}")
     if status == 409:

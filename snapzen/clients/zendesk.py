@@ -345,42 +345,26 @@ class ZendeskClient(BulkReads):
         # Plain concatenation, not urljoin: an absolute path would drop a base_url path prefix
         # (e.g. a proxy or the sandbox at http://127.0.0.1:PORT/zendesk).
         url = path_or_url if "://" in path_or_url else self._base + path_or_url
-        statuses: list[int] = []  # this call's response statuses, every attempt
         try:
-            return self._send(method, url, statuses, idempotent=idempotent, body=body, **kwargs)
+            return self._send(method, url, idempotent=idempotent, body=body, **kwargs)
         except errors.AuthError as exc:
             # Only a 401 from the API itself means "token refused"; a 403 is a role problem and
             # a failed token request has no API status at all.
-            last = statuses[-1] if statuses else None
-            if last == 401 and self._auth.refused:
-                raise errors.AuthError(f"{exc}; {self._auth.refused}") from exc
-            if last != 401 or not self._auth.renew_after_unauthorized():
+            if exc.status == 401 and self._auth.refused:
+                raise errors.AuthError(f"{exc}; {self._auth.refused}", 401) from exc
+            if exc.status != 401 or not self._auth.renew_after_unauthorized():
                 raise
             # A 401 means the server refused before acting, so even the POST may be repeated.
             log.info("zendesk.token_renewed_after_401", method=method)
-            return self._send(method, url, [], idempotent=idempotent, body=body, **kwargs)
+            return self._send(method, url, idempotent=idempotent, body=body, **kwargs)
 
-    def _send(
-        self,
-        method: str,
-        url: str,
-        statuses: list[int],
-        *,
-        idempotent: bool,
-        body: bool = True,
-        **kwargs: Any,
-    ) -> Any:
-        """Pace, then send; ``statuses`` receives the status of every response (attempt)."""
+    def _send(self, method: str, url: str, *, idempotent: bool, body: bool, **kwargs: Any) -> Any:
+        """Pace, then send (``_observe`` sees every response, every attempt)."""
         # Ask again after each wait (another thread, e.g. the POST's, may have been told to wait);
         # take() counts the request in the same locked step that grants it. Bounded: after
         # many waits the request is counted and goes, and a 429 would be retried anyway.
         if not self._paced(self.pacer, "zendesk.pacing"):
             self.pacer.record_request()
-
-        def observe(response: requests.Response, *args: Any, **kw: Any) -> requests.Response:
-            statuses.append(response.status_code)
-            return self._observe(response)
-
         headers = {"Accept": "application/json", "Content-Type": "application/json"}
         send = self._http.request_json if body else self._http.request
         return send(
@@ -389,7 +373,7 @@ class ZendeskClient(BulkReads):
             idempotent=idempotent,
             auth=self._auth,
             headers=headers,
-            hooks={"response": [observe]},
+            hooks={"response": [self._observe]},
             **kwargs,
         )
 
