@@ -88,10 +88,10 @@ def _consent_problem(evidence: ConsentEvidence, policy: ConsentSettings) -> str 
 
 
 def decide(
-    case: SnapEngageCase, widget_id: str, consent: ConsentSettings, transfer: ControllerTransfers
+    case: SnapEngageCase, consent: ConsentSettings, transfer: ControllerTransfers
 ) -> Decision:
-    """``widget_id`` is recorded by the caller; no basis depends on the widget any more."""
-    del widget_id
+    """The decision on ``case`` under ``transfer`` (its widget's controller's: the caller picks
+    it and records the widget)."""
     country = normalise_country(case.country_code)
     applied = transfer.regimes(country)
     recipient = transfer.zendesk
