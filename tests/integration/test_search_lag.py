@@ -20,7 +20,7 @@ from snapzen.clients.http import HttpClient
 from snapzen.clients.origin import mounted
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands.access_tickets import read_tickets
-from snapzen.commands.retention_profiles import delete_ticketless
+from snapzen.commands.retention_forget import delete_ticketless
 from snapzen.sandbox import SandboxConfig
 from snapzen.sandbox.inprocess import InProcessSandbox
 from snapzen.support.settings import HttpSettings, ZendeskSettings

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from snapzen.cli.main import app
 from snapzen.commands import auditor_ui
 from snapzen.commands.backfill_progress import log_file
-from snapzen.commands.backup import backup_ledger
+from snapzen.commands.copies import backup_ledger
 from snapzen.ledger.evidence import audit, web
 from snapzen.ledger.evidence import checkpoint as signed
 from snapzen.ledger.store.db import open_db
