@@ -95,12 +95,19 @@ def decide(
     country = normalise_country(case.country_code)
     applied = transfer.regimes(country)
     recipient = transfer.zendesk
-    restricted_under = recipient.restricted_under(applied)
-    if not restricted_under:  # no regime applies, or the recipient is inside every area
+    if not applied:
         return Decision(
             outcome=Outcome.NOT_RESTRICTED,
             basis=LegalBasis.NOT_RESTRICTED,
-            reason="destination_in_area" if applied else "controller_and_visitor_outside_area",
+            reason="controller_and_visitor_outside_area",
+            origin_country=country,
+        )
+    restricted_under = recipient.restricted_under(applied)
+    if not restricted_under:
+        return Decision(
+            outcome=Outcome.NOT_RESTRICTED,
+            basis=LegalBasis.NOT_RESTRICTED,
+            reason="destination_in_area",
             origin_country=country,
             regime=regime_name(applied),
         )
