@@ -17,7 +17,7 @@ from snapzen.policy.transform import SENT_CATEGORIES
 from snapzen.support.adequacy import Regime
 from snapzen.support.errors import ConfigError
 from snapzen.support.settings import Settings
-from snapzen.support.settings_transfer import RecipientSystem, TransferBasis
+from snapzen.support.settings_gdpr import RecipientSystem, TransferBasis
 
 # Where the person can complain, by the controller's regime (Art. 15(1)(f), Art. 77).
 REGULATORS = {
@@ -33,7 +33,7 @@ def _recipients(settings: Settings) -> list[dict[str, Any]]:
     transfer = settings.transfer
     out: list[dict[str, Any]] = []
     for recipient in transfer.recipients:
-        under = tuple(r for r in transfer.regimes_possible if recipient.country not in r.area)
+        under = recipient.restricted_under(transfer.regimes_possible)
         # Art. 49: per chat, consent or contract, as each transfer row records.
         basis = _BASES.get(recipient.basis, "art49") if under else "not_restricted"
         out.append({

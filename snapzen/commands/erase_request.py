@@ -38,7 +38,7 @@ import sqlite_utils
 from snapzen.ledger.rights import erasure_journal, notices, requests
 from snapzen.ledger.rights.erasure_reapply import remember_subject
 from snapzen.support import clock
-from snapzen.support.settings_transfer import RecipientSystem
+from snapzen.support.settings_gdpr import RecipientSystem
 
 if TYPE_CHECKING:
     from snapzen.commands.erase import ErasureResult

@@ -301,8 +301,7 @@ def test_status_says_how_many_legacy_rows_remain_linkable_and_since_when(
 
 def test_the_art30_record_states_how_long_request_evidence_is_kept() -> None:
     from snapzen.ledger.evidence.art30_record import ledger_retention
-    from snapzen.support.settings_gdpr import RecordSettings
-    from snapzen.support.settings_transfer import TransferSettings
+    from snapzen.support.settings_gdpr import RecordSettings, TransferSettings
 
     transfer = TransferSettings(controller_country="GB")
     default = ledger_retention(transfer, RecordSettings())
