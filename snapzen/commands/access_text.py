@@ -21,7 +21,6 @@ from typing import Any
 
 import pycountry
 
-from snapzen.commands import controllers
 from snapzen.commands.templates import TEMPLATES
 
 # Where a recipient is, by pycountry's names; these read with an article ("the United States").
@@ -114,13 +113,6 @@ def _snapengage_rows(copy: dict[str, Any]) -> list[tuple[str, str, bool]]:
     return rows
 
 
-def _controller_sentence(party: dict[str, Any]) -> str:
-    entry = controllers.Controller(
-        str(party["controller"]), str(party.get("contact") or ""), party.get("processor")
-    )
-    return controllers.sentence(entry)
-
-
 TEMPLATES.filters.update(
     plain=_plain,
     comment=lambda c: f"[{_plain(c.get('created_at'))}] {_plain(c.get('body'))}",
@@ -128,7 +120,6 @@ TEMPLATES.filters.update(
 TEMPLATES.globals.update(
     {f.__name__: f for f in (day, moment, country_name, instrument_name, reason_code)},
     snapengage_rows=_snapengage_rows,
-    controller_sentence=_controller_sentence,
 )
 # The sentences as a module: ``words().event(row)``, ``words().STATUSES`` (tests read them).
 words = TEMPLATES.get_template("access_words.html").make_module

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -20,7 +21,7 @@ from snapzen.clients.user_erasure import UserErasure as UserErasure  # for the C
 from snapzen.commands import clients
 from snapzen.commands.erase import ErasureResult, erase_subject, known_tickets
 from snapzen.commands.erase_request import RequestInfo, other_recipients
-from snapzen.commands.erasure_response import Response, respond
+from snapzen.commands.erasure_response import respond
 from snapzen.commands.ledger_open import (
     locked,
     received_day,
@@ -54,7 +55,7 @@ class Erased:
 @dataclass
 class Answered:
     erased: Erased
-    response: Response | None = None  # None for a dry run
+    response: dict[str, Any] | None = None  # the response's JSON document; None for a dry run
     path: Path | None = None
     lookup_failed: str | None = None  # the error's class when the profile lookup failed
 

@@ -5,8 +5,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import jinja2
+
+from snapzen.commands import controllers
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent),
@@ -15,3 +18,14 @@ TEMPLATES = jinja2.Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
+
+
+def _controller_sentence(party: dict[str, Any]) -> str:
+    """Who answers for the chats of one controller (its JSON shape, Controller.as_dict)."""
+    entry = controllers.Controller(
+        str(party["controller"]), str(party.get("contact") or ""), party.get("processor")
+    )
+    return controllers.sentence(entry)
+
+
+TEMPLATES.globals["controller_sentence"] = _controller_sentence
