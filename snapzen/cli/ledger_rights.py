@@ -102,7 +102,7 @@ def erase(
         raise typer.Exit(errors.EXIT_PARTIAL)
 
 
-def _print_erased(erased: commands.erase_person.Erased) -> None:
+def _print_erased(erased: commands.erase_person.Answered) -> None:
     """What the erasure did (or, dry, would do): the plan, the deletions, the profiles."""
     result, plan, dry_run = erased.result, erased.result.plan, erased.result.dry_run
     typer.echo(f"subject_ref: {erased.ref}")

@@ -43,25 +43,20 @@ ERASE_REASONS = {
 
 
 @dataclass
-class Erased:
-    """What the erasure did (or, dry, would do), before the response is written."""
+class Answered:
+    """What the erasure did (or, dry, would do), then the response written for the person."""
 
     ref: str
     result: ErasureResult
     request: RequestInfo
     delete_user: bool
-
-
-@dataclass
-class Answered:
-    erased: Erased
     response: dict[str, Any] | None = None  # the response's JSON document; None for a dry run
     path: Path | None = None
     lookup_failed: str | None = None  # the error's class when the profile lookup failed
 
     @property
     def exit_partial(self) -> bool:
-        result = self.erased.result
+        result = self.result
         return not result.complete or bool(result.plan.in_flight)
 
 
@@ -69,7 +64,7 @@ def erase_person(
     settings: Settings, email: str, *, dry_run: bool, actor: str, wait_seconds: float,
     delete_user: bool, reason: str, received: str | None, cases: list[str] | None,
     tickets: list[int] | None, request: str | None, out: Path | None,
-    on_erased: Callable[[Erased], None],
+    on_erased: Callable[[Answered], None],
 ) -> Answered:  # fmt: skip
     """``on_erased`` is told as soon as the tickets are deleted and recorded (before the
     response is written). LockHeld when another snapzen holds the writer lock."""
@@ -115,10 +110,10 @@ def erase_person(
             reason=ERASE_REASONS[reason], request=None if dry_run else info,
             only_cases=selected,
         )  # fmt: skip
-    erased = Erased(ref, result, info, delete_user)
-    on_erased(erased)
+    done = Answered(ref, result, info, delete_user)
+    on_erased(done)
     if dry_run:
-        return Answered(erased)
+        return done
     lookup, failed = None, None
     if selected is None and result.users is None:
         # Read-only: the person's Zendesk profile and the tickets that still name them (those
@@ -132,8 +127,9 @@ def erase_person(
     out_dir = out or Path(settings.ledger.path).parent / "responses"
     # only read: the erasure chained it all, its Art. 19 notices too
     with open_ledger(settings.ledger, read_only=True) as db:
-        response, path = respond(
+        done.response, done.path = respond(
             db, result, settings, request_id=info.request_id, out_dir=out_dir, now=clock.now(),
             lookup=lookup,
         )  # fmt: skip
-    return Answered(erased, response, path, failed)
+    done.lookup_failed = failed
+    return done
