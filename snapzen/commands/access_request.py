@@ -253,49 +253,29 @@ def write_pack(
     result.sha256_json = hashlib.sha256(json_text.encode()).hexdigest()
     result.sha256_html = hashlib.sha256(html_text.encode()).hexdigest()
     # The pack handed over, and the request it answers, which survives a restore (journal).
-    with erasure_journal.chained(db, journal, key) as (conn, rows):
-        _record(conn, rows, result, received_on or moment.date(), actor, moment)
+    with erasure_journal.chained(db, journal, key, actor=actor, now=moment) as recorder:
+        _record(recorder, result, received_on or moment.date())
     return result
 
 
-def _record(
-    conn: sqlite3.Connection,
-    rows: list[dict[str, Any]],
-    result: AccessResult,
-    received: date,
-    actor: str,
-    now: datetime,
-) -> None:
-    requests.append(
-        conn,
-        Event.ACCESS_PROVIDED,
-        request_id=result.request_id,
-        subject_ref=result.subject_ref,
-        actor=actor,
-        now=now,
-        details={
-            "sha256_json": result.sha256_json,
-            "sha256_html": result.sha256_html,
-            "tickets": result.tickets,
-            "cases": len(result.case_ids),
-            "unreadable_tickets": len(result.unreadable),
-            "tickets_for_review": len(result.for_review),
-            "snapengage_copies": result.snapengage_copies,
-        },
-    )
+def _record(recorder: requests.Recorder, result: AccessResult, received: date) -> None:
+    """The pack handed over (in the chain only), and the request it answers (journalled)."""
+    counts = {
+        "sha256_json": result.sha256_json,
+        "sha256_html": result.sha256_html,
+        "tickets": result.tickets,
+        "cases": len(result.case_ids),
+        "unreadable_tickets": len(result.unreadable),
+        "tickets_for_review": len(result.for_review),
+        "snapengage_copies": result.snapengage_copies,
+    }
+    target = (result.request_id, result.subject_ref)
+    recorder.append(Event.ACCESS_PROVIDED, *target, counts, journal=False)
     status = requests.CLOSED if result.complete else requests.OPEN
     outcome = ("provided" if result.found else "nothing_found") if result.complete else "partial"
     answer = {"sha256_json": result.sha256_json}
-    row = requests.append(
-        conn,
-        requests.EVENT,
-        request_id=result.request_id,
-        subject_ref=result.subject_ref,
-        actor=actor,
-        now=now,
-        details=requests.request_details("access", received, status, outcome, answer),
-    )
-    rows.append(row)
+    details = requests.request_details("access", received, status, outcome, answer)
+    recorder.append(requests.EVENT, *target, details)
 
 
 PACK_FILES = ("subject.json", "subject.html")

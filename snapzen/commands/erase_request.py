@@ -112,16 +112,8 @@ def chain_request(
         **scope,
     }
     details = requests.request_details(request.kind, request.received_on, status, outcome, counts)
-    row = requests.append(
-        conn,
-        requests.EVENT,
-        request_id=request.request_id,
-        subject_ref=plan.subject_ref,
-        actor=actor,
-        now=moment,
-        details=details,
-    )
-    rows = [row]
+    recorder = requests.Recorder(conn, actor, moment)
+    recorder.append(requests.EVENT, request.request_id, plan.subject_ref, details)
     if request.snapengage_days is not None:
         chats = person_chats(conn, plan.subject_ref)
         if narrowed is not None:
@@ -135,10 +127,9 @@ def chain_request(
         again = [owed[(n.recipient, n.how)] for n in decided if (n.recipient, n.how) in owed]
         fresh = [n for n in decided if (n.recipient, n.how) not in owed]
         result.notices = again + notices.record(
-            conn, fresh, request_id=request.request_id, subject_ref=plan.subject_ref,
-            actor=actor, now=moment, rows=rows,
-        )  # fmt: skip
-    lines = erasure_journal.Contents(requests=[erasure_journal.request_line(r) for r in rows])
+            recorder, fresh, request_id=request.request_id, subject_ref=plan.subject_ref
+        )
+    lines = erasure_journal.Contents([], [erasure_journal.request_line(r) for r in recorder.rows])
     if plan.subject_held:
         return lines
     if narrowed is None:

@@ -59,9 +59,8 @@ def record_told(
         how = f"told by {actor} (the operator)"
         told = Notice(owed.recipient, notices.NOTIFIED, day.isoformat(), how, closes=notice_id)
         journal = settings.ledger.erasure_journal_path
-        with erasure_journal.chained(db, journal, key) as (conn, rows):
+        with erasure_journal.chained(db, journal, key, actor=actor, now=now) as recorder:
             [stored] = notices.record(
-                conn, [told], request_id=owed.request_id, subject_ref=person,
-                actor=actor, now=now, rows=rows,
-            )  # fmt: skip
+                recorder, [told], request_id=owed.request_id, subject_ref=person
+            )
     return stored

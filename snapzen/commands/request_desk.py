@@ -62,17 +62,9 @@ def _write(
     (erasure_journal.chained); returns the request as it is now."""
     key = require_ledger_key(settings) if settings.ledger.key is not None else None
     request_id, ref = request
-    with erasure_journal.chained(db, settings.ledger.erasure_journal_path, key) as (conn, rows):
-        row = requests.append(
-            conn,
-            event,
-            request_id=request_id,
-            subject_ref=ref,
-            actor=actor,
-            now=now,
-            details=details,
-        )
-        rows.append(row)
+    path = settings.ledger.erasure_journal_path
+    with erasure_journal.chained(db, path, key, actor=actor, now=now) as recorder:
+        recorder.append(event, request_id, ref, details)
     return requests.found(db.conn, request_id, now.date())
 
 

@@ -20,7 +20,7 @@ import sqlite_utils
 
 from snapzen.commands import ledger_open, notice_desk, request_desk
 from snapzen.ledger.evidence.chain import subject_ref
-from snapzen.ledger.rights import notices
+from snapzen.ledger.rights import notices, requests
 from snapzen.ledger.store.db import open_db, transaction
 from snapzen.support import clock
 from snapzen.support.settings import Settings, load_settings
@@ -92,11 +92,11 @@ def test_a_notice_done_is_dated_when_it_is_chained_after_the_wait(
     try:
         with transaction(db) as conn:
             [owed] = notices.record(
-                conn,
+                requests.Recorder(conn, "dpo", clock.now()),
                 [notices.Notice("SnapEngage", notices.TO_NOTIFY, today.isoformat(), "erase it")],
-                request_id="req-waited", subject_ref=ref, actor="dpo",
-                now=clock.now(),
-            )  # fmt: skip
+                request_id="req-waited",
+                subject_ref=ref,
+            )
     finally:
         db.conn.close()
     wait_moves_the_clock(monkeypatch, notice_desk)
