@@ -87,39 +87,8 @@ def reason_code(reason: str | None) -> str:
     return "dismissed: *" if text.startswith("dismissed:") else text
 
 
-def _plain(value: Any) -> str:
-    if isinstance(value, dict):
-        if {"name", "value"} <= set(value):
-            return f"{value['name']}: {value['value']}"
-        return "; ".join(f"{k.replace('_', ' ')}: {_plain(v)}" for k, v in value.items() if v)
-    if isinstance(value, list):
-        return ", ".join(_plain(v) for v in value)
-    return "" if value is None else str(value)
-
-
-def _snapengage_rows(copy: dict[str, Any]) -> list[tuple[str, str, bool]]:
-    """(field name, text, preformatted) of each field of SnapEngage's copy of a chat."""
-    rows = []
-    for key, value in copy.items():
-        if key == "transcripts" and isinstance(value, list):
-            lines = [
-                f"{_plain(t.get('alias'))}: {_plain(t.get('message'))}"
-                for t in value
-                if isinstance(t, dict)
-            ]
-            rows.append((key, "\n".join(lines), True))
-        elif _plain(value):
-            rows.append((key, _plain(value), False))
-    return rows
-
-
-TEMPLATES.filters.update(
-    plain=_plain,
-    comment=lambda c: f"[{_plain(c.get('created_at'))}] {_plain(c.get('body'))}",
-)
 TEMPLATES.globals.update(
     {f.__name__: f for f in (day, moment, country_name, instrument_name, reason_code)},
-    snapengage_rows=_snapengage_rows,
 )
 # The sentences as a module: ``words().event(row)``, ``words().STATUSES`` (tests read them).
 words = TEMPLATES.get_template("access_words.html").make_module

@@ -17,6 +17,7 @@ TEMPLATES = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
     keep_trailing_newline=True,
+    finalize=lambda value: "" if value is None else value,  # a missing fact prints nothing
 )
 
 
