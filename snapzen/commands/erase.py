@@ -33,16 +33,11 @@ import sqlite_utils
 
 from snapzen.clients.ticket_deletion import MAX_BATCH, DeletionOutcome, TicketDeleter
 from snapzen.clients.user_erasure import Requesters, UserErasure
-from snapzen.commands.erase_request import (
-    RequestInfo,
-    chain_request,
-    check_journal,
-    journal_request,
-)
+from snapzen.commands.erase_request import RequestInfo, chain_request
 from snapzen.commands.run import Run, recorded_run
 from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event, decision
-from snapzen.ledger.rights import collisions, holds, period_keys
+from snapzen.ledger.rights import collisions, erasure_journal, holds, period_keys
 from snapzen.ledger.rights.notices import Notice
 from snapzen.ledger.store import transitions
 from snapzen.ledger.store.case_status import UNSENT_OR_PUSHING, CaseStatus, sql_list
@@ -212,8 +207,11 @@ def erase_subject(
     unless ``only_cases`` names the chats to erase: nothing is deleted or withheld then.
     """
     with lock if lock is not None else nullcontext():
-        if request is not None and not dry_run:
-            check_journal(db, request)  # an edited journal: refused before any deletion
+        path, key = (request.journal, request.journal_key) if request else (None, None)
+        if path is not None and key is not None and not dry_run:
+            # An edited journal (JournalDamaged, exit 2) is refused before any deletion; an
+            # old-format one is migrated once, vouched for by this ledger's own erasures.
+            erasure_journal.prepare(path, key, db.conn)
         if only_cases is None:
             collisions.select_cases(db.conn, subject_ref)  # raises on a shared reference
         plan = plan_erasure(db, subject_ref, only_cases)
@@ -267,8 +265,9 @@ def erase_subject(
                                 conn, request, result, actor=actor, reason=reason, now=now,
                                 only_cases=only_cases,
                             )  # fmt: skip
-                if request is not None and chained is not None:
-                    journal_request(request, chained)
+                if chained is not None and path is not None and key is not None:
+                    # After the commit: the erasure, its request and notices in the journal.
+                    erasure_journal.append(path, key, chained)
         return result
 
 

@@ -35,11 +35,7 @@ from snapzen.support import clock, errors
 from snapzen.support.settings import Settings, require_ledger_key
 
 # --reason → the `reason` in each `erased` event (art17 keeps the name earlier rows carry).
-ERASE_REASONS = {
-    "art17": "art17_request",
-    "consent_withdrawn": "consent_withdrawn",
-    "objection": "objection",
-}
+_EVENT_REASON = {"art17": "art17_request"}
 
 
 @dataclass
@@ -107,7 +103,7 @@ def erase_person(
             selected, _ = checked(db)
         result = erase_subject(
             db, ref, deleter, dry_run=dry_run, actor=actor, users=users,
-            reason=ERASE_REASONS[reason], request=None if dry_run else info,
+            reason=_EVENT_REASON.get(reason, reason), request=None if dry_run else info,
             only_cases=selected,
         )  # fmt: skip
     done = Answered(ref, result, info, delete_user)

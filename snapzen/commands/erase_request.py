@@ -33,8 +33,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import sqlite_utils
-
 from snapzen.ledger.rights import erasure_journal, notices, requests
 from snapzen.ledger.rights.erasure_reapply import remember_subject
 from snapzen.support import clock
@@ -56,14 +54,6 @@ class RequestInfo:
     # (tests of the erasure alone). ``others``: the recipients of kind other, by name.
     snapengage_days: int | None = None
     others: tuple[str, ...] = ()
-
-
-def check_journal(db: sqlite_utils.Database, request: RequestInfo) -> None:
-    """Before anything is deleted: the journal must take the line this erasure will append
-    (JournalDamaged, exit 2, when it was edited). An old-format journal is migrated once,
-    its lines vouched for by this ledger's own erasures."""
-    if request.journal is not None and request.journal_key is not None:
-        erasure_journal.prepare(request.journal, request.journal_key, db.conn)
 
 
 def outcome_of(result: ErasureResult) -> tuple[str, str]:
@@ -149,12 +139,6 @@ def chain_request(
     )
     lines.erasures.append(entry)
     return lines
-
-
-def journal_request(request: RequestInfo, lines: erasure_journal.Contents) -> None:
-    """After the commit: the erasure, its request and notices in the rights journal."""
-    if request.journal is not None and request.journal_key is not None:
-        erasure_journal.append(request.journal, request.journal_key, lines)
 
 
 @dataclass(frozen=True)

@@ -111,10 +111,6 @@ def build(
         })  # fmt: skip
     remains += [_copy_remains(held) for held in held_copies or []]
     profile = _profile(users)
-    # As chained with the erasure; decided here only for a result that recorded none.
-    told = result.notices
-    if told is None:
-        told = erase_request.decide(result, chats, today=today, snapengage_days=snapengage_days)
     return {
         "request_id": request_id,
         "answered_on": today.isoformat(),
@@ -136,7 +132,7 @@ def build(
                 "ledger_seq": n.seq,
                 "notice_id": n.notice_id,
             }
-            for n in told
+            for n in result.notices or []  # as chained with the erasure
         ],
     }
 

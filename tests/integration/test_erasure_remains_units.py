@@ -13,7 +13,7 @@ from snapzen.clients.http import HttpClient
 from snapzen.clients.ticket_deletion import DeletionOutcome
 from snapzen.clients.user_erasure import UserErasure
 from snapzen.clients.zendesk import ZendeskClient
-from snapzen.commands import erasure_response
+from snapzen.commands import erase_request, erasure_response
 from snapzen.commands.erase import ErasurePlan, ErasureResult, TicketTarget
 from snapzen.commands.retention_profiles import delete_ticketless
 from snapzen.ledger.rights import notices
@@ -95,6 +95,10 @@ def test_response_lists_snapengage_until_its_date_the_bin_and_foreign_tickets() 
         erasure_response.Chat("old", date(2026, 1, 1)),  # SnapEngage deleted it by now
         erasure_response.Chat("c1", date(2026, 11, 20)),
     ]
+    # The Art. 19 notices, as the erasure chains them (erase_request.chain_request).
+    result.notices = erase_request.decide(
+        result, chats, today=date(2026, 12, 6), snapengage_days=60
+    )
     response = erasure_response.build(
         result, request_id="r1", today=date(2026, 12, 6), chats=chats, snapengage_days=60,
         users=users,
