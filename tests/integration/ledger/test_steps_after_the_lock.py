@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from snapzen.commands import ledger_open, notice_desk, request_desk
+from snapzen.commands import ledger_open, request_desk
 from snapzen.ledger.evidence.chain import subject_ref
 from snapzen.ledger.rights import notices, requests
 from snapzen.ledger.store.db import open_db, transaction
@@ -99,9 +99,9 @@ def test_a_notice_done_is_dated_when_it_is_chained_after_the_wait(
             )
     finally:
         db.conn.close()
-    wait_moves_the_clock(monkeypatch, notice_desk)
+    wait_moves_the_clock(monkeypatch, request_desk)
 
-    told = notice_desk.record_told(
+    told = request_desk.record_told(
         settings, owed.notice_id, when=today.isoformat(), actor="dpo", wait_seconds=-1
     )
     assert told.seq is not None and recorded_on(ledger_path, told.seq) == today + WAITED
