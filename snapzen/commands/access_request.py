@@ -216,10 +216,9 @@ def resolve(
         ).fetchone()
     if row is None:
         return Scope(None, [case_id] if case_id else [])
-    if row[1] is None:
-        return Scope(None, [str(row[0])])
-    # A chat row's reference is keyed by its month: back to the person's (None: forgotten).
-    ref = period_keys.lookup_of(conn, str(row[1]))
+    # A chat row's reference is keyed by its month: back to the person's (None: forgotten,
+    # or a chat without an email).
+    ref = period_keys.lookup_of(conn, str(row[1])) if row[1] is not None else None
     if ref is None:
         return Scope(None, [str(row[0])])
     if collisions.people(conn, ref) > 1:
