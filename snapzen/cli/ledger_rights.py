@@ -102,7 +102,7 @@ def erase(
         raise typer.Exit(errors.EXIT_PARTIAL)
 
 
-def _print_erased(erased: commands.erase_person.Erased) -> None:
+def _print_erased(erased: commands.erase_person.Answered) -> None:
     """What the erasure did (or, dry, would do): the plan, the deletions, the profiles."""
     result, plan, dry_run = erased.result, erased.result.plan, erased.result.dry_run
     typer.echo(f"subject_ref: {erased.ref}")
@@ -148,15 +148,16 @@ def _print_response(answered: commands.erase_person.Answered) -> None:
         )
     if answered.response is None:
         return
-    for item in answered.response.remains:
+    for item in answered.response["remains"]:
         ident = f" {item['id']}" if item["id"] is not None else ""
         typer.echo(f"remains: {item['where']}: {item['what']}{ident} until {item['until']}")
-    for notice in answered.response.recipients:
+    told = answered.response["art19_recipients"]
+    for n in told:
         typer.echo(
-            f"art19: {notice.recipient} {notice.status} {notice.on} "
-            f"(ledger {notice.seq}, notice {notice.notice_id})"
+            f"art19: {n['recipient']} {n['status']} {n['on']} "
+            f"(ledger {n['ledger_seq']}, notice {n['notice_id']})"
         )
-    if any(n.status != "notified" for n in answered.response.recipients):
+    if any(n["status"] != "notified" for n in told):
         typer.echo(
             "Art. 19: tell each recipient `to_notify` above, then record it with "
             "`snapzen ledger notices done NOTICE --when DATE` (open ones: `snapzen ledger notices`)"
