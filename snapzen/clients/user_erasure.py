@@ -33,7 +33,7 @@ The email is held only in memory: results and messages carry user ids, never the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -153,34 +153,35 @@ class ZendeskUserEraser:
             log.warning("user_erasure.refused_not_end_user", user_id=user_id)
         for user_id, tickets in result.blocked.items():
             log.info("user_erasure.kept_tickets_remain", user_id=user_id, tickets=len(tickets))
-        for user_id in result.to_delete:
-            reason = delete_profile(self._api, user_id)
-            if reason is None:
-                result.deleted.append(user_id)
-            else:
-                result.failed[user_id] = reason
-                log.warning("user_erasure.failed", user_id=user_id, reason=reason)
+        result.deleted, result.failed = delete_profiles(self._api, result.to_delete)
         return result
 
 
-def delete_profile(
+def delete_profiles(
     api: ProfileDeletionApi,
-    user_id: int,
+    user_ids: Iterable[int],
     refused: type[Exception] | tuple[type[Exception], ...] = (RecordError, BadRequestError),
-) -> str | None:
-    """Soft delete then purge one profile; None when it is gone (a 404 on either step: that
-    step's goal holds, deleted by hand or by an earlier run), else why not: the error's class
-    only, since Zendesk's details may quote the person's name or email. ``refused``: the
-    errors reported so (the erasure's: a refusal; the retention sweep's: any SnapzenError);
-    any other propagates."""
-    for name, step in (
-        ("DELETE users/{id}", api.delete_user),
-        ("DELETE deleted_users/{id}", api.purge_deleted_user),
-    ):
-        try:
-            step(user_id)
-        except NotFoundError:
-            continue
-        except refused as exc:
-            return f"{name} refused ({type(exc).__name__})"
-    return None
+) -> tuple[list[int], dict[int, str]]:
+    """Soft delete then purge each profile: (those now gone, user id -> why not). Gone
+    includes a 404 on either step (that step's goal holds: deleted by hand or by an earlier
+    run); why not is the error's class only, since Zendesk's details may quote the person's
+    name or email. ``refused``: the errors reported so (the erasure's: a refusal; the
+    retention sweep's: any SnapzenError); any other propagates."""
+    gone: list[int] = []
+    failed: dict[int, str] = {}
+    for user_id in user_ids:
+        for name, step in (
+            ("DELETE users/{id}", api.delete_user),
+            ("DELETE deleted_users/{id}", api.purge_deleted_user),
+        ):
+            try:
+                step(user_id)
+            except NotFoundError:
+                continue
+            except refused as exc:
+                failed[user_id] = f"{name} refused ({type(exc).__name__})"
+                log.warning("profile_not_deleted", user_id=user_id, reason=failed[user_id])
+                break
+        else:
+            gone.append(user_id)
+    return gone, failed
