@@ -68,8 +68,8 @@ def write(
             "--signing-key FILE is required (an Ed25519 private key: `snapzen ledger keygen`)"
         )
     ensure_ledger(settings.ledger.path)  # exit 2 for a missing ledger, before any .lock file
-    with writer_lock(settings.ledger.path, wait=wait):
-        db = open_ledger(settings.ledger, read_only=True)
+    lock = writer_lock(settings.ledger.path, wait=wait)
+    with lock, open_ledger(settings.ledger, read_only=True) as db:  # opened once it is held
         # The rights journal travels with every checkpoint (a restore re-applies it,
         # snapzen.ledger.rights.erasure_journal) and the signature covers its head.
         copy = file.with_name(file.name + ".erasures.jsonl")
@@ -152,7 +152,7 @@ def verify_ledger(
 ) -> Verdict:  # fmt: skip
     loaded = [(path, signed.read(path)) for path in checkpoints]
     good, bad_signatures = _signature_problems(loaded, public_keys, settings, key_file)
-    db = open_ledger(settings.ledger, read_only=True)
-    result = verify.verify_ledger(db.conn, good, thorough=thorough)
-    result.problems.extend(_journal_problems(settings, good))
-    return Verdict(result, agreement.check_tables(db.conn), bad_signatures, len(checkpoints))
+    with open_ledger(settings.ledger, read_only=True) as db:
+        result = verify.verify_ledger(db.conn, good, thorough=thorough)
+        result.problems.extend(_journal_problems(settings, good))
+        return Verdict(result, agreement.check_tables(db.conn), bad_signatures, len(checkpoints))
