@@ -11,6 +11,7 @@ journal and that the working tables (cases, runs) agree with the chain.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,17 +108,13 @@ def _signature_problems(
     key_file: Path | None,
 ) -> tuple[list[Any], list[verify.Problem]]:  # fmt: skip
     """Checkpoints whose signature holds, and problems for those that are forged (the
-    verdicts are the checkpoint module's: ``signature_problem``, ``hmac_problem``)."""
+    verdict is the checkpoint module's ``signature_problem``)."""
     publics = [(path, signed.load_public_key(path)) for path in public_keys]
+    hmac_key = functools.cache(lambda: checkpoint_key(settings, key_file))
     good: list[Any] = []
     bad: list[verify.Problem] = []
-    hmac_key: tuple[bytes, str] | None = None
     for path, point in loaded:
-        if point.version == signed.VERSION:
-            problem = signed.signature_problem(point, path, publics)
-        else:
-            hmac_key = hmac_key or checkpoint_key(settings, key_file)
-            problem = signed.hmac_problem(point, hmac_key[0], path, hmac_key[1])
+        problem = signed.signature_problem(point, path, publics, hmac_key)
         (bad.append(problem) if problem else good.append(point))
     return good, bad
 
