@@ -12,10 +12,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from snapzen.clients.deletion import BulkTicketDeleter, ZendeskUserEraser
 from snapzen.clients.http import HttpClient
 from snapzen.clients.snapengage import SnapEngageClient
-from snapzen.clients.ticket_deletion import BulkTicketDeleter
-from snapzen.clients.user_erasure import ZendeskUserEraser
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.support.settings import Settings
 from snapzen.sync.contracts import Sink, Source

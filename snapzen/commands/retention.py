@@ -8,7 +8,7 @@ snapzen's own records:
 
 1. **Plan** from the ``cases`` table (synced, ticket id known, ``expired_at`` NULL, retention
    ended on or before ``as_of``), oldest first, a page at a time. No Zendesk search.
-2. **Delete** each batch (≤100 ids) through ``snapzen.clients.ticket_deletion`` (shared with the
+2. **Delete** each batch (≤100 ids) through ``snapzen.clients.deletion`` (shared with the
    Art. 17 erasure): ``DELETE tickets/destroy_many``, then wait for the job. Deleted now, or
    already gone (a 404 for the batch is split until the missing ids are isolated; a per-item
    ``NotFound`` or ``AlreadyDeleted`` result) → done. A failed or unfinished job, or any other
@@ -42,7 +42,7 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.clients.ticket_deletion import MAX_BATCH, BulkTicketDeleter, DeletionOutcome
+from snapzen.clients.deletion import MAX_BATCH, BulkTicketDeleter, DeletionOutcome
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands.clients import ticket_deleter_from, zendesk_from
 from snapzen.commands.clock_guard import check_against_zendesk

@@ -15,7 +15,7 @@ retention. The sweep therefore:
    a ticket of another channel, a younger chat's ticket, one under a legal hold): otherwise
    the profile is kept and counted, and the next sweep that expires their last ticket
    deletes it;
-3. deletes it as the Art. 17 erasure does (``snapzen.clients.user_erasure``: soft delete then
+3. deletes it as the Art. 17 erasure does (``snapzen.clients.deletion``: soft delete then
    permanent delete; 404 is "already done").
 
 Only counts reach the run record and the output; user ids are printed in a dry run (ids are
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from snapzen.clients.user_erasure import END_USER, delete_profiles
+from snapzen.clients.deletion import END_USER, delete_profiles
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands import copies
 from snapzen.commands.clients import zendesk_from

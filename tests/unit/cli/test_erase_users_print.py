@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from snapzen.cli.ledger_rights import _print_users
-from snapzen.clients.user_erasure import UserErasure
+from snapzen.clients.deletion import UserErasure
 
 
 def test_a_requester_with_another_email_is_named_as_not_theirs(
