@@ -1,9 +1,9 @@
 """A command that only reads the ledger closes it before it returns.
 
-`snapzen ledger requests`, `ledger notices`, `ledger holds` and `ledger verify` open the
-ledger read-only; a connection left to the garbage collector keeps the file open (its
-descriptors, and on Windows the file itself, so a restore cannot move it aside) for as long
-as the process runs, e.g. inside the auditor UI or a test run. The garbage collector is held
+`snapzen ledger requests`, `ledger notices`, `ledger holds`, `ledger verify` and `ledger
+report` open the ledger read-only; a connection left to the garbage collector keeps the file
+open (its descriptors, and on Windows the file itself, so a restore cannot move it aside) for
+as long as the process runs, e.g. inside the auditor UI or a test run. The garbage collector is held
 off here, so only an explicit close frees the file. Linux only: the open files are read from
 /proc/self/fd.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from snapzen.commands import checkpoints, legal_holds, request_desk
+from snapzen.commands import checkpoints, ledger_queries, legal_holds, request_desk
 from snapzen.support.settings import Settings, load_settings
 from tests.ledger_fixtures import KEY_TEXT
 
@@ -32,6 +32,7 @@ READERS: dict[str, Callable[[Settings], Any]] = {
     "ledger notices": request_desk.owed,
     "ledger holds": legal_holds.active,
     "ledger verify": lambda s: checkpoints.verify_ledger(s, [], [], key_file=None, thorough=True),
+    "ledger report": lambda s: ledger_queries.build_report(s, ledger_queries.filters()),
 }
 
 
