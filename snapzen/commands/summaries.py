@@ -28,6 +28,43 @@ def err(text: str) -> Line:
     return (True, text)
 
 
+def said(block: str, *, markup: bool = False, **facts: Any) -> list[Line]:
+    """What the template ``templates/said.txt`` says of ``facts``: the lines of its block
+    ``block`` (stdout), then those of ``block_err`` if it has one (stderr). ``markup``: the
+    block is rich markup, and every value put in it is escaped (data is never markup)."""
+    from snapzen.commands.templates import TEMPLATES  # lazy: jinja2 (start-up time)
+
+    env = TEMPLATES
+    if markup:
+        from rich.markup import escape
+
+        env = TEMPLATES.overlay(finalize=lambda value: escape(str(value)))
+    template = env.get_template("said.txt")
+    context = template.new_context(dict(facts, age=age, pairs=pairs, listing=listing))
+    return [
+        (to_stderr, line)
+        for to_stderr, name in ((False, block), (True, f"{block}_err"))
+        if name in template.blocks
+        for line in "".join(template.blocks[name](context)).splitlines()
+    ]
+
+
+def age(seconds: float | None) -> str:
+    """An age as `status` shows it: minutes, hours or days."""
+    if seconds is None:
+        return "-"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def pairs(counts: dict[Any, Any]) -> str:
+    """``key=value, ...`` in the keys' order (a missing reason is ``None``)."""
+    return ", ".join(f"{k}={n}" for k, n in sorted(counts.items(), key=str))
+
+
 def listing(ids: Sequence[str], limit: int = 5) -> str:
     """A few ids and how many more: a summary line, not a dump (--format json lists all)."""
     shown = ", ".join(ids[:limit])
