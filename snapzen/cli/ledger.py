@@ -424,7 +424,7 @@ def reconcile(
     if as_json:
         echo_json(report)
         raise typer.Exit(check.exit_code)
-    say(summaries.reconcile_lines(report))
+    say(summaries.said("reconcile", r=report))
     if report["found"]:
         rows = [{**f, "ticket_ids": ", ".join(map(str, f["ticket_ids"]))} for f in report["found"]]
         print_rows(rows, ["kind", "case_id", "ticket_ids", "detail", "suggestion"], "findings")

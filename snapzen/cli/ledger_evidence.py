@@ -164,7 +164,8 @@ def verify(
         settings_from("evidence"), checkpoint or [], public_key or [], key_file=key_file,
         thorough=thorough,
     )  # fmt: skip
-    ok, lines = summaries.verify_lines(verdict, thorough)
+    ok = summaries.verified(verdict)
+    lines = summaries.said("verify", v=verdict, ok=ok, thorough=thorough)
     show(lines, code=errors.EXIT_OK if ok else errors.EXIT_ABORTED)
 
 
@@ -215,7 +216,7 @@ def restore(
     typer.echo(f"restored {backup} into {result.path} (backup head: seq {seq}, {digest[:16]}…)")
     if result.replaced is not None:
         typer.echo(f"the previous file was kept as {result.replaced}")
-    show(summaries.caught_up_lines(result.reconciliation, result.erasures))
+    show(summaries.said("caught_up", found=result.reconciliation, done=result.erasures))
 
 
 @command(app, "reapply-erasures", refused="re-applying the erasure journal NOT done")

@@ -260,6 +260,6 @@ def access(
         wait_seconds=lock_seconds(wait, lock_wait), include_tickets=include_ticket or [],
     )  # fmt: skip
     show(
-        summaries.access_lines(result),
+        summaries.said("access", r=result),
         code=errors.EXIT_OK if result.complete else errors.EXIT_PARTIAL,
     )
