@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from snapzen import commands  # each module imported when first named (start-up time)
 
 if TYPE_CHECKING:  # types only: this module stays light at import
+    from snapzen.commands.erase import ErasureResult
     from snapzen.sync.contracts import PassResult
 
 Line = tuple[bool, str]  # (to stderr, text)
@@ -76,6 +77,14 @@ def verified(verdict: commands.checkpoints.Verdict) -> bool:
     proves nothing either way)."""
     failed = verdict.bad_signatures or verdict.tables.problems
     return not failed and verdict.chain.first_problem is None
+
+
+def still_naming(result: ErasureResult) -> dict[int, list[int]]:
+    """`ledger erase`: per Zendesk profile found, the tickets that still name it once this
+    erasure has deleted (in a dry run: would delete) the person's tickets."""
+    own = {t.ticket_id for t in result.plan.to_delete} if result.dry_run else set()
+    blocked = result.users.blocked if result.users is not None else {}
+    return {user: [t for t in tickets if t not in own] for user, tickets in blocked.items()}
 
 
 def pass_json(result: PassResult) -> dict[str, Any]:
