@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar, 
 import typer
 
 from snapzen import commands
+from snapzen.commands import summaries  # light: jinja2 is imported on use
 from snapzen.support import errors
 
 if TYPE_CHECKING:
@@ -203,13 +204,7 @@ def _param(name: str, annotation: Any, default: Any) -> inspect.Parameter:
 def refuse_shared(exc: Any) -> NoReturn:
     """Exit 2 with the candidate chats of a shared reference (SubjectCollision): ids and
     dates, never names."""
-    typer.echo(f"snapzen: {exc}; candidate chats:", err=True)
-    for item in exc.candidates:
-        typer.echo(
-            f"  --case {item.case_id}  ticket {item.ticket_id or '-'}  "
-            f"started {item.started_at or '-'}  widget {item.widget_id or ''}",
-            err=True,
-        )
+    say(summaries.said("shared", exc=exc))
     raise typer.Exit(errors.EXIT_USAGE)
 
 

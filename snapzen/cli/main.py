@@ -298,8 +298,8 @@ def dismiss(
     settings = settings_from()
     who = actor_name(actor, settings)
     run_id = commands.retry.dismiss(settings, case, reason=reason, actor=who, wait=wait)
-    line = summaries.out(f"dismiss {run_id}: {len(case)} case(s) marked ignored")
-    show([line], {"run_id": run_id, "dismissed": list(case), "actor": who})
+    lines = summaries.said("dismissed", run_id=run_id, cases=case)
+    show(lines, {"run_id": run_id, "dismissed": list(case), "actor": who})
 
 
 class StatusFormat(StrEnum):

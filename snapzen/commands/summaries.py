@@ -22,10 +22,6 @@ if TYPE_CHECKING:  # types only: this module stays light at import
 Line = tuple[bool, str]  # (to stderr, text)
 
 
-def out(text: str) -> Line:
-    return (False, text)
-
-
 def said(block: str, *, markup: bool = False, **facts: Any) -> list[Line]:
     """What the template ``templates/said.txt`` says of ``facts``: the lines of its block
     ``block`` (stdout), then those of ``block_err`` if it has one (stderr); blank lines are
