@@ -21,9 +21,9 @@ from werkzeug.wrappers import Request, Response
 from snapzen.clients.ticket_deletion import DeletionOutcome
 from snapzen.ledger.store import outbox
 from snapzen.sandbox.config import SandboxConfig
-from snapzen.sandbox.inprocess import InProcessSandbox
+from snapzen.sandbox.server import IN_PROCESS_URL, Sandbox
 
-BASE = "https://sandbox.test"  # the in-process sandbox (no socket: snapzen.sandbox.inprocess)
+BASE = IN_PROCESS_URL  # the in-process sandbox (no socket: Sandbox(serve=False))
 SE_BASE = f"{BASE}/snapengage"
 ZD_BASE = f"{BASE}/zendesk"
 ORG = "1234567890123456"
@@ -159,7 +159,7 @@ class SandboxApis:
             rate_limit_per_minute=10**6,
             tickets_index_per_minute=10**6,
         )
-        self.box = InProcessSandbox(cfg, base_url=BASE)
+        self.box = Sandbox(cfg, serve=False)
         self.app = self.box.app
         self.store = self.app.store
         self.store.clock = self._clock

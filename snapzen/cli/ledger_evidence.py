@@ -178,7 +178,7 @@ def backup(
     $ snapzen ledger backup /backups/snapzen-$(date +%F).db
     ```
     """
-    done = commands.backup.backup_registered(settings_from(), file, overwrite=overwrite)
+    done = commands.copies.backup_registered(settings_from(), file, overwrite=overwrite)
     typer.echo(f"backup {done.path}: {done.transfers} ledger row(s), {done.bytes} bytes, verified")
 
 

@@ -194,9 +194,9 @@ def dump(
 
 
 def _control() -> ModuleType:
-    """snapzen.sandbox.control, imported on use: the server (werkzeug, faker) and requests
+    """snapzen.sandbox.server, imported on use: the server (werkzeug, faker) and requests
     cost start-up time every `snapzen` invocation would pay, and are an extra (without it,
     the import is a ConfigError naming the extra: exit 2)."""
-    from snapzen.sandbox import control
+    from snapzen.sandbox import server
 
-    return control
+    return server

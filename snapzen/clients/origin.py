@@ -140,7 +140,7 @@ def next_page(link: str, page_url: str, base: str, seen: set[str], what: str) ->
 
 # Transport adapters every session below mounts, by URL prefix (requests picks the longest
 # matching prefix): how a test serves a base URL from an app in-process (the sandbox's
-# snapzen.sandbox.inprocess.WsgiAdapter), as httpx's ``mounts=`` does. Empty in production.
+# snapzen.sandbox.server.WsgiAdapter), as httpx's ``mounts=`` does. Empty in production.
 _MOUNTS: dict[str, BaseAdapter] = {}
 
 

@@ -19,9 +19,9 @@ if TYPE_CHECKING:  # what mypy sees of the modules the CLI names through the pac
     from snapzen.commands import auditor_ui as auditor_ui
     from snapzen.commands import backfill as backfill
     from snapzen.commands import backfill_progress as backfill_progress
-    from snapzen.commands import backup as backup
     from snapzen.commands import checkpoints as checkpoints
     from snapzen.commands import configure as configure
+    from snapzen.commands import copies as copies
     from snapzen.commands import erase_person as erase_person
     from snapzen.commands import init as init
     from snapzen.commands import ledger_queries as ledger_queries

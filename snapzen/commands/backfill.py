@@ -40,7 +40,7 @@ import sqlite_utils
 
 from snapzen.commands import service
 from snapzen.commands.backfill_progress import Tally
-from snapzen.commands.backup import backup_ledger
+from snapzen.commands.copies import backup_ledger
 from snapzen.commands.run import LOCK_POLL_SECONDS, patiently
 from snapzen.ledger.store.case_status import CaseStatus, sql_list
 from snapzen.ledger.store.cursor_rules import UTC_TIMEZONE, backfill_day_finished, oldest_held

@@ -11,7 +11,6 @@ journal and that the working tables (cases, runs) agree with the chain.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,15 +55,6 @@ class Written:
     journal: tuple[int, str] | None  # lines and head of the journal copied beside it
 
 
-def _journal_copy(
-    settings: Settings, conn: sqlite3.Connection, copy: Path
-) -> tuple[int, str] | None:
-    key = configured_key(settings.ledger)
-    live = settings.ledger.erasure_journal_path
-    known = erasure_journal.ledger_erasures(conn) if live.is_file() else []
-    return erasure_journal.copy_for_checkpoint(live, copy, key, known)
-
-
 def write(
     settings: Settings, file: Path, *, signing_key: Path | None, key_file: Path | None,
     wait: bool = False,
@@ -79,22 +69,20 @@ def write(
         )
     ensure_ledger(settings.ledger.path)  # exit 2 for a missing ledger, before any .lock file
     with writer_lock(settings.ledger.path, wait=wait):
-        return _write(settings, file, signing_key, key_file)
-
-
-def _write(
-    settings: Settings, file: Path, signing_key: Path | None, key_file: Path | None
-) -> Written:
-    db = open_ledger(settings.ledger, read_only=True)
-    # The rights journal travels with every checkpoint (a restore re-applies it,
-    # snapzen.ledger.rights.erasure_journal) and the signature covers its head.
-    copy = file.with_name(file.name + ".erasures.jsonl")
-    journal = _journal_copy(settings, db.conn, copy)
-    key = signed.load_private_key(signing_key) if signing_key else None
-    point = signed.make(db.conn, key or checkpoint_key(settings, key_file)[0], journal=journal)
-    signed.write(file, point)
-    if journal is not None:  # an erasure response names the copies that hold the person
-        copies.register(settings.ledger.path, copies.JOURNAL_COPY, copy, clock.now())
+        db = open_ledger(settings.ledger, read_only=True)
+        # The rights journal travels with every checkpoint (a restore re-applies it,
+        # snapzen.ledger.rights.erasure_journal) and the signature covers its head.
+        copy = file.with_name(file.name + ".erasures.jsonl")
+        live = settings.ledger.erasure_journal_path
+        known = erasure_journal.ledger_erasures(db.conn) if live.is_file() else []
+        journal = erasure_journal.copy_for_checkpoint(
+            live, copy, configured_key(settings.ledger), known
+        )
+        key = signed.load_private_key(signing_key) if signing_key else None
+        point = signed.make(db.conn, key or checkpoint_key(settings, key_file)[0], journal=journal)
+        signed.write(file, point)
+        if journal is not None:  # an erasure response names the copies that hold the person
+            copies.register(settings.ledger.path, copies.JOURNAL_COPY, copy, clock.now())
     signer = point.signatures[0].key_fingerprint if point.signatures else None
     return Written(point.seq, point.hash, signer, copy, journal)
 

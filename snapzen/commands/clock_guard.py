@@ -82,38 +82,30 @@ def require_clock_agrees(
     (or, with ``need_evidence``, when there is no Date to compare with); log a clock behind
     or unchecked. ``action`` says what is refused, e.g. "sync" or "delete"."""
     verdict = clock_verdict(local, server, margin)
-    if verdict is Verdict.UNKNOWN:
-        if need_evidence:
-            log.error("clock_unchecked", refused=action)
-            raise ClockAheadError(
-                "Zendesk's answer had no readable Date header, so the clock cannot be checked; "
-                f"refusing to {action}. Check what sits between snapzen and Zendesk (a proxy "
-                "that drops Date)"
-            )
+    if verdict is Verdict.UNKNOWN and not need_evidence:
         log.warning("clock_unchecked", reason="no Date header in Zendesk's answer")
-        return verdict
-    assert server is not None
-    clocks = {"local": clock.format(local), "zendesk": clock.format(server)}
-    if verdict is Verdict.AHEAD:
-        ahead = local - server
-        log.error(
-            "clock_ahead_of_zendesk",
-            **clocks,
-            ahead_seconds=round(ahead.total_seconds()),
-            refused=action,
-        )
+    elif verdict is Verdict.UNKNOWN:
+        log.error("clock_unchecked", refused=action)
         raise ClockAheadError(
-            f"the clock reads {clocks['local']}, {_span(ahead)} ahead of Zendesk's "
+            "Zendesk's answer had no readable Date header, so the clock cannot be checked; "
+            f"refusing to {action}. Check what sits between snapzen and Zendesk (a proxy "
+            "that drops Date)"
+        )
+    elif verdict is not Verdict.OK:
+        assert server is not None
+        clocks = {"local": clock.format(local), "zendesk": clock.format(server)}
+        gap = local - server
+        if verdict is Verdict.BEHIND:
+            behind = round(-gap.total_seconds())
+            hint = "harmless for deletion, but check NTP"
+            log.warning("clock_behind_zendesk", **clocks, behind_seconds=behind, hint=hint)
+            return verdict
+        ahead = round(gap.total_seconds())
+        log.error("clock_ahead_of_zendesk", **clocks, ahead_seconds=ahead, refused=action)
+        raise ClockAheadError(
+            f"the clock reads {clocks['local']}, {_span(gap)} ahead of Zendesk's "
             f"({clocks['zendesk']}, from its Date header); refusing to {action}. Fix the "
             "system clock (NTP) and run again"
-        )
-    if verdict is Verdict.BEHIND:
-        behind = round((server - local).total_seconds())
-        log.warning(
-            "clock_behind_zendesk",
-            **clocks,
-            behind_seconds=behind,
-            hint="harmless for deletion, but check NTP",
         )
     return verdict
 

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from snapzen.commands.ledger_open import locked
-from snapzen.commands.reconcile import SeenTicket
+from snapzen.commands.reconcile import SeenTicket, live_by_case
 from snapzen.ledger.evidence.reconciliation import LedgerCase
 from snapzen.ledger.store import case_flags
 from snapzen.ledger.store.case_status import CaseStatus
@@ -56,10 +56,7 @@ def judge(
 ) -> list[Settled]:
     """The open ``flags`` that the export's ``tickets`` (by id, each in its last state) settle;
     ``export_started``: ISO UTC, when the export began."""
-    live: dict[str, set[int]] = {}
-    for ticket in tickets.values():
-        if not ticket.deleted and ticket.case_id is not None:
-            live.setdefault(ticket.case_id, set()).add(ticket.ticket_id)
+    live = live_by_case(tickets)
     ledger = {case.case_id: case for case in cases}
     settled = []
     for flag in flags:
@@ -69,7 +66,7 @@ def judge(
             continue
         if not set(flag["ticket_ids"]) | expected <= tickets.keys():
             continue  # a ticket the flag names was not read: nothing is known of it
-        if live.get(case_id, set()) == expected:
+        if set(live.get(case_id, ())) == expected:
             settled.append(Settled(case_id, kind, tuple(sorted(expected))))
     return settled
 

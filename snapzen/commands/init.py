@@ -109,17 +109,24 @@ def snapzen_tickets(sink: object) -> int:
     return count
 
 
+def refuse_tickets(sink: object, ledger: str, done: str) -> None:
+    """TicketsExist (exit 2) when Zendesk holds snapzen's tickets that ``ledger`` (what has no
+    record of them) would import again; ``done``: what was not done."""
+    if count := snapzen_tickets(sink):
+        raise TicketsExist(
+            f"{ledger} has no record of the {count} ticket(s) from snapzen (tag snapengage) "
+            "Zendesk already holds and would import their chats again: record them with "
+            f"`snapzen init --adopt` (or restore a backup with `snapzen ledger restore BACKUP`); "
+            f"nothing was {done}"
+        )
+
+
 def refuse_first_pass(conn: sqlite3.Connection, sink: object, path: object) -> None:
     """Before the first pass of a ledger that never synced, adopted nor restored (the key
     binding `init` chains is the one event a new ledger holds): refuse if Zendesk has
-    tickets."""
-    if lookups.never_synced(conn) and (count := snapzen_tickets(sink)):
-        raise TicketsExist(
-            f"the ledger {path} has never synced, yet Zendesk already holds {count} "
-            "ticket(s) from snapzen (tag snapengage): this pass would import their chats "
-            "again; remove this empty ledger and run `snapzen init --adopt` (or restore a "
-            "backup with `snapzen ledger restore BACKUP`); nothing was sent"
-        )
+    tickets (remove the empty ledger first, then adopt)."""
+    if lookups.never_synced(conn):
+        refuse_tickets(sink, f"the ledger {path}, which has never synced (remove it),", "sent")
 
 
 # ---------------------------------------------------------------- the catch-up's options
@@ -179,12 +186,8 @@ def init_ledger(
         raise LedgerError("--erasure-journal and --no-erasure-journal go with --adopt")
     how, journal = _prepared(settings, how, "init --adopt" if adopt else None)
     now = how.now or clock.now()
-    if not adopt and (count := snapzen_tickets(how.sink)):  # snapzen's tickets need --adopt
-        raise TicketsExist(
-            f"Zendesk already holds {count} ticket(s) from snapzen (tag snapengage): a new "
-            "empty ledger would import their chats again; run `snapzen init --adopt` to "
-            "record them first (or `snapzen ledger restore BACKUP`); nothing was created"
-        )
+    if not adopt:  # snapzen's tickets need --adopt
+        refuse_tickets(how.sink, "A new empty ledger", "created")
     private_dir(path.parent)
     partial = path.with_name(path.name + ".init-partial")
     remove_db_files(partial)  # a leftover of an init that failed

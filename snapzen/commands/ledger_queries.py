@@ -30,6 +30,7 @@ from snapzen.ledger.rights.forget import note
 from snapzen.ledger.store.db import open_ledger
 from snapzen.support.errors import ConfigError
 from snapzen.support.settings import Settings
+from snapzen.support.settings_transfer import Client
 
 # The filters of `list`, `export` and `report` (exit 2 for a bad date or basis), named here so
 # the CLI reaches them through commands/.
@@ -79,17 +80,15 @@ class ReportResult:
     client_record: dict[str, Any] | None = None  # Art. 30(2), with --client
 
 
-def require_record(settings: Settings, client: str | None) -> None:
+def require_record(settings: Settings, client: Client | None) -> None:
     """Exit 2, listing them, while mandatory Art. 30 fields are empty: a record with holes
     is not one to hand a regulator."""
     missing = missing_fields(settings.record, processor=client is not None)
     if not settings.transfer.controller_country:
         # Read-only commands load without the sync settings; the record still needs this one.
         missing.insert(0, "transfer.controller_country (SNAPZEN_TRANSFER__CONTROLLER_COUNTRY)")
-    if client is not None:
-        found = next((c for c in settings.clients if c.name == client), None)
-        if found is not None and not found.contact.strip():
-            missing.append(f"clients[{client}].contact (SNAPZEN_CLIENTS)")
+    if client is not None and not client.contact.strip():
+        missing.append(f"clients[{client.name}].contact (SNAPZEN_CLIENTS)")
     if missing:
         raise ConfigError(
             "ledger report: the Art. 30 record lacks mandatory fields: " + "; ".join(missing)
@@ -117,14 +116,12 @@ def build_report(
         art49_max_per_month=art49_max_per_month,
     )
     where, params = found.where()
-    require_record(settings, client)
-    if client is not None:
-        entry = next((c for c in settings.clients if c.name == client), None)
-        if entry is None:
-            known = ", ".join(c.name for c in settings.clients) or "none configured"
-            raise ConfigError(
-                f"--client {client!r}: no such client in [[clients]] (known: {known})"
-            )
+    entry = next((c for c in settings.clients if c.name == client), None)
+    if client is not None and entry is None:
+        known = ", ".join(c.name for c in settings.clients) or "none configured"
+        raise ConfigError(f"--client {client!r}: no such client in [[clients]] (known: {known})")
+    require_record(settings, entry)
+    if entry is not None:
         record = art30_2_record(db.conn, settings.record, entry, where, params)
         return ReportResult(report=report, client=client, client_record=record)
     own_where, own_params = scoped(where, params, None) if settings.clients else (where, params)

@@ -33,42 +33,37 @@ from __future__ import annotations
 import itertools
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
 from snapzen.clients.search_lag import MIN_AGE, recently_changed
-from snapzen.commands.requesters import UserReads, with_references
+from snapzen.commands.requesters import with_references
 from snapzen.commands.run import recorded_run
 from snapzen.ledger.rights.erasure_reapply import JournalChoice, ReapplyResult, restore_union
 from snapzen.ledger.store import lookups
 from snapzen.ledger.store.adopt import AdoptCounts, FoundTicket, record_adoptions
 from snapzen.ledger.store.db import LedgerError, open_db
-from snapzen.policy.models import JobStatus
+from snapzen.policy.transform import EXTERNAL_ID_PREFIX, external_id
 from snapzen.support import clock
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings, require_ledger_key
 from snapzen.sync.results_check import lookup_is_conclusive
 
-log = get_logger("snapzen.commands.reconcile")
+if TYPE_CHECKING:
+    from snapzen.clients.zendesk import ZendeskClient
 
-EXTERNAL_PREFIX = "snapengage:"
+log = get_logger("snapzen.commands.reconcile")
 
 # A stored job id Zendesk no longer shows (expired, or show_many missed it) after this many
 # polls is given up on: the listing of unfinished jobs and the lookups decide instead.
 _ABSENT_POLLS = 3
-
-
-class JobReads(Protocol):
-    def job_statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]: ...
-    def unfinished_jobs(self) -> list[JobStatus]: ...
-    def find_ticket_ids(self, external_id: str) -> list[int]: ...
 
 
 @dataclass
@@ -113,8 +108,8 @@ def _read(conn: sqlite3.Connection, found: InFlight) -> None:
     for case_id, job_id, pushed_at in lookups.pushing_cases(conn):
         found.pushing[case_id] = job_id or None
         if not job_id:
-            found.pushed_at[case_id] = _parse(pushed_at)
-    found.earliest = _parse(lookups.earliest_unfinished(conn))
+            found.pushed_at[case_id] = clock.parse_optional(pushed_at)
+    found.earliest = clock.parse_optional(lookups.earliest_unfinished(conn))
 
 
 def replaced_refs(
@@ -131,15 +126,6 @@ def replaced_refs(
         return {}  # an unreadable replaced ledger gives nothing
 
 
-def _parse(text: object) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return clock.parse(text)
-    except ValueError:
-        return None
-
-
 @dataclass
 class Waiting:
     """How settle_jobs waits: the bound, the poll interval, the clock and a progress line."""
@@ -153,7 +139,7 @@ class Waiting:
     monotonic: Callable[[], float] = time.monotonic
 
 
-def settle_jobs(sink: JobReads, work: InFlight, waiting: Waiting) -> int:
+def settle_jobs(sink: ZendeskClient, work: InFlight, waiting: Waiting) -> int:
     """Wait until no import that could still create a ticket is unfinished; the number of
     polls. LedgerError (nothing changed) when ``waiting.timeout`` passes first."""
     deadline = waiting.monotonic() + waiting.timeout
@@ -209,14 +195,6 @@ class Via(StrEnum):
     search = "search"
 
 
-class TicketExport(JobReads, UserReads, Protocol):
-    def incremental_tickets(self, start_time: int) -> Iterator[list[dict[str, Any]]]: ...
-    def search_export(
-        self, query: str, page_size: int = 1000
-    ) -> Iterator[list[dict[str, Any]]]: ...
-    def show_ticket(self, ticket_id: int) -> dict[str, Any] | None: ...
-
-
 @dataclass
 class ReconcileResult:
     since: datetime
@@ -262,15 +240,26 @@ class SeenTicket:
     @property
     def case_id(self) -> str | None:
         """The case of a `snapengage:` ticket (None for any other)."""
-        ours = self.external_id is not None and self.external_id.startswith(EXTERNAL_PREFIX)
-        return self.external_id.removeprefix(EXTERNAL_PREFIX) if ours and self.external_id else None
+        external = self.external_id or ""
+        ours = external.startswith(EXTERNAL_ID_PREFIX)
+        return external.removeprefix(EXTERNAL_ID_PREFIX) if ours else None
 
     def found(self) -> FoundTicket:
         return FoundTicket(ticket_id=self.ticket_id, created_at=self.created_at, tags=self.tags)
 
 
+def live_by_case(tickets: Mapping[int, SeenTicket]) -> dict[str, list[int]]:
+    """The live `snapengage:` tickets among ``tickets`` (by id, each in its last state), by
+    case id, each case's ticket ids ascending."""
+    by_case: dict[str, list[int]] = {}
+    for ticket_id, shown in sorted(tickets.items()):
+        if shown.case_id is not None and not shown.deleted:
+            by_case.setdefault(shown.case_id, []).append(ticket_id)
+    return by_case
+
+
 def find_tickets(
-    sink: TicketExport, since: datetime, now: datetime, via: Via = Via.incremental
+    sink: ZendeskClient, since: datetime, now: datetime, via: Via = Via.incremental
 ) -> tuple[dict[str, list[FoundTicket]], ReconcileResult, dict[int, dict[str, Any]]]:
     """Live `snapengage:` tickets, by case id (a ticket read twice counts once: its last
     state wins, so one deleted since is left out), the result, and the tickets by id."""
@@ -290,16 +279,13 @@ def find_tickets(
             shown = SeenTicket.of(ticket)
             if shown is not None and shown.case_id is not None:
                 seen[shown.ticket_id], latest[shown.ticket_id] = shown, ticket
-    found: dict[str, list[FoundTicket]] = {}
-    for _, shown in sorted(seen.items()):
-        if shown.case_id is not None and not shown.deleted:
-            found.setdefault(shown.case_id, []).append(shown.found())
+    found = {case: [seen[i].found() for i in ids] for case, ids in live_by_case(seen).items()}
     result.cases_found = len(found)
     return found, result, latest
 
 
 def _look_up_missed(
-    sink: TicketExport,
+    sink: ZendeskClient,
     work: InFlight,
     found: dict[str, list[FoundTicket]],
     raw: dict[int, dict[str, Any]],
@@ -308,7 +294,7 @@ def _look_up_missed(
     export lags; a ticket may sit outside the window): each ticket found is read by id."""
     missed = sorted(set(work.pushing) - set(found))
     for case_id in missed:
-        for ticket_id in sorted(set(sink.find_ticket_ids(EXTERNAL_PREFIX + case_id))):
+        for ticket_id in sorted(set(sink.find_ticket_ids(external_id(case_id)))):
             ticket = sink.show_ticket(ticket_id)
             shown = SeenTicket.of(ticket) if ticket is not None else None
             if ticket is None or shown is None or shown.case_id != case_id:
@@ -331,7 +317,7 @@ class CatchUp:
     erasure_journal: Path | None = None
     no_erasure_journal: bool = False
     progress: Callable[[str], None] | None = None
-    sink: TicketExport | None = None
+    sink: ZendeskClient | None = None
     now: datetime | None = None
 
 

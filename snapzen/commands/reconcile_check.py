@@ -30,11 +30,11 @@ from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from snapzen.clients.search_lag import MIN_AGE
 from snapzen.commands import flag_desk
-from snapzen.commands.reconcile import SeenTicket, TicketExport
+from snapzen.commands.reconcile import SeenTicket, live_by_case
 from snapzen.ledger.evidence.reconciliation import (
     RUN_KIND,
     LedgerCase,
@@ -51,6 +51,9 @@ from snapzen.support import clock, errors
 from snapzen.support.lock import writer_lock
 from snapzen.support.log import bound_run, get_logger
 from snapzen.support.settings import Settings
+
+if TYPE_CHECKING:
+    from snapzen.clients.zendesk import ZendeskClient
 
 log = get_logger("snapzen.commands.reconcile_check")
 
@@ -134,10 +137,7 @@ def compare(
     for seen in tickets:
         latest[seen.ticket_id] = seen
     result.tickets_seen = len(latest)
-    by_case: dict[str, list[int]] = {}
-    for ticket_id, shown in sorted(latest.items()):
-        if not shown.deleted and shown.case_id is not None:
-            by_case.setdefault(shown.case_id, []).append(ticket_id)
+    by_case = live_by_case(latest)
     ledger = {case.case_id: case for case in cases}
     recorded = {c.ticket_id for c in ledger.values() if c.ticket_id is not None}
     found: list[Finding] = []
@@ -220,25 +220,20 @@ def _ids(ids: Iterable[int]) -> str:
 
 
 @dataclass
-class ExportRead:
-    requests: int = 0
-    complete: bool = False  # read to end_of_stream
-
-
-@dataclass
 class ReconcileCheck:
     run_id: str
     since: str
     export_started: str
-    finished_at: str
     max_requests: int
-    read: ExportRead
+    finished_at: str = ""
+    requests: int = 0  # export requests made
+    complete: bool = False  # the export read to its end_of_stream
     comparison: Comparison = field(default_factory=Comparison)
     resolved: list[flag_desk.Settled] = field(default_factory=list)  # flags it closed
 
     @property
     def exit_code(self) -> int:
-        clean = self.read.complete and not self.comparison.findings
+        clean = self.complete and not self.comparison.findings
         return errors.EXIT_OK if clean else errors.EXIT_PARTIAL
 
     def details(self) -> dict[str, Any]:
@@ -246,8 +241,8 @@ class ReconcileCheck:
         return {
             "since": self.since,
             "export_started": self.export_started,
-            "requests": self.read.requests,
-            "complete": self.read.complete,
+            "requests": self.requests,
+            "complete": self.complete,
             "tickets_seen": self.comparison.tickets_seen,
             "cases_checked": self.comparison.cases_checked,
             "not_judged": self.comparison.not_judged,
@@ -268,18 +263,16 @@ class ReconcileCheck:
         }
 
 
-def export_tickets(
-    sink: TicketExport, start: int, max_requests: int, read: ExportRead
-) -> Iterator[SeenTicket]:
-    """The export's tickets, at most ``max_requests`` pages (one request each); ``read``
-    counts them and says whether the stream ended. Stopped at the bound, it is left
-    incomplete (one more request would be needed to know)."""
+def export_tickets(sink: ZendeskClient, start: int, check: ReconcileCheck) -> Iterator[SeenTicket]:
+    """The export's tickets, at most ``check.max_requests`` pages (one request each), counted
+    into ``check`` with whether the stream ended. Stopped at the bound, it is left incomplete
+    (one more request would be needed to know)."""
     pages = sink.incremental_tickets(start)
     try:
-        for page in itertools.islice(pages, max_requests):
-            read.requests += 1
+        for page in itertools.islice(pages, check.max_requests):
+            check.requests += 1
             yield from filter(None, map(SeenTicket.of, page))
-        read.complete = read.requests < max_requests
+        check.complete = check.requests < check.max_requests
     finally:
         close = getattr(pages, "close", None)  # a generator: no request left half-made
         if close is not None:
@@ -304,7 +297,7 @@ def reconcile_check(
     actor: str,
     since: date | None = None,
     max_requests: int = DEFAULT_MAX_REQUESTS,
-    sink: TicketExport | None = None,
+    sink: ZendeskClient | None = None,
     now: Callable[[], datetime] = clock.now,
 ) -> ReconcileCheck:
     """Compare and record; Zendesk is only read. LockHeld (exit 0) when another writer
@@ -324,28 +317,24 @@ def reconcile_check(
             from snapzen.commands.clients import zendesk_from
 
             sink = zendesk_from(settings)
-        read = ExportRead()
-        exported = export_tickets(sink, int(start.timestamp()), max_requests, read)
+        check = ReconcileCheck(run_id, clock.format(start), clock.format(started), max_requests)
+        exported = export_tickets(sink, int(start.timestamp()), check)
         latest = {ticket.ticket_id: ticket for ticket in exported}  # the last state counts
         with locked_ledger(settings.ledger, wait=True, timeout=LOCK_WAIT_SECONDS) as db:
             cases = list(ledger_cases(db.conn))
-            comparison = compare(
-                cases,
-                latest.values(),
-                complete=read.complete,
-                since=clock.format(start),
-                export_started=clock.format(started),
-            )
-            flags = open_flags(db, limit=-1)
-            settled = flag_desk.judge(flags, cases, latest, export_started=clock.format(started))
-            finished = clock.format(now())
-            check = ReconcileCheck(
-                run_id, clock.format(start), clock.format(started), finished, max_requests, read,
-                comparison, settled,
+            check.comparison = compare(
+                cases, latest.values(), complete=check.complete, since=check.since,
+                export_started=check.export_started,
             )  # fmt: skip
+            flags = open_flags(db, limit=-1)
+            check.resolved = flag_desk.judge(
+                flags, cases, latest, export_started=check.export_started
+            )
+            check.finished_at = clock.format(now())
             record_reconciliation(
-                db, run_id, actor, finished, exit_code=check.exit_code, details=check.details(),
-                resolved=[(flag.case_id, flag.kind, flag.how()) for flag in settled],
+                db, run_id, actor, check.finished_at, exit_code=check.exit_code,
+                details=check.details(),
+                resolved=[(flag.case_id, flag.kind, flag.how()) for flag in check.resolved],
             )  # fmt: skip
         level = log.info if check.exit_code == errors.EXIT_OK else log.warning
         level("reconciled", **check.details())

@@ -46,8 +46,7 @@ from snapzen.clients.ticket_deletion import MAX_BATCH, BulkTicketDeleter, Deleti
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands.clients import ticket_deleter_from, zendesk_from
 from snapzen.commands.clock_guard import check_against_zendesk
-from snapzen.commands.retention_forget import forget_due, plan_forget
-from snapzen.commands.retention_profiles import plan_profiles, sweep_profiles
+from snapzen.commands.retention_forget import forget_due, plan_forget, plan_profiles, sweep_profiles
 from snapzen.commands.run import locked_run
 from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event, decision
@@ -114,7 +113,7 @@ class SweepResult:
     failures: list[dict[str, Any]] = field(default_factory=list)  # case_id, ticket_id, reason
     planned: list[DueTicket] = field(default_factory=list)  # dry run only (first 1000)
     reconciled: dict[str, int] | None = None  # --reconcile: its counts (see _reconcile)
-    # Zendesk end-user profiles no ticket names any more (retention_profiles): deleted, or
+    # Zendesk end-user profiles no ticket names any more (retention_forget): deleted, or
     # (dry run) would be; kept because a ticket still names them; not deleted after an error.
     users_deleted: int = 0
     users_kept: int = 0
@@ -229,7 +228,7 @@ def run_sweep(
 
     ``purge`` None means ``settings.transfer.purge_on_expiry``. A dry run only plans: no lock,
     no writes; it reads Zendesk only to say which end-user profiles the sweep would delete
-    (retention_profiles). Raises ConfigError (bad as_of, missing Zendesk settings), LockHeld
+    (retention_forget). Raises ConfigError (bad as_of, missing Zendesk settings), LockHeld
     (another writer), or a FatalError after the ``runs`` row says 'aborted'; batches recorded
     before an abort stay recorded.
     """
@@ -269,30 +268,22 @@ def run_sweep(
             crash_hook or (lambda _point: None),
         )
         run.counts = lambda: {"fetched": result.due, "failed": result.failed}
+        run.facts = lambda: {**result.counts(), "failures": result.failures[:50]}
         log.info("retention_sweep_started", as_of=as_of.isoformat(), purge=purge)
-        try:
-            sweep.delete_due(min(settings.zendesk.batch_size, MAX_BATCH))
-            if reconcile:
-                sweep.reconcile(reconcile_months)
-            sweep_profiles(api, result)
-            result.forgotten = forget_due(
-                run.db,
-                settings,
-                as_of=as_of,
-                now=clock(),
-                actor=actor,
-                run_id=run.run_id,
-                hook=sweep.hook,
-            )
-        except BaseException as exc:
-            run.details.update(result.counts())
-            log.error("retention_sweep_aborted", error_type=type(exc).__name__, **result.counts())
-            raise
+        sweep.delete_due(min(settings.zendesk.batch_size, MAX_BATCH))
+        if reconcile:
+            sweep.reconcile(reconcile_months)
+        sweep_profiles(api, result)
+        result.forgotten = forget_due(
+            run.db,
+            settings,
+            as_of=as_of,
+            now=clock(),
+            actor=actor,
+            run_id=run.run_id,
+            hook=sweep.hook,
+        )
         run.exit_code = result.exit_code
-        run.details.update(**result.counts(), failures=result.failures[:50])
-    (log.info if result.exit_code == 0 else log.error)(
-        "retention_sweep_finished", **result.counts()
-    )
     return result
 
 
@@ -354,19 +345,14 @@ class _Sweep:
             done = self._delete(to_delete)
             self.hook("after_delete")
             result.recorded += self._record(done, marked_only)
-            gone = [outcome for _, outcome in done]
-            result.already_gone += sum(o.already_gone for o in gone)
-            result.deleted += sum(not o.already_gone for o in gone)
-            if result.purge:
-                result.purged += sum(o.purged for o in gone)
-                result.purge_failed += sum(not o.purged and not o.already_gone for o in gone)
             log.info(
                 "retention_batch", tickets=len(to_delete), done=len(done), recorded=result.recorded
             )
 
     def _delete(self, due: list[DueTicket]) -> list[tuple[DueTicket, DeletionOutcome]]:
         """Delete ``due``'s tickets, each only if it still carries its own case's external_id;
-        the ones gone (a failure is counted and logged). Their requesters are read first."""
+        the ones gone, counted (a failure is counted and logged). Their requesters are read
+        first."""
         ids = list(dict.fromkeys(d.ticket_id for d in due))
         if not ids:
             return []
@@ -376,17 +362,23 @@ class _Sweep:
         outcomes = self.deleter.delete(ids, purge=self.result.purge, expected=expected)
         gone = [t for t in ids if outcomes[t].gone]
         self.result.requesters.update(requester_of[t] for t in gone if t in requester_of)
+        result, done = self.result, []
         for d in due:
-            if not outcomes[d.ticket_id].gone:
-                failure = {
-                    "case_id": d.case_id,
-                    "ticket_id": d.ticket_id,
-                    "reason": outcomes[d.ticket_id].reason,
-                }
-                self.result.failed += 1
-                self.result.failures.append(failure)
-                log.warning("retention_delete_failed", **failure)
-        return [(d, outcomes[d.ticket_id]) for d in due if outcomes[d.ticket_id].gone]
+            outcome = outcomes[d.ticket_id]
+            if outcome.gone:
+                done.append((d, outcome))
+                result.already_gone += outcome.already_gone
+                result.deleted += not outcome.already_gone
+                result.purged += result.purge and outcome.purged
+                result.purge_failed += (
+                    result.purge and not outcome.purged and not outcome.already_gone
+                )
+                continue
+            failure = {"case_id": d.case_id, "ticket_id": d.ticket_id, "reason": outcome.reason}
+            result.failed += 1
+            result.failures.append(failure)
+            log.warning("retention_delete_failed", **failure)
+        return done
 
     def _record(
         self,

@@ -1,30 +1,147 @@
-"""The retention sweep's last step: forget the months whose every ticket has expired, and
-the request periods whose evidence has served (``record.request_evidence_years``).
+"""The retention sweep's last steps: delete the end-user profiles its deletions leave
+behind, then forget the months whose every ticket has expired, and the request periods whose
+evidence has served (``record.request_evidence_years``).
 
-See snapzen.ledger.rights.forget for the month rule and the order of the steps, and
-snapzen.ledger.rights.request_periods for the request-period rule. Run under the writer lock
-after the sweep's deletions, so a month whose last tickets this sweep deleted is forgotten
-in the same sweep; a dry run lists what it would forget (``plan_forget``).
+**Profiles.** snapzen creates the Zendesk end-user profile (name, email) through each
+import's requester; expiring the tickets leaves it behind, holding the person past their
+retention. The sweep therefore:
+
+1. reads each due ticket's requester id (``tickets/show_many``) *before* deleting it: a
+   deleted ticket no longer shows it;
+2. after the batches, for each requester whose ticket was deleted: ``GET users/{id}``; only
+   an ``end-user`` is considered (agents and admins are never deleted), and only when no
+   ticket names them (``users/{id}/tickets/requested``, ``ccd`` and a ``submitter:`` search
+   with the tickets of the last minutes it has not indexed yet, read once for the whole sweep:
+   a ticket of another channel, a younger chat's ticket, one under a legal hold): otherwise
+   the profile is kept and counted, and the next sweep that expires their last ticket
+   deletes it;
+3. deletes it as the Art. 17 erasure does (``snapzen.clients.user_erasure``: soft delete then
+   permanent delete; 404 is "already done").
+
+Only counts reach the run record and the output; user ids are printed in a dry run (ids are
+not personal data on their own) but no email or name is ever kept.
+
+**Forgetting.** See snapzen.ledger.rights.forget for the month rule and the order of the
+steps, and snapzen.ledger.rights.request_periods for the request-period rule. Run under the
+writer lock after the sweep's deletions, so a month whose last tickets this sweep deleted is
+forgotten in the same sweep; a dry run lists what it would forget (``plan_forget``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
+from snapzen.clients.user_erasure import END_USER, delete_profile
+from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands import copies
+from snapzen.commands.clients import zendesk_from
 from snapzen.ledger.rights import erasure_journal, forget, holds, period_keys, request_periods
 from snapzen.ledger.store.db import configured_key
+from snapzen.support.errors import SnapzenError
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
 
+if TYPE_CHECKING:
+    from snapzen.commands.retention import SweepResult
+
 log = get_logger("snapzen.commands.retention_forget")
+
+
+# ---------------------------------------------------------------- profiles
+
+
+@dataclass
+class ProfileSweep:
+    """What the step did (or, in a dry run, would do); user ids stay in memory only."""
+
+    deleted: list[int] = field(default_factory=list)  # or, in a dry run, would delete
+    kept: dict[int, list[int]] = field(default_factory=dict)  # user id -> tickets naming them
+    failed: dict[int, str] = field(default_factory=dict)
+
+
+def delete_ticketless(
+    zendesk: ZendeskClient,
+    users: Iterable[int],
+    *,
+    dry_run: bool,
+    leaving: Iterable[int] = (),
+) -> ProfileSweep:
+    """Delete (or, ``dry_run``, list) each end-user no ticket names any more.
+
+    ``leaving``: tickets that do not count as naming anyone (in a dry run, those the sweep
+    would delete)."""
+    result = ProfileSweep()
+    gone = set(leaving)
+    for user_id in sorted(set(users)):
+        try:
+            user = zendesk.show_user(user_id)
+            if user is None or user.get("role") != END_USER:
+                continue  # already deleted, or staff: never deleted by a sweep
+            tickets = [t for t in zendesk.user_ticket_ids(user_id) if t not in gone]
+        except SnapzenError as exc:
+            # The tickets are deleted and recorded; one unreadable profile stops nothing else.
+            result.failed[user_id] = f"lookup failed ({type(exc).__name__})"
+            continue
+        if tickets:
+            result.kept[user_id] = tickets
+            continue
+        if dry_run:
+            result.deleted.append(user_id)
+            continue
+        reason = delete_profile(zendesk, user_id, SnapzenError)
+        if reason is None:
+            result.deleted.append(user_id)
+        else:
+            result.failed[user_id] = reason
+            log.warning("retention_profile_not_deleted", user_id=user_id, reason=reason)
+    return result
+
+
+# ---------------------------------------------------------------- the sweep's two profile calls
+
+
+def sweep_profiles(api: ZendeskClient, result: SweepResult) -> None:
+    """After the batches: delete the profiles of the requesters of the tickets just deleted
+    that no ticket names any more (counts into ``result``)."""
+    done = delete_ticketless(api, result.requesters, dry_run=False)
+    result.users_deleted += len(done.deleted)
+    result.users_kept += len(done.kept)
+    result.users_failed += len(done.failed)
+    log.info(
+        "retention_profiles", deleted=len(done.deleted), kept=len(done.kept),
+        failed=len(done.failed),
+    )  # fmt: skip
+
+
+def plan_profiles(settings: Settings, result: SweepResult) -> SweepResult:
+    """Dry run: which profiles the sweep would delete (Zendesk read-only). Without Zendesk
+    settings, or when Zendesk cannot be asked, ``users_checked`` is False."""
+    due = [d.ticket_id for d in result.planned]
+    if not due:
+        return result
+    try:
+        zendesk = zendesk_from(settings)
+        owners = zendesk.ticket_requesters(due)
+        planned = delete_ticketless(zendesk, owners.values(), dry_run=True, leaving=due)
+    except SnapzenError as exc:
+        log.warning("retention_profiles_not_checked", error=type(exc).__name__)
+        result.users_checked = False
+        return result
+    result.users_planned = planned.deleted
+    result.users_deleted = len(planned.deleted)
+    result.users_kept = len(planned.kept)
+    return result
+
+
+# ---------------------------------------------------------------- forgetting
 
 
 def plan_forget(
@@ -53,27 +170,18 @@ def rule(settings: Settings) -> request_periods.Rule:
 
 def describe(item: dict[str, Any], *, planned: bool) -> str:
     """One line for the sweep's output about a period forgotten (or, ``planned``, due)."""
-    period = str(item["period"])
+    period, verb = str(item["period"]), "would forget" if planned else "forgot"
     if period_keys.is_request_period(period):
         count = item.get("requests", item.get("requests_forgotten", 0))
-        what = (
-            f"request period {period}: its key destroyed, the evidence of {count} request(s) "
-            "unlinked"
-        )
+        tail = f", {item.get('erasures_forgotten', 0)} erasure record(s) deleted"
         return (
-            f"would forget {what} (answered and past record.request_evidence_years)"
-            if (planned)
-            else f"forgot {what}, {item.get('erasures_forgotten', 0)} erasure record(s) deleted"
+            f"{verb} request period {period}: its key destroyed, the evidence of {count} "
+            "request(s) unlinked"
+            + (" (answered and past record.request_evidence_years)" if planned else tail)
         )
-    if planned:
-        return (
-            f"would forget {period}: its subject-reference key destroyed and its "
-            f"{item['cases']} case(s) deleted (every ticket of that month has expired)"
-        )
-    return (
-        f"forgot {period}: subject-reference key destroyed, "
-        f"{item['cases_forgotten']} case(s) deleted"
-    )
+    cases = item.get("cases", item.get("cases_forgotten", 0))
+    tail = " (every ticket of that month has expired)" if planned else ""
+    return f"{verb} {period}: subject-reference key destroyed, {cases} case(s) deleted{tail}"
 
 
 def forget_due(

@@ -2,7 +2,8 @@
 
 ``with recorded_run(db, kind, actor) as run:`` opens the row ('running', its own transaction,
 so a crash leaves it saying so), lets the body fill in its counts, details and exit code, and
-records how it ended, chained (ledger.runs.finish_run):
+records how it ended, chained (ledger.runs.finish_run), and logs it (``run_finished``, or
+``run_aborted`` with the error, with the run's counts and whole-number details):
 - the body returned: ``run.outcome``, or 'ok'/'partial'/'interrupted' from ``run.exit_code``
   and ``run.interrupted`` (ledger.runs.ended_outcome);
 - an exception: 'aborted' with the exit code the process ends with (errors.exit_code_of) and
@@ -64,8 +65,10 @@ class Run:
     actor: str
     now: Callable[[], datetime]
     details: dict[str, Any] = field(default_factory=dict)
-    # The runs columns fetched/created/withheld/failed, read when the run ends however it ends.
+    # The runs columns fetched/created/withheld/failed, and more details, read when the run
+    # ends however it ends.
     counts: Callable[[], Mapping[str, int]] = dict
+    facts: Callable[[], Mapping[str, Any]] = dict
     exit_code: int = 0
     outcome: str | None = None  # None: from exit_code and interrupted
     interrupted: bool = False  # stopped early on request, but ended normally
@@ -96,22 +99,30 @@ def recorded_run(
     try:
         yield run
     except BaseException as exc:
-        if not run.begun:
-            raise
-        error = f"{type(exc).__name__}: {exc}" if isinstance(exc, Exception) else "interrupted"
-        outcome = "interrupted" if isinstance(exc, KeyboardInterrupt) else "aborted"
-        runs.finish_run(
-            db, run.run_id, now(), outcome=outcome, exit_code=exit_code_of(exc),
-            counts=run.counts(), error=one_line(error, ERROR_LIMIT), details=run.details,
-        )  # fmt: skip
+        if run.begun:
+            error = f"{type(exc).__name__}: {exc}" if isinstance(exc, Exception) else "interrupted"
+            outcome = "interrupted" if isinstance(exc, KeyboardInterrupt) else "aborted"
+            _finish(run, outcome, exit_code_of(exc), one_line(error, ERROR_LIMIT))
         raise
-    if not run.begun:
-        return
-    outcome = run.outcome or runs.ended_outcome(run.exit_code, interrupted=run.interrupted)
+    if run.begun:
+        outcome = run.outcome or runs.ended_outcome(run.exit_code, interrupted=run.interrupted)
+        _finish(run, outcome, run.exit_code)
+
+
+def _finish(run: Run, outcome: str, exit_code: int, error: str | None = None) -> None:
+    """Record how the run ended, chained, and log it with its whole-number facts."""
+    counts, details = run.counts(), {**run.details, **run.facts()}
     runs.finish_run(
-        db, run.run_id, now(), outcome=outcome, exit_code=run.exit_code, counts=run.counts(),
-        details=run.details,
+        run.db, run.run_id, run.now(), outcome=outcome, exit_code=exit_code, counts=counts,
+        error=error, details=details,
     )  # fmt: skip
+    facts = {k: v for k, v in details.items() if type(v) is int} | dict(counts)
+    if error is not None:
+        log.error("run_aborted", outcome=outcome, exit_code=exit_code, error=error, **facts)
+        return
+    level = log.info if exit_code == 0 else log.error
+    level = log.warning if run.interrupted else level
+    level("run_finished", outcome=outcome, exit_code=exit_code, **facts)
 
 
 @contextmanager

@@ -34,7 +34,6 @@ from snapzen.commands.clients import snapengage_from, zendesk_from
 from snapzen.commands.clock_guard import ClockAheadError, check_against_zendesk
 from snapzen.commands.init import refuse_first_pass
 from snapzen.commands.run import LOCK_POLL_SECONDS, locked_run, patiently, stop_on_signals
-from snapzen.ledger.store import runs
 from snapzen.ledger.store.db import check_ledger
 from snapzen.support import clock as wall_clock
 from snapzen.support import errors
@@ -122,16 +121,11 @@ def run_pass(
         )
         run.counts = pipeline.counts.as_dict
         log.info("run_started", actor=actor, widgets=len(settings.snapengage.widgets))
-        try:
-            if checked:
-                raise checked[0]
-            result = body(pipeline)
-        except errors.SnapzenError as exc:
-            # Any way out but a result leaves an 'aborted' or 'interrupted' row (commands.run):
-            # cursors were not advanced, and recovery finishes whatever was in flight.
-            log.error("run_aborted", error_type=type(exc).__name__, error=str(exc),
-                      **pipeline.counts.as_dict())  # fmt: skip
-            raise
+        if checked:
+            raise checked[0]
+        # Any way out but a result leaves an 'aborted' or 'interrupted' row (commands.run):
+        # cursors were not advanced, and recovery finishes whatever was in flight.
+        result = body(pipeline)
         run.exit_code, run.interrupted = result.exit_code, result.interrupted
         run.details.update(
             at_risk=len(result.at_risk), failed_total=result.failed_total,
@@ -139,16 +133,6 @@ def run_pass(
             future_dated=len(result.future_dated), cursors=result.cursors,
             interrupted=result.interrupted,
         )  # fmt: skip
-        log_level = log.info if result.exit_code == 0 else log.error
-        log_level = log.warning if result.interrupted else log_level
-        log_level(
-            "run_finished",
-            outcome=runs.ended_outcome(result.exit_code, interrupted=result.interrupted),
-            at_risk=len(result.at_risk),
-            failed_total=result.failed_total,
-            unresolved=result.unresolved,
-            **pipeline.counts.as_dict(),
-        )
         return result
 
 

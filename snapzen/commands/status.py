@@ -115,7 +115,7 @@ def _clock_warning(conn: sqlite3.Connection, now: datetime) -> str | None:
     run_id, started, before = starts[0], clock.parse(starts[1]), clock.parse_optional(starts[2])
     latest = max(filter(None, (started, before)), default=None)
     for moment, earlier, who in ((started, before, f"run {run_id}"), (now, latest, "the clock")):
-        behind = check_clock(moment, earlier).behind_by
+        behind = check_clock(moment, earlier)
         if behind is not None:
             return (
                 f"{who} read {clock.format(moment)}, {behind} earlier than a run already "

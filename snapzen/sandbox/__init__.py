@@ -9,20 +9,20 @@ Used by the demo, end-to-end tests and benchmarks::
 
 Module map: ``config`` (settings), ``data`` (synthetic cases + truth), ``snapengage`` (the
 Logs API), ``zendesk`` (the Zendesk account) with its endpoints in ``zendesk_api``,
-``responses`` (JSON bodies and errors), ``transport``
-(rate budgets, faults), ``app`` (routing, headers), ``server`` (the threaded loopback server),
-``inprocess`` (the same app mounted in a requests session, no socket: unit and integration
-tests), ``control`` (``snapzen sandbox serve|dump``).
+``responses`` (request arguments, JSON bodies and errors), ``app`` (routing, rate budgets
+and their headers, faults), ``server`` (``Sandbox``: the app on a threaded loopback
+server, or with ``serve=False`` mounted in a requests session, no socket: unit and integration
+tests; ``snapzen sandbox serve|dump``).
 """
 
 from typing import TYPE_CHECKING, Any
 
-from snapzen.sandbox.config import EEA_UK, FAULT_KINDS, SandboxConfig
+from snapzen.sandbox.config import FAULT_KINDS, SandboxConfig
 
 if TYPE_CHECKING:
     from snapzen.sandbox.server import Sandbox
 
-__all__ = ["EEA_UK", "FAULT_KINDS", "Sandbox", "SandboxConfig"]
+__all__ = ["FAULT_KINDS", "Sandbox", "SandboxConfig"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,38 +1,159 @@
-"""The WSGI application both ways of running the sandbox share (``server.Sandbox`` on loopback,
-``inprocess.InProcessSandbox`` mounted in a requests session): routing, and what every API call
-goes through (latency, Zendesk's rate budgets and their headers, faults from ``transport``,
-auth), then its handler.
+"""The WSGI application ``server.Sandbox`` serves (on loopback, or mounted in a requests
+session in-process): routing, and what every API call goes through (latency, Zendesk's rate
+budgets and their headers, faults, auth), then its handler.
+
+Rate budgets are fixed windows, as Zendesk's headers describe them. Faults are drawn from a
+``random.Random`` seeded from the sandbox seed, so a sequential client sees the same faults on
+every run with the same seed. For a mutating request a 5xx comes half the time *after* the
+write happened (the ambiguous case a client's recovery must handle); a malformed body and a
+timeout always follow processing. Tests plan exact faults with ``FaultInjector.plan``.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
-import json
+import math
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from random import Random
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from snapzen.sandbox import zendesk_api
-from snapzen.sandbox.config import NOTICES, SandboxConfig, service_time
-from snapzen.sandbox.data import Dataset, generate
+from snapzen.sandbox.config import SandboxConfig
+from snapzen.sandbox.data import Dataset
 from snapzen.sandbox.responses import ApiError, error, json_response
 from snapzen.sandbox.snapengage import SnapEngage
-from snapzen.sandbox.transport import Budget, FaultInjector, fault_response
 from snapzen.sandbox.zendesk import Zendesk
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-# METHOD PATH ENDPOINT; "~" is /zendesk/api/v2. "zendesk.x" is x in zendesk_api
-# (Zendesk.oauth_token: the account's tokens); the names are also the keys of
-# state()["requests"].
+
+class Hit(NamedTuple):
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: int  # whole seconds until the window resets, at least 1
+
+    def header(self) -> str:
+        """As Zendesk's per-endpoint and job headers give it."""
+        return f"total={self.limit}; remaining={self.remaining}; resets={self.reset_seconds}"
+
+
+class Budget:
+    """Requests per fixed window, aligned to the budget's creation, as Zendesk's headers describe
+    it (a limit, what remains, when it resets). Refused requests count too, as on the real
+    service: a client hammering through 429s gets its budget back no sooner."""
+
+    def __init__(self, limit: int, window_seconds: float) -> None:
+        self.limit, self.window, self._clock = limit, window_seconds, time.monotonic
+        self._origin, self._index, self._count = self._clock(), 0, 0
+        self._lock = threading.Lock()
+
+    def hit(self) -> Hit:
+        with self._lock:
+            elapsed = self._clock() - self._origin
+            index = int(elapsed // self.window)
+            if index != self._index:
+                self._index, self._count = index, 0
+            self._count += 1
+            reset = max(1, math.ceil((index + 1) * self.window - elapsed))
+            return Hit(
+                self._count <= self.limit, self.limit, max(0, self.limit - self._count), reset
+            )
+
+
+# What each fault answers (``Fault.answer``).
+_FAULTS = {
+    "http_500": (500, "application/json", '{"error":"InternalServerError","description":"fault"}'),
+    "http_502": (502, "text/html", "<html><body><h1>502 Bad Gateway</h1></body></html>"),
+    "http_503": (503, "text/plain", "Service Unavailable: scheduled maintenance"),
+    "http_503_retry_after": (
+        503,
+        "application/json",
+        '{"error":"DatabaseTimeout","description":"retry"}',
+    ),
+    "gateway": (504, "application/json", '{"error":"GatewayTimeout","description":"timed out"}'),
+}
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    after: bool  # the request is processed first, then the fault is sent
+
+    def answer(self, response: Response | None, stall: float = 0.0) -> Response:
+        """What the client gets instead of ``response`` (None: the work was not done). A
+        timeout and a malformed body alter the real answer; without one, they are a gateway's
+        timeout (a 504)."""
+        if response is not None and self.kind == "timeout":
+            # The work is done; the answer just arrives too late for a client with a short read
+            # timeout, which cannot know whether its write happened.
+            time.sleep(stall)
+            return response
+        if response is not None and self.kind == "malformed_json":
+            text = response.get_data(as_text=True) or '{"job_status": {"id": "'
+            return Response(text[: max(1, len(text) // 2)], 200, mimetype="application/json")
+        status, mimetype, body = _FAULTS.get(self.kind, _FAULTS["gateway"])
+        retry = {"Retry-After": "1"} if self.kind == "http_503_retry_after" else None
+        return Response(body, status, retry, mimetype=mimetype)
+
+
+class FaultInjector:
+    def __init__(self, cfg: SandboxConfig) -> None:
+        self._rate, self._kinds = cfg.fault_rate, list(cfg.fault_kinds)
+        # Timeouts cost real seconds, so their share is set apart from the other kinds.
+        others = len([k for k in self._kinds if k != "timeout"])
+        share = cfg.timeout_share if others and len(self._kinds) > others else None
+        self._weights = [
+            1.0 if share is None else share if k == "timeout" else (1 - share) / others
+            for k in self._kinds
+        ]
+        self._rng = Random(f"faults:{cfg.seed}")
+        self._lock = threading.Lock()
+        self.injected: Counter[str] = Counter()
+        self._planned: dict[str, deque[Fault]] = {}
+
+    def plan(self, endpoint: str, kind: str, *, after: bool, times: int = 1) -> None:
+        """The next ``times`` requests to ``endpoint`` (e.g. "zendesk.import_create_many") get
+        this fault, whatever the rate: a test's exact scenario ("applied, then a 500")."""
+        with self._lock:
+            self._planned.setdefault(endpoint, deque()).extend([Fault(kind, after)] * times)
+
+    def draw(self, mutating: bool, endpoint: str = "") -> Fault | None:
+        with self._lock:
+            planned = self._planned.get(endpoint)
+            if planned:
+                fault = planned.popleft()
+            elif not self._kinds or self._rng.random() >= self._rate:
+                return None
+            else:
+                kind = self._rng.choices(self._kinds, weights=self._weights)[0]
+                coin = self._rng.random() < 0.5
+                fault = Fault(kind, kind in ("timeout", "malformed_json") or (mutating and coin))
+            self.injected[fault.kind] += 1
+            return fault
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.injected)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.injected.clear()
+            self._planned.clear()
+
+
+# METHOD PATH ENDPOINT; "~" is /zendesk/api/v2. "zendesk.x" is x in zendesk_api; the names
+# are also the keys of state()["requests"].
 _ROUTES = """
 GET    /snapengage/api/v2/<org_id>/logs           snapengage.logs
 POST   /zendesk/oauth/tokens                      zendesk.oauth_token
@@ -101,7 +222,21 @@ class SandboxApp:
 
     # ---- inspection (also at /_sandbox/...) ----------------------------------------------------
     def state(self) -> dict[str, Any]:
-        state = self.store.stats()
+        store = self.store
+        with store.lock:
+            store.tick()
+            live = [r for r in store.tickets.values() if r.deleted_at is None]
+            by_ext: Counter[Any] = Counter(r.data.get("external_id") for r in live)
+            by_ext.pop(None, None)
+            state = {
+                "tickets_count": len(live),
+                "archived_tickets_count": sum(1 for r in live if r.archived),
+                "deleted_tickets_count": len(store.tickets) - len(live),
+                "purged_tickets_count": len(store.purged),
+                # The one number an end-to-end test cares most about: it must stay empty.
+                "duplicate_external_ids": sorted(k for k, n in by_ext.items() if n > 1),
+                "jobs": {"total": len(store.jobs), "in_flight": len(store.in_flight())},
+            }
         with self._lock:
             state.update(
                 requests=dict(self.requests),
@@ -115,7 +250,18 @@ class SandboxApp:
         return state
 
     def tickets(self) -> list[dict[str, Any]]:
-        return self.store.inspect_tickets()
+        with self.store.lock:
+            self.store.tick()
+            return [
+                {
+                    **copy.deepcopy(r.data),
+                    "archived": r.archived,
+                    "deleted": r.deleted_at is not None,
+                    "deleted_at": r.deleted_at,
+                    "job_id": r.job_id,
+                }
+                for r in self.store.tickets.values()
+            ]
 
     def truth(self) -> list[dict[str, Any]]:
         return [dict(row) for row in self.dataset.truth]
@@ -161,20 +307,16 @@ class SandboxApp:
 
     def _zendesk(self, request: Request, endpoint: str, args: Mapping[str, Any]) -> Response:
         account = self.limiter.hit()
-        budget = self.budgets.get(endpoint)
-        own = budget.hit() if budget is not None else None
-        spent = own if own is not None and not own.allowed else account
-        if not spent.allowed:
-            with self._lock:
-                odd = self.responses_429 % 2 == 1
+        own = self.budgets[endpoint].hit() if endpoint in self.budgets else account
+        spent = account if own.allowed else own
+        if spent.allowed:
+            response = self._faulted(request, endpoint, args)
+        elif self.responses_429 % 2 == 1 and endpoint not in _EXPORTS:
             # Real Zendesk sometimes answers 429 in plain text; clients must not assume JSON
             # (the export endpoints' own budgets answer with the JSON body).
-            if odd and endpoint not in _EXPORTS:
-                response = Response(_PLAIN_429, 429, mimetype="text/plain")
-            else:
-                response = error(429, "APIRateLimitExceeded", _PLAIN_429).response
+            response = Response(_PLAIN_429, 429, mimetype="text/plain")
         else:
-            response = self._faulted(request, endpoint, args)
+            response = error(429, "APIRateLimitExceeded", _PLAIN_429).response
         headers = response.headers
         if response.status_code == 429:
             headers.setdefault("Retry-After", str(spent.reset_seconds))
@@ -186,18 +328,14 @@ class SandboxApp:
             headers["ratelimit-reset"] = str(account.reset_seconds)
         else:
             headers["rate-limit-reset"] = str(account.reset_seconds)
-        if own is not None and endpoint == "zendesk.tickets_list":
-            headers["zendesk-ratelimit-tickets-index"] = (
-                f"total={own.limit}; remaining={own.remaining}; resets={own.reset_seconds}"
-            )
+        if endpoint == "zendesk.tickets_list":
+            headers["zendesk-ratelimit-tickets-index"] = own.header()
         with self.store.lock:  # threaded server: another request may be adding a job
             self.store.tick()
             flying = len(self.store.in_flight())
         total = self.cfg.max_jobs_in_flight
-        remaining = max(0, total - flying)
-        headers["zendesk-ratelimit-inflight-jobs"] = (
-            f"total={total}; remaining={remaining}; resets=60"
-        )
+        inflight = Hit(True, total, max(0, total - flying), 60)
+        headers["zendesk-ratelimit-inflight-jobs"] = inflight.header()
         headers["X-Zendesk-Request-Id"] = f"sandbox-{next(self._request_ids):08x}"
         return response
 
@@ -206,22 +344,12 @@ class SandboxApp:
         unfaulted = endpoint in ("zendesk.oauth_token", "not_found", "method_not_allowed")
         fault = None if unfaulted else self.faults.draw(mutating, endpoint)
         if fault is not None and not fault.after:
-            return fault_response(fault.kind)
+            return fault.answer(None)
         try:
             response = self._handle(request, endpoint, args)
         except ApiError as exc:
             response = exc.response
-        if fault is None:
-            return response
-        if fault.kind == "timeout":
-            # The work is done; the answer just arrives too late for a client with a short read
-            # timeout, which cannot know whether its write happened.
-            time.sleep(self.cfg.fault_timeout_seconds)
-            return response
-        if fault.kind == "malformed_json":
-            text = response.get_data(as_text=True) or '{"job_status": {"id": "'
-            return Response(text[: max(1, len(text) // 2)], 200, mimetype="application/json")
-        return fault_response(fault.kind)
+        return response if fault is None else fault.answer(response, self.cfg.fault_timeout_seconds)
 
     def _handle(self, request: Request, endpoint: str, args: Mapping[str, Any]) -> Response:
         if endpoint == "snapengage.logs":
@@ -230,63 +358,12 @@ class SandboxApp:
             raise error(405, "MethodNotAllowed", "Method not allowed")
         if endpoint == "not_found":
             raise error(404, "InvalidEndpoint", "Not found")
-        if endpoint != "zendesk.oauth_token" and not self.store.authenticated(request):
-            raise ApiError(401, {"error": "Couldn't authenticate you"})
         name = endpoint.removeprefix("zendesk.")
-        if not self.store.scope_grants(request, name):
-            raise error(403, "Forbidden", "You do not have access to this page (OAuth scope)")
-        handler: Callable[..., Any] = getattr(zendesk_api, name, None) or getattr(Zendesk, name)
+        self.store.authorize(request, name)
+        handler: Callable[..., Any] = getattr(zendesk_api, name)
         with self.store.lock:
             # Jobs finish on Zendesk's side whether or not anyone asks: apply every one whose
             # time has come before any handler reads the account.
             self.store.tick()
             result = handler(self.store, request, **args)
             return result if isinstance(result, Response) else json_response(result)
-
-
-class Addressed:
-    """The app, its data set and where it answers: what the sandbox served on loopback
-    (``server.Sandbox``) and the one mounted in-process (``inprocess.InProcessSandbox``) share,
-    with the settings that point snapzen at it and the inspection, without HTTP."""
-
-    def __init__(self, config: SandboxConfig) -> None:
-        self.config = config
-        # The chats end now on the services' own clock, which snapzen's offset does not move.
-        self.dataset = generate(
-            config, config.anchor or datetime.fromtimestamp(service_time(), UTC)
-        )
-        self.app = SandboxApp(config, self.dataset)
-        self.widget_ids = list(self.dataset.widget_ids)
-
-    def answer_at(self, base_url: str) -> None:
-        """Where the sandbox answers (a server's, once it listens on its port)."""
-        self.base_url = self.app.store.base_url = base_url
-        self.snapengage_base_url = f"{base_url}/snapengage"
-        self.zendesk_base_url = f"{base_url}/zendesk"
-
-    def env(self) -> dict[str, str]:
-        """Environment variables that point snapzen at this sandbox."""
-        cfg = self.config
-        return {
-            "SNAPZEN_SNAPENGAGE__BASE_URL": self.snapengage_base_url,
-            "SNAPZEN_SNAPENGAGE__ORG_ID": cfg.org_id,
-            "SNAPZEN_SNAPENGAGE__API_TOKEN": cfg.snapengage_token,
-            "SNAPZEN_SNAPENGAGE__WIDGETS": ",".join(self.dataset.widget_ids),
-            "SNAPZEN_ZENDESK__BASE_URL": self.zendesk_base_url,
-            "SNAPZEN_ZENDESK__EMAIL": cfg.zendesk_email,
-            "SNAPZEN_ZENDESK__API_TOKEN": cfg.zendesk_token,
-            "SNAPZEN_TRANSFER__CONTROLLER_COUNTRY": cfg.controller_country,
-            "SNAPZEN_CONSENT__NOTICES": json.dumps(NOTICES),
-        }
-
-    def state(self) -> dict[str, Any]:
-        return self.app.state()
-
-    def truth(self) -> list[dict[str, Any]]:
-        return self.app.truth()
-
-    def tickets(self) -> list[dict[str, Any]]:
-        return self.app.tickets()
-
-    def reset_counters(self) -> None:
-        self.app.reset_counters()

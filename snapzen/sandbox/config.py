@@ -7,13 +7,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-# Restricted origin region used for the ground truth (EEA + UK). Kept here, not imported from the
-# consent module, so the emulator's "truth" is an independent oracle for end-to-end tests.
-EEA_UK: frozenset[str] = frozenset(
-    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE"  # noqa: SIM905
-    " IS LI NO GB".split()
-)
-
 # The consent notice the demo company's page shows (its version is sent with each consent
 # answer, with a receipt id); snapzen is told its text's SHA-256 (consent.notices).
 NOTICE_VERSION = "2026-01"

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from random import Random
-from typing import Any
+from typing import Any, TypeVar
 
 import pycountry
 from faker import Faker
 
-from snapzen.sandbox.config import EEA_UK, NOTICE_VERSION, SandboxConfig
+from snapzen.sandbox.config import NOTICE_VERSION, SandboxConfig
 
 Case = dict[str, Any]
+T = TypeVar("T")
 
 _LOCALES = "en_US en_GB de_DE fr_FR es_ES pl_PL pt_BR ja_JP ar_AA he_IL".split()  # noqa: SIM905
 # Visitors' geo-IP countries, weighted towards big markets; Switzerland is among those outside on
@@ -32,8 +34,6 @@ _ACCEPTED = ["yes", "true", "1", "accepted", "on", "YES", "True", "On", "Accepte
 _REFUSED = ["no", "false", "0", "declined", "No", "FALSE", "Declined", "off"]
 # "  YES " counts as odd: accepted values match case-insensitively but exactly (no trimming).
 _ODD: list[str | None] = ["maybe", "", "  YES ", None, "y", "yes please", "👍", "null"]
-_ACCEPTED_SET = {value.lower() for value in _ACCEPTED}
-_REFUSED_SET = {value.lower() for value in _REFUSED}
 
 _INVALID_EMAILS = [
     "not-an-email",
@@ -60,6 +60,7 @@ _HOSTILE_SNIPPETS = [
     "' OR 1=1; DROP TABLE cases; --",
     '```json\n{"not": "real"}\n```',
 ]
+_PLACES = ("javascript_variables", "operator_variables", "labels")  # of a consent answer
 _LANGS = ["en-us,en;q=0.5", "de-de,de;q=0.9,en;q=0.5", "fr-FR", "ar", "he-IL", "ja", "pt-BR", ""]
 
 
@@ -78,41 +79,18 @@ def is_valid_email(value: object) -> bool:
     return isinstance(value, str) and bool(_EMAIL.fullmatch(value))
 
 
-def _country(code: object) -> Any:
-    """The ISO 3166 country of a raw country code value, or None."""
-    return pycountry.countries.get(alpha_2=code.strip().upper()) if isinstance(code, str) else None
-
-
-def _country_name(code: Any) -> Any:
+def _country_name(code: str | None) -> str | None:
     """As SnapEngage shows it: "" for a code it cannot place; an empty code stays as it is."""
-    return getattr(_country(code), "name", "") if code else code
+    return getattr(pycountry.countries.get(alpha_2=code.upper()), "name", "") if code else code
 
 
 def _uuid(rng: Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def classify_region(country_code: object) -> str:
-    """Return "restricted", "outside" or "unknown" for a raw country code value."""
-    if not isinstance(country_code, str) or not country_code.strip():
-        return "unknown"
-    code = country_code.strip().upper()
-    if code == "UK":
-        code = "GB"
-    if code in EEA_UK:
-        return "restricted"
-    return "outside" if _country(code) else "unknown"
-
-
-def classify_consent(value: object, present: bool) -> str:
-    """Return "accepted", "refused", "odd" or "absent" for a raw gdpr_consent value."""
-    if not present:
-        return "absent"
-    if isinstance(value, str) and value.lower() in _ACCEPTED_SET:
-        return "accepted"
-    if isinstance(value, str) and value.lower() in _REFUSED_SET:
-        return "refused"
-    return "odd"
+def _pick(roll: float, table: list[tuple[float, Callable[[], T]]]) -> T:
+    """The outcome of the first row whose cumulative share exceeds ``roll`` (one draw)."""
+    return next(make for share, make in table if roll < share)()
 
 
 class _Generator:
@@ -126,18 +104,18 @@ class _Generator:
         self.agents = [(f"wc:{en.user_name()}@support.example", en.first_name()) for _ in range(5)]
 
     def name(self) -> str:
-        rng, roll = self.rng, self.rng.random()
-        if roll < 0.06:
-            return ""
-        if roll < 0.18:
-            return self.fake[rng.choice(["ar_AA", "he_IL"])].name()
-        if roll < 0.26:
-            return f"{self.fake['en_US'].first_name()} {rng.choice(['🦄', '🎉', '👩🏽‍💻', '✨'])}"
-        if roll < 0.29:
-            return f"<b>{self.fake['en_US'].name()}</b>"
-        if roll < 0.31:
-            return " ".join(self.fake["de_DE"].name() for _ in range(12))
-        return self.fake[rng.choice(_LOCALES)].name()
+        rng, fake, en = self.rng, self.fake, self.fake["en_US"]
+        return _pick(
+            rng.random(),
+            [
+                (0.06, lambda: ""),
+                (0.18, lambda: fake[rng.choice(["ar_AA", "he_IL"])].name()),
+                (0.26, lambda: f"{en.first_name()} {rng.choice(['🦄', '🎉', '👩🏽‍💻', '✨'])}"),
+                (0.29, lambda: f"<b>{en.name()}</b>"),
+                (0.31, lambda: " ".join(fake["de_DE"].name() for _ in range(12))),
+                (1.0, lambda: fake[rng.choice(_LOCALES)].name()),
+            ],
+        )
 
     def email(self) -> str | None:
         roll = self.rng.random()
@@ -152,30 +130,31 @@ class _Generator:
 
     def country(self) -> tuple[bool, Any, str]:
         """(present, raw value, region) for the visitor's geo-IP country code."""
-        rng, roll = self.rng, self.rng.random()
-        cfg = self.cfg
-        if roll < cfg.eu_share:
+        rng, roll, eu = self.rng, self.rng.random(), self.cfg.eu_share
+        if roll < eu:
             code = rng.choice(_RESTRICTED)
             if code == "GB" and rng.random() < 0.3:
                 code = "UK"
             elif rng.random() < 0.05:
                 code = code.lower()
             return True, code, "restricted"
-        if roll < cfg.eu_share + (1 - cfg.eu_share) * 0.15:
+        if roll < eu + (1 - eu) * 0.15:
             present, raw = rng.choice([(False, None), (True, ""), (True, "XX"), (True, None)])
             return present, raw, "unknown"
         return True, rng.choice(_OUTSIDE), "outside"
 
     def consent(self) -> tuple[str, Any]:
-        rng, roll = self.rng, self.rng.random()
-        if roll < self.cfg.consent_share:
+        rng = self.rng
+        if rng.random() < self.cfg.consent_share:
             return "accepted", rng.choice(_ACCEPTED)
-        rest = rng.random()
-        if rest < 0.4:
-            return "refused", rng.choice(_REFUSED)
-        if rest < 0.65:
-            return "odd", rng.choice(_ODD)
-        return "absent", None
+        return _pick(
+            rng.random(),
+            [
+                (0.4, lambda: ("refused", rng.choice(_REFUSED))),
+                (0.65, lambda: ("odd", rng.choice(_ODD))),
+                (1.0, lambda: ("absent", None)),
+            ],
+        )
 
     def message(self) -> str:
         if self.rng.random() < 0.2:
@@ -199,11 +178,10 @@ class _Generator:
         offline = kind == "offline"
         in_progress = kind == "in_progress"
         agent = None if offline else rng.choice(self.agents)
-        agent_id, agent_alias = agent if agent else ("", "")
-        if kind in ("long_lines", "offline"):
-            n_messages = 2000 if kind == "long_lines" else 1
-        else:
-            n_messages = rng.randint(1, 3) if in_progress else rng.randint(2, 20)
+        agent_id, agent_alias = agent or ("", "")
+        n_messages = {"long_lines": 2000, "offline": 1}.get(kind) or (
+            rng.randint(1, 3) if in_progress else rng.randint(2, 20)
+        )
         if in_progress:
             created = self.anchor - timedelta(seconds=rng.uniform(20, 280))
         else:
@@ -223,24 +201,12 @@ class _Generator:
         present, country_code, region = self.country()
         consent, consent_value = self.consent()
         browser = rng.choice(["Chrome", "Firefox", "Safari", "Opera"])
-        js_vars: list[Case] = [{"name": "plan", "value": rng.choice(["free", "pro", "enterprise"])}]
-        op_vars: list[Case] = []
+        plan = {"name": "plan", "value": rng.choice(["free", "pro", "enterprise"])}
         labels: list[Case] = []
         if rng.random() < 0.3:
             labels.append({"name": "topic", "value": rng.choice(["billing", "bug", "sales"])})
-        consent_source = None
-        if consent != "absent":
-            where = rng.choices(range(3), weights=[2, 1, 1])[0]
-            consent_source = ("javascript_variables", "operator_variables", "labels")[where]
-            # The consent tool's receipt and the notice shown, beside every answer (no draw
-            # from the generator: the data sets stay what they were).
-            (js_vars, op_vars, labels)[where].extend(
-                [
-                    {"name": "gdpr_consent", "value": consent_value},
-                    {"name": "gdpr_consent_receipt", "value": f"rcpt-{case_id[:8]}"},
-                    {"name": "gdpr_notice_version", "value": NOTICE_VERSION},
-                ]
-            )
+        # Where the value sits: only the visitor's page counts by default, not agents'.
+        consent_source = None if consent == "absent" else rng.choices(_PLACES, [2, 1, 1])[0]
 
         last_s = transcripts[-1]["date_seconds"] if transcripts else start_s
         case: Case = {
@@ -279,13 +245,20 @@ class _Generator:
             "chat_agent_alias": agent_alias,
             "destination_url": "",
             "transcripts": transcripts,
-            "javascript_variables": js_vars,
-            "operator_variables": op_vars,
+            "javascript_variables": [plan],
+            "operator_variables": [],
             "labels": labels,
             "widget_id": widget_id,
         }
         if present:
             case["country_code"] = country_code
+        if consent_source is not None:
+            # The consent tool's receipt and the notice shown, beside every answer.
+            case[consent_source] += [
+                {"name": "gdpr_consent", "value": consent_value},
+                {"name": "gdpr_consent_receipt", "value": f"rcpt-{case_id[:8]}"},
+                {"name": "gdpr_notice_version", "value": NOTICE_VERSION},
+            ]
         # A live chat has no final length yet: either no field at all, or a zero.
         if offline or (in_progress and rng.random() < 0.5):
             case["chat_duration"] = 0
@@ -305,7 +278,6 @@ class _Generator:
             "country_code": country_code,
             "region": region,
             "consent": consent,
-            # Where the value sits: only the visitor's page counts by default, not agents'.
             "consent_source": consent_source,
             "email_valid": is_valid_email(email),
         }

@@ -1,4 +1,5 @@
-"""What both fake APIs answer with: JSON bodies, errors, Zendesk's list pages and paging cursors.
+"""What both fake APIs read and answer with: request bodies and arguments, JSON bodies, errors,
+Zendesk's list pages and paging cursors.
 
 Bodies are written by orjson (at 10,000 chats the standard library's encoder was about half of
 the emulator's CPU, taken from snapzen on the benchmark's shared two cores); what orjson cannot
@@ -15,9 +16,10 @@ import json
 from typing import Any
 
 import orjson
-from werkzeug.wrappers import Response
+from werkzeug.wrappers import Request, Response
 
 JsonDict = dict[str, Any]
+MAX_BATCH = 100  # Zendesk's ids per request and tickets per create_many
 
 
 def encode(payload: Any) -> bytes:
@@ -83,6 +85,45 @@ def invalid(description: str) -> ApiError:
 
 def not_found() -> ApiError:
     return error(404, "RecordNotFound", "Not found")
+
+
+def record_invalid(problem: str) -> ApiError:
+    details = {"base": [{"description": problem, "error": "InvalidValue"}]}
+    body = {"error": "RecordInvalid", "description": "Record validation errors"}
+    return ApiError(422, {**body, "details": details})
+
+
+def body_value(request: Request, key: str, kind: type) -> Any:
+    """The request's ``{key: value}`` value, of ``kind``; a 400 for anything else."""
+    try:
+        value = loads(request.get_data())[key]
+        if isinstance(value, kind):
+            return value
+    except (ValueError, TypeError, KeyError):
+        pass
+    raise error(400, "InvalidJSON", f'body must be {{"{key}": {kind.__name__}}}')
+
+
+def ids_arg(request: Request) -> list[int]:
+    try:
+        ids = [int(part) for part in request.args.get("ids", "").split(",") if part.strip()]
+    except ValueError:
+        raise invalid("ids must be a comma-separated list of integers") from None
+    if not ids:
+        raise invalid("ids is required")
+    if len(ids) > MAX_BATCH:
+        raise error(400, "TooManyValues", f"at most {MAX_BATCH} ids per request, got {len(ids)}")
+    return ids
+
+
+def int_arg(request: Request, name: str, default: int) -> int:
+    try:
+        value = int(request.args.get(name, default))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise invalid(f"{name} must be a positive integer")
+    return value
 
 
 def listing(key: str, rows: list[Any], count: int | None = None, **pages: str | None) -> JsonDict:

@@ -11,11 +11,10 @@ Its endpoints are the functions of ``zendesk_api``.
 
 from __future__ import annotations
 
-import copy
 import math
 import secrets
 import threading
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,16 +24,8 @@ from werkzeug.wrappers import Request
 
 from snapzen.sandbox.config import SandboxConfig, service_time
 from snapzen.sandbox.data import is_valid_email
-from snapzen.sandbox.responses import (
-    ApiError,
-    JsonDict,
-    error,
-    invalid,
-    loads,
-    not_found,
-)
+from snapzen.sandbox.responses import ApiError, JsonDict, error, not_found
 
-MAX_BATCH = 100
 STATUSES = {"new", "open", "pending", "hold", "solved", "closed"}
 # Zendesk refuses a comment body over about 64 KB of UTF-8 ("depending on your encoding"),
 # whatever its length in characters.
@@ -44,7 +35,7 @@ _TOO_MANY_JOBS = "Too many TicketImportJob jobs are currently queued or running.
 # OAuth scopes (spec): a token lacking the one an endpoint needs gets a Forbidden; user search
 # and deletion need users:*. Where Zendesk documents none (users/me, job statuses, deleted
 # tickets) the sandbox asks for none; every other endpoint here reads or writes tickets.
-_UNSCOPED = {"oauth_token", "users_me", "job_status", "job_statuses_show_many", "job_statuses_list"}
+_UNSCOPED = {"users_me", "job_status", "job_statuses_show_many", "job_statuses_list"}
 _UNSCOPED |= {"deleted_tickets_list", "deleted_tickets_destroy_many"}
 _USERS = {"users_search", "users_show_many", "user_show", "user_delete", "deleted_user_delete"}
 # "All API tokens permanently deactivated: all API calls using API tokens will fail" (Zendesk's
@@ -119,15 +110,13 @@ def validate_ticket(item: object, strict_requester: bool) -> str | None:
     candidates: list[Any] = comments or [comment]
     if not all(isinstance(c, dict) for c in candidates):
         return "Comments: must be objects" if comments else "Description: cannot be blank"
-    if not any(_comment_body(c) for c in candidates):
+    bodies = [_comment_body(c) for c in candidates]
+    if not any(bodies):
         return "Description: cannot be blank"
     if len(candidates) > 5000:
         return "Comments: a ticket can contain up to 5000 comments"
     # surrogatepass: a lone surrogate (valid as a JSON escape) counts as the 3 bytes it takes.
-    if any(
-        len(_comment_body(c).encode("utf-8", "surrogatepass")) > COMMENT_MAX_BYTES
-        for c in candidates
-    ):
+    if any(len(body.encode("utf-8", "surrogatepass")) > COMMENT_MAX_BYTES for body in bodies):
         return "Comment: body is too long"
     requester, requester_id = item.get("requester"), item.get("requester_id")
     if requester_id is not None and not isinstance(requester_id, int):
@@ -148,45 +137,6 @@ def validate_ticket(item: object, strict_requester: bool) -> str | None:
     return None if status is None or status in STATUSES else f"Status: {status} is not valid"
 
 
-def record_invalid(problem: str) -> ApiError:
-    details = {"base": [{"description": problem, "error": "InvalidValue"}]}
-    body = {"error": "RecordInvalid", "description": "Record validation errors"}
-    return ApiError(422, {**body, "details": details})
-
-
-def body_value(request: Request, key: str, kind: type) -> Any:
-    """The request's ``{key: value}`` value, of ``kind``; a 400 for anything else."""
-    try:
-        value = loads(request.get_data())[key]
-        if isinstance(value, kind):
-            return value
-    except (ValueError, TypeError, KeyError):
-        pass
-    raise error(400, "InvalidJSON", f'body must be {{"{key}": {kind.__name__}}}')
-
-
-def ids_arg(request: Request) -> list[int]:
-    try:
-        ids = [int(part) for part in request.args.get("ids", "").split(",") if part.strip()]
-    except ValueError:
-        raise invalid("ids must be a comma-separated list of integers") from None
-    if not ids:
-        raise invalid("ids is required")
-    if len(ids) > MAX_BATCH:
-        raise error(400, "TooManyValues", f"at most {MAX_BATCH} ids per request, got {len(ids)}")
-    return ids
-
-
-def int_arg(request: Request, name: str, default: int) -> int:
-    try:
-        value = int(request.args.get(name, default))
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise invalid(f"{name} must be a positive integer")
-    return value
-
-
 class Zendesk:
     def __init__(self, cfg: SandboxConfig, clock: Callable[[], float] = service_time) -> None:
         self.cfg = cfg
@@ -200,8 +150,7 @@ class Zendesk:
         # search_index_lag_seconds old (see ``searchable``).
         self.unindexed: deque[tuple[float, TicketRecord]] = deque()
         self.jobs: dict[str, Job] = {}
-        self.tokens: dict[str, float] = {}  # OAuth token -> expiry
-        self.scopes: dict[str, set[str]] = {}  # OAuth token -> what its scope grants
+        self.tokens: dict[str, tuple[float, set[str]]] = {}  # OAuth token -> expiry, scope
         # Users as the API shows them: live and soft-deleted ("active": false); purged ones go.
         self.users: dict[int, JsonDict] = {}
         self.user_by_email: dict[str, int] = {}  # live users only
@@ -306,9 +255,7 @@ class Zendesk:
             job.results = {"success": True}
 
     def _import_item(self, index: int, item: Any, job: Job) -> JsonDict:
-        problem = validate_ticket(item, self.cfg.strict_requester) or self.unknown_user(item)
-        problem = problem or self.refused.get(str(item.get("external_id")))
-        if problem:
+        if problem := self.problem(item):
             return {"index": index, "error": "TicketCreateFailed", "details": problem}
         return {"index": index, "id": self.create_ticket(item, job.archive, job.id).data["id"]}
 
@@ -326,20 +273,23 @@ class Zendesk:
             row["status"] = "Deleted"
         return row
 
-    def unknown_user(self, item: JsonDict) -> str | None:
-        """Why Zendesk refuses a valid item naming a user the account does not have (as its
-        ``requester_id`` or a comment's ``author_id``), else None."""
+    def problem(self, item: Any) -> str | None:
+        """Zendesk's error details for an import item it refuses, else None: an invalid item,
+        one naming a user the account does not have (its ``requester_id`` or a comment's
+        ``author_id``), or one a test marked (``refused``)."""
 
         def unknown(user_id: Any) -> bool:
             live = isinstance(user_id, int) and self.users.get(user_id, {}).get("active")
             return user_id is not None and not live
 
+        if problem := validate_ticket(item, self.cfg.strict_requester):
+            return problem
         if unknown(item.get("requester_id")):
             return "Requester: is invalid"
         comments = item.get("comments") or [item.get("comment")]
         if any(isinstance(c, dict) and unknown(c.get("author_id")) for c in comments):
             return "Comment: Author is invalid"
-        return None
+        return self.refused.get(str(item.get("external_id")))
 
     # ---- tickets -------------------------------------------------------------------------------
     def create_ticket(self, item: JsonDict, archive: bool, job_id: str | None) -> TicketRecord:
@@ -388,8 +338,8 @@ class Zendesk:
         record.changed_ts = now
         self.unindexed.append((now, record))
 
-    def searchable(self) -> list[TicketRecord]:
-        """Tickets in search's index, as it holds them: each change is indexed once it is
+    def searchable(self) -> list[JsonDict]:
+        """The tickets in search's index, as it holds them: each change is indexed once it is
         ``search_index_lag_seconds`` old (a ticket changed again since waits for its last
         change, so search never sees a state newer than the lag allows); a deleted one goes."""
         horizon = self.now - self.cfg.search_index_lag_seconds
@@ -397,7 +347,7 @@ class Zendesk:
             at, record = self.unindexed.popleft()
             if record.changed_ts == at:
                 record.indexed = None if record.deleted_at is not None else record.shown()
-        return [r for r in self.tickets.values() if r.indexed is not None]
+        return [r.indexed for r in self.tickets.values() if r.indexed is not None]
 
     def live(self, ticket_id: int) -> TicketRecord:
         """The ticket; a 404 when unknown or deleted."""
@@ -481,78 +431,30 @@ class Zendesk:
             return [u for u in self.search_users(email) if self.user_created[u["id"]] <= horizon]
 
     # ---- endpoints: auth -----------------------------------------------------------------------
-    def authenticated(self, request: Request) -> bool:
+    def authorize(self, request: Request, name: str) -> None:
+        """A 401 unless the caller holds the API token (until its retirement) or a live OAuth
+        token (any caller may ask for one); a 403 when that token's scope does not cover
+        endpoint ``name``."""
         auth, cfg = request.authorization, self.cfg
+        if name == "oauth_token":
+            return
         if auth is not None and auth.type == "basic":
-            user = f"{cfg.zendesk_email}/token"
-            retired = self.clock() >= API_TOKENS_DEACTIVATED
-            return not retired and (auth.username, auth.password) == (user, cfg.zendesk_token)
-        token = auth.token if auth is not None and auth.type == "bearer" else None
+            token = (f"{cfg.zendesk_email}/token", cfg.zendesk_token)
+            if self.clock() >= API_TOKENS_DEACTIVATED or (auth.username, auth.password) != token:
+                raise ApiError(401, {"error": "Couldn't authenticate you"})
+            return
+        bearer = auth.token if auth is not None and auth.type == "bearer" else None
         with self.lock:
-            return token is not None and self.clock() < self.tokens.get(token, -math.inf)
-
-    def scope_grants(self, request: Request, name: str) -> bool:
-        """Whether the caller's OAuth scope covers endpoint ``name`` (an API token: always)."""
-        auth = request.authorization
-        if auth is None or auth.type != "bearer" or name in _UNSCOPED:
-            return True
+            expiry, granted = self.tokens.get(bearer or "", (-math.inf, set()))
+        if self.clock() >= expiry:
+            raise ApiError(401, {"error": "Couldn't authenticate you"})
         access = "read" if request.method == "GET" else "write"
         resource = "users" if name in _USERS else "tickets"
-        return bool({access, f"{resource}:{access}"} & self.scopes.get(auth.token or "", set()))
-
-    def oauth_token(self, request: Request) -> JsonDict:
-        try:
-            body = loads(request.get_data()) if request.is_json else None
-        except ValueError:
-            body = None
-        params: JsonDict = body if isinstance(body, dict) else dict(request.form.items())
-        client = params.get("client_id"), params.get("client_secret")
-        auth = request.authorization
-        if auth is not None and auth.type == "basic" and not client[0]:
-            client = auth.username, auth.password
-        if params.get("grant_type") != "client_credentials":
-            raise ApiError(400, {"error": "unsupported_grant_type"})
-        if client != (self.cfg.oauth_client_id, self.cfg.oauth_client_secret):
-            raise ApiError(401, {"error": "invalid_client"})
-        scope = params.get("scope") or "read write"
-        scope = " ".join(map(str, scope)) if isinstance(scope, list) else str(scope)
-        token, ttl = secrets.token_hex(24), self.cfg.oauth_token_ttl_seconds
-        self.tokens[token] = self.clock() + ttl
-        self.scopes[token] = set(scope.split())
-        return {"access_token": token, "token_type": "bearer", "expires_in": ttl, "scope": scope}
+        if name not in _UNSCOPED and not {access, f"{resource}:{access}"} & granted:
+            raise error(403, "Forbidden", "You do not have access to this page (OAuth scope)")
 
     # ---- inspection ----------------------------------------------------------------------------
-    def inspect_tickets(self) -> list[JsonDict]:
-        self.tick()
-        with self.lock:
-            return [
-                {
-                    **copy.deepcopy(r.data),
-                    "archived": r.archived,
-                    "deleted": r.deleted_at is not None,
-                    "deleted_at": r.deleted_at,
-                    "job_id": r.job_id,
-                }
-                for r in self.tickets.values()
-            ]
-
     def inspect_users(self) -> list[JsonDict]:
         with self.lock:
             purged = [{"id": i, "purged": True} for i in sorted(self.purged_users)]
             return [dict(u) for u in self.users.values()] + purged
-
-    def stats(self) -> JsonDict:
-        with self.lock:
-            self.tick()
-            live = [r for r in self.tickets.values() if r.deleted_at is None]
-            by_ext = Counter(r.data.get("external_id") for r in live)
-            by_ext.pop(None, None)
-            return {
-                "tickets_count": len(live),
-                "archived_tickets_count": sum(1 for r in live if r.archived),
-                "deleted_tickets_count": len(self.tickets) - len(live),
-                "purged_tickets_count": len(self.purged),
-                # The one number an end-to-end test cares most about: it must stay empty.
-                "duplicate_external_ids": sorted(k for k, n in by_ext.items() if n > 1),
-                "jobs": {"total": len(self.jobs), "in_flight": len(self.in_flight())},
-            }

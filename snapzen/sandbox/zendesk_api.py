@@ -28,43 +28,63 @@ the account's (``SandboxApp.budgets``).
 from __future__ import annotations
 
 import re
+import secrets
 from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
 from snapzen.sandbox.responses import (
+    MAX_BATCH,
+    ApiError,
     JsonDict,
+    body_value,
     decode_cursor,
     encode_cursor,
     error,
+    ids_arg,
+    int_arg,
     invalid,
     json_response,
     listing,
+    loads,
     not_found,
-)
-from snapzen.sandbox.zendesk import (
-    MAX_BATCH,
-    STATUSES,
-    TicketRecord,
-    Zendesk,
-    body_value,
-    ids_arg,
-    int_arg,
-    iso_utc,
     record_invalid,
-    validate_ticket,
 )
+from snapzen.sandbox.zendesk import STATUSES, TicketRecord, Zendesk, iso_utc
 
 # ---- tickets
 
 
+def oauth_token(zd: Zendesk, request: Request) -> JsonDict:
+    try:
+        body = loads(request.get_data()) if request.is_json else None
+    except ValueError:
+        body = None
+    params: JsonDict = body if isinstance(body, dict) else dict(request.form.items())
+    client = params.get("client_id"), params.get("client_secret")
+    auth = request.authorization
+    if auth is not None and auth.type == "basic" and not client[0]:
+        client = auth.username, auth.password
+    if params.get("grant_type") != "client_credentials":
+        raise ApiError(400, {"error": "unsupported_grant_type"})
+    if client != (zd.cfg.oauth_client_id, zd.cfg.oauth_client_secret):
+        raise ApiError(401, {"error": "invalid_client"})
+    scope = params.get("scope") or "read write"
+    scope = " ".join(map(str, scope)) if isinstance(scope, list) else str(scope)
+    token, ttl = secrets.token_hex(24), zd.cfg.oauth_token_ttl_seconds
+    zd.tokens[token] = zd.clock() + ttl, set(scope.split())
+    return {"access_token": token, "token_type": "bearer", "expires_in": ttl, "scope": scope}
+
+
+def _archive(request: Request) -> bool:
+    return request.args.get("archive_immediately", "").lower() in ("1", "true", "yes", "on")
+
+
 def import_ticket(zd: Zendesk, request: Request) -> Response:
     item = body_value(request, "ticket", dict)
-    problem = validate_ticket(item, zd.cfg.strict_requester) or zd.unknown_user(item)
-    if problem:
+    if problem := zd.problem(item):
         raise record_invalid(problem)
-    archive = request.args.get("archive_immediately", "").lower() in ("1", "true", "yes", "on")
-    return json_response({"ticket": zd.create_ticket(item, archive, None).shown()}, 201)
+    return json_response({"ticket": zd.create_ticket(item, _archive(request), None).shown()}, 201)
 
 
 def import_create_many(zd: Zendesk, request: Request) -> JsonDict:
@@ -74,8 +94,7 @@ def import_create_many(zd: Zendesk, request: Request) -> JsonDict:
     if len(tickets) > MAX_BATCH:
         got = f"create_many accepts at most {MAX_BATCH} tickets per request, got {len(tickets)}"
         raise error(400, "TooManyValues", got)
-    archive = request.args.get("archive_immediately", "").lower() in ("1", "true", "yes", "on")
-    return zd.start_job("import", "bulk_import_tickets", tickets, archive)
+    return zd.start_job("import", "bulk_import_tickets", tickets, _archive(request))
 
 
 def job_status(zd: Zendesk, request: Request, job_id: str) -> JsonDict:
@@ -109,16 +128,20 @@ def tickets_list(zd: Zendesk, request: Request) -> JsonDict:
     ]
     if external_id is not None:
         return listing("tickets", visible)
-    page, per_page = int_arg(request, "page", 1), int_arg(request, "per_page", 100)
-    per_page = min(MAX_BATCH, per_page)
-    base = f"{zd.api}/tickets.json?per_page={per_page}"
-    more = page * per_page < len(visible)
+    per_page = min(MAX_BATCH, int_arg(request, "per_page", 100))
+    url = f"{zd.api}/tickets.json?per_page={per_page}"
+    return _paged("tickets", visible, int_arg(request, "page", 1), per_page, url)
+
+
+def _paged(key: str, rows: list[JsonDict], page: int, per_page: int, url: str) -> JsonDict:
+    """Page ``page`` (from 1) of ``rows``, with Zendesk's links to the pages beside it."""
+    more = page * per_page < len(rows)
     return listing(
-        "tickets",
-        visible[(page - 1) * per_page : page * per_page],
-        len(visible),
-        next_page=f"{base}&page={page + 1}" if more else None,
-        previous_page=f"{base}&page={page - 1}" if page > 1 else None,
+        key,
+        rows[(page - 1) * per_page : page * per_page],
+        len(rows),
+        next_page=f"{url}&page={page + 1}" if more else None,
+        previous_page=f"{url}&page={page - 1}" if page > 1 else None,
     )
 
 
@@ -284,8 +307,7 @@ def _terms(request: Request) -> list[Term]:
 
 def _found(zd: Zendesk, terms: list[Term]) -> list[JsonDict]:
     """The index's tickets (as it holds them) matching every term, in id order."""
-    indexed = (r.indexed for r in zd.searchable())
-    return [t for t in indexed if t is not None and all(_matches(zd, t, term) for term in terms)]
+    return [t for t in zd.searchable() if all(_matches(zd, t, term) for term in terms)]
 
 
 def _matches(zd: Zendesk, data: JsonDict, term: Term) -> bool:
@@ -309,14 +331,8 @@ def search(zd: Zendesk, request: Request) -> JsonDict:
     if page > MAX_RESULTS // PER_PAGE:
         raise error(422, "InvalidPaginationParameter", "at most 1000 results per query")
     results = [{**t, "result_type": "ticket"} for t in _found(zd, terms)][:MAX_RESULTS]
-    more = page * PER_PAGE < len(results)
-    query = request.args["query"].strip().replace(" ", "+")
-    return {
-        "results": results[(page - 1) * PER_PAGE : page * PER_PAGE],
-        "count": len(results),
-        "next_page": f"{zd.api}/search.json?query={query}&page={page + 1}" if more else None,
-        "previous_page": None,
-    }
+    url = f"{zd.api}/search.json?query={request.args['query'].strip().replace(' ', '+')}"
+    return _paged("results", results, page, PER_PAGE, url)
 
 
 def search_count(zd: Zendesk, request: Request) -> JsonDict:

@@ -162,13 +162,13 @@ class Pipeline:
             "SELECT MAX(started_at) FROM runs WHERE run_id != ?", (self.run_id,)
         ).fetchone()
         last = datetime.fromisoformat(row[0].replace("Z", "+00:00")) if row and row[0] else None
-        check = check_clock(now, last)
-        if not check.ok and check.behind_by is not None and last is not None:
+        behind = check_clock(now, last)
+        if behind is not None and last is not None:
             log.error(
                 "clock_behind_last_run",
                 now=wall_clock.format(now),
                 last_run_started_at=wall_clock.format(last),
-                behind_seconds=round(check.behind_by.total_seconds()),
+                behind_seconds=round(behind.total_seconds()),
                 hint="the system clock is wrong now or was wrong at the last run; check NTP",
             )
         return utc_day(now)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from snapzen.ledger.rights.subjects import subject_ref
-from snapzen.sandbox.transport import Fault, FaultInjector
+from snapzen.sandbox.app import Fault, FaultInjector
 from tests.e2e.cli_server import start_cli
 from tests.e2e.conftest import (
     LEDGER_KEY,

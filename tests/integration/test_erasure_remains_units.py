@@ -15,7 +15,7 @@ from snapzen.clients.user_erasure import UserErasure
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands import erasure_response
 from snapzen.commands.erase import ErasurePlan, ErasureResult, TicketTarget
-from snapzen.commands.retention_profiles import delete_ticketless
+from snapzen.commands.retention_forget import delete_ticketless
 from snapzen.ledger.rights import notices
 from snapzen.sandbox import Sandbox, SandboxConfig
 from snapzen.support.errors import InvalidRecordError, NotFoundError

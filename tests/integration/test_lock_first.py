@@ -27,7 +27,7 @@ from filelock import FileLock
 from typer.testing import CliRunner
 
 from snapzen.cli.main import app
-from snapzen.commands.backup import backup_ledger
+from snapzen.commands.copies import backup_ledger
 from snapzen.ledger.evidence import checkpoint as signed
 from snapzen.ledger.store.db import create_ledger
 from snapzen.sandbox import Sandbox, SandboxConfig

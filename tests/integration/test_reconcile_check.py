@@ -93,7 +93,7 @@ def test_agreement_exits_0_and_status_shows_the_check(
     export, clock = Export(apis, page_size=3), Clock()
     check = run(settings, clock)
     assert check.exit_code == 0 and check.comparison.findings == []
-    assert check.read.complete and check.read.requests == export.requests == 2
+    assert check.complete and check.requests == export.requests == 2
     assert clock.sleeps == [pytest.approx(6.0)]  # 10 export requests a minute
     # From a day before the first chat: every ticket the ledger made changed after it.
     first_chat = recent(200)
@@ -138,7 +138,7 @@ def test_the_request_bound_stops_the_read_and_absence_is_then_not_judged(
     export, clock = Export(apis, page_size=1), Clock()
     export.delete(synced["c1"])
     check = run(settings, clock, max_requests=2)
-    assert export.requests == 2 and check.read.requests == 2 and not check.read.complete
+    assert export.requests == 2 and check.requests == 2 and not check.complete
     # c1's deletion was read: missing; c3 and c4 were never read: not judged.
     assert [f.case_id for f in check.comparison.findings] == ["c1"]
     assert check.comparison.not_judged == 2
@@ -210,7 +210,7 @@ def test_a_read_cut_short_closes_no_flag_it_did_not_see(
     export.delete(extra)  # changed last: on the export's last page
     check = run(settings, clock, max_requests=4)
     # c4's own ticket was read (every synced case judged), its deleted duplicate was not.
-    assert not check.read.complete and check.comparison.not_judged == 0
+    assert not check.complete and check.comparison.not_judged == 0
     assert check.resolved == []
     assert [f["case_id"] for f in status(settings)["flagged"]] == ["c4"]
     assert [f.case_id for f in run(settings, clock).resolved] == ["c4"]  # read whole

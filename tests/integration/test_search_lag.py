@@ -20,15 +20,14 @@ from snapzen.clients.http import HttpClient
 from snapzen.clients.origin import mounted
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands.access_tickets import read_tickets
-from snapzen.commands.retention_profiles import delete_ticketless
-from snapzen.sandbox import SandboxConfig
-from snapzen.sandbox.inprocess import InProcessSandbox
+from snapzen.commands.retention_forget import delete_ticketless
+from snapzen.sandbox import Sandbox, SandboxConfig
 from snapzen.support.settings import HttpSettings, ZendeskSettings
 
 
 @pytest.fixture
-def zendesk() -> Iterator[tuple[InProcessSandbox, ZendeskClient]]:
-    box = InProcessSandbox(SandboxConfig(chats=0))
+def zendesk() -> Iterator[tuple[Sandbox, ZendeskClient]]:
+    box = Sandbox(SandboxConfig(chats=0), serve=False)
     assert box.config.search_index_lag_seconds > 0
     settings = ZendeskSettings(
         base_url=box.zendesk_base_url,
@@ -39,13 +38,13 @@ def zendesk() -> Iterator[tuple[InProcessSandbox, ZendeskClient]]:
         yield box, ZendeskClient(settings, HttpClient(HttpSettings(), service="zendesk"))
 
 
-def _later(box: InProcessSandbox) -> None:
+def _later(box: Sandbox) -> None:
     store, clock = box.app.store, box.app.store.clock
     store.clock = lambda: clock() + box.config.search_index_lag_seconds
 
 
 def test_a_ticket_filed_minutes_ago_by_the_user_still_names_them(
-    zendesk: tuple[InProcessSandbox, ZendeskClient],
+    zendesk: tuple[Sandbox, ZendeskClient],
 ) -> None:
     box, client = zendesk
     ann = box.app.store.add_user("ann@example.org")
@@ -56,7 +55,7 @@ def test_a_ticket_filed_minutes_ago_by_the_user_still_names_them(
 
 
 def test_a_ticket_filed_a_while_ago_names_its_submitter(
-    zendesk: tuple[InProcessSandbox, ZendeskClient],
+    zendesk: tuple[Sandbox, ZendeskClient],
 ) -> None:
     box, client = zendesk
     ann = box.app.store.add_user("ann@example.org")
@@ -68,7 +67,7 @@ def test_a_ticket_filed_a_while_ago_names_its_submitter(
 
 
 def test_a_ticket_emailed_minutes_ago_is_listed_for_review(
-    zendesk: tuple[InProcessSandbox, ZendeskClient],
+    zendesk: tuple[Sandbox, ZendeskClient],
 ) -> None:
     box, client = zendesk
     foreign = box.app.store.add_email_ticket("ann@example.org", "Invoice question")
@@ -77,7 +76,7 @@ def test_a_ticket_emailed_minutes_ago_is_listed_for_review(
 
 
 def test_a_ticket_emailed_a_while_ago_is_listed_for_review(
-    zendesk: tuple[InProcessSandbox, ZendeskClient],
+    zendesk: tuple[Sandbox, ZendeskClient],
 ) -> None:
     box, client = zendesk
     foreign = box.app.store.add_email_ticket("ann@example.org", "Invoice question")
@@ -87,7 +86,7 @@ def test_a_ticket_emailed_a_while_ago_is_listed_for_review(
 
 
 def test_a_ticket_deleted_minutes_ago_no_longer_names_its_submitter(
-    zendesk: tuple[InProcessSandbox, ZendeskClient],
+    zendesk: tuple[Sandbox, ZendeskClient],
 ) -> None:
     box, client = zendesk
     store = box.app.store
@@ -102,7 +101,7 @@ def test_a_ticket_deleted_minutes_ago_no_longer_names_its_submitter(
 
 
 def test_the_sweep_reads_the_lag_window_once_for_all_profiles(
-    zendesk: tuple[InProcessSandbox, ZendeskClient],
+    zendesk: tuple[Sandbox, ZendeskClient],
 ) -> None:
     box, client = zendesk
     store = box.app.store
@@ -115,7 +114,7 @@ def test_the_sweep_reads_the_lag_window_once_for_all_profiles(
 
 
 def test_only_the_persons_own_tickets_from_minutes_ago_are_listed(
-    zendesk: tuple[InProcessSandbox, ZendeskClient],
+    zendesk: tuple[Sandbox, ZendeskClient],
 ) -> None:
     box, client = zendesk
     store = box.app.store

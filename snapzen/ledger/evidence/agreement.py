@@ -36,16 +36,15 @@ from snapzen.ledger.rights.period_keys import (
 )
 from snapzen.ledger.rights.requests import EVENT as REQUEST_EVENT
 from snapzen.ledger.rights.requests import is_erasure_record
-from snapzen.ledger.store.case_flags import FLAG_EVENT, RESOLVED_EVENT
-from snapzen.ledger.store.case_status import TERMINAL, CaseStatus, sql_list
+from snapzen.ledger.store.case_status import TERMINAL, UNSENT_OR_PUSHING, CaseStatus, sql_list
 from snapzen.ledger.store.identity import BOUND, chained_binding, read_meta, read_table
 from snapzen.ledger.store.rows import rows_if_any
 from snapzen.ledger.store.runs import read_run, run_digest
 
+_TERMINAL = sql_list(TERMINAL)
 # Statuses a case may pass through after a decision that did not send it: a retry, a
 # re-decision when late consent arrives. Sending it again is then chained anew.
-_TRANSIENT = (CaseStatus.PENDING, CaseStatus.PUSHING, CaseStatus.FAILED)
-_TERMINAL = sql_list(TERMINAL)
+_TRANSIENT = sql_list(UNSENT_OR_PUSHING)
 
 
 # At most this many disagreements are listed: a table swapped for another ledger's would
@@ -115,7 +114,7 @@ _DISAGREEING_SQL = f"""
        OR ({_EXPECTED} = '{CaseStatus.SYNCED}' AND c.status = '{CaseStatus.SYNCED}'
            AND latest.ticket_id IS NOT c.ticket_id)
        OR (c.status != {_EXPECTED}
-           AND ({_EXPECTED} = '{CaseStatus.SYNCED}' OR c.status NOT IN {sql_list(_TRANSIENT)}))
+           AND ({_EXPECTED} = '{CaseStatus.SYNCED}' OR c.status NOT IN {_TRANSIENT}))
     ORDER BY latest.seq LIMIT {LISTED + 1}"""
 
 
@@ -255,7 +254,7 @@ def _case_flags(conn: sqlite3.Connection, result: Agreement) -> None:
     latest: dict[tuple[str, str], tuple[int, str]] = {}
     rows = conn.execute(
         "SELECT seq, event, case_id, details FROM events WHERE event IN (?, ?) ORDER BY seq",
-        (FLAG_EVENT, RESOLVED_EVENT),
+        (Event.CASE_FLAGGED, Event.CASE_FLAG_RESOLVED),
     )
     for seq, event, case_id, text in rows:
         kind = str((json.loads(text) if text else {}).get("kind"))
@@ -264,14 +263,15 @@ def _case_flags(conn: sqlite3.Connection, result: Agreement) -> None:
         (str(c), str(k)): resolved
         for c, k, resolved in rows_if_any(conn, "SELECT case_id, kind, resolved_at FROM case_flags")
     }
-    for (case_id, kind), resolved in sorted(table.items()):
-        if resolved is not None and latest.get((case_id, kind), (0, ""))[1] != RESOLVED_EVENT:
-            seq = latest.get((case_id, kind), (0, ""))[0]
-            text = f"flag {kind} of case {case_id} is resolved without a {RESOLVED_EVENT} event"
-            result.add(seq, "case_flags", f"case_flags: {text}")
-    for (case_id, kind), (seq, event) in sorted(latest.items(), key=lambda item: item[1]):
-        if (case_id, kind) not in table:
-            result.add(seq, "case_flags", f"case_flags: flag {kind} of case {case_id} is gone")
-        elif event == RESOLVED_EVENT and table[(case_id, kind)] is None:
-            text = f"flag {kind} of case {case_id} is open, the chain resolved it"
-            result.add(seq, "case_flags", f"case_flags: {text}")
+    closed = Event.CASE_FLAG_RESOLVED
+    for key in sorted(latest.keys() | table.keys()):
+        seq, event = latest.get(key, (0, ""))
+        if key not in table:
+            how = "is gone"
+        elif table[key] is not None and event != closed:
+            how = f"is resolved without a {closed} event"
+        elif table[key] is None and event == closed:
+            how = "is open, the chain resolved it"
+        else:
+            continue
+        result.add(seq, "case_flags", f"case_flags: flag {key[1]} of case {key[0]} {how}")

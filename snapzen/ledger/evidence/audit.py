@@ -12,7 +12,7 @@ import csv
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, timedelta
 from typing import Any, Literal, TextIO
 
@@ -81,16 +81,22 @@ def parse_bound(text: str | None, *, end: bool) -> str | None:
     return clock.format(moment + timedelta(seconds=1)) if end else stamp
 
 
+def _test(sql: str) -> Any:
+    """A filter and the SQL that applies it: None (the default) filters nothing; a value is
+    bound into ``sql``, never spliced (only indexed or cheap predicates)."""
+    return field(default=None, metadata={"sql": sql})
+
+
 @dataclass(frozen=True)
 class Filters:
-    since: str | None = None  # inclusive lower bound (ISO), see parse_bound
-    until: str | None = None  # exclusive upper bound (ISO), see parse_bound
-    widget: str | None = None
-    country: str | None = None  # origin country of the visitor
-    basis: str | None = None
-    ticket: int | None = None
-    subject_ref: str | None = None
-    event: str | None = None
+    since: str | None = _test("recorded_at >= ?")  # inclusive lower bound (ISO), parse_bound
+    until: str | None = _test("recorded_at < ?")  # exclusive upper bound (ISO), parse_bound
+    widget: str | None = _test("widget_id = ?")
+    country: str | None = _test("origin_country = ?")  # origin country of the visitor
+    basis: str | None = _test("legal_basis = ?")
+    ticket: int | None = _test("ticket_id = ?")
+    subject_ref: str | None = _test("subject_ref = ?")
+    event: str | None = _test("event = ?")
 
     @classmethod
     def from_cli(
@@ -105,23 +111,11 @@ class Filters:
         return cls(parse_bound(since, end=False), parse_bound(until, end=True), **given)
 
     def where(self) -> tuple[str, list[Any]]:
-        """WHERE clause using only indexed or cheap predicates; values are bound, never spliced."""
-        used = [(test, getattr(self, name)) for name, test in _TESTS.items()]
+        """`` WHERE ...`` (or "") over the filters given, and its parameters."""
+        used = [(f.metadata["sql"], getattr(self, f.name)) for f in fields(self)]
         used = [(test, value) for test, value in used if value is not None]
         where = " WHERE " + " AND ".join(test for test, _ in used) if used else ""
         return where, [value for _, value in used]
-
-
-_TESTS = {
-    "since": "recorded_at >= ?",
-    "until": "recorded_at < ?",
-    "widget": "widget_id = ?",
-    "country": "origin_country = ?",
-    "basis": "legal_basis = ?",
-    "ticket": "ticket_id = ?",
-    "subject_ref": "subject_ref = ?",
-    "event": "event = ?",
-}
 
 
 def iter_transfers(

@@ -1,11 +1,12 @@
 """Every kind of row the ledger (the chained ``events`` table) holds, in one place.
 
 ``ledger list --event`` offers and accepts exactly these, the auditor UI describes the
-``event`` column from them, and tests/integration/ledger/test_events.py fails when code appends
-an event not listed here. The words used for counts (docs/cli.md, "Counts"):
+``event`` column with what each records (web_metadata.json, ``event_meanings``: one entry per
+member, checked), and tests/integration/ledger/test_events.py fails when code appends an event
+not listed here. The words used for counts (docs/cli.md, "Counts"):
 
 - **ledger rows**: every row of the ledger, whatever its event;
-- **decisions**: the rows that record what became of a chat (``DECISIONS``);
+- **decisions**: the rows that record what became of a chat (``STATUS_AFTER``);
 - **transfers**: the decisions that are restricted transfers (``transfer``), a subset.
 
 The decision log: a transfer row alone proves what was sent; it cannot show that the refused
@@ -59,6 +60,9 @@ RECORD_COLUMNS = tuple({key: col for col, key in KEY_OF.items()}.get(k, k) for k
 
 
 class Event(StrEnum):
+    """Every kind of ledger row, as stored; what each records is told in the auditor UI's
+    metadata (web_metadata.json, ``event_meanings``)."""
+
     TRANSFER = "transfer"
     SENT = "sent"
     ADOPTED = "adopted"
@@ -86,45 +90,6 @@ class Event(StrEnum):
     PERIOD_FORGOTTEN = "period_forgotten"
 
 
-MEANING: dict[Event, str] = {
-    Event.TRANSFER: "a restricted transfer: a chat sent to Zendesk outside the EEA/UK, with "
-    "its legal basis",
-    Event.SENT: "a chat sent to Zendesk that is not a restricted transfer",
-    Event.ADOPTED: "a ticket found in Zendesk whose transfer this ledger does not record "
-    "(after a restore from an older backup), adopted with that evidence",
-    Event.WITHHELD: "a chat not sent, and why (details.reason: no consent, refused, erased)",
-    Event.IGNORED: "a case that is not a chat to send (offline message, test, ...)",
-    Event.DISMISSED: "a failed case given up for good by `snapzen dismiss`, with the reason",
-    Event.FAILED: "a case that used all its attempts",
-    Event.ERASED: "a ticket deleted on an Art. 17 erasure request",
-    Event.EXPIRED: "a ticket deleted at the end of its retention",
-    Event.RUN: "a finished run (a digest of its `runs` row)",
-    Event.REQUEST: "a data-subject request received or answered (case_id holds its id)",
-    Event.REQUEST_PAUSED: "a request's Art. 12(3) clock stopped while the person is asked "
-    "for proof of identity or a clarification (details.reason)",
-    Event.REQUEST_RESUMED: "a request's clock restarted; the days paused move its deadline",
-    Event.REQUEST_EXTENDED: "a request's deadline extended once by up to two further months "
-    "(Art. 12(3)), with the reason told to the person",
-    Event.ACCESS_PROVIDED: "an access pack handed over (Art. 15)",
-    Event.HOLD_ADDED: "a legal hold placed",
-    Event.HOLD_REMOVED: "a legal hold lifted",
-    Event.RESTORED: "the ledger restored from a backup (`ledger restore`)",
-    Event.LEDGER_BOUND: "the ledger bound to its key (`snapzen init`, or a later binding)",
-    Event.CASE_FLAGGED: "a case a person must decide (e.g. several tickets for one chat)",
-    Event.CASE_FLAG_RESOLVED: "a flagged case settled: Zendesk now agrees with the ledger "
-    "(found by `ledger reconcile`, details.resolved_by reconcile) or a person decided "
-    "(`ledger flags resolve`, details.reason)",
-    Event.RECIPIENT_NOTICE: "an Art. 19 notice to a recipient of an erased person's data",
-    Event.OPERATOR_STATEMENT: "a statement an operator recorded (e.g. about an erasure "
-    "reapplied from the journal)",
-    Event.RECONCILED: "a check of the ledger against Zendesk (`ledger reconcile`): its "
-    "outcome and findings by kind in details",
-    Event.PERIOD_FORGOTTEN: "a month of chats (or a request period, req-YYYY-MM) forgotten "
-    "at the end of its retention: its subject-reference key destroyed and its cases (or "
-    "erasure records) deleted (details.period, details.cases_forgotten or "
-    "details.request_ids; never a reference)",
-}
-
 # What became of a chat: the decisions counted as such in every summary, each with the status
 # it leaves its case in.
 STATUS_AFTER: dict[str, CaseStatus] = {
@@ -136,8 +101,7 @@ STATUS_AFTER: dict[str, CaseStatus] = {
     Event.DISMISSED: CaseStatus.IGNORED,
     Event.FAILED: CaseStatus.FAILED,
 }
-DECISIONS: tuple[Event, ...] = tuple(Event(event) for event in STATUS_AFTER)
-DECISION_NAMES: tuple[str, ...] = tuple(str(event) for event in DECISIONS)
+DECISION_NAMES: tuple[str, ...] = tuple(str(event) for event in STATUS_AFTER)
 
 
 def sql_list(events: Iterable[str]) -> str:
@@ -146,12 +110,7 @@ def sql_list(events: Iterable[str]) -> str:
     return "(" + ", ".join(f"'{Event(name).value}'" for name in events) + ")"
 
 
-DECISIONS_SQL = sql_list(DECISIONS)
-
-
-def describe_all() -> str:
-    """``name = meaning; ...`` for help texts and the auditor UI."""
-    return "; ".join(f"{event.value} = {MEANING[event]}" for event in Event)
+DECISIONS_SQL = sql_list(STATUS_AFTER)
 
 
 def decision(

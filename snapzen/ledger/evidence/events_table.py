@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from snapzen.ledger.evidence.chain import V2_BODY_SQL, canonical_json
 from snapzen.ledger.evidence.events import CHAINED_COLUMNS, KEY_OF, RECORD_COLUMNS, RECORD_KEYS
+from snapzen.ledger.store.rows import transaction
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -36,6 +37,15 @@ VIEW = "transfers"
 V8_TABLE = "transfers"  # the chain's table at schema 8, its time column `transferred_at`
 # The schema version (PRAGMA user_version) from which the chain's rows carry their record.
 RECORDS_SCHEMA = 8
+
+
+def column_type(key: str) -> str:
+    """A chained column's type and constraint (by its record key), in every form the chain's
+    table ever had (schema 1's plain columns, the generated ones from schema 8)."""
+    kind = "INTEGER" if key == "ticket_id" else "TEXT"
+    return kind + (
+        " NOT NULL" if key in ("event", "case_id", "transferred_at", "prev_hash") else ""
+    )
 
 
 def _definition(table: str, time: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
@@ -49,10 +59,8 @@ def _definition(table: str, time: str) -> tuple[str, tuple[str, ...], tuple[str,
 
     def generated(key: str) -> str:
         column = time if key == "transferred_at" else key
-        kind = "INTEGER" if key == "ticket_id" else "TEXT"
-        required = " NOT NULL" if key in ("event", "case_id", "transferred_at") else ""
         return (
-            f"    {column} {kind}{required} "
+            f"    {column} {column_type(key)} "
             f"GENERATED ALWAYS AS (json_extract(record, '$.{key}')) VIRTUAL,\n"
         )
 
@@ -208,11 +216,8 @@ def rebuild_with_records(db: sqlite_utils.Database) -> None:
     still fails verify after it: the evidence is carried, not repaired. Before, verify
     rebuilt the hashed bytes from the columns (SQLite's ``json_object``, ~2.5 s per million
     rows); now it hashes the stored record. Idempotent: two processes may race to migrate."""
-    conn = db.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db) as conn:
         if has_records(conn):
-            conn.rollback()
             return
         conn.execute("ALTER TABLE transfers RENAME TO transfers_before_records")
         conn.execute(V8_SQL)
@@ -225,10 +230,6 @@ def rebuild_with_records(db: sqlite_utils.Database) -> None:
             ),
         )
         _replace(conn, "transfers_before_records", V8_INDEXES + V8_TRIGGERS)
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
 
 
 def _replace(conn: sqlite3.Connection, old: str, statements: tuple[str, ...]) -> None:
@@ -249,11 +250,8 @@ def move_to_events(db: sqlite_utils.Database) -> None:
     ``PRAGMA table_info``, which leaves out generated columns (every column here but five),
     and verify compares the table's SQL with ``EVENTS_SQL`` word for word. The view is made
     with sqlite-utils' ``create_view``."""
-    conn = db.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db) as conn:
         if chained_table(conn) == TABLE:
-            conn.rollback()
             return
         conn.execute(EVENTS_SQL)
         conn.execute(
@@ -262,10 +260,6 @@ def move_to_events(db: sqlite_utils.Database) -> None:
         )
         _replace(conn, "transfers", INDEXES + APPEND_ONLY_TRIGGERS)
         db.create_view(VIEW, TRANSFERS_VIEW_SELECT)  # joins the open transaction
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
 
 
 def name_old_table(conn: sqlite3.Connection) -> None:

@@ -25,8 +25,6 @@ from snapzen.ledger.store.db import transaction
 from snapzen.support import clock
 
 RUN_KIND = "reconcile"  # the word in the check's run id and log lines (`reconcile-…`)
-# Ledger events that say snapzen deleted the ticket they name.
-DELETED_BY_SNAPZEN = (Event.ERASED.value, Event.EXPIRED.value)
 
 
 @dataclass(frozen=True)
@@ -45,7 +43,7 @@ def ledger_cases(conn: sqlite3.Connection) -> Iterator[LedgerCase]:
         """SELECT case_id, status, ticket_id, synced_at, EXISTS (SELECT 1 FROM events e
                   WHERE e.ticket_id = c.ticket_id AND e.event IN (?, ?)), started_at
            FROM cases c ORDER BY case_id""",
-        DELETED_BY_SNAPZEN,
+        (Event.ERASED, Event.EXPIRED),  # snapzen deleted the ticket they name
     )
     for case_id, status, ticket, synced_at, deleted, started_at in rows:
         ticket = int(ticket) if ticket is not None else None

@@ -31,7 +31,7 @@ from snapzen.ledger.evidence.chain import (
     hashed_bytes,
 )
 from snapzen.ledger.evidence.events_table import altered, chained_table, has_records, old_rows
-from snapzen.support.sqlite_uri import read_only_uri
+from snapzen.ledger.store.files import connect
 
 if TYPE_CHECKING:
     from snapzen.ledger.evidence.checkpoint import Checkpoint
@@ -245,11 +245,8 @@ def _parallel(conn: sqlite3.Connection, min_rows: int) -> VerifyResult | None:
 def _check_range(path: str, lo: int, hi: int) -> tuple[str | None, int, str, int] | None:
     """Seq lo..hi walked as ``walk_chain`` walks them: (the first row's prev_hash, its
     version's rank, the last row's hash, the newest rank), or None at any doubt."""
-    conn = sqlite3.connect(read_only_uri(path), uri=True)
-    try:
+    with connect(path, read_only=True) as conn:
         result, first_prev, oldest, newest = _walk(_rows(conn, (lo, hi)), lo, None)
-    finally:
-        conn.close()
     if not result.ok or result.rows != hi - lo + 1:
         return None
     return first_prev, oldest, result.head_hash, newest

@@ -27,19 +27,20 @@ from snapzen.ledger.evidence.audit import (
     NOT_DELETED_SQL,
     SUBJECT_COLUMNS,
 )
-from snapzen.ledger.evidence.events import describe_all
+from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights.period_keys import KEYED_SQL
 from snapzen.ledger.store.case_status import CaseStatus
-from snapzen.support.atomic import create_private, private_dir, write_private
-from snapzen.support.sqlite_uri import read_only_uri
+from snapzen.ledger.store.files import connect, copy_database
+from snapzen.support.atomic import private_dir, write_private
 
 DB_NAME = "ledger"  # Datasette names the database after the file stem: /ledger
 # Personal data, and key material, that never leave the live file.
 HIDDEN_COLUMNS = {"cases": ("raw",), "period_keys": ("key",)}
 
 # The prose (title, table and column descriptions, canned queries) is Datasette metadata in
-# web_metadata.json beside this module; here only what is computed is filled in: the event
-# names, the transfers view's columns (the events' own) and the SQL shared with the report.
+# web_metadata.json beside this module (with what each event records); here only what is
+# computed is filled in: the transfers view's columns (the events' own) and the SQL shared
+# with the report.
 METADATA_FILE = "web_metadata.json"
 _ON_TRANSFERS = {"time": "transferred_at", "table": "transfers", "where": ""}
 # The {names} the queries' sql in the file may use.
@@ -65,7 +66,11 @@ COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
     table: entry["columns"] for table, entry in _DATABASE["tables"].items() if "columns" in entry
 }
 _EVENTS = COLUMN_DESCRIPTIONS["events"]
-_EVENTS["event"] = _EVENTS["event"].format(events=describe_all())
+# What each event records, "name = meaning; ...": every Event (KeyError here otherwise).
+EVENT_MEANINGS: dict[str, str] = {event: _FILE["event_meanings"][event] for event in Event}
+_EVENTS["event"] = _EVENTS["event"].format(
+    events="; ".join(f"{name} = {meaning}" for name, meaning in EVENT_MEANINGS.items())
+)
 COLUMN_DESCRIPTIONS["transfers"] = {
     **{name: text for name, text in _EVENTS.items() if name not in _NOT_IN_TRANSFERS},
     **COLUMN_DESCRIPTIONS["transfers"],
@@ -77,13 +82,10 @@ CANNED_QUERIES: dict[str, dict[str, Any]] = {
 
 
 def make_snapshot(source: Path, dest: Path) -> str:
-    """Copy ``source`` to ``dest`` without the hidden columns; return the file's SHA-256."""
-    create_private(dest)  # 0600 before the copy: it holds ledger rows
-    src = sqlite3.connect(read_only_uri(source), uri=True)
-    out = sqlite3.connect(str(dest))
-    try:
-        src.backup(out)
-        out.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+    """Copy ``source`` to ``dest`` (0600, one self-contained file: no -wal beside it) without
+    the hidden columns; return the file's SHA-256."""
+    copy_database(source, dest)
+    with connect(dest) as out:
         for table, columns in HIDDEN_COLUMNS.items():
             present = {row[1] for row in out.execute(f"PRAGMA table_info({table})")}
             for column in columns:
@@ -91,9 +93,6 @@ def make_snapshot(source: Path, dest: Path) -> str:
                     out.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         out.commit()
         out.execute("VACUUM")  # rewrite the file so no dropped bytes survive in free pages
-    finally:
-        out.close()
-        src.close()
     return file_sha256(dest)
 
 
@@ -112,8 +111,7 @@ def column_descriptions(conn: sqlite3.Connection, table: str) -> dict[str, str]:
 
 
 def build_metadata(snapshot: Path, *, sha256: str | None = None) -> dict[str, Any]:
-    conn = sqlite3.connect(read_only_uri(snapshot), uri=True)
-    try:
+    with connect(snapshot, read_only=True) as conn:
         tables: dict[str, dict[str, Any]] = {
             table: {
                 **_DATABASE["tables"].get(table, {}),  # sort_desc, where the file says
@@ -125,8 +123,6 @@ def build_metadata(snapshot: Path, *, sha256: str | None = None) -> dict[str, An
                 "AND name NOT LIKE 'sqlite_%'"
             )
         }
-    finally:
-        conn.close()
     snapshot_note = f" Snapshot SHA-256: {sha256}." if sha256 else ""
     return {
         "title": _FILE["title"],

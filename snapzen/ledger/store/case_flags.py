@@ -28,9 +28,6 @@ from snapzen.ledger.store.db import transaction
 from snapzen.ledger.store.rows import dict_rows
 from snapzen.support import clock
 
-FLAG_EVENT = Event.CASE_FLAGGED
-RESOLVED_EVENT = Event.CASE_FLAG_RESOLVED
-
 DUPLICATE_TICKETS = "duplicate_tickets"
 TICKET_MISMATCH = "ticket_mismatch"  # the ledger names a ticket Zendesk has not got
 TICKET_FOR_WITHHELD = "ticket_for_withheld"  # a ticket exists for a case the ledger withheld
@@ -57,7 +54,7 @@ def flag_case(
     if before != (flag["tickets"], None):  # a new flag, other tickets, or reopened
         chained = {"kind": kind, "ticket_ids": json.loads(flag["tickets"]), "source": source}
         facts = {"recorded_at": flag["stamp"], "actor": source, "details": chained}
-        append_events(conn, event=FLAG_EVENT, case_id=case_id, **facts)
+        append_events(conn, event=Event.CASE_FLAGGED, case_id=case_id, **facts)
     conn.execute(
         """INSERT INTO case_flags (case_id, kind, ticket_ids, source, details, flagged_at)
            VALUES (:case_id, :kind, :tickets, :source, :details, :stamp)
@@ -95,7 +92,7 @@ def resolve_flag(
     stamp = clock.format(now)
     chained = {"kind": kind, "ticket_ids": flag["ticket_ids"], **details}
     facts = {"recorded_at": stamp, "actor": actor, "run_id": run_id, "details": chained}
-    [row] = append_events(conn, event=RESOLVED_EVENT, case_id=case_id, **facts)
+    [row] = append_events(conn, event=Event.CASE_FLAG_RESOLVED, case_id=case_id, **facts)
     conn.execute(
         "UPDATE case_flags SET resolved_at = ? WHERE case_id = ? AND kind = ?",
         (stamp, case_id, kind),

@@ -11,7 +11,6 @@ is refused when the clock is far beyond the newest time the ledger has seen.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from snapzen.support import clock
@@ -74,20 +73,12 @@ def fetch_window(
     return min(start, end), end
 
 
-@dataclass(frozen=True)
-class ClockCheck:
-    behind_by: timedelta | None  # the clock reads earlier than the last recorded run
-
-    @property
-    def ok(self) -> bool:
-        return self.behind_by is None
-
-
-def check_clock(now: datetime, last_recorded: datetime | None) -> ClockCheck:
-    """Does ``now`` read earlier than the latest run start already recorded?"""
+def check_clock(now: datetime, last_recorded: datetime | None) -> timedelta | None:
+    """How far ``now`` reads earlier than the latest run start already recorded (beyond
+    ``CLOCK_BEHIND_TOLERANCE``), or None when it does not."""
     if last_recorded is None or now >= last_recorded - CLOCK_BEHIND_TOLERANCE:
-        return ClockCheck(behind_by=None)
-    return ClockCheck(behind_by=last_recorded - now)
+        return None
+    return last_recorded - now
 
 
 def deletion_clock_error(

@@ -11,7 +11,6 @@ refuses to open the ledger for writing unless this process holds its lock.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -30,6 +29,8 @@ from snapzen.ledger.store.identity import (
     key_matches,
     read_meta,
 )
+from snapzen.ledger.store.rows import DURABLE
+from snapzen.ledger.store.rows import transaction as transaction  # where callers find it
 from snapzen.ledger.store.schema import SCHEMA_VERSION, migrate, schema_version
 from snapzen.support import clock
 from snapzen.support.atomic import PRIVATE_MODE, private_dir
@@ -225,52 +226,6 @@ def _check_and_migrate(
         # Bound before bindings were chained: chain it once, so the table alone no longer decides.
         with transaction(db) as conn:
             chain_binding(conn, clock.now(), "first-open")
-
-
-# Every commit is synced to disk before it returns (WAL, synchronous=FULL) unless the caller
-# says it need not be (``transaction(durable=False)``).
-DURABLE = "FULL"
-UNSYNCED = "NORMAL"
-
-
-@contextmanager
-def transaction(db: sqlite_utils.Database, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
-    """One atomic write. Use raw ``conn.execute`` inside: sqlite-utils' table helpers commit on
-    their own (``with conn:``), which would split the transaction.
-
-    ``durable=False``: this commit is not synced on its own (synchronous=NORMAL for it). A
-    power cut before the next synced commit may lose it and every commit after it, never
-    corrupt anything nor lose an earlier one: the WAL keeps commits in order, and a synced
-    commit's fsync carries all the frames before it. Only for writes whose loss the next pass
-    repairs by itself (a staged page is fetched again, a job id found by external id, a
-    withheld or ignored case decided again); never for a write an outside effect follows (the
-    intent before a POST) or that auditors read (ledger rows). At 10,000 chats three in four
-    commits were these, and their fsyncs held the pass's thread ~0.3 s (bench/RESULTS.md, v8).
-    """
-    conn = db.conn
-    if conn.in_transaction:
-        raise RuntimeError("nested transaction")
-    # Set before every transaction, durable ones too (a statement without disk I/O), so no
-    # earlier failure can leave a durable commit unsynced.
-    conn.execute(f"PRAGMA synchronous={DURABLE if durable else UNSYNCED}")
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            conn.commit()
-        except BaseException:
-            # A commit SQLite refused (a deferred constraint, a full disk) can leave the
-            # transaction open too: roll it back, and raise the error.
-            if conn.in_transaction:
-                conn.rollback()
-            raise
-    finally:
-        if not durable and not conn.in_transaction:
-            # Writes made outside this helper (sqlite-utils commits on its own) stay synced;
-            # a failure here must not hide the transaction's own error (and the next
-            # transaction sets its level anyway).
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute(f"PRAGMA synchronous={DURABLE}")
 
 
 def open_ledger(ledger: LedgerSettings, *, read_only: bool = False) -> sqlite_utils.Database:

@@ -5,6 +5,7 @@ backup and a restore read. What a backup or a restore does with them is in snapz
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from snapzen.support.atomic import create_private
@@ -20,31 +21,21 @@ def copy_database(source: Path, dest: Path, count: bool = False) -> int:
     set is not a database), standalone (no -wal/-shm needed); with ``count``, the ledger rows
     of the snapshot copied (-1 without). sqlite3.Error when ``source`` is no database."""
     create_private(dest)  # 0600 before any page of the ledger is written into it
-    src = sqlite3.connect(read_only_uri(source), uri=True)
-    try:
-        copy = sqlite3.connect(str(dest))
-        try:
-            # One read transaction around count + copy, so the count is the copied snapshot's.
-            src.execute("BEGIN")
-            expected = _rows(src) if count else -1
-            src.backup(copy)
-            src.execute("COMMIT")
-            copy.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            copy.close()
-    finally:
-        src.close()
+    with connect(source, read_only=True) as src, connect(dest) as copy:
+        # One read transaction around count + copy, so the count is the copied snapshot's.
+        src.execute("BEGIN")
+        expected = _rows(src) if count else -1
+        src.backup(copy)
+        src.execute("COMMIT")
+        copy.execute("PRAGMA journal_mode=DELETE")
     return expected
 
 
 def checked_rows(path: Path) -> int | None:
     """The ledger rows of a copy that passes SQLite's quick check; None when it fails."""
-    conn = sqlite3.connect(read_only_uri(path), uri=True)
-    try:
+    with connect(path, read_only=True) as conn:
         ok = conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
         return _rows(conn) if ok else None
-    finally:
-        conn.close()
 
 
 def integrity(conn: sqlite3.Connection) -> str:
@@ -55,12 +46,9 @@ def integrity(conn: sqlite3.Connection) -> str:
 def make_standalone(path: Path) -> None:
     """Fold a prepared file's WAL into it and leave it in rollback-journal mode: one file that
     is a whole database on its own (its -wal and -shm removed)."""
-    conn = sqlite3.connect(str(path))
-    try:
+    with connect(path) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.execute("PRAGMA journal_mode=DELETE")
-    finally:
-        conn.close()
     for suffix in ("-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
@@ -68,8 +56,15 @@ def make_standalone(path: Path) -> None:
 def fold_wal(path: Path, timeout: float = 5.0) -> bool:
     """Checkpoint ``path``'s WAL into its main file and truncate it; False when a reader
     kept the checkpoint from finishing. sqlite3.DatabaseError for a file SQLite cannot read."""
-    conn = sqlite3.connect(str(path), timeout=timeout)
-    try:
+    with connect(path, timeout=timeout) as conn:
         return not conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-    finally:
-        conn.close()
+
+
+def connect(path: Path | str, *, read_only: bool = False, timeout: float = 5.0) -> _Closing:
+    """A plain connection to ``path`` (read-only: no write, no -wal created), closed on
+    leaving the ``with``."""
+    target = read_only_uri(path) if read_only else str(path)
+    return closing(sqlite3.connect(target, uri=read_only, timeout=timeout))
+
+
+_Closing = closing[sqlite3.Connection]

@@ -26,7 +26,6 @@ from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.store.rows import rows_if_any
 from snapzen.support import clock
 
-BIND_EVENT = Event.LEDGER_BOUND
 BOUND = ("ledger_id", "key_fingerprint")  # what the chained binding decides
 LABEL = b"snapzen ledger key fingerprint v1\x00"
 
@@ -46,7 +45,7 @@ def chained_binding(conn: sqlite3.Connection) -> tuple[int, dict[str, str]] | No
     try:
         row = conn.execute(
             "SELECT seq, details FROM events WHERE event = ? ORDER BY seq DESC LIMIT 1",
-            (BIND_EVENT,),
+            (Event.LEDGER_BOUND,),
         ).fetchone()
     except sqlite3.OperationalError:  # not a ledger at all
         return None
@@ -78,7 +77,12 @@ def chain_binding(conn: sqlite3.Connection, now: datetime, origin: str) -> bool:
     details = {name: table[name] for name in BOUND} | {"bound_by": table.get("bound_by", origin)}
     stamp = clock.format(now)
     append_events(
-        conn, event=BIND_EVENT, case_id="ledger", recorded_at=stamp, actor=origin, details=details
+        conn,
+        event=Event.LEDGER_BOUND,
+        case_id="ledger",
+        recorded_at=stamp,
+        actor=origin,
+        details=details,
     )
     return True
 

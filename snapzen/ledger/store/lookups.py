@@ -10,12 +10,13 @@ from typing import Any
 
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.evidence.events_table import columns
-from snapzen.ledger.store.case_status import RETRYABLE_FAILED, CaseStatus, sql_list
-from snapzen.ledger.store.identity import BIND_EVENT
+from snapzen.ledger.store.case_status import (
+    RETRYABLE_FAILED,
+    UNSENT_OR_PUSHING,
+    CaseStatus,
+    sql_list,
+)
 from snapzen.ledger.store.rows import chunks
-
-# Cases a ledger had not finished: a ticket may exist for them that the ledger does not name.
-UNFINISHED = (CaseStatus.PENDING, CaseStatus.PUSHING, CaseStatus.FAILED)
 
 
 def due_page(
@@ -90,10 +91,11 @@ def pushing_cases(conn: sqlite3.Connection) -> list[tuple[str, str | None, str |
 
 
 def earliest_unfinished(conn: sqlite3.Connection) -> str | None:
-    """The first sight (or push) of the oldest case not finished (pending, pushing, failed)."""
+    """The first sight (or push) of the oldest case not finished (pending, pushing, failed): a
+    ticket may exist for it that the ledger does not name."""
     return conn.execute(  # type: ignore[no-any-return]
         f"""SELECT MIN(COALESCE(first_seen_at, pushed_at)) FROM cases
-            WHERE status IN {sql_list(UNFINISHED)}"""
+            WHERE status IN {sql_list(UNSENT_OR_PUSHING)}"""
     ).fetchone()[0]
 
 
@@ -119,7 +121,7 @@ def never_synced(conn: sqlite3.Connection) -> bool:
         conn.execute(
             """SELECT NOT EXISTS (SELECT 1 FROM runs) AND NOT EXISTS (SELECT 1 FROM cases)
                       AND NOT EXISTS (SELECT 1 FROM events WHERE event <> ?)""",
-            (BIND_EVENT,),
+            (Event.LEDGER_BOUND,),
         ).fetchone()[0]
     )
 

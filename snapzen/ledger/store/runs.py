@@ -106,21 +106,9 @@ def finish_run(
             )
 
 
-RUN_COLUMNS = (
-    "run_id",
-    "kind",
-    "actor",
-    "started_at",
-    "finished_at",
-    "outcome",
-    "exit_code",
-    "fetched",
-    "created",
-    "withheld",
-    "failed",
-    "details",
-    "error",
-)
+# Every column of `runs`, in schema order: what a run's digest covers (never reordered).
+_FIRST = ("run_id", "kind", "actor", "started_at", "finished_at", "outcome", "exit_code")
+RUN_COLUMNS = (*_FIRST, *COUNTS, "details", "error")
 
 
 def run_digest(values: dict[str, Any]) -> str:

@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from snapzen.ledger.evidence import events_table
 from snapzen.ledger.evidence.events import CHAINED_COLUMNS
-from snapzen.ledger.evidence.events_table import V8_TRIGGERS, move_to_events, rebuild_with_records
 
 
 def _v1_initial(db: sqlite_utils.Database) -> None:
@@ -60,12 +60,7 @@ def _v1_initial(db: sqlite_utils.Database) -> None:
 
     # transfers: the chain's table before schema 8 (ledger.evidence.chain), one column each
     # (lists and dicts as JSON text), then prev_hash and the row's hash.
-    def column(name: str) -> str:
-        kind = "INTEGER" if name == "ticket_id" else "TEXT"
-        required = name in ("event", "case_id", "transferred_at", "prev_hash")
-        return f"{name} {kind}{' NOT NULL' if required else ''}"
-
-    columns = ", ".join(column(name) for name in CHAINED_COLUMNS[1:])
+    columns = ", ".join(f"{name} {events_table.column_type(name)}" for name in CHAINED_COLUMNS[1:])
     db.execute(
         f"CREATE TABLE IF NOT EXISTS transfers (seq INTEGER PRIMARY KEY, {columns}, "
         "hash TEXT NOT NULL UNIQUE)"
@@ -73,7 +68,7 @@ def _v1_initial(db: sqlite_utils.Database) -> None:
     indexed = ("subject", "subject_ref"), ("time", "transferred_at"), ("case", "case_id")
     for index, name in (*indexed, ("ticket", "ticket_id"), ("retention", "retention_until")):
         db.execute(f"CREATE INDEX IF NOT EXISTS transfers_{index} ON transfers({name})")
-    for trigger in V8_TRIGGERS:  # the text step 1 always ran, from one source
+    for trigger in events_table.V8_TRIGGERS:  # the text step 1 always ran, from one source
         db.execute(trigger)
     # state: every case on days before cursor_day is terminal
     db.table("state").create(
@@ -205,8 +200,8 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v5_erased_subjects,
     _v6_identity_and_flags,
     _v7_decision_log,
-    rebuild_with_records,  # _v8: the chain's rows carry their record
-    move_to_events,  # _v9: the chain's table is `events`
+    events_table.rebuild_with_records,  # _v8: the chain's rows carry their record
+    events_table.move_to_events,  # _v9: the chain's table is `events`
     _v10_period_keys,
     _v11_request_periods,
 ]

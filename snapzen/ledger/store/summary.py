@@ -12,7 +12,6 @@ from typing import Any
 import sqlite_utils
 
 from snapzen.ledger.evidence.events import DECISIONS_SQL, Event
-from snapzen.ledger.store import outbox
 from snapzen.ledger.store.case_status import UNSENT_OR_PUSHING, CaseStatus, sql_list
 from snapzen.ledger.store.rows import dict_rows
 from snapzen.ledger.store.runs import COMPLETED_OUTCOMES
@@ -21,27 +20,26 @@ from snapzen.ledger.store.runs import COMPLETED_OUTCOMES
 def by_widget(db: sqlite_utils.Database, configured: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Per widget (the configured ones, then any other the outbox holds): its cursor, cases
     by status (every status, 0 when none) and the start of its oldest unsynced chat."""
-    found = [row[0] for row in db.execute("SELECT DISTINCT widget_id FROM cases")]
-    report: dict[str, dict[str, Any]] = {}
-    for widget in dict.fromkeys([*configured, *found]):
-        counts = dict.fromkeys(CaseStatus, 0)
-        counts.update(
-            db.execute(
-                "SELECT status, COUNT(*) FROM cases WHERE widget_id = ? GROUP BY status", (widget,)
-            ).fetchall()
-        )
-        oldest = db.execute(
-            f"""SELECT MIN(started_at) FROM cases WHERE widget_id = ?
-               AND status IN {sql_list(UNSENT_OR_PUSHING)}""",
-            (widget,),
-        ).fetchone()[0]
-        cursor = outbox.get_cursor(db, widget)
-        report[widget] = {
-            "cursor": cursor.isoformat() if cursor else None,
-            "counts": counts,
-            "oldest_unsynced_started_at": oldest,
+    counts: dict[str, dict[CaseStatus, int]] = {}
+    for widget, status, count in db.execute(
+        "SELECT widget_id, status, COUNT(*) FROM cases GROUP BY widget_id, status"
+    ):
+        counts.setdefault(widget, dict.fromkeys(CaseStatus, 0))[CaseStatus(status)] = count
+    oldest = dict(
+        db.execute(
+            f"""SELECT widget_id, MIN(started_at) FROM cases
+                WHERE status IN {sql_list(UNSENT_OR_PUSHING)} GROUP BY widget_id"""
+        ).fetchall()
+    )
+    cursors = dict(db.execute("SELECT widget_id, cursor_day FROM state").fetchall())
+    return {
+        widget: {
+            "cursor": cursors.get(widget),
+            "counts": counts.get(widget, dict.fromkeys(CaseStatus, 0)),
+            "oldest_unsynced_started_at": oldest.get(widget),
         }
-    return report
+        for widget in dict.fromkeys([*configured, *counts])
+    }
 
 
 def cases_needing_care(db: sqlite_utils.Database, max_attempts: int) -> dict[str, Any]:
@@ -84,10 +82,10 @@ def event_counts(db: sqlite_utils.Database) -> dict[str, int]:
 
 def last_run(db: sqlite_utils.Database) -> dict[str, Any] | None:
     """The latest run started (its details decoded), or None before the first."""
-    rows = dict_rows(db.conn, "SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1")
-    if rows and rows[0].get("details"):
-        rows[0]["details"] = json.loads(rows[0]["details"])
-    return rows[0] if rows else None
+    run = next(db.table("runs").rows_where(order_by="started_at DESC, rowid DESC", limit=1), None)
+    if run and run.get("details"):
+        run["details"] = json.loads(run["details"])
+    return run
 
 
 def run_starts(conn: sqlite3.Connection) -> tuple[str, str, str | None] | None:

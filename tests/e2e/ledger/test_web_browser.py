@@ -84,6 +84,8 @@ def test_titles_and_descriptions_say_what_tables_and_queries_hold(tmp_path: Path
     assert "transfer" in web.COLUMN_DESCRIPTIONS["transfers"]["transferred_at"]
     event_text = web.COLUMN_DESCRIPTIONS["events"]["event"]
     assert all(f"{event.value} = " in event_text for event in Event)
+    # what each event records is told once, in the metadata file, for every event and no other
+    assert set(web._FILE["event_meanings"]) == {event.value for event in Event}
     assert web.CANNED_QUERIES["by_subject"]["title"].startswith("Every ledger row")
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from snapzen.commands.backup import backup_ledger
+from snapzen.commands.copies import backup_ledger
 from snapzen.sandbox import Sandbox, SandboxConfig
 from snapzen.support.lock import writer_lock
 from tests.e2e.cli_server import run_cli

@@ -20,11 +20,11 @@ from typer.testing import CliRunner
 from snapzen.cli.main import app
 from snapzen.commands import auditor_ui
 from snapzen.commands.backfill_progress import log_file
-from snapzen.commands.backup import backup_ledger
+from snapzen.commands.copies import backup_ledger
 from snapzen.ledger.evidence import audit, web
 from snapzen.ledger.evidence import checkpoint as signed
 from snapzen.ledger.store.db import open_db
-from snapzen.sandbox import Sandbox, SandboxConfig, control
+from snapzen.sandbox import Sandbox, SandboxConfig, server
 from snapzen.support.atomic import atomic_text, open_private_binary
 from snapzen.support.lock import lock_path
 from snapzen.support.settings import Settings
@@ -176,7 +176,7 @@ def test_backfill_log_file(tmp_path: Path) -> None:
 
 def test_sandbox_ready_file_and_log(sandbox: Sandbox, tmp_path: Path) -> None:
     ready = tmp_path / "ready.json"
-    control.write_ready_file(ready, sandbox)
+    server.write_ready_file(ready, sandbox)
     _private(ready)
     with open_private_binary(tmp_path / "ready.json.log") as log:
         log.write(b"started\n")

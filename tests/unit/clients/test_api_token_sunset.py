@@ -11,14 +11,13 @@ from pydantic import SecretStr
 from snapzen.clients.http import HttpClient
 from snapzen.clients.origin import mounted
 from snapzen.clients.zendesk import ZendeskClient
-from snapzen.sandbox import SandboxConfig
-from snapzen.sandbox.inprocess import InProcessSandbox
+from snapzen.sandbox import Sandbox, SandboxConfig
 from snapzen.support.errors import AuthError
 from snapzen.support.settings import HttpSettings, ZendeskSettings
 
 
 def test_a_refused_api_token_after_the_sunset_names_oauth_as_the_fix() -> None:
-    box = InProcessSandbox(SandboxConfig(chats=0))
+    box = Sandbox(SandboxConfig(chats=0), serve=False)
     box.app.store.clock = lambda: datetime(2027, 5, 1, tzinfo=UTC).timestamp()
     settings = ZendeskSettings(
         base_url=box.zendesk_base_url,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from snapzen.commands import copies
-from snapzen.commands.backup import backup_registered
+from snapzen.commands.copies import backup_registered
 from snapzen.support import clock
 from snapzen.support.settings import Settings
 

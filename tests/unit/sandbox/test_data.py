@@ -5,18 +5,39 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pycountry
 import pytest
 
 from snapzen.sandbox.config import SandboxConfig
-from snapzen.sandbox.data import (
-    Dataset,
-    classify_consent,
-    classify_region,
-    generate,
-    is_valid_email,
-)
+from snapzen.sandbox.data import Dataset, generate, is_valid_email
 
 ANCHOR = datetime(2030, 1, 15, 12, 0, tzinfo=UTC)
+# The truth's labels, decided again here from the raw values (the generator labels what it
+# draws): the restricted origin region (EEA + UK) and the consent values it writes.
+EEA_UK = {"IS", "LI", "NO", "GB"} | {
+    *"AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE".split()  # noqa: SIM905
+}
+ACCEPTED = {"yes", "true", "1", "accepted", "on"}
+REFUSED = {"no", "false", "0", "declined", "off"}
+
+
+def classify_region(country_code: object) -> str:
+    """The region of a raw country code value: restricted, outside or unknown."""
+    if not isinstance(country_code, str) or not country_code.strip():
+        return "unknown"
+    code = {"UK": "GB"}.get(country_code.strip().upper(), country_code.strip().upper())
+    if code in EEA_UK:
+        return "restricted"
+    return "outside" if pycountry.countries.get(alpha_2=code) else "unknown"
+
+
+def classify_consent(value: object, present: bool) -> str:
+    """What a raw gdpr_consent value says: accepted, refused, odd or absent."""
+    if not present:
+        return "absent"
+    if isinstance(value, str) and value.lower() in ACCEPTED:
+        return "accepted"
+    return "refused" if isinstance(value, str) and value.lower() in REFUSED else "odd"
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The sandbox's app mounted in-process (snapzen.sandbox.inprocess): a client built from settings
+"""The sandbox's app mounted in-process (Sandbox(serve=False)): a client built from settings
 talks to it as to the loopback server, through the same HTTP client code, without a socket."""
 
 from __future__ import annotations
@@ -9,19 +9,18 @@ import requests
 from snapzen.clients.http import HttpClient
 from snapzen.clients.origin import CredentialSafeSession, mounted
 from snapzen.commands.clients import zendesk_from
-from snapzen.sandbox import SandboxConfig
-from snapzen.sandbox.inprocess import InProcessSandbox
+from snapzen.sandbox import Sandbox, SandboxConfig
 from snapzen.support.errors import AuthError, ProtocolError
 from snapzen.support.settings import HttpSettings, load_settings
 
 
 @pytest.fixture
-def box() -> InProcessSandbox:
-    return InProcessSandbox(SandboxConfig(chats=3, long_transcripts=0))
+def box() -> Sandbox:
+    return Sandbox(SandboxConfig(chats=3, long_transcripts=0), serve=False)
 
 
 def test_a_session_made_inside_the_mount_reaches_the_app_and_one_made_outside_does_not(
-    box: InProcessSandbox,
+    box: Sandbox,
 ) -> None:
     cfg = box.config
     auth = (f"{cfg.zendesk_email}/token", cfg.zendesk_token)
@@ -38,7 +37,7 @@ def test_a_session_made_inside_the_mount_reaches_the_app_and_one_made_outside_do
     assert box.app.requests["zendesk.users_me"] == 1
 
 
-def test_the_http_client_reads_answers_and_errors_as_from_a_socket(box: InProcessSandbox) -> None:
+def test_the_http_client_reads_answers_and_errors_as_from_a_socket(box: Sandbox) -> None:
     cfg = box.config
     with mounted(box.base_url + "/", box.adapter):
         client = HttpClient(HttpSettings(), service="zendesk")
@@ -60,7 +59,7 @@ def test_the_http_client_reads_answers_and_errors_as_from_a_socket(box: InProces
             )
 
 
-def test_a_post_body_arrives_and_creates_the_job(box: InProcessSandbox) -> None:
+def test_a_post_body_arrives_and_creates_the_job(box: Sandbox) -> None:
     cfg = box.config
     ticket = {"external_id": "x:1", "comment": {"body": "hi"}, "requester": {"name": "Ann"}}
     with mounted(box.base_url + "/", box.adapter):
@@ -76,7 +75,7 @@ def test_a_post_body_arrives_and_creates_the_job(box: InProcessSandbox) -> None:
 
 
 def test_clients_built_from_its_settings_reach_it(
-    box: InProcessSandbox, monkeypatch: pytest.MonkeyPatch
+    box: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name, value in box.env().items():
         monkeypatch.setenv(name, value)

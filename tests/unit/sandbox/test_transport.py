@@ -10,12 +10,11 @@ import pytest
 import requests
 
 from snapzen.sandbox import FAULT_KINDS, Sandbox, SandboxConfig
-from snapzen.sandbox.inprocess import InProcessSandbox
 
 TIMEOUT = 10
 
 
-def _auth(sb: Sandbox | InProcessSandbox) -> tuple[str, str]:
+def _auth(sb: Sandbox) -> tuple[str, str]:
     return (f"{sb.config.zendesk_email}/token", sb.config.zendesk_token)
 
 
@@ -229,7 +228,7 @@ def test_every_answer_carries_the_real_time_in_date(monkeypatch: pytest.MonkeyPa
 def test_a_fault_planned_before_the_work_answers_a_gateway_timeout(kind: str) -> None:
     """``timeout`` and ``malformed_json`` drawn at random always follow the work; planned
     *before* it, the request never reaches Zendesk: a 504, and nothing was imported."""
-    box = InProcessSandbox(SandboxConfig(chats=0))
+    box = Sandbox(SandboxConfig(chats=0), serve=False)
     box.app.faults.plan("zendesk.import_ticket", kind, after=False)
     session = requests.Session()
     session.mount(box.base_url, box.adapter)
@@ -245,7 +244,7 @@ def test_the_in_flight_header_reads_the_jobs_under_the_accounts_lock() -> None:
     """The loopback server is threaded: counting the jobs for
     ``zendesk-ratelimit-inflight-jobs`` while another request adds one would break the
     iteration ("dictionary changed size"), so it happens under the account's lock."""
-    box = InProcessSandbox(SandboxConfig(chats=0))
+    box = Sandbox(SandboxConfig(chats=0), serve=False)
     store, held = box.app.store, []
     counting = store.in_flight
 

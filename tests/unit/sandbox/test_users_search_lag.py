@@ -8,20 +8,19 @@ import math
 
 import requests
 
-from snapzen.sandbox import SandboxConfig
-from snapzen.sandbox.inprocess import InProcessSandbox
+from snapzen.sandbox import Sandbox, SandboxConfig
 
 LAG = 120.0
 
 
-def _search(box: InProcessSandbox, http: requests.Session, email: str) -> list[int]:
+def _search(box: Sandbox, http: requests.Session, email: str) -> list[int]:
     answer = http.get(f"{box.zendesk_base_url}/api/v2/users/search", params={"query": email})
     assert answer.status_code == 200, answer.text
     return [user["id"] for user in answer.json()["users"]]
 
 
 def test_a_new_user_is_found_only_once_the_index_lag_has_passed() -> None:
-    box = InProcessSandbox(SandboxConfig(chats=0, search_index_lag_seconds=LAG))
+    box = Sandbox(SandboxConfig(chats=0, search_index_lag_seconds=LAG), serve=False)
     now = [1_780_000_000.0]  # before the API-token sunset (2027-04-30)
     box.app.store.clock = lambda: now[0]
     http = requests.Session()
@@ -43,7 +42,7 @@ def test_a_new_user_is_found_only_once_the_index_lag_has_passed() -> None:
 
 
 def test_without_lag_a_user_is_found_at_once() -> None:
-    box = InProcessSandbox(SandboxConfig(chats=0, search_index_lag_seconds=0))
+    box = Sandbox(SandboxConfig(chats=0, search_index_lag_seconds=0), serve=False)
     http = requests.Session()
     http.auth = (f"{box.config.zendesk_email}/token", box.config.zendesk_token)
     http.mount(box.base_url, box.adapter)

@@ -12,15 +12,15 @@ import pytest
 import requests
 
 from snapzen.sandbox import Sandbox, SandboxConfig
-from snapzen.sandbox.inprocess import InProcessSandbox
+from snapzen.sandbox.server import IN_PROCESS_URL
 
 TIMEOUT = 10
 
 
-def _session(sb: Sandbox | InProcessSandbox) -> requests.Session:
+def _session(sb: Sandbox) -> requests.Session:
     session = requests.Session()
     session.auth = (f"{sb.config.zendesk_email}/token", sb.config.zendesk_token)
-    if isinstance(sb, InProcessSandbox):
+    if sb.base_url == IN_PROCESS_URL:  # not served: mounted in-process
         session.mount(sb.base_url, sb.adapter)
     return session
 
@@ -160,7 +160,7 @@ def test_2023_header_spelling() -> None:
 def test_a_queued_job_has_no_progress_yet_as_recorded() -> None:
     """Recorded traffic: a queued job shows its ``total`` but ``progress`` and ``results``
     null; a client computing progress/total must cope with that before the job runs."""
-    box = InProcessSandbox(SandboxConfig(chats=0, job_seconds=3600.0))
+    box = Sandbox(SandboxConfig(chats=0, job_seconds=3600.0), serve=False)
     http = _session(box)
     ticket = _ticket("q1", "hello", {"email": "q1@example.com"})
     posted = http.post(
@@ -177,7 +177,7 @@ def test_a_queued_job_has_no_progress_yet_as_recorded() -> None:
 def test_an_oauth_token_reaches_only_what_its_scope_grants() -> None:
     """Spec: a token lacking the scope an endpoint needs gets a Forbidden (403); user search
     and deletion need ``users:*``. ``read``/``write`` grant every resource."""
-    box = InProcessSandbox(SandboxConfig(chats=0))
+    box = Sandbox(SandboxConfig(chats=0), serve=False)
     http = requests.Session()
     http.mount(box.base_url, box.adapter)
     cfg, api = box.config, f"{box.zendesk_base_url}/api/v2"
@@ -209,7 +209,7 @@ def test_an_oauth_token_reaches_only_what_its_scope_grants() -> None:
 def test_an_import_naming_a_user_zendesk_does_not_have_is_refused() -> None:
     """A ``requester_id`` or a comment's ``author_id`` must be a user of the account (a
     mistyped ``zendesk.anonymous_requester_id`` fails every import on a real account)."""
-    box = InProcessSandbox(SandboxConfig(chats=0, job_seconds=0.0))
+    box = Sandbox(SandboxConfig(chats=0, job_seconds=0.0), serve=False)
     http = _session(box)
     known = box.app.store.add_user(None, name="Anonymous visitor")
     ticket = _ticket("u1", "hello", None)
@@ -227,7 +227,7 @@ def test_an_import_naming_a_user_zendesk_does_not_have_is_refused() -> None:
 def test_a_job_status_is_gone_an_hour_after_the_job_was_created() -> None:
     """Zendesk's pages disagree (a day, or an hour): the sandbox keeps the shorter, so a
     client that polls late learns to recover by lookup."""
-    box = InProcessSandbox(SandboxConfig(chats=0, job_seconds=1.0))
+    box = Sandbox(SandboxConfig(chats=0, job_seconds=1.0), serve=False)
     now = [1_790_000_000.0]  # 2026-09: API tokens still work
     box.app.store.clock = lambda: now[0]
     http = _session(box)
@@ -247,7 +247,7 @@ def test_search_sees_a_change_only_once_it_is_indexed() -> None:
     """ "It can take up to a few minutes for new tickets ... to be indexed for search": search,
     its count and its export see each creation, update and deletion only after the index lag,
     on the account's clock (a ticket is found in its previous state until then)."""
-    box = InProcessSandbox(SandboxConfig(chats=0, search_index_lag_seconds=120))
+    box = Sandbox(SandboxConfig(chats=0, search_index_lag_seconds=120), serve=False)
     assert SandboxConfig().search_index_lag_seconds > 0  # the default lags too
     now = [1_790_000_000.0]
     box.app.store.clock = lambda: now[0]
@@ -282,7 +282,7 @@ def test_api_tokens_are_refused_from_2027_04_30_and_oauth_goes_on() -> None:
     """Zendesk's OAuth migration: on 2027-04-30 "all API tokens permanently deactivated: all
     API calls using API tokens will fail"; the sandbox answers them as any refused credentials
     (a 401 with Zendesk's body). OAuth keeps working."""
-    box = InProcessSandbox(SandboxConfig(chats=0))
+    box = Sandbox(SandboxConfig(chats=0), serve=False)
     cutoff = datetime(2027, 4, 30, tzinfo=UTC).timestamp()
     now = [cutoff - 1]
     box.app.store.clock = lambda: now[0]
