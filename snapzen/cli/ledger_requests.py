@@ -1,7 +1,7 @@
 """What a DPO records about data-subject requests, in three sub-groups of `snapzen ledger`:
 `requests [open | pause | resume | extend | close]` (the Art. 12(3) clock), `notices [done]`
 (the Art. 19 notices still owed) and `hold add | remove | list` (legal holds). Thin over
-snapzen.commands.request_desk, .notice_desk and .legal_holds; emails become their HMAC
+snapzen.commands.request_desk and .legal_holds; emails become their HMAC
 reference at once.
 """
 
@@ -221,7 +221,7 @@ def notices_listing(
     """
     if ctx.invoked_subcommand is not None:
         return
-    found = commands.notice_desk.owed(settings_from())
+    found = commands.request_desk.owed(settings_from())
     docs = [
         {"notice_id": n.notice_id, "request_id": n.request_id, "recipient": n.recipient,
          "owed_since": n.on, "what_to_tell": n.how}
@@ -249,7 +249,7 @@ def done(
     ```
     """
     settings = settings_from()
-    told = commands.notice_desk.record_told(
+    told = commands.request_desk.record_told(
         settings, notice_id, when=when, actor=actor_name(actor, settings),
         wait_seconds=lock_seconds(wait),
     )  # fmt: skip

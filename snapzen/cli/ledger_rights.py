@@ -102,7 +102,7 @@ def erase(
         raise typer.Exit(errors.EXIT_PARTIAL)
 
 
-def _print_erased(erased: commands.erase_person.Erased) -> None:
+def _print_erased(erased: commands.erase_person.Answered) -> None:
     """What the erasure did (or, dry, would do): the plan, the deletions, the profiles."""
     say(summaries.said("erased", e=erased, blocked=summaries.still_naming(erased.result)))
 

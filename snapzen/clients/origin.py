@@ -40,10 +40,10 @@ A deadline on the whole answer of a request, its status line and headers include
 
 ``requests`` only has a per-read timeout: a server that sends one byte of its headers every
 few seconds keeps a request (and the writer lock behind it) alive for ever without tripping
-it. The body is read under the deadline by ``snapzen.clients.http``; this module bounds the
-header phase: while a thread waits for a response inside :func:`answer_deadline`, a timer
-shuts the connection's socket down when the deadline passes, so the blocked read returns and
-the request fails as a cut connection. The caller then reports it as the deadline.
+it. Once a thread waits for a response inside :func:`answer_deadline`, a timer shuts the
+connection's socket down when the deadline passes, so a blocked read (of the headers, or of
+the body that ``snapzen.clients.http`` reads inside the same block) returns and the request
+fails as a cut connection. The caller then reports it as the deadline.
 
 Why by hand: neither requests nor urllib3 offers a total deadline (urllib3's ``Timeout`` has
 connect and per-read parts only); this is the smallest hook that adds one, on the connection
@@ -55,9 +55,9 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -249,18 +249,21 @@ def next_hop(method: str, response: requests.Response, hops: int, where: str) ->
 # ---------------------------------------------------------------- the answer's deadline
 
 _local = threading.local()
-T = TypeVar("T")
 
 
 @contextmanager
 def answer_deadline(deadline: float) -> Iterator[None]:
-    """Responses awaited by this thread inside the block are cut at ``deadline`` (monotonic)."""
-    previous = getattr(_local, "deadline", None)
-    _local.deadline = deadline
+    """Connections this thread awaits a response on inside the block are shut down at
+    ``deadline`` (monotonic): the status line, the headers and the body read inside it."""
+    timers: list[threading.Timer] = []
+    previous = getattr(_local, "armed", None)
+    _local.armed = (deadline, timers)
     try:
         yield
     finally:
-        _local.deadline = previous
+        _local.armed = previous
+        for timer in timers:
+            timer.cancel()
 
 
 def _cut(sock: socket.socket) -> None:
@@ -268,27 +271,25 @@ def _cut(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
-def _guarded(sock: socket.socket | None, read: Callable[[], T]) -> T:
-    deadline: float | None = getattr(_local, "deadline", None)
-    if deadline is None or sock is None:
-        return read()
-    timer = threading.Timer(max(0.0, deadline - time.monotonic()), _cut, (sock,))
-    timer.daemon = True
-    timer.start()
-    try:
-        return read()
-    finally:
-        timer.cancel()
+def _arm(sock: socket.socket | None) -> None:
+    armed: tuple[float, list[threading.Timer]] | None = getattr(_local, "armed", None)
+    if armed is not None and sock is not None:
+        timer = threading.Timer(max(0.0, armed[0] - time.monotonic()), _cut, (sock,))
+        timer.daemon = True
+        timer.start()
+        armed[1].append(timer)
 
 
 class _DeadlineHTTPConnection(HTTPConnection):
     def getresponse(self) -> Any:
-        return _guarded(self.sock, super().getresponse)
+        _arm(self.sock)
+        return super().getresponse()
 
 
 class _DeadlineHTTPSConnection(HTTPSConnection):
     def getresponse(self) -> Any:
-        return _guarded(self.sock, super().getresponse)
+        _arm(self.sock)
+        return super().getresponse()
 
 
 class _HTTPPool(HTTPConnectionPool):

@@ -35,9 +35,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from snapzen.clients.search_lag import int_field
+from snapzen.clients.search_lag import has_email, int_field
 from snapzen.support.errors import BadRequestError, NotFoundError, RecordError
 from snapzen.support.log import get_logger
 
@@ -129,7 +129,7 @@ class ZendeskUserEraser:
             user = self._api.show_user(user_id)
             if user is None:
                 continue  # gone already (deleted by hand, or by an earlier run)
-            if _has_email(user, self._email):
+            if has_email(user, self._email):
                 users.append(user)
             else:
                 result.other_email.append(user_id)
@@ -161,11 +161,6 @@ class ZendeskUserEraser:
                 result.failed[user_id] = reason
                 log.warning("user_erasure.failed", user_id=user_id, reason=reason)
         return result
-
-
-def _has_email(user: dict[str, Any], email: str) -> bool:
-    found = user.get("email")
-    return isinstance(found, str) and found.strip().lower() == email.strip().lower()
 
 
 def delete_profile(

@@ -30,7 +30,7 @@ from snapzen.ledger.rights.forget import note
 from snapzen.ledger.store.db import open_ledger
 from snapzen.support.errors import ConfigError
 from snapzen.support.settings import Settings
-from snapzen.support.settings_transfer import Client
+from snapzen.support.settings_gdpr import Client
 
 # The filters of `list`, `export` and `report` (exit 2 for a bad date or basis), named here so
 # the CLI reaches them through commands/.

@@ -6,8 +6,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import jinja2
+
+from snapzen.commands import controllers
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent),
@@ -15,4 +18,16 @@ TEMPLATES = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
     keep_trailing_newline=True,
+    finalize=lambda value: "" if value is None else value,  # a missing fact prints nothing
 )
+
+
+def _controller_sentence(party: dict[str, Any]) -> str:
+    """Who answers for the chats of one controller (its JSON shape, Controller.as_dict)."""
+    entry = controllers.Controller(
+        str(party["controller"]), str(party.get("contact") or ""), party.get("processor")
+    )
+    return controllers.sentence(entry)
+
+
+TEMPLATES.globals["controller_sentence"] = _controller_sentence

@@ -7,7 +7,7 @@ from datetime import date
 from snapzen.clients.user_erasure import UserErasure
 from snapzen.commands import summaries
 from snapzen.commands.erase import ErasurePlan, ErasureResult
-from snapzen.commands.erase_person import Erased
+from snapzen.commands.erase_person import Answered
 from snapzen.commands.erase_request import RequestInfo
 
 
@@ -15,7 +15,7 @@ def said(users: UserErasure, *, dry_run: bool) -> tuple[str, str]:
     """(stdout, stderr) of an erasure of nobody's tickets that found ``users``."""
     result = ErasureResult(ErasurePlan("ref"), dry_run=dry_run, users=users)
     request = RequestInfo("req-1", "erasure", date(2026, 1, 1), None)
-    erased = Erased("ref", result, request, delete_user=True)
+    erased = Answered("ref", result, request, delete_user=True)
     lines = summaries.said("erased", e=erased, blocked=summaries.still_naming(result))
     out = "\n".join(text for to_stderr, text in lines if not to_stderr)
     return out, "\n".join(text for to_stderr, text in lines if to_stderr)
