@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar, 
 import typer
 
 from snapzen import commands
+from snapzen.commands import summaries  # light: jinja2 is imported on use
 from snapzen.support import errors
 
 if TYPE_CHECKING:
@@ -147,84 +148,63 @@ def command(
     **kw: Any,
 ) -> Callable[[Callable[P, R]], Callable[..., R]]:
     """The one way a command is registered: ``app.command`` (``group``: the group's own
-    command, ``app.callback``) over ``handle_errors``, with ``--json`` for a ``--format`` and
-    the command's own ``--config`` (``config=False``: a command that reads no settings).
+    command, ``app.callback``) over ``handle_errors``, with the options ``shaped`` adds.
     ``data_format``: the command's ``--format`` is the format of the data it writes (`ledger
     export`), not of its outcome, so JSON never adds an outcome document to that data."""
 
     def register(func: Callable[P, R]) -> Callable[..., R]:
-        shaped = json_alias(func, outcome=not data_format)
-        wrapped = handle_errors(takes_config(shaped) if config else shaped, refused)
+        wrapped = handle_errors(shaped(func, config=config, outcome=not data_format), refused)
         (app.callback(**kw) if group else app.command(name, **kw))(wrapped)
         return wrapped
 
     return register
 
 
-def with_param(func: Callable[..., R], run: Callable[..., R], param: str, after: str) -> None:
-    """Give ``run`` (the wrapper of ``func``) the signature typer reads: ``func``'s, with the
-    option ``param`` (its alias in this module) after the parameter ``after`` or last."""
+def shaped(func: Callable[..., R], *, config: bool, outcome: bool) -> Callable[..., R]:
+    """``func`` with the options declared here once for every command (typer reads the
+    signature, which gets them): the command's own ``--config`` last (``config``: it reads
+    settings), which wins over the one given before the command (settings_from reads GLOBAL);
+    and for a command whose ``--format`` option is its parameter ``fmt``, ``--json`` after it,
+    the alias of ``--format json``. Both, disagreeing, are refused (exit 2); the command is
+    handed ``fmt`` resolved (None: neither given), and a command asked for JSON prints a JSON
+    outcome whatever happens (GLOBAL.json; ``outcome``: its --format is not a data format)."""
     params = list(inspect.signature(func, eval_str=True).parameters.values())
-    at = next((i + 1 for i, p in enumerate(params) if p.name == after), len(params))
-    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    annotation, default = OPTIONS[param]
-    added = inspect.Parameter(param, kind, default=default, annotation=annotation)
-    run.__signature__ = inspect.Signature([*params[:at], added, *params[at:]])  # type: ignore[attr-defined]
-
-
-def takes_config(func: Callable[..., R]) -> Callable[..., R]:
-    """The command's own ``--config``, declared here once for every command that reads
-    settings: it wins over the one given before the command (settings_from reads GLOBAL)."""
+    fmt = next((i for i, p in enumerate(params) if p.name == "fmt"), None)
+    as_json: Any = None
+    if fmt is not None:
+        choices = get_args(get_args(params[fmt].annotation)[0])  # Annotated[X | None, --format]
+        as_json = next(kind for kind in choices if kind is not type(None))("json")
+        params.insert(fmt + 1, _param("json_flag", JsonFlag, False))
+    if config:
+        params.append(_param("config", ConfigOption, None))
 
     @functools.wraps(func)
-    def run(*args: Any, config: Path | None = None, **kwargs: Any) -> R:
+    def run(*args: Any, config: Path | None = None, json_flag: bool = False, **kw: Any) -> R:
+        if as_json is not None:
+            if json_flag and kw["fmt"] not in (None, as_json):
+                raise errors.ConfigError(f"--json and --format {kw['fmt']} disagree: give one")
+            kw["fmt"] = as_json if json_flag else kw["fmt"]
+            GLOBAL.json = outcome and kw["fmt"] == as_json
         before = GLOBAL.config
         GLOBAL.config = config or before
         try:
-            return func(*args, **kwargs)
+            return func(*args, **kw)
         finally:  # the next command run in this process starts from what it was given
             GLOBAL.config = before
 
-    with_param(func, run, "config", after="")
+    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     return run
 
 
-def json_alias(func: Callable[P, R], *, outcome: bool = True) -> Callable[..., R]:
-    """A command whose ``--format`` option is its parameter ``fmt`` also takes ``--json``, the
-    alias of ``--format json``: declared here once, for every such command (typer reads the
-    command's signature, which gets the flag after ``fmt``). Both, disagreeing, are refused
-    (exit 2); the command is handed ``fmt`` resolved (None: neither given), and a command
-    asked for JSON prints a JSON outcome whatever happens (GLOBAL.json)."""
-    signature = inspect.signature(func, eval_str=True)
-    fmt = signature.parameters.get("fmt")
-    if fmt is None:
-        return func
-    choices = get_args(get_args(fmt.annotation)[0])  # Annotated[X | None, --format]
-    as_json = next(kind for kind in choices if kind is not type(None))("json")
-
-    @functools.wraps(func)
-    def run(*args: Any, json_flag: bool = False, **kwargs: Any) -> R:
-        given = kwargs["fmt"]
-        if json_flag and given not in (None, as_json):
-            raise errors.ConfigError(f"--json and --format {given} disagree: give one")
-        kwargs["fmt"] = as_json if json_flag else given
-        GLOBAL.json = outcome and kwargs["fmt"] == as_json
-        return func(*args, **kwargs)
-
-    with_param(func, run, "json_flag", after="fmt")
-    return run
+def _param(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    return inspect.Parameter(name, kind, default=default, annotation=annotation)
 
 
 def refuse_shared(exc: Any) -> NoReturn:
     """Exit 2 with the candidate chats of a shared reference (SubjectCollision): ids and
     dates, never names."""
-    typer.echo(f"snapzen: {exc}; candidate chats:", err=True)
-    for item in exc.candidates:
-        typer.echo(
-            f"  --case {item.case_id}  ticket {item.ticket_id or '-'}  "
-            f"started {item.started_at or '-'}  widget {item.widget_id or ''}",
-            err=True,
-        )
+    say(summaries.said("shared", exc=exc))
     raise typer.Exit(errors.EXIT_USAGE)
 
 
@@ -325,11 +305,6 @@ ActorOption = Annotated[
     opt("NAME", "Who runs this, recorded in the runs table and ledger (default: $USER)."),
 ]
 JsonFlag = Annotated[bool, opt("", "Same as --format json.", "--json")]
-# What @command adds to a command's parameters (with_param): the annotation and the default.
-OPTIONS: dict[str, tuple[Any, Any]] = {
-    "config": (ConfigOption, None),
-    "json_flag": (JsonFlag, False),
-}
 OverwriteOption = Annotated[
     bool, opt("", "Replace FILE if it exists (refused otherwise).", "--overwrite")
 ]

@@ -376,16 +376,7 @@ def subject(
         found.rows, fmt, columns=shown if columns or wide else terms.SUBJECT_COLUMNS,
         table_columns=shown, title="Transfers of this data subject",
     )  # fmt: skip
-    if count == 0:
-        typer.echo(
-            "no ledger rows for this subject (chats outside the restricted region are not "
-            "recorded as transfers)",
-            err=True,
-        )
-    # Also when some rows remain: the person's rows of a forgotten month or request period
-    # are not among them, and the reader must know why.
-    if (why := found.forgotten()) is not None:
-        typer.echo(why, err=True)
+    say(summaries.said("subject", count=count, forgotten=found.forgotten()))
 
 
 @command(app)
@@ -424,7 +415,7 @@ def reconcile(
     if as_json:
         echo_json(report)
         raise typer.Exit(check.exit_code)
-    say(summaries.reconcile_lines(report))
+    say(summaries.said("reconcile", r=report))
     if report["found"]:
         rows = [{**f, "ticket_ids": ", ".join(map(str, f["ticket_ids"]))} for f in report["found"]]
         print_rows(rows, ["kind", "case_id", "ticket_ids", "detail", "suggestion"], "findings")

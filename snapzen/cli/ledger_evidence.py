@@ -28,7 +28,7 @@ from snapzen.cli.common import (
     lock_seconds,
     new_file,
     opt,
-    progress,
+    say,
     settings_from,
     show,
 )
@@ -101,13 +101,7 @@ def checkpoint(
     except checkpoints.LedgerTampered as exc:
         typer.echo(f"snapzen: ledger TAMPERED, not signing: {exc}", err=True)
         raise typer.Exit(errors.EXIT_ABORTED) from None
-    signer = f"; key {done.signer}" if done.signer else ""
-    typer.echo(f"checkpoint written to {file}: seq {done.seq}, hash {done.hash}{signer}")
-    if done.journal is not None:
-        typer.echo(
-            f"erasure journal copied to {done.journal_copy} ({done.journal[0]} line(s), "
-            "head signed)"
-        )
+    say(summaries.said("checkpoint", done=done, file=file))
 
 
 @command(app, config=False)
@@ -164,7 +158,8 @@ def verify(
         settings_from("evidence"), checkpoint or [], public_key or [], key_file=key_file,
         thorough=thorough,
     )  # fmt: skip
-    ok, lines = summaries.verify_lines(verdict, thorough)
+    ok = summaries.verified(verdict)
+    lines = summaries.said("verify", v=verdict, ok=ok, thorough=thorough)
     show(lines, code=errors.EXIT_OK if ok else errors.EXIT_ABORTED)
 
 
@@ -211,11 +206,8 @@ def restore(
     settings = settings_from()
     how = catch_up(settings, actor, via, erasure_journal, no_erasure_journal)
     result = commands.init.restore_ledger(settings, backup, how)
-    seq, digest = result.backup_head
-    typer.echo(f"restored {backup} into {result.path} (backup head: seq {seq}, {digest[:16]}…)")
-    if result.replaced is not None:
-        typer.echo(f"the previous file was kept as {result.replaced}")
-    show(summaries.caught_up_lines(result.reconciliation, result.erasures))
+    found, done = result.reconciliation, result.erasures
+    show(summaries.said("restored", result=result, backup=backup, found=found, done=done))
 
 
 @command(app, "reapply-erasures", refused="re-applying the erasure journal NOT done")
@@ -239,14 +231,5 @@ def reapply_erasures(
     """
     settings, seconds = settings_from(), lock_seconds(wait, lock_wait)
     result, path = commands.reapply.reapply_journal(settings, journal, seconds)
-    typer.echo(
-        f"erasure journal {path}: {result.entries} erasure(s) re-applied; "
-        f"{result.withheld} chat(s) withheld, {result.events} ledger event(s) added, "
-        f"{result.requests} request event(s) restored"
-    )
-    if result.in_flight:
-        progress(
-            f"{len(result.in_flight)} chat(s) of erased people are being sent: run "
-            "`snapzen sync`, then `snapzen ledger erase` for them again"
-        )
-        raise typer.Exit(errors.EXIT_PARTIAL)
+    lines = summaries.said("reapplied", result=result, path=path)
+    show(lines, code=errors.EXIT_PARTIAL if result.in_flight else errors.EXIT_OK)

@@ -1,13 +1,12 @@
 """What a DPO records about data-subject requests, in three sub-groups of `snapzen ledger`:
 `requests [open | pause | resume | extend | close]` (the Art. 12(3) clock), `notices [done]`
 (the Art. 19 notices still owed) and `hold add | remove | list` (legal holds). Thin over
-snapzen.commands.request_desk, .notice_desk and .legal_holds; emails become their HMAC
+snapzen.commands.request_desk and .legal_holds; emails become their HMAC
 reference at once.
 """
 
 from __future__ import annotations
 
-from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
@@ -24,6 +23,7 @@ from snapzen.cli.common import (
     lock_seconds,
     opt,
     read_email,
+    say,
     settings_from,
     show,
 )
@@ -49,21 +49,8 @@ Case = Annotated[str | None, opt("ID", "A SnapEngage case id.", "--case")]
 Ticket = Annotated[int | None, opt("ID", "A Zendesk ticket id.", "--ticket")]
 
 
-def request_line(request: commands.request_desk.Request, today: date) -> str:
-    """One line: id, type, status, received, deadline, outcome, and the flags that matter."""
-    flags = ""
-    if request.overdue(today):
-        flags += "  OVERDUE"
-    if request.closed_late:
-        flags += "  CLOSED LATE"
-    if request.extended_months:
-        flags += f"  extended +{request.extended_months} month(s)"
-    if request.paused_days:
-        flags += f"  paused {request.paused_days} day(s)"
-    return (
-        f"{request.request_id}  {request.kind:<13} {request.status:<6} received "
-        f"{request.received_on}  deadline {request.deadline}  outcome {request.outcome}{flags}"
-    )
+def say_request(request: commands.request_desk.Request) -> None:
+    say(summaries.said("requests", found=[request], today=clock.now().date()))
 
 
 @command(requests, group=True)
@@ -91,8 +78,8 @@ def requests_listing(
         return
     today = clock.now().date()
     found = commands.request_desk.listing(settings_from(), today)
-    lines = [request_line(r, today) for r in found] or ["no requests recorded"]
-    show(map(summaries.out, lines), [r.as_dict(today) for r in found])
+    lines = summaries.said("requests", found=found, today=today)
+    show(lines, [r.as_dict(today) for r in found])
 
 
 @command(requests, "open", refused="opening the request NOT done")
@@ -121,7 +108,7 @@ def open_(
         settings, kind=kind.value, received=received, email=read_email(email), case=case,
         ticket=ticket, actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
     )  # fmt: skip
-    typer.echo(request_line(request, clock.now().date()))
+    say_request(request)
 
 
 def _step(
@@ -133,7 +120,7 @@ def _step(
         settings, request_id, event=commands.request_desk.STEPS[step], details=details,
         actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
     )  # fmt: skip
-    typer.echo(request_line(request, clock.now().date()))
+    say_request(request)
 
 
 @command(requests, "pause", refused="request paused NOT done")
@@ -212,7 +199,7 @@ def close(
         settings, request_id, outcome=outcome.value, note=note,
         actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
     )  # fmt: skip
-    typer.echo(request_line(request, clock.now().date()))
+    say_request(request)
 
 
 @command(notices, group=True)
@@ -234,16 +221,13 @@ def notices_listing(
     """
     if ctx.invoked_subcommand is not None:
         return
-    found = commands.notice_desk.owed(settings_from())
-    lines = [
-        f"{n.notice_id}  {n.request_id}  {n.recipient}  owed since {n.on}: {n.how}" for n in found
-    ] or ["no Art. 19 notice is owed"]
+    found = commands.request_desk.owed(settings_from())
     docs = [
         {"notice_id": n.notice_id, "request_id": n.request_id, "recipient": n.recipient,
          "owed_since": n.on, "what_to_tell": n.how}
         for n in found
     ]  # fmt: skip
-    show(map(summaries.out, lines), docs)
+    show(summaries.said("notices", found=found), docs)
 
 
 @command(notices, "done", refused="Art. 19 notice NOT done")
@@ -265,7 +249,7 @@ def done(
     ```
     """
     settings = settings_from()
-    told = commands.notice_desk.record_told(
+    told = commands.request_desk.record_told(
         settings, notice_id, when=when, actor=actor_name(actor, settings),
         wait_seconds=lock_seconds(wait),
     )  # fmt: skip
@@ -297,13 +281,7 @@ def _change(
         settings, add=add, case=case, ticket=ticket, email=read_email(email), reason=reason,
         actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
     )  # fmt: skip
-    if done.row is None:
-        typer.echo(
-            f"{done.target}: {'already held' if add else 'no active hold'}; nothing recorded"
-        )
-    else:
-        typer.echo(f"{done.target}: hold {'added' if add else 'removed'} (ledger seq "
-                   f"{done.row['seq']})")  # fmt: skip
+    say(summaries.said("hold_change", done=done, add=add))
 
 
 @command(hold, "add", refused="hold change NOT done")
@@ -350,5 +328,4 @@ def hold_list(fmt: FormatOption = None) -> None:
     ```
     """
     active = commands.legal_holds.active(settings_from())  # after the usage error above
-    lines = [f"{h.target}  since {h.since}  reason: {h.reason}" for h in active]
-    show(map(summaries.out, lines or ["no active holds"]), [h.as_dict() for h in active])
+    show(summaries.said("holds", active=active), [h.as_dict() for h in active])

@@ -6,7 +6,6 @@ a reference several people used is refused until narrowed (snapzen.cli.common). 
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -31,6 +30,7 @@ from snapzen.cli.common import (
     new_file,
     opt,
     read_email,
+    say,
     settings_from,
     show,
 )
@@ -97,111 +97,14 @@ def erase(
         reason=reason.value, received=received, cases=case, tickets=ticket,
         request=request, out=out, on_erased=_print_erased,
     )  # fmt: skip
-    _print_response(answered)
+    say(summaries.said("erase_response", a=answered))
     if answered.exit_partial:
         raise typer.Exit(errors.EXIT_PARTIAL)
 
 
-def _print_erased(erased: commands.erase_person.Erased) -> None:
+def _print_erased(erased: commands.erase_person.Answered) -> None:
     """What the erasure did (or, dry, would do): the plan, the deletions, the profiles."""
-    result, plan, dry_run = erased.result, erased.result.plan, erased.result.dry_run
-    typer.echo(f"subject_ref: {erased.ref}")
-    typer.echo(
-        f"transfers: {plan.transfers}; tickets to delete: {len(plan.to_delete)}; "
-        f"already erased/expired: {len(plan.already_erased)}; "
-        f"transfers without a ticket: {len(plan.without_ticket)}; "
-        f"unsent chats {'to withhold' if dry_run else 'withheld'}: {len(plan.unsent)}"
-    )
-    if plan.held:
-        held = " (the person is held: nothing erased)" if plan.subject_held else ""
-        typer.echo(f"kept under a legal hold: tickets {plan.held}{held}", err=True)
-    if not dry_run:
-        typer.echo(f"request {erased.request.request_id} ({erased.request.kind}) journalled")
-    if plan.in_flight:
-        typer.echo(
-            f"{len(plan.in_flight)} chat(s) of this person are being sent right now: run "
-            "`snapzen sync`, then this erase again",
-            err=True,
-        )
-    if dry_run:
-        for target in plan.to_delete:
-            typer.echo(f"would delete ticket {target.ticket_id} (case {target.case_id})")
-        if result.users is not None:
-            _print_users(result.users, dry_run=True, own={t.ticket_id for t in plan.to_delete})
-        return
-    typer.echo(f"deleted: {len(result.deleted)}; ledger events: {result.event_seqs}")
-    if result.failed:
-        typer.echo(f"NOT deleted (rerun later): {result.failed}", err=True)
-    if erased.delete_user and result.users is None:
-        typer.echo("Zendesk user NOT deleted: tickets of this person remain; rerun", err=True)
-    elif erased.delete_user and result.users is not None:
-        _print_users(result.users, dry_run=False)
-
-
-def _print_response(answered: commands.erase_person.Answered) -> None:
-    """The response written for the person: what remains where, who was told (Art. 19)."""
-    if answered.lookup_failed is not None:
-        typer.echo(
-            f"could not list Zendesk tickets not created by snapzen ({answered.lookup_failed}); "
-            "the response does not list them: rerun this erase to complete it",
-            err=True,
-        )
-    if answered.response is None:
-        return
-    for item in answered.response.remains:
-        ident = f" {item['id']}" if item["id"] is not None else ""
-        typer.echo(f"remains: {item['where']}: {item['what']}{ident} until {item['until']}")
-    for notice in answered.response.recipients:
-        typer.echo(
-            f"art19: {notice.recipient} {notice.status} {notice.on} "
-            f"(ledger {notice.seq}, notice {notice.notice_id})"
-        )
-    if any(n.status != "notified" for n in answered.response.recipients):
-        typer.echo(
-            "Art. 19: tell each recipient `to_notify` above, then record it with "
-            "`snapzen ledger notices done NOTICE --when DATE` (open ones: `snapzen ledger notices`)"
-        )
-    typer.echo(f"erasure response for the person: {answered.path} (and .json)")
-
-
-def _print_users(
-    users: commands.erase_person.UserErasure, *, dry_run: bool, own: Collection[int] = ()
-) -> None:
-    """User ids only: the email and name are never printed. ``own``: the tickets this
-    erasure would delete (in a dry run they still name the user, but will not then)."""
-    blocked = {u: [t for t in ts if t not in own] for u, ts in users.blocked.items()}
-    if dry_run:
-        ready = [u for u, ts in blocked.items() if not ts]
-        for user_id in [*users.to_delete, *ready]:
-            typer.echo(f"would delete Zendesk user {user_id}")
-    else:
-        typer.echo(f"Zendesk users deleted: {users.deleted}")
-    if users.unconfirmed:
-        typer.echo(
-            f"Zendesk profile NOT confirmed: the requester of ticket(s) {users.unconfirmed} "
-            "could not be read, and search may not show a profile made minutes ago; rerun "
-            "this erase in a few minutes",
-            err=True,
-        )
-    elif not users.to_delete and not users.refused and not users.blocked:
-        typer.echo("no Zendesk end-user profile with this email")
-    for user_id in users.refused:
-        typer.echo(f"Zendesk user {user_id} is not an end-user: NOT deleted", err=True)
-    for user_id in users.other_email:
-        typer.echo(
-            f"Zendesk user {user_id} requested a ticket of this person but has another "
-            "primary email: not their profile, NOT deleted",
-            err=True,
-        )
-    for user_id, tickets in blocked.items():
-        if tickets:
-            typer.echo(
-                f"Zendesk user {user_id} NOT deleted: ticket(s) {tickets} still name them "
-                "(requester, CC or submitter); review those tickets first",
-                err=True,
-            )
-    for user_id, reason in users.failed.items():
-        typer.echo(f"Zendesk user {user_id} NOT deleted: {reason}; rerun later", err=True)
+    say(summaries.said("erased", e=erased, blocked=summaries.still_naming(erased.result)))
 
 
 @command(app, refused="access pack NOT done")
@@ -260,6 +163,6 @@ def access(
         wait_seconds=lock_seconds(wait, lock_wait), include_tickets=include_ticket or [],
     )  # fmt: skip
     show(
-        summaries.access_lines(result),
+        summaries.said("access", r=result),
         code=errors.EXIT_OK if result.complete else errors.EXIT_PARTIAL,
     )

@@ -130,7 +130,7 @@ def sync(
             settings, wait=wait, widgets=widget,
             actor=actor_name(actor, settings), stop=stop.is_set,
         )  # fmt: skip
-    lines = summaries.sync_lines(result, settings.pipeline.deadline_days)
+    lines = summaries.said("sync", r=result, deadline_days=settings.pipeline.deadline_days)
     show(lines, summaries.pass_json(result), result.exit_code)
 
 
@@ -242,7 +242,7 @@ def backfill(
         )  # fmt: skip
     if written is not None and written.problems:
         typer.echo(f"{written.problems} warning(s)/error(s) logged in {logs_path}", err=True)
-    lines = summaries.backfill_lines(result, dry_run)
+    lines = summaries.said("backfill", r=result, dry_run=dry_run)
     show(lines, summaries.backfill_json(result), result.exit_code)
 
 
@@ -273,7 +273,7 @@ def retry(
     settings = settings_from()
     cases = None if all_failed else list(case or [])
     done = commands.retry.retry(settings, cases, actor=actor_name(actor, settings), wait=wait)
-    show(summaries.retry_lines(done), summaries.retry_json(done), done.exit_code)
+    show(summaries.said("retry", o=done), summaries.retry_json(done), done.exit_code)
 
 
 @command(app)
@@ -298,8 +298,8 @@ def dismiss(
     settings = settings_from()
     who = actor_name(actor, settings)
     run_id = commands.retry.dismiss(settings, case, reason=reason, actor=who, wait=wait)
-    line = summaries.out(f"dismiss {run_id}: {len(case)} case(s) marked ignored")
-    show([line], {"run_id": run_id, "dismissed": list(case), "actor": who})
+    lines = summaries.said("dismissed", run_id=run_id, cases=case)
+    show(lines, {"run_id": run_id, "dismissed": list(case), "actor": who})
 
 
 class StatusFormat(StrEnum):
@@ -382,7 +382,7 @@ def init(
     how = catch_up(settings, actor, via, erasure_journal, no_erasure_journal)
     result = commands.init.init_ledger(settings, how, adopt=adopt)
     typer.echo(f"created ledger {result.path} (id {result.ledger_id})")
-    show(summaries.caught_up_lines(result.adoption, result.erasures))
+    show(summaries.said("caught_up", found=result.adoption, done=result.erasures))
 
 
 app.add_typer(sandbox.app, name="sandbox")

@@ -1,5 +1,5 @@
 """What the CLI draws for people: ledger rows as tables, the `status` table with the notes
-below it (each a style and a line), the backfill progress bar.
+below it (templates/said.txt, rich markup), the backfill progress bar.
 
 Ledger rows get human labels, a default set of columns that fits 80 columns, and plain
 one-line-per-row text when the output is not a terminal; only the table format is translated:
@@ -7,17 +7,19 @@ csv/json/jsonl keep the stored codes, which scripts and spreadsheets rely on.
 
 Data never reaches rich as markup: case ids, widget ids, errors and paths come from the APIs,
 the configuration or the ledger, and ``[/]`` in one crashed ``status`` while ``[link=…]``
-rendered as a hyperlink. Every cell and line is a ``Text`` (never parsed for markup), its
-style given apart, and consoles are built with emoji codes off (``:x:`` in data stays text).
-rich is imported on use: only a terminal needs it (start-up time).
+rendered as a hyperlink. Every cell is a ``Text`` (never parsed for markup), every value in
+the notes' markup is escaped (snapzen.commands.summaries.said), and consoles are built with
+emoji codes off (``:x:`` in data stays text). rich is imported on use: only a terminal needs
+it (start-up time).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from snapzen.commands import summaries
 from snapzen.commands.backfill_progress import Tally
 from snapzen.commands.ledger_terms import CaseStatus
 from snapzen.commands.report_text import basis
@@ -46,7 +48,6 @@ HEADERS = {
     "run_id": "run",
     "prev_hash": "previous hash",
 }
-STYLES = {"": "", "warning": "bold yellow", "alert": "bold red"}
 
 
 def console(*, stderr: bool = False) -> Console:
@@ -135,124 +136,12 @@ def print_status(report: dict[str, Any]) -> None:
             Text(widget),
             Text(info["cursor"] or "-"),
             *(str(counts[s]) for s in CaseStatus),
-            age(info["oldest_unsynced_age_seconds"]),
+            summaries.age(info["oldest_unsynced_age_seconds"]),
         )
     out = console()
     out.print(table)
-    for style, line in status_notes(report):  # each a Text: data is never read as markup
-        out.print(Text(line, style=STYLES[style]))
-
-
-def age(seconds: float | None) -> str:
-    """An age as `status` shows it: minutes, hours or days."""
-    if seconds is None:
-        return "-"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
-
-
-def _note(text: str, style: str = "") -> tuple[str, str]:
-    return (style, text)
-
-
-def status_notes(report: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(style: "", "warning" or "alert"; line) for each thing to know below the `status`
-    table."""
-    if report["withheld_by_reason"]:
-        reasons = sorted(report["withheld_by_reason"].items(), key=str)
-        yield _note("withheld by reason: " + ", ".join(f"{r}={n}" for r, n in reasons))
-    yield _note(
-        f"ledger rows: {report['ledger_rows']} (decisions {report['decisions']}, transfers "
-        f"{report['transfers']}); raw payloads held: "
-        f"{report['raw_payloads_held']} (oldest {age(report['raw_oldest_age_seconds'])})"
-    )
-    for recipient, count in report.get("derogation_transfers", {}).items():
-        last = report.get("derogation_transfers_last_run", {}).get(recipient, 0)
-        yield _note(
-            f"{count} transfer(s) to {recipient} under an Art. 49 derogation ({last} in the "
-            "last run): the exception, not a basis for regular transfers",
-            "warning",
-        )
-    if report["at_risk_count"]:
-        yield _note(
-            f"{report['at_risk_count']} case(s) at risk of SnapEngage's deletion (unsynced for "
-            f"more than {report['deadline_days']} days)",
-            "alert",
-        )
-    if report.get("imports_in_progress"):
-        yield _note(
-            f"{report['imports_in_progress']} case(s) imported with no answer yet: in "
-            "progress, resolved by lookup once Zendesk shows no import job queued"
-        )
-    if report.get("imports_unresolved"):
-        yield _note(
-            f"{report['imports_unresolved']} case(s) still unresolved after "
-            "zendesk.recovery_grace_seconds",
-            "alert",
-        )
-    for failure in report["failed"][:10]:
-        yield _note(
-            f"failed {failure['case_id']} (attempts {failure['attempts']}): {failure['error']}"
-        )
-    flagged = report.get("flagged", [])
-    for flag in flagged[:10]:
-        tickets = ", ".join(str(t) for t in flag["ticket_ids"])
-        yield _note(
-            f"flagged {flag['case_id']}: {flag['kind']} (tickets {tickets}; found by "
-            f"{flag['source']}); nothing was deleted",
-            "alert",
-        )
-    if len(flagged) > 10:
-        yield _note(f"... {len(flagged) - 10} more flagged case(s): snapzen ledger flags")
-    if flagged:
-        yield _note(
-            "fix them in Zendesk, then `snapzen ledger reconcile` closes them; or record a "
-            "decision: `snapzen ledger flags resolve CASE_ID --kind KIND --reason TEXT`"
-        )
-    for chat in report.get("future_dated", [])[:10]:
-        yield _note(
-            f"dated in the future: {chat['case_id']} ({chat['widget_id']}) started "
-            f"{chat['started_at']}, {chat['status']}",
-            "alert",
-        )
-    if overdue := report.get("requests_overdue"):
-        yield _note(
-            f"{len(overdue)} data-subject request(s) past their deadline: "
-            f"{', '.join(overdue[:10])} (`snapzen ledger requests`)",
-            "alert",
-        )
-    if report.get("clock_warning"):
-        yield _note(f"clock: {report['clock_warning']}", "alert")
-    if report.get("legacy_references"):  # rows chained before period keys
-        yield _note(f"legacy references: {report['legacy_references']['note']}")
-    yield from _reconcile(report)
-    run = report["last_run"]
-    if not run:
-        yield _note("no run yet")
-        return
-    exit_note = "" if run.get("exit_code") is None else f" (exit code {run['exit_code']})"
-    yield _note(
-        f"last run {run['run_id']} ({run['kind']}, {run['actor']}): {run['outcome']}"
-        f"{exit_note} at {run['finished_at'] or run['started_at']}; fetched {run['fetched']}, "
-        f"created {run['created']}, withheld {run['withheld']}, failed {run['failed']}"
-    )
-
-
-def _reconcile(report: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """The last `ledger reconcile` check, and a reminder when it is due (weekly)."""
-    last = report.get("last_reconcile")
-    if last:
-        found = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in last["findings"].items() if n)
-        verdict = f"findings: {found}" if found else "ledger and Zendesk agree"
-        if not last.get("complete", True):
-            verdict += " (incomplete read)"
-        yield _note(f"last reconcile {last['run_id']} at {last['finished_at']}: {verdict}")
-    if report.get("reconcile_due"):
-        when = "has not run for more than 8 days" if last else "has never run"
-        yield _note(f"reconcile {when}: run `snapzen ledger reconcile` (weekly)", "warning")
+    for _, line in summaries.said("status_notes", markup=True, report=report):
+        out.print(line, highlight=False)  # rich markup, every value in it escaped
 
 
 class RichProgress(Tally):

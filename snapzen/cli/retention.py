@@ -77,4 +77,4 @@ def sweep(
         wait=wait, reconcile=reconcile, reconcile_months=reconcile_months,
         actor=actor_name(actor, settings),
     )  # fmt: skip
-    show(summaries.sweep_lines(result), result.as_dict(), result.exit_code)
+    show(summaries.said("sweep", r=result), result.as_dict(), result.exit_code)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 from pathlib import Path
+from shlex import quote
 from types import ModuleType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from snapzen.cli.common import command, opt
+from snapzen.cli.common import command, opt, say
+from snapzen.commands import summaries  # light: jinja2 is imported on use
 
 # Only the (dataclass) config is imported here, for the option defaults. The server (werkzeug,
 # faker), requests and the settings (pydantic-settings) are imported inside the commands:
@@ -29,11 +30,6 @@ app = typer.Typer(
 )
 
 _D = SandboxConfig()
-# A shell comment, so the output can still be eval'ed.
-NEXT_STEPS = (
-    "# next: export SNAPZEN_LEDGER__PATH=/tmp/snapzen.db SNAPZEN_LEDGER__KEY=<32+ random chars>;"
-    " snapzen init; snapzen sync"
-)
 # The options named otherwise than their SandboxConfig field.
 FIELDS = {
     "rate_limit": "rate_limit_per_minute", "rate_window": "rate_window_seconds",
@@ -130,10 +126,7 @@ def serve(
         raise ConfigError(f"invalid sandbox settings: {exc}") from exc
 
     def listening(sb: Sandbox) -> None:
-        typer.echo(f"sandbox listening on {sb.base_url}")
-        for name, value in sb.env().items():
-            typer.echo(f"export {name}={shlex.quote(value)}")
-        typer.echo(NEXT_STEPS)
+        say(summaries.said("sandbox_env", url=sb.base_url, env=sb.env(), pid=None, quote=quote))
         sys.stdout.flush()
 
     _control().serve_until_stopped(
@@ -150,13 +143,8 @@ def _detach(args: list[str], ready_file: Path | None) -> None:
     except control.StartFailed as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
-    typer.echo(
-        f"# sandbox listening on {started.base_url} (pid {started.pid}, log {started.log_path})"
-    )
-    for name, value in started.env.items():
-        typer.echo(f"export {name}={shlex.quote(str(value))}")
-    typer.echo(f"SANDBOX_PID={started.pid}")
-    typer.echo(NEXT_STEPS)
+    shown = {"url": started.base_url, "pid": started.pid, "log": started.log_path}
+    say(summaries.said("sandbox_env", env=started.env, quote=quote, **shown))
 
 
 @command(app, config=False)

@@ -37,8 +37,7 @@ import requests
 import tenacity
 from requests import exceptions as rex
 from tenacity import RetryCallState
-from urllib3.exceptions import DecodeError, NewConnectionError, ReadTimeoutError
-from urllib3.exceptions import ProtocolError as Urllib3ProtocolError
+from urllib3.exceptions import NewConnectionError
 
 from snapzen import __version__
 from snapzen.clients.origin import (
@@ -163,7 +162,7 @@ def classify(response: requests.Response, service: str) -> errors.SnapzenError |
             else f"{service} refused this request; check the role of the account and, for "
             "OAuth, that the token's scope covers this endpoint"
         )
-        return errors.AuthError(f"{where}: {hint}{suffix}")
+        return errors.AuthError(f"{where}: {hint}{suffix}", status)
     if status == 404:
         return errors.NotFoundError(f"{where} (not found){suffix}")
     if status == 409:
@@ -347,15 +346,18 @@ class _Attempt:
         """One request and its bounded body (no redirect followed), network errors mapped."""
         settings = self.client.settings
         try:
-            with answer_deadline(deadline):  # the status line and headers, under the deadline
+            # The status line, headers and body, under the deadline (snapzen.clients.origin).
+            with answer_deadline(deadline):
                 response = self.client.session.request(self.method, url, **kwargs)
-            _read_bounded(response, deadline, settings.max_response_bytes)
+                _read_bounded(response, settings.max_response_bytes)
+            if time.monotonic() >= deadline:  # a body without a length, cut at the deadline
+                raise rex.ConnectionError("cut at the deadline")
         except _BodyTooLarge as exc:
             raise self._error(str(exc), errors.ProtocolError) from None
-        except (_DeadlinePassed, rex.RequestException) as exc:
+        except rex.RequestException as exc:
             name = type(exc).__name__
             # Past the deadline, a cut connection was cut by answer_deadline, not the server.
-            if isinstance(exc, _DeadlinePassed) or time.monotonic() >= deadline:
+            if time.monotonic() >= deadline:
                 limit = f"http.total_timeout_seconds ({settings.total_timeout_seconds:g} s)"
                 raise self._error(
                     f"no complete answer within {limit}", errors.TransientNetworkError
@@ -422,27 +424,9 @@ class _BodyTooLarge(Exception):
     pass
 
 
-class _DeadlinePassed(Exception):
-    pass
-
-
-# What reading the raw body may raise, mapped as Response.iter_content maps them.
-_READ_ERRORS: tuple[
-    tuple[type[BaseException] | tuple[type[BaseException], ...], type[Exception]], ...
-] = (
-    (ReadTimeoutError, rex.ConnectionError),
-    (DecodeError, rex.ContentDecodingError),
-    ((Urllib3ProtocolError, OSError), rex.ChunkedEncodingError),
-)
-
-
-def _read_bounded(response: requests.Response, deadline: float, limit: int) -> None:
+def _read_bounded(response: requests.Response, limit: int) -> None:
     """Read the streamed body into ``response`` (so ``.content`` works as usual), refusing a
-    declared or actual size over ``limit`` and giving up at ``deadline`` (monotonic).
-
-    ``read1`` returns whatever one socket read brings, so a server dripping a byte at a time
-    is checked against the deadline after every byte, not once per 64 KiB. The header phase
-    is bounded by ``answer_deadline`` (snapzen.clients.origin)."""
+    declared or actual size over ``limit`` (the deadline is the caller's answer_deadline)."""
     try:
         declared = int(response.headers.get("Content-Length") or -1)
     except ValueError:
@@ -453,13 +437,12 @@ def _read_bounded(response: requests.Response, deadline: float, limit: int) -> N
             f"answered with a {declared}-byte body, over http.max_response_bytes ({limit}); "
             "refused unread"
         )
-    raw = response.raw
-    if raw is None or getattr(response, "_content_consumed", False):
+    if getattr(response, "_content_consumed", False):
         return  # already read (a test double): nothing left to bound
     chunks: list[bytes] = []
     size = 0
     try:
-        while chunk := _read_before(raw, deadline):
+        for chunk in response.iter_content(64 * 1024):
             size += len(chunk)
             if size > limit:
                 raise _BodyTooLarge(
@@ -467,18 +450,8 @@ def _read_bounded(response: requests.Response, deadline: float, limit: int) -> N
                     "refused after reading that much"
                 )
             chunks.append(chunk)
-    except Exception as exc:
+    except Exception:
         response.close()
-        for theirs, ours in _READ_ERRORS:
-            if isinstance(exc, theirs):
-                raise ours(exc) from exc
         raise
     response._content = b"".join(chunks)
     response._content_consumed = True  # type: ignore[attr-defined]
-
-
-def _read_before(raw: Any, deadline: float) -> bytes:
-    if time.monotonic() > deadline:
-        raise _DeadlinePassed
-    chunk: bytes = raw.read1(64 * 1024, decode_content=True)
-    return chunk

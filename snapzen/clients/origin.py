@@ -40,10 +40,10 @@ A deadline on the whole answer of a request, its status line and headers include
 
 ``requests`` only has a per-read timeout: a server that sends one byte of its headers every
 few seconds keeps a request (and the writer lock behind it) alive for ever without tripping
-it. The body is read under the deadline by ``snapzen.clients.http``; this module bounds the
-header phase: while a thread waits for a response inside :func:`answer_deadline`, a timer
-shuts the connection's socket down when the deadline passes, so the blocked read returns and
-the request fails as a cut connection. The caller then reports it as the deadline.
+it. Once a thread waits for a response inside :func:`answer_deadline`, a timer shuts the
+connection's socket down when the deadline passes, so a blocked read (of the headers, or of
+the body that ``snapzen.clients.http`` reads inside the same block) returns and the request
+fails as a cut connection. The caller then reports it as the deadline.
 
 Why by hand: neither requests nor urllib3 offers a total deadline (urllib3's ``Timeout`` has
 connect and per-read parts only); this is the smallest hook that adds one, on the connection
@@ -55,9 +55,9 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -249,54 +249,83 @@ def next_hop(method: str, response: requests.Response, hops: int, where: str) ->
 # ---------------------------------------------------------------- the answer's deadline
 
 _local = threading.local()
-T = TypeVar("T")
 
 
 @contextmanager
 def answer_deadline(deadline: float) -> Iterator[None]:
-    """Responses awaited by this thread inside the block are cut at ``deadline`` (monotonic)."""
-    previous = getattr(_local, "deadline", None)
-    _local.deadline = deadline
+    """Connections this thread awaits a response on inside the block are shut down at
+    ``deadline`` (monotonic): the status line, the headers and the body read inside it."""
+    cutters: list[_Cutter] = []
+    previous = getattr(_local, "armed", None)
+    _local.armed = (deadline, cutters)
     try:
         yield
     finally:
-        _local.deadline = previous
+        _local.armed = previous
+        for cutter in cutters:
+            cutter.disarm()
 
 
-def _cut(sock: socket.socket) -> None:
-    with suppress(OSError):  # already closed: nothing left to interrupt
-        sock.shutdown(socket.SHUT_RDWR)
+class _Cutter:
+    """Shuts a connection's socket down at the deadline unless disarmed first: a connection
+    handed back to the pool (its answer read whole) may already carry another thread's
+    request, which this deadline must never cut."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock: socket.socket | None = sock
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut(self) -> None:
+        with self._lock, suppress(OSError):  # OSError: already closed, nothing to interrupt
+            if self._sock is not None:
+                self._sock.shutdown(socket.SHUT_RDWR)
+
+    def disarm(self) -> None:
+        self._timer.cancel()
+        with self._lock:  # a cut under way finishes first; none starts after this
+            self._sock = None
 
 
-def _guarded(sock: socket.socket | None, read: Callable[[], T]) -> T:
-    deadline: float | None = getattr(_local, "deadline", None)
-    if deadline is None or sock is None:
-        return read()
-    timer = threading.Timer(max(0.0, deadline - time.monotonic()), _cut, (sock,))
-    timer.daemon = True
-    timer.start()
-    try:
-        return read()
-    finally:
-        timer.cancel()
+def _arm(connection: Any) -> None:
+    armed: tuple[float, list[_Cutter]] | None = getattr(_local, "armed", None)
+    if armed is not None and connection.sock is not None:
+        connection.cutter = _Cutter(connection.sock, armed[0])
+        armed[1].append(connection.cutter)
 
 
 class _DeadlineHTTPConnection(HTTPConnection):
     def getresponse(self) -> Any:
-        return _guarded(self.sock, super().getresponse)
+        _arm(self)
+        return super().getresponse()
 
 
 class _DeadlineHTTPSConnection(HTTPSConnection):
     def getresponse(self) -> Any:
-        return _guarded(self.sock, super().getresponse)
+        _arm(self)
+        return super().getresponse()
+
+
+def _disarmed(conn: Any) -> Any:
+    if (cutter := getattr(conn, "cutter", None)) is not None:
+        cutter.disarm()
+    return conn
 
 
 class _HTTPPool(HTTPConnectionPool):
     ConnectionCls = _DeadlineHTTPConnection
 
+    def _put_conn(self, conn: Any) -> None:
+        super()._put_conn(_disarmed(conn))
+
 
 class _HTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _DeadlineHTTPSConnection
+
+    def _put_conn(self, conn: Any) -> None:
+        super()._put_conn(_disarmed(conn))
 
 
 class DeadlineAdapter(HTTPAdapter):

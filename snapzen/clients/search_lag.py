@@ -73,6 +73,17 @@ def int_field(ticket: Any, name: str = "id") -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def by_id(items: Iterable[Any]) -> dict[int, dict[str, Any]]:
+    """The objects among ``items`` that have an integer id, by that id (the last one wins)."""
+    return {found: item for item in items if (found := int_field(item)) is not None}
+
+
+def has_email(user: Any, email: str) -> bool:
+    """Whether ``user``'s primary email is ``email`` (case-insensitive, spaces ignored)."""
+    found = user.get("email") if isinstance(user, dict) else None
+    return isinstance(found, str) and found.strip().lower() == email.strip().lower()
+
+
 class LagWindow:
     """The tickets changed in the last SEARCH_LAG, each in the newest state read, by id."""
 
@@ -98,9 +109,7 @@ class LagWindow:
             start = self._read_at - MIN_AGE
         refused: list[BadRequestError] = []
         for page in changed_since(self._sink, start, refused):
-            for ticket in page:
-                if (found := int_field(ticket)) is not None:
-                    self._tickets[found] = ticket  # read in the order they changed
+            self._tickets.update(by_id(page))  # read in the order they changed
         self._read_at = now
         self.unread = self.unread or bool(refused)
         return self._tickets
@@ -119,9 +128,8 @@ class LagWindow:
         window = self.tickets()
         out = {i: t for i, t in found.items() if _live(window.get(i, t))}
         added = {i for i, t in window.items() if i not in out and _live(t) and keep(t)}
-        for ticket in reread(sorted(added)) if added else ():
-            i = int_field(ticket)
-            if i is not None and i in added and _live(ticket) and keep(ticket):
+        for i, ticket in by_id(reread(sorted(added)) if added else ()).items():
+            if i in added and _live(ticket) and keep(ticket):
                 out[i] = ticket
         return dict(sorted(out.items()))
 

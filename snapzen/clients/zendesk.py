@@ -21,7 +21,7 @@ from snapzen.clients.pacing import (
     ListBudget,
     RateLimitPacer,
 )
-from snapzen.clients.search_lag import LagWindow, int_field
+from snapzen.clients.search_lag import LagWindow, by_id, has_email, int_field
 from snapzen.clients.zendesk_auth import build_auth
 from snapzen.clients.zendesk_export import BulkReads
 from snapzen.policy.models import EncodedTicket, ImportTicket, JobStatus, ticket_json
@@ -42,15 +42,6 @@ _UNFINISHED = frozenset({"queued", "working"})
 
 
 # ---------------------------------------------------------------- client
-
-
-def _has_email(user: Any, wanted: str) -> bool:
-    email = user.get("email") if isinstance(user, dict) else None
-    return isinstance(email, str) and email.strip().lower() == wanted
-
-
-def _ticket_id(item: Any) -> bool:
-    return isinstance(item, dict) and isinstance(item.get("id"), int)
 
 
 def _user_summary(user: dict[str, Any]) -> dict[str, Any]:
@@ -173,7 +164,6 @@ class ZendeskClient(BulkReads):
 
     def find_ticket_ids(self, external_id: str) -> list[int]:
         """Ids of (non-archived) tickets with this external_id; usually zero or one."""
-        ids: list[int] = []
         pages = self._pages(
             "/api/v2/tickets",
             {"external_id": external_id},
@@ -181,9 +171,7 @@ class ZendeskClient(BulkReads):
             "?external_id=…",
             before=lambda: self._paced(self.tickets_index, "zendesk.pacing_tickets_index"),
         )
-        for tickets in pages:
-            ids.extend(t["id"] for t in tickets if _ticket_id(t))
-        return ids
+        return [ticket_id for tickets in pages for ticket_id in by_id(tickets)]
 
     def show_ticket(self, ticket_id: int) -> dict[str, Any] | None:
         """One ticket by id, archived ones included; None once deleted (404)."""
@@ -232,9 +220,8 @@ class ZendeskClient(BulkReads):
         """``tickets/show_many`` (≤100 ids a call): each ticket id Zendesk has, with its
         external_id. Unknown and deleted tickets are absent (Zendesk leaves them out)."""
         return {
-            item["id"]: value if isinstance(value := item.get("external_id"), str) else None
-            for item in self._show_many("/api/v2/tickets/show_many", ticket_ids, "tickets")
-            if _ticket_id(item)
+            ticket_id: value if isinstance(value := item.get("external_id"), str) else None
+            for ticket_id, item in self._live_tickets(ticket_ids).items()
         }
 
     def unfinished_jobs(self) -> list[JobStatus]:
@@ -261,19 +248,16 @@ class ZendeskClient(BulkReads):
 
         Search Users matches partial values too (name, notes, other addresses), so only exact
         matches are kept; the query value never reaches a log line (``redact_url``)."""
-        wanted = email.strip().lower()
-        found: list[dict[str, Any]] = []
-        for users in self._pages("/api/v2/users/search", {"query": email.strip()}, "users"):
-            found.extend(_user_summary(u) for u in users if _has_email(u, wanted))
-        return found
+        pages = self._pages("/api/v2/users/search", {"query": email.strip()}, "users")
+        return [_user_summary(u) for users in pages for u in users if has_email(u, email)]
 
     def ticket_requesters(self, ticket_ids: Sequence[int]) -> dict[int, int]:
         """``tickets/show_many``: ticket id -> requester id, for the live tickets Zendesk has
         (read before deleting them: a deleted ticket no longer shows its requester)."""
         return {
-            item["id"]: item["requester_id"]
-            for item in self._show_many("/api/v2/tickets/show_many", ticket_ids, "tickets")
-            if _ticket_id(item) and isinstance(item.get("requester_id"), int)
+            ticket_id: requester
+            for ticket_id, item in self._live_tickets(ticket_ids).items()
+            if (requester := int_field(item, "requester_id")) is not None
         }
 
     def show_user(self, user_id: int) -> dict[str, Any] | None:
@@ -297,13 +281,14 @@ class ZendeskClient(BulkReads):
                 for page in self._pages(
                     f"/api/v2/users/{int(user_id)}/tickets/{how}", {}, "tickets"
                 ):
-                    found.update((int(t["id"]), None) for t in page if _ticket_id(t))
+                    found.update(dict.fromkeys(by_id(page)))
             except NotFoundError:
                 return []
         query = f"type:ticket submitter:{int(user_id)}"
-        searched = {int(t["id"]): t for t in self.search_tickets(query) if _ticket_id(t)}
         submitted = self.lag_window.merged(
-            searched, lambda t: t.get("submitter_id") == user_id, self._read_tickets
+            by_id(self.search_tickets(query)),
+            lambda t: t.get("submitter_id") == user_id,
+            lambda ids: self._live_tickets(ids).values(),
         )
         found.update(dict.fromkeys(submitted))
         return sorted(found)
@@ -313,18 +298,19 @@ class ZendeskClient(BulkReads):
         ``requester:{email}``, and the tickets changed in the last minutes that search may
         not show yet (``lag_window``), their requesters not already known read by
         ``users/show_many`` (≤100 a request; neither lags). The address reaches no log."""
-        wanted = email.strip().lower()
         query = f"type:ticket requester:{email.strip()}"
-        searched = {int(t["id"]): t for t in self.search_tickets(query) if _ticket_id(t)}
+        searched = by_id(self.search_tickets(query))
         mine = {r for t in searched.values() if (r := int_field(t, "requester_id")) is not None}
         window = self.lag_window.tickets().values()
         live = (t for t in window if t.get("status") != "deleted")
         unknown = {r for t in live if (r := int_field(t, "requester_id")) is not None} - mine
         for user_id, (address, _) in self.show_users(sorted(unknown)).items():
-            if isinstance(address, str) and address.strip().lower() == wanted:
+            if has_email({"email": address}, email):
                 mine.add(user_id)
         merged = self.lag_window.merged(
-            searched, lambda t: t.get("requester_id") in mine, self._read_tickets
+            searched,
+            lambda t: t.get("requester_id") in mine,
+            lambda ids: self._live_tickets(ids).values(),
         )
         return list(merged.values())
 
@@ -359,42 +345,26 @@ class ZendeskClient(BulkReads):
         # Plain concatenation, not urljoin: an absolute path would drop a base_url path prefix
         # (e.g. a proxy or the sandbox at http://127.0.0.1:PORT/zendesk).
         url = path_or_url if "://" in path_or_url else self._base + path_or_url
-        statuses: list[int] = []  # this call's response statuses, every attempt
         try:
-            return self._send(method, url, statuses, idempotent=idempotent, body=body, **kwargs)
+            return self._send(method, url, idempotent=idempotent, body=body, **kwargs)
         except errors.AuthError as exc:
             # Only a 401 from the API itself means "token refused"; a 403 is a role problem and
             # a failed token request has no API status at all.
-            last = statuses[-1] if statuses else None
-            if last == 401 and self._auth.refused:
-                raise errors.AuthError(f"{exc}; {self._auth.refused}") from exc
-            if last != 401 or not self._auth.renew_after_unauthorized():
+            if exc.status == 401 and self._auth.refused:
+                raise errors.AuthError(f"{exc}; {self._auth.refused}", 401) from exc
+            if exc.status != 401 or not self._auth.renew_after_unauthorized():
                 raise
             # A 401 means the server refused before acting, so even the POST may be repeated.
             log.info("zendesk.token_renewed_after_401", method=method)
-            return self._send(method, url, [], idempotent=idempotent, body=body, **kwargs)
+            return self._send(method, url, idempotent=idempotent, body=body, **kwargs)
 
-    def _send(
-        self,
-        method: str,
-        url: str,
-        statuses: list[int],
-        *,
-        idempotent: bool,
-        body: bool = True,
-        **kwargs: Any,
-    ) -> Any:
-        """Pace, then send; ``statuses`` receives the status of every response (attempt)."""
+    def _send(self, method: str, url: str, *, idempotent: bool, body: bool, **kwargs: Any) -> Any:
+        """Pace, then send (``_observe`` sees every response, every attempt)."""
         # Ask again after each wait (another thread, e.g. the POST's, may have been told to wait);
         # take() counts the request in the same locked step that grants it. Bounded: after
         # many waits the request is counted and goes, and a 429 would be retried anyway.
         if not self._paced(self.pacer, "zendesk.pacing"):
             self.pacer.record_request()
-
-        def observe(response: requests.Response, *args: Any, **kw: Any) -> requests.Response:
-            statuses.append(response.status_code)
-            return self._observe(response)
-
         headers = {"Accept": "application/json", "Content-Type": "application/json"}
         send = self._http.request_json if body else self._http.request
         return send(
@@ -403,7 +373,7 @@ class ZendeskClient(BulkReads):
             idempotent=idempotent,
             auth=self._auth,
             headers=headers,
-            hooks={"response": [observe]},
+            hooks={"response": [self._observe]},
             **kwargs,
         )
 
@@ -425,9 +395,10 @@ class ZendeskClient(BulkReads):
             self._sleep(wait)
         return False
 
-    def _read_tickets(self, ticket_ids: list[int]) -> Iterator[Any]:
-        """``tickets/show_many`` as Zendesk shows the tickets now (deleted ones left out)."""
-        return self._show_many("/api/v2/tickets/show_many", ticket_ids, "tickets")
+    def _live_tickets(self, ticket_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """``tickets/show_many``: the tickets as Zendesk shows them now, by id (unknown and
+        deleted ones left out)."""
+        return by_id(self._show_many("/api/v2/tickets/show_many", ticket_ids, "tickets"))
 
     def _show_many(self, path: str, ids: Sequence[int | str], key: str) -> Iterator[Any]:
         """The ``key`` items of a ``show_many`` GET, asked ≤100 distinct ids a call."""

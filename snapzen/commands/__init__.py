@@ -27,7 +27,6 @@ if TYPE_CHECKING:  # what mypy sees of the modules the CLI names through the pac
     from snapzen.commands import ledger_queries as ledger_queries
     from snapzen.commands import ledger_terms as ledger_terms
     from snapzen.commands import legal_holds as legal_holds
-    from snapzen.commands import notice_desk as notice_desk
     from snapzen.commands import reapply as reapply
     from snapzen.commands import reconcile as reconcile
     from snapzen.commands import reconcile_check as reconcile_check

@@ -4,7 +4,7 @@ settings.
 
 Found by email (its HMAC), case id or ticket id; an email several people used is narrowed
 to named chats first, as for erasure (snapzen.ledger.rights.collisions). Refused (ConfigError, exit
-2) while the Art. 15 information is incomplete (access_info). The pack holds:
+2) while the Art. 15 information is incomplete (``require_complete``). The pack holds:
 
 - every ticket of theirs with its transcript, read from Zendesk by id (access_tickets, which
   reads SnapEngage's copies too);
@@ -12,7 +12,13 @@ to named chats first, as for erasure (snapzen.ledger.rights.collisions). Refused
   review until included by id after it; erased or expired tickets are listed as deleted;
 - every ledger row about them and every decision about their chats, with the day SnapEngage
   deletes each, and SnapEngage's own copy of each chat it still holds;
-- the Art. 15(1)(a)-(h) and 15(2) information, every recipient used (access_info).
+- the Art. 15(1)(a)-(h) and 15(2) information (``information``, from `[record]` and
+  `[transfer]`): who the controller is, why, every recipient actually used (SnapEngage
+  included, CJEU C-154/21) with its country and basis, how long, the person's rights and the
+  regulator. Before a pack can be sent, the fields `ledger report` requires for the Art. 30
+  record (snapzen.ledger.evidence.art30_record.missing_fields) must be filled in, and what only
+  the person is told: their rights and where to complain. Recipients, safeguards and the
+  storage period are derived from `[transfer]` when `[record]` leaves them empty.
 
 ``DIR/subject.json`` is the machine-readable copy (Art. 20, with the ledger's codes),
 ``DIR/subject.html`` the one for the person, in sentences (access_text). Then
@@ -34,7 +40,6 @@ from typing import Any
 import sqlite_utils
 
 from snapzen.commands import clients, controllers
-from snapzen.commands.access_info import information, require_complete
 from snapzen.commands.access_text import render_html
 from snapzen.commands.access_tickets import ChatReader, TicketReader, attach_copies, read_tickets
 from snapzen.commands.ledger_open import (
@@ -43,14 +48,107 @@ from snapzen.commands.ledger_open import (
     refuse_request_with_received,
     subject_of,
 )
+from snapzen.ledger.evidence.art30_record import missing_fields, retention_statement
 from snapzen.ledger.evidence.audit import COLUMNS, decode_json_columns
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import collisions, erasure_journal, forget, period_keys, requests
+from snapzen.policy.transform import SENT_CATEGORIES
 from snapzen.support import clock, errors
+from snapzen.support.adequacy import Regime
 from snapzen.support.atomic import atomic_text, private_dir
 from snapzen.support.settings import Settings, require_ledger_key
+from snapzen.support.settings_gdpr import RecipientSystem, TransferBasis
 
 FORMAT = "snapzen-access-pack/1"
+
+
+# Where the person can complain, by the controller's regime (Art. 15(1)(f), Art. 77).
+REGULATORS = {
+    Regime.UK_GDPR: "the Information Commissioner's Office (ICO), ico.org.uk, 0303 123 1113",
+    Regime.EU_GDPR: "the data protection authority of the EU or EEA country where you live, "
+    "work, or where you think the problem happened (edpb.europa.eu lists them)",
+}
+SNAPENGAGE = "SnapEngage"
+_BASES = {TransferBasis.ADEQUACY: "art45", TransferBasis.SAFEGUARDS: "art46"}
+
+
+def _recipients(settings: Settings) -> list[dict[str, Any]]:
+    transfer = settings.transfer
+    out: list[dict[str, Any]] = []
+    for recipient in transfer.recipients:
+        under = recipient.restricted_under(transfer.regimes_possible)
+        # Art. 49: per chat, consent or contract, as each transfer row records.
+        basis = _BASES.get(recipient.basis, "art49") if under else "not_restricted"
+        out.append({
+            "name": recipient.name,
+            "system": recipient.system.value,
+            "country": recipient.country,
+            "basis": basis,
+            "mechanism": recipient.mechanism(under) if under else "",
+        })  # fmt: skip
+    if not any(r["system"] == RecipientSystem.SNAPENGAGE.value for r in out):
+        # The chat service always holds the chat first, whether or not it is configured as a
+        # recipient with its country.
+        out.append({"name": SNAPENGAGE, "system": RecipientSystem.SNAPENGAGE.value,
+                    "country": None, "basis": None, "mechanism": ""})  # fmt: skip
+    for name in settings.record.recipients:
+        out.append({"name": name, "system": "other", "country": None, "basis": None,
+                    "mechanism": ""})  # fmt: skip
+    return out
+
+
+def information(settings: Settings) -> dict[str, Any]:
+    """Art. 15(1)(a)-(h) and 15(2), from [record], [consent] and [transfer]."""
+    record, transfer = settings.record, settings.transfer
+    detail = _recipients(settings)
+    regime = transfer.regime
+    return {
+        "controller": record.controller,
+        "contact": record.contact,
+        "dpo": record.dpo,
+        "purposes": record.purposes,  # (a)
+        "lawful_basis": record.lawful_basis,
+        "data_categories": list(SENT_CATEGORIES),  # (b)
+        "recipients": [r["name"] for r in detail],  # (c)
+        "recipients_detail": detail,
+        "third_country": transfer.zendesk.country,
+        "third_countries": sorted({r.country for r in transfer.recipients}),
+        "safeguards_written": record.safeguards,
+        "safeguards": record.safeguards or "; ".join(transfer.describe_recipients()),  # 15(2)
+        "retention": retention_statement(record, transfer),  # (d), as `ledger report` (f)
+        "snapengage_retention_days": settings.snapengage.retention_days,
+        "rights": record.rights,  # (e)
+        "complaint": record.complaint,  # (f)
+        "regulator": REGULATORS[regime] if regime else " or ".join(REGULATORS.values()),
+        "source": record.source,  # (g)
+        "automated_decisions": record.automated_decisions,  # (h)
+    }
+
+
+# Art. 15(1)(e), (f): empty them and the person does not learn what they can do.
+PERSON_ONLY = (
+    ("rights", "record.rights", "SNAPZEN_RECORD__RIGHTS"),
+    ("complaint", "record.complaint", "SNAPZEN_RECORD__COMPLAINT"),
+)
+
+
+def missing_for_access(settings: Settings) -> list[str]:
+    """The empty fields an access pack needs, each with the variable that sets it."""
+    record = settings.record
+    missing = missing_fields(record)
+    missing += [f"{name} ({env})" for attr, name, env in PERSON_ONLY
+                if not str(getattr(record, attr)).strip()]  # fmt: skip
+    return missing
+
+
+def require_complete(settings: Settings) -> None:
+    """ConfigError (exit 2) naming every empty field: nothing is written or recorded."""
+    missing = missing_for_access(settings)
+    if missing:
+        raise errors.ConfigError(
+            "ledger access: the pack would not tell the person what Art. 15 requires; fill "
+            "in: " + "; ".join(missing)
+        )
 
 
 @dataclass
@@ -118,10 +216,9 @@ def resolve(
         ).fetchone()
     if row is None:
         return Scope(None, [case_id] if case_id else [])
-    if row[1] is None:
-        return Scope(None, [str(row[0])])
-    # A chat row's reference is keyed by its month: back to the person's (None: forgotten).
-    ref = period_keys.lookup_of(conn, str(row[1]))
+    # A chat row's reference is keyed by its month: back to the person's (None: forgotten,
+    # or a chat without an email).
+    ref = period_keys.lookup_of(conn, str(row[1])) if row[1] is not None else None
     if ref is None:
         return Scope(None, [str(row[0])])
     if collisions.people(conn, ref) > 1:
@@ -253,49 +350,29 @@ def write_pack(
     result.sha256_json = hashlib.sha256(json_text.encode()).hexdigest()
     result.sha256_html = hashlib.sha256(html_text.encode()).hexdigest()
     # The pack handed over, and the request it answers, which survives a restore (journal).
-    with erasure_journal.chained(db, journal, key) as (conn, rows):
-        _record(conn, rows, result, received_on or moment.date(), actor, moment)
+    with erasure_journal.chained(db, journal, key, actor=actor, now=moment) as recorder:
+        _record(recorder, result, received_on or moment.date())
     return result
 
 
-def _record(
-    conn: sqlite3.Connection,
-    rows: list[dict[str, Any]],
-    result: AccessResult,
-    received: date,
-    actor: str,
-    now: datetime,
-) -> None:
-    requests.append(
-        conn,
-        Event.ACCESS_PROVIDED,
-        request_id=result.request_id,
-        subject_ref=result.subject_ref,
-        actor=actor,
-        now=now,
-        details={
-            "sha256_json": result.sha256_json,
-            "sha256_html": result.sha256_html,
-            "tickets": result.tickets,
-            "cases": len(result.case_ids),
-            "unreadable_tickets": len(result.unreadable),
-            "tickets_for_review": len(result.for_review),
-            "snapengage_copies": result.snapengage_copies,
-        },
-    )
+def _record(recorder: requests.Recorder, result: AccessResult, received: date) -> None:
+    """The pack handed over (in the chain only), and the request it answers (journalled)."""
+    counts = {
+        "sha256_json": result.sha256_json,
+        "sha256_html": result.sha256_html,
+        "tickets": result.tickets,
+        "cases": len(result.case_ids),
+        "unreadable_tickets": len(result.unreadable),
+        "tickets_for_review": len(result.for_review),
+        "snapengage_copies": result.snapengage_copies,
+    }
+    target = (result.request_id, result.subject_ref)
+    recorder.append(Event.ACCESS_PROVIDED, *target, counts, journal=False)
     status = requests.CLOSED if result.complete else requests.OPEN
     outcome = ("provided" if result.found else "nothing_found") if result.complete else "partial"
     answer = {"sha256_json": result.sha256_json}
-    row = requests.append(
-        conn,
-        requests.EVENT,
-        request_id=result.request_id,
-        subject_ref=result.subject_ref,
-        actor=actor,
-        now=now,
-        details=requests.request_details("access", received, status, outcome, answer),
-    )
-    rows.append(row)
+    details = requests.request_details("access", received, status, outcome, answer)
+    recorder.append(requests.EVENT, *target, details)
 
 
 PACK_FILES = ("subject.json", "subject.html")

@@ -106,41 +106,40 @@ def read_tickets(
                                  "created_by_snapzen": ours}  # fmt: skip
         if not ours:
             entry["reviewed"] = True
-        if ticket_id in deleted:
-            row = deleted[ticket_id]
-            entry.update(state="deleted", deleted_on=str(row["recorded_at"])[:10],
-                         deleted_because=row["event"])  # fmt: skip
-            out.tickets.append(entry)
-            continue
-        try:
-            ticket = reader.show_ticket(ticket_id)
-            mine = None if case_id is None else external_id(str(case_id))
-            if ticket is not None and ours and mine and ticket.get("external_id") != mine:
-                # The ledger's ticket id is not this chat's ticket: showing it could hand one
-                # person another's transcript. Named for the DPO, never included.
-                out.unreadable.append(ticket_id)
-                entry.update(state="not_this_chat", error="external_id mismatch")
-                out.tickets.append(entry)
-                continue
-            comments = reader.ticket_comments(ticket_id) if ticket else None
-        except SnapzenError as exc:
-            out.unreadable.append(ticket_id)
-            entry.update(state="unreadable", error=type(exc).__name__)
-            out.tickets.append(entry)
-            continue
-        if ticket is None:
-            entry.update(state="not_found")
-        else:
-            entry.update(
-                state="present",
-                subject=ticket.get("subject"),
-                status=ticket.get("status"),
-                created_at=ticket.get("created_at"),
-                tags=ticket.get("tags") or [],
-                transcript=_transcript(comments or []),
-            )
+        entry.update(_state(reader, ticket_id, case_id if ours else None, deleted.get(ticket_id)))
         out.tickets.append(entry)
+        if "error" in entry:  # not read, or not this chat's ticket: exit 3
+            out.unreadable.append(ticket_id)
     return out
+
+
+def _state(
+    reader: TicketReader, ticket_id: int, case_id: str | None, deleted: dict[str, Any] | None
+) -> dict[str, Any]:
+    """What became of one ticket: deleted, present (with its transcript), not found, or not
+    read (``error``). ``case_id``: the chat snapzen made it from, checked by external_id."""
+    if deleted is not None:
+        return {"state": "deleted", "deleted_on": str(deleted["recorded_at"])[:10],
+                "deleted_because": deleted["event"]}  # fmt: skip
+    try:
+        ticket = reader.show_ticket(ticket_id)
+        if ticket is not None and case_id and ticket.get("external_id") != external_id(case_id):
+            # The ledger's ticket id is not this chat's ticket: showing it could hand one
+            # person another's transcript. Named for the DPO, never included.
+            return {"state": "not_this_chat", "error": "external_id mismatch"}
+        comments = reader.ticket_comments(ticket_id) if ticket else None
+    except SnapzenError as exc:
+        return {"state": "unreadable", "error": type(exc).__name__}
+    if ticket is None:
+        return {"state": "not_found"}
+    return {
+        "state": "present",
+        "subject": ticket.get("subject"),
+        "status": ticket.get("status"),
+        "created_at": ticket.get("created_at"),
+        "tags": ticket.get("tags") or [],
+        "transcript": _transcript(comments or []),
+    }
 
 
 class ChatReader(Protocol):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from snapzen.support.settings import Settings
-from snapzen.support.settings_transfer import client_of
+from snapzen.support.settings_gdpr import client_of
 
 ON_BEHALF = "Art. 28(3)(e) GDPR"
 

@@ -17,32 +17,34 @@ deleted too, but only once every one of their tickets is gone: a profile deleted
 ticket remains (or is being sent) would be recreated or orphan that ticket. It is found by
 email search and, since search indexes a new profile minutes late, through the requesters of
 the person's tickets, read before they are deleted. The run row then counts the profiles
-deleted; user ids and emails are not stored.
+deleted; user ids and emails are not stored. The eraser comes bound to the person's email
+(``snapzen.clients.deletion.ZendeskUserEraser``): this module never sees the address.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import sqlite_utils
 
-from snapzen.clients.ticket_deletion import MAX_BATCH, DeletionOutcome, TicketDeleter
-from snapzen.clients.user_erasure import Requesters, UserErasure
-from snapzen.commands.erase_request import (
-    RequestInfo,
-    chain_request,
-    check_journal,
-    journal_request,
+from snapzen.clients.deletion import (
+    MAX_BATCH,
+    DeletionOutcome,
+    Requesters,
+    TicketDeleter,
+    UserErasure,
+    ZendeskUserEraser,
 )
+from snapzen.commands.erase_request import RequestInfo, chain_request
 from snapzen.commands.run import Run, recorded_run
 from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event, decision
-from snapzen.ledger.rights import collisions, holds, period_keys
+from snapzen.ledger.rights import collisions, erasure_journal, holds, period_keys
 from snapzen.ledger.rights.notices import Notice
 from snapzen.ledger.store import transitions
 from snapzen.ledger.store.case_status import UNSENT_OR_PUSHING, CaseStatus, sql_list
@@ -52,24 +54,6 @@ from snapzen.support import clock
 from snapzen.support.log import get_logger
 
 log = get_logger(__name__)
-
-
-class UserEraser(Protocol):
-    """Deletes the subject's Zendesk user profile(s); bound to their email by the caller, so
-    this module never sees the address (``snapzen.clients.user_erasure.ZendeskUserEraser``)."""
-
-    def requesters(self, ticket_ids: Sequence[int]) -> Requesters:
-        """The requester ids of these tickets (read before they are deleted)."""
-        ...
-
-    def plan(self, requesters: Requesters = ...) -> UserErasure:
-        """Read-only: which profiles would be deleted or refused (found by email search and
-        among ``requesters``, which search may not show yet)."""
-        ...
-
-    def erase(self, requesters: Requesters = ...) -> UserErasure:
-        """Delete the end-user profile(s); report refusals and failures by user id."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -106,7 +90,7 @@ class ErasureResult:
     event_seqs: list[int] = field(default_factory=list)
     run_id: str | None = None
     aborted: bool = False  # the deleter raised; what was deleted before is still recorded
-    # Only with a UserEraser: the lookup (dry run) or what was deleted; None when skipped.
+    # Only with a ZendeskUserEraser: the lookup (dry run) or what was deleted; None when skipped.
     users: UserErasure | None = None
     users_requested: bool = False
     # The Art. 19 notices chained with the erasure (erase_request.chain_request), with seq.
@@ -194,7 +178,7 @@ def erase_subject(
     actor: str = "cli",
     reason: str = "art17_request",
     now: datetime | None = None,
-    users: UserEraser | None = None,
+    users: ZendeskUserEraser | None = None,
     request: RequestInfo | None = None,
     only_cases: Collection[str] | None = None,
 ) -> ErasureResult:
@@ -212,8 +196,11 @@ def erase_subject(
     unless ``only_cases`` names the chats to erase: nothing is deleted or withheld then.
     """
     with lock if lock is not None else nullcontext():
-        if request is not None and not dry_run:
-            check_journal(db, request)  # an edited journal: refused before any deletion
+        path, key = (request.journal, request.journal_key) if request else (None, None)
+        if path is not None and key is not None and not dry_run:
+            # An edited journal (JournalDamaged, exit 2) is refused before any deletion; an
+            # old-format one is migrated once, vouched for by this ledger's own erasures.
+            erasure_journal.prepare(path, key, db.conn)
         if only_cases is None:
             collisions.select_cases(db.conn, subject_ref)  # raises on a shared reference
         plan = plan_erasure(db, subject_ref, only_cases)
@@ -267,8 +254,9 @@ def erase_subject(
                                 conn, request, result, actor=actor, reason=reason, now=now,
                                 only_cases=only_cases,
                             )  # fmt: skip
-                if request is not None and chained is not None:
-                    journal_request(request, chained)
+                if chained is not None and path is not None and key is not None:
+                    # After the commit: the erasure, its request and notices in the journal.
+                    erasure_journal.append(path, key, chained)
         return result
 
 

@@ -13,14 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
-from snapzen.clients.user_erasure import UserErasure as UserErasure  # for the CLI
+from snapzen.clients.deletion import UserErasure as UserErasure  # for the CLI
 from snapzen.commands import clients
 from snapzen.commands.erase import ErasureResult, erase_subject, known_tickets
 from snapzen.commands.erase_request import RequestInfo, other_recipients
-from snapzen.commands.erasure_response import Response, respond
+from snapzen.commands.erasure_response import respond
 from snapzen.commands.ledger_open import (
     locked,
     received_day,
@@ -34,33 +35,24 @@ from snapzen.support import clock, errors
 from snapzen.support.settings import Settings, require_ledger_key
 
 # --reason → the `reason` in each `erased` event (art17 keeps the name earlier rows carry).
-ERASE_REASONS = {
-    "art17": "art17_request",
-    "consent_withdrawn": "consent_withdrawn",
-    "objection": "objection",
-}
+_EVENT_REASON = {"art17": "art17_request"}
 
 
 @dataclass
-class Erased:
-    """What the erasure did (or, dry, would do), before the response is written."""
+class Answered:
+    """What the erasure did (or, dry, would do), then the response written for the person."""
 
     ref: str
     result: ErasureResult
     request: RequestInfo
     delete_user: bool
-
-
-@dataclass
-class Answered:
-    erased: Erased
-    response: Response | None = None  # None for a dry run
+    response: dict[str, Any] | None = None  # the response's JSON document; None for a dry run
     path: Path | None = None
     lookup_failed: str | None = None  # the error's class when the profile lookup failed
 
     @property
     def exit_partial(self) -> bool:
-        result = self.erased.result
+        result = self.result
         return not result.complete or bool(result.plan.in_flight)
 
 
@@ -68,7 +60,7 @@ def erase_person(
     settings: Settings, email: str, *, dry_run: bool, actor: str, wait_seconds: float,
     delete_user: bool, reason: str, received: str | None, cases: list[str] | None,
     tickets: list[int] | None, request: str | None, out: Path | None,
-    on_erased: Callable[[Erased], None],
+    on_erased: Callable[[Answered], None],
 ) -> Answered:  # fmt: skip
     """``on_erased`` is told as soon as the tickets are deleted and recorded (before the
     response is written). LockHeld when another snapzen holds the writer lock."""
@@ -111,13 +103,13 @@ def erase_person(
             selected, _ = checked(db)
         result = erase_subject(
             db, ref, deleter, dry_run=dry_run, actor=actor, users=users,
-            reason=ERASE_REASONS[reason], request=None if dry_run else info,
+            reason=_EVENT_REASON.get(reason, reason), request=None if dry_run else info,
             only_cases=selected,
         )  # fmt: skip
-    erased = Erased(ref, result, info, delete_user)
-    on_erased(erased)
+    done = Answered(ref, result, info, delete_user)
+    on_erased(done)
     if dry_run:
-        return Answered(erased)
+        return done
     lookup, failed = None, None
     if selected is None and result.users is None:
         # Read-only: the person's Zendesk profile and the tickets that still name them (those
@@ -131,8 +123,9 @@ def erase_person(
     out_dir = out or Path(settings.ledger.path).parent / "responses"
     # only read: the erasure chained it all, its Art. 19 notices too
     with open_ledger(settings.ledger, read_only=True) as db:
-        response, path = respond(
+        done.response, done.path = respond(
             db, result, settings, request_id=info.request_id, out_dir=out_dir, now=clock.now(),
             lookup=lookup,
         )  # fmt: skip
-    return Answered(erased, response, path, failed)
+    done.lookup_failed = failed
+    return done

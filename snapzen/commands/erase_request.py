@@ -33,12 +33,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import sqlite_utils
-
 from snapzen.ledger.rights import erasure_journal, notices, requests
 from snapzen.ledger.rights.erasure_reapply import remember_subject
 from snapzen.support import clock
-from snapzen.support.settings_transfer import RecipientSystem
+from snapzen.support.settings_gdpr import RecipientSystem
 
 if TYPE_CHECKING:
     from snapzen.commands.erase import ErasureResult
@@ -56,14 +54,6 @@ class RequestInfo:
     # (tests of the erasure alone). ``others``: the recipients of kind other, by name.
     snapengage_days: int | None = None
     others: tuple[str, ...] = ()
-
-
-def check_journal(db: sqlite_utils.Database, request: RequestInfo) -> None:
-    """Before anything is deleted: the journal must take the line this erasure will append
-    (JournalDamaged, exit 2, when it was edited). An old-format journal is migrated once,
-    its lines vouched for by this ledger's own erasures."""
-    if request.journal is not None and request.journal_key is not None:
-        erasure_journal.prepare(request.journal, request.journal_key, db.conn)
 
 
 def outcome_of(result: ErasureResult) -> tuple[str, str]:
@@ -112,16 +102,8 @@ def chain_request(
         **scope,
     }
     details = requests.request_details(request.kind, request.received_on, status, outcome, counts)
-    row = requests.append(
-        conn,
-        requests.EVENT,
-        request_id=request.request_id,
-        subject_ref=plan.subject_ref,
-        actor=actor,
-        now=moment,
-        details=details,
-    )
-    rows = [row]
+    recorder = requests.Recorder(conn, actor, moment)
+    recorder.append(requests.EVENT, request.request_id, plan.subject_ref, details)
     if request.snapengage_days is not None:
         chats = person_chats(conn, plan.subject_ref)
         if narrowed is not None:
@@ -135,10 +117,9 @@ def chain_request(
         again = [owed[(n.recipient, n.how)] for n in decided if (n.recipient, n.how) in owed]
         fresh = [n for n in decided if (n.recipient, n.how) not in owed]
         result.notices = again + notices.record(
-            conn, fresh, request_id=request.request_id, subject_ref=plan.subject_ref,
-            actor=actor, now=moment, rows=rows,
-        )  # fmt: skip
-    lines = erasure_journal.Contents(requests=[erasure_journal.request_line(r) for r in rows])
+            recorder, fresh, request_id=request.request_id, subject_ref=plan.subject_ref
+        )
+    lines = erasure_journal.Contents([], [erasure_journal.request_line(r) for r in recorder.rows])
     if plan.subject_held:
         return lines
     if narrowed is None:
@@ -158,12 +139,6 @@ def chain_request(
     )
     lines.erasures.append(entry)
     return lines
-
-
-def journal_request(request: RequestInfo, lines: erasure_journal.Contents) -> None:
-    """After the commit: the erasure, its request and notices in the rights journal."""
-    if request.journal is not None and request.journal_key is not None:
-        erasure_journal.append(request.journal, request.journal_key, lines)
 
 
 @dataclass(frozen=True)

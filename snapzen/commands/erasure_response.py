@@ -23,7 +23,6 @@ Ticket ids, dates and recipient names only: no email and no name, in the files o
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,59 +33,30 @@ from snapzen.commands import controllers, copies, erase_request
 from snapzen.commands.erase_request import Chat as Chat
 from snapzen.commands.templates import TEMPLATES
 from snapzen.ledger.evidence.events import Event
-from snapzen.ledger.rights import notices, period_keys
+from snapzen.ledger.rights import period_keys
 from snapzen.ledger.rights.requests import EVENTS as REQUEST_EVENTS
 from snapzen.support import clock
 from snapzen.support.atomic import atomic_text
 
 if TYPE_CHECKING:
-    from snapzen.clients.user_erasure import UserErasure
+    from snapzen.clients.deletion import UserErasure
     from snapzen.commands.erase import ErasureResult
     from snapzen.support.settings import Settings
 
 ZENDESK_TRASH_DAYS = 30  # Zendesk scrubs soft-deleted tickets after 30 days (reference §11.1)
 
 
-@dataclass
-class Response:
-    request_id: str
-    answered_on: date
-    deleted_tickets: list[int] = field(default_factory=list)
-    withheld_chats: list[str] = field(default_factory=list)
-    held_tickets: list[int] = field(default_factory=list)
-    failed_tickets: list[int] = field(default_factory=list)
-    remains: list[dict[str, Any]] = field(default_factory=list)
-    # deleted | kept_tickets_remain | not_found | not_confirmed | not_requested
-    profile: str = "not_requested"
-    recipients: list[notices.Notice] = field(default_factory=list)
-    # Who answers for which chats (commands.controllers); empty: the company alone.
-    controllers: list[controllers.Controller] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "request_id": self.request_id,
-            "answered_on": self.answered_on.isoformat(),
-            "controllers": [c.as_dict() for c in self.controllers],
-            "deleted": {
-                "zendesk_tickets": self.deleted_tickets,
-                "chats_never_sent": self.withheld_chats,
-                "zendesk_profile": self.profile == "deleted",
-            },
-            "not_deleted": {"legal_hold": self.held_tickets, "failed": self.failed_tickets},
-            "zendesk_profile": self.profile,
-            "remains": self.remains,
-            "art19_recipients": [
-                {
-                    "recipient": n.recipient,
-                    "status": n.status,
-                    "on": n.on,
-                    "how": n.how,
-                    "ledger_seq": n.seq,
-                    "notice_id": n.notice_id,
-                }
-                for n in self.recipients
-            ],
-        }
+def _profile(users: UserErasure | None) -> str:
+    """What became of the person's Zendesk profile (``zendesk_profile`` in the response)."""
+    if users is None:
+        return "not_requested"
+    if users.blocked:
+        return "kept_tickets_remain"
+    if users.deleted:
+        return "deleted"
+    if users.unconfirmed:  # none found, but the look-up could not see everything
+        return "not_confirmed"
+    return "not_found" if not users.to_delete and not users.refused else "not_requested"
 
 
 def build(
@@ -98,67 +68,73 @@ def build(
     snapengage_days: int,
     users: UserErasure | None,
     held_copies: list[copies.Copy] | None = None,
-) -> Response:
-    """The response for one erasure run (pure). ``held_copies``: the copies of the ledger
-    that still hold the person (commands.copies); None when no register of copies exists."""
+    parties: list[controllers.Controller] | None = None,
+) -> dict[str, Any]:
+    """The response for one erasure run (pure), as its JSON document; the text renders it.
+    ``held_copies``: the copies of the ledger that still hold the person (commands.copies);
+    None when no register of copies exists. ``parties``: who answers for which chats
+    (commands.controllers); none: the company alone."""
     plan = result.plan
-    response = Response(request_id=request_id, answered_on=today)
-    response.deleted_tickets = sorted(result.deleted)
-    response.withheld_chats = list(plan.unsent)
-    response.held_tickets = sorted(plan.held)
-    response.failed_tickets = sorted(result.failed)
-    at_snapengage = erase_request.at_snapengage(chats, today, snapengage_days)
-    for chat in at_snapengage:
+    deleted = sorted(result.deleted)
+    remains: list[dict[str, Any]] = []
+    for chat in erase_request.at_snapengage(chats, today, snapengage_days):
         until = chat.started_on + timedelta(days=snapengage_days)
-        response.remains.append({
+        remains.append({
             "where": "SnapEngage", "what": "chat", "id": chat.case_id,
             "until": until.isoformat(),
             "why": "SnapEngage keeps its own copy of the chat (transcript, IP address, "
                    "location, browser, pages visited) for "
                    f"{snapengage_days} days after it started",
         })  # fmt: skip
-    for ticket_id in response.deleted_tickets:
+    for ticket_id in deleted:
         outcome = result.outcomes.get(ticket_id)
         if outcome is not None and not outcome.purged and not outcome.already_gone:
-            response.remains.append({
+            remains.append({
                 "where": "Zendesk deleted-tickets bin", "what": "ticket", "id": ticket_id,
                 "until": (today + timedelta(days=ZENDESK_TRASH_DAYS)).isoformat(),
                 "why": "deleted; Zendesk scrubs deleted tickets after 30 days",
             })  # fmt: skip
     named = {t for tickets in (users.blocked if users else {}).values() for t in tickets}
-    foreign = sorted(named - set(plan.held) - {t.ticket_id for t in plan.to_delete})
-    for ticket_id in foreign:
-        response.remains.append({
+    for ticket_id in sorted(named - set(plan.held) - {t.ticket_id for t in plan.to_delete}):
+        remains.append({
             "where": "Zendesk", "what": "ticket not created by snapzen", "id": ticket_id,
             "until": "until reviewed",
             "why": "another channel created it (an email to support, say); it names you and "
                    "is reviewed separately",
         })  # fmt: skip
     if held_copies is None:  # no register of copies: what any backup holds, generically
-        response.remains.append({
+        remains.append({
             "where": "backups of snapzen's database", "what": "backup", "id": None,
             "until": "until rotated out",
             "why": f"backups made before {today.isoformat()} still hold a coded reference to "
                    "you; if one is ever restored, this erasure is applied again",
         })  # fmt: skip
-    for held in held_copies or []:
-        response.remains.append(_copy_remains(held))
-    if users is not None:
-        if users.blocked:
-            response.profile = "kept_tickets_remain"
-        elif users.deleted:
-            response.profile = "deleted"
-        elif users.unconfirmed:  # none found, but the look-up could not see everything
-            response.profile = "not_confirmed"
-        elif not users.to_delete and not users.refused:
-            response.profile = "not_found"
-    # As chained with the erasure; decided here only for a result that recorded none.
-    response.recipients = (
-        list(result.notices)
-        if result.notices is not None
-        else erase_request.decide(result, chats, today=today, snapengage_days=snapengage_days)
-    )
-    return response
+    remains += [_copy_remains(held) for held in held_copies or []]
+    profile = _profile(users)
+    return {
+        "request_id": request_id,
+        "answered_on": today.isoformat(),
+        "controllers": [c.as_dict() for c in parties or []],
+        "deleted": {
+            "zendesk_tickets": deleted,
+            "chats_never_sent": list(plan.unsent),
+            "zendesk_profile": profile == "deleted",
+        },
+        "not_deleted": {"legal_hold": sorted(plan.held), "failed": sorted(result.failed)},
+        "zendesk_profile": profile,
+        "remains": remains,
+        "art19_recipients": [
+            {
+                "recipient": n.recipient,
+                "status": n.status,
+                "on": n.on,
+                "how": n.how,
+                "ledger_seq": n.seq,
+                "notice_id": n.notice_id,
+            }
+            for n in result.notices or []  # as chained with the erasure
+        ],
+    }
 
 
 def _copy_remains(held: copies.Copy) -> dict[str, Any]:
@@ -204,11 +180,9 @@ def held_copies(db: sqlite_utils.Database, ledger: Path, subject_ref: str,
     )
 
 
-def render_text(response: Response) -> str:
+def render_text(response: dict[str, Any]) -> str:
     """Plain sentences the person can read as they are (templates/erasure_response.txt)."""
-    return TEMPLATES.get_template("erasure_response.txt").render(
-        r=response, controller_sentence=controllers.sentence
-    )
+    return TEMPLATES.get_template("erasure_response.txt").render(r=response)
 
 
 def respond(
@@ -220,7 +194,7 @@ def respond(
     out_dir: Path,
     now: datetime,
     lookup: UserErasure | None = None,
-) -> tuple[Response, Path]:
+) -> tuple[dict[str, Any], Path]:
     """Build the response (the controller of each chat from ``settings``), write
     ``erasure-response-<id>.txt`` and ``.json`` (0600) in ``out_dir``; returns the response
     and the text file's path. ``db`` is only read (no writer lock: the erasure chained
@@ -228,6 +202,8 @@ def respond(
     ``--delete-user``), for the tickets not created by snapzen that name the person."""
     ref = result.plan.subject_ref
     chats = erase_request.person_chats(db.conn, ref)
+    # A client's chats: the client is their controller.
+    parties = controllers.group(settings, [(c.case_id, c.widget_id) for c in chats])
     response = build(
         result,
         request_id=request_id,
@@ -236,12 +212,11 @@ def respond(
         snapengage_days=settings.snapengage.retention_days,
         users=result.users or lookup,
         held_copies=held_copies(db, Path(settings.ledger.path), ref, now),
+        parties=parties,
     )
-    # A client's chats: the client is their controller.
-    response.controllers = controllers.group(settings, [(c.case_id, c.widget_id) for c in chats])
     text_path = out_dir / f"erasure-response-{request_id}.txt"
     with atomic_text(text_path) as handle:
         handle.write(render_text(response))
     with atomic_text(out_dir / f"erasure-response-{request_id}.json") as handle:
-        handle.write(json.dumps(response.as_dict(), indent=2) + "\n")
+        handle.write(json.dumps(response, indent=2) + "\n")
     return response, text_path

@@ -1,10 +1,17 @@
-"""`snapzen ledger requests [open | pause | resume | extend | close]`: the request clock.
+"""`snapzen ledger requests [open | pause | resume | extend | close]`: the request clock; and
+`snapzen ledger notices [done]`: the Art. 19 notices an erasure still owes.
 
 The listing is read-only. Each step is checked against the request's clock under the writer
 lock (snapzen.ledger.rights.requests.Clock: no pause of a paused request, one extension only,
 nothing after the close), appended to the chain in one transaction, then the same event to
 the rights journal outside the database (snapzen.ledger.rights.erasure_journal), so a
 restored backup gets it back. Only the person's HMAC reference is stored, never an email.
+
+An erasure records each recipient snapzen could not erase at itself (SnapEngage, a recipient
+of kind other) as ``to_notify`` (snapzen.commands.erase_request). The notice stays open,
+listed by `ledger notices`, until the operator has told that recipient and records it with
+`ledger notices done ID --when DATE`: a ``notified`` event that closes the notice, chained and
+journalled (so a restored backup has it too). Ids, dates and recipient names only.
 """
 
 from __future__ import annotations
@@ -16,7 +23,8 @@ from typing import Any
 import sqlite_utils
 
 from snapzen.commands.ledger_open import locked, received_day, subject_of
-from snapzen.ledger.rights import erasure_journal, requests
+from snapzen.ledger.rights import erasure_journal, notices, period_keys, requests
+from snapzen.ledger.rights.notices import Notice as Notice  # for the CLI
 from snapzen.ledger.rights.requests import CLOSED, EXTENDED, PAUSED, RESUMED, ClockRefused, Step
 from snapzen.ledger.rights.requests import Request as Request  # for the CLI
 from snapzen.ledger.store.db import open_ledger
@@ -29,9 +37,8 @@ STEPS = {"paused": PAUSED, "resumed": RESUMED, "extended": EXTENDED}
 
 def listing(settings: Settings, today: date) -> list[Request]:
     """Every request: open ones first, by deadline."""
-    return list(
-        requests.list_requests(open_ledger(settings.ledger, read_only=True).conn, today=today)
-    )
+    with open_ledger(settings.ledger, read_only=True) as db:
+        return list(requests.list_requests(db.conn, today=today))
 
 
 def _first_chat(
@@ -62,17 +69,9 @@ def _write(
     (erasure_journal.chained); returns the request as it is now."""
     key = require_ledger_key(settings) if settings.ledger.key is not None else None
     request_id, ref = request
-    with erasure_journal.chained(db, settings.ledger.erasure_journal_path, key) as (conn, rows):
-        row = requests.append(
-            conn,
-            event,
-            request_id=request_id,
-            subject_ref=ref,
-            actor=actor,
-            now=now,
-            details=details,
-        )
-        rows.append(row)
+    path = settings.ledger.erasure_journal_path
+    with erasure_journal.chained(db, path, key, actor=actor, now=now) as recorder:
+        recorder.append(event, request_id, ref, details)
     return requests.found(db.conn, request_id, now.date())
 
 
@@ -138,3 +137,50 @@ def close(
         details = requests.request_details(request.kind, received, CLOSED, outcome, extra)
         target = (request_id, request.subject_ref)
         return _write(db, settings, requests.EVENT, target, actor=actor, now=now, details=details)
+
+
+def owed(settings: Settings) -> list[Notice]:
+    """Every recipient still to be told of an erasure."""
+    with open_ledger(settings.ledger, read_only=True) as db:
+        return notices.open_notices(db.conn)
+
+
+def record_told(
+    settings: Settings, notice_id: str, *, when: str, actor: str, wait_seconds: float
+) -> Notice:
+    """The notice, recorded as given on ``when`` (YYYY-MM-DD); LockHeld when another snapzen
+    holds the writer lock and ``wait_seconds`` is 0. ConfigError (exit 2): not a date, an
+    unknown id, one already done or never owed, a day in the future or before it was owed."""
+    try:
+        day = date.fromisoformat(when)
+    except ValueError:
+        raise errors.ConfigError(f"--when {when!r} is not a date (YYYY-MM-DD)") from None
+    key = require_ledger_key(settings)
+    with locked(settings, wait_seconds) as db:
+        now = clock.now()  # once the lock is held: the notice is dated when it is chained
+        owed, done = notices.find(db.conn, notice_id)
+        if owed is None:
+            raise errors.ConfigError(
+                f"no Art. 19 notice {notice_id} (see `snapzen ledger notices`)"
+            )
+        if owed.status != notices.TO_NOTIFY:
+            raise errors.ConfigError(
+                f"notice {notice_id}: {owed.recipient} was told already (snapzen)"
+            )
+        if done:
+            raise errors.ConfigError(f"notice {notice_id}: already recorded as done")
+        if day > now.date():
+            raise errors.ConfigError(f"--when {day} is in the future (today is {now.date()})")
+        if day < date.fromisoformat(owed.on):
+            raise errors.ConfigError(f"--when {day} is before the notice was owed ({owed.on})")
+        chained = db.execute("SELECT subject_ref FROM events WHERE seq = ?", (owed.seq,))
+        # The person's lookup reference: the notice is chained keyed by its request period.
+        person = period_keys.lookup_of(db.conn, str(chained.fetchone()[0]))
+        how = f"told by {actor} (the operator)"
+        told = Notice(owed.recipient, notices.NOTIFIED, day.isoformat(), how, closes=notice_id)
+        journal = settings.ledger.erasure_journal_path
+        with erasure_journal.chained(db, journal, key, actor=actor, now=now) as recorder:
+            [stored] = notices.record(
+                recorder, [told], request_id=owed.request_id, subject_ref=person
+            )
+    return stored

@@ -1,13 +1,13 @@
 """What `snapzen status` reports, and what monitoring reads: `status --format prometheus`
-(text exposition format 0.0.4, rendered from the same report) and `status --check` (a
-container health check, its own few queries on a plain read-only connection, so that it
-answers even for a ledger the report cannot open). All from the database alone: no network,
-no lock, read-only, so a scrape never waits for or disturbs a running sync."""
+(text exposition format 0.0.4: templates/status_metrics.txt over the same report) and
+`status --check` (a container health check, its own few queries on a plain read-only
+connection, so that it answers even for a ledger the report cannot open). All from the
+database alone: no network, no lock, read-only, so a scrape never waits for or disturbs a
+running sync."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,7 +19,8 @@ from snapzen.commands.reconcile_check import Kind
 from snapzen.ledger.evidence import derogations, reconciliation
 from snapzen.ledger.rights import requests
 from snapzen.ledger.rights.period_keys import legacy_summary
-from snapzen.ledger.store import alerts, runs, summary
+from snapzen.ledger.store import alerts, runs
+from snapzen.ledger.store import queries as summary
 from snapzen.ledger.store.case_flags import open_flags
 from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.ledger.store.cursor_rules import check_clock
@@ -143,128 +144,33 @@ def read_status(settings: Settings, now: datetime) -> dict[str, Any]:
 # ---------------------------------------------------------------- prometheus
 
 
-def _labels(labels: dict[str, str]) -> str:
-    def escape(value: str) -> str:
-        return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-    return "{" + ",".join(f'{k}="{escape(v)}"' for k, v in labels.items()) + "}" if labels else ""
-
-
-def _number(value: float | int) -> str:
-    return repr(float(value)) if isinstance(value, float) else str(value)
+def _label(value: str) -> str:
+    """A label value as the exposition format quotes it."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
 def _epoch(iso: str | None) -> float | None:
     return clock.parse(iso).timestamp() if iso else None
 
 
-# One sample each, read from the report: (metric, help, report key).
-_SCALARS = (
-    ("snapzen_cases_at_risk",
-     "Unsynced chats older than deadline_days, at risk of SnapEngage's deletion.", "at_risk_count"),
-    ("snapzen_deadline_days",
-     "Configured age at which an unsynced chat counts as at risk.", "deadline_days"),
-    ("snapzen_cases_failed_exhausted",
-     "Failed cases that used all their attempts and need `snapzen retry`.", "failed_exhausted"),
-    ("snapzen_raw_payloads_held",
-     "Cases whose raw SnapEngage payload (personal data) is still stored.", "raw_payloads_held"),
-    ("snapzen_ledger_rows",
-     "Ledger rows: every row of the chained ledger, whatever its event.", "ledger_rows"),
-    ("snapzen_ledger_decisions",
-     "Ledger rows that record what became of a chat (transfer, sent, withheld, ignored, ...).",
-     "decisions"),
-    ("snapzen_ledger_transfers",
-     "Ledger rows that are restricted transfers (event transfer), a subset of the decisions.",
-     "transfers"),
-)  # fmt: skip
-
-
 def render_prometheus(report: dict[str, Any]) -> str:
-    """Prometheus text format from a `collect_status` report."""
-    lines: list[str] = []
+    """Prometheus text format from a `collect_status` report (templates/status_metrics.txt)."""
+    from snapzen.commands.templates import TEMPLATES  # lazy: jinja2 (start-up time)
 
-    def family(
-        name: str, help_text: str, samples: Iterable[tuple[dict[str, str], float | int]]
-    ) -> None:
-        lines.extend((f"# HELP {name} {help_text}", f"# TYPE {name} gauge"))
-        lines.extend(f"{name}{_labels(labels)} {_number(value)}" for labels, value in samples)
-
-    widgets: dict[str, Any] = report["widgets"]
-    family(
-        "snapzen_cases",
-        "Cases in the outbox by status and widget.",
-        (
-            ({"widget": widget, "status": status}, info["counts"].get(status, 0))
-            for widget, info in widgets.items()
-            for status in STATUSES
-        ),
-    )
-    family(
-        "snapzen_oldest_unsynced_age_seconds",
-        "Age of the oldest pending, pushing or failed chat per widget (0 when none).",
-        (
-            ({"widget": widget}, info["oldest_unsynced_age_seconds"] or 0.0)
-            for widget, info in widgets.items()
-        ),
-    )
-    for name, help_text, key in _SCALARS:
-        family(name, help_text, [({}, report[key])])
-    family(
-        "snapzen_derogation_transfers",
-        "Transfers sent under an Art. 49 derogation, by recipient (all time; the exception).",
-        (({"recipient": r}, n) for r, n in report.get("derogation_transfers", {}).items()),
-    )
-    family(
-        "snapzen_derogation_transfers_last_run",
-        "Transfers the last run sent under an Art. 49 derogation, by recipient.",
-        (({"recipient": r}, n) for r, n in report.get("derogation_transfers_last_run", {}).items()),
-    )
-    family(
-        "snapzen_requests_overdue",
-        "Open data-subject requests past their Art. 12(3) deadline (`ledger requests`).",
-        [({}, len(report.get("requests_overdue", [])))],
-    )
     run = report.get("last_run") or {}
-    started = _epoch(run.get("started_at"))
-    finished = _epoch(run.get("finished_at"))
-    family(
-        "snapzen_last_run_timestamp_seconds",
-        "Unix time the last run finished (started, while it runs); 0 before the first run.",
-        [({}, finished or started or 0.0)],
-    )
-    family(
-        "snapzen_last_run_outcome",
-        f"1 for the outcome of the last run ({', '.join(runs.RUN_OUTCOMES)}), else 0.",
-        (({"outcome": o}, 1 if run.get("outcome") == o else 0) for o in runs.RUN_OUTCOMES),
-    )
-    family(
-        "snapzen_last_run_exit_code",
-        "Exit code of the last finished run (-1 while running or before the first run).",
-        [({}, run["exit_code"] if run.get("exit_code") is not None else -1)],
-    )
-    family(
-        "snapzen_last_run_duration_seconds",
-        "Wall time of the last finished run (0 while running or before the first run).",
-        [({}, round(finished - started, 3) if finished and started else 0.0)],
-    )
     checked = report.get("last_reconcile") or {}
-    family(
-        "snapzen_reconcile_last_run_timestamp_seconds",
-        "Unix time the last `ledger reconcile` check finished; 0 before the first.",
-        [({}, _epoch(checked.get("finished_at")) or 0.0)],
+    return TEMPLATES.get_template("status_metrics.txt").render(
+        r=report,
+        run=run,
+        started=_epoch(run.get("started_at")),
+        finished=_epoch(run.get("finished_at")),
+        reconciled=_epoch(checked.get("finished_at")),
+        findings=checked.get("findings") or {},
+        statuses=STATUSES,
+        outcomes=runs.RUN_OUTCOMES,
+        kinds=[kind.value for kind in Kind],
+        label=_label,
     )
-    family(
-        "snapzen_reconcile_findings",
-        "Findings of the last `ledger reconcile` check, by kind (0 before the first).",
-        (({"kind": k.value}, (checked.get("findings") or {}).get(k.value, 0)) for k in Kind),
-    )
-    family(
-        "snapzen_reconcile_due",
-        "1 when no `ledger reconcile` check finished in the last 8 days (a ledger younger "
-        "than that is not due), else 0.",
-        [({}, 1 if report.get("reconcile_due") else 0)],
-    )
-    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------- health check

@@ -164,14 +164,16 @@ _GROUPED_RE = re.compile(
 )
 # One unseparated group of card length with no digit on either side (letters may touch it).
 _GLUED_RE = re.compile(r"(?<![0-9])[0-9]{12,19}(?![0-9])")
-_NUMERIC_PUNCTUATION = ".,/:"
+# Separators that glue a digit run to a neighbouring digit (decimals, times, dates, IP
+# addresses, thousands separators): "1.4111...", "12:30", "01/05".
+NUMERIC_PUNCTUATION = ".,/:"
 
 
 def grouped_spans(view: str) -> Iterator[tuple[Span, str]]:
     """(span, digits) of dot- or slash-grouped numbers in the view."""
     for match in _GROUPED_RE.finditer(view):
         end = match.end()
-        if end + 1 < len(view) and view[end] in _NUMERIC_PUNCTUATION and view[end + 1].isdigit():
+        if end + 1 < len(view) and view[end] in NUMERIC_PUNCTUATION and view[end + 1].isdigit():
             continue  # "4111.1111.1111.1111.5": more groups of something else
         yield match.span(), re.sub(r"[./]", "", match.group())
 
@@ -184,8 +186,8 @@ def glued_spans(view: str) -> Iterator[tuple[Span, str]]:
         after = view[end] if end < len(view) else ""
         if not (before.isalpha() or before in "_=" or after.isalpha() or after == "_"):
             continue  # not glued: the run rule already judged it
-        if before and (before in _NUMERIC_PUNCTUATION or before == "+"):
+        if before and (before in NUMERIC_PUNCTUATION or before == "+"):
             continue
-        if after in _NUMERIC_PUNCTUATION and end + 1 < len(view) and view[end + 1].isdigit():
+        if after in NUMERIC_PUNCTUATION and end + 1 < len(view) and view[end + 1].isdigit():
             continue
         yield (start, end), match.group()

@@ -29,10 +29,9 @@ from snapzen.policy.models import (
     Outcome,
     SnapEngageCase,
 )
-from snapzen.support.adequacy import Regime, normalise_country, regimes_of_visitor
+from snapzen.support.adequacy import Regime, normalise_country
 from snapzen.support.settings import ConsentSettings
-from snapzen.support.settings_gdpr import ConsentSource
-from snapzen.support.settings_transfer import ControllerTransfers, TransferBasis
+from snapzen.support.settings_gdpr import ConsentSource, ControllerTransfers, TransferBasis
 
 MAX_VALUE_CHARS = 200
 
@@ -71,12 +70,6 @@ def find_consent(case: SnapEngageCase, policy: ConsentSettings) -> ConsentEviden
     )
 
 
-def regimes(country: str | None, transfer: ControllerTransfers) -> tuple[Regime, ...]:
-    """The regimes a chat from ``country`` falls under (empty: none, not restricted)."""
-    own = transfer.regime
-    return (own,) if own is not None else regimes_of_visitor(country)
-
-
 def regime_name(applied: tuple[Regime, ...]) -> str | None:
     return "+".join(regime.value for regime in applied) or None
 
@@ -95,12 +88,12 @@ def _consent_problem(evidence: ConsentEvidence, policy: ConsentSettings) -> str 
 
 
 def decide(
-    case: SnapEngageCase, widget_id: str, consent: ConsentSettings, transfer: ControllerTransfers
+    case: SnapEngageCase, consent: ConsentSettings, transfer: ControllerTransfers
 ) -> Decision:
-    """``widget_id`` is recorded by the caller; no basis depends on the widget any more."""
-    del widget_id
+    """The decision on ``case`` under ``transfer`` (its widget's controller's: the caller picks
+    it and records the widget)."""
     country = normalise_country(case.country_code)
-    applied = regimes(country, transfer)
+    applied = transfer.regimes(country)
     recipient = transfer.zendesk
     if not applied:
         return Decision(
@@ -109,7 +102,7 @@ def decide(
             reason="controller_and_visitor_outside_area",
             origin_country=country,
         )
-    restricted_under = tuple(r for r in applied if recipient.country not in r.area)
+    restricted_under = recipient.restricted_under(applied)
     if not restricted_under:
         return Decision(
             outcome=Outcome.NOT_RESTRICTED,

@@ -261,10 +261,6 @@ class Decision(BaseModel):
     facts: dict[str, Any] = Field(default_factory=dict)
 
     @property
-    def transfers(self) -> bool:
-        return self.outcome in (Outcome.ELIGIBLE, Outcome.NOT_RESTRICTED)
-
-    @property
     def restricted(self) -> bool:
         return self.outcome != Outcome.NOT_RESTRICTED
 

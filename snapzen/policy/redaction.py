@@ -33,8 +33,8 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from types import MappingProxyType
 
@@ -46,6 +46,7 @@ from snapzen.policy.cards import (
     CARD_MAX_DIGITS,
     CARD_MIN_DIGITS,
     LOOSE_PREFILTER_RE,
+    NUMERIC_PUNCTUATION,
     card_issuer,
     card_lengths,
     card_view,
@@ -87,9 +88,6 @@ def _marker(category: str) -> str:
 # boundary and grouping logic lives in Python (_CardRule.find) instead.
 _DIGIT_RUN_RE = re.compile(r"[0-9]+(?:[ -][0-9]+)*")
 _DIGIT_GROUP_RE = re.compile(r"[0-9]+")
-# Separators that glue a digit run to a neighbouring digit (decimals, times,
-# dates, IP addresses, thousands separators): "1.4111...", "12:30", "01/05".
-_NUMERIC_PUNCTUATION = frozenset(".,/:")
 
 
 # --------------------------------------------------------------------------
@@ -159,7 +157,7 @@ def _iban_spans(text: str) -> Iterator[Span]:
 
 @dataclass(frozen=True)
 class RedactionRule:
-    """A category, a compiled pattern and an optional validator of the matched text.
+    """A category and a compiled pattern.
 
     ``name`` is the category shown in the marker and used as the counts key.
     Empty matches are ignored. Subclasses may override :meth:`find` when a
@@ -168,7 +166,6 @@ class RedactionRule:
 
     name: str
     pattern: re.Pattern[str]
-    validator: Callable[[str], bool] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         check_rule_name(self.name)
@@ -182,11 +179,8 @@ class RedactionRule:
     def find(self, text: str) -> Iterator[Span]:
         """Yield (start, end) spans of ``text`` that this rule redacts."""
         for match in self.pattern.finditer(text):
-            start, end = match.span()
-            if start == end:
-                continue
-            if self.validator is None or self.validator(match.group()):
-                yield start, end
+            if match.start() != match.end():
+                yield match.span()
 
 
 @dataclass(frozen=True)
@@ -209,7 +203,7 @@ def _glued_before(text: str, start: int, marker_ends: frozenset[int]) -> bool:
         return True  # "x4111...", "GB82": part of a word or code
     if char == "+":
         return True  # "+44 20 ...": international phone numbers
-    if char in _NUMERIC_PUNCTUATION and start >= 2 and text[start - 2].isdigit():
+    if char in NUMERIC_PUNCTUATION and start >= 2 and text[start - 2].isdigit():
         return True  # "1.4111...", "12:30", "01/05/2024"
     return start in marker_ends
 
@@ -220,7 +214,7 @@ def _glued_after(text: str, end: int, marker_starts: frozenset[int]) -> bool:
     char = text[end]
     if char.isalnum() or char == "_":
         return True
-    if char in _NUMERIC_PUNCTUATION and end + 1 < len(text) and text[end + 1].isdigit():
+    if char in NUMERIC_PUNCTUATION and end + 1 < len(text) and text[end + 1].isdigit():
         return True
     return end in marker_starts
 

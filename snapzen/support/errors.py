@@ -48,7 +48,12 @@ class FatalError(SnapzenError):
 
 
 class AuthError(FatalError):
-    """The API refused our credentials (401) or our role (403)."""
+    """The API refused our credentials (401) or our role (403): ``status``, None when no API
+    answer said so (a failed OAuth token request, an anonymous answer)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ProtocolError(FatalError):

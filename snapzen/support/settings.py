@@ -17,7 +17,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -43,7 +50,15 @@ from snapzen.support.setting_checks import (
     jsonish,
     parse_interval,
 )
-from snapzen.support.settings_gdpr import ConsentSettings, RecordSettings
+from snapzen.support.settings_gdpr import (
+    Client,
+    ConsentSettings,
+    ControllerTransfers,
+    RecordSettings,
+    TransferSettings,
+    check_clients,
+    client_of,
+)
 from snapzen.support.settings_sources import (
     CONFIG_ENV,
     ENV_PREFIX,
@@ -58,13 +73,6 @@ from snapzen.support.settings_sources import (
     secrets_dir,
     secrets_in_file,
     unknown_env_sections,
-)
-from snapzen.support.settings_transfer import (
-    Client,
-    ControllerTransfers,
-    TransferSettings,
-    check_clients,
-    client_of,
 )
 
 __all__ = ["SECRET_FIELDS", "ConsentSettings", "TransferSettings", "is_loopback", "parse_interval"]
@@ -287,21 +295,33 @@ class Settings(BaseSettings):
         # init (the TOML file, passed in by load_settings) < secrets dir < environment.
         return (env_settings, SecretsDirSource(settings_cls), init_settings)
 
-    @model_validator(mode="before")
+    @field_validator("*", mode="wrap")
     @classmethod
-    def _skip_sections(cls, data: Any) -> Any:
-        """While load_settings looks past settings that failed (see _build), a section
-        holding one is rebuilt from the rest of what was given, each value checked on its
-        own; the failed ones keep their (unchecked) defaults."""
-        failed = _FAILED.get({})
-        if not failed or not isinstance(data, Mapping):
-            return data
-        rebuilt = {key: value for key, value in data.items() if key not in failed}
-        for section, fields in failed.items():
-            if section in cls.model_fields:
-                model: Any = cls.model_fields[section].annotation
-                rebuilt[section] = _rebuilt(model, data.get(section), fields)
-        return rebuilt
+    def _look_past(cls, value: Any, handler: Any, info: Any) -> Any:
+        """While load_settings collects problems (_COLLECTED), a section that fails is
+        reported there and rebuilt from the rest of what was given, each value checked on its
+        own; the failed ones keep their (unchecked) defaults. So checks across sections and
+        each command's requirements are reported in the same run, and a command that does not
+        need a section still gets its settings."""
+        given, section, failed = value, str(info.field_name), frozenset[str]()
+        model = cls.model_fields[section].annotation
+        # The rebuilt section is checked again: a check across its fields (a model validator)
+        # runs only once its fields pass, and is reported in the same run. Bounded: each pass
+        # sets aside at least one more setting, "" (the whole section) last.
+        for _ in range(len(getattr(model, "model_fields", ())) + 2):
+            try:
+                return handler(value)
+            except ValidationError as exc:
+                if (collected := _COLLECTED.get(None)) is None:
+                    raise
+                errors = exc.errors()
+                collected[0].extend({**e, "loc": (section, *e["loc"])} for e in errors)
+                more = failed | frozenset(str((*e["loc"], "")[0]) for e in errors)
+                if more == failed:
+                    break
+                failed = collected[1][section] = more
+                value = _rebuilt(model, given, failed)
+        return value
 
 
 def _rebuilt(model: Any, given: Any, failed: frozenset[str]) -> Any:
@@ -318,6 +338,11 @@ def _rebuilt(model: Any, given: Any, failed: frozenset[str]) -> Any:
     return section
 
 
+# What load_settings found while building Settings: pydantic's errors (located from the top),
+# and the settings that failed, by section ("" for a section as a whole).
+_COLLECTED: ContextVar[tuple[list[Any], dict[str, frozenset[str]]]] = ContextVar("collected")
+
+
 class Needs(StrEnum):
     """What a command needs of the settings: every problem in a needed section, and every
     requirement of the command, is reported together (one line each), then exit 2."""
@@ -330,9 +355,6 @@ class Needs(StrEnum):
 # What a read-only evidence command reads: problems elsewhere do not stop it (an auditor
 # holds the ledger file, perhaps a public key and the ledger key, and no sync settings).
 EVIDENCE_SECTIONS = frozenset({"ledger", "log"})
-
-# Settings load_settings looks past while it collects problems (see _build).
-_FAILED: ContextVar[Failed] = ContextVar("snapzen_failed_settings")
 
 
 def load_settings(
@@ -368,32 +390,17 @@ def _build(
     file_values: Mapping[str, Any], origins: Origins
 ) -> tuple[Settings, list[Found], Failed]:
     """Settings, with every problem found on the way (each with the sections it is about),
-    and the settings that failed, by section ("" for a section as a whole): in the Settings
-    returned they hold their unchecked defaults.
-
-    pydantic reports every problem of the fields at once, but nothing of a section beyond a
-    failing field: after a failure the failed settings are set aside and the rest is built
-    again, so that checks across sections and each command's requirements can be reported
-    in the same run, and a command that does not need a section still gets its settings."""
+    and the settings that failed (Settings._look_past): in the Settings returned they hold
+    their unchecked defaults. An unknown section of the file is reported and left out."""
+    known = {k: v for k, v in file_values.items() if k in Settings.model_fields}
+    errors = [{"loc": (k,), "type": "extra_forbidden"} for k in file_values if k not in known]
     failed: dict[str, frozenset[str]] = {}
-    found: list[Found] = []
-    for _ in range(len(Settings.model_fields) + 2):
-        skip = _FAILED.set(failed)
-        try:
-            return Settings(**file_values), found, failed
-        except ValidationError as exc:
-            found += describe_errors(exc, Settings, origins)
-            before = dict(failed)
-            for error in exc.errors():
-                location = [str(part) for part in error["loc"]]
-                if location:
-                    field = location[1] if len(location) > 1 else ""
-                    failed[location[0]] = failed.get(location[0], frozenset()) | {field}
-            if failed == before:  # nothing more to set aside: say what was found
-                raise ConfigError(_one_message([line for _, line in found])) from None
-        finally:
-            _FAILED.reset(skip)
-    raise AssertionError("unreachable: each pass sets aside at least one more setting")
+    token = _COLLECTED.set((errors, failed))
+    try:
+        settings = Settings(**known)
+    finally:
+        _COLLECTED.reset(token)
+    return settings, describe_errors(errors, Settings, origins), failed
 
 
 def _one_message(problems: list[str]) -> str:

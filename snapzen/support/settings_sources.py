@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from pydantic_settings import PydanticBaseSettingsSource
 
 from snapzen.support.errors import ConfigError
@@ -211,13 +211,13 @@ def _known(model: Any, location: tuple[str, ...]) -> list[str]:
     return list(getattr(model, "model_fields", []))
 
 
-def describe_errors(exc: ValidationError, model: type[BaseModel], origins: Origins) -> list[Found]:
-    """One line per problem, every unknown key included, each naming the setting as it was
-    given (see Origins)."""
+def describe_errors(errors: Sequence[Any], model: type[BaseModel], origins: Origins) -> list[Found]:
+    """One line per problem (pydantic's errors), every unknown key included, each naming the
+    setting as it was given (see Origins)."""
     lines: list[Found] = []
-    for error in exc.errors():
+    for error in errors:
         location = tuple(str(part) for part in error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
+        message = str(error.get("msg", "")).removeprefix("Value error, ")
         cause = (error.get("ctx") or {}).get("error")
         if location and isinstance(cause, FieldsProblem):
             line = origins.describe_fields(location, cause.fields, message)

@@ -121,9 +121,7 @@ class CasePreparer:
             reason = f"type_{kind or 'missing'}_not_synced"
             facts = {"widget_id": widget}
             return Prepared(case_id, terminal=(CaseStatus.IGNORED, None, reason, subject, facts))
-        decision = decide(
-            case, widget, self.settings.consent, self.settings.transfer_for(widget)[1]
-        )
+        decision = decide(case, self.settings.consent, self.settings.transfer_for(widget)[1])
         if decision.outcome is Outcome.WITHHELD:
             facts = self.decision_facts(case, widget, decision)
             outcome, why = decision.outcome.value, decision.reason

@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 
+from snapzen.clients.deletion import DeletionOutcome, UserErasure
 from snapzen.clients.http import HttpClient
-from snapzen.clients.ticket_deletion import DeletionOutcome
-from snapzen.clients.user_erasure import UserErasure
 from snapzen.clients.zendesk import ZendeskClient
-from snapzen.commands import erasure_response
+from snapzen.commands import erase_request, erasure_response
 from snapzen.commands.erase import ErasurePlan, ErasureResult, TicketTarget
 from snapzen.commands.retention_forget import delete_ticketless
 from snapzen.ledger.rights import notices
@@ -95,17 +94,21 @@ def test_response_lists_snapengage_until_its_date_the_bin_and_foreign_tickets() 
         erasure_response.Chat("old", date(2026, 1, 1)),  # SnapEngage deleted it by now
         erasure_response.Chat("c1", date(2026, 11, 20)),
     ]
+    # The Art. 19 notices, as the erasure chains them (erase_request.chain_request).
+    result.notices = erase_request.decide(
+        result, chats, today=date(2026, 12, 6), snapengage_days=60
+    )
     response = erasure_response.build(
         result, request_id="r1", today=date(2026, 12, 6), chats=chats, snapengage_days=60,
         users=users,
     )  # fmt: skip
-    where = {(r["where"], r["id"]): r["until"] for r in response.remains}
+    where = {(r["where"], r["id"]): r["until"] for r in response["remains"]}
     assert where[("SnapEngage", "c1")] == "2027-01-19" and ("SnapEngage", "old") not in where
     assert where[("Zendesk deleted-tickets bin", 2)] == "2027-01-05"
     assert ("Zendesk deleted-tickets bin", 1) not in where
     assert ("Zendesk", 900) in where and ("Zendesk", 7) not in where
-    assert response.profile == "kept_tickets_remain"
-    assert [(n.recipient, n.status) for n in response.recipients] == [
+    assert response["zendesk_profile"] == "kept_tickets_remain"
+    assert [(n["recipient"], n["status"]) for n in response["art19_recipients"]] == [
         ("Zendesk", notices.NOTIFIED), ("SnapEngage", notices.TO_NOTIFY)
     ]  # fmt: skip
     text = erasure_response.render_text(response)
@@ -120,7 +123,8 @@ def test_nothing_held_anywhere_tells_nobody() -> None:
         _result(), request_id="r2", today=date(2026, 12, 6), chats=[], snapengage_days=60,
         users=None,
     )  # fmt: skip
-    assert response.recipients == [] and response.profile == "not_requested"
+    assert response["art19_recipients"] == []
+    assert response["zendesk_profile"] == "not_requested"
     assert "nobody: no recipient held data about you" in erasure_response.render_text(response)
 
 
@@ -174,5 +178,5 @@ def test_a_profile_the_look_up_could_not_see_is_not_said_not_found() -> None:
         _result(), request_id="r3", today=date(2026, 12, 6), chats=[], snapengage_days=60,
         users=UserErasure(unconfirmed=[1003]),
     )  # fmt: skip
-    assert response.profile == "not_confirmed"
-    assert response.as_dict()["deleted"]["zendesk_profile"] is False
+    assert response["zendesk_profile"] == "not_confirmed"
+    assert response["deleted"]["zendesk_profile"] is False

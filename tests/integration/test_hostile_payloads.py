@@ -339,7 +339,7 @@ def test_placeholder_country_codes_count_as_unknown(code: str) -> None:
     hence restricted, so a refused consent withholds the chat. Found by tests/e2e/test_sync.py
     (the sandbox's "XX" visitors with refused consent were exported to Zendesk)."""
     case = parse_case(make_case("c1", started=recent(), country=code, consent="no"))
-    decision = decide(case, "w1", ConsentSettings(), TransferSettings(controller_country="US"))
+    decision = decide(case, ConsentSettings(), TransferSettings(controller_country="US"))
     assert decision.outcome is Outcome.WITHHELD
     assert decision.reason == "consent_refused"
 
@@ -350,4 +350,4 @@ def test_real_country_codes_outside_the_region_are_still_not_restricted() -> Non
     for code in ("US", "CH", "JP"):
         case = parse_case(make_case("c1", started=recent(), country=code, consent=None))
         policy = TransferSettings(controller_country="US")
-        assert decide(case, "w1", ConsentSettings(), policy).outcome is Outcome.NOT_RESTRICTED
+        assert decide(case, ConsentSettings(), policy).outcome is Outcome.NOT_RESTRICTED

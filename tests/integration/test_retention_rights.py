@@ -141,10 +141,7 @@ def test_a_sweep_killed_before_compacting_the_rights_journal_is_finished_by_the_
     asked = datetime.now(UTC) - timedelta(days=800)
     with transaction(db) as conn:
         details = requests.request_details("access", asked.date(), "closed", "provided")
-        requests.append(
-            conn, requests.EVENT, request_id="req-old", subject_ref=ref, actor="dpo", now=asked,
-            details=details,
-        )  # fmt: skip
+        requests.Recorder(conn, "dpo", asked).append(requests.EVENT, "req-old", ref, details)
     rows = db.conn.execute(
         "SELECT case_id, subject_ref, recorded_at, actor, details, event FROM events "
         "WHERE event = 'request'"

@@ -157,7 +157,6 @@ STILL_ASKING_BY_HAND = {
     "erase.py",  # h-w-rights
     "erase_request.py",  # h-w-rights
     "erasure_response.py",  # h-w-rights
-    "notice_desk.py",  # h-w-rights
     "request_desk.py",  # h-w-rights
     "retention_forget.py",  # h-w-rights
 }

@@ -1,12 +1,16 @@
 """The Jinja2 templates of what snapzen writes for a person: the access pack's page
-(``access_pack.html``, snapzen.commands.access_text) and the answer to an erasure request
-(``erasure_response.txt``, snapzen.commands.erasure_response). Autoescape is on for HTML."""
+(``access_pack.html``, snapzen.commands.access_text), the answer to an erasure request
+(``erasure_response.txt``, snapzen.commands.erasure_response) and `ledger report`'s sentences
+(``ledger_report.txt``, snapzen.commands.report_text). Autoescape is on for HTML."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import jinja2
+
+from snapzen.commands import controllers
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent),
@@ -14,4 +18,16 @@ TEMPLATES = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
     keep_trailing_newline=True,
+    finalize=lambda value: "" if value is None else value,  # a missing fact prints nothing
 )
+
+
+def _controller_sentence(party: dict[str, Any]) -> str:
+    """Who answers for the chats of one controller (its JSON shape, Controller.as_dict)."""
+    entry = controllers.Controller(
+        str(party["controller"]), str(party.get("contact") or ""), party.get("processor")
+    )
+    return controllers.sentence(entry)
+
+
+TEMPLATES.globals["controller_sentence"] = _controller_sentence

@@ -22,6 +22,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from snapzen.ledger.rights.journal_file import JournalDamaged as JournalDamaged
 from snapzen.ledger.rights.notices import EVENT as NOTICE_EVENT
 from snapzen.ledger.rights.requests import EVENT as REQUEST_EVENT
 from snapzen.ledger.rights.requests import EVENTS as REQUEST_EVENTS
-from snapzen.ledger.rights.requests import is_erasure_record
+from snapzen.ledger.rights.requests import Recorder, is_erasure_record
 from snapzen.ledger.store.db import transaction
 from snapzen.support.atomic import atomic_text
 
@@ -173,25 +174,25 @@ def append(path: Path, key: bytes, contents: Contents) -> None:
     journal_file.append(path, key, FORGOTTEN, [{"period": p, "at": at} for p, at in periods])
 
 
+@contextmanager
+def chained(
+    db: sqlite_utils.Database, path: Path, key: bytes | None, *, actor: str, now: datetime
+) -> Iterator[Recorder]:
+    """Request events appended in one transaction (through the Recorder yielded), then the
+    same events to the rights journal. Without the ledger key there is no journal; with it,
+    an edited journal refuses them first (JournalDamaged, exit 2)."""
+    if key is not None:
+        prepare(path, key, db.conn)
+    with transaction(db) as conn:
+        recorder = Recorder(conn, actor, now)
+        yield recorder
+    if key is not None:
+        append_requests(path, key, recorder.rows)
+
+
 def append_requests(path: Path, key: bytes, rows: Iterable[Mapping[str, Any]]) -> None:
     """Append the request events just committed to the chain (rows as append_events returns)."""
     journal_file.append(path, key, REQUEST, [request_line(row).body() for row in rows])
-
-
-@contextmanager
-def chained(
-    db: sqlite_utils.Database, path: Path, key: bytes | None
-) -> Iterator[tuple[sqlite3.Connection, list[dict[str, Any]]]]:
-    """Request events appended in one transaction (the caller adds each row it appends to
-    the list), then the same events to the rights journal. Without the ledger key there is
-    no journal; with it, an edited journal refuses them first (JournalDamaged, exit 2)."""
-    if key is not None:
-        prepare(path, key, db.conn)
-    rows: list[dict[str, Any]] = []
-    with transaction(db) as conn:
-        yield conn, rows
-    if key is not None:
-        append_requests(path, key, rows)
 
 
 def request_line(row: Mapping[str, Any]) -> RequestLine:

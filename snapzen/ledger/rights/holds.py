@@ -13,7 +13,7 @@ snapzen.ledger.rights.period_keys; ``active`` gives the lookup reference back).
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -35,7 +35,7 @@ class Hold:
     seq: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "reason": self.reason, "since": self.since, "seq": self.seq}
+        return asdict(self)
 
 
 @dataclass

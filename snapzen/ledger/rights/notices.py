@@ -20,13 +20,11 @@ import json
 import sqlite3
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
-from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import period_keys
-from snapzen.support import clock
+from snapzen.ledger.rights.requests import Recorder
 
 EVENT = Event.RECIPIENT_NOTICE
 NOTIFIED = "notified"
@@ -46,18 +44,10 @@ class Notice:
 
 
 def record(
-    conn: sqlite3.Connection,
-    notices: list[Notice],
-    *,
-    request_id: str,
-    subject_ref: str | None,
-    actor: str,
-    now: datetime,
-    rows: list[dict[str, Any]] | None = None,
+    recorder: Recorder, notices: list[Notice], *, request_id: str, subject_ref: str | None
 ) -> list[Notice]:
-    """Append one event per notice inside the caller's transaction; returns them with seq
-    (and appends the rows to ``rows``, for the rights journal)."""
-    stamp = clock.format(now)
+    """Chain one event per notice (in the recorder's transaction, journalled with it);
+    returns them with seq."""
     stored: list[Notice] = []
     for notice in notices:
         notice_id = notice.notice_id or f"ntc-{uuid.uuid4().hex[:12]}"
@@ -66,18 +56,7 @@ def record(
         }  # fmt: skip
         if notice.closes is not None:
             details["closes"] = notice.closes
-        row = append_events(
-            conn,
-            event=EVENT,
-            case_id=request_id,
-            subject_ref=subject_ref,
-            recipient=notice.recipient,
-            recorded_at=stamp,  # the event time; the column is NOT NULL
-            actor=actor,
-            details=details,
-        )[0]
-        if rows is not None:
-            rows.append(row)
+        row = recorder.append(EVENT, request_id, subject_ref, details, recipient=notice.recipient)
         stored.append(replace(notice, seq=row["seq"], notice_id=notice_id, request_id=request_id))
     return stored
 

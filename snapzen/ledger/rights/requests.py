@@ -207,27 +207,42 @@ class Request:
         return found
 
 
-def append(
-    conn: sqlite3.Connection,
-    event: str,
-    *,
-    request_id: str,
-    subject_ref: str | None,
-    actor: str,
-    now: datetime,
-    details: Mapping[str, Any],
-) -> dict[str, Any]:
-    """Append one event of a request (its ``access_provided`` or a step of its clock) inside
-    the caller's transaction; returns the row."""
-    return append_events(
-        conn,
-        event=event,
-        case_id=request_id,
-        subject_ref=subject_ref,
-        recorded_at=clock.format(now),  # the event time; the column is NOT NULL
-        actor=actor,
-        details=dict(details),
-    )[0]
+@dataclass
+class Recorder:
+    """Chains the events of requests in one transaction (``conn``), by one ``actor`` at one
+    moment, and keeps the rows the rights journal takes after the commit
+    (snapzen.ledger.rights.erasure_journal.chained)."""
+
+    conn: sqlite3.Connection
+    actor: str
+    now: datetime
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def append(
+        self,
+        event: str,
+        request_id: str,
+        subject_ref: str | None,
+        details: Mapping[str, Any],
+        *,
+        journal: bool = True,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """One event of a request (a step of its clock, its ``access_provided``, an Art. 19
+        notice); journalled too unless ``journal`` is False. Returns the row."""
+        [row] = append_events(
+            self.conn,
+            event=event,
+            case_id=request_id,
+            subject_ref=subject_ref,
+            recorded_at=clock.format(self.now),  # the event time; the column is NOT NULL
+            actor=self.actor,
+            details=dict(details),
+            **fields,
+        )
+        if journal:
+            self.rows.append(row)
+        return row
 
 
 def request_details(

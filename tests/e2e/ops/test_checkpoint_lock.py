@@ -63,10 +63,9 @@ def test_a_checkpoint_waits_for_the_writer_and_signs_a_head_its_journal_agrees_w
         db = open_ledger(settings)
         with transaction(db) as conn:
             details = requests.request_details("access", date(2026, 12, 1), "open", "received")
-            row = requests.append(
-                conn, requests.EVENT, request_id="req-1", subject_ref="ref-1", actor="test",
-                now=datetime.now(UTC), details=details,
-            )  # fmt: skip
+            row = requests.Recorder(conn, "test", datetime.now(UTC)).append(
+                requests.EVENT, "req-1", "ref-1", details
+            )
         db.conn.close()
         queued = Queued(
             env,

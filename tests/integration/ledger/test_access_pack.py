@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from snapzen.commands.access_info import missing_for_access
-from snapzen.commands.access_request import write_pack
+from snapzen.commands.access_request import missing_for_access, write_pack
 from snapzen.ledger.evidence.art30_record import missing_fields
 from snapzen.ledger.evidence.chain import subject_ref
 from snapzen.ledger.store.db import open_db, transaction

@@ -49,10 +49,12 @@ def _request(
 ) -> None:
     with transaction(db) as conn:
         outcome = "provided" if status == "closed" else ""
-        requests.append(
-            conn, requests.EVENT, request_id=request_id, subject_ref=ALICE_REF, actor="dpo",
-            now=now, details=requests.request_details(kind, now.date(), status, outcome),
-        )  # fmt: skip
+        requests.Recorder(conn, "dpo", now).append(
+            requests.EVENT,
+            request_id,
+            ALICE_REF,
+            requests.request_details(kind, now.date(), status, outcome),
+        )
 
 
 def _erase(db: sqlite_utils.Database, request_id: str = "req-erase") -> None:
@@ -112,9 +114,11 @@ def test_an_owed_art19_notice_keeps_its_period(ledger: sqlite_utils.Database) ->
     with transaction(ledger) as conn:
         owed = notices.Notice("SnapEngage", notices.TO_NOTIFY, "2026-01-20", "erase chat c1")
         notices.record(
-            conn, [owed], request_id="req-erase", subject_ref=str(ALICE_REF), actor="dpo",
-            now=ERASED,
-        )  # fmt: skip
+            requests.Recorder(conn, "dpo", ERASED),
+            [owed],
+            request_id="req-erase",
+            subject_ref=str(ALICE_REF),
+        )
     assert notices.open_notices(ledger.conn, str(ALICE_REF))  # still owed, found by the person
     assert _refusal(ledger, LATER) == request_periods.NOTICE
 
@@ -252,11 +256,12 @@ def test_legacy_request_rows_are_counted_as_still_linkable(tmp_path: Path) -> No
     db = open_db(tmp_path / "ledger.db", create=True)
     with transaction(db) as conn:  # as a ledger before request periods would have chained it
         conn.execute("DROP TABLE legacy_refs")
-        requests.append(
-            conn, requests.EVENT, request_id="req-old", subject_ref=ALICE_REF, actor="dpo",
-            now=datetime(2025, 3, 1, tzinfo=UTC),
-            details=requests.request_details("access", date(2025, 3, 1), "closed", "provided"),
-        )  # fmt: skip
+        requests.Recorder(conn, "dpo", datetime(2025, 3, 1, tzinfo=UTC)).append(
+            requests.EVENT,
+            "req-old",
+            ALICE_REF,
+            requests.request_details("access", date(2025, 3, 1), "closed", "provided"),
+        )
     assert db.conn.execute("SELECT subject_ref FROM events").fetchone()[0] == ALICE_REF
     with transaction(db) as conn:
         period_keys.index_legacy_evidence(conn)
@@ -283,11 +288,12 @@ def test_status_says_how_many_legacy_rows_remain_linkable_and_since_when(
     with transaction(db) as conn:  # as an older snapzen chained them, then the migration
         conn.execute("DROP TABLE legacy_refs")
         for day in (date(2025, 3, 1), date(2025, 4, 2)):
-            requests.append(
-                conn, requests.EVENT, request_id=f"req-{day.month}", subject_ref=ALICE_REF,
-                actor="dpo", now=datetime.combine(day, datetime.min.time(), UTC),
-                details=requests.request_details("access", day, "closed", "provided"),
-            )  # fmt: skip
+            requests.Recorder(conn, "dpo", datetime.combine(day, datetime.min.time(), UTC)).append(
+                requests.EVENT,
+                f"req-{day.month}",
+                ALICE_REF,
+                requests.request_details("access", day, "closed", "provided"),
+            )
         period_keys.index_legacy_evidence(conn)
     db.conn.close()
     done = runner.invoke(app, ["status", "--json"])
@@ -301,8 +307,7 @@ def test_status_says_how_many_legacy_rows_remain_linkable_and_since_when(
 
 def test_the_art30_record_states_how_long_request_evidence_is_kept() -> None:
     from snapzen.ledger.evidence.art30_record import ledger_retention
-    from snapzen.support.settings_gdpr import RecordSettings
-    from snapzen.support.settings_transfer import TransferSettings
+    from snapzen.support.settings_gdpr import RecordSettings, TransferSettings
 
     transfer = TransferSettings(controller_country="GB")
     default = ledger_retention(transfer, RecordSettings())

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from snapzen.cli.main import app
-from snapzen.commands.access_info import information
+from snapzen.commands.access_request import information
 from snapzen.support.settings import load_settings
 
 runner = CliRunner()

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from snapzen.commands import ledger_open, notice_desk, request_desk
+from snapzen.commands import ledger_open, request_desk
 from snapzen.ledger.evidence.chain import subject_ref
-from snapzen.ledger.rights import notices
+from snapzen.ledger.rights import notices, requests
 from snapzen.ledger.store.db import open_db, transaction
 from snapzen.support import clock
 from snapzen.support.settings import Settings, load_settings
@@ -92,16 +92,16 @@ def test_a_notice_done_is_dated_when_it_is_chained_after_the_wait(
     try:
         with transaction(db) as conn:
             [owed] = notices.record(
-                conn,
+                requests.Recorder(conn, "dpo", clock.now()),
                 [notices.Notice("SnapEngage", notices.TO_NOTIFY, today.isoformat(), "erase it")],
-                request_id="req-waited", subject_ref=ref, actor="dpo",
-                now=clock.now(),
-            )  # fmt: skip
+                request_id="req-waited",
+                subject_ref=ref,
+            )
     finally:
         db.conn.close()
-    wait_moves_the_clock(monkeypatch, notice_desk)
+    wait_moves_the_clock(monkeypatch, request_desk)
 
-    told = notice_desk.record_told(
+    told = request_desk.record_told(
         settings, owed.notice_id, when=today.isoformat(), actor="dpo", wait_seconds=-1
     )
     assert told.seq is not None and recorded_on(ledger_path, told.seq) == today + WAITED

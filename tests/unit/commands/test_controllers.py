@@ -9,7 +9,7 @@ from typing import Any
 
 from snapzen.commands import controllers
 from snapzen.commands.access_text import render_html
-from snapzen.support.settings_transfer import Client
+from snapzen.support.settings_gdpr import Client
 
 OWN = "1a2b3c4d-0000-4000-8000-000000000001"
 SHOP = "1a2b3c4d-0000-4000-8000-000000000002"

@@ -5,12 +5,11 @@ characters as they are (no HTML escaping there)."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from snapzen.commands import controllers
 from snapzen.commands.access_text import render_html
-from snapzen.commands.erasure_response import Response, render_text
+from snapzen.commands.erasure_response import render_text
 from snapzen.ledger.rights import notices
 
 MARKUP = "<b onmouseover='x()'>M&M</b>"  # a tag, an attribute, quotes and an ampersand
@@ -81,12 +80,16 @@ def test_the_pack_page_shows_markup_as_text_wherever_it_comes_from() -> None:
 
 
 def test_the_erasure_response_is_plain_text_with_its_characters_as_they_are() -> None:
-    response = Response(request_id="req-1", answered_on=date(2026, 12, 6))
-    response.remains = [
-        {"where": "Zendesk", "what": MARKUP, "id": 7, "until": "until 2027-01-01", "why": MARKUP}
-    ]
-    response.recipients = [notices.Notice(MARKUP, notices.TO_NOTIFY, "2026-12-06", MARKUP)]
-    response.controllers = [controllers.Controller(MARKUP, MARKUP, "Chat Co", ["c1"])]
+    response = {
+        "request_id": "req-1", "answered_on": "2026-12-06",
+        "deleted": {"zendesk_tickets": [], "chats_never_sent": [], "zendesk_profile": False},
+        "not_deleted": {"legal_hold": [], "failed": []}, "zendesk_profile": "not_requested",
+        "remains": [{"where": "Zendesk", "what": MARKUP, "id": 7, "until": "until 2027-01-01",
+                     "why": MARKUP}],
+        "art19_recipients": [{"recipient": MARKUP, "status": notices.TO_NOTIFY,
+                              "on": "2026-12-06", "how": MARKUP}],
+        "controllers": [controllers.Controller(MARKUP, MARKUP, "Chat Co", ["c1"]).as_dict()],
+    }  # fmt: skip
     text = render_text(response)
     assert f"- Zendesk: {MARKUP} 7, until 2027-01-01 ({MARKUP})" in text
     assert f"- {MARKUP}: to be told (owed since 2026-12-06); what we tell them: {MARKUP}" in text

@@ -55,7 +55,7 @@ def decided(
     **kwargs: Any,
 ) -> Decision:
     raw = make_case("c1", started=recent(), **kwargs)
-    return decide(parse_case(raw), "w", policy, transfer(controller, recipient))
+    return decide(parse_case(raw), policy, transfer(controller, recipient))
 
 
 ORDER = (("order_ref", "ORD-1001"),)
@@ -180,7 +180,7 @@ def test_custom_variable_and_values() -> None:
     )
     raw = make_case("c1", started=recent(), country="FR", consent=None)
     raw["javascript_variables"] = [{"name": "Chat_Transfer_OK", "value": "OUI"}]
-    decision = decide(parse_case(raw), "w", policy, transfer("US"))
+    decision = decide(parse_case(raw), policy, transfer("US"))
     assert decision.basis is LegalBasis.ART49_1A
 
 

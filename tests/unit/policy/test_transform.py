@@ -8,15 +8,16 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from snapzen.policy.comment_split import CommentPart, split_by_bytes
 from snapzen.policy.consent import decide
 from snapzen.policy.models import ImportTicket, LegalBasis, parse_case
 from snapzen.policy.redaction import Redactor
 from snapzen.policy.transform import (
+    CommentPart,
     build_ticket,
     clean_text,
     expiry_tag,
     retention_until,
+    split_by_bytes,
     transcript_lines,
 )
 from snapzen.support.settings import Settings
@@ -29,7 +30,7 @@ REDACT = Redactor.from_config(["card"]).redact
 def ticket_for(raw: dict, settings: Settings | None = None) -> ImportTicket:
     settings = settings or Settings()
     case = parse_case(raw)
-    decision = decide(case, "w1", settings.consent, settings.transfer)
+    decision = decide(case, settings.consent, settings.transfer)
     return build_ticket(case, decision, settings, REDACT).ticket
 
 
@@ -171,9 +172,7 @@ def test_card_numbers_are_redacted_in_comments() -> None:
     settings = Settings()
     raw = make_case("abc", started=START, messages=[("", "my card is 4111 1111 1111 1111 ok")])
     case = parse_case(raw)
-    draft = build_ticket(
-        case, decide(case, "w1", settings.consent, settings.transfer), settings, REDACT
-    )
+    draft = build_ticket(case, decide(case, settings.consent, settings.transfer), settings, REDACT)
     assert "4111" not in draft.ticket.comments[0].value
     assert "[REDACTED:card]" in draft.ticket.comments[0].value
     assert draft.redactions == {"card": 1}

@@ -45,7 +45,7 @@ def test_such_visitors_without_consent_are_withheld(code: str) -> None:
     pass as a country outside the EEA."""
     case = parse_case(make_case("c1", started=recent(), country=code, consent=None))
     policy = TransferSettings(controller_country="US")
-    decision = decide(case, "w", ConsentSettings(), policy)
+    decision = decide(case, ConsentSettings(), policy)
     assert (decision.outcome, decision.reason) == (Outcome.WITHHELD, "no_consent_recorded")
 
 

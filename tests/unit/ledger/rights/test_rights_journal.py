@@ -198,10 +198,9 @@ def test_requests_and_erasures_come_back_on_an_older_copy(
     journal = tmp_path / "j.jsonl"
     with transaction(db) as conn:  # an access request, as `ledger access` journals it
         details = requests.request_details("access", date(2026, 11, 18), "closed", "provided")
-        row = requests.append(
-            conn, requests.EVENT, request_id="req-access", subject_ref=ALICE_REF, actor="dpo",
-            now=NOW, details=details,
-        )  # fmt: skip
+        row = requests.Recorder(conn, "dpo", NOW).append(
+            requests.EVENT, "req-access", ALICE_REF, details
+        )
     erasure_journal.append_requests(journal, KEY, [row])
     _erase_alice(db, journal)
     live = [r.as_dict() for r in requests.list_requests(db.conn)]
@@ -305,17 +304,17 @@ def test_an_erasure_request_only_received_erases_nobody_on_restore(
         details = requests.request_details(
             "erasure", date(2026, 11, 20), requests.OPEN, "received", {"via": requests.CLOCK}
         )
-        opened = requests.append(
-            conn, requests.EVENT, request_id="req-clock", subject_ref=ALICE_REF, actor="dpo",
-            now=NOW, details=details,
-        )  # fmt: skip
+        opened = requests.Recorder(conn, "dpo", NOW).append(
+            requests.EVENT, "req-clock", ALICE_REF, details
+        )
     (request,) = requests.list_requests(db.conn)
     with transaction(db) as conn:
-        paused = requests.append(
-            conn, requests.PAUSED, request_id=request.request_id, subject_ref=request.subject_ref,
-            actor="dpo", now=NOW, details={"kind": "erasure", "via": requests.CLOCK,
-                                           "reason": "identity"},
-        )  # fmt: skip
+        paused = requests.Recorder(conn, "dpo", NOW).append(
+            requests.PAUSED,
+            request.request_id,
+            request.subject_ref,
+            {"kind": "erasure", "via": requests.CLOCK, "reason": "identity"},
+        )
     erasure_journal.append_requests(journal, KEY, [opened, paused])
     assert erasure_journal.ledger_erasures(db.conn) == []
     assert verify.verify_ledger(db.conn).ok
