@@ -57,7 +57,7 @@ from snapzen.support import clock, errors
 from snapzen.support.adequacy import Regime
 from snapzen.support.atomic import atomic_text, private_dir
 from snapzen.support.settings import Settings, require_ledger_key
-from snapzen.support.settings_transfer import RecipientSystem, TransferBasis
+from snapzen.support.settings_gdpr import RecipientSystem, TransferBasis
 
 FORMAT = "snapzen-access-pack/1"
 
