@@ -18,7 +18,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from snapzen.clients.ticket_deletion import DeletionOutcome
+from snapzen.clients.deletion import DeletionOutcome
 from snapzen.ledger.store import outbox
 from snapzen.sandbox.config import SandboxConfig
 from snapzen.sandbox.server import IN_PROCESS_URL, Sandbox

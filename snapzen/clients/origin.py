@@ -255,49 +255,77 @@ _local = threading.local()
 def answer_deadline(deadline: float) -> Iterator[None]:
     """Connections this thread awaits a response on inside the block are shut down at
     ``deadline`` (monotonic): the status line, the headers and the body read inside it."""
-    timers: list[threading.Timer] = []
+    cutters: list[_Cutter] = []
     previous = getattr(_local, "armed", None)
-    _local.armed = (deadline, timers)
+    _local.armed = (deadline, cutters)
     try:
         yield
     finally:
         _local.armed = previous
-        for timer in timers:
-            timer.cancel()
+        for cutter in cutters:
+            cutter.disarm()
 
 
-def _cut(sock: socket.socket) -> None:
-    with suppress(OSError):  # already closed: nothing left to interrupt
-        sock.shutdown(socket.SHUT_RDWR)
+class _Cutter:
+    """Shuts a connection's socket down at the deadline unless disarmed first: a connection
+    handed back to the pool (its answer read whole) may already carry another thread's
+    request, which this deadline must never cut."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock: socket.socket | None = sock
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut(self) -> None:
+        with self._lock, suppress(OSError):  # OSError: already closed, nothing to interrupt
+            if self._sock is not None:
+                self._sock.shutdown(socket.SHUT_RDWR)
+
+    def disarm(self) -> None:
+        self._timer.cancel()
+        with self._lock:  # a cut under way finishes first; none starts after this
+            self._sock = None
 
 
-def _arm(sock: socket.socket | None) -> None:
-    armed: tuple[float, list[threading.Timer]] | None = getattr(_local, "armed", None)
-    if armed is not None and sock is not None:
-        timer = threading.Timer(max(0.0, armed[0] - time.monotonic()), _cut, (sock,))
-        timer.daemon = True
-        timer.start()
-        armed[1].append(timer)
+def _arm(connection: Any) -> None:
+    armed: tuple[float, list[_Cutter]] | None = getattr(_local, "armed", None)
+    if armed is not None and connection.sock is not None:
+        connection.cutter = _Cutter(connection.sock, armed[0])
+        armed[1].append(connection.cutter)
 
 
 class _DeadlineHTTPConnection(HTTPConnection):
     def getresponse(self) -> Any:
-        _arm(self.sock)
+        _arm(self)
         return super().getresponse()
 
 
 class _DeadlineHTTPSConnection(HTTPSConnection):
     def getresponse(self) -> Any:
-        _arm(self.sock)
+        _arm(self)
         return super().getresponse()
+
+
+def _disarmed(conn: Any) -> Any:
+    if (cutter := getattr(conn, "cutter", None)) is not None:
+        cutter.disarm()
+    return conn
 
 
 class _HTTPPool(HTTPConnectionPool):
     ConnectionCls = _DeadlineHTTPConnection
 
+    def _put_conn(self, conn: Any) -> None:
+        super()._put_conn(_disarmed(conn))
+
 
 class _HTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _DeadlineHTTPSConnection
+
+    def _put_conn(self, conn: Any) -> None:
+        super()._put_conn(_disarmed(conn))
 
 
 class DeadlineAdapter(HTTPAdapter):

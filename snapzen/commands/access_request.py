@@ -76,7 +76,7 @@ def _recipients(settings: Settings) -> list[dict[str, Any]]:
     transfer = settings.transfer
     out: list[dict[str, Any]] = []
     for recipient in transfer.recipients:
-        under = tuple(r for r in transfer.regimes_possible if recipient.country not in r.area)
+        under = recipient.restricted_under(transfer.regimes_possible)
         # Art. 49: per chat, consent or contract, as each transfer row records.
         basis = _BASES.get(recipient.basis, "art49") if under else "not_restricted"
         out.append({

@@ -40,6 +40,7 @@ import sqlite_utils
 
 from snapzen.commands import service
 from snapzen.commands.backfill_progress import Tally
+from snapzen.commands.clients import Clients, clients_from
 from snapzen.commands.copies import backup_ledger
 from snapzen.commands.run import LOCK_POLL_SECONDS, patiently
 from snapzen.ledger.store.case_status import CaseStatus, sql_list
@@ -174,7 +175,7 @@ def run_backfill(
     actor: str | None = None,
     wait: bool = False,
     dry_run: bool = False,
-    clients: service.Clients | None = None,
+    clients: Clients | None = None,
     stop: threading.Event | None = None,
     progress: BackfillProgress | None = None,
     crash_hook: CrashHook | None = None,
@@ -184,7 +185,7 @@ def run_backfill(
     """Run (or preview) the plan; raises LockHeld when the first slice cannot get the lock
     and ``wait`` is False, like `sync`."""
     stop, progress = stop or threading.Event(), progress or Tally()
-    clients = clients or service.build_clients(backfill_settings(settings))  # asks for UTC days
+    clients = clients or clients_from(backfill_settings(settings))  # asks for UTC days
     if dry_run:
         return _dry_run(settings, plan, clients, stop, progress, slice_seconds)
     settings = backfill_settings(settings)
@@ -247,7 +248,7 @@ def run_backfill(
 def _dry_run(
     settings: Settings,
     plan: BackfillPlan,
-    clients: service.Clients,
+    clients: Clients,
     stop: threading.Event,
     progress: BackfillProgress,
     slice_seconds: float,
@@ -258,7 +259,7 @@ def _dry_run(
         before = _decided_unsent(dry.ledger.path)
         result = run_backfill(
             dry, plan, actor="dry-run", wait=True, stop=stop, progress=progress, turn_seconds=0,
-            clients=service.Clients(source=clients.source, sink=sink), slice_seconds=slice_seconds,
+            clients=Clients(source=clients.source, sink=sink), slice_seconds=slice_seconds,
         )  # fmt: skip
         report = DryRunReport(
             would_create=[e.removeprefix("snapengage:") for e in sink.external_ids]

@@ -11,6 +11,7 @@ journal and that the working tables (cases, runs) agree with the chain.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,8 +69,8 @@ def write(
             "--signing-key FILE is required (an Ed25519 private key: `snapzen ledger keygen`)"
         )
     ensure_ledger(settings.ledger.path)  # exit 2 for a missing ledger, before any .lock file
-    with writer_lock(settings.ledger.path, wait=wait):
-        db = open_ledger(settings.ledger, read_only=True)
+    lock = writer_lock(settings.ledger.path, wait=wait)
+    with lock, open_ledger(settings.ledger, read_only=True) as db:  # opened once it is held
         # The rights journal travels with every checkpoint (a restore re-applies it,
         # snapzen.ledger.rights.erasure_journal) and the signature covers its head.
         copy = file.with_name(file.name + ".erasures.jsonl")
@@ -107,17 +108,13 @@ def _signature_problems(
     key_file: Path | None,
 ) -> tuple[list[Any], list[verify.Problem]]:  # fmt: skip
     """Checkpoints whose signature holds, and problems for those that are forged (the
-    verdicts are the checkpoint module's: ``signature_problem``, ``hmac_problem``)."""
+    verdict is the checkpoint module's ``signature_problem``)."""
     publics = [(path, signed.load_public_key(path)) for path in public_keys]
+    hmac_key = functools.cache(lambda: checkpoint_key(settings, key_file))
     good: list[Any] = []
     bad: list[verify.Problem] = []
-    hmac_key: tuple[bytes, str] | None = None
     for path, point in loaded:
-        if point.version == signed.VERSION:
-            problem = signed.signature_problem(point, path, publics)
-        else:
-            hmac_key = hmac_key or checkpoint_key(settings, key_file)
-            problem = signed.hmac_problem(point, hmac_key[0], path, hmac_key[1])
+        problem = signed.signature_problem(point, path, publics, hmac_key)
         (bad.append(problem) if problem else good.append(point))
     return good, bad
 
@@ -152,7 +149,7 @@ def verify_ledger(
 ) -> Verdict:  # fmt: skip
     loaded = [(path, signed.read(path)) for path in checkpoints]
     good, bad_signatures = _signature_problems(loaded, public_keys, settings, key_file)
-    db = open_ledger(settings.ledger, read_only=True)
-    result = verify.verify_ledger(db.conn, good, thorough=thorough)
-    result.problems.extend(_journal_problems(settings, good))
-    return Verdict(result, agreement.check_tables(db.conn), bad_signatures, len(checkpoints))
+    with open_ledger(settings.ledger, read_only=True) as db:
+        result = verify.verify_ledger(db.conn, good, thorough=thorough)
+        result.problems.extend(_journal_problems(settings, good))
+        return Verdict(result, agreement.check_tables(db.conn), bad_signatures, len(checkpoints))

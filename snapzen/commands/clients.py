@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
+from snapzen.clients.deletion import BulkTicketDeleter, ZendeskUserEraser
 from snapzen.clients.http import HttpClient
 from snapzen.clients.snapengage import SnapEngageClient
-from snapzen.clients.ticket_deletion import BulkTicketDeleter
-from snapzen.clients.user_erasure import ZendeskUserEraser
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.support.settings import Settings
+from snapzen.sync.contracts import Sink, Source
 
 Sleep = Callable[[float], None]
 
@@ -33,6 +34,19 @@ def snapengage_from(settings: Settings, *, sleep: Sleep = time.sleep) -> SnapEng
     return SnapEngageClient(
         settings.snapengage, HttpClient(settings.http, service="snapengage", sleep=sleep)
     )
+
+
+@dataclass
+class Clients:
+    """What a sync or backfill pass reads from and writes to."""
+
+    source: Source
+    sink: Sink
+
+
+def clients_from(settings: Settings, *, sleep: Sleep = time.sleep) -> Clients:
+    """A pass's clients: SnapEngage (the source) and Zendesk (the sink)."""
+    return Clients(snapengage_from(settings, sleep=sleep), zendesk_from(settings, sleep=sleep))
 
 
 def ticket_deleter_from(settings: Settings, api: ZendeskClient | None = None) -> BulkTicketDeleter:

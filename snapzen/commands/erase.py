@@ -18,7 +18,7 @@ ticket remains (or is being sent) would be recreated or orphan that ticket. It i
 email search and, since search indexes a new profile minutes late, through the requesters of
 the person's tickets, read before they are deleted. The run row then counts the profiles
 deleted; user ids and emails are not stored. The eraser comes bound to the person's email
-(``snapzen.clients.user_erasure.ZendeskUserEraser``): this module never sees the address.
+(``snapzen.clients.deletion.ZendeskUserEraser``): this module never sees the address.
 """
 
 from __future__ import annotations
@@ -32,8 +32,14 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.clients.ticket_deletion import MAX_BATCH, DeletionOutcome, TicketDeleter
-from snapzen.clients.user_erasure import Requesters, UserErasure, ZendeskUserEraser
+from snapzen.clients.deletion import (
+    MAX_BATCH,
+    DeletionOutcome,
+    Requesters,
+    TicketDeleter,
+    UserErasure,
+    ZendeskUserEraser,
+)
 from snapzen.commands.erase_request import RequestInfo, chain_request
 from snapzen.commands.run import Run, recorded_run
 from snapzen.ledger.evidence.chain import append_events

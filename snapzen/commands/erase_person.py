@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.clients.user_erasure import UserErasure as UserErasure  # for the CLI
+from snapzen.clients.deletion import UserErasure as UserErasure  # for the CLI
 from snapzen.commands import clients
 from snapzen.commands.erase import ErasureResult, erase_subject, known_tickets
 from snapzen.commands.erase_request import RequestInfo, other_recipients

@@ -39,7 +39,7 @@ from snapzen.support import clock
 from snapzen.support.atomic import atomic_text
 
 if TYPE_CHECKING:
-    from snapzen.clients.user_erasure import UserErasure
+    from snapzen.clients.deletion import UserErasure
     from snapzen.commands.erase import ErasureResult
     from snapzen.support.settings import Settings
 

@@ -56,7 +56,7 @@ from snapzen.ledger.evidence.chain import chain_head
 from snapzen.ledger.evidence.verify import verify_ledger
 from snapzen.ledger.rights.erasure_reapply import JournalChoice, ReapplyResult, choose
 from snapzen.ledger.rights.journal_file import create_empty
-from snapzen.ledger.store import files, lookups
+from snapzen.ledger.store import files, queries
 from snapzen.ledger.store.adopt import record_restored
 from snapzen.ledger.store.db import LedgerError, checkpoint_wal, create_ledger, open_db, transaction
 from snapzen.ledger.store.files import copy_database
@@ -125,7 +125,7 @@ def refuse_first_pass(conn: sqlite3.Connection, sink: object, path: object) -> N
     """Before the first pass of a ledger that never synced, adopted nor restored (the key
     binding `init` chains is the one event a new ledger holds): refuse if Zendesk has
     tickets (remove the empty ledger first, then adopt)."""
-    if lookups.never_synced(conn):
+    if queries.never_synced(conn):
         refuse_tickets(sink, f"the ledger {path}, which has never synced (remove it),", "sent")
 
 
@@ -338,7 +338,7 @@ def check_copy(copy: Path, backup: Path, key: bytes, now: datetime) -> tuple[int
 
 
 def _newest(conn: sqlite3.Connection) -> datetime | None:
-    return max(map(clock.parse, lookups.newest_times(conn)), default=None)
+    return max(map(clock.parse, queries.newest_times(conn)), default=None)
 
 
 def _aside_name(path: Path, now: datetime) -> Path:

@@ -14,7 +14,7 @@ import sqlite_utils
 
 from snapzen.ledger.rights.collisions import SubjectCollision as SubjectCollision  # for the CLI
 from snapzen.ledger.rights.subjects import subject_ref
-from snapzen.ledger.store import lookups
+from snapzen.ledger.store import queries
 from snapzen.ledger.store.db import locked_ledger
 from snapzen.support import clock, errors
 from snapzen.support.settings import Settings, require_ledger_key
@@ -34,7 +34,7 @@ def known_widget(settings: Settings, db: sqlite_utils.Database, widget: str | No
     audit may ask about a widget since removed); anything else is a typo: exit 2."""
     if widget is None or widget in settings.snapengage.widgets:
         return
-    if lookups.widget_known(db.conn, widget):
+    if queries.widget_known(db.conn, widget):
         return
     raise errors.ConfigError(
         f"--widget {widget!r} is neither one of snapengage.widgets nor in the ledger"

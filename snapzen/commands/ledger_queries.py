@@ -106,33 +106,33 @@ def build_report(
 ) -> ReportResult:
     """The report, and the record it starts with; exit 2 for an incomplete record or an
     unknown --client."""
-    db = open_ledger(settings.ledger, read_only=True)
-    known_widget(settings, db, found.widget)
-    report = audit.build_report(
-        db.conn,
-        found,
-        horizon_days=horizon_days,
-        art49_max_months=art49_max_months,
-        art49_max_per_month=art49_max_per_month,
-    )
-    where, params = found.where()
     entry = next((c for c in settings.clients if c.name == client), None)
     if client is not None and entry is None:
         known = ", ".join(c.name for c in settings.clients) or "none configured"
         raise ConfigError(f"--client {client!r}: no such client in [[clients]] (known: {known})")
     require_record(settings, entry)
-    if entry is not None:
-        record = art30_2_record(db.conn, settings.record, entry, where, params)
-        return ReportResult(report=report, client=client, client_record=record)
-    own_where, own_params = scoped(where, params, None) if settings.clients else (where, params)
-    own = art30_record(
-        db.conn,
-        settings.record,
-        settings.transfer,
-        own_where,
-        own_params,
-        snapengage_days=settings.snapengage.retention_days,
-    )
-    if settings.clients:
-        own["clients"] = client_summary(db.conn, settings.clients, where, params)
-    return ReportResult(report=report, record=own)
+    with open_ledger(settings.ledger, read_only=True) as db:
+        known_widget(settings, db, found.widget)
+        report = audit.build_report(
+            db.conn,
+            found,
+            horizon_days=horizon_days,
+            art49_max_months=art49_max_months,
+            art49_max_per_month=art49_max_per_month,
+        )
+        where, params = found.where()
+        if entry is not None:
+            record = art30_2_record(db.conn, settings.record, entry, where, params)
+            return ReportResult(report=report, client=client, client_record=record)
+        own_where, own_params = scoped(where, params, None) if settings.clients else (where, params)
+        own = art30_record(
+            db.conn,
+            settings.record,
+            settings.transfer,
+            own_where,
+            own_params,
+            snapengage_days=settings.snapengage.retention_days,
+        )
+        if settings.clients:
+            own["clients"] = client_summary(db.conn, settings.clients, where, params)
+        return ReportResult(report=report, record=own)

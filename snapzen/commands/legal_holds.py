@@ -38,4 +38,5 @@ def change(
 
 def active(settings: Settings) -> list[Hold]:
     """The active holds, oldest first."""
-    return list(holds.active(open_ledger(settings.ledger, read_only=True).conn).holds)
+    with open_ledger(settings.ledger, read_only=True) as db:
+        return list(holds.active(db.conn).holds)

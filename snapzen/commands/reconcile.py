@@ -47,7 +47,7 @@ from snapzen.clients.search_lag import MIN_AGE, recently_changed
 from snapzen.commands.requesters import with_references
 from snapzen.commands.run import recorded_run
 from snapzen.ledger.rights.erasure_reapply import JournalChoice, ReapplyResult, restore_union
-from snapzen.ledger.store import lookups
+from snapzen.ledger.store import queries
 from snapzen.ledger.store.adopt import AdoptCounts, FoundTicket, record_adoptions
 from snapzen.ledger.store.db import LedgerError, open_db
 from snapzen.policy.transform import EXTERNAL_ID_PREFIX, external_id
@@ -105,11 +105,11 @@ def read_in_flight(path: Path, key: bytes) -> InFlight:
 
 
 def _read(conn: sqlite3.Connection, found: InFlight) -> None:
-    for case_id, job_id, pushed_at in lookups.pushing_cases(conn):
+    for case_id, job_id, pushed_at in queries.pushing_cases(conn):
         found.pushing[case_id] = job_id or None
         if not job_id:
             found.pushed_at[case_id] = clock.parse_optional(pushed_at)
-    found.earliest = clock.parse_optional(lookups.earliest_unfinished(conn))
+    found.earliest = clock.parse_optional(queries.earliest_unfinished(conn))
 
 
 def replaced_refs(
@@ -121,7 +121,7 @@ def replaced_refs(
         return {}
     try:
         with closing(open_db(path, read_only=True, key=key, label="replaced ledger")) as db:
-            return lookups.case_refs(db.conn, case_ids)
+            return queries.case_refs(db.conn, case_ids)
     except (LedgerError, sqlite3.Error):
         return {}  # an unreadable replaced ledger gives nothing
 

@@ -37,9 +37,8 @@ STEPS = {"paused": PAUSED, "resumed": RESUMED, "extended": EXTENDED}
 
 def listing(settings: Settings, today: date) -> list[Request]:
     """Every request: open ones first, by deadline."""
-    return list(
-        requests.list_requests(open_ledger(settings.ledger, read_only=True).conn, today=today)
-    )
+    with open_ledger(settings.ledger, read_only=True) as db:
+        return list(requests.list_requests(db.conn, today=today))
 
 
 def _first_chat(
@@ -142,7 +141,8 @@ def close(
 
 def owed(settings: Settings) -> list[Notice]:
     """Every recipient still to be told of an erasure."""
-    return notices.open_notices(open_ledger(settings.ledger, read_only=True).conn)
+    with open_ledger(settings.ledger, read_only=True) as db:
+        return notices.open_notices(db.conn)
 
 
 def record_told(

@@ -8,7 +8,7 @@ snapzen's own records:
 
 1. **Plan** from the ``cases`` table (synced, ticket id known, ``expired_at`` NULL, retention
    ended on or before ``as_of``), oldest first, a page at a time. No Zendesk search.
-2. **Delete** each batch (≤100 ids) through ``snapzen.clients.ticket_deletion`` (shared with the
+2. **Delete** each batch (≤100 ids) through ``snapzen.clients.deletion`` (shared with the
    Art. 17 erasure): ``DELETE tickets/destroy_many``, then wait for the job. Deleted now, or
    already gone (a 404 for the batch is split until the missing ids are isolated; a per-item
    ``NotFound`` or ``AlreadyDeleted`` result) → done. A failed or unfinished job, or any other
@@ -42,7 +42,7 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.clients.ticket_deletion import MAX_BATCH, BulkTicketDeleter, DeletionOutcome
+from snapzen.clients.deletion import MAX_BATCH, BulkTicketDeleter, DeletionOutcome
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands.clients import ticket_deleter_from, zendesk_from
 from snapzen.commands.clock_guard import check_against_zendesk
@@ -52,7 +52,7 @@ from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event, decision
 from snapzen.ledger.evidence.events_table import columns
 from snapzen.ledger.rights import holds
-from snapzen.ledger.store import lookups, summary, transitions
+from snapzen.ledger.store import queries, transitions
 from snapzen.ledger.store.cursor_rules import deletion_clock_error
 from snapzen.ledger.store.db import open_ledger, transaction
 from snapzen.policy.transform import EXTERNAL_ID_PREFIX, add_years, external_id, retention_until
@@ -158,7 +158,7 @@ def iter_due(
     cutoff = latest_due_day(as_of, years).isoformat()
     last: tuple[str, str] = ("", "")
     while True:
-        rows = lookups.due_page(db.conn, cutoff, as_of.isoformat(), last, page_size)
+        rows = queries.due_page(db.conn, cutoff, as_of.isoformat(), last, page_size)
         if not rows:
             return
         for case_id, ticket_id, widget_id, subject, started, recorded in rows:
@@ -204,7 +204,7 @@ def refuse_on_wrong_clock(settings: Settings, now: datetime) -> None:
     # guard is Zendesk's ``Date`` (clock_guard), and a pass under a clock ahead of it records
     # no run.
     with closing(open_ledger(settings.ledger, read_only=True)) as db:
-        newest = wall_clock.parse_optional(summary.newest_run_start(db.conn))
+        newest = wall_clock.parse_optional(queries.newest_run_start(db.conn))
     margin = timedelta(days=settings.transfer.clock_margin_days)
     why = deletion_clock_error(now, newest, margin)
     if why:
@@ -338,7 +338,7 @@ class _Sweep:
             batch = [d for d in batch if d not in held]
             # Tickets the ledger already records as deleted (an Art. 17 erasure; or an
             # `expired` event, which cannot lack expired_at: then marking is all that is left).
-            earlier = lookups.deleted_tickets(self.db.conn, [d.ticket_id for d in batch])
+            earlier = queries.deleted_tickets(self.db.conn, [d.ticket_id for d in batch])
             marked_only = [d for d in batch if d.ticket_id in earlier]
             to_delete = [d for d in batch if d.ticket_id not in earlier]
             result.previously_erased += sum(earlier.get(d.ticket_id) == "erased" for d in batch)
@@ -400,7 +400,7 @@ class _Sweep:
                 elif not transitions.mark_expired(conn, due.case_id, stamp):
                     continue  # recorded already; never a second event
                 else:
-                    transfer = lookups.transfer_seq(conn, due.case_id)
+                    transfer = queries.transfer_seq(conn, due.case_id)
                     details.update(
                         retention_years=self.years,
                         retention_source="recorded" if due.recorded else "configured",
@@ -465,7 +465,7 @@ class _Sweep:
                     continue
                 if tag not in (ticket.get("tags") or []):
                     continue
-                if not lookups.ticket_unknown(self.db.conn, ticket_id):
+                if not queries.ticket_unknown(self.db.conn, ticket_id):
                     continue
                 external = ticket.get("external_id")
                 case_id = str(external).removeprefix(EXTERNAL_ID_PREFIX) if external else None

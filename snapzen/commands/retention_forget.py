@@ -15,7 +15,7 @@ retention. The sweep therefore:
    a ticket of another channel, a younger chat's ticket, one under a legal hold): otherwise
    the profile is kept and counted, and the next sweep that expires their last ticket
    deletes it;
-3. deletes it as the Art. 17 erasure does (``snapzen.clients.user_erasure``: soft delete then
+3. deletes it as the Art. 17 erasure does (``snapzen.clients.deletion``: soft delete then
    permanent delete; 404 is "already done").
 
 Only counts reach the run record and the output; user ids are printed in a dry run (ids are
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from snapzen.clients.user_erasure import END_USER, delete_profile
+from snapzen.clients.deletion import END_USER, delete_profiles
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands import copies
 from snapzen.commands.clients import zendesk_from
@@ -80,6 +80,7 @@ def delete_ticketless(
     would delete)."""
     result = ProfileSweep()
     gone = set(leaving)
+    ticketless = []
     for user_id in sorted(set(users)):
         try:
             user = zendesk.show_user(user_id)
@@ -92,16 +93,13 @@ def delete_ticketless(
             continue
         if tickets:
             result.kept[user_id] = tickets
-            continue
-        if dry_run:
-            result.deleted.append(user_id)
-            continue
-        reason = delete_profile(zendesk, user_id, SnapzenError)
-        if reason is None:
-            result.deleted.append(user_id)
         else:
-            result.failed[user_id] = reason
-            log.warning("retention_profile_not_deleted", user_id=user_id, reason=reason)
+            ticketless.append(user_id)
+    if dry_run:
+        result.deleted = ticketless
+    else:
+        result.deleted, failed = delete_profiles(zendesk, ticketless, SnapzenError)
+        result.failed.update(failed)
     return result
 
 

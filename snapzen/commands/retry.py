@@ -25,7 +25,7 @@ import sqlite_utils
 
 from snapzen.commands import service
 from snapzen.commands.run import locked_run
-from snapzen.ledger.store import lookups, transitions
+from snapzen.ledger.store import queries, transitions
 from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.ledger.store.db import ensure_ledger, open_ledger, transaction
 from snapzen.support import clock
@@ -42,7 +42,7 @@ def requeue(db: sqlite_utils.Database, case_ids: Sequence[str] | None, now: date
     asking for one by id is an error, and --all-failed leaves them alone."""
     with transaction(db) as conn:
         if case_ids is None:
-            chosen = lookups.retryable_failed(conn)
+            chosen = queries.retryable_failed(conn)
         else:
             _check_failed(conn, case_ids, "retry")
             chosen = list(case_ids)
@@ -132,7 +132,7 @@ def _check_failed(
     for case_id in case_ids:
         # A case without a start time can never be sent (it would sit in pending, unseen by
         # the deadline check): only a fresh SnapEngage copy can fix it.
-        row = lookups.case_state(conn, case_id)
+        row = queries.case_state(conn, case_id)
         if row is None:
             raise ConfigError(f"case {case_id} is not in the ledger database")
         if row[0] != CaseStatus.FAILED:

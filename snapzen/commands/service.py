@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import threading
-import time
 import types
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,7 +29,7 @@ import schedule
 import sqlite_utils
 
 from snapzen.commands import retention
-from snapzen.commands.clients import snapengage_from, zendesk_from
+from snapzen.commands.clients import Clients, clients_from
 from snapzen.commands.clock_guard import ClockAheadError, check_against_zendesk
 from snapzen.commands.init import refuse_first_pass
 from snapzen.commands.run import LOCK_POLL_SECONDS, locked_run, patiently, stop_on_signals
@@ -44,24 +43,12 @@ from snapzen.support.settings import (
     require_ledger_key,
     require_sync_settings,
 )
-from snapzen.sync.pipeline import CrashHook, PassResult, Pipeline, Sink, Source
+from snapzen.sync.pipeline import CrashHook, PassResult, Pipeline
 
 log = get_logger("snapzen.commands.service")
 
 PassFn = Callable[[], int]
 DailyJob = Callable[[], object]
-
-
-@dataclass
-class Clients:
-    source: Source
-    sink: Sink
-
-
-def build_clients(settings: Settings, sleep: Callable[[float], None] = time.sleep) -> Clients:
-    return Clients(
-        source=snapengage_from(settings, sleep=sleep), sink=zendesk_from(settings, sleep=sleep)
-    )
 
 
 def run_pass(
@@ -84,7 +71,7 @@ def run_pass(
     advanced inside ``body`` after everything before them succeeded."""
     require_sync_settings(settings)
     key = require_ledger_key(settings)
-    clients = clients or build_clients(settings)
+    clients = clients or clients_from(settings)
     actor = actor or settings.pipeline.actor
     checked: list[errors.SnapzenError] = []
 

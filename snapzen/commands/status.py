@@ -19,7 +19,8 @@ from snapzen.commands.reconcile_check import Kind
 from snapzen.ledger.evidence import derogations, reconciliation
 from snapzen.ledger.rights import requests
 from snapzen.ledger.rights.period_keys import legacy_summary
-from snapzen.ledger.store import alerts, runs, summary
+from snapzen.ledger.store import alerts, runs
+from snapzen.ledger.store import queries as summary
 from snapzen.ledger.store.case_flags import open_flags
 from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.ledger.store.cursor_rules import check_clock

@@ -303,15 +303,25 @@ class Settings(BaseSettings):
         own; the failed ones keep their (unchecked) defaults. So checks across sections and
         each command's requirements are reported in the same run, and a command that does not
         need a section still gets its settings."""
-        try:
-            return handler(value)
-        except ValidationError as exc:
-            if (collected := _COLLECTED.get(None)) is None:
-                raise
-            section, errors = str(info.field_name), exc.errors()
-            collected[0].extend({**e, "loc": (section, *e["loc"])} for e in errors)
-            failed = collected[1][section] = frozenset(str((*e["loc"], "")[0]) for e in errors)
-            return _rebuilt(cls.model_fields[section].annotation, value, failed)
+        given, section, failed = value, str(info.field_name), frozenset[str]()
+        model = cls.model_fields[section].annotation
+        # The rebuilt section is checked again: a check across its fields (a model validator)
+        # runs only once its fields pass, and is reported in the same run. Bounded: each pass
+        # sets aside at least one more setting, "" (the whole section) last.
+        for _ in range(len(getattr(model, "model_fields", ())) + 2):
+            try:
+                return handler(value)
+            except ValidationError as exc:
+                if (collected := _COLLECTED.get(None)) is None:
+                    raise
+                errors = exc.errors()
+                collected[0].extend({**e, "loc": (section, *e["loc"])} for e in errors)
+                more = failed | frozenset(str((*e["loc"], "")[0]) for e in errors)
+                if more == failed:
+                    break
+                failed = collected[1][section] = more
+                value = _rebuilt(model, given, failed)
+        return value
 
 
 def _rebuilt(model: Any, given: Any, failed: frozenset[str]) -> Any:

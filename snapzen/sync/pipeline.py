@@ -161,7 +161,7 @@ class Pipeline:
         row = self.db.execute(
             "SELECT MAX(started_at) FROM runs WHERE run_id != ?", (self.run_id,)
         ).fetchone()
-        last = datetime.fromisoformat(row[0].replace("Z", "+00:00")) if row and row[0] else None
+        last = wall_clock.parse_optional(row[0] if row else None)
         behind = check_clock(now, last)
         if behind is not None and last is not None:
             log.error(

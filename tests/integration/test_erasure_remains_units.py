@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
+from snapzen.clients.deletion import DeletionOutcome, UserErasure
 from snapzen.clients.http import HttpClient
-from snapzen.clients.ticket_deletion import DeletionOutcome
-from snapzen.clients.user_erasure import UserErasure
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands import erase_request, erasure_response
 from snapzen.commands.erase import ErasurePlan, ErasureResult, TicketTarget

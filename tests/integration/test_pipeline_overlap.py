@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from snapzen.commands import service
+from snapzen.commands.clients import Clients, clients_from
 from snapzen.ledger.store import outbox
 from snapzen.ledger.store.db import open_db
 from snapzen.support.errors import ProtocolError
@@ -96,8 +97,8 @@ class _BrokenSource:
 def test_a_reader_error_aborts_the_pass_and_keeps_cursors(
     settings: Settings, apis: SandboxApis
 ) -> None:
-    clients = service.build_clients(settings)
-    broken = service.Clients(source=_BrokenSource(), sink=clients.sink)
+    clients = clients_from(settings)
+    broken = Clients(source=_BrokenSource(), sink=clients.sink)
     with pytest.raises(ProtocolError):
         service.sync(settings, clients=broken)
     db = open_db(settings.ledger.path)
@@ -210,9 +211,9 @@ def test_posts_go_out_one_at_a_time_within_the_job_cap_after_their_intent(
             widget,
             [make_case(f"{widget}-{i}", started=recent(300), widget=widget) for i in range(450)],
         )
-    clients = service.build_clients(settings)
+    clients = clients_from(settings)
     sink = _WatchingSink(clients.sink, settings.ledger.path)
-    result = service.sync(settings, clients=service.Clients(source=clients.source, sink=sink))
+    result = service.sync(settings, clients=Clients(source=clients.source, sink=sink))
 
     assert result.exit_code == 0 and result.counts.created == 900
     assert set(apis.tickets_by_external_id().values()) == {1} and len(apis.tickets) == 900

@@ -29,7 +29,7 @@ from snapzen.support.errors import ConfigError
 _FIRST = ("event", "recorded_at")
 COLUMNS = ("seq", *_FIRST, *(c for c in RECORD_COLUMNS if c not in _FIRST), "prev_hash", "hash")
 JSON_COLUMNS = ("data_categories", "redactions", "details")
-BASES = ("art45", "art46", "art49_1a", "art49_1b")
+BASES = ("art45", "art46", *DEROGATION_BASES)
 Format = Literal["csv", "json", "jsonl"]
 
 # Answer to Art. 15(1)(c),(d) and 15(2): recipients, third country, safeguard, storage period.

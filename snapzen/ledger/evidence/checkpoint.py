@@ -30,6 +30,7 @@ import hmac
 import json
 import os
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -139,21 +140,6 @@ def make(
     return point.signed_by(key)
 
 
-def hmac_problem(
-    checkpoint: Checkpoint, key: bytes, path: Path | str, key_name: str = "the ledger key"
-) -> Problem | None:
-    """A forged or altered version-1 checkpoint is evidence of tampering (exit 1), not a
-    usage error."""
-    if hmac.compare_digest(hmac_of(key, checkpoint), checkpoint.signature):
-        return None
-    return Problem(
-        checkpoint.seq,
-        "bad_signature",
-        f"checkpoint {path} signature does not verify under {key_name} "
-        "(forged or altered checkpoint, or signed with another key)",
-    )
-
-
 def check_signature(checkpoint: Checkpoint, public: Ed25519PublicKey) -> bool | None:
     """True when ``public`` signed it; False for a signature that does not verify (forged or
     altered); None when the key never signed this checkpoint (a question of which key, not
@@ -171,29 +157,38 @@ def check_signature(checkpoint: Checkpoint, public: Ed25519PublicKey) -> bool | 
 
 
 def signature_problem(
-    checkpoint: Checkpoint, path: Path | str, publics: list[tuple[Path, Ed25519PublicKey]]
+    checkpoint: Checkpoint,
+    path: Path | str,
+    publics: list[tuple[Path, Ed25519PublicKey]],
+    hmac_key: Callable[[], tuple[bytes, str]],
 ) -> Problem | None:
-    """The verdict on a signed (version 2) checkpoint under the auditor's public keys: None
-    when every given key that signed it verifies; a ``bad_signature`` Problem (tampering,
-    exit 1) when one does not. No key given, or none of them signed it, is a usage error
-    (ConfigError, exit 2): nothing can be said about tampering then."""
-    if not publics:
-        raise ConfigError(f"checkpoint {path} is signed: give --public-key FILE")
-    verdicts = [check_signature(checkpoint, public) for _, public in publics]
-    if all(verdict is None for verdict in verdicts):
-        names = ", ".join(str(p) for p, _ in publics)
-        signers = ", ".join(s.key_fingerprint for s in checkpoint.signatures)
-        raise ConfigError(
-            f"checkpoint {path} is signed by another key ({signers}), not by {names}: "
-            "nothing to say about tampering; ask for the right public key"
-        )
-    if False not in verdicts:
-        return None
-    return Problem(
-        checkpoint.seq,
-        "bad_signature",
-        f"checkpoint {path} signature does not verify under its key (forged or altered checkpoint)",
-    )
+    """The verdict on a checkpoint's signature: None when it holds; a ``bad_signature``
+    Problem (forged or altered: evidence of tampering, exit 1) when it does not. Version 1
+    is checked under its HMAC key (``hmac_key()``: the key and its name for messages, asked
+    only for one); version 2 under the auditor's public keys, each given key that signed it
+    verifying. No public key given, or none of them signed it, is a usage error (ConfigError,
+    exit 2): nothing can be said about tampering then."""
+    if checkpoint.version == HMAC_VERSION:
+        key, under = hmac_key()
+        if hmac.compare_digest(hmac_of(key, checkpoint), checkpoint.signature):
+            return None
+        under += " (forged or altered checkpoint, or signed with another key)"
+    else:
+        if not publics:
+            raise ConfigError(f"checkpoint {path} is signed: give --public-key FILE")
+        verdicts = [check_signature(checkpoint, public) for _, public in publics]
+        if all(verdict is None for verdict in verdicts):
+            names = ", ".join(str(p) for p, _ in publics)
+            signers = ", ".join(s.key_fingerprint for s in checkpoint.signatures)
+            raise ConfigError(
+                f"checkpoint {path} is signed by another key ({signers}), not by {names}: "
+                "nothing to say about tampering; ask for the right public key"
+            )
+        if False not in verdicts:
+            return None
+        under = "its key (forged or altered checkpoint)"
+    message = f"checkpoint {path} signature does not verify under {under}"
+    return Problem(checkpoint.seq, "bad_signature", message)
 
 
 def generate() -> Ed25519PrivateKey:

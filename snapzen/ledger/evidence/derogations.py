@@ -10,7 +10,7 @@ DEROGATION_BASES = ("art49_1a", "art49_1b")
 
 _BY_RECIPIENT = (
     "SELECT COALESCE(recipient, '(unknown)'), count(*) FROM events "
-    "WHERE event = 'transfer' AND legal_basis IN ('art49_1a', 'art49_1b'){extra} "
+    "WHERE event = 'transfer' AND legal_basis IN (?, ?){extra} "
     "GROUP BY 1 ORDER BY 2 DESC, 1"
 )
 
@@ -18,7 +18,7 @@ _BY_RECIPIENT = (
 def by_recipient(conn: sqlite3.Connection, run_id: str | None = None) -> dict[str, int]:
     """Recipient -> transfers under a derogation: those of run ``run_id``, or all of them."""
     extra, params = ("", ()) if run_id is None else (" AND run_id = ?", (run_id,))
-    rows = conn.execute(_BY_RECIPIENT.format(extra=extra), params)
+    rows = conn.execute(_BY_RECIPIENT.format(extra=extra), (*DEROGATION_BASES, *params))
     return {str(recipient): int(count) for recipient, count in rows}
 
 

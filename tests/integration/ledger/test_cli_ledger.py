@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from snapzen.cli import ledger as ledger_cli
 from snapzen.cli.main import app as main_app
-from snapzen.clients.ticket_deletion import TicketDeleter
+from snapzen.clients.deletion import TicketDeleter
 from snapzen.commands import clients
 from snapzen.ledger.store.db import open_db
 from snapzen.support.settings import Settings

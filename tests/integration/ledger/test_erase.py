@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from snapzen.clients.ticket_deletion import BulkTicketDeleter, DeletionOutcome
-from snapzen.clients.user_erasure import ZendeskUserEraser
+from snapzen.clients.deletion import BulkTicketDeleter, DeletionOutcome, ZendeskUserEraser
 from snapzen.commands import erase
 from snapzen.ledger.evidence import verify
 from snapzen.ledger.evidence.chain import subject_ref

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from snapzen.cli import ledger as ledger_cli
-from snapzen.clients.ticket_deletion import TicketDeleter
+from snapzen.clients.deletion import TicketDeleter
 from snapzen.commands import clients, service
 from snapzen.ledger.evidence import agreement, verify
 from snapzen.ledger.evidence.chain import append_events

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from snapzen.clients.user_erasure import UserErasure
+from snapzen.clients.deletion import UserErasure
 from snapzen.commands import summaries
 from snapzen.commands.erase import ErasurePlan, ErasureResult
 from snapzen.commands.erase_person import Answered

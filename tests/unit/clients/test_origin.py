@@ -22,6 +22,7 @@ from snapzen.clients.origin import (
     CredentialSafeSession,
     OriginError,
     RedirectRefusedError,
+    answer_deadline,
     origin_of,
     require_origin,
 )
@@ -236,6 +237,35 @@ def test_a_server_dripping_its_headers_is_cut_off_at_the_total_deadline(
             client.request("POST", url, idempotent=False, json={})
     assert "total_timeout_seconds" in str(caught.value)
     assert time.monotonic() - started < 2.5  # the headers alone would take ~180 s
+
+
+def test_a_pooled_connection_is_never_cut_by_the_deadline_of_an_answer_it_finished(
+    serve: Callable[[Handler], str],
+) -> None:
+    """Once an answer is read whole its connection is back in the pool, where another thread's
+    request may take it: the deadline of the finished answer must not shut that socket."""
+    ports: list[int] = []
+
+    def keep_alive(h: BaseHTTPRequestHandler) -> None:
+        ports.append(h.client_address[1])
+        h.protocol_version = "HTTP/1.1"
+        h.send_response(200)
+        h.send_header("Content-Length", "2")
+        h.send_header("Connection", "keep-alive")
+        h.end_headers()
+        h.wfile.write(b"{}")
+
+    url = serve(keep_alive)
+    session = CredentialSafeSession()
+    deadline = time.monotonic() + 0.2
+    with answer_deadline(deadline):
+        assert session.get(f"{url}/first").json() == {}  # read whole: back in the pool
+        while time.monotonic() <= deadline:  # the deadline passes with the block still open
+            time.sleep(0.05)
+        for timer in [t for t in threading.enumerate() if isinstance(t, threading.Timer)]:
+            timer.join(5)  # a cut due at the deadline has happened by now
+    assert session.get(f"{url}/second").json() == {}
+    assert len(ports) == 2 and ports[0] == ports[1]  # the same connection, not cut
 
 
 def test_a_declared_oversized_body_is_refused_unread(serve: Callable[[Handler], str]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from snapzen.clients.ticket_deletion import BulkTicketDeleter, DeletionOutcome
+from snapzen.clients.deletion import BulkTicketDeleter, DeletionOutcome
 from snapzen.policy.models import JobStatus
 from snapzen.support.errors import AuthError, InvalidRecordError, NotFoundError, ServerError
 

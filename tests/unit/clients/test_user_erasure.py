@@ -4,7 +4,7 @@ exact email and, to be deleted, the end-user role."""
 
 from __future__ import annotations
 
-from snapzen.clients.user_erasure import Requesters
+from snapzen.clients.deletion import Requesters
 from tests.integration.ledger.test_erase import FakeUserApi, eraser
 from tests.ledger_fixtures import ALICE
 

@@ -164,6 +164,31 @@ def test_a_bad_value_does_not_hide_what_else_its_section_lacks(
     assert not any("credentials" in line for line in lines)  # the email given was bad
 
 
+def test_a_bad_value_does_not_hide_a_check_across_its_section_s_other_fields(
+    tmp_path: Path,
+) -> None:
+    """A section's own cross-field check runs only once its fields pass: with one field set
+    aside, the check is made on the rest in the same run, not after the first fix."""
+    prod = tmp_path / "prod.toml"
+    prod.write_text(
+        '[snapengage]\ntimezone = "Europe/London"\noverlap_days = 0\nsettle_minutes = 1\n'
+        '[consent]\naccepted_values = ["yes"]\nrefused_values = ["yes"]\nsources = ["nowhere"]\n',
+        encoding="utf-8",
+    )
+    lines = problems(["--config", str(prod), "status"])
+    assert lines[0].startswith(f"setting snapengage.settle_minutes in {prod}: ")
+    assert lines[1] == (
+        f"settings snapengage.overlap_days in {prod} and snapengage.timezone in {prod}: "
+        "overlap_days must be at least 1 when timezone is not UTC"
+    )
+    assert lines[2].startswith(f"setting consent.sources in {prod}: must list some of ")
+    assert lines[3] == (
+        f"settings consent.accepted_values in {prod} and consent.refused_values in {prod}: "
+        "consent values ['yes'] are both accepted and refused"
+    )
+    assert len(lines) == 4
+
+
 def test_a_problem_in_a_clients_entry_of_the_file_is_named_by_the_entry(tmp_path: Path) -> None:
     """[[clients]] is a list: its entries are named by position, and a missing key is given in
     the file's entry or in SNAPZEN_CLIENTS (the whole list), never a per-entry variable."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from snapzen.commands import service
+from snapzen.commands.clients import clients_from
 from snapzen.ledger.store import outbox, runs
 from snapzen.ledger.store.db import open_db
 from snapzen.policy.models import JobStatus
@@ -196,7 +196,7 @@ def test_recovery_reads_every_job_in_one_request_and_hands_back_those_still_runn
 
 def _fake_time_pass(settings: Settings, db: Any, clock: FakeClock, **extra: Any) -> Pipeline:
     """A sync pass (run r1) against the test's sandbox whose waits are on ``clock``."""
-    clients = service.build_clients(settings, sleep=lambda _s: None)
+    clients = clients_from(settings, sleep=lambda _s: None)
     runs.start_run(db, "r1", "sync", "test", datetime.now(UTC), None)
     return Pipeline(
         settings,

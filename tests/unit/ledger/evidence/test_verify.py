@@ -178,6 +178,14 @@ def test_rewrite_after_the_checkpoint_seq_is_still_a_chain_break(
     assert first(check(ledger_path, point)).seq == 12
 
 
+def ledger_key() -> tuple[bytes, str]:
+    return KEY, "the ledger key"
+
+
+def unused() -> tuple[bytes, str]:
+    raise AssertionError("a signed (version 2) checkpoint needs no HMAC key")
+
+
 def test_checkpoint_file_round_trip_and_signature(ledger_path: Path, tmp_path: Path) -> None:
     point = signed_head(ledger_path)
     path = tmp_path / "sub" / "head.json"
@@ -186,16 +194,16 @@ def test_checkpoint_file_round_trip_and_signature(ledger_path: Path, tmp_path: P
     assert set(data) == {"version", "kind", "seq", "hash", "created_at", "row_count", "signature"}
     loaded = signed.read(path)
     assert loaded == point
-    assert signed.hmac_problem(loaded, KEY, path) is None
+    assert signed.signature_problem(loaded, path, [], ledger_key) is None
     assert not list(path.parent.glob(".head.json.*"))  # no temp file left behind
 
 
 def test_forged_checkpoint_signature(ledger_path: Path, tmp_path: Path) -> None:
     point = signed_head(ledger_path)
     forged = dataclasses.replace(point, seq=9)
-    problem = signed.hmac_problem(forged, KEY, "head.json")
+    problem = signed.signature_problem(forged, "head.json", [], ledger_key)
     assert problem is not None and problem.kind == "bad_signature"
-    other_key = signed.hmac_problem(point, b"another-key-entirely", "head.json")
+    other_key = signed.signature_problem(point, "head.json", [], lambda: (b"other-key", "x"))
     assert other_key is not None
 
 
@@ -205,14 +213,17 @@ def test_a_signed_checkpoints_verdict_under_the_auditors_public_keys(ledger_path
     point = signed.make(db.conn, operator)
     db.conn.close()
     mine, theirs = (Path("op.pub"), operator.public_key()), (Path("x.pub"), stranger.public_key())
-    assert signed.signature_problem(point, "head.json", [theirs, mine]) is None  # one is enough
-    forged = signed.signature_problem(dataclasses.replace(point, seq=9), "head.json", [mine])
+    # One key that signed it is enough.
+    assert signed.signature_problem(point, "head.json", [theirs, mine], unused) is None
+    forged = signed.signature_problem(
+        dataclasses.replace(point, seq=9), "head.json", [mine], unused
+    )
     assert forged is not None and forged.kind == "bad_signature" and forged.seq == 9
     # Not tampering, a usage error: no key, or only keys that never signed it.
     with pytest.raises(ConfigError, match="give --public-key"):
-        signed.signature_problem(point, "head.json", [])
+        signed.signature_problem(point, "head.json", [], unused)
     with pytest.raises(ConfigError, match=r"signed by another key .*x\.pub"):
-        signed.signature_problem(point, "head.json", [theirs])
+        signed.signature_problem(point, "head.json", [theirs], unused)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 import sqlite_utils
 
 from snapzen.commands.retry import _check_failed
-from snapzen.ledger.store import lookups, outbox
+from snapzen.ledger.store import outbox, queries
 from snapzen.support.errors import ConfigError
 
 NOW = datetime(2026, 11, 8, 12, tzinfo=UTC)
@@ -40,7 +40,7 @@ def test_the_pass_retry_all_and_retry_one_agree_on_what_can_be_sent_again(
     db: sqlite_utils.Database,
 ) -> None:
     _failed(db)
-    every = lookups.retryable_failed(db.conn)
+    every = queries.retryable_failed(db.conn)
     assert every == ["ok", "spent"]
     for case_id, *_ in CASES:
         if case_id in every:
