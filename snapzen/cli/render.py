@@ -7,10 +7,10 @@ csv/json/jsonl keep the stored codes, which scripts and spreadsheets rely on.
 
 Data never reaches rich as markup: case ids, widget ids, errors and paths come from the APIs,
 the configuration or the ledger, and ``[/]`` in one crashed ``status`` while ``[link=…]``
-rendered as a hyperlink. Every cell is a ``Text`` (never parsed for markup), every value in
-the notes' markup is escaped (snapzen.commands.summaries.said), and consoles are built with
-emoji codes off (``:x:`` in data stays text). rich is imported on use: only a terminal needs
-it (start-up time).
+rendered as a hyperlink. Every cell is a ``Text`` (never parsed for markup), the notes are
+Texts whose values are put in after their template's markup is read
+(snapzen.commands.summaries.noted), and consoles are built with emoji codes off (``:x:`` in
+data stays text). rich is imported on use: only a terminal needs it (start-up time).
 """
 
 from __future__ import annotations
@@ -140,8 +140,8 @@ def print_status(report: dict[str, Any]) -> None:
         )
     out = console()
     out.print(table)
-    for _, line in summaries.said("status_notes", markup=True, report=report):
-        out.print(line, highlight=False)  # rich markup, every value in it escaped
+    for note in summaries.noted("status_notes", report=report):
+        out.print(note)  # a Text: the template's styles, its values never read as markup
 
 
 class RichProgress(Tally):

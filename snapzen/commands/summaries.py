@@ -9,6 +9,8 @@ arguments, calls one function and prints; light at import (jinja2 is imported by
 
 from __future__ import annotations
 
+import bisect
+import re
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -16,24 +18,70 @@ from typing import TYPE_CHECKING, Any
 from snapzen import commands  # each module imported when first named (start-up time)
 
 if TYPE_CHECKING:  # types only: this module stays light at import
+    import jinja2
+    from rich.text import Text
+
     from snapzen.commands.erase import ErasureResult
     from snapzen.sync.contracts import PassResult
 
 Line = tuple[bool, str]  # (to stderr, text)
 
 
-def said(block: str, *, markup: bool = False, **facts: Any) -> list[Line]:
+def said(block: str, **facts: Any) -> list[Line]:
     """What the template ``templates/said.txt`` says of ``facts``: the lines of its block
     ``block`` (stdout), then those of ``block_err`` if it has one (stderr); blank lines are
-    left out. ``markup``: the block is rich markup, and every value put in it is escaped
-    (data is never markup)."""
+    left out."""
     from snapzen.commands.templates import TEMPLATES  # lazy: jinja2 (start-up time)
 
-    env = TEMPLATES
-    if markup:
-        from rich.markup import escape
+    return _said(TEMPLATES, block, facts)
 
-        env = TEMPLATES.overlay(finalize=lambda value: escape(str(value)))
+
+def noted(block: str, **facts: Any) -> list[Text]:
+    """A block of ``templates/said.txt`` written in rich markup (`status`'s notes), as rich
+    Texts: the template's own markup styles its lines, and each value is put in after that
+    markup is read, as plain text in the style around it. Data is never markup: escaping each
+    value apart is not enough (``[link=…`` in one value and ``]`` in the next made a tag
+    across them, and a ``[/`` crashed `status`), and a value's newline stays in its line."""
+    from rich.markup import render
+
+    from snapzen.commands.templates import TEMPLATES  # lazy: jinja2 (start-up time)
+
+    values: list[str] = []
+
+    def hold(value: Any) -> str:  # the template sees a placeholder, never the value
+        values.append(str(value))
+        return f"\x00{len(values) - 1}\x00"
+
+    lines = _said(TEMPLATES.overlay(finalize=hold), block, facts)
+    notes = [_placed(render(line, emoji=False), values) for _, line in lines]
+    return [note for note in notes if note.plain]
+
+
+def _placed(markup: Text, values: list[str]) -> Text:
+    """``markup`` (a line's template read as rich markup) with each placeholder replaced by
+    its value, as plain text: the styles' spans move with the text around them."""
+    from rich.text import Span, Text
+
+    parts, ends, growth, at = [], [0], [0], 0  # growth: how far the text after each moved
+    for held in _HELD.finditer(markup.plain):
+        value = values[int(held[1])]
+        parts += [markup.plain[at : held.start()], value]
+        ends.append(held.end())
+        growth.append(growth[-1] + len(value) - len(held[0]))
+        at = held.end()
+    parts.append(markup.plain[at:])
+
+    def moved(offset: int) -> int:
+        return offset + growth[bisect.bisect_right(ends, offset) - 1]
+
+    spans = [Span(moved(s.start), moved(s.end), s.style) for s in markup.spans]
+    return Text("".join(parts), style=markup.style, spans=spans)
+
+
+_HELD = re.compile("\x00([0-9]+)\x00")
+
+
+def _said(env: jinja2.Environment, block: str, facts: dict[str, Any]) -> list[Line]:
     template = env.get_template("said.txt")
     helpers = {"age": age, "pairs": pairs, "listing": listing, "commands": commands}
     context = template.new_context({**helpers, **facts})

@@ -58,3 +58,34 @@ def test_terminal_tables_show_markup_in_cells_literally(
     for text in (HOSTILE_ID, LINKED_ID, "[bold]t[/]"):
         assert _flat(text) in _flat(shown)
     assert "\x1b]8;" not in shown
+
+
+def test_status_notes_never_read_markup_across_values_or_lines(
+    sync_env: Path, apis: SandboxApis
+) -> None:
+    """A tag cannot be made of two values (a case id, then its error), nor a closing tag that
+    crashes `status`; a value's newline keeps its line's style instead of breaking its markup."""
+    opening, closing, dated = "[link=https://evil.example/", "[/", "late\n[/]chat"
+    apis.add_cases(
+        "w1", [make_case(case, started=recent(200)) for case in (opening, closing, dated)]
+    )
+    for case in (opening, closing, dated):
+        apis.item_errors[f"snapengage:{case}"] = "invalid"
+    assert runner.invoke(app, ["sync"]).exit_code == 3
+    with sqlite3.connect(sync_env) as conn:  # errors as an API could have sent them
+        for case, error in ((opening, "]click to fix"), (closing, "] boom")):
+            conn.execute("UPDATE cases SET error = ? WHERE case_id = ?", (error, case))
+        conn.execute(  # a chat dated in the future: its line is styled (an alert)
+            "UPDATE cases SET started_at = '2099-01-01T00:00:00Z' WHERE case_id = ?", (dated,)
+        )
+
+    status = runner.invoke(app, ["status"])
+    assert status.exit_code == 3, status.output
+    shown = _flat(status.stdout)
+    for text in (
+        f"failed {opening} (attempts 1): ]click to fix",
+        f"failed {closing} (attempts 1): ] boom",
+        f"dated in the future: {dated} (w1)",
+    ):
+        assert _flat(text) in shown
+    assert "\x1b]8;" not in status.stdout  # no OSC 8 hyperlink

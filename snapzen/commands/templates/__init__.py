@@ -12,13 +12,23 @@ import jinja2
 
 from snapzen.commands import controllers
 
+
+@jinja2.pass_eval_context
+def _finalize(context: jinja2.nodes.EvalContext, value: Any) -> Any:
+    """A missing fact (None) prints nothing on the HTML page; the text outputs (the CLI's
+    lines, `ledger report`, the metrics, the erasure response) print it as ``str`` does, as
+    their printers did before the templates: ``None in None``, not a blank that reads as a
+    value."""
+    return "" if value is None and context.autoescape else value
+
+
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent),
     autoescape=jinja2.select_autoescape(["html"]),
     trim_blocks=True,
     lstrip_blocks=True,
     keep_trailing_newline=True,
-    finalize=lambda value: "" if value is None else value,  # a missing fact prints nothing
+    finalize=_finalize,
 )
 
 
