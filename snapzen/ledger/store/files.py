@@ -61,8 +61,8 @@ def fold_wal(path: Path, timeout: float = 5.0) -> bool:
 
 
 def connect(path: Path | str, *, read_only: bool = False, timeout: float = 5.0) -> _Closing:
-    """A plain connection to ``path`` (read-only: no write, no -wal created), closed on
-    leaving the ``with``."""
+    """A plain connection to ``path`` (read-only: no write; SQLite still opens the -wal and
+    -shm of a WAL ledger to read it), closed on leaving the ``with``."""
     target = read_only_uri(path) if read_only else str(path)
     return closing(sqlite3.connect(target, uri=read_only, timeout=timeout))
 
