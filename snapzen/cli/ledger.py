@@ -213,13 +213,15 @@ def list_(
     capped = fmt is ListFormat.table and limit is None and on_terminal()
     settings = settings_from("evidence")
     # One row past the cap tells "exactly 1,000" from "more than 1,000".
-    rows = ledger_queries.ledger_rows(settings, found, limit=TABLE_LIMIT + 1 if capped else limit)
-    first = list(rows) if capped else []
-    emit(
-        iter(first[:TABLE_LIMIT]) if capped else rows, fmt,
-        columns=shown if columns or wide else terms.COLUMNS, table_columns=shown,
-        title="Ledger rows",
-    )  # fmt: skip
+    with ledger_queries.ledger_rows(
+        settings, found, limit=TABLE_LIMIT + 1 if capped else limit
+    ) as rows:
+        first = list(rows) if capped else []
+        emit(
+            iter(first[:TABLE_LIMIT]) if capped else rows, fmt,
+            columns=shown if columns or wide else terms.COLUMNS, table_columns=shown,
+            title="Ledger rows",
+        )  # fmt: skip
     if len(first) > TABLE_LIMIT:
         typer.echo(
             f"(the first {TABLE_LIMIT:,} rows on this terminal; more match: --limit N, or pipe "
@@ -252,12 +254,13 @@ def export(
     found = ledger_queries.filters(**filters)
     kind = export_format(str(file), fmt)
     new_file(file, overwrite)
-    rows = ledger_queries.ledger_rows(settings_from("evidence"), found)
-    if str(file) == "-":
-        ledger_queries.write_rows(rows, sys.stdout, kind, terms.COLUMNS)  # type: ignore[arg-type]
-        return
-    with atomic_text(file) as handle:
-        count = ledger_queries.write_rows(rows, handle, kind, terms.COLUMNS)  # type: ignore[arg-type]
+    # An unknown --widget is refused on entering: before a row is read or the file created.
+    with ledger_queries.ledger_rows(settings_from("evidence"), found) as rows:
+        if str(file) == "-":
+            ledger_queries.write_rows(rows, sys.stdout, kind, terms.COLUMNS)  # type: ignore[arg-type]
+            return
+        with atomic_text(file) as handle:
+            count = ledger_queries.write_rows(rows, handle, kind, terms.COLUMNS)  # type: ignore[arg-type]
     typer.echo(f"exported {count} rows to {file} ({kind})", err=True)
 
 
@@ -369,14 +372,16 @@ def subject(
         known=terms.SUBJECT_COLUMNS,
     )  # fmt: skip
     # A reference several people used: refused (exit 2) with the candidate chats.
-    found = ledger_queries.subject_rows(settings_from("evidence"), read_email(email), case, ticket)
-    if fmt is ListFormat.table:
-        typer.echo(f"subject reference: {found.ref}", err=not sys.stdout.isatty())
-    count = emit(
-        found.rows, fmt, columns=shown if columns or wide else terms.SUBJECT_COLUMNS,
-        table_columns=shown, title="Transfers of this data subject",
-    )  # fmt: skip
-    say(summaries.said("subject", count=count, forgotten=found.forgotten()))
+    settings = settings_from("evidence")
+    with ledger_queries.subject_rows(settings, read_email(email), case, ticket) as found:
+        if fmt is ListFormat.table:
+            typer.echo(f"subject reference: {found.ref}", err=not sys.stdout.isatty())
+        count = emit(
+            found.rows, fmt, columns=shown if columns or wide else terms.SUBJECT_COLUMNS,
+            table_columns=shown, title="Transfers of this data subject",
+        )  # fmt: skip
+        forgotten = found.forgotten()
+    say(summaries.said("subject", count=count, forgotten=forgotten))
 
 
 @command(app)

@@ -10,6 +10,7 @@ origin, withheld chats, retention ending soon, and Art. 49 carrying regular tran
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,14 +38,16 @@ from snapzen.support.settings_gdpr import Client
 filters = Filters.from_cli
 
 
+@contextmanager
 def ledger_rows(
     settings: Settings, found: Filters, *, limit: int | None = None
-) -> Iterator[dict[str, Any]]:
-    """The matching rows in chain order; exit 2 for a --widget neither configured nor in the
-    ledger."""
-    db = open_ledger(settings.ledger, read_only=True)
-    known_widget(settings, db, found.widget)
-    return audit.iter_transfers(db.conn, found, limit=limit)
+) -> Iterator[Iterator[dict[str, Any]]]:
+    """The matching rows in chain order, read while the block runs; the ledger is closed when
+    it ends. Exit 2 for a --widget neither configured nor in the ledger, on entering (before
+    any row is read)."""
+    with open_ledger(settings.ledger, read_only=True) as db:
+        known_widget(settings, db, found.widget)
+        yield audit.iter_transfers(db.conn, found, limit=limit)
 
 
 @dataclass
@@ -55,18 +58,20 @@ class SubjectRows:
     forgotten: Callable[[], str | None]
 
 
+@contextmanager
 def subject_rows(
     settings: Settings, email: str, case_ids: Sequence[str] | None, ticket_ids: Sequence[int] | None
-) -> SubjectRows:
-    """Every transfer of one person; SubjectCollision (exit 2) for a reference several people
-    used, until narrowed by case or ticket ids."""
+) -> Iterator[SubjectRows]:
+    """Every transfer of one person, read while the block runs; the ledger is closed when it
+    ends. SubjectCollision (exit 2), on entering, for a reference several people used, until
+    narrowed by case or ticket ids."""
     ref = subject_of(settings, email)
-    db = open_ledger(settings.ledger, read_only=True)
-    selected = collisions.select_cases(db.conn, ref, case_ids or (), ticket_ids or ())
-    rows = audit.subject_transfers(db.conn, ref)
-    if selected is not None:
-        rows = (row for row in rows if row["case_id"] in selected)
-    return SubjectRows(ref=ref, rows=rows, forgotten=lambda: note(db.conn))
+    with open_ledger(settings.ledger, read_only=True) as db:
+        selected = collisions.select_cases(db.conn, ref, case_ids or (), ticket_ids or ())
+        rows = audit.subject_transfers(db.conn, ref)
+        if selected is not None:
+            rows = (row for row in rows if row["case_id"] in selected)
+        yield SubjectRows(ref=ref, rows=rows, forgotten=lambda: note(db.conn))
 
 
 # ---------------------------------------------------------------- report

@@ -134,8 +134,9 @@ def status_exit_code(report: dict[str, Any]) -> int:
 
 def read_status(settings: Settings, now: datetime) -> dict[str, Any]:
     """`snapzen status`: the report from the ledger opened read-only (a reader: no lock, no
-    write); cases at risk are logged as well."""
-    report = collect_status(open_ledger(settings.ledger, read_only=True), settings, now)
+    write, closed before it returns); cases at risk are logged as well."""
+    with open_ledger(settings.ledger, read_only=True) as db:
+        report = collect_status(db, settings, now)
     log_at_risk(report["at_risk"])
     return report
 
