@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from snapzen.cli import ledger as ledger_cli
 from snapzen.cli.main import app as main_app
 from snapzen.clients.deletion import TicketDeleter
-from snapzen.commands import clients
+from snapzen.commands import clients, ledger_queries
 from snapzen.ledger.store.db import open_db
 from snapzen.support.settings import Settings
 from tests.fakes import FakeDeleter
@@ -69,7 +69,7 @@ def test_list_formats() -> None:
 def test_list_table_is_capped_only_on_a_terminal_and_says_so_on_stdout(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(ledger_cli, "TABLE_LIMIT", 4)
+    monkeypatch.setattr(ledger_queries, "TABLE_LIMIT", 4)
     code, out, err = run("list")  # CliRunner's stdout is not a terminal: every row
     assert code == 0 and len(out.splitlines()) == 1 + 10 and "first" not in out + err
     monkeypatch.setattr(ledger_cli, "on_terminal", lambda: True)

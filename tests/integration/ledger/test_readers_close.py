@@ -12,6 +12,7 @@ off here, so only an explicit close frees the file. Linux only: the open files a
 from __future__ import annotations
 
 import gc
+import io
 import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 
 from snapzen.commands import checkpoints, ledger_queries, legal_holds, request_desk, status
+from snapzen.support import errors
 from snapzen.support.settings import Settings, load_settings
 from tests.ledger_fixtures import ALICE, KEY_TEXT
 
@@ -29,9 +31,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def rows(settings: Settings) -> list[dict[str, Any]]:
-    with ledger_queries.ledger_rows(settings, ledger_queries.filters()) as found:
-        return list(found)
+def listed(settings: Settings, *, table_on_terminal: bool) -> list[dict[str, Any]]:
+    found = ledger_queries.filters()
+    with ledger_queries.listing(
+        settings, found, limit=None, table_on_terminal=table_on_terminal
+    ) as rows:
+        return list(rows.rows)
 
 
 def subject(settings: Settings) -> list[dict[str, Any]]:
@@ -40,13 +45,21 @@ def subject(settings: Settings) -> list[dict[str, Any]]:
         return list(found.rows)
 
 
+def exported(settings: Settings) -> int:
+    return ledger_queries.export(
+        settings, ledger_queries.filters(), Path("-"), "csv", io.StringIO()
+    )
+
+
 READERS: dict[str, Callable[[Settings], Any]] = {
     "ledger requests": lambda s: request_desk.listing(s, date(2026, 1, 1)),
     "ledger notices": request_desk.owed,
     "ledger holds": legal_holds.active,
     "ledger verify": lambda s: checkpoints.verify_ledger(s, [], [], key_file=None, thorough=True),
     "ledger report": lambda s: ledger_queries.build_report(s, ledger_queries.filters()),
-    "ledger list, ledger export": rows,
+    "ledger list": lambda s: listed(s, table_on_terminal=False),
+    "ledger list (a table on a terminal)": lambda s: listed(s, table_on_terminal=True),
+    "ledger export": exported,
     "ledger subject": subject,
     "status": lambda s: status.read_status(s, datetime(2026, 1, 1, tzinfo=UTC)),
 }
@@ -86,4 +99,16 @@ def test_a_read_only_command_leaves_the_ledger_file_closed(
     command: str, settings: Settings, ledger_path: Path, no_gc: None
 ) -> None:
     READERS[command](settings)
+    assert open_files_under(ledger_path.parent) == []
+
+
+def test_an_export_for_an_unknown_widget_leaves_no_file_and_the_ledger_closed(
+    settings: Settings, ledger_path: Path, tmp_path: Path, no_gc: None
+) -> None:
+    out = tmp_path / "out" / "rows.csv"
+    with pytest.raises(errors.ConfigError, match="--widget 'nope'"):
+        ledger_queries.export(
+            settings, ledger_queries.filters(widget="nope"), out, "csv", io.StringIO()
+        )
+    assert not out.parent.exists()
     assert open_files_under(ledger_path.parent) == []
