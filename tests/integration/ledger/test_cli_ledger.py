@@ -204,6 +204,18 @@ def test_checkpoint_and_verify(tmp_path: Path, tamper: Tamper) -> None:
     assert "ledger TAMPERED: first bad row seq 7: row content does not match its hash" in err
 
 
+def test_a_checkpoint_not_named_json_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    private, _ = keypair(tmp_path)
+    point = tmp_path / "head.txt"
+    code, _, err = run("checkpoint", str(point), "--signing-key", str(private))
+    assert code == 2 and f"{point}: a checkpoint is JSON; name it *.json" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["ledger.db", "operator.pem", "operator.pub.pem"]
+    )
+
+
 def test_verify_needs_no_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A regulator holds the public key and the checkpoint, never the ledger key."""
     private, public = keypair(tmp_path)
