@@ -46,8 +46,6 @@ from snapzen.cli.common import (
 from snapzen.cli.render import choose_columns, print_rows
 from snapzen.commands import ledger_terms as terms  # light: the options' names and defaults
 from snapzen.commands import summaries  # light: the standard library
-from snapzen.support import errors
-from snapzen.support.atomic import atomic_text
 
 app = typer.Typer(
     help="Audit the GDPR transfer ledger: list, export, report, subject access, erasure, "
@@ -55,9 +53,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-# A table drawn on a terminal stops here (a million rows on a screen help nobody) and says so
-# on stdout; piped or redirected output, and csv/json/jsonl, have no cap but --limit.
-TABLE_LIMIT = 1000
+TABLE_LIMIT = terms.TABLE_LIMIT  # a table on a terminal shows this many (ledger_queries.listing)
 # What `ledger list` shows by default: fits 80 columns with the legal basis spelled out.
 LIST_COLUMNS = (
     "seq", "recorded_at", "event", "origin_country", "destination_country", "legal_basis",
@@ -73,7 +69,6 @@ SUBJECT_TABLE = (
     "recorded_at", "event", "recipient", "destination_country", "legal_basis",
     "retention_until",
 )  # fmt: skip
-EXPORT_SUFFIXES = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
 def on_terminal() -> bool:
@@ -162,25 +157,6 @@ def emit(
     return commands.ledger_queries.write_rows(picked, sys.stdout, fmt.value, names)  # type: ignore[arg-type]
 
 
-def export_format(path: str, given: str | None) -> str:
-    """The format, checked against FILE's extension: `export t.xlsx` must not write CSV
-    into a file a spreadsheet will then refuse (or worse, misread)."""
-    if given is not None and given not in ("csv", "json", "jsonl"):
-        raise errors.ConfigError("--format must be csv, json or jsonl for an export")
-    if path == "-":
-        return given or "csv"
-    suffix = Path(path).suffix.lower()
-    by_name = EXPORT_SUFFIXES.get(suffix)
-    if by_name is None and not (given and not suffix):
-        raise errors.ConfigError(
-            f"{path}: cannot export to a {suffix or 'extension-less'} file; name it .csv, "
-            ".json or .jsonl (or give --format with a name without extension)"
-        )
-    if given and by_name and given != by_name:
-        raise errors.ConfigError(f"{path} is named {suffix} but --format is {given}: give one")
-    return by_name or given or "csv"
-
-
 @command(app, "list")
 @filtered
 def list_(
@@ -210,19 +186,17 @@ def list_(
         columns, wide, default=LIST_COLUMNS, wide_set=TABLE_COLUMNS, known=terms.COLUMNS
     )
     found = ledger_queries.filters(**filters)
-    capped = fmt is ListFormat.table and limit is None and on_terminal()
-    settings = settings_from("evidence")
-    # One row past the cap tells "exactly 1,000" from "more than 1,000".
-    rows = ledger_queries.ledger_rows(settings, found, limit=TABLE_LIMIT + 1 if capped else limit)
-    first = list(rows) if capped else []
-    emit(
-        iter(first[:TABLE_LIMIT]) if capped else rows, fmt,
-        columns=shown if columns or wide else terms.COLUMNS, table_columns=shown,
-        title="Ledger rows",
-    )  # fmt: skip
-    if len(first) > TABLE_LIMIT:
+    with ledger_queries.listing(
+        settings_from("evidence"), found, limit=limit,
+        table_on_terminal=fmt is ListFormat.table and on_terminal(),
+    ) as listed:  # fmt: skip
+        emit(
+            listed.rows, fmt, columns=shown if columns or wide else terms.COLUMNS,
+            table_columns=shown, title="Ledger rows",
+        )  # fmt: skip
+    if listed.cut_at is not None:
         typer.echo(
-            f"(the first {TABLE_LIMIT:,} rows on this terminal; more match: --limit N, or pipe "
+            f"(the first {listed.cut_at:,} rows on this terminal; more match: --limit N, or pipe "
             "or redirect the output, or --format csv, for all)"
         )
 
@@ -250,15 +224,11 @@ def export(
     """
     ledger_queries = commands.ledger_queries
     found = ledger_queries.filters(**filters)
-    kind = export_format(str(file), fmt)
+    kind = ledger_queries.export_format(str(file), fmt)
     new_file(file, overwrite)
-    rows = ledger_queries.ledger_rows(settings_from("evidence"), found)
-    if str(file) == "-":
-        ledger_queries.write_rows(rows, sys.stdout, kind, terms.COLUMNS)  # type: ignore[arg-type]
-        return
-    with atomic_text(file) as handle:
-        count = ledger_queries.write_rows(rows, handle, kind, terms.COLUMNS)  # type: ignore[arg-type]
-    typer.echo(f"exported {count} rows to {file} ({kind})", err=True)
+    count = ledger_queries.export(settings_from("evidence"), found, file, kind, sys.stdout)
+    if str(file) != "-":
+        typer.echo(f"exported {count} rows to {file} ({kind})", err=True)
 
 
 @command(app)
@@ -369,14 +339,16 @@ def subject(
         known=terms.SUBJECT_COLUMNS,
     )  # fmt: skip
     # A reference several people used: refused (exit 2) with the candidate chats.
-    found = ledger_queries.subject_rows(settings_from("evidence"), read_email(email), case, ticket)
-    if fmt is ListFormat.table:
-        typer.echo(f"subject reference: {found.ref}", err=not sys.stdout.isatty())
-    count = emit(
-        found.rows, fmt, columns=shown if columns or wide else terms.SUBJECT_COLUMNS,
-        table_columns=shown, title="Transfers of this data subject",
-    )  # fmt: skip
-    say(summaries.said("subject", count=count, forgotten=found.forgotten()))
+    settings = settings_from("evidence")
+    with ledger_queries.subject_rows(settings, read_email(email), case, ticket) as found:
+        if fmt is ListFormat.table:
+            typer.echo(f"subject reference: {found.ref}", err=not sys.stdout.isatty())
+        count = emit(
+            found.rows, fmt, columns=shown if columns or wide else terms.SUBJECT_COLUMNS,
+            table_columns=shown, title="Transfers of this data subject",
+        )  # fmt: skip
+        forgotten = found.forgotten()
+    say(summaries.said("subject", count=count, forgotten=forgotten))
 
 
 @command(app)

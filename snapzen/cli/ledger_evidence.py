@@ -90,8 +90,7 @@ def checkpoint(
     ```
     """
     checkpoints = commands.checkpoints
-    if file.suffix.lower() != ".json":
-        raise errors.ConfigError(f"{file}: a checkpoint is JSON; name it *.json")
+    checkpoints.check_name(file)
     new_file(file, overwrite)
     settings = settings_from("evidence")  # the ledger and a key: no sync settings
     try:

@@ -56,6 +56,12 @@ class Written:
     journal: tuple[int, str] | None  # lines and head of the journal copied beside it
 
 
+def check_name(file: Path) -> None:
+    """A checkpoint is JSON: exit 2 for a FILE not named *.json (before anything is read)."""
+    if file.suffix.lower() != ".json":
+        raise ConfigError(f"{file}: a checkpoint is JSON; name it *.json")
+
+
 def write(
     settings: Settings, file: Path, *, signing_key: Path | None, key_file: Path | None,
     wait: bool = False,

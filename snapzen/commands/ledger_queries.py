@@ -1,19 +1,23 @@
 """`snapzen ledger list | export | subject | report`: what the ledger shows, for auditors.
 
 Each opens the ledger read-only (no lock: an audit never waits for a sync). `list`, `export`
-and `subject` stream rows, filtered, in chain order; the CLI renders them (a table, or
-csv/json/jsonl through ``write_rows``). `report` is the Art. 30(1) record (or a client's
-Art. 30(2) record), then what the ledger shows was sent: by month, destination, basis and
-origin, withheld chats, retention ending soon, and Art. 49 carrying regular transfers.
+and `subject` stream rows, filtered, in chain order, inside a block that closes the ledger;
+the CLI renders them (a table, or csv/json/jsonl through ``write_rows``); `export` writes its
+file (or stdout) itself. `report` is the Art. 30(1) record (or a client's Art. 30(2) record),
+then what the ledger shows was sent: by month, destination, basis and origin, withheld chats,
+retention ending soon, and Art. 49 carrying regular transfers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
 from snapzen.commands.ledger_open import known_widget, subject_of
+from snapzen.commands.ledger_terms import TABLE_LIMIT
 from snapzen.ledger.evidence import audit
 from snapzen.ledger.evidence.art30_record import (
     art30_2_record,
@@ -28,6 +32,7 @@ from snapzen.ledger.evidence.audit import write_rows as write_rows  # csv, json,
 from snapzen.ledger.rights import collisions
 from snapzen.ledger.rights.forget import note
 from snapzen.ledger.store.db import open_ledger
+from snapzen.support.atomic import atomic_text
 from snapzen.support.errors import ConfigError
 from snapzen.support.settings import Settings
 from snapzen.support.settings_gdpr import Client
@@ -37,14 +42,79 @@ from snapzen.support.settings_gdpr import Client
 filters = Filters.from_cli
 
 
+FORMATS: dict[str, audit.Format] = {"csv": "csv", "json": "json", "jsonl": "jsonl"}
+EXPORT_SUFFIXES: dict[str, audit.Format] = {
+    ".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
+}  # fmt: skip
+
+
+@contextmanager
 def ledger_rows(
     settings: Settings, found: Filters, *, limit: int | None = None
-) -> Iterator[dict[str, Any]]:
-    """The matching rows in chain order; exit 2 for a --widget neither configured nor in the
-    ledger."""
-    db = open_ledger(settings.ledger, read_only=True)
-    known_widget(settings, db, found.widget)
-    return audit.iter_transfers(db.conn, found, limit=limit)
+) -> Iterator[Iterator[dict[str, Any]]]:
+    """The matching rows in chain order, read while the block runs; the ledger is closed when
+    it ends. Exit 2 for a --widget neither configured nor in the ledger, on entering (before
+    any row is read)."""
+    with open_ledger(settings.ledger, read_only=True) as db:
+        known_widget(settings, db, found.widget)
+        yield audit.iter_transfers(db.conn, found, limit=limit)
+
+
+@dataclass
+class Listing:
+    rows: Iterator[dict[str, Any]]
+    cut_at: int | None  # a capped listing: how many it shows when more rows match
+
+
+@contextmanager
+def listing(
+    settings: Settings, found: Filters, *, limit: int | None, table_on_terminal: bool
+) -> Iterator[Listing]:
+    """`ledger list`: the matching rows, at most ``limit``; a table on a terminal without
+    --limit shows the first TABLE_LIMIT rows (and ``cut_at`` when more match). The ledger is
+    closed when the block ends."""
+    if not table_on_terminal or limit is not None:
+        with ledger_rows(settings, found, limit=limit) as rows:
+            yield Listing(rows=rows, cut_at=None)
+        return
+    # One row past the cap tells "exactly 1,000" from "more than 1,000".
+    with ledger_rows(settings, found, limit=TABLE_LIMIT + 1) as rows:
+        first = list(rows)
+        cut_at = TABLE_LIMIT if len(first) > TABLE_LIMIT else None
+        yield Listing(rows=iter(first[:TABLE_LIMIT]), cut_at=cut_at)
+
+
+def export_format(path: str, given: str | None) -> audit.Format:
+    """The format, checked against FILE's extension: `export t.xlsx` must not write CSV
+    into a file a spreadsheet will then refuse (or worse, misread)."""
+    if given is not None and given not in FORMATS:
+        raise ConfigError("--format must be csv, json or jsonl for an export")
+    named = FORMATS[given] if given else None
+    if path == "-":
+        return named or "csv"
+    suffix = Path(path).suffix.lower()
+    by_name = EXPORT_SUFFIXES.get(suffix)
+    if by_name is None and not (given and not suffix):
+        raise ConfigError(
+            f"{path}: cannot export to a {suffix or 'extension-less'} file; name it .csv, "
+            ".json or .jsonl (or give --format with a name without extension)"
+        )
+    if given and by_name and given != by_name:
+        raise ConfigError(f"{path} is named {suffix} but --format is {given}: give one")
+    return by_name or named or "csv"
+
+
+def export(
+    settings: Settings, found: Filters, file: Path, kind: audit.Format, stdout: TextIO
+) -> int:
+    """`ledger export`: every matching row to ``file`` ('-': ``stdout``) in ``kind``
+    (``export_format``), streamed; how many. A file is written atomically, and only once the
+    ledger is open and the filters are known good, so an error leaves no file behind."""
+    with ledger_rows(settings, found) as rows:
+        if str(file) == "-":
+            return write_rows(rows, stdout, kind, audit.COLUMNS)
+        with atomic_text(file) as handle:
+            return write_rows(rows, handle, kind, audit.COLUMNS)
 
 
 @dataclass
@@ -55,18 +125,20 @@ class SubjectRows:
     forgotten: Callable[[], str | None]
 
 
+@contextmanager
 def subject_rows(
     settings: Settings, email: str, case_ids: Sequence[str] | None, ticket_ids: Sequence[int] | None
-) -> SubjectRows:
-    """Every transfer of one person; SubjectCollision (exit 2) for a reference several people
-    used, until narrowed by case or ticket ids."""
+) -> Iterator[SubjectRows]:
+    """Every transfer of one person, read while the block runs; the ledger is closed when it
+    ends. SubjectCollision (exit 2), on entering, for a reference several people used, until
+    narrowed by case or ticket ids."""
     ref = subject_of(settings, email)
-    db = open_ledger(settings.ledger, read_only=True)
-    selected = collisions.select_cases(db.conn, ref, case_ids or (), ticket_ids or ())
-    rows = audit.subject_transfers(db.conn, ref)
-    if selected is not None:
-        rows = (row for row in rows if row["case_id"] in selected)
-    return SubjectRows(ref=ref, rows=rows, forgotten=lambda: note(db.conn))
+    with open_ledger(settings.ledger, read_only=True) as db:
+        selected = collisions.select_cases(db.conn, ref, case_ids or (), ticket_ids or ())
+        rows = audit.subject_transfers(db.conn, ref)
+        if selected is not None:
+            rows = (row for row in rows if row["case_id"] in selected)
+        yield SubjectRows(ref=ref, rows=rows, forgotten=lambda: note(db.conn))
 
 
 # ---------------------------------------------------------------- report

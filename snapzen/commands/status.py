@@ -19,8 +19,7 @@ from snapzen.commands.reconcile_check import Kind
 from snapzen.ledger.evidence import derogations, reconciliation
 from snapzen.ledger.rights import requests
 from snapzen.ledger.rights.period_keys import legacy_summary
-from snapzen.ledger.store import alerts, runs
-from snapzen.ledger.store import queries as summary
+from snapzen.ledger.store import alerts, queries, runs
 from snapzen.ledger.store.case_flags import open_flags
 from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.ledger.store.cursor_rules import check_clock
@@ -49,13 +48,13 @@ def _age_seconds(iso: str | None, now: datetime) -> float | None:
 
 
 def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime) -> dict[str, Any]:
-    widgets = summary.by_widget(db, settings.snapengage.widgets)
+    widgets = queries.by_widget(db, settings.snapengage.widgets)
     for info in widgets.values():
         info["oldest_unsynced_age_seconds"] = _age_seconds(info["oldest_unsynced_started_at"], now)
-    care = summary.cases_needing_care(db, settings.pipeline.max_attempts)
+    care = queries.cases_needing_care(db, settings.pipeline.max_attempts)
     raw_oldest = care.pop("raw_oldest")  # shown as an age, not as the first-seen time
     at_risk = alerts.at_risk_cases(db, now - timedelta(days=settings.pipeline.deadline_days))
-    last_run = summary.last_run(db)
+    last_run = queries.last_run(db)
     # Imports whose answer was lost: inside the recovery grace they are work in progress,
     # after it they need a look.
     grace = timedelta(seconds=settings.zendesk.recovery_grace_seconds)
@@ -76,7 +75,7 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
         "at_risk_count": len(at_risk),
         # The three counts of docs/cli.md ("Counts"): every ledger row, the decisions among
         # them, and the restricted transfers among those.
-        **summary.event_counts(db),
+        **queries.event_counts(db),
         "imports_in_progress": in_progress,
         "imports_unresolved": unresolved,
         "last_run": last_run,
@@ -110,7 +109,7 @@ def _reconcile(db: sqlite_utils.Database, now: datetime) -> dict[str, Any]:
 def _clock_warning(conn: sqlite3.Connection, now: datetime) -> str | None:
     """A clock that read earlier than a run already recorded: the newest run (by insertion)
     started before an older one did, or this clock reads before the latest run start."""
-    starts = summary.run_starts(conn)
+    starts = queries.run_starts(conn)
     if starts is None:
         return None
     run_id, started, before = starts[0], clock.parse(starts[1]), clock.parse_optional(starts[2])
@@ -135,8 +134,9 @@ def status_exit_code(report: dict[str, Any]) -> int:
 
 def read_status(settings: Settings, now: datetime) -> dict[str, Any]:
     """`snapzen status`: the report from the ledger opened read-only (a reader: no lock, no
-    write); cases at risk are logged as well."""
-    report = collect_status(open_ledger(settings.ledger, read_only=True), settings, now)
+    write, closed before it returns); cases at risk are logged as well."""
+    with open_ledger(settings.ledger, read_only=True) as db:
+        report = collect_status(db, settings, now)
     log_at_risk(report["at_risk"])
     return report
 
@@ -202,7 +202,7 @@ def check_health(path: Path, settings: Settings, now: datetime) -> Health:
 
 
 def _verdict(conn: sqlite3.Connection, settings: Settings, now: datetime) -> Health:
-    last = summary.last_finished(conn)
+    last = queries.last_finished(conn)
     if last is not None and last["outcome"] == "aborted":
         reason = last["error"] or "no reason"
         return Health(False, f"last run {last['run_id']} ({last['kind']}) aborted: {reason}")
@@ -213,7 +213,7 @@ def _verdict(conn: sqlite3.Connection, settings: Settings, now: datetime) -> Hea
             "(exit code 1): the next run, or the same command again, does the rest",
         )
     window = 3 * parse_interval(settings.schedule.every)
-    completed = summary.last_completed_at(conn)
+    completed = queries.last_completed_at(conn)
     if completed is None:
         return Health(False, "no run has completed yet")
     age = now - clock.parse(completed)

@@ -3,7 +3,8 @@
 
 The CLI is thin: it parses arguments, calls one function in snapzen.commands and renders the
 result. It imports only commands, support and the sandbox (its own `sandbox` group); it holds
-no SQL and builds no API client (snapzen.commands.clients does, from settings).
+no SQL, builds no API client (snapzen.commands.clients does, from settings) and writes no file
+(exports, packs and checkpoints are written by commands, atomically and 0600).
 
 Read from the source with ``ast`` (every import, lazy ones inside functions too), so a new import
 against the layering fails here rather than in review. A package may import itself and anything
@@ -98,6 +99,8 @@ def test_the_check_catches_an_upward_import(
 CLI = PACKAGE / "cli"
 # Storage modules the CLI never imports (commands open the ledger).
 STORAGE_MODULES = {"sqlite3", "sqlite_utils"}
+# How snapzen writes a file (atomically, 0600): what a command does, never the CLI.
+FILE_WRITERS = {"snapzen.support.atomic"}
 # What building an API client, or running SQL, looks like in the source.
 CONSTRUCTION = re.compile(
     r"\b(?:\w+Client|\w+Deleter|\w+Eraser|HttpClient)\(|\.execute(?:many)?\(|\bopen_ledger\("
@@ -118,26 +121,35 @@ def _cli_violations(root: Path) -> list[str]:
             for module in modules:
                 if module.split(".")[0] in STORAGE_MODULES:
                     found.append(f"{name}:{node.lineno}: imports {module}")
+            if (
+                isinstance(node, ast.ImportFrom) and node.module
+            ):  # `from snapzen.support import atomic`
+                modules += [f"{node.module}.{alias.name}" for alias in node.names]
+            for module in sorted(FILE_WRITERS.intersection(modules)):
+                found.append(f"{name}:{node.lineno}: imports {module}")
         for number, line in enumerate(text.splitlines(), 1):
             if CONSTRUCTION.search(line):
                 found.append(f"{name}:{number}: {line.strip()}")
     return found
 
 
-def test_the_cli_runs_no_sql_and_builds_no_client() -> None:
+def test_the_cli_runs_no_sql_builds_no_client_and_writes_no_file() -> None:
     assert _cli_violations(CLI) == []
 
 
-def test_the_cli_check_catches_sql_and_a_client(tmp_path: Path) -> None:
+def test_the_cli_check_catches_sql_a_client_and_a_file_writer(tmp_path: Path) -> None:
     cli = tmp_path / "snapzen" / "cli"
     cli.mkdir(parents=True)
     (cli / "bad.py").write_text(
         "import sqlite3\n\n\ndef f(db, s):\n    db.execute('SELECT 1')\n"
-        "    return ZendeskClient(s.zendesk, HttpClient(s.http))\n",
+        "    return ZendeskClient(s.zendesk, HttpClient(s.http))\n"
+        "from snapzen.support import atomic\nfrom snapzen.support.atomic import atomic_text\n",
         encoding="utf-8",
     )
     assert _cli_violations(cli) == [
         "snapzen/cli/bad.py:1: imports sqlite3",
+        "snapzen/cli/bad.py:7: imports snapzen.support.atomic",
+        "snapzen/cli/bad.py:8: imports snapzen.support.atomic",
         "snapzen/cli/bad.py:5: db.execute('SELECT 1')",
         "snapzen/cli/bad.py:6: return ZendeskClient(s.zendesk, HttpClient(s.http))",
     ]

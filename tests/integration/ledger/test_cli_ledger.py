@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from snapzen.cli import ledger as ledger_cli
 from snapzen.cli.main import app as main_app
 from snapzen.clients.deletion import TicketDeleter
-from snapzen.commands import clients
+from snapzen.commands import clients, ledger_queries
 from snapzen.ledger.store.db import open_db
 from snapzen.support.settings import Settings
 from tests.fakes import FakeDeleter
@@ -69,7 +69,7 @@ def test_list_formats() -> None:
 def test_list_table_is_capped_only_on_a_terminal_and_says_so_on_stdout(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(ledger_cli, "TABLE_LIMIT", 4)
+    monkeypatch.setattr(ledger_queries, "TABLE_LIMIT", 4)
     code, out, err = run("list")  # CliRunner's stdout is not a terminal: every row
     assert code == 0 and len(out.splitlines()) == 1 + 10 and "first" not in out + err
     monkeypatch.setattr(ledger_cli, "on_terminal", lambda: True)
@@ -202,6 +202,18 @@ def test_checkpoint_and_verify(tmp_path: Path, tamper: Tamper) -> None:
     code, _, err = run("verify")
     assert code == 1
     assert "ledger TAMPERED: first bad row seq 7: row content does not match its hash" in err
+
+
+def test_a_checkpoint_not_named_json_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    private, _ = keypair(tmp_path)
+    point = tmp_path / "head.txt"
+    code, _, err = run("checkpoint", str(point), "--signing-key", str(private))
+    assert code == 2 and f"{point}: a checkpoint is JSON; name it *.json" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["ledger.db", "operator.pem", "operator.pub.pem"]
+    )
 
 
 def test_verify_needs_no_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
