@@ -15,8 +15,8 @@ retention. The sweep therefore:
    a ticket of another channel, a younger chat's ticket, one under a legal hold): otherwise
    the profile is kept and counted, and the next sweep that expires their last ticket
    deletes it;
-3. deletes it as the Art. 17 erasure does (``snapzen.clients.deletion``: soft delete then
-   permanent delete; 404 is "already done").
+3. deletes it right after that check, as the Art. 17 erasure does
+   (``snapzen.clients.deletion``: soft delete then permanent delete; 404 is "already done").
 
 Only counts reach the run record and the output; user ids are printed in a dry run (ids are
 not personal data on their own) but no email or name is ever kept.
@@ -80,7 +80,6 @@ def delete_ticketless(
     would delete)."""
     result = ProfileSweep()
     gone = set(leaving)
-    ticketless = []
     for user_id in sorted(set(users)):
         try:
             user = zendesk.show_user(user_id)
@@ -93,13 +92,15 @@ def delete_ticketless(
             continue
         if tickets:
             result.kept[user_id] = tickets
+        elif dry_run:
+            result.deleted.append(user_id)
         else:
-            ticketless.append(user_id)
-    if dry_run:
-        result.deleted = ticketless
-    else:
-        result.deleted, failed = delete_profiles(zendesk, ticketless, SnapzenError)
-        result.failed.update(failed)
+            # Deleted right after its own check, not after every other profile's (minutes of
+            # calls in a large sweep, while a ticket may come to name it; and a sweep stopped
+            # meanwhile would have deleted none of those it checked).
+            deleted, failed = delete_profiles(zendesk, [user_id], SnapzenError)
+            result.deleted += deleted
+            result.failed.update(failed)
     return result
 
 

@@ -173,6 +173,35 @@ def test_profile_step_deletes_only_ticketless_end_users() -> None:
     assert delete_ticketless(api, [2], dry_run=True, leaving=[55]).deleted == [2]
 
 
+class ArrivingTicket(FakeProfiles):
+    """Another channel's ticket naming user 1 arrives while user 2 is checked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.orphaned: list[int] = []  # deleted while a ticket named them
+
+    def user_ticket_ids(self, user_id: int) -> list[int]:
+        if user_id == 2:
+            self.named[1] = [77]
+        return super().user_ticket_ids(user_id)
+
+    def delete_user(self, user_id: int) -> None:
+        if self.named.get(user_id):
+            self.orphaned.append(user_id)
+        super().delete_user(user_id)
+
+
+def test_each_profile_is_deleted_right_after_its_own_check() -> None:
+    """The check that no ticket names a profile is the one guard against orphaning a ticket:
+    each profile is deleted as soon as it is checked, not after every other profile's check
+    (minutes of calls in a large sweep, during which a ticket may come to name it)."""
+    api = ArrivingTicket()
+    for user_id in (1, 2):
+        api.users[user_id] = {"id": user_id, "role": "end-user"}
+    done = delete_ticketless(api, [1, 2], dry_run=False)
+    assert done.deleted == [1, 2] and api.orphaned == []
+
+
 def test_a_profile_the_look_up_could_not_see_is_not_said_not_found() -> None:
     response = erasure_response.build(
         _result(), request_id="r3", today=date(2026, 12, 6), chats=[], snapengage_days=60,
