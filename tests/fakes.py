@@ -7,7 +7,9 @@ Tests assert on the sandbox's state ("exactly one ticket per case"), not on whic
 
 from __future__ import annotations
 
+import functools
 import json
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -16,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlite_utils
 from werkzeug.wrappers import Request, Response
 
 from snapzen.clients.deletion import DeletionOutcome
@@ -44,13 +47,43 @@ RECORD_ENV = {
 }
 
 
-def create_ledger(path: Path | str, key: str = LEDGER_KEY) -> Path:
-    """What `snapzen init` does, for tests: an empty ledger bound to ``key`` (no command
-    creates one implicitly any more). Returns the path."""
-    from snapzen.ledger.store.db import create_ledger as create
+@functools.cache
+def _new_ledger_file() -> bytes:
+    """The file of a new ledger at today's schema, migrated once per process: a test's ledger
+    starts as a copy of it (~3 ms of CPU) instead of running every migration again (~20 ms,
+    for several hundred ledgers a run). Tests of creating and migrating ledgers use the real
+    commands, and every copy is opened (its schema version checked) by open_db."""
+    from snapzen.ledger.store.db import open_db
 
-    create(Path(path), key.encode("utf-8"), datetime.now(UTC)).conn.close()
-    return Path(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, "new.db")
+        open_db(path, create=True).conn.close()
+        return path.read_bytes()
+
+
+def new_ledger_db(path: Path) -> sqlite_utils.Database:
+    """``open_db(path, create=True)``, from the copy above: a new ledger (0600, unbound)."""
+    from snapzen.ledger.store.db import create_file, open_db
+
+    create_file(path)
+    path.write_bytes(_new_ledger_file())
+    return open_db(path)
+
+
+def create_ledger(path: Path | str, key: str = LEDGER_KEY, now: datetime | None = None) -> Path:
+    """What `snapzen init` does (snapzen.ledger.store.db.create_ledger), for tests: an empty
+    ledger bound to ``key`` (no command creates one implicitly any more). Returns the path."""
+    from snapzen.ledger.store.db import transaction
+    from snapzen.ledger.store.identity import bind
+    from snapzen.support.atomic import private_dir
+
+    path = Path(path)
+    private_dir(path.parent)
+    db = new_ledger_db(path)
+    with transaction(db) as conn:
+        bind(conn, key.encode("utf-8"), now or datetime.now(UTC), origin="init")
+    db.conn.close()
+    return path
 
 
 def make_case(

@@ -12,6 +12,7 @@ import sqlite_utils
 
 from snapzen.ledger.evidence.chain import append_events, subject_ref
 from snapzen.ledger.store.db import open_db, transaction
+from tests.fakes import new_ledger_db
 
 KEY_TEXT = "test-ledger-key-0123456789abcdef"
 KEY = KEY_TEXT.encode()
@@ -66,7 +67,7 @@ def append(db: sqlite_utils.Database, rows: Iterable[dict[str, Any]]) -> None:
 @pytest.fixture
 def ledger_path(tmp_path: Path) -> Path:
     path = tmp_path / "ledger.db"
-    db = open_db(path, create=True)
+    db = new_ledger_db(path)
     append(db, (transfer_fields(i) for i in range(1, 11)))  # seq 1..10
     db.conn.close()
     return path

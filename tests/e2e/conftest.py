@@ -22,7 +22,7 @@ import pytest
 from snapzen.ledger.evidence.chain import GENESIS, row_hash
 from snapzen.sandbox import Sandbox, SandboxConfig
 from tests.e2e.cli_server import run_cli
-from tests.fakes import LEDGER_KEY
+from tests.fakes import LEDGER_KEY, create_ledger
 
 SETTLE = timedelta(minutes=30)  # SnapEngageSettings.settle_minutes default
 MAX_ATTEMPTS = 5  # PipelineSettings.max_attempts default
@@ -62,10 +62,8 @@ def init_ledger(env: Mapping[str, str]) -> Path:
     """Create the ledger of ``env`` as `snapzen init` does (in-process, to save a start-up):
     every sync needs one first. Tests of `init` itself run the real command."""
     from snapzen.ledger.rights.journal_file import create_empty
-    from snapzen.ledger.store.db import create_ledger
 
-    path = Path(env["SNAPZEN_LEDGER__PATH"])
-    create_ledger(path, env["SNAPZEN_LEDGER__KEY"].encode("utf-8"), now_utc()).conn.close()
+    path = create_ledger(env["SNAPZEN_LEDGER__PATH"], env["SNAPZEN_LEDGER__KEY"], now_utc())
     create_empty(Path(f"{path}.erasures.jsonl"))  # `init` starts the (empty) rights journal
     return path
 

@@ -29,10 +29,10 @@ from typer.testing import CliRunner
 from snapzen.cli.main import app
 from snapzen.commands.copies import backup_ledger
 from snapzen.ledger.evidence import checkpoint as signed
-from snapzen.ledger.store.db import create_ledger
 from snapzen.sandbox import Sandbox, SandboxConfig
 from snapzen.support.clock import now as utcnow
 from snapzen.support.lock import holds_writer_lock, lock_path
+from tests.fakes import create_ledger
 
 KEY = "lock-first-key-0123456789abcdef"
 DAY = utcnow().date().isoformat()
@@ -118,7 +118,7 @@ def ledger(sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("SNAPZEN_LEDGER__KEY", KEY)
     monkeypatch.setenv("SNAPZEN_SECRETS_DIR", str(tmp_path / "no-secrets"))
     monkeypatch.setenv("SNAPZEN_LOG__LEVEL", "warning")
-    create_ledger(live, KEY.encode(), utcnow()).conn.close()
+    create_ledger(live, KEY, utcnow())
     (tmp_path / "out").mkdir()
     backup_ledger(live, tmp_path / "backup.db")
     key = signed.generate()
