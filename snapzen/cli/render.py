@@ -1,5 +1,5 @@
 """What the CLI draws for people: ledger rows as tables, the `status` table with the notes
-below it (templates/said.txt, rich markup), the backfill progress bar.
+below it (templates/said/status_notes.txt, rich markup), the backfill progress bar.
 
 Ledger rows get human labels, a default set of columns that fits 80 columns, and plain
 one-line-per-row text when the output is not a terminal; only the table format is translated:

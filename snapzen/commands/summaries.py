@@ -1,6 +1,6 @@
 """What a command's result says: the lines the CLI prints for people (``Line``: to stdout, or
-to stderr for warnings and what is still to do), written in the template
-``templates/said.txt`` (one block per result, rendered by ``said``), and the JSON documents it
+to stderr for warnings and what is still to do), written in the templates
+``templates/said/`` (one per result, rendered by ``said``), and the JSON documents it
 prints for scripts.
 
 Pure functions of what snapzen.commands return, apart from the CLI so the CLI only parses
@@ -28,16 +28,15 @@ Line = tuple[bool, str]  # (to stderr, text)
 
 
 def said(block: str, **facts: Any) -> list[Line]:
-    """What the template ``templates/said.txt`` says of ``facts``: the lines of its block
-    ``block`` (stdout), then those of ``block_err`` if it has one (stderr); blank lines are
-    left out."""
+    """What ``templates/said/<block>.txt`` says of ``facts`` (stdout), then
+    ``<block>_err.txt`` if there is one (stderr); blank lines are left out."""
     from snapzen.commands.templates import TEMPLATES  # lazy: jinja2 (start-up time)
 
     return _said(TEMPLATES, block, facts)
 
 
 def noted(block: str, **facts: Any) -> list[Text]:
-    """A block of ``templates/said.txt`` written in rich markup (`status`'s notes), as rich
+    """A template of ``templates/said/`` written in rich markup (`status`'s notes), as rich
     Texts: the template's own markup styles its lines, and each value is put in after that
     markup is read, as plain text in the style around it. Data is never markup: escaping each
     value apart is not enough (``[link=…`` in one value and ``]`` in the next made a tag
@@ -82,16 +81,21 @@ _HELD = re.compile("\x00([0-9]+)\x00")
 
 
 def _said(env: jinja2.Environment, block: str, facts: dict[str, Any]) -> list[Line]:
-    template = env.get_template("said.txt")
+    # One small template per block (templates/said/<block>.txt, and <block>_err.txt for
+    # stderr): Jinja compiles a whole file on first use, and one file of every block cost
+    # each command ~150 ms of CPU to compile what it never printed.
+    from jinja2 import TemplateNotFound
+
     helpers = {"age": age, "pairs": pairs, "listing": listing, "commands": commands}
-    context = template.new_context({**helpers, **facts})
-    return [
-        (to_stderr, line)
-        for to_stderr, name in ((False, block), (True, f"{block}_err"))
-        if name in template.blocks
-        for line in "".join(template.blocks[name](context)).splitlines()
-        if line
-    ]
+    lines: list[Line] = []
+    for to_stderr, name in ((False, block), (True, f"{block}_err")):
+        try:
+            template = env.get_template(f"said/{name}.txt")
+        except TemplateNotFound:
+            continue
+        text = template.render({**helpers, **facts})
+        lines += [(to_stderr, line) for line in text.splitlines() if line]
+    return lines
 
 
 def age(seconds: float | None) -> str:
