@@ -112,10 +112,15 @@ def test_metadata_file_ships_with_the_package() -> None:
     ]
     assert root / "snapzen/ledger/evidence" / web.METADATA_FILE in data
     for path in data:
-        package = ".".join(path.parent.relative_to(root).parts)
-        patterns = listed.get(package, [])
-        where = path.relative_to(root)
-        assert any(fnmatch.fnmatch(path.name, p) for p in patterns), f"list {where} in pyproject"
+        # A pattern of the package's own folder or of a package above it ("said/*.txt").
+        owners = [folder for folder in path.parents if folder.is_relative_to(root / "snapzen")]
+        listed_here = [  # a glob, as setuptools reads it: "*" never crosses a "/"
+            fnmatch.fnmatch(rel, pattern) and rel.count("/") == pattern.count("/")
+            for folder in owners
+            for rel in [path.relative_to(folder).as_posix()]
+            for pattern in listed.get(".".join(folder.relative_to(root).parts), [])
+        ]
+        assert any(listed_here), f"list {path.relative_to(root)} in pyproject"
 
 
 # --- headless Chromium ------------------------------------------------------------------------
