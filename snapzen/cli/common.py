@@ -287,9 +287,13 @@ ConfigOption = Annotated[
     Path | None,
     # Not read from SNAPZEN_CONFIG here (no envvar=): load_settings falls back to it only when
     # no --config was given, before or after the command, so a named file always wins.
-    opt("FILE", "TOML config file; wins over $SNAPZEN_CONFIG (environment variables override "
-        "its values).", "--config", "-c"),
-]  # fmt: skip
+    opt(
+        "FILE",
+        "TOML config file; wins over $SNAPZEN_CONFIG (environment variables override its values).",
+        "--config",
+        "-c",
+    ),
+]
 WaitOption = Annotated[
     bool,
     opt("", "Wait for another running snapzen to finish instead of exiting at once.", "--wait"),
@@ -297,9 +301,13 @@ WaitOption = Annotated[
 LockWait = Annotated[
     float | None,
     # Hidden: before --wait; kept so scripts keep working.
-    opt("", "Seconds to wait for a running sync to release the writer lock.", "--lock-wait",
-        hidden=True),
-]  # fmt: skip
+    opt(
+        "",
+        "Seconds to wait for a running sync to release the writer lock.",
+        "--lock-wait",
+        hidden=True,
+    ),
+]
 ActorOption = Annotated[
     str | None,
     opt("NAME", "Who runs this, recorded in the runs table and ledger (default: $USER)."),
@@ -326,14 +334,20 @@ SummaryOption = Annotated[
 # The data subject: by email ('-': from stdin), narrowed by chats or tickets.
 Email = Annotated[
     str,
-    opt("EMAIL", "The data subject's email ('-' reads it from stdin, keeping it out of shell "
-        "history). Only its HMAC reference is used."),
-]  # fmt: skip
+    opt(
+        "EMAIL",
+        "The data subject's email ('-' reads it from stdin, keeping it out of shell "
+        "history). Only its HMAC reference is used.",
+    ),
+]
 OptionalEmail = Annotated[
     str | None,
-    opt("EMAIL", "The person's email ('-' reads it from stdin); only its HMAC reference is kept.",
-        "--email"),
-]  # fmt: skip
+    opt(
+        "EMAIL",
+        "The person's email ('-' reads it from stdin); only its HMAC reference is kept.",
+        "--email",
+    ),
+]
 CaseIds = Annotated[
     list[str] | None, opt("ID", "Only this chat (case id) of the subject; repeatable.", "--case")
 ]
@@ -342,14 +356,22 @@ TicketIds = Annotated[
 ]
 Received = Annotated[
     str | None,
-    opt("YYYY-MM-DD", "Day the request was received (YYYY-MM-DD; default today, UTC): the "
-        "Art. 12(3) deadline is one month later.", "--received"),
-]  # fmt: skip
+    opt(
+        "YYYY-MM-DD",
+        "Day the request was received (YYYY-MM-DD; default today, UTC): the "
+        "Art. 12(3) deadline is one month later.",
+        "--received",
+    ),
+]
 RequestOption = Annotated[
     str | None,
-    opt("ID", "Answer this open request (`ledger requests open`) instead of recording a new "
-        "one; its received date and clock apply.", "--request"),
-]  # fmt: skip
+    opt(
+        "ID",
+        "Answer this open request (`ledger requests open`) instead of recording a new "
+        "one; its received date and clock apply.",
+        "--request",
+    ),
+]
 
 
 class ViaChoice(StrEnum):  # commands.reconcile.Via, without importing it at start-up
@@ -360,22 +382,31 @@ class ViaChoice(StrEnum):  # commands.reconcile.Via, without importing it at sta
 # What `init` and `ledger restore` take: how to read Zendesk, and the erasure journal.
 ViaOption = Annotated[
     ViaChoice,
-    typer.Option("--via", help="How to list Zendesk's snapengage tickets: the incremental "
-                 "ticket export (every ticket, no indexing delay, 10 requests/min) or search "
-                 "export (100/min; tickets from the last minutes may be missing)."),
-]  # fmt: skip
+    typer.Option(
+        "--via",
+        help="How to list Zendesk's snapengage tickets: the incremental "
+        "ticket export (every ticket, no indexing delay, 10 requests/min) or search "
+        "export (100/min; tickets from the last minutes may be missing).",
+    ),
+]
 JournalOption = Annotated[
     Path | None,
-    opt("FILE", "The erasure journal to re-apply (e.g. the newest checkpoint's copy, "
+    opt(
+        "FILE",
+        "The erasure journal to re-apply (e.g. the newest checkpoint's copy, "
         "CHECKPOINT.erasures.jsonl); default ledger.erasure_journal, which must exist.",
-        "--erasure-journal"),
-]  # fmt: skip
+        "--erasure-journal",
+    ),
+]
 NoJournalOption = Annotated[
     bool,
-    opt("", "There is no journal: state (recorded in the ledger's chain) that nobody was "
+    opt(
+        "",
+        "There is no journal: state (recorded in the ledger's chain) that nobody was "
         "erased and no data-subject request was made outside this ledger.",
-        "--no-erasure-journal"),
-]  # fmt: skip
+        "--no-erasure-journal",
+    ),
+]
 
 
 def progress(message: str) -> None:

@@ -56,19 +56,37 @@ app = typer.Typer(
 TABLE_LIMIT = terms.TABLE_LIMIT  # a table on a terminal shows this many (ledger_queries.listing)
 # What `ledger list` shows by default: fits 80 columns with the legal basis spelled out.
 LIST_COLUMNS = (
-    "seq", "recorded_at", "event", "origin_country", "destination_country", "legal_basis",
+    "seq",
+    "recorded_at",
+    "event",
+    "origin_country",
+    "destination_country",
+    "legal_basis",
     "ticket_id",
-)  # fmt: skip
+)
 # --wide: the longer set (wider than 80 columns; piped, it is still one line per row).
 TABLE_COLUMNS = (
-    "seq", "event", "recorded_at", "widget_id", "origin_country", "recipient",
-    "destination_country", "legal_basis", "ticket_id", "retention_until", "subject_ref",
-)  # fmt: skip
+    "seq",
+    "event",
+    "recorded_at",
+    "widget_id",
+    "origin_country",
+    "recipient",
+    "destination_country",
+    "legal_basis",
+    "ticket_id",
+    "retention_until",
+    "subject_ref",
+)
 # Art. 15(1)(c),(d),(2) at a glance: when, to whom, where, on what basis, kept how long.
 SUBJECT_TABLE = (
-    "recorded_at", "event", "recipient", "destination_country", "legal_basis",
+    "recorded_at",
+    "event",
+    "recipient",
+    "destination_country",
+    "legal_basis",
     "retention_until",
-)  # fmt: skip
+)
 
 
 def on_terminal() -> bool:
@@ -98,20 +116,28 @@ Basis = Annotated[
 Ticket = Annotated[int | None, opt("ID", "Only this Zendesk ticket id.")]
 EventOption = Annotated[
     terms.Event | None,
-    opt("EVENT", f"Only rows of this event (snapzen.ledger.evidence.events): "
-        f"{', '.join(e.value for e in terms.Event)}.", "--event"),
-]  # fmt: skip
+    opt(
+        "EVENT",
+        f"Only rows of this event (snapzen.ledger.evidence.events): "
+        f"{', '.join(e.value for e in terms.Event)}.",
+        "--event",
+    ),
+]
 Columns = Annotated[
     str | None,
-    opt("NAME,NAME", "Table columns, comma-separated, from the stored column names (see "
-        "--wide).", "--columns"),
-]  # fmt: skip
+    opt(
+        "NAME,NAME",
+        "Table columns, comma-separated, from the stored column names (see --wide).",
+        "--columns",
+    ),
+]
 Wide = Annotated[bool, opt("", "Table: more columns (wider than 80).", "--wide")]
 RowsFormat = Annotated[
     ListFormat | None,
-    typer.Option("--format", help="table (default; plain text when piped or redirected), csv, "
-                 "json, jsonl."),
-]  # fmt: skip
+    typer.Option(
+        "--format", help="table (default; plain text when piped or redirected), csv, json, jsonl."
+    ),
+]
 
 
 def filter_options(
@@ -146,9 +172,13 @@ def filtered(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def emit(
-    rows: Iterator[dict[str, Any]], fmt: ListFormat, *, columns: Iterable[str],
-    table_columns: Iterable[str], title: str,
-) -> int:  # fmt: skip
+    rows: Iterator[dict[str, Any]],
+    fmt: ListFormat,
+    *,
+    columns: Iterable[str],
+    table_columns: Iterable[str],
+    title: str,
+) -> int:
     """Rows on stdout as a table, or csv/json/jsonl with only ``columns``; the count."""
     if fmt is ListFormat.table:
         return print_rows(rows, list(table_columns), title)
@@ -166,10 +196,14 @@ def list_(
     wide: Wide = False,
     limit: Annotated[
         int | None,
-        opt("N", f"At most this many rows (a table on a terminal shows {TABLE_LIMIT} unless "
-            "given; piped or redirected output has no cap).", min=1),
+        opt(
+            "N",
+            f"At most this many rows (a table on a terminal shows {TABLE_LIMIT} unless "
+            "given; piped or redirected output has no cap).",
+            min=1,
+        ),
     ] = None,
-) -> None:  # fmt: skip
+) -> None:
     """List ledger rows in chain order, filtered; piped, redirected, csv, json and jsonl output
     give every match.
 
@@ -187,13 +221,18 @@ def list_(
     )
     found = ledger_queries.filters(**filters)
     with ledger_queries.listing(
-        settings_from("evidence"), found, limit=limit,
+        settings_from("evidence"),
+        found,
+        limit=limit,
         table_on_terminal=fmt is ListFormat.table and on_terminal(),
-    ) as listed:  # fmt: skip
+    ) as listed:
         emit(
-            listed.rows, fmt, columns=shown if columns or wide else terms.COLUMNS,
-            table_columns=shown, title="Ledger rows",
-        )  # fmt: skip
+            listed.rows,
+            fmt,
+            columns=shown if columns or wide else terms.COLUMNS,
+            table_columns=shown,
+            title="Ledger rows",
+        )
     if listed.cut_at is not None:
         typer.echo(
             f"(the first {listed.cut_at:,} rows on this terminal; more match: --limit N, or pipe "
@@ -208,11 +247,14 @@ def export(
     filters: dict[str, Any],  # the values of filter_options' options (`filtered`)
     fmt: Annotated[
         str | None,
-        opt("csv|json|jsonl", "Default: from FILE's extension (.csv, .json, .jsonl); needed "
-            "for '-'.", "--format"),
+        opt(
+            "csv|json|jsonl",
+            "Default: from FILE's extension (.csv, .json, .jsonl); needed for '-'.",
+            "--format",
+        ),
     ] = None,
     overwrite: OverwriteOption = False,
-) -> None:  # fmt: skip
+) -> None:
     """Stream every (matching) ledger row to FILE in constant memory.
 
     Examples:
@@ -268,10 +310,13 @@ def report(
     found = ledger_queries.filters(since=since, until=until, widget=widget)
     as_json = fmt is Format.json
     result = ledger_queries.build_report(
-        settings_from("evidence"), found, horizon_days=horizon_days,
-        art49_max_months=art49_max_months, art49_max_per_month=art49_max_per_month,
+        settings_from("evidence"),
+        found,
+        horizon_days=horizon_days,
+        art49_max_months=art49_max_months,
+        art49_max_per_month=art49_max_per_month,
         client=client,
-    )  # fmt: skip
+    )
     if not as_json:
         for line in commands.report_text.text(result):
             typer.echo(line)
@@ -305,10 +350,15 @@ def serve(
     ```
     """
     code = commands.auditor_ui.serve(
-        settings_from("evidence"), host=host, port=port, workdir=workdir,
-        sql_time_limit_ms=sql_time_limit_ms, prepare_only=prepare_only,
-        say=lambda line: typer.echo(line, err=True), show=typer.echo,
-    )  # fmt: skip
+        settings_from("evidence"),
+        host=host,
+        port=port,
+        workdir=workdir,
+        sql_time_limit_ms=sql_time_limit_ms,
+        prepare_only=prepare_only,
+        say=lambda line: typer.echo(line, err=True),
+        show=typer.echo,
+    )
     raise typer.Exit(code)
 
 
@@ -335,18 +385,24 @@ def subject(
     ledger_queries = commands.ledger_queries
     fmt = fmt or ListFormat.table
     shown = choose_columns(
-        columns, wide, default=SUBJECT_TABLE, wide_set=terms.SUBJECT_COLUMNS[:11],
+        columns,
+        wide,
+        default=SUBJECT_TABLE,
+        wide_set=terms.SUBJECT_COLUMNS[:11],
         known=terms.SUBJECT_COLUMNS,
-    )  # fmt: skip
+    )
     # A reference several people used: refused (exit 2) with the candidate chats.
     settings = settings_from("evidence")
     with ledger_queries.subject_rows(settings, read_email(email), case, ticket) as found:
         if fmt is ListFormat.table:
             typer.echo(f"subject reference: {found.ref}", err=not sys.stdout.isatty())
         count = emit(
-            found.rows, fmt, columns=shown if columns or wide else terms.SUBJECT_COLUMNS,
-            table_columns=shown, title="Transfers of this data subject",
-        )  # fmt: skip
+            found.rows,
+            fmt,
+            columns=shown if columns or wide else terms.SUBJECT_COLUMNS,
+            table_columns=shown,
+            title="Transfers of this data subject",
+        )
         forgotten = found.forgotten()
     say(summaries.said("subject", count=count, forgotten=forgotten))
 
@@ -355,15 +411,19 @@ def subject(
 def reconcile(
     since: Annotated[
         datetime | None,
-        opt("YYYY-MM-DD", "Read Zendesk's tickets changed since this UTC day (default: a day "
-            "before the ledger's first chat or run).", formats=["%Y-%m-%d"]),
+        opt(
+            "YYYY-MM-DD",
+            "Read Zendesk's tickets changed since this UTC day (default: a day "
+            "before the ledger's first chat or run).",
+            formats=["%Y-%m-%d"],
+        ),
     ] = None,
     max_requests: Annotated[
         int, opt("N", "At most this many export requests (1,000 tickets each).", min=1)
     ] = 1000,
     actor: ActorOption = None,
     fmt: SummaryOption = None,
-) -> None:  # fmt: skip
+) -> None:
     """Compare the ledger with Zendesk (read-only there) and report tickets missing,
     unknown, duplicated or pointing at the wrong case, each with what to do. Reads Zendesk's
     incremental export (1,000 tickets a request, 10 requests a minute) and records the check
@@ -380,9 +440,11 @@ def reconcile(
     as_json = fmt is Format.json
     settings = settings_from()
     check = commands.reconcile_check.reconcile_check(
-        settings, actor=actor_name(actor, settings), since=since.date() if since else None,
+        settings,
+        actor=actor_name(actor, settings),
+        since=since.date() if since else None,
         max_requests=max_requests,
-    )  # fmt: skip
+    )
     report = check.as_dict()
     if as_json:
         echo_json(report)
@@ -452,9 +514,13 @@ def flags_resolve(
     """
     settings = settings_from()
     done = commands.flag_desk.resolve(
-        settings, case_id, kind, reason=reason, actor=actor_name(actor, settings),
+        settings,
+        case_id,
+        kind,
+        reason=reason,
+        actor=actor_name(actor, settings),
         wait_seconds=lock_seconds(wait),
-    )  # fmt: skip
+    )
     typer.echo(f"case {case_id}: flag {kind} resolved (ledger seq {done['seq']})")
 
 

@@ -39,14 +39,20 @@ app = typer.Typer()
 
 KeyFileOption = Annotated[
     Path | None,
-    opt("FILE", "Version-1 checkpoints: an HMAC key file (at least 16 characters) instead of "
-        "the ledger key. New checkpoints should use --signing-key / --public-key."),
-]  # fmt: skip
+    opt(
+        "FILE",
+        "Version-1 checkpoints: an HMAC key file (at least 16 characters) instead of "
+        "the ledger key. New checkpoints should use --signing-key / --public-key.",
+    ),
+]
 SigningKey = Annotated[
     Path | None,
-    opt("FILE", "Ed25519 private key (PEM, PKCS#8: `snapzen ledger keygen` or `openssl "
-        "genpkey -algorithm ed25519`)."),
-]  # fmt: skip
+    opt(
+        "FILE",
+        "Ed25519 private key (PEM, PKCS#8: `snapzen ledger keygen` or `openssl "
+        "genpkey -algorithm ed25519`).",
+    ),
+]
 
 
 def _file(help: str, metavar: str = "FILE") -> Any:
@@ -125,23 +131,35 @@ def cosign(
 def verify(
     checkpoint: Annotated[
         list[Path] | None,
-        opt("FILE", "Signed checkpoint to compare with (repeatable); catches truncation and "
-            "rewrites that recomputed every later hash.", "--checkpoint"),
+        opt(
+            "FILE",
+            "Signed checkpoint to compare with (repeatable); catches truncation and "
+            "rewrites that recomputed every later hash.",
+            "--checkpoint",
+        ),
     ] = None,
     public_key: Annotated[
         list[Path] | None,
-        opt("FILE", "Ed25519 public key (PEM) a checkpoint must be signed by (repeatable: the "
-            "operator's, or the auditors' co-signing key). No secret is needed.", "--public-key"),
+        opt(
+            "FILE",
+            "Ed25519 public key (PEM) a checkpoint must be signed by (repeatable: the "
+            "operator's, or the auditors' co-signing key). No secret is needed.",
+            "--public-key",
+        ),
     ] = None,
     key_file: KeyFileOption = None,
     thorough: Annotated[
         bool,
-        opt("", "Also run SQLite's integrity check of the whole file, every index against its "
+        opt(
+            "",
+            "Also run SQLite's integrity check of the whole file, every index against its "
             "table (~30 s per million rows): an index rebuilt under a forged definition answers "
             "subject and case lookups with rows the chain does not hold. Run it before handing "
-            "evidence over.", "--thorough"),
+            "evidence over.",
+            "--thorough",
+        ),
     ] = False,
-) -> None:  # fmt: skip
+) -> None:
     """Recompute the hash chain and check that cases and runs agree with it; exit 1 naming
     the first bad row, 0 when intact.
 
@@ -154,9 +172,12 @@ def verify(
     ```
     """
     verdict = commands.checkpoints.verify_ledger(
-        settings_from("evidence"), checkpoint or [], public_key or [], key_file=key_file,
+        settings_from("evidence"),
+        checkpoint or [],
+        public_key or [],
+        key_file=key_file,
         thorough=thorough,
-    )  # fmt: skip
+    )
     ok = summaries.verified(verdict)
     lines = summaries.said("verify", v=verdict, ok=ok, thorough=thorough)
     show(lines, code=errors.EXIT_OK if ok else errors.EXIT_ABORTED)

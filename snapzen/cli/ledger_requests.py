@@ -105,21 +105,35 @@ def open_(
     """
     settings = settings_from()
     request = commands.request_desk.open_request(
-        settings, kind=kind.value, received=received, email=read_email(email), case=case,
-        ticket=ticket, actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
-    )  # fmt: skip
+        settings,
+        kind=kind.value,
+        received=received,
+        email=read_email(email),
+        case=case,
+        ticket=ticket,
+        actor=actor_name(actor, settings),
+        wait_seconds=lock_seconds(wait),
+    )
     say_request(request)
 
 
 def _step(
-    request_id: str, step: str, details: dict[str, object], actor: str | None, wait: bool,
-) -> None:  # fmt: skip
+    request_id: str,
+    step: str,
+    details: dict[str, object],
+    actor: str | None,
+    wait: bool,
+) -> None:
     """Pause, resume or extend under the writer lock, then the request as it now stands."""
     settings = settings_from()
     request = commands.request_desk.move(
-        settings, request_id, event=commands.request_desk.STEPS[step], details=details,
-        actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
-    )  # fmt: skip
+        settings,
+        request_id,
+        event=commands.request_desk.STEPS[step],
+        details=details,
+        actor=actor_name(actor, settings),
+        wait_seconds=lock_seconds(wait),
+    )
     say_request(request)
 
 
@@ -127,8 +141,9 @@ def _step(
 def pause(
     request_id: RequestId,
     reason: Annotated[PauseReason, typer.Option("--reason", help="What the person owes.")],
-    actor: ActorOption = None, wait: WaitOption = False,
-) -> None:  # fmt: skip
+    actor: ActorOption = None,
+    wait: WaitOption = False,
+) -> None:
     """Stop the clock while the person is asked for proof of identity or a clarification;
     the days paused are added to the deadline.
 
@@ -144,8 +159,9 @@ def pause(
 @command(requests, "resume", refused="request resumed NOT done")
 def resume(
     request_id: RequestId,
-    actor: ActorOption = None, wait: WaitOption = False,
-) -> None:  # fmt: skip
+    actor: ActorOption = None,
+    wait: WaitOption = False,
+) -> None:
     """Restart a paused request's clock.
 
     Examples:
@@ -162,8 +178,9 @@ def extend(
     request_id: RequestId,
     reason: Annotated[str, opt("TEXT", "Why (told to the person).", "--reason")],
     months: Annotated[int, opt("N", "Further months (1 or 2).", "--months", min=1, max=2)] = 2,
-    actor: ActorOption = None, wait: WaitOption = False,
-) -> None:  # fmt: skip
+    actor: ActorOption = None,
+    wait: WaitOption = False,
+) -> None:
     """Art. 12(3): extend the deadline once, by up to two further months, before it passes;
     the reason is recorded (tell the person within the first month).
 
@@ -183,8 +200,9 @@ def close(
     request_id: RequestId,
     outcome: Annotated[Outcome, typer.Option("--outcome", help="How it was answered.")],
     note: Annotated[str | None, opt("TEXT", "A note (no personal data).")] = None,
-    actor: ActorOption = None, wait: WaitOption = False,
-) -> None:  # fmt: skip
+    actor: ActorOption = None,
+    wait: WaitOption = False,
+) -> None:
     """Record the answer: the clock stops for good; answered after the deadline, the
     request is CLOSED LATE for ever.
 
@@ -196,9 +214,13 @@ def close(
     """
     settings = settings_from()
     request = commands.request_desk.close(
-        settings, request_id, outcome=outcome.value, note=note,
-        actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
-    )  # fmt: skip
+        settings,
+        request_id,
+        outcome=outcome.value,
+        note=note,
+        actor=actor_name(actor, settings),
+        wait_seconds=lock_seconds(wait),
+    )
     say_request(request)
 
 
@@ -223,10 +245,15 @@ def notices_listing(
         return
     found = commands.request_desk.owed(settings_from())
     docs = [
-        {"notice_id": n.notice_id, "request_id": n.request_id, "recipient": n.recipient,
-         "owed_since": n.on, "what_to_tell": n.how}
+        {
+            "notice_id": n.notice_id,
+            "request_id": n.request_id,
+            "recipient": n.recipient,
+            "owed_since": n.on,
+            "what_to_tell": n.how,
+        }
         for n in found
-    ]  # fmt: skip
+    ]
     show(summaries.said("notices", found=found), docs)
 
 
@@ -250,9 +277,12 @@ def done(
     """
     settings = settings_from()
     told = commands.request_desk.record_told(
-        settings, notice_id, when=when, actor=actor_name(actor, settings),
+        settings,
+        notice_id,
+        when=when,
+        actor=actor_name(actor, settings),
         wait_seconds=lock_seconds(wait),
-    )  # fmt: skip
+    )
     typer.echo(f"notice {notice_id}: {told.recipient} told on {told.on} (ledger {told.seq})")
 
 
@@ -273,22 +303,37 @@ def holds() -> None:
 
 
 def _change(
-    add: bool, case: str | None, ticket: int | None, email: str | None, reason: str,
-    actor: str | None, wait: bool,
-) -> None:  # fmt: skip
+    add: bool,
+    case: str | None,
+    ticket: int | None,
+    email: str | None,
+    reason: str,
+    actor: str | None,
+    wait: bool,
+) -> None:
     settings = settings_from()
     done = commands.legal_holds.change(
-        settings, add=add, case=case, ticket=ticket, email=read_email(email), reason=reason,
-        actor=actor_name(actor, settings), wait_seconds=lock_seconds(wait),
-    )  # fmt: skip
+        settings,
+        add=add,
+        case=case,
+        ticket=ticket,
+        email=read_email(email),
+        reason=reason,
+        actor=actor_name(actor, settings),
+        wait_seconds=lock_seconds(wait),
+    )
     say(summaries.said("hold_change", done=done, add=add))
 
 
 @command(hold, "add", refused="hold change NOT done")
 def hold_add(
-    reason: Reason, case: Case = None, ticket: Ticket = None, email: OptionalEmail = None,
-    actor: ActorOption = None, wait: WaitOption = False,
-) -> None:  # fmt: skip
+    reason: Reason,
+    case: Case = None,
+    ticket: Ticket = None,
+    email: OptionalEmail = None,
+    actor: ActorOption = None,
+    wait: WaitOption = False,
+) -> None:
     """Place a legal hold (Art. 17(3)(e)) on a case, a ticket or all of a person's.
 
     Examples:
@@ -302,9 +347,13 @@ def hold_add(
 
 @command(hold, "remove", refused="hold change NOT done")
 def hold_remove(
-    reason: Reason, case: Case = None, ticket: Ticket = None, email: OptionalEmail = None,
-    actor: ActorOption = None, wait: WaitOption = False,
-) -> None:  # fmt: skip
+    reason: Reason,
+    case: Case = None,
+    ticket: Ticket = None,
+    email: OptionalEmail = None,
+    actor: ActorOption = None,
+    wait: WaitOption = False,
+) -> None:
     """Lift a hold; the next sweep deletes what is due.
 
     Examples:

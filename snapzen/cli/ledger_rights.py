@@ -52,32 +52,47 @@ def erase(
     lock_wait: LockWait = None,
     delete_user: Annotated[
         bool,
-        opt("", "Also permanently delete the person's Zendesk end-user profile (name, email), "
+        opt(
+            "",
+            "Also permanently delete the person's Zendesk end-user profile (name, email), "
             "found by exact email, once all their tickets are gone. Opt-in: the profile may "
             "hold data kept on other grounds (e.g. tickets not from chat). Agents and admins "
             "are never deleted (reported, exit 3). With --dry-run the profile is looked up "
-            "(read-only) and the user ids that would be deleted are printed.", "--delete-user"),
+            "(read-only) and the user ids that would be deleted are printed.",
+            "--delete-user",
+        ),
     ] = False,
     reason: Annotated[
         EraseReason,
-        typer.Option("--reason", help="The request answered: art17 (erasure, Art. 17(1)), "
-                     "consent_withdrawn (Art. 7(3)) or objection (Art. 21); journalled with its "
-                     "Art. 12(3) deadline."),
+        typer.Option(
+            "--reason",
+            help="The request answered: art17 (erasure, Art. 17(1)), "
+            "consent_withdrawn (Art. 7(3)) or objection (Art. 21); journalled with its "
+            "Art. 12(3) deadline.",
+        ),
     ] = EraseReason.art17,
     received: Received = None,
     case: CaseIds = None,
     ticket: TicketIds = None,
     request: Annotated[
         str | None,
-        opt("ID", "Answer this open erasure or objection request (`ledger requests open`) "
-            "instead of recording a new one; its received date and clock apply.", "--request"),
+        opt(
+            "ID",
+            "Answer this open erasure or objection request (`ledger requests open`) "
+            "instead of recording a new one; its received date and clock apply.",
+            "--request",
+        ),
     ] = None,
     out: Annotated[
         Path | None,
-        opt("DIR", "Directory for the erasure response to the person (erasure-response-ID.txt "
-            "and .json, 0600). Default: responses/ beside the ledger database.", "--out"),
+        opt(
+            "DIR",
+            "Directory for the erasure response to the person (erasure-response-ID.txt "
+            "and .json, 0600). Default: responses/ beside the ledger database.",
+            "--out",
+        ),
     ] = None,
-) -> None:  # fmt: skip
+) -> None:
     """Art. 17: delete the person's Zendesk tickets and append `erased` events (chain stays
     valid; no email stored); journal the request (even when nothing is found) and the
     erasure (in the erasure journal outside the database, re-applied after a restore).
@@ -92,11 +107,20 @@ def erase(
     """
     settings = settings_from()
     answered = commands.erase_person.erase_person(
-        settings, read_email(email), dry_run=dry_run, actor=actor_name(actor, settings),
-        wait_seconds=lock_seconds(wait, lock_wait), delete_user=delete_user,
-        reason=reason.value, received=received, cases=case, tickets=ticket,
-        request=request, out=out, on_erased=_print_erased,
-    )  # fmt: skip
+        settings,
+        read_email(email),
+        dry_run=dry_run,
+        actor=actor_name(actor, settings),
+        wait_seconds=lock_seconds(wait, lock_wait),
+        delete_user=delete_user,
+        reason=reason.value,
+        received=received,
+        cases=case,
+        tickets=ticket,
+        request=request,
+        out=out,
+        on_erased=_print_erased,
+    )
     say(summaries.said("erase_response", a=answered))
     if answered.exit_partial:
         raise typer.Exit(errors.EXIT_PARTIAL)
@@ -112,13 +136,19 @@ def access(
     out: Annotated[Path, opt("DIR", "Directory for the pack's two files.", "--out")],
     case: Annotated[
         list[str] | None,
-        opt("ID", "A SnapEngage case id; with --email, only this chat of theirs (repeatable).",
-            "--case"),
+        opt(
+            "ID",
+            "A SnapEngage case id; with --email, only this chat of theirs (repeatable).",
+            "--case",
+        ),
     ] = None,
     ticket: Annotated[
         list[int] | None,
-        opt("ID", "A Zendesk ticket id; with --email, only this ticket of theirs (repeatable).",
-            "--ticket"),
+        opt(
+            "ID",
+            "A Zendesk ticket id; with --email, only this ticket of theirs (repeatable).",
+            "--ticket",
+        ),
     ] = None,
     email: OptionalEmail = None,
     received: Received = None,
@@ -128,12 +158,16 @@ def access(
     overwrite: OverwriteOption = False,
     include_ticket: Annotated[
         list[int] | None,
-        opt("ID", "A Zendesk ticket snapzen did not create, found by --email search, that you "
+        opt(
+            "ID",
+            "A Zendesk ticket snapzen did not create, found by --email search, that you "
             "have reviewed for other people's data: put it in the pack (repeatable). "
-            "Unreviewed ones are only listed.", "--include-ticket"),
+            "Unreviewed ones are only listed.",
+            "--include-ticket",
+        ),
     ] = None,
     request: RequestOption = None,
-) -> None:  # fmt: skip
+) -> None:
     """Art. 15/20 access pack: DIR/subject.json and DIR/subject.html with every ticket and
     transcript (archived ones too), every ledger row and decision, chats not sent, and the
     [record] information; appends `access_provided` (with the SHA-256) and journals the
@@ -158,10 +192,17 @@ def access(
         new_file(out / name, overwrite)
     settings = settings_from()
     result = access_request.answer(  # a shared email: refused, nothing written or recorded
-        settings, out, cases=cases, tickets=tickets, email=read_email(email),
-        received=received, request=request, actor=actor_name(actor, settings),
-        wait_seconds=lock_seconds(wait, lock_wait), include_tickets=include_ticket or [],
-    )  # fmt: skip
+        settings,
+        out,
+        cases=cases,
+        tickets=tickets,
+        email=read_email(email),
+        received=received,
+        request=request,
+        actor=actor_name(actor, settings),
+        wait_seconds=lock_seconds(wait, lock_wait),
+        include_tickets=include_ticket or [],
+    )
     show(
         summaries.said("access", r=result),
         code=errors.EXIT_OK if result.complete else errors.EXIT_PARTIAL,

@@ -127,9 +127,12 @@ def sync(
     # process exits 1 (a second signal kills it at once).
     with commands.run.stop_on_signals(stop):
         result = commands.service.sync(
-            settings, wait=wait, widgets=widget,
-            actor=actor_name(actor, settings), stop=stop.is_set,
-        )  # fmt: skip
+            settings,
+            wait=wait,
+            widgets=widget,
+            actor=actor_name(actor, settings),
+            stop=stop.is_set,
+        )
     lines = summaries.said("sync", r=result, deadline_days=settings.pipeline.deadline_days)
     show(lines, summaries.pass_json(result), result.exit_code)
 
@@ -141,11 +144,14 @@ def run(
     ] = None,
     fmt: Annotated[
         Format | None,
-        typer.Option("--format", help="table (default: the logs only) or json (one line per "
-                     "pass, as `sync --format json` prints it, then one with the number of "
-                     "passes)."),
+        typer.Option(
+            "--format",
+            help="table (default: the logs only) or json (one line per "
+            "pass, as `sync --format json` prints it, then one with the number of "
+            "passes).",
+        ),
     ] = None,
-) -> None:  # fmt: skip
+) -> None:
     """Run as a service: one sync pass now, then one every interval, until SIGTERM/SIGINT.
 
     Each pass takes the writer lock for its own duration, so `backfill`, `retry` and manual
@@ -161,9 +167,10 @@ def run(
     """
     as_json = fmt is Format.json
     stopped = commands.service.run_service(
-        settings_from("sync"), every,
+        settings_from("sync"),
+        every,
         report=(lambda done: echo_json(summaries.pass_json(done), line=True)) if as_json else None,
-    )  # fmt: skip
+    )
     typer.echo(f"snapzen run: stopped after {stopped.passes} pass(es)", err=True)
     if as_json:
         echo_json(
@@ -185,22 +192,34 @@ def backfill(
     wait: WaitOption = False,
     progress_every: Annotated[
         float,
-        opt("SECONDS", "Seconds between JSON progress lines when stderr is not a terminal "
-            "(0: one per change).", min=0.0),
+        opt(
+            "SECONDS",
+            "Seconds between JSON progress lines when stderr is not a terminal "
+            "(0: one per change).",
+            min=0.0,
+        ),
     ] = 10.0,
     fmt: SummaryOption = None,
     log_file: Annotated[
         Path | None,
-        opt("FILE", "On a terminal, where log lines go while the progress bar is shown "
-            "(appended; default: snapzen-backfill.log beside the ledger)."),
+        opt(
+            "FILE",
+            "On a terminal, where log lines go while the progress bar is shown "
+            "(appended; default: snapzen-backfill.log beside the ledger).",
+        ),
     ] = None,
     slice_seconds: Annotated[
         float,
-        opt("SECONDS", "Run consecutive days in one pass under the writer lock until this long "
+        opt(
+            "SECONDS",
+            "Run consecutive days in one pass under the writer lock until this long "
             "has passed, then drain, record those days and release the lock for the cron sync. "
-            "One `runs` row per slice; 0 = one pass per day.", "--slice", min=0.0),
+            "One `runs` row per slice; 0 = one pass per day.",
+            "--slice",
+            min=0.0,
+        ),
     ] = 60.0,
-) -> None:  # fmt: skip
+) -> None:
     """Fetch and import a date range, oldest day first; rerun the same command to resume.
 
     Days already finished are skipped. Days run in slices of about --slice seconds, each one
@@ -237,9 +256,15 @@ def backfill(
         if written is not None:
             typer.echo(f"logs: {logs_path} (while the progress bar is shown)", err=True)
         result = commands.backfill.run_backfill(
-            settings, plan, actor=actor_name(actor, settings), wait=wait, dry_run=dry_run,
-            stop=stop, progress=bar, slice_seconds=slice_seconds,
-        )  # fmt: skip
+            settings,
+            plan,
+            actor=actor_name(actor, settings),
+            wait=wait,
+            dry_run=dry_run,
+            stop=stop,
+            progress=bar,
+            slice_seconds=slice_seconds,
+        )
     if written is not None and written.problems:
         typer.echo(f"{written.problems} warning(s)/error(s) logged in {logs_path}", err=True)
     lines = summaries.said("backfill", r=result, dry_run=dry_run)
@@ -316,10 +341,14 @@ def status(
     ] = None,
     check: Annotated[
         bool,
-        opt("", "Health check: one line; exit 0 healthy, 1 unhealthy (no run completed within "
-            "3 intervals, last run aborted, cases at risk, database unreadable).", "--check"),
+        opt(
+            "",
+            "Health check: one line; exit 0 healthy, 1 unhealthy (no run completed within "
+            "3 intervals, last run aborted, cases at risk, database unreadable).",
+            "--check",
+        ),
     ] = False,
-) -> None:  # fmt: skip
+) -> None:
     """Per widget: cursor, case counts, oldest unsynced age; failures; last run. No network.
 
     Exits 3 when cases are at risk of SnapEngage's deletion or have failed.
@@ -358,14 +387,18 @@ def status(
 def init(
     adopt: Annotated[
         bool,
-        opt("", "First record every snapengage: ticket Zendesk already holds (SnapEngage's "
-            "retention window and more) as synced, so no sync creates them again.", "--adopt"),
+        opt(
+            "",
+            "First record every snapengage: ticket Zendesk already holds (SnapEngage's "
+            "retention window and more) as synced, so no sync creates them again.",
+            "--adopt",
+        ),
     ] = False,
     via: ViaOption = ViaChoice.incremental,
     erasure_journal: JournalOption = None,
     no_erasure_journal: NoJournalOption = False,
     actor: ActorOption = None,
-) -> None:  # fmt: skip
+) -> None:
     """Create the ledger at ledger.path, bound to ledger.key. Refuses if one exists.
 
     No other command creates a ledger. Use --adopt when this Zendesk already has tickets

@@ -71,9 +71,13 @@ def cell(column: str, value: Any) -> str:
 
 
 def choose_columns(
-    given: str | None, wide: bool, *, default: Sequence[str], wide_set: Sequence[str],
+    given: str | None,
+    wide: bool,
+    *,
+    default: Sequence[str],
+    wide_set: Sequence[str],
     known: Sequence[str],
-) -> list[str]:  # fmt: skip
+) -> list[str]:
     """--columns a,b,c (any stored column), --wide (the longer set), or the default."""
     if given and wide:
         raise ConfigError("--columns and --wide disagree: give one")
@@ -157,9 +161,12 @@ class RichProgress(Tally):
         # Log lines go to a file while the bar is drawn (log_file); anything else written to
         # stderr meanwhile is printed above the bar by rich, not through it.
         self.bar = Progress(
-            "{task.description}", BarColumn(bar_width=20), MofNCompleteColumn(),
-            TimeRemainingColumn(), console=console or Console(stderr=True),
-        )  # fmt: skip
+            "{task.description}",
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console or Console(stderr=True),
+        )
         self.task: Any = None
 
     def _describe(self) -> str:

@@ -31,33 +31,47 @@ app = typer.Typer(
 def sweep(
     dry_run: Annotated[
         bool,
-        opt("", "Only list what is due, would be purged, and the Zendesk end-user profiles "
-            "that would be deleted (Zendesk read-only); no write.", "--dry-run"),
+        opt(
+            "",
+            "Only list what is due, would be purged, and the Zendesk end-user profiles "
+            "that would be deleted (Zendesk read-only); no write.",
+            "--dry-run",
+        ),
     ] = False,
     as_of: Annotated[
         datetime | None,
-        opt("YYYY-MM-DD", "Count retention as ended by this day (YYYY-MM-DD; default today, "
-            "UTC). A future day needs --dry-run.", formats=["%Y-%m-%d"]),
+        opt(
+            "YYYY-MM-DD",
+            "Count retention as ended by this day (YYYY-MM-DD; default today, "
+            "UTC). A future day needs --dry-run.",
+            formats=["%Y-%m-%d"],
+        ),
     ] = None,
     purge: Annotated[
         bool | None,
-        opt("", "Also permanently delete at once (deleted_tickets/destroy_many) instead of "
+        opt(
+            "",
+            "Also permanently delete at once (deleted_tickets/destroy_many) instead of "
             "waiting out Zendesk's 30 days. Default: transfer.purge_on_expiry.",
-            "--purge/--no-purge"),
+            "--purge/--no-purge",
+        ),
     ] = None,
     wait: WaitOption = False,
     actor: ActorOption = None,
     reconcile: Annotated[
         bool,
-        opt("", "Also search Zendesk for tickets tagged expires_YYYY_MM with a month already "
+        opt(
+            "",
+            "Also search Zendesk for tickets tagged expires_YYYY_MM with a month already "
             "over that the database does not know (archived ones too), and delete them.",
-            "--reconcile"),
+            "--reconcile",
+        ),
     ] = False,
     reconcile_months: Annotated[
         int, opt("N", "How many past months of expires_ tags --reconcile searches.")
     ] = 36,
     fmt: FormatOption = None,
-) -> None:  # fmt: skip
+) -> None:
     """Delete (in batches of up to 100) every ticket snapzen created whose retention ended,
     from snapzen's own records, and append an `expired` ledger event per ticket.
 
@@ -73,8 +87,13 @@ def sweep(
     """
     settings = settings_from()
     result = commands.retention.run_sweep(
-        settings, as_of=as_of.date() if as_of else None, dry_run=dry_run, purge=purge,
-        wait=wait, reconcile=reconcile, reconcile_months=reconcile_months,
+        settings,
+        as_of=as_of.date() if as_of else None,
+        dry_run=dry_run,
+        purge=purge,
+        wait=wait,
+        reconcile=reconcile,
+        reconcile_months=reconcile_months,
         actor=actor_name(actor, settings),
-    )  # fmt: skip
+    )
     show(summaries.said("sweep", r=result), result.as_dict(), result.exit_code)

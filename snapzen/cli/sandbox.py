@@ -32,9 +32,11 @@ app = typer.Typer(
 _D = SandboxConfig()
 # The options named otherwise than their SandboxConfig field.
 FIELDS = {
-    "rate_limit": "rate_limit_per_minute", "rate_window": "rate_window_seconds",
-    "max_jobs": "max_jobs_in_flight", "fault_timeout": "fault_timeout_seconds",
-}  # fmt: skip
+    "rate_limit": "rate_limit_per_minute",
+    "rate_window": "rate_window_seconds",
+    "max_jobs": "max_jobs_in_flight",
+    "fault_timeout": "fault_timeout_seconds",
+}
 NOT_CONFIG = {"allow_nonlocal", "ready_file", "duration", "detach"}
 N, SHARE, SECONDS = "N", "SHARE", "SECONDS"
 
@@ -90,11 +92,14 @@ def serve(
     ] = None,
     detach: Annotated[
         bool,
-        opt("", "Serve in the background: return once it listens (the --ready-file is written "
+        opt(
+            "",
+            "Serve in the background: return once it listens (the --ready-file is written "
             "first) and print `export` lines for eval, plus SANDBOX_PID to stop it with kill.",
-            "--detach"),
+            "--detach",
+        ),
     ] = False,
-) -> None:  # fmt: skip
+) -> None:
     """Start the sandbox and print its URL plus `export` lines that point snapzen at it.
 
     Examples:
@@ -151,13 +156,16 @@ def _detach(args: list[str], ready_file: Path | None) -> None:
 def dump(
     url: Annotated[
         str | None,
-        opt("URL", "Sandbox base URL (default: $SNAPZEN_SANDBOX_URL, or derived from "
-            "$SNAPZEN_ZENDESK__BASE_URL)."),
+        opt(
+            "URL",
+            "Sandbox base URL (default: $SNAPZEN_SANDBOX_URL, or derived from "
+            "$SNAPZEN_ZENDESK__BASE_URL).",
+        ),
     ] = None,
     what: Annotated[
         str, opt("state|tickets|truth", "What to print: state, tickets or truth.")
     ] = "state",
-) -> None:  # fmt: skip
+) -> None:
     """Print the inspection JSON (state, tickets or truth) of a running sandbox.
 
     Examples:

@@ -79,21 +79,31 @@ def _recipients(settings: Settings) -> list[dict[str, Any]]:
         under = recipient.restricted_under(transfer.regimes_possible)
         # Art. 49: per chat, consent or contract, as each transfer row records.
         basis = _BASES.get(recipient.basis, "art49") if under else "not_restricted"
-        out.append({
-            "name": recipient.name,
-            "system": recipient.system.value,
-            "country": recipient.country,
-            "basis": basis,
-            "mechanism": recipient.mechanism(under) if under else "",
-        })  # fmt: skip
+        out.append(
+            {
+                "name": recipient.name,
+                "system": recipient.system.value,
+                "country": recipient.country,
+                "basis": basis,
+                "mechanism": recipient.mechanism(under) if under else "",
+            }
+        )
     if not any(r["system"] == RecipientSystem.SNAPENGAGE.value for r in out):
         # The chat service always holds the chat first, whether or not it is configured as a
         # recipient with its country.
-        out.append({"name": SNAPENGAGE, "system": RecipientSystem.SNAPENGAGE.value,
-                    "country": None, "basis": None, "mechanism": ""})  # fmt: skip
+        out.append(
+            {
+                "name": SNAPENGAGE,
+                "system": RecipientSystem.SNAPENGAGE.value,
+                "country": None,
+                "basis": None,
+                "mechanism": "",
+            }
+        )
     for name in settings.record.recipients:
-        out.append({"name": name, "system": "other", "country": None, "basis": None,
-                    "mechanism": ""})  # fmt: skip
+        out.append(
+            {"name": name, "system": "other", "country": None, "basis": None, "mechanism": ""}
+        )
     return out
 
 
@@ -136,8 +146,11 @@ def missing_for_access(settings: Settings) -> list[str]:
     """The empty fields an access pack needs, each with the variable that sets it."""
     record = settings.record
     missing = missing_fields(record)
-    missing += [f"{name} ({env})" for attr, name, env in PERSON_ONLY
-                if not str(getattr(record, attr)).strip()]  # fmt: skip
+    missing += [
+        f"{name} ({env})"
+        for attr, name, env in PERSON_ONLY
+        if not str(getattr(record, attr)).strip()
+    ]
     return missing
 
 
@@ -304,8 +317,15 @@ def write_pack(
         erasure_journal.prepare(journal, key, db.conn)
     scope = resolve(db.conn, subject_ref=subject_ref, case_ids=case_ids, ticket_ids=ticket_ids)
     ref = scope.subject_ref
-    result = AccessResult(request_id or requests.new_request_id(), ref, scope.case_ids,
-                          out_dir / "subject.json", out_dir / "subject.html", "", "")  # fmt: skip
+    result = AccessResult(
+        request_id or requests.new_request_id(),
+        ref,
+        scope.case_ids,
+        out_dir / "subject.json",
+        out_dir / "subject.html",
+        "",
+        "",
+    )
     # Narrowed: the reference (and the Zendesk requester behind the email) is shared, so
     # rows filed under it alone and tickets found by the email may be someone else's.
     ledger = _ledger_rows(db, None if scope.narrowed else ref, scope.case_ids)
@@ -386,10 +406,18 @@ def check_target(cases: list[str], tickets: list[int], email: str | None) -> Non
 
 
 def answer(
-    settings: Settings, out: Path, *, cases: list[str], tickets: list[int], email: str | None,
-    received: str | None, request: str | None, actor: str, wait_seconds: float,
+    settings: Settings,
+    out: Path,
+    *,
+    cases: list[str],
+    tickets: list[int],
+    email: str | None,
+    received: str | None,
+    request: str | None,
+    actor: str,
+    wait_seconds: float,
     include_tickets: list[int],
-) -> AccessResult:  # fmt: skip
+) -> AccessResult:
     """Write and record the pack; LockHeld when another snapzen holds the writer lock,
     SubjectCollision (nothing written or recorded) for a shared email not narrowed."""
     require_complete(settings)  # exit 2 before anything is read, written or recorded
@@ -402,8 +430,17 @@ def answer(
                 requests.open_one(db.conn, request, clock.now().date(), ("access",)).received_on
             )
         return write_pack(
-            db, settings, clients.zendesk_from(settings), out, subject_ref=ref,
-            case_ids=cases, ticket_ids=tickets, email=email, received_on=day, actor=actor,
-            chats_reader=clients.snapengage_from(settings), include_tickets=include_tickets,
+            db,
+            settings,
+            clients.zendesk_from(settings),
+            out,
+            subject_ref=ref,
+            case_ids=cases,
+            ticket_ids=tickets,
+            email=email,
+            received_on=day,
+            actor=actor,
+            chats_reader=clients.snapengage_from(settings),
+            include_tickets=include_tickets,
             request_id=request,
-        )  # fmt: skip
+        )

@@ -102,8 +102,11 @@ def read_tickets(
         *((t, None, False) for t in include),
     ]
     for ticket_id, case_id, ours in sorted(wanted):
-        entry: dict[str, Any] = {"ticket_id": ticket_id, "case_id": case_id,
-                                 "created_by_snapzen": ours}  # fmt: skip
+        entry: dict[str, Any] = {
+            "ticket_id": ticket_id,
+            "case_id": case_id,
+            "created_by_snapzen": ours,
+        }
         if not ours:
             entry["reviewed"] = True
         entry.update(_state(reader, ticket_id, case_id if ours else None, deleted.get(ticket_id)))
@@ -119,8 +122,11 @@ def _state(
     """What became of one ticket: deleted, present (with its transcript), not found, or not
     read (``error``). ``case_id``: the chat snapzen made it from, checked by external_id."""
     if deleted is not None:
-        return {"state": "deleted", "deleted_on": str(deleted["recorded_at"])[:10],
-                "deleted_because": deleted["event"]}  # fmt: skip
+        return {
+            "state": "deleted",
+            "deleted_on": str(deleted["recorded_at"])[:10],
+            "deleted_because": deleted["event"],
+        }
     try:
         ticket = reader.show_ticket(ticket_id)
         if ticket is not None and case_id and ticket.get("external_id") != external_id(case_id):

@@ -89,9 +89,16 @@ def run_until_signalled(command: list[str], grace: float = STOP_GRACE_SECONDS) -
 
 
 def serve(
-    settings: Settings, *, host: str, port: int, workdir: Path | None, sql_time_limit_ms: int,
-    prepare_only: bool, say: Callable[[str], None], show: Callable[[str], None],
-) -> int:  # fmt: skip
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    workdir: Path | None,
+    sql_time_limit_ms: int,
+    prepare_only: bool,
+    say: Callable[[str], None],
+    show: Callable[[str], None],
+) -> int:
     """Prepare the snapshot and serve it until stopped (the exit code); with
     ``prepare_only``, ``show`` the command instead. ``say``: progress lines (stderr)."""
     open_ledger(

@@ -207,12 +207,19 @@ def run_backfill(
             taken: list[tuple[date, list[str]]] = []
             details = {"backfill": {"days": [], "slice_seconds": slice_seconds}}
             run_slice = functools.partial(
-                service.run_pass, settings, "backfill",
-                _slice_body(remaining, taken, details, plan.today, slice_seconds,
-                            progress.day_started, took),
-                actor=actor, clients=clients, crash_hook=crash_hook, progress=progress.tick,
-                stop=stop.is_set, details=details,
-            )  # fmt: skip
+                service.run_pass,
+                settings,
+                "backfill",
+                _slice_body(
+                    remaining, taken, details, plan.today, slice_seconds, progress.day_started, took
+                ),
+                actor=actor,
+                clients=clients,
+                crash_hook=crash_hook,
+                progress=progress.tick,
+                stop=stop.is_set,
+                details=details,
+            )
             if result.last is None and not wait:
                 # Same contract as `sync`: another run holds the lock → say so and exit 0.
                 last: PassResult | None = run_slice()
@@ -258,9 +265,16 @@ def _dry_run(
     with _throwaway_copy(settings) as dry:
         before = _decided_unsent(dry.ledger.path)
         result = run_backfill(
-            dry, plan, actor="dry-run", wait=True, stop=stop, progress=progress, turn_seconds=0,
-            clients=Clients(source=clients.source, sink=sink), slice_seconds=slice_seconds,
-        )  # fmt: skip
+            dry,
+            plan,
+            actor="dry-run",
+            wait=True,
+            stop=stop,
+            progress=progress,
+            turn_seconds=0,
+            clients=Clients(source=clients.source, sink=sink),
+            slice_seconds=slice_seconds,
+        )
         report = DryRunReport(
             would_create=[e.removeprefix("snapengage:") for e in sink.external_ids]
         )

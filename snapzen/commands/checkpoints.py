@@ -63,9 +63,13 @@ def check_name(file: Path) -> None:
 
 
 def write(
-    settings: Settings, file: Path, *, signing_key: Path | None, key_file: Path | None,
+    settings: Settings,
+    file: Path,
+    *,
+    signing_key: Path | None,
+    key_file: Path | None,
     wait: bool = False,
-) -> Written:  # fmt: skip
+) -> Written:
     """Write the chain head (seq, hash, row count, time), signed; LedgerTampered when the
     chain does not verify (nothing is signed then). Under the writer lock (LockHeld without
     ``wait`` when another snapzen holds it), so the head and the erasure journal's copy are of
@@ -110,9 +114,11 @@ def cosign(file: Path, signing_key: Path | None) -> str:
 
 
 def _signature_problems(
-    loaded: list[tuple[Path, Any]], public_keys: list[Path], settings: Settings,
+    loaded: list[tuple[Path, Any]],
+    public_keys: list[Path],
+    settings: Settings,
     key_file: Path | None,
-) -> tuple[list[Any], list[verify.Problem]]:  # fmt: skip
+) -> tuple[list[Any], list[verify.Problem]]:
     """Checkpoints whose signature holds, and problems for those that are forged (the
     verdict is the checkpoint module's ``signature_problem``)."""
     publics = [(path, signed.load_public_key(path)) for path in public_keys]
@@ -150,9 +156,13 @@ class Verdict:
 
 
 def verify_ledger(
-    settings: Settings, checkpoints: list[Path], public_keys: list[Path], *,
-    key_file: Path | None, thorough: bool,
-) -> Verdict:  # fmt: skip
+    settings: Settings,
+    checkpoints: list[Path],
+    public_keys: list[Path],
+    *,
+    key_file: Path | None,
+    thorough: bool,
+) -> Verdict:
     loaded = [(path, signed.read(path)) for path in checkpoints]
     good, bad_signatures = _signature_problems(loaded, public_keys, settings, key_file)
     with open_ledger(settings.ledger, read_only=True) as db:

@@ -48,10 +48,13 @@ def register_path(ledger: Path) -> Path:
 
 def register(ledger: Path, kind: str, path: Path, now: datetime) -> None:
     """Append one copy to the register (created 0600)."""
-    line = json.dumps({
-        "kind": kind, "path": str(path.resolve()),
-        "made_at": clock.format(now),
-    })  # fmt: skip
+    line = json.dumps(
+        {
+            "kind": kind,
+            "path": str(path.resolve()),
+            "made_at": clock.format(now),
+        }
+    )
     with open_private(register_path(ledger)) as out:
         out.write(line + "\n")
         out.flush()
@@ -73,8 +76,9 @@ def recorded(ledger: Path) -> list[Copy]:
     return found
 
 
-def holding(copies: list[Copy], *, backups_since: str | None, journal_since: str | None,
-            before: str) -> list[Copy]:  # fmt: skip
+def holding(
+    copies: list[Copy], *, backups_since: str | None, journal_since: str | None, before: str
+) -> list[Copy]:
     """The copies still at their path that may hold the person: backups made since their
     first record (``backups_since``), journal copies since their first request
     (``journal_since``), both no later than ``before`` (the erasure, once finished).

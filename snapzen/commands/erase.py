@@ -251,9 +251,14 @@ def erase_subject(
                             _record(conn, run, result, targets, reason)
                         if request is not None:
                             chained = chain_request(
-                                conn, request, result, actor=actor, reason=reason, now=now,
+                                conn,
+                                request,
+                                result,
+                                actor=actor,
+                                reason=reason,
+                                now=now,
                                 only_cases=only_cases,
-                            )  # fmt: skip
+                            )
                 if chained is not None and path is not None and key is not None:
                     # After the commit: the erasure, its request and notices in the journal.
                     erasure_journal.append(path, key, chained)

@@ -57,11 +57,21 @@ class Answered:
 
 
 def erase_person(
-    settings: Settings, email: str, *, dry_run: bool, actor: str, wait_seconds: float,
-    delete_user: bool, reason: str, received: str | None, cases: list[str] | None,
-    tickets: list[int] | None, request: str | None, out: Path | None,
+    settings: Settings,
+    email: str,
+    *,
+    dry_run: bool,
+    actor: str,
+    wait_seconds: float,
+    delete_user: bool,
+    reason: str,
+    received: str | None,
+    cases: list[str] | None,
+    tickets: list[int] | None,
+    request: str | None,
+    out: Path | None,
     on_erased: Callable[[Answered], None],
-) -> Answered:  # fmt: skip
+) -> Answered:
     """``on_erased`` is told as soon as the tickets are deleted and recorded (before the
     response is written). LockHeld when another snapzen holds the writer lock."""
     ref = subject_of(settings, email)
@@ -102,10 +112,16 @@ def erase_person(
         if not dry_run:  # again on the ledger erased, now that the lock is held
             selected, _ = checked(db)
         result = erase_subject(
-            db, ref, deleter, dry_run=dry_run, actor=actor, users=users,
-            reason=_EVENT_REASON.get(reason, reason), request=None if dry_run else info,
+            db,
+            ref,
+            deleter,
+            dry_run=dry_run,
+            actor=actor,
+            users=users,
+            reason=_EVENT_REASON.get(reason, reason),
+            request=None if dry_run else info,
             only_cases=selected,
-        )  # fmt: skip
+        )
     done = Answered(ref, result, info, delete_user)
     on_erased(done)
     if dry_run:
@@ -124,8 +140,13 @@ def erase_person(
     # only read: the erasure chained it all, its Art. 19 notices too
     with open_ledger(settings.ledger, read_only=True) as db:
         done.response, done.path = respond(
-            db, result, settings, request_id=info.request_id, out_dir=out_dir, now=clock.now(),
+            db,
+            result,
+            settings,
+            request_id=info.request_id,
+            out_dir=out_dir,
+            now=clock.now(),
             lookup=lookup,
-        )  # fmt: skip
+        )
     done.lookup_failed = failed
     return done

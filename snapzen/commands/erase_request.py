@@ -109,9 +109,12 @@ def chain_request(
         if narrowed is not None:
             chats = [c for c in chats if c.case_id in narrowed]
         decided = decide(
-            result, chats, today=moment.date(), snapengage_days=request.snapengage_days,
+            result,
+            chats,
+            today=moment.date(),
+            snapengage_days=request.snapengage_days,
             others=request.others,
-        )  # fmt: skip
+        )
         # A notice already owed for the same thing (a rerun) is not owed twice: listed again.
         owed = {(n.recipient, n.how): n for n in notices.open_notices(conn, plan.subject_ref)}
         again = [owed[(n.recipient, n.how)] for n in decided if (n.recipient, n.how) in owed]
@@ -181,27 +184,40 @@ def decide(
     users = result.users
     gone_profile = users is not None and not users.blocked and bool(users.deleted)
     if deleted or gone_profile:
-        found.append(notices.Notice(
-            "Zendesk", notices.NOTIFIED, on,
-            "snapzen deleted the data there itself (tickets"
-            + (" and profile" if gone_profile else "") + ")",
-        ))  # fmt: skip
+        found.append(
+            notices.Notice(
+                "Zendesk",
+                notices.NOTIFIED,
+                on,
+                "snapzen deleted the data there itself (tickets"
+                + (" and profile" if gone_profile else "")
+                + ")",
+            )
+        )
     held = at_snapengage(chats, today, snapengage_days)
     if held:
-        found.append(notices.Notice(
-            "SnapEngage", notices.TO_NOTIFY, on,
-            "snapzen cannot delete there: ask SnapEngage to erase chats "
-            + ", ".join(c.case_id for c in held),
-        ))  # fmt: skip
+        found.append(
+            notices.Notice(
+                "SnapEngage",
+                notices.TO_NOTIFY,
+                on,
+                "snapzen cannot delete there: ask SnapEngage to erase chats "
+                + ", ".join(c.case_id for c in held),
+            )
+        )
     if chats or deleted:
         cases = ", ".join(c.case_id for c in chats) or "of this person"
         tickets = f" (Zendesk tickets {', '.join(map(str, deleted))})" if deleted else ""
         for name in dict.fromkeys(others):  # each once, in settings order
-            found.append(notices.Notice(
-                name, notices.TO_NOTIFY, on,
-                f"snapzen never sends to {name} itself: ask {name} to erase what it holds of "
-                f"chats {cases}{tickets}",
-            ))  # fmt: skip
+            found.append(
+                notices.Notice(
+                    name,
+                    notices.TO_NOTIFY,
+                    on,
+                    f"snapzen never sends to {name} itself: ask {name} to erase what it holds of "
+                    f"chats {cases}{tickets}",
+                )
+            )
     return found
 
 

@@ -79,36 +79,52 @@ def build(
     remains: list[dict[str, Any]] = []
     for chat in erase_request.at_snapengage(chats, today, snapengage_days):
         until = chat.started_on + timedelta(days=snapengage_days)
-        remains.append({
-            "where": "SnapEngage", "what": "chat", "id": chat.case_id,
-            "until": until.isoformat(),
-            "why": "SnapEngage keeps its own copy of the chat (transcript, IP address, "
-                   "location, browser, pages visited) for "
-                   f"{snapengage_days} days after it started",
-        })  # fmt: skip
+        remains.append(
+            {
+                "where": "SnapEngage",
+                "what": "chat",
+                "id": chat.case_id,
+                "until": until.isoformat(),
+                "why": "SnapEngage keeps its own copy of the chat (transcript, IP address, "
+                "location, browser, pages visited) for "
+                f"{snapengage_days} days after it started",
+            }
+        )
     for ticket_id in deleted:
         outcome = result.outcomes.get(ticket_id)
         if outcome is not None and not outcome.purged and not outcome.already_gone:
-            remains.append({
-                "where": "Zendesk deleted-tickets bin", "what": "ticket", "id": ticket_id,
-                "until": (today + timedelta(days=ZENDESK_TRASH_DAYS)).isoformat(),
-                "why": "deleted; Zendesk scrubs deleted tickets after 30 days",
-            })  # fmt: skip
+            remains.append(
+                {
+                    "where": "Zendesk deleted-tickets bin",
+                    "what": "ticket",
+                    "id": ticket_id,
+                    "until": (today + timedelta(days=ZENDESK_TRASH_DAYS)).isoformat(),
+                    "why": "deleted; Zendesk scrubs deleted tickets after 30 days",
+                }
+            )
     named = {t for tickets in (users.blocked if users else {}).values() for t in tickets}
     for ticket_id in sorted(named - set(plan.held) - {t.ticket_id for t in plan.to_delete}):
-        remains.append({
-            "where": "Zendesk", "what": "ticket not created by snapzen", "id": ticket_id,
-            "until": "until reviewed",
-            "why": "another channel created it (an email to support, say); it names you and "
-                   "is reviewed separately",
-        })  # fmt: skip
+        remains.append(
+            {
+                "where": "Zendesk",
+                "what": "ticket not created by snapzen",
+                "id": ticket_id,
+                "until": "until reviewed",
+                "why": "another channel created it (an email to support, say); it names you and "
+                "is reviewed separately",
+            }
+        )
     if held_copies is None:  # no register of copies: what any backup holds, generically
-        remains.append({
-            "where": "backups of snapzen's database", "what": "backup", "id": None,
-            "until": "until rotated out",
-            "why": f"backups made before {today.isoformat()} still hold a coded reference to "
-                   "you; if one is ever restored, this erasure is applied again",
-        })  # fmt: skip
+        remains.append(
+            {
+                "where": "backups of snapzen's database",
+                "what": "backup",
+                "id": None,
+                "until": "until rotated out",
+                "why": f"backups made before {today.isoformat()} still hold a coded reference to "
+                "you; if one is ever restored, this erasure is applied again",
+            }
+        )
     remains += [_copy_remains(held) for held in held_copies or []]
     profile = _profile(users)
     return {
@@ -140,12 +156,16 @@ def build(
 def _copy_remains(held: copies.Copy) -> dict[str, Any]:
     made = held.made_at[:10]
     if held.kind == copies.BACKUP:
-        why = (f"a backup of snapzen's database made on {made}, before this erasure: it holds "
-               "your chats' records and a coded reference to you; if it is ever restored, "
-               "this erasure is applied again")  # fmt: skip
+        why = (
+            f"a backup of snapzen's database made on {made}, before this erasure: it holds "
+            "your chats' records and a coded reference to you; if it is ever restored, "
+            "this erasure is applied again"
+        )
     else:
-        why = (f"a copy of our erasure journal made on {made} with a checkpoint: it holds a "
-               "coded reference to you and your earlier requests")  # fmt: skip
+        why = (
+            f"a copy of our erasure journal made on {made} with a checkpoint: it holds a "
+            "coded reference to you and your earlier requests"
+        )
     return {
         "where": held.path,
         "what": held.kind,
@@ -156,8 +176,9 @@ def _copy_remains(held: copies.Copy) -> dict[str, Any]:
     }
 
 
-def held_copies(db: sqlite_utils.Database, ledger: Path, subject_ref: str,
-                now: datetime) -> list[copies.Copy] | None:  # fmt: skip
+def held_copies(
+    db: sqlite_utils.Database, ledger: Path, subject_ref: str, now: datetime
+) -> list[copies.Copy] | None:
     """The registered copies of the ledger that hold this person (None: no register)."""
     if not copies.register_path(ledger).is_file():
         return None

@@ -88,9 +88,14 @@ def listing(settings: Settings) -> list[dict[str, Any]]:
 
 
 def resolve(
-    settings: Settings, case_id: str, kind: str, *, reason: str, actor: str,
+    settings: Settings,
+    case_id: str,
+    kind: str,
+    *,
+    reason: str,
+    actor: str,
     wait_seconds: float,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Record that a person decided an open flag (``reason``: what and why), under the
     writer lock; the flag as now resolved. ConfigError (exit 2, nothing written) for an
     unknown kind, a case without that flag or a flag already resolved."""

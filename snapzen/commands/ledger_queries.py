@@ -44,8 +44,11 @@ filters = Filters.from_cli
 
 FORMATS: dict[str, audit.Format] = {"csv": "csv", "json": "json", "jsonl": "jsonl"}
 EXPORT_SUFFIXES: dict[str, audit.Format] = {
-    ".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
-}  # fmt: skip
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
 
 
 @contextmanager

@@ -21,9 +21,16 @@ class HoldChange:
 
 
 def change(
-    settings: Settings, *, add: bool, case: str | None, ticket: int | None, email: str | None,
-    reason: str, actor: str, wait_seconds: float,
-) -> HoldChange:  # fmt: skip
+    settings: Settings,
+    *,
+    add: bool,
+    case: str | None,
+    ticket: int | None,
+    email: str | None,
+    reason: str,
+    actor: str,
+    wait_seconds: float,
+) -> HoldChange:
     """Place (``add``) or lift a hold on one case, ticket or person; LockHeld when another
     snapzen holds the writer lock and ``wait_seconds`` is 0."""
     if sum(v is not None for v in (case, ticket, email)) != 1:

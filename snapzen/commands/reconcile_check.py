@@ -323,19 +323,26 @@ def reconcile_check(
         with locked_ledger(settings.ledger, wait=True, timeout=LOCK_WAIT_SECONDS) as db:
             cases = list(ledger_cases(db.conn))
             check.comparison = compare(
-                cases, latest.values(), complete=check.complete, since=check.since,
+                cases,
+                latest.values(),
+                complete=check.complete,
+                since=check.since,
                 export_started=check.export_started,
-            )  # fmt: skip
+            )
             flags = open_flags(db, limit=-1)
             check.resolved = flag_desk.judge(
                 flags, cases, latest, export_started=check.export_started
             )
             check.finished_at = clock.format(now())
             record_reconciliation(
-                db, run_id, actor, check.finished_at, exit_code=check.exit_code,
+                db,
+                run_id,
+                actor,
+                check.finished_at,
+                exit_code=check.exit_code,
                 details=check.details(),
                 resolved=[(flag.case_id, flag.kind, flag.how()) for flag in check.resolved],
-            )  # fmt: skip
+            )
         level = log.info if check.exit_code == errors.EXIT_OK else log.warning
         level("reconciled", **check.details())
         return check

@@ -83,9 +83,16 @@ def _checked(request: Request, step: Step) -> None:
 
 
 def open_request(
-    settings: Settings, *, kind: str, received: str, email: str | None, case: str | None,
-    ticket: int | None, actor: str, wait_seconds: float,
-) -> Request:  # fmt: skip
+    settings: Settings,
+    *,
+    kind: str,
+    received: str,
+    email: str | None,
+    case: str | None,
+    ticket: int | None,
+    actor: str,
+    wait_seconds: float,
+) -> Request:
     """Record the receipt of a request: its clock starts on ``received``, which is not in
     the future nor before the person's first chat (exit 2)."""
     if kind not in requests.OPEN_KINDS:
@@ -110,9 +117,14 @@ def open_request(
 
 
 def move(
-    settings: Settings, request_id: str, *, event: str, details: dict[str, Any], actor: str,
+    settings: Settings,
+    request_id: str,
+    *,
+    event: str,
+    details: dict[str, Any],
+    actor: str,
     wait_seconds: float,
-) -> Request:  # fmt: skip
+) -> Request:
     """Pause, resume or extend (``event``: one of STEPS' values)."""
     with locked(settings, wait_seconds) as db:
         now = clock.now()
@@ -124,9 +136,14 @@ def move(
 
 
 def close(
-    settings: Settings, request_id: str, *, outcome: str, note: str | None, actor: str,
+    settings: Settings,
+    request_id: str,
+    *,
+    outcome: str,
+    note: str | None,
+    actor: str,
     wait_seconds: float,
-) -> Request:  # fmt: skip
+) -> Request:
     """Record the answer: the clock stops for good; answered after the deadline, it is late."""
     with locked(settings, wait_seconds) as db:
         now = clock.now()

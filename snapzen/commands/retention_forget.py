@@ -115,9 +115,11 @@ def sweep_profiles(api: ZendeskClient, result: SweepResult) -> None:
     result.users_kept += len(done.kept)
     result.users_failed += len(done.failed)
     log.info(
-        "retention_profiles", deleted=len(done.deleted), kept=len(done.kept),
+        "retention_profiles",
+        deleted=len(done.deleted),
+        kept=len(done.kept),
         failed=len(done.failed),
-    )  # fmt: skip
+    )
 
 
 def plan_profiles(settings: Settings, result: SweepResult) -> SweepResult:

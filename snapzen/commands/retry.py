@@ -112,11 +112,16 @@ def dismiss(
     clock_now = clock.reader(now)
     with (
         locked_run(
-            settings, "dismiss", actor, wait=wait, now=clock_now, details=details,
+            settings,
+            "dismiss",
+            actor,
+            wait=wait,
+            now=clock_now,
+            details=details,
             before=lambda db: _check_failed(db, case_ids, "dismiss"),
         ) as run,
         transaction(run.db) as conn,
-    ):  # fmt: skip
+    ):
         transitions.dismiss_failed(
             conn, case_ids, reason, clock.format(clock_now()), run_id=run.run_id, actor=actor
         )

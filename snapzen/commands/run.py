@@ -113,9 +113,15 @@ def _finish(run: Run, outcome: str, exit_code: int, error: str | None = None) ->
     """Record how the run ended, chained, and log it with its whole-number facts."""
     counts, details = run.counts(), {**run.details, **run.facts()}
     runs.finish_run(
-        run.db, run.run_id, run.now(), outcome=outcome, exit_code=exit_code, counts=counts,
-        error=error, details=details,
-    )  # fmt: skip
+        run.db,
+        run.run_id,
+        run.now(),
+        outcome=outcome,
+        exit_code=exit_code,
+        counts=counts,
+        error=error,
+        details=details,
+    )
     ints = {k: v for k, v in details.items() if type(v) is int} | dict(counts)
     # The run it ends, as on every line within a run (a locked_run's are bound; not these).
     facts: dict[str, Any] = {"run_id": run.run_id, "run_kind": run.kind, **ints}

@@ -91,9 +91,14 @@ def run_pass(
         refuse_first_pass(db.conn, clients.sink, settings.ledger.path)
 
     with locked_run(
-        settings, kind, actor, wait=wait, lock_timeout=lock_timeout, details=details,
+        settings,
+        kind,
+        actor,
+        wait=wait,
+        lock_timeout=lock_timeout,
+        details=details,
         before=preflight,
-    ) as run:  # fmt: skip
+    ) as run:
         pipeline = Pipeline(
             settings,
             run.db,
@@ -115,11 +120,14 @@ def run_pass(
         result = body(pipeline)
         run.exit_code, run.interrupted = result.exit_code, result.interrupted
         run.details.update(
-            at_risk=len(result.at_risk), failed_total=result.failed_total,
-            unresolved=result.unresolved, in_progress=result.in_progress,
-            future_dated=len(result.future_dated), cursors=result.cursors,
+            at_risk=len(result.at_risk),
+            failed_total=result.failed_total,
+            unresolved=result.unresolved,
+            in_progress=result.in_progress,
+            future_dated=len(result.future_dated),
+            cursors=result.cursors,
             interrupted=result.interrupted,
-        )  # fmt: skip
+        )
         return result
 
 

@@ -208,9 +208,12 @@ def write_ready_file(path: Path, sb: Sandbox) -> None:
 
 
 def serve_until_stopped(
-    cfg: SandboxConfig, *, duration: float | None, ready_file: Path | None,
+    cfg: SandboxConfig,
+    *,
+    duration: float | None,
+    ready_file: Path | None,
     on_listening: Callable[[Sandbox], None],
-) -> None:  # fmt: skip
+) -> None:
     """Serve until SIGINT/SIGTERM (or ``duration`` seconds); ``on_listening`` is told once the
     server listens, before the ready file is written."""
     stop = threading.Event()
@@ -248,10 +251,21 @@ def detach(args: list[str], ready_file: Path | None) -> Detached:
     log_path = ready_file.with_name(ready_file.name + ".log")
     with open_private_binary(log_path) as log_file:
         child = subprocess.Popen(
-            [sys.executable, "-m", "snapzen", "sandbox", "serve", *args,
-             "--ready-file", str(ready_file)],
-            stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, start_new_session=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "snapzen",
+                "sandbox",
+                "serve",
+                *args,
+                "--ready-file",
+                str(ready_file),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=log_file,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + START_SECONDS
     while not ready_file.exists():
         if child.poll() is not None or time.monotonic() > deadline:

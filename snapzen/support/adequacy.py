@@ -24,10 +24,40 @@ from functools import cache
 import pycountry
 
 # EU 27 + Iceland, Liechtenstein, Norway.
-EEA = frozenset({
-    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT",
-    "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO",
-})  # fmt: skip
+EEA = frozenset(
+    {
+        "AT",
+        "BE",
+        "BG",
+        "HR",
+        "CY",
+        "CZ",
+        "DK",
+        "EE",
+        "FI",
+        "FR",
+        "DE",
+        "GR",
+        "HU",
+        "IE",
+        "IT",
+        "LV",
+        "LT",
+        "LU",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SK",
+        "SI",
+        "ES",
+        "SE",
+        "IS",
+        "LI",
+        "NO",
+    }
+)
 UK = frozenset({"GB"})
 
 
@@ -65,7 +95,10 @@ EU_ADEQUACY: dict[str, Adequacy] = {
     "AD": Adequacy("AD", "Decision 2010/625/EU", "2010-10-19", _EC),
     "AR": Adequacy("AR", "Decision 2003/490/EC", "2003-06-30", _EC),
     "CA": Adequacy(
-        "CA", "Decision 2002/2/EC", "2001-12-20", _EC,
+        "CA",
+        "Decision 2002/2/EC",
+        "2001-12-20",
+        _EC,
         "commercial organisations subject to PIPEDA",
     ),
     "FO": Adequacy("FO", "Decision 2010/146/EU", "2010-03-05", _EC),
@@ -73,7 +106,10 @@ EU_ADEQUACY: dict[str, Adequacy] = {
     "IL": Adequacy("IL", "Decision 2011/61/EU", "2011-01-31", _EC),
     "IM": Adequacy("IM", "Decision 2004/411/EC", "2004-04-28", _EC),
     "JP": Adequacy(
-        "JP", "Decision (EU) 2019/419", "2019-01-23", _EC,
+        "JP",
+        "Decision (EU) 2019/419",
+        "2019-01-23",
+        _EC,
         "personal data subject to the APPI (private-sector business operators)",
     ),
     "JE": Adequacy("JE", "Decision 2008/393/EC", "2008-05-08", _EC),
@@ -81,15 +117,20 @@ EU_ADEQUACY: dict[str, Adequacy] = {
     "KR": Adequacy("KR", "Decision (EU) 2022/254", "2021-12-17", _EC),
     "CH": Adequacy("CH", "Decision 2000/518/EC", "2000-07-26", _EC),
     "GB": Adequacy(
-        "GB", "Decision (EU) 2021/1772, renewed December 2025 (to December 2031)",
-        "2021-06-28", _EC,
+        "GB",
+        "Decision (EU) 2021/1772, renewed December 2025 (to December 2031)",
+        "2021-06-28",
+        _EC,
     ),
     "UY": Adequacy("UY", "Decision 2012/484/EU", "2012-08-21", _EC),
     "US": Adequacy(
-        "US", "Decision (EU) 2023/1795 (EU-US Data Privacy Framework)", "2023-07-10", _EC,
+        "US",
+        "Decision (EU) 2023/1795 (EU-US Data Privacy Framework)",
+        "2023-07-10",
+        _EC,
         "organisations listed under the EU-US Data Privacy Framework",
     ),
-}  # fmt: skip
+}
 
 # The EU decisions the UK kept at the end of the transition period (DPA 2018 Sch. 21 para. 5),
 # as the EU list words them; Canada's condition is worded as the ICO words it.
@@ -113,8 +154,10 @@ UK_ADEQUACY: dict[str, Adequacy] = {
     },
     "GI": Adequacy("GI", "DPA 2018 Sch. 21 para. 5 (Gibraltar)", "2021-01-01", _ICO),
     "KR": Adequacy(
-        "KR", "The Data Protection (Adequacy) (Republic of Korea) Regulations 2022, SI 2022/1213",
-        "2022-12-19", _ICO,
+        "KR",
+        "The Data Protection (Adequacy) (Republic of Korea) Regulations 2022, SI 2022/1213",
+        "2022-12-19",
+        _ICO,
     ),
     "US": Adequacy(
         "US",
@@ -124,7 +167,7 @@ UK_ADEQUACY: dict[str, Adequacy] = {
         _ICO,
         "organisations self-certified to the EU-US Data Privacy Framework and its UK Extension",
     ),
-}  # fmt: skip
+}
 
 ADEQUACY: dict[Regime, dict[str, Adequacy]] = {
     Regime.UK_GDPR: UK_ADEQUACY,

@@ -34,10 +34,23 @@ Format = Literal["csv", "json", "jsonl"]
 
 # Answer to Art. 15(1)(c),(d) and 15(2): recipients, third country, safeguard, storage period.
 SUBJECT_COLUMNS = (
-    "seq", "event", "recorded_at", "recipient", "destination_country", "legal_basis",
-    "mechanism_ref", "data_categories", "retention_until", "ticket_id", "case_id",
-    "origin_country", "consent_variable", "consent_value", "consent_observed_at", "details",
-)  # fmt: skip
+    "seq",
+    "event",
+    "recorded_at",
+    "recipient",
+    "destination_country",
+    "legal_basis",
+    "mechanism_ref",
+    "data_categories",
+    "retention_until",
+    "ticket_id",
+    "case_id",
+    "origin_country",
+    "consent_variable",
+    "consent_value",
+    "consent_observed_at",
+    "details",
+)
 
 # The report's queries, shared with the auditor UI's canned queries (web.CANNED_QUERIES),
 # which run them over the `transfers` view under its time column, `transferred_at`.

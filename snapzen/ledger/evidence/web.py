@@ -148,15 +148,24 @@ def serve_command(
 ) -> list[str]:
     """`datasette serve -i` (immutable) — run with this interpreter so the venv's is used."""
     return [
-        sys.executable, "-m", "datasette", "serve",
-        "-i", str(snapshot),
-        "--metadata", str(metadata),
-        "--host", host,
-        "--port", str(port),
+        sys.executable,
+        "-m",
+        "datasette",
+        "serve",
+        "-i",
+        str(snapshot),
+        "--metadata",
+        str(metadata),
+        "--host",
+        host,
+        "--port",
+        str(port),
         # Report queries scan the whole table; 1 s (the default) is too short at 1M rows.
-        "--setting", "sql_time_limit_ms", str(sql_time_limit_ms),
+        "--setting",
+        "sql_time_limit_ms",
+        str(sql_time_limit_ms),
         *extra,
-    ]  # fmt: skip
+    ]
 
 
 def prepare(source: Path, workdir: Path) -> tuple[Path, Path, str]:

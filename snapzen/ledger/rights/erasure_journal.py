@@ -301,9 +301,15 @@ def ledger_erasures(conn: sqlite3.Connection) -> list[JournalEntry]:
             }
         )
         entry = JournalEntry(
-            line.request_id, line.subject_ref, line.at, str(details.get("reason", "")),
-            tickets, cases, narrowed, widgets_of(conn, cases),
-        )  # fmt: skip
+            line.request_id,
+            line.subject_ref,
+            line.at,
+            str(details.get("reason", "")),
+            tickets,
+            cases,
+            narrowed,
+            widgets_of(conn, cases),
+        )
         found[entry.key()] = entry  # the latest event of a request wins
     try:
         rows = conn.execute(

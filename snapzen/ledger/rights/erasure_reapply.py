@@ -218,9 +218,16 @@ def _placeholders(conn: sqlite3.Connection, entry: JournalEntry, stamp: str) -> 
                    raw_purged_at, first_seen_at, updated_at)
                VALUES (?, ?, '{CaseStatus.WITHHELD}', ?, ?, ?, ?, ?)
                ON CONFLICT(case_id) DO NOTHING RETURNING case_id, subject_ref""",
-            (case_id, entry.widgets.get(case_id, ""), ERASED_REASON, entry.subject_ref,
-             stamp, stamp, stamp),
-        ).fetchall()  # fmt: skip
+            (
+                case_id,
+                entry.widgets.get(case_id, ""),
+                ERASED_REASON,
+                entry.subject_ref,
+                stamp,
+                stamp,
+                stamp,
+            ),
+        ).fetchall()
     return added
 
 

@@ -52,8 +52,11 @@ def record(
     for notice in notices:
         notice_id = notice.notice_id or f"ntc-{uuid.uuid4().hex[:12]}"
         details: dict[str, Any] = {
-            "status": notice.status, "on": notice.on, "how": notice.how, "notice_id": notice_id,
-        }  # fmt: skip
+            "status": notice.status,
+            "on": notice.on,
+            "how": notice.how,
+            "notice_id": notice_id,
+        }
         if notice.closes is not None:
             details["closes"] = notice.closes
         row = recorder.append(EVENT, request_id, subject_ref, details, recipient=notice.recipient)

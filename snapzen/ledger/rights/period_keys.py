@@ -67,11 +67,17 @@ CHAT_EVENTS: tuple[str, ...] = (*DECISION_NAMES, str(Event.EXPIRED))
 EVIDENCE_EVENTS: tuple[str, ...] = tuple(
     str(event)
     for event in (
-        Event.REQUEST, Event.REQUEST_PAUSED, Event.REQUEST_RESUMED, Event.REQUEST_EXTENDED,
-        Event.ACCESS_PROVIDED, Event.ERASED, Event.HOLD_ADDED, Event.HOLD_REMOVED,
+        Event.REQUEST,
+        Event.REQUEST_PAUSED,
+        Event.REQUEST_RESUMED,
+        Event.REQUEST_EXTENDED,
+        Event.ACCESS_PROVIDED,
+        Event.ERASED,
+        Event.HOLD_ADDED,
+        Event.HOLD_REMOVED,
         Event.RECIPIENT_NOTICE,
     )
-)  # fmt: skip
+)
 HOLD_EVENTS = (str(Event.HOLD_ADDED), str(Event.HOLD_REMOVED))
 # Every row whose reference is keyed by a period (a lookup never matches it directly).
 KEYED_EVENTS: tuple[str, ...] = (*CHAT_EVENTS, *EVIDENCE_EVENTS)

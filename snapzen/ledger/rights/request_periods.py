@@ -47,8 +47,13 @@ from snapzen.policy.transform import add_years
 from snapzen.support import clock
 
 OPEN, RETENTION, NOTICE, HOLD, COPY, SNAPENGAGE = (
-    "open", "retention", "notice", "hold", "copy", "snapengage",
-)  # fmt: skip
+    "open",
+    "retention",
+    "notice",
+    "hold",
+    "copy",
+    "snapengage",
+)
 
 
 @dataclass(frozen=True)

@@ -159,11 +159,19 @@ def _mark_synced(conn: sqlite3.Connection, case_id: str, ticket: FoundTicket, st
                name_ref = CASE WHEN cases.subject_ref IS NULL THEN excluded.name_ref
                                ELSE cases.name_ref END""",
         (
-            case_id, ADOPTED_WIDGET, started[:10] if started else None, started,
-            CaseStatus.SYNCED, ticket.ticket_id, stamp, stamp, stamp, ticket.subject_ref,
+            case_id,
+            ADOPTED_WIDGET,
+            started[:10] if started else None,
+            started,
+            CaseStatus.SYNCED,
+            ticket.ticket_id,
+            stamp,
+            stamp,
+            stamp,
+            ticket.subject_ref,
             ticket.name_ref,
         ),
-    )  # fmt: skip
+    )
 
 
 def record_restored(

@@ -124,7 +124,10 @@ def _flags(conn: sqlite3.Connection, where: str, params: list[Any]) -> list[dict
         params,
     )
     return [
-        {**flag, "ticket_ids": json.loads(flag["ticket_ids"] or "[]"),
-         "details": json.loads(flag["details"] or "{}")}
+        {
+            **flag,
+            "ticket_ids": json.loads(flag["ticket_ids"] or "[]"),
+            "details": json.loads(flag["details"] or "{}"),
+        }
         for flag in flags
-    ]  # fmt: skip
+    ]
