@@ -53,7 +53,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-TABLE_LIMIT = terms.TABLE_LIMIT  # a table on a terminal shows this many (ledger_queries.listing)
 # What `ledger list` shows by default: fits 80 columns with the legal basis spelled out.
 LIST_COLUMNS = (
     "seq",
@@ -198,7 +197,7 @@ def list_(
         int | None,
         opt(
             "N",
-            f"At most this many rows (a table on a terminal shows {TABLE_LIMIT} unless "
+            f"At most this many rows (a table on a terminal shows {terms.TABLE_LIMIT} unless "
             "given; piped or redirected output has no cap).",
             min=1,
         ),

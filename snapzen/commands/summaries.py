@@ -86,14 +86,14 @@ def _said(env: jinja2.Environment, block: str, facts: dict[str, Any]) -> list[Li
     # each command ~150 ms of CPU to compile what it never printed.
     from jinja2 import TemplateNotFound
 
-    helpers = {"age": age, "pairs": pairs, "listing": listing, "commands": commands}
+    context = {"age": age, "pairs": pairs, "listing": listing, "commands": commands, **facts}
     lines: list[Line] = []
     for to_stderr, name in ((False, block), (True, f"{block}_err")):
         try:
             template = env.get_template(f"said/{name}.txt")
         except TemplateNotFound:
             continue
-        text = template.render({**helpers, **facts})
+        text = template.render(context)
         lines += [(to_stderr, line) for line in text.splitlines() if line]
     return lines
 

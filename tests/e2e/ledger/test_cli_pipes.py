@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from snapzen.cli.ledger import TABLE_LIMIT
+from snapzen.commands.ledger_terms import TABLE_LIMIT
 from snapzen.ledger.store.db import open_db
 from snapzen.support.lock import writer_lock
 from tests.ledger_fixtures import KEY_TEXT, append, transfer_fields
