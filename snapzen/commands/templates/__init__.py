@@ -1,7 +1,9 @@
 """The Jinja2 templates of what snapzen writes for a person: the access pack's page
-(``access_pack.html``, snapzen.commands.access_text), the answer to an erasure request
-(``erasure_response.txt``, snapzen.commands.erasure_response) and `ledger report`'s sentences
-(``ledger_report.txt``, snapzen.commands.report_text). Autoescape is on for HTML."""
+(``access_pack.html`` and its sentences ``access_words.html``, snapzen.commands.access_text),
+the answer to an erasure request (``erasure_response.txt``, snapzen.commands.erasure_response),
+`ledger report`'s sentences (``ledger_report.txt``, snapzen.commands.report_text), the lines
+the CLI prints (``said/<result>.txt``, snapzen.commands.summaries) and `status --format
+prometheus` (``status_metrics.txt``). Autoescape is on for HTML."""
 
 from __future__ import annotations
 
