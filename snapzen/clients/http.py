@@ -209,13 +209,9 @@ class HttpClient:
         # Public so sources can pace pages with the same (injectable) sleep.
         self.sleep = sleep
         self.session = CredentialSafeSession()
-        # Set by the API client that adds credentials: every URL is checked against it first.
+        # Set by the API client that adds credentials: any request whose URL, as sent, is
+        # not on this base's scheme, host and port is refused (OriginError) before it leaves.
         self.credential_base: str | None = None
-
-    def restrict_credentials_to(self, base_url: str) -> None:
-        """Refuse (OriginError) any request whose URL, as sent, is not on ``base_url``'s
-        scheme, host and port: the API client adds its token to every request."""
-        self.credential_base = base_url
 
     def request(
         self, method: str, url: str, *, idempotent: bool = True, **kwargs: Any

@@ -118,7 +118,7 @@ class ZendeskClient:
         self._sleep = sleep
         self._base = settings.base_url.rstrip("/")
         # Every request carries the token (or client secret): only ever to this origin.
-        http.restrict_credentials_to(self._base)
+        http.credential_base = self._base
         self._auth = build_auth(settings, http, clock)
         self.pacer = RateLimitPacer(clock=clock, requests_per_minute=settings.requests_per_minute)
         # List Tickets' own 100/minute budget, which the external_id lookups spend.
