@@ -16,8 +16,9 @@ state (the newer one):
   (``ZendeskUserEraser.requesters``: ``erase --delete-user``); ``LagWindow.unread`` says when
   a refused read may have missed it.
 
-A refused read is never answered by search alone: ``recently_changed`` and
-``LagWindow.merged`` raise it (a clear BadRequestError); ``LagWindow`` reads again from where
+A read Zendesk refuses (our clock ahead of its own) is logged (``search_lag_window_unread``).
+``recently_changed`` then gives nothing (search alone); ``LagWindow.merged`` raises it (a clear
+BadRequestError) rather than answer by search alone, and ``LagWindow`` reads again from where
 the refused read started at its next refresh, so nothing it would have read is skipped.
 
 A ``LagWindow`` is that read for one command run (one per client): read the first time it is
@@ -53,8 +54,12 @@ class RecentReads(Protocol):
 
 
 def recently_changed(sink: RecentReads, now: datetime) -> Iterator[list[dict[str, Any]]]:
-    """Pages of the tickets changed in the last SEARCH_LAG: those search may not find yet."""
-    return _changed_since(sink, now - SEARCH_LAG)
+    """Pages of the tickets changed in the last SEARCH_LAG: those search may not find yet.
+    Nothing when Zendesk refuses the start time: search alone, with the warning."""
+    try:
+        yield from _changed_since(sink, now - SEARCH_LAG)
+    except BadRequestError:
+        return  # logged (search_lag_window_unread)
 
 
 def _changed_since(sink: RecentReads, start: datetime) -> Iterator[list[dict[str, Any]]]:
