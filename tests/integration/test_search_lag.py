@@ -11,12 +11,14 @@ minutes no longer does, and a sweep over many profiles reads the window once
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from pydantic import SecretStr
 
+from snapzen.clients.deletion import ZendeskUserEraser
 from snapzen.clients.http import HttpClient
 from snapzen.clients.origin import mounted
 from snapzen.clients.search_lag import SEARCH_LAG, LagWindow
@@ -141,3 +143,17 @@ def test_a_profile_whose_recent_tickets_could_not_be_read_is_kept_and_reported(
     client.lag_window = LagWindow(client, lambda: clock.now() + SEARCH_LAG + timedelta(minutes=5))
     swept = delete_ticketless(client, [ann], dry_run=True)
     assert swept.deleted == [] and swept.failed == {ann: "lookup failed (BadRequestError)"}
+
+
+def test_an_erasure_whose_recent_tickets_could_not_be_read_keeps_the_profile_and_says_so(
+    zendesk: tuple[Sandbox, ZendeskClient],
+) -> None:
+    box, client = zendesk
+    store = box.app.store
+    ann = store.add_user("ann@example.org", created=-math.inf)  # search shows her profile
+    store.add_email_ticket("carl@example.org", "for carl", submitter_email="ann@example.org")
+    client.lag_window = LagWindow(client, lambda: clock.now() + SEARCH_LAG + timedelta(minutes=5))
+    done = ZendeskUserEraser(client, "ann@example.org").erase()
+    assert done.deleted == [] and not done.complete
+    assert done.failed == {ann: "tickets naming it not read (BadRequestError)"}
+    assert store.users[ann]["active"]
