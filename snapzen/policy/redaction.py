@@ -74,10 +74,6 @@ _NO_COUNTS: Mapping[str, int] = MappingProxyType({})
 _MARKER_RE = re.compile(r"\[REDACTED:[A-Za-z0-9_.-]{1,64}\]")
 
 
-def _marker(category: str) -> str:
-    return f"[REDACTED:{category}]"
-
-
 # --------------------------------------------------------------------------
 # Payment cards
 # --------------------------------------------------------------------------
@@ -451,7 +447,7 @@ class Redactor:
         pieces: list[str] = []
         cursor = 0
         for start, end, priority in merged:
-            pieces += [text[cursor:start], _marker(self.rules[priority].name)]
+            pieces += [text[cursor:start], f"[REDACTED:{self.rules[priority].name}]"]
             cursor = end
         pieces.append(text[cursor:])
         return "".join(pieces), Counter(self.rules[priority].name for *_, priority in merged)

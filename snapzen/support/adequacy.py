@@ -23,11 +23,9 @@ from functools import cache
 
 import pycountry
 
-# EU 27 + Iceland, Liechtenstein, Norway.
-EEA = frozenset(
-    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE".split()
-    + ["IS", "LI", "NO"]
-)
+# EU 27, then Iceland, Liechtenstein, Norway.
+_EU = "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE"
+EEA = frozenset(_EU.split()) | {"IS", "LI", "NO"}
 UK = frozenset({"GB"})
 
 
