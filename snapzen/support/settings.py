@@ -360,7 +360,7 @@ def load_settings(
         found += _sync_requirements(settings, failed, origins)
     for sections, line in found:
         # An unknown section in the file is reported whatever the command needs.
-        if not sections or sections & needed or not sections & set(Settings.model_fields):
+        if sections & needed or not sections & set(Settings.model_fields):
             problems.append(line)
     if problems:
         raise ConfigError(_one_message(list(dict.fromkeys(problems))))
