@@ -355,13 +355,14 @@ def load_settings(
     problems += unknown_env_sections(Settings, os.environ)
     settings, found, failed = _build(file_values, origins)
     needed = EVIDENCE_SECTIONS if needs is Needs.EVIDENCE else frozenset(Settings.model_fields)
-    found += _cross_problems(settings, failed, origins)
-    if needs is Needs.SYNC:
-        found += _sync_requirements(settings, failed, origins)
     for sections, line in found:
         # An unknown section in the file is reported whatever the command needs.
         if sections & needed or not sections & set(Settings.model_fields):
             problems.append(line)
+    if needs is not Needs.EVIDENCE:
+        problems += _cross_problems(settings, failed, origins)
+    if needs is Needs.SYNC:
+        problems += _sync_requirements(settings, failed, origins)
     if problems:
         raise ConfigError(_one_message(list(dict.fromkeys(problems))))
     return settings
@@ -394,9 +395,8 @@ def _one_message(problems: list[str]) -> str:
 def require_sync_settings(settings: Settings) -> None:
     """Everything `sync` needs before the first network call; ConfigError naming all that is
     missing (the CLI checks this at load, with load_settings(needs=Needs.SYNC))."""
-    found = _sync_requirements(settings, {}, Origins())
-    if found:
-        raise ConfigError(_one_message([line for _, line in found]))
+    if found := _sync_requirements(settings, {}, Origins()):
+        raise ConfigError(_one_message(found))
 
 
 def require_ledger_key(settings: Settings) -> bytes:
@@ -406,7 +406,7 @@ def require_ledger_key(settings: Settings) -> bytes:
     return key.get_secret_value().encode("utf-8")
 
 
-def _cross_problems(settings: Settings, failed: Failed, origins: Origins) -> list[Found]:
+def _cross_problems(settings: Settings, failed: Failed, origins: Origins) -> list[str]:
     """Checks across sections (not made when a setting they read failed on its own)."""
     deadline, retention = settings.pipeline.deadline_days, settings.snapengage.retention_days
     if (
@@ -416,12 +416,9 @@ def _cross_problems(settings: Settings, failed: Failed, origins: Origins) -> lis
     ):
         return []
     return [
-        (
-            frozenset({"pipeline", "snapengage"}),
-            f"{origins.name(('pipeline', 'deadline_days'))}: {deadline} must be below "
-            f"snapengage.retention_days ({retention}): a chat unsynced for that long is "
-            "already deleted by SnapEngage, so the warning would come too late",
-        )
+        f"{origins.name(('pipeline', 'deadline_days'))}: {deadline} must be below "
+        f"snapengage.retention_days ({retention}): a chat unsynced for that long is already "
+        "deleted by SnapEngage, so the warning would come too late"
     ]
 
 
@@ -439,7 +436,7 @@ _CREDENTIALS = (
 )
 
 
-def _sync_requirements(settings: Settings, failed: Failed, origins: Origins) -> list[Found]:
+def _sync_requirements(settings: Settings, failed: Failed, origins: Origins) -> list[str]:
     """What a pass needs before its first network call, every missing piece at once (the
     settings that failed on their own are not looked at again)."""
     se, zd, key = settings.snapengage, settings.zendesk, settings.ledger.key
@@ -460,7 +457,7 @@ def _sync_requirements(settings: Settings, failed: Failed, origins: Origins) -> 
         ),
     ]
     found = [
-        (frozenset(location[:1]), origins.describe(location, problem))
+        origins.describe(location, problem)
         for is_missing, location, problem in missing
         if is_missing and not has_failed(failed, *location)
     ]
@@ -468,10 +465,7 @@ def _sync_requirements(settings: Settings, failed: Failed, origins: Origins) -> 
         where = secrets_dir()
         secrets = "" if where.is_dir() else ", which does not exist"
         found.append(
-            (
-                frozenset({"zendesk"}),
-                f"zendesk credentials are required: set {ZENDESK_CREDENTIALS} (secrets as "
-                f"variables, or as files in the secrets directory {where}{secrets})",
-            )
+            f"zendesk credentials are required: set {ZENDESK_CREDENTIALS} (secrets as "
+            f"variables, or as files in the secrets directory {where}{secrets})"
         )
     return found
