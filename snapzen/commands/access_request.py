@@ -95,17 +95,19 @@ def _recipients(settings: Settings) -> list[dict[str, Any]]:
     return out + [_recipient(name, "other") for name in settings.record.recipients]
 
 
+# The [record] fields the person is told as they are written.
+_TOLD = "controller contact dpo purposes lawful_basis rights complaint source automated_decisions"
+
+
 def information(settings: Settings) -> dict[str, Any]:
     """Art. 15(1)(a)-(h) and 15(2), from [record], [consent] and [transfer]."""
     record, transfer = settings.record, settings.transfer
     detail = _recipients(settings)
     regime = transfer.regime
     return {
-        "controller": record.controller,
-        "contact": record.contact,
-        "dpo": record.dpo,
-        "purposes": record.purposes,  # (a)
-        "lawful_basis": record.lawful_basis,
+        # Who (with the DPO), why (a) and on what basis; the rights (e) and where to complain
+        # (f); the source (g); automated decisions (h).
+        **record.model_dump(include=set(_TOLD.split())),
         "data_categories": list(SENT_CATEGORIES),  # (b)
         "recipients": [r["name"] for r in detail],  # (c)
         "recipients_detail": detail,
@@ -115,11 +117,7 @@ def information(settings: Settings) -> dict[str, Any]:
         "safeguards": record.safeguards or "; ".join(transfer.describe_recipients()),  # 15(2)
         "retention": retention_statement(record, transfer),  # (d), as `ledger report` (f)
         "snapengage_retention_days": settings.snapengage.retention_days,
-        "rights": record.rights,  # (e)
-        "complaint": record.complaint,  # (f)
         "regulator": REGULATORS[regime] if regime else " or ".join(REGULATORS.values()),
-        "source": record.source,  # (g)
-        "automated_decisions": record.automated_decisions,  # (h)
     }
 
 

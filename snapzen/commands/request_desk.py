@@ -45,14 +45,10 @@ def _first_chat(
     conn: sqlite3.Connection, ref: str | None, case: str | None, ticket: int | None
 ) -> tuple[str | None, str | None]:
     """(subject_ref, UTC day of the person's first chat) as the ledger knows them."""
-    if ref is not None:
-        return ref, conn.execute(
-            "SELECT MIN(day) FROM cases WHERE subject_ref = ?", (ref,)
-        ).fetchone()[0]
-    column, value = ("case_id", case) if case is not None else ("ticket_id", ticket)
-    row = conn.execute(f"SELECT subject_ref, MIN(day) FROM cases WHERE {column} = ?", (value,))
-    found = row.fetchone()
-    return found[0], found[1]
+    by = ("subject_ref", ref) if ref else ("case_id", case) if case else ("ticket_id", ticket)
+    sql = f"SELECT subject_ref, MIN(day) FROM cases WHERE {by[0]} = ?"
+    found = conn.execute(sql, (by[1],)).fetchone()
+    return found[0] or ref, found[1]
 
 
 def _write(
