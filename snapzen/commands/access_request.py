@@ -33,7 +33,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -249,24 +249,14 @@ def _ledger_rows(
 def _chats(
     db: sqlite_utils.Database, case_ids: list[str], se_retention_days: int
 ) -> list[dict[str, Any]]:
+    """The person's chats; SnapEngage keeps each `retention_days` after it started, whatever
+    we did with it (``snapengage_deletes_on``, None without a start)."""
     marks = ", ".join("?" for _ in case_ids) or "NULL"
-    chats = list(
-        db.query(
-            f"""SELECT case_id, widget_id, started_at, status, outcome, legal_basis, reason,
-                   ticket_id, synced_at, expired_at FROM cases WHERE case_id IN ({marks})
-            ORDER BY started_at, case_id""",
-            case_ids,
-        )
-    )
-    for chat in chats:
-        started = chat.get("started_at")
-        # SnapEngage keeps a chat `retention_days` after it started, whatever we did with it.
-        chat["snapengage_deletes_on"] = (
-            (date.fromisoformat(str(started)[:10]) + timedelta(days=se_retention_days)).isoformat()
-            if started
-            else None
-        )
-    return chats
+    sql = f"""SELECT case_id, widget_id, started_at, status, outcome, legal_basis, reason,
+                  ticket_id, synced_at, expired_at,
+                  date(substr(started_at, 1, 10), ?) AS snapengage_deletes_on
+              FROM cases WHERE case_id IN ({marks}) ORDER BY started_at, case_id"""
+    return list(db.query(sql, [f"+{se_retention_days} days", *case_ids]))
 
 
 def write_pack(
