@@ -10,6 +10,7 @@ arguments, calls one function and prints; light at import (jinja2 is imported by
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -29,10 +30,23 @@ Line = tuple[bool, str]  # (to stderr, text)
 
 def said(block: str, **facts: Any) -> list[Line]:
     """What ``templates/said/<block>.txt`` says of ``facts`` (stdout), then
-    ``<block>_err.txt`` if there is one (stderr); blank lines are left out."""
+    ``<block>_err.txt`` if there is one (stderr); blank lines are left out. A line break
+    inside a value (a case id, an error text) is shown escaped: only the template's own
+    newlines end a line."""
+    return _said(_in_line_env(), block, facts)
+
+
+# What str.splitlines (and a terminal) takes for the end of a line, as an escape to show.
+_BREAKS = str.maketrans(
+    {c: c.encode("unicode_escape").decode() for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+)
+
+
+@functools.cache
+def _in_line_env() -> jinja2.Environment:
     from snapzen.commands.templates import TEMPLATES  # lazy: jinja2 (start-up time)
 
-    return _said(TEMPLATES, block, facts)
+    return TEMPLATES.overlay(finalize=lambda value: str(value).translate(_BREAKS))
 
 
 def noted(block: str, **facts: Any) -> list[Text]:
@@ -94,7 +108,7 @@ def _said(env: jinja2.Environment, block: str, facts: dict[str, Any]) -> list[Li
         except TemplateNotFound:
             continue
         text = template.render(context)
-        lines += [(to_stderr, line) for line in text.splitlines() if line]
+        lines += [(to_stderr, line) for line in text.split("\n") if line]
     return lines
 
 
