@@ -100,7 +100,7 @@ def _said(env: jinja2.Environment, block: str, facts: dict[str, Any]) -> list[Li
     # each command ~150 ms of CPU to compile what it never printed.
     from jinja2 import TemplateNotFound
 
-    context = {"age": age, "pairs": pairs, "listing": listing, "commands": commands, **facts}
+    context = {"span": span, "pairs": pairs, "listing": listing, "commands": commands, **facts}
     lines: list[Line] = []
     for to_stderr, name in ((False, block), (True, f"{block}_err")):
         try:
@@ -112,15 +112,16 @@ def _said(env: jinja2.Environment, block: str, facts: dict[str, Any]) -> list[Li
     return lines
 
 
-def age(seconds: float | None) -> str:
-    """An age as `status` shows it: minutes, hours or days."""
+def span(seconds: float | None) -> str:
+    """A duration for people (an age in `status`, the health check's, a clock's gap): whole
+    seconds, minutes, hours or days, the largest unit that counts at least two."""
     if seconds is None:
         return "-"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
+    seconds = abs(seconds)
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 def pairs(counts: dict[Any, Any]) -> str:
