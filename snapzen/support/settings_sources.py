@@ -20,6 +20,7 @@ import difflib
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin
@@ -84,14 +85,11 @@ class Origins:
 
     def in_file(self, location: tuple[str, ...]) -> bool:
         node: Any = self.file_values
-        for part in location:
-            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]  # an item of a list ([[clients]])
-            elif not isinstance(node, Mapping) or part not in node:
-                return False
-            else:
-                node = node[part]
-        return self.file is not None
+        with suppress(LookupError, TypeError, ValueError):  # not there (or not a table there)
+            for part in location:  # an item of a list ([[clients]]) by its position
+                node = node[int(part)] if isinstance(node, list) else node[part]
+            return self.file is not None
+        return False
 
     def written(self, location: tuple[str, ...]) -> str | None:
         """How the user gave ``location``: the variable, the secrets file or the file key;
