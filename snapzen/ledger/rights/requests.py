@@ -26,6 +26,7 @@ give the same answer, so "closed late" never changes.
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import sqlite3
 import uuid
@@ -44,8 +45,7 @@ from snapzen.support.errors import ConfigError
 
 # A step is named as the event that records it (``closed``: a ``request`` event closing it).
 PAUSED, RESUMED, EXTENDED = Event.REQUEST_PAUSED, Event.REQUEST_RESUMED, Event.REQUEST_EXTENDED
-RECEIVED, CLOSED = "received", "closed"
-PAUSE_REASONS = ("identity", "clarification")
+CLOSED = "closed"
 MAX_EXTENSION_MONTHS = 2
 
 
@@ -55,19 +55,13 @@ class ClockRefused(ValueError):
 
 def add_months(day: date, months: int) -> date:
     """The same day ``months`` later, clamped to the month's end (31 Jan + 1 → 28/29 Feb)."""
-    index = day.year * 12 + (day.month - 1) + months
-    year, month = divmod(index, 12)
-    for candidate in (day.day, 30, 29, 28):
-        try:
-            return date(year, month + 1, candidate)
-        except ValueError:
-            continue
-    raise AssertionError("unreachable: every month has 28 days")
+    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
 @dataclass(frozen=True)
 class Step:
-    what: str  # received | request_paused | request_resumed | request_extended | closed
+    what: str  # request_paused | request_resumed | request_extended | closed
     day: date
     months: int = 0  # extended: how many further months (1 or 2)
 
@@ -106,8 +100,6 @@ class Clock:
 
     def apply(self, step: Step) -> Clock:
         """The clock after ``step``; ClockRefused when the step makes no sense now."""
-        if step.what == RECEIVED:
-            raise ClockRefused("the request was already received")
         if self.closed_on is not None:
             raise ClockRefused(f"the request was closed on {self.closed_on}")
         if step.day < self.received:
@@ -123,10 +115,8 @@ class Clock:
             return replace(self, paused_days=days, paused_since=None)
         if step.what == EXTENDED:
             return self._extended(step)
-        if step.what == CLOSED:
-            finished = self.apply(Step(RESUMED, step.day)) if self.paused_since else self
-            return replace(finished, closed_on=step.day)
-        raise ClockRefused(f"unknown step {step.what!r}")
+        finished = self.apply(Step(RESUMED, step.day)) if self.paused_since else self
+        return replace(finished, closed_on=step.day)  # CLOSED
 
     def _extended(self, step: Step) -> Clock:
         if self.extended_months:
@@ -160,11 +150,6 @@ def is_erasure_record(details: Mapping[str, Any]) -> bool:
         and details.get("via") != CLOCK
         and details.get("outcome") != "refused_legal_hold"
     )
-
-
-def deadline(received: date) -> date:
-    """Art. 12(3): "without undue delay and in any event within one month of receipt"."""
-    return add_months(received, 1)
 
 
 def new_request_id() -> str:
@@ -252,15 +237,12 @@ def request_details(
     outcome: str,
     details: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The details of a ``request`` event: its kind, dates, status and outcome."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown request kind {kind!r}; one of {KINDS}")
-    if status not in (OPEN, CLOSED):
-        raise ValueError(f"status must be {OPEN!r} or {CLOSED!r}")
+    """The details of a ``request`` event: its kind (one of KINDS), dates (the deadline: one
+    month after receipt, Art. 12(3)), status (OPEN or CLOSED) and outcome."""
     return {
         "kind": kind,
         "received_on": received_on.isoformat(),
-        "deadline": deadline(received_on).isoformat(),
+        "deadline": add_months(received_on, 1).isoformat(),
         "status": status,
         "outcome": outcome,
         **(details or {}),
