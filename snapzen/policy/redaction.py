@@ -46,7 +46,6 @@ from snapzen.policy import cards
 from snapzen.support.scrub import EMAIL_RE
 from snapzen.support.setting_checks import (
     check_redaction_rules,
-    check_rule_name,
     compile_patterns,
 )
 
@@ -151,9 +150,6 @@ class RedactionRule:
 
     name: str
     pattern: re.Pattern[str]
-
-    def __post_init__(self) -> None:
-        check_rule_name(self.name)
 
     def may_match(self, text: str) -> bool:
         """False only when :meth:`find` surely yields nothing for ``text``: a cheap, exact

@@ -203,15 +203,6 @@ REDACTION_RULES = ("card", "iban", "email", "uk_nino", "us_ssn")
 _RULE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
-def check_rule_name(name: str) -> str:
-    if _RULE_NAME.fullmatch(name) is None:
-        raise ValueError(
-            f"invalid redaction rule name {name!r}: "
-            "use 1-64 characters from A-Z, a-z, 0-9, '_', '.', '-'"
-        )
-    return name
-
-
 def check_redaction_rules(names: Sequence[str]) -> list[str]:
     """``redaction.enabled``: built-in rule names only (ValueError names the unknown one)."""
     if isinstance(names, str):
@@ -237,7 +228,11 @@ def compile_patterns(patterns: Mapping[str, str]) -> dict[str, re.Pattern[str]]:
             raise ValueError(f"invalid regex for redaction pattern {name!r}: {exc}") from None
         if compiled[name].fullmatch("") is not None:
             raise ValueError(f"redaction pattern {name!r} matches the empty string")
-        check_rule_name(name)
+        if _RULE_NAME.fullmatch(name) is None:
+            raise ValueError(
+                f"invalid redaction rule name {name!r}: "
+                "use 1-64 characters from A-Z, a-z, 0-9, '_', '.', '-'"
+            )
     return compiled
 
 

@@ -33,6 +33,7 @@ from pydantic_settings import (
 )
 
 from snapzen.support import setting_checks as checks
+from snapzen.support import settings_sources as sources
 from snapzen.support.errors import ConfigError
 from snapzen.support.setting_checks import is_loopback, parse_interval
 from snapzen.support.settings_gdpr import (
@@ -44,21 +45,7 @@ from snapzen.support.settings_gdpr import (
     check_clients,
     client_of,
 )
-from snapzen.support.settings_sources import (
-    CONFIG_ENV,
-    ENV_PREFIX,
-    SECRET_FIELDS,
-    Failed,
-    Found,
-    Origins,
-    SecretsDirSource,
-    describe_errors,
-    has_failed,
-    read_toml,
-    secrets_dir,
-    secrets_in_file,
-    unknown_env_sections,
-)
+from snapzen.support.settings_sources import SECRET_FIELDS, Failed, Found, Origins, has_failed
 
 __all__ = ["SECRET_FIELDS", "ConsentSettings", "TransferSettings", "is_loopback", "parse_interval"]
 
@@ -235,7 +222,7 @@ class ScheduleSettings(checks.Section):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
+        env_prefix=sources.ENV_PREFIX,
         env_nested_delimiter="__",
         extra="forbid",
         case_sensitive=False,
@@ -274,7 +261,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # init (the TOML file, passed in by load_settings) < secrets dir < environment.
-        return (env_settings, SecretsDirSource(settings_cls), init_settings)
+        return (env_settings, sources.SecretsDirSource(settings_cls), init_settings)
 
     @field_validator("*", mode="wrap")
     @classmethod
@@ -347,12 +334,12 @@ def load_settings(
     the setting as it was given. ``config_path``: the file named with --config, which wins
     over SNAPZEN_CONFIG; ``needs``: what the command needs (see Needs)."""
     given = "--config"
-    if not config_path and os.environ.get(CONFIG_ENV):
-        config_path, given = os.environ[CONFIG_ENV], CONFIG_ENV
-    file_values = read_toml(Path(config_path), given) if config_path else {}
+    if not config_path and os.environ.get(sources.CONFIG_ENV):
+        config_path, given = os.environ[sources.CONFIG_ENV], sources.CONFIG_ENV
+    file_values = sources.read_toml(Path(config_path), given) if config_path else {}
     origins = Origins(str(config_path) if config_path else None, file_values)
-    problems = secrets_in_file(file_values, str(config_path))
-    problems += unknown_env_sections(Settings, os.environ)
+    problems = sources.secrets_in_file(file_values, str(config_path))
+    problems += sources.unknown_env_sections(Settings, os.environ)
     settings, found, failed = _build(file_values, origins)
     needed = EVIDENCE_SECTIONS if needs is Needs.EVIDENCE else frozenset(Settings.model_fields)
     for sections, line in found:
@@ -382,7 +369,7 @@ def _build(
         settings = Settings(**known)
     finally:
         _COLLECTED.reset(token)
-    return settings, describe_errors(errors, Settings, origins), failed
+    return settings, sources.describe_errors(errors, Settings, origins), failed
 
 
 def _one_message(problems: list[str]) -> str:
@@ -462,7 +449,7 @@ def _sync_requirements(settings: Settings, failed: Failed, origins: Origins) -> 
         if is_missing and not has_failed(failed, *location)
     ]
     if not zd.has_credentials and not any(has_failed(failed, "zendesk", n) for n in _CREDENTIALS):
-        where = secrets_dir()
+        where = sources.secrets_dir()
         secrets = "" if where.is_dir() else ", which does not exist"
         found.append(
             f"zendesk credentials are required: set {ZENDESK_CREDENTIALS} (secrets as "

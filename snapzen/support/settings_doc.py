@@ -36,13 +36,10 @@ def _descriptions(example: Path) -> dict[tuple[str, str], str]:
         line = raw.strip()
         # An optional key shown commented out (`# requests_per_minute = 600`), or a table.
         line = re.sub(r"^#\s*(?=[a-z_]+ = |\[\[)", "", line)
-        listed = re.fullmatch(r"\[\[([a-z_]+)\]\]", line)  # an array of tables: its own section
-        if listed:
-            line = f"[{listed.group(1)}]"
         table = re.fullmatch(r"\[([a-z_]+)\.([a-z_]+)\]", line)
         if table:
             line = f"{table.group(2)} = {{}}"
-        header = re.fullmatch(r"\[([a-z_]+)\]", line)
+        header = re.fullmatch(r"\[\[?([a-z_]+)\]\]?", line)  # [[clients]]: a section too
         if header:
             section, comment, previous = header.group(1), [], ""
         elif line.startswith("#"):
