@@ -177,6 +177,8 @@ def _apply_erasure(
     )
     result.in_flight.extend(str(row[0]) for row in pushing)
     recorded = "SELECT 1 FROM events WHERE ticket_id = ? AND event IN ('erased', 'expired')"
+    details = {"reason": entry.reason, "ticket_deleted": True, "reapplied": True}
+    details |= {"erased_at": entry.erased_at, "request_id": entry.request_id}
     for ticket_id in entry.tickets:
         if conn.execute(recorded, (ticket_id,)).fetchone() is not None:
             continue  # the chain records the ticket gone already
@@ -192,13 +194,7 @@ def _apply_erasure(
             ticket_id=ticket_id,
             recorded_at=stamp,
             actor=actor,
-            details={
-                "reason": entry.reason,
-                "ticket_deleted": True,
-                "reapplied": True,
-                "erased_at": entry.erased_at,
-                "request_id": entry.request_id,
-            },
+            details=details,
         )
         result.events += 1
 
@@ -206,24 +202,18 @@ def _apply_erasure(
 def _placeholders(conn: sqlite3.Connection, entry: JournalEntry, stamp: str) -> list[Any]:
     """Withheld rows for the narrowed erasure's chats the ledger lacks (a backup older than
     them): staging never updates a withheld case, so a later fetch cannot send them."""
-    added: list[Any] = []
-    for case_id in entry.cases:
-        added += conn.execute(
-            f"""INSERT INTO cases (case_id, widget_id, status, reason, subject_ref,
-                   raw_purged_at, first_seen_at, updated_at)
-               VALUES (?, ?, '{CaseStatus.WITHHELD}', ?, ?, ?, ?, ?)
-               ON CONFLICT(case_id) DO NOTHING RETURNING case_id, subject_ref""",
-            (
-                case_id,
-                entry.widgets.get(case_id, ""),
-                ERASED_REASON,
-                entry.subject_ref,
-                stamp,
-                stamp,
-                stamp,
-            ),
-        ).fetchall()
-    return added
+    insert = f"""INSERT INTO cases (case_id, widget_id, status, reason, subject_ref,
+               raw_purged_at, first_seen_at, updated_at)
+           VALUES (:case, :widget, '{CaseStatus.WITHHELD}', :reason, :ref, :at, :at, :at)
+           ON CONFLICT(case_id) DO NOTHING RETURNING case_id, subject_ref"""
+    fixed = {"reason": ERASED_REASON, "ref": entry.subject_ref, "at": stamp}
+    return [
+        row
+        for case_id in entry.cases
+        for row in conn.execute(
+            insert, {**fixed, "case": case_id, "widget": entry.widgets.get(case_id, "")}
+        )
+    ]
 
 
 # --- restore and adoption ----------------------------------------------------------------
