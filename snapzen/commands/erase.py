@@ -102,10 +102,9 @@ class ErasureResult:
 
     @property
     def complete(self) -> bool:
-        if not self.users_requested or self.dry_run:
-            return self.tickets_complete
         # Asked for but skipped (tickets left) counts as not done: the rerun finishes it.
-        return self.tickets_complete and self.users is not None and self.users.complete
+        users_done = self.users is not None and self.users.complete
+        return self.tickets_complete and (not self.users_requested or self.dry_run or users_done)
 
 
 def plan_erasure(

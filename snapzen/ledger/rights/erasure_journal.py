@@ -267,9 +267,7 @@ def widgets_of(conn: sqlite3.Connection, case_ids: Iterable[str]) -> dict[str, s
     """The widget of each case the ledger knows (a narrowed erasure's chats, so a restore
     can withhold one the restored ledger has never seen)."""
     wanted = list(case_ids)
-    marks = ", ".join("?" for _ in wanted)
-    if not wanted:
-        return {}
+    marks = ", ".join("?" * len(wanted))  # none: `IN ()`, which SQLite reads as no case
     rows = conn.execute(f"SELECT case_id, widget_id FROM cases WHERE case_id IN ({marks})", wanted)
     return {str(case_id): str(widget) for case_id, widget in rows}
 
