@@ -168,25 +168,19 @@ def journal(
     journal_file.append(path, key, [(FORGOTTEN, line)])
 
 
-def unfinished(conn: sqlite3.Connection, wanted: Mapping[str, str]) -> list[str]:
-    """Journalled periods the database has not (or no longer) forgotten: no chained event,
-    or a key, cases or index rows still there (a restored backup, a crash after step 1)."""
-    chained = forgotten(conn)
-    remaining = set(period_keys.held(conn))
-    return sorted(p for p in wanted if p not in chained or p in remaining)
-
-
 def reapply(
     db: sqlite_utils.Database, wanted: Mapping[str, str], *, now: datetime, actor: str, how: str
 ) -> list[dict[str, Any]]:
     """Forget again every period ``wanted`` (``{period: when}``, as the journals and a
-    replaced ledger's chain say) that the database still holds: the journal wins over a
-    restored backup."""
+    replaced ledger's chain say) that the database has not (or no longer) forgotten: no
+    chained event, or a key, cases or index rows still there (a restored backup, a crash after
+    step 1). The journal wins over a restored backup."""
     if not has_tables(db.conn):
         return []
+    chained, remaining = forgotten(db.conn), set(period_keys.held(db.conn))
     return [
         forget_period(db, period, now=now, actor=actor, run_id=None, how=how)
-        for period in unfinished(db.conn, wanted)
+        for period in sorted(p for p in wanted if p not in chained or p in remaining)
     ]
 
 
