@@ -125,7 +125,7 @@ def erase(
         ),
     )
     say(summaries.said("erase_response", a=answered))
-    if answered.exit_partial:
+    if answered.result.partial:
         raise typer.Exit(errors.EXIT_PARTIAL)
 
 

@@ -101,6 +101,11 @@ class ErasureResult:
         return not self.failed and not self.aborted
 
     @property
+    def partial(self) -> bool:
+        """Not complete, or a chat was being sent: the request stays open (exit 3), rerun."""
+        return not self.complete or bool(self.plan.in_flight)
+
+    @property
     def complete(self) -> bool:
         # Asked for but skipped (tickets left) counts as not done: the rerun finishes it.
         users_done = self.users is not None and self.users.complete

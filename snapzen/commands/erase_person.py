@@ -49,11 +49,6 @@ class Answered:
     path: Path | None = None
     lookup_failed: str | None = None  # the error's class when the profile lookup failed
 
-    @property
-    def exit_partial(self) -> bool:
-        result = self.result
-        return not result.complete or bool(result.plan.in_flight)
-
 
 def erase_person(
     settings: Settings,

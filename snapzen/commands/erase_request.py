@@ -59,7 +59,7 @@ class RequestInfo:
 def outcome_of(result: ErasureResult) -> tuple[str, str]:
     """(status, outcome) of the request after this erasure run."""
     plan = result.plan
-    if not result.complete or plan.in_flight:
+    if result.partial:
         return requests.OPEN, "partial"
     if plan.subject_held:
         return requests.CLOSED, "refused_legal_hold"
