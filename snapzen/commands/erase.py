@@ -101,11 +101,15 @@ class ErasureResult:
         return not self.failed and not self.aborted
 
     @property
+    def partial(self) -> bool:
+        """Not complete, or a chat was being sent: the request stays open (exit 3), rerun."""
+        return not self.complete or bool(self.plan.in_flight)
+
+    @property
     def complete(self) -> bool:
-        if not self.users_requested or self.dry_run:
-            return self.tickets_complete
         # Asked for but skipped (tickets left) counts as not done: the rerun finishes it.
-        return self.tickets_complete and self.users is not None and self.users.complete
+        users_done = self.users is not None and self.users.complete
+        return self.tickets_complete and (not self.users_requested or self.dry_run or users_done)
 
 
 def plan_erasure(
@@ -187,11 +191,10 @@ def erase_subject(
     unless ``only_cases`` names the chats to erase: nothing is deleted or withheld then.
     """
     with lock if lock is not None else nullcontext():
-        path, key = (request.journal, request.journal_key) if request else (None, None)
-        if path is not None and key is not None and not dry_run:
+        if request is not None and not dry_run:
             # An edited journal (JournalDamaged, exit 2) is refused before any deletion; an
             # old-format one is migrated once, vouched for by this ledger's own erasures.
-            erasure_journal.prepare(path, key, db.conn)
+            erasure_journal.prepare(request.journal, request.journal_key, db.conn)
         if only_cases is None:
             collisions.select_cases(db.conn, subject_ref)  # raises on a shared reference
         plan = plan_erasure(db, subject_ref, only_cases)
@@ -246,9 +249,9 @@ def erase_subject(
                                 now=now,
                                 only_cases=only_cases,
                             )
-                if lines is not None and path is not None and key is not None:
+                if request is not None and lines is not None:
                     # After the commit: the erasure, its request and notices in the journal.
-                    erasure_journal.append(path, key, lines)
+                    erasure_journal.append(request.journal, request.journal_key, lines)
         return result
 
 

@@ -48,8 +48,8 @@ class RequestInfo:
     request_id: str
     kind: str  # erasure | withdrawal | objection (requests.REASON_KINDS)
     received_on: date
-    journal: Path | None  # None: no journal file (tests of the erasure alone)
-    journal_key: bytes | None = None  # the ledger key: journal lines are keyed with it
+    journal: Path  # the rights journal the erasure, its request and notices go to
+    journal_key: bytes  # the ledger key: journal lines are keyed with it
     # Art. 19 (decide): SnapEngage's retention in days; None records no notices
     # (tests of the erasure alone). ``others``: the recipients of kind other, by name.
     snapengage_days: int | None = None
@@ -59,7 +59,7 @@ class RequestInfo:
 def outcome_of(result: ErasureResult) -> tuple[str, str]:
     """(status, outcome) of the request after this erasure run."""
     plan = result.plan
-    if not result.complete or plan.in_flight:
+    if result.partial:
         return requests.OPEN, "partial"
     if plan.subject_held:
         return requests.CLOSED, "refused_legal_hold"

@@ -267,9 +267,7 @@ def widgets_of(conn: sqlite3.Connection, case_ids: Iterable[str]) -> dict[str, s
     """The widget of each case the ledger knows (a narrowed erasure's chats, so a restore
     can withhold one the restored ledger has never seen)."""
     wanted = list(case_ids)
-    marks = ", ".join("?" for _ in wanted)
-    if not wanted:
-        return {}
+    marks = ", ".join("?" * len(wanted))  # none: `IN ()`, which SQLite reads as no case
     rows = conn.execute(f"SELECT case_id, widget_id FROM cases WHERE case_id IN ({marks})", wanted)
     return {str(case_id): str(widget) for case_id, widget in rows}
 
@@ -284,47 +282,34 @@ def ledger_erasures(conn: sqlite3.Connection) -> list[JournalEntry]:
         "SELECT subject_ref, case_id, recorded_at, ticket_id FROM events "
         "WHERE event = 'erased' AND subject_ref IS NOT NULL AND ticket_id IS NOT NULL"
     ):
-        ref = resolver.resolve(str(chained), "erased")
-        if ref is not None:
+        if (ref := resolver.resolve(str(chained), "erased")) is not None:
             erased.setdefault(ref, []).append((str(case_id), str(at), int(ticket)))
+
+    def tickets(ref: str, until: str, cases: list[str] | None = None) -> list[int]:
+        mine = erased.get(ref, [])
+        return sorted({t for c, at, t in mine if at <= until and (cases is None or c in cases)})
+
     found: dict[tuple[str, str], JournalEntry] = {}
     for line in ledger_requests(conn):
-        details = line.details
-        if line.event != REQUEST_EVENT or not is_erasure_record(details):
+        details, ref = line.details, line.subject_ref
+        if line.event != REQUEST_EVENT or not is_erasure_record(details) or ref is None:
             continue  # a receipt, pause or close of the clock is not an erasure
-        if line.subject_ref is None:
-            continue
         narrowed = bool(details.get("narrowed"))
         cases = [str(c) for c in details.get("cases", [])] if narrowed else []
-        tickets = sorted(
-            {
-                ticket
-                for case_id, at, ticket in erased.get(line.subject_ref, [])
-                if at <= line.at and (not narrowed or case_id in cases)
-            }
-        )
+        reason = str(details.get("reason", ""))
+        erasure = tickets(ref, line.at, cases if narrowed else None)
         entry = JournalEntry(
-            line.request_id,
-            line.subject_ref,
-            line.at,
-            str(details.get("reason", "")),
-            tickets,
-            cases,
-            narrowed,
-            widgets_of(conn, cases),
+            line.request_id, ref, line.at, reason, erasure, cases, narrowed, widgets_of(conn, cases)
         )
         found[entry.key()] = entry  # the latest event of a request wins
     try:
-        rows = conn.execute(
-            "SELECT subject_ref, erased_at, request_id FROM erased_subjects"
-        ).fetchall()
+        rows = conn.execute("SELECT request_id, subject_ref, erased_at FROM erased_subjects")
     except sqlite3.OperationalError:  # a ledger older than the table
-        rows = []
-    for ref, erased_at, request_id in rows:
-        key = (str(request_id), str(ref))
-        if key not in found:
-            tickets = sorted({t for _, at, t in erased.get(str(ref), []) if at <= str(erased_at)})
-            found[key] = JournalEntry(key[0], key[1], str(erased_at), "erased_subjects", tickets)
+        return list(found.values())
+    for request_id, ref, at in rows:
+        erasure = tickets(str(ref), str(at))
+        entry = JournalEntry(str(request_id), str(ref), str(at), "erased_subjects", erasure)
+        found.setdefault(entry.key(), entry)
     return list(found.values())
 
 

@@ -79,12 +79,10 @@ def journal_key(ledger_key: bytes) -> bytes:
     return hmac.new(ledger_key, _LABEL, hashlib.sha256).digest()
 
 
-def _canonical(body: Mapping[str, Any]) -> bytes:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def _mac(key: bytes, body: Mapping[str, Any]) -> str:
-    return hmac.new(journal_key(key), _canonical(body), hashlib.sha256).hexdigest()
+    """The HMAC of the canonical JSON of ``body`` under the journal's key."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hmac.new(journal_key(key), canonical.encode(), hashlib.sha256).hexdigest()
 
 
 def render(
