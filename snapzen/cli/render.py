@@ -140,7 +140,7 @@ def print_status(report: dict[str, Any]) -> None:
             Text(widget),
             Text(info["cursor"] or "-"),
             *(str(counts[s]) for s in CaseStatus),
-            summaries.age(info["oldest_unsynced_age_seconds"]),
+            summaries.span(info["oldest_unsynced_age_seconds"]),
         )
     out = console()
     out.print(table)

@@ -247,14 +247,6 @@ def _is_gone(status: str | None, error: str | None) -> bool:
 END_USER = "end-user"
 
 
-class ProfileDeletionApi(Protocol):
-    """The part of ``snapzen.clients.zendesk.ZendeskClient`` that deleting a profile needs."""
-
-    def delete_user(self, user_id: int) -> None: ...
-
-    def purge_deleted_user(self, user_id: int) -> None: ...
-
-
 @dataclass
 class UserErasure:
     """What happened to the profiles found for one email (user ids only)."""
@@ -356,7 +348,7 @@ class ZendeskUserEraser:
 
 
 def delete_profiles(
-    api: ProfileDeletionApi,
+    api: ZendeskClient,
     user_ids: Iterable[int],
     refused: type[Exception] | tuple[type[Exception], ...] = (RecordError, BadRequestError),
 ) -> tuple[list[int], dict[int, str]]:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
+from snapzen.commands.summaries import span
 from snapzen.support import clock
 from snapzen.support.errors import FatalError
 from snapzen.support.log import get_logger
@@ -61,15 +62,6 @@ class ServerClock(Protocol):
     def server_time(self) -> datetime | None: ...
 
 
-def _span(delta: timedelta) -> str:
-    seconds = abs(delta.total_seconds())
-    if seconds >= 2 * 86400:
-        return f"{seconds / 86400:.0f} days"
-    if seconds >= 2 * 3600:
-        return f"{seconds / 3600:.0f} hours"
-    return f"{seconds:.0f} s"
-
-
 def require_clock_agrees(
     local: datetime,
     server: datetime | None,
@@ -103,7 +95,7 @@ def require_clock_agrees(
         ahead = round(gap.total_seconds())
         log.error("clock_ahead_of_zendesk", **clocks, ahead_seconds=ahead, refused=action)
         raise ClockAheadError(
-            f"the clock reads {clocks['local']}, {_span(gap)} ahead of Zendesk's "
+            f"the clock reads {clocks['local']}, {span(gap.total_seconds())} ahead of Zendesk's "
             f"({clocks['zendesk']}, from its Date header); refusing to {action}. Fix the "
             "system clock (NTP) and run again"
         )

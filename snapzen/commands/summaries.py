@@ -10,6 +10,7 @@ arguments, calls one function and prints; light at import (jinja2 is imported by
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -29,10 +30,23 @@ Line = tuple[bool, str]  # (to stderr, text)
 
 def said(block: str, **facts: Any) -> list[Line]:
     """What ``templates/said/<block>.txt`` says of ``facts`` (stdout), then
-    ``<block>_err.txt`` if there is one (stderr); blank lines are left out."""
+    ``<block>_err.txt`` if there is one (stderr); blank lines are left out. A line break
+    inside a value (a case id, an error text) is shown escaped: only the template's own
+    newlines end a line."""
+    return _said(_in_line_env(), block, facts)
+
+
+# What str.splitlines (and a terminal) takes for the end of a line, as an escape to show.
+_BREAKS = str.maketrans(
+    {c: c.encode("unicode_escape").decode() for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+)
+
+
+@functools.cache
+def _in_line_env() -> jinja2.Environment:
     from snapzen.commands.templates import TEMPLATES  # lazy: jinja2 (start-up time)
 
-    return _said(TEMPLATES, block, facts)
+    return TEMPLATES.overlay(finalize=lambda value: str(value).translate(_BREAKS))
 
 
 def noted(block: str, **facts: Any) -> list[Text]:
@@ -86,7 +100,7 @@ def _said(env: jinja2.Environment, block: str, facts: dict[str, Any]) -> list[Li
     # each command ~150 ms of CPU to compile what it never printed.
     from jinja2 import TemplateNotFound
 
-    context = {"age": age, "pairs": pairs, "listing": listing, "commands": commands, **facts}
+    context = {"span": span, "pairs": pairs, "listing": listing, "commands": commands, **facts}
     lines: list[Line] = []
     for to_stderr, name in ((False, block), (True, f"{block}_err")):
         try:
@@ -94,19 +108,20 @@ def _said(env: jinja2.Environment, block: str, facts: dict[str, Any]) -> list[Li
         except TemplateNotFound:
             continue
         text = template.render(context)
-        lines += [(to_stderr, line) for line in text.splitlines() if line]
+        lines += [(to_stderr, line) for line in text.split("\n") if line]
     return lines
 
 
-def age(seconds: float | None) -> str:
-    """An age as `status` shows it: minutes, hours or days."""
+def span(seconds: float | None) -> str:
+    """A duration for people (an age in `status`, the health check's, a clock's gap): whole
+    seconds, minutes, hours or days, the largest unit that counts at least two."""
     if seconds is None:
         return "-"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
+    seconds = abs(seconds)
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 def pairs(counts: dict[Any, Any]) -> str:

@@ -44,8 +44,8 @@ SECRET_FIELDS = {
     ("ledger", "key"),
 }
 
-# A problem found in the settings: the sections it is about (empty: about none in
-# particular), and its line, naming each setting as it was given.
+# A problem found in the settings: the sections it is about, and its line, naming each
+# setting as it was given.
 Found = tuple[frozenset[str], str]
 # Settings that failed their own checks, by section: field names, "" for the section as a
 # whole. Checks that read one of them are not made (its problem is reported already).
@@ -219,11 +219,9 @@ def describe_errors(errors: Sequence[Any], model: type[BaseModel], origins: Orig
         location = tuple(str(part) for part in error["loc"])
         message = str(error.get("msg", "")).removeprefix("Value error, ")
         cause = (error.get("ctx") or {}).get("error")
-        if location and isinstance(cause, FieldsProblem):
+        if isinstance(cause, FieldsProblem):
             line = origins.describe_fields(location, cause.fields, message)
             lines.append((frozenset(location[:1]), line))
-        elif not location:
-            lines.append((frozenset(), message))  # a check across settings names them itself
         elif error["type"] == "extra_forbidden":
             variable = origins.env_var(location)
             written = variable or origins.written(location) or ".".join(location)

@@ -103,7 +103,8 @@ STORAGE_MODULES = {"sqlite3", "sqlite_utils"}
 FILE_WRITERS = {"snapzen.support.atomic"}
 # What building an API client, or running SQL, looks like in the source.
 CONSTRUCTION = re.compile(
-    r"\b(?:\w+Client|\w+Deleter|\w+Eraser|HttpClient)\(|\.execute(?:many)?\(|\bopen_ledger\("
+    r"\b(?:\w+Client|\w+Deleter|\w+Eraser|HttpClient|SandboxConfig)\(|\.execute(?:many)?\("
+    r"|\bopen_ledger\("
 )
 
 

@@ -134,33 +134,30 @@ class Contents:
         )
 
 
-def _vouched(known: Iterable[JournalEntry] | None) -> Any:
-    """Whether an old unkeyed line is one of ``known`` (the ledger's own erasures); any
-    old line for ``known=None`` (read, never re-written from)."""
-    if known is None:
-        return lambda _body: True
-    keys = {entry.key() for entry in known}
-    return lambda body: (str(body.get("request_id")), str(body.get("subject_ref"))) in keys
+def _vouched(known: Iterable[JournalEntry] | None) -> journal_file.Vouched:
+    """The old unkeyed lines ``known`` (the ledger's own erasures) vouch for; any for
+    ``known=None`` (read, never re-written from)."""
+    return None if known is None else {entry.key() for entry in known}
 
 
 def read(path: Path, key: bytes | None, *, known: Iterable[JournalEntry] | None = ()) -> Contents:
     """The journal, verified line by line (JournalDamaged names the first bad one). Old
     unkeyed lines are accepted only when ``known`` (the ledger's own erasures) holds them."""
     contents = Contents()
-    for line in journal_file.read(path, key, accept_old=_vouched(known)):
+    for line in journal_file.read(path, key, vouched=_vouched(known)):
+        if line.type in _OTHER:
+            continue
+        if line.type not in (ERASURE, REQUEST, FORGOTTEN):
+            raise JournalDamaged(f"{path}: line {line.number}: unknown type {line.type!r}")
         try:
-            if line.type == ERASURE:
-                contents.erasures.append(_parsed(JournalEntry, line.entry))
-            elif line.type == REQUEST:
-                contents.requests.append(_parsed(RequestLine, line.entry))
-            elif line.type == FORGOTTEN:
+            if line.type == FORGOTTEN:
                 contents.forgotten.setdefault(str(line.entry["period"]), str(line.entry["at"]))
                 contents.forgotten_requests.update(map(str, line.entry.get("request_ids", ())))
-            elif line.type not in _OTHER:
-                raise JournalDamaged(f"{path}: line {line.number}: unknown type {line.type!r}")
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, JournalDamaged):
-                raise
+            elif line.type == ERASURE:
+                contents.erasures.append(_parsed(JournalEntry, line.entry))
+            else:
+                contents.requests.append(_parsed(RequestLine, line.entry))
+        except (KeyError, TypeError, ValueError):
             raise JournalDamaged(f"{path}: line {line.number}: not a journal entry") from None
     return contents
 
@@ -168,10 +165,16 @@ def read(path: Path, key: bytes | None, *, known: Iterable[JournalEntry] | None 
 def append(path: Path, key: bytes, contents: Contents) -> None:
     """Append the erasures, the request events and the periods forgotten, in that order, and
     fsync them: an erasure is not done until its line is on disk."""
-    journal_file.append(path, key, ERASURE, [entry.body() for entry in contents.erasures])
-    journal_file.append(path, key, REQUEST, [line.body() for line in contents.requests])
     periods = sorted(contents.forgotten.items())
-    journal_file.append(path, key, FORGOTTEN, [{"period": p, "at": at} for p, at in periods])
+    journal_file.append(
+        path,
+        key,
+        [
+            *((ERASURE, entry.body()) for entry in contents.erasures),
+            *((REQUEST, line.body()) for line in contents.requests),
+            *((FORGOTTEN, {"period": p, "at": at}) for p, at in periods),
+        ],
+    )
 
 
 @contextmanager
@@ -192,7 +195,7 @@ def chained(
 
 def append_requests(path: Path, key: bytes, rows: Iterable[Mapping[str, Any]]) -> None:
     """Append the request events just committed to the chain (rows as append_events returns)."""
-    journal_file.append(path, key, REQUEST, [request_line(row).body() for row in rows])
+    append(path, key, Contents(requests=[request_line(row) for row in rows]))
 
 
 def request_line(row: Mapping[str, Any]) -> RequestLine:
@@ -339,4 +342,4 @@ def copy_for_checkpoint(
     text = live.read_text(encoding="utf-8")
     with atomic_text(copy) as handle:
         handle.write(text)
-    return journal_file.head(journal_file.read(copy, key, accept_old=lambda _: True))
+    return journal_file.head(journal_file.read(copy, key, vouched=None))

@@ -87,7 +87,7 @@ def choose(
             "copy, CHECKPOINT.erasures.jsonl), or --no-erasure-journal to state (recorded in "
             "the ledger) that nobody was erased and no request was made"
         )
-    journal_file.read(path, key, accept_old=lambda _: True)  # MACs and chain, now
+    journal_file.read(path, key, vouched=None)  # MACs and chain, now
     return JournalChoice(path, live, key)
 
 

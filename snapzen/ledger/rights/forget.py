@@ -173,7 +173,7 @@ def journal(
     line: dict[str, Any] = {"period": period, "at": clock.format(now)}
     if request_ids:
         line["request_ids"] = sorted(request_ids)
-    journal_file.append(path, key, FORGOTTEN, [line])
+    journal_file.append(path, key, [(FORGOTTEN, line)])
 
 
 def unfinished(conn: sqlite3.Connection, wanted: Mapping[str, str]) -> list[str]:

@@ -10,13 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snapzen.policy import redaction
+from snapzen.policy.cards import card_issuer
 from snapzen.policy.redaction import (
     BUILTIN_RULES,
     DETECTOR_VERSION,
     RedactionResult,
     RedactionRule,
     Redactor,
-    card_issuer,
     iban_valid,
     luhn_valid,
 )
