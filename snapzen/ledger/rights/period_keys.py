@@ -75,6 +75,7 @@ KEYED_EVENTS: tuple[str, ...] = (*CHAT_EVENTS, *EVIDENCE_EVENTS)
 KEYED_SQL = sql_list(KEYED_EVENTS)
 CHAT_SQL = sql_list(CHAT_EVENTS)
 EVIDENCE_SQL = sql_list(EVIDENCE_EVENTS)
+HOLDS_SQL = sql_list(HOLD_EVENTS)
 REQUEST_PREFIX = "req-"  # a request period: req-YYYY-MM
 _LABEL = b"chain\n"
 # The case ids whose `cases` rows a forgotten month took (snapzen.ledger.rights.forget), in SQL.
