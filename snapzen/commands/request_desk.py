@@ -25,7 +25,7 @@ import sqlite_utils
 from snapzen.commands.ledger_open import locked, received_day, subject_of
 from snapzen.ledger.rights import erasure_journal, notices, period_keys, requests
 from snapzen.ledger.rights.notices import Notice as Notice  # for the CLI
-from snapzen.ledger.rights.requests import CLOSED, EXTENDED, PAUSED, RESUMED, ClockRefused, Step
+from snapzen.ledger.rights.requests import CLOSED, EXTENDED, PAUSED, RESUMED, ClockRefused
 from snapzen.ledger.rights.requests import Request as Request  # for the CLI
 from snapzen.ledger.store.db import open_ledger
 from snapzen.support import clock, errors
@@ -71,9 +71,9 @@ def _write(
     return requests.found(db.conn, request_id, now.date())
 
 
-def _checked(request: Request, step: Step) -> None:
+def _checked(request: Request, step: str, day: date, months: int) -> None:
     try:
-        request.clock.apply(step)
+        request.clock.apply(step, day, months)
     except ClockRefused as exc:
         raise errors.ConfigError(f"request {request.request_id}: {exc}") from None
 
@@ -131,7 +131,7 @@ def step(
     with locked(settings, wait_seconds) as db:
         now = clock.now()  # once the lock is held: a step is dated when it is chained
         request = requests.found(db.conn, request_id, now.date())
-        _checked(request, Step(event, now.date(), int(details.get("months", 0))))
+        _checked(request, event, now.date(), int(details.get("months", 0)))
         target = (request_id, request.subject_ref)
         if event != CLOSED:
             body = {"kind": request.kind, "via": requests.CLOCK, **details}

@@ -60,13 +60,6 @@ def add_months(day: date, months: int) -> date:
 
 
 @dataclass(frozen=True)
-class Step:
-    what: str  # request_paused | request_resumed | request_extended | closed
-    day: date
-    months: int = 0  # extended: how many further months (1 or 2)
-
-
-@dataclass(frozen=True)
 class Clock:
     received: date
     paused_days: int = 0  # days of finished pauses
@@ -98,37 +91,38 @@ class Clock:
         """Answered after its deadline: true for ever once so."""
         return self.closed_on is not None and self.closed_on > self.deadline(self.closed_on)
 
-    def apply(self, step: Step) -> Clock:
-        """The clock after ``step``; ClockRefused when the step makes no sense now."""
+    def apply(self, step: str, day: date, months: int = 0) -> Clock:
+        """The clock after ``step`` (named as the event that records it: PAUSED, RESUMED,
+        EXTENDED by ``months``, CLOSED) on ``day``; ClockRefused when it makes no sense now."""
         if self.closed_on is not None:
             raise ClockRefused(f"the request was closed on {self.closed_on}")
-        if step.day < self.received:
-            raise ClockRefused(f"{step.day} is before the request was received ({self.received})")
-        if step.what == PAUSED:
+        if day < self.received:
+            raise ClockRefused(f"{day} is before the request was received ({self.received})")
+        if step == PAUSED:
             if self.paused_since is not None:
                 raise ClockRefused(f"the request is already paused (since {self.paused_since})")
-            return replace(self, paused_since=step.day)
-        if step.what == RESUMED:
+            return replace(self, paused_since=day)
+        if step == RESUMED:
             if self.paused_since is None:
                 raise ClockRefused("the request is not paused")
-            days = self.paused_days + (step.day - self.paused_since).days
+            days = self.paused_days + (day - self.paused_since).days
             return replace(self, paused_days=days, paused_since=None)
-        if step.what == EXTENDED:
-            return self._extended(step)
-        finished = self.apply(Step(RESUMED, step.day)) if self.paused_since else self
-        return replace(finished, closed_on=step.day)  # CLOSED
+        if step == EXTENDED:
+            return self._extended(day, months)
+        finished = self.apply(RESUMED, day) if self.paused_since else self
+        return replace(finished, closed_on=day)  # CLOSED
 
-    def _extended(self, step: Step) -> Clock:
+    def _extended(self, day: date, months: int) -> Clock:
         if self.extended_months:
             raise ClockRefused("the request was already extended (Art. 12(3) allows it once)")
-        if not 1 <= step.months <= MAX_EXTENSION_MONTHS:
+        if not 1 <= months <= MAX_EXTENSION_MONTHS:
             raise ClockRefused(f"an extension is 1 or {MAX_EXTENSION_MONTHS} further months")
-        if step.day > self.deadline(step.day):
+        if day > self.deadline(day):
             raise ClockRefused(
-                f"the deadline {self.deadline(step.day)} has passed: Art. 12(3) requires the "
+                f"the deadline {self.deadline(day)} has passed: Art. 12(3) requires the "
                 "person to be told of an extension within the first deadline"
             )
-        return replace(self, extended_months=step.months)
+        return replace(self, extended_months=months)
 
 
 EVENT = Event.REQUEST
@@ -252,11 +246,11 @@ def request_details(
 _CORE = ("kind", "received_on", "deadline", "status", "outcome", "via")
 
 
-def _step(event: str, details: Mapping[str, Any], day: date) -> Step | None:
-    """The clock step of one event (None: an event that does not move the clock)."""
+def _step(event: str, details: Mapping[str, Any]) -> tuple[str, int] | None:
+    """The clock step of one event and its months (None: an event that does not move it)."""
     if event in (PAUSED, RESUMED, EXTENDED):
-        return Step(event, day, int(details.get("months", 2)))
-    return Step(CLOSED, day) if details.get("status") == CLOSED else None
+        return event, int(details.get("months", 2))
+    return (CLOSED, 0) if details.get("status") == CLOSED else None
 
 
 def list_requests(
@@ -290,11 +284,11 @@ def list_requests(
             request = found[request_id] = Request(
                 str(request_id), str(details.get("kind")), ref, Clock(received)
             )
-        step = _step(str(event), details, day)
+        step = _step(str(event), details)
         if step is not None:
             # e.g. a second answer to a closed request: the chain keeps it, the clock does not
             with contextlib.suppress(ClockRefused):
-                request.clock = request.clock.apply(step)
+                request.clock = request.clock.apply(step[0], day, step[1])
         if event == EVENT:
             request.outcome = str(details.get("outcome", request.outcome))
         request.updated_at = str(at)
