@@ -170,6 +170,28 @@ def altered(conn: sqlite3.Connection) -> str | None:
     return None
 
 
+def unprotected(conn: sqlite3.Connection) -> str | None:
+    """Which of snapzen's append-only triggers on the chain's table is missing, or None. The
+    chain still shows any edit they would have refused, but without them the file no longer
+    refuses one, and an auditor must hear that."""
+    table = chained_table(conn)
+    present = {
+        name
+        for (name,) in conn.execute(
+            "SELECT name FROM main.sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,)
+        )
+    }
+    missing = [f"{table}_no_{verb}" for verb in ("update", "delete")]
+    missing = [name for name in missing if name not in present]
+    if not missing:
+        return None
+    return (
+        f"trigger {' and '.join(missing)} missing: {table} no longer refuses "
+        f"{' and '.join(name.rsplit('_', 1)[1].upper() for name in missing)} "
+        "(recreate it as docs/auditing.md shows)"
+    )
+
+
 @cache
 def _own_objects(table: str) -> dict[str, str]:
     """Our table's, indexes', triggers' and view's SQL as SQLite stores it (it drops IF NOT
