@@ -175,19 +175,14 @@ def unprotected(conn: sqlite3.Connection) -> str | None:
     chain still shows any edit they would have refused, but without them the file no longer
     refuses one, and an auditor must hear that."""
     table = chained_table(conn)
-    present = {
-        name
-        for (name,) in conn.execute(
-            "SELECT name FROM main.sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,)
-        )
-    }
-    missing = [f"{table}_no_{verb}" for verb in ("update", "delete")]
-    missing = [name for name in missing if name not in present]
+    sql = "SELECT name FROM main.sqlite_master WHERE type = 'trigger' AND tbl_name = ?"
+    found = {name for (name,) in conn.execute(sql, (table,))}
+    missing = [verb for verb in ("UPDATE", "DELETE") if f"{table}_no_{verb.lower()}" not in found]
     if not missing:
         return None
+    names = " and ".join(f"{table}_no_{verb.lower()}" for verb in missing)
     return (
-        f"trigger {' and '.join(missing)} missing: {table} no longer refuses "
-        f"{' and '.join(name.rsplit('_', 1)[1].upper() for name in missing)} "
+        f"trigger {names} missing: {table} no longer refuses {' and '.join(missing)} "
         "(recreate it as docs/auditing.md shows)"
     )
 

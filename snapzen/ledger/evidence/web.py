@@ -175,4 +175,3 @@ def prepare(source: Path, workdir: Path) -> tuple[Path, Path, str]:
     metadata = workdir / "metadata.json"
     write_private(metadata, json.dumps(build_metadata(snapshot, sha256=sha), indent=2) + "\n")
     return snapshot, metadata, sha
-

@@ -256,6 +256,17 @@ def test_verify_names_a_dropped_append_only_trigger(
     assert len([line for line in err.splitlines() if "trigger" in line]) == 1
 
 
+def test_checkpoint_refuses_a_ledger_whose_trigger_was_dropped(
+    tmp_path: Path, ledger_path: Path
+) -> None:
+    private, _ = keypair(tmp_path)
+    with sqlite3.connect(ledger_path) as conn:
+        conn.execute("DROP TRIGGER events_no_delete")
+    code, _, err = run("checkpoint", str(tmp_path / "head.json"), "--signing-key", str(private))
+    assert code == 1 and "not signing: trigger events_no_delete missing" in err
+    assert not (tmp_path / "head.json").exists()
+
+
 def test_verify_forged_checkpoint_exits_1(tmp_path: Path) -> None:
     private, public = keypair(tmp_path)
     point = tmp_path / "head.json"
