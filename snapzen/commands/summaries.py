@@ -27,16 +27,17 @@ Line = tuple[bool, str]  # (to stderr, text)
 
 
 # What str.splitlines (and a terminal) takes for the end of a line, as an escape to show.
-_BREAKS = str.maketrans(
-    {c: c.encode("unicode_escape").decode() for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
-)
+_BREAKS = {c: c.encode("unicode_escape").decode() for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
 
 
 @functools.cache
 def _in_line_env() -> jinja2.Environment:
     from snapzen.commands.templates import TEMPLATES  # lazy: jinja2 (start-up time)
 
-    return TEMPLATES.overlay(finalize=lambda value: str(value).translate(_BREAKS))
+    # A newline after a block tag is kept (no trim_blocks): a tag alone on its line leaves a
+    # blank line, which said() leaves out, and `{% if x %}text{% endif %}` is a line or none.
+    escape = str.maketrans(_BREAKS)
+    return TEMPLATES.overlay(trim_blocks=False, finalize=lambda v: str(v).translate(escape))
 
 
 def said(block: str, **facts: Any) -> list[Line]:
