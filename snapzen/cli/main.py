@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
-from snapzen import commands  # each module imported when first named (start-up time)
+from snapzen import __version__, commands  # each module imported when first named (start-up time)
 from snapzen.cli import ledger, retention, sandbox
 from snapzen.cli.common import (
     GLOBAL,
@@ -60,14 +60,8 @@ DAY = ["%Y-%m-%d"]
 
 
 def _version(value: bool) -> None:
-    if value:  # importlib.metadata: only for --version (it scans the installed packages)
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            shown = version("snapzen")
-        except PackageNotFoundError:  # run from a source tree without installing
-            from snapzen import __version__ as shown
-        typer.echo(f"snapzen {shown}")
+    if value:  # the one place the version lives (pyproject reads it too)
+        typer.echo(f"snapzen {__version__}")
         raise typer.Exit()
 
 
