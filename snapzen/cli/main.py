@@ -28,6 +28,7 @@ from snapzen.cli.common import (
     ActorOption,
     ConfigOption,
     Format,
+    FormatOption,
     JournalOption,
     NoJournalOption,
     SummaryOption,
@@ -136,21 +137,14 @@ def run(
     every: Annotated[
         str | None, opt("INTERVAL", "Interval between passes, e.g. 15m (default: settings).")
     ] = None,
-    fmt: Annotated[
-        Format | None,
-        typer.Option(
-            "--format",
-            help="table (default: the logs only) or json (one line per "
-            "pass, as `sync --format json` prints it, then one with the number of "
-            "passes).",
-        ),
-    ] = None,
+    fmt: FormatOption = None,
 ) -> None:
     """Run as a service: one sync pass now, then one every interval, until SIGTERM/SIGINT.
 
     Each pass takes the writer lock for its own duration, so `backfill`, `retry` and manual
     `sync` get turns between passes. On SIGTERM or Ctrl-C the pass in hand finishes its batch
-    and the process exits 0 within seconds.
+    and the process exits 0 within seconds. It prints only logs; with --format json, also one
+    JSON line per pass (as `sync --format json` prints it), then one with the number of passes.
 
     Examples:
 
