@@ -317,7 +317,7 @@ class CatchUp:
     no_erasure_journal: bool = False
     progress: Callable[[str], None] | None = None
     sink: ZendeskClient | None = None
-    now: datetime | None = None
+    now: datetime = field(default_factory=clock.now)
 
 
 def catch_up(
@@ -338,7 +338,7 @@ def catch_up(
     (network first, nothing written yet), then recorded at once with their people's
     references (the ``replaced`` ledger's, where it has them); then the rights journal
     (united with the ``replaced`` ledger's) re-applied."""
-    assert how.sink is not None and how.now is not None
+    assert how.sink is not None
     sink, now, key, work = how.sink, how.now, require_ledger_key(settings), work or InFlight()
     source, command = ("init --adopt",) * 2 if kind == "init" else ("restore", "ledger restore")
     with recorded_run(db, kind, how.actor, now=clock.reader(now)) as run:

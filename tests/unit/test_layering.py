@@ -171,7 +171,6 @@ STILL_ASKING_BY_HAND = {
     "erase_request.py",  # h-w-rights
     "erasure_response.py",  # h-w-rights
     "request_desk.py",  # h-w-rights
-    "retention_forget.py",  # h-w-rights
 }
 
 

@@ -37,3 +37,20 @@ def test_a_line_break_inside_a_value_does_not_start_a_new_line(brk: str) -> None
 def test_a_duration_is_said_in_the_largest_unit_that_counts_at_least_two() -> None:
     said = [summaries.span(s) for s in (None, 59.6, 119, 120, 7199, 7200, 47 * 3600, -10 * 86400)]
     assert said == ["-", "60 s", "119 s", "2 min", "120 min", "2 h", "47 h", "10 days"]
+
+
+def test_status_notes_style_whole_lines_and_never_read_a_value_as_markup() -> None:
+    report: dict[str, object] = dict.fromkeys(
+        ("withheld_by_reason", "raw_oldest_age_seconds", "clock_warning", "legacy_references"),
+        None,
+    )
+    report |= dict.fromkeys(("ledger_rows", "decisions", "transfers", "raw_payloads_held"), 0)
+    report |= dict.fromkeys(("imports_in_progress", "imports_unresolved", "deadline_days"), 0)
+    report |= {"derogation_transfers": {}, "failed": [], "flagged": [], "requests_overdue": []}
+    report |= {"last_reconcile": None, "reconcile_due": False, "last_run": None}
+    report |= {"at_risk_count": 2, "future_dated": []}
+    report["failed"] = [{"case_id": "[bold red]x[/]", "attempts": 1, "error": "[/] boom"}]
+    notes = {note.plain: note.style for note in summaries.noted("status_notes", report=report)}
+    alert = "2 case(s) at risk of SnapEngage's deletion (unsynced for more than 0 days)"
+    assert notes[alert] == "bold red"
+    assert notes["failed [bold red]x[/] (attempts 1): [/] boom"] == ""  # as it is, unstyled
