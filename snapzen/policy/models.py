@@ -149,12 +149,9 @@ class SnapEngageCase(Lenient):
         if start is None:
             return None
         duration = _as_number(self.chat_duration)
-        last_line = max((at for at in line_times if at is not None), default=None)
-        candidates = [start]
+        candidates = [start, *(at for at in line_times if at is not None)]
         if duration is not None and duration > 0:
             candidates.append(start + timedelta(seconds=duration))
-        if last_line is not None:
-            candidates.append(last_line)
         return max(candidates)
 
     @property
