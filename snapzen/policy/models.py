@@ -49,10 +49,7 @@ def epoch_to_datetime(value: Any) -> datetime | None:
 
 def first_time(*values: Any) -> datetime | None:
     """The first of ``values`` that is a time (SnapEngage sends one moment in several fields)."""
-    for value in values:
-        if (at := epoch_to_datetime(value)) is not None:
-            return at
-    return None
+    return next((at for value in values if (at := epoch_to_datetime(value)) is not None), None)
 
 
 class Lenient(BaseModel):
