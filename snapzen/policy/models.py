@@ -49,10 +49,7 @@ def epoch_to_datetime(value: Any) -> datetime | None:
 
 def first_time(*values: Any) -> datetime | None:
     """The first of ``values`` that is a time (SnapEngage sends one moment in several fields)."""
-    for value in values:
-        if (at := epoch_to_datetime(value)) is not None:
-            return at
-    return None
+    return next((at for value in values if (at := epoch_to_datetime(value)) is not None), None)
 
 
 class Lenient(BaseModel):
@@ -149,12 +146,9 @@ class SnapEngageCase(Lenient):
         if start is None:
             return None
         duration = _as_number(self.chat_duration)
-        last_line = max((at for at in line_times if at is not None), default=None)
-        candidates = [start]
+        candidates = [start, *(at for at in line_times if at is not None)]
         if duration is not None and duration > 0:
             candidates.append(start + timedelta(seconds=duration))
-        if last_line is not None:
-            candidates.append(last_line)
         return max(candidates)
 
     @property

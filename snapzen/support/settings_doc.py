@@ -27,11 +27,12 @@ HEAD = CONFIG / "configuration-doc.md"
 
 
 def _descriptions(example: Path) -> dict[tuple[str, str], str]:
-    """The comment block above each ``key = value`` of the example config."""
+    """The comment block above each ``key = value`` of the example config, and the comment
+    after it on its line."""
     found: dict[tuple[str, str], str] = {}
     section = ""
     comment: list[str] = []
-    previous = ""  # the key just above, when no blank line or comment came between
+    first = ""  # the first key of a group under one comment (no blank line between)
     for raw in example.read_text(encoding="utf-8").splitlines():
         line = raw.strip()
         # An optional key shown commented out (`# requests_per_minute = 600`), or a table.
@@ -41,17 +42,19 @@ def _descriptions(example: Path) -> dict[tuple[str, str], str]:
             line = f"{table.group(2)} = {{}}"
         header = re.fullmatch(r"\[\[?([a-z_]+)\]\]?", line)  # [[clients]]: a section too
         if header:
-            section, comment, previous = header.group(1), [], ""
+            section, comment, first = header.group(1), [], ""
         elif line.startswith("#"):
             comment.append(line.lstrip("#").strip())
         elif "=" in line and section:
-            key = line.split("=", 1)[0].strip()
-            text = " ".join(part for part in comment if part)
-            # Keys grouped under one comment (subdomain / base_url) share it.
-            found[(section, key)] = text or (f"See `{section}.{previous}`." if previous else "")
-            comment, previous = [], key
+            key, _, value = line.partition("=")
+            after = re.search(r"\s#\s+(.*)$", value)  # `key = value  # what it is`
+            text = " ".join(part for part in [*comment, after and after[1]] if part)
+            key = key.strip()
+            # Keys grouped under one comment (subdomain / base_url) point to its first key.
+            found[(section, key)] = text or (f"See `{section}.{first}`." if first else "")
+            comment, first = [], first if first and not text else key
         elif not line:
-            comment, previous = [], ""
+            comment, first = [], ""
     return found
 
 

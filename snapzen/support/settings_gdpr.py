@@ -30,7 +30,6 @@ from snapzen.support import setting_checks as checks
 from snapzen.support.adequacy import (
     ADEQUACY,
     SAFEGUARD_INSTRUMENTS,
-    Adequacy,
     Regime,
     normalise_country,
     regime_of_controller,
@@ -222,15 +221,12 @@ class Recipient(checks.Section):
         transfer: the recipient is outside their area."""
         return tuple(regime for regime in regimes if self.country not in regime.area)
 
-    def adequacy(self, regime: Regime) -> Adequacy | None:
-        return ADEQUACY[regime].get(self.country)
-
     def mechanism(self, regimes: tuple[Regime, ...]) -> str:
         """What the row records as the mechanism relied on under ``regimes``."""
         if self.basis is TransferBasis.ADEQUACY:
             parts = []
             for regime in regimes:
-                entry = self.adequacy(regime)
+                entry = ADEQUACY[regime].get(self.country)
                 text = f"{regime.label}: {entry.instrument if entry else self.instrument}"
                 if entry is not None and entry.partial:
                     text += f" (certification {self.certification}, checked {self.checked_on})"
@@ -375,7 +371,7 @@ def basis_problem(recipient: Recipient, regime: Regime) -> str | None:
     if not recipient.restricted_under((regime,)):
         return None
     if recipient.basis is TransferBasis.ADEQUACY:
-        entry = recipient.adequacy(regime)
+        entry = ADEQUACY[regime].get(recipient.country)
         if entry is None:
             return (
                 f"{recipient.country} is not on the {regime.label} adequacy list shipped with "
