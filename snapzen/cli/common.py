@@ -374,7 +374,7 @@ RequestOption = Annotated[
 ]
 
 
-class ViaChoice(StrEnum):  # commands.reconcile.Via, without importing it at start-up
+class ViaChoice(StrEnum):  # how commands.reconcile.find_tickets reads Zendesk
     incremental = "incremental"
     search = "search"
 
@@ -420,9 +420,7 @@ def catch_up(
     """What `init --adopt` and `ledger restore` give their catch-up with Zendesk
     (snapzen.commands.reconcile.CatchUp), from the options they share."""
     reconcile = commands.reconcile
-    return reconcile.CatchUp(
-        actor_name(actor, settings), reconcile.Via(via.value), journal, no_journal, progress
-    )
+    return reconcile.CatchUp(actor_name(actor, settings), via, journal, no_journal, progress)
 
 
 S = TypeVar("S", str, str | None)

@@ -21,13 +21,14 @@ from typing import Annotated, Any
 
 import typer
 
-from snapzen import commands  # each module imported when first named (start-up time)
+from snapzen import __version__, commands  # each module imported when first named (start-up time)
 from snapzen.cli import ledger, retention, sandbox
 from snapzen.cli.common import (
     GLOBAL,
     ActorOption,
     ConfigOption,
     Format,
+    FormatOption,
     JournalOption,
     NoJournalOption,
     SummaryOption,
@@ -60,14 +61,8 @@ DAY = ["%Y-%m-%d"]
 
 
 def _version(value: bool) -> None:
-    if value:  # importlib.metadata: only for --version (it scans the installed packages)
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            shown = version("snapzen")
-        except PackageNotFoundError:  # run from a source tree without installing
-            from snapzen import __version__ as shown
-        typer.echo(f"snapzen {shown}")
+    if value:  # the one place the version lives (pyproject reads it too)
+        typer.echo(f"snapzen {__version__}")
         raise typer.Exit()
 
 
@@ -142,21 +137,14 @@ def run(
     every: Annotated[
         str | None, opt("INTERVAL", "Interval between passes, e.g. 15m (default: settings).")
     ] = None,
-    fmt: Annotated[
-        Format | None,
-        typer.Option(
-            "--format",
-            help="table (default: the logs only) or json (one line per "
-            "pass, as `sync --format json` prints it, then one with the number of "
-            "passes).",
-        ),
-    ] = None,
+    fmt: FormatOption = None,
 ) -> None:
     """Run as a service: one sync pass now, then one every interval, until SIGTERM/SIGINT.
 
     Each pass takes the writer lock for its own duration, so `backfill`, `retry` and manual
     `sync` get turns between passes. On SIGTERM or Ctrl-C the pass in hand finishes its batch
-    and the process exits 0 within seconds.
+    and the process exits 0 within seconds. It prints only logs; with --format json, also one
+    JSON line per pass (as `sync --format json` prints it), then one with the number of passes.
 
     Examples:
 

@@ -8,7 +8,7 @@ csv/json/jsonl keep the stored codes, which scripts and spreadsheets rely on.
 Data never reaches rich as markup: case ids, widget ids, errors and paths come from the APIs,
 the configuration or the ledger, and ``[/]`` in one crashed ``status`` while ``[link=…]``
 rendered as a hyperlink. Every cell is a ``Text`` (never parsed for markup), the notes are
-Texts whose values are put in after their template's markup is read
+Texts whose only markup is the style the template gives a whole line
 (snapzen.commands.summaries.noted), and consoles are built with emoji codes off (``:x:`` in
 data stays text). rich is imported on use: only a terminal needs it (start-up time).
 """
@@ -140,7 +140,7 @@ def print_status(report: dict[str, Any]) -> None:
             Text(widget),
             Text(info["cursor"] or "-"),
             *(str(counts[s]) for s in CaseStatus),
-            summaries.age(info["oldest_unsynced_age_seconds"]),
+            summaries.span(info["oldest_unsynced_age_seconds"]),
         )
     out = console()
     out.print(table)

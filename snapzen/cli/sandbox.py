@@ -14,7 +14,8 @@ import typer
 from snapzen.cli.common import command, opt, say
 from snapzen.commands import summaries  # light: jinja2 is imported on use
 
-# Only the (dataclass) config is imported here, for the option defaults. The server (werkzeug,
+# Only the (dataclass) config is imported here, for the option defaults; the server builds it
+# from the options (snapzen.sandbox.server.serve). The server (werkzeug,
 # faker), requests and the settings (pydantic-settings) are imported inside the commands:
 # every `snapzen` invocation imports this module to register them, so they would cost every
 # cron run start-up time.
@@ -29,15 +30,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-_D = SandboxConfig()
-# The options named otherwise than their SandboxConfig field.
-FIELDS = {
-    "rate_limit": "rate_limit_per_minute",
-    "rate_window": "rate_window_seconds",
-    "max_jobs": "max_jobs_in_flight",
-    "fault_timeout": "fault_timeout_seconds",
-}
-NOT_CONFIG = {"allow_nonlocal", "ready_file", "duration", "detach"}
+_D = SandboxConfig  # its defaults, for the options' (a dataclass: class attributes)
 N, SHARE, SECONDS = "N", "SHARE", "SECONDS"
 
 
@@ -117,26 +110,12 @@ def serve(
         ]
         _detach(args, ready_file)
         return
-    from snapzen.support.settings import is_loopback  # lazy: start-up time (pydantic-settings)
-
-    if not is_loopback(host) and not allow_nonlocal:
-        # The sandbox serves fake credentials and personal-looking data with no real auth.
-        raise ConfigError(
-            f"refusing to listen on non-loopback host {host!r}; pass --allow-nonlocal to override"
-        )
-    given = {FIELDS.get(k, k): v for k, v in ctx.params.items() if k not in NOT_CONFIG}
-    try:
-        cfg = SandboxConfig(**given)
-    except ValueError as exc:
-        raise ConfigError(f"invalid sandbox settings: {exc}") from exc
 
     def listening(sb: Sandbox) -> None:
         say(summaries.said("sandbox_env", url=sb.base_url, env=sb.env(), pid=None, quote=quote))
         sys.stdout.flush()
 
-    _control().serve_until_stopped(
-        cfg, duration=duration, ready_file=ready_file, on_listening=listening
-    )
+    _control().serve(ctx.params, listening)
     typer.echo("sandbox stopping", err=True)
 
 

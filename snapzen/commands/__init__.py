@@ -25,7 +25,6 @@ if TYPE_CHECKING:  # what mypy sees of the modules the CLI names through the pac
     from snapzen.commands import erase_person as erase_person
     from snapzen.commands import init as init
     from snapzen.commands import ledger_queries as ledger_queries
-    from snapzen.commands import ledger_terms as ledger_terms
     from snapzen.commands import legal_holds as legal_holds
     from snapzen.commands import reapply as reapply
     from snapzen.commands import reconcile as reconcile
@@ -33,7 +32,6 @@ if TYPE_CHECKING:  # what mypy sees of the modules the CLI names through the pac
     from snapzen.commands import report_text as report_text
     from snapzen.commands import request_desk as request_desk
     from snapzen.commands import retention as retention
-    from snapzen.commands import retention_forget as retention_forget
     from snapzen.commands import retry as retry
     from snapzen.commands import run as run
     from snapzen.commands import service as service

@@ -4,8 +4,8 @@ earlier runs is ``Pipeline.today``; cursor rules are in ``ledger.cursor_rules``)
 The local clock is checked against evidence it cannot have made: the ``Date`` header of
 Zendesk's answer to the credential check (``GET users/me``), read fresh by every pass and every
 sweep. Never against the runs snapzen recorded itself: one run under a wrong clock would make
-the wrong clock look right (issue 23, item 6). ``clock_verdict`` is the pure decision;
-``require_clock_agrees`` applies it.
+the wrong clock look right (issue 23, item 6). ``require_clock_agrees`` is the
+decision, ``check_against_zendesk`` asks Zendesk for its evidence.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
+from snapzen.commands.summaries import span
 from snapzen.support import clock
 from snapzen.support.errors import FatalError
 from snapzen.support.log import get_logger
@@ -34,21 +35,8 @@ class ClockAheadError(FatalError):
 
 class Verdict(StrEnum):
     OK = "ok"
-    AHEAD = "ahead"  # refuse: deciding on this clock deletes early / sends unfinished chats
     BEHIND = "behind"  # harmless for deletion and settling; reported
     UNKNOWN = "unknown"  # no evidence (no or unreadable Date header)
-
-
-def clock_verdict(
-    local: datetime, server: datetime | None, margin: timedelta = CLOCK_SKEW_MARGIN
-) -> Verdict:
-    """Compare the local clock with Zendesk's ``Date`` (pure). Both aware; ``server`` None
-    when the answer had no usable Date. Exactly ``margin`` apart is still OK."""
-    if server is None:
-        return Verdict.UNKNOWN
-    if local - server > margin:
-        return Verdict.AHEAD
-    return Verdict.BEHIND if server - local > margin else Verdict.OK
 
 
 @runtime_checkable
@@ -61,15 +49,6 @@ class ServerClock(Protocol):
     def server_time(self) -> datetime | None: ...
 
 
-def _span(delta: timedelta) -> str:
-    seconds = abs(delta.total_seconds())
-    if seconds >= 2 * 86400:
-        return f"{seconds / 86400:.0f} days"
-    if seconds >= 2 * 3600:
-        return f"{seconds / 3600:.0f} hours"
-    return f"{seconds:.0f} s"
-
-
 def require_clock_agrees(
     local: datetime,
     server: datetime | None,
@@ -78,36 +57,35 @@ def require_clock_agrees(
     need_evidence: bool,
     margin: timedelta = CLOCK_SKEW_MARGIN,
 ) -> Verdict:
-    """Raise ClockAheadError when ``local`` is ahead of ``server`` by more than ``margin``
-    (or, with ``need_evidence``, when there is no Date to compare with); log a clock behind
-    or unchecked. ``action`` says what is refused, e.g. "sync" or "delete"."""
-    verdict = clock_verdict(local, server, margin)
-    if verdict is Verdict.UNKNOWN and not need_evidence:
-        log.warning("clock_unchecked", reason="no Date header in Zendesk's answer")
-    elif verdict is Verdict.UNKNOWN:
+    """Compare the local clock with Zendesk's ``Date`` (both aware; ``server`` None when the
+    answer had no usable Date). Raise ClockAheadError when ``local`` is ahead by more than
+    ``margin`` (exactly ``margin`` is still OK: deciding on a clock further ahead deletes early
+    and sends unfinished chats), or, with ``need_evidence``, when there is no Date to compare
+    with; log a clock behind or unchecked. ``action`` says what is refused ("sync", "delete")."""
+    if server is None:
+        if not need_evidence:
+            log.warning("clock_unchecked", reason="no Date header in Zendesk's answer")
+            return Verdict.UNKNOWN
         log.error("clock_unchecked", refused=action)
         raise ClockAheadError(
             "Zendesk's answer had no readable Date header, so the clock cannot be checked; "
             f"refusing to {action}. Check what sits between snapzen and Zendesk (a proxy "
             "that drops Date)"
         )
-    elif verdict is not Verdict.OK:
-        assert server is not None
-        clocks = {"local": clock.format(local), "zendesk": clock.format(server)}
-        gap = local - server
-        if verdict is Verdict.BEHIND:
-            behind = round(-gap.total_seconds())
-            hint = "harmless for deletion, but check NTP"
-            log.warning("clock_behind_zendesk", **clocks, behind_seconds=behind, hint=hint)
-            return verdict
+    gap, clocks = local - server, {"local": clock.format(local), "zendesk": clock.format(server)}
+    if gap > margin:
         ahead = round(gap.total_seconds())
         log.error("clock_ahead_of_zendesk", **clocks, ahead_seconds=ahead, refused=action)
         raise ClockAheadError(
-            f"the clock reads {clocks['local']}, {_span(gap)} ahead of Zendesk's "
+            f"the clock reads {clocks['local']}, {span(ahead)} ahead of Zendesk's "
             f"({clocks['zendesk']}, from its Date header); refusing to {action}. Fix the "
             "system clock (NTP) and run again"
         )
-    return verdict
+    if -gap > margin:
+        behind, hint = round(-gap.total_seconds()), "harmless for deletion, but check NTP"
+        log.warning("clock_behind_zendesk", **clocks, behind_seconds=behind, hint=hint)
+        return Verdict.BEHIND
+    return Verdict.OK
 
 
 def check_against_zendesk(

@@ -11,7 +11,7 @@ on both gets one group per controller. Pure: settings and (case id, widget id) p
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,21 +62,18 @@ def group(settings: Settings, chats: Iterable[tuple[str, str | None]]) -> list[C
     return ([company] if company.case_ids or not ordered else []) + ordered
 
 
-def sentence(entry: Controller) -> str:
-    """Who decides and who answers, in plain words for the person."""
-    if not entry.client:
+def sentence(party: Mapping[str, Any]) -> str:
+    """Who decides and who answers for one controller's chats (``Controller.as_dict``, as the
+    documents carry it), in plain words for the person."""
+    name, processor = party["controller"], party.get("processor")
+    contact = party.get("contact") or ""
+    if processor is None:
         return (
-            f"{entry.name} decides how your data is used (the controller). You can reach "
-            f"them at {entry.contact}."
+            f"{name} decides how your data is used (the controller). You can reach them at "
+            f"{contact}."
         )
     return (
-        f"{entry.name} decides how the data of these chats is used (the controller); you "
-        f"can reach them at {entry.contact}. {entry.processor} runs the chat service on "
-        f"{entry.name}'s website as its processor, and answers this request on "
-        f"{entry.name}'s behalf ({ON_BEHALF})."
+        f"{name} decides how the data of these chats is used (the controller); you can reach "
+        f"them at {contact}. {processor} runs the chat service on {name}'s website as its "
+        f"processor, and answers this request on {name}'s behalf ({ON_BEHALF})."
     )
-
-
-def title(entries: list[Controller]) -> str:
-    """The controllers, as the page's heading names them."""
-    return " and ".join(e.name for e in entries)

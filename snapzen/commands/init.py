@@ -135,7 +135,7 @@ def refuse_first_pass(conn: sqlite3.Connection, sink: object, path: object) -> N
 def _prepared(
     settings: Settings, how: CatchUp | None, command: str | None
 ) -> tuple[CatchUp, JournalChoice | None]:
-    """``how`` with its sink and time filled in, and (for ``command``) the erasure journal to
+    """``how`` with its Zendesk client filled in, and (for ``command``) the erasure journal to
     re-apply: chosen before any network call (without it, people erased since would be sent
     again)."""
     how = how or CatchUp()
@@ -144,9 +144,7 @@ def _prepared(
     journal = (
         choose(path, key, how.erasure_journal, how.no_erasure_journal, command) if command else None
     )
-    return replace(
-        how, sink=how.sink or zendesk_from(settings), now=how.now or clock.now()
-    ), journal
+    return replace(how, sink=how.sink or zendesk_from(settings)), journal
 
 
 @contextmanager
@@ -185,7 +183,7 @@ def init_ledger(
     if not adopt and how and (how.erasure_journal is not None or how.no_erasure_journal):
         raise LedgerError("--erasure-journal and --no-erasure-journal go with --adopt")
     how, journal = _prepared(settings, how, "init --adopt" if adopt else None)
-    now = how.now or clock.now()
+    now = how.now
     if not adopt:  # snapzen's tickets need --adopt
         refuse_tickets(how.sink, "A new empty ledger", "created")
     private_dir(path.parent)
@@ -248,7 +246,7 @@ def restore_ledger(settings: Settings, backup: Path, how: CatchUp | None = None)
     if not backup.is_file():
         raise LedgerError(f"backup {backup} is not a file; choose a file `ledger backup` wrote")
     how, journal = _prepared(settings, how, "ledger restore")
-    assert how.now is not None and journal is not None
+    assert journal is not None
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     staging = path.with_name(path.name + ".restoring")
     with _writer_lock(path, "stop it (or let it finish) before restoring"):
@@ -288,7 +286,7 @@ def restore_ledger(settings: Settings, backup: Path, how: CatchUp | None = None)
                     replaced=path if path.exists() else None,
                     before=lambda run_id: record_restored(
                         db,
-                        how.now or clock.now(),
+                        how.now,
                         backup_name=backup.name,
                         backup_head=head,
                         details=details,

@@ -37,7 +37,6 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,19 +96,15 @@ def read_in_flight(path: Path, key: bytes) -> InFlight:
         return found
     try:
         with closing(open_db(path, read_only=True, key=key, label="replaced ledger")) as db:
-            _read(db.conn, found)
+            for case_id, job_id, pushed_at in queries.pushing_cases(db.conn):
+                found.pushing[case_id] = job_id or None
+                if not job_id:
+                    found.pushed_at[case_id] = _time(pushed_at)
+            found.earliest = _time(queries.earliest_unfinished(db.conn))
     except (LedgerError, sqlite3.Error) as exc:  # damaged, another key
         log.warning("restore_replaced_unreadable", error=str(exc))
         found.readable = False
     return found
-
-
-def _read(conn: sqlite3.Connection, found: InFlight) -> None:
-    for case_id, job_id, pushed_at in queries.pushing_cases(conn):
-        found.pushing[case_id] = job_id or None
-        if not job_id:
-            found.pushed_at[case_id] = _time(pushed_at)
-    found.earliest = _time(queries.earliest_unfinished(conn))
 
 
 def _time(stored: object) -> datetime | None:
@@ -199,15 +194,10 @@ def _grace_passed(work: InFlight, waiting: Waiting) -> bool:
 # ---------------------------------------------------------------- the bulk read
 
 
-class Via(StrEnum):
-    incremental = "incremental"
-    search = "search"
-
-
 @dataclass
 class ReconcileResult:
     since: datetime
-    via: Via
+    via: str  # incremental | search: how Zendesk was read (find_tickets)
     pages: int = 0
     tickets_seen: int = 0  # tickets read (any external id)
     cases_found: int = 0  # distinct snapengage cases with a live ticket
@@ -218,7 +208,7 @@ class ReconcileResult:
     def as_dict(self) -> dict[str, Any]:
         counters = {f.name: getattr(self, f.name) for f in fields(self) if f.type == "int"}
         since = self.since.isoformat(timespec="seconds")
-        return {"since": since, "via": self.via.value, **counters, **self.counts.as_dict()}
+        return {"since": since, "via": str(self.via), **counters, **self.counts.as_dict()}
 
 
 @dataclass(frozen=True)
@@ -268,14 +258,14 @@ def live_by_case(tickets: Mapping[int, SeenTicket]) -> dict[str, list[int]]:
 
 
 def find_tickets(
-    sink: ZendeskClient, since: datetime, now: datetime, via: Via = Via.incremental
+    sink: ZendeskClient, since: datetime, now: datetime, via: str = "incremental"
 ) -> tuple[dict[str, list[FoundTicket]], ReconcileResult, dict[int, dict[str, Any]]]:
     """Live `snapengage:` tickets, by case id (a ticket read twice counts once: its last
     state wins, so one deleted since is left out), the result, and the tickets by id."""
     result = ReconcileResult(since=since, via=via)
     latest: dict[int, dict[str, Any]] = {}
     seen: dict[int, SeenTicket] = {}
-    if via is Via.incremental:
+    if via != "search":
         start = min(since, now - MIN_AGE)
         pages = sink.incremental_tickets(int(start.timestamp()))
     else:  # the lag window last: a ticket's newest state wins
@@ -322,12 +312,12 @@ class CatchUp:
     progress lines go (None: the log); ``sink`` and ``now`` are for tests."""
 
     actor: str = "cli"
-    via: Via = Via.incremental
+    via: str = "incremental"
     erasure_journal: Path | None = None
     no_erasure_journal: bool = False
     progress: Callable[[str], None] | None = None
     sink: ZendeskClient | None = None
-    now: datetime | None = None
+    now: datetime = field(default_factory=clock.now)
 
 
 def catch_up(
@@ -348,7 +338,7 @@ def catch_up(
     (network first, nothing written yet), then recorded at once with their people's
     references (the ``replaced`` ledger's, where it has them); then the rights journal
     (united with the ``replaced`` ledger's) re-applied."""
-    assert how.sink is not None and how.now is not None
+    assert how.sink is not None
     sink, now, key, work = how.sink, how.now, require_ledger_key(settings), work or InFlight()
     source, command = ("init --adopt",) * 2 if kind == "init" else ("restore", "ledger restore")
     with recorded_run(db, kind, how.actor, now=clock.reader(now)) as run:

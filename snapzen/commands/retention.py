@@ -47,10 +47,9 @@ from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands.clients import ticket_deleter_from, zendesk_from
 from snapzen.commands.clock_guard import check_against_zendesk
 from snapzen.commands.retention_forget import forget_due, plan_forget, plan_profiles, sweep_profiles
-from snapzen.commands.run import locked_run
+from snapzen.commands.run import Run, locked_run
 from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event, decision
-from snapzen.ledger.evidence.events_table import columns
 from snapzen.ledger.rights import holds
 from snapzen.ledger.store import queries, transitions
 from snapzen.ledger.store.cursor_rules import deletion_clock_error
@@ -257,16 +256,8 @@ def run_sweep(
     details = {"as_of": as_of.isoformat(), "purge": purge}
     with locked_run(settings, RUN_KIND, actor, wait=wait, now=clock, details=details) as run:
         result.run_id = run.run_id
-        sweep = _Sweep(
-            run.db,
-            api,
-            ticket_deleter_from(settings, api),
-            result,
-            actor,
-            clock,
-            years,
-            crash_hook or (lambda _point: None),
-        )
+        hook = crash_hook or (lambda _point: None)
+        sweep = _Sweep(run, api, ticket_deleter_from(settings, api), result, years, hook)
         run.counts = lambda: {"fetched": result.due, "failed": result.failed}
         run.facts = lambda: {**result.counts(), "failures": result.failures[:50]}
         log.info("retention_sweep_started", as_of=as_of.isoformat(), purge=purge)
@@ -290,8 +281,7 @@ def run_sweep(
 def _plan_only(settings: Settings, result: SweepResult, years: int) -> SweepResult:
     # Read-only and without the lock: a dry run may look while a sync writes (WAL).
     with closing(open_ledger(settings.ledger, read_only=True)) as db:
-        has_holds = bool(columns(db.conn, "transfers", ""))
-        active = holds.active(db.conn) if has_holds else holds.HoldSet()
+        active = holds.active(db.conn)
         due_ids: set[str] = set()
         for due in iter_due(db, result.as_of, years):
             if active.held(case_id=due.case_id, ticket_id=due.ticket_id, subject=due.subject_ref):
@@ -312,12 +302,10 @@ def _plan_only(settings: Settings, result: SweepResult, years: int) -> SweepResu
 class _Sweep:
     """One sweep under the writer lock: what it deletes with, and what it counts into."""
 
-    db: sqlite_utils.Database
+    run: Run  # its ledger, id, actor and clock
     api: ZendeskClient
     deleter: BulkTicketDeleter
     result: SweepResult
-    actor: str
-    clock: Callable[[], datetime]
     years: int
     hook: CrashHook
 
@@ -325,8 +313,8 @@ class _Sweep:
         """Every due ticket, ``size`` at a time: held ones kept, those the ledger records as
         deleted only marked, the others deleted and recorded batch by batch."""
         result = self.result
-        active = holds.active(self.db.conn)  # a legal hold keeps a due ticket (Art. 17(3)(e))
-        due = iter_due(self.db, result.as_of, self.years)
+        active = holds.active(self.run.db.conn)  # a legal hold keeps a due ticket (Art. 17(3)(e))
+        due = iter_due(self.run.db, result.as_of, self.years)
         while batch := list(itertools.islice(due, size)):
             result.due += len(batch)
             held = [
@@ -338,7 +326,7 @@ class _Sweep:
             batch = [d for d in batch if d not in held]
             # Tickets the ledger already records as deleted (an Art. 17 erasure; or an
             # `expired` event, which cannot lack expired_at: then marking is all that is left).
-            earlier = queries.deleted_tickets(self.db.conn, [d.ticket_id for d in batch])
+            earlier = queries.deleted_tickets(self.run.db.conn, [d.ticket_id for d in batch])
             marked_only = [d for d in batch if d.ticket_id in earlier]
             to_delete = [d for d in batch if d.ticket_id not in earlier]
             result.previously_erased += sum(earlier.get(d.ticket_id) == "erased" for d in batch)
@@ -392,9 +380,9 @@ class _Sweep:
     ) -> int:
         """One transaction: an `expired` event per ticket gone (and, for a case,
         `expired_at`). Returns the events appended."""
-        stamp = wall_clock.format(self.clock())
+        stamp = wall_clock.format(self.run.now())
         appended = 0
-        with transaction(self.db) as conn:
+        with transaction(self.run.db) as conn:
             for due, outcome in items:
                 details: dict[str, Any] = {
                     "purged": outcome.purged,
@@ -424,8 +412,8 @@ class _Sweep:
                     subject_ref=due.subject_ref,
                     ticket_id=due.ticket_id,
                     retention_until=due.retention_until,
-                    run_id=self.result.run_id,
-                    actor=self.actor,
+                    run_id=self.run.run_id,
+                    actor=self.run.actor,
                 )
                 append_events(conn, [expired])
                 appended += 1
@@ -457,7 +445,7 @@ class _Sweep:
         ``init`` and ``ledger reconcile``, are spent only where there is something to read
         (36 empty months cost 36 counts, not 22 s of paced export requests)."""
         counts = dict.fromkeys(("months", "found", "deleted", "already_gone", "held", "failed"), 0)
-        active = holds.active(self.db.conn)
+        active = holds.active(self.run.db.conn)
         found: dict[int, DueTicket] = {}
         for tag in expired_tags(self.result.as_of, months_back):
             counts["months"] += 1
@@ -470,7 +458,7 @@ class _Sweep:
                     continue
                 if tag not in (ticket.get("tags") or []):
                     continue
-                if not queries.ticket_unknown(self.db.conn, ticket_id):
+                if not queries.ticket_unknown(self.run.db.conn, ticket_id):
                     continue
                 external = ticket.get("external_id")
                 case_id = str(external).removeprefix(EXTERNAL_ID_PREFIX) if external else None

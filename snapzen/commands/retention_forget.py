@@ -29,7 +29,6 @@ forgotten in the same sweep; a dry run lists what it would forget (``plan_forget
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands import copies
 from snapzen.commands.clients import zendesk_from
 from snapzen.ledger.rights import erasure_journal, forget, holds, period_keys, request_periods
-from snapzen.ledger.store.db import configured_key
+from snapzen.ledger.store.db import checkpoint_wal, configured_key
 from snapzen.support.errors import SnapzenError
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
@@ -232,6 +231,5 @@ def forget_due(
     if done:
         # Fold the WAL into the file now, so the destroyed keys' pages (overwritten there:
         # secure_delete) do not linger in the write-ahead log (best effort: a reader may hold it).
-        with contextlib.suppress(sqlite3.Error):
-            db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        checkpoint_wal(db)
     return done

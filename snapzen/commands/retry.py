@@ -74,7 +74,7 @@ def retry(
         # Refuse a bad id before taking the lock or writing a `runs` row (exit 2, one line);
         # the same checks run again under the lock, where they count.
         with closing(open_ledger(settings.ledger, read_only=True)) as db:
-            _check_failed(db, case_ids, "retry")
+            _check_failed(db.conn, case_ids, "retry")
     outcome = RetryResult()
 
     def body(pipeline: Pipeline) -> PassResult:
@@ -118,7 +118,7 @@ def dismiss(
             wait=wait,
             now=clock_now,
             details=details,
-            before=lambda db: _check_failed(db, case_ids, "dismiss"),
+            before=lambda db: _check_failed(db.conn, case_ids, "dismiss"),
         ) as run,
         transaction(run.db) as conn,
     ):
@@ -128,12 +128,9 @@ def dismiss(
     return run.run_id
 
 
-def _check_failed(
-    db: sqlite_utils.Database | sqlite3.Connection, case_ids: Sequence[str], verb: str
-) -> None:
+def _check_failed(conn: sqlite3.Connection, case_ids: Sequence[str], verb: str) -> None:
     """ConfigError (exit 2) unless every case is failed; to retry one, it must also have a
     payload that can be sent again."""
-    conn = db if isinstance(db, sqlite3.Connection) else db.conn
     for case_id in case_ids:
         # A case without a start time can never be sent (it would sit in pending, unseen by
         # the deadline check): only a fresh SnapEngage copy can fix it.

@@ -16,6 +16,7 @@ from typing import Any
 import sqlite_utils
 
 from snapzen.commands.reconcile_check import Kind
+from snapzen.commands.summaries import span
 from snapzen.ledger.evidence import derogations, reconciliation
 from snapzen.ledger.rights import requests
 from snapzen.ledger.rights.period_keys import legacy_summary
@@ -220,7 +221,7 @@ def _verdict(conn: sqlite3.Connection, settings: Settings, now: datetime) -> Hea
     if age > window:
         return Health(
             False,
-            f"no run completed in {_span(age)} (more than 3 x schedule.every "
+            f"no run completed in {span(age.total_seconds())} (more than 3 x schedule.every "
             f"{settings.schedule.every})",
         )
     at_risk = alerts.at_risk_cases(
@@ -233,13 +234,4 @@ def _verdict(conn: sqlite3.Connection, settings: Settings, now: datetime) -> Hea
             f"{len(at_risk)} case(s) unsynced for more than {settings.pipeline.deadline_days} "
             f"days are at risk of SnapEngage's deletion (e.g. {oldest})",
         )
-    return Health(True, f"healthy: last run completed {_span(age)} ago")
-
-
-def _span(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    return f"{seconds / 3600:.1f}h"
+    return Health(True, f"healthy: last run completed {span(age.total_seconds())} ago")

@@ -9,8 +9,7 @@ arguments, calls one function and prints; light at import (jinja2 is imported by
 
 from __future__ import annotations
 
-import bisect
-import re
+import functools
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -27,86 +26,69 @@ if TYPE_CHECKING:  # types only: this module stays light at import
 Line = tuple[bool, str]  # (to stderr, text)
 
 
+# What str.splitlines (and a terminal) takes for the end of a line, as an escape to show.
+_BREAKS = {c: c.encode("unicode_escape").decode() for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+@functools.cache
+def _in_line_env() -> jinja2.Environment:
+    from snapzen.commands.templates import TEMPLATES  # lazy: jinja2 (start-up time)
+
+    # A newline after a block tag is kept (no trim_blocks): a tag alone on its line leaves a
+    # blank line, which said() leaves out, and `{% if x %}text{% endif %}` is a line or none.
+    escape = str.maketrans(_BREAKS)
+    return TEMPLATES.overlay(trim_blocks=False, finalize=lambda v: str(v).translate(escape))
+
+
 def said(block: str, **facts: Any) -> list[Line]:
     """What ``templates/said/<block>.txt`` says of ``facts`` (stdout), then
-    ``<block>_err.txt`` if there is one (stderr); blank lines are left out."""
-    from snapzen.commands.templates import TEMPLATES  # lazy: jinja2 (start-up time)
+    ``<block>_err.txt`` if there is one (stderr); blank lines are left out. A line break
+    inside a value (a case id, an error text) is shown escaped: only the template's own
+    newlines end a line.
 
-    return _said(TEMPLATES, block, facts)
-
-
-def noted(block: str, **facts: Any) -> list[Text]:
-    """A template of ``templates/said/`` written in rich markup (`status`'s notes), as rich
-    Texts: the template's own markup styles its lines, and each value is put in after that
-    markup is read, as plain text in the style around it. Data is never markup: escaping each
-    value apart is not enough (``[link=…`` in one value and ``]`` in the next made a tag
-    across them, and a ``[/`` crashed `status`), and a value's newline stays in its line."""
-    from rich.markup import render
-
-    from snapzen.commands.templates import TEMPLATES  # lazy: jinja2 (start-up time)
-
-    values: list[str] = []
-
-    def hold(value: Any) -> str:  # the template sees a placeholder, never the value
-        values.append(str(value))
-        return f"\x00{len(values) - 1}\x00"
-
-    lines = _said(TEMPLATES.overlay(finalize=hold), block, facts)
-    notes = [_placed(render(line, emoji=False), values) for _, line in lines]
-    return [note for note in notes if note.plain]
-
-
-def _placed(markup: Text, values: list[str]) -> Text:
-    """``markup`` (a line's template read as rich markup) with each placeholder replaced by
-    its value, as plain text: the styles' spans move with the text around them."""
-    from rich.text import Span, Text
-
-    parts, ends, growth, at = [], [0], [0], 0  # growth: how far the text after each moved
-    for held in _HELD.finditer(markup.plain):
-        value = values[int(held[1])]
-        parts += [markup.plain[at : held.start()], value]
-        ends.append(held.end())
-        growth.append(growth[-1] + len(value) - len(held[0]))
-        at = held.end()
-    parts.append(markup.plain[at:])
-
-    def moved(offset: int) -> int:
-        return offset + growth[bisect.bisect_right(ends, offset) - 1]
-
-    spans = [Span(moved(s.start), moved(s.end), s.style) for s in markup.spans]
-    return Text("".join(parts), style=markup.style, spans=spans)
-
-
-_HELD = re.compile("\x00([0-9]+)\x00")
-
-
-def _said(env: jinja2.Environment, block: str, facts: dict[str, Any]) -> list[Line]:
-    # One small template per block (templates/said/<block>.txt, and <block>_err.txt for
-    # stderr): Jinja compiles a whole file on first use, and one file of every block cost
-    # each command ~150 ms of CPU to compile what it never printed.
+    One small template per block: Jinja compiles a whole file on first use, and one file of
+    every block cost each command ~150 ms of CPU to compile what it never printed."""
     from jinja2 import TemplateNotFound
 
-    context = {"age": age, "pairs": pairs, "listing": listing, "commands": commands, **facts}
+    context = {"span": span, "pairs": pairs, "listing": listing, "commands": commands, **facts}
     lines: list[Line] = []
     for to_stderr, name in ((False, block), (True, f"{block}_err")):
         try:
-            template = env.get_template(f"said/{name}.txt")
+            template = _in_line_env().get_template(f"said/{name}.txt")
         except TemplateNotFound:
             continue
-        text = template.render(context)
-        lines += [(to_stderr, line) for line in text.splitlines() if line]
+        lines += [(to_stderr, line) for line in template.render(context).split("\n") if line]
     return lines
 
 
-def age(seconds: float | None) -> str:
-    """An age as `status` shows it: minutes, hours or days."""
+# The one markup of `status`'s notes: a line the template wraps whole in a style.
+_STYLES = ("[bold red]", "[bold yellow]")
+
+
+def noted(block: str, **facts: Any) -> list[Text]:
+    """The lines of a template of ``templates/said/`` as rich Texts (`status`'s notes): a line
+    the template wraps whole in ``[bold red]…[/]`` or ``[bold yellow]…[/]`` gets that style.
+    Nothing else is read as markup, so data never is (a ``[/`` or a ``[link=…`` in a case id
+    or an error is shown as it is, whatever the value beside it)."""
+    from rich.text import Text
+
+    notes = []
+    for _, line in said(block, **facts):
+        style = next((s for s in _STYLES if line.startswith(s) and line.endswith("[/]")), "")
+        notes.append(Text(line[len(style) : -3], style=style[1:-1]) if style else Text(line))
+    return notes
+
+
+def span(seconds: float | None) -> str:
+    """A duration for people (an age in `status`, the health check's, a clock's gap): whole
+    seconds, minutes, hours or days, the largest unit that counts at least two."""
     if seconds is None:
         return "-"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
+    seconds = abs(seconds)
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 def pairs(counts: dict[Any, Any]) -> str:

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import formatdate
@@ -207,15 +207,36 @@ def write_ready_file(path: Path, sb: Sandbox) -> None:
     tmp.replace(path)
 
 
-def serve_until_stopped(
-    cfg: SandboxConfig,
-    *,
-    duration: float | None,
-    ready_file: Path | None,
-    on_listening: Callable[[Sandbox], None],
-) -> None:
-    """Serve until SIGINT/SIGTERM (or ``duration`` seconds); ``on_listening`` is told once the
-    server listens, before the ready file is written."""
+# `sandbox serve`'s options named otherwise than their SandboxConfig field, and those that
+# say how to serve rather than what to emulate.
+_RENAMED = {
+    "rate_limit": "rate_limit_per_minute",
+    "rate_window": "rate_window_seconds",
+    "max_jobs": "max_jobs_in_flight",
+    "fault_timeout": "fault_timeout_seconds",
+}
+_HOW = ("allow_nonlocal", "ready_file", "duration", "detach")
+
+
+def serve(options: Mapping[str, Any], on_listening: Callable[[Sandbox], None]) -> None:
+    """`snapzen sandbox serve`: ``options`` as the command line names them. ConfigError
+    (exit 2, nothing served) for a non-loopback host without ``allow_nonlocal``, or a value
+    the config refuses. Serves until SIGINT/SIGTERM (or ``duration`` seconds);
+    ``on_listening`` is told once the server listens, before ``ready_file`` is written."""
+    from snapzen.support.settings import is_loopback  # lazy: pydantic-settings
+
+    host = options.get("host", SandboxConfig.host)
+    if not is_loopback(host) and not options.get("allow_nonlocal"):
+        # The sandbox serves fake credentials and personal-looking data with no real auth.
+        raise ConfigError(
+            f"refusing to listen on non-loopback host {host!r}; pass --allow-nonlocal to override"
+        )
+    given = {_RENAMED.get(k, k): v for k, v in options.items() if k not in _HOW}
+    try:
+        cfg = SandboxConfig(**given)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid sandbox settings: {exc}") from exc
+    ready_file = options.get("ready_file")
     stop = threading.Event()
     signals = (signal.SIGINT, signal.SIGTERM)
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in signals}
@@ -223,8 +244,8 @@ def serve_until_stopped(
         with Sandbox(cfg) as sb:
             on_listening(sb)
             if ready_file is not None:
-                write_ready_file(ready_file, sb)
-            stop.wait(timeout=duration)
+                write_ready_file(Path(ready_file), sb)
+            stop.wait(timeout=options.get("duration"))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -64,7 +64,7 @@ def test_status_notes_never_read_markup_across_values_or_lines(
     sync_env: Path, apis: SandboxApis
 ) -> None:
     """A tag cannot be made of two values (a case id, then its error), nor a closing tag that
-    crashes `status`; a value's newline keeps its line's style instead of breaking its markup."""
+    crashes `status`; a value's newline is shown escaped, in its line, instead of breaking it."""
     opening, closing, dated = "[link=https://evil.example/", "[/", "late\n[/]chat"
     apis.add_cases(
         "w1", [make_case(case, started=recent(200)) for case in (opening, closing, dated)]
@@ -85,7 +85,7 @@ def test_status_notes_never_read_markup_across_values_or_lines(
     for text in (
         f"failed {opening} (attempts 1): ]click to fix",
         f"failed {closing} (attempts 1): ] boom",
-        f"dated in the future: {dated} (w1)",
+        "dated in the future: late\\n[/]chat (w1)",
     ):
         assert _flat(text) in shown
     assert "\x1b]8;" not in status.stdout  # no OSC 8 hyperlink

@@ -103,7 +103,8 @@ STORAGE_MODULES = {"sqlite3", "sqlite_utils"}
 FILE_WRITERS = {"snapzen.support.atomic"}
 # What building an API client, or running SQL, looks like in the source.
 CONSTRUCTION = re.compile(
-    r"\b(?:\w+Client|\w+Deleter|\w+Eraser|HttpClient)\(|\.execute(?:many)?\(|\bopen_ledger\("
+    r"\b(?:\w+Client|\w+Deleter|\w+Eraser|HttpClient|SandboxConfig)\(|\.execute(?:many)?\("
+    r"|\bopen_ledger\("
 )
 
 
@@ -170,7 +171,6 @@ STILL_ASKING_BY_HAND = {
     "erase_request.py",  # h-w-rights
     "erasure_response.py",  # h-w-rights
     "request_desk.py",  # h-w-rights
-    "retention_forget.py",  # h-w-rights
 }
 
 

@@ -34,12 +34,4 @@ TEMPLATES = jinja2.Environment(
 )
 
 
-def _controller_sentence(party: dict[str, Any]) -> str:
-    """Who answers for the chats of one controller (its JSON shape, Controller.as_dict)."""
-    entry = controllers.Controller(
-        str(party["controller"]), str(party.get("contact") or ""), party.get("processor")
-    )
-    return controllers.sentence(entry)
-
-
-TEMPLATES.globals["controller_sentence"] = _controller_sentence
+TEMPLATES.globals["controller_sentence"] = controllers.sentence

@@ -17,7 +17,6 @@ from snapzen.commands.clock_guard import (
     ClockAheadError,
     Verdict,
     check_against_zendesk,
-    clock_verdict,
     require_clock_agrees,
 )
 from snapzen.support.settings import HttpSettings, ZendeskSettings
@@ -33,8 +32,8 @@ MARGIN = CLOCK_SKEW_MARGIN
         (ZENDESK, ZENDESK, Verdict.OK),
         (ZENDESK + timedelta(seconds=1), ZENDESK, Verdict.OK),  # Date is whole seconds
         (ZENDESK + MARGIN, ZENDESK, Verdict.OK),  # exactly the margin: still fine
-        (ZENDESK + MARGIN + timedelta(seconds=1), ZENDESK, Verdict.AHEAD),
-        (ZENDESK + timedelta(days=3 * 365), ZENDESK, Verdict.AHEAD),
+        (ZENDESK + MARGIN + timedelta(seconds=1), ZENDESK, None),  # None: refused, ahead
+        (ZENDESK + timedelta(days=3 * 365), ZENDESK, None),
         (ZENDESK - MARGIN, ZENDESK, Verdict.OK),
         (ZENDESK - MARGIN - timedelta(seconds=1), ZENDESK, Verdict.BEHIND),
         (ZENDESK - timedelta(days=400), ZENDESK, Verdict.BEHIND),
@@ -43,8 +42,13 @@ MARGIN = CLOCK_SKEW_MARGIN
         (ZENDESK.astimezone(datetime.now().astimezone().tzinfo), ZENDESK, Verdict.OK),
     ],
 )
-def test_verdict_table(local: datetime, server: datetime | None, verdict: Verdict) -> None:
-    assert clock_verdict(local, server, MARGIN) is verdict
+def test_verdict_table(local: datetime, server: datetime | None, verdict: Verdict | None) -> None:
+    if verdict is None:
+        with pytest.raises(ClockAheadError, match="ahead of Zendesk's"):
+            require_clock_agrees(local, server, action="sync", need_evidence=False, margin=MARGIN)
+        return
+    check = require_clock_agrees(local, server, action="sync", need_evidence=False, margin=MARGIN)
+    assert check is verdict
 
 
 def test_the_margin_is_below_the_shortest_settle_time() -> None:

@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 from snapzen.clients.http import HttpClient
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands.init import snapzen_tickets
-from snapzen.commands.reconcile import Via, find_tickets
+from snapzen.commands.reconcile import find_tickets
 from snapzen.sandbox import Sandbox, SandboxConfig
 from snapzen.support.settings import HttpSettings, ZendeskSettings
 from tests.sync_parts import FakeClock as Clock
@@ -183,7 +183,7 @@ def test_find_tickets_groups_by_case_and_skips_deleted_and_foreign(
 ) -> None:
     ids = _seed(http, sb)
     now = datetime.now(UTC)
-    for via in (Via.incremental, Via.search):
+    for via in ("incremental", "search"):
         found, result, _ = find_tickets(_client(sb, Clock()), now - timedelta(days=1), now, via)
         assert set(found) == {"a", "b"}
         assert [t.ticket_id for t in found["b"]] == sorted([ids["b1"], ids["b2"]])
@@ -200,7 +200,7 @@ def test_tickets_search_has_not_indexed_yet_are_found_through_the_export(
     client = _client(sb, Clock())
     assert client.search_count("type:ticket tags:snapengage") == 0  # not indexed yet
     now = datetime.now(UTC)
-    found, _, _ = find_tickets(client, now - timedelta(days=1), now, Via.search)
+    found, _, _ = find_tickets(client, now - timedelta(days=1), now, "search")
     assert sorted(t.ticket_id for ts in found.values() for t in ts) == made
     assert snapzen_tickets(client) == 2  # `init` and the first pass refuse
     assert http.delete(f"{sb.zendesk_base_url}/api/v2/tickets/{made[0]}.json").ok
