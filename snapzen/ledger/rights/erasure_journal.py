@@ -237,21 +237,20 @@ def ledger_requests(conn: sqlite3.Connection) -> list[RequestLine]:
     """Every request event the ledger's chain holds (receipts, answers, pauses, resumptions,
     extensions) and the Art. 19 notices of its erasures, in order."""
     events = (*REQUEST_EVENTS, NOTICE_EVENT)
-    marks = ", ".join("?" for _ in events)
+    columns = ("case_id", "subject_ref", "recorded_at", "actor", "details", "event", "recipient")
     rows = conn.execute(
-        "SELECT case_id, subject_ref, recorded_at, actor, details, event, recipient "
-        f"FROM events WHERE event IN ({marks}) ORDER BY seq",
+        f"SELECT {', '.join(columns)} FROM events "
+        f"WHERE event IN ({', '.join('?' * len(events))}) ORDER BY seq",
         events,
     )
     resolver, gone = period_keys.Resolver(conn), forgotten_requests(conn)
     found = []
-    for case_id, chained, at, actor, details, event, recipient in rows:
-        if str(case_id) in gone:
+    for row in (dict(zip(columns, values, strict=True)) for values in rows):
+        if str(row["case_id"]) in gone:
             continue  # its request period was forgotten: not brought back
         # The lookup reference (the chained one is keyed by the request period).
-        ref = resolver.resolve(chained, str(event))
-        loaded = orjson.loads(details) if details else {}
-        found.append(RequestLine(str(case_id), ref, str(at), actor, loaded, str(event), recipient))
+        row["lookup_ref"] = resolver.resolve(row["subject_ref"], str(row["event"]))
+        found.append(request_line(row))
     return found
 
 
