@@ -21,7 +21,7 @@ from types import FrameType
 
 from snapzen.commands.run import stop_on_signals
 from snapzen.ledger.evidence import web
-from snapzen.ledger.store.db import open_ledger
+from snapzen.ledger.store.db import check_ledger
 from snapzen.support.atomic import private_dir, write_private
 from snapzen.support.errors import ConfigError
 from snapzen.support.settings import Settings
@@ -116,9 +116,7 @@ def serve(
 ) -> int:
     """Prepare the snapshot and serve it until stopped (the exit code); with
     ``prepare_only``, ``show`` the command instead. ``say``: progress lines (stderr)."""
-    open_ledger(
-        settings.ledger, read_only=True
-    ).conn.close()  # same existence check and message as other commands
+    check_ledger(settings.ledger)  # the existence check and message of other commands
     if importlib.util.find_spec("datasette") is None:
         raise ConfigError(
             "datasette is not installed: pip install 'snapzen[audit]'; the container image "
