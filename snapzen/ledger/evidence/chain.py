@@ -101,6 +101,11 @@ def row_digest(seq: int, prev_hash: str, chain_version: int | None, record: str 
     return hashlib.sha256(hashed_bytes(seq, prev_hash, chain_version, data)).hexdigest()
 
 
+def row_hash(row: Mapping[str, Any]) -> str:
+    """The version-1 hash of ``row`` (its CHAINED_COLUMNS)."""
+    return row_digest(0, str(row["prev_hash"]), None, canonical_json(row))  # seq: in the JSON
+
+
 def chain_head(conn: sqlite3.Connection) -> tuple[int, str]:
     """(last seq, last hash), or (0, GENESIS) for an empty ledger."""
     row = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
