@@ -95,7 +95,8 @@ def make_snapshot(source: Path, dest: Path) -> str:
             out.commit()
             out.execute("VACUUM")  # rewrite the file so no dropped bytes survive in free pages
     except BaseException:
-        dest.unlink(missing_ok=True)
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            Path(f"{dest}{suffix}").unlink(missing_ok=True)
         raise
     return file_sha256(dest)
 
