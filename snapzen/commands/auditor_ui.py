@@ -17,10 +17,11 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
 from snapzen.commands.run import stop_on_signals
 from snapzen.ledger.evidence import web
-from snapzen.ledger.store.db import open_ledger
+from snapzen.ledger.store.db import check_ledger
 from snapzen.support.atomic import private_dir, write_private
 from snapzen.support.errors import ConfigError
 from snapzen.support.settings import Settings
@@ -115,30 +116,39 @@ def serve(
 ) -> int:
     """Prepare the snapshot and serve it until stopped (the exit code); with
     ``prepare_only``, ``show`` the command instead. ``say``: progress lines (stderr)."""
-    open_ledger(
-        settings.ledger, read_only=True
-    ).conn.close()  # same existence check and message as other commands
+    check_ledger(settings.ledger)  # the existence check and message of other commands
     if importlib.util.find_spec("datasette") is None:
         raise ConfigError(
             "datasette is not installed: pip install 'snapzen[audit]'; the container image "
             "leaves it out: build the auditors' image of docs/cli.md (`ledger serve`)"
         )
-    with tempfile.TemporaryDirectory(prefix="snapzen-serve-") as tmp:
-        target = workdir or Path(tmp)
-        snapshot, metadata, sha = web.prepare(Path(settings.ledger.path), target)
-        command = web.serve_command(
-            snapshot,
-            metadata,
-            host=host,
-            port=port,
-            sql_time_limit_ms=sql_time_limit_ms,
-            extra=["--plugins-dir", str(write_plugin(target))],
-        )
-        say(f"snapshot {snapshot} sha256 {sha}")
-        if prepare_only:
-            show(" ".join(command))
-            if workdir is None:
-                say("(temp dir removed; pass --workdir to keep the files)")
-            return 0
-        say(f"serving read-only at http://{host}:{port}/{web.DB_NAME}")
-        return run_until_signalled(command)  # SIGTERM/Ctrl-C: Datasette stopped, tmp removed
+    # While the snapshot is made, SIGTERM unwinds as Ctrl-C does (exit 1, "interrupted"), so
+    # the temporary directory and a half-made snapshot are removed; Datasette's own stop is
+    # run_until_signalled's.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with tempfile.TemporaryDirectory(prefix="snapzen-serve-") as tmp:
+            target = workdir or Path(tmp)
+            snapshot, metadata, sha = web.prepare(Path(settings.ledger.path), target)
+            command = web.serve_command(
+                snapshot,
+                metadata,
+                host=host,
+                port=port,
+                sql_time_limit_ms=sql_time_limit_ms,
+                extra=["--plugins-dir", str(write_plugin(target))],
+            )
+            say(f"snapshot {snapshot} sha256 {sha}")
+            if prepare_only:
+                show(" ".join(command))
+                if workdir is None:
+                    say("(temp dir removed; pass --workdir to keep the files)")
+                return 0
+            say(f"serving read-only at http://{host}:{port}/{web.DB_NAME}")
+            return run_until_signalled(command)  # SIGTERM/Ctrl-C: Datasette stopped, tmp removed
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt

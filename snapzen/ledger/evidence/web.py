@@ -82,16 +82,22 @@ CANNED_QUERIES: dict[str, dict[str, Any]] = {
 
 def make_snapshot(source: Path, dest: Path) -> str:
     """Copy ``source`` to ``dest`` (0600, one self-contained file: no -wal beside it) without
-    the hidden columns; return the file's SHA-256."""
-    copy_database(source, dest)
-    with connect(dest) as out:
-        for table, columns in HIDDEN_COLUMNS.items():
-            present = {row[1] for row in out.execute(f"PRAGMA table_info({table})")}
-            for column in columns:
-                if column in present:
-                    out.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
-        out.commit()
-        out.execute("VACUUM")  # rewrite the file so no dropped bytes survive in free pages
+    the hidden columns; return the file's SHA-256. Interrupted or failed, no copy is left
+    (until its columns are dropped it holds everything the ledger does)."""
+    try:
+        copy_database(source, dest)
+        with connect(dest) as out:
+            for table, columns in HIDDEN_COLUMNS.items():
+                present = {row[1] for row in out.execute(f"PRAGMA table_info({table})")}
+                for column in columns:
+                    if column in present:
+                        out.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+            out.commit()
+            out.execute("VACUUM")  # rewrite the file so no dropped bytes survive in free pages
+    except BaseException:
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            Path(f"{dest}{suffix}").unlink(missing_ok=True)
+        raise
     return file_sha256(dest)
 
 

@@ -173,3 +173,65 @@ def test_a_second_signal_in_the_grace_period_stops_at_once_and_cleanly(
         seen.append(lines.get())
     assert "Traceback" not in "".join(seen)
     assert not snapshot.exists() and not snapshot.parent.exists()
+
+
+# `ledger serve` whose snapshot copy stalls once made (a large ledger takes seconds).
+SLOW_SNAPSHOT = """
+import os, runpy, sys, time
+from pathlib import Path
+
+from snapzen.ledger.evidence import web
+
+copy = web.copy_database
+
+
+def slow(source, dest):
+    copy(source, dest)  # the whole ledger, raw payloads included, until the columns go
+    (Path(os.environ["SLOW_MARKS"]) / "copied").write_text(str(dest))
+    for _ in range(600):
+        time.sleep(0.1)
+
+
+web.copy_database = slow
+sys.argv = ["snapzen", "ledger", "serve", *sys.argv[1:]]
+runpy.run_module("snapzen", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("workdir", [False, True])
+def test_sigterm_while_the_snapshot_is_made_leaves_no_copy(
+    ledger_path: Path, tmp_path: Path, workdir: bool
+) -> None:
+    """Stopped before Datasette started: exit 1 (interrupted), and neither the temporary
+    directory nor a half-made snapshot (a full copy until its raw column is dropped) stays;
+    a --workdir given is kept, without the snapshot."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    work = tmp_path / "work"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "SLOW_MARKS": str(marks),
+        "SNAPZEN_LEDGER__PATH": str(ledger_path),
+        "SNAPZEN_LEDGER__KEY": KEY_TEXT,
+    }
+    args = ["--port", "0", *(["--workdir", str(work)] if workdir else [])]
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_SNAPSHOT, *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        snapshot = Path(_wait_for_file(marks / "copied", process))
+        assert snapshot.exists()
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 1 and "interrupted" in err and "Traceback" not in err
+    assert not snapshot.exists()
+    assert snapshot.parent.exists() == workdir  # a --workdir is the user's: kept

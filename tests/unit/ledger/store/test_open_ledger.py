@@ -93,6 +93,19 @@ def test_a_ledger_made_before_binding_is_bound_by_restore_never_by_an_open(
     assert read_meta(open_db(path).conn)["bound_by"] == "restore"
 
 
+def test_restore_refuses_a_backup_whose_append_only_trigger_was_dropped(
+    tmp_path: Path,
+) -> None:
+    from snapzen.commands.init import check_copy
+
+    path = tmp_path / "backup.db"
+    create_ledger(path, KEY, NOW).conn.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TRIGGER events_no_update")
+    with pytest.raises(LedgerError, match=r"does not verify.*trigger events_no_update missing"):
+        check_copy(path, path, KEY, NOW)  # what `ledger restore` checks before the swap
+
+
 def test_newer_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:
     path = tmp_path / "l.db"
     create_ledger(path, KEY, NOW).conn.close()
