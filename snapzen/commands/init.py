@@ -52,6 +52,7 @@ from snapzen.clients.search_lag import RecentReads, recently_changed
 from snapzen.commands.clients import zendesk_from
 from snapzen.commands.reconcile import CatchUp, ReconcileResult, catch_up, read_in_flight
 from snapzen.commands.restore_swap import make_standalone, swap_in
+from snapzen.ledger.evidence.agreement import check_tables
 from snapzen.ledger.evidence.chain import chain_head
 from snapzen.ledger.evidence.verify import verify_ledger
 from snapzen.ledger.rights.erasure_reapply import JournalChoice, ReapplyResult, choose
@@ -325,6 +326,16 @@ def check_copy(copy: Path, backup: Path, key: bytes, now: datetime) -> tuple[int
         if problem is not None:
             raise LedgerError(
                 f"backup {backup} does not verify (seq {problem.seq}: {problem.message}); "
+                "choose another one"
+            )
+        # The working tables are what the next pass acts on (erased people, cases already
+        # decided): a backup whose tables were edited to disagree with its own chain, as
+        # `ledger verify` would name, is refused like a broken chain.
+        disagreements = check_tables(conn).problems
+        if disagreements:
+            first = disagreements[0]
+            raise LedgerError(
+                f"backup {backup} disagrees with its own chain ({first.kind}: {first.message}); "
                 "choose another one"
             )
         if "key_fingerprint" not in meta:  # made before ledgers were bound: the restore binds

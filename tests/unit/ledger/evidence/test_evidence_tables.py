@@ -19,6 +19,7 @@ from snapzen.ledger.store.case_flags import (
     resolve_flag,
 )
 from snapzen.ledger.store.db import LedgerError, create_ledger, open_db, transaction
+from snapzen.ledger.store.files import copy_database
 from snapzen.ledger.store.identity import key_fingerprint, read_meta
 from tests.integration.ledger.test_erase import ALICE_REF, FakeZendesk
 from tests.ledger_fixtures import KEY, append, transfer_fields
@@ -68,6 +69,27 @@ def test_a_deleted_or_edited_evidence_row_is_named_with_its_table(
     problems = _kinds(bound)
     assert problems and {kind for kind, _ in problems} == {table}
     assert all(message.startswith(f"{table}:") for _, message in problems)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM erased_subjects",  # the erased person would be fetched and sent again
+        "UPDATE cases SET status = 'pending' WHERE status = 'synced'",  # sent twice
+        "DELETE FROM case_flags",
+    ],
+)
+def test_restore_refuses_a_backup_whose_tables_disagree_with_its_chain(
+    bound: Path, tmp_path: Path, sql: str
+) -> None:
+    from snapzen.commands.init import check_copy
+
+    with sqlite3.connect(bound) as conn:
+        conn.execute(sql)
+    copy = tmp_path / "copy.db"
+    copy_database(bound, copy)  # as `ledger restore` stages it
+    with pytest.raises(LedgerError, match=r"disagrees with its own chain"):
+        check_copy(copy, bound, KEY, NOW)  # what `ledger restore` checks before the swap
 
 
 def test_a_flag_refreshed_unchanged_is_chained_once(bound: Path) -> None:
