@@ -141,7 +141,7 @@ def print_status(report: dict[str, Any]) -> None:
         )
     out = console()
     out.print(table)
-    for note in summaries.noted("status_notes", report=report):
+    for note in summaries.noted("status_notes", r=report):
         out.print(note)  # a Text: the template's styles, its values never read as markup
 
 
