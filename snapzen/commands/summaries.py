@@ -133,9 +133,9 @@ def pass_json(result: PassResult) -> dict[str, Any]:
 def retry_json(outcome: commands.retry.RetryResult) -> dict[str, Any]:
     result = outcome.result
     return {
-        "run_id": result.run_id if result is not None else None,
-        "requeued": list(outcome.requeued),
-        **(result.counts.as_dict() if result is not None else {}),
+        "run_id": result.run_id,
+        "requeued": outcome.requeued,
+        **result.counts.as_dict(),
         "exit_code": outcome.exit_code,
     }
 
