@@ -124,7 +124,7 @@ def pass_json(result: PassResult) -> dict[str, Any]:
         **result.counts.as_dict(),
         "at_risk": [r["case_id"] for r in result.at_risk],
         "failed_total": result.failed_total,
-        "derogations": dict(getattr(result, "derogations", {})),
+        "derogations": result.derogations,
         "interrupted": result.interrupted,
         "exit_code": result.exit_code,
     }
