@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import re
 import threading
-from collections.abc import Callable, Sequence
+import types
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+import schedule
 import sqlite_utils
 
 from snapzen.commands import retention
@@ -158,16 +160,36 @@ def sync(
 # ---------------------------------------------------------------- `snapzen run`
 
 
-# A daily job's time: HH:MM (or HH:MM:SS), hours 00-23.
-_DAILY_AT = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?")
+@contextmanager
+def _schedule_clock(clock: Callable[[], dt.datetime]) -> Iterator[None]:
+    """Make `schedule` read ``clock`` instead of the wall clock, for the duration of a call.
+
+    `schedule` calls ``datetime.datetime.now()`` on its module-level ``datetime`` import and
+    takes no clock argument; swapping that one reference is the only way to drive it from a
+    test clock, or from snapzen's clock (``support.clock.local_now``, the default: the
+    process's local time moved by SNAPZEN_CLOCK_OFFSET_SECONDS)."""
+
+    class _Clocked(dt.datetime):
+        @classmethod
+        def now(cls, tz: dt.tzinfo | None = None) -> _Clocked:
+            moment = clock()
+            return moment.astimezone(tz) if tz is not None else moment  # type: ignore[return-value]
+
+    shim = types.SimpleNamespace(
+        datetime=_Clocked, timedelta=dt.timedelta, time=dt.time, date=dt.date
+    )
+    original = schedule.datetime  # type: ignore[attr-defined]
+    setattr(schedule, "datetime", shim)  # noqa: B010 - a module attribute, see docstring
+    try:
+        yield
+    finally:
+        setattr(schedule, "datetime", original)  # noqa: B010
 
 
 class Scheduler:
-    """Runs ``pass_fn`` now, then ``every`` after each pass *ended* (a pass longer than the
-    interval is followed by one pass, never by a burst); optionally ``daily`` at ``daily_at``
+    """Runs ``pass_fn`` now and then every ``every``; optionally ``daily`` at ``daily_at``
     (HH:MM, local time of the process: ``clock``, by default ``support.clock.local_now``;
-    the image runs in UTC). One job at a time: passes never overlap; when both are due, the
-    one due first runs first.
+    the image runs in UTC). The `schedule` library does the timing.
 
     ``wait(seconds)`` must return early (True) when a stop is requested; the default is
     ``stop.wait``. ``max_passes`` bounds the loop for tests and one-off use."""
@@ -186,28 +208,24 @@ class Scheduler:
     ) -> None:
         if every.total_seconds() < 1:
             raise errors.ConfigError("schedule interval must be at least 1 second")
-        if daily is not None and not _DAILY_AT.fullmatch(daily_at):
-            raise errors.ConfigError(f"schedule time {daily_at!r} is not HH:MM")
-        self.pass_fn, self.every, self.stop, self.daily = pass_fn, every, stop, daily
-        self.daily_at = dt.time.fromisoformat(daily_at) if daily is not None else None
+        self.pass_fn, self.every, self.stop = pass_fn, every, stop
         self.clock = clock or wall_clock.local_now
         self.wait = wait or (lambda seconds: stop.wait(timeout=seconds))
         self.max_passes = max_passes
         self.passes = 0
         self.last_exit_code: int | None = None
-
-    def _next_daily(self) -> dt.datetime | None:
-        """The next moment at ``daily_at`` after now (None: no daily job)."""
-        if self.daily_at is None:
-            return None
-        now = self.clock()
-        at = dt.datetime.combine(now.date(), self.daily_at, tzinfo=now.tzinfo)
-        return at if at > now else at + dt.timedelta(days=1)
+        self._sched = schedule.Scheduler()
+        if daily is not None:
+            try:  # `schedule` reads the time (HH:MM, hours 00-23), one check for it
+                with _schedule_clock(self.clock):
+                    self._sched.every().day.at(daily_at).do(self._daily, daily)
+            except schedule.ScheduleValueError:
+                raise errors.ConfigError(f"schedule time {daily_at!r} is not HH:MM") from None
 
     def _one_pass(self) -> None:
         if self.stop.is_set():
             return
-        try:
+        try:  # schedule runs jobs one at a time: passes never overlap
             self.last_exit_code = self.pass_fn()
         finally:
             self.passes += 1
@@ -229,20 +247,18 @@ class Scheduler:
     def run(self) -> int:
         """Loop until stopped; returns the process exit code (0: stopped cleanly)."""
         log.info("scheduler_started", every_seconds=int(self.every.total_seconds()))
-        next_daily = self._next_daily()
         self._one_pass()  # one pass at start, not one interval later
-        next_pass = self.clock() + self.every
+        with _schedule_clock(self.clock):
+            # Registered after the first pass so the next one is an interval after it ended.
+            self._sched.every(int(self.every.total_seconds())).seconds.do(self._one_pass)
         while not self.stop.is_set():
-            now = self.clock()
-            if next_daily is not None and self.daily and next_daily <= min(now, next_pass):
-                self._daily(self.daily)
-                next_daily = self._next_daily()
-            elif next_pass <= now:
-                self._one_pass()
-                next_pass = self.clock() + self.every
-            else:
-                soonest = min(next_pass, next_daily or next_pass)
-                self.wait(max(0.0, (soonest - now).total_seconds()))
+            with _schedule_clock(self.clock):
+                self._sched.run_pending()
+                idle = self._sched.idle_seconds
+            if self.stop.is_set():
+                break
+            # idle is None only with no jobs (cannot happen: the pass job never cancels).
+            self.wait(max(0.0, idle if idle is not None else self.every.total_seconds()))
         log.info("scheduler_stopped", passes=self.passes)
         return errors.EXIT_OK
 
