@@ -11,6 +11,7 @@ import pytest
 import sqlite_utils
 
 from snapzen.ledger.evidence.chain import append_events, subject_ref
+from snapzen.ledger.evidence.events_table import APPEND_ONLY_TRIGGERS
 from snapzen.ledger.store.db import open_db, transaction
 from tests.fakes import new_ledger_db
 
@@ -90,7 +91,8 @@ def edit(seq: int, **values: str) -> str:
 
 @pytest.fixture
 def tamper(ledger_path: Path) -> Tamper:
-    """Run SQL on the ledger file directly, append-only triggers dropped (as an attacker)."""
+    """Run SQL on the ledger file directly as a careful attacker: the append-only triggers
+    dropped, then put back as they were (verify names a missing one)."""
 
     def run(*statements: str | tuple[str, Iterable[Any]]) -> None:
         conn = sqlite3.connect(ledger_path)
@@ -101,6 +103,8 @@ def tamper(ledger_path: Path) -> Tamper:
                 conn.execute(statement[0], tuple(statement[1]))
             else:
                 conn.execute(statement)
+        for trigger in APPEND_ONLY_TRIGGERS:
+            conn.execute(trigger)
         conn.commit()
         conn.close()
 

@@ -28,7 +28,7 @@ from snapzen.cli.common import (
     show,
 )
 from snapzen.commands import summaries  # light: the standard library
-from snapzen.support import clock, errors
+from snapzen.support import clock
 
 requests = typer.Typer(invoke_without_command=True)
 notices = typer.Typer(invoke_without_command=True)
@@ -117,22 +117,16 @@ def open_(
     say_request(request)
 
 
-def _step(
-    request_id: str,
-    step: str,
-    details: dict[str, object],
-    actor: str | None,
-    wait: bool,
-) -> None:
-    """Pause, resume or extend under the writer lock, then the request as it now stands."""
+def _step(request_id: str, step: str, actor: str | None, wait: bool, **details: object) -> None:
+    """Pause, resume, extend or close under the writer lock, then the request as it stands."""
     settings = settings_from()
-    request = commands.request_desk.move(
+    request = commands.request_desk.step(
         settings,
         request_id,
-        event=commands.request_desk.STEPS[step],
-        details=details,
+        commands.request_desk.STEPS[step],
         actor=actor_name(actor, settings),
         wait_seconds=lock_seconds(wait),
+        **details,
     )
     say_request(request)
 
@@ -153,7 +147,7 @@ def pause(
     $ snapzen ledger requests pause REQUEST_ID --reason identity
     ```
     """
-    _step(request_id, "paused", {"reason": reason.value}, actor, wait)
+    _step(request_id, "paused", actor, wait, reason=reason.value)
 
 
 @command(requests, "resume", refused="request resumed NOT done")
@@ -170,7 +164,7 @@ def resume(
     $ snapzen ledger requests resume REQUEST_ID
     ```
     """
-    _step(request_id, "resumed", {}, actor, wait)
+    _step(request_id, "resumed", actor, wait)
 
 
 @command(requests, "extend", refused="request extended NOT done")
@@ -190,9 +184,7 @@ def extend(
     $ snapzen ledger requests extend REQUEST_ID --months 2 --reason 'many requests at once'
     ```
     """
-    if not reason.strip():
-        raise errors.ConfigError("--reason is empty: the person must be told why")
-    _step(request_id, "extended", {"reason": reason, "months": months}, actor, wait)
+    _step(request_id, "extended", actor, wait, reason=reason, months=months)
 
 
 @command(requests, "close", refused="closing the request NOT done")
@@ -212,16 +204,7 @@ def close(
     $ snapzen ledger requests close REQUEST_ID --outcome provided
     ```
     """
-    settings = settings_from()
-    request = commands.request_desk.close(
-        settings,
-        request_id,
-        outcome=outcome.value,
-        note=note,
-        actor=actor_name(actor, settings),
-        wait_seconds=lock_seconds(wait),
-    )
-    say_request(request)
+    _step(request_id, "closed", actor, wait, outcome=outcome.value, note=note)
 
 
 @command(notices, group=True)

@@ -119,16 +119,14 @@ def erase(
         tickets=ticket,
         request=request,
         out=out,
-        on_erased=_print_erased,
+        # What the erasure did (or, dry, would do), said before the response is written.
+        on_erased=lambda e: say(
+            summaries.said("erased", e=e, blocked=summaries.still_naming(e.result))
+        ),
     )
     say(summaries.said("erase_response", a=answered))
-    if answered.exit_partial:
+    if answered.result.partial:
         raise typer.Exit(errors.EXIT_PARTIAL)
-
-
-def _print_erased(erased: commands.erase_person.Answered) -> None:
-    """What the erasure did (or, dry, would do): the plan, the deletions, the profiles."""
-    say(summaries.said("erased", e=erased, blocked=summaries.still_naming(erased.result)))
 
 
 @command(app, refused="access pack NOT done")

@@ -247,14 +247,6 @@ def _is_gone(status: str | None, error: str | None) -> bool:
 END_USER = "end-user"
 
 
-class ProfileDeletionApi(Protocol):
-    """The part of ``snapzen.clients.zendesk.ZendeskClient`` that deleting a profile needs."""
-
-    def delete_user(self, user_id: int) -> None: ...
-
-    def purge_deleted_user(self, user_id: int) -> None: ...
-
-
 @dataclass
 class UserErasure:
     """What happened to the profiles found for one email (user ids only)."""
@@ -339,7 +331,12 @@ class ZendeskUserEraser:
             if user_id not in bucket:
                 bucket.append(user_id)
         for user_id in list(result.to_delete):
-            tickets = self._api.user_ticket_ids(user_id)
+            try:
+                tickets = self._api.user_ticket_ids(user_id)
+            except BadRequestError as exc:  # the lag window unread: a ticket may name them
+                result.failed[user_id] = f"tickets naming it not read ({type(exc).__name__})"
+                result.to_delete.remove(user_id)
+                continue
             if tickets:
                 result.blocked[user_id] = tickets
                 result.to_delete.remove(user_id)
@@ -351,12 +348,13 @@ class ZendeskUserEraser:
             log.warning("user_erasure.refused_not_end_user", user_id=user_id)
         for user_id, tickets in result.blocked.items():
             log.info("user_erasure.kept_tickets_remain", user_id=user_id, tickets=len(tickets))
-        result.deleted, result.failed = delete_profiles(self._api, result.to_delete)
+        result.deleted, failed = delete_profiles(self._api, result.to_delete)
+        result.failed.update(failed)
         return result
 
 
 def delete_profiles(
-    api: ProfileDeletionApi,
+    api: ZendeskClient,
     user_ids: Iterable[int],
     refused: type[Exception] | tuple[type[Exception], ...] = (RecordError, BadRequestError),
 ) -> tuple[list[int], dict[int, str]]:

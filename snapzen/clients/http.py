@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
@@ -209,20 +209,15 @@ class HttpClient:
         # Public so sources can pace pages with the same (injectable) sleep.
         self.sleep = sleep
         self.session = CredentialSafeSession()
-        # Set by the API client that adds credentials: every URL is checked against it first.
+        # Set by the API client that adds credentials: any request whose URL, as sent, is
+        # not on this base's scheme, host and port is refused (OriginError) before it leaves.
         self.credential_base: str | None = None
-
-    def restrict_credentials_to(self, base_url: str) -> None:
-        """Refuse (OriginError) any request whose URL, as sent, is not on ``base_url``'s
-        scheme, host and port: the API client adds its token to every request."""
-        self.credential_base = base_url
 
     def request(
         self, method: str, url: str, *, idempotent: bool = True, **kwargs: Any
     ) -> requests.Response:
         """Send with retries; return a 1xx–3xx response or raise a snapzen error."""
-        response: requests.Response = self._send(method, url, idempotent, False, kwargs)
-        return response
+        return cast(requests.Response, self._send(method, url, idempotent, False, kwargs))
 
     def request_json(self, method: str, url: str, *, idempotent: bool = True, **kwargs: Any) -> Any:
         """``request`` and decode the body. An undecodable 2xx body is retried like a 5xx for
@@ -437,8 +432,6 @@ def _read_bounded(response: requests.Response, limit: int) -> None:
             f"answered with a {declared}-byte body, over http.max_response_bytes ({limit}); "
             "refused unread"
         )
-    if getattr(response, "_content_consumed", False):
-        return  # already read (a test double): nothing left to bound
     chunks: list[bytes] = []
     size = 0
     try:

@@ -16,6 +16,11 @@ state (the newer one):
   (``ZendeskUserEraser.requesters``: ``erase --delete-user``); ``LagWindow.unread`` says when
   a refused read may have missed it.
 
+A read Zendesk refuses (our clock ahead of its own) is logged (``search_lag_window_unread``).
+``recently_changed`` then gives nothing (search alone); ``LagWindow.merged`` raises it (a clear
+BadRequestError) rather than answer by search alone, and ``LagWindow`` reads again from where
+the refused read started at its next refresh, so nothing it would have read is skipped.
+
 A ``LagWindow`` is that read for one command run (one per client): read the first time it is
 needed, then, when asked again ``REFRESH`` or more later, only what changed since its last read
 (one request, usually). A sweep that checks many profiles therefore spends about one of the
@@ -48,23 +53,28 @@ class RecentReads(Protocol):
     def incremental_tickets(self, start_time: int) -> Iterator[list[dict[str, Any]]]: ...
 
 
-def changed_since(
-    sink: RecentReads, start: datetime, refused: list[BadRequestError] | None = None
-) -> Iterator[list[dict[str, Any]]]:
+def recently_changed(sink: RecentReads, now: datetime) -> Iterator[list[dict[str, Any]]]:
+    """Pages of the tickets changed in the last SEARCH_LAG: those search may not find yet.
+    Nothing when Zendesk refuses the start time: search alone, with the warning."""
+    try:
+        yield from _changed_since(sink, now - SEARCH_LAG)
+    except BadRequestError:
+        return  # logged (search_lag_window_unread)
+
+
+def _changed_since(sink: RecentReads, start: datetime) -> Iterator[list[dict[str, Any]]]:
     """Pages of the tickets changed since ``start`` (deleted ones with status ``deleted``).
-    Nothing when Zendesk refuses the start time (our clock ahead of its own): search alone
-    (the refusal is added to ``refused``, if given)."""
+    Zendesk refusing the start time (our clock ahead of its own) is a BadRequestError that
+    says so: search alone could miss what changed in the last minutes."""
     try:
         yield from sink.incremental_tickets(int(start.timestamp()))
     except BadRequestError as exc:
         log.warning("search_lag_window_unread", error=str(exc))
-        if refused is not None:
-            refused.append(exc)
-
-
-def recently_changed(sink: RecentReads, now: datetime) -> Iterator[list[dict[str, Any]]]:
-    """Pages of the tickets changed in the last SEARCH_LAG: those search may not find yet."""
-    return changed_since(sink, now - SEARCH_LAG)
+        raise BadRequestError(
+            "Zendesk's incremental export refused to list the tickets changed in the last "
+            f"{SEARCH_LAG.seconds // 60} minutes, which search may not show yet (is this "
+            f"machine's clock ahead of Zendesk's?); try again in a few minutes: {exc}"
+        ) from exc
 
 
 def int_field(ticket: Any, name: str = "id") -> int | None:
@@ -89,29 +99,32 @@ class LagWindow:
 
     def __init__(self, sink: RecentReads, now: Callable[[], datetime] = clock.now) -> None:
         self._sink, self._now = sink, now
-        self._read_at: datetime | None = None
+        self._read_at: datetime | None = None  # when it was last read (or refused)
         self._start = datetime.min  # what the window holds changed since then
+        self._next = datetime.min  # where the next read starts
         self._tickets: dict[int, dict[str, Any]] = {}
-        # A read was refused since the window was last read whole: it may miss tickets.
-        self.unread = False
+        # The last read was refused: what changed since ``_next`` is not held (yet).
+        self.unread: BadRequestError | None = None
 
     def tickets(self) -> dict[int, dict[str, Any]]:
         """Read (or brought up to date) when first asked and then at most every REFRESH;
         read whole again once what it holds reaches back twice SEARCH_LAG (a long-lived
-        client keeps no more than that)."""
+        client keeps no more than that). A refused read is read again from where it started
+        at the next refresh; until then ``unread`` holds the refusal."""
         now = self._now()
         if self._read_at is not None and now - self._read_at < REFRESH:
             return self._tickets
         if self._read_at is None or now - self._start > 2 * SEARCH_LAG:
-            self._tickets, self._start, self.unread = {}, now - SEARCH_LAG, False
-            start = self._start
-        else:
-            start = self._read_at - MIN_AGE
-        refused: list[BadRequestError] = []
-        for page in changed_since(self._sink, start, refused):
-            self._tickets.update(by_id(page))  # read in the order they changed
+            self._tickets, self._start = {}, now - SEARCH_LAG
+            self._next = self._start
         self._read_at = now
-        self.unread = self.unread or bool(refused)
+        try:
+            for page in _changed_since(self._sink, self._next):
+                self._tickets.update(by_id(page))  # read in the order they changed
+        except BadRequestError as exc:
+            self.unread = exc
+        else:
+            self.unread, self._next = None, now - MIN_AGE
         return self._tickets
 
     def merged(
@@ -124,8 +137,11 @@ class LagWindow:
         those the window shows deleted since, and the window's tickets that ``keep`` holds for
         that search does not show yet. Those are read again (``reread``: their state now, a
         deleted one left out) since the window may be up to REFRESH old: one request per
-        100, and only when there are any."""
+        100, and only when there are any. A refused read raises (search alone could miss
+        what changed in the last minutes)."""
         window = self.tickets()
+        if self.unread is not None:
+            raise self.unread
         out = {i: t for i, t in found.items() if _live(window.get(i, t))}
         added = {i for i, t in window.items() if i not in out and _live(t) and keep(t)}
         for i, ticket in by_id(reread(sorted(added)) if added else ()).items():

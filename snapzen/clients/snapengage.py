@@ -48,7 +48,7 @@ class SnapEngageClient:
         self._headers = {"Authorization": token, "Accept": "application/json"}
         self._base = settings.base_url.rstrip("/")
         # The token goes with every request: never anywhere but the configured origin.
-        http.restrict_credentials_to(self._base)
+        http.credential_base = self._base
 
     def logs_url(self) -> str:
         return f"{self._base}/api/v2/{self._settings.org_id}/logs"

@@ -23,7 +23,6 @@ from snapzen.clients.pacing import (
 )
 from snapzen.clients.search_lag import LagWindow, by_id, has_email, int_field
 from snapzen.clients.zendesk_auth import build_auth
-from snapzen.clients.zendesk_export import BulkReads
 from snapzen.policy.models import EncodedTicket, ImportTicket, JobStatus, ticket_json
 from snapzen.support import errors
 from snapzen.support.errors import NotFoundError, ProtocolError
@@ -39,6 +38,31 @@ _PACING_ROUNDS = 20
 MAX_IDS_PER_CALL = 100  # show_many, destroy_many and create_many all cap at 100
 # Job statuses that mean "not finished yet" (Zendesk's list shows these first).
 _UNFINISHED = frozenset({"queued", "working"})
+# The bulk reads' own budgets (requests a minute, account-wide): paced here, so a long
+# reconciliation waits between pages instead of collecting 429s.
+INCREMENTAL_EXPORT_RPM = 10
+SEARCH_EXPORT_RPM = 100
+
+
+def _after_url(answer: dict[str, Any]) -> Any:
+    """The incremental export's next page: ``after_url`` until ``end_of_stream``."""
+    if answer.get("end_of_stream") is True:
+        return None
+    link = answer.get("after_url")
+    if not isinstance(link, str) or not link:  # not "no next page": the read is unfinished
+        raise ProtocolError("zendesk incremental ticket export: no after_url")
+    return link
+
+
+def _links_next(answer: dict[str, Any]) -> Any:
+    """Export Search Results' next page: ``links.next`` while ``meta.has_more``."""
+    meta, links = answer.get("meta") or {}, answer.get("links") or {}
+    if not (isinstance(meta, dict) and meta.get("has_more") is True):
+        return None
+    link = links.get("next") if isinstance(links, dict) else None
+    if not isinstance(link, str) or not link:  # not "no next page": the read is unfinished
+        raise ProtocolError("zendesk search export: has_more without links.next")
+    return link
 
 
 # ---------------------------------------------------------------- client
@@ -60,6 +84,10 @@ def _part(answer: Any, key: str, kind: type[T], where: str) -> T:
     return value
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _check_count(what: str, items: Sequence[Any], limit: int) -> None:
     if not items:
         raise ValueError(f"{what}: nothing to send")
@@ -67,7 +95,7 @@ def _check_count(what: str, items: Sequence[Any], limit: int) -> None:
         raise ValueError(f"{what}: {len(items)} items, at most {limit} per call")
 
 
-class ZendeskClient(BulkReads):
+class ZendeskClient:
     """Safe for concurrent use (the pipeline sends several create_many POSTs at once): the
     pacer and the OAuth token are locked, and each call reads the HTTP status of its own
     responses (no shared "last status")."""
@@ -90,7 +118,7 @@ class ZendeskClient(BulkReads):
         self._sleep = sleep
         self._base = settings.base_url.rstrip("/")
         # Every request carries the token (or client secret): only ever to this origin.
-        http.restrict_credentials_to(self._base)
+        http.credential_base = self._base
         self._auth = build_auth(settings, http, clock)
         self.pacer = RateLimitPacer(clock=clock, requests_per_minute=settings.requests_per_minute)
         # List Tickets' own 100/minute budget, which the external_id lookups spend.
@@ -98,6 +126,7 @@ class ZendeskClient(BulkReads):
         self._server_time: datetime | None = None
         # What search has not indexed yet, read once for this client's run (search_lag).
         self.lag_window = LagWindow(self)
+        self._export_sent: dict[str, float] = {}  # bulk read endpoint -> its last request
 
     # -- endpoints
 
@@ -321,6 +350,61 @@ class ZendeskClient(BulkReads):
     def purge_deleted_user(self, user_id: int) -> None:
         """Permanently delete a soft-deleted user (404: never soft-deleted, or already purged)."""
         self._call("DELETE", f"/api/v2/deleted_users/{int(user_id)}", body=False)
+
+    def incremental_tickets(self, start_time: int) -> Iterator[list[dict[str, Any]]]:
+        """Pages of the cursor-based Incremental Ticket Export: every ticket changed since
+        ``start_time`` (unix seconds, at least a minute ago), archived and deleted ones
+        included (deleted: status ``deleted``). Follows ``after_url`` to ``end_of_stream``,
+        at most INCREMENTAL_EXPORT_RPM requests a minute."""
+        pages = self._pages(
+            "/api/v2/incremental/tickets/cursor",
+            {"start_time": str(int(start_time))},
+            "tickets",
+            before=lambda: self._export_pace("incremental", INCREMENTAL_EXPORT_RPM),
+            next_link=_after_url,
+        )
+        return ([item for item in page if isinstance(item, dict)] for page in pages)
+
+    def search_export(self, query: str, page_size: int = 1000) -> Iterator[list[dict[str, Any]]]:
+        """Pages of Export Search Results for tickets (no 1,000-result cap; cursor paging by
+        ``links.next`` while ``meta.has_more``), at most SEARCH_EXPORT_RPM requests a minute.
+        Search is indexed: tickets from the last minutes may not be found yet."""
+        pages = self._pages(
+            "/api/v2/search/export",
+            {"query": query, "filter[type]": "ticket", "page[size]": str(page_size)},
+            "results",
+            "?query=…",
+            before=lambda: self._export_pace("search_export", SEARCH_EXPORT_RPM),
+            next_link=_links_next,
+        )
+        return ([item for item in page if isinstance(item, dict)] for page in pages)
+
+    def search_count(self, query: str) -> int:
+        """``GET /api/v2/search/count``: how many results ``query`` has (one request)."""
+        answer = self._call("GET", "/api/v2/search/count", params={"query": query})
+        count = answer.get("count") if isinstance(answer, dict) else None
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise ProtocolError("zendesk GET /api/v2/search/count: no count in the answer")
+        return count
+
+    def show_users(self, user_ids: Sequence[int]) -> dict[int, tuple[str | None, str | None]]:
+        """``users/show_many`` (100 ids a call): each user Zendesk has, as (email, name).
+        Reconciliation derives the subject reference of an adopted ticket from its
+        requester's email; the values never reach a log line."""
+        return {
+            user["id"]: (_text(user.get("email")), _text(user.get("name")))
+            for user in self._show_many("/api/v2/users/show_many", user_ids, "users")
+            if isinstance(user, dict) and isinstance(user.get("id"), int)
+        }
+
+    def _export_pace(self, endpoint: str, per_minute: int) -> None:
+        last = self._export_sent.get(endpoint)
+        if last is not None:
+            wait = last + 60.0 / per_minute - self._clock()
+            if wait > 0:
+                log.info("zendesk.export_pacing", endpoint=endpoint, wait=round(wait, 2))
+                self._sleep(wait)
+        self._export_sent[endpoint] = self._clock()
 
     # -- plumbing
 

@@ -21,7 +21,8 @@ from snapzen.support.settings import ZENDESK_CREDENTIALS, ZendeskSettings
 log = get_logger("snapzen.clients.zendesk")
 
 API_TOKEN_SUNSET = "2027-04-30"
-# Added to a 401 for an API token: Zendesk's answer says no more than "Couldn't authenticate".
+# Warned once per process in API token mode, and added to a 401 for an API token (Zendesk's
+# answer says no more than "Couldn't authenticate").
 API_TOKEN_REFUSED = (
     f"Zendesk deactivates every API token on {API_TOKEN_SUNSET} (all calls with one fail from "
     "then on): switch to OAuth (SNAPZEN_ZENDESK__OAUTH_CLIENT_ID and _OAUTH_CLIENT_SECRET)"
@@ -133,11 +134,7 @@ def build_auth(
         for secret in (token, credentials):
             register_secret(secret)
         if once("zendesk.api_token_deprecated"):  # once per process, not once per client
-            log.warning(
-                "zendesk.api_token_deprecated",
-                message=f"Zendesk deactivates all API tokens on {API_TOKEN_SUNSET}; "
-                "switch to OAuth (SNAPZEN_ZENDESK__OAUTH_CLIENT_ID/_SECRET)",
-            )
+            log.warning("zendesk.api_token_deprecated", message=API_TOKEN_REFUSED)
         basic = "Basic " + base64.b64encode(credentials.encode()).decode("ascii")
         return ZendeskAuthBase(basic, API_TOKEN_REFUSED)
     raise ConfigError(f"setting zendesk credentials are required: {ZENDESK_CREDENTIALS}")

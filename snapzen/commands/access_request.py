@@ -33,7 +33,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,7 @@ from snapzen.support.settings import Settings, require_ledger_key
 from snapzen.support.settings_gdpr import RecipientSystem, TransferBasis
 
 FORMAT = "snapzen-access-pack/1"
+PACK_FILES = ("subject.json", "subject.html")
 
 
 # Where the person can complain, by the controller's regime (Art. 15(1)(f), Art. 77).
@@ -72,6 +73,12 @@ SNAPENGAGE = "SnapEngage"
 _BASES = {TransferBasis.ADEQUACY: "art45", TransferBasis.SAFEGUARDS: "art46"}
 
 
+def _recipient(
+    name: str, system: str, country: str | None = None, basis: str | None = None, how: str = ""
+) -> dict[str, Any]:
+    return {"name": name, "system": system, "country": country, "basis": basis, "mechanism": how}
+
+
 def _recipients(settings: Settings) -> list[dict[str, Any]]:
     transfer = settings.transfer
     out: list[dict[str, Any]] = []
@@ -79,32 +86,17 @@ def _recipients(settings: Settings) -> list[dict[str, Any]]:
         under = recipient.restricted_under(transfer.regimes_possible)
         # Art. 49: per chat, consent or contract, as each transfer row records.
         basis = _BASES.get(recipient.basis, "art49") if under else "not_restricted"
-        out.append(
-            {
-                "name": recipient.name,
-                "system": recipient.system.value,
-                "country": recipient.country,
-                "basis": basis,
-                "mechanism": recipient.mechanism(under) if under else "",
-            }
-        )
-    if not any(r["system"] == RecipientSystem.SNAPENGAGE.value for r in out):
+        how = recipient.mechanism(under) if under else ""
+        out.append(_recipient(recipient.name, recipient.system, recipient.country, basis, how))
+    if not any(r["system"] == RecipientSystem.SNAPENGAGE for r in out):
         # The chat service always holds the chat first, whether or not it is configured as a
         # recipient with its country.
-        out.append(
-            {
-                "name": SNAPENGAGE,
-                "system": RecipientSystem.SNAPENGAGE.value,
-                "country": None,
-                "basis": None,
-                "mechanism": "",
-            }
-        )
-    for name in settings.record.recipients:
-        out.append(
-            {"name": name, "system": "other", "country": None, "basis": None, "mechanism": ""}
-        )
-    return out
+        out.append(_recipient(SNAPENGAGE, RecipientSystem.SNAPENGAGE))
+    return out + [_recipient(name, "other") for name in settings.record.recipients]
+
+
+# The [record] fields the person is told as they are written.
+_TOLD = "controller contact dpo purposes lawful_basis rights complaint source automated_decisions"
 
 
 def information(settings: Settings) -> dict[str, Any]:
@@ -113,11 +105,9 @@ def information(settings: Settings) -> dict[str, Any]:
     detail = _recipients(settings)
     regime = transfer.regime
     return {
-        "controller": record.controller,
-        "contact": record.contact,
-        "dpo": record.dpo,
-        "purposes": record.purposes,  # (a)
-        "lawful_basis": record.lawful_basis,
+        # Who (with the DPO), why (a) and on what basis; the rights (e) and where to complain
+        # (f); the source (g); automated decisions (h).
+        **record.model_dump(include=set(_TOLD.split())),
         "data_categories": list(SENT_CATEGORIES),  # (b)
         "recipients": [r["name"] for r in detail],  # (c)
         "recipients_detail": detail,
@@ -127,31 +117,22 @@ def information(settings: Settings) -> dict[str, Any]:
         "safeguards": record.safeguards or "; ".join(transfer.describe_recipients()),  # 15(2)
         "retention": retention_statement(record, transfer),  # (d), as `ledger report` (f)
         "snapengage_retention_days": settings.snapengage.retention_days,
-        "rights": record.rights,  # (e)
-        "complaint": record.complaint,  # (f)
         "regulator": REGULATORS[regime] if regime else " or ".join(REGULATORS.values()),
-        "source": record.source,  # (g)
-        "automated_decisions": record.automated_decisions,  # (h)
     }
 
 
 # Art. 15(1)(e), (f): empty them and the person does not learn what they can do.
-PERSON_ONLY = (
-    ("rights", "record.rights", "SNAPZEN_RECORD__RIGHTS"),
-    ("complaint", "record.complaint", "SNAPZEN_RECORD__COMPLAINT"),
-)
+PERSON_ONLY = ("rights", "complaint")
 
 
 def missing_for_access(settings: Settings) -> list[str]:
     """The empty fields an access pack needs, each with the variable that sets it."""
     record = settings.record
-    missing = missing_fields(record)
-    missing += [
-        f"{name} ({env})"
-        for attr, name, env in PERSON_ONLY
+    return missing_fields(record) + [
+        f"record.{attr} (SNAPZEN_RECORD__{attr.upper()})"
+        for attr in PERSON_ONLY
         if not str(getattr(record, attr)).strip()
     ]
-    return missing
 
 
 def require_complete(settings: Settings) -> None:
@@ -171,8 +152,8 @@ class AccessResult:
     case_ids: list[str]
     json_path: Path
     html_path: Path
-    sha256_json: str
-    sha256_html: str
+    sha256_json: str = ""
+    sha256_html: str = ""
     tickets: int = 0
     unreadable: list[int] = field(default_factory=list)  # Zendesk did not answer: exit 3
     found: bool = True
@@ -268,24 +249,14 @@ def _ledger_rows(
 def _chats(
     db: sqlite_utils.Database, case_ids: list[str], se_retention_days: int
 ) -> list[dict[str, Any]]:
+    """The person's chats; SnapEngage keeps each `retention_days` after it started, whatever
+    we did with it (``snapengage_deletes_on``, None without a start)."""
     marks = ", ".join("?" for _ in case_ids) or "NULL"
-    chats = list(
-        db.query(
-            f"""SELECT case_id, widget_id, started_at, status, outcome, legal_basis, reason,
-                   ticket_id, synced_at, expired_at FROM cases WHERE case_id IN ({marks})
-            ORDER BY started_at, case_id""",
-            case_ids,
-        )
-    )
-    for chat in chats:
-        started = chat.get("started_at")
-        # SnapEngage keeps a chat `retention_days` after it started, whatever we did with it.
-        chat["snapengage_deletes_on"] = (
-            (date.fromisoformat(str(started)[:10]) + timedelta(days=se_retention_days)).isoformat()
-            if started
-            else None
-        )
-    return chats
+    sql = f"""SELECT case_id, widget_id, started_at, status, outcome, legal_basis, reason,
+                  ticket_id, synced_at, expired_at,
+                  date(substr(started_at, 1, 10), ?) AS snapengage_deletes_on
+              FROM cases WHERE case_id IN ({marks}) ORDER BY started_at, case_id"""
+    return list(db.query(sql, [f"+{se_retention_days} days", *case_ids]))
 
 
 def write_pack(
@@ -317,15 +288,8 @@ def write_pack(
         erasure_journal.prepare(journal, key, db.conn)
     scope = resolve(db.conn, subject_ref=subject_ref, case_ids=case_ids, ticket_ids=ticket_ids)
     ref = scope.subject_ref
-    result = AccessResult(
-        request_id or requests.new_request_id(),
-        ref,
-        scope.case_ids,
-        out_dir / "subject.json",
-        out_dir / "subject.html",
-        "",
-        "",
-    )
+    paths = (out_dir / PACK_FILES[0], out_dir / PACK_FILES[1])
+    result = AccessResult(request_id or requests.new_request_id(), ref, scope.case_ids, *paths)
     # Narrowed: the reference (and the Zendesk requester behind the email) is shared, so
     # rows filed under it alone and tickets found by the email may be someone else's.
     ledger = _ledger_rows(db, None if scope.narrowed else ref, scope.case_ids)
@@ -363,12 +327,12 @@ def write_pack(
     json_text = json.dumps(pack, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
     html_text = render_html(pack)
     private_dir(out_dir)
-    with atomic_text(result.json_path) as handle:
-        handle.write(json_text)
-    with atomic_text(result.html_path) as handle:
-        handle.write(html_text)
-    result.sha256_json = hashlib.sha256(json_text.encode()).hexdigest()
-    result.sha256_html = hashlib.sha256(html_text.encode()).hexdigest()
+    for path, text in ((result.json_path, json_text), (result.html_path, html_text)):
+        with atomic_text(path) as handle:
+            handle.write(text)
+    result.sha256_json, result.sha256_html = (
+        hashlib.sha256(text.encode()).hexdigest() for text in (json_text, html_text)
+    )
     # The pack handed over, and the request it answers, which survives a restore (journal).
     with erasure_journal.chained(db, journal, key, actor=actor, now=moment) as recorder:
         _record(recorder, result, received_on or moment.date())
@@ -393,9 +357,6 @@ def _record(recorder: requests.Recorder, result: AccessResult, received: date) -
     answer = {"sha256_json": result.sha256_json}
     details = requests.request_details("access", received, status, outcome, answer)
     recorder.append(requests.EVENT, *target, details)
-
-
-PACK_FILES = ("subject.json", "subject.html")
 
 
 def check_target(cases: list[str], tickets: list[int], email: str | None) -> None:

@@ -84,11 +84,10 @@ def read_tickets(
     for row in [*ledger, *chats]:
         if row.get("ticket_id") is not None:
             known.setdefault(int(row["ticket_id"]), row.get("case_id"))
-    foreign: dict[int, dict[str, Any]] = {}
-    if email:
-        for found in reader.requested_tickets(email.strip()):  # search and its lag window
-            if isinstance(found.get("id"), int) and int(found["id"]) not in known:
-                foreign[int(found["id"])] = found
+    searched = reader.requested_tickets(email.strip()) if email else []  # and its lag window
+    foreign = {
+        int(f["id"]): f for f in searched if isinstance(f.get("id"), int) and f["id"] not in known
+    }
     stray = sorted(set(include) - set(foreign))
     if stray:
         raise ConfigError(
@@ -97,19 +96,15 @@ def read_tickets(
             + ("" if email else " (--include-ticket needs --email)")
         )
     out.for_review = [_review_entry(f) for i, f in sorted(foreign.items()) if i not in include]
-    wanted: list[tuple[int, str | None, bool]] = [
-        *((t, c, True) for t, c in known.items()),
-        *((t, None, False) for t in include),
-    ]
-    for ticket_id, case_id, ours in sorted(wanted):
+    for ticket_id in sorted({*known, *include}):  # included: foreign, so never known
+        case_id, ours = known.get(ticket_id), ticket_id in known
         entry: dict[str, Any] = {
             "ticket_id": ticket_id,
             "case_id": case_id,
             "created_by_snapzen": ours,
+            **({} if ours else {"reviewed": True}),
         }
-        if not ours:
-            entry["reviewed"] = True
-        entry.update(_state(reader, ticket_id, case_id if ours else None, deleted.get(ticket_id)))
+        entry.update(_state(reader, ticket_id, case_id, deleted.get(ticket_id)))
         out.tickets.append(entry)
         if "error" in entry:  # not read, or not this chat's ticket: exit 3
             out.unreadable.append(ticket_id)

@@ -2,7 +2,8 @@
 stopped with us, and read-only at the HTTP door.
 
 Datasette runs as a child process. On SIGTERM (docker stop, systemd, kill) or SIGINT
-(Ctrl-C) we stop the child, wait for it, and return normally, so the temporary snapshot
+(Ctrl-C) we stop the child (SIGTERM, then SIGKILL after STOP_GRACE_SECONDS, or at once on a
+second signal), wait for it, and return normally (exit 0), so the temporary snapshot
 directory is removed by its context manager instead of being left behind with the child
 still serving it.
 """
@@ -10,6 +11,7 @@ still serving it.
 from __future__ import annotations
 
 import importlib.util
+import signal
 import subprocess
 import tempfile
 import threading
@@ -70,22 +72,34 @@ def write_plugin(workdir: Path) -> Path:
 
 
 def run_until_signalled(command: list[str], grace: float = STOP_GRACE_SECONDS) -> int:
-    """Run ``command`` until it exits or we get SIGTERM/SIGINT; then stop it (SIGTERM, then
-    SIGKILL after ``grace`` seconds) and return 0. Otherwise the child's exit code."""
+    """Run ``command`` until it exits or we get SIGTERM/SIGINT, then stop it and return 0
+    (otherwise the child's exit code). Stopping sends SIGTERM and waits ``grace`` seconds, or
+    until a second SIGTERM/SIGINT, before SIGKILL: either way the child is gone when this
+    returns, so the caller's snapshot directory is removed and the exit is clean."""
     with stop_on_signals(threading.Event()) as stop:
         child = subprocess.Popen(command)
         try:
             while child.poll() is None and not stop.is_set():
                 stop.wait(0.2)
         finally:
-            if child.poll() is None:
-                child.terminate()
-                try:
-                    child.wait(grace)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.wait()
+            _stop(child, grace)
         return 0 if stop.is_set() else int(child.returncode)
+
+
+def _stop(child: subprocess.Popen[bytes], grace: float) -> None:
+    if child.poll() is not None:
+        return
+    hurry = threading.Event()  # a second signal: stop now (stop_on_signals restores ours)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda _signum, _frame: hurry.set())
+    child.terminate()
+    for _ in range(max(1, round(grace / 0.1))):
+        if hurry.is_set() or child.poll() is not None:
+            break
+        hurry.wait(0.1)
+    if child.poll() is None:
+        child.kill()
+    child.wait()
 
 
 def serve(

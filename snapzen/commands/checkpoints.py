@@ -136,7 +136,7 @@ def _journal_problems(settings: Settings, good: list[Any]) -> list[verify.Proble
     key = configured_key(settings.ledger)
     problems = []
     try:  # every line's MAC and link (the links alone without the ledger key)
-        journal_file.read(settings.ledger.erasure_journal_path, key, accept_old=lambda _: True)
+        journal_file.read(settings.ledger.erasure_journal_path, key, vouched=None)
     except journal_file.JournalDamaged as exc:
         problems.append(verify.Problem(0, "journal", f"erasure journal damaged: {exc}"))
     for point in good:

@@ -24,7 +24,7 @@ deleted; user ids and emails are not stored. The eraser comes bound to the perso
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -101,11 +101,15 @@ class ErasureResult:
         return not self.failed and not self.aborted
 
     @property
+    def partial(self) -> bool:
+        """Not complete, or a chat was being sent: the request stays open (exit 3), rerun."""
+        return not self.complete or bool(self.plan.in_flight)
+
+    @property
     def complete(self) -> bool:
-        if not self.users_requested or self.dry_run:
-            return self.tickets_complete
         # Asked for but skipped (tickets left) counts as not done: the rerun finishes it.
-        return self.tickets_complete and self.users is not None and self.users.complete
+        users_done = self.users is not None and self.users.complete
+        return self.tickets_complete and (not self.users_requested or self.dry_run or users_done)
 
 
 def plan_erasure(
@@ -114,46 +118,38 @@ def plan_erasure(
     """What erasing this subject would delete (uses the subject_ref index); with
     ``only_cases``, only those chats of the subject (a reference shared by several people)."""
     plan = ErasurePlan(subject_ref=subject_ref)
-
-    def keep(case_id: str) -> bool:
-        return only_cases is None or case_id in only_cases
-
     done: set[int] = set()
     targets: dict[int, TicketTarget] = {}
     chained, params = period_keys.match(db.conn, subject_ref)  # every period not forgotten
     rows = db.conn.execute(
-        f"""SELECT seq, event, case_id, widget_id, recipient, destination_country, ticket_id
-           FROM events WHERE {chained} ORDER BY seq""",
-        params,
-    )
-    for seq, event, case_id, widget_id, recipient, destination, ticket_id in rows:
-        if not keep(str(case_id)) or event not in (Event.TRANSFER, Event.ERASED, Event.EXPIRED):
-            continue  # other people's chats; decisions that sent nothing restricted
-        if event in (Event.ERASED, Event.EXPIRED):
-            if ticket_id is not None:
-                done.add(int(ticket_id))
-            continue
-        plan.transfers += 1
-        if ticket_id is None:
-            plan.without_ticket.append(str(case_id))
-        elif int(ticket_id) not in targets:
-            targets[int(ticket_id)] = TicketTarget(
-                int(ticket_id), str(case_id), widget_id, recipient, destination, int(seq)
-            )
+        f"""SELECT event, case_id, widget_id, recipient, destination_country, ticket_id, seq
+           FROM events WHERE {chained} AND event IN (?, ?, ?) ORDER BY seq""",
+        [*params, Event.TRANSFER, Event.ERASED, Event.EXPIRED],
+    ).fetchall()
     # Tickets of this person that were not restricted transfers: only `cases` knows them.
-    cases = db.conn.execute(
-        """SELECT case_id, widget_id, ticket_id, expired_at FROM cases
-           WHERE subject_ref = ? AND ticket_id IS NOT NULL ORDER BY ticket_id""",
+    rows += db.conn.execute(
+        """SELECT CASE WHEN expired_at IS NULL THEN 'cases' ELSE 'cases_expired' END, case_id,
+               widget_id, NULL, NULL, ticket_id, NULL
+           FROM cases WHERE subject_ref = ? AND ticket_id IS NOT NULL ORDER BY ticket_id""",
         (subject_ref,),
-    )
-    for case_id, widget_id, ticket_id, expired_at in cases:
-        if int(ticket_id) in targets or not keep(str(case_id)):
+    ).fetchall()
+    for event, case_id, widget_id, recipient, destination, ticket_id, seq in rows:
+        if only_cases is not None and str(case_id) not in only_cases:
+            continue  # other people's chats
+        if event in (Event.ERASED, Event.EXPIRED):
+            done.update([int(ticket_id)] if ticket_id is not None else [])
             continue
-        if expired_at:
+        if event == Event.TRANSFER:
+            plan.transfers += 1
+            if ticket_id is None:
+                plan.without_ticket.append(str(case_id))
+                continue
+        elif int(ticket_id) in targets:
+            continue
+        elif event == "cases_expired":
             done.add(int(ticket_id))
-        targets[int(ticket_id)] = TicketTarget(
-            int(ticket_id), str(case_id), widget_id, None, None, None
-        )
+        target = TicketTarget(int(ticket_id), str(case_id), widget_id, recipient, destination, seq)
+        targets.setdefault(target.ticket_id, target)
     plan.to_delete = [t for tid, t in targets.items() if tid not in done]
     # Chats of this person not sent yet: the erasure must stop them from ever being sent.
     for case_id, status in db.conn.execute(
@@ -161,9 +157,8 @@ def plan_erasure(
            AND status IN {sql_list(UNSENT_OR_PUSHING)} ORDER BY case_id""",
         (subject_ref,),
     ):
-        if not keep(str(case_id)):
-            continue
-        (plan.in_flight if status == CaseStatus.PUSHING else plan.unsent).append(str(case_id))
+        if only_cases is None or case_id in only_cases:
+            (plan.in_flight if status == CaseStatus.PUSHING else plan.unsent).append(str(case_id))
     plan.already_erased = sorted(done & set(targets))
     return plan
 
@@ -196,11 +191,10 @@ def erase_subject(
     unless ``only_cases`` names the chats to erase: nothing is deleted or withheld then.
     """
     with lock if lock is not None else nullcontext():
-        path, key = (request.journal, request.journal_key) if request else (None, None)
-        if path is not None and key is not None and not dry_run:
+        if request is not None and not dry_run:
             # An edited journal (JournalDamaged, exit 2) is refused before any deletion; an
             # old-format one is migrated once, vouched for by this ledger's own erasures.
-            erasure_journal.prepare(path, key, db.conn)
+            erasure_journal.prepare(request.journal, request.journal_key, db.conn)
         if only_cases is None:
             collisions.select_cases(db.conn, subject_ref)  # raises on a shared reference
         plan = plan_erasure(db, subject_ref, only_cases)
@@ -212,12 +206,10 @@ def erase_subject(
             return result
         if plan.unsent:  # pending or failed chats of an erased person: never sent
             with transaction(db) as conn:
-                transitions.withhold_for_erasure(
-                    conn, plan.unsent, clock.format(now or clock.now())
-                )
+                stamp = clock.format(now or clock.now())
+                transitions.withhold_for_erasure(conn, plan.unsent, stamp)
         if plan.to_delete and deleter is None:
             raise ValueError("a TicketDeleter is required unless dry_run")
-        by_id = {target.ticket_id: target for target in plan.to_delete}
         with recorded_run(db, "erase", actor, now=clock.reader(now), lazy=True) as run:
             try:
                 # Read before any deletion: a deleted ticket no longer shows its requester.
@@ -227,8 +219,7 @@ def erase_subject(
                     else Requesters()
                 )
                 if deleter is not None:
-                    expected = {tid: external_id(t.case_id) for tid, t in by_id.items()}
-                    _delete_tickets(deleter, list(by_id), result, expected)
+                    _delete_tickets(deleter, plan.to_delete, result)
                 # Only when every ticket is gone and none is being sent right now (see above).
                 if users is not None and result.tickets_complete and not plan.in_flight:
                     result.users = users.erase(requesters)
@@ -240,17 +231,16 @@ def erase_subject(
                 # One transaction: the erased events, the request and its Art. 19 notices are
                 # all in the ledger or none is (a rerun finds the tickets gone, records them).
                 touched = result.deleted or (result.users is not None and result.users.touched)
-                chained = None
+                lines = None
                 if touched:
                     run.begin()
                     result.run_id = run.run_id
                 if touched or request is not None:
                     with transaction(db) as conn:
                         if touched:
-                            targets = [by_id[tid] for tid in result.deleted]
-                            _record(conn, run, result, targets, reason)
+                            _record(conn, run, result, reason)
                         if request is not None:
-                            chained = chain_request(
+                            lines = chain_request(
                                 conn,
                                 request,
                                 result,
@@ -259,9 +249,9 @@ def erase_subject(
                                 now=now,
                                 only_cases=only_cases,
                             )
-                if chained is not None and path is not None and key is not None:
+                if request is not None and lines is not None:
                     # After the commit: the erasure, its request and notices in the journal.
-                    erasure_journal.append(path, key, chained)
+                    erasure_journal.append(request.journal, request.journal_key, lines)
         return result
 
 
@@ -274,53 +264,38 @@ def known_tickets(plan: ErasurePlan) -> list[int]:
 def _apply_holds(db: sqlite_utils.Database, plan: ErasurePlan) -> None:
     """Held tickets stay; a held person keeps everything, unsent chats included."""
     active = holds.active(db.conn)
-    if active.held(subject=plan.subject_ref):
-        plan.subject_held = True
-        plan.held = [t.ticket_id for t in plan.to_delete]
-        plan.to_delete, plan.unsent = [], []
-        return
-    kept = [t for t in plan.to_delete if active.held(case_id=t.case_id, ticket_id=t.ticket_id)]
+    held = plan.subject_held = active.held(subject=plan.subject_ref)
+    kept = [
+        t for t in plan.to_delete if held or active.held(case_id=t.case_id, ticket_id=t.ticket_id)
+    ]
     plan.held = [t.ticket_id for t in kept]
     plan.to_delete = [t for t in plan.to_delete if t not in kept]
-    plan.unsent = [c for c in plan.unsent if c not in active.named("case")]
+    plan.unsent = [c for c in plan.unsent if not held and c not in active.named("case")]
 
 
 def _delete_tickets(
-    deleter: TicketDeleter,
-    ids: list[int],
-    result: ErasureResult,
-    expected: Mapping[int, str],
+    deleter: TicketDeleter, targets: list[TicketTarget], result: ErasureResult
 ) -> None:
     """Erasure wants no copy left, so it always asks for the purge too; that stays best effort
     (Zendesk scrubs its trash within 30 days anyway), so only ``gone`` (deleted now or already
     gone: no live ticket either way, which is what Art. 17 requires) decides."""
-    for start in range(0, len(ids), MAX_BATCH):
-        batch = ids[start : start + MAX_BATCH]
-        outcomes = deleter.delete(
-            batch, purge=True, expected={t: expected[t] for t in batch if t in expected}
-        )
-        for ticket_id in batch:
+    for start in range(0, len(targets), MAX_BATCH):
+        expected = {t.ticket_id: external_id(t.case_id) for t in targets[start : start + MAX_BATCH]}
+        outcomes = deleter.delete(list(expected), purge=True, expected=expected)
+        for ticket_id in expected:
             outcome = outcomes.get(ticket_id, DeletionOutcome(reason="no outcome reported"))
             result.outcomes[ticket_id] = outcome
-            if outcome.gone:
-                result.deleted.append(ticket_id)
-            else:
-                result.failed.append(ticket_id)
-                # The CLI reports only the ids; the reason is for whoever reruns it.
+            (result.deleted if outcome.gone else result.failed).append(ticket_id)
+            if not outcome.gone:  # the CLI reports only the ids; the reason is for a rerun
                 log.warning(
                     "ledger.erase.delete_failed", ticket_id=ticket_id, reason=outcome.reason
                 )
 
 
-def _record(
-    conn: sqlite3.Connection,
-    run: Run,
-    result: ErasureResult,
-    targets: list[TicketTarget],
-    reason: str,
-) -> None:
+def _record(conn: sqlite3.Connection, run: Run, result: ErasureResult, reason: str) -> None:
     """One erased event per deleted ticket, in the erase run, inside the caller's transaction."""
     stamp = clock.format(run.now())
+    by_id = {target.ticket_id: target for target in result.plan.to_delete}
     erased = [
         decision(
             Event.ERASED,
@@ -332,26 +307,25 @@ def _record(
             actor=run.actor,
             **{k: v for k, v in asdict(target).items() if k not in ("case_id", "transfer_seq")},
         )
-        for target in targets
+        for target in (by_id[ticket_id] for ticket_id in result.deleted)
     ]
     result.event_seqs += [int(row["seq"]) for row in append_events(conn, erased)]
     complete = result.complete
     run.outcome = "ok" if complete else ("aborted" if result.aborted else "partial")
     run.exit_code = 0 if complete else 3
-    run.details = _run_details(result, len(targets))
+    run.details = _run_details(result, len(erased))
 
 
 def _run_details(result: ErasureResult, erased: int) -> dict[str, int]:
     details = {"erased": erased, "failed": len(result.failed)}
+    users = result.users  # counts only: user ids and emails stay out of the ledger
     if result.users_requested:
-        # Counts only: user ids and emails stay out of the ledger.
-        users = result.users
         details["zendesk_users_deleted"] = len(users.deleted) if users else 0
         details["zendesk_users_not_deleted"] = (
             len(users.refused) + len(users.failed) if users else 0
         )
-        if users is not None and users.blocked:
-            details["zendesk_users_kept"] = len(users.blocked)  # other tickets name them
-        if users is not None and users.unconfirmed:
-            details["zendesk_users_not_confirmed"] = 1  # none found, but the look-up was blind
+    if users is not None and users.blocked:
+        details["zendesk_users_kept"] = len(users.blocked)  # other tickets name them
+    if users is not None and users.unconfirmed:
+        details["zendesk_users_not_confirmed"] = 1  # none found, but the look-up was blind
     return details

@@ -17,7 +17,6 @@ from typing import Any
 
 import sqlite_utils
 
-from snapzen.clients.deletion import UserErasure as UserErasure  # for the CLI
 from snapzen.commands import clients
 from snapzen.commands.erase import ErasureResult, erase_subject, known_tickets
 from snapzen.commands.erase_request import RequestInfo, other_recipients
@@ -49,11 +48,6 @@ class Answered:
     response: dict[str, Any] | None = None  # the response's JSON document; None for a dry run
     path: Path | None = None
     lookup_failed: str | None = None  # the error's class when the profile lookup failed
-
-    @property
-    def exit_partial(self) -> bool:
-        result = self.result
-        return not result.complete or bool(result.plan.in_flight)
 
 
 def erase_person(
@@ -126,7 +120,7 @@ def erase_person(
     on_erased(done)
     if dry_run:
         return done
-    lookup, failed = None, None
+    lookup = None
     if selected is None and result.users is None:
         # Read-only: the person's Zendesk profile and the tickets that still name them (those
         # snapzen did not create, once its own are deleted); on an error, its class is said.
@@ -134,7 +128,7 @@ def erase_person(
             eraser = clients.user_eraser_from(settings, email)
             lookup = eraser.plan(eraser.requesters(known_tickets(result.plan)))
         except errors.SnapzenError as exc:
-            failed = type(exc).__name__
+            done.lookup_failed = type(exc).__name__
     # Without --out: `responses/` beside the ledger database (as private as it is).
     out_dir = out or Path(settings.ledger.path).parent / "responses"
     # only read: the erasure chained it all, its Art. 19 notices too
@@ -148,5 +142,4 @@ def erase_person(
             now=clock.now(),
             lookup=lookup,
         )
-    done.lookup_failed = failed
     return done

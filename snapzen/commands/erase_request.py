@@ -48,8 +48,8 @@ class RequestInfo:
     request_id: str
     kind: str  # erasure | withdrawal | objection (requests.REASON_KINDS)
     received_on: date
-    journal: Path | None  # None: no journal file (tests of the erasure alone)
-    journal_key: bytes | None = None  # the ledger key: journal lines are keyed with it
+    journal: Path  # the rights journal the erasure, its request and notices go to
+    journal_key: bytes  # the ledger key: journal lines are keyed with it
     # Art. 19 (decide): SnapEngage's retention in days; None records no notices
     # (tests of the erasure alone). ``others``: the recipients of kind other, by name.
     snapengage_days: int | None = None
@@ -59,7 +59,7 @@ class RequestInfo:
 def outcome_of(result: ErasureResult) -> tuple[str, str]:
     """(status, outcome) of the request after this erasure run."""
     plan = result.plan
-    if not result.complete or plan.in_flight:
+    if result.partial:
         return requests.OPEN, "partial"
     if plan.subject_held:
         return requests.CLOSED, "refused_legal_hold"
@@ -85,11 +85,8 @@ def chain_request(
     names its chats and never marks the whole reference as erased; it journals those chats
     only."""
     moment = (now or clock.now()).astimezone(UTC)
-    stamp = clock.format(moment)
-    plan = result.plan
+    plan, narrowed = result.plan, sorted(only_cases) if only_cases is not None else None
     status, outcome = outcome_of(result)
-    narrowed = sorted(only_cases) if only_cases is not None else None
-    scope = {"narrowed": True, "cases": narrowed} if narrowed is not None else {}
     counts = {
         "reason": reason,
         "tickets_deleted": len(result.deleted),
@@ -99,46 +96,42 @@ def chain_request(
         "chats_withheld": len(plan.unsent),
         "chats_in_flight": len(plan.in_flight),
         "erase_run_id": result.run_id,
-        **scope,
+        **({"narrowed": True, "cases": narrowed} if narrowed is not None else {}),
     }
     details = requests.request_details(request.kind, request.received_on, status, outcome, counts)
     recorder = requests.Recorder(conn, actor, moment)
     recorder.append(requests.EVENT, request.request_id, plan.subject_ref, details)
     if request.snapengage_days is not None:
-        chats = person_chats(conn, plan.subject_ref)
-        if narrowed is not None:
-            chats = [c for c in chats if c.case_id in narrowed]
-        decided = decide(
-            result,
-            chats,
-            today=moment.date(),
-            snapengage_days=request.snapengage_days,
-            others=request.others,
-        )
+        chats = [
+            c
+            for c in person_chats(conn, plan.subject_ref)
+            if narrowed is None or c.case_id in narrowed
+        ]
+        decided = decide(result, chats, moment.date(), request.snapengage_days, request.others)
         # A notice already owed for the same thing (a rerun) is not owed twice: listed again.
         owed = {(n.recipient, n.how): n for n in notices.open_notices(conn, plan.subject_ref)}
-        again = [owed[(n.recipient, n.how)] for n in decided if (n.recipient, n.how) in owed]
         fresh = [n for n in decided if (n.recipient, n.how) not in owed]
-        result.notices = again + notices.record(
+        result.notices = [
+            owed[(n.recipient, n.how)] for n in decided if (n.recipient, n.how) in owed
+        ]
+        result.notices += notices.record(
             recorder, fresh, request_id=request.request_id, subject_ref=plan.subject_ref
         )
     lines = erasure_journal.Contents([], [erasure_journal.request_line(r) for r in recorder.rows])
     if plan.subject_held:
         return lines
+    stamp = clock.format(moment)
     if narrowed is None:
         remember_subject(conn, plan.subject_ref, stamp, request.request_id)
-    tickets = sorted(set(result.deleted) | set(plan.already_erased))
-    cases = narrowed if narrowed is not None else list(plan.unsent)
-    widgets = erasure_journal.widgets_of(conn, narrowed or [])
     entry = erasure_journal.JournalEntry(
         request.request_id,
         plan.subject_ref,
         stamp,
         reason,
-        tickets,
-        cases,
-        narrowed is not None,
-        widgets,
+        tickets=sorted(set(result.deleted) | set(plan.already_erased)),
+        cases=narrowed if narrowed is not None else list(plan.unsent),
+        narrowed=narrowed is not None,
+        widgets=erasure_journal.widgets_of(conn, narrowed or []),
     )
     lines.erasures.append(entry)
     return lines
@@ -172,52 +165,27 @@ def at_snapengage(chats: Sequence[Chat], today: date, snapengage_days: int) -> l
 def decide(
     result: ErasureResult,
     chats: Sequence[Chat],
-    *,
     today: date,
     snapengage_days: int,
     others: Sequence[str] = (),
 ) -> list[notices.Notice]:
     """The Art. 19 notices of one erasure run (pure); ``chats``: all of the person's."""
     found: list[notices.Notice] = []
-    on = today.isoformat()
-    deleted = sorted(result.deleted)
-    users = result.users
+    on, deleted, users = today.isoformat(), sorted(result.deleted), result.users
     gone_profile = users is not None and not users.blocked and bool(users.deleted)
     if deleted or gone_profile:
-        found.append(
-            notices.Notice(
-                "Zendesk",
-                notices.NOTIFIED,
-                on,
-                "snapzen deleted the data there itself (tickets"
-                + (" and profile" if gone_profile else "")
-                + ")",
-            )
-        )
-    held = at_snapengage(chats, today, snapengage_days)
-    if held:
-        found.append(
-            notices.Notice(
-                "SnapEngage",
-                notices.TO_NOTIFY,
-                on,
-                "snapzen cannot delete there: ask SnapEngage to erase chats "
-                + ", ".join(c.case_id for c in held),
-            )
-        )
-    if chats or deleted:
-        cases = ", ".join(c.case_id for c in chats) or "of this person"
-        tickets = f" (Zendesk tickets {', '.join(map(str, deleted))})" if deleted else ""
-        for name in dict.fromkeys(others):  # each once, in settings order
-            found.append(
-                notices.Notice(
-                    name,
-                    notices.TO_NOTIFY,
-                    on,
-                    f"snapzen never sends to {name} itself: ask {name} to erase what it holds of "
-                    f"chats {cases}{tickets}",
-                )
-            )
+        tickets = "tickets and profile" if gone_profile else "tickets"
+        how = f"snapzen deleted the data there itself ({tickets})"
+        found.append(notices.Notice("Zendesk", notices.NOTIFIED, on, how))
+    if held := at_snapengage(chats, today, snapengage_days):
+        how = "snapzen cannot delete there: ask SnapEngage to erase chats "
+        how += ", ".join(c.case_id for c in held)
+        found.append(notices.Notice("SnapEngage", notices.TO_NOTIFY, on, how))
+    cases = ", ".join(c.case_id for c in chats) or "of this person"
+    tickets = f" (Zendesk tickets {', '.join(map(str, deleted))})" if deleted else ""
+    for name in dict.fromkeys(others) if chats or deleted else ():  # each once, settings order
+        how = f"snapzen never sends to {name} itself: ask {name} to erase what it holds of "
+        found.append(notices.Notice(name, notices.TO_NOTIFY, on, f"{how}chats {cases}{tickets}"))
     return found
 
 

@@ -74,56 +74,38 @@ def build(
     ``held_copies``: the copies of the ledger that still hold the person (commands.copies);
     None when no register of copies exists. ``parties``: who answers for which chats
     (commands.controllers); none: the company alone."""
-    plan = result.plan
-    deleted = sorted(result.deleted)
-    remains: list[dict[str, Any]] = []
-    for chat in erase_request.at_snapengage(chats, today, snapengage_days):
-        until = chat.started_on + timedelta(days=snapengage_days)
-        remains.append(
-            {
-                "where": "SnapEngage",
-                "what": "chat",
-                "id": chat.case_id,
-                "until": until.isoformat(),
-                "why": "SnapEngage keeps its own copy of the chat (transcript, IP address, "
-                "location, browser, pages visited) for "
-                f"{snapengage_days} days after it started",
-            }
+    plan, deleted = result.plan, sorted(result.deleted)
+    remains = [
+        _remain(
+            "SnapEngage",
+            "chat",
+            chat.case_id,
+            (chat.started_on + timedelta(days=snapengage_days)).isoformat(),
+            "SnapEngage keeps its own copy of the chat (transcript, IP address, location, "
+            f"browser, pages visited) for {snapengage_days} days after it started",
         )
+        for chat in erase_request.at_snapengage(chats, today, snapengage_days)
+    ]
+    scrubbed = (today + timedelta(days=ZENDESK_TRASH_DAYS)).isoformat()
     for ticket_id in deleted:
         outcome = result.outcomes.get(ticket_id)
         if outcome is not None and not outcome.purged and not outcome.already_gone:
+            why = "deleted; Zendesk scrubs deleted tickets after 30 days"
             remains.append(
-                {
-                    "where": "Zendesk deleted-tickets bin",
-                    "what": "ticket",
-                    "id": ticket_id,
-                    "until": (today + timedelta(days=ZENDESK_TRASH_DAYS)).isoformat(),
-                    "why": "deleted; Zendesk scrubs deleted tickets after 30 days",
-                }
+                _remain("Zendesk deleted-tickets bin", "ticket", ticket_id, scrubbed, why)
             )
     named = {t for tickets in (users.blocked if users else {}).values() for t in tickets}
     for ticket_id in sorted(named - set(plan.held) - {t.ticket_id for t in plan.to_delete}):
+        why = "another channel created it (an email to support, say); it names you and is "
+        why += "reviewed separately"
         remains.append(
-            {
-                "where": "Zendesk",
-                "what": "ticket not created by snapzen",
-                "id": ticket_id,
-                "until": "until reviewed",
-                "why": "another channel created it (an email to support, say); it names you and "
-                "is reviewed separately",
-            }
+            _remain("Zendesk", "ticket not created by snapzen", ticket_id, "until reviewed", why)
         )
     if held_copies is None:  # no register of copies: what any backup holds, generically
+        why = f"backups made before {today.isoformat()} still hold a coded reference to you; "
+        why += "if one is ever restored, this erasure is applied again"
         remains.append(
-            {
-                "where": "backups of snapzen's database",
-                "what": "backup",
-                "id": None,
-                "until": "until rotated out",
-                "why": f"backups made before {today.isoformat()} still hold a coded reference to "
-                "you; if one is ever restored, this erasure is applied again",
-            }
+            _remain("backups of snapzen's database", "backup", None, "until rotated out", why)
         )
     remains += [_copy_remains(held) for held in held_copies or []]
     profile = _profile(users)
@@ -153,6 +135,13 @@ def build(
     }
 
 
+def _remain(
+    where: str, what: str, id: object, until: str, why: str, **made_on: str
+) -> dict[str, Any]:
+    """One item of ``remains``: where what stays (``id``: the chat or ticket), until when, why."""
+    return {"where": where, "what": what, "id": id, **made_on, "until": until, "why": why}
+
+
 def _copy_remains(held: copies.Copy) -> dict[str, Any]:
     made = held.made_at[:10]
     if held.kind == copies.BACKUP:
@@ -166,14 +155,8 @@ def _copy_remains(held: copies.Copy) -> dict[str, Any]:
             f"a copy of our erasure journal made on {made} with a checkpoint: it holds a "
             "coded reference to you and your earlier requests"
         )
-    return {
-        "where": held.path,
-        "what": held.kind,
-        "id": None,
-        "made_on": made,
-        "until": "until we delete it (snapzen does not delete copies itself)",
-        "why": why,
-    }
+    until = "until we delete it (snapzen does not delete copies itself)"
+    return _remain(held.path, held.kind, None, until, why, made_on=made)
 
 
 def held_copies(

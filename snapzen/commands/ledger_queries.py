@@ -42,7 +42,6 @@ from snapzen.support.settings_gdpr import Client
 filters = Filters.from_cli
 
 
-FORMATS: dict[str, audit.Format] = {"csv": "csv", "json": "json", "jsonl": "jsonl"}
 EXPORT_SUFFIXES: dict[str, audit.Format] = {
     ".csv": "csv",
     ".json": "json",
@@ -90,9 +89,9 @@ def listing(
 def export_format(path: str, given: str | None) -> audit.Format:
     """The format, checked against FILE's extension: `export t.xlsx` must not write CSV
     into a file a spreadsheet will then refuse (or worse, misread)."""
-    if given is not None and given not in FORMATS:
+    if given not in (None, "csv", "json", "jsonl"):
         raise ConfigError("--format must be csv, json or jsonl for an export")
-    named = FORMATS[given] if given else None
+    named: audit.Format | None = given  # type: ignore[assignment]
     if path == "-":
         return named or "csv"
     suffix = Path(path).suffix.lower()

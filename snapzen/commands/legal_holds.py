@@ -37,9 +37,8 @@ def change(
         raise errors.ConfigError("give exactly one of --case, --ticket or --email")
     ref = subject_of(settings, email) if email is not None else None
     target = holds.target_for(case_id=case, ticket_id=ticket, subject=ref)
-    step = holds.add if add else holds.remove
     with locked(settings, wait_seconds) as db, transaction(db) as conn:
-        row = step(conn, target, reason, actor=actor, now=clock.now())
+        row = holds.change(conn, target, reason, add=add, actor=actor, now=clock.now())
     return HoldChange(target, row)
 
 

@@ -25,14 +25,14 @@ import sqlite_utils
 from snapzen.commands.ledger_open import locked, received_day, subject_of
 from snapzen.ledger.rights import erasure_journal, notices, period_keys, requests
 from snapzen.ledger.rights.notices import Notice as Notice  # for the CLI
-from snapzen.ledger.rights.requests import CLOSED, EXTENDED, PAUSED, RESUMED, ClockRefused, Step
+from snapzen.ledger.rights.requests import CLOSED, EXTENDED, PAUSED, RESUMED, ClockRefused
 from snapzen.ledger.rights.requests import Request as Request  # for the CLI
 from snapzen.ledger.store.db import open_ledger
 from snapzen.support import clock, errors
 from snapzen.support.settings import Settings, require_ledger_key
 
-# The steps `ledger requests pause | resume | extend` append, by the command's name.
-STEPS = {"paused": PAUSED, "resumed": RESUMED, "extended": EXTENDED}
+# The steps `ledger requests pause | resume | extend | close` take, by the command's name.
+STEPS = {"paused": PAUSED, "resumed": RESUMED, "extended": EXTENDED, "closed": CLOSED}
 
 
 def listing(settings: Settings, today: date) -> list[Request]:
@@ -45,14 +45,10 @@ def _first_chat(
     conn: sqlite3.Connection, ref: str | None, case: str | None, ticket: int | None
 ) -> tuple[str | None, str | None]:
     """(subject_ref, UTC day of the person's first chat) as the ledger knows them."""
-    if ref is not None:
-        return ref, conn.execute(
-            "SELECT MIN(day) FROM cases WHERE subject_ref = ?", (ref,)
-        ).fetchone()[0]
-    column, value = ("case_id", case) if case is not None else ("ticket_id", ticket)
-    row = conn.execute(f"SELECT subject_ref, MIN(day) FROM cases WHERE {column} = ?", (value,))
-    found = row.fetchone()
-    return found[0], found[1]
+    by = ("subject_ref", ref) if ref else ("case_id", case) if case else ("ticket_id", ticket)
+    sql = f"SELECT subject_ref, MIN(day) FROM cases WHERE {by[0]} = ?"
+    found = conn.execute(sql, (by[1],)).fetchone()
+    return found[0] or ref, found[1]
 
 
 def _write(
@@ -75,9 +71,9 @@ def _write(
     return requests.found(db.conn, request_id, now.date())
 
 
-def _checked(request: Request, step: Step) -> None:
+def _checked(request: Request, step: str, day: date, months: int) -> None:
     try:
-        request.clock.apply(step)
+        request.clock.apply(step, day, months)
     except ClockRefused as exc:
         raise errors.ConfigError(f"request {request.request_id}: {exc}") from None
 
@@ -116,44 +112,34 @@ def open_request(
         )
 
 
-def move(
+def step(
     settings: Settings,
     request_id: str,
-    *,
     event: str,
-    details: dict[str, Any],
-    actor: str,
-    wait_seconds: float,
-) -> Request:
-    """Pause, resume or extend (``event``: one of STEPS' values)."""
-    with locked(settings, wait_seconds) as db:
-        now = clock.now()
-        request = requests.found(db.conn, request_id, now.date())
-        _checked(request, Step(event, now.date(), int(details.get("months", 0))))
-        body = {"kind": request.kind, "via": requests.CLOCK, **details}
-        target = (request_id, request.subject_ref)
-        return _write(db, settings, event, target, actor=actor, now=now, details=body)
-
-
-def close(
-    settings: Settings,
-    request_id: str,
     *,
-    outcome: str,
-    note: str | None,
     actor: str,
     wait_seconds: float,
+    **details: Any,
 ) -> Request:
-    """Record the answer: the clock stops for good; answered after the deadline, it is late."""
+    """Pause, resume, extend or close a request (``event``: one of STEPS' values), checked
+    against its clock (exit 2); ``details``: pause's reason, extend's reason (which the person
+    is told, so never empty) and months, close's outcome and note. Closed after the deadline,
+    it is late for ever."""
+    if event == EXTENDED and not str(details.get("reason") or "").strip():
+        raise errors.ConfigError("--reason is empty: the person must be told why")
+    details = {k: v for k, v in details.items() if v}
     with locked(settings, wait_seconds) as db:
-        now = clock.now()
+        now = clock.now()  # once the lock is held: a step is dated when it is chained
         request = requests.found(db.conn, request_id, now.date())
-        _checked(request, Step(CLOSED, now.date()))
-        extra = {"via": requests.CLOCK, **({"note": note} if note else {})}
-        received = date.fromisoformat(request.received_on)
-        details = requests.request_details(request.kind, received, CLOSED, outcome, extra)
+        _checked(request, event, now.date(), int(details.get("months", 0)))
         target = (request_id, request.subject_ref)
-        return _write(db, settings, requests.EVENT, target, actor=actor, now=now, details=details)
+        if event != CLOSED:
+            body = {"kind": request.kind, "via": requests.CLOCK, **details}
+            return _write(db, settings, event, target, actor=actor, now=now, details=body)
+        received, outcome = date.fromisoformat(request.received_on), str(details.pop("outcome"))
+        extra = {"via": requests.CLOCK, **details}  # and the note, if any
+        body = requests.request_details(request.kind, received, CLOSED, outcome, extra)
+        return _write(db, settings, requests.EVENT, target, actor=actor, now=now, details=body)
 
 
 def owed(settings: Settings) -> list[Notice]:

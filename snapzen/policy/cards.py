@@ -88,11 +88,9 @@ def card_lengths(prefix: str) -> frozenset[int]:
     ``len(d) in card_lengths(d[:6])``. Computing it once per candidate start
     keeps the scan cheap on long digit/space runs.
     """
-    lengths: set[int] = set()
-    for _, low, high, allowed in _IIN_TABLE:
-        if low <= prefix[: len(low)] <= high:
-            lengths |= allowed
-    return frozenset(lengths)
+    return frozenset().union(
+        *(allowed for _, low, high, allowed in _IIN_TABLE if low <= prefix[: len(low)] <= high)
+    )
 
 
 Span = tuple[int, int]

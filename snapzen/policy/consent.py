@@ -95,19 +95,12 @@ def decide(
     country = normalise_country(case.country_code)
     applied = transfer.regimes(country)
     recipient = transfer.zendesk
-    if not applied:
-        return Decision(
-            outcome=Outcome.NOT_RESTRICTED,
-            basis=LegalBasis.NOT_RESTRICTED,
-            reason="controller_and_visitor_outside_area",
-            origin_country=country,
-        )
     restricted_under = recipient.restricted_under(applied)
-    if not restricted_under:
+    if not restricted_under:  # no regime applies, or the recipient is inside its area
         return Decision(
             outcome=Outcome.NOT_RESTRICTED,
             basis=LegalBasis.NOT_RESTRICTED,
-            reason="destination_in_area",
+            reason="destination_in_area" if applied else "controller_and_visitor_outside_area",
             origin_country=country,
             regime=regime_name(applied),
         )

@@ -32,34 +32,24 @@ from snapzen.support.settings_gdpr import ConsentSource
 
 
 def epoch_to_datetime(value: Any) -> datetime | None:
-    """Epoch seconds or milliseconds (int, float or numeric string) → aware UTC datetime."""
-    if value is None or isinstance(value, bool):
-        return None
+    """Epoch seconds or milliseconds (int, float or numeric string), or an ISO time (one with
+    no zone is UTC) → aware UTC datetime; None for anything else (NaN, negatives, junk)."""
     if isinstance(value, str):
-        value = value.strip()
-        if not value:
-            return None
-        try:
-            value = float(value)
-        except ValueError:
-            try:
-                return clock.parse(value)  # a time with no zone is UTC
-            except ValueError:
-                return None
-    if not isinstance(value, int | float) or value != value or value <= 0:  # NaN, negatives
+        with suppress(ValueError):
+            return epoch_to_datetime(float(value))
+        with suppress(ValueError):
+            return clock.parse(value) if value.strip() else None
         return None
-    try:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        return None
+    with suppress(OverflowError, OSError, ValueError):
         return clock.from_epoch(value)
-    except (OverflowError, OSError, ValueError):
-        return None
+    return None
 
 
 def first_time(*values: Any) -> datetime | None:
     """The first of ``values`` that is a time (SnapEngage sends one moment in several fields)."""
-    for value in values:
-        if (at := epoch_to_datetime(value)) is not None:
-            return at
-    return None
+    return next((at for value in values if (at := epoch_to_datetime(value)) is not None), None)
 
 
 class Lenient(BaseModel):
@@ -156,12 +146,9 @@ class SnapEngageCase(Lenient):
         if start is None:
             return None
         duration = _as_number(self.chat_duration)
-        last_line = max((at for at in line_times if at is not None), default=None)
-        candidates = [start]
+        candidates = [start, *(at for at in line_times if at is not None)]
         if duration is not None and duration > 0:
             candidates.append(start + timedelta(seconds=duration))
-        if last_line is not None:
-            candidates.append(last_line)
         return max(candidates)
 
     @property

@@ -42,22 +42,10 @@ from stdnum import iban as iban_registry
 from stdnum import numdb
 from stdnum.luhn import is_valid as luhn_valid  # ASCII digits only
 
-from snapzen.policy.cards import (
-    CARD_MAX_DIGITS,
-    CARD_MIN_DIGITS,
-    LOOSE_PREFILTER_RE,
-    NUMERIC_PUNCTUATION,
-    card_issuer,
-    card_lengths,
-    card_view,
-    glued_spans,
-    grouped_spans,
-    to_original,
-)
+from snapzen.policy import cards
 from snapzen.support.scrub import EMAIL_RE
 from snapzen.support.setting_checks import (
     check_redaction_rules,
-    check_rule_name,
     compile_patterns,
 )
 
@@ -72,10 +60,6 @@ Span = tuple[int, int]
 # Anything we could have produced ourselves; see "Overlap policy" above.
 _NO_COUNTS: Mapping[str, int] = MappingProxyType({})
 _MARKER_RE = re.compile(r"\[REDACTED:[A-Za-z0-9_.-]{1,64}\]")
-
-
-def _marker(category: str) -> str:
-    return f"[REDACTED:{category}]"
 
 
 # --------------------------------------------------------------------------
@@ -167,9 +151,6 @@ class RedactionRule:
     name: str
     pattern: re.Pattern[str]
 
-    def __post_init__(self) -> None:
-        check_rule_name(self.name)
-
     def may_match(self, text: str) -> bool:
         """False only when :meth:`find` surely yields nothing for ``text``: a cheap, exact
         necessary condition, the one prefilter of a rule (most chat lines hold nothing to
@@ -203,7 +184,7 @@ def _glued_before(text: str, start: int, marker_ends: frozenset[int]) -> bool:
         return True  # "x4111...", "GB82": part of a word or code
     if char == "+":
         return True  # "+44 20 ...": international phone numbers
-    if char in NUMERIC_PUNCTUATION and start >= 2 and text[start - 2].isdigit():
+    if char in cards.NUMERIC_PUNCTUATION and start >= 2 and text[start - 2].isdigit():
         return True  # "1.4111...", "12:30", "01/05/2024"
     return start in marker_ends
 
@@ -214,7 +195,7 @@ def _glued_after(text: str, end: int, marker_starts: frozenset[int]) -> bool:
     char = text[end]
     if char.isalnum() or char == "_":
         return True
-    if char in NUMERIC_PUNCTUATION and end + 1 < len(text) and text[end + 1].isdigit():
+    if char in cards.NUMERIC_PUNCTUATION and end + 1 < len(text) and text[end + 1].isdigit():
         return True
     return end in marker_starts
 
@@ -238,25 +219,25 @@ class _CardRule(RedactionRule):
     """
 
     def may_match(self, text: str) -> bool:
-        return LOOSE_PREFILTER_RE.search(text) is not None  # see find()
+        return cards.LOOSE_PREFILTER_RE.search(text) is not None  # see find()
 
     def find(self, text: str) -> Iterator[Span]:
         """Cards in ``text`` as typed: found in its normalised view (``cards``: NFKC,
         any separator, brackets), reported as spans of the original characters."""
-        view, where = card_view(text)
+        view, where = cards.card_view(text)
         for span in self._find_in_view(view):
-            yield to_original(span, where)
+            yield cards.to_original(span, where)
 
     def _find_in_view(self, text: str) -> Iterator[Span]:
         yield from self._runs(text)
         # Dot/slash-grouped and label-glued numbers, which the run rule leaves alone (they are
         # decimals, dates or codes there), taken only as a whole issuer-valid Luhn card.
-        extra = [*grouped_spans(text), *glued_spans(text)]
+        extra = [*cards.grouped_spans(text), *cards.glued_spans(text)]
         if extra:
             ibans = list(_iban_spans(text))
             starts = [start for start, _ in ibans]
             for (start, end), digits in extra:
-                valid = card_issuer(digits) is not None and luhn_valid(digits)
+                valid = cards.card_issuer(digits) is not None and luhn_valid(digits)
                 if valid and not _overlaps(ibans, starts, start, end):
                     yield start, end
 
@@ -266,7 +247,7 @@ class _CardRule(RedactionRule):
         marker_starts: frozenset[int] = frozenset()
         marker_ends: frozenset[int] = frozenset()
         for run in _DIGIT_RUN_RE.finditer(text):
-            if run.end() - run.start() < CARD_MIN_DIGITS:
+            if run.end() - run.start() < cards.CARD_MIN_DIGITS:
                 continue  # too few characters to hold 12 digits
             if iban_spans is None:  # computed once, for the first run that could hold a card
                 iban_spans = list(_iban_spans(text))
@@ -323,10 +304,10 @@ def _cards_in_units(
         # linear in the run length overall.
         while last < len(units) and usable[last]:
             digits += units[last][2]
-            if len(digits) > CARD_MAX_DIGITS:
+            if len(digits) > cards.CARD_MAX_DIGITS:
                 break
             if lengths is None and len(digits) >= 6:
-                lengths = card_lengths(digits[:6])
+                lengths = cards.card_lengths(digits[:6])
                 if not lengths:
                     break  # no issuer starts like this
             if lengths is not None and len(digits) in lengths and luhn_valid(digits):
@@ -451,7 +432,7 @@ class Redactor:
         pieces: list[str] = []
         cursor = 0
         for start, end, priority in merged:
-            pieces += [text[cursor:start], _marker(self.rules[priority].name)]
+            pieces += [text[cursor:start], f"[REDACTED:{self.rules[priority].name}]"]
             cursor = end
         pieces.append(text[cursor:])
         return "".join(pieces), Counter(self.rules[priority].name for *_, priority in merged)

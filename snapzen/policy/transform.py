@@ -201,17 +201,15 @@ def build_ticket(
     # requester's name and the subject, so it is redacted like the transcript.
     name = _redacted(clean_text(case.visitor_name), redact, counts).strip()[:200]
     email = case.visitor_email
-    valid = bool(email) and is_valid_email(email)
+    valid = is_valid_email(email)
     display = name or (email if valid else None) or PLACEHOLDER_NAME
-    requester: ImportRequester | None = None
-    requester_id: int | None = None
-    if valid or zendesk.anonymous_requester_id is None:
-        requester = ImportRequester(name=display, email=email.lower() if email and valid else None)
-    else:
-        # No usable email: a name-only requester may be refused by the account (Zendesk's docs
-        # disagree on whether the email is required) and could never be found by email for
-        # erasure. The configured shared user is the requester; the name stays in the subject.
-        requester_id = zendesk.anonymous_requester_id
+    # No usable email: a name-only requester may be refused by the account (Zendesk's docs
+    # disagree on whether the email is required) and could never be found by email for
+    # erasure. The configured shared user (if any) is the requester; the name stays in the
+    # subject.
+    requester_id = None if valid else zendesk.anonymous_requester_id
+    shown = ImportRequester(name=display, email=email.lower() if valid and email else None)
+    requester = None if requester_id else shown
 
     lines = list(transcript_lines(case, redact, counts, line_times))
     if not lines:

@@ -30,6 +30,12 @@ STATUSES = {"new", "open", "pending", "hold", "solved", "closed"}
 # Zendesk refuses a comment body over about 64 KB of UTF-8 ("depending on your encoding"),
 # whatever its length in characters.
 COMMENT_MAX_BYTES = 65_536
+# The background jobs, by Zendesk's job_type.
+IMPORT, DESTROY, PURGE = (
+    "bulk_import_tickets",
+    "bulk_delete_tickets",
+    "bulk_permanent_delete_tickets",
+)
 _QUEUED_FRACTION = 0.3  # share of job_seconds spent "queued" before a job turns "working"
 _TOO_MANY_JOBS = "Too many TicketImportJob jobs are currently queued or running. Try again later."
 # OAuth scopes (spec): a token lacking the one an endpoint needs gets a Forbidden; user search
@@ -66,8 +72,7 @@ class TicketRecord:
 @dataclass
 class Job:
     id: str
-    kind: str  # "import" | "destroy" | "purge"
-    job_type: str
+    kind: str  # Zendesk's job_type: IMPORT, DESTROY or PURGE
     items: list[Any]  # the parsed request body's, owned by the job (a copy cost the most)
     archive: bool
     created: float
@@ -206,13 +211,13 @@ class Zendesk:
         total: int | None = size
         # Recorded: a queued job shows its total, but progress (like results) is null.
         progress: int | None = {"queued": None, "completed": size}.get(status, working)
-        if job.kind == "purge":  # documented shape: results {"success": true}, no counts
+        if job.kind == PURGE:  # documented shape: results {"success": true}, no counts
             total = progress = None
         ended = status in ("completed", "failed")
         return {
             "id": job.id,
             "url": f"{self.api}/job_statuses/{job.id}.json",
-            "job_type": job.job_type,
+            "job_type": job.kind,
             "status": status,
             "total": total,
             "progress": progress,
@@ -220,9 +225,7 @@ class Zendesk:
             "results": job.results if status == "completed" else None,
         }
 
-    def start_job(
-        self, kind: str, job_type: str, items: list[Any], archive: bool = False
-    ) -> JsonDict:
+    def start_job(self, kind: str, items: list[Any], archive: bool = False) -> JsonDict:
         flying, now = self.in_flight(), self.now
         if len(flying) >= self.cfg.max_jobs_in_flight:
             wait = max(1, math.ceil(min(j.done_at for j in flying) - now))
@@ -230,18 +233,18 @@ class Zendesk:
             body = {"error": "TooManyJobs", "description": _TOO_MANY_JOBS, "current_job_ids": ids}
             raise ApiError(429, body, {"Retry-After": str(wait)})
         done_at = now + max(self.cfg.job_seconds, 0.0)
-        job = Job(secrets.token_hex(16), kind, job_type, items, archive, now, done_at)
+        job = Job(secrets.token_hex(16), kind, items, archive, now, done_at)
         self.jobs[job.id] = job
         return {"job_status": self.render_job(job)}
 
     def _apply(self, job: Job) -> None:
         job.applied, job.message = True, f"Completed at {iso_utc(self.now)}"
-        if job.kind == "import":
+        if job.kind == IMPORT:
             job.results = [self._import_item(i, item, job) for i, item in enumerate(job.items)]
-        elif job.kind == "destroy" and self.failing_deletions:
+        elif job.kind == DESTROY and self.failing_deletions:
             self.failing_deletions -= 1
             job.failed, job.message = True, "Failed"
-        elif job.kind == "destroy":
+        elif job.kind == DESTROY:
             job.results = [self._destroy_item(ticket_id) for ticket_id in job.items]
         else:  # purge: permanently delete soft-deleted tickets; others are left alone
             job.message = None

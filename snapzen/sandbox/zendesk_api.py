@@ -50,7 +50,7 @@ from snapzen.sandbox.responses import (
     not_found,
     record_invalid,
 )
-from snapzen.sandbox.zendesk import STATUSES, TicketRecord, Zendesk, iso_utc
+from snapzen.sandbox.zendesk import DESTROY, IMPORT, PURGE, STATUSES, TicketRecord, Zendesk, iso_utc
 
 # ---- tickets
 
@@ -94,7 +94,7 @@ def import_create_many(zd: Zendesk, request: Request) -> JsonDict:
     if len(tickets) > MAX_BATCH:
         got = f"create_many accepts at most {MAX_BATCH} tickets per request, got {len(tickets)}"
         raise error(400, "TooManyValues", got)
-    return zd.start_job("import", "bulk_import_tickets", tickets, _archive(request))
+    return zd.start_job(IMPORT, tickets, _archive(request))
 
 
 def job_status(zd: Zendesk, request: Request, job_id: str) -> JsonDict:
@@ -182,7 +182,7 @@ def ticket_delete(zd: Zendesk, request: Request, ticket_id: int) -> Response:
 
 
 def tickets_destroy_many(zd: Zendesk, request: Request) -> JsonDict:
-    return zd.start_job("destroy", "bulk_delete_tickets", ids_arg(request))
+    return zd.start_job(DESTROY, ids_arg(request))
 
 
 def deleted_tickets_list(zd: Zendesk, request: Request) -> JsonDict:
@@ -204,7 +204,7 @@ def deleted_tickets_list(zd: Zendesk, request: Request) -> JsonDict:
 
 
 def deleted_tickets_destroy_many(zd: Zendesk, request: Request) -> JsonDict:
-    return zd.start_job("purge", "bulk_permanent_delete_tickets", ids_arg(request))
+    return zd.start_job(PURGE, ids_arg(request))
 
 
 # ---- users

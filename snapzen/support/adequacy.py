@@ -23,41 +23,9 @@ from functools import cache
 
 import pycountry
 
-# EU 27 + Iceland, Liechtenstein, Norway.
-EEA = frozenset(
-    {
-        "AT",
-        "BE",
-        "BG",
-        "HR",
-        "CY",
-        "CZ",
-        "DK",
-        "EE",
-        "FI",
-        "FR",
-        "DE",
-        "GR",
-        "HU",
-        "IE",
-        "IT",
-        "LV",
-        "LT",
-        "LU",
-        "MT",
-        "NL",
-        "PL",
-        "PT",
-        "RO",
-        "SK",
-        "SI",
-        "ES",
-        "SE",
-        "IS",
-        "LI",
-        "NO",
-    }
-)
+# EU 27, then Iceland, Liechtenstein, Norway.
+_EU = "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE"
+EEA = frozenset(_EU.split()) | {"IS", "LI", "NO"}
 UK = frozenset({"GB"})
 
 
@@ -76,7 +44,6 @@ class Regime(StrEnum):
 
 @dataclass(frozen=True)
 class Adequacy:
-    country: str
     instrument: str
     effective: str  # ISO date the finding took effect
     source: str
@@ -92,39 +59,35 @@ _SCH21 = "DPA 2018 Sch. 21 para. 5 (adequacy regulations kept from EU decisions)
 _EC = "European Commission, Adequacy decisions (commission.europa.eu)"
 
 EU_ADEQUACY: dict[str, Adequacy] = {
-    "AD": Adequacy("AD", "Decision 2010/625/EU", "2010-10-19", _EC),
-    "AR": Adequacy("AR", "Decision 2003/490/EC", "2003-06-30", _EC),
+    "AD": Adequacy("Decision 2010/625/EU", "2010-10-19", _EC),
+    "AR": Adequacy("Decision 2003/490/EC", "2003-06-30", _EC),
     "CA": Adequacy(
-        "CA",
         "Decision 2002/2/EC",
         "2001-12-20",
         _EC,
         "commercial organisations subject to PIPEDA",
     ),
-    "FO": Adequacy("FO", "Decision 2010/146/EU", "2010-03-05", _EC),
-    "GG": Adequacy("GG", "Decision 2003/821/EC", "2003-11-21", _EC),
-    "IL": Adequacy("IL", "Decision 2011/61/EU", "2011-01-31", _EC),
-    "IM": Adequacy("IM", "Decision 2004/411/EC", "2004-04-28", _EC),
+    "FO": Adequacy("Decision 2010/146/EU", "2010-03-05", _EC),
+    "GG": Adequacy("Decision 2003/821/EC", "2003-11-21", _EC),
+    "IL": Adequacy("Decision 2011/61/EU", "2011-01-31", _EC),
+    "IM": Adequacy("Decision 2004/411/EC", "2004-04-28", _EC),
     "JP": Adequacy(
-        "JP",
         "Decision (EU) 2019/419",
         "2019-01-23",
         _EC,
         "personal data subject to the APPI (private-sector business operators)",
     ),
-    "JE": Adequacy("JE", "Decision 2008/393/EC", "2008-05-08", _EC),
-    "NZ": Adequacy("NZ", "Decision 2013/65/EU", "2012-12-19", _EC),
-    "KR": Adequacy("KR", "Decision (EU) 2022/254", "2021-12-17", _EC),
-    "CH": Adequacy("CH", "Decision 2000/518/EC", "2000-07-26", _EC),
+    "JE": Adequacy("Decision 2008/393/EC", "2008-05-08", _EC),
+    "NZ": Adequacy("Decision 2013/65/EU", "2012-12-19", _EC),
+    "KR": Adequacy("Decision (EU) 2022/254", "2021-12-17", _EC),
+    "CH": Adequacy("Decision 2000/518/EC", "2000-07-26", _EC),
     "GB": Adequacy(
-        "GB",
         "Decision (EU) 2021/1772, renewed December 2025 (to December 2031)",
         "2021-06-28",
         _EC,
     ),
-    "UY": Adequacy("UY", "Decision 2012/484/EU", "2012-08-21", _EC),
+    "UY": Adequacy("Decision 2012/484/EU", "2012-08-21", _EC),
     "US": Adequacy(
-        "US",
         "Decision (EU) 2023/1795 (EU-US Data Privacy Framework)",
         "2023-07-10",
         _EC,
@@ -139,12 +102,11 @@ _UK_CONDITIONS = {"CA": "recipients subject to PIPEDA (commercial organisations)
 
 UK_ADEQUACY: dict[str, Adequacy] = {
     **{
-        code: Adequacy(code, "DPA 2018 Sch. 21 para. 5 (EEA states)", "2021-01-01", _SCH21)
+        code: Adequacy("DPA 2018 Sch. 21 para. 5 (EEA states)", "2021-01-01", _SCH21)
         for code in sorted(EEA)
     },
     **{
         code: Adequacy(
-            code,
             f"{EU_ADEQUACY[code].instrument}, kept by DPA 2018 Sch. 21 para. 5",
             "2021-01-01",
             _ICO,
@@ -152,15 +114,13 @@ UK_ADEQUACY: dict[str, Adequacy] = {
         )
         for code in _KEPT_FROM_EU
     },
-    "GI": Adequacy("GI", "DPA 2018 Sch. 21 para. 5 (Gibraltar)", "2021-01-01", _ICO),
+    "GI": Adequacy("DPA 2018 Sch. 21 para. 5 (Gibraltar)", "2021-01-01", _ICO),
     "KR": Adequacy(
-        "KR",
         "The Data Protection (Adequacy) (Republic of Korea) Regulations 2022, SI 2022/1213",
         "2022-12-19",
         _ICO,
     ),
     "US": Adequacy(
-        "US",
         "The Data Protection (Adequacy) (United States of America) Regulations 2023, "
         "SI 2023/1028 (UK-US data bridge)",
         "2023-10-12",
@@ -186,23 +146,16 @@ SAFEGUARD_INSTRUMENTS: dict[str, frozenset[Regime]] = {
 def regime_of_controller(country: str) -> Regime | None:
     """The regime a controller established in ``country`` answers to; None outside both (then
     each visitor's location decides, Art. 3(2))."""
-    if country in UK:
-        return Regime.UK_GDPR
-    if country in EEA:
-        return Regime.EU_GDPR
-    return None
+    return next((regime for regime in Regime if country in regime.area), None)
 
 
 def regimes_of_visitor(country: str | None) -> tuple[Regime, ...]:
     """For a controller outside both areas: the regimes a visitor from ``country`` brings
     (Art. 3(2)); an unknown country brings both, because we cannot show it brings neither."""
     if country is None:
-        return (Regime.UK_GDPR, Regime.EU_GDPR)
-    if country in UK:
-        return (Regime.UK_GDPR,)
-    if country in EEA:
-        return (Regime.EU_GDPR,)
-    return ()
+        return tuple(Regime)
+    regime = regime_of_controller(country)
+    return () if regime is None else (regime,)
 
 
 # Country codes as the policy reads visitors' codes and the settings configured ones. Only codes

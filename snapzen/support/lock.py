@@ -11,8 +11,9 @@ would write into the replaced file. ``holds_writer_lock`` lets the opener check 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -21,7 +22,7 @@ from snapzen.support.atomic import PRIVATE_MODE
 from snapzen.support.errors import ConfigError, LockHeld
 
 # The lock files this process holds now (absolute paths), for holds_writer_lock.
-_HELD: dict[str, int] = {}
+_HELD: Counter[str] = Counter()
 
 
 def lock_path(db_path: Path | str) -> Path:
@@ -35,7 +36,7 @@ def _key(db_path: Path | str) -> str:
 
 def holds_writer_lock(db_path: Path | str) -> bool:
     """True while this process holds the writer lock of the database at ``db_path``."""
-    return _HELD.get(_key(db_path), 0) > 0
+    return _HELD[_key(db_path)] > 0
 
 
 @contextmanager
@@ -69,22 +70,18 @@ def writer_lock(db_path: Path | str, *, wait: bool = False, timeout: float = -1)
             f"setting ledger.path ({db_path}): cannot create the lock: {exc}"
         ) from None
     key = _key(db_path)
-    _HELD[key] = _HELD.get(key, 0) + 1
+    _HELD[key] += 1
     try:
         _private(path)
         yield
     finally:
         _HELD[key] -= 1
-        if not _HELD[key]:
-            del _HELD[key]
         lock.release()
 
 
 def _private(path: Path) -> None:
     """The lock file is empty, but every file snapzen writes is 0600 (an older snapzen, or
     filelock under another umask, may have left it wider)."""
-    try:
+    with suppress(OSError):  # not ours to fix (another user's lock file): the lock matters
         if path.stat().st_mode & 0o777 != PRIVATE_MODE:
             os.chmod(path, PRIVATE_MODE)
-    except OSError:
-        pass  # not ours to fix (another user's lock file): the lock itself is what matters

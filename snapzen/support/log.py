@@ -56,16 +56,11 @@ def register_secret(value: str | None) -> None:
         _secrets.add(value)
 
 
-def _scrub_text(text: str) -> str:
-    for secret in _secrets:
-        if secret in text:
-            text = text.replace(secret, "[secret]")
-    return scrub_personal(text)
-
-
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
-        return _scrub_text(value)
+        for secret in _secrets:
+            value = value.replace(secret, "[secret]")
+        return scrub_personal(value)
     if isinstance(value, dict):
         return {k: _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

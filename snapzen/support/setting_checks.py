@@ -120,26 +120,19 @@ BaseUrl = Annotated[str, AfterValidator(_base_url)]
 OptionalBaseUrl = Annotated[str, AfterValidator(lambda url: _base_url(url) if url else url)]
 
 
-def header_problem(value: str) -> str | None:
-    """Why ``value`` cannot be sent in an HTTP header (requests encodes headers as Latin-1;
-    a BOM or a newline would fail there, or split the header), or None."""
-    if "\ufeff" in value:
-        return "starts with or contains a byte-order mark (saved as 'UTF-8 with BOM'?)"
-    if any(ch in value for ch in "\r\n"):
-        return "contains a line break"
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        return "contains a control character"
-    if any(ord(ch) > 255 for ch in value):
-        return "contains characters that cannot be sent in an HTTP header (not Latin-1)"
-    return None
-
-
 def _sendable(value: SecretStr | None) -> SecretStr | None:
-    """A secret sent in an HTTP header: refused at load (the value never shown) rather than
-    as a traceback from the HTTP library on the first request."""
-    problem = value is not None and header_problem(value.get_secret_value())
-    if problem:
-        raise ValueError(problem)
+    """A secret sent in an HTTP header (requests encodes headers as Latin-1; a BOM or a newline
+    would fail there, or split the header): refused at load, the value never shown, rather
+    than as a traceback from the HTTP library on the first request."""
+    text = value.get_secret_value() if value is not None else ""
+    if "\ufeff" in text:
+        raise ValueError("starts with or contains a byte-order mark (saved as 'UTF-8 with BOM'?)")
+    if any(ch in text for ch in "\r\n"):
+        raise ValueError("contains a line break")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise ValueError("contains a control character")
+    if any(ord(ch) > 255 for ch in text):
+        raise ValueError("contains characters that cannot be sent in an HTTP header (not Latin-1)")
     return value
 
 
@@ -210,15 +203,6 @@ REDACTION_RULES = ("card", "iban", "email", "uk_nino", "us_ssn")
 _RULE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
-def check_rule_name(name: str) -> str:
-    if _RULE_NAME.fullmatch(name) is None:
-        raise ValueError(
-            f"invalid redaction rule name {name!r}: "
-            "use 1-64 characters from A-Z, a-z, 0-9, '_', '.', '-'"
-        )
-    return name
-
-
 def check_redaction_rules(names: Sequence[str]) -> list[str]:
     """``redaction.enabled``: built-in rule names only (ValueError names the unknown one)."""
     if isinstance(names, str):
@@ -244,5 +228,16 @@ def compile_patterns(patterns: Mapping[str, str]) -> dict[str, re.Pattern[str]]:
             raise ValueError(f"invalid regex for redaction pattern {name!r}: {exc}") from None
         if compiled[name].fullmatch("") is not None:
             raise ValueError(f"redaction pattern {name!r} matches the empty string")
-        check_rule_name(name)
+        if _RULE_NAME.fullmatch(name) is None:
+            raise ValueError(
+                f"invalid redaction rule name {name!r}: "
+                "use 1-64 characters from A-Z, a-z, 0-9, '_', '.', '-'"
+            )
     return compiled
+
+
+# `redaction.enabled` and `redaction.extra_patterns`.
+RuleNames = Annotated[CommaList, AfterValidator(check_redaction_rules)]
+Patterns = Annotated[
+    dict[str, str], AfterValidator(lambda found: compile_patterns(found) and found)
+]

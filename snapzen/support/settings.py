@@ -32,24 +32,10 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from snapzen.support import setting_checks as checks
+from snapzen.support import settings_sources as sources
 from snapzen.support.errors import ConfigError
-from snapzen.support.setting_checks import (
-    BaseUrl,
-    CommaList,
-    Email,
-    FieldsProblem,
-    HeaderSecret,
-    Interval,
-    OptionalBaseUrl,
-    Section,
-    Subdomain,
-    WidgetIds,
-    check_redaction_rules,
-    compile_patterns,
-    is_loopback,
-    jsonish,
-    parse_interval,
-)
+from snapzen.support.setting_checks import is_loopback, parse_interval
 from snapzen.support.settings_gdpr import (
     Client,
     ConsentSettings,
@@ -59,34 +45,20 @@ from snapzen.support.settings_gdpr import (
     check_clients,
     client_of,
 )
-from snapzen.support.settings_sources import (
-    CONFIG_ENV,
-    ENV_PREFIX,
-    SECRET_FIELDS,
-    Failed,
-    Found,
-    Origins,
-    SecretsDirSource,
-    describe_errors,
-    has_failed,
-    read_toml,
-    secrets_dir,
-    secrets_in_file,
-    unknown_env_sections,
-)
+from snapzen.support.settings_sources import SECRET_FIELDS, Failed, Found, Origins, has_failed
 
 __all__ = ["SECRET_FIELDS", "ConsentSettings", "TransferSettings", "is_loopback", "parse_interval"]
 
 
-class SnapEngageSettings(Section):
-    base_url: BaseUrl = "https://www.snapengage.com"
+class SnapEngageSettings(checks.Section):
+    base_url: checks.BaseUrl = "https://www.snapengage.com"
     org_id: str = ""
-    api_token: HeaderSecret = Field(
+    api_token: checks.HeaderSecret = Field(
         None,
         description="SnapEngage API token (Admin Dashboard → My Account → API Token). Required "
         "for sync.",
     )
-    widgets: WidgetIds = Field(default_factory=list)
+    widgets: checks.WidgetIds = Field(default_factory=list)
     include_offline: bool = False
     settle_minutes: int = Field(default=30, ge=5)
     overlap_days: int = Field(default=2, ge=0, le=30)
@@ -99,7 +71,7 @@ class SnapEngageSettings(Section):
         # Cursors are UTC days; SnapEngage reads start/end in `timezone`. Without a day of
         # overlap a zone west of UTC could leave hours between two runs' windows unread.
         if self.timezone not in ("Etc/UTC", "UTC") and self.overlap_days < 1:
-            raise FieldsProblem(
+            raise checks.FieldsProblem(
                 ("overlap_days", "timezone"),
                 "overlap_days must be at least 1 when timezone is not UTC",
             )
@@ -115,20 +87,20 @@ def _not_archived(value: bool) -> bool:
     return value
 
 
-class ZendeskSettings(Section):
-    subdomain: Subdomain = ""
-    base_url: OptionalBaseUrl = ""
-    email: Email = ""
-    api_token: HeaderSecret = Field(
+class ZendeskSettings(checks.Section):
+    subdomain: checks.Subdomain = ""
+    base_url: checks.OptionalBaseUrl = ""
+    email: checks.Email = ""
+    api_token: checks.HeaderSecret = Field(
         None,
         description="Zendesk API token, with zendesk.email. Zendesk deactivates all API tokens "
         "on 2027-04-30: prefer OAuth.",
     )
-    oauth_access_token: HeaderSecret = Field(
+    oauth_access_token: checks.HeaderSecret = Field(
         None, description="A static Zendesk OAuth access token."
     )
     oauth_client_id: str = ""
-    oauth_client_secret: HeaderSecret = Field(
+    oauth_client_secret: checks.HeaderSecret = Field(
         None,
         description="OAuth client secret, with zendesk.oauth_client_id (tokens renewed "
         "automatically).",
@@ -190,7 +162,7 @@ def default_ledger_path() -> Path:
     return Path(base) / "snapzen" / "snapzen.db"
 
 
-class LedgerSettings(Section):
+class LedgerSettings(checks.Section):
     path: Path = Field(
         default_factory=default_ledger_path,
         # How docs show it: the value itself depends on who runs the doc generator.
@@ -211,24 +183,20 @@ class LedgerSettings(Section):
         return self.erasure_journal or self.path.with_name(self.path.name + ".erasures.jsonl")
 
 
-class PipelineSettings(Section):
+class PipelineSettings(checks.Section):
     deadline_days: int = Field(default=50, ge=1)
     max_attempts: int = Field(default=5, ge=1)
     actor: str = "cron"
 
 
-class RedactionSettings(Section):
+class RedactionSettings(checks.Section):
     # Checked at load, not when the pipeline starts, so a typo fails before the lock and any
     # network call with exit 2 and one line naming the rule.
-    enabled: Annotated[CommaList, AfterValidator(check_redaction_rules)] = Field(
-        default_factory=lambda: ["card"]
-    )
-    extra_patterns: Annotated[
-        dict[str, str], AfterValidator(lambda patterns: compile_patterns(patterns) and patterns)
-    ] = Field(default_factory=dict)
+    enabled: checks.RuleNames = Field(default_factory=lambda: ["card"])
+    extra_patterns: checks.Patterns = Field(default_factory=dict)
 
 
-class HttpSettings(Section):
+class HttpSettings(checks.Section):
     timeout_seconds: float = Field(default=60.0, gt=0)
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
     max_attempts: int = Field(default=6, ge=1, le=20)
@@ -242,19 +210,19 @@ class HttpSettings(Section):
     max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
 
-class LogSettings(Section):
+class LogSettings(checks.Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
 
 
-class ScheduleSettings(Section):
-    every: Interval = "15m"
+class ScheduleSettings(checks.Section):
+    every: checks.Interval = "15m"
     retention_sweep_at: str = "03:30"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
+        env_prefix=sources.ENV_PREFIX,
         env_nested_delimiter="__",
         extra="forbid",
         case_sensitive=False,
@@ -275,7 +243,7 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     # Processor mode (issue 26): each client the controller of its widgets' chats.
     clients: Annotated[
-        list[Client], NoDecode, jsonish("list of clients"), AfterValidator(check_clients)
+        list[Client], NoDecode, checks.jsonish("list of clients"), AfterValidator(check_clients)
     ] = Field(default_factory=list)
 
     def transfer_for(self, widget: str) -> tuple[str | None, ControllerTransfers]:
@@ -293,7 +261,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # init (the TOML file, passed in by load_settings) < secrets dir < environment.
-        return (env_settings, SecretsDirSource(settings_cls), init_settings)
+        return (env_settings, sources.SecretsDirSource(settings_cls), init_settings)
 
     @field_validator("*", mode="wrap")
     @classmethod
@@ -366,21 +334,22 @@ def load_settings(
     the setting as it was given. ``config_path``: the file named with --config, which wins
     over SNAPZEN_CONFIG; ``needs``: what the command needs (see Needs)."""
     given = "--config"
-    if not config_path and os.environ.get(CONFIG_ENV):
-        config_path, given = os.environ[CONFIG_ENV], CONFIG_ENV
-    file_values = read_toml(Path(config_path), given) if config_path else {}
+    if not config_path and os.environ.get(sources.CONFIG_ENV):
+        config_path, given = os.environ[sources.CONFIG_ENV], sources.CONFIG_ENV
+    file_values = sources.read_toml(Path(config_path), given) if config_path else {}
     origins = Origins(str(config_path) if config_path else None, file_values)
-    problems = secrets_in_file(file_values, str(config_path))
-    problems += unknown_env_sections(Settings, os.environ)
+    problems = sources.secrets_in_file(file_values, str(config_path))
+    problems += sources.unknown_env_sections(Settings, os.environ)
     settings, found, failed = _build(file_values, origins)
     needed = EVIDENCE_SECTIONS if needs is Needs.EVIDENCE else frozenset(Settings.model_fields)
-    found += _cross_problems(settings, failed, origins)
-    if needs is Needs.SYNC:
-        found += _sync_requirements(settings, failed, origins)
     for sections, line in found:
         # An unknown section in the file is reported whatever the command needs.
-        if not sections or sections & needed or not sections & set(Settings.model_fields):
+        if sections & needed or not sections & set(Settings.model_fields):
             problems.append(line)
+    if needs is not Needs.EVIDENCE:
+        problems += _cross_problems(settings, failed, origins)
+    if needs is Needs.SYNC:
+        problems += _sync_requirements(settings, failed, origins)
     if problems:
         raise ConfigError(_one_message(list(dict.fromkeys(problems))))
     return settings
@@ -400,7 +369,7 @@ def _build(
         settings = Settings(**known)
     finally:
         _COLLECTED.reset(token)
-    return settings, describe_errors(errors, Settings, origins), failed
+    return settings, sources.describe_errors(errors, Settings, origins), failed
 
 
 def _one_message(problems: list[str]) -> str:
@@ -413,9 +382,8 @@ def _one_message(problems: list[str]) -> str:
 def require_sync_settings(settings: Settings) -> None:
     """Everything `sync` needs before the first network call; ConfigError naming all that is
     missing (the CLI checks this at load, with load_settings(needs=Needs.SYNC))."""
-    found = _sync_requirements(settings, {}, Origins())
-    if found:
-        raise ConfigError(_one_message([line for _, line in found]))
+    if found := _sync_requirements(settings, {}, Origins()):
+        raise ConfigError(_one_message(found))
 
 
 def require_ledger_key(settings: Settings) -> bytes:
@@ -425,7 +393,7 @@ def require_ledger_key(settings: Settings) -> bytes:
     return key.get_secret_value().encode("utf-8")
 
 
-def _cross_problems(settings: Settings, failed: Failed, origins: Origins) -> list[Found]:
+def _cross_problems(settings: Settings, failed: Failed, origins: Origins) -> list[str]:
     """Checks across sections (not made when a setting they read failed on its own)."""
     deadline, retention = settings.pipeline.deadline_days, settings.snapengage.retention_days
     if (
@@ -435,12 +403,9 @@ def _cross_problems(settings: Settings, failed: Failed, origins: Origins) -> lis
     ):
         return []
     return [
-        (
-            frozenset({"pipeline", "snapengage"}),
-            f"{origins.name(('pipeline', 'deadline_days'))}: {deadline} must be below "
-            f"snapengage.retention_days ({retention}): a chat unsynced for that long is "
-            "already deleted by SnapEngage, so the warning would come too late",
-        )
+        f"{origins.name(('pipeline', 'deadline_days'))}: {deadline} must be below "
+        f"snapengage.retention_days ({retention}): a chat unsynced for that long is already "
+        "deleted by SnapEngage, so the warning would come too late"
     ]
 
 
@@ -458,7 +423,7 @@ _CREDENTIALS = (
 )
 
 
-def _sync_requirements(settings: Settings, failed: Failed, origins: Origins) -> list[Found]:
+def _sync_requirements(settings: Settings, failed: Failed, origins: Origins) -> list[str]:
     """What a pass needs before its first network call, every missing piece at once (the
     settings that failed on their own are not looked at again)."""
     se, zd, key = settings.snapengage, settings.zendesk, settings.ledger.key
@@ -479,18 +444,15 @@ def _sync_requirements(settings: Settings, failed: Failed, origins: Origins) -> 
         ),
     ]
     found = [
-        (frozenset(location[:1]), origins.describe(location, problem))
+        origins.describe(location, problem)
         for is_missing, location, problem in missing
         if is_missing and not has_failed(failed, *location)
     ]
     if not zd.has_credentials and not any(has_failed(failed, "zendesk", n) for n in _CREDENTIALS):
-        where = secrets_dir()
+        where = sources.secrets_dir()
         secrets = "" if where.is_dir() else ", which does not exist"
         found.append(
-            (
-                frozenset({"zendesk"}),
-                f"zendesk credentials are required: set {ZENDESK_CREDENTIALS} (secrets as "
-                f"variables, or as files in the secrets directory {where}{secrets})",
-            )
+            f"zendesk credentials are required: set {ZENDESK_CREDENTIALS} (secrets as "
+            f"variables, or as files in the secrets directory {where}{secrets})"
         )
     return found

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic_core import to_jsonable_python
+
 from snapzen.support.settings import SECRET_FIELDS, Settings
 from snapzen.support.settings_sources import env_name
 
@@ -25,54 +27,47 @@ HEAD = CONFIG / "configuration-doc.md"
 
 
 def _descriptions(example: Path) -> dict[tuple[str, str], str]:
-    """The comment block above each ``key = value`` of the example config."""
+    """The comment block above each ``key = value`` of the example config, and the comment
+    after it on its line."""
     found: dict[tuple[str, str], str] = {}
     section = ""
     comment: list[str] = []
-    previous = ""  # the key just above, when no blank line or comment came between
+    first = ""  # the first key of a group under one comment (no blank line between)
     for raw in example.read_text(encoding="utf-8").splitlines():
         line = raw.strip()
         # An optional key shown commented out (`# requests_per_minute = 600`), or a table.
         line = re.sub(r"^#\s*(?=[a-z_]+ = |\[\[)", "", line)
-        listed = re.fullmatch(r"\[\[([a-z_]+)\]\]", line)  # an array of tables: its own section
-        if listed:
-            line = f"[{listed.group(1)}]"
         table = re.fullmatch(r"\[([a-z_]+)\.([a-z_]+)\]", line)
         if table:
             line = f"{table.group(2)} = {{}}"
-        header = re.fullmatch(r"\[([a-z_]+)\]", line)
+        header = re.fullmatch(r"\[\[?([a-z_]+)\]\]?", line)  # [[clients]]: a section too
         if header:
-            section, comment, previous = header.group(1), [], ""
+            section, comment, first = header.group(1), [], ""
         elif line.startswith("#"):
             comment.append(line.lstrip("#").strip())
         elif "=" in line and section:
-            key = line.split("=", 1)[0].strip()
-            text = " ".join(part for part in comment if part)
-            # Keys grouped under one comment (subdomain / base_url) share it.
-            found[(section, key)] = text or (f"See `{section}.{previous}`." if previous else "")
-            comment, previous = [], key
+            key, _, value = line.partition("=")
+            after = re.search(r"\s#\s+(.*)$", value)  # `key = value  # what it is`
+            text = " ".join(part for part in [*comment, after and after[1]] if part)
+            key = key.strip()
+            # Keys grouped under one comment (subdomain / base_url) point to its first key.
+            found[(section, key)] = text or (f"See `{section}.{first}`." if first else "")
+            comment, first = [], first if first and not text else key
         elif not line:
-            comment, previous = [], ""
+            comment, first = [], ""
     return found
 
 
 def _shown(value: Any) -> str:
-    if value is None:
-        return "(none)"
+    """A default as the table shows it; a model (a recipient) as its non-empty fields."""
+    value = to_jsonable_python(value)
+    if value in ([], {}):
+        return "(empty)"
     if isinstance(value, list):
-        return ", ".join(_item(v) for v in value) or "(empty)"
+        return ", ".join(_shown(item) for item in value)
     if isinstance(value, dict):
-        return "(empty)" if not value else ", ".join(f"{k}={v}" for k, v in value.items())
-    text = str(getattr(value, "value", value))
-    return text if text else '""'
-
-
-def _item(value: Any) -> str:
-    """A list item; a model (a recipient) as its non-empty fields."""
-    if hasattr(value, "model_dump"):
-        fields = value.model_dump(mode="json", exclude_defaults=False)
-        return "{" + ", ".join(f"{k}={v}" for k, v in fields.items() if v) + "}"
-    return str(value)
+        return "{" + ", ".join(f"{k}={v}" for k, v in value.items() if v) + "}"
+    return '""' if value == "" else "(none)" if value is None else str(value)
 
 
 def _type(annotation: Any) -> str:
@@ -88,36 +83,34 @@ def render(example: Path = EXAMPLE) -> str:
     for section, section_field in Settings.model_fields.items():
         model: Any = section_field.annotation
         listed = not hasattr(model, "model_fields")  # a list of tables: [[clients]]
+        variable = env_name((section,))
         if listed:
             model = model.__args__[0]
             out += [
                 f"## [[{section}]]",
                 "",
-                f"A list: `[[{section}]]` tables in the file, or `{env_name((section,))}` as a "
-                "JSON list of objects with these keys.",
+                f"A list: `[[{section}]]` tables in the file, or `{variable}` as a JSON list of "
+                "objects with these keys.",
             ]
         else:
             out.append(f"## [{section}]")
-        columns = ["key", "type", "default"] if listed else ["setting", "environment variable"]
-        columns += ["type", "default", "what it does"] if not listed else ["what it does"]
-        out += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        out += ["", "| setting | environment variable | type | default | what it does |"]
+        out.append("|---|---|---|---|---|")
         for name, field in model.model_fields.items():
             secret = (section, name) in SECRET_FIELDS  # described on the model: not in the file
-            note = field.description if secret else notes.get((section, name))
             extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
             default = str(extra.get("shown_default", ""))  # computed where it runs (a home)
             if secret:
                 default = "secret: environment or secrets file"
-            elif listed and field.is_required():
+            elif field.is_required():
                 default = "required"
             elif not default:
                 default = _shown(field.get_default(call_default_factory=True))
-            cells = (
-                [f"`{name}`"]
-                if listed
-                else [f"`{section}.{name}`", f"`{env_name((section, name))}`"]
-            )
-            cells += [_type(field.annotation), default, (note or "-").replace("|", "\\|")]
+            note = (field.description if secret else notes.get((section, name))) or "-"
+            cells = [f"`{section}.{name}`", f"`{env_name((section, name))}`"]
+            if listed:
+                cells = [f"`{section}[].{name}`", f"in `{variable}`"]
+            cells += [_type(field.annotation), default, note.replace("|", "\\|")]
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)

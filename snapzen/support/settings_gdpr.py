@@ -26,25 +26,15 @@ from pydantic import (
 )
 from pydantic_settings import NoDecode
 
+from snapzen.support import setting_checks as checks
 from snapzen.support.adequacy import (
     ADEQUACY,
     SAFEGUARD_INSTRUMENTS,
-    Adequacy,
     Regime,
     normalise_country,
     regime_of_controller,
     regimes_of_visitor,
 )
-from snapzen.support.setting_checks import (
-    CommaList,
-    FieldsProblem,
-    LowerList,
-    Section,
-    WidgetIds,
-    jsonish,
-    refuse_moved,
-)
-from snapzen.support.setting_checks import split_list as _split_list
 
 # The one registry of where a chat's consent may be recorded: the SnapEngage case fields read
 # for it. The settings' validation (`consent.sources`), the type of ConsentEvidence.source
@@ -76,7 +66,7 @@ def _sources(value: Any) -> Any:
     """Checked against the registry before the Literal type is: the problem is then about
     ``consent.sources`` as the user wrote it and names the unknown sources (the type's own
     error would name an item, ``consent.sources.0``, and no source)."""
-    values = _split_list(value)
+    values = checks.split_list(value)
     if not isinstance(values, list):
         return values  # the type check says what is wrong
     unknown = [v for v in values if v not in CONSENT_SOURCES]
@@ -88,16 +78,16 @@ def _sources(value: Any) -> Any:
 ConsentSources = Annotated[list[ConsentSource], NoDecode, BeforeValidator(_sources)]
 
 
-class ConsentSettings(Section):
+class ConsentSettings(checks.Section):
     """Whose consent counts and what shows it was informed (Art. 49(1)(a), EDPB 2/2018), and
     the per-chat contract evidence for Art. 49(1)(b). Used only for a recipient whose basis is
     a derogation; a refusal recorded here withholds a chat under any basis."""
 
     variable: str = "gdpr_consent"
-    accepted_values: LowerList = Field(
+    accepted_values: checks.LowerList = Field(
         default_factory=lambda: ["yes", "true", "1", "accepted", "on"]
     )
-    refused_values: LowerList = Field(default_factory=lambda: list(REFUSED_VALUES))
+    refused_values: checks.LowerList = Field(default_factory=lambda: list(REFUSED_VALUES))
     # Only the visitor's page (javascript_variables) by default: operator variables and labels
     # are set by agents, and an agent's note is not the visitor's consent.
     sources: ConsentSources = Field(default_factory=lambda: list(CONSENT_SOURCES[:1]))
@@ -106,12 +96,14 @@ class ConsentSettings(Section):
     # Art. 49(1)(a) counts only with a receipt id and a notice version listed in ``notices``.
     require_evidence: bool = True
     # notice version -> SHA-256 (hex) of the notice text the visitor was shown.
-    notices: Annotated[dict[str, str], NoDecode, jsonish("object")] = Field(default_factory=dict)
+    notices: Annotated[dict[str, str], NoDecode, checks.jsonish("object")] = Field(
+        default_factory=dict
+    )
     # The page variable carrying the chat's own contract evidence (an order reference); empty:
     # Art. 49(1)(b) never applies.
     contract_variable: str = ""
 
-    _moved = refuse_moved(MOVED_FROM_CONSENT, "consent.{name} moved to {target}")
+    _moved = checks.refuse_moved(MOVED_FROM_CONSENT, "consent.{name} moved to {target}")
 
     @field_validator("notices")
     @classmethod
@@ -128,14 +120,14 @@ class ConsentSettings(Section):
     def _values_apart(self) -> ConsentSettings:
         both = sorted(set(self.accepted_values) & set(self.refused_values))
         if both:
-            raise FieldsProblem(
+            raise checks.FieldsProblem(
                 ("accepted_values", "refused_values"),
                 f"consent values {both} are both accepted and refused",
             )
         return self
 
 
-class RecordSettings(Section):
+class RecordSettings(checks.Section):
     """What an access pack tells the person (Art. 15(1)(a)-(h), 15(2)), and the Art. 30(1)
     record of processing `snapzen ledger report` prints (snapzen.ledger.evidence.art30_record)."""
 
@@ -146,11 +138,11 @@ class RecordSettings(Section):
     lawful_basis: str = ""
     representative: str = ""  # Art. 27 representative
     dpo: str = ""
-    purposes: CommaList = Field(default_factory=lambda: ["customer support chat archiving"])
-    data_subjects: CommaList = Field(default_factory=lambda: ["website chat visitors"])
-    security_measures: CommaList = Field(default_factory=list)  # Art. 30(1)(g)
+    purposes: checks.CommaList = Field(default_factory=lambda: ["customer support chat archiving"])
+    data_subjects: checks.CommaList = Field(default_factory=lambda: ["website chat visitors"])
+    security_measures: checks.CommaList = Field(default_factory=list)  # Art. 30(1)(g)
     # Recipients beyond transfer.recipients that receive no transfer (processors in the area).
-    recipients: CommaList = Field(default_factory=list)
+    recipients: checks.CommaList = Field(default_factory=list)
     retention: str = ""  # empty: described from transfer.retention_years
     # How long the ledger itself (a processing activity of its own) is kept; empty: described.
     ledger_retention: str = ""
@@ -193,7 +185,7 @@ def country_code(value: str) -> str:
 CountryCode = Annotated[str, AfterValidator(country_code)]
 
 
-class Recipient(Section):
+class Recipient(checks.Section):
     name: str = Field(min_length=1)
     country: CountryCode
     system: RecipientSystem = RecipientSystem.OTHER
@@ -229,15 +221,12 @@ class Recipient(Section):
         transfer: the recipient is outside their area."""
         return tuple(regime for regime in regimes if self.country not in regime.area)
 
-    def adequacy(self, regime: Regime) -> Adequacy | None:
-        return ADEQUACY[regime].get(self.country)
-
     def mechanism(self, regimes: tuple[Regime, ...]) -> str:
         """What the row records as the mechanism relied on under ``regimes``."""
         if self.basis is TransferBasis.ADEQUACY:
             parts = []
             for regime in regimes:
-                entry = self.adequacy(regime)
+                entry = ADEQUACY[regime].get(self.country)
                 text = f"{regime.label}: {entry.instrument if entry else self.instrument}"
                 if entry is not None and entry.partial:
                     text += f" (certification {self.certification}, checked {self.checked_on})"
@@ -277,7 +266,7 @@ _MOVED_OUT = {
 }
 
 
-class ControllerTransfers(Section):
+class ControllerTransfers(checks.Section):
     """What decides a controller's transfers: where it is established (which decides the
     regime) and every recipient with its basis. The company's `[transfer]` section, and each
     client's in processor mode (`[[clients]]`), are one of these."""
@@ -286,7 +275,7 @@ class ControllerTransfers(Section):
     # EEA country, the visitor's location elsewhere): no default, guessing it wrong exports
     # chats without a basis.
     controller_country: str | None = None
-    recipients: Annotated[list[Recipient], NoDecode, jsonish("list of recipients")] = Field(
+    recipients: Annotated[list[Recipient], NoDecode, checks.jsonish("list of recipients")] = Field(
         default_factory=_default_recipients
     )
 
@@ -305,7 +294,7 @@ class ControllerTransfers(Section):
     def _bases_hold(self) -> ControllerTransfers:
         zendesk = [r for r in self.recipients if r.system is RecipientSystem.ZENDESK]
         if len(zendesk) != 1:
-            raise FieldsProblem(
+            raise checks.FieldsProblem(
                 ("recipients",),
                 f"{self._recipients_named()} must name exactly one recipient with system = "
                 f"'zendesk' (the one snapzen sends to), found {len(zendesk)}",
@@ -316,7 +305,7 @@ class ControllerTransfers(Section):
             for regime in self.regimes_possible:
                 problem = basis_problem(recipient, regime)
                 if problem:
-                    raise FieldsProblem(
+                    raise checks.FieldsProblem(
                         ("recipients", "controller_country"),
                         f"{self._recipients_named()} {recipient.name!r}: {problem}",
                     )
@@ -373,7 +362,7 @@ class TransferSettings(ControllerTransfers):
     clock_margin_days: int = Field(default=30, ge=1, le=3650)
 
     # Named, not just "extra input": an old config must say where its setting went.
-    _moved = refuse_moved(_MOVED_OUT, "transfer.{name} was replaced by {target}")
+    _moved = checks.refuse_moved(_MOVED_OUT, "transfer.{name} was replaced by {target}")
 
 
 def basis_problem(recipient: Recipient, regime: Regime) -> str | None:
@@ -382,7 +371,7 @@ def basis_problem(recipient: Recipient, regime: Regime) -> str | None:
     if not recipient.restricted_under((regime,)):
         return None
     if recipient.basis is TransferBasis.ADEQUACY:
-        entry = recipient.adequacy(regime)
+        entry = ADEQUACY[regime].get(recipient.country)
         if entry is None:
             return (
                 f"{recipient.country} is not on the {regime.label} adequacy list shipped with "
@@ -424,7 +413,7 @@ class Client(ControllerTransfers):
 
     name: str = Field(min_length=1)
     contact: str = ""  # the controller's contact details (Art. 30(2)(a))
-    widgets: WidgetIds = Field(default_factory=list)
+    widgets: checks.WidgetIds = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _has_widgets(self) -> Client:

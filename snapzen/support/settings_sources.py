@@ -20,6 +20,7 @@ import difflib
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin
@@ -33,8 +34,6 @@ from snapzen.support.setting_checks import FieldsProblem
 ENV_PREFIX = "SNAPZEN_"
 CONFIG_ENV = "SNAPZEN_CONFIG"
 SECRETS_DIR_ENV = "SNAPZEN_SECRETS_DIR"
-# Variables that are not settings but share the prefix.
-NOT_SETTINGS = {CONFIG_ENV, SECRETS_DIR_ENV}
 
 SECRET_FIELDS = {
     ("snapengage", "api_token"),
@@ -44,8 +43,8 @@ SECRET_FIELDS = {
     ("ledger", "key"),
 }
 
-# A problem found in the settings: the sections it is about (empty: about none in
-# particular), and its line, naming each setting as it was given.
+# A problem found in the settings: the sections it is about, and its line, naming each
+# setting as it was given.
 Found = tuple[frozenset[str], str]
 # Settings that failed their own checks, by section: field names, "" for the section as a
 # whole. Checks that read one of them are not made (its problem is reported already).
@@ -66,9 +65,7 @@ def secrets_dir() -> Path:
 
 def _secret_path(location: tuple[str, ...]) -> Path | None:
     """Where the secrets file of ``location`` would be; None for a setting that is no secret."""
-    if len(location) != 2 or (location[0], location[1]) not in SECRET_FIELDS:
-        return None
-    return secrets_dir() / f"{ENV_PREFIX.lower()}{location[0]}__{location[1]}"
+    return secrets_dir() / env_name(location).lower() if location in SECRET_FIELDS else None
 
 
 @dataclass(frozen=True)
@@ -88,14 +85,11 @@ class Origins:
 
     def in_file(self, location: tuple[str, ...]) -> bool:
         node: Any = self.file_values
-        for part in location:
-            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]  # an item of a list ([[clients]])
-            elif not isinstance(node, Mapping) or part not in node:
-                return False
-            else:
-                node = node[part]
-        return self.file is not None
+        with suppress(LookupError, TypeError, ValueError):  # not there (or not a table there)
+            for part in location:  # an item of a list ([[clients]]) by its position
+                node = node[int(part)] if isinstance(node, list) else node[part]
+            return self.file is not None
+        return False
 
     def written(self, location: tuple[str, ...]) -> str | None:
         """How the user gave ``location``: the variable, the secrets file or the file key;
@@ -219,11 +213,9 @@ def describe_errors(errors: Sequence[Any], model: type[BaseModel], origins: Orig
         location = tuple(str(part) for part in error["loc"])
         message = str(error.get("msg", "")).removeprefix("Value error, ")
         cause = (error.get("ctx") or {}).get("error")
-        if location and isinstance(cause, FieldsProblem):
+        if isinstance(cause, FieldsProblem):
             line = origins.describe_fields(location, cause.fields, message)
             lines.append((frozenset(location[:1]), line))
-        elif not location:
-            lines.append((frozenset(), message))  # a check across settings names them itself
         elif error["type"] == "extra_forbidden":
             variable = origins.env_var(location)
             written = variable or origins.written(location) or ".".join(location)
@@ -249,8 +241,8 @@ def unknown_env_sections(model: type[BaseModel], environ: Mapping[str, str]) -> 
     lines = []
     for name in sorted(environ):
         upper = name.upper()
-        if not upper.startswith(ENV_PREFIX) or upper in NOT_SETTINGS or "__" not in upper:
-            continue
+        if not upper.startswith(ENV_PREFIX) or "__" not in upper:
+            continue  # not a setting of a section (SNAPZEN_CONFIG, SNAPZEN_SECRETS_DIR)
         section = upper.removeprefix(ENV_PREFIX).split("__", 1)[0].lower()
         if section not in sections:
             close = difflib.get_close_matches(section, sections, n=1, cutoff=0.6)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from snapzen.ledger.evidence.chain import subject_ref
-from snapzen.ledger.rights.requests import deadline
+from snapzen.ledger.rights.requests import add_months
 from tests.e2e.conftest import (
     LEDGER_KEY,
     chain_problems,
@@ -84,7 +84,7 @@ def test_erase_by_reason_nothing_found_and_held_tickets(make_sandbox: Any, tmp_p
     [objection] = requests_json(env)
     assert objection["kind"] == "objection" and objection["outcome"] == "nothing_found"
     today = datetime.now(UTC).date()
-    assert objection["deadline"] == deadline(today).isoformat()
+    assert objection["deadline"] == add_months(today, 1).isoformat()  # Art. 12(3)
 
     # A held ticket survives the erasure; the rest of the person's (archived) tickets go.
     email, _case, tickets = synced_person(sb, ledger)
@@ -187,9 +187,10 @@ def test_erasure_survives_restoring_an_older_backup(make_sandbox: Any, tmp_path:
 
 
 def test_requests_list_open_first_and_deadline_clamps_month_end() -> None:
-    assert deadline(date(2026, 1, 31)) == date(2026, 2, 28)
-    assert deadline(date(2028, 1, 31)) == date(2028, 2, 29)
-    assert deadline(date(2026, 12, 15)) == date(2027, 1, 15)
+    # The deadline of a request received on a day: one month later, clamped to the month's end.
+    assert add_months(date(2026, 1, 31), 1) == date(2026, 2, 28)
+    assert add_months(date(2028, 1, 31), 1) == date(2028, 2, 29)
+    assert add_months(date(2026, 12, 15), 1) == date(2027, 1, 15)
 
 
 def test_reconcile_deletes_expired_tickets_the_database_does_not_know(

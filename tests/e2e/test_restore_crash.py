@@ -28,7 +28,8 @@ from snapzen.ledger.rights import holds
 from snapzen.ledger.store.db import open_db, transaction
 db = open_db(sys.argv[1], key=sys.argv[2].encode())
 with transaction(db) as conn:
-    holds.add(conn, "case:only-in-the-wal", "litigation", actor="t", now=datetime.now(UTC))
+    now = datetime.now(UTC)
+    holds.change(conn, "case:only-in-the-wal", "litigation", add=True, actor="t", now=now)
 os._exit(0)  # no close, no checkpoint: the hold lives in the -wal file only
 """
 

@@ -79,16 +79,27 @@ def test_holds_keep_due_tickets_until_lifted(old_settings: Settings, zd: Deletio
     ids = tickets_of(db)
     now = datetime.now(UTC)
     with transaction(db) as conn:
-        holds.add(conn, holds.target_for(case_id="old-eu"), "claim 1", actor="t", now=now)
-        holds.add(conn, holds.target_for(ticket_id=ids["boundary"]), "claim 2", actor="t", now=now)
+        holds.change(
+            conn, holds.target_for(case_id="old-eu"), "claim 1", add=True, actor="t", now=now
+        )
+        holds.change(
+            conn,
+            holds.target_for(ticket_id=ids["boundary"]),
+            "claim 2",
+            add=True,
+            actor="t",
+            now=now,
+        )
     dry = run_sweep(old_settings, dry_run=True)
     assert (dry.due, dry.held) == (1, 2)
     result = run_sweep(old_settings)
     assert (result.deleted, result.held) == (1, 2)
     assert zd.soft_deleted == {ids["old-us"]}
     with transaction(db) as conn:
-        assert holds.remove(conn, "case:old-eu", "settled", actor="t", now=now) is not None
-        assert holds.remove(conn, "case:old-eu", "again", actor="t", now=now) is None
+        assert (
+            holds.change(conn, "case:old-eu", "settled", add=False, actor="t", now=now) is not None
+        )
+        assert holds.change(conn, "case:old-eu", "again", add=False, actor="t", now=now) is None
     again = run_sweep(old_settings)
     assert (again.deleted, again.held) == (1, 1)
     assert zd.soft_deleted == {ids["old-us"], ids["old-eu"]}

@@ -11,17 +11,22 @@ minutes no longer does, and a sweep over many profiles reads the window once
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from pydantic import SecretStr
 
+from snapzen.clients.deletion import ZendeskUserEraser
 from snapzen.clients.http import HttpClient
 from snapzen.clients.origin import mounted
+from snapzen.clients.search_lag import SEARCH_LAG, LagWindow
 from snapzen.clients.zendesk import ZendeskClient
 from snapzen.commands.access_tickets import read_tickets
 from snapzen.commands.retention_forget import delete_ticketless
 from snapzen.sandbox import Sandbox, SandboxConfig
+from snapzen.support import clock
 from snapzen.support.settings import HttpSettings, ZendeskSettings
 
 
@@ -125,3 +130,30 @@ def test_only_the_persons_own_tickets_from_minutes_ago_are_listed(
     read = read_tickets(client, [], [], "ann@example.org", include=[theirs])
     assert read.for_review == []
     assert [(t["ticket_id"], t["state"]) for t in read.tickets] == [(theirs, "present")]
+
+
+def test_a_profile_whose_recent_tickets_could_not_be_read_is_kept_and_reported(
+    zendesk: tuple[Sandbox, ZendeskClient],
+) -> None:
+    box, client = zendesk
+    store = box.app.store
+    ann = store.add_user("ann@example.org")
+    store.add_email_ticket("carl@example.org", "for carl", submitter_email="ann@example.org")
+    # snapzen's clock ahead of Zendesk's: the export refuses the window's start time.
+    client.lag_window = LagWindow(client, lambda: clock.now() + SEARCH_LAG + timedelta(minutes=5))
+    swept = delete_ticketless(client, [ann], dry_run=True)
+    assert swept.deleted == [] and swept.failed == {ann: "lookup failed (BadRequestError)"}
+
+
+def test_an_erasure_whose_recent_tickets_could_not_be_read_keeps_the_profile_and_says_so(
+    zendesk: tuple[Sandbox, ZendeskClient],
+) -> None:
+    box, client = zendesk
+    store = box.app.store
+    ann = store.add_user("ann@example.org", created=-math.inf)  # search shows her profile
+    store.add_email_ticket("carl@example.org", "for carl", submitter_email="ann@example.org")
+    client.lag_window = LagWindow(client, lambda: clock.now() + SEARCH_LAG + timedelta(minutes=5))
+    done = ZendeskUserEraser(client, "ann@example.org").erase()
+    assert done.deleted == [] and not done.complete
+    assert done.failed == {ann: "tickets naming it not read (BadRequestError)"}
+    assert store.users[ann]["active"]

@@ -170,6 +170,23 @@ def altered(conn: sqlite3.Connection) -> str | None:
     return None
 
 
+def unprotected(conn: sqlite3.Connection) -> str | None:
+    """Which of snapzen's append-only triggers on the chain's table is missing, or None. The
+    chain still shows any edit they would have refused, but without them the file no longer
+    refuses one, and an auditor must hear that."""
+    table = chained_table(conn)
+    sql = "SELECT name FROM main.sqlite_master WHERE type = 'trigger' AND tbl_name = ?"
+    found = {name for (name,) in conn.execute(sql, (table,))}
+    missing = [verb for verb in ("UPDATE", "DELETE") if f"{table}_no_{verb.lower()}" not in found]
+    if not missing:
+        return None
+    names = " and ".join(f"{table}_no_{verb.lower()}" for verb in missing)
+    return (
+        f"trigger {names} missing: {table} no longer refuses {' and '.join(missing)} "
+        "(recreate it as docs/auditing.md shows)"
+    )
+
+
 @cache
 def _own_objects(table: str) -> dict[str, str]:
     """Our table's, indexes', triggers' and view's SQL as SQLite stores it (it drops IF NOT

@@ -30,7 +30,13 @@ from snapzen.ledger.evidence.chain import (
     GENESIS,
     hashed_bytes,
 )
-from snapzen.ledger.evidence.events_table import altered, chained_table, has_records, old_rows
+from snapzen.ledger.evidence.events_table import (
+    altered,
+    chained_table,
+    has_records,
+    old_rows,
+    unprotected,
+)
 from snapzen.ledger.store.files import connect
 
 if TYPE_CHECKING:
@@ -44,6 +50,7 @@ class Problem:
     seq: int
     # edited | missing | inserted | relinked | truncated | diverged | bad_signature | altered
     # | damaged (SQLite's integrity check, ``verify --thorough``) | journal
+    # | unprotected (an append-only trigger missing)
     kind: str
     message: str
 
@@ -307,6 +314,9 @@ def verify_ledger(
             message = f"SQLite's integrity check: {'; '.join(lines[:5])}{more}"
             return VerifyResult(problems=[Problem(0, "damaged", message)])
         result = verify_chain(conn)
+        missing = unprotected(conn)
+        if missing is not None:
+            result.problems.append(Problem(0, "unprotected", missing))
         for checkpoint in checkpoints:
             result.checkpoints_checked += 1
             problem = check_checkpoint(conn, checkpoint)

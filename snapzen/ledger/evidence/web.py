@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import subprocess
 import sys
 from collections.abc import Sequence
 from importlib import resources
@@ -176,11 +175,3 @@ def prepare(source: Path, workdir: Path) -> tuple[Path, Path, str]:
     metadata = workdir / "metadata.json"
     write_private(metadata, json.dumps(build_metadata(snapshot, sha256=sha), indent=2) + "\n")
     return snapshot, metadata, sha
-
-
-def run(command: list[str]) -> int:
-    """Run Datasette in the foreground until it exits (Ctrl-C stops it)."""
-    try:
-        return subprocess.call(command)
-    except KeyboardInterrupt:
-        return 0

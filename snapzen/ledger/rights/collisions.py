@@ -79,15 +79,10 @@ def select_cases(
         if count > 1:
             raise SubjectCollision(count, found)
         return None
-    by_case = {c.case_id for c in found}
     by_ticket = {c.ticket_id: c.case_id for c in found if c.ticket_id is not None}
-    selected: set[str] = set()
-    for case_id in case_ids:
-        if case_id not in by_case:
-            raise ConfigError(f"case {case_id} is not a chat of this email reference")
-        selected.add(case_id)
-    for ticket_id in ticket_ids:
-        if ticket_id not in by_ticket:
-            raise ConfigError(f"ticket {ticket_id} is not a chat of this email reference")
-        selected.add(by_ticket[ticket_id])
-    return selected
+    named = (("case", case_ids, {c.case_id for c in found}), ("ticket", ticket_ids, by_ticket))
+    for what, wanted, known in named:
+        for item in wanted:
+            if item not in known:
+                raise ConfigError(f"{what} {item} is not a chat of this email reference")
+    return {*case_ids, *(by_ticket[ticket_id] for ticket_id in ticket_ids)}

@@ -134,33 +134,30 @@ class Contents:
         )
 
 
-def _vouched(known: Iterable[JournalEntry] | None) -> Any:
-    """Whether an old unkeyed line is one of ``known`` (the ledger's own erasures); any
-    old line for ``known=None`` (read, never re-written from)."""
-    if known is None:
-        return lambda _body: True
-    keys = {entry.key() for entry in known}
-    return lambda body: (str(body.get("request_id")), str(body.get("subject_ref"))) in keys
+def _vouched(known: Iterable[JournalEntry] | None) -> journal_file.Vouched:
+    """The old unkeyed lines ``known`` (the ledger's own erasures) vouch for; any for
+    ``known=None`` (read, never re-written from)."""
+    return None if known is None else {entry.key() for entry in known}
 
 
 def read(path: Path, key: bytes | None, *, known: Iterable[JournalEntry] | None = ()) -> Contents:
     """The journal, verified line by line (JournalDamaged names the first bad one). Old
     unkeyed lines are accepted only when ``known`` (the ledger's own erasures) holds them."""
     contents = Contents()
-    for line in journal_file.read(path, key, accept_old=_vouched(known)):
+    for line in journal_file.read(path, key, vouched=_vouched(known)):
+        if line.type in _OTHER:
+            continue
+        if line.type not in (ERASURE, REQUEST, FORGOTTEN):
+            raise JournalDamaged(f"{path}: line {line.number}: unknown type {line.type!r}")
         try:
-            if line.type == ERASURE:
-                contents.erasures.append(_parsed(JournalEntry, line.entry))
-            elif line.type == REQUEST:
-                contents.requests.append(_parsed(RequestLine, line.entry))
-            elif line.type == FORGOTTEN:
+            if line.type == FORGOTTEN:
                 contents.forgotten.setdefault(str(line.entry["period"]), str(line.entry["at"]))
                 contents.forgotten_requests.update(map(str, line.entry.get("request_ids", ())))
-            elif line.type not in _OTHER:
-                raise JournalDamaged(f"{path}: line {line.number}: unknown type {line.type!r}")
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, JournalDamaged):
-                raise
+            elif line.type == ERASURE:
+                contents.erasures.append(_parsed(JournalEntry, line.entry))
+            else:
+                contents.requests.append(_parsed(RequestLine, line.entry))
+        except (KeyError, TypeError, ValueError):
             raise JournalDamaged(f"{path}: line {line.number}: not a journal entry") from None
     return contents
 
@@ -168,10 +165,16 @@ def read(path: Path, key: bytes | None, *, known: Iterable[JournalEntry] | None 
 def append(path: Path, key: bytes, contents: Contents) -> None:
     """Append the erasures, the request events and the periods forgotten, in that order, and
     fsync them: an erasure is not done until its line is on disk."""
-    journal_file.append(path, key, ERASURE, [entry.body() for entry in contents.erasures])
-    journal_file.append(path, key, REQUEST, [line.body() for line in contents.requests])
     periods = sorted(contents.forgotten.items())
-    journal_file.append(path, key, FORGOTTEN, [{"period": p, "at": at} for p, at in periods])
+    journal_file.append(
+        path,
+        key,
+        [
+            *((ERASURE, entry.body()) for entry in contents.erasures),
+            *((REQUEST, line.body()) for line in contents.requests),
+            *((FORGOTTEN, {"period": p, "at": at}) for p, at in periods),
+        ],
+    )
 
 
 @contextmanager
@@ -192,7 +195,7 @@ def chained(
 
 def append_requests(path: Path, key: bytes, rows: Iterable[Mapping[str, Any]]) -> None:
     """Append the request events just committed to the chain (rows as append_events returns)."""
-    journal_file.append(path, key, REQUEST, [request_line(row).body() for row in rows])
+    append(path, key, Contents(requests=[request_line(row) for row in rows]))
 
 
 def request_line(row: Mapping[str, Any]) -> RequestLine:
@@ -264,9 +267,7 @@ def widgets_of(conn: sqlite3.Connection, case_ids: Iterable[str]) -> dict[str, s
     """The widget of each case the ledger knows (a narrowed erasure's chats, so a restore
     can withhold one the restored ledger has never seen)."""
     wanted = list(case_ids)
-    marks = ", ".join("?" for _ in wanted)
-    if not wanted:
-        return {}
+    marks = ", ".join("?" * len(wanted))  # none: `IN ()`, which SQLite reads as no case
     rows = conn.execute(f"SELECT case_id, widget_id FROM cases WHERE case_id IN ({marks})", wanted)
     return {str(case_id): str(widget) for case_id, widget in rows}
 
@@ -281,47 +282,34 @@ def ledger_erasures(conn: sqlite3.Connection) -> list[JournalEntry]:
         "SELECT subject_ref, case_id, recorded_at, ticket_id FROM events "
         "WHERE event = 'erased' AND subject_ref IS NOT NULL AND ticket_id IS NOT NULL"
     ):
-        ref = resolver.resolve(str(chained), "erased")
-        if ref is not None:
+        if (ref := resolver.resolve(str(chained), "erased")) is not None:
             erased.setdefault(ref, []).append((str(case_id), str(at), int(ticket)))
+
+    def tickets(ref: str, until: str, cases: list[str] | None = None) -> list[int]:
+        mine = erased.get(ref, [])
+        return sorted({t for c, at, t in mine if at <= until and (cases is None or c in cases)})
+
     found: dict[tuple[str, str], JournalEntry] = {}
     for line in ledger_requests(conn):
-        details = line.details
-        if line.event != REQUEST_EVENT or not is_erasure_record(details):
+        details, ref = line.details, line.subject_ref
+        if line.event != REQUEST_EVENT or not is_erasure_record(details) or ref is None:
             continue  # a receipt, pause or close of the clock is not an erasure
-        if line.subject_ref is None:
-            continue
         narrowed = bool(details.get("narrowed"))
         cases = [str(c) for c in details.get("cases", [])] if narrowed else []
-        tickets = sorted(
-            {
-                ticket
-                for case_id, at, ticket in erased.get(line.subject_ref, [])
-                if at <= line.at and (not narrowed or case_id in cases)
-            }
-        )
+        reason = str(details.get("reason", ""))
+        erasure = tickets(ref, line.at, cases if narrowed else None)
         entry = JournalEntry(
-            line.request_id,
-            line.subject_ref,
-            line.at,
-            str(details.get("reason", "")),
-            tickets,
-            cases,
-            narrowed,
-            widgets_of(conn, cases),
+            line.request_id, ref, line.at, reason, erasure, cases, narrowed, widgets_of(conn, cases)
         )
         found[entry.key()] = entry  # the latest event of a request wins
     try:
-        rows = conn.execute(
-            "SELECT subject_ref, erased_at, request_id FROM erased_subjects"
-        ).fetchall()
+        rows = conn.execute("SELECT request_id, subject_ref, erased_at FROM erased_subjects")
     except sqlite3.OperationalError:  # a ledger older than the table
-        rows = []
-    for ref, erased_at, request_id in rows:
-        key = (str(request_id), str(ref))
-        if key not in found:
-            tickets = sorted({t for _, at, t in erased.get(str(ref), []) if at <= str(erased_at)})
-            found[key] = JournalEntry(key[0], key[1], str(erased_at), "erased_subjects", tickets)
+        return list(found.values())
+    for request_id, ref, at in rows:
+        erasure = tickets(str(ref), str(at))
+        entry = JournalEntry(str(request_id), str(ref), str(at), "erased_subjects", erasure)
+        found.setdefault(entry.key(), entry)
     return list(found.values())
 
 
@@ -339,4 +327,4 @@ def copy_for_checkpoint(
     text = live.read_text(encoding="utf-8")
     with atomic_text(copy) as handle:
         handle.write(text)
-    return journal_file.head(journal_file.read(copy, key, accept_old=lambda _: True))
+    return journal_file.head(journal_file.read(copy, key, vouched=None))

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, replace
+from contextlib import closing, suppress
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -42,22 +44,16 @@ from snapzen.support import clock
 from snapzen.support.errors import ConfigError
 from snapzen.support.sqlite_uri import read_only_uri
 
-STATEMENT_EVENT = Event.OPERATOR_STATEMENT
-
 
 @dataclass
 class ReapplyResult:
     entries: int = 0
-    subjects: int = 0  # erased_subjects rows (re)written
     withheld: int = 0  # pending/failed chats withheld again
     events: int = 0  # `erased` events appended for tickets the restored chain lacked
     in_flight: list[str] = field(default_factory=list)  # pushing: erase again after a sync
     requests: int = 0  # request events appended that the chain lacked
     from_replaced: int = 0  # erasures and requests only the replaced ledger knew
     no_journal: bool = False  # --no-erasure-journal: the operator's statement is chained
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -87,7 +83,7 @@ def choose(
             "copy, CHECKPOINT.erasures.jsonl), or --no-erasure-journal to state (recorded in "
             "the ledger) that nobody was erased and no request was made"
         )
-    journal_file.read(path, key, accept_old=lambda _: True)  # MACs and chain, now
+    journal_file.read(path, key, vouched=None)  # MACs and chain, now
     return JournalChoice(path, live, key)
 
 
@@ -120,8 +116,8 @@ def reapply(
     entries = [_without_forgotten_chats(db.conn, e) for e in entries if e.request_id not in gone]
     requests = [r for r in requests if r.request_id not in gone]
     with transaction(db) as conn:
+        result.entries = len(entries)
         for entry in entries:
-            result.entries += 1
             _apply_erasure(conn, entry, result, actor, stamp)
         known = {line.identity() for line in journal.ledger_requests(conn)}
         for line in sorted(requests, key=lambda r: r.at):
@@ -165,7 +161,6 @@ def _apply_erasure(
         params: list[str] = list(entry.cases)
     else:
         remember_subject(conn, entry.subject_ref, entry.erased_at, entry.request_id)
-        result.subjects += 1
         scope, params = "subject_ref = ?", [entry.subject_ref]
         dated, dated_params = " AND (started_at IS NULL OR started_at <= ?)", [entry.erased_at]
     withheld = conn.execute(
@@ -182,6 +177,8 @@ def _apply_erasure(
     )
     result.in_flight.extend(str(row[0]) for row in pushing)
     recorded = "SELECT 1 FROM events WHERE ticket_id = ? AND event IN ('erased', 'expired')"
+    details = {"reason": entry.reason, "ticket_deleted": True, "reapplied": True}
+    details |= {"erased_at": entry.erased_at, "request_id": entry.request_id}
     for ticket_id in entry.tickets:
         if conn.execute(recorded, (ticket_id,)).fetchone() is not None:
             continue  # the chain records the ticket gone already
@@ -197,13 +194,7 @@ def _apply_erasure(
             ticket_id=ticket_id,
             recorded_at=stamp,
             actor=actor,
-            details={
-                "reason": entry.reason,
-                "ticket_deleted": True,
-                "reapplied": True,
-                "erased_at": entry.erased_at,
-                "request_id": entry.request_id,
-            },
+            details=details,
         )
         result.events += 1
 
@@ -211,24 +202,18 @@ def _apply_erasure(
 def _placeholders(conn: sqlite3.Connection, entry: JournalEntry, stamp: str) -> list[Any]:
     """Withheld rows for the narrowed erasure's chats the ledger lacks (a backup older than
     them): staging never updates a withheld case, so a later fetch cannot send them."""
-    added: list[Any] = []
-    for case_id in entry.cases:
-        added += conn.execute(
-            f"""INSERT INTO cases (case_id, widget_id, status, reason, subject_ref,
-                   raw_purged_at, first_seen_at, updated_at)
-               VALUES (?, ?, '{CaseStatus.WITHHELD}', ?, ?, ?, ?, ?)
-               ON CONFLICT(case_id) DO NOTHING RETURNING case_id, subject_ref""",
-            (
-                case_id,
-                entry.widgets.get(case_id, ""),
-                ERASED_REASON,
-                entry.subject_ref,
-                stamp,
-                stamp,
-                stamp,
-            ),
-        ).fetchall()
-    return added
+    insert = f"""INSERT INTO cases (case_id, widget_id, status, reason, subject_ref,
+               raw_purged_at, first_seen_at, updated_at)
+           VALUES (:case, :widget, '{CaseStatus.WITHHELD}', :reason, :ref, :at, :at, :at)
+           ON CONFLICT(case_id) DO NOTHING RETURNING case_id, subject_ref"""
+    fixed = {"reason": ERASED_REASON, "ref": entry.subject_ref, "at": stamp}
+    return [
+        row
+        for case_id in entry.cases
+        for row in conn.execute(
+            insert, {**fixed, "case": case_id, "widget": entry.widgets.get(case_id, "")}
+        )
+    ]
 
 
 # --- restore and adoption ----------------------------------------------------------------
@@ -236,24 +221,16 @@ def _placeholders(conn: sqlite3.Connection, entry: JournalEntry, stamp: str) -> 
 
 def _replaced(path: Path | None) -> journal.Contents:
     """What the ledger being replaced knows of itself: its erasures and request events, the
-    periods and request ids it forgot. Nothing when there is no ledger to replace, or it is
-    too damaged to read: then the journal alone speaks, as the operator was told."""
+    periods and request ids it forgot. Nothing when there is no ledger to replace; what could
+    be read when it is damaged: then the journal alone speaks, as the operator was told."""
     found = journal.Contents()
     if path is None or not path.is_file():
         return found
-    try:
-        conn = sqlite3.connect(read_only_uri(path), uri=True)
-    except sqlite3.Error:
-        return found
-    try:
+    with suppress(sqlite3.Error), closing(sqlite3.connect(read_only_uri(path), uri=True)) as conn:
         found.forgotten_requests = journal.forgotten_requests(conn)
         found.forgotten = forget.forgotten(conn)
         found.erasures = journal.ledger_erasures(conn)
         found.requests = journal.ledger_requests(conn)
-    except sqlite3.Error:
-        pass  # what could be read stays
-    finally:
-        conn.close()
     return found
 
 
@@ -276,9 +253,7 @@ def restore_union(
     vouched = [*old.erasures, *journal.ledger_erasures(db.conn)]
     sources = [p for p in dict.fromkeys((choice.path, choice.live)) if p and p.is_file()]
     read = {path: journal.read(path, choice.key, known=vouched) for path in sources}
-    found = journal.Contents()
-    for contents in read.values():
-        found = found.union(contents)
+    found = reduce(journal.Contents.union, read.values(), journal.Contents())
     merged = found.union(old)
     gone = merged.forgotten_requests
     result = reapply(
@@ -289,7 +264,19 @@ def restore_union(
     )
     if choice.path is None:
         result.no_journal = True
-        _state_no_journal(db, now, actor, command)
+        statement = (
+            "no erasure journal: the operator states that nobody was erased and no "
+            "data-subject request was made outside this ledger"
+        )
+        with transaction(db) as conn:
+            append_events(
+                conn,
+                event=Event.OPERATOR_STATEMENT,
+                case_id="erasure-journal",
+                recorded_at=clock.format(now),
+                actor=actor,
+                details={"command": command, "statement": statement},
+            )
     # The live journal gets back what only the replaced ledger knew (never a line of a
     # forgotten request: an older journal copy still holds them), and every period forgotten.
     live = read.get(choice.live, journal.Contents())
@@ -304,19 +291,3 @@ def restore_union(
     forget.reapply(db, merged.forgotten, now=now, actor=actor, how=command)
     forget.compact_journal(db.conn, choice.live, choice.key, now)
     return result
-
-
-def _state_no_journal(db: sqlite_utils.Database, now: datetime, actor: str, command: str) -> None:
-    with transaction(db) as conn:
-        append_events(
-            conn,
-            event=STATEMENT_EVENT,
-            case_id="erasure-journal",
-            recorded_at=clock.format(now),
-            actor=actor,
-            details={
-                "command": command,
-                "statement": "no erasure journal: the operator states that nobody was "
-                "erased and no data-subject request was made outside this ledger",
-            },
-        )

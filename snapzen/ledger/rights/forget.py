@@ -88,13 +88,10 @@ def plan(
 ) -> list[dict[str, Any]]:
     """The periods a sweep as of ``as_of`` forgets: [{period, cases}], oldest first.
     ``assume_expired``: cases whose tickets this sweep is about to delete (a dry run)."""
-    if not has_tables(conn):
-        return []
     found = []
-    for period in period_keys.held(conn):  # months; request periods: request_periods.plan
-        if is_request_period(period):
-            continue
-        if not past_retention(period, as_of, years):
+    for period in period_keys.held(conn) if has_tables(conn) else []:
+        # months only; request periods: request_periods.plan
+        if is_request_period(period) or not past_retention(period, as_of, years):
             continue
         count, kept = _kept(conn, period, held, assume_expired)
         if not kept:
@@ -144,15 +141,10 @@ def forget_period(
     with transaction(db) as conn:
         request = request_periods.delete(conn, period) if is_request_period(period) else None
         key, cases, refs = _delete(conn, period, hook or (lambda _point: None))
-        details: dict[str, Any] = {"period": period}
-        if request is not None:
-            details.update(request)
-        else:
-            details["cases_forgotten"] = len(cases)
-            # Which `cases` rows went (verify accepts them gone); ids only, never a reference.
-            details["case_ids"] = cases
-            details["references_unlinked"] = refs
-        details.update({"key_destroyed": bool(key), "by": how})
+        # Which `cases` rows went (verify accepts them gone); ids only, never a reference.
+        counts = {"cases_forgotten": len(cases), "case_ids": cases, "references_unlinked": refs}
+        details = {"period": period, **(counts if request is None else request)}
+        details |= {"key_destroyed": bool(key), "by": how}
         append_events(
             conn,
             event=EVENT,
@@ -173,28 +165,22 @@ def journal(
     line: dict[str, Any] = {"period": period, "at": clock.format(now)}
     if request_ids:
         line["request_ids"] = sorted(request_ids)
-    journal_file.append(path, key, FORGOTTEN, [line])
-
-
-def unfinished(conn: sqlite3.Connection, wanted: Mapping[str, str]) -> list[str]:
-    """Journalled periods the database has not (or no longer) forgotten: no chained event,
-    or a key, cases or index rows still there (a restored backup, a crash after step 1)."""
-    chained = forgotten(conn)
-    remaining = set(period_keys.held(conn))
-    return sorted(p for p in wanted if p not in chained or p in remaining)
+    journal_file.append(path, key, [(FORGOTTEN, line)])
 
 
 def reapply(
     db: sqlite_utils.Database, wanted: Mapping[str, str], *, now: datetime, actor: str, how: str
 ) -> list[dict[str, Any]]:
     """Forget again every period ``wanted`` (``{period: when}``, as the journals and a
-    replaced ledger's chain say) that the database still holds: the journal wins over a
-    restored backup."""
+    replaced ledger's chain say) that the database has not (or no longer) forgotten: no
+    chained event, or a key, cases or index rows still there (a restored backup, a crash after
+    step 1). The journal wins over a restored backup."""
     if not has_tables(db.conn):
         return []
+    chained, remaining = forgotten(db.conn), set(period_keys.held(db.conn))
     return [
         forget_period(db, period, now=now, actor=actor, run_id=None, how=how)
-        for period in unfinished(db.conn, wanted)
+        for period in sorted(p for p in wanted if p not in chained or p in remaining)
     ]
 
 

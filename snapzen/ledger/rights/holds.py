@@ -69,16 +69,19 @@ def target_for(
     return f"subject:{subject}"
 
 
-def _change(
-    conn: sqlite3.Connection, event: str, target: str, reason: str, actor: str, now: datetime
+def change(
+    conn: sqlite3.Connection, target: str, reason: str, *, add: bool, actor: str, now: datetime
 ) -> dict[str, Any] | None:
-    """Chain ``event`` on ``target``; None when that changes nothing (already held, or not)."""
-    if any(h.target == target for h in active(conn).holds) == (event == ADDED):
+    """Place (``add``) or lift a hold on ``target``, inside the caller's transaction; None when
+    that changes nothing (already held, or not held)."""
+    if add and not reason.strip():
+        raise ValueError("a hold needs a reason")
+    if any(h.target == target for h in active(conn).holds) == add:
         return None
     kind, _, value = target.partition(":")
     return append_events(
         conn,
-        event=event,
+        event=ADDED if add else REMOVED,
         case_id=value if kind == "case" else target,
         subject_ref=value if kind == "subject" else None,
         ticket_id=int(value) if kind == "ticket" else None,
@@ -86,22 +89,6 @@ def _change(
         actor=actor,
         details={"target": target, "reason": reason.strip()},
     )[0]
-
-
-def add(
-    conn: sqlite3.Connection, target: str, reason: str, *, actor: str, now: datetime
-) -> dict[str, Any] | None:
-    """Place a hold (inside the caller's transaction); None when it is already active."""
-    if not reason.strip():
-        raise ValueError("a hold needs a reason")
-    return _change(conn, ADDED, target, reason, actor, now)
-
-
-def remove(
-    conn: sqlite3.Connection, target: str, reason: str, *, actor: str, now: datetime
-) -> dict[str, Any] | None:
-    """Lift a hold; None when there is no active hold on ``target``."""
-    return _change(conn, REMOVED, target, reason, actor, now)
 
 
 def active(conn: sqlite3.Connection) -> HoldSet:

@@ -12,7 +12,7 @@ line after it. The reader refuses the whole file at the first bad line, naming i
 that was edited is never half-applied.
 
 Version-1 lines (an unkeyed SHA-256 of each line, no chain) are read only when the caller
-vouches for them (``accept_old``: the ledger's own erasures say the same), and
+vouches for them (``vouched``: the ledger's own erasures say the same), and
 ``migrate`` rewrites them in this format under the key, once.
 
 The sub-key depends on the ledger key only (not on one ledger file), so the journal of a
@@ -42,7 +42,7 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +56,8 @@ VERSION = 2
 GENESIS = "0" * 64
 _LABEL = b"snapzen rights journal v2\x00"
 COMPACTED = "compacted"
+# The (request id, subject ref) of the version-1 lines a caller vouches for; None: any.
+Vouched = Container[tuple[str, str]] | None
 
 
 class JournalDamaged(ConfigError):
@@ -77,12 +79,10 @@ def journal_key(ledger_key: bytes) -> bytes:
     return hmac.new(ledger_key, _LABEL, hashlib.sha256).digest()
 
 
-def _canonical(body: Mapping[str, Any]) -> bytes:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def _mac(key: bytes, body: Mapping[str, Any]) -> str:
-    return hmac.new(journal_key(key), _canonical(body), hashlib.sha256).hexdigest()
+    """The HMAC of the canonical JSON of ``body`` under the journal's key."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hmac.new(journal_key(key), canonical.encode(), hashlib.sha256).hexdigest()
 
 
 def render(
@@ -106,45 +106,42 @@ def _private(path: Path, flags: int) -> int:
     return fd
 
 
-def read(
-    path: Path,
-    key: bytes | None,
-    *,
-    accept_old: Callable[[dict[str, Any]], bool] | None = None,
-) -> list[Line]:
+def _is_old(data: dict[str, Any]) -> bool:
+    return "sha256" in data and "mac" not in data
+
+
+def read(path: Path, key: bytes | None, *, vouched: Vouched = ()) -> list[Line]:
     """Every line, in order; JournalDamaged names the first bad one. A missing file is an
     empty journal (the callers that must not take that for "nobody was erased" check).
 
     Without ``key`` only the chain links are checked (an auditor without the ledger key sees
-    deletions and reordering, not forgeries)."""
+    deletions and reordering, not forgeries). Version-1 lines are accepted only when
+    ``vouched`` holds their (request id, subject ref); ``None``: any (read, never rewritten
+    from)."""
     if not path.exists():
         return []
-    lines: list[Line] = []
-    prev = GENESIS
     parsed = []
     for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not text.strip():
-            raise JournalDamaged(f"{path}: line {number}: empty line (edited journal)")
         try:
-            data = json.loads(text)
+            data = json.loads(text) if text.strip() else None
         except ValueError:
-            raise JournalDamaged(f"{path}: line {number}: not a journal line") from None
+            data = None
         if not isinstance(data, dict):
-            raise JournalDamaged(f"{path}: line {number}: not a journal line")
-        parsed.append((number, data, "sha256" in data and "mac" not in data))
-    keyed = any(not old for _, _, old in parsed)
-    for number, data, old in parsed:
-        if old and keyed:
+            what = "not a journal line" if text.strip() else "empty line (edited journal)"
+            raise JournalDamaged(f"{path}: line {number}: {what}")
+        parsed.append((number, data))
+    keyed = not all(_is_old(data) for _, data in parsed)
+    lines: list[Line] = []
+    for number, data in parsed:
+        if not _is_old(data):
+            lines.append(_check(path, number, data, lines[-1].mac if lines else GENESIS, key))
+        elif keyed:
             raise JournalDamaged(
                 f"{path}: line {number}: an old-format (unkeyed) line in a keyed journal: "
                 "forged or edited"
             )
-        if old:
-            lines.append(_old_line(path, number, data, accept_old))
-            continue
-        line = _check(path, number, data, prev, key)
-        lines.append(line)
-        prev = line.mac
+        else:
+            lines.append(_old_line(path, number, data, vouched))
     return lines
 
 
@@ -166,19 +163,17 @@ def _check(path: Path, number: int, data: dict[str, Any], prev: str, key: bytes 
     return Line(number, str(data["type"]), dict(data["entry"]), str(data["mac"]))
 
 
-def _old_line(
-    path: Path,
-    number: int,
-    data: dict[str, Any],
-    accept_old: Callable[[dict[str, Any]], bool] | None,
-) -> Line:
+def _old_line(path: Path, number: int, data: dict[str, Any], vouched: Vouched) -> Line:
     body = data.get("entry")
     if not isinstance(body, dict):
         raise JournalDamaged(f"{path}: line {number}: not a journal line")
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     if hashlib.sha256(canonical.encode()).hexdigest() != data.get("sha256"):
         raise JournalDamaged(f"{path}: line {number}: checksum mismatch")
-    if accept_old is None or not accept_old(body):
+    if (
+        vouched is not None
+        and (str(body.get("request_id")), str(body.get("subject_ref"))) not in vouched
+    ):
         raise JournalDamaged(
             f"{path}: line {number}: an old-format (unkeyed) line the ledger's own erasures "
             "do not confirm: it could be forged; restore the journal from a checkpoint copy, "
@@ -187,41 +182,40 @@ def _old_line(
     return Line(number, "erasure", dict(body), str(data["sha256"]), old=True)
 
 
-def head(lines: Iterable[Line]) -> tuple[int, str]:
-    """(number of keyed lines, the last one's mac); (0, GENESIS) for none."""
-    new = [line for line in lines if not line.old]
-    return (new[-1].number, new[-1].mac) if new else (0, GENESIS)
+def head(lines: Sequence[Line]) -> tuple[int, str]:
+    """(number of keyed lines, the last one's mac); (0, GENESIS) for none (old lines only:
+    a journal never mixes the two)."""
+    return (lines[-1].number, lines[-1].mac) if lines and not lines[-1].old else (0, GENESIS)
 
 
-def append(path: Path, key: bytes, kind: str, entries: Iterable[Mapping[str, Any]]) -> int:
-    """Append lines and fsync them (created 0600); returns the last line's number.
+def append(path: Path, key: bytes, todo: Iterable[tuple[str, Mapping[str, Any]]]) -> int:
+    """Append (type, entry) lines and fsync them (created 0600); returns the last line's
+    number.
 
     The caller holds the writer lock, so two appends never interleave. An old-format journal
     is refused here (JournalDamaged): ``migrate`` it first."""
-    lines = read(path, key, accept_old=lambda _: True)
-    if any(line.old for line in lines):
+    lines, todo = read(path, key, vouched=None), list(todo)
+    if lines and lines[-1].old:
         raise JournalDamaged(f"{path}: old-format lines: migrate the journal first")
-    todo = [(kind, entry) for entry in entries]
-    if not todo:
-        return len(lines)
-    fd = _private(path, os.O_WRONLY | os.O_APPEND)
-    try:
-        os.write(fd, render(key, todo, len(lines), head(lines)[1]).encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    if todo:
+        fd = _private(path, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, render(key, todo, len(lines), head(lines)[1]).encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     return len(lines) + len(todo)
 
 
-def migrate(path: Path, key: bytes, accept_old: Callable[[dict[str, Any]], bool]) -> int:
+def migrate(path: Path, key: bytes, vouched: Vouched) -> int:
     """Rewrite a journal holding version-1 lines in this format (atomically, 0600); only the
-    old lines ``accept_old`` vouches for are kept (any other refuses the whole file).
+    old lines ``vouched`` for are kept (any other refuses the whole file).
     Returns how many lines were migrated (0: nothing to do)."""
-    lines = read(path, key, accept_old=accept_old)
-    if not any(line.old for line in lines):
+    lines = read(path, key, vouched=vouched)
+    if not lines or not lines[-1].old:
         return 0
     write_copy(path, lines, key)
-    return sum(line.old for line in lines)
+    return len(lines)
 
 
 def write_copy(path: Path, lines: Iterable[Line], key: bytes) -> None:
@@ -240,27 +234,18 @@ def compact(path: Path, key: bytes, gone: Collection[str], now: datetime) -> int
     (their request period forgotten); returns how many lines were removed (0: untouched).
     A damaged journal is refused (JournalDamaged) before anything is written; an old-format
     journal is left alone (it is migrated, vouched for, before the sweep forgets)."""
-    if not gone or not path.is_file():
-        return 0
-    lines = read(path, key, accept_old=lambda _: True)
-    if any(line.old for line in lines):
-        return 0
+    lines = read(path, key, vouched=None) if gone else []
     kept = [
         line
         for line in lines
         if line.type not in ("erasure", "request") or str(line.entry.get("request_id")) not in gone
     ]
     removed = len(lines) - len(kept)
-    if not removed:
+    if not removed or lines[-1].old:
         return 0
     count, last = head(lines)
-    entry: dict[str, Any] = {
-        "at": clock.format(now),
-        "from_lines": count,
-        "from_head": last,
-        "lines_removed": removed,
-    }
-    write_copy(path, [*kept, Line(0, COMPACTED, entry, "")], key)
+    entry = {"at": clock.format(now), "from_lines": count, "from_head": last}
+    write_copy(path, [*kept, Line(0, COMPACTED, {**entry, "lines_removed": removed}, "")], key)
     return removed
 
 

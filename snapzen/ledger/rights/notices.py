@@ -16,7 +16,6 @@ Only ids, dates and recipient names: no email, no name.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import uuid
 from dataclasses import dataclass, replace
@@ -65,26 +64,17 @@ def record(
 
 
 def _read(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> list[Notice]:
+    """The notices of the rows ``where`` picks, as they were recorded; a row chained before
+    notices had ids is named by its seq."""
     rows = conn.execute(
-        f"SELECT seq, recipient, details, case_id FROM events WHERE event = ?{where} ORDER BY seq",
+        f"""SELECT recipient, json_extract(details, '$.status'), json_extract(details, '$.on'),
+                   COALESCE(json_extract(details, '$.how'), ''), seq,
+                   COALESCE(json_extract(details, '$.notice_id'), 'seq-' || seq),
+                   COALESCE(case_id, ''), json_extract(details, '$.closes')
+            FROM events WHERE event = ?{where} ORDER BY seq""",
         (EVENT, *params),
-    ).fetchall()
-    found = []
-    for seq, recipient, raw, request_id in rows:
-        details = json.loads(raw) if raw else {}
-        found.append(
-            Notice(
-                str(recipient),
-                str(details.get("status")),
-                str(details.get("on")),
-                str(details.get("how", "")),
-                int(seq),
-                str(details.get("notice_id") or f"seq-{seq}"),  # before ids: by its row
-                str(request_id or ""),
-                details.get("closes"),
-            )
-        )
-    return found
+    )
+    return [Notice(*row) for row in rows]
 
 
 def open_notices(conn: sqlite3.Connection, subject_ref: str | None = None) -> list[Notice]:

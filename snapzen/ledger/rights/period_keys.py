@@ -63,27 +63,19 @@ CREATE INDEX IF NOT EXISTS subject_periods_period ON subject_periods(period);
 
 # The rows that record a chat, whose reference is keyed by the chat's period.
 CHAT_EVENTS: tuple[str, ...] = (*DECISION_NAMES, str(Event.EXPIRED))
-# The rows that record a person's requests and what was done, keyed by the request period.
-EVIDENCE_EVENTS: tuple[str, ...] = tuple(
-    str(event)
-    for event in (
-        Event.REQUEST,
-        Event.REQUEST_PAUSED,
-        Event.REQUEST_RESUMED,
-        Event.REQUEST_EXTENDED,
-        Event.ACCESS_PROVIDED,
-        Event.ERASED,
-        Event.HOLD_ADDED,
-        Event.HOLD_REMOVED,
-        Event.RECIPIENT_NOTICE,
-    )
+HOLD_EVENTS: tuple[str, ...] = (Event.HOLD_ADDED, Event.HOLD_REMOVED)
+# The rows that record a person's requests (each with its clock's events) and what was done,
+# keyed by the request period.
+EVIDENCE_EVENTS: tuple[str, ...] = (
+    *(Event.REQUEST, Event.REQUEST_PAUSED, Event.REQUEST_RESUMED, Event.REQUEST_EXTENDED),
+    *(Event.ACCESS_PROVIDED, Event.ERASED, *HOLD_EVENTS, Event.RECIPIENT_NOTICE),
 )
-HOLD_EVENTS = (str(Event.HOLD_ADDED), str(Event.HOLD_REMOVED))
 # Every row whose reference is keyed by a period (a lookup never matches it directly).
 KEYED_EVENTS: tuple[str, ...] = (*CHAT_EVENTS, *EVIDENCE_EVENTS)
 KEYED_SQL = sql_list(KEYED_EVENTS)
 CHAT_SQL = sql_list(CHAT_EVENTS)
 EVIDENCE_SQL = sql_list(EVIDENCE_EVENTS)
+HOLDS_SQL = sql_list(HOLD_EVENTS)
 REQUEST_PREFIX = "req-"  # a request period: req-YYYY-MM
 _LABEL = b"chain\n"
 # The case ids whose `cases` rows a forgotten month took (snapzen.ledger.rights.forget), in SQL.

@@ -39,8 +39,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-import orjson
-
+from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import notices, period_keys, requests
 from snapzen.ledger.rights.holds import HoldSet
 from snapzen.policy.transform import add_years
@@ -84,32 +83,27 @@ class Evidence:
 
 def evidence(conn: sqlite3.Connection, period: str) -> Evidence:
     """The rows of the period: those whose reference is indexed under it (a legacy reference
-    is shared by periods: only its rows recorded in this month)."""
+    is shared by periods: only its rows recorded in this month). A row's request: an erasure
+    names it in its details, a hold none, any other row is the request's own (``case_id``)."""
     rows = conn.execute(
-        f"""SELECT e.seq, e.event, e.case_id, e.recorded_at, e.details, p.lookup_ref
+        f"""SELECT e.seq, e.recorded_at, p.lookup_ref,
+                   CASE WHEN e.event IN {period_keys.HOLDS_SQL} THEN NULL
+                        WHEN e.event = '{Event.ERASED.value}'
+                        THEN json_extract(e.details, '$.request_id')
+                        ELSE e.case_id END
             FROM events e JOIN subject_periods p ON p.chain_ref = e.subject_ref
             WHERE p.period = ? AND e.event IN {period_keys.EVIDENCE_SQL}
               AND ? || substr(e.recorded_at, 1, 7) = p.period""",
         (period, period_keys.REQUEST_PREFIX),
     ).fetchall()
     found = Evidence(period, set(), "", set(), set())
-    for seq, event, case_id, at, text, lookup in rows:
+    for seq, at, lookup, request_id in rows:
         found.seqs.add(int(seq))
         found.last = max(found.last, str(at))
         found.lookups.add(str(lookup))
-        request_id = _request_of(str(event), case_id, text)
         if request_id:
-            found.request_ids.add(request_id)
+            found.request_ids.add(str(request_id))
     return found
-
-
-def _request_of(event: str, case_id: Any, text: Any) -> str | None:
-    if event in period_keys.HOLD_EVENTS:
-        return None
-    if event == "erased":
-        request_id = (orjson.loads(text) if text else {}).get("request_id")
-        return str(request_id) if request_id else None
-    return str(case_id) if case_id else None
 
 
 def refusal(

@@ -26,6 +26,7 @@ give the same answer, so "closed late" never changes.
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import sqlite3
 import uuid
@@ -44,8 +45,7 @@ from snapzen.support.errors import ConfigError
 
 # A step is named as the event that records it (``closed``: a ``request`` event closing it).
 PAUSED, RESUMED, EXTENDED = Event.REQUEST_PAUSED, Event.REQUEST_RESUMED, Event.REQUEST_EXTENDED
-RECEIVED, CLOSED = "received", "closed"
-PAUSE_REASONS = ("identity", "clarification")
+CLOSED = "closed"
 MAX_EXTENSION_MONTHS = 2
 
 
@@ -55,21 +55,8 @@ class ClockRefused(ValueError):
 
 def add_months(day: date, months: int) -> date:
     """The same day ``months`` later, clamped to the month's end (31 Jan + 1 → 28/29 Feb)."""
-    index = day.year * 12 + (day.month - 1) + months
-    year, month = divmod(index, 12)
-    for candidate in (day.day, 30, 29, 28):
-        try:
-            return date(year, month + 1, candidate)
-        except ValueError:
-            continue
-    raise AssertionError("unreachable: every month has 28 days")
-
-
-@dataclass(frozen=True)
-class Step:
-    what: str  # received | request_paused | request_resumed | request_extended | closed
-    day: date
-    months: int = 0  # extended: how many further months (1 or 2)
+    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
 @dataclass(frozen=True)
@@ -104,41 +91,38 @@ class Clock:
         """Answered after its deadline: true for ever once so."""
         return self.closed_on is not None and self.closed_on > self.deadline(self.closed_on)
 
-    def apply(self, step: Step) -> Clock:
-        """The clock after ``step``; ClockRefused when the step makes no sense now."""
-        if step.what == RECEIVED:
-            raise ClockRefused("the request was already received")
+    def apply(self, step: str, day: date, months: int = 0) -> Clock:
+        """The clock after ``step`` (named as the event that records it: PAUSED, RESUMED,
+        EXTENDED by ``months``, CLOSED) on ``day``; ClockRefused when it makes no sense now."""
         if self.closed_on is not None:
             raise ClockRefused(f"the request was closed on {self.closed_on}")
-        if step.day < self.received:
-            raise ClockRefused(f"{step.day} is before the request was received ({self.received})")
-        if step.what == PAUSED:
+        if day < self.received:
+            raise ClockRefused(f"{day} is before the request was received ({self.received})")
+        if step == PAUSED:
             if self.paused_since is not None:
                 raise ClockRefused(f"the request is already paused (since {self.paused_since})")
-            return replace(self, paused_since=step.day)
-        if step.what == RESUMED:
+            return replace(self, paused_since=day)
+        if step == RESUMED:
             if self.paused_since is None:
                 raise ClockRefused("the request is not paused")
-            days = self.paused_days + (step.day - self.paused_since).days
+            days = self.paused_days + (day - self.paused_since).days
             return replace(self, paused_days=days, paused_since=None)
-        if step.what == EXTENDED:
-            return self._extended(step)
-        if step.what == CLOSED:
-            finished = self.apply(Step(RESUMED, step.day)) if self.paused_since else self
-            return replace(finished, closed_on=step.day)
-        raise ClockRefused(f"unknown step {step.what!r}")
+        if step == EXTENDED:
+            return self._extended(day, months)
+        finished = self.apply(RESUMED, day) if self.paused_since else self
+        return replace(finished, closed_on=day)  # CLOSED
 
-    def _extended(self, step: Step) -> Clock:
+    def _extended(self, day: date, months: int) -> Clock:
         if self.extended_months:
             raise ClockRefused("the request was already extended (Art. 12(3) allows it once)")
-        if not 1 <= step.months <= MAX_EXTENSION_MONTHS:
+        if not 1 <= months <= MAX_EXTENSION_MONTHS:
             raise ClockRefused(f"an extension is 1 or {MAX_EXTENSION_MONTHS} further months")
-        if step.day > self.deadline(step.day):
+        if day > self.deadline(day):
             raise ClockRefused(
-                f"the deadline {self.deadline(step.day)} has passed: Art. 12(3) requires the "
+                f"the deadline {self.deadline(day)} has passed: Art. 12(3) requires the "
                 "person to be told of an extension within the first deadline"
             )
-        return replace(self, extended_months=step.months)
+        return replace(self, extended_months=months)
 
 
 EVENT = Event.REQUEST
@@ -160,11 +144,6 @@ def is_erasure_record(details: Mapping[str, Any]) -> bool:
         and details.get("via") != CLOCK
         and details.get("outcome") != "refused_legal_hold"
     )
-
-
-def deadline(received: date) -> date:
-    """Art. 12(3): "without undue delay and in any event within one month of receipt"."""
-    return add_months(received, 1)
 
 
 def new_request_id() -> str:
@@ -252,15 +231,12 @@ def request_details(
     outcome: str,
     details: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The details of a ``request`` event: its kind, dates, status and outcome."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown request kind {kind!r}; one of {KINDS}")
-    if status not in (OPEN, CLOSED):
-        raise ValueError(f"status must be {OPEN!r} or {CLOSED!r}")
+    """The details of a ``request`` event: its kind (one of KINDS), dates (the deadline: one
+    month after receipt, Art. 12(3)), status (OPEN or CLOSED) and outcome."""
     return {
         "kind": kind,
         "received_on": received_on.isoformat(),
-        "deadline": deadline(received_on).isoformat(),
+        "deadline": add_months(received_on, 1).isoformat(),
         "status": status,
         "outcome": outcome,
         **(details or {}),
@@ -270,11 +246,11 @@ def request_details(
 _CORE = ("kind", "received_on", "deadline", "status", "outcome", "via")
 
 
-def _step(event: str, details: Mapping[str, Any], day: date) -> Step | None:
-    """The clock step of one event (None: an event that does not move the clock)."""
+def _step(event: str, details: Mapping[str, Any]) -> tuple[str, int] | None:
+    """The clock step of one event and its months (None: an event that does not move it)."""
     if event in (PAUSED, RESUMED, EXTENDED):
-        return Step(event, day, int(details.get("months", 2)))
-    return Step(CLOSED, day) if details.get("status") == CLOSED else None
+        return event, int(details.get("months", 2))
+    return (CLOSED, 0) if details.get("status") == CLOSED else None
 
 
 def list_requests(
@@ -308,11 +284,11 @@ def list_requests(
             request = found[request_id] = Request(
                 str(request_id), str(details.get("kind")), ref, Clock(received)
             )
-        step = _step(str(event), details, day)
+        step = _step(str(event), details)
         if step is not None:
             # e.g. a second answer to a closed request: the chain keeps it, the clock does not
             with contextlib.suppress(ClockRefused):
-                request.clock = request.clock.apply(step)
+                request.clock = request.clock.apply(step[0], day, step[1])
         if event == EVENT:
             request.outcome = str(details.get("outcome", request.outcome))
         request.updated_at = str(at)

@@ -240,6 +240,33 @@ def test_verify_detects_truncation_only_with_checkpoint(tmp_path: Path, tamper: 
     assert code == 1 and "first bad row seq 10" in err
 
 
+@pytest.mark.parametrize("thorough", [[], ["--thorough"]])
+@pytest.mark.parametrize("dropped", [["update"], ["delete"], ["update", "delete"]])
+def test_verify_names_a_dropped_append_only_trigger(
+    ledger_path: Path, dropped: list[str], thorough: list[str]
+) -> None:
+    """Rows and hashes intact, but the file no longer refuses UPDATE or DELETE: not OK."""
+    with sqlite3.connect(ledger_path) as conn:
+        for verb in dropped:
+            conn.execute(f"DROP TRIGGER events_no_{verb}")
+    code, out, err = run("verify", *thorough)
+    names = " and ".join(f"events_no_{verb}" for verb in dropped)
+    assert code == 1 and "ledger OK" not in out
+    assert f"trigger {names} missing: events no longer refuses" in err
+    assert len([line for line in err.splitlines() if "trigger" in line]) == 1
+
+
+def test_checkpoint_refuses_a_ledger_whose_trigger_was_dropped(
+    tmp_path: Path, ledger_path: Path
+) -> None:
+    private, _ = keypair(tmp_path)
+    with sqlite3.connect(ledger_path) as conn:
+        conn.execute("DROP TRIGGER events_no_delete")
+    code, _, err = run("checkpoint", str(tmp_path / "head.json"), "--signing-key", str(private))
+    assert code == 1 and "not signing: trigger events_no_delete missing" in err
+    assert not (tmp_path / "head.json").exists()
+
+
 def test_verify_forged_checkpoint_exits_1(tmp_path: Path) -> None:
     private, public = keypair(tmp_path)
     point = tmp_path / "head.json"

@@ -129,14 +129,14 @@ def test_a_hold_on_the_person_keeps_the_period(
 ) -> None:
     hold = holds.target_for(subject=ALICE_REF)
     with transaction(ledger) as conn:
-        holds.add(conn, hold, "claim 2027-3", actor="dpo", now=placed)
+        holds.change(conn, hold, "claim 2027-3", add=True, actor="dpo", now=placed)
     # The hold is chained keyed, and still read back as the person's reference.
     assert holds.active(ledger.conn).held(subject=ALICE_REF)
     chained = ledger.conn.execute("SELECT details FROM events WHERE event = 'hold_added'")
     assert str(ALICE_REF) not in chained.fetchone()[0]
     assert _refusal(ledger, LATER) == request_periods.HOLD
     with transaction(ledger) as conn:
-        holds.remove(conn, hold, "settled", actor="dpo", now=placed)
+        holds.change(conn, hold, "settled", add=False, actor="dpo", now=placed)
     assert not holds.active(ledger.conn).holds  # removed by the person's reference
     assert _refusal(ledger, LATER) is None
 

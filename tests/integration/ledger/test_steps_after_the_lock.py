@@ -23,6 +23,7 @@ from snapzen.ledger.evidence.chain import subject_ref
 from snapzen.ledger.rights import notices, requests
 from snapzen.ledger.store.db import open_db, transaction
 from snapzen.support import clock
+from snapzen.support.errors import ConfigError
 from snapzen.support.settings import Settings, load_settings
 from tests.ledger_fixtures import ALICE, KEY, KEY_TEXT
 
@@ -68,19 +69,45 @@ def test_a_request_step_is_dated_when_it_is_chained_after_the_wait(
     assert recorded_on(ledger_path, opened.seqs[-1]) == today + WAITED
     later = today + 2 * WAITED
 
-    paused = request_desk.move(
-        settings, opened.request_id, event=request_desk.STEPS["paused"],
-        details={"reason": "identity"}, actor="dpo", wait_seconds=-1,
+    paused = request_desk.step(
+        settings, opened.request_id, request_desk.STEPS["paused"], reason="identity",
+        actor="dpo", wait_seconds=-1,
     )  # fmt: skip
     assert recorded_on(ledger_path, paused.seqs[-1]) == later
     assert paused.clock is not None and paused.clock.paused_since == later
 
-    closed = request_desk.close(
-        settings, opened.request_id, outcome="provided", note=None, actor="dpo",
-        wait_seconds=-1,
+    closed = request_desk.step(
+        settings, opened.request_id, request_desk.STEPS["closed"], outcome="provided",
+        note=None, actor="dpo", wait_seconds=-1,
     )  # fmt: skip
     assert recorded_on(ledger_path, closed.seqs[-1]) == later + WAITED
     assert closed.clock is not None and closed.clock.closed_on == later + WAITED
+
+
+def test_an_extension_without_a_reason_is_refused_and_nothing_is_recorded(
+    settings: Settings, ledger_path: Path
+) -> None:
+    opened = request_desk.open_request(
+        settings, kind="access", received=clock.now().date().isoformat(), email=None,
+        case="case-1", ticket=None, actor="dpo", wait_seconds=-1,
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="--reason is empty: the person must be told why"):
+        request_desk.step(
+            settings, opened.request_id, request_desk.STEPS["extended"], reason="  ", months=2,
+            actor="dpo", wait_seconds=-1,
+        )  # fmt: skip
+    db = open_db(ledger_path)
+    try:
+        events = [r[0] for r in db.execute("SELECT event FROM events WHERE case_id = ?",
+                                           (opened.request_id,))]  # fmt: skip
+    finally:
+        db.conn.close()
+    assert events == ["request"]  # no request_extended
+    extended = request_desk.step(
+        settings, opened.request_id, request_desk.STEPS["extended"], reason="many tickets",
+        months=1, actor="dpo", wait_seconds=-1,
+    )  # fmt: skip
+    assert extended.extended_months == 1 and extended.details["reason"] == "many tickets"
 
 
 def test_a_notice_done_is_dated_when_it_is_chained_after_the_wait(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 from snapzen.clients.deletion import UserErasure
 from snapzen.commands import summaries
@@ -14,7 +15,7 @@ from snapzen.commands.erase_request import RequestInfo
 def said(users: UserErasure, *, dry_run: bool) -> tuple[str, str]:
     """(stdout, stderr) of an erasure of nobody's tickets that found ``users``."""
     result = ErasureResult(ErasurePlan("ref"), dry_run=dry_run, users=users)
-    request = RequestInfo("req-1", "erasure", date(2026, 1, 1), None)
+    request = RequestInfo("req-1", "erasure", date(2026, 1, 1), Path("rights.jsonl"), b"k")
     erased = Answered("ref", result, request, delete_user=True)
     lines = summaries.said("erased", e=erased, blocked=summaries.still_naming(result))
     out = "\n".join(text for to_stderr, text in lines if not to_stderr)

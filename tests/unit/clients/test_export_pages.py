@@ -1,4 +1,4 @@
-"""snapzen.clients.zendesk_export: a next-page cursor that is not a link is refused.
+"""snapzen.clients.zendesk (its bulk reads): a next-page cursor that is not a link is refused.
 
 The incremental export and Export Search Results page by a cursor in each answer
 (``after_url`` until ``end_of_stream``; ``links.next`` while ``meta.has_more``). An answer

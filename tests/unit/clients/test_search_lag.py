@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from snapzen.clients.search_lag import MIN_AGE, REFRESH, SEARCH_LAG, LagWindow
+import pytest
+
+from snapzen.clients.search_lag import MIN_AGE, REFRESH, SEARCH_LAG, LagWindow, recently_changed
 from snapzen.support.errors import BadRequestError
 
 T0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
@@ -83,23 +85,27 @@ def test_search_less_what_was_deleted_since_plus_what_it_has_not_indexed_yet() -
     assert reread == [[3, 5]]  # nothing to read again: no request
 
 
-def test_a_refused_start_time_leaves_search_alone() -> None:
+def test_a_refused_read_is_reported_not_answered_by_search_alone() -> None:
     export, clock = Export(), Clock()
     export.change(T0 - timedelta(minutes=1), id=3, submitter_id=7)
     export.refuse = True
-    merged = LagWindow(export, clock).merged({1: {"id": 1}}, lambda t: True, lambda ids: [])
-    assert list(merged) == [1] and len(export.asked) == 1
+    window = LagWindow(export, clock)
+    with pytest.raises(BadRequestError, match="clock ahead"):
+        window.merged({1: {"id": 1}}, lambda t: True, lambda ids: [])
+    # init's count and reconciliation through search: search alone (with the warning).
+    assert list(recently_changed(export, T0)) == [] and len(export.asked) == 2
 
 
-def test_a_refused_read_is_said_until_the_window_is_read_whole_again() -> None:
+def test_a_refused_read_is_read_again_from_where_it_started() -> None:
     export, clock = Export(), Clock()
     window = LagWindow(export, clock)
+    assert window.tickets() == {} and not window.unread
+    clock.at += REFRESH
     export.refuse = True
+    export.change(clock.at - timedelta(seconds=30), id=3, submitter_id=7)
     assert window.tickets() == {} and window.unread
     export.refuse = False
     clock.at += REFRESH
-    window.tickets()  # only what changed since: what the refused read missed stays missed
-    assert window.unread
-    clock.at = T0 + SEARCH_LAG + timedelta(minutes=1)
-    window.tickets()
-    assert not window.unread
+    # The next read starts where the refused one did: what it would have read is not missed.
+    assert list(window.tickets()) == [3] and not window.unread
+    assert export.asked == [T0 - SEARCH_LAG, T0 - MIN_AGE, T0 - MIN_AGE]

@@ -49,8 +49,10 @@ def _literals() -> tuple[set[str], set[str]]:
                     ):
                         events.add(value.value)
             elif isinstance(node, ast.keyword) and node.arg == "reason":
-                if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-                    reasons.add(node.value.value)
+                # every literal the value can take (a conditional's branches too)
+                for sub in ast.walk(node.value):
+                    if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+                        reasons.add(sub.value)
             elif isinstance(node, ast.FunctionDef) and node.name.endswith("_problem"):
                 for sub in ast.walk(node):
                     if (

@@ -4,6 +4,7 @@ it is regenerated whenever a setting or its comment in the example config change
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from snapzen.support.settings import Settings
 from snapzen.support.settings_doc import render
@@ -20,16 +21,11 @@ def test_the_doc_is_current() -> None:
 def test_every_setting_is_described() -> None:
     text = render()
     for section, field in Settings.model_fields.items():
-        if not hasattr(field.annotation, "model_fields"):  # [[clients]]: a list of tables
-            keys = field.annotation.__args__[0].model_fields  # type: ignore[union-attr]
-            rows = [line for line in text.splitlines() if line.startswith("| `")]
-            for name in keys:
-                row = next(line for line in rows if line.startswith(f"| `{name}` |"))
-                assert not row.endswith("| - |"), f"{section}.{name} has no description"
-            continue
-        for name in field.annotation.model_fields:  # type: ignore[union-attr]
-            row = next(
-                line for line in text.splitlines() if line.startswith(f"| `{section}.{name}`")
-            )
-            assert f"SNAPZEN_{section.upper()}__{name.upper()}" in row
+        model: Any = field.annotation
+        listed = not hasattr(model, "model_fields")  # [[clients]]: a list of tables
+        for name in (model.__args__[0] if listed else model).model_fields:
+            setting = f"{section}[].{name}" if listed else f"{section}.{name}"
+            row = next(line for line in text.splitlines() if line.startswith(f"| `{setting}` |"))
+            variable = f"in `SNAPZEN_{section.upper()}`" if listed else f"SNAPZEN_{section.upper()}"
+            assert variable + ("" if listed else f"__{name.upper()}") in row
             assert not row.endswith("| - |"), f"{section}.{name} has no description"

@@ -22,7 +22,7 @@ import pytest
 
 from snapzen.ledger.evidence import agreement, audit, verify
 from snapzen.ledger.evidence.chain import append_events, subject_ref
-from snapzen.ledger.evidence.events_table import EVENTS_SQL
+from snapzen.ledger.evidence.events_table import APPEND_ONLY_TRIGGERS, EVENTS_SQL
 from snapzen.ledger.store.db import LedgerError, open_db, transaction
 from snapzen.support.errors import FatalError
 from tests.ledger_fixtures import ALICE, KEY, Tamper, append, edit, transfer_fields
@@ -251,6 +251,7 @@ def test_a_record_stored_again_as_a_blob_reads_the_same(ledger_path: Path) -> No
         before = conn.execute("SELECT * FROM events WHERE seq = 5").fetchone()
         conn.execute("DROP TRIGGER events_no_update")
         conn.execute("UPDATE events SET record = CAST(record AS BLOB) WHERE seq = 5")
+        conn.execute(APPEND_ONLY_TRIGGERS[0])
         conn.commit()
         after = conn.execute("SELECT * FROM events WHERE seq = 5").fetchone()
         kind = conn.execute("SELECT typeof(record) FROM events WHERE seq = 5").fetchone()[0]

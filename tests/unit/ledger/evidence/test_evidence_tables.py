@@ -32,7 +32,7 @@ def bound(tmp_path: Path) -> Path:
     path = tmp_path / "ledger.db"
     db = create_ledger(path, KEY, NOW)
     append(db, (transfer_fields(i) for i in range(1, 11)))
-    request = RequestInfo("req-1", "erasure", date(2026, 11, 30), None)
+    request = RequestInfo("req-1", "erasure", date(2026, 11, 30), tmp_path / "rights.jsonl", KEY)
     erase.erase_subject(db, ALICE_REF, FakeZendesk(range(1001, 1011)), request=request, now=NOW)
     flag_duplicates(db, "case-1", [1001, 1100], NOW, source="recovery")
     flag_duplicates(db, "case-1", [1001, 1100], NOW, source="recovery")  # a refresh

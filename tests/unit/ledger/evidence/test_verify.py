@@ -16,6 +16,7 @@ from snapzen.ledger.evidence import checkpoint as signed
 from snapzen.ledger.evidence import verify
 from snapzen.ledger.evidence.chain import GENESIS, row_digest
 from snapzen.ledger.evidence.events import KEY_OF, RECORD_COLUMNS
+from snapzen.ledger.evidence.events_table import APPEND_ONLY_TRIGGERS
 from snapzen.ledger.store.db import open_db
 from snapzen.support.errors import ConfigError
 from tests.ledger_fixtures import KEY, Tamper, append, edit, transfer_fields
@@ -46,6 +47,7 @@ def rechain_from(path: Path, start: int) -> None:
     """What a capable attacker does after an edit: recompute every later prev_hash/hash."""
     conn = sqlite3.connect(path)
     conn.row_factory = sqlite3.Row
+    conn.execute("DROP TRIGGER IF EXISTS events_no_update")  # put back below
     prev = conn.execute("SELECT hash FROM events WHERE seq = ?", (start - 1,)).fetchone()
     prev_hash = prev[0] if prev else "0" * 64
     rows = conn.execute("SELECT * FROM events WHERE seq >= ? ORDER BY seq", (start,))
@@ -56,6 +58,7 @@ def rechain_from(path: Path, start: int) -> None:
             (prev_hash, new_hash, row["seq"]),
         )
         prev_hash = new_hash
+    conn.execute(APPEND_ONLY_TRIGGERS[0])
     conn.commit()
     conn.close()
 
@@ -268,13 +271,16 @@ def test_any_single_field_edit_is_detected(
     key = KEY_OF.get(column, column)  # recorded_at is the record's transferred_at
     edit = f"UPDATE events SET record = json_set(record, '$.{key}', ?) WHERE seq = ?"
     conn.execute(edit, (value, seq))
+    conn.execute(APPEND_ONLY_TRIGGERS[0])  # put back: verify names a missing trigger first
     conn.commit()
     stored = conn.execute(f"SELECT {column} FROM events WHERE seq = ?", (seq,)).fetchone()[0]
     try:
         if stored != old:  # the column's affinity may turn '1005' back into 1005: no edit
             assert first(check(ledger_path)).seq == seq
     finally:
+        conn.execute("DROP TRIGGER events_no_update")
         conn.execute("UPDATE events SET record = ? WHERE seq = ?", (record, seq))
+        conn.execute(APPEND_ONLY_TRIGGERS[0])
         conn.commit()
         conn.close()
 

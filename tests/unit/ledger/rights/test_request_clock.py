@@ -15,18 +15,18 @@ from snapzen.ledger.rights.requests import (
     RESUMED,
     Clock,
     ClockRefused,
-    Step,
     add_months,
 )
 
 D = date.fromisoformat
 
 
-def replay(received: date, steps: list[Step]) -> Clock:
-    """The clock after every step, in order (a step refused raises ClockRefused)."""
+def replay(received: date, steps: list[tuple[Any, ...]]) -> Clock:
+    """The clock after every step (its event, day and months), in order (a step refused
+    raises ClockRefused)."""
     clock = Clock(received)
     for step in steps:
-        clock = clock.apply(step)
+        clock = clock.apply(*step)
     return clock
 
 
@@ -81,7 +81,7 @@ def test_add_months_clamps_to_the_month_end(day: str, months: int, expected: str
 def test_the_deadline_moves_with_pauses_and_the_extension(
     received: str, steps: list[tuple[Any, ...]], deadline: str, status: str, late: bool
 ) -> None:
-    clock = replay(D(received), [Step(s[0], D(s[1]), *s[2:]) for s in steps])
+    clock = replay(D(received), [(s[0], D(s[1]), *s[2:]) for s in steps])
     assert clock.status == status
     assert clock.closed_late is late
     if status != "paused":
@@ -95,9 +95,9 @@ def test_overdue_only_when_open_and_past_the_deadline() -> None:
     clock = replay(D("2026-10-01"), [])
     assert not clock.overdue(D("2026-11-01"))
     assert clock.overdue(D("2026-11-02"))
-    paused = clock.apply(Step(PAUSED, D("2026-10-20")))
+    paused = clock.apply(PAUSED, D("2026-10-20"))
     assert not paused.overdue(D("2027-06-01"))  # the clock is stopped
-    closed = clock.apply(Step(CLOSED, D("2026-12-06")))
+    closed = clock.apply(CLOSED, D("2026-12-06"))
     assert not closed.overdue(D("2027-06-01")) and closed.closed_late
 
 
@@ -116,4 +116,4 @@ def test_overdue_only_when_open_and_past_the_deadline() -> None:
 )
 def test_steps_that_make_no_sense_are_refused(steps: list[tuple[Any, ...]], refusal: str) -> None:
     with pytest.raises(ClockRefused, match=refusal):
-        replay(D("2026-10-01"), [Step(s[0], D(s[1]), *s[2:]) for s in steps])
+        replay(D("2026-10-01"), [(s[0], D(s[1]), *s[2:]) for s in steps])
