@@ -76,11 +76,10 @@ class InFlight:
 
     def merged(self, other: InFlight) -> InFlight:
         """Both ledgers' unfinished work (this one's job id wins for a case in both)."""
-        earliest = [t for t in (self.earliest, other.earliest) if t is not None]
         return InFlight(
             pushing={**other.pushing, **self.pushing},
             pushed_at={**other.pushed_at, **self.pushed_at},
-            earliest=min(earliest) if earliest else None,
+            earliest=min(filter(None, (self.earliest, other.earliest)), default=None),
             readable=self.readable,
         )
 
