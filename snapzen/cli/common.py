@@ -409,17 +409,13 @@ NoJournalOption = Annotated[
 ]
 
 
-def progress(message: str) -> None:
-    """What a long command tells while it works (on stderr)."""
-    typer.echo(message, err=True)
-
-
 def catch_up(
     settings: Settings, actor: str | None, via: ViaChoice, journal: Path | None, no_journal: bool
 ) -> commands.reconcile.CatchUp:
     """What `init --adopt` and `ledger restore` give their catch-up with Zendesk
     (snapzen.commands.reconcile.CatchUp), from the options they share."""
     reconcile = commands.reconcile
+    progress = functools.partial(typer.echo, err=True)  # what it tells while it works
     return reconcile.CatchUp(actor_name(actor, settings), via, journal, no_journal, progress)
 
 

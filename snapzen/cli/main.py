@@ -154,17 +154,15 @@ def run(
     ```
     """
     as_json = fmt is Format.json
-    stopped = commands.service.run_service(
+    passes, code = commands.service.run_service(
         settings_from("sync"),
         every,
         report=(lambda done: echo_json(summaries.pass_json(done), line=True)) if as_json else None,
     )
-    typer.echo(f"snapzen run: stopped after {stopped.passes} pass(es)", err=True)
+    typer.echo(f"snapzen run: stopped after {passes} pass(es)", err=True)
     if as_json:
-        echo_json(
-            {"stopped_after_passes": stopped.passes, "exit_code": stopped.exit_code}, line=True
-        )
-    raise typer.Exit(stopped.exit_code)
+        echo_json({"stopped_after_passes": passes, "exit_code": code}, line=True)
+    raise typer.Exit(code)
 
 
 @command(app)

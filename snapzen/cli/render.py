@@ -28,26 +28,23 @@ from snapzen.support.errors import ConfigError
 if TYPE_CHECKING:
     from rich.console import Console
 
+# Column headers a reader wants; any other column is its name less _id or _ref, in words.
 HEADERS = {
     "seq": "#",
     "recorded_at": "when (UTC)",
-    "case_id": "case",
-    "widget_id": "widget",
-    "subject_ref": "subject",
     "origin_country": "from",
     "destination_country": "to",
-    "legal_basis": "legal basis",
-    "mechanism_ref": "mechanism",
-    "consent_variable": "consent variable",
     "consent_value": "consent",
-    "consent_source": "consent source",
     "consent_observed_at": "consent seen (UTC)",
     "data_categories": "data",
-    "ticket_id": "ticket",
     "retention_until": "kept until",
-    "run_id": "run",
     "prev_hash": "previous hash",
 }
+
+
+def heading(column: str) -> str:
+    words = column.removesuffix("_id").removesuffix("_ref")
+    return HEADERS.get(column, words.replace("_", " "))
 
 
 def console(*, stderr: bool = False) -> Console:
@@ -97,7 +94,7 @@ def print_rows(
     line per row, never wrapped (like sqlite-utils' plain table output: what `grep`,
     `less -S` and `wc -l` expect). Returns how many."""
     cells = [[cell(name, row.get(name)) for name in columns] for row in rows]
-    headers = [HEADERS.get(name, name.replace("_", " ")) for name in columns]
+    headers = [heading(name) for name in columns]
     if not (sys.stdout.isatty() if plain is None else not plain):
         widths = [max(len(v) for v in column) for column in zip(headers, *cells, strict=True)]
         for values in [headers, *cells]:
@@ -144,7 +141,7 @@ def print_status(report: dict[str, Any]) -> None:
         )
     out = console()
     out.print(table)
-    for note in summaries.noted("status_notes", report=report):
+    for note in summaries.noted("status_notes", r=report):
         out.print(note)  # a Text: the template's styles, its values never read as markup
 
 

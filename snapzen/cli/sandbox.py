@@ -6,7 +6,6 @@ import json
 import sys
 from pathlib import Path
 from shlex import quote
-from types import ModuleType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -15,10 +14,11 @@ from snapzen.cli.common import command, opt, say
 from snapzen.commands import summaries  # light: jinja2 is imported on use
 
 # Only the (dataclass) config is imported here, for the option defaults; the server builds it
-# from the options (snapzen.sandbox.server.serve). The server (werkzeug,
-# faker), requests and the settings (pydantic-settings) are imported inside the commands:
-# every `snapzen` invocation imports this module to register them, so they would cost every
-# cron run start-up time.
+# from the options (snapzen.sandbox.server.serve). The server (werkzeug, faker), requests and
+# the settings (pydantic-settings) are imported by the commands that use them: every
+# `snapzen` invocation imports this module to register them, so they would cost every cron
+# run start-up time; and they are an extra (without it, the import is a ConfigError naming
+# the extra: exit 2).
 from snapzen.sandbox.config import SandboxConfig
 from snapzen.support.errors import ConfigError
 
@@ -115,13 +115,16 @@ def serve(
         say(summaries.said("sandbox_env", url=sb.base_url, env=sb.env(), pid=None, quote=quote))
         sys.stdout.flush()
 
-    _control().serve(ctx.params, listening)
+    from snapzen.sandbox import server as control  # on use: see the imports above
+
+    control.serve(ctx.params, listening)
     typer.echo("sandbox stopping", err=True)
 
 
 def _detach(args: list[str], ready_file: Path | None) -> None:
     """``sandbox serve --detach``: start it in the background and print how to use it."""
-    control = _control()
+    from snapzen.sandbox import server as control  # on use: see the imports above
+
     try:
         started = control.detach(args, ready_file)
     except control.StartFailed as exc:
@@ -156,7 +159,8 @@ def dump(
     """
     if what not in ("state", "tickets", "truth"):
         raise ConfigError("--what must be one of: state, tickets, truth")
-    control = _control()
+    from snapzen.sandbox import server as control  # on use: see the imports above
+
     base = url or control.default_url()
     if not base:
         raise ConfigError("no sandbox URL: pass --url or set SNAPZEN_SANDBOX_URL")
@@ -166,12 +170,3 @@ def dump(
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
     typer.echo(json.dumps(found, indent=2, ensure_ascii=False))
-
-
-def _control() -> ModuleType:
-    """snapzen.sandbox.server, imported on use: the server (werkzeug, faker) and requests
-    cost start-up time every `snapzen` invocation would pay, and are an extra (without it,
-    the import is a ConfigError naming the extra: exit 2)."""
-    from snapzen.sandbox import server
-
-    return server

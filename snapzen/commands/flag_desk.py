@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from contextlib import closing
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from snapzen.commands.ledger_open import locked
@@ -37,14 +37,11 @@ class Settled:
 
     case_id: str
     kind: str
-    live_tickets: tuple[int, ...]  # the ledger's ticket, or none (ticket_for_withheld)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "live_tickets": list(self.live_tickets)}
+    live_tickets: list[int]  # the ledger's ticket, or none (ticket_for_withheld)
 
     def how(self) -> dict[str, Any]:
         """What its ``case_flag_resolved`` event records of how it was settled."""
-        return {"resolved_by": "reconcile", "zendesk_tickets": list(self.live_tickets)}
+        return {"resolved_by": "reconcile", "zendesk_tickets": self.live_tickets}
 
 
 def judge(
@@ -67,7 +64,7 @@ def judge(
         if not set(flag["ticket_ids"]) | expected <= tickets.keys():
             continue  # a ticket the flag names was not read: nothing is known of it
         if set(live.get(case_id, ())) == expected:
-            settled.append(Settled(case_id, kind, tuple(sorted(expected))))
+            settled.append(Settled(case_id, kind, sorted(expected)))
     return settled
 
 

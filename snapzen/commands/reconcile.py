@@ -76,11 +76,10 @@ class InFlight:
 
     def merged(self, other: InFlight) -> InFlight:
         """Both ledgers' unfinished work (this one's job id wins for a case in both)."""
-        earliest = [t for t in (self.earliest, other.earliest) if t is not None]
         return InFlight(
             pushing={**other.pushing, **self.pushing},
             pushed_at={**other.pushed_at, **self.pushed_at},
-            earliest=min(earliest) if earliest else None,
+            earliest=min(filter(None, (self.earliest, other.earliest)), default=None),
             readable=self.readable,
         )
 
@@ -294,9 +293,9 @@ def _look_up_missed(
     missed = sorted(set(work.pushing) - set(found))
     for case_id in missed:
         for ticket_id in sorted(set(sink.find_ticket_ids(external_id(case_id)))):
-            ticket = sink.show_ticket(ticket_id)
-            shown = SeenTicket.of(ticket) if ticket is not None else None
-            if ticket is None or shown is None or shown.case_id != case_id:
+            ticket = sink.show_ticket(ticket_id) or {}
+            shown = SeenTicket.of(ticket)
+            if shown is None or shown.case_id != case_id:
                 continue
             raw[ticket_id] = ticket
             found.setdefault(case_id, []).append(shown.found())

@@ -76,12 +76,9 @@ class Kind(StrEnum):
 class Finding:
     kind: Kind
     case_id: str
-    ticket_ids: tuple[int, ...]  # the tickets concerned, the ledger's first when it names one
+    ticket_ids: list[int]  # the tickets concerned, the ledger's first when it names one
     detail: str
     suggestion: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "kind": self.kind.value, "ticket_ids": list(self.ticket_ids)}
 
 
 @dataclass
@@ -170,7 +167,7 @@ def compare(
 
 def _duplicated(case_id: str, ids: list[int], case: LedgerCase | None) -> Finding:
     named = case.ticket_id if case is not None and case.ticket_id in ids else None
-    ordered = tuple([named] if named is not None else []) + tuple(i for i in ids if i != named)
+    ordered = ([named] if named is not None else []) + [i for i in ids if i != named]
     keep = f"ticket {named}, the one the ledger names" if named is not None else "one of them"
     return Finding(
         Kind.duplicated,
@@ -186,11 +183,9 @@ def _unknown(case_id: str, ids: list[int], case: LedgerCase | None) -> Finding:
     case's other tickets are reported with it; a pushing case's are in flight)."""
     several = f"{len(ids)} tickets; " if len(ids) > 1 else ""
     if case is None:
-        return Finding(
-            Kind.unknown, case_id, tuple(ids), f"{several}no case in the ledger", NOT_OURS
-        )
+        return Finding(Kind.unknown, case_id, ids, f"{several}no case in the ledger", NOT_OURS)
     detail = f"{several}the ledger holds the case as {case.status}, with no ticket"
-    return Finding(Kind.unknown, case_id, tuple(ids), detail, NOT_SENT)
+    return Finding(Kind.unknown, case_id, ids, detail, NOT_SENT)
 
 
 def _missing(case: LedgerCase, ticket: SeenTicket | None, others: list[int]) -> Finding:
@@ -201,7 +196,7 @@ def _missing(case: LedgerCase, ticket: SeenTicket | None, others: list[int]) -> 
         detail += f"; Zendesk has ticket(s) {_ids(others)} for the case"
         suggestion = "review by hand which ticket stands for the chat"
     named = (case.ticket_id,) if case.ticket_id is not None else ()
-    return Finding(Kind.missing, case.case_id, (*named, *others), detail, suggestion)
+    return Finding(Kind.missing, case.case_id, [*named, *others], detail, suggestion)
 
 
 def _wrong_case(case: LedgerCase, ticket: SeenTicket, others: list[int]) -> Finding:
@@ -209,7 +204,7 @@ def _wrong_case(case: LedgerCase, ticket: SeenTicket, others: list[int]) -> Find
     detail = f"the ledger's ticket {case.ticket_id} carries {carries}"
     if others:
         detail += f"; Zendesk's ticket for the case is {_ids(others)}"
-    return Finding(Kind.wrong_case, case.case_id, (ticket.ticket_id, *others), detail, WRONG)
+    return Finding(Kind.wrong_case, case.case_id, [ticket.ticket_id, *others], detail, WRONG)
 
 
 def _ids(ids: Iterable[int]) -> str:
@@ -257,8 +252,8 @@ class ReconcileCheck:
             "max_requests": self.max_requests,
             **self.details(),
             "findings_total": len(self.comparison.findings),
-            "found": [finding.as_dict() for finding in self.comparison.findings],
-            "resolved": [flag.as_dict() for flag in self.resolved],
+            "found": [asdict(finding) for finding in self.comparison.findings],
+            "resolved": [asdict(flag) for flag in self.resolved],
             "exit_code": self.exit_code,
         }
 

@@ -185,12 +185,11 @@ def iter_due(
 
 def expired_tags(as_of: date, months_back: int) -> list[str]:
     """Tags of the ``months_back`` whole months before ``as_of``'s month, newest first."""
-    year, month = as_of.year, as_of.month
-    tags = []
-    for _ in range(months_back):
-        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
-        tags.append(f"expires_{year:04d}_{month:02d}")
-    return tags
+    this = as_of.year * 12 + as_of.month - 1  # months since January of year 0
+    return [
+        f"expires_{m // 12:04d}_{m % 12 + 1:02d}"
+        for m in range(this - 1, this - 1 - months_back, -1)
+    ]
 
 
 def refuse_on_wrong_clock(settings: Settings, now: datetime) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -52,12 +52,12 @@ def requeue(db: sqlite_utils.Database, case_ids: Sequence[str] | None, now: date
 
 @dataclass
 class RetryResult:
-    requeued: list[str] = field(default_factory=list)
-    result: PassResult | None = None
+    requeued: list[str]  # the cases put back to pending
+    result: PassResult  # the pass that pushed them
 
     @property
     def exit_code(self) -> int:
-        return self.result.exit_code if self.result is not None else 0
+        return self.result.exit_code
 
 
 def retry(
@@ -75,20 +75,20 @@ def retry(
         # the same checks run again under the lock, where they count.
         with closing(open_ledger(settings.ledger, read_only=True)) as db:
             _check_failed(db.conn, case_ids, "retry")
-    outcome = RetryResult()
+    requeued: list[str] = []
 
     def body(pipeline: Pipeline) -> PassResult:
-        outcome.requeued = requeue(pipeline.db, case_ids, pipeline.clock())
+        requeued.extend(requeue(pipeline.db, case_ids, pipeline.clock()))
         pipeline.recover()
-        if outcome.requeued:
+        if requeued:
             pipeline.push_ready()
         return pipeline.result()
 
     details = {"retry": "all-failed" if case_ids is None else list(case_ids)[:100]}
-    outcome.result = service.run_pass(
+    done = service.run_pass(
         settings, "retry", body, actor=actor, wait=wait, details=details, **kwargs
     )
-    return outcome
+    return RetryResult(requeued, done)
 
 
 def dismiss(

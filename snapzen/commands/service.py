@@ -22,7 +22,6 @@ import threading
 import types
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import schedule
@@ -311,17 +310,12 @@ def retention_job(settings: Settings) -> DailyJob:
     return functools.partial(retention.run_sweep, settings, actor="scheduler", wait=True)
 
 
-@dataclass
-class Stopped:
-    passes: int
-    exit_code: int
-
-
 def run_service(
     settings: Settings, every: str | None, report: Callable[[PassResult], None] | None = None
-) -> Stopped:
-    """Run until SIGTERM/SIGINT: the pass in hand finishes its batch, then this returns.
-    ``every``: the interval (default schedule.every); ``report`` sees each finished pass."""
+) -> tuple[int, int]:
+    """Run until SIGTERM/SIGINT: the pass in hand finishes its batch, then this returns how
+    many passes ran and the exit code. ``every``: the interval (default schedule.every);
+    ``report`` sees each finished pass."""
     try:
         interval = parse_interval(every or settings.schedule.every)
     except ValueError as exc:
@@ -338,4 +332,4 @@ def run_service(
             daily_at=settings.schedule.retention_sweep_at,
         )
         code = scheduler.run()
-    return Stopped(scheduler.passes, code)
+    return scheduler.passes, code

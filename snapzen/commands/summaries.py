@@ -124,7 +124,7 @@ def pass_json(result: PassResult) -> dict[str, Any]:
         **result.counts.as_dict(),
         "at_risk": [r["case_id"] for r in result.at_risk],
         "failed_total": result.failed_total,
-        "derogations": dict(getattr(result, "derogations", {})),
+        "derogations": result.derogations,
         "interrupted": result.interrupted,
         "exit_code": result.exit_code,
     }
@@ -133,9 +133,9 @@ def pass_json(result: PassResult) -> dict[str, Any]:
 def retry_json(outcome: commands.retry.RetryResult) -> dict[str, Any]:
     result = outcome.result
     return {
-        "run_id": result.run_id if result is not None else None,
-        "requeued": list(outcome.requeued),
-        **(result.counts.as_dict() if result is not None else {}),
+        "run_id": result.run_id,
+        "requeued": outcome.requeued,
+        **result.counts.as_dict(),
         "exit_code": outcome.exit_code,
     }
 

@@ -56,7 +56,7 @@ def test_a_flag_closes_only_when_zendesk_shows_what_the_ledger_says(
     kind: str, case: LedgerCase, tickets: list[SeenTicket], closed: tuple[int, ...] | None
 ) -> None:
     found = settled([flag(kind, 11)], case, *tickets)
-    assert found == ([] if closed is None else [Settled("c1", kind, closed)])
+    assert found == ([] if closed is None else [Settled("c1", kind, list(closed))])
 
 
 def test_a_flag_raised_after_the_export_began_waits_for_the_next_check() -> None:

@@ -19,7 +19,7 @@ def ticket(ticket_id: int, case_id: str | None, *, deleted: bool = False) -> See
 
 
 def kinds(result: object) -> list[tuple[str, str, tuple[int, ...]]]:
-    return [(f.kind.value, f.case_id, f.ticket_ids) for f in result.findings]  # type: ignore[attr-defined]
+    return [(f.kind.value, f.case_id, tuple(f.ticket_ids)) for f in result.findings]  # type: ignore[attr-defined]
 
 
 def test_a_ledger_that_agrees_with_zendesk_has_no_finding() -> None:

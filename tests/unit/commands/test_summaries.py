@@ -50,7 +50,7 @@ def test_status_notes_style_whole_lines_and_never_read_a_value_as_markup() -> No
     report |= {"last_reconcile": None, "reconcile_due": False, "last_run": None}
     report |= {"at_risk_count": 2, "future_dated": []}
     report["failed"] = [{"case_id": "[bold red]x[/]", "attempts": 1, "error": "[/] boom"}]
-    notes = {note.plain: note.style for note in summaries.noted("status_notes", report=report)}
+    notes = {note.plain: note.style for note in summaries.noted("status_notes", r=report)}
     alert = "2 case(s) at risk of SnapEngage's deletion (unsynced for more than 0 days)"
     assert notes[alert] == "bold red"
     assert notes["failed [bold red]x[/] (attempts 1): [/] boom"] == ""  # as it is, unstyled
