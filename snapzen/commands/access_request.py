@@ -83,7 +83,7 @@ def _recipients(settings: Settings) -> list[dict[str, Any]]:
     transfer = settings.transfer
     out: list[dict[str, Any]] = []
     for recipient in transfer.recipients:
-        under = recipient.restricted_under(transfer.regimes_possible)
+        under = recipient.restricted_under(transfer.regimes())
         # Art. 49: per chat, consent or contract, as each transfer row records.
         basis = _BASES.get(recipient.basis, "art49") if under else "not_restricted"
         how = recipient.mechanism(under) if under else ""

@@ -19,7 +19,7 @@ from snapzen.commands.reconcile_check import Kind
 from snapzen.commands.summaries import span
 from snapzen.ledger.evidence import derogations, reconciliation
 from snapzen.ledger.rights import requests
-from snapzen.ledger.rights.period_keys import legacy_summary
+from snapzen.ledger.rights.period_keys import legacy_rows
 from snapzen.ledger.store import alerts, queries, runs
 from snapzen.ledger.store.case_flags import open_flags
 from snapzen.ledger.store.case_status import CaseStatus
@@ -92,9 +92,24 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
         "future_dated": alerts.future_dated_cases(db, now),
         "requests_overdue": overdue,
         # Rows chained before period keys: linkable by whoever holds ledger.key (rights).
-        "legacy_references": legacy_summary(db.conn),
+        "legacy_references": _legacy_references(db.conn),
         **_reconcile(db, now),
     }
+
+
+def _legacy_references(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """The rows chained before period keys (their count, days, and what it means); None
+    when there are none."""
+    count, first, last = legacy_rows(conn)
+    if not count:
+        return None
+    note = (
+        f"{count} ledger row(s) recorded {first} to {last}, before period keys, carry the "
+        "reference the ledger key recomputes from an email: forgetting their period unlinks "
+        "them from lookups, but whoever holds ledger.key and an email can still link them "
+        'until the ledger is replaced (docs/data-subject-rights.md, "Legacy references")'
+    )
+    return {"rows": count, "first": first, "last": last, "note": note}
 
 
 def _reconcile(db: sqlite_utils.Database, now: datetime) -> dict[str, Any]:

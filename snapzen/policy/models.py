@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -37,8 +37,10 @@ def epoch_to_datetime(value: Any) -> datetime | None:
     if isinstance(value, str):
         with suppress(ValueError):
             return epoch_to_datetime(float(value))
-        with suppress(ValueError):
-            return clock.parse(value) if value.strip() else None
+        with suppress(ValueError, OverflowError):
+            at = clock.parse(value)
+            at.astimezone(UTC)  # OverflowError: past the year 9999 (or before 1) in UTC
+            return at
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         return None
@@ -148,7 +150,12 @@ class SnapEngageCase(Lenient):
         duration = _as_number(self.chat_duration)
         candidates = [start, *(at for at in line_times if at is not None)]
         if duration is not None and duration > 0:
-            candidates.append(start + timedelta(seconds=duration))
+            try:
+                candidates.append(start + timedelta(seconds=duration))
+            except OverflowError:  # infinity, or an end after the year 9999
+                raise InvalidRecordError(
+                    "field chat_duration: the chat would end after the year 9999"
+                ) from None
         return max(candidates)
 
     @property

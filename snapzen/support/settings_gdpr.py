@@ -302,7 +302,7 @@ class ControllerTransfers(checks.Section):
         if self.controller_country is None:
             return self  # reported by its own validator
         for recipient in self.recipients:
-            for regime in self.regimes_possible:
+            for regime in self.regimes():
                 problem = basis_problem(recipient, regime)
                 if problem:
                     raise checks.FieldsProblem(
@@ -322,20 +322,16 @@ class ControllerTransfers(checks.Section):
     def regimes(self, visitor: str | None = None) -> tuple[Regime, ...]:
         """The regimes a chat from ``visitor``'s country falls under: the controller's; for a
         controller elsewhere, those the visitor's country brings (Art. 3(2): an unknown
-        country both, a country outside both areas none)."""
+        country both, a country outside both areas none). With no ``visitor``: every regime a
+        chat may fall under."""
         regime = self.regime
         return (regime,) if regime is not None else regimes_of_visitor(visitor)
-
-    @property
-    def regimes_possible(self) -> tuple[Regime, ...]:
-        """Every regime a chat may fall under (an unknown visitor's)."""
-        return self.regimes()
 
     def describe_recipients(self) -> list[str]:
         """Each recipient, its country and the basis of the transfer to it, as a sentence."""
         out = []
         for recipient in self.recipients:
-            under = recipient.restricted_under(self.regimes_possible)
+            under = recipient.restricted_under(self.regimes())
             text = f"{recipient.name} ({recipient.country}, {recipient.system.value}): "
             if not under:
                 out.append(text + "no restricted transfer (inside the area)")

@@ -30,7 +30,7 @@ from werkzeug.wrappers import Response as WsgiResponse
 
 from snapzen.cli import app
 from snapzen.clients.origin import mounted
-from snapzen.commands import service
+from snapzen.commands import retry, service
 from snapzen.ledger.store.db import open_db
 from snapzen.ledger.store.outbox import synthetic_case_id
 from snapzen.policy.consent import decide
@@ -327,6 +327,31 @@ def test_null_everywhere_is_failed_with_a_reason(settings: Settings, apis: Sandb
     assert failure["case_id"] == "all-null"
     assert failure["error"].startswith("invalid SnapEngage case")
     assert apis.tickets_by_external_id() == {"snapengage:good": 1}
+
+
+def test_a_chat_duration_past_the_year_9999_fails_that_case_alone(
+    settings: Settings, apis: SandboxApis
+) -> None:
+    """Infinity or a huge number of seconds raised OverflowError while building the ticket,
+    which ended the whole pass (exit 1, nothing sent) and every pass after it."""
+    bad = {}
+    for case_id, duration in [("inf", float("inf")), ("huge", 1e300), ("big-int", 10**30)]:
+        bad[case_id] = make_case(case_id, started=recent(200))
+        bad[case_id]["chat_duration"] = duration
+    good = [make_case(f"good-{i}", started=recent(200)) for i in (1, 2)]
+    apis.add_cases("w1", [good[0], *bad.values(), good[1]])
+    assert service.sync(settings).exit_code == 3
+    assert apis.tickets_by_external_id() == {"snapengage:good-1": 1, "snapengage:good-2": 1}
+    _, report = _status_json(settings.ledger.path)
+    failed = {f["case_id"]: f["error"] for f in report["failed"]}
+    assert set(failed) == set(bad)
+    for error in failed.values():
+        assert "field chat_duration" in error and "\n" not in error
+    # Like any failed case: a retry fails it again, a dismissal ends it.
+    assert retry.retry(settings, ["inf"]).exit_code == 3
+    retry.dismiss(settings, list(bad), reason="duration unusable", actor="test")
+    code, report = _status_json(settings.ledger.path)
+    assert code == 0 and report["failed"] == []
 
 
 # ---------------------------------------------------------------- regressions found end to end

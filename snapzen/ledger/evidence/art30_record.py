@@ -143,7 +143,7 @@ def art30_record(
         "a_controller": record.controller or NOT_SET,
         "a_contact": record.contact or NOT_SET,
         "a_controller_country": transfer.controller_country,
-        "a_regime": " or ".join(r.label for r in transfer.regimes_possible)
+        "a_regime": " or ".join(r.label for r in transfer.regimes())
         + ("" if transfer.regime else " (by the visitor's location, Art. 3(2))"),
         "a_representative": record.representative or NOT_SET,
         "a_dpo": record.dpo or NOT_SET,

@@ -143,8 +143,13 @@ def _vouched(known: Iterable[JournalEntry] | None) -> journal_file.Vouched:
 def read(path: Path, key: bytes | None, *, known: Iterable[JournalEntry] | None = ()) -> Contents:
     """The journal, verified line by line (JournalDamaged names the first bad one). Old
     unkeyed lines are accepted only when ``known`` (the ledger's own erasures) holds them."""
+    return contents_of(path, journal_file.read(path, key, vouched=_vouched(known)))
+
+
+def contents_of(path: Path, lines: Iterable[journal_file.Line]) -> Contents:
+    """The entries of ``lines`` read (verified) from the journal at ``path``."""
     contents = Contents()
-    for line in journal_file.read(path, key, vouched=_vouched(known)):
+    for line in lines:
         if line.type in _OTHER:
             continue
         if line.type not in (ERASURE, REQUEST, FORGOTTEN):

@@ -189,8 +189,9 @@ def compact_journal(conn: sqlite3.Connection, path: Path, key: bytes, now: datet
     erasure lines (lookup references) of every request whose period both the journal and the
     chain record as forgotten (snapzen.ledger.rights.journal_file). Idempotent: it
     also finishes a sweep killed before it; returns the lines removed."""
-    gone = erasure_journal.read(path, key, known=None).forgotten_requests
-    return journal_file.compact(path, key, gone & forgotten_requests(conn), now)
+    lines = journal_file.read(path, key, vouched=None)
+    gone = erasure_journal.contents_of(path, lines).forgotten_requests
+    return journal_file.compact(path, key, lines, gone & forgotten_requests(conn), now)
 
 
 def _by_kind(conn: sqlite3.Connection) -> dict[bool, dict[str, str]]:

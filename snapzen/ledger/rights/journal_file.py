@@ -229,12 +229,14 @@ def create_empty(path: Path) -> None:
     os.close(_private(path, os.O_WRONLY))
 
 
-def compact(path: Path, key: bytes, gone: Collection[str], now: datetime) -> int:
-    """Rewrite the journal without the request and erasure lines of the requests ``gone``
-    (their request period forgotten); returns how many lines were removed (0: untouched).
-    A damaged journal is refused (JournalDamaged) before anything is written; an old-format
-    journal is left alone (it is migrated, vouched for, before the sweep forgets)."""
-    lines = read(path, key, vouched=None) if gone else []
+def compact(
+    path: Path, key: bytes, lines: Sequence[Line], gone: Collection[str], now: datetime
+) -> int:
+    """Rewrite the journal at ``path``, whose ``lines`` the caller read (``read``: a damaged
+    journal is refused before anything is written), without the request and erasure lines of
+    the requests ``gone`` (their request period forgotten); returns how many lines were
+    removed (0: untouched). An old-format journal is left alone (it is migrated, vouched for,
+    before the sweep forgets)."""
     kept = [
         line
         for line in lines

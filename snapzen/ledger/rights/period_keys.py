@@ -306,23 +306,3 @@ def legacy_rows(conn: sqlite3.Connection) -> tuple[int, str | None, str | None]:
     ).fetchone()
     count = int(row[0] or 0)
     return count, (str(row[1])[:10] if count else None), (str(row[2])[:10] if count else None)
-
-
-def legacy_summary(conn: sqlite3.Connection) -> dict[str, Any] | None:
-    """``legacy_rows`` for `snapzen status`: the count, the days, and what to do; None when
-    no row is legacy-keyed."""
-    count, first, last = legacy_rows(conn)
-    if not count:
-        return None
-    return {
-        "rows": count,
-        "first": first,
-        "last": last,
-        "note": (
-            f"{count} ledger row(s) recorded {first} to {last}, before period keys, carry the "
-            "reference the ledger key recomputes from an email: forgetting their period "
-            "unlinks them from lookups, but whoever holds ledger.key and an email can still "
-            "link them until the ledger is replaced (docs/data-subject-rights.md, "
-            '"Legacy references")'
-        ),
-    }

@@ -264,6 +264,8 @@ def test_report_is_an_art30_record(synced: Path, monkeypatch: pytest.MonkeyPatch
     assert record["a_controller"] == "Seed Company Ltd"
     assert record["a_dpo"] == "dpo@seed.example"
     assert record["a_controller_country"] == "US"
+    # A controller outside the UK and the EEA: the regime follows each visitor (either may apply).
+    assert record["a_regime"] == "UK GDPR or EU GDPR (by the visitor's location, Art. 3(2))"
     assert record["c_personal_data_sent"] == ["chat_content", "contact_data", "identity"]
     assert record["d_recipients"] == ["Zendesk, Inc."]
     assert record["e_transfers"] == [

@@ -300,6 +300,7 @@ def test_status_says_how_many_legacy_rows_remain_linkable_and_since_when(
     assert done.exit_code == 0, done.output
     legacy = json.loads(done.stdout)["legacy_references"]
     assert (legacy["rows"], legacy["first"], legacy["last"]) == (2, "2025-03-01", "2025-04-02")
+    assert legacy["note"].startswith("2 ledger row(s) recorded 2025-03-01 to 2025-04-02")
     table = runner.invoke(app, ["status"])
     assert "legacy references: 2 ledger row(s) recorded 2025-03-01 to 2025-04-02" in table.stdout
     assert "ledger.key" in table.stdout

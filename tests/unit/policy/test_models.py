@@ -27,7 +27,15 @@ def test_epoch_seconds_or_milliseconds(value: object) -> None:
     assert epoch_to_datetime(value) == MOMENT
 
 
-@pytest.mark.parametrize("value", [None, "", "soon", -5, 0, True, float("nan"), [], {}])
+@pytest.mark.parametrize(
+    "value",
+    [
+        *(None, "", "soon", -5, 0, True, float("nan"), float("inf"), "1e309", 10**30, [], {}),
+        # Valid ISO times that UTC cannot hold: past the year 9999, or before year 1.
+        "9999-12-31T23:59:59-05:00",
+        "0001-01-01T00:00:00+05:00",
+    ],
+)
 def test_unusable_times_are_none(value: object) -> None:
     assert epoch_to_datetime(value) is None
 

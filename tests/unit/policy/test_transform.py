@@ -6,6 +6,9 @@ import itertools
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from snapzen.policy.consent import decide
@@ -20,6 +23,7 @@ from snapzen.policy.transform import (
     split_by_bytes,
     transcript_lines,
 )
+from snapzen.support.errors import InvalidRecordError, RecordError
 from snapzen.support.settings import Settings
 from tests.fakes import make_case
 
@@ -48,6 +52,51 @@ def test_ticket_shape() -> None:
     body = t.comments[0].value
     assert "[09:26:53] Visitor: Hello, I need help" in body
     assert "[09:27:23] Agent Smith: Sure, how can I help?" in body
+
+
+@pytest.mark.parametrize("duration", [float("inf"), 1e300, 10**30, "1e309", 3e11])
+def test_a_duration_past_the_year_9999_is_an_error_naming_the_field(duration: object) -> None:
+    raw = make_case("abc", started=START)
+    raw["chat_duration"] = duration
+    with pytest.raises(InvalidRecordError, match=r"^field chat_duration: "):
+        ticket_for(raw)
+
+
+# The numeric and time fields of a case, and values SnapEngage could send in any of them.
+NUMERIC_FIELDS = [
+    ("chat_duration",),
+    ("created_at_milliseconds",),
+    ("created_at_seconds",),
+    ("created_at_date",),
+    ("transcripts", "date_milliseconds"),
+    ("transcripts", "date_seconds"),
+    ("transcripts", "date"),
+]
+ODD_NUMBERS = (
+    st.floats(allow_nan=True, allow_infinity=True)
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats().map(repr)
+    | st.datetimes(timezones=st.timezones()).map(lambda moment: moment.isoformat())
+    | st.sampled_from(["inf", "nan", "1e309", "9999-12-31T23:59:59-05:00", "0001-01-01+05:00"])
+)
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(fields=st.lists(st.sampled_from(NUMERIC_FIELDS), min_size=1, max_size=3), data=st.data())
+def test_odd_numbers_in_any_time_field_give_a_ticket_or_a_one_line_error(
+    fields: list[tuple[str, ...]], data: st.DataObject
+) -> None:
+    """Whatever number a case's time fields hold, building its ticket gives a ticket or the
+    error sync/prepare records as that case's failure (ValueError or RecordError, one line):
+    never another exception, which would end the whole pass."""
+    raw = make_case("abc", started=START)
+    for field in fields:
+        target = raw["transcripts"][0] if len(field) == 2 else raw
+        target[field[-1]] = data.draw(ODD_NUMBERS)
+    try:
+        ticket_for(raw)
+    except (ValueError, RecordError) as exc:
+        assert str(exc) and "\n" not in str(exc)
 
 
 @pytest.mark.parametrize("email", ["not-an-email", "a@b", "x@@y.com", "", None, "a b@c.de"])
