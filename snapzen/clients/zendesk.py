@@ -23,7 +23,13 @@ from snapzen.clients.pacing import (
 )
 from snapzen.clients.search_lag import LagWindow, by_id, has_email, int_field
 from snapzen.clients.zendesk_auth import build_auth
-from snapzen.policy.models import EncodedTicket, ImportTicket, JobStatus, ticket_json
+from snapzen.policy.models import (
+    EncodedTicket,
+    ImportTicket,
+    JobStatus,
+    still_running,
+    ticket_json,
+)
 from snapzen.support import errors
 from snapzen.support.errors import NotFoundError, ProtocolError
 from snapzen.support.log import get_logger
@@ -100,8 +106,6 @@ class ZendeskClient:
     pacer and the OAuth token are locked, and each call reads the HTTP status of its own
     responses (no shared "last status")."""
 
-    ABSENT_POLLS_BEFORE_GIVING_UP = 3
-
     def __init__(
         self,
         settings: ZendeskSettings,
@@ -176,16 +180,7 @@ class ZendeskClient:
         while pending:
             seen = self.job_statuses(pending)
             latest.update(seen)
-            for job_id in pending:
-                absent[job_id] = 0 if job_id in seen else absent.get(job_id, 0) + 1
-            # Zendesk sometimes stops returning a job (zenpy #291) or has expired it: after a
-            # few absent polls stop waiting for it; the caller recovers it by lookup.
-            pending = [
-                j
-                for j in pending
-                if not (j in latest and latest[j].finished)
-                and absent[j] < self.ABSENT_POLLS_BEFORE_GIVING_UP
-            ]
+            pending = still_running(pending, seen, absent)
             if not pending or self._clock() + self._settings.job_poll_seconds > deadline:
                 break
             self._sleep(self._settings.job_poll_seconds)
