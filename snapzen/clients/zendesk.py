@@ -90,10 +90,6 @@ def _part(answer: Any, key: str, kind: type[T], where: str) -> T:
     return value
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def _check_count(what: str, items: Sequence[Any], limit: int) -> None:
     if not items:
         raise ValueError(f"{what}: nothing to send")
@@ -328,7 +324,7 @@ class ZendeskClient:
         window = self.lag_window.tickets().values()
         live = (t for t in window if t.get("status") != "deleted")
         unknown = {r for t in live if (r := int_field(t, "requester_id")) is not None} - mine
-        for user_id, (address, _) in self.show_users(sorted(unknown)).items():
+        for user_id, address in self.show_users(sorted(unknown)).items():
             if has_email({"email": address}, email):
                 mine.add(user_id)
         merged = self.lag_window.merged(
@@ -382,15 +378,12 @@ class ZendeskClient:
             raise ProtocolError("zendesk GET /api/v2/search/count: no count in the answer")
         return count
 
-    def show_users(self, user_ids: Sequence[int]) -> dict[int, tuple[str | None, str | None]]:
-        """``users/show_many`` (100 ids a call): each user Zendesk has, as (email, name).
+    def show_users(self, user_ids: Sequence[int]) -> dict[int, str | None]:
+        """``users/show_many`` (100 ids a call): each user Zendesk has, with its email.
         Reconciliation derives the subject reference of an adopted ticket from its
         requester's email; the values never reach a log line."""
-        return {
-            user["id"]: (_text(user.get("email")), _text(user.get("name")))
-            for user in self._show_many("/api/v2/users/show_many", user_ids, "users")
-            if isinstance(user, dict) and isinstance(user.get("id"), int)
-        }
+        users = by_id(self._show_many("/api/v2/users/show_many", user_ids, "users"))
+        return {i: e if isinstance(e := u.get("email"), str) else None for i, u in users.items()}
 
     def _export_pace(self, endpoint: str, per_minute: int) -> None:
         last = self._export_sent.get(endpoint)
