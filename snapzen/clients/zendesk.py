@@ -304,13 +304,8 @@ class ZendeskClient:
                     found.update(dict.fromkeys(by_id(page)))
             except NotFoundError:
                 return []
-        query = f"type:ticket submitter:{int(user_id)}"
-        submitted = self.lag_window.merged(
-            by_id(self.search_tickets(query)),
-            lambda t: t.get("submitter_id") == user_id,
-            lambda ids: self._live_tickets(ids).values(),
-        )
-        found.update(dict.fromkeys(submitted))
+        searched = by_id(self.search_tickets(f"type:ticket submitter:{int(user_id)}"))
+        found.update(dict.fromkeys(self._unlagged(searched, "submitter_id", {user_id})))
         return sorted(found)
 
     def requested_tickets(self, email: str) -> list[dict[str, Any]]:
@@ -327,12 +322,7 @@ class ZendeskClient:
         for user_id, address in self.show_users(sorted(unknown)).items():
             if has_email({"email": address}, email):
                 mine.add(user_id)
-        merged = self.lag_window.merged(
-            searched,
-            lambda t: t.get("requester_id") in mine,
-            lambda ids: self._live_tickets(ids).values(),
-        )
-        return list(merged.values())
+        return list(self._unlagged(searched, "requester_id", mine).values())
 
     def delete_user(self, user_id: int) -> None:
         """Soft-delete one user (404 raises ``NotFoundError``: already gone)."""
@@ -466,6 +456,17 @@ class ZendeskClient:
             log.info(event, wait=round(wait, 3), remaining=budget.remaining)
             self._sleep(wait)
         return False
+
+    def _unlagged(
+        self, searched: dict[int, dict[str, Any]], field: str, people: set[int]
+    ) -> dict[int, dict[str, Any]]:
+        """What a search for the tickets whose ``field`` names one of ``people`` would find
+        without its lag (``LagWindow.merged``; the window's additions read live again)."""
+        return self.lag_window.merged(
+            searched,
+            lambda t: t.get(field) in people,
+            lambda ids: self._live_tickets(ids).values(),
+        )
 
     def _live_tickets(self, ticket_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """``tickets/show_many``: the tickets as Zendesk shows them now, by id (unknown and
