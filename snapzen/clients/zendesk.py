@@ -23,7 +23,13 @@ from snapzen.clients.pacing import (
 )
 from snapzen.clients.search_lag import LagWindow, by_id, has_email, int_field
 from snapzen.clients.zendesk_auth import build_auth
-from snapzen.policy.models import EncodedTicket, ImportTicket, JobStatus, ticket_json
+from snapzen.policy.models import (
+    EncodedTicket,
+    ImportTicket,
+    JobStatus,
+    still_running,
+    ticket_json,
+)
 from snapzen.support import errors
 from snapzen.support.errors import NotFoundError, ProtocolError
 from snapzen.support.log import get_logger
@@ -84,10 +90,6 @@ def _part(answer: Any, key: str, kind: type[T], where: str) -> T:
     return value
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def _check_count(what: str, items: Sequence[Any], limit: int) -> None:
     if not items:
         raise ValueError(f"{what}: nothing to send")
@@ -99,8 +101,6 @@ class ZendeskClient:
     """Safe for concurrent use (the pipeline sends several create_many POSTs at once): the
     pacer and the OAuth token are locked, and each call reads the HTTP status of its own
     responses (no shared "last status")."""
-
-    ABSENT_POLLS_BEFORE_GIVING_UP = 3
 
     def __init__(
         self,
@@ -176,16 +176,7 @@ class ZendeskClient:
         while pending:
             seen = self.job_statuses(pending)
             latest.update(seen)
-            for job_id in pending:
-                absent[job_id] = 0 if job_id in seen else absent.get(job_id, 0) + 1
-            # Zendesk sometimes stops returning a job (zenpy #291) or has expired it: after a
-            # few absent polls stop waiting for it; the caller recovers it by lookup.
-            pending = [
-                j
-                for j in pending
-                if not (j in latest and latest[j].finished)
-                and absent[j] < self.ABSENT_POLLS_BEFORE_GIVING_UP
-            ]
+            pending = still_running(pending, seen, absent)
             if not pending or self._clock() + self._settings.job_poll_seconds > deadline:
                 break
             self._sleep(self._settings.job_poll_seconds)
@@ -313,13 +304,8 @@ class ZendeskClient:
                     found.update(dict.fromkeys(by_id(page)))
             except NotFoundError:
                 return []
-        query = f"type:ticket submitter:{int(user_id)}"
-        submitted = self.lag_window.merged(
-            by_id(self.search_tickets(query)),
-            lambda t: t.get("submitter_id") == user_id,
-            lambda ids: self._live_tickets(ids).values(),
-        )
-        found.update(dict.fromkeys(submitted))
+        searched = by_id(self.search_tickets(f"type:ticket submitter:{int(user_id)}"))
+        found.update(dict.fromkeys(self._unlagged(searched, "submitter_id", {user_id})))
         return sorted(found)
 
     def requested_tickets(self, email: str) -> list[dict[str, Any]]:
@@ -333,15 +319,10 @@ class ZendeskClient:
         window = self.lag_window.tickets().values()
         live = (t for t in window if t.get("status") != "deleted")
         unknown = {r for t in live if (r := int_field(t, "requester_id")) is not None} - mine
-        for user_id, (address, _) in self.show_users(sorted(unknown)).items():
+        for user_id, address in self.show_users(sorted(unknown)).items():
             if has_email({"email": address}, email):
                 mine.add(user_id)
-        merged = self.lag_window.merged(
-            searched,
-            lambda t: t.get("requester_id") in mine,
-            lambda ids: self._live_tickets(ids).values(),
-        )
-        return list(merged.values())
+        return list(self._unlagged(searched, "requester_id", mine).values())
 
     def delete_user(self, user_id: int) -> None:
         """Soft-delete one user (404 raises ``NotFoundError``: already gone)."""
@@ -387,15 +368,12 @@ class ZendeskClient:
             raise ProtocolError("zendesk GET /api/v2/search/count: no count in the answer")
         return count
 
-    def show_users(self, user_ids: Sequence[int]) -> dict[int, tuple[str | None, str | None]]:
-        """``users/show_many`` (100 ids a call): each user Zendesk has, as (email, name).
+    def show_users(self, user_ids: Sequence[int]) -> dict[int, str | None]:
+        """``users/show_many`` (100 ids a call): each user Zendesk has, with its email.
         Reconciliation derives the subject reference of an adopted ticket from its
         requester's email; the values never reach a log line."""
-        return {
-            user["id"]: (_text(user.get("email")), _text(user.get("name")))
-            for user in self._show_many("/api/v2/users/show_many", user_ids, "users")
-            if isinstance(user, dict) and isinstance(user.get("id"), int)
-        }
+        users = by_id(self._show_many("/api/v2/users/show_many", user_ids, "users"))
+        return {i: e if isinstance(e := u.get("email"), str) else None for i, u in users.items()}
 
     def _export_pace(self, endpoint: str, per_minute: int) -> None:
         last = self._export_sent.get(endpoint)
@@ -478,6 +456,17 @@ class ZendeskClient:
             log.info(event, wait=round(wait, 3), remaining=budget.remaining)
             self._sleep(wait)
         return False
+
+    def _unlagged(
+        self, searched: dict[int, dict[str, Any]], field: str, people: set[int]
+    ) -> dict[int, dict[str, Any]]:
+        """What a search for the tickets whose ``field`` names one of ``people`` would find
+        without its lag (``LagWindow.merged``; the window's additions read live again)."""
+        return self.lag_window.merged(
+            searched,
+            lambda t: t.get(field) in people,
+            lambda ids: self._live_tickets(ids).values(),
+        )
 
     def _live_tickets(self, ticket_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """``tickets/show_many``: the tickets as Zendesk shows them now, by id (unknown and

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Protocol
 
+from snapzen.clients.search_lag import by_id
 from snapzen.ledger.evidence.events import Event
 from snapzen.policy.transform import external_id
 from snapzen.support.errors import ConfigError, SnapzenError
@@ -85,9 +86,7 @@ def read_tickets(
         if row.get("ticket_id") is not None:
             known.setdefault(int(row["ticket_id"]), row.get("case_id"))
     searched = reader.requested_tickets(email.strip()) if email else []  # and its lag window
-    foreign = {
-        int(f["id"]): f for f in searched if isinstance(f.get("id"), int) and f["id"] not in known
-    }
+    foreign = {i: f for i, f in by_id(searched).items() if i not in known}
     stray = sorted(set(include) - set(foreign))
     if stray:
         raise ConfigError(

@@ -19,7 +19,6 @@ keeps it. Paths and times only: no personal data.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from snapzen.ledger.store.files import checked_rows, copy_database
 from snapzen.support import clock
-from snapzen.support.atomic import open_private, private_dir
+from snapzen.support.atomic import append_synced, private_dir
 from snapzen.support.errors import ConfigError, FatalError
 from snapzen.support.settings import Settings
 
@@ -55,10 +54,7 @@ def register(ledger: Path, kind: str, path: Path, now: datetime) -> None:
             "made_at": clock.format(now),
         }
     )
-    with open_private(register_path(ledger)) as out:
-        out.write(line + "\n")
-        out.flush()
-        os.fsync(out.fileno())
+    append_synced(register_path(ledger), line + "\n")
 
 
 def recorded(ledger: Path) -> list[Copy]:

@@ -49,6 +49,7 @@ from snapzen.ledger.rights.erasure_reapply import JournalChoice, ReapplyResult, 
 from snapzen.ledger.store import queries
 from snapzen.ledger.store.adopt import AdoptCounts, FoundTicket, record_adoptions
 from snapzen.ledger.store.db import LedgerError, open_db
+from snapzen.policy.models import still_running
 from snapzen.policy.transform import EXTERNAL_ID_PREFIX, external_id
 from snapzen.support import clock
 from snapzen.support.log import get_logger
@@ -59,10 +60,6 @@ if TYPE_CHECKING:
     from snapzen.clients.zendesk import ZendeskClient
 
 log = get_logger("snapzen.commands.reconcile")
-
-# A stored job id Zendesk no longer shows (expired, or show_many missed it) after this many
-# polls is given up on: the listing of unfinished jobs and the lookups decide instead.
-_ABSENT_POLLS = 3
 
 
 @dataclass
@@ -152,14 +149,7 @@ def settle_jobs(sink: ZendeskClient, work: InFlight, waiting: Waiting) -> int:
     while True:
         polls += 1
         if pending:
-            seen = sink.job_statuses(pending)
-            for job_id in pending:
-                absent[job_id] = 0 if job_id in seen else absent.get(job_id, 0) + 1
-            pending = [
-                j
-                for j in pending
-                if not (j in seen and seen[j].finished) and absent[j] < _ABSENT_POLLS
-            ]
+            pending = still_running(pending, sink.job_statuses(pending), absent)
         listed = sink.unfinished_jobs()
         quiet = lookup_is_conclusive(listed)
         if not pending and (quiet or _grace_passed(work, waiting)):

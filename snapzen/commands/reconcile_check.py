@@ -159,7 +159,7 @@ def compare(
                 result.not_judged += 1
                 continue
             found.append(_missing(case, ticket, others))
-        elif ticket.external_id != EXTERNAL_PREFIX + case.case_id:
+        elif ticket.case_id != case.case_id:
             found.append(_wrong_case(case, ticket, others))
     result.findings = sorted(found, key=lambda f: (list(Kind).index(f.kind), f.case_id))
     return result

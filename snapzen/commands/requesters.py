@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
+from snapzen.clients.search_lag import int_field
 from snapzen.ledger.rights.subjects import name_ref, subject_ref, valid_email
 from snapzen.ledger.store.adopt import FoundTicket
 from snapzen.policy.transform import PLACEHOLDER_NAME
@@ -31,7 +32,7 @@ Refs = dict[str, tuple[str, str | None]]  # case id -> (subject_ref, name_ref)
 
 
 class UserReads(Protocol):
-    def show_users(self, user_ids: Sequence[int]) -> dict[int, tuple[str | None, str | None]]: ...
+    def show_users(self, user_ids: Sequence[int]) -> dict[int, str | None]: ...
 
 
 def visitor_name(subject: object) -> str | None:
@@ -59,11 +60,11 @@ def with_references(
     as Zendesk showed them (by id); ``known`` gives the replaced ledger's references."""
     from_ledger = known(sorted(found)) if known is not None else {}
     requesters = {
-        int(r["requester_id"])
+        r
         for case_id, tickets in found.items()
         if case_id not in from_ledger
         for t in tickets
-        if isinstance((r := raw.get(t.ticket_id, {})).get("requester_id"), int)
+        if (r := int_field(raw.get(t.ticket_id), "requester_id")) is not None
     }
     emails = users.show_users(sorted(requesters)) if requesters else {}
     out: dict[str, list[FoundTicket]] = {}
@@ -75,10 +76,8 @@ def with_references(
                 subject, name = from_ledger[case_id]
             else:
                 shown = raw.get(ticket.ticket_id, {})
-                requester = shown.get("requester_id")
-                user = emails.get(requester) if isinstance(requester, int) else None
-                email = user[0] if user else None
-                subject = subject_ref(key, email)
+                requester = int_field(shown, "requester_id")
+                subject = subject_ref(key, emails.get(requester) if requester is not None else None)
                 name = name_ref(key, visitor_name(shown.get("subject"))) if subject else None
             out[case_id].append(replace(ticket, subject_ref=subject, name_ref=name))
     return out

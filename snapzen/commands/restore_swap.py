@@ -31,6 +31,7 @@ from pathlib import Path
 
 from snapzen.ledger.store import files
 from snapzen.ledger.store.db import LedgerError
+from snapzen.support.atomic import open_private_binary
 from snapzen.support.log import get_logger
 
 log = get_logger("snapzen.commands.restore_swap")
@@ -114,8 +115,7 @@ def _exclusive(source: Path, dest: Path) -> Path:
         except FileExistsError:
             raise
         except OSError:  # a file system without hard links: an exclusive copy instead
-            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+            with open_private_binary(dest, exclusive=True) as out, source.open("rb") as src:
                 while block := src.read(1 << 20):
                     out.write(block)
                 out.flush()

@@ -9,6 +9,7 @@ silently dropped by Zendesk, so we want it to fail in our tests instead.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -355,3 +356,18 @@ class JobStatus(Lenient):
     @property
     def result_items(self) -> list[JobResult]:
         return self.results if isinstance(self.results, list) else []
+
+
+# Polls in a row a job may be absent from before it is given up on (see still_running).
+ABSENT_POLLS = 3
+
+
+def still_running(
+    pending: Sequence[str], seen: Mapping[str, JobStatus], absent: dict[str, int]
+) -> list[str]:
+    """The jobs of ``pending`` to poll again after a poll that showed ``seen``: not finished,
+    nor absent ABSENT_POLLS polls in a row (``absent`` counts; Zendesk drops or expires jobs,
+    zenpy #291: the caller recovers such a job by lookup)."""
+    for job_id in pending:
+        absent[job_id] = 0 if job_id in seen else absent.get(job_id, 0) + 1
+    return [j for j in pending if not (j in seen and seen[j].finished) and absent[j] < ABSENT_POLLS]

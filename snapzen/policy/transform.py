@@ -55,10 +55,7 @@ def clean_text(text: str | None) -> str:
 
 def add_years(day: date, years: int) -> date:
     """Same month and day ``years`` later; 29 February becomes 28 February."""
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:
-        return day.replace(year=day.year + years, day=28)
+    return clock.add_months(day, 12 * years)
 
 
 def retention_until(started_at: datetime, years: int) -> date:

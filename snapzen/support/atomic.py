@@ -25,13 +25,8 @@ def create_private(path: Path) -> None:
     """Create ``path`` empty with mode 0600 (replacing any file there), so that whatever is
     then written into it (SQLite included: its journal copies the file's mode) starts private.
     """
-    path = Path(path)
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
-    try:
-        os.fchmod(fd, PRIVATE_MODE)  # the umask may only narrow the mode given to open
-    finally:
-        os.close(fd)
+    Path(path).unlink(missing_ok=True)
+    open_private_binary(path, exclusive=True).close()
 
 
 @contextmanager
@@ -79,11 +74,11 @@ def write_private(path: Path, data: bytes | str) -> None:
         handle.write(data.encode("utf-8") if isinstance(data, str) else data)
 
 
-def _private_fd(path: Path, append: bool) -> int:
+def _private_fd(path: Path, append: bool, exclusive: bool = False) -> int:
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
-    fd = os.open(Path(path), flags, PRIVATE_MODE)
+    fd = os.open(Path(path), flags | (os.O_EXCL if exclusive else 0), PRIVATE_MODE)
     try:
-        os.fchmod(fd, PRIVATE_MODE)
+        os.fchmod(fd, PRIVATE_MODE)  # the umask may only narrow the mode given to open
     except OSError:
         os.close(fd)
         raise
@@ -96,6 +91,17 @@ def open_private(path: Path, *, append: bool = True) -> TextIO:
     return os.fdopen(_private_fd(path, append), "a" if append else "w", encoding="utf-8")
 
 
-def open_private_binary(path: Path, *, append: bool = False) -> BinaryIO:
-    """``open_private`` in binary mode (truncating unless ``append``)."""
-    return os.fdopen(_private_fd(path, append), "ab" if append else "wb")
+def open_private_binary(path: Path, *, append: bool = False, exclusive: bool = False) -> BinaryIO:
+    """``open_private`` in binary mode (truncating unless ``append``); ``exclusive``: a new
+    file only (FileExistsError when ``path`` exists)."""
+    return os.fdopen(_private_fd(path, append, exclusive), "ab" if append else "wb")
+
+
+def append_synced(path: Path, text: str) -> None:
+    """Append ``text`` to ``path`` (file created 0600, missing directories 0700) and fsync
+    it: on disk once this returns. The caller keeps two appends from interleaving."""
+    private_dir(Path(path).parent)
+    with open_private(path) as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())

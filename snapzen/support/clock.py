@@ -19,6 +19,7 @@ Formats:
 
 from __future__ import annotations
 
+import calendar
 import os
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -131,3 +132,9 @@ def from_epoch(value: float) -> datetime:
 def snapengage_day(day: date) -> str:
     """A day as SnapEngage's Logs API takes it (``start``/``end``): ``YYYY-MM-DD``."""
     return day.isoformat()
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day ``months`` later, clamped to the month's end (31 Jan + 1 → 28/29 Feb)."""
+    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))

@@ -28,7 +28,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -43,7 +42,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from snapzen.ledger.evidence.verify import Problem, intact_head
 from snapzen.ledger.rights import journal_file
 from snapzen.support import clock
-from snapzen.support.atomic import atomic_text
+from snapzen.support.atomic import atomic_text, open_private_binary
 from snapzen.support.errors import ConfigError
 
 VERSION = 2
@@ -302,9 +301,7 @@ def write_private_key(path: Path, key: Ed25519PrivateKey) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.fchmod(descriptor, 0o600)  # exactly 0600, whatever the umask
-    with os.fdopen(descriptor, "wb") as handle:
+    with open_private_binary(path, exclusive=True) as handle:
         handle.write(pem)
 
 

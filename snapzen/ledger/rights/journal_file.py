@@ -41,7 +41,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 from collections.abc import Collection, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from snapzen.support import clock
-from snapzen.support.atomic import PRIVATE_MODE, atomic_text
+from snapzen.support.atomic import append_synced, atomic_text
 from snapzen.support.errors import ConfigError
 
 VERSION = 2
@@ -96,14 +95,6 @@ def render(
         prev = _mac(key, body)
         texts.append(json.dumps({**body, "mac": prev}, sort_keys=True, ensure_ascii=False) + "\n")
     return "".join(texts)
-
-
-def _private(path: Path, flags: int) -> int:
-    """A descriptor of ``path`` opened with ``flags``, the file created (or made) 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, flags | os.O_CREAT, PRIVATE_MODE)
-    os.fchmod(fd, PRIVATE_MODE)  # an older journal made 0644 becomes private too
-    return fd
 
 
 def _is_old(data: dict[str, Any]) -> bool:
@@ -197,13 +188,8 @@ def append(path: Path, key: bytes, todo: Iterable[tuple[str, Mapping[str, Any]]]
     lines, todo = read(path, key, vouched=None), list(todo)
     if lines and lines[-1].old:
         raise JournalDamaged(f"{path}: old-format lines: migrate the journal first")
-    if todo:
-        fd = _private(path, os.O_WRONLY | os.O_APPEND)
-        try:
-            os.write(fd, render(key, todo, len(lines), head(lines)[1]).encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    if todo:  # an older journal made 0644 becomes private too
+        append_synced(path, render(key, todo, len(lines), head(lines)[1]))
     return len(lines) + len(todo)
 
 
@@ -226,7 +212,7 @@ def write_copy(path: Path, lines: Iterable[Line], key: bytes) -> None:
 
 def create_empty(path: Path) -> None:
     """An empty journal (0600) where none exists: "nobody erased yet" stated, not assumed."""
-    os.close(_private(path, os.O_WRONLY))
+    append_synced(path, "")
 
 
 def compact(

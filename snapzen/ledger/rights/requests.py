@@ -26,7 +26,6 @@ give the same answer, so "closed late" never changes.
 
 from __future__ import annotations
 
-import calendar
 import contextlib
 import sqlite3
 import uuid
@@ -41,6 +40,7 @@ from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import period_keys
 from snapzen.support import clock
+from snapzen.support.clock import add_months
 from snapzen.support.errors import ConfigError
 
 # A step is named as the event that records it (``closed``: a ``request`` event closing it).
@@ -51,12 +51,6 @@ MAX_EXTENSION_MONTHS = 2
 
 class ClockRefused(ValueError):
     """A step the request's state does not allow (pause twice, extend twice, ...)."""
-
-
-def add_months(day: date, months: int) -> date:
-    """The same day ``months`` later, clamped to the month's end (31 Jan + 1 → 28/29 Feb)."""
-    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
-    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from snapzen.ledger.store.rows import DURABLE
 from snapzen.ledger.store.rows import transaction as transaction  # where callers find it
 from snapzen.ledger.store.schema import SCHEMA_VERSION, migrate, schema_version
 from snapzen.support import clock
-from snapzen.support.atomic import PRIVATE_MODE, private_dir
+from snapzen.support.atomic import PRIVATE_MODE, open_private_binary, private_dir
 from snapzen.support.errors import ConfigError
 from snapzen.support.lock import holds_writer_lock, writer_lock
 from snapzen.support.log import get_logger, once
@@ -104,15 +104,13 @@ def create_file(path: Path) -> None:
     # 0600 before SQLite sees it: the file holds raw payloads of pending chats, and SQLite
     # gives the -wal and -shm files it creates the database file's mode.
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        open_private_binary(path, exclusive=True).close()
     except FileNotFoundError:
         raise LedgerError(
             f"cannot create the ledger {path}: its directory {path.parent} does not exist"
         ) from None
     except OSError as exc:
         raise LedgerError(f"cannot create the ledger {path}: {exc.strerror}") from None
-    os.close(fd)
-    os.chmod(path, 0o600)  # the umask may have taken bits away, never added: be explicit
 
 
 def _diagnose(path: Path, read_only: bool) -> None:

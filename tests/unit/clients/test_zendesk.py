@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from snapzen.clients.http import HttpClient
 from snapzen.clients.pacing import RateLimitPacer, parse_budget_header
 from snapzen.clients.zendesk import ZendeskClient
-from snapzen.policy.models import ImportComment, ImportRequester, ImportTicket
+from snapzen.policy.models import ABSENT_POLLS, ImportComment, ImportRequester, ImportTicket
 from snapzen.support import log
 from snapzen.support.errors import AmbiguousWriteError, AuthError, ConfigError
 from snapzen.support.settings import HttpSettings, ZendeskSettings
@@ -591,7 +591,7 @@ def test_wait_for_jobs_gives_up_on_a_job_zendesk_no_longer_returns(
     responses.add(responses.GET, SHOW_MANY, json={"job_statuses": []})
     done = make_client(clock, sleeps).wait_for_jobs(["gone"], timeout=3600)
     assert done == {}
-    assert len(responses.calls) == ZendeskClient.ABSENT_POLLS_BEFORE_GIVING_UP
+    assert len(responses.calls) == ABSENT_POLLS
 
 
 def test_pacer_reserve_shrinks_for_small_plans(clock: FakeClock) -> None:

@@ -150,11 +150,11 @@ def test_the_visitor_name_is_read_back_from_the_subject_snapzen_wrote() -> None:
 
 
 class FakeUsers:
-    def __init__(self, users: dict[int, tuple[str | None, str | None]]) -> None:
+    def __init__(self, users: dict[int, str | None]) -> None:
         self.users = users
         self.asked: list[list[int]] = []
 
-    def show_users(self, user_ids: Sequence[int]) -> dict[int, tuple[str | None, str | None]]:
+    def show_users(self, user_ids: Sequence[int]) -> dict[int, str | None]:
         self.asked.append(list(user_ids))
         return {i: self.users[i] for i in user_ids if i in self.users}
 
@@ -172,7 +172,7 @@ def test_references_come_from_the_replaced_ledger_first_then_the_ticket() -> Non
         3: {"requester_id": 7, "subject": "Chat with Bob on 2026-11-02"},
         4: {"requester_id": 8, "subject": "Chat with Nobody on 2026-11-02"},
     }
-    users = FakeUsers({7: ("Family@Example.com", "Ann"), 8: (None, "Nobody")})
+    users = FakeUsers({7: "Family@Example.com", 8: None})
     out = with_references(
         found, raw, KEY, users, known=lambda ids: {"known": ("ref-from-ledger", "name-ref")}
     )
