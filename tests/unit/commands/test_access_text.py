@@ -183,3 +183,17 @@ def test_a_notice_recorded_as_done_reads_as_told_by_us() -> None:
     assert words.event(row) == (
         "We told Acme CRM GmbH of your erasure and asked it to delete your data."
     )
+
+
+def test_snapengage_fields_read_from_the_ip_are_named_as_the_person_knows_them() -> None:
+    """SnapEngage's copy names its location fields by what they hold, and says they come from
+    the IP address: its `country_code` (what SnapEngage sends) is "Country", not a code."""
+    copy = {"ip_address": "203.0.113.9", "country_code": "GB", "city": "Leeds", "browser": "X"}
+    chat = {"case_id": "c1", "started_at": "2026-11-25T08:00:00Z", "status": "synced",
+            "snapengage_deletes_on": "2027-01-24", "snapengage_copy_state": "included",
+            "snapengage_copy": copy}  # fmt: skip
+    html = access_text.render_html({"information": {}, "chats": [chat], "tickets": []})
+    rows = dict(re.findall(r"<tr><th>([^<]*)</th><td>([^<]*)</td></tr>", html))
+    assert rows["Country (from your IP address)"] == "GB"
+    assert rows["City (from your IP address)"] == "Leeds"
+    assert rows["IP address"] == "203.0.113.9" and rows["Browser"] == "X"
