@@ -22,8 +22,9 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from snapzen.clients.search_lag import int_field
-from snapzen.ledger.rights.subjects import name_ref, subject_ref, valid_email
+from snapzen.ledger.rights.subjects import name_ref, subject_ref
 from snapzen.ledger.store.adopt import FoundTicket
+from snapzen.policy.models import email_address
 from snapzen.policy.transform import PLACEHOLDER_NAME
 
 _SUBJECT = re.compile(r"Chat with (?P<display>.*) on \d{4}-\d{2}-\d{2}", re.DOTALL)
@@ -44,7 +45,7 @@ def visitor_name(subject: object) -> str | None:
     if match is None:
         return None
     display = match.group("display").strip()
-    if not display or display == PLACEHOLDER_NAME or valid_email(display) is not None:
+    if not display or display == PLACEHOLDER_NAME or email_address(display) is not None:
         return None
     return display
 

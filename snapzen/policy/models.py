@@ -14,8 +14,10 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -195,16 +197,23 @@ def parse_case(raw: Any) -> SnapEngageCase:
         raise InvalidRecordError(f"field {where}: {first['msg']}") from None
 
 
-EMAIL_RE = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
-)
+@lru_cache(maxsize=4096)
+def email_address(value: str | None) -> str | None:
+    """The one email rule: the address as snapzen uses it (trimmed, email-validator's
+    normalised form, lower-cased), or None when it is not a valid address. It decides what
+    email a ticket carries and which chats get a subject reference (ledger.rights.subjects),
+    so a lookup by email finds every chat whose ticket carries it.
 
-
-def is_valid_email(value: str | None) -> bool:
-    """A pragmatic syntax check (what Zendesk would accept), not RFC 5322 in full."""
-    if not value or len(value) > 254 or ".." in value:
-        return False
-    return bool(EMAIL_RE.match(value)) and len(value.split("@", 1)[0]) <= 64
+    email-validator's syntax rules without DNS lookups; `a@b`, `n/a`, special-use domains
+    (`.local`, `.onion`) and numeric top-level domains are refused, `.test` (the sandbox's)
+    is accepted. Lower-cased as before the validator, so references already stored match."""
+    if not value or not value.strip() or len(value) > 320:
+        return None
+    try:
+        found = validate_email(value.strip(), check_deliverability=False, test_environment=True)
+    except EmailNotValidError:
+        return None
+    return found.normalized.lower()
 
 
 # ---------------------------------------------------------------- decisions

@@ -25,7 +25,7 @@ from snapzen.policy.models import (
     ImportTicket,
     LegalBasis,
     SnapEngageCase,
-    is_valid_email,
+    email_address,
 )
 from snapzen.policy.redaction import RedactionResult
 from snapzen.support import clock
@@ -197,15 +197,15 @@ def build_ticket(
     # The name is free text the visitor typed (a card number went in it): it becomes the
     # requester's name and the subject, so it is redacted like the transcript.
     name = _redacted(clean_text(case.visitor_name), redact, counts).strip()[:200]
-    email = case.visitor_email
-    valid = is_valid_email(email)
-    display = name or (email if valid else None) or PLACEHOLDER_NAME
+    email = email_address(case.visitor_email)  # the address the subject reference is made of
+    valid = email is not None
+    display = name or email or PLACEHOLDER_NAME
     # No usable email: a name-only requester may be refused by the account (Zendesk's docs
     # disagree on whether the email is required) and could never be found by email for
     # erasure. The configured shared user (if any) is the requester; the name stays in the
     # subject.
     requester_id = None if valid else zendesk.anonymous_requester_id
-    shown = ImportRequester(name=display, email=email.lower() if valid and email else None)
+    shown = ImportRequester(name=display, email=email)
     requester = None if requester_id else shown
 
     lines = list(transcript_lines(case, redact, counts, line_times))

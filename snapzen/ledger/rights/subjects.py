@@ -1,11 +1,11 @@
 """Who a ledger row is about: pseudonymous references for a data subject.
 
-A subject reference is made only from a valid email address (``email-validator``, the syntax
-rules without DNS lookups): `a@b` or `n/a` identify nobody, and a reference made from them
-joined strangers into one "person" whom one erasure request then wiped out. Since one valid
-address can still be typed by several people, each case also keeps a reference of the
-visitor's name; two names under one email reference are a collision that subject access and
-erasure refuse until narrowed by case or ticket.
+A subject reference is made only from a valid email address, by the rule that also decides
+the ticket's email (snapzen.policy.models.email_address): `a@b` or `n/a` identify nobody, and
+a reference made from them joined strangers into one "person" whom one erasure request then
+wiped out. Since one valid address can still be typed by several people, each case also keeps
+a reference of the visitor's name; two names under one email reference are a collision that
+subject access and erasure refuse until narrowed by case or ticket.
 
 Both references are HMAC-SHA256 under the ledger key: never the email or the name itself.
 """
@@ -15,29 +15,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import unicodedata
-from functools import lru_cache
 
-from email_validator import EmailNotValidError, validate_email
-
-
-@lru_cache(maxsize=4096)
-def valid_email(value: str | None) -> str | None:
-    """The address as the reference reads it (trimmed, lower-cased), or None when it is not
-    a valid email address."""
-    if not value or not value.strip() or len(value) > 320:
-        return None
-    cleaned = value.strip()
-    try:
-        validate_email(cleaned, check_deliverability=False)
-    except EmailNotValidError:
-        return None
-    # Lower-cased as before validation existed, so references already stored still match.
-    return cleaned.lower()
+from snapzen.policy.models import email_address
 
 
 def subject_ref(key: bytes, email: str | None) -> str | None:
-    """HMAC-SHA256 of the lower-cased, trimmed email; None unless it is a valid address."""
-    address = valid_email(email)
+    """HMAC-SHA256 of the email as the one rule reads it (snapzen.policy.models.email_address):
+    the address the ticket carries; None unless it is a valid address."""
+    address = email_address(email)
     if address is None:
         return None
     return hmac.new(key, address.encode("utf-8"), hashlib.sha256).hexdigest()
