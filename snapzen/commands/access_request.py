@@ -298,7 +298,9 @@ def write_pack(
     tickets, result.unreadable, result.for_review = read.tickets, read.unreadable, read.for_review
     result.tickets = len(tickets)
     if chats_reader is not None:  # SnapEngage's own copy of each chat it still holds
-        copies = attach_copies(chats_reader, chats, moment.date())
+        copies = attach_copies(
+            chats_reader, chats, moment.date(), settings.snapengage.retention_days
+        )
         result.snapengage_copies, result.snapengage_unreadable = copies
     result.found = bool(ledger or chats or tickets)
     result.forgotten = None if result.found else forget.note(db.conn)

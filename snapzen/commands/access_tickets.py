@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from snapzen.clients.search_lag import by_id
 from snapzen.ledger.evidence.events import Event
+from snapzen.ledger.store.cursor_rules import snapengage_holds
 from snapzen.policy.transform import external_id
 from snapzen.support.errors import ConfigError, SnapzenError
 
@@ -147,15 +148,15 @@ class ChatReader(Protocol):
 
 
 def attach_copies(
-    reader: ChatReader, chats: list[dict[str, Any]], today: date
+    reader: ChatReader, chats: list[dict[str, Any]], today: date, retention_days: int
 ) -> tuple[int, list[str]]:
     """Each chat says whether SnapEngage's copy is in the pack, and carries it if so; returns
     how many copies were read and the case ids SnapEngage did not answer for (exit 3)."""
     copies, unreadable = 0, []
     for chat in chats:
         deletes_on, started = chat.get("snapengage_deletes_on"), chat.get("started_at")
-        if not (deletes_on and started and chat.get("widget_id")) or (
-            date.fromisoformat(str(deletes_on)) <= today
+        if not (deletes_on and started and chat.get("widget_id")) or not snapengage_holds(
+            date.fromisoformat(str(started)[:10]), today, retention_days
         ):
             chat["snapengage_copy_state"] = "deleted_by_snapengage"
             continue

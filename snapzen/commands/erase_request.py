@@ -29,12 +29,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from snapzen.ledger.rights import erasure_journal, notices, requests
 from snapzen.ledger.rights.erasure_reapply import remember_subject
+from snapzen.ledger.store.cursor_rules import snapengage_holds
 from snapzen.support import clock
 from snapzen.support.settings_gdpr import RecipientSystem
 
@@ -158,8 +159,8 @@ def person_chats(conn: sqlite3.Connection, subject_ref: str) -> list[Chat]:
 
 
 def at_snapengage(chats: Sequence[Chat], today: date, snapengage_days: int) -> list[Chat]:
-    """The chats SnapEngage still holds today (its own copy until start + retention)."""
-    return [c for c in chats if c.started_on + timedelta(days=snapengage_days) >= today]
+    """The chats SnapEngage may still hold today (ledger.store.cursor_rules.snapengage_holds)."""
+    return [c for c in chats if snapengage_holds(c.started_on, today, snapengage_days)]
 
 
 def decide(

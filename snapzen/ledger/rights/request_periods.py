@@ -36,12 +36,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from snapzen.ledger.evidence.events import Event
 from snapzen.ledger.rights import notices, period_keys, requests
 from snapzen.ledger.rights.holds import HoldSet
+from snapzen.ledger.store.cursor_rules import snapengage_holds
 from snapzen.policy.transform import add_years
 from snapzen.support import clock
 
@@ -131,7 +132,7 @@ def refusal(
         erased = clock.parse_second(erased_at)
         if any(c.exists and clock.parse_second(c.made_at) <= erased for c in rule.copies):
             return COPY
-        if date.fromisoformat(erased_at[:10]) + timedelta(days=rule.snapengage_days) > as_of:
+        if snapengage_holds(date.fromisoformat(erased_at[:10]), as_of, rule.snapengage_days):
             return SNAPENGAGE
     return None
 

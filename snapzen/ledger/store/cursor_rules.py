@@ -58,6 +58,14 @@ def oldest_held(today: date, retention_days: int) -> date:
     return today - timedelta(days=retention_days)
 
 
+def snapengage_holds(started_on: date, day: date, retention_days: int) -> bool:
+    """Whether SnapEngage may still hold a chat started on ``started_on``, on ``day``: through
+    its start plus ``retention_days``, that last day included (it may not have deleted it
+    yet, and the fetch window reads it). The access pack, the erasure response and the
+    forgetting of erasure records all ask this."""
+    return started_on >= oldest_held(day, retention_days)
+
+
 def fetch_window(
     *, cursor: date | None, today: date, overlap_days: int, retention_days: int
 ) -> tuple[date, date]:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from snapzen.commands.access_request import missing_for_access, write_pack
+from snapzen.commands.erase_request import Chat, at_snapengage
 from snapzen.ledger.evidence.art30_record import missing_fields
 from snapzen.ledger.evidence.chain import subject_ref
 from snapzen.ledger.store.db import open_db, transaction
@@ -197,6 +198,23 @@ def test_the_page_is_for_the_person_and_the_json_keeps_the_codes(
     assert chats["c-declined"]["snapengage_copy_state"] == "included"
     # The chat of 2026-11-20 is held until 2027-01-19 (60 days) but SnapEngage did not return it.
     assert chats["c-sent"]["snapengage_copy_state"] == "not_found"
+
+
+@pytest.mark.parametrize(("days", "held"), [(15, False), (16, True), (17, True)])
+def test_the_pack_and_the_erasure_response_agree_whether_snapengage_holds_a_chat(
+    ledger: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, days: int, held: bool
+) -> None:
+    """c-sent started 2026-11-20; with 16 days SnapEngage deletes its copy today. On that day
+    it may still hold it: the pack asks for the copy, and an erasure names SnapEngage."""
+    settings = _settings(monkeypatch)
+    settings.snapengage.retention_days = days
+    se = SnapEngage([_se_case("c-sent", "hello")])
+    result = _pack(ledger, settings, tmp_path / "pack", chats_reader=se)
+    chats = {c["case_id"]: c for c in json.loads(result.json_path.read_text())["chats"]}
+    in_pack = chats["c-sent"]["snapengage_copy_state"] != "deleted_by_snapengage"
+    in_erasure = bool(at_snapengage([Chat("c-sent", date(2026, 11, 20), "w1")], NOW.date(), days))
+    assert in_pack is in_erasure is held
+    assert (chats["c-sent"]["snapengage_copy_state"] == "included") is held
 
 
 class SnapEngageDown:
