@@ -81,9 +81,12 @@ def noted(block: str, **facts: Any) -> list[Text]:
 
 def span(seconds: float | None) -> str:
     """A duration for people (an age in `status`, the health check's, a clock's gap): whole
-    seconds, minutes, hours or days, the largest unit that counts at least two."""
+    seconds, minutes, hours or days, the largest unit that counts at least two. A negative
+    one keeps its sign: the age of a chat dated in the future is not a long wait."""
     if seconds is None:
         return "-"
+    if round(seconds) < 0:
+        return f"-{span(-seconds)}"
     seconds = abs(seconds)
     for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
         if seconds >= 2 * size:

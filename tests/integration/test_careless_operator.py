@@ -97,3 +97,18 @@ def test_a_chat_dated_in_the_future_is_flagged_by_status(sync_env: Path, apis: S
     assert status.exit_code == 3
     human = runner.invoke(app, ["status"])
     assert "dated in the future: 2100" in human.stdout and human.exit_code == 3
+
+
+def test_status_shows_the_age_of_a_chat_dated_in_the_future_as_negative(
+    sync_env: Path, apis: SandboxApis
+) -> None:
+    """Its only unsynced chat starts in 2100: the widget's oldest-unsynced age is below zero,
+    never read as a chat waiting for decades (the row beside `dated in the future`)."""
+    future = make_case("2100", started=datetime(2100, 1, 1, tzinfo=UTC))
+    future["created_at_seconds"] = future.pop("created_at_milliseconds") // 1000
+    apis.add_cases("w1", [future])
+    assert runner.invoke(app, ["sync"]).exit_code == 3
+    human = runner.invoke(app, ["status"], env={"COLUMNS": "200"})
+    [row] = [line for line in human.stdout.splitlines() if " w1 " in f" {line} "]
+    age = [cell.strip() for cell in row.split("│") if cell.strip()][-1]
+    assert age.startswith("-") and age.endswith(" days"), row

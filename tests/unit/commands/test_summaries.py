@@ -36,7 +36,7 @@ def test_a_line_break_inside_a_value_does_not_start_a_new_line(brk: str) -> None
 
 def test_a_duration_is_said_in_the_largest_unit_that_counts_at_least_two() -> None:
     said = [summaries.span(s) for s in (None, 59.6, 119, 120, 7199, 7200, 47 * 3600, -10 * 86400)]
-    assert said == ["-", "60 s", "119 s", "2 min", "120 min", "2 h", "47 h", "10 days"]
+    assert said == ["-", "60 s", "119 s", "2 min", "120 min", "2 h", "47 h", "-10 days"]
 
 
 def test_status_notes_style_whole_lines_and_never_read_a_value_as_markup() -> None:
