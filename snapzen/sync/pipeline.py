@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
@@ -47,7 +48,6 @@ from snapzen.sync.results import Recorder, log_at_risk, log_future_dated
 from snapzen.sync.submit import Answer, JobCapFull, post, settle
 
 __all__ = ["Counts", "CrashHook", "PassResult", "Pipeline", "Sink", "Source", "Window"]
-__all__ += ["log_at_risk"]
 
 log = get_logger("snapzen.sync.pipeline")
 
@@ -234,7 +234,10 @@ class Pipeline:
                     self.poll(full_only=True)
                 self.push(full_only=True)
                 self.build_ahead(full_only=True)
-        for widget, count in per_widget(fetched).items():
+        per_widget = Counter[str]()
+        for (widget, _, _), count in fetched.items():
+            per_widget[widget] += count
+        for widget, count in per_widget.items():
             log.info("fetched", widget_id=widget, cases=count)
         return fetched
 
@@ -379,11 +382,3 @@ class Pipeline:
 
     def _settled(self) -> datetime:
         return self.clock() - timedelta(minutes=self.settings.snapengage.settle_minutes)
-
-
-def per_widget(fetched: dict[Window, int]) -> dict[str, int]:
-    """Cases fetched per widget."""
-    totals: dict[str, int] = {}
-    for (widget, _, _), count in fetched.items():
-        totals[widget] = totals.get(widget, 0) + count
-    return totals
