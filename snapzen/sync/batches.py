@@ -15,6 +15,7 @@ from typing import Any
 import sqlite_utils
 
 from snapzen.ledger.store import outbox
+from snapzen.ledger.store.case_status import CaseStatus
 from snapzen.policy.models import ImportTicket
 from snapzen.sync.contracts import Batch
 from snapzen.sync.prepare import CasePreparer, Prepared
@@ -26,6 +27,7 @@ class FilledBatch:
     batch: Batch
     tickets: list[ImportTicket]
     drafts: dict[str, dict[str, Any]]  # case id -> what the ledger records (with batch_index)
+    built_from: dict[str, str | None]  # case id -> the stored payload its ticket was built from
 
 
 def prepare(preparer: CasePreparer, ready: outbox.ReadyCase) -> Prepared:
@@ -50,6 +52,7 @@ def next_batch(
     refuses (even a whole-request 4xx), it no longer takes 99 others down."""
     tickets: list[ImportTicket] = []
     drafts: dict[str, dict[str, Any]] = {}
+    built_from: dict[str, str | None] = {}
     passed_over: list[str] = []
     while len(tickets) < size:
         ready = outbox.ready_cases(
@@ -68,6 +71,7 @@ def next_batch(
             if prepared.ticket is not None and prepared.draft is not None:
                 tickets.append(prepared.ticket)
                 drafts[item.case_id] = {"batch_index": len(drafts), **prepared.draft}
+                built_from[item.case_id] = item.raw_json
                 if item.attempts > 0:
                     solo = True  # the cases after it stay pending for the next batch
                     break
@@ -81,4 +85,16 @@ def next_batch(
             break
     if not tickets:
         return None
-    return FilledBatch(Batch(uuid.uuid4().hex, list(drafts)), tickets, drafts)
+    return FilledBatch(Batch(uuid.uuid4().hex, list(drafts)), tickets, drafts, built_from)
+
+
+def still_as_built(db: sqlite_utils.Database, filled: FilledBatch) -> bool:
+    """True when every case of ``filled`` is still 'pending' with the payload its ticket was
+    built from (a batch built ahead: a later page may since have refreshed or withheld one)."""
+    marks = ", ".join("?" * len(filled.built_from))
+    rows = db.execute(
+        f"SELECT case_id, raw FROM cases WHERE status = '{CaseStatus.PENDING}' "
+        f"AND case_id IN ({marks})",
+        list(filled.built_from),
+    )
+    return dict(rows.fetchall()) == filled.built_from

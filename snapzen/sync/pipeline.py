@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
@@ -28,7 +29,7 @@ from snapzen.ledger.store.cursor_rules import check_clock, fetch_window, utc_day
 from snapzen.support import clock as wall_clock
 from snapzen.support.log import get_logger
 from snapzen.support.settings import Settings
-from snapzen.sync.batches import FilledBatch, next_batch
+from snapzen.sync.batches import FilledBatch, next_batch, still_as_built
 from snapzen.sync.contracts import (
     Batch,
     Clock,
@@ -47,7 +48,6 @@ from snapzen.sync.results import Recorder, log_at_risk, log_future_dated
 from snapzen.sync.submit import Answer, JobCapFull, post, settle
 
 __all__ = ["Counts", "CrashHook", "PassResult", "Pipeline", "Sink", "Source", "Window"]
-__all__ += ["log_at_risk"]
 
 log = get_logger("snapzen.sync.pipeline")
 
@@ -111,6 +111,7 @@ class Pipeline:
         )
         self.recovery = Recovery(self.recorder, grace_seconds=zd.recovery_grace_seconds)
         self.posting: tuple[FilledBatch, Answer] | None = None  # the POST out, if one is
+        self.ahead: FilledBatch | None = None  # built while no POST could go, not yet sent
         self.cap_until = 0.0  # Zendesk's job cap was full: no POST before this (monotonic)
         self.cap_waits = 0
         self.cap = zd.max_jobs_in_flight  # import jobs in flight at most (Zendesk's cap: 30)
@@ -232,7 +233,11 @@ class Pipeline:
                 if self.blocked() and self._poll_at(slots=self.cap) <= self.monotonic():
                     self.poll(full_only=True)
                 self.push(full_only=True)
-        for widget, count in per_widget(fetched).items():
+                self.build_ahead(full_only=True)
+        per_widget = Counter[str]()
+        for (widget, _, _), count in fetched.items():
+            per_widget[widget] += count
+        for widget, count in per_widget.items():
             log.info("fetched", widget_id=widget, cases=count)
         return fetched
 
@@ -262,25 +267,47 @@ class Pipeline:
     # ------------------------------------------------------------ decide and build -> submit
 
     def push(self, *, full_only: bool) -> None:
-        """Submit batches while a job slot is free. With ``full_only`` (fetch still running)
-        only while two batches' worth are ready, so pushing early never splits what would
-        have been one full batch. The last POST may still be out on return (``collect``)."""
+        """Submit batches while a job slot is free: the one built ahead first (``_take``).
+        The last POST may still be out on return (``collect``)."""
         if self.posting is not None and self.posting[1].done():
             self.collect()  # its job id stored promptly
-        size = self.settings.zendesk.batch_size
         while not self.stopping() and not self.slots_taken():
             if self.monotonic() < self.cap_until:
                 return
-            if full_only and outbox.count_ready(self.db, self._settled(), 2 * size) < 2 * size:
-                return
-            filled = next_batch(self.db, self.preparer, self.recorder, size, self._settled)
-            if filled is None:
+            if (filled := self._take(full_only)) is None:
                 return
             self.collect()  # one POST out at a time: the previous answer first
             if self.monotonic() < self.cap_until:
                 return  # that answer: the job cap is full (this batch's cases stay pending)
             answer = post(self.recorder, self.sink, filled, self.crash_hook, self.monotonic)
             self.posting = (filled, answer)
+
+    def _take(self, full_only: bool) -> FilledBatch | None:
+        """The batch built ahead if its cases are still as it was built from (else it is
+        dropped and they are decided again), or one built now (``_build``)."""
+        filled, self.ahead = self.ahead, None
+        if filled is not None and still_as_built(self.db, filled):
+            return filled
+        return self._build(full_only)
+
+    def _build(self, full_only: bool) -> FilledBatch | None:
+        """The next batch, decided and built from the ready cases; with ``full_only`` (fetch
+        still running) only while two batches' worth are ready, so pushing early never
+        splits what would have been one full batch."""
+        size = self.settings.zendesk.batch_size
+        if full_only and outbox.count_ready(self.db, self._settled(), 2 * size) < 2 * size:
+            return None
+        return next_batch(self.db, self.preparer, self.recorder, size, self._settled)
+
+    def build_ahead(self, *, full_only: bool) -> bool:
+        """While no POST can go (and no poll is due: the caller's check), decide and build
+        the next batch, one at most, so that the POST goes out as soon as a poll frees a
+        slot. Nothing is written for its cases before their intent (they stay 'pending'); a
+        stop or the pass's end drops it. True when one was built."""
+        if self.ahead is not None or not self.blocked() or self.stopping():
+            return False
+        self.ahead = self._build(full_only)
+        return self.ahead is not None
 
     def collect(self) -> None:
         """Take the answer of the POST out, if one is (waiting for it)."""
@@ -350,16 +377,8 @@ class Pipeline:
             at = self._poll_at(slots=math.ceil(ready / size))
             if at <= now:
                 self.poll(full_only=False)
-            else:
+            elif not self.build_ahead(full_only=False):
                 self.sleep(min(at - now, WAKE_SECONDS))
 
     def _settled(self) -> datetime:
         return self.clock() - timedelta(minutes=self.settings.snapengage.settle_minutes)
-
-
-def per_widget(fetched: dict[Window, int]) -> dict[str, int]:
-    """Cases fetched per widget."""
-    totals: dict[str, int] = {}
-    for (widget, _, _), count in fetched.items():
-        totals[widget] = totals.get(widget, 0) + count
-    return totals

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from snapzen.ledger.rights.subjects import name_ref, subject_ref
@@ -23,7 +22,7 @@ from snapzen.policy.models import (
     parse_case,
 )
 from snapzen.policy.redaction import DETECTOR_VERSION, Redactor
-from snapzen.policy.transform import build_ticket
+from snapzen.policy.transform import TicketDraft, build_ticket
 from snapzen.support.errors import InvalidRecordError, RecordError
 from snapzen.support.jsoncodec import dumps_text, replace_lone_surrogates, utf8_safe
 from snapzen.support.scrub import one_line
@@ -130,15 +129,7 @@ class CasePreparer:
             draft = build_ticket(case, decision, self.settings, self.redactor.redact)
         except (ValueError, RecordError) as exc:
             return Prepared(case_id, error=f"cannot build ticket: {one_line(exc)}")
-        transfer = self.transfer_fields(
-            case,
-            widget,
-            decision,
-            subject,
-            draft.redactions,
-            draft.retention_until,
-            draft.categories,
-        )
+        transfer = self.transfer_fields(case, widget, decision, subject, draft)
         return Prepared(
             case_id,
             ticket=draft.ticket,
@@ -173,9 +164,7 @@ class CasePreparer:
         widget: str,
         decision: Decision,
         subject: str | None,
-        redactions: dict[str, int],
-        retention: date | None,
-        categories: list[str],
+        draft: TicketDraft,
     ) -> dict[str, Any] | None:
         """The ledger row of a restricted transfer (None when it is not one)."""
         if not decision.restricted:
@@ -185,9 +174,11 @@ class CasePreparer:
             "subject_ref": subject,
             "legal_basis": decision.basis.value if decision.basis else None,
             "mechanism_ref": decision.mechanism_ref,
-            "data_categories": categories,
-            "redactions": {"detector": DETECTOR_VERSION, "counts": redactions},
-            "retention_until": retention.isoformat() if retention else None,
+            "data_categories": draft.categories,
+            "redactions": {"detector": DETECTOR_VERSION, "counts": draft.redactions},
+            "retention_until": retention.isoformat()
+            if (retention := draft.retention_until)
+            else None,
         }
 
     def decision_facts(

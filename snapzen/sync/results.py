@@ -37,13 +37,8 @@ class Recorder:
         progress: Callable[[str, int], None],
         max_attempts: int | None = None,
     ) -> None:
-        self.db = db
-        self.sink = sink
-        self.counts = counts
-        self.clock = clock
-        self.run_id = run_id
-        self.actor = actor
-        self.progress = progress
+        self.db, self.sink, self.counts, self.clock = db, sink, counts, clock
+        self.run_id, self.actor, self.progress = run_id, actor, progress
         self.max_attempts = max_attempts  # a failure's attempt counts against it
 
     def synced(self, synced: dict[str, int]) -> None:
@@ -125,25 +120,20 @@ class Recorder:
         return min(ids) if ids else None
 
 
-def log_future_dated(cases: Sequence[dict[str, Any]], limit: int = 20) -> None:
-    """One error line per unfinished chat dated in the future (the first ``limit``): a clock,
-    ours or SnapEngage's, is wrong, and the chat would otherwise wait silently."""
+def log_future_dated(cases: Sequence[dict[str, Any]]) -> None:
+    """Unfinished chats dated in the future: a clock, ours or SnapEngage's, is wrong, and the
+    chat would otherwise wait silently."""
+    _log_cases("chat_dated_in_the_future", cases)
+
+
+def log_at_risk(at_risk: Sequence[dict[str, Any]]) -> None:
+    """Chats at risk of SnapEngage's deletion."""
+    _log_cases("deletion_deadline_at_risk", at_risk, "status")
+
+
+def _log_cases(event: str, cases: Sequence[dict[str, Any]], *more: str, limit: int = 20) -> None:
+    """One error line per case (the first ``limit``)."""
     for case in cases[:limit]:
         log.error(
-            "chat_dated_in_the_future",
-            case_id=case["case_id"],
-            widget_id=case["widget_id"],
-            started_at=case["started_at"],
-        )
-
-
-def log_at_risk(at_risk: Sequence[dict[str, Any]], limit: int = 20) -> None:
-    """One error line per chat at risk of SnapEngage's deletion (the first ``limit``)."""
-    for case in at_risk[:limit]:
-        log.error(
-            "deletion_deadline_at_risk",
-            case_id=case["case_id"],
-            widget_id=case["widget_id"],
-            started_at=case["started_at"],
-            status=case["status"],
+            event, **{key: case[key] for key in ("case_id", "widget_id", "started_at", *more)}
         )

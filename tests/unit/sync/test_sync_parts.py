@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from snapzen.commands.clients import clients_from
-from snapzen.ledger.store import outbox, runs
-from snapzen.ledger.store.db import open_db
+from snapzen.ledger.store import outbox, runs, transitions
+from snapzen.ledger.store.db import open_db, transaction
 from snapzen.policy.models import JobStatus
 from snapzen.policy.transform import external_id
 from snapzen.support.errors import AmbiguousWriteError, BadRequestError, TooManyJobsError
@@ -194,17 +194,19 @@ def test_recovery_reads_every_job_in_one_request_and_hands_back_those_still_runn
     assert parts.counts.recovered == 2
 
 
-def _fake_time_pass(settings: Settings, db: Any, clock: FakeClock, **extra: Any) -> Pipeline:
-    """A sync pass (run r1) against the test's sandbox whose waits are on ``clock``."""
+def _fake_time_pass(
+    settings: Settings, db: Any, clock: FakeClock, run_id: str = "r1", **extra: Any
+) -> Pipeline:
+    """A sync pass (run ``run_id``) against the test's sandbox whose waits are on ``clock``."""
     clients = clients_from(settings, sleep=lambda _s: None)
-    runs.start_run(db, "r1", "sync", "test", datetime.now(UTC), None)
+    runs.start_run(db, run_id, "sync", "test", datetime.now(UTC), None)
     return Pipeline(
         settings,
         db,
         clients.source,
         clients.sink,
         ledger_key=require_ledger_key(settings),
-        run_id="r1",
+        run_id=run_id,
         actor="test",
         monotonic=clock,
         sleep=clock.advance,
@@ -249,4 +251,94 @@ def test_a_poll_that_frees_a_slot_sends_the_next_batch_before_it_records_what_it
     result = pipeline.sync(["w1"])
     assert synced_at_intent == [0, 0, 10]  # recorded after the refill: [0, 10, 20] before
     assert result.counts.created == 30 and set(statuses(db).values()) == {"synced"}
+    assert set(apis.tickets_by_external_id().values()) == {1}
+
+
+def _one_slot_pass_with_a_batch_built_ahead(
+    settings: Settings, apis: SandboxApis, on_ahead: Any
+) -> tuple[Any, Pipeline]:
+    """One job slot, batches of 10, 30 chats: while the first batch's job runs the pass builds
+    the next one ahead; ``on_ahead(pipeline)`` runs once, when the first job id is stored and
+    that batch is built (nothing written for it: its cases are still 'pending')."""
+    settings.zendesk.max_jobs_in_flight = 1
+    settings.zendesk.batch_size = 10
+    apis.add_cases("w1", [make_case(f"c{i}", started=recent(300)) for i in range(30)])
+    apis.polls_until_done = 2
+    db = open_db(settings.ledger.path)
+    pipeline = _fake_time_pass(settings, db, FakeClock())
+    seen: list[str] = []
+
+    def hook(point: str) -> None:
+        if point == "after_job_id" and pipeline.ahead is not None and not seen:
+            seen.extend(pipeline.ahead.batch.case_ids)
+            assert {statuses(db)[case] for case in seen} == {"pending"}  # built, not written
+            on_ahead(pipeline)
+
+    pipeline.crash_hook = pipeline.jobs.crash_hook = hook
+    return db, pipeline
+
+
+def test_an_erasure_between_a_batch_built_ahead_and_its_post_keeps_the_erased_chat_out(
+    settings: Settings, apis: SandboxApis
+) -> None:
+    """Between the build of a batch ahead and its POST, one of its chats is withheld for an
+    erasure (the erase command's write) and another one's payload is refreshed by a later
+    page: the batch is dropped and built again from the store, so the erased chat is never
+    sent, the refreshed one goes with its new text, every POST finds its cases already
+    'pushing' (the intent first), and each ticket is recorded against its own case."""
+    changed: list[str] = []
+
+    def erase_and_refresh(pipeline: Pipeline) -> None:
+        assert pipeline.ahead is not None
+        ahead = pipeline.ahead.batch.case_ids
+        changed.extend([ahead[3], ahead[5]])
+        with transaction(pipeline.db) as conn:
+            transitions.withhold_for_erasure(conn, [ahead[3]], "2026-01-01T00:00:00.000Z")
+        later = make_case(ahead[5], started=recent(300), messages=[("", "Refreshed text")])
+        outbox.stage(pipeline.db, [pipeline.preparer.stage("w1", later)], datetime.now(UTC))
+
+    db, pipeline = _one_slot_pass_with_a_batch_built_ahead(settings, apis, erase_and_refresh)
+    at_post: list[set[str]] = []
+    submit = pipeline.sink.submit_import
+
+    def checked(tickets: Any) -> JobStatus:
+        ids = {ticket.external_id for ticket in tickets}
+        now = statuses(db)
+        at_post.append({now[case] for case in now if external_id(case) in ids})
+        return submit(tickets)
+
+    pipeline.sink.submit_import = checked  # type: ignore[method-assign]
+    result = pipeline.sync(["w1"])
+    erased, refreshed = changed
+    assert statuses(db)[erased] == "withheld"
+    sent = {ticket["external_id"]: ticket for ticket in apis.tickets}
+    assert external_id(erased) not in sent and len(sent) == len(apis.tickets) == 29
+    assert "Refreshed text" in str(sent[external_id(refreshed)])
+    assert at_post == [{"pushing"}] * 3  # every POST after its intent
+    assert result.counts.created == 29
+    rows = db.execute("SELECT case_id, status, ticket_id FROM cases").fetchall()
+    ticket_of = {case: ticket for case, status, ticket in rows if status == "synced"}
+    assert ticket_of == {case: sent[external_id(case)]["id"] for case in ticket_of}
+
+
+def test_a_crash_with_a_batch_built_ahead_loses_nothing_and_sends_nothing_twice(
+    settings: Settings, apis: SandboxApis
+) -> None:
+    """A crash while a batch is built ahead (its cases still 'pending', nothing written for
+    them): the next pass recovers the job in flight and sends the rest, every chat once."""
+
+    class Crash(Exception):
+        pass
+
+    def crash(_pipeline: Pipeline) -> None:
+        raise Crash
+
+    db, pipeline = _one_slot_pass_with_a_batch_built_ahead(settings, apis, crash)
+    with pytest.raises(Crash):
+        pipeline.sync(["w1"])
+    assert sorted(statuses(db).values()).count("pending") == 20  # the ahead's included
+    settings.zendesk.recovery_grace_seconds = 0
+    result = _fake_time_pass(settings, db, FakeClock(), run_id="r2").sync(["w1"])
+    assert set(statuses(db).values()) == {"synced"} and result.exit_code == 0
+    assert len(apis.tickets) == 30
     assert set(apis.tickets_by_external_id().values()) == {1}
