@@ -6,6 +6,7 @@ the environment or from the secrets directory, valid or not."""
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,14 @@ COMMANDS = [
     ["ledger", "report"],
     ["ledger", "report", "--format", "json"],
     ["ledger", "verify"],
+    ["ledger", "serve", "--prepare-only"],
 ]
+
+
+@pytest.fixture(autouse=True)
+def _snapshots_in_tmp_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`ledger serve --prepare-only` leaves its snapshot in the temporary directory."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
 
 def _shown(values: dict[str, str]) -> list[tuple[str, int, str]]:
