@@ -30,6 +30,7 @@ from pydantic_settings import (
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from snapzen.support import setting_checks as checks
@@ -367,6 +368,13 @@ def _build(
     token = _COLLECTED.set((errors, failed))
     try:
         settings = Settings(**known)
+    except SettingsError as exc:
+        # A whole section in one variable (SNAPZEN_ZENDESK='{...}') that is not JSON: named,
+        # never shown (it may hold a secret), where it was a traceback.
+        section = str(exc).split('"')[1] if str(exc).count('"') >= 2 else "?"
+        raise ConfigError(
+            f"{sources.env_name((section,))} (the [{section}] section as JSON) is not valid JSON"
+        ) from None
     finally:
         _COLLECTED.reset(token)
     return settings, sources.describe_errors(errors, Settings, origins), failed
