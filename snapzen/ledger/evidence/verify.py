@@ -72,7 +72,10 @@ class VerifyResult:
 
     @property
     def first_problem(self) -> Problem | None:
-        return min(self.problems, key=lambda p: p.seq) if self.problems else None
+        """The problem named first: the earliest bad row; a missing trigger only when no row is
+        bad (the usual tampering drops one to edit a row: that row is the finding)."""
+        ranked = sorted(self.problems, key=lambda p: (p.kind == "unprotected", p.seq))
+        return ranked[0] if ranked else None
 
 
 class LedgerTampered(Exception):

@@ -267,6 +267,24 @@ def test_checkpoint_refuses_a_ledger_whose_trigger_was_dropped(
     assert not (tmp_path / "head.json").exists()
 
 
+def test_an_edited_row_is_named_first_when_its_trigger_was_dropped_to_edit_it(
+    tmp_path: Path, ledger_path: Path
+) -> None:
+    """The usual tampering: drop the trigger, edit a row, leave. Verify, checkpoint and
+    restore name the edited row as the first bad one (as before verify named missing
+    triggers), and verify names the missing trigger too."""
+    private, _ = keypair(tmp_path)
+    with sqlite3.connect(ledger_path) as conn:
+        conn.execute("DROP TRIGGER events_no_update")
+        conn.execute(edit(3, case_id="case-x"))
+    code, out, err = run("verify")
+    assert code == 1 and "ledger OK" not in out
+    assert "ledger TAMPERED: first bad row seq 3: row content does not match its hash" in err
+    assert "also: trigger events_no_update missing" in err
+    code, _, err = run("checkpoint", str(tmp_path / "head.json"), "--signing-key", str(private))
+    assert code == 1 and "not signing: seq 3: row content does not match its hash" in err
+
+
 def test_verify_forged_checkpoint_exits_1(tmp_path: Path) -> None:
     private, public = keypair(tmp_path)
     point = tmp_path / "head.json"
