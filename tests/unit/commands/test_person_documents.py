@@ -94,3 +94,30 @@ def test_the_erasure_response_is_plain_text_with_its_characters_as_they_are() ->
     assert f"- Zendesk: {MARKUP} 7, until 2027-01-01 ({MARKUP})" in text
     assert f"- {MARKUP}: to be told (owed since 2026-12-06); what we tell them: {MARKUP}" in text
     assert "&amp;" not in text and "&lt;" not in text and "&#39;" not in text
+
+
+def test_what_remains_reads_until_once_whether_the_value_is_a_day_or_a_phrase() -> None:
+    from types import SimpleNamespace
+
+    from snapzen.commands.summaries import said
+
+    remains = [
+        {"where": "SnapEngage", "what": "chat", "id": "c1", "until": "2027-01-05", "why": "w"},
+        {"where": "backups", "what": "backup", "id": None, "until": "until rotated out",
+         "why": "w"},
+    ]  # fmt: skip
+    response = {
+        "request_id": "req-1", "answered_on": "2026-12-06",
+        "deleted": {"zendesk_tickets": [], "chats_never_sent": [], "zendesk_profile": False},
+        "not_deleted": {"legal_hold": [], "failed": []}, "zendesk_profile": "not_requested",
+        "remains": remains, "art19_recipients": [], "controllers": [],
+    }  # fmt: skip
+    letter = render_text(response)
+    assert "- SnapEngage: chat c1, until 2027-01-05 (w)" in letter
+    assert "- backups: backup, until rotated out (w)" in letter
+    shown = "\n".join(
+        text for _, text in said("erase_response", a=SimpleNamespace(response=response, path="p"))
+    )
+    assert "remains: SnapEngage: chat c1 until 2027-01-05" in shown
+    assert "remains: backups: backup until rotated out" in shown
+    assert "until until" not in letter + shown
