@@ -118,7 +118,7 @@ class SweepResult:
     users_kept: int = 0
     users_failed: int = 0
     users_planned: list[int] = field(default_factory=list)  # dry run: user ids to delete
-    users_checked: bool = True  # False: a dry run that could not ask Zendesk
+    users_checked: bool = True  # False: a dry run that could not ask Zendesk about them all
     # Months forgotten (retention_forget): {period, cases_forgotten, ...}; dry run {period, cases}
     forgotten: list[dict[str, Any]] = field(default_factory=list)
     requesters: set[int] = field(default_factory=set, repr=False)  # in memory only

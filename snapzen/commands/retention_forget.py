@@ -138,6 +138,9 @@ def plan_profiles(settings: Settings, result: SweepResult) -> SweepResult:
     result.users_planned = planned.deleted
     result.users_deleted = len(planned.deleted)
     result.users_kept = len(planned.kept)
+    if planned.failed:  # the tickets naming some could not be read: not all checked
+        log.warning("retention_profiles_not_checked", users=len(planned.failed))
+        result.users_checked = False
     return result
 
 

@@ -157,3 +157,26 @@ def test_an_erasure_whose_recent_tickets_could_not_be_read_keeps_the_profile_and
     assert done.deleted == [] and not done.complete
     assert done.failed == {ann: "tickets naming it not read (BadRequestError)"}
     assert store.users[ann]["active"]
+
+
+def test_a_dry_sweep_says_profiles_were_not_all_checked_when_their_tickets_could_not_be_read(
+    zendesk: tuple[Sandbox, ZendeskClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import date
+
+    from snapzen.commands import retention_forget
+    from snapzen.commands.retention import DueTicket, SweepResult
+    from snapzen.commands.summaries import said
+
+    box, client = zendesk
+    store = box.app.store
+    store.add_user("ann@example.org")
+    due = store.add_email_ticket("ann@example.org", "her chat, due for deletion")
+    client.lag_window = LagWindow(client, lambda: clock.now() + SEARCH_LAG + timedelta(minutes=5))
+    monkeypatch.setattr(retention_forget, "zendesk_from", lambda _settings: client)
+    planned = SweepResult(as_of=date(2026, 12, 1), dry_run=True, purge=False, due=1)
+    planned.planned = [DueTicket("case-1", due)]
+    result = retention_forget.plan_profiles(None, planned)  # type: ignore[arg-type]
+    assert result.users_planned == [] and not result.users_checked
+    shown = " ".join(text for _, text in said("sweep", r=result))
+    assert "Zendesk end-user profiles: not all checked" in shown
