@@ -9,13 +9,14 @@ secrets directory are read by snapzen.support.settings_sources).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from contextlib import suppress
 from contextvars import ContextVar
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -369,15 +370,42 @@ def _build(
     try:
         settings = Settings(**known)
     except SettingsError as exc:
-        # A whole section in one variable (SNAPZEN_ZENDESK='{...}') that is not JSON: named,
-        # never shown (it may hold a secret), where it was a traceback.
+        # A variable pydantic-settings reads as JSON (a whole section, SNAPZEN_ZENDESK='{...}',
+        # or a list in one, SNAPZEN_REDACTION__EXTRA_PATTERNS='[...]') that is not JSON: the
+        # section's variables named, the value never shown (it may hold a secret).
         section = str(exc).split('"')[1] if str(exc).count('"') >= 2 else "?"
+        whole = sources.env_name((section,))
+        named = sorted(k for k in os.environ if _read_as_json(k, whole) and not _json(k))
+        named = named or [whole]
         raise ConfigError(
-            f"{sources.env_name((section,))} (the [{section}] section as JSON) is not valid JSON"
+            f"{' or '.join(named)} (the [{section}] section, or a list in it, as JSON) is not "
+            "valid JSON"
         ) from None
     finally:
         _COLLECTED.reset(token)
     return settings, sources.describe_errors(errors, Settings, origins), failed
+
+
+def _read_as_json(name: str, whole: str) -> bool:
+    """Whether pydantic-settings reads variable ``name`` as JSON for the section whose own
+    variable is ``whole``: that variable, or one of its list or table fields."""
+    head, _, field = name.upper().partition("__")
+    if head != whole:
+        return False
+    if not field:
+        return True
+    section = Settings.model_fields.get(whole.removeprefix(sources.ENV_PREFIX).lower())
+    model = getattr(section, "annotation", None) if section is not None else None
+    found = getattr(model, "model_fields", {}).get(field.lower())
+    return found is not None and get_origin(found.annotation) in (list, dict, set, tuple)
+
+
+def _json(name: str) -> bool:
+    try:
+        json.loads(os.environ[name])
+    except ValueError:
+        return False
+    return True
 
 
 def _one_message(problems: list[str]) -> str:

@@ -113,4 +113,7 @@ def test_a_section_in_one_variable_that_is_not_json_is_named_never_shown(
     monkeypatch.setenv("SNAPZEN_ZENDESK", json.dumps({"api_token": token})[:-1])
     for command, code, text in _shown({"SNAPZEN_ZENDESK": token}):
         assert code == 2, (command, text)
-        assert "SNAPZEN_ZENDESK (the [zendesk] section as JSON) is not valid JSON" in text
+        assert (
+            "SNAPZEN_ZENDESK (the [zendesk] section, or a list in it, as JSON) is not valid JSON"
+            in text
+        )

@@ -197,3 +197,20 @@ def test_snapengage_fields_read_from_the_ip_are_named_as_the_person_knows_them()
     assert rows["Country (from your IP address)"] == "GB"
     assert rows["City (from your IP address)"] == "Leeds"
     assert rows["IP address"] == "203.0.113.9" and rows["Browser"] == "X"
+
+
+@pytest.mark.parametrize(
+    ("deletes_on", "expected"),
+    [
+        ("2026-10-01", "SnapEngage, the chat service, deleted its copy on 1 October 2026."),
+        (None, "our record does not say when this chat started"),
+    ],
+)
+def test_snapengages_deleted_copy_is_told_with_its_day_or_why_there_is_none(
+    deletes_on: str | None, expected: str
+) -> None:
+    chat = {"case_id": "c1", "started_at": None, "status": "synced",
+            "snapengage_deletes_on": deletes_on, "snapengage_copy_state": "deleted_by_snapengage"}  # fmt: skip
+    html = access_text.render_html({"information": {}, "chats": [chat], "tickets": []})
+    assert expected in html
+    assert "copy on ." not in html

@@ -272,3 +272,24 @@ def test_an_unknown_key_given_by_its_own_variable_is_named_by_the_variable(
         "unknown setting SNAPZEN_ZENDESK__JOB_POLL_SECOND; did you mean "
         "SNAPZEN_ZENDESK__JOB_POLL_SECONDS?"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SNAPZEN_REDACTION__EXTRA_PATTERNS", "[1,"),  # a table written as JSON, cut short
+        ("SNAPZEN_REDACTION__EXTRA_PATTERNS", "nan"),
+        ("SNAPZEN_REDACTION", '{"extra_patterns":'),  # the whole section
+    ],
+)
+def test_a_variable_read_as_json_that_is_not_json_is_named_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, value: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SNAPZEN_ZENDESK__EMAIL", "ops@example.com")  # a plain value: not named
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith(f"{name} (the [redaction] section") and "\n" not in message
+    assert value not in message and "ops@example.com" not in message
