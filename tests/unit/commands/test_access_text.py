@@ -210,7 +210,8 @@ def test_snapengages_deleted_copy_is_told_with_its_day_or_why_there_is_none(
     deletes_on: str | None, expected: str
 ) -> None:
     chat = {"case_id": "c1", "started_at": None, "status": "synced",
-            "snapengage_deletes_on": deletes_on, "snapengage_copy_state": "deleted_by_snapengage"}  # fmt: skip
+            "snapengage_deletes_on": deletes_on,
+            "snapengage_copy_state": "deleted_by_snapengage"}  # fmt: skip
     html = access_text.render_html({"information": {}, "chats": [chat], "tickets": []})
     assert expected in html
     assert "copy on ." not in html
