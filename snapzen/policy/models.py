@@ -199,21 +199,24 @@ def parse_case(raw: Any) -> SnapEngageCase:
 
 @lru_cache(maxsize=4096)
 def email_address(value: str | None) -> str | None:
-    """The one email rule: the address as snapzen uses it (trimmed, email-validator's
-    normalised form, lower-cased), or None when it is not a valid address. It decides what
+    """The one email rule: the address as snapzen uses it (trimmed, lower-cased), or None when
+    it is not a valid address. It decides what
     email a ticket carries and which chats get a subject reference (ledger.rights.subjects),
     so a lookup by email finds every chat whose ticket carries it.
 
     email-validator's syntax rules without DNS lookups; `a@b`, `n/a`, special-use domains
     (`.local`, `.onion`) and numeric top-level domains are refused, `.test` (the sandbox's)
-    is accepted. Lower-cased as before the validator, so references already stored match."""
+    is accepted. The address keeps its spelling, lower-cased, as the ledger's references were
+    always made: not the validator's normalised form, which spells a punycode domain in
+    Unicode, so a ledger written before this rule would no longer find `x@xn--bcher-kva.de`."""
     if not value or not value.strip() or len(value) > 320:
         return None
+    cleaned = value.strip()
     try:
-        found = validate_email(value.strip(), check_deliverability=False, test_environment=True)
+        validate_email(cleaned, check_deliverability=False, test_environment=True)
     except EmailNotValidError:
         return None
-    return found.normalized.lower()
+    return cleaned.lower()
 
 
 # ---------------------------------------------------------------- decisions
