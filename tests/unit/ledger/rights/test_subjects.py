@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 
-from snapzen.ledger.rights.subjects import subject_ref
 from snapzen.policy.models import email_address
 
 
