@@ -8,6 +8,7 @@ silently dropped by Zendesk, so we want it to fail in our tests instead.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
@@ -181,7 +182,10 @@ class SnapEngageCase(Lenient):
 def _as_number(value: Any) -> float | None:
     if isinstance(value, int | float | str) and not isinstance(value, bool):
         with suppress(ValueError):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an int past what a float holds (JSON allows it)
+                return math.inf if int(value) > 0 else -math.inf
     return None
 
 
