@@ -8,6 +8,7 @@ silently dropped by Zendesk, so we want it to fail in our tests instead.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
@@ -181,7 +182,10 @@ class SnapEngageCase(Lenient):
 def _as_number(value: Any) -> float | None:
     if isinstance(value, int | float | str) and not isinstance(value, bool):
         with suppress(ValueError):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an int past what a float holds (JSON allows it)
+                return math.inf if int(value) > 0 else -math.inf
     return None
 
 
@@ -199,21 +203,24 @@ def parse_case(raw: Any) -> SnapEngageCase:
 
 @lru_cache(maxsize=4096)
 def email_address(value: str | None) -> str | None:
-    """The one email rule: the address as snapzen uses it (trimmed, email-validator's
-    normalised form, lower-cased), or None when it is not a valid address. It decides what
+    """The one email rule: the address as snapzen uses it (trimmed, lower-cased), or None when
+    it is not a valid address. It decides what
     email a ticket carries and which chats get a subject reference (ledger.rights.subjects),
     so a lookup by email finds every chat whose ticket carries it.
 
     email-validator's syntax rules without DNS lookups; `a@b`, `n/a`, special-use domains
     (`.local`, `.onion`) and numeric top-level domains are refused, `.test` (the sandbox's)
-    is accepted. Lower-cased as before the validator, so references already stored match."""
+    is accepted. The address keeps its spelling, lower-cased, as the ledger's references were
+    always made: not the validator's normalised form, which spells a punycode domain in
+    Unicode, so a ledger written before this rule would no longer find `x@xn--bcher-kva.de`."""
     if not value or not value.strip() or len(value) > 320:
         return None
+    cleaned = value.strip()
     try:
-        found = validate_email(value.strip(), check_deliverability=False, test_environment=True)
+        validate_email(cleaned, check_deliverability=False, test_environment=True)
     except EmailNotValidError:
         return None
-    return found.normalized.lower()
+    return cleaned.lower()
 
 
 # ---------------------------------------------------------------- decisions

@@ -364,11 +364,12 @@ class Pipeline:
             if not (ready or drain or self.interrupted):
                 return
             if not self.jobs.flying:
-                if now < self.cap_until and ready and self.cap_waits < MAX_CAP_WAITS:
+                if self.cap_until and ready and self.cap_waits < MAX_CAP_WAITS:
                     # Other integrations hold Zendesk's job slots and none of ours runs:
-                    # wait and try again (bounded; what is left stays pending).
+                    # wait (if the wait is not over already: a loaded machine) and try
+                    # again (bounded; what is left stays pending).
                     self.cap_waits += 1
-                    self.sleep(self.cap_until - now)
+                    self.sleep(max(0.0, self.cap_until - now))
                     continue
                 return
             if self.interrupted and now - self.stop_seen > STOP_GRACE_SECONDS:

@@ -244,6 +244,49 @@ def _status_json(ledger: Path) -> tuple[int, dict[str, Any]]:
 def test_hostile_cases_are_recorded_and_never_sink_the_run(
     settings: Settings, page: list[Any]
 ) -> None:
+    _one_pass_records_every_hostile_case(settings, page)
+
+
+# Numbers JSON can carry but a float cannot hold (past 1.8e308), and numeric text, in every
+# field snapzen reads as a number or a time.
+NUMERIC_FIELDS = [*START_FIELDS, "chat_duration", "date_milliseconds", "date_seconds", "date"]
+HUGE = (
+    st.integers(min_value=2**1024, max_value=10**600)
+    | st.integers(min_value=-(10**600), max_value=-(2**1024))
+    | st.sampled_from(["1e400", "-1e400", "nan", "inf", "-0", "1e-400", "9" * 400])
+    | st.floats(allow_nan=False, allow_infinity=False)
+)
+
+
+@st.composite
+def numeric_pages(draw: st.DrawFn) -> list[Any]:
+    hostile = []
+    for index in range(draw(st.integers(min_value=1, max_value=3))):
+        case = make_case(f"hostile-{index}", started=recent(240))
+        for field in draw(st.lists(st.sampled_from(NUMERIC_FIELDS), min_size=1, max_size=3)):
+            target = case["transcripts"][0] if field.startswith("date") else case
+            target[field] = draw(HUGE)
+        hostile.append(case)
+    return [
+        make_case("good-1", started=recent(300)),
+        *hostile,
+        make_case("good-2", started=recent(310)),
+    ]
+
+
+@hsettings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(page=numeric_pages())
+def test_numbers_past_what_a_float_holds_fail_their_case_alone(
+    settings: Settings, page: list[Any]
+) -> None:
+    _one_pass_records_every_hostile_case(settings, page)
+
+
+def _one_pass_records_every_hostile_case(settings: Settings, page: list[Any]) -> None:
     with (
         tempfile.TemporaryDirectory() as tmp,
         mounted(fakes.BASE + "/", (apis := fakes.SandboxApis()).adapter),
@@ -335,7 +378,12 @@ def test_a_chat_duration_past_the_year_9999_fails_that_case_alone(
     """Infinity or a huge number of seconds raised OverflowError while building the ticket,
     which ended the whole pass (exit 1, nothing sent) and every pass after it."""
     bad = {}
-    for case_id, duration in [("inf", float("inf")), ("huge", 1e300), ("big-int", 10**30)]:
+    for case_id, duration in [
+        ("inf", float("inf")),
+        ("huge", 1e300),
+        ("big-int", 10**30),
+        ("past-float", 10**400),
+    ]:
         bad[case_id] = make_case(case_id, started=recent(200))
         bad[case_id]["chat_duration"] = duration
     good = [make_case(f"good-{i}", started=recent(200)) for i in (1, 2)]
