@@ -67,7 +67,7 @@ def test_erase_keeps_a_profile_another_ticket_names_and_says_what_remains(
     started = datetime.fromtimestamp(millis / 1000, UTC).date()
     snapengage = remains[("SnapEngage", case_id)]
     assert snapengage["until"] == (started + timedelta(days=60)).isoformat()
-    assert f"chat {case_id}, {snapengage['until']}" in text
+    assert f"chat {case_id}, until {snapengage['until']}" in text
     assert any(r["what"] == "backup" for r in data["remains"])
     assert data["deleted"]["zendesk_tickets"] == sorted(tickets)
     assert data["zendesk_profile"] == "kept_tickets_remain"
