@@ -66,6 +66,10 @@ def test_erase_killed_after_commit_is_journalled_by_the_next_writer_and_survives
     assert killed.returncode == 137, killed.stdout + killed.stderr
     [request] = requests_json(env)  # committed to the ledger ...
     assert not _journalled(journal, request["request_id"])  # ... but never journalled
+    behind = snapzen(env, "status")  # status says so, and how to fix it
+    assert behind.returncode == 3, behind.stdout + behind.stderr
+    assert "rights journal" in behind.stdout and "reapply-erasures" in behind.stdout
+    assert "1 erasure(s) and 3 request event(s)" in behind.stdout, behind.stdout
 
     # (a) The next erase brings the killed run's lines in, once; later writers add nothing.
     done = snapzen(env, "ledger", "erase", "--email", second, "--received", "2026-12-01")
@@ -75,6 +79,7 @@ def test_erase_killed_after_commit_is_journalled_by_the_next_writer_and_survives
     notices = [("request", "recipient_notice", to) for to in ("Zendesk", "SnapEngage")]
     assert [caught_up[notice] for notice in notices] == [1, 1]
     assert set(caught_up.values()) == {1}, caught_up
+    assert "rights journal" not in snapzen(env, "status").stdout
     key, public = tmp_path / "op.pem", tmp_path / "op.pub.pem"
     assert snapzen(env, "ledger", "keygen", str(key), str(public)).returncode == 0
     point = tmp_path / "cp.json"

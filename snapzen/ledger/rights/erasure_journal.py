@@ -251,19 +251,25 @@ def catch_up(
     its journal append left them out, and a backup older than them would otherwise lose them.
     Idempotent: a line the journal holds is never written again (erasures by request and
     person, events by ``RequestLine.identity``); a forgotten request is never brought back."""
-    gone = forgotten_requests(conn) | journalled.forgotten_requests
-    own = Contents(
-        [
-            e
-            for e in (ledger_erasures(conn) if known is None else known)
-            if e.request_id not in gone
-        ],
-        [r for r in ledger_requests(conn) if r.request_id not in gone],
-    )
-    behind = own.lacking_in(journalled)
+    behind = lacking(conn, journalled, known)
     if behind.erasures or behind.requests:
         append(path, key, behind)
     return behind
+
+
+def lacking(
+    conn: sqlite3.Connection, journalled: Contents, known: list[JournalEntry] | None = None
+) -> Contents:
+    """The erasures and request events of this ledger (``known``: its erasures, when the
+    caller has them) that ``journalled`` lacks, leaving out the requests whose request period
+    the ledger or the journal forgot."""
+    gone = forgotten_requests(conn) | journalled.forgotten_requests
+    erasures = ledger_erasures(conn) if known is None else known
+    own = Contents(
+        [e for e in erasures if e.request_id not in gone],
+        [r for r in ledger_requests(conn) if r.request_id not in gone],
+    )
+    return own.lacking_in(journalled)
 
 
 # --- the ledger's own record, for the union with the journal -------------------------------
