@@ -70,6 +70,8 @@ def test_erase_killed_after_commit_is_journalled_by_the_next_writer_and_survives
     assert behind.returncode == 3, behind.stdout + behind.stderr
     assert "rights journal" in behind.stdout and "reapply-erasures" in behind.stdout
     assert "1 erasure(s) and 3 request event(s)" in behind.stdout, behind.stdout
+    metrics = snapzen(env, "status", "--format", "prometheus").stdout
+    assert "\nsnapzen_rights_journal_behind 4\n" in metrics, metrics
 
     # (a) The next erase brings the killed run's lines in, once; later writers add nothing.
     done = snapzen(env, "ledger", "erase", "--email", second, "--received", "2026-12-01")
@@ -80,6 +82,8 @@ def test_erase_killed_after_commit_is_journalled_by_the_next_writer_and_survives
     assert [caught_up[notice] for notice in notices] == [1, 1]
     assert set(caught_up.values()) == {1}, caught_up
     assert "rights journal" not in snapzen(env, "status").stdout
+    metrics = snapzen(env, "status", "--format", "prometheus").stdout
+    assert "\nsnapzen_rights_journal_behind 0\n" in metrics, metrics
     key, public = tmp_path / "op.pem", tmp_path / "op.pub.pem"
     assert snapzen(env, "ledger", "keygen", str(key), str(public)).returncode == 0
     point = tmp_path / "cp.json"
