@@ -85,10 +85,11 @@ def write(
         # snapzen.ledger.rights.erasure_journal) and the signature covers its head.
         copy = file.with_name(file.name + ".erasures.jsonl")
         live = settings.ledger.erasure_journal_path
+        ledger_key = configured_key(settings.ledger)
+        if ledger_key is not None:  # a writer killed after its commit: its lines first
+            erasure_journal.prepare(live, ledger_key, db.conn)
         known = erasure_journal.ledger_erasures(db.conn) if live.is_file() else []
-        journal = erasure_journal.copy_for_checkpoint(
-            live, copy, configured_key(settings.ledger), known
-        )
+        journal = erasure_journal.copy_for_checkpoint(live, copy, ledger_key, known)
         key = signed.load_private_key(signing_key) if signing_key else None
         point = signed.make(db.conn, key or checkpoint_key(settings, key_file)[0], journal=journal)
         signed.write(file, point)

@@ -41,6 +41,7 @@ from snapzen.clients.deletion import (
     ZendeskUserEraser,
 )
 from snapzen.commands.erase_request import RequestInfo, chain_request
+from snapzen.commands.restore_swap import crash_point
 from snapzen.commands.run import Run, recorded_run
 from snapzen.ledger.evidence.chain import append_events
 from snapzen.ledger.evidence.events import Event, decision
@@ -251,6 +252,9 @@ def erase_subject(
                             )
                 if request is not None and lines is not None:
                     # After the commit: the erasure, its request and notices in the journal.
+                    # Killed here, the next writer's erasure_journal.prepare (or a checkpoint,
+                    # or `ledger reapply-erasures`) appends them (erasure_journal.catch_up).
+                    crash_point("erase_committed")
                     erasure_journal.append(request.journal, request.journal_key, lines)
         return result
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from snapzen.commands.ledger_open import locked
+from snapzen.ledger.rights import erasure_journal
 from snapzen.ledger.rights.erasure_reapply import JournalChoice, ReapplyResult, restore_union
 from snapzen.support import clock, errors
 from snapzen.support.settings import Settings, require_ledger_key
@@ -24,6 +25,9 @@ def reapply_journal(
     live = settings.ledger.erasure_journal_path
     choice = JournalChoice(journal or live, live, require_ledger_key(settings))
     with locked(settings, wait_seconds) as db:
+        # What this ledger committed but never journalled (a writer killed after its commit)
+        # goes into the live journal first (erasure_journal.catch_up).
+        erasure_journal.prepare(live, choice.key, db.conn)
         how = "ledger reapply-erasures"
         result = restore_union(
             db, choice, None, now=clock.now(), actor="reapply-erasures", command=how

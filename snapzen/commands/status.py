@@ -18,7 +18,7 @@ import sqlite_utils
 from snapzen.commands.reconcile_check import Kind
 from snapzen.commands.summaries import span
 from snapzen.ledger.evidence import derogations, reconciliation
-from snapzen.ledger.rights import requests
+from snapzen.ledger.rights import erasure_journal, requests
 from snapzen.ledger.rights.period_keys import legacy_rows
 from snapzen.ledger.store import alerts, queries, runs
 from snapzen.ledger.store.case_flags import open_flags
@@ -41,6 +41,7 @@ NEEDS_A_LOOK = (
     "flagged",
     "future_dated",
     "requests_overdue",
+    "rights_journal_behind",
 )
 
 
@@ -93,6 +94,9 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
         "requests_overdue": overdue,
         # Rows chained before period keys: linkable by whoever holds ledger.key (rights).
         "legacy_references": _legacy_references(db.conn),
+        # Erasures or request events the rights journal lacks (a writer killed after its
+        # commit): a backup restored now would not re-apply them.
+        "rights_journal_behind": _journal_behind(db.conn, settings),
         **_reconcile(db, now),
     }
 
@@ -110,6 +114,25 @@ def _legacy_references(conn: sqlite3.Connection) -> dict[str, Any] | None:
         'until the ledger is replaced (docs/data-subject-rights.md, "Legacy references")'
     )
     return {"rows": count, "first": first, "last": last, "note": note}
+
+
+def _journal_behind(conn: sqlite3.Connection, settings: Settings) -> dict[str, Any] | None:
+    """What the rights journal lacks of this ledger's erasures and request events (links
+    checked, not MACs: status has no need of the key), with the fix; None when it has all."""
+    path = settings.ledger.erasure_journal_path
+    try:
+        behind = erasure_journal.lacking(conn, erasure_journal.read(path, None, known=None))
+    except erasure_journal.JournalDamaged as exc:
+        return {"erasures": 0, "events": 0, "note": f"{exc}: restore it from a checkpoint copy"}
+    if not behind.erasures and not behind.requests:
+        return None
+    note = (
+        f"the rights journal {path} lacks {len(behind.erasures)} erasure(s) and "
+        f"{len(behind.requests)} request event(s) this ledger committed (a writer stopped "
+        "after its commit): a backup restored now would not re-apply them; run "
+        "`snapzen ledger reapply-erasures` (or any erase or checkpoint) to append them"
+    )
+    return {"erasures": len(behind.erasures), "events": len(behind.requests), "note": note}
 
 
 def _reconcile(db: sqlite_utils.Database, now: datetime) -> dict[str, Any]:

@@ -229,10 +229,47 @@ def migrate(path: Path, key: bytes, known: Iterable[JournalEntry]) -> int:
 def prepare(path: Path, key: bytes, conn: sqlite3.Connection) -> Contents:
     """Before a command that will append: the journal must take the line (JournalDamaged,
     exit 2, naming the bad line, before anything is done); an old-format journal is
-    migrated once, its lines vouched for by this ledger's own erasures."""
+    migrated once, its lines vouched for by this ledger's own erasures; then it is caught up
+    with what this ledger committed but never journalled (``catch_up``). Returns what the
+    journal holds now."""
     known = ledger_erasures(conn)
     migrate(path, key, known)
-    return read(path, key, known=known)
+    journalled = read(path, key, known=known)
+    behind = catch_up(path, key, conn, journalled, known)
+    return journalled.union(behind)
+
+
+def catch_up(
+    path: Path,
+    key: bytes,
+    conn: sqlite3.Connection,
+    journalled: Contents,
+    known: list[JournalEntry] | None = None,
+) -> Contents:
+    """Append the erasures and request events this ledger committed that the journal
+    (``journalled``, as read) lacks, and return them: a writer killed between its commit and
+    its journal append left them out, and a backup older than them would otherwise lose them.
+    Idempotent: a line the journal holds is never written again (erasures by request and
+    person, events by ``RequestLine.identity``); a forgotten request is never brought back."""
+    behind = lacking(conn, journalled, known)
+    if behind.erasures or behind.requests:
+        append(path, key, behind)
+    return behind
+
+
+def lacking(
+    conn: sqlite3.Connection, journalled: Contents, known: list[JournalEntry] | None = None
+) -> Contents:
+    """The erasures and request events of this ledger (``known``: its erasures, when the
+    caller has them) that ``journalled`` lacks, leaving out the requests whose request period
+    the ledger or the journal forgot."""
+    gone = forgotten_requests(conn) | journalled.forgotten_requests
+    erasures = ledger_erasures(conn) if known is None else known
+    own = Contents(
+        [e for e in erasures if e.request_id not in gone],
+        [r for r in ledger_requests(conn) if r.request_id not in gone],
+    )
+    return own.lacking_in(journalled)
 
 
 # --- the ledger's own record, for the union with the journal -------------------------------

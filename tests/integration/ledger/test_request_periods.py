@@ -32,6 +32,7 @@ from snapzen.ledger.rights.request_periods import Copy, Rule
 from snapzen.ledger.rights.subjects import subject_ref
 from snapzen.ledger.store.db import open_db, transaction
 from snapzen.support import clock
+from tests.fakes import LEDGER_KEY
 from tests.ledger_fixtures import ALICE, BOB, KEY
 
 ALICE_REF = subject_ref(KEY, ALICE)
@@ -287,17 +288,24 @@ def test_status_says_how_many_legacy_rows_remain_linkable_and_since_when(
     assert clean.exit_code == 0, clean.output
     assert json.loads(clean.stdout)["legacy_references"] is None
     db = open_db(sync_env)
+    rows = []
     with transaction(db) as conn:  # as an older snapzen chained them, then the migration
         conn.execute("DROP TABLE legacy_refs")
         for day in (date(2025, 3, 1), date(2025, 4, 2)):
-            requests.Recorder(conn, "dpo", datetime.combine(day, datetime.min.time(), UTC)).append(
+            recorder = requests.Recorder(
+                conn, "dpo", datetime.combine(day, datetime.min.time(), UTC)
+            )
+            recorder.append(
                 requests.EVENT,
                 f"req-{day.month}",
                 ALICE_REF,
                 requests.request_details("access", day, "closed", "provided"),
             )
+            rows += recorder.rows
         period_keys.index_legacy_evidence(conn)
     db.conn.close()
+    # ... and journalled them (a journal behind the ledger is a status finding of its own)
+    erasure_journal.append_requests(Path(f"{sync_env}.erasures.jsonl"), LEDGER_KEY.encode(), rows)
     done = runner.invoke(app, ["status", "--json"])
     assert done.exit_code == 0, done.output
     legacy = json.loads(done.stdout)["legacy_references"]

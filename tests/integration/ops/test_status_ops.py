@@ -164,8 +164,8 @@ STATUS_KEYS = {
     "derogation_transfers", "derogation_transfers_last_run", "failed", "failed_exhausted",
     "flagged", "future_dated", "generated_at", "imports_in_progress", "imports_unresolved",
     "last_reconcile", "last_run", "ledger_rows", "legacy_references", "raw_oldest_age_seconds",
-    "raw_payloads_held", "reconcile_due", "requests_overdue", "transfers", "widgets",
-    "withheld_by_reason",
+    "raw_payloads_held", "reconcile_due", "requests_overdue", "rights_journal_behind",
+    "transfers", "widgets", "withheld_by_reason",
 }  # fmt: skip
 
 

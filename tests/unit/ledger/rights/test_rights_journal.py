@@ -289,7 +289,10 @@ def test_the_next_erasure_migrates_an_old_format_journal_then_appends(
     _erase_alice(db, path)  # a rerun: a second request for the same person
     contents = erasure_journal.read(path, KEY)  # keyed throughout now
     assert contents.erasures[0].request_id == own.request_id
-    assert len(contents.erasures) == 2 and len(contents.requests) == 1
+    assert len(contents.erasures) == 2
+    # Both requests' events: the first one's, which the version-1 journal never held, is
+    # caught up from the ledger (erasure_journal.catch_up), before the rerun's own.
+    assert [r.request_id for r in contents.requests] == [e.request_id for e in contents.erasures]
     assert "sha256" not in path.read_text()
 
 
@@ -327,3 +330,40 @@ def test_an_erasure_request_only_received_erases_nobody_on_restore(
     assert (back.status, back.deadline) == ("paused", "2026-12-24")  # 4 days paused so far
     assert backup.execute("SELECT COUNT(*) FROM erased_subjects").fetchone() == (0,)
     assert verify.verify_ledger(backup.conn).ok
+
+
+def test_what_the_ledger_committed_and_the_journal_lacks_is_appended_once(
+    db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    """A writer killed between its commit and its journal append (erase.erase_subject, the
+    requests' `chained`): the next `prepare` appends the ledger's own lines the journal lacks,
+    once, chained and keyed; an edited journal is refused before anything is appended."""
+    path = tmp_path / "ledger.db.erasures.jsonl"
+    scratch = tmp_path / "lost.jsonl"  # where the killed run's lines went: not the journal
+    request = _erase_alice(db, scratch)
+    assert not path.exists()
+    appended = erasure_journal.prepare(path, KEY, db.conn)
+    assert [e.request_id for e in appended.erasures] == [request.request_id]
+    once = path.read_text()
+    lost = erasure_journal.read(scratch, KEY)
+    assert {r.identity() for r in erasure_journal.read(path, KEY).requests} == {
+        r.identity() for r in lost.requests
+    }
+    erasure_journal.prepare(path, KEY, db.conn)
+    assert path.read_text() == once  # nothing twice
+    assert journal_file.head(journal_file.read(path, KEY))[0] == len(once.splitlines())
+
+    lines = once.splitlines()
+    edited = json.loads(lines[0])
+    edited["entry"]["tickets"] = []
+    path.write_text("\n".join([json.dumps(edited), *lines[1:]]) + "\n")
+    with transaction(db) as conn:  # the ledger commits a request the journal lacks
+        requests.Recorder(conn, "dpo", NOW).append(
+            requests.EVENT,
+            "req-later",
+            ALICE_REF,
+            requests.request_details("access", NOW.date(), "open", None),
+        )
+    with pytest.raises(JournalDamaged, match="line 1: its MAC does not verify"):
+        erasure_journal.prepare(path, KEY, db.conn)
+    assert "req-later" not in path.read_text()
