@@ -46,23 +46,35 @@ def _wait_for(lines: queue.Queue[str], seen: list[str], pattern: str, seconds: f
     raise AssertionError(f"no {pattern!r} in {seen}")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_stops_datasette_and_removes_the_snapshot(
-    ledger_path: Path, sig: signal.Signals
-) -> None:
+def _serve(
+    ledger_path: Path, pythonpath: str, argv: list[str], **extra: str
+) -> subprocess.Popen[str]:
+    """`snapzen ledger serve` (or ``argv`` after the interpreter) on ``ledger_path``, its
+    stderr piped for the test to read."""
     env = {
         **os.environ,
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": pythonpath,
+        **extra,
         "SNAPZEN_LEDGER__PATH": str(ledger_path),
         "SNAPZEN_LEDGER__KEY": KEY_TEXT,
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "snapzen", "ledger", "serve", "--port", "0"],
+    return subprocess.Popen(
+        [sys.executable, *argv],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+SERVE = ["-m", "snapzen", "ledger", "serve", "--port", "0"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_datasette_and_removes_the_snapshot(
+    ledger_path: Path, sig: signal.Signals
+) -> None:
+    process = _serve(ledger_path, str(ROOT), SERVE)
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=_reader, args=(process.stderr, lines), daemon=True).start()
     seen: list[str] = []
@@ -135,20 +147,7 @@ def test_a_second_signal_in_the_grace_period_stops_at_once_and_cleanly(
     (fake / "datasette" / "__main__.py").write_text(STUBBORN_DATASETTE)
     marks = tmp_path / "marks"
     marks.mkdir()
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{fake}{os.pathsep}{ROOT}",
-        "STUBBORN_MARKS": str(marks),
-        "SNAPZEN_LEDGER__PATH": str(ledger_path),
-        "SNAPZEN_LEDGER__KEY": KEY_TEXT,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "snapzen", "ledger", "serve", "--port", "0"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _serve(ledger_path, f"{fake}{os.pathsep}{ROOT}", SERVE, STUBBORN_MARKS=str(marks))
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=_reader, args=(process.stderr, lines), daemon=True).start()
     seen: list[str] = []
@@ -208,21 +207,8 @@ def test_sigterm_while_the_snapshot_is_made_leaves_no_copy(
     marks = tmp_path / "marks"
     marks.mkdir()
     work = tmp_path / "work"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "SLOW_MARKS": str(marks),
-        "SNAPZEN_LEDGER__PATH": str(ledger_path),
-        "SNAPZEN_LEDGER__KEY": KEY_TEXT,
-    }
     args = ["--port", "0", *(["--workdir", str(work)] if workdir else [])]
-    process = subprocess.Popen(
-        [sys.executable, "-c", SLOW_SNAPSHOT, *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _serve(ledger_path, str(ROOT), ["-c", SLOW_SNAPSHOT, *args], SLOW_MARKS=str(marks))
     try:
         snapshot = Path(_wait_for_file(marks / "copied", process))
         assert snapshot.exists()
