@@ -16,7 +16,7 @@ from contextlib import suppress
 from contextvars import ContextVar
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_origin
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
@@ -397,7 +398,12 @@ def _read_as_json(name: str, whole: str) -> bool:
     section = Settings.model_fields.get(whole.removeprefix(sources.ENV_PREFIX).lower())
     model = getattr(section, "annotation", None) if section is not None else None
     found = getattr(model, "model_fields", {}).get(field.lower())
-    return found is not None and get_origin(found.annotation) in (list, dict, set, tuple)
+    # The library's own rule, and its opt-out: a NoDecode field (a comma list) is never JSON.
+    return (
+        found is not None
+        and NoDecode not in found.metadata
+        and EnvSettingsSource(Settings).field_is_complex(found)
+    )
 
 
 def _json(name: str) -> bool:

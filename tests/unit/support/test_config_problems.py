@@ -287,6 +287,7 @@ def test_a_variable_read_as_json_that_is_not_json_is_named_in_one_line(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SNAPZEN_ZENDESK__EMAIL", "ops@example.com")  # a plain value: not named
+    monkeypatch.setenv("SNAPZEN_REDACTION__ENABLED", "card")  # a comma list, never JSON
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError) as info:
         load_settings()
