@@ -232,10 +232,10 @@ def prepare(path: Path, key: bytes, conn: sqlite3.Connection) -> Contents:
     migrated once, its lines vouched for by this ledger's own erasures; then it is caught up
     with what this ledger committed but never journalled (``catch_up``). Returns what the
     journal holds now."""
-    known = ledger_erasures(conn)
-    migrate(path, key, known)
-    journalled = read(path, key, known=known)
-    behind = catch_up(path, key, conn, journalled, known)
+    own = ledger_record(conn)
+    migrate(path, key, own.erasures)
+    journalled = read(path, key, known=own.erasures)
+    behind = catch_up(path, key, conn, journalled, own)
     return journalled.union(behind)
 
 
@@ -244,35 +244,44 @@ def catch_up(
     key: bytes,
     conn: sqlite3.Connection,
     journalled: Contents,
-    known: list[JournalEntry] | None = None,
+    own: Contents | None = None,
 ) -> Contents:
     """Append the erasures and request events this ledger committed that the journal
     (``journalled``, as read) lacks, and return them: a writer killed between its commit and
     its journal append left them out, and a backup older than them would otherwise lose them.
     Idempotent: a line the journal holds is never written again (erasures by request and
     person, events by ``RequestLine.identity``); a forgotten request is never brought back."""
-    behind = lacking(conn, journalled, known)
+    behind = lacking(conn, journalled, own)
     if behind.erasures or behind.requests:
         append(path, key, behind)
     return behind
 
 
 def lacking(
-    conn: sqlite3.Connection, journalled: Contents, known: list[JournalEntry] | None = None
+    conn: sqlite3.Connection, journalled: Contents, own: Contents | None = None
 ) -> Contents:
-    """The erasures and request events of this ledger (``known``: its erasures, when the
-    caller has them) that ``journalled`` lacks, leaving out the requests whose request period
-    the ledger or the journal forgot."""
-    gone = forgotten_requests(conn) | journalled.forgotten_requests
-    erasures = ledger_erasures(conn) if known is None else known
-    own = Contents(
-        [e for e in erasures if e.request_id not in gone],
-        [r for r in ledger_requests(conn) if r.request_id not in gone],
+    """The erasures and request events of this ledger (``own``: its ``ledger_record``, when
+    the caller has read it) that ``journalled`` lacks, leaving out the requests whose request
+    period the ledger or the journal forgot."""
+    own = own or ledger_record(conn)
+    gone = own.forgotten_requests | journalled.forgotten_requests
+    kept = Contents(
+        [e for e in own.erasures if e.request_id not in gone],
+        [r for r in own.requests if r.request_id not in gone],
     )
-    return own.lacking_in(journalled)
+    return kept.lacking_in(journalled)
 
 
 # --- the ledger's own record, for the union with the journal -------------------------------
+
+
+def ledger_record(conn: sqlite3.Connection) -> Contents:
+    """This ledger's own erasures and request events (its request events read once: there is
+    no index on the event name) and the requests whose request period it forgot."""
+    requests = ledger_requests(conn)
+    return Contents(
+        ledger_erasures(conn, requests), requests, forgotten_requests=forgotten_requests(conn)
+    )
 
 
 def ledger_requests(conn: sqlite3.Connection) -> list[RequestLine]:
@@ -313,7 +322,9 @@ def widgets_of(conn: sqlite3.Connection, case_ids: Iterable[str]) -> dict[str, s
     return {str(case_id): str(widget) for case_id, widget in rows}
 
 
-def ledger_erasures(conn: sqlite3.Connection) -> list[JournalEntry]:
+def ledger_erasures(
+    conn: sqlite3.Connection, requests: list[RequestLine] | None = None
+) -> list[JournalEntry]:
     """The erasures a ledger knows of itself: its chained erasure requests (not refused by a
     legal hold), and its ``erased_subjects`` rows; each with the tickets its chain records
     as erased for that person (those chats only, for a narrowed erasure)."""
@@ -331,7 +342,7 @@ def ledger_erasures(conn: sqlite3.Connection) -> list[JournalEntry]:
         return sorted({t for c, at, t in mine if at <= until and (cases is None or c in cases)})
 
     found: dict[tuple[str, str], JournalEntry] = {}
-    for line in ledger_requests(conn):
+    for line in ledger_requests(conn) if requests is None else requests:
         details, ref = line.details, line.subject_ref
         if line.event != REQUEST_EVENT or not is_erasure_record(details) or ref is None:
             continue  # a receipt, pause or close of the clock is not an erasure

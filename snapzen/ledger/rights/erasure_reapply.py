@@ -229,8 +229,8 @@ def _replaced(path: Path | None) -> journal.Contents:
     with suppress(sqlite3.Error), closing(sqlite3.connect(read_only_uri(path), uri=True)) as conn:
         found.forgotten_requests = journal.forgotten_requests(conn)
         found.forgotten = forget.forgotten(conn)
-        found.erasures = journal.ledger_erasures(conn)
-        found.requests = journal.ledger_requests(conn)
+        record = journal.ledger_record(conn)  # its request events read once
+        found.erasures, found.requests = record.erasures, record.requests
     return found
 
 
