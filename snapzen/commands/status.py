@@ -167,7 +167,8 @@ def _clock_warning(conn: sqlite3.Connection, now: datetime) -> str | None:
 def status_exit_code(report: dict[str, Any]) -> int:
     """3 when something needs a human: cases at risk of deletion, failures, imports still
     unresolved after the recovery grace, cases flagged (several tickets for one case),
-    unfinished chats dated in the future, or data-subject requests past their deadline."""
+    unfinished chats dated in the future, data-subject requests past their deadline, or a
+    rights journal behind the ledger (NEEDS_A_LOOK)."""
     return 3 if any(report.get(key) for key in NEEDS_A_LOOK) else 0
 
 
