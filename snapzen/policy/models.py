@@ -204,9 +204,9 @@ def parse_case(raw: Any) -> SnapEngageCase:
 @lru_cache(maxsize=4096)
 def email_address(value: str | None) -> str | None:
     """The one email rule: the address as snapzen uses it (trimmed, lower-cased), or None when
-    it is not a valid address. It decides what
-    email a ticket carries and which chats get a subject reference (ledger.rights.subjects),
-    so a lookup by email finds every chat whose ticket carries it.
+    it is not a valid address. It decides what email a ticket carries and which chats get a
+    subject reference (ledger.rights.subjects), so a lookup by email finds every chat whose
+    ticket carries it.
 
     email-validator's syntax rules without DNS lookups; `a@b`, `n/a`, special-use domains
     (`.local`, `.onion`) and numeric top-level domains are refused, `.test` (the sandbox's)
